@@ -1,0 +1,163 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import { defaultConfig, type GatehouseConfig, type JwtAlgorithm, MIN_SECRET_BYTES } from './config.js';
+
+/** Settings read from the environment; `secretKey` is absent when `SECRET_KEY` is unset. */
+export type EnvConfig = Omit<GatehouseConfig, 'secretKey'> & { secretKey: Uint8Array | undefined };
+
+type Env = Record<string, string | undefined>;
+
+const DURATION = /^(\d{1,9})(s|m|h|d)?$/;
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
+
+/**
+ * Reads `.env` (when present in the working directory) under the real environment: variables
+ * already set win, as with dotenv's default.
+ */
+export function readEnvironment(env: Env = process.env, cwd = process.cwd()): Env {
+  const file = join(cwd, '.env');
+  if (!existsSync(file)) return env;
+  return { ...parseDotenv(readFileSync(file)), ...env };
+}
+
+/**
+ * Validates every Gatehouse variable in `env` and returns the settings. All problems are
+ * collected and thrown together as a {@link ConfigError} naming each variable and what it accepts.
+ */
+export function loadConfig(env: Env): EnvConfig {
+  const problems: string[] = [];
+  const str = (name: string, fallback: string): string => {
+    const value = env[name];
+    return value === undefined || value === '' ? fallback : value;
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = /^\d{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected an integer from ${min} to ${max}`);
+      return fallback;
+    }
+    return value;
+  };
+  const duration = (name: string, fallback: number, max = 366 * 86400): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const match = DURATION.exec(raw);
+    const seconds = match ? Number(match[1]) * UNIT_SECONDS[(match[2] ?? 's') as keyof typeof UNIT_SECONDS] : 0;
+    if (seconds < 1 || seconds > max) {
+      problems.push(
+        `${name}=${JSON.stringify(raw)}: expected a duration such as 900, 15m, 12h or 7d (1 s to ${max} s)`,
+      );
+      return fallback;
+    }
+    return seconds;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name}=${JSON.stringify(env[name])}: expected true or false`);
+    return fallback;
+  };
+  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    problems.push(`${name}=${JSON.stringify(raw)}: expected one of ${allowed.join(', ')}`);
+    return fallback;
+  };
+
+  const dataDir = str('DATA_DIR', defaultConfig.dataDir);
+  const databaseUrl = str('DATABASE_URL', `sqlite:${join(dataDir, 'gatehouse.db')}`);
+  if (!/^(sqlite:|postgres(ql)?:\/\/)/.test(databaseUrl)) {
+    problems.push('DATABASE_URL: expected sqlite:<path>, sqlite::memory: or postgres://user@host:port/db');
+  }
+
+  let secretKey: Uint8Array | undefined;
+  const rawSecret = env.SECRET_KEY;
+  if (rawSecret !== undefined && rawSecret !== '') {
+    secretKey = new TextEncoder().encode(rawSecret);
+    if (secretKey.byteLength < MIN_SECRET_BYTES) {
+      problems.push(
+        `SECRET_KEY is ${secretKey.byteLength} bytes: it must be at least ${MIN_SECRET_BYTES} bytes (256 bits); ` +
+          'generate one with: node -e "console.log(require(\'node:crypto\').randomBytes(32).toString(\'base64url\'))"',
+      );
+    }
+  }
+
+  const corsOrigins = parseOrigins(env.CORS_ORIGINS, problems);
+  const redisUrl = env.REDIS_URL === undefined || env.REDIS_URL === '' ? undefined : env.REDIS_URL;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push('REDIS_URL: expected redis://host:port or rediss://host:port');
+  }
+
+  const config: EnvConfig = {
+    host: str('HOST', defaultConfig.host),
+    port: int('PORT', defaultConfig.port, 0, 65535),
+    dataDir,
+    databaseUrl,
+    secretKey,
+    accessTokenTtl: duration('ACCESS_TOKEN_TTL', defaultConfig.accessTokenTtl, 24 * 3600),
+    refreshIdleTtl: duration('REFRESH_TOKEN_IDLE_TTL', defaultConfig.refreshIdleTtl),
+    sessionAbsoluteTtl: duration('SESSION_ABSOLUTE_TTL', defaultConfig.sessionAbsoluteTtl),
+    tokenStrategy: oneOf('TOKEN_STRATEGY', defaultConfig.tokenStrategy, ['jwt', 'database']),
+    jwtAlgorithm: oneOf<JwtAlgorithm>('JWT_ALG', defaultConfig.jwtAlgorithm, ['HS256', 'EdDSA', 'ES256']),
+    issuer: str('JWT_ISSUER', defaultConfig.issuer),
+    audience: str('JWT_AUDIENCE', defaultConfig.audience),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY, problems),
+    corsOrigins,
+    cookieSecure: bool('COOKIE_SECURE', defaultConfig.cookieSecure),
+    redisUrl,
+    logLevel: oneOf('LOG_LEVEL', defaultConfig.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    bodyLimit: int('BODY_LIMIT', defaultConfig.bodyLimit, 1024, 10 * 1024 * 1024),
+    loginMaxFailuresPerAccount: int('LOGIN_MAX_FAILURES_PER_ACCOUNT', defaultConfig.loginMaxFailuresPerAccount, 1, 1000),
+    loginMaxFailuresPerIp: int('LOGIN_MAX_FAILURES_PER_IP', defaultConfig.loginMaxFailuresPerIp, 1, 100000),
+    loginFailureWindow: duration('LOGIN_FAILURE_WINDOW', defaultConfig.loginFailureWindow, 24 * 3600),
+    passwordHashConcurrency: int('PASSWORD_HASH_CONCURRENCY', defaultConfig.passwordHashConcurrency, 1, 64),
+    roomTokenTtl: duration('ROOM_TOKEN_TTL', defaultConfig.roomTokenTtl, 12 * 3600),
+    roomJoinsPerMinute: int('ROOM_JOINS_PER_MINUTE', defaultConfig.roomJoinsPerMinute, 1, 10000),
+    maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
+  };
+  if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
+    problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+function parseOrigins(raw: string | undefined, problems: string[]): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const origins: string[] = [];
+  for (const item of raw.split(',')) {
+    const value = item.trim();
+    if (value === '') continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    // An origin is exactly scheme://host[:port]; anything else could never match a browser's Origin.
+    if (url === undefined || !/^https?:$/.test(url.protocol) || url.origin !== value) {
+      problems.push(`CORS_ORIGINS: ${JSON.stringify(value)} is not an origin like https://app.example.com`);
+      continue;
+    }
+    origins.push(value);
+  }
+  return origins;
+}
+
+function parseTrustProxy(raw: string | undefined, problems: string[]): boolean | number | string[] {
+  if (raw === undefined || raw === '' || ['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  if (['true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (/^[1-9]\d{0,2}$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((part) => part.trim());
+  if (list.every((part) => /^[0-9a-fA-F.:/]+$/.test(part))) return list;
+  problems.push(`TRUST_PROXY=${JSON.stringify(raw)}: expected true, false, a hop count, or proxy IPs/CIDRs`);
+  return false;
+}

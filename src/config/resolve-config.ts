@@ -1,0 +1,40 @@
+import { bootstrapSecret } from './bootstrap-secret.js';
+import type { GatehouseConfig } from './config.js';
+import { loadConfig, readEnvironment } from './load-config.js';
+
+/** A note for the operator produced while resolving settings. */
+export interface ConfigNotice {
+  level: 'info' | 'warn';
+  message: string;
+}
+
+/**
+ * Reads settings from the environment (and `.env`), generating and keeping the secret in
+ * `DATA_DIR` when `SECRET_KEY` is unset. Returns notices to log (the generated secret, insecure
+ * cookies) so start-up says what it decided.
+ */
+export function resolveConfig(env: Record<string, string | undefined> = readEnvironment()): {
+  config: GatehouseConfig;
+  notices: ConfigNotice[];
+} {
+  const loaded = loadConfig(env);
+  const notices: ConfigNotice[] = [];
+  let secretKey = loaded.secretKey;
+  if (secretKey === undefined) {
+    const secret = bootstrapSecret(loaded.dataDir);
+    secretKey = secret.key;
+    notices.push({
+      level: 'info',
+      message: secret.created
+        ? `SECRET_KEY is not set: generated 256 random bits and saved them to ${secret.path} (mode 0600)`
+        : `SECRET_KEY is not set: using the secret kept in ${secret.path}`,
+    });
+  }
+  if (!loaded.cookieSecure) {
+    notices.push({
+      level: 'warn',
+      message: 'COOKIE_SECURE=false: cookies are sent over plain HTTP. Use this only for local development.',
+    });
+  }
+  return { config: { ...loaded, secretKey }, notices };
+}

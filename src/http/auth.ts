@@ -1,0 +1,161 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteOptions } from 'fastify';
+import { type Role, roleAtLeast } from '../accounts/roles.js';
+import type { Scope } from '../accounts/scopes.js';
+import { GatehouseError } from '../errors.js';
+import type { Gatehouse } from '../gatehouse.js';
+import type { TokenFailure } from '../sessions/session-manager.js';
+import type { UserRecord } from '../storage/user-store.js';
+import type { CookiePolicy } from './cookies.js';
+import type { CsrfGuard } from './csrf.js';
+
+/** Who is calling, set by the guard on `request.auth`. */
+export interface AuthContext {
+  /** The signed-in, active user. */
+  user: UserRecord;
+  /** The session the credential belongs to. */
+  sessionId: string;
+  /** Scopes the credential carries. */
+  scopes: readonly string[];
+  /** How the credential arrived. */
+  transport: 'bearer' | 'cookie';
+}
+
+/** What a route requires; both optional. */
+export interface RequireOptions {
+  /** Minimum role (`user` < `admin` < `super_admin`). */
+  role?: Role;
+  /** Scopes the credential must carry, all of them. */
+  scopes?: readonly Scope[];
+}
+
+/** A guard created by {@link AuthApi.require}, carrying its declaration for OpenAPI. */
+export type Guard = preHandlerAsyncHookHandler & { readonly requirement: RequireOptions };
+
+/** The `app.auth` decorator. */
+export interface AuthApi {
+  /**
+   * A preHandler that requires a signed-in active user and, optionally, a role and scopes.
+   * Not signed in → 401; signed in but not allowed → 403. Cookie-authenticated unsafe requests
+   * must also pass the CSRF check.
+   */
+  require(options?: RequireOptions): Guard;
+  /** Identifies the caller if credentials are present; null otherwise. Throws on a bad credential. */
+  identify(request: FastifyRequest): Promise<AuthContext | null>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by `app.auth.require()`; null on routes without a guard. */
+    auth: AuthContext | null;
+  }
+  interface FastifyInstance {
+    /** Guards and identification (see {@link AuthApi}). */
+    auth: AuthApi;
+  }
+}
+
+/** Methods that must not change state, so need no CSRF token (RFC 9110 §9.2.1). */
+export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The RFC 6750 realm. */
+export const REALM = 'gatehouse';
+
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const MAX_TOKEN_LENGTH = 8192;
+
+const DESCRIPTIONS: Record<TokenFailure, string> = {
+  malformed: 'The access token is malformed.',
+  invalid: 'The access token is invalid.',
+  expired: 'The access token expired.',
+  revoked: 'The session was ended.',
+};
+
+/** A 401 whose `WWW-Authenticate` follows RFC 6750 §3. */
+export function invalidToken(description: string): GatehouseError {
+  return new GatehouseError('INVALID_TOKEN', description, {
+    headers: {
+      'www-authenticate': `Bearer realm="${REALM}", error="invalid_token", error_description="${description}"`,
+    },
+  });
+}
+
+function unauthenticated(): GatehouseError {
+  return new GatehouseError('UNAUTHENTICATED', 'Sign in first: send a bearer token or the session cookie.', {
+    headers: { 'www-authenticate': `Bearer realm="${REALM}"` },
+  });
+}
+
+/** Installs `request.auth` and `app.auth` (call once, from the Gatehouse plugin). */
+export function installAuth(
+  app: FastifyInstance,
+  deps: { gatehouse: Gatehouse; cookies: CookiePolicy; csrf: CsrfGuard },
+): void {
+  const { gatehouse, cookies, csrf } = deps;
+  app.decorateRequest('auth', null);
+
+  const identify = async (request: FastifyRequest): Promise<AuthContext | null> => {
+    const header = request.headers.authorization;
+    let transport: AuthContext['transport'];
+    let check: Awaited<ReturnType<Gatehouse['sessions']['verifyAccessToken']>>;
+    if (header !== undefined && /^bearer(\s|$)/i.test(header)) {
+      const match = header.length <= MAX_TOKEN_LENGTH ? BEARER.exec(header) : null;
+      if (match?.[1] === undefined) throw invalidToken(DESCRIPTIONS.malformed);
+      transport = 'bearer';
+      check = await gatehouse.sessions.verifyAccessToken(match[1]);
+    } else {
+      const cookie = request.cookies[cookies.sessionName];
+      if (cookie === undefined || cookie === '') return null;
+      transport = 'cookie';
+      check = await gatehouse.sessions.verifyCookieToken(cookie);
+    }
+    if (!check.ok) throw invalidToken(DESCRIPTIONS[check.reason]);
+    const user = await gatehouse.userCache.get(check.userId);
+    if (user === undefined || !user.isActive) throw invalidToken('The account is disabled or gone.');
+    return { user, sessionId: check.sessionId, scopes: check.scopes, transport };
+  };
+
+  const require = (options: RequireOptions = {}): Guard => {
+    const requiredScopes = options.scopes ?? [];
+    const guard = async (request: FastifyRequest, _reply: FastifyReply) => {
+      const auth = await identify(request);
+      if (auth === null) throw unauthenticated();
+      // Bearer requests cannot be forged cross-site (the browser never adds the header itself).
+      if (auth.transport === 'cookie' && !SAFE_METHODS.has(request.method)) csrf.verify(request, auth.sessionId);
+      if (options.role !== undefined && !roleAtLeast(auth.user.role, options.role)) {
+        throw new GatehouseError('FORBIDDEN', `This needs the ${options.role} role.`);
+      }
+      const missing = requiredScopes.filter((scope) => !auth.scopes.includes(scope));
+      if (missing.length > 0) {
+        throw new GatehouseError('INSUFFICIENT_SCOPE', `The token lacks the scope ${missing.join(' ')}.`, {
+          headers: {
+            'www-authenticate': `Bearer realm="${REALM}", error="insufficient_scope", scope="${requiredScopes.join(' ')}"`,
+          },
+        });
+      }
+      request.auth = auth;
+    };
+    return Object.assign(guard, { requirement: { ...options } });
+  };
+
+  app.decorate('auth', { require, identify } satisfies AuthApi);
+
+  // The route's OpenAPI security requirement comes from the same declaration as the guard.
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const handlers = Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    const guard = handlers.find((handler): handler is Guard => typeof handler === 'function' && 'requirement' in handler);
+    if (guard === undefined) return;
+    const scopes = [...(guard.requirement.scopes ?? [])];
+    const role = guard.requirement.role;
+    const schema = (route.schema ?? {}) as Record<string, unknown>;
+    const note = [
+      role === undefined ? 'Requires a signed-in user' : `Requires the ${role} role (or higher)`,
+      scopes.length > 0 ? `and the scope${scopes.length > 1 ? 's' : ''} ${scopes.join(', ')}.` : '.',
+    ].join(' ');
+    route.schema = {
+      ...schema,
+      description: [schema.description, note].filter(Boolean).join('\n\n'),
+      security: [{ OAuth2PasswordBearer: scopes }, { sessionCookie: [] }],
+    } as RouteOptions['schema'];
+  });
+}

@@ -1,0 +1,86 @@
+import { createHmac } from 'node:crypto';
+import { Tokens } from '@fastify/csrf';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GatehouseError } from '../errors.js';
+import type { CookiePolicy } from './cookies.js';
+
+/** What a CSRF token is bound to before anyone has signed in (login CSRF protection). */
+export const ANONYMOUS = 'anonymous';
+
+/** CSRF defence for cookie-authenticated requests (OWASP CSRF Prevention Cheat Sheet). */
+export interface CsrfGuard {
+  /**
+   * Issues a token bound to `binding` (the session id, or {@link ANONYMOUS} before login),
+   * setting the HttpOnly secret cookie if missing and the readable token cookie.
+   */
+  issue(request: FastifyRequest, reply: FastifyReply, binding: string): string;
+  /**
+   * Refuses cross-site requests by `Sec-Fetch-Site` / `Origin`, then checks the
+   * `X-CSRF-Token` header against the secret cookie and `binding`. Throws 403 problems.
+   */
+  verify(request: FastifyRequest, binding: string): void;
+}
+
+const TOKEN_MAX = 256;
+
+/**
+ * Creates the guard: a signed double-submit cookie (the token is an HMAC over a per-browser
+ * secret and the session id, made by @fastify/csrf with a server key) plus a fetch-metadata /
+ * Origin check, so both halves must fail for an attack to pass.
+ */
+export function createCsrfGuard(options: {
+  secretKey: Uint8Array;
+  cookies: CookiePolicy;
+  allowedOrigins: readonly string[];
+}): CsrfGuard {
+  // A key of its own, derived from the secret, so CSRF tokens and JWTs never share a key.
+  const hmacKey = createHmac('sha256', options.secretKey).update('gatehouse csrf v1').digest();
+  const tokens = new Tokens({ userInfo: true, hmacKey });
+  const { cookies } = options;
+  const allowed = new Set(options.allowedOrigins);
+
+  const checkOrigin = (request: FastifyRequest) => {
+    const site = request.headers['sec-fetch-site'];
+    const origin = request.headers.origin;
+    if (origin !== undefined) {
+      const own = `${request.protocol}://${request.host}`;
+      if (origin !== own && !allowed.has(origin)) {
+        throw new GatehouseError('CROSS_SITE_REQUEST', 'Cross-site requests are not accepted here.');
+      }
+      return;
+    }
+    // Browsers that send fetch metadata but no Origin: only same-origin or user-initiated.
+    if (site !== undefined && site !== 'same-origin' && site !== 'none') {
+      throw new GatehouseError('CROSS_SITE_REQUEST', 'Cross-site requests are not accepted here.');
+    }
+  };
+
+  return {
+    issue(request, reply, binding) {
+      let secret = request.cookies[cookies.csrfSecretName] ?? '';
+      if (secret === '' || secret.length > TOKEN_MAX) {
+        secret = tokens.secretSync();
+        reply.setCookie(cookies.csrfSecretName, secret, { ...cookies.httpOnly, sameSite: 'strict' });
+      }
+      const token = tokens.create(secret, binding);
+      reply.setCookie(cookies.csrfTokenName, token, { ...cookies.readable, sameSite: 'strict' });
+      return token;
+    },
+    verify(request, binding) {
+      checkOrigin(request);
+      const header = request.headers['x-csrf-token'];
+      if (header === undefined || header === '') {
+        throw new GatehouseError('CSRF_TOKEN_MISSING', 'This request needs an X-CSRF-Token header (GET /auth/csrf).');
+      }
+      const secret = request.cookies[cookies.csrfSecretName];
+      const valid =
+        typeof header === 'string' &&
+        header.length <= TOKEN_MAX &&
+        secret !== undefined &&
+        tokens.verify(secret, header, binding);
+      if (!valid) {
+        throw new GatehouseError('CSRF_TOKEN_INVALID', 'The CSRF token is invalid for this session (GET /auth/csrf).');
+      }
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorCode, type FieldError, GatehouseError, OAuthTokenError } from '../errors.js';
+
+/** RFC 9457 media type. */
+export const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
+
+/** The body of an `application/problem+json` response (RFC 9457 §3). */
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  errors?: FieldError[];
+  [extension: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Sends `error` as problem+json with its headers. */
+export function sendProblem(reply: FastifyReply, error: GatehouseError): FastifyReply {
+  const body: ProblemDetails = {
+    // RFC 9457 §4.2.1: "about:blank" says the status code is the whole story; our `code` refines it.
+    type: 'about:blank',
+    title: TITLES[error.statusCode] ?? 'Error',
+    status: error.statusCode,
+    detail: error.message,
+    code: error.code,
+    ...error.extra,
+  };
+  if (error.errors !== undefined) body.errors = error.errors;
+  return reply.code(error.statusCode).headers(error.headers).type(PROBLEM_JSON).send(body);
+}
+
+/** Sends an RFC 6749 §5.2 token-endpoint error. */
+export function sendOAuthError(reply: FastifyReply, error: OAuthTokenError): FastifyReply {
+  return reply
+    .code(error.statusCode)
+    .header('cache-control', 'no-store')
+    .header('pragma', 'no-cache')
+    .type('application/json; charset=utf-8')
+    .send({ error: error.error, error_description: error.message });
+}
+
+interface AjvIssue {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** Turns Fastify's schema validation errors into field errors that name the field. */
+function fieldErrors(error: FastifyError & { validation?: AjvIssue[]; validationContext?: string }): FieldError[] {
+  return (error.validation ?? []).map((issue) => {
+    const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    if (issue.keyword === 'additionalProperties') {
+      const extra = String(issue.params.additionalProperty);
+      return { field: path === '' ? extra : `${path}.${extra}`, message: 'is not an accepted field' };
+    }
+    if (issue.keyword === 'required') {
+      const missing = String(issue.params.missingProperty);
+      return { field: path === '' ? missing : `${path}.${missing}`, message: 'is required' };
+    }
+    return { field: path === '' ? (error.validationContext ?? 'body') : path, message: issue.message ?? 'is invalid' };
+  });
+}
+
+/** Maps any thrown error to the problem it should be for the client (never leaking internals). */
+export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[] }): GatehouseError {
+  if (error instanceof GatehouseError) return error;
+  if (error.validation !== undefined) {
+    const errors = fieldErrors(error);
+    const detail = errors.map((e) => `${e.field} ${e.message}`).join('; ');
+    return new GatehouseError('VALIDATION_FAILED', detail || 'The request is invalid.', { errors });
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new GatehouseError('INVALID_JSON', 'The request body is not valid JSON.');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatehouseError('BODY_TOO_LARGE', 'The request body is too large.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GatehouseError('UNSUPPORTED_MEDIA_TYPE', 'This content type is not accepted here.');
+    case 'FST_ERR_RATE_LIMIT':
+      return new GatehouseError('TOO_MANY_REQUESTS', 'Too many requests; slow down.');
+    default:
+      break;
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    return new GatehouseError(status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', 'The request could not be processed.');
+  }
+  return new GatehouseError('INTERNAL_ERROR', 'Something went wrong on our side.', { cause: error });
+}
+
+/** Paths whose errors follow RFC 6749 §5.2 instead of RFC 9457. */
+const OAUTH_ROUTES = new Set(['/token']);
+
+/**
+ * Installs the one error handler and the 404 handler: problem+json with a stable `code` for
+ * everything, RFC 6749 JSON on the token endpoint, no stack traces ever.
+ */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof OAuthTokenError) return sendOAuthError(reply, error);
+    const problem = toGatehouseError(error);
+    if (problem.statusCode >= 500) request.log.error({ err: error }, 'unhandled error');
+    if (OAUTH_ROUTES.has(request.routeOptions.url ?? '') && problem.statusCode === 400) {
+      return sendOAuthError(reply, new OAuthTokenError('invalid_request', problem.message));
+    }
+    return sendProblem(reply, problem);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, new GatehouseError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

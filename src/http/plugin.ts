@@ -1,0 +1,74 @@
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Gatehouse } from '../gatehouse.js';
+import { installAuth } from './auth.js';
+import { type CookiePolicy, createCookiePolicy } from './cookies.js';
+import { type CsrfGuard, createCsrfGuard } from './csrf.js';
+import { installErrorHandling } from './error-handler.js';
+import { registerAuthRoutes } from './routes/auth-routes.js';
+import { registerMeRoutes } from './routes/me-routes.js';
+import { registerOpsRoutes } from './routes/ops-routes.js';
+import { registerTokenRoute } from './routes/token-route.js';
+import { ProblemSchema, PublicUserSchema } from './schemas.js';
+
+/** Options of {@link gatehousePlugin}. */
+export interface GatehousePluginOptions {
+  /** The core instance (see `createGatehouse`). The plugin does not close it. */
+  gatehouse: Gatehouse;
+  /**
+   * Register the account routes (`/token`, `/auth/*`, `/users/me*`, `/healthz`, `/readyz`).
+   * Set false to use only the guards. @default true
+   */
+  routes?: boolean;
+  /** Install Gatehouse's problem+json error and 404 handlers. @default true */
+  errorHandler?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The Gatehouse core behind this app. */
+    gatehouse: Gatehouse;
+    /** Cookie names and attributes in force. */
+    cookiePolicy: CookiePolicy;
+    /** CSRF guard for cookie-authenticated routes. */
+    csrf: CsrfGuard;
+  }
+}
+
+async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Promise<void> {
+  const { gatehouse } = options;
+  if (gatehouse === undefined) throw new Error('gatehousePlugin: the `gatehouse` option is required (createGatehouse(config))');
+  const { config } = gatehouse;
+  if (!app.hasDecorator('parseCookie')) await app.register(cookie);
+  if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
+  if (options.errorHandler ?? true) installErrorHandling(app);
+
+  const cookies = createCookiePolicy(config.cookieSecure);
+  const csrf = createCsrfGuard({ secretKey: config.secretKey, cookies, allowedOrigins: config.corsOrigins });
+  app.decorate('gatehouse', gatehouse);
+  app.decorate('cookiePolicy', cookies);
+  app.decorate('csrf', csrf);
+  installAuth(app, { gatehouse, cookies, csrf });
+  app.addSchema(ProblemSchema);
+  app.addSchema(PublicUserSchema);
+
+  if (options.routes ?? true) {
+    registerTokenRoute(app, gatehouse);
+    registerAuthRoutes(app, { gatehouse, cookies, csrf });
+    registerMeRoutes(app, gatehouse);
+    registerOpsRoutes(app, gatehouse);
+  }
+}
+
+/**
+ * The Gatehouse Fastify plugin: `request.auth`, `app.auth.require({ role, scopes })`, CSRF,
+ * problem+json errors and (by default) the account routes. Register it on your own instance:
+ *
+ * ```ts
+ * await app.register(gatehousePlugin, { gatehouse: await createGatehouse(config) });
+ * app.get('/reports', { preHandler: app.auth.require({ role: 'admin' }) }, handler);
+ * ```
+ */
+export const gatehousePlugin = fp(plugin, { name: 'gatehouse', fastify: '5.x' });

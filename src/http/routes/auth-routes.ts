@@ -1,0 +1,178 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { toPublicUser } from '../../accounts/public-user.js';
+import { ROLE_SCOPES } from '../../accounts/scopes.js';
+import { GatehouseError } from '../../errors.js';
+import type { Gatehouse } from '../../gatehouse.js';
+import { clientInfo } from '../client-info.js';
+import type { CookiePolicy } from '../cookies.js';
+import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
+import { errorResponses, problemRef, publicUserRef } from '../schemas.js';
+
+const LoginBody = Type.Object(
+  {
+    username: Type.Optional(Type.String({ maxLength: 320, description: 'Email (form field name used by OAuth clients)' })),
+    email: Type.Optional(Type.String({ maxLength: 320, description: 'Email (alternative to username)' })),
+    password: Type.String({ maxLength: 4096 }),
+  },
+  { additionalProperties: false },
+);
+
+/** Account routes: register, cookie login/logout, logout everywhere, CSRF tokens. */
+export function registerAuthRoutes(
+  app: FastifyInstance,
+  deps: { gatehouse: Gatehouse; cookies: CookiePolicy; csrf: CsrfGuard },
+): void {
+  const { gatehouse, cookies, csrf } = deps;
+  const { accounts, sessions, audit, config } = gatehouse;
+
+  /** The CSRF binding of this browser: its live cookie session, or anonymous before login. */
+  const cookieSession = async (request: FastifyRequest): Promise<string | undefined> => {
+    const token = request.cookies[cookies.sessionName];
+    if (token === undefined || token === '') return undefined;
+    const check = await sessions.verifyCookieToken(token);
+    return check.ok ? check.sessionId : undefined;
+  };
+
+  const clearSessionCookies = (reply: FastifyReply) => {
+    // Same attributes as when set, or browsers keep the original (RFC 6265bis §5.7).
+    reply.clearCookie(cookies.sessionName, { ...cookies.httpOnly, maxAge: 0 });
+    reply.clearCookie(cookies.csrfTokenName, { ...cookies.readable, sameSite: 'strict', maxAge: 0 });
+  };
+
+  app.post(
+    '/auth/register',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Create an account',
+        description:
+          'Passwords: 8–1024 characters after NFKC normalization, not among the 10 000 most common. Emails are ' +
+          'unique ignoring case. Unknown fields (such as `role`) are rejected, never stored.',
+        body: Type.Object(
+          {
+            email: Type.String({ minLength: 3, maxLength: 320 }),
+            password: Type.String({ maxLength: 4096 }),
+            full_name: Type.Optional(Type.Union([Type.String({ maxLength: 400 }), Type.Null()])),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 201: publicUserRef, 400: problemRef, 409: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { email: string; password: string; full_name?: string | null };
+      const user = await accounts.register({ email: body.email, password: body.password, fullName: body.full_name });
+      await audit.record({ event: 'user_registered', actorId: user.id, targetId: user.id, ...clientInfo(request) });
+      return reply.code(201).send(toPublicUser(user));
+    },
+  );
+
+  app.get(
+    '/auth/csrf',
+    {
+      schema: {
+        tags: ['browser session'],
+        summary: 'Get a CSRF token',
+        description:
+          'Returns a token to send as `X-CSRF-Token` on unsafe cookie-authenticated requests (and on `/auth/login`), ' +
+          'and sets it as a readable cookie. It is bound to the current browser session, so fetch a new one after login.',
+        response: { 200: Type.Object({ csrf_token: Type.String() }) },
+      },
+    },
+    async (request, reply) => {
+      const token = csrf.issue(request, reply, (await cookieSession(request)) ?? ANONYMOUS);
+      return reply.header('cache-control', 'no-store').send({ csrf_token: token });
+    },
+  );
+
+  app.post(
+    '/auth/login',
+    {
+      schema: {
+        tags: ['browser session'],
+        summary: 'Sign in a browser (session cookie)',
+        description:
+          'Form or JSON with `username` (or `email`) and `password`. Needs `X-CSRF-Token` from `GET /auth/csrf` ' +
+          '(login CSRF protection). On success: 204, a new HttpOnly session cookie and a new CSRF token cookie.',
+        body: LoginBody,
+        response: { 204: Type.Null(), 400: problemRef, 403: problemRef, 429: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const previous = await cookieSession(request);
+      csrf.verify(request, previous ?? ANONYMOUS);
+      const body = request.body as { username?: string; email?: string; password: string };
+      const email = body.username ?? body.email;
+      if (email === undefined) {
+        throw new GatehouseError('VALIDATION_FAILED', 'username is required', {
+          errors: [{ field: 'username', message: 'is required' }],
+        });
+      }
+      const client = clientInfo(request);
+      const login = await accounts.loginWithPassword(email, body.password, client.ip);
+      if (!login.ok) {
+        if (login.reason === 'throttled') {
+          throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many failed logins; try again later.', {
+            headers: { 'retry-after': String(login.retryAfterSeconds) },
+          });
+        }
+        await audit.record({ event: 'login_failed', targetId: login.userId, ...client, details: { reason: login.reason, via: 'cookie' } });
+        if (login.reason === 'disabled') throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
+        throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
+      }
+      // A login always mints a new session token and ends the one this browser had (no fixation).
+      if (previous !== undefined) await sessions.revokeSessions([previous]);
+      const { session, cookieToken } = await sessions.startCookieSession(
+        login.user.id,
+        [...ROLE_SCOPES[login.user.role]],
+        client,
+      );
+      reply.setCookie(cookies.sessionName, cookieToken, { ...cookies.httpOnly, maxAge: config.sessionAbsoluteTtl });
+      csrf.issue(request, reply, session.id);
+      await audit.record({ event: 'login_succeeded', actorId: login.user.id, targetId: login.user.id, ...client, details: { via: 'cookie', session: session.id } });
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      preHandler: app.auth.require(),
+      schema: {
+        tags: ['browser session'],
+        summary: 'End this session',
+        description: 'Revokes the current session (its access, refresh and cookie tokens) and clears the cookie.',
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const auth = request.auth;
+      if (auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
+      await sessions.revokeSessions([auth.sessionId]);
+      await audit.record({ event: 'logout', actorId: auth.user.id, targetId: auth.user.id, ...clientInfo(request), details: { session: auth.sessionId } });
+      clearSessionCookies(reply);
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/auth/logout-all',
+    {
+      preHandler: app.auth.require(),
+      schema: {
+        tags: ['accounts'],
+        summary: 'End every session of your account',
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const auth = request.auth;
+      if (auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
+      const count = await sessions.revokeUserSessions(auth.user.id);
+      await audit.record({ event: 'logout_all', actorId: auth.user.id, targetId: auth.user.id, ...clientInfo(request), details: { sessions: count } });
+      clearSessionCookies(reply);
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,47 @@
+import { Type } from 'typebox';
+import { ROLES } from '../accounts/roles.js';
+
+/** RFC 9457 problem details, as every error response is documented. */
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String({ description: 'Stable machine-readable error code' }),
+    errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
+  },
+  { $id: 'Problem', description: 'application/problem+json (RFC 9457)' },
+);
+
+/** A user as the API shows it. */
+export const PublicUserSchema = Type.Object(
+  {
+    id: Type.String({ description: 'Opaque user id' }),
+    email: Type.String({ format: 'email' }),
+    full_name: Type.Union([Type.String(), Type.Null()]),
+    role: Type.Union(ROLES.map((role) => Type.Literal(role))),
+    is_active: Type.Boolean(),
+    created_at: Type.String({ format: 'date-time' }),
+  },
+  { $id: 'PublicUser' },
+);
+
+/** Reference to the shared problem schema, for `response` maps. */
+export const problemRef = Type.Unsafe<unknown>({ $ref: 'Problem#' });
+
+/** Reference to the shared user schema. */
+export const publicUserRef = Type.Unsafe<Record<string, unknown>>({ $ref: 'PublicUser#' });
+
+/** Standard error responses, for documentation. */
+export const errorResponses = {
+  400: problemRef,
+  401: problemRef,
+  403: problemRef,
+} as const;
+
+/** Pagination query parameters shared by list routes. */
+export const PageQuery = {
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+};

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { type Algorithm, hash, verify } from '@node-rs/argon2';
+
+// `Algorithm` is an ambient const enum, which verbatimModuleSyntax cannot read at run time: 2 is Argon2id.
+const ARGON2ID = 2 as Algorithm;
+
+/** Argon2id parameters (OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1). */
+export const ARGON2_PARAMS = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+
+const CURRENT_PREFIX = `$argon2id$v=19$m=${ARGON2_PARAMS.memoryCost},t=${ARGON2_PARAMS.timeCost},p=${ARGON2_PARAMS.parallelism}$`;
+
+/** Hashes and verifies passwords with argon2id, a bounded number at a time. */
+export interface PasswordHasher {
+  /** Hashes a (policy-checked, normalized) password into a PHC string. */
+  hash(password: string): Promise<string>;
+  /** True when `password` matches `phc`; false for a malformed hash rather than throwing. */
+  verify(phc: string, password: string): Promise<boolean>;
+  /**
+   * Burns the same time as a real verification against a throwaway hash, so a login for an
+   * unknown email costs what a wrong password costs (OWASP Authentication Cheat Sheet).
+   */
+  verifyDummy(password: string): Promise<void>;
+  /** True when `phc` was made with other parameters and should be re-hashed after a good login. */
+  needsRehash(phc: string): boolean;
+}
+
+/**
+ * Creates a {@link PasswordHasher}. Hashing runs on libuv's thread pool (off the event loop);
+ * at most `concurrency` hashes run at once because unbounded hashing starves every other request
+ * on a small machine (DESIGN.md §6).
+ */
+export function createPasswordHasher(concurrency: number): PasswordHasher {
+  const limit = createLimiter(concurrency);
+  const options = { algorithm: ARGON2ID, ...ARGON2_PARAMS };
+  let dummy: Promise<string> | undefined;
+  const verifyPhc = (phc: string, password: string) =>
+    limit(async () => {
+      try {
+        return await verify(phc, password);
+      } catch {
+        return false;
+      }
+    });
+  return {
+    hash: (password) => limit(() => hash(password, options)),
+    verify: verifyPhc,
+    async verifyDummy(password) {
+      dummy ??= limit(() => hash(randomBytes(16).toString('base64url'), options));
+      await verifyPhc(await dummy, password);
+    },
+    needsRehash: (phc) => !phc.startsWith(CURRENT_PREFIX),
+  };
+}
+
+/** A tiny FIFO semaphore: runs at most `max` tasks at once. */
+function createLimiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const queue: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    // A finishing task hands its slot straight to the next waiter, so `running` never exceeds max.
+    if (running >= max) await new Promise<void>((resolve) => queue.push(resolve));
+    else running += 1;
+    try {
+      return await task();
+    } finally {
+      const next = queue.shift();
+      if (next === undefined) running -= 1;
+      else next();
+    }
+  };
+}

@@ -1,0 +1,86 @@
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { GatehouseConfig } from './config/config.js';
+import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
+import { createCookiePolicy } from './http/cookies.js';
+import { registerOpenApi } from './http/openapi.js';
+import { gatehousePlugin } from './http/plugin.js';
+
+/** Options of {@link buildServer} beyond the settings. */
+export interface BuildServerOptions extends GatehouseOptions {
+  /** Pino logger options, or false for none. @default JSON logs at `config.logLevel` */
+  logger?: FastifyServerOptions['logger'];
+  /** Use this core instead of creating one (it is then not closed with the server). */
+  gatehouse?: Gatehouse;
+}
+
+/** Log paths that must never be written (OWASP Logging Cheat Sheet: no credentials in logs). */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.password',
+  '*.current_password',
+  '*.refresh_token',
+  '*.access_token',
+];
+
+/**
+ * Builds the reference server: security headers, CORS, OpenAPI and `/docs`, and the Gatehouse
+ * plugin with its routes. The caller listens; `app.close()` closes the core it created.
+ */
+export async function buildServer(config: GatehouseConfig, options: BuildServerOptions = {}): Promise<FastifyInstance> {
+  const gatehouse = options.gatehouse ?? (await createGatehouse(config, options));
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (_address: string, hop: number) => hop < (config.trustProxy as number)
+        : config.trustProxy,
+    bodyLimit: config.bodyLimit,
+    // Unknown fields must be rejected by name, not silently dropped (Fastify's default strips them).
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    return503OnClosing: true,
+  });
+  if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
+  try {
+    const cookies = createCookiePolicy(config.cookieSecure);
+    await app.register(helmet, {
+      contentSecurityPolicy: {
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          // Swagger UI sets style attributes from script; nothing else relies on inline styles.
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          imgSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'self'"],
+          upgradeInsecureRequests: config.cookieSecure ? [] : null,
+        },
+      },
+      // HSTS only makes sense behind TLS; with COOKIE_SECURE=false the operator runs plain HTTP.
+      hsts: config.cookieSecure,
+    });
+    const allowed = new Set(config.corsOrigins);
+    await app.register(cors, {
+      // Exact string match only: no wildcards, suffixes or "null" (CORS_ORIGINS is an allowlist).
+      origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+      credentials: true,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-CSRF-Token', 'Last-Event-ID'],
+      maxAge: 600,
+    });
+    await registerOpenApi(app, cookies);
+    await app.register(gatehousePlugin, { gatehouse });
+    return app;
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+}

@@ -1,0 +1,14 @@
+import type { Migration } from 'kysely';
+import * as accounts from './001-accounts.js';
+import * as audit from './003-audit.js';
+import * as rooms from './005-rooms.js';
+
+/**
+ * Every migration, in order. Names sort lexically, so keep the numeric prefix. Listed statically
+ * (not read from disk) so the bundle and the tests see exactly the same set.
+ */
+export const migrations: Record<string, Migration> = {
+  '001-accounts': accounts,
+  '003-audit': audit,
+  '005-rooms': rooms,
+};

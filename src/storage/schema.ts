@@ -1,0 +1,127 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table shapes as Kysely sees them. Timestamps are epoch milliseconds in `bigint` columns and
+ * booleans are 0/1 integers, so one query layer behaves the same on SQLite and PostgreSQL.
+ */
+export interface UsersTable {
+  id: string;
+  email: string;
+  /** Lower-cased NFKC form of `email`; unique, so two spellings can never be two accounts. */
+  email_key: string;
+  full_name: string | null;
+  password_hash: string;
+  role: string;
+  is_active: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A login: every token (access, refresh, cookie) is a view of one session row. */
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  transport: string;
+  scope: string;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  user_agent: string | null;
+  ip: string | null;
+  /** SHA-256 of the browser session cookie, for cookie sessions. */
+  cookie_token_hash: string | null;
+}
+
+/** Refresh tokens, stored only as hashes; `spent_at` marks a rotated-away token. */
+export interface RefreshTokensTable {
+  token_hash: string;
+  session_id: string;
+  created_at: number;
+  expires_at: number;
+  spent_at: number | null;
+}
+
+/** Opaque access tokens for `TOKEN_STRATEGY=database`, stored only as hashes. */
+export interface AccessTokensTable {
+  token_hash: string;
+  session_id: string;
+  scope: string;
+  created_at: number;
+  expires_at: number;
+}
+
+/** Migration bookkeeping rows (managed by Kysely's Migrator). */
+export interface Schema {
+  users: UsersTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  access_tokens: AccessTokensTable;
+  clothes: ClothesTable;
+  audit_events: AuditEventsTable;
+  rooms: RoomsTable;
+  room_players: RoomPlayersTable;
+  room_events: RoomEventsTable;
+}
+
+/** Seed 003's catalogue. */
+export interface ClothesTable {
+  id: string;
+  name: string;
+  photo_url: string;
+  size: string;
+  color: string;
+  created_at: number;
+  last_modified_at: number;
+}
+
+/** Security-relevant events; never holds secrets. */
+export interface AuditEventsTable {
+  id: Generated<number>;
+  event: string;
+  actor_id: string | null;
+  target_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  /** JSON object with event-specific, non-secret details. */
+  details: string | null;
+  created_at: number;
+}
+
+/** Dicery rooms. */
+export interface RoomsTable {
+  code: string;
+  name: string;
+  host_user_id: string;
+  state: string;
+  created_at: number;
+  closed_at: number | null;
+}
+
+/** Players of a room; `left_at` is set when a player leaves or is kicked. */
+export interface RoomPlayersTable {
+  id: string;
+  room_code: string;
+  name: string;
+  /** Lower-cased NFKC name; unique per room among players still present. */
+  name_key: string;
+  /**
+   * `name_key` while the player is present, NULL once gone. A unique index on
+   * `(room_code, present_key)` enforces the per-room name rule (NULLs never collide).
+   */
+  present_key: string | null;
+  joined_at: number;
+  left_at: number | null;
+  /** `left` or `kicked` once gone. */
+  left_reason: string | null;
+}
+
+/** The per-room event log that SSE `Last-Event-ID` resumes from. */
+export interface RoomEventsTable {
+  id: Generated<number>;
+  room_code: string;
+  type: string;
+  /** JSON payload as sent to subscribers. */
+  data: string;
+  created_at: number;
+}

@@ -1,0 +1,224 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Schema, SessionsTable } from './schema.js';
+
+/** How a session's tokens travel. */
+export type SessionTransport = 'bearer' | 'cookie';
+
+/** A stored session (one login). */
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  transport: SessionTransport;
+  scopes: string[];
+  createdAt: number;
+  lastUsedAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+/** A revoked session id with the time after which its tokens are dead anyway. */
+export interface RevokedSession {
+  id: string;
+  expiresAt: number;
+}
+
+/** Result of spending a refresh token. */
+export type SpendResult =
+  | { status: 'spent'; sessionId: string; expiresAt: number }
+  | { status: 'reused'; sessionId: string }
+  | { status: 'unknown' };
+
+/** A database-strategy access token. */
+export interface AccessTokenRecord {
+  sessionId: string;
+  userId: string;
+  scopes: string[];
+  expiresAt: number;
+}
+
+/** Persistence of sessions and the tokens derived from them. */
+export interface SessionStore {
+  /** Inserts a session (with the hash of its cookie token for cookie sessions). */
+  insertSession(session: SessionRecord, cookieTokenHash?: string): Promise<void>;
+  /** The session with this id. */
+  findSession(id: string): Promise<SessionRecord | undefined>;
+  /** The session whose cookie token hashes to `hash`. */
+  findSessionByCookieHash(hash: string): Promise<SessionRecord | undefined>;
+  /** Sessions of a user that are neither revoked nor expired, newest first. */
+  listLiveSessions(userId: string, now: number): Promise<SessionRecord[]>;
+  /** Records use of a session. */
+  touchSession(id: string, now: number): Promise<void>;
+  /** Revokes sessions by id (already-revoked ones are left alone); returns those revoked now. */
+  revokeSessions(ids: readonly string[], now: number): Promise<RevokedSession[]>;
+  /** Revokes every live session of a user except `keep`; returns those revoked now. */
+  revokeUserSessions(userId: string, now: number, keep?: string): Promise<RevokedSession[]>;
+  /** Revoked sessions that have not expired yet: the state an in-memory revocation list starts from. */
+  listRevokedSessions(now: number): Promise<RevokedSession[]>;
+  /** Stores the hash of a new refresh token. */
+  insertRefreshToken(hash: string, sessionId: string, now: number, expiresAt: number): Promise<void>;
+  /**
+   * Atomically marks a refresh token spent. Exactly one concurrent caller gets `spent`; callers
+   * presenting an already-spent token get `reused` (RFC 9700 §4.14.2 reuse detection).
+   */
+  spendRefreshToken(hash: string, now: number): Promise<SpendResult>;
+  /** Stores the hash of a database-strategy access token. */
+  insertAccessToken(hash: string, token: Omit<AccessTokenRecord, 'userId'>, now: number): Promise<void>;
+  /** The live access token with this hash (joined with a session that is not revoked). */
+  findAccessToken(hash: string, now: number): Promise<AccessTokenRecord | undefined>;
+  /** Deletes expired tokens and long-expired sessions; returns rows removed. */
+  deleteExpired(now: number): Promise<number>;
+}
+
+function toRecord(row: Selectable<SessionsTable>): SessionRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    transport: row.transport as SessionTransport,
+    scopes: row.scope === '' ? [] : row.scope.split(' '),
+    createdAt: Number(row.created_at),
+    lastUsedAt: Number(row.last_used_at),
+    expiresAt: Number(row.expires_at),
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+    userAgent: row.user_agent,
+    ip: row.ip,
+  };
+}
+
+/** A {@link SessionStore} over Kysely; the same code serves SQLite and PostgreSQL. */
+export function createSessionStore(db: Kysely<Schema>): SessionStore {
+  return {
+    async insertSession(session, cookieTokenHash) {
+      await db
+        .insertInto('sessions')
+        .values({
+          id: session.id,
+          user_id: session.userId,
+          transport: session.transport,
+          scope: session.scopes.join(' '),
+          created_at: session.createdAt,
+          last_used_at: session.lastUsedAt,
+          expires_at: session.expiresAt,
+          revoked_at: session.revokedAt,
+          user_agent: session.userAgent,
+          ip: session.ip,
+          cookie_token_hash: cookieTokenHash ?? null,
+        })
+        .execute();
+    },
+    async findSession(id) {
+      const row = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toRecord(row);
+    },
+    async findSessionByCookieHash(hash) {
+      const row = await db.selectFrom('sessions').selectAll().where('cookie_token_hash', '=', hash).executeTakeFirst();
+      return row && toRecord(row);
+    },
+    async listLiveSessions(userId, now) {
+      const rows = await db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .orderBy('created_at', 'desc')
+        .execute();
+      return rows.map(toRecord);
+    },
+    async touchSession(id, now) {
+      await db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute();
+    },
+    async revokeSessions(ids, now) {
+      if (ids.length === 0) return [];
+      const rows = await db
+        .updateTable('sessions')
+        .set({ revoked_at: now })
+        .where('id', 'in', ids)
+        .where('revoked_at', 'is', null)
+        .returning(['id', 'expires_at'])
+        .execute();
+      return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+    },
+    async revokeUserSessions(userId, now, keep) {
+      let query = db
+        .updateTable('sessions')
+        .set({ revoked_at: now })
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now);
+      if (keep !== undefined) query = query.where('id', '!=', keep);
+      const rows = await query.returning(['id', 'expires_at']).execute();
+      return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+    },
+    async listRevokedSessions(now) {
+      const rows = await db
+        .selectFrom('sessions')
+        .select(['id', 'expires_at'])
+        .where('revoked_at', 'is not', null)
+        .where('expires_at', '>', now)
+        .execute();
+      return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+    },
+    async insertRefreshToken(hash, sessionId, now, expiresAt) {
+      await db
+        .insertInto('refresh_tokens')
+        .values({ token_hash: hash, session_id: sessionId, created_at: now, expires_at: expiresAt, spent_at: null })
+        .execute();
+    },
+    async spendRefreshToken(hash, now) {
+      // A conditional UPDATE is the compare-and-set: only one transaction can flip spent_at from NULL.
+      const spent = await db
+        .updateTable('refresh_tokens')
+        .set({ spent_at: now })
+        .where('token_hash', '=', hash)
+        .where('spent_at', 'is', null)
+        .returning(['session_id', 'expires_at'])
+        .executeTakeFirst();
+      if (spent !== undefined) {
+        return { status: 'spent', sessionId: spent.session_id, expiresAt: Number(spent.expires_at) };
+      }
+      const existing = await db
+        .selectFrom('refresh_tokens')
+        .select('session_id')
+        .where('token_hash', '=', hash)
+        .executeTakeFirst();
+      return existing ? { status: 'reused', sessionId: existing.session_id } : { status: 'unknown' };
+    },
+    async insertAccessToken(hash, token, now) {
+      await db
+        .insertInto('access_tokens')
+        .values({
+          token_hash: hash,
+          session_id: token.sessionId,
+          scope: token.scopes.join(' '),
+          created_at: now,
+          expires_at: token.expiresAt,
+        })
+        .execute();
+    },
+    async findAccessToken(hash, now) {
+      const row = await db
+        .selectFrom('access_tokens')
+        .innerJoin('sessions', 'sessions.id', 'access_tokens.session_id')
+        .select(['access_tokens.session_id', 'sessions.user_id', 'access_tokens.scope', 'access_tokens.expires_at'])
+        .where('access_tokens.token_hash', '=', hash)
+        .where('access_tokens.expires_at', '>', now)
+        .where('sessions.revoked_at', 'is', null)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return {
+        sessionId: row.session_id,
+        userId: row.user_id,
+        scopes: row.scope === '' ? [] : row.scope.split(' '),
+        expiresAt: Number(row.expires_at),
+      };
+    },
+    async deleteExpired(now) {
+      const tokens = await db.deleteFrom('access_tokens').where('expires_at', '<=', now).executeTakeFirst();
+      const refresh = await db.deleteFrom('refresh_tokens').where('expires_at', '<=', now).executeTakeFirst();
+      const sessions = await db.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(tokens.numDeletedRows) + Number(refresh.numDeletedRows) + Number(sessions.numDeletedRows);
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import { type Kysely, type Selectable, sql } from 'kysely';
+import type { Role } from '../accounts/roles.js';
+import { isUniqueViolation } from './open-database.js';
+import type { Schema, UsersTable } from './schema.js';
+
+/** A stored account. */
+export interface UserRecord {
+  id: string;
+  email: string;
+  emailKey: string;
+  fullName: string | null;
+  passwordHash: string;
+  role: Role;
+  isActive: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Fields an update may change. */
+export type UserPatch = Partial<Pick<UserRecord, 'fullName' | 'passwordHash' | 'role' | 'isActive'>>;
+
+/** Filters and paging for {@link UserStore.listUsers}. */
+export interface UserQuery {
+  limit: number;
+  offset: number;
+  emailPrefix?: string | undefined;
+  role?: Role | undefined;
+  isActive?: boolean | undefined;
+}
+
+/** Persistence of accounts. */
+export interface UserStore {
+  /** Inserts a user; `email_taken` when the email key exists (atomic under concurrency). */
+  insertUser(user: UserRecord): Promise<{ ok: true } | { ok: false; reason: 'email_taken' }>;
+  /** The user with this id. */
+  findUserById(id: string): Promise<UserRecord | undefined>;
+  /** The user with this normalized email key. */
+  findUserByEmailKey(emailKey: string): Promise<UserRecord | undefined>;
+  /** Applies `patch`; returns the updated user, or undefined when it does not exist. */
+  updateUser(id: string, patch: UserPatch, now: number): Promise<UserRecord | undefined>;
+  /** Deletes a user and (by cascade) their sessions and tokens. */
+  deleteUser(id: string): Promise<boolean>;
+  /** A page of users, ordered by creation, and the total matching the filters. */
+  listUsers(query: UserQuery): Promise<{ items: UserRecord[]; total: number }>;
+  /** Active super admins, for the "never remove the last one" rule. */
+  countActiveSuperAdmins(): Promise<number>;
+}
+
+function toRecord(row: Selectable<UsersTable>): UserRecord {
+  return {
+    id: row.id,
+    email: row.email,
+    emailKey: row.email_key,
+    fullName: row.full_name,
+    passwordHash: row.password_hash,
+    role: row.role as Role,
+    isActive: row.is_active === 1,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+  };
+}
+
+/** Escapes LIKE wildcards so an email prefix filter matches literally. */
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (char) => `\\${char}`);
+}
+
+/** A {@link UserStore} over Kysely; the same code serves SQLite and PostgreSQL. */
+export function createUserStore(db: Kysely<Schema>): UserStore {
+  return {
+    async insertUser(user) {
+      try {
+        await db
+          .insertInto('users')
+          .values({
+            id: user.id,
+            email: user.email,
+            email_key: user.emailKey,
+            full_name: user.fullName,
+            password_hash: user.passwordHash,
+            role: user.role,
+            is_active: user.isActive ? 1 : 0,
+            created_at: user.createdAt,
+            updated_at: user.updatedAt,
+          })
+          .execute();
+        return { ok: true };
+      } catch (error) {
+        if (isUniqueViolation(error)) return { ok: false, reason: 'email_taken' };
+        throw error;
+      }
+    },
+    async findUserById(id) {
+      const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toRecord(row);
+    },
+    async findUserByEmailKey(emailKey) {
+      const row = await db.selectFrom('users').selectAll().where('email_key', '=', emailKey).executeTakeFirst();
+      return row && toRecord(row);
+    },
+    async updateUser(id, patch, now) {
+      const values: Partial<UsersTable> = { updated_at: now };
+      if (patch.fullName !== undefined) values.full_name = patch.fullName;
+      if (patch.passwordHash !== undefined) values.password_hash = patch.passwordHash;
+      if (patch.role !== undefined) values.role = patch.role;
+      if (patch.isActive !== undefined) values.is_active = patch.isActive ? 1 : 0;
+      const row = await db.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
+      return row && toRecord(row);
+    },
+    async deleteUser(id) {
+      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+    async listUsers(query) {
+      let base = db.selectFrom('users');
+      if (query.emailPrefix !== undefined && query.emailPrefix !== '') {
+        const pattern = `${escapeLike(query.emailPrefix.normalize('NFKC').toLowerCase())}%`;
+        base = base.where(sql<boolean>`email_key like ${pattern} escape '\\'`);
+      }
+      if (query.role !== undefined) base = base.where('role', '=', query.role);
+      if (query.isActive !== undefined) base = base.where('is_active', '=', query.isActive ? 1 : 0);
+      const [rows, count] = await Promise.all([
+        base.selectAll().orderBy('created_at').orderBy('id').limit(query.limit).offset(query.offset).execute(),
+        base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+      ]);
+      return { items: rows.map(toRecord), total: Number(count.n) };
+    },
+    async countActiveSuperAdmins() {
+      const row = await db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('role', '=', 'super_admin')
+        .where('is_active', '=', 1)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  };
+}
