@@ -66,6 +66,7 @@ export async function createGatehouse(config: GatehouseConfig, options: Gatehous
     } else {
       bus = await createRedisEventBus(config.redisUrl);
       redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+      redis.on('error', () => {});
       await redis.connect();
     }
     const counters = redis === undefined ? createMemoryCounterStore(clock) : createRedisCounterStore(redis);

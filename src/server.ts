@@ -6,6 +6,7 @@ import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gateho
 import { createCookiePolicy } from './http/cookies.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
+import { registerWebUi } from './http/web-ui.js';
 
 /** Options of {@link buildServer} beyond the settings. */
 export interface BuildServerOptions extends GatehouseOptions {
@@ -13,6 +14,8 @@ export interface BuildServerOptions extends GatehouseOptions {
   logger?: FastifyServerOptions['logger'];
   /** Use this core instead of creating one (it is then not closed with the server). */
   gatehouse?: Gatehouse;
+  /** Serve the web UI at `/` when it has been built. @default true */
+  webUi?: boolean;
 }
 
 /** Log paths that must never be written (OWASP Logging Cheat Sheet: no credentials in logs). */
@@ -78,6 +81,7 @@ export async function buildServer(config: GatehouseConfig, options: BuildServerO
     });
     await registerOpenApi(app, cookies);
     await app.register(gatehousePlugin, { gatehouse });
+    if (options.webUi ?? true) await registerWebUi(app);
     return app;
   } catch (error) {
     await app.close();

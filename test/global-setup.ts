@@ -1,14 +1,24 @@
-import pg from 'pg';
+import { execSync } from 'node:child_process';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 
 /**
- * When REQUIRE_SERVICES=1 (as in .ci/run), the PostgreSQL and Redis suites must run: a missing
- * or unreachable DATABASE_URL / REDIS_URL fails the whole run instead of skipping silently.
+ * Compiles dist/ once (the CLI tests run the compiled CLI and the browser test loads the compiled
+ * web UI), and, when REQUIRE_SERVICES=1 (as in .ci/run), makes sure the PostgreSQL and Redis suites
+ * will run: a missing or unreachable DATABASE_URL / REDIS_URL fails the whole run instead of
+ * letting those suites skip silently.
  */
 export default async function setup(): Promise<void> {
+  // Type errors are reported by `npm run typecheck`; here only the emitted JavaScript matters.
+  try {
+    execSync('npx tsc -p tsconfig.build.json', { stdio: 'pipe' });
+  } catch {}
+  execSync('node scripts/copy-assets.mjs', { stdio: 'inherit' });
   if (process.env.REQUIRE_SERVICES !== '1') return;
   const { DATABASE_URL, REDIS_URL } = process.env;
-  if (!DATABASE_URL?.startsWith('postgres')) throw new Error('REQUIRE_SERVICES=1 but DATABASE_URL is not a postgres:// URL');
+  if (!DATABASE_URL?.startsWith('postgres')) {
+    throw new Error('REQUIRE_SERVICES=1 but DATABASE_URL is not a postgres:// URL');
+  }
   if (!REDIS_URL) throw new Error('REQUIRE_SERVICES=1 but REDIS_URL is not set');
   const client = new pg.Client({ connectionString: DATABASE_URL });
   await client.connect();

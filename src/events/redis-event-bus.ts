@@ -14,6 +14,8 @@ export async function createRedisEventBus(url: string): Promise<EventBus> {
   const local = createMemoryEventBus();
   const publisher = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
   const subscriber = new Redis(url, { lazyConnect: true });
+  // ioredis reconnects on its own; without a listener an outage would print "Unhandled error event".
+  for (const client of [publisher, subscriber]) client.on('error', () => {});
   await Promise.all([publisher.connect(), subscriber.connect()]);
   await subscriber.subscribe(CHANNEL);
   subscriber.on('message', (_channel: string, message: string) => {

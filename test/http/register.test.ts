@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer } from '../../src/testing.js';
+import { PASSWORD } from '../support/accounts.js';
+
+describe('POST /auth/register', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer();
+  });
+  afterAll(async () => app.close());
+
+  const register = (payload: unknown) => app.inject({ method: 'POST', url: '/auth/register', payload: payload as object });
+
+  it('creates a user and returns its public shape, never a hash', async () => {
+    const response = await register({ email: ' Alice@Example.COM ', password: PASSWORD, full_name: 'Alice' });
+    expect(response.statusCode).toBe(201);
+    const body = response.json();
+    expect(body).toEqual({
+      id: expect.any(String),
+      email: 'Alice@Example.COM',
+      full_name: 'Alice',
+      role: 'user',
+      is_active: true,
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect(response.body).not.toMatch(/argon2|password/i);
+  });
+
+  it('treats emails case-insensitively: a second spelling is EMAIL_TAKEN', async () => {
+    const response = await register({ email: 'alice@example.com', password: PASSWORD });
+    expect(response.statusCode).toBe(409);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json()).toMatchObject({ status: 409, code: 'EMAIL_TAKEN' });
+  });
+
+  it('writes exactly one row under 50 concurrent sign-ups for one email', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        register({ email: i % 2 === 0 ? 'race@example.com' : 'RACE@example.com', password: PASSWORD }),
+      ),
+    );
+    const codes = responses.map((r) => r.statusCode);
+    expect(codes.filter((c) => c === 201)).toHaveLength(1);
+    expect(codes.filter((c) => c === 409)).toHaveLength(49);
+    const { total } = await app.gatehouse.users.listUsers({ limit: 100, offset: 0, emailPrefix: 'race@' });
+    expect(total).toBe(1);
+  });
+
+  it.each(['role', 'is_active', 'id', 'nickname'])('rejects a body that sets %s, naming it, and stores nothing', async (field) => {
+    const email = `${field}@example.com`;
+    const response = await register({ email, password: PASSWORD, [field]: field === 'is_active' ? false : 'admin' });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field }] });
+    expect(await app.gatehouse.users.findUserByEmailKey(email)).toBeUndefined();
+  });
+
+  it('rejects weak passwords with the reason', async () => {
+    const common = await register({ email: 'weak1@example.com', password: 'password1' });
+    expect(common.statusCode).toBe(400);
+    expect(common.json()).toMatchObject({ code: 'WEAK_PASSWORD', detail: expect.stringContaining('common') });
+    const short = await register({ email: 'weak2@example.com', password: 'Ab1!' });
+    expect(short.json()).toMatchObject({ code: 'WEAK_PASSWORD', errors: [{ field: 'password' }] });
+  });
+
+  it('rejects invalid emails and missing fields by name', async () => {
+    expect((await register({ email: 'not-an-email', password: PASSWORD })).json()).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ field: 'email' }],
+    });
+    expect((await register({ email: 'x@example.com' })).json()).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      errors: [{ field: 'password' }],
+    });
+  });
+});

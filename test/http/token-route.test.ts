@@ -1,0 +1,114 @@
+import type { FastifyInstance } from 'fastify';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer } from '../../src/testing.js';
+import { createUser, PASSWORD, postToken } from '../support/accounts.js';
+
+describe('POST /token', () => {
+  let app: FastifyInstance;
+  let email: string;
+  let userId: string;
+  beforeAll(async () => {
+    app = await buildTestServer({ loginMaxFailuresPerAccount: 1000, loginMaxFailuresPerIp: 1000 });
+    const user = await createUser(app, { email: 'Token.User@Example.com' });
+    email = user.email;
+    userId = user.id;
+  });
+  afterAll(async () => app.close());
+
+  const expectOAuthError = (response: Awaited<ReturnType<typeof postToken>>, error: string) => {
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    expect(response.json()).toEqual({ error, error_description: expect.any(String) });
+  };
+
+  it('issues an at+jwt access token and a refresh token with no-store', async () => {
+    const response = await postToken(app, { grant_type: 'password', username: 'token.user@EXAMPLE.com', password: PASSWORD });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['cache-control']).toBe('no-store');
+    const body = response.json();
+    expect(body).toEqual({
+      access_token: expect.any(String),
+      token_type: 'bearer',
+      expires_in: 900,
+      refresh_token: expect.stringMatching(/^ghr_[A-Za-z0-9_-]{43}$/),
+      scope: 'me clothes:read rooms:host',
+    });
+    expect(decodeProtectedHeader(body.access_token)).toMatchObject({ alg: 'HS256', typ: 'at+jwt', kid: expect.any(String) });
+    const claims = decodeJwt(body.access_token);
+    expect(claims).toMatchObject({
+      sub: userId,
+      iss: 'gatehouse',
+      aud: 'gatehouse-api',
+      scope: 'me clothes:read rooms:host',
+      sid: expect.any(String),
+      jti: expect.any(String),
+    });
+    expect(typeof claims.sub).toBe('string');
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(900);
+    const session = await app.gatehouse.sessionStore.findSession(String(claims.sid));
+    expect(session).toMatchObject({ userId, transport: 'bearer' });
+  });
+
+  it('gives identical invalid_grant bodies for a wrong password and an unknown email', async () => {
+    const wrong = await postToken(app, { grant_type: 'password', username: email, password: 'wrong password!' });
+    const unknown = await postToken(app, { grant_type: 'password', username: 'nobody@example.com', password: 'wrong password!' });
+    expectOAuthError(wrong, 'invalid_grant');
+    expect(unknown.body).toBe(wrong.body);
+    expect(unknown.statusCode).toBe(wrong.statusCode);
+  });
+
+  it.each([
+    [{ grant_type: 'password', password: PASSWORD }, 'invalid_request'],
+    [{ grant_type: 'password', username: 'a@example.com' }, 'invalid_request'],
+    [{ username: 'a@example.com', password: PASSWORD }, 'invalid_request'],
+    [{ grant_type: 'password', username: ['a@example.com', 'b@example.com'], password: PASSWORD }, 'invalid_request'],
+    [{ grant_type: ['password', 'password'], username: 'a@example.com', password: PASSWORD }, 'invalid_request'],
+    [{ grant_type: 'client_credentials' }, 'unsupported_grant_type'],
+    [{ grant_type: 'authorization_code', code: 'x' }, 'unsupported_grant_type'],
+    [{ grant_type: 'refresh_token' }, 'invalid_request'],
+  ])('answers %o with %s', async (params, error) => {
+    expectOAuthError(await postToken(app, params), error);
+  });
+
+  it('refuses JSON bodies with invalid_request', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/token',
+      payload: { grant_type: 'password', username: email, password: PASSWORD },
+    });
+    expectOAuthError(response, 'invalid_request');
+  });
+
+  it('grants only the scopes the role allows', async () => {
+    const narrow = await postToken(app, { grant_type: 'password', username: email, password: PASSWORD, scope: 'me' });
+    expect(narrow.json().scope).toBe('me');
+    expectOAuthError(
+      await postToken(app, { grant_type: 'password', username: email, password: PASSWORD, scope: 'me users:write' }),
+      'invalid_scope',
+    );
+    expectOAuthError(
+      await postToken(app, { grant_type: 'password', username: email, password: PASSWORD, scope: 'made:up' }),
+      'invalid_scope',
+    );
+  });
+
+  it('says a disabled account is disabled only once the password was right', async () => {
+    const user = await createUser(app);
+    await app.gatehouse.accounts.applyUserChange(user.id, { isActive: false });
+    const wrong = await postToken(app, { grant_type: 'password', username: user.email, password: 'wrong password!' });
+    expect(wrong.json().error_description).not.toMatch(/disabled/);
+    const right = await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
+    expectOAuthError(right, 'invalid_grant');
+    expect(right.json().error_description).toMatch(/disabled/);
+  });
+
+  it('records logins in the audit log without secrets', async () => {
+    const { items } = await app.gatehouse.audit.list({ limit: 100, offset: 0 });
+    const events = items.map((item) => item.event);
+    expect(events).toContain('login_succeeded');
+    expect(events).toContain('login_failed');
+    expect(JSON.stringify(items)).not.toContain(PASSWORD);
+  });
+});

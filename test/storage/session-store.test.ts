@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSessionStore, type SessionRecord, type SessionStore } from '../../src/storage/session-store.js';
+import { createUserStore } from '../../src/storage/user-store.js';
+import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+
+describe.each(engines)('SessionStore on $name', ({ name }) => {
+  let test: TestDatabase;
+  let store: SessionStore;
+  const userId = randomUUID();
+
+  const newSession = (overrides: Partial<SessionRecord> = {}): SessionRecord => ({
+    id: randomUUID(),
+    userId,
+    transport: 'bearer',
+    scopes: ['me', 'clothes:read'],
+    createdAt: 1_000,
+    lastUsedAt: 1_000,
+    expiresAt: 100_000,
+    revokedAt: null,
+    userAgent: 'test',
+    ip: '127.0.0.1',
+    ...overrides,
+  });
+
+  beforeAll(async () => {
+    test = await createTestDatabase(name);
+    store = createSessionStore(test.database.db);
+    await createUserStore(test.database.db).insertUser({
+      id: userId,
+      email: 's@example.com',
+      emailKey: 's@example.com',
+      fullName: null,
+      passwordHash: 'h',
+      role: 'user',
+      isActive: true,
+      createdAt: 0,
+      updatedAt: 0,
+    });
+  });
+  afterAll(async () => test.dispose());
+
+  it('stores sessions and finds them by id and cookie hash', async () => {
+    const session = newSession({ transport: 'cookie' });
+    await store.insertSession(session, 'cookie-hash-1');
+    expect(await store.findSession(session.id)).toEqual(session);
+    expect(await store.findSessionByCookieHash('cookie-hash-1')).toEqual(session);
+    await store.touchSession(session.id, 2_000);
+    expect((await store.findSession(session.id))?.lastUsedAt).toBe(2_000);
+  });
+
+  it('spends a refresh token exactly once under 20 concurrent attempts, then reports reuse', async () => {
+    const session = newSession();
+    await store.insertSession(session);
+    await store.insertRefreshToken('refresh-1', session.id, 1_000, 50_000);
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.spendRefreshToken('refresh-1', 2_000)));
+    expect(results.filter((r) => r.status === 'spent')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'reused')).toHaveLength(19);
+    expect(await store.spendRefreshToken('never-issued', 2_000)).toEqual({ status: 'unknown' });
+  });
+
+  it('revokes sessions once and lists them for the revocation list', async () => {
+    const a = newSession();
+    const b = newSession();
+    const expired = newSession({ expiresAt: 1_500 });
+    for (const s of [a, b, expired]) await store.insertSession(s);
+    expect(await store.revokeSessions([a.id], 3_000)).toEqual([{ id: a.id, expiresAt: a.expiresAt }]);
+    expect(await store.revokeSessions([a.id], 3_001)).toEqual([]);
+    const live = await store.listLiveSessions(userId, 3_000);
+    expect(live.map((s) => s.id)).toContain(b.id);
+    expect(live.map((s) => s.id)).not.toContain(a.id);
+    const revokedNow = await store.revokeUserSessions(userId, 3_000, b.id);
+    expect(revokedNow.map((s) => s.id)).not.toContain(b.id);
+    const listed = await store.listRevokedSessions(3_000);
+    expect(listed.map((s) => s.id)).toContain(a.id);
+    expect(listed.map((s) => s.id)).not.toContain(expired.id);
+  });
+
+  it('finds live database-strategy access tokens only', async () => {
+    const session = newSession();
+    await store.insertSession(session);
+    await store.insertAccessToken('access-1', { sessionId: session.id, scopes: ['me'], expiresAt: 10_000 }, 1_000);
+    expect(await store.findAccessToken('access-1', 5_000)).toEqual({
+      sessionId: session.id,
+      userId,
+      scopes: ['me'],
+      expiresAt: 10_000,
+    });
+    expect(await store.findAccessToken('access-1', 10_000)).toBeUndefined();
+    await store.revokeSessions([session.id], 6_000);
+    expect(await store.findAccessToken('access-1', 7_000)).toBeUndefined();
+  });
+
+  it('sweeps expired rows', async () => {
+    expect(await store.deleteExpired(10_000_000)).toBeGreaterThan(0);
+  });
+});
