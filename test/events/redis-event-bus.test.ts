@@ -1,0 +1,65 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisEventBus } from '../../src/events/redis-event-bus.js';
+import { buildTestServer } from '../../src/testing.js';
+import { bearer, createUser, login, postToken } from '../support/accounts.js';
+import { createTestDatabaseUrl } from '../support/databases.js';
+
+const { REDIS_URL, DATABASE_URL } = process.env;
+
+describe.runIf(REDIS_URL)('Redis event bus', () => {
+  it('delivers to other instances and locally, without echoing to the publisher twice', async () => {
+    const a = await createRedisEventBus(REDIS_URL ?? '');
+    const b = await createRedisEventBus(REDIS_URL ?? '');
+    const seenA: string[] = [];
+    const received = new Promise<string>((resolve) => b.subscribe((event) => event.type === 'user_changed' && resolve(event.userId)));
+    a.subscribe((event) => event.type === 'user_changed' && seenA.push(event.userId));
+    await a.publish({ type: 'user_changed', userId: 'u-42' });
+    expect(await received).toBe('u-42');
+    expect(seenA).toEqual(['u-42']);
+    await a.close();
+    await b.close();
+  });
+});
+
+describe.runIf(REDIS_URL && DATABASE_URL)('two instances on PostgreSQL + Redis', () => {
+  let drop: () => Promise<void>;
+  let one: FastifyInstance;
+  let two: FastifyInstance;
+
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl('postgres');
+    drop = database.drop;
+    const shared = {
+      databaseUrl: database.url,
+      redisUrl: REDIS_URL,
+      secretKey: new Uint8Array(randomBytes(32)),
+      loginMaxFailuresPerAccount: 2,
+    };
+    one = await buildTestServer(shared);
+    two = await buildTestServer(shared);
+  });
+  afterAll(async () => {
+    await one.close();
+    await two.close();
+    await drop();
+  });
+
+  it('a logout on one instance kills the token on the other at once', async () => {
+    const user = await createUser(one);
+    const tokens = await login(one, user.email);
+    const me = (app: FastifyInstance) => app.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens.access_token) });
+    expect((await me(two)).statusCode).toBe(200);
+    await one.inject({ method: 'POST', url: '/auth/logout', headers: bearer(tokens.access_token) });
+    await expect.poll(async () => (await me(two)).statusCode, { timeout: 2000, interval: 20 }).toBe(401);
+  });
+
+  it('shares failed-login counters', async () => {
+    const user = await createUser(one);
+    await postToken(one, { grant_type: 'password', username: user.email, password: 'wrong password!' });
+    await postToken(two, { grant_type: 'password', username: user.email, password: 'wrong password!' });
+    const limited = await postToken(one, { grant_type: 'password', username: user.email, password: user.password });
+    expect(limited.statusCode).toBe(429);
+  });
+});

@@ -1,0 +1,219 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer } from '../../src/testing.js';
+import { bearer, cookiesOf, createUser, login, PASSWORD } from '../support/accounts.js';
+
+const SESSION = '__Host-gatehouse_session';
+const CSRF_SECRET = '__Host-gatehouse_csrf_secret';
+
+/** A minimal cookie jar for inject-based browser flows. */
+class Browser {
+  readonly jar = new Map<string, string>();
+  constructor(private readonly app: FastifyInstance) {}
+  cookieHeader(): string {
+    return [...this.jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+  absorb(response: LightMyRequestResponse): LightMyRequestResponse {
+    for (const [name, { value, attributes }] of cookiesOf(response)) {
+      if (attributes.includes('max-age=0') || value === '') this.jar.delete(name);
+      else this.jar.set(name, value);
+    }
+    return response;
+  }
+  async request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, options: { headers?: Record<string, string>; payload?: object } = {}) {
+    return this.absorb(
+      await this.app.inject({ method, url, headers: { cookie: this.cookieHeader(), ...options.headers }, payload: options.payload }),
+    );
+  }
+  async csrf(): Promise<string> {
+    return (await this.request('GET', '/auth/csrf')).json().csrf_token;
+  }
+  async login(email: string, password = PASSWORD): Promise<LightMyRequestResponse> {
+    const token = await this.csrf();
+    return this.request('POST', '/auth/login', { headers: { 'x-csrf-token': token }, payload: { email, password } });
+  }
+}
+
+describe('cookie sessions, CSRF and CORS', () => {
+  let app: FastifyInstance;
+  let user: Awaited<ReturnType<typeof createUser>>;
+  beforeAll(async () => {
+    app = await buildTestServer({ corsOrigins: ['https://app.example.com'] });
+    user = await createUser(app);
+  });
+  afterAll(async () => app.close());
+
+  it('sets a __Host- session cookie with every attribute on login', async () => {
+    const browser = new Browser(app);
+    const response = await browser.login(user.email);
+    expect(response.statusCode).toBe(204);
+    const cookie = cookiesOf(response).get(SESSION);
+    expect(cookie?.value).toMatch(/^ghs_[A-Za-z0-9_-]{43}$/);
+    expect(cookie?.attributes).toEqual(expect.arrayContaining(['httponly', 'secure', 'samesite=lax', 'path=/']));
+    expect(cookie?.attributes.some((a) => a.startsWith('domain'))).toBe(false);
+    expect(cookie?.attributes.some((a) => a.startsWith('max-age='))).toBe(true);
+    const raw = ([] as string[]).concat(response.headers['set-cookie'] ?? []).find((l) => l.startsWith(SESSION));
+    expect(Buffer.byteLength(raw ?? '')).toBeLessThanOrEqual(4096);
+    const me = await browser.request('GET', '/users/me');
+    expect(me.statusCode).toBe(200);
+    expect(me.json().id).toBe(user.id);
+  });
+
+  it('mints a new session token on every login (no fixation) and ends the previous one', async () => {
+    const browser = new Browser(app);
+    await browser.login(user.email);
+    const first = browser.jar.get(SESSION);
+    await browser.login(user.email);
+    const second = browser.jar.get(SESSION);
+    expect(second).not.toBe(first);
+    const old = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie: `${SESSION}=${first}` } });
+    expect(old.statusCode).toBe(401);
+  });
+
+  it('protects login against login CSRF', async () => {
+    const noToken = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: PASSWORD } });
+    expect(noToken.statusCode).toBe(403);
+    expect(noToken.json().code).toBe('CSRF_TOKEN_MISSING');
+    const browser = new Browser(app);
+    await browser.csrf();
+    const forged = await browser.request('POST', '/auth/login', {
+      headers: { 'x-csrf-token': 'forged-token' },
+      payload: { email: user.email, password: PASSWORD },
+    });
+    expect(forged.json().code).toBe('CSRF_TOKEN_INVALID');
+  });
+
+  it('requires a valid CSRF token bound to the session for unsafe cookie requests', async () => {
+    const browser = new Browser(app);
+    await browser.login(user.email);
+    const missing = await browser.request('PATCH', '/users/me', { payload: { full_name: 'X' } });
+    expect(missing.statusCode).toBe(403);
+    expect(missing.json().code).toBe('CSRF_TOKEN_MISSING');
+    const wrong = await browser.request('PATCH', '/users/me', { headers: { 'x-csrf-token': 'nope' }, payload: { full_name: 'X' } });
+    expect(wrong.statusCode).toBe(403);
+    expect(wrong.json().code).toBe('CSRF_TOKEN_INVALID');
+
+    // A token from another browser's session does not fit this session.
+    const other = new Browser(app);
+    await other.login(user.email);
+    const foreign = await other.csrf();
+    const crossed = await browser.request('PATCH', '/users/me', { headers: { 'x-csrf-token': foreign }, payload: { full_name: 'X' } });
+    expect(crossed.json().code).toBe('CSRF_TOKEN_INVALID');
+
+    const token = await browser.csrf();
+    const ok = await browser.request('PATCH', '/users/me', { headers: { 'x-csrf-token': token }, payload: { full_name: 'Cookie Person' } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().full_name).toBe('Cookie Person');
+  });
+
+  it('refuses cross-site cookie requests by Origin and Sec-Fetch-Site even with a valid token', async () => {
+    const browser = new Browser(app);
+    await browser.login(user.email);
+    const token = await browser.csrf();
+    const evil = await browser.request('PATCH', '/users/me', {
+      headers: { 'x-csrf-token': token, origin: 'https://evil.example' },
+      payload: { full_name: 'Y' },
+    });
+    expect(evil.statusCode).toBe(403);
+    expect(evil.json().code).toBe('CROSS_SITE_REQUEST');
+    const site = await browser.request('PATCH', '/users/me', {
+      headers: { 'x-csrf-token': token, 'sec-fetch-site': 'cross-site' },
+      payload: { full_name: 'Y' },
+    });
+    expect(site.json().code).toBe('CROSS_SITE_REQUEST');
+    const allowed = await browser.request('PATCH', '/users/me', {
+      headers: { 'x-csrf-token': token, origin: 'https://app.example.com', 'sec-fetch-site': 'cross-site' },
+      payload: { full_name: 'Z' },
+    });
+    expect(allowed.statusCode).toBe(200);
+  });
+
+  it('needs no CSRF token for bearer requests', async () => {
+    const { access_token } = await login(app, user.email);
+    const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(access_token), payload: { full_name: 'B' } });
+    expect(response.statusCode).toBe(200);
+  });
+
+  it('logout revokes the session and clears the cookie with the same attributes', async () => {
+    const browser = new Browser(app);
+    await browser.login(user.email);
+    const sessionToken = browser.jar.get(SESSION);
+    const token = await browser.csrf();
+    const response = await browser.request('POST', '/auth/logout', { headers: { 'x-csrf-token': token } });
+    expect(response.statusCode).toBe(204);
+    const cleared = cookiesOf(response).get(SESSION);
+    expect(cleared?.attributes).toEqual(expect.arrayContaining(['max-age=0', 'httponly', 'secure', 'samesite=lax', 'path=/']));
+    const replay = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie: `${SESSION}=${sessionToken}` } });
+    expect(replay.statusCode).toBe(401);
+  });
+
+  it('keeps the CSRF secret HttpOnly and SameSite=Strict', async () => {
+    const response = await app.inject({ method: 'GET', url: '/auth/csrf' });
+    const secret = cookiesOf(response).get(CSRF_SECRET);
+    expect(secret?.attributes).toEqual(expect.arrayContaining(['httponly', 'secure', 'samesite=strict', 'path=/']));
+    expect(response.headers['cache-control']).toBe('no-store');
+  });
+
+  describe('CORS', () => {
+    const preflight = (origin: string) =>
+      app.inject({
+        method: 'OPTIONS',
+        url: '/users/me',
+        headers: { origin, 'access-control-request-method': 'PATCH' },
+      });
+
+    it('echoes an allowed origin with credentials and Vary: Origin', async () => {
+      const response = await app.inject({ method: 'GET', url: '/healthz', headers: { origin: 'https://app.example.com' } });
+      expect(response.headers['access-control-allow-origin']).toBe('https://app.example.com');
+      expect(response.headers['access-control-allow-credentials']).toBe('true');
+      expect(String(response.headers.vary)).toMatch(/Origin/i);
+      expect((await preflight('https://app.example.com')).headers['access-control-allow-origin']).toBe('https://app.example.com');
+    });
+
+    it.each(['https://evil.example', 'null', 'https://app.example.com.evil.example', 'https://evilapp.example.com', 'http://app.example.com', 'https://app.example.co'])(
+      'gives %s no Access-Control-Allow-Origin',
+      async (origin) => {
+        const response = await app.inject({ method: 'GET', url: '/healthz', headers: { origin } });
+        expect(response.headers['access-control-allow-origin']).toBeUndefined();
+        expect((await preflight(origin)).headers['access-control-allow-origin']).toBeUndefined();
+      },
+    );
+  });
+
+  describe('security headers', () => {
+    it('sends a CSP and the usual helmet headers', async () => {
+      const response = await app.inject({ method: 'GET', url: '/healthz' });
+      expect(response.headers['content-security-policy']).toContain("script-src 'self'");
+      expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+      expect(response.headers['strict-transport-security']).toBeDefined();
+    });
+
+    it('serves /docs under that CSP without inline scripts', async () => {
+      const page = await app.inject({ method: 'GET', url: '/docs/' });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).not.toMatch(/<script>(?!\s*<\/script>)/);
+      const spec = await app.inject({ method: 'GET', url: '/openapi.json' });
+      const doc = spec.json();
+      expect(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl).toBe('/token');
+      expect(Object.keys(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.scopes)).toContain('clothes:write');
+      expect(doc.components.securitySchemes.sessionCookie).toMatchObject({ type: 'apiKey', in: 'cookie', name: SESSION });
+      expect(doc.paths['/users/me'].get.security).toEqual([{ OAuth2PasswordBearer: ['me'] }, { sessionCookie: [] }]);
+      expect(doc.paths['/token'].post.requestBody.content).toHaveProperty('application/x-www-form-urlencoded');
+    });
+  });
+});
+
+describe('COOKIE_SECURE=false', () => {
+  it('drops Secure and the __Host- prefix (which would need it)', async () => {
+    const app = await buildTestServer({ cookieSecure: false });
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    const response = await browser.login(user.email);
+    const cookie = cookiesOf(response).get('gatehouse_session');
+    expect(cookie?.attributes).not.toContain('secure');
+    expect(cookie?.attributes).toContain('httponly');
+    expect(response.headers['strict-transport-security']).toBeUndefined();
+    await app.close();
+  });
+});

@@ -1,0 +1,66 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { REDACTED_LOG_PATHS } from '../../src/server.js';
+import { buildTestServer } from '../../src/testing.js';
+import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+
+describe('ops routes', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer();
+  });
+  afterAll(async () => app.close());
+
+  it('answers /healthz and /readyz', async () => {
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
+  });
+
+  it('reports not ready when the database is gone', async () => {
+    const broken = await buildTestServer();
+    await broken.gatehouse.database.close();
+    const response = await broken.inject({ method: 'GET', url: '/readyz' });
+    expect(response.statusCode).toBe(503);
+    await broken.close().catch(() => {});
+  });
+});
+
+describe('logs', () => {
+  it('never contain Authorization, Cookie, Set-Cookie or passwords', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(String(chunk));
+        callback();
+      },
+    });
+    const app = await buildTestServer(
+      {},
+      {
+        logger: {
+          level: 'trace',
+          stream,
+          redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+          serializers: {
+            req: (req: { headers: Record<string, unknown>; method: string; url: string }) => ({
+              method: req.method,
+              url: req.url,
+              headers: req.headers,
+            }),
+          },
+        },
+      },
+    );
+    const user = await createUser(app);
+    const tokens = await login(app, user.email);
+    await app.inject({ method: 'GET', url: '/users/me', headers: { ...bearer(tokens.access_token), cookie: 'a=secret-cookie' } });
+    await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
+    const all = lines.join('\n');
+    expect(all).toContain('[redacted]');
+    expect(all).not.toContain(tokens.access_token);
+    expect(all).not.toContain('secret-cookie');
+    expect(all).not.toContain(PASSWORD);
+    await app.close();
+  });
+});
