@@ -1,0 +1,45 @@
+// Starts a Gatehouse server for the benchmarks (in its own process, so the load generator does
+// not share its event loop) plus an unguarded twin of GET /users/me, then prints what the
+// benchmark needs as one JSON line: the URL, a bearer token and a session cookie.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { toPublicUser } from '../dist/src/accounts/public-user.js';
+import { buildServer } from '../dist/src/server.js';
+import { testConfig } from '../dist/src/testing.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+const config = testConfig({ dataDir: dir, databaseUrl: `sqlite:${join(dir, 'bench.db')}`, logLevel: 'silent' });
+const app = await buildServer(config, { logger: false, webUi: false });
+const password = 'correct horse battery';
+const user = await app.gatehouse.accounts.register({ email: 'bench@example.com', password });
+
+// The twin: the same handler and response schema as /users/me, minus the guard.
+app.get('/bench/users/me-unguarded', { schema: { response: { 200: { $ref: 'PublicUser#' } } } }, async () => toPublicUser(user));
+
+await app.listen({ host: '127.0.0.1', port: 0 });
+const address = app.server.address();
+const url = `http://127.0.0.1:${address.port}`;
+
+const tokenResponse = await fetch(`${url}/token`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams({ grant_type: 'password', username: user.email, password }),
+});
+const { access_token: token } = await tokenResponse.json();
+
+const csrfResponse = await fetch(`${url}/auth/csrf`);
+const csrfCookies = csrfResponse.headers.getSetCookie().map((c) => c.split(';')[0]);
+const { csrf_token: csrf } = await csrfResponse.json();
+const loginResponse = await fetch(`${url}/auth/login`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', 'x-csrf-token': csrf, cookie: csrfCookies.join('; ') },
+  body: JSON.stringify({ email: user.email, password }),
+});
+const sessionCookie = loginResponse.headers
+  .getSetCookie()
+  .map((c) => c.split(';')[0])
+  .find((c) => c.includes('gatehouse_session='));
+
+process.stdout.write(`${JSON.stringify({ url, token, cookie: sessionCookie })}\n`);
+process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
