@@ -1,5 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Role } from '../../src/accounts/roles.js';
+import type { UserRecord } from '../../src/storage/user-store.js';
 
 /** A password that passes the policy. */
 export const PASSWORD = 'correct horse battery';
@@ -75,4 +76,32 @@ export function cookiesOf(response: LightMyRequestResponse): Map<string, { value
     result.set(pair.slice(0, eq), { value: pair.slice(eq + 1), attributes: attributes.map((a) => a.toLowerCase()) });
   }
   return result;
+}
+
+/** A signed-in account: its record, its access token and the header that sends it. */
+export interface SignedIn {
+  user: UserRecord;
+  token: string;
+  headers: { authorization: string };
+}
+
+/** Registers an account with `role` (real argon2id hashing, ~30 ms). */
+export async function createAccount(app: FastifyInstance, role: Role = 'user', email?: string): Promise<UserRecord> {
+  return createUser(app, { role, email });
+}
+
+/** `POST /token` with the password grant; returns the raw response. */
+export function requestToken(app: FastifyInstance, email: string, scope?: string): Promise<LightMyRequestResponse> {
+  return postToken(app, { grant_type: 'password', username: email, password: PASSWORD, ...(scope === undefined ? {} : { scope }) });
+}
+
+/** Gets an access token for an existing account; fails the test when the grant fails. */
+export async function bearerFor(app: FastifyInstance, user: UserRecord, scope?: string): Promise<SignedIn> {
+  const { access_token: token } = await login(app, user.email, PASSWORD, scope);
+  return { user, token, headers: bearer(token) };
+}
+
+/** Creates an account with `role` and signs it in (optionally asking for `scope`). */
+export async function signIn(app: FastifyInstance, role: Role = 'user', scope?: string): Promise<SignedIn> {
+  return bearerFor(app, await createAccount(app, role), scope);
 }
