@@ -6,6 +6,7 @@ import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gateho
 import { createCookiePolicy } from './http/cookies.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
+import { registerClothesRoutes } from './http/routes/clothes-routes.js';
 import { registerWebUi } from './http/web-ui.js';
 
 /** Options of {@link buildServer} beyond the settings. */
@@ -64,7 +65,8 @@ export async function buildServer(config: GatehouseConfig, options: BuildServerO
           frameAncestors: ["'none'"],
           objectSrc: ["'none'"],
           baseUri: ["'self'"],
-          upgradeInsecureRequests: config.cookieSecure ? [] : null,
+          // Not set: on plain http://127.0.0.1 (the default quick start) it would break every asset.
+          upgradeInsecureRequests: null,
         },
       },
       // HSTS only makes sense behind TLS; with COOKIE_SECURE=false the operator runs plain HTTP.
@@ -81,6 +83,7 @@ export async function buildServer(config: GatehouseConfig, options: BuildServerO
     });
     await registerOpenApi(app, cookies);
     await app.register(gatehousePlugin, { gatehouse });
+    registerClothesRoutes(app, gatehouse);
     if (options.webUi ?? true) await registerWebUi(app);
     return app;
   } catch (error) {

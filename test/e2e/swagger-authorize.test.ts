@@ -1,0 +1,59 @@
+import { existsSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer } from '../../src/testing.js';
+import { createUser } from '../support/accounts.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// In CI (REQUIRE_SERVICES=1) a missing browser must fail the run, not skip it.
+const runBrowser = existsSync(CHROMIUM) || process.env.REQUIRE_SERVICES === '1';
+
+describe.runIf(runBrowser)('/docs in a real browser', () => {
+  let app: FastifyInstance;
+  let browser: Browser;
+  let base: string;
+
+  beforeAll(async () => {
+    app = await buildTestServer();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  it('Authorize with the password flow, then Try it out on /users/me answers 200 under the CSP', async () => {
+    const user = await createUser(app, { email: 'swagger@example.com' });
+    const page = await browser.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text());
+    });
+    await page.goto(`${base}/docs/`);
+    await page.locator('button.authorize').first().click();
+    await page.locator('#oauth_username').fill(user.email);
+    await page.locator('#oauth_password').fill(user.password);
+    const tokenResponse = page.waitForResponse((response) => response.url().endsWith('/token'));
+    await page.locator('.auth-btn-wrapper button.authorize').first().click();
+    expect((await tokenResponse).status()).toBe(200);
+    await expect.poll(() => page.locator('.modal-ux').getByText('Authorized').count()).toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'Close' }).first().click();
+
+    const operation = page.locator('#operations-accounts-get_users_me');
+    await operation.locator('.opblock-summary').click();
+    // "Try it out" is on by default (uiConfig.tryItOutEnabled), so Execute is there at once.
+    await operation.locator('button.execute').click();
+    const status = operation.locator('.live-responses-table .response .response-col_status').first();
+    await expect.poll(() => status.textContent(), { timeout: 10_000 }).toContain('200');
+    await expect.poll(() => operation.locator('.live-responses-table .microlight').first().textContent()).toContain(user.email);
+    expect(violations).toEqual([]);
+    await page.close();
+  });
+});
