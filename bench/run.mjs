@@ -17,7 +17,12 @@ const info = await new Promise((resolve, reject) => {
 async function measure(title, path, headers = {}) {
   // A short warm-up fills JIT and caches; only the second run counts.
   await autocannon({ url: info.url + path, headers, connections: CONNECTIONS, duration: 2 });
-  const result = await autocannon({ url: info.url + path, headers, connections: CONNECTIONS, duration: DURATION });
+  const result = await autocannon({
+    url: info.url + path,
+    headers,
+    connections: CONNECTIONS,
+    duration: DURATION,
+  });
   const bad = result.non2xx + result.errors;
   if (bad > 0) throw new Error(`${title}: ${bad} failed responses`);
   return { title, rps: Math.round(result.requests.average), p99ms: result.latency.p99 };
@@ -25,7 +30,9 @@ async function measure(title, path, headers = {}) {
 
 try {
   const bare = await measure('unguarded twin', '/bench/users/me-unguarded');
-  const jwt = await measure('GET /users/me, bearer JWT', '/users/me', { authorization: `Bearer ${info.token}` });
+  const jwt = await measure('GET /users/me, bearer JWT', '/users/me', {
+    authorization: `Bearer ${info.token}`,
+  });
   const bare2 = await measure('unguarded twin (again)', '/bench/users/me-unguarded');
   const cookie = await measure('GET /users/me, session cookie', '/users/me', { cookie: info.cookie });
   const baseline = (bare.rps + bare2.rps) / 2;
@@ -47,6 +54,8 @@ try {
 if (existsSync('bench/sse-fanout.mjs') && process.env.BENCH_SKIP_SSE !== '1') {
   await new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['bench/sse-fanout.mjs'], { stdio: 'inherit' });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sse-fanout exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`sse-fanout exited with ${code}`)),
+    );
   });
 }

@@ -9,13 +9,19 @@ import { buildServer } from '../dist/src/server.js';
 import { testConfig } from '../dist/src/testing.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-const config = testConfig({ dataDir: dir, databaseUrl: `sqlite:${join(dir, 'bench.db')}`, logLevel: 'silent' });
+const config = testConfig({
+  dataDir: dir,
+  databaseUrl: `sqlite:${join(dir, 'bench.db')}`,
+  logLevel: 'silent',
+});
 const app = await buildServer(config, { logger: false, webUi: false });
 const password = 'correct horse battery';
 const user = await app.gatehouse.accounts.register({ email: 'bench@example.com', password });
 
 // The twin: the same handler and response schema as /users/me, minus the guard.
-app.get('/bench/users/me-unguarded', { schema: { response: { 200: { $ref: 'PublicUser#' } } } }, async () => toPublicUser(user));
+app.get('/bench/users/me-unguarded', { schema: { response: { 200: { $ref: 'PublicUser#' } } } }, async () =>
+  toPublicUser(user),
+);
 
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();

@@ -78,7 +78,11 @@ async function readPassword(): Promise<string> {
 async function createUser(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { email: { type: 'string' }, role: { type: 'string', default: 'user' }, name: { type: 'string' } },
+    options: {
+      email: { type: 'string' },
+      role: { type: 'string', default: 'user' },
+      name: { type: 'string' },
+    },
   });
   if (values.email === undefined) throw new UsageError('create-user needs --email');
   if (!isRole(values.role)) throw new UsageError('--role must be user, admin or super_admin');
@@ -101,11 +105,19 @@ async function createUser(args: string[]): Promise<void> {
 async function rotateKeys(): Promise<void> {
   const { config } = resolveConfig();
   if (config.jwtAlgorithm === 'HS256') {
-    throw new UsageError('rotate-keys needs JWT_ALG=EdDSA or ES256 (HS256 uses SECRET_KEY; change it to rotate)');
+    throw new UsageError(
+      'rotate-keys needs JWT_ALG=EdDSA or ES256 (HS256 uses SECRET_KEY; change it to rotate)',
+    );
   }
   // Keep retired keys for longer than any access token can live.
-  const { kid, removed } = await rotateSigningKeys(config.dataDir, config.jwtAlgorithm, config.accessTokenTtl + 3600);
-  console.log(`New signing key ${kid}.${removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''}`);
+  const { kid, removed } = await rotateSigningKeys(
+    config.dataDir,
+    config.jwtAlgorithm,
+    config.accessTokenTtl + 3600,
+  );
+  console.log(
+    `New signing key ${kid}.${removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''}`,
+  );
   console.log('Restart the servers to sign with it; tokens signed by older keys verify until they expire.');
 }
 

@@ -1,6 +1,10 @@
 import { Redis } from 'ioredis';
 import { type AccountService, createAccountService } from './accounts/account-service.js';
-import { type CounterStore, createMemoryCounterStore, createRedisCounterStore } from './accounts/counter-store.js';
+import {
+  type CounterStore,
+  createMemoryCounterStore,
+  createRedisCounterStore,
+} from './accounts/counter-store.js';
 import { createLoginThrottle, type LoginThrottle } from './accounts/login-throttle.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
@@ -8,10 +12,15 @@ import type { GatehouseConfig } from './config/config.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
+import { createRedisRoomBus } from './rooms/redis-room-bus.js';
+import { createMemoryRoomBus, type RoomBus } from './rooms/room-bus.js';
+import { createRoomService, type RoomService } from './rooms/room-service.js';
+import { createRoomTokens, type RoomTokens } from './rooms/room-token.js';
 import { createRevocationList, type RevocationList } from './sessions/revocation-list.js';
 import { createSessionManager, type SessionManager } from './sessions/session-manager.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
+import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
 import { createKeyring, type Keyring } from './tokens/keyring.js';
@@ -45,6 +54,14 @@ export interface Gatehouse {
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
   readonly audit: AuditLog;
+  /** Dicery rooms: create, join, roll, leave, kick, close. */
+  readonly rooms: RoomService;
+  /** Storage behind {@link Gatehouse.rooms}, for read-only checks such as stream reconciliation. */
+  readonly roomStore: RoomStore;
+  /** Live room events (memory, or Redis pub/sub when `redisUrl` is set). */
+  readonly roomBus: RoomBus;
+  /** Issues and verifies room-scoped player tokens. */
+  readonly roomTokens: RoomTokens;
   /** A Redis client when `redisUrl` is set, for other shared state (e.g. rate limits). */
   readonly redis: Redis | undefined;
   /** Closes connections and timers. */
@@ -52,7 +69,10 @@ export interface Gatehouse {
 }
 
 /** Wires up a {@link Gatehouse} from settings. */
-export async function createGatehouse(config: GatehouseConfig, options: GatehouseOptions = {}): Promise<Gatehouse> {
+export async function createGatehouse(
+  config: GatehouseConfig,
+  options: GatehouseOptions = {},
+): Promise<Gatehouse> {
   const clock = options.clock ?? Date.now;
   const database = openDatabase(config.databaseUrl);
   try {
@@ -79,7 +99,15 @@ export async function createGatehouse(config: GatehouseConfig, options: Gatehous
     const revocations = await createRevocationList(sessionStore, bus, clock);
     const userCache = createUserCache(users, bus);
     const hasher = createPasswordHasher(config.passwordHashConcurrency);
-    const sessions = createSessionManager({ config, sessions: sessionStore, users, keyring, revocations, bus, clock });
+    const sessions = createSessionManager({
+      config,
+      sessions: sessionStore,
+      users,
+      keyring,
+      revocations,
+      bus,
+      clock,
+    });
     const throttle = createLoginThrottle(
       counters,
       {
@@ -91,6 +119,11 @@ export async function createGatehouse(config: GatehouseConfig, options: Gatehous
     );
     const accounts = createAccountService({ users, userCache, hasher, sessions, throttle, bus, clock });
     const audit = createAuditLog(database.db, clock);
+    const roomStore = createRoomStore(database.db);
+    const roomBus =
+      config.redisUrl === undefined ? createMemoryRoomBus() : await createRedisRoomBus(config.redisUrl);
+    const rooms = createRoomService({ rooms: roomStore, bus: roomBus, clock });
+    const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     const sweeper = setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
@@ -112,12 +145,17 @@ export async function createGatehouse(config: GatehouseConfig, options: Gatehous
       throttle,
       counters,
       audit,
+      rooms,
+      roomStore,
+      roomBus,
+      roomTokens,
       redis,
       async close() {
         clearInterval(sweeper);
         revocations.close();
         userCache.close();
         await bus.close();
+        await roomBus.close();
         redis?.disconnect();
         await database.close();
       },

@@ -7,6 +7,8 @@ import { createCookiePolicy } from './http/cookies.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { registerClothesRoutes } from './http/routes/clothes-routes.js';
+import { registerRoomRoutes } from './http/routes/room-routes.js';
+import { installValidation } from './http/validation.js';
 import { registerWebUi } from './http/web-ui.js';
 
 /** Options of {@link buildServer} beyond the settings. */
@@ -36,17 +38,21 @@ export const REDACTED_LOG_PATHS = [
  * Builds the reference server: security headers, CORS, OpenAPI and `/docs`, and the Gatehouse
  * plugin with its routes. The caller listens; `app.close()` closes the core it created.
  */
-export async function buildServer(config: GatehouseConfig, options: BuildServerOptions = {}): Promise<FastifyInstance> {
+export async function buildServer(
+  config: GatehouseConfig,
+  options: BuildServerOptions = {},
+): Promise<FastifyInstance> {
   const gatehouse = options.gatehouse ?? (await createGatehouse(config, options));
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+    },
     trustProxy:
       typeof config.trustProxy === 'number'
         ? (_address: string, hop: number) => hop < (config.trustProxy as number)
         : config.trustProxy,
     bodyLimit: config.bodyLimit,
-    // Unknown fields must be rejected by name, not silently dropped (Fastify's default strips them).
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     return503OnClosing: true,
   });
   if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
@@ -81,8 +87,11 @@ export async function buildServer(config: GatehouseConfig, options: BuildServerO
       allowedHeaders: ['Authorization', 'Content-Type', 'X-CSRF-Token', 'Last-Event-ID'],
       maxAge: 600,
     });
+    // Strict bodies, unknown fields rejected by name (see http/validation.ts) for every route here.
+    installValidation(app);
     await registerOpenApi(app, cookies);
     await app.register(gatehousePlugin, { gatehouse });
+    registerRoomRoutes(app, gatehouse);
     registerClothesRoutes(app, gatehouse);
     if (options.webUi ?? true) await registerWebUi(app);
     return app;

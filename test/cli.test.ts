@@ -41,18 +41,30 @@ describe('gatehouse CLI (compiled)', () => {
     expect(migrated.code).toBe(0);
     expect(migrated.stdout).toContain('001-accounts');
     expect((await run(['migrate'], env)).stdout).toContain('up to date');
-    const created = await run(['create-user', '--email', 'root@example.com', '--role', 'super_admin'], env, 'correct horse battery\n');
+    const created = await run(
+      ['create-user', '--email', 'root@example.com', '--role', 'super_admin'],
+      env,
+      'correct horse battery\n',
+    );
     expect(created.stderr).toBe('');
     expect(created.stdout).toMatch(/Created super_admin root@example.com/);
     const weak = await run(['create-user', '--email', 'weak@example.com'], env, 'password\n');
     expect(weak.code).toBe(1);
     expect(weak.stderr).toMatch(/common/);
-    const badRole = await run(['create-user', '--email', 'x@example.com', '--role', 'god'], env, 'correct horse battery\n');
+    const badRole = await run(
+      ['create-user', '--email', 'x@example.com', '--role', 'god'],
+      env,
+      'correct horse battery\n',
+    );
     expect(badRole.code).toBe(64);
   });
 
   it('refuses to start with a bad setting, naming it', async () => {
-    const result = await run(['serve'], { DATA_DIR: mkdtempSync(join(tmpdir(), 'gh-cli-')), SECRET_KEY: 'short', PORT: 'x' });
+    const result = await run(['serve'], {
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'gh-cli-')),
+      SECRET_KEY: 'short',
+      PORT: 'x',
+    });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('SECRET_KEY');
     expect(result.stderr).toContain('PORT');
@@ -68,7 +80,9 @@ describe('gatehouse CLI (compiled)', () => {
 
   it('serves, logs JSON, and shuts down gracefully on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
-    server = spawn(process.execPath, [CLI, 'serve'], { env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, PORT: '0' } });
+    server = spawn(process.execPath, [CLI, 'serve'], {
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, PORT: '0' },
+    });
     const child = server;
     let output = '';
     const url = await new Promise<string>((resolve, reject) => {

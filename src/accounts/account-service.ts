@@ -73,7 +73,8 @@ export function normalizeFullName(raw: string | null | undefined): string | null
 
 function checkedPassword(raw: string, field: string): string {
   const check = checkPasswordPolicy(raw);
-  if (!check.ok) throw new GatehouseError('WEAK_PASSWORD', check.reason, { errors: [{ field, message: check.reason }] });
+  if (!check.ok)
+    throw new GatehouseError('WEAK_PASSWORD', check.reason, { errors: [{ field, message: check.reason }] });
   return check.password;
 }
 
@@ -120,7 +121,8 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       const email = normalizeEmail(rawEmail);
       const accountKey = email?.key ?? rawEmail.normalize('NFKC').trim().toLowerCase();
       const throttle = await deps.throttle.check(accountKey, ip);
-      if (!throttle.allowed) return { ok: false, reason: 'throttled', retryAfterSeconds: throttle.retryAfterSeconds };
+      if (!throttle.allowed)
+        return { ok: false, reason: 'throttled', retryAfterSeconds: throttle.retryAfterSeconds };
       const password = rawPassword.normalize('NFKC');
       const user = email === undefined ? undefined : await users.findUserByEmailKey(email.key);
       if (user === undefined) {

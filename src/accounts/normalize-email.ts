@@ -9,7 +9,8 @@ export interface NormalizedEmail {
 // A pragmatic subset of RFC 5321 addresses: one @, a dot-atom-ish local part, and a domain of
 // LDH labels with a dot. Quoted local parts are legal but almost never real; rejecting them
 // keeps the address usable in every system we hand it to.
-const EMAIL = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const EMAIL =
+  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 
 /**
  * Trims and NFKC-normalizes an email address, and checks its shape (≤ 254 characters per
@@ -19,6 +20,7 @@ export function normalizeEmail(raw: string): NormalizedEmail | undefined {
   const display = raw.normalize('NFKC').trim();
   if (display.length > 254 || !EMAIL.test(display)) return undefined;
   const local = display.slice(0, display.lastIndexOf('@'));
-  if (local.length > 64 || local.startsWith('.') || local.endsWith('.') || local.includes('..')) return undefined;
+  if (local.length > 64 || local.startsWith('.') || local.endsWith('.') || local.includes('..'))
+    return undefined;
   return { display, key: display.toLowerCase() };
 }

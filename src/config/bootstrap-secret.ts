@@ -23,7 +23,9 @@ export function bootstrapSecret(dataDir: string): BootstrappedSecret {
   if (existsSync(path)) {
     const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
     if (key.byteLength < MIN_SECRET_BYTES) {
-      throw new ConfigError([`${path} holds fewer than ${MIN_SECRET_BYTES} bytes; delete it to generate a new one`]);
+      throw new ConfigError([
+        `${path} holds fewer than ${MIN_SECRET_BYTES} bytes; delete it to generate a new one`,
+      ]);
     }
     // Someone may have copied the file with a loose mode; a secret readable by others is not secret.
     if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);

@@ -56,6 +56,11 @@ export interface GatehouseConfig {
   roomJoinsPerMinute: number;
   /** Concurrent event streams per player. @default 3 */
   maxStreamsPerPlayer: number;
+  /**
+   * Seconds between heartbeat comments on room event streams, which keep proxies from closing idle
+   * streams; also how often open streams are re-checked against the database. @default 15
+   */
+  roomHeartbeatInterval: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -83,6 +88,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   roomTokenTtl: 12 * 3600,
   roomJoinsPerMinute: 20,
   maxStreamsPerPlayer: 3,
+  roomHeartbeatInterval: 15,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

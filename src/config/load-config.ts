@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { defaultConfig, type GatehouseConfig, type JwtAlgorithm, MIN_SECRET_BYTES } from './config.js';
 
@@ -47,7 +46,9 @@ export function loadConfig(env: Env): EnvConfig {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
     const match = DURATION.exec(raw);
-    const seconds = match ? Number(match[1]) * UNIT_SECONDS[(match[2] ?? 's') as keyof typeof UNIT_SECONDS] : 0;
+    const seconds = match
+      ? Number(match[1]) * UNIT_SECONDS[(match[2] ?? 's') as keyof typeof UNIT_SECONDS]
+      : 0;
     if (seconds < 1 || seconds > max) {
       problems.push(
         `${name}=${JSON.stringify(raw)}: expected a duration such as 900, 15m, 12h or 7d (1 s to ${max} s)`,
@@ -85,7 +86,7 @@ export function loadConfig(env: Env): EnvConfig {
     if (secretKey.byteLength < MIN_SECRET_BYTES) {
       problems.push(
         `SECRET_KEY is ${secretKey.byteLength} bytes: it must be at least ${MIN_SECRET_BYTES} bytes (256 bits); ` +
-          'generate one with: node -e "console.log(require(\'node:crypto\').randomBytes(32).toString(\'base64url\'))"',
+          "generate one with: node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"",
       );
     }
   }
@@ -113,15 +114,29 @@ export function loadConfig(env: Env): EnvConfig {
     corsOrigins,
     cookieSecure: bool('COOKIE_SECURE', defaultConfig.cookieSecure),
     redisUrl,
-    logLevel: oneOf('LOG_LEVEL', defaultConfig.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    logLevel: oneOf('LOG_LEVEL', defaultConfig.logLevel, [
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
     bodyLimit: int('BODY_LIMIT', defaultConfig.bodyLimit, 1024, 10 * 1024 * 1024),
-    loginMaxFailuresPerAccount: int('LOGIN_MAX_FAILURES_PER_ACCOUNT', defaultConfig.loginMaxFailuresPerAccount, 1, 1000),
+    loginMaxFailuresPerAccount: int(
+      'LOGIN_MAX_FAILURES_PER_ACCOUNT',
+      defaultConfig.loginMaxFailuresPerAccount,
+      1,
+      1000,
+    ),
     loginMaxFailuresPerIp: int('LOGIN_MAX_FAILURES_PER_IP', defaultConfig.loginMaxFailuresPerIp, 1, 100000),
     loginFailureWindow: duration('LOGIN_FAILURE_WINDOW', defaultConfig.loginFailureWindow, 24 * 3600),
     passwordHashConcurrency: int('PASSWORD_HASH_CONCURRENCY', defaultConfig.passwordHashConcurrency, 1, 64),
     roomTokenTtl: duration('ROOM_TOKEN_TTL', defaultConfig.roomTokenTtl, 12 * 3600),
     roomJoinsPerMinute: int('ROOM_JOINS_PER_MINUTE', defaultConfig.roomJoinsPerMinute, 1, 10000),
     maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
+    roomHeartbeatInterval: duration('ROOM_HEARTBEAT_INTERVAL', defaultConfig.roomHeartbeatInterval, 3600),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');
@@ -153,7 +168,8 @@ function parseOrigins(raw: string | undefined, problems: string[]): string[] {
 }
 
 function parseTrustProxy(raw: string | undefined, problems: string[]): boolean | number | string[] {
-  if (raw === undefined || raw === '' || ['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  if (raw === undefined || raw === '' || ['0', 'false', 'no', 'off'].includes(raw.toLowerCase()))
+    return false;
   if (['true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
   if (/^[1-9]\d{0,2}$/.test(raw)) return Number(raw);
   const list = raw.split(',').map((part) => part.trim());

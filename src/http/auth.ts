@@ -1,4 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler, RouteOptions } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+  RouteOptions,
+} from 'fastify';
 import { type Role, roleAtLeast } from '../accounts/roles.js';
 import type { Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
@@ -80,6 +86,18 @@ export function invalidToken(description: string): GatehouseError {
   });
 }
 
+/**
+ * The token of an `Authorization: Bearer` header (RFC 6750 §2.1): undefined when the request has
+ * no bearer header; a 401 `invalid_token` when the header is malformed or oversized.
+ */
+export function readBearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined || !/^bearer(\s|$)/i.test(header)) return undefined;
+  const match = header.length <= MAX_TOKEN_LENGTH ? BEARER.exec(header) : null;
+  if (match?.[1] === undefined) throw invalidToken(DESCRIPTIONS.malformed);
+  return match[1];
+}
+
 function unauthenticated(): GatehouseError {
   return new GatehouseError('UNAUTHENTICATED', 'Sign in first: send a bearer token or the session cookie.', {
     headers: { 'www-authenticate': `Bearer realm="${REALM}"` },
@@ -95,14 +113,12 @@ export function installAuth(
   app.decorateRequest('auth', null);
 
   const identify = async (request: FastifyRequest): Promise<AuthContext | null> => {
-    const header = request.headers.authorization;
+    const bearer = readBearerToken(request);
     let transport: AuthContext['transport'];
     let check: Awaited<ReturnType<Gatehouse['sessions']['verifyAccessToken']>>;
-    if (header !== undefined && /^bearer(\s|$)/i.test(header)) {
-      const match = header.length <= MAX_TOKEN_LENGTH ? BEARER.exec(header) : null;
-      if (match?.[1] === undefined) throw invalidToken(DESCRIPTIONS.malformed);
+    if (bearer !== undefined) {
       transport = 'bearer';
-      check = await gatehouse.sessions.verifyAccessToken(match[1]);
+      check = await gatehouse.sessions.verifyAccessToken(bearer);
     } else {
       const cookie = request.cookies[cookies.sessionName];
       if (cookie === undefined || cookie === '') return null;
@@ -121,7 +137,8 @@ export function installAuth(
       const auth = await identify(request);
       if (auth === null) throw unauthenticated();
       // Bearer requests cannot be forged cross-site (the browser never adds the header itself).
-      if (auth.transport === 'cookie' && !SAFE_METHODS.has(request.method)) csrf.verify(request, auth.sessionId);
+      if (auth.transport === 'cookie' && !SAFE_METHODS.has(request.method))
+        csrf.verify(request, auth.sessionId);
       if (options.role !== undefined && !roleAtLeast(auth.user.role, options.role)) {
         throw new GatehouseError('FORBIDDEN', `This needs the ${options.role} role.`);
       }
@@ -143,7 +160,9 @@ export function installAuth(
   // The route's OpenAPI security requirement comes from the same declaration as the guard.
   app.addHook('onRoute', (route: RouteOptions) => {
     const handlers = Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
-    const guard = handlers.find((handler): handler is Guard => typeof handler === 'function' && 'requirement' in handler);
+    const guard = handlers.find(
+      (handler): handler is Guard => typeof handler === 'function' && 'requirement' in handler,
+    );
     if (guard === undefined) return;
     const scopes = [...(guard.requirement.scopes ?? [])];
     const role = guard.requirement.role;

@@ -63,19 +63,29 @@ interface AjvIssue {
 }
 
 /** Turns Fastify's schema validation errors into field errors that name the field. */
-function fieldErrors(error: FastifyError & { validation?: AjvIssue[]; validationContext?: string }): FieldError[] {
-  return (error.validation ?? []).map((issue) => {
-    const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    if (issue.keyword === 'additionalProperties') {
-      const extra = String(issue.params.additionalProperty);
-      return { field: path === '' ? extra : `${path}.${extra}`, message: 'is not an accepted field' };
-    }
-    if (issue.keyword === 'required') {
-      const missing = String(issue.params.missingProperty);
-      return { field: path === '' ? missing : `${path}.${missing}`, message: 'is required' };
-    }
-    return { field: path === '' ? (error.validationContext ?? 'body') : path, message: issue.message ?? 'is invalid' };
-  });
+function fieldErrors(
+  error: FastifyError & { validation?: AjvIssue[]; validationContext?: string },
+): FieldError[] {
+  // One bad value of a union (`string | null`) yields an error per branch plus one for `anyOf`;
+  // the first says what is wrong, so keep one error per field.
+  const seen = new Set<string>();
+  return (error.validation ?? [])
+    .map((issue) => {
+      const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      if (issue.keyword === 'additionalProperties') {
+        const extra = String(issue.params.additionalProperty);
+        return { field: path === '' ? extra : `${path}.${extra}`, message: 'is not an accepted field' };
+      }
+      if (issue.keyword === 'required') {
+        const missing = String(issue.params.missingProperty);
+        return { field: path === '' ? missing : `${path}.${missing}`, message: 'is required' };
+      }
+      return {
+        field: path === '' ? (error.validationContext ?? 'body') : path,
+        message: issue.message ?? 'is invalid',
+      };
+    })
+    .filter((item) => !seen.has(item.field) && Boolean(seen.add(item.field)));
 }
 
 /** Maps any thrown error to the problem it should be for the client (never leaking internals). */
@@ -102,7 +112,10 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
-    return new GatehouseError(status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', 'The request could not be processed.');
+    return new GatehouseError(
+      status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST',
+      'The request could not be processed.',
+    );
   }
   return new GatehouseError('INTERNAL_ERROR', 'Something went wrong on our side.', { cause: error });
 }
@@ -125,6 +138,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, new GatehouseError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`)),
+    sendProblem(
+      reply,
+      new GatehouseError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`),
+    ),
   );
 }

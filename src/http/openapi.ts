@@ -11,6 +11,11 @@ import type { CookiePolicy } from './cookies.js';
  */
 export async function registerOpenApi(app: FastifyInstance, cookies: CookiePolicy): Promise<void> {
   await app.register(swagger, {
+    // Name shared schemas by their $id (Problem, PublicUser…) instead of def-0, def-1…
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
     openapi: {
       openapi: '3.1.0',
       info: {
@@ -25,7 +30,8 @@ export async function registerOpenApi(app: FastifyInstance, cookies: CookiePolic
         securitySchemes: {
           OAuth2PasswordBearer: {
             type: 'oauth2',
-            description: 'OAuth 2.0 password grant; access tokens are JWTs (`typ: at+jwt`) sent as Bearer tokens.',
+            description:
+              'OAuth 2.0 password grant; access tokens are JWTs (`typ: at+jwt`) sent as Bearer tokens.',
             flows: { password: { tokenUrl: '/token', refreshUrl: '/token', scopes: { ...SCOPES } } },
           },
           sessionCookie: {
@@ -39,13 +45,20 @@ export async function registerOpenApi(app: FastifyInstance, cookies: CookiePolic
             type: 'apiKey',
             in: 'cookie',
             name: `${cookies.roomPrefix}{code}`,
-            description: 'Dicery player token for one room, set by `POST /rooms/{code}/join`.',
+            description:
+              'Dicery player token for one room (`{code}` is the room code), set by ' +
+              '`POST /rooms/{code}/join` with `Path=/rooms/{code}`. Swagger UI cannot send cookies itself and ' +
+              'needs nothing here: after "Try it out" on join, your browser keeps the cookie (this page is ' +
+              "same-origin) and sends it on that room's calls. Unsafe calls also need `X-CSRF-Token` from " +
+              '`GET /auth/csrf`.',
           },
           roomBearer: {
             type: 'http',
             scheme: 'bearer',
             bearerFormat: 'JWT (typ: dicery-room+jwt)',
-            description: 'Dicery player token sent as a Bearer token (join with `"transport": "bearer"`).',
+            description:
+              'Dicery player token sent as a Bearer token: join with `"transport": "bearer"` and paste its ' +
+              '`access_token` here. Never accepted on account routes, nor account tokens on player routes.',
           },
         },
       },

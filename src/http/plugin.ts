@@ -7,11 +7,14 @@ import { installAuth } from './auth.js';
 import { type CookiePolicy, createCookiePolicy } from './cookies.js';
 import { type CsrfGuard, createCsrfGuard } from './csrf.js';
 import { installErrorHandling } from './error-handler.js';
+import { registerAuditRoutes } from './routes/audit-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerMeRoutes } from './routes/me-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerTokenRoute } from './routes/token-route.js';
+import { registerUserAdminRoutes } from './routes/user-admin-routes.js';
 import { ProblemSchema, PublicUserSchema } from './schemas.js';
+import { installValidation } from './validation.js';
 
 /** Options of {@link gatehousePlugin}. */
 export interface GatehousePluginOptions {
@@ -39,7 +42,8 @@ declare module 'fastify' {
 
 async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Promise<void> {
   const { gatehouse } = options;
-  if (gatehouse === undefined) throw new Error('gatehousePlugin: the `gatehouse` option is required (createGatehouse(config))');
+  if (gatehouse === undefined)
+    throw new Error('gatehousePlugin: the `gatehouse` option is required (createGatehouse(config))');
   const { config } = gatehouse;
   if (!app.hasDecorator('parseCookie')) await app.register(cookie);
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
@@ -55,10 +59,17 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   app.addSchema(PublicUserSchema);
 
   if (options.routes ?? true) {
-    registerTokenRoute(app, gatehouse);
-    registerAuthRoutes(app, { gatehouse, cookies, csrf });
-    registerMeRoutes(app, gatehouse);
-    registerOpsRoutes(app, gatehouse);
+    // Our routes live in their own context so their strict validation (no coercion of JSON
+    // bodies, unknown fields rejected) never changes how the host application validates its own.
+    await app.register(async (routes) => {
+      installValidation(routes);
+      registerTokenRoute(routes, gatehouse);
+      registerAuthRoutes(routes, { gatehouse, cookies, csrf });
+      registerMeRoutes(routes, gatehouse);
+      registerOpsRoutes(routes, gatehouse);
+      registerUserAdminRoutes(routes, gatehouse);
+      registerAuditRoutes(routes, gatehouse);
+    });
   }
 }
 

@@ -29,6 +29,11 @@ export async function registerWebUi(app: FastifyInstance): Promise<boolean> {
     return false;
   }
   await app.register(fastifyStatic, { root: pages, prefix: '/', index: ['index.html'], wildcard: false });
-  await app.register(fastifyStatic, { root: scripts, prefix: '/assets/', decorateReply: false, wildcard: false });
+  await app.register(fastifyStatic, {
+    root: scripts,
+    prefix: '/assets/',
+    decorateReply: false,
+    wildcard: false,
+  });
   return true;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Algorithm, hash, verify } from '@node-rs/argon2';
+import { createLimiter } from './limit-concurrency.js';
 
 // `Algorithm` is an ambient const enum, which verbatimModuleSyntax cannot read at run time: 2 is Argon2id.
 const ARGON2ID = 2 as Algorithm;
@@ -49,23 +50,5 @@ export function createPasswordHasher(concurrency: number): PasswordHasher {
       await verifyPhc(await dummy, password);
     },
     needsRehash: (phc) => !phc.startsWith(CURRENT_PREFIX),
-  };
-}
-
-/** A tiny FIFO semaphore: runs at most `max` tasks at once. */
-function createLimiter(max: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let running = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    // A finishing task hands its slot straight to the next waiter, so `running` never exceeds max.
-    if (running >= max) await new Promise<void>((resolve) => queue.push(resolve));
-    else running += 1;
-    try {
-      return await task();
-    } finally {
-      const next = queue.shift();
-      if (next === undefined) running -= 1;
-      else next();
-    }
   };
 }

@@ -187,10 +187,20 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         return { ok: false, reason: error instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
       }
       const { sub, sid, scope, exp } = payload;
-      if (typeof sub !== 'string' || typeof sid !== 'string' || typeof scope !== 'string' || exp === undefined) {
+      if (
+        typeof sub !== 'string' ||
+        typeof sid !== 'string' ||
+        typeof scope !== 'string' ||
+        exp === undefined
+      ) {
         return { ok: false, reason: 'invalid' };
       }
-      entry = { userId: sub, sessionId: sid, scopes: scope === '' ? [] : scope.split(' '), expiresAt: exp * 1000 };
+      entry = {
+        userId: sub,
+        sessionId: sid,
+        scopes: scope === '' ? [] : scope.split(' '),
+        expiresAt: exp * 1000,
+      };
       remember(verifiedJwts, token, entry);
     }
     if (entry.expiresAt <= now) {
@@ -204,7 +214,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const verifyOpaqueAccessToken = async (token: string): Promise<TokenCheck> => {
     if (!looksLikeOpaqueToken(token, 'gha')) return { ok: false, reason: 'invalid' };
     const record = await sessions.findAccessToken(hashOpaqueToken(token), clock());
-    if (record === undefined || revocations.isRevoked(record.sessionId)) return { ok: false, reason: 'invalid' };
+    if (record === undefined || revocations.isRevoked(record.sessionId))
+      return { ok: false, reason: 'invalid' };
     return { ok: true, userId: record.userId, sessionId: record.sessionId, scopes: record.scopes };
   };
 

@@ -1,6 +1,6 @@
 import { Migrator } from 'kysely';
-import type { Database } from './open-database.js';
 import { migrations } from './migrations/index.js';
+import type { Database } from './open-database.js';
 
 /** Result of {@link migrateToLatest}: the names applied by this call. */
 export interface MigrationReport {

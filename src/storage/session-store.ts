@@ -112,7 +112,11 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       return row && toRecord(row);
     },
     async findSessionByCookieHash(hash) {
-      const row = await db.selectFrom('sessions').selectAll().where('cookie_token_hash', '=', hash).executeTakeFirst();
+      const row = await db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('cookie_token_hash', '=', hash)
+        .executeTakeFirst();
       return row && toRecord(row);
     },
     async listLiveSessions(userId, now) {
@@ -163,7 +167,13 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
     async insertRefreshToken(hash, sessionId, now, expiresAt) {
       await db
         .insertInto('refresh_tokens')
-        .values({ token_hash: hash, session_id: sessionId, created_at: now, expires_at: expiresAt, spent_at: null })
+        .values({
+          token_hash: hash,
+          session_id: sessionId,
+          created_at: now,
+          expires_at: expiresAt,
+          spent_at: null,
+        })
         .execute();
     },
     async spendRefreshToken(hash, now) {
@@ -201,7 +211,12 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       const row = await db
         .selectFrom('access_tokens')
         .innerJoin('sessions', 'sessions.id', 'access_tokens.session_id')
-        .select(['access_tokens.session_id', 'sessions.user_id', 'access_tokens.scope', 'access_tokens.expires_at'])
+        .select([
+          'access_tokens.session_id',
+          'sessions.user_id',
+          'access_tokens.scope',
+          'access_tokens.expires_at',
+        ])
         .where('access_tokens.token_hash', '=', hash)
         .where('access_tokens.expires_at', '>', now)
         .where('sessions.revoked_at', 'is', null)

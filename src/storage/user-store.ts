@@ -95,7 +95,11 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
       return row && toRecord(row);
     },
     async findUserByEmailKey(emailKey) {
-      const row = await db.selectFrom('users').selectAll().where('email_key', '=', emailKey).executeTakeFirst();
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('email_key', '=', emailKey)
+        .executeTakeFirst();
       return row && toRecord(row);
     },
     async updateUser(id, patch, now) {
@@ -104,7 +108,12 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
       if (patch.passwordHash !== undefined) values.password_hash = patch.passwordHash;
       if (patch.role !== undefined) values.role = patch.role;
       if (patch.isActive !== undefined) values.is_active = patch.isActive ? 1 : 0;
-      const row = await db.updateTable('users').set(values).where('id', '=', id).returningAll().executeTakeFirst();
+      const row = await db
+        .updateTable('users')
+        .set(values)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst();
       return row && toRecord(row);
     },
     async deleteUser(id) {
@@ -120,7 +129,13 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
       if (query.role !== undefined) base = base.where('role', '=', query.role);
       if (query.isActive !== undefined) base = base.where('is_active', '=', query.isActive ? 1 : 0);
       const [rows, count] = await Promise.all([
-        base.selectAll().orderBy('created_at').orderBy('id').limit(query.limit).offset(query.offset).execute(),
+        base
+          .selectAll()
+          .orderBy('created_at')
+          .orderBy('id')
+          .limit(query.limit)
+          .offset(query.offset)
+          .execute(),
         base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
       ]);
       return { items: rows.map(toRecord), total: Number(count.n) };

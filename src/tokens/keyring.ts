@@ -74,7 +74,10 @@ export async function createKeyring(options: {
   let entries: KeyEntry[];
   if (algorithm === 'HS256') {
     const kid = createHash('sha256').update(options.secret).digest('base64url').slice(0, 16);
-    const key = await importJWK({ kty: 'oct', k: Buffer.from(options.secret).toString('base64url') }, 'HS256');
+    const key = await importJWK(
+      { kty: 'oct', k: Buffer.from(options.secret).toString('base64url') },
+      'HS256',
+    );
     entries = [{ kid, signingKey: key, verifyingKey: key, publicJwk: undefined }];
   } else {
     const file = await ensureKeyFile(options.dataDir, algorithm);
@@ -122,7 +125,10 @@ export async function createKeyring(options: {
 }
 
 async function newKey(algorithm: Exclude<JwtAlgorithm, 'HS256'>) {
-  const { privateKey } = await generateKeyPair(algorithm, { extractable: true, crv: algorithm === 'EdDSA' ? 'Ed25519' : undefined });
+  const { privateKey } = await generateKeyPair(algorithm, {
+    extractable: true,
+    crv: algorithm === 'EdDSA' ? 'Ed25519' : undefined,
+  });
   const privateJwk = await exportJWK(privateKey);
   const kid = createHash('sha256')
     .update(JSON.stringify([privateJwk.crv, privateJwk.x, privateJwk.y]))

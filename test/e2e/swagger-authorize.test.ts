@@ -21,7 +21,16 @@ describe.runIf(runBrowser)('/docs in a real browser', () => {
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+        '--disable-sync',
+        '--disable-quic',
+      ],
     });
   });
   afterAll(async () => {
@@ -52,7 +61,9 @@ describe.runIf(runBrowser)('/docs in a real browser', () => {
     await operation.locator('button.execute').click();
     const status = operation.locator('.live-responses-table .response .response-col_status').first();
     await expect.poll(() => status.textContent(), { timeout: 10_000 }).toContain('200');
-    await expect.poll(() => operation.locator('.live-responses-table .microlight').first().textContent()).toContain(user.email);
+    await expect
+      .poll(() => operation.locator('.live-responses-table .microlight').first().textContent())
+      .toContain(user.email);
     expect(violations).toEqual([]);
     await page.close();
   });

@@ -13,7 +13,9 @@ describe.runIf(REDIS_URL)('Redis event bus', () => {
     const a = await createRedisEventBus(REDIS_URL ?? '');
     const b = await createRedisEventBus(REDIS_URL ?? '');
     const seenA: string[] = [];
-    const received = new Promise<string>((resolve) => b.subscribe((event) => event.type === 'user_changed' && resolve(event.userId)));
+    const received = new Promise<string>((resolve) =>
+      b.subscribe((event) => event.type === 'user_changed' && resolve(event.userId)),
+    );
     a.subscribe((event) => event.type === 'user_changed' && seenA.push(event.userId));
     await a.publish({ type: 'user_changed', userId: 'u-42' });
     expect(await received).toBe('u-42');
@@ -49,7 +51,8 @@ describe.runIf(REDIS_URL && DATABASE_URL)('two instances on PostgreSQL + Redis',
   it('a logout on one instance kills the token on the other at once', async () => {
     const user = await createUser(one);
     const tokens = await login(one, user.email);
-    const me = (app: FastifyInstance) => app.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens.access_token) });
+    const me = (app: FastifyInstance) =>
+      app.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens.access_token) });
     expect((await me(two)).statusCode).toBe(200);
     await one.inject({ method: 'POST', url: '/auth/logout', headers: bearer(tokens.access_token) });
     await expect.poll(async () => (await me(two)).statusCode, { timeout: 2000, interval: 20 }).toBe(401);
@@ -59,7 +62,11 @@ describe.runIf(REDIS_URL && DATABASE_URL)('two instances on PostgreSQL + Redis',
     const user = await createUser(one);
     await postToken(one, { grant_type: 'password', username: user.email, password: 'wrong password!' });
     await postToken(two, { grant_type: 'password', username: user.email, password: 'wrong password!' });
-    const limited = await postToken(one, { grant_type: 'password', username: user.email, password: user.password });
+    const limited = await postToken(one, {
+      grant_type: 'password',
+      username: user.email,
+      password: user.password,
+    });
     expect(limited.statusCode).toBe(429);
   });
 });

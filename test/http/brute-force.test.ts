@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { createUser, PASSWORD, postToken } from '../support/accounts.js';
 
@@ -12,46 +12,87 @@ describe('failed-login limits (RFC 6749 §4.3.2)', () => {
     app = await buildTestServer({ loginMaxFailuresPerAccount: 3, loginFailureWindow: 600 }, { clock });
     const user = await createUser(app);
     for (let i = 0; i < 3; i++) {
-      const wrong = await postToken(app, { grant_type: 'password', username: user.email, password: 'wrong password!' });
+      const wrong = await postToken(app, {
+        grant_type: 'password',
+        username: user.email,
+        password: 'wrong password!',
+      });
       expect(wrong.statusCode).toBe(400);
     }
-    const limited = await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
+    const limited = await postToken(app, {
+      grant_type: 'password',
+      username: user.email,
+      password: PASSWORD,
+    });
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(600);
     expect(limited.json()).toMatchObject({ code: 'TOO_MANY_LOGIN_ATTEMPTS' });
     // Another account from the same IP is not affected by this account's limit.
     const other = await createUser(app);
-    expect((await postToken(app, { grant_type: 'password', username: other.email, password: PASSWORD })).statusCode).toBe(200);
+    expect(
+      (await postToken(app, { grant_type: 'password', username: other.email, password: PASSWORD }))
+        .statusCode,
+    ).toBe(200);
     clock.advance(601_000);
-    expect((await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD })).statusCode).toBe(200);
+    expect(
+      (await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD })).statusCode,
+    ).toBe(200);
   });
 
   it('limits a client IP across accounts', async () => {
     app = await buildTestServer({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100 });
     await postToken(app, { grant_type: 'password', username: 'a@example.com', password: 'wrong password!' });
     await postToken(app, { grant_type: 'password', username: 'b@example.com', password: 'wrong password!' });
-    const limited = await postToken(app, { grant_type: 'password', username: 'c@example.com', password: 'wrong password!' });
+    const limited = await postToken(app, {
+      grant_type: 'password',
+      username: 'c@example.com',
+      password: 'wrong password!',
+    });
     expect(limited.statusCode).toBe(429);
   });
 
   it('ignores X-Forwarded-For unless TRUST_PROXY is set', async () => {
     app = await buildTestServer({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100 });
     for (const ip of ['10.0.0.1', '10.0.0.2']) {
-      await postToken(app, { grant_type: 'password', username: `${ip}@example.com`, password: 'wrong password!' }, { 'x-forwarded-for': ip });
+      await postToken(
+        app,
+        { grant_type: 'password', username: `${ip}@example.com`, password: 'wrong password!' },
+        { 'x-forwarded-for': ip },
+      );
     }
     // Spoofed addresses did not buy fresh budgets: the real peer is limited.
-    const limited = await postToken(app, { grant_type: 'password', username: 'z@example.com', password: 'x-wrong-pass' }, { 'x-forwarded-for': '10.0.0.3' });
+    const limited = await postToken(
+      app,
+      { grant_type: 'password', username: 'z@example.com', password: 'x-wrong-pass' },
+      { 'x-forwarded-for': '10.0.0.3' },
+    );
     expect(limited.statusCode).toBe(429);
     await app.close();
 
-    app = await buildTestServer({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100, trustProxy: true });
+    app = await buildTestServer({
+      loginMaxFailuresPerIp: 2,
+      loginMaxFailuresPerAccount: 100,
+      trustProxy: true,
+    });
     for (const ip of ['10.0.0.1', '10.0.0.1']) {
-      await postToken(app, { grant_type: 'password', username: 'p@example.com', password: 'wrong password!' }, { 'x-forwarded-for': ip });
+      await postToken(
+        app,
+        { grant_type: 'password', username: 'p@example.com', password: 'wrong password!' },
+        { 'x-forwarded-for': ip },
+      );
     }
-    const otherClient = await postToken(app, { grant_type: 'password', username: 'q@example.com', password: 'wrong password!' }, { 'x-forwarded-for': '10.0.0.2' });
+    const otherClient = await postToken(
+      app,
+      { grant_type: 'password', username: 'q@example.com', password: 'wrong password!' },
+      { 'x-forwarded-for': '10.0.0.2' },
+    );
     expect(otherClient.statusCode).toBe(400);
-    const sameClient = await postToken(app, { grant_type: 'password', username: 'q@example.com', password: 'wrong password!' }, { 'x-forwarded-for': '10.0.0.1' });
+    const sameClient = await postToken(
+      app,
+      { grant_type: 'password', username: 'q@example.com', password: 'wrong password!' },
+      { 'x-forwarded-for': '10.0.0.1' },
+    );
     expect(sameClient.statusCode).toBe(429);
   });
 });

@@ -20,9 +20,18 @@ class Browser {
     }
     return response;
   }
-  async request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, options: { headers?: Record<string, string>; payload?: object } = {}) {
+  async request(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    url: string,
+    options: { headers?: Record<string, string>; payload?: object } = {},
+  ) {
     return this.absorb(
-      await this.app.inject({ method, url, headers: { cookie: this.cookieHeader(), ...options.headers }, payload: options.payload }),
+      await this.app.inject({
+        method,
+        url,
+        headers: { cookie: this.cookieHeader(), ...options.headers },
+        payload: options.payload,
+      }),
     );
   }
   async csrf(): Promise<string> {
@@ -30,7 +39,10 @@ class Browser {
   }
   async login(email: string, password = PASSWORD): Promise<LightMyRequestResponse> {
     const token = await this.csrf();
-    return this.request('POST', '/auth/login', { headers: { 'x-csrf-token': token }, payload: { email, password } });
+    return this.request('POST', '/auth/login', {
+      headers: { 'x-csrf-token': token },
+      payload: { email, password },
+    });
   }
 }
 
@@ -49,10 +61,14 @@ describe('cookie sessions, CSRF and CORS', () => {
     expect(response.statusCode).toBe(204);
     const cookie = cookiesOf(response).get(SESSION);
     expect(cookie?.value).toMatch(/^ghs_[A-Za-z0-9_-]{43}$/);
-    expect(cookie?.attributes).toEqual(expect.arrayContaining(['httponly', 'secure', 'samesite=lax', 'path=/']));
+    expect(cookie?.attributes).toEqual(
+      expect.arrayContaining(['httponly', 'secure', 'samesite=lax', 'path=/']),
+    );
     expect(cookie?.attributes.some((a) => a.startsWith('domain'))).toBe(false);
     expect(cookie?.attributes.some((a) => a.startsWith('max-age='))).toBe(true);
-    const raw = ([] as string[]).concat(response.headers['set-cookie'] ?? []).find((l) => l.startsWith(SESSION));
+    const raw = ([] as string[])
+      .concat(response.headers['set-cookie'] ?? [])
+      .find((l) => l.startsWith(SESSION));
     expect(Buffer.byteLength(raw ?? '')).toBeLessThanOrEqual(4096);
     const me = await browser.request('GET', '/users/me');
     expect(me.statusCode).toBe(200);
@@ -66,12 +82,20 @@ describe('cookie sessions, CSRF and CORS', () => {
     await browser.login(user.email);
     const second = browser.jar.get(SESSION);
     expect(second).not.toBe(first);
-    const old = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie: `${SESSION}=${first}` } });
+    const old = await app.inject({
+      method: 'GET',
+      url: '/users/me',
+      headers: { cookie: `${SESSION}=${first}` },
+    });
     expect(old.statusCode).toBe(401);
   });
 
   it('protects login against login CSRF', async () => {
-    const noToken = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: user.email, password: PASSWORD } });
+    const noToken = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: user.email, password: PASSWORD },
+    });
     expect(noToken.statusCode).toBe(403);
     expect(noToken.json().code).toBe('CSRF_TOKEN_MISSING');
     const browser = new Browser(app);
@@ -89,7 +113,10 @@ describe('cookie sessions, CSRF and CORS', () => {
     const missing = await browser.request('PATCH', '/users/me', { payload: { full_name: 'X' } });
     expect(missing.statusCode).toBe(403);
     expect(missing.json().code).toBe('CSRF_TOKEN_MISSING');
-    const wrong = await browser.request('PATCH', '/users/me', { headers: { 'x-csrf-token': 'nope' }, payload: { full_name: 'X' } });
+    const wrong = await browser.request('PATCH', '/users/me', {
+      headers: { 'x-csrf-token': 'nope' },
+      payload: { full_name: 'X' },
+    });
     expect(wrong.statusCode).toBe(403);
     expect(wrong.json().code).toBe('CSRF_TOKEN_INVALID');
 
@@ -97,11 +124,17 @@ describe('cookie sessions, CSRF and CORS', () => {
     const other = new Browser(app);
     await other.login(user.email);
     const foreign = await other.csrf();
-    const crossed = await browser.request('PATCH', '/users/me', { headers: { 'x-csrf-token': foreign }, payload: { full_name: 'X' } });
+    const crossed = await browser.request('PATCH', '/users/me', {
+      headers: { 'x-csrf-token': foreign },
+      payload: { full_name: 'X' },
+    });
     expect(crossed.json().code).toBe('CSRF_TOKEN_INVALID');
 
     const token = await browser.csrf();
-    const ok = await browser.request('PATCH', '/users/me', { headers: { 'x-csrf-token': token }, payload: { full_name: 'Cookie Person' } });
+    const ok = await browser.request('PATCH', '/users/me', {
+      headers: { 'x-csrf-token': token },
+      payload: { full_name: 'Cookie Person' },
+    });
     expect(ok.statusCode).toBe(200);
     expect(ok.json().full_name).toBe('Cookie Person');
   });
@@ -130,7 +163,12 @@ describe('cookie sessions, CSRF and CORS', () => {
 
   it('needs no CSRF token for bearer requests', async () => {
     const { access_token } = await login(app, user.email);
-    const response = await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(access_token), payload: { full_name: 'B' } });
+    const response = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(access_token),
+      payload: { full_name: 'B' },
+    });
     expect(response.statusCode).toBe(200);
   });
 
@@ -142,15 +180,23 @@ describe('cookie sessions, CSRF and CORS', () => {
     const response = await browser.request('POST', '/auth/logout', { headers: { 'x-csrf-token': token } });
     expect(response.statusCode).toBe(204);
     const cleared = cookiesOf(response).get(SESSION);
-    expect(cleared?.attributes).toEqual(expect.arrayContaining(['max-age=0', 'httponly', 'secure', 'samesite=lax', 'path=/']));
-    const replay = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie: `${SESSION}=${sessionToken}` } });
+    expect(cleared?.attributes).toEqual(
+      expect.arrayContaining(['max-age=0', 'httponly', 'secure', 'samesite=lax', 'path=/']),
+    );
+    const replay = await app.inject({
+      method: 'GET',
+      url: '/users/me',
+      headers: { cookie: `${SESSION}=${sessionToken}` },
+    });
     expect(replay.statusCode).toBe(401);
   });
 
   it('keeps the CSRF secret HttpOnly and SameSite=Strict', async () => {
     const response = await app.inject({ method: 'GET', url: '/auth/csrf' });
     const secret = cookiesOf(response).get(CSRF_SECRET);
-    expect(secret?.attributes).toEqual(expect.arrayContaining(['httponly', 'secure', 'samesite=strict', 'path=/']));
+    expect(secret?.attributes).toEqual(
+      expect.arrayContaining(['httponly', 'secure', 'samesite=strict', 'path=/']),
+    );
     expect(response.headers['cache-control']).toBe('no-store');
   });
 
@@ -163,21 +209,31 @@ describe('cookie sessions, CSRF and CORS', () => {
       });
 
     it('echoes an allowed origin with credentials and Vary: Origin', async () => {
-      const response = await app.inject({ method: 'GET', url: '/healthz', headers: { origin: 'https://app.example.com' } });
+      const response = await app.inject({
+        method: 'GET',
+        url: '/healthz',
+        headers: { origin: 'https://app.example.com' },
+      });
       expect(response.headers['access-control-allow-origin']).toBe('https://app.example.com');
       expect(response.headers['access-control-allow-credentials']).toBe('true');
       expect(String(response.headers.vary)).toMatch(/Origin/i);
-      expect((await preflight('https://app.example.com')).headers['access-control-allow-origin']).toBe('https://app.example.com');
+      expect((await preflight('https://app.example.com')).headers['access-control-allow-origin']).toBe(
+        'https://app.example.com',
+      );
     });
 
-    it.each(['https://evil.example', 'null', 'https://app.example.com.evil.example', 'https://evilapp.example.com', 'http://app.example.com', 'https://app.example.co'])(
-      'gives %s no Access-Control-Allow-Origin',
-      async (origin) => {
-        const response = await app.inject({ method: 'GET', url: '/healthz', headers: { origin } });
-        expect(response.headers['access-control-allow-origin']).toBeUndefined();
-        expect((await preflight(origin)).headers['access-control-allow-origin']).toBeUndefined();
-      },
-    );
+    it.each([
+      'https://evil.example',
+      'null',
+      'https://app.example.com.evil.example',
+      'https://evilapp.example.com',
+      'http://app.example.com',
+      'https://app.example.co',
+    ])('gives %s no Access-Control-Allow-Origin', async (origin) => {
+      const response = await app.inject({ method: 'GET', url: '/healthz', headers: { origin } });
+      expect(response.headers['access-control-allow-origin']).toBeUndefined();
+      expect((await preflight(origin)).headers['access-control-allow-origin']).toBeUndefined();
+    });
   });
 
   describe('security headers', () => {
@@ -196,10 +252,21 @@ describe('cookie sessions, CSRF and CORS', () => {
       const spec = await app.inject({ method: 'GET', url: '/openapi.json' });
       const doc = spec.json();
       expect(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl).toBe('/token');
-      expect(Object.keys(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.scopes)).toContain('clothes:write');
-      expect(doc.components.securitySchemes.sessionCookie).toMatchObject({ type: 'apiKey', in: 'cookie', name: SESSION });
-      expect(doc.paths['/users/me'].get.security).toEqual([{ OAuth2PasswordBearer: ['me'] }, { sessionCookie: [] }]);
-      expect(doc.paths['/token'].post.requestBody.content).toHaveProperty('application/x-www-form-urlencoded');
+      expect(
+        Object.keys(doc.components.securitySchemes.OAuth2PasswordBearer.flows.password.scopes),
+      ).toContain('clothes:write');
+      expect(doc.components.securitySchemes.sessionCookie).toMatchObject({
+        type: 'apiKey',
+        in: 'cookie',
+        name: SESSION,
+      });
+      expect(doc.paths['/users/me'].get.security).toEqual([
+        { OAuth2PasswordBearer: ['me'] },
+        { sessionCookie: [] },
+      ]);
+      expect(doc.paths['/token'].post.requestBody.content).toHaveProperty(
+        'application/x-www-form-urlencoded',
+      );
     });
   });
 });

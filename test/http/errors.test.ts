@@ -9,11 +9,21 @@ describe('error responses', () => {
   });
   afterAll(async () => app.close());
 
-  const expectProblem = (response: { statusCode: number; headers: Record<string, unknown>; body: string }, status: number, code: string) => {
+  const expectProblem = (
+    response: { statusCode: number; headers: Record<string, unknown>; body: string },
+    status: number,
+    code: string,
+  ) => {
     expect(response.statusCode).toBe(status);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     const body = JSON.parse(response.body);
-    expect(body).toMatchObject({ type: 'about:blank', status, code, title: expect.any(String), detail: expect.any(String) });
+    expect(body).toMatchObject({
+      type: 'about:blank',
+      status,
+      code,
+      title: expect.any(String),
+      detail: expect.any(String),
+    });
     expect(response.body).not.toMatch(/\bat .+\.(ts|js):\d+/);
   };
 

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDACTED_LOG_PATHS } from '../../src/server.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
@@ -54,7 +54,11 @@ describe('logs', () => {
     );
     const user = await createUser(app);
     const tokens = await login(app, user.email);
-    await app.inject({ method: 'GET', url: '/users/me', headers: { ...bearer(tokens.access_token), cookie: 'a=secret-cookie' } });
+    await app.inject({
+      method: 'GET',
+      url: '/users/me',
+      headers: { ...bearer(tokens.access_token), cookie: 'a=secret-cookie' },
+    });
     await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
     const all = lines.join('\n');
     expect(all).toContain('[redacted]');

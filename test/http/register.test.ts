@@ -10,7 +10,8 @@ describe('POST /auth/register', () => {
   });
   afterAll(async () => app.close());
 
-  const register = (payload: unknown) => app.inject({ method: 'POST', url: '/auth/register', payload: payload as object });
+  const register = (payload: unknown) =>
+    app.inject({ method: 'POST', url: '/auth/register', payload: payload as object });
 
   it('creates a user and returns its public shape, never a hash', async () => {
     const response = await register({ email: ' Alice@Example.COM ', password: PASSWORD, full_name: 'Alice' });
@@ -47,13 +48,20 @@ describe('POST /auth/register', () => {
     expect(total).toBe(1);
   });
 
-  it.each(['role', 'is_active', 'id', 'nickname'])('rejects a body that sets %s, naming it, and stores nothing', async (field) => {
-    const email = `${field}@example.com`;
-    const response = await register({ email, password: PASSWORD, [field]: field === 'is_active' ? false : 'admin' });
-    expect(response.statusCode).toBe(400);
-    expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field }] });
-    expect(await app.gatehouse.users.findUserByEmailKey(email)).toBeUndefined();
-  });
+  it.each(['role', 'is_active', 'id', 'nickname'])(
+    'rejects a body that sets %s, naming it, and stores nothing',
+    async (field) => {
+      const email = `${field}@example.com`;
+      const response = await register({
+        email,
+        password: PASSWORD,
+        [field]: field === 'is_active' ? false : 'admin',
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field }] });
+      expect(await app.gatehouse.users.findUserByEmailKey(email)).toBeUndefined();
+    },
+  );
 
   it('rejects weak passwords with the reason', async () => {
     const common = await register({ email: 'weak1@example.com', password: 'password1' });
@@ -61,6 +69,12 @@ describe('POST /auth/register', () => {
     expect(common.json()).toMatchObject({ code: 'WEAK_PASSWORD', detail: expect.stringContaining('common') });
     const short = await register({ email: 'weak2@example.com', password: 'Ab1!' });
     expect(short.json()).toMatchObject({ code: 'WEAK_PASSWORD', errors: [{ field: 'password' }] });
+  });
+
+  it('does not coerce JSON types, and reports one error per field', async () => {
+    const response = await register({ email: 'typed@example.com', password: PASSWORD, full_name: 5 });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([{ field: 'full_name', message: expect.any(String) }]);
   });
 
   it('rejects invalid emails and missing fields by name', async () => {

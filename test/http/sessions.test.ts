@@ -4,149 +4,199 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 
-describe.each([{ strategy: 'jwt' as const }, { strategy: 'database' as const }])('sessions ($strategy access tokens)', ({ strategy }) => {
-  let app: FastifyInstance;
-  let clock: TestClock;
-  beforeAll(async () => {
-    clock = createTestClock();
-    app = await buildTestServer({ tokenStrategy: strategy, refreshIdleTtl: 3600, sessionAbsoluteTtl: 7200 }, { clock });
-  });
-  afterAll(async () => app.close());
+describe.each([{ strategy: 'jwt' as const }, { strategy: 'database' as const }])(
+  'sessions ($strategy access tokens)',
+  ({ strategy }) => {
+    let app: FastifyInstance;
+    let clock: TestClock;
+    beforeAll(async () => {
+      clock = createTestClock();
+      app = await buildTestServer(
+        { tokenStrategy: strategy, refreshIdleTtl: 3600, sessionAbsoluteTtl: 7200 },
+        { clock },
+      );
+    });
+    afterAll(async () => app.close());
 
-  const me = (token: string) => app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
-  const refresh = (token: string) => postToken(app, { grant_type: 'refresh_token', refresh_token: token });
+    const me = (token: string) => app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+    const refresh = (token: string) => postToken(app, { grant_type: 'refresh_token', refresh_token: token });
 
-  it('uses the configured access token format', async () => {
-    const user = await createUser(app);
-    const tokens = await login(app, user.email);
-    if (strategy === 'database') expect(tokens.access_token).toMatch(/^gha_[A-Za-z0-9_-]{43}$/);
-    else expect(decodeJwt(tokens.access_token).sid).toEqual(expect.any(String));
-    expect((await me(tokens.access_token)).statusCode).toBe(200);
-  });
+    it('uses the configured access token format', async () => {
+      const user = await createUser(app);
+      const tokens = await login(app, user.email);
+      if (strategy === 'database') expect(tokens.access_token).toMatch(/^gha_[A-Za-z0-9_-]{43}$/);
+      else expect(decodeJwt(tokens.access_token).sid).toEqual(expect.any(String));
+      expect((await me(tokens.access_token)).statusCode).toBe(200);
+    });
 
-  it('rotates refresh tokens; reuse of a spent one revokes the whole session', async () => {
-    const user = await createUser(app);
-    const first = await login(app, user.email);
-    const second = await refresh(first.refresh_token);
-    expect(second.statusCode).toBe(200);
-    const rotated = second.json();
-    expect(rotated.refresh_token).not.toBe(first.refresh_token);
-    expect((await me(rotated.access_token)).statusCode).toBe(200);
+    it('rotates refresh tokens; reuse of a spent one revokes the whole session', async () => {
+      const user = await createUser(app);
+      const first = await login(app, user.email);
+      const second = await refresh(first.refresh_token);
+      expect(second.statusCode).toBe(200);
+      const rotated = second.json();
+      expect(rotated.refresh_token).not.toBe(first.refresh_token);
+      expect((await me(rotated.access_token)).statusCode).toBe(200);
 
-    const reuse = await refresh(first.refresh_token);
-    expect(reuse.statusCode).toBe(400);
-    expect(reuse.json().error).toBe('invalid_grant');
-    // The newest pair of the session died with it.
-    expect((await me(rotated.access_token)).statusCode).toBe(401);
-    expect((await refresh(rotated.refresh_token)).json().error).toBe('invalid_grant');
-    const { items } = await app.gatehouse.audit.list({ limit: 10, offset: 0, event: 'refresh_token_reused' });
-    expect(items.length).toBeGreaterThan(0);
-  });
+      const reuse = await refresh(first.refresh_token);
+      expect(reuse.statusCode).toBe(400);
+      expect(reuse.json().error).toBe('invalid_grant');
+      // The newest pair of the session died with it.
+      expect((await me(rotated.access_token)).statusCode).toBe(401);
+      expect((await refresh(rotated.refresh_token)).json().error).toBe('invalid_grant');
+      const { items } = await app.gatehouse.audit.list({
+        limit: 10,
+        offset: 0,
+        event: 'refresh_token_reused',
+      });
+      expect(items.length).toBeGreaterThan(0);
+    });
 
-  it('lets exactly one of 20 concurrent refreshes of one token succeed', async () => {
-    const user = await createUser(app);
-    const tokens = await login(app, user.email);
-    const responses = await Promise.all(Array.from({ length: 20 }, () => refresh(tokens.refresh_token)));
-    expect(responses.filter((r) => r.statusCode === 200)).toHaveLength(1);
-    expect(responses.filter((r) => r.statusCode === 400 && r.json().error === 'invalid_grant')).toHaveLength(19);
-  });
+    it('lets exactly one of 20 concurrent refreshes of one token succeed', async () => {
+      const user = await createUser(app);
+      const tokens = await login(app, user.email);
+      const responses = await Promise.all(Array.from({ length: 20 }, () => refresh(tokens.refresh_token)));
+      expect(responses.filter((r) => r.statusCode === 200)).toHaveLength(1);
+      expect(
+        responses.filter((r) => r.statusCode === 400 && r.json().error === 'invalid_grant'),
+      ).toHaveLength(19);
+    });
 
-  it('never accepts a refresh token as an access token, nor the reverse', async () => {
-    const user = await createUser(app);
-    const tokens = await login(app, user.email);
-    expect((await me(tokens.refresh_token)).statusCode).toBe(401);
-    expect((await refresh(tokens.access_token)).json().error).toBe('invalid_grant');
-  });
+    it('never accepts a refresh token as an access token, nor the reverse', async () => {
+      const user = await createUser(app);
+      const tokens = await login(app, user.email);
+      expect((await me(tokens.refresh_token)).statusCode).toBe(401);
+      expect((await refresh(tokens.access_token)).json().error).toBe('invalid_grant');
+    });
 
-  it('expires refresh tokens when idle and sessions at their absolute limit', async () => {
-    const user = await createUser(app);
-    const idle = await login(app, user.email);
-    clock.advance(3601_000);
-    expect((await refresh(idle.refresh_token)).json().error).toBe('invalid_grant');
+    it('expires refresh tokens when idle and sessions at their absolute limit', async () => {
+      const user = await createUser(app);
+      const idle = await login(app, user.email);
+      clock.advance(3601_000);
+      expect((await refresh(idle.refresh_token)).json().error).toBe('invalid_grant');
 
-    const active = await login(app, user.email);
-    let current = active.refresh_token;
-    for (let i = 0; i < 3; i++) {
-      clock.advance(1800_000);
-      const next = await refresh(current);
-      expect(next.statusCode).toBe(200);
-      current = next.json().refresh_token;
-    }
-    clock.advance(1801_000);
-    // 7201 s after login: past the absolute lifetime even though it was never idle for an hour.
-    expect((await refresh(current)).json().error).toBe('invalid_grant');
-  });
+      const active = await login(app, user.email);
+      let current = active.refresh_token;
+      for (let i = 0; i < 3; i++) {
+        clock.advance(1800_000);
+        const next = await refresh(current);
+        expect(next.statusCode).toBe(200);
+        current = next.json().refresh_token;
+      }
+      clock.advance(1801_000);
+      // 7201 s after login: past the absolute lifetime even though it was never idle for an hour.
+      expect((await refresh(current)).json().error).toBe('invalid_grant');
+    });
 
-  it('logout kills the access token on the very next request', async () => {
-    const user = await createUser(app);
-    const tokens = await login(app, user.email);
-    expect((await me(tokens.access_token)).statusCode).toBe(200);
-    const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(tokens.access_token) });
-    expect(logout.statusCode).toBe(204);
-    const after = await me(tokens.access_token);
-    expect(after.statusCode).toBe(401);
-    expect(after.headers['www-authenticate']).toContain('invalid_token');
-    expect((await refresh(tokens.refresh_token)).json().error).toBe('invalid_grant');
-  });
+    it('logout kills the access token on the very next request', async () => {
+      const user = await createUser(app);
+      const tokens = await login(app, user.email);
+      expect((await me(tokens.access_token)).statusCode).toBe(200);
+      const logout = await app.inject({
+        method: 'POST',
+        url: '/auth/logout',
+        headers: bearer(tokens.access_token),
+      });
+      expect(logout.statusCode).toBe(204);
+      const after = await me(tokens.access_token);
+      expect(after.statusCode).toBe(401);
+      expect(after.headers['www-authenticate']).toContain('invalid_token');
+      expect((await refresh(tokens.refresh_token)).json().error).toBe('invalid_grant');
+    });
 
-  it('logout-all ends every session of the user', async () => {
-    const user = await createUser(app);
-    const a = await login(app, user.email);
-    const b = await login(app, user.email);
-    expect((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(a.access_token) })).statusCode).toBe(204);
-    expect((await me(a.access_token)).statusCode).toBe(401);
-    expect((await me(b.access_token)).statusCode).toBe(401);
-  });
+    it('logout-all ends every session of the user', async () => {
+      const user = await createUser(app);
+      const a = await login(app, user.email);
+      const b = await login(app, user.email);
+      expect(
+        (await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(a.access_token) }))
+          .statusCode,
+      ).toBe(204);
+      expect((await me(a.access_token)).statusCode).toBe(401);
+      expect((await me(b.access_token)).statusCode).toBe(401);
+    });
 
-  it('lists your sessions and ends one; others’ sessions are 404', async () => {
-    const user = await createUser(app);
-    const a = await login(app, user.email);
-    const b = await login(app, user.email);
-    const list = await app.inject({ method: 'GET', url: '/users/me/sessions', headers: bearer(a.access_token) });
-    expect(list.statusCode).toBe(200);
-    const sessions = list.json() as { id: string; current: boolean }[];
-    expect(sessions).toHaveLength(2);
-    const current = sessions.find((s) => s.current);
-    const other = sessions.find((s) => !s.current);
-    expect(current && other).toBeTruthy();
+    it('lists your sessions and ends one; others’ sessions are 404', async () => {
+      const user = await createUser(app);
+      const a = await login(app, user.email);
+      const b = await login(app, user.email);
+      const list = await app.inject({
+        method: 'GET',
+        url: '/users/me/sessions',
+        headers: bearer(a.access_token),
+      });
+      expect(list.statusCode).toBe(200);
+      const sessions = list.json() as { id: string; current: boolean }[];
+      expect(sessions).toHaveLength(2);
+      const current = sessions.find((s) => s.current);
+      const other = sessions.find((s) => !s.current);
+      expect(current && other).toBeTruthy();
 
-    const stranger = await createUser(app);
-    const strangerTokens = await login(app, stranger.email);
-    const theirs = await app.inject({ method: 'DELETE', url: `/users/me/sessions/${other?.id}`, headers: bearer(strangerTokens.access_token) });
-    expect(theirs.statusCode).toBe(404);
-    expect(theirs.json().code).toBe('SESSION_NOT_FOUND');
-    expect((await me(b.access_token)).statusCode).toBe(200);
+      const stranger = await createUser(app);
+      const strangerTokens = await login(app, stranger.email);
+      const theirs = await app.inject({
+        method: 'DELETE',
+        url: `/users/me/sessions/${other?.id}`,
+        headers: bearer(strangerTokens.access_token),
+      });
+      expect(theirs.statusCode).toBe(404);
+      expect(theirs.json().code).toBe('SESSION_NOT_FOUND');
+      expect((await me(b.access_token)).statusCode).toBe(200);
 
-    const end = await app.inject({ method: 'DELETE', url: `/users/me/sessions/${other?.id}`, headers: bearer(a.access_token) });
-    expect(end.statusCode).toBe(204);
-    expect((await me(b.access_token)).statusCode).toBe(401);
-    expect((await me(a.access_token)).statusCode).toBe(200);
-  });
+      const end = await app.inject({
+        method: 'DELETE',
+        url: `/users/me/sessions/${other?.id}`,
+        headers: bearer(a.access_token),
+      });
+      expect(end.statusCode).toBe(204);
+      expect((await me(b.access_token)).statusCode).toBe(401);
+      expect((await me(a.access_token)).statusCode).toBe(200);
+    });
 
-  it('PATCH /users/me changes the name, and the password only with the current one, ending other sessions', async () => {
-    const user = await createUser(app);
-    const a = await login(app, user.email);
-    const b = await login(app, user.email);
-    const patch = (token: string, payload: object) =>
-      app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(token), payload });
+    it('PATCH /users/me changes the name, and the password only with the current one, ending other sessions', async () => {
+      const user = await createUser(app);
+      const a = await login(app, user.email);
+      const b = await login(app, user.email);
+      const patch = (token: string, payload: object) =>
+        app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(token), payload });
 
-    const renamed = await patch(a.access_token, { full_name: '  Ada Lovelace ' });
-    expect(renamed.json()).toMatchObject({ full_name: 'Ada Lovelace' });
-    expect((await me(a.access_token)).json().full_name).toBe('Ada Lovelace');
+      const renamed = await patch(a.access_token, { full_name: '  Ada Lovelace ' });
+      expect(renamed.json()).toMatchObject({ full_name: 'Ada Lovelace' });
+      expect((await me(a.access_token)).json().full_name).toBe('Ada Lovelace');
 
-    const wrong = await patch(a.access_token, { password: 'a brand new secret', current_password: 'not it at all' });
-    expect(wrong.statusCode).toBe(400);
-    expect(wrong.json().code).toBe('INVALID_CURRENT_PASSWORD');
-    expect((await patch(a.access_token, { password: 'a brand new secret' })).json().code).toBe('INVALID_CURRENT_PASSWORD');
-    expect((await patch(a.access_token, { role: 'admin' })).json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'role' }] });
+      const wrong = await patch(a.access_token, {
+        password: 'a brand new secret',
+        current_password: 'not it at all',
+      });
+      expect(wrong.statusCode).toBe(400);
+      expect(wrong.json().code).toBe('INVALID_CURRENT_PASSWORD');
+      expect((await patch(a.access_token, { password: 'a brand new secret' })).json().code).toBe(
+        'INVALID_CURRENT_PASSWORD',
+      );
+      expect((await patch(a.access_token, { role: 'admin' })).json()).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: [{ field: 'role' }],
+      });
 
-    const changed = await patch(a.access_token, { password: 'a brand new secret', current_password: PASSWORD });
-    expect(changed.statusCode).toBe(200);
-    expect((await me(a.access_token)).statusCode).toBe(200);
-    expect((await me(b.access_token)).statusCode).toBe(401);
-    expect((await postToken(app, { grant_type: 'password', username: user.email, password: 'a brand new secret' })).statusCode).toBe(200);
-  });
-});
+      const changed = await patch(a.access_token, {
+        password: 'a brand new secret',
+        current_password: PASSWORD,
+      });
+      expect(changed.statusCode).toBe(200);
+      expect((await me(a.access_token)).statusCode).toBe(200);
+      expect((await me(b.access_token)).statusCode).toBe(401);
+      expect(
+        (
+          await postToken(app, {
+            grant_type: 'password',
+            username: user.email,
+            password: 'a brand new secret',
+          })
+        ).statusCode,
+      ).toBe(200);
+    });
+  },
+);
 
 describe('revocation survives a restart', () => {
   it('loads revoked sessions from the database, so a logged-out JWT stays dead', async () => {
@@ -163,7 +213,11 @@ describe('revocation survives a restart', () => {
     await first.close();
 
     const second = await buildTestServer(settings);
-    const response = await second.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens.access_token) });
+    const response = await second.inject({
+      method: 'GET',
+      url: '/users/me',
+      headers: bearer(tokens.access_token),
+    });
     expect(response.statusCode).toBe(401);
     expect(second.gatehouse.revocations.isRevoked(String(decodeJwt(tokens.access_token).sid))).toBe(true);
     await second.close();

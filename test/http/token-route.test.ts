@@ -24,7 +24,11 @@ describe('POST /token', () => {
   };
 
   it('issues an at+jwt access token and a refresh token with no-store', async () => {
-    const response = await postToken(app, { grant_type: 'password', username: 'token.user@EXAMPLE.com', password: PASSWORD });
+    const response = await postToken(app, {
+      grant_type: 'password',
+      username: 'token.user@EXAMPLE.com',
+      password: PASSWORD,
+    });
     expect(response.statusCode).toBe(200);
     expect(response.headers['cache-control']).toBe('no-store');
     const body = response.json();
@@ -35,7 +39,11 @@ describe('POST /token', () => {
       refresh_token: expect.stringMatching(/^ghr_[A-Za-z0-9_-]{43}$/),
       scope: 'me clothes:read rooms:host',
     });
-    expect(decodeProtectedHeader(body.access_token)).toMatchObject({ alg: 'HS256', typ: 'at+jwt', kid: expect.any(String) });
+    expect(decodeProtectedHeader(body.access_token)).toMatchObject({
+      alg: 'HS256',
+      typ: 'at+jwt',
+      kid: expect.any(String),
+    });
     const claims = decodeJwt(body.access_token);
     expect(claims).toMatchObject({
       sub: userId,
@@ -52,8 +60,16 @@ describe('POST /token', () => {
   });
 
   it('gives identical invalid_grant bodies for a wrong password and an unknown email', async () => {
-    const wrong = await postToken(app, { grant_type: 'password', username: email, password: 'wrong password!' });
-    const unknown = await postToken(app, { grant_type: 'password', username: 'nobody@example.com', password: 'wrong password!' });
+    const wrong = await postToken(app, {
+      grant_type: 'password',
+      username: email,
+      password: 'wrong password!',
+    });
+    const unknown = await postToken(app, {
+      grant_type: 'password',
+      username: 'nobody@example.com',
+      password: 'wrong password!',
+    });
     expectOAuthError(wrong, 'invalid_grant');
     expect(unknown.body).toBe(wrong.body);
     expect(unknown.statusCode).toBe(wrong.statusCode);
@@ -63,8 +79,14 @@ describe('POST /token', () => {
     [{ grant_type: 'password', password: PASSWORD }, 'invalid_request'],
     [{ grant_type: 'password', username: 'a@example.com' }, 'invalid_request'],
     [{ username: 'a@example.com', password: PASSWORD }, 'invalid_request'],
-    [{ grant_type: 'password', username: ['a@example.com', 'b@example.com'], password: PASSWORD }, 'invalid_request'],
-    [{ grant_type: ['password', 'password'], username: 'a@example.com', password: PASSWORD }, 'invalid_request'],
+    [
+      { grant_type: 'password', username: ['a@example.com', 'b@example.com'], password: PASSWORD },
+      'invalid_request',
+    ],
+    [
+      { grant_type: ['password', 'password'], username: 'a@example.com', password: PASSWORD },
+      'invalid_request',
+    ],
     [{ grant_type: 'client_credentials' }, 'unsupported_grant_type'],
     [{ grant_type: 'authorization_code', code: 'x' }, 'unsupported_grant_type'],
     [{ grant_type: 'refresh_token' }, 'invalid_request'],
@@ -82,10 +104,20 @@ describe('POST /token', () => {
   });
 
   it('grants only the scopes the role allows', async () => {
-    const narrow = await postToken(app, { grant_type: 'password', username: email, password: PASSWORD, scope: 'me' });
+    const narrow = await postToken(app, {
+      grant_type: 'password',
+      username: email,
+      password: PASSWORD,
+      scope: 'me',
+    });
     expect(narrow.json().scope).toBe('me');
     expectOAuthError(
-      await postToken(app, { grant_type: 'password', username: email, password: PASSWORD, scope: 'me users:write' }),
+      await postToken(app, {
+        grant_type: 'password',
+        username: email,
+        password: PASSWORD,
+        scope: 'me users:write',
+      }),
       'invalid_scope',
     );
     expectOAuthError(
@@ -97,7 +129,11 @@ describe('POST /token', () => {
   it('says a disabled account is disabled only once the password was right', async () => {
     const user = await createUser(app);
     await app.gatehouse.accounts.applyUserChange(user.id, { isActive: false });
-    const wrong = await postToken(app, { grant_type: 'password', username: user.email, password: 'wrong password!' });
+    const wrong = await postToken(app, {
+      grant_type: 'password',
+      username: user.email,
+      password: 'wrong password!',
+    });
     expect(wrong.json().error_description).not.toMatch(/disabled/);
     const right = await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
     expectOAuthError(right, 'invalid_grant');

@@ -21,7 +21,11 @@ describe('GET /users/me with a bearer token', () => {
 
   const me = (headers: Record<string, string>) => app.inject({ method: 'GET', url: '/users/me', headers });
 
-  const forge = async (mutate: (claims: Record<string, unknown>) => void, header: Record<string, unknown> = {}, key = secret) => {
+  const forge = async (
+    mutate: (claims: Record<string, unknown>) => void,
+    header: Record<string, unknown> = {},
+    key = secret,
+  ) => {
     const claims: Record<string, unknown> = { ...decodeJwt(token) };
     mutate(claims);
     return new SignJWT(claims)
@@ -63,16 +67,38 @@ describe('GET /users/me with a bearer token', () => {
   });
 
   it('rejects a token signed with another key', async () => {
-    const kid = decodeJwt(token) && JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid;
+    const kid =
+      decodeJwt(token) && JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid;
     await expectInvalidToken(await forge(() => {}, { kid }, new Uint8Array(32).fill(9)));
   });
 
   it('rejects wrong typ, aud, iss and a missing exp even when correctly signed', async () => {
     const kid = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid;
     await expectInvalidToken(await forge(() => {}, { kid, typ: 'JWT' }));
-    await expectInvalidToken(await forge((c) => { c.aud = 'another-api'; }, { kid }));
-    await expectInvalidToken(await forge((c) => { c.iss = 'evil'; }, { kid }));
-    await expectInvalidToken(await forge((c) => { delete c.exp; }, { kid }));
+    await expectInvalidToken(
+      await forge(
+        (c) => {
+          c.aud = 'another-api';
+        },
+        { kid },
+      ),
+    );
+    await expectInvalidToken(
+      await forge(
+        (c) => {
+          c.iss = 'evil';
+        },
+        { kid },
+      ),
+    );
+    await expectInvalidToken(
+      await forge(
+        (c) => {
+          delete c.exp;
+        },
+        { kid },
+      ),
+    );
     // Control: the same forging path with nothing changed is accepted, so the rejections above are real.
     expect((await me(bearer(await forge(() => {}, { kid })))).statusCode).toBe(200);
   });

@@ -13,9 +13,18 @@ describe('password policy', () => {
   });
 
   it('rejects short, long and common passwords with the reason', () => {
-    expect(checkPasswordPolicy('short7!')).toEqual({ ok: false, reason: expect.stringContaining('at least 8') });
-    expect(checkPasswordPolicy('a'.repeat(1025))).toEqual({ ok: false, reason: expect.stringContaining('at most 1024') });
-    expect(checkPasswordPolicy('iloveyou1')).toEqual({ ok: false, reason: expect.stringContaining('common') });
+    expect(checkPasswordPolicy('short7!')).toEqual({
+      ok: false,
+      reason: expect.stringContaining('at least 8'),
+    });
+    expect(checkPasswordPolicy('a'.repeat(1025))).toEqual({
+      ok: false,
+      reason: expect.stringContaining('at most 1024'),
+    });
+    expect(checkPasswordPolicy('iloveyou1')).toEqual({
+      ok: false,
+      reason: expect.stringContaining('common'),
+    });
   });
 
   it('counts characters after NFKC, not bytes or UTF-16 units', () => {

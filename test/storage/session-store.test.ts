@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSessionStore, type SessionRecord, type SessionStore } from '../../src/storage/session-store.js';
+import {
+  createSessionStore,
+  type SessionRecord,
+  type SessionStore,
+} from '../../src/storage/session-store.js';
 import { createUserStore } from '../../src/storage/user-store.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
@@ -53,7 +57,9 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     const session = newSession();
     await store.insertSession(session);
     await store.insertRefreshToken('refresh-1', session.id, 1_000, 50_000);
-    const results = await Promise.all(Array.from({ length: 20 }, () => store.spendRefreshToken('refresh-1', 2_000)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => store.spendRefreshToken('refresh-1', 2_000)),
+    );
     expect(results.filter((r) => r.status === 'spent')).toHaveLength(1);
     expect(results.filter((r) => r.status === 'reused')).toHaveLength(19);
     expect(await store.spendRefreshToken('never-issued', 2_000)).toEqual({ status: 'unknown' });
@@ -79,7 +85,11 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
   it('finds live database-strategy access tokens only', async () => {
     const session = newSession();
     await store.insertSession(session);
-    await store.insertAccessToken('access-1', { sessionId: session.id, scopes: ['me'], expiresAt: 10_000 }, 1_000);
+    await store.insertAccessToken(
+      'access-1',
+      { sessionId: session.id, scopes: ['me'], expiresAt: 10_000 },
+      1_000,
+    );
     expect(await store.findAccessToken('access-1', 5_000)).toEqual({
       sessionId: session.id,
       userId,

@@ -38,7 +38,9 @@ describe.each(engines)('UserStore on $name', ({ name }) => {
 
   it('keeps exactly one row when 50 inserts race for one email', async () => {
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => store.insertUser(newUser(i % 2 ? 'RACE@example.com' : 'race@example.com'))),
+      Array.from({ length: 50 }, (_, i) =>
+        store.insertUser(newUser(i % 2 ? 'RACE@example.com' : 'race@example.com')),
+      ),
     );
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(results.filter((r) => !r.ok && r.reason === 'email_taken')).toHaveLength(49);
@@ -55,10 +57,16 @@ describe.each(engines)('UserStore on $name', ({ name }) => {
     expect(updated).toMatchObject({ fullName: 'Other', isActive: false, updatedAt: 5_000 });
     expect(await store.updateUser(randomUUID(), { fullName: 'x' }, 5_000)).toBeUndefined();
     // LIKE wildcards in the prefix match literally.
-    expect((await store.listUsers({ limit: 10, offset: 0, emailPrefix: 'b_c%' })).items.map((u) => u.id)).toEqual([other.id]);
+    expect(
+      (await store.listUsers({ limit: 10, offset: 0, emailPrefix: 'b_c%' })).items.map((u) => u.id),
+    ).toEqual([other.id]);
     expect((await store.listUsers({ limit: 10, offset: 0, emailPrefix: 'b%' })).total).toBe(0);
-    expect((await store.listUsers({ limit: 10, offset: 0, role: 'super_admin' })).items.map((u) => u.id)).toContain(admin.id);
-    expect((await store.listUsers({ limit: 10, offset: 0, isActive: false })).items.map((u) => u.id)).toEqual([other.id]);
+    expect(
+      (await store.listUsers({ limit: 10, offset: 0, role: 'super_admin' })).items.map((u) => u.id),
+    ).toContain(admin.id);
+    expect((await store.listUsers({ limit: 10, offset: 0, isActive: false })).items.map((u) => u.id)).toEqual(
+      [other.id],
+    );
     expect(await store.countActiveSuperAdmins()).toBe(1);
     expect(await store.deleteUser(other.id)).toBe(true);
     expect(await store.deleteUser(other.id)).toBe(false);

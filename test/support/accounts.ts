@@ -14,9 +14,16 @@ export function uniqueEmail(prefix = 'user'): string {
 }
 
 /** Creates a user directly through the core. */
-export async function createUser(app: FastifyInstance, options: { email?: string; role?: Role; password?: string } = {}) {
+export async function createUser(
+  app: FastifyInstance,
+  options: { email?: string; role?: Role; password?: string } = {},
+) {
   const email = options.email ?? uniqueEmail(options.role ?? 'user');
-  const user = await app.gatehouse.accounts.register({ email, password: options.password ?? PASSWORD, role: options.role });
+  const user = await app.gatehouse.accounts.register({
+    email,
+    password: options.password ?? PASSWORD,
+    role: options.role,
+  });
   return { ...user, password: options.password ?? PASSWORD };
 }
 
@@ -66,14 +73,19 @@ export function bearer(token: string): { authorization: string } {
 }
 
 /** Parses Set-Cookie headers into name → { value, attributes (lower-cased) }. */
-export function cookiesOf(response: LightMyRequestResponse): Map<string, { value: string; attributes: string[] }> {
+export function cookiesOf(
+  response: LightMyRequestResponse,
+): Map<string, { value: string; attributes: string[] }> {
   const header = response.headers['set-cookie'];
   const lines = header === undefined ? [] : Array.isArray(header) ? header : [header];
   const result = new Map<string, { value: string; attributes: string[] }>();
   for (const line of lines) {
     const [pair = '', ...attributes] = line.split(';').map((part) => part.trim());
     const eq = pair.indexOf('=');
-    result.set(pair.slice(0, eq), { value: pair.slice(eq + 1), attributes: attributes.map((a) => a.toLowerCase()) });
+    result.set(pair.slice(0, eq), {
+      value: pair.slice(eq + 1),
+      attributes: attributes.map((a) => a.toLowerCase()),
+    });
   }
   return result;
 }
@@ -86,13 +98,26 @@ export interface SignedIn {
 }
 
 /** Registers an account with `role` (real argon2id hashing, ~30 ms). */
-export async function createAccount(app: FastifyInstance, role: Role = 'user', email?: string): Promise<UserRecord> {
+export async function createAccount(
+  app: FastifyInstance,
+  role: Role = 'user',
+  email?: string,
+): Promise<UserRecord> {
   return createUser(app, { role, email });
 }
 
 /** `POST /token` with the password grant; returns the raw response. */
-export function requestToken(app: FastifyInstance, email: string, scope?: string): Promise<LightMyRequestResponse> {
-  return postToken(app, { grant_type: 'password', username: email, password: PASSWORD, ...(scope === undefined ? {} : { scope }) });
+export function requestToken(
+  app: FastifyInstance,
+  email: string,
+  scope?: string,
+): Promise<LightMyRequestResponse> {
+  return postToken(app, {
+    grant_type: 'password',
+    username: email,
+    password: PASSWORD,
+    ...(scope === undefined ? {} : { scope }),
+  });
 }
 
 /** Gets an access token for an existing account; fails the test when the grant fails. */

@@ -19,7 +19,9 @@ export const engines: { name: 'sqlite' | 'postgres' }[] = process.env.DATABASE_U
  * Creates a throwaway, migrated database: in-memory SQLite, or a fresh PostgreSQL database
  * (`gh_test_<random>`) beside DATABASE_URL's, so parallel suites never share rows.
  */
-export async function createTestDatabaseUrl(engine: 'sqlite' | 'postgres'): Promise<{ url: string; drop(): Promise<void> }> {
+export async function createTestDatabaseUrl(
+  engine: 'sqlite' | 'postgres',
+): Promise<{ url: string; drop(): Promise<void> }> {
   if (engine === 'sqlite') return { url: 'sqlite::memory:', drop: async () => {} };
   const admin = process.env.DATABASE_URL;
   if (admin === undefined) throw new Error('DATABASE_URL is required for the PostgreSQL suites');

@@ -3,30 +3,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { createKeyring, rotateSigningKeys } from '../../src/tokens/keyring.js';
 import { buildTestServer } from '../../src/testing.js';
+import { createKeyring, rotateSigningKeys } from '../../src/tokens/keyring.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 
 const secret = new Uint8Array(32).fill(1);
 const expect200 = { typ: 'at+jwt', audience: 'api', requiredClaims: ['sub'] };
-const claims = () => ({ sub: 'u1', aud: 'api', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 });
+const claims = () => ({
+  sub: 'u1',
+  aud: 'api',
+  iat: Math.floor(Date.now() / 1000),
+  exp: Math.floor(Date.now() / 1000) + 60,
+});
 
 describe('keyring', () => {
-  it.each(['EdDSA', 'ES256'] as const)('%s: generates keys in DATA_DIR, puts kid in tokens and publishes the public JWKs', async (algorithm) => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
-    const keyring = await createKeyring({ algorithm, secret, issuer: 'gatehouse', dataDir });
-    const token = await keyring.sign(claims(), 'at+jwt');
-    const header = decodeProtectedHeader(token);
-    expect(header).toMatchObject({ alg: algorithm, typ: 'at+jwt', kid: expect.any(String) });
-    const { keys } = keyring.jwks();
-    expect(keys).toHaveLength(1);
-    expect(keys[0]).toMatchObject({ kid: header.kid, alg: algorithm, use: 'sig' });
-    expect(keys[0]).not.toHaveProperty('d');
-    expect(await keyring.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
-    // A second start reuses the same key.
-    const again = await createKeyring({ algorithm, secret, issuer: 'gatehouse', dataDir });
-    expect(again.jwks().keys[0]?.kid).toBe(header.kid);
-  });
+  it.each(['EdDSA', 'ES256'] as const)(
+    '%s: generates keys in DATA_DIR, puts kid in tokens and publishes the public JWKs',
+    async (algorithm) => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
+      const keyring = await createKeyring({ algorithm, secret, issuer: 'gatehouse', dataDir });
+      const token = await keyring.sign(claims(), 'at+jwt');
+      const header = decodeProtectedHeader(token);
+      expect(header).toMatchObject({ alg: algorithm, typ: 'at+jwt', kid: expect.any(String) });
+      const { keys } = keyring.jwks();
+      expect(keys).toHaveLength(1);
+      expect(keys[0]).toMatchObject({ kid: header.kid, alg: algorithm, use: 'sig' });
+      expect(keys[0]).not.toHaveProperty('d');
+      expect(await keyring.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
+      // A second start reuses the same key.
+      const again = await createKeyring({ algorithm, secret, issuer: 'gatehouse', dataDir });
+      expect(again.jwks().keys[0]?.kid).toBe(header.kid);
+    },
+  );
 
   it('keeps verifying tokens of a rotated-out key until they expire', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
@@ -51,11 +59,15 @@ describe('keyring', () => {
     const kid = ed.jwks().keys[0]?.kid;
     // HS256 signed with the public key bytes: the classic algorithm-confusion attack.
     const publicBytes = new TextEncoder().encode(JSON.stringify(ed.jwks().keys[0]));
-    const confused = await new SignJWT({ ...claims(), iss: 'gatehouse' }).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid }).sign(publicBytes);
+    const confused = await new SignJWT({ ...claims(), iss: 'gatehouse' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid })
+      .sign(publicBytes);
     await expect(ed.verify(confused, { ...expect200, now: Date.now() })).rejects.toThrow();
     // An ES256 token with a kid we do not know.
     const { privateKey } = await generateKeyPair('ES256');
-    const foreign = await new SignJWT({ ...claims(), iss: 'gatehouse' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(privateKey);
+    const foreign = await new SignJWT({ ...claims(), iss: 'gatehouse' })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid })
+      .sign(privateKey);
     await expect(ed.verify(foreign, { ...expect200, now: Date.now() })).rejects.toThrow();
     // A token that brings its own key (jwk header) is not trusted.
     const { privateKey: attackerKey, publicKey } = await generateKeyPair('EdDSA');
@@ -75,7 +87,9 @@ describe('asymmetric tokens end to end', () => {
     const user = await createUser(app);
     const { access_token } = await login(app, user.email);
     expect(decodeProtectedHeader(access_token)).toMatchObject({ alg: 'EdDSA', kid: jwks.json().keys[0].kid });
-    expect((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(access_token) })).statusCode).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: '/users/me', headers: bearer(access_token) })).statusCode,
+    ).toBe(200);
     await app.close();
   });
 

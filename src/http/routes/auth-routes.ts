@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { ROLE_SCOPES } from '../../accounts/scopes.js';
@@ -7,11 +7,14 @@ import type { Gatehouse } from '../../gatehouse.js';
 import { clientInfo } from '../client-info.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
+import { currentCsrfBinding } from '../csrf-binding.js';
 import { errorResponses, problemRef, publicUserRef } from '../schemas.js';
 
 const LoginBody = Type.Object(
   {
-    username: Type.Optional(Type.String({ maxLength: 320, description: 'Email (form field name used by OAuth clients)' })),
+    username: Type.Optional(
+      Type.String({ maxLength: 320, description: 'Email (form field name used by OAuth clients)' }),
+    ),
     email: Type.Optional(Type.String({ maxLength: 320, description: 'Email (alternative to username)' })),
     password: Type.String({ maxLength: 4096 }),
   },
@@ -25,14 +28,6 @@ export function registerAuthRoutes(
 ): void {
   const { gatehouse, cookies, csrf } = deps;
   const { accounts, sessions, audit, config } = gatehouse;
-
-  /** The CSRF binding of this browser: its live cookie session, or anonymous before login. */
-  const cookieSession = async (request: FastifyRequest): Promise<string | undefined> => {
-    const token = request.cookies[cookies.sessionName];
-    if (token === undefined || token === '') return undefined;
-    const check = await sessions.verifyCookieToken(token);
-    return check.ok ? check.sessionId : undefined;
-  };
 
   const clearSessionCookies = (reply: FastifyReply) => {
     // Same attributes as when set, or browsers keep the original (RFC 6265bis §5.7).
@@ -62,8 +57,17 @@ export function registerAuthRoutes(
     },
     async (request, reply) => {
       const body = request.body as { email: string; password: string; full_name?: string | null };
-      const user = await accounts.register({ email: body.email, password: body.password, fullName: body.full_name });
-      await audit.record({ event: 'user_registered', actorId: user.id, targetId: user.id, ...clientInfo(request) });
+      const user = await accounts.register({
+        email: body.email,
+        password: body.password,
+        fullName: body.full_name,
+      });
+      await audit.record({
+        event: 'user_registered',
+        actorId: user.id,
+        targetId: user.id,
+        ...clientInfo(request),
+      });
       return reply.code(201).send(toPublicUser(user));
     },
   );
@@ -81,7 +85,7 @@ export function registerAuthRoutes(
       },
     },
     async (request, reply) => {
-      const token = csrf.issue(request, reply, (await cookieSession(request)) ?? ANONYMOUS);
+      const token = csrf.issue(request, reply, await currentCsrfBinding(request));
       return reply.header('cache-control', 'no-store').send({ csrf_token: token });
     },
   );
@@ -100,8 +104,9 @@ export function registerAuthRoutes(
       },
     },
     async (request, reply) => {
-      const previous = await cookieSession(request);
-      csrf.verify(request, previous ?? ANONYMOUS);
+      const binding = await currentCsrfBinding(request);
+      csrf.verify(request, binding);
+      const previous = binding === ANONYMOUS ? undefined : binding;
       const body = request.body as { username?: string; email?: string; password: string };
       const email = body.username ?? body.email;
       if (email === undefined) {
@@ -117,8 +122,14 @@ export function registerAuthRoutes(
             headers: { 'retry-after': String(login.retryAfterSeconds) },
           });
         }
-        await audit.record({ event: 'login_failed', targetId: login.userId, ...client, details: { reason: login.reason, via: 'cookie' } });
-        if (login.reason === 'disabled') throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
+        await audit.record({
+          event: 'login_failed',
+          targetId: login.userId,
+          ...client,
+          details: { reason: login.reason, via: 'cookie' },
+        });
+        if (login.reason === 'disabled')
+          throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
         throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
       }
       // A login always mints a new session token and ends the one this browser had (no fixation).
@@ -128,9 +139,18 @@ export function registerAuthRoutes(
         [...ROLE_SCOPES[login.user.role]],
         client,
       );
-      reply.setCookie(cookies.sessionName, cookieToken, { ...cookies.httpOnly, maxAge: config.sessionAbsoluteTtl });
+      reply.setCookie(cookies.sessionName, cookieToken, {
+        ...cookies.httpOnly,
+        maxAge: config.sessionAbsoluteTtl,
+      });
       csrf.issue(request, reply, session.id);
-      await audit.record({ event: 'login_succeeded', actorId: login.user.id, targetId: login.user.id, ...client, details: { via: 'cookie', session: session.id } });
+      await audit.record({
+        event: 'login_succeeded',
+        actorId: login.user.id,
+        targetId: login.user.id,
+        ...client,
+        details: { via: 'cookie', session: session.id },
+      });
       return reply.code(204).send();
     },
   );
@@ -142,7 +162,8 @@ export function registerAuthRoutes(
       schema: {
         tags: ['browser session'],
         summary: 'End this session',
-        description: 'Revokes the current session (its access, refresh and cookie tokens) and clears the cookie.',
+        description:
+          'Revokes the current session (its access, refresh and cookie tokens) and clears the cookie.',
         response: { 204: Type.Null(), ...errorResponses },
       },
     },
@@ -150,7 +171,13 @@ export function registerAuthRoutes(
       const auth = request.auth;
       if (auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
       await sessions.revokeSessions([auth.sessionId]);
-      await audit.record({ event: 'logout', actorId: auth.user.id, targetId: auth.user.id, ...clientInfo(request), details: { session: auth.sessionId } });
+      await audit.record({
+        event: 'logout',
+        actorId: auth.user.id,
+        targetId: auth.user.id,
+        ...clientInfo(request),
+        details: { session: auth.sessionId },
+      });
       clearSessionCookies(reply);
       return reply.code(204).send();
     },
@@ -170,7 +197,13 @@ export function registerAuthRoutes(
       const auth = request.auth;
       if (auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
       const count = await sessions.revokeUserSessions(auth.user.id);
-      await audit.record({ event: 'logout_all', actorId: auth.user.id, targetId: auth.user.id, ...clientInfo(request), details: { sessions: count } });
+      await audit.record({
+        event: 'logout_all',
+        actorId: auth.user.id,
+        targetId: auth.user.id,
+        ...clientInfo(request),
+        details: { sessions: count },
+      });
       clearSessionCookies(reply);
       return reply.code(204).send();
     },

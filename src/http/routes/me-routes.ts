@@ -33,7 +33,11 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
     '/users/me',
     {
       preHandler: guard,
-      schema: { tags: ['accounts'], summary: 'Your account', response: { 200: publicUserRef, ...errorResponses } },
+      schema: {
+        tags: ['accounts'],
+        summary: 'Your account',
+        response: { 200: publicUserRef, ...errorResponses },
+      },
     },
     async (request) => toPublicUser(authOf(request).user),
   );
@@ -45,7 +49,8 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
       schema: {
         tags: ['accounts'],
         summary: 'Change your name or password',
-        description: 'A password change needs `current_password` and ends every other session of your account.',
+        description:
+          'A password change needs `current_password` and ends every other session of your account.',
         body: Type.Object(
           {
             full_name: Type.Optional(Type.Union([Type.String({ maxLength: 400 }), Type.Null()])),
@@ -59,14 +64,23 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
     },
     async (request) => {
       const auth = authOf(request);
-      const body = request.body as { full_name?: string | null; password?: string; current_password?: string };
+      const body = request.body as {
+        full_name?: string | null;
+        password?: string;
+        current_password?: string;
+      };
       const updated = await accounts.updateProfile(
         auth.user,
         { fullName: body.full_name, password: body.password, currentPassword: body.current_password },
         auth.sessionId,
       );
       if (body.password !== undefined) {
-        await audit.record({ event: 'password_changed', actorId: auth.user.id, targetId: auth.user.id, ...clientInfo(request) });
+        await audit.record({
+          event: 'password_changed',
+          actorId: auth.user.id,
+          targetId: auth.user.id,
+          ...clientInfo(request),
+        });
       }
       return toPublicUser(updated);
     },
@@ -118,7 +132,13 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
         throw new GatehouseError('SESSION_NOT_FOUND', 'No such session.');
       }
       await sessions.revokeSessions([id]);
-      await audit.record({ event: 'session_revoked', actorId: auth.user.id, targetId: auth.user.id, ...clientInfo(request), details: { session: id } });
+      await audit.record({
+        event: 'session_revoked',
+        actorId: auth.user.id,
+        targetId: auth.user.id,
+        ...clientInfo(request),
+        details: { session: id },
+      });
       return reply.code(204).send();
     },
   );

@@ -7,7 +7,13 @@ import type { Gatehouse } from '../../gatehouse.js';
 export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
   app.get(
     '/healthz',
-    { schema: { tags: ['ops'], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.String() }) } } },
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Liveness: the process is up',
+        response: { 200: Type.Object({ status: Type.String() }) },
+      },
+    },
     async () => ({ status: 'ok' }),
   );
 
@@ -17,7 +23,10 @@ export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): v
       schema: {
         tags: ['ops'],
         summary: 'Readiness: the database answers',
-        response: { 200: Type.Object({ status: Type.String() }), 503: Type.Object({ status: Type.String() }) },
+        response: {
+          200: Type.Object({ status: Type.String() }),
+          503: Type.Object({ status: Type.String() }),
+        },
       },
     },
     async (request, reply) => {
@@ -41,7 +50,8 @@ export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): v
           response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
         },
       },
-      async (_request, reply) => reply.header('cache-control', 'public, max-age=300').send(gatehouse.keyring.jwks()),
+      async (_request, reply) =>
+        reply.header('cache-control', 'public, max-age=300').send(gatehouse.keyring.jwks()),
     );
   }
 }

@@ -26,7 +26,8 @@ function param(form: Form, name: string, required: true): string;
 function param(form: Form, name: string, required: false): string | undefined;
 function param(form: Form, name: string, required: boolean): string | undefined {
   const value = form[name];
-  if (Array.isArray(value)) throw new OAuthTokenError('invalid_request', `The ${name} parameter is repeated.`);
+  if (Array.isArray(value))
+    throw new OAuthTokenError('invalid_request', `The ${name} parameter is repeated.`);
   if (value === undefined || value === '') {
     if (required) throw new OAuthTokenError('invalid_request', `The ${name} parameter is missing.`);
     return undefined;
@@ -58,7 +59,8 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     const password = param(form, 'password', true);
     const scopeParam = param(form, 'scope', false) ?? '';
     const requested = parseScopeParameter(scopeParam);
-    if (requested === undefined) throw new OAuthTokenError('invalid_scope', 'The scope parameter is malformed.');
+    if (requested === undefined)
+      throw new OAuthTokenError('invalid_scope', 'The scope parameter is malformed.');
     const client = clientInfo(request);
     const login = await accounts.loginWithPassword(username, password, client.ip);
     if (!login.ok) {
@@ -67,17 +69,31 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
           headers: { 'retry-after': String(login.retryAfterSeconds), 'cache-control': 'no-store' },
         });
       }
-      await audit.record({ event: 'login_failed', targetId: login.userId, ...client, details: { reason: login.reason, via: 'token' } });
+      await audit.record({
+        event: 'login_failed',
+        targetId: login.userId,
+        ...client,
+        details: { reason: login.reason, via: 'token' },
+      });
       // Unknown email and wrong password give byte-identical answers (no account enumeration).
       if (login.reason === 'disabled') throw new OAuthTokenError('invalid_grant', 'The account is disabled.');
       throw new OAuthTokenError('invalid_grant', 'Invalid username or password.');
     }
     const grant = grantScopes(login.user.role, requested);
     if (!grant.ok) {
-      throw new OAuthTokenError('invalid_scope', `Scope not allowed for this account: ${grant.rejected.join(' ')}.`);
+      throw new OAuthTokenError(
+        'invalid_scope',
+        `Scope not allowed for this account: ${grant.rejected.join(' ')}.`,
+      );
     }
     const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client);
-    await audit.record({ event: 'login_succeeded', actorId: login.user.id, targetId: login.user.id, ...client, details: { via: 'token', session: tokens.session.id } });
+    await audit.record({
+      event: 'login_succeeded',
+      actorId: login.user.id,
+      targetId: login.user.id,
+      ...client,
+      details: { via: 'token', session: tokens.session.id },
+    });
     return sendTokens(reply, tokens);
   };
 
@@ -90,7 +106,11 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     const result = await sessions.refresh(refreshToken);
     if (!result.ok) {
       if (result.reason === 'reused') {
-        await audit.record({ event: 'refresh_token_reused', ...clientInfo(request), details: { action: 'session revoked' } });
+        await audit.record({
+          event: 'refresh_token_reused',
+          ...clientInfo(request),
+          details: { action: 'session revoked' },
+        });
       }
       throw new OAuthTokenError('invalid_grant', 'The refresh token is invalid, expired or already used.');
     }
@@ -101,7 +121,10 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
       // The old token is already spent; rather than hand out a pair the client did not ask for,
       // end the session: asking to widen scope on refresh is a client bug or an attack.
       await sessions.revokeSessions([result.tokens.session.id]);
-      throw new OAuthTokenError('invalid_scope', `Scope was not granted to this session: ${extra.join(' ')}.`);
+      throw new OAuthTokenError(
+        'invalid_scope',
+        `Scope was not granted to this session: ${extra.join(' ')}.`,
+      );
     }
     return sendTokens(reply, result.tokens);
   };
@@ -123,7 +146,9 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
           username: Type.Optional(Type.String({ description: 'Email address (password grant)' })),
           password: Type.Optional(Type.String({ description: 'Password (password grant)' })),
           refresh_token: Type.Optional(Type.String({ description: 'Refresh token (refresh_token grant)' })),
-          scope: Type.Optional(Type.String({ description: 'Space-separated scopes; default: all your role allows' })),
+          scope: Type.Optional(
+            Type.String({ description: 'Space-separated scopes; default: all your role allows' }),
+          ),
           client_id: Type.Optional(Type.String({ description: 'Ignored: Gatehouse clients are public' })),
         }),
         response: { 200: TokenResponse, 400: OAuthError },
@@ -131,14 +156,23 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     },
     async (request, reply) => {
       const type = request.headers['content-type'] ?? '';
-      if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded') || typeof request.body !== 'object') {
-        throw new OAuthTokenError('invalid_request', 'Send the parameters form-encoded (application/x-www-form-urlencoded).');
+      if (
+        !type.toLowerCase().startsWith('application/x-www-form-urlencoded') ||
+        typeof request.body !== 'object'
+      ) {
+        throw new OAuthTokenError(
+          'invalid_request',
+          'Send the parameters form-encoded (application/x-www-form-urlencoded).',
+        );
       }
       const form = (request.body ?? {}) as Form;
       const grantType = param(form, 'grant_type', true);
       if (grantType === 'password') return passwordGrant(request, reply, form);
       if (grantType === 'refresh_token') return refreshGrant(request, reply, form);
-      throw new OAuthTokenError('unsupported_grant_type', `The grant type ${JSON.stringify(grantType.slice(0, 40))} is not supported.`);
+      throw new OAuthTokenError(
+        'unsupported_grant_type',
+        `The grant type ${JSON.stringify(grantType.slice(0, 40))} is not supported.`,
+      );
     },
   );
 }

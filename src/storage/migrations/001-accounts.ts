@@ -31,7 +31,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('cookie_token_hash', 'text', (c) => c.unique())
     .execute();
   await db.schema.createIndex('sessions_user_idx').on('sessions').column('user_id').execute();
-  await db.schema.createIndex('sessions_revoked_idx').on('sessions').columns(['revoked_at', 'expires_at']).execute();
+  await db.schema
+    .createIndex('sessions_revoked_idx')
+    .on('sessions')
+    .columns(['revoked_at', 'expires_at'])
+    .execute();
 
   await db.schema
     .createTable('refresh_tokens')
@@ -41,7 +45,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('spent_at', 'bigint')
     .execute();
-  await db.schema.createIndex('refresh_tokens_session_idx').on('refresh_tokens').column('session_id').execute();
+  await db.schema
+    .createIndex('refresh_tokens_session_idx')
+    .on('refresh_tokens')
+    .column('session_id')
+    .execute();
 
   await db.schema
     .createTable('access_tokens')

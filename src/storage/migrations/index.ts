@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as accounts from './001-accounts.js';
+import * as clothes from './002-clothes.js';
 import * as audit from './003-audit.js';
 import * as rooms from './005-rooms.js';
 
@@ -9,6 +10,7 @@ import * as rooms from './005-rooms.js';
  */
 export const migrations: Record<string, Migration> = {
   '001-accounts': accounts,
+  '002-clothes': clothes,
   '003-audit': audit,
   '005-rooms': rooms,
 };

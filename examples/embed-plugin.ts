@@ -1,0 +1,28 @@
+// Gatehouse inside an app of your own. Published, these imports are 'gatehouse' and 'gatehouse/fastify'.
+import { pathToFileURL } from 'node:url';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { gatehousePlugin } from '../src/http/index.js';
+import { createGatehouse, type Gatehouse, resolveConfig } from '../src/index.js';
+
+/** Your app: Gatehouse's sign-in routes and guards, plus two routes of your own that it protects. */
+export async function buildApp(gatehouse: Gatehouse): Promise<FastifyInstance> {
+  const app = Fastify();
+  await app.register(gatehousePlugin, { gatehouse });
+  // By role: admins and super admins only (403 for others, 401 when not signed in).
+  app.get('/reports', { preHandler: app.auth.require({ role: 'admin' }) }, async (request) => ({
+    requestedBy: request.auth?.user.email,
+  }));
+  // By scope: any signed-in user whose token carries clothes:read (403 insufficient_scope otherwise).
+  app.get('/lookbook', { preHandler: app.auth.require({ scopes: ['clothes:read'] }) }, async () => ({
+    looks: [],
+  }));
+  return app;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { config } = resolveConfig();
+  const gatehouse = await createGatehouse(config);
+  const app = await buildApp(gatehouse);
+  app.addHook('onClose', () => gatehouse.close());
+  await app.listen({ host: config.host, port: config.port });
+}

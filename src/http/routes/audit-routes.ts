@@ -1,0 +1,99 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { AuditRecord } from '../../audit/audit-log.js';
+import type { Gatehouse } from '../../gatehouse.js';
+import { errorResponses, PageQuery } from '../schemas.js';
+
+const NullableString = (description?: string) =>
+  Type.Union([Type.String(), Type.Null()], description === undefined ? {} : { description });
+
+const AuditEventView = Type.Object({
+  id: Type.Integer(),
+  event: Type.String({ description: 'e.g. login_succeeded, login_failed, role_changed, user_deleted' }),
+  actor_id: NullableString('Who did it'),
+  target_id: NullableString('Whose account it concerned'),
+  ip: NullableString(),
+  user_agent: NullableString(),
+  details: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+function toAuditView(record: AuditRecord) {
+  return {
+    id: record.id,
+    event: record.event,
+    actor_id: record.actorId,
+    target_id: record.targetId,
+    ip: record.ip,
+    user_agent: record.userAgent,
+    details: record.details,
+    created_at: new Date(record.createdAt).toISOString(),
+  };
+}
+
+/** `GET /audit`: the security audit trail, for holders of `audit:read` (super admins by default). */
+export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
+  const { audit } = gatehouse;
+
+  app.get(
+    '/audit',
+    {
+      preHandler: app.auth.require({ scopes: ['audit:read'] }),
+      schema: {
+        tags: ['admin'],
+        summary: 'Read the audit log',
+        description:
+          'Newest first. Logins (success and failure), logouts, refresh-token reuse, password changes, role ' +
+          'changes, disables, enables and deletions, with actor, target, IP, user agent and time. Filters ' +
+          'combine; `since` is inclusive and `until` exclusive. Entries never contain secrets.',
+        querystring: Type.Object(
+          {
+            ...PageQuery,
+            event: Type.Optional(Type.String({ pattern: '^[a-z_]{1,64}$' })),
+            actor_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+            target_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+            since: Type.Optional(Type.String({ format: 'date-time' })),
+            until: Type.Optional(Type.String({ format: 'date-time' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(AuditEventView),
+            total: Type.Integer(),
+            limit: Type.Integer(),
+            offset: Type.Integer(),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query as {
+        limit: number;
+        offset: number;
+        event?: string;
+        actor_id?: string;
+        target_id?: string;
+        since?: string;
+        until?: string;
+      };
+      const time = (value: string | undefined) => (value === undefined ? undefined : Date.parse(value));
+      const page = await audit.list({
+        limit: query.limit,
+        offset: query.offset,
+        event: query.event,
+        actorId: query.actor_id,
+        targetId: query.target_id,
+        since: time(query.since),
+        until: time(query.until),
+      });
+      return {
+        items: page.items.map(toAuditView),
+        total: page.total,
+        limit: query.limit,
+        offset: query.offset,
+      };
+    },
+  );
+}

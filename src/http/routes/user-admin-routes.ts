@@ -1,0 +1,147 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { toPublicUser } from '../../accounts/public-user.js';
+import { ROLES, type Role } from '../../accounts/roles.js';
+import { createUserAdminService } from '../../accounts/user-admin-service.js';
+import type { Gatehouse } from '../../gatehouse.js';
+import { clientInfo } from '../client-info.js';
+import { errorResponses, PageQuery, problemRef, publicUserRef } from '../schemas.js';
+import { authOf } from './me-routes.js';
+
+const RoleSchema = Type.Enum([...ROLES]);
+// A type array rather than a union: a too-long name then gives one field error, not three (anyOf).
+const FullNameSchema = Type.Unsafe<string | null>({ type: ['string', 'null'], maxLength: 400 });
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'User id' }) });
+
+const RULES =
+  'Admins manage plain users; only a super_admin grants or removes `admin` / `super_admin` or changes an admin ' +
+  'or super_admin account (403 `FORBIDDEN`). The last active super_admin cannot be demoted, disabled or deleted ' +
+  '(409 `LAST_SUPER_ADMIN`).';
+
+/** Admin user management: `GET /users`, `GET/PATCH/DELETE /users/{id}` (rules in the user admin service). */
+export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
+  const admin = createUserAdminService(gatehouse);
+  const canRead = app.auth.require({ role: 'admin', scopes: ['users:read'] });
+  const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'] });
+
+  app.get(
+    '/users',
+    {
+      preHandler: canRead,
+      schema: {
+        tags: ['admin'],
+        summary: 'List accounts',
+        description: 'Oldest first. Filters combine: `email_prefix` (case-insensitive), `role`, `is_active`.',
+        querystring: Type.Object(
+          {
+            ...PageQuery,
+            email_prefix: Type.Optional(Type.String({ maxLength: 320 })),
+            role: Type.Optional(RoleSchema),
+            is_active: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(publicUserRef),
+            total: Type.Integer(),
+            limit: Type.Integer(),
+            offset: Type.Integer(),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query as {
+        limit: number;
+        offset: number;
+        email_prefix?: string;
+        role?: Role;
+        is_active?: boolean;
+      };
+      const page = await admin.listUsers(authOf(request).user, {
+        limit: query.limit,
+        offset: query.offset,
+        emailPrefix: query.email_prefix,
+        role: query.role,
+        isActive: query.is_active,
+      });
+      return {
+        items: page.items.map(toPublicUser),
+        total: page.total,
+        limit: query.limit,
+        offset: query.offset,
+      };
+    },
+  );
+
+  app.get(
+    '/users/:id',
+    {
+      preHandler: canRead,
+      schema: {
+        tags: ['admin'],
+        summary: 'One account',
+        params: IdParams,
+        response: { 200: publicUserRef, 404: problemRef, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      return toPublicUser(await admin.getUser(authOf(request).user, id));
+    },
+  );
+
+  app.patch(
+    '/users/:id',
+    {
+      preHandler: canWrite,
+      schema: {
+        tags: ['admin'],
+        summary: 'Change an account’s name, role or active flag',
+        description: `${RULES} A role change or a disable ends every session of the account at once.`,
+        params: IdParams,
+        body: Type.Object(
+          {
+            full_name: Type.Optional(FullNameSchema),
+            role: Type.Optional(RoleSchema),
+            is_active: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: publicUserRef, 404: problemRef, 409: problemRef, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const body = request.body as { full_name?: string | null; role?: Role; is_active?: boolean };
+      const updated = await admin.updateUser(
+        authOf(request).user,
+        id,
+        { fullName: body.full_name, role: body.role, isActive: body.is_active },
+        clientInfo(request),
+      );
+      return toPublicUser(updated);
+    },
+  );
+
+  app.delete(
+    '/users/:id',
+    {
+      preHandler: canWrite,
+      schema: {
+        tags: ['admin'],
+        summary: 'Delete an account',
+        description: `${RULES} The account’s sessions end with it.`,
+        params: IdParams,
+        response: { 204: Type.Null(), 404: problemRef, 409: problemRef, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      await admin.deleteUser(authOf(request).user, id, clientInfo(request));
+      return reply.code(204).send();
+    },
+  );
+}

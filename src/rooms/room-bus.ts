@@ -1,0 +1,175 @@
+import type { PlayerLeftReason } from '../storage/room-store.js';
+
+/** Kinds of room event, in the room's event log and on the bus alike. */
+export type RoomEventType = 'player_joined' | 'player_left' | 'roll' | 'room_closed';
+
+/** Every event type, for validating events read back from storage or Redis. */
+export const ROOM_EVENT_TYPES: ReadonlySet<RoomEventType> = new Set<RoomEventType>([
+  'player_joined',
+  'player_left',
+  'roll',
+  'room_closed',
+]);
+
+/** A player as events show them: the id plus the validated, normalized display name. */
+export interface RoomPlayerRef {
+  id: string;
+  name: string;
+}
+
+/** One die of a rolled dice term; `kept: false` means a keep/drop rule discarded it. */
+export interface RolledDieData {
+  value: number;
+  kept: boolean;
+}
+
+/** A term of a roll as sent to clients. */
+export type RollTermData =
+  | {
+      kind: 'dice';
+      /** 1 to add the term, -1 to subtract it. */
+      sign: 1 | -1;
+      count: number;
+      sides: number;
+      /** Keep/drop rule (`kh`, `kl`, `dh`, `dl` and its count), or null for none. */
+      keep: { mode: 'kh' | 'kl' | 'dh' | 'dl'; n: number } | null;
+      /** Every die in roll order. */
+      dice: RolledDieData[];
+      /** Sum of the kept dice, before `sign`. */
+      subtotal: number;
+    }
+  | { kind: 'constant'; sign: 1 | -1; value: number };
+
+/** Payload of a `roll` event: everything needed to show how the server-side total came about. */
+export interface RollEventData {
+  player: RoomPlayerRef;
+  /** The notation as the player sent it (trimmed). */
+  notation: string;
+  /** Optional validated label such as "Stealth check", or null. */
+  label: string | null;
+  terms: RollTermData[];
+  /** Signed sum of the constant terms. */
+  modifier: number;
+  total: number;
+  /** ISO 8601 time of the roll. */
+  rolled_at: string;
+}
+
+/** The `data` of each event type. */
+export interface RoomEventDataMap {
+  /** Someone joined; show them in the lobby. */
+  player_joined: { player: RoomPlayerRef };
+  /**
+   * Someone left or was kicked. Streams opened by `player.id` must end on this event: it is the
+   * signal that a removed player stops receiving the room's events at once, on every instance.
+   */
+  player_left: { player: RoomPlayerRef; reason: PlayerLeftReason };
+  /** Someone rolled (always on the server, with a CSPRNG). */
+  roll: RollEventData;
+  /** The host closed the room; every stream of the room must end. */
+  room_closed: Record<string, never>;
+}
+
+/**
+ * Something that happened in a room, as stored in its event log and sent to subscribers (and, by
+ * the HTTP layer, as an SSE message whose `id:` is {@link RoomEvent.id}).
+ *
+ * A discriminated union on `type`, so `event.type === 'roll'` narrows `event.data`.
+ */
+export type RoomEvent<T extends RoomEventType = RoomEventType> = {
+  [K in T]: {
+    /** Id from the room's event log: increases within a room, so clients resume after it. */
+    id: number;
+    /** Room code. */
+    room: string;
+    type: K;
+    data: RoomEventDataMap[K];
+    /** ISO 8601 time the event was stored. */
+    at: string;
+  };
+}[T];
+
+/** Receives a room's events; must not throw and must not block (it runs inside `publish`). */
+export type RoomEventHandler = (event: RoomEvent) => void;
+
+/**
+ * Delivers room events to the subscribers of that room, on this instance and (for the Redis
+ * implementation) on every other instance. Delivery is live only: a subscriber that missed events
+ * (it connected late, or Redis dropped a message) catches up from the stored event log by id.
+ */
+export interface RoomBus {
+  /** Delivers `event` to local subscribers of `event.room` synchronously, then to other instances. */
+  publish(event: RoomEvent): Promise<void>;
+  /**
+   * Registers a handler for one room's events; returns a function that removes it (idempotent).
+   * Use a distinct function per subscription: one function subscribed twice to a room counts once.
+   */
+  subscribe(roomCode: string, handler: RoomEventHandler): () => void;
+  /** Handlers subscribed to a room on this instance, e.g. to cap open streams per room. */
+  subscriberCount(roomCode: string): number;
+  /** Drops every subscription and releases connections. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createMemoryRoomBus}. */
+export interface MemoryRoomBusOptions {
+  /**
+   * Called when a handler throws. The other handlers still receive the event: one broken stream
+   * must not starve a thousand healthy ones.
+   * @default emits a process warning
+   */
+  onHandlerError?: (error: unknown, event: RoomEvent) => void;
+}
+
+function warnHandlerError(error: unknown, event: RoomEvent): void {
+  process.emitWarning(`Room event handler threw on ${event.type} #${event.id}`, {
+    code: 'GATEHOUSE_ROOM_HANDLER_ERROR',
+    detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+}
+
+/**
+ * A {@link RoomBus} for a single process. Each room has a `Set` of handlers, so publishing costs
+ * one synchronous call per subscriber of that room (no promise or timer per subscriber) and rooms
+ * never see each other's traffic. Emptied rooms are forgotten so long-running servers do not
+ * accumulate them.
+ */
+export function createMemoryRoomBus(options: MemoryRoomBusOptions = {}): RoomBus {
+  const onHandlerError = options.onHandlerError ?? warnHandlerError;
+  const rooms = new Map<string, Set<RoomEventHandler>>();
+  return {
+    async publish(event) {
+      const handlers = rooms.get(event.room);
+      if (handlers === undefined) return;
+      // Iterating the live Set is safe when a handler unsubscribes itself (a kicked player's
+      // stream ends inside this loop): deleted entries are simply not visited.
+      for (const handler of handlers) {
+        try {
+          handler(event);
+        } catch (error) {
+          onHandlerError(error, event);
+        }
+      }
+    },
+    subscribe(roomCode, handler) {
+      let handlers = rooms.get(roomCode);
+      if (handlers === undefined) {
+        handlers = new Set();
+        rooms.set(roomCode, handlers);
+      }
+      handlers.add(handler);
+      const subscribed = handlers;
+      return () => {
+        subscribed.delete(handler);
+        // Only forget the Set if it is still the room's current one and now empty.
+        if (subscribed.size === 0 && rooms.get(roomCode) === subscribed) rooms.delete(roomCode);
+      };
+    },
+    subscriberCount(roomCode) {
+      return rooms.get(roomCode)?.size ?? 0;
+    },
+    async close() {
+      rooms.clear();
+    },
+  };
+}

@@ -1,0 +1,383 @@
+import { randomUUID } from 'node:crypto';
+import { parseNotation, type RandomInt, type RollOutcome, rollDice } from '../dice/index.js';
+import { GatehouseError } from '../errors.js';
+import type { PlayerRecord, RoomRecord, RoomStore, StoredRoomEvent } from '../storage/room-store.js';
+import {
+  type DisplayTextRejection,
+  normalizeDisplayText,
+  normalizePlayerName,
+  PLAYER_NAME_MAX_LENGTH,
+} from './player-name.js';
+import {
+  ROOM_EVENT_TYPES,
+  type RollTermData,
+  type RoomBus,
+  type RoomEvent,
+  type RoomEventDataMap,
+  type RoomEventType,
+} from './room-bus.js';
+import { generateRoomCode, normalizeRoomCode } from './room-code.js';
+
+/** Most code points in a room name. */
+export const ROOM_NAME_MAX_LENGTH = 80;
+
+/** Most code points in a roll label. */
+export const ROLL_LABEL_MAX_LENGTH = 64;
+
+/** Most events {@link RoomService.eventsAfter} returns per call. */
+export const ROOM_EVENTS_MAX_PAGE = 1000;
+
+/** Options of {@link createRoomService}. */
+export interface RoomServiceOptions {
+  /** Where rooms, players and the event log live. */
+  rooms: RoomStore;
+  /** Where state changes are announced to open streams. */
+  bus: RoomBus;
+  /** Current time in epoch milliseconds; injected so tests control it. */
+  clock: () => number;
+  /**
+   * Draws room codes; injected so tests can force collisions.
+   * @default generateRoomCode
+   */
+  generateCode?: () => string;
+  /**
+   * Random source for dice; injected so tests get known rolls.
+   * @default crypto.randomInt
+   */
+  randomInt?: RandomInt;
+  /**
+   * Called when an event was stored but publishing it failed (e.g. Redis is down). The state
+   * change has happened and the operation still succeeds: failing it would invite the client to
+   * retry and roll twice. Subscribers catch up from the event log when they reconnect.
+   * @default emits a process warning
+   */
+  onPublishError?: (error: unknown, event: RoomEvent) => void;
+  /**
+   * Rolls included in {@link RoomService.snapshot}.
+   * @default 20
+   */
+  recentRollLimit?: number;
+}
+
+/** What a client needs to render a room before following its event stream. */
+export interface RoomSnapshot {
+  room: RoomRecord;
+  /** Present players in join order. */
+  players: PlayerRecord[];
+  /** The latest rolls, oldest first. */
+  recentRolls: RoomEvent<'roll'>[];
+  /**
+   * Id of the newest event when the snapshot was taken (read first, so nothing falls in a gap).
+   * Follow the stream from here; events just after it may already show in `players`, so apply
+   * them idempotently (by player id).
+   */
+  lastEventId: number;
+}
+
+/**
+ * Dicery rooms: account-less players join an open room by code and name, roll dice on the server
+ * and follow each other's rolls live. Every state change is appended to the room's event log and
+ * then published on the bus with its stored id, so live delivery and `Last-Event-ID` resumption
+ * agree on ids.
+ *
+ * Unknown and closed rooms are reported identically (`ROOM_NOT_FOUND`), so a closed room's code
+ * reveals nothing and streams of a closed room cannot be reopened.
+ */
+export interface RoomService {
+  /** Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`). */
+  createRoom(hostUserId: string, name: string): Promise<RoomRecord>;
+  /** The open room with this code (any case, surrounding spaces allowed). Throws `ROOM_NOT_FOUND`. */
+  getRoom(code: string): Promise<RoomRecord>;
+  /**
+   * Adds a player to an open room. Throws `ROOM_NOT_FOUND`, `VALIDATION_FAILED` (field `player`)
+   * or `PLAYER_NAME_TAKEN` when a present player has the same name ignoring case.
+   */
+  join(code: string, rawName: string): Promise<PlayerRecord>;
+  /** A present player leaves; their name is free again. Throws `ROOM_NOT_FOUND`, `PLAYER_NOT_FOUND`. */
+  leave(code: string, playerId: string): Promise<void>;
+  /** The host removes a present player. Throws `ROOM_NOT_FOUND`, `FORBIDDEN`, `PLAYER_NOT_FOUND`. */
+  kick(code: string, hostUserId: string, playerId: string): Promise<void>;
+  /** The host closes the room for good. Throws `ROOM_NOT_FOUND`, `FORBIDDEN`. */
+  close(code: string, hostUserId: string): Promise<void>;
+  /**
+   * Rolls `notation` for a present player with the server's CSPRNG, stores and publishes the
+   * result. Throws `ROOM_NOT_FOUND`, `FORBIDDEN` (not a present player of this room),
+   * `INVALID_DICE_NOTATION` (with `extra.position`, 0-based in `notation`) or
+   * `VALIDATION_FAILED` (field `label`). A blank label counts as none.
+   */
+  roll(code: string, playerId: string, notation: string, label?: string | null): Promise<RoomEvent<'roll'>>;
+  /** True when the player exists, belongs to this room, has not left and the room is open. */
+  isPresent(code: string, playerId: string): Promise<boolean>;
+  /** Room, present players and recent rolls. Throws `ROOM_NOT_FOUND`. */
+  snapshot(code: string): Promise<RoomSnapshot>;
+  /**
+   * Events with an id greater than `lastEventId`, oldest first, at most `limit` (capped at
+   * {@link ROOM_EVENTS_MAX_PAGE}). Throws `ROOM_NOT_FOUND`, `VALIDATION_FAILED` (bad id).
+   */
+  eventsAfter(code: string, lastEventId: number, limit?: number): Promise<RoomEvent[]>;
+}
+
+/** How many fresh codes {@link RoomService.createRoom} draws before giving up. */
+const CODE_ATTEMPTS = 5;
+
+function warnPublishError(error: unknown, event: RoomEvent): void {
+  process.emitWarning(`Room event ${event.type} #${event.id} was stored but not published`, {
+    code: 'GATEHOUSE_ROOM_PUBLISH_FAILED',
+    detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+}
+
+function roomNotFound(): GatehouseError {
+  // One message for unknown, closed and malformed codes alike: nothing to tell them apart.
+  return new GatehouseError('ROOM_NOT_FOUND', 'Room not found');
+}
+
+function textError(field: string, label: string, reason: DisplayTextRejection, max: number): GatehouseError {
+  const message =
+    reason === 'empty'
+      ? `${label} must not be empty`
+      : reason === 'too_long'
+        ? `${label} must be at most ${max} characters`
+        : `${label} contains characters that are not allowed (control, format or unassigned characters)`;
+  return new GatehouseError('VALIDATION_FAILED', message, { errors: [{ field, message }] });
+}
+
+/** Maps the dice module's outcome to the wire shape, so internal changes there never leak out. */
+function toTermData(outcome: RollOutcome): RollTermData[] {
+  return outcome.terms.map((term): RollTermData => {
+    if (term.kind === 'constant') return { kind: 'constant', sign: term.sign, value: term.value };
+    return {
+      kind: 'dice',
+      sign: term.sign,
+      count: term.count,
+      sides: term.sides,
+      keep: term.keep === undefined ? null : { mode: term.keep.mode, n: term.keep.n },
+      dice: term.dice.map((die) => ({ value: die.value, kept: die.kept })),
+      subtotal: term.subtotal,
+    };
+  });
+}
+
+/** Rebuilds an event from the log. The log is only written by this module, so it is trusted. */
+function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
+  if (!ROOM_EVENT_TYPES.has(stored.type as RoomEventType)) {
+    throw new Error(`Unknown room event type in the log: ${stored.type} (#${stored.id})`);
+  }
+  return {
+    id: stored.id,
+    room: stored.roomCode,
+    type: stored.type,
+    data: JSON.parse(stored.data),
+    at: new Date(stored.createdAt).toISOString(),
+  } as RoomEvent;
+}
+
+function isRollEvent(event: RoomEvent): event is RoomEvent<'roll'> {
+  return event.type === 'roll';
+}
+
+/** Creates the {@link RoomService}. */
+export function createRoomService(options: RoomServiceOptions): RoomService {
+  const { rooms, bus, clock } = options;
+  const generateCode = options.generateCode ?? generateRoomCode;
+  const onPublishError = options.onPublishError ?? warnPublishError;
+  const recentRollLimit = options.recentRollLimit ?? 20;
+
+  async function getOpenRoom(rawCode: string): Promise<RoomRecord> {
+    const code = normalizeRoomCode(rawCode);
+    if (code === undefined) throw roomNotFound();
+    const room = await rooms.findRoom(code);
+    if (room === undefined || room.state !== 'open') throw roomNotFound();
+    return room;
+  }
+
+  /** The player if present in `room`; undefined for unknown ids, other rooms' players and leavers. */
+  async function findPresentPlayer(room: RoomRecord, playerId: string): Promise<PlayerRecord | undefined> {
+    const player = await rooms.findPlayer(playerId);
+    if (player === undefined || player.roomCode !== room.code || player.leftAt !== null) return undefined;
+    return player;
+  }
+
+  /** Appends an event to the log, then publishes it with its stored id. */
+  async function record<T extends RoomEventType>(
+    code: string,
+    type: T,
+    data: RoomEventDataMap[T],
+    now: number,
+  ): Promise<RoomEvent<T>> {
+    const stored = await rooms.appendEvent(code, type, JSON.stringify(data), now);
+    // TypeScript cannot correlate `type` and `data` through the generic; `data` is typed by `T`.
+    const event = { id: stored.id, room: code, type, data, at: new Date(now).toISOString() } as RoomEvent;
+    try {
+      await bus.publish(event);
+    } catch (error) {
+      onPublishError(error, event);
+    }
+    return event as RoomEvent<T>;
+  }
+
+  async function removePlayer(
+    room: RoomRecord,
+    player: PlayerRecord,
+    reason: 'left' | 'kicked',
+  ): Promise<void> {
+    const now = clock();
+    // The conditional update decides races (two kicks, a kick and a leave): only one emits an event.
+    if (!(await rooms.markPlayerGone(player.id, reason, now))) {
+      throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
+    }
+    await record(room.code, 'player_left', { player: { id: player.id, name: player.name }, reason }, now);
+  }
+
+  return {
+    async createRoom(hostUserId, name) {
+      const validName = normalizeDisplayText(name, ROOM_NAME_MAX_LENGTH);
+      if (!validName.ok) throw textError('name', 'Room name', validName.reason, ROOM_NAME_MAX_LENGTH);
+      for (let attempt = 0; attempt < CODE_ATTEMPTS; attempt++) {
+        const result = await rooms.insertRoom({
+          code: generateCode(),
+          name: validName.text,
+          hostUserId,
+          createdAt: clock(),
+        });
+        if (result.ok) return result.room;
+      }
+      // With ~8.5 × 10^11 codes, five collisions in a row mean a broken generator, not bad luck.
+      throw new Error(`No free room code after ${CODE_ATTEMPTS} attempts`);
+    },
+
+    getRoom: getOpenRoom,
+
+    async join(code, rawName) {
+      const room = await getOpenRoom(code);
+      const name = normalizePlayerName(rawName);
+      if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
+      const now = clock();
+      const result = await rooms.insertPlayer({
+        id: randomUUID(),
+        roomCode: room.code,
+        name: name.name,
+        nameKey: name.key,
+        joinedAt: now,
+      });
+      if (!result.ok) {
+        if (result.reason === 'room_not_open') throw roomNotFound();
+        throw new GatehouseError('PLAYER_NAME_TAKEN', 'A player with this name is already in the room', {
+          errors: [{ field: 'player', message: 'This name is already taken in this room' }],
+        });
+      }
+      const { player } = result;
+      await record(room.code, 'player_joined', { player: { id: player.id, name: player.name } }, now);
+      return player;
+    },
+
+    async leave(code, playerId) {
+      const room = await getOpenRoom(code);
+      const player = await findPresentPlayer(room, playerId);
+      if (player === undefined) throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
+      await removePlayer(room, player, 'left');
+    },
+
+    async kick(code, hostUserId, playerId) {
+      const room = await getOpenRoom(code);
+      if (room.hostUserId !== hostUserId) {
+        throw new GatehouseError('FORBIDDEN', 'Only the host of this room can remove players');
+      }
+      const player = await findPresentPlayer(room, playerId);
+      if (player === undefined) throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
+      await removePlayer(room, player, 'kicked');
+    },
+
+    async close(code, hostUserId) {
+      const room = await getOpenRoom(code);
+      if (room.hostUserId !== hostUserId) {
+        throw new GatehouseError('FORBIDDEN', 'Only the host of this room can close it');
+      }
+      const now = clock();
+      if (!(await rooms.closeRoom(room.code, now))) throw roomNotFound();
+      await record(room.code, 'room_closed', {}, now);
+    },
+
+    async roll(code, playerId, notation, label) {
+      const room = await getOpenRoom(code);
+      const player = await findPresentPlayer(room, playerId);
+      if (player === undefined) {
+        throw new GatehouseError('FORBIDDEN', 'Only players present in this room can roll');
+      }
+      // Parse the notation as sent, so the error position points into the player's own input.
+      const parsed = parseNotation(notation);
+      if (!parsed.ok) {
+        throw new GatehouseError('INVALID_DICE_NOTATION', parsed.error.message, {
+          extra: { position: parsed.error.position },
+        });
+      }
+      let validLabel: string | null = null;
+      if (label !== undefined && label !== null) {
+        const result = normalizeDisplayText(label, ROLL_LABEL_MAX_LENGTH);
+        if (result.ok) validLabel = result.text;
+        else if (result.reason !== 'empty') {
+          throw textError('label', 'Label', result.reason, ROLL_LABEL_MAX_LENGTH);
+        }
+      }
+      const outcome = rollDice(parsed.expression, options.randomInt);
+      const now = clock();
+      return record(
+        room.code,
+        'roll',
+        {
+          player: { id: player.id, name: player.name },
+          notation: notation.trim(),
+          label: validLabel,
+          terms: toTermData(outcome),
+          modifier: outcome.modifier,
+          total: outcome.total,
+          rolled_at: new Date(now).toISOString(),
+        },
+        now,
+      );
+    },
+
+    async isPresent(rawCode, playerId) {
+      const code = normalizeRoomCode(rawCode);
+      if (code === undefined) return false;
+      const [room, player] = await Promise.all([rooms.findRoom(code), rooms.findPlayer(playerId)]);
+      return (
+        room !== undefined &&
+        room.state === 'open' &&
+        player !== undefined &&
+        player.roomCode === code &&
+        player.leftAt === null
+      );
+    },
+
+    async snapshot(code) {
+      const room = await getOpenRoom(code);
+      const lastEventId = await rooms.lastEventId(room.code);
+      const [players, rolls] = await Promise.all([
+        rooms.listPresentPlayers(room.code),
+        rooms.listRecentEvents(room.code, 'roll', recentRollLimit),
+      ]);
+      // Rolls newer than lastEventId are left to the stream, so no roll is shown twice.
+      const recentRolls = rolls
+        .filter((event) => event.id <= lastEventId)
+        .map(toRoomEvent)
+        .filter(isRollEvent);
+      return { room, players, recentRolls, lastEventId };
+    },
+
+    async eventsAfter(code, lastEventId, limit = ROOM_EVENTS_MAX_PAGE) {
+      const room = await getOpenRoom(code);
+      if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
+        const message = 'Last event id must be a non-negative integer';
+        throw new GatehouseError('VALIDATION_FAILED', message, {
+          errors: [{ field: 'lastEventId', message }],
+        });
+      }
+      const pageSize = Number.isFinite(limit)
+        ? Math.min(Math.max(Math.trunc(limit), 1), ROOM_EVENTS_MAX_PAGE)
+        : ROOM_EVENTS_MAX_PAGE;
+      const stored = await rooms.listEventsAfter(room.code, lastEventId, pageSize);
+      return stored.map(toRoomEvent);
+    },
+  };
+}

@@ -1,0 +1,296 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Role } from '../../src/accounts/roles.js';
+import { createUserAdminService, type UserAdminService } from '../../src/accounts/user-admin-service.js';
+import type { ErrorCode } from '../../src/errors.js';
+import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import type { UserRecord } from '../../src/storage/user-store.js';
+import { createTestClock, testConfig } from '../../src/testing.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
+
+const CLIENT = { ip: '203.0.113.7', userAgent: 'admin-console/1.0' };
+
+/** Awaits `promise` and returns the GatehouseError code it rejected with. */
+async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'resolved'> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (error) {
+    return (error as { code: ErrorCode }).code;
+  }
+}
+
+describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
+  let gatehouse: Gatehouse;
+  let drop: () => Promise<void>;
+  let admin: UserAdminService;
+
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(engine);
+    drop = database.drop;
+    gatehouse = await createGatehouse(testConfig({ databaseUrl: database.url }), {
+      clock: createTestClock(),
+    });
+    admin = createUserAdminService(gatehouse);
+  });
+
+  afterAll(async () => {
+    await gatehouse?.close();
+    await drop?.();
+  });
+
+  // Every test starts with no accounts (sessions go by cascade) and an empty audit log.
+  beforeEach(async () => {
+    await gatehouse.database.db.deleteFrom('users').execute();
+    await gatehouse.database.db.deleteFrom('audit_events').execute();
+  });
+
+  /** Inserts an account directly (no argon2: these tests never log in with a password). */
+  async function account(role: Role, overrides: Partial<UserRecord> = {}): Promise<UserRecord> {
+    const id = randomUUID();
+    const now = gatehouse.clock();
+    const user: UserRecord = {
+      id,
+      email: `${role}-${id.slice(0, 8)}@example.test`,
+      emailKey: `${role}-${id.slice(0, 8)}@example.test`,
+      fullName: null,
+      passwordHash: 'not-a-hash',
+      role,
+      isActive: true,
+      createdAt: now,
+      updatedAt: now,
+      ...overrides,
+    };
+    expect(await gatehouse.users.insertUser(user)).toEqual({ ok: true });
+    return user;
+  }
+
+  /** Starts a bearer session for `user` and returns its access token. */
+  async function liveToken(user: UserRecord): Promise<string> {
+    const tokens = await gatehouse.sessions.startBearerSession(user.id, ['me'], CLIENT);
+    expect((await gatehouse.sessions.verifyAccessToken(tokens.accessToken)).ok).toBe(true);
+    return tokens.accessToken;
+  }
+
+  async function auditEvents() {
+    return (await gatehouse.audit.list({ limit: 100, offset: 0 })).items;
+  }
+
+  describe('reading', () => {
+    it('lets admins list and read every account, super admins included', async () => {
+      const boss = await account('super_admin');
+      const ann = await account('admin');
+      const bob = await account('user');
+      const page = await admin.listUsers(ann, { limit: 10, offset: 0 });
+      expect(page.total).toBe(3);
+      expect(page.items.map((user) => user.id).sort()).toEqual([boss.id, ann.id, bob.id].sort());
+      expect((await admin.getUser(ann, boss.id)).role).toBe('super_admin');
+      expect(await codeOf(admin.getUser(ann, randomUUID()))).toBe('USER_NOT_FOUND');
+    });
+
+    it('refuses plain users whether or not the id exists', async () => {
+      const bob = await account('user');
+      const other = await account('user');
+      expect(await codeOf(admin.listUsers(bob, { limit: 10, offset: 0 }))).toBe('FORBIDDEN');
+      expect(await codeOf(admin.getUser(bob, other.id))).toBe('FORBIDDEN');
+      expect(await codeOf(admin.getUser(bob, randomUUID()))).toBe('FORBIDDEN');
+      expect(await codeOf(admin.updateUser(bob, other.id, { fullName: 'X' }, CLIENT))).toBe('FORBIDDEN');
+      expect(await codeOf(admin.updateUser(bob, randomUUID(), { fullName: 'X' }, CLIENT))).toBe('FORBIDDEN');
+      expect(await codeOf(admin.deleteUser(bob, other.id, CLIENT))).toBe('FORBIDDEN');
+    });
+  });
+
+  describe('what admins may do', () => {
+    it('renames, disables and re-enables a plain user; disabling ends their sessions', async () => {
+      const ann = await account('admin');
+      const bob = await account('user');
+      const token = await liveToken(bob);
+
+      const renamed = await admin.updateUser(ann, bob.id, { fullName: '  Bob  ' }, CLIENT);
+      expect(renamed.fullName).toBe('Bob');
+      expect((await gatehouse.sessions.verifyAccessToken(token)).ok).toBe(true);
+
+      const disabled = await admin.updateUser(ann, bob.id, { isActive: false }, CLIENT);
+      expect(disabled.isActive).toBe(false);
+      expect(await gatehouse.sessions.verifyAccessToken(token)).toEqual({ ok: false, reason: 'revoked' });
+      // The cached copy was evicted: the guard sees the change at once.
+      expect((await gatehouse.userCache.get(bob.id))?.isActive).toBe(false);
+
+      await admin.updateUser(ann, bob.id, { isActive: true }, CLIENT);
+      const events = await auditEvents();
+      expect(events.map((event) => event.event)).toEqual(['user_enabled', 'user_disabled']);
+      expect(events[1]).toMatchObject({
+        actorId: ann.id,
+        targetId: bob.id,
+        ip: CLIENT.ip,
+        userAgent: CLIENT.userAgent,
+      });
+    });
+
+    it('deletes a plain user, whose tokens then find no account', async () => {
+      const ann = await account('admin');
+      const bob = await account('user');
+      const token = await liveToken(bob);
+      await gatehouse.userCache.get(bob.id);
+      await admin.deleteUser(ann, bob.id, CLIENT);
+      expect(await gatehouse.users.findUserById(bob.id)).toBeUndefined();
+      expect(await gatehouse.userCache.get(bob.id)).toBeUndefined();
+      const check = await gatehouse.sessions.verifyAccessToken(token);
+      // The JWT itself may still verify; the guard then finds no user and answers 401.
+      if (check.ok) expect(await gatehouse.userCache.get(check.userId)).toBeUndefined();
+      expect(await auditEvents()).toMatchObject([
+        {
+          event: 'user_deleted',
+          actorId: ann.id,
+          targetId: bob.id,
+          details: { email: bob.email, role: 'user' },
+        },
+      ]);
+      expect(await codeOf(admin.deleteUser(ann, bob.id, CLIENT))).toBe('USER_NOT_FOUND');
+    });
+
+    it('cannot make anyone admin or super_admin', async () => {
+      const ann = await account('admin');
+      const bob = await account('user');
+      expect(await codeOf(admin.updateUser(ann, bob.id, { role: 'admin' }, CLIENT))).toBe('FORBIDDEN');
+      expect(await codeOf(admin.updateUser(ann, bob.id, { role: 'super_admin' }, CLIENT))).toBe('FORBIDDEN');
+      expect(await codeOf(admin.updateUser(ann, ann.id, { role: 'super_admin' }, CLIENT))).toBe('FORBIDDEN');
+      expect((await gatehouse.users.findUserById(bob.id))?.role).toBe('user');
+      // Setting the role a user already has changes nothing and is allowed.
+      expect((await admin.updateUser(ann, bob.id, { role: 'user' }, CLIENT)).role).toBe('user');
+    });
+
+    it('cannot touch an admin or a super_admin in any way', async () => {
+      const boss = await account('super_admin');
+      const ann = await account('admin');
+      const amy = await account('admin');
+      for (const target of [boss, amy]) {
+        expect(await codeOf(admin.updateUser(ann, target.id, { fullName: 'Renamed' }, CLIENT))).toBe(
+          'FORBIDDEN',
+        );
+        expect(await codeOf(admin.updateUser(ann, target.id, { isActive: false }, CLIENT))).toBe('FORBIDDEN');
+        expect(await codeOf(admin.updateUser(ann, target.id, { role: 'user' }, CLIENT))).toBe('FORBIDDEN');
+        expect(await codeOf(admin.deleteUser(ann, target.id, CLIENT))).toBe('FORBIDDEN');
+      }
+      expect(await gatehouse.users.findUserById(boss.id)).toEqual(boss);
+      expect(await auditEvents()).toEqual([]);
+    });
+
+    it('answers a missing id with USER_NOT_FOUND, after rules that need no target', async () => {
+      const ann = await account('admin');
+      expect(await codeOf(admin.updateUser(ann, randomUUID(), { fullName: 'X' }, CLIENT))).toBe(
+        'USER_NOT_FOUND',
+      );
+      expect(await codeOf(admin.deleteUser(ann, randomUUID(), CLIENT))).toBe('USER_NOT_FOUND');
+    });
+
+    it('judges the actor as stored now, not as the caller last saw them', async () => {
+      const ann = await account('admin');
+      const bob = await account('user');
+      await gatehouse.users.updateUser(ann.id, { role: 'user' }, gatehouse.clock());
+      expect(await codeOf(admin.updateUser(ann, bob.id, { isActive: false }, CLIENT))).toBe('FORBIDDEN');
+      await gatehouse.users.updateUser(ann.id, { role: 'admin', isActive: false }, gatehouse.clock());
+      expect(await codeOf(admin.deleteUser(ann, bob.id, CLIENT))).toBe('FORBIDDEN');
+    });
+  });
+
+  describe('what super admins may do', () => {
+    it('grants and removes admin; a role change ends the sessions and is audited', async () => {
+      const boss = await account('super_admin');
+      const bob = await account('user');
+      const token = await liveToken(bob);
+      expect((await admin.updateUser(boss, bob.id, { role: 'admin' }, CLIENT)).role).toBe('admin');
+      expect(await gatehouse.sessions.verifyAccessToken(token)).toEqual({ ok: false, reason: 'revoked' });
+      expect((await gatehouse.userCache.get(bob.id))?.role).toBe('admin');
+      await admin.updateUser(boss, bob.id, { role: 'user' }, CLIENT);
+      expect(await auditEvents()).toMatchObject([
+        { event: 'role_changed', actorId: boss.id, targetId: bob.id, details: { from: 'admin', to: 'user' } },
+        { event: 'role_changed', actorId: boss.id, targetId: bob.id, details: { from: 'user', to: 'admin' } },
+      ]);
+    });
+
+    it('manages another super_admin while one stays active', async () => {
+      const boss = await account('super_admin');
+      const deputy = await account('super_admin');
+      expect((await admin.updateUser(boss, deputy.id, { role: 'admin' }, CLIENT)).role).toBe('admin');
+      expect((await admin.updateUser(boss, deputy.id, { role: 'super_admin' }, CLIENT)).role).toBe(
+        'super_admin',
+      );
+      await admin.deleteUser(deputy, boss.id, CLIENT);
+      expect(await gatehouse.users.countActiveSuperAdmins()).toBe(1);
+    });
+
+    it.each([
+      ['demoted', { role: 'admin' as const }],
+      ['disabled', { isActive: false }],
+    ])('never lets the last active super_admin be %s', async (_what, change) => {
+      const boss = await account('super_admin');
+      // A disabled super_admin does not count: it cannot sign in to act.
+      await account('super_admin', { isActive: false });
+      const token = await liveToken(boss);
+      expect(await codeOf(admin.updateUser(boss, boss.id, change, CLIENT))).toBe('LAST_SUPER_ADMIN');
+      expect(await gatehouse.users.findUserById(boss.id)).toMatchObject({
+        role: 'super_admin',
+        isActive: true,
+      });
+      expect((await gatehouse.sessions.verifyAccessToken(token)).ok).toBe(true);
+      expect(await auditEvents()).toEqual([]);
+    });
+
+    it('never lets the last active super_admin be deleted', async () => {
+      const boss = await account('super_admin');
+      expect(await codeOf(admin.deleteUser(boss, boss.id, CLIENT))).toBe('LAST_SUPER_ADMIN');
+      expect(await gatehouse.users.findUserById(boss.id)).toBeDefined();
+    });
+
+    it('lets a super_admin step down while another remains, ending their own sessions', async () => {
+      const boss = await account('super_admin');
+      await account('super_admin');
+      const token = await liveToken(boss);
+      expect((await admin.updateUser(boss, boss.id, { role: 'user' }, CLIENT)).role).toBe('user');
+      expect(await gatehouse.sessions.verifyAccessToken(token)).toEqual({ ok: false, reason: 'revoked' });
+    });
+  });
+
+  describe('races on the last super_admin', () => {
+    it('leaves exactly one when two super_admins step down at once', async () => {
+      const a = await account('super_admin');
+      const b = await account('super_admin');
+      const results = await Promise.all([
+        codeOf(admin.updateUser(a, a.id, { role: 'admin' }, CLIENT)),
+        codeOf(admin.updateUser(b, b.id, { isActive: false }, CLIENT)),
+      ]);
+      expect(results.sort()).toEqual(['LAST_SUPER_ADMIN', 'resolved']);
+      expect(await gatehouse.users.countActiveSuperAdmins()).toBe(1);
+    });
+
+    it('leaves exactly one when two super_admins demote or delete each other at once', async () => {
+      const a = await account('super_admin');
+      const b = await account('super_admin');
+      const results = await Promise.all([
+        codeOf(admin.updateUser(a, b.id, { role: 'user' }, CLIENT)),
+        codeOf(admin.deleteUser(b, a.id, CLIENT)),
+      ]);
+      // Whoever goes second is no longer a super_admin (or no longer exists) when judged.
+      expect(results).toContain('resolved');
+      expect(results.filter((result) => result !== 'resolved')).toHaveLength(1);
+      expect(['FORBIDDEN', 'LAST_SUPER_ADMIN']).toContain(results.find((result) => result !== 'resolved'));
+      expect(await gatehouse.users.countActiveSuperAdmins()).toBe(1);
+    });
+  });
+
+  describe('validation', () => {
+    it('names the bad field', async () => {
+      const boss = await account('super_admin');
+      const bob = await account('user');
+      await expect(admin.updateUser(boss, bob.id, { fullName: 'a\u0000b' }, CLIENT)).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: [{ field: 'full_name' }],
+      });
+      await expect(admin.updateUser(boss, bob.id, { role: 'owner' as Role }, CLIENT)).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        errors: [{ field: 'role' }],
+      });
+    });
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * Dicery in a real browser against a real server: a host signs up, logs out and in, and opens two
+ * rooms; players join from separate browser contexts (separate cookie jars); rolls show up live on
+ * every page of their room and nowhere else; a kicked player's page says so, and so do the pages
+ * left open when the host closes the room.
+ *
+ * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer } from '../../src/testing.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+  '--disable-quic',
+];
+
+/** How long a page may take to show something (auto-waiting, not a sleep). */
+const UI_TIMEOUT = 15_000;
+
+/** `expect.poll` with a timeout that fits a browser round trip (its default is 1 s). */
+const eventually = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: UI_TIMEOUT, interval: 50 });
+
+let app: FastifyInstance | undefined;
+let browser: Browser | undefined;
+let baseUrl = '';
+const contexts: BrowserContext[] = [];
+/** Uncaught exceptions and CSP violations, from every page: each one fails the test. */
+const pageFailures: string[] = [];
+
+beforeAll(async () => {
+  // Secure (and __Host-) cookies work on http://127.0.0.1: Chromium treats loopback as a
+  // potentially trustworthy origin, so the default cookieSecure: true is kept.
+  app = await buildTestServer();
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+});
+
+afterAll(async () => {
+  await Promise.allSettled(contexts.map((context) => context.close()));
+  await browser?.close();
+  await app?.close();
+});
+
+/** A page in a fresh browser context: its own cookies, like another person's phone. */
+async function openPerson(path: string): Promise<Page> {
+  if (browser === undefined) throw new Error('browser not started');
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  contexts.push(context);
+  return openPage(context, path);
+}
+
+async function openPage(context: BrowserContext, path: string): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_TIMEOUT);
+  page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+      pageFailures.push(`CSP: ${message.text()}`);
+    }
+  });
+  await page.goto(`${baseUrl}/${path}`);
+  return page;
+}
+
+async function joinRoom(page: Page, code: string, name: string): Promise<void> {
+  await page.getByTestId('join-code-input').fill(code);
+  await page.getByTestId('player-name-input').fill(name);
+  await page.getByTestId('join-button').click();
+  await page.getByTestId('roll-form').waitFor();
+}
+
+function rollItems(page: Page): Locator {
+  return page.getByTestId('roll-log').getByTestId('roll-item');
+}
+
+function playerNames(page: Page): Promise<string[]> {
+  return page.getByTestId('player-list').getByTestId('player-name').allTextContents();
+}
+
+async function createRoom(page: Page, name: string): Promise<string> {
+  await page.getByTestId('room-name-input').fill(name);
+  await page.getByTestId('create-room-button').click();
+  const code = (await page.getByTestId('room-code').textContent())?.trim() ?? '';
+  expect(code).toMatch(/^[2-9A-HJKMNP-Z]{8}$/);
+  return code;
+}
+
+describe('Dicery in the browser', () => {
+  it('plays a room end to end: sign-up, rooms, live rolls, isolation, kick, close', async () => {
+    if (browser === undefined) throw new Error('browser not started');
+
+    // --- The host signs up (and is signed in), logs out, and logs in again. ---------------------
+    const email = `host-${randomUUID()}@example.com`;
+    const password = 'plum-Tiger-42-lantern';
+    const hostContext = await browser.newContext();
+    contexts.push(hostContext);
+    const host = await openPage(hostContext, '#/signup');
+    await host.getByTestId('email-input').fill(email);
+    await host.getByTestId('full-name-input').fill('Hannah Host');
+    await host.getByTestId('password-input').fill(password);
+    await host.getByTestId('signup-button').click();
+    await host.getByTestId('welcome-heading').waitFor();
+    await host.getByTestId('logout-button').click();
+    await host.getByTestId('nav-login').click();
+    await host.getByTestId('email-input').fill(email);
+    await host.getByTestId('password-input').fill('not-the-password');
+    await host.getByTestId('login-button').click();
+    await eventually(() => host.getByTestId('form-error').textContent()).toMatch(
+      /invalid email or password/i,
+    );
+    await host.getByTestId('password-input').fill(password);
+    await host.getByTestId('login-button').click();
+    await host.getByTestId('welcome-heading').waitFor();
+
+    // --- Two rooms. --------------------------------------------------------------------------
+    const code = await createRoom(host, 'Dragon Den');
+    await host.getByTestId('lobby-link').click();
+    await eventually(() => host.getByTestId('room-name').textContent()).toBe('Dragon Den');
+    expect(await host.getByTestId('room-code').textContent()).toBe(code);
+    const hostOther = await openPage(hostContext, '#/rooms/new');
+    const otherCode = await createRoom(hostOther, 'Side Quest');
+    expect(otherCode).not.toBe(code);
+
+    // --- Players join: by typing the code (in lower case), and by the shared link. --------------
+    const alice = await openPerson('#/join');
+    await joinRoom(alice, code.toLowerCase(), 'Alice');
+    expect(await alice.getByTestId('room-code').textContent()).toBe(code);
+    const bob = await openPerson(`#/join/${code}`);
+    await bob.getByTestId('player-name-input').fill('Bob');
+    await bob.getByTestId('join-button').click();
+    await bob.getByTestId('roll-form').waitFor();
+    const carol = await openPerson('#/join');
+    await joinRoom(carol, otherCode, 'Carol');
+
+    // Joins show up live, without reloading.
+    await eventually(() => playerNames(alice)).toEqual(['Alice', 'Bob']);
+    await eventually(() => playerNames(host)).toEqual(['Alice', 'Bob']);
+    await eventually(() => playerNames(carol)).toEqual(['Carol']);
+
+    // --- A bad notation is explained where it went wrong. -------------------------------------
+    await alice.getByTestId('notation-input').fill('2d20x');
+    await alice.getByTestId('roll-button').click();
+    await alice.getByTestId('notation-error-position').waitFor();
+    expect(await alice.getByTestId('roll-error').getAttribute('role')).toBe('alert');
+    expect(await alice.getByTestId('notation-error-position').locator('mark').textContent()).toBe('x');
+
+    // --- Carol rolls in the other room first, so its events are in flight before Alice's. -------
+    await carol.getByTestId('quick-roll-d20').click();
+    await eventually(() => rollItems(carol).count()).toBe(1);
+
+    // --- Alice rolls; every page of her room shows it live. -------------------------------------
+    await alice.getByTestId('notation-input').fill('3d6kh2+1');
+    await alice.getByTestId('label-input').fill('Attack');
+    await alice.getByTestId('roll-button').click();
+    for (const page of [alice, bob, host]) {
+      await eventually(() => rollItems(page).count()).toBe(1);
+      const item = rollItems(page).first();
+      expect(await item.getByTestId('roll-player').textContent()).toBe('Alice');
+      expect(await item.getByTestId('roll-notation').textContent()).toBe('3d6kh2+1');
+      expect(await item.getByTestId('roll-label').textContent()).toBe('Attack');
+      expect(await item.getByTestId('die').count()).toBe(3);
+      expect(await item.locator('[data-testid="die"][data-kept="false"]').count()).toBe(1);
+    }
+    const aliceTotal = await rollItems(alice).first().getByTestId('roll-total').textContent();
+    expect(await rollItems(bob).first().getByTestId('roll-total').textContent()).toBe(aliceTotal);
+
+    // Bob's quick roll lands on Alice's page above hers: the log is newest first.
+    await bob.getByTestId('quick-roll-d20').click();
+    await eventually(() => rollItems(alice).count()).toBe(2);
+    expect(await rollItems(alice).first().getByTestId('roll-player').textContent()).toBe('Bob');
+    expect(await rollItems(alice).first().getByTestId('roll-notation').textContent()).toBe('1d20');
+
+    // --- The other room never sees them, nor they it. ------------------------------------------
+    // Carol rolls again: once that shows on her page, her stream has delivered everything before
+    // it, so anything from Alice's room would be on screen by now.
+    await carol.getByTestId('quick-roll-d6').click();
+    await eventually(() => rollItems(carol).count()).toBe(2);
+    expect(await carol.getByTestId('roll-log').getByTestId('roll-player').allTextContents()).toEqual([
+      'Carol',
+      'Carol',
+    ]);
+    expect(await playerNames(carol)).toEqual(['Carol']);
+    expect(await alice.getByTestId('roll-log').getByTestId('roll-player').allTextContents()).toEqual([
+      'Bob',
+      'Alice',
+    ]);
+
+    // --- The host kicks Bob; Bob's page says so, everyone else's list drops him. -------------
+    await host
+      .getByTestId('player-list')
+      .getByTestId('player-item')
+      .filter({ hasText: 'Bob' })
+      .getByTestId('kick-button')
+      .click();
+    await eventually(() => bob.getByTestId('status-message').textContent()).toBe(
+      'You were removed from this room by the host.',
+    );
+    expect(await bob.getByTestId('roll-form').count()).toBe(0);
+    await eventually(() => playerNames(alice)).toEqual(['Alice']);
+    await eventually(() => playerNames(host)).toEqual(['Alice']);
+
+    // His room cookie no longer lets him in: reloading offers to join again.
+    await bob.reload();
+    await bob.getByTestId('join-form').waitFor();
+
+    // --- The host closes the room; the players still in it are told. -------------------------
+    await host.getByTestId('close-room-button').click();
+    await host.getByTestId('confirm-close-button').click();
+    await eventually(() => alice.getByTestId('status-message').textContent()).toBe(
+      'The host closed this room.',
+    );
+    await eventually(() => host.getByTestId('status-message').textContent()).toBe('You closed this room.');
+    expect(await alice.getByTestId('roll-form').count()).toBe(0);
+
+    expect(pageFailures).toEqual([]);
+  }, 120_000);
+});

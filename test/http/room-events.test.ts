@@ -1,0 +1,353 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { GatehouseConfig } from '../../src/config/config.js';
+import { buildServer } from '../../src/server.js';
+import { buildTestServer, testConfig } from '../../src/testing.js';
+import { type SignedIn, signIn } from '../support/accounts.js';
+import { createTestDatabaseUrl } from '../support/databases.js';
+import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../support/rooms.js';
+import { openSse, type SseStream } from '../support/sse-client.js';
+
+/** Starts `app` on an ephemeral port of the loopback interface; returns its base URL. */
+async function listen(app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return `http://127.0.0.1:${address.port}`;
+}
+
+describe('GET /rooms/{code}/events (real server)', () => {
+  let app: FastifyInstance;
+  let base: string;
+  let host: SignedIn;
+  const open: SseStream[] = [];
+
+  /** Opens a stream and remembers it, so every test's streams are closed at the end. */
+  const follow = async (code: string, headers: Record<string, string>, query = '') => {
+    const stream = await openSse(`${base}/rooms/${code}/events${query}`, headers);
+    open.push(stream);
+    return stream;
+  };
+  const roll = (code: string, player: JoinedPlayer, notation = '1d20') =>
+    app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls`,
+      headers: player.headers,
+      payload: { notation },
+    });
+
+  beforeAll(async () => {
+    app = await buildTestServer({
+      roomHeartbeatInterval: 0.2,
+      maxStreamsPerPlayer: 2,
+      roomJoinsPerMinute: 10_000,
+    });
+    base = await listen(app);
+    host = await signIn(app);
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await app.close();
+  });
+
+  it('streams events with ids, SSE headers and a retry hint', async () => {
+    const room = await createRoom(app, host);
+    const alice = await joinAsBot(app, room.code, 'Alice');
+    const stream = await follow(room.code, alice.headers);
+    expect(stream.status).toBe(200);
+    expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    expect(stream.headers['cache-control']).toBe('no-store');
+    expect(stream.headers['x-accel-buffering']).toBe('no');
+    // Headers set by onRequest hooks (helmet) survive the hijack.
+    expect(stream.headers['x-content-type-options']).toBe('nosniff');
+
+    const bob = await joinAsBot(app, room.code, 'Bob');
+    const joined = await stream.next((m) => m.event === 'player_joined');
+    expect(joined.data).toMatchObject({ player: { id: bob.id, name: 'Bob' }, at: expect.any(String) });
+    expect(joined.data.id).toBe(Number(joined.id));
+
+    const rolled = (await roll(room.code, bob, '3d6+1')).json();
+    const event = await stream.next((m) => m.event === 'roll');
+    expect(event.id).toBe(String(rolled.id));
+    expect(event.data).toEqual({ ...rolled, at: expect.any(String) });
+    expect(Number(event.id)).toBeGreaterThan(Number(joined.id));
+    expect(stream.retries).toEqual([3000]);
+  });
+
+  it('lets the host follow the room with an account credential, and nobody else', async () => {
+    const room = await createRoom(app, host);
+    const stream = await follow(room.code, host.headers);
+    expect(stream.status).toBe(200);
+    const carol = await joinAsBot(app, room.code, 'Carol');
+    expect((await stream.next((m) => m.event === 'player_joined')).data.player).toEqual({
+      id: carol.id,
+      name: 'Carol',
+    });
+
+    const stranger = await signIn(app);
+    const refused = await follow(room.code, stranger.headers);
+    expect(refused.status).toBe(403);
+    expect(refused.problem?.code).toBe('NOT_ROOM_MEMBER');
+    const anonymous = await follow(room.code, {});
+    expect(anonymous.status).toBe(401);
+    const unknown = await follow('ZZZZZZZZ', carol.headers);
+    expect(unknown.status).toBe(403);
+    const bad = await follow(room.code, carol.headers, '?last_event_id=-1');
+    expect(bad.status).toBe(400);
+  });
+
+  it("resumes after Last-Event-ID with this room's stored events only, then live ones", async () => {
+    const roomA = await createRoom(app, host, 'A');
+    const roomB = await createRoom(app, host, 'B');
+    const a = await joinAsBot(app, roomA.code, 'Ann');
+    const b = await joinAsBot(app, roomB.code, 'Ben');
+    const first = (await roll(roomA.code, a)).json();
+    await roll(roomB.code, b);
+    const second = (await roll(roomA.code, a)).json();
+    await roll(roomB.code, b);
+    const third = (await roll(roomA.code, a)).json();
+
+    const resumed = await follow(roomA.code, { ...a.headers, 'last-event-id': String(first.id) });
+    await resumed.next((m) => m.id === String(third.id));
+    expect(resumed.messages.map((m) => [m.event, m.id])).toEqual([
+      ['roll', String(second.id)],
+      ['roll', String(third.id)],
+    ]);
+    const live = (await roll(roomA.code, a)).json();
+    await resumed.next((m) => m.id === String(live.id));
+    expect(resumed.messages).toHaveLength(3);
+
+    // The query parameter does the same for a first connection (e.g. after GET /rooms/{code}).
+    const byQuery = await follow(roomA.code, a.headers, `?last_event_id=${second.id}`);
+    await byQuery.next((m) => m.id === String(live.id));
+    expect(byQuery.messages.map((m) => m.id)).toEqual([String(third.id), String(live.id)]);
+  });
+
+  it("never sends room A's events to a player of room B", async () => {
+    const roomA = await createRoom(app, host);
+    const roomB = await createRoom(app, host);
+    const a = await joinAsBot(app, roomA.code, 'Ada');
+    const b = await joinAsBot(app, roomB.code, 'Bea');
+    const streamB = await follow(roomB.code, b.headers);
+    const streamA = await follow(roomA.code, a.headers);
+    const inA = (await roll(roomA.code, a)).json();
+    await streamA.next((m) => m.id === String(inA.id));
+    // Events are delivered in publish order, so once B's own later roll arrives, A's would have too.
+    const inB = (await roll(roomB.code, b)).json();
+    await streamB.next((m) => m.id === String(inB.id));
+    expect(streamB.messages.map((m) => m.data.id)).toEqual([inB.id]);
+    expect(streamB.messages.some((m) => (m.data.player as { id: string }).id === a.id)).toBe(false);
+  });
+
+  it('sends heartbeat comments', async () => {
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Idle');
+    const stream = await follow(room.code, player.headers);
+    expect(await stream.nextComment((c) => c === 'heartbeat', 3000)).toBe('heartbeat');
+  });
+
+  it('ends the stream of a kicked player after sending their player_left; others keep theirs', async () => {
+    const room = await createRoom(app, host);
+    const victim = await joinAsBot(app, room.code, 'Victim');
+    const witness = await joinAsBot(app, room.code, 'Witness');
+    const victimStream = await follow(room.code, victim.headers);
+    const witnessStream = await follow(room.code, witness.headers);
+    const kick = await app.inject({
+      method: 'DELETE',
+      url: `/rooms/${room.code}/players/${victim.id}`,
+      headers: host.headers,
+    });
+    expect(kick.statusCode).toBe(204);
+    await victimStream.ended;
+    expect(victimStream.messages.at(-1)).toMatchObject({
+      event: 'player_left',
+      data: { player: { id: victim.id, name: 'Victim' }, reason: 'kicked' },
+    });
+    // Ended by the event itself, not by the periodic re-check.
+    expect(victimStream.comments).not.toContain('no longer in the room');
+    await witnessStream.next((m) => m.event === 'player_left');
+    const later = (await roll(room.code, witness)).json();
+    await witnessStream.next((m) => m.id === String(later.id));
+    // The kicked token cannot open a new stream either.
+    expect((await follow(room.code, victim.headers)).status).toBe(403);
+  });
+
+  it('ends the stream of a player who leaves', async () => {
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Leaver');
+    const stream = await follow(room.code, player.headers);
+    await app.inject({ method: 'DELETE', url: `/rooms/${room.code}/players/me`, headers: player.headers });
+    await stream.ended;
+    expect(stream.messages.at(-1)).toMatchObject({ event: 'player_left', data: { reason: 'left' } });
+    expect(stream.comments).not.toContain('no longer in the room');
+  });
+
+  it("ends every stream of a room when it closes, the host's included", async () => {
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Stayer');
+    const playerStream = await follow(room.code, player.headers);
+    const hostStream = await follow(room.code, host.headers);
+    expect(
+      (await app.inject({ method: 'DELETE', url: `/rooms/${room.code}`, headers: host.headers })).statusCode,
+    ).toBe(204);
+    await Promise.all([playerStream.ended, hostStream.ended]);
+    for (const stream of [playerStream, hostStream]) {
+      expect(stream.messages.at(-1)).toMatchObject({
+        event: 'room_closed',
+        data: { id: expect.any(Number) },
+      });
+      expect(stream.comments).not.toContain('room closed');
+    }
+    const reopened = await follow(room.code, player.headers);
+    expect(reopened.status).toBe(404);
+    expect(reopened.problem?.code).toBe('ROOM_NOT_FOUND');
+  });
+
+  it('ends streams the database disowns even when their event was missed (re-check on heartbeat)', async () => {
+    const room = await createRoom(app, host);
+    const gone = await joinAsBot(app, room.code, 'Ghost');
+    const stays = await joinAsBot(app, room.code, 'Stays');
+    const goneStream = await follow(room.code, gone.headers);
+    const staysStream = await follow(room.code, stays.headers);
+    // Remove the player behind the service's back: no player_left is published, as when Redis
+    // drops a message or a kick lands between the guard's check and the subscription.
+    expect(await app.gatehouse.roomStore.markPlayerGone(gone.id, 'kicked', Date.now())).toBe(true);
+    await goneStream.ended;
+    expect(goneStream.comments).toContain('no longer in the room');
+    expect(goneStream.messages).toEqual([]);
+    const later = (await roll(room.code, stays)).json();
+    await staysStream.next((m) => m.id === String(later.id));
+    // Likewise for a room closed without its event.
+    expect(await app.gatehouse.roomStore.closeRoom(room.code, Date.now())).toBe(true);
+    await staysStream.ended;
+    expect(staysStream.comments).toContain('room closed');
+  });
+
+  it('caps concurrent streams per player (429) and frees a slot when one disconnects', async () => {
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Greedy');
+    const one = await follow(room.code, player.headers);
+    const two = await follow(room.code, player.headers);
+    expect([one.status, two.status]).toEqual([200, 200]);
+    const three = await follow(room.code, player.headers);
+    expect(three.status).toBe(429);
+    expect(three.problem?.code).toBe('TOO_MANY_STREAMS');
+    // Another player of the same room has their own allowance.
+    const other = await joinAsBot(app, room.code, 'Modest');
+    expect((await follow(room.code, other.headers)).status).toBe(200);
+    one.close();
+    await vi.waitFor(() => expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(2));
+    expect((await follow(room.code, player.headers)).status).toBe(200);
+  });
+
+  it('unsubscribes streams whose clients disconnect', async () => {
+    const room = await createRoom(app, host);
+    const players = await Promise.all(['P1', 'P2', 'P3'].map((name) => joinAsBot(app, room.code, name)));
+    const streams = await Promise.all(players.map((p) => follow(room.code, p.headers)));
+    expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(3);
+    for (const stream of streams) stream.close();
+    await vi.waitFor(() => expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(0));
+    // Rolling into a room nobody follows any more is fine.
+    expect((await roll(room.code, players[0] as JoinedPlayer)).statusCode).toBe(201);
+  });
+});
+
+describe('room event streams: token expiry and shutdown', () => {
+  it('ends a stream when its room token expires', async () => {
+    const app = await buildTestServer({ roomTokenTtl: 2 });
+    try {
+      const base = await listen(app);
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      const player = await joinAsBot(app, room.code, 'Shortlived');
+      const stream = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
+      expect(stream.status).toBe(200);
+      await stream.ended;
+      expect(stream.comments).toContain('room token expired');
+      expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(0);
+      const again = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
+      expect(again.status).toBe(401);
+      expect(again.problem?.code).toBe('INVALID_TOKEN');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('ends open streams so the server can close', async () => {
+    const app = await buildTestServer();
+    const base = await listen(app);
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Night owl');
+    const stream = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
+    expect(stream.status).toBe(200);
+    await app.close();
+    await stream.ended;
+    expect(stream.comments).toContain('server shutting down');
+  });
+});
+
+describe.runIf(process.env.REDIS_URL)('room event streams across two instances (Redis bus)', () => {
+  let first: FastifyInstance;
+  let second: FastifyInstance;
+  let base2: string;
+  let dropDatabase: () => Promise<void> = async () => {};
+  const open: SseStream[] = [];
+
+  beforeAll(async () => {
+    // Two instances must share the database: PostgreSQL when configured, else one SQLite file.
+    let databaseUrl: string;
+    if (process.env.DATABASE_URL?.startsWith('postgres')) {
+      const database = await createTestDatabaseUrl('postgres');
+      databaseUrl = database.url;
+      dropDatabase = database.drop;
+    } else {
+      databaseUrl = `sqlite:${join(mkdtempSync(join(tmpdir(), 'rooms-two-')), 'shared.db')}`;
+    }
+    const config: GatehouseConfig = testConfig({
+      databaseUrl,
+      redisUrl: process.env.REDIS_URL,
+      roomJoinsPerMinute: 10_000,
+    });
+    first = await buildServer(config, { logger: false });
+    second = await buildServer(config, { logger: false });
+    base2 = await listen(second);
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await second?.close();
+    await first?.close();
+    await dropDatabase();
+  });
+
+  it('delivers a roll made on one instance to streams on the other, and ends a kicked stream there', async () => {
+    const host = await signIn(first);
+    const room: CreatedRoom = await createRoom(first, host);
+    const roller = await joinAsBot(first, room.code, 'Roller');
+    const watcher = await joinAsBot(first, room.code, 'Watcher');
+    const stream = await openSse(`${base2}/rooms/${room.code}/events`, watcher.headers);
+    open.push(stream);
+    expect(stream.status).toBe(200);
+    const rolled = await first.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/rolls`,
+      headers: roller.headers,
+      payload: { notation: '2d6' },
+    });
+    expect(rolled.statusCode).toBe(201);
+    expect((await stream.next((m) => m.event === 'roll')).data.id).toBe(rolled.json().id);
+    await first.inject({
+      method: 'DELETE',
+      url: `/rooms/${room.code}/players/${watcher.id}`,
+      headers: host.headers,
+    });
+    await stream.ended;
+    expect(stream.messages.at(-1)).toMatchObject({
+      event: 'player_left',
+      data: { player: { id: watcher.id } },
+    });
+  });
+});

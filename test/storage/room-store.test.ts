@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRoomStore, type NewPlayer, type RoomStore } from '../../src/storage/room-store.js';
+import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+
+const T0 = 1_700_000_000_000;
+
+describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
+  let testDb: TestDatabase;
+  let store: RoomStore;
+  let hostId: string;
+  let code: string;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase(engine);
+    store = createRoomStore(testDb.database.db);
+  });
+
+  afterAll(async () => {
+    await testDb?.dispose();
+  });
+
+  // Every test gets its own host and room, so tests never see each other's rows.
+  beforeEach(async () => {
+    hostId = randomUUID();
+    await testDb.database.db
+      .insertInto('users')
+      .values({
+        id: hostId,
+        email: `${hostId}@example.test`,
+        email_key: `${hostId}@example.test`,
+        full_name: null,
+        password_hash: 'x',
+        role: 'user',
+        is_active: 1,
+        created_at: T0,
+        updated_at: T0,
+      })
+      .execute();
+    code = randomUUID().slice(0, 8).toUpperCase();
+    const inserted = await store.insertRoom({ code, name: 'Table', hostUserId: hostId, createdAt: T0 });
+    expect(inserted.ok).toBe(true);
+  });
+
+  function newPlayer(name: string, overrides: Partial<NewPlayer> = {}): NewPlayer {
+    return {
+      id: randomUUID(),
+      roomCode: code,
+      name,
+      nameKey: name.toLowerCase(),
+      joinedAt: T0 + 1,
+      ...overrides,
+    };
+  }
+
+  describe('rooms', () => {
+    it('finds an inserted room, open', async () => {
+      expect(await store.findRoom(code)).toEqual({
+        code,
+        name: 'Table',
+        hostUserId: hostId,
+        state: 'open',
+        createdAt: T0,
+        closedAt: null,
+      });
+      expect(await store.findRoom('NOPE2345')).toBeUndefined();
+    });
+
+    it('reports a taken code as a value, not an exception', async () => {
+      const again = await store.insertRoom({ code, name: 'Other', hostUserId: hostId, createdAt: T0 });
+      expect(again).toEqual({ ok: false, reason: 'code_taken' });
+      expect((await store.findRoom(code))?.name).toBe('Table');
+    });
+
+    it('closes an open room exactly once', async () => {
+      expect(await store.closeRoom(code, T0 + 5)).toBe(true);
+      expect(await store.closeRoom(code, T0 + 6)).toBe(false);
+      expect(await store.closeRoom('NOPE2345', T0 + 6)).toBe(false);
+      expect(await store.findRoom(code)).toMatchObject({ state: 'closed', closedAt: T0 + 5 });
+    });
+
+    it('deletes rooms with their host', async () => {
+      await store.insertPlayer(newPlayer('Ann'));
+      await store.appendEvent(code, 'roll', '{}', T0);
+      await testDb.database.db.deleteFrom('users').where('id', '=', hostId).execute();
+      expect(await store.findRoom(code)).toBeUndefined();
+      expect(await store.listPresentPlayers(code)).toEqual([]);
+      expect(await store.listEventsAfter(code, 0, 10)).toEqual([]);
+    });
+  });
+
+  describe('players', () => {
+    it('inserts and finds a present player', async () => {
+      const player = newPlayer('Ann');
+      const result = await store.insertPlayer(player);
+      const expected = { ...player, leftAt: null, leftReason: null };
+      expect(result).toEqual({ ok: true, player: expected });
+      expect(await store.findPlayer(player.id)).toEqual(expected);
+      expect(await store.findPlayer(randomUUID())).toBeUndefined();
+    });
+
+    it('rejects a second present player with the same name key', async () => {
+      expect((await store.insertPlayer(newPlayer('Ann'))).ok).toBe(true);
+      expect(await store.insertPlayer(newPlayer('ANN'))).toEqual({ ok: false, reason: 'name_taken' });
+    });
+
+    it('allows the same name in another room', async () => {
+      await store.insertPlayer(newPlayer('Ann'));
+      const otherCode = randomUUID().slice(0, 8).toUpperCase();
+      await store.insertRoom({ code: otherCode, name: 'Other', hostUserId: hostId, createdAt: T0 });
+      expect((await store.insertPlayer(newPlayer('Ann', { roomCode: otherCode }))).ok).toBe(true);
+    });
+
+    it('refuses players for unknown and closed rooms', async () => {
+      const unknown = await store.insertPlayer(newPlayer('Ann', { roomCode: 'NOPE2345' }));
+      expect(unknown).toEqual({ ok: false, reason: 'room_not_open' });
+      await store.closeRoom(code, T0 + 2);
+      expect(await store.insertPlayer(newPlayer('Ann'))).toEqual({ ok: false, reason: 'room_not_open' });
+      expect(await store.listPresentPlayers(code)).toEqual([]);
+    });
+
+    it('lists present players in join order', async () => {
+      const late = newPlayer('Cid', { joinedAt: T0 + 30 });
+      const early = newPlayer('Ann', { joinedAt: T0 + 10 });
+      const gone = newPlayer('Bob', { joinedAt: T0 + 20 });
+      for (const p of [late, early, gone]) await store.insertPlayer(p);
+      await store.markPlayerGone(gone.id, 'left', T0 + 40);
+      expect((await store.listPresentPlayers(code)).map((p) => p.name)).toEqual(['Ann', 'Cid']);
+    });
+
+    it('marks a player gone once, keeping the reason, and frees the name', async () => {
+      const ann = newPlayer('Ann');
+      await store.insertPlayer(ann);
+      expect(await store.markPlayerGone(ann.id, 'kicked', T0 + 9)).toBe(true);
+      expect(await store.markPlayerGone(ann.id, 'left', T0 + 10)).toBe(false);
+      expect(await store.markPlayerGone(randomUUID(), 'left', T0 + 10)).toBe(false);
+      expect(await store.findPlayer(ann.id)).toMatchObject({ leftAt: T0 + 9, leftReason: 'kicked' });
+      expect((await store.insertPlayer(newPlayer('ann'))).ok).toBe(true);
+    });
+
+    it('lets exactly one of 20 concurrent joins with one name (any case) win', async () => {
+      const spellings = Array.from({ length: 20 }, (_, i) =>
+        i % 2 === 0 ? 'Zed' : i % 3 === 0 ? 'ZED' : 'zed',
+      );
+      const results = await Promise.all(spellings.map((name) => store.insertPlayer(newPlayer(name))));
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      expect(results.filter((r) => !r.ok && r.reason === 'name_taken')).toHaveLength(19);
+      expect(await store.listPresentPlayers(code)).toHaveLength(1);
+    });
+  });
+
+  describe('events', () => {
+    it('appends events with increasing ids and lists those after an id', async () => {
+      const first = await store.appendEvent(code, 'player_joined', '{"a":1}', T0 + 1);
+      const second = await store.appendEvent(code, 'roll', '{"b":2}', T0 + 2);
+      const third = await store.appendEvent(code, 'roll', '{"c":3}', T0 + 3);
+      expect(first).toEqual({
+        id: first.id,
+        roomCode: code,
+        type: 'player_joined',
+        data: '{"a":1}',
+        createdAt: T0 + 1,
+      });
+      expect(typeof first.id).toBe('number');
+      expect(second.id).toBeGreaterThan(first.id);
+      expect(third.id).toBeGreaterThan(second.id);
+
+      expect(await store.listEventsAfter(code, 0, 10)).toEqual([first, second, third]);
+      expect(await store.listEventsAfter(code, first.id, 10)).toEqual([second, third]);
+      expect(await store.listEventsAfter(code, first.id, 1)).toEqual([second]);
+      expect(await store.listEventsAfter(code, third.id, 10)).toEqual([]);
+    });
+
+    it('keeps rooms apart', async () => {
+      const otherCode = randomUUID().slice(0, 8).toUpperCase();
+      await store.insertRoom({ code: otherCode, name: 'Other', hostUserId: hostId, createdAt: T0 });
+      const mine = await store.appendEvent(code, 'roll', '{}', T0);
+      await store.appendEvent(otherCode, 'roll', '{}', T0);
+      expect(await store.listEventsAfter(code, 0, 10)).toEqual([mine]);
+      expect(await store.listRecentEvents(code, 'roll', 10)).toEqual([mine]);
+      expect(await store.lastEventId(code)).toBe(mine.id);
+    });
+
+    it('lists the newest events of one type, oldest first', async () => {
+      const rolls = [];
+      for (let i = 0; i < 5; i++) {
+        rolls.push(await store.appendEvent(code, 'roll', `{"i":${i}}`, T0 + i));
+        await store.appendEvent(code, 'player_joined', '{}', T0 + i);
+      }
+      expect(await store.listRecentEvents(code, 'roll', 3)).toEqual(rolls.slice(2));
+      expect(await store.listRecentEvents(code, 'room_closed', 3)).toEqual([]);
+    });
+
+    it('reports the last event id, 0 for none', async () => {
+      expect(await store.lastEventId(code)).toBe(0);
+      await store.appendEvent(code, 'roll', '{}', T0);
+      const last = await store.appendEvent(code, 'roll', '{}', T0);
+      expect(await store.lastEventId(code)).toBe(last.id);
+    });
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * The one place the UI talks HTTP: same-origin `fetch` with the session cookie, JSON in and out,
+ * CSRF headers on unsafe methods, and every failure turned into a {@link Problem} value (never a
+ * thrown error), so pages only ever branch on `result.ok`.
+ */
+import { networkProblem, type Problem, toProblem } from './problem.js';
+
+/** Outcome of an API call. */
+export type ApiResult<T> = { ok: true; status: number; data: T } | { ok: false; problem: Problem };
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+const UNSAFE: ReadonlySet<Method> = new Set(['POST', 'PATCH', 'DELETE']);
+
+/** CSRF codes after which a fresh token is fetched and the request retried once. */
+const CSRF_RETRY_CODES = new Set(['CSRF_TOKEN_MISSING', 'CSRF_TOKEN_INVALID']);
+
+let csrfToken: string | undefined;
+
+/**
+ * Fetches a CSRF token (`GET /auth/csrf`) and remembers it. The token is bound to the browser's
+ * session, so this must run again after login and logout; {@link forgetCsrfToken} makes the next
+ * unsafe request do so.
+ */
+export async function refreshCsrfToken(): Promise<ApiResult<string>> {
+  const result = await send<{ csrf_token?: unknown }>('GET', '/auth/csrf');
+  if (!result.ok) return result;
+  const token = result.data.csrf_token;
+  if (typeof token !== 'string' || token === '') {
+    return { ok: false, problem: toProblem(500, { detail: 'The server sent no CSRF token.' }) };
+  }
+  csrfToken = token;
+  return { ok: true, status: result.status, data: token };
+}
+
+/** Drops the remembered CSRF token (after the session changed). */
+export function forgetCsrfToken(): void {
+  csrfToken = undefined;
+}
+
+/**
+ * Calls the API. Unsafe methods carry `X-CSRF-Token` (fetched first if needed); when the server
+ * says the token is missing or stale, a new one is fetched and the call retried once.
+ *
+ * @param path - Absolute path on this origin, already URL-encoded.
+ * @param body - JSON body, or undefined for none.
+ */
+export async function api<T>(method: Method, path: string, body?: unknown): Promise<ApiResult<T>> {
+  if (!UNSAFE.has(method)) return send<T>(method, path, body);
+  if (csrfToken === undefined) {
+    const token = await refreshCsrfToken();
+    if (!token.ok) return token;
+  }
+  const first = await send<T>(method, path, body, csrfToken);
+  if (first.ok || first.problem.status !== 403 || !CSRF_RETRY_CODES.has(first.problem.code)) return first;
+  const token = await refreshCsrfToken();
+  if (!token.ok) return first;
+  return send<T>(method, path, body, csrfToken);
+}
+
+async function send<T>(method: Method, path: string, body?: unknown, csrf?: string): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { Accept: 'application/json, application/problem+json' };
+  // No Content-Type without a body: Fastify rejects an empty body declared as JSON.
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (csrf !== undefined) headers['X-CSRF-Token'] = csrf;
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch {
+    return { ok: false, problem: networkProblem() };
+  }
+  const parsed = await readJson(response);
+  if (response.ok) return { ok: true, status: response.status, data: parsed as T };
+  return { ok: false, problem: toProblem(response.status, parsed, response.headers.get('Retry-After')) };
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  if (response.status === 204) return undefined;
+  const type = response.headers.get('Content-Type') ?? '';
+  if (!type.includes('json')) return undefined;
+  try {
+    return await response.json();
+  } catch {
+    return undefined;
+  }
+}

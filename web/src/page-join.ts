@@ -1,0 +1,120 @@
+/**
+ * Joining a room as a player: room code + display name, no account. The answer sets an HttpOnly
+ * cookie scoped to `/rooms/{code}`, which the browser then sends on that room's calls by itself.
+ */
+import { api } from './api.js';
+import { h } from './dom.js';
+import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
+import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
+import { canonicalRoomCode, roomHash } from './routes.js';
+import type { JoinResult } from './types.js';
+
+/** Most code points in a player name (the server's limit). Emoji are 2 UTF-16 units, hence ×2. */
+const PLAYER_NAME_MAX_LENGTH = 32;
+
+/** Options of {@link buildJoinForm}. */
+export interface JoinFormOptions {
+  /** Pre-filled code. */
+  code?: string;
+  /** The code is fixed (joining the room on screen): no code field. */
+  fixedCode?: string;
+  /** Label of the submit button. @default 'Join room' */
+  submitLabel?: string;
+  signal: AbortSignal;
+  onJoined(result: JoinResult): void;
+}
+
+/** `#/join` and `#/join/CODE`. */
+export function renderJoin(ctx: PageContext, code: string | undefined): void {
+  setTitle('Join a room');
+  ctx.main.append(
+    pageHeading('Join a room'),
+    noticeBanner(ctx.notice) ?? '',
+    h('p', {}, 'Ask your host for the room code, pick a name, and you are in. No account needed.'),
+    buildJoinForm({
+      code,
+      signal: ctx.signal,
+      onJoined: (result) =>
+        ctx.navigate(
+          roomHash(result.room.code),
+          `You joined “${result.room.name}” as ${result.player.name}.`,
+        ),
+    }),
+  );
+}
+
+/** The join form, used by the join page and by a room's lobby for visitors who are not in it yet. */
+export function buildJoinForm(options: JoinFormOptions): HTMLFormElement {
+  const codeField =
+    options.fixedCode === undefined
+      ? buildField({
+          name: 'code',
+          label: 'Room code',
+          required: true,
+          autocomplete: 'off',
+          autocapitalize: 'characters',
+          spellcheck: false,
+          maxLength: 16,
+          placeholder: 'ABCD2345',
+          value: options.code,
+          testId: 'join-code-input',
+        })
+      : undefined;
+  const player = buildField({
+    name: 'player',
+    label: 'Your name',
+    required: true,
+    autocomplete: 'nickname',
+    maxLength: PLAYER_NAME_MAX_LENGTH * 2,
+    hint: `Up to ${PLAYER_NAME_MAX_LENGTH} characters; others in the room will see it.`,
+    testId: 'player-name-input',
+  });
+  const fields = codeField === undefined ? [player] : [codeField, player];
+  const alert = buildAlert('join-error');
+  const button = h(
+    'button',
+    { type: 'submit', class: 'button button--primary', 'data-testid': 'join-button' },
+    options.submitLabel ?? 'Join room',
+  );
+  const form = h(
+    'form',
+    { novalidate: true, class: 'join-form', 'data-testid': 'join-form' },
+    alert.element,
+    ...fields.map((f) => f.element),
+    button,
+  );
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    alert.clear();
+    if (!checkRequired(fields, alert)) return;
+    const code = options.fixedCode ?? canonicalRoomCode(codeField?.input.value ?? '');
+    if (codeField !== undefined) {
+      codeField.input.value = code;
+      if (code === '') {
+        codeField.showError('Room code needs letters and digits, like ABCD2345.');
+        alert.show('Please check the room code.');
+        codeField.input.focus();
+        return;
+      }
+    }
+    setBusy(form, button, true, 'Joining…');
+    void (async () => {
+      const result = await api<JoinResult>('POST', `/rooms/${encodeURIComponent(code)}/join`, {
+        player: player.input.value.trim(),
+      });
+      if (options.signal.aborted) return;
+      setBusy(form, button, false, '');
+      if (!result.ok) {
+        // A room that does not exist, or no longer does, is the code field's problem.
+        showProblem(result.problem, fields, alert, { ROOM_NOT_FOUND: 'code', PLAYER_NAME_TAKEN: 'player' });
+        if (result.problem.code === 'ROOM_NOT_FOUND') {
+          alert.element.append(' Check the code with your host; closed rooms cannot be joined.');
+        }
+        return;
+      }
+      options.onJoined(result.data);
+    })();
+  });
+  return form;
+}

@@ -1,0 +1,82 @@
+/**
+ * Following a room live over Server-Sent Events (`GET /rooms/{code}/events`). `EventSource` sends
+ * the same-origin cookies (room cookie or session) and resumes after a dropped connection with
+ * `Last-Event-ID` by itself; this module parses the events and reports the connection state.
+ */
+import { asPlayer, asRoll } from './room-state.js';
+import type { PlayerJoinedData, PlayerLeftData, Roll } from './types.js';
+
+/** What the lobby hears from the stream. */
+export interface RoomStreamHandlers {
+  /** Connected (first time or after a reconnect). */
+  onOpen(): void;
+  onPlayerJoined(data: PlayerJoinedData): void;
+  onPlayerLeft(data: PlayerLeftData): void;
+  onRoll(roll: Roll): void;
+  onRoomClosed(): void;
+  /** Connection lost; the browser is retrying. */
+  onReconnecting(): void;
+  /**
+   * The browser gave up: the server refused the stream (401/403/404, or not an event stream).
+   * Only a fresh look at the room can tell why.
+   */
+  onRefused(): void;
+}
+
+/** An open stream. */
+export interface RoomStream {
+  /** Stops listening for good (no reconnects). Idempotent. */
+  close(): void;
+}
+
+/** Opens the room's event stream. */
+export function openRoomStream(code: string, handlers: RoomStreamHandlers): RoomStream {
+  const source = new EventSource(`/rooms/${encodeURIComponent(code)}/events`);
+  let closed = false;
+  const close = () => {
+    closed = true;
+    source.close();
+  };
+
+  const listen = (type: string, handle: (data: Record<string, unknown>, event: MessageEvent) => void) => {
+    source.addEventListener(type, (event) => {
+      if (closed || !(event instanceof MessageEvent)) return;
+      let data: unknown;
+      try {
+        data = typeof event.data === 'string' && event.data !== '' ? JSON.parse(event.data) : {};
+      } catch {
+        return; // A garbled event is dropped; the next snapshot or event puts things right.
+      }
+      if (typeof data === 'object' && data !== null && !Array.isArray(data))
+        handle(data as Record<string, unknown>, event);
+    });
+  };
+
+  source.addEventListener('open', () => {
+    if (!closed) handlers.onOpen();
+  });
+  source.addEventListener('error', () => {
+    if (closed) return;
+    if (source.readyState === EventSource.CLOSED) handlers.onRefused();
+    else handlers.onReconnecting();
+  });
+  listen('player_joined', (data) => {
+    const player = asPlayer(data.player);
+    if (player !== undefined) handlers.onPlayerJoined({ player });
+  });
+  listen('player_left', (data) => {
+    const player = asPlayer(data.player);
+    if (player !== undefined)
+      handlers.onPlayerLeft({ player, reason: data.reason === 'kicked' ? 'kicked' : 'left' });
+  });
+  listen('roll', (data, event) => {
+    const roll: Roll | undefined = asRoll(data);
+    if (roll === undefined) return;
+    // The SSE id identifies the event when the data does not carry one.
+    handlers.onRoll(
+      roll.id === undefined && event.lastEventId !== '' ? { ...roll, id: event.lastEventId } : roll,
+    );
+  });
+  listen('room_closed', () => handlers.onRoomClosed());
+  return { close };
+}

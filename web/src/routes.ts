@@ -1,0 +1,97 @@
+/**
+ * Hash routes of the single-page UI. Pure: `parseRoute(location.hash)` and the path builders.
+ *
+ * | hash               | page                                      |
+ * |--------------------|-------------------------------------------|
+ * | `#/`               | home (create a room when signed in)       |
+ * | `#/login`          | log in (`?next=/rooms/new` returns there) |
+ * | `#/signup`         | sign up                                   |
+ * | `#/rooms/new`      | create a room                             |
+ * | `#/join[/CODE]`    | join a room (code pre-filled)             |
+ * | `#/rooms/CODE`     | the room's lobby                          |
+ */
+
+/** A parsed route. */
+export type Route =
+  | { name: 'home' }
+  | { name: 'login'; next?: string }
+  | { name: 'signup' }
+  | { name: 'create-room' }
+  | { name: 'join'; code?: string }
+  | { name: 'room'; code: string }
+  | { name: 'not-found' };
+
+/**
+ * A room code as typed or pasted by a person, in the form the API and the room cookie's path use:
+ * spaces and dashes dropped (people write "ABCD-2345"), ASCII letters upper-cased. Cookie paths
+ * are case-sensitive, so every request for a room must use this one spelling.
+ */
+export function canonicalRoomCode(input: string): string {
+  return input.replace(/[\s-]+/g, '').replace(/[a-z]/g, (letter) => letter.toUpperCase());
+}
+
+/** Parses `location.hash`; anything unknown is `not-found`, an empty hash is home. */
+export function parseRoute(hash: string): Route {
+  const raw = hash.replace(/^#/, '');
+  const queryStart = raw.indexOf('?');
+  const path = (queryStart === -1 ? raw : raw.slice(0, queryStart)).replace(/\/+$/, '');
+  const query = new URLSearchParams(queryStart === -1 ? '' : raw.slice(queryStart + 1));
+  const segments = path
+    .split('/')
+    .filter((segment) => segment !== '')
+    .map(safeDecode);
+  if (segments.includes(undefined)) return { name: 'not-found' };
+  const [first, second, ...rest] = segments as string[];
+
+  if (first === undefined) return { name: 'home' };
+  if (rest.length > 0) return { name: 'not-found' };
+  if (first === 'login' && second === undefined) {
+    const next = query.get('next');
+    return next !== null && isSafeNext(next) ? { name: 'login', next } : { name: 'login' };
+  }
+  if (first === 'signup' && second === undefined) return { name: 'signup' };
+  if (first === 'join') {
+    if (second === undefined) return { name: 'join' };
+    const code = canonicalRoomCode(second);
+    return code === '' ? { name: 'join' } : { name: 'join', code };
+  }
+  if (first === 'rooms' && second !== undefined) {
+    if (second === 'new') return { name: 'create-room' };
+    const code = canonicalRoomCode(second);
+    if (code !== '') return { name: 'room', code };
+  }
+  return { name: 'not-found' };
+}
+
+/** `#/rooms/CODE`. */
+export function roomHash(code: string): string {
+  return `#/rooms/${encodeURIComponent(code)}`;
+}
+
+/** `#/join/CODE`, the link to share with players. */
+export function joinHash(code: string): string {
+  return `#/join/${encodeURIComponent(code)}`;
+}
+
+/** `#/login`, returning to `next` (a route path such as `/rooms/new`) afterwards. */
+export function loginHash(next?: string): string {
+  return next === undefined ? '#/login' : `#/login?next=${encodeURIComponent(next)}`;
+}
+
+/**
+ * A `next` target is only ever used as a hash route, but still only known in-app routes are
+ * followed, so a crafted link cannot send someone somewhere surprising after login.
+ */
+function isSafeNext(next: string): boolean {
+  if (!next.startsWith('/') || next.startsWith('//')) return false;
+  const route = parseRoute(`#${next}`);
+  return route.name !== 'not-found' && route.name !== 'login';
+}
+
+function safeDecode(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}

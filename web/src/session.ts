@@ -1,0 +1,41 @@
+/**
+ * Account actions of the browser session: who is signed in, sign up, log in, log out. Each one
+ * that changes the session also drops the CSRF token bound to the old one.
+ */
+import { type ApiResult, api, forgetCsrfToken, refreshCsrfToken } from './api.js';
+import type { User } from './types.js';
+
+/** The signed-in user, or null (401 is an answer here, not an error). */
+export async function loadCurrentUser(): Promise<ApiResult<User | null>> {
+  const result = await api<User>('GET', '/users/me');
+  if (!result.ok && result.problem.status === 401) return { ok: true, status: 401, data: null };
+  return result;
+}
+
+/** Creates an account. */
+export function register(input: {
+  email: string;
+  password: string;
+  full_name?: string;
+}): Promise<ApiResult<User>> {
+  return api<User>('POST', '/auth/register', input);
+}
+
+/**
+ * Logs in with a session cookie. Fetches a fresh CSRF token first: the login itself is CSRF
+ * protected, and a token left over from an expired session would be refused.
+ */
+export async function logIn(email: string, password: string): Promise<ApiResult<undefined>> {
+  const token = await refreshCsrfToken();
+  if (!token.ok) return token;
+  const result = await api<undefined>('POST', '/auth/login', { email, password });
+  if (result.ok) forgetCsrfToken();
+  return result;
+}
+
+/** Ends the session. The CSRF token is dropped even on failure, since the session may be gone. */
+export async function logOut(): Promise<ApiResult<undefined>> {
+  const result = await api<undefined>('POST', '/auth/logout');
+  forgetCsrfToken();
+  return result;
+}
