@@ -54,6 +54,8 @@ export interface GatehouseConfig {
   roomTokenTtl: number;
   /** Room joins per client IP per minute. @default 20 */
   roomJoinsPerMinute: number;
+  /** Rolls per player per minute (each is a write plus a broadcast to the room). @default 60 */
+  roomRollsPerMinute: number;
   /** Concurrent event streams per player. @default 3 */
   maxStreamsPerPlayer: number;
   /**
@@ -87,6 +89,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   passwordHashConcurrency: 2,
   roomTokenTtl: 12 * 3600,
   roomJoinsPerMinute: 20,
+  roomRollsPerMinute: 60,
   maxStreamsPerPlayer: 3,
   roomHeartbeatInterval: 15,
 };

@@ -135,6 +135,7 @@ export function loadConfig(env: Env): EnvConfig {
     passwordHashConcurrency: int('PASSWORD_HASH_CONCURRENCY', defaultConfig.passwordHashConcurrency, 1, 64),
     roomTokenTtl: duration('ROOM_TOKEN_TTL', defaultConfig.roomTokenTtl, 12 * 3600),
     roomJoinsPerMinute: int('ROOM_JOINS_PER_MINUTE', defaultConfig.roomJoinsPerMinute, 1, 10000),
+    roomRollsPerMinute: int('ROOM_ROLLS_PER_MINUTE', defaultConfig.roomRollsPerMinute, 1, 100000),
     maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
     roomHeartbeatInterval: duration('ROOM_HEARTBEAT_INTERVAL', defaultConfig.roomHeartbeatInterval, 3600),
   };

@@ -724,11 +724,11 @@ describe('Dicery room routes', () => {
   });
 });
 
-describe('Dicery room routes: join rate limit and insecure cookies', () => {
+describe('Dicery room routes: join and roll rate limits, insecure cookies', () => {
   let app: FastifyInstance;
   let host: SignedIn;
   beforeAll(async () => {
-    app = await buildTestServer({ roomJoinsPerMinute: 3, cookieSecure: false });
+    app = await buildTestServer({ roomJoinsPerMinute: 3, roomRollsPerMinute: 2, cookieSecure: false });
     host = await signIn(app);
   });
   afterAll(async () => app.close());
@@ -755,6 +755,25 @@ describe('Dicery room routes: join rate limit and insecure cookies', () => {
     expect((await from('203.0.113.7', 'ZZZZZZZZ', 'Guess')).statusCode).toBe(429);
     // Another address is not affected.
     expect((await from('198.51.100.1', room.code, 'Other')).statusCode).toBe(201);
+  });
+
+  it('limits rolls per player, with Retry-After', async () => {
+    const room = await createRoom(app, host);
+    const player = await app.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/join`,
+      remoteAddress: '192.0.2.80',
+      payload: { player: 'Roller', transport: 'bearer' },
+    });
+    const headers = { authorization: `Bearer ${player.json().access_token}` };
+    const roll = () =>
+      app.inject({ method: 'POST', url: `/rooms/${room.code}/rolls`, headers, payload: { notation: '1d6' } });
+    expect((await roll()).statusCode).toBe(201);
+    expect((await roll()).statusCode).toBe(201);
+    const limited = await roll();
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().code).toBe('TOO_MANY_REQUESTS');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
   });
 
   it('uses the plain cookie prefix, without Secure, when cookies are not secure', async () => {

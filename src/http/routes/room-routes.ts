@@ -33,7 +33,7 @@ const CsrfHeaders = Type.Object({
   ),
 });
 
-const JOIN_WINDOW_MS = 60_000;
+const MINUTE_MS = 60_000;
 
 const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed.
 
@@ -76,17 +76,24 @@ export function registerRoomRoutes(
     attributes: { ...app.cookiePolicy.httpOnly, path: `/rooms/${code}` },
   });
 
-  const limitJoins = async (ip: string) => {
-    // Every attempt counts, successful or not: a failed one is what enumeration looks like, and
-    // counting successes too keeps one address from filling rooms with players.
-    const window = await counters.increment(`room-join:ip:${ip}`, JOIN_WINDOW_MS);
-    if (window.count > config.roomJoinsPerMinute) {
+  /** Counts one hit on `key` per minute; beyond `max`, 429 with Retry-After. */
+  const limit = async (key: string, max: number, message: string) => {
+    const window = await counters.increment(key, MINUTE_MS);
+    if (window.count > max) {
       const retryAfter = Math.max(1, Math.ceil((window.resetAt - clock()) / 1000));
-      throw new GatehouseError('TOO_MANY_REQUESTS', 'Too many attempts to join rooms; try again later.', {
+      throw new GatehouseError('TOO_MANY_REQUESTS', message, {
         headers: { 'retry-after': String(retryAfter) },
       });
     }
   };
+  // Every join attempt counts, successful or not: a failed one is what enumeration looks like,
+  // and counting successes too keeps one address from filling rooms with players.
+  const limitJoins = (ip: string) =>
+    limit(
+      `room-join:ip:${ip}`,
+      config.roomJoinsPerMinute,
+      'Too many attempts to join rooms; try again later.',
+    );
 
   app.post(
     '/rooms',
@@ -264,6 +271,8 @@ export function registerRoomRoutes(
     },
     async (request, reply) => {
       const player = playerOf(request);
+      // Each roll is a write and a broadcast to every stream of the room: bound it per player.
+      await limit(`room-roll:player:${player.id}`, config.roomRollsPerMinute, 'Too many rolls; slow down.');
       const body = request.body as { notation: string; label?: string | null };
       const event = await rooms.roll(player.code, player.id, body.notation, body.label);
       return reply.code(201).send(toRollView(event));
