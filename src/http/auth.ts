@@ -159,7 +159,11 @@ export function installAuth(
 
   // The route's OpenAPI security requirement comes from the same declaration as the guard.
   app.addHook('onRoute', (route: RouteOptions) => {
-    const handlers = Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+    // A guard works as `preHandler` (as documented) or `preValidation` (our routes: then a caller
+    // who may not use the route gets 401/403 before any 400 that would describe its schema).
+    const handlers = [route.preValidation, route.preHandler].flatMap((hook) =>
+      Array.isArray(hook) ? hook : [hook],
+    );
     const guard = handlers.find(
       (handler): handler is Guard => typeof handler === 'function' && 'requirement' in handler,
     );

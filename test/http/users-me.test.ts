@@ -53,6 +53,12 @@ describe('GET /users/me with a bearer token', () => {
     expect(response.json()).toMatchObject({ code: 'UNAUTHENTICATED' });
   });
 
+  it('answers 401 before validating the body, so anonymous callers learn nothing of the schema', async () => {
+    const response = await app.inject({ method: 'PATCH', url: '/users/me', payload: { nonsense: true } });
+    expect(response.statusCode).toBe(401);
+    expect(response.json().code).toBe('UNAUTHENTICATED');
+  });
+
   it('rejects a tampered token', async () => {
     const [h, p, s] = token.split('.');
     const claims = JSON.parse(Buffer.from(p ?? '', 'base64url').toString());

@@ -38,7 +38,7 @@ export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse):
   app.get(
     '/audit',
     {
-      preHandler: app.auth.require({ scopes: ['audit:read'] }),
+      preValidation: app.auth.require({ scopes: ['audit:read'] }),
       schema: {
         tags: ['admin'],
         summary: 'Read the audit log',

@@ -158,7 +158,7 @@ export function registerAuthRoutes(
   app.post(
     '/auth/logout',
     {
-      preHandler: app.auth.require(),
+      preValidation: app.auth.require(),
       schema: {
         tags: ['browser session'],
         summary: 'End this session',
@@ -186,7 +186,7 @@ export function registerAuthRoutes(
   app.post(
     '/auth/logout-all',
     {
-      preHandler: app.auth.require(),
+      preValidation: app.auth.require(),
       schema: {
         tags: ['accounts'],
         summary: 'End every session of your account',

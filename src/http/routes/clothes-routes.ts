@@ -75,7 +75,7 @@ export function registerClothesRoutes(app: FastifyInstance, gatehouse: Gatehouse
   app.get(
     '/clothes',
     {
-      preHandler: canRead,
+      preValidation: canRead,
       schema: {
         tags: ['clothes'],
         summary: 'List clothes',
@@ -110,7 +110,7 @@ export function registerClothesRoutes(app: FastifyInstance, gatehouse: Gatehouse
   app.get(
     '/clothes/:id',
     {
-      preHandler: canRead,
+      preValidation: canRead,
       schema: {
         tags: ['clothes'],
         summary: 'One clothing item',
@@ -127,7 +127,7 @@ export function registerClothesRoutes(app: FastifyInstance, gatehouse: Gatehouse
   app.post(
     '/clothes',
     {
-      preHandler: canWrite,
+      preValidation: canWrite,
       schema: {
         tags: ['clothes'],
         summary: 'Add a clothing item',
@@ -153,7 +153,7 @@ export function registerClothesRoutes(app: FastifyInstance, gatehouse: Gatehouse
   app.patch(
     '/clothes/:id',
     {
-      preHandler: canWrite,
+      preValidation: canWrite,
       schema: {
         tags: ['clothes'],
         summary: 'Change a clothing item',
@@ -187,7 +187,7 @@ export function registerClothesRoutes(app: FastifyInstance, gatehouse: Gatehouse
   app.delete(
     '/clothes/:id',
     {
-      preHandler: canWrite,
+      preValidation: canWrite,
       schema: {
         tags: ['clothes'],
         summary: 'Delete a clothing item',

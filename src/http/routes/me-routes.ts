@@ -32,7 +32,7 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
   app.get(
     '/users/me',
     {
-      preHandler: guard,
+      preValidation: guard,
       schema: {
         tags: ['accounts'],
         summary: 'Your account',
@@ -45,7 +45,7 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
   app.patch(
     '/users/me',
     {
-      preHandler: guard,
+      preValidation: guard,
       schema: {
         tags: ['accounts'],
         summary: 'Change your name or password',
@@ -89,7 +89,7 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
   app.get(
     '/users/me/sessions',
     {
-      preHandler: guard,
+      preValidation: guard,
       schema: {
         tags: ['accounts'],
         summary: 'Your live sessions',
@@ -115,7 +115,7 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
   app.delete(
     '/users/me/sessions/:id',
     {
-      preHandler: guard,
+      preValidation: guard,
       schema: {
         tags: ['accounts'],
         summary: 'End one of your sessions',

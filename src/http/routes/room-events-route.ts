@@ -203,7 +203,7 @@ export function registerRoomEventsRoute(
   app.get(
     '/rooms/:code/events',
     {
-      preHandler: guards.member,
+      preValidation: guards.member,
       schema: {
         tags: ['rooms'],
         summary: 'Follow a room (Server-Sent Events)',

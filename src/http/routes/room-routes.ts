@@ -98,7 +98,7 @@ export function registerRoomRoutes(
   app.post(
     '/rooms',
     {
-      preHandler: host,
+      preValidation: host,
       schema: {
         tags: ['rooms'],
         summary: 'Create a room',
@@ -182,7 +182,7 @@ export function registerRoomRoutes(
   app.get(
     '/rooms/:code',
     {
-      preHandler: guards.member,
+      preValidation: guards.member,
       schema: {
         tags: ['rooms'],
         summary: 'Room snapshot',
@@ -229,7 +229,7 @@ export function registerRoomRoutes(
   app.post(
     '/rooms/:code/rolls',
     {
-      preHandler: guards.player,
+      preValidation: guards.player,
       schema: {
         tags: ['rooms'],
         summary: 'Roll dice',
@@ -282,7 +282,7 @@ export function registerRoomRoutes(
   app.delete(
     '/rooms/:code/players/me',
     {
-      preHandler: guards.player,
+      preValidation: guards.player,
       schema: {
         tags: ['rooms'],
         summary: 'Leave a room',
@@ -305,7 +305,7 @@ export function registerRoomRoutes(
   app.delete(
     '/rooms/:code/players/:id',
     {
-      preHandler: host,
+      preValidation: host,
       schema: {
         tags: ['rooms'],
         summary: 'Remove a player (host)',
@@ -324,7 +324,7 @@ export function registerRoomRoutes(
   app.delete(
     '/rooms/:code',
     {
-      preHandler: host,
+      preValidation: host,
       schema: {
         tags: ['rooms'],
         summary: 'Close a room (host)',

@@ -27,7 +27,7 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
   app.get(
     '/users',
     {
-      preHandler: canRead,
+      preValidation: canRead,
       schema: {
         tags: ['admin'],
         summary: 'List accounts',
@@ -79,7 +79,7 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
   app.get(
     '/users/:id',
     {
-      preHandler: canRead,
+      preValidation: canRead,
       schema: {
         tags: ['admin'],
         summary: 'One account',
@@ -96,7 +96,7 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
   app.patch(
     '/users/:id',
     {
-      preHandler: canWrite,
+      preValidation: canWrite,
       schema: {
         tags: ['admin'],
         summary: 'Change an account’s name, role or active flag',
@@ -129,7 +129,7 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
   app.delete(
     '/users/:id',
     {
-      preHandler: canWrite,
+      preValidation: canWrite,
       schema: {
         tags: ['admin'],
         summary: 'Delete an account',
