@@ -67,4 +67,42 @@ describe.runIf(runBrowser)('/docs in a real browser', () => {
     expect(violations).toEqual([]);
     await page.close();
   });
+
+  it('lets a player join a room with "Try it out" and then call the room routes with the cookie', async () => {
+    const host = await createUser(app, { email: 'swagger-host@example.com' });
+    const login = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: `grant_type=password&username=${encodeURIComponent(host.email)}&password=${encodeURIComponent(host.password)}`,
+    });
+    const room = await app.inject({
+      method: 'POST',
+      url: '/rooms',
+      headers: { authorization: `Bearer ${login.json().access_token}` },
+      payload: { name: 'Docs room' },
+    });
+    const code = room.json().code as string;
+    const page = await browser.newPage();
+    await page.goto(`${base}/docs/`);
+
+    const join = page.locator('#operations-rooms-post_rooms__code__join');
+    await join.locator('.opblock-summary').click();
+    await join.locator('input[placeholder="code"]').fill(code);
+    await join.locator('textarea.body-param__text').fill(JSON.stringify({ player: 'Docs Reader' }));
+    await join.locator('button.execute').click();
+    const joinStatus = join.locator('.live-responses-table .response .response-col_status').first();
+    await expect.poll(() => joinStatus.textContent(), { timeout: 10_000 }).toContain('201');
+
+    const view = page.locator('#operations-rooms-get_rooms__code_');
+    await view.locator('.opblock-summary').click();
+    await view.locator('input[placeholder="code"]').fill(code);
+    await view.locator('button.execute').click();
+    const viewStatus = view.locator('.live-responses-table .response .response-col_status').first();
+    await expect.poll(() => viewStatus.textContent(), { timeout: 10_000 }).toContain('200');
+    await expect
+      .poll(() => view.locator('.live-responses-table .microlight').first().textContent())
+      .toContain('Docs Reader');
+    await page.close();
+  });
 });
