@@ -1,4 +1,5 @@
 import type { EventBus } from '../events/event-bus.js';
+import { BoundedMap } from '../lib/bounded-map.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 
 /**
@@ -16,7 +17,7 @@ export interface UserCache {
 
 /** Creates a bounded {@link UserCache} (oldest entries go first when full). */
 export function createUserCache(store: UserStore, bus: EventBus, maxEntries = 10_000): UserCache {
-  const users = new Map<string, UserRecord>();
+  const users = new BoundedMap<string, UserRecord>(maxEntries);
   const unsubscribe = bus.subscribe((event) => {
     if (event.type === 'user_changed') users.delete(event.userId);
   });
@@ -25,13 +26,7 @@ export function createUserCache(store: UserStore, bus: EventBus, maxEntries = 10
       const cached = users.get(id);
       if (cached !== undefined) return cached;
       const user = await store.findUserById(id);
-      if (user !== undefined) {
-        if (users.size >= maxEntries) {
-          const oldest = users.keys().next();
-          if (!oldest.done) users.delete(oldest.value);
-        }
-        users.set(id, user);
-      }
+      if (user !== undefined) users.set(id, user);
       return user;
     },
     evict: (id) => users.delete(id),

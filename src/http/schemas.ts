@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { type TSchema, Type } from 'typebox';
 import { ROLES } from '../accounts/roles.js';
 
 /** RFC 9457 problem details, as every error response is documented. */
@@ -45,3 +45,13 @@ export const PageQuery = {
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
   offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
 };
+
+/** A page of `item`s, as every list route answers: `{ items, total, limit, offset }`. */
+export function pageOf<T extends TSchema>(item: T) {
+  return Type.Object({
+    items: Type.Array(item),
+    total: Type.Integer({ description: 'Matching entries in all pages' }),
+    limit: Type.Integer(),
+    offset: Type.Integer(),
+  });
+}

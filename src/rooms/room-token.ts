@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, errors as joseErrors } from 'jose';
+import { BoundedMap } from '../lib/bounded-map.js';
 import type { Keyring } from '../tokens/keyring.js';
 
 /**
@@ -94,16 +95,8 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
   const ttlSeconds = Math.min(options.ttlSeconds, ROOM_TOKEN_MAX_TTL);
   const cacheSize = options.cacheSize ?? 10_000;
   // Keyed by the whole token string (DESIGN.md §6): a hit skips the signature check, the costly
-  // part, while expiry is still checked on every use. Insertion-ordered Map = FIFO eviction.
-  const verified = new Map<string, RoomTokenIdentity>();
-
-  const remember = (token: string, identity: RoomTokenIdentity) => {
-    if (verified.size >= cacheSize) {
-      const oldest = verified.keys().next();
-      if (!oldest.done) verified.delete(oldest.value);
-    }
-    verified.set(token, identity);
-  };
+  // part, while expiry is still checked on every use.
+  const verified = new BoundedMap<string, RoomTokenIdentity>(cacheSize);
 
   return {
     async issue(roomCode, playerId) {
@@ -145,7 +138,7 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
           return { ok: false, reason: 'invalid' };
         }
         identity = { playerId: sub, roomCode: room, expiresAt: exp * 1000 };
-        remember(token, identity);
+        verified.set(token, identity);
       }
       if (identity.expiresAt <= now) {
         verified.delete(token);

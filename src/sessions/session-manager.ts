@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
 import type { GatehouseConfig } from '../config/config.js';
 import type { EventBus } from '../events/event-bus.js';
+import { BoundedMap } from '../lib/bounded-map.js';
 import type { SessionRecord, SessionStore, SessionTransport } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { Keyring } from '../tokens/keyring.js';
@@ -100,16 +101,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const { config, sessions, keyring, revocations, bus, clock } = deps;
   // Verified JWTs keyed by the whole token string: a hit skips signature verification (the
   // expensive part, DESIGN.md §6) but expiry and revocation are still checked every time.
-  const verifiedJwts = new Map<string, CachedToken>();
-  const cookieCache = new Map<string, CachedCookie>();
-
-  const remember = <T>(cache: Map<string, T>, key: string, value: T) => {
-    if (cache.size >= VERIFIED_CACHE_SIZE) {
-      const oldest = cache.keys().next();
-      if (!oldest.done) cache.delete(oldest.value);
-    }
-    cache.set(key, value);
-  };
+  const verifiedJwts = new BoundedMap<string, CachedToken>(VERIFIED_CACHE_SIZE);
+  const cookieCache = new BoundedMap<string, CachedCookie>(VERIFIED_CACHE_SIZE);
 
   const newSession = (userId: string, transport: SessionTransport, scopes: string[], client: ClientInfo) => {
     const now = clock();
@@ -201,7 +194,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         scopes: scope === '' ? [] : scope.split(' '),
         expiresAt: exp * 1000,
       };
-      remember(verifiedJwts, token, entry);
+      verifiedJwts.set(token, entry);
     }
     if (entry.expiresAt <= now) {
       verifiedJwts.delete(token);
@@ -273,7 +266,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
           expiresAt: session.expiresAt,
           lastUsedAt: session.lastUsedAt,
         };
-        remember(cookieCache, token, entry);
+        cookieCache.set(token, entry);
       }
       if (revocations.isRevoked(entry.sessionId)) {
         cookieCache.delete(token);

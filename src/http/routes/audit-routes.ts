@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { AuditRecord } from '../../audit/audit-log.js';
 import type { Gatehouse } from '../../gatehouse.js';
-import { errorResponses, PageQuery } from '../schemas.js';
+import { errorResponses, PageQuery, pageOf } from '../schemas.js';
 
 const NullableString = (description?: string) =>
   Type.Union([Type.String(), Type.Null()], description === undefined ? {} : { description });
@@ -58,12 +58,7 @@ export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse):
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            items: Type.Array(AuditEventView),
-            total: Type.Integer(),
-            limit: Type.Integer(),
-            offset: Type.Integer(),
-          }),
+          200: pageOf(AuditEventView),
           ...errorResponses,
         },
       },

@@ -5,7 +5,7 @@ import { COLORS, type Color, SIZES, type Size } from '../../clothes/clothing-att
 import { NAME_MAX_LENGTH, PHOTO_URL_MAX_LENGTH } from '../../clothes/validate-clothing.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { type ClothingRecord, createClothesStore } from '../../storage/clothes-store.js';
-import { errorResponses, PageQuery, problemRef } from '../schemas.js';
+import { errorResponses, PageQuery, pageOf, problemRef } from '../schemas.js';
 
 const SizeSchema = Type.Enum([...SIZES]);
 const ColorSchema = Type.Enum([...COLORS]);
@@ -85,12 +85,7 @@ export function registerClothesRoutes(app: FastifyInstance, gatehouse: Gatehouse
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            items: Type.Array(clothingRef),
-            total: Type.Integer(),
-            limit: Type.Integer(),
-            offset: Type.Integer(),
-          }),
+          200: pageOf(clothingRef),
           ...errorResponses,
         },
       },

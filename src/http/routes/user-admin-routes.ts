@@ -5,7 +5,7 @@ import { ROLES, type Role } from '../../accounts/roles.js';
 import { createUserAdminService } from '../../accounts/user-admin-service.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { clientInfo } from '../client-info.js';
-import { errorResponses, PageQuery, problemRef, publicUserRef } from '../schemas.js';
+import { errorResponses, PageQuery, pageOf, problemRef, publicUserRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
 
 const RoleSchema = Type.Enum([...ROLES]);
@@ -42,12 +42,7 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            items: Type.Array(publicUserRef),
-            total: Type.Integer(),
-            limit: Type.Integer(),
-            offset: Type.Integer(),
-          }),
+          200: pageOf(publicUserRef),
           ...errorResponses,
         },
       },
