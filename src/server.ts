@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { createCookiePolicy } from './http/cookies.js';
+import { sendProblem, toGatehouseError } from './http/error-handler.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { registerClothesRoutes } from './http/routes/clothes-routes.js';
@@ -54,6 +55,10 @@ export async function buildServer(
         : config.trustProxy,
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
+    // Requests Fastify refuses before routing (a malformed URL) get problem+json like the rest.
+    frameworkErrors: (error, _request, reply) => {
+      sendProblem(reply, toGatehouseError(error));
+    },
   });
   if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
   try {

@@ -41,7 +41,12 @@ export interface AccountService {
    */
   loginWithPassword(email: string, password: string, ip: string): Promise<PasswordLogin>;
   /** Changes name and/or password; a password change ends every other session of the user. */
-  updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
+  updateProfile(
+    user: UserRecord,
+    change: ProfileChange,
+    currentSessionId: string,
+    ip: string,
+  ): Promise<UserRecord>;
   /** Applies a change made on behalf of the user and tells every instance. */
   applyUserChange(id: string, patch: Parameters<UserStore['updateUser']>[1]): Promise<UserRecord | undefined>;
 }
@@ -120,7 +125,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     async loginWithPassword(rawEmail, rawPassword, ip) {
       const email = normalizeEmail(rawEmail);
       const accountKey = email?.key ?? rawEmail.normalize('NFKC').trim().toLowerCase();
-      const throttle = await deps.throttle.check(accountKey, ip);
+      const throttle = await deps.throttle.attempt(accountKey, ip);
       if (!throttle.allowed)
         return { ok: false, reason: 'throttled', retryAfterSeconds: throttle.retryAfterSeconds };
       const password = rawPassword.normalize('NFKC');
@@ -128,14 +133,12 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       if (user === undefined) {
         // Same work as a real check, so timing does not reveal which emails have accounts.
         await hasher.verifyDummy(password);
-        await deps.throttle.recordFailure(accountKey, ip);
         return { ok: false, reason: 'invalid_credentials' };
       }
       if (!(await hasher.verify(user.passwordHash, password))) {
-        await deps.throttle.recordFailure(accountKey, ip);
         return { ok: false, reason: 'invalid_credentials', userId: user.id };
       }
-      await deps.throttle.recordSuccess(accountKey);
+      await deps.throttle.succeeded(accountKey, ip);
       if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
       if (hasher.needsRehash(user.passwordHash)) {
         // Upgrade hashes made with older parameters while we hold the plaintext.
@@ -144,22 +147,32 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       return { ok: true, user };
     },
 
-    async updateProfile(user, change, currentSessionId) {
+    async updateProfile(user, change, currentSessionId, ip) {
       const patch: Parameters<UserStore['updateUser']>[1] = {};
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
       if (change.password !== undefined) {
         const current = change.currentPassword?.normalize('NFKC');
+        // Guessing the current password is guessing the password: same limits as a login, so a
+        // stolen short-lived token cannot be turned into a permanent takeover by brute force.
+        const throttle = await deps.throttle.attempt(user.emailKey, ip);
+        if (!throttle.allowed) {
+          throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
+            headers: { 'retry-after': String(throttle.retryAfterSeconds) },
+          });
+        }
         if (current === undefined || !(await hasher.verify(user.passwordHash, current))) {
           throw new GatehouseError('INVALID_CURRENT_PASSWORD', 'current_password is missing or wrong.', {
             errors: [{ field: 'current_password', message: 'must be your current password' }],
           });
         }
+        await deps.throttle.succeeded(user.emailKey, ip);
         patch.passwordHash = await hasher.hash(checkedPassword(change.password, 'password'));
+        // OWASP Session Management: a new password ends every other session. Revoke before the
+        // cache-eviction broadcast, so a failing broadcast can never leave those sessions alive.
+        await deps.sessions.revokeUserSessions(user.id, currentSessionId);
       }
       const updated = await applyUserChange(user.id, patch);
       if (updated === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
-      // OWASP Session Management: a new password must end every other session.
-      if (patch.passwordHash !== undefined) await deps.sessions.revokeUserSessions(user.id, currentSessionId);
       return updated;
     },
 

@@ -14,6 +14,8 @@ export interface CounterStore {
   increment(key: string, windowMs: number): Promise<WindowCount>;
   /** The current window of `key`, if one is open. */
   peek(key: string): Promise<WindowCount | undefined>;
+  /** Takes one hit off `key`'s open window, if any. */
+  decrement(key: string): Promise<void>;
   /** Clears `key`. */
   reset(key: string): Promise<void>;
 }
@@ -41,6 +43,10 @@ export function createMemoryCounterStore(clock: () => number): CounterStore {
       const entry = live(key);
       return entry && { ...entry };
     },
+    async decrement(key) {
+      const entry = live(key);
+      if (entry !== undefined && entry.count > 0) entry.count -= 1;
+    },
     async reset(key) {
       windows.delete(key);
     },
@@ -65,6 +71,14 @@ export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:
       const [count, ttl] = await Promise.all([redis.get(prefix + key), redis.pttl(prefix + key)]);
       if (count === null || ttl < 0) return undefined;
       return { count: Number(count), resetAt: Date.now() + ttl };
+    },
+    async decrement(key) {
+      // Only an existing window: DECR on a missing key would create one without an expiry.
+      await redis.eval(
+        "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0",
+        1,
+        prefix + key,
+      );
     },
     async reset(key) {
       await redis.del(prefix + key);

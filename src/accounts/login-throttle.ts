@@ -13,14 +13,16 @@ export interface LoginThrottleLimits {
 /** Whether a login attempt may proceed. */
 export type ThrottleDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
-/** Counts failed logins per account and per IP. */
+/** Counts login attempts per account and per IP. */
 export interface LoginThrottle {
-  /** Checked before the password is: a right password still fails while limited. */
-  check(accountKey: string, ip: string): Promise<ThrottleDecision>;
-  /** Records a failure against both keys. */
-  recordFailure(accountKey: string, ip: string): Promise<void>;
-  /** Clears the account's failures after a successful login (the IP's stay). */
-  recordSuccess(accountKey: string): Promise<void>;
+  /**
+   * Counts an attempt, before the password is checked, and says whether it may proceed. Counting
+   * first means a burst of parallel guesses cannot all pass before any failure is recorded; a
+   * right password still fails while limited.
+   */
+  attempt(accountKey: string, ip: string): Promise<ThrottleDecision>;
+  /** A successful login: clears the account's count and takes this attempt off the IP's. */
+  succeeded(accountKey: string, ip: string): Promise<void>;
 }
 
 /** Creates a {@link LoginThrottle} over a {@link CounterStore}. */
@@ -32,23 +34,20 @@ export function createLoginThrottle(
   const accountKey = (key: string) => `login:account:${key}`;
   const ipKey = (ip: string) => `login:ip:${ip}`;
   return {
-    async check(account, ip) {
-      const [byAccount, byIp] = await Promise.all([store.peek(accountKey(account)), store.peek(ipKey(ip))]);
+    async attempt(account, ip) {
+      const [byAccount, byIp] = await Promise.all([
+        store.increment(accountKey(account), limits.windowMs),
+        store.increment(ipKey(ip), limits.windowMs),
+      ]);
       const blockedUntil = Math.max(
-        byAccount !== undefined && byAccount.count >= limits.perAccount ? byAccount.resetAt : 0,
-        byIp !== undefined && byIp.count >= limits.perIp ? byIp.resetAt : 0,
+        byAccount.count > limits.perAccount ? byAccount.resetAt : 0,
+        byIp.count > limits.perIp ? byIp.resetAt : 0,
       );
       if (blockedUntil === 0) return { allowed: true };
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((blockedUntil - clock()) / 1000)) };
     },
-    async recordFailure(account, ip) {
-      await Promise.all([
-        store.increment(accountKey(account), limits.windowMs),
-        store.increment(ipKey(ip), limits.windowMs),
-      ]);
-    },
-    async recordSuccess(account) {
-      await store.reset(accountKey(account));
+    async succeeded(account, ip) {
+      await Promise.all([store.reset(accountKey(account)), store.decrement(ipKey(ip))]);
     },
   };
 }

@@ -178,11 +178,12 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
         return { before: target, after: updated };
       });
 
-      await bus.publish({ type: 'user_changed', userId: id });
       const roleChanged = before.role !== after.role;
       const disabled = before.isActive && !after.isActive;
       // DESIGN.md §3: a role change or a disable ends every token of the user on its next request.
+      // Revoked first: a failing cache broadcast must never leave those sessions alive.
       if (roleChanged || disabled) await sessions.revokeUserSessions(id);
+      await bus.publish({ type: 'user_changed', userId: id });
 
       const entry = { actorId: actor.id, targetId: id, ...client } satisfies Omit<AuditEntry, 'event'>;
       if (roleChanged) {

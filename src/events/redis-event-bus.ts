@@ -19,7 +19,12 @@ export async function createRedisEventBus(url: string): Promise<EventBus> {
   await Promise.all([publisher.connect(), subscriber.connect()]);
   await subscriber.subscribe(CHANNEL);
   subscriber.on('message', (_channel: string, message: string) => {
-    const parsed = JSON.parse(message) as { from: string; event: GatehouseEvent };
+    let parsed: { from: string; event: GatehouseEvent };
+    try {
+      parsed = JSON.parse(message) as { from: string; event: GatehouseEvent };
+    } catch {
+      return; // Not ours: anything on the channel that is not our JSON is ignored.
+    }
     if (parsed.from !== instanceId) void local.publish(parsed.event);
   });
   return {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
+import { ROLE_SCOPES } from '../accounts/scopes.js';
 import type { GatehouseConfig } from '../config/config.js';
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
@@ -245,7 +246,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       const user = await deps.users.findUserById(session.userId);
       if (user === undefined || !user.isActive) return { ok: false, reason: 'disabled' };
       await sessions.touchSession(session.id, now);
-      return { ok: true, tokens: await issueTokens({ ...session, lastUsedAt: now }) };
+      // Defence in depth: never mint a scope the user's current role no longer allows, even if a
+      // revocation after a role change was missed.
+      const allowed = ROLE_SCOPES[user.role] as readonly string[];
+      const scopes = session.scopes.filter((scope) => allowed.includes(scope));
+      return { ok: true, tokens: await issueTokens({ ...session, scopes, lastUsedAt: now }) };
     },
 
     verifyAccessToken(token) {

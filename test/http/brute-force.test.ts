@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
-import { createUser, PASSWORD, postToken } from '../support/accounts.js';
+import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 
 describe('failed-login limits (RFC 6749 §4.3.2)', () => {
   let app: FastifyInstance;
@@ -38,6 +38,39 @@ describe('failed-login limits (RFC 6749 §4.3.2)', () => {
     expect(
       (await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD })).statusCode,
     ).toBe(200);
+  });
+
+  it('counts attempts before checking the password, so a parallel burst cannot slip past', async () => {
+    app = await buildTestServer({ loginMaxFailuresPerAccount: 5 });
+    const user = await createUser(app);
+    const burst = await Promise.all([
+      ...Array.from({ length: 19 }, () =>
+        postToken(app, { grant_type: 'password', username: user.email, password: 'wrong password!' }),
+      ),
+      postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD }),
+    ]);
+    const codes = burst.map((r) => r.statusCode);
+    // At most five attempts reach the password check; the rest are refused unchecked.
+    expect(codes.filter((c) => c !== 429).length).toBeLessThanOrEqual(5);
+    expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(15);
+  });
+
+  it('limits guesses at the current password on PATCH /users/me', async () => {
+    app = await buildTestServer({ loginMaxFailuresPerAccount: 3 });
+    const user = await createUser(app);
+    const { access_token } = await login(app, user.email);
+    const change = (current: string) =>
+      app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(access_token),
+        payload: { password: 'a brand new secret', current_password: current },
+      });
+    for (let i = 0; i < 3; i++)
+      expect((await change('not the password')).json().code).toBe('INVALID_CURRENT_PASSWORD');
+    const limited = await change(PASSWORD);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().code).toBe('TOO_MANY_LOGIN_ATTEMPTS');
   });
 
   it('limits a client IP across accounts', async () => {

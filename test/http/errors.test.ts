@@ -51,6 +51,10 @@ describe('error responses', () => {
     expectProblem(await app.inject({ method: 'GET', url: '/nope?x=1' }), 404, 'NOT_FOUND');
   });
 
+  it("answers a malformed URL with a problem, not Fastify's default body", async () => {
+    expectProblem(await app.inject({ method: 'GET', url: '/users/%E0%A4%A' }), 400, 'BAD_REQUEST');
+  });
+
   it('answers unsupported media types with 415', async () => {
     const response = await app.inject({
       method: 'POST',
