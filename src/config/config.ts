@@ -48,6 +48,8 @@ export interface GatehouseConfig {
   loginMaxFailuresPerIp: number;
   /** Length of the failed-login window in seconds. @default 900 */
   loginFailureWindow: number;
+  /** Account registrations per client IP per hour. @default 20 */
+  registrationsPerHour: number;
   /** Password hashes computed at once; more wait in line. @default 2 */
   passwordHashConcurrency: number;
   /** Lifetime of a Dicery room token in seconds (≤ 12 h). @default 43200 */
@@ -86,6 +88,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   loginMaxFailuresPerAccount: 5,
   loginMaxFailuresPerIp: 50,
   loginFailureWindow: 900,
+  registrationsPerHour: 20,
   passwordHashConcurrency: 2,
   roomTokenTtl: 12 * 3600,
   roomJoinsPerMinute: 20,

@@ -132,6 +132,7 @@ export function loadConfig(env: Env): EnvConfig {
     ),
     loginMaxFailuresPerIp: int('LOGIN_MAX_FAILURES_PER_IP', defaultConfig.loginMaxFailuresPerIp, 1, 100000),
     loginFailureWindow: duration('LOGIN_FAILURE_WINDOW', defaultConfig.loginFailureWindow, 24 * 3600),
+    registrationsPerHour: int('REGISTRATIONS_PER_HOUR', defaultConfig.registrationsPerHour, 1, 1_000_000),
     passwordHashConcurrency: int('PASSWORD_HASH_CONCURRENCY', defaultConfig.passwordHashConcurrency, 1, 64),
     roomTokenTtl: duration('ROOM_TOKEN_TTL', defaultConfig.roomTokenTtl, 12 * 3600),
     roomJoinsPerMinute: int('ROOM_JOINS_PER_MINUTE', defaultConfig.roomJoinsPerMinute, 1, 10000),

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Algorithm, hash, verify } from '@node-rs/argon2';
+import { GatehouseError } from '../errors.js';
 import { createLimiter } from './limit-concurrency.js';
 
 // `Algorithm` is an ambient const enum, which verbatimModuleSyntax cannot read at run time: 2 is Argon2id.
@@ -31,7 +32,13 @@ export interface PasswordHasher {
  * on a small machine (DESIGN.md §6).
  */
 export function createPasswordHasher(concurrency: number): PasswordHasher {
-  const limit = createLimiter(concurrency);
+  // At most 64 hashes per slot wait (~1 s of work each); beyond that, 503 rather than a queue
+  // that a registration flood could grow until every login times out.
+  const limit = createLimiter(concurrency, 64 * concurrency, () => {
+    throw new GatehouseError('SERVICE_UNAVAILABLE', 'The server is busy; try again shortly.', {
+      headers: { 'retry-after': '1' },
+    });
+  });
   const options = { algorithm: ARGON2ID, ...ARGON2_PARAMS };
   let dummy: Promise<string> | undefined;
   const verifyPhc = (phc: string, password: string) =>

@@ -18,6 +18,9 @@ export interface RevocationList {
   close(): void;
 }
 
+/** How stale a missed revocation broadcast can leave this instance, at worst. */
+export const RELOAD_INTERVAL_MS = 30_000;
+
 /** Loads the revocation list from `store` and subscribes it to `bus`. */
 export async function createRevocationList(
   store: SessionStore,
@@ -39,12 +42,21 @@ export async function createRevocationList(
   const unsubscribe = bus.subscribe((event) => {
     if (event.type === 'sessions_revoked') add(event.sessions);
   });
+  // Redis pub/sub is at-most-once: a message lost during a reconnect must not leave a revoked
+  // session alive here for good, so the list is also re-read from the database periodically.
+  const reload = setInterval(() => {
+    store.listRevokedSessions(clock()).then(add, () => {});
+  }, RELOAD_INTERVAL_MS);
+  reload.unref();
   return {
     isRevoked: (sessionId) => revoked.has(sessionId),
     add,
     get size() {
       return revoked.size;
     },
-    close: unsubscribe,
+    close() {
+      clearInterval(reload);
+      unsubscribe();
+    },
   };
 }

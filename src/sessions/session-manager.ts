@@ -90,7 +90,13 @@ interface CachedToken extends TokenIdentity {
 
 interface CachedCookie extends CachedToken {
   lastUsedAt: number;
+  /** When the row was read; re-read after {@link COOKIE_RECHECK_MS}. */
+  checkedAt: number;
 }
+
+// A cached cookie session is re-read from the database this often, so a revocation this instance
+// missed (a lost broadcast) cannot keep a cookie alive for longer than this.
+const COOKIE_RECHECK_MS = 30_000;
 
 const VERIFIED_CACHE_SIZE = 10_000;
 // Writing last_used_at on every cookie request would put a database write on the hot path;
@@ -261,6 +267,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (!looksLikeOpaqueToken(token, 'ghs')) return { ok: false, reason: 'malformed' };
       const now = clock();
       let entry = cookieCache.get(token);
+      if (entry !== undefined && now - entry.checkedAt >= COOKIE_RECHECK_MS) entry = undefined;
       if (entry === undefined) {
         const session = await sessions.findSessionByCookieHash(hashOpaqueToken(token));
         if (session === undefined || session.revokedAt !== null) return { ok: false, reason: 'invalid' };
@@ -270,6 +277,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
           scopes: session.scopes,
           expiresAt: session.expiresAt,
           lastUsedAt: session.lastUsedAt,
+          checkedAt: now,
         };
         cookieCache.set(token, entry);
       }

@@ -1,6 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestServer } from '../../src/testing.js';
+import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, cookiesOf, createUser, login, PASSWORD } from '../support/accounts.js';
 
 const SESSION = '__Host-gatehouse_session';
@@ -281,6 +281,27 @@ describe('COOKIE_SECURE=false', () => {
     expect(cookie?.attributes).not.toContain('secure');
     expect(cookie?.attributes).toContain('httponly');
     expect(response.headers['strict-transport-security']).toBeUndefined();
+    await app.close();
+  });
+});
+
+describe('a revocation this instance never heard of', () => {
+  it('still ends a cached cookie session within the re-check interval', async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer({}, { clock });
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    await browser.login(user.email);
+    const sessions = (await browser.request('GET', '/users/me/sessions')).json() as {
+      id: string;
+      current: boolean;
+    }[];
+    const current = sessions.find((s) => s.current);
+    // Straight in the database, as another instance would, with the broadcast lost.
+    await app.gatehouse.sessionStore.revokeSessions([current?.id ?? ''], clock());
+    expect((await browser.request('GET', '/users/me')).statusCode).toBe(200);
+    clock.advance(30_000);
+    expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);
     await app.close();
   });
 });

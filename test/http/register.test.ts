@@ -6,7 +6,7 @@ import { PASSWORD } from '../support/accounts.js';
 describe('POST /auth/register', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
-    app = await buildTestServer();
+    app = await buildTestServer({ registrationsPerHour: 1000 });
   });
   afterAll(async () => app.close());
 
@@ -86,5 +86,26 @@ describe('POST /auth/register', () => {
       code: 'VALIDATION_FAILED',
       errors: [{ field: 'password' }],
     });
+  });
+});
+
+describe('registration limits', () => {
+  it('limits sign-ups per client IP with Retry-After', async () => {
+    const app = await buildTestServer({ registrationsPerHour: 2 });
+    const register = (email: string, remoteAddress = '203.0.113.9') =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        remoteAddress,
+        payload: { email, password: PASSWORD },
+      });
+    expect((await register('one@example.com')).statusCode).toBe(201);
+    expect((await register('one@example.com')).statusCode).toBe(409);
+    const limited = await register('three@example.com');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().code).toBe('TOO_MANY_REQUESTS');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await register('four@example.com', '198.51.100.4')).statusCode).toBe(201);
+    await app.close();
   });
 });

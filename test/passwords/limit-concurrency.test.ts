@@ -34,4 +34,17 @@ describe('createLimiter', () => {
     await expect(limit(async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(await limit(async () => 'next')).toBe('next');
   });
+
+  it('refuses new tasks once maxQueued are waiting', async () => {
+    let release = () => {};
+    const limit = createLimiter(1, 1, () => {
+      throw new Error('full');
+    });
+    const running = limit(() => new Promise<void>((resolve) => (release = resolve)));
+    const waiting = limit(async () => 'queued');
+    await expect(limit(async () => 'refused')).rejects.toThrow('full');
+    release();
+    await running;
+    expect(await waiting).toBe('queued');
+  });
 });

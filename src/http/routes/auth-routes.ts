@@ -52,10 +52,22 @@ export function registerAuthRoutes(
           },
           { additionalProperties: false },
         ),
-        response: { 201: publicUserRef, 400: problemRef, 409: problemRef },
+        response: { 201: publicUserRef, 400: problemRef, 409: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
+      // Each sign-up costs an argon2id hash and answers whether an email is taken: bound both.
+      const window = await gatehouse.counters.increment(`register:ip:${request.ip}`, 3600_000);
+      if (window.count > config.registrationsPerHour) {
+        const retryAfter = Math.max(1, Math.ceil((window.resetAt - gatehouse.clock()) / 1000));
+        throw new GatehouseError(
+          'TOO_MANY_REQUESTS',
+          'Too many sign-ups from this address; try again later.',
+          {
+            headers: { 'retry-after': String(retryAfter) },
+          },
+        );
+      }
       const body = request.body as { email: string; password: string; full_name?: string | null };
       const user = await accounts.register({
         email: body.email,
