@@ -153,7 +153,9 @@ export function installRoomAuth(app: FastifyInstance, gatehouse: Gatehouse): Roo
       app.csrf.verify(request, auth.sessionId);
     const room = await rooms.getRoom(code);
     if (room.hostUserId !== auth.user.id || !auth.scopes.includes(HOST_SCOPE)) {
-      throw notMember('Only players of this room and its host can see it.');
+      // Someone else's room answers exactly like a missing one: a signed-in account must not be
+      // able to test codes (the join limit is what makes guessing them hopeless).
+      throw new GatehouseError('ROOM_NOT_FOUND', 'Room not found');
     }
     return { userId: auth.user.id, sessionId: auth.sessionId, transport: auth.transport };
   };

@@ -95,9 +95,9 @@ export interface RoomService {
   join(code: string, rawName: string): Promise<PlayerRecord>;
   /** A present player leaves; their name is free again. Throws `ROOM_NOT_FOUND`, `PLAYER_NOT_FOUND`. */
   leave(code: string, playerId: string): Promise<void>;
-  /** The host removes a present player. Throws `ROOM_NOT_FOUND`, `FORBIDDEN`, `PLAYER_NOT_FOUND`. */
+  /** The host removes a present player. Throws `ROOM_NOT_FOUND` (also to non-hosts) or `PLAYER_NOT_FOUND`. */
   kick(code: string, hostUserId: string, playerId: string): Promise<void>;
-  /** The host closes the room for good. Throws `ROOM_NOT_FOUND`, `FORBIDDEN`. */
+  /** The host closes the room for good. Throws `ROOM_NOT_FOUND` (also to non-hosts). */
   close(code: string, hostUserId: string): Promise<void>;
   /**
    * Rolls `notation` for a present player with the server's CSPRNG, stores and publishes the
@@ -281,7 +281,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     async kick(code, hostUserId, playerId) {
       const room = await getOpenRoom(code);
       if (room.hostUserId !== hostUserId) {
-        throw new GatehouseError('FORBIDDEN', 'Only the host of this room can remove players');
+        throw new GatehouseError('ROOM_NOT_FOUND', 'Room not found'); // not the host: indistinguishable from no room
       }
       const player = await findPresentPlayer(room, playerId);
       if (player === undefined) throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
@@ -291,7 +291,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     async close(code, hostUserId) {
       const room = await getOpenRoom(code);
       if (room.hostUserId !== hostUserId) {
-        throw new GatehouseError('FORBIDDEN', 'Only the host of this room can close it');
+        throw new GatehouseError('ROOM_NOT_FOUND', 'Room not found'); // not the host: indistinguishable from no room
       }
       const now = clock();
       if (!(await rooms.closeRoom(room.code, now))) throw roomNotFound();

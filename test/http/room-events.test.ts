@@ -89,8 +89,8 @@ describe('GET /rooms/{code}/events (real server)', () => {
 
     const stranger = await signIn(app);
     const refused = await follow(room.code, stranger.headers);
-    expect(refused.status).toBe(403);
-    expect(refused.problem?.code).toBe('NOT_ROOM_MEMBER');
+    expect(refused.status).toBe(404);
+    expect(refused.problem?.code).toBe('ROOM_NOT_FOUND');
     const anonymous = await follow(room.code, {});
     expect(anonymous.status).toBe(401);
     const unknown = await follow('ZZZZZZZZ', carol.headers);

@@ -380,8 +380,9 @@ describe('Dicery room routes', () => {
         url: `/rooms/${roomA.code}`,
         headers: stranger.headers,
       });
-      expect(asStranger.statusCode).toBe(403);
-      expect(asStranger.json().code).toBe('NOT_ROOM_MEMBER');
+      // Another account's room looks exactly like no room (no code oracle for signed-in users).
+      expect(asStranger.statusCode).toBe(404);
+      expect(asStranger.json().code).toBe('ROOM_NOT_FOUND');
       const anonymous = await app.inject({ method: 'GET', url: `/rooms/${roomA.code}` });
       expect(anonymous.statusCode).toBe(401);
       expect(anonymous.json().code).toBe('UNAUTHENTICATED');
@@ -465,7 +466,7 @@ describe('Dicery room routes', () => {
         url: `/rooms/${roomA.code}/players/${bob.id}`,
         headers: stranger.headers,
       });
-      expect(byStranger.statusCode).toBe(403);
+      expect(byStranger.statusCode).toBe(404);
       const byPlayer = await app.inject({
         method: 'DELETE',
         url: `/rooms/${roomA.code}/players/${bob.id}`,
@@ -538,7 +539,7 @@ describe('Dicery room routes', () => {
         url: `/rooms/${room.code}`,
         headers: stranger.headers,
       });
-      expect(byStranger.statusCode).toBe(403);
+      expect(byStranger.statusCode).toBe(404);
       expect(
         (await app.inject({ method: 'DELETE', url: `/rooms/${room.code}`, headers: host.headers }))
           .statusCode,

@@ -221,8 +221,8 @@ describe('RoomService', () => {
     it('lets only the host kick, and announces the kick with the player id', async () => {
       const ann = await service.join(room.code, 'Ann');
       const stranger = await insertUser();
-      const error = await expectError(service.kick(room.code, stranger, ann.id), 'FORBIDDEN');
-      expect(error.statusCode).toBe(403);
+      const error = await expectError(service.kick(room.code, stranger, ann.id), 'ROOM_NOT_FOUND');
+      expect(error.statusCode).toBe(404);
       expect(await service.isPresent(room.code, ann.id)).toBe(true);
 
       await service.kick(room.code, host, ann.id);
@@ -239,7 +239,7 @@ describe('RoomService', () => {
   describe('close', () => {
     it('lets only the host close, once, and ends presence', async () => {
       const ann = await service.join(room.code, 'Ann');
-      await expectError(service.close(room.code, await insertUser()), 'FORBIDDEN');
+      await expectError(service.close(room.code, await insertUser()), 'ROOM_NOT_FOUND');
       now = T0 + 9000;
       await service.close(room.code, host);
       expect(published.at(-1)).toMatchObject({ type: 'room_closed', data: {}, room: room.code });
