@@ -1,15 +1,11 @@
-import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser } from '../support/accounts.js';
+import { launchChromium, runBrowserTests } from '../support/browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// In CI (REQUIRE_SERVICES=1) a missing browser must fail the run, not skip it.
-const runBrowser = existsSync(CHROMIUM) || process.env.REQUIRE_SERVICES === '1';
-
-describe.runIf(runBrowser)('/docs in a real browser', () => {
+describe.runIf(runBrowserTests)('/docs in a real browser', () => {
   let app: FastifyInstance;
   let browser: Browser;
   let base: string;
@@ -19,19 +15,7 @@ describe.runIf(runBrowser)('/docs in a real browser', () => {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-sync',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -8,6 +8,7 @@ import { clientInfo } from '../client-info.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
+import { enforceRateLimit } from '../rate-limit.js';
 import { errorResponses, problemRef, publicUserRef } from '../schemas.js';
 
 const LoginBody = Type.Object(
@@ -57,17 +58,16 @@ export function registerAuthRoutes(
     },
     async (request, reply) => {
       // Each sign-up costs an argon2id hash and answers whether an email is taken: bound both.
-      const window = await gatehouse.counters.increment(`register:ip:${request.ip}`, 3600_000);
-      if (window.count > config.registrationsPerHour) {
-        const retryAfter = Math.max(1, Math.ceil((window.resetAt - gatehouse.clock()) / 1000));
-        throw new GatehouseError(
-          'TOO_MANY_REQUESTS',
-          'Too many sign-ups from this address; try again later.',
-          {
-            headers: { 'retry-after': String(retryAfter) },
-          },
-        );
-      }
+      await enforceRateLimit(
+        gatehouse.counters,
+        {
+          key: `register:ip:${request.ip}`,
+          max: config.registrationsPerHour,
+          windowMs: 3600_000,
+          message: 'Too many sign-ups from this address; try again later.',
+        },
+        gatehouse.clock,
+      );
       const body = request.body as { email: string; password: string; full_name?: string | null };
       const user = await accounts.register({
         email: body.email,

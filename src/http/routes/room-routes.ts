@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { ROOM_CODE_LENGTH } from '../../rooms/room-code.js';
+import { enforceRateLimit } from '../rate-limit.js';
 import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from '../room-auth.js';
 import { errorResponses, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
@@ -77,15 +77,8 @@ export function registerRoomRoutes(
   });
 
   /** Counts one hit on `key` per minute; beyond `max`, 429 with Retry-After. */
-  const limit = async (key: string, max: number, message: string) => {
-    const window = await counters.increment(key, MINUTE_MS);
-    if (window.count > max) {
-      const retryAfter = Math.max(1, Math.ceil((window.resetAt - clock()) / 1000));
-      throw new GatehouseError('TOO_MANY_REQUESTS', message, {
-        headers: { 'retry-after': String(retryAfter) },
-      });
-    }
-  };
+  const limit = (key: string, max: number, message: string) =>
+    enforceRateLimit(counters, { key, max, windowMs: MINUTE_MS, message }, clock);
   // Every join attempt counts, successful or not: a failed one is what enumeration looks like,
   // and counting successes too keeps one address from filling rooms with players.
   const limitJoins = (ip: string) =>
