@@ -105,7 +105,7 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
     targetId: string,
     work: (store: UserStore, actor: UserRecord, target: UserRecord) => Promise<T>,
   ): Promise<T> =>
-    database.db.transaction().execute(async (trx) => {
+    database.transaction(async (trx) => {
       if (database.dialect === 'postgres') {
         await trx
           .selectFrom('users')

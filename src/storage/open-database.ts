@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
 
@@ -14,6 +14,13 @@ export interface Database {
   db: Kysely<Schema>;
   /** The engine behind it. */
   dialect: DialectName;
+  /**
+   * Runs `work` as one unit of work: it commits when `work` resolves and rolls back when it
+   * throws. Build stores over the `trx` it receives (`createRoomStore(trx)`) so every write of one
+   * change commits together. Keep password hashing, Redis and network calls out of `work`: a
+   * transaction holds locks (and, on SQLite, the only connection) until it ends.
+   */
+  transaction<T>(work: (trx: Transaction<Schema>) => Promise<T>): Promise<T>;
   /** Closes every connection. */
   close(): Promise<void>;
 }
@@ -35,7 +42,12 @@ export function openDatabase(url: string): Database {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('synchronous = NORMAL');
     const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
-    return { db, dialect: 'sqlite', close: () => db.destroy() };
+    return {
+      db,
+      dialect: 'sqlite',
+      transaction: (work) => db.transaction().execute(work),
+      close: () => db.destroy(),
+    };
   }
   const pool = new pg.Pool({
     connectionString: url,
@@ -46,7 +58,12 @@ export function openDatabase(url: string): Database {
     },
   });
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'postgres',
+    transaction: (work) => db.transaction().execute(work),
+    close: () => db.destroy(),
+  };
 }
 
 /** True when `error` is a unique-constraint violation on either engine. */
