@@ -7,6 +7,13 @@ import * as rooms from './005-rooms.js';
 /**
  * Every migration, in order. Names sort lexically, so keep the numeric prefix. Listed statically
  * (not read from disk) so the bundle and the tests see exactly the same set.
+ *
+ * There is no `004`: the number was reserved for a change that was folded into `005-rooms` before
+ * any release, so no database has ever run a `004`. Never add one now: Kysely's Migrator refuses a
+ * pending migration that sorts before the last applied one (`allowUnorderedMigrations` is off, on
+ * purpose, so two branches' migrations cannot interleave silently), so a new `004-…` would stop
+ * every existing installation from starting. New migrations take the next number after the
+ * highest one here.
  */
 export const migrations: Record<string, Migration> = {
   '001-accounts': accounts,
