@@ -8,8 +8,9 @@ import * as rooms from './005-rooms.js';
  * Every migration, in order. Names sort lexically, so keep the numeric prefix. Listed statically
  * (not read from disk) so the bundle and the tests see exactly the same set.
  *
- * There is no `004`: the number was reserved for a change that was folded into `005-rooms` before
- * any release, so no database has ever run a `004`. Never add one now: Kysely's Migrator refuses a
+ * There is no `004`: the rooms migration was numbered `005` when it was written, and no migration
+ * named `004` has ever existed in this repository's history, so no database has run one. The gap
+ * is harmless (names only need to sort); leave it. Never add a `004` now: Kysely's Migrator refuses a
  * pending migration that sorts before the last applied one (`allowUnorderedMigrations` is off, on
  * purpose, so two branches' migrations cannot interleave silently), so a new `004-…` would stop
  * every existing installation from starting. New migrations take the next number after the
