@@ -28,8 +28,7 @@ async function serve(): Promise<void> {
   const { config, notices } = resolveConfig();
   // Listens at once and starts the core in the background (retrying while the database is down),
   // so a database outage at start-up is not a crash loop; see startServer.
-  const server = await startServer(config);
-  for (const notice of notices) server.log[notice.level](notice.message);
+  const server = await startServer(config, { notices });
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { GatehouseConfig } from './config/config.js';
+import type { ConfigNotice } from './config/resolve-config.js';
 import { GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
@@ -12,6 +13,8 @@ export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse'
   initialRetryDelayMs?: number;
   /** Longest wait between two start-up attempts, in ms. @default 10000 */
   maxRetryDelayMs?: number;
+  /** Start-up notices (from `resolveConfig`), logged before the server listens. @default [] */
+  notices?: readonly ConfigNotice[];
 }
 
 /** A listening Gatehouse server, possibly still starting (see {@link startServer}). */
@@ -82,6 +85,7 @@ export async function startServer(
       }),
     ),
   );
+  for (const notice of options.notices ?? []) shell.log[notice.level](notice.message);
   await shell.listen({ host: config.host, port: config.port });
   const address = shell.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
