@@ -138,7 +138,8 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
 
-  it('exits 0 on SIGTERM with busy and idle keep-alive clients and an open event stream', { // Far below the old 10 s force-exit: a shutdown that waits on a socket fails this test.
+  // Far below the old 10 s force-exit: a shutdown that waits on a socket fails this test.
+  it('exits 0 on SIGTERM with busy and idle keep-alive clients and an open event stream', {
     timeout: 20_000,
   }, async () => {
     const server = await serve({

@@ -55,7 +55,8 @@ describe('startServer', () => {
     expect(await server.ready).toBeUndefined();
   });
 
-  it('shuts down with an idle keep-alive client and an open event stream, then closes the core', { // The grace period is long on purpose: close() must not need it, so a hang fails this test.
+  // The grace period is long on purpose: close() must not need it, so a hang fails this test.
+  it('shuts down with an idle keep-alive client and an open event stream, then closes the core', {
     timeout: 10_000,
   }, async () => {
     const config = testConfig({ port: 0, cookieSecure: false, shutdownGracePeriodMs: 60_000 });
