@@ -1,7 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import {
+  Kysely,
+  type PostgresCursor,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresQueryResult,
+  SqliteDialect,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
 
@@ -102,13 +111,73 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   pool.on('connect', (client) => {
     client.on('error', (error) => onConnectionError(error));
   });
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: discardBrokenConnections(pool) }) });
   return {
     db,
     dialect: 'postgres',
     transaction: (work) => db.transaction().execute(work),
     close: () => db.destroy(),
   };
+}
+
+/**
+ * Hands Kysely the pool's connections, but throws away (instead of pooling again) any connection
+ * whose query failed without an answer from the server: a client-side `query_timeout` leaves the
+ * statement outstanding on that connection, so every later query on it would queue behind an
+ * answer that may never come (a partition, a frozen server). Discarding it at once also makes the
+ * ROLLBACK that follows fail fast, so a transaction is bounded by one timeout, not two.
+ */
+function discardBrokenConnections(pool: pg.Pool): PostgresPool {
+  return {
+    connect: async () => new GuardedClient(await pool.connect()),
+    end: () => pool.end(),
+  };
+}
+
+class GuardedClient implements PostgresPoolClient {
+  #client: pg.PoolClient;
+  #broken: Error | undefined;
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client;
+  }
+
+  query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+  query<R>(
+    sqlOrCursor: string | PostgresCursor<R>,
+    parameters: ReadonlyArray<unknown> = [],
+  ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    // openDatabase never configures Kysely's streaming cursor, so Kysely never passes one.
+    if (typeof sqlOrCursor !== 'string') throw new Error('cursors are not enabled on this pool');
+    return this.#run<R>(sqlOrCursor, parameters);
+  }
+
+  async #run<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> {
+    if (this.#broken !== undefined) throw this.#broken;
+    try {
+      const result = await this.#client.query(sql, [...parameters]);
+      return {
+        // pg reports the command tag as a string; Kysely only compares it with these literals.
+        command: result.command as PostgresQueryResult<R>['command'],
+        rowCount: result.rowCount ?? 0,
+        rows: result.rows,
+      };
+    } catch (error) {
+      // A SQLSTATE means the server answered: the connection itself is fine.
+      const answered = typeof error === 'object' && error !== null && 'severity' in error;
+      if (!answered && error instanceof Error && isDatabaseUnavailable(error)) {
+        this.#broken = error;
+        // pg's release(error) destroys the connection instead of returning it to the pool.
+        this.#client.release(error);
+      }
+      throw error;
+    }
+  }
+
+  release(): void {
+    if (this.#broken === undefined) this.#client.release();
+  }
 }
 
 /**
