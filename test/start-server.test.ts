@@ -105,4 +105,25 @@ describe('startServer', () => {
     // The core was closed last: its database no longer answers.
     expect(await pingDatabase(app.gatehouse.database, 200)).toBe('down');
   });
+
+  it('lets in-flight requests finish before it closes the core', { timeout: 20_000 }, async () => {
+    const config = testConfig({ port: 0, registrationsPerHour: 1000, shutdownGracePeriodMs: 60_000 });
+    config.databaseUrl = `sqlite:${join(config.dataDir, 'gatehouse.db')}`;
+    const server = await startServer(config, { logger: false, webUi: false });
+    await server.ready;
+    // Eight registrations at once: argon2id runs two at a time, so most are still in flight (queued
+    // for the hasher, then writing) when the first one answers and the shutdown begins.
+    const register = (n: number) =>
+      fetch(`${server.url}/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: `inflight${n}@example.com`, password: PASSWORD }),
+      }).then((response) => response.status);
+    const pending = Array.from({ length: 8 }, (_, n) => register(n));
+    const first = await Promise.race(pending);
+    const closed = server.close();
+    expect(first).toBe(201);
+    expect(await Promise.all(pending)).toEqual(Array.from({ length: 8 }, () => 201));
+    await closed;
+  });
 });
