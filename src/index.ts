@@ -28,3 +28,4 @@ export type { BuildServerOptions } from './server.js';
 export { buildServer } from './server.js';
 export type { RunningServer, StartServerOptions } from './start-server.js';
 export { startServer } from './start-server.js';
+export { isDatabaseUnavailable } from './storage/open-database.js';
