@@ -66,8 +66,13 @@ export async function startServer(
     forceCloseConnections: 'idle',
     // One HTTP server for the whole life of the process: the start-up routes below answer until
     // the full application is ready, then every request goes to it.
-    serverFactory: (starting) =>
-      createServer((request, response) => (current ?? starting)(request, response)),
+    serverFactory: (starting) => {
+      const server = createServer((request, response) => (current ?? starting)(request, response));
+      // Fastify's own default (Node's is 5 s): longer than the 60 s idle timeout of common load
+      // balancers, so they never reuse a connection the server has just closed.
+      server.keepAliveTimeout = 72_000;
+      return server;
+    },
   });
   shell.get('/healthz', async () => ({ status: 'ok' }));
   shell.get('/readyz', async (_request, reply) =>
