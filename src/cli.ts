@@ -5,7 +5,8 @@ import { isRole } from './accounts/roles.js';
 import { resolveConfig } from './config/resolve-config.js';
 import { ConfigError, GatehouseError } from './errors.js';
 import { createGatehouse } from './gatehouse.js';
-import { buildServer } from './server.js';
+import { startServer } from './start-server.js';
+import { backupDatabase } from './storage/backup-database.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { openDatabase } from './storage/open-database.js';
 import { rotateSigningKeys } from './tokens/keyring.js';
@@ -19,31 +20,45 @@ Commands:
                                           create an account; the password is read from stdin
                                           (or prompted for); R is user, admin or super_admin
   rotate-keys                             add a new signing key (JWT_ALG=EdDSA or ES256)
+  backup FILE                             copy the SQLite database to FILE, safely while servers run
 
 Settings come from the environment and .env; see README.md.`;
 
 async function serve(): Promise<void> {
   const { config, notices } = resolveConfig();
-  const app = await buildServer(config);
-  for (const notice of notices) app.log[notice.level](notice.message);
+  // Listens at once and starts the core in the background (retrying while the database is down),
+  // so a database outage at start-up is not a crash loop; see startServer.
+  const server = await startServer(config, { notices });
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
-    app.log.info(`${signal} received: finishing in-flight requests, then stopping`);
-    // Graceful: stop accepting, let open requests finish, close the database, then exit.
-    const force = setTimeout(() => process.exit(1), 10_000);
+    server.log.info(`${signal} received: finishing in-flight requests, then stopping`);
+    // close() forces the last connections shut after the grace period; this is only the backstop
+    // for a close that cannot complete (e.g. a hung dependency in the core's own close).
+    const force = setTimeout(() => {
+      server.log.error('shutdown did not complete in time; exiting');
+      process.exit(1);
+    }, config.shutdownGracePeriodMs + 5000);
     force.unref();
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+    server.close().then(
+      () => {
+        server.log.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        server.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
     );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  await app.listen({ host: config.host, port: config.port });
-  const shown = config.host.includes(':') ? `[${config.host}]` : config.host;
-  app.log.info(`Gatehouse is ready: http://${shown}:${config.port}/ (API docs at /docs)`);
+  server.ready.catch((error: unknown) => {
+    // Not a dependency outage (those are retried) but a bug or a bad setting: stop for good.
+    server.log.fatal({ err: error }, 'the server could not be built');
+    process.exit(1);
+  });
 }
 
 async function migrate(): Promise<void> {
@@ -121,7 +136,28 @@ async function rotateKeys(): Promise<void> {
   console.log('Restart the servers to sign with it; tokens signed by older keys verify until they expire.');
 }
 
+async function backup(args: string[]): Promise<void> {
+  const [file, ...extra] = args;
+  if (file === undefined || extra.length > 0) throw new UsageError('backup needs exactly one FILE');
+  const { config } = resolveConfig();
+  if (!config.databaseUrl.startsWith('sqlite:')) {
+    throw new CommandError(
+      'backup copies the embedded SQLite database only. For PostgreSQL use its own tools:\n' +
+        '  pg_dump --format=custom --file=gatehouse.dump "$DATABASE_URL"\n' +
+        'and restore into an empty database with:\n' +
+        '  pg_restore --clean --if-exists --no-owner --dbname="$DATABASE_URL" gatehouse.dump',
+    );
+  }
+  const { pages } = await backupDatabase(config.databaseUrl, file).catch((error: unknown) => {
+    throw new CommandError(`backup failed: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  console.log(`Backed up ${config.databaseUrl.slice('sqlite:'.length)} to ${file} (${pages} pages).`);
+}
+
 class UsageError extends Error {}
+
+/** A command that could not do its job for a reason the operator can act on (exit 1, no stack). */
+class CommandError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
@@ -134,6 +170,8 @@ async function main(argv: string[]): Promise<void> {
       return createUser(rest);
     case 'rotate-keys':
       return rotateKeys();
+    case 'backup':
+      return backup(rest);
     case 'help':
     case '--help':
     case '-h':
@@ -145,7 +183,12 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof UsageError || error instanceof GatehouseError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof UsageError ||
+    error instanceof CommandError ||
+    error instanceof GatehouseError
+  ) {
     console.error(error.message);
     if (error instanceof UsageError) console.error(`\n${USAGE}`);
   } else {

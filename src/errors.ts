@@ -38,6 +38,8 @@ export const ErrorCodes = {
   TOO_MANY_STREAMS: 429,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
+  /** The database did not answer in time or is down; the client should retry (`Retry-After`). */
+  DATABASE_UNAVAILABLE: 503,
 } as const;
 
 /** One of the stable error codes in {@link ErrorCodes}. */

@@ -31,6 +31,11 @@ export interface GatehouseOptions {
   clock?: () => number;
   /** Run migrations before returning. @default true */
   migrate?: boolean;
+  /**
+   * Told about database connection errors no request was waiting for (a terminated or lost pooled
+   * connection, which the pool replaces). @default a warning on stderr
+   */
+  onConnectionError?: (error: Error) => void;
 }
 
 /**
@@ -74,7 +79,14 @@ export async function createGatehouse(
   options: GatehouseOptions = {},
 ): Promise<Gatehouse> {
   const clock = options.clock ?? Date.now;
-  const database = openDatabase(config.databaseUrl);
+  const database = openDatabase(config.databaseUrl, {
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    statementTimeoutMs: config.databaseStatementTimeoutMs,
+    onConnectionError:
+      options.onConnectionError ??
+      ((error) =>
+        console.warn(`gatehouse: database connection lost (${error.message}); reconnecting on demand`)),
+  });
   try {
     if (options.migrate ?? true) await migrateToLatest(database);
     const users = createUserStore(database.db);

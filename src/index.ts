@@ -26,3 +26,6 @@ export type { Gatehouse, GatehouseOptions } from './gatehouse.js';
 export { createGatehouse } from './gatehouse.js';
 export type { BuildServerOptions } from './server.js';
 export { buildServer } from './server.js';
+export type { RunningServer, StartServerOptions } from './start-server.js';
+export { startServer } from './start-server.js';
+export { isDatabaseUnavailable } from './storage/open-database.js';

@@ -1,6 +1,11 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerFactory,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { createCookiePolicy } from './http/cookies.js';
@@ -20,6 +25,10 @@ export interface BuildServerOptions extends GatehouseOptions {
   gatehouse?: Gatehouse;
   /** Serve the web UI at `/` when it has been built. @default true */
   webUi?: boolean;
+  /** An existing pino-compatible logger to use instead of creating one from `logger`. */
+  loggerInstance?: FastifyBaseLogger;
+  /** Fastify's `serverFactory` (see {@link startServer}, which serves through its own server). */
+  serverFactory?: FastifyServerFactory;
 }
 
 /** Log paths that must never be written (OWASP Logging Cheat Sheet: no credentials in logs). */
@@ -43,12 +52,16 @@ export async function buildServer(
   config: GatehouseConfig,
   options: BuildServerOptions = {},
 ): Promise<FastifyInstance> {
-  const gatehouse = options.gatehouse ?? (await createGatehouse(config, options));
   const app = Fastify({
-    logger: options.logger ?? {
-      level: config.logLevel,
-      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-    },
+    ...(options.loggerInstance === undefined
+      ? {
+          logger: options.logger ?? {
+            level: config.logLevel,
+            redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+          },
+        }
+      : { loggerInstance: options.loggerInstance }),
+    ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
     trustProxy:
       typeof config.trustProxy === 'number'
         ? (_address: string, hop: number) => hop < (config.trustProxy as number)
@@ -60,6 +73,21 @@ export async function buildServer(
       sendProblem(reply, toGatehouseError(error));
     },
   });
+  let gatehouse: Gatehouse;
+  try {
+    gatehouse =
+      options.gatehouse ??
+      (await createGatehouse(config, {
+        ...options,
+        onConnectionError:
+          options.onConnectionError ??
+          ((error) =>
+            app.log.warn({ err: error }, 'database connection lost; the pool reconnects on demand')),
+      }));
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
   try {
     const cookies = createCookiePolicy(config.cookieSecure);

@@ -65,6 +65,25 @@ export interface GatehouseConfig {
    * streams; also how often open streams are re-checked against the database. @default 15
    */
   roomHeartbeatInterval: number;
+
+  // Faults and timeouts (issue 9): every database call and the shutdown are bounded in time.
+  /**
+   * Milliseconds to wait for a database connection (a new one, or a free one from the pool) before
+   * the request fails with 503 `DATABASE_UNAVAILABLE`. @default 5000
+   */
+  databaseConnectTimeoutMs: number;
+  /**
+   * Milliseconds one SQL statement may run: PostgreSQL's `statement_timeout` (the client gives up
+   * 1 s later when the server does not answer at all, e.g. frozen or partitioned) and SQLite's
+   * `busy_timeout`. An idle transaction is ended after twice this. @default 5000
+   */
+  databaseStatementTimeoutMs: number;
+  /**
+   * Milliseconds `gatehouse serve` lets in-flight requests finish after SIGTERM/SIGINT before it
+   * closes the remaining connections (idle keep-alive sockets and event streams close at once).
+   * @default 5000
+   */
+  shutdownGracePeriodMs: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -95,6 +114,9 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   roomRollsPerMinute: 60,
   maxStreamsPerPlayer: 3,
   roomHeartbeatInterval: 15,
+  databaseConnectTimeoutMs: 5000,
+  databaseStatementTimeoutMs: 5000,
+  shutdownGracePeriodMs: 5000,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

@@ -139,12 +139,50 @@ export function loadConfig(env: Env): EnvConfig {
     roomRollsPerMinute: int('ROOM_ROLLS_PER_MINUTE', defaultConfig.roomRollsPerMinute, 1, 100000),
     maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
     roomHeartbeatInterval: duration('ROOM_HEARTBEAT_INTERVAL', defaultConfig.roomHeartbeatInterval, 3600),
+    databaseConnectTimeoutMs: millis(
+      env,
+      'DATABASE_CONNECT_TIMEOUT',
+      defaultConfig.databaseConnectTimeoutMs,
+      problems,
+    ),
+    databaseStatementTimeoutMs: millis(
+      env,
+      'DATABASE_STATEMENT_TIMEOUT',
+      defaultConfig.databaseStatementTimeoutMs,
+      problems,
+    ),
+    shutdownGracePeriodMs: millis(
+      env,
+      'SHUTDOWN_GRACE_PERIOD',
+      defaultConfig.shutdownGracePeriodMs,
+      problems,
+    ),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+const MILLIS = /^(\d{1,7})(ms|s)?$/;
+
+/**
+ * Reads a timeout such as `5s`, `750ms` or `5` (seconds), from 100 ms to 10 min: below that a
+ * healthy database or client would trip it, above it a caller may as well have no timeout.
+ */
+function millis(env: Env, name: string, fallback: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const match = MILLIS.exec(raw);
+  const ms = match ? Number(match[1]) * (match[2] === 'ms' ? 1 : 1000) : 0;
+  if (ms < 100 || ms > 600_000) {
+    problems.push(
+      `${name}=${JSON.stringify(raw)}: expected a timeout such as 5s or 750ms (100 ms to 10 min)`,
+    );
+    return fallback;
+  }
+  return ms;
 }
 
 function parseOrigins(raw: string | undefined, problems: string[]): string[] {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type ErrorCode, type FieldError, GatehouseError, OAuthTokenError } from '../errors.js';
+import { isDatabaseUnavailable } from '../storage/open-database.js';
 
 /** RFC 9457 media type. */
 export const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
@@ -43,6 +44,24 @@ export function sendProblem(reply: FastifyReply, error: GatehouseError): Fastify
   };
   if (error.errors !== undefined) body.errors = error.errors;
   return reply.code(error.statusCode).headers(error.headers).type(PROBLEM_JSON).send(body);
+}
+
+/** Seconds a client is told to wait after a dependency outage (RFC 9110 §10.2.3 `Retry-After`). */
+export const OUTAGE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * Sends a 503 on the token endpoint in the RFC 6749 JSON shape OAuth clients parse, with the
+ * `temporarily_unavailable` code (RFC 6749 §4.1.2.1, the registry's code for this condition)
+ * plus our stable `code` member and its `Retry-After`.
+ */
+export function sendOAuthUnavailable(reply: FastifyReply, error: GatehouseError): FastifyReply {
+  return reply
+    .code(503)
+    .headers(error.headers)
+    .header('cache-control', 'no-store')
+    .header('pragma', 'no-cache')
+    .type('application/json; charset=utf-8')
+    .send({ error: 'temporarily_unavailable', error_description: error.message, code: error.code });
 }
 
 /** Sends an RFC 6749 §5.2 token-endpoint error. */
@@ -91,6 +110,13 @@ function fieldErrors(
 /** Maps any thrown error to the problem it should be for the client (never leaking internals). */
 export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[] }): GatehouseError {
   if (error instanceof GatehouseError) return error;
+  // A dependency outage is the server's problem but not a bug: 503 + Retry-After, never a 500.
+  if (isDatabaseUnavailable(error)) {
+    return new GatehouseError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly.', {
+      headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) },
+      cause: error,
+    });
+  }
   if (error.validation !== undefined) {
     const errors = fieldErrors(error);
     const detail = errors.map((e) => `${e.field} ${e.message}`).join('; ');
@@ -131,10 +157,17 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof OAuthTokenError) return sendOAuthError(reply, error);
     const problem = toGatehouseError(error);
-    if (problem.statusCode >= 500) request.log.error({ err: error }, 'unhandled error');
-    if (OAUTH_ROUTES.has(request.routeOptions.url ?? '') && problem.statusCode === 400) {
+    if (problem.code === 'DATABASE_UNAVAILABLE') {
+      // Expected during an outage and logged once per request, without a stack per request.
+      request.log.warn({ err: { message: error.message, code: error.code } }, 'database unavailable');
+    } else if (problem.statusCode >= 500) {
+      request.log.error({ err: error }, 'unhandled error');
+    }
+    const oauthRoute = OAUTH_ROUTES.has(request.routeOptions.url ?? '');
+    if (oauthRoute && problem.statusCode === 400) {
       return sendOAuthError(reply, new OAuthTokenError('invalid_request', problem.message));
     }
+    if (oauthRoute && problem.statusCode === 503) return sendOAuthUnavailable(reply, problem);
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>

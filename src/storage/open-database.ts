@@ -1,7 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import {
+  Kysely,
+  type PostgresCursor,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresQueryResult,
+  SqliteDialect,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
 
@@ -27,11 +36,37 @@ export interface Database {
 
 const INT8_OID = 20;
 
+/** Timeouts and fault reporting of {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  /**
+   * Milliseconds to wait for a PostgreSQL connection (new, or free in the pool) before the call
+   * fails. @default 5000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Milliseconds a statement may run: PostgreSQL `statement_timeout` (plus a client-side
+   * `query_timeout` 1 s later for a server that does not answer at all) and SQLite `busy_timeout`.
+   * @default 5000
+   */
+  statementTimeoutMs?: number;
+  /**
+   * Told about connection errors that no query is waiting for (a terminated or lost pool
+   * connection). The pool drops such a connection and opens a new one on demand; without a
+   * listener, Node would turn the `error` event into a process exit. @default ignore
+   */
+  onConnectionError?: (error: Error) => void;
+}
+
 /**
  * Opens `sqlite:<path>`, `sqlite::memory:` or `postgres://…`. SQLite runs in WAL mode with
  * foreign keys on; PostgreSQL returns `bigint` columns as numbers (our epoch-ms timestamps fit).
+ * Every call is bounded in time (see {@link OpenDatabaseOptions}); a call that times out or finds
+ * the server gone rejects with an error that {@link isDatabaseUnavailable} recognizes.
  */
-export function openDatabase(url: string): Database {
+export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Database {
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
+  const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
+  const onConnectionError = options.onConnectionError ?? (() => {});
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -39,7 +74,9 @@ export function openDatabase(url: string): Database {
     // WAL lets readers proceed while one writer commits; busy_timeout waits instead of failing.
     if (path !== ':memory:') sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');
-    sqlite.pragma('busy_timeout = 5000');
+    // A writer waits this long for another process's write lock (e.g. a second instance on the
+    // same file), then fails with SQLITE_BUSY instead of blocking the event loop's next turn forever.
+    sqlite.pragma(`busy_timeout = ${Math.trunc(statementTimeoutMs)}`);
     sqlite.pragma('synchronous = NORMAL');
     const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
     return {
@@ -52,18 +89,145 @@ export function openDatabase(url: string): Database {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
+    // Issue 9: nothing may wait forever on the database. Connecting (or waiting for a free pooled
+    // connection) is bounded; the server cancels a long statement; the client gives up 1 s later
+    // when the server does not answer at all (SIGSTOP, partition), which statement_timeout alone
+    // cannot catch; and a transaction left idle cannot hold its locks for more than 2× that.
+    connectionTimeoutMillis: connectTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + 1000,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+    // TCP keepalive notices a peer that vanished without a FIN (a dead host, a dropped NAT entry)
+    // on an idle pooled connection; probing after 10 s idle instead of the OS default of 2 h.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as never,
     },
   });
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  // An idle pooled connection that dies (pg_terminate_backend, server restart) is reported here and
+  // removed by the pool; one that dies while checked out (between two queries of a transaction)
+  // emits on the client, which has no pool listener then. Unhandled, either would exit the process.
+  pool.on('error', (error) => onConnectionError(error));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => onConnectionError(error));
+  });
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: discardBrokenConnections(pool) }) });
   return {
     db,
     dialect: 'postgres',
     transaction: (work) => db.transaction().execute(work),
     close: () => db.destroy(),
   };
+}
+
+/**
+ * Hands Kysely the pool's connections, but throws away (instead of pooling again) any connection
+ * whose query failed without an answer from the server: a client-side `query_timeout` leaves the
+ * statement outstanding on that connection, so every later query on it would queue behind an
+ * answer that may never come (a partition, a frozen server). Discarding it at once also makes the
+ * ROLLBACK that follows fail fast, so a transaction is bounded by one timeout, not two.
+ */
+function discardBrokenConnections(pool: pg.Pool): PostgresPool {
+  return {
+    connect: async () => new GuardedClient(await pool.connect()),
+    end: () => pool.end(),
+  };
+}
+
+class GuardedClient implements PostgresPoolClient {
+  #client: pg.PoolClient;
+  #broken: Error | undefined;
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client;
+  }
+
+  query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+  query<R>(
+    sqlOrCursor: string | PostgresCursor<R>,
+    parameters: ReadonlyArray<unknown> = [],
+  ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    // openDatabase never configures Kysely's streaming cursor, so Kysely never passes one.
+    if (typeof sqlOrCursor !== 'string') throw new Error('cursors are not enabled on this pool');
+    return this.#run<R>(sqlOrCursor, parameters);
+  }
+
+  async #run<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> {
+    if (this.#broken !== undefined) throw this.#broken;
+    try {
+      const result = await this.#client.query(sql, [...parameters]);
+      return {
+        // pg reports the command tag as a string; Kysely only compares it with these literals.
+        command: result.command as PostgresQueryResult<R>['command'],
+        rowCount: result.rowCount ?? 0,
+        rows: result.rows,
+      };
+    } catch (error) {
+      // A SQLSTATE means the server answered: the connection itself is fine.
+      const answered = typeof error === 'object' && error !== null && 'severity' in error;
+      if (!answered && error instanceof Error && isDatabaseUnavailable(error)) {
+        this.#broken = error;
+        // pg's release(error) destroys the connection instead of returning it to the pool.
+        this.#client.release(error);
+      }
+      throw error;
+    }
+  }
+
+  release(): void {
+    if (this.#broken === undefined) this.#client.release();
+  }
+}
+
+/**
+ * PostgreSQL SQLSTATEs that mean "the database cannot serve this now", not "this request is
+ * wrong": class 08 (connection exception), 57014 (query_canceled: statement_timeout), 57P01–57P05
+ * (admin/crash shutdown, cannot connect now, idle session timeout), 53300 (too many connections)
+ * and 25P03 (idle_in_transaction_session_timeout). See PostgreSQL's "Error Codes" appendix.
+ */
+const PG_UNAVAILABLE = /^(08...|57014|57P0[1-5]|53300|25P03)$/;
+
+/** Messages node-postgres and better-sqlite3 use for a lost, refused or timed-out connection. */
+const UNAVAILABLE_MESSAGES =
+  /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection timeout|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end|The database connection is not open|driver has already been destroyed/i;
+
+/** Node socket error codes of a server that is down, unreachable or gone mid-call. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * True when `error` (or any error in its `cause` chain) says the database is unavailable or did
+ * not answer in time, on either engine: the caller should answer "try again later" (503), not
+ * "something is wrong with this request" (500). SQLite's SQLITE_BUSY counts (another writer held
+ * the lock past `busy_timeout`).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth += 1) {
+    const code = 'code' in current ? (current as { code: unknown }).code : undefined;
+    if (typeof code === 'string') {
+      if (PG_UNAVAILABLE.test(code) || NETWORK_CODES.has(code)) return true;
+      if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_')) return true;
+    }
+    if (current instanceof Error && UNAVAILABLE_MESSAGES.test(current.message)) return true;
+    // AggregateError (several addresses refused, e.g. ::1 and 127.0.0.1) wraps the socket errors.
+    if (current instanceof AggregateError && current.errors.some((inner) => isDatabaseUnavailable(inner))) {
+      return true;
+    }
+    current = 'cause' in current ? (current as { cause: unknown }).cause : undefined;
+  }
+  return false;
 }
 
 /** True when `error` is a unique-constraint violation on either engine. */

@@ -101,3 +101,38 @@ describe('secret bootstrap', () => {
     expect(notices.some((n) => n.level === 'warn' && n.message.includes('COOKIE_SECURE=false'))).toBe(true);
   });
 });
+
+describe('fault settings', () => {
+  it('defaults every timeout to a few seconds', () => {
+    expect(loadConfig({})).toMatchObject({
+      databaseConnectTimeoutMs: 5000,
+      databaseStatementTimeoutMs: 5000,
+      shutdownGracePeriodMs: 5000,
+    });
+  });
+
+  it('reads timeouts in seconds or milliseconds', () => {
+    expect(
+      loadConfig({
+        DATABASE_CONNECT_TIMEOUT: '2s',
+        DATABASE_STATEMENT_TIMEOUT: '750ms',
+        SHUTDOWN_GRACE_PERIOD: '3',
+      }),
+    ).toMatchObject({
+      databaseConnectTimeoutMs: 2000,
+      databaseStatementTimeoutMs: 750,
+      shutdownGracePeriodMs: 3000,
+    });
+  });
+
+  it.each([
+    [{ DATABASE_CONNECT_TIMEOUT: '0' }, 'DATABASE_CONNECT_TIMEOUT'],
+    [{ DATABASE_STATEMENT_TIMEOUT: '5 minutes' }, 'DATABASE_STATEMENT_TIMEOUT'],
+    [{ DATABASE_STATEMENT_TIMEOUT: '50ms' }, 'DATABASE_STATEMENT_TIMEOUT'],
+    [{ SHUTDOWN_GRACE_PERIOD: '11m' }, 'SHUTDOWN_GRACE_PERIOD'],
+  ])('refuses %o naming the variable', (env, name) => {
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(name);
+  });
+});

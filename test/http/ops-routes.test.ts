@@ -14,7 +14,11 @@ describe('ops routes', () => {
 
   it('answers /healthz and /readyz', async () => {
     expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
-    expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({
+      status: 'ready',
+      database: 'up',
+      redis: 'disabled',
+    });
   });
 
   it('reports not ready when the database is gone', async () => {
@@ -22,6 +26,7 @@ describe('ops routes', () => {
     await broken.gatehouse.database.close();
     const response = await broken.inject({ method: 'GET', url: '/readyz' });
     expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({ status: 'not ready', database: 'down', redis: 'disabled' });
     await broken.close().catch(() => {});
   });
 });

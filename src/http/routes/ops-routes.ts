@@ -1,7 +1,35 @@
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
+import type { Redis } from 'ioredis';
 import { Type } from 'typebox';
 import type { Gatehouse } from '../../gatehouse.js';
+import { withTimeout } from '../../lib/with-timeout.js';
+import { pingDatabase } from '../../storage/ping-database.js';
+
+/**
+ * How long `/readyz` waits for each dependency. Both are checked in parallel, so the probe answers
+ * within about this long (under the 1 s that load balancers' probe timeouts commonly allow).
+ */
+export const READINESS_CHECK_TIMEOUT_MS = 800;
+
+/** `/readyz`'s body: overall status and each dependency's state. */
+export const ReadinessSchema = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not ready'), Type.Literal('starting')]),
+  database: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  redis: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('disabled')]),
+});
+
+async function pingRedis(redis: Redis | undefined): Promise<'up' | 'down' | 'disabled'> {
+  if (redis === undefined) return 'disabled';
+  // A disconnected client would queue the PING until it reconnects; that is "down" right now.
+  if (redis.status !== 'ready') return 'down';
+  try {
+    return (await withTimeout(redis.ping(), READINESS_CHECK_TIMEOUT_MS, 'timeout')) === 'PONG'
+      ? 'up'
+      : 'down';
+  } catch {
+    return 'down';
+  }
+}
 
 /** Liveness, readiness and (for asymmetric keys) the JWK Set. */
 export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
@@ -22,21 +50,25 @@ export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): v
     {
       schema: {
         tags: ['ops'],
-        summary: 'Readiness: the database answers',
-        response: {
-          200: Type.Object({ status: Type.String() }),
-          503: Type.Object({ status: Type.String() }),
-        },
+        summary: 'Readiness: the database answers (Redis is reported, never required)',
+        description:
+          'Answers within about a second whatever the dependencies do. 503 while the database is down, ' +
+          'frozen or slower than the probe, or while the server is still starting. Redis is an ' +
+          'accelerator: its state is reported but a Redis outage keeps the instance ready, so a load ' +
+          'balancer does not drop every instance at once.',
+        response: { 200: ReadinessSchema, 503: ReadinessSchema },
       },
     },
     async (request, reply) => {
-      try {
-        await sql`select 1`.execute(gatehouse.database.db);
-        return { status: 'ready' };
-      } catch (error) {
-        request.log.warn({ err: error }, 'readiness check failed');
-        return reply.code(503).send({ status: 'database unavailable' });
+      const [database, redis] = await Promise.all([
+        pingDatabase(gatehouse.database, READINESS_CHECK_TIMEOUT_MS),
+        pingRedis(gatehouse.redis),
+      ]);
+      if (database === 'down') {
+        request.log.warn('readiness check: the database did not answer');
+        return reply.code(503).send({ status: 'not ready', database, redis });
       }
+      return { status: 'ready', database, redis };
     },
   );
 

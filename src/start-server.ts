@@ -1,0 +1,193 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { GatehouseConfig } from './config/config.js';
+import type { ConfigNotice } from './config/resolve-config.js';
+import { GatehouseError } from './errors.js';
+import { createGatehouse, type Gatehouse } from './gatehouse.js';
+import { sendProblem } from './http/error-handler.js';
+import { type BuildServerOptions, buildServer, REDACTED_LOG_PATHS } from './server.js';
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse' | 'serverFactory'> {
+  /** First wait after a failed start-up attempt, in ms; it doubles per attempt. @default 250 */
+  initialRetryDelayMs?: number;
+  /** Longest wait between two start-up attempts, in ms. @default 10000 */
+  maxRetryDelayMs?: number;
+  /** Start-up notices (from `resolveConfig`), logged before the server listens. @default [] */
+  notices?: readonly ConfigNotice[];
+}
+
+/** A listening Gatehouse server, possibly still starting (see {@link startServer}). */
+export interface RunningServer {
+  /** The server's logger (the same before and after start-up). */
+  readonly log: FastifyBaseLogger;
+  /** Base URL it listens on, e.g. `http://127.0.0.1:8000`. */
+  readonly url: string;
+  /**
+   * Resolves with the full application once the core has started (migrations ran, signing keys
+   * and the revocation list loaded), or with `undefined` when closed before that. Rejects only on
+   * a programming or configuration error, never because a dependency is down (that is retried).
+   */
+  readonly ready: Promise<FastifyInstance | undefined>;
+  /**
+   * Shuts down gracefully: stops accepting connections, closes idle keep-alive sockets and event
+   * streams at once, lets in-flight requests finish for up to `shutdownGracePeriodMs` (then
+   * closes what is left), and closes the core. Safe to call more than once.
+   */
+  close(): Promise<void>;
+}
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+
+/**
+ * Listens at once and starts the core in the background, for `gatehouse serve`. Until the core
+ * is up, `/healthz` answers 200 (the process is alive, do not restart it), `/readyz` 503 and every
+ * other route 503 problem+json with `Retry-After`: a fresh process never accepts a token before it
+ * can check revocations. Failed attempts (typically the database being down) are logged once each
+ * and retried with capped exponential backoff, so a database outage at start-up costs no restart
+ * loop and the server is ready as soon as the database is.
+ *
+ * {@link buildServer} keeps the awaited behaviour (ready or throw) for tests and embedders.
+ */
+export async function startServer(
+  config: GatehouseConfig,
+  options: StartServerOptions = {},
+): Promise<RunningServer> {
+  const initialDelay = options.initialRetryDelayMs ?? 250;
+  const maxDelay = options.maxRetryDelayMs ?? 10_000;
+  let current: Handler | undefined;
+  let retryAfterSeconds = 1;
+  const shell = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+    },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // One HTTP server for the whole life of the process: the start-up routes below answer until
+    // the full application is ready, then every request goes to it.
+    serverFactory: (starting) => {
+      const server = createServer((request, response) => (current ?? starting)(request, response));
+      // Fastify's own default (Node's is 5 s): longer than the 60 s idle timeout of common load
+      // balancers, so they never reuse a connection the server has just closed.
+      server.keepAliveTimeout = 72_000;
+      return server;
+    },
+  });
+  shell.get('/healthz', async () => ({ status: 'ok' }));
+  shell.get('/readyz', async (_request, reply) =>
+    reply.code(503).send({
+      status: 'starting',
+      database: 'down',
+      redis: config.redisUrl === undefined ? 'disabled' : 'down',
+    }),
+  );
+  shell.setNotFoundHandler((_request, reply) =>
+    sendProblem(
+      reply,
+      new GatehouseError('SERVICE_UNAVAILABLE', 'Gatehouse is starting: waiting for its database.', {
+        headers: { 'retry-after': String(retryAfterSeconds) },
+      }),
+    ),
+  );
+  for (const notice of options.notices ?? []) shell.log[notice.level](notice.message);
+  await shell.listen({ host: config.host, port: config.port });
+  const address = shell.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
+
+  const abort = new AbortController();
+  let core: Gatehouse | undefined;
+  const onConnectionError = (error: Error) =>
+    shell.log.warn({ err: error }, 'database connection lost; the pool reconnects on demand');
+
+  const startCore = async (): Promise<Gatehouse | undefined> => {
+    for (let attempt = 1; !abort.signal.aborted; attempt += 1) {
+      try {
+        return await createGatehouse(config, { ...options, onConnectionError });
+      } catch (error) {
+        if (abort.signal.aborted) return undefined;
+        // Capped exponential backoff: quick recovery from a blip, no hammering of a database
+        // that is down for long (AWS Architecture Blog, "Exponential Backoff And Jitter").
+        const delay = Math.min(maxDelay, initialDelay * 2 ** (attempt - 1));
+        retryAfterSeconds = Math.max(1, Math.ceil(delay / 1000));
+        shell.log.warn(
+          { attempt, retryInMs: delay, reason: describe(error) },
+          'start-up attempt failed; retrying',
+        );
+        await pause(delay, abort.signal);
+      }
+    }
+    return undefined;
+  };
+
+  const ready = (async (): Promise<FastifyInstance | undefined> => {
+    core = await startCore();
+    if (core === undefined || abort.signal.aborted) return undefined;
+    const app = await buildServer(config, {
+      ...options,
+      gatehouse: core,
+      loggerInstance: shell.log,
+      // The application never listens itself: its handler is plugged into the shell's server.
+      serverFactory: () => createServer(),
+    });
+    await app.ready();
+    current = app.routing;
+    shell.log.info(`Gatehouse is ready: http://${shownHost}:${port}/ (API docs at /docs)`);
+    return app;
+  })();
+  // Observed by close(); the caller observes it too, so it is never an unhandled rejection.
+  ready.catch(() => {});
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      abort.abort();
+      const server = shell.server;
+      // Idle keep-alive sockets would hold server.close() open until their clients hang up; a
+      // socket whose request just finished becomes idle, so sweep until everything is closed.
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
+      const force = setTimeout(() => server.closeAllConnections(), config.shutdownGracePeriodMs);
+      try {
+        const app = await ready.catch(() => undefined);
+        // Ends event streams (preClose) and answers new requests on open sockets with 503 and
+        // `Connection: close`; requests already running carry on.
+        await app?.close();
+        // Stops accepting and waits for the running requests to finish.
+        await shell.close();
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(force);
+        // Last, so in-flight requests still had their database and Redis connections.
+        await core?.close();
+      }
+    })();
+    return closing;
+  };
+
+  return { log: shell.log, url: `http://${shownHost}:${port}`, ready, close };
+}
+
+/** One line for a start-up failure: the message and the causes behind it. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error && parts.length < 5) {
+    parts.push(current.message || current.name);
+    current = current.cause;
+  }
+  return parts.length > 0 ? parts.join(': ') : String(error);
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,129 @@
+import { Agent, request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startServer } from '../src/start-server.js';
+import { pingDatabase } from '../src/storage/ping-database.js';
+import { testConfig } from '../src/testing.js';
+import { PASSWORD } from './support/accounts.js';
+import { freePort } from './support/private-postgres.js';
+import { openSse } from './support/sse-client.js';
+
+async function getJson(url: string, init: RequestInit = {}) {
+  const response = await fetch(url, init);
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+/** One GET over `agent`, leaving its keep-alive socket open and idle afterwards. */
+function keepAliveGet(url: string, agent: Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('startServer', () => {
+  it('listens while the database is down: /healthz 200, everything else 503 until started', async () => {
+    // Nothing listens on this port: every start-up attempt is refused, then retried.
+    const port = await freePort();
+    const server = await startServer(
+      testConfig({ port: 0, databaseUrl: `postgres://postgres@127.0.0.1:${port}/postgres` }),
+      { logger: false, initialRetryDelayMs: 50, maxRetryDelayMs: 200 },
+    );
+    try {
+      expect(await getJson(`${server.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } });
+      const ready = await getJson(`${server.url}/readyz`);
+      expect(ready).toMatchObject({ status: 503, body: { status: 'starting', database: 'down' } });
+      const me = await getJson(`${server.url}/users/me`, { headers: { authorization: 'Bearer x' } });
+      expect(me.status).toBe(503);
+      expect(me.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(Number(me.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(me.body).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      const token = await getJson(`${server.url}/token`, { method: 'POST' });
+      expect(token.status).toBe(503);
+    } finally {
+      await server.close();
+    }
+    // Closed before the core ever started: nothing to hand back, nothing left running.
+    expect(await server.ready).toBeUndefined();
+  });
+
+  // The grace period is long on purpose: close() must not need it, so a hang fails this test.
+  it('shuts down with an idle keep-alive client and an open event stream, then closes the core', {
+    timeout: 10_000,
+  }, async () => {
+    const config = testConfig({ port: 0, cookieSecure: false, shutdownGracePeriodMs: 60_000 });
+    config.databaseUrl = `sqlite:${join(config.dataDir, 'gatehouse.db')}`;
+    const server = await startServer(config, { logger: false, webUi: false });
+    const app = await server.ready;
+    if (app === undefined) throw new Error('the server did not start');
+    expect((await getJson(`${server.url}/readyz`)).body).toEqual({
+      status: 'ready',
+      database: 'up',
+      redis: 'disabled',
+    });
+
+    const user = await app.gatehouse.accounts.register({ email: 'host@example.com', password: PASSWORD });
+    const tokens = await getJson(`${server.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: user.email,
+        password: PASSWORD,
+      }).toString(),
+    });
+    const hostAuth = { authorization: `Bearer ${String(tokens.body.access_token)}` };
+    const room = await getJson(`${server.url}/rooms`, {
+      method: 'POST',
+      headers: { ...hostAuth, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Shutdown' }),
+    });
+    const code = String(room.body.code);
+    const joined = await getJson(`${server.url}/rooms/${code}/join`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ player: 'Bot', transport: 'bearer' }),
+    });
+    const stream = await openSse(`${server.url}/rooms/${code}/events`, {
+      authorization: `Bearer ${String(joined.body.access_token)}`,
+    });
+    expect(stream.status).toBe(200);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    expect(await keepAliveGet(`${server.url}/healthz`, agent)).toBe(200);
+
+    await server.close();
+    await stream.ended;
+    agent.destroy();
+    // The core was closed last: its database no longer answers.
+    expect(await pingDatabase(app.gatehouse.database, 200)).toBe('down');
+  });
+
+  it('lets in-flight requests finish before it closes the core', { timeout: 20_000 }, async () => {
+    const config = testConfig({ port: 0, registrationsPerHour: 1000, shutdownGracePeriodMs: 60_000 });
+    config.databaseUrl = `sqlite:${join(config.dataDir, 'gatehouse.db')}`;
+    const server = await startServer(config, { logger: false, webUi: false });
+    await server.ready;
+    // Eight registrations at once: argon2id runs two at a time, so most are still in flight (queued
+    // for the hasher, then writing) when the first one answers and the shutdown begins.
+    const register = (n: number) =>
+      fetch(`${server.url}/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: `inflight${n}@example.com`, password: PASSWORD }),
+      }).then((response) => response.status);
+    const pending = Array.from({ length: 8 }, (_, n) => register(n));
+    const first = await Promise.race(pending);
+    const closed = server.close();
+    expect(first).toBe(201);
+    expect(await Promise.all(pending)).toEqual(Array.from({ length: 8 }, () => 201));
+    await closed;
+  });
+});

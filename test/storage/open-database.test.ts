@@ -1,0 +1,107 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDatabaseUnavailable, openDatabase } from '../../src/storage/open-database.js';
+import { pingDatabase } from '../../src/storage/ping-database.js';
+
+/** A TCP server that accepts connections and never answers: a frozen or black-holed database. */
+function silentServer(): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
+  return new Promise((resolve) => {
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve({ server, port: typeof address === 'object' && address !== null ? address.port : 0, sockets });
+    });
+  });
+}
+
+describe('isDatabaseUnavailable', () => {
+  it.each([
+    [
+      'a refused connection',
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+    ],
+    ['pg connect timeout', new Error('timeout exceeded when trying to connect')],
+    ['pg query_timeout', new Error('Query read timeout')],
+    ['a dropped connection', new Error('Connection terminated unexpectedly')],
+    ['statement_timeout (57014)', Object.assign(new Error('canceling statement'), { code: '57014' })],
+    ['pg_terminate_backend (57P01)', Object.assign(new Error('terminating connection'), { code: '57P01' })],
+    [
+      'server starting up (57P03)',
+      Object.assign(new Error('the database system is starting up'), { code: '57P03' }),
+    ],
+    ['a connection exception (08006)', Object.assign(new Error('connection failure'), { code: '08006' })],
+    [
+      'SQLite busy past busy_timeout',
+      Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }),
+    ],
+    ['a closed SQLite handle', new TypeError('The database connection is not open')],
+    ['a wrapped cause', new Error('Database migration failed', { cause: new Error('Query read timeout') })],
+    [
+      'every address refused',
+      new AggregateError([Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })], 'connect failed'),
+    ],
+  ])('recognizes %s', (_name, error) => {
+    expect(isDatabaseUnavailable(error)).toBe(true);
+  });
+
+  it.each([
+    ['a unique violation', Object.assign(new Error('duplicate key'), { code: '23505' })],
+    ['a syntax error', Object.assign(new Error('syntax error'), { code: '42601' })],
+    ['a constraint failure', Object.assign(new Error('UNIQUE'), { code: 'SQLITE_CONSTRAINT_UNIQUE' })],
+    ['a plain bug', new TypeError("Cannot read properties of undefined (reading 'id')")],
+    ['not an error', 'ECONNREFUSED'],
+    ['nothing', undefined],
+  ])('does not mistake %s for an outage', (_name, error) => {
+    expect(isDatabaseUnavailable(error)).toBe(false);
+  });
+});
+
+describe('openDatabase timeouts (PostgreSQL that never answers)', () => {
+  let silent: Awaited<ReturnType<typeof silentServer>>;
+  beforeAll(async () => {
+    silent = await silentServer();
+  });
+  afterAll(async () => {
+    for (const socket of silent.sockets) socket.destroy();
+    await new Promise((resolve) => silent.server.close(resolve));
+  });
+
+  // The per-test timeout is the hang detector: without connectionTimeoutMillis this never settles.
+  it('fails a query with an "unavailable" error after the connect timeout', { timeout: 5000 }, async () => {
+    const database = openDatabase(`postgres://u@127.0.0.1:${silent.port}/db`, { connectTimeoutMs: 300 });
+    try {
+      const error = await sql`select 1`.execute(database.db).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(isDatabaseUnavailable(error)).toBe(true);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('says "down" within its own bound even when connecting would take far longer', {
+    timeout: 3000,
+  }, async () => {
+    const database = openDatabase(`postgres://u@127.0.0.1:${silent.port}/db`, { connectTimeoutMs: 60_000 });
+    try {
+      expect(await pingDatabase(database, 200)).toBe('down');
+    } finally {
+      // The pending connect is abandoned with the pool.
+      for (const socket of silent.sockets) socket.destroy();
+      await database.close().catch(() => {});
+    }
+  });
+
+  it('says "up" for a database that answers', async () => {
+    const database = openDatabase('sqlite::memory:');
+    expect(await pingDatabase(database, 200)).toBe('up');
+    await database.close();
+    expect(await pingDatabase(database, 200)).toBe('down');
+  });
+});

@@ -1,0 +1,81 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+/** The compiled CLI (`npm test`'s global setup builds dist/). */
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
+
+/**
+ * `gatehouse serve` as a real child process, so a crash shows as what it is: an exit. Its JSON log
+ * lines are collected and can be awaited.
+ */
+export interface ServerProcess {
+  readonly child: ChildProcess;
+  /** Everything written to stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the first match of `pattern` in the output (already there or to come). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+  /** True while the process runs. */
+  alive(): boolean;
+  /** Base URL, known once the server listens. */
+  url: string;
+}
+
+/** Starts `gatehouse serve` on a free port with `env` and waits until it listens. */
+export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const listeners = new Set<() => void>();
+  const append = (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+    for (const listener of listeners) listener();
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  let running = true;
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => {
+      running = false;
+      for (const listener of listeners) listener();
+      resolve(code);
+    });
+  });
+  const waitFor = (pattern: RegExp, timeoutMs = 20_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(text);
+        if (match !== null) {
+          done();
+          resolve(match);
+        } else if (!running) {
+          done();
+          reject(new Error(`server exited before printing ${pattern}:\n${text}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting for ${pattern}:\n${text.slice(-3000)}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        listeners.delete(check);
+      };
+      listeners.add(check);
+      check();
+    });
+  const server: ServerProcess = {
+    child,
+    output: () => text,
+    waitFor,
+    exited,
+    alive: () => running,
+    url: '',
+  };
+  const [, url] = await waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
+  server.url = url ?? '';
+  return server;
+}
