@@ -1,15 +1,21 @@
-import { Redis } from 'ioredis';
 import { type AccountService, createAccountService } from './accounts/account-service.js';
 import {
   type CounterStore,
   createMemoryCounterStore,
-  createRedisCounterStore,
+  createResilientCounterStore,
 } from './accounts/counter-store.js';
 import { createLoginThrottle, type LoginThrottle } from './accounts/login-throttle.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
+import {
+  type CoreWarn,
+  createRedisConnections,
+  type RedisConnections,
+  type RedisState,
+  warnByProcess,
+} from './events/redis-connections.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createRedisRoomBus } from './rooms/redis-room-bus.js';
@@ -31,6 +37,11 @@ export interface GatehouseOptions {
   clock?: () => number;
   /** Run migrations before returning. @default true */
   migrate?: boolean;
+  /**
+   * Receives the core's warnings (Redis down or back, malformed bus messages, failed broadcasts).
+   * `buildServer` passes its logger. @default process warnings (`process.emitWarning`)
+   */
+  onWarning?: CoreWarn;
 }
 
 /**
@@ -62,8 +73,12 @@ export interface Gatehouse {
   readonly roomBus: RoomBus;
   /** Issues and verifies room-scoped player tokens. */
   readonly roomTokens: RoomTokens;
-  /** A Redis client when `redisUrl` is set, for other shared state (e.g. rate limits). */
-  readonly redis: Redis | undefined;
+  /**
+   * Redis as readiness should report it: `disabled` without `redisUrl`; `down` while it is
+   * unreachable, frozen or failing commands (the instance then runs on local counters and the
+   * database reload); `up` otherwise. Never blocks.
+   */
+  redisState(): RedisState;
   /** Closes connections and timers. */
   close(): Promise<void>;
 }
@@ -75,21 +90,33 @@ export async function createGatehouse(
 ): Promise<Gatehouse> {
   const clock = options.clock ?? Date.now;
   const database = openDatabase(config.databaseUrl);
+  let redis: RedisConnections | undefined;
   try {
     if (options.migrate ?? true) await migrateToLatest(database);
     const users = createUserStore(database.db);
     const sessionStore = createSessionStore(database.db);
-    let redis: Redis | undefined;
-    let bus: EventBus;
-    if (config.redisUrl === undefined) {
-      bus = createMemoryEventBus();
-    } else {
-      bus = await createRedisEventBus(config.redisUrl);
-      redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-      redis.on('error', () => {});
-      await redis.connect();
-    }
-    const counters = redis === undefined ? createMemoryCounterStore(clock) : createRedisCounterStore(redis);
+    const warn = options.onWarning ?? warnByProcess;
+    // Connected in the background: Redis being down never fails nor blocks start-up (it is an
+    // accelerator; every use below falls back to local state).
+    redis =
+      config.redisUrl === undefined
+        ? undefined
+        : createRedisConnections(
+            {
+              url: config.redisUrl,
+              commandTimeoutMs: config.redisCommandTimeoutMs,
+              connectTimeoutMs: config.redisConnectTimeoutMs,
+              maxReconnectDelayMs: config.redisMaxReconnectDelayMs,
+            },
+            warn,
+          );
+    const bus: EventBus =
+      redis === undefined ? createMemoryEventBus() : await createRedisEventBus(redis, { warn });
+    const localCounters = createMemoryCounterStore(clock, { maxKeys: config.rateLimitMaxKeys });
+    const counters =
+      redis === undefined
+        ? localCounters
+        : createResilientCounterStore({ connections: redis, fallback: localCounters });
     const keyring = await createKeyring({
       algorithm: config.jwtAlgorithm,
       secret: config.secretKey,
@@ -120,8 +147,14 @@ export async function createGatehouse(
     const accounts = createAccountService({ users, userCache, hasher, sessions, throttle, bus, clock });
     const audit = createAuditLog(database.db, clock);
     const roomStore = createRoomStore(database.db);
+    const onHandlerError = (error: unknown, event: { type: string }) =>
+      warn(`Room event handler threw on ${event.type}`, {
+        error: error instanceof Error ? error.message : String(error),
+      });
     const roomBus =
-      config.redisUrl === undefined ? createMemoryRoomBus() : await createRedisRoomBus(config.redisUrl);
+      redis === undefined
+        ? createMemoryRoomBus({ onHandlerError })
+        : await createRedisRoomBus(redis, { warn, onHandlerError });
     const rooms = createRoomService({ rooms: roomStore, bus: roomBus, clock });
     const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
@@ -149,18 +182,19 @@ export async function createGatehouse(
       roomStore,
       roomBus,
       roomTokens,
-      redis,
+      redisState: () => redis?.state() ?? 'disabled',
       async close() {
         clearInterval(sweeper);
         revocations.close();
         userCache.close();
         await bus.close();
         await roomBus.close();
-        redis?.disconnect();
+        await redis?.close();
         await database.close();
       },
     };
   } catch (error) {
+    await redis?.close();
     await database.close();
     throw error;
   }

@@ -1,7 +1,8 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { GatehouseConfig } from './config/config.js';
+import type { CoreWarn } from './events/redis-connections.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
@@ -43,7 +44,13 @@ export async function buildServer(
   config: GatehouseConfig,
   options: BuildServerOptions = {},
 ): Promise<FastifyInstance> {
-  const gatehouse = options.gatehouse ?? (await createGatehouse(config, options));
+  // The core's warnings go to the server's log once it exists (process warnings before that).
+  let log: FastifyBaseLogger | undefined;
+  const onWarning: CoreWarn = (message, detail) => {
+    if (log === undefined) process.emitWarning(message, { detail: JSON.stringify(detail ?? {}) });
+    else log.warn(detail ?? {}, message);
+  };
+  const gatehouse = options.gatehouse ?? (await createGatehouse(config, { onWarning, ...options }));
   const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
@@ -60,6 +67,7 @@ export async function buildServer(
       sendProblem(reply, toGatehouseError(error));
     },
   });
+  log = app.log;
   if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
   try {
     const cookies = createCookiePolicy(config.cookieSecure);

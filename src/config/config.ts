@@ -65,6 +65,15 @@ export interface GatehouseConfig {
    * streams; also how often open streams are re-checked against the database. @default 15
    */
   roomHeartbeatInterval: number;
+  // Redis timeouts and limiter bounds (issue 9: Redis is an accelerator; issue 8: bounded state).
+  /** A Redis command with no answer after this many ms fails, and local state answers. @default 2000 */
+  redisCommandTimeoutMs: number;
+  /** A Redis connection attempt is abandoned after this many ms (and retried). @default 3000 */
+  redisConnectTimeoutMs: number;
+  /** Redis reconnects back off exponentially up to this many ms apart, forever. @default 2000 */
+  redisMaxReconnectDelayMs: number;
+  /** Most keys the in-memory rate-limit counters hold; the least recently used go first. @default 100000 */
+  rateLimitMaxKeys: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -95,6 +104,10 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   roomRollsPerMinute: 60,
   maxStreamsPerPlayer: 3,
   roomHeartbeatInterval: 15,
+  redisCommandTimeoutMs: 2000,
+  redisConnectTimeoutMs: 3000,
+  redisMaxReconnectDelayMs: 2000,
+  rateLimitMaxKeys: 100_000,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

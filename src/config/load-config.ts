@@ -139,6 +139,15 @@ export function loadConfig(env: Env): EnvConfig {
     roomRollsPerMinute: int('ROOM_ROLLS_PER_MINUTE', defaultConfig.roomRollsPerMinute, 1, 100000),
     maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
     roomHeartbeatInterval: duration('ROOM_HEARTBEAT_INTERVAL', defaultConfig.roomHeartbeatInterval, 3600),
+    redisCommandTimeoutMs: int('REDIS_COMMAND_TIMEOUT', defaultConfig.redisCommandTimeoutMs, 50, 60_000),
+    redisConnectTimeoutMs: int('REDIS_CONNECT_TIMEOUT', defaultConfig.redisConnectTimeoutMs, 50, 60_000),
+    redisMaxReconnectDelayMs: int(
+      'REDIS_MAX_RECONNECT_DELAY',
+      defaultConfig.redisMaxReconnectDelayMs,
+      50,
+      60_000,
+    ),
+    rateLimitMaxKeys: int('RATE_LIMIT_MAX_KEYS', defaultConfig.rateLimitMaxKeys, 1000, 10_000_000),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');
