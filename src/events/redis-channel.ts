@@ -99,18 +99,25 @@ export function openRedisChannel<S extends TSchema>(
     }
   };
 
+  const tracking = connections.trackChannel(name);
   let resolveSubscribed: () => void = () => {};
   const subscribed = new Promise<void>((resolve) => {
     resolveSubscribed = resolve;
   });
   const subscribe = () => {
     if (closed) return;
-    subscriber.subscribe(name).then(resolveSubscribed, (error: unknown) => {
-      // The connection dropped mid-SUBSCRIBE; the next `ready` retries.
-      warn(`Subscribing to Redis channel ${name} failed`, {
-        error: error instanceof Error ? error.message : String(error),
-      });
-    });
+    subscriber.subscribe(name).then(
+      () => {
+        tracking.subscribed();
+        resolveSubscribed();
+      },
+      (error: unknown) => {
+        // The connection dropped mid-SUBSCRIBE; the next `ready` retries.
+        warn(`Subscribing to Redis channel ${name} failed`, {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      },
+    );
   };
   subscriber.on('message', onMessage);
   subscriber.on('ready', subscribe);
@@ -137,6 +144,7 @@ export function openRedisChannel<S extends TSchema>(
     subscribed,
     close() {
       closed = true;
+      tracking.untrack();
       resolveSubscribed();
       subscriber.off('message', onMessage);
       subscriber.off('ready', subscribe);

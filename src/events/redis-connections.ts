@@ -45,6 +45,11 @@ export interface RedisConnections {
   /** `up` or `down`, for readiness and metrics. */
   state(): 'up' | 'down';
   /**
+   * Registers a channel whose subscription counts toward {@link state}: Redis is `up` only once
+   * every channel is subscribed again after a reconnect. Returns the channel's side of it.
+   */
+  trackChannel(name: string): ChannelTracking;
+  /**
    * Resolves when the subscriber's first connection attempt has failed, or after the connect
    * timeout. Start-up waits for its channels' SUBSCRIBE or this, whichever is first: a healthy
    * Redis loses no early message, and a missing one delays start-up by one refused connect at most.
@@ -58,6 +63,14 @@ export interface RedisConnections {
 export const warnByProcess: CoreWarn = (message, detail) => {
   process.emitWarning(message, { code: 'GATEHOUSE_REDIS', detail: JSON.stringify(detail ?? {}) });
 };
+
+/** A channel's report to its connections (see {@link RedisConnections.trackChannel}). */
+export interface ChannelTracking {
+  /** SUBSCRIBE succeeded on the current subscriber connection. */
+  subscribed(): void;
+  /** The channel closed; it no longer counts. */
+  untrack(): void;
+}
 
 /** How often a tripped connection is probed with PING. */
 const PROBE_INTERVAL_MS = 1000;
@@ -97,6 +110,11 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
   };
   command.on('error', report('command'));
   subscriber.on('error', report('subscriber'));
+  // name → subscribed on the current subscriber connection
+  const channels = new Map<string, boolean>();
+  subscriber.on('close', () => {
+    for (const name of channels.keys()) channels.set(name, false);
+  });
   command.on('ready', () => {
     if (failed || lastError !== '') warn('Redis is back');
     failed = false;
@@ -146,7 +164,19 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
       // Down when either leg is: without the subscriber, other instances' revocations arrive only
       // through the database reload.
       const up = !closed && !failed && command.status === 'ready' && subscriber.status === 'ready';
+      for (const subscribed of channels.values()) if (!subscribed) return 'down';
       return up ? 'up' : 'down';
+    },
+    trackChannel(name) {
+      channels.set(name, false);
+      return {
+        subscribed: () => {
+          if (channels.has(name)) channels.set(name, true);
+        },
+        untrack: () => {
+          channels.delete(name);
+        },
+      };
     },
     firstAttemptFailed: () => first,
     async close() {
