@@ -101,3 +101,41 @@ describe('secret bootstrap', () => {
     expect(notices.some((n) => n.level === 'warn' && n.message.includes('COOKIE_SECURE=false'))).toBe(true);
   });
 });
+
+describe('loadConfig: Redis timeouts and limiter bounds', () => {
+  it('defaults to a few seconds and 100 000 keys', () => {
+    expect(loadConfig({})).toMatchObject({
+      redisCommandTimeoutMs: 2000,
+      redisConnectTimeoutMs: 3000,
+      redisMaxReconnectDelayMs: 2000,
+      rateLimitMaxKeys: 100_000,
+    });
+  });
+
+  it('reads them', () => {
+    expect(
+      loadConfig({
+        REDIS_COMMAND_TIMEOUT: '500',
+        REDIS_CONNECT_TIMEOUT: '1000',
+        REDIS_MAX_RECONNECT_DELAY: '5000',
+        RATE_LIMIT_MAX_KEYS: '5000',
+      }),
+    ).toMatchObject({
+      redisCommandTimeoutMs: 500,
+      redisConnectTimeoutMs: 1000,
+      redisMaxReconnectDelayMs: 5000,
+      rateLimitMaxKeys: 5000,
+    });
+  });
+
+  it.each([
+    [{ REDIS_COMMAND_TIMEOUT: '0' }, 'REDIS_COMMAND_TIMEOUT'],
+    [{ REDIS_CONNECT_TIMEOUT: '2s' }, 'REDIS_CONNECT_TIMEOUT'],
+    [{ REDIS_MAX_RECONNECT_DELAY: '999999' }, 'REDIS_MAX_RECONNECT_DELAY'],
+    [{ RATE_LIMIT_MAX_KEYS: '10' }, 'RATE_LIMIT_MAX_KEYS'],
+  ])('refuses %o naming the variable', (env, name) => {
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(name);
+  });
+});
