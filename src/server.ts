@@ -44,11 +44,13 @@ export async function buildServer(
   config: GatehouseConfig,
   options: BuildServerOptions = {},
 ): Promise<FastifyInstance> {
-  // The core's warnings go to the server's log once it exists (process warnings before that).
+  // The core's warnings go to the server's log. The core starts first (e.g. "Redis is down" at
+  // start-up), so the first few wait for the logger; a bounded queue, as any state here.
   let log: FastifyBaseLogger | undefined;
-  const onWarning: CoreWarn = (message, detail) => {
-    if (log === undefined) process.emitWarning(message, { detail: JSON.stringify(detail ?? {}) });
-    else log.warn(detail ?? {}, message);
+  const early: [string, Record<string, unknown>][] = [];
+  const onWarning: CoreWarn = (message, detail = {}) => {
+    if (log !== undefined) log.warn(detail, message);
+    else if (early.length < 20) early.push([message, detail]);
   };
   const gatehouse = options.gatehouse ?? (await createGatehouse(config, { onWarning, ...options }));
   const app = Fastify({
@@ -68,6 +70,7 @@ export async function buildServer(
     },
   });
   log = app.log;
+  for (const [message, detail] of early.splice(0)) app.log.warn(detail, message);
   if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
   try {
     const cookies = createCookiePolicy(config.cookieSecure);
