@@ -111,7 +111,14 @@ export async function createGatehouse(
             warn,
           );
     const bus: EventBus =
-      redis === undefined ? createMemoryEventBus() : await createRedisEventBus(redis, { warn });
+      redis === undefined
+        ? createMemoryEventBus({
+            onHandlerError: (error, event) =>
+              warn(`Event handler threw on ${event.type}`, {
+                error: error instanceof Error ? error.message : String(error),
+              }),
+          })
+        : await createRedisEventBus(redis, { warn });
     const localCounters = createMemoryCounterStore(clock, { maxKeys: config.rateLimitMaxKeys });
     const counters =
       redis === undefined
