@@ -1,15 +1,21 @@
-import { Redis } from 'ioredis';
 import { type AccountService, createAccountService } from './accounts/account-service.js';
 import {
   type CounterStore,
   createMemoryCounterStore,
-  createRedisCounterStore,
+  createResilientCounterStore,
 } from './accounts/counter-store.js';
 import { createLoginThrottle, type LoginThrottle } from './accounts/login-throttle.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
+import {
+  type CoreWarn,
+  createRedisConnections,
+  type RedisConnections,
+  type RedisState,
+  warnByProcess,
+} from './events/redis-connections.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createRedisRoomBus } from './rooms/redis-room-bus.js';
@@ -32,8 +38,13 @@ export interface GatehouseOptions {
   /** Run migrations before returning. @default true */
   migrate?: boolean;
   /**
+   * Receives the core's warnings (Redis down or back, malformed bus messages, failed broadcasts).
+   * `buildServer` passes its logger. @default process warnings (`process.emitWarning`)
+   */
+  onWarning?: CoreWarn;
+  /**
    * Told about database connection errors no request was waiting for (a terminated or lost pooled
-   * connection, which the pool replaces). @default a warning on stderr
+   * connection, which the pool replaces). @default a warning through {@link onWarning}
    */
   onConnectionError?: (error: Error) => void;
 }
@@ -67,8 +78,17 @@ export interface Gatehouse {
   readonly roomBus: RoomBus;
   /** Issues and verifies room-scoped player tokens. */
   readonly roomTokens: RoomTokens;
-  /** A Redis client when `redisUrl` is set, for other shared state (e.g. rate limits). */
-  readonly redis: Redis | undefined;
+  /**
+   * Redis as readiness should report it: `disabled` without `redisUrl`; `down` while it is
+   * unreachable, frozen or failing commands (the instance then runs on local counters and the
+   * database reload); `up` otherwise. Never blocks.
+   */
+  redisState(): RedisState;
+  /**
+   * Like {@link redisState}, but when Redis looks up it is asked (PING) within `timeoutMs`, so a
+   * frozen Redis shows as `down` even before a request ran into it. For readiness probes.
+   */
+  checkRedis(timeoutMs: number): Promise<RedisState>;
   /** Closes connections and timers. */
   close(): Promise<void>;
 }
@@ -79,29 +99,47 @@ export async function createGatehouse(
   options: GatehouseOptions = {},
 ): Promise<Gatehouse> {
   const clock = options.clock ?? Date.now;
+  const warn = options.onWarning ?? warnByProcess;
   const database = openDatabase(config.databaseUrl, {
     connectTimeoutMs: config.databaseConnectTimeoutMs,
     statementTimeoutMs: config.databaseStatementTimeoutMs,
     onConnectionError:
       options.onConnectionError ??
-      ((error) =>
-        console.warn(`gatehouse: database connection lost (${error.message}); reconnecting on demand`)),
+      ((error) => warn('database connection lost; the pool reconnects on demand', { error: error.message })),
   });
+  let redis: RedisConnections | undefined;
   try {
     if (options.migrate ?? true) await migrateToLatest(database);
     const users = createUserStore(database.db);
     const sessionStore = createSessionStore(database.db);
-    let redis: Redis | undefined;
-    let bus: EventBus;
-    if (config.redisUrl === undefined) {
-      bus = createMemoryEventBus();
-    } else {
-      bus = await createRedisEventBus(config.redisUrl);
-      redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-      redis.on('error', () => {});
-      await redis.connect();
-    }
-    const counters = redis === undefined ? createMemoryCounterStore(clock) : createRedisCounterStore(redis);
+    // Connected in the background: Redis being down never fails nor blocks start-up (it is an
+    // accelerator; every use below falls back to local state).
+    redis =
+      config.redisUrl === undefined
+        ? undefined
+        : createRedisConnections(
+            {
+              url: config.redisUrl,
+              commandTimeoutMs: config.redisCommandTimeoutMs,
+              connectTimeoutMs: config.redisConnectTimeoutMs,
+              maxReconnectDelayMs: config.redisMaxReconnectDelayMs,
+            },
+            warn,
+          );
+    const bus: EventBus =
+      redis === undefined
+        ? createMemoryEventBus({
+            onHandlerError: (error, event) =>
+              warn(`Event handler threw on ${event.type}`, {
+                error: error instanceof Error ? error.message : String(error),
+              }),
+          })
+        : await createRedisEventBus(redis, { warn });
+    const localCounters = createMemoryCounterStore(clock, { maxKeys: config.rateLimitMaxKeys });
+    const counters =
+      redis === undefined
+        ? localCounters
+        : createResilientCounterStore({ connections: redis, fallback: localCounters });
     const keyring = await createKeyring({
       algorithm: config.jwtAlgorithm,
       secret: config.secretKey,
@@ -132,8 +170,14 @@ export async function createGatehouse(
     const accounts = createAccountService({ users, userCache, hasher, sessions, throttle, bus, clock });
     const audit = createAuditLog(database.db, clock);
     const roomStore = createRoomStore(database.db);
+    const onHandlerError = (error: unknown, event: { type: string }) =>
+      warn(`Room event handler threw on ${event.type}`, {
+        error: error instanceof Error ? error.message : String(error),
+      });
     const roomBus =
-      config.redisUrl === undefined ? createMemoryRoomBus() : await createRedisRoomBus(config.redisUrl);
+      redis === undefined
+        ? createMemoryRoomBus({ onHandlerError })
+        : await createRedisRoomBus(redis, { warn, onHandlerError });
     const rooms = createRoomService({ rooms: roomStore, bus: roomBus, clock });
     const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
@@ -161,18 +205,20 @@ export async function createGatehouse(
       roomStore,
       roomBus,
       roomTokens,
-      redis,
+      redisState: () => redis?.state() ?? 'disabled',
+      checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
       async close() {
         clearInterval(sweeper);
         revocations.close();
         userCache.close();
         await bus.close();
         await roomBus.close();
-        redis?.disconnect();
+        await redis?.close();
         await database.close();
       },
     };
   } catch (error) {
+    await redis?.close();
     await database.close();
     throw error;
   }

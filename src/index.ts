@@ -22,6 +22,7 @@ export type { ConfigNotice } from './config/resolve-config.js';
 export { resolveConfig } from './config/resolve-config.js';
 export type { ErrorCode, FieldError, GatehouseErrorOptions } from './errors.js';
 export { ConfigError, ErrorCodes, GatehouseError, OAuthTokenError } from './errors.js';
+export type { CoreWarn, RedisState } from './events/redis-connections.js';
 export type { Gatehouse, GatehouseOptions } from './gatehouse.js';
 export { createGatehouse } from './gatehouse.js';
 export type { BuildServerOptions } from './server.js';

@@ -78,6 +78,8 @@ export async function buildServer(
     gatehouse =
       options.gatehouse ??
       (await createGatehouse(config, {
+        // The core's warnings (Redis down or back, malformed bus messages) go to the server's log.
+        onWarning: (message, detail = {}) => app.log.warn(detail, message),
         ...options,
         onConnectionError:
           options.onConnectionError ??

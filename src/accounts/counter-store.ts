@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { RedisConnections } from '../events/redis-connections.js';
 
 /** A fixed-window counter's state. */
 export interface WindowCount {
@@ -8,7 +10,12 @@ export interface WindowCount {
   resetAt: number;
 }
 
-/** Counters that expire on their own; shared across instances when backed by Redis. */
+/**
+ * Counters that expire on their own; shared across instances when backed by Redis.
+ *
+ * Keys may be anything (an e-mail address, an IP, a made-up username of any length): every store
+ * keeps only {@link hashCounterKey} of a key, so state per key is fixed-size whatever callers pass.
+ */
 export interface CounterStore {
   /** Adds one hit to `key`, opening a window of `windowMs` if none is open. */
   increment(key: string, windowMs: number): Promise<WindowCount>;
@@ -20,55 +27,93 @@ export interface CounterStore {
   reset(key: string): Promise<void>;
 }
 
-/** An in-process {@link CounterStore}. */
-export function createMemoryCounterStore(clock: () => number): CounterStore {
+/**
+ * The fixed-size form of a counter key: SHA-256 truncated to 128 bits, base64url (22 characters).
+ * 128 bits keep accidental collisions out of reach (birthday bound ≈ 2^64 keys), and an attacker
+ * gains nothing from crafting one: colliding with a victim's key would only share its counter.
+ */
+export function hashCounterKey(key: string): string {
+  return createHash('sha256').update(key).digest().subarray(0, 16).toString('base64url');
+}
+
+/** Options of {@link createMemoryCounterStore}. */
+export interface MemoryCounterStoreOptions {
+  /**
+   * Most keys held; the least recently incremented is forgotten to make room.
+   * @default 100000
+   */
+  maxKeys?: number;
+}
+
+/**
+ * An in-process {@link CounterStore}, bounded by `maxKeys` with O(1) work per call whatever it
+ * holds (OWASP: limiter state must not become the resource an attacker exhausts).
+ *
+ * A `Map` keeps insertion order, so deleting and re-inserting a key on each increment makes its
+ * first key the least recently incremented: eviction is `keys().next()`, with no scan or timer.
+ * Expired windows are dropped when touched or when they reach the front. The trade-off: a flood of
+ * `maxKeys` distinct keys forgets a quiet key's count. Keys under attack are the ones being
+ * incremented, so they stay at the back; the per-IP and global limits bound the flood itself.
+ */
+export function createMemoryCounterStore(
+  clock: () => number,
+  options: MemoryCounterStoreOptions = {},
+): CounterStore {
+  const maxKeys = options.maxKeys ?? 100_000;
   const windows = new Map<string, WindowCount>();
-  const live = (key: string) => {
-    const entry = windows.get(key);
+  const live = (hashed: string) => {
+    const entry = windows.get(hashed);
     if (entry !== undefined && entry.resetAt <= clock()) {
-      windows.delete(key);
+      windows.delete(hashed);
       return undefined;
     }
     return entry;
   };
   return {
     async increment(key, windowMs) {
-      const entry = live(key) ?? { count: 0, resetAt: clock() + windowMs };
+      const hashed = hashCounterKey(key);
+      const entry = live(hashed) ?? { count: 0, resetAt: clock() + windowMs };
       entry.count += 1;
-      windows.set(key, entry);
-      if (windows.size > 100_000) for (const k of windows.keys()) live(k);
+      windows.delete(hashed);
+      windows.set(hashed, entry);
+      if (windows.size > maxKeys) {
+        const oldest = windows.keys().next();
+        if (oldest.done !== true) windows.delete(oldest.value);
+      }
       return { ...entry };
     },
     async peek(key) {
-      const entry = live(key);
+      const entry = live(hashCounterKey(key));
       return entry && { ...entry };
     },
     async decrement(key) {
-      const entry = live(key);
+      const entry = live(hashCounterKey(key));
       if (entry !== undefined && entry.count > 0) entry.count -= 1;
     },
     async reset(key) {
-      windows.delete(key);
+      windows.delete(hashCounterKey(key));
     },
   };
 }
 
-/** A Redis-backed {@link CounterStore}: INCR plus PEXPIRE NX, so the window starts at the first hit. */
+/**
+ * A Redis-backed {@link CounterStore}: INCR plus PEXPIRE NX, so the window starts at the first hit.
+ * Keys are `prefix` + {@link hashCounterKey}. Calls reject when Redis does (see
+ * {@link createResilientCounterStore} for the store Gatehouse uses).
+ */
 export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:'): CounterStore {
+  const redisKey = (key: string) => prefix + hashCounterKey(key);
   return {
     async increment(key, windowMs) {
-      const result = await redis
-        .multi()
-        .incr(prefix + key)
-        .pexpire(prefix + key, windowMs, 'NX')
-        .pttl(prefix + key)
-        .exec();
+      const k = redisKey(key);
+      const result = await redis.multi().incr(k).pexpire(k, windowMs, 'NX').pttl(k).exec();
       const count = Number(result?.[0]?.[1] ?? 1);
       const ttl = Number(result?.[2]?.[1] ?? windowMs);
       return { count, resetAt: Date.now() + Math.max(ttl, 0) };
     },
     async peek(key) {
-      const [count, ttl] = await Promise.all([redis.get(prefix + key), redis.pttl(prefix + key)]);
+      const k = redisKey(key);
+      const [count, ttl] = await Promise.all([redis.get(k), redis.pttl(k)]);
       if (count === null || ttl < 0) return undefined;
       return { count: Number(count), resetAt: Date.now() + ttl };
     },
@@ -77,11 +122,51 @@ export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:
       await redis.eval(
         "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0",
         1,
-        prefix + key,
+        redisKey(key),
       );
     },
     async reset(key) {
-      await redis.del(prefix + key);
+      await redis.del(redisKey(key));
     },
+  };
+}
+
+/** Options of {@link createResilientCounterStore}. */
+export interface ResilientCounterStoreOptions {
+  /** The instance's Redis connections; their health decides which store answers. */
+  connections: RedisConnections;
+  /** Answers while Redis is down or failing: a {@link createMemoryCounterStore}. */
+  fallback: CounterStore;
+  /** Redis key prefix. @default 'gatehouse:count:' */
+  prefix?: string;
+}
+
+/**
+ * Shared counters in Redis, with local counters standing in while Redis is down, frozen or timing
+ * out: rate limits and login throttling never fail a request because Redis did. During an outage
+ * limits are per instance (N instances allow up to N × the limit) and the counts are not merged
+ * back when Redis returns; that is the price of Redis being optional rather than a single point of
+ * failure. A command stuck on a frozen Redis costs at most `REDIS_COMMAND_TIMEOUT`, and only until
+ * the connections are marked failed (see `RedisConnections.usable`).
+ */
+export function createResilientCounterStore(options: ResilientCounterStoreOptions): CounterStore {
+  const { connections, fallback } = options;
+  const shared = createRedisCounterStore(connections.command, options.prefix);
+  const either =
+    <A extends unknown[], R>(call: (store: CounterStore, ...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      if (!connections.usable()) return call(fallback, ...args);
+      try {
+        return await call(shared, ...args);
+      } catch (error) {
+        connections.markFailed(error);
+        return call(fallback, ...args);
+      }
+    };
+  return {
+    increment: either((store, key: string, windowMs: number) => store.increment(key, windowMs)),
+    peek: either((store, key: string) => store.peek(key)),
+    decrement: either((store, key: string) => store.decrement(key)),
+    reset: either((store, key: string) => store.reset(key)),
   };
 }

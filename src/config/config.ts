@@ -84,6 +84,15 @@ export interface GatehouseConfig {
    * @default 5000
    */
   shutdownGracePeriodMs: number;
+  // Redis timeouts and limiter bounds (issue 9: Redis is an accelerator; issue 8: bounded state).
+  /** A Redis command with no answer after this many ms fails, and local state answers. @default 2000 */
+  redisCommandTimeoutMs: number;
+  /** A Redis connection attempt is abandoned after this many ms (and retried). @default 3000 */
+  redisConnectTimeoutMs: number;
+  /** Redis reconnects back off exponentially up to this many ms apart, forever. @default 2000 */
+  redisMaxReconnectDelayMs: number;
+  /** Most keys the in-memory rate-limit counters hold; the least recently used go first. @default 100000 */
+  rateLimitMaxKeys: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -117,6 +126,10 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   databaseConnectTimeoutMs: 5000,
   databaseStatementTimeoutMs: 5000,
   shutdownGracePeriodMs: 5000,
+  redisCommandTimeoutMs: 2000,
+  redisConnectTimeoutMs: 3000,
+  redisMaxReconnectDelayMs: 2000,
+  rateLimitMaxKeys: 100_000,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

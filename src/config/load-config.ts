@@ -157,6 +157,26 @@ export function loadConfig(env: Env): EnvConfig {
       defaultConfig.shutdownGracePeriodMs,
       problems,
     ),
+    // Same syntax as the database timeouts (`2s`, `500ms`, bare numbers are seconds).
+    redisCommandTimeoutMs: millis(
+      env,
+      'REDIS_COMMAND_TIMEOUT',
+      defaultConfig.redisCommandTimeoutMs,
+      problems,
+    ),
+    redisConnectTimeoutMs: millis(
+      env,
+      'REDIS_CONNECT_TIMEOUT',
+      defaultConfig.redisConnectTimeoutMs,
+      problems,
+    ),
+    redisMaxReconnectDelayMs: millis(
+      env,
+      'REDIS_MAX_RECONNECT_DELAY',
+      defaultConfig.redisMaxReconnectDelayMs,
+      problems,
+    ),
+    rateLimitMaxKeys: int('RATE_LIMIT_MAX_KEYS', defaultConfig.rateLimitMaxKeys, 1000, 10_000_000),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');

@@ -8,7 +8,11 @@ export type GatehouseEvent =
  * The in-process implementation serves a single server; the Redis one fans out across a fleet.
  */
 export interface EventBus {
-  /** Delivers `event` to local subscribers at once, then to other instances. */
+  /**
+   * Delivers `event` to local subscribers at once, then to other instances. Never rejects because
+   * the cross-instance leg failed: the caller's change has committed, and other instances catch up
+   * from the database (see `REVOCATION_RELOAD_INTERVAL`).
+   */
   publish(event: GatehouseEvent): Promise<void>;
   /** Registers a handler; returns a function that removes it. */
   subscribe(handler: (event: GatehouseEvent) => void): () => void;
@@ -16,12 +20,36 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
+/** Options of {@link createMemoryEventBus}. */
+export interface MemoryEventBusOptions {
+  /**
+   * Called when a handler throws; the other handlers still receive the event.
+   * @default emits a process warning
+   */
+  onHandlerError?: (error: unknown, event: GatehouseEvent) => void;
+}
+
+function warnHandlerError(error: unknown, event: GatehouseEvent): void {
+  process.emitWarning(`Event handler threw on ${event.type}`, {
+    code: 'GATEHOUSE_EVENT_HANDLER_ERROR',
+    detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+}
+
 /** An {@link EventBus} for a single process. */
-export function createMemoryEventBus(): EventBus {
+export function createMemoryEventBus(options: MemoryEventBusOptions = {}): EventBus {
+  const onHandlerError = options.onHandlerError ?? warnHandlerError;
   const handlers = new Set<(event: GatehouseEvent) => void>();
   return {
     async publish(event) {
-      for (const handler of handlers) handler(event);
+      // Isolated: one broken cache must not keep the revocation list from hearing a logout.
+      for (const handler of handlers) {
+        try {
+          handler(event);
+        } catch (error) {
+          onHandlerError(error, event);
+        }
+      }
     },
     subscribe(handler) {
       handlers.add(handler);

@@ -1,42 +1,85 @@
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { type Static, Type } from 'typebox';
 import { createMemoryEventBus, type EventBus, type GatehouseEvent } from './event-bus.js';
+import { openRedisChannel } from './redis-channel.js';
+import {
+  type CoreWarn,
+  type RedisConnections,
+  resolveConnections,
+  warnByProcess,
+} from './redis-connections.js';
 
 const CHANNEL = 'gatehouse:events';
+
+/** Upper bounds on what a well-formed event can hold (ids are UUIDs; revocations come in batches). */
+const MAX_ID_LENGTH = 200;
+
+/** The schema every {@link GatehouseEvent} read from Redis must pass. */
+export const gatehouseEventSchema = Type.Union([
+  Type.Object({
+    type: Type.Literal('sessions_revoked'),
+    sessions: Type.Array(
+      Type.Object({
+        id: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }),
+        expiresAt: Type.Number(),
+      }),
+    ),
+  }),
+  Type.Object({
+    type: Type.Literal('user_changed'),
+    userId: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }),
+  }),
+]);
+
+// Compile-time proof that a schema-checked message is a GatehouseEvent: if the union grows a
+// member the schema lacks (or the reverse), this stops compiling.
+const asEvent = (message: Static<typeof gatehouseEventSchema>): GatehouseEvent => message;
+
+/** Options of {@link createRedisEventBus}. */
+export interface RedisEventBusOptions {
+  /** Where bad messages, failed publishes and handler errors are reported. @default process warnings */
+  warn?: CoreWarn;
+}
 
 /**
  * An {@link EventBus} over Redis pub/sub. Local subscribers get an event synchronously on
  * publish (the revoking instance must not wait for a round trip); other instances get it from
- * Redis. Each message carries the publisher's id so an instance skips its own echo.
+ * Redis, schema-checked (see {@link openRedisChannel}). When Redis is down the event is still
+ * delivered here and `publish` resolves: other instances pick revocations up from the database.
+ *
+ * @param redis - the instance's shared connections, or a URL to open private ones (closed with
+ *   the bus), with default timeouts.
  */
-export async function createRedisEventBus(url: string): Promise<EventBus> {
-  const instanceId = randomUUID();
-  const local = createMemoryEventBus();
-  const publisher = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-  const subscriber = new Redis(url, { lazyConnect: true });
-  // ioredis reconnects on its own; without a listener an outage would print "Unhandled error event".
-  for (const client of [publisher, subscriber]) client.on('error', () => {});
-  await Promise.all([publisher.connect(), subscriber.connect()]);
-  await subscriber.subscribe(CHANNEL);
-  subscriber.on('message', (_channel: string, message: string) => {
-    let parsed: { from: string; event: GatehouseEvent };
-    try {
-      parsed = JSON.parse(message) as { from: string; event: GatehouseEvent };
-    } catch {
-      return; // Not ours: anything on the channel that is not our JSON is ignored.
-    }
-    if (parsed.from !== instanceId) void local.publish(parsed.event);
+export async function createRedisEventBus(
+  redis: RedisConnections | string,
+  options: RedisEventBusOptions = {},
+): Promise<EventBus> {
+  const warn = options.warn ?? warnByProcess;
+  const { connections, owned } = resolveConnections(redis, warn);
+  const local = createMemoryEventBus({
+    onHandlerError: (error, event) =>
+      warn(`Event handler threw on ${event.type}`, {
+        error: error instanceof Error ? error.message : String(error),
+      }),
   });
+  const channel = openRedisChannel({
+    connections,
+    name: CHANNEL,
+    schema: gatehouseEventSchema,
+    deliver: (message) => void local.publish(asEvent(message)),
+    warn,
+  });
+  // Wait for SUBSCRIBE so no early message is missed, but never past a failed first attempt.
+  await Promise.race([channel.subscribed, connections.firstAttemptFailed()]);
   return {
     async publish(event) {
       await local.publish(event);
-      await publisher.publish(CHANNEL, JSON.stringify({ from: instanceId, event }));
+      await channel.publish(event);
     },
     subscribe: (handler) => local.subscribe(handler),
     async close() {
+      channel.close();
       await local.close();
-      subscriber.disconnect();
-      publisher.disconnect();
+      if (owned) await connections.close();
     },
   };
 }

@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { openRedisChannel } from '../events/redis-channel.js';
 import {
-  createMemoryRoomBus,
-  type MemoryRoomBusOptions,
-  ROOM_EVENT_TYPES,
-  type RoomBus,
-  type RoomEvent,
-} from './room-bus.js';
+  type CoreWarn,
+  type RedisConnections,
+  resolveConnections,
+  warnByProcess,
+} from '../events/redis-connections.js';
+import { createMemoryRoomBus, type MemoryRoomBusOptions, type RoomBus } from './room-bus.js';
+import { asRoomEvent, roomEventSchema } from './room-event-schema.js';
 
 /**
  * The one channel every instance publishes room events to.
@@ -19,77 +19,54 @@ import {
  */
 const CHANNEL = 'gatehouse:rooms';
 
-/** What travels over Redis: the event plus the publishing instance, to skip our own echo. */
-interface Envelope {
-  from: string;
-  event: RoomEvent;
-}
-
 /** Options of {@link createRedisRoomBus}. */
-export type RedisRoomBusOptions = MemoryRoomBusOptions;
+export interface RedisRoomBusOptions extends MemoryRoomBusOptions {
+  /** Where malformed messages and failed publishes are reported. @default process warnings */
+  warn?: CoreWarn;
+}
 
 /**
  * A {@link RoomBus} over Redis pub/sub, for several instances behind a load balancer.
  *
  * Local subscribers get an event synchronously on publish, without a Redis round trip; other
- * instances get it from Redis. Each message carries this instance's random id so it skips its own
- * echo instead of delivering the event twice. Uses two connections in all (a connection in
- * subscriber mode cannot publish), however many rooms and streams there are.
+ * instances get it from Redis, schema-checked (see `openRedisChannel`). Uses the instance's two
+ * shared connections (a connection in subscriber mode cannot publish), however many rooms and
+ * streams there are.
  *
- * Redis pub/sub is at-most-once: a message published while an instance is reconnecting is lost to
- * it. Streams recover from the stored event log (`Last-Event-ID`) when clients reconnect.
+ * Redis pub/sub is at-most-once: a message published while an instance is reconnecting, or while
+ * Redis is down, is lost to it; `publish` still resolves once local subscribers have it. Streams
+ * recover from the stored event log (`Last-Event-ID`) when clients reconnect.
  *
- * @param url - `redis://…` or `rediss://…`.
+ * @param redis - the instance's shared connections, or a URL to open private ones (closed with
+ *   the bus), with default timeouts.
  */
-export async function createRedisRoomBus(url: string, options: RedisRoomBusOptions = {}): Promise<RoomBus> {
-  const instanceId = randomUUID();
+export async function createRedisRoomBus(
+  redis: RedisConnections | string,
+  options: RedisRoomBusOptions = {},
+): Promise<RoomBus> {
+  const warn = options.warn ?? warnByProcess;
+  const { connections, owned } = resolveConnections(redis, warn);
   const local = createMemoryRoomBus(options);
-  const publisher = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-  const subscriber = new Redis(url, { lazyConnect: true });
-  try {
-    await Promise.all([publisher.connect(), subscriber.connect()]);
-    await subscriber.subscribe(CHANNEL);
-  } catch (error) {
-    publisher.disconnect();
-    subscriber.disconnect();
-    throw error;
-  }
-  subscriber.on('message', (_channel: string, message: string) => {
-    const envelope = parseEnvelope(message);
-    if (envelope !== undefined && envelope.from !== instanceId) void local.publish(envelope.event);
+  const channel = openRedisChannel({
+    connections,
+    name: CHANNEL,
+    schema: roomEventSchema,
+    deliver: (event) => void local.publish(asRoomEvent(event)),
+    warn,
   });
+  // Wait for SUBSCRIBE so no early message is missed, but never past a failed first attempt.
+  await Promise.race([channel.subscribed, connections.firstAttemptFailed()]);
   return {
     async publish(event) {
       await local.publish(event);
-      const envelope: Envelope = { from: instanceId, event };
-      await publisher.publish(CHANNEL, JSON.stringify(envelope));
+      await channel.publish(event);
     },
     subscribe: (roomCode, handler) => local.subscribe(roomCode, handler),
     subscriberCount: (roomCode) => local.subscriberCount(roomCode),
     async close() {
+      channel.close();
       await local.close();
-      subscriber.disconnect();
-      publisher.disconnect();
+      if (owned) await connections.close();
     },
   };
-}
-
-/**
- * Reads a message from the channel. Only Gatehouse instances publish there, but a malformed
- * message (another tool, an older version) must be dropped, not crash the subscriber callback.
- */
-function parseEnvelope(message: string): Envelope | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(message);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { from, event } = parsed as { from?: unknown; event?: unknown };
-  if (typeof from !== 'string' || typeof event !== 'object' || event === null) return undefined;
-  const { id, room, type } = event as { id?: unknown; room?: unknown; type?: unknown };
-  if (typeof id !== 'number' || typeof room !== 'string' || typeof type !== 'string') return undefined;
-  if (!ROOM_EVENT_TYPES.has(type as RoomEvent['type'])) return undefined;
-  return { from, event: event as RoomEvent };
 }

@@ -124,12 +124,43 @@ describe('fault settings', () => {
       shutdownGracePeriodMs: 3000,
     });
   });
+});
+
+describe('loadConfig: Redis timeouts and limiter bounds', () => {
+  it('defaults to a few seconds and 100 000 keys', () => {
+    expect(loadConfig({})).toMatchObject({
+      redisCommandTimeoutMs: 2000,
+      redisConnectTimeoutMs: 3000,
+      redisMaxReconnectDelayMs: 2000,
+      rateLimitMaxKeys: 100_000,
+    });
+  });
+
+  it('reads them', () => {
+    expect(
+      loadConfig({
+        REDIS_COMMAND_TIMEOUT: '500ms',
+        REDIS_CONNECT_TIMEOUT: '1s',
+        REDIS_MAX_RECONNECT_DELAY: '5',
+        RATE_LIMIT_MAX_KEYS: '5000',
+      }),
+    ).toMatchObject({
+      redisCommandTimeoutMs: 500,
+      redisConnectTimeoutMs: 1000,
+      redisMaxReconnectDelayMs: 5000,
+      rateLimitMaxKeys: 5000,
+    });
+  });
 
   it.each([
     [{ DATABASE_CONNECT_TIMEOUT: '0' }, 'DATABASE_CONNECT_TIMEOUT'],
     [{ DATABASE_STATEMENT_TIMEOUT: '5 minutes' }, 'DATABASE_STATEMENT_TIMEOUT'],
     [{ DATABASE_STATEMENT_TIMEOUT: '50ms' }, 'DATABASE_STATEMENT_TIMEOUT'],
     [{ SHUTDOWN_GRACE_PERIOD: '11m' }, 'SHUTDOWN_GRACE_PERIOD'],
+    [{ REDIS_COMMAND_TIMEOUT: '0' }, 'REDIS_COMMAND_TIMEOUT'],
+    [{ REDIS_CONNECT_TIMEOUT: '2 seconds' }, 'REDIS_CONNECT_TIMEOUT'],
+    [{ REDIS_MAX_RECONNECT_DELAY: '11m' }, 'REDIS_MAX_RECONNECT_DELAY'],
+    [{ RATE_LIMIT_MAX_KEYS: '10' }, 'RATE_LIMIT_MAX_KEYS'],
   ])('refuses %o naming the variable', (env, name) => {
     const problems = problemsOf(env);
     expect(problems).toHaveLength(1);

@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { Type } from 'typebox';
 import type { Gatehouse } from '../../gatehouse.js';
 import { withTimeout } from '../../lib/with-timeout.js';
@@ -17,19 +16,6 @@ export const ReadinessSchema = Type.Object({
   database: Type.Union([Type.Literal('up'), Type.Literal('down')]),
   redis: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('disabled')]),
 });
-
-async function pingRedis(redis: Redis | undefined): Promise<'up' | 'down' | 'disabled'> {
-  if (redis === undefined) return 'disabled';
-  // A disconnected client would queue the PING until it reconnects; that is "down" right now.
-  if (redis.status !== 'ready') return 'down';
-  try {
-    return (await withTimeout(redis.ping(), READINESS_CHECK_TIMEOUT_MS, 'timeout')) === 'PONG'
-      ? 'up'
-      : 'down';
-  } catch {
-    return 'down';
-  }
-}
 
 /** Liveness, readiness and (for asymmetric keys) the JWK Set. */
 export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
@@ -62,7 +48,7 @@ export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): v
     async (request, reply) => {
       const [database, redis] = await Promise.all([
         pingDatabase(gatehouse.database, READINESS_CHECK_TIMEOUT_MS),
-        pingRedis(gatehouse.redis),
+        gatehouse.checkRedis(READINESS_CHECK_TIMEOUT_MS),
       ]);
       if (database === 'down') {
         request.log.warn('readiness check: the database did not answer');

@@ -1,0 +1,217 @@
+import { Redis } from 'ioredis';
+import { withTimeout } from '../lib/with-timeout.js';
+
+/** Whether Redis can be used right now, as readiness reports it. */
+export type RedisState = 'up' | 'down' | 'disabled';
+
+/** A warning from the core, for the embedding server's logger (pino's `warn(obj, msg)` fits). */
+export type CoreWarn = (message: string, detail?: Record<string, unknown>) => void;
+
+/** How Gatehouse talks to Redis; every outside call is bounded by one of these. */
+export interface RedisSettings {
+  /** `redis://…` or `rediss://…`. */
+  url: string;
+  /** A command (INCR, PUBLISH, PING…) that has no answer after this many ms fails. @default 2000 */
+  commandTimeoutMs: number;
+  /** A connection attempt that is not established after this many ms is abandoned and retried. @default 3000 */
+  connectTimeoutMs: number;
+  /** Reconnect attempts back off exponentially up to this many ms apart, then retry forever. @default 2000 */
+  maxReconnectDelayMs: number;
+}
+
+/** Defaults of the timing fields of {@link RedisSettings}. */
+export const defaultRedisTimings = {
+  commandTimeoutMs: 2000,
+  connectTimeoutMs: 3000,
+  maxReconnectDelayMs: 2000,
+} as const;
+
+/**
+ * The two Redis connections of one instance and what it knows about their health.
+ *
+ * Redis is an accelerator, never a dependency a request waits for: callers ask {@link usable}
+ * before each use and fall back to local state while it says no, and report a failed command with
+ * {@link markFailed}. That keeps a frozen Redis (connection open, no answers) from costing every
+ * request a command timeout: the first failures trip the flag, and a background PING clears it.
+ */
+export interface RedisConnections {
+  /** Commands and PUBLISH. Fails fast while disconnected (no offline queue). */
+  readonly command: Redis;
+  /** SUBSCRIBE-mode connection shared by every channel of this instance. */
+  readonly subscriber: Redis;
+  /** True when commands are expected to succeed: connected, and no recent failure. */
+  usable(): boolean;
+  /** Reports a failed or timed-out command; Redis counts as down until a probe answers. */
+  markFailed(error: unknown): void;
+  /** `up` or `down`, for readiness and metrics. */
+  state(): 'up' | 'down';
+  /**
+   * Asks Redis itself (PING) within `timeoutMs`, for readiness: {@link state} alone cannot see a
+   * freeze that no request has run into yet. A missing or late answer trips {@link markFailed}.
+   */
+  check(timeoutMs: number): Promise<'up' | 'down'>;
+  /**
+   * Registers a channel whose subscription counts toward {@link state}: Redis is `up` only once
+   * every channel is subscribed again after a reconnect. Returns the channel's side of it.
+   */
+  trackChannel(name: string): ChannelTracking;
+  /**
+   * Resolves when the subscriber's first connection attempt has failed, or after the connect
+   * timeout. Start-up waits for its channels' SUBSCRIBE or this, whichever is first: a healthy
+   * Redis loses no early message, and a missing one delays start-up by one refused connect at most.
+   */
+  firstAttemptFailed(): Promise<void>;
+  /** Disconnects both connections and stops probing. */
+  close(): Promise<void>;
+}
+
+/** Reports through Node's warning channel, for when the embedder gave no logger. */
+export const warnByProcess: CoreWarn = (message, detail) => {
+  process.emitWarning(message, { code: 'GATEHOUSE_REDIS', detail: JSON.stringify(detail ?? {}) });
+};
+
+/** A channel's report to its connections (see {@link RedisConnections.trackChannel}). */
+export interface ChannelTracking {
+  /** SUBSCRIBE succeeded on the current subscriber connection. */
+  subscribed(): void;
+  /** The channel closed; it no longer counts. */
+  untrack(): void;
+}
+
+/** How often a tripped connection is probed with PING. */
+const PROBE_INTERVAL_MS = 1000;
+
+/**
+ * Opens the command and subscriber connections in the background. Start-up never fails nor waits
+ * because Redis is down: ioredis keeps reconnecting with capped backoff, and every `error` event
+ * has a listener (without one, Node would throw it and exit the process).
+ */
+export function createRedisConnections(settings: RedisSettings, warn: CoreWarn): RedisConnections {
+  const options = {
+    connectTimeout: settings.connectTimeoutMs,
+    commandTimeout: settings.commandTimeoutMs,
+    // No offline queue and no replays: a command issued while Redis is away fails at once and the
+    // caller falls back, instead of piling up in memory and firing late (ioredis' defaults).
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    // Channels re-subscribe themselves on every `ready` (see redis-channel.ts), which also covers a
+    // first SUBSCRIBE that failed; ioredis' own resubscription only replays successful ones.
+    autoResubscribe: false,
+    // Never give up (null would stop reconnecting for good): exponential backoff, capped.
+    retryStrategy: (attempt: number) =>
+      Math.min(100 * 2 ** Math.min(attempt, 10), settings.maxReconnectDelayMs),
+  };
+  const command = new Redis(settings.url, options);
+  const subscriber = new Redis(settings.url, options);
+  let failed = false;
+  let closed = false;
+  let probing = false;
+  let lastError = '';
+
+  const report = (role: string) => (error: Error) => {
+    // One line per distinct error, not one per reconnect attempt: an outage must not flood logs.
+    if (error.message === lastError) return;
+    lastError = error.message;
+    warn(`Redis ${role} connection error; using local state until it is back`, { error: error.message });
+  };
+  command.on('error', report('command'));
+  subscriber.on('error', report('subscriber'));
+  // name → subscribed on the current subscriber connection
+  const channels = new Map<string, boolean>();
+  subscriber.on('close', () => {
+    for (const name of channels.keys()) channels.set(name, false);
+  });
+  command.on('ready', () => {
+    if (failed || lastError !== '') warn('Redis is back');
+    failed = false;
+    lastError = '';
+  });
+
+  const probe = setInterval(() => {
+    if (!failed || probing || command.status !== 'ready') return;
+    probing = true;
+    command
+      .ping()
+      .then(
+        () => {
+          failed = false;
+          warn('Redis answers again');
+        },
+        () => {},
+      )
+      .finally(() => {
+        probing = false;
+      });
+  }, PROBE_INTERVAL_MS);
+  probe.unref();
+
+  const first = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, settings.connectTimeoutMs);
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    subscriber.once('close', done);
+  });
+
+  return {
+    command,
+    subscriber,
+    usable: () => !closed && !failed && command.status === 'ready',
+    markFailed(error) {
+      if (closed || failed) return;
+      failed = true;
+      warn('Redis command failed; using local state until Redis answers', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    },
+    async check(timeoutMs) {
+      if (this.state() === 'down') return 'down';
+      try {
+        if ((await withTimeout(command.ping(), timeoutMs, 'timeout')) === 'PONG') return 'up';
+        this.markFailed(new Error(`Redis did not answer PING within ${timeoutMs} ms`));
+      } catch (error) {
+        this.markFailed(error);
+      }
+      return 'down';
+    },
+    state() {
+      // Down when either leg is: without the subscriber, other instances' revocations arrive only
+      // through the database reload.
+      const up = !closed && !failed && command.status === 'ready' && subscriber.status === 'ready';
+      for (const subscribed of channels.values()) if (!subscribed) return 'down';
+      return up ? 'up' : 'down';
+    },
+    trackChannel(name) {
+      channels.set(name, false);
+      return {
+        subscribed: () => {
+          if (channels.has(name)) channels.set(name, true);
+        },
+        untrack: () => {
+          channels.delete(name);
+        },
+      };
+    },
+    firstAttemptFailed: () => first,
+    async close() {
+      closed = true;
+      clearInterval(probe);
+      command.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/**
+ * Resolves the `redis` argument of a bus factory: the instance's shared connections, or private
+ * ones opened from a URL with default timings (the bus then owns and closes them).
+ */
+export function resolveConnections(
+  redis: RedisConnections | string,
+  warn: CoreWarn,
+): { connections: RedisConnections; owned: boolean } {
+  if (typeof redis !== 'string') return { connections: redis, owned: false };
+  return { connections: createRedisConnections({ url: redis, ...defaultRedisTimings }, warn), owned: true };
+}

@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import {
+  createMemoryCounterStore,
+  createRedisCounterStore,
+  hashCounterKey,
+} from '../../src/accounts/counter-store.js';
+import { createTestClock } from '../../src/testing.js';
+
+describe('hashCounterKey', () => {
+  it('maps any key to 22 base64url characters, deterministically', () => {
+    for (const key of ['', 'login:ip:1.2.3.4', `login:account:${'x'.repeat(100_000)}`, 'ünïcode']) {
+      expect(hashCounterKey(key)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(hashCounterKey(key)).toBe(hashCounterKey(key));
+    }
+    expect(hashCounterKey('a')).not.toBe(hashCounterKey('b'));
+  });
+});
+
+describe('createMemoryCounterStore', () => {
+  it('counts within a window and starts over when it ends', async () => {
+    const clock = createTestClock(1_000_000);
+    const store = createMemoryCounterStore(clock);
+    expect(await store.increment('k', 1000)).toEqual({ count: 1, resetAt: 1_001_000 });
+    clock.advance(500);
+    expect(await store.increment('k', 1000)).toEqual({ count: 2, resetAt: 1_001_000 });
+    await store.decrement('k');
+    expect(await store.peek('k')).toEqual({ count: 1, resetAt: 1_001_000 });
+    clock.advance(500);
+    expect(await store.peek('k')).toBeUndefined();
+    expect((await store.increment('k', 1000)).count).toBe(1);
+    await store.reset('k');
+    expect(await store.peek('k')).toBeUndefined();
+  });
+
+  it('holds at most maxKeys, forgetting the least recently incremented', async () => {
+    const store = createMemoryCounterStore(createTestClock(), { maxKeys: 1000 });
+    await store.increment('hot', 60_000);
+    for (let i = 0; i < 1500; i += 1) {
+      await store.increment(`flood-${i}`, 60_000);
+      // A key under attack keeps being counted, so a flood of other keys cannot evict it.
+      if (i % 100 === 0) await store.increment('hot', 60_000);
+    }
+    expect(await store.peek('flood-0')).toBeUndefined();
+    expect(await store.peek('flood-499')).toBeUndefined();
+    expect(await store.peek('flood-1499')).toMatchObject({ count: 1 });
+    expect(await store.peek('hot')).toMatchObject({ count: 16 });
+    let held = 0;
+    for (let i = 0; i < 1500; i += 1) if ((await store.peek(`flood-${i}`)) !== undefined) held += 1;
+    expect(held).toBe(999);
+  });
+});
+
+describe.runIf(process.env.REDIS_URL)('createRedisCounterStore', () => {
+  it('stores hashed, fixed-size keys with an expiry', async () => {
+    const redis = new Redis(process.env.REDIS_URL ?? '');
+    const prefix = `gatehouse:test:${randomUUID()}:`;
+    try {
+      const store = createRedisCounterStore(redis, prefix);
+      const key = `login:account:${'x'.repeat(10_000)}`;
+      expect((await store.increment(key, 60_000)).count).toBe(1);
+      expect((await store.increment(key, 60_000)).count).toBe(2);
+      expect(await redis.exists(prefix + hashCounterKey(key))).toBe(1);
+      expect(await redis.exists(prefix + key)).toBe(0);
+      expect(await redis.pttl(prefix + hashCounterKey(key))).toBeGreaterThan(0);
+      await store.reset(key);
+      expect(await store.peek(key)).toBeUndefined();
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
