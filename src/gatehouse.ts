@@ -97,7 +97,7 @@ export async function createGatehouse(
       dataDir: config.dataDir,
     });
     const revocations = await createRevocationList(sessionStore, bus, clock);
-    const userCache = createUserCache(users, bus);
+    const userCache = createUserCache(users, bus, { clock });
     const hasher = createPasswordHasher(config.passwordHashConcurrency);
     const sessions = createSessionManager({
       config,
