@@ -16,8 +16,12 @@ import { createRedisRoomBus } from './rooms/redis-room-bus.js';
 import { createMemoryRoomBus, type RoomBus } from './rooms/room-bus.js';
 import { createRoomService, type RoomService } from './rooms/room-service.js';
 import { createRoomTokens, type RoomTokens } from './rooms/room-token.js';
-import { createRevocationList, type RevocationList } from './sessions/revocation-list.js';
-import { createSessionManager, type SessionManager } from './sessions/session-manager.js';
+import {
+  createRevocationList,
+  type RevocationList,
+  revocationRetentionMs,
+} from './sessions/revocation-list.js';
+import { COOKIE_RECHECK_MS, createSessionManager, type SessionManager } from './sessions/session-manager.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
@@ -31,6 +35,11 @@ export interface GatehouseOptions {
   clock?: () => number;
   /** Run migrations before returning. @default true */
   migrate?: boolean;
+  /**
+   * Told about a failure of background work that is retried on its own (the periodic revocation
+   * reload); the server passes its logger. @default ignore
+   */
+  onBackgroundError?: (error: unknown, task: string) => void;
 }
 
 /**
@@ -96,7 +105,19 @@ export async function createGatehouse(
       issuer: config.issuer,
       dataDir: config.dataDir,
     });
-    const revocations = await createRevocationList(sessionStore, bus, clock);
+    const revocations = await createRevocationList({
+      store: sessionStore,
+      bus,
+      clock,
+      retentionMs: revocationRetentionMs({
+        accessTokenTtlMs: config.accessTokenTtl * 1000,
+        cookieRecheckMs: COOKIE_RECHECK_MS,
+        streamHeartbeatMs: config.roomHeartbeatInterval * 1000,
+      }),
+      reloadIntervalMs: config.revocationReloadInterval * 1000,
+      overlapMs: config.revocationReloadOverlap * 1000,
+      onReloadError: (error) => options.onBackgroundError?.(error, 'revocation list reload'),
+    });
     const userCache = createUserCache(users, bus, { clock });
     const hasher = createPasswordHasher(config.passwordHashConcurrency);
     const sessions = createSessionManager({

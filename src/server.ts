@@ -43,7 +43,14 @@ export async function buildServer(
   config: GatehouseConfig,
   options: BuildServerOptions = {},
 ): Promise<FastifyInstance> {
-  const gatehouse = options.gatehouse ?? (await createGatehouse(config, options));
+  // The core starts before the logger exists; background failures are logged once it does.
+  let log: FastifyInstance['log'] | undefined;
+  const gatehouse =
+    options.gatehouse ??
+    (await createGatehouse(config, {
+      onBackgroundError: (error, task) => log?.warn({ err: error }, `${task} failed; retrying`),
+      ...options,
+    }));
   const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
@@ -60,6 +67,7 @@ export async function buildServer(
       sendProblem(reply, toGatehouseError(error));
     },
   });
+  log = app.log;
   if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
   try {
     const cookies = createCookiePolicy(config.cookieSecure);

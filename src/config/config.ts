@@ -65,6 +65,23 @@ export interface GatehouseConfig {
    * streams; also how often open streams are re-checked against the database. @default 15
    */
   roomHeartbeatInterval: number;
+  /**
+   * Seconds between incremental re-reads of recent revocations from the database: the bound on
+   * how late a revocation whose broadcast was lost (or sent while Redis was down) reaches this
+   * instance. @default 5
+   */
+  revocationReloadInterval: number;
+  /**
+   * Seconds each revocation reload reaches back before the previous one began, so a revocation
+   * that committed late with an earlier `revoked_at` is still read. Must cover the database
+   * statement timeout plus the clock skew between instances. @default 60
+   */
+  revocationReloadOverlap: number;
+  /**
+   * Seconds during which presenting a just-spent refresh token returns the same successor instead
+   * of revoking the session (a retry whose response was lost); 0 = strict rotation. @default 10
+   */
+  refreshReuseInterval: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -95,6 +112,9 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   roomRollsPerMinute: 60,
   maxStreamsPerPlayer: 3,
   roomHeartbeatInterval: 15,
+  revocationReloadInterval: 5,
+  revocationReloadOverlap: 60,
+  refreshReuseInterval: 10,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

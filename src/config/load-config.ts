@@ -139,6 +139,21 @@ export function loadConfig(env: Env): EnvConfig {
     roomRollsPerMinute: int('ROOM_ROLLS_PER_MINUTE', defaultConfig.roomRollsPerMinute, 1, 100000),
     maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
     roomHeartbeatInterval: duration('ROOM_HEARTBEAT_INTERVAL', defaultConfig.roomHeartbeatInterval, 3600),
+    revocationReloadInterval: duration(
+      'REVOCATION_RELOAD_INTERVAL',
+      defaultConfig.revocationReloadInterval,
+      3600,
+    ),
+    revocationReloadOverlap: duration(
+      'REVOCATION_RELOAD_OVERLAP',
+      defaultConfig.revocationReloadOverlap,
+      3600,
+    ),
+    // 0 is allowed here (strict rotation), which the duration parser refuses elsewhere.
+    refreshReuseInterval:
+      env.REFRESH_REUSE_INTERVAL === '0'
+        ? 0
+        : duration('REFRESH_REUSE_INTERVAL', defaultConfig.refreshReuseInterval, 300),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');

@@ -94,9 +94,12 @@ interface CachedCookie extends CachedToken {
   checkedAt: number;
 }
 
-// A cached cookie session is re-read from the database this often, so a revocation this instance
-// missed (a lost broadcast) cannot keep a cookie alive for longer than this.
-const COOKIE_RECHECK_MS = 30_000;
+/**
+ * A cached cookie session is re-read from the database this often, so a revocation this instance
+ * missed (a lost broadcast) cannot keep a cookie alive for longer than this, and the revocation
+ * list must keep an entry at least this long (see `revocationRetentionMs`).
+ */
+export const COOKIE_RECHECK_MS = 30_000;
 
 const VERIFIED_CACHE_SIZE = 10_000;
 // Writing last_used_at on every cookie request would put a database write on the hot path;

@@ -24,6 +24,11 @@ export interface RevokedSession {
   expiresAt: number;
 }
 
+/** A revoked session as the database holds it: {@link RevokedSession} plus when it was revoked. */
+export interface RevokedSessionRow extends RevokedSession {
+  revokedAt: number;
+}
+
 /** Result of spending a refresh token. */
 export type SpendResult =
   | { status: 'spent'; sessionId: string; expiresAt: number }
@@ -54,8 +59,12 @@ export interface SessionStore {
   revokeSessions(ids: readonly string[], now: number): Promise<RevokedSession[]>;
   /** Revokes every live session of a user except `keep`; returns those revoked now. */
   revokeUserSessions(userId: string, now: number, keep?: string): Promise<RevokedSession[]>;
-  /** Revoked sessions that have not expired yet: the state an in-memory revocation list starts from. */
-  listRevokedSessions(now: number): Promise<RevokedSession[]>;
+  /**
+   * Sessions revoked after `since` that have not expired at `now`: what an in-memory revocation
+   * list loads and incrementally reloads. A range scan on the `(revoked_at, expires_at)` index,
+   * so its cost depends on the revocations since `since`, not on all revocations ever made.
+   */
+  listRevokedSince(since: number, now: number): Promise<RevokedSessionRow[]>;
   /** Stores the hash of a new refresh token. */
   insertRefreshToken(hash: string, sessionId: string, now: number, expiresAt: number): Promise<void>;
   /**
@@ -155,14 +164,18 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       const rows = await query.returning(['id', 'expires_at']).execute();
       return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
     },
-    async listRevokedSessions(now) {
+    async listRevokedSince(since, now) {
       const rows = await db
         .selectFrom('sessions')
-        .select(['id', 'expires_at'])
-        .where('revoked_at', 'is not', null)
+        .select(['id', 'expires_at', 'revoked_at'])
+        .where('revoked_at', '>', since)
         .where('expires_at', '>', now)
         .execute();
-      return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+      return rows.map((row) => ({
+        id: row.id,
+        expiresAt: Number(row.expires_at),
+        revokedAt: Number(row.revoked_at),
+      }));
     },
     async insertRefreshToken(hash, sessionId, now, expiresAt) {
       await db
