@@ -124,6 +124,10 @@ export async function createGatehouse(
       config,
       sessions: sessionStore,
       users,
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({ sessions: createSessionStore(trx), users: createUserStore(trx) }),
+        ),
       keyring,
       revocations,
       bus,
@@ -148,6 +152,10 @@ export async function createGatehouse(
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     const sweeper = setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
+      // Encrypted refresh successors are needed only during the grace interval.
+      sessionStore
+        .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
+        .catch(() => {});
     }, 3600_000);
     sweeper.unref();
     return {

@@ -35,6 +35,16 @@ export type SpendResult =
   | { status: 'reused'; sessionId: string }
   | { status: 'unknown' };
 
+/** A stored refresh token (the token itself is never stored, only its hash). */
+export interface RefreshTokenRecord {
+  sessionId: string;
+  expiresAt: number;
+  /** When it was rotated away; null while it is the session's live refresh token. */
+  spentAt: number | null;
+  /** The encrypted successor, kept during the refresh grace interval; see {@link SessionStore.spendRefreshToken}. */
+  successor: string | null;
+}
+
 /** A database-strategy access token. */
 export interface AccessTokenRecord {
   sessionId: string;
@@ -67,11 +77,22 @@ export interface SessionStore {
   listRevokedSince(since: number, now: number): Promise<RevokedSessionRow[]>;
   /** Stores the hash of a new refresh token. */
   insertRefreshToken(hash: string, sessionId: string, now: number, expiresAt: number): Promise<void>;
+  /** The refresh token with this hash, spent or not. */
+  findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
   /**
-   * Atomically marks a refresh token spent. Exactly one concurrent caller gets `spent`; callers
-   * presenting an already-spent token get `reused` (RFC 9700 §4.14.2 reuse detection).
+   * Atomically marks a refresh token spent, keeping `successor` (an encrypted token) beside it.
+   * Exactly one concurrent caller gets `spent`; callers presenting an already-spent token get
+   * `reused` (RFC 9700 §4.14.2 reuse detection).
    */
-  spendRefreshToken(hash: string, now: number): Promise<SpendResult>;
+  spendRefreshToken(hash: string, now: number, successor?: string): Promise<SpendResult>;
+  /**
+   * Forgets the kept successors of a session's spent refresh tokens, except `exceptHash`'s (after
+   * a rotation only the newest spent token may still be retried), and every successor kept since
+   * before `spentBefore` (the grace interval is over).
+   */
+  forgetRefreshSuccessors(
+    filter: { sessionId: string; exceptHash: string } | { spentBefore: number },
+  ): Promise<void>;
   /** Stores the hash of a database-strategy access token. */
   insertAccessToken(hash: string, token: Omit<AccessTokenRecord, 'userId'>, now: number): Promise<void>;
   /** The live access token with this hash (joined with a session that is not revoked). */
@@ -189,11 +210,25 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         })
         .execute();
     },
-    async spendRefreshToken(hash, now) {
+    async findRefreshToken(hash) {
+      const row = await db
+        .selectFrom('refresh_tokens')
+        .select(['session_id', 'expires_at', 'spent_at', 'successor'])
+        .where('token_hash', '=', hash)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return {
+        sessionId: row.session_id,
+        expiresAt: Number(row.expires_at),
+        spentAt: row.spent_at === null ? null : Number(row.spent_at),
+        successor: row.successor,
+      };
+    },
+    async spendRefreshToken(hash, now, successor) {
       // A conditional UPDATE is the compare-and-set: only one transaction can flip spent_at from NULL.
       const spent = await db
         .updateTable('refresh_tokens')
-        .set({ spent_at: now })
+        .set({ spent_at: now, successor: successor ?? null })
         .where('token_hash', '=', hash)
         .where('spent_at', 'is', null)
         .returning(['session_id', 'expires_at'])
@@ -207,6 +242,17 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         .where('token_hash', '=', hash)
         .executeTakeFirst();
       return existing ? { status: 'reused', sessionId: existing.session_id } : { status: 'unknown' };
+    },
+    async forgetRefreshSuccessors(filter) {
+      let query = db
+        .updateTable('refresh_tokens')
+        .set({ successor: null })
+        .where('successor', 'is not', null);
+      query =
+        'sessionId' in filter
+          ? query.where('session_id', '=', filter.sessionId).where('token_hash', '!=', filter.exceptHash)
+          : query.where('spent_at', '<', filter.spentBefore);
+      await query.execute();
     },
     async insertAccessToken(hash, token, now) {
       await db
