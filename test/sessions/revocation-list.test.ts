@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryEventBus } from '../../src/events/event-bus.js';
 import { createRevocationList, revocationRetentionMs } from '../../src/sessions/revocation-list.js';
 import {
@@ -97,6 +97,36 @@ describe('revocation list', () => {
     await list.reload();
     expect(asked.at(-1)).toBe(secondStart - OVERLAP);
     list.close();
+  });
+
+  it('reloads on its own every interval, and stops when closed', async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const list = await createRevocationList({
+        store: {
+          async listRevokedSince() {
+            calls += 1;
+            return [];
+          },
+        },
+        bus: createMemoryEventBus(),
+        clock: Date.now,
+        retentionMs: RETENTION,
+        reloadIntervalMs: 5_000,
+        overlapMs: OVERLAP,
+      });
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(calls).toBe(3);
+      list.close();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(calls).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('takes broadcasts at once and bounds them by the same retention', async () => {
