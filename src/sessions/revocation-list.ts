@@ -107,11 +107,18 @@ export async function createRevocationList(options: RevocationListOptions): Prom
 
   // First load: everything whose retention may still run. Later loads: since the previous load's
   // start minus the overlap (PostgreSQL makes a row visible at commit, not at `revoked_at`).
-  const started = await loadSince(clock() - keepFor);
-  let watermark = started - overlapMs;
+  // Subscribed first, so a broadcast sent while the first load runs is not lost.
   const unsubscribe = bus.subscribe((event) => {
     if (event.type === 'sessions_revoked') add(event.sessions);
   });
+  let started: number;
+  try {
+    started = await loadSince(clock() - keepFor);
+  } catch (error) {
+    unsubscribe();
+    throw error;
+  }
+  let watermark = started - overlapMs;
 
   let running: Promise<void> | undefined;
   const reload = () => {

@@ -320,7 +320,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         const sealed = graceMs > 0 ? sealer.seal(next.token, hash) : undefined;
         const spent = await store.spendRefreshToken(hash, now, sealed);
         if (spent.status !== 'spent') continue;
-        await store.forgetRefreshSuccessors({ sessionId: session.id, exceptHash: hash });
+        // Only the newest spent token may still be retried; older kept successors go now.
+        if (graceMs > 0) await store.forgetRefreshSuccessors({ sessionId: session.id, exceptHash: hash });
         await store.insertRefreshToken(next.hash, session.id, now, refreshExpiry(session, now));
         refreshToken = next.token;
       } else {
