@@ -9,7 +9,7 @@ import { startServer } from './start-server.js';
 import { backupDatabase } from './storage/backup-database.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { openDatabase } from './storage/open-database.js';
-import { rotateSigningKeys } from './tokens/keyring.js';
+import { retiredKeyRetentionSeconds, rotateSigningKeys } from './tokens/keyring.js';
 
 const USAGE = `Usage: gatehouse <command>
 
@@ -124,11 +124,11 @@ async function rotateKeys(): Promise<void> {
       'rotate-keys needs JWT_ALG=EdDSA or ES256 (HS256 uses SECRET_KEY; change it to rotate)',
     );
   }
-  // Keep retired keys for longer than any access token can live.
+  // Keep retired keys for longer than any token they signed can live (room tokens included).
   const { kid, removed } = await rotateSigningKeys(
     config.dataDir,
     config.jwtAlgorithm,
-    config.accessTokenTtl + 3600,
+    retiredKeyRetentionSeconds(config),
   );
   console.log(
     `New signing key ${kid}.${removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''}`,

@@ -22,8 +22,12 @@ import { createRedisRoomBus } from './rooms/redis-room-bus.js';
 import { createMemoryRoomBus, type RoomBus } from './rooms/room-bus.js';
 import { createRoomService, type RoomService } from './rooms/room-service.js';
 import { createRoomTokens, type RoomTokens } from './rooms/room-token.js';
-import { createRevocationList, type RevocationList } from './sessions/revocation-list.js';
-import { createSessionManager, type SessionManager } from './sessions/session-manager.js';
+import {
+  createRevocationList,
+  type RevocationList,
+  revocationRetentionMs,
+} from './sessions/revocation-list.js';
+import { COOKIE_RECHECK_MS, createSessionManager, type SessionManager } from './sessions/session-manager.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
@@ -146,13 +150,32 @@ export async function createGatehouse(
       issuer: config.issuer,
       dataDir: config.dataDir,
     });
-    const revocations = await createRevocationList(sessionStore, bus, clock);
-    const userCache = createUserCache(users, bus);
+    const revocations = await createRevocationList({
+      store: sessionStore,
+      bus,
+      clock,
+      retentionMs: revocationRetentionMs({
+        accessTokenTtlMs: config.accessTokenTtl * 1000,
+        cookieRecheckMs: COOKIE_RECHECK_MS,
+        streamHeartbeatMs: config.roomHeartbeatInterval * 1000,
+      }),
+      reloadIntervalMs: config.revocationReloadInterval * 1000,
+      overlapMs: config.revocationReloadOverlap * 1000,
+      onReloadError: (error) =>
+        warn('revocation list reload failed; retrying', {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    });
+    const userCache = createUserCache(users, bus, { clock });
     const hasher = createPasswordHasher(config.passwordHashConcurrency);
     const sessions = createSessionManager({
       config,
       sessions: sessionStore,
       users,
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({ sessions: createSessionStore(trx), users: createUserStore(trx) }),
+        ),
       keyring,
       revocations,
       bus,
@@ -183,6 +206,10 @@ export async function createGatehouse(
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     const sweeper = setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
+      // Encrypted refresh successors are needed only during the grace interval.
+      sessionStore
+        .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
+        .catch(() => {});
     }, 3600_000);
     sweeper.unref();
     return {

@@ -5,31 +5,102 @@ import type { UserRecord, UserStore } from '../storage/user-store.js';
 /**
  * Users by id, cached so guards need no database read per request. Every change to a user
  * publishes `user_changed`, which evicts the entry here and on every other instance.
+ *
+ * Staleness bound: an entry is never older than `maxAgeMs` (default {@link USER_CACHE_MAX_AGE_MS}),
+ * and an eviction (local or from the bus) takes effect at once. A read that started before an
+ * eviction never fills the cache with the row it read (it may be the pre-change row), so a
+ * demoted admin cannot come back through a slow read racing the eviction. Only a `user_changed`
+ * message lost by the bus (Redis pub/sub is at-most-once) leaves a stale entry, and then for at
+ * most `maxAgeMs`; role changes and disabling also revoke the user's sessions, which reach every
+ * instance through the revocation list within `REVOCATION_RELOAD_INTERVAL`.
  */
 export interface UserCache {
   /** The user, from memory or the store. */
   get(id: string): Promise<UserRecord | undefined>;
   /** Forgets a user (after a change this instance made; the bus handles the others). */
   evict(id: string): void;
+  /**
+   * Forgets every user and cancels every fill in flight (the global generation bump), e.g. when
+   * the bus reconnected and may have dropped evictions.
+   */
+  clear(): void;
   /** Unsubscribes from the bus. */
   close(): void;
 }
 
-/** Creates a bounded {@link UserCache} (oldest entries go first when full). */
-export function createUserCache(store: UserStore, bus: EventBus, maxEntries = 10_000): UserCache {
-  const users = new BoundedMap<string, UserRecord>(maxEntries);
+/** Default upper bound on the age of a cached user, in ms. */
+export const USER_CACHE_MAX_AGE_MS = 30_000;
+
+/** Options of {@link createUserCache}. */
+export interface UserCacheOptions {
+  /** Entries kept at most; the oldest go first when full. @default 10000 */
+  maxEntries?: number;
+  /** An entry older than this is re-read. @default {@link USER_CACHE_MAX_AGE_MS} */
+  maxAgeMs?: number;
+  /** The clock in epoch ms. @default Date.now */
+  clock?: () => number;
+}
+
+interface CachedUser {
+  user: UserRecord;
+  readAt: number;
+}
+
+/** A read in flight; `stale` turns true when the user is evicted before the read returns. */
+interface PendingRead {
+  stale: boolean;
+}
+
+/** Creates a bounded {@link UserCache}. */
+export function createUserCache(store: UserStore, bus: EventBus, options: UserCacheOptions = {}): UserCache {
+  const maxAgeMs = options.maxAgeMs ?? USER_CACHE_MAX_AGE_MS;
+  const clock = options.clock ?? Date.now;
+  const users = new BoundedMap<string, CachedUser>(options.maxEntries ?? 10_000);
+  // Reads in flight per user id. Bounded by the number of concurrent reads: every read removes
+  // itself when it settles. An eviction marks the user's reads stale instead of bumping a
+  // per-user counter, so there is no per-user state to keep once nothing is in flight.
+  const pending = new Map<string, Set<PendingRead>>();
+
+  const evict = (id: string) => {
+    users.delete(id);
+    for (const read of pending.get(id) ?? []) read.stale = true;
+  };
+
   const unsubscribe = bus.subscribe((event) => {
-    if (event.type === 'user_changed') users.delete(event.userId);
+    if (event.type === 'user_changed') evict(event.userId);
   });
+
   return {
     async get(id) {
+      const now = clock();
       const cached = users.get(id);
-      if (cached !== undefined) return cached;
-      const user = await store.findUserById(id);
-      if (user !== undefined) users.set(id, user);
-      return user;
+      if (cached !== undefined && now - cached.readAt < maxAgeMs) return cached.user;
+      const read: PendingRead = { stale: false };
+      let reads = pending.get(id);
+      if (reads === undefined) {
+        reads = new Set();
+        pending.set(id, reads);
+      }
+      reads.add(read);
+      try {
+        const user = await store.findUserById(id);
+        // Fill only if nothing evicted this user while the query ran: otherwise the row may
+        // predate the change and would sit in the cache after its eviction.
+        if (!read.stale) {
+          if (user === undefined) users.delete(id);
+          else users.set(id, { user, readAt: now });
+        }
+        return user;
+      } finally {
+        reads.delete(read);
+        if (reads.size === 0) pending.delete(id);
+      }
     },
-    evict: (id) => users.delete(id),
+    evict,
+    clear() {
+      users.clear();
+      for (const reads of pending.values()) for (const read of reads) read.stale = true;
+    },
     close: unsubscribe,
   };
 }

@@ -93,6 +93,23 @@ export interface GatehouseConfig {
   redisMaxReconnectDelayMs: number;
   /** Most keys the in-memory rate-limit counters hold; the least recently used go first. @default 100000 */
   rateLimitMaxKeys: number;
+  /**
+   * Seconds between incremental re-reads of recent revocations from the database: the bound on
+   * how late a revocation whose broadcast was lost (or sent while Redis was down) reaches this
+   * instance. @default 5
+   */
+  revocationReloadInterval: number;
+  /**
+   * Seconds each revocation reload reaches back before the previous one began, so a revocation
+   * that committed late with an earlier `revoked_at` is still read. Must cover the database
+   * statement timeout plus the clock skew between instances. @default 60
+   */
+  revocationReloadOverlap: number;
+  /**
+   * Seconds during which presenting a just-spent refresh token returns the same successor instead
+   * of revoking the session (a retry whose response was lost); 0 = strict rotation. @default 10
+   */
+  refreshReuseInterval: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -130,6 +147,9 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   redisConnectTimeoutMs: 3000,
   redisMaxReconnectDelayMs: 2000,
   rateLimitMaxKeys: 100_000,
+  revocationReloadInterval: 5,
+  revocationReloadOverlap: 60,
+  refreshReuseInterval: 10,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

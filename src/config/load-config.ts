@@ -177,7 +177,32 @@ export function loadConfig(env: Env): EnvConfig {
       problems,
     ),
     rateLimitMaxKeys: int('RATE_LIMIT_MAX_KEYS', defaultConfig.rateLimitMaxKeys, 1000, 10_000_000),
+    revocationReloadInterval: duration(
+      'REVOCATION_RELOAD_INTERVAL',
+      defaultConfig.revocationReloadInterval,
+      3600,
+    ),
+    revocationReloadOverlap: duration(
+      'REVOCATION_RELOAD_OVERLAP',
+      defaultConfig.revocationReloadOverlap,
+      3600,
+    ),
+    // 0 is allowed here (strict rotation), which the duration parser refuses elsewhere.
+    refreshReuseInterval:
+      env.REFRESH_REUSE_INTERVAL === '0'
+        ? 0
+        : duration('REFRESH_REUSE_INTERVAL', defaultConfig.refreshReuseInterval, 300),
   };
+  // A revoking transaction stamps revoked_at before it commits; a reload must reach back past the
+  // longest such transaction can stay open (idle-in-transaction ends it at 2× the statement
+  // timeout, see open-database.ts) plus clock skew between instances, or it misses the row.
+  const minOverlapMs = 2 * config.databaseStatementTimeoutMs + 5000;
+  if (config.revocationReloadOverlap * 1000 < minOverlapMs) {
+    problems.push(
+      `REVOCATION_RELOAD_OVERLAP must be at least ${Math.ceil(minOverlapMs / 1000)} s ` +
+        '(twice DATABASE_STATEMENT_TIMEOUT plus 5 s of clock skew)',
+    );
+  }
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');
   }

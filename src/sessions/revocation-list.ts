@@ -2,60 +2,164 @@ import type { EventBus } from '../events/event-bus.js';
 import type { RevokedSession, SessionStore } from '../storage/session-store.js';
 
 /**
- * The set of revoked session ids that still have live tokens, held in memory so a JWT request
- * costs a Map lookup instead of a database read. It starts from the database (so it is right
- * after a restart) and is kept current by the event bus (so it is right on every instance).
- * An entry is dropped once its session's absolute expiry passes: no token can outlive that.
+ * The set of revoked session ids that still have live credentials, held in memory so a JWT
+ * request costs a Map lookup instead of a database read. It starts from the database (so it is
+ * right after a restart), is kept current by the event bus (so it is right on every instance at
+ * once), and re-reads recent revocations from the database every `reloadIntervalMs` (so a lost
+ * broadcast, or one never sent because Redis was down, reaches this instance within that bound).
+ *
+ * Bounded state: an entry is kept only until the last credential of its session that the list
+ * guards has expired — `revoked_at + retentionMs` (capped at the session's absolute expiry) —
+ * not for the session's whole life, so memory and reload time depend on the revocations of the
+ * last few minutes, not on the number of historic logouts.
  */
 export interface RevocationList {
-  /** True when the session was revoked. */
+  /** True when the session was revoked (recently enough that one of its credentials may live). */
   isRevoked(sessionId: string): boolean;
   /** Adds revoked sessions (from this instance or the bus). */
   add(sessions: readonly RevokedSession[]): void;
+  /**
+   * Re-reads revocations since the last reload's start minus the overlap, now. Never throws: a
+   * failure is reported to `onReloadError`, and the next reload reads from the same watermark.
+   */
+  reload(): Promise<void>;
   /** Number of entries (for metrics and tests). */
   readonly size: number;
-  /** Unsubscribes from the bus. */
+  /** Stops reloading and unsubscribes from the bus. */
   close(): void;
 }
 
-/** How stale a missed revocation broadcast can leave this instance, at worst. */
-export const RELOAD_INTERVAL_MS = 30_000;
+/** Options of {@link createRevocationList}. */
+export interface RevocationListOptions {
+  store: Pick<SessionStore, 'listRevokedSince'>;
+  bus: EventBus;
+  /** The clock in epoch ms. */
+  clock: () => number;
+  /**
+   * How long after its revocation an entry must stay: the longest any credential checked
+   * against this list can outlive the revocation (see {@link revocationRetentionMs}).
+   */
+  retentionMs: number;
+  /** Time between database reloads. */
+  reloadIntervalMs: number;
+  /**
+   * How far back before the previous reload's start each reload reads: at least the statement
+   * timeout plus the clock skew between instances, so a row that committed late, carrying a
+   * `revoked_at` from before the previous reload, is still picked up. Also added to every
+   * entry's retention, as the allowance for clock skew between the revoking instance and this one.
+   */
+  overlapMs: number;
+  /** Told about a failed periodic reload (which is retried at the next interval). */
+  onReloadError?: (error: unknown) => void;
+}
 
-/** Loads the revocation list from `store` and subscribes it to `bus`. */
-export async function createRevocationList(
-  store: SessionStore,
-  bus: EventBus,
-  clock: () => number,
-): Promise<RevocationList> {
+/**
+ * The retention every revocation needs, in ms: the longest of
+ * - the access-token lifetime (a JWT minted just before the revocation lives that long),
+ * - the cookie-session re-check period (a cached cookie session is only re-read from the
+ *   database that often; until then this list is what stops it), and
+ * - two room-stream heartbeats (open host SSE streams are ended by a check against this list at
+ *   each heartbeat; two, so one skipped while a reconciliation was still running is covered).
+ * Opaque database-strategy access tokens are checked against the database on every request and
+ * need no entry at all.
+ */
+export function revocationRetentionMs(options: {
+  accessTokenTtlMs: number;
+  cookieRecheckMs: number;
+  streamHeartbeatMs: number;
+}): number {
+  return Math.max(options.accessTokenTtlMs, options.cookieRecheckMs, 2 * options.streamHeartbeatMs);
+}
+
+/**
+ * Loads the revocation list from the store (throws if that first load fails: a fresh process must
+ * never accept a token it cannot check), subscribes it to the bus and starts the periodic reload.
+ */
+export async function createRevocationList(options: RevocationListOptions): Promise<RevocationList> {
+  const { store, bus, clock, retentionMs, reloadIntervalMs, overlapMs } = options;
+  // Session id → when the entry may go (epoch ms).
   const revoked = new Map<string, number>();
-  let nextSweep = 0;
+  const keepFor = retentionMs + overlapMs;
+
+  const keep = (id: string, keepUntil: number, now: number) => {
+    if (keepUntil <= now) return;
+    // Idempotent and never shortening: the same row read by two overlapping reloads, or by a
+    // reload and a broadcast, leaves one entry with the later deadline.
+    const known = revoked.get(id);
+    if (known === undefined || known < keepUntil) revoked.set(id, keepUntil);
+  };
   const sweep = (now: number) => {
-    for (const [id, expiresAt] of revoked) if (expiresAt <= now) revoked.delete(id);
-    nextSweep = now + 60_000;
+    for (const [id, keepUntil] of revoked) if (keepUntil <= now) revoked.delete(id);
   };
   const add = (sessions: readonly RevokedSession[]) => {
-    for (const session of sessions) revoked.set(session.id, session.expiresAt);
+    // A broadcast carries no revocation time: it is sent right after the commit, so receipt time
+    // stands in for it (the overlap in keepFor absorbs the delay and the skew).
     const now = clock();
-    if (now >= nextSweep) sweep(now);
+    for (const session of sessions) keep(session.id, Math.min(session.expiresAt, now + keepFor), now);
   };
-  add(await store.listRevokedSessions(clock()));
+  const loadSince = async (since: number) => {
+    const now = clock();
+    const rows = await store.listRevokedSince(since, now);
+    for (const row of rows) keep(row.id, Math.min(row.expiresAt, row.revokedAt + keepFor), now);
+    sweep(now);
+    return now;
+  };
+
+  // First load: everything whose retention may still run. Later loads: since the previous load's
+  // start minus the overlap (PostgreSQL makes a row visible at commit, not at `revoked_at`).
+  // Subscribed first, so a broadcast sent while the first load runs is not lost.
   const unsubscribe = bus.subscribe((event) => {
     if (event.type === 'sessions_revoked') add(event.sessions);
   });
-  // Redis pub/sub is at-most-once: a message lost during a reconnect must not leave a revoked
-  // session alive here for good, so the list is also re-read from the database periodically.
-  const reload = setInterval(() => {
-    store.listRevokedSessions(clock()).then(add, () => {});
-  }, RELOAD_INTERVAL_MS);
-  reload.unref();
+  let started: number;
+  try {
+    started = await loadSince(clock() - keepFor);
+  } catch (error) {
+    unsubscribe();
+    throw error;
+  }
+  let watermark = started - overlapMs;
+
+  let running: Promise<void> | undefined;
+  const reload = () => {
+    running ??= loadSince(watermark)
+      .then(
+        (start) => {
+          watermark = Math.max(watermark, start - overlapMs);
+        },
+        (error: unknown) => {
+          options.onReloadError?.(error);
+        },
+      )
+      .finally(() => {
+        running = undefined;
+      });
+    return running;
+  };
+
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  // A chain of timeouts rather than an interval: a slow reload never overlaps the next one.
+  const schedule = () => {
+    timer = setTimeout(() => {
+      reload().finally(() => {
+        if (!closed) schedule();
+      });
+    }, reloadIntervalMs);
+    timer.unref();
+  };
+  schedule();
+
   return {
     isRevoked: (sessionId) => revoked.has(sessionId),
     add,
+    reload,
     get size() {
       return revoked.size;
     },
     close() {
-      clearInterval(reload);
+      closed = true;
+      clearTimeout(timer);
       unsubscribe();
     },
   };

@@ -4,10 +4,16 @@ import { ROLE_SCOPES } from '../accounts/scopes.js';
 import type { GatehouseConfig } from '../config/config.js';
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
-import type { SessionRecord, SessionStore, SessionTransport } from '../storage/session-store.js';
+import type {
+  RevokedSession,
+  SessionRecord,
+  SessionStore,
+  SessionTransport,
+} from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { Keyring } from '../tokens/keyring.js';
 import { generateOpaqueToken, hashOpaqueToken, looksLikeOpaqueToken } from '../tokens/opaque-token.js';
+import { createTokenSealer } from '../tokens/token-sealer.js';
 import type { RevocationList } from './revocation-list.js';
 
 /** `typ` header of access tokens (RFC 9068 §2.1). */
@@ -43,8 +49,15 @@ export interface BearerTokens {
 
 /** Result of a refresh-token grant. */
 export type RefreshResult =
-  | { ok: true; tokens: BearerTokens }
-  | { ok: false; reason: 'invalid' | 'expired' | 'reused' | 'disabled' };
+  | {
+      ok: true;
+      tokens: BearerTokens;
+      /** True when a just-spent token was retried within the grace interval (same refresh token back). */
+      retried: boolean;
+    }
+  | { ok: false; reason: 'invalid' | 'expired' | 'reused' | 'disabled' }
+  /** The request asked for scopes the session was never granted (RFC 6749 §6); nothing changed. */
+  | { ok: false; reason: 'invalid_scope'; rejected: string[] };
 
 /** Creates, checks and ends sessions and the tokens that are views of them (DESIGN.md §3). */
 export interface SessionManager {
@@ -56,8 +69,13 @@ export interface SessionManager {
     scopes: string[],
     client: ClientInfo,
   ): Promise<{ session: SessionRecord; cookieToken: string }>;
-  /** Rotates a refresh token; presenting a spent one revokes its whole session. */
-  refresh(refreshToken: string): Promise<RefreshResult>;
+  /**
+   * Rotates a refresh token, in one transaction with its checks. `requestedScopes` (the grant's
+   * `scope`) must be a subset of the session's; they are checked before anything is written.
+   * Presenting the just-spent token again within `refreshReuseInterval` returns the same successor
+   * with a new access token; presenting a spent one later revokes its whole session.
+   */
+  refresh(refreshToken: string, requestedScopes?: readonly string[]): Promise<RefreshResult>;
   /** Checks an access token (a JWT or, with the database strategy, an opaque token). */
   verifyAccessToken(token: string): Promise<TokenCheck>;
   /** Checks a browser session cookie token. */
@@ -70,14 +88,31 @@ export interface SessionManager {
   revokeUserSessions(userId: string, keep?: string): Promise<number>;
 }
 
+/** The stores a refresh runs on inside one transaction. */
+export interface RefreshStores {
+  sessions: SessionStore;
+  users: UserStore;
+}
+
 /** Dependencies of {@link createSessionManager}. */
 export interface SessionManagerDeps {
   config: Pick<
     GatehouseConfig,
-    'accessTokenTtl' | 'refreshIdleTtl' | 'sessionAbsoluteTtl' | 'tokenStrategy' | 'audience'
+    | 'accessTokenTtl'
+    | 'refreshIdleTtl'
+    | 'sessionAbsoluteTtl'
+    | 'tokenStrategy'
+    | 'audience'
+    | 'refreshReuseInterval'
+    | 'secretKey'
   >;
   sessions: SessionStore;
   users: UserStore;
+  /**
+   * Runs `work` in one database transaction over stores bound to it (`Database.transaction`);
+   * commits when it resolves, rolls back when it throws.
+   */
+  transaction<T>(work: (stores: RefreshStores) => Promise<T>): Promise<T>;
   keyring: Keyring;
   revocations: RevocationList;
   bus: EventBus;
@@ -94,22 +129,41 @@ interface CachedCookie extends CachedToken {
   checkedAt: number;
 }
 
-// A cached cookie session is re-read from the database this often, so a revocation this instance
-// missed (a lost broadcast) cannot keep a cookie alive for longer than this.
-const COOKIE_RECHECK_MS = 30_000;
+/**
+ * A cached cookie session is re-read from the database this often, so a revocation this instance
+ * missed (a lost broadcast) cannot keep a cookie alive for longer than this, and the revocation
+ * list must keep an entry at least this long (see `revocationRetentionMs`).
+ */
+export const COOKIE_RECHECK_MS = 30_000;
 
 const VERIFIED_CACHE_SIZE = 10_000;
-// Writing last_used_at on every cookie request would put a database write on the hot path;
-// once a minute is precise enough for the sessions list and the idle timeout.
+/**
+ * Writing last_used_at on every cookie request would put a database write on the hot path;
+ * once a minute is precise enough for the sessions list and the idle timeout.
+ */
 const TOUCH_INTERVAL_MS = 60_000;
 
-/** Creates the {@link SessionManager}. */
+/**
+ * Creates the {@link SessionManager}.
+ *
+ * Its two caches and their staleness bounds:
+ * - verified JWTs (bounded, keyed by the whole token string): only the signature check is
+ *   cached; expiry and the revocation list are consulted on every hit, so a hit is never more
+ *   stale than the revocation list itself (a broadcast: at once; a lost one: at most
+ *   `REVOCATION_RELOAD_INTERVAL`);
+ * - cookie sessions (bounded, keyed by cookie token): the session row is re-read at least every
+ *   {@link COOKIE_RECHECK_MS}, and the revocation list is consulted on every hit, so a missed
+ *   revocation keeps a cookie working for at most min(30 s, `REVOCATION_RELOAD_INTERVAL`); the
+ *   cached `last_used_at` lags by at most {@link TOUCH_INTERVAL_MS} (idle timeout precision).
+ */
 export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const { config, sessions, keyring, revocations, bus, clock } = deps;
   // Verified JWTs keyed by the whole token string: a hit skips signature verification (the
   // expensive part, DESIGN.md §6) but expiry and revocation are still checked every time.
   const verifiedJwts = new BoundedMap<string, CachedToken>(VERIFIED_CACHE_SIZE);
   const cookieCache = new BoundedMap<string, CachedCookie>(VERIFIED_CACHE_SIZE);
+  const sealer = createTokenSealer(config.secretKey);
+  const graceMs = config.refreshReuseInterval * 1000;
 
   const newSession = (userId: string, transport: SessionTransport, scopes: string[], client: ClientInfo) => {
     const now = clock();
@@ -127,42 +181,157 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     } satisfies SessionRecord;
   };
 
+  // No token may outlive its session's absolute expiry.
+  const accessExpiry = (session: SessionRecord, now: number) =>
+    Math.min(now + config.accessTokenTtl * 1000, session.expiresAt);
+  const refreshExpiry = (session: SessionRecord, now: number) =>
+    Math.min(now + config.refreshIdleTtl * 1000, session.expiresAt);
+
+  /**
+   * The access token for `session`: with the database strategy an opaque token stored through
+   * `store` (inside the caller's transaction, if any); otherwise `undefined`, and the JWT is signed
+   * by {@link signAccessJwt} once the transaction is over (signing needs no database).
+   */
+  const storeOpaqueAccessToken = async (store: SessionStore, session: SessionRecord, now: number) => {
+    if (config.tokenStrategy !== 'database') return undefined;
+    const opaque = generateOpaqueToken('gha');
+    await store.insertAccessToken(
+      opaque.hash,
+      { sessionId: session.id, scopes: session.scopes, expiresAt: accessExpiry(session, now) },
+      now,
+    );
+    return opaque.token;
+  };
+
+  const signAccessJwt = (session: SessionRecord, now: number) =>
+    keyring.sign(
+      {
+        sub: session.userId,
+        sid: session.id,
+        scope: session.scopes.join(' '),
+        aud: config.audience,
+        iat: Math.floor(now / 1000),
+        exp: Math.floor(accessExpiry(session, now) / 1000),
+        jti: randomUUID(),
+      },
+      ACCESS_TOKEN_TYP,
+    );
+
+  const bearerTokens = (session: SessionRecord, now: number, accessToken: string, refreshToken: string) => ({
+    session,
+    accessToken,
+    expiresIn: Math.max(0, Math.floor((accessExpiry(session, now) - now) / 1000)),
+    refreshToken,
+  });
+
   const issueTokens = async (session: SessionRecord): Promise<BearerTokens> => {
     const now = clock();
-    // No token may outlive its session's absolute expiry.
-    const accessExpiresAt = Math.min(now + config.accessTokenTtl * 1000, session.expiresAt);
-    const refreshExpiresAt = Math.min(now + config.refreshIdleTtl * 1000, session.expiresAt);
-    let accessToken: string;
-    if (config.tokenStrategy === 'database') {
-      const opaque = generateOpaqueToken('gha');
-      await sessions.insertAccessToken(
-        opaque.hash,
-        { sessionId: session.id, scopes: session.scopes, expiresAt: accessExpiresAt },
-        now,
-      );
-      accessToken = opaque.token;
-    } else {
-      accessToken = await keyring.sign(
-        {
-          sub: session.userId,
-          sid: session.id,
-          scope: session.scopes.join(' '),
-          aud: config.audience,
-          iat: Math.floor(now / 1000),
-          exp: Math.floor(accessExpiresAt / 1000),
-          jti: randomUUID(),
-        },
-        ACCESS_TOKEN_TYP,
-      );
-    }
+    const accessToken =
+      (await storeOpaqueAccessToken(sessions, session, now)) ?? (await signAccessJwt(session, now));
     const refresh = generateOpaqueToken('ghr');
-    await sessions.insertRefreshToken(refresh.hash, session.id, now, refreshExpiresAt);
-    return {
-      session,
-      accessToken,
-      expiresIn: Math.max(0, Math.floor((accessExpiresAt - now) / 1000)),
-      refreshToken: refresh.token,
-    };
+    await sessions.insertRefreshToken(refresh.hash, session.id, now, refreshExpiry(session, now));
+    return bearerTokens(session, now, accessToken, refresh.token);
+  };
+
+  /**
+   * The successor a spent refresh token may hand out again: only within the grace interval after
+   * it was spent, only while that successor is itself unspent and unexpired (once the client has
+   * moved on, the old token coming back is a replay), and only if it decrypts.
+   */
+  const graceSuccessor = async (
+    store: SessionStore,
+    hash: string,
+    spent: { spentAt: number; successor: string | null },
+    now: number,
+  ): Promise<string | undefined> => {
+    if (graceMs === 0 || spent.successor === null || now - spent.spentAt >= graceMs) return undefined;
+    const successor = sealer.open(spent.successor, hash);
+    if (successor === undefined) return undefined;
+    const next = await store.findRefreshToken(hashOpaqueToken(successor));
+    if (next === undefined || next.spentAt !== null || next.expiresAt <= now) return undefined;
+    return successor;
+  };
+
+  type RefreshOutcome =
+    | { ok: false; result: Exclude<RefreshResult, { ok: true }>; revoked?: RevokedSession[] }
+    | {
+        ok: true;
+        session: SessionRecord;
+        refreshToken: string;
+        accessToken: string | undefined;
+        retried: boolean;
+      };
+
+  /** The whole refresh, run inside one transaction: reads, checks, then writes. */
+  const refreshInTransaction = async (
+    { sessions: store, users }: RefreshStores,
+    hash: string,
+    requestedScopes: readonly string[],
+    now: number,
+  ): Promise<RefreshOutcome> => {
+    // Two rounds at most: losing the compare-and-set to a concurrent refresh of the same token
+    // means it is now spent, and the second round treats this request as a retry of it.
+    for (let round = 0; round < 2; round++) {
+      const token = await store.findRefreshToken(hash);
+      if (token === undefined) return { ok: false, result: { ok: false, reason: 'invalid' } };
+      let successor: string | undefined;
+      if (token.spentAt !== null) {
+        successor = await graceSuccessor(
+          store,
+          hash,
+          { spentAt: token.spentAt, successor: token.successor },
+          now,
+        );
+        if (successor === undefined) {
+          // RFC 9700 §4.14.2: a spent refresh token coming back outside the grace interval means
+          // it leaked (or a client raced itself); either way the family is compromised, so the
+          // whole session ends. Revoked in this transaction, broadcast after it commits.
+          const revoked = await store.revokeSessions([token.sessionId], now);
+          return { ok: false, result: { ok: false, reason: 'reused' }, revoked };
+        }
+      } else if (token.expiresAt <= now) {
+        return { ok: false, result: { ok: false, reason: 'expired' } };
+      }
+      const session = await store.findSession(token.sessionId);
+      if (session === undefined || session.revokedAt !== null || session.expiresAt <= now) {
+        return { ok: false, result: { ok: false, reason: 'invalid' } };
+      }
+      const user = await users.findUserById(session.userId);
+      if (user === undefined || !user.isActive)
+        return { ok: false, result: { ok: false, reason: 'disabled' } };
+      // RFC 6749 §6: a refresh may not widen the scope originally granted. Checked before any
+      // write, so a refused request leaves the refresh token as it was.
+      const rejected = requestedScopes.filter((scope) => !session.scopes.includes(scope));
+      if (rejected.length > 0) {
+        return { ok: false, result: { ok: false, reason: 'invalid_scope', rejected } };
+      }
+      // Defence in depth: never mint a scope the user's current role no longer allows, even if a
+      // revocation after a role change was missed.
+      const allowed = ROLE_SCOPES[user.role] as readonly string[];
+      const current = {
+        ...session,
+        scopes: session.scopes.filter((scope) => allowed.includes(scope)),
+        lastUsedAt: now,
+      };
+      let refreshToken: string;
+      if (successor === undefined) {
+        const next = generateOpaqueToken('ghr');
+        // The successor is kept (encrypted, bound to this row) for a retry within the interval.
+        const sealed = graceMs > 0 ? sealer.seal(next.token, hash) : undefined;
+        const spent = await store.spendRefreshToken(hash, now, sealed);
+        if (spent.status !== 'spent') continue;
+        // Only the newest spent token may still be retried; older kept successors go now.
+        if (graceMs > 0) await store.forgetRefreshSuccessors({ sessionId: session.id, exceptHash: hash });
+        await store.insertRefreshToken(next.hash, session.id, now, refreshExpiry(session, now));
+        refreshToken = next.token;
+      } else {
+        refreshToken = successor;
+      }
+      await store.touchSession(session.id, now);
+      const accessToken = await storeOpaqueAccessToken(store, current, now);
+      return { ok: true, session: current, refreshToken, accessToken, retried: successor !== undefined };
+    }
+    return { ok: false, result: { ok: false, reason: 'invalid' } };
   };
 
   const revokeSessions = async (ids: readonly string[]) => {
@@ -233,30 +402,26 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return { session, cookieToken: cookie.token };
     },
 
-    async refresh(refreshToken) {
+    async refresh(refreshToken, requestedScopes = []) {
       if (!looksLikeOpaqueToken(refreshToken, 'ghr')) return { ok: false, reason: 'invalid' };
       const now = clock();
-      const spent = await sessions.spendRefreshToken(hashOpaqueToken(refreshToken), now);
-      if (spent.status === 'unknown') return { ok: false, reason: 'invalid' };
-      if (spent.status === 'reused') {
-        // RFC 9700 §4.14.2: a spent refresh token coming back means it leaked (or a client raced
-        // itself); either way the family is compromised, so the whole session ends.
-        await revokeSessions([spent.sessionId]);
-        return { ok: false, reason: 'reused' };
+      const hash = hashOpaqueToken(refreshToken);
+      const outcome = await deps.transaction((stores) =>
+        refreshInTransaction(stores, hash, requestedScopes, now),
+      );
+      if (!outcome.ok) {
+        // After the commit: a broadcast never goes out for a change that rolled back.
+        if (outcome.revoked !== undefined && outcome.revoked.length > 0) {
+          await bus.publish({ type: 'sessions_revoked', sessions: outcome.revoked });
+        }
+        return outcome.result;
       }
-      if (spent.expiresAt <= now) return { ok: false, reason: 'expired' };
-      const session = await sessions.findSession(spent.sessionId);
-      if (session === undefined || session.revokedAt !== null || session.expiresAt <= now) {
-        return { ok: false, reason: 'invalid' };
-      }
-      const user = await deps.users.findUserById(session.userId);
-      if (user === undefined || !user.isActive) return { ok: false, reason: 'disabled' };
-      await sessions.touchSession(session.id, now);
-      // Defence in depth: never mint a scope the user's current role no longer allows, even if a
-      // revocation after a role change was missed.
-      const allowed = ROLE_SCOPES[user.role] as readonly string[];
-      const scopes = session.scopes.filter((scope) => allowed.includes(scope));
-      return { ok: true, tokens: await issueTokens({ ...session, scopes, lastUsedAt: now }) };
+      const accessToken = outcome.accessToken ?? (await signAccessJwt(outcome.session, now));
+      return {
+        ok: true,
+        tokens: bearerTokens(outcome.session, now, accessToken, outcome.refreshToken),
+        retried: outcome.retried,
+      };
     },
 
     verifyAccessToken(token) {

@@ -40,6 +40,11 @@ export interface RefreshTokensTable {
   created_at: number;
   expires_at: number;
   spent_at: number | null;
+  /**
+   * The successor refresh token, AES-256-GCM encrypted (never plain), kept while a retry of this
+   * spent token may still get it back (refresh grace, migration 007).
+   */
+  successor: string | null;
 }
 
 /** Opaque access tokens for `TOKEN_STRATEGY=database`, stored only as hashes. */

@@ -24,11 +24,26 @@ export interface RevokedSession {
   expiresAt: number;
 }
 
+/** A revoked session as the database holds it: {@link RevokedSession} plus when it was revoked. */
+export interface RevokedSessionRow extends RevokedSession {
+  revokedAt: number;
+}
+
 /** Result of spending a refresh token. */
 export type SpendResult =
   | { status: 'spent'; sessionId: string; expiresAt: number }
   | { status: 'reused'; sessionId: string }
   | { status: 'unknown' };
+
+/** A stored refresh token (the token itself is never stored, only its hash). */
+export interface RefreshTokenRecord {
+  sessionId: string;
+  expiresAt: number;
+  /** When it was rotated away; null while it is the session's live refresh token. */
+  spentAt: number | null;
+  /** The encrypted successor, kept during the refresh grace interval; see {@link SessionStore.spendRefreshToken}. */
+  successor: string | null;
+}
 
 /** A database-strategy access token. */
 export interface AccessTokenRecord {
@@ -54,15 +69,30 @@ export interface SessionStore {
   revokeSessions(ids: readonly string[], now: number): Promise<RevokedSession[]>;
   /** Revokes every live session of a user except `keep`; returns those revoked now. */
   revokeUserSessions(userId: string, now: number, keep?: string): Promise<RevokedSession[]>;
-  /** Revoked sessions that have not expired yet: the state an in-memory revocation list starts from. */
-  listRevokedSessions(now: number): Promise<RevokedSession[]>;
+  /**
+   * Sessions revoked after `since` that have not expired at `now`: what an in-memory revocation
+   * list loads and incrementally reloads. A range scan on the `(revoked_at, expires_at)` index,
+   * so its cost depends on the revocations since `since`, not on all revocations ever made.
+   */
+  listRevokedSince(since: number, now: number): Promise<RevokedSessionRow[]>;
   /** Stores the hash of a new refresh token. */
   insertRefreshToken(hash: string, sessionId: string, now: number, expiresAt: number): Promise<void>;
+  /** The refresh token with this hash, spent or not. */
+  findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
   /**
-   * Atomically marks a refresh token spent. Exactly one concurrent caller gets `spent`; callers
-   * presenting an already-spent token get `reused` (RFC 9700 §4.14.2 reuse detection).
+   * Atomically marks a refresh token spent, keeping `successor` (an encrypted token) beside it.
+   * Exactly one concurrent caller gets `spent`; callers presenting an already-spent token get
+   * `reused` (RFC 9700 §4.14.2 reuse detection).
    */
-  spendRefreshToken(hash: string, now: number): Promise<SpendResult>;
+  spendRefreshToken(hash: string, now: number, successor?: string): Promise<SpendResult>;
+  /**
+   * Forgets the kept successors of a session's spent refresh tokens, except `exceptHash`'s (after
+   * a rotation only the newest spent token may still be retried), and every successor kept since
+   * before `spentBefore` (the grace interval is over).
+   */
+  forgetRefreshSuccessors(
+    filter: { sessionId: string; exceptHash: string } | { spentBefore: number },
+  ): Promise<void>;
   /** Stores the hash of a database-strategy access token. */
   insertAccessToken(hash: string, token: Omit<AccessTokenRecord, 'userId'>, now: number): Promise<void>;
   /** The live access token with this hash (joined with a session that is not revoked). */
@@ -155,14 +185,18 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       const rows = await query.returning(['id', 'expires_at']).execute();
       return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
     },
-    async listRevokedSessions(now) {
+    async listRevokedSince(since, now) {
       const rows = await db
         .selectFrom('sessions')
-        .select(['id', 'expires_at'])
-        .where('revoked_at', 'is not', null)
+        .select(['id', 'expires_at', 'revoked_at'])
+        .where('revoked_at', '>', since)
         .where('expires_at', '>', now)
         .execute();
-      return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+      return rows.map((row) => ({
+        id: row.id,
+        expiresAt: Number(row.expires_at),
+        revokedAt: Number(row.revoked_at),
+      }));
     },
     async insertRefreshToken(hash, sessionId, now, expiresAt) {
       await db
@@ -176,11 +210,25 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         })
         .execute();
     },
-    async spendRefreshToken(hash, now) {
+    async findRefreshToken(hash) {
+      const row = await db
+        .selectFrom('refresh_tokens')
+        .select(['session_id', 'expires_at', 'spent_at', 'successor'])
+        .where('token_hash', '=', hash)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return {
+        sessionId: row.session_id,
+        expiresAt: Number(row.expires_at),
+        spentAt: row.spent_at === null ? null : Number(row.spent_at),
+        successor: row.successor,
+      };
+    },
+    async spendRefreshToken(hash, now, successor) {
       // A conditional UPDATE is the compare-and-set: only one transaction can flip spent_at from NULL.
       const spent = await db
         .updateTable('refresh_tokens')
-        .set({ spent_at: now })
+        .set({ spent_at: now, successor: successor ?? null })
         .where('token_hash', '=', hash)
         .where('spent_at', 'is', null)
         .returning(['session_id', 'expires_at'])
@@ -194,6 +242,17 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         .where('token_hash', '=', hash)
         .executeTakeFirst();
       return existing ? { status: 'reused', sessionId: existing.session_id } : { status: 'unknown' };
+    },
+    async forgetRefreshSuccessors(filter) {
+      let query = db
+        .updateTable('refresh_tokens')
+        .set({ successor: null })
+        .where('successor', 'is not', null);
+      query =
+        'sessionId' in filter
+          ? query.where('session_id', '=', filter.sessionId).where('token_hash', '!=', filter.exceptHash)
+          : query.where('spent_at', '<', filter.spentBefore);
+      await query.execute();
     },
     async insertAccessToken(hash, token, now) {
       await db

@@ -13,7 +13,7 @@ import {
   type KeyObject,
   SignJWT,
 } from 'jose';
-import type { JwtAlgorithm } from '../config/config.js';
+import type { GatehouseConfig, JwtAlgorithm } from '../config/config.js';
 
 type Key = CryptoKey | KeyObject | Uint8Array;
 
@@ -173,10 +173,24 @@ async function importKeyFile(file: KeyFile, algorithm: JwtAlgorithm): Promise<Ke
   return entries;
 }
 
+/** Extra time a retired key is kept beyond the longest token lifetime (clock skew, slow restarts). */
+export const KEY_RETENTION_MARGIN_SECONDS = 3600;
+
+/**
+ * How long `rotate-keys` keeps a retired key: every token the keyring signs must still verify
+ * until it expires, and the same keyring signs access tokens *and* Dicery room tokens (up to
+ * 12 h), so the longer of the two lifetimes counts, plus {@link KEY_RETENTION_MARGIN_SECONDS}.
+ */
+export function retiredKeyRetentionSeconds(
+  config: Pick<GatehouseConfig, 'accessTokenTtl' | 'roomTokenTtl'>,
+): number {
+  return Math.max(config.accessTokenTtl, config.roomTokenTtl) + KEY_RETENTION_MARGIN_SECONDS;
+}
+
 /**
  * Adds a new signing key for `algorithm` to `DATA_DIR/signing-keys.json` (`gatehouse rotate-keys`).
  * Older keys stay so tokens they signed verify until expiry; keys retired longer ago than
- * `retainSeconds` (longer than any token lives) are dropped. Running servers pick the new key
+ * `retainSeconds` (longer than any token lives: use {@link retiredKeyRetentionSeconds}) are dropped. Running servers pick the new key
  * up on restart.
  */
 export async function rotateSigningKeys(

@@ -69,6 +69,23 @@ describe('loadConfig', () => {
     expect(problems[0]).toContain(name);
   });
 
+  it('reads the revocation reload and refresh reuse settings; a reuse interval of 0 means strict', () => {
+    expect(loadConfig({})).toMatchObject({
+      revocationReloadInterval: 5,
+      revocationReloadOverlap: 60,
+      refreshReuseInterval: 10,
+    });
+    expect(
+      loadConfig({
+        REVOCATION_RELOAD_INTERVAL: '2',
+        REVOCATION_RELOAD_OVERLAP: '2m',
+        REFRESH_REUSE_INTERVAL: '0',
+      }),
+    ).toMatchObject({ revocationReloadInterval: 2, revocationReloadOverlap: 120, refreshReuseInterval: 0 });
+    expect(problemsOf({ REFRESH_REUSE_INTERVAL: '1h' })[0]).toContain('REFRESH_REUSE_INTERVAL');
+    expect(problemsOf({ REVOCATION_RELOAD_INTERVAL: '0' })[0]).toContain('REVOCATION_RELOAD_INTERVAL');
+  });
+
   it('accepts a 32-byte SECRET_KEY', () => {
     expect(loadConfig({ SECRET_KEY: 'x'.repeat(32) }).secretKey?.byteLength).toBe(32);
   });
@@ -165,5 +182,17 @@ describe('loadConfig: Redis timeouts and limiter bounds', () => {
     const problems = problemsOf(env);
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain(name);
+  });
+});
+
+describe('loadConfig: revocation reload overlap', () => {
+  it('refuses an overlap shorter than a revoking transaction can stay open', () => {
+    const problems = problemsOf({ DATABASE_STATEMENT_TIMEOUT: '30s', REVOCATION_RELOAD_OVERLAP: '60' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('REVOCATION_RELOAD_OVERLAP must be at least 65 s');
+  });
+
+  it('accepts the defaults', () => {
+    expect(problemsOf({})).toEqual([]);
   });
 });

@@ -126,6 +126,35 @@ describe('POST /token', () => {
     );
   });
 
+  it('refuses a refresh that widens the scope before minting or spending anything', async () => {
+    // Regression: refresh used to spend the token and store a new pair, then check the scope and
+    // revoke the session, so a client asking for too much lost its session.
+    const narrow = await postToken(app, {
+      grant_type: 'password',
+      username: email,
+      password: PASSWORD,
+      scope: 'me',
+    });
+    const { refresh_token } = narrow.json();
+    expectOAuthError(
+      await postToken(app, { grant_type: 'refresh_token', refresh_token, scope: 'me clothes:read' }),
+      'invalid_scope',
+    );
+    const { sessionId } = (await app.gatehouse.sessions.verifyAccessToken(narrow.json().access_token)) as {
+      sessionId: string;
+    };
+    // Nothing was stored for the refused request: the session still has only the one token, unspent.
+    const rows = await app.gatehouse.database.db
+      .selectFrom('refresh_tokens')
+      .select(['spent_at'])
+      .where('session_id', '=', sessionId)
+      .execute();
+    expect(rows).toEqual([{ spent_at: null }]);
+    const ok = await postToken(app, { grant_type: 'refresh_token', refresh_token, scope: 'me' });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json().scope).toBe('me');
+  });
+
   it('says a disabled account is disabled only once the password was right', async () => {
     const user = await createUser(app);
     await app.gatehouse.accounts.applyUserChange(user.id, { isActive: false });

@@ -77,9 +77,11 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     expect(live.map((s) => s.id)).not.toContain(a.id);
     const revokedNow = await store.revokeUserSessions(userId, 3_000, b.id);
     expect(revokedNow.map((s) => s.id)).not.toContain(b.id);
-    const listed = await store.listRevokedSessions(3_000);
-    expect(listed.map((s) => s.id)).toContain(a.id);
+    const listed = await store.listRevokedSince(2_000, 3_000);
+    expect(listed).toContainEqual({ id: a.id, expiresAt: a.expiresAt, revokedAt: 3_000 });
     expect(listed.map((s) => s.id)).not.toContain(expired.id);
+    // Incremental: only revocations after the watermark.
+    expect((await store.listRevokedSince(3_000, 3_000)).map((s) => s.id)).not.toContain(a.id);
   });
 
   it('finds live database-strategy access tokens only', async () => {

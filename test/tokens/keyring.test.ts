@@ -3,8 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { createRoomTokens } from '../../src/rooms/room-token.js';
 import { buildTestServer } from '../../src/testing.js';
-import { createKeyring, rotateSigningKeys } from '../../src/tokens/keyring.js';
+import {
+  createKeyring,
+  KEY_RETENTION_MARGIN_SECONDS,
+  retiredKeyRetentionSeconds,
+  rotateSigningKeys,
+} from '../../src/tokens/keyring.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 
 const secret = new Uint8Array(32).fill(1);
@@ -51,6 +57,42 @@ describe('keyring', () => {
     // Once the retention passes, another rotation drops the retired key.
     const later = await rotateSigningKeys(dataDir, 'EdDSA', 3600, Date.now() + 7200_000);
     expect(later.removed.length).toBeGreaterThan(0);
+  });
+
+  it('keeps a retired key as long as the room tokens it signed live, not just access tokens', async () => {
+    // Regression: rotate-keys kept retired keys accessTokenTtl + 1 h, but room tokens signed by
+    // the same keyring live up to 12 h, so a rotation killed every player's room cookie early.
+    const config = { accessTokenTtl: 900, roomTokenTtl: 12 * 3600 };
+    const retain = retiredKeyRetentionSeconds(config);
+    expect(retain).toBe(12 * 3600 + KEY_RETENTION_MARGIN_SECONDS);
+    expect(retiredKeyRetentionSeconds({ accessTokenTtl: 24 * 3600, roomTokenTtl: 3600 })).toBe(
+      24 * 3600 + KEY_RETENTION_MARGIN_SECONDS,
+    );
+
+    const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
+    const start = Date.now();
+    let now = start;
+    const clock = () => now;
+    const before = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
+    const roomToken = await createRoomTokens({
+      keyring: before,
+      clock,
+      ttlSeconds: config.roomTokenTtl,
+    }).issue('ABCDEF', 'player-1');
+    // Rotate right after issuing, then again 11 h later (just before the room token expires):
+    // the second rotation must not drop the key that signed it.
+    await rotateSigningKeys(dataDir, 'EdDSA', retain, start);
+    now = start + 11 * 3600_000;
+    const later = await rotateSigningKeys(dataDir, 'EdDSA', retain, now);
+    expect(later.removed).toEqual([]);
+    const after = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
+    const check = await createRoomTokens({ keyring: after, clock, ttlSeconds: config.roomTokenTtl }).verify(
+      roomToken.token,
+    );
+    expect(check).toMatchObject({ ok: true, playerId: 'player-1' });
+    // Once every token it could have signed is dead, the key goes.
+    const last = await rotateSigningKeys(dataDir, 'EdDSA', retain, start + retain * 1000 + 1);
+    expect(last.removed).toHaveLength(1);
   });
 
   it('accepts only the configured algorithm, whatever the token claims', async () => {

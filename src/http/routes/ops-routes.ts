@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Gatehouse } from '../../gatehouse.js';
-import { withTimeout } from '../../lib/with-timeout.js';
 import { pingDatabase } from '../../storage/ping-database.js';
 
 /**

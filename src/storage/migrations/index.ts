@@ -3,6 +3,7 @@ import * as accounts from './001-accounts.js';
 import * as clothes from './002-clothes.js';
 import * as audit from './003-audit.js';
 import * as rooms from './005-rooms.js';
+import * as sessionRevocation from './007-session-revocation.js';
 
 /**
  * Every migration, in order. Names sort lexically, so keep the numeric prefix. Listed statically
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '002-clothes': clothes,
   '003-audit': audit,
   '005-rooms': rooms,
+  '007-session-revocation': sessionRevocation,
 };

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { createUserCache } from '../../src/accounts/user-cache.js';
+import { createMemoryEventBus } from '../../src/events/event-bus.js';
+import type { UserRecord, UserStore } from '../../src/storage/user-store.js';
+
+const user = (role: UserRecord['role']): UserRecord => ({
+  id: 'u1',
+  email: 'a@example.com',
+  emailKey: 'a@example.com',
+  fullName: null,
+  passwordHash: 'h',
+  role,
+  isActive: true,
+  createdAt: 0,
+  updatedAt: 0,
+});
+
+/** A store whose `findUserById` answers only when the test releases it. */
+function heldStore() {
+  const calls: ((row: UserRecord | undefined) => void)[] = [];
+  const store = {
+    findUserById: () => new Promise<UserRecord | undefined>((resolve) => calls.push(resolve)),
+  } as Pick<UserStore, 'findUserById'> as UserStore;
+  return { store, calls };
+}
+
+describe('user cache', () => {
+  it('does not fill with a row read before an eviction that happened while the read ran', async () => {
+    const { store, calls } = heldStore();
+    const bus = createMemoryEventBus();
+    const cache = createUserCache(store, bus);
+    const slow = cache.get('u1');
+    expect(calls).toHaveLength(1);
+    // The user is demoted (and evicted everywhere) while the first read is still in flight.
+    await bus.publish({ type: 'user_changed', userId: 'u1' });
+    calls[0]?.(user('admin'));
+    expect((await slow)?.role).toBe('admin');
+    // The next read must go back to the store, not find the pre-demotion row in the cache.
+    const next = cache.get('u1');
+    expect(calls).toHaveLength(2);
+    calls[1]?.(user('user'));
+    expect((await next)?.role).toBe('user');
+    // That read started after the eviction, so it fills the cache.
+    expect((await cache.get('u1'))?.role).toBe('user');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('treats clear() as an eviction of every read in flight', async () => {
+    const { store, calls } = heldStore();
+    const cache = createUserCache(store, createMemoryEventBus());
+    const slow = cache.get('u1');
+    cache.clear();
+    calls[0]?.(user('admin'));
+    await slow;
+    void cache.get('u1');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('fills on a quiet read and re-reads once an entry is older than maxAgeMs', async () => {
+    const { store, calls } = heldStore();
+    let now = 1_000;
+    const cache = createUserCache(store, createMemoryEventBus(), { maxAgeMs: 5_000, clock: () => now });
+    const first = cache.get('u1');
+    calls[0]?.(user('admin'));
+    await first;
+    now += 4_999;
+    expect((await cache.get('u1'))?.role).toBe('admin');
+    expect(calls).toHaveLength(1);
+    now += 1;
+    const again = cache.get('u1');
+    expect(calls).toHaveLength(2);
+    calls[1]?.(user('user'));
+    expect((await again)?.role).toBe('user');
+  });
+});

@@ -1,0 +1,233 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createMemoryEventBus } from '../../src/events/event-bus.js';
+import { createRevocationList, revocationRetentionMs } from '../../src/sessions/revocation-list.js';
+import {
+  createSessionStore,
+  type RevokedSessionRow,
+  type SessionStore,
+} from '../../src/storage/session-store.js';
+import { createUserStore } from '../../src/storage/user-store.js';
+import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+
+const RETENTION = 900_000;
+const OVERLAP = 60_000;
+const INTERVAL = 3_600_000; // the tests call reload() themselves
+
+/** A store that answers from `rows` and records every `since` it was asked for. */
+function fakeStore(rows: RevokedSessionRow[]) {
+  const asked: number[] = [];
+  let failing = false;
+  const store: Pick<SessionStore, 'listRevokedSince'> = {
+    async listRevokedSince(since, now) {
+      asked.push(since);
+      if (failing) throw new Error('database down');
+      return rows.filter((row) => row.revokedAt > since && row.expiresAt > now);
+    },
+  };
+  return {
+    store,
+    asked,
+    fail: (value: boolean) => {
+      failing = value;
+    },
+  };
+}
+
+describe('revocation list', () => {
+  it('keeps a revocation only until its last access token has expired (plus the overlap)', async () => {
+    let now = 10_000_000;
+    const old = { id: 'old', revokedAt: now - RETENTION - OVERLAP - 1, expiresAt: now + 86_400_000 };
+    const recent = { id: 'recent', revokedAt: now - 1_000, expiresAt: now + 86_400_000 };
+    const shortLived = { id: 'short', revokedAt: now - 1_000, expiresAt: now + 5_000 };
+    const { store, asked } = fakeStore([old, recent, shortLived]);
+    const list = await createRevocationList({
+      store,
+      bus: createMemoryEventBus(),
+      clock: () => now,
+      retentionMs: RETENTION,
+      reloadIntervalMs: INTERVAL,
+      overlapMs: OVERLAP,
+    });
+    // The first load reaches back only as far as a revocation can still matter.
+    expect(asked).toEqual([now - RETENTION - OVERLAP]);
+    expect(list.isRevoked('old')).toBe(false);
+    expect(list.isRevoked('recent')).toBe(true);
+    expect(list.isRevoked('short')).toBe(true);
+    now += 5_000;
+    await list.reload();
+    // Gone at the session's absolute expiry, whichever comes first.
+    expect(list.isRevoked('short')).toBe(false);
+    now = recent.revokedAt + RETENTION + OVERLAP - 1;
+    await list.reload();
+    expect(list.isRevoked('recent')).toBe(true);
+    now += 1;
+    await list.reload();
+    expect(list.isRevoked('recent')).toBe(false);
+    expect(list.size).toBe(0);
+    list.close();
+  });
+
+  it('reloads incrementally from the previous start minus the overlap, and survives failures', async () => {
+    let now = 10_000_000;
+    const { store, asked, fail } = fakeStore([]);
+    const errors: unknown[] = [];
+    const list = await createRevocationList({
+      store,
+      bus: createMemoryEventBus(),
+      clock: () => now,
+      retentionMs: RETENTION,
+      reloadIntervalMs: INTERVAL,
+      overlapMs: OVERLAP,
+      onReloadError: (error) => errors.push(error),
+    });
+    const firstStart = now;
+    now += 5_000;
+    fail(true);
+    await expect(list.reload()).resolves.toBeUndefined();
+    expect(errors).toHaveLength(1);
+    // A failed reload does not move the watermark: the retry reads the same range again.
+    now += 5_000;
+    fail(false);
+    await list.reload();
+    expect(asked.slice(1)).toEqual([firstStart - OVERLAP, firstStart - OVERLAP]);
+    const secondStart = now;
+    now += 5_000;
+    await list.reload();
+    expect(asked.at(-1)).toBe(secondStart - OVERLAP);
+    list.close();
+  });
+
+  it('reloads on its own every interval, and stops when closed', async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const list = await createRevocationList({
+        store: {
+          async listRevokedSince() {
+            calls += 1;
+            return [];
+          },
+        },
+        bus: createMemoryEventBus(),
+        clock: Date.now,
+        retentionMs: RETENTION,
+        reloadIntervalMs: 5_000,
+        overlapMs: OVERLAP,
+      });
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(calls).toBe(3);
+      list.close();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(calls).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('takes broadcasts at once and bounds them by the same retention', async () => {
+    let now = 10_000_000;
+    const bus = createMemoryEventBus();
+    const list = await createRevocationList({
+      store: fakeStore([]).store,
+      bus,
+      clock: () => now,
+      retentionMs: RETENTION,
+      reloadIntervalMs: INTERVAL,
+      overlapMs: OVERLAP,
+    });
+    await bus.publish({ type: 'sessions_revoked', sessions: [{ id: 's1', expiresAt: now + 86_400_000 }] });
+    expect(list.isRevoked('s1')).toBe(true);
+    now += RETENTION + OVERLAP;
+    await list.reload();
+    expect(list.isRevoked('s1')).toBe(false);
+    list.close();
+  });
+
+  it('retains entries as long as cookies, streams and access tokens need them', () => {
+    expect(
+      revocationRetentionMs({
+        accessTokenTtlMs: 900_000,
+        cookieRecheckMs: 30_000,
+        streamHeartbeatMs: 15_000,
+      }),
+    ).toBe(900_000);
+    expect(
+      revocationRetentionMs({ accessTokenTtlMs: 1_000, cookieRecheckMs: 30_000, streamHeartbeatMs: 15_000 }),
+    ).toBe(30_000);
+    expect(
+      revocationRetentionMs({ accessTokenTtlMs: 1_000, cookieRecheckMs: 30_000, streamHeartbeatMs: 600_000 }),
+    ).toBe(1_200_000);
+  });
+});
+
+describe.runIf(engines.some((engine) => engine.name === 'postgres'))('revocation list on PostgreSQL', () => {
+  let test: TestDatabase;
+  let store: SessionStore;
+  const userId = randomUUID();
+  beforeAll(async () => {
+    test = await createTestDatabase('postgres');
+    store = createSessionStore(test.database.db);
+    await createUserStore(test.database.db).insertUser({
+      id: userId,
+      email: 'r@example.com',
+      emailKey: 'r@example.com',
+      fullName: null,
+      passwordHash: 'h',
+      role: 'user',
+      isActive: true,
+      createdAt: 0,
+      updatedAt: 0,
+    });
+  });
+  afterAll(async () => test.dispose());
+
+  it('picks up a revocation that committed after a reload with an earlier revoked_at', async () => {
+    let now = Date.now();
+    const id = randomUUID();
+    await store.insertSession({
+      id,
+      userId,
+      transport: 'bearer',
+      scopes: [],
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: now + 86_400_000,
+      revokedAt: null,
+      userAgent: null,
+      ip: null,
+    });
+    const list = await createRevocationList({
+      store,
+      bus: createMemoryEventBus(),
+      clock: () => now,
+      retentionMs: RETENTION,
+      reloadIntervalMs: INTERVAL,
+      overlapMs: OVERLAP,
+    });
+    // Another instance revokes the session at `revokedAt`, but its transaction stays open…
+    const revokedAt = now + 1_000;
+    const writer = new pg.Client({ connectionString: test.url });
+    await writer.connect();
+    try {
+      await writer.query('begin');
+      await writer.query('update sessions set revoked_at = $1 where id = $2', [revokedAt, id]);
+      // …across a reload that starts after `revokedAt`, and so cannot see the row yet.
+      now += 3_000;
+      await list.reload();
+      expect(list.isRevoked(id)).toBe(false);
+      await writer.query('commit');
+    } finally {
+      await writer.end();
+    }
+    // The next reload reaches back past `revokedAt` (overlap) and applies it.
+    now += 5_000;
+    await list.reload();
+    expect(list.isRevoked(id)).toBe(true);
+    list.close();
+  });
+});

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import type { BearerTokens, RefreshResult } from '../../src/sessions/session-manager.js';
+import { createTestClock, type TestClock, testConfig } from '../../src/testing.js';
+import { hashOpaqueToken } from '../../src/tokens/opaque-token.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
+
+const INTERVAL = 10;
+const client = { userAgent: 'test', ip: '127.0.0.1' };
+
+describe.each(engines)('refresh grace on $name', ({ name }) => {
+  let gatehouse: Gatehouse;
+  let strict: Gatehouse;
+  let clock: TestClock;
+  const drops: (() => Promise<void>)[] = [];
+
+  const open = async (refreshReuseInterval: number) => {
+    const { url, drop } = await createTestDatabaseUrl(name);
+    drops.push(drop);
+    return createGatehouse(testConfig({ databaseUrl: url, refreshReuseInterval, accessTokenTtl: 3600 }), {
+      clock,
+    });
+  };
+
+  beforeAll(async () => {
+    clock = createTestClock();
+    gatehouse = await open(INTERVAL);
+    strict = await open(0);
+  });
+  afterAll(async () => {
+    await gatehouse.close();
+    await strict.close();
+    for (const drop of drops) await drop();
+  });
+
+  let counter = 0;
+  const startSession = async (core: Gatehouse): Promise<BearerTokens> => {
+    counter += 1;
+    const user = await core.accounts.register({
+      email: `grace${counter}.${name}@example.com`,
+      password: 'correct horse battery',
+    });
+    return core.sessions.startBearerSession(user.id, ['me'], client);
+  };
+  const tokensOf = (result: RefreshResult) => {
+    if (!result.ok) throw new Error(`refresh failed: ${result.reason}`);
+    return result.tokens;
+  };
+  const accepted = async (core: Gatehouse, accessToken: string) =>
+    (await core.sessions.verifyAccessToken(accessToken)).ok;
+
+  it('within the interval, a retried refresh token gets the same successor and a new access token', async () => {
+    const first = await startSession(gatehouse);
+    const second = tokensOf(await gatehouse.sessions.refresh(first.refreshToken));
+    clock.advance(INTERVAL * 1000 - 1);
+    const retried = await gatehouse.sessions.refresh(first.refreshToken);
+    expect(retried).toMatchObject({ ok: true, retried: true });
+    const again = tokensOf(retried);
+    expect(again.refreshToken).toBe(second.refreshToken);
+    expect(again.accessToken).not.toBe(second.accessToken);
+    expect(await accepted(gatehouse, second.accessToken)).toBe(true);
+    expect(await accepted(gatehouse, again.accessToken)).toBe(true);
+    // The successor is still the session's live refresh token.
+    const third = tokensOf(await gatehouse.sessions.refresh(second.refreshToken));
+    expect(await accepted(gatehouse, third.accessToken)).toBe(true);
+  });
+
+  it('after the interval, presenting the spent token revokes the whole family (RFC 9700 §4.14.2)', async () => {
+    const first = await startSession(gatehouse);
+    const second = tokensOf(await gatehouse.sessions.refresh(first.refreshToken));
+    clock.advance(INTERVAL * 1000);
+    expect(await gatehouse.sessions.refresh(first.refreshToken)).toEqual({ ok: false, reason: 'reused' });
+    expect(gatehouse.revocations.isRevoked(second.session.id)).toBe(true);
+    expect(await accepted(gatehouse, second.accessToken)).toBe(false);
+    expect(await gatehouse.sessions.refresh(second.refreshToken)).toMatchObject({ ok: false });
+  });
+
+  it('once the successor has been used, the old token coming back is a replay, even within the interval', async () => {
+    const first = await startSession(gatehouse);
+    const second = tokensOf(await gatehouse.sessions.refresh(first.refreshToken));
+    const third = tokensOf(await gatehouse.sessions.refresh(second.refreshToken));
+    expect(await gatehouse.sessions.refresh(first.refreshToken)).toEqual({ ok: false, reason: 'reused' });
+    expect(await accepted(gatehouse, third.accessToken)).toBe(false);
+  });
+
+  it('with interval 0, rotation is strict: the first reuse revokes, and only one concurrent refresh wins', async () => {
+    const first = await startSession(strict);
+    const second = tokensOf(await strict.sessions.refresh(first.refreshToken));
+    expect(await strict.sessions.refresh(first.refreshToken)).toEqual({ ok: false, reason: 'reused' });
+    expect(await accepted(strict, second.accessToken)).toBe(false);
+
+    const other = await startSession(strict);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => strict.sessions.refresh(other.refreshToken)),
+    );
+    expect(results.filter((result) => result.ok)).toHaveLength(1);
+    // Nothing is kept for a retry.
+    const rows = await strict.database.db.selectFrom('refresh_tokens').select('successor').execute();
+    expect(rows.every((row) => row.successor === null)).toBe(true);
+  });
+
+  it('rotates once under concurrent refreshes of one token; every caller gets the same successor', async () => {
+    const first = await startSession(gatehouse);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => gatehouse.sessions.refresh(first.refreshToken)),
+    );
+    const refreshTokens = new Set(results.map((result) => tokensOf(result).refreshToken));
+    expect(refreshTokens.size).toBe(1);
+    expect(results.filter((result) => result.ok && !result.retried)).toHaveLength(1);
+    const live = await gatehouse.database.db
+      .selectFrom('refresh_tokens')
+      .select('token_hash')
+      .where('session_id', '=', first.session.id)
+      .where('spent_at', 'is', null)
+      .execute();
+    expect(live).toHaveLength(1);
+  });
+
+  it('keeps the successor only encrypted, and only for the newest spent token', async () => {
+    const first = await startSession(gatehouse);
+    const second = tokensOf(await gatehouse.sessions.refresh(first.refreshToken));
+    const kept = async (token: string) =>
+      (
+        await gatehouse.database.db
+          .selectFrom('refresh_tokens')
+          .select('successor')
+          .where('token_hash', '=', hashOpaqueToken(token))
+          .executeTakeFirstOrThrow()
+      ).successor;
+    const sealed = await kept(first.refreshToken);
+    expect(sealed).toMatch(/^v1\./);
+    expect(sealed).not.toContain(second.refreshToken.slice(4));
+    tokensOf(await gatehouse.sessions.refresh(second.refreshToken));
+    expect(await kept(first.refreshToken)).toBeNull();
+    expect(await kept(second.refreshToken)).not.toBeNull();
+    // And the sweep forgets it once the interval is over.
+    await gatehouse.sessionStore.forgetRefreshSuccessors({ spentBefore: clock() + 1 });
+    expect(await kept(second.refreshToken)).toBeNull();
+  });
+});
