@@ -11,6 +11,7 @@ import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
+import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createRedisRoomBus } from './rooms/redis-room-bus.js';
 import { createMemoryRoomBus, type RoomBus } from './rooms/room-bus.js';
@@ -18,7 +19,8 @@ import { createRoomService, type RoomService } from './rooms/room-service.js';
 import { createRoomTokens, type RoomTokens } from './rooms/room-token.js';
 import { createRevocationList, type RevocationList } from './sessions/revocation-list.js';
 import { createSessionManager, type SessionManager } from './sessions/session-manager.js';
-import { migrateToLatest } from './storage/migrate.js';
+import { createAuditStore } from './storage/audit-store.js';
+import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
@@ -31,6 +33,13 @@ export interface GatehouseOptions {
   clock?: () => number;
   /** Run migrations before returning. @default true */
   migrate?: boolean;
+  /**
+   * The embedding app's own migrations, by app name: `{ dicery: { '001-tables': { up, down } } }`.
+   * They run after the core's, each app with its own history table, so names never collide
+   * with the core's or another app's. A bad app name fails here, naming it.
+   * @default {}
+   */
+  migrations?: AppMigrations;
 }
 
 /**
@@ -64,6 +73,21 @@ export interface Gatehouse {
   readonly roomTokens: RoomTokens;
   /** A Redis client when `redisUrl` is set, for other shared state (e.g. rate limits). */
   readonly redis: Redis | undefined;
+  /**
+   * Runs `work` as one unit of work: the app's own writes (`tx.db`) and the core's
+   * (`tx.rooms`, `tx.audit`) commit together or not at all, and room events and
+   * `tx.afterCommit` callbacks run only after the commit. Keep password hashing, Redis and
+   * network calls out of `work` (they belong in `afterCommit`): the transaction holds row locks,
+   * and on SQLite the only connection, until it ends.
+   *
+   * @example
+   * await gatehouse.transaction(async (tx) => {
+   *   const player = await tx.rooms.join(code, name);
+   *   await tx.db.withTables<AppTables>().insertInto('scores').values({ player_id: player.id, score: 0 }).execute();
+   *   tx.afterCommit(() => notifyScoreboard(player.id));
+   * });
+   */
+  transaction<T>(work: (tx: GatehouseTransaction) => Promise<T>): Promise<T>;
   /** Closes connections and timers. */
   close(): Promise<void>;
 }
@@ -76,7 +100,7 @@ export async function createGatehouse(
   const clock = options.clock ?? Date.now;
   const database = openDatabase(config.databaseUrl);
   try {
-    if (options.migrate ?? true) await migrateToLatest(database);
+    if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
     const sessionStore = createSessionStore(database.db);
     let redis: Redis | undefined;
@@ -118,11 +142,17 @@ export async function createGatehouse(
       clock,
     );
     const accounts = createAccountService({ users, userCache, hasher, sessions, throttle, bus, clock });
-    const audit = createAuditLog(database.db, clock);
+    const audit = createAuditLog(createAuditStore(database.db), clock);
     const roomStore = createRoomStore(database.db);
     const roomBus =
       config.redisUrl === undefined ? createMemoryRoomBus() : await createRedisRoomBus(config.redisUrl);
-    const rooms = createRoomService({ rooms: roomStore, bus: roomBus, clock });
+    const rooms = createRoomService({
+      rooms: roomStore,
+      // Each room change and its event: one transaction (issue 9, unit of work).
+      transaction: (work) => database.transaction((trx) => work(createRoomStore(trx))),
+      bus: roomBus,
+      clock,
+    });
     const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     const sweeper = setInterval(() => {
@@ -150,6 +180,7 @@ export async function createGatehouse(
       roomBus,
       roomTokens,
       redis,
+      transaction: (work) => runGatehouseTransaction({ database, roomBus, clock }, work),
       async close() {
         clearInterval(sweeper);
         revocations.close();

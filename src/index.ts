@@ -24,5 +24,7 @@ export type { ErrorCode, FieldError, GatehouseErrorOptions } from './errors.js';
 export { ConfigError, ErrorCodes, GatehouseError, OAuthTokenError } from './errors.js';
 export type { Gatehouse, GatehouseOptions } from './gatehouse.js';
 export { createGatehouse } from './gatehouse.js';
+export type { GatehouseTransaction } from './gatehouse-transaction.js';
 export type { BuildServerOptions } from './server.js';
 export { buildServer } from './server.js';
+export type { AppMigrations } from './storage/migrate.js';
