@@ -177,14 +177,18 @@ export function registerRoomEventsRoute(
     try {
       for (let round = 1; !stream.closed; round++) {
         let page: RoomEvent[];
+        let progressed: boolean;
         do {
+          const before = stream.lastId;
           page = await rooms.catchUp(stream.code, stream.lastId);
           for (const event of page) {
             if (stream.closed) return;
             // The log has no gaps, so after the first page this is always the next number.
             if (event.id === stream.lastId + 1) deliver(stream, event);
           }
-        } while (page.length === ROOM_EVENTS_MAX_PAGE && !stream.closed);
+          progressed = stream.lastId > before;
+          // A full page means more may follow; no progress (a hole in the log itself) must not spin.
+        } while (page.length === ROOM_EVENTS_MAX_PAGE && progressed && !stream.closed);
         const waiting = (stream.pending ?? []).sort((a, b) => a.id - b.id);
         stream.pending = [];
         for (const [index, event] of waiting.entries()) {
@@ -216,8 +220,12 @@ export function registerRoomEventsRoute(
   /** An event from the bus: written if it is the next one, refetched around if it skips ahead. */
   const receive = (stream: Stream, event: RoomEvent) => {
     if (stream.closed || event.id <= stream.lastId) return;
-    if (stream.pending !== undefined) stream.pending.push(event);
-    else if (event.id === stream.lastId + 1) deliver(stream, event);
+    if (stream.pending !== undefined) {
+      // Bounded: a stream whose log read stalls (database slow or down) is ended rather than
+      // buffering the room's traffic without limit; its client resumes with Last-Event-ID.
+      if (stream.pending.length >= ROOM_EVENTS_MAX_PAGE) end(stream, 'reconnect with Last-Event-ID');
+      else stream.pending.push(event);
+    } else if (event.id === stream.lastId + 1) deliver(stream, event);
     else {
       stream.pending = [event];
       void catchUp(stream);
