@@ -1,3 +1,19 @@
+/**
+ * Units of work, and how the core uses them (issue 9, item 5).
+ *
+ * - A change starts its transaction in the service that owns the rule (`RoomService`'s `change`,
+ *   `UserAdminService`'s `withParties`), with `Database.transaction`; the stores it needs are
+ *   built over that `trx` (`createRoomStore(trx)`, `createAuditStore(trx)`,
+ *   `createSessionStore(trx)`), so the change, its room event or audit rows, and the sessions it
+ *   ends commit together or not at all. SQL stays in `src/storage`.
+ * - Nothing but SQL runs inside: password hashing happens before, broadcasts (Redis, the in-memory
+ *   buses) after the commit, and a broadcast that fails after a commit is reported, never turned
+ *   into an error for a change that has happened (other instances catch up from the database).
+ * - Apps get the same through {@link runGatehouseTransaction} (`gatehouse.transaction`): one
+ *   transaction spanning their own writes and the core's, with after-commit callbacks.
+ *
+ * @module
+ */
 import type { Transaction } from 'kysely';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { RoomBus, RoomEvent } from './rooms/room-bus.js';

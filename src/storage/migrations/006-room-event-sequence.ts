@@ -27,13 +27,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .alterTable('room_events')
     .addColumn('seq', 'bigint', (c) => c.notNull().defaultTo(0))
     .execute();
-  // A correlated count rather than ROW_NUMBER() in UPDATE … FROM: the same statement runs on both
-  // engines, and the (room_code, id) index keeps each count to one room's rows.
+  // ROW_NUMBER() in UPDATE … FROM: one pass over the log (a correlated count would be quadratic in
+  // a busy room's events). The same statement runs on PostgreSQL and SQLite (3.33+ for UPDATE FROM).
   await sql`
-    update room_events set seq = (
-      select count(*) from room_events earlier
-      where earlier.room_code = room_events.room_code and earlier.id <= room_events.id
-    )`.execute(db);
+    update room_events set seq = numbered.n
+    from (
+      select id, row_number() over (partition by room_code order by id) as n from room_events
+    ) as numbered
+    where room_events.id = numbered.id`.execute(db);
   await sql`
     update rooms set last_event_seq = coalesce(
       (select max(seq) from room_events where room_events.room_code = rooms.code), 0
