@@ -1,4 +1,4 @@
-import { type AuditEntry, createAuditLog } from '../audit/audit-log.js';
+import { type AuditEntry, type AuditLog, createAuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import type { EventBus, GatehouseEvent } from '../events/event-bus.js';
 import type { RevocationList } from '../sessions/revocation-list.js';
@@ -115,7 +115,7 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
   interface Unit {
     store: UserStore;
     /** Audit log writing in the same transaction, so the row commits with the change or not at all. */
-    audit: ReturnType<typeof createAuditLog>;
+    audit: Pick<AuditLog, 'record'>;
     /** Revokes the user's sessions in the same transaction. */
     revokeSessions(userId: string): Promise<RevokedSession[]>;
   }
