@@ -17,6 +17,7 @@ import {
   warnByProcess,
 } from './events/redis-connections.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
+import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createRedisRoomBus } from './rooms/redis-room-bus.js';
 import { createMemoryRoomBus, type RoomBus } from './rooms/room-bus.js';
@@ -28,7 +29,8 @@ import {
   revocationRetentionMs,
 } from './sessions/revocation-list.js';
 import { COOKIE_RECHECK_MS, createSessionManager, type SessionManager } from './sessions/session-manager.js';
-import { migrateToLatest } from './storage/migrate.js';
+import { createAuditStore } from './storage/audit-store.js';
+import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
@@ -51,6 +53,13 @@ export interface GatehouseOptions {
    * connection, which the pool replaces). @default a warning through {@link onWarning}
    */
   onConnectionError?: (error: Error) => void;
+  /**
+   * The embedding app's own migrations, by app name: `{ dicery: { '001-tables': { up, down } } }`.
+   * They run after the core's, each app with its own history table, so names never collide
+   * with the core's or another app's. A bad app name fails here, naming it.
+   * @default {}
+   */
+  migrations?: AppMigrations;
 }
 
 /**
@@ -93,6 +102,21 @@ export interface Gatehouse {
    * frozen Redis shows as `down` even before a request ran into it. For readiness probes.
    */
   checkRedis(timeoutMs: number): Promise<RedisState>;
+  /**
+   * Runs `work` as one unit of work: the app's own writes (`tx.db`) and the core's
+   * (`tx.rooms`, `tx.audit`) commit together or not at all, and room events and
+   * `tx.afterCommit` callbacks run only after the commit. Keep password hashing, Redis and
+   * network calls out of `work` (they belong in `afterCommit`): the transaction holds row locks,
+   * and on SQLite the only connection, until it ends.
+   *
+   * @example
+   * await gatehouse.transaction(async (tx) => {
+   *   const player = await tx.rooms.join(code, name);
+   *   await tx.db.withTables<AppTables>().insertInto('scores').values({ player_id: player.id, score: 0 }).execute();
+   *   tx.afterCommit(() => notifyScoreboard(player.id));
+   * });
+   */
+  transaction<T>(work: (tx: GatehouseTransaction) => Promise<T>): Promise<T>;
   /** Closes connections and timers. */
   close(): Promise<void>;
 }
@@ -113,7 +137,7 @@ export async function createGatehouse(
   });
   let redis: RedisConnections | undefined;
   try {
-    if (options.migrate ?? true) await migrateToLatest(database);
+    if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
     const sessionStore = createSessionStore(database.db);
     // Connected in the background: Redis being down never fails nor blocks start-up (it is an
@@ -191,7 +215,7 @@ export async function createGatehouse(
       clock,
     );
     const accounts = createAccountService({ users, userCache, hasher, sessions, throttle, bus, clock });
-    const audit = createAuditLog(database.db, clock);
+    const audit = createAuditLog(createAuditStore(database.db), clock);
     const roomStore = createRoomStore(database.db);
     const onHandlerError = (error: unknown, event: { type: string }) =>
       warn(`Room event handler threw on ${event.type}`, {
@@ -201,7 +225,13 @@ export async function createGatehouse(
       redis === undefined
         ? createMemoryRoomBus({ onHandlerError })
         : await createRedisRoomBus(redis, { warn, onHandlerError });
-    const rooms = createRoomService({ rooms: roomStore, bus: roomBus, clock });
+    const rooms = createRoomService({
+      rooms: roomStore,
+      // Each room change and its event: one transaction (issue 9, unit of work).
+      transaction: (work) => database.transaction((trx) => work(createRoomStore(trx))),
+      bus: roomBus,
+      clock,
+    });
     const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     const sweeper = setInterval(() => {
@@ -234,6 +264,7 @@ export async function createGatehouse(
       roomTokens,
       redisState: () => redis?.state() ?? 'disabled',
       checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
+      transaction: (work) => runGatehouseTransaction({ database, roomBus, clock }, work),
       async close() {
         clearInterval(sweeper);
         revocations.close();

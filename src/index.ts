@@ -25,8 +25,10 @@ export { ConfigError, ErrorCodes, GatehouseError, OAuthTokenError } from './erro
 export type { CoreWarn, RedisState } from './events/redis-connections.js';
 export type { Gatehouse, GatehouseOptions } from './gatehouse.js';
 export { createGatehouse } from './gatehouse.js';
+export type { GatehouseTransaction } from './gatehouse-transaction.js';
 export type { BuildServerOptions } from './server.js';
 export { buildServer } from './server.js';
 export type { RunningServer, StartServerOptions } from './start-server.js';
 export { startServer } from './start-server.js';
+export type { AppMigrations } from './storage/migrate.js';
 export { isDatabaseUnavailable } from './storage/open-database.js';

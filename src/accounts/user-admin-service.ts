@@ -1,8 +1,11 @@
-import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
+import { type AuditEntry, type AuditLog, createAuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
-import type { EventBus } from '../events/event-bus.js';
-import type { ClientInfo, SessionManager } from '../sessions/session-manager.js';
+import type { EventBus, GatehouseEvent } from '../events/event-bus.js';
+import type { RevocationList } from '../sessions/revocation-list.js';
+import type { ClientInfo } from '../sessions/session-manager.js';
+import { createAuditStore } from '../storage/audit-store.js';
 import type { Database } from '../storage/open-database.js';
+import { createSessionStore, type RevokedSession } from '../storage/session-store.js';
 import {
   createUserStore,
   type UserPatch,
@@ -45,12 +48,30 @@ export interface UserAdminService {
 
 /** Dependencies of {@link createUserAdminService}; a `Gatehouse` satisfies them. */
 export interface UserAdminServiceDeps {
+  /** The change, its session revocations and its audit rows commit in one transaction of it. */
   database: Database;
-  sessions: Pick<SessionManager, 'revokeUserSessions'>;
-  /** `user_changed` on this bus evicts the user from every instance's cache, this one included. */
+  /** This instance's revocation list: told about revoked sessions right after the commit. */
+  revocations: Pick<RevocationList, 'add'>;
+  /**
+   * After commit: `sessions_revoked` and `user_changed` on this bus tell every instance (this
+   * one included) to drop the sessions and evict the cached user.
+   */
   bus: Pick<EventBus, 'publish'>;
-  audit: Pick<AuditLog, 'record'>;
   clock: () => number;
+  /**
+   * Called when a broadcast after commit fails (e.g. Redis is down). The change has committed and
+   * still succeeds: this instance already applied it, and the others catch up through their
+   * periodic database reloads.
+   * @default emits a process warning
+   */
+  onPublishError?: (error: unknown, event: GatehouseEvent) => void;
+}
+
+function warnPublishError(error: unknown, event: GatehouseEvent): void {
+  process.emitWarning(`Committed account change not broadcast (${event.type})`, {
+    code: 'GATEHOUSE_PUBLISH_FAILED',
+    detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
 }
 
 function forbidden(message: string): GatehouseError {
@@ -86,8 +107,37 @@ function isActiveSuperAdmin(user: Pick<UserRecord, 'role' | 'isActive'>): boolea
 
 /** Creates the {@link UserAdminService}. */
 export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminService {
-  const { database, sessions, bus, audit, clock } = deps;
+  const { database, revocations, bus, clock } = deps;
+  const onPublishError = deps.onPublishError ?? warnPublishError;
   const users = createUserStore(database.db);
+
+  /** What a change's transaction hands to its work: stores bound to that transaction. */
+  interface Unit {
+    store: UserStore;
+    /** Audit log writing in the same transaction, so the row commits with the change or not at all. */
+    audit: Pick<AuditLog, 'record'>;
+    /** Revokes the user's sessions in the same transaction. */
+    revokeSessions(userId: string): Promise<RevokedSession[]>;
+  }
+
+  /**
+   * After commit, in this order: this instance's revocation list (a local Map, cannot fail), then
+   * the broadcasts. A failed broadcast is reported, never thrown: the committed change must not
+   * turn into a 5xx (issue 9), and the local bus delivers before the network is touched.
+   */
+  const announce = async (userId: string, revoked: readonly RevokedSession[]) => {
+    if (revoked.length > 0) revocations.add(revoked);
+    const events: GatehouseEvent[] = [];
+    if (revoked.length > 0) events.push({ type: 'sessions_revoked', sessions: [...revoked] });
+    events.push({ type: 'user_changed', userId });
+    for (const event of events) {
+      try {
+        await bus.publish(event);
+      } catch (error) {
+        onPublishError(error, event);
+      }
+    }
+  };
 
   /**
    * Runs an account change in a transaction that first reads the actor and the target fresh, so
@@ -103,7 +153,7 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
   const withParties = <T>(
     actorId: string,
     targetId: string,
-    work: (store: UserStore, actor: UserRecord, target: UserRecord) => Promise<T>,
+    work: (unit: Unit, actor: UserRecord, target: UserRecord) => Promise<T>,
   ): Promise<T> =>
     database.transaction(async (trx) => {
       if (database.dialect === 'postgres') {
@@ -126,7 +176,13 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
       const target = await store.findUserById(targetId);
       if (target === undefined) throw notFound();
       assertMayManage(actor, target);
-      return work(store, actor, target);
+      const sessionStore = createSessionStore(trx);
+      const unit: Unit = {
+        store,
+        audit: createAuditLog(createAuditStore(trx), clock),
+        revokeSessions: (userId) => sessionStore.revokeUserSessions(userId, clock()),
+      };
+      return work(unit, actor, target);
     });
 
   /** Refuses a change that would leave no active super admin (checked under the locks above). */
@@ -165,7 +221,9 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
       }
       if (change.isActive !== undefined) patch.isActive = change.isActive;
 
-      const { before, after } = await withParties(actor.id, id, async (store, current, target) => {
+      const entry = { actorId: actor.id, targetId: id, ...client } satisfies Omit<AuditEntry, 'event'>;
+      const { after, revoked } = await withParties(actor.id, id, async (unit, current, target) => {
+        const { store, audit } = unit;
         if (patch.role !== undefined && patch.role !== target.role) {
           if (current.role !== 'super_admin' && (isPrivileged(patch.role) || isPrivileged(target.role))) {
             throw forbidden('Only a super_admin may grant or remove the admin and super_admin roles.');
@@ -175,46 +233,43 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
         if (isActiveSuperAdmin(target) && !isActiveSuperAdmin(next)) await assertNotLastSuperAdmin(store);
         const updated = await store.updateUser(id, patch, clock());
         if (updated === undefined) throw notFound();
-        return { before: target, after: updated };
+
+        const roleChanged = target.role !== updated.role;
+        const disabled = target.isActive && !updated.isActive;
+        // DESIGN.md §3: a role change or a disable ends every token of the user on its next
+        // request. Revoked in the change's own transaction: either both happen or neither.
+        const ended = roleChanged || disabled ? await unit.revokeSessions(id) : [];
+        if (roleChanged) {
+          await audit.record({
+            ...entry,
+            event: 'role_changed',
+            details: { from: target.role, to: updated.role },
+          });
+        }
+        if (disabled) await audit.record({ ...entry, event: 'user_disabled' });
+        if (!target.isActive && updated.isActive) await audit.record({ ...entry, event: 'user_enabled' });
+        return { after: updated, revoked: ended };
       });
-
-      const roleChanged = before.role !== after.role;
-      const disabled = before.isActive && !after.isActive;
-      // DESIGN.md §3: a role change or a disable ends every token of the user on its next request.
-      // Revoked first: a failing cache broadcast must never leave those sessions alive.
-      if (roleChanged || disabled) await sessions.revokeUserSessions(id);
-      await bus.publish({ type: 'user_changed', userId: id });
-
-      const entry = { actorId: actor.id, targetId: id, ...client } satisfies Omit<AuditEntry, 'event'>;
-      if (roleChanged) {
-        await audit.record({
-          ...entry,
-          event: 'role_changed',
-          details: { from: before.role, to: after.role },
-        });
-      }
-      if (disabled) await audit.record({ ...entry, event: 'user_disabled' });
-      if (!before.isActive && after.isActive) await audit.record({ ...entry, event: 'user_enabled' });
+      await announce(id, revoked);
       return after;
     },
 
     async deleteUser(actor, id, client) {
-      const deleted = await withParties(actor.id, id, async (store, _current, target) => {
+      await withParties(actor.id, id, async ({ store, audit }, _current, target) => {
         if (isActiveSuperAdmin(target)) await assertNotLastSuperAdmin(store);
         if (!(await store.deleteUser(id))) throw notFound();
-        return target;
+        // The row is gone, so the entry keeps who it was (an email is personal data, not a secret).
+        await audit.record({
+          event: 'user_deleted',
+          actorId: actor.id,
+          targetId: id,
+          ...client,
+          details: { email: target.email, role: target.role },
+        });
       });
       // The sessions went with the row (ON DELETE CASCADE); evicting the cached user makes every
       // token of it fail on its next request, as the guard then finds no account.
-      await bus.publish({ type: 'user_changed', userId: id });
-      // The row is gone, so the entry keeps who it was (an email is personal data, not a secret).
-      await audit.record({
-        event: 'user_deleted',
-        actorId: actor.id,
-        targetId: id,
-        ...client,
-        details: { email: deleted.email, role: deleted.role },
-      });
+      await announce(id, []);
     },
   };
 }

@@ -1,5 +1,4 @@
-import type { Kysely } from 'kysely';
-import type { Schema } from '../storage/schema.js';
+import type { AuditStore } from '../storage/audit-store.js';
 
 /** Events the audit log records. */
 export type AuditEventName =
@@ -57,46 +56,32 @@ export interface AuditLog {
   list(query: AuditQuery): Promise<{ items: AuditRecord[]; total: number }>;
 }
 
-/** An {@link AuditLog} stored in the `audit_events` table. */
-export function createAuditLog(db: Kysely<Schema>, clock: () => number): AuditLog {
+/**
+ * An {@link AuditLog} over an {@link AuditStore}: this module decides what an entry looks like
+ * (user agent capped, details as JSON, the clock's time); the store holds the SQL. Pass a store
+ * built over a transaction to write the entry in the same unit of work as the change it records.
+ */
+export function createAuditLog(store: AuditStore, clock: () => number): AuditLog {
   return {
     async record(entry) {
-      await db
-        .insertInto('audit_events')
-        .values({
-          event: entry.event,
-          actor_id: entry.actorId ?? null,
-          target_id: entry.targetId ?? null,
-          ip: entry.ip ?? null,
-          user_agent: entry.userAgent?.slice(0, 512) ?? null,
-          details: entry.details === undefined ? null : JSON.stringify(entry.details),
-          created_at: clock(),
-        })
-        .execute();
+      await store.insertAuditRow({
+        event: entry.event,
+        actor_id: entry.actorId ?? null,
+        target_id: entry.targetId ?? null,
+        ip: entry.ip ?? null,
+        user_agent: entry.userAgent?.slice(0, 512) ?? null,
+        details: entry.details === undefined ? null : JSON.stringify(entry.details),
+        created_at: clock(),
+      });
     },
     async list(query) {
-      let base = db.selectFrom('audit_events');
-      if (query.event !== undefined) base = base.where('event', '=', query.event);
-      if (query.actorId !== undefined) base = base.where('actor_id', '=', query.actorId);
-      if (query.targetId !== undefined) base = base.where('target_id', '=', query.targetId);
-      if (query.since !== undefined) base = base.where('created_at', '>=', query.since);
-      if (query.until !== undefined) base = base.where('created_at', '<', query.until);
-      const [rows, count] = await Promise.all([
-        base.selectAll().orderBy('id', 'desc').limit(query.limit).offset(query.offset).execute(),
-        base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
-      ]);
+      const { items, total } = await store.listAuditRows(query);
       return {
-        items: rows.map((row) => ({
-          id: Number(row.id),
-          event: row.event,
-          actorId: row.actor_id,
-          targetId: row.target_id,
-          ip: row.ip,
-          userAgent: row.user_agent,
+        items: items.map((row) => ({
+          ...row,
           details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>),
-          createdAt: Number(row.created_at),
         })),
-        total: Number(count.n),
+        total,
       };
     },
   };

@@ -23,7 +23,9 @@ export type {
 } from './room-bus.js';
 export { createMemoryRoomBus, ROOM_EVENT_TYPES } from './room-bus.js';
 export { generateRoomCode, normalizeRoomCode, ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH } from './room-code.js';
-export type { RoomService, RoomServiceOptions, RoomSnapshot } from './room-service.js';
+export type { RoomEventViewer } from './room-event-view.js';
+export { viewRoomEvent } from './room-event-view.js';
+export type { RoomService, RoomServiceOptions, RoomSnapshot, RoomTransaction } from './room-service.js';
 export {
   createRoomService,
   ROLL_LABEL_MAX_LENGTH,

@@ -78,7 +78,7 @@ export interface RoomEventDataMap {
  */
 export type RoomEvent<T extends RoomEventType = RoomEventType> = {
   [K in T]: {
-    /** Id from the room's event log: increases within a room, so clients resume after it. */
+    /** The event's sequence number within its room (1, 2, 3… with no gap); clients resume after it. */
     id: number;
     /** Room code. */
     room: string;

@@ -27,10 +27,24 @@ export const ROLL_LABEL_MAX_LENGTH = 64;
 /** Most events {@link RoomService.eventsAfter} returns per call. */
 export const ROOM_EVENTS_MAX_PAGE = 1000;
 
+/**
+ * Runs `work` as one unit of work with a {@link RoomStore} bound to it: everything `work` writes
+ * commits when it resolves and rolls back when it throws. Typically
+ * `(work) => database.transaction((trx) => work(createRoomStore(trx)))`; inside an app's
+ * transaction, `(work) => work(storeOverThatTrx)`.
+ */
+export type RoomTransaction = <T>(work: (rooms: RoomStore) => Promise<T>) => Promise<T>;
+
 /** Options of {@link createRoomService}. */
 export interface RoomServiceOptions {
-  /** Where rooms, players and the event log live. */
+  /** Where rooms, players and the event log live (reads outside any transaction). */
   rooms: RoomStore;
+  /**
+   * Opens the unit of work each change (join, leave, kick, close, roll, create) runs in, so the
+   * change and its event commit together or not at all. Events are published only after it
+   * resolves, i.e. after commit.
+   */
+  transaction: RoomTransaction;
   /** Where state changes are announced to open streams. */
   bus: RoomBus;
   /** Current time in epoch milliseconds; injected so tests control it. */
@@ -76,9 +90,10 @@ export interface RoomSnapshot {
 
 /**
  * Dicery rooms: account-less players join an open room by code and name, roll dice on the server
- * and follow each other's rolls live. Every state change is appended to the room's event log and
- * then published on the bus with its stored id, so live delivery and `Last-Event-ID` resumption
- * agree on ids.
+ * and follow each other's rolls live. Every state change and its event (with the room's next
+ * sequence number) commit in one transaction; the event is published on the bus only after the
+ * commit, so live delivery and `Last-Event-ID` resumption agree on ids, and no subscriber ever
+ * sees an event that was rolled back.
  *
  * Unknown and closed rooms are reported identically (`ROOM_NOT_FOUND`), so a closed room's code
  * reveals nothing and streams of a closed room cannot be reopened.
@@ -115,6 +130,12 @@ export interface RoomService {
    * {@link ROOM_EVENTS_MAX_PAGE}). Throws `ROOM_NOT_FOUND`, `VALIDATION_FAILED` (bad id).
    */
   eventsAfter(code: string, lastEventId: number, limit?: number): Promise<RoomEvent[]>;
+  /**
+   * Like {@link RoomService.eventsAfter} but also for a room closed since: for streams that already
+   * follow the room and must still receive the `room_closed` that ends them (or refetch a range
+   * they missed). Throws `ROOM_NOT_FOUND` only for unknown rooms; callers check access first.
+   */
+  catchUp(code: string, lastEventId: number, limit?: number): Promise<RoomEvent[]>;
 }
 
 /** How many fresh codes {@link RoomService.createRoom} draws before giving up. */
@@ -176,57 +197,99 @@ function isRollEvent(event: RoomEvent): event is RoomEvent<'roll'> {
   return event.type === 'roll';
 }
 
+/** Checks a last event id and caps a page size. */
+function pageArgs(lastEventId: number, limit: number): number {
+  if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
+    const message = 'Last event id must be a non-negative integer';
+    throw new GatehouseError('VALIDATION_FAILED', message, {
+      errors: [{ field: 'lastEventId', message }],
+    });
+  }
+  return Number.isFinite(limit)
+    ? Math.min(Math.max(Math.trunc(limit), 1), ROOM_EVENTS_MAX_PAGE)
+    : ROOM_EVENTS_MAX_PAGE;
+}
+
+/** Appends an event inside a change; what {@link createRoomService}'s `change` hands to its work. */
+type Emit = <T extends RoomEventType>(
+  code: string,
+  type: T,
+  data: RoomEventDataMap[T],
+  now: number,
+) => Promise<RoomEvent<T>>;
+
 /** Creates the {@link RoomService}. */
 export function createRoomService(options: RoomServiceOptions): RoomService {
-  const { rooms, bus, clock } = options;
+  const { rooms, bus, clock, transaction } = options;
   const generateCode = options.generateCode ?? generateRoomCode;
   const onPublishError = options.onPublishError ?? warnPublishError;
   const recentRollLimit = options.recentRollLimit ?? 20;
 
-  async function getOpenRoom(rawCode: string): Promise<RoomRecord> {
+  async function getOpenRoom(store: RoomStore, rawCode: string): Promise<RoomRecord> {
     const code = normalizeRoomCode(rawCode);
     if (code === undefined) throw roomNotFound();
-    const room = await rooms.findRoom(code);
+    const room = await store.findRoom(code);
     if (room === undefined || room.state !== 'open') throw roomNotFound();
     return room;
   }
 
   /** The player if present in `room`; undefined for unknown ids, other rooms' players and leavers. */
-  async function findPresentPlayer(room: RoomRecord, playerId: string): Promise<PlayerRecord | undefined> {
-    const player = await rooms.findPlayer(playerId);
+  async function findPresentPlayer(
+    store: RoomStore,
+    room: RoomRecord,
+    playerId: string,
+  ): Promise<PlayerRecord | undefined> {
+    const player = await store.findPlayer(playerId);
     if (player === undefined || player.roomCode !== room.code || player.leftAt !== null) return undefined;
     return player;
   }
 
-  /** Appends an event to the log, then publishes it with its stored id. */
-  async function record<T extends RoomEventType>(
-    code: string,
-    type: T,
-    data: RoomEventDataMap[T],
-    now: number,
-  ): Promise<RoomEvent<T>> {
-    const stored = await rooms.appendEvent(code, type, JSON.stringify(data), now);
-    // TypeScript cannot correlate `type` and `data` through the generic; `data` is typed by `T`.
-    const event = { id: stored.id, room: code, type, data, at: new Date(now).toISOString() } as RoomEvent;
-    try {
-      await bus.publish(event);
-    } catch (error) {
-      onPublishError(error, event);
+  /**
+   * Runs one room change as a unit of work: its reads, its writes and its events' appends share
+   * one transaction, and the events are published only once it has committed. A failed publish
+   * does not undo or fail the committed change (see `onPublishError`): streams recover the event
+   * from the log (gap refetch, heartbeat tail check, `Last-Event-ID`).
+   */
+  async function change<T>(work: (store: RoomStore, emit: Emit) => Promise<T>): Promise<T> {
+    let events: RoomEvent[] = [];
+    const result = await transaction((store) => {
+      events = [];
+      const emit: Emit = async (code, type, data, now) => {
+        const stored = await store.appendEvent(code, type, JSON.stringify(data), now);
+        // Closed by a concurrent change since it was read: nothing may follow `room_closed`.
+        if (stored === undefined) throw roomNotFound();
+        // TypeScript cannot correlate `type` and `data` through the generic; `data` is typed by `T`.
+        const event = { id: stored.id, room: code, type, data, at: new Date(now).toISOString() } as RoomEvent;
+        events.push(event);
+        return event as RoomEvent<typeof type>;
+      };
+      return work(store, emit);
+    });
+    for (const event of events) {
+      try {
+        await bus.publish(event);
+      } catch (error) {
+        onPublishError(error, event);
+      }
     }
-    return event as RoomEvent<T>;
+    return result;
   }
 
-  async function removePlayer(
-    room: RoomRecord,
-    player: PlayerRecord,
-    reason: 'left' | 'kicked',
-  ): Promise<void> {
-    const now = clock();
-    // The conditional update decides races (two kicks, a kick and a leave): only one emits an event.
-    if (!(await rooms.markPlayerGone(player.id, reason, now))) {
-      throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
-    }
-    await record(room.code, 'player_left', { player: { id: player.id, name: player.name }, reason }, now);
+  function removePlayer(rawCode: string, playerId: string, reason: 'left' | 'kicked', hostUserId?: string) {
+    return change(async (store, emit) => {
+      const room = await getOpenRoom(store, rawCode);
+      if (hostUserId !== undefined && room.hostUserId !== hostUserId) {
+        throw roomNotFound(); // not the host: indistinguishable from no room
+      }
+      const player = await findPresentPlayer(store, room, playerId);
+      if (player === undefined) throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
+      const now = clock();
+      // The conditional update decides races (two kicks, a kick and a leave): only one emits an event.
+      if (!(await store.markPlayerGone(player.id, reason, now))) {
+        throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
+      }
+      await emit(room.code, 'player_left', { player: { id: player.id, name: player.name }, reason }, now);
+    });
   }
 
   return {
@@ -234,107 +297,97 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const validName = normalizeDisplayText(name, ROOM_NAME_MAX_LENGTH);
       if (!validName.ok) throw textError('name', 'Room name', validName.reason, ROOM_NAME_MAX_LENGTH);
       for (let attempt = 0; attempt < CODE_ATTEMPTS; attempt++) {
-        const result = await rooms.insertRoom({
-          code: generateCode(),
-          name: validName.text,
-          hostUserId,
-          createdAt: clock(),
-        });
+        const result = await change((store) =>
+          store.insertRoom({ code: generateCode(), name: validName.text, hostUserId, createdAt: clock() }),
+        );
         if (result.ok) return result.room;
       }
       // With ~8.5 × 10^11 codes, five collisions in a row mean a broken generator, not bad luck.
       throw new Error(`No free room code after ${CODE_ATTEMPTS} attempts`);
     },
 
-    getRoom: getOpenRoom,
+    getRoom: (code) => getOpenRoom(rooms, code),
 
     async join(code, rawName) {
-      const room = await getOpenRoom(code);
       const name = normalizePlayerName(rawName);
-      if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
-      const now = clock();
-      const result = await rooms.insertPlayer({
-        id: randomUUID(),
-        roomCode: room.code,
-        name: name.name,
-        nameKey: name.key,
-        joinedAt: now,
-      });
-      if (!result.ok) {
-        if (result.reason === 'room_not_open') throw roomNotFound();
-        throw new GatehouseError('PLAYER_NAME_TAKEN', 'A player with this name is already in the room', {
-          errors: [{ field: 'player', message: 'This name is already taken in this room' }],
+      return change(async (store, emit) => {
+        const room = await getOpenRoom(store, code);
+        if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
+        const now = clock();
+        const result = await store.insertPlayer({
+          id: randomUUID(),
+          roomCode: room.code,
+          name: name.name,
+          nameKey: name.key,
+          joinedAt: now,
         });
-      }
-      const { player } = result;
-      await record(room.code, 'player_joined', { player: { id: player.id, name: player.name } }, now);
-      return player;
+        if (!result.ok) {
+          if (result.reason === 'room_not_open') throw roomNotFound();
+          throw new GatehouseError('PLAYER_NAME_TAKEN', 'A player with this name is already in the room', {
+            errors: [{ field: 'player', message: 'This name is already taken in this room' }],
+          });
+        }
+        const { player } = result;
+        await emit(room.code, 'player_joined', { player: { id: player.id, name: player.name } }, now);
+        return player;
+      });
     },
 
-    async leave(code, playerId) {
-      const room = await getOpenRoom(code);
-      const player = await findPresentPlayer(room, playerId);
-      if (player === undefined) throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
-      await removePlayer(room, player, 'left');
-    },
+    leave: (code, playerId) => removePlayer(code, playerId, 'left'),
 
-    async kick(code, hostUserId, playerId) {
-      const room = await getOpenRoom(code);
-      if (room.hostUserId !== hostUserId) {
-        throw new GatehouseError('ROOM_NOT_FOUND', 'Room not found'); // not the host: indistinguishable from no room
-      }
-      const player = await findPresentPlayer(room, playerId);
-      if (player === undefined) throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
-      await removePlayer(room, player, 'kicked');
-    },
+    kick: (code, hostUserId, playerId) => removePlayer(code, playerId, 'kicked', hostUserId),
 
-    async close(code, hostUserId) {
-      const room = await getOpenRoom(code);
-      if (room.hostUserId !== hostUserId) {
-        throw new GatehouseError('ROOM_NOT_FOUND', 'Room not found'); // not the host: indistinguishable from no room
-      }
-      const now = clock();
-      if (!(await rooms.closeRoom(room.code, now))) throw roomNotFound();
-      await record(room.code, 'room_closed', {}, now);
+    close(code, hostUserId) {
+      return change(async (store, emit) => {
+        const room = await getOpenRoom(store, code);
+        if (room.hostUserId !== hostUserId) throw roomNotFound(); // not the host: same as no room
+        const now = clock();
+        // The event first: appending needs the room open, and the close must be its last event.
+        await emit(room.code, 'room_closed', {}, now);
+        if (!(await store.closeRoom(room.code, now))) throw roomNotFound();
+      });
     },
 
     async roll(code, playerId, notation, label) {
-      const room = await getOpenRoom(code);
-      const player = await findPresentPlayer(room, playerId);
-      if (player === undefined) {
-        throw new GatehouseError('FORBIDDEN', 'Only players present in this room can roll');
-      }
       // Parse the notation as sent, so the error position points into the player's own input.
       const parsed = parseNotation(notation);
-      if (!parsed.ok) {
-        throw new GatehouseError('INVALID_DICE_NOTATION', parsed.error.message, {
-          extra: { position: parsed.error.position },
-        });
-      }
-      let validLabel: string | null = null;
-      if (label !== undefined && label !== null) {
-        const result = normalizeDisplayText(label, ROLL_LABEL_MAX_LENGTH);
-        if (result.ok) validLabel = result.text;
-        else if (result.reason !== 'empty') {
-          throw textError('label', 'Label', result.reason, ROLL_LABEL_MAX_LENGTH);
+      const labelResult =
+        label === undefined || label === null
+          ? undefined
+          : normalizeDisplayText(label, ROLL_LABEL_MAX_LENGTH);
+      return change(async (store, emit) => {
+        const room = await getOpenRoom(store, code);
+        const player = await findPresentPlayer(store, room, playerId);
+        if (player === undefined) {
+          throw new GatehouseError('FORBIDDEN', 'Only players present in this room can roll');
         }
-      }
-      const outcome = rollDice(parsed.expression, options.randomInt);
-      const now = clock();
-      return record(
-        room.code,
-        'roll',
-        {
-          player: { id: player.id, name: player.name },
-          notation: notation.trim(),
-          label: validLabel,
-          terms: toTermData(outcome),
-          modifier: outcome.modifier,
-          total: outcome.total,
-          rolled_at: new Date(now).toISOString(),
-        },
-        now,
-      );
+        if (!parsed.ok) {
+          throw new GatehouseError('INVALID_DICE_NOTATION', parsed.error.message, {
+            extra: { position: parsed.error.position },
+          });
+        }
+        let validLabel: string | null = null;
+        if (labelResult?.ok) validLabel = labelResult.text;
+        else if (labelResult !== undefined && labelResult.reason !== 'empty') {
+          throw textError('label', 'Label', labelResult.reason, ROLL_LABEL_MAX_LENGTH);
+        }
+        const outcome = rollDice(parsed.expression, options.randomInt);
+        const now = clock();
+        return emit(
+          room.code,
+          'roll',
+          {
+            player: { id: player.id, name: player.name },
+            notation: notation.trim(),
+            label: validLabel,
+            terms: toTermData(outcome),
+            modifier: outcome.modifier,
+            total: outcome.total,
+            rolled_at: new Date(now).toISOString(),
+          },
+          now,
+        );
+      });
     },
 
     async isPresent(rawCode, playerId) {
@@ -351,8 +404,9 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     },
 
     async snapshot(code) {
-      const room = await getOpenRoom(code);
-      const lastEventId = await rooms.lastEventId(room.code);
+      // Read first: events 1..lastEventSeq are committed, and nothing after it is shown twice.
+      const room = await getOpenRoom(rooms, code);
+      const lastEventId = room.lastEventSeq;
       const [players, rolls] = await Promise.all([
         rooms.listPresentPlayers(room.code),
         rooms.listRecentEvents(room.code, 'roll', recentRollLimit),
@@ -366,17 +420,18 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     },
 
     async eventsAfter(code, lastEventId, limit = ROOM_EVENTS_MAX_PAGE) {
-      const room = await getOpenRoom(code);
-      if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
-        const message = 'Last event id must be a non-negative integer';
-        throw new GatehouseError('VALIDATION_FAILED', message, {
-          errors: [{ field: 'lastEventId', message }],
-        });
-      }
-      const pageSize = Number.isFinite(limit)
-        ? Math.min(Math.max(Math.trunc(limit), 1), ROOM_EVENTS_MAX_PAGE)
-        : ROOM_EVENTS_MAX_PAGE;
+      const room = await getOpenRoom(rooms, code);
+      const pageSize = pageArgs(lastEventId, limit);
       const stored = await rooms.listEventsAfter(room.code, lastEventId, pageSize);
+      return stored.map(toRoomEvent);
+    },
+
+    async catchUp(rawCode, lastEventId, limit = ROOM_EVENTS_MAX_PAGE) {
+      const code = normalizeRoomCode(rawCode);
+      if (code === undefined) throw roomNotFound();
+      const pageSize = pageArgs(lastEventId, limit);
+      const stored = await rooms.listEventsAfter(code, lastEventId, pageSize);
+      if (stored.length === 0 && (await rooms.findRoom(code)) === undefined) throw roomNotFound();
       return stored.map(toRoomEvent);
     },
   };

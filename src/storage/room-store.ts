@@ -21,6 +21,11 @@ export interface RoomRecord {
   createdAt: number;
   /** Epoch milliseconds, or null while open. */
   closedAt: number | null;
+  /**
+   * Sequence number of the room's newest event, 0 before the first. Whoever reads `n` here can
+   * read events 1..n of the room (see {@link RoomStore.appendEvent}).
+   */
+  lastEventSeq: number;
 }
 
 /** A stored player: an account-less participant of one room. */
@@ -41,7 +46,10 @@ export interface PlayerRecord {
 
 /** A row of the room event log, with its payload still serialized. */
 export interface StoredRoomEvent {
-  /** Increasing id; SSE `Last-Event-ID` resumes after it. */
+  /**
+   * The event's sequence number within its room: 1, 2, 3… with no gap and no repeat. It is the
+   * id clients see (SSE `id:`, `Last-Event-ID`), so it says nothing about other rooms.
+   */
   id: number;
   roomCode: string;
   type: string;
@@ -82,9 +90,18 @@ export type InsertPlayerResult =
   | { ok: true; player: PlayerRecord }
   | { ok: false; reason: 'name_taken' | 'room_not_open' };
 
-/** Persistence of Dicery rooms, their players and their event log. */
+/**
+ * Persistence of Dicery rooms, their players and their event log.
+ *
+ * Build one over a transaction (`createRoomStore(trx)`) to make a room change and its event one
+ * unit of work; inside such a transaction use only that store (on SQLite the transaction holds
+ * the only connection, so a query through another store would wait for it forever).
+ */
 export interface RoomStore {
-  /** Inserts an open room; a code already in use is a `code_taken` value, not an exception. */
+  /**
+   * Inserts an open room; a code already in use is a `code_taken` value, not an exception (and,
+   * being `ON CONFLICT DO NOTHING`, it does not abort an enclosing PostgreSQL transaction).
+   */
   insertRoom(room: NewRoom): Promise<InsertRoomResult>;
   /** The room with this (normalized) code, open or closed. */
   findRoom(code: string): Promise<RoomRecord | undefined>;
@@ -103,16 +120,26 @@ export interface RoomStore {
   /** Marks a present player gone and frees their name; false when unknown or already gone. */
   markPlayerGone(id: string, reason: PlayerLeftReason, now: number): Promise<boolean>;
   /**
-   * Appends to a room's event log and returns the row with its new id. Ids increase in insertion
-   * order; on PostgreSQL two appends to one room racing on different connections may become
-   * visible in the opposite order (ids are drawn at insert, rows appear at commit).
+   * Appends to an open room's event log and returns the row with its sequence number, or
+   * undefined when the room is unknown or closed (so nothing can follow `room_closed`).
+   *
+   * The number comes from `UPDATE rooms SET last_event_seq = last_event_seq + 1 … RETURNING`
+   * in the caller's transaction (or a transaction of its own when the store is not bound to one).
+   * The UPDATE row-locks the room on PostgreSQL until commit, and SQLite has one writer, so the
+   * appends of one room are numbered and committed one at a time: no gap, no duplicate, and
+   * number n is never visible before n − 1.
    */
-  appendEvent(code: string, type: string, dataJson: string, now: number): Promise<StoredRoomEvent>;
-  /** Up to `limit` events of a room with an id greater than `afterId`, oldest first. */
+  appendEvent(
+    code: string,
+    type: string,
+    dataJson: string,
+    now: number,
+  ): Promise<StoredRoomEvent | undefined>;
+  /** Up to `limit` events of a room with a sequence number greater than `afterId`, in order. */
   listEventsAfter(code: string, afterId: number, limit: number): Promise<StoredRoomEvent[]>;
   /** The `limit` newest events of one type in a room, returned oldest first. */
   listRecentEvents(code: string, type: string, limit: number): Promise<StoredRoomEvent[]>;
-  /** Id of the newest event of a room, or 0 when it has none. */
+  /** Sequence number of the newest event of a room, or 0 when it has none (or is unknown). */
   lastEventId(code: string): Promise<number>;
 }
 
@@ -124,6 +151,7 @@ function toRoom(row: Selectable<RoomsTable>): RoomRecord {
     state: row.state as RoomState,
     createdAt: Number(row.created_at),
     closedAt: row.closed_at === null ? null : Number(row.closed_at),
+    lastEventSeq: Number(row.last_event_seq),
   };
 }
 
@@ -141,7 +169,7 @@ function toPlayer(row: Selectable<RoomPlayersTable>): PlayerRecord {
 
 function toEvent(row: Selectable<RoomEventsTable>): StoredRoomEvent {
   return {
-    id: Number(row.id),
+    id: Number(row.seq),
     roomCode: row.room_code,
     type: row.type,
     data: row.data,
@@ -153,23 +181,23 @@ function toEvent(row: Selectable<RoomEventsTable>): StoredRoomEvent {
 export function createRoomStore(db: Kysely<Schema>): RoomStore {
   return {
     async insertRoom(room) {
-      const record: RoomRecord = { ...room, state: 'open', closedAt: null };
-      try {
-        await db
-          .insertInto('rooms')
-          .values({
-            code: room.code,
-            name: room.name,
-            host_user_id: room.hostUserId,
-            state: 'open',
-            created_at: room.createdAt,
-            closed_at: null,
-          })
-          .execute();
-      } catch (error) {
-        if (isUniqueViolation(error)) return { ok: false, reason: 'code_taken' };
-        throw error;
-      }
+      const record: RoomRecord = { ...room, state: 'open', closedAt: null, lastEventSeq: 0 };
+      // ON CONFLICT DO NOTHING instead of catching the unique violation: on PostgreSQL a failed
+      // statement aborts the whole transaction, and this may run inside an app's unit of work.
+      const result = await db
+        .insertInto('rooms')
+        .values({
+          code: room.code,
+          name: room.name,
+          host_user_id: room.hostUserId,
+          state: 'open',
+          created_at: room.createdAt,
+          closed_at: null,
+          last_event_seq: 0,
+        })
+        .onConflict((oc) => oc.column('code').doNothing())
+        .executeTakeFirst();
+      if (result.numInsertedOrUpdatedRows === 0n) return { ok: false, reason: 'code_taken' };
       return { ok: true, room: record };
     },
     async findRoom(code) {
@@ -190,7 +218,9 @@ export function createRoomStore(db: Kysely<Schema>): RoomStore {
       // INSERT … SELECT FROM rooms WHERE open: the room check and the insert are one statement,
       // so a join racing a close cannot add a player to a closed room, and an unknown room is a
       // value rather than a foreign-key error. The casts give PostgreSQL the parameter types it
-      // cannot infer inside a SELECT list.
+      // cannot infer inside a SELECT list. A taken name is ON CONFLICT DO NOTHING rather than a
+      // caught violation, so it does not abort an enclosing PostgreSQL transaction (SQLite needs
+      // the WHERE clause the SELECT has to parse INSERT … SELECT … ON CONFLICT).
       let inserted: bigint | undefined;
       try {
         const result = await db
@@ -221,6 +251,7 @@ export function createRoomStore(db: Kysely<Schema>): RoomStore {
               .where('rooms.code', '=', player.roomCode)
               .where('rooms.state', '=', 'open'),
           )
+          .onConflict((oc) => oc.columns(['room_code', 'present_key']).doNothing())
           .executeTakeFirst();
         inserted = result.numInsertedOrUpdatedRows;
       } catch (error) {
@@ -229,7 +260,14 @@ export function createRoomStore(db: Kysely<Schema>): RoomStore {
         if (isUniqueViolation(error)) return { ok: false, reason: 'name_taken' };
         throw error;
       }
-      if (inserted === undefined || inserted === 0n) return { ok: false, reason: 'room_not_open' };
+      if (inserted === undefined || inserted === 0n) {
+        const room = await db
+          .selectFrom('rooms')
+          .select('state')
+          .where('code', '=', player.roomCode)
+          .executeTakeFirst();
+        return { ok: false, reason: room?.state === 'open' ? 'name_taken' : 'room_not_open' };
+      }
       return { ok: true, player: { ...player, leftAt: null, leftReason: null } };
     },
     async findPlayer(id) {
@@ -257,21 +295,36 @@ export function createRoomStore(db: Kysely<Schema>): RoomStore {
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
     },
-    async appendEvent(code, type, dataJson, now) {
-      const row = await db
-        .insertInto('room_events')
-        .values({ room_code: code, type, data: dataJson, created_at: now })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      return { id: Number(row.id), roomCode: code, type, data: dataJson, createdAt: now };
+    appendEvent(code, type, dataJson, now) {
+      const append = async (trx: Kysely<Schema>): Promise<StoredRoomEvent | undefined> => {
+        // The row lock this UPDATE takes (PostgreSQL) is what orders the room's appends; it is
+        // held until the enclosing transaction ends, so commit order is sequence order.
+        const room = await trx
+          .updateTable('rooms')
+          .set((eb) => ({ last_event_seq: eb('last_event_seq', '+', 1) }))
+          .where('code', '=', code)
+          .where('state', '=', 'open')
+          .returning('last_event_seq')
+          .executeTakeFirst();
+        if (room === undefined) return undefined;
+        const seq = Number(room.last_event_seq);
+        await trx
+          .insertInto('room_events')
+          .values({ room_code: code, seq, type, data: dataJson, created_at: now })
+          .execute();
+        return { id: seq, roomCode: code, type, data: dataJson, createdAt: now };
+      };
+      // The UPDATE and the INSERT must commit together, or a crash between them leaves a
+      // number with no event: a gap that streams would wait on forever.
+      return db.isTransaction ? append(db) : db.transaction().execute(append);
     },
     async listEventsAfter(code, afterId, limit) {
       const rows = await db
         .selectFrom('room_events')
         .selectAll()
         .where('room_code', '=', code)
-        .where('id', '>', afterId)
-        .orderBy('id')
+        .where('seq', '>', afterId)
+        .orderBy('seq')
         .limit(limit)
         .execute();
       return rows.map(toEvent);
@@ -282,18 +335,18 @@ export function createRoomStore(db: Kysely<Schema>): RoomStore {
         .selectAll()
         .where('room_code', '=', code)
         .where('type', '=', type)
-        .orderBy('id', 'desc')
+        .orderBy('seq', 'desc')
         .limit(limit)
         .execute();
       return rows.map(toEvent).reverse();
     },
     async lastEventId(code) {
       const row = await db
-        .selectFrom('room_events')
-        .select((eb) => eb.fn.max('id').as('id'))
-        .where('room_code', '=', code)
+        .selectFrom('rooms')
+        .select('last_event_seq')
+        .where('code', '=', code)
         .executeTakeFirst();
-      return row?.id == null ? 0 : Number(row.id);
+      return row === undefined ? 0 : Number(row.last_event_seq);
     },
   };
 }

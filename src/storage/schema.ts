@@ -101,6 +101,8 @@ export interface RoomsTable {
   state: string;
   created_at: number;
   closed_at: number | null;
+  /** Sequence number of the room's newest event (0 for none); see migration 006. */
+  last_event_seq: Generated<number>;
 }
 
 /** Players of a room; `left_at` is set when a player leaves or is kicked. */
@@ -123,8 +125,11 @@ export interface RoomPlayersTable {
 
 /** The per-room event log that SSE `Last-Event-ID` resumes from. */
 export interface RoomEventsTable {
+  /** Internal row key; never sent to clients (it would reveal other rooms' activity). */
   id: Generated<number>;
   room_code: string;
+  /** 1, 2, 3… within the room, with no gap: the event id clients see. */
+  seq: number;
   type: string;
   /** JSON payload as sent to subscribers. */
   data: string;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
 import { createUserAdminService, type UserAdminService } from '../../src/accounts/user-admin-service.js';
@@ -191,6 +192,72 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
       expect(await codeOf(admin.updateUser(ann, bob.id, { isActive: false }, CLIENT))).toBe('FORBIDDEN');
       await gatehouse.users.updateUser(ann.id, { role: 'admin', isActive: false }, gatehouse.clock());
       expect(await codeOf(admin.deleteUser(ann, bob.id, CLIENT))).toBe('FORBIDDEN');
+    });
+  });
+
+  describe('unit of work: the change, its revocations and its audit rows commit together', () => {
+    /** Makes every audit insert fail inside the database, as a full disk or a lost lock would. */
+    async function withFailingAudit(run: () => Promise<void>): Promise<void> {
+      const { db, dialect } = gatehouse.database;
+      if (dialect === 'sqlite') {
+        await sql`create trigger audit_fails before insert on audit_events begin select raise(abort, 'audit unavailable'); end`.execute(
+          db,
+        );
+      } else {
+        await sql`create function gh_audit_fails() returns trigger language plpgsql as $$ begin raise exception 'audit unavailable'; end $$`.execute(
+          db,
+        );
+        await sql`create trigger audit_fails before insert on audit_events for each row execute function gh_audit_fails()`.execute(
+          db,
+        );
+      }
+      try {
+        await run();
+      } finally {
+        if (dialect === 'sqlite') await sql`drop trigger audit_fails`.execute(db);
+        else {
+          await sql`drop trigger audit_fails on audit_events`.execute(db);
+          await sql`drop function gh_audit_fails()`.execute(db);
+        }
+      }
+    }
+
+    it('changes nothing, and ends no session, when the audit row cannot be written', async () => {
+      const boss = await account('super_admin');
+      const bob = await account('user');
+      const token = await liveToken(bob);
+      await withFailingAudit(async () => {
+        await expect(admin.updateUser(boss, bob.id, { isActive: false }, CLIENT)).rejects.toThrow(
+          'audit unavailable',
+        );
+        await expect(admin.updateUser(boss, bob.id, { role: 'admin' }, CLIENT)).rejects.toThrow(
+          'audit unavailable',
+        );
+        await expect(admin.deleteUser(boss, bob.id, CLIENT)).rejects.toThrow('audit unavailable');
+      });
+      expect(await gatehouse.users.findUserById(bob.id)).toMatchObject({ role: 'user', isActive: true });
+      expect((await gatehouse.sessions.verifyAccessToken(token)).ok).toBe(true);
+      expect((await gatehouse.sessions.listSessions(bob.id)).map((session) => session.revokedAt)).toEqual([
+        null,
+      ]);
+      expect(await auditEvents()).toEqual([]);
+    });
+
+    it('answers a committed change normally when the broadcast fails, and applies it on this instance', async () => {
+      const boss = await account('super_admin');
+      const bob = await account('user');
+      const token = await liveToken(bob);
+      const failed: string[] = [];
+      const offline = createUserAdminService({
+        ...gatehouse,
+        bus: { publish: () => Promise.reject(new Error('redis down')) },
+        onPublishError: (_error, event) => failed.push(event.type),
+      });
+      expect((await offline.updateUser(boss, bob.id, { isActive: false }, CLIENT)).isActive).toBe(false);
+      expect(failed).toEqual(['sessions_revoked', 'user_changed']);
+      // This instance's revocation list heard of it without the bus.
+      expect(await gatehouse.sessions.verifyAccessToken(token)).toEqual({ ok: false, reason: 'revoked' });
+      expect((await auditEvents()).map((event) => event.event)).toEqual(['user_disabled']);
     });
   });
 

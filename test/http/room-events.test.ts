@@ -226,6 +226,87 @@ describe('GET /rooms/{code}/events (real server)', () => {
     expect(staysStream.comments).toContain('room closed');
   });
 
+  describe('order and completeness (per-room sequence numbers)', () => {
+    /** Appends to the log without publishing: an event the bus lost. */
+    const appendUnpublished = async (code: string, n: number) => {
+      const event = await app.gatehouse.roomStore.appendEvent(
+        code,
+        'roll',
+        JSON.stringify({ n }),
+        Date.now(),
+      );
+      if (event === undefined) throw new Error('append refused');
+      return event;
+    };
+    const ids = (stream: SseStream) => stream.messages.map((m) => Number(m.id));
+
+    it('numbers events per room, so ids reveal nothing about other rooms', async () => {
+      const busy = await createRoom(app, host, 'Busy');
+      const quiet = await createRoom(app, host, 'Quiet');
+      const a = await joinAsBot(app, busy.code, 'A');
+      for (let i = 0; i < 3; i++) await roll(busy.code, a);
+      const q = await joinAsBot(app, quiet.code, 'Q');
+      const first = (await roll(quiet.code, q)).json();
+      expect(first.id).toBe(2); // after Q's own player_joined, whatever happened in Busy
+      const snapshot = await app.inject({ url: `/rooms/${quiet.code}`, headers: q.headers });
+      expect(snapshot.json().last_event_id).toBe(2);
+    });
+
+    it('refetches a missing event from the log before writing the one after it', async () => {
+      const room = await createRoom(app, host);
+      const p = await joinAsBot(app, room.code, 'Gap');
+      const stream = await follow(room.code, p.headers);
+      const lost = await appendUnpublished(room.code, 1);
+      const after = (await roll(room.code, p)).json();
+      await stream.next((m) => m.id === String(after.id));
+      expect(ids(stream)).toEqual([lost.id, after.id]);
+      expect(after.id).toBe(lost.id + 1);
+    });
+
+    it('writes events the bus delivers out of order in sequence order, each once', async () => {
+      const room = await createRoom(app, host);
+      const p = await joinAsBot(app, room.code, 'Order');
+      const stream = await follow(room.code, p.headers);
+      const stored = await appendUnpublished(room.code, 1);
+      await appendUnpublished(room.code, 2);
+      const events = await app.gatehouse.rooms.catchUp(room.code, stored.id - 1);
+      const [second, third] = events;
+      if (second === undefined || third === undefined) throw new Error('events missing');
+      await app.gatehouse.roomBus.publish(third);
+      await app.gatehouse.roomBus.publish(second);
+      await app.gatehouse.roomBus.publish(third);
+      await stream.next((m) => m.id === String(third.id));
+      const live = (await roll(room.code, p)).json();
+      await stream.next((m) => m.id === String(live.id));
+      expect(ids(stream)).toEqual([second.id, third.id, live.id]);
+    });
+
+    it('picks up a lost last event on the heartbeat (the room is ahead of the stream)', async () => {
+      const room = await createRoom(app, host);
+      const p = await joinAsBot(app, room.code, 'Tail');
+      const stream = await follow(room.code, p.headers);
+      const lost = await appendUnpublished(room.code, 1);
+      // Nothing follows it, so only the heartbeat's comparison with last_event_seq can find it.
+      expect((await stream.next((m) => m.id === String(lost.id))).data).toMatchObject({ id: lost.id });
+      expect(ids(stream)).toEqual([lost.id]);
+    });
+
+    it('starts a fresh stream after the newest event, and treats a resume id beyond it as up to date', async () => {
+      const room = await createRoom(app, host);
+      const p = await joinAsBot(app, room.code, 'Fresh');
+      await roll(room.code, p);
+      // A global id kept from before ids were per room: far beyond this room's newest (2).
+      const stale = await follow(room.code, { ...p.headers, 'last-event-id': '987654' });
+      const fresh = await follow(room.code, p.headers);
+      const next = (await roll(room.code, p)).json();
+      expect(next.id).toBe(3);
+      for (const stream of [stale, fresh]) {
+        await stream.next((m) => m.id === '3');
+        expect(ids(stream)).toEqual([3]);
+      }
+    });
+  });
+
   it('caps concurrent streams per player (429) and frees a slot when one disconnects', async () => {
     const room = await createRoom(app, host);
     const player = await joinAsBot(app, room.code, 'Greedy');

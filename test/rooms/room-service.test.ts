@@ -56,6 +56,7 @@ describe('RoomService', () => {
   function makeService(overrides: Partial<RoomServiceOptions> = {}): RoomService {
     return createRoomService({
       rooms: store,
+      transaction: (work) => testDb.database.transaction((trx) => work(createRoomStore(trx))),
       bus,
       clock: () => now,
       // Replays queued dice values; crypto.randomInt semantics: [min, maxExclusive).
@@ -95,6 +96,7 @@ describe('RoomService', () => {
         state: 'open',
         createdAt: T0,
         closedAt: null,
+        lastEventSeq: 0,
       });
     });
 
@@ -353,10 +355,12 @@ describe('RoomService', () => {
       for (let i = 0; i < 3; i++) rolls.push(await service.roll(room.code, ann.id, '1d6'));
       const limited = makeService({ recentRollLimit: 2 });
       const snapshot = await limited.snapshot(room.code);
-      expect(snapshot.room).toEqual(room);
+      expect(snapshot.room).toEqual({ ...room, lastEventSeq: 6 });
       expect(snapshot.players.map((p) => p.name)).toEqual(['Ann']);
       expect(snapshot.recentRolls).toEqual(rolls.slice(1));
-      expect(snapshot.lastEventId).toBe(rolls[2]?.id);
+      // Per-room sequence: 2 joins, 1 leave, 3 rolls.
+      expect(rolls.map((roll) => roll.id)).toEqual([4, 5, 6]);
+      expect(snapshot.lastEventId).toBe(6);
       expect(await service.eventsAfter(room.code, snapshot.lastEventId)).toEqual([]);
     });
 
@@ -413,6 +417,108 @@ describe('RoomService', () => {
       expect(failures.map((e) => e.type)).toEqual(['player_joined']);
       expect(await failing.isPresent(room.code, ann.id)).toBe(true);
       expect(await failing.eventsAfter(room.code, 0)).toEqual(failures);
+    });
+
+    it('publishes only after the change has committed', async () => {
+      let inTransaction = false;
+      const publishedInside: boolean[] = [];
+      const watched = makeService({
+        transaction: (work) =>
+          testDb.database.transaction(async (trx) => {
+            inTransaction = true;
+            try {
+              return await work(createRoomStore(trx));
+            } finally {
+              inTransaction = false;
+            }
+          }),
+        bus: {
+          ...bus,
+          publish: async (event) => {
+            publishedInside.push(inTransaction);
+            await bus.publish(event);
+          },
+        },
+      });
+      const ann = await watched.join(room.code, 'Ann');
+      dice = [4];
+      await watched.roll(room.code, ann.id, '1d6');
+      await watched.leave(room.code, ann.id);
+      await watched.close(room.code, host);
+      expect(publishedInside).toEqual([false, false, false, false]);
+      expect(published.map((event) => event.id)).toEqual([1, 2, 3, 4]);
+    });
+  });
+
+  describe('unit of work: a change and its event commit together', () => {
+    /** A service whose event appends fail, as a full disk or a lost connection would make them. */
+    function failingAppends(): RoomService {
+      return makeService({
+        transaction: (work) =>
+          testDb.database.transaction((trx) =>
+            work({
+              ...createRoomStore(trx),
+              appendEvent: () => Promise.reject(new Error('append failed')),
+            }),
+          ),
+      });
+    }
+
+    it('leaves no player behind when the join event cannot be stored', async () => {
+      await expect(failingAppends().join(room.code, 'Ann')).rejects.toThrow('append failed');
+      expect(await store.listPresentPlayers(room.code)).toEqual([]);
+      // The name is still free: the insert rolled back with the event.
+      expect((await service.join(room.code, 'Ann')).name).toBe('Ann');
+      expect(published.map((event) => event.type)).toEqual(['player_joined']);
+    });
+
+    it('keeps the player present when the leave or kick event cannot be stored', async () => {
+      const ann = await service.join(room.code, 'Ann');
+      await expect(failingAppends().leave(room.code, ann.id)).rejects.toThrow('append failed');
+      await expect(failingAppends().kick(room.code, host, ann.id)).rejects.toThrow('append failed');
+      expect(await service.isPresent(room.code, ann.id)).toBe(true);
+      expect(published.map((event) => event.type)).toEqual(['player_joined']);
+    });
+
+    it('keeps the room open when the close event cannot be stored', async () => {
+      await expect(failingAppends().close(room.code, host)).rejects.toThrow('append failed');
+      expect((await store.findRoom(room.code))?.state).toBe('open');
+      expect(await store.lastEventId(room.code)).toBe(0);
+      expect(published).toEqual([]);
+    });
+
+    it('stores and publishes nothing for a roll whose event cannot be stored', async () => {
+      const ann = await service.join(room.code, 'Ann');
+      dice = [3];
+      await expect(failingAppends().roll(room.code, ann.id, '1d6')).rejects.toThrow('append failed');
+      expect(await store.lastEventId(room.code)).toBe(1);
+      expect(published.map((event) => event.type)).toEqual(['player_joined']);
+    });
+
+    it('numbers the events of concurrent changes 1..n with no gap', async () => {
+      const players = await Promise.all(
+        ['Ann', 'Bob', 'Cy', 'Di'].map((name) => service.join(room.code, name)),
+      );
+      dice = Array.from({ length: 20 }, () => 2);
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => service.roll(room.code, players[i % 4]?.id ?? '', '1d6')),
+      );
+      const ids = (await service.eventsAfter(room.code, 0)).map((event) => event.id);
+      expect(ids).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+      expect(published.map((event) => event.id).sort((a, b) => a - b)).toEqual(ids);
+    });
+  });
+
+  describe('catchUp', () => {
+    it("still reads a closed room's log (streams must get its room_closed), not an unknown room's", async () => {
+      await service.join(room.code, 'Ann');
+      await service.close(room.code, host);
+      await expectError(service.eventsAfter(room.code, 0), 'ROOM_NOT_FOUND');
+      expect((await service.catchUp(room.code, 1)).map((event) => [event.id, event.type])).toEqual([
+        [2, 'room_closed'],
+      ]);
+      await expectError(service.catchUp('NOPE2345', 0), 'ROOM_NOT_FOUND');
+      await expectError(service.catchUp(room.code, -1), 'VALIDATION_FAILED');
     });
   });
 });

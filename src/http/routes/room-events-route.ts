@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import type { RoomEvent } from '../../rooms/room-bus.js';
+import { viewRoomEvent } from '../../rooms/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../../rooms/room-service.js';
 import { MEMBER_SECURITY, type RoomGuards, roomOf } from '../room-auth.js';
 import { errorResponses, problemRef } from '../schemas.js';
@@ -41,9 +42,15 @@ interface Stream {
   /** What the per-caller stream cap counts this stream under. */
   capKey: string;
   raw: ServerResponse | undefined;
-  /** Id of the newest event written; older or equal ids are skipped (replay and live overlap). */
+  /**
+   * Sequence number of the newest event written. The stream writes exactly `lastId + 1` next:
+   * older or equal ids are skipped (replay and live overlap), later ones wait for a refetch.
+   */
   lastId: number;
-  /** Events received from the bus while the replay is being written. */
+  /**
+   * Defined while the stream reads the log (first replay, or a refetch after a gap): events
+   * received from the bus meanwhile wait here and are written, in order, once the log caught up.
+   */
   pending: RoomEvent[] | undefined;
   closed: boolean;
   unsubscribe: () => void;
@@ -51,6 +58,9 @@ interface Stream {
 }
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
+
+/** Refetch rounds a stream tries before it gives up on a gap and lets the client resume. */
+const MAX_CATCH_UP_ROUNDS = 3;
 
 /** Maps live events to their SSE frame: built once per event, written to every subscriber. */
 const frames = new WeakMap<RoomEvent, string>();
@@ -87,6 +97,15 @@ function lastEventIdOf(request: FastifyRequest): number | undefined {
  *
  * Each stream subscribes to the room on the bus; an event is serialized to its SSE frame once
  * per instance (cached by event object) and the same string is written to every stream.
+ *
+ * Order and completeness: event ids are the room's sequence numbers (1, 2, 3… with no gap, see
+ * `RoomStore.appendEvent`), and a stream writes every number exactly once, in order. The bus may
+ * deliver out of order (two instances, two connections) or lose a message (Redis pub/sub is
+ * at-most-once), so an event beyond `lastId + 1` makes the stream read the missing range from the
+ * log (`RoomService.catchUp`) before writing it; if the log still cannot fill the gap after a few
+ * rounds the stream ends and the client resumes with `Last-Event-ID`. A lost event with nothing
+ * after it is caught by the heartbeat, which also compares the room's `last_event_seq` with each
+ * stream's `lastId` and refetches the tail.
  *
  * A stream ends on `room_closed`, on `player_left` for its own player (after writing the event),
  * when its room token expires, when the client goes away, and when the server closes. Because
@@ -142,12 +161,82 @@ export function registerRoomEventsRoute(
     }
   };
 
+  /** Writes the event numbered `stream.lastId + 1` (the caller checked), as the stream may see it. */
   const deliver = (stream: Stream, event: RoomEvent) => {
-    if (stream.closed || event.id <= stream.lastId) return;
     stream.lastId = event.id;
-    write(stream, frameOf(event));
+    write(stream, frameOf(viewRoomEvent(event, { playerId: stream.playerId })));
     if (event.type === 'room_closed') end(stream);
     else if (event.type === 'player_left' && event.data.player.id === stream.playerId) end(stream);
+  };
+
+  /**
+   * Reads the log after `stream.lastId` and writes it, then the events buffered in
+   * `stream.pending` meanwhile, in sequence order. Call with `stream.pending` defined.
+   */
+  const catchUp = async (stream: Stream): Promise<void> => {
+    try {
+      for (let round = 1; !stream.closed; round++) {
+        let page: RoomEvent[];
+        let progressed: boolean;
+        do {
+          const before = stream.lastId;
+          page = await rooms.catchUp(stream.code, stream.lastId);
+          for (const event of page) {
+            if (stream.closed) return;
+            // The log has no gaps, so after the first page this is always the next number.
+            if (event.id === stream.lastId + 1) deliver(stream, event);
+          }
+          progressed = stream.lastId > before;
+          // A full page means more may follow; no progress (a hole in the log itself) must not spin.
+        } while (page.length === ROOM_EVENTS_MAX_PAGE && progressed && !stream.closed);
+        const waiting = (stream.pending ?? []).sort((a, b) => a.id - b.id);
+        stream.pending = [];
+        for (const [index, event] of waiting.entries()) {
+          if (stream.closed) return;
+          if (event.id <= stream.lastId) continue;
+          if (event.id !== stream.lastId + 1) {
+            // Still a hole: keep the rest and read the log again.
+            stream.pending.push(...waiting.slice(index));
+            break;
+          }
+          deliver(stream, event);
+        }
+        if (stream.pending.length === 0) {
+          stream.pending = undefined;
+          return;
+        }
+        if (round >= MAX_CATCH_UP_ROUNDS) {
+          end(stream, 'missed events; reconnect with Last-Event-ID');
+          return;
+        }
+      }
+    } catch (error) {
+      // Ending is safe: the client reconnects with Last-Event-ID and resumes from the log.
+      app.log.warn({ err: error }, 'room event catch-up failed');
+      end(stream, 'reconnect with Last-Event-ID');
+    }
+  };
+
+  /** An event from the bus: written if it is the next one, refetched around if it skips ahead. */
+  const receive = (stream: Stream, event: RoomEvent) => {
+    if (stream.closed || event.id <= stream.lastId) return;
+    if (stream.pending !== undefined) {
+      // Bounded: a stream whose log read stalls (database slow or down) is ended rather than
+      // buffering the room's traffic without limit; its client resumes with Last-Event-ID.
+      if (stream.pending.length >= ROOM_EVENTS_MAX_PAGE) end(stream, 'reconnect with Last-Event-ID');
+      else stream.pending.push(event);
+    } else if (event.id === stream.lastId + 1) deliver(stream, event);
+    else {
+      stream.pending = [event];
+      void catchUp(stream);
+    }
+  };
+
+  /** Starts a refetch of the log's tail unless one is running. */
+  const catchUpTail = (stream: Stream): Promise<void> => {
+    if (stream.closed || stream.pending !== undefined) return Promise.resolve();
+    stream.pending = [];
+    return catchUp(stream);
   };
 
   /** Ends streams the database says must not be open any more (see the TSDoc above). */
@@ -170,10 +259,21 @@ export function registerRoomEventsRoute(
       // while it runs must not be mistaken for a departed one.
       for (const [code, list] of byRoom) {
         const room = await roomStore.findRoom(code);
-        if (room === undefined || room.state !== 'open') {
+        if (room === undefined) {
           for (const stream of list) end(stream, 'room closed');
           continue;
         }
+        // Tail check: an event lost on the bus with nothing after it shows no gap to the stream,
+        // only a room whose counter is ahead of it. A closed room's streams first get what they
+        // missed (its last event is room_closed, which ends them).
+        for (const stream of list) {
+          if (stream.lastId < room.lastEventSeq || room.state !== 'open') {
+            void catchUpTail(stream).then(() => {
+              if (room.state !== 'open') end(stream, 'room closed');
+            });
+          }
+        }
+        if (room.state !== 'open') continue;
         if (!list.some((stream) => stream.playerId !== null)) continue;
         const present = new Set((await roomStore.listPresentPlayers(code)).map((player) => player.id));
         for (const stream of list) {
@@ -214,9 +314,12 @@ export function registerRoomEventsRoute(
 - \`roll\` \`{ id, player, notation, label, terms, modifier, total, rolled_at, at }\`
 - \`room_closed\` \`{ id, at }\`
 
-Every message has an \`id:\` (the event's id in the room log). To resume, send \`Last-Event-ID\` (EventSource does on
-reconnect) or \`?last_event_id=\` (e.g. the \`last_event_id\` of \`GET /rooms/{code}\`): the stored events of this room
-after it come first, then live ones. \`: heartbeat\` comments keep the connection alive.
+Every message has an \`id:\`: the event's sequence number **within this room** (1, 2, 3… with no gap; ids of different
+rooms are unrelated and say nothing about each other). A stream sends every number exactly once, in order. To resume,
+send \`Last-Event-ID\` (EventSource does on reconnect) or \`?last_event_id=\` (e.g. the \`last_event_id\` of
+\`GET /rooms/{code}\`): the stored events of this room after it come first, then live ones. Without either, the stream
+starts after the room's newest event; an id beyond the newest (e.g. a global id from before ids were per room) counts
+as the newest. \`: heartbeat\` comments keep the connection alive.
 
 The server ends the stream when the room closes, when you leave or are removed (after sending that \`player_left\`),
 and when your room token expires. At most \`MAX_STREAMS_PER_PLAYER\` streams per player at once (429 beyond).
@@ -225,12 +328,12 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         params: Type.Object({ code: Type.String({ minLength: 1, maxLength: 64 }) }),
         querystring: Type.Object({
           last_event_id: Type.Optional(
-            Type.String({ maxLength: 20, description: 'Resume after this event id' }),
+            Type.String({ maxLength: 20, description: 'Resume after this event id (per room)' }),
           ),
         }),
         headers: Type.Object({
           'last-event-id': Type.Optional(
-            Type.String({ maxLength: 20, description: 'Resume after this event id' }),
+            Type.String({ maxLength: 20, description: 'Resume after this event id (per room)' }),
           ),
         }),
         security: MEMBER_SECURITY,
@@ -268,7 +371,8 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
         capKey,
         raw: undefined,
-        lastId: lastEventId ?? 0,
+        // Set from the room once it has been read, below.
+        lastId: 0,
         pending: [],
         closed: false,
         unsubscribe: () => {},
@@ -277,14 +381,10 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       streams.add(stream);
       // Registered first: the client may go away while the log is read, before the hijack.
       reply.raw.once('close', () => end(stream));
-      // Subscribe before reading the log, so nothing published meanwhile is missed; what both
-      // deliver is written once (ids only grow).
-      stream.unsubscribe = roomBus.subscribe(code, (event) => {
-        if (stream.pending !== undefined) stream.pending.push(event);
-        else deliver(stream, event);
-      });
+      // Subscribe before reading the room, so nothing published meanwhile is missed: it waits in
+      // `pending` and what both the log and the bus deliver is written once (by sequence number).
+      stream.unsubscribe = roomBus.subscribe(code, (event) => receive(stream, event));
 
-      let replay: RoomEvent[] = [];
       try {
         // Checked again now that the subscription is live: a kick or close between the guard and
         // the subscription would otherwise go unnoticed until the next reconciliation.
@@ -292,8 +392,11 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
           await rooms.getRoom(code);
           throw new GatehouseError('NOT_ROOM_MEMBER', 'You are no longer in this room.');
         }
-        if (lastEventId !== undefined) replay = await rooms.eventsAfter(code, lastEventId);
-        else await rooms.getRoom(code);
+        // Events 1..lastEventSeq are committed once this is read. A resume id beyond it cannot be
+        // one of this room's (e.g. a global id kept from before migration 006): waiting for that
+        // number would skip real events, so it counts as "up to date".
+        const { lastEventSeq } = await rooms.getRoom(code);
+        stream.lastId = lastEventId === undefined ? lastEventSeq : Math.min(lastEventId, lastEventSeq);
       } catch (error) {
         end(stream);
         throw error;
@@ -321,20 +424,8 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       });
       raw.write(`retry: ${retryMs}\n\n`);
 
-      try {
-        for (;;) {
-          for (const event of replay) deliver(stream, event);
-          if (replay.length < ROOM_EVENTS_MAX_PAGE || stream.closed) break;
-          replay = await rooms.eventsAfter(code, stream.lastId);
-        }
-      } catch (error) {
-        request.log.warn({ err: error }, 'room event replay failed');
-        end(stream);
-        return;
-      }
-      const pending = stream.pending ?? [];
-      stream.pending = undefined;
-      for (const event of pending) deliver(stream, event);
+      // The replay after Last-Event-ID, then whatever the bus delivered meanwhile, in order.
+      await catchUp(stream);
 
       if (caller.player !== null && !stream.closed) {
         stream.expiry = setTimeout(

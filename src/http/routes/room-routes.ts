@@ -182,7 +182,8 @@ export function registerRoomRoutes(
         description:
           'The room, its present players and recent rolls (oldest first), for its players (room cookie or room ' +
           'bearer token) and its host (account credential). Follow `GET /rooms/{code}/events` with ' +
-          '`?last_event_id=<last_event_id>` to receive exactly what happened after this snapshot.',
+          '`?last_event_id=<last_event_id>` to receive exactly what happened after this snapshot. Event ids ' +
+          'are sequence numbers within this room (1, 2, 3… with no gap), unrelated to other rooms.',
         params: CodeParams,
         security: MEMBER_SECURITY,
         response: {
@@ -197,7 +198,8 @@ export function registerRoomRoutes(
               host: Type.Boolean({ description: 'True when you are signed in as the host' }),
             }),
             last_event_id: Type.Integer({
-              description: 'Id of the newest event when the snapshot was taken',
+              description:
+                "Sequence number, within this room, of the room's newest event when the snapshot was taken (0 before the first)",
             }),
           }),
           ...errorResponses,

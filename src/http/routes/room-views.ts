@@ -34,7 +34,9 @@ const RollTermSchema = Type.Union([
 /** A roll as `POST /rooms/{code}/rolls`, `GET /rooms/{code}` and the `roll` event show it. */
 export const RollSchema = Type.Object(
   {
-    id: Type.Integer({ description: 'Event id in the room log (the SSE `id:` of its `roll` event)' }),
+    id: Type.Integer({
+      description: 'Sequence number of the event within this room (the SSE `id:` of its `roll` event)',
+    }),
     player: PlayerRefSchema,
     notation: Type.String(),
     label: Type.Union([Type.String(), Type.Null()]),

@@ -3,6 +3,7 @@ import * as accounts from './001-accounts.js';
 import * as clothes from './002-clothes.js';
 import * as audit from './003-audit.js';
 import * as rooms from './005-rooms.js';
+import * as roomEventSequence from './006-room-event-sequence.js';
 import * as sessionRevocation from './007-session-revocation.js';
 
 /**
@@ -22,5 +23,6 @@ export const migrations: Record<string, Migration> = {
   '002-clothes': clothes,
   '003-audit': audit,
   '005-rooms': rooms,
+  '006-room-event-sequence': roomEventSequence,
   '007-session-revocation': sessionRevocation,
 };
