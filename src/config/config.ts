@@ -65,6 +65,16 @@ export interface GatehouseConfig {
    * streams; also how often open streams are re-checked against the database. @default 15
    */
   roomHeartbeatInterval: number;
+  /** Rooms an account may create per hour (counted per attempt, shared across instances). @default 20 */
+  roomsPerHourPerAccount: number;
+  /** Rooms that may be created per client IP per hour, whatever the account. @default 60 */
+  roomsPerHourPerIp: number;
+  /** Rooms one host may have open at once; beyond it, creating answers 409 until one is closed. @default 20 */
+  maxOpenRoomsPerHost: number;
+  /** Concurrent host event streams per account, across all of its rooms (counted per instance). @default 10 */
+  maxStreamsPerAccount: number;
+  /** Concurrent event streams per client IP, across all rooms (counted per instance). @default 50 */
+  maxStreamsPerIp: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -95,6 +105,11 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   roomRollsPerMinute: 60,
   maxStreamsPerPlayer: 3,
   roomHeartbeatInterval: 15,
+  roomsPerHourPerAccount: 20,
+  roomsPerHourPerIp: 60,
+  maxOpenRoomsPerHost: 20,
+  maxStreamsPerAccount: 10,
+  maxStreamsPerIp: 50,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

@@ -139,6 +139,16 @@ export function loadConfig(env: Env): EnvConfig {
     roomRollsPerMinute: int('ROOM_ROLLS_PER_MINUTE', defaultConfig.roomRollsPerMinute, 1, 100000),
     maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
     roomHeartbeatInterval: duration('ROOM_HEARTBEAT_INTERVAL', defaultConfig.roomHeartbeatInterval, 3600),
+    roomsPerHourPerAccount: int(
+      'ROOMS_PER_HOUR_PER_ACCOUNT',
+      defaultConfig.roomsPerHourPerAccount,
+      1,
+      100_000,
+    ),
+    roomsPerHourPerIp: int('ROOMS_PER_HOUR_PER_IP', defaultConfig.roomsPerHourPerIp, 1, 1_000_000),
+    maxOpenRoomsPerHost: int('MAX_OPEN_ROOMS_PER_HOST', defaultConfig.maxOpenRoomsPerHost, 1, 100_000),
+    maxStreamsPerAccount: int('MAX_STREAMS_PER_ACCOUNT', defaultConfig.maxStreamsPerAccount, 1, 10_000),
+    maxStreamsPerIp: int('MAX_STREAMS_PER_IP', defaultConfig.maxStreamsPerIp, 1, 100_000),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');

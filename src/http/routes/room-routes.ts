@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
+import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { ROOM_CODE_LENGTH } from '../../rooms/room-code.js';
 import { enforceRateLimit } from '../rate-limit.js';
@@ -34,6 +35,7 @@ const CsrfHeaders = Type.Object({
 });
 
 const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
 
 const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed.
 
@@ -66,7 +68,7 @@ export function registerRoomRoutes(
   gatehouse: Gatehouse,
   options: RoomRoutesOptions = {},
 ): void {
-  const { rooms, roomTokens, counters, config, clock } = gatehouse;
+  const { rooms, roomStore, roomTokens, counters, config, clock } = gatehouse;
   const guards = installRoomAuth(app, gatehouse);
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
@@ -95,17 +97,55 @@ export function registerRoomRoutes(
       schema: {
         tags: ['rooms'],
         summary: 'Create a room',
-        description: 'Creates an open Dicery room hosted by you. Share its `code` with the players.',
+        description:
+          'Creates an open Dicery room hosted by you. Share its `code` with the players.\n\n' +
+          'Creation attempts are limited per account (`ROOMS_PER_HOUR_PER_ACCOUNT`) and per client IP ' +
+          '(`ROOMS_PER_HOUR_PER_IP`) per hour: beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`. A host ' +
+          'may have at most `MAX_OPEN_ROOMS_PER_HOST` rooms open at once: beyond it, 409 `TOO_MANY_OPEN_ROOMS` ' +
+          '(close one first).',
         body: Type.Object(
           { name: Type.String({ maxLength: 1024, description: '1–80 characters after normalization' }) },
           { additionalProperties: false },
         ),
-        response: { 201: RoomSchema, ...errorResponses },
+        response: { 201: RoomSchema, ...errorResponses, 409: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
       const { name } = request.body as { name: string };
-      const room = await rooms.createRoom(authOf(request).user.id, name);
+      const hostId = authOf(request).user.id;
+      // Each room multiplies what one client can hold (streams, players, event logs), so creation
+      // is rate-limited like joins. The IP limit comes first: once an address is refused, its
+      // requests add nothing to the per-account counter.
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-create:ip:${request.ip}`,
+          max: config.roomsPerHourPerIp,
+          windowMs: HOUR_MS,
+          message: 'Too many rooms created from this address; try again later.',
+        },
+        clock,
+      );
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-create:account:${hostId}`,
+          max: config.roomsPerHourPerAccount,
+          windowMs: HOUR_MS,
+          message: 'Too many rooms created; try again later.',
+        },
+        clock,
+      );
+      // Rooms stay open until their host closes them; a cap on open ones bounds what an account
+      // accumulates over many windows. Read then insert, so concurrent creations may pass it by a
+      // few; the hourly limits bound that overshoot.
+      if ((await roomStore.countOpenRooms(hostId)) >= config.maxOpenRoomsPerHost) {
+        throw new GatehouseError(
+          'TOO_MANY_OPEN_ROOMS',
+          `You have ${config.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
+        );
+      }
+      const room = await rooms.createRoom(hostId, name);
       return reply.code(201).send(toRoomView(room));
     },
   );
