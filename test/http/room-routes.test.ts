@@ -79,8 +79,14 @@ describe('Dicery room routes', () => {
   let stranger: SignedIn;
 
   beforeAll(async () => {
-    // inject() calls all come from 127.0.0.1: lift the join limit here, test it on its own app.
-    app = await buildTestServer({ roomJoinsPerMinute: 10_000 });
+    // inject() calls all come from 127.0.0.1 and one host makes every room: lift the join and room
+    // limits here, and test them on their own apps.
+    app = await buildTestServer({
+      roomJoinsPerMinute: 10_000,
+      roomsPerHourPerAccount: 10_000,
+      roomsPerHourPerIp: 10_000,
+      maxOpenRoomsPerHost: 10_000,
+    });
     host = await signIn(app);
     stranger = await signIn(app);
   });
@@ -722,6 +728,78 @@ describe('Dicery room routes', () => {
       });
       expect(kick.statusCode).toBe(204);
     });
+  });
+});
+
+describe('Dicery room routes: room creation limits', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      roomsPerHourPerAccount: 2,
+      roomsPerHourPerIp: 3,
+      maxOpenRoomsPerHost: 100,
+    });
+  });
+  afterAll(async () => app.close());
+
+  const create = (host: SignedIn, remoteAddress: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/rooms',
+      remoteAddress,
+      headers: host.headers,
+      payload: { name: 'R' },
+    });
+  const expectLimited = (response: LightMyRequestResponse, detail: string) => {
+    expect(response.statusCode).toBe(429);
+    expect(response.headers['content-type']).toContain('application/problem+json');
+    expect(response.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS', status: 429 });
+    expect(response.json().detail).toContain(detail);
+    const retryAfter = Number(response.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(3600);
+  };
+
+  it('limits room creation per account across addresses, and per address across accounts, with Retry-After', async () => {
+    const alice = await signIn(app);
+    const bob = await signIn(app);
+    expect((await create(alice, '203.0.113.1')).statusCode).toBe(201);
+    expect((await create(alice, '203.0.113.1')).statusCode).toBe(201);
+    // Alice's third room in the hour is refused from any address.
+    expectLimited(await create(alice, '203.0.113.2'), 'Too many rooms created;');
+    // 203.0.113.1 made two rooms; a third from it (Bob's) is its last, a fourth is refused.
+    expect((await create(bob, '203.0.113.1')).statusCode).toBe(201);
+    expectLimited(await create(bob, '203.0.113.1'), 'from this address');
+    // Bob himself is not limited elsewhere (the refused attempt did not count against him).
+    expect((await create(bob, '203.0.113.3')).statusCode).toBe(201);
+  });
+
+  it('caps the rooms one host has open (409) until one is closed', async () => {
+    const capped = await buildTestServer({ maxOpenRoomsPerHost: 2 });
+    try {
+      const host = await signIn(capped);
+      const first = await createRoom(capped, host);
+      await createRoom(capped, host);
+      const refused = await capped.inject({
+        method: 'POST',
+        url: '/rooms',
+        headers: host.headers,
+        payload: { name: 'Third' },
+      });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({ code: 'TOO_MANY_OPEN_ROOMS', status: 409 });
+      // Another host has their own allowance; closing a room frees one.
+      await createRoom(capped, await signIn(capped));
+      const close = await capped.inject({
+        method: 'DELETE',
+        url: `/rooms/${first.code}`,
+        headers: host.headers,
+      });
+      expect(close.statusCode).toBe(204);
+      await createRoom(capped, host);
+    } finally {
+      await capped.close();
+    }
   });
 });
 
