@@ -75,6 +75,8 @@ export interface GatehouseConfig {
   maxStreamsPerAccount: number;
   /** Concurrent event streams per client IP, across all rooms (counted per instance). @default 50 */
   maxStreamsPerIp: number;
+  /** Rolls per client IP per minute, across players and rooms (joins would multiply the per-player limit). @default 300 */
+  roomRollsPerMinutePerIp: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -110,6 +112,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   maxOpenRoomsPerHost: 20,
   maxStreamsPerAccount: 10,
   maxStreamsPerIp: 50,
+  roomRollsPerMinutePerIp: 300,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

@@ -149,6 +149,12 @@ export function loadConfig(env: Env): EnvConfig {
     maxOpenRoomsPerHost: int('MAX_OPEN_ROOMS_PER_HOST', defaultConfig.maxOpenRoomsPerHost, 1, 100_000),
     maxStreamsPerAccount: int('MAX_STREAMS_PER_ACCOUNT', defaultConfig.maxStreamsPerAccount, 1, 10_000),
     maxStreamsPerIp: int('MAX_STREAMS_PER_IP', defaultConfig.maxStreamsPerIp, 1, 100_000),
+    roomRollsPerMinutePerIp: int(
+      'ROOM_ROLLS_PER_MINUTE_PER_IP',
+      defaultConfig.roomRollsPerMinutePerIp,
+      1,
+      1_000_000,
+    ),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');

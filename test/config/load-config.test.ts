@@ -76,6 +76,7 @@ describe('loadConfig', () => {
       maxOpenRoomsPerHost: 20,
       maxStreamsPerAccount: 10,
       maxStreamsPerIp: 50,
+      roomRollsPerMinutePerIp: 300,
     });
     const config = loadConfig({
       ROOMS_PER_HOUR_PER_ACCOUNT: '5',
@@ -83,6 +84,7 @@ describe('loadConfig', () => {
       MAX_OPEN_ROOMS_PER_HOST: '3',
       MAX_STREAMS_PER_ACCOUNT: '4',
       MAX_STREAMS_PER_IP: '200',
+      ROOM_ROLLS_PER_MINUTE_PER_IP: '9',
     });
     expect(config).toMatchObject({
       roomsPerHourPerAccount: 5,
@@ -90,6 +92,7 @@ describe('loadConfig', () => {
       maxOpenRoomsPerHost: 3,
       maxStreamsPerAccount: 4,
       maxStreamsPerIp: 200,
+      roomRollsPerMinutePerIp: 9,
     });
     for (const name of [
       'ROOMS_PER_HOUR_PER_ACCOUNT',
@@ -97,6 +100,7 @@ describe('loadConfig', () => {
       'MAX_OPEN_ROOMS_PER_HOST',
       'MAX_STREAMS_PER_ACCOUNT',
       'MAX_STREAMS_PER_IP',
+      'ROOM_ROLLS_PER_MINUTE_PER_IP',
     ]) {
       expect(problemsOf({ [name]: '0' })).toEqual([expect.stringContaining(name)]);
     }

@@ -14,6 +14,7 @@ import { openSse, type SseStream } from '../support/sse-client.js';
 /** Limits these tests do not exercise, out of the way: every test here makes rooms and streams. */
 const NO_ROOM_LIMITS = {
   roomJoinsPerMinute: 10_000,
+  roomRollsPerMinutePerIp: 10_000,
   roomsPerHourPerAccount: 10_000,
   roomsPerHourPerIp: 10_000,
   maxOpenRoomsPerHost: 10_000,

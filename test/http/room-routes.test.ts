@@ -83,6 +83,7 @@ describe('Dicery room routes', () => {
     // limits here, and test them on their own apps.
     app = await buildTestServer({
       roomJoinsPerMinute: 10_000,
+      roomRollsPerMinutePerIp: 10_000,
       roomsPerHourPerAccount: 10_000,
       roomsPerHourPerIp: 10_000,
       maxOpenRoomsPerHost: 10_000,
@@ -807,7 +808,12 @@ describe('Dicery room routes: join and roll rate limits, insecure cookies', () =
   let app: FastifyInstance;
   let host: SignedIn;
   beforeAll(async () => {
-    app = await buildTestServer({ roomJoinsPerMinute: 3, roomRollsPerMinute: 2, cookieSecure: false });
+    app = await buildTestServer({
+      roomJoinsPerMinute: 3,
+      roomRollsPerMinute: 2,
+      roomRollsPerMinutePerIp: 3,
+      cookieSecure: false,
+    });
     host = await signIn(app);
   });
   afterAll(async () => app.close());
@@ -853,6 +859,39 @@ describe('Dicery room routes: join and roll rate limits, insecure cookies', () =
     expect(limited.statusCode).toBe(429);
     expect(limited.json().code).toBe('TOO_MANY_REQUESTS');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('limits rolls per client IP across players, with Retry-After', async () => {
+    const room = await createRoom(app, host);
+    const join = async (player: string, remoteAddress: string) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        remoteAddress,
+        payload: { player, transport: 'bearer' },
+      });
+      return { authorization: `Bearer ${response.json().access_token}` };
+    };
+    const roll = (headers: Record<string, string>, remoteAddress: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/rolls`,
+        remoteAddress,
+        headers,
+        payload: { notation: '1d6' },
+      });
+    const [first, second] = [await join('First', '192.0.2.90'), await join('Second', '192.0.2.90')];
+    expect((await roll(first, '192.0.2.90')).statusCode).toBe(201);
+    expect((await roll(first, '192.0.2.90')).statusCode).toBe(201);
+    expect((await roll(second, '192.0.2.90')).statusCode).toBe(201);
+    // A fresh player from the same address gets no fresh allowance.
+    const limited = await roll(second, '192.0.2.90');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+    expect(limited.json().detail).toContain('from this address');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    const elsewhere = await join('Elsewhere', '192.0.2.91');
+    expect((await roll(elsewhere, '192.0.2.91')).statusCode).toBe(201);
   });
 
   it('uses the plain cookie prefix, without Secure, when cookies are not secure', async () => {

@@ -270,7 +270,9 @@ export function registerRoomRoutes(
           'Rolls on the server with a CSPRNG, stores the result and sends it to every stream of the room. ' +
           'Notation: `NdS` terms and constants joined by `+`/`-`, with keep/drop rules (`4d6kh3`, `2d20kl1`, ' +
           '`1d20+5`); at most 100 dice, 1000 sides, 64 characters. A syntax error or a limit answers 422 ' +
-          '`INVALID_DICE_NOTATION` with `position`, the 0-based offset of the problem in `notation`.',
+          '`INVALID_DICE_NOTATION` with `position`, the 0-based offset of the problem in `notation`.\n\n' +
+          'Rolls are limited per minute per player (`ROOM_ROLLS_PER_MINUTE`) and per client IP ' +
+          '(`ROOM_ROLLS_PER_MINUTE_PER_IP`): beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
         params: CodeParams,
         headers: CsrfHeaders,
         body: Type.Object(
@@ -291,6 +293,7 @@ export function registerRoomRoutes(
           201: RollSchema,
           ...errorResponses,
           404: problemRef,
+          429: problemRef,
           422: Type.Object({
             type: Type.String(),
             title: Type.String(),
@@ -304,7 +307,13 @@ export function registerRoomRoutes(
     },
     async (request, reply) => {
       const player = playerOf(request);
-      // Each roll is a write and a broadcast to every stream of the room: bound it per player.
+      // Each roll is a write and a broadcast to every stream of the room: bound it per player, and
+      // per address, since every join makes a new player with an allowance of its own.
+      await limit(
+        `room-roll:ip:${request.ip}`,
+        config.roomRollsPerMinutePerIp,
+        'Too many rolls from this address; slow down.',
+      );
       await limit(`room-roll:player:${player.id}`, config.roomRollsPerMinute, 'Too many rolls; slow down.');
       const body = request.body as { notation: string; label?: string | null };
       const event = await rooms.roll(player.code, player.id, body.notation, body.label);
