@@ -110,6 +110,18 @@ export interface GatehouseConfig {
    * of revoking the session (a retry whose response was lost); 0 = strict rotation. @default 10
    */
   refreshReuseInterval: number;
+  /** Rooms an account may create per hour (counted per attempt, shared across instances). @default 20 */
+  roomsPerHourPerAccount: number;
+  /** Rooms that may be created per client IP per hour, whatever the account. @default 60 */
+  roomsPerHourPerIp: number;
+  /** Rooms one host may have open at once; beyond it, creating answers 409 until one is closed. @default 20 */
+  maxOpenRoomsPerHost: number;
+  /** Concurrent host event streams per account, across all of its rooms (counted per instance). @default 10 */
+  maxStreamsPerAccount: number;
+  /** Concurrent event streams per client IP, across all rooms (counted per instance). @default 50 */
+  maxStreamsPerIp: number;
+  /** Rolls per client IP per minute, across players and rooms (joins would multiply the per-player limit). @default 300 */
+  roomRollsPerMinutePerIp: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -150,6 +162,12 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   revocationReloadInterval: 5,
   revocationReloadOverlap: 60,
   refreshReuseInterval: 10,
+  roomsPerHourPerAccount: 20,
+  roomsPerHourPerIp: 60,
+  maxOpenRoomsPerHost: 20,
+  maxStreamsPerAccount: 10,
+  maxStreamsPerIp: 50,
+  roomRollsPerMinutePerIp: 300,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

@@ -192,6 +192,22 @@ export function loadConfig(env: Env): EnvConfig {
       env.REFRESH_REUSE_INTERVAL === '0'
         ? 0
         : duration('REFRESH_REUSE_INTERVAL', defaultConfig.refreshReuseInterval, 300),
+    roomsPerHourPerAccount: int(
+      'ROOMS_PER_HOUR_PER_ACCOUNT',
+      defaultConfig.roomsPerHourPerAccount,
+      1,
+      100_000,
+    ),
+    roomsPerHourPerIp: int('ROOMS_PER_HOUR_PER_IP', defaultConfig.roomsPerHourPerIp, 1, 1_000_000),
+    maxOpenRoomsPerHost: int('MAX_OPEN_ROOMS_PER_HOST', defaultConfig.maxOpenRoomsPerHost, 1, 100_000),
+    maxStreamsPerAccount: int('MAX_STREAMS_PER_ACCOUNT', defaultConfig.maxStreamsPerAccount, 1, 10_000),
+    maxStreamsPerIp: int('MAX_STREAMS_PER_IP', defaultConfig.maxStreamsPerIp, 1, 100_000),
+    roomRollsPerMinutePerIp: int(
+      'ROOM_ROLLS_PER_MINUTE_PER_IP',
+      defaultConfig.roomRollsPerMinutePerIp,
+      1,
+      1_000_000,
+    ),
   };
   // A revoking transaction stamps revoked_at before it commits; a reload must reach back past the
   // longest such transaction can stay open (idle-in-transaction ends it at 2× the statement

@@ -24,6 +24,12 @@ export interface AuthContext {
   scopes: readonly string[];
   /** How the credential arrived. */
   transport: 'bearer' | 'cookie';
+  /**
+   * When the credential stops being accepted, epoch ms: the access token's expiry, or the cookie
+   * session's absolute or idle expiry (whichever is first, as of this request). Long-lived
+   * responses such as event streams end then.
+   */
+  expiresAt: number;
 }
 
 /** What a route requires; both optional. */
@@ -128,7 +134,7 @@ export function installAuth(
     if (!check.ok) throw invalidToken(DESCRIPTIONS[check.reason]);
     const user = await gatehouse.userCache.get(check.userId);
     if (user === undefined || !user.isActive) throw invalidToken('The account is disabled or gone.');
-    return { user, sessionId: check.sessionId, scopes: check.scopes, transport };
+    return { user, sessionId: check.sessionId, scopes: check.scopes, transport, expiresAt: check.expiresAt };
   };
 
   const require = (options: RequireOptions = {}): Guard => {

@@ -22,6 +22,8 @@ export interface RoomHostAuth {
   /** The account session, so long-lived streams can notice its revocation. */
   sessionId: string;
   transport: 'cookie' | 'bearer';
+  /** When the account credential expires, epoch ms (see `AuthContext.expiresAt`); streams end then. */
+  expiresAt: number;
 }
 
 /** Who is calling a room route, set by the room guards on `request.room`. */
@@ -157,7 +159,12 @@ export function installRoomAuth(app: FastifyInstance, gatehouse: Gatehouse): Roo
       // able to test codes (the join limit is what makes guessing them hopeless).
       throw new GatehouseError('ROOM_NOT_FOUND', 'Room not found');
     }
-    return { userId: auth.user.id, sessionId: auth.sessionId, transport: auth.transport };
+    return {
+      userId: auth.user.id,
+      sessionId: auth.sessionId,
+      transport: auth.transport,
+      expiresAt: auth.expiresAt,
+    };
   };
 
   const attempt = async <T>(run: () => Promise<T | null>): Promise<Check<T>> => {

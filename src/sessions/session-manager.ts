@@ -24,6 +24,12 @@ export interface TokenIdentity {
   userId: string;
   sessionId: string;
   scopes: string[];
+  /**
+   * When this credential stops being accepted, epoch ms: an access token's expiry (never later than
+   * its session's absolute expiry), or for a cookie session the earlier of its absolute expiry and
+   * its idle expiry as of this check. Long-lived responses (event streams) end then.
+   */
+  expiresAt: number;
 }
 
 /** Why a token was refused; the HTTP layer turns every one into 401 `invalid_token`. */
@@ -31,6 +37,11 @@ export type TokenFailure = 'malformed' | 'invalid' | 'expired' | 'revoked';
 
 /** Outcome of checking a token. */
 export type TokenCheck = ({ ok: true } & TokenIdentity) | { ok: false; reason: TokenFailure };
+
+/** Outcome of {@link SessionManager.checkCookieSession}. */
+export type CookieSessionCheck =
+  | { ok: true; expiresAt: number }
+  | { ok: false; reason: 'expired' | 'revoked' };
 
 /** Request facts recorded on a session. */
 export interface ClientInfo {
@@ -80,6 +91,12 @@ export interface SessionManager {
   verifyAccessToken(token: string): Promise<TokenCheck>;
   /** Checks a browser session cookie token. */
   verifyCookieToken(token: string): Promise<TokenCheck>;
+  /**
+   * Re-reads a cookie session by id: when it expires now (the earlier of its absolute and idle
+   * expiry), or why it is over. For long-lived responses whose expiry passed: requests made since
+   * may have pushed the idle expiry back.
+   */
+  checkCookieSession(sessionId: string): Promise<CookieSessionCheck>;
   /** Sessions of a user that are still live. */
   listSessions(userId: string): Promise<SessionRecord[]>;
   /** Revokes the given sessions everywhere, effective on the next request. */
@@ -119,9 +136,7 @@ export interface SessionManagerDeps {
   clock: () => number;
 }
 
-interface CachedToken extends TokenIdentity {
-  expiresAt: number;
-}
+type CachedToken = TokenIdentity;
 
 interface CachedCookie extends CachedToken {
   lastUsedAt: number;
@@ -334,6 +349,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return { ok: false, result: { ok: false, reason: 'invalid' } };
   };
 
+  // A cookie session ends at its absolute expiry, or after REFRESH_TOKEN_IDLE_TTL unused
+  // (OWASP Session Management Cheat Sheet: idle and absolute timeouts), whichever comes first.
+  const cookieExpiryOf = (session: { expiresAt: number; lastUsedAt: number }) =>
+    Math.min(session.expiresAt, session.lastUsedAt + config.refreshIdleTtl * 1000);
+
   const revokeSessions = async (ids: readonly string[]) => {
     const revoked = await sessions.revokeSessions(ids, clock());
     if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
@@ -377,7 +397,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return { ok: false, reason: 'expired' };
     }
     if (revocations.isRevoked(entry.sessionId)) return { ok: false, reason: 'revoked' };
-    return { ok: true, userId: entry.userId, sessionId: entry.sessionId, scopes: entry.scopes };
+    return {
+      ok: true,
+      userId: entry.userId,
+      sessionId: entry.sessionId,
+      scopes: entry.scopes,
+      expiresAt: entry.expiresAt,
+    };
   };
 
   const verifyOpaqueAccessToken = async (token: string): Promise<TokenCheck> => {
@@ -385,7 +411,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const record = await sessions.findAccessToken(hashOpaqueToken(token), clock());
     if (record === undefined || revocations.isRevoked(record.sessionId))
       return { ok: false, reason: 'invalid' };
-    return { ok: true, userId: record.userId, sessionId: record.sessionId, scopes: record.scopes };
+    return {
+      ok: true,
+      userId: record.userId,
+      sessionId: record.sessionId,
+      scopes: record.scopes,
+      expiresAt: record.expiresAt,
+    };
   };
 
   return {
@@ -450,7 +482,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         cookieCache.delete(token);
         return { ok: false, reason: 'revoked' };
       }
-      if (entry.expiresAt <= now || entry.lastUsedAt + config.refreshIdleTtl * 1000 <= now) {
+      if (cookieExpiryOf(entry) <= now) {
         cookieCache.delete(token);
         return { ok: false, reason: 'expired' };
       }
@@ -458,7 +490,22 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         entry.lastUsedAt = now;
         await sessions.touchSession(entry.sessionId, now);
       }
-      return { ok: true, userId: entry.userId, sessionId: entry.sessionId, scopes: entry.scopes };
+      return {
+        ok: true,
+        userId: entry.userId,
+        sessionId: entry.sessionId,
+        scopes: entry.scopes,
+        expiresAt: cookieExpiryOf(entry),
+      };
+    },
+
+    async checkCookieSession(sessionId) {
+      const session = await sessions.findSession(sessionId);
+      if (session === undefined || session.revokedAt !== null || revocations.isRevoked(sessionId)) {
+        return { ok: false, reason: session === undefined ? 'expired' : 'revoked' };
+      }
+      const expiresAt = cookieExpiryOf(session);
+      return expiresAt <= clock() ? { ok: false, reason: 'expired' } : { ok: true, expiresAt };
     },
 
     listSessions: (userId) => sessions.listLiveSessions(userId, clock()),

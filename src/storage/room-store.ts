@@ -107,6 +107,8 @@ export interface RoomStore {
   findRoom(code: string): Promise<RoomRecord | undefined>;
   /** Closes an open room; false when it is unknown or already closed. */
   closeRoom(code: string, now: number): Promise<boolean>;
+  /** How many rooms the host has open (an index scan over `rooms_host_idx`). */
+  countOpenRooms(hostUserId: string): Promise<number>;
   /**
    * Inserts a present player, atomically checking that the room is open and that no present
    * player of the room has the same name key (enforced by a unique index, so concurrent joins on
@@ -213,6 +215,16 @@ export function createRoomStore(db: Kysely<Schema>): RoomStore {
         .where('state', '=', 'open')
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
+    },
+    async countOpenRooms(hostUserId) {
+      const row = await db
+        .selectFrom('rooms')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+        .where('host_user_id', '=', hostUserId)
+        .where('state', '=', 'open')
+        .executeTakeFirstOrThrow();
+      // PostgreSQL returns count(*) as a bigint string; SQLite as a number.
+      return Number(row.count);
     },
     async insertPlayer(player) {
       // INSERT … SELECT FROM rooms WHERE open: the room check and the insert are one statement,

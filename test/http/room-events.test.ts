@@ -5,11 +5,43 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GatehouseConfig } from '../../src/config/config.js';
 import { buildServer } from '../../src/server.js';
-import { buildTestServer, testConfig } from '../../src/testing.js';
-import { type SignedIn, signIn } from '../support/accounts.js';
+import { buildTestServer, createTestClock, testConfig } from '../../src/testing.js';
+import { bearerFor, cookiesOf, createUser, PASSWORD, type SignedIn, signIn } from '../support/accounts.js';
 import { createTestDatabaseUrl } from '../support/databases.js';
 import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../support/rooms.js';
 import { openSse, type SseStream } from '../support/sse-client.js';
+
+/** Limits these tests do not exercise, out of the way: every test here makes rooms and streams. */
+const NO_ROOM_LIMITS = {
+  roomJoinsPerMinute: 10_000,
+  roomRollsPerMinutePerIp: 10_000,
+  roomsPerHourPerAccount: 10_000,
+  roomsPerHourPerIp: 10_000,
+  maxOpenRoomsPerHost: 10_000,
+  maxStreamsPerAccount: 10_000,
+  maxStreamsPerIp: 10_000,
+} as const;
+
+/** Signs in through `POST /auth/login` (CSRF included); returns the `Cookie` header of that browser. */
+async function cookieLogin(app: FastifyInstance, email: string): Promise<string> {
+  const jar = new Map<string, string>();
+  const header = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+  const absorb = (response: Awaited<ReturnType<FastifyInstance['inject']>>) => {
+    for (const [name, { value }] of cookiesOf(response)) jar.set(name, value);
+    return response;
+  };
+  const csrf = absorb(await app.inject({ method: 'GET', url: '/auth/csrf' })).json().csrf_token as string;
+  const login = absorb(
+    await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { cookie: header(), 'x-csrf-token': csrf },
+      payload: { email, password: PASSWORD },
+    }),
+  );
+  if (login.statusCode !== 204) throw new Error(`cookie login failed: ${login.statusCode} ${login.body}`);
+  return header();
+}
 
 /** Starts `app` on an ephemeral port of the loopback interface; returns its base URL. */
 async function listen(app: FastifyInstance): Promise<string> {
@@ -43,7 +75,7 @@ describe('GET /rooms/{code}/events (real server)', () => {
     app = await buildTestServer({
       roomHeartbeatInterval: 0.2,
       maxStreamsPerPlayer: 2,
-      roomJoinsPerMinute: 10_000,
+      ...NO_ROOM_LIMITS,
     });
     base = await listen(app);
     host = await signIn(app);
@@ -337,8 +369,8 @@ describe('GET /rooms/{code}/events (real server)', () => {
 });
 
 describe('room event streams: token expiry and shutdown', () => {
-  it('ends a stream when its room token expires', async () => {
-    const app = await buildTestServer({ roomTokenTtl: 2 });
+  it('ends a stream with a final stream_end event when its room token expires', async () => {
+    const app = await buildTestServer({ roomTokenTtl: 1 });
     try {
       const base = await listen(app);
       const host = await signIn(app);
@@ -347,7 +379,11 @@ describe('room event streams: token expiry and shutdown', () => {
       const stream = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
       expect(stream.status).toBe(200);
       await stream.ended;
-      expect(stream.comments).toContain('room token expired');
+      expect(stream.messages.at(-1)).toEqual({
+        id: undefined,
+        event: 'stream_end',
+        data: { reason: 'token_expired' },
+      });
       expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(0);
       const again = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
       expect(again.status).toBe(401);
@@ -371,6 +407,204 @@ describe('room event streams: token expiry and shutdown', () => {
   });
 });
 
+describe('room event streams: caps per account and per client address', () => {
+  let app: FastifyInstance;
+  let base: string;
+  const open: SseStream[] = [];
+  const follow = async (code: string, headers: Record<string, string>) => {
+    const stream = await openSse(`${base}/rooms/${code}/events`, headers);
+    open.push(stream);
+    return stream;
+  };
+  /** Streams from distinct client addresses (the server trusts X-Forwarded-For here). */
+  let address = 0;
+  const from = (ip?: string) => ({ 'x-forwarded-for': ip ?? `198.51.100.${++address}` });
+
+  beforeAll(async () => {
+    app = await buildTestServer({
+      ...NO_ROOM_LIMITS,
+      trustProxy: true,
+      maxStreamsPerPlayer: 10,
+      maxStreamsPerAccount: 2,
+      maxStreamsPerIp: 3,
+    });
+    base = await listen(app);
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await app.close();
+  });
+
+  it("caps a host's streams across all of their rooms (429 with Retry-After) and frees a slot on disconnect", async () => {
+    const host = await signIn(app);
+    const rooms = await Promise.all(['One', 'Two', 'Three'].map((name) => createRoom(app, host, name)));
+    const [one, two, three] = rooms as [CreatedRoom, CreatedRoom, CreatedRoom];
+    const first = await follow(one.code, { ...host.headers, ...from() });
+    expect((await follow(two.code, { ...host.headers, ...from() })).status).toBe(200);
+    const refused = await follow(three.code, { ...host.headers, ...from() });
+    expect(refused.status).toBe(429);
+    expect(refused.problem).toMatchObject({ code: 'TOO_MANY_STREAMS', status: 429 });
+    expect(String(refused.problem?.detail)).toContain('per account');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    // Another account has its own allowance.
+    const other = await signIn(app);
+    const theirs = await createRoom(app, other);
+    expect((await follow(theirs.code, { ...other.headers, ...from() })).status).toBe(200);
+    first.close();
+    await vi.waitFor(() => expect(app.gatehouse.roomBus.subscriberCount(one.code)).toBe(0));
+    expect((await follow(three.code, { ...host.headers, ...from() })).status).toBe(200);
+  });
+
+  it('caps streams per client address across rooms and players', async () => {
+    const host = await signIn(app);
+    const rooms = await Promise.all(['A', 'B', 'C', 'D'].map((name) => createRoom(app, host, name)));
+    const players = await Promise.all(rooms.map((room, i) => joinAsBot(app, room.code, `Crowd ${i}`)));
+    const crowd = from('203.0.113.50');
+    const streams = [];
+    for (const [i, player] of players.slice(0, 3).entries()) {
+      streams.push(await follow((rooms[i] as CreatedRoom).code, { ...player.headers, ...crowd }));
+    }
+    expect(streams.map((stream) => stream.status)).toEqual([200, 200, 200]);
+    const last = players[3] as JoinedPlayer;
+    const code = (rooms[3] as CreatedRoom).code;
+    const refused = await follow(code, { ...last.headers, ...crowd });
+    expect(refused.status).toBe(429);
+    expect(refused.problem?.code).toBe('TOO_MANY_STREAMS');
+    expect(String(refused.problem?.detail)).toContain('per client address');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    // The host's streams count against the address too.
+    expect((await follow(code, { ...host.headers, ...crowd })).status).toBe(429);
+    // Another address is not affected, and a closed stream frees a slot.
+    expect((await follow(code, { ...last.headers, ...from('203.0.113.51') })).status).toBe(200);
+    streams[0]?.close();
+    await vi.waitFor(() =>
+      expect(app.gatehouse.roomBus.subscriberCount((rooms[0] as CreatedRoom).code)).toBe(0),
+    );
+    expect((await follow(code, { ...last.headers, ...crowd })).status).toBe(200);
+  });
+});
+
+describe('room event streams end with the credential that opened them', () => {
+  const clock = createTestClock();
+  let app: FastifyInstance;
+  let base: string;
+  const open: SseStream[] = [];
+  const follow = async (code: string, headers: Record<string, string>) => {
+    const stream = await openSse(`${base}/rooms/${code}/events`, headers);
+    open.push(stream);
+    return stream;
+  };
+  const streamEnd = (reason: string) => ({ id: undefined, event: 'stream_end', data: { reason } });
+  const ACCESS_TTL = 900;
+  const IDLE_TTL = 1500;
+  const ABSOLUTE_TTL = 3600;
+
+  beforeAll(async () => {
+    // The heartbeat re-check is what notices the controlled clock moving (the timers run on real
+    // time), so these tests wait for one 50 ms heartbeat, never for a token's real lifetime.
+    app = await buildTestServer(
+      {
+        ...NO_ROOM_LIMITS,
+        roomHeartbeatInterval: 0.05,
+        accessTokenTtl: ACCESS_TTL,
+        refreshIdleTtl: IDLE_TTL,
+        sessionAbsoluteTtl: ABSOLUTE_TTL,
+      },
+      { clock },
+    );
+    base = await listen(app);
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await app.close();
+  });
+
+  it('ends a host stream opened with an access token when the token expires', async () => {
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const stream = await follow(room.code, host.headers);
+    expect(stream.status).toBe(200);
+    const player = await joinAsBot(app, room.code, 'Early');
+    await stream.next((m) => m.event === 'player_joined');
+    clock.advance(ACCESS_TTL * 1000);
+    await stream.ended;
+    expect(stream.messages.at(-1)).toEqual(streamEnd('token_expired'));
+    expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(0);
+    // The room itself goes on.
+    const roll = await app.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/rolls`,
+      headers: player.headers,
+      payload: { notation: '1d6' },
+    });
+    expect(roll.statusCode).toBe(201);
+  });
+
+  it('ends a host stream when its session is revoked (logout), within a heartbeat', async () => {
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const stream = await follow(room.code, host.headers);
+    expect(stream.status).toBe(200);
+    const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: host.headers });
+    expect(logout.statusCode).toBe(204);
+    await stream.ended;
+    expect(stream.messages.at(-1)).toEqual(streamEnd('session_revoked'));
+  });
+
+  it("ends a cookie host stream at the session's idle expiry when nothing used the session", async () => {
+    const user = await createUser(app);
+    const room = await createRoom(app, await bearerFor(app, user));
+    const cookie = await cookieLogin(app, user.email);
+    const stream = await follow(room.code, { cookie });
+    expect(stream.status).toBe(200);
+    clock.advance(IDLE_TTL * 1000);
+    await stream.ended;
+    expect(stream.messages.at(-1)).toEqual(streamEnd('session_ended'));
+    const me = await app.inject({ method: 'GET', url: '/users/me', headers: { cookie } });
+    expect(me.statusCode).toBe(401);
+  });
+
+  it("keeps a cookie host stream while the session is used, and ends it at the session's absolute expiry", async () => {
+    const user = await createUser(app);
+    const room = await createRoom(app, await bearerFor(app, user));
+    const cookie = await cookieLogin(app, user.email);
+    const me = () => app.inject({ method: 'GET', url: '/users/me', headers: { cookie } });
+    const recheck = vi.spyOn(app.gatehouse.sessions, 'checkCookieSession');
+    try {
+      const stream = await follow(room.code, { cookie });
+      expect(stream.status).toBe(200);
+      clock.advance(1000_000);
+      expect((await me()).statusCode).toBe(200); // used: the idle expiry moves to +2500 s
+      clock.advance(600_000); // past the idle expiry the stream was opened with (+1500 s)
+      await vi.waitFor(() => expect(recheck).toHaveBeenCalledTimes(1));
+      expect(await recheck.mock.results[0]?.value).toMatchObject({ ok: true });
+      // Still open and delivering.
+      await joinAsBot(app, room.code, 'Latecomer');
+      await stream.next((m) => m.event === 'player_joined');
+      clock.advance(800_000);
+      expect((await me()).statusCode).toBe(200); // idle expiry now +3900 s, after the absolute one
+      clock.advance((ABSOLUTE_TTL - 2400) * 1000);
+      await stream.ended;
+      expect(stream.messages.at(-1)).toEqual(streamEnd('session_ended'));
+      expect((await me()).statusCode).toBe(401);
+    } finally {
+      recheck.mockRestore();
+    }
+  });
+
+  it('ends a player stream when the room token expires, even if the clock jumps past the timer', async () => {
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Jumper');
+    const stream = await follow(room.code, player.headers);
+    expect(stream.status).toBe(200);
+    clock.advance(app.gatehouse.config.roomTokenTtl * 1000);
+    await stream.ended;
+    expect(stream.messages.at(-1)).toEqual(streamEnd('token_expired'));
+  });
+});
+
 describe.runIf(process.env.REDIS_URL)('room event streams across two instances (Redis bus)', () => {
   let first: FastifyInstance;
   let second: FastifyInstance;
@@ -391,7 +625,7 @@ describe.runIf(process.env.REDIS_URL)('room event streams across two instances (
     const config: GatehouseConfig = testConfig({
       databaseUrl,
       redisUrl: process.env.REDIS_URL,
-      roomJoinsPerMinute: 10_000,
+      ...NO_ROOM_LIMITS,
     });
     first = await buildServer(config, { logger: false });
     second = await buildServer(config, { logger: false });

@@ -79,8 +79,15 @@ describe('Dicery room routes', () => {
   let stranger: SignedIn;
 
   beforeAll(async () => {
-    // inject() calls all come from 127.0.0.1: lift the join limit here, test it on its own app.
-    app = await buildTestServer({ roomJoinsPerMinute: 10_000 });
+    // inject() calls all come from 127.0.0.1 and one host makes every room: lift the join and room
+    // limits here, and test them on their own apps.
+    app = await buildTestServer({
+      roomJoinsPerMinute: 10_000,
+      roomRollsPerMinutePerIp: 10_000,
+      roomsPerHourPerAccount: 10_000,
+      roomsPerHourPerIp: 10_000,
+      maxOpenRoomsPerHost: 10_000,
+    });
     host = await signIn(app);
     stranger = await signIn(app);
   });
@@ -725,11 +732,88 @@ describe('Dicery room routes', () => {
   });
 });
 
+describe('Dicery room routes: room creation limits', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      roomsPerHourPerAccount: 2,
+      roomsPerHourPerIp: 3,
+      maxOpenRoomsPerHost: 100,
+    });
+  });
+  afterAll(async () => app.close());
+
+  const create = (host: SignedIn, remoteAddress: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/rooms',
+      remoteAddress,
+      headers: host.headers,
+      payload: { name: 'R' },
+    });
+  const expectLimited = (response: LightMyRequestResponse, detail: string) => {
+    expect(response.statusCode).toBe(429);
+    expect(response.headers['content-type']).toContain('application/problem+json');
+    expect(response.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS', status: 429 });
+    expect(response.json().detail).toContain(detail);
+    const retryAfter = Number(response.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(3600);
+  };
+
+  it('limits room creation per account across addresses, and per address across accounts, with Retry-After', async () => {
+    const alice = await signIn(app);
+    const bob = await signIn(app);
+    expect((await create(alice, '203.0.113.1')).statusCode).toBe(201);
+    expect((await create(alice, '203.0.113.1')).statusCode).toBe(201);
+    // Alice's third room in the hour is refused from any address.
+    expectLimited(await create(alice, '203.0.113.2'), 'Too many rooms created;');
+    // 203.0.113.1 made two rooms; a third from it (Bob's) is its last, a fourth is refused.
+    expect((await create(bob, '203.0.113.1')).statusCode).toBe(201);
+    expectLimited(await create(bob, '203.0.113.1'), 'from this address');
+    // Bob himself is not limited elsewhere (the refused attempt did not count against him).
+    expect((await create(bob, '203.0.113.3')).statusCode).toBe(201);
+  });
+
+  it('caps the rooms one host has open (409) until one is closed', async () => {
+    const capped = await buildTestServer({ maxOpenRoomsPerHost: 2 });
+    try {
+      const host = await signIn(capped);
+      const first = await createRoom(capped, host);
+      await createRoom(capped, host);
+      const refused = await capped.inject({
+        method: 'POST',
+        url: '/rooms',
+        headers: host.headers,
+        payload: { name: 'Third' },
+      });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({ code: 'TOO_MANY_OPEN_ROOMS', status: 409 });
+      // Another host has their own allowance; closing a room frees one.
+      await createRoom(capped, await signIn(capped));
+      const close = await capped.inject({
+        method: 'DELETE',
+        url: `/rooms/${first.code}`,
+        headers: host.headers,
+      });
+      expect(close.statusCode).toBe(204);
+      await createRoom(capped, host);
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
 describe('Dicery room routes: join and roll rate limits, insecure cookies', () => {
   let app: FastifyInstance;
   let host: SignedIn;
   beforeAll(async () => {
-    app = await buildTestServer({ roomJoinsPerMinute: 3, roomRollsPerMinute: 2, cookieSecure: false });
+    app = await buildTestServer({
+      roomJoinsPerMinute: 3,
+      roomRollsPerMinute: 2,
+      roomRollsPerMinutePerIp: 3,
+      cookieSecure: false,
+    });
     host = await signIn(app);
   });
   afterAll(async () => app.close());
@@ -775,6 +859,39 @@ describe('Dicery room routes: join and roll rate limits, insecure cookies', () =
     expect(limited.statusCode).toBe(429);
     expect(limited.json().code).toBe('TOO_MANY_REQUESTS');
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('limits rolls per client IP across players, with Retry-After', async () => {
+    const room = await createRoom(app, host);
+    const join = async (player: string, remoteAddress: string) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        remoteAddress,
+        payload: { player, transport: 'bearer' },
+      });
+      return { authorization: `Bearer ${response.json().access_token}` };
+    };
+    const roll = (headers: Record<string, string>, remoteAddress: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/rolls`,
+        remoteAddress,
+        headers,
+        payload: { notation: '1d6' },
+      });
+    const [first, second] = [await join('First', '192.0.2.90'), await join('Second', '192.0.2.90')];
+    expect((await roll(first, '192.0.2.90')).statusCode).toBe(201);
+    expect((await roll(first, '192.0.2.90')).statusCode).toBe(201);
+    expect((await roll(second, '192.0.2.90')).statusCode).toBe(201);
+    // A fresh player from the same address gets no fresh allowance.
+    const limited = await roll(second, '192.0.2.90');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+    expect(limited.json().detail).toContain('from this address');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    const elsewhere = await join('Elsewhere', '192.0.2.91');
+    expect((await roll(elsewhere, '192.0.2.91')).statusCode).toBe(201);
   });
 
   it('uses the plain cookie prefix, without Secure, when cookies are not secure', async () => {

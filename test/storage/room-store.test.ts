@@ -106,6 +106,15 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
       expect(await store.findRoom(code)).toMatchObject({ state: 'closed', closedAt: T0 + 5 });
     });
 
+    it("counts a host's open rooms only", async () => {
+      const second = randomUUID().slice(0, 8).toUpperCase();
+      await store.insertRoom({ code: second, name: 'Two', hostUserId: hostId, createdAt: T0 });
+      expect(await store.countOpenRooms(hostId)).toBe(2);
+      await store.closeRoom(code, T0 + 5);
+      expect(await store.countOpenRooms(hostId)).toBe(1);
+      expect(await store.countOpenRooms(randomUUID())).toBe(0);
+    });
+
     it('deletes rooms with their host', async () => {
       await store.insertPlayer(newPlayer('Ann'));
       await append(store, code, 'roll', '{}', T0);

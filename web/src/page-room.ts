@@ -41,6 +41,7 @@ export const LOBBY_ENDED = {
   closed: 'The host closed this room.',
   closedByYou: 'You closed this room.',
   signedOut: 'You are no longer signed in. Log in again to manage this room.',
+  expired: 'Your place in this room has expired. Join again to keep playing.',
 } as const;
 
 /** `#/rooms/CODE`. */
@@ -270,6 +271,11 @@ function mountLobby(
     },
     onRoomClosed() {
       end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
+    },
+    onStreamEnd(reason) {
+      // A player's stream runs on the room token, a host's on the account session: say which
+      // one ended rather than asking the room (a refused token would read as a kick).
+      end(reason === 'token_expired' && you.player_id !== null ? LOBBY_ENDED.expired : LOBBY_ENDED.signedOut);
     },
     onReconnecting() {
       if (!ended) showStatus('Connection lost. Reconnecting…', 'reconnecting');

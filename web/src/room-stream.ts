@@ -4,7 +4,7 @@
  * `Last-Event-ID` by itself; this module parses the events and reports the connection state.
  */
 import { asPlayer, asRoll } from './room-state.js';
-import type { PlayerJoinedData, PlayerLeftData, Roll } from './types.js';
+import type { PlayerJoinedData, PlayerLeftData, Roll, StreamEndReason } from './types.js';
 
 /** What the lobby hears from the stream. */
 export interface RoomStreamHandlers {
@@ -14,6 +14,12 @@ export interface RoomStreamHandlers {
   onPlayerLeft(data: PlayerLeftData): void;
   onRoll(roll: Roll): void;
   onRoomClosed(): void;
+  /**
+   * The server ended the stream because the credential that opened it ended (room token or
+   * session expired, session revoked). The stream is closed for good: reconnecting with the same
+   * credential would only be refused, and that refusal must not read as a kick.
+   */
+  onStreamEnd(reason: StreamEndReason): void;
   /** Connection lost; the browser is retrying. */
   onReconnecting(): void;
   /**
@@ -78,5 +84,11 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
     );
   });
   listen('room_closed', () => handlers.onRoomClosed());
+  listen('stream_end', (data) => {
+    close();
+    handlers.onStreamEnd(
+      data.reason === 'token_expired' || data.reason === 'session_revoked' ? data.reason : 'session_ended',
+    );
+  });
   return { close };
 }

@@ -88,6 +88,9 @@ export interface PlayerJoinedData {
   at?: string;
 }
 
+/** Why the server ended an event stream with its credential: the `stream_end` event's `reason`. */
+export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked';
+
 /** Data of the `player_left` event. */
 export interface PlayerLeftData {
   player: { id: string; name: string };

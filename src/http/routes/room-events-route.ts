@@ -39,8 +39,14 @@ interface Stream {
   playerId: string | null;
   /** The host's account session, or null for a player. */
   hostSessionId: string | null;
-  /** What the per-caller stream cap counts this stream under. */
-  capKey: string;
+  /** What the stream caps count this stream under (player or account, and client IP). */
+  capKeys: string[];
+  /** The credential that opened it; the stream ends with it. */
+  credential: 'room_token' | 'access_token' | 'cookie_session';
+  /** When that credential expires, epoch ms (a cookie session's may move later on a re-check). */
+  expiresAt: number;
+  /** True while a cookie session is re-read after its expiry passed. */
+  renewing: boolean;
   raw: ServerResponse | undefined;
   /**
    * Sequence number of the newest event written. The stream writes exactly `lastId + 1` next:
@@ -57,10 +63,16 @@ interface Stream {
   expiry: NodeJS.Timeout | undefined;
 }
 
+/** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
+type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked';
+
 const LAST_EVENT_ID = /^\d{1,15}$/;
 
 /** Refetch rounds a stream tries before it gives up on a gap and lets the client resume. */
 const MAX_CATCH_UP_ROUNDS = 3;
+// setTimeout fires at once when asked for more than 2^31 - 1 ms (about 24.8 days), less than the
+// default 30-day session: longer waits are split and re-armed.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Maps live events to their SSE frame: built once per event, written to every subscriber. */
 const frames = new WeakMap<RoomEvent, string>();
@@ -108,13 +120,18 @@ function lastEventIdOf(request: FastifyRequest): number | undefined {
  * stream's `lastId` and refetches the tail.
  *
  * A stream ends on `room_closed`, on `player_left` for its own player (after writing the event),
- * when its room token expires, when the client goes away, and when the server closes. Because
+ * when the client goes away, when the server closes, and with the credential that opened it:
+ * when the room token or the host's access token expires, when the host's cookie session passes
+ * its absolute or idle expiry, and when the host's session is revoked, each after a final
+ * `stream_end` event saying why. A timer ends it on time, and each heartbeat checks again, so no
+ * stream outlives its credential by more than a heartbeat interval. Because
  * Redis pub/sub may drop a message, and a kick could land between the guard's check and the
  * subscription, every heartbeat also re-checks open streams against the database: one query
  * per room with streams on this instance (not one per stream), ending streams whose room closed
  * or whose player is gone, and host streams whose account session was revoked.
  *
- * The per-caller cap (`maxStreamsPerPlayer`) is counted per instance.
+ * The stream caps (`maxStreamsPerPlayer`, `maxStreamsPerAccount`, `maxStreamsPerIp`) are counted
+ * per instance, in a map whose entries exist only while a stream counts under them.
  */
 export function registerRoomEventsRoute(
   app: FastifyInstance,
@@ -122,7 +139,7 @@ export function registerRoomEventsRoute(
   guards: RoomGuards,
   options: RoomEventsRouteOptions = {},
 ): void {
-  const { rooms, roomStore, roomBus, revocations, config, clock } = gatehouse;
+  const { rooms, roomStore, roomBus, revocations, sessions, config, clock } = gatehouse;
   const heartbeatMs = options.heartbeatIntervalMs ?? config.roomHeartbeatInterval * 1000;
   const retryMs = options.retryMs ?? 3000;
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
@@ -136,17 +153,67 @@ export function registerRoomEventsRoute(
   const streams = new Set<Stream>();
   const openPerCaller = new Map<string, number>();
 
-  const end = (stream: Stream, comment?: string) => {
+  /**
+   * Ends a stream. With a `reason` the credential ended it: a final `stream_end` event tells the
+   * client not to reconnect with the same credential.
+   */
+  const end = (stream: Stream, comment?: string, reason?: StreamEndReason) => {
     if (stream.closed) return;
     stream.closed = true;
     stream.unsubscribe();
     clearTimeout(stream.expiry);
     streams.delete(stream);
-    const left = (openPerCaller.get(stream.capKey) ?? 1) - 1;
-    if (left > 0) openPerCaller.set(stream.capKey, left);
-    else openPerCaller.delete(stream.capKey);
+    // An entry lives only while a stream counts under it, so the map is bounded by open streams.
+    for (const key of stream.capKeys) {
+      const left = (openPerCaller.get(key) ?? 1) - 1;
+      if (left > 0) openPerCaller.set(key, left);
+      else openPerCaller.delete(key);
+    }
     if (stream.raw !== undefined && !stream.raw.writableEnded) {
-      stream.raw.end(comment === undefined ? undefined : `: ${comment}\n\n`);
+      const final = reason === undefined ? '' : `event: stream_end\ndata: ${JSON.stringify({ reason })}\n\n`;
+      const note = comment === undefined ? '' : `: ${comment}\n\n`;
+      stream.raw.end(final + note === '' ? undefined : final + note);
+    }
+  };
+
+  /** Schedules {@link expire} for when the stream's credential expires. */
+  const arm = (stream: Stream) => {
+    clearTimeout(stream.expiry);
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, stream.expiresAt - clock()));
+    stream.expiry = setTimeout(() => void expire(stream), delay);
+  };
+
+  /**
+   * Ends a stream whose credential expired, or re-arms its timer when it has not (yet). A cookie
+   * session is re-read first: requests made since the stream opened may have pushed its idle
+   * expiry back, and only an idle or absolute expiry that really passed ends the stream.
+   */
+  const expire = async (stream: Stream) => {
+    if (stream.closed || stream.renewing) return;
+    if (stream.expiresAt > clock()) {
+      arm(stream);
+      return;
+    }
+    if (stream.credential !== 'cookie_session' || stream.hostSessionId === null) {
+      end(stream, undefined, 'token_expired');
+      return;
+    }
+    stream.renewing = true;
+    try {
+      const check = await sessions.checkCookieSession(stream.hostSessionId);
+      if (check.ok) {
+        stream.expiresAt = check.expiresAt;
+        arm(stream);
+      } else {
+        end(stream, undefined, check.reason === 'revoked' ? 'session_revoked' : 'session_ended');
+      }
+    } catch (error) {
+      // The session cannot be shown to be alive: end the stream without a reason, so the client
+      // reconnects and the guard decides (a 503 while the database is away, never a sign-out).
+      app.log.warn({ err: error }, 'room stream session re-check failed');
+      end(stream, 'session check failed');
+    } finally {
+      stream.renewing = false;
     }
   };
 
@@ -246,9 +313,16 @@ export function registerRoomEventsRoute(
     reconciling = true;
     try {
       const byRoom = new Map<string, Stream[]>();
+      const now = clock();
       for (const stream of streams) {
         if (stream.hostSessionId !== null && revocations.isRevoked(stream.hostSessionId)) {
-          end(stream, 'session ended');
+          end(stream, undefined, 'session_revoked');
+          continue;
+        }
+        // Backs up the expiry timer (a clock that jumped, a timer that fired late): no stream
+        // outlives its credential by more than a heartbeat interval.
+        if (stream.expiresAt <= now) {
+          void expire(stream);
           continue;
         }
         const list = byRoom.get(stream.code);
@@ -313,6 +387,11 @@ export function registerRoomEventsRoute(
 - \`player_left\` \`{ id, player: { id, name }, reason: "left" | "kicked", at }\`
 - \`roll\` \`{ id, player, notation, label, terms, modifier, total, rolled_at, at }\`
 - \`room_closed\` \`{ id, at }\`
+- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" }\` (no \`id:\`), the last message when
+  the credential that opened the stream ends it: the room token or the host's access token expired
+  (\`token_expired\`; refresh or join again, then reconnect), the host's cookie session reached its absolute or idle
+  expiry (\`session_ended\`), or the host's session was revoked, e.g. by logout (\`session_revoked\`). Do not
+  reconnect with the same credential.
 
 Every message has an \`id:\`: the event's sequence number **within this room** (1, 2, 3… with no gap; ids of different
 rooms are unrelated and say nothing about each other). A stream sends every number exactly once, in order. To resume,
@@ -322,7 +401,10 @@ starts after the room's newest event; an id beyond the newest (e.g. a global id 
 as the newest. \`: heartbeat\` comments keep the connection alive.
 
 The server ends the stream when the room closes, when you leave or are removed (after sending that \`player_left\`),
-and when your room token expires. At most \`MAX_STREAMS_PER_PLAYER\` streams per player at once (429 beyond).
+and with its credential (after \`stream_end\`, within one heartbeat interval at most). Open streams are capped per
+server instance: \`MAX_STREAMS_PER_PLAYER\` per player, \`MAX_STREAMS_PER_ACCOUNT\` per host account across all of its
+rooms, \`MAX_STREAMS_PER_IP\` per client address across all rooms; beyond a cap, 429 \`TOO_MANY_STREAMS\` with
+\`Retry-After\`.
 
 Swagger UI waits for the response to end before showing it; use \`curl -N\` or EventSource to watch it live.`,
         params: Type.Object({ code: Type.String({ minLength: 1, maxLength: 64 }) }),
@@ -352,24 +434,39 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       const caller = roomOf(request);
       const { code } = caller;
       const lastEventId = lastEventIdOf(request);
-      const capKey =
-        caller.player !== null ? `player:${caller.player.id}` : `host:${caller.host?.userId}:${code}`;
-      const open = openPerCaller.get(capKey) ?? 0;
-      if (open >= config.maxStreamsPerPlayer) {
+      // Concurrent streams are capped per player, per host account across all of its rooms, and per
+      // client IP across all rooms: more rooms or more players must not multiply what one client
+      // can hold open (issue 8). Checked before anything is counted, so a refusal costs no state.
+      const caps = [
+        caller.player !== null
+          ? { key: `player:${caller.player.id}`, max: config.maxStreamsPerPlayer, per: 'player' }
+          : { key: `account:${caller.host?.userId}`, max: config.maxStreamsPerAccount, per: 'account' },
+        { key: `ip:${request.ip}`, max: config.maxStreamsPerIp, per: 'client address' },
+      ];
+      const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
+      if (full !== undefined) {
         throw new GatehouseError(
           'TOO_MANY_STREAMS',
-          `At most ${config.maxStreamsPerPlayer} streams per player at once.`,
+          `At most ${full.max} event streams per ${full.per} at once.`,
           {
             headers: { 'retry-after': '5' },
           },
         );
       }
-      openPerCaller.set(capKey, open + 1);
+      for (const cap of caps) openPerCaller.set(cap.key, (openPerCaller.get(cap.key) ?? 0) + 1);
       const stream: Stream = {
         code,
         playerId: caller.player?.id ?? null,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
-        capKey,
+        capKeys: caps.map((cap) => cap.key),
+        credential:
+          caller.player !== null
+            ? 'room_token'
+            : caller.host?.transport === 'cookie'
+              ? 'cookie_session'
+              : 'access_token',
+        expiresAt: caller.player?.tokenExpiresAt ?? caller.host?.expiresAt ?? 0,
+        renewing: false,
         raw: undefined,
         // Set from the room once it has been read, below.
         lastId: 0,
@@ -427,12 +524,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       // The replay after Last-Event-ID, then whatever the bus delivered meanwhile, in order.
       await catchUp(stream);
 
-      if (caller.player !== null && !stream.closed) {
-        stream.expiry = setTimeout(
-          () => end(stream, 'room token expired'),
-          Math.max(0, caller.player.tokenExpiresAt - clock()),
-        );
-      }
+      if (!stream.closed) arm(stream);
     },
   );
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
+import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { ROOM_CODE_LENGTH } from '../../rooms/room-code.js';
 import { enforceRateLimit } from '../rate-limit.js';
@@ -34,6 +35,7 @@ const CsrfHeaders = Type.Object({
 });
 
 const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
 
 const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed.
 
@@ -66,7 +68,7 @@ export function registerRoomRoutes(
   gatehouse: Gatehouse,
   options: RoomRoutesOptions = {},
 ): void {
-  const { rooms, roomTokens, counters, config, clock } = gatehouse;
+  const { rooms, roomStore, roomTokens, counters, config, clock } = gatehouse;
   const guards = installRoomAuth(app, gatehouse);
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
@@ -95,17 +97,55 @@ export function registerRoomRoutes(
       schema: {
         tags: ['rooms'],
         summary: 'Create a room',
-        description: 'Creates an open Dicery room hosted by you. Share its `code` with the players.',
+        description:
+          'Creates an open Dicery room hosted by you. Share its `code` with the players.\n\n' +
+          'Creation attempts are limited per account (`ROOMS_PER_HOUR_PER_ACCOUNT`) and per client IP ' +
+          '(`ROOMS_PER_HOUR_PER_IP`) per hour: beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`. A host ' +
+          'may have at most `MAX_OPEN_ROOMS_PER_HOST` rooms open at once: beyond it, 409 `TOO_MANY_OPEN_ROOMS` ' +
+          '(close one first).',
         body: Type.Object(
           { name: Type.String({ maxLength: 1024, description: '1–80 characters after normalization' }) },
           { additionalProperties: false },
         ),
-        response: { 201: RoomSchema, ...errorResponses },
+        response: { 201: RoomSchema, ...errorResponses, 409: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
       const { name } = request.body as { name: string };
-      const room = await rooms.createRoom(authOf(request).user.id, name);
+      const hostId = authOf(request).user.id;
+      // Each room multiplies what one client can hold (streams, players, event logs), so creation
+      // is rate-limited like joins. The IP limit comes first: once an address is refused, its
+      // requests add nothing to the per-account counter.
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-create:ip:${request.ip}`,
+          max: config.roomsPerHourPerIp,
+          windowMs: HOUR_MS,
+          message: 'Too many rooms created from this address; try again later.',
+        },
+        clock,
+      );
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-create:account:${hostId}`,
+          max: config.roomsPerHourPerAccount,
+          windowMs: HOUR_MS,
+          message: 'Too many rooms created; try again later.',
+        },
+        clock,
+      );
+      // Rooms stay open until their host closes them; a cap on open ones bounds what an account
+      // accumulates over many windows. Read then insert, so concurrent creations may pass it by a
+      // few; the hourly limits bound that overshoot.
+      if ((await roomStore.countOpenRooms(hostId)) >= config.maxOpenRoomsPerHost) {
+        throw new GatehouseError(
+          'TOO_MANY_OPEN_ROOMS',
+          `You have ${config.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
+        );
+      }
+      const room = await rooms.createRoom(hostId, name);
       return reply.code(201).send(toRoomView(room));
     },
   );
@@ -232,7 +272,9 @@ export function registerRoomRoutes(
           'Rolls on the server with a CSPRNG, stores the result and sends it to every stream of the room. ' +
           'Notation: `NdS` terms and constants joined by `+`/`-`, with keep/drop rules (`4d6kh3`, `2d20kl1`, ' +
           '`1d20+5`); at most 100 dice, 1000 sides, 64 characters. A syntax error or a limit answers 422 ' +
-          '`INVALID_DICE_NOTATION` with `position`, the 0-based offset of the problem in `notation`.',
+          '`INVALID_DICE_NOTATION` with `position`, the 0-based offset of the problem in `notation`.\n\n' +
+          'Rolls are limited per minute per player (`ROOM_ROLLS_PER_MINUTE`) and per client IP ' +
+          '(`ROOM_ROLLS_PER_MINUTE_PER_IP`): beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
         params: CodeParams,
         headers: CsrfHeaders,
         body: Type.Object(
@@ -253,6 +295,7 @@ export function registerRoomRoutes(
           201: RollSchema,
           ...errorResponses,
           404: problemRef,
+          429: problemRef,
           422: Type.Object({
             type: Type.String(),
             title: Type.String(),
@@ -266,7 +309,13 @@ export function registerRoomRoutes(
     },
     async (request, reply) => {
       const player = playerOf(request);
-      // Each roll is a write and a broadcast to every stream of the room: bound it per player.
+      // Each roll is a write and a broadcast to every stream of the room: bound it per player, and
+      // per address, since every join makes a new player with an allowance of its own.
+      await limit(
+        `room-roll:ip:${request.ip}`,
+        config.roomRollsPerMinutePerIp,
+        'Too many rolls from this address; slow down.',
+      );
       await limit(`room-roll:player:${player.id}`, config.roomRollsPerMinute, 'Too many rolls; slow down.');
       const body = request.body as { notation: string; label?: string | null };
       const event = await rooms.roll(player.code, player.id, body.notation, body.label);
