@@ -5,6 +5,8 @@ import {
   createMemoryCounterStore,
   createRedisCounterStore,
 } from './accounts/counter-store.js';
+import { createDeviceTokens } from './accounts/device-token.js';
+import { createKeyedGate } from './accounts/keyed-gate.js';
 import { createLoginThrottle, type LoginThrottle } from './accounts/login-throttle.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
@@ -18,6 +20,7 @@ import { createRoomService, type RoomService } from './rooms/room-service.js';
 import { createRoomTokens, type RoomTokens } from './rooms/room-token.js';
 import { createRevocationList, type RevocationList } from './sessions/revocation-list.js';
 import { createSessionManager, type SessionManager } from './sessions/session-manager.js';
+import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
@@ -98,7 +101,7 @@ export async function createGatehouse(
     });
     const revocations = await createRevocationList(sessionStore, bus, clock);
     const userCache = createUserCache(users, bus);
-    const hasher = createPasswordHasher(config.passwordHashConcurrency);
+    const hasher = createPasswordHasher(config.passwordHashConcurrency, config.passwordHashReservedSlots);
     const sessions = createSessionManager({
       config,
       sessions: sessionStore,
@@ -113,11 +116,28 @@ export async function createGatehouse(
       {
         perAccount: config.loginMaxFailuresPerAccount,
         perIp: config.loginMaxFailuresPerIp,
+        global: config.loginMaxFailuresGlobal,
+        perDevice: config.loginMaxFailuresPerDevice,
         windowMs: config.loginFailureWindow * 1000,
       },
       clock,
     );
-    const accounts = createAccountService({ users, userCache, hasher, sessions, throttle, bus, clock });
+    const accounts = createAccountService({
+      users,
+      userCache,
+      hasher,
+      sessions,
+      throttle,
+      // Entries live only while a password check runs or waits: bounded by these two numbers.
+      gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
+      deviceTokens: createDeviceTokens({
+        secretKey: config.secretKey,
+        ttlSeconds: config.deviceTokenTtl,
+        clock,
+      }),
+      bus,
+      clock,
+    });
     const audit = createAuditLog(database.db, clock);
     const roomStore = createRoomStore(database.db);
     const roomBus =
@@ -125,8 +145,11 @@ export async function createGatehouse(
     const rooms = createRoomService({ rooms: roomStore, bus: roomBus, clock });
     const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
+    const auditRetention = createAuditRetentionStore(database.db);
     const sweeper = setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
+      // AUDIT_RETENTION: the audit trail is bounded in time, so no flood can grow it for ever.
+      auditRetention.deleteBefore(clock() - config.auditRetention * 1000).catch(() => {});
     }, 3600_000);
     sweeper.unref();
     return {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { createAuditRetentionStore } from '../storage/audit-retention-store.js';
 import type { Schema } from '../storage/schema.js';
 
 /** Events the audit log records. */
@@ -57,10 +58,20 @@ export interface AuditLog {
   list(query: AuditQuery): Promise<{ items: AuditRecord[]; total: number }>;
 }
 
-/** An {@link AuditLog} stored in the `audit_events` table. */
+/**
+ * An {@link AuditLog} stored in the `audit_events` table; failed logins for a wrong password go to
+ * the aggregated `login_failures` tally instead.
+ */
 export function createAuditLog(db: Kysely<Schema>, clock: () => number): AuditLog {
+  const retention = createAuditRetentionStore(db);
   return {
     async record(entry) {
+      // Wrong passwords are tallied per account and hour, not written one row each: anyone can
+      // send them, so one row per attempt would let an anonymous flood grow the database (issue 8).
+      if (entry.event === 'login_failed' && entry.details?.reason === 'invalid_credentials') {
+        await retention.recordLoginFailure(entry.targetId ?? null, entry.ip ?? null, clock());
+        return;
+      }
       await db
         .insertInto('audit_events')
         .values({

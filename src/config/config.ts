@@ -65,6 +65,17 @@ export interface GatehouseConfig {
    * streams; also how often open streams are re-checked against the database. @default 15
    */
   roomHeartbeatInterval: number;
+  // Lockout that cannot be aimed at a victim (issue 8; OWASP device cookies). One block for easy merges.
+  /** Lifetime of a device token (the "this client has signed in here before" proof) in seconds. @default 7776000 (90 days) */
+  deviceTokenTtl: number;
+  /** Failed logins per trusted device within the window before that device is treated as untrusted. @default 5 */
+  loginMaxFailuresPerDevice: number;
+  /** Failed logins from untrusted clients server-wide within the window before untrusted logins get 429. @default 10000 */
+  loginMaxFailuresGlobal: number;
+  /** Password-hash slots, beyond `passwordHashConcurrency`, kept for logins from trusted devices. @default 1 */
+  passwordHashReservedSlots: number;
+  /** Audit entries and failed-login tallies older than this many seconds are deleted hourly. @default 7776000 (90 days) */
+  auditRetention: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -95,6 +106,11 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   roomRollsPerMinute: 60,
   maxStreamsPerPlayer: 3,
   roomHeartbeatInterval: 15,
+  deviceTokenTtl: 90 * 86400,
+  loginMaxFailuresPerDevice: 5,
+  loginMaxFailuresGlobal: 10_000,
+  passwordHashReservedSlots: 1,
+  auditRetention: 90 * 86400,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

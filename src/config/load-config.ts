@@ -139,6 +139,26 @@ export function loadConfig(env: Env): EnvConfig {
     roomRollsPerMinute: int('ROOM_ROLLS_PER_MINUTE', defaultConfig.roomRollsPerMinute, 1, 100000),
     maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
     roomHeartbeatInterval: duration('ROOM_HEARTBEAT_INTERVAL', defaultConfig.roomHeartbeatInterval, 3600),
+    deviceTokenTtl: duration('DEVICE_TOKEN_TTL', defaultConfig.deviceTokenTtl),
+    loginMaxFailuresPerDevice: int(
+      'LOGIN_MAX_FAILURES_PER_DEVICE',
+      defaultConfig.loginMaxFailuresPerDevice,
+      1,
+      1000,
+    ),
+    loginMaxFailuresGlobal: int(
+      'LOGIN_MAX_FAILURES_GLOBAL',
+      defaultConfig.loginMaxFailuresGlobal,
+      1,
+      100_000_000,
+    ),
+    passwordHashReservedSlots: int(
+      'PASSWORD_HASH_RESERVED_SLOTS',
+      defaultConfig.passwordHashReservedSlots,
+      0,
+      64,
+    ),
+    auditRetention: duration('AUDIT_RETENTION', defaultConfig.auditRetention, 10 * 366 * 86400),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');

@@ -49,10 +49,15 @@ export function sendProblem(reply: FastifyReply, error: GatehouseError): Fastify
 export function sendOAuthError(reply: FastifyReply, error: OAuthTokenError): FastifyReply {
   return reply
     .code(error.statusCode)
+    .headers(error.headers)
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
     .type('application/json; charset=utf-8')
-    .send({ error: error.error, error_description: error.message });
+    .send({
+      error: error.error,
+      error_description: error.message,
+      ...(error.code === undefined ? {} : { code: error.code }),
+    });
 }
 
 interface AjvIssue {
