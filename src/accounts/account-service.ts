@@ -62,12 +62,7 @@ export interface AccountService {
    * current-password check is limited per session (the signed-in client is a trusted one), never
    * by the account's lockout, so failures elsewhere cannot stop its owner changing the password.
    */
-  updateProfile(
-    user: UserRecord,
-    change: ProfileChange,
-    currentSessionId: string,
-    ip: string,
-  ): Promise<UserRecord>;
+  updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
   /** Applies a change made on behalf of the user and tells every instance. */
   applyUserChange(id: string, patch: Parameters<UserStore['updateUser']>[1]): Promise<UserRecord | undefined>;
 }
@@ -215,7 +210,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },
 
-    async updateProfile(user, change, currentSessionId, ip) {
+    async updateProfile(user, change, currentSessionId) {
       const patch: Parameters<UserStore['updateUser']>[1] = {};
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
       if (change.password !== undefined) {

@@ -73,7 +73,6 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
         auth.user,
         { fullName: body.full_name, password: body.password, currentPassword: body.current_password },
         auth.sessionId,
-        request.ip,
       );
       if (body.password !== undefined) {
         await audit.record({
