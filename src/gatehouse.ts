@@ -20,7 +20,7 @@ import { createRoomService, type RoomService } from './rooms/room-service.js';
 import { createRoomTokens, type RoomTokens } from './rooms/room-token.js';
 import { createRevocationList, type RevocationList } from './sessions/revocation-list.js';
 import { createSessionManager, type SessionManager } from './sessions/session-manager.js';
-import { createAuditRetentionStore } from './storage/audit-retention-store.js';
+import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
@@ -57,6 +57,8 @@ export interface Gatehouse {
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
   readonly audit: AuditLog;
+  /** Failed-login tallies (one row per account and hour) and the AUDIT_RETENTION sweep. */
+  readonly auditRetention: AuditRetentionStore;
   /** Dicery rooms: create, join, roll, leave, kick, close. */
   readonly rooms: RoomService;
   /** Storage behind {@link Gatehouse.rooms}, for read-only checks such as stream reconciliation. */
@@ -168,6 +170,7 @@ export async function createGatehouse(
       throttle,
       counters,
       audit,
+      auditRetention,
       rooms,
       roomStore,
       roomBus,
