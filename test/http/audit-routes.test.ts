@@ -110,8 +110,13 @@ describe('GET /audit', () => {
       details: { email: bob.user.email, role: 'admin' },
     });
     // Wrong passwords are tallied per account and hour rather than logged one row each (issue 8).
-    const failures = await app.gatehouse.auditRetention.listLoginFailures({ subjectId: bob.user.id, limit: 10 });
-    expect(failures).toEqual([expect.objectContaining({ subjectId: bob.user.id, failures: 1, lastIp: '127.0.0.1' })]);
+    const failures = await app.gatehouse.auditRetention.listLoginFailures({
+      subjectId: bob.user.id,
+      limit: 10,
+    });
+    expect(failures).toEqual([
+      expect.objectContaining({ subjectId: bob.user.id, failures: 1, lastIp: '127.0.0.1' }),
+    ]);
 
     // OWASP Logging Cheat Sheet: never passwords, tokens or hashes.
     for (const secret of [PASSWORD, 'not-the-password', boss.token, bob.token, 'argon2']) {
