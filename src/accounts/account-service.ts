@@ -222,10 +222,11 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const outcome = await deps.gate.run(`session:${currentSessionId}`, async () => {
           const decision = await deps.throttle.check(subject);
           if (!decision.allowed) return decision;
-          const right =
-            current !== undefined && (await hasher.verify(user.passwordHash, current, 'reserved'));
+          // A missing value guesses nothing: no hash, no count.
+          if (current === undefined) return 'wrong';
+          const right = await hasher.verify(user.passwordHash, current, 'reserved');
           await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
-          return right ? decision : undefined;
+          return right ? 'right' : 'wrong';
         });
         if (!outcome.ok) {
           throw new GatehouseError(
@@ -236,17 +237,17 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
             },
           );
         }
-        if (outcome.value !== undefined && !outcome.value.allowed) {
+        if (typeof outcome.value === 'object') {
           throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
             headers: { 'retry-after': String(outcome.value.retryAfterSeconds) },
           });
         }
-        if (outcome.value === undefined) {
+        if (outcome.value === 'wrong') {
           throw new GatehouseError('INVALID_CURRENT_PASSWORD', 'current_password is missing or wrong.', {
             errors: [{ field: 'current_password', message: 'must be your current password' }],
           });
         }
-        patch.passwordHash = await hasher.hash(checkedPassword(change.password, 'password'));
+        patch.passwordHash = await hasher.hash(checkedPassword(change.password, 'password'), 'reserved');
         // OWASP Session Management: a new password ends every other session. Revoke before the
         // cache-eviction broadcast, so a failing broadcast can never leave those sessions alive.
         await deps.sessions.revokeUserSessions(user.id, currentSessionId);
