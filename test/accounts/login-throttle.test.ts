@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
-import { createMemoryCounterStore } from '../../src/accounts/counter-store.js';
+import { createMemoryCounterStore, createRedisCounterStore } from '../../src/accounts/counter-store.js';
 import { createLoginThrottle, type LoginSubject } from '../../src/accounts/login-throttle.js';
 import { createTestClock } from '../../src/testing.js';
 
@@ -69,5 +71,29 @@ describe('createLoginThrottle', () => {
     const keys = increment.mock.calls.map(([key]) => key);
     expect(keys.some((key) => key.includes('example') || key.includes('1.2.3.4'))).toBe(false);
     expect(keys.filter((key) => key.startsWith('login:account:')).map((key) => key.length)).toEqual([36, 36]);
+  });
+});
+
+describe.runIf(process.env.REDIS_URL)('createLoginThrottle over Redis counters', () => {
+  it('checks without writing, counts only failures and keeps trust levels apart', async () => {
+    const redis = new Redis(process.env.REDIS_URL ?? '');
+    // A private prefix: the shared Redis is never flushed, only these keys are removed.
+    const prefix = `gatehouse:test:${randomBytes(6).toString('hex')}:`;
+    try {
+      const throttle = createLoginThrottle(createRedisCounterStore(redis, prefix), limits, Date.now);
+      expect(await throttle.check(untrusted('a@example.com'))).toEqual({ allowed: true });
+      expect(await redis.keys(`${prefix}*`)).toEqual([]);
+      await throttle.recordFailure(untrusted('a@example.com'));
+      await throttle.recordFailure(untrusted('a@example.com', '10.0.0.2'));
+      const blocked = await throttle.check(untrusted('a@example.com', '10.0.0.3'));
+      expect(blocked.allowed).toBe(false);
+      expect((await throttle.check({ trust: 'trusted', deviceKey: 'd' })).allowed).toBe(true);
+      await throttle.recordSuccess(untrusted('a@example.com', '10.0.0.3'));
+      expect((await throttle.check(untrusted('a@example.com', '10.0.0.3'))).allowed).toBe(true);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
   });
 });
