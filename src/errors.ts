@@ -98,22 +98,52 @@ export class GatehouseError extends Error {
  * (`error`, `error_description`) rather than problem+json, because OAuth clients parse it.
  */
 export class OAuthTokenError extends Error {
-  /** RFC 6749 §5.2 error code. */
+  /**
+   * RFC 6749 §5.2 error code, or `temporarily_unavailable` for a throttled login (see
+   * {@link OAuthTokenError.throttled}).
+   */
   readonly error:
     | 'invalid_request'
     | 'invalid_client'
     | 'invalid_grant'
     | 'unauthorized_client'
     | 'unsupported_grant_type'
-    | 'invalid_scope';
-  /** HTTP status: 400 for all of these but `invalid_client` (401). */
+    | 'invalid_scope'
+    | 'temporarily_unavailable';
+  /** HTTP status: 400 for all of these but `invalid_client` (401) and `temporarily_unavailable` (429). */
   readonly statusCode: number;
+  /** Extra HTTP headers (e.g. `Retry-After`). */
+  readonly headers: Record<string, string>;
+  /** Our stable code, sent beside `error` when set, so clients can tell our reasons apart. */
+  readonly code: ErrorCode | undefined;
 
-  constructor(error: OAuthTokenError['error'], description: string) {
+  constructor(
+    error: OAuthTokenError['error'],
+    description: string,
+    options: { headers?: Record<string, string>; code?: ErrorCode } = {},
+  ) {
     super(description);
     this.name = 'OAuthTokenError';
     this.error = error;
-    this.statusCode = error === 'invalid_client' ? 401 : 400;
+    this.statusCode = error === 'invalid_client' ? 401 : error === 'temporarily_unavailable' ? 429 : 400;
+    this.headers = options.headers ?? {};
+    this.code = options.code;
+  }
+
+  /**
+   * A 429 for a login refused by throttling, with `Retry-After`. RFC 6749 §5.2 defines no code for
+   * it, so the `error` is `temporarily_unavailable`: registered in the IANA OAuth Extensions Error
+   * registry (RFC 6749 §4.1.2.1, §11.4), meaning "try again later", and what oauthlib (behind
+   * requests-oauthlib) maps to TemporarilyUnavailableError; Authlib raises on any `error` member.
+   * Not `invalid_grant`: that claims the credentials are wrong, which would tell a user with the
+   * right password to change it (and clients may drop stored credentials on it). Not `slow_down`:
+   * RFC 8628 §3.5 defines it for device-code polling, where clients add 5 s to their interval.
+   */
+  static throttled(code: ErrorCode, description: string, retryAfterSeconds: number): OAuthTokenError {
+    return new OAuthTokenError('temporarily_unavailable', description, {
+      code,
+      headers: { 'retry-after': String(retryAfterSeconds) },
+    });
   }
 }
 

@@ -18,6 +18,7 @@ import type { Transaction } from 'kysely';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { RoomBus, RoomEvent } from './rooms/room-bus.js';
 import { createRoomService, type RoomService } from './rooms/room-service.js';
+import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import type { Database } from './storage/open-database.js';
 import { createRoomStore } from './storage/room-store.js';
@@ -117,7 +118,7 @@ export async function runGatehouseTransaction<T>(
           bus: deferPublishing(deps.roomBus, afterCommit),
           clock: deps.clock,
         }),
-        audit: createAuditLog(createAuditStore(trx), deps.clock),
+        audit: createAuditLog(createAuditStore(trx), deps.clock, createAuditRetentionStore(trx)),
         afterCommit,
       };
       return work(tx);

@@ -4,6 +4,8 @@ import {
   createMemoryCounterStore,
   createResilientCounterStore,
 } from './accounts/counter-store.js';
+import { createDeviceTokens } from './accounts/device-token.js';
+import { createKeyedGate } from './accounts/keyed-gate.js';
 import { createLoginThrottle, type LoginThrottle } from './accounts/login-throttle.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
@@ -29,6 +31,7 @@ import {
   revocationRetentionMs,
 } from './sessions/revocation-list.js';
 import { COOKIE_RECHECK_MS, createSessionManager, type SessionManager } from './sessions/session-manager.js';
+import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
@@ -83,6 +86,8 @@ export interface Gatehouse {
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
   readonly audit: AuditLog;
+  /** Failed-login tallies (one row per account and hour) and the AUDIT_RETENTION sweep. */
+  readonly auditRetention: AuditRetentionStore;
   /** Dicery rooms: create, join, roll, leave, kick, close. */
   readonly rooms: RoomService;
   /** Storage behind {@link Gatehouse.rooms}, for read-only checks such as stream reconciliation. */
@@ -191,7 +196,7 @@ export async function createGatehouse(
         }),
     });
     const userCache = createUserCache(users, bus, { clock });
-    const hasher = createPasswordHasher(config.passwordHashConcurrency);
+    const hasher = createPasswordHasher(config.passwordHashConcurrency, config.passwordHashReservedSlots);
     const sessions = createSessionManager({
       config,
       sessions: sessionStore,
@@ -210,12 +215,30 @@ export async function createGatehouse(
       {
         perAccount: config.loginMaxFailuresPerAccount,
         perIp: config.loginMaxFailuresPerIp,
+        global: config.loginMaxFailuresGlobal,
+        perDevice: config.loginMaxFailuresPerDevice,
         windowMs: config.loginFailureWindow * 1000,
       },
       clock,
     );
-    const accounts = createAccountService({ users, userCache, hasher, sessions, throttle, bus, clock });
-    const audit = createAuditLog(createAuditStore(database.db), clock);
+    const accounts = createAccountService({
+      users,
+      userCache,
+      hasher,
+      sessions,
+      throttle,
+      // Entries live only while a password check runs or waits: bounded by these two numbers.
+      gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
+      deviceTokens: createDeviceTokens({
+        secretKey: config.secretKey,
+        ttlSeconds: config.deviceTokenTtl,
+        clock,
+      }),
+      bus,
+      clock,
+    });
+    const auditRetention = createAuditRetentionStore(database.db);
+    const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
     const roomStore = createRoomStore(database.db);
     const onHandlerError = (error: unknown, event: { type: string }) =>
       warn(`Room event handler threw on ${event.type}`, {
@@ -240,6 +263,8 @@ export async function createGatehouse(
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
         .catch(() => {});
+      // AUDIT_RETENTION: the audit trail is bounded in time, so no flood can grow it for ever.
+      auditRetention.deleteBefore(clock() - config.auditRetention * 1000).catch(() => {});
     }, 3600_000);
     sweeper.unref();
     return {
@@ -258,6 +283,7 @@ export async function createGatehouse(
       throttle,
       counters,
       audit,
+      auditRetention,
       rooms,
       roomStore,
       roomBus,

@@ -5,7 +5,9 @@ import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { checkPasswordPolicy } from '../passwords/password-policy.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
-import type { LoginThrottle } from './login-throttle.js';
+import type { DeviceTokens } from './device-token.js';
+import type { KeyedGate } from './keyed-gate.js';
+import type { LoginSubject, LoginThrottle } from './login-throttle.js';
 import { normalizeEmail } from './normalize-email.js';
 import type { Role } from './roles.js';
 import type { UserCache } from './user-cache.js';
@@ -18,11 +20,21 @@ export interface Registration {
   role?: Role;
 }
 
-/** Outcome of a password login. */
+/**
+ * Outcome of a password login. `throttled`: too many failures for this (untrusted) client and
+ * account, IP or server, refused before any hash was computed. `busy`: too many checks for this
+ * account are already waiting; it says nothing about failures, so even a right password may get it.
+ */
 export type PasswordLogin =
-  | { ok: true; user: UserRecord }
+  | {
+      ok: true;
+      user: UserRecord;
+      /** A fresh device token for this client to present on its next login (OWASP device cookie). */
+      deviceToken: string;
+    }
   | { ok: false; reason: 'invalid_credentials' | 'disabled'; userId?: string }
-  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
+  | { ok: false; reason: 'busy'; retryAfterSeconds: number };
 
 /** Changes a user may make to their own account. */
 export interface ProfileChange {
@@ -39,14 +51,18 @@ export interface AccountService {
    * Checks an email and password in constant-ish time: unknown emails verify a dummy hash, and
    * "disabled" is only revealed once the password was right.
    */
-  loginWithPassword(email: string, password: string, ip: string): Promise<PasswordLogin>;
-  /** Changes name and/or password; a password change ends every other session of the user. */
-  updateProfile(
-    user: UserRecord,
-    change: ProfileChange,
-    currentSessionId: string,
+  loginWithPassword(
+    email: string,
+    password: string,
     ip: string,
-  ): Promise<UserRecord>;
+    deviceToken?: string | undefined,
+  ): Promise<PasswordLogin>;
+  /**
+   * Changes name and/or password; a password change ends every other session of the user. The
+   * current-password check is limited per session (the signed-in client is a trusted one), never
+   * by the account's lockout, so failures elsewhere cannot stop its owner changing the password.
+   */
+  updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
   /** Applies a change made on behalf of the user and tells every instance. */
   applyUserChange(id: string, patch: Parameters<UserStore['updateUser']>[1]): Promise<UserRecord | undefined>;
 }
@@ -58,6 +74,9 @@ export interface AccountServiceDeps {
   hasher: PasswordHasher;
   sessions: SessionManager;
   throttle: LoginThrottle;
+  /** One password check per account (untrusted clients) or per device at a time. */
+  gate: KeyedGate;
+  deviceTokens: DeviceTokens;
   bus: EventBus;
   clock: () => number;
 }
@@ -86,6 +105,34 @@ function checkedPassword(raw: string, field: string): string {
 /** Creates the {@link AccountService}. */
 export function createAccountService(deps: AccountServiceDeps): AccountService {
   const { users, hasher, clock } = deps;
+
+  /**
+   * Verifies `password` for `user` (a dummy hash when there is none, so timing does not reveal
+   * which emails have accounts), counts only a real failure, and issues a device token on success.
+   */
+  const checkPassword = async (
+    subject: LoginSubject,
+    user: UserRecord | undefined,
+    password: string,
+  ): Promise<PasswordLogin> => {
+    const lane = subject.trust === 'trusted' ? 'reserved' : 'shared';
+    if (user === undefined) {
+      await hasher.verifyDummy(password);
+      await deps.throttle.recordFailure(subject);
+      return { ok: false, reason: 'invalid_credentials' };
+    }
+    if (!(await hasher.verify(user.passwordHash, password, lane))) {
+      await deps.throttle.recordFailure(subject);
+      return { ok: false, reason: 'invalid_credentials', userId: user.id };
+    }
+    await deps.throttle.recordSuccess(subject);
+    if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
+    if (hasher.needsRehash(user.passwordHash)) {
+      // Upgrade hashes made with older parameters while we hold the plaintext.
+      await applyUserChange(user.id, { passwordHash: await hasher.hash(password, lane) });
+    }
+    return { ok: true, user, deviceToken: deps.deviceTokens.issue(user.id) };
+  };
 
   const applyUserChange: AccountService['applyUserChange'] = async (id, patch) => {
     const updated = await users.updateUser(id, patch, clock());
@@ -122,51 +169,85 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       return user;
     },
 
-    async loginWithPassword(rawEmail, rawPassword, ip) {
+    async loginWithPassword(rawEmail, rawPassword, ip, presentedDevice) {
       const email = normalizeEmail(rawEmail);
-      const accountKey = email?.key ?? rawEmail.normalize('NFKC').trim().toLowerCase();
-      const throttle = await deps.throttle.attempt(accountKey, ip);
-      if (!throttle.allowed)
-        return { ok: false, reason: 'throttled', retryAfterSeconds: throttle.retryAfterSeconds };
       const password = rawPassword.normalize('NFKC');
-      const user = email === undefined ? undefined : await users.findUserByEmailKey(email.key);
-      if (user === undefined) {
-        // Same work as a real check, so timing does not reveal which emails have accounts.
+      // A username that is not an email can match no account: it gets no per-account counter (so
+      // made-up strings cannot grow the store), only the IP and global ones. A valid address is
+      // counted whether or not it has an account, or the 429 would reveal which accounts exist.
+      if (email === undefined) {
+        const subject: LoginSubject = { trust: 'untrusted', accountKey: undefined, ip };
+        const decision = await deps.throttle.check(subject);
+        if (!decision.allowed)
+          return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
         await hasher.verifyDummy(password);
+        await deps.throttle.recordFailure(subject);
         return { ok: false, reason: 'invalid_credentials' };
       }
-      if (!(await hasher.verify(user.passwordHash, password))) {
-        return { ok: false, reason: 'invalid_credentials', userId: user.id };
+      // OWASP device cookies: a client that presents a valid device token for this account is
+      // judged on its own counter; when that counter is exhausted it is treated as untrusted.
+      let user = presentedDevice === undefined ? undefined : await users.findUserByEmailKey(email.key);
+      const device = user === undefined ? undefined : deps.deviceTokens.verify(presentedDevice, user.id);
+      if (device !== undefined && user !== undefined) {
+        const trusted: LoginSubject = { trust: 'trusted', deviceKey: device.deviceId };
+        const owner = user;
+        const attempt = await deps.gate.run(`device:${device.deviceId}`, async () => {
+          if (!(await deps.throttle.check(trusted)).allowed) return undefined;
+          return checkPassword(trusted, owner, password);
+        });
+        if (!attempt.ok) return { ok: false, reason: 'busy', retryAfterSeconds: 1 };
+        if (attempt.value !== undefined) return attempt.value;
       }
-      await deps.throttle.succeeded(accountKey, ip);
-      if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
-      if (hasher.needsRehash(user.passwordHash)) {
-        // Upgrade hashes made with older parameters while we hold the plaintext.
-        await applyUserChange(user.id, { passwordHash: await hasher.hash(password) });
-      }
-      return { ok: true, user };
+      const untrusted: LoginSubject = { trust: 'untrusted', accountKey: email.key, ip };
+      const attempt = await deps.gate.run(`account:${email.key}`, async (): Promise<PasswordLogin> => {
+        // Checked (read only) before any hash: a refused attempt costs no hash and counts nowhere.
+        const decision = await deps.throttle.check(untrusted);
+        if (!decision.allowed)
+          return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
+        user ??= await users.findUserByEmailKey(email.key);
+        return checkPassword(untrusted, user, password);
+      });
+      return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },
 
-    async updateProfile(user, change, currentSessionId, ip) {
+    async updateProfile(user, change, currentSessionId) {
       const patch: Parameters<UserStore['updateUser']>[1] = {};
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
       if (change.password !== undefined) {
         const current = change.currentPassword?.normalize('NFKC');
-        // Guessing the current password is guessing the password: same limits as a login, so a
-        // stolen short-lived token cannot be turned into a permanent takeover by brute force.
-        const throttle = await deps.throttle.attempt(user.emailKey, ip);
-        if (!throttle.allowed) {
+        // Guessing the current password is guessing the password: a stolen short-lived token must
+        // not become a permanent takeover by brute force. The signed-in session is the client
+        // here, so it gets a trusted-device counter of its own and hashes in the reserved lane.
+        const subject: LoginSubject = { trust: 'trusted', deviceKey: `session:${currentSessionId}` };
+        const outcome = await deps.gate.run(`session:${currentSessionId}`, async () => {
+          const decision = await deps.throttle.check(subject);
+          if (!decision.allowed) return decision;
+          // A missing value guesses nothing: no hash, no count.
+          if (current === undefined) return 'wrong';
+          const right = await hasher.verify(user.passwordHash, current, 'reserved');
+          await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
+          return right ? 'right' : 'wrong';
+        });
+        if (!outcome.ok) {
+          throw new GatehouseError(
+            'TOO_MANY_REQUESTS',
+            'Too many password checks at once; try again shortly.',
+            {
+              headers: { 'retry-after': '1' },
+            },
+          );
+        }
+        if (typeof outcome.value === 'object') {
           throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
-            headers: { 'retry-after': String(throttle.retryAfterSeconds) },
+            headers: { 'retry-after': String(outcome.value.retryAfterSeconds) },
           });
         }
-        if (current === undefined || !(await hasher.verify(user.passwordHash, current))) {
+        if (outcome.value === 'wrong') {
           throw new GatehouseError('INVALID_CURRENT_PASSWORD', 'current_password is missing or wrong.', {
             errors: [{ field: 'current_password', message: 'must be your current password' }],
           });
         }
-        await deps.throttle.succeeded(user.emailKey, ip);
-        patch.passwordHash = await hasher.hash(checkedPassword(change.password, 'password'));
+        patch.passwordHash = await hasher.hash(checkedPassword(change.password, 'password'), 'reserved');
         // OWASP Session Management: a new password ends every other session. Revoke before the
         // cache-eviction broadcast, so a failing broadcast can never leave those sessions alive.
         await deps.sessions.revokeUserSessions(user.id, currentSessionId);

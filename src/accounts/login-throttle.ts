@@ -1,28 +1,58 @@
+import { createHash } from 'node:crypto';
 import type { CounterStore } from './counter-store.js';
 
-/** Limits on failed logins (RFC 6749 §4.3.2: protect the password grant against brute force). */
+/**
+ * Limits on failed password checks (RFC 6749 §10.10 and §4.3.2: protect the password grant against
+ * brute force), split by trust as in OWASP's device-cookie design.
+ */
 export interface LoginThrottleLimits {
-  /** Failures per account within the window. */
+  /** Failures from untrusted clients per account within the window; only untrusted clients are then refused. */
   perAccount: number;
-  /** Failures per client IP within the window. */
+  /** Failures from untrusted clients per client IP within the window. */
   perIp: number;
+  /** Failures from untrusted clients server-wide within the window. */
+  global: number;
+  /** Failures per trusted device (or per signed-in session, for the current-password check). */
+  perDevice: number;
   /** Window length in ms; limits lift on their own when it ends (no permanent lock-out). */
   windowMs: number;
 }
 
-/** Whether a login attempt may proceed. */
+/**
+ * Who is making a password attempt.
+ * - `trusted`: a client holding a valid device token for the account (or an authenticated session
+ *   proving its current password); judged only on its own counter.
+ * - `untrusted`: anyone else; judged on the account's untrusted counter (when the username is a
+ *   syntactically valid email), the client IP's and the global one.
+ */
+export type LoginSubject =
+  | { trust: 'trusted'; deviceKey: string }
+  | { trust: 'untrusted'; accountKey: string | undefined; ip: string };
+
+/** Whether an attempt may proceed. */
 export type ThrottleDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
-/** Counts login attempts per account and per IP. */
+/**
+ * Counts failed password checks. Checking only reads counters: a refused attempt changes no state,
+ * so a blocked client cannot grow the store, and only real failures are counted, so correct
+ * passwords never count against anyone. Exactness under concurrency comes from the caller running
+ * at most one check per account or device at a time (see `createKeyedGate`).
+ */
 export interface LoginThrottle {
-  /**
-   * Counts an attempt, before the password is checked, and says whether it may proceed. Counting
-   * first means a burst of parallel guesses cannot all pass before any failure is recorded; a
-   * right password still fails while limited.
-   */
-  attempt(accountKey: string, ip: string): Promise<ThrottleDecision>;
-  /** A successful login: clears the account's count and takes this attempt off the IP's. */
-  succeeded(accountKey: string, ip: string): Promise<void>;
+  /** Whether `subject` may try a password now. Reads only. */
+  check(subject: LoginSubject): Promise<ThrottleDecision>;
+  /** Counts a wrong password for `subject`. */
+  recordFailure(subject: LoginSubject): Promise<void>;
+  /** A right password: clears the counter that belongs to this account or device (never the IP's or global). */
+  recordSuccess(subject: LoginSubject): Promise<void>;
+}
+
+/**
+ * Counter keys are fixed-size digests, so a 4 KiB username or a long IPv6 literal costs the same
+ * bytes as any other, and the store never holds the identifier itself.
+ */
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
 }
 
 /** Creates a {@link LoginThrottle} over a {@link CounterStore}. */
@@ -31,23 +61,41 @@ export function createLoginThrottle(
   limits: LoginThrottleLimits,
   clock: () => number,
 ): LoginThrottle {
-  const accountKey = (key: string) => `login:account:${key}`;
-  const ipKey = (ip: string) => `login:ip:${ip}`;
+  const keysOf = (subject: LoginSubject): { key: string; max: number }[] => {
+    if (subject.trust === 'trusted')
+      return [{ key: `login:device:${digest(subject.deviceKey)}`, max: limits.perDevice }];
+    const keys = [
+      { key: `login:ip:${digest(subject.ip)}`, max: limits.perIp },
+      { key: 'login:global', max: limits.global },
+    ];
+    if (subject.accountKey !== undefined)
+      keys.push({ key: `login:account:${digest(subject.accountKey)}`, max: limits.perAccount });
+    return keys;
+  };
   return {
-    async attempt(account, ip) {
-      const [byAccount, byIp] = await Promise.all([
-        store.increment(accountKey(account), limits.windowMs),
-        store.increment(ipKey(ip), limits.windowMs),
-      ]);
-      const blockedUntil = Math.max(
-        byAccount.count > limits.perAccount ? byAccount.resetAt : 0,
-        byIp.count > limits.perIp ? byIp.resetAt : 0,
-      );
+    async check(subject) {
+      const keys = keysOf(subject);
+      const windows = await Promise.all(keys.map(({ key }) => store.peek(key)));
+      let blockedUntil = 0;
+      windows.forEach((window, i) => {
+        const max = keys[i]?.max ?? 0;
+        if (window !== undefined && window.count >= max)
+          blockedUntil = Math.max(blockedUntil, window.resetAt);
+      });
       if (blockedUntil === 0) return { allowed: true };
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((blockedUntil - clock()) / 1000)) };
     },
-    async succeeded(account, ip) {
-      await Promise.all([store.reset(accountKey(account)), store.decrement(ipKey(ip))]);
+    async recordFailure(subject) {
+      await Promise.all(keysOf(subject).map(({ key }) => store.increment(key, limits.windowMs)));
+    },
+    async recordSuccess(subject) {
+      if (subject.trust === 'trusted') {
+        await store.reset(`login:device:${digest(subject.deviceKey)}`);
+      } else if (subject.accountKey !== undefined) {
+        // The account's owner proved the password: their other untrusted clients need not wait out
+        // failures made before. The IP and global counters stay: they measure the flood, not the account.
+        await store.reset(`login:account:${digest(subject.accountKey)}`);
+      }
     },
   };
 }

@@ -3,6 +3,7 @@ import { GatehouseError } from '../errors.js';
 import type { EventBus, GatehouseEvent } from '../events/event-bus.js';
 import type { RevocationList } from '../sessions/revocation-list.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
+import { createAuditRetentionStore } from '../storage/audit-retention-store.js';
 import { createAuditStore } from '../storage/audit-store.js';
 import type { Database } from '../storage/open-database.js';
 import { createSessionStore, type RevokedSession } from '../storage/session-store.js';
@@ -179,7 +180,7 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
       const sessionStore = createSessionStore(trx);
       const unit: Unit = {
         store,
-        audit: createAuditLog(createAuditStore(trx), clock),
+        audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
         revokeSessions: (userId) => sessionStore.revokeUserSessions(userId, clock()),
       };
       return work(unit, actor, target);

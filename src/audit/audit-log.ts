@@ -1,3 +1,4 @@
+import type { AuditRetentionStore } from '../storage/audit-retention-store.js';
 import type { AuditStore } from '../storage/audit-store.js';
 
 /** Events the audit log records. */
@@ -58,12 +59,23 @@ export interface AuditLog {
 
 /**
  * An {@link AuditLog} over an {@link AuditStore}: this module decides what an entry looks like
- * (user agent capped, details as JSON, the clock's time); the store holds the SQL. Pass a store
+ * (user agent capped, details as JSON, the clock's time); the store holds the SQL. Pass stores
  * built over a transaction to write the entry in the same unit of work as the change it records.
+ * Failed logins for a wrong password go to the aggregated tally (`tallies`) instead of a row each.
  */
-export function createAuditLog(store: AuditStore, clock: () => number): AuditLog {
+export function createAuditLog(
+  store: AuditStore,
+  clock: () => number,
+  tallies: Pick<AuditRetentionStore, 'recordLoginFailure'>,
+): AuditLog {
   return {
     async record(entry) {
+      // Wrong passwords are tallied per account and hour, not written one row each: anyone can
+      // send them, so one row per attempt would let an anonymous flood grow the database (issue 8).
+      if (entry.event === 'login_failed' && entry.details?.reason === 'invalid_credentials') {
+        await tallies.recordLoginFailure(entry.targetId ?? null, entry.ip ?? null, clock());
+        return;
+      }
       await store.insertAuditRow({
         event: entry.event,
         actor_id: entry.actorId ?? null,

@@ -122,6 +122,17 @@ export interface GatehouseConfig {
   maxStreamsPerIp: number;
   /** Rolls per client IP per minute, across players and rooms (joins would multiply the per-player limit). @default 300 */
   roomRollsPerMinutePerIp: number;
+  // Lockout that cannot be aimed at a victim (issue 8; OWASP device cookies). One block for easy merges.
+  /** Lifetime of a device token (the "this client has signed in here before" proof) in seconds. @default 7776000 (90 days) */
+  deviceTokenTtl: number;
+  /** Failed logins per trusted device within the window before that device is treated as untrusted. @default 5 */
+  loginMaxFailuresPerDevice: number;
+  /** Failed logins from untrusted clients server-wide within the window before untrusted logins get 429. @default 10000 */
+  loginMaxFailuresGlobal: number;
+  /** Password-hash slots, beyond `passwordHashConcurrency`, kept for logins from trusted devices. @default 1 */
+  passwordHashReservedSlots: number;
+  /** Audit entries and failed-login tallies older than this many seconds are deleted hourly. @default 7776000 (90 days) */
+  auditRetention: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -168,6 +179,11 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   maxStreamsPerAccount: 10,
   maxStreamsPerIp: 50,
   roomRollsPerMinutePerIp: 300,
+  deviceTokenTtl: 90 * 86400,
+  loginMaxFailuresPerDevice: 5,
+  loginMaxFailuresGlobal: 10_000,
+  passwordHashReservedSlots: 1,
+  auditRetention: 90 * 86400,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

@@ -208,6 +208,26 @@ export function loadConfig(env: Env): EnvConfig {
       1,
       1_000_000,
     ),
+    deviceTokenTtl: duration('DEVICE_TOKEN_TTL', defaultConfig.deviceTokenTtl),
+    loginMaxFailuresPerDevice: int(
+      'LOGIN_MAX_FAILURES_PER_DEVICE',
+      defaultConfig.loginMaxFailuresPerDevice,
+      1,
+      1000,
+    ),
+    loginMaxFailuresGlobal: int(
+      'LOGIN_MAX_FAILURES_GLOBAL',
+      defaultConfig.loginMaxFailuresGlobal,
+      1,
+      100_000_000,
+    ),
+    passwordHashReservedSlots: int(
+      'PASSWORD_HASH_RESERVED_SLOTS',
+      defaultConfig.passwordHashReservedSlots,
+      0,
+      64,
+    ),
+    auditRetention: duration('AUDIT_RETENTION', defaultConfig.auditRetention, 10 * 366 * 86400),
   };
   // A revoking transaction stamps revoked_at before it commits; a reload must reach back past the
   // longest such transaction can stay open (idle-in-transaction ends it at 2× the statement

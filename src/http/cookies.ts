@@ -8,6 +8,8 @@ export interface CookiePolicy {
   csrfSecretName: string;
   /** Readable cookie holding the current CSRF token, for scripts to echo in `X-CSRF-Token`. */
   csrfTokenName: string;
+  /** HttpOnly, SameSite=Strict cookie holding the browser's device token (see `device-token.ts`). */
+  deviceName: string;
   /** Prefix of per-room player cookies (Dicery). */
   roomPrefix: string;
   /** Attributes of HttpOnly cookies. */
@@ -29,6 +31,7 @@ export function createCookiePolicy(secure: boolean): CookiePolicy {
     sessionName: `${prefix}gatehouse_session`,
     csrfSecretName: `${prefix}gatehouse_csrf_secret`,
     csrfTokenName: `${prefix}gatehouse_csrf`,
+    deviceName: `${prefix}gatehouse_device`,
     roomPrefix: secure ? '__Secure-dicery_room_' : 'dicery_room_',
     httpOnly: { ...base, httpOnly: true },
     readable: { ...base, httpOnly: false },

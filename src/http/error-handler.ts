@@ -68,10 +68,15 @@ export function sendOAuthUnavailable(reply: FastifyReply, error: GatehouseError)
 export function sendOAuthError(reply: FastifyReply, error: OAuthTokenError): FastifyReply {
   return reply
     .code(error.statusCode)
+    .headers(error.headers)
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
     .type('application/json; charset=utf-8')
-    .send({ error: error.error, error_description: error.message });
+    .send({
+      error: error.error,
+      error_description: error.message,
+      ...(error.code === undefined ? {} : { code: error.code }),
+    });
 }
 
 interface AjvIssue {

@@ -26,3 +26,43 @@ export function createLimiter(
     }
   };
 }
+
+/** Which lane a task of a {@link createLaneLimiter} limiter runs in. */
+export type Lane = 'shared' | 'reserved';
+
+/**
+ * A FIFO semaphore with slots reserved for one class of work. `shared` tasks use at most `shared`
+ * slots; `reserved` tasks may use those and `reserved` more, and a freed slot goes to a waiting
+ * reserved task first. Each lane has its own bounded queue (`onFull` when full), so a flood in the
+ * shared lane can neither delay nor refuse reserved work: logins from trusted devices keep a hash
+ * slot however many untrusted attempts arrive (OWASP device-cookie design, issue 8).
+ */
+export function createLaneLimiter(options: {
+  shared: number;
+  reserved: number;
+  maxQueued: number;
+  onFull: () => never;
+}): <T>(task: () => Promise<T>, lane?: Lane) => Promise<T> {
+  let running = 0;
+  const queues: Record<Lane, (() => void)[]> = { shared: [], reserved: [] };
+  const capacity = (lane: Lane) => options.shared + (lane === 'reserved' ? options.reserved : 0);
+  const pump = () => {
+    for (const lane of ['reserved', 'shared'] as const) {
+      while (running < capacity(lane) && queues[lane].length > 0) {
+        running += 1;
+        queues[lane].shift()?.();
+      }
+    }
+  };
+  return async <T>(task: () => Promise<T>, lane: Lane = 'shared'): Promise<T> => {
+    if (running < capacity(lane) && queues[lane].length === 0) running += 1;
+    else if (queues[lane].length >= options.maxQueued) options.onFull();
+    else await new Promise<void>((resolve) => queues[lane].push(resolve));
+    try {
+      return await task();
+    } finally {
+      running -= 1;
+      pump();
+    }
+  };
+}

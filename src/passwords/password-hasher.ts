@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Algorithm, hash, verify } from '@node-rs/argon2';
 import { GatehouseError } from '../errors.js';
-import { createLimiter } from './limit-concurrency.js';
+import { createLaneLimiter, type Lane } from './limit-concurrency.js';
 
 // `Algorithm` is an ambient const enum, which verbatimModuleSyntax cannot read at run time: 2 is Argon2id.
 const ARGON2ID = 2 as Algorithm;
@@ -13,10 +13,16 @@ const CURRENT_PREFIX = `$argon2id$v=19$m=${ARGON2_PARAMS.memoryCost},t=${ARGON2_
 
 /** Hashes and verifies passwords with argon2id, a bounded number at a time. */
 export interface PasswordHasher {
-  /** Hashes a (policy-checked, normalized) password into a PHC string. */
-  hash(password: string): Promise<string>;
-  /** True when `password` matches `phc`; false for a malformed hash rather than throwing. */
-  verify(phc: string, password: string): Promise<boolean>;
+  /**
+   * Hashes a (policy-checked, normalized) password into a PHC string. `lane: 'reserved'` is for
+   * work done for a trusted device (see {@link createPasswordHasher}). @default 'shared'
+   */
+  hash(password: string, lane?: Lane): Promise<string>;
+  /**
+   * True when `password` matches `phc`; false for a malformed hash rather than throwing.
+   * `lane: 'reserved'` is for trusted devices. @default 'shared'
+   */
+  verify(phc: string, password: string, lane?: Lane): Promise<boolean>;
   /**
    * Burns the same time as a real verification against a throwaway hash, so a login for an
    * unknown email costs what a wrong password costs (OWASP Authentication Cheat Sheet).
@@ -31,26 +37,33 @@ export interface PasswordHasher {
  * at most `concurrency` hashes run at once because unbounded hashing starves every other request
  * on a small machine (DESIGN.md §6).
  */
-export function createPasswordHasher(concurrency: number): PasswordHasher {
+export function createPasswordHasher(concurrency: number, reservedSlots = 0): PasswordHasher {
   // At most 64 hashes per slot wait (~1 s of work each); beyond that, 503 rather than a queue
-  // that a registration flood could grow until every login times out.
-  const limit = createLimiter(concurrency, 64 * concurrency, () => {
-    throw new GatehouseError('SERVICE_UNAVAILABLE', 'The server is busy; try again shortly.', {
-      headers: { 'retry-after': '1' },
-    });
+  // that a registration flood could grow until every login times out. `reservedSlots` more slots
+  // (with a queue of their own) serve only trusted devices, so that flood can neither queue
+  // behind nor 503 a user whose device already signed in (issue 8, OWASP device cookies).
+  const limit = createLaneLimiter({
+    shared: concurrency,
+    reserved: reservedSlots,
+    maxQueued: 64 * concurrency,
+    onFull: () => {
+      throw new GatehouseError('SERVICE_UNAVAILABLE', 'The server is busy; try again shortly.', {
+        headers: { 'retry-after': '1' },
+      });
+    },
   });
   const options = { algorithm: ARGON2ID, ...ARGON2_PARAMS };
   let dummy: Promise<string> | undefined;
-  const verifyPhc = (phc: string, password: string) =>
+  const verifyPhc = (phc: string, password: string, lane?: Lane) =>
     limit(async () => {
       try {
         return await verify(phc, password);
       } catch {
         return false;
       }
-    });
+    }, lane);
   return {
-    hash: (password) => limit(() => hash(password, options)),
+    hash: (password, lane) => limit(() => hash(password, options), lane),
     verify: verifyPhc,
     async verifyDummy(password) {
       dummy ??= limit(() => hash(randomBytes(16).toString('base64url'), options));

@@ -67,6 +67,7 @@ export interface Schema {
   rooms: RoomsTable;
   room_players: RoomPlayersTable;
   room_events: RoomEventsTable;
+  login_failures: LoginFailuresTable;
 }
 
 /** Seed 003's catalogue. */
@@ -134,4 +135,15 @@ export interface RoomEventsTable {
   /** JSON payload as sent to subscribers. */
   data: string;
   created_at: number;
+}
+
+/** Failed logins per account (`''`: no such account) per hour: a count, not a row per attempt. */
+export interface LoginFailuresTable {
+  subject_id: string;
+  /** Start of the hour, epoch ms. */
+  window_start: number;
+  failures: number;
+  first_at: number;
+  last_at: number;
+  last_ip: string | null;
 }

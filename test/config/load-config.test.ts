@@ -233,3 +233,49 @@ describe('loadConfig: revocation reload overlap', () => {
     expect(problemsOf({})).toEqual([]);
   });
 });
+
+describe('loadConfig: lockout and audit retention settings (issue 8)', () => {
+  it('defaults to 90-day device tokens and retention, 5 device failures, 1 reserved hash slot', () => {
+    expect(loadConfig({})).toMatchObject({
+      deviceTokenTtl: 90 * 86400,
+      loginMaxFailuresPerDevice: 5,
+      loginMaxFailuresGlobal: 10_000,
+      passwordHashReservedSlots: 1,
+      auditRetention: 90 * 86400,
+    });
+  });
+
+  it('reads them and names each bad one', () => {
+    expect(
+      loadConfig({
+        DEVICE_TOKEN_TTL: '30d',
+        LOGIN_MAX_FAILURES_PER_DEVICE: '3',
+        LOGIN_MAX_FAILURES_GLOBAL: '500',
+        PASSWORD_HASH_RESERVED_SLOTS: '0',
+        AUDIT_RETENTION: '400d',
+      }),
+    ).toMatchObject({
+      deviceTokenTtl: 30 * 86400,
+      loginMaxFailuresPerDevice: 3,
+      loginMaxFailuresGlobal: 500,
+      passwordHashReservedSlots: 0,
+      auditRetention: 400 * 86400,
+    });
+    const problems = problemsOf({
+      DEVICE_TOKEN_TTL: 'forever',
+      LOGIN_MAX_FAILURES_PER_DEVICE: '0',
+      LOGIN_MAX_FAILURES_GLOBAL: '-1',
+      PASSWORD_HASH_RESERVED_SLOTS: '65',
+      AUDIT_RETENTION: '0',
+    });
+    for (const name of [
+      'DEVICE_TOKEN_TTL',
+      'LOGIN_MAX_FAILURES_PER_DEVICE',
+      'LOGIN_MAX_FAILURES_GLOBAL',
+      'PASSWORD_HASH_RESERVED_SLOTS',
+      'AUDIT_RETENTION',
+    ]) {
+      expect(problems.some((problem) => problem.startsWith(name))).toBe(true);
+    }
+  });
+});

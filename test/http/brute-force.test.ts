@@ -1,131 +1,376 @@
-import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createDeviceTokens } from '../../src/accounts/device-token.js';
+import type { GatehouseConfig } from '../../src/config/config.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
-import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+import { bearer, cookiesOf, createUser, form, login, PASSWORD, uniqueEmail } from '../support/accounts.js';
 
-describe('failed-login limits (RFC 6749 §4.3.2)', () => {
+const WRONG = 'wrong password!';
+const DEVICE_COOKIE = '__Host-gatehouse_device';
+
+/** POST /token (password grant) from `ip`, optionally presenting a device token. */
+function grant(
+  app: FastifyInstance,
+  username: string,
+  password: string,
+  options: { ip?: string; device?: string } = {},
+): Promise<LightMyRequestResponse> {
+  return app.inject({
+    method: 'POST',
+    url: '/token',
+    remoteAddress: options.ip ?? '127.0.0.1',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: form({
+      grant_type: 'password',
+      username,
+      password,
+      ...(options.device === undefined ? {} : { device_token: options.device }),
+    }),
+  });
+}
+
+/** The cookie login of a fresh browser from `ip`, optionally holding a device cookie. */
+async function cookieLogin(
+  app: FastifyInstance,
+  email: string,
+  password: string,
+  options: { ip?: string; device?: string } = {},
+): Promise<LightMyRequestResponse> {
+  const remoteAddress = options.ip ?? '127.0.0.1';
+  const csrf = await app.inject({ method: 'GET', url: '/auth/csrf', remoteAddress });
+  const jar = [...cookiesOf(csrf)].map(([name, { value }]) => `${name}=${value}`);
+  if (options.device !== undefined) jar.push(`${DEVICE_COOKIE}=${options.device}`);
+  return app.inject({
+    method: 'POST',
+    url: '/auth/login',
+    remoteAddress,
+    headers: { cookie: jar.join('; '), 'x-csrf-token': csrf.json().csrf_token },
+    payload: { email, password },
+  });
+}
+
+/** Signs in once (so the client becomes trusted) and returns its device token. */
+async function trustedDevice(app: FastifyInstance, email: string): Promise<string> {
+  const response = await grant(app, email, PASSWORD, { ip: '192.0.2.1' });
+  expect(response.statusCode).toBe(200);
+  return response.json().device_token;
+}
+
+/** `n` wrong passwords for `email`, each from a different address (an attacker's botnet). */
+async function guessFromMany(app: FastifyInstance, email: string, n: number, subnet = 10): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const response = await grant(app, email, WRONG, { ip: `10.${subnet}.0.${i + 1}` });
+    expect(response.statusCode).toBe(400);
+  }
+}
+
+describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP device cookies)', () => {
   let app: FastifyInstance;
   afterEach(async () => app.close());
 
-  it('limits an account, still refuses the right password while limited, and lifts on its own', async () => {
+  const build = (overrides: Partial<GatehouseConfig> = {}, clock?: ReturnType<typeof createTestClock>) =>
+    buildTestServer(overrides, clock === undefined ? {} : { clock });
+
+  it('locks untrusted clients of an account, still refuses the right password while locked, and lifts on its own', async () => {
     const clock = createTestClock();
-    app = await buildTestServer({ loginMaxFailuresPerAccount: 3, loginFailureWindow: 600 }, { clock });
+    app = await build({ loginMaxFailuresPerAccount: 3, loginFailureWindow: 600 }, clock);
     const user = await createUser(app);
-    for (let i = 0; i < 3; i++) {
-      const wrong = await postToken(app, {
-        grant_type: 'password',
-        username: user.email,
-        password: 'wrong password!',
-      });
-      expect(wrong.statusCode).toBe(400);
-    }
-    const limited = await postToken(app, {
-      grant_type: 'password',
-      username: user.email,
-      password: PASSWORD,
-    });
+    for (let i = 0; i < 3; i++) expect((await grant(app, user.email, WRONG)).statusCode).toBe(400);
+    const limited = await grant(app, user.email, PASSWORD);
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(Number(limited.headers['retry-after'])).toBeLessThanOrEqual(600);
-    expect(limited.json()).toMatchObject({ code: 'TOO_MANY_LOGIN_ATTEMPTS' });
     // Another account from the same IP is not affected by this account's limit.
     const other = await createUser(app);
-    expect(
-      (await postToken(app, { grant_type: 'password', username: other.email, password: PASSWORD }))
-        .statusCode,
-    ).toBe(200);
+    expect((await grant(app, other.email, PASSWORD)).statusCode).toBe(200);
     clock.advance(601_000);
-    expect(
-      (await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD })).statusCode,
-    ).toBe(200);
+    expect((await grant(app, user.email, PASSWORD)).statusCode).toBe(200);
   });
 
-  it('counts attempts before checking the password, so a parallel burst cannot slip past', async () => {
-    app = await buildTestServer({ loginMaxFailuresPerAccount: 5 });
+  it('answers 429 on /token as an RFC 6749 §5.2 body with our code, Retry-After and no-store', async () => {
+    app = await build({ loginMaxFailuresPerAccount: 1, loginFailureWindow: 600 });
     const user = await createUser(app);
-    const burst = await Promise.all([
-      ...Array.from({ length: 19 }, () =>
-        postToken(app, { grant_type: 'password', username: user.email, password: 'wrong password!' }),
-      ),
-      postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD }),
-    ]);
-    const codes = burst.map((r) => r.statusCode);
-    // At most five attempts reach the password check; the rest are refused unchecked.
-    expect(codes.filter((c) => c !== 429).length).toBeLessThanOrEqual(5);
-    expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(15);
+    await grant(app, user.email, WRONG);
+    const limited = await grant(app, user.email, PASSWORD);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['content-type']).toMatch(/^application\/json/);
+    expect(limited.headers['cache-control']).toBe('no-store');
+    expect(limited.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+    expect(limited.json()).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: 'Too many failed logins; try again later.',
+      code: 'TOO_MANY_LOGIN_ATTEMPTS',
+    });
   });
 
-  it('limits guesses at the current password on PATCH /users/me', async () => {
-    app = await buildTestServer({ loginMaxFailuresPerAccount: 3 });
+  it('answers 429 on the cookie login as problem+json with Retry-After', async () => {
+    app = await build({ loginMaxFailuresPerAccount: 1, loginFailureWindow: 600 });
+    const user = await createUser(app);
+    expect((await cookieLogin(app, user.email, WRONG)).statusCode).toBe(400);
+    const limited = await cookieLogin(app, user.email, PASSWORD);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(limited.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+    expect(limited.json()).toMatchObject({ status: 429, code: 'TOO_MANY_LOGIN_ATTEMPTS' });
+  });
+
+  it('6 wrong passwords from elsewhere lock out untrusted clients of the account, never its trusted device', async () => {
+    app = await build({ loginMaxFailuresPerAccount: 5 });
+    const victim = await createUser(app);
+    const device = await trustedDevice(app, victim.email);
+    await guessFromMany(app, victim.email, 5);
+    expect((await grant(app, victim.email, WRONG, { ip: '10.10.0.99' })).statusCode).toBe(429);
+    // Decision (README "Brute-force protection"): a client that never signed in to this account
+    // is limited with the account, even with the right password: the server cannot tell it from
+    // the attacker. The victim's own device is not.
+    const fromNewClient = await grant(app, victim.email, PASSWORD, { ip: '198.51.100.7' });
+    expect(fromNewClient.statusCode).toBe(429);
+    const fromDevice = await grant(app, victim.email, PASSWORD, { ip: '198.51.100.7', device });
+    expect(fromDevice.statusCode).toBe(200);
+    // Each success hands out a fresh device token for the next login.
+    expect(fromDevice.json().device_token).toMatch(/^[A-Za-z0-9_-]{98}$/);
+    expect(fromDevice.json().device_token).not.toBe(device);
+  });
+
+  it('gives browsers a __Host- HttpOnly Secure SameSite=Strict device cookie that keeps them out of the lockout', async () => {
+    app = await build({ loginMaxFailuresPerAccount: 2 });
+    const victim = await createUser(app);
+    const first = await cookieLogin(app, victim.email, PASSWORD);
+    expect(first.statusCode).toBe(204);
+    const cookie = cookiesOf(first).get(DEVICE_COOKIE);
+    expect(cookie?.value).toMatch(/^[A-Za-z0-9_-]{98}$/);
+    expect(cookie?.attributes).toEqual(
+      expect.arrayContaining(['httponly', 'secure', 'samesite=strict', 'path=/', `max-age=${90 * 86400}`]),
+    );
+    expect(cookie?.attributes.some((a) => a.startsWith('domain'))).toBe(false);
+    await guessFromMany(app, victim.email, 2);
+    expect((await cookieLogin(app, victim.email, PASSWORD, { ip: '198.51.100.7' })).statusCode).toBe(429);
+    const trusted = await cookieLogin(app, victim.email, PASSWORD, {
+      ip: '198.51.100.7',
+      device: cookie?.value,
+    });
+    expect(trusted.statusCode).toBe(204);
+  });
+
+  it('lets the victim in from a trusted device while a flood from many addresses fills the hash queue', async () => {
+    // One shared hash slot: 64 can wait, the rest get 503. The reserved slot is the victim's.
+    app = await build({
+      passwordHashConcurrency: 1,
+      passwordHashReservedSlots: 1,
+      loginMaxFailuresPerAccount: 3,
+    });
+    const victim = await createUser(app);
+    const device = await trustedDevice(app, victim.email);
+    await guessFromMany(app, victim.email, 3);
+    // Unknown addresses verify against a dummy hash made on first use: make it now, so the flood
+    // below goes straight into the hash queue.
+    await grant(app, uniqueEmail('warm-up'), WRONG, { ip: '10.19.0.1' });
+    const finished: string[] = [];
+    const flood = Array.from({ length: 90 }, (_, i) =>
+      grant(app, uniqueEmail('made-up'), WRONG, { ip: `10.${20 + (i % 50)}.${i}.1` }).then((response) => {
+        finished.push(`flood:${response.statusCode}`);
+        return response;
+      }),
+    );
+    // The first 503 means the shared queue is full: only now does the victim try.
+    await expect.poll(() => finished.includes('flood:503')).toBe(true);
+    const mine = grant(app, victim.email, PASSWORD, { ip: '198.51.100.7', device }).then((response) => {
+      finished.push('victim');
+      return response;
+    });
+    const [responses, victimResponse] = await Promise.all([Promise.all(flood), mine]);
+    expect(victimResponse.statusCode).toBe(200);
+    const codes = responses.map((response) => response.statusCode);
+    expect(codes.filter((code) => code === 503).length).toBeGreaterThan(0);
+    expect(codes.every((code) => code === 400 || code === 503)).toBe(true);
+    // It did not wait behind the queue: most of the flood was still waiting when it finished.
+    expect(finished.length - finished.indexOf('victim')).toBeGreaterThan(30);
+  });
+
+  it('a stolen device token is limited by its own counter, then by the untrusted ones', async () => {
+    app = await build({ loginMaxFailuresPerDevice: 3, loginMaxFailuresPerAccount: 3 });
+    const victim = await createUser(app);
+    const device = await trustedDevice(app, victim.email);
+    const codes: number[] = [];
+    for (let i = 0; i < 7; i++) codes.push((await grant(app, victim.email, WRONG, { device })).statusCode);
+    // 3 on the device's counter, then (OWASP: a locked-out device is an untrusted client) 3 more.
+    expect(codes).toEqual([400, 400, 400, 400, 400, 400, 429]);
+  });
+
+  it('treats a forged, truncated, foreign-key, other-account or expired device token as untrusted', async () => {
+    const clock = createTestClock();
+    app = await build({ loginMaxFailuresPerAccount: 2, loginFailureWindow: 600 }, clock);
+    const victim = await createUser(app);
+    const other = await createUser(app);
+    const old = await trustedDevice(app, victim.email);
+    clock.advance(90 * 86400 * 1000 + 1000);
+    const valid = await trustedDevice(app, victim.email);
+    const otherAccounts = await trustedDevice(app, other.email);
+    await guessFromMany(app, victim.email, 2);
+    const flipped = `${valid.slice(0, 50)}${valid[50] === 'A' ? 'B' : 'A'}${valid.slice(51)}`;
+    const foreign = createDeviceTokens({
+      secretKey: new Uint8Array(32).fill(7),
+      ttlSeconds: 86400,
+      clock,
+    }).issue(victim.id);
+    for (const token of [flipped, valid.slice(0, 97), `${valid}A`, foreign, otherAccounts, old, 'x']) {
+      const response = await grant(app, victim.email, PASSWORD, { device: token });
+      expect(response.statusCode, token).toBe(429);
+    }
+    expect((await grant(app, victim.email, PASSWORD, { device: valid })).statusCode).toBe(200);
+  });
+
+  it('answers 16 concurrent logins with the right password all with 200 (and counts none as failures)', async () => {
+    app = await build({ loginMaxFailuresPerAccount: 5, loginMaxFailuresPerIp: 5 });
+    const user = await createUser(app);
+    const responses = await Promise.all(Array.from({ length: 16 }, () => grant(app, user.email, PASSWORD)));
+    expect(responses.map((response) => response.statusCode)).toEqual(Array(16).fill(200));
+    // Nothing was held against the IP either: another account still logs in from it.
+    const other = await createUser(app);
+    expect((await grant(app, other.email, PASSWORD)).statusCode).toBe(200);
+  });
+
+  it('lets exactly the limit of a parallel burst of wrong guesses reach the password check', async () => {
+    app = await build({ loginMaxFailuresPerAccount: 5 });
+    const user = await createUser(app);
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => grant(app, user.email, WRONG, { ip: `10.30.0.${i + 1}` })),
+    );
+    const codes = burst.map((response) => response.statusCode);
+    expect(codes.filter((code) => code === 400)).toHaveLength(5);
+    expect(codes.filter((code) => code === 429)).toHaveLength(15);
+  });
+
+  it('refuses a throttled attempt before any hash and without touching a counter', async () => {
+    app = await build({ loginMaxFailuresPerAccount: 2, loginMaxFailuresPerIp: 4 });
+    const user = await createUser(app);
+    await guessFromMany(app, user.email, 2);
+    const { hasher, counters } = app.gatehouse;
+    const spies = [
+      vi.spyOn(hasher, 'verify'),
+      vi.spyOn(hasher, 'verifyDummy'),
+      vi.spyOn(hasher, 'hash'),
+      vi.spyOn(counters, 'increment'),
+      vi.spyOn(counters, 'decrement'),
+      vi.spyOn(counters, 'reset'),
+    ];
+    expect((await grant(app, user.email, PASSWORD)).statusCode).toBe(429);
+    expect((await cookieLogin(app, user.email, PASSWORD)).statusCode).toBe(429);
+    for (const spy of spies) expect(spy).not.toHaveBeenCalled();
+
+    // Once an IP is blocked, its requests for any other address create no new state either.
+    for (const spy of spies) spy.mockRestore();
+    for (let i = 0; i < 4; i++) await grant(app, uniqueEmail('spray'), WRONG, { ip: '10.40.0.1' });
+    const increments = vi.spyOn(counters, 'increment');
+    const verifies = vi.spyOn(hasher, 'verifyDummy');
+    for (let i = 0; i < 10; i++) {
+      expect((await grant(app, uniqueEmail('spray'), WRONG, { ip: '10.40.0.1' })).statusCode).toBe(429);
+      expect((await grant(app, `not an email ${i}`, WRONG, { ip: '10.40.0.1' })).statusCode).toBe(429);
+    }
+    expect(increments).not.toHaveBeenCalled();
+    expect(verifies).not.toHaveBeenCalled();
+  });
+
+  it('gives usernames that are not emails no per-account counter, and counts unknown addresses like real ones', async () => {
+    app = await build({ loginMaxFailuresPerAccount: 2 });
+    const increments = vi.spyOn(app.gatehouse.counters, 'increment');
+    for (const name of ['not an email', 'x'.repeat(300), 'a@', '@b.example']) {
+      expect((await grant(app, name, WRONG, { ip: '10.50.0.1' })).statusCode).toBe(400);
+    }
+    const keys = increments.mock.calls.map(([key]) => key);
+    expect(keys.some((key) => key.startsWith('login:account:'))).toBe(false);
+    // Keys are fixed-size digests, never the identifier itself.
+    expect(new Set(keys.map((key) => key.length)).size).toBeLessThanOrEqual(2);
+
+    const real = await createUser(app);
+    const ghost = uniqueEmail('ghost');
+    const answers: LightMyRequestResponse[] = [];
+    for (const email of [real.email, ghost]) {
+      await guessFromMany(app, email, 2, email === ghost ? 61 : 60);
+      answers.push(await grant(app, email, WRONG, { ip: '10.62.0.1' }));
+    }
+    expect(answers.map((response) => response.statusCode)).toEqual([429, 429]);
+    expect(answers[0]?.json()).toEqual(answers[1]?.json());
+  });
+
+  it('limits guesses at the current password per session, and a lockout elsewhere does not stop the change', async () => {
+    app = await build({ loginMaxFailuresPerDevice: 3, loginMaxFailuresPerAccount: 2 });
     const user = await createUser(app);
     const { access_token } = await login(app, user.email);
-    const change = (current: string) =>
+    await guessFromMany(app, user.email, 2);
+    expect((await grant(app, user.email, PASSWORD, { ip: '10.70.0.1' })).statusCode).toBe(429);
+    const change = (current: string, password = 'a brand new secret') =>
       app.inject({
         method: 'PATCH',
         url: '/users/me',
         headers: bearer(access_token),
-        payload: { password: 'a brand new secret', current_password: current },
+        payload: { password, current_password: current },
       });
+    // The owner, signed in, can still change the password while the account is locked elsewhere...
+    expect((await change(PASSWORD, 'first new secret phrase')).statusCode).toBe(200);
+    // ...and a thief holding the token gets a small budget of guesses.
     for (let i = 0; i < 3; i++)
       expect((await change('not the password')).json().code).toBe('INVALID_CURRENT_PASSWORD');
-    const limited = await change(PASSWORD);
+    const limited = await change('first new secret phrase');
     expect(limited.statusCode).toBe(429);
+    expect(limited.headers['retry-after']).toMatch(/^[1-9]\d*$/);
     expect(limited.json().code).toBe('TOO_MANY_LOGIN_ATTEMPTS');
   });
 
-  it('limits a client IP across accounts', async () => {
-    app = await buildTestServer({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100 });
-    await postToken(app, { grant_type: 'password', username: 'a@example.com', password: 'wrong password!' });
-    await postToken(app, { grant_type: 'password', username: 'b@example.com', password: 'wrong password!' });
-    const limited = await postToken(app, {
-      grant_type: 'password',
-      username: 'c@example.com',
-      password: 'wrong password!',
-    });
-    expect(limited.statusCode).toBe(429);
+  it('limits a client IP across accounts (untrusted clients only)', async () => {
+    app = await build({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100 });
+    const user = await createUser(app);
+    const device = await trustedDevice(app, user.email);
+    await grant(app, 'a@example.com', WRONG);
+    await grant(app, 'b@example.com', WRONG);
+    expect((await grant(app, 'c@example.com', WRONG)).statusCode).toBe(429);
+    expect((await grant(app, user.email, PASSWORD)).statusCode).toBe(429);
+    expect((await grant(app, user.email, PASSWORD, { device })).statusCode).toBe(200);
+  });
+
+  it('limits untrusted failures server-wide, never trusted devices', async () => {
+    app = await build({ loginMaxFailuresGlobal: 4, loginMaxFailuresPerAccount: 100 });
+    const user = await createUser(app);
+    const device = await trustedDevice(app, user.email);
+    for (let i = 0; i < 4; i++) await grant(app, uniqueEmail('g'), WRONG, { ip: `10.80.0.${i}` });
+    expect((await grant(app, uniqueEmail('g'), WRONG, { ip: '10.81.0.1' })).statusCode).toBe(429);
+    expect((await grant(app, user.email, PASSWORD, { ip: '10.81.0.2', device })).statusCode).toBe(200);
   });
 
   it('ignores X-Forwarded-For unless TRUST_PROXY is set', async () => {
-    app = await buildTestServer({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100 });
-    for (const ip of ['10.0.0.1', '10.0.0.2']) {
-      await postToken(
-        app,
-        { grant_type: 'password', username: `${ip}@example.com`, password: 'wrong password!' },
-        { 'x-forwarded-for': ip },
-      );
-    }
+    app = await build({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100 });
+    const viaProxy = (username: string, ip: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': ip },
+        payload: form({ grant_type: 'password', username, password: WRONG }),
+      });
+    for (const ip of ['10.0.0.1', '10.0.0.2']) await viaProxy(`${ip}@example.com`, ip);
     // Spoofed addresses did not buy fresh budgets: the real peer is limited.
-    const limited = await postToken(
-      app,
-      { grant_type: 'password', username: 'z@example.com', password: 'x-wrong-pass' },
-      { 'x-forwarded-for': '10.0.0.3' },
-    );
-    expect(limited.statusCode).toBe(429);
+    expect((await viaProxy('z@example.com', '10.0.0.3')).statusCode).toBe(429);
     await app.close();
 
-    app = await buildTestServer({
-      loginMaxFailuresPerIp: 2,
-      loginMaxFailuresPerAccount: 100,
-      trustProxy: true,
-    });
-    for (const ip of ['10.0.0.1', '10.0.0.1']) {
-      await postToken(
-        app,
-        { grant_type: 'password', username: 'p@example.com', password: 'wrong password!' },
-        { 'x-forwarded-for': ip },
-      );
-    }
-    const otherClient = await postToken(
-      app,
-      { grant_type: 'password', username: 'q@example.com', password: 'wrong password!' },
-      { 'x-forwarded-for': '10.0.0.2' },
-    );
-    expect(otherClient.statusCode).toBe(400);
-    const sameClient = await postToken(
-      app,
-      { grant_type: 'password', username: 'q@example.com', password: 'wrong password!' },
-      { 'x-forwarded-for': '10.0.0.1' },
-    );
-    expect(sameClient.statusCode).toBe(429);
+    app = await build({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100, trustProxy: true });
+    for (let i = 0; i < 2; i++) await viaProxy('p@example.com', '10.0.0.1');
+    expect((await viaProxy('q@example.com', '10.0.0.2')).statusCode).toBe(400);
+    expect((await viaProxy('q@example.com', '10.0.0.1')).statusCode).toBe(429);
+  });
+
+  it('tallies failed logins per account and hour instead of writing one audit row each', async () => {
+    // A frozen clock keeps every attempt inside one hour's tally.
+    app = await build({ loginMaxFailuresPerAccount: 100, loginMaxFailuresPerIp: 100 }, createTestClock());
+    const user = await createUser(app);
+    await guessFromMany(app, user.email, 7);
+    for (let i = 0; i < 3; i++) await grant(app, uniqueEmail('nobody'), WRONG);
+    expect((await cookieLogin(app, user.email, WRONG)).statusCode).toBe(400);
+    const { auditRetention, audit } = app.gatehouse;
+    expect(await auditRetention.listLoginFailures({ subjectId: user.id, limit: 10 })).toEqual([
+      expect.objectContaining({ subjectId: user.id, failures: 8, lastIp: '127.0.0.1' }),
+    ]);
+    expect(await auditRetention.listLoginFailures({ subjectId: null, limit: 10 })).toEqual([
+      expect.objectContaining({ subjectId: null, failures: 3 }),
+    ]);
+    expect((await audit.list({ limit: 10, offset: 0, event: 'login_failed' })).total).toBe(0);
   });
 });

@@ -38,6 +38,7 @@ describe('POST /token', () => {
       expires_in: 900,
       refresh_token: expect.stringMatching(/^ghr_[A-Za-z0-9_-]{43}$/),
       scope: 'me clothes:read rooms:host',
+      device_token: expect.stringMatching(/^[A-Za-z0-9_-]{98}$/),
     });
     expect(decodeProtectedHeader(body.access_token)).toMatchObject({
       alg: 'HS256',

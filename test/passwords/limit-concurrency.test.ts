@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLimiter } from '../../src/passwords/limit-concurrency.js';
+import { createLaneLimiter, createLimiter } from '../../src/passwords/limit-concurrency.js';
 
 describe('createLimiter', () => {
   it('never runs more than `max` tasks at once and runs the rest in arrival order', async () => {
@@ -46,5 +46,61 @@ describe('createLimiter', () => {
     release();
     await running;
     expect(await waiting).toBe('queued');
+  });
+});
+
+describe('createLaneLimiter', () => {
+  const full = () => {
+    throw new Error('full');
+  };
+
+  it('runs reserved work at once on its reserved slot while shared work fills and queues', async () => {
+    const limit = createLaneLimiter({ shared: 1, reserved: 1, maxQueued: 1, onFull: full });
+    let releaseShared = () => {};
+    const running = limit(() => new Promise<void>((resolve) => (releaseShared = resolve)));
+    const queued = limit(async () => 'queued');
+    await expect(limit(async () => 'refused')).rejects.toThrow('full');
+    // The shared lane is full and its queue too; the reserved lane neither waits nor is refused.
+    expect(await limit(async () => 'trusted', 'reserved')).toBe('trusted');
+    releaseShared();
+    await running;
+    expect(await queued).toBe('queued');
+  });
+
+  it('hands a freed slot to a waiting reserved task before earlier shared ones', async () => {
+    const limit = createLaneLimiter({ shared: 1, reserved: 0, maxQueued: 10, onFull: full });
+    const order: string[] = [];
+    let release = () => {};
+    const first = limit(() => new Promise<void>((resolve) => (release = resolve)));
+    const shared = limit(async () => {
+      order.push('shared');
+    });
+    const reserved = limit(async () => {
+      order.push('reserved');
+    }, 'reserved');
+    release();
+    await Promise.all([first, shared, reserved]);
+    expect(order).toEqual(['reserved', 'shared']);
+  });
+
+  it('never lets shared work use reserved slots', async () => {
+    const limit = createLaneLimiter({ shared: 1, reserved: 2, maxQueued: 10, onFull: full });
+    let running = 0;
+    let peak = 0;
+    const releases: (() => void)[] = [];
+    const tasks = Array.from({ length: 3 }, () =>
+      limit(async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        running -= 1;
+      }),
+    );
+    for (let done = 0; done < 3; done++) {
+      await expect.poll(() => releases.length).toBeGreaterThan(done);
+      releases[done]?.();
+    }
+    await Promise.all(tasks);
+    expect(peak).toBe(1);
   });
 });

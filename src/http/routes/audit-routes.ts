@@ -91,4 +91,61 @@ export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse):
       };
     },
   );
+
+  app.get(
+    '/audit/login-failures',
+    {
+      preValidation: app.auth.require({ scopes: ['audit:read'] }),
+      schema: {
+        tags: ['admin'],
+        summary: 'Read failed-login tallies',
+        description:
+          'Wrong passwords are not logged one entry each (anyone can send them, so that would let a flood grow the ' +
+          'database): they are counted per account and hour. `subject_id` is an account id, or `none` for ' +
+          'addresses with no account and usernames that are not addresses. Newest hour first.',
+        querystring: Type.Object(
+          {
+            subject_id: Type.Optional(
+              Type.String({
+                pattern: '^(none|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$',
+              }),
+            ),
+            limit: PageQuery.limit,
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                subject_id: NullableString('The account, or null for no such account'),
+                window_start: Type.String({ format: 'date-time', description: 'Start of the hour' }),
+                failures: Type.Integer(),
+                first_at: Type.String({ format: 'date-time' }),
+                last_at: Type.String({ format: 'date-time' }),
+                last_ip: NullableString(),
+              }),
+            ),
+          }),
+          ...errorResponses,
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query as { subject_id?: string; limit: number };
+      const subjectId = query.subject_id === 'none' ? null : query.subject_id;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      const rows = await gatehouse.auditRetention.listLoginFailures({ subjectId, limit: query.limit });
+      return {
+        items: rows.map((row) => ({
+          subject_id: row.subjectId,
+          window_start: iso(row.windowStart),
+          failures: row.failures,
+          first_at: iso(row.firstAt),
+          last_at: iso(row.lastAt),
+          last_ip: row.lastIp,
+        })),
+      };
+    },
+  );
 }

@@ -110,7 +110,9 @@ export function registerAuthRoutes(
         summary: 'Sign in a browser (session cookie)',
         description:
           'Form or JSON with `username` (or `email`) and `password`. Needs `X-CSRF-Token` from `GET /auth/csrf` ' +
-          '(login CSRF protection). On success: 204, a new HttpOnly session cookie and a new CSRF token cookie.',
+          '(login CSRF protection). On success: 204, a new HttpOnly session cookie, a new CSRF token cookie and a ' +
+          'device cookie (`__Host-gatehouse_device`): failed logins from elsewhere never lock out a browser that holds ' +
+          'one for the account. Refused logins answer 429 with Retry-After.',
         body: LoginBody,
         response: { 204: Type.Null(), 400: problemRef, 403: problemRef, 429: problemRef },
       },
@@ -127,12 +129,26 @@ export function registerAuthRoutes(
         });
       }
       const client = clientInfo(request);
-      const login = await accounts.loginWithPassword(email, body.password, client.ip);
+      const login = await accounts.loginWithPassword(
+        email,
+        body.password,
+        client.ip,
+        request.cookies[cookies.deviceName],
+      );
       if (!login.ok) {
         if (login.reason === 'throttled') {
           throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many failed logins; try again later.', {
             headers: { 'retry-after': String(login.retryAfterSeconds) },
           });
+        }
+        if (login.reason === 'busy') {
+          throw new GatehouseError(
+            'TOO_MANY_REQUESTS',
+            'Too many logins to this account at once; try again shortly.',
+            {
+              headers: { 'retry-after': String(login.retryAfterSeconds) },
+            },
+          );
         }
         await audit.record({
           event: 'login_failed',
@@ -154,6 +170,14 @@ export function registerAuthRoutes(
       reply.setCookie(cookies.sessionName, cookieToken, {
         ...cookies.httpOnly,
         maxAge: config.sessionAbsoluteTtl,
+      });
+      // OWASP device cookie: this browser has now signed in to this account, so later failures from
+      // elsewhere cannot lock it out. Strict: no cross-site request ever carries it. It outlives
+      // logout on purpose; it proves only a past login and grants nothing by itself.
+      reply.setCookie(cookies.deviceName, login.deviceToken, {
+        ...cookies.httpOnly,
+        sameSite: 'strict',
+        maxAge: config.deviceTokenTtl,
       });
       csrf.issue(request, reply, session.id);
       await audit.record({

@@ -50,7 +50,8 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
         tags: ['accounts'],
         summary: 'Change your name or password',
         description:
-          'A password change needs `current_password` and ends every other session of your account.',
+          'A password change needs `current_password` and ends every other session of your account. Wrong ' +
+          '`current_password` guesses are limited per session (LOGIN_MAX_FAILURES_PER_DEVICE): then 429 with Retry-After.',
         body: Type.Object(
           {
             full_name: Type.Optional(Type.Union([Type.String({ maxLength: 400 }), Type.Null()])),
@@ -59,7 +60,7 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
           },
           { additionalProperties: false, minProperties: 1 },
         ),
-        response: { 200: publicUserRef, ...errorResponses },
+        response: { 200: publicUserRef, ...errorResponses, 429: problemRef },
       },
     },
     async (request) => {
@@ -73,7 +74,6 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
         auth.user,
         { fullName: body.full_name, password: body.password, currentPassword: body.current_password },
         auth.sessionId,
-        request.ip,
       );
       if (body.password !== undefined) {
         await audit.record({

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { grantScopes, parseScopeParameter } from '../../accounts/scopes.js';
-import { GatehouseError, OAuthTokenError } from '../../errors.js';
+import { OAuthTokenError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import type { BearerTokens } from '../../sessions/session-manager.js';
 import { clientInfo } from '../client-info.js';
@@ -14,11 +14,19 @@ const TokenResponse = Type.Object({
   expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
   refresh_token: Type.String({ description: 'Opaque, single use: each refresh returns a new one' }),
   scope: Type.String({ description: 'Space-separated scopes granted' }),
+  device_token: Type.Optional(
+    Type.String({
+      description:
+        'Password grant only: proof that this client has signed in to this account. Keep it and send it back as ' +
+        '`device_token` on later password grants: failed logins from elsewhere then never lock this client out.',
+    }),
+  ),
 });
 
 const OAuthError = Type.Object({
   error: Type.String({ description: 'RFC 6749 §5.2 error code' }),
   error_description: Type.String(),
+  code: Type.Optional(Type.String({ description: 'Gatehouse error code, when more specific than `error`' })),
 });
 
 /** Reads one parameter; RFC 6749 §3.2: parameters must not be included more than once. */
@@ -36,7 +44,7 @@ function param(form: Form, name: string, required: boolean): string | undefined 
   return value;
 }
 
-function sendTokens(reply: FastifyReply, tokens: BearerTokens) {
+function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: string) {
   // RFC 6749 §5.1: responses carrying tokens must not be cached.
   return reply
     .header('cache-control', 'no-store')
@@ -47,6 +55,7 @@ function sendTokens(reply: FastifyReply, tokens: BearerTokens) {
       expires_in: tokens.expiresIn,
       refresh_token: tokens.refreshToken,
       scope: tokens.session.scopes.join(' '),
+      ...(deviceToken === undefined ? {} : { device_token: deviceToken }),
     });
 }
 
@@ -61,13 +70,23 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     const requested = parseScopeParameter(scopeParam);
     if (requested === undefined)
       throw new OAuthTokenError('invalid_scope', 'The scope parameter is malformed.');
+    const deviceToken = param(form, 'device_token', false);
     const client = clientInfo(request);
-    const login = await accounts.loginWithPassword(username, password, client.ip);
+    const login = await accounts.loginWithPassword(username, password, client.ip, deviceToken);
     if (!login.ok) {
       if (login.reason === 'throttled') {
-        throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many failed logins; try again later.', {
-          headers: { 'retry-after': String(login.retryAfterSeconds), 'cache-control': 'no-store' },
-        });
+        throw OAuthTokenError.throttled(
+          'TOO_MANY_LOGIN_ATTEMPTS',
+          'Too many failed logins; try again later.',
+          login.retryAfterSeconds,
+        );
+      }
+      if (login.reason === 'busy') {
+        throw OAuthTokenError.throttled(
+          'TOO_MANY_REQUESTS',
+          'Too many logins to this account at once; try again shortly.',
+          login.retryAfterSeconds,
+        );
       }
       await audit.record({
         event: 'login_failed',
@@ -94,7 +113,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
       ...client,
       details: { via: 'token', session: tokens.session.id },
     });
-    return sendTokens(reply, tokens);
+    return sendTokens(reply, tokens, login.deviceToken);
   };
 
   const refreshGrant = async (request: FastifyRequest, reply: FastifyReply, form: Form) => {
@@ -136,7 +155,9 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
         description:
           'Form-encoded, as RFC 6749 requires. `grant_type=password` with `username` (your email) and `password` ' +
           'starts a session; `grant_type=refresh_token` with `refresh_token` rotates it. Errors follow RFC 6749 §5.2. ' +
-          'Failed logins are rate limited per account and per client IP (429 with Retry-After).',
+          'Failed logins from clients without a valid `device_token` are limited per account, per client IP and ' +
+          'server-wide; a client with one only by its own counter. A refused login answers 429 with Retry-After and ' +
+          '`error=temporarily_unavailable`.',
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
           grant_type: Type.Union([Type.Literal('password'), Type.Literal('refresh_token')]),
@@ -147,8 +168,15 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
             Type.String({ description: 'Space-separated scopes; default: all your role allows' }),
           ),
           client_id: Type.Optional(Type.String({ description: 'Ignored: Gatehouse clients are public' })),
+          device_token: Type.Optional(
+            Type.String({
+              description:
+                "Password grant: the `device_token` from this client's last successful password grant for this " +
+                'account. A valid one exempts the client from lockouts caused by failures elsewhere.',
+            }),
+          ),
         }),
-        response: { 200: TokenResponse, 400: OAuthError },
+        response: { 200: TokenResponse, 400: OAuthError, 429: OAuthError },
       },
     },
     async (request, reply) => {

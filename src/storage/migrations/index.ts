@@ -5,6 +5,7 @@ import * as audit from './003-audit.js';
 import * as rooms from './005-rooms.js';
 import * as roomEventSequence from './006-room-event-sequence.js';
 import * as sessionRevocation from './007-session-revocation.js';
+import * as loginFailures from './008-login-failures.js';
 
 /**
  * Every migration, in order. Names sort lexically, so keep the numeric prefix. Listed statically
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '005-rooms': rooms,
   '006-room-event-sequence': roomEventSequence,
   '007-session-revocation': sessionRevocation,
+  '008-login-failures': loginFailures,
 };

@@ -1,0 +1,83 @@
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Device tokens, after OWASP's "Slow Down Online Guessing Attacks with Device Cookies": a client
+ * that has completed a login to an account receives one, and later login attempts that present it
+ * are judged on their own small failure counter instead of the account's lockout, so failures
+ * from elsewhere can never lock that client out.
+ *
+ * Layout (73 bytes, 98 base64url characters, fixed whatever the account):
+ * `version (1) | account id, a UUID (16) | nonce (16) | issued at, epoch seconds (8) | HMAC-SHA256 (32)`.
+ * The MAC covers every byte before it; the key is derived from SECRET_KEY with HKDF (RFC 5869) under
+ * a label of its own, so a device token can never verify as any other signed value.
+ */
+const VERSION = 1;
+const BODY_BYTES = 1 + 16 + 16 + 8;
+const TOKEN_BYTES = BODY_BYTES + 32;
+/** Length of an encoded token; anything else is refused before any decoding work. */
+export const DEVICE_TOKEN_LENGTH = Math.ceil((TOKEN_BYTES * 4) / 3);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Tokens "issued" this far in the future are refused: clocks of several instances drift a little. */
+const MAX_CLOCK_SKEW_SECONDS = 300;
+
+/** A device token that verified for the expected account. */
+export interface TrustedDevice {
+  /** Fixed-size identifier of this device token (from its nonce), used as its failure-counter key. */
+  deviceId: string;
+  /** When it was issued, epoch ms. */
+  issuedAt: number;
+}
+
+/** Issues and verifies device tokens. */
+export interface DeviceTokens {
+  /** A new token for `accountId` (a UUID), valid for the configured lifetime. */
+  issue(accountId: string): string;
+  /**
+   * The device when `token` is authentic, unexpired and was issued for `accountId`; undefined for
+   * anything else (forged, truncated, expired, another account's): such a client is untrusted.
+   */
+  verify(token: string | undefined, accountId: string): TrustedDevice | undefined;
+}
+
+/** Settings of {@link createDeviceTokens}. */
+export interface DeviceTokenOptions {
+  /** The server secret (SECRET_KEY); the MAC key is derived from it. */
+  secretKey: Uint8Array;
+  /** Lifetime in seconds (DEVICE_TOKEN_TTL). */
+  ttlSeconds: number;
+  /** Epoch ms. */
+  clock: () => number;
+}
+
+/** Creates {@link DeviceTokens}. */
+export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
+  const key = Buffer.from(hkdfSync('sha256', options.secretKey, '', 'gatehouse device token v1', 32));
+  const mac = (body: Buffer) => createHmac('sha256', key).update(body).digest();
+  return {
+    issue(accountId) {
+      if (!UUID.test(accountId)) throw new TypeError('device tokens are issued for UUID account ids');
+      const body = Buffer.alloc(BODY_BYTES);
+      body.writeUInt8(VERSION, 0);
+      Buffer.from(accountId.replaceAll('-', ''), 'hex').copy(body, 1);
+      randomBytes(16).copy(body, 17);
+      body.writeBigUInt64BE(BigInt(Math.floor(options.clock() / 1000)), 33);
+      return Buffer.concat([body, mac(body)]).toString('base64url');
+    },
+    verify(token, accountId) {
+      if (token === undefined || token.length !== DEVICE_TOKEN_LENGTH || !UUID.test(accountId))
+        return undefined;
+      const bytes = Buffer.from(token, 'base64url');
+      // Buffer.from drops characters outside the alphabet, so a mangled token comes out short.
+      if (bytes.length !== TOKEN_BYTES || bytes.toString('base64url') !== token) return undefined;
+      const body = bytes.subarray(0, BODY_BYTES);
+      if (!timingSafeEqual(bytes.subarray(BODY_BYTES), mac(body))) return undefined;
+      if (body.readUInt8(0) !== VERSION) return undefined;
+      if (body.subarray(1, 17).toString('hex') !== accountId.replaceAll('-', '')) return undefined;
+      const issuedAt = Number(body.readBigUInt64BE(33)) * 1000;
+      const now = options.clock();
+      if (issuedAt > now + MAX_CLOCK_SKEW_SECONDS * 1000) return undefined;
+      if (issuedAt + options.ttlSeconds * 1000 <= now) return undefined;
+      return { deviceId: body.subarray(17, 33).toString('base64url'), issuedAt };
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import { type Kysely, sql } from 'kysely';
+import type { Schema } from './schema.js';
+
+/** Length of one failed-login tally window. */
+export const LOGIN_FAILURE_WINDOW_MS = 3600_000;
+
+/** One aggregated row: failed logins for an account within one hour. */
+export interface LoginFailureTally {
+  /** The account's id, or null for addresses with no account and usernames that are not addresses. */
+  subjectId: string | null;
+  /** Start of the hour, epoch ms. */
+  windowStart: number;
+  failures: number;
+  firstAt: number;
+  lastAt: number;
+  lastIp: string | null;
+}
+
+/**
+ * Bounded audit storage: failed logins as one counted row per account and hour, and deletion of
+ * everything older than the retention (AUDIT_RETENTION), so an anonymous flood of wrong passwords
+ * cannot grow the database (issue 8).
+ */
+export interface AuditRetentionStore {
+  /** Adds one failed login for `subjectId` (null: no such account) to the tally of the hour holding `at`. */
+  recordLoginFailure(subjectId: string | null, ip: string | null, at: number): Promise<void>;
+  /** Tallies, newest first; `subjectId` null lists the no-account tallies. */
+  listLoginFailures(query: { subjectId?: string | null; limit: number }): Promise<LoginFailureTally[]>;
+  /** Deletes audit entries and tallies from before `cutoff` (epoch ms); returns how many rows went. */
+  deleteBefore(cutoff: number): Promise<number>;
+}
+
+/** Creates the {@link AuditRetentionStore} over the `login_failures` and `audit_events` tables. */
+export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionStore {
+  return {
+    async recordLoginFailure(subjectId, ip, at) {
+      const windowStart = at - (at % LOGIN_FAILURE_WINDOW_MS);
+      // One upsert: concurrent failures on any instance add to the same row, never a second one.
+      await db
+        .insertInto('login_failures')
+        .values({
+          subject_id: subjectId ?? '',
+          window_start: windowStart,
+          failures: 1,
+          first_at: at,
+          last_at: at,
+          last_ip: ip,
+        })
+        .onConflict((oc) =>
+          oc.columns(['subject_id', 'window_start']).doUpdateSet({
+            failures: sql<number>`login_failures.failures + 1`,
+            last_at: (eb) => eb.ref('excluded.last_at'),
+            last_ip: (eb) => eb.ref('excluded.last_ip'),
+          }),
+        )
+        .execute();
+    },
+    async listLoginFailures(query) {
+      let select = db.selectFrom('login_failures').selectAll();
+      if (query.subjectId !== undefined) select = select.where('subject_id', '=', query.subjectId ?? '');
+      const rows = await select.orderBy('window_start', 'desc').limit(query.limit).execute();
+      return rows.map((row) => ({
+        subjectId: row.subject_id === '' ? null : row.subject_id,
+        windowStart: Number(row.window_start),
+        failures: Number(row.failures),
+        firstAt: Number(row.first_at),
+        lastAt: Number(row.last_at),
+        lastIp: row.last_ip,
+      }));
+    },
+    async deleteBefore(cutoff) {
+      const [events, tallies] = await Promise.all([
+        db.deleteFrom('audit_events').where('created_at', '<', cutoff).executeTakeFirst(),
+        // A tally is kept while any of its hour is inside the retention.
+        db
+          .deleteFrom('login_failures')
+          .where('window_start', '<', cutoff - LOGIN_FAILURE_WINDOW_MS)
+          .executeTakeFirst(),
+      ]);
+      return Number(events.numDeletedRows) + Number(tallies.numDeletedRows);
+    },
+  };
+}

@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
+import { createMemoryCounterStore, createRedisCounterStore } from '../../src/accounts/counter-store.js';
+import { createLoginThrottle, type LoginSubject } from '../../src/accounts/login-throttle.js';
+import { createTestClock } from '../../src/testing.js';
+
+const limits = { perAccount: 2, perIp: 3, global: 5, perDevice: 1, windowMs: 60_000 };
+
+function setUp() {
+  const clock = createTestClock(1_000_000);
+  const store = createMemoryCounterStore(clock);
+  return { clock, store, throttle: createLoginThrottle(store, limits, clock) };
+}
+
+const untrusted = (accountKey: string | undefined, ip = '10.0.0.1'): LoginSubject => ({
+  trust: 'untrusted',
+  accountKey,
+  ip,
+});
+
+describe('createLoginThrottle', () => {
+  it('checks without writing, and blocks once a counter reaches its limit', async () => {
+    const { store, throttle } = setUp();
+    const increment = vi.spyOn(store, 'increment');
+    expect(await throttle.check(untrusted('a@example.com'))).toEqual({ allowed: true });
+    expect(increment).not.toHaveBeenCalled();
+    await throttle.recordFailure(untrusted('a@example.com'));
+    await throttle.recordFailure(untrusted('a@example.com', '10.0.0.2'));
+    expect(await throttle.check(untrusted('a@example.com', '10.0.0.3'))).toEqual({
+      allowed: false,
+      retryAfterSeconds: 60,
+    });
+    expect(await throttle.check(untrusted('b@example.com'))).toEqual({ allowed: true });
+  });
+
+  it('keeps trusted devices out of the account, IP and global counters, and the reverse', async () => {
+    const { throttle } = setUp();
+    for (let i = 0; i < 5; i++) await throttle.recordFailure(untrusted(`u${i}@example.com`, `10.0.1.${i}`));
+    expect((await throttle.check(untrusted(undefined, '10.9.9.9'))).allowed).toBe(false);
+    const device: LoginSubject = { trust: 'trusted', deviceKey: 'nonce' };
+    expect((await throttle.check(device)).allowed).toBe(true);
+    await throttle.recordFailure(device);
+    expect((await throttle.check(device)).allowed).toBe(false);
+    expect((await throttle.check({ trust: 'trusted', deviceKey: 'other' })).allowed).toBe(true);
+  });
+
+  it('clears only the account or device counter on success, never the IP or global ones', async () => {
+    const { throttle } = setUp();
+    for (let i = 0; i < 2; i++) await throttle.recordFailure(untrusted('a@example.com', '10.0.2.1'));
+    await throttle.recordSuccess(untrusted('a@example.com', '10.0.2.9'));
+    expect((await throttle.check(untrusted('a@example.com', '10.0.2.9'))).allowed).toBe(true);
+    await throttle.recordFailure(untrusted('b@example.com', '10.0.2.1'));
+    await throttle.recordSuccess(untrusted('b@example.com', '10.0.2.1'));
+    expect((await throttle.check(untrusted('c@example.com', '10.0.2.1'))).allowed).toBe(false);
+  });
+
+  it('lifts when the window ends', async () => {
+    const { clock, throttle } = setUp();
+    await throttle.recordFailure(untrusted('a@example.com'));
+    await throttle.recordFailure(untrusted('a@example.com'));
+    clock.advance(60_000);
+    expect((await throttle.check(untrusted('a@example.com'))).allowed).toBe(true);
+  });
+
+  it('uses fixed-size keys that never hold the identifier', async () => {
+    const { store, throttle } = setUp();
+    const increment = vi.spyOn(store, 'increment');
+    await throttle.recordFailure(untrusted(`${'x'.repeat(300)}@example.com`, 'fe80::1:2:3:4:5:6'));
+    await throttle.recordFailure(untrusted('a@b.c', '1.2.3.4'));
+    const keys = increment.mock.calls.map(([key]) => key);
+    expect(keys.some((key) => key.includes('example') || key.includes('1.2.3.4'))).toBe(false);
+    expect(keys.filter((key) => key.startsWith('login:account:')).map((key) => key.length)).toEqual([36, 36]);
+  });
+});
+
+describe.runIf(process.env.REDIS_URL)('createLoginThrottle over Redis counters', () => {
+  it('checks without writing, counts only failures and keeps trust levels apart', async () => {
+    const redis = new Redis(process.env.REDIS_URL ?? '');
+    // A private prefix: the shared Redis is never flushed, only these keys are removed.
+    const prefix = `gatehouse:test:${randomBytes(6).toString('hex')}:`;
+    try {
+      const throttle = createLoginThrottle(createRedisCounterStore(redis, prefix), limits, Date.now);
+      expect(await throttle.check(untrusted('a@example.com'))).toEqual({ allowed: true });
+      expect(await redis.keys(`${prefix}*`)).toEqual([]);
+      await throttle.recordFailure(untrusted('a@example.com'));
+      await throttle.recordFailure(untrusted('a@example.com', '10.0.0.2'));
+      const blocked = await throttle.check(untrusted('a@example.com', '10.0.0.3'));
+      expect(blocked.allowed).toBe(false);
+      expect((await throttle.check({ trust: 'trusted', deviceKey: 'd' })).allowed).toBe(true);
+      await throttle.recordSuccess(untrusted('a@example.com', '10.0.0.3'));
+      expect((await throttle.check(untrusted('a@example.com', '10.0.0.3'))).allowed).toBe(true);
+    } finally {
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+});
