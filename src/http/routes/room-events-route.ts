@@ -6,7 +6,7 @@ import type { Gatehouse } from '../../gatehouse.js';
 import type { RoomEvent } from '../../rooms/room-bus.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../../rooms/room-service.js';
 import { MEMBER_SECURITY, type RoomGuards, roomOf } from '../room-auth.js';
-import { errorResponses, problemRef } from '../schemas.js';
+import { errorResponses, problemRef, RoomCodeParam } from '../schemas.js';
 import { toEventPayload } from './room-views.js';
 
 /** Options of the room event stream route. */
@@ -222,7 +222,7 @@ The server ends the stream when the room closes, when you leave or are removed (
 and when your room token expires. At most \`MAX_STREAMS_PER_PLAYER\` streams per player at once (429 beyond).
 
 Swagger UI waits for the response to end before showing it; use \`curl -N\` or EventSource to watch it live.`,
-        params: Type.Object({ code: Type.String({ minLength: 1, maxLength: 64 }) }),
+        params: Type.Object({ code: RoomCodeParam }),
         querystring: Type.Object({
           last_event_id: Type.Optional(
             Type.String({ maxLength: 20, description: 'Resume after this event id' }),

@@ -1,10 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { Gatehouse } from '../../gatehouse.js';
-import { ROOM_CODE_LENGTH } from '../../rooms/room-code.js';
 import { enforceRateLimit } from '../rate-limit.js';
 import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from '../room-auth.js';
-import { errorResponses, problemRef } from '../schemas.js';
+import { errorResponses, IdParam, problemRef, RoomCodeParam } from '../schemas.js';
 import { authOf } from './me-routes.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
 import { PlayerSchema, RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
@@ -15,13 +14,7 @@ export interface RoomRoutesOptions {
   events?: RoomEventsRouteOptions;
 }
 
-const CodeParams = Type.Object({
-  code: Type.String({
-    minLength: 1,
-    maxLength: 64,
-    description: `The room code (${ROOM_CODE_LENGTH} characters; case and surrounding spaces are ignored)`,
-  }),
-});
+const CodeParams = Type.Object({ code: RoomCodeParam });
 
 const CsrfHeaders = Type.Object({
   'x-csrf-token': Type.Optional(
@@ -303,7 +296,7 @@ export function registerRoomRoutes(
         tags: ['rooms'],
         summary: 'Remove a player (host)',
         description: "The player's token stops working on its next request and their streams end.",
-        params: Type.Object({ ...CodeParams.properties, id: Type.String({ minLength: 1, maxLength: 64 }) }),
+        params: Type.Object({ ...CodeParams.properties, id: IdParam('Player id') }),
         response: { 204: Type.Null(), ...errorResponses, 404: problemRef },
       },
     },
