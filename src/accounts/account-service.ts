@@ -5,6 +5,7 @@ import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { checkPasswordPolicy } from '../passwords/password-policy.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
+import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { normalizeEmail } from './normalize-email.js';
 import type { Role } from './roles.js';
@@ -62,18 +63,22 @@ export interface AccountServiceDeps {
   clock: () => number;
 }
 
-const MAX_FULL_NAME = 200;
+/** Most code points in a `full_name`. */
+export const FULL_NAME_MAX_LENGTH = 200;
 
-/** Trims and NFKC-normalizes a display name; empty becomes null. */
+/**
+ * Applies the shared display-text rule ({@link normalizeDisplayText}) to a `full_name`; empty
+ * (or only spaces) becomes null, since the name is optional.
+ */
 export function normalizeFullName(raw: string | null | undefined): string | null {
   if (raw === null || raw === undefined) return null;
-  const name = raw.normalize('NFKC').trim();
-  if (name.length > MAX_FULL_NAME || /\p{Cc}/u.test(name)) {
-    throw new GatehouseError('VALIDATION_FAILED', 'full_name is invalid', {
-      errors: [{ field: 'full_name', message: `at most ${MAX_FULL_NAME} characters, no control characters` }],
-    });
-  }
-  return name === '' ? null : name;
+  const result = normalizeDisplayText(raw, FULL_NAME_MAX_LENGTH);
+  if (result.ok) return result.text;
+  if (result.reason === 'empty') return null;
+  const message = describeDisplayTextRejection(result.reason, FULL_NAME_MAX_LENGTH);
+  throw new GatehouseError('VALIDATION_FAILED', `full_name ${message}`, {
+    errors: [{ field: 'full_name', message }],
+  });
 }
 
 function checkedPassword(raw: string, field: string): string {

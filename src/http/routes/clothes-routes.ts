@@ -12,7 +12,7 @@ const ColorSchema = Type.Enum([...COLORS]);
 const NameSchema = Type.String({
   minLength: 1,
   maxLength: NAME_MAX_LENGTH,
-  description: 'Trimmed, NFKC-normalized',
+  description: 'Display text: NFC, spaces collapsed and trimmed, no control, bidi or zero-width characters',
 });
 const PhotoUrlSchema = Type.String({
   minLength: 1,

@@ -46,8 +46,8 @@ authenticated by the cookie (rolls, leave) also need \`X-CSRF-Token\`: run \`GET
 \`access_token\`, to send as \`Authorization: Bearer …\` (the \`roomBearer\` scheme under **Authorize**). Bearer
 calls need no CSRF token.
 
-Player names: 1–32 characters after NFKC normalization and trimming, no control or format characters, unique
-in the room ignoring case. Unknown and closed rooms answer the same 404. Join attempts (successful or not) are
+Player names: 1–32 characters after NFC normalization and trimming, no control or format (bidi, zero-width) characters, unique
+in the room ignoring case and width. Unknown and closed rooms answer the same 404. Join attempts (successful or not) are
 limited per client IP per minute (\`ROOM_JOINS_PER_MINUTE\`); beyond it, 429 with \`Retry-After\`.`;
 
 /**
