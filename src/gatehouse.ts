@@ -12,6 +12,7 @@ import type { GatehouseConfig } from './config/config.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
+import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createRedisRoomBus } from './rooms/redis-room-bus.js';
 import { createMemoryRoomBus, type RoomBus } from './rooms/room-bus.js';
 import { createRoomService, type RoomService } from './rooms/room-service.js';
@@ -117,7 +118,20 @@ export async function createGatehouse(
       },
       clock,
     );
-    const accounts = createAccountService({ users, userCache, hasher, sessions, throttle, bus, clock });
+    const passwordPolicy = createPasswordPolicy({
+      minLength: config.passwordMinLength,
+      contextWords: [config.issuer],
+    });
+    const accounts = createAccountService({
+      users,
+      userCache,
+      hasher,
+      sessions,
+      throttle,
+      bus,
+      clock,
+      passwordPolicy,
+    });
     const audit = createAuditLog(database.db, clock);
     const roomStore = createRoomStore(database.db);
     const roomBus =

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
-import { checkPasswordPolicy } from '../passwords/password-policy.js';
+import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
@@ -61,6 +61,8 @@ export interface AccountServiceDeps {
   throttle: LoginThrottle;
   bus: EventBus;
   clock: () => number;
+  /** Rules for new passwords. @default createPasswordPolicy() (15 characters minimum) */
+  passwordPolicy?: PasswordPolicy;
 }
 
 /** Most code points in a `full_name`. */
@@ -81,8 +83,8 @@ export function normalizeFullName(raw: string | null | undefined): string | null
   });
 }
 
-function checkedPassword(raw: string, field: string): string {
-  const check = checkPasswordPolicy(raw);
+function checkedPassword(policy: PasswordPolicy, raw: string, field: string, email: string): string {
+  const check = policy.check(raw, { email });
   if (!check.ok)
     throw new GatehouseError('WEAK_PASSWORD', check.reason, { errors: [{ field, message: check.reason }] });
   return check.password;
@@ -91,6 +93,7 @@ function checkedPassword(raw: string, field: string): string {
 /** Creates the {@link AccountService}. */
 export function createAccountService(deps: AccountServiceDeps): AccountService {
   const { users, hasher, clock } = deps;
+  const passwordPolicy = deps.passwordPolicy ?? createPasswordPolicy();
 
   const applyUserChange: AccountService['applyUserChange'] = async (id, patch) => {
     const updated = await users.updateUser(id, patch, clock());
@@ -108,7 +111,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         });
       }
       const fullName = normalizeFullName(input.fullName);
-      const password = checkedPassword(input.password, 'password');
+      const password = checkedPassword(passwordPolicy, input.password, 'password', email.display);
       const now = clock();
       const user: UserRecord = {
         id: randomUUID(),
@@ -171,7 +174,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
           });
         }
         await deps.throttle.succeeded(user.emailKey, ip);
-        patch.passwordHash = await hasher.hash(checkedPassword(change.password, 'password'));
+        patch.passwordHash = await hasher.hash(
+          checkedPassword(passwordPolicy, change.password, 'password', user.email),
+        );
         // OWASP Session Management: a new password ends every other session. Revoke before the
         // cache-eviction broadcast, so a failing broadcast can never leave those sessions alive.
         await deps.sessions.revokeUserSessions(user.id, currentSessionId);

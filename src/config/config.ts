@@ -65,6 +65,12 @@ export interface GatehouseConfig {
    * streams; also how often open streams are re-checked against the database. @default 15
    */
   roomHeartbeatInterval: number;
+  // Input hygiene (issue 8): password rules.
+  /**
+   * Shortest accepted password in characters (code points, after NFKC); 8–64. NIST SP 800-63B-4
+   * §3.1.1.2 asks 15 where the password is the only factor, and never below 8. @default 15
+   */
+  passwordMinLength: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -95,6 +101,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   roomRollsPerMinute: 60,
   maxStreamsPerPlayer: 3,
   roomHeartbeatInterval: 15,
+  passwordMinLength: 15,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

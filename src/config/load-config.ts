@@ -139,6 +139,9 @@ export function loadConfig(env: Env): EnvConfig {
     roomRollsPerMinute: int('ROOM_ROLLS_PER_MINUTE', defaultConfig.roomRollsPerMinute, 1, 100000),
     maxStreamsPerPlayer: int('MAX_STREAMS_PER_PLAYER', defaultConfig.maxStreamsPerPlayer, 1, 100),
     roomHeartbeatInterval: duration('ROOM_HEARTBEAT_INTERVAL', defaultConfig.roomHeartbeatInterval, 3600),
+    // Input hygiene (issue 8). Below 8 is refused at start-up (NIST SP 800-63B-4 §3.1.1.2); above 64
+    // would refuse passwords that NIST says every verifier must accept.
+    passwordMinLength: int('PASSWORD_MIN_LENGTH', defaultConfig.passwordMinLength, 8, 64),
   };
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push('REFRESH_TOKEN_IDLE_TTL must not exceed SESSION_ABSOLUTE_TTL');

@@ -26,7 +26,8 @@ const encodedValue = fc.oneof(
 
 // Values that route to a different, static route (`/users/me`, `/rooms/:code/players/me`) are
 // other endpoints, not bad ids; the empty value routes to the list routes.
-const routesElsewhere = (encoded: string) => ['me', 'ME', ''].includes(decodeURIComponentSafe(encoded) ?? 'x');
+const routesElsewhere = (encoded: string) =>
+  ['me', 'ME', ''].includes(decodeURIComponentSafe(encoded) ?? 'x');
 
 function decodeURIComponentSafe(encoded: string): string | undefined {
   try {

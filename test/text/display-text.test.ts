@@ -7,6 +7,7 @@ import {
 } from '../../src/text/display-text.js';
 
 const FORBIDDEN =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for.
   /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\u200B-\u200D\u2060\uFEFF\u2028\u2029]|\p{Cs}/u;
 
 describe('normalizeDisplayText', () => {
