@@ -5,6 +5,7 @@ import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
+import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { registerClothesRoutes } from './http/routes/clothes-routes.js';
@@ -14,26 +15,20 @@ import { registerWebUi } from './http/web-ui.js';
 
 /** Options of {@link buildServer} beyond the settings. */
 export interface BuildServerOptions extends GatehouseOptions {
-  /** Pino logger options, or false for none. @default JSON logs at `config.logLevel` */
+  /**
+   * Pino logger options, or false for none; replaces Gatehouse's redaction and serializers, so
+   * prefer `logStream`. @default JSON logs at `config.logLevel`, see `createLoggerOptions`
+   */
   logger?: FastifyServerOptions['logger'];
+  /** Where the default logger writes. @default standard output */
+  logStream?: LogStream;
   /** Use this core instead of creating one (it is then not closed with the server). */
   gatehouse?: Gatehouse;
   /** Serve the web UI at `/` when it has been built. @default true */
   webUi?: boolean;
 }
 
-/** Log paths that must never be written (OWASP Logging Cheat Sheet: no credentials in logs). */
-export const REDACTED_LOG_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
-  '*.password',
-  '*.current_password',
-  '*.refresh_token',
-  '*.access_token',
-];
+export { REDACTED_LOG_PATHS } from './http/log-options.js';
 
 /**
  * Builds the reference server: security headers, CORS, OpenAPI and `/docs`, and the Gatehouse
@@ -45,10 +40,9 @@ export async function buildServer(
 ): Promise<FastifyInstance> {
   const gatehouse = options.gatehouse ?? (await createGatehouse(config, options));
   const app = Fastify({
-    logger: options.logger ?? {
-      level: config.logLevel,
-      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-    },
+    logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream),
+    // Fastify's own handler logs the parser error with the raw request bytes (see log-options.ts).
+    clientErrorHandler: handleClientError,
     trustProxy:
       typeof config.trustProxy === 'number'
         ? (_address: string, hop: number) => hop < (config.trustProxy as number)
