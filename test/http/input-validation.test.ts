@@ -118,6 +118,55 @@ describe.each(engines)(
       expect(snapshot.statusCode).toBe(200);
     });
 
+    it('answers 4xx, never 5xx, to NUL in any body text field', async () => {
+      const nul = 'a\u0000b';
+      const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+      const formHeaders = { 'content-type': 'application/x-www-form-urlencoded' };
+      const responses = [
+        await send(
+          'POST',
+          '/auth/register',
+          {},
+          { email: `x${nul}@example.com`, password: 'correct horse battery' },
+        ),
+        await app.inject({
+          method: 'POST',
+          url: '/token',
+          headers: formHeaders,
+          payload: form({ grant_type: 'password', username: `x${nul}@example.com`, password: nul }),
+        }),
+        await app.inject({
+          method: 'POST',
+          url: '/token',
+          headers: formHeaders,
+          payload: form({ grant_type: 'refresh_token', refresh_token: nul }),
+        }),
+        await send('PATCH', '/users/me', admin.headers, { full_name: nul }),
+        await send('POST', '/clothes', admin.headers, {
+          name: nul,
+          photo_url: `https://img.example.test/${nul}`,
+          size: 'm',
+          color: 'red',
+        }),
+        await send('POST', '/rooms', admin.headers, { name: nul }),
+        await send('POST', `/rooms/${codeOf()}/join`, {}, { player: nul, transport: 'bearer' }),
+        await send('POST', `/rooms/${codeOf()}/rolls`, player.headers, { notation: nul }),
+        await send('POST', `/rooms/${codeOf()}/rolls`, player.headers, { notation: 'd6', label: nul }),
+      ];
+      for (const response of responses) {
+        expect(response.statusCode, response.body).toBeGreaterThanOrEqual(400);
+        expect(response.statusCode, response.body).toBeLessThan(500);
+      }
+      // A password is hashed, never stored or compared as text: any character may be in it.
+      const password = await send(
+        'POST',
+        '/auth/register',
+        {},
+        { email: 'nul@example.com', password: `correct horse${nul}` },
+      );
+      expect(password.statusCode).toBe(201);
+    });
+
     /** Every parameterized route, with `slot(s)` where the random value goes. */
     const templates: {
       method: Method;
