@@ -21,6 +21,7 @@ import {
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
+import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createRedisRoomBus } from './rooms/redis-room-bus.js';
 import { createMemoryRoomBus, type RoomBus } from './rooms/room-bus.js';
 import { createRoomService, type RoomService } from './rooms/room-service.js';
@@ -221,6 +222,10 @@ export async function createGatehouse(
       },
       clock,
     );
+    const passwordPolicy = createPasswordPolicy({
+      minLength: config.passwordMinLength,
+      contextWords: [config.issuer],
+    });
     const accounts = createAccountService({
       users,
       userCache,
@@ -236,6 +241,7 @@ export async function createGatehouse(
       }),
       bus,
       clock,
+      passwordPolicy,
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);

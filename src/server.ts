@@ -10,6 +10,7 @@ import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
+import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { registerClothesRoutes } from './http/routes/clothes-routes.js';
@@ -19,8 +20,13 @@ import { registerWebUi } from './http/web-ui.js';
 
 /** Options of {@link buildServer} beyond the settings. */
 export interface BuildServerOptions extends GatehouseOptions {
-  /** Pino logger options, or false for none. @default JSON logs at `config.logLevel` */
+  /**
+   * Pino logger options, or false for none; replaces Gatehouse's redaction and serializers, so
+   * prefer `logStream`. @default JSON logs at `config.logLevel`, see `createLoggerOptions`
+   */
   logger?: FastifyServerOptions['logger'];
+  /** Where the default logger writes. @default standard output */
+  logStream?: LogStream;
   /** Use this core instead of creating one (it is then not closed with the server). */
   gatehouse?: Gatehouse;
   /** Serve the web UI at `/` when it has been built. @default true */
@@ -31,18 +37,7 @@ export interface BuildServerOptions extends GatehouseOptions {
   serverFactory?: FastifyServerFactory;
 }
 
-/** Log paths that must never be written (OWASP Logging Cheat Sheet: no credentials in logs). */
-export const REDACTED_LOG_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
-  '*.password',
-  '*.current_password',
-  '*.refresh_token',
-  '*.access_token',
-];
+export { REDACTED_LOG_PATHS } from './http/log-options.js';
 
 /**
  * Builds the reference server: security headers, CORS, OpenAPI and `/docs`, and the Gatehouse
@@ -54,14 +49,11 @@ export async function buildServer(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.loggerInstance === undefined
-      ? {
-          logger: options.logger ?? {
-            level: config.logLevel,
-            redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-          },
-        }
+      ? { logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream) }
       : { loggerInstance: options.loggerInstance }),
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
+    // Fastify's own handler logs the parser error with the raw request bytes (see log-options.ts).
+    clientErrorHandler: handleClientError,
     trustProxy:
       typeof config.trustProxy === 'number'
         ? (_address: string, hop: number) => hop < (config.trustProxy as number)

@@ -5,7 +5,8 @@ import type { ConfigNotice } from './config/resolve-config.js';
 import { GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
-import { type BuildServerOptions, buildServer, REDACTED_LOG_PATHS } from './server.js';
+import { createLoggerOptions, handleClientError } from './http/log-options.js';
+import { type BuildServerOptions, buildServer } from './server.js';
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse' | 'serverFactory'> {
@@ -58,10 +59,10 @@ export async function startServer(
   let current: Handler | undefined;
   let retryAfterSeconds = 1;
   const shell = Fastify({
-    logger: options.logger ?? {
-      level: config.logLevel,
-      redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-    },
+    // This Fastify owns the listening socket, so its logger and client-error handler are the ones
+    // that see raw requests: the same secret-free options as buildServer's (see log-options.ts).
+    logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream),
+    clientErrorHandler: handleClientError,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // One HTTP server for the whole life of the process: the start-up routes below answer until
@@ -104,7 +105,11 @@ export async function startServer(
   const startCore = async (): Promise<Gatehouse | undefined> => {
     for (let attempt = 1; !abort.signal.aborted; attempt += 1) {
       try {
-        return await createGatehouse(config, { ...options, onConnectionError });
+        return await createGatehouse(config, {
+          onWarning: (message, detail = {}) => shell.log.warn(detail, message),
+          ...options,
+          onConnectionError,
+        });
       } catch (error) {
         if (abort.signal.aborted) return undefined;
         // Capped exponential backoff: quick recovery from a blip, no hammering of a database

@@ -52,7 +52,7 @@ describe('gatehouse CLI (compiled)', () => {
     );
     expect(created.stderr).toBe('');
     expect(created.stdout).toMatch(/Created super_admin root@example.com/);
-    const weak = await run(['create-user', '--email', 'weak@example.com'], env, 'password\n');
+    const weak = await run(['create-user', '--email', 'weak@example.com'], env, 'password12345678\n');
     expect(weak.code).toBe(1);
     expect(weak.stderr).toMatch(/common/);
     const badRole = await run(

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
-import { checkPasswordPolicy } from '../passwords/password-policy.js';
+import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
+import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
 import type { DeviceTokens } from './device-token.js';
 import type { KeyedGate } from './keyed-gate.js';
 import type { LoginSubject, LoginThrottle } from './login-throttle.js';
@@ -79,24 +80,30 @@ export interface AccountServiceDeps {
   deviceTokens: DeviceTokens;
   bus: EventBus;
   clock: () => number;
+  /** Rules for new passwords. @default createPasswordPolicy() (15 characters minimum) */
+  passwordPolicy?: PasswordPolicy;
 }
 
-const MAX_FULL_NAME = 200;
+/** Most code points in a `full_name`. */
+export const FULL_NAME_MAX_LENGTH = 200;
 
-/** Trims and NFKC-normalizes a display name; empty becomes null. */
+/**
+ * Applies the shared display-text rule ({@link normalizeDisplayText}) to a `full_name`; empty
+ * (or only spaces) becomes null, since the name is optional.
+ */
 export function normalizeFullName(raw: string | null | undefined): string | null {
   if (raw === null || raw === undefined) return null;
-  const name = raw.normalize('NFKC').trim();
-  if (name.length > MAX_FULL_NAME || /\p{Cc}/u.test(name)) {
-    throw new GatehouseError('VALIDATION_FAILED', 'full_name is invalid', {
-      errors: [{ field: 'full_name', message: `at most ${MAX_FULL_NAME} characters, no control characters` }],
-    });
-  }
-  return name === '' ? null : name;
+  const result = normalizeDisplayText(raw, FULL_NAME_MAX_LENGTH);
+  if (result.ok) return result.text;
+  if (result.reason === 'empty') return null;
+  const message = describeDisplayTextRejection(result.reason, FULL_NAME_MAX_LENGTH);
+  throw new GatehouseError('VALIDATION_FAILED', `full_name ${message}`, {
+    errors: [{ field: 'full_name', message }],
+  });
 }
 
-function checkedPassword(raw: string, field: string): string {
-  const check = checkPasswordPolicy(raw);
+function checkedPassword(policy: PasswordPolicy, raw: string, field: string, email: string): string {
+  const check = policy.check(raw, { email });
   if (!check.ok)
     throw new GatehouseError('WEAK_PASSWORD', check.reason, { errors: [{ field, message: check.reason }] });
   return check.password;
@@ -105,6 +112,7 @@ function checkedPassword(raw: string, field: string): string {
 /** Creates the {@link AccountService}. */
 export function createAccountService(deps: AccountServiceDeps): AccountService {
   const { users, hasher, clock } = deps;
+  const passwordPolicy = deps.passwordPolicy ?? createPasswordPolicy();
 
   /**
    * Verifies `password` for `user` (a dummy hash when there is none, so timing does not reveal
@@ -150,7 +158,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         });
       }
       const fullName = normalizeFullName(input.fullName);
-      const password = checkedPassword(input.password, 'password');
+      const password = checkedPassword(passwordPolicy, input.password, 'password', email.display);
       const now = clock();
       const user: UserRecord = {
         id: randomUUID(),
@@ -186,7 +194,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       }
       // OWASP device cookies: a client that presents a valid device token for this account is
       // judged on its own counter; when that counter is exhausted it is treated as untrusted.
-      let user = presentedDevice === undefined ? undefined : await users.findUserByEmailKey(email.key);
+      const user = presentedDevice === undefined ? undefined : await users.findUserByEmailKey(email.key);
       const device = user === undefined ? undefined : deps.deviceTokens.verify(presentedDevice, user.id);
       if (device !== undefined && user !== undefined) {
         const trusted: LoginSubject = { trust: 'trusted', deviceKey: device.deviceId };
@@ -199,13 +207,21 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         if (attempt.value !== undefined) return attempt.value;
       }
       const untrusted: LoginSubject = { trust: 'untrusted', accountKey: email.key, ip };
+      // Checked (read only) before anything else: a refused attempt costs no database read, no
+      // hash, and counts nowhere.
+      const early = await deps.throttle.check(untrusted);
+      if (!early.allowed)
+        return { ok: false, reason: 'throttled', retryAfterSeconds: early.retryAfterSeconds };
+      // Looked up outside the gate: with a slow or frozen database each request waits out its own
+      // timeout (and answers 503) instead of queueing behind the other requests for this account
+      // one timeout at a time.
+      const account = user ?? (await users.findUserByEmailKey(email.key));
       const attempt = await deps.gate.run(`account:${email.key}`, async (): Promise<PasswordLogin> => {
-        // Checked (read only) before any hash: a refused attempt costs no hash and counts nowhere.
+        // Checked again inside the gate, where no other check of this account runs: exact.
         const decision = await deps.throttle.check(untrusted);
         if (!decision.allowed)
           return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
-        user ??= await users.findUserByEmailKey(email.key);
-        return checkPassword(untrusted, user, password);
+        return checkPassword(untrusted, account, password);
       });
       return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },
@@ -247,7 +263,10 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
             errors: [{ field: 'current_password', message: 'must be your current password' }],
           });
         }
-        patch.passwordHash = await hasher.hash(checkedPassword(change.password, 'password'), 'reserved');
+        patch.passwordHash = await hasher.hash(
+          checkedPassword(passwordPolicy, change.password, 'password', user.email),
+          'reserved',
+        );
         // OWASP Session Management: a new password ends every other session. Revoke before the
         // cache-eviction broadcast, so a failing broadcast can never leave those sessions alive.
         await deps.sessions.revokeUserSessions(user.id, currentSessionId);

@@ -1,4 +1,5 @@
 import { type FieldError, GatehouseError } from '../errors.js';
+import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
 import { COLORS, type Color, isColor, isSize, SIZES, type Size } from './clothing-attributes.js';
 
 /** Longest accepted `name`, in characters (code points) after normalization. */
@@ -26,14 +27,11 @@ export interface ClothingFields {
 type Checked<T> = { ok: true; value: T } | { ok: false; message: string };
 
 function checkName(raw: string): Checked<string> {
-  const name = raw.normalize('NFKC').trim();
-  const length = [...name].length;
-  if (length < 1 || length > NAME_MAX_LENGTH) {
-    return { ok: false, message: `must be 1–${NAME_MAX_LENGTH} characters` };
-  }
-  // Control characters and lone surrogates break logs and UIs that display the name.
-  if (/[\p{Cc}\p{Cs}]/u.test(name)) return { ok: false, message: 'must not contain control characters' };
-  return { ok: true, value: name };
+  // The shared display-text rule: a clothes name is shown to every shopper.
+  const result = normalizeDisplayText(raw, NAME_MAX_LENGTH);
+  return result.ok
+    ? { ok: true, value: result.text }
+    : { ok: false, message: describeDisplayTextRejection(result.reason, NAME_MAX_LENGTH) };
 }
 
 function checkPhotoUrl(raw: string): Checked<string> {
@@ -103,7 +101,7 @@ function validate(input: Partial<ClothingInput>, requireAll: boolean): Partial<C
 }
 
 /**
- * Validates and normalizes the fields present in `input`: names are NFKC-normalized and trimmed,
+ * Validates and normalizes the fields present in `input`: names follow the shared display-text rule,
  * photo URLs parsed and kept in their normalized form. Throws VALIDATION_FAILED naming every bad
  * field by its API name (`photo_url`, not `photoUrl`).
  */

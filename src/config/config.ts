@@ -133,6 +133,12 @@ export interface GatehouseConfig {
   passwordHashReservedSlots: number;
   /** Audit entries and failed-login tallies older than this many seconds are deleted hourly. @default 7776000 (90 days) */
   auditRetention: number;
+  // Input hygiene (issue 8): password rules.
+  /**
+   * Shortest accepted password in characters (code points, after NFKC); 8–64. NIST SP 800-63B-4
+   * §3.1.1.2 asks 15 where the password is the only factor, and never below 8. @default 15
+   */
+  passwordMinLength: number;
 }
 
 /** Defaults for every setting except the secret. */
@@ -184,6 +190,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   loginMaxFailuresGlobal: 10_000,
   passwordHashReservedSlots: 1,
   auditRetention: 90 * 86400,
+  passwordMinLength: 15,
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

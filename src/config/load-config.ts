@@ -228,6 +228,9 @@ export function loadConfig(env: Env): EnvConfig {
       64,
     ),
     auditRetention: duration('AUDIT_RETENTION', defaultConfig.auditRetention, 10 * 366 * 86400),
+    // Input hygiene (issue 8). Below 8 is refused at start-up (NIST SP 800-63B-4 §3.1.1.2); above 64
+    // would refuse passwords that NIST says every verifier must accept.
+    passwordMinLength: int('PASSWORD_MIN_LENGTH', defaultConfig.passwordMinLength, 8, 64),
   };
   // A revoking transaction stamps revoked_at before it commits; a reload must reach back past the
   // longest such transaction can stay open (idle-in-transaction ends it at 2× the statement

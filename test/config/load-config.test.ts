@@ -63,6 +63,9 @@ describe('loadConfig', () => {
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ SECRET_KEY: 'too-short' }, 'SECRET_KEY'],
+    [{ PASSWORD_MIN_LENGTH: '7' }, 'PASSWORD_MIN_LENGTH'],
+    [{ PASSWORD_MIN_LENGTH: '0' }, 'PASSWORD_MIN_LENGTH'],
+    [{ PASSWORD_MIN_LENGTH: '65' }, 'PASSWORD_MIN_LENGTH'],
   ])('refuses %o naming the variable', (env, name) => {
     const problems = problemsOf(env);
     expect(problems).toHaveLength(1);
@@ -121,6 +124,11 @@ describe('loadConfig', () => {
     ]) {
       expect(problemsOf({ [name]: '0' })).toEqual([expect.stringContaining(name)]);
     }
+  });
+
+  it('asks 15-character passwords by default and takes PASSWORD_MIN_LENGTH from 8 up', () => {
+    expect(loadConfig({}).passwordMinLength).toBe(15);
+    expect(loadConfig({ PASSWORD_MIN_LENGTH: '8' }).passwordMinLength).toBe(8);
   });
 
   it('accepts a 32-byte SECRET_KEY', () => {

@@ -1,38 +1,26 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startServerProcess } from '../support/server-process.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
 const CLIENTS = 6;
 const PASSWORD = 'correct horse battery';
 
-/** Starts `gatehouse serve` on a free port and resolves with its URL once it listens. */
-function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [CLI, 'serve'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      DATA_DIR: dataDir,
-      PORT: '0',
-      REGISTRATIONS_PER_HOUR: '1000',
-      // Generous for a loaded 2-core CI machine: the retries below come within a few seconds.
-      REFRESH_REUSE_INTERVAL: '60',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/**
+ * Starts `gatehouse serve` on a free port and resolves once it is ready: it listens at once but
+ * answers 503 until its core has started (see start-server.ts).
+ */
+async function serve(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const server = await startServerProcess({
+    DATA_DIR: dataDir,
+    REGISTRATIONS_PER_HOUR: '1000',
+    // Generous for a loaded 2-core CI machine: the retries below come within a few seconds.
+    REFRESH_REUSE_INTERVAL: '60',
   });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (chunk) => {
-      output += chunk;
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match?.[1]) resolve({ child, url: match[1] });
-    });
-    child.stderr?.on('data', (chunk) => {
-      output += chunk;
-    });
-    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${output}`)));
-  });
+  await server.waitFor(/Gatehouse is ready/);
+  return { child: server.child, url: server.url };
 }
 
 async function postToken(url: string, params: Record<string, string>) {

@@ -64,11 +64,30 @@ describe('POST /auth/register', () => {
   );
 
   it('rejects weak passwords with the reason', async () => {
-    const common = await register({ email: 'weak1@example.com', password: 'password1' });
+    const common = await register({ email: 'weak1@example.com', password: 'password12345678' });
     expect(common.statusCode).toBe(400);
     expect(common.json()).toMatchObject({ code: 'WEAK_PASSWORD', detail: expect.stringContaining('common') });
-    const short = await register({ email: 'weak2@example.com', password: 'Ab1!' });
-    expect(short.json()).toMatchObject({ code: 'WEAK_PASSWORD', errors: [{ field: 'password' }] });
+    // Issue 8: all of these were accepted (the minimum was 8).
+    for (const password of ['Ab1!', 'password123', 'Passw0rd!', 'fourteen chars']) {
+      const short = await register({ email: 'weak2@example.com', password });
+      expect(short.json()).toMatchObject({
+        code: 'WEAK_PASSWORD',
+        detail: expect.stringContaining('at least 15'),
+        errors: [{ field: 'password' }],
+      });
+    }
+    for (const [email, password] of [
+      ['grace.hopper@example.com', 'grace.hopper@example.com'],
+      ['grace.hopper@example.com', 'GraceHopper1906!!'],
+      ['weak3@example.com', 'Gatehouse12345678'],
+    ] as const) {
+      const context = await register({ email, password });
+      expect(context.json(), password).toMatchObject({
+        code: 'WEAK_PASSWORD',
+        errors: [{ field: 'password' }],
+      });
+    }
+    expect(await app.gatehouse.users.findUserByEmailKey('grace.hopper@example.com')).toBeUndefined();
   });
 
   it('does not coerce JSON types, and reports one error per field', async () => {

@@ -7,8 +7,9 @@ import {
 } from '../../src/rooms/player-name.js';
 
 describe('normalizePlayerName', () => {
-  it('trims, applies NFKC and case-folds the key', () => {
-    expect(normalizePlayerName('  Ｂｏｂ ')).toEqual({ ok: true, name: 'Bob', key: 'bob' });
+  it('trims, keeps the name as typed (NFC) and folds width and case in the key', () => {
+    expect(normalizePlayerName('  Ｂｏｂ ')).toEqual({ ok: true, name: 'Ｂｏｂ', key: 'bob' });
+    expect(normalizePlayerName('Zoe\u0308')).toEqual({ ok: true, name: 'Zo\u00EB', key: 'zo\u00EB' });
     expect(normalizePlayerName('ALICE')).toEqual({ ok: true, name: 'ALICE', key: 'alice' });
   });
 
@@ -75,7 +76,7 @@ describe('normalizePlayerName', () => {
       fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (raw) => {
         const result = normalizePlayerName(raw);
         if (!result.ok) return;
-        expect(result.name).toBe(result.name.normalize('NFKC').trim());
+        expect(result.name).toBe(result.name.normalize('NFC').trim());
         expect([...result.name].length).toBeGreaterThanOrEqual(1);
         expect([...result.name].length).toBeLessThanOrEqual(PLAYER_NAME_MAX_LENGTH);
         expect(result.name).not.toMatch(/[\p{Cc}\p{Cf}\p{Cs}]/u);

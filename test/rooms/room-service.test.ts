@@ -144,7 +144,7 @@ describe('RoomService', () => {
       expect(player).toEqual({
         id: expect.any(String),
         roomCode: room.code,
-        name: 'Ann',
+        name: 'Ａnn',
         nameKey: 'ann',
         joinedAt: T0 + 1000,
         leftAt: null,
@@ -156,7 +156,7 @@ describe('RoomService', () => {
           id: stored?.id,
           room: room.code,
           type: 'player_joined',
-          data: { player: { id: player.id, name: 'Ann' } },
+          data: { player: { id: player.id, name: 'Ａnn' } },
           at: new Date(T0 + 1000).toISOString(),
         },
       ]);

@@ -8,8 +8,11 @@ import { toProblem } from './problem.js';
 import { loginHash } from './routes.js';
 import { loadCurrentUser, logIn, register } from './session.js';
 
-/** Shortest password the server accepts (after NFKC), checked here only to answer sooner. */
-const PASSWORD_MIN_LENGTH = 8;
+/**
+ * Shortest password the server accepts by default (`PASSWORD_MIN_LENGTH`, after NFKC), checked here
+ * only to answer sooner; the server's answer is what counts when an operator changes it.
+ */
+const PASSWORD_MIN_LENGTH = 15;
 
 /** `#/login`. */
 export function renderLogin(ctx: PageContext, next: string | undefined): void {

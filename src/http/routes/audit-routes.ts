@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { AuditRecord } from '../../audit/audit-log.js';
 import type { Gatehouse } from '../../gatehouse.js';
-import { errorResponses, PageQuery, pageOf } from '../schemas.js';
+import { errorResponses, IdParam, PageQuery, pageOf } from '../schemas.js';
 
 const NullableString = (description?: string) =>
   Type.Union([Type.String(), Type.Null()], description === undefined ? {} : { description });
@@ -50,8 +50,8 @@ export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse):
           {
             ...PageQuery,
             event: Type.Optional(Type.String({ pattern: '^[a-z_]{1,64}$' })),
-            actor_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-            target_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+            actor_id: Type.Optional(IdParam('Who did it (a user id)')),
+            target_id: Type.Optional(IdParam('Whose account it concerned (a user id)')),
             since: Type.Optional(Type.String({ format: 'date-time' })),
             until: Type.Optional(Type.String({ format: 'date-time' })),
           },

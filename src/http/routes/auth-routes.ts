@@ -43,7 +43,9 @@ export function registerAuthRoutes(
         tags: ['accounts'],
         summary: 'Create an account',
         description:
-          'Passwords: 8–1024 characters after NFKC normalization, not among the 10 000 most common. Emails are ' +
+          'Passwords (NIST SP 800-63B-4): `PASSWORD_MIN_LENGTH` (default 15) to 1024 characters after NFKC, never ' +
+          'truncated, no composition rules; not one of the 100 000 most common passwords, nor your email, its ' +
+          'name part or the service name, in any case or with digits or symbols added around it. Emails are ' +
           'unique ignoring case. Unknown fields (such as `role`) are rejected, never stored.',
         body: Type.Object(
           {

@@ -5,14 +5,14 @@ import { COLORS, type Color, SIZES, type Size } from '../../clothes/clothing-att
 import { NAME_MAX_LENGTH, PHOTO_URL_MAX_LENGTH } from '../../clothes/validate-clothing.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { type ClothingRecord, createClothesStore } from '../../storage/clothes-store.js';
-import { errorResponses, PageQuery, pageOf, problemRef } from '../schemas.js';
+import { errorResponses, IdParam, PageQuery, pageOf, problemRef } from '../schemas.js';
 
 const SizeSchema = Type.Enum([...SIZES]);
 const ColorSchema = Type.Enum([...COLORS]);
 const NameSchema = Type.String({
   minLength: 1,
   maxLength: NAME_MAX_LENGTH,
-  description: 'Trimmed, NFKC-normalized',
+  description: 'Display text: NFC, spaces collapsed and trimmed, no control, bidi or zero-width characters',
 });
 const PhotoUrlSchema = Type.String({
   minLength: 1,
@@ -36,9 +36,7 @@ export const ClothingSchema = Type.Object(
 );
 
 const clothingRef = Type.Unsafe<Record<string, unknown>>({ $ref: 'Clothing#' });
-const IdParams = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 64, description: 'Clothing id' }),
-});
+const IdParams = Type.Object({ id: IdParam('Clothing id') });
 
 interface ClothingBody {
   name?: string;

@@ -5,7 +5,7 @@ import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import type { AuthContext } from '../auth.js';
 import { clientInfo } from '../client-info.js';
-import { errorResponses, problemRef, publicUserRef } from '../schemas.js';
+import { errorResponses, IdParam, problemRef, publicUserRef } from '../schemas.js';
 
 const SessionView = Type.Object({
   id: Type.String(),
@@ -120,7 +120,7 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
       schema: {
         tags: ['accounts'],
         summary: 'End one of your sessions',
-        params: Type.Object({ id: Type.String({ maxLength: 64 }) }),
+        params: Type.Object({ id: IdParam('Session id') }),
         response: { 204: Type.Null(), 404: problemRef, ...errorResponses },
       },
     },

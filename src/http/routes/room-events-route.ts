@@ -7,7 +7,7 @@ import type { RoomEvent } from '../../rooms/room-bus.js';
 import { viewRoomEvent } from '../../rooms/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../../rooms/room-service.js';
 import { MEMBER_SECURITY, type RoomGuards, roomOf } from '../room-auth.js';
-import { errorResponses, problemRef } from '../schemas.js';
+import { errorResponses, problemRef, RoomCodeParam } from '../schemas.js';
 import { toEventPayload } from './room-views.js';
 
 /** Options of the room event stream route. */
@@ -407,7 +407,7 @@ rooms, \`MAX_STREAMS_PER_IP\` per client address across all rooms; beyond a cap,
 \`Retry-After\`.
 
 Swagger UI waits for the response to end before showing it; use \`curl -N\` or EventSource to watch it live.`,
-        params: Type.Object({ code: Type.String({ minLength: 1, maxLength: 64 }) }),
+        params: Type.Object({ code: RoomCodeParam }),
         querystring: Type.Object({
           last_event_id: Type.Optional(
             Type.String({ maxLength: 20, description: 'Resume after this event id (per room)' }),

@@ -2,10 +2,9 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
-import { ROOM_CODE_LENGTH } from '../../rooms/room-code.js';
 import { enforceRateLimit } from '../rate-limit.js';
 import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from '../room-auth.js';
-import { errorResponses, problemRef } from '../schemas.js';
+import { errorResponses, IdParam, problemRef, RoomCodeParam } from '../schemas.js';
 import { authOf } from './me-routes.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
 import { PlayerSchema, RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
@@ -16,13 +15,7 @@ export interface RoomRoutesOptions {
   events?: RoomEventsRouteOptions;
 }
 
-const CodeParams = Type.Object({
-  code: Type.String({
-    minLength: 1,
-    maxLength: 64,
-    description: `The room code (${ROOM_CODE_LENGTH} characters; case and surrounding spaces are ignored)`,
-  }),
-});
+const CodeParams = Type.Object({ code: RoomCodeParam });
 
 const CsrfHeaders = Type.Object({
   'x-csrf-token': Type.Optional(
@@ -55,8 +48,8 @@ authenticated by the cookie (rolls, leave) also need \`X-CSRF-Token\`: run \`GET
 \`access_token\`, to send as \`Authorization: Bearer …\` (the \`roomBearer\` scheme under **Authorize**). Bearer
 calls need no CSRF token.
 
-Player names: 1–32 characters after NFKC normalization and trimming, no control or format characters, unique
-in the room ignoring case. Unknown and closed rooms answer the same 404. Join attempts (successful or not) are
+Player names: 1–32 characters after NFC normalization and trimming, no control or format (bidi, zero-width) characters, unique
+in the room ignoring case and width. Unknown and closed rooms answer the same 404. Join attempts (successful or not) are
 limited per client IP per minute (\`ROOM_JOINS_PER_MINUTE\`); beyond it, 429 with \`Retry-After\`.`;
 
 /**
@@ -354,7 +347,7 @@ export function registerRoomRoutes(
         tags: ['rooms'],
         summary: 'Remove a player (host)',
         description: "The player's token stops working on its next request and their streams end.",
-        params: Type.Object({ ...CodeParams.properties, id: Type.String({ minLength: 1, maxLength: 64 }) }),
+        params: Type.Object({ ...CodeParams.properties, id: IdParam('Player id') }),
         response: { 204: Type.Null(), ...errorResponses, 404: problemRef },
       },
     },

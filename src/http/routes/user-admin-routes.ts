@@ -5,13 +5,21 @@ import { ROLES, type Role } from '../../accounts/roles.js';
 import { createUserAdminService } from '../../accounts/user-admin-service.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { clientInfo } from '../client-info.js';
-import { errorResponses, PageQuery, pageOf, problemRef, publicUserRef } from '../schemas.js';
+import {
+  errorResponses,
+  IdParam,
+  PageQuery,
+  pageOf,
+  problemRef,
+  publicUserRef,
+  QueryText,
+} from '../schemas.js';
 import { authOf } from './me-routes.js';
 
 const RoleSchema = Type.Enum([...ROLES]);
 // A type array rather than a union: a too-long name then gives one field error, not three (anyOf).
 const FullNameSchema = Type.Unsafe<string | null>({ type: ['string', 'null'], maxLength: 400 });
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'User id' }) });
+const IdParams = Type.Object({ id: IdParam('User id') });
 
 const RULES =
   'Admins manage plain users; only a super_admin grants or removes `admin` / `super_admin` or changes an admin ' +
@@ -35,7 +43,7 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
         querystring: Type.Object(
           {
             ...PageQuery,
-            email_prefix: Type.Optional(Type.String({ maxLength: 320 })),
+            email_prefix: Type.Optional(QueryText({ maxLength: 320 })),
             role: Type.Optional(RoleSchema),
             is_active: Type.Optional(Type.Boolean()),
           },

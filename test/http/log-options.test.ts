@@ -1,0 +1,184 @@
+import { connect } from 'node:net';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serializeError, serializeRequest } from '../../src/http/log-options.js';
+import { buildServer } from '../../src/server.js';
+import { testConfig } from '../../src/testing.js';
+import { cookiesOf, createUser, form } from '../support/accounts.js';
+
+const SESSION = '__Host-gatehouse_session';
+const PASSWORD = 'log-test passphrase violet 7731';
+
+/** Every form a secret could take in a log line: text, URL-encoded, JSON byte array, base64, hex. */
+function encodingsOf(secret: string): string[] {
+  const bytes = Buffer.from(secret, 'utf8');
+  return [
+    secret,
+    encodeURIComponent(secret),
+    // A Buffer serialized as JSON: {"type":"Buffer","data":[98,101,…]}, or a Uint8Array's values.
+    [...bytes].join(','),
+    bytes.toString('base64').replace(/=+$/, ''),
+    bytes.toString('base64url'),
+    bytes.toString('hex'),
+  ];
+}
+
+/** Sends raw bytes on a fresh connection and waits until the server has closed it. */
+function sendRaw(port: number, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+    socket.write(payload, 'latin1');
+  });
+}
+
+describe('logs at trace level hold no secret (issue 8)', () => {
+  let app: FastifyInstance;
+  let port: number;
+  const lines: string[] = [];
+  const secrets = new Map<string, string>();
+
+  beforeAll(async () => {
+    app = await buildServer(testConfig({ logLevel: 'trace' }), {
+      logStream: { write: (line: string) => void lines.push(line) },
+      webUi: false,
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    port = typeof address === 'object' && address !== null ? address.port : 0;
+  });
+  afterAll(async () => app?.close());
+
+  const cookieOf = (response: LightMyRequestResponse) =>
+    [...cookiesOf(response)].map(([name, { value }]) => `${name}=${value}`).join('; ');
+
+  it('after a full sign-in, refresh, cookie login and malformed requests, the log has none of them', async () => {
+    const user = await createUser(app, { password: PASSWORD });
+    secrets.set('password', PASSWORD);
+
+    const granted = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ grant_type: 'password', username: user.email, password: PASSWORD }),
+    });
+    expect(granted.statusCode).toBe(200);
+    const tokens = granted.json() as { access_token: string; refresh_token: string };
+    secrets.set('access token', tokens.access_token);
+    secrets.set('refresh token', tokens.refresh_token);
+
+    const refreshed = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
+    });
+    expect(refreshed.statusCode).toBe(200);
+    secrets.set('rotated refresh token', refreshed.json().refresh_token);
+
+    // Browser login: CSRF cookie and token, then the session cookie.
+    const csrf = await app.inject({ method: 'GET', url: '/auth/csrf' });
+    const csrfCookie = cookieOf(csrf);
+    const cookieLogin = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { cookie: csrfCookie, 'x-csrf-token': csrf.json().csrf_token },
+      payload: { email: user.email, password: PASSWORD },
+    });
+    expect(cookieLogin.statusCode).toBeLessThan(300);
+    const session = cookiesOf(cookieLogin).get(SESSION)?.value;
+    expect(session).toBeDefined();
+    secrets.set('session cookie', session ?? '');
+    const cookieHeader = `${csrfCookie}; ${SESSION}=${session}`;
+
+    const headers = { authorization: `Bearer ${tokens.access_token}`, cookie: cookieHeader };
+    expect((await app.inject({ method: 'GET', url: '/users/me', headers })).statusCode).toBe(200);
+    // A token in the query string (some clients do this) is redacted from the logged URL.
+    await app.inject({ method: 'GET', url: `/users/me?access_token=${tokens.access_token}`, headers });
+    // Validation failures and broken JSON that carry the password in the body.
+    await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email: 'x@example.com', password: PASSWORD, role: 'super_admin' },
+    });
+    await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { 'content-type': 'application/json', cookie: cookieHeader },
+      payload: `{"email":"${user.email}","password":"${PASSWORD}"`,
+    });
+    await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      payload: form({ grant_type: 'password', username: user.email, password: PASSWORD, scope: '\u0000' }),
+    });
+
+    // Requests that fail HTTP parsing: Node hands Fastify the raw bytes as `err.rawPacket`.
+    const request = (extra: string) =>
+      `POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${tokens.access_token}\r\n` +
+      `Cookie: ${cookieHeader}\r\nContent-Type: application/x-www-form-urlencoded\r\n${extra}` +
+      `Content-Length: ${PASSWORD.length + 9}\r\n\r\npassword=${PASSWORD}`;
+    const badByte = await sendRaw(port, request('X-Bad: a\u0001b\r\n'));
+    expect(badByte).toMatch(/^HTTP\/1\.1 400 /);
+    expect(badByte).toContain('application/problem+json');
+    const overflow = await sendRaw(port, request(`X-Padding: ${'p'.repeat(17 * 1024)}\r\n`));
+    expect(overflow).toMatch(/^HTTP\/1\.1 431 /);
+
+    const log = lines.join('');
+    // The run did log at trace level, including the two parser failures: the test can fail.
+    expect(log).toContain('incoming request');
+    expect(log.match(/"client error"/g)).toHaveLength(2);
+    expect(log).toContain('HPE_HEADER_OVERFLOW');
+    expect(log).toContain('[redacted]');
+    for (const [name, secret] of secrets) {
+      for (const encoded of encodingsOf(secret)) {
+        expect(log.includes(encoded), `${name} found in the log as ${encoded.slice(0, 24)}…`).toBe(false);
+      }
+    }
+  });
+});
+
+describe('log serializers', () => {
+  it('keep only type, message, stack, code, status and cause of an error, following causes a bounded depth', () => {
+    const inner = Object.assign(new Error('inner'), { rawPacket: Buffer.from('secret'), parameters: ['p'] });
+    const outer = Object.assign(new Error('outer', { cause: inner }), { code: 'E_OUTER', headers: { a: 1 } });
+    const logged = serializeError(outer);
+    expect(Object.keys(logged).sort()).toEqual(['cause', 'code', 'message', 'stack', 'statusCode', 'type']);
+    expect(logged.cause).toMatchObject({ type: 'Error', message: 'inner' });
+    expect(JSON.stringify(logged)).not.toContain('rawPacket');
+    const cyclic = new Error('loop');
+    cyclic.cause = cyclic;
+    let depth = 0;
+    for (let at: { cause?: unknown } | undefined = serializeError(cyclic); at !== undefined; depth++) {
+      at = at.cause as { cause?: unknown } | undefined;
+    }
+    expect(depth).toBe(5);
+    expect(serializeError('a string with a secret')).toEqual({
+      type: 'string',
+      message: '[not an Error]',
+      stack: '',
+    });
+  });
+
+  it('log the method, path and query with credential values redacted, never headers', () => {
+    expect(
+      serializeRequest({
+        method: 'GET',
+        url: '/x?limit=5&access_token=abc&Password=p&code=1&broken%=v',
+        ip: '127.0.0.1',
+      }),
+    ).toEqual({
+      method: 'GET',
+      url: '/x?limit=5&access_token=[redacted]&Password=[redacted]&code=[redacted]&broken%=v',
+      host: undefined,
+      remoteAddress: '127.0.0.1',
+    });
+  });
+});

@@ -1,0 +1,81 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  countCodePoints,
+  describeDisplayTextRejection,
+  normalizeDisplayText,
+} from '../../src/text/display-text.js';
+
+const FORBIDDEN =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for.
+  /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\u200B-\u200D\u2060\uFEFF\u2028\u2029]|\p{Cs}/u;
+
+describe('normalizeDisplayText', () => {
+  it('composes to NFC, collapses spaces and trims, keeping what was typed otherwise', () => {
+    expect(normalizeDisplayText('  Cafe\u0301   au\u3000lait ', 40)).toEqual({
+      ok: true,
+      text: 'Caf\u00E9 au lait',
+    });
+    // NFC, not NFKC: full-width letters and ligatures stay as written.
+    expect(normalizeDisplayText('Ｂｏｂ ﬁsh', 40)).toEqual({ ok: true, text: 'Ｂｏｂ ﬁsh' });
+  });
+
+  it('counts code points after normalizing', () => {
+    expect(normalizeDisplayText('🎲'.repeat(5), 5)).toEqual({ ok: true, text: '🎲'.repeat(5) });
+    expect(normalizeDisplayText('🎲'.repeat(6), 5)).toEqual({ ok: false, reason: 'too_long' });
+    expect(normalizeDisplayText('e\u0301'.repeat(5), 5)).toEqual({ ok: true, text: '\u00E9'.repeat(5) });
+    expect(countCodePoints('a🎲é')).toBe(3);
+  });
+
+  it('refuses empty text and huge input (before normalizing it)', () => {
+    expect(normalizeDisplayText(' \u3000 ', 10)).toEqual({ ok: false, reason: 'empty' });
+    expect(normalizeDisplayText('a'.repeat(100_000), 10)).toEqual({ ok: false, reason: 'too_long' });
+  });
+
+  it.each([
+    ['NUL', '\u0000'],
+    ['line feed', '\n'],
+    ['tab', '\t'],
+    ['escape', '\u001B'],
+    ['DEL', '\u007F'],
+    ['C1 control', '\u0085'],
+    ...['\u202A', '\u202B', '\u202C', '\u202D', '\u202E'].map((c) => ['bidi embedding/override', c]),
+    ...['\u2066', '\u2067', '\u2068', '\u2069'].map((c) => ['bidi isolate', c]),
+    ...['\u200B', '\u200C', '\u200D', '\u2060', '\uFEFF'].map((c) => ['zero-width character', c]),
+    ['line separator', '\u2028'],
+    ['paragraph separator', '\u2029'],
+    ['unpaired high surrogate', '\uD800'],
+    ['unpaired low surrogate', '\uDC00'],
+    ['private use', '\uE000'],
+    ['unassigned', '\u0378'],
+  ])('refuses a %s (%j) anywhere in the text', (_label, character) => {
+    for (const text of [`${character}Alice`, `Al${character}ice`, `Alice${character}`]) {
+      expect(normalizeDisplayText(text, 40)).toEqual({ ok: false, reason: 'invalid_characters' });
+    }
+  });
+
+  it('describes each rejection for a field error', () => {
+    expect(describeDisplayTextRejection('too_long', 80)).toBe('must be at most 80 characters');
+    expect(describeDisplayTextRejection('empty', 80)).toBe('must not be empty');
+    expect(describeDisplayTextRejection('invalid_characters', 80)).toMatch(/control/);
+  });
+
+  it('only ever yields NFC, trimmed, bounded text free of forbidden characters (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 60 }),
+        fc.integer({ min: 1, max: 60 }),
+        (raw, max) => {
+          const result = normalizeDisplayText(raw, max);
+          if (!result.ok) return;
+          expect(result.text).toBe(result.text.normalize('NFC'));
+          expect(result.text).toBe(result.text.trim());
+          expect(result.text).not.toMatch(FORBIDDEN);
+          expect(countCodePoints(result.text)).toBeLessThanOrEqual(max);
+          expect(result.text.length).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
