@@ -84,6 +84,7 @@ function deferPublishing(bus: RoomBus, afterCommit: (callback: () => Promise<voi
     },
     subscribe: (roomCode, handler) => bus.subscribe(roomCode, handler),
     subscriberCount: (roomCode) => bus.subscriberCount(roomCode),
+    onResync: (handler) => bus.onResync(handler),
     // Not this wrapper's to close: the bus belongs to the Gatehouse.
     close: async () => {},
   };

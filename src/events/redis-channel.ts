@@ -27,6 +27,12 @@ export interface RedisChannelOptions<S extends TSchema> {
   deliver(message: Static<S>): void;
   /** Where bad messages and failed publishes are reported. */
   warn: CoreWarn;
+  /**
+   * Called each time the channel is subscribed again after its connection came back: messages
+   * published meanwhile were lost to this instance (pub/sub is at-most-once), so consumers that
+   * keep a log (room events) refetch from it at once instead of waiting for their next check.
+   */
+  onResubscribed?: () => void;
 }
 
 /** Typed publish/subscribe on one Redis channel. */
@@ -104,12 +110,23 @@ export function openRedisChannel<S extends TSchema>(
   const subscribed = new Promise<void>((resolve) => {
     resolveSubscribed = resolve;
   });
+  let everSubscribed = false;
   const subscribe = () => {
     if (closed) return;
     subscriber.subscribe(name).then(
       () => {
         tracking.subscribed();
         resolveSubscribed();
+        if (everSubscribed && !closed) {
+          try {
+            options.onResubscribed?.();
+          } catch (error) {
+            warn(`Resync after re-subscribing to Redis channel ${name} failed`, {
+              error: error instanceof Error ? error.message : String(error),
+            });
+          }
+        }
+        everSubscribed = true;
       },
       (error: unknown) => {
         // The connection dropped mid-SUBSCRIBE; the next `ready` retries.

@@ -47,12 +47,16 @@ export async function createRedisRoomBus(
   const warn = options.warn ?? warnByProcess;
   const { connections, owned } = resolveConnections(redis, warn);
   const local = createMemoryRoomBus(options);
+  const resyncHandlers = new Set<() => void>();
   const channel = openRedisChannel({
     connections,
     name: CHANNEL,
     schema: roomEventSchema,
     deliver: (event) => void local.publish(asRoomEvent(event)),
     warn,
+    onResubscribed: () => {
+      for (const handler of resyncHandlers) handler();
+    },
   });
   // Wait for SUBSCRIBE so no early message is missed, but never past a failed first attempt.
   await Promise.race([channel.subscribed, connections.firstAttemptFailed()]);
@@ -63,7 +67,12 @@ export async function createRedisRoomBus(
     },
     subscribe: (roomCode, handler) => local.subscribe(roomCode, handler),
     subscriberCount: (roomCode) => local.subscriberCount(roomCode),
+    onResync(handler) {
+      resyncHandlers.add(handler);
+      return () => resyncHandlers.delete(handler);
+    },
     async close() {
+      resyncHandlers.clear();
       channel.close();
       await local.close();
       if (owned) await connections.close();

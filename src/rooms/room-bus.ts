@@ -107,6 +107,12 @@ export interface RoomBus {
   subscribe(roomCode: string, handler: RoomEventHandler): () => void;
   /** Handlers subscribed to a room on this instance, e.g. to cap open streams per room. */
   subscriberCount(roomCode: string): number;
+  /**
+   * Registers a handler called when this instance may have missed live events of any room (its
+   * pub/sub connection was lost and came back): subscribers should refetch from the event log.
+   * Never called by the in-process bus, which cannot lose events. Returns a function removing it.
+   */
+  onResync(handler: () => void): () => void;
   /** Drops every subscription and releases connections. */
   close(): Promise<void>;
 }
@@ -168,6 +174,8 @@ export function createMemoryRoomBus(options: MemoryRoomBusOptions = {}): RoomBus
     subscriberCount(roomCode) {
       return rooms.get(roomCode)?.size ?? 0;
     },
+    // Nothing is ever lost in-process, so there is never anything to resync.
+    onResync: () => () => {},
     async close() {
       rooms.clear();
     },

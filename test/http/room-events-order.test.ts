@@ -35,6 +35,29 @@ const idsOf = (stream: SseStream) => stream.messages.map((message) => Number(mes
 /** `from`, `from + 1`, … `to`. */
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
+/** Kills the subscriber (pub/sub mode) connections named `name` — this test's own, never anyone else's. */
+async function killSubscribers(admin: Redis, name: string): Promise<number> {
+  const list = (await admin.client('LIST')) as string;
+  let killed = 0;
+  for (const line of list.split('\n')) {
+    const fields = new Map(
+      line
+        .trim()
+        .split(' ')
+        .map((pair) => {
+          const at = pair.indexOf('=');
+          return [pair.slice(0, at), pair.slice(at + 1)] as const;
+        }),
+    );
+    // Subscriber connections are in pub/sub mode: flag P, one subscribed channel.
+    if (fields.get('name') !== name || !(fields.get('flags') ?? '').includes('P')) continue;
+    const id = fields.get('id');
+    if (id === undefined || !/^\d+$/.test(id)) continue;
+    killed += Number(await admin.client('KILL', 'ID', id));
+  }
+  return killed;
+}
+
 /**
  * Two instances on one throwaway PostgreSQL database, with the Redis bus on the shared Redis:
  * the deployment in which issue 9 lost room events for good.
@@ -139,35 +162,12 @@ describe.runIf(servicesConfigured)('room events across two instances on PostgreS
     const opened = await followEverywhere(room.code, players);
     const start = players.length;
 
-    /** Kills this test's own subscriber connections of `name` (never anyone else's). */
-    const killSubscribers = async (name: string): Promise<number> => {
-      const list = (await admin.client('LIST')) as string;
-      let killed = 0;
-      for (const line of list.split('\n')) {
-        const fields = new Map(
-          line
-            .trim()
-            .split(' ')
-            .map((pair) => {
-              const at = pair.indexOf('=');
-              return [pair.slice(0, at), pair.slice(at + 1)] as const;
-            }),
-        );
-        // Subscriber connections are in pub/sub mode: flag P, one subscribed channel.
-        if (fields.get('name') !== name || !(fields.get('flags') ?? '').includes('P')) continue;
-        const id = fields.get('id');
-        if (id === undefined || !/^\d+$/.test(id)) continue;
-        killed += Number(await admin.client('KILL', 'ID', id));
-      }
-      return killed;
-    };
-
     const rolls = 150;
     let killed = 0;
     for (let i = 0; i < rolls; i++) {
       if (i % 25 === 10) {
         // Alternate the victim: each instance loses its pub/sub connections twice or so.
-        killed += await killSubscribers(instance(Math.floor(i / 25)).name);
+        killed += await killSubscribers(admin, instance(Math.floor(i / 25)).name);
       }
       await rollOn(i, room.code, players[i % players.length] as JoinedPlayer);
       // Pacing, not a timing assertion: the drop must overlap a stream of rolls, as in issue 9.
@@ -175,5 +175,49 @@ describe.runIf(servicesConfigured)('room events across two instances on PostgreS
     }
     expect(killed).toBeGreaterThan(0);
     await expectEveryEventOnceInOrder(opened, start + 1, start + rolls);
+  });
+});
+
+describe.runIf(servicesConfigured)('room streams resync when the bus reconnects', () => {
+  const tag = `gh-room-resync-${randomBytes(4).toString('hex')}`;
+  const apps: FastifyInstance[] = [];
+  let admin: Redis;
+  let dropDatabase: () => Promise<void> = async () => {};
+
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    admin?.disconnect();
+    await dropDatabase();
+  });
+
+  it('a stream gets an event lost on pub/sub as soon as its instance re-subscribes, not at the next heartbeat', async () => {
+    const database = await createTestDatabaseUrl('postgres');
+    dropDatabase = database.drop;
+    // A heartbeat far beyond the test's patience: only the resync can deliver the lost event.
+    const base = testConfig({ databaseUrl: database.url, roomHeartbeatInterval: 3600 });
+    const a = await buildServer({ ...base, redisUrl: namedRedisUrl(`${tag}-a`) }, { logger: false });
+    const b = await buildServer({ ...base, redisUrl: namedRedisUrl(`${tag}-b`) }, { logger: false });
+    apps.push(a, b);
+    admin = new Redis(REDIS_URL ?? '', { connectionName: `${tag}-admin` });
+    const host = await signIn(a);
+    const room = await createRoom(a, host);
+    const player = await joinAsBot(a, room.code, 'Pat');
+    const stream = await openSse(`${await listen(a)}/rooms/${room.code}/events`, player.headers);
+    expect(stream.status).toBe(200);
+
+    // A's subscriber is gone (ioredis reconnects after ~200 ms); B rolls meanwhile, so Redis
+    // delivers the roll to nobody on A.
+    expect(await killSubscribers(admin, `${tag}-a`)).toBeGreaterThan(0);
+    const roll = await b.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/rolls`,
+      headers: player.headers,
+      payload: { notation: '1d20' },
+    });
+    expect(roll.statusCode).toBe(201);
+    const id = String(roll.json().id);
+    const received = await stream.next((message) => message.id === id, 10_000);
+    expect(received.event).toBe('roll');
+    stream.close();
   });
 });

@@ -361,6 +361,12 @@ export function registerRoomEventsRoute(
     }
   };
 
+  // The bus lost its pub/sub connection and is back: events published meanwhile never reached
+  // this instance, so every stream reads its room's log tail now rather than at the next heartbeat.
+  const stopResync = roomBus.onResync(() => {
+    for (const stream of streams) void catchUpTail(stream);
+  });
+
   const heartbeat = setInterval(() => {
     for (const stream of streams) if (stream.pending === undefined) write(stream, ': heartbeat\n\n');
     void reconcile();
@@ -372,7 +378,10 @@ export function registerRoomEventsRoute(
   app.addHook('preClose', async () => {
     for (const stream of streams) end(stream, 'server shutting down');
   });
-  app.addHook('onClose', async () => clearInterval(heartbeat));
+  app.addHook('onClose', async () => {
+    clearInterval(heartbeat);
+    stopResync();
+  });
 
   app.get(
     '/rooms/:code/events',
