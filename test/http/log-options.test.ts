@@ -3,6 +3,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serializeError, serializeRequest } from '../../src/http/log-options.js';
 import { buildServer } from '../../src/server.js';
+import { startServer } from '../../src/start-server.js';
 import { testConfig } from '../../src/testing.js';
 import { cookiesOf, createUser, form } from '../support/accounts.js';
 
@@ -180,5 +181,37 @@ describe('log serializers', () => {
       host: undefined,
       remoteAddress: '127.0.0.1',
     });
+  });
+});
+
+describe('the listening shell of `gatehouse serve` logs no secret either (issue 8)', () => {
+  it('answers unparsable requests as problem+json and keeps their raw bytes out of a trace log', async () => {
+    const lines: string[] = [];
+    // startServer's own Fastify owns the socket, so its client-error path is the one that runs.
+    const server = await startServer(testConfig({ logLevel: 'trace', port: 0 }), {
+      logStream: { write: (line: string) => void lines.push(line) },
+      webUi: false,
+    });
+    try {
+      expect(await server.ready).toBeDefined();
+      const port = Number(new URL(server.url).port);
+      const bearer = `gha_${'s3cr3t'.repeat(8)}`;
+      const cookie = `__Host-gatehouse_session=${'c00k1e'.repeat(8)}`;
+      const request = (extra: string) =>
+        `POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${bearer}\r\nCookie: ${cookie}\r\n` +
+        `Content-Type: application/x-www-form-urlencoded\r\n${extra}` +
+        `Content-Length: ${PASSWORD.length + 9}\r\n\r\npassword=${PASSWORD}`;
+      expect(await sendRaw(port, request('X-Bad: a\u0001b\r\n'))).toMatch(/^HTTP\/1\.1 400 /);
+      expect(await sendRaw(port, request(`X-Padding: ${'p'.repeat(17 * 1024)}\r\n`))).toMatch(
+        /^HTTP\/1\.1 431 /,
+      );
+      const log = lines.join('');
+      expect(log.match(/"client error"/g)).toHaveLength(2);
+      for (const secret of [bearer, cookie, PASSWORD]) {
+        for (const encoded of encodingsOf(secret)) expect(log.includes(encoded)).toBe(false);
+      }
+    } finally {
+      await server.close();
+    }
   });
 });
