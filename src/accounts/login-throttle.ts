@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { addressBucket } from '../lib/address-bucket.js';
 import type { CounterStore } from './counter-store.js';
 
 /**
@@ -65,7 +66,7 @@ export function createLoginThrottle(
     if (subject.trust === 'trusted')
       return [{ key: `login:device:${digest(subject.deviceKey)}`, max: limits.perDevice }];
     const keys = [
-      { key: `login:ip:${digest(subject.ip)}`, max: limits.perIp },
+      { key: `login:ip:${digest(addressBucket(subject.ip))}`, max: limits.perIp },
       { key: 'login:global', max: limits.global },
     ];
     if (subject.accountKey !== undefined)
