@@ -260,6 +260,7 @@ export async function createGatehouse(
       transaction: (work) => database.transaction((trx) => work(createRoomStore(trx))),
       bus: roomBus,
       clock,
+      maxPlayers: config.maxPlayersPerRoom,
     });
     const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.

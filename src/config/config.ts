@@ -122,6 +122,8 @@ export interface GatehouseConfig {
   maxStreamsPerIp: number;
   /** Rolls per client IP per minute, across players and rooms (joins would multiply the per-player limit). @default 300 */
   roomRollsPerMinutePerIp: number;
+  /** Players present in one room at once; a join beyond it answers 409 `ROOM_FULL`. @default 100 */
+  maxPlayersPerRoom: number;
   // Lockout that cannot be aimed at a victim (issue 8; OWASP device cookies). One block for easy merges.
   /** Lifetime of a device token (the "this client has signed in here before" proof) in seconds. @default 7776000 (90 days) */
   deviceTokenTtl: number;
@@ -185,6 +187,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   maxStreamsPerAccount: 10,
   maxStreamsPerIp: 50,
   roomRollsPerMinutePerIp: 300,
+  maxPlayersPerRoom: 100,
   deviceTokenTtl: 90 * 86400,
   loginMaxFailuresPerDevice: 5,
   loginMaxFailuresGlobal: 10_000,

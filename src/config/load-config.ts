@@ -208,6 +208,7 @@ export function loadConfig(env: Env): EnvConfig {
       1,
       1_000_000,
     ),
+    maxPlayersPerRoom: int('MAX_PLAYERS_PER_ROOM', defaultConfig.maxPlayersPerRoom, 1, 10_000),
     deviceTokenTtl: duration('DEVICE_TOKEN_TTL', defaultConfig.deviceTokenTtl),
     loginMaxFailuresPerDevice: int(
       'LOGIN_MAX_FAILURES_PER_DEVICE',

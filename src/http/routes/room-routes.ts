@@ -31,7 +31,8 @@ const CsrfHeaders = Type.Object({
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 
-const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed.
+const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A room holds at most
+\`MAX_PLAYERS_PER_ROOM\` present players: beyond it, 409 \`ROOM_FULL\` until one leaves or is removed.
 
 **Cookie transport** (default, for browsers): the answer sets the room cookie \`<prefix><CODE>\`
 (\`__Secure-dicery_room_<CODE>\`, or \`dicery_room_<CODE>\` when the server runs with \`COOKIE_SECURE=false\`)
