@@ -218,6 +218,7 @@ export async function createGatehouse(
         perIp: config.loginMaxFailuresPerIp,
         global: config.loginMaxFailuresGlobal,
         perDevice: config.loginMaxFailuresPerDevice,
+        successesPerAccount: config.loginMaxSuccessesPerAccount,
         windowMs: config.loginFailureWindow * 1000,
       },
       clock,

@@ -131,6 +131,11 @@ export interface GatehouseConfig {
   loginMaxFailuresPerDevice: number;
   /** Failed logins from untrusted clients server-wide within the window before untrusted logins get 429. @default 10000 */
   loginMaxFailuresGlobal: number;
+  /**
+   * Successful logins per account per LOGIN_FAILURE_WINDOW, from any client: bounds the hashes and
+   * sessions one account's holder can make (only a right password counts). @default 60
+   */
+  loginMaxSuccessesPerAccount: number;
   /** Password-hash slots, beyond `passwordHashConcurrency`, kept for logins from trusted devices. @default 1 */
   passwordHashReservedSlots: number;
   /** Audit entries and failed-login tallies older than this many seconds are deleted hourly. @default 7776000 (90 days) */
@@ -191,6 +196,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   deviceTokenTtl: 90 * 86400,
   loginMaxFailuresPerDevice: 5,
   loginMaxFailuresGlobal: 10_000,
+  loginMaxSuccessesPerAccount: 60,
   passwordHashReservedSlots: 1,
   auditRetention: 90 * 86400,
   passwordMinLength: 15,

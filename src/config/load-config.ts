@@ -222,6 +222,12 @@ export function loadConfig(env: Env): EnvConfig {
       1,
       100_000_000,
     ),
+    loginMaxSuccessesPerAccount: int(
+      'LOGIN_MAX_SUCCESSES_PER_ACCOUNT',
+      defaultConfig.loginMaxSuccessesPerAccount,
+      1,
+      1_000_000,
+    ),
     passwordHashReservedSlots: int(
       'PASSWORD_HASH_RESERVED_SLOTS',
       defaultConfig.passwordHashReservedSlots,
