@@ -218,6 +218,7 @@ export async function createGatehouse(
         perIp: config.loginMaxFailuresPerIp,
         global: config.loginMaxFailuresGlobal,
         perDevice: config.loginMaxFailuresPerDevice,
+        successesPerAccount: config.loginMaxSuccessesPerAccount,
         windowMs: config.loginFailureWindow * 1000,
       },
       clock,
@@ -260,6 +261,7 @@ export async function createGatehouse(
       transaction: (work) => database.transaction((trx) => work(createRoomStore(trx))),
       bus: roomBus,
       clock,
+      maxPlayers: config.maxPlayersPerRoom,
     });
     const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.

@@ -122,6 +122,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     subject: LoginSubject,
     user: UserRecord | undefined,
     password: string,
+    accountKey: string,
   ): Promise<PasswordLogin> => {
     const lane = subject.trust === 'trusted' ? 'reserved' : 'shared';
     if (user === undefined) {
@@ -135,6 +136,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     }
     await deps.throttle.recordSuccess(subject);
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
+    await deps.throttle.recordLogin(accountKey);
     if (hasher.needsRehash(user.passwordHash)) {
       // Upgrade hashes made with older parameters while we hold the plaintext.
       await applyUserChange(user.id, { passwordHash: await hasher.hash(password, lane) });
@@ -192,6 +194,11 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         await deps.throttle.recordFailure(subject);
         return { ok: false, reason: 'invalid_credentials' };
       }
+      // Successful logins are limited per account whoever logs in (only a right password counts,
+      // so nobody else can spend it): refused here, before any database read or hash.
+      const logins = await deps.throttle.checkLogins(email.key);
+      if (!logins.allowed)
+        return { ok: false, reason: 'throttled', retryAfterSeconds: logins.retryAfterSeconds };
       // OWASP device cookies: a client that presents a valid device token for this account is
       // judged on its own counter; when that counter is exhausted it is treated as untrusted.
       const user = presentedDevice === undefined ? undefined : await users.findUserByEmailKey(email.key);
@@ -201,7 +208,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const owner = user;
         const attempt = await deps.gate.run(`device:${device.deviceId}`, async () => {
           if (!(await deps.throttle.check(trusted)).allowed) return undefined;
-          return checkPassword(trusted, owner, password);
+          return checkPassword(trusted, owner, password, email.key);
         });
         if (!attempt.ok) return { ok: false, reason: 'busy', retryAfterSeconds: 1 };
         if (attempt.value !== undefined) return attempt.value;
@@ -221,7 +228,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const decision = await deps.throttle.check(untrusted);
         if (!decision.allowed)
           return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
-        return checkPassword(untrusted, account, password);
+        return checkPassword(untrusted, account, password, email.key);
       });
       return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { addressBucket } from '../lib/address-bucket.js';
 import type { CounterStore } from './counter-store.js';
 
 /**
@@ -14,6 +15,14 @@ export interface LoginThrottleLimits {
   global: number;
   /** Failures per trusted device (or per signed-in session, for the current-password check). */
   perDevice: number;
+  /**
+   * Successful logins per account within the window, trusted or not. Only failures were counted
+   * before, so one account's holder could log in without end: a hash and a session row each, and
+   * with the device tokens those logins collect, the hash slots reserved for trusted devices.
+   * Only a right password counts, so nobody without it can spend an account's allowance.
+   * @default unlimited
+   */
+  successesPerAccount?: number;
   /** Window length in ms; limits lift on their own when it ends (no permanent lock-out). */
   windowMs: number;
 }
@@ -45,6 +54,10 @@ export interface LoginThrottle {
   recordFailure(subject: LoginSubject): Promise<void>;
   /** A right password: clears the counter that belongs to this account or device (never the IP's or global). */
   recordSuccess(subject: LoginSubject): Promise<void>;
+  /** Whether the account (its normalized email) may log in again now. Reads only. */
+  checkLogins(accountKey: string): Promise<ThrottleDecision>;
+  /** Counts a successful login to the account. */
+  recordLogin(accountKey: string): Promise<void>;
 }
 
 /**
@@ -65,14 +78,26 @@ export function createLoginThrottle(
     if (subject.trust === 'trusted')
       return [{ key: `login:device:${digest(subject.deviceKey)}`, max: limits.perDevice }];
     const keys = [
-      { key: `login:ip:${digest(subject.ip)}`, max: limits.perIp },
+      { key: `login:ip:${digest(addressBucket(subject.ip))}`, max: limits.perIp },
       { key: 'login:global', max: limits.global },
     ];
     if (subject.accountKey !== undefined)
       keys.push({ key: `login:account:${digest(subject.accountKey)}`, max: limits.perAccount });
     return keys;
   };
+  const loginsKey = (accountKey: string) => `login:success:${digest(accountKey)}`;
+  const successes = limits.successesPerAccount ?? Number.POSITIVE_INFINITY;
   return {
+    async checkLogins(accountKey) {
+      if (successes === Number.POSITIVE_INFINITY) return { allowed: true };
+      const window = await store.peek(loginsKey(accountKey));
+      if (window === undefined || window.count < successes) return { allowed: true };
+      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((window.resetAt - clock()) / 1000)) };
+    },
+    async recordLogin(accountKey) {
+      if (successes !== Number.POSITIVE_INFINITY)
+        await store.increment(loginsKey(accountKey), limits.windowMs);
+    },
     async check(subject) {
       const keys = keysOf(subject);
       const windows = await Promise.all(keys.map(({ key }) => store.peek(key)));

@@ -122,6 +122,8 @@ export interface GatehouseConfig {
   maxStreamsPerIp: number;
   /** Rolls per client IP per minute, across players and rooms (joins would multiply the per-player limit). @default 300 */
   roomRollsPerMinutePerIp: number;
+  /** Players present in one room at once; a join beyond it answers 409 `ROOM_FULL`. @default 100 */
+  maxPlayersPerRoom: number;
   // Lockout that cannot be aimed at a victim (issue 8; OWASP device cookies). One block for easy merges.
   /** Lifetime of a device token (the "this client has signed in here before" proof) in seconds. @default 7776000 (90 days) */
   deviceTokenTtl: number;
@@ -129,6 +131,11 @@ export interface GatehouseConfig {
   loginMaxFailuresPerDevice: number;
   /** Failed logins from untrusted clients server-wide within the window before untrusted logins get 429. @default 10000 */
   loginMaxFailuresGlobal: number;
+  /**
+   * Successful logins per account per LOGIN_FAILURE_WINDOW, from any client: bounds the hashes and
+   * sessions one account's holder can make (only a right password counts). @default 60
+   */
+  loginMaxSuccessesPerAccount: number;
   /** Password-hash slots, beyond `passwordHashConcurrency`, kept for logins from trusted devices. @default 1 */
   passwordHashReservedSlots: number;
   /** Audit entries and failed-login tallies older than this many seconds are deleted hourly. @default 7776000 (90 days) */
@@ -185,9 +192,11 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   maxStreamsPerAccount: 10,
   maxStreamsPerIp: 50,
   roomRollsPerMinutePerIp: 300,
+  maxPlayersPerRoom: 100,
   deviceTokenTtl: 90 * 86400,
   loginMaxFailuresPerDevice: 5,
   loginMaxFailuresGlobal: 10_000,
+  loginMaxSuccessesPerAccount: 60,
   passwordHashReservedSlots: 1,
   auditRetention: 90 * 86400,
   passwordMinLength: 15,

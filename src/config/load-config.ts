@@ -208,6 +208,7 @@ export function loadConfig(env: Env): EnvConfig {
       1,
       1_000_000,
     ),
+    maxPlayersPerRoom: int('MAX_PLAYERS_PER_ROOM', defaultConfig.maxPlayersPerRoom, 1, 10_000),
     deviceTokenTtl: duration('DEVICE_TOKEN_TTL', defaultConfig.deviceTokenTtl),
     loginMaxFailuresPerDevice: int(
       'LOGIN_MAX_FAILURES_PER_DEVICE',
@@ -220,6 +221,12 @@ export function loadConfig(env: Env): EnvConfig {
       defaultConfig.loginMaxFailuresGlobal,
       1,
       100_000_000,
+    ),
+    loginMaxSuccessesPerAccount: int(
+      'LOGIN_MAX_SUCCESSES_PER_ACCOUNT',
+      defaultConfig.loginMaxSuccessesPerAccount,
+      1,
+      1_000_000,
     ),
     passwordHashReservedSlots: int(
       'PASSWORD_HASH_RESERVED_SLOTS',

@@ -71,6 +71,13 @@ export interface RoomServiceOptions {
    * @default 20
    */
   recentRollLimit?: number;
+  /**
+   * Players present in a room at once (MAX_PLAYERS_PER_ROOM); a join beyond it throws `ROOM_FULL`.
+   * Joining needs no account and a player stays until they leave, so without it the players of
+   * one room (and what every snapshot, broadcast and stream re-check of it carries) grow without bound.
+   * @default 100
+   */
+  maxPlayers?: number;
 }
 
 /** What a client needs to render a room before following its event stream. */
@@ -224,6 +231,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   const generateCode = options.generateCode ?? generateRoomCode;
   const onPublishError = options.onPublishError ?? warnPublishError;
   const recentRollLimit = options.recentRollLimit ?? 20;
+  const maxPlayers = options.maxPlayers ?? 100;
 
   async function getOpenRoom(store: RoomStore, rawCode: string): Promise<RoomRecord> {
     const code = normalizeRoomCode(rawCode);
@@ -329,6 +337,12 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
         }
         const { player } = result;
         await emit(room.code, 'player_joined', { player: { id: player.id, name: player.name } }, now);
+        // Counted after the event's append, which row-locks the room (PostgreSQL) or holds the one
+        // writer (SQLite) until commit: concurrent joins are counted one at a time, so the cap is
+        // exact, and a refused join rolls back with its player row and its sequence number.
+        if ((await store.listPresentPlayers(room.code)).length > maxPlayers) {
+          throw new GatehouseError('ROOM_FULL', `This room already has ${maxPlayers} players.`);
+        }
         return player;
       });
     },

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import SQLite from 'better-sqlite3';
 
 /** What {@link backupDatabase} copied. */
@@ -21,13 +21,28 @@ export async function backupDatabase(url: string, destination: string): Promise<
   const path = url.slice('sqlite:'.length);
   if (path === ':memory:') throw new Error('an in-memory database has nothing to back up');
   if (!existsSync(path)) throw new Error(`no database at ${path}`);
-  if (existsSync(destination)) throw new Error(`${destination} exists; choose a new file name`);
   // Read-only: the backup never writes the live database. busy_timeout rides out a checkpoint.
   const source = new SQLite(path, { readonly: true, fileMustExist: true });
+  // Created here, exclusively and 0600, before SQLite writes into it: the copy holds password
+  // hashes, sessions and signing keys (ASVS 5.0 V13.3), and SQLite would create it with the
+  // umask's mode (usually 0644, readable by every local user). `wx` also refuses an existing file
+  // or symlink atomically, so a backup is never written over another one.
+  try {
+    closeSync(openSync(destination, 'wx', 0o600));
+  } catch (error) {
+    source.close();
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new Error(`${destination} exists; choose a new file name`);
+    throw error;
+  }
   try {
     source.pragma('busy_timeout = 5000');
     const { totalPages } = await source.backup(destination, { progress: () => 0x7fffffff });
     return { pages: totalPages };
+  } catch (error) {
+    // Not a backup: leave no file that could be mistaken for one.
+    rmSync(destination, { force: true });
+    throw error;
   } finally {
     source.close();
   }

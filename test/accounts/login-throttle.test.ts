@@ -34,6 +34,13 @@ describe('createLoginThrottle', () => {
     expect(await throttle.check(untrusted('b@example.com'))).toEqual({ allowed: true });
   });
 
+  it('counts failures from one IPv6 /64 under one address: rotating addresses does not escape it', async () => {
+    const { throttle } = setUp();
+    for (let i = 1; i <= 3; i++) await throttle.recordFailure(untrusted(undefined, `2001:db8:5:5::${i}`));
+    expect((await throttle.check(untrusted(undefined, '2001:db8:5:5:abcd::9'))).allowed).toBe(false);
+    expect((await throttle.check(untrusted(undefined, '2001:db8:5:6::1'))).allowed).toBe(true);
+  });
+
   it('keeps trusted devices out of the account, IP and global counters, and the reverse', async () => {
     const { throttle } = setUp();
     for (let i = 0; i < 5; i++) await throttle.recordFailure(untrusted(`u${i}@example.com`, `10.0.1.${i}`));

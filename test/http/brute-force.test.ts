@@ -230,6 +230,34 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     expect((await grant(app, other.email, PASSWORD)).statusCode).toBe(200);
   });
 
+  // Attack: only failures were limited, so one free account could log in with its own (right)
+  // password without end: every login an argon2id hash in the shared lane and a session row kept
+  // for SESSION_ABSOLUTE_TTL; with the device tokens those logins collect, the same flood took the
+  // hash slots reserved for trusted devices, and victims' trusted logins queued or got 503.
+  it('limits successful logins per account (trusted or not) before any hash; only the password holder can spend it', async () => {
+    app = await build({ loginMaxSuccessesPerAccount: 3 });
+    const attacker = await createUser(app);
+    const device = await trustedDevice(app, attacker.email);
+    expect((await grant(app, attacker.email, PASSWORD)).statusCode).toBe(200);
+    expect((await grant(app, attacker.email, PASSWORD, { device, ip: '10.50.0.1' })).statusCode).toBe(200);
+    const { hasher } = app.gatehouse;
+    const verify = vi.spyOn(hasher, 'verify');
+    for (const options of [{}, { device }, { ip: '10.50.0.2' }]) {
+      const refused = await grant(app, attacker.email, PASSWORD, options);
+      expect(refused.statusCode).toBe(429);
+      expect(refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    }
+    expect((await cookieLogin(app, attacker.email, PASSWORD)).statusCode).toBe(429);
+    expect(verify).not.toHaveBeenCalled();
+    verify.mockRestore();
+    // Failures never count toward it, so nobody without the password can aim it at an account.
+    const victim = await createUser(app);
+    await guessFromMany(app, victim.email, 4, 51);
+    const victimDevice = await trustedDevice(app, victim.email);
+    expect((await grant(app, victim.email, PASSWORD, { device: victimDevice })).statusCode).toBe(200);
+  });
+
   it('lets exactly the limit of a parallel burst of wrong guesses reach the password check', async () => {
     app = await build({ loginMaxFailuresPerAccount: 5 });
     const user = await createUser(app);

@@ -128,3 +128,32 @@ describe('registration limits', () => {
     await app.close();
   });
 });
+
+describe('POST /auth/register: the per-address limit', () => {
+  it('counts a whole IPv6 /64 as one address: rotating through it does not reset the limit', async () => {
+    const app = await buildTestServer({ registrationsPerHour: 2 });
+    try {
+      const codes: number[] = [];
+      for (let i = 1; i <= 3; i++) {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          remoteAddress: `2001:db8:7:7::${i.toString(16)}`,
+          payload: { email: `rotating${i}@example.com`, password: PASSWORD },
+        });
+        codes.push(response.statusCode);
+      }
+      expect(codes).toEqual([201, 201, 429]);
+      // Another /64 is another client.
+      const other = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        remoteAddress: '2001:db8:7:8::1',
+        payload: { email: 'elsewhere@example.com', password: PASSWORD },
+      });
+      expect(other.statusCode).toBe(201);
+    } finally {
+      await app.close();
+    }
+  });
+});

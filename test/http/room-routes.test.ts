@@ -3,6 +3,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
 import { cookiesOf, PASSWORD, type SignedIn, signIn } from '../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../support/rooms.js';
 
 const PREFIX = '__Secure-dicery_room_';
@@ -922,5 +923,46 @@ describe('Dicery room routes: join and roll rate limits, insecure cookies', () =
       headers: { cookie: `dicery_room_${room.code}=${cookie?.value}` },
     });
     expect(snapshot.statusCode).toBe(200);
+  });
+});
+
+describe.each(engines)('POST /rooms/{code}/join: players per room ($name)', ({ name }) => {
+  // Joining needs no account, and a present player stays until they leave: without a cap one
+  // address (20 joins a minute) could put tens of thousands of players in a room, and every
+  // snapshot, join broadcast and heartbeat re-check of that room would carry all of them.
+  it('refuses a join beyond MAX_PLAYERS_PER_ROOM with 409 ROOM_FULL, even when the joins race', async () => {
+    const database = await createTestDatabaseUrl(name);
+    const app = await buildTestServer({
+      databaseUrl: database.url,
+      maxPlayersPerRoom: 3,
+      roomJoinsPerMinute: 1000,
+    });
+    try {
+      const host = await signIn(app, 'user');
+      const room = await createRoom(app, host);
+      const join = (player: string) =>
+        app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/join`,
+          payload: { player, transport: 'bearer' },
+        });
+      const codes = (await Promise.all(['A', 'B', 'C', 'D', 'E', 'F'].map(join))).map((r) => r.statusCode);
+      expect(codes.filter((code) => code === 201)).toHaveLength(3);
+      const refused = await join('G');
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({ code: 'ROOM_FULL' });
+      const snapshot = await app.gatehouse.rooms.snapshot(room.code);
+      expect(snapshot.players).toHaveLength(3);
+      // Refused joins wrote no event: the log is the three joins, numbered 1..3.
+      expect(snapshot.lastEventId).toBe(3);
+      // A seat frees when a player leaves.
+      const first = snapshot.players[0];
+      if (first === undefined) throw new Error('no player');
+      await app.gatehouse.rooms.leave(room.code, first.id);
+      expect((await join('H')).statusCode).toBe(201);
+    } finally {
+      await app.close();
+      await database.drop();
+    }
   });
 });

@@ -31,6 +31,17 @@ function toAuditView(record: AuditRecord) {
   };
 }
 
+// RFC 3339 §5.6 allows a leap second (`23:59:60`), so the schema's date-time format accepts one,
+// but Date.parse answers NaN for it, and NaN reached PostgreSQL as a bigint (500). POSIX time has
+// no leap seconds: the instant is the one after `:59`, i.e. the start of the next second.
+const LEAP_SECOND = /:60(?=(?:\.\d+)?(?:z|[+-]\d\d:\d\d)$)/i;
+
+function parseDateTime(value: string): number {
+  const parsed = Date.parse(value);
+  if (!Number.isNaN(parsed) || !LEAP_SECOND.test(value)) return parsed;
+  return Math.floor(Date.parse(value.replace(LEAP_SECOND, ':59')) / 1000) * 1000 + 1000;
+}
+
 /** `GET /audit`: the security audit trail, for holders of `audit:read` (super admins by default). */
 export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
   const { audit } = gatehouse;
@@ -73,7 +84,7 @@ export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse):
         since?: string;
         until?: string;
       };
-      const time = (value: string | undefined) => (value === undefined ? undefined : Date.parse(value));
+      const time = (value: string | undefined) => (value === undefined ? undefined : parseDateTime(value));
       const page = await audit.list({
         limit: query.limit,
         offset: query.offset,

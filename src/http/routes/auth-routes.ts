@@ -4,6 +4,7 @@ import { toPublicUser } from '../../accounts/public-user.js';
 import { ROLE_SCOPES } from '../../accounts/scopes.js';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
+import { addressBucket } from '../../lib/address-bucket.js';
 import { clientInfo } from '../client-info.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
@@ -63,7 +64,7 @@ export function registerAuthRoutes(
       await enforceRateLimit(
         gatehouse.counters,
         {
-          key: `register:ip:${request.ip}`,
+          key: `register:ip:${addressBucket(request.ip)}`,
           max: config.registrationsPerHour,
           windowMs: 3600_000,
           message: 'Too many sign-ups from this address; try again later.',

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
+import { addressBucket } from '../../lib/address-bucket.js';
 import type { RoomEvent } from '../../rooms/room-bus.js';
 import { viewRoomEvent } from '../../rooms/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../../rooms/room-service.js';
@@ -450,7 +451,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         caller.player !== null
           ? { key: `player:${caller.player.id}`, max: config.maxStreamsPerPlayer, per: 'player' }
           : { key: `account:${caller.host?.userId}`, max: config.maxStreamsPerAccount, per: 'account' },
-        { key: `ip:${request.ip}`, max: config.maxStreamsPerIp, per: 'client address' },
+        { key: `ip:${addressBucket(request.ip)}`, max: config.maxStreamsPerIp, per: 'client address' },
       ];
       const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
       if (full !== undefined) {

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
+import { addressBucket } from '../../lib/address-bucket.js';
 import { enforceRateLimit } from '../rate-limit.js';
 import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from '../room-auth.js';
 import { errorResponses, IdParam, problemRef, RoomCodeParam } from '../schemas.js';
@@ -30,7 +31,8 @@ const CsrfHeaders = Type.Object({
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 
-const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed.
+const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A room holds at most
+\`MAX_PLAYERS_PER_ROOM\` present players: beyond it, 409 \`ROOM_FULL\` until one leaves or is removed.
 
 **Cookie transport** (default, for browsers): the answer sets the room cookie \`<prefix><CODE>\`
 (\`__Secure-dicery_room_<CODE>\`, or \`dicery_room_<CODE>\` when the server runs with \`COOKIE_SECURE=false\`)
@@ -78,7 +80,7 @@ export function registerRoomRoutes(
   // and counting successes too keeps one address from filling rooms with players.
   const limitJoins = (ip: string) =>
     limit(
-      `room-join:ip:${ip}`,
+      `room-join:ip:${addressBucket(ip)}`,
       config.roomJoinsPerMinute,
       'Too many attempts to join rooms; try again later.',
     );
@@ -112,7 +114,7 @@ export function registerRoomRoutes(
       await enforceRateLimit(
         counters,
         {
-          key: `room-create:ip:${request.ip}`,
+          key: `room-create:ip:${addressBucket(request.ip)}`,
           max: config.roomsPerHourPerIp,
           windowMs: HOUR_MS,
           message: 'Too many rooms created from this address; try again later.',
@@ -305,7 +307,7 @@ export function registerRoomRoutes(
       // Each roll is a write and a broadcast to every stream of the room: bound it per player, and
       // per address, since every join makes a new player with an allowance of its own.
       await limit(
-        `room-roll:ip:${request.ip}`,
+        `room-roll:ip:${addressBucket(request.ip)}`,
         config.roomRollsPerMinutePerIp,
         'Too many rolls from this address; slow down.',
       );
