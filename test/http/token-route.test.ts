@@ -48,7 +48,8 @@ describe('POST /token', () => {
     const claims = decodeJwt(body.access_token);
     expect(claims).toMatchObject({
       sub: userId,
-      iss: 'gatehouse',
+      iss: 'http://127.0.0.1:8000',
+      client_id: 'gatehouse',
       aud: 'gatehouse-api',
       scope: 'me clothes:read rooms:host',
       sid: expect.any(String),

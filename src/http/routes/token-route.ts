@@ -3,10 +3,16 @@ import { Type } from 'typebox';
 import { grantScopes, parseScopeParameter } from '../../accounts/scopes.js';
 import { OAuthTokenError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
-import type { BearerTokens } from '../../sessions/session-manager.js';
+import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { clientInfo } from '../client-info.js';
-
-type Form = Record<string, string | string[] | undefined>;
+import {
+  clientIdOf,
+  type Form,
+  OAuthErrorSchema,
+  formParam as param,
+  readForm,
+  refuseClientSecret,
+} from '../oauth-form.js';
 
 const TokenResponse = Type.Object({
   access_token: Type.String(),
@@ -22,27 +28,6 @@ const TokenResponse = Type.Object({
     }),
   ),
 });
-
-const OAuthError = Type.Object({
-  error: Type.String({ description: 'RFC 6749 §5.2 error code' }),
-  error_description: Type.String(),
-  code: Type.Optional(Type.String({ description: 'Gatehouse error code, when more specific than `error`' })),
-});
-
-/** Reads one parameter; RFC 6749 §3.2: parameters must not be included more than once. */
-function param(form: Form, name: string, required: true): string;
-function param(form: Form, name: string, required: false): string | undefined;
-function param(form: Form, name: string, required: boolean): string | undefined {
-  const value = form[name];
-  if (Array.isArray(value))
-    throw new OAuthTokenError('invalid_request', `The ${name} parameter is repeated.`);
-  if (value === undefined || value === '') {
-    if (required) throw new OAuthTokenError('invalid_request', `The ${name} parameter is missing.`);
-    return undefined;
-  }
-  if (value.length > 4096) throw new OAuthTokenError('invalid_request', `The ${name} parameter is too long.`);
-  return value;
-}
 
 function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: string) {
   // RFC 6749 §5.1: responses carrying tokens must not be cached.
@@ -105,7 +90,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
         `Scope not allowed for this account: ${grant.rejected.join(' ')}.`,
       );
     }
-    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client);
+    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, clientIdOf(form));
     await audit.record({
       event: 'login_succeeded',
       actorId: login.user.id,
@@ -125,7 +110,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     }
     // The scope is checked by the core before anything is minted or stored (RFC 6749 §6: a refresh
     // may not widen the scope originally granted); a refused request leaves the token unspent.
-    const result = await sessions.refresh(refreshToken, requested);
+    const result = await sessions.refresh(refreshToken, requested, clientIdOf(form));
     if (!result.ok) {
       if (result.reason === 'invalid_scope') {
         throw new OAuthTokenError(
@@ -167,7 +152,22 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
           scope: Type.Optional(
             Type.String({ description: 'Space-separated scopes; default: all your role allows' }),
           ),
-          client_id: Type.Optional(Type.String({ description: 'Ignored: Gatehouse clients are public' })),
+          client_id: Type.Optional(
+            Type.String({
+              maxLength: 255,
+              description:
+                "The app asking (public clients, not registered yet): becomes the access token's `client_id` " +
+                `claim (RFC 9068). Default: \`${FIRST_PARTY_CLIENT_ID}\`.`,
+            }),
+          ),
+          client_secret: Type.Optional(
+            Type.String({
+              maxLength: 0,
+              description:
+                'Empty or absent: no confidential clients are registered, so a secret (or HTTP Basic ' +
+                'client authentication) is refused with 401 `invalid_client`.',
+            }),
+          ),
           device_token: Type.Optional(
             Type.String({
               description:
@@ -176,21 +176,18 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
             }),
           ),
         }),
-        response: { 200: TokenResponse, 400: OAuthError, 429: OAuthError },
+        response: {
+          200: TokenResponse,
+          400: OAuthErrorSchema,
+          401: OAuthErrorSchema,
+          429: OAuthErrorSchema,
+          503: OAuthErrorSchema,
+        },
       },
     },
     async (request, reply) => {
-      const type = request.headers['content-type'] ?? '';
-      if (
-        !type.toLowerCase().startsWith('application/x-www-form-urlencoded') ||
-        typeof request.body !== 'object'
-      ) {
-        throw new OAuthTokenError(
-          'invalid_request',
-          'Send the parameters form-encoded (application/x-www-form-urlencoded).',
-        );
-      }
-      const form = (request.body ?? {}) as Form;
+      const form = readForm(request);
+      refuseClientSecret(request, form);
       const grantType = param(form, 'grant_type', true);
       if (grantType === 'password') return passwordGrant(request, reply, form);
       if (grantType === 'refresh_token') return refreshGrant(request, reply, form);

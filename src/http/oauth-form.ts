@@ -1,0 +1,79 @@
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { OAuthTokenError } from '../errors.js';
+import { FIRST_PARTY_CLIENT_ID } from '../sessions/session-manager.js';
+
+/** A form-encoded OAuth request body as `@fastify/formbody` parses it (repeats become arrays). */
+export type Form = Record<string, string | string[] | undefined>;
+
+/** The RFC 6749 §5.2 error body, as `/token` and `/revoke` document it. */
+export const OAuthErrorSchema = Type.Object({
+  error: Type.String({ description: 'RFC 6749 §5.2 error code' }),
+  error_description: Type.String(),
+  code: Type.Optional(Type.String({ description: 'Gatehouse error code, when more specific than `error`' })),
+});
+
+/**
+ * The body of an OAuth endpoint request, which RFC 6749 §3.2 (and RFC 7009 §2.1) require to be
+ * `application/x-www-form-urlencoded`; anything else is `invalid_request`.
+ */
+export function readForm(request: FastifyRequest): Form {
+  const type = request.headers['content-type'] ?? '';
+  if (
+    !type.toLowerCase().startsWith('application/x-www-form-urlencoded') ||
+    typeof request.body !== 'object' ||
+    request.body === null
+  ) {
+    throw new OAuthTokenError(
+      'invalid_request',
+      'Send the parameters form-encoded (application/x-www-form-urlencoded).',
+    );
+  }
+  return request.body as Form;
+}
+
+/** Reads one parameter; RFC 6749 §3.2: parameters must not be included more than once. */
+export function formParam(form: Form, name: string, required: true): string;
+/** Reads one optional parameter (empty counts as absent, RFC 6749 §3.1). */
+export function formParam(form: Form, name: string, required: false): string | undefined;
+export function formParam(form: Form, name: string, required: boolean): string | undefined {
+  const value = form[name];
+  if (Array.isArray(value))
+    throw new OAuthTokenError('invalid_request', `The ${name} parameter is repeated.`);
+  if (value === undefined || value === '') {
+    if (required) throw new OAuthTokenError('invalid_request', `The ${name} parameter is missing.`);
+    return undefined;
+  }
+  if (value.length > 4096) throw new OAuthTokenError('invalid_request', `The ${name} parameter is too long.`);
+  return value;
+}
+
+/**
+ * The client named by `client_id` (RFC 6749 §2.2: VSCHARs), or {@link FIRST_PARTY_CLIENT_ID}.
+ * Clients are public and unregistered for now, so the id is what the client declares: it tells
+ * resource servers which app asked (RFC 9068 `client_id`); it authenticates nothing.
+ */
+export function clientIdOf(form: Form): string {
+  const clientId = formParam(form, 'client_id', false);
+  if (clientId === undefined) return FIRST_PARTY_CLIENT_ID;
+  if (!/^[\x20-\x7E]{1,255}$/.test(clientId))
+    throw new OAuthTokenError('invalid_request', 'The client_id parameter is malformed.');
+  return clientId;
+}
+
+/**
+ * Refuses client authentication Gatehouse cannot check: no confidential client is registered, so
+ * a secret (form or HTTP Basic) can only come from a misconfigured client, which must not believe
+ * it authenticated (RFC 6749 §5.2 `invalid_client`, with `WWW-Authenticate` when Basic was used).
+ * An empty `client_secret`, as some tools send for public clients, is ignored.
+ */
+export function refuseClientSecret(request: FastifyRequest, form: Form): void {
+  const secret = form.client_secret;
+  const basic = /^basic\s/i.test(request.headers.authorization ?? '');
+  if (!basic && (secret === undefined || secret === '')) return;
+  throw new OAuthTokenError(
+    'invalid_client',
+    'No confidential clients are registered; send no client secret.',
+    { headers: basic ? { 'www-authenticate': 'Basic realm="gatehouse"' } : {} },
+  );
+}
