@@ -86,7 +86,8 @@ export function finishOpenApiDocument<T extends object>(document: T, publicUrl: 
       if (!HTTP_METHODS.has(method)) continue;
       operation.operationId ??= operationIdOf(method, path);
       operation.security ??= [];
-      const responses = (operation.responses ??= {});
+      operation.responses ??= {};
+      const responses = operation.responses;
       if (!NO_OUTAGE_PATHS.has(path) && responses['503'] === undefined && !oauth) {
         responses['503'] = {
           content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } },
