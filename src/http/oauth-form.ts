@@ -48,32 +48,48 @@ export function formParam(form: Form, name: string, required: boolean): string |
   return value;
 }
 
+/** Client credentials sent with HTTP Basic (RFC 6749 §2.3.1: each part form-urlencoded). */
+function basicCredentials(request: FastifyRequest): { id: string; secret: string } | 'malformed' | undefined {
+  const match = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(request.headers.authorization ?? '');
+  if (match === null)
+    return /^basic(\s|$)/i.test(request.headers.authorization ?? '') ? 'malformed' : undefined;
+  const decoded = Buffer.from(match[1] ?? '', 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return 'malformed';
+  try {
+    const decode = (part: string) => decodeURIComponent(part.replaceAll('+', ' '));
+    return { id: decode(decoded.slice(0, colon)), secret: decode(decoded.slice(colon + 1)) };
+  } catch {
+    return 'malformed';
+  }
+}
+
 /**
- * The client named by `client_id` (RFC 6749 §2.2: VSCHARs), or {@link FIRST_PARTY_CLIENT_ID}.
+ * The public client making an OAuth request: its `client_id` (form parameter, else the HTTP Basic
+ * user name; RFC 6749 §2.2: VSCHARs), or {@link FIRST_PARTY_CLIENT_ID} when it names none.
  * Clients are public and unregistered for now, so the id is what the client declares: it tells
  * resource servers which app asked (RFC 9068 `client_id`); it authenticates nothing.
+ *
+ * A client secret (form or HTTP Basic) is refused with `invalid_client`: no confidential client
+ * is registered, so a secret can only come from a misconfigured client, which must not believe it
+ * authenticated (RFC 6749 §5.2, with `WWW-Authenticate` when Basic was used). Empty secrets are
+ * fine: Swagger UI sends `Authorization: Basic` of ":" when its client fields are left empty.
  */
-export function clientIdOf(form: Form): string {
-  const clientId = formParam(form, 'client_id', false);
+export function publicClientOf(request: FastifyRequest, form: Form): string {
+  const basic = basicCredentials(request);
+  const formSecret = formParam(form, 'client_secret', false);
+  if (basic === 'malformed' || (basic !== undefined && basic.secret !== '') || formSecret !== undefined) {
+    throw new OAuthTokenError(
+      'invalid_client',
+      'No confidential clients are registered; send no client secret.',
+      {
+        headers: basic === undefined ? {} : { 'www-authenticate': 'Basic realm="gatehouse"' },
+      },
+    );
+  }
+  const clientId = formParam(form, 'client_id', false) ?? (basic?.id === '' ? undefined : basic?.id);
   if (clientId === undefined) return FIRST_PARTY_CLIENT_ID;
   if (!/^[\x20-\x7E]{1,255}$/.test(clientId))
     throw new OAuthTokenError('invalid_request', 'The client_id parameter is malformed.');
   return clientId;
-}
-
-/**
- * Refuses client authentication Gatehouse cannot check: no confidential client is registered, so
- * a secret (form or HTTP Basic) can only come from a misconfigured client, which must not believe
- * it authenticated (RFC 6749 §5.2 `invalid_client`, with `WWW-Authenticate` when Basic was used).
- * An empty `client_secret`, as some tools send for public clients, is ignored.
- */
-export function refuseClientSecret(request: FastifyRequest, form: Form): void {
-  const secret = form.client_secret;
-  const basic = /^basic\s/i.test(request.headers.authorization ?? '');
-  if (!basic && (secret === undefined || secret === '')) return;
-  throw new OAuthTokenError(
-    'invalid_client',
-    'No confidential clients are registered; send no client secret.',
-    { headers: basic ? { 'www-authenticate': 'Basic realm="gatehouse"' } : {} },
-  );
 }

@@ -181,6 +181,22 @@ describe('OAuth endpoints', () => {
     });
   });
 
+  it("accepts Swagger UI's empty HTTP Basic credentials, and takes client_id from Basic", async () => {
+    const user = await createUser(app);
+    const grant = (authorization: string) =>
+      postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD }, { authorization });
+    // Swagger UI's default "Authorization header" mode sends Basic base64(":") with empty fields.
+    const empty = await grant(`Basic ${Buffer.from(':').toString('base64')}`);
+    expect(empty.statusCode).toBe(200);
+    expect(decodeJwt(empty.json().access_token).client_id).toBe('gatehouse');
+    const named = await grant(`Basic ${Buffer.from('my%20app:').toString('base64')}`);
+    expect(decodeJwt(named.json().access_token).client_id).toBe('my app');
+    const secret = await grant(`Basic ${Buffer.from('my-app:s3cret').toString('base64')}`);
+    expect(secret.statusCode).toBe(401);
+    expect(secret.json()).toMatchObject({ error: 'invalid_client' });
+    expect(secret.headers['www-authenticate']).toMatch(/^Basic /);
+  });
+
   it('refuses client authentication it cannot check on /token too', async () => {
     const user = await createUser(app);
     const response = await postToken(app, {

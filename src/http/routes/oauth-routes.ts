@@ -4,7 +4,7 @@ import { SCOPES } from '../../accounts/scopes.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import type { TokenTypeHint } from '../../sessions/session-manager.js';
 import { clientInfo } from '../client-info.js';
-import { clientIdOf, formParam, OAuthErrorSchema, readForm, refuseClientSecret } from '../oauth-form.js';
+import { formParam, OAuthErrorSchema, publicClientOf, readForm } from '../oauth-form.js';
 
 /** RFC 8414 §2 metadata, exactly the members Gatehouse supports. */
 const MetadataSchema = Type.Object({
@@ -103,13 +103,13 @@ export function registerOAuthRoutes(app: FastifyInstance, gatehouse: Gatehouse):
     },
     async (request, reply) => {
       const form = readForm(request);
-      refuseClientSecret(request, form);
+      const clientId = publicClientOf(request, form);
       const token = formParam(form, 'token', true);
       const rawHint = formParam(form, 'token_type_hint', false);
       // RFC 7009 §2.1: an unknown hint may be ignored; the token is then looked up everywhere.
       const hint: TokenTypeHint | undefined =
         rawHint === 'access_token' || rawHint === 'refresh_token' ? rawHint : undefined;
-      const result = await sessions.revokeToken(token, { hint, clientId: clientIdOf(form) });
+      const result = await sessions.revokeToken(token, { hint, clientId });
       if (result.revoked) {
         await audit.record({
           event: 'session_revoked',

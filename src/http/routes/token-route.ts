@@ -5,14 +5,7 @@ import { OAuthTokenError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { clientInfo } from '../client-info.js';
-import {
-  clientIdOf,
-  type Form,
-  OAuthErrorSchema,
-  formParam as param,
-  readForm,
-  refuseClientSecret,
-} from '../oauth-form.js';
+import { type Form, OAuthErrorSchema, formParam as param, publicClientOf, readForm } from '../oauth-form.js';
 
 const TokenResponse = Type.Object({
   access_token: Type.String(),
@@ -48,7 +41,12 @@ function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: str
 export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): void {
   const { accounts, sessions, audit } = gatehouse;
 
-  const passwordGrant = async (request: FastifyRequest, reply: FastifyReply, form: Form) => {
+  const passwordGrant = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    form: Form,
+    clientId: string,
+  ) => {
     const username = param(form, 'username', true);
     const password = param(form, 'password', true);
     const scopeParam = param(form, 'scope', false) ?? '';
@@ -90,7 +88,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
         `Scope not allowed for this account: ${grant.rejected.join(' ')}.`,
       );
     }
-    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, clientIdOf(form));
+    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, clientId);
     await audit.record({
       event: 'login_succeeded',
       actorId: login.user.id,
@@ -101,7 +99,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     return sendTokens(reply, tokens, login.deviceToken);
   };
 
-  const refreshGrant = async (request: FastifyRequest, reply: FastifyReply, form: Form) => {
+  const refreshGrant = async (request: FastifyRequest, reply: FastifyReply, form: Form, clientId: string) => {
     const refreshToken = param(form, 'refresh_token', true);
     const scopeParam = param(form, 'scope', false);
     const requested = scopeParam === undefined ? [] : parseScopeParameter(scopeParam);
@@ -110,7 +108,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     }
     // The scope is checked by the core before anything is minted or stored (RFC 6749 §6: a refresh
     // may not widen the scope originally granted); a refused request leaves the token unspent.
-    const result = await sessions.refresh(refreshToken, requested, clientIdOf(form));
+    const result = await sessions.refresh(refreshToken, requested, clientId);
     if (!result.ok) {
       if (result.reason === 'invalid_scope') {
         throw new OAuthTokenError(
@@ -187,10 +185,10 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     },
     async (request, reply) => {
       const form = readForm(request);
-      refuseClientSecret(request, form);
+      const clientId = publicClientOf(request, form);
       const grantType = param(form, 'grant_type', true);
-      if (grantType === 'password') return passwordGrant(request, reply, form);
-      if (grantType === 'refresh_token') return refreshGrant(request, reply, form);
+      if (grantType === 'password') return passwordGrant(request, reply, form, clientId);
+      if (grantType === 'refresh_token') return refreshGrant(request, reply, form, clientId);
       throw new OAuthTokenError(
         'unsupported_grant_type',
         `The grant type ${JSON.stringify(grantType.slice(0, 40))} is not supported.`,
