@@ -495,7 +495,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         const sessionId = await lookup();
         if (sessionId === undefined) continue;
         const session = await sessions.findSession(sessionId);
-        if (session === undefined) return { revoked: false };
+        // Already over: nothing to revoke, broadcast or audit again.
+        if (session === undefined || session.revokedAt !== null) return { revoked: false };
         await revokeSessions([sessionId]);
         return { revoked: true, sessionId, userId: session.userId };
       }

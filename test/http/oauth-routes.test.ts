@@ -129,6 +129,11 @@ describe('OAuth endpoints', () => {
       const wrongHint = kind === 'refresh_token' ? 'access_token' : 'refresh_token';
       const token = kind === 'refresh_token' ? tokens.refresh_token : tokens.access_token;
       await oauth.processRevocationResponse(await revoke(String(token), 'gatehouse', wrongHint));
+      // Revoking it again changes nothing (the session is already over) and still answers 200.
+      expect(await app.gatehouse.sessions.revokeToken(String(token), { clientId: 'gatehouse' })).toEqual({
+        revoked: false,
+      });
+      await oauth.processRevocationResponse(await revoke(String(token)));
       const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens.access_token) });
       expect(me.statusCode).toBe(401);
       const refreshed = await postToken(app, {
