@@ -19,7 +19,7 @@ Commands:
   create-user --email E [--role R] [--name N]
                                           create an account; the password is read from stdin
                                           (or prompted for); R is user, admin or super_admin
-  rotate-keys                             add a new signing key (JWT_ALG=EdDSA or ES256)
+  rotate-keys                             add a new signing key (JWT_ALG=EdDSA, ES256 or RS256)
   backup FILE                             copy the SQLite database to FILE, safely while servers run
 
 Settings come from the environment and .env; see README.md.`;
@@ -121,7 +121,7 @@ async function rotateKeys(): Promise<void> {
   const { config } = resolveConfig();
   if (config.jwtAlgorithm === 'HS256') {
     throw new UsageError(
-      'rotate-keys needs JWT_ALG=EdDSA or ES256 (HS256 uses SECRET_KEY; change it to rotate)',
+      'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256 (HS256 uses SECRET_KEY; change it to rotate)',
     );
   }
   // Keep retired keys for longer than any token they signed can live (room tokens included).

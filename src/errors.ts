@@ -94,6 +94,15 @@ export class GatehouseError extends Error {
   }
 }
 
+/** Statuses of the OAuth error codes that are not 400 (RFC 6749 §5.2 makes 400 the rule). */
+const OAUTH_ERROR_STATUS: Partial<Record<OAuthTokenError['error'], number>> = {
+  invalid_client: 401,
+  temporarily_unavailable: 429,
+  // `server_error` is registered for the authorization endpoint (RFC 6749 §4.1.2.1, §11.4); an
+  // OAuth client parsing a token-endpoint 500 finds a registered code rather than no `error`.
+  server_error: 500,
+};
+
 /**
  * An OAuth 2.0 token endpoint error (RFC 6749 §5.2). Rendered as the RFC's JSON shape
  * (`error`, `error_description`) rather than problem+json, because OAuth clients parse it.
@@ -110,8 +119,12 @@ export class OAuthTokenError extends Error {
     | 'unauthorized_client'
     | 'unsupported_grant_type'
     | 'invalid_scope'
-    | 'temporarily_unavailable';
-  /** HTTP status: 400 for all of these but `invalid_client` (401) and `temporarily_unavailable` (429). */
+    | 'temporarily_unavailable'
+    | 'server_error';
+  /**
+   * HTTP status: 400 for all of these but `invalid_client` (401), `temporarily_unavailable` (429)
+   * and `server_error` (500).
+   */
   readonly statusCode: number;
   /** Extra HTTP headers (e.g. `Retry-After`). */
   readonly headers: Record<string, string>;
@@ -126,7 +139,7 @@ export class OAuthTokenError extends Error {
     super(description);
     this.name = 'OAuthTokenError';
     this.error = error;
-    this.statusCode = error === 'invalid_client' ? 401 : error === 'temporarily_unavailable' ? 429 : 400;
+    this.statusCode = OAUTH_ERROR_STATUS[error] ?? 400;
     this.headers = options.headers ?? {};
     this.code = options.code;
   }

@@ -1,5 +1,8 @@
-/** Signing algorithms Gatehouse can be configured with. Only the configured one is ever accepted. */
-export type JwtAlgorithm = 'HS256' | 'EdDSA' | 'ES256';
+/**
+ * Signing algorithms Gatehouse can be configured with. Only the configured one is ever accepted.
+ * RS256 is there because RFC 9068 §4 requires every implementation to support it.
+ */
+export type JwtAlgorithm = 'HS256' | 'EdDSA' | 'ES256' | 'RS256';
 
 /** How access tokens are represented. */
 export type TokenStrategy = 'jwt' | 'database';
@@ -26,7 +29,7 @@ export interface GatehouseConfig {
   tokenStrategy: TokenStrategy;
   /** JWT signing algorithm. @default 'HS256' */
   jwtAlgorithm: JwtAlgorithm;
-  /** `iss` claim of issued tokens, checked on verify. @default 'gatehouse' */
+  /** `iss` claim of issued tokens, checked on verify (RFC 8414 metadata's `issuer`). @default publicUrl */
   issuer: string;
   /** `aud` claim of access tokens, checked on verify. @default 'gatehouse-api' */
   audience: string;
@@ -146,6 +149,14 @@ export interface GatehouseConfig {
    * §3.1.1.2 asks 15 where the password is the only factor, and never below 8. @default 15
    */
   passwordMinLength: number;
+  // OAuth (issue 11): one block for easy merges.
+  /**
+   * The server's external origin (`https://auth.example.com`, no path), as clients reach it: the
+   * default issuer, the OpenAPI `servers` entry and every absolute link derive from it, never from
+   * a request's `Host` header (which a client chooses). @default 'http://127.0.0.1:8000'
+   * (`http://127.0.0.1:<PORT>` when read from the environment)
+   */
+  publicUrl: string;
 }
 
 /** Defaults for every setting except the secret. */
@@ -158,7 +169,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   sessionAbsoluteTtl: 30 * 24 * 3600,
   tokenStrategy: 'jwt',
   jwtAlgorithm: 'HS256',
-  issuer: 'gatehouse',
+  issuer: 'http://127.0.0.1:8000',
   audience: 'gatehouse-api',
   trustProxy: false,
   corsOrigins: [],
@@ -200,6 +211,7 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   passwordHashReservedSlots: 1,
   auditRetention: 90 * 86400,
   passwordMinLength: 15,
+  publicUrl: 'http://127.0.0.1:8000',
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

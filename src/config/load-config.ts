@@ -97,9 +97,13 @@ export function loadConfig(env: Env): EnvConfig {
     problems.push('REDIS_URL: expected redis://host:port or rediss://host:port');
   }
 
+  // OAuth (issue 11): the external origin, which the issuer defaults to.
+  const port = int('PORT', defaultConfig.port, 0, 65535);
+  const publicUrl = parsePublicUrl(env.PUBLIC_URL, port, problems);
+
   const config: EnvConfig = {
     host: str('HOST', defaultConfig.host),
-    port: int('PORT', defaultConfig.port, 0, 65535),
+    port,
     dataDir,
     databaseUrl,
     secretKey,
@@ -107,8 +111,13 @@ export function loadConfig(env: Env): EnvConfig {
     refreshIdleTtl: duration('REFRESH_TOKEN_IDLE_TTL', defaultConfig.refreshIdleTtl),
     sessionAbsoluteTtl: duration('SESSION_ABSOLUTE_TTL', defaultConfig.sessionAbsoluteTtl),
     tokenStrategy: oneOf('TOKEN_STRATEGY', defaultConfig.tokenStrategy, ['jwt', 'database']),
-    jwtAlgorithm: oneOf<JwtAlgorithm>('JWT_ALG', defaultConfig.jwtAlgorithm, ['HS256', 'EdDSA', 'ES256']),
-    issuer: str('JWT_ISSUER', defaultConfig.issuer),
+    jwtAlgorithm: oneOf<JwtAlgorithm>('JWT_ALG', defaultConfig.jwtAlgorithm, [
+      'HS256',
+      'EdDSA',
+      'ES256',
+      'RS256',
+    ]),
+    issuer: str('JWT_ISSUER', publicUrl),
     audience: str('JWT_AUDIENCE', defaultConfig.audience),
     trustProxy: parseTrustProxy(env.TRUST_PROXY, problems),
     corsOrigins,
@@ -238,6 +247,7 @@ export function loadConfig(env: Env): EnvConfig {
     // Input hygiene (issue 8). Below 8 is refused at start-up (NIST SP 800-63B-4 §3.1.1.2); above 64
     // would refuse passwords that NIST says every verifier must accept.
     passwordMinLength: int('PASSWORD_MIN_LENGTH', defaultConfig.passwordMinLength, 8, 64),
+    publicUrl,
   };
   // A revoking transaction stamps revoked_at before it commits; a reload must reach back past the
   // longest such transaction can stay open (idle-in-transaction ends it at 2× the statement
@@ -274,6 +284,29 @@ function millis(env: Env, name: string, fallback: number, problems: string[]): n
     return fallback;
   }
   return ms;
+}
+
+/**
+ * `PUBLIC_URL`: an http(s) origin, without path, query or fragment (a trailing `/` is dropped).
+ * Unset, it is `http://127.0.0.1:<PORT>`, right for the local quick start only.
+ */
+function parsePublicUrl(raw: string | undefined, port: number, problems: string[]): string {
+  if (raw === undefined || raw === '') return `http://127.0.0.1:${port}`;
+  const value = raw.endsWith('/') ? raw.slice(0, -1) : raw;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  // RFC 8414 §2: the issuer has no query or fragment; an origin keeps every derived URL simple.
+  if (url === undefined || !/^https?:$/.test(url.protocol) || url.origin !== value) {
+    problems.push(
+      `PUBLIC_URL=${JSON.stringify(raw)}: expected the external origin, like https://auth.example.com (no path)`,
+    );
+    return `http://127.0.0.1:${port}`;
+  }
+  return value;
 }
 
 function parseOrigins(raw: string | undefined, problems: string[]): string[] {

@@ -37,6 +37,14 @@ export function resolveConfig(env: Record<string, string | undefined> = readEnvi
       message: 'COOKIE_SECURE=false: cookies are sent over plain HTTP. Use this only for local development.',
     });
   }
+  if (env.PUBLIC_URL === undefined || env.PUBLIC_URL === '') {
+    notices.push({
+      level: 'info',
+      message:
+        `PUBLIC_URL is not set: using ${loaded.publicUrl} as the external origin (issuer, OpenAPI servers, ` +
+        'metadata links); set it to the URL clients use',
+    });
+  }
   for (const loose of findLooseFileModes(loaded.dataDir, loaded.databaseUrl)) {
     notices.push({ level: 'warn', message: describeLooseFileMode(loose) });
   }

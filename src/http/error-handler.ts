@@ -151,8 +151,22 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
   return new GatehouseError('INTERNAL_ERROR', 'Something went wrong on our side.', { cause: error });
 }
 
-/** Paths whose errors follow RFC 6749 §5.2 instead of RFC 9457. */
-const OAUTH_ROUTES = new Set(['/token']);
+/** Paths whose errors follow RFC 6749 §5.2 instead of RFC 9457 (OAuth clients parse `error`). */
+export const OAUTH_ROUTES: ReadonlySet<string> = new Set(['/token', '/revoke']);
+
+/**
+ * The RFC 6749 §5.2 form of any problem raised on an OAuth endpoint (malformed body, wrong content
+ * type, body too large, rate limit, bug), keeping our `code` and headers (`Retry-After`): an OAuth
+ * client that finds no `error` member may take the answer for a token (issue 11: Authlib did).
+ * Every client error is `invalid_request` with status 400, as §5.2 prescribes for the endpoint.
+ */
+export function toOAuthError(problem: GatehouseError): OAuthTokenError {
+  const options = { code: problem.code, headers: problem.headers };
+  if (problem.statusCode === 429)
+    return new OAuthTokenError('temporarily_unavailable', problem.message, options);
+  if (problem.statusCode >= 500) return new OAuthTokenError('server_error', problem.message, options);
+  return new OAuthTokenError('invalid_request', problem.message, options);
+}
 
 /**
  * Installs the one error handler and the 404 handler: problem+json with a stable `code` for
@@ -168,11 +182,10 @@ export function installErrorHandling(app: FastifyInstance): void {
     } else if (problem.statusCode >= 500) {
       request.log.error({ err: error }, 'unhandled error');
     }
-    const oauthRoute = OAUTH_ROUTES.has(request.routeOptions.url ?? '');
-    if (oauthRoute && problem.statusCode === 400) {
-      return sendOAuthError(reply, new OAuthTokenError('invalid_request', problem.message));
+    if (OAUTH_ROUTES.has(request.routeOptions.url ?? '')) {
+      if (problem.statusCode === 503) return sendOAuthUnavailable(reply, problem);
+      return sendOAuthError(reply, toOAuthError(problem));
     }
-    if (oauthRoute && problem.statusCode === 503) return sendOAuthUnavailable(reply, problem);
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((request, reply) =>

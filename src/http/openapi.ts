@@ -2,15 +2,130 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { SCOPES } from '../accounts/scopes.js';
+import { ErrorCodes } from '../errors.js';
 import type { CookiePolicy } from './cookies.js';
+import { OAUTH_ROUTES } from './error-handler.js';
+
+/** The parts of an OpenAPI 3.1 document that {@link finishOpenApiDocument} rewrites. */
+interface OpenApiResponse {
+  description?: string;
+  content?: Record<string, { schema?: Record<string, unknown> }>;
+  headers?: Record<string, unknown>;
+}
+interface OpenApiOperation {
+  operationId?: string;
+  security?: unknown[];
+  responses?: Record<string, OpenApiResponse>;
+}
+interface OpenApiDocument {
+  servers?: { url: string; description?: string }[];
+  paths?: Record<string, Record<string, OpenApiOperation>>;
+}
+
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
+
+const PROBLEM_MEDIA_TYPE = 'application/problem+json';
+
+/** Paths that touch no dependency, so they never answer 503. */
+const NO_OUTAGE_PATHS = new Set([
+  '/healthz',
+  '/.well-known/jwks.json',
+  '/.well-known/oauth-authorization-server',
+]);
+
+const RETRY_AFTER_HEADER = {
+  'Retry-After': {
+    description: 'Seconds to wait before retrying (RFC 9110 §10.2.3)',
+    schema: { type: 'integer', minimum: 0 },
+  },
+};
+
+/** The stable `code`s a status can carry, for each error response's description. */
+function codesFor(status: number): string[] {
+  return Object.entries(ErrorCodes)
+    .filter(([, codeStatus]) => codeStatus === status)
+    .map(([code]) => code);
+}
+
+/** `GET /rooms/{code}/join` → `getRoomsByCodeJoin`: stable, unique per method and path. */
+function operationIdOf(method: string, path: string): string {
+  const words = path
+    .split('/')
+    .filter((segment) => segment !== '')
+    .map((segment) => {
+      const param = /^\{(.+)\}$/.exec(segment);
+      return param === null ? segment : `by-${param[1]}`;
+    })
+    .flatMap((segment) => segment.split(/[^A-Za-z0-9]+/))
+    .filter((word) => word !== '');
+  return method + words.map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join('');
+}
+
+/** Whether a response schema is the RFC 9457 problem (by reference or inline). */
+function isProblemSchema(schema: Record<string, unknown> | undefined): boolean {
+  if (schema === undefined) return false;
+  if (typeof schema.$ref === 'string') return schema.$ref.endsWith('/Problem');
+  const properties = schema.properties as Record<string, unknown> | undefined;
+  return properties !== undefined && 'status' in properties && 'code' in properties && 'title' in properties;
+}
+
+/**
+ * Makes the collected document say what the server does (issue 11; Redocly's recommended rules):
+ * `servers` from PUBLIC_URL; error responses as `application/problem+json` (what
+ * `sendProblem` sends; `/token` and `/revoke` keep RFC 6749 JSON) listing their possible `code`s;
+ * 503 with `Retry-After` on every operation that reaches the database, `Retry-After` on every 429;
+ * an `operationId` on every operation (SDK generators need one); `security: []` on public ones
+ * (guarded routes get theirs from the guard, see http/auth.ts).
+ */
+export function finishOpenApiDocument<T extends object>(document: T, publicUrl: string): T {
+  const doc = document as OpenApiDocument;
+  doc.servers = [{ url: publicUrl, description: 'This server (PUBLIC_URL)' }];
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    const oauth = OAUTH_ROUTES.has(path);
+    for (const [method, operation] of Object.entries(item)) {
+      if (!HTTP_METHODS.has(method)) continue;
+      operation.operationId ??= operationIdOf(method, path);
+      operation.security ??= [];
+      operation.responses ??= {};
+      const responses = operation.responses;
+      if (!NO_OUTAGE_PATHS.has(path) && responses['503'] === undefined && !oauth) {
+        responses['503'] = {
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Problem' } } },
+        };
+      }
+      for (const [status, response] of Object.entries(responses)) {
+        const code = Number(status);
+        if (!(code >= 400)) continue;
+        const retryable = code === 429 || code === 503;
+        const schema = Object.values(response.content ?? {})[0]?.schema;
+        if (!oauth && !isProblemSchema(schema)) continue;
+        if (retryable) response.headers = { ...RETRY_AFTER_HEADER, ...response.headers };
+        if (oauth) continue;
+        response.content = { [PROBLEM_MEDIA_TYPE]: { schema: schema ?? {} } };
+        const codes = codesFor(code);
+        response.description = `Problem details (RFC 9457)${codes.length > 0 ? `; \`code\`: ${codes.join(', ')}` : ''}`;
+      }
+    }
+  }
+  return document;
+}
 
 /**
  * Registers OpenAPI 3.1 at `/openapi.json` and Swagger UI at `/docs`. Must run before routes are
  * added (it collects them as they register). The OAuth2 password scheme points at `/token` and
  * lists every scope, so "Authorize" in Swagger UI works and offers them.
  */
-export async function registerOpenApi(app: FastifyInstance, cookies: CookiePolicy): Promise<void> {
+export async function registerOpenApi(
+  app: FastifyInstance,
+  cookies: CookiePolicy,
+  options: { publicUrl: string },
+): Promise<void> {
   await app.register(swagger, {
+    transformObject: (collected) =>
+      finishOpenApiDocument(
+        'openapiObject' in collected ? collected.openapiObject : collected.swaggerObject,
+        options.publicUrl,
+      ),
     // Name shared schemas by their $id (Problem, PublicUser…) instead of def-0, def-1…
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) =>
@@ -21,6 +136,7 @@ export async function registerOpenApi(app: FastifyInstance, cookies: CookiePolic
       info: {
         title: 'Gatehouse',
         version: '0.1.0',
+        license: { name: 'MIT', identifier: 'MIT' },
         description:
           'Authentication and authorization for TypeScript APIs. Click **Authorize**, enter your email as ' +
           'username and your password (leave client fields empty) to try the protected routes. Errors are ' +

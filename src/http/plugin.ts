@@ -10,6 +10,7 @@ import { installErrorHandling } from './error-handler.js';
 import { registerAuditRoutes } from './routes/audit-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerMeRoutes } from './routes/me-routes.js';
+import { registerOAuthRoutes } from './routes/oauth-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerTokenRoute } from './routes/token-route.js';
 import { registerUserAdminRoutes } from './routes/user-admin-routes.js';
@@ -21,7 +22,7 @@ export interface GatehousePluginOptions {
   /** The core instance (see `createGatehouse`). The plugin does not close it. */
   gatehouse: Gatehouse;
   /**
-   * Register the account routes (`/token`, `/auth/*`, `/users/me*`, `/healthz`, `/readyz`).
+   * Register the account routes (`/token`, `/revoke`, `/.well-known/oauth-authorization-server`, `/auth/*`, `/users/me*`, `/healthz`, `/readyz`).
    * Set false to use only the guards. @default true
    */
   routes?: boolean;
@@ -64,6 +65,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
     await app.register(async (routes) => {
       installValidation(routes);
       registerTokenRoute(routes, gatehouse);
+      registerOAuthRoutes(routes, gatehouse);
       registerAuthRoutes(routes, { gatehouse, cookies, csrf });
       registerMeRoutes(routes, gatehouse);
       registerOpsRoutes(routes, gatehouse);

@@ -19,6 +19,13 @@ import type { RevocationList } from './revocation-list.js';
 /** `typ` header of access tokens (RFC 9068 §2.1). */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 
+/**
+ * `client_id` of access tokens issued to a caller that named no client (RFC 9068 §2.2 requires the
+ * claim): Gatehouse's own first-party clients, i.e. the web UI, Swagger UI and scripts using
+ * `/token` directly.
+ */
+export const FIRST_PARTY_CLIENT_ID = 'gatehouse';
+
 /** Who is calling, as proven by a valid token. */
 export interface TokenIdentity {
   userId: string;
@@ -70,10 +77,24 @@ export type RefreshResult =
   /** The request asked for scopes the session was never granted (RFC 6749 §6); nothing changed. */
   | { ok: false; reason: 'invalid_scope'; rejected: string[] };
 
+/** Which kind of token a revocation request says it carries (RFC 7009 §2.1 `token_type_hint`). */
+export type TokenTypeHint = 'access_token' | 'refresh_token';
+
+/** Outcome of {@link SessionManager.revokeToken}: the session ended, or nothing changed. */
+export type TokenRevocation = { revoked: true; sessionId: string; userId: string } | { revoked: false };
+
 /** Creates, checks and ends sessions and the tokens that are views of them (DESIGN.md §3). */
 export interface SessionManager {
-  /** Starts a bearer session: access token plus refresh token. */
-  startBearerSession(userId: string, scopes: string[], client: ClientInfo): Promise<BearerTokens>;
+  /**
+   * Starts a bearer session: access token plus refresh token. `clientId` becomes the access
+   * token's `client_id` (RFC 9068 §2.2). @default FIRST_PARTY_CLIENT_ID
+   */
+  startBearerSession(
+    userId: string,
+    scopes: string[],
+    client: ClientInfo,
+    clientId?: string,
+  ): Promise<BearerTokens>;
   /** Starts a browser session: an opaque cookie token (always new, so no session fixation). */
   startCookieSession(
     userId: string,
@@ -84,9 +105,14 @@ export interface SessionManager {
    * Rotates a refresh token, in one transaction with its checks. `requestedScopes` (the grant's
    * `scope`) must be a subset of the session's; they are checked before anything is written.
    * Presenting the just-spent token again within `refreshReuseInterval` returns the same successor
-   * with a new access token; presenting a spent one later revokes its whole session.
+   * with a new access token; presenting a spent one later revokes its whole session. `clientId`
+   * is the new access token's `client_id` (the client making this request). @default FIRST_PARTY_CLIENT_ID
    */
-  refresh(refreshToken: string, requestedScopes?: readonly string[]): Promise<RefreshResult>;
+  refresh(
+    refreshToken: string,
+    requestedScopes?: readonly string[],
+    clientId?: string,
+  ): Promise<RefreshResult>;
   /** Checks an access token (a JWT or, with the database strategy, an opaque token). */
   verifyAccessToken(token: string): Promise<TokenCheck>;
   /** Checks a browser session cookie token. */
@@ -101,6 +127,13 @@ export interface SessionManager {
   listSessions(userId: string): Promise<SessionRecord[]>;
   /** Revokes the given sessions everywhere, effective on the next request. */
   revokeSessions(ids: readonly string[]): Promise<number>;
+  /**
+   * RFC 7009: ends the session behind a refresh or access token, everywhere on the next request
+   * (a token is a view of its session, so revoking either ends both). `hint` only orders the
+   * look-ups (§2.1). Unknown, expired or malformed tokens, and access tokens whose `client_id` is
+   * not `clientId`, are left alone (`revoked: false`; the endpoint still answers 200, §2.2).
+   */
+  revokeToken(token: string, options: { hint?: TokenTypeHint; clientId: string }): Promise<TokenRevocation>;
   /** Revokes every session of a user (except `keep`), effective on the next request. */
   revokeUserSessions(userId: string, keep?: string): Promise<number>;
 }
@@ -218,10 +251,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return opaque.token;
   };
 
-  const signAccessJwt = (session: SessionRecord, now: number) =>
+  // RFC 9068 §2.2: iss (added by the keyring), exp, aud, sub, client_id, iat, jti; scope and our sid.
+  const signAccessJwt = (session: SessionRecord, now: number, clientId: string) =>
     keyring.sign(
       {
         sub: session.userId,
+        client_id: clientId,
         sid: session.id,
         scope: session.scopes.join(' '),
         aud: config.audience,
@@ -239,10 +274,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     refreshToken,
   });
 
-  const issueTokens = async (session: SessionRecord): Promise<BearerTokens> => {
+  const issueTokens = async (session: SessionRecord, clientId: string): Promise<BearerTokens> => {
     const now = clock();
     const accessToken =
-      (await storeOpaqueAccessToken(sessions, session, now)) ?? (await signAccessJwt(session, now));
+      (await storeOpaqueAccessToken(sessions, session, now)) ?? (await signAccessJwt(session, now, clientId));
     const refresh = generateOpaqueToken('ghr');
     await sessions.insertRefreshToken(refresh.hash, session.id, now, refreshExpiry(session, now));
     return bearerTokens(session, now, accessToken, refresh.token);
@@ -420,11 +455,58 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     };
   };
 
+  /** The session a refresh token belongs to (spent or not: its family is the session). */
+  const sessionOfRefreshToken = async (token: string) => {
+    if (!looksLikeOpaqueToken(token, 'ghr')) return undefined;
+    return (await sessions.findRefreshToken(hashOpaqueToken(token)))?.sessionId;
+  };
+
+  /** The session of a live access token of `clientId`'s, or undefined. */
+  const sessionOfAccessToken = async (token: string, clientId: string) => {
+    if (config.tokenStrategy === 'database') {
+      // Opaque tokens carry no client (no column for it yet): any holder may revoke them.
+      if (!looksLikeOpaqueToken(token, 'gha')) return undefined;
+      return (await sessions.findAccessToken(hashOpaqueToken(token), clock()))?.sessionId;
+    }
+    let payload: Awaited<ReturnType<Keyring['verify']>>;
+    try {
+      payload = await keyring.verify(token, {
+        typ: ACCESS_TOKEN_TYP,
+        audience: config.audience,
+        requiredClaims: ['sid'],
+        now: clock(),
+      });
+    } catch {
+      return undefined;
+    }
+    // RFC 7009 §2.1: the server checks the token was issued to the client asking; a token of
+    // another client is left alone (issue 11). Tokens from before `client_id` count as first-party.
+    const owner = typeof payload.client_id === 'string' ? payload.client_id : FIRST_PARTY_CLIENT_ID;
+    return owner === clientId && typeof payload.sid === 'string' ? payload.sid : undefined;
+  };
+
   return {
-    async startBearerSession(userId, scopes, client) {
+    async revokeToken(token, { hint, clientId }) {
+      const lookups =
+        hint === 'refresh_token'
+          ? [() => sessionOfRefreshToken(token), () => sessionOfAccessToken(token, clientId)]
+          : [() => sessionOfAccessToken(token, clientId), () => sessionOfRefreshToken(token)];
+      for (const lookup of lookups) {
+        const sessionId = await lookup();
+        if (sessionId === undefined) continue;
+        const session = await sessions.findSession(sessionId);
+        // Already over: nothing to revoke, broadcast or audit again.
+        if (session === undefined || session.revokedAt !== null) return { revoked: false };
+        await revokeSessions([sessionId]);
+        return { revoked: true, sessionId, userId: session.userId };
+      }
+      return { revoked: false };
+    },
+
+    async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID) {
       const session = newSession(userId, 'bearer', scopes, client);
       await sessions.insertSession(session);
-      return issueTokens(session);
+      return issueTokens(session, clientId);
     },
 
     async startCookieSession(userId, scopes, client) {
@@ -434,7 +516,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return { session, cookieToken: cookie.token };
     },
 
-    async refresh(refreshToken, requestedScopes = []) {
+    async refresh(refreshToken, requestedScopes = [], clientId = FIRST_PARTY_CLIENT_ID) {
       if (!looksLikeOpaqueToken(refreshToken, 'ghr')) return { ok: false, reason: 'invalid' };
       const now = clock();
       const hash = hashOpaqueToken(refreshToken);
@@ -448,7 +530,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         }
         return outcome.result;
       }
-      const accessToken = outcome.accessToken ?? (await signAccessJwt(outcome.session, now));
+      const accessToken = outcome.accessToken ?? (await signAccessJwt(outcome.session, now, clientId));
       return {
         ok: true,
         tokens: bearerTokens(outcome.session, now, accessToken, outcome.refreshToken),

@@ -3,12 +3,14 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import {
   type CryptoKey,
+  calculateJwkThumbprint,
   exportJWK,
   generateKeyPair,
   importJWK,
   type JWK,
   type JWTHeaderParameters,
   type JWTPayload,
+  errors as joseErrors,
   jwtVerify,
   type KeyObject,
   SignJWT,
@@ -55,6 +57,14 @@ export interface Keyring {
 interface KeyFile {
   keys: { kid: string; alg: JwtAlgorithm; privateJwk: JWK; createdAt: number; retiredAt?: number }[];
 }
+
+/**
+ * How far in the future a token's `iat` may lie and still verify: instances' clocks differ a
+ * little (NTP keeps them within well under a second; this allows for a poorly synced host), but a
+ * token "issued" later than that was minted by a wrong clock or forged with a stolen key to
+ * outlive it, so it is refused (as PyJWT's `ImmatureSignatureError` does).
+ */
+export const IAT_CLOCK_SKEW_SECONDS = 60;
 
 /** File name of the asymmetric key set inside `DATA_DIR`. */
 export const KEY_FILE = 'signing-keys.json';
@@ -116,6 +126,16 @@ export async function createKeyring(options: {
           clockTolerance: 0,
         },
       );
+      // jose checks `iat` against the clock only with `maxTokenAge`; the rule here is "not from the
+      // future" (RFC 7519 §4.1.6 leaves it to the verifier), so it is checked directly.
+      if (typeof payload.iat === 'number' && payload.iat > expect.now / 1000 + IAT_CLOCK_SKEW_SECONDS) {
+        throw new joseErrors.JWTClaimValidationFailed(
+          '"iat" lies in the future',
+          payload,
+          'iat',
+          'check_failed',
+        );
+      }
       return payload;
     },
     jwks() {
@@ -125,15 +145,15 @@ export async function createKeyring(options: {
 }
 
 async function newKey(algorithm: Exclude<JwtAlgorithm, 'HS256'>) {
-  const { privateKey } = await generateKeyPair(algorithm, {
+  const { privateKey, publicKey } = await generateKeyPair(algorithm, {
     extractable: true,
     crv: algorithm === 'EdDSA' ? 'Ed25519' : undefined,
+    // RFC 7518 §3.3 asks 2048 bits at least; NIST SP 800-57 rates 2048 fine until 2030.
+    modulusLength: algorithm === 'RS256' ? 2048 : undefined,
   });
   const privateJwk = await exportJWK(privateKey);
-  const kid = createHash('sha256')
-    .update(JSON.stringify([privateJwk.crv, privateJwk.x, privateJwk.y]))
-    .digest('base64url')
-    .slice(0, 16);
+  // RFC 7638 thumbprint of the public key: covers RSA's `n`/`e` as well as the curves' `x`/`y`.
+  const kid = (await calculateJwkThumbprint(await exportJWK(publicKey))).slice(0, 16);
   return { kid, alg: algorithm, privateJwk, createdAt: Date.now() };
 }
 
@@ -162,7 +182,8 @@ async function importKeyFile(file: KeyFile, algorithm: JwtAlgorithm): Promise<Ke
   const entries: KeyEntry[] = [];
   for (const key of file.keys) {
     if (key.alg !== algorithm) continue;
-    const { d: _private, ...publicJwk } = key.privateJwk;
+    // RSA private JWKs also carry the CRT members (RFC 7518 §6.3.2); none may be published.
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, ...publicJwk } = key.privateJwk;
     entries.push({
       kid: key.kid,
       signingKey: await importJWK(key.privateJwk, algorithm),

@@ -56,7 +56,7 @@ describe('loadConfig', () => {
     [{ PORT: '70000' }, 'PORT'],
     [{ TOKEN_STRATEGY: 'magic' }, 'TOKEN_STRATEGY'],
     [{ JWT_ALG: 'none' }, 'JWT_ALG'],
-    [{ JWT_ALG: 'RS256' }, 'JWT_ALG'],
+    [{ JWT_ALG: 'RS512' }, 'JWT_ALG'],
     [{ COOKIE_SECURE: 'maybe' }, 'COOKIE_SECURE'],
     [{ ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL'],
     [{ CORS_ORIGINS: 'https://app.example.com/path' }, 'CORS_ORIGINS'],
@@ -285,5 +285,35 @@ describe('loadConfig: lockout and audit retention settings (issue 8)', () => {
     ]) {
       expect(problems.some((problem) => problem.startsWith(name))).toBe(true);
     }
+  });
+});
+
+describe('PUBLIC_URL and the issuer (issue 11)', () => {
+  it('defaults to http://127.0.0.1:<PORT>, and JWT_ISSUER to it', () => {
+    expect(loadConfig({ PORT: '9001' })).toMatchObject({
+      publicUrl: 'http://127.0.0.1:9001',
+      issuer: 'http://127.0.0.1:9001',
+    });
+  });
+
+  it('takes an origin (a trailing slash is dropped); JWT_ISSUER may still differ', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' })).toMatchObject({
+      publicUrl: 'https://auth.example.com',
+      issuer: 'https://auth.example.com',
+    });
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com', JWT_ISSUER: 'legacy' }).issuer).toBe(
+      'legacy',
+    );
+  });
+
+  it.each(['auth.example.com', 'https://auth.example.com/base', 'https://a.example?x=1', 'ftp://a.example'])(
+    'refuses %s, naming the setting',
+    (value) => {
+      expect(problemsOf({ PUBLIC_URL: value }).join('\n')).toMatch(/^PUBLIC_URL=/m);
+    },
+  );
+
+  it('accepts RS256 (RFC 9068 §4)', () => {
+    expect(loadConfig({ JWT_ALG: 'RS256' }).jwtAlgorithm).toBe('RS256');
   });
 });

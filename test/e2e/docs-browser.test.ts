@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser } from '../support/accounts.js';
 import { launchChromium, runBrowserTests } from '../support/browser.js';
+import { freePort } from '../support/private-postgres.js';
 
 describe.runIf(runBrowserTests)('/docs in a real browser', () => {
   let app: FastifyInstance;
@@ -11,10 +12,12 @@ describe.runIf(runBrowserTests)('/docs in a real browser', () => {
   let base: string;
 
   beforeAll(async () => {
-    app = await buildTestServer();
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const address = app.server.address();
-    base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    // Swagger UI sends "Try it out" requests to the document's `servers`, which come from
+    // PUBLIC_URL: so the server must know its own address before it is built.
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    app = await buildTestServer({ port, publicUrl: base });
+    await app.listen({ host: '127.0.0.1', port });
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -39,7 +42,8 @@ describe.runIf(runBrowserTests)('/docs in a real browser', () => {
     await expect.poll(() => page.locator('.modal-ux').getByText('Authorized').count()).toBeGreaterThan(0);
     await page.getByRole('button', { name: 'Close' }).first().click();
 
-    const operation = page.locator('#operations-accounts-get_users_me');
+    // Swagger UI names operation blocks by tag and operationId.
+    const operation = page.locator('#operations-accounts-getUsersMe');
     await operation.locator('.opblock-summary').click();
     // "Try it out" is on by default (uiConfig.tryItOutEnabled), so Execute is there at once.
     await operation.locator('button.execute').click();
@@ -70,7 +74,7 @@ describe.runIf(runBrowserTests)('/docs in a real browser', () => {
     const page = await browser.newPage();
     await page.goto(`${base}/docs/`);
 
-    const join = page.locator('#operations-rooms-post_rooms__code__join');
+    const join = page.locator('#operations-rooms-postRoomsByCodeJoin');
     await join.locator('.opblock-summary').click();
     await join.locator('input[placeholder="code"]').fill(code);
     await join.locator('textarea.body-param__text').fill(JSON.stringify({ player: 'Docs Reader' }));
@@ -78,7 +82,7 @@ describe.runIf(runBrowserTests)('/docs in a real browser', () => {
     const joinStatus = join.locator('.live-responses-table .response .response-col_status').first();
     await expect.poll(() => joinStatus.textContent(), { timeout: 10_000 }).toContain('201');
 
-    const view = page.locator('#operations-rooms-get_rooms__code_');
+    const view = page.locator('#operations-rooms-getRoomsByCode');
     await view.locator('.opblock-summary').click();
     await view.locator('input[placeholder="code"]').fill(code);
     await view.locator('button.execute').click();

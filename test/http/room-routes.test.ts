@@ -647,7 +647,9 @@ describe('Dicery room routes', () => {
     expect(roomCookie).toMatchObject({ type: 'apiKey', in: 'cookie', name: `${PREFIX}{code}` });
     expect(roomBearer).toMatchObject({ type: 'http', scheme: 'bearer' });
     const join = doc.paths['/rooms/{code}/join'].post;
-    expect(join.security).toBeUndefined();
+    // Public: anyone with the code may join (an explicit empty requirement, as Redocly asks).
+    expect(join.security).toEqual([]);
+    expect(join.description).toMatch(/scripts and native apps/);
     expect(join.description).toMatch(/Path=\/rooms\/<CODE>/);
     expect(join.description).toMatch(/Try it out/);
     const rolls = doc.paths['/rooms/{code}/rolls'].post;

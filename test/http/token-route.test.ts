@@ -48,7 +48,8 @@ describe('POST /token', () => {
     const claims = decodeJwt(body.access_token);
     expect(claims).toMatchObject({
       sub: userId,
-      iss: 'gatehouse',
+      iss: 'http://127.0.0.1:8000',
+      client_id: 'gatehouse',
       aud: 'gatehouse-api',
       scope: 'me clothes:read rooms:host',
       sid: expect.any(String),
@@ -102,6 +103,40 @@ describe('POST /token', () => {
       payload: { grant_type: 'password', username: email, password: PASSWORD },
     });
     expectOAuthError(response, 'invalid_request');
+  });
+
+  // Issue 11: every /token error, including those Fastify raises before the handler, carries
+  // `error` so OAuth clients never mistake it for a token response.
+  it.each([
+    [
+      'a multipart body (wrong content type)',
+      { 'content-type': 'multipart/form-data; boundary=x' },
+      '--x--',
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
+    ['malformed JSON', { 'content-type': 'application/json' }, '{"grant_type":', 'INVALID_JSON'],
+    [
+      'a body over the limit',
+      { 'content-type': 'application/x-www-form-urlencoded' },
+      `grant_type=password&password=${'x'.repeat(70_000)}`,
+      'BODY_TOO_LARGE',
+    ],
+  ])('answers %s in RFC 6749 shape with our code', async (_name, headers, payload, code) => {
+    const response = await app.inject({ method: 'POST', url: '/token', headers, payload });
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    expect(response.json()).toEqual({
+      error: 'invalid_request',
+      error_description: expect.any(String),
+      code,
+    });
+  });
+
+  it('answers an unknown or missing grant type in RFC 6749 shape', async () => {
+    expectOAuthError(await postToken(app, { grant_type: 'client_credentials' }), 'unsupported_grant_type');
+    expectOAuthError(await postToken(app, { username: email, password: PASSWORD }), 'invalid_request');
+    expectOAuthError(await postToken(app, { grant_type: ['password', 'password'] }), 'invalid_request');
   });
 
   it('grants only the scopes the role allows', async () => {

@@ -7,6 +7,7 @@ import { createRoomTokens } from '../../src/rooms/room-token.js';
 import { buildTestServer } from '../../src/testing.js';
 import {
   createKeyring,
+  IAT_CLOCK_SKEW_SECONDS,
   KEY_RETENTION_MARGIN_SECONDS,
   retiredKeyRetentionSeconds,
   rotateSigningKeys,
@@ -23,7 +24,7 @@ const claims = () => ({
 });
 
 describe('keyring', () => {
-  it.each(['EdDSA', 'ES256'] as const)(
+  it.each(['EdDSA', 'ES256', 'RS256'] as const)(
     '%s: generates keys in DATA_DIR, puts kid in tokens and publishes the public JWKs',
     async (algorithm) => {
       const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
@@ -34,13 +35,29 @@ describe('keyring', () => {
       const { keys } = keyring.jwks();
       expect(keys).toHaveLength(1);
       expect(keys[0]).toMatchObject({ kid: header.kid, alg: algorithm, use: 'sig' });
-      expect(keys[0]).not.toHaveProperty('d');
+      // No private member of any key type may be published (RFC 7518 §6.2.2, §6.3.2).
+      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(keys[0]).not.toHaveProperty(member);
       expect(await keyring.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
       // A second start reuses the same key.
       const again = await createKeyring({ algorithm, secret, issuer: 'gatehouse', dataDir });
       expect(again.jwks().keys[0]?.kid).toBe(header.kid);
     },
   );
+
+  it('refuses a token whose iat lies in the future beyond IAT_CLOCK_SKEW_SECONDS', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
+    const keyring = await createKeyring({ algorithm: 'HS256', secret, issuer: 'gatehouse', dataDir });
+    const now = Date.now();
+    const at = (iat: number) => keyring.sign({ sub: 'u1', aud: 'api', iat, exp: iat + 600 }, 'at+jwt');
+    const nowSeconds = Math.floor(now / 1000);
+    const skewed = await at(nowSeconds + IAT_CLOCK_SKEW_SECONDS);
+    expect(await keyring.verify(skewed, { ...expect200, now })).toMatchObject({ sub: 'u1' });
+    const future = await at(nowSeconds + IAT_CLOCK_SKEW_SECONDS + 2);
+    await expect(keyring.verify(future, { ...expect200, now })).rejects.toMatchObject({
+      code: 'ERR_JWT_CLAIM_VALIDATION_FAILED',
+      claim: 'iat',
+    });
+  });
 
   it('keeps verifying tokens of a rotated-out key until they expire', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));

@@ -48,7 +48,10 @@ authenticated by the cookie (rolls, leave) also need \`X-CSRF-Token\`: run \`GET
 
 **Bearer transport** (\`"transport": "bearer"\`, for bots and scripts): no cookie; the token comes back as
 \`access_token\`, to send as \`Authorization: Bearer …\` (the \`roomBearer\` scheme under **Authorize**). Bearer
-calls need no CSRF token.
+calls need no CSRF token. This is the documented way for **scripts and native apps** to act as a player
+without cookies: stock cookie jars (Python's \`http.cookiejar\`, \`requests\`) never send a \`__Secure-\` cookie over
+plain \`http://127.0.0.1\`, while the bearer room token works on every player route (room state, event stream,
+rolls, leave) until \`expires_at\`.
 
 Player names: 1–32 characters after NFC normalization and trimming, no control or format (bidi, zero-width) characters, unique
 in the room ignoring case and width. Unknown and closed rooms answer the same 404. Join attempts (successful or not) are

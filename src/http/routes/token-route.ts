@@ -3,10 +3,9 @@ import { Type } from 'typebox';
 import { grantScopes, parseScopeParameter } from '../../accounts/scopes.js';
 import { OAuthTokenError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
-import type { BearerTokens } from '../../sessions/session-manager.js';
+import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { clientInfo } from '../client-info.js';
-
-type Form = Record<string, string | string[] | undefined>;
+import { type Form, OAuthErrorSchema, formParam as param, publicClientOf, readForm } from '../oauth-form.js';
 
 const TokenResponse = Type.Object({
   access_token: Type.String(),
@@ -22,27 +21,6 @@ const TokenResponse = Type.Object({
     }),
   ),
 });
-
-const OAuthError = Type.Object({
-  error: Type.String({ description: 'RFC 6749 §5.2 error code' }),
-  error_description: Type.String(),
-  code: Type.Optional(Type.String({ description: 'Gatehouse error code, when more specific than `error`' })),
-});
-
-/** Reads one parameter; RFC 6749 §3.2: parameters must not be included more than once. */
-function param(form: Form, name: string, required: true): string;
-function param(form: Form, name: string, required: false): string | undefined;
-function param(form: Form, name: string, required: boolean): string | undefined {
-  const value = form[name];
-  if (Array.isArray(value))
-    throw new OAuthTokenError('invalid_request', `The ${name} parameter is repeated.`);
-  if (value === undefined || value === '') {
-    if (required) throw new OAuthTokenError('invalid_request', `The ${name} parameter is missing.`);
-    return undefined;
-  }
-  if (value.length > 4096) throw new OAuthTokenError('invalid_request', `The ${name} parameter is too long.`);
-  return value;
-}
 
 function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: string) {
   // RFC 6749 §5.1: responses carrying tokens must not be cached.
@@ -63,7 +41,12 @@ function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: str
 export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): void {
   const { accounts, sessions, audit } = gatehouse;
 
-  const passwordGrant = async (request: FastifyRequest, reply: FastifyReply, form: Form) => {
+  const passwordGrant = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    form: Form,
+    clientId: string,
+  ) => {
     const username = param(form, 'username', true);
     const password = param(form, 'password', true);
     const scopeParam = param(form, 'scope', false) ?? '';
@@ -105,7 +88,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
         `Scope not allowed for this account: ${grant.rejected.join(' ')}.`,
       );
     }
-    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client);
+    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, clientId);
     await audit.record({
       event: 'login_succeeded',
       actorId: login.user.id,
@@ -116,7 +99,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     return sendTokens(reply, tokens, login.deviceToken);
   };
 
-  const refreshGrant = async (request: FastifyRequest, reply: FastifyReply, form: Form) => {
+  const refreshGrant = async (request: FastifyRequest, reply: FastifyReply, form: Form, clientId: string) => {
     const refreshToken = param(form, 'refresh_token', true);
     const scopeParam = param(form, 'scope', false);
     const requested = scopeParam === undefined ? [] : parseScopeParameter(scopeParam);
@@ -125,7 +108,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
     }
     // The scope is checked by the core before anything is minted or stored (RFC 6749 §6: a refresh
     // may not widen the scope originally granted); a refused request leaves the token unspent.
-    const result = await sessions.refresh(refreshToken, requested);
+    const result = await sessions.refresh(refreshToken, requested, clientId);
     if (!result.ok) {
       if (result.reason === 'invalid_scope') {
         throw new OAuthTokenError(
@@ -167,7 +150,22 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
           scope: Type.Optional(
             Type.String({ description: 'Space-separated scopes; default: all your role allows' }),
           ),
-          client_id: Type.Optional(Type.String({ description: 'Ignored: Gatehouse clients are public' })),
+          client_id: Type.Optional(
+            Type.String({
+              maxLength: 255,
+              description:
+                "The app asking (public clients, not registered yet): becomes the access token's `client_id` " +
+                `claim (RFC 9068). Default: \`${FIRST_PARTY_CLIENT_ID}\`.`,
+            }),
+          ),
+          client_secret: Type.Optional(
+            Type.String({
+              maxLength: 0,
+              description:
+                'Empty or absent: no confidential clients are registered, so a secret (or HTTP Basic ' +
+                'client authentication) is refused with 401 `invalid_client`.',
+            }),
+          ),
           device_token: Type.Optional(
             Type.String({
               description:
@@ -176,24 +174,21 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
             }),
           ),
         }),
-        response: { 200: TokenResponse, 400: OAuthError, 429: OAuthError },
+        response: {
+          200: TokenResponse,
+          400: OAuthErrorSchema,
+          401: OAuthErrorSchema,
+          429: OAuthErrorSchema,
+          503: OAuthErrorSchema,
+        },
       },
     },
     async (request, reply) => {
-      const type = request.headers['content-type'] ?? '';
-      if (
-        !type.toLowerCase().startsWith('application/x-www-form-urlencoded') ||
-        typeof request.body !== 'object'
-      ) {
-        throw new OAuthTokenError(
-          'invalid_request',
-          'Send the parameters form-encoded (application/x-www-form-urlencoded).',
-        );
-      }
-      const form = (request.body ?? {}) as Form;
+      const form = readForm(request);
+      const clientId = publicClientOf(request, form);
       const grantType = param(form, 'grant_type', true);
-      if (grantType === 'password') return passwordGrant(request, reply, form);
-      if (grantType === 'refresh_token') return refreshGrant(request, reply, form);
+      if (grantType === 'password') return passwordGrant(request, reply, form, clientId);
+      if (grantType === 'refresh_token') return refreshGrant(request, reply, form, clientId);
       throw new OAuthTokenError(
         'unsupported_grant_type',
         `The grant type ${JSON.stringify(grantType.slice(0, 40))} is not supported.`,

@@ -1,0 +1,141 @@
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer } from '../../src/testing.js';
+import { form, PASSWORD, postToken, signIn } from '../support/accounts.js';
+import { createRoom, joinAsBot } from '../support/rooms.js';
+
+const PUBLIC_URL = 'https://api.example.org';
+
+interface Operation {
+  operationId?: string;
+  security?: unknown[];
+  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+}
+type Document = { servers: { url: string }[]; paths: Record<string, Record<string, Operation>> };
+
+/** JSON pointer escaping (RFC 6901), then URI-fragment encoding for Ajv's `$ref` lookup. */
+const pointer = (...parts: string[]) =>
+  parts.map((part) => encodeURIComponent(part.replaceAll('~', '~0').replaceAll('/', '~1'))).join('/');
+
+describe('the OpenAPI document', () => {
+  let app: FastifyInstance;
+  let doc: Document;
+  let ajv: Ajv2020;
+  beforeAll(async () => {
+    app = await buildTestServer({ jwtAlgorithm: 'EdDSA', publicUrl: PUBLIC_URL, issuer: PUBLIC_URL });
+    await app.ready();
+    doc = app.swagger() as unknown as Document;
+    // The whole document as one schema: response schemas and their `#/components/...` refs resolve in it.
+    ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats.default(ajv);
+    ajv.addSchema({ ...doc, $id: 'openapi' });
+  });
+  afterAll(async () => app.close());
+
+  /**
+   * Checks a real response against what the document declares for its route and status: the
+   * media type must be listed, and the body must match its schema.
+   */
+  const expectDocumented = (path: string, method: string, response: LightMyRequestResponse) => {
+    const operation = doc.paths[path]?.[method];
+    expect(operation, `${method} ${path} is documented`).toBeDefined();
+    const declared = operation?.responses[String(response.statusCode)];
+    expect(declared, `${method} ${path} documents ${response.statusCode}`).toBeDefined();
+    if (response.statusCode === 204 || response.body === '') return;
+    const mediaType = String(response.headers['content-type']).split(';')[0] ?? '';
+    expect(Object.keys(declared?.content ?? {}), `${method} ${path} ${response.statusCode}`).toContain(
+      mediaType,
+    );
+    const validate = ajv.getSchema(
+      `openapi#/${pointer('paths', path, method, 'responses', String(response.statusCode), 'content', mediaType, 'schema')}`,
+    );
+    expect(validate).toBeDefined();
+    const body = response.json();
+    const valid = validate?.(body);
+    expect(valid, `${method} ${path} ${response.statusCode}: ${JSON.stringify(validate?.errors)}`).toBe(true);
+  };
+
+  it('names every operation, declares its security, and takes servers from PUBLIC_URL', () => {
+    expect(doc.servers).toEqual([expect.objectContaining({ url: PUBLIC_URL })]);
+    const ids = new Set<string>();
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        expect(operation.operationId, `${method} ${path}`).toMatch(/^[a-z][A-Za-z0-9]+$/);
+        expect(ids.has(String(operation.operationId))).toBe(false);
+        ids.add(String(operation.operationId));
+        expect(Array.isArray(operation.security), `${method} ${path} declares security`).toBe(true);
+        for (const [status, response] of Object.entries(operation.responses)) {
+          if (Number(status) < 400 || path === '/readyz') continue;
+          const types = Object.keys(response.content ?? {});
+          const expected = ['/token', '/revoke'].includes(path)
+            ? 'application/json'
+            : 'application/problem+json';
+          expect(types, `${method} ${path} ${status}`).toEqual([expected]);
+        }
+      }
+    }
+    expect(doc.paths['/users/me']?.get?.responses['503']).toBeDefined();
+    expect(doc.paths['/.well-known/oauth-authorization-server']?.get?.security).toEqual([]);
+  });
+
+  it('describes real 2xx and 4xx responses of every route family', async () => {
+    const user = await signIn(app, 'user');
+    const admin = await signIn(app, 'admin');
+    const token = await postToken(app, {
+      grant_type: 'password',
+      username: user.user.email,
+      password: PASSWORD,
+    });
+    expectDocumented('/token', 'post', token);
+    expectDocumented('/token', 'post', await postToken(app, { grant_type: 'nope' }));
+    const revoke = (payload: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/revoke',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload,
+      });
+    expectDocumented('/revoke', 'post', await revoke(form({ token: 'unknown' })));
+    expectDocumented('/revoke', 'post', await revoke(form({})));
+    const get = (url: string, headers: Record<string, string> = {}) =>
+      app.inject({ method: 'GET', url, headers });
+    expectDocumented(
+      '/.well-known/oauth-authorization-server',
+      'get',
+      await get('/.well-known/oauth-authorization-server'),
+    );
+    expectDocumented('/.well-known/jwks.json', 'get', await get('/.well-known/jwks.json'));
+    expectDocumented('/healthz', 'get', await get('/healthz'));
+    expectDocumented('/readyz', 'get', await get('/readyz'));
+    const register = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email: 'not an email' },
+    });
+    expectDocumented('/auth/register', 'post', register);
+    expectDocumented('/users/me', 'get', await get('/users/me', user.headers));
+    expectDocumented('/users/me', 'get', await get('/users/me'));
+    expectDocumented('/users/me/sessions', 'get', await get('/users/me/sessions', user.headers));
+    expectDocumented('/users', 'get', await get('/users', user.headers));
+    expectDocumented('/users', 'get', await get('/users', admin.headers));
+    expectDocumented('/clothes', 'get', await get('/clothes', user.headers));
+    expectDocumented('/clothes/{id}', 'get', await get(`/clothes/${crypto.randomUUID()}`, user.headers));
+    const room = await createRoom(app, user);
+    const player = await joinAsBot(app, room.code, 'Robo');
+    expectDocumented('/rooms/{code}', 'get', await get(`/rooms/${room.code}`, player.headers));
+    expectDocumented('/rooms/{code}', 'get', await get('/rooms/ZZZZZZ', player.headers));
+    const roll = (notation: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/rolls`,
+        headers: player.headers,
+        payload: { notation },
+      });
+    expectDocumented('/rooms/{code}/rolls', 'post', await roll('2d20kh1+5'));
+    expectDocumented('/rooms/{code}/rolls', 'post', await roll('2d'));
+    const join = await app.inject({ method: 'POST', url: '/rooms/ZZZZZZ/join', payload: { player: 'X' } });
+    expectDocumented('/rooms/{code}/join', 'post', join);
+  });
+});
