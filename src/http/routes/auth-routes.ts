@@ -10,6 +10,7 @@ import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
 import { enforceRateLimit } from '../rate-limit.js';
+import { recordAudit } from '../record-audit.js';
 import { errorResponses, problemRef, publicUserRef } from '../schemas.js';
 
 const LoginBody = Type.Object(
@@ -77,7 +78,7 @@ export function registerAuthRoutes(
         password: body.password,
         fullName: body.full_name,
       });
-      await audit.record({
+      await recordAudit(request, audit, {
         event: 'user_registered',
         actorId: user.id,
         targetId: user.id,
@@ -153,7 +154,7 @@ export function registerAuthRoutes(
             },
           );
         }
-        await audit.record({
+        await recordAudit(request, audit, {
           event: 'login_failed',
           targetId: login.userId,
           ...client,
@@ -183,7 +184,7 @@ export function registerAuthRoutes(
         maxAge: config.deviceTokenTtl,
       });
       csrf.issue(request, reply, session.id);
-      await audit.record({
+      await recordAudit(request, audit, {
         event: 'login_succeeded',
         actorId: login.user.id,
         targetId: login.user.id,
@@ -210,7 +211,7 @@ export function registerAuthRoutes(
       const auth = request.auth;
       if (auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
       await sessions.revokeSessions([auth.sessionId]);
-      await audit.record({
+      await recordAudit(request, audit, {
         event: 'logout',
         actorId: auth.user.id,
         targetId: auth.user.id,
@@ -236,7 +237,7 @@ export function registerAuthRoutes(
       const auth = request.auth;
       if (auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
       const count = await sessions.revokeUserSessions(auth.user.id);
-      await audit.record({
+      await recordAudit(request, audit, {
         event: 'logout_all',
         actorId: auth.user.id,
         targetId: auth.user.id,

@@ -5,6 +5,7 @@ import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import type { AuthContext } from '../auth.js';
 import { clientInfo } from '../client-info.js';
+import { recordAudit } from '../record-audit.js';
 import { errorResponses, IdParam, problemRef, publicUserRef } from '../schemas.js';
 
 const SessionView = Type.Object({
@@ -76,7 +77,7 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
         auth.sessionId,
       );
       if (body.password !== undefined) {
-        await audit.record({
+        await recordAudit(request, audit, {
           event: 'password_changed',
           actorId: auth.user.id,
           targetId: auth.user.id,
@@ -133,7 +134,7 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
         throw new GatehouseError('SESSION_NOT_FOUND', 'No such session.');
       }
       await sessions.revokeSessions([id]);
-      await audit.record({
+      await recordAudit(request, audit, {
         event: 'session_revoked',
         actorId: auth.user.id,
         targetId: auth.user.id,

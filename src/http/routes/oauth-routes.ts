@@ -5,6 +5,7 @@ import type { Gatehouse } from '../../gatehouse.js';
 import type { TokenTypeHint } from '../../sessions/session-manager.js';
 import { clientInfo } from '../client-info.js';
 import { formParam, OAuthErrorSchema, publicClientOf, readForm } from '../oauth-form.js';
+import { recordAudit } from '../record-audit.js';
 
 /** RFC 8414 §2 metadata, exactly the members Gatehouse supports. */
 const MetadataSchema = Type.Object({
@@ -111,7 +112,7 @@ export function registerOAuthRoutes(app: FastifyInstance, gatehouse: Gatehouse):
         rawHint === 'access_token' || rawHint === 'refresh_token' ? rawHint : undefined;
       const result = await sessions.revokeToken(token, { hint, clientId });
       if (result.revoked) {
-        await audit.record({
+        await recordAudit(request, audit, {
           event: 'session_revoked',
           actorId: result.userId,
           targetId: result.userId,

@@ -6,6 +6,7 @@ import type { Gatehouse } from '../../gatehouse.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { clientInfo } from '../client-info.js';
 import { type Form, OAuthErrorSchema, formParam as param, publicClientOf, readForm } from '../oauth-form.js';
+import { recordAudit } from '../record-audit.js';
 
 const TokenResponse = Type.Object({
   access_token: Type.String(),
@@ -71,7 +72,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
           login.retryAfterSeconds,
         );
       }
-      await audit.record({
+      await recordAudit(request, audit, {
         event: 'login_failed',
         targetId: login.userId,
         ...client,
@@ -89,7 +90,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
       );
     }
     const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, clientId);
-    await audit.record({
+    await recordAudit(request, audit, {
       event: 'login_succeeded',
       actorId: login.user.id,
       targetId: login.user.id,
@@ -117,7 +118,7 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
         );
       }
       if (result.reason === 'reused') {
-        await audit.record({
+        await recordAudit(request, audit, {
           event: 'refresh_token_reused',
           ...clientInfo(request),
           details: { action: 'session revoked' },
