@@ -13,6 +13,8 @@ const config = testConfig({
   dataDir: dir,
   databaseUrl: `sqlite:${join(dir, 'bench.db')}`,
   logLevel: 'silent',
+  // `BENCH_TOKEN_STRATEGY=database` runs the opaque-token strategy on the same routes.
+  tokenStrategy: process.env.BENCH_TOKEN_STRATEGY === 'database' ? 'database' : 'jwt',
 });
 const app = await buildServer(config, { logger: false, webUi: false });
 const password = 'correct horse battery';
