@@ -10,6 +10,7 @@ import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gateho
 import { createCookiePolicy } from './http/cookies.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
+import { installMetrics } from './http/metrics.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { registerClothesRoutes } from './http/routes/clothes-routes.js';
@@ -35,6 +36,13 @@ export interface BuildServerOptions extends GatehouseOptions {
   loggerInstance?: FastifyBaseLogger;
   /** Fastify's `serverFactory` (see {@link startServer}, which serves through its own server). */
   serverFactory?: FastifyServerFactory;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Base URL of the separate metrics listener (scrape `/metrics` there); undefined when off. */
+    metricsUrl: string | undefined;
+  }
 }
 
 export { REDACTED_LOG_PATHS } from './http/log-options.js';
@@ -87,6 +95,17 @@ export async function buildServer(
     const cookies = createCookiePolicy(config.cookieSecure);
     // The same headers @fastify/helmet sent, computed once at start-up instead of per request.
     installSecurityHeaders(app, config.cookieSecure);
+    // Metrics only when asked for (issue 10): prom-client is not even loaded otherwise.
+    let metricsUrl: string | undefined;
+    if (config.metricsPort !== undefined) {
+      const metrics = await installMetrics(app, gatehouse, {
+        host: config.metricsHost,
+        port: config.metricsPort,
+      });
+      app.addHook('onClose', () => metrics.close());
+      metricsUrl = metrics.url;
+    }
+    app.decorate('metricsUrl', metricsUrl);
     const allowed = new Set(config.corsOrigins);
     await app.register(cors, {
       // Exact string match only: no wildcards, suffixes or "null" (CORS_ORIGINS is an allowlist).

@@ -139,6 +139,11 @@ export interface GatehouseConfig {
    * §3.1.1.2 asks 15 where the password is the only factor, and never below 8. @default 15
    */
   passwordMinLength: number;
+  // Metrics (issue 10): off by default, and never on the public listener.
+  /** Port of the separate Prometheus `/metrics` listener; undefined turns metrics off. @default undefined */
+  metricsPort: number | undefined;
+  /** Interface the metrics listener binds to (keep it private: it reveals traffic). @default '127.0.0.1' */
+  metricsHost: string;
 }
 
 /** Defaults for every setting except the secret. */
@@ -191,6 +196,8 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   passwordHashReservedSlots: 1,
   auditRetention: 90 * 86400,
   passwordMinLength: 15,
+  metricsPort: undefined,
+  metricsHost: '127.0.0.1',
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */
