@@ -30,7 +30,7 @@ process.stdout.write(JSON.stringify([...new Set(loaded)]));
 `;
 
 describe('optional modules', () => {
-  it('a server on SQLite without Redis never loads pg, ioredis or prom-client', async () => {
+  it('a server on SQLite without Redis never loads pg, ioredis, prom-client or argon2', async () => {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', CHILD], {
       env: { PATH: process.env.PATH ?? '' },
     });
@@ -40,6 +40,8 @@ describe('optional modules', () => {
     expect(loaded).not.toContain('pg');
     expect(loaded).not.toContain('pg-pool');
     expect(loaded).not.toContain('ioredis');
+    // Nothing was hashed yet.
+    expect(loaded).not.toContain('@node-rs/argon2');
     // Metrics are off by default.
     expect(loaded).not.toContain('prom-client');
   });
