@@ -13,6 +13,7 @@ import { createLoggerOptions, handleClientError, type LogStream } from './http/l
 import { installMetrics } from './http/metrics.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
+import { OneLineRequestLog } from './http/request-log.js';
 import { registerClothesRoutes } from './http/routes/clothes-routes.js';
 import { registerRoomRoutes } from './http/routes/room-routes.js';
 import { installSecurityHeaders } from './http/security-headers.js';
@@ -60,6 +61,8 @@ export async function buildServer(
       ? { logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream) }
       : { loggerInstance: options.loggerInstance }),
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
+    // One line per request (see http/request-log.ts).
+    logController: new OneLineRequestLog(),
     // Fastify's own handler logs the parser error with the raw request bytes (see log-options.ts).
     clientErrorHandler: handleClientError,
     trustProxy:
