@@ -1,61 +1,135 @@
-// `npm run bench`: throughput of guarded routes against their unguarded twin, in one run on one
-// machine, so the ratio cancels out how fast the machine is. Then the SSE fan-out benchmark.
-import { spawn } from 'node:child_process';
+// `npm run bench`: GET /users/me against the bare-Fastify ceiling (bench/ceiling.mjs serving the
+// same body), the unguarded twin, and the JWT, session-cookie and database-token strategies, in
+// interleaved rounds so drifting machine load hits every variant alike. Servers run on cpu 0 and
+// this load generator on cpu 1 (taskset), so they do not compete for a core. Prints each round's
+// ratio to that round's ceiling and the medians. Then the SSE fan-out benchmark.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '0';
+const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
+const pinned = spawnSync('taskset', ['-V']).status === 0;
 
-const server = spawn(process.execPath, ['bench/server.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
-const info = await new Promise((resolve, reject) => {
-  createInterface({ input: server.stdout }).once('line', (line) => resolve(JSON.parse(line)));
-  server.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-});
-
-async function measure(title, path, headers = {}) {
-  // A short warm-up fills JIT and caches; only the second run counts.
-  await autocannon({ url: info.url + path, headers, connections: CONNECTIONS, duration: 2 });
-  const result = await autocannon({
-    url: info.url + path,
-    headers,
-    connections: CONNECTIONS,
-    duration: DURATION,
+// Re-run this script pinned to the load core once; the servers get the other core below.
+if (pinned && process.env.BENCH_PINNED !== '1') {
+  const child = spawn('taskset', ['-c', LOAD_CPU, process.execPath, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_PINNED: '1' },
   });
+  child.on('exit', (code) => process.exit(code ?? 1));
+} else {
+  await main();
+}
+
+/** Starts `script` (pinned to the server core) and resolves with the JSON line it prints. */
+async function startServer(script, env = {}) {
+  const command = pinned ? 'taskset' : process.execPath;
+  const args = pinned ? ['-c', SERVER_CPU, process.execPath, script] : [script];
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const info = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+  return { ...info, child };
+}
+
+async function measure(url, headers, duration) {
+  const result = await autocannon({ url, headers, connections: CONNECTIONS, duration });
   const bad = result.non2xx + result.errors;
-  if (bad > 0) throw new Error(`${title}: ${bad} failed responses`);
-  return { title, rps: Math.round(result.requests.average), p99ms: result.latency.p99 };
+  if (bad > 0) throw new Error(`${url}: ${bad} failed responses`);
+  return { rps: result.requests.average, p99ms: result.latency.p99 };
 }
 
-try {
-  const bare = await measure('unguarded twin', '/bench/users/me-unguarded');
-  const jwt = await measure('GET /users/me, bearer JWT', '/users/me', {
-    authorization: `Bearer ${info.token}`,
-  });
-  const bare2 = await measure('unguarded twin (again)', '/bench/users/me-unguarded');
-  const cookie = await measure('GET /users/me, session cookie', '/users/me', { cookie: info.cookie });
-  const baseline = (bare.rps + bare2.rps) / 2;
-  const rows = [bare, jwt, bare2, cookie].map((r) => ({ ...r, ratio: +(r.rps / baseline).toFixed(3) }));
-  console.table(rows);
-  const summary = {
-    connections: CONNECTIONS,
-    seconds: DURATION,
-    baseline_rps: Math.round(baseline),
-    jwt_ratio: +(jwt.rps / baseline).toFixed(3),
-    cookie_ratio: +(cookie.rps / baseline).toFixed(3),
-    targets: { jwt_ratio: 0.85, cookie_ratio: 0.7 },
-  };
-  console.log(JSON.stringify(summary));
-} finally {
-  server.kill('SIGTERM');
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-if (existsSync('bench/sse-fanout.mjs') && process.env.BENCH_SKIP_SSE !== '1') {
-  await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bench/sse-fanout.mjs'], { stdio: 'inherit' });
-    child.on('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`sse-fanout exited with ${code}`)),
+async function main() {
+  const servers = [];
+  try {
+    const gatehouse = await startServer('bench/server.mjs');
+    servers.push(gatehouse);
+    const database = await startServer('bench/server.mjs', { BENCH_TOKEN_STRATEGY: 'database' });
+    servers.push(database);
+    const me = await fetch(`${gatehouse.url}/users/me`, {
+      headers: { authorization: `Bearer ${gatehouse.token}` },
+    });
+    const ceiling = await startServer('bench/ceiling.mjs', { BENCH_BODY: await me.text() });
+    servers.push(ceiling);
+
+    const variants = [
+      { name: 'ceiling (bare Fastify)', url: `${ceiling.url}/users/me`, headers: {} },
+      { name: 'unguarded twin', url: `${gatehouse.url}/bench/users/me-unguarded`, headers: {} },
+      {
+        name: 'JWT bearer',
+        url: `${gatehouse.url}/users/me`,
+        headers: { authorization: `Bearer ${gatehouse.token}` },
+      },
+      { name: 'session cookie', url: `${gatehouse.url}/users/me`, headers: { cookie: gatehouse.cookie } },
+      {
+        name: 'database token',
+        url: `${database.url}/users/me`,
+        headers: { authorization: `Bearer ${database.token}` },
+      },
+    ];
+    // A short warm-up fills JIT and caches; it does not count.
+    for (const v of variants) await measure(v.url, v.headers, 1);
+
+    const results = new Map(variants.map((v) => [v.name, []]));
+    const loads = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      loads.push(loadavg()[0]);
+      for (const v of variants) results.get(v.name).push(await measure(v.url, v.headers, DURATION));
+    }
+    const ceilingRuns = results.get(variants[0].name);
+    const rows = variants.map((v) => {
+      const runs = results.get(v.name);
+      const ratios = runs.map((r, i) => r.rps / ceilingRuns[i].rps);
+      return {
+        variant: v.name,
+        median_rps: Math.round(median(runs.map((r) => r.rps))),
+        median_p99_ms: median(runs.map((r) => r.p99ms)),
+        median_ratio: +median(ratios).toFixed(3),
+        round_ratios: ratios.map((r) => r.toFixed(2)).join(' '),
+      };
+    });
+    console.table(rows);
+    const ratio = (name) => rows.find((r) => r.variant === name).median_ratio;
+    console.log(
+      JSON.stringify({
+        rounds: ROUNDS,
+        seconds: DURATION,
+        connections: CONNECTIONS,
+        pinned,
+        load_average_1m: loads.map((l) => +l.toFixed(2)),
+        jwt_ratio: ratio('JWT bearer'),
+        cookie_ratio: ratio('session cookie'),
+        database_ratio: ratio('database token'),
+        guard_ratio_jwt_vs_twin: +(ratio('JWT bearer') / ratio('unguarded twin')).toFixed(3),
+        targets: { jwt_ratio: 0.6, cookie_ratio: 0.55, database_ratio: 0.3 },
+      }),
     );
-  });
+  } finally {
+    for (const s of servers) s.child.kill('SIGTERM');
+  }
+
+  if (existsSync('bench/sse-fanout.mjs') && process.env.BENCH_SKIP_SSE !== '1') {
+    await new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['bench/sse-fanout.mjs'], { stdio: 'inherit' });
+      child.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`sse-fanout exited with ${code}`)),
+      );
+    });
+  }
 }

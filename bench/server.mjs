@@ -1,10 +1,11 @@
 // Starts a Gatehouse server for the benchmarks (in its own process, so the load generator does
 // not share its event loop) plus an unguarded twin of GET /users/me, then prints what the
 // benchmark needs as one JSON line: the URL, a bearer token and a session cookie.
-import { mkdtempSync } from 'node:fs';
+import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toPublicUser } from '../dist/src/accounts/public-user.js';
+import { createLoggerOptions } from '../dist/src/http/log-options.js';
 import { buildServer } from '../dist/src/server.js';
 import { testConfig } from '../dist/src/testing.js';
 
@@ -12,9 +13,17 @@ const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const config = testConfig({
   dataDir: dir,
   databaseUrl: `sqlite:${join(dir, 'bench.db')}`,
-  logLevel: 'silent',
+  logLevel: process.env.BENCH_LOG === '1' ? 'info' : 'silent',
+  // `BENCH_TOKEN_STRATEGY=database` runs the opaque-token strategy on the same routes.
+  tokenStrategy: process.env.BENCH_TOKEN_STRATEGY === 'database' ? 'database' : 'jwt',
 });
-const app = await buildServer(config, { logger: false, webUi: false });
+// BENCH_LOG=1 keeps production's request logging (info, redaction, serializers) to /dev/null, to
+// measure what the per-request log lines cost; by default the bench runs without a logger.
+const logging =
+  process.env.BENCH_LOG === '1'
+    ? { logger: createLoggerOptions('info', createWriteStream('/dev/null')) }
+    : { logger: false };
+const app = await buildServer(config, { ...logging, webUi: false });
 const password = 'correct horse battery';
 const user = await app.gatehouse.accounts.register({ email: 'bench@example.com', password });
 

@@ -1,5 +1,4 @@
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -11,10 +10,13 @@ import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gateho
 import { createCookiePolicy } from './http/cookies.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
+import { installMetrics } from './http/metrics.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
+import { OneLineRequestLog } from './http/request-log.js';
 import { registerClothesRoutes } from './http/routes/clothes-routes.js';
 import { registerRoomRoutes } from './http/routes/room-routes.js';
+import { installSecurityHeaders } from './http/security-headers.js';
 import { installValidation } from './http/validation.js';
 import { registerWebUi } from './http/web-ui.js';
 
@@ -37,6 +39,13 @@ export interface BuildServerOptions extends GatehouseOptions {
   serverFactory?: FastifyServerFactory;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Base URL of the separate metrics listener (scrape `/metrics` there); undefined when off. */
+    metricsUrl: string | undefined;
+  }
+}
+
 export { REDACTED_LOG_PATHS } from './http/log-options.js';
 
 /**
@@ -52,6 +61,8 @@ export async function buildServer(
       ? { logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream) }
       : { loggerInstance: options.loggerInstance }),
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
+    // One line per request (see http/request-log.ts).
+    logController: new OneLineRequestLog(),
     // Fastify's own handler logs the parser error with the raw request bytes (see log-options.ts).
     clientErrorHandler: handleClientError,
     trustProxy:
@@ -85,26 +96,19 @@ export async function buildServer(
   if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
   try {
     const cookies = createCookiePolicy(config.cookieSecure);
-    await app.register(helmet, {
-      contentSecurityPolicy: {
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          // Swagger UI sets style attributes from script; nothing else relies on inline styles.
-          styleSrc: ["'self'", "'unsafe-inline'"],
-          imgSrc: ["'self'", 'data:'],
-          connectSrc: ["'self'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-          objectSrc: ["'none'"],
-          baseUri: ["'self'"],
-          // Not set: on plain http://127.0.0.1 (the default quick start) it would break every asset.
-          upgradeInsecureRequests: null,
-        },
-      },
-      // HSTS only makes sense behind TLS; with COOKIE_SECURE=false the operator runs plain HTTP.
-      hsts: config.cookieSecure,
-    });
+    // The same headers @fastify/helmet sent, computed once at start-up instead of per request.
+    installSecurityHeaders(app, config.cookieSecure);
+    // Metrics only when asked for (issue 10): prom-client is not even loaded otherwise.
+    let metricsUrl: string | undefined;
+    if (config.metricsPort !== undefined) {
+      const metrics = await installMetrics(app, gatehouse, {
+        host: config.metricsHost,
+        port: config.metricsPort,
+      });
+      app.addHook('onClose', () => metrics.close());
+      metricsUrl = metrics.url;
+    }
+    app.decorate('metricsUrl', metricsUrl);
     const allowed = new Set(config.corsOrigins);
     await app.register(cors, {
       // Exact string match only: no wildcards, suffixes or "null" (CORS_ORIGINS is an allowlist).

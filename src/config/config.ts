@@ -157,6 +157,11 @@ export interface GatehouseConfig {
    * (`http://127.0.0.1:<PORT>` when read from the environment)
    */
   publicUrl: string;
+  // Metrics (issue 10): off by default, and never on the public listener.
+  /** Port of the separate Prometheus `/metrics` listener; undefined turns metrics off. @default undefined */
+  metricsPort: number | undefined;
+  /** Interface the metrics listener binds to (keep it private: it reveals traffic). @default '127.0.0.1' */
+  metricsHost: string;
 }
 
 /** Defaults for every setting except the secret. */
@@ -212,6 +217,8 @@ export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> =
   auditRetention: 90 * 86400,
   passwordMinLength: 15,
   publicUrl: 'http://127.0.0.1:8000',
+  metricsPort: undefined,
+  metricsHost: '127.0.0.1',
 };
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */

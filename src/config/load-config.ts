@@ -248,7 +248,16 @@ export function loadConfig(env: Env): EnvConfig {
     // would refuse passwords that NIST says every verifier must accept.
     passwordMinLength: int('PASSWORD_MIN_LENGTH', defaultConfig.passwordMinLength, 8, 64),
     publicUrl,
+    // Metrics (issue 10): unset or empty METRICS_PORT keeps them off.
+    metricsPort:
+      env.METRICS_PORT === undefined || env.METRICS_PORT === ''
+        ? defaultConfig.metricsPort
+        : int('METRICS_PORT', 0, 0, 65535),
+    metricsHost: str('METRICS_HOST', defaultConfig.metricsHost),
   };
+  if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
+    problems.push('METRICS_PORT: must differ from PORT (metrics are never served on the public port)');
+  }
   // A revoking transaction stamps revoked_at before it commits; a reload must reach back past the
   // longest such transaction can stay open (idle-in-transaction ends it at 2× the statement
   // timeout, see open-database.ts) plus clock skew between instances, or it misses the row.

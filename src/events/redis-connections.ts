@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import { withTimeout } from '../lib/with-timeout.js';
 
 /** Whether Redis can be used right now, as readiness reports it. */
@@ -78,6 +79,16 @@ export interface ChannelTracking {
   untrack(): void;
 }
 
+const require = createRequire(import.meta.url);
+
+/**
+ * Loads ioredis on first use: an instance without `REDIS_URL` never pays for its modules
+ * (issue 10, footprint). A synchronous require (ioredis is CommonJS) keeps this factory synchronous.
+ */
+function loadRedis(): typeof Redis {
+  return (require('ioredis') as { Redis: typeof Redis }).Redis;
+}
+
 /** How often a tripped connection is probed with PING. */
 const PROBE_INTERVAL_MS = 1000;
 
@@ -87,7 +98,7 @@ const PROBE_INTERVAL_MS = 1000;
  * has a listener (without one, Node would throw it and exit the process).
  */
 export function createRedisConnections(settings: RedisSettings, warn: CoreWarn): RedisConnections {
-  const options = {
+  const options: RedisOptions = {
     connectTimeout: settings.connectTimeoutMs,
     commandTimeout: settings.commandTimeoutMs,
     // No offline queue and no replays: a command issued while Redis is away fails at once and the
@@ -101,8 +112,9 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
     retryStrategy: (attempt: number) =>
       Math.min(100 * 2 ** Math.min(attempt, 10), settings.maxReconnectDelayMs),
   };
-  const command = new Redis(settings.url, options);
-  const subscriber = new Redis(settings.url, options);
+  const RedisClient = loadRedis();
+  const command = new RedisClient(settings.url, options);
+  const subscriber = new RedisClient(settings.url, options);
   let failed = false;
   let closed = false;
   let probing = false;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Algorithm, hash, verify } from '@node-rs/argon2';
+import type { Algorithm } from '@node-rs/argon2';
 import { GatehouseError } from '../errors.js';
 import { createLaneLimiter, type Lane } from './limit-concurrency.js';
 
@@ -8,6 +8,17 @@ const ARGON2ID = 2 as Algorithm;
 
 /** Argon2id parameters (OWASP Password Storage Cheat Sheet: m=19 MiB, t=2, p=1). */
 export const ARGON2_PARAMS = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+
+let argon2: Promise<typeof import('@node-rs/argon2')> | undefined;
+
+/**
+ * Loads the argon2 binding on the first hash, not at start-up: an idle server (or one that only
+ * checks tokens) does not carry its ≈ 12 MiB of RSS (issue 10, footprint).
+ */
+function loadArgon2(): Promise<typeof import('@node-rs/argon2')> {
+  argon2 ??= import('@node-rs/argon2');
+  return argon2;
+}
 
 const CURRENT_PREFIX = `$argon2id$v=19$m=${ARGON2_PARAMS.memoryCost},t=${ARGON2_PARAMS.timeCost},p=${ARGON2_PARAMS.parallelism}$`;
 
@@ -56,6 +67,8 @@ export function createPasswordHasher(concurrency: number, reservedSlots = 0): Pa
   let dummy: Promise<string> | undefined;
   const verifyPhc = (phc: string, password: string, lane?: Lane) =>
     limit(async () => {
+      // Outside the try: a binding that fails to load is an error, not a wrong password.
+      const { verify } = await loadArgon2();
       try {
         return await verify(phc, password);
       } catch {
@@ -63,10 +76,10 @@ export function createPasswordHasher(concurrency: number, reservedSlots = 0): Pa
       }
     }, lane);
   return {
-    hash: (password, lane) => limit(() => hash(password, options), lane),
+    hash: (password, lane) => limit(async () => (await loadArgon2()).hash(password, options), lane),
     verify: verifyPhc,
     async verifyDummy(password) {
-      dummy ??= limit(() => hash(randomBytes(16).toString('base64url'), options));
+      dummy ??= limit(async () => (await loadArgon2()).hash(randomBytes(16).toString('base64url'), options));
       await verifyPhc(await dummy, password);
     },
     needsRehash: (phc) => !phc.startsWith(CURRENT_PREFIX),

@@ -177,6 +177,11 @@ interface CachedCookie extends CachedToken {
   checkedAt: number;
 }
 
+interface CachedOpaqueToken extends CachedToken {
+  /** When the row was read; re-read after {@link COOKIE_RECHECK_MS}. */
+  checkedAt: number;
+}
+
 /**
  * A cached cookie session is re-read from the database this often, so a revocation this instance
  * missed (a lost broadcast) cannot keep a cookie alive for longer than this, and the revocation
@@ -202,7 +207,12 @@ const TOUCH_INTERVAL_MS = 60_000;
  * - cookie sessions (bounded, keyed by cookie token): the session row is re-read at least every
  *   {@link COOKIE_RECHECK_MS}, and the revocation list is consulted on every hit, so a missed
  *   revocation keeps a cookie working for at most min(30 s, `REVOCATION_RELOAD_INTERVAL`); the
- *   cached `last_used_at` lags by at most {@link TOUCH_INTERVAL_MS} (idle timeout precision).
+ *   cached `last_used_at` lags by at most {@link TOUCH_INTERVAL_MS} (idle timeout precision);
+ * - opaque access tokens (`TOKEN_STRATEGY=database`; bounded, keyed by token): the same rule as
+ *   cookies, so a database read happens at most once per token per {@link COOKIE_RECHECK_MS}
+ *   instead of on every request (issue 10: the lookup was ~35 % of that route's profile); expiry
+ *   and the revocation list are checked on every hit. A token row deleted without revoking its
+ *   session keeps working on this instance for at most that long.
  */
 export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const { config, sessions, keyring, revocations, bus, clock } = deps;
@@ -210,6 +220,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   // expensive part, DESIGN.md §6) but expiry and revocation are still checked every time.
   const verifiedJwts = new BoundedMap<string, CachedToken>(VERIFIED_CACHE_SIZE);
   const cookieCache = new BoundedMap<string, CachedCookie>(VERIFIED_CACHE_SIZE);
+  const opaqueCache = new BoundedMap<string, CachedOpaqueToken>(VERIFIED_CACHE_SIZE);
   const sealer = createTokenSealer(config.secretKey);
   const graceMs = config.refreshReuseInterval * 1000;
 
@@ -443,15 +454,31 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   const verifyOpaqueAccessToken = async (token: string): Promise<TokenCheck> => {
     if (!looksLikeOpaqueToken(token, 'gha')) return { ok: false, reason: 'invalid' };
-    const record = await sessions.findAccessToken(hashOpaqueToken(token), clock());
-    if (record === undefined || revocations.isRevoked(record.sessionId))
+    const now = clock();
+    let entry = opaqueCache.get(token);
+    if (entry !== undefined && now - entry.checkedAt >= COOKIE_RECHECK_MS) entry = undefined;
+    if (entry === undefined) {
+      const record = await sessions.findAccessToken(hashOpaqueToken(token), now);
+      if (record === undefined) return { ok: false, reason: 'invalid' };
+      entry = {
+        userId: record.userId,
+        sessionId: record.sessionId,
+        scopes: record.scopes,
+        expiresAt: record.expiresAt,
+        checkedAt: now,
+      };
+      opaqueCache.set(token, entry);
+    }
+    if (revocations.isRevoked(entry.sessionId) || entry.expiresAt <= now) {
+      opaqueCache.delete(token);
       return { ok: false, reason: 'invalid' };
+    }
     return {
       ok: true,
-      userId: record.userId,
-      sessionId: record.sessionId,
-      scopes: record.scopes,
-      expiresAt: record.expiresAt,
+      userId: entry.userId,
+      sessionId: entry.sessionId,
+      scopes: entry.scopes,
+      expiresAt: entry.expiresAt,
     };
   };
 

@@ -1,4 +1,5 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
@@ -11,7 +12,7 @@ import {
   SqliteDialect,
   type Transaction,
 } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Schema } from './schema.js';
 
 /** Which SQL engine a {@link Database} talks to. */
@@ -35,6 +36,16 @@ export interface Database {
 }
 
 const INT8_OID = 20;
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Loads node-postgres on first use: a server on SQLite never pays for its modules (issue 10,
+ * footprint). A synchronous require (pg is CommonJS) keeps {@link openDatabase} synchronous.
+ */
+function loadPg(): typeof pg {
+  return require('pg') as typeof pg;
+}
 
 /** Timeouts and fault reporting of {@link openDatabase}. */
 export interface OpenDatabaseOptions {
@@ -91,7 +102,8 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
       close: () => db.destroy(),
     };
   }
-  const pool = new pg.Pool({
+  const pgModule = loadPg();
+  const pool = new pgModule.Pool({
     connectionString: url,
     max: 10,
     // Issue 9: nothing may wait forever on the database. Connecting (or waiting for a free pooled
@@ -108,7 +120,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     keepAliveInitialDelayMillis: 10_000,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as never,
+        oid === INT8_OID
+          ? (value: string) => Number(value)
+          : pgModule.types.getTypeParser(oid, format)) as never,
     },
   });
   // An idle pooled connection that dies (pg_terminate_backend, server restart) is reported here and

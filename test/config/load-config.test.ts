@@ -131,6 +131,18 @@ describe('loadConfig', () => {
     expect(loadConfig({ PASSWORD_MIN_LENGTH: '8' }).passwordMinLength).toBe(8);
   });
 
+  it('keeps metrics off unless METRICS_PORT is set, and never on the public port', () => {
+    expect(loadConfig({}).metricsPort).toBeUndefined();
+    expect(loadConfig({ METRICS_PORT: '9464' })).toMatchObject({
+      metricsPort: 9464,
+      metricsHost: '127.0.0.1',
+    });
+    expect(problemsOf({ PORT: '8000', METRICS_PORT: '8000' })).toEqual([
+      expect.stringContaining('METRICS_PORT'),
+    ]);
+    expect(problemsOf({ METRICS_PORT: 'x' })).toEqual([expect.stringContaining('METRICS_PORT')]);
+  });
+
   it('accepts a 32-byte SECRET_KEY', () => {
     expect(loadConfig({ SECRET_KEY: 'x'.repeat(32) }).secretKey?.byteLength).toBe(32);
   });

@@ -1,6 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
-import type { BearerTokens, RefreshResult } from '../../src/sessions/session-manager.js';
+import {
+  type BearerTokens,
+  COOKIE_RECHECK_MS,
+  type RefreshResult,
+} from '../../src/sessions/session-manager.js';
 import { createTestClock, type TestClock, testConfig } from '../../src/testing.js';
 import { hashOpaqueToken } from '../../src/tokens/opaque-token.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
@@ -136,5 +140,43 @@ describe.each(engines)('refresh grace on $name', ({ name }) => {
     // And the sweep forgets it once the interval is over.
     await gatehouse.sessionStore.forgetRefreshSuccessors({ spentBefore: clock() + 1 });
     expect(await kept(second.refreshToken)).toBeNull();
+  });
+});
+
+describe('database token strategy', () => {
+  it('reads a token row at most once per recheck interval; revocation and expiry apply on every hit', async () => {
+    const clock = createTestClock();
+    const core = await createGatehouse(testConfig({ tokenStrategy: 'database', accessTokenTtl: 120 }), {
+      clock,
+    });
+    try {
+      const user = await core.accounts.register({
+        email: 'opaque@example.com',
+        password: 'correct horse battery',
+      });
+      const lookups = vi.spyOn(core.sessionStore, 'findAccessToken');
+      const verify = async (token: string) => (await core.sessions.verifyAccessToken(token)).ok;
+
+      const first = await core.sessions.startBearerSession(user.id, ['me'], client);
+      expect(first.accessToken).toMatch(/^gha_/);
+      expect(await verify(first.accessToken)).toBe(true);
+      expect(await verify(first.accessToken)).toBe(true);
+      expect(lookups).toHaveBeenCalledTimes(1);
+      clock.advance(COOKIE_RECHECK_MS);
+      expect(await verify(first.accessToken)).toBe(true);
+      expect(lookups).toHaveBeenCalledTimes(2);
+      // Expiry is checked on a cached hit too (120 s TTL, last read 30 s in).
+      clock.advance(120_000 - COOKIE_RECHECK_MS);
+      expect(await verify(first.accessToken)).toBe(false);
+
+      const second = await core.sessions.startBearerSession(user.id, ['me'], client);
+      expect(await verify(second.accessToken)).toBe(true);
+      await core.sessions.revokeSessions([second.session.id]);
+      // Cached, but the revocation set is consulted on every hit: refused at once.
+      expect(await verify(second.accessToken)).toBe(false);
+      expect(await verify(`${second.accessToken.slice(0, -2)}xx`)).toBe(false);
+    } finally {
+      await core.close();
+    }
   });
 });

@@ -1,0 +1,15 @@
+// The ceiling: a bare Fastify app (no plugins, no hooks, no logger) answering GET /users/me with
+// the body Gatehouse returns there (passed in BENCH_BODY), so a ratio to it is the whole server's
+// cost, not only the guard's. Prints one JSON line with its URL, like bench/server.mjs.
+import Fastify from 'fastify';
+
+const body = process.env.BENCH_BODY;
+if (body === undefined) throw new Error('BENCH_BODY (the JSON body of GET /users/me) is required');
+const app = Fastify({ logger: false });
+// Serves the stored bytes as JSON: the same payload without a serializer in the way.
+app.get('/users/me', (_request, reply) => {
+  reply.header('content-type', 'application/json; charset=utf-8').send(body);
+});
+await app.listen({ host: '127.0.0.1', port: 0 });
+process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${app.server.address().port}` })}\n`);
+process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
