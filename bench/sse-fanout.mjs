@@ -45,6 +45,8 @@ async function runServer() {
     maxStreamsPerPlayer: 100,
     // Every subscriber connects from 127.0.0.1.
     maxStreamsPerIp: 1_000_000,
+    // One room holds every subscriber here: lift the per-room player cap (MAX_PLAYERS_PER_ROOM).
+    maxPlayersPerRoom: 10_000,
   });
   const app = await buildServer(config, { logger: false, webUi: false });
   const password = 'correct horse battery';
