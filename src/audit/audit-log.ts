@@ -1,5 +1,5 @@
 import type { AuditRetentionStore } from '../storage/audit-retention-store.js';
-import type { AuditStore } from '../storage/audit-store.js';
+import type { AuditRowQuery, AuditStore } from '../storage/audit-store.js';
 
 /** Events the audit log records. */
 export type AuditEventName =
@@ -38,16 +38,8 @@ export interface AuditRecord {
   createdAt: number;
 }
 
-/** Filters and paging for {@link AuditLog.list}. */
-export interface AuditQuery {
-  limit: number;
-  offset: number;
-  event?: string | undefined;
-  actorId?: string | undefined;
-  targetId?: string | undefined;
-  since?: number | undefined;
-  until?: number | undefined;
-}
+/** Filters and paging for {@link AuditLog.list}: the store's query, passed through as it is. */
+export type AuditQuery = AuditRowQuery;
 
 /** The security audit trail (OWASP Logging Cheat Sheet: who, what, when, from where). */
 export interface AuditLog {

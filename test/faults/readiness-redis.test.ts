@@ -1,47 +1,24 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
-import { freePort } from '../support/private-postgres.js';
-
-const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
-const runRedisFaultTests = existsSync(REDIS_SERVER) || process.env.REQUIRE_SERVICES === '1';
+import { type PrivateRedis, runPrivateRedisTests, startPrivateRedis } from '../support/private-redis.js';
 
 /**
  * `/readyz` reports Redis but never fails on it (issue 9: a Redis outage must not make a load
  * balancer drop every instance at once), and answers within a second even when Redis is frozen.
  * Redis here is a private server this test starts, freezes and kills; never the shared one.
  */
-describe.skipIf(!runRedisFaultTests)('/readyz with Redis faults (private redis-server)', () => {
-  let redis: ChildProcess;
+describe.skipIf(!runPrivateRedisTests)('/readyz with Redis faults (private redis-server)', () => {
+  let redis: PrivateRedis;
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    const port = await freePort();
-    redis = spawn(
-      REDIS_SERVER,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      redis.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString('utf8');
-        if (output.includes('Ready to accept connections')) resolve();
-      });
-      redis.once('exit', () => reject(new Error(`redis-server exited:\n${output}`)));
-    });
-    app = await buildTestServer({ redisUrl: `redis://127.0.0.1:${port}` });
+    redis = await startPrivateRedis();
+    app = await buildTestServer({ redisUrl: redis.url });
   });
 
   afterAll(async () => {
-    if (redis.exitCode === null) {
-      redis.kill('SIGCONT');
-      redis.kill('SIGKILL');
-    }
+    await redis?.stop();
     await app?.close().catch(() => {});
   });
 
@@ -59,21 +36,19 @@ describe.skipIf(!runRedisFaultTests)('/readyz with Redis faults (private redis-s
   it('stays ready and says redis down, within a second, while Redis is frozen', {
     timeout: 1500,
   }, async () => {
-    redis.kill('SIGSTOP');
+    redis.freeze();
     try {
       expect(await readyz()).toEqual({
         status: 200,
         body: { status: 'ready', database: 'up', redis: 'down' },
       });
     } finally {
-      redis.kill('SIGCONT');
+      redis.thaw();
     }
   });
 
   it('stays ready and says redis down once Redis is gone', async () => {
-    const exited = new Promise((resolve) => redis.once('exit', resolve));
-    redis.kill('SIGKILL');
-    await exited;
+    await redis.kill();
     expect(await readyz()).toEqual({ status: 200, body: { status: 'ready', database: 'up', redis: 'down' } });
   });
 });

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from './private-postgres.js';
 
 /** Where fault tests find Redis; they skip without it only when REQUIRE_SERVICES is not 1. */
 const REDIS_SERVER = 'redis-server';
@@ -33,18 +33,6 @@ export interface PrivateRedis {
   restart(): Promise<void>;
   /** Kills the server if it runs (thawing it first). */
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Spawns redis-server and resolves once it logs that it accepts connections. */
