@@ -1,5 +1,6 @@
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
+import { isDatabaseUnavailable } from '../storage/open-database.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 
 /**
@@ -13,6 +14,12 @@ import type { UserRecord, UserStore } from '../storage/user-store.js';
  * message lost by the bus (Redis pub/sub is at-most-once) leaves a stale entry, and then for at
  * most `maxAgeMs`; role changes and disabling also revoke the user's sessions, which reach every
  * instance through the revocation list within `REVOCATION_RELOAD_INTERVAL`.
+ *
+ * During a database outage (issue 9: JWT-authenticated reads keep working from what the instance
+ * loaded) an entry past `maxAgeMs` whose re-read fails with "database unavailable" is still served,
+ * up to `maxStaleMs` after it was read, and the store is asked again at most every
+ * {@link USER_CACHE_RETRY_MS} instead of on every request (each attempt may cost a connect
+ * timeout). No user can change while the database is down, and evictions still apply at once.
  */
 export interface UserCache {
   /** The user, from memory or the store. */
@@ -31,12 +38,20 @@ export interface UserCache {
 /** Default upper bound on the age of a cached user, in ms. */
 export const USER_CACHE_MAX_AGE_MS = 30_000;
 
+/** Default for how long past its read an entry may be served while the database is unavailable. */
+export const USER_CACHE_MAX_STALE_MS = 10 * 60_000;
+
+/** While the database is unavailable, a stale entry's re-read is retried at most this often. */
+export const USER_CACHE_RETRY_MS = 5_000;
+
 /** Options of {@link createUserCache}. */
 export interface UserCacheOptions {
   /** Entries kept at most; the oldest go first when full. @default 10000 */
   maxEntries?: number;
   /** An entry older than this is re-read. @default {@link USER_CACHE_MAX_AGE_MS} */
   maxAgeMs?: number;
+  /** Served this long after its read while the database is unavailable. @default {@link USER_CACHE_MAX_STALE_MS} */
+  maxStaleMs?: number;
   /** The clock in epoch ms. @default Date.now */
   clock?: () => number;
 }
@@ -44,6 +59,8 @@ export interface UserCacheOptions {
 interface CachedUser {
   user: UserRecord;
   readAt: number;
+  /** Set after a re-read failed because the database is unavailable: no new attempt before it. */
+  retryAt?: number;
 }
 
 /** A read in flight; `stale` turns true when the user is evicted before the read returns. */
@@ -54,6 +71,7 @@ interface PendingRead {
 /** Creates a bounded {@link UserCache}. */
 export function createUserCache(store: UserStore, bus: EventBus, options: UserCacheOptions = {}): UserCache {
   const maxAgeMs = options.maxAgeMs ?? USER_CACHE_MAX_AGE_MS;
+  const maxStaleMs = options.maxStaleMs ?? USER_CACHE_MAX_STALE_MS;
   const clock = options.clock ?? Date.now;
   const users = new BoundedMap<string, CachedUser>(options.maxEntries ?? 10_000);
   // Reads in flight per user id. Bounded by the number of concurrent reads: every read removes
@@ -75,6 +93,8 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
       const now = clock();
       const cached = users.get(id);
       if (cached !== undefined && now - cached.readAt < maxAgeMs) return cached.user;
+      const usableStale = cached !== undefined && now - cached.readAt < maxStaleMs;
+      if (usableStale && cached.retryAt !== undefined && now < cached.retryAt) return cached.user;
       const read: PendingRead = { stale: false };
       let reads = pending.get(id);
       if (reads === undefined) {
@@ -91,6 +111,14 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
           else users.set(id, { user, readAt: now });
         }
         return user;
+      } catch (error) {
+        // Stale-if-error: the entry was right when read, and nothing can change it while the
+        // database is away; an eviction meanwhile removed it from `users`, so it is not served.
+        if (usableStale && !read.stale && isDatabaseUnavailable(error) && users.get(id) === cached) {
+          cached.retryAt = now + USER_CACHE_RETRY_MS;
+          return cached.user;
+        }
+        throw error;
       } finally {
         reads.delete(read);
         if (reads.size === 0) pending.delete(id);

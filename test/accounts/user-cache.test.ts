@@ -73,3 +73,60 @@ describe('user cache', () => {
     expect((await again)?.role).toBe('user');
   });
 });
+
+describe('user cache while the database is unavailable', () => {
+  const unavailable = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+
+  it('serves an entry past maxAgeMs when the re-read fails as unavailable, asking the store again only every few seconds', async () => {
+    let now = 1_000;
+    let down = false;
+    let reads = 0;
+    const store = {
+      findUserById: async () => {
+        reads += 1;
+        if (down) throw unavailable();
+        return user('admin');
+      },
+    } as Pick<UserStore, 'findUserById'> as UserStore;
+    const cache = createUserCache(store, createMemoryEventBus(), {
+      maxAgeMs: 30_000,
+      maxStaleMs: 600_000,
+      clock: () => now,
+    });
+    expect((await cache.get('u1'))?.role).toBe('admin');
+    down = true;
+    now += 60_000;
+    expect((await cache.get('u1'))?.role).toBe('admin');
+    expect(reads).toBe(2);
+    // Within the retry interval: served from memory, no new attempt (each could cost a timeout).
+    now += 1_000;
+    expect((await cache.get('u1'))?.role).toBe('admin');
+    expect(reads).toBe(2);
+    now += 5_000;
+    await cache.get('u1');
+    expect(reads).toBe(3);
+    // Past maxStaleMs the failure is the caller's (a 503), not a guess.
+    now += 600_000;
+    await expect(cache.get('u1')).rejects.toThrow('ECONNREFUSED');
+  });
+
+  it('never serves an evicted entry, and rethrows errors that are not an outage', async () => {
+    let now = 1_000;
+    let failure: Error | undefined;
+    const store = {
+      findUserById: async () => {
+        if (failure !== undefined) throw failure;
+        return user('admin');
+      },
+    } as Pick<UserStore, 'findUserById'> as UserStore;
+    const bus = createMemoryEventBus();
+    const cache = createUserCache(store, bus, { maxAgeMs: 30_000, clock: () => now });
+    await cache.get('u1');
+    now += 60_000;
+    failure = new Error('syntax error at or near "selec"');
+    await expect(cache.get('u1')).rejects.toThrow('syntax error');
+    failure = unavailable();
+    await bus.publish({ type: 'user_changed', userId: 'u1' });
+    await expect(cache.get('u1')).rejects.toThrow('ECONNREFUSED');
+  });
+});
