@@ -138,6 +138,25 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
     failed = false;
     lastError = '';
   });
+  // Every key Gatehouse writes expires, but how many exist at once depends on how many clients
+  // (addresses, accounts, devices) are counted within a window: Redis's own `maxmemory` is the
+  // hard cap on that state, and with a `volatile-*` or `allkeys-*` policy Redis evicts counters
+  // (which only loosens a limit) instead of refusing writes. Say so once when it is not set.
+  // Managed Redis services often forbid CONFIG: then there is nothing to check.
+  command.once('ready', () => {
+    command.config('GET', 'maxmemory').then(
+      (reply) => {
+        const values = Array.isArray(reply) ? reply : [];
+        if (values[1] === '0') {
+          warn(
+            'Redis has no maxmemory: rate-limit counters are bounded only by their expiry. Set ' +
+              'maxmemory with maxmemory-policy volatile-ttl (or allkeys-lru) to cap them',
+          );
+        }
+      },
+      () => {},
+    );
+  });
 
   const probe = setInterval(() => {
     if (!failed || probing || command.status !== 'ready') return;

@@ -1,0 +1,28 @@
+import { Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { createRedisConnections, defaultRedisTimings } from '../../src/events/redis-connections.js';
+
+const url = process.env.REDIS_URL;
+
+describe.runIf(url !== undefined)('Redis connections', () => {
+  it('warns once at connect when Redis has no maxmemory to cap the counters, and not when it has', async () => {
+    // Read-only: the shared Redis's setting is only looked at, never changed.
+    const admin = new Redis(url ?? '');
+    const [, maxmemory] = (await admin.config('GET', 'maxmemory')) as string[];
+    admin.disconnect();
+    const warnings: string[] = [];
+    const connections = createRedisConnections({ url: url ?? '', ...defaultRedisTimings }, (message) => {
+      warnings.push(message);
+    });
+    try {
+      // The check is one CONFIG GET after the first `ready`; a PING after it has its answer.
+      await new Promise<void>((resolve) => connections.command.once('ready', () => resolve()));
+      await connections.command.ping();
+      await connections.command.ping();
+      const noted = warnings.filter((message) => message.includes('no maxmemory'));
+      expect(noted).toHaveLength(maxmemory === '0' ? 1 : 0);
+    } finally {
+      await connections.close();
+    }
+  });
+});
