@@ -1,5 +1,5 @@
 import type { AuditRetentionStore } from '../storage/audit-retention-store.js';
-import type { AuditRowQuery, AuditStore } from '../storage/audit-store.js';
+import type { AuditRow, AuditRowQuery, AuditStore } from '../storage/audit-store.js';
 
 /** Events the audit log records. */
 export type AuditEventName =
@@ -26,17 +26,8 @@ export interface AuditEntry {
   details?: Record<string, string | number | boolean | null>;
 }
 
-/** A stored audit entry. */
-export interface AuditRecord {
-  id: number;
-  event: string;
-  actorId: string | null;
-  targetId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  details: Record<string, unknown> | null;
-  createdAt: number;
-}
+/** A stored audit entry: the stored row with its details parsed. */
+export type AuditRecord = Omit<AuditRow, 'details'> & { details: Record<string, unknown> | null };
 
 /** Filters and paging for {@link AuditLog.list}: the store's query, passed through as it is. */
 export type AuditQuery = AuditRowQuery;

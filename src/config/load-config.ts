@@ -295,6 +295,17 @@ function millis(env: Env, name: string, fallback: number, problems: string[]): n
   return ms;
 }
 
+/** True when `value` is exactly an http(s) origin, `scheme://host[:port]`, as URL serializes it. */
+function isHttpOrigin(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return /^https?:$/.test(url.protocol) && url.origin === value;
+}
+
 /**
  * `PUBLIC_URL`: an http(s) origin, without path, query or fragment (a trailing `/` is dropped).
  * Unset, it is `http://127.0.0.1:<PORT>`, right for the local quick start only.
@@ -302,14 +313,8 @@ function millis(env: Env, name: string, fallback: number, problems: string[]): n
 function parsePublicUrl(raw: string | undefined, port: number, problems: string[]): string {
   if (raw === undefined || raw === '') return `http://127.0.0.1:${port}`;
   const value = raw.endsWith('/') ? raw.slice(0, -1) : raw;
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
   // RFC 8414 §2: the issuer has no query or fragment; an origin keeps every derived URL simple.
-  if (url === undefined || !/^https?:$/.test(url.protocol) || url.origin !== value) {
+  if (!isHttpOrigin(value)) {
     problems.push(
       `PUBLIC_URL=${JSON.stringify(raw)}: expected the external origin, like https://auth.example.com (no path)`,
     );
@@ -324,14 +329,8 @@ function parseOrigins(raw: string | undefined, problems: string[]): string[] {
   for (const item of raw.split(',')) {
     const value = item.trim();
     if (value === '') continue;
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
     // An origin is exactly scheme://host[:port]; anything else could never match a browser's Origin.
-    if (url === undefined || !/^https?:$/.test(url.protocol) || url.origin !== value) {
+    if (!isHttpOrigin(value)) {
       problems.push(`CORS_ORIGINS: ${JSON.stringify(value)} is not an origin like https://app.example.com`);
       continue;
     }

@@ -197,6 +197,14 @@ const VERIFIED_CACHE_SIZE = 10_000;
 const TOUCH_INTERVAL_MS = 60_000;
 
 /**
+ * The identity a cache entry proves, copied field by field so the entry's own bookkeeping
+ * (`checkedAt`, `lastUsedAt`) never reaches callers.
+ */
+function accepted(entry: Omit<TokenIdentity, 'expiresAt'>, expiresAt: number): TokenCheck {
+  return { ok: true, userId: entry.userId, sessionId: entry.sessionId, scopes: entry.scopes, expiresAt };
+}
+
+/**
  * Creates the {@link SessionManager}.
  *
  * Its two caches and their staleness bounds:
@@ -443,13 +451,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return { ok: false, reason: 'expired' };
     }
     if (revocations.isRevoked(entry.sessionId)) return { ok: false, reason: 'revoked' };
-    return {
-      ok: true,
-      userId: entry.userId,
-      sessionId: entry.sessionId,
-      scopes: entry.scopes,
-      expiresAt: entry.expiresAt,
-    };
+    return accepted(entry, entry.expiresAt);
   };
 
   const verifyOpaqueAccessToken = async (token: string): Promise<TokenCheck> => {
@@ -473,13 +475,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       opaqueCache.delete(token);
       return { ok: false, reason: 'invalid' };
     }
-    return {
-      ok: true,
-      userId: entry.userId,
-      sessionId: entry.sessionId,
-      scopes: entry.scopes,
-      expiresAt: entry.expiresAt,
-    };
+    return accepted(entry, entry.expiresAt);
   };
 
   /** The session a refresh token belongs to (spent or not: its family is the session). */
@@ -599,13 +595,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         entry.lastUsedAt = now;
         await sessions.touchSession(entry.sessionId, now);
       }
-      return {
-        ok: true,
-        userId: entry.userId,
-        sessionId: entry.sessionId,
-        scopes: entry.scopes,
-        expiresAt: cookieExpiryOf(entry),
-      };
+      return accepted(entry, cookieExpiryOf(entry));
     },
 
     async checkCookieSession(sessionId) {
