@@ -110,8 +110,7 @@ export function integerSetting(
 
 /**
  * A duration in seconds. The variable is written `900`, `15m`, `12h` or `7d`; in code it is a
- * number of seconds, fractions allowed (tests use sub-second heartbeats).
- * @param input.minimum - @default 1
+ * number of seconds, fractions allowed (tests use sub-second heartbeats). `minimum` defaults to 1.
  */
 export function secondsSetting(
   input: BaseInput<number> & { minimum?: number; maximum: number },

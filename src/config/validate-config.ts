@@ -77,16 +77,15 @@ export function assertValidConfig(config: unknown): asserts config is GatehouseC
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
-/** The value as a message shows it; a sensitive one by its shape only. */
+/** The value as a message shows it; a sensitive one by its kind only. */
 function describeValue(value: unknown, info: SettingInfo): string {
-  if (value === undefined) return 'undefined';
+  if (value === undefined || value === null) return String(value);
   if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
-  if (info.sensitive) return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
   const printable = (item: unknown) => ['string', 'number', 'boolean'].includes(typeof item);
-  if (printable(value) || (Array.isArray(value) && value.every(printable))) {
-    const text = JSON.stringify(value);
+  if (!info.sensitive && (printable(value) || (Array.isArray(value) && value.every(printable)))) {
+    const text = typeof value === 'number' ? String(value) : JSON.stringify(value);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;
   }
-  return `a ${typeof value}`;
+  if (Array.isArray(value)) return 'an array';
+  return /^[aeiou]/.test(typeof value) ? `an ${typeof value}` : `a ${typeof value}`;
 }
