@@ -1,4 +1,4 @@
-import type { Player, Roll, Room, RoomEventPayload, RoomEventType } from '../../apps/dicery/shared/wire.js';
+import type { Player, Roll, Room } from '../../apps/dicery/shared/wire.js';
 import type { RoomEvent } from '../../rooms/room-bus.js';
 import type { PlayerRecord, RoomRecord } from '../../storage/room-store.js';
 
@@ -25,6 +25,6 @@ export function toRollView(event: RoomEvent<'roll'>): Roll {
  * The `data:` of an SSE message: the event's data plus its `id` and storage time `at`, so a
  * client that keeps events (e.g. rolls) can de-duplicate them by id.
  */
-export function toEventPayload(event: RoomEvent): RoomEventPayload<RoomEventType> {
+export function toEventPayload(event: RoomEvent): Record<string, unknown> {
   return { id: event.id, ...event.data, at: event.at };
 }

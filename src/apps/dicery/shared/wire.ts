@@ -162,7 +162,10 @@ export interface RoomEventDataMap {
  * The `data:` of an SSE message of type `K`: the event's data plus its sequence number `id` and
  * its storage time `at`, so a client that keeps events (rolls) can de-duplicate them by id.
  */
-export type RoomEventPayload<K extends RoomEventType> = RoomEventDataMap[K] & { id: number; at: string };
+export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed'>> = RoomEventDataMap[K] & {
+  id: number;
+  at: string;
+};
 
 /** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
 export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked';
