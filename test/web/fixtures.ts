@@ -3,13 +3,27 @@ import type { Problem } from '../../web/src/problem.js';
 import type { Roll, RoomSnapshot } from '../../web/src/types.js';
 
 /** A one-die roll by `player`, with event id `id`. */
-export function rollOf(id: number, player = { id: 'p1', name: 'Alice' }, rolledAt = `2026-01-01T00:00:${String(id).padStart(2, '0')}.000Z`): Roll {
+export function rollOf(
+  id: number,
+  player = { id: 'p1', name: 'Alice' },
+  rolledAt = `2026-01-01T00:00:${String(id).padStart(2, '0')}.000Z`,
+): Roll {
   return {
     id,
     player,
     notation: '1d20',
     label: null,
-    terms: [{ kind: 'dice', sign: 1, count: 1, sides: 20, keep: null, dice: [{ value: id, kept: true }], subtotal: id }],
+    terms: [
+      {
+        kind: 'dice',
+        sign: 1,
+        count: 1,
+        sides: 20,
+        keep: null,
+        dice: [{ value: id, kept: true }],
+        subtotal: id,
+      },
+    ],
     total: id,
     rolled_at: rolledAt,
   };
@@ -30,7 +44,12 @@ export function snapshotOf(overrides: Partial<RoomSnapshot> = {}): RoomSnapshot 
 }
 
 /** A problem as `toProblem` builds it. */
-export function problemOf(status: number, code: string, detail = 'Nope.', extra: Partial<Problem> = {}): Problem {
+export function problemOf(
+  status: number,
+  code: string,
+  detail = 'Nope.',
+  extra: Partial<Problem> = {},
+): Problem {
   return { status, code, detail, errors: [], ...extra };
 }
 

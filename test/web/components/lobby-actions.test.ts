@@ -26,7 +26,11 @@ describe('lobbyActions', () => {
     const player = lobbyActions(createLobbyStore(snapshotOf()), actions(), open);
     expect(byTestId(player, 'leave-button')).not.toBeNull();
     expect(byTestId(player, 'close-room-button')).toBeNull();
-    const host = lobbyActions(createLobbyStore(snapshotOf({ you: { player_id: null, host: true } })), actions(), open);
+    const host = lobbyActions(
+      createLobbyStore(snapshotOf({ you: { player_id: null, host: true } })),
+      actions(),
+      open,
+    );
     expect(byTestId(host, 'leave-button')).toBeNull();
     expect(byTestId(host, 'close-room-button')).not.toBeNull();
   });
@@ -58,7 +62,11 @@ describe('lobbyActions', () => {
 
   it('shows a failed leave and re-enables the button', async () => {
     const leave = vi.fn(async () => 'Too many requests.');
-    const area = lobbyActions(createLobbyStore(snapshotOf()), actions({ leave }), new AbortController().signal);
+    const area = lobbyActions(
+      createLobbyStore(snapshotOf()),
+      actions({ leave }),
+      new AbortController().signal,
+    );
     const button = byTestId<HTMLButtonElement>(area, 'leave-button');
     button?.click();
     expect(button?.disabled).toBe(true);

@@ -11,7 +11,9 @@ afterEach(() => {
 });
 
 function names(card: HTMLElement): string[] {
-  return [...card.querySelectorAll('[data-testid="player-name"]')].map((node) => node.textContent ?? '');
+  return Array.from(card.querySelectorAll('[data-testid="player-name"]')).map(
+    (node) => node.textContent ?? '',
+  );
 }
 
 describe('playerList', () => {
@@ -39,7 +41,7 @@ describe('playerList', () => {
   it('gives the host a labelled Remove button per player until the lobby ends', () => {
     const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true } }));
     const card = playerList(lobby, { kick: vi.fn() }, left.signal);
-    const buttons = [...card.querySelectorAll('[data-testid="kick-button"]')];
+    const buttons = Array.from(card.querySelectorAll('[data-testid="kick-button"]'));
     expect(buttons.map((button) => button.getAttribute('aria-label'))).toEqual([
       'Remove Alice from the room',
       'Remove Bob from the room',

@@ -86,7 +86,9 @@ describe('rollForm', () => {
     await settle();
     expect(alert.hidden).toBe(false);
     expect(alert.textContent).toContain('Unexpected character.');
-    expect(alert.querySelector('[data-testid="notation-error-position"]')?.textContent).toContain('At character 5');
+    expect(alert.querySelector('[data-testid="notation-error-position"]')?.textContent).toContain(
+      'At character 5',
+    );
     expect(notation.getAttribute('aria-invalid')).toBe('true');
     expect(document.activeElement).toBe(notation);
     expect([notation.selectionStart, notation.selectionEnd]).toEqual([4, 5]);

@@ -8,7 +8,7 @@ import { rollOf, snapshotOf } from '../fixtures.js';
 const open = new AbortController().signal;
 
 function items(card: HTMLElement): Element[] {
-  return [...card.querySelectorAll('[data-testid="roll-item"]')];
+  return Array.from(card.querySelectorAll('[data-testid="roll-item"]'));
 }
 
 describe('rollLog', () => {

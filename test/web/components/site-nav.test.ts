@@ -14,7 +14,7 @@ const user = {
 };
 
 function testIds(nav: HTMLElement): (string | null)[] {
-  return [...nav.children].map((child) => child.getAttribute('data-testid'));
+  return Array.from(nav.children).map((child) => child.getAttribute('data-testid'));
 }
 
 describe('siteNav', () => {
