@@ -41,7 +41,10 @@ export interface LobbyControllerOptions {
   readonly openStream?: typeof openRoomStream;
 }
 
-/** The actions a lobby's components may take. Each answers a problem message, or null on success. */
+/**
+ * The actions a lobby's components may take. `roll` answers the API result (its problem carries
+ * the field errors and notation position the form shows); the others a message to show, or null.
+ */
 export interface LobbyActions {
   /** Rolls `notation` (with an optional label) on the server; the roll joins the log. */
   roll(notation: string, label: string): Promise<ApiResult<unknown>>;
