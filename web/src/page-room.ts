@@ -19,8 +19,6 @@ import { loginHash } from './routes.js';
 import { createLobbyStore, type LobbyStore } from './store.js';
 import type { RoomSnapshot } from './types.js';
 
-export { LOBBY_ENDED } from './lobby-controller.js';
-
 /** `#/rooms/CODE`. */
 export function renderRoom(ctx: PageContext, code: string): void {
   setTitle(`Room ${code}`);
