@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isRole } from './accounts/roles.js';
 import type { GatehouseConfig } from './config/config.js';
@@ -114,8 +114,20 @@ function parseCommand<const T extends Record<string, { type: 'string' | 'boolean
  */
 function settings(): { config: GatehouseConfig; notices: ConfigNotice[] } {
   const env = readEnvironment();
-  prepareDataDir(loadConfig(env).dataDir);
+  const loaded = loadConfig(env);
+  if (usesDataDir(loaded)) prepareDataDir(loaded.dataDir);
   return resolveConfig(env);
+}
+
+/**
+ * Whether these settings keep anything in DATA_DIR (the generated secret, signing keys, the
+ * SQLite file), so a deployment with SECRET_KEY, HS256 and PostgreSQL on a read-only disk is not
+ * refused for a folder it never uses.
+ */
+function usesDataDir(config: GatehouseConfig | ReturnType<typeof loadConfig>): boolean {
+  if (config.secretKey === undefined || config.jwtAlgorithm !== 'HS256') return true;
+  if (!config.databaseUrl.startsWith('sqlite:')) return false;
+  return resolve(config.databaseUrl.slice('sqlite:'.length)).startsWith(resolve(config.dataDir) + sep);
 }
 
 function prepareDataDir(dataDir: string): void {

@@ -395,6 +395,12 @@ describe('gatehouse CLI failures: one line naming cause and fix, a sysexits code
       73,
       /^gatehouse: cannot create DATA_DIR .*: set DATA_DIR to a directory this user can write\n$/,
     );
+    // Settings that keep nothing in DATA_DIR (SECRET_KEY, HS256, PostgreSQL) do not need it.
+    expectOneLine(
+      await run(['migrate'], { DATA_DIR: file, SECRET_KEY: 'k'.repeat(64), DATABASE_URL: unreachable }),
+      69,
+      /^gatehouse: cannot reach the database/,
+    );
     if (process.getuid?.() !== 0) {
       expectOneLine(
         await run(['migrate'], { DATA_DIR: unwritableDir() }),
