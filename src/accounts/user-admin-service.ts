@@ -3,17 +3,9 @@ import { GatehouseError } from '../errors.js';
 import type { EventBus, GatehouseEvent } from '../events/event-bus.js';
 import type { RevocationList } from '../sessions/revocation-list.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
-import { createAuditRetentionStore } from '../storage/audit-retention-store.js';
-import { createAuditStore } from '../storage/audit-store.js';
-import type { Database } from '../storage/open-database.js';
-import { createSessionStore, type RevokedSession } from '../storage/session-store.js';
-import {
-  createUserStore,
-  type UserPatch,
-  type UserQuery,
-  type UserRecord,
-  type UserStore,
-} from '../storage/user-store.js';
+import type { RevokedSession } from '../storage/session-store.js';
+import type { UserAdminTransaction } from '../storage/user-admin-transaction.js';
+import type { UserPatch, UserQuery, UserRecord, UserStore } from '../storage/user-store.js';
 import { normalizeFullName } from './account-service.js';
 import { isRole, ROLES, type Role, roleAtLeast } from './roles.js';
 
@@ -47,10 +39,15 @@ export interface UserAdminService {
   deleteUser(actor: UserRecord, id: string, client: ClientInfo): Promise<void>;
 }
 
-/** Dependencies of {@link createUserAdminService}; a `Gatehouse` satisfies them. */
+/** Dependencies of {@link createUserAdminService}, wired in `createGatehouse`. */
 export interface UserAdminServiceDeps {
-  /** The change, its session revocations and its audit rows commit in one transaction of it. */
-  database: Database;
+  /** Reads outside a change (listing, one account). */
+  users: Pick<UserStore, 'listUsers' | 'findUserById'>;
+  /**
+   * The change, its session revocations and its audit rows commit in one transaction of it
+   * (`createUserAdminTransaction(database)`).
+   */
+  transaction: UserAdminTransaction;
   /** This instance's revocation list: told about revoked sessions right after the commit. */
   revocations: Pick<RevocationList, 'add'>;
   /**
@@ -108,9 +105,8 @@ function isActiveSuperAdmin(user: Pick<UserRecord, 'role' | 'isActive'>): boolea
 
 /** Creates the {@link UserAdminService}. */
 export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminService {
-  const { database, revocations, bus, clock } = deps;
+  const { users, transaction, revocations, bus, clock } = deps;
   const onPublishError = deps.onPublishError ?? warnPublishError;
-  const users = createUserStore(database.db);
 
   /** What a change's transaction hands to its work: stores bound to that transaction. */
   interface Unit {
@@ -141,47 +137,27 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
   };
 
   /**
-   * Runs an account change in a transaction that first reads the actor and the target fresh, so
-   * the rules judge the state the write replaces, not a cached one.
-   *
-   * Races: on PostgreSQL the first statement locks (in id order, so two changes cannot deadlock
-   * each other) the actor, the target and every active super admin; a concurrent change of any
-   * of them waits for this one and then sees its result, so two super admins demoting each other
-   * at once leave one of them in place. On SQLite, Kysely runs a transaction on the one
-   * connection with nothing interleaved; a second process writing the same file makes this
-   * transaction fail with SQLITE_BUSY rather than commit on stale reads.
+   * Runs an account change in a transaction that first locks (PostgreSQL) and reads the actor and
+   * the target fresh, so the rules judge the state the write replaces, not a cached one; see
+   * `lockParties` (`src/storage/user-admin-transaction.ts`) for the races this closes.
    */
   const withParties = <T>(
     actorId: string,
     targetId: string,
     work: (unit: Unit, actor: UserRecord, target: UserRecord) => Promise<T>,
   ): Promise<T> =>
-    database.transaction(async (trx) => {
-      if (database.dialect === 'postgres') {
-        await trx
-          .selectFrom('users')
-          .select('id')
-          .where((eb) =>
-            eb.or([
-              eb('id', 'in', [actorId, targetId]),
-              eb.and([eb('role', '=', 'super_admin'), eb('is_active', '=', 1)]),
-            ]),
-          )
-          .orderBy('id')
-          .forUpdate()
-          .execute();
-      }
-      const store = createUserStore(trx);
+    transaction(async (stores) => {
+      await stores.lockParties(actorId, targetId);
+      const store = stores.users;
       const actor = await store.findUserById(actorId);
       assertAdmin(actor);
       const target = await store.findUserById(targetId);
       if (target === undefined) throw notFound();
       assertMayManage(actor, target);
-      const sessionStore = createSessionStore(trx);
       const unit: Unit = {
         store,
-        audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
-        revokeSessions: (userId) => sessionStore.revokeUserSessions(userId, clock()),
+        audit: createAuditLog(stores.audit, clock, stores.auditTallies),
+        revokeSessions: (userId) => stores.sessions.revokeUserSessions(userId, clock()),
       };
       return work(unit, actor, target);
     });
