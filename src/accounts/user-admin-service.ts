@@ -9,6 +9,12 @@ import type { UserPatch, UserQuery, UserRecord, UserStore } from '../storage/use
 import { normalizeFullName } from './account-service.js';
 import { isRole, ROLES, type Role, roleAtLeast } from './roles.js';
 
+/**
+ * The administrator making a request, as the guard knows them: only who they are and their role
+ * (never a password hash). Changes re-read the actor inside their transaction anyway.
+ */
+export type AdminActor = Pick<UserRecord, 'id' | 'role' | 'isActive'>;
+
 /** What an administrator may change on an account; absent fields stay as they are. */
 export interface UserChange {
   fullName?: string | null | undefined;
@@ -30,13 +36,13 @@ export interface UserChange {
  */
 export interface UserAdminService {
   /** A page of accounts; throws FORBIDDEN unless `actor` is an admin. */
-  listUsers(actor: UserRecord, query: UserQuery): Promise<{ items: UserRecord[]; total: number }>;
+  listUsers(actor: AdminActor, query: UserQuery): Promise<{ items: UserRecord[]; total: number }>;
   /** One account; throws FORBIDDEN or USER_NOT_FOUND. */
-  getUser(actor: UserRecord, id: string): Promise<UserRecord>;
+  getUser(actor: AdminActor, id: string): Promise<UserRecord>;
   /** Applies `change`; throws VALIDATION_FAILED, FORBIDDEN, USER_NOT_FOUND or LAST_SUPER_ADMIN. */
-  updateUser(actor: UserRecord, id: string, change: UserChange, client: ClientInfo): Promise<UserRecord>;
+  updateUser(actor: AdminActor, id: string, change: UserChange, client: ClientInfo): Promise<UserRecord>;
   /** Deletes an account and (by cascade) its sessions; throws FORBIDDEN, USER_NOT_FOUND or LAST_SUPER_ADMIN. */
-  deleteUser(actor: UserRecord, id: string, client: ClientInfo): Promise<void>;
+  deleteUser(actor: AdminActor, id: string, client: ClientInfo): Promise<void>;
 }
 
 /** Dependencies of {@link createUserAdminService}, wired in `createGatehouse`. */
@@ -80,7 +86,7 @@ function notFound(): GatehouseError {
   return new GatehouseError('USER_NOT_FOUND', 'User not found.');
 }
 
-function assertAdmin(actor: UserRecord | undefined): asserts actor is UserRecord {
+function assertAdmin<T extends AdminActor>(actor: T | undefined): asserts actor is T {
   if (actor === undefined || !actor.isActive || !roleAtLeast(actor.role, 'admin')) {
     throw forbidden('Managing users needs the admin role.');
   }
@@ -92,7 +98,7 @@ function isPrivileged(role: Role): boolean {
 }
 
 /** Super admins manage everyone; anyone else only accounts strictly below their own role. */
-function assertMayManage(actor: UserRecord, target: UserRecord): void {
+function assertMayManage(actor: AdminActor, target: UserRecord): void {
   if (actor.role === 'super_admin') return;
   if (ROLES.indexOf(actor.role) <= ROLES.indexOf(target.role)) {
     throw forbidden(`Only a super_admin may change a ${target.role} account.`);
