@@ -12,6 +12,7 @@ import { createUserAdminService, type UserAdminService } from './accounts/user-a
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
+import { assertValidConfig } from './config/validate-config.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
 import {
   type CoreWarn,
@@ -142,6 +143,7 @@ export async function createGatehouse(
   config: GatehouseConfig,
   options: GatehouseOptions = {},
 ): Promise<Gatehouse> {
+  assertValidConfig(config); // the environment's checks, for settings passed in code (issue 16)
   const clock = options.clock ?? Date.now;
   const warn = options.onWarning ?? warnByProcess;
   const database = openDatabase(config.databaseUrl, {
