@@ -7,6 +7,8 @@ import {
 import { createDeviceTokens } from './accounts/device-token.js';
 import { createKeyedGate } from './accounts/keyed-gate.js';
 import { createLoginThrottle, type LoginThrottle } from './accounts/login-throttle.js';
+import { createSelfService, type SelfService } from './accounts/self-service.js';
+import { createUserAdminService, type UserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
@@ -34,12 +36,14 @@ import {
   revocationRetentionMs,
 } from './sessions/revocation-list.js';
 import { COOKIE_RECHECK_MS, createSessionManager, type SessionManager } from './sessions/session-manager.js';
+import { createTokenGrants, type TokenGrants } from './sessions/token-grants.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
+import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
 import { createKeyring, type Keyring } from './tokens/keyring.js';
 
@@ -91,6 +95,12 @@ export interface Gatehouse {
   readonly revocations: RevocationList;
   readonly sessions: SessionManager;
   readonly accounts: AccountService;
+  /** The token endpoint's grants (`password`, `refresh_token`): scopes, login rules, audit. */
+  readonly tokenGrants: TokenGrants;
+  /** Register, browser sign-in and sign-out, profile changes and one's own sessions. */
+  readonly selfService: SelfService;
+  /** Administration of other people's accounts (roles, disabling, deletion). */
+  readonly userAdmin: UserAdminService;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
@@ -257,6 +267,19 @@ export async function createGatehouse(
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
+    const tokenGrants = createTokenGrants({ accounts, sessions, audit });
+    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit });
+    const userAdmin = createUserAdminService({
+      users,
+      transaction: createUserAdminTransaction(database),
+      revocations,
+      bus,
+      clock,
+      onPublishError: (error, event) =>
+        warn(`Committed account change not broadcast (${event.type})`, {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    });
     const roomStore = createRoomStore(database.db);
     const onHandlerError = (error: unknown, event: { type: string }) =>
       warn(`Room event handler threw on ${event.type}`, {
@@ -298,6 +321,9 @@ export async function createGatehouse(
       revocations,
       sessions,
       accounts,
+      tokenGrants,
+      selfService,
+      userAdmin,
       throttle,
       counters,
       audit,

@@ -3,19 +3,17 @@ import { GatehouseError } from '../errors.js';
 import type { EventBus, GatehouseEvent } from '../events/event-bus.js';
 import type { RevocationList } from '../sessions/revocation-list.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
-import { createAuditRetentionStore } from '../storage/audit-retention-store.js';
-import { createAuditStore } from '../storage/audit-store.js';
-import type { Database } from '../storage/open-database.js';
-import { createSessionStore, type RevokedSession } from '../storage/session-store.js';
-import {
-  createUserStore,
-  type UserPatch,
-  type UserQuery,
-  type UserRecord,
-  type UserStore,
-} from '../storage/user-store.js';
+import type { RevokedSession } from '../storage/session-store.js';
+import type { UserAdminTransaction } from '../storage/user-admin-transaction.js';
+import type { UserPatch, UserQuery, UserRecord, UserStore } from '../storage/user-store.js';
 import { normalizeFullName } from './account-service.js';
 import { isRole, ROLES, type Role, roleAtLeast } from './roles.js';
+
+/**
+ * The administrator making a request, as the guard knows them: only who they are and their role
+ * (never a password hash). Changes re-read the actor inside their transaction anyway.
+ */
+export type AdminActor = Pick<UserRecord, 'id' | 'role' | 'isActive'>;
 
 /** What an administrator may change on an account; absent fields stay as they are. */
 export interface UserChange {
@@ -38,19 +36,24 @@ export interface UserChange {
  */
 export interface UserAdminService {
   /** A page of accounts; throws FORBIDDEN unless `actor` is an admin. */
-  listUsers(actor: UserRecord, query: UserQuery): Promise<{ items: UserRecord[]; total: number }>;
+  listUsers(actor: AdminActor, query: UserQuery): Promise<{ items: UserRecord[]; total: number }>;
   /** One account; throws FORBIDDEN or USER_NOT_FOUND. */
-  getUser(actor: UserRecord, id: string): Promise<UserRecord>;
+  getUser(actor: AdminActor, id: string): Promise<UserRecord>;
   /** Applies `change`; throws VALIDATION_FAILED, FORBIDDEN, USER_NOT_FOUND or LAST_SUPER_ADMIN. */
-  updateUser(actor: UserRecord, id: string, change: UserChange, client: ClientInfo): Promise<UserRecord>;
+  updateUser(actor: AdminActor, id: string, change: UserChange, client: ClientInfo): Promise<UserRecord>;
   /** Deletes an account and (by cascade) its sessions; throws FORBIDDEN, USER_NOT_FOUND or LAST_SUPER_ADMIN. */
-  deleteUser(actor: UserRecord, id: string, client: ClientInfo): Promise<void>;
+  deleteUser(actor: AdminActor, id: string, client: ClientInfo): Promise<void>;
 }
 
-/** Dependencies of {@link createUserAdminService}; a `Gatehouse` satisfies them. */
+/** Dependencies of {@link createUserAdminService}, wired in `createGatehouse`. */
 export interface UserAdminServiceDeps {
-  /** The change, its session revocations and its audit rows commit in one transaction of it. */
-  database: Database;
+  /** Reads outside a change (listing, one account). */
+  users: Pick<UserStore, 'listUsers' | 'findUserById'>;
+  /**
+   * The change, its session revocations and its audit rows commit in one transaction of it
+   * (`createUserAdminTransaction(database)`).
+   */
+  transaction: UserAdminTransaction;
   /** This instance's revocation list: told about revoked sessions right after the commit. */
   revocations: Pick<RevocationList, 'add'>;
   /**
@@ -83,7 +86,7 @@ function notFound(): GatehouseError {
   return new GatehouseError('USER_NOT_FOUND', 'User not found.');
 }
 
-function assertAdmin(actor: UserRecord | undefined): asserts actor is UserRecord {
+function assertAdmin<T extends AdminActor>(actor: T | undefined): asserts actor is T {
   if (actor === undefined || !actor.isActive || !roleAtLeast(actor.role, 'admin')) {
     throw forbidden('Managing users needs the admin role.');
   }
@@ -95,7 +98,7 @@ function isPrivileged(role: Role): boolean {
 }
 
 /** Super admins manage everyone; anyone else only accounts strictly below their own role. */
-function assertMayManage(actor: UserRecord, target: UserRecord): void {
+function assertMayManage(actor: AdminActor, target: UserRecord): void {
   if (actor.role === 'super_admin') return;
   if (ROLES.indexOf(actor.role) <= ROLES.indexOf(target.role)) {
     throw forbidden(`Only a super_admin may change a ${target.role} account.`);
@@ -108,9 +111,8 @@ function isActiveSuperAdmin(user: Pick<UserRecord, 'role' | 'isActive'>): boolea
 
 /** Creates the {@link UserAdminService}. */
 export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminService {
-  const { database, revocations, bus, clock } = deps;
+  const { users, transaction, revocations, bus, clock } = deps;
   const onPublishError = deps.onPublishError ?? warnPublishError;
-  const users = createUserStore(database.db);
 
   /** What a change's transaction hands to its work: stores bound to that transaction. */
   interface Unit {
@@ -141,47 +143,27 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
   };
 
   /**
-   * Runs an account change in a transaction that first reads the actor and the target fresh, so
-   * the rules judge the state the write replaces, not a cached one.
-   *
-   * Races: on PostgreSQL the first statement locks (in id order, so two changes cannot deadlock
-   * each other) the actor, the target and every active super admin; a concurrent change of any
-   * of them waits for this one and then sees its result, so two super admins demoting each other
-   * at once leave one of them in place. On SQLite, Kysely runs a transaction on the one
-   * connection with nothing interleaved; a second process writing the same file makes this
-   * transaction fail with SQLITE_BUSY rather than commit on stale reads.
+   * Runs an account change in a transaction that first locks (PostgreSQL) and reads the actor and
+   * the target fresh, so the rules judge the state the write replaces, not a cached one; see
+   * `lockParties` (`src/storage/user-admin-transaction.ts`) for the races this closes.
    */
   const withParties = <T>(
     actorId: string,
     targetId: string,
     work: (unit: Unit, actor: UserRecord, target: UserRecord) => Promise<T>,
   ): Promise<T> =>
-    database.transaction(async (trx) => {
-      if (database.dialect === 'postgres') {
-        await trx
-          .selectFrom('users')
-          .select('id')
-          .where((eb) =>
-            eb.or([
-              eb('id', 'in', [actorId, targetId]),
-              eb.and([eb('role', '=', 'super_admin'), eb('is_active', '=', 1)]),
-            ]),
-          )
-          .orderBy('id')
-          .forUpdate()
-          .execute();
-      }
-      const store = createUserStore(trx);
+    transaction(async (stores) => {
+      await stores.lockParties(actorId, targetId);
+      const store = stores.users;
       const actor = await store.findUserById(actorId);
       assertAdmin(actor);
       const target = await store.findUserById(targetId);
       if (target === undefined) throw notFound();
       assertMayManage(actor, target);
-      const sessionStore = createSessionStore(trx);
       const unit: Unit = {
         store,
-        audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
-        revokeSessions: (userId) => sessionStore.revokeUserSessions(userId, clock()),
+        audit: createAuditLog(stores.audit, clock, stores.auditTallies),
+        revokeSessions: (userId) => stores.sessions.revokeUserSessions(userId, clock()),
       };
       return work(unit, actor, target);
     });

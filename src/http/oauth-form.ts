@@ -13,23 +13,33 @@ export const OAuthErrorSchema = Type.Object({
   code: Type.Optional(Type.String({ description: 'Gatehouse error code, when more specific than `error`' })),
 });
 
+/** True when `body` has the shape `@fastify/formbody` gives a form: strings, or arrays of them. */
+function isForm(body: unknown): body is Form {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  return Object.values(body).every(
+    (value) =>
+      value === undefined ||
+      typeof value === 'string' ||
+      (Array.isArray(value) && value.every((item) => typeof item === 'string')),
+  );
+}
+
 /**
  * The body of an OAuth endpoint request, which RFC 6749 §3.2 (and RFC 7009 §2.1) require to be
- * `application/x-www-form-urlencoded`; anything else is `invalid_request`.
+ * `application/x-www-form-urlencoded`; anything else is `invalid_request`. The OAuth routes use
+ * `attachValidation`, so their schema documents the form but does not vouch for it: the body is
+ * checked here, and each parameter by {@link formParam}, to answer in RFC 6749 §5.2's format.
  */
-export function readForm(request: FastifyRequest): Form {
+export function readForm(request: Pick<FastifyRequest, 'headers' | 'body'>): Form {
   const type = request.headers['content-type'] ?? '';
-  if (
-    !type.toLowerCase().startsWith('application/x-www-form-urlencoded') ||
-    typeof request.body !== 'object' ||
-    request.body === null
-  ) {
+  const { body } = request;
+  if (!type.toLowerCase().startsWith('application/x-www-form-urlencoded') || !isForm(body)) {
     throw new OAuthTokenError(
       'invalid_request',
       'Send the parameters form-encoded (application/x-www-form-urlencoded).',
     );
   }
-  return request.body as Form;
+  return body;
 }
 
 /** Reads one parameter; RFC 6749 §3.2: parameters must not be included more than once. */

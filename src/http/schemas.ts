@@ -1,4 +1,5 @@
 import { type TSchema, Type } from 'typebox';
+import type { PublicUser } from '../accounts/public-user.js';
 import { ROLES } from '../accounts/roles.js';
 import { ROOM_CODE_INPUT_PATTERN, ROOM_CODE_LENGTH } from '../apps/dicery/shared/room-code.js';
 
@@ -31,8 +32,8 @@ export const PublicUserSchema = Type.Object(
 /** Reference to the shared problem schema, for `response` maps. */
 export const problemRef = Type.Unsafe<unknown>({ $ref: 'Problem#' });
 
-/** Reference to the shared user schema. */
-export const publicUserRef = Type.Unsafe<Record<string, unknown>>({ $ref: 'PublicUser#' });
+/** Reference to the shared user schema ({@link PublicUserSchema}, typed as what `toPublicUser` makes). */
+export const publicUserRef = Type.Unsafe<PublicUser>({ $ref: 'PublicUser#' });
 
 /** Standard error responses, for documentation. */
 export const errorResponses = {
@@ -83,4 +84,12 @@ export const RoomCodeParam = Type.String({
  */
 export function QueryText(options: { maxLength: number; description?: string }) {
   return Type.String({ ...options, pattern: '^[^\\u0000-\\u001F\\u007F]*$' });
+}
+
+/**
+ * A response without a body (a 204, or RFC 7009's 200 to `/revoke`): documented as JSON `null`,
+ * as before, and typed `void` so the type provider lets the handler `send()` nothing.
+ */
+export function NoBody(options: { description?: string } = {}) {
+  return Type.Unsafe<void>(Type.Null(options));
 }

@@ -5,6 +5,7 @@ import type { Role } from '../../src/accounts/roles.js';
 import { createUserAdminService, type UserAdminService } from '../../src/accounts/user-admin-service.js';
 import type { ErrorCode } from '../../src/errors.js';
 import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { createUserAdminTransaction } from '../../src/storage/user-admin-transaction.js';
 import type { UserRecord } from '../../src/storage/user-store.js';
 import { createTestClock, testConfig } from '../../src/testing.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
@@ -32,7 +33,7 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
     gatehouse = await createGatehouse(testConfig({ databaseUrl: database.url }), {
       clock: createTestClock(),
     });
-    admin = createUserAdminService(gatehouse);
+    admin = gatehouse.userAdmin;
   });
 
   afterAll(async () => {
@@ -249,7 +250,10 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
       const token = await liveToken(bob);
       const failed: string[] = [];
       const offline = createUserAdminService({
-        ...gatehouse,
+        users: gatehouse.users,
+        transaction: createUserAdminTransaction(gatehouse.database),
+        revocations: gatehouse.revocations,
+        clock: gatehouse.clock,
         bus: { publish: () => Promise.reject(new Error('redis down')) },
         onPublishError: (_error, event) => failed.push(event.type),
       });

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { AuditRecord } from '../../audit/audit-log.js';
@@ -43,7 +44,8 @@ function parseDateTime(value: string): number {
 }
 
 /** `GET /audit`: the security audit trail, for holders of `audit:read` (super admins by default). */
-export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerAuditRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { audit } = gatehouse;
 
   app.get(
@@ -75,15 +77,7 @@ export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse):
       },
     },
     async (request) => {
-      const query = request.query as {
-        limit: number;
-        offset: number;
-        event?: string;
-        actor_id?: string;
-        target_id?: string;
-        since?: string;
-        until?: string;
-      };
+      const { query } = request;
       const time = (value: string | undefined) => (value === undefined ? undefined : parseDateTime(value));
       const page = await audit.list({
         limit: query.limit,
@@ -143,7 +137,7 @@ export function registerAuditRoutes(app: FastifyInstance, gatehouse: Gatehouse):
       },
     },
     async (request) => {
-      const query = request.query as { subject_id?: string; limit: number };
+      const { query } = request;
       const subjectId = query.subject_id === 'none' ? null : query.subject_id;
       const iso = (ms: number) => new Date(ms).toISOString();
       const rows = await gatehouse.auditRetention.listLoginFailures({ subjectId, limit: query.limit });

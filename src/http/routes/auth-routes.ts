@@ -1,17 +1,17 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
-import { ROLE_SCOPES } from '../../accounts/scopes.js';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { addressBucket } from '../../lib/address-bucket.js';
-import { clientInfo } from '../client-info.js';
+import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
 import { enforceRateLimit } from '../rate-limit.js';
-import { recordAudit } from '../record-audit.js';
-import { errorResponses, problemRef, publicUserRef } from '../schemas.js';
+import { errorResponses, NoBody, problemRef, publicUserRef } from '../schemas.js';
+import { authOf } from './me-routes.js';
 
 const LoginBody = Type.Object(
   {
@@ -24,13 +24,17 @@ const LoginBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** Account routes: register, cookie login/logout, logout everywhere, CSRF tokens. */
+/**
+ * Account routes: register, cookie login/logout, logout everywhere, CSRF tokens. They carry cookies
+ * and CSRF tokens; the rules are `gatehouse.selfService`'s.
+ */
 export function registerAuthRoutes(
-  app: FastifyInstance,
+  parent: FastifyInstance,
   deps: { gatehouse: Gatehouse; cookies: CookiePolicy; csrf: CsrfGuard },
 ): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { gatehouse, cookies, csrf } = deps;
-  const { accounts, sessions, audit, config } = gatehouse;
+  const { selfService, config } = gatehouse;
 
   const clearSessionCookies = (reply: FastifyReply) => {
     // Same attributes as when set, or browsers keep the original (RFC 6265bis §5.7).
@@ -72,18 +76,11 @@ export function registerAuthRoutes(
         },
         gatehouse.clock,
       );
-      const body = request.body as { email: string; password: string; full_name?: string | null };
-      const user = await accounts.register({
-        email: body.email,
-        password: body.password,
-        fullName: body.full_name,
-      });
-      await recordAudit(request, audit, {
-        event: 'user_registered',
-        actorId: user.id,
-        targetId: user.id,
-        ...clientInfo(request),
-      });
+      const { body } = request;
+      const user = await selfService.register(
+        { email: body.email, password: body.password, fullName: body.full_name },
+        callerOf(request),
+      );
       return reply.code(201).send(toPublicUser(user));
     },
   );
@@ -118,26 +115,27 @@ export function registerAuthRoutes(
           'device cookie (`__Host-gatehouse_device`): failed logins from elsewhere never lock out a browser that holds ' +
           'one for the account. Refused logins answer 429 with Retry-After.',
         body: LoginBody,
-        response: { 204: Type.Null(), 400: problemRef, 403: problemRef, 429: problemRef },
+        response: { 204: NoBody(), 400: problemRef, 403: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
       const binding = await currentCsrfBinding(request);
       csrf.verify(request, binding);
-      const previous = binding === ANONYMOUS ? undefined : binding;
-      const body = request.body as { username?: string; email?: string; password: string };
+      const { body } = request;
       const email = body.username ?? body.email;
       if (email === undefined) {
         throw new GatehouseError('VALIDATION_FAILED', 'username is required', {
           errors: [{ field: 'username', message: 'is required' }],
         });
       }
-      const client = clientInfo(request);
-      const login = await accounts.loginWithPassword(
-        email,
-        body.password,
-        client.ip,
-        request.cookies[cookies.deviceName],
+      const login = await selfService.signIn(
+        {
+          email,
+          password: body.password,
+          deviceToken: request.cookies[cookies.deviceName],
+          previousSessionId: binding === ANONYMOUS ? undefined : binding,
+        },
+        callerOf(request),
       );
       if (!login.ok) {
         if (login.reason === 'throttled') {
@@ -149,29 +147,14 @@ export function registerAuthRoutes(
           throw new GatehouseError(
             'TOO_MANY_REQUESTS',
             'Too many logins to this account at once; try again shortly.',
-            {
-              headers: { 'retry-after': String(login.retryAfterSeconds) },
-            },
+            { headers: { 'retry-after': String(login.retryAfterSeconds) } },
           );
         }
-        await recordAudit(request, audit, {
-          event: 'login_failed',
-          targetId: login.userId,
-          ...client,
-          details: { reason: login.reason, via: 'cookie' },
-        });
         if (login.reason === 'disabled')
           throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
         throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
       }
-      // A login always mints a new session token and ends the one this browser had (no fixation).
-      if (previous !== undefined) await sessions.revokeSessions([previous]);
-      const { session, cookieToken } = await sessions.startCookieSession(
-        login.user.id,
-        [...ROLE_SCOPES[login.user.role]],
-        client,
-      );
-      reply.setCookie(cookies.sessionName, cookieToken, {
+      reply.setCookie(cookies.sessionName, login.cookieToken, {
         ...cookies.httpOnly,
         maxAge: config.sessionAbsoluteTtl,
       });
@@ -183,14 +166,7 @@ export function registerAuthRoutes(
         sameSite: 'strict',
         maxAge: config.deviceTokenTtl,
       });
-      csrf.issue(request, reply, session.id);
-      await recordAudit(request, audit, {
-        event: 'login_succeeded',
-        actorId: login.user.id,
-        targetId: login.user.id,
-        ...client,
-        details: { via: 'cookie', session: session.id },
-      });
+      csrf.issue(request, reply, login.session.id);
       return reply.code(204).send();
     },
   );
@@ -204,20 +180,12 @@ export function registerAuthRoutes(
         summary: 'End this session',
         description:
           'Revokes the current session (its access, refresh and cookie tokens) and clears the cookie.',
-        response: { 204: Type.Null(), ...errorResponses },
+        response: { 204: NoBody(), ...errorResponses },
       },
     },
     async (request, reply) => {
-      const auth = request.auth;
-      if (auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
-      await sessions.revokeSessions([auth.sessionId]);
-      await recordAudit(request, audit, {
-        event: 'logout',
-        actorId: auth.user.id,
-        targetId: auth.user.id,
-        ...clientInfo(request),
-        details: { session: auth.sessionId },
-      });
+      const auth = authOf(request);
+      await selfService.signOut(auth.user.id, auth.sessionId, callerOf(request));
       clearSessionCookies(reply);
       return reply.code(204).send();
     },
@@ -230,20 +198,11 @@ export function registerAuthRoutes(
       schema: {
         tags: ['accounts'],
         summary: 'End every session of your account',
-        response: { 204: Type.Null(), ...errorResponses },
+        response: { 204: NoBody(), ...errorResponses },
       },
     },
     async (request, reply) => {
-      const auth = request.auth;
-      if (auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
-      const count = await sessions.revokeUserSessions(auth.user.id);
-      await recordAudit(request, audit, {
-        event: 'logout_all',
-        actorId: auth.user.id,
-        targetId: auth.user.id,
-        ...clientInfo(request),
-        details: { sessions: count },
-      });
+      await selfService.signOutEverywhere(authOf(request).user.id, callerOf(request));
       clearSessionCookies(reply);
       return reply.code(204).send();
     },

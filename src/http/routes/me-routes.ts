@@ -1,12 +1,12 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import type { AuthContext } from '../auth.js';
-import { clientInfo } from '../client-info.js';
-import { recordAudit } from '../record-audit.js';
-import { errorResponses, IdParam, problemRef, publicUserRef } from '../schemas.js';
+import { callerOf } from '../caller.js';
+import { errorResponses, IdParam, NoBody, problemRef, publicUserRef } from '../schemas.js';
 
 const SessionView = Type.Object({
   id: Type.String(),
@@ -25,9 +25,10 @@ export function authOf(request: { auth: AuthContext | null }): AuthContext {
   return request.auth;
 }
 
-/** `/users/me` and the caller's sessions. */
-export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
-  const { accounts, sessions, audit, sessionStore } = gatehouse;
+/** `/users/me` and the caller's sessions; the rules are `gatehouse.selfService`'s. */
+export function registerMeRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const { selfService } = gatehouse;
   const guard = app.auth.require({ scopes: ['me'] });
 
   app.get(
@@ -66,24 +67,13 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
     },
     async (request) => {
       const auth = authOf(request);
-      const body = request.body as {
-        full_name?: string | null;
-        password?: string;
-        current_password?: string;
-      };
-      const updated = await accounts.updateProfile(
-        auth.user,
+      const { body } = request;
+      const updated = await selfService.changeProfile(
+        auth.user.id,
         { fullName: body.full_name, password: body.password, currentPassword: body.current_password },
         auth.sessionId,
+        callerOf(request),
       );
-      if (body.password !== undefined) {
-        await recordAudit(request, audit, {
-          event: 'password_changed',
-          actorId: auth.user.id,
-          targetId: auth.user.id,
-          ...clientInfo(request),
-        });
-      }
       return toPublicUser(updated);
     },
   );
@@ -101,10 +91,10 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
     async (request) => {
       const auth = authOf(request);
       const iso = (ms: number) => new Date(ms).toISOString();
-      return (await sessions.listSessions(auth.user.id)).map((session) => ({
+      return (await selfService.listSessions(auth.user.id, auth.sessionId)).map((session) => ({
         id: session.id,
         transport: session.transport,
-        current: session.id === auth.sessionId,
+        current: session.current,
         created_at: iso(session.createdAt),
         last_used_at: iso(session.lastUsedAt),
         expires_at: iso(session.expiresAt),
@@ -122,25 +112,11 @@ export function registerMeRoutes(app: FastifyInstance, gatehouse: Gatehouse): vo
         tags: ['accounts'],
         summary: 'End one of your sessions',
         params: Type.Object({ id: IdParam('Session id') }),
-        response: { 204: Type.Null(), 404: problemRef, ...errorResponses },
+        response: { 204: NoBody(), 404: problemRef, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const auth = authOf(request);
-      const { id } = request.params as { id: string };
-      const session = await sessionStore.findSession(id);
-      // Someone else's session answers exactly like a missing one.
-      if (session === undefined || session.userId !== auth.user.id || session.revokedAt !== null) {
-        throw new GatehouseError('SESSION_NOT_FOUND', 'No such session.');
-      }
-      await sessions.revokeSessions([id]);
-      await recordAudit(request, audit, {
-        event: 'session_revoked',
-        actorId: auth.user.id,
-        targetId: auth.user.id,
-        ...clientInfo(request),
-        details: { session: id },
-      });
+      await selfService.endSession(authOf(request).user.id, request.params.id, callerOf(request));
       return reply.code(204).send();
     },
   );

@@ -1,11 +1,11 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { SCOPES } from '../../accounts/scopes.js';
 import type { Gatehouse } from '../../gatehouse.js';
-import type { TokenTypeHint } from '../../sessions/session-manager.js';
-import { clientInfo } from '../client-info.js';
+import { callerOf } from '../caller.js';
 import { formParam, OAuthErrorSchema, publicClientOf, readForm } from '../oauth-form.js';
-import { recordAudit } from '../record-audit.js';
+import { NoBody } from '../schemas.js';
 
 /** RFC 8414 §2 metadata, exactly the members Gatehouse supports. */
 const MetadataSchema = Type.Object({
@@ -28,8 +28,9 @@ const MetadataSchema = Type.Object({
  * URL in the metadata derives from `PUBLIC_URL`, never from the request's `Host` header, which
  * the client chooses (a poisoned cache would otherwise send tokens elsewhere).
  */
-export function registerOAuthRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
-  const { config, sessions, audit, keyring } = gatehouse;
+export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const { config, tokenGrants, keyring } = gatehouse;
   const base = config.publicUrl;
   const metadata = {
     issuer: config.issuer,
@@ -95,7 +96,7 @@ export function registerOAuthRoutes(app: FastifyInstance, gatehouse: Gatehouse):
           ),
         }),
         response: {
-          200: Type.Null({ description: 'Revoked, or nothing to revoke' }),
+          200: NoBody({ description: 'Revoked, or nothing to revoke' }),
           400: OAuthErrorSchema,
           401: OAuthErrorSchema,
           503: OAuthErrorSchema,
@@ -105,21 +106,11 @@ export function registerOAuthRoutes(app: FastifyInstance, gatehouse: Gatehouse):
     async (request, reply) => {
       const form = readForm(request);
       const clientId = publicClientOf(request, form);
-      const token = formParam(form, 'token', true);
-      const rawHint = formParam(form, 'token_type_hint', false);
-      // RFC 7009 §2.1: an unknown hint may be ignored; the token is then looked up everywhere.
-      const hint: TokenTypeHint | undefined =
-        rawHint === 'access_token' || rawHint === 'refresh_token' ? rawHint : undefined;
-      const result = await sessions.revokeToken(token, { hint, clientId });
-      if (result.revoked) {
-        await recordAudit(request, audit, {
-          event: 'session_revoked',
-          actorId: result.userId,
-          targetId: result.userId,
-          ...clientInfo(request),
-          details: { session: result.sessionId, via: 'revoke' },
-        });
-      }
+      await tokenGrants.revoke(
+        formParam(form, 'token', true),
+        { hint: formParam(form, 'token_type_hint', false), clientId },
+        callerOf(request),
+      );
       // RFC 7009 §2.2: 200 whether or not anything was revoked (no oracle for valid tokens).
       return reply.header('cache-control', 'no-store').code(200).send();
     },

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Gatehouse } from '../../gatehouse.js';
@@ -17,7 +18,8 @@ export const ReadinessSchema = Type.Object({
 });
 
 /** Liveness, readiness and (for asymmetric keys) the JWK Set. */
-export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerOpsRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/healthz',
     {
@@ -53,7 +55,7 @@ export function registerOpsRoutes(app: FastifyInstance, gatehouse: Gatehouse): v
         request.log.warn('readiness check: the database did not answer');
         return reply.code(503).send({ status: 'not ready', database, redis });
       }
-      return { status: 'ready', database, redis };
+      return { status: 'ready' as const, database, redis };
     },
   );
 

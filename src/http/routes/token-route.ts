@@ -1,12 +1,12 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import { grantScopes, parseScopeParameter } from '../../accounts/scopes.js';
 import { OAuthTokenError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
-import { clientInfo } from '../client-info.js';
-import { type Form, OAuthErrorSchema, formParam as param, publicClientOf, readForm } from '../oauth-form.js';
-import { recordAudit } from '../record-audit.js';
+import type { TokenGrant } from '../../sessions/token-grants.js';
+import { callerOf } from '../caller.js';
+import { OAuthErrorSchema, formParam as param, publicClientOf, readForm } from '../oauth-form.js';
 
 const TokenResponse = Type.Object({
   access_token: Type.String(),
@@ -30,7 +30,7 @@ function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: str
     .header('pragma', 'no-cache')
     .send({
       access_token: tokens.accessToken,
-      token_type: 'bearer',
+      token_type: 'bearer' as const,
       expires_in: tokens.expiresIn,
       refresh_token: tokens.refreshToken,
       scope: tokens.session.scopes.join(' '),
@@ -38,96 +38,22 @@ function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: str
     });
 }
 
-/** `POST /token`: the OAuth 2.0 password and refresh-token grants (RFC 6749 §4.3, §6). */
-export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): void {
-  const { accounts, sessions, audit } = gatehouse;
+/** The RFC 6749 §5.2 error (or throttling 429) for a refused grant. */
+function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenError {
+  if (refusal.reason === 'throttled') {
+    return OAuthTokenError.throttled(refusal.code, refusal.description, refusal.retryAfterSeconds);
+  }
+  return new OAuthTokenError(refusal.error, refusal.description);
+}
 
-  const passwordGrant = async (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    form: Form,
-    clientId: string,
-  ) => {
-    const username = param(form, 'username', true);
-    const password = param(form, 'password', true);
-    const scopeParam = param(form, 'scope', false) ?? '';
-    const requested = parseScopeParameter(scopeParam);
-    if (requested === undefined)
-      throw new OAuthTokenError('invalid_scope', 'The scope parameter is malformed.');
-    const deviceToken = param(form, 'device_token', false);
-    const client = clientInfo(request);
-    const login = await accounts.loginWithPassword(username, password, client.ip, deviceToken);
-    if (!login.ok) {
-      if (login.reason === 'throttled') {
-        throw OAuthTokenError.throttled(
-          'TOO_MANY_LOGIN_ATTEMPTS',
-          'Too many failed logins; try again later.',
-          login.retryAfterSeconds,
-        );
-      }
-      if (login.reason === 'busy') {
-        throw OAuthTokenError.throttled(
-          'TOO_MANY_REQUESTS',
-          'Too many logins to this account at once; try again shortly.',
-          login.retryAfterSeconds,
-        );
-      }
-      await recordAudit(request, audit, {
-        event: 'login_failed',
-        targetId: login.userId,
-        ...client,
-        details: { reason: login.reason, via: 'token' },
-      });
-      // Unknown email and wrong password give byte-identical answers (no account enumeration).
-      if (login.reason === 'disabled') throw new OAuthTokenError('invalid_grant', 'The account is disabled.');
-      throw new OAuthTokenError('invalid_grant', 'Invalid username or password.');
-    }
-    const grant = grantScopes(login.user.role, requested);
-    if (!grant.ok) {
-      throw new OAuthTokenError(
-        'invalid_scope',
-        `Scope not allowed for this account: ${grant.rejected.join(' ')}.`,
-      );
-    }
-    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, clientId);
-    await recordAudit(request, audit, {
-      event: 'login_succeeded',
-      actorId: login.user.id,
-      targetId: login.user.id,
-      ...client,
-      details: { via: 'token', session: tokens.session.id },
-    });
-    return sendTokens(reply, tokens, login.deviceToken);
-  };
-
-  const refreshGrant = async (request: FastifyRequest, reply: FastifyReply, form: Form, clientId: string) => {
-    const refreshToken = param(form, 'refresh_token', true);
-    const scopeParam = param(form, 'scope', false);
-    const requested = scopeParam === undefined ? [] : parseScopeParameter(scopeParam);
-    if (requested === undefined) {
-      throw new OAuthTokenError('invalid_scope', 'The scope parameter is malformed.');
-    }
-    // The scope is checked by the core before anything is minted or stored (RFC 6749 §6: a refresh
-    // may not widen the scope originally granted); a refused request leaves the token unspent.
-    const result = await sessions.refresh(refreshToken, requested, clientId);
-    if (!result.ok) {
-      if (result.reason === 'invalid_scope') {
-        throw new OAuthTokenError(
-          'invalid_scope',
-          `Scope was not granted to this session: ${result.rejected.join(' ')}.`,
-        );
-      }
-      if (result.reason === 'reused') {
-        await recordAudit(request, audit, {
-          event: 'refresh_token_reused',
-          ...clientInfo(request),
-          details: { action: 'session revoked' },
-        });
-      }
-      throw new OAuthTokenError('invalid_grant', 'The refresh token is invalid, expired or already used.');
-    }
-    return sendTokens(reply, result.tokens);
-  };
+/**
+ * `POST /token`: the OAuth 2.0 password and refresh-token grants (RFC 6749 §4.3, §6). This route
+ * reads the form (RFC 6749 §3.2: form-encoded, no repeated parameter) and writes the answer; the
+ * grant rules live in `gatehouse.tokenGrants`.
+ */
+export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const { tokenGrants } = gatehouse;
 
   app.post(
     '/token',
@@ -185,15 +111,23 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
       },
     },
     async (request, reply) => {
+      // `attachValidation`: the form is checked here, so its errors take RFC 6749 §5.2's shape.
       const form = readForm(request);
       const clientId = publicClientOf(request, form);
-      const grantType = param(form, 'grant_type', true);
-      if (grantType === 'password') return passwordGrant(request, reply, form, clientId);
-      if (grantType === 'refresh_token') return refreshGrant(request, reply, form, clientId);
-      throw new OAuthTokenError(
-        'unsupported_grant_type',
-        `The grant type ${JSON.stringify(grantType.slice(0, 40))} is not supported.`,
+      const grant = await tokenGrants.exchange(
+        {
+          grantType: param(form, 'grant_type', true),
+          clientId,
+          username: param(form, 'username', false),
+          password: param(form, 'password', false),
+          refreshToken: param(form, 'refresh_token', false),
+          scope: param(form, 'scope', false),
+          deviceToken: param(form, 'device_token', false),
+        },
+        callerOf(request),
       );
+      if (!grant.ok) throw toOAuthError(grant);
+      return sendTokens(reply, grant.tokens, grant.deviceToken);
     },
   );
 }

@@ -1,13 +1,14 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
-import { ROLES, type Role } from '../../accounts/roles.js';
-import { createUserAdminService } from '../../accounts/user-admin-service.js';
+import { ROLES } from '../../accounts/roles.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { clientInfo } from '../client-info.js';
 import {
   errorResponses,
   IdParam,
+  NoBody,
   PageQuery,
   pageOf,
   problemRef,
@@ -27,8 +28,9 @@ const RULES =
   '(409 `LAST_SUPER_ADMIN`).';
 
 /** Admin user management: `GET /users`, `GET/PATCH/DELETE /users/{id}` (rules in the user admin service). */
-export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
-  const admin = createUserAdminService(gatehouse);
+export function registerUserAdminRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const admin = gatehouse.userAdmin;
   const canRead = app.auth.require({ role: 'admin', scopes: ['users:read'] });
   const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'] });
 
@@ -56,13 +58,7 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
       },
     },
     async (request) => {
-      const query = request.query as {
-        limit: number;
-        offset: number;
-        email_prefix?: string;
-        role?: Role;
-        is_active?: boolean;
-      };
+      const { query } = request;
       const page = await admin.listUsers(authOf(request).user, {
         limit: query.limit,
         offset: query.offset,
@@ -91,8 +87,7 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
-      return toPublicUser(await admin.getUser(authOf(request).user, id));
+      return toPublicUser(await admin.getUser(authOf(request).user, request.params.id));
     },
   );
 
@@ -117,11 +112,10 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
-      const body = request.body as { full_name?: string | null; role?: Role; is_active?: boolean };
+      const { params, body } = request;
       const updated = await admin.updateUser(
         authOf(request).user,
-        id,
+        params.id,
         { fullName: body.full_name, role: body.role, isActive: body.is_active },
         clientInfo(request),
       );
@@ -138,12 +132,11 @@ export function registerUserAdminRoutes(app: FastifyInstance, gatehouse: Gatehou
         summary: 'Delete an account',
         description: `${RULES} The account’s sessions end with it.`,
         params: IdParams,
-        response: { 204: Type.Null(), 404: problemRef, 409: problemRef, ...errorResponses },
+        response: { 204: NoBody(), 404: problemRef, 409: problemRef, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const { id } = request.params as { id: string };
-      await admin.deleteUser(authOf(request).user, id, clientInfo(request));
+      await admin.deleteUser(authOf(request).user, request.params.id, clientInfo(request));
       return reply.code(204).send();
     },
   );

@@ -1,0 +1,208 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import { GatehouseError } from '../errors.js';
+import type { SessionManager } from '../sessions/session-manager.js';
+import type { SessionRecord, SessionStore } from '../storage/session-store.js';
+import type { UserRecord, UserStore } from '../storage/user-store.js';
+import type { AccountService, ProfileChange, Registration } from './account-service.js';
+import { ROLE_SCOPES } from './scopes.js';
+
+/** Input of {@link SelfService.signIn}. */
+export interface BrowserSignInRequest {
+  email: string;
+  password: string;
+  /** The device token this browser holds for the account, if any (OWASP device cookie). */
+  deviceToken?: string | undefined;
+  /** The session this browser is signed in with now, which a new sign-in ends (no fixation). */
+  previousSessionId?: string | undefined;
+}
+
+/**
+ * Outcome of {@link SelfService.signIn}. `throttled`: too many failed logins for this client and
+ * account, IP or server; `busy`: too many checks of this account at once. Both say when to retry.
+ */
+export type BrowserSignIn =
+  | {
+      ok: true;
+      user: UserRecord;
+      /** The new cookie session. */
+      session: SessionRecord;
+      /** Its cookie token (shown once; only its hash is stored). */
+      cookieToken: string;
+      /** A fresh device token for this browser. */
+      deviceToken: string;
+    }
+  | { ok: false; reason: 'invalid_credentials' | 'disabled' }
+  | { ok: false; reason: 'throttled' | 'busy'; retryAfterSeconds: number };
+
+/** A live session of the caller's account, marked when it is the one asking. */
+export interface OwnSession extends SessionRecord {
+  /** True for the session making the request. */
+  current: boolean;
+}
+
+/**
+ * What people do to their own account, signed in or signing up: register, browser sign-in and
+ * sign-out, profile changes, and their own sessions. Each operation audits what it did, after it
+ * committed ({@link recordCommitted}).
+ */
+export interface SelfService {
+  /** Creates an account and audits it; throws EMAIL_TAKEN, WEAK_PASSWORD or VALIDATION_FAILED. */
+  register(input: Registration, caller: Caller): Promise<UserRecord>;
+  /**
+   * Signs a browser in: checks the password (throttled as {@link AccountService.loginWithPassword}
+   * does), ends the browser's previous session, and starts a cookie session with every scope the
+   * role allows (a browser asks for none).
+   */
+  signIn(request: BrowserSignInRequest, caller: Caller): Promise<BrowserSignIn>;
+  /** Ends the session `sessionId` of `userId` (logout). */
+  signOut(userId: string, sessionId: string, caller: Caller): Promise<void>;
+  /** Ends every session of `userId`; returns how many. */
+  signOutEverywhere(userId: string, caller: Caller): Promise<number>;
+  /**
+   * Changes the user's name and/or password (the current one required, checked against the stored
+   * hash, read fresh); a password change ends every other session. Throws USER_NOT_FOUND when the
+   * account is gone, and what {@link AccountService.updateProfile} throws.
+   */
+  changeProfile(
+    userId: string,
+    change: ProfileChange,
+    currentSessionId: string,
+    caller: Caller,
+  ): Promise<UserRecord>;
+  /** The user's live sessions, `current` marking `currentSessionId`. */
+  listSessions(userId: string, currentSessionId: string): Promise<OwnSession[]>;
+  /**
+   * Ends one of the user's sessions. Throws SESSION_NOT_FOUND for a missing, already ended or
+   * someone else's session, alike, so the answer reveals nothing about other accounts.
+   */
+  endSession(userId: string, sessionId: string, caller: Caller): Promise<void>;
+}
+
+/** Dependencies of {@link createSelfService}, wired in `createGatehouse`. */
+export interface SelfServiceDeps {
+  accounts: Pick<AccountService, 'register' | 'loginWithPassword' | 'updateProfile'>;
+  sessions: Pick<
+    SessionManager,
+    'startCookieSession' | 'revokeSessions' | 'revokeUserSessions' | 'listSessions'
+  >;
+  /** Fresh reads of the account (the password hash is never taken from a request's context). */
+  users: Pick<UserStore, 'findUserById'>;
+  sessionStore: Pick<SessionStore, 'findSession'>;
+  /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
+  audit: Pick<AuditLog, 'record'>;
+}
+
+/** Creates the {@link SelfService}. */
+export function createSelfService(deps: SelfServiceDeps): SelfService {
+  const { accounts, sessions, users, sessionStore, audit } = deps;
+
+  return {
+    async register(input, caller) {
+      const user = await accounts.register(input);
+      await recordCommitted(audit, caller, {
+        event: 'user_registered',
+        actorId: user.id,
+        targetId: user.id,
+        ...caller.client,
+      });
+      return user;
+    },
+
+    async signIn(request, caller) {
+      const { client } = caller;
+      const login = await accounts.loginWithPassword(
+        request.email,
+        request.password,
+        client.ip,
+        request.deviceToken,
+      );
+      if (!login.ok) {
+        if (login.reason === 'throttled' || login.reason === 'busy') return login;
+        await recordCommitted(audit, caller, {
+          event: 'login_failed',
+          targetId: login.userId,
+          ...client,
+          details: { reason: login.reason, via: 'cookie' },
+        });
+        return { ok: false, reason: login.reason };
+      }
+      // A login always mints a new session token and ends the one this browser had (no fixation).
+      if (request.previousSessionId !== undefined) await sessions.revokeSessions([request.previousSessionId]);
+      const { session, cookieToken } = await sessions.startCookieSession(
+        login.user.id,
+        [...ROLE_SCOPES[login.user.role]],
+        client,
+      );
+      await recordCommitted(audit, caller, {
+        event: 'login_succeeded',
+        actorId: login.user.id,
+        targetId: login.user.id,
+        ...client,
+        details: { via: 'cookie', session: session.id },
+      });
+      return { ok: true, user: login.user, session, cookieToken, deviceToken: login.deviceToken };
+    },
+
+    async signOut(userId, sessionId, caller) {
+      await sessions.revokeSessions([sessionId]);
+      await recordCommitted(audit, caller, {
+        event: 'logout',
+        actorId: userId,
+        targetId: userId,
+        ...caller.client,
+        details: { session: sessionId },
+      });
+    },
+
+    async signOutEverywhere(userId, caller) {
+      const count = await sessions.revokeUserSessions(userId);
+      await recordCommitted(audit, caller, {
+        event: 'logout_all',
+        actorId: userId,
+        targetId: userId,
+        ...caller.client,
+        details: { sessions: count },
+      });
+      return count;
+    },
+
+    async changeProfile(userId, change, currentSessionId, caller) {
+      const user = await users.findUserById(userId);
+      if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      const updated = await accounts.updateProfile(user, change, currentSessionId);
+      if (change.password !== undefined) {
+        await recordCommitted(audit, caller, {
+          event: 'password_changed',
+          actorId: userId,
+          targetId: userId,
+          ...caller.client,
+        });
+      }
+      return updated;
+    },
+
+    async listSessions(userId, currentSessionId) {
+      return (await sessions.listSessions(userId)).map((session) => ({
+        ...session,
+        current: session.id === currentSessionId,
+      }));
+    },
+
+    async endSession(userId, sessionId, caller) {
+      const session = await sessionStore.findSession(sessionId);
+      // Someone else's session answers exactly like a missing one.
+      if (session === undefined || session.userId !== userId || session.revokedAt !== null) {
+        throw new GatehouseError('SESSION_NOT_FOUND', 'No such session.');
+      }
+      await sessions.revokeSessions([sessionId]);
+      await recordCommitted(audit, caller, {
+        event: 'session_revoked',
+        actorId: userId,
+        targetId: userId,
+        ...caller.client,
+        details: { session: sessionId },
+      });
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import type { ClientInfo } from '../sessions/session-manager.js';
+import type { AuditEntry, AuditLog } from './audit-log.js';
+
+/**
+ * Who is asking, as a core service needs to know it: the client facts its audit entries and
+ * sessions record, and where to report an audit entry lost after its change committed (the
+ * Fastify adapter passes the request's logger; the core has none of its own).
+ */
+export interface Caller {
+  /**
+   * IP and user agent, recorded on sessions and audit entries. The IP is required: password
+   * logins are throttled by it.
+   */
+  client: ClientInfo & { ip: string };
+  /** Told when an audit write fails after the change it records has committed. */
+  onAuditLost(error: unknown, entry: AuditEntry): void;
+}
+
+/**
+ * Records the audit entry of something that has already happened (a session started or revoked,
+ * a password changed, an account created). The change committed before this runs, so a failing
+ * audit write must not turn it into an error: the client would retry a change that took effect (a
+ * second sign-up answers "email taken", a retried password change counts as a wrong guess). The
+ * loss goes to {@link Caller.onAuditLost} instead, for the operator to notice.
+ *
+ * Changes that must commit together with their audit row (admin changes) write it inside their
+ * transaction instead (`src/accounts/user-admin-service.ts`).
+ */
+export async function recordCommitted(
+  audit: Pick<AuditLog, 'record'>,
+  caller: Caller,
+  entry: AuditEntry,
+): Promise<void> {
+  try {
+    await audit.record(entry);
+  } catch (error) {
+    caller.onAuditLost(error, entry);
+  }
+}

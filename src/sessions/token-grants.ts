@@ -1,0 +1,203 @@
+import type { AccountService } from '../accounts/account-service.js';
+import { grantScopes, parseScopeParameter } from '../accounts/scopes.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
+
+/**
+ * A token request (RFC 6749 §4.3.2, §6), its parameters already read off the wire: absent and
+ * empty parameters are `undefined` (RFC 6749 §3.1), repeated ones were refused by the adapter.
+ */
+export interface TokenRequest {
+  /** `grant_type`: `password` or `refresh_token`; anything else is `unsupported_grant_type`. */
+  grantType: string;
+  /** The public client asking; the access token's `client_id` (RFC 9068 §2.2). */
+  clientId: string;
+  /** Password grant: the email. */
+  username?: string | undefined;
+  /** Password grant: the password. */
+  password?: string | undefined;
+  /** Refresh grant: the refresh token. */
+  refreshToken?: string | undefined;
+  /** Space-separated scopes (RFC 6749 §3.3); none asks for everything the role allows. */
+  scope?: string | undefined;
+  /** Password grant: the device token from this client's last successful login (OWASP device cookie). */
+  deviceToken?: string | undefined;
+}
+
+/** An RFC 6749 §5.2 error code a token request can end with. */
+export type TokenErrorCode = 'invalid_request' | 'invalid_grant' | 'invalid_scope' | 'unsupported_grant_type';
+
+/**
+ * Outcome of {@link TokenGrants.exchange}. Refusals are values: `error` with its RFC 6749 §5.2
+ * code, or `throttled` (too many failed logins, `TOO_MANY_LOGIN_ATTEMPTS`, or too many checks of
+ * this account at once, `TOO_MANY_REQUESTS`) with the seconds to wait.
+ */
+export type TokenGrant =
+  | {
+      ok: true;
+      tokens: BearerTokens;
+      /** Password grant only: the client's new device token. */
+      deviceToken?: string | undefined;
+    }
+  | { ok: false; reason: 'error'; error: TokenErrorCode; description: string }
+  | {
+      ok: false;
+      reason: 'throttled';
+      code: 'TOO_MANY_LOGIN_ATTEMPTS' | 'TOO_MANY_REQUESTS';
+      description: string;
+      retryAfterSeconds: number;
+    };
+
+/**
+ * The OAuth 2.0 token and revocation endpoints' rules, without HTTP: which grant, which scopes,
+ * what is audited.
+ */
+export interface TokenGrants {
+  /**
+   * Runs the grant `request` names: `password` signs the user in and starts a bearer session with
+   * the scopes their role allows (never more than asked for); `refresh_token` rotates a refresh
+   * token, never widening its session's scope (RFC 6749 §6). Logins, failed logins and refresh
+   * token reuse are audited.
+   */
+  exchange(request: TokenRequest, caller: Caller): Promise<TokenGrant>;
+  /**
+   * RFC 7009: ends the session behind a refresh or access token of `clientId` and audits it.
+   * `hint` (`token_type_hint`) only orders the look-ups; an unknown one is ignored (§2.1).
+   * Resolves the same whether or not anything was revoked: the endpoint answers 200 either way,
+   * so it is no oracle for valid tokens (§2.2).
+   */
+  revoke(
+    token: string,
+    options: { hint?: string | undefined; clientId: string },
+    caller: Caller,
+  ): Promise<void>;
+}
+
+/** Dependencies of {@link createTokenGrants}, wired in `createGatehouse`. */
+export interface TokenGrantsDeps {
+  accounts: Pick<AccountService, 'loginWithPassword'>;
+  sessions: Pick<SessionManager, 'startBearerSession' | 'refresh' | 'revokeToken'>;
+  /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
+  audit: Pick<AuditLog, 'record'>;
+}
+
+function refuse(error: TokenErrorCode, description: string): TokenGrant {
+  return { ok: false, reason: 'error', error, description };
+}
+
+function missing(name: string): TokenGrant {
+  return refuse('invalid_request', `The ${name} parameter is missing.`);
+}
+
+const MALFORMED_SCOPE = refuse('invalid_scope', 'The scope parameter is malformed.');
+
+/** Creates the {@link TokenGrants}. */
+export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
+  const { accounts, sessions, audit } = deps;
+
+  const passwordGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
+    if (request.username === undefined) return missing('username');
+    if (request.password === undefined) return missing('password');
+    const requested = parseScopeParameter(request.scope ?? '');
+    if (requested === undefined) return MALFORMED_SCOPE;
+    const { client } = caller;
+    const login = await accounts.loginWithPassword(
+      request.username,
+      request.password,
+      client.ip,
+      request.deviceToken,
+    );
+    if (!login.ok) {
+      if (login.reason === 'throttled') {
+        return {
+          ok: false,
+          reason: 'throttled',
+          code: 'TOO_MANY_LOGIN_ATTEMPTS',
+          description: 'Too many failed logins; try again later.',
+          retryAfterSeconds: login.retryAfterSeconds,
+        };
+      }
+      if (login.reason === 'busy') {
+        return {
+          ok: false,
+          reason: 'throttled',
+          code: 'TOO_MANY_REQUESTS',
+          description: 'Too many logins to this account at once; try again shortly.',
+          retryAfterSeconds: login.retryAfterSeconds,
+        };
+      }
+      await recordCommitted(audit, caller, {
+        event: 'login_failed',
+        targetId: login.userId,
+        ...client,
+        details: { reason: login.reason, via: 'token' },
+      });
+      // "Disabled" is only revealed once the password was right (see loginWithPassword); unknown
+      // email and wrong password give byte-identical answers (no account enumeration).
+      if (login.reason === 'disabled') return refuse('invalid_grant', 'The account is disabled.');
+      return refuse('invalid_grant', 'Invalid username or password.');
+    }
+    // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides.
+    const grant = grantScopes(login.user.role, requested);
+    if (!grant.ok) {
+      return refuse('invalid_scope', `Scope not allowed for this account: ${grant.rejected.join(' ')}.`);
+    }
+    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, request.clientId);
+    await recordCommitted(audit, caller, {
+      event: 'login_succeeded',
+      actorId: login.user.id,
+      targetId: login.user.id,
+      ...client,
+      details: { via: 'token', session: tokens.session.id },
+    });
+    return { ok: true, tokens, deviceToken: login.deviceToken };
+  };
+
+  const refreshGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
+    if (request.refreshToken === undefined) return missing('refresh_token');
+    const requested = parseScopeParameter(request.scope ?? '');
+    if (requested === undefined) return MALFORMED_SCOPE;
+    // The scope is checked by the session manager before anything is minted or stored (RFC 6749
+    // §6: a refresh may not widen the scope originally granted); a refused request leaves the
+    // token unspent.
+    const result = await sessions.refresh(request.refreshToken, requested, request.clientId);
+    if (result.ok) return { ok: true, tokens: result.tokens };
+    if (result.reason === 'invalid_scope') {
+      return refuse('invalid_scope', `Scope was not granted to this session: ${result.rejected.join(' ')}.`);
+    }
+    if (result.reason === 'reused') {
+      await recordCommitted(audit, caller, {
+        event: 'refresh_token_reused',
+        ...caller.client,
+        details: { action: 'session revoked' },
+      });
+    }
+    return refuse('invalid_grant', 'The refresh token is invalid, expired or already used.');
+  };
+
+  return {
+    async exchange(request, caller) {
+      if (request.grantType === 'password') return passwordGrant(request, caller);
+      if (request.grantType === 'refresh_token') return refreshGrant(request, caller);
+      return refuse(
+        'unsupported_grant_type',
+        `The grant type ${JSON.stringify(request.grantType.slice(0, 40))} is not supported.`,
+      );
+    },
+
+    async revoke(token, options, caller) {
+      const hint: TokenTypeHint | undefined =
+        options.hint === 'access_token' || options.hint === 'refresh_token' ? options.hint : undefined;
+      const result = await sessions.revokeToken(token, { hint, clientId: options.clientId });
+      if (!result.revoked) return;
+      await recordCommitted(audit, caller, {
+        event: 'session_revoked',
+        actorId: result.userId,
+        targetId: result.userId,
+        ...caller.client,
+        details: { session: result.sessionId, via: 'revoke' },
+      });
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { type AuditRetentionStore, createAuditRetentionStore } from './audit-retention-store.js';
+import { type AuditStore, createAuditStore } from './audit-store.js';
+import type { Database } from './open-database.js';
+import { createSessionStore, type SessionStore } from './session-store.js';
+import { createUserStore, type UserStore } from './user-store.js';
+
+/** The stores an account change works with, all bound to the change's one transaction. */
+export interface UserAdminStores {
+  /** Accounts, read and written in the transaction. */
+  users: UserStore;
+  /** Session revocations that commit with the change. */
+  sessions: Pick<SessionStore, 'revokeUserSessions'>;
+  /** Audit rows that commit with the change. */
+  audit: AuditStore;
+  /** The failed-login tallies (what an audit log built over this unit needs besides rows). */
+  auditTallies: Pick<AuditRetentionStore, 'recordLoginFailure'>;
+  /**
+   * Locks, in id order, the actor's and the target's rows and every active super admin's, so a
+   * concurrent change of any of them waits for this transaction and then reads its result (two
+   * super admins demoting each other at once leave one in place). Id order means two changes can
+   * never deadlock each other. PostgreSQL only (`SELECT … FOR UPDATE`): SQLite runs a Kysely
+   * transaction on its one connection with nothing interleaved, and a second process writing the
+   * same file makes the transaction fail with SQLITE_BUSY rather than commit on stale reads.
+   */
+  lockParties(actorId: string, targetId: string): Promise<void>;
+}
+
+/** Runs `work` in one transaction over {@link UserAdminStores}: all of it commits or none. */
+export type UserAdminTransaction = <T>(work: (stores: UserAdminStores) => Promise<T>) => Promise<T>;
+
+/**
+ * The unit of work of administrative account changes (`UserAdminService`): a change, the sessions
+ * it ends and its audit rows commit together or not at all (`Database.transaction`).
+ */
+export function createUserAdminTransaction(database: Database): UserAdminTransaction {
+  return (work) =>
+    database.transaction((trx) =>
+      work({
+        users: createUserStore(trx),
+        sessions: createSessionStore(trx),
+        audit: createAuditStore(trx),
+        auditTallies: createAuditRetentionStore(trx),
+        async lockParties(actorId, targetId) {
+          if (database.dialect !== 'postgres') return;
+          await trx
+            .selectFrom('users')
+            .select('id')
+            .where((eb) =>
+              eb.or([
+                eb('id', 'in', [actorId, targetId]),
+                eb.and([eb('role', '=', 'super_admin'), eb('is_active', '=', 1)]),
+              ]),
+            )
+            .orderBy('id')
+            .forUpdate()
+            .execute();
+        },
+      }),
+    );
+}
