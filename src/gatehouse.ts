@@ -64,6 +64,12 @@ export interface GatehouseOptions {
    * @default {}
    */
   migrations?: AppMigrations;
+  /**
+   * Told the SQL text of every statement the core runs, `begin` and `commit` included, once it
+   * has run (a query log; the tests count a login's write transactions with it). Keep it cheap:
+   * it runs on the request path. @default none
+   */
+  onQuery?: (sql: string) => void;
 }
 
 /**
@@ -140,6 +146,7 @@ export async function createGatehouse(
     onConnectionError:
       options.onConnectionError ??
       ((error) => warn('database connection lost; the pool reconnects on demand', { error: error.message })),
+    ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
   });
   let redis: RedisConnections | undefined;
   try {
@@ -204,7 +211,11 @@ export async function createGatehouse(
       users,
       transaction: (work) =>
         database.transaction((trx) =>
-          work({ sessions: createSessionStore(trx), users: createUserStore(trx) }),
+          work({
+            sessions: createSessionStore(trx),
+            users: createUserStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
         ),
       keyring,
       revocations,

@@ -9,7 +9,8 @@ import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
  * lost entry is logged at error level with its event name, for the operator to notice.
  *
  * Changes that must commit together with their audit row (admin changes) write it inside their
- * transaction instead (`src/accounts/user-admin-service.ts`).
+ * transaction instead (`src/accounts/user-admin-service.ts`), and so does a successful login
+ * (`SessionStartOptions.audit`: session, tokens and entry are one write transaction, issue 10).
  */
 export async function recordAudit(
   request: FastifyRequest,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
 import { ROLE_SCOPES } from '../accounts/scopes.js';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { GatehouseConfig } from '../config/config.js';
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
@@ -94,12 +95,17 @@ export interface SessionManager {
     scopes: string[],
     client: ClientInfo,
     clientId?: string,
+    options?: SessionStartOptions,
   ): Promise<BearerTokens>;
-  /** Starts a browser session: an opaque cookie token (always new, so no session fixation). */
+  /**
+   * Starts a browser session: an opaque cookie token (always new, so no session fixation).
+   * `options.replaces` names the session this browser had, revoked in the same transaction.
+   */
   startCookieSession(
     userId: string,
     scopes: string[],
     client: ClientInfo,
+    options?: SessionStartOptions & { replaces?: string },
   ): Promise<{ session: SessionRecord; cookieToken: string }>;
   /**
    * Rotates a refresh token, in one transaction with its checks. `requestedScopes` (the grant's
@@ -138,10 +144,23 @@ export interface SessionManager {
   revokeUserSessions(userId: string, keep?: string): Promise<number>;
 }
 
-/** The stores a refresh runs on inside one transaction. */
+/** The stores a refresh or a session start runs on inside one transaction. */
 export interface RefreshStores {
   sessions: SessionStore;
   users: UserStore;
+  /** The audit log writing in the same transaction (a login's entry commits with its session). */
+  audit: Pick<AuditLog, 'record'>;
+}
+
+/** Options of {@link SessionManager.startBearerSession} and {@link SessionManager.startCookieSession}. */
+export interface SessionStartOptions {
+  /**
+   * The audit entry of the login that starts the session, built from the new session (its id goes
+   * in the details). Written in the session's own transaction, so a login is one write
+   * transaction (session, refresh or access token, audit row: issue 10) and a session is never
+   * committed without its entry. @default no entry
+   */
+  audit?: (session: SessionRecord) => AuditEntry;
 }
 
 /** Dependencies of {@link createSessionManager}. */
@@ -293,12 +312,26 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     refreshToken,
   });
 
-  const issueTokens = async (session: SessionRecord, clientId: string): Promise<BearerTokens> => {
+  /**
+   * Writes a new bearer session, its refresh token, its opaque access token (database strategy)
+   * and the login's audit entry in one transaction; the JWT (the default strategy) is signed after
+   * the commit, since signing needs no database and must not hold the transaction open.
+   */
+  const startBearer = async (
+    session: SessionRecord,
+    clientId: string,
+    audit: SessionStartOptions['audit'],
+  ): Promise<BearerTokens> => {
     const now = clock();
-    const accessToken =
-      (await storeOpaqueAccessToken(sessions, session, now)) ?? (await signAccessJwt(session, now, clientId));
     const refresh = generateOpaqueToken('ghr');
-    await sessions.insertRefreshToken(refresh.hash, session.id, now, refreshExpiry(session, now));
+    const opaque = await deps.transaction(async (stores) => {
+      await stores.sessions.insertSession(session);
+      const token = await storeOpaqueAccessToken(stores.sessions, session, now);
+      await stores.sessions.insertRefreshToken(refresh.hash, session.id, now, refreshExpiry(session, now));
+      if (audit !== undefined) await stores.audit.record(audit(session));
+      return token;
+    });
+    const accessToken = opaque ?? (await signAccessJwt(session, now, clientId));
     return bearerTokens(session, now, accessToken, refresh.token);
   };
 
@@ -526,16 +559,24 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return { revoked: false };
     },
 
-    async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID) {
-      const session = newSession(userId, 'bearer', scopes, client);
-      await sessions.insertSession(session);
-      return issueTokens(session, clientId);
+    async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
+      return startBearer(newSession(userId, 'bearer', scopes, client), clientId, options.audit);
     },
 
-    async startCookieSession(userId, scopes, client) {
+    async startCookieSession(userId, scopes, client, options = {}) {
       const session = newSession(userId, 'cookie', scopes, client);
       const cookie = generateOpaqueToken('ghs');
-      await sessions.insertSession(session, cookie.hash);
+      const { replaces, audit } = options;
+      // One write transaction per login: the browser's previous session ends, the new one and
+      // its audit entry are written, together or not at all.
+      const revoked = await deps.transaction(async (stores) => {
+        const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
+        await stores.sessions.insertSession(session, cookie.hash);
+        if (audit !== undefined) await stores.audit.record(audit(session));
+        return ended;
+      });
+      // After the commit: a broadcast never goes out for a change that rolled back.
+      if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
       return { session, cookieToken: cookie.token };
     },
 

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
   Kysely,
+  type KyselyConfig,
   type PostgresCursor,
   PostgresDialect,
   type PostgresPool,
@@ -66,6 +67,11 @@ export interface OpenDatabaseOptions {
    * listener, Node would turn the `error` event into a process exit. @default ignore
    */
   onConnectionError?: (error: Error) => void;
+  /**
+   * Told the SQL text of every statement once it has run (Kysely's query log), transaction
+   * control (`begin`, `commit`, `rollback`) included. @default none (no logging cost)
+   */
+  onQuery?: (sql: string) => void;
 }
 
 /**
@@ -78,6 +84,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
   const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
   const onConnectionError = options.onConnectionError ?? (() => {});
+  const { onQuery } = options;
+  const log: KyselyConfig['log'] =
+    onQuery === undefined ? undefined : (event) => onQuery(event.query.sql);
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (path !== ':memory:') {
@@ -94,7 +103,10 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     // same file), then fails with SQLITE_BUSY instead of blocking the event loop's next turn forever.
     sqlite.pragma(`busy_timeout = ${Math.trunc(statementTimeoutMs)}`);
     sqlite.pragma('synchronous = NORMAL');
-    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Schema>({
+      dialect: new SqliteDialect({ database: sqlite }),
+      ...(log === undefined ? {} : { log }),
+    });
     return {
       db,
       dialect: 'sqlite',
@@ -132,7 +144,10 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   pool.on('connect', (client) => {
     client.on('error', (error) => onConnectionError(error));
   });
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: discardBrokenConnections(pool) }) });
+  const db = new Kysely<Schema>({
+    dialect: new PostgresDialect({ pool: discardBrokenConnections(pool) }),
+    ...(log === undefined ? {} : { log }),
+  });
   return {
     db,
     dialect: 'postgres',

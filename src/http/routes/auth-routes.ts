@@ -165,11 +165,22 @@ export function registerAuthRoutes(
         throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
       }
       // A login always mints a new session token and ends the one this browser had (no fixation).
-      if (previous !== undefined) await sessions.revokeSessions([previous]);
+      // Ending it, the new session and the audit entry are one transaction (issue 10).
+      const userId = login.user.id;
       const { session, cookieToken } = await sessions.startCookieSession(
-        login.user.id,
+        userId,
         [...ROLE_SCOPES[login.user.role]],
         client,
+        {
+          ...(previous === undefined ? {} : { replaces: previous }),
+          audit: (started) => ({
+            event: 'login_succeeded',
+            actorId: userId,
+            targetId: userId,
+            ...client,
+            details: { via: 'cookie', session: started.id },
+          }),
+        },
       );
       reply.setCookie(cookies.sessionName, cookieToken, {
         ...cookies.httpOnly,
@@ -184,13 +195,6 @@ export function registerAuthRoutes(
         maxAge: config.deviceTokenTtl,
       });
       csrf.issue(request, reply, session.id);
-      await recordAudit(request, audit, {
-        event: 'login_succeeded',
-        actorId: login.user.id,
-        targetId: login.user.id,
-        ...client,
-        details: { via: 'cookie', session: session.id },
-      });
       return reply.code(204).send();
     },
   );

@@ -89,13 +89,16 @@ export function registerTokenRoute(app: FastifyInstance, gatehouse: Gatehouse): 
         `Scope not allowed for this account: ${grant.rejected.join(' ')}.`,
       );
     }
-    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, clientId);
-    await recordAudit(request, audit, {
-      event: 'login_succeeded',
-      actorId: login.user.id,
-      targetId: login.user.id,
-      ...client,
-      details: { via: 'token', session: tokens.session.id },
+    const userId = login.user.id;
+    // The session, its tokens and this audit entry commit in one transaction (issue 10).
+    const tokens = await sessions.startBearerSession(userId, grant.scopes, client, clientId, {
+      audit: (session) => ({
+        event: 'login_succeeded',
+        actorId: userId,
+        targetId: userId,
+        ...client,
+        details: { via: 'token', session: session.id },
+      }),
     });
     return sendTokens(reply, tokens, login.deviceToken);
   };
