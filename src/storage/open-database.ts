@@ -85,8 +85,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
   const onConnectionError = options.onConnectionError ?? (() => {});
   const { onQuery } = options;
-  const log: KyselyConfig['log'] =
-    onQuery === undefined ? undefined : (event) => onQuery(event.query.sql);
+  const log: KyselyConfig['log'] = onQuery === undefined ? undefined : (event) => onQuery(event.query.sql);
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (path !== ':memory:') {
