@@ -16,6 +16,7 @@ import {
   createRedisConnections,
   type RedisConnections,
   type RedisState,
+  type RedisStats,
   warnByProcess,
 } from './events/redis-connections.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
@@ -109,6 +110,8 @@ export interface Gatehouse {
    * database reload); `up` otherwise. Never blocks.
    */
   redisState(): RedisState;
+  /** Redis reconnections and cross-instance message lag since start; undefined without Redis. */
+  redisStats(): RedisStats | undefined;
   /**
    * Like {@link redisState}, but when Redis looks up it is asked (PING) within `timeoutMs`, so a
    * frozen Redis shows as `down` even before a request ran into it. For readiness probes.
@@ -308,6 +311,7 @@ export async function createGatehouse(
       roomBus,
       roomTokens,
       redisState: () => redis?.state() ?? 'disabled',
+      redisStats: () => redis?.stats(),
       checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
       transaction: (work) => runGatehouseTransaction({ database, roomBus, clock }, work),
       async close() {

@@ -5,6 +5,7 @@ import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { GatehouseConfig } from '../config/config.js';
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
+import type { CacheStats } from '../lib/cache-stats.js';
 import type {
   RevokedSession,
   SessionRecord,
@@ -142,7 +143,12 @@ export interface SessionManager {
   revokeToken(token: string, options: { hint?: TokenTypeHint; clientId: string }): Promise<TokenRevocation>;
   /** Revokes every session of a user (except `keep`), effective on the next request. */
   revokeUserSessions(userId: string, keep?: string): Promise<number>;
+  /** Hits and misses of the verified-token caches since start, by cache (metrics). */
+  cacheStats(): Record<TokenCacheName, CacheStats>;
 }
+
+/** The token caches of a {@link SessionManager}: verified JWTs, opaque access tokens, cookies. */
+export type TokenCacheName = 'jwt' | 'opaque' | 'cookie';
 
 /** The stores a refresh or a session start runs on inside one transaction. */
 export interface RefreshStores {
@@ -246,6 +252,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   // Verified JWTs keyed by the whole token string: a hit skips signature verification (the
   // expensive part, DESIGN.md §6) but expiry and revocation are still checked every time.
   const verifiedJwts = new BoundedMap<string, CachedToken>(VERIFIED_CACHE_SIZE);
+  const counts: Record<TokenCacheName, CacheStats> = {
+    jwt: { hits: 0, misses: 0 },
+    opaque: { hits: 0, misses: 0 },
+    cookie: { hits: 0, misses: 0 },
+  };
   const cookieCache = new BoundedMap<string, CachedCookie>(VERIFIED_CACHE_SIZE);
   const opaqueCache = new BoundedMap<string, CachedOpaqueToken>(VERIFIED_CACHE_SIZE);
   const sealer = createTokenSealer(config.secretKey);
@@ -450,6 +461,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const verifyJwt = async (token: string): Promise<TokenCheck> => {
     const now = clock();
     let entry = verifiedJwts.get(token);
+    counts.jwt[entry === undefined ? 'misses' : 'hits'] += 1;
     if (entry === undefined) {
       let payload: Awaited<ReturnType<Keyring['verify']>>;
       try {
@@ -492,6 +504,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const now = clock();
     let entry = opaqueCache.get(token);
     if (entry !== undefined && now - entry.checkedAt >= COOKIE_RECHECK_MS) entry = undefined;
+    counts.opaque[entry === undefined ? 'misses' : 'hits'] += 1;
     if (entry === undefined) {
       const record = await sessions.findAccessToken(hashOpaqueToken(token), now);
       if (record === undefined) return { ok: false, reason: 'invalid' };
@@ -611,6 +624,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       const now = clock();
       let entry = cookieCache.get(token);
       if (entry !== undefined && now - entry.checkedAt >= COOKIE_RECHECK_MS) entry = undefined;
+      counts.cookie[entry === undefined ? 'misses' : 'hits'] += 1;
       if (entry === undefined) {
         const session = await sessions.findSessionByCookieHash(hashOpaqueToken(token));
         if (session === undefined || session.revokedAt !== null) return { ok: false, reason: 'invalid' };
@@ -638,6 +652,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       }
       return accepted(entry, cookieExpiryOf(entry));
     },
+
+    cacheStats: () => ({
+      jwt: { ...counts.jwt },
+      opaque: { ...counts.opaque },
+      cookie: { ...counts.cookie },
+    }),
 
     async checkCookieSession(sessionId) {
       const session = await sessions.findSession(sessionId);

@@ -34,9 +34,29 @@ export interface Database {
   transaction<T>(work: (trx: Transaction<Schema>) => Promise<T>): Promise<T>;
   /** Closes every connection. */
   close(): Promise<void>;
+  /** How the connections are used right now (metrics). */
+  poolStats(): DatabasePoolStats;
+}
+
+/**
+ * Connection use of a {@link Database}. SQLite has one connection: it counts as in use while a
+ * transaction holds it (statements outside one finish synchronously, so they never show).
+ */
+export interface DatabasePoolStats {
+  /** Most connections the pool opens (10 for PostgreSQL, 1 for SQLite). */
+  max: number;
+  /** Connections open now. */
+  open: number;
+  /** Open connections not checked out. */
+  idle: number;
+  /** Callers waiting for a connection (PostgreSQL; always 0 for SQLite). */
+  waiting: number;
 }
 
 const INT8_OID = 20;
+
+/** Connections in the PostgreSQL pool. */
+const POSTGRES_POOL_SIZE = 10;
 
 const require = createRequire(import.meta.url);
 
@@ -111,12 +131,13 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
       dialect: 'sqlite',
       transaction: (work) => db.transaction().execute(work),
       close: () => db.destroy(),
+      poolStats: () => ({ max: 1, open: 1, idle: sqlite.inTransaction ? 0 : 1, waiting: 0 }),
     };
   }
   const pgModule = loadPg();
   const pool = new pgModule.Pool({
     connectionString: url,
-    max: 10,
+    max: POSTGRES_POOL_SIZE,
     // Issue 9: nothing may wait forever on the database. Connecting (or waiting for a free pooled
     // connection) is bounded; the server cancels a long statement; the client gives up 1 s later
     // when the server does not answer at all (SIGSTOP, partition), which statement_timeout alone
@@ -152,6 +173,12 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     dialect: 'postgres',
     transaction: (work) => db.transaction().execute(work),
     close: () => db.destroy(),
+    poolStats: () => ({
+      max: POSTGRES_POOL_SIZE,
+      open: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }),
   };
 }
 
