@@ -10,5 +10,8 @@ export default defineConfig({
     // Two cores: more workers only contend for the argon2 thread pool.
     maxWorkers: 2,
     globalSetup: ['test/global-setup.ts'],
+    // Files and the tests in them run in a random order on every run (the seed is printed; rerun
+    // one with --sequence.seed=N), so a test that leans on another's leftovers fails at once.
+    sequence: { shuffle: { files: true, tests: true } },
   },
 });

@@ -1,34 +1,168 @@
 #!/usr/bin/env node
-import { createInterface } from 'node:readline';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isRole } from './accounts/roles.js';
-import { resolveConfig } from './config/resolve-config.js';
-import { ConfigError, GatehouseError } from './errors.js';
-import { createGatehouse } from './gatehouse.js';
-import { startServer } from './start-server.js';
-import { backupDatabase } from './storage/backup-database.js';
-import { migrateToLatest } from './storage/migrate.js';
-import { openDatabase } from './storage/open-database.js';
-import { retiredKeyRetentionSeconds, rotateSigningKeys } from './tokens/keyring.js';
+import type { GatehouseConfig } from './config/config.js';
+import { loadConfig, readEnvironment } from './config/load-config.js';
+import { type ConfigNotice, resolveConfig } from './config/resolve-config.js';
+import { ConfigError, type ErrorCode, GatehouseError } from './errors.js';
 
-const USAGE = `Usage: gatehouse <command>
+// The commands' heavy modules (Fastify, Kysely, the database drivers, jose) are imported by the
+// command that needs them, so help and usage errors answer at once and `backup` loads no server.
+
+/**
+ * Exit codes, from BSD's sysexits.h, so scripts and supervisors can tell "fix the command" from
+ * "fix the settings" from "try again later" without parsing messages.
+ */
+const EXIT = {
+  usage: 64,
+  dataError: 65,
+  noInput: 66,
+  unavailable: 69,
+  software: 70,
+  cantCreate: 73,
+  ioError: 74,
+  config: 78,
+} as const;
+
+type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+const HELP = `Usage: gatehouse <command> [options] [--debug]
 
 Commands:
-  serve                                   run the server (default)
+  serve                                   run the server (what npm start runs)
   migrate                                 bring the database schema up to date
   create-user --email E [--role R] [--name N]
-                                          create an account; the password is read from stdin
-                                          (or prompted for); R is user, admin or super_admin
+                                          create an account; R is user, admin or super_admin.
+                                          The password is the first line of stdin (a second
+                                          non-empty line is refused), or prompted for on a terminal
   rotate-keys                             add a new signing key (JWT_ALG=EdDSA, ES256 or RS256)
   backup FILE                             copy the SQLite database to FILE, safely while servers run
+  help                                    print this help (also --help, -h)
+
+Options:
+  --debug                                 on failure, print the stack trace too
+
+Exit codes (sysexits.h):
+  0   done
+  64  usage: no or unknown command, unknown option, missing or bad argument
+  65  data error: the account was refused (weak password, taken or invalid email, two stdin lines)
+  66  no input: no password on stdin; no database file to back up
+  69  unavailable: database unreachable (migrate, create-user); the port is in use or not allowed
+  70  software: an unexpected error (rerun with --debug and report it)
+  73  can't create: DATA_DIR not a writable directory; the backup file exists or cannot be created
+  74  I/O error: reading stdin or writing the backup failed
+  78  config: a setting is invalid (one line per problem), or the command does not fit the settings
 
 Settings come from the environment and .env; see README.md.`;
 
-async function serve(): Promise<void> {
-  const { config, notices } = resolveConfig();
+const USAGE_LINE =
+  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|help> [options] (see gatehouse --help)';
+
+/**
+ * A failure the operator can act on: one line naming the cause and the fix, and its exit code.
+ * `lines` holds more than one line only for a configuration with several problems (one each).
+ */
+class CliFailure extends Error {
+  readonly exitCode: ExitCode;
+  readonly lines: readonly string[];
+
+  constructor(exitCode: ExitCode, lines: string | readonly string[], options: { cause?: unknown } = {}) {
+    const all = typeof lines === 'string' ? [lines] : lines;
+    super(all.join('\n'), options);
+    this.name = 'CliFailure';
+    this.exitCode = exitCode;
+    this.lines = all;
+  }
+}
+
+/** A usage error (exit 64): what was wrong, then the usage line, on one line. */
+const usage = (message: string) => new CliFailure(EXIT.usage, `${message}; ${USAGE_LINE}`);
+
+/**
+ * Parses a command's options strictly: an unknown option or a missing value is a usage error
+ * (exit 64), never silently ignored.
+ */
+function parseCommand<const T extends Record<string, { type: 'string' | 'boolean' }>>(
+  command: string,
+  args: string[],
+  options: T,
+  positionals = 0,
+) {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const code = error instanceof Error && 'code' in error ? error.code : undefined;
+    const option = /'(--?[\w-]+)/.exec(error instanceof Error ? error.message : '')?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw usage(`${command}: unknown option ${option}`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE')
+      throw usage(`${command}: option ${option} needs a value`);
+    throw usage(`${command}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (parsed.positionals.length > positionals) {
+    throw usage(`${command}: unexpected argument ${JSON.stringify(parsed.positionals[positionals])}`);
+  }
+  return parsed;
+}
+
+/**
+ * Reads the settings, making sure first that DATA_DIR is a directory this user can write: the
+ * secret, signing keys and the SQLite database live there, and a failure deep inside start-up
+ * would otherwise surface as a stack trace about `mkdir` or `SQLITE_CANTOPEN`.
+ */
+function settings(): { config: GatehouseConfig; notices: ConfigNotice[] } {
+  const env = readEnvironment();
+  const loaded = loadConfig(env);
+  if (usesDataDir(loaded)) prepareDataDir(loaded.dataDir);
+  return resolveConfig(env);
+}
+
+/**
+ * Whether these settings keep anything in DATA_DIR (the generated secret, signing keys, the
+ * SQLite file), so a deployment with SECRET_KEY, HS256 and PostgreSQL on a read-only disk is not
+ * refused for a folder it never uses.
+ */
+function usesDataDir(config: GatehouseConfig | ReturnType<typeof loadConfig>): boolean {
+  if (config.secretKey === undefined || config.jwtAlgorithm !== 'HS256') return true;
+  if (!config.databaseUrl.startsWith('sqlite:')) return false;
+  return resolve(config.databaseUrl.slice('sqlite:'.length)).startsWith(resolve(config.dataDir) + sep);
+}
+
+function prepareDataDir(dataDir: string): void {
+  const fix = 'set DATA_DIR to a directory this user can write';
+  const shown = resolve(dataDir);
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = systemCode(error);
+    if (code === 'EEXIST' || code === 'ENOTDIR') {
+      throw new CliFailure(EXIT.cantCreate, `DATA_DIR ${shown} is not a directory: ${fix}`, { cause: error });
+    }
+    throw new CliFailure(EXIT.cantCreate, `cannot create DATA_DIR ${shown} (${code ?? 'error'}): ${fix}`, {
+      cause: error,
+    });
+  }
+  if (!statSync(dataDir).isDirectory()) {
+    throw new CliFailure(EXIT.cantCreate, `DATA_DIR ${shown} is not a directory: ${fix}`);
+  }
+  try {
+    accessSync(dataDir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw new CliFailure(EXIT.cantCreate, `DATA_DIR ${shown} is not writable: ${fix}`, { cause: error });
+  }
+}
+
+async function serve(args: string[]): Promise<void> {
+  parseCommand('serve', args, {});
+  const { config, notices } = settings();
   // Listens at once and starts the core in the background (retrying while the database is down),
   // so a database outage at start-up is not a crash loop; see startServer.
-  const server = await startServer(config, { notices });
+  const { startServer } = await import('./start-server.js');
+  const server = await startServer(config, { notices }).catch((error: unknown) => {
+    throw listenFailure(config, error);
+  });
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
@@ -56,74 +190,193 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   server.ready.catch((error: unknown) => {
     // Not a dependency outage (those are retried) but a bug or a bad setting: stop for good.
-    server.log.fatal({ err: error }, 'the server could not be built');
-    process.exit(1);
+    server.log.fatal({ reason: describe(error) }, 'the server could not be built');
+    exitWith(error);
   });
 }
 
-async function migrate(): Promise<void> {
-  const { config } = resolveConfig();
+/** The one line for a socket that could not listen (Node's `listen` error codes). */
+function listenFailure(config: GatehouseConfig, error: unknown): unknown {
+  const where = `${config.host}:${config.port}`;
+  switch (systemCode(error)) {
+    case 'EADDRINUSE':
+      return new CliFailure(
+        EXIT.unavailable,
+        `port ${config.port} is in use on ${config.host}: set PORT to a free port or stop the other process`,
+        { cause: error },
+      );
+    case 'EACCES':
+      return new CliFailure(
+        EXIT.unavailable,
+        `not allowed to listen on ${where}: set PORT to 1024 or above, or grant the capability to bind low ports`,
+        { cause: error },
+      );
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new CliFailure(
+        EXIT.config,
+        `HOST=${config.host} is not an address of this machine: set HOST to one of its addresses (or 0.0.0.0)`,
+        { cause: error },
+      );
+    default:
+      return error;
+  }
+}
+
+async function migrate(args: string[]): Promise<void> {
+  parseCommand('migrate', args, {});
+  const { config } = settings();
+  const { openDatabase } = await import('./storage/open-database.js');
+  const { migrateToLatest } = await import('./storage/migrate.js');
   const database = openDatabase(config.databaseUrl);
   try {
     const { applied } = await migrateToLatest(database);
     console.log(applied.length === 0 ? 'Schema is up to date.' : `Applied: ${applied.join(', ')}`);
+  } catch (error) {
+    throw await databaseFailure(config, error);
   } finally {
     await database.close();
   }
 }
 
-async function readPassword(): Promise<string> {
-  if (!process.stdin.isTTY) {
-    let data = '';
-    for await (const chunk of process.stdin) data += chunk;
-    // Only the line break a shell pipe adds is removed; other whitespace is part of the password.
-    return data.replace(/\r?\n$/, '');
+/** Longest stdin accepted as a password: far above any passphrase, small enough to hold. */
+const MAX_STDIN_BYTES = 64 * 1024;
+
+/**
+ * The password piped on stdin: its first line. A second non-empty line is refused rather than
+ * joined, so `cat file | gatehouse create-user` never sets a password with a newline in it; only
+ * the line break a pipe adds (and empty lines after it) are tolerated.
+ */
+async function readPipedPassword(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of process.stdin) {
+      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+      size += buffer.byteLength;
+      if (size > MAX_STDIN_BYTES) {
+        throw new CliFailure(
+          EXIT.dataError,
+          `stdin holds more than ${MAX_STDIN_BYTES} bytes: pipe only the password, on one line`,
+        );
+      }
+      chunks.push(buffer);
+    }
+  } catch (error) {
+    if (error instanceof CliFailure) throw error;
+    throw new CliFailure(EXIT.ioError, `cannot read the password from stdin: ${describe(error)}`, {
+      cause: error,
+    });
   }
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
-  // Hide typed characters: echo nothing after the prompt.
-  const output = rl as unknown as { _writeToOutput: (text: string) => void; output: NodeJS.WriteStream };
-  process.stdout.write('Password: ');
-  output._writeToOutput = () => {};
-  const answer = await new Promise<string>((resolve) => rl.question('', resolve));
-  rl.close();
-  process.stdout.write('\n');
-  return answer;
+  const [first = '', ...rest] = Buffer.concat(chunks).toString('utf8').split(/\r?\n/);
+  if (rest.some((line) => line !== '')) {
+    throw new CliFailure(
+      EXIT.dataError,
+      'stdin has more than one line: pipe the password alone, on the first line (no line is joined)',
+    );
+  }
+  if (first === '') {
+    throw new CliFailure(
+      EXIT.noInput,
+      'no password on stdin: pipe it as the first line, or run in a terminal to be prompted',
+    );
+  }
+  return first;
 }
 
-async function createUser(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      email: { type: 'string' },
-      role: { type: 'string', default: 'user' },
-      name: { type: 'string' },
-    },
+/** Prompts on the terminal without echoing what is typed (raw mode, so nothing reaches the screen). */
+function promptPassword(input: typeof process.stdin): Promise<string> {
+  process.stderr.write('Password: ');
+  return new Promise((resolvePassword, reject) => {
+    let answer = '';
+    const finish = (outcome: () => void) => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+      outcome();
+    };
+    const onData = (text: string) => {
+      for (const char of text) {
+        if (char === '\r' || char === '\n') {
+          const password = answer;
+          return finish(() =>
+            password === ''
+              ? reject(new CliFailure(EXIT.noInput, 'no password typed: type one, then Enter'))
+              : resolvePassword(password),
+          );
+        }
+        if (char === '\u0003' || char === '\u0004') {
+          return finish(() => reject(new CliFailure(EXIT.noInput, 'cancelled: no account was created')));
+        }
+        if (char === '\u007f' || char === '\b') answer = Array.from(answer).slice(0, -1).join('');
+        else if (char >= ' ') answer += char;
+      }
+    };
+    input.setEncoding('utf8');
+    input.setRawMode(true);
+    input.on('data', onData);
+    input.resume();
   });
-  if (values.email === undefined) throw new UsageError('create-user needs --email');
-  if (!isRole(values.role)) throw new UsageError('--role must be user, admin or super_admin');
-  const password = await readPassword();
-  const { config } = resolveConfig();
-  const gatehouse = await createGatehouse(config);
+}
+
+/** Codes of an account the core refused because of what was asked, not because it failed. */
+const REFUSED: ReadonlySet<ErrorCode> = new Set([
+  'VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'WEAK_PASSWORD',
+  'EMAIL_TAKEN',
+  'LAST_SUPER_ADMIN',
+]);
+
+async function createUser(args: string[]): Promise<void> {
+  const { values } = parseCommand('create-user', args, {
+    email: { type: 'string' },
+    role: { type: 'string' },
+    name: { type: 'string' },
+  });
+  const role = values.role ?? 'user';
+  if (values.email === undefined) throw usage('create-user needs --email');
+  if (!isRole(role)) throw usage(`create-user: --role ${role} is not a role; use user, admin or super_admin`);
+  const { config } = settings();
+  const password = process.stdin.isTTY ? await promptPassword(process.stdin) : await readPipedPassword();
+  const { createGatehouse } = await import('./gatehouse.js');
+  const gatehouse = await createGatehouse(config).catch(async (error: unknown) => {
+    throw await databaseFailure(config, error);
+  });
   try {
     const user = await gatehouse.accounts.register({
       email: values.email,
       password,
       fullName: values.name,
-      role: values.role,
+      role,
     });
     console.log(`Created ${user.role} ${user.email} (id ${user.id})`);
+  } catch (error) {
+    if (error instanceof GatehouseError && REFUSED.has(error.code)) {
+      const details = (error.errors ?? [])
+        .filter((field) => field.message !== error.message)
+        .map((field) => `${field.field}: ${field.message}`);
+      throw new CliFailure(EXIT.dataError, `account not created: ${[error.message, ...details].join('; ')}`, {
+        cause: error,
+      });
+    }
+    throw await databaseFailure(config, error);
   } finally {
     await gatehouse.close();
   }
 }
 
-async function rotateKeys(): Promise<void> {
-  const { config } = resolveConfig();
+async function rotateKeys(args: string[]): Promise<void> {
+  parseCommand('rotate-keys', args, {});
+  const { config } = settings();
   if (config.jwtAlgorithm === 'HS256') {
-    throw new UsageError(
-      'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256 (HS256 uses SECRET_KEY; change it to rotate)',
+    throw new CliFailure(
+      EXIT.config,
+      'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256: HS256 signs with SECRET_KEY, so rotate by changing SECRET_KEY',
     );
   }
+  const { retiredKeyRetentionSeconds, rotateSigningKeys } = await import('./tokens/keyring.js');
   // Keep retired keys for longer than any token they signed can live (room tokens included).
   const { kid, removed } = await rotateSigningKeys(
     config.dataDir,
@@ -137,62 +390,193 @@ async function rotateKeys(): Promise<void> {
 }
 
 async function backup(args: string[]): Promise<void> {
-  const [file, ...extra] = args;
-  if (file === undefined || extra.length > 0) throw new UsageError('backup needs exactly one FILE');
-  const { config } = resolveConfig();
+  const { positionals } = parseCommand('backup', args, {}, 1);
+  const [file] = positionals;
+  if (file === undefined) throw usage('backup needs the FILE to write');
+  const { config } = settings();
   if (!config.databaseUrl.startsWith('sqlite:')) {
-    throw new CommandError(
-      'backup copies the embedded SQLite database only. For PostgreSQL use its own tools:\n' +
-        '  pg_dump --format=custom --file=gatehouse.dump "$DATABASE_URL"\n' +
-        'and restore into an empty database with:\n' +
-        '  pg_restore --clean --if-exists --no-owner --dbname="$DATABASE_URL" gatehouse.dump',
+    throw new CliFailure(
+      EXIT.config,
+      'backup copies the embedded SQLite database only; for PostgreSQL run ' +
+        'pg_dump --format=custom --file=gatehouse.dump "$DATABASE_URL" and restore into an empty database with ' +
+        'pg_restore --clean --if-exists --no-owner --dbname="$DATABASE_URL" gatehouse.dump',
     );
   }
+  const source = config.databaseUrl.slice('sqlite:'.length);
+  if (source === ':memory:' || !existsSync(source)) {
+    throw new CliFailure(
+      EXIT.noInput,
+      `no database at ${source}: check DATABASE_URL and DATA_DIR, or run gatehouse migrate to create it`,
+    );
+  }
+  // Checked here for a clear code; backupDatabase checks again atomically (`wx`) against a race.
+  if (existsSync(file)) throw new CliFailure(EXIT.cantCreate, `${file} exists: choose a new file name`);
+  const { backupDatabase } = await import('./storage/backup-database.js');
   const { pages } = await backupDatabase(config.databaseUrl, file).catch((error: unknown) => {
-    throw new CommandError(`backup failed: ${error instanceof Error ? error.message : String(error)}`);
+    const code = systemCode(error);
+    if (
+      code === 'ENOENT' ||
+      code === 'EACCES' ||
+      code === 'EPERM' ||
+      code === 'EROFS' ||
+      code === 'ENOTDIR'
+    ) {
+      throw new CliFailure(
+        EXIT.cantCreate,
+        `cannot create ${file} (${code}): choose a file in an existing directory this user can write`,
+        { cause: error },
+      );
+    }
+    throw new CliFailure(EXIT.ioError, `backup failed, no copy was kept: ${describe(error)}`, {
+      cause: error,
+    });
   });
-  console.log(`Backed up ${config.databaseUrl.slice('sqlite:'.length)} to ${file} (${pages} pages).`);
+  console.log(`Backed up ${source} to ${file} (${pages} pages).`);
 }
 
-class UsageError extends Error {}
+/**
+ * The database's failures as the operator's: unreachable → 69 (start it or fix the address);
+ * refused credentials or a missing database → 78 (fix DATABASE_URL); anything else unchanged.
+ */
+async function databaseFailure(config: GatehouseConfig, error: unknown): Promise<unknown> {
+  if (error instanceof CliFailure || error instanceof ConfigError) return error;
+  const { isDatabaseUnavailable } = await import('./storage/open-database.js');
+  const where = redactUrl(config.databaseUrl);
+  if (isDatabaseUnavailable(error)) {
+    return new CliFailure(
+      EXIT.unavailable,
+      `cannot reach the database at ${where} (${describe(error)}): start it, or set DATABASE_URL to one that answers`,
+      { cause: error },
+    );
+  }
+  const code = innermostCode(error);
+  // SQLSTATE class 28 (invalid authorization) and 3D000 (invalid catalog name: no such database).
+  if (code !== undefined && (code.startsWith('28') || code === '3D000')) {
+    return new CliFailure(
+      EXIT.config,
+      `the database at ${where} refused: ${describe(error)}; fix DATABASE_URL`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') {
+    return new CliFailure(
+      EXIT.cantCreate,
+      `cannot open ${where} for writing (${code}): set DATABASE_URL or DATA_DIR to a writable place`,
+      { cause: error },
+    );
+  }
+  return error;
+}
 
-/** A command that could not do its job for a reason the operator can act on (exit 1, no stack). */
-class CommandError extends Error {}
+/** `DATABASE_URL` without its password, for messages. */
+function redactUrl(url: string): string {
+  if (!url.startsWith('postgres')) return url;
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'DATABASE_URL';
+  }
+}
+
+/** Node's system error code (`EADDRINUSE`, `ENOTDIR`…) of `error` itself. */
+function systemCode(error: unknown): string | undefined {
+  if (!(error instanceof Error) || !('code' in error)) return undefined;
+  return typeof error.code === 'string' ? error.code : undefined;
+}
+
+/** The `code` of the deepest error in the `cause` chain that has one. */
+function innermostCode(error: unknown): string | undefined {
+  let found: string | undefined;
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth += 1) {
+    found = systemCode(current) ?? found;
+    current = current.cause;
+  }
+  return found;
+}
+
+/** One line for an error: its message and the causes behind it. */
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  while (current instanceof Error && parts.length < 5) {
+    const message = current.message || current.name;
+    if (!parts.includes(message)) parts.push(message);
+    current = current.cause;
+  }
+  return (parts.length > 0 ? parts.join(': ') : String(error)).replaceAll(/\s*\n\s*/g, ' ');
+}
+
+/** The lines and exit code an error ends the command with. */
+function toFailure(error: unknown): CliFailure {
+  if (error instanceof CliFailure) return error;
+  if (error instanceof ConfigError) {
+    return new CliFailure(
+      EXIT.config,
+      error.problems.map((problem) => `invalid setting: ${problem}`),
+      { cause: error },
+    );
+  }
+  if (
+    error instanceof GatehouseError &&
+    (error.code === 'SERVICE_UNAVAILABLE' || error.code === 'DATABASE_UNAVAILABLE')
+  ) {
+    return new CliFailure(EXIT.unavailable, `${error.message}: retry shortly`, { cause: error });
+  }
+  return new CliFailure(
+    EXIT.software,
+    `internal error: ${describe(error)} (rerun with --debug for the stack trace and report it)`,
+    { cause: error },
+  );
+}
+
+let debug = false;
+
+/** Prints the failure's line(s) on stderr (the stack only with --debug) and exits with its code. */
+function exitWith(error: unknown): never {
+  const failure = toFailure(error);
+  for (const line of failure.lines) process.stderr.write(`gatehouse: ${line}\n`);
+  if (debug) console.error(failure.cause ?? failure);
+  process.exit(failure.exitCode);
+}
 
 async function main(argv: string[]): Promise<void> {
-  const [command = 'serve', ...rest] = argv;
+  debug = argv.includes('--debug');
+  const args = argv.filter((arg) => arg !== '--debug');
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(HELP);
+    return;
+  }
+  const [command, ...rest] = args;
   switch (command) {
+    case undefined:
+      // `gatehouse` alone is a usage error, not a server: a typo'd script should fail loudly
+      // rather than start listening. `serve` is explicit (npm start passes it).
+      process.stderr.write(`${HELP}\n`);
+      process.exit(EXIT.usage);
+      return;
     case 'serve':
-      return serve();
+      return serve(rest);
     case 'migrate':
-      return migrate();
+      return migrate(rest);
     case 'create-user':
       return createUser(rest);
     case 'rotate-keys':
-      return rotateKeys();
+      return rotateKeys(rest);
     case 'backup':
       return backup(rest);
     case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
+      console.log(HELP);
       return;
     default:
-      throw new UsageError(`Unknown command: ${command}`);
+      throw usage(
+        command.startsWith('-') ? `unknown option ${command}` : `unknown command ${JSON.stringify(command)}`,
+      );
   }
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  if (
-    error instanceof ConfigError ||
-    error instanceof UsageError ||
-    error instanceof CommandError ||
-    error instanceof GatehouseError
-  ) {
-    console.error(error.message);
-    if (error instanceof UsageError) console.error(`\n${USAGE}`);
-  } else {
-    console.error(error);
-  }
-  process.exit(error instanceof UsageError ? 64 : 1);
-});
+main(process.argv.slice(2)).catch(exitWith);

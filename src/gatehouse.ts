@@ -10,6 +10,7 @@ import { createLoginThrottle, type LoginThrottle } from './accounts/login-thrott
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
+import { assertValidConfig } from './config/validate-config.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
 import {
   type CoreWarn,
@@ -21,6 +22,7 @@ import {
 } from './events/redis-connections.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
+import { type Scheduler, systemScheduler } from './lib/scheduler.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createRedisRoomBus } from './rooms/redis-room-bus.js';
@@ -46,6 +48,12 @@ import { createKeyring, type Keyring } from './tokens/keyring.js';
 export interface GatehouseOptions {
   /** The clock in epoch ms; tests pass a controllable one. @default Date.now */
   clock?: () => number;
+  /**
+   * Where periodic upkeep (the hourly sweep, revocation-list reloads) is scheduled; tests pass
+   * `createTestClock()` as both `clock` and `scheduler`, so advancing time fires the work that is due.
+   * @default Node's timers, unref'd
+   */
+  scheduler?: Scheduler;
   /** Run migrations before returning. @default true */
   migrate?: boolean;
   /**
@@ -141,7 +149,9 @@ export async function createGatehouse(
   config: GatehouseConfig,
   options: GatehouseOptions = {},
 ): Promise<Gatehouse> {
+  assertValidConfig(config); // the environment's checks, for settings passed in code (issue 16)
   const clock = options.clock ?? Date.now;
+  const scheduler = options.scheduler ?? systemScheduler;
   const warn = options.onWarning ?? warnByProcess;
   const database = openDatabase(config.databaseUrl, {
     connectTimeoutMs: config.databaseConnectTimeoutMs,
@@ -200,6 +210,7 @@ export async function createGatehouse(
         streamHeartbeatMs: config.roomHeartbeatInterval * 1000,
       }),
       reloadIntervalMs: config.revocationReloadInterval * 1000,
+      scheduler,
       overlapMs: config.revocationReloadOverlap * 1000,
       onReloadError: (error) =>
         warn('revocation list reload failed; retrying', {
@@ -279,7 +290,7 @@ export async function createGatehouse(
     });
     const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
-    const sweeper = setInterval(() => {
+    const sweeper = scheduler.setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
@@ -288,7 +299,6 @@ export async function createGatehouse(
       // AUDIT_RETENTION: the audit trail is bounded in time, so no flood can grow it for ever.
       auditRetention.deleteBefore(clock() - config.auditRetention * 1000).catch(() => {});
     }, 3600_000);
-    sweeper.unref();
     return {
       config,
       clock,
@@ -315,7 +325,7 @@ export async function createGatehouse(
       checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
       transaction: (work) => runGatehouseTransaction({ database, roomBus, clock }, work),
       async close() {
-        clearInterval(sweeper);
+        sweeper.cancel();
         revocations.close();
         userCache.close();
         await bus.close();

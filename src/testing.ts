@@ -1,40 +1,103 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { defaultConfig, type GatehouseConfig } from './config/config.js';
+import type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
 import { type BuildServerOptions, buildServer } from './server.js';
+
+/** Data directories made by {@link testConfig} and not yet removed. */
+const temporaryDirs = new Set<string>();
+
+/** Removes a data directory made by {@link testConfig} (other paths are left alone). */
+function removeTemporaryDir(dir: string): void {
+  if (!temporaryDirs.delete(dir)) return;
+  rmSync(dir, { recursive: true, force: true });
+}
 
 /**
  * Settings for tests: an in-memory SQLite database, a random secret, a temporary data directory,
- * and everything else at its production default (hashing parameters included).
+ * and everything else at its production default (hashing parameters included). The directory is
+ * removed when a {@link buildTestServer} server using it closes, and in any case when the process
+ * exits, so test runs leave no folders behind.
  */
 export function testConfig(overrides: Partial<GatehouseConfig> = {}): GatehouseConfig {
+  let dataDir = overrides.dataDir;
+  if (dataDir === undefined) {
+    dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
+    if (temporaryDirs.size === 0) process.once('exit', () => temporaryDirs.forEach(removeTemporaryDir));
+    temporaryDirs.add(dataDir);
+  }
   return {
     ...defaultConfig,
-    dataDir: mkdtempSync(join(tmpdir(), 'gatehouse-test-')),
     databaseUrl: 'sqlite::memory:',
     secretKey: new Uint8Array(randomBytes(32)),
     logLevel: 'silent',
     ...overrides,
+    dataDir,
   };
 }
 
-/** A controllable clock for token tests: starts at `start` and moves only when told. */
-export interface TestClock {
+/**
+ * A controllable clock for tests: starts at `start` and moves only when told. It is also a
+ * {@link Scheduler}: pass it as `scheduler` (with `clock`) to `createGatehouse`/`buildServer`, and
+ * {@link TestClock.advance} fires the timers that fall due, in order, at their due time.
+ */
+export interface TestClock extends Scheduler {
   (): number;
-  /** Moves time forward by `ms`. */
+  /** Moves time forward by `ms`, running each timer that falls due on the way. */
   advance(ms: number): void;
+}
+
+interface PendingTimer {
+  due: number;
+  every: number | undefined;
+  run: () => void;
+  order: number;
 }
 
 /** Creates a {@link TestClock}. */
 export function createTestClock(start = Date.now()): TestClock {
   let now = start;
+  let order = 0;
+  const timers = new Set<PendingTimer>();
+  const add = (run: () => void, ms: number, every: number | undefined): ScheduledTimer => {
+    // Like Node's timers: a delay below 1 ms is 1 ms, so an interval can never spin in place.
+    const timer: PendingTimer = { due: now + Math.max(1, ms), every, run, order: order++ };
+    timers.add(timer);
+    return { cancel: () => timers.delete(timer) };
+  };
+  const next = (until: number): PendingTimer | undefined => {
+    let found: PendingTimer | undefined;
+    for (const timer of timers) {
+      if (timer.due > until) continue;
+      if (
+        found === undefined ||
+        timer.due < found.due ||
+        (timer.due === found.due && timer.order < found.order)
+      ) {
+        found = timer;
+      }
+    }
+    return found;
+  };
   return Object.assign(() => now, {
     advance(ms: number) {
-      now += ms;
+      const target = now + ms;
+      for (let timer = next(target); timer !== undefined; timer = next(target)) {
+        now = timer.due;
+        if (timer.every === undefined) timers.delete(timer);
+        else {
+          timer.due += Math.max(1, timer.every);
+          timer.order = order++;
+        }
+        timer.run();
+      }
+      now = target;
     },
+    setTimeout: (run: () => void, ms: number) => add(run, ms, undefined),
+    setInterval: (run: () => void, ms: number) => add(run, ms, ms),
   });
 }
 
@@ -43,5 +106,8 @@ export async function buildTestServer(
   overrides: Partial<GatehouseConfig> = {},
   options: BuildServerOptions = {},
 ): Promise<FastifyInstance> {
-  return buildServer(testConfig(overrides), { logger: false, ...options });
+  const config = testConfig(overrides);
+  const app = await buildServer(config, { logger: false, ...options });
+  app.addHook('onClose', async () => removeTemporaryDir(config.dataDir));
+  return app;
 }

@@ -1,14 +1,29 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get as httpGet } from 'node:http';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type ServerProcess, startServerProcess } from './support/server-process.js';
 import { openSse } from './support/sse-client.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
+
+const temporary: string[] = [];
+/** A fresh folder, removed after the file's tests. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+  temporary.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of temporary.splice(0)) {
+    chmodSync(dir, 0o700);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 interface Run {
   code: number | null;
@@ -32,7 +47,7 @@ function run(args: string[], env: Record<string, string>, input?: string): Promi
   });
 }
 
-describe('gatehouse CLI (compiled)', () => {
+describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
   let server: ChildProcess | undefined;
   afterEach(() => {
     server?.kill('SIGKILL');
@@ -40,7 +55,7 @@ describe('gatehouse CLI (compiled)', () => {
   });
 
   it('migrates, then creates a super_admin with the password from stdin', async () => {
-    const env = { DATA_DIR: mkdtempSync(join(tmpdir(), 'gh-cli-')) };
+    const env = { DATA_DIR: tempDir() };
     const migrated = await run(['migrate'], env);
     expect(migrated.code).toBe(0);
     expect(migrated.stdout).toContain('001-accounts');
@@ -53,7 +68,7 @@ describe('gatehouse CLI (compiled)', () => {
     expect(created.stderr).toBe('');
     expect(created.stdout).toMatch(/Created super_admin root@example.com/);
     const weak = await run(['create-user', '--email', 'weak@example.com'], env, 'password12345678\n');
-    expect(weak.code).toBe(1);
+    expect(weak.code).toBe(65);
     expect(weak.stderr).toMatch(/common/);
     const badRole = await run(
       ['create-user', '--email', 'x@example.com', '--role', 'god'],
@@ -65,25 +80,29 @@ describe('gatehouse CLI (compiled)', () => {
 
   it('refuses to start with a bad setting, naming it', async () => {
     const result = await run(['serve'], {
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'gh-cli-')),
+      DATA_DIR: tempDir(),
       SECRET_KEY: 'short',
       PORT: 'x',
     });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(78);
     expect(result.stderr).toContain('SECRET_KEY');
     expect(result.stderr).toContain('PORT');
   });
 
   it('rotates keys only for asymmetric algorithms', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
-    expect((await run(['rotate-keys'], { DATA_DIR: dir })).code).toBe(64);
+    const dir = tempDir();
+    const hs256 = await run(['rotate-keys'], { DATA_DIR: dir });
+    expect(hs256.code).toBe(78);
+    expect(hs256.stderr).toMatch(
+      /^gatehouse: rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256.*SECRET_KEY\n$/,
+    );
     const rotated = await run(['rotate-keys'], { DATA_DIR: dir, JWT_ALG: 'ES256' });
     expect(rotated.code).toBe(0);
     expect(rotated.stdout).toMatch(/New signing key/);
   });
 
   it('serves, logs JSON, and shuts down gracefully on SIGTERM', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+    const dir = tempDir();
     server = spawn(process.execPath, [CLI, 'serve'], {
       env: { PATH: process.env.PATH ?? '', DATA_DIR: dir, PORT: '0' },
     });
@@ -143,7 +162,7 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
     timeout: 20_000,
   }, async () => {
     const server = await serve({
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'gh-cli-')),
+      DATA_DIR: tempDir(),
       COOKIE_SECURE: 'false',
       SHUTDOWN_GRACE_PERIOD: '30s',
     });
@@ -207,7 +226,7 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
   });
 
   it('backs up SQLite while the server writes, and the copy restores', { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
+    const dir = tempDir();
     const env = { DATA_DIR: dir, REGISTRATIONS_PER_HOUR: '100000' };
     const server = await serve(env);
     const before = ['a', 'b', 'c'].map((name) => `${name}.before@example.com`);
@@ -221,7 +240,7 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
         await register(server.url, `w${written}.during@example.com`);
       }
     })();
-    const copy = join(mkdtempSync(join(tmpdir(), 'gh-backup-')), 'copy.db');
+    const copy = join(tempDir(), 'copy.db');
     const backedUp = await run(['backup', copy], env);
     writing = false;
     await writes;
@@ -239,7 +258,7 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
     expect(emails).toEqual(expect.arrayContaining(before));
     // Never overwrites an existing backup.
     const again = await run(['backup', copy], env);
-    expect(again.code).toBe(1);
+    expect(again.code).toBe(73);
     expect(again.stderr).toMatch(/exists/);
 
     // A change after the backup, then the documented restore: stop, copy the file back, start.
@@ -256,12 +275,200 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
 
   it('refuses to back up PostgreSQL and prints the pg_dump recipe', async () => {
     const result = await run(['backup', join(tmpdir(), 'never.db')], {
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'gh-cli-')),
+      DATA_DIR: tempDir(),
       DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none',
     });
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(78);
+    expect(result.stderr.split('\n')).toHaveLength(2);
     expect(result.stderr).toMatch(/pg_dump --format=custom/);
     expect(result.stderr).toMatch(/pg_restore/);
     expect((await run(['backup'], {})).code).toBe(64);
+  });
+});
+
+/** Asserts the failure was one line on stderr (no stack trace) with the given exit code. */
+function expectOneLine(result: Run, code: number, pattern: RegExp): void {
+  expect({ code: result.code, stderr: result.stderr }).toMatchObject({
+    code,
+    stderr: expect.stringMatching(pattern),
+  });
+  expect(result.stderr.endsWith('\n')).toBe(true);
+  expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/^\s+at /m);
+}
+
+/** Runs `fn` with a TCP port held open on 127.0.0.1, so nothing else can listen on it. */
+async function withBusyPort<T>(fn: (port: number) => Promise<T>): Promise<T> {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const address = holder.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  try {
+    return await fn(address.port);
+  } finally {
+    await new Promise((resolve) => holder.close(resolve));
+  }
+}
+
+/**
+ * A DATA_DIR this process cannot write. Permission bits do not stop root (CI runs as root), so
+ * there it is a path under sysfs, which refuses new entries even to root.
+ */
+function unwritableDir(): string {
+  if (process.getuid?.() === 0) return '/sys/gatehouse-cli-test';
+  const dir = tempDir();
+  chmodSync(dir, 0o500);
+  return dir;
+}
+
+// Each case starts a Node process; on a loaded two-core machine that can take seconds.
+describe('gatehouse CLI failures: one line naming cause and fix, a sysexits code', {
+  timeout: 120_000,
+}, () => {
+  const unreachable = 'postgres://gatehouse:hunter2@127.0.0.1:1/none';
+
+  it('prints help: alone on stderr with 64, asked for on stdout with 0', async () => {
+    const alone = await run([], { DATA_DIR: tempDir() });
+    expect(alone.code).toBe(64);
+    expect(alone.stdout).toBe('');
+    expect(alone.stderr).toContain('Usage: gatehouse <command>');
+    const asked = await run(['--help'], {});
+    expect(asked.code).toBe(0);
+    for (const code of [64, 65, 66, 69, 70, 73, 74, 78])
+      expect(asked.stdout).toMatch(new RegExp(`^  ${code} `, 'm'));
+    expect((await run(['help'], {})).stdout).toBe(asked.stdout);
+  });
+
+  it('refuses unknown commands and options with the usage line (64), the stack only with --debug', async () => {
+    const env = { DATA_DIR: tempDir() };
+    expectOneLine(
+      await run(['frob'], env),
+      64,
+      /^gatehouse: unknown command "frob"; usage: gatehouse <serve\|/,
+    );
+    expectOneLine(await run(['--bogus'], env), 64, /unknown option --bogus; usage:/);
+    expectOneLine(await run(['migrate', '--bogus'], env), 64, /migrate: unknown option --bogus; usage:/);
+    expectOneLine(await run(['serve', '--port', '1'], env), 64, /serve: unknown option --port; usage:/);
+    expectOneLine(await run(['create-user', '--email'], env), 64, /--email needs a value/);
+    expectOneLine(await run(['create-user'], env), 64, /create-user needs --email/);
+    expectOneLine(
+      await run(['create-user', '--email', 'a@example.com', '--role', 'god'], env),
+      64,
+      /--role god/,
+    );
+    expectOneLine(await run(['backup'], env), 64, /backup needs the FILE/);
+    expectOneLine(await run(['backup', 'a.db', 'b.db'], env), 64, /unexpected argument "b\.db"/);
+    const debug = await run(['--debug', 'frob'], env);
+    expect(debug.code).toBe(64);
+    expect(debug.stderr).toMatch(/^gatehouse: unknown command "frob"/);
+    expect(debug.stderr).toMatch(/^\s+at /m);
+  });
+
+  it('says which port is in use (69) instead of a stack trace', async () => {
+    await withBusyPort(async (port) => {
+      const result = await run(['serve'], { DATA_DIR: tempDir(), PORT: String(port) });
+      expectOneLine(
+        result,
+        69,
+        new RegExp(`^gatehouse: port ${port} is in use on 127\\.0\\.0\\.1: set PORT to a free port or stop`),
+      );
+    });
+  });
+
+  it('refuses a DATA_DIR that is a file, under a file, or not writable (73)', async () => {
+    const file = join(tempDir(), 'not-a-dir');
+    writeFileSync(file, 'x');
+    for (const command of [['migrate'], ['serve'], ['rotate-keys']]) {
+      expectOneLine(
+        await run(command, { DATA_DIR: file }),
+        73,
+        /DATA_DIR .*not-a-dir is not a directory: set DATA_DIR/,
+      );
+    }
+    expectOneLine(
+      await run(['migrate'], { DATA_DIR: join(file, 'sub') }),
+      73,
+      /is not a directory: set DATA_DIR/,
+    );
+    expectOneLine(
+      await run(['migrate'], { DATA_DIR: join(unwritableDir(), 'data') }),
+      73,
+      /^gatehouse: cannot create DATA_DIR .*: set DATA_DIR to a directory this user can write\n$/,
+    );
+    // Settings that keep nothing in DATA_DIR (SECRET_KEY, HS256, PostgreSQL) do not need it.
+    expectOneLine(
+      await run(['migrate'], { DATA_DIR: file, SECRET_KEY: 'k'.repeat(64), DATABASE_URL: unreachable }),
+      69,
+      /^gatehouse: cannot reach the database/,
+    );
+    if (process.getuid?.() !== 0) {
+      expectOneLine(
+        await run(['migrate'], { DATA_DIR: unwritableDir() }),
+        73,
+        /is not writable: set DATA_DIR/,
+      );
+    }
+  });
+
+  it('prints one line per configuration problem (78)', async () => {
+    const result = await run(['migrate'], { DATA_DIR: tempDir(), SECRET_KEY: 'short', PORT: 'x' });
+    expect(result.code).toBe(78);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^gatehouse: invalid setting: SECRET_KEY is 5 bytes: it must be at least 32/);
+    expect(lines[1]).toMatch(/^gatehouse: invalid setting: PORT="x": expected an integer/);
+  });
+
+  it('says the database is unreachable for migrate and create-user (69), without its password', async () => {
+    const env = { DATA_DIR: tempDir(), DATABASE_URL: unreachable };
+    const pattern =
+      /^gatehouse: cannot reach the database at postgres:\/\/gatehouse:\*\*\*@127\.0\.0\.1:1\/none .*ECONNREFUSED.*: start it, or set DATABASE_URL/;
+    const migrated = await run(['migrate'], env);
+    expectOneLine(migrated, 69, pattern);
+    const created = await run(['create-user', '--email', 'a@example.com'], env, 'correct horse battery\n');
+    expectOneLine(created, 69, pattern);
+    expect(migrated.stderr + created.stderr).not.toContain('hunter2');
+  });
+
+  it('takes the password from the first line of stdin and refuses a second line (65) or none (66)', async () => {
+    const env = { DATA_DIR: tempDir() };
+    const create = (email: string, input: string) => run(['create-user', '--email', email], env, input);
+    expectOneLine(
+      await create('two@example.com', 'correct horse\nbattery staple\n'),
+      65,
+      /^gatehouse: stdin has more than one line: pipe the password alone, on the first line/,
+    );
+    expectOneLine(await create('none@example.com', ''), 66, /^gatehouse: no password on stdin: pipe it/);
+    expectOneLine(await create('blank@example.com', '\n'), 66, /no password on stdin/);
+    // A Windows line end and trailing empty lines are what a pipe adds, not part of the password.
+    const created = await create('crlf@example.com', 'correct horse battery\r\n\n');
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    const again = await run(['create-user', '--email', 'crlf@example.com'], env, 'correct horse battery\n');
+    expectOneLine(
+      again,
+      65,
+      /^gatehouse: account not created: An account with this email already exists\.\n$/,
+    );
+    expectOneLine(
+      await create('bad-address', 'correct horse battery\n'),
+      65,
+      /^gatehouse: account not created: .*email/,
+    );
+  });
+
+  it('backs up only what exists, never over a file (66, 73)', async () => {
+    const dir = tempDir();
+    expectOneLine(
+      await run(['backup', join(dir, 'copy.db')], { DATA_DIR: dir }),
+      66,
+      /^gatehouse: no database at .*gatehouse\.db: check DATABASE_URL and DATA_DIR, or run gatehouse migrate/,
+    );
+    expect((await run(['migrate'], { DATA_DIR: dir })).code).toBe(0);
+    expectOneLine(
+      await run(['backup', join(dir, 'missing', 'copy.db')], { DATA_DIR: dir }),
+      73,
+      /^gatehouse: cannot create .*copy\.db \(ENOENT\): choose a file in an existing directory/,
+    );
   });
 });

@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +7,9 @@ import { runGatehouseTransaction } from '../src/gatehouse-transaction.js';
 import type { RoomEvent } from '../src/rooms/room-bus.js';
 import { testConfig } from '../src/testing.js';
 import { createTestDatabaseUrl, engines } from './support/databases.js';
+import { useTempDirs } from './support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 /** The app's own table, as an embedding app would declare it for `tx.db.withTables`. */
 type AppTables = {
@@ -163,7 +164,7 @@ describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
 
 describe('app migrations (createGatehouse `migrations`)', () => {
   it("runs an app's migrations after the core's, each once, with its own history", async () => {
-    const databaseUrl = `sqlite:${join(mkdtempSync(join(tmpdir(), 'gh-app-migrations-')), 'app.db')}`;
+    const databaseUrl = `sqlite:${join(tempDir('gh-app-migrations-'), 'app.db')}`;
     const config = testConfig({ databaseUrl });
     const first = await createGatehouse(config, {
       migrations: { scoreboard: { '001-scores': scoresMigration } },

@@ -3,16 +3,26 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 
 /**
- * Compiles dist/ once (the CLI tests run the compiled CLI and the browser test loads the compiled
- * web UI), and, when REQUIRE_SERVICES=1 (as in .ci/run), makes sure the PostgreSQL and Redis suites
+ * Compiles dist/ once (the CLI tests run the compiled CLI and the browser test loads the bundled
+ * web UI), failing the whole run when the build fails, and, when REQUIRE_SERVICES=1 (as in
+ * .ci/run), makes sure the PostgreSQL and Redis suites
  * will run: a missing or unreachable DATABASE_URL / REDIS_URL fails the whole run instead of
  * letting those suites skip silently.
  */
 export default async function setup(): Promise<void> {
-  // Type errors are reported by `npm run typecheck`; here only the emitted JavaScript matters.
+  // A failed build must fail the run: tsc still emits on type errors, and the CLI and browser
+  // tests would then exercise a dist/ that does not match the sources.
   try {
     execSync('npx tsc -p tsconfig.build.json', { stdio: 'pipe' });
-  } catch {}
+  } catch (error) {
+    const output =
+      typeof error === 'object' && error !== null && 'stdout' in error ? String(error.stdout).trim() : '';
+    throw new Error(`the build (tsc -p tsconfig.build.json) failed, so dist/ is stale:\n${output}`, {
+      cause: error,
+    });
+  }
+  // The web bundle is what the browser tests load; a bundling error fails the run.
+  execSync('node scripts/build-web.mjs', { stdio: 'inherit' });
   execSync('node scripts/copy-assets.mjs', { stdio: 'inherit' });
   if (process.env.REQUIRE_SERVICES !== '1') return;
   const { DATABASE_URL, REDIS_URL } = process.env;

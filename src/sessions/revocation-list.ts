@@ -1,4 +1,5 @@
 import type { EventBus } from '../events/event-bus.js';
+import { type ScheduledTimer, type Scheduler, systemScheduler } from '../lib/scheduler.js';
 import type { RevokedSession, SessionStore } from '../storage/session-store.js';
 
 /**
@@ -51,6 +52,8 @@ export interface RevocationListOptions {
   overlapMs: number;
   /** Told about a failed periodic reload (which is retried at the next interval). */
   onReloadError?: (error: unknown) => void;
+  /** Where the reloads are scheduled; tests pass a `TestClock`. @default Node's timers, unref'd */
+  scheduler?: Scheduler;
 }
 
 /**
@@ -77,6 +80,7 @@ export function revocationRetentionMs(options: {
  */
 export async function createRevocationList(options: RevocationListOptions): Promise<RevocationList> {
   const { store, bus, clock, retentionMs, reloadIntervalMs, overlapMs } = options;
+  const scheduler = options.scheduler ?? systemScheduler;
   // Session id → when the entry may go (epoch ms).
   const revoked = new Map<string, number>();
   const keepFor = retentionMs + overlapMs;
@@ -138,15 +142,14 @@ export async function createRevocationList(options: RevocationListOptions): Prom
   };
 
   let closed = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ScheduledTimer | undefined;
   // A chain of timeouts rather than an interval: a slow reload never overlaps the next one.
   const schedule = () => {
-    timer = setTimeout(() => {
+    timer = scheduler.setTimeout(() => {
       reload().finally(() => {
         if (!closed) schedule();
       });
     }, reloadIntervalMs);
-    timer.unref();
   };
   schedule();
 
@@ -159,7 +162,7 @@ export async function createRevocationList(options: RevocationListOptions): Prom
     },
     close() {
       closed = true;
-      clearTimeout(timer);
+      timer?.cancel();
       unsubscribe();
     },
   };

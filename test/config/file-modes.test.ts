@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bootstrapSecret } from '../../src/config/bootstrap-secret.js';
@@ -8,6 +7,9 @@ import { describeLooseFileMode, findLooseFileModes } from '../../src/config/file
 import { resolveConfig } from '../../src/config/resolve-config.js';
 import { openDatabase } from '../../src/storage/open-database.js';
 import { createKeyring, KEY_FILE } from '../../src/tokens/keyring.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 const modeOf = (path: string) => statSync(path).mode & 0o777;
 
@@ -16,7 +18,7 @@ describe.skipIf(process.platform === 'win32')('file modes of the data folder (is
   let previousUmask: number;
 
   beforeEach(() => {
-    root = mkdtempSync(join(tmpdir(), 'gatehouse-modes-'));
+    root = tempDir('gatehouse-modes-');
     // The permissive umask a container or a careless service unit may have: modes must not rely on it.
     previousUmask = process.umask(0);
   });

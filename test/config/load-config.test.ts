@@ -1,11 +1,13 @@
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bootstrapSecret } from '../../src/config/bootstrap-secret.js';
 import { loadConfig, readEnvironment } from '../../src/config/load-config.js';
 import { resolveConfig } from '../../src/config/resolve-config.js';
 import { ConfigError } from '../../src/errors.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -148,7 +150,7 @@ describe('loadConfig', () => {
   });
 
   it('reads .env under the real environment', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gh-env-'));
+    const dir = tempDir('gh-env-');
     writeFileSync(join(dir, '.env'), 'PORT=9001\nHOST=0.0.0.0\n');
     const env = readEnvironment({ HOST: '127.0.0.2' }, dir);
     expect(loadConfig(env)).toMatchObject({ port: 9001, host: '127.0.0.2' });
@@ -157,7 +159,7 @@ describe('loadConfig', () => {
 
 describe('secret bootstrap', () => {
   it('generates 256 bits once, mode 0600, and reuses them', () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'gh-secret-')), 'data');
+    const dir = join(tempDir('gh-secret-'), 'data');
     const first = bootstrapSecret(dir);
     expect(first.created).toBe(true);
     expect(first.key.byteLength).toBe(32);
@@ -168,7 +170,7 @@ describe('secret bootstrap', () => {
   });
 
   it('says what it did', () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'gh-secret-')), 'data');
+    const dir = join(tempDir('gh-secret-'), 'data');
     const { config, notices } = resolveConfig({ DATA_DIR: dir, COOKIE_SECURE: 'false' });
     expect(config.secretKey.byteLength).toBe(32);
     expect(notices.map((n) => n.message).join('\n')).toMatch(/generated 256 random bits/);

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type PrivatePostgres,
@@ -8,6 +5,9 @@ import {
   startPrivatePostgres,
 } from '../support/private-postgres.js';
 import { type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 /**
  * Issue 9, database half: a real `gatehouse serve` process on a PostgreSQL server this test owns,
@@ -27,7 +27,7 @@ const HANG_BOUND_MS = STATEMENT_TIMEOUT_MS + 1000 + 2000;
 
 function serverEnv(postgres: PrivatePostgres): Record<string, string> {
   return {
-    DATA_DIR: mkdtempSync(join(tmpdir(), 'gh-faults-')),
+    DATA_DIR: tempDir('gh-faults-'),
     // application_name lets the test find (and terminate) exactly this server's connections.
     DATABASE_URL: `${postgres.url}?application_name=gatehouse_fault_test`,
     DATABASE_CONNECT_TIMEOUT: `${CONNECT_TIMEOUT_MS}ms`,

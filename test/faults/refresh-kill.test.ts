@@ -1,9 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServerProcess } from '../support/server-process.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 const CLIENTS = 6;
 const PASSWORD = 'correct horse battery';
@@ -40,7 +40,7 @@ describe('refresh grace across a SIGKILL (compiled server, SQLite)', () => {
   });
 
   it('every client that retries its last refresh token after the restart keeps its session', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gh-refresh-kill-'));
+    const dataDir = tempDir('gh-refresh-kill-');
     const first = await serve(dataDir);
     children.push(first.child);
 

@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,6 +8,9 @@ import { bearerFor, cookiesOf, createUser, PASSWORD, type SignedIn, signIn } fro
 import { createTestDatabaseUrl } from '../support/databases.js';
 import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../support/rooms.js';
 import { openSse, type SseStream } from '../support/sse-client.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 /** Limits these tests do not exercise, out of the way: every test here makes rooms and streams. */
 const NO_ROOM_LIMITS = {
@@ -620,7 +621,7 @@ describe.runIf(process.env.REDIS_URL)('room event streams across two instances (
       databaseUrl = database.url;
       dropDatabase = database.drop;
     } else {
-      databaseUrl = `sqlite:${join(mkdtempSync(join(tmpdir(), 'rooms-two-')), 'shared.db')}`;
+      databaseUrl = `sqlite:${join(tempDir('rooms-two-'), 'shared.db')}`;
     }
     const config: GatehouseConfig = testConfig({
       databaseUrl,

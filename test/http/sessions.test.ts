@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/config.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 describe.each([{ strategy: 'jwt' as const }, { strategy: 'database' as const }])(
   'sessions ($strategy access tokens)',
@@ -201,10 +204,8 @@ describe.each([{ strategy: 'jwt' as const }, { strategy: 'database' as const }])
 
 describe('revocation survives a restart', () => {
   it('loads revoked sessions from the database, so a logged-out JWT stays dead', async () => {
-    const { mkdtempSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const dir = mkdtempSync(join(tmpdir(), 'gh-restart-'));
+    const dir = tempDir('gh-restart-');
     const secretKey = new Uint8Array(32).fill(3);
     const settings = { databaseUrl: `sqlite:${join(dir, 'db.sqlite')}`, dataDir: dir, secretKey };
     const first = await buildTestServer(settings);

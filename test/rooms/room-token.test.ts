@@ -1,7 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -15,6 +12,9 @@ import {
 import { ACCESS_TOKEN_TYP } from '../../src/sessions/session-manager.js';
 import { createTestClock } from '../../src/testing.js';
 import { createKeyring, type Keyring } from '../../src/tokens/keyring.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 const T0 = Date.UTC(2024, 0, 1, 12);
 const secret = new Uint8Array(randomBytes(32));
@@ -26,7 +26,7 @@ describe('room tokens', () => {
       algorithm: 'HS256',
       secret,
       issuer: 'gatehouse',
-      dataDir: mkdtempSync(join(tmpdir(), 'room-token-')),
+      dataDir: tempDir('room-token-'),
     });
   });
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryEventBus } from '../../src/events/event-bus.js';
 import { createRevocationList, revocationRetentionMs } from '../../src/sessions/revocation-list.js';
 import {
@@ -9,6 +9,7 @@ import {
   type SessionStore,
 } from '../../src/storage/session-store.js';
 import { createUserStore } from '../../src/storage/user-store.js';
+import { createTestClock } from '../../src/testing.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
 const RETENTION = 900_000;
@@ -99,34 +100,39 @@ describe('revocation list', () => {
     list.close();
   });
 
-  it('reloads on its own every interval, and stops when closed', async () => {
-    vi.useFakeTimers();
-    try {
-      let calls = 0;
-      const list = await createRevocationList({
-        store: {
-          async listRevokedSince() {
-            calls += 1;
-            return [];
-          },
+  it('reloads on its own every interval on the injected scheduler, and stops when closed', async () => {
+    const clock = createTestClock(10_000_000);
+    // Lets the reload that a timer started finish (and schedule the next) before looking.
+    const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+    let calls = 0;
+    const list = await createRevocationList({
+      store: {
+        async listRevokedSince() {
+          calls += 1;
+          return [];
         },
-        bus: createMemoryEventBus(),
-        clock: Date.now,
-        retentionMs: RETENTION,
-        reloadIntervalMs: 5_000,
-        overlapMs: OVERLAP,
-      });
-      expect(calls).toBe(1);
-      await vi.advanceTimersByTimeAsync(5_000);
-      expect(calls).toBe(2);
-      await vi.advanceTimersByTimeAsync(5_000);
-      expect(calls).toBe(3);
-      list.close();
-      await vi.advanceTimersByTimeAsync(60_000);
-      expect(calls).toBe(3);
-    } finally {
-      vi.useRealTimers();
-    }
+      },
+      bus: createMemoryEventBus(),
+      clock,
+      scheduler: clock,
+      retentionMs: RETENTION,
+      reloadIntervalMs: 5_000,
+      overlapMs: OVERLAP,
+    });
+    expect(calls).toBe(1);
+    clock.advance(4_999);
+    await settle();
+    expect(calls).toBe(1);
+    clock.advance(1);
+    await settle();
+    expect(calls).toBe(2);
+    clock.advance(5_000);
+    await settle();
+    expect(calls).toBe(3);
+    list.close();
+    clock.advance(60_000);
+    await settle();
+    expect(calls).toBe(3);
   });
 
   it('takes broadcasts at once and bounds them by the same retention', async () => {

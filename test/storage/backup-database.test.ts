@@ -1,15 +1,17 @@
-import { mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { backupDatabase } from '../../src/storage/backup-database.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 describe('backupDatabase', () => {
   it.skipIf(process.platform === 'win32')(
     'creates the copy 0600 whatever the umask: it holds password hashes, sessions and signing keys',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'gh-backup-mode-'));
+      const dir = tempDir('gh-backup-mode-');
       const live = join(dir, 'live.db');
       const db = new SQLite(live);
       db.exec('CREATE TABLE t (secret TEXT); INSERT INTO t VALUES (1)');

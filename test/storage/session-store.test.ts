@@ -103,7 +103,22 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     expect(await store.findAccessToken('access-1', 7_000)).toBeUndefined();
   });
 
-  it('sweeps expired rows', async () => {
-    expect(await store.deleteExpired(10_000_000)).toBeGreaterThan(0);
+  it('sweeps expired sessions and tokens, and keeps live ones', async () => {
+    // Its own rows: the test must not rely on what earlier tests left behind.
+    const expired = newSession({ expiresAt: 5_000_000 });
+    const live = newSession({ expiresAt: 20_000_000 });
+    for (const s of [expired, live]) await store.insertSession(s);
+    await store.insertRefreshToken(`sweep-expired-${expired.id}`, expired.id, 1_000, 5_000_000);
+    await store.insertRefreshToken(`sweep-live-${live.id}`, live.id, 1_000, 20_000_000);
+    await store.insertAccessToken(
+      `sweep-access-${expired.id}`,
+      { sessionId: expired.id, scopes: ['me'], expiresAt: 5_000_000 },
+      1_000,
+    );
+    expect(await store.deleteExpired(10_000_000)).toBeGreaterThanOrEqual(3);
+    expect(await store.findSession(expired.id)).toBeUndefined();
+    expect(await store.findSession(live.id)).toEqual(live);
+    expect((await store.spendRefreshToken(`sweep-expired-${expired.id}`, 10_000_000)).status).toBe('unknown');
+    expect((await store.spendRefreshToken(`sweep-live-${live.id}`, 10_000_000)).status).toBe('spent');
   });
 });

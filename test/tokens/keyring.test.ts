@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createRoomTokens } from '../../src/rooms/room-token.js';
@@ -13,6 +10,9 @@ import {
   rotateSigningKeys,
 } from '../../src/tokens/keyring.js';
 import { bearer, createUser, login } from '../support/accounts.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 const secret = new Uint8Array(32).fill(1);
 const expect200 = { typ: 'at+jwt', audience: 'api', requiredClaims: ['sub'] };
@@ -27,7 +27,7 @@ describe('keyring', () => {
   it.each(['EdDSA', 'ES256', 'RS256'] as const)(
     '%s: generates keys in DATA_DIR, puts kid in tokens and publishes the public JWKs',
     async (algorithm) => {
-      const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
+      const dataDir = tempDir('gh-keys-');
       const keyring = await createKeyring({ algorithm, secret, issuer: 'gatehouse', dataDir });
       const token = await keyring.sign(claims(), 'at+jwt');
       const header = decodeProtectedHeader(token);
@@ -45,7 +45,7 @@ describe('keyring', () => {
   );
 
   it('refuses a token whose iat lies in the future beyond IAT_CLOCK_SKEW_SECONDS', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
+    const dataDir = tempDir('gh-keys-');
     const keyring = await createKeyring({ algorithm: 'HS256', secret, issuer: 'gatehouse', dataDir });
     const now = Date.now();
     const at = (iat: number) => keyring.sign({ sub: 'u1', aud: 'api', iat, exp: iat + 600 }, 'at+jwt');
@@ -60,7 +60,7 @@ describe('keyring', () => {
   });
 
   it('keeps verifying tokens of a rotated-out key until they expire', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
+    const dataDir = tempDir('gh-keys-');
     const before = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
     const oldToken = await before.sign(claims(), 'at+jwt');
     const { kid } = await rotateSigningKeys(dataDir, 'EdDSA', 3600);
@@ -86,7 +86,7 @@ describe('keyring', () => {
       24 * 3600 + KEY_RETENTION_MARGIN_SECONDS,
     );
 
-    const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
+    const dataDir = tempDir('gh-keys-');
     const start = Date.now();
     let now = start;
     const clock = () => now;
@@ -113,7 +113,7 @@ describe('keyring', () => {
   });
 
   it('accepts only the configured algorithm, whatever the token claims', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'gh-keys-'));
+    const dataDir = tempDir('gh-keys-');
     const ed = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
     const kid = ed.jwks().keys[0]?.kid;
     // HS256 signed with the public key bytes: the classic algorithm-confusion attack.
