@@ -13,7 +13,8 @@ const file = join(dir, 'openapi.json');
 const app = await buildTestServer({ jwtAlgorithm: 'EdDSA', publicUrl: 'https://auth.example.org' });
 try {
   await app.ready();
-  writeFileSync(file, JSON.stringify(app.swagger(), null, 2));
+  const document = await app.inject({ method: 'GET', url: '/openapi.json' });
+  writeFileSync(file, JSON.stringify(document.json(), null, 2));
 } finally {
   await app.close();
 }

@@ -19,6 +19,7 @@ import {
   createRedisConnections,
   type RedisConnections,
   type RedisState,
+  type RedisStats,
   warnByProcess,
 } from './events/redis-connections.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
@@ -76,6 +77,12 @@ export interface GatehouseOptions {
    * @default {}
    */
   migrations?: AppMigrations;
+  /**
+   * Told the SQL text of every statement the core runs, `begin` and `commit` included, once it
+   * has run (a query log; the tests count a login's write transactions with it). Keep it cheap:
+   * it runs on the request path. @default none
+   */
+  onQuery?: (sql: string) => void;
 }
 
 /**
@@ -121,6 +128,8 @@ export interface Gatehouse {
    * database reload); `up` otherwise. Never blocks.
    */
   redisState(): RedisState;
+  /** Redis reconnections and cross-instance message lag since start; undefined without Redis. */
+  redisStats(): RedisStats | undefined;
   /**
    * Like {@link redisState}, but when Redis looks up it is asked (PING) within `timeoutMs`, so a
    * frozen Redis shows as `down` even before a request ran into it. For readiness probes.
@@ -160,6 +169,7 @@ export async function createGatehouse(
     onConnectionError:
       options.onConnectionError ??
       ((error) => warn('database connection lost; the pool reconnects on demand', { error: error.message })),
+    ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
   });
   let redis: RedisConnections | undefined;
   try {
@@ -225,7 +235,11 @@ export async function createGatehouse(
       users,
       transaction: (work) =>
         database.transaction((trx) =>
-          work({ sessions: createSessionStore(trx), users: createUserStore(trx) }),
+          work({
+            sessions: createSessionStore(trx),
+            users: createUserStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
         ),
       keyring,
       revocations,
@@ -333,6 +347,7 @@ export async function createGatehouse(
       roomBus,
       roomTokens,
       redisState: () => redis?.state() ?? 'disabled',
+      redisStats: () => redis?.stats(),
       checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
       transaction: (work) => runGatehouseTransaction({ database, roomBus, clock }, work),
       async close() {

@@ -120,7 +120,7 @@ export async function buildServer(
     });
     // Strict bodies, unknown fields rejected by name (see http/validation.ts) for every route here.
     installValidation(app);
-    await registerOpenApi(app, cookies, { publicUrl: config.publicUrl });
+    registerOpenApi(app, cookies, { publicUrl: config.publicUrl });
     await app.register(gatehousePlugin, { gatehouse });
     registerRoomRoutes(app, gatehouse);
     registerClothesRoutes(app, gatehouse);

@@ -128,19 +128,24 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         return { ok: false, reason: login.reason };
       }
       // A login always mints a new session token and ends the one this browser had (no fixation).
-      if (request.previousSessionId !== undefined) await sessions.revokeSessions([request.previousSessionId]);
+      // Ending it, the new session and the audit entry are one write transaction (issue 10).
+      const userId = login.user.id;
+      const previous = request.previousSessionId;
       const { session, cookieToken } = await sessions.startCookieSession(
-        login.user.id,
+        userId,
         [...ROLE_SCOPES[login.user.role]],
         client,
+        {
+          ...(previous === undefined ? {} : { replaces: previous }),
+          audit: (started) => ({
+            event: 'login_succeeded',
+            actorId: userId,
+            targetId: userId,
+            ...client,
+            details: { via: 'cookie', session: started.id },
+          }),
+        },
       );
-      await recordCommitted(audit, caller, {
-        event: 'login_succeeded',
-        actorId: login.user.id,
-        targetId: login.user.id,
-        ...client,
-        details: { via: 'cookie', session: session.id },
-      });
       return { ok: true, user: login.user, session, cookieToken, deviceToken: login.deviceToken };
     },
 

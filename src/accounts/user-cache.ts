@@ -1,5 +1,6 @@
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
+import type { CacheStats } from '../lib/cache-stats.js';
 import { isDatabaseUnavailable } from '../storage/open-database.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 
@@ -33,6 +34,8 @@ export interface UserCache {
   clear(): void;
   /** Unsubscribes from the bus. */
   close(): void;
+  /** Hits (fresh, or stale while the database is away) and misses since start. */
+  stats(): CacheStats;
 }
 
 /** Default upper bound on the age of a cached user, in ms. */
@@ -88,13 +91,21 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
     if (event.type === 'user_changed') evict(event.userId);
   });
 
+  const counts: CacheStats = { hits: 0, misses: 0 };
   return {
     async get(id) {
       const now = clock();
       const cached = users.get(id);
-      if (cached !== undefined && now - cached.readAt < maxAgeMs) return cached.user;
+      if (cached !== undefined && now - cached.readAt < maxAgeMs) {
+        counts.hits += 1;
+        return cached.user;
+      }
       const usableStale = cached !== undefined && now - cached.readAt < maxStaleMs;
-      if (usableStale && cached.retryAt !== undefined && now < cached.retryAt) return cached.user;
+      if (usableStale && cached.retryAt !== undefined && now < cached.retryAt) {
+        counts.hits += 1;
+        return cached.user;
+      }
+      counts.misses += 1;
       const read: PendingRead = { stale: false };
       let reads = pending.get(id);
       if (reads === undefined) {
@@ -130,5 +141,6 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
       for (const reads of pending.values()) for (const read of reads) read.stale = true;
     },
     close: unsubscribe,
+    stats: () => ({ ...counts }),
   };
 }

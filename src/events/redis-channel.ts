@@ -91,10 +91,12 @@ export function openRedisChannel<S extends TSchema>(
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
       return drop('not an envelope');
-    const { from, event } = parsed as { from?: unknown; event?: unknown };
+    const { from, event, at } = parsed as { from?: unknown; event?: unknown; at?: unknown };
     if (typeof from !== 'string') return drop('not an envelope');
     if (from === instanceId) return;
     if (!Value.Check(schema, event)) return drop('fails the schema');
+    // `at` (publish time) is absent from older instances' messages: then no lag is recorded.
+    if (typeof at === 'number' && Number.isFinite(at)) connections.recordDelivery(Date.now() - at);
     try {
       deliver(event);
     } catch (error) {
@@ -144,7 +146,10 @@ export function openRedisChannel<S extends TSchema>(
     async publish(message) {
       if (closed || !connections.usable()) return false;
       try {
-        await connections.command.publish(name, JSON.stringify({ from: instanceId, event: message }));
+        await connections.command.publish(
+          name,
+          JSON.stringify({ from: instanceId, at: Date.now(), event: message }),
+        );
         lastPublishFailed = false;
         return true;
       } catch (error) {

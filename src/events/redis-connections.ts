@@ -64,6 +64,20 @@ export interface RedisConnections {
   firstAttemptFailed(): Promise<void>;
   /** Disconnects both connections and stops probing. */
   close(): Promise<void>;
+  /** Records one message from another instance, `lagMs` after it was published (metrics). */
+  recordDelivery(lagMs: number): void;
+  /** Counters since start, for metrics: reconnections and cross-instance message lag. */
+  stats(): RedisStats;
+}
+
+/** Monotonic counters of {@link RedisConnections}; each is a plain number (bounded state). */
+export interface RedisStats {
+  /** `ready` events after the first, on either connection. */
+  reconnects: number;
+  /** Messages received from other instances. */
+  messages: number;
+  /** Sum of those messages' publish-to-receipt delays, in seconds (clock skew clamped to 0). */
+  lagSecondsTotal: number;
 }
 
 /** Reports through Node's warning channel, for when the embedder gave no logger. */
@@ -133,6 +147,14 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
   subscriber.on('close', () => {
     for (const name of channels.keys()) channels.set(name, false);
   });
+  const stats: RedisStats = { reconnects: 0, messages: 0, lagSecondsTotal: 0 };
+  for (const connection of [command, subscriber]) {
+    let connected = false;
+    connection.on('ready', () => {
+      if (connected) stats.reconnects += 1;
+      connected = true;
+    });
+  }
   command.on('ready', () => {
     if (failed || lastError !== '') warn('Redis is back');
     failed = false;
@@ -207,6 +229,11 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
       }
       return 'down';
     },
+    recordDelivery(lagMs) {
+      stats.messages += 1;
+      stats.lagSecondsTotal += Math.max(0, lagMs) / 1000;
+    },
+    stats: () => ({ ...stats }),
     state() {
       // Down when either leg is: without the subscriber, other instances' revocations arrive only
       // through the database reload.

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Gatehouse } from '../gatehouse.js';
@@ -19,6 +19,15 @@ const LOGIN_ROUTES = new Set(['/auth/login', '/token']);
 
 /** Latency buckets in seconds: the hot GETs sit well below 1 ms, logins near 10–50 ms (argon2id). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/** Routes that answer with a long-lived `text/event-stream`. */
+const EVENT_STREAM_ROUTES = new Set(['/rooms/:code/events']);
+
+/** Whether `raw` has started an event stream (a refused request answers problem+json instead). */
+function isEventStream(raw: ServerResponse): boolean {
+  const type = raw.getHeader('content-type');
+  return raw.headersSent && typeof type === 'string' && type.startsWith('text/event-stream');
+}
 
 /** `success`, `throttled` (429), `unavailable` (503), `rejected` (other 4xx) or `error`. */
 function loginOutcome(status: number): string {
@@ -43,8 +52,10 @@ function isLogin(route: string, request: FastifyRequest): boolean {
  * prom-client is imported here, so a server without `METRICS_PORT` never loads it.
  *
  * Exposed: requests by method, route and status; request latency by method and route; logins by
- * outcome; throttled (429) requests by route; revoked sessions held in memory; Redis state; and
- * prom-client's process metrics (RSS, heap, event-loop lag, GC).
+ * outcome; throttled (429) requests by route; revoked sessions held in memory; password hashes
+ * running, queued (by lane) and their wait; cache lookups by cache and result; database
+ * connections by state; open event streams; Redis state, reconnects and bus lag; and prom-client's
+ * process metrics (RSS, heap, event-loop lag, GC). Every label set is fixed in this file.
  */
 export async function installMetrics(
   app: FastifyInstance,
@@ -97,6 +108,132 @@ export async function installMetrics(
       if (state === 'disabled') this.reset();
       else this.set(state === 'up' ? 1 : 0);
     },
+  });
+
+  // The core keeps monotonic totals; each counter below is reset and set to them at every scrape.
+  // Password hashing: slots in use and queued (gauges), time waited for a slot (sum and count).
+  new prom.Gauge({
+    name: 'gatehouse_password_hash_running',
+    help: 'Password hashes (argon2id) running now.',
+    registers,
+    collect() {
+      this.set(gatehouse.hasher.stats().running);
+    },
+  });
+  new prom.Gauge({
+    name: 'gatehouse_password_hash_queue_depth',
+    help: 'Password hashes waiting for a slot, by lane (reserved: trusted devices).',
+    labelNames: ['lane'] as const,
+    registers,
+    collect() {
+      const { queued } = gatehouse.hasher.stats();
+      this.set({ lane: 'shared' }, queued.shared);
+      this.set({ lane: 'reserved' }, queued.reserved);
+    },
+  });
+  new prom.Counter({
+    name: 'gatehouse_password_hash_wait_seconds_total',
+    help: 'Time password hashes spent waiting for a slot (divide by gatehouse_password_hashes_total).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(gatehouse.hasher.stats().waitSecondsTotal);
+    },
+  });
+  new prom.Counter({
+    name: 'gatehouse_password_hashes_total',
+    help: 'Password hashes and verifications started.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(gatehouse.hasher.stats().started);
+    },
+  });
+  // Caches: lookups by cache and result (hit rate = hits / (hits + misses)).
+  new prom.Counter({
+    name: 'gatehouse_cache_lookups_total',
+    help: 'In-memory cache lookups by cache (user, jwt, opaque, cookie) and result (hit, miss).',
+    labelNames: ['cache', 'result'] as const,
+    registers,
+    collect() {
+      const caches = { user: gatehouse.userCache.stats(), ...gatehouse.sessions.cacheStats() };
+      this.reset();
+      for (const [cache, { hits, misses }] of Object.entries(caches)) {
+        this.inc({ cache, result: 'hit' }, hits);
+        this.inc({ cache, result: 'miss' }, misses);
+      }
+    },
+  });
+  new prom.Gauge({
+    name: 'gatehouse_database_connections',
+    help: 'Database connections by state (in_use, idle), and callers waiting for one (waiting).',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const pool = gatehouse.database.poolStats();
+      this.set({ state: 'in_use' }, pool.open - pool.idle);
+      this.set({ state: 'idle' }, pool.idle);
+      this.set({ state: 'waiting' }, pool.waiting);
+    },
+  });
+  new prom.Gauge({
+    name: 'gatehouse_database_connections_max',
+    help: 'Most database connections the pool opens.',
+    registers,
+    collect() {
+      this.set(gatehouse.database.poolStats().max);
+    },
+  });
+  // Open event streams: bounded by the open connections (each entry leaves when its socket closes).
+  const streams = new Set<ServerResponse>();
+  new prom.Gauge({
+    name: 'gatehouse_event_streams_open',
+    help: 'Server-sent event streams open now (room events).',
+    registers,
+    collect() {
+      let open = 0;
+      for (const raw of streams) if (isEventStream(raw)) open += 1;
+      this.set(open);
+    },
+  });
+  new prom.Counter({
+    name: 'gatehouse_redis_reconnects_total',
+    help: 'Redis reconnections (either connection); 0 without Redis.',
+    registers,
+    collect() {
+      const stats = gatehouse.redisStats();
+      this.reset();
+      if (stats !== undefined) this.inc(stats.reconnects);
+    },
+  });
+  new prom.Counter({
+    name: 'gatehouse_bus_messages_total',
+    help: 'Bus messages received from other instances over Redis.',
+    registers,
+    collect() {
+      const stats = gatehouse.redisStats();
+      this.reset();
+      if (stats !== undefined) this.inc(stats.messages);
+    },
+  });
+  new prom.Counter({
+    name: 'gatehouse_bus_lag_seconds_total',
+    help: 'Publish-to-receipt delay of those messages (divide by gatehouse_bus_messages_total).',
+    registers,
+    collect() {
+      const stats = gatehouse.redisStats();
+      this.reset();
+      if (stats !== undefined) this.inc(stats.lagSecondsTotal);
+    },
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.routeOptions.url !== undefined && EVENT_STREAM_ROUTES.has(request.routeOptions.url)) {
+      const raw = reply.raw;
+      streams.add(raw);
+      raw.once('close', () => streams.delete(raw));
+    }
+    done();
   });
 
   app.addHook('onResponse', (request, reply, done) => {

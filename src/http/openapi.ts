@@ -1,10 +1,9 @@
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifySchema, type RouteOptions } from 'fastify';
 import { SCOPES } from '../accounts/scopes.js';
 import { ErrorCodes } from '../errors.js';
 import type { CookiePolicy } from './cookies.js';
 import { OAUTH_ROUTES } from './error-handler.js';
+import { lazyAppHandler } from './lazy-app.js';
 
 /** The parts of an OpenAPI 3.1 document that {@link finishOpenApiDocument} rewrites. */
 interface OpenApiResponse {
@@ -110,81 +109,135 @@ export function finishOpenApiDocument<T extends object>(document: T, publicUrl: 
   return document;
 }
 
+/** The document's fixed parts: title, licence, and the security schemes the guards refer to. */
+function openApiBase(cookies: CookiePolicy) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Gatehouse',
+      version: '0.1.0',
+      license: { name: 'MIT', identifier: 'MIT' },
+      description:
+        'Authentication and authorization for TypeScript APIs. Click **Authorize**, enter your email as ' +
+        'username and your password (leave client fields empty) to try the protected routes. Errors are ' +
+        '`application/problem+json` (RFC 9457) with a stable `code`, except `/token` (RFC 6749 §5.2).',
+    },
+    components: {
+      securitySchemes: {
+        OAuth2PasswordBearer: {
+          type: 'oauth2',
+          description:
+            'OAuth 2.0 password grant; access tokens are JWTs (`typ: at+jwt`) sent as Bearer tokens.',
+          flows: { password: { tokenUrl: '/token', refreshUrl: '/token', scopes: { ...SCOPES } } },
+        },
+        sessionCookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: cookies.sessionName,
+          description:
+            'Browser session from `POST /auth/login`. Unsafe methods also need `X-CSRF-Token` from `GET /auth/csrf`.',
+        },
+        roomCookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: `${cookies.roomPrefix}{code}`,
+          description:
+            'Dicery player token for one room (`{code}` is the room code), set by ' +
+            '`POST /rooms/{code}/join` with `Path=/rooms/{code}`. Swagger UI cannot send cookies itself and ' +
+            'needs nothing here: after "Try it out" on join, your browser keeps the cookie (this page is ' +
+            "same-origin) and sends it on that room's calls. Unsafe calls also need `X-CSRF-Token` from " +
+            '`GET /auth/csrf`.',
+        },
+        roomBearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT (typ: dicery-room+jwt)',
+          description:
+            'Dicery player token sent as a Bearer token: join with `"transport": "bearer"` and paste its ' +
+            '`access_token` here. Never accepted on account routes, nor account tokens on player routes.',
+        },
+      },
+    },
+  } as const;
+}
+
+/** Marks the forwarding routes as not part of the document. */
+const HIDDEN = { schema: { hide: true } } as const;
+
 /**
  * Registers OpenAPI 3.1 at `/openapi.json` and Swagger UI at `/docs`. Must run before routes are
  * added (it collects them as they register). The OAuth2 password scheme points at `/token` and
  * lists every scope, so "Authorize" in Swagger UI works and offers them.
+ *
+ * Lazy (issue 10, footprint): start-up only records the routes and their shared schemas. The
+ * first request to `/openapi.json` or `/docs` imports `@fastify/swagger` (and its YAML parser),
+ * `@fastify/swagger-ui` and `@fastify/static`, builds a small app holding the same routes
+ * (schemas only; their handlers answer 404 and never run) and answers from it from then on
+ * (see {@link lazyAppHandler}). A server nobody asks for its documentation never loads them.
  */
-export async function registerOpenApi(
+export function registerOpenApi(
   app: FastifyInstance,
   cookies: CookiePolicy,
   options: { publicUrl: string },
-): Promise<void> {
-  await app.register(swagger, {
-    transformObject: (collected) =>
-      finishOpenApiDocument(
-        'openapiObject' in collected ? collected.openapiObject : collected.swaggerObject,
-        options.publicUrl,
-      ),
-    // Name shared schemas by their $id (Problem, PublicUser…) instead of def-0, def-1…
-    refResolver: {
-      buildLocalReference: (json, _baseUri, _fragment, i) =>
-        typeof json.$id === 'string' ? json.$id : `def-${i}`,
-    },
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Gatehouse',
-        version: '0.1.0',
-        license: { name: 'MIT', identifier: 'MIT' },
-        description:
-          'Authentication and authorization for TypeScript APIs. Click **Authorize**, enter your email as ' +
-          'username and your password (leave client fields empty) to try the protected routes. Errors are ' +
-          '`application/problem+json` (RFC 9457) with a stable `code`, except `/token` (RFC 6749 §5.2).',
-      },
-      components: {
-        securitySchemes: {
-          OAuth2PasswordBearer: {
-            type: 'oauth2',
-            description:
-              'OAuth 2.0 password grant; access tokens are JWTs (`typ: at+jwt`) sent as Bearer tokens.',
-            flows: { password: { tokenUrl: '/token', refreshUrl: '/token', scopes: { ...SCOPES } } },
-          },
-          sessionCookie: {
-            type: 'apiKey',
-            in: 'cookie',
-            name: cookies.sessionName,
-            description:
-              'Browser session from `POST /auth/login`. Unsafe methods also need `X-CSRF-Token` from `GET /auth/csrf`.',
-          },
-          roomCookie: {
-            type: 'apiKey',
-            in: 'cookie',
-            name: `${cookies.roomPrefix}{code}`,
-            description:
-              'Dicery player token for one room (`{code}` is the room code), set by ' +
-              '`POST /rooms/{code}/join` with `Path=/rooms/{code}`. Swagger UI cannot send cookies itself and ' +
-              'needs nothing here: after "Try it out" on join, your browser keeps the cookie (this page is ' +
-              "same-origin) and sends it on that room's calls. Unsafe calls also need `X-CSRF-Token` from " +
-              '`GET /auth/csrf`.',
-          },
-          roomBearer: {
-            type: 'http',
-            scheme: 'bearer',
-            bearerFormat: 'JWT (typ: dicery-room+jwt)',
-            description:
-              'Dicery player token sent as a Bearer token: join with `"transport": "bearer"` and paste its ' +
-              '`access_token` here. Never accepted on account routes, nor account tokens on player routes.',
-          },
-        },
-      },
-    },
+): void {
+  // Bounded by the number of routes and plugin contexts, both fixed once the server is ready.
+  const routes: RouteOptions[] = [];
+  const contexts: FastifyInstance[] = [app];
+  app.addHook('onRoute', (route) => {
+    // A reference: hooks that run after this one (the guards' OpenAPI security) still show.
+    if (route.method !== 'HEAD' && route.schema?.hide !== true) routes.push(route);
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(swaggerUi, {
-    routePrefix: '/docs',
-    uiConfig: { persistAuthorization: false, tryItOutEnabled: true },
-    // The UI's own script and styles are static files: our CSP (script-src 'self') allows them.
-    staticCSP: false,
+  app.addHook('onRegister', (context) => {
+    contexts.push(context);
   });
+
+  const build = async (): Promise<FastifyInstance> => {
+    const [{ default: swagger }, { default: swaggerUi }] = await Promise.all([
+      import('@fastify/swagger'),
+      import('@fastify/swagger-ui'),
+    ]);
+    const docs = Fastify({ logger: false });
+    // The copied routes never serve a request: no validator or serializer is worth compiling.
+    docs.setValidatorCompiler(() => () => true);
+    docs.setSerializerCompiler(() => (data) => JSON.stringify(data));
+    const shared = new Map<string, unknown>();
+    for (const context of contexts) {
+      for (const [id, schema] of Object.entries(context.getSchemas())) shared.set(id, schema);
+    }
+    for (const schema of shared.values()) docs.addSchema(schema);
+    await docs.register(swagger, {
+      transformObject: (collected) =>
+        finishOpenApiDocument(
+          'openapiObject' in collected ? collected.openapiObject : collected.swaggerObject,
+          options.publicUrl,
+        ),
+      // Name shared schemas by their $id (Problem, PublicUser…) instead of def-0, def-1…
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) =>
+          typeof json.$id === 'string' ? json.$id : `def-${i}`,
+      },
+      openapi: openApiBase(cookies),
+    });
+    for (const route of routes) {
+      docs.route({
+        method: route.method,
+        url: route.url,
+        ...(route.schema === undefined ? {} : { schema: route.schema as FastifySchema }),
+        ...(route.config === undefined ? {} : { config: route.config }),
+        handler: async (_request, reply) => reply.code(404).send(),
+      });
+    }
+    docs.get('/openapi.json', HIDDEN, async () => docs.swagger());
+    await docs.register(swaggerUi, {
+      routePrefix: '/docs',
+      uiConfig: { persistAuthorization: false, tryItOutEnabled: true },
+      // The UI's own script and styles are static files: our CSP (script-src 'self') allows them.
+      staticCSP: false,
+    });
+    return docs;
+  };
+  const handler = lazyAppHandler(build);
+  app.get('/openapi.json', HIDDEN, handler);
+  app.get('/docs', HIDDEN, handler);
+  app.get('/docs/*', HIDDEN, handler);
 }

@@ -30,6 +30,24 @@ export function createLimiter(
 /** Which lane a task of a {@link createLaneLimiter} limiter runs in. */
 export type Lane = 'shared' | 'reserved';
 
+/** What a {@link createLaneLimiter} limiter is doing, for metrics. */
+export interface LaneLimiterStats {
+  /** Tasks holding a slot now. */
+  running: number;
+  /** Tasks waiting for a slot now, by lane. */
+  queued: Record<Lane, number>;
+  /** Tasks that got a slot since start (monotonic). */
+  started: number;
+  /** Total time those tasks waited for their slot, in seconds (monotonic). */
+  waitSecondsTotal: number;
+}
+
+/** A lane limiter: runs `task` in `lane` when a slot is free; `stats()` reports its state. */
+export interface LaneLimiter {
+  <T>(task: () => Promise<T>, lane?: Lane): Promise<T>;
+  stats(): LaneLimiterStats;
+}
+
 /**
  * A FIFO semaphore with slots reserved for one class of work. `shared` tasks use at most `shared`
  * slots; `reserved` tasks may use those and `reserved` more, and a freed slot goes to a waiting
@@ -42,8 +60,10 @@ export function createLaneLimiter(options: {
   reserved: number;
   maxQueued: number;
   onFull: () => never;
-}): <T>(task: () => Promise<T>, lane?: Lane) => Promise<T> {
+}): LaneLimiter {
   let running = 0;
+  let started = 0;
+  let waitSecondsTotal = 0;
   const queues: Record<Lane, (() => void)[]> = { shared: [], reserved: [] };
   const capacity = (lane: Lane) => options.shared + (lane === 'reserved' ? options.reserved : 0);
   const pump = () => {
@@ -54,10 +74,15 @@ export function createLaneLimiter(options: {
       }
     }
   };
-  return async <T>(task: () => Promise<T>, lane: Lane = 'shared'): Promise<T> => {
+  const limit = async <T>(task: () => Promise<T>, lane: Lane = 'shared'): Promise<T> => {
     if (running < capacity(lane) && queues[lane].length === 0) running += 1;
     else if (queues[lane].length >= options.maxQueued) options.onFull();
-    else await new Promise<void>((resolve) => queues[lane].push(resolve));
+    else {
+      const queuedAt = performance.now();
+      await new Promise<void>((resolve) => queues[lane].push(resolve));
+      waitSecondsTotal += (performance.now() - queuedAt) / 1000;
+    }
+    started += 1;
     try {
       return await task();
     } finally {
@@ -65,4 +90,12 @@ export function createLaneLimiter(options: {
       pump();
     }
   };
+  return Object.assign(limit, {
+    stats: (): LaneLimiterStats => ({
+      running,
+      queued: { shared: queues.shared.length, reserved: queues.reserved.length },
+      started,
+      waitSecondsTotal,
+    }),
+  });
 }

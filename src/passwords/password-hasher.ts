@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Algorithm } from '@node-rs/argon2';
 import { GatehouseError } from '../errors.js';
-import { createLaneLimiter, type Lane } from './limit-concurrency.js';
+import { createLaneLimiter, type Lane, type LaneLimiterStats } from './limit-concurrency.js';
 
 // `Algorithm` is an ambient const enum, which verbatimModuleSyntax cannot read at run time: 2 is Argon2id.
 const ARGON2ID = 2 as Algorithm;
@@ -41,6 +41,8 @@ export interface PasswordHasher {
   verifyDummy(password: string): Promise<void>;
   /** True when `phc` was made with other parameters and should be re-hashed after a good login. */
   needsRehash(phc: string): boolean;
+  /** Hashes running and queued, and the time spent waiting for a slot (metrics). */
+  stats(): LaneLimiterStats;
 }
 
 /**
@@ -83,5 +85,6 @@ export function createPasswordHasher(concurrency: number, reservedSlots = 0): Pa
       await verifyPhc(await dummy, password);
     },
     needsRehash: (phc) => !phc.startsWith(CURRENT_PREFIX),
+    stats: () => limit.stats(),
   };
 }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
 import { ROLE_SCOPES } from '../accounts/scopes.js';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { GatehouseConfig } from '../config/config.js';
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
+import type { CacheStats } from '../lib/cache-stats.js';
 import type {
   RevokedSession,
   SessionRecord,
@@ -94,12 +96,17 @@ export interface SessionManager {
     scopes: string[],
     client: ClientInfo,
     clientId?: string,
+    options?: SessionStartOptions,
   ): Promise<BearerTokens>;
-  /** Starts a browser session: an opaque cookie token (always new, so no session fixation). */
+  /**
+   * Starts a browser session: an opaque cookie token (always new, so no session fixation).
+   * `options.replaces` names the session this browser had, revoked in the same transaction.
+   */
   startCookieSession(
     userId: string,
     scopes: string[],
     client: ClientInfo,
+    options?: SessionStartOptions & { replaces?: string },
   ): Promise<{ session: SessionRecord; cookieToken: string }>;
   /**
    * Rotates a refresh token, in one transaction with its checks. `requestedScopes` (the grant's
@@ -136,12 +143,30 @@ export interface SessionManager {
   revokeToken(token: string, options: { hint?: TokenTypeHint; clientId: string }): Promise<TokenRevocation>;
   /** Revokes every session of a user (except `keep`), effective on the next request. */
   revokeUserSessions(userId: string, keep?: string): Promise<number>;
+  /** Hits and misses of the verified-token caches since start, by cache (metrics). */
+  cacheStats(): Record<TokenCacheName, CacheStats>;
 }
 
-/** The stores a refresh runs on inside one transaction. */
+/** The token caches of a {@link SessionManager}: verified JWTs, opaque access tokens, cookies. */
+export type TokenCacheName = 'jwt' | 'opaque' | 'cookie';
+
+/** The stores a refresh or a session start runs on inside one transaction. */
 export interface RefreshStores {
   sessions: SessionStore;
   users: UserStore;
+  /** The audit log writing in the same transaction (a login's entry commits with its session). */
+  audit: Pick<AuditLog, 'record'>;
+}
+
+/** Options of {@link SessionManager.startBearerSession} and {@link SessionManager.startCookieSession}. */
+export interface SessionStartOptions {
+  /**
+   * The audit entry of the login that starts the session, built from the new session (its id goes
+   * in the details). Written in the session's own transaction, so a login is one write
+   * transaction (session, refresh or access token, audit row: issue 10) and a session is never
+   * committed without its entry. @default no entry
+   */
+  audit?: (session: SessionRecord) => AuditEntry;
 }
 
 /** Dependencies of {@link createSessionManager}. */
@@ -227,6 +252,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   // Verified JWTs keyed by the whole token string: a hit skips signature verification (the
   // expensive part, DESIGN.md §6) but expiry and revocation are still checked every time.
   const verifiedJwts = new BoundedMap<string, CachedToken>(VERIFIED_CACHE_SIZE);
+  const counts: Record<TokenCacheName, CacheStats> = {
+    jwt: { hits: 0, misses: 0 },
+    opaque: { hits: 0, misses: 0 },
+    cookie: { hits: 0, misses: 0 },
+  };
   const cookieCache = new BoundedMap<string, CachedCookie>(VERIFIED_CACHE_SIZE);
   const opaqueCache = new BoundedMap<string, CachedOpaqueToken>(VERIFIED_CACHE_SIZE);
   const sealer = createTokenSealer(config.secretKey);
@@ -293,12 +323,26 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     refreshToken,
   });
 
-  const issueTokens = async (session: SessionRecord, clientId: string): Promise<BearerTokens> => {
+  /**
+   * Writes a new bearer session, its refresh token, its opaque access token (database strategy)
+   * and the login's audit entry in one transaction; the JWT (the default strategy) is signed after
+   * the commit, since signing needs no database and must not hold the transaction open.
+   */
+  const startBearer = async (
+    session: SessionRecord,
+    clientId: string,
+    audit: SessionStartOptions['audit'],
+  ): Promise<BearerTokens> => {
     const now = clock();
-    const accessToken =
-      (await storeOpaqueAccessToken(sessions, session, now)) ?? (await signAccessJwt(session, now, clientId));
     const refresh = generateOpaqueToken('ghr');
-    await sessions.insertRefreshToken(refresh.hash, session.id, now, refreshExpiry(session, now));
+    const opaque = await deps.transaction(async (stores) => {
+      await stores.sessions.insertSession(session);
+      const token = await storeOpaqueAccessToken(stores.sessions, session, now);
+      await stores.sessions.insertRefreshToken(refresh.hash, session.id, now, refreshExpiry(session, now));
+      if (audit !== undefined) await stores.audit.record(audit(session));
+      return token;
+    });
+    const accessToken = opaque ?? (await signAccessJwt(session, now, clientId));
     return bearerTokens(session, now, accessToken, refresh.token);
   };
 
@@ -417,6 +461,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const verifyJwt = async (token: string): Promise<TokenCheck> => {
     const now = clock();
     let entry = verifiedJwts.get(token);
+    counts.jwt[entry === undefined ? 'misses' : 'hits'] += 1;
     if (entry === undefined) {
       let payload: Awaited<ReturnType<Keyring['verify']>>;
       try {
@@ -459,6 +504,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const now = clock();
     let entry = opaqueCache.get(token);
     if (entry !== undefined && now - entry.checkedAt >= COOKIE_RECHECK_MS) entry = undefined;
+    counts.opaque[entry === undefined ? 'misses' : 'hits'] += 1;
     if (entry === undefined) {
       const record = await sessions.findAccessToken(hashOpaqueToken(token), now);
       if (record === undefined) return { ok: false, reason: 'invalid' };
@@ -526,16 +572,24 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return { revoked: false };
     },
 
-    async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID) {
-      const session = newSession(userId, 'bearer', scopes, client);
-      await sessions.insertSession(session);
-      return issueTokens(session, clientId);
+    async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
+      return startBearer(newSession(userId, 'bearer', scopes, client), clientId, options.audit);
     },
 
-    async startCookieSession(userId, scopes, client) {
+    async startCookieSession(userId, scopes, client, options = {}) {
       const session = newSession(userId, 'cookie', scopes, client);
       const cookie = generateOpaqueToken('ghs');
-      await sessions.insertSession(session, cookie.hash);
+      const { replaces, audit } = options;
+      // One write transaction per login: the browser's previous session ends, the new one and
+      // its audit entry are written, together or not at all.
+      const revoked = await deps.transaction(async (stores) => {
+        const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
+        await stores.sessions.insertSession(session, cookie.hash);
+        if (audit !== undefined) await stores.audit.record(audit(session));
+        return ended;
+      });
+      // After the commit: a broadcast never goes out for a change that rolled back.
+      if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
       return { session, cookieToken: cookie.token };
     },
 
@@ -570,6 +624,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       const now = clock();
       let entry = cookieCache.get(token);
       if (entry !== undefined && now - entry.checkedAt >= COOKIE_RECHECK_MS) entry = undefined;
+      counts.cookie[entry === undefined ? 'misses' : 'hits'] += 1;
       if (entry === undefined) {
         const session = await sessions.findSessionByCookieHash(hashOpaqueToken(token));
         if (session === undefined || session.revokedAt !== null) return { ok: false, reason: 'invalid' };
@@ -597,6 +652,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       }
       return accepted(entry, cookieExpiryOf(entry));
     },
+
+    cacheStats: () => ({
+      jwt: { ...counts.jwt },
+      opaque: { ...counts.opaque },
+      cookie: { ...counts.cookie },
+    }),
 
     async checkCookieSession(sessionId) {
       const session = await sessions.findSession(sessionId);

@@ -143,13 +143,17 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     if (!grant.ok) {
       return refuse('invalid_scope', `Scope not allowed for this account: ${grant.rejected.join(' ')}.`);
     }
-    const tokens = await sessions.startBearerSession(login.user.id, grant.scopes, client, request.clientId);
-    await recordCommitted(audit, caller, {
-      event: 'login_succeeded',
-      actorId: login.user.id,
-      targetId: login.user.id,
-      ...client,
-      details: { via: 'token', session: tokens.session.id },
+    const userId = login.user.id;
+    // The session, its tokens and this audit entry commit in one transaction (issue 10): a login
+    // is one write, and a session never exists without its entry.
+    const tokens = await sessions.startBearerSession(userId, grant.scopes, client, request.clientId, {
+      audit: (session) => ({
+        event: 'login_succeeded',
+        actorId: userId,
+        targetId: userId,
+        ...client,
+        details: { via: 'token', session: session.id },
+      }),
     });
     return { ok: true, tokens, deviceToken: login.deviceToken };
   };

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
   Kysely,
+  type KyselyConfig,
   type PostgresCursor,
   PostgresDialect,
   type PostgresPool,
@@ -33,9 +34,29 @@ export interface Database {
   transaction<T>(work: (trx: Transaction<Schema>) => Promise<T>): Promise<T>;
   /** Closes every connection. */
   close(): Promise<void>;
+  /** How the connections are used right now (metrics). */
+  poolStats(): DatabasePoolStats;
+}
+
+/**
+ * Connection use of a {@link Database}. SQLite has one connection: it counts as in use while a
+ * transaction holds it (statements outside one finish synchronously, so they never show).
+ */
+export interface DatabasePoolStats {
+  /** Most connections the pool opens (10 for PostgreSQL, 1 for SQLite). */
+  max: number;
+  /** Connections open now. */
+  open: number;
+  /** Open connections not checked out. */
+  idle: number;
+  /** Callers waiting for a connection (PostgreSQL; always 0 for SQLite). */
+  waiting: number;
 }
 
 const INT8_OID = 20;
+
+/** Connections in the PostgreSQL pool. */
+const POSTGRES_POOL_SIZE = 10;
 
 const require = createRequire(import.meta.url);
 
@@ -66,6 +87,11 @@ export interface OpenDatabaseOptions {
    * listener, Node would turn the `error` event into a process exit. @default ignore
    */
   onConnectionError?: (error: Error) => void;
+  /**
+   * Told the SQL text of every statement once it has run (Kysely's query log), transaction
+   * control (`begin`, `commit`, `rollback`) included. @default none (no logging cost)
+   */
+  onQuery?: (sql: string) => void;
 }
 
 /**
@@ -78,6 +104,8 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   const connectTimeoutMs = options.connectTimeoutMs ?? 5000;
   const statementTimeoutMs = options.statementTimeoutMs ?? 5000;
   const onConnectionError = options.onConnectionError ?? (() => {});
+  const { onQuery } = options;
+  const log: KyselyConfig['log'] = onQuery === undefined ? undefined : (event) => onQuery(event.query.sql);
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length);
     if (path !== ':memory:') {
@@ -94,18 +122,22 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     // same file), then fails with SQLITE_BUSY instead of blocking the event loop's next turn forever.
     sqlite.pragma(`busy_timeout = ${Math.trunc(statementTimeoutMs)}`);
     sqlite.pragma('synchronous = NORMAL');
-    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Schema>({
+      dialect: new SqliteDialect({ database: sqlite }),
+      ...(log === undefined ? {} : { log }),
+    });
     return {
       db,
       dialect: 'sqlite',
       transaction: (work) => db.transaction().execute(work),
       close: () => db.destroy(),
+      poolStats: () => ({ max: 1, open: 1, idle: sqlite.inTransaction ? 0 : 1, waiting: 0 }),
     };
   }
   const pgModule = loadPg();
   const pool = new pgModule.Pool({
     connectionString: url,
-    max: 10,
+    max: POSTGRES_POOL_SIZE,
     // Issue 9: nothing may wait forever on the database. Connecting (or waiting for a free pooled
     // connection) is bounded; the server cancels a long statement; the client gives up 1 s later
     // when the server does not answer at all (SIGSTOP, partition), which statement_timeout alone
@@ -132,12 +164,21 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   pool.on('connect', (client) => {
     client.on('error', (error) => onConnectionError(error));
   });
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: discardBrokenConnections(pool) }) });
+  const db = new Kysely<Schema>({
+    dialect: new PostgresDialect({ pool: discardBrokenConnections(pool) }),
+    ...(log === undefined ? {} : { log }),
+  });
   return {
     db,
     dialect: 'postgres',
     transaction: (work) => db.transaction().execute(work),
     close: () => db.destroy(),
+    poolStats: () => ({
+      max: POSTGRES_POOL_SIZE,
+      open: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+    }),
   };
 }
 

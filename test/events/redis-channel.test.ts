@@ -102,15 +102,17 @@ describe.runIf(url)('openRedisChannel', () => {
     const name = `gatehouse:test:${randomUUID()}`;
     const one: GatehouseEvent[] = [];
     const two: GatehouseEvent[] = [];
+    const connectionsOfA = connections(warn);
     const a = openRedisChannel({
-      connections: connections(warn),
+      connections: connectionsOfA,
       name,
       schema: gatehouseEventSchema,
       deliver: (e) => one.push(e),
       warn,
     });
+    const connectionsOfB = connections(warn);
     const b = openRedisChannel({
-      connections: connections(warn),
+      connections: connectionsOfB,
       name,
       schema: gatehouseEventSchema,
       deliver: (e) => two.push(e),
@@ -127,6 +129,14 @@ describe.runIf(url)('openRedisChannel', () => {
     await vi.waitFor(() => expect(two).toHaveLength(1));
     expect(one).toEqual([{ type: 'user_changed', userId: 'from-b' }]);
     expect(two).toEqual([{ type: 'user_changed', userId: 'from-a' }]);
+    // Metrics: each side received one message from the other (its own echo is not counted), with
+    // the lag measured from the publish time the envelope carries.
+    for (const side of [connectionsOfA, connectionsOfB]) {
+      const stats = side.stats();
+      expect(stats.messages).toBe(1);
+      expect(stats.lagSecondsTotal).toBeGreaterThanOrEqual(0);
+      expect(stats.reconnects).toBe(0);
+    }
   });
 
   it('keeps the client alive when deliver throws', async () => {

@@ -22,19 +22,36 @@ const app = await buildServer({ ...config, databaseUrl: 'sqlite:' + join(config.
 await app.inject({ method: 'GET', url: '/healthz' });
 await app.inject({ method: 'GET', url: '/readyz' });
 await app.inject({ method: 'GET', url: '/users/me' });
-const loaded = Object.keys(createRequire(import.meta.url).cache)
-  .map((path) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(path)?.[1])
-  .filter((name) => name !== undefined);
+const packages = () => [
+  ...new Set(
+    Object.keys(createRequire(import.meta.url).cache)
+      .map((path) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(path)?.[1])
+      .filter((name) => name !== undefined),
+  ),
+];
+const before = packages();
+// First use: the documentation and the web UI load their modules now, and answer.
+const answers = {};
+for (const url of ['/openapi.json', '/docs/', '/']) answers[url] = (await app.inject({ method: 'GET', url })).statusCode;
+const after = packages();
 await app.close();
-process.stdout.write(JSON.stringify([...new Set(loaded)]));
+process.stdout.write(JSON.stringify({ before, after, answers }));
 `;
 
 describe('optional modules', () => {
-  it('a server on SQLite without Redis never loads pg, ioredis, prom-client or argon2', async () => {
+  it('a server on SQLite without Redis never loads pg, ioredis, prom-client, argon2, Swagger or static serving', async () => {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', CHILD], {
       env: { PATH: process.env.PATH ?? '' },
     });
-    const loaded = JSON.parse(stdout) as string[];
+    const {
+      before: loaded,
+      after,
+      answers,
+    } = JSON.parse(stdout) as {
+      before: string[];
+      after: string[];
+      answers: Record<string, number>;
+    };
     // The control: the cache does see CommonJS packages that the server does use.
     expect(loaded).toContain('better-sqlite3');
     expect(loaded).not.toContain('pg');
@@ -44,5 +61,15 @@ describe('optional modules', () => {
     expect(loaded).not.toContain('@node-rs/argon2');
     // Metrics are off by default.
     expect(loaded).not.toContain('prom-client');
+    // Nobody asked for /docs, /openapi.json or a web page: no OpenAPI generator, YAML parser,
+    // Swagger UI or static file server.
+    for (const name of ['@fastify/swagger', '@fastify/swagger-ui', '@fastify/static', 'yaml']) {
+      expect(loaded).not.toContain(name);
+    }
+    // The first request loads them and is answered.
+    expect(answers).toEqual({ '/openapi.json': 200, '/docs/': 200, '/': 200 });
+    expect(after).toEqual(
+      expect.arrayContaining(['@fastify/swagger', '@fastify/swagger-ui', '@fastify/static', 'yaml']),
+    );
   });
 });

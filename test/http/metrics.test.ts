@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
-import { createUser, form } from '../support/accounts.js';
+import { createUser, form, signIn } from '../support/accounts.js';
+import { createRoom, joinAsBot } from '../support/rooms.js';
+import { openSse } from '../support/sse-client.js';
 
 /** The value of one sample line (`name{labels} value`), or undefined when absent. */
 function sample(text: string, series: string): number | undefined {
@@ -74,6 +76,60 @@ describe('metrics', () => {
     expect(sample(text, 'gatehouse_revoked_sessions')).toBe(0);
     expect(text).toContain('# TYPE gatehouse_process_resident_memory_bytes gauge');
     expect((await fetch(`${url}/other`)).status).toBe(404);
+  });
+
+  it('report hashing, caches, the database pool, open event streams and the bus', async () => {
+    const scrape = async () => (await fetch(`${app.metricsUrl}/metrics`)).text();
+    const host = await signIn(app);
+    // The same token twice: one signature check (miss), then the verified-token cache (hit); the
+    // user comes from the user cache after the first read.
+    for (let i = 0; i < 2; i += 1)
+      await app.inject({ method: 'GET', url: '/users/me', headers: host.headers });
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Metrics Bot');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const stream = await openSse(`http://127.0.0.1:${port}/rooms/${room.code}/events`, player.headers);
+    try {
+      const text = await scrape();
+      expect(sample(text, 'gatehouse_event_streams_open')).toBe(1);
+      expect(sample(text, 'gatehouse_cache_lookups_total{cache="jwt",result="hit"}')).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(sample(text, 'gatehouse_cache_lookups_total{cache="jwt",result="miss"}')).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(sample(text, 'gatehouse_cache_lookups_total{cache="user",result="hit"}')).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(
+        sample(text, 'gatehouse_cache_lookups_total{cache="user",result="miss"}'),
+      ).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'gatehouse_cache_lookups_total{cache="cookie",result="hit"}')).toBe(0);
+      expect(sample(text, 'gatehouse_cache_lookups_total{cache="opaque",result="miss"}')).toBe(0);
+      // Every login and sign-up so far hashed once each; none had to wait on this idle server.
+      expect(sample(text, 'gatehouse_password_hashes_total')).toBeGreaterThanOrEqual(2);
+      expect(sample(text, 'gatehouse_password_hash_wait_seconds_total')).toBeGreaterThanOrEqual(0);
+      expect(sample(text, 'gatehouse_password_hash_queue_depth{lane="shared"}')).toBe(0);
+      expect(sample(text, 'gatehouse_password_hash_queue_depth{lane="reserved"}')).toBe(0);
+      expect(sample(text, 'gatehouse_password_hash_running')).toBe(0);
+      expect(sample(text, 'gatehouse_database_connections_max')).toBe(1);
+      expect(sample(text, 'gatehouse_database_connections{state="waiting"}')).toBe(0);
+      expect(sample(text, 'gatehouse_database_connections{state="idle"}')).toBe(1);
+      // No Redis here: no reconnects, no cross-instance messages.
+      expect(sample(text, 'gatehouse_redis_reconnects_total')).toBe(0);
+      expect(sample(text, 'gatehouse_bus_messages_total')).toBe(0);
+    } finally {
+      stream.close();
+    }
+    // The stream's entry leaves with its socket.
+    let open: number | undefined = 1;
+    for (let attempt = 0; attempt < 100 && open !== 0; attempt += 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+      open = sample(await scrape(), 'gatehouse_event_streams_open');
+    }
+    expect(open).toBe(0);
   });
 
   it('counts throttled requests', async () => {

@@ -1,0 +1,132 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GatehouseConfig } from '../../src/config/config.js';
+import { buildTestServer } from '../../src/testing.js';
+import { cookiesOf, createUser, PASSWORD, postToken } from '../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
+
+const WRITE = /^\s*(insert|update|delete)\b/i;
+const BEGIN = /^\s*(begin|start transaction)\b/i;
+const END = /^\s*(commit|rollback)\b/i;
+
+/**
+ * Write transactions in a query log: a `begin … commit` block with at least one write counts
+ * once, a write outside any block is a transaction of its own (autocommit). Reads never count.
+ */
+function countWriteTransactions(log: readonly string[]): number {
+  let count = 0;
+  let inBlock = false;
+  let blockWrites = false;
+  for (const sql of log) {
+    if (BEGIN.test(sql)) {
+      inBlock = true;
+      blockWrites = false;
+    } else if (END.test(sql)) {
+      if (blockWrites) count += 1;
+      inBlock = false;
+    } else if (WRITE.test(sql)) {
+      if (inBlock) blockWrites = true;
+      else count += 1;
+    }
+  }
+  return count;
+}
+
+/**
+ * Issue 10, item 5: a login writes its session, its tokens and its audit entry in one
+ * transaction, so the database work per login is one commit beside the password hash.
+ */
+describe.each(engines)('one write transaction per login ($name)', ({ name }) => {
+  describe.each<GatehouseConfig['tokenStrategy']>(['jwt', 'database'])('token strategy %s', (strategy) => {
+    let app: FastifyInstance;
+    let drop: () => Promise<void>;
+    const log: string[] = [];
+
+    beforeAll(async () => {
+      const database = await createTestDatabaseUrl(name);
+      drop = database.drop;
+      app = await buildTestServer(
+        { databaseUrl: database.url, tokenStrategy: strategy },
+        { onQuery: (sql) => void log.push(sql) },
+      );
+    });
+    afterAll(async () => {
+      await app?.close();
+      await drop?.();
+    });
+
+    /** Runs `work` and returns the statements it ran. */
+    const logOf = async (work: () => Promise<unknown>): Promise<string[]> => {
+      log.length = 0;
+      await work();
+      return [...log];
+    };
+
+    it('POST /token (password grant): one transaction holds the session, refresh token and audit row', async () => {
+      const user = await createUser(app);
+      let status = 0;
+      let sessionId = '';
+      const statements = await logOf(async () => {
+        const response = await postToken(app, {
+          grant_type: 'password',
+          username: user.email,
+          password: PASSWORD,
+        });
+        status = response.statusCode;
+        const session = await app.gatehouse.sessionStore.listLiveSessions(user.id, Date.now());
+        sessionId = session[0]?.id ?? '';
+      });
+      expect(status).toBe(200);
+      expect(countWriteTransactions(statements)).toBe(1);
+      // The control: the counted transaction does write all three.
+      const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
+      expect(writes).toMatch(/insert into "sessions"/);
+      expect(writes).toMatch(/insert into "refresh_tokens"/);
+      expect(writes).toMatch(/insert into "audit_events"/);
+      if (strategy === 'database') expect(writes).toMatch(/insert into "access_tokens"/);
+      const entries = await app.gatehouse.audit.list({ limit: 10, offset: 0, event: 'login_succeeded' });
+      expect(entries.items.some((entry) => entry.details?.session === sessionId)).toBe(true);
+    });
+
+    it('POST /auth/login over an existing session: ending it, the new session and the audit row are one transaction', async () => {
+      const user = await createUser(app);
+      const jar = new Map<string, string>();
+      /** A browser: sends the jar's cookies, keeps what the server sets. */
+      const request = async (method: 'GET' | 'POST', url: string, headers = {}, payload?: object) => {
+        const cookie = [...jar].map(([key, value]) => `${key}=${value}`).join('; ');
+        const response = await app.inject({ method, url, headers: { cookie, ...headers }, payload });
+        for (const [key, { value }] of cookiesOf(response)) jar.set(key, value);
+        return response;
+      };
+      const signIn = async () => {
+        const csrf = (await request('GET', '/auth/csrf')).json().csrf_token;
+        return request(
+          'POST',
+          '/auth/login',
+          { 'x-csrf-token': csrf },
+          { email: user.email, password: PASSWORD },
+        );
+      };
+      expect((await signIn()).statusCode).toBe(204);
+      const csrf = (await request('GET', '/auth/csrf')).json().csrf_token;
+      let status = 0;
+      const statements = await logOf(async () => {
+        const second = await request(
+          'POST',
+          '/auth/login',
+          { 'x-csrf-token': csrf },
+          { email: user.email, password: PASSWORD },
+        );
+        status = second.statusCode;
+      });
+      expect(status).toBe(204);
+      expect(countWriteTransactions(statements)).toBe(1);
+      const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
+      expect(writes).toMatch(/update "sessions"/);
+      expect(writes).toMatch(/insert into "sessions"/);
+      expect(writes).toMatch(/insert into "audit_events"/);
+      const sessions = await app.gatehouse.sessionStore.listLiveSessions(user.id, Date.now());
+      expect(sessions).toHaveLength(1);
+    });
+  });
+});
