@@ -9,7 +9,9 @@ import { startServer } from './start-server.js';
 import { backupDatabase } from './storage/backup-database.js';
 import { migrateToLatest } from './storage/migrate.js';
 import { openDatabase } from './storage/open-database.js';
-import { retiredKeyRetentionSeconds, rotateSigningKeys } from './tokens/keyring.js';
+import { KEY_RELOAD_INTERVAL_SECONDS, retiredKeyRetentionSeconds } from './tokens/keyring.js';
+import { revokeSigningKey, rotateSigningKeys } from './tokens/rotate-keys.js';
+import { SigningKeyError } from './tokens/signing-key-error.js';
 
 const USAGE = `Usage: gatehouse <command>
 
@@ -19,7 +21,7 @@ Commands:
   create-user --email E [--role R] [--name N]
                                           create an account; the password is read from stdin
                                           (or prompted for); R is user, admin or super_admin
-  rotate-keys                             add a new signing key (JWT_ALG=EdDSA, ES256 or RS256)
+  rotate-keys [--revoke KID]              add a next signing key, or withdraw a key at once (EdDSA, ES256, RS256)
   backup FILE                             copy the SQLite database to FILE, safely while servers run
 
 Settings come from the environment and .env; see README.md.`;
@@ -117,23 +119,43 @@ async function createUser(args: string[]): Promise<void> {
   }
 }
 
-async function rotateKeys(): Promise<void> {
+async function rotateKeys(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { revoke: { type: 'string' } } });
   const { config } = resolveConfig();
   if (config.jwtAlgorithm === 'HS256') {
     throw new UsageError(
-      'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256 (HS256 uses SECRET_KEY; change it to rotate)',
+      'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256 (HS256: set a new SECRET_KEY and the old one as SECRET_KEY_PREVIOUS)',
     );
   }
-  // Keep retired keys for longer than any token they signed can live (room tokens included).
-  const { kid, removed } = await rotateSigningKeys(
-    config.dataDir,
-    config.jwtAlgorithm,
-    retiredKeyRetentionSeconds(config),
-  );
-  console.log(
-    `New signing key ${kid}.${removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''}`,
-  );
-  console.log('Restart the servers to sign with it; tokens signed by older keys verify until they expire.');
+  // The core's start-up provisions the key set first (imports DATA_DIR/signing-keys.json once),
+  // so a rotation run before any server started on this database still builds on the old keys.
+  const gatehouse = await createGatehouse(config);
+  try {
+    const common = {
+      database: gatehouse.database,
+      algorithm: config.jwtAlgorithm,
+      secret: config.secretKey,
+      now: Date.now(),
+      // Keep retired keys for longer than any token they signed can live (room tokens included).
+      retentionSeconds: retiredKeyRetentionSeconds(config),
+    };
+    if (values.revoke !== undefined) {
+      const { revoked, replacement } = await revokeSigningKey({ ...common, kid: values.revoke });
+      console.log(`Revoked signing key ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`);
+      if (replacement !== undefined) console.log(`Key ${replacement} signs from now on.`);
+      return;
+    }
+    const { kid, activatesAt, removed } = await rotateSigningKeys(common);
+    console.log(
+      `New signing key ${kid}: published now, signing from ${new Date(activatesAt).toISOString()} on every instance.` +
+        (removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''),
+    );
+  } catch (error) {
+    if (error instanceof SigningKeyError) throw new CommandError(`rotate-keys: ${error.message}`);
+    throw error;
+  } finally {
+    await gatehouse.close();
+  }
 }
 
 async function backup(args: string[]): Promise<void> {
@@ -169,7 +191,7 @@ async function main(argv: string[]): Promise<void> {
     case 'create-user':
       return createUser(rest);
     case 'rotate-keys':
-      return rotateKeys();
+      return rotateKeys(rest);
     case 'backup':
       return backup(rest);
     case 'help':

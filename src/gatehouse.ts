@@ -39,7 +39,7 @@ import { type Database, openDatabase } from './storage/open-database.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
-import { createKeyring, type Keyring } from './tokens/keyring.js';
+import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
 
 /** Options of {@link createGatehouse} that are not settings. */
 export interface GatehouseOptions {
@@ -142,6 +142,7 @@ export async function createGatehouse(
       ((error) => warn('database connection lost; the pool reconnects on demand', { error: error.message })),
   });
   let redis: RedisConnections | undefined;
+  let keyring: Keyring | undefined;
   try {
     if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
@@ -174,11 +175,16 @@ export async function createGatehouse(
       redis === undefined
         ? localCounters
         : createResilientCounterStore({ connections: redis, fallback: localCounters });
-    const keyring = await createKeyring({
+    keyring = await createKeyring({
       algorithm: config.jwtAlgorithm,
       secret: config.secretKey,
+      previousSecret: config.secretKeyPrevious,
       issuer: config.issuer,
       dataDir: config.dataDir,
+      database,
+      clock,
+      retentionSeconds: retiredKeyRetentionSeconds(config),
+      onWarning: warn,
     });
     const revocations = await createRevocationList({
       store: sessionStore,
@@ -303,6 +309,7 @@ export async function createGatehouse(
         clearInterval(sweeper);
         revocations.close();
         userCache.close();
+        keyring?.close();
         await bus.close();
         await roomBus.close();
         await redis?.close();
@@ -310,6 +317,7 @@ export async function createGatehouse(
       },
     };
   } catch (error) {
+    keyring?.close();
     await redis?.close();
     await database.close();
     throw error;

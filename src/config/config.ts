@@ -19,6 +19,12 @@ export interface GatehouseConfig {
   databaseUrl: string;
   /** HMAC secret (≥ 32 bytes) for HS256 tokens and CSRF signing. */
   secretKey: Uint8Array;
+  /**
+   * The secret `secretKey` replaced (≥ 32 bytes), while rotating it: HS256 tokens signed under it
+   * still verify until they expire, and stored signing keys sealed under it are re-sealed under
+   * `secretKey` at start-up. Remove it once the longest token lifetime has passed. @default undefined
+   */
+  secretKeyPrevious: Uint8Array | undefined;
   /** Access token lifetime in seconds. @default 900 */
   accessTokenTtl: number;
   /** A refresh token dies after this many idle seconds. @default 604800 (7 days) */
@@ -166,6 +172,7 @@ export interface GatehouseConfig {
 
 /** Defaults for every setting except the secret. */
 export const defaultConfig: Omit<GatehouseConfig, 'secretKey' | 'databaseUrl'> = {
+  secretKeyPrevious: undefined,
   host: '127.0.0.1',
   port: 8000,
   dataDir: './data',

@@ -91,6 +91,18 @@ export function loadConfig(env: Env): EnvConfig {
     }
   }
 
+  // Key rotation (issue 11): the replaced secret, held to the same length rule as SECRET_KEY.
+  let secretKeyPrevious: Uint8Array | undefined;
+  const rawPrevious = env.SECRET_KEY_PREVIOUS;
+  if (rawPrevious !== undefined && rawPrevious !== '') {
+    secretKeyPrevious = new TextEncoder().encode(rawPrevious);
+    if (secretKeyPrevious.byteLength < MIN_SECRET_BYTES) {
+      problems.push(
+        `SECRET_KEY_PREVIOUS is ${secretKeyPrevious.byteLength} bytes: it must be at least ${MIN_SECRET_BYTES} bytes (256 bits)`,
+      );
+    }
+  }
+
   const corsOrigins = parseOrigins(env.CORS_ORIGINS, problems);
   const redisUrl = env.REDIS_URL === undefined || env.REDIS_URL === '' ? undefined : env.REDIS_URL;
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
@@ -107,6 +119,7 @@ export function loadConfig(env: Env): EnvConfig {
     dataDir,
     databaseUrl,
     secretKey,
+    secretKeyPrevious,
     accessTokenTtl: duration('ACCESS_TOKEN_TTL', defaultConfig.accessTokenTtl, 24 * 3600),
     refreshIdleTtl: duration('REFRESH_TOKEN_IDLE_TTL', defaultConfig.refreshIdleTtl),
     sessionAbsoluteTtl: duration('SESSION_ABSOLUTE_TTL', defaultConfig.sessionAbsoluteTtl),
