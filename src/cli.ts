@@ -141,7 +141,9 @@ async function rotateKeys(args: string[]): Promise<void> {
     };
     if (values.revoke !== undefined) {
       const { revoked, replacement } = await revokeSigningKey({ ...common, kid: values.revoke });
-      console.log(`Revoked signing key ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`);
+      console.log(
+        `Revoked signing key ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`,
+      );
       if (replacement !== undefined) console.log(`Key ${replacement} signs from now on.`);
       return;
     }

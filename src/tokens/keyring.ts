@@ -11,8 +11,8 @@ import {
   SignJWT,
 } from 'jose';
 import type { GatehouseConfig, JwtAlgorithm } from '../config/config.js';
-import { createSigningKeyStore, type SigningKeyRecord } from '../storage/signing-key-store.js';
 import type { Database } from '../storage/open-database.js';
+import { createSigningKeyStore, type SigningKeyRecord } from '../storage/signing-key-store.js';
 import { provisionSigningKeys } from './provision-signing-keys.js';
 import { SigningKeyError } from './signing-key-error.js';
 import {
@@ -314,7 +314,7 @@ async function databaseKeys(options: KeyringOptions, clock: () => number): Promi
       startKid === undefined
         ? `No ${algorithm} signing key can sign (all revoked?): run gatehouse rotate-keys`
         : `Signing key ${startKid} cannot be decrypted: SECRET_KEY changed. Set SECRET_KEY_PREVIOUS to the ` +
-          'old secret (start-up then re-encrypts the keys under the new one)',
+            'old secret (start-up then re-encrypts the keys under the new one)',
     );
   }
 
@@ -331,13 +331,16 @@ async function databaseKeys(options: KeyringOptions, clock: () => number): Promi
     return reloading;
   };
   // Bounded by the database's statement timeout; a failure keeps the last good set and warns.
-  const timer = setInterval(() => {
-    reload().catch((error: unknown) =>
-      warn('signing key reload failed; keeping the last key set', {
-        error: error instanceof Error ? error.message : String(error),
-      }),
-    );
-  }, options.reloadIntervalMs ?? KEY_RELOAD_INTERVAL_SECONDS * 1000);
+  const timer = setInterval(
+    () => {
+      reload().catch((error: unknown) =>
+        warn('signing key reload failed; keeping the last key set', {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+    },
+    options.reloadIntervalMs ?? KEY_RELOAD_INTERVAL_SECONDS * 1000,
+  );
   timer.unref();
 
   return {

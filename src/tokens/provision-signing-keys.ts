@@ -1,5 +1,5 @@
-import { createSigningKeyStore } from '../storage/signing-key-store.js';
 import type { Database } from '../storage/open-database.js';
+import { createSigningKeyStore } from '../storage/signing-key-store.js';
 import {
   type AsymmetricAlgorithm,
   createSigningKeySealer,

@@ -1,8 +1,12 @@
-import { createSigningKeyStore, type SigningKeyStore } from '../storage/signing-key-store.js';
 import type { Database } from '../storage/open-database.js';
+import { createSigningKeyStore, type SigningKeyStore } from '../storage/signing-key-store.js';
 import { KEY_PUBLICATION_DELAY_SECONDS } from './keyring.js';
 import { SigningKeyError } from './signing-key-error.js';
-import { type AsymmetricAlgorithm, createSigningKeySealer, generateSigningKey } from './signing-key-material.js';
+import {
+  type AsymmetricAlgorithm,
+  createSigningKeySealer,
+  generateSigningKey,
+} from './signing-key-material.js';
 import { currentKid, signingKeyStates } from './signing-key-set.js';
 
 /** What `gatehouse rotate-keys` needs. Times are epoch ms. */
@@ -107,7 +111,10 @@ export async function revokeSigningKey(
     }
     const generation = Math.max(0, ...keys.map((key) => key.generation)) + 1;
     if (!(await store.insertKey({ ...draft, generation }))) {
-      throw new SigningKeyError('KEY_ROTATION_CONFLICT', 'Another rotation ran at the same moment; try again');
+      throw new SigningKeyError(
+        'KEY_ROTATION_CONFLICT',
+        'Another rotation ran at the same moment; try again',
+      );
     }
     return { revoked: kid, replacement: draft.kid };
   });

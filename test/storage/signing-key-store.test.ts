@@ -7,7 +7,11 @@ import {
 import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
 const T0 = 1_800_000_000_000;
-const key = (kid: string, generation: number, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord => ({
+const key = (
+  kid: string,
+  generation: number,
+  overrides: Partial<SigningKeyRecord> = {},
+): SigningKeyRecord => ({
   kid,
   algorithm: 'EdDSA',
   generation,

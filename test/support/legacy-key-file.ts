@@ -31,7 +31,9 @@ export async function writeLegacyKeyFile(
     });
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  writeFileSync(join(dataDir, 'signing-keys.json'), `${JSON.stringify({ keys }, null, 2)}\n`, { mode: 0o600 });
+  writeFileSync(join(dataDir, 'signing-keys.json'), `${JSON.stringify({ keys }, null, 2)}\n`, {
+    mode: 0o600,
+  });
   return {
     kids: keys.map((key) => key.kid),
     /** Signs like the old keyring: `alg`, `typ`, `kid` header, `iss` added. */

@@ -54,7 +54,10 @@ describe.each(engines)('live key rotation on two instances sharing one $name dat
   it('a verifier that cached the JWKS before rotate-keys verifies every token through the rotation; --revoke withdraws at once', async () => {
     const { url, drop } =
       name === 'sqlite'
-        ? { url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'gh-live-')), 'shared.db')}`, drop: async () => {} }
+        ? {
+            url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'gh-live-')), 'shared.db')}`,
+            drop: async () => {},
+          }
         : await createTestDatabaseUrl('postgres');
     cleanups.push(drop);
     const clock = createTestClock();
@@ -111,7 +114,9 @@ describe.each(engines)('live key rotation on two instances sharing one $name dat
         expect(await verifier.verify(access_token)).toMatchObject({ sub: users[i]?.id });
         const other = apps[1 - i];
         if (other === undefined) throw new Error('unreachable');
-        expect((await other.inject({ url: '/users/me', headers: bearer(access_token) })).statusCode).toBe(200);
+        expect((await other.inject({ url: '/users/me', headers: bearer(access_token) })).statusCode).toBe(
+          200,
+        );
       }
       // Tokens issued before the rotation live on until they expire (ACCESS_TOKEN_TTL, 15 min).
       if (clock() < issuedAt + (before[0]?.expires_in ?? 0) * 1000) {

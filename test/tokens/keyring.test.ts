@@ -172,7 +172,10 @@ describe.each(engines)('database keyring on $name', ({ name }) => {
       await expect(keyring.reload()).rejects.toThrow();
       vi.advanceTimersByTime(1000);
       await vi.waitFor(() =>
-        expect(warn).toHaveBeenCalledWith('signing key reload failed; keeping the last key set', expect.anything()),
+        expect(warn).toHaveBeenCalledWith(
+          'signing key reload failed; keeping the last key set',
+          expect.anything(),
+        ),
       );
       expect(await keyring.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
       expect(decodeProtectedHeader(await keyring.sign(claims(), 'at+jwt')).kid).toBe(
