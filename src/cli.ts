@@ -129,7 +129,10 @@ async function rotateKeys(args: string[]): Promise<void> {
   }
   // The core's start-up provisions the key set first (imports DATA_DIR/signing-keys.json once),
   // so a rotation run before any server started on this database still builds on the old keys.
-  const gatehouse = await createGatehouse(config);
+  const gatehouse = await createGatehouse(config).catch((error: unknown) => {
+    // A key set this SECRET_KEY cannot open: the message names the fix (SECRET_KEY_PREVIOUS).
+    throw error instanceof SigningKeyError ? new CommandError(`rotate-keys: ${error.message}`) : error;
+  });
   try {
     const common = {
       database: gatehouse.database,
@@ -149,7 +152,7 @@ async function rotateKeys(args: string[]): Promise<void> {
     }
     const { kid, activatesAt, removed } = await rotateSigningKeys(common);
     console.log(
-      `New signing key ${kid}: published now, signing from ${new Date(activatesAt).toISOString()} on every instance.` +
+      `New signing key ${kid}: in every instance's JWKS within ${KEY_RELOAD_INTERVAL_SECONDS} s, signing from ${new Date(activatesAt).toISOString()}.` +
         (removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''),
     );
   } catch (error) {
