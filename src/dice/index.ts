@@ -20,7 +20,7 @@ export type {
   NotationError,
   ParseResult,
   Term,
-} from './parse-notation.js';
-export { DICE_LIMITS, parseNotation } from './parse-notation.js';
+} from '../apps/dicery/shared/dice-notation.js';
+export { DICE_LIMITS, parseNotation } from '../apps/dicery/shared/dice-notation.js';
 export type { RandomInt, RolledDiceTerm, RolledDie, RolledTerm, RollOutcome } from './roll-dice.js';
 export { rollDice } from './roll-dice.js';

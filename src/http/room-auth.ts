@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { normalizeRoomCode } from '../apps/dicery/shared/room-code.js';
 import { GatehouseError } from '../errors.js';
 import type { Gatehouse } from '../gatehouse.js';
-import { normalizeRoomCode } from '../rooms/room-code.js';
 import { looksLikeRoomToken } from '../rooms/room-token.js';
 import { invalidToken, REALM, readBearerToken, SAFE_METHODS } from './auth.js';
 import { currentCsrfBinding } from './csrf-binding.js';

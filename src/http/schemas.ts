@@ -1,6 +1,6 @@
 import { type TSchema, Type } from 'typebox';
 import { ROLES } from '../accounts/roles.js';
-import { ROOM_CODE_INPUT_PATTERN, ROOM_CODE_LENGTH } from '../rooms/room-code.js';
+import { ROOM_CODE_INPUT_PATTERN, ROOM_CODE_LENGTH } from '../apps/dicery/shared/room-code.js';
 
 /** RFC 9457 problem details, as every error response is documented. */
 export const ProblemSchema = Type.Object(

@@ -5,6 +5,12 @@
  * @module
  */
 
+export {
+  generateRoomCode,
+  normalizeRoomCode,
+  ROOM_CODE_ALPHABET,
+  ROOM_CODE_LENGTH,
+} from '../apps/dicery/shared/room-code.js';
 export type { DisplayTextRejection, DisplayTextResult, PlayerNameResult } from './player-name.js';
 export { normalizeDisplayText, normalizePlayerName, PLAYER_NAME_MAX_LENGTH } from './player-name.js';
 export type { RedisRoomBusOptions } from './redis-room-bus.js';
@@ -22,7 +28,6 @@ export type {
   RoomPlayerRef,
 } from './room-bus.js';
 export { createMemoryRoomBus, ROOM_EVENT_TYPES } from './room-bus.js';
-export { generateRoomCode, normalizeRoomCode, ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH } from './room-code.js';
 export type { RoomEventViewer } from './room-event-view.js';
 export { viewRoomEvent } from './room-event-view.js';
 export type { RoomService, RoomServiceOptions, RoomSnapshot, RoomTransaction } from './room-service.js';

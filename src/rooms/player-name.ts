@@ -1,10 +1,9 @@
+import { PLAYER_NAME_MAX_LENGTH } from '../apps/dicery/shared/limits.js';
 import { type DisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
 
+export { PLAYER_NAME_MAX_LENGTH } from '../apps/dicery/shared/limits.js';
 export type { DisplayTextRejection, DisplayTextResult } from '../text/display-text.js';
 export { normalizeDisplayText } from '../text/display-text.js';
-
-/** Most code points in a player name. */
-export const PLAYER_NAME_MAX_LENGTH = 32;
 
 /** Result of {@link normalizePlayerName}. */
 export type PlayerNameResult =

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../apps/dicery/shared/limits.js';
+import { generateRoomCode, normalizeRoomCode } from '../apps/dicery/shared/room-code.js';
 import { parseNotation, type RandomInt, type RollOutcome, rollDice } from '../dice/index.js';
 import { GatehouseError } from '../errors.js';
 import type { PlayerRecord, RoomRecord, RoomStore, StoredRoomEvent } from '../storage/room-store.js';
@@ -16,13 +18,8 @@ import {
   type RoomEventDataMap,
   type RoomEventType,
 } from './room-bus.js';
-import { generateRoomCode, normalizeRoomCode } from './room-code.js';
 
-/** Most code points in a room name. */
-export const ROOM_NAME_MAX_LENGTH = 80;
-
-/** Most code points in a roll label. */
-export const ROLL_LABEL_MAX_LENGTH = 64;
+export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../apps/dicery/shared/limits.js';
 
 /** Most events {@link RoomService.eventsAfter} returns per call. */
 export const ROOM_EVENTS_MAX_PAGE = 1000;

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import type { StreamEndReason } from '../../apps/dicery/shared/wire.js';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { addressBucket } from '../../lib/address-bucket.js';
@@ -63,9 +64,6 @@ interface Stream {
   unsubscribe: () => void;
   expiry: NodeJS.Timeout | undefined;
 }
-
-/** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
-type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked';
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
+import { JoinResultSchema, RoomSnapshotSchema } from '../../apps/dicery/shared/wire.js';
 import { GatehouseError } from '../../errors.js';
 import type { Gatehouse } from '../../gatehouse.js';
 import { addressBucket } from '../../lib/address-bucket.js';
@@ -8,7 +9,7 @@ import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } f
 import { errorResponses, IdParam, problemRef, RoomCodeParam } from '../schemas.js';
 import { authOf } from './me-routes.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
-import { PlayerSchema, RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
+import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
 
 /** Options of {@link registerRoomRoutes}. */
 export interface RoomRoutesOptions {
@@ -169,13 +170,7 @@ export function registerRoomRoutes(
           { additionalProperties: false },
         ),
         response: {
-          201: Type.Object({
-            room: Type.Object({ code: Type.String(), name: Type.String() }),
-            player: Type.Object({ id: Type.String(), name: Type.String() }),
-            expires_at: Type.String({ format: 'date-time', description: 'When the room token expires' }),
-            access_token: Type.Optional(Type.String({ description: 'Only with `transport: bearer`' })),
-            token_type: Type.Optional(Type.Literal('bearer')),
-          }),
+          201: JoinResultSchema,
           400: problemRef,
           403: problemRef,
           404: problemRef,
@@ -225,21 +220,7 @@ export function registerRoomRoutes(
         params: CodeParams,
         security: MEMBER_SECURITY,
         response: {
-          200: Type.Object({
-            room: RoomSchema,
-            players: Type.Array(PlayerSchema),
-            rolls: Type.Array(RollSchema),
-            you: Type.Object({
-              player_id: Type.Union([Type.String(), Type.Null()], {
-                description: 'Your player id, if you joined',
-              }),
-              host: Type.Boolean({ description: 'True when you are signed in as the host' }),
-            }),
-            last_event_id: Type.Integer({
-              description:
-                "Sequence number, within this room, of the room's newest event when the snapshot was taken (0 before the first)",
-            }),
-          }),
+          200: RoomSnapshotSchema,
           ...errorResponses,
           404: problemRef,
         },
