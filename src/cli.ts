@@ -37,7 +37,9 @@ Commands:
                                           create an account; R is user, admin or super_admin.
                                           The password is the first line of stdin (a second
                                           non-empty line is refused), or prompted for on a terminal
-  rotate-keys                             add a new signing key (JWT_ALG=EdDSA, ES256 or RS256)
+  rotate-keys [--revoke KID]              add a next signing key (published now, signing after the
+                                          publication delay), or withdraw a key at once
+                                          (JWT_ALG=EdDSA, ES256 or RS256)
   backup FILE                             copy the SQLite database to FILE, safely while servers run
   help                                    print this help (also --help, -h)
 
@@ -120,12 +122,12 @@ function settings(): { config: GatehouseConfig; notices: ConfigNotice[] } {
 }
 
 /**
- * Whether these settings keep anything in DATA_DIR (the generated secret, signing keys, the
- * SQLite file), so a deployment with SECRET_KEY, HS256 and PostgreSQL on a read-only disk is not
- * refused for a folder it never uses.
+ * Whether these settings keep anything in DATA_DIR (the generated secret, the SQLite file), so a
+ * deployment with SECRET_KEY and PostgreSQL on a read-only disk is not refused for a folder it
+ * never uses. Signing keys live in the database; a legacy `signing-keys.json` is only read.
  */
 function usesDataDir(config: GatehouseConfig | ReturnType<typeof loadConfig>): boolean {
-  if (config.secretKey === undefined || config.jwtAlgorithm !== 'HS256') return true;
+  if (config.secretKey === undefined) return true;
   if (!config.databaseUrl.startsWith('sqlite:')) return false;
   return resolve(config.databaseUrl.slice('sqlite:'.length)).startsWith(resolve(config.dataDir) + sep);
 }
@@ -368,25 +370,56 @@ async function createUser(args: string[]): Promise<void> {
 }
 
 async function rotateKeys(args: string[]): Promise<void> {
-  parseCommand('rotate-keys', args, {});
+  const { values } = parseCommand('rotate-keys', args, { revoke: { type: 'string' } });
   const { config } = settings();
   if (config.jwtAlgorithm === 'HS256') {
     throw new CliFailure(
       EXIT.config,
-      'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256: HS256 signs with SECRET_KEY, so rotate by changing SECRET_KEY',
+      'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256: under HS256 set a new SECRET_KEY and the old one as SECRET_KEY_PREVIOUS',
     );
   }
-  const { retiredKeyRetentionSeconds, rotateSigningKeys } = await import('./tokens/keyring.js');
-  // Keep retired keys for longer than any token they signed can live (room tokens included).
-  const { kid, removed } = await rotateSigningKeys(
-    config.dataDir,
-    config.jwtAlgorithm,
-    retiredKeyRetentionSeconds(config),
-  );
-  console.log(
-    `New signing key ${kid}.${removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''}`,
-  );
-  console.log('Restart the servers to sign with it; tokens signed by older keys verify until they expire.');
+  const { createGatehouse } = await import('./gatehouse.js');
+  const { KEY_RELOAD_INTERVAL_SECONDS, retiredKeyRetentionSeconds } = await import('./tokens/keyring.js');
+  const { revokeSigningKey, rotateSigningKeys } = await import('./tokens/rotate-keys.js');
+  const { SigningKeyError } = await import('./tokens/signing-key-error.js');
+  const keyFailure = async (error: unknown) =>
+    // A key set this SECRET_KEY cannot open, an unknown KID, a rotation already waiting: the
+    // message names the fix.
+    error instanceof SigningKeyError
+      ? new CliFailure(EXIT.config, `rotate-keys: ${error.message}`, { cause: error })
+      : databaseFailure(config, error);
+  // The core's start-up provisions the key set first (imports DATA_DIR/signing-keys.json once),
+  // so a rotation run before any server started on this database still builds on the old keys.
+  const gatehouse = await createGatehouse(config).catch(async (error: unknown) => {
+    throw await keyFailure(error);
+  });
+  try {
+    const common = {
+      database: gatehouse.database,
+      algorithm: config.jwtAlgorithm,
+      secret: config.secretKey,
+      now: Date.now(),
+      // Keep retired keys for longer than any token they signed can live (room tokens included).
+      retentionSeconds: retiredKeyRetentionSeconds(config),
+    };
+    if (values.revoke !== undefined) {
+      const { revoked, replacement } = await revokeSigningKey({ ...common, kid: values.revoke });
+      console.log(
+        `Revoked signing key ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`,
+      );
+      if (replacement !== undefined) console.log(`Key ${replacement} signs from now on.`);
+      return;
+    }
+    const { kid, activatesAt, removed } = await rotateSigningKeys(common);
+    console.log(
+      `New signing key ${kid}: in every instance's JWKS within ${KEY_RELOAD_INTERVAL_SECONDS} s, signing from ${new Date(activatesAt).toISOString()}.` +
+        (removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''),
+    );
+  } catch (error) {
+    throw await keyFailure(error);
+  } finally {
+    await gatehouse.close();
+  }
 }
 
 async function backup(args: string[]): Promise<void> {

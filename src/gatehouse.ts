@@ -46,7 +46,7 @@ import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
-import { createKeyring, type Keyring } from './tokens/keyring.js';
+import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
 
 /** Options of {@link createGatehouse} that are not settings. */
 export interface GatehouseOptions {
@@ -172,6 +172,7 @@ export async function createGatehouse(
     ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
   });
   let redis: RedisConnections | undefined;
+  let keyring: Keyring | undefined;
   try {
     if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
@@ -204,11 +205,16 @@ export async function createGatehouse(
       redis === undefined
         ? localCounters
         : createResilientCounterStore({ connections: redis, fallback: localCounters });
-    const keyring = await createKeyring({
+    keyring = await createKeyring({
       algorithm: config.jwtAlgorithm,
       secret: config.secretKey,
+      previousSecret: config.secretKeyPrevious,
       issuer: config.issuer,
       dataDir: config.dataDir,
+      database,
+      clock,
+      retentionSeconds: retiredKeyRetentionSeconds(config),
+      onWarning: warn,
     });
     const revocations = await createRevocationList({
       store: sessionStore,
@@ -354,6 +360,7 @@ export async function createGatehouse(
         sweeper.cancel();
         revocations.close();
         userCache.close();
+        keyring?.close();
         await bus.close();
         await roomBus.close();
         await redis?.close();
@@ -361,6 +368,7 @@ export async function createGatehouse(
       },
     };
   } catch (error) {
+    keyring?.close();
     await redis?.close();
     await database.close();
     throw error;

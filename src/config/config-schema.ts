@@ -87,6 +87,28 @@ export const gatehouseConfigSchema = Type.Object(
         description: 'HMAC secret for HS256 tokens and CSRF; start-up is refused when it is too short',
       },
     ),
+    // Key rotation (issue 11): the replaced secret, held to the same length rule as SECRET_KEY.
+    secretKeyPrevious: setting(
+      Type.Union([
+        Type.Refine(
+          Type.Unsafe<Uint8Array>({}),
+          (value) => value instanceof Uint8Array && value.byteLength >= MIN_SECRET_BYTES,
+        ),
+        Type.Undefined(),
+      ]),
+      {
+        env: 'SECRET_KEY_PREVIOUS',
+        syntax: 'bytes',
+        default: undefined,
+        sensitive: true,
+        accepts: {
+          env: `at least ${MIN_SECRET_BYTES} bytes (256 bits)`,
+          code: `a Uint8Array of at least ${MIN_SECRET_BYTES} bytes (256 bits), or undefined`,
+        },
+        description:
+          'the secret `SECRET_KEY` replaced, while rotating it: HS256 tokens it signed verify until they expire; signing keys sealed under it are re-sealed under `SECRET_KEY` at start-up',
+      },
+    ),
     accessTokenTtl: secondsSetting({
       env: 'ACCESS_TOKEN_TTL',
       maximum: DAY,

@@ -97,6 +97,8 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
   // Keyed by the whole token string (DESIGN.md §6): a hit skips the signature check, the costly
   // part, while expiry is still checked on every use.
   const verified = new BoundedMap<string, RoomTokenIdentity>(cacheSize);
+  // A revoked signing key (the keyring's revision changes) invalidates every cached verification.
+  let keyRevision = keyring.revision();
 
   return {
     async issue(roomCode, playerId) {
@@ -113,6 +115,10 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
     async verify(token) {
       if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'invalid' };
       const now = clock();
+      if (keyring.revision() !== keyRevision) {
+        keyRevision = keyring.revision();
+        verified.clear();
+      }
       let identity = verified.get(token);
       if (identity === undefined) {
         let payload: Awaited<ReturnType<Keyring['verify']>>;

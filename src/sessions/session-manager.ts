@@ -289,12 +289,17 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
    * `store` (inside the caller's transaction, if any); otherwise `undefined`, and the JWT is signed
    * by {@link signAccessJwt} once the transaction is over (signing needs no database).
    */
-  const storeOpaqueAccessToken = async (store: SessionStore, session: SessionRecord, now: number) => {
+  const storeOpaqueAccessToken = async (
+    store: SessionStore,
+    session: SessionRecord,
+    now: number,
+    clientId: string,
+  ) => {
     if (config.tokenStrategy !== 'database') return undefined;
     const opaque = generateOpaqueToken('gha');
     await store.insertAccessToken(
       opaque.hash,
-      { sessionId: session.id, scopes: session.scopes, expiresAt: accessExpiry(session, now) },
+      { sessionId: session.id, scopes: session.scopes, expiresAt: accessExpiry(session, now), clientId },
       now,
     );
     return opaque.token;
@@ -337,8 +342,15 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const refresh = generateOpaqueToken('ghr');
     const opaque = await deps.transaction(async (stores) => {
       await stores.sessions.insertSession(session);
-      const token = await storeOpaqueAccessToken(stores.sessions, session, now);
-      await stores.sessions.insertRefreshToken(refresh.hash, session.id, now, refreshExpiry(session, now));
+      const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
+      // RFC 6749 §10.4: the refresh token stays bound to the client it was issued to.
+      await stores.sessions.insertRefreshToken(
+        refresh.hash,
+        session.id,
+        now,
+        refreshExpiry(session, now),
+        clientId,
+      );
       if (audit !== undefined) await stores.audit.record(audit(session));
       return token;
     });
@@ -373,6 +385,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         refreshToken: string;
         accessToken: string | undefined;
         retried: boolean;
+        /** The client the refresh token was issued to: the new access token's `client_id`. */
+        clientId: string;
       };
 
   /** The whole refresh, run inside one transaction: reads, checks, then writes. */
@@ -381,12 +395,18 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     hash: string,
     requestedScopes: readonly string[],
     now: number,
+    requestingClient: string,
   ): Promise<RefreshOutcome> => {
     // Two rounds at most: losing the compare-and-set to a concurrent refresh of the same token
     // means it is now spent, and the second round treats this request as a retry of it.
     for (let round = 0; round < 2; round++) {
       const token = await store.findRefreshToken(hash);
       if (token === undefined) return { ok: false, result: { ok: false, reason: 'invalid' } };
+      // RFC 6749 §10.4: a refresh token is bound to its client; another client presenting it gets
+      // invalid_grant and changes nothing (it may be a leak, but revoking would let any client with
+      // a stolen token log its owner out). Tokens from before migration 009 name no client.
+      const clientId = token.clientId ?? requestingClient;
+      if (clientId !== requestingClient) return { ok: false, result: { ok: false, reason: 'invalid' } };
       let successor: string | undefined;
       if (token.spentAt !== null) {
         successor = await graceSuccessor(
@@ -435,14 +455,21 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         if (spent.status !== 'spent') continue;
         // Only the newest spent token may still be retried; older kept successors go now.
         if (graceMs > 0) await store.forgetRefreshSuccessors({ sessionId: session.id, exceptHash: hash });
-        await store.insertRefreshToken(next.hash, session.id, now, refreshExpiry(session, now));
+        await store.insertRefreshToken(next.hash, session.id, now, refreshExpiry(session, now), clientId);
         refreshToken = next.token;
       } else {
         refreshToken = successor;
       }
       await store.touchSession(session.id, now);
-      const accessToken = await storeOpaqueAccessToken(store, current, now);
-      return { ok: true, session: current, refreshToken, accessToken, retried: successor !== undefined };
+      const accessToken = await storeOpaqueAccessToken(store, current, now, clientId);
+      return {
+        ok: true,
+        session: current,
+        refreshToken,
+        accessToken,
+        retried: successor !== undefined,
+        clientId,
+      };
     }
     return { ok: false, result: { ok: false, reason: 'invalid' } };
   };
@@ -458,8 +485,15 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return revoked.length;
   };
 
+  // The keyring's revision changes when a signing key is revoked: every cached verification may be
+  // of one of its tokens, so all are dropped (rare; the next request re-verifies).
+  let keyRevision = keyring.revision();
   const verifyJwt = async (token: string): Promise<TokenCheck> => {
     const now = clock();
+    if (keyring.revision() !== keyRevision) {
+      keyRevision = keyring.revision();
+      verifiedJwts.clear();
+    }
     let entry = verifiedJwts.get(token);
     counts.jwt[entry === undefined ? 'misses' : 'hits'] += 1;
     if (entry === undefined) {
@@ -524,18 +558,26 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return accepted(entry, entry.expiresAt);
   };
 
-  /** The session a refresh token belongs to (spent or not: its family is the session). */
-  const sessionOfRefreshToken = async (token: string) => {
+  /**
+   * The session a refresh token of `clientId`'s belongs to (spent or not: its family is the
+   * session). RFC 7009 §2.1: a token issued to another client is left alone; tokens from before
+   * migration 009 name no client and count as anyone's.
+   */
+  const sessionOfRefreshToken = async (token: string, clientId: string) => {
     if (!looksLikeOpaqueToken(token, 'ghr')) return undefined;
-    return (await sessions.findRefreshToken(hashOpaqueToken(token)))?.sessionId;
+    const record = await sessions.findRefreshToken(hashOpaqueToken(token));
+    if (record === undefined || (record.clientId !== null && record.clientId !== clientId)) return undefined;
+    return record.sessionId;
   };
 
   /** The session of a live access token of `clientId`'s, or undefined. */
   const sessionOfAccessToken = async (token: string, clientId: string) => {
     if (config.tokenStrategy === 'database') {
-      // Opaque tokens carry no client (no column for it yet): any holder may revoke them.
       if (!looksLikeOpaqueToken(token, 'gha')) return undefined;
-      return (await sessions.findAccessToken(hashOpaqueToken(token), clock()))?.sessionId;
+      const record = await sessions.findAccessToken(hashOpaqueToken(token), clock());
+      // Rows from before migration 009 carry no client and count as first-party, like old JWTs.
+      if (record === undefined || (record.clientId ?? FIRST_PARTY_CLIENT_ID) !== clientId) return undefined;
+      return record.sessionId;
     }
     let payload: Awaited<ReturnType<Keyring['verify']>>;
     try {
@@ -558,8 +600,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     async revokeToken(token, { hint, clientId }) {
       const lookups =
         hint === 'refresh_token'
-          ? [() => sessionOfRefreshToken(token), () => sessionOfAccessToken(token, clientId)]
-          : [() => sessionOfAccessToken(token, clientId), () => sessionOfRefreshToken(token)];
+          ? [() => sessionOfRefreshToken(token, clientId), () => sessionOfAccessToken(token, clientId)]
+          : [() => sessionOfAccessToken(token, clientId), () => sessionOfRefreshToken(token, clientId)];
       for (const lookup of lookups) {
         const sessionId = await lookup();
         if (sessionId === undefined) continue;
@@ -598,7 +640,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       const now = clock();
       const hash = hashOpaqueToken(refreshToken);
       const outcome = await deps.transaction((stores) =>
-        refreshInTransaction(stores, hash, requestedScopes, now),
+        refreshInTransaction(stores, hash, requestedScopes, now, clientId),
       );
       if (!outcome.ok) {
         // After the commit: a broadcast never goes out for a change that rolled back.
@@ -607,7 +649,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         }
         return outcome.result;
       }
-      const accessToken = outcome.accessToken ?? (await signAccessJwt(outcome.session, now, clientId));
+      const accessToken =
+        outcome.accessToken ?? (await signAccessJwt(outcome.session, now, outcome.clientId));
       return {
         ok: true,
         tokens: bearerTokens(outcome.session, now, accessToken, outcome.refreshToken),

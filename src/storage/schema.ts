@@ -45,6 +45,8 @@ export interface RefreshTokensTable {
    * spent token may still get it back (refresh grace, migration 007).
    */
   successor: string | null;
+  /** RFC 9068 `client_id` of the client that obtained the token (migration 009); null before it. */
+  client_id: string | null;
 }
 
 /** Opaque access tokens for `TOKEN_STRATEGY=database`, stored only as hashes. */
@@ -54,6 +56,28 @@ export interface AccessTokensTable {
   scope: string;
   created_at: number;
   expires_at: number;
+  /** RFC 9068 `client_id` of the client the token was issued to (migration 009); null before it. */
+  client_id: string | null;
+}
+
+/**
+ * Asymmetric signing keys (migration 009). State comes from the timestamps: see
+ * `src/tokens/signing-key-set.ts`.
+ */
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  /** Rotation number per algorithm, unique: the activated key with the highest one signs. */
+  generation: number;
+  /** The public JWK as JSON (no private member). */
+  public_jwk: string;
+  /** The private JWK as JSON, AES-256-GCM sealed under a key derived from SECRET_KEY. */
+  private_key: string;
+  created_at: number;
+  /** When the key starts signing (after the JWKS publication delay). */
+  activates_at: number;
+  /** When the key was withdrawn (`rotate-keys --revoke`); its tokens no longer verify. */
+  revoked_at: number | null;
 }
 
 /** Migration bookkeeping rows (managed by Kysely's Migrator). */
@@ -68,6 +92,7 @@ export interface Schema {
   room_players: RoomPlayersTable;
   room_events: RoomEventsTable;
   login_failures: LoginFailuresTable;
+  signing_keys: SigningKeysTable;
 }
 
 /** Seed 003's catalogue. */

@@ -43,6 +43,8 @@ export interface RefreshTokenRecord {
   spentAt: number | null;
   /** The encrypted successor, kept during the refresh grace interval; see {@link SessionStore.spendRefreshToken}. */
   successor: string | null;
+  /** RFC 9068 `client_id` of the client it was issued to; null for tokens from before migration 009. */
+  clientId: string | null;
 }
 
 /** A database-strategy access token. */
@@ -51,6 +53,8 @@ export interface AccessTokenRecord {
   userId: string;
   scopes: string[];
   expiresAt: number;
+  /** RFC 9068 `client_id` of the client it was issued to; absent for tokens from before migration 009. */
+  clientId?: string;
 }
 
 /** Persistence of sessions and the tokens derived from them. */
@@ -75,8 +79,14 @@ export interface SessionStore {
    * so its cost depends on the revocations since `since`, not on all revocations ever made.
    */
   listRevokedSince(since: number, now: number): Promise<RevokedSessionRow[]>;
-  /** Stores the hash of a new refresh token. */
-  insertRefreshToken(hash: string, sessionId: string, now: number, expiresAt: number): Promise<void>;
+  /** Stores the hash of a new refresh token, issued to `clientId` (RFC 6749 §10.4: the binding is kept). */
+  insertRefreshToken(
+    hash: string,
+    sessionId: string,
+    now: number,
+    expiresAt: number,
+    clientId?: string,
+  ): Promise<void>;
   /** The refresh token with this hash, spent or not. */
   findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
   /**
@@ -198,7 +208,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         revokedAt: Number(row.revoked_at),
       }));
     },
-    async insertRefreshToken(hash, sessionId, now, expiresAt) {
+    async insertRefreshToken(hash, sessionId, now, expiresAt, clientId) {
       await db
         .insertInto('refresh_tokens')
         .values({
@@ -207,13 +217,14 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
           created_at: now,
           expires_at: expiresAt,
           spent_at: null,
+          client_id: clientId ?? null,
         })
         .execute();
     },
     async findRefreshToken(hash) {
       const row = await db
         .selectFrom('refresh_tokens')
-        .select(['session_id', 'expires_at', 'spent_at', 'successor'])
+        .select(['session_id', 'expires_at', 'spent_at', 'successor', 'client_id'])
         .where('token_hash', '=', hash)
         .executeTakeFirst();
       if (row === undefined) return undefined;
@@ -222,6 +233,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         expiresAt: Number(row.expires_at),
         spentAt: row.spent_at === null ? null : Number(row.spent_at),
         successor: row.successor,
+        clientId: row.client_id,
       };
     },
     async spendRefreshToken(hash, now, successor) {
@@ -263,6 +275,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
           scope: token.scopes.join(' '),
           created_at: now,
           expires_at: token.expiresAt,
+          client_id: token.clientId ?? null,
         })
         .execute();
     },
@@ -275,6 +288,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
           'sessions.user_id',
           'access_tokens.scope',
           'access_tokens.expires_at',
+          'access_tokens.client_id',
         ])
         .where('access_tokens.token_hash', '=', hash)
         .where('access_tokens.expires_at', '>', now)
@@ -286,6 +300,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         userId: row.user_id,
         scopes: row.scope === '' ? [] : row.scope.split(' '),
         expiresAt: Number(row.expires_at),
+        ...(row.client_id === null ? {} : { clientId: row.client_id }),
       };
     },
     async deleteExpired(now) {

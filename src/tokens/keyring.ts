@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   type CryptoKey,
-  calculateJwkThumbprint,
-  exportJWK,
-  generateKeyPair,
   importJWK,
   type JWK,
   type JWTHeaderParameters,
@@ -16,16 +11,19 @@ import {
   SignJWT,
 } from 'jose';
 import type { GatehouseConfig, JwtAlgorithm } from '../config/config.js';
+import type { Database } from '../storage/open-database.js';
+import { createSigningKeyStore, type SigningKeyRecord } from '../storage/signing-key-store.js';
+import { provisionSigningKeys } from './provision-signing-keys.js';
+import { SigningKeyError } from './signing-key-error.js';
+import {
+  type AsymmetricAlgorithm,
+  createSigningKeySealer,
+  KEY_FILE as LEGACY_KEY_FILE,
+  sealContext,
+} from './signing-key-material.js';
+import { currentKid, isPublished, signingKeyStates } from './signing-key-set.js';
 
 type Key = CryptoKey | KeyObject | Uint8Array;
-
-/** A key pair (or secret) identified by `kid`. */
-interface KeyEntry {
-  kid: string;
-  signingKey: Key;
-  verifyingKey: Key;
-  publicJwk: JWK | undefined;
-}
 
 /** What verifying a JWT must check besides the signature. */
 export interface VerifyExpectations {
@@ -45,17 +43,24 @@ export interface Keyring {
   readonly algorithm: JwtAlgorithm;
   /** Issuer put in and required of every token. */
   readonly issuer: string;
-  /** Signs `payload` with the newest key, adding `iss`, `kid` and `typ`. */
+  /** Signs `payload` with the key current at this instant, adding `iss`, `kid` and `typ`. */
   sign(payload: JWTPayload, typ: string): Promise<string>;
   /** Verifies signature, algorithm, `typ`, `iss`, `aud`, `exp`/`nbf` and required claims; throws on failure. */
   verify(token: string, expect: VerifyExpectations): Promise<JWTPayload>;
-  /** The public keys as a JWK Set (empty for HS256: a shared secret is never published). */
+  /**
+   * The public keys as a JWK Set: next, current and retired keys (empty for HS256: a shared secret
+   * is never published).
+   */
   jwks(): { keys: JWK[] };
-}
-
-/** The on-disk key file for asymmetric algorithms. */
-interface KeyFile {
-  keys: { kid: string; alg: JwtAlgorithm; privateJwk: JWK; createdAt: number; retiredAt?: number }[];
+  /**
+   * A number that changes whenever a key stops verifying (revoked or purged). Callers that cache
+   * verified tokens drop their cache when it changes, so a revoked key's tokens fail at once.
+   */
+  revision(): number;
+  /** Re-reads the key set from the database now (it also happens every {@link KEY_RELOAD_INTERVAL_SECONDS}). */
+  reload(): Promise<void>;
+  /** Stops the periodic reload. */
+  close(): void;
 }
 
 /**
@@ -66,53 +71,107 @@ interface KeyFile {
  */
 export const IAT_CLOCK_SKEW_SECONDS = 60;
 
-/** File name of the asymmetric key set inside `DATA_DIR`. */
-export const KEY_FILE = 'signing-keys.json';
+/**
+ * File name of the key set kept in `DATA_DIR` before keys moved to the database; imported once,
+ * at the first start that finds no key of the algorithm in the database.
+ */
+export const KEY_FILE = LEGACY_KEY_FILE;
+
+/** `Cache-Control: max-age` of `GET /.well-known/jwks.json`: how long verifiers may cache the key set. */
+export const JWKS_MAX_AGE_SECONDS = 300;
 
 /**
- * Creates the keyring. HS256 uses the secret (imported once: re-importing per call costs more
- * than the HMAC, DESIGN.md §6). EdDSA/ES256 keys come from `DATA_DIR/signing-keys.json`,
- * generated on first start; the newest signs, all listed ones verify (rotation).
+ * How often every instance re-reads the key set: the bound on how late an instance learns of a
+ * new next key or of a revocation (`rotate-keys --revoke`).
  */
-export async function createKeyring(options: {
-  algorithm: JwtAlgorithm;
-  secret: Uint8Array;
-  issuer: string;
-  dataDir: string;
-}): Promise<Keyring> {
-  const { algorithm, issuer } = options;
-  let entries: KeyEntry[];
-  if (algorithm === 'HS256') {
-    const kid = createHash('sha256').update(options.secret).digest('base64url').slice(0, 16);
-    const key = await importJWK(
-      { kty: 'oct', k: Buffer.from(options.secret).toString('base64url') },
-      'HS256',
-    );
-    entries = [{ kid, signingKey: key, verifyingKey: key, publicJwk: undefined }];
-  } else {
-    const file = await ensureKeyFile(options.dataDir, algorithm);
-    entries = await importKeyFile(file, algorithm);
-  }
-  const byKid = new Map(entries.map((entry) => [entry.kid, entry]));
-  // Newest key signs: ensureKeyFile/rotateSigningKeys append, so it is last.
-  const current = entries[entries.length - 1];
-  if (current === undefined) throw new Error('No signing key available');
+export const KEY_RELOAD_INTERVAL_SECONDS = 30;
 
+/**
+ * How long a key added by `rotate-keys` is published before it signs: twice the JWKS cache
+ * lifetime, so every instance has re-read the set ({@link KEY_RELOAD_INTERVAL_SECONDS}) and every
+ * verifier that cached the JWKS before the rotation has refetched it (`max-age`) before the first
+ * token signed with the new key reaches it.
+ */
+export const KEY_PUBLICATION_DELAY_SECONDS = 2 * JWKS_MAX_AGE_SECONDS;
+
+/** Extra time a retired key is kept beyond the longest token lifetime (clock skew, slow reloads). */
+export const KEY_RETENTION_MARGIN_SECONDS = 3600;
+
+/**
+ * How long a retired key stays published: every token the keyring signs must still verify until it
+ * expires, and the same keyring signs access tokens *and* Dicery room tokens (up to 12 h), so the
+ * longer of the two lifetimes counts, plus {@link KEY_RETENTION_MARGIN_SECONDS}.
+ */
+export function retiredKeyRetentionSeconds(
+  config: Pick<GatehouseConfig, 'accessTokenTtl' | 'roomTokenTtl'>,
+): number {
+  return Math.max(config.accessTokenTtl, config.roomTokenTtl) + KEY_RETENTION_MARGIN_SECONDS;
+}
+
+// The longest room token (12 h) plus the margin: what retiredKeyRetentionSeconds gives at most.
+const DEFAULT_RETENTION_SECONDS = 12 * 3600 + KEY_RETENTION_MARGIN_SECONDS;
+
+/** Options of {@link createKeyring}. */
+export interface KeyringOptions {
+  algorithm: JwtAlgorithm;
+  /** SECRET_KEY: the HS256 key, and the key (via HKDF) that seals stored private keys. */
+  secret: Uint8Array;
+  /**
+   * SECRET_KEY_PREVIOUS: HS256 tokens signed under it still verify, and private keys sealed under
+   * it are re-sealed under `secret` at start-up. @default undefined
+   */
+  previousSecret?: Uint8Array;
+  issuer: string;
+  /** Where a pre-database `signing-keys.json` may wait to be imported. */
+  dataDir: string;
+  /** Where the asymmetric keys live; required unless `algorithm` is HS256. */
+  database?: Database;
+  /** Epoch ms. @default Date.now */
+  clock?: () => number;
+  /** How long retired keys stay published. @default 12 h + 1 h (see {@link retiredKeyRetentionSeconds}) */
+  retentionSeconds?: number;
+  /** @default KEY_RELOAD_INTERVAL_SECONDS × 1000 */
+  reloadIntervalMs?: number;
+  /** Told when a reload fails (the last good key set stays in use) or a key cannot be decrypted. */
+  onWarning?: (message: string, detail?: Record<string, unknown>) => void;
+}
+
+/** A key this instance can verify with, and sign with when its private key opened. */
+interface LoadedKey {
+  kid: string;
+  verifyingKey: Key;
+  signingKey: Key | undefined;
+  publicJwk: JWK | undefined;
+}
+
+/**
+ * Creates the keyring. HS256 uses SECRET_KEY (imported once: re-importing per call costs more
+ * than the HMAC, DESIGN.md §6), and verifies SECRET_KEY_PREVIOUS's tokens too. EdDSA/ES256/RS256
+ * keys live in the database, shared by every instance: created (or imported from
+ * `DATA_DIR/signing-keys.json`) on the first start, re-read every
+ * {@link KEY_RELOAD_INTERVAL_SECONDS}; the key that signs is chosen by time (see
+ * `signing-key-set.ts`), so a rotation takes effect on every instance with no restart.
+ */
+export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
+  const clock = options.clock ?? Date.now;
+  const keys = options.algorithm === 'HS256' ? await hmacKeys(options) : await databaseKeys(options, clock);
+  const { algorithm, issuer } = options;
   return {
     algorithm,
     issuer,
-    sign(payload, typ) {
+    async sign(payload, typ) {
+      const key = keys.signer(clock());
       return new SignJWT(payload)
-        .setProtectedHeader({ alg: algorithm, typ, kid: current.kid })
+        .setProtectedHeader({ alg: algorithm, typ, kid: key.kid })
         .setIssuer(issuer)
-        .sign(current.signingKey);
+        .sign(key.signingKey);
     },
     async verify(token, expect) {
       const { payload } = await jwtVerify(
         token,
         (header: JWTHeaderParameters) => {
           // Never trust a key named by the token itself (`jku`, `jwk`, `x5u`); only our own kids.
-          const entry = header.kid === undefined ? undefined : byKid.get(header.kid);
+          const entry = header.kid === undefined ? undefined : keys.verifier(header.kid);
           if (entry === undefined) throw new Error('unknown kid');
           return entry.verifyingKey;
         },
@@ -138,98 +197,170 @@ export async function createKeyring(options: {
       }
       return payload;
     },
-    jwks() {
-      return { keys: entries.flatMap((entry) => (entry.publicJwk ? [entry.publicJwk] : [])) };
-    },
+    jwks: () => keys.jwks(),
+    revision: () => keys.revision(),
+    reload: () => keys.reload(),
+    close: () => keys.close(),
   };
 }
 
-async function newKey(algorithm: Exclude<JwtAlgorithm, 'HS256'>) {
-  const { privateKey, publicKey } = await generateKeyPair(algorithm, {
-    extractable: true,
-    crv: algorithm === 'EdDSA' ? 'Ed25519' : undefined,
-    // RFC 7518 §3.3 asks 2048 bits at least; NIST SP 800-57 rates 2048 fine until 2030.
-    modulusLength: algorithm === 'RS256' ? 2048 : undefined,
+/** The key source behind a keyring. */
+interface KeySource {
+  /** The key that signs at `now`; throws a {@link SigningKeyError} when none can. */
+  signer(now: number): { kid: string; signingKey: Key };
+  verifier(kid: string): LoadedKey | undefined;
+  jwks(): { keys: JWK[] };
+  revision(): number;
+  reload(): Promise<void>;
+  close(): void;
+}
+
+/** A short, stable kid for an HMAC secret: never the secret, a prefix of its SHA-256. */
+function hmacKid(secret: Uint8Array): string {
+  return createHash('sha256').update(secret).digest('base64url').slice(0, 16);
+}
+
+async function hmacKeys(options: KeyringOptions): Promise<KeySource> {
+  const entry = async (secret: Uint8Array): Promise<LoadedKey> => {
+    // Imported once here, not per call: jose re-imports a raw byte secret every time (DESIGN.md §6).
+    const key = await importJWK({ kty: 'oct', k: Buffer.from(secret).toString('base64url') }, 'HS256');
+    return { kid: hmacKid(secret), verifyingKey: key, signingKey: key, publicJwk: undefined };
+  };
+  const current = await entry(options.secret);
+  const byKid = new Map([[current.kid, current]]);
+  // SECRET_KEY_PREVIOUS verifies only: tokens it signed keep working until they expire.
+  if (options.previousSecret !== undefined) {
+    const previous = await entry(options.previousSecret);
+    byKid.set(previous.kid, { ...previous, signingKey: undefined });
+  }
+  return {
+    signer: () => ({ kid: current.kid, signingKey: current.verifyingKey }),
+    verifier: (kid) => byKid.get(kid),
+    jwks: () => ({ keys: [] }),
+    revision: () => 0,
+    reload: async () => {},
+    close: () => {},
+  };
+}
+
+async function databaseKeys(options: KeyringOptions, clock: () => number): Promise<KeySource> {
+  const { database } = options;
+  if (database === undefined) throw new Error(`JWT_ALG=${options.algorithm} needs the database for its keys`);
+  const algorithm = options.algorithm as AsymmetricAlgorithm;
+  const warn = options.onWarning ?? (() => {});
+  const retentionMs = (options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS) * 1000;
+  const sealers = [options.secret, options.previousSecret].flatMap((secret) =>
+    secret === undefined ? [] : [createSigningKeySealer(secret)],
+  );
+  const store = createSigningKeyStore(database.db);
+  await provisionSigningKeys({
+    database,
+    algorithm,
+    dataDir: options.dataDir,
+    now: clock(),
+    secret: options.secret,
+    previousSecret: options.previousSecret,
   });
-  const privateJwk = await exportJWK(privateKey);
-  // RFC 7638 thumbprint of the public key: covers RSA's `n`/`e` as well as the curves' `x`/`y`.
-  const kid = (await calculateJwkThumbprint(await exportJWK(publicKey))).slice(0, 16);
-  return { kid, alg: algorithm, privateJwk, createdAt: Date.now() };
-}
 
-function readKeyFile(path: string): KeyFile {
-  return JSON.parse(readFileSync(path, 'utf8')) as KeyFile;
-}
+  // Imported keys by kid, kept across reloads (importing costs more than reading the rows).
+  let imported = new Map<string, LoadedKey>();
+  let records: SigningKeyRecord[] = [];
+  let jwks: { keys: JWK[] } = { keys: [] };
+  let revision = 0;
 
-function writeKeyFile(path: string, file: KeyFile): void {
-  // Write-then-rename so a crash never leaves a half-written key file.
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
-}
-
-async function ensureKeyFile(dataDir: string, algorithm: Exclude<JwtAlgorithm, 'HS256'>): Promise<KeyFile> {
-  const path = join(dataDir, KEY_FILE);
-  const file: KeyFile = existsSync(path) ? readKeyFile(path) : { keys: [] };
-  if (!file.keys.some((key) => key.alg === algorithm)) {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    file.keys.push(await newKey(algorithm));
-    writeKeyFile(path, file);
-  }
-  return file;
-}
-
-async function importKeyFile(file: KeyFile, algorithm: JwtAlgorithm): Promise<KeyEntry[]> {
-  const entries: KeyEntry[] = [];
-  for (const key of file.keys) {
-    if (key.alg !== algorithm) continue;
-    // RSA private JWKs also carry the CRT members (RFC 7518 §6.3.2); none may be published.
-    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, oth: _oth, ...publicJwk } = key.privateJwk;
-    entries.push({
-      kid: key.kid,
-      signingKey: await importJWK(key.privateJwk, algorithm),
+  const importKey = async (record: SigningKeyRecord): Promise<LoadedKey> => {
+    const publicJwk = JSON.parse(record.publicJwk) as JWK;
+    let signingKey: Key | undefined;
+    for (const sealer of sealers) {
+      const opened = sealer.open(record.sealedPrivateKey, sealContext(record.algorithm, record.kid));
+      if (opened === undefined) continue;
+      signingKey = await importJWK(JSON.parse(opened) as JWK, algorithm);
+      break;
+    }
+    if (signingKey === undefined) {
+      warn('signing key cannot be decrypted with SECRET_KEY or SECRET_KEY_PREVIOUS; it verifies only', {
+        kid: record.kid,
+      });
+    }
+    return {
+      kid: record.kid,
       verifyingKey: await importJWK(publicJwk, algorithm),
-      publicJwk: { ...publicJwk, kid: key.kid, alg: algorithm, use: 'sig' },
-    });
+      signingKey,
+      publicJwk: { ...publicJwk, kid: record.kid, alg: algorithm, use: 'sig' },
+    };
+  };
+
+  const apply = async (rows: SigningKeyRecord[]) => {
+    const states = signingKeyStates(rows, clock(), retentionMs);
+    const next = new Map<string, LoadedKey>();
+    for (const row of rows) {
+      const status = states.get(row.kid);
+      if (status === undefined || !isPublished(status.state)) continue;
+      next.set(row.kid, imported.get(row.kid) ?? (await importKey(row)));
+    }
+    // A key that verified and no longer does (revoked, or expired and purged): cached verifications
+    // of its tokens must go, so the revision changes.
+    if ([...imported.keys()].some((kid) => !next.has(kid))) revision++;
+    imported = next;
+    records = rows.filter((row) => next.has(row.kid) || states.get(row.kid)?.state === 'revoked');
+    jwks = { keys: [...next.values()].flatMap((key) => (key.publicJwk ? [key.publicJwk] : [])) };
+  };
+
+  await apply(await store.listKeys(algorithm));
+  const startKid = currentKid(records, clock());
+  if (startKid === undefined || imported.get(startKid)?.signingKey === undefined) {
+    throw new SigningKeyError(
+      startKid === undefined ? 'NO_SIGNING_KEY' : 'SIGNING_KEY_SEALED',
+      startKid === undefined
+        ? `No ${algorithm} signing key can sign (all revoked?): run gatehouse rotate-keys`
+        : `Signing key ${startKid} cannot be decrypted: SECRET_KEY changed. Set SECRET_KEY_PREVIOUS to the ` +
+            'old secret (start-up then re-encrypts the keys under the new one)',
+    );
   }
-  return entries;
-}
 
-/** Extra time a retired key is kept beyond the longest token lifetime (clock skew, slow restarts). */
-export const KEY_RETENTION_MARGIN_SECONDS = 3600;
+  // One reload at a time: a slow database must not pile reads up behind the timer.
+  let reloading: Promise<void> | undefined;
+  const reload = () => {
+    reloading ??= (async () => {
+      try {
+        await apply(await store.listKeys(algorithm));
+      } finally {
+        reloading = undefined;
+      }
+    })();
+    return reloading;
+  };
+  // Bounded by the database's statement timeout; a failure keeps the last good set and warns.
+  const timer = setInterval(
+    () => {
+      reload().catch((error: unknown) =>
+        warn('signing key reload failed; keeping the last key set', {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+    },
+    options.reloadIntervalMs ?? KEY_RELOAD_INTERVAL_SECONDS * 1000,
+  );
+  timer.unref();
 
-/**
- * How long `rotate-keys` keeps a retired key: every token the keyring signs must still verify
- * until it expires, and the same keyring signs access tokens *and* Dicery room tokens (up to
- * 12 h), so the longer of the two lifetimes counts, plus {@link KEY_RETENTION_MARGIN_SECONDS}.
- */
-export function retiredKeyRetentionSeconds(
-  config: Pick<GatehouseConfig, 'accessTokenTtl' | 'roomTokenTtl'>,
-): number {
-  return Math.max(config.accessTokenTtl, config.roomTokenTtl) + KEY_RETENTION_MARGIN_SECONDS;
-}
-
-/**
- * Adds a new signing key for `algorithm` to `DATA_DIR/signing-keys.json` (`gatehouse rotate-keys`).
- * Older keys stay so tokens they signed verify until expiry; keys retired longer ago than
- * `retainSeconds` (longer than any token lives: use {@link retiredKeyRetentionSeconds}) are dropped. Running servers pick the new key
- * up on restart.
- */
-export async function rotateSigningKeys(
-  dataDir: string,
-  algorithm: Exclude<JwtAlgorithm, 'HS256'>,
-  retainSeconds: number,
-  now = Date.now(),
-): Promise<{ kid: string; removed: string[] }> {
-  const path = join(dataDir, KEY_FILE);
-  const file: KeyFile = existsSync(path) ? readKeyFile(path) : { keys: [] };
-  for (const key of file.keys) key.retiredAt ??= now;
-  const removed = file.keys
-    .filter((key) => key.retiredAt !== undefined && key.retiredAt < now - retainSeconds * 1000)
-    .map((key) => key.kid);
-  file.keys = file.keys.filter((key) => !removed.includes(key.kid));
-  const fresh = await newKey(algorithm);
-  file.keys.push(fresh);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  writeKeyFile(path, file);
-  return { kid: fresh.kid, removed };
+  return {
+    signer(now) {
+      const kid = currentKid(records, now);
+      const key = kid === undefined ? undefined : imported.get(kid);
+      if (key?.signingKey === undefined) {
+        throw new SigningKeyError(
+          kid === undefined ? 'NO_SIGNING_KEY' : 'SIGNING_KEY_SEALED',
+          kid === undefined
+            ? `No ${algorithm} signing key is active`
+            : `Signing key ${kid} cannot be decrypted with SECRET_KEY or SECRET_KEY_PREVIOUS`,
+        );
+      }
+      return { kid: key.kid, signingKey: key.signingKey };
+    },
+    verifier: (kid) => imported.get(kid),
+    jwks: () => jwks,
+    revision: () => revision,
+    reload,
+    close: () => clearInterval(timer),
+  };
 }

@@ -15,8 +15,9 @@ export interface TokenSealer {
 const VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-// Domain separation (RFC 5869 §3.2): this key is used for nothing else derived from SECRET_KEY.
-const HKDF_INFO = 'gatehouse refresh-successor seal v1';
+// Domain separation (RFC 5869 §3.2): each purpose gets its own key derived from SECRET_KEY, so a
+// sealed value of one kind never opens as another.
+const REFRESH_SUCCESSOR_PURPOSE = 'gatehouse refresh-successor seal v1';
 
 /**
  * Creates a {@link TokenSealer} with AES-256-GCM under a key derived from `secret` by HKDF-SHA-256
@@ -25,7 +26,15 @@ const HKDF_INFO = 'gatehouse refresh-successor seal v1';
  * for far more seals than a deployment makes under one key.
  */
 export function createTokenSealer(secret: Uint8Array): TokenSealer {
-  const key = Buffer.from(hkdfSync('sha256', secret, new Uint8Array(0), HKDF_INFO, 32));
+  return createSealer(secret, REFRESH_SUCCESSOR_PURPOSE);
+}
+
+/**
+ * Like {@link createTokenSealer}, for another `purpose` (the HKDF `info` label, RFC 5869 §3.2):
+ * values sealed for one purpose never open under another, even with the same secret.
+ */
+export function createSealer(secret: Uint8Array, purpose: string): TokenSealer {
+  const key = Buffer.from(hkdfSync('sha256', secret, new Uint8Array(0), purpose, 32));
   return {
     seal(token, context) {
       const iv = randomBytes(IV_BYTES);

@@ -6,7 +6,6 @@ import { bootstrapSecret } from '../../src/config/bootstrap-secret.js';
 import { describeLooseFileMode, findLooseFileModes } from '../../src/config/file-modes.js';
 import { resolveConfig } from '../../src/config/resolve-config.js';
 import { openDatabase } from '../../src/storage/open-database.js';
-import { createKeyring, KEY_FILE } from '../../src/tokens/keyring.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
 const tempDir = useTempDirs();
@@ -26,7 +25,7 @@ describe.skipIf(process.platform === 'win32')('file modes of the data folder (is
     process.umask(previousUmask);
   });
 
-  it('creates the folder 0700 and the database, its -wal and -shm, the secret and the key file 0600', async () => {
+  it('creates the folder 0700 and the database, its -wal and -shm and the secret 0600', async () => {
     const dataDir = join(root, 'data');
     const path = join(dataDir, 'gatehouse.db');
     const database = openDatabase(`sqlite:${path}`);
@@ -40,8 +39,7 @@ describe.skipIf(process.platform === 'win32')('file modes of the data folder (is
     }
     const secret = bootstrapSecret(dataDir);
     expect(modeOf(secret.path)).toBe(0o600);
-    await createKeyring({ algorithm: 'EdDSA', secret: secret.key, issuer: 'gatehouse', dataDir });
-    expect(modeOf(join(dataDir, KEY_FILE))).toBe(0o600);
+    // Signing keys live in the database now (issue 11): no key file is written to DATA_DIR.
     expect(findLooseFileModes(dataDir, `sqlite:${path}`)).toEqual([]);
   });
 

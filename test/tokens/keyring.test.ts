@@ -1,52 +1,43 @@
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRoomTokens } from '../../src/rooms/room-token.js';
-import { buildTestServer } from '../../src/testing.js';
+import { createSigningKeyStore } from '../../src/storage/signing-key-store.js';
+import { buildTestServer, createTestClock } from '../../src/testing.js';
 import {
   createKeyring,
   IAT_CLOCK_SKEW_SECONDS,
+  KEY_PUBLICATION_DELAY_SECONDS,
   KEY_RETENTION_MARGIN_SECONDS,
+  type KeyringOptions,
   retiredKeyRetentionSeconds,
-  rotateSigningKeys,
 } from '../../src/tokens/keyring.js';
+import { rotateSigningKeys } from '../../src/tokens/rotate-keys.js';
 import { bearer, createUser, login } from '../support/accounts.js';
+import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+import { writeLegacyKeyFile } from '../support/legacy-key-file.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
 const tempDir = useTempDirs();
 
 const secret = new Uint8Array(32).fill(1);
+const otherSecret = new Uint8Array(32).fill(2);
 const expect200 = { typ: 'at+jwt', audience: 'api', requiredClaims: ['sub'] };
-const claims = () => ({
+const claims = (now = Date.now()) => ({
   sub: 'u1',
   aud: 'api',
-  iat: Math.floor(Date.now() / 1000),
-  exp: Math.floor(Date.now() / 1000) + 60,
+  iat: Math.floor(now / 1000),
+  exp: Math.floor(now / 1000) + 60,
 });
 
-describe('keyring', () => {
-  it.each(['EdDSA', 'ES256', 'RS256'] as const)(
-    '%s: generates keys in DATA_DIR, puts kid in tokens and publishes the public JWKs',
-    async (algorithm) => {
-      const dataDir = tempDir('gh-keys-');
-      const keyring = await createKeyring({ algorithm, secret, issuer: 'gatehouse', dataDir });
-      const token = await keyring.sign(claims(), 'at+jwt');
-      const header = decodeProtectedHeader(token);
-      expect(header).toMatchObject({ alg: algorithm, typ: 'at+jwt', kid: expect.any(String) });
-      const { keys } = keyring.jwks();
-      expect(keys).toHaveLength(1);
-      expect(keys[0]).toMatchObject({ kid: header.kid, alg: algorithm, use: 'sig' });
-      // No private member of any key type may be published (RFC 7518 §6.2.2, §6.3.2).
-      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(keys[0]).not.toHaveProperty(member);
-      expect(await keyring.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
-      // A second start reuses the same key.
-      const again = await createKeyring({ algorithm, secret, issuer: 'gatehouse', dataDir });
-      expect(again.jwks().keys[0]?.kid).toBe(header.kid);
-    },
-  );
+describe('HS256 keyring', () => {
+  const hmac = (options: Partial<KeyringOptions> = {}) =>
+    createKeyring({ algorithm: 'HS256', secret, issuer: 'gatehouse', dataDir: tmpdir(), ...options });
 
   it('refuses a token whose iat lies in the future beyond IAT_CLOCK_SKEW_SECONDS', async () => {
-    const dataDir = tempDir('gh-keys-');
-    const keyring = await createKeyring({ algorithm: 'HS256', secret, issuer: 'gatehouse', dataDir });
+    const keyring = await hmac();
     const now = Date.now();
     const at = (iat: number) => keyring.sign({ sub: 'u1', aud: 'api', iat, exp: iat + 600 }, 'at+jwt');
     const nowSeconds = Math.floor(now / 1000);
@@ -59,21 +50,144 @@ describe('keyring', () => {
     });
   });
 
-  it('keeps verifying tokens of a rotated-out key until they expire', async () => {
+  it('verifies tokens signed under SECRET_KEY_PREVIOUS, signs only with SECRET_KEY, publishes nothing', async () => {
+    const old = await hmac({ secret: otherSecret });
+    const oldToken = await old.sign(claims(), 'at+jwt');
+    const rotated = await hmac({ previousSecret: otherSecret });
+    expect(await rotated.verify(oldToken, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
+    const newToken = await rotated.sign(claims(), 'at+jwt');
+    expect(decodeProtectedHeader(newToken).kid).not.toBe(decodeProtectedHeader(oldToken).kid);
+    await expect(old.verify(newToken, { ...expect200, now: Date.now() })).rejects.toThrow();
+    expect(rotated.jwks()).toEqual({ keys: [] });
+    // Without the previous secret, the old tokens stop verifying.
+    await expect((await hmac()).verify(oldToken, { ...expect200, now: Date.now() })).rejects.toThrow(
+      'unknown kid',
+    );
+  });
+});
+
+describe.each(engines)('database keyring on $name', ({ name }) => {
+  let test: TestDatabase | undefined;
+  const closers: (() => void)[] = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0)) close();
+    await test?.dispose();
+    test = undefined;
+  });
+  const setup = async () => {
+    test = await createTestDatabase(name);
+    const database = test.database;
     const dataDir = tempDir('gh-keys-');
-    const before = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
-    const oldToken = await before.sign(claims(), 'at+jwt');
-    const { kid } = await rotateSigningKeys(dataDir, 'EdDSA', 3600);
-    const after = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
-    const newToken = await after.sign(claims(), 'at+jwt');
-    expect(decodeProtectedHeader(newToken).kid).toBe(kid);
-    expect(decodeProtectedHeader(oldToken).kid).not.toBe(kid);
-    expect(after.jwks().keys).toHaveLength(2);
-    expect(await after.verify(oldToken, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
-    await expect(after.verify(oldToken, { ...expect200, now: Date.now() + 120_000 })).rejects.toThrow();
-    // Once the retention passes, another rotation drops the retired key.
-    const later = await rotateSigningKeys(dataDir, 'EdDSA', 3600, Date.now() + 7200_000);
-    expect(later.removed.length).toBeGreaterThan(0);
+    const open = async (options: Partial<KeyringOptions> = {}) => {
+      const keyring = await createKeyring({
+        algorithm: 'EdDSA',
+        secret,
+        issuer: 'gatehouse',
+        dataDir,
+        database,
+        ...options,
+      });
+      closers.push(() => keyring.close());
+      return keyring;
+    };
+    return { database, dataDir, open };
+  };
+
+  it.each(['EdDSA', 'ES256', 'RS256'] as const)(
+    '%s: creates one key in the database, puts its kid in tokens, publishes only the public JWK',
+    async (algorithm) => {
+      const { database, open } = await setup();
+      const keyring = await open({ algorithm });
+      const token = await keyring.sign(claims(), 'at+jwt');
+      const header = decodeProtectedHeader(token);
+      expect(header).toMatchObject({ alg: algorithm, typ: 'at+jwt', kid: expect.any(String) });
+      const { keys } = keyring.jwks();
+      expect(keys).toHaveLength(1);
+      expect(keys[0]).toMatchObject({ kid: header.kid, alg: algorithm, use: 'sig' });
+      // No private member of any key type may be published (RFC 7518 §6.2.2, §6.3.2).
+      for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(keys[0]).not.toHaveProperty(member);
+      expect(await keyring.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
+      // The private key is stored sealed, never in clear.
+      const [stored] = await createSigningKeyStore(database.db).listKeys(algorithm);
+      expect(stored?.sealedPrivateKey).toMatch(/^v1\./);
+      expect(stored?.sealedPrivateKey).not.toContain('"d"');
+      // A second instance on the same database uses the same key.
+      const again = await open({ algorithm });
+      expect(again.jwks().keys.map((key) => key.kid)).toEqual([header.kid]);
+      expect(await again.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
+    },
+  );
+
+  it('two instances starting at once on an empty database end up with one key', async () => {
+    const { open } = await setup();
+    const [a, b] = await Promise.all([open(), open()]);
+    expect(a.jwks().keys).toHaveLength(1);
+    expect(b.jwks()).toEqual(a.jwks());
+  });
+
+  it('refuses to start when SECRET_KEY changed, and re-seals under it given SECRET_KEY_PREVIOUS', async () => {
+    const { database, open } = await setup();
+    const before = await open();
+    const token = await before.sign(claims(), 'at+jwt');
+    await expect(open({ secret: otherSecret })).rejects.toMatchObject({ code: 'SIGNING_KEY_SEALED' });
+    const rotated = await open({ secret: otherSecret, previousSecret: secret });
+    expect(await rotated.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
+    expect(decodeProtectedHeader(await rotated.sign(claims(), 'at+jwt')).kid).toBe(
+      decodeProtectedHeader(token).kid,
+    );
+    // Re-sealed in the database: the new secret alone now opens it, the old one no longer does.
+    const alone = await open({ secret: otherSecret });
+    expect(await alone.sign(claims(), 'at+jwt')).toBeTypeOf('string');
+    await expect(open({ secret })).rejects.toMatchObject({ code: 'SIGNING_KEY_SEALED' });
+    expect(await createSigningKeyStore(database.db).listKeys('EdDSA')).toHaveLength(1);
+  });
+
+  it('imports a signing-keys.json written by the old code once; tokens signed before the upgrade keep verifying', async () => {
+    const { database, dataDir, open } = await setup();
+    const now = Date.now();
+    const legacy = await writeLegacyKeyFile(dataDir, 'ES256', [now - 3 * 3600_000, now - 3600_000]);
+    const retiredToken = await legacy.sign(0, claims(now - 3 * 3600_000 + 1000), 'at+jwt', 'gatehouse');
+    const currentToken = await legacy.sign(1, claims(now), 'at+jwt', 'gatehouse');
+    const keyring = await open({ algorithm: 'ES256' });
+    expect(keyring.jwks().keys.map((key) => key.kid)).toEqual(legacy.kids);
+    expect(await keyring.verify(currentToken, { ...expect200, now })).toMatchObject({ sub: 'u1' });
+    // The retired key's token: verifies by signature (it would have expired by now, so check then).
+    expect(
+      await keyring.verify(retiredToken, { ...expect200, now: now - 3 * 3600_000 + 2000 }),
+    ).toMatchObject({ sub: 'u1' });
+    // The newest key of the file keeps signing: nothing changes for verifiers at the upgrade.
+    expect(decodeProtectedHeader(await keyring.sign(claims(), 'at+jwt')).kid).toBe(legacy.kids[1]);
+    // Once: a file changed (or restored) later is not imported again.
+    writeFileSync(join(dataDir, 'signing-keys.json'), '{"keys":[]}');
+    const again = await open({ algorithm: 'ES256' });
+    expect(again.jwks().keys.map((key) => key.kid)).toEqual(legacy.kids);
+    expect(await createSigningKeyStore(database.db).listKeys('ES256')).toHaveLength(2);
+  });
+
+  it('keeps the last good key set when a reload fails, and warns', async () => {
+    const { database, open } = await setup();
+    const warn = vi.fn();
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const keyring = await open({ onWarning: warn, reloadIntervalMs: 1000 });
+      const token = await keyring.sign(claims(), 'at+jwt');
+      await database.db.schema.alterTable('signing_keys').renameTo('signing_keys_gone').execute();
+      await expect(keyring.reload()).rejects.toThrow();
+      vi.advanceTimersByTime(1000);
+      await vi.waitFor(() =>
+        expect(warn).toHaveBeenCalledWith(
+          'signing key reload failed; keeping the last key set',
+          expect.anything(),
+        ),
+      );
+      expect(await keyring.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
+      expect(decodeProtectedHeader(await keyring.sign(claims(), 'at+jwt')).kid).toBe(
+        decodeProtectedHeader(token).kid,
+      );
+      await database.db.schema.alterTable('signing_keys_gone').renameTo('signing_keys').execute();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps a retired key as long as the room tokens it signed live, not just access tokens', async () => {
@@ -85,36 +199,31 @@ describe('keyring', () => {
     expect(retiredKeyRetentionSeconds({ accessTokenTtl: 24 * 3600, roomTokenTtl: 3600 })).toBe(
       24 * 3600 + KEY_RETENTION_MARGIN_SECONDS,
     );
-
-    const dataDir = tempDir('gh-keys-');
-    const start = Date.now();
-    let now = start;
-    const clock = () => now;
-    const before = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
-    const roomToken = await createRoomTokens({
-      keyring: before,
-      clock,
-      ttlSeconds: config.roomTokenTtl,
-    }).issue('ABCDEF', 'player-1');
-    // Rotate right after issuing, then again 11 h later (just before the room token expires):
-    // the second rotation must not drop the key that signed it.
-    await rotateSigningKeys(dataDir, 'EdDSA', retain, start);
-    now = start + 11 * 3600_000;
-    const later = await rotateSigningKeys(dataDir, 'EdDSA', retain, now);
-    expect(later.removed).toEqual([]);
-    const after = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
-    const check = await createRoomTokens({ keyring: after, clock, ttlSeconds: config.roomTokenTtl }).verify(
-      roomToken.token,
-    );
-    expect(check).toMatchObject({ ok: true, playerId: 'player-1' });
-    // Once every token it could have signed is dead, the key goes.
-    const last = await rotateSigningKeys(dataDir, 'EdDSA', retain, start + retain * 1000 + 1);
-    expect(last.removed).toHaveLength(1);
+    const { database, open } = await setup();
+    const clock = createTestClock();
+    const start = clock();
+    const keyring = await open({ clock, retentionSeconds: retain });
+    const rooms = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
+    const roomToken = await rooms.issue('ABCDEF', 'player-1');
+    const rotate = () =>
+      rotateSigningKeys({ database, algorithm: 'EdDSA', secret, now: clock(), retentionSeconds: retain });
+    // Rotate right after issuing (the new key signs 10 min later), then again 11 h later, just
+    // before the room token expires: the second rotation must not drop the key that signed it.
+    await rotate();
+    clock.advance(11 * 3600_000);
+    expect((await rotate()).removed).toEqual([]);
+    await keyring.reload();
+    expect(await rooms.verify(roomToken.token)).toMatchObject({ ok: true, playerId: 'player-1' });
+    // Once every token it could have signed is dead (it signed until its successor activated),
+    // the key goes.
+    clock.advance(start + (KEY_PUBLICATION_DELAY_SECONDS + retain) * 1000 + 1 - clock());
+    const last = await rotate();
+    expect(last.removed).toEqual([decodeProtectedHeader(roomToken.token).kid]);
   });
 
   it('accepts only the configured algorithm, whatever the token claims', async () => {
-    const dataDir = tempDir('gh-keys-');
-    const ed = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
+    const { open } = await setup();
+    const ed = await open();
     const kid = ed.jwks().keys[0]?.kid;
     // HS256 signed with the public key bytes: the classic algorithm-confusion attack.
     const publicBytes = new TextEncoder().encode(JSON.stringify(ed.jwks().keys[0]));

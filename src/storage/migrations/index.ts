@@ -6,6 +6,7 @@ import * as rooms from './005-rooms.js';
 import * as roomEventSequence from './006-room-event-sequence.js';
 import * as sessionRevocation from './007-session-revocation.js';
 import * as loginFailures from './008-login-failures.js';
+import * as signingKeys from './009-signing-keys.js';
 
 /**
  * Every migration, in order. Names sort lexically, so keep the numeric prefix. Listed statically
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '006-room-event-sequence': roomEventSequence,
   '007-session-revocation': sessionRevocation,
   '008-login-failures': loginFailures,
+  '009-signing-keys': signingKeys,
 };

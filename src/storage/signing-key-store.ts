@@ -1,0 +1,119 @@
+import type { Kysely } from 'kysely';
+import type { Schema } from './schema.js';
+
+/** One stored signing key. Times are epoch ms. */
+export interface SigningKeyRecord {
+  kid: string;
+  /** The JWS algorithm the key is for (`EdDSA`, `ES256`, `RS256`). */
+  algorithm: string;
+  /** Rotation number, unique per algorithm. */
+  generation: number;
+  /** The public JWK, as JSON. */
+  publicJwk: string;
+  /** The private JWK, sealed (never stored in clear). */
+  sealedPrivateKey: string;
+  createdAt: number;
+  /** When the key starts signing. */
+  activatesAt: number;
+  /** When it was withdrawn, or null. */
+  revokedAt: number | null;
+}
+
+/**
+ * Storage of the asymmetric signing keys that every instance shares (issue 11). The key set is
+ * small and bounded: rotation purges keys once the last token they signed has expired.
+ */
+export interface SigningKeyStore {
+  /** Every stored key of `algorithm`, oldest generation first. */
+  listKeys(algorithm: string): Promise<SigningKeyRecord[]>;
+  /**
+   * Adds a key. Returns false, writing nothing, when its `kid` or its `(algorithm, generation)`
+   * already exists: a concurrent rotation (or start-up) won the race.
+   */
+  insertKey(key: SigningKeyRecord): Promise<boolean>;
+  /** Marks a key revoked at `at`; false when there is no such key or it already was. */
+  revokeKey(kid: string, at: number): Promise<boolean>;
+  /** Moves a key's activation forward to `at` (never later); false when nothing changed. */
+  activateKey(kid: string, at: number): Promise<boolean>;
+  /**
+   * Replaces a key's sealed private key, only if it still holds `expected` (compare-and-set: two
+   * instances re-encrypting at once write once).
+   */
+  replaceSealedKey(kid: string, expected: string, sealed: string): Promise<boolean>;
+  /** Deletes the given keys; returns how many went. */
+  deleteKeys(kids: readonly string[]): Promise<number>;
+}
+
+/** Creates the {@link SigningKeyStore} over the `signing_keys` table (pool or transaction). */
+export function createSigningKeyStore(db: Kysely<Schema>): SigningKeyStore {
+  return {
+    async listKeys(algorithm) {
+      const rows = await db
+        .selectFrom('signing_keys')
+        .selectAll()
+        .where('alg', '=', algorithm)
+        .orderBy('generation', 'asc')
+        .execute();
+      return rows.map((row) => ({
+        kid: row.kid,
+        algorithm: row.alg,
+        generation: Number(row.generation),
+        publicJwk: row.public_jwk,
+        sealedPrivateKey: row.private_key,
+        createdAt: Number(row.created_at),
+        activatesAt: Number(row.activates_at),
+        revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+      }));
+    },
+    async insertKey(key) {
+      // No conflict target: either unique constraint (kid, or algorithm + generation) makes it a no-op.
+      const result = await db
+        .insertInto('signing_keys')
+        .values({
+          kid: key.kid,
+          alg: key.algorithm,
+          generation: key.generation,
+          public_jwk: key.publicJwk,
+          private_key: key.sealedPrivateKey,
+          created_at: key.createdAt,
+          activates_at: key.activatesAt,
+          revoked_at: key.revokedAt,
+        })
+        .onConflict((oc) => oc.doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+    },
+    async revokeKey(kid, at) {
+      const result = await db
+        .updateTable('signing_keys')
+        .set({ revoked_at: at })
+        .where('kid', '=', kid)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async activateKey(kid, at) {
+      const result = await db
+        .updateTable('signing_keys')
+        .set({ activates_at: at })
+        .where('kid', '=', kid)
+        .where('activates_at', '>', at)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async replaceSealedKey(kid, expected, sealed) {
+      const result = await db
+        .updateTable('signing_keys')
+        .set({ private_key: sealed })
+        .where('kid', '=', kid)
+        .where('private_key', '=', expected)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async deleteKeys(kids) {
+      if (kids.length === 0) return 0;
+      const result = await db.deleteFrom('signing_keys').where('kid', 'in', kids).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}
