@@ -87,7 +87,7 @@ export async function startServer(
     sendProblem(
       reply,
       new GatehouseError('SERVICE_UNAVAILABLE', 'Gatehouse is starting: waiting for its database.', {
-        headers: { 'retry-after': String(retryAfterSeconds) },
+        retryAfterSeconds,
       }),
     ),
   );

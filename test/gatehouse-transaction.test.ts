@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { createGatehouse, type Gatehouse } from '../src/gatehouse.js';
 import { runGatehouseTransaction } from '../src/gatehouse-transaction.js';
-import type { RoomEvent } from '../src/rooms/room-bus.js';
+import type { RoomEvent } from '../src/apps/dicery/core/room-bus.js';
 import { testConfig } from '../src/testing.js';
 import { createTestDatabaseUrl, engines } from './support/databases.js';
 

@@ -10,8 +10,8 @@ import {
   type RedisConnections,
 } from '../../src/events/redis-connections.js';
 import { createRedisEventBus, gatehouseEventSchema } from '../../src/events/redis-event-bus.js';
-import { createRedisRoomBus } from '../../src/rooms/redis-room-bus.js';
-import type { RoomEvent } from '../../src/rooms/room-bus.js';
+import { createRedisRoomBus } from '../../src/apps/dicery/core/redis-room-bus.js';
+import type { RoomEvent } from '../../src/apps/dicery/core/room-bus.js';
 
 const url = process.env.REDIS_URL ?? '';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { createRoomTokens } from '../../src/rooms/room-token.js';
+import { createRoomTokens } from '../../src/apps/dicery/core/room-token.js';
 import { buildTestServer } from '../../src/testing.js';
 import {
   createKeyring,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../../index.js';
 import type { ClothesQuery, ClothesStore, ClothingRecord } from '../storage/clothes-store.js';
+import { clothingNotFound } from './errors.js';
 import { type ClothingInput, validateClothingPatch, validateNewClothing } from './validate-clothing.js';
 
 /** The clothes catalogue (seed 003): validation, ids and timestamps; who may call what is the caller's guard. */
@@ -24,10 +25,6 @@ export interface ClothesServiceDeps {
   clock?: () => number;
 }
 
-function notFound(): GatehouseError {
-  return new GatehouseError('CLOTHING_NOT_FOUND', 'No such clothing item.');
-}
-
 /** Creates the {@link ClothesService}. */
 export function createClothesService(deps: ClothesServiceDeps): ClothesService {
   const { store } = deps;
@@ -37,7 +34,7 @@ export function createClothesService(deps: ClothesServiceDeps): ClothesService {
 
     async getClothing(id) {
       const item = await store.findClothing(id);
-      if (item === undefined) throw notFound();
+      if (item === undefined) throw clothingNotFound();
       return item;
     },
 
@@ -52,12 +49,12 @@ export function createClothesService(deps: ClothesServiceDeps): ClothesService {
     async updateClothing(id, change) {
       const patch = validateClothingPatch(change);
       const updated = await store.updateClothing(id, patch, clock());
-      if (updated === undefined) throw notFound();
+      if (updated === undefined) throw clothingNotFound();
       return updated;
     },
 
     async deleteClothing(id) {
-      if (!(await store.deleteClothing(id))) throw notFound();
+      if (!(await store.deleteClothing(id))) throw clothingNotFound();
     },
   };
 }

@@ -1,5 +1,9 @@
-import { type FieldError, GatehouseError } from '../errors.js';
-import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
+import {
+  describeDisplayTextRejection,
+  type FieldError,
+  GatehouseError,
+  normalizeDisplayText,
+} from '../../../index.js';
 import { COLORS, type Color, isColor, isSize, SIZES, type Size } from './clothing-attributes.js';
 
 /** Longest accepted `name`, in characters (code points) after normalization. */

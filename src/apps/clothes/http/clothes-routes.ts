@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { createClothesService } from '../../clothes/clothes-service.js';
-import { COLORS, type Color, SIZES, type Size } from '../../clothes/clothing-attributes.js';
-import { NAME_MAX_LENGTH, PHOTO_URL_MAX_LENGTH } from '../../clothes/validate-clothing.js';
-import type { Gatehouse } from '../../gatehouse.js';
-import { type ClothingRecord, createClothesStore } from '../../storage/clothes-store.js';
-import { errorResponses, IdParam, PageQuery, pageOf, problemRef } from '../schemas.js';
+import { errorResponses, IdParam, PageQuery, pageOf, problemRef } from '../../../http/index.js';
+import type { ClothesService } from '../core/clothes-service.js';
+import { COLORS, type Color, SIZES, type Size } from '../core/clothing-attributes.js';
+import { NAME_MAX_LENGTH, PHOTO_URL_MAX_LENGTH } from '../core/validate-clothing.js';
+import type { ClothingRecord } from '../storage/clothes-store.js';
 
 const SizeSchema = Type.Enum([...SIZES]);
 const ColorSchema = Type.Enum([...COLORS]);
@@ -61,11 +60,7 @@ function toClothingView(item: ClothingRecord) {
  * Seed 003's clothes catalogue, a demo domain of the reference server: any signed-in user with
  * `clothes:read` browses it; admins with `clothes:write` change it.
  */
-export function registerClothesRoutes(app: FastifyInstance, gatehouse: Gatehouse): void {
-  const clothes = createClothesService({
-    store: createClothesStore(gatehouse.database.db),
-    clock: gatehouse.clock,
-  });
+export function registerClothesRoutes(app: FastifyInstance, clothes: ClothesService): void {
   const canRead = app.auth.require({ scopes: ['clothes:read'] });
   const canWrite = app.auth.require({ role: 'admin', scopes: ['clothes:write'] });
   app.addSchema(ClothingSchema);

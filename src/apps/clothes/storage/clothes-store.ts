@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Color, Size } from '../clothes/clothing-attributes.js';
-import type { ClothesTable, Schema } from './schema.js';
+import type { Color, Size } from '../core/clothing-attributes.js';
+import type { ClothesTable, ClothesTables } from './tables.js';
 
 /** A stored clothing item. */
 export interface ClothingRecord {
@@ -51,7 +51,7 @@ function toRecord(row: Selectable<ClothesTable>): ClothingRecord {
 }
 
 /** A {@link ClothesStore} over Kysely; the same code serves SQLite and PostgreSQL. */
-export function createClothesStore(db: Kysely<Schema>): ClothesStore {
+export function createClothesStore(db: Kysely<ClothesTables>): ClothesStore {
   return {
     async insertClothing(item) {
       await db

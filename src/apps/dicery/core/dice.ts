@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { parseNotation, rollDice } from './dice/index.js';
+ * import { parseNotation, rollDice } from './dice.js';
  * const parsed = parseNotation('4d6kh3');
  * if (parsed.ok) console.log(rollDice(parsed.expression).total);
  * ```
@@ -20,7 +20,7 @@ export type {
   NotationError,
   ParseResult,
   Term,
-} from './parse-notation.js';
-export { DICE_LIMITS, parseNotation } from './parse-notation.js';
+} from '../shared/dice-notation.js';
+export { DICE_LIMITS, parseNotation } from '../shared/dice-notation.js';
 export type { RandomInt, RolledDiceTerm, RolledDie, RolledTerm, RollOutcome } from './roll-dice.js';
 export { rollDice } from './roll-dice.js';

@@ -1,7 +1,7 @@
-import { type DisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
+import { type DisplayTextRejection, normalizeDisplayText } from '../../../index.js';
 
-export type { DisplayTextRejection, DisplayTextResult } from '../text/display-text.js';
-export { normalizeDisplayText } from '../text/display-text.js';
+export type { DisplayTextRejection, DisplayTextResult } from '../../../index.js';
+export { normalizeDisplayText } from '../../../index.js';
 
 /** Most code points in a player name. */
 export const PLAYER_NAME_MAX_LENGTH = 32;

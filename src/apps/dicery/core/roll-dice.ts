@@ -5,8 +5,8 @@
  */
 
 import { randomInt as cryptoRandomInt } from 'node:crypto';
-import type { ConstantTerm, DiceExpression, DiceTerm } from './parse-notation.js';
-import { DICE_LIMITS } from './parse-notation.js';
+import type { ConstantTerm, DiceExpression, DiceTerm } from '../shared/dice-notation.js';
+import { DICE_LIMITS } from '../shared/dice-notation.js';
 
 /**
  * Source of uniform random integers in `[min, maxExclusive)`, the same

@@ -71,3 +71,6 @@ export const roomEventSchema = Type.Union([
 export function asRoomEvent(event: Static<typeof roomEventSchema>): RoomEvent {
   return event;
 }
+
+/** A room event as it travels on the app channel (the schema's static type). */
+export type RoomEventMessage = Static<typeof roomEventSchema>;

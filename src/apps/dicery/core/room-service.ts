@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { parseNotation, type RandomInt, type RollOutcome, rollDice } from '../dice/index.js';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../../index.js';
+import { generateRoomCode, normalizeRoomCode } from '../shared/room-code.js';
 import type { PlayerRecord, RoomRecord, RoomStore, StoredRoomEvent } from '../storage/room-store.js';
+import { parseNotation, type RandomInt, type RollOutcome, rollDice } from './dice.js';
+import { type DiceryError, roomNotFound } from './errors.js';
 import {
   type DisplayTextRejection,
   normalizeDisplayText,
@@ -16,7 +18,6 @@ import {
   type RoomEventDataMap,
   type RoomEventType,
 } from './room-bus.js';
-import { generateRoomCode, normalizeRoomCode } from './room-code.js';
 
 /** Most code points in a room name. */
 export const ROOM_NAME_MAX_LENGTH = 80;
@@ -155,12 +156,7 @@ function warnPublishError(error: unknown, event: RoomEvent): void {
   });
 }
 
-function roomNotFound(): GatehouseError {
-  // One message for unknown, closed and malformed codes alike: nothing to tell them apart.
-  return new GatehouseError('ROOM_NOT_FOUND', 'Room not found');
-}
-
-function textError(field: string, label: string, reason: DisplayTextRejection, max: number): GatehouseError {
+function textError(field: string, label: string, reason: DisplayTextRejection, max: number): DiceryError {
   const message =
     reason === 'empty'
       ? `${label} must not be empty`

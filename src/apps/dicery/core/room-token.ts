@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { decodeProtectedHeader, errors as joseErrors } from 'jose';
-import { BoundedMap } from '../lib/bounded-map.js';
-import type { Keyring } from '../tokens/keyring.js';
+import { decodeProtectedHeader } from 'jose';
+import { type AppTokenKind, type AppTokens, BoundedMap } from '../../../index.js';
 
 /**
  * `typ` header of room tokens. Access tokens are `at+jwt` (RFC 9068), so with explicit typing
@@ -17,6 +16,13 @@ export const ROOM_CLAIM = 'dicery_room';
 
 /** Longest lifetime of a room token in seconds, whatever the configuration says (issue #5: ≤ 12 h). */
 export const ROOM_TOKEN_MAX_TTL = 12 * 3600;
+
+/** The app token kind of room tokens (see `AppTokens`). */
+export const ROOM_TOKEN_KIND: AppTokenKind = {
+  typ: ROOM_TOKEN_TYP,
+  audience: ROOM_TOKEN_AUDIENCE,
+  requiredClaims: ['sub', ROOM_CLAIM, 'jti'],
+};
 
 /** Who a valid room token speaks for. */
 export interface RoomTokenIdentity {
@@ -57,7 +63,8 @@ export interface RoomTokens {
 
 /** Options of {@link createRoomTokens}. */
 export interface RoomTokensOptions {
-  keyring: Keyring;
+  /** The core's app tokens (`gatehouse.appTokens`), which sign with the instance's keys. */
+  tokens: AppTokens;
   /** Current time, epoch ms. */
   clock: () => number;
   /** Token lifetime in seconds; capped at {@link ROOM_TOKEN_MAX_TTL}. */
@@ -88,7 +95,7 @@ export function looksLikeRoomToken(token: string): boolean {
 
 /** Creates the {@link RoomTokens} issuer/verifier. */
 export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
-  const { keyring, clock } = options;
+  const { tokens, clock } = options;
   if (!Number.isInteger(options.ttlSeconds) || options.ttlSeconds < 1) {
     throw new Error(`Room token lifetime must be a positive number of seconds, got ${options.ttlSeconds}`);
   }
@@ -103,10 +110,13 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
       const now = clock();
       const iat = Math.floor(now / 1000);
       const exp = iat + ttlSeconds;
-      const token = await keyring.sign(
-        { sub: playerId, [ROOM_CLAIM]: roomCode, aud: ROOM_TOKEN_AUDIENCE, iat, exp, jti: randomUUID() },
-        ROOM_TOKEN_TYP,
-      );
+      const token = await tokens.sign(ROOM_TOKEN_KIND, {
+        sub: playerId,
+        [ROOM_CLAIM]: roomCode,
+        iat,
+        exp,
+        jti: randomUUID(),
+      });
       return { token, expiresAt: exp * 1000, expiresIn: Math.max(0, exp - Math.ceil(now / 1000)) };
     },
 
@@ -115,17 +125,9 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
       const now = clock();
       let identity = verified.get(token);
       if (identity === undefined) {
-        let payload: Awaited<ReturnType<Keyring['verify']>>;
-        try {
-          payload = await keyring.verify(token, {
-            typ: ROOM_TOKEN_TYP,
-            audience: ROOM_TOKEN_AUDIENCE,
-            requiredClaims: ['sub', ROOM_CLAIM, 'jti'],
-            now,
-          });
-        } catch (error) {
-          return { ok: false, reason: error instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
-        }
+        const check = await tokens.verify(token, ROOM_TOKEN_KIND);
+        if (!check.ok) return { ok: false, reason: check.reason };
+        const payload = check.claims;
         const { sub, exp } = payload;
         const room = payload[ROOM_CLAIM];
         if (

@@ -5,10 +5,14 @@
  * @module
  */
 
+export {
+  generateRoomCode,
+  normalizeRoomCode,
+  ROOM_CODE_ALPHABET,
+  ROOM_CODE_LENGTH,
+} from '../shared/room-code.js';
 export type { DisplayTextRejection, DisplayTextResult, PlayerNameResult } from './player-name.js';
 export { normalizeDisplayText, normalizePlayerName, PLAYER_NAME_MAX_LENGTH } from './player-name.js';
-export type { RedisRoomBusOptions } from './redis-room-bus.js';
-export { createRedisRoomBus } from './redis-room-bus.js';
 export type {
   MemoryRoomBusOptions,
   RollEventData,
@@ -22,7 +26,6 @@ export type {
   RoomPlayerRef,
 } from './room-bus.js';
 export { createMemoryRoomBus, ROOM_EVENT_TYPES } from './room-bus.js';
-export { generateRoomCode, normalizeRoomCode, ROOM_CODE_ALPHABET, ROOM_CODE_LENGTH } from './room-code.js';
 export type { RoomEventViewer } from './room-event-view.js';
 export { viewRoomEvent } from './room-event-view.js';
 export type { RoomService, RoomServiceOptions, RoomSnapshot, RoomTransaction } from './room-service.js';
@@ -48,3 +51,5 @@ export {
   ROOM_TOKEN_MAX_TTL,
   ROOM_TOKEN_TYP,
 } from './room-token.js';
+export type { OpenRoomChannel } from './shared-room-bus.js';
+export { createSharedRoomBus, ROOM_CHANNEL } from './shared-room-bus.js';

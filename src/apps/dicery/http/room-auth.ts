@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { GatehouseError } from '../errors.js';
-import type { Gatehouse } from '../gatehouse.js';
-import { normalizeRoomCode } from '../rooms/room-code.js';
-import { looksLikeRoomToken } from '../rooms/room-token.js';
-import { invalidToken, REALM, readBearerToken, SAFE_METHODS } from './auth.js';
-import { currentCsrfBinding } from './csrf-binding.js';
+import { currentCsrfBinding, invalidToken, readBearerToken, SAFE_METHODS } from '../../../http/index.js';
+import type { Gatehouse } from '../../../index.js';
+import { GatehouseError } from '../../../index.js';
+import { type DiceryError, type DiceryErrorCode, roomNotFound } from '../core/errors.js';
+import { looksLikeRoomToken } from '../core/room-token.js';
+import type { Dicery } from '../index.js';
+import { normalizeRoomCode } from '../shared/room-code.js';
 
 /** A player proven by a room token for the room in the URL, still present in it. */
 export interface RoomPlayerAuth {
@@ -71,19 +72,19 @@ interface RoomCredential {
 }
 
 /** Outcome of checking one kind of credential: the caller, nobody, or why it was refused. */
-type Check<T> = { ok: true; value: T } | { ok: false; error: GatehouseError | null };
+type Check<T> = { ok: true; value: T } | { ok: false; error: DiceryError | null };
 
 const HOST_SCOPE = 'rooms:host';
 
-function notMember(message: string): GatehouseError {
-  return new GatehouseError('NOT_ROOM_MEMBER', message);
+function notMember(message: string): DiceryError {
+  return new GatehouseError<DiceryErrorCode>('NOT_ROOM_MEMBER', message);
 }
 
-function noCredential(): GatehouseError {
+function noCredential(): DiceryError {
   return new GatehouseError(
     'UNAUTHENTICATED',
     'Join the room first: send its room cookie or a room token as a Bearer token (POST /rooms/{code}/join).',
-    { headers: { 'www-authenticate': `Bearer realm="${REALM}"` } },
+    { challenge: { scheme: 'Bearer' } },
   );
 }
 
@@ -97,15 +98,15 @@ function noCredential(): GatehouseError {
  * delivery (Redis pub/sub is at-most-once). Only the signature check is cached (see
  * `createRoomTokens`).
  */
-export function installRoomAuth(app: FastifyInstance, gatehouse: Gatehouse): RoomGuards {
-  const { rooms, roomTokens } = gatehouse;
+export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuards {
+  const { rooms, roomTokens } = dicery;
   if (!app.hasRequestDecorator('room')) app.decorateRequest('room', null);
 
   const codeOf = (request: FastifyRequest): string => {
     const raw = (request.params as { code?: unknown }).code;
     const code = typeof raw === 'string' ? normalizeRoomCode(raw) : undefined;
     // Same answer as the service gives for unknown and closed rooms.
-    if (code === undefined) throw new GatehouseError('ROOM_NOT_FOUND', 'Room not found');
+    if (code === undefined) throw roomNotFound();
     return code;
   };
 
@@ -157,7 +158,7 @@ export function installRoomAuth(app: FastifyInstance, gatehouse: Gatehouse): Roo
     if (room.hostUserId !== auth.user.id || !auth.scopes.includes(HOST_SCOPE)) {
       // Someone else's room answers exactly like a missing one: a signed-in account must not be
       // able to test codes (the join limit is what makes guessing them hopeless).
-      throw new GatehouseError('ROOM_NOT_FOUND', 'Room not found');
+      throw roomNotFound();
     }
     return {
       userId: auth.user.id,

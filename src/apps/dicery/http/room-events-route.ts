@@ -1,14 +1,16 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { GatehouseError } from '../../errors.js';
-import type { Gatehouse } from '../../gatehouse.js';
-import { addressBucket } from '../../lib/address-bucket.js';
-import type { RoomEvent } from '../../rooms/room-bus.js';
-import { viewRoomEvent } from '../../rooms/room-event-view.js';
-import { ROOM_EVENTS_MAX_PAGE } from '../../rooms/room-service.js';
-import { MEMBER_SECURITY, type RoomGuards, roomOf } from '../room-auth.js';
-import { errorResponses, problemRef, RoomCodeParam } from '../schemas.js';
+import { errorResponses, problemRef } from '../../../http/index.js';
+import type { Gatehouse } from '../../../index.js';
+import { addressBucket, GatehouseError } from '../../../index.js';
+import type { DiceryError, DiceryErrorCode } from '../core/errors.js';
+import type { RoomEvent } from '../core/room-bus.js';
+import { viewRoomEvent } from '../core/room-event-view.js';
+import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
+import type { DiceryContext } from './dicery-context.js';
+import { MEMBER_SECURITY, type RoomGuards, roomOf } from './room-auth.js';
+import { RoomCodeParam } from './room-code-param.js';
 import { toEventPayload } from './room-views.js';
 
 /** Options of the room event stream route. */
@@ -88,7 +90,7 @@ function frameOf(event: RoomEvent): string {
   return frame;
 }
 
-function badLastEventId(): GatehouseError {
+function badLastEventId(): DiceryError {
   const message = 'must be a non-negative integer (an event id)';
   return new GatehouseError('VALIDATION_FAILED', `Last-Event-ID ${message}`, {
     errors: [{ field: 'last_event_id', message }],
@@ -136,11 +138,12 @@ function lastEventIdOf(request: FastifyRequest): number | undefined {
  */
 export function registerRoomEventsRoute(
   app: FastifyInstance,
-  gatehouse: Gatehouse,
+  { gatehouse, dicery }: DiceryContext,
   guards: RoomGuards,
   options: RoomEventsRouteOptions = {},
 ): void {
-  const { rooms, roomStore, roomBus, revocations, sessions, config, clock } = gatehouse;
+  const { rooms, roomStore, roomBus } = dicery;
+  const { config, clock } = gatehouse;
   const heartbeatMs = options.heartbeatIntervalMs ?? config.roomHeartbeatInterval * 1000;
   const retryMs = options.retryMs ?? 3000;
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
@@ -201,7 +204,7 @@ export function registerRoomEventsRoute(
     }
     stream.renewing = true;
     try {
-      const check = await sessions.checkCookieSession(stream.hostSessionId);
+      const check = await gatehouse.checkSession(stream.hostSessionId);
       if (check.ok) {
         stream.expiresAt = check.expiresAt;
         arm(stream);
@@ -316,7 +319,7 @@ export function registerRoomEventsRoute(
       const byRoom = new Map<string, Stream[]>();
       const now = clock();
       for (const stream of streams) {
-        if (stream.hostSessionId !== null && revocations.isRevoked(stream.hostSessionId)) {
+        if (stream.hostSessionId !== null && gatehouse.isSessionRevoked(stream.hostSessionId)) {
           end(stream, undefined, 'session_revoked');
           continue;
         }
@@ -455,12 +458,10 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       ];
       const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
       if (full !== undefined) {
-        throw new GatehouseError(
+        throw new GatehouseError<DiceryErrorCode>(
           'TOO_MANY_STREAMS',
           `At most ${full.max} event streams per ${full.per} at once.`,
-          {
-            headers: { 'retry-after': '5' },
-          },
+          { retryAfterSeconds: 5 },
         );
       }
       for (const cap of caps) openPerCaller.set(cap.key, (openPerCaller.get(cap.key) ?? 0) + 1);

@@ -1,14 +1,25 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import { GatehouseError } from '../../errors.js';
-import type { Gatehouse } from '../../gatehouse.js';
-import { addressBucket } from '../../lib/address-bucket.js';
-import { enforceRateLimit } from '../rate-limit.js';
-import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from '../room-auth.js';
-import { errorResponses, IdParam, problemRef, RoomCodeParam } from '../schemas.js';
-import { authOf } from './me-routes.js';
+import {
+  type AuthContext,
+  enforceRateLimit,
+  errorResponses,
+  IdParam,
+  problemRef,
+} from '../../../http/index.js';
+import type { Gatehouse } from '../../../index.js';
+import { addressBucket, GatehouseError } from '../../../index.js';
+import type { DiceryContext } from './dicery-context.js';
+import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from './room-auth.js';
+import { RoomCodeParam } from './room-code-param.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
 import { PlayerSchema, RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
+
+/** The caller's account, on a route behind an account guard (which set it or refused). */
+function authOf(request: { auth: AuthContext | null }): AuthContext {
+  if (request.auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
+  return request.auth;
+}
 
 /** Options of {@link registerRoomRoutes}. */
 export interface RoomRoutesOptions {
@@ -63,11 +74,12 @@ limited per client IP per minute (\`ROOM_JOINS_PER_MINUTE\`); beyond it, 429 wit
  */
 export function registerRoomRoutes(
   app: FastifyInstance,
-  gatehouse: Gatehouse,
+  context: DiceryContext,
   options: RoomRoutesOptions = {},
 ): void {
-  const { rooms, roomStore, roomTokens, counters, config, clock } = gatehouse;
-  const guards = installRoomAuth(app, gatehouse);
+  const { rooms, roomStore, roomTokens } = context.dicery;
+  const { counters, config, clock } = context.gatehouse;
+  const guards = installRoomAuth(app, context.dicery);
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
   const roomCookie = (code: string) => ({
@@ -382,7 +394,7 @@ export function registerRoomRoutes(
     },
   );
 
-  registerRoomEventsRoute(app, gatehouse, guards, options.events);
+  registerRoomEventsRoute(app, context, guards, options.events);
 }
 
 /** Clears the room cookie with the attributes it was set with, or browsers keep it (RFC 6265bis §5.7). */

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
-import type { RoomEvent } from '../../rooms/room-bus.js';
-import type { PlayerRecord, RoomRecord } from '../../storage/room-store.js';
+import type { RoomEvent } from '../core/room-bus.js';
+import type { PlayerRecord, RoomRecord } from '../storage/room-store.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 

@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import { isUniqueViolation } from './open-database.js';
-import type { RoomEventsTable, RoomPlayersTable, RoomsTable, Schema } from './schema.js';
+import { isUniqueViolation } from '../../../index.js';
+import type { DiceryTables, RoomEventsTable, RoomPlayersTable, RoomsTable } from './tables.js';
 
 /** Whether a room still accepts players and rolls. Closing is final. */
 export type RoomState = 'open' | 'closed';
@@ -180,7 +180,7 @@ function toEvent(row: Selectable<RoomEventsTable>): StoredRoomEvent {
 }
 
 /** A {@link RoomStore} over Kysely; the same code serves SQLite and PostgreSQL. */
-export function createRoomStore(db: Kysely<Schema>): RoomStore {
+export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
   return {
     async insertRoom(room) {
       const record: RoomRecord = { ...room, state: 'open', closedAt: null, lastEventSeq: 0 };
@@ -308,7 +308,7 @@ export function createRoomStore(db: Kysely<Schema>): RoomStore {
       return Number(result.numUpdatedRows) > 0;
     },
     appendEvent(code, type, dataJson, now) {
-      const append = async (trx: Kysely<Schema>): Promise<StoredRoomEvent | undefined> => {
+      const append = async (trx: Kysely<DiceryTables>): Promise<StoredRoomEvent | undefined> => {
         // The row lock this UPDATE takes (PostgreSQL) is what orders the room's appends; it is
         // held until the enclosing transaction ends, so commit order is sequence order.
         const room = await trx

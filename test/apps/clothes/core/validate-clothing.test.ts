@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { validateClothingPatch, validateNewClothing } from '../../src/clothes/validate-clothing.js';
-import { GatehouseError } from '../../src/errors.js';
+import { validateClothingPatch, validateNewClothing } from '../../../../src/apps/clothes/core/validate-clothing.js';
+import { GatehouseError } from '../../../../src/errors.js';
 
 const VALID = {
   name: 'Linen shirt',

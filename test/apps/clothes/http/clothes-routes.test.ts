@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
-import { bearerFor, createAccount, type SignedIn, signIn } from '../support/accounts.js';
+import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
+import { bearerFor, createAccount, type SignedIn, signIn } from '../../../support/accounts.js';
 
 const SHIRT = {
   name: 'Linen shirt',

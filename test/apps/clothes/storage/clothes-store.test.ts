@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Color, Size } from '../../src/clothes/clothing-attributes.js';
+import type { Color, Size } from '../../../../src/apps/clothes/core/clothing-attributes.js';
 import {
   type ClothesStore,
   type ClothingRecord,
   createClothesStore,
-} from '../../src/storage/clothes-store.js';
-import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+} from '../../../../src/apps/clothes/storage/clothes-store.js';
+import { createTestDatabase, engines, type TestDatabase } from '../../../support/databases.js';
 
 const T0 = 1_700_000_000_000;
 

@@ -4,7 +4,7 @@ import {
   normalizeDisplayText,
   normalizePlayerName,
   PLAYER_NAME_MAX_LENGTH,
-} from '../../src/rooms/player-name.js';
+} from '../../../../src/apps/dicery/core/player-name.js';
 
 describe('normalizePlayerName', () => {
   it('trims, keeps the name as typed (NFC) and folds width and case in the key', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import type { DiceExpression, DiceTerm, KeepMode } from '../../src/dice/index.js';
-import { parseNotation, rollDice } from '../../src/dice/index.js';
+import type { DiceExpression, DiceTerm, KeepMode } from '../../../../src/apps/dicery/core/dice.js';
+import { parseNotation, rollDice } from '../../../../src/apps/dicery/core/dice.js';
 
 function parse(input: string): DiceExpression {
   const result = parseNotation(input);

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createRedisRoomBus } from '../../src/rooms/redis-room-bus.js';
-import { createMemoryRoomBus, type RoomBus, type RoomEvent } from '../../src/rooms/room-bus.js';
+import { createRedisRoomBus } from '../../../../src/apps/dicery/core/redis-room-bus.js';
+import { createMemoryRoomBus, type RoomBus, type RoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
 
 function rollEvent(room: string, id: number): RoomEvent {
   return {

@@ -1,7 +1,7 @@
 import { Value } from 'typebox/value';
 import { describe, expect, it } from 'vitest';
-import type { RoomEvent } from '../../src/rooms/room-bus.js';
-import { roomEventSchema } from '../../src/rooms/room-event-schema.js';
+import type { RoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
+import { roomEventSchema } from '../../../../src/apps/dicery/core/room-event-schema.js';
 
 const base = { id: 3, room: 'ABCD23', at: '2024-01-01T00:00:00.000Z' };
 const player = { id: 'p1', name: 'Ann' };

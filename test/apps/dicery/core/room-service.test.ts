@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GatehouseError } from '../../src/errors.js';
-import { createMemoryRoomBus, type RoomBus, type RoomEvent } from '../../src/rooms/room-bus.js';
+import { GatehouseError } from '../../../../src/errors.js';
+import { createMemoryRoomBus, type RoomBus, type RoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
 import {
   createRoomService,
   type RoomService,
   type RoomServiceOptions,
-} from '../../src/rooms/room-service.js';
-import { createRoomStore, type RoomRecord, type RoomStore } from '../../src/storage/room-store.js';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+} from '../../../../src/apps/dicery/core/room-service.js';
+import { createRoomStore, type RoomRecord, type RoomStore } from '../../../../src/apps/dicery/storage/room-store.js';
+import { createTestDatabase, type TestDatabase } from '../../../support/databases.js';
 
 const T0 = Date.UTC(2024, 0, 1);
 

@@ -11,10 +11,10 @@ import {
   ROOM_TOKEN_AUDIENCE,
   ROOM_TOKEN_MAX_TTL,
   ROOM_TOKEN_TYP,
-} from '../../src/rooms/room-token.js';
-import { ACCESS_TOKEN_TYP } from '../../src/sessions/session-manager.js';
-import { createTestClock } from '../../src/testing.js';
-import { createKeyring, type Keyring } from '../../src/tokens/keyring.js';
+} from '../../../../src/apps/dicery/core/room-token.js';
+import { ACCESS_TOKEN_TYP } from '../../../../src/sessions/session-manager.js';
+import { createTestClock } from '../../../../src/testing.js';
+import { createKeyring, type Keyring } from '../../../../src/tokens/keyring.js';
 
 const T0 = Date.UTC(2024, 0, 1, 12);
 const secret = new Uint8Array(randomBytes(32));

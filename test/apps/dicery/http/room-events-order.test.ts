@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildServer } from '../../src/server.js';
-import { testConfig } from '../../src/testing.js';
-import { type SignedIn, signIn } from '../support/accounts.js';
-import { createTestDatabaseUrl } from '../support/databases.js';
-import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../support/rooms.js';
-import { openSse, type SseStream } from '../support/sse-client.js';
+import { buildServer } from '../../../../src/server.js';
+import { testConfig } from '../../../../src/testing.js';
+import { type SignedIn, signIn } from '../../../support/accounts.js';
+import { createTestDatabaseUrl } from '../../../support/databases.js';
+import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
+import { openSse, type SseStream } from '../../../support/sse-client.js';
 
 const { DATABASE_URL, REDIS_URL } = process.env;
 const servicesConfigured = DATABASE_URL?.startsWith('postgres') === true && REDIS_URL !== undefined;

@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { GatehouseConfig } from '../../src/config/config.js';
-import { buildServer } from '../../src/server.js';
-import { buildTestServer, createTestClock, testConfig } from '../../src/testing.js';
-import { bearerFor, cookiesOf, createUser, PASSWORD, type SignedIn, signIn } from '../support/accounts.js';
-import { createTestDatabaseUrl } from '../support/databases.js';
-import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../support/rooms.js';
-import { openSse, type SseStream } from '../support/sse-client.js';
+import type { GatehouseConfig } from '../../../../src/config/config.js';
+import { buildServer } from '../../../../src/server.js';
+import { buildTestServer, createTestClock, testConfig } from '../../../../src/testing.js';
+import { bearerFor, cookiesOf, createUser, PASSWORD, type SignedIn, signIn } from '../../../support/accounts.js';
+import { createTestDatabaseUrl } from '../../../support/databases.js';
+import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
+import { openSse, type SseStream } from '../../../support/sse-client.js';
 
 /** Limits these tests do not exercise, out of the way: every test here makes rooms and streams. */
 const NO_ROOM_LIMITS = {

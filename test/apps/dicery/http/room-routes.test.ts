@@ -1,10 +1,10 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestServer } from '../../src/testing.js';
-import { cookiesOf, PASSWORD, type SignedIn, signIn } from '../support/accounts.js';
-import { createTestDatabaseUrl, engines } from '../support/databases.js';
-import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../support/rooms.js';
+import { buildTestServer } from '../../../../src/testing.js';
+import { cookiesOf, PASSWORD, type SignedIn, signIn } from '../../../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
+import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 
 const PREFIX = '__Secure-dicery_room_';
 const CODE_PATTERN = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}$/;

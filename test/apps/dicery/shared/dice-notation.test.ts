@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { NotationError, ParseResult } from '../../src/dice/parse-notation.js';
-import { DICE_LIMITS, parseNotation } from '../../src/dice/parse-notation.js';
+import type { NotationError, ParseResult } from '../../../../src/apps/dicery/shared/dice-notation.js';
+import { DICE_LIMITS, parseNotation } from '../../../../src/apps/dicery/shared/dice-notation.js';
 
 function expectOk(result: ParseResult) {
   if (!result.ok) throw new Error(`expected success, got ${JSON.stringify(result.error)}`);

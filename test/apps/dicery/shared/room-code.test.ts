@@ -4,7 +4,7 @@ import {
   normalizeRoomCode,
   ROOM_CODE_ALPHABET,
   ROOM_CODE_LENGTH,
-} from '../../src/rooms/room-code.js';
+} from '../../../../src/apps/dicery/shared/room-code.js';
 
 describe('generateRoomCode', () => {
   it('draws 8 characters from the unambiguous alphabet', () => {

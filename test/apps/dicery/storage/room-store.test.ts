@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, Migrator } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { migrations } from '../../src/storage/migrations/index.js';
-import { openDatabase } from '../../src/storage/open-database.js';
+import { migrations } from '../../../../src/storage/migrations/index.js';
+import { openDatabase } from '../../../../src/storage/open-database.js';
 import {
   createRoomStore,
   type NewPlayer,
   type RoomStore,
   type StoredRoomEvent,
-} from '../../src/storage/room-store.js';
+} from '../../../../src/apps/dicery/storage/room-store.js';
 import {
   createTestDatabase,
   createTestDatabaseUrl,
   engines,
   type TestDatabase,
-} from '../support/databases.js';
+} from '../../../support/databases.js';
 
 const T0 = 1_700_000_000_000;
 

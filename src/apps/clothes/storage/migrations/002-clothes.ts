@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 
-// Frozen copies of the lists in src/clothes/clothing-attributes.ts as they were when this ran:
+// Frozen copies of the lists in src/apps/clothes/core/clothing-attributes.ts as they were when this ran:
 // a migration must keep meaning the same thing after the code moves on.
 const SIZES = ['xs', 's', 'm', 'l', 'xl', 'xxl'];
 const COLORS = [

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import { isPostgres } from './dialect.js';
+import { isPostgres } from '../../../../index.js';
 
 /**
  * Dicery rooms, their players and the per-room event log that SSE streams resume from.
