@@ -5,14 +5,21 @@ import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose
 import { describe, expect, it } from 'vitest';
 import { createRoomTokens } from '../../src/apps/dicery/core/room-token.js';
 import { buildTestServer } from '../../src/testing.js';
+import { createAppTokens } from '../../src/tokens/app-tokens.js';
 import {
   createKeyring,
   IAT_CLOCK_SKEW_SECONDS,
   KEY_RETENTION_MARGIN_SECONDS,
+  type Keyring,
   retiredKeyRetentionSeconds,
   rotateSigningKeys,
 } from '../../src/tokens/keyring.js';
 import { bearer, createUser, login } from '../support/accounts.js';
+
+/** App tokens over `keyring`, as the core builds them (room tokens are one app token kind). */
+function appTokensFor(keyring: Keyring, clock: () => number) {
+  return createAppTokens({ keyring, clock, reserved: { typ: 'at+jwt', audience: 'gatehouse' } });
+}
 
 const secret = new Uint8Array(32).fill(1);
 const expect200 = { typ: 'at+jwt', audience: 'api', requiredClaims: ['sub'] };
@@ -92,8 +99,8 @@ describe('keyring', () => {
     const clock = () => now;
     const before = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
     const roomToken = await createRoomTokens({
-      keyring: before,
-      clock,
+      tokens: appTokensFor(before, clock),
+      clock: clock,
       ttlSeconds: config.roomTokenTtl,
     }).issue('ABCDEF', 'player-1');
     // Rotate right after issuing, then again 11 h later (just before the room token expires):
@@ -103,9 +110,11 @@ describe('keyring', () => {
     const later = await rotateSigningKeys(dataDir, 'EdDSA', retain, now);
     expect(later.removed).toEqual([]);
     const after = await createKeyring({ algorithm: 'EdDSA', secret, issuer: 'gatehouse', dataDir });
-    const check = await createRoomTokens({ keyring: after, clock, ttlSeconds: config.roomTokenTtl }).verify(
-      roomToken.token,
-    );
+    const check = await createRoomTokens({
+      tokens: appTokensFor(after, clock),
+      clock: clock,
+      ttlSeconds: config.roomTokenTtl,
+    }).verify(roomToken.token);
     expect(check).toMatchObject({ ok: true, playerId: 'player-1' });
     // Once every token it could have signed is dead, the key goes.
     const last = await rotateSigningKeys(dataDir, 'EdDSA', retain, start + retain * 1000 + 1);

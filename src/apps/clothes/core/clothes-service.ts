@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { GatehouseError } from '../../../index.js';
 import type { ClothesQuery, ClothesStore, ClothingRecord } from '../storage/clothes-store.js';
 import { clothingNotFound } from './errors.js';
 import { type ClothingInput, validateClothingPatch, validateNewClothing } from './validate-clothing.js';

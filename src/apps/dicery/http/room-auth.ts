@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { currentCsrfBinding, invalidToken, readBearerToken, SAFE_METHODS } from '../../../http/index.js';
-import type { Gatehouse } from '../../../index.js';
 import { GatehouseError } from '../../../index.js';
 import { type DiceryError, type DiceryErrorCode, roomNotFound } from '../core/errors.js';
 import { looksLikeRoomToken } from '../core/room-token.js';

@@ -2,7 +2,6 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errorResponses, problemRef } from '../../../http/index.js';
-import type { Gatehouse } from '../../../index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
 import type { DiceryError, DiceryErrorCode } from '../core/errors.js';
 import type { RoomEvent } from '../core/room-bus.js';

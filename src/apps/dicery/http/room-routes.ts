@@ -7,7 +7,6 @@ import {
   IdParam,
   problemRef,
 } from '../../../http/index.js';
-import type { Gatehouse } from '../../../index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
 import type { DiceryContext } from './dicery-context.js';
 import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from './room-auth.js';

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { validateClothingPatch, validateNewClothing } from '../../../../src/apps/clothes/core/validate-clothing.js';
+import {
+  validateClothingPatch,
+  validateNewClothing,
+} from '../../../../src/apps/clothes/core/validate-clothing.js';
 import { GatehouseError } from '../../../../src/errors.js';
 
 const VALID = {

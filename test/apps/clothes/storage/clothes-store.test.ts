@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Color, Size } from '../../../../src/apps/clothes/core/clothing-attributes.js';
+import { clothesMigrations } from '../../../../src/apps/clothes/index.js';
 import {
   type ClothesStore,
   type ClothingRecord,
   createClothesStore,
 } from '../../../../src/apps/clothes/storage/clothes-store.js';
+import type { ClothesTables } from '../../../../src/apps/clothes/storage/tables.js';
+import { appTables } from '../../../../src/storage/app-tables.js';
+import type { Schema } from '../../../../src/storage/schema.js';
 import { createTestDatabase, engines, type TestDatabase } from '../../../support/databases.js';
 
 const T0 = 1_700_000_000_000;
@@ -13,10 +18,12 @@ const T0 = 1_700_000_000_000;
 describe.each(engines)('ClothesStore on $name', ({ name: engine }) => {
   let testDb: TestDatabase;
   let store: ClothesStore;
+  let db: Kysely<ClothesTables>;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase(engine);
-    store = createClothesStore(testDb.database.db);
+    testDb = await createTestDatabase(engine, { clothes: clothesMigrations });
+    db = appTables<ClothesTables, Schema>(testDb.database.db);
+    store = createClothesStore(db);
   });
 
   afterAll(async () => {
@@ -25,7 +32,7 @@ describe.each(engines)('ClothesStore on $name', ({ name: engine }) => {
 
   // The suite shares one database; each test starts from an empty catalogue.
   beforeEach(async () => {
-    await testDb.database.db.deleteFrom('clothes').execute();
+    await db.deleteFrom('clothes').execute();
   });
 
   function item(overrides: Partial<ClothingRecord> = {}): ClothingRecord {

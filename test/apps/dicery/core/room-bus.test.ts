@@ -1,8 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createRedisRoomBus } from '../../../../src/apps/dicery/core/redis-room-bus.js';
-import { createMemoryRoomBus, type RoomBus, type RoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
+import {
+  createMemoryRoomBus,
+  type RoomBus,
+  type RoomEvent,
+} from '../../../../src/apps/dicery/core/room-bus.js';
+import { createSharedRoomBus } from '../../../../src/apps/dicery/core/shared-room-bus.js';
+import { createGatehouse, type Gatehouse } from '../../../../src/gatehouse.js';
+import { testConfig } from '../../../../src/testing.js';
 
 function rollEvent(room: string, id: number): RoomEvent {
   return {
@@ -124,16 +130,21 @@ describe('createMemoryRoomBus', () => {
   });
 });
 
-describe.runIf(process.env.REDIS_URL)('createRedisRoomBus', () => {
+describe.runIf(process.env.REDIS_URL)('createSharedRoomBus over Redis', () => {
   const url = process.env.REDIS_URL ?? '';
   const buses: RoomBus[] = [];
+  const cores: Gatehouse[] = [];
 
   afterEach(async () => {
     await Promise.all(buses.splice(0).map((bus) => bus.close()));
+    await Promise.all(cores.splice(0).map((core) => core.close()));
   });
 
+  /** One instance: its own core (as each server process has), with the shared Redis. */
   async function open(): Promise<RoomBus> {
-    const bus = await createRedisRoomBus(url);
+    const core = await createGatehouse(testConfig({ redisUrl: url }), { onWarning: () => {} });
+    cores.push(core);
+    const bus = await createSharedRoomBus((options) => core.openChannel(options));
     buses.push(bus);
     return bus;
   }

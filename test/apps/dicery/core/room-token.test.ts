@@ -14,7 +14,13 @@ import {
 } from '../../../../src/apps/dicery/core/room-token.js';
 import { ACCESS_TOKEN_TYP } from '../../../../src/sessions/session-manager.js';
 import { createTestClock } from '../../../../src/testing.js';
+import { createAppTokens } from '../../../../src/tokens/app-tokens.js';
 import { createKeyring, type Keyring } from '../../../../src/tokens/keyring.js';
+
+/** App tokens over `keyring`, as the core builds them (room tokens are one app token kind). */
+function appTokensFor(keyring: Keyring, clock: () => number) {
+  return createAppTokens({ keyring, clock, reserved: { typ: 'at+jwt', audience: 'gatehouse' } });
+}
 
 const T0 = Date.UTC(2024, 0, 1, 12);
 const secret = new Uint8Array(randomBytes(32));
@@ -32,7 +38,7 @@ describe('room tokens', () => {
 
   it('carries its own typ, aud, the namespaced room claim, sub, iat, exp and jti', async () => {
     const clock = createTestClock(T0);
-    const tokens = createRoomTokens({ keyring, clock, ttlSeconds: 3600 });
+    const tokens = createRoomTokens({ tokens: appTokensFor(keyring, clock), clock: clock, ttlSeconds: 3600 });
     const issued = await tokens.issue('ABCDEFGH', 'player-1');
     expect(decodeProtectedHeader(issued.token)).toMatchObject({ alg: 'HS256', typ: ROOM_TOKEN_TYP });
     const claims = decodeJwt(issued.token);
@@ -56,7 +62,11 @@ describe('room tokens', () => {
   });
 
   it('never lives longer than 12 hours, whatever the configured lifetime', async () => {
-    const tokens = createRoomTokens({ keyring, clock: () => T0, ttlSeconds: 7 * 24 * 3600 });
+    const tokens = createRoomTokens({
+      tokens: appTokensFor(keyring, () => T0),
+      clock: () => T0,
+      ttlSeconds: 7 * 24 * 3600,
+    });
     const issued = await tokens.issue('ABCDEFGH', 'p');
     const { iat, exp } = decodeJwt(issued.token);
     expect((exp ?? 0) - (iat ?? 0)).toBe(ROOM_TOKEN_MAX_TTL);
@@ -64,13 +74,17 @@ describe('room tokens', () => {
   });
 
   it('refuses a non-positive or fractional lifetime at creation', () => {
-    expect(() => createRoomTokens({ keyring, clock: () => T0, ttlSeconds: 0 })).toThrow(/positive/);
-    expect(() => createRoomTokens({ keyring, clock: () => T0, ttlSeconds: 1.5 })).toThrow(/positive/);
+    expect(() =>
+      createRoomTokens({ tokens: appTokensFor(keyring, () => T0), clock: () => T0, ttlSeconds: 0 }),
+    ).toThrow(/positive/);
+    expect(() =>
+      createRoomTokens({ tokens: appTokensFor(keyring, () => T0), clock: () => T0, ttlSeconds: 1.5 }),
+    ).toThrow(/positive/);
   });
 
   it('expires exactly at exp, also when the verified token is cached', async () => {
     const clock = createTestClock(T0);
-    const tokens = createRoomTokens({ keyring, clock, ttlSeconds: 60 });
+    const tokens = createRoomTokens({ tokens: appTokensFor(keyring, clock), clock: clock, ttlSeconds: 60 });
     const { token } = await tokens.issue('ABCDEFGH', 'p');
     expect((await tokens.verify(token)).ok).toBe(true);
     clock.advance(59_999);
@@ -78,14 +92,19 @@ describe('room tokens', () => {
     clock.advance(1);
     expect(await tokens.verify(token)).toEqual({ ok: false, reason: 'expired' });
     // And from a cold cache (another instance): jose reports it expired too.
-    const cold = createRoomTokens({ keyring, clock, ttlSeconds: 60 });
+    const cold = createRoomTokens({ tokens: appTokensFor(keyring, clock), clock: clock, ttlSeconds: 60 });
     expect(await cold.verify(token)).toEqual({ ok: false, reason: 'expired' });
   });
 
   it('caches verified tokens (the signature is checked once) and bounds the cache', async () => {
     const spy = vi.spyOn(keyring, 'verify');
     try {
-      const tokens = createRoomTokens({ keyring, clock: () => T0, ttlSeconds: 60, cacheSize: 2 });
+      const tokens = createRoomTokens({
+        tokens: appTokensFor(keyring, () => T0),
+        clock: () => T0,
+        ttlSeconds: 60,
+        cacheSize: 2,
+      });
       const a = (await tokens.issue('ABCDEFGH', 'a')).token;
       const b = (await tokens.issue('ABCDEFGH', 'b')).token;
       const c = (await tokens.issue('ABCDEFGH', 'c')).token;
@@ -103,7 +122,11 @@ describe('room tokens', () => {
   });
 
   it('refuses an access token, and an access-token verifier refuses a room token', async () => {
-    const tokens = createRoomTokens({ keyring, clock: () => T0, ttlSeconds: 60 });
+    const tokens = createRoomTokens({
+      tokens: appTokensFor(keyring, () => T0),
+      clock: () => T0,
+      ttlSeconds: 60,
+    });
     const access = await keyring.sign(
       {
         sub: 'user-1',
@@ -142,7 +165,11 @@ describe('room tokens', () => {
   });
 
   it('refuses tampered, foreign-key, unsigned, claim-less and garbage tokens', async () => {
-    const tokens = createRoomTokens({ keyring, clock: () => T0, ttlSeconds: 60 });
+    const tokens = createRoomTokens({
+      tokens: appTokensFor(keyring, () => T0),
+      clock: () => T0,
+      ttlSeconds: 60,
+    });
     const { token } = await tokens.issue('ABCDEFGH', 'p');
     const [header, payload, signature] = token.split('.');
     const otherPayload = Buffer.from(
@@ -174,7 +201,11 @@ describe('room tokens', () => {
   });
 
   it('tells room tokens from other bearer tokens by header only, for routing', async () => {
-    const tokens = createRoomTokens({ keyring, clock: () => T0, ttlSeconds: 60 });
+    const tokens = createRoomTokens({
+      tokens: appTokensFor(keyring, () => T0),
+      clock: () => T0,
+      ttlSeconds: 60,
+    });
     expect(looksLikeRoomToken((await tokens.issue('ABCDEFGH', 'p')).token)).toBe(true);
     const access = await keyring.sign({ sub: 'u', aud: 'gatehouse-api', iat: 1, exp: 2 }, ACCESS_TOKEN_TYP);
     expect(looksLikeRoomToken(access)).toBe(false);

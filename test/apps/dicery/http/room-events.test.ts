@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GatehouseConfig } from '../../../../src/config/config.js';
 import { buildServer } from '../../../../src/server.js';
 import { buildTestServer, createTestClock, testConfig } from '../../../../src/testing.js';
-import { bearerFor, cookiesOf, createUser, PASSWORD, type SignedIn, signIn } from '../../../support/accounts.js';
+import {
+  bearerFor,
+  cookiesOf,
+  createUser,
+  PASSWORD,
+  type SignedIn,
+  signIn,
+} from '../../../support/accounts.js';
 import { createTestDatabaseUrl } from '../../../support/databases.js';
 import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 import { openSse, type SseStream } from '../../../support/sse-client.js';
@@ -246,14 +253,14 @@ describe('GET /rooms/{code}/events (real server)', () => {
     const staysStream = await follow(room.code, stays.headers);
     // Remove the player behind the service's back: no player_left is published, as when Redis
     // drops a message or a kick lands between the guard's check and the subscription.
-    expect(await app.gatehouse.roomStore.markPlayerGone(gone.id, 'kicked', Date.now())).toBe(true);
+    expect(await app.dicery.roomStore.markPlayerGone(gone.id, 'kicked', Date.now())).toBe(true);
     await goneStream.ended;
     expect(goneStream.comments).toContain('no longer in the room');
     expect(goneStream.messages).toEqual([]);
     const later = (await roll(room.code, stays)).json();
     await staysStream.next((m) => m.id === String(later.id));
     // Likewise for a room closed without its event.
-    expect(await app.gatehouse.roomStore.closeRoom(room.code, Date.now())).toBe(true);
+    expect(await app.dicery.roomStore.closeRoom(room.code, Date.now())).toBe(true);
     await staysStream.ended;
     expect(staysStream.comments).toContain('room closed');
   });
@@ -261,12 +268,7 @@ describe('GET /rooms/{code}/events (real server)', () => {
   describe('order and completeness (per-room sequence numbers)', () => {
     /** Appends to the log without publishing: an event the bus lost. */
     const appendUnpublished = async (code: string, n: number) => {
-      const event = await app.gatehouse.roomStore.appendEvent(
-        code,
-        'roll',
-        JSON.stringify({ n }),
-        Date.now(),
-      );
+      const event = await app.dicery.roomStore.appendEvent(code, 'roll', JSON.stringify({ n }), Date.now());
       if (event === undefined) throw new Error('append refused');
       return event;
     };
@@ -301,12 +303,12 @@ describe('GET /rooms/{code}/events (real server)', () => {
       const stream = await follow(room.code, p.headers);
       const stored = await appendUnpublished(room.code, 1);
       await appendUnpublished(room.code, 2);
-      const events = await app.gatehouse.rooms.catchUp(room.code, stored.id - 1);
+      const events = await app.dicery.rooms.catchUp(room.code, stored.id - 1);
       const [second, third] = events;
       if (second === undefined || third === undefined) throw new Error('events missing');
-      await app.gatehouse.roomBus.publish(third);
-      await app.gatehouse.roomBus.publish(second);
-      await app.gatehouse.roomBus.publish(third);
+      await app.dicery.roomBus.publish(third);
+      await app.dicery.roomBus.publish(second);
+      await app.dicery.roomBus.publish(third);
       await stream.next((m) => m.id === String(third.id));
       const live = (await roll(room.code, p)).json();
       await stream.next((m) => m.id === String(live.id));
@@ -352,7 +354,7 @@ describe('GET /rooms/{code}/events (real server)', () => {
     const other = await joinAsBot(app, room.code, 'Modest');
     expect((await follow(room.code, other.headers)).status).toBe(200);
     one.close();
-    await vi.waitFor(() => expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(2));
+    await vi.waitFor(() => expect(app.dicery.roomBus.subscriberCount(room.code)).toBe(2));
     expect((await follow(room.code, player.headers)).status).toBe(200);
   });
 
@@ -360,9 +362,9 @@ describe('GET /rooms/{code}/events (real server)', () => {
     const room = await createRoom(app, host);
     const players = await Promise.all(['P1', 'P2', 'P3'].map((name) => joinAsBot(app, room.code, name)));
     const streams = await Promise.all(players.map((p) => follow(room.code, p.headers)));
-    expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(3);
+    expect(app.dicery.roomBus.subscriberCount(room.code)).toBe(3);
     for (const stream of streams) stream.close();
-    await vi.waitFor(() => expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(0));
+    await vi.waitFor(() => expect(app.dicery.roomBus.subscriberCount(room.code)).toBe(0));
     // Rolling into a room nobody follows any more is fine.
     expect((await roll(room.code, players[0] as JoinedPlayer)).statusCode).toBe(201);
   });
@@ -384,7 +386,7 @@ describe('room event streams: token expiry and shutdown', () => {
         event: 'stream_end',
         data: { reason: 'token_expired' },
       });
-      expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(0);
+      expect(app.dicery.roomBus.subscriberCount(room.code)).toBe(0);
       const again = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
       expect(again.status).toBe(401);
       expect(again.problem?.code).toBe('INVALID_TOKEN');
@@ -452,7 +454,7 @@ describe('room event streams: caps per account and per client address', () => {
     const theirs = await createRoom(app, other);
     expect((await follow(theirs.code, { ...other.headers, ...from() })).status).toBe(200);
     first.close();
-    await vi.waitFor(() => expect(app.gatehouse.roomBus.subscriberCount(one.code)).toBe(0));
+    await vi.waitFor(() => expect(app.dicery.roomBus.subscriberCount(one.code)).toBe(0));
     expect((await follow(three.code, { ...host.headers, ...from() })).status).toBe(200);
   });
 
@@ -479,7 +481,7 @@ describe('room event streams: caps per account and per client address', () => {
     expect((await follow(code, { ...last.headers, ...from('203.0.113.51') })).status).toBe(200);
     streams[0]?.close();
     await vi.waitFor(() =>
-      expect(app.gatehouse.roomBus.subscriberCount((rooms[0] as CreatedRoom).code)).toBe(0),
+      expect(app.dicery.roomBus.subscriberCount((rooms[0] as CreatedRoom).code)).toBe(0),
     );
     expect((await follow(code, { ...last.headers, ...crowd })).status).toBe(200);
   });
@@ -530,7 +532,7 @@ describe('room event streams end with the credential that opened them', () => {
     clock.advance(ACCESS_TTL * 1000);
     await stream.ended;
     expect(stream.messages.at(-1)).toEqual(streamEnd('token_expired'));
-    expect(app.gatehouse.roomBus.subscriberCount(room.code)).toBe(0);
+    expect(app.dicery.roomBus.subscriberCount(room.code)).toBe(0);
     // The room itself goes on.
     const roll = await app.inject({
       method: 'POST',

@@ -953,14 +953,14 @@ describe.each(engines)('POST /rooms/{code}/join: players per room ($name)', ({ n
       const refused = await join('G');
       expect(refused.statusCode).toBe(409);
       expect(refused.json()).toMatchObject({ code: 'ROOM_FULL' });
-      const snapshot = await app.gatehouse.rooms.snapshot(room.code);
+      const snapshot = await app.dicery.rooms.snapshot(room.code);
       expect(snapshot.players).toHaveLength(3);
       // Refused joins wrote no event: the log is the three joins, numbered 1..3.
       expect(snapshot.lastEventId).toBe(3);
       // A seat frees when a player leaves.
       const first = snapshot.players[0];
       if (first === undefined) throw new Error('no player');
-      await app.gatehouse.rooms.leave(room.code, first.id);
+      await app.dicery.rooms.leave(room.code, first.id);
       expect((await join('H')).statusCode).toBe(201);
     } finally {
       await app.close();

@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, Migrator } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { migrations } from '../../../../src/storage/migrations/index.js';
-import { openDatabase } from '../../../../src/storage/open-database.js';
+import { diceryMigrations } from '../../../../src/apps/dicery/index.js';
 import {
   createRoomStore,
   type NewPlayer,
   type RoomStore,
   type StoredRoomEvent,
 } from '../../../../src/apps/dicery/storage/room-store.js';
+import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
+import { appTables } from '../../../../src/storage/app-tables.js';
+import { migrateToLatest } from '../../../../src/storage/migrate.js';
+import { openDatabase } from '../../../../src/storage/open-database.js';
+import type { Schema } from '../../../../src/storage/schema.js';
 import {
   createTestDatabase,
   createTestDatabaseUrl,
@@ -38,8 +42,8 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
   let code: string;
 
   beforeAll(async () => {
-    testDb = await createTestDatabase(engine);
-    store = createRoomStore(testDb.database.db);
+    testDb = await createTestDatabase(engine, { dicery: diceryMigrations });
+    store = createRoomStore(appTables<DiceryTables, Schema>(testDb.database.db));
   });
 
   afterAll(async () => {
@@ -261,7 +265,9 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
       // serializes them. On SQLite the single writer does.
       const appended = await Promise.all(
         Array.from({ length: 50 }, (_, i) =>
-          testDb.database.transaction((trx) => append(createRoomStore(trx), code, 'roll', `{"i":${i}}`, T0)),
+          testDb.database.transaction((trx) =>
+            append(createRoomStore(appTables<DiceryTables, Schema>(trx)), code, 'roll', `{"i":${i}}`, T0),
+          ),
         ),
       );
       const ids = appended.map((event) => event.id).sort((a, b) => a - b);
@@ -276,7 +282,13 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
     it('gives a rolled-back append no number: the next one takes it, leaving no gap', async () => {
       await append(store, code, 'roll', '{}', T0);
       const failed = testDb.database.transaction(async (trx) => {
-        await append(createRoomStore(trx), code, 'roll', '{"lost":true}', T0);
+        await append(
+          createRoomStore(appTables<DiceryTables, Schema>(trx)),
+          code,
+          'roll',
+          '{"lost":true}',
+          T0,
+        );
         throw new Error('the room change failed after its event was appended');
       });
       await expect(failed).rejects.toThrow('the room change failed');
@@ -291,7 +303,12 @@ describe.each(engines)('migration 006-room-event-sequence on $name', ({ name: en
     const { url, drop } = await createTestDatabaseUrl(engine);
     const database = openDatabase(url);
     try {
-      const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
+      await migrateToLatest(database);
+      const migrator = new Migrator({
+        db: database.db,
+        provider: { getMigrations: async () => diceryMigrations },
+        migrationTableName: 'gatehouse_app_migration_dicery',
+      });
       expect((await migrator.migrateTo('005-rooms')).error).toBeUndefined();
       const raw = database.db as unknown as Kysely<Record<string, Record<string, unknown>>>;
       await raw
@@ -329,7 +346,7 @@ describe.each(engines)('migration 006-room-event-sequence on $name', ({ name: en
           .execute();
       }
       expect((await migrator.migrateToLatest()).error).toBeUndefined();
-      const store = createRoomStore(database.db);
+      const store = createRoomStore(appTables<DiceryTables, Schema>(database.db));
       const dataOf = async (room: string) =>
         (await store.listEventsAfter(room, 0, 10)).map((event) => [event.id, event.data]);
       expect(await dataOf('AAAA2222')).toEqual([
