@@ -59,7 +59,9 @@ interface HistoryRow {
 }
 
 async function adoptOnce<DB>(db: Kysely<DB>): Promise<string[]> {
-  const tables = new Set((await db.introspection.getTables()).map((table) => table.name));
+  const tables = new Set(
+    (await db.introspection.getTables({ withInternalKyselyTables: true })).map((table) => table.name),
+  );
   if (!tables.has(DEFAULT_MIGRATION_TABLE)) return []; // a new database: nothing to adopt
   const retired = Object.keys(RETIRED_CORE_MIGRATIONS);
   return db.transaction().execute(async (trx) => {
