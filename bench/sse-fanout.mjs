@@ -43,8 +43,8 @@ async function runServer() {
     roomJoinsPerMinute: 10_000,
     // The measure is subscribers, not players: let each player hold several idle streams.
     maxStreamsPerPlayer: 100,
-    // Every subscriber connects from 127.0.0.1.
-    maxStreamsPerIp: 1_000_000,
+    // Every subscriber connects from 127.0.0.1 (100 000 is MAX_STREAMS_PER_IP's ceiling).
+    maxStreamsPerIp: 100_000,
     // One room holds every subscriber here: lift the per-room player cap (MAX_PLAYERS_PER_ROOM).
     maxPlayersPerRoom: 10_000,
   });

@@ -12,9 +12,12 @@ const newest = (dir) => {
   return latest;
 };
 
-const marker = 'dist/src/cli.js';
+// Both outputs must exist and be newer than every source: the server's compiled CLI and the web
+// bundle (which also holds the server's shared Dicery rules, so a change in src/ rebuilds it too).
+const markers = ['dist/src/cli.js', 'dist/web/assets/main.js'];
 const sources = ['src', 'web'].filter((dir) => existsSync(dir));
-const stale = !existsSync(marker) || Math.max(...sources.map(newest)) > statSync(marker).mtimeMs;
+const newestSource = Math.max(...sources.map(newest));
+const stale = markers.some((marker) => !existsSync(marker) || newestSource > statSync(marker).mtimeMs);
 if (stale) {
   console.log('Building Gatehouse…');
   execSync('npm run build --silent', { stdio: 'inherit' });

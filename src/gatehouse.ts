@@ -12,6 +12,7 @@ import { createLoginThrottle, type LoginThrottle } from './accounts/login-thrott
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
+import { assertValidConfig } from './config/validate-config.js';
 import { type AppChannel, type AppChannelOptions, openAppChannel } from './events/app-channel.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
 import {
@@ -155,6 +156,7 @@ export async function createGatehouse(
   config: GatehouseConfig,
   options: GatehouseOptions = {},
 ): Promise<Gatehouse> {
+  assertValidConfig(config); // the environment's checks, for settings passed in code (issue 16)
   const clock = options.clock ?? Date.now;
   const warn = options.onWarning ?? warnByProcess;
   const database = openDatabase(config.databaseUrl, {

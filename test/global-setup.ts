@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 
 /**
- * Compiles dist/ once (the CLI tests run the compiled CLI and the browser test loads the compiled
+ * Compiles dist/ once (the CLI tests run the compiled CLI and the browser test loads the bundled
  * web UI), and, when REQUIRE_SERVICES=1 (as in .ci/run), makes sure the PostgreSQL and Redis suites
  * will run: a missing or unreachable DATABASE_URL / REDIS_URL fails the whole run instead of
  * letting those suites skip silently.
@@ -13,6 +13,8 @@ export default async function setup(): Promise<void> {
   try {
     execSync('npx tsc -p tsconfig.build.json', { stdio: 'pipe' });
   } catch {}
+  // The web bundle is what the browser tests load; a bundling error fails the run.
+  execSync('node scripts/build-web.mjs', { stdio: 'inherit' });
   execSync('node scripts/copy-assets.mjs', { stdio: 'inherit' });
   if (process.env.REQUIRE_SERVICES !== '1') return;
   const { DATABASE_URL, REDIS_URL } = process.env;

@@ -17,13 +17,13 @@ function packageRoot(): string {
 
 /**
  * Serves the web UI: static pages from `web/public` at `/` and the compiled scripts from
- * `dist/web/src` at `/assets/` (built by `npm run build`). Returns false when the scripts have not
+ * `dist/web/assets` at `/assets/` (bundled by `npm run build`). Returns false when the scripts have not
  * been built, so the API still runs.
  */
 export async function registerWebUi(app: FastifyInstance): Promise<boolean> {
   const root = packageRoot();
   const pages = join(root, 'web', 'public');
-  const scripts = join(root, 'dist', 'web', 'src');
+  const scripts = join(root, 'dist', 'web', 'assets');
   if (!existsSync(pages) || !existsSync(scripts)) {
     app.log.warn('web UI not built (run npm run build); serving the API only');
     return false;

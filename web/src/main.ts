@@ -1,8 +1,9 @@
 /**
- * Entry point: the navigation bar and the hash router. Each route renders into `<main>` with a
+ * Entry point: the app store, the navigation bar and the hash router. Each route renders into `<main>` with a
  * fresh {@link PageContext}; leaving a page aborts its signal, which closes its event stream.
  */
-import { h, setChildren } from './dom.js';
+import { siteNav } from './components/site-nav.js';
+import { h } from './dom.js';
 import { type PageContext, pageHeading, setTitle } from './page.js';
 import { renderLogin, renderSignup } from './page-auth.js';
 import { renderCreateRoom, renderHome } from './page-home.js';
@@ -11,12 +12,14 @@ import { renderRoom } from './page-room.js';
 import { problemMessage } from './problem.js';
 import { parseRoute } from './routes.js';
 import { loadCurrentUser, logOut } from './session.js';
-import type { User } from './types.js';
+import { createAppStore } from './store.js';
 
 const main = requireElement('main');
 const nav = requireElement('site-nav');
 
-let user: User | null = null;
+const store = createAppStore();
+/** The shell lives as long as the document: nothing aborts this. */
+const forever = new AbortController().signal;
 let pendingNotice: string | undefined;
 let leavePage: AbortController | undefined;
 
@@ -26,40 +29,18 @@ function requireElement(id: string): HTMLElement {
   return element;
 }
 
-function renderNav(): void {
-  const links: (Node | string)[] = [h('a', { href: '#/join', 'data-testid': 'nav-join' }, 'Join a room')];
-  if (user === null) {
-    links.push(
-      h('a', { href: '#/login', 'data-testid': 'nav-login' }, 'Log in'),
-      h('a', { href: '#/signup', 'data-testid': 'nav-signup' }, 'Sign up'),
-    );
-  } else {
-    const logout = h(
-      'button',
-      { type: 'button', class: 'button button--link', 'data-testid': 'logout-button' },
-      'Log out',
-    );
-    logout.addEventListener('click', () => {
-      logout.disabled = true;
-      void logOut().then((result) => {
-        // 401 means the session had already ended: the user is logged out either way.
-        if (!result.ok && result.problem.status !== 401) {
-          logout.disabled = false;
-          showFatal(`Could not log out: ${problemMessage(result.problem)}`);
-          return;
-        }
-        user = null;
-        renderNav();
-        navigate('#/', 'You are logged out.');
-      });
-    });
-    links.push(
-      h('a', { href: '#/rooms/new', 'data-testid': 'nav-create-room' }, 'Create a room'),
-      h('span', { class: 'nav-user', 'data-testid': 'nav-user' }, user.email),
-      logout,
-    );
+/** Logs out; on success the navigation follows the store and the home page says so. */
+async function logOutAndGoHome(): Promise<string | null> {
+  const result = await logOut();
+  // 401 means the session had already ended: the user is logged out either way.
+  if (!result.ok && result.problem.status !== 401) {
+    const message = `Could not log out: ${problemMessage(result.problem)}`;
+    showFatal(message);
+    return message;
   }
-  setChildren(nav, ...links);
+  store.user.value = null;
+  navigate('#/', 'You are logged out.');
+  return null;
 }
 
 function navigate(hash: string, notice?: string): void {
@@ -77,12 +58,11 @@ function render(): void {
   main.replaceChildren();
   const ctx: PageContext = {
     main,
-    user,
+    user: store.user.peek(),
     signal: controller.signal,
     notice,
     setUser(next) {
-      user = next;
-      renderNav();
+      store.user.value = next;
     },
     navigate,
   };
@@ -137,8 +117,8 @@ function wireSkipLink(): void {
 async function start(): Promise<void> {
   wireSkipLink();
   const me = await loadCurrentUser();
-  user = me.ok ? me.data : null;
-  renderNav();
+  store.user.value = me.ok ? me.data : null;
+  siteNav(nav, store, { logOut: logOutAndGoHome }, forever);
   window.addEventListener('hashchange', render);
   render();
   if (!me.ok) showFatal(`Could not check whether you are logged in: ${problemMessage(me.problem)}`);

@@ -6,10 +6,8 @@ import { h } from './dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
 import { linkButton, noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
 import { joinHash, loginHash, roomHash } from './routes.js';
+import { ROOM_NAME_MAX_LENGTH } from './shared.js';
 import type { Room } from './types.js';
-
-/** Most code points in a room name (the server's limit). */
-const ROOM_NAME_MAX_LENGTH = 80;
 
 /** `#/`. */
 export function renderHome(ctx: PageContext): void {

@@ -7,10 +7,8 @@ import { h } from './dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
 import { canonicalRoomCode, roomHash } from './routes.js';
+import { normalizeRoomCode, PLAYER_NAME_MAX_LENGTH, ROOM_CODE_LENGTH } from './shared.js';
 import type { JoinResult } from './types.js';
-
-/** Most code points in a player name (the server's limit). Emoji are 2 UTF-16 units, hence ×2. */
-const PLAYER_NAME_MAX_LENGTH = 32;
 
 /** Options of {@link buildJoinForm}. */
 export interface JoinFormOptions {
@@ -65,6 +63,7 @@ export function buildJoinForm(options: JoinFormOptions): HTMLFormElement {
     label: 'Your name',
     required: true,
     autocomplete: 'nickname',
+    // The limit counts code points; an emoji is 2 UTF-16 units (what `maxlength` counts), hence ×2.
     maxLength: PLAYER_NAME_MAX_LENGTH * 2,
     hint: `Up to ${PLAYER_NAME_MAX_LENGTH} characters; others in the room will see it.`,
     testId: 'player-name-input',
@@ -91,8 +90,9 @@ export function buildJoinForm(options: JoinFormOptions): HTMLFormElement {
     const code = options.fixedCode ?? canonicalRoomCode(codeField?.input.value ?? '');
     if (codeField !== undefined) {
       codeField.input.value = code;
-      if (code === '') {
-        codeField.showError('Room code needs letters and digits, like ABCD2345.');
+      // The server's own room-code rule: a code that cannot exist is refused without a request.
+      if (normalizeRoomCode(code) === undefined) {
+        codeField.showError(`A room code is ${ROOM_CODE_LENGTH} letters and digits, like ABCD2345.`);
         alert.show('Please check the room code.');
         codeField.input.focus();
         return;

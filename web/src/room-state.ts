@@ -127,7 +127,7 @@ export function asSnapshot(value: unknown): RoomSnapshot | undefined {
     room: {
       code: room.code as string,
       name: typeof room.name === 'string' ? room.name : (room.code as string),
-      state: typeof room.state === 'string' ? room.state : 'open',
+      state: room.state === 'closed' ? 'closed' : 'open',
       created_at: typeof room.created_at === 'string' ? room.created_at : '',
     },
     players: Array.isArray(value.players) ? value.players.flatMap((p) => asPlayer(p) ?? []) : [],

@@ -1,9 +1,21 @@
 /**
- * Shapes of the Gatehouse / Dicery JSON API as the browser sees them. Everything here arrives over
- * the network, so fields are read defensively where a missing one would break rendering.
+ * Shapes of the Gatehouse / Dicery JSON API as the browser keeps them. Dicery's shapes are the
+ * server's own wire types (`src/apps/dicery/shared/wire.ts`, through `shared.ts`); where the
+ * lobby's readers accept less than the wire promises, the relaxation is spelled out here as a
+ * derivation, so a field added or renamed on the server shows up here as a type error.
  */
+import type { PlayerRef, RoomEventDataMap, WirePlayer, WireRoll, WireRoomSnapshot } from './shared.js';
 
-/** `GET /users/me`, `POST /auth/register`. */
+export type {
+  DiceTermData,
+  JoinResult,
+  RolledDie,
+  RollTermData as RollTerm,
+  Room,
+  StreamEndReason,
+} from './shared.js';
+
+/** `GET /users/me`, `POST /auth/register` (the account API's `PublicUser`). */
 export interface User {
   id: string;
   email: string;
@@ -13,87 +25,24 @@ export interface User {
   created_at: string;
 }
 
-/** A room as `POST /rooms` and `GET /rooms/{code}` return it. */
-export interface Room {
-  code: string;
-  name: string;
-  state: string;
-  created_at: string;
-}
+/** A player present in a room; players learned from events have no `joined_at`. */
+export type Player = PlayerRef & Partial<Pick<WirePlayer, 'joined_at'>>;
 
-/** A player present in a room. */
-export interface Player {
-  id: string;
-  name: string;
-  joined_at?: string;
-}
+/**
+ * A roll as the lobby keeps it. `id` is the room's event sequence number (the SSE `id:` may bring
+ * it as a string); a roll read without one is matched by content. `modifier` is not shown (the
+ * terms carry it), so a roll without it still renders.
+ */
+export type Roll = Omit<WireRoll, 'id' | 'modifier'> & { id?: WireRoll['id'] | string; modifier?: number };
 
-/** `POST /rooms/{code}/join`. */
-export interface JoinResult {
-  room: { code: string; name: string };
-  player: { id: string; name: string };
-  expires_at: string;
-}
-
-/** One die of a dice term; `kept: false` means a keep/drop rule discarded it. */
-export interface RolledDie {
-  value: number;
-  kept: boolean;
-}
-
-/** A dice term such as `4d6kh3` with the dice the server rolled. */
-export interface DiceTermData {
-  kind: 'dice';
-  sign: 1 | -1;
-  count: number;
-  sides: number;
-  keep?: { mode: 'kh' | 'kl' | 'dh' | 'dl'; n: number } | null;
-  dice: RolledDie[];
-  subtotal: number;
-}
-
-/** A constant term such as `+5`. */
-export interface ConstantTermData {
-  kind: 'constant';
-  sign: 1 | -1;
-  value: number;
-}
-
-/** A term of a roll. */
-export type RollTerm = DiceTermData | ConstantTermData;
-
-/** A roll, from `POST /rooms/{code}/rolls`, `GET /rooms/{code}` or the `roll` event. */
-export interface Roll {
-  /** Event id, when the server sends one; rolls are de-duplicated by it. */
-  id?: string | number;
-  player: { id: string; name: string };
-  notation: string;
-  label: string | null;
-  terms: RollTerm[];
-  total: number;
-  rolled_at: string;
-}
-
-/** `GET /rooms/{code}`. */
-export interface RoomSnapshot {
-  room: Room;
+/** `GET /rooms/{code}`, as far as the lobby reads it. */
+export type RoomSnapshot = Omit<WireRoomSnapshot, 'players' | 'rolls' | 'last_event_id'> & {
   players: Player[];
   rolls: Roll[];
-  you: { player_id: string | null; host: boolean };
-}
+};
 
 /** Data of the `player_joined` event. */
-export interface PlayerJoinedData {
-  player: { id: string; name: string };
-  at?: string;
-}
-
-/** Why the server ended an event stream with its credential: the `stream_end` event's `reason`. */
-export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked';
+export type PlayerJoinedData = RoomEventDataMap['player_joined'];
 
 /** Data of the `player_left` event. */
-export interface PlayerLeftData {
-  player: { id: string; name: string };
-  reason: 'left' | 'kicked';
-  at?: string;
-}
+export type PlayerLeftData = RoomEventDataMap['player_left'];

@@ -3,8 +3,9 @@ import { type DisplayTextRejection, normalizeDisplayText } from '../../../index.
 export type { DisplayTextRejection, DisplayTextResult } from '../../../index.js';
 export { normalizeDisplayText } from '../../../index.js';
 
-/** Most code points in a player name. */
-export const PLAYER_NAME_MAX_LENGTH = 32;
+import { PLAYER_NAME_MAX_LENGTH } from '../shared/limits.js';
+
+export { PLAYER_NAME_MAX_LENGTH } from '../shared/limits.js';
 
 /** Result of {@link normalizePlayerName}. */
 export type PlayerNameResult =

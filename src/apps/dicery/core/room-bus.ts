@@ -1,7 +1,13 @@
-import type { PlayerLeftReason } from '../storage/room-store.js';
+import type { RoomEventDataMap, RoomEventType } from '../shared/wire.js';
 
-/** Kinds of room event, in the room's event log and on the bus alike. */
-export type RoomEventType = 'player_joined' | 'player_left' | 'roll' | 'room_closed';
+export type {
+  PlayerRef as RoomPlayerRef,
+  RollEventData,
+  RolledDie as RolledDieData,
+  RollTermData,
+  RoomEventDataMap,
+  RoomEventType,
+} from '../shared/wire.js';
 
 /** Every event type, for validating events read back from storage or Redis. */
 export const ROOM_EVENT_TYPES: ReadonlySet<RoomEventType> = new Set<RoomEventType>([
@@ -10,65 +16,6 @@ export const ROOM_EVENT_TYPES: ReadonlySet<RoomEventType> = new Set<RoomEventTyp
   'roll',
   'room_closed',
 ]);
-
-/** A player as events show them: the id plus the validated, normalized display name. */
-export interface RoomPlayerRef {
-  id: string;
-  name: string;
-}
-
-/** One die of a rolled dice term; `kept: false` means a keep/drop rule discarded it. */
-export interface RolledDieData {
-  value: number;
-  kept: boolean;
-}
-
-/** A term of a roll as sent to clients. */
-export type RollTermData =
-  | {
-      kind: 'dice';
-      /** 1 to add the term, -1 to subtract it. */
-      sign: 1 | -1;
-      count: number;
-      sides: number;
-      /** Keep/drop rule (`kh`, `kl`, `dh`, `dl` and its count), or null for none. */
-      keep: { mode: 'kh' | 'kl' | 'dh' | 'dl'; n: number } | null;
-      /** Every die in roll order. */
-      dice: RolledDieData[];
-      /** Sum of the kept dice, before `sign`. */
-      subtotal: number;
-    }
-  | { kind: 'constant'; sign: 1 | -1; value: number };
-
-/** Payload of a `roll` event: everything needed to show how the server-side total came about. */
-export interface RollEventData {
-  player: RoomPlayerRef;
-  /** The notation as the player sent it (trimmed). */
-  notation: string;
-  /** Optional validated label such as "Stealth check", or null. */
-  label: string | null;
-  terms: RollTermData[];
-  /** Signed sum of the constant terms. */
-  modifier: number;
-  total: number;
-  /** ISO 8601 time of the roll. */
-  rolled_at: string;
-}
-
-/** The `data` of each event type. */
-export interface RoomEventDataMap {
-  /** Someone joined; show them in the lobby. */
-  player_joined: { player: RoomPlayerRef };
-  /**
-   * Someone left or was kicked. Streams opened by `player.id` must end on this event: it is the
-   * signal that a removed player stops receiving the room's events at once, on every instance.
-   */
-  player_left: { player: RoomPlayerRef; reason: PlayerLeftReason };
-  /** Someone rolled (always on the server, with a CSPRNG). */
-  roll: RollEventData;
-  /** The host closed the room; every stream of the room must end. */
-  room_closed: Record<string, never>;
-}
 
 /**
  * Something that happened in a room, as stored in its event log and sent to subscribers (and, by

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../../../index.js';
+import { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 import { generateRoomCode, normalizeRoomCode } from '../shared/room-code.js';
 import type { PlayerRecord, RoomRecord, RoomStore, StoredRoomEvent } from '../storage/room-store.js';
 import { parseNotation, type RandomInt, type RollOutcome, rollDice } from './dice.js';
@@ -19,11 +20,7 @@ import {
   type RoomEventType,
 } from './room-bus.js';
 
-/** Most code points in a room name. */
-export const ROOM_NAME_MAX_LENGTH = 80;
-
-/** Most code points in a roll label. */
-export const ROLL_LABEL_MAX_LENGTH = 64;
+export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 
 /** Most events {@link RoomService.eventsAfter} returns per call. */
 export const ROOM_EVENTS_MAX_PAGE = 1000;

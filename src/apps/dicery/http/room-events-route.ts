@@ -7,6 +7,7 @@ import type { DiceryError, DiceryErrorCode } from '../core/errors.js';
 import type { RoomEvent } from '../core/room-bus.js';
 import { viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
+import type { StreamEndReason } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { MEMBER_SECURITY, type RoomGuards, roomOf } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
@@ -64,9 +65,6 @@ interface Stream {
   unsubscribe: () => void;
   expiry: NodeJS.Timeout | undefined;
 }
-
-/** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
-type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked';
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 

@@ -8,11 +8,12 @@ import {
   problemRef,
 } from '../../../http/index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
+import { JoinResultSchema, RoomSnapshotSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
-import { PlayerSchema, RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
+import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
 
 /** The caller's account, on a route behind an account guard (which set it or refused). */
 function authOf(request: { auth: AuthContext | null }): AuthContext {
@@ -180,13 +181,7 @@ export function registerRoomRoutes(
           { additionalProperties: false },
         ),
         response: {
-          201: Type.Object({
-            room: Type.Object({ code: Type.String(), name: Type.String() }),
-            player: Type.Object({ id: Type.String(), name: Type.String() }),
-            expires_at: Type.String({ format: 'date-time', description: 'When the room token expires' }),
-            access_token: Type.Optional(Type.String({ description: 'Only with `transport: bearer`' })),
-            token_type: Type.Optional(Type.Literal('bearer')),
-          }),
+          201: JoinResultSchema,
           400: problemRef,
           403: problemRef,
           404: problemRef,
@@ -236,21 +231,7 @@ export function registerRoomRoutes(
         params: CodeParams,
         security: MEMBER_SECURITY,
         response: {
-          200: Type.Object({
-            room: RoomSchema,
-            players: Type.Array(PlayerSchema),
-            rolls: Type.Array(RollSchema),
-            you: Type.Object({
-              player_id: Type.Union([Type.String(), Type.Null()], {
-                description: 'Your player id, if you joined',
-              }),
-              host: Type.Boolean({ description: 'True when you are signed in as the host' }),
-            }),
-            last_event_id: Type.Integer({
-              description:
-                "Sequence number, within this room, of the room's newest event when the snapshot was taken (0 before the first)",
-            }),
-          }),
+          200: RoomSnapshotSchema,
           ...errorResponses,
           404: problemRef,
         },

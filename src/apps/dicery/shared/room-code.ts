@@ -1,5 +1,3 @@
-import { randomInt } from 'node:crypto';
-
 /**
  * Characters a room code is drawn from: digits and upper-case letters without `0 O 1 I L`, so a
  * code read aloud or copied from a screen cannot be mistyped into another valid code.
@@ -24,16 +22,32 @@ const ROOM_CODE_PATTERN = new RegExp(`^${ROOM_CODE_CHARACTERS}$`);
 export const ROOM_CODE_INPUT_PATTERN = `^\\s*${ROOM_CODE_CHARACTERS}\\s*$`;
 
 /**
- * Draws a fresh room code from a CSPRNG (`crypto.randomInt`, which is also free of modulo bias),
- * so codes of past rooms tell nothing about future ones.
+ * Draws a fresh room code from a CSPRNG (Web Crypto's `getRandomValues`, global in Node 20 and in
+ * browsers, so this module stays importable by the web UI), so codes of past rooms tell nothing
+ * about future ones.
  *
  * Codes are not checked for uniqueness here: the store's primary key does that, and the caller
  * draws again on a collision.
  */
 export function generateRoomCode(): string {
   let code = '';
-  for (let i = 0; i < ROOM_CODE_LENGTH; i++) code += ROOM_CODE_ALPHABET[randomInt(ROOM_CODE_ALPHABET.length)];
+  for (let i = 0; i < ROOM_CODE_LENGTH; i++)
+    code += ROOM_CODE_ALPHABET[randomIndex(ROOM_CODE_ALPHABET.length)];
   return code;
+}
+
+/**
+ * A uniform integer in `0..bound-1`. Draws falling in the incomplete last block of 2^32 are
+ * redrawn (rejection sampling), so no index is favoured by modulo bias.
+ */
+function randomIndex(bound: number): number {
+  const limit = 2 ** 32 - (2 ** 32 % bound);
+  const draw = new Uint32Array(1);
+  for (;;) {
+    crypto.getRandomValues(draw);
+    const value = draw[0] ?? 0;
+    if (value < limit) return value % bound;
+  }
 }
 
 /**

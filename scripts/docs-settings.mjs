@@ -1,0 +1,16 @@
+// Writes the README's settings table from the settings schema (src/config/config-schema.ts).
+// `npm run docs:settings`; test/config/settings-table.test.ts fails when README.md is out of date.
+
+import { execSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+execSync('node scripts/build-if-needed.mjs', { stdio: 'inherit' });
+const { replaceSettingsTable } = await import('../dist/src/config/settings-table.js');
+const readme = readFileSync('README.md', 'utf8');
+const updated = replaceSettingsTable(readme);
+if (updated === readme) {
+  console.log('README.md: settings table already up to date');
+} else {
+  writeFileSync('README.md', updated);
+  console.log('README.md: settings table rewritten');
+}

@@ -1,0 +1,171 @@
+/**
+ * Dicery's wire format: the rooms, players, rolls and room events as they travel between the
+ * server and its clients. One definition, used three ways: the TypeBox schemas are the routes'
+ * response schemas (and so the OpenAPI document), their `Static` types are what the server's views
+ * and room bus build, and the web UI imports the same types (types only, so no TypeBox code lands
+ * in its bundle).
+ *
+ * Browser-safe: imports nothing but TypeBox, and nothing from `node:`.
+ *
+ * @module
+ */
+import { type Static, Type } from 'typebox';
+
+const Sign = Type.Union([Type.Literal(1), Type.Literal(-1)], {
+  description: '1 to add the term, -1 to subtract it',
+});
+
+/** A player as events and rolls show them: the id plus the validated, normalized display name. */
+export const PlayerRefSchema = Type.Object({ id: Type.String(), name: Type.String() });
+/** {@inheritDoc PlayerRefSchema} */
+export type PlayerRef = Static<typeof PlayerRefSchema>;
+
+/** A keep/drop rule of a dice term: keep highest/lowest `n`, or drop highest/lowest `n`. */
+export const KeepRuleSchema = Type.Object({
+  mode: Type.Union([Type.Literal('kh'), Type.Literal('kl'), Type.Literal('dh'), Type.Literal('dl')]),
+  n: Type.Integer(),
+});
+/** {@inheritDoc KeepRuleSchema} */
+export type KeepRuleData = Static<typeof KeepRuleSchema>;
+
+/** One die of a rolled dice term; `kept: false` means a keep/drop rule discarded it. */
+export const RolledDieSchema = Type.Object({ value: Type.Integer(), kept: Type.Boolean() });
+/** {@inheritDoc RolledDieSchema} */
+export type RolledDie = Static<typeof RolledDieSchema>;
+
+/** A dice term such as `4d6kh3` with the dice the server rolled. */
+export const DiceTermSchema = Type.Object({
+  kind: Type.Literal('dice'),
+  sign: Sign,
+  count: Type.Integer(),
+  sides: Type.Integer(),
+  keep: Type.Union([KeepRuleSchema, Type.Null()], { description: 'Keep/drop rule, or null for none' }),
+  dice: Type.Array(RolledDieSchema, {
+    description: 'Every die in roll order; `kept: false` was discarded by a keep/drop rule',
+  }),
+  subtotal: Type.Integer({ description: 'Sum of the kept dice, before `sign`' }),
+});
+/** {@inheritDoc DiceTermSchema} */
+export type DiceTermData = Static<typeof DiceTermSchema>;
+
+/** A constant term such as `+5`. */
+export const ConstantTermSchema = Type.Object({
+  kind: Type.Literal('constant'),
+  sign: Sign,
+  value: Type.Integer(),
+});
+/** {@inheritDoc ConstantTermSchema} */
+export type ConstantTermData = Static<typeof ConstantTermSchema>;
+
+/** A term of a roll as sent to clients. */
+export const RollTermSchema = Type.Union([DiceTermSchema, ConstantTermSchema]);
+/** {@inheritDoc RollTermSchema} */
+export type RollTermData = Static<typeof RollTermSchema>;
+
+const rollProperties = {
+  player: PlayerRefSchema,
+  notation: Type.String({ description: 'The notation as the player sent it (trimmed)' }),
+  label: Type.Union([Type.String(), Type.Null()], { description: 'Optional label such as "Stealth check"' }),
+  terms: Type.Array(RollTermSchema),
+  modifier: Type.Integer({ description: 'Signed sum of the constant terms' }),
+  total: Type.Integer(),
+  rolled_at: Type.String({ format: 'date-time' }),
+};
+
+/** Payload of a `roll` event: everything needed to show how the server-side total came about. */
+export const RollEventDataSchema = Type.Object(rollProperties);
+/** {@inheritDoc RollEventDataSchema} */
+export type RollEventData = Static<typeof RollEventDataSchema>;
+
+/** A roll as `POST /rooms/{code}/rolls`, `GET /rooms/{code}` and the `roll` event show it. */
+export const RollSchema = Type.Object(
+  {
+    id: Type.Integer({
+      description: 'Sequence number of the event within this room (the SSE `id:` of its `roll` event)',
+    }),
+    ...rollProperties,
+  },
+  { description: 'Rolled on the server with a CSPRNG' },
+);
+/** {@inheritDoc RollSchema} */
+export type Roll = Static<typeof RollSchema>;
+
+/** A room as the API shows it. */
+export const RoomSchema = Type.Object({
+  code: Type.String({ description: '8 characters from 23456789ABCDEFGHJKMNPQRSTUVWXYZ' }),
+  name: Type.String(),
+  state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+  created_at: Type.String({ format: 'date-time' }),
+});
+/** {@inheritDoc RoomSchema} */
+export type Room = Static<typeof RoomSchema>;
+
+/** A present player as `GET /rooms/{code}` lists them. */
+export const PlayerSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  joined_at: Type.String({ format: 'date-time' }),
+});
+/** {@inheritDoc PlayerSchema} */
+export type Player = Static<typeof PlayerSchema>;
+
+/** `GET /rooms/{code}`: the room, its present players and recent rolls (oldest first). */
+export const RoomSnapshotSchema = Type.Object({
+  room: RoomSchema,
+  players: Type.Array(PlayerSchema),
+  rolls: Type.Array(RollSchema),
+  you: Type.Object({
+    player_id: Type.Union([Type.String(), Type.Null()], { description: 'Your player id, if you joined' }),
+    host: Type.Boolean({ description: 'True when you are signed in as the host' }),
+  }),
+  last_event_id: Type.Integer({
+    description:
+      "Sequence number, within this room, of the room's newest event when the snapshot was taken (0 before the first)",
+  }),
+});
+/** {@inheritDoc RoomSnapshotSchema} */
+export type RoomSnapshot = Static<typeof RoomSnapshotSchema>;
+
+/** `POST /rooms/{code}/join`: who joined where, and until when the room token lasts. */
+export const JoinResultSchema = Type.Object({
+  room: Type.Object({ code: Type.String(), name: Type.String() }),
+  player: PlayerRefSchema,
+  expires_at: Type.String({ format: 'date-time', description: 'When the room token expires' }),
+  access_token: Type.Optional(Type.String({ description: 'Only with `transport: bearer`' })),
+  token_type: Type.Optional(Type.Literal('bearer')),
+});
+/** {@inheritDoc JoinResultSchema} */
+export type JoinResult = Static<typeof JoinResultSchema>;
+
+/** Why a player is no longer in a room. */
+export type PlayerLeftReason = 'left' | 'kicked';
+
+/** Kinds of room event, in the room's event log, on the bus and on the event stream alike. */
+export type RoomEventType = 'player_joined' | 'player_left' | 'roll' | 'room_closed';
+
+/** The `data` of each room event type. */
+export interface RoomEventDataMap {
+  /** Someone joined; show them in the lobby. */
+  player_joined: { player: PlayerRef };
+  /**
+   * Someone left or was kicked. Streams opened by `player.id` must end on this event: it is the
+   * signal that a removed player stops receiving the room's events at once, on every instance.
+   */
+  player_left: { player: PlayerRef; reason: PlayerLeftReason };
+  /** Someone rolled (always on the server, with a CSPRNG). */
+  roll: RollEventData;
+  /** The host closed the room; every stream of the room must end. */
+  room_closed: Record<string, never>;
+}
+
+/**
+ * The `data:` of an SSE message of type `K`: the event's data plus its sequence number `id` and
+ * its storage time `at`, so a client that keeps events (rolls) can de-duplicate them by id.
+ */
+export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed'>> = RoomEventDataMap[K] & {
+  id: number;
+  at: string;
+};
+
+/** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
+export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked';

@@ -1,0 +1,462 @@
+import { Type } from 'typebox';
+import {
+  choiceSetting,
+  flagSetting,
+  integerSetting,
+  millisecondsSetting,
+  secondsSetting,
+  setting,
+  textSetting,
+} from './setting.js';
+
+/** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */
+export const MIN_SECRET_BYTES = 32;
+
+const ORIGIN_EXAMPLE = 'like https://app.example.com (scheme://host[:port], no path)';
+
+/** True when `value` is exactly an http(s) origin, `scheme://host[:port]`, as URL serializes it. */
+function isHttpOrigin(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return /^https?:$/.test(url.protocol) && url.origin === value;
+}
+
+const DAY = 86400;
+
+/**
+ * Every Gatehouse setting, once: its `GatehouseConfig` property, environment variable, type,
+ * bounds, default and description. `loadConfig` reads the environment through it,
+ * `assertValidConfig` (called by `createGatehouse`) checks options passed in code against it, and
+ * `npm run docs:settings` writes the README's settings table from it. A new setting is one entry
+ * here; the order here is the table's order.
+ */
+export const gatehouseConfigSchema = Type.Object(
+  {
+    host: textSetting({ env: 'HOST', default: '127.0.0.1', description: 'interface to listen on' }),
+    port: integerSetting({ env: 'PORT', minimum: 0, maximum: 65535, default: 8000, description: 'TCP port' }),
+    publicUrl: setting(
+      // RFC 8414 §2: the issuer has no query or fragment; an origin keeps every derived URL simple.
+      Type.Refine(Type.String(), isHttpOrigin),
+      {
+        env: 'PUBLIC_URL',
+        syntax: 'origin',
+        default: 'http://127.0.0.1:8000',
+        defaultText: '`http://127.0.0.1:<PORT>`',
+        accepts: {
+          env: 'the external origin, like https://auth.example.com (no path)',
+          code: 'the external origin, like https://auth.example.com (no path, no trailing slash)',
+        },
+        description:
+          "the server's external origin (`https://auth.example.com`, no path): default `JWT_ISSUER`, OpenAPI " +
+          "`servers`, every absolute link in the OAuth metadata; never taken from the request's `Host` header. " +
+          'Set it in production',
+      },
+    ),
+    dataDir: textSetting({
+      env: 'DATA_DIR',
+      default: './data',
+      description: 'SQLite file, generated secret and signing keys',
+    }),
+    databaseUrl: textSetting({
+      env: 'DATABASE_URL',
+      pattern: '^(sqlite:|postgres(ql)?://)',
+      accepts: 'sqlite:<path>, sqlite::memory: or postgres://user@host:port/db',
+      defaultText: '`sqlite:<DATA_DIR>/gatehouse.db`',
+      // A PostgreSQL URL may hold a password.
+      sensitive: true,
+      description: 'where accounts, sessions and rooms are kept',
+    }),
+    secretKey: setting(
+      Type.Refine(
+        Type.Unsafe<Uint8Array>({}),
+        (value) => value instanceof Uint8Array && value.byteLength >= MIN_SECRET_BYTES,
+      ),
+      {
+        env: 'SECRET_KEY',
+        syntax: 'bytes',
+        sensitive: true,
+        defaultText: 'generated into `DATA_DIR/secret.key`',
+        accepts: {
+          env: `at least ${MIN_SECRET_BYTES} bytes (256 bits)`,
+          code: `a Uint8Array of at least ${MIN_SECRET_BYTES} bytes (256 bits)`,
+        },
+        description: 'HMAC secret for HS256 tokens and CSRF; start-up is refused when it is too short',
+      },
+    ),
+    accessTokenTtl: secondsSetting({
+      env: 'ACCESS_TOKEN_TTL',
+      maximum: DAY,
+      default: 900,
+      description: 'access token lifetime',
+    }),
+    refreshIdleTtl: secondsSetting({
+      env: 'REFRESH_TOKEN_IDLE_TTL',
+      maximum: 366 * DAY,
+      default: 7 * DAY,
+      description: 'a refresh token (and a cookie session) dies after this long unused',
+    }),
+    sessionAbsoluteTtl: secondsSetting({
+      env: 'SESSION_ABSOLUTE_TTL',
+      maximum: 366 * DAY,
+      default: 30 * DAY,
+      description: 'every session ends this long after login',
+    }),
+    tokenStrategy: choiceSetting({
+      env: 'TOKEN_STRATEGY',
+      values: ['jwt', 'database'],
+      default: 'jwt',
+      description: '`jwt` (self-contained) or `database` (opaque, looked up per request)',
+    }),
+    jwtAlgorithm: choiceSetting({
+      env: 'JWT_ALG',
+      // Only the configured algorithm is ever accepted. RS256 because RFC 9068 §4 requires it.
+      values: ['HS256', 'EdDSA', 'ES256', 'RS256'],
+      default: 'HS256',
+      description:
+        'JWT signing algorithm (RS256 keys are 2048-bit); asymmetric keys are generated into ' +
+        '`DATA_DIR/signing-keys.json` and published at `/.well-known/jwks.json`',
+    }),
+    issuer: textSetting({
+      env: 'JWT_ISSUER',
+      default: 'http://127.0.0.1:8000',
+      defaultText: '`PUBLIC_URL`',
+      description:
+        '`iss` of issued tokens and `issuer` of the OAuth metadata (keep it equal to `PUBLIC_URL` for RFC 8414 clients)',
+    }),
+    audience: textSetting({
+      env: 'JWT_AUDIENCE',
+      default: 'gatehouse-api',
+      description: '`aud` of access tokens, checked on verify',
+    }),
+    corsOrigins: setting(Type.Array(Type.Refine(Type.String(), isHttpOrigin)), {
+      env: 'CORS_ORIGINS',
+      syntax: 'list',
+      default: [],
+      accepts: {
+        env: `comma-separated origins ${ORIGIN_EXAMPLE}`,
+        code: `an array of origins ${ORIGIN_EXAMPLE}`,
+      },
+      description: 'exact origins allowed to make credentialed cross-origin requests',
+    }),
+    cookieSecure: flagSetting({
+      env: 'COOKIE_SECURE',
+      default: true,
+      description:
+        '`false` only for plain-HTTP setups other than localhost (logs a warning; drops the `__Host-` prefix)',
+    }),
+    trustProxy: setting(
+      Type.Union([
+        Type.Boolean(),
+        Type.Integer({ minimum: 1, maximum: 999 }),
+        Type.Array(Type.String({ pattern: '^[0-9a-fA-F.:/]+$' }), { minItems: 1 }),
+      ]),
+      {
+        env: 'TRUST_PROXY',
+        syntax: 'trust-proxy',
+        default: false,
+        accepts: {
+          env: 'true, false, a hop count, or proxy IPs/CIDRs',
+          code: 'true, false, a hop count from 1 to 999, or a list of proxy IPs/CIDRs',
+        },
+        description: 'trust `X-Forwarded-For`: `true`, a hop count, or proxy IPs/CIDRs',
+      },
+    ),
+    redisUrl: setting(Type.Union([Type.String({ pattern: '^rediss?://' }), Type.Undefined()]), {
+      env: 'REDIS_URL',
+      syntax: 'text',
+      default: undefined,
+      // A Redis URL may hold a password.
+      sensitive: true,
+      accepts: {
+        env: 'redis://host:port or rediss://host:port',
+        code: 'a redis:// or rediss:// URL, or undefined',
+      },
+      description: '`redis://host:6379`: share revocations, rate limits and room events across instances',
+    }),
+    redisCommandTimeoutMs: millisecondsSetting({
+      env: 'REDIS_COMMAND_TIMEOUT',
+      default: 2000,
+      description:
+        'before a Redis command counts as failed; the request then uses local state (see "When Redis is down")',
+    }),
+    redisConnectTimeoutMs: millisecondsSetting({
+      env: 'REDIS_CONNECT_TIMEOUT',
+      default: 3000,
+      description:
+        'before a Redis connection attempt is abandoned and retried; start-up waits at most this long for Redis',
+    }),
+    redisMaxReconnectDelayMs: millisecondsSetting({
+      env: 'REDIS_MAX_RECONNECT_DELAY',
+      default: 2000,
+      description: 'Redis reconnects back off exponentially up to this, forever',
+    }),
+    rateLimitMaxKeys: integerSetting({
+      env: 'RATE_LIMIT_MAX_KEYS',
+      minimum: 1000,
+      maximum: 10_000_000,
+      default: 100_000,
+      description:
+        'keys the in-memory rate-limit counters hold at most (least recently used forgotten first); keys are ' +
+        'SHA-256 hashes, 22 bytes',
+    }),
+    logLevel: choiceSetting({
+      env: 'LOG_LEVEL',
+      values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+      description: 'pino log level',
+    }),
+    bodyLimit: integerSetting({
+      env: 'BODY_LIMIT',
+      minimum: 1024,
+      maximum: 10 * 1024 * 1024,
+      default: 64 * 1024,
+      description: 'largest request body in bytes',
+    }),
+    loginMaxFailuresPerAccount: integerSetting({
+      env: 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 1000,
+      default: 5,
+      description: 'failed logins from untrusted clients per account per window before those clients get 429',
+    }),
+    loginMaxFailuresPerIp: integerSetting({
+      env: 'LOGIN_MAX_FAILURES_PER_IP',
+      minimum: 1,
+      maximum: 100_000,
+      default: 50,
+      description: 'failed logins from untrusted clients per client IP per window before 429',
+    }),
+    loginFailureWindow: secondsSetting({
+      env: 'LOGIN_FAILURE_WINDOW',
+      maximum: DAY,
+      default: 900,
+      description: 'the window of the login limits; they lift on their own',
+    }),
+    passwordHashConcurrency: integerSetting({
+      env: 'PASSWORD_HASH_CONCURRENCY',
+      minimum: 1,
+      maximum: 64,
+      default: 2,
+      description: 'argon2id hashes computed at once (more wait)',
+    }),
+    roomTokenTtl: secondsSetting({
+      env: 'ROOM_TOKEN_TTL',
+      maximum: 12 * 3600,
+      default: 12 * 3600,
+      description: 'Dicery player token lifetime',
+    }),
+    roomJoinsPerMinute: integerSetting({
+      env: 'ROOM_JOINS_PER_MINUTE',
+      minimum: 1,
+      // As high as ROOM_ROLLS_PER_MINUTE's: load tests lift both out of the way.
+      maximum: 100_000,
+      default: 20,
+      description: 'room join attempts per client IP per minute',
+    }),
+    maxStreamsPerPlayer: integerSetting({
+      env: 'MAX_STREAMS_PER_PLAYER',
+      minimum: 1,
+      maximum: 100,
+      default: 3,
+      description: 'concurrent event streams per player',
+    }),
+    databaseConnectTimeoutMs: millisecondsSetting({
+      env: 'DATABASE_CONNECT_TIMEOUT',
+      default: 5000,
+      description:
+        'wait this long for a database connection (new, or a free one in the pool), then answer 503 ' +
+        '`DATABASE_UNAVAILABLE`',
+    }),
+    databaseStatementTimeoutMs: millisecondsSetting({
+      env: 'DATABASE_STATEMENT_TIMEOUT',
+      default: 5000,
+      description:
+        'longest SQL statement (PostgreSQL `statement_timeout`; the client gives up 1 s later if the server is ' +
+        'silent; SQLite `busy_timeout`); an idle transaction is ended after twice this',
+    }),
+    shutdownGracePeriodMs: millisecondsSetting({
+      env: 'SHUTDOWN_GRACE_PERIOD',
+      default: 5000,
+      description:
+        'after SIGTERM/SIGINT, in-flight requests get this long before their connections are closed',
+    }),
+    revocationReloadInterval: secondsSetting({
+      env: 'REVOCATION_RELOAD_INTERVAL',
+      maximum: 3600,
+      default: 5,
+      description:
+        'how often each instance re-reads recent revocations from the database: the bound on a lost revocation ' +
+        'broadcast',
+    }),
+    revocationReloadOverlap: secondsSetting({
+      env: 'REVOCATION_RELOAD_OVERLAP',
+      maximum: 3600,
+      default: 60,
+      description:
+        'how far back each reload reaches before the previous one; at least twice `DATABASE_STATEMENT_TIMEOUT` ' +
+        'plus 5 s of clock skew',
+    }),
+    refreshReuseInterval: secondsSetting({
+      env: 'REFRESH_REUSE_INTERVAL',
+      minimum: 0,
+      maximum: 300,
+      default: 10,
+      description:
+        'how long a just-spent refresh token may be retried for the same successor; `0` = strict rotation ' +
+        '(see below)',
+    }),
+    registrationsPerHour: integerSetting({
+      env: 'REGISTRATIONS_PER_HOUR',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 20,
+      description:
+        'account sign-ups per client IP per hour (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
+    }),
+    roomRollsPerMinute: integerSetting({
+      env: 'ROOM_ROLLS_PER_MINUTE',
+      minimum: 1,
+      maximum: 100_000,
+      default: 60,
+      description: 'rolls per player per minute (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
+    }),
+    roomRollsPerMinutePerIp: integerSetting({
+      env: 'ROOM_ROLLS_PER_MINUTE_PER_IP',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 300,
+      description:
+        'rolls per client IP per minute, across players and rooms (each join makes a player with its own allowance)',
+    }),
+    maxPlayersPerRoom: integerSetting({
+      env: 'MAX_PLAYERS_PER_ROOM',
+      minimum: 1,
+      maximum: 10_000,
+      default: 100,
+      description:
+        'players present in one room at once (joining needs no account); beyond it 409 `ROOM_FULL` until one ' +
+        'leaves or is removed',
+    }),
+    roomsPerHourPerAccount: integerSetting({
+      env: 'ROOMS_PER_HOUR_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 100_000,
+      default: 20,
+      description:
+        'room creations per account per hour, shared across instances (429 `TOO_MANY_REQUESTS` with `Retry-After`)',
+    }),
+    roomsPerHourPerIp: integerSetting({
+      env: 'ROOMS_PER_HOUR_PER_IP',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 60,
+      description:
+        'room creations per client IP per hour, whatever the account (429 `TOO_MANY_REQUESTS` with `Retry-After`)',
+    }),
+    maxOpenRoomsPerHost: integerSetting({
+      env: 'MAX_OPEN_ROOMS_PER_HOST',
+      minimum: 1,
+      maximum: 100_000,
+      default: 20,
+      description:
+        'rooms one host may have open at once; beyond it 409 `TOO_MANY_OPEN_ROOMS` until one is closed',
+    }),
+    maxStreamsPerAccount: integerSetting({
+      env: 'MAX_STREAMS_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 10_000,
+      default: 10,
+      description:
+        'concurrent host event streams per account across all its rooms, per instance (429 `TOO_MANY_STREAMS`)',
+    }),
+    maxStreamsPerIp: integerSetting({
+      env: 'MAX_STREAMS_PER_IP',
+      minimum: 1,
+      maximum: 100_000,
+      default: 50,
+      description:
+        'concurrent event streams per client IP across all rooms, per instance (429 `TOO_MANY_STREAMS`)',
+    }),
+    roomHeartbeatInterval: secondsSetting({
+      env: 'ROOM_HEARTBEAT_INTERVAL',
+      // Fractions below a second are for tests that need fast heartbeats; the variable says whole seconds.
+      minimum: 0.05,
+      maximum: 3600,
+      default: 15,
+      description:
+        'SSE heartbeat, which keeps proxies from closing idle streams; also how often open streams are re-checked ' +
+        '(closed room, departed player, revoked or expired credential)',
+    }),
+    deviceTokenTtl: secondsSetting({
+      env: 'DEVICE_TOKEN_TTL',
+      maximum: 366 * DAY,
+      default: 90 * DAY,
+      description: 'lifetime of a device token (see [Brute-force protection](#brute-force-protection))',
+    }),
+    loginMaxFailuresPerDevice: integerSetting({
+      env: 'LOGIN_MAX_FAILURES_PER_DEVICE',
+      minimum: 1,
+      maximum: 1000,
+      default: 5,
+      description: 'wrong passwords per trusted device per window; then that client counts as untrusted',
+    }),
+    loginMaxFailuresGlobal: integerSetting({
+      env: 'LOGIN_MAX_FAILURES_GLOBAL',
+      minimum: 1,
+      maximum: 100_000_000,
+      default: 10_000,
+      description: 'wrong passwords from untrusted clients, server-wide, per window before they all get 429',
+    }),
+    loginMaxSuccessesPerAccount: integerSetting({
+      env: 'LOGIN_MAX_SUCCESSES_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 60,
+      description:
+        'successful logins per account per window, from any client (only a right password counts, so it cannot ' +
+        'be aimed at an account); beyond it 429 before any hash',
+    }),
+    passwordHashReservedSlots: integerSetting({
+      env: 'PASSWORD_HASH_RESERVED_SLOTS',
+      minimum: 0,
+      maximum: 64,
+      default: 1,
+      description: 'argon2id slots beyond `PASSWORD_HASH_CONCURRENCY` kept for trusted devices',
+    }),
+    auditRetention: secondsSetting({
+      env: 'AUDIT_RETENTION',
+      maximum: 10 * 366 * DAY,
+      default: 90 * DAY,
+      description: 'audit entries and failed-login tallies older than this are deleted hourly',
+    }),
+    passwordMinLength: integerSetting({
+      env: 'PASSWORD_MIN_LENGTH',
+      // NIST SP 800-63B-4 §3.1.1.2: never below 8; above 64 would refuse passwords every verifier must accept.
+      minimum: 8,
+      maximum: 64,
+      default: 15,
+      description:
+        'shortest accepted password (characters after NFKC); 15 is NIST SP 800-63B-4 §3.1.1.2 for accounts whose ' +
+        'password is their only factor',
+    }),
+    metricsPort: setting(Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Undefined()]), {
+      env: 'METRICS_PORT',
+      syntax: 'integer',
+      default: undefined,
+      defaultText: '_(none: off)_',
+      accepts: { env: 'an integer from 0 to 65535', code: 'an integer from 0 to 65535, or undefined (off)' },
+      description:
+        'port of a separate Prometheus `GET /metrics` listener (never the public port); `0` picks a free port',
+    }),
+    metricsHost: textSetting({
+      env: 'METRICS_HOST',
+      default: '127.0.0.1',
+      description: 'interface of the metrics listener; keep it private (it reveals traffic)',
+    }),
+  },
+  { additionalProperties: false },
+);

@@ -1,0 +1,91 @@
+import { Value } from 'typebox/value';
+import { ConfigError } from '../errors.js';
+import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
+import { SETTING, type SettingInfo } from './setting.js';
+
+/** The settings the rules between settings read (every one but the secret). */
+type CheckedSettings = Omit<GatehouseConfig, 'secretKey'>;
+
+/** Names a setting in a message: its environment variable, or its property in code. */
+export type SettingLabel = (property: keyof GatehouseConfig) => string;
+
+/**
+ * Rules between settings that are each valid alone, shared by the environment and the code path
+ * (`label` names the settings the way the caller wrote them).
+ */
+export function findCrossSettingProblems(config: CheckedSettings, label: SettingLabel): string[] {
+  const problems: string[] = [];
+  if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
+    problems.push(
+      `${label('metricsPort')}: must differ from ${label('port')} (metrics are never served on the public port)`,
+    );
+  }
+  // A revoking transaction stamps revoked_at before it commits; a reload must reach back past the
+  // longest such transaction can stay open (idle-in-transaction ends it at 2× the statement
+  // timeout, see open-database.ts) plus clock skew between instances, or it misses the row.
+  const minOverlapMs = 2 * config.databaseStatementTimeoutMs + 5000;
+  if (config.revocationReloadOverlap * 1000 < minOverlapMs) {
+    problems.push(
+      `${label('revocationReloadOverlap')} must be at least ${Math.ceil(minOverlapMs / 1000)} s ` +
+        `(twice ${label('databaseStatementTimeoutMs')} plus 5 s of clock skew)`,
+    );
+  }
+  if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
+    problems.push(`${label('refreshIdleTtl')} must not exceed ${label('sessionAbsoluteTtl')}`);
+  }
+  return problems;
+}
+
+/**
+ * Every problem with settings passed in code, one line each, naming the property, what it got and
+ * what it accepts: wrong types, out-of-bounds or non-finite numbers, unknown algorithms, short
+ * secrets, unknown properties (a typo would otherwise fall back to a default silently), and the
+ * rules between settings. Empty when `config` is a valid {@link GatehouseConfig}.
+ */
+export function findConfigProblems(config: unknown): string[] {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    return ['expected an object of Gatehouse settings'];
+  }
+  const given = new Map<string, unknown>(Object.entries(config));
+  const properties = new Map(Object.entries(gatehouseConfigSchema.properties));
+  const problems: string[] = [];
+  for (const [property, schema] of properties) {
+    const value = given.get(property);
+    if (Value.Check(schema, value)) continue;
+    const info = schema[SETTING];
+    problems.push(
+      `${property}: got ${describeValue(value, info)}; expected ${info.accepts.code} (env ${info.env})`,
+    );
+  }
+  for (const property of given.keys()) {
+    if (!properties.has(property)) problems.push(`${property}: not a Gatehouse setting`);
+  }
+  // The rules between settings only mean something once each setting is valid alone.
+  if (problems.length === 0 && Value.Check(gatehouseConfigSchema, config)) {
+    problems.push(...findCrossSettingProblems(config, (property) => property));
+  }
+  return problems;
+}
+
+/**
+ * Checks settings passed in code against {@link gatehouseConfigSchema}, the schema the environment
+ * is read through, so both paths refuse the same values. Throws a {@link ConfigError} listing every
+ * problem at once.
+ */
+export function assertValidConfig(config: unknown): asserts config is GatehouseConfig {
+  const problems = findConfigProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** The value as a message shows it; a sensitive one by its kind only. */
+function describeValue(value: unknown, info: SettingInfo): string {
+  if (value === undefined || value === null) return String(value);
+  if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
+  const printable = (item: unknown) => ['string', 'number', 'boolean'].includes(typeof item);
+  if (!info.sensitive && (printable(value) || (Array.isArray(value) && value.every(printable)))) {
+    const text = typeof value === 'number' ? String(value) : JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  }
+  if (Array.isArray(value)) return 'an array';
+  return /^[aeiou]/.test(typeof value) ? `an ${typeof value}` : `a ${typeof value}`;
+}

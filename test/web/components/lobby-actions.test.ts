@@ -1,0 +1,85 @@
+// @vitest-environment happy-dom
+import { describe, expect, it, vi } from 'vitest';
+import { lobbyActions } from '../../../web/src/components/lobby-actions.js';
+import type { LobbyActions } from '../../../web/src/lobby-controller.js';
+import { createLobbyStore } from '../../../web/src/store.js';
+import { settle, snapshotOf } from '../fixtures.js';
+
+function actions(overrides: Partial<LobbyActions> = {}): LobbyActions {
+  return {
+    roll: vi.fn(),
+    kick: vi.fn(async () => null),
+    close: vi.fn(async () => null),
+    leave: vi.fn(async () => null),
+    reconnect: vi.fn(),
+    ...overrides,
+  };
+}
+
+function byTestId<T extends HTMLElement>(root: HTMLElement, testId: string): T | null {
+  return root.querySelector<T>(`[data-testid="${testId}"]`);
+}
+
+describe('lobbyActions', () => {
+  it('gives a player Leave and no Close, the host Close and no Leave', () => {
+    const open = new AbortController().signal;
+    const player = lobbyActions(createLobbyStore(snapshotOf()), actions(), open);
+    expect(byTestId(player, 'leave-button')).not.toBeNull();
+    expect(byTestId(player, 'close-room-button')).toBeNull();
+    const host = lobbyActions(
+      createLobbyStore(snapshotOf({ you: { player_id: null, host: true } })),
+      actions(),
+      open,
+    );
+    expect(byTestId(host, 'leave-button')).toBeNull();
+    expect(byTestId(host, 'close-room-button')).not.toBeNull();
+  });
+
+  it('asks before closing; Cancel puts focus back on Close room', () => {
+    const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true } }));
+    const all = actions();
+    const area = lobbyActions(lobby, all, new AbortController().signal);
+    document.body.replaceChildren(area);
+    byTestId<HTMLButtonElement>(area, 'close-room-button')?.click();
+    expect(area.textContent).toContain('Close this room for everyone?');
+    expect(document.activeElement).toBe(byTestId(area, 'confirm-close-button'));
+    byTestId<HTMLButtonElement>(area, 'cancel-close-button')?.click();
+    expect(all.close).not.toHaveBeenCalled();
+    expect(document.activeElement).toBe(byTestId(area, 'close-room-button'));
+  });
+
+  it('shows why closing failed and goes back to the Close room button', async () => {
+    const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true } }));
+    const close = vi.fn(async () => 'The server is unavailable.');
+    const area = lobbyActions(lobby, actions({ close }), new AbortController().signal);
+    byTestId<HTMLButtonElement>(area, 'close-room-button')?.click();
+    byTestId<HTMLButtonElement>(area, 'confirm-close-button')?.click();
+    await settle();
+    expect(close).toHaveBeenCalledOnce();
+    expect(byTestId(area, 'close-room-error')?.textContent).toBe('The server is unavailable.');
+    expect(byTestId(area, 'close-room-button')).not.toBeNull();
+  });
+
+  it('shows a failed leave and re-enables the button', async () => {
+    const leave = vi.fn(async () => 'Too many requests.');
+    const area = lobbyActions(
+      createLobbyStore(snapshotOf()),
+      actions({ leave }),
+      new AbortController().signal,
+    );
+    const button = byTestId<HTMLButtonElement>(area, 'leave-button');
+    button?.click();
+    expect(button?.disabled).toBe(true);
+    await settle();
+    expect(button?.disabled).toBe(false);
+    expect(byTestId(area, 'leave-error')?.textContent).toBe('Too many requests.');
+  });
+
+  it('offers the ways out once the lobby ends', () => {
+    const lobby = createLobbyStore(snapshotOf());
+    const area = lobbyActions(lobby, actions(), new AbortController().signal);
+    lobby.ended.value = 'You were removed from this room by the host.';
+    expect(byTestId(area, 'leave-button')).toBeNull();
+    expect(byTestId(area, 'join-another-link')?.getAttribute('href')).toBe('#/join');
+  });
+});

@@ -1,0 +1,76 @@
+// @vitest-environment happy-dom
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { playerList } from '../../../web/src/components/player-list.js';
+import { withPlayerJoined, withRoll } from '../../../web/src/room-state.js';
+import { createLobbyStore } from '../../../web/src/store.js';
+import { rollOf, settle, snapshotOf } from '../fixtures.js';
+
+const left = new AbortController();
+afterEach(() => {
+  document.body.replaceChildren();
+});
+
+function names(card: HTMLElement): string[] {
+  return Array.from(card.querySelectorAll('[data-testid="player-name"]')).map(
+    (node) => node.textContent ?? '',
+  );
+}
+
+describe('playerList', () => {
+  it('lists the players with their count and marks you, without Remove buttons for a player', () => {
+    const lobby = createLobbyStore(snapshotOf());
+    const card = playerList(lobby, { kick: vi.fn() }, left.signal);
+    expect(names(card)).toEqual(['Alice', 'Bob']);
+    expect(card.querySelector('[data-testid="player-count"]')?.textContent).toBe('(2)');
+    expect(card.querySelector('[data-player-id="p1"] .tag')?.textContent).toBe('you');
+    expect(card.querySelector('[data-player-id="p2"] .tag')).toBeNull();
+    expect(card.querySelectorAll('[data-testid="kick-button"]')).toHaveLength(0);
+  });
+
+  it('follows the store: a join adds the player, a roll leaves the list untouched', () => {
+    const lobby = createLobbyStore(snapshotOf());
+    const card = playerList(lobby, { kick: vi.fn() }, left.signal);
+    const alice = card.querySelector('[data-player-id="p1"]');
+    lobby.state.value = withRoll(lobby.state.value, rollOf(1));
+    expect(card.querySelector('[data-player-id="p1"]')).toBe(alice);
+    lobby.state.value = withPlayerJoined(lobby.state.value, { id: 'p3', name: 'Cleo' });
+    expect(names(card)).toEqual(['Alice', 'Bob', 'Cleo']);
+    expect(card.querySelector('[data-testid="player-count"]')?.textContent).toBe('(3)');
+  });
+
+  it('gives the host a labelled Remove button per player until the lobby ends', () => {
+    const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true } }));
+    const card = playerList(lobby, { kick: vi.fn() }, left.signal);
+    const buttons = Array.from(card.querySelectorAll('[data-testid="kick-button"]'));
+    expect(buttons.map((button) => button.getAttribute('aria-label'))).toEqual([
+      'Remove Alice from the room',
+      'Remove Bob from the room',
+    ]);
+    lobby.ended.value = 'You closed this room.';
+    expect(card.querySelectorAll('[data-testid="kick-button"]')).toHaveLength(0);
+  });
+
+  it('shows a failed removal in the alert and lets the host try again', async () => {
+    const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true } }));
+    const kick = vi.fn(async () => 'The room is busy.');
+    const card = playerList(lobby, { kick }, left.signal);
+    const button = card.querySelector<HTMLButtonElement>('[data-player-id="p2"] [data-testid="kick-button"]');
+    button?.click();
+    expect(button?.disabled).toBe(true);
+    await settle();
+    expect(kick).toHaveBeenCalledWith({ id: 'p2', name: 'Bob' });
+    expect(button?.disabled).toBe(false);
+    const alert = card.querySelector<HTMLElement>('[data-testid="players-error"]');
+    expect(alert?.hidden).toBe(false);
+    expect(alert?.textContent).toBe('The room is busy.');
+  });
+
+  it('stops following the store once its page is left', () => {
+    const leaving = new AbortController();
+    const lobby = createLobbyStore(snapshotOf());
+    const card = playerList(lobby, { kick: vi.fn() }, leaving.signal);
+    leaving.abort();
+    lobby.state.value = withPlayerJoined(lobby.state.value, { id: 'p3', name: 'Cleo' });
+    expect(names(card)).toEqual(['Alice', 'Bob']);
+  });
+});

@@ -1,0 +1,45 @@
+// @vitest-environment happy-dom
+import { describe, expect, it } from 'vitest';
+import { rollLog } from '../../../web/src/components/roll-log.js';
+import { withRoll } from '../../../web/src/room-state.js';
+import { createLobbyStore } from '../../../web/src/store.js';
+import { rollOf, snapshotOf } from '../fixtures.js';
+
+const open = new AbortController().signal;
+
+function items(card: HTMLElement): Element[] {
+  return Array.from(card.querySelectorAll('[data-testid="roll-item"]'));
+}
+
+describe('rollLog', () => {
+  it('says there are no rolls yet, as a polite log of additions', () => {
+    const card = rollLog(createLobbyStore(snapshotOf()), open);
+    expect(card.querySelector<HTMLElement>('[data-testid="no-rolls"]')?.hidden).toBe(false);
+    const log = card.querySelector('[data-testid="roll-log"]');
+    expect(log?.getAttribute('aria-live')).toBe('polite');
+    expect(log?.getAttribute('aria-relevant')).toBe('additions');
+    expect(items(card)).toHaveLength(0);
+  });
+
+  it('shows the snapshot newest first and inserts a new roll on top, reusing the other entries', () => {
+    const lobby = createLobbyStore(snapshotOf({ rolls: [rollOf(1), rollOf(2)] }));
+    const card = rollLog(lobby, open);
+    expect(card.querySelector<HTMLElement>('[data-testid="no-rolls"]')?.hidden).toBe(true);
+    const [second, first] = items(card);
+    expect(second?.textContent).toContain('2');
+    lobby.state.value = withRoll(lobby.state.value, rollOf(3, { id: 'p2', name: 'Bob' }));
+    const after = items(card);
+    expect(after).toHaveLength(3);
+    expect(after[0]?.textContent).toContain('Bob');
+    // The same nodes, not re-rendered copies: a screen reader hears only the new roll.
+    expect(after[1]).toBe(second);
+    expect(after[2]).toBe(first);
+  });
+
+  it('does not add a roll it already shows (the POST answer and its event)', () => {
+    const lobby = createLobbyStore(snapshotOf({ rolls: [rollOf(1)] }));
+    const card = rollLog(lobby, open);
+    lobby.state.value = withRoll(lobby.state.value, { ...rollOf(1), id: '1' });
+    expect(items(card)).toHaveLength(1);
+  });
+});

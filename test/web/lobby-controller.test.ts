@@ -1,0 +1,151 @@
+// @vitest-environment happy-dom
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { forgetCsrfToken } from '../../web/src/api.js';
+import { LOBBY_ENDED, startLobby } from '../../web/src/lobby-controller.js';
+import type { openRoomStream, RoomStreamHandlers } from '../../web/src/room-stream.js';
+import { createLobbyStore, type LobbyStore } from '../../web/src/store.js';
+import type { RoomSnapshot } from '../../web/src/types.js';
+import { rollOf, settle, snapshotOf } from './fixtures.js';
+
+type Reply = { status: number; body?: unknown };
+/** Answers fetch calls by `METHOD path`; unknown requests fail the test. */
+let replies: Map<string, Reply>;
+let requests: string[];
+
+beforeEach(() => {
+  replies = new Map([['GET /auth/csrf', { status: 200, body: { csrf_token: 'csrf' } }]]);
+  requests = [];
+  forgetCsrfToken();
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (path: string, init: RequestInit) => {
+      const key = `${init.method} ${path}`;
+      requests.push(key);
+      const reply = replies.get(key);
+      if (reply === undefined) throw new Error(`unexpected request ${key}`);
+      const type = reply.status < 400 ? 'application/json' : 'application/problem+json';
+      return new Response(reply.body === undefined ? null : JSON.stringify(reply.body), {
+        status: reply.status,
+        headers: reply.body === undefined ? {} : { 'Content-Type': type },
+      });
+    }),
+  );
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+function start(snapshot: RoomSnapshot = snapshotOf()) {
+  const lobby = createLobbyStore(snapshot);
+  let handlers: RoomStreamHandlers | undefined;
+  const close = vi.fn();
+  const openStream: typeof openRoomStream = (_code, on) => {
+    handlers = on;
+    return { close };
+  };
+  const leave = new AbortController();
+  const navigate = vi.fn();
+  const remount = vi.fn();
+  const actions = startLobby(lobby, { signal: leave.signal, remount, navigate, openStream });
+  if (handlers === undefined) throw new Error('no stream opened');
+  return { lobby, actions, on: handlers, close, leave, navigate };
+}
+
+const names = (lobby: LobbyStore) => lobby.players.value.map((player) => player.name);
+const problem = (status: number, code: string) => ({
+  status,
+  body: { type: 'about:blank', title: 'x', status, detail: `${code} happened.`, code },
+});
+
+describe('startLobby', () => {
+  it('adds a joining player once and announces them once', () => {
+    const { lobby, on } = start();
+    on.onPlayerJoined({ player: { id: 'p3', name: 'Cleo' } });
+    on.onPlayerJoined({ player: { id: 'p3', name: 'Cleo' } });
+    expect(names(lobby)).toEqual(['Alice', 'Bob', 'Cleo']);
+    expect(lobby.announcement.value).toBe('Cleo joined.');
+  });
+
+  it('announces a kick of someone else, and ends the lobby when you are the one kicked', () => {
+    const { lobby, on, close } = start();
+    on.onPlayerLeft({ player: { id: 'p2', name: 'Bob' }, reason: 'kicked' });
+    expect(lobby.announcement.value).toBe('Bob was removed by the host.');
+    expect(lobby.ended.value).toBeNull();
+    on.onPlayerLeft({ player: { id: 'p1', name: 'Alice' }, reason: 'kicked' });
+    expect(lobby.ended.value).toBe(LOBBY_ENDED.kicked);
+    expect(lobby.status.value).toEqual({ message: LOBBY_ENDED.kicked, kind: 'ended' });
+    expect(close).toHaveBeenCalled();
+    // The first reason wins.
+    on.onRoomClosed();
+    expect(lobby.ended.value).toBe(LOBBY_ENDED.kicked);
+  });
+
+  it('tells a host that they closed the room, and a player that their token expired', () => {
+    const host = start(snapshotOf({ you: { player_id: null, host: true } }));
+    host.on.onRoomClosed();
+    expect(host.lobby.ended.value).toBe(LOBBY_ENDED.closedByYou);
+    const player = start();
+    player.on.onStreamEnd('token_expired');
+    expect(player.lobby.ended.value).toBe(LOBBY_ENDED.expired);
+  });
+
+  it('shows reconnecting, and catches up from a fresh snapshot when the stream is back', async () => {
+    const { lobby, on } = start();
+    on.onReconnecting();
+    expect(lobby.status.value?.kind).toBe('reconnecting');
+    replies.set('GET /rooms/ABCD2345', { status: 200, body: snapshotOf({ rolls: [rollOf(7)] }) });
+    on.onOpen();
+    expect(lobby.status.value).toBeNull();
+    await settle();
+    expect(lobby.state.value.rolls.map((roll) => roll.id)).toEqual([7]);
+  });
+
+  it('asks the room why the stream was refused: 404 means it closed', async () => {
+    const { lobby, on } = start();
+    replies.set('GET /rooms/ABCD2345', problem(404, 'ROOM_NOT_FOUND'));
+    on.onRefused();
+    await vi.waitFor(() => expect(lobby.ended.value).toBe(LOBBY_ENDED.closed));
+  });
+
+  it('offers Reconnect when the stream failed but the viewer is still in the room', async () => {
+    const { lobby, on } = start();
+    replies.set('GET /rooms/ABCD2345', { status: 200, body: snapshotOf() });
+    on.onRefused();
+    await vi.waitFor(() =>
+      expect(lobby.status.value).toEqual({ message: 'Live updates stopped.', kind: 'stopped' }),
+    );
+    expect(lobby.ended.value).toBeNull();
+  });
+
+  it('rolls with the CSRF token and puts the answer in the log once, even when its event follows', async () => {
+    const { lobby, actions, on } = start();
+    replies.set('POST /rooms/ABCD2345/rolls', { status: 201, body: rollOf(3) });
+    const result = await actions.roll('1d20', '');
+    expect(result.ok).toBe(true);
+    expect(requests).toEqual(['GET /auth/csrf', 'POST /rooms/ABCD2345/rolls']);
+    on.onRoll(rollOf(3));
+    expect(lobby.state.value.rolls).toHaveLength(1);
+  });
+
+  it('takes a removed player off the list at once, also when they had already left', async () => {
+    const host = start(snapshotOf({ you: { player_id: null, host: true } }));
+    replies.set('DELETE /rooms/ABCD2345/players/p2', problem(404, 'PLAYER_NOT_FOUND'));
+    expect(await host.actions.kick({ id: 'p2', name: 'Bob' })).toBeNull();
+    expect(names(host.lobby)).toEqual(['Alice']);
+    expect(host.lobby.announcement.value).toBe('Bob was removed.');
+  });
+
+  it('leaves for the join page with a notice', async () => {
+    const { actions, navigate, close } = start();
+    replies.set('DELETE /rooms/ABCD2345/players/me', { status: 204 });
+    expect(await actions.leave()).toBeNull();
+    expect(close).toHaveBeenCalled();
+    expect(navigate).toHaveBeenCalledWith('#/join', LOBBY_ENDED.left);
+  });
+
+  it('closes its stream when the page is left', () => {
+    const { leave, close } = start();
+    leave.abort();
+    expect(close).toHaveBeenCalled();
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * The lobby's side actions: Leave for players, Close room (with a confirmation) for the host;
+ * once the lobby ends, links to join another room or go home instead.
+ */
+import { h, setChildren } from '../dom.js';
+import { buildAlert } from '../forms.js';
+import type { LobbyActions } from '../lobby-controller.js';
+import type { LobbyStore } from '../store.js';
+import { watch } from './watch.js';
+
+/** The Leave button with its error alert. */
+export function leaveButton(actions: Pick<LobbyActions, 'leave'>): HTMLElement {
+  const alert = buildAlert('leave-error');
+  const button = h(
+    'button',
+    { type: 'button', class: 'button button--secondary', 'data-testid': 'leave-button' },
+    'Leave room',
+  );
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    alert.clear();
+    void actions.leave().then((problem) => {
+      if (problem === null) return;
+      button.disabled = false;
+      alert.show(problem);
+    });
+  });
+  return h('div', { class: 'leave' }, alert.element, button);
+}
+
+/** Close room, asking first; focus moves to the confirmation and back on Cancel. */
+export function hostControls(actions: Pick<LobbyActions, 'close'>): HTMLElement {
+  const element = h('div', { class: 'host-controls' });
+  const alert = buildAlert('close-room-error');
+  const closeButton = h(
+    'button',
+    { type: 'button', class: 'button button--danger', 'data-testid': 'close-room-button' },
+    'Close room',
+  );
+  const idle = () => setChildren(element, alert.element, closeButton);
+  closeButton.addEventListener('click', () => {
+    alert.clear();
+    const confirm = h(
+      'button',
+      { type: 'button', class: 'button button--danger', 'data-testid': 'confirm-close-button' },
+      'Yes, close it',
+    );
+    const cancel = h(
+      'button',
+      { type: 'button', class: 'button button--secondary', 'data-testid': 'cancel-close-button' },
+      'Cancel',
+    );
+    cancel.addEventListener('click', () => {
+      idle();
+      closeButton.focus();
+    });
+    confirm.addEventListener('click', () => {
+      confirm.disabled = true;
+      cancel.disabled = true;
+      void actions.close().then((problem) => {
+        if (problem === null) return;
+        idle();
+        alert.show(problem);
+      });
+    });
+    setChildren(
+      element,
+      h(
+        'div',
+        { class: 'confirm', role: 'group', 'aria-labelledby': 'confirm-close-text' },
+        h(
+          'p',
+          { id: 'confirm-close-text' },
+          'Close this room for everyone? Players can no longer roll or join, and the code stops working.',
+        ),
+        h('div', { class: 'button-row' }, confirm, cancel),
+      ),
+    );
+    confirm.focus();
+  });
+  idle();
+  return element;
+}
+
+/** The actions area: the viewer's controls while the lobby is live, then the ways out. */
+export function lobbyActions(lobby: LobbyStore, actions: LobbyActions, until: AbortSignal): HTMLElement {
+  const element = h('div', { class: 'lobby-actions' });
+  const live = [
+    lobby.you.player_id === null ? null : leaveButton(actions),
+    lobby.you.host ? hostControls(actions) : null,
+  ];
+  watch(until, () => {
+    if (lobby.ended.value === null) {
+      setChildren(element, ...live);
+      return;
+    }
+    setChildren(
+      element,
+      h(
+        'a',
+        { class: 'button button--primary', href: '#/join', 'data-testid': 'join-another-link' },
+        'Join another room',
+      ),
+      h('a', { class: 'button button--secondary', href: '#/' }, 'Home'),
+    );
+  });
+  return element;
+}

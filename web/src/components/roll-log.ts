@@ -1,0 +1,57 @@
+/**
+ * The lobby's roll log, newest first, as a polite live region.
+ */
+import { h } from '../dom.js';
+import { renderRollItem } from '../roll-view.js';
+import { rollKey } from '../room-state.js';
+import type { LobbyStore } from '../store.js';
+import { watch } from './watch.js';
+
+/**
+ * The "Rolls" card. A keyed update: existing entries are reused and only new ones inserted, so a
+ * screen reader hears each new roll once (`aria-relevant="additions"`), not the whole log again.
+ * The log is filled before the card is attached, so the initial rolls are not announced as new.
+ */
+export function rollLog(lobby: LobbyStore, until: AbortSignal): HTMLElement {
+  const log = h('ol', {
+    class: 'roll-log',
+    'data-testid': 'roll-log',
+    'aria-label': 'Rolls, newest first',
+    'aria-live': 'polite',
+    'aria-relevant': 'additions',
+  });
+  const empty = h('p', { class: 'empty', 'data-testid': 'no-rolls' }, 'No rolls yet.');
+  // Bounded like the log itself (room-state's MAX_ROLLS): entries that fall off are deleted.
+  const items = new Map<string, HTMLLIElement>();
+
+  watch(until, () => {
+    const { rolls } = lobby.state.value;
+    empty.hidden = rolls.length > 0;
+    const keep = new Set<string>();
+    rolls.forEach((roll, index) => {
+      const key = rollKey(roll);
+      keep.add(key);
+      let item = items.get(key);
+      if (item === undefined) {
+        item = renderRollItem(roll, roll.player.id === lobby.you.player_id);
+        items.set(key, item);
+      }
+      const at = log.children[index] ?? null;
+      if (at !== item) log.insertBefore(item, at);
+    });
+    for (const [key, item] of items) {
+      if (!keep.has(key)) {
+        item.remove();
+        items.delete(key);
+      }
+    }
+  });
+
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'rolls-title' },
+    h('h2', { id: 'rolls-title' }, 'Rolls'),
+    empty,
+    log,
+  );
+}

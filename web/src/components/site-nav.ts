@@ -1,0 +1,53 @@
+/**
+ * The site navigation: join for everyone; log in and sign up for visitors; create a room, who is
+ * signed in and Log out for users. Follows `store.user`.
+ */
+import { h, setChildren } from '../dom.js';
+import type { AppStore } from '../store.js';
+import { watch } from './watch.js';
+
+/** What the navigation asks of the shell. */
+export interface SiteNavOptions {
+  /** Logs out; answers a message to show when that failed, or null. */
+  logOut(): Promise<string | null>;
+}
+
+/** Renders the navigation into `nav` (the page's `<nav>`), for as long as `until` is not aborted. */
+export function siteNav(
+  nav: HTMLElement,
+  store: AppStore,
+  options: SiteNavOptions,
+  until: AbortSignal,
+): void {
+  watch(until, () => {
+    const user = store.user.value;
+    const join = h('a', { href: '#/join', 'data-testid': 'nav-join' }, 'Join a room');
+    if (user === null) {
+      setChildren(
+        nav,
+        join,
+        h('a', { href: '#/login', 'data-testid': 'nav-login' }, 'Log in'),
+        h('a', { href: '#/signup', 'data-testid': 'nav-signup' }, 'Sign up'),
+      );
+      return;
+    }
+    const logout = h(
+      'button',
+      { type: 'button', class: 'button button--link', 'data-testid': 'logout-button' },
+      'Log out',
+    );
+    logout.addEventListener('click', () => {
+      logout.disabled = true;
+      void options.logOut().then((problem) => {
+        if (problem !== null) logout.disabled = false;
+      });
+    });
+    setChildren(
+      nav,
+      join,
+      h('a', { href: '#/rooms/new', 'data-testid': 'nav-create-room' }, 'Create a room'),
+      h('span', { class: 'nav-user', 'data-testid': 'nav-user' }, user.email),
+      logout,
+    );
+  });
+}

@@ -1,0 +1,233 @@
+/**
+ * The lobby's behaviour, apart from its looks: it follows the room's event stream, asks the room
+ * why when something is refused, and carries out the viewer's actions (roll, remove a player,
+ * close, leave). It is the only writer of the {@link LobbyStore}; components call its actions and
+ * render what the store says.
+ */
+import { batch } from '@preact/signals-core';
+import { type ApiResult, api } from './api.js';
+import { problemMessage } from './problem.js';
+import {
+  asRoll,
+  asSnapshot,
+  withPlayerJoined,
+  withPlayerLeft,
+  withRoll,
+  withSnapshot,
+} from './room-state.js';
+import { openRoomStream, type RoomStream } from './room-stream.js';
+import type { LobbyStatus, LobbyStore } from './store.js';
+import type { Player, Roll, RoomSnapshot } from './types.js';
+
+/** Messages shown when the lobby ends; the wording is part of what players are told. */
+export const LOBBY_ENDED = {
+  kicked: 'You were removed from this room by the host.',
+  left: 'You left this room.',
+  closed: 'The host closed this room.',
+  closedByYou: 'You closed this room.',
+  signedOut: 'You are no longer signed in. Log in again to manage this room.',
+  expired: 'Your place in this room has expired. Join again to keep playing.',
+} as const;
+
+/** What the lobby controller needs from the page around it. */
+export interface LobbyControllerOptions {
+  /** Aborted when the lobby leaves the screen: the stream closes and late answers are ignored. */
+  readonly signal: AbortSignal;
+  /** Loads the room again from scratch (after a "Reconnect"). */
+  readonly remount: () => void;
+  /** Goes to another page, leaving it a one-line notice. */
+  readonly navigate: (hash: string, notice?: string) => void;
+  /** Opens the event stream; tests pass a fake. */
+  readonly openStream?: typeof openRoomStream;
+}
+
+/**
+ * The actions a lobby's components may take. `roll` answers the API result (its problem carries
+ * the field errors and notation position the form shows); the others a message to show, or null.
+ */
+export interface LobbyActions {
+  /** Rolls `notation` (with an optional label) on the server; the roll joins the log. */
+  roll(notation: string, label: string): Promise<ApiResult<unknown>>;
+  /** Removes a player from the room (host only). */
+  kick(player: Player): Promise<string | null>;
+  /** Closes the room for everyone (host only). */
+  close(): Promise<string | null>;
+  /** Leaves the room and goes to the join page. */
+  leave(): Promise<string | null>;
+  /** Reloads the room (after the stream stopped). */
+  reconnect(): void;
+}
+
+function roomPath(code: string, suffix = ''): string {
+  return `/rooms/${encodeURIComponent(code)}${suffix}`;
+}
+
+/** Starts following the room in `lobby` and returns the actions its components call. */
+export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): LobbyActions {
+  const { code, you } = lobby;
+  const { signal } = options;
+  let stream: RoomStream | undefined;
+  let checking = false;
+
+  const isEnded = () => lobby.ended.peek() !== null;
+  const showStatus = (status: LobbyStatus | null) => {
+    lobby.status.value = status;
+  };
+  const announce = (message: string) => {
+    lobby.announcement.value = message;
+  };
+  const update = (
+    next: (state: ReturnType<typeof lobby.state.peek>) => ReturnType<typeof lobby.state.peek>,
+  ) => {
+    lobby.state.value = next(lobby.state.peek());
+  };
+
+  /** Ends the lobby for this viewer: no more stream, no more controls. The first reason wins. */
+  function end(message: string): void {
+    if (isEnded()) return;
+    stream?.close();
+    batch(() => {
+      lobby.ended.value = message;
+      showStatus({ message, kind: 'ended' });
+    });
+  }
+
+  function mergeSnapshot(fresh: RoomSnapshot): void {
+    update((state) => withSnapshot(state, fresh));
+  }
+
+  function addRoll(roll: Roll): void {
+    update((state) => withRoll(state, roll));
+  }
+
+  /**
+   * The stream was refused, or an action was: ask the room itself why. 404 means it closed;
+   * 401/403 means this viewer is no longer in it (a kicked player's room cookie is revoked).
+   */
+  async function checkMembership(): Promise<void> {
+    if (isEnded() || checking) return;
+    checking = true;
+    const result = await api<unknown>('GET', roomPath(code));
+    checking = false;
+    if (signal.aborted || isEnded()) return;
+    if (!result.ok) {
+      const { status } = result.problem;
+      if (status === 404) end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
+      else if (status === 401 || status === 403)
+        end(you.player_id !== null ? LOBBY_ENDED.kicked : LOBBY_ENDED.signedOut);
+      else
+        showStatus({ message: `Live updates stopped: ${problemMessage(result.problem)}`, kind: 'stopped' });
+      return;
+    }
+    // Still allowed in: the stream failed for another reason (e.g. too many open streams).
+    const fresh = asSnapshot(result.data);
+    if (fresh !== undefined) mergeSnapshot(fresh);
+    showStatus({ message: 'Live updates stopped.', kind: 'stopped' });
+  }
+
+  async function refreshSnapshot(): Promise<void> {
+    const result = await api<unknown>('GET', roomPath(code));
+    if (signal.aborted || isEnded()) return;
+    if (!result.ok) {
+      if ([401, 403, 404].includes(result.problem.status)) void checkMembership();
+      return;
+    }
+    const fresh = asSnapshot(result.data);
+    if (fresh !== undefined) mergeSnapshot(fresh);
+  }
+
+  stream = (options.openStream ?? openRoomStream)(code, {
+    onOpen() {
+      if (isEnded()) return;
+      if (lobby.status.peek()?.kind === 'reconnecting') showStatus(null);
+      // Catch up on anything between the snapshot and the stream's start; merging is idempotent.
+      void refreshSnapshot();
+    },
+    onPlayerJoined({ player }) {
+      const before = lobby.state.peek();
+      update((state) => withPlayerJoined(state, player));
+      if (lobby.state.peek() !== before) announce(`${player.name} joined.`);
+    },
+    onPlayerLeft({ player, reason }) {
+      const wasHere = lobby.state.peek().players.some((p) => p.id === player.id);
+      update((state) => withPlayerLeft(state, player.id));
+      if (player.id === you.player_id) end(reason === 'kicked' ? LOBBY_ENDED.kicked : LOBBY_ENDED.left);
+      else if (wasHere)
+        announce(reason === 'kicked' ? `${player.name} was removed by the host.` : `${player.name} left.`);
+    },
+    onRoll: addRoll,
+    onRoomClosed() {
+      end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
+    },
+    onStreamEnd(reason) {
+      // A player's stream runs on the room token, a host's on the account session: say which
+      // one ended rather than asking the room (a refused token would read as a kick).
+      end(reason === 'token_expired' && you.player_id !== null ? LOBBY_ENDED.expired : LOBBY_ENDED.signedOut);
+    },
+    onReconnecting() {
+      if (!isEnded()) showStatus({ message: 'Connection lost. Reconnecting…', kind: 'reconnecting' });
+    },
+    onRefused() {
+      void checkMembership();
+    },
+  });
+  signal.addEventListener('abort', () => stream?.close(), { once: true });
+
+  /** After a refused action: 401/403/404 may mean the viewer or the room is gone. */
+  const recheckAfter = (status: number, statuses: readonly number[]) => {
+    if (statuses.includes(status)) void checkMembership();
+  };
+
+  return {
+    async roll(notation, label) {
+      const result = await api<unknown>(
+        'POST',
+        roomPath(code, '/rolls'),
+        label === '' ? { notation } : { notation, label },
+      );
+      if (signal.aborted || isEnded()) return result;
+      if (result.ok) {
+        const rolled = asRoll(result.data);
+        if (rolled !== undefined) addRoll(rolled);
+      } else recheckAfter(result.problem.status, [401, 403, 404]);
+      return result;
+    },
+    async kick(player) {
+      const result = await api<undefined>(
+        'DELETE',
+        roomPath(code, `/players/${encodeURIComponent(player.id)}`),
+      );
+      if (signal.aborted) return null;
+      // PLAYER_NOT_FOUND: they already left; the list just catches up.
+      if (result.ok || result.problem.code === 'PLAYER_NOT_FOUND') {
+        update((state) => withPlayerLeft(state, player.id));
+        announce(`${player.name} was removed.`);
+        return null;
+      }
+      recheckAfter(result.problem.status, [401, 404]);
+      return problemMessage(result.problem);
+    },
+    async close() {
+      const result = await api<undefined>('DELETE', roomPath(code));
+      if (signal.aborted) return null;
+      if (result.ok) {
+        end(LOBBY_ENDED.closedByYou);
+        return null;
+      }
+      recheckAfter(result.problem.status, [404]);
+      return problemMessage(result.problem);
+    },
+    async leave() {
+      const result = await api<undefined>('DELETE', roomPath(code, '/players/me'));
+      if (signal.aborted) return null;
+      if (result.ok) {
+        stream?.close();
+        options.navigate('#/join', LOBBY_ENDED.left);
+        return null;
+      }
+      recheckAfter(result.problem.status, [401, 403, 404]);
+      return problemMessage(result.problem);
+    },
+    reconnect: options.remount,
+  };
+}

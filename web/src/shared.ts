@@ -1,0 +1,37 @@
+/**
+ * The one door from the web UI into the server's sources: Dicery's wire types and the rules the
+ * browser applies before asking the server (room codes, dice notation, length limits, display
+ * text). esbuild bundles the rule modules; the wire module is imported for its types only, so no
+ * TypeBox code reaches the bundle. Every module named here must stay browser-safe (no `node:`
+ * import; `npm run build` fails otherwise). When the server's folders move, only this file changes.
+ *
+ * @module
+ */
+export { DICE_LIMITS, parseNotation } from '../../src/apps/dicery/shared/dice-notation.js';
+export {
+  PLAYER_NAME_MAX_LENGTH,
+  ROLL_LABEL_MAX_LENGTH,
+  ROOM_NAME_MAX_LENGTH,
+} from '../../src/apps/dicery/shared/limits.js';
+export {
+  normalizeRoomCode,
+  ROOM_CODE_ALPHABET,
+  ROOM_CODE_LENGTH,
+} from '../../src/apps/dicery/shared/room-code.js';
+export type {
+  ConstantTermData,
+  DiceTermData,
+  JoinResult,
+  KeepRuleData,
+  Player as WirePlayer,
+  PlayerLeftReason,
+  PlayerRef,
+  Roll as WireRoll,
+  RolledDie,
+  RollTermData,
+  Room,
+  RoomEventDataMap,
+  RoomSnapshot as WireRoomSnapshot,
+  StreamEndReason,
+} from '../../src/apps/dicery/shared/wire.js';
+export { countCodePoints, normalizeDisplayText } from '../../src/text/display-text.js';
