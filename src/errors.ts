@@ -1,51 +1,45 @@
 /**
- * Every error Gatehouse raises on purpose, with a stable code and the HTTP status it maps to.
- * One file, like fastify's `errors.js`, so codes stay unique and discoverable.
+ * Every error the core raises on purpose, with a stable code: codes and messages only, no HTTP.
+ * One file, like fastify's `errors.js`, so codes stay unique and discoverable. The Fastify adapter
+ * (`src/http/error-status.ts`) alone maps codes to statuses and semantic fields
+ * (`retryAfterSeconds`, `challenge`) to headers; apps (Dicery, the catalogue) own their codes and
+ * register their statuses with the adapter.
  */
 
-/** Stable error codes: part of the public contract, never renamed. */
-export const ErrorCodes = {
-  VALIDATION_FAILED: 400,
-  INVALID_JSON: 400,
-  BAD_REQUEST: 400,
-  WEAK_PASSWORD: 400,
-  INVALID_CURRENT_PASSWORD: 400,
-  INVALID_CREDENTIALS: 400,
-  UNAUTHENTICATED: 401,
-  INVALID_TOKEN: 401,
-  FORBIDDEN: 403,
-  ACCOUNT_DISABLED: 403,
-  INSUFFICIENT_SCOPE: 403,
-  CSRF_TOKEN_MISSING: 403,
-  CSRF_TOKEN_INVALID: 403,
-  CROSS_SITE_REQUEST: 403,
-  NOT_ROOM_MEMBER: 403,
-  NOT_FOUND: 404,
-  USER_NOT_FOUND: 404,
-  SESSION_NOT_FOUND: 404,
-  CLOTHING_NOT_FOUND: 404,
-  ROOM_NOT_FOUND: 404,
-  PLAYER_NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  EMAIL_TAKEN: 409,
-  PLAYER_NAME_TAKEN: 409,
-  LAST_SUPER_ADMIN: 409,
-  TOO_MANY_OPEN_ROOMS: 409,
-  ROOM_FULL: 409,
-  BODY_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  INVALID_DICE_NOTATION: 422,
-  TOO_MANY_REQUESTS: 429,
-  TOO_MANY_LOGIN_ATTEMPTS: 429,
-  TOO_MANY_STREAMS: 429,
-  INTERNAL_ERROR: 500,
-  SERVICE_UNAVAILABLE: 503,
-  /** The database did not answer in time or is down; the client should retry (`Retry-After`). */
-  DATABASE_UNAVAILABLE: 503,
-} as const;
+/** Stable error codes of the core and the adapter: part of the public contract, never renamed. */
+export const ERROR_CODES = [
+  'VALIDATION_FAILED',
+  'INVALID_JSON',
+  'BAD_REQUEST',
+  'WEAK_PASSWORD',
+  'INVALID_CURRENT_PASSWORD',
+  'INVALID_CREDENTIALS',
+  'UNAUTHENTICATED',
+  'INVALID_TOKEN',
+  'FORBIDDEN',
+  'ACCOUNT_DISABLED',
+  'INSUFFICIENT_SCOPE',
+  'CSRF_TOKEN_MISSING',
+  'CSRF_TOKEN_INVALID',
+  'CROSS_SITE_REQUEST',
+  'NOT_FOUND',
+  'USER_NOT_FOUND',
+  'SESSION_NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'EMAIL_TAKEN',
+  'LAST_SUPER_ADMIN',
+  'BODY_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'TOO_MANY_REQUESTS',
+  'TOO_MANY_LOGIN_ATTEMPTS',
+  'INTERNAL_ERROR',
+  'SERVICE_UNAVAILABLE',
+  /** The database did not answer in time or is down; the client should retry. */
+  'DATABASE_UNAVAILABLE',
+] as const;
 
-/** One of the stable error codes in {@link ErrorCodes}. */
-export type ErrorCode = keyof typeof ErrorCodes;
+/** One of the core's stable error codes in {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** A problem detail about one input field (RFC 9457 extension member `errors`). */
 export interface FieldError {
@@ -55,12 +49,29 @@ export interface FieldError {
   message: string;
 }
 
+/**
+ * Which credentials a refused request should present, and why (the parameters of an RFC 9110
+ * §11.6.1 challenge; RFC 6750 §3 for `Bearer`). The adapter renders it as `WWW-Authenticate`.
+ */
+export interface AuthChallenge {
+  /** The authentication scheme asked for. */
+  scheme: 'Bearer' | 'Basic';
+  /** RFC 6750 §3.1 error code, when the request sent credentials that failed. */
+  error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+  /** Human-readable reason (RFC 6750 `error_description`). */
+  description?: string;
+  /** The scopes the resource needs (RFC 6750 `scope`). */
+  scope?: readonly string[];
+}
+
 /** Options for {@link GatehouseError}. */
 export interface GatehouseErrorOptions {
   /** Per-field details, rendered as the problem's `errors` member. */
   errors?: FieldError[];
-  /** Extra HTTP headers the adapter must send (e.g. `Retry-After`, `WWW-Authenticate`). */
-  headers?: Record<string, string>;
+  /** Seconds the caller should wait before retrying (the adapter sends `Retry-After`). */
+  retryAfterSeconds?: number;
+  /** The credentials the caller should present (the adapter sends `WWW-Authenticate`). */
+  challenge?: AuthChallenge;
   /** Extra problem members (e.g. `position` for a dice notation error). */
   extra?: Record<string, unknown>;
   /** The underlying error, kept for logs and never sent to clients. */
@@ -68,40 +79,58 @@ export interface GatehouseErrorOptions {
 }
 
 /**
- * An expected failure with a stable code. The HTTP layer renders it as
+ * An expected failure with a stable code. The HTTP adapter renders it as
  * `application/problem+json` (RFC 9457); the core never deals with HTTP itself.
+ *
+ * Apps raise their own codes with the type parameter (`new GatehouseError<DiceryErrorCode>(...)`)
+ * and register each code's status with the adapter (`app.gatehouseErrors.register`).
  */
-export class GatehouseError extends Error {
+export class GatehouseError<Code extends string = ErrorCode> extends Error {
   /** Stable machine-readable code. */
-  readonly code: ErrorCode;
-  /** HTTP status the code maps to. */
-  readonly statusCode: number;
+  readonly code: Code;
   /** Per-field details. */
   readonly errors: FieldError[] | undefined;
-  /** Headers the HTTP adapter must add. */
-  readonly headers: Record<string, string>;
+  /** Seconds to wait before retrying, when retrying later can succeed. */
+  readonly retryAfterSeconds: number | undefined;
+  /** The credentials the caller should present. */
+  readonly challenge: AuthChallenge | undefined;
   /** Extra problem members. */
   readonly extra: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, options: GatehouseErrorOptions = {}) {
+  constructor(code: Code, message: string, options: GatehouseErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'GatehouseError';
     this.code = code;
-    this.statusCode = ErrorCodes[code];
     this.errors = options.errors;
-    this.headers = options.headers ?? {};
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.challenge = options.challenge;
     this.extra = options.extra ?? {};
   }
 }
 
-/** Statuses of the OAuth error codes that are not 400 (RFC 6749 §5.2 makes 400 the rule). */
-const OAUTH_ERROR_STATUS: Partial<Record<OAuthTokenError['error'], number>> = {
-  invalid_client: 401,
-  temporarily_unavailable: 429,
-  // `server_error` is registered for the authorization endpoint (RFC 6749 §4.1.2.1, §11.4); an
-  // OAuth client parsing a token-endpoint 500 finds a registered code rather than no `error`.
-  server_error: 500,
-};
+/** The RFC 6749 §5.2 error codes (plus the registry's `temporarily_unavailable`, `server_error`). */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'temporarily_unavailable'
+  | 'server_error';
+
+/** Options for {@link OAuthTokenError}. */
+export interface OAuthTokenErrorOptions {
+  /** Our stable code, sent beside `error`. */
+  code?: string;
+  /** Seconds to wait before retrying (the adapter sends `Retry-After`). */
+  retryAfterSeconds?: number;
+  /**
+   * The scheme the client tried to authenticate with: RFC 6749 §5.2 requires a challenge in that
+   * scheme on `invalid_client` when the client used the `Authorization` header.
+   */
+  challenge?: AuthChallenge;
+}
 
 /**
  * An OAuth 2.0 token endpoint error (RFC 6749 §5.2). Rendered as the RFC's JSON shape
@@ -112,40 +141,25 @@ export class OAuthTokenError extends Error {
    * RFC 6749 §5.2 error code, or `temporarily_unavailable` for a throttled login (see
    * {@link OAuthTokenError.throttled}).
    */
-  readonly error:
-    | 'invalid_request'
-    | 'invalid_client'
-    | 'invalid_grant'
-    | 'unauthorized_client'
-    | 'unsupported_grant_type'
-    | 'invalid_scope'
-    | 'temporarily_unavailable'
-    | 'server_error';
-  /**
-   * HTTP status: 400 for all of these but `invalid_client` (401), `temporarily_unavailable` (429)
-   * and `server_error` (500).
-   */
-  readonly statusCode: number;
-  /** Extra HTTP headers (e.g. `Retry-After`). */
-  readonly headers: Record<string, string>;
+  readonly error: OAuthErrorCode;
+  /** Seconds to wait before retrying. */
+  readonly retryAfterSeconds: number | undefined;
+  /** The challenge to answer with (see {@link OAuthTokenErrorOptions.challenge}). */
+  readonly challenge: AuthChallenge | undefined;
   /** Our stable code, sent beside `error` when set, so clients can tell our reasons apart. */
-  readonly code: ErrorCode | undefined;
+  readonly code: string | undefined;
 
-  constructor(
-    error: OAuthTokenError['error'],
-    description: string,
-    options: { headers?: Record<string, string>; code?: ErrorCode } = {},
-  ) {
+  constructor(error: OAuthErrorCode, description: string, options: OAuthTokenErrorOptions = {}) {
     super(description);
     this.name = 'OAuthTokenError';
     this.error = error;
-    this.statusCode = OAUTH_ERROR_STATUS[error] ?? 400;
-    this.headers = options.headers ?? {};
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.challenge = options.challenge;
     this.code = options.code;
   }
 
   /**
-   * A 429 for a login refused by throttling, with `Retry-After`. RFC 6749 §5.2 defines no code for
+   * A login refused by throttling, with the seconds to wait. RFC 6749 §5.2 defines no code for
    * it, so the `error` is `temporarily_unavailable`: registered in the IANA OAuth Extensions Error
    * registry (RFC 6749 §4.1.2.1, §11.4), meaning "try again later", and what oauthlib (behind
    * requests-oauthlib) maps to TemporarilyUnavailableError; Authlib raises on any `error` member.
@@ -154,10 +168,7 @@ export class OAuthTokenError extends Error {
    * RFC 8628 §3.5 defines it for device-code polling, where clients add 5 s to their interval.
    */
   static throttled(code: ErrorCode, description: string, retryAfterSeconds: number): OAuthTokenError {
-    return new OAuthTokenError('temporarily_unavailable', description, {
-      code,
-      headers: { 'retry-after': String(retryAfterSeconds) },
-    });
+    return new OAuthTokenError('temporarily_unavailable', description, { code, retryAfterSeconds });
   }
 }
 

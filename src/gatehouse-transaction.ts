@@ -1,11 +1,11 @@
 /**
  * Units of work, and how the core uses them (issue 9, item 5).
  *
- * - A change starts its transaction in the service that owns the rule (`RoomService`'s `change`,
- *   `UserAdminService`'s `withParties`), with `Database.transaction`; the stores it needs are
- *   built over that `trx` (`createRoomStore(trx)`, `createAuditStore(trx)`,
- *   `createSessionStore(trx)`), so the change, its room event or audit rows, and the sessions it
- *   ends commit together or not at all. SQL stays in `src/storage`.
+ * - A change starts its transaction in the service that owns the rule (`UserAdminService`'s
+ *   `withParties`), with `Database.transaction`; the stores it needs are built over that `trx`
+ *   (`createAuditStore(trx)`, `createSessionStore(trx)`), so the change, its audit rows, and the
+ *   sessions it ends commit together or not at all. SQL stays in `storage/` folders.
+ * - Apps (Dicery) build their stores over `tx.db` the same way, and publish with `tx.afterCommit`.
  * - Nothing but SQL runs inside: password hashing happens before, broadcasts (Redis, the in-memory
  *   buses) after the commit, and a broadcast that fails after a commit is reported, never turned
  *   into an error for a change that has happened (other instances catch up from the database).
@@ -14,14 +14,12 @@
  *
  * @module
  */
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
-import type { RoomBus, RoomEvent } from './rooms/room-bus.js';
-import { createRoomService, type RoomService } from './rooms/room-service.js';
+import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import type { Database } from './storage/open-database.js';
-import { createRoomStore } from './storage/room-store.js';
 import type { Schema } from './storage/schema.js';
 
 /**
@@ -37,11 +35,10 @@ export interface GatehouseTransaction {
    */
   readonly db: Transaction<Schema>;
   /**
-   * Dicery room operations writing in this transaction. Their events take the room's next sequence
-   * numbers here and are published only after the commit. A room operation that throws has
-   * written nothing, so the app may catch the error and carry on.
+   * The same transaction typed with the app's own tables only (see `Gatehouse.appDatabase`):
+   * `createMyStore(tx.appDatabase<MyTables>())`.
    */
-  readonly rooms: RoomService;
+  appDatabase<Tables extends Record<keyof Tables, object>>(): Kysely<Tables>;
   /** The audit log, writing in this transaction. */
   readonly audit: Pick<AuditLog, 'record'>;
   /**
@@ -56,7 +53,6 @@ export interface GatehouseTransaction {
 /** Dependencies of {@link runGatehouseTransaction}; a `Gatehouse` satisfies them. */
 export interface GatehouseTransactionDeps {
   database: Database;
-  roomBus: RoomBus;
   clock: () => number;
   /**
    * Reports an after-commit callback that threw (the data is committed; only the side effect
@@ -71,23 +67,6 @@ function warnAfterCommitError(error: unknown): void {
     code: 'GATEHOUSE_AFTER_COMMIT_FAILED',
     detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
   });
-}
-
-/**
- * A {@link RoomBus} whose `publish` only queues the event until the commit: room operations
- * running inside an app's transaction must not announce what may still roll back.
- */
-function deferPublishing(bus: RoomBus, afterCommit: (callback: () => Promise<void>) => void): RoomBus {
-  return {
-    async publish(event: RoomEvent) {
-      afterCommit(() => bus.publish(event));
-    },
-    subscribe: (roomCode, handler) => bus.subscribe(roomCode, handler),
-    subscriberCount: (roomCode) => bus.subscriberCount(roomCode),
-    onResync: (handler) => bus.onResync(handler),
-    // Not this wrapper's to close: the bus belongs to the Gatehouse.
-    close: async () => {},
-  };
 }
 
 /**
@@ -109,16 +88,9 @@ export async function runGatehouseTransaction<T>(
   let result: T;
   try {
     result = await deps.database.transaction(async (trx) => {
-      const roomStore = createRoomStore(trx);
       const tx: GatehouseTransaction = {
         db: trx,
-        rooms: createRoomService({
-          rooms: roomStore,
-          // Already inside the app's transaction: a room change joins it rather than nesting.
-          transaction: (roomWork) => roomWork(roomStore),
-          bus: deferPublishing(deps.roomBus, afterCommit),
-          clock: deps.clock,
-        }),
+        appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(trx),
         audit: createAuditLog(createAuditStore(trx), deps.clock, createAuditRetentionStore(trx)),
         afterCommit,
       };

@@ -1,3 +1,5 @@
+import type { Kysely } from 'kysely';
+import type { Static, TSchema } from 'typebox';
 import { type AccountService, createAccountService } from './accounts/account-service.js';
 import {
   type CounterStore,
@@ -13,6 +15,7 @@ import { createUserCache, type UserCache } from './accounts/user-cache.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
+import { type AppChannel, type AppChannelOptions, openAppChannel } from './events/app-channel.js';
 import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
 import {
   type CoreWarn,
@@ -27,25 +30,29 @@ import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
-import { createRedisRoomBus } from './rooms/redis-room-bus.js';
-import { createMemoryRoomBus, type RoomBus } from './rooms/room-bus.js';
-import { createRoomService, type RoomService } from './rooms/room-service.js';
-import { createRoomTokens, type RoomTokens } from './rooms/room-token.js';
 import {
   createRevocationList,
   type RevocationList,
   revocationRetentionMs,
 } from './sessions/revocation-list.js';
-import { COOKIE_RECHECK_MS, createSessionManager, type SessionManager } from './sessions/session-manager.js';
+import {
+  ACCESS_TOKEN_TYP,
+  COOKIE_RECHECK_MS,
+  type CookieSessionCheck,
+  createSessionManager,
+  type SessionManager,
+} from './sessions/session-manager.js';
 import { createTokenGrants, type TokenGrants } from './sessions/token-grants.js';
+import { appTables } from './storage/app-tables.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { type Database, openDatabase } from './storage/open-database.js';
-import { createRoomStore, type RoomStore } from './storage/room-store.js';
+import type { Schema } from './storage/schema.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
+import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
 
 /** Options of {@link createGatehouse} that are not settings. */
@@ -114,14 +121,29 @@ export interface Gatehouse {
   readonly audit: AuditLog;
   /** Failed-login tallies (one row per account and hour) and the AUDIT_RETENTION sweep. */
   readonly auditRetention: AuditRetentionStore;
-  /** Dicery rooms: create, join, roll, leave, kick, close. */
-  readonly rooms: RoomService;
-  /** Storage behind {@link Gatehouse.rooms}, for read-only checks such as stream reconciliation. */
-  readonly roomStore: RoomStore;
-  /** Live room events (memory, or Redis pub/sub when `redisUrl` is set). */
-  readonly roomBus: RoomBus;
-  /** Issues and verifies room-scoped player tokens. */
-  readonly roomTokens: RoomTokens;
+  /**
+   * A query handle typed with an app's own tables (`Tables`) only, for reads and single writes
+   * outside a transaction (use {@link Gatehouse.transaction} for units of work). The core's tables
+   * are not in its type: change them only through the core's operations, which keep the caches and
+   * the other instances in step.
+   */
+  appDatabase<Tables extends Record<keyof Tables, object>>(): Kysely<Tables>;
+  /**
+   * Whether an account session is still valid, for long-lived responses (event streams) that must
+   * end when their session does: `revoked` is answered from memory (this instance's list, kept
+   * current by broadcasts and a periodic reload); a live answer re-reads the session row.
+   */
+  checkSession(sessionId: string): Promise<CookieSessionCheck>;
+  /** Whether `sessionId` is known revoked, from memory only (cheap enough for every heartbeat). */
+  isSessionRevoked(sessionId: string): boolean;
+  /** Signed tokens of the app's own kinds (Dicery's room tokens), with the instance's keys. */
+  readonly appTokens: AppTokens;
+  /**
+   * Opens a channel to the other instances of the deployment for an app's events: Redis pub/sub
+   * when `redisUrl` is set (messages schema-checked, resync after a reconnect), nothing to do on a
+   * single instance. The channel closes with the core.
+   */
+  openChannel<S extends TSchema>(options: AppChannelOptions<S>): Promise<AppChannel<Static<S>>>;
   /**
    * Redis as readiness should report it: `disabled` without `redisUrl`; `down` while it is
    * unreachable, frozen or failing commands (the instance then runs on local counters and the
@@ -137,16 +159,17 @@ export interface Gatehouse {
   checkRedis(timeoutMs: number): Promise<RedisState>;
   /**
    * Runs `work` as one unit of work: the app's own writes (`tx.db`) and the core's
-   * (`tx.rooms`, `tx.audit`) commit together or not at all, and room events and
-   * `tx.afterCommit` callbacks run only after the commit. Keep password hashing, Redis and
+   * (`tx.audit`) commit together or not at all, and `tx.afterCommit` callbacks run only after
+   * the commit. Keep password hashing, Redis and
    * network calls out of `work` (they belong in `afterCommit`): the transaction holds row locks,
    * and on SQLite the only connection, until it ends.
    *
    * @example
    * await gatehouse.transaction(async (tx) => {
-   *   const player = await tx.rooms.join(code, name);
-   *   await tx.db.withTables<AppTables>().insertInto('scores').values({ player_id: player.id, score: 0 }).execute();
-   *   tx.afterCommit(() => notifyScoreboard(player.id));
+   *   const db = tx.db.withTables<AppTables>();
+   *   await db.insertInto('scores').values({ player_id: playerId, score: 0 }).execute();
+   *   await tx.audit.record({ event: 'score_created', targetId: playerId });
+   *   tx.afterCommit(() => notifyScoreboard(playerId));
    * });
    */
   transaction<T>(work: (tx: GatehouseTransaction) => Promise<T>): Promise<T>;
@@ -300,24 +323,13 @@ export async function createGatehouse(
           error: error instanceof Error ? error.message : String(error),
         }),
     });
-    const roomStore = createRoomStore(database.db);
-    const onHandlerError = (error: unknown, event: { type: string }) =>
-      warn(`Room event handler threw on ${event.type}`, {
-        error: error instanceof Error ? error.message : String(error),
-      });
-    const roomBus =
-      redis === undefined
-        ? createMemoryRoomBus({ onHandlerError })
-        : await createRedisRoomBus(redis, { warn, onHandlerError });
-    const rooms = createRoomService({
-      rooms: roomStore,
-      // Each room change and its event: one transaction (issue 9, unit of work).
-      transaction: (work) => database.transaction((trx) => work(createRoomStore(trx))),
-      bus: roomBus,
+    const appTokens = createAppTokens({
+      keyring,
       clock,
-      maxPlayers: config.maxPlayersPerRoom,
+      reserved: { typ: ACCESS_TOKEN_TYP, audience: config.audience },
     });
-    const roomTokens = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
+    // Bounded by the apps' code: each opens its few channels once, at start-up.
+    const channels = new Set<{ close(): void }>();
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     const sweeper = scheduler.setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
@@ -348,21 +360,26 @@ export async function createGatehouse(
       counters,
       audit,
       auditRetention,
-      rooms,
-      roomStore,
-      roomBus,
-      roomTokens,
+      appTokens,
+      appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(database.db),
+      checkSession: (sessionId) => sessions.checkCookieSession(sessionId),
+      isSessionRevoked: (sessionId) => revocations.isRevoked(sessionId),
+      async openChannel(channelOptions) {
+        const channel = await openAppChannel(redis, warn, channelOptions);
+        channels.add(channel);
+        return channel;
+      },
       redisState: () => redis?.state() ?? 'disabled',
       redisStats: () => redis?.stats(),
       checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
-      transaction: (work) => runGatehouseTransaction({ database, roomBus, clock }, work),
+      transaction: (work) => runGatehouseTransaction({ database, clock }, work),
       async close() {
         sweeper.cancel();
         revocations.close();
         userCache.close();
         keyring?.close();
+        for (const channel of channels) channel.close();
         await bus.close();
-        await roomBus.close();
         await redis?.close();
         await database.close();
       },

@@ -1,6 +1,7 @@
 /**
- * `gatehouse`: the framework-free core and the reference server. The Fastify plugin is the
- * `gatehouse/fastify` entry; test helpers are `gatehouse/testing`.
+ * `gatehouse`: the framework-free core. It loads no Fastify: the plugin is the `gatehouse/fastify`
+ * entry, the reference server (`buildServer`, `startServer`) is `gatehouse/server`, test helpers
+ * are `gatehouse/testing`. Apps (`src/apps`) import only these entries.
  */
 
 export type { Role } from './accounts/roles.js';
@@ -20,15 +21,33 @@ export type { EnvConfig } from './config/load-config.js';
 export { loadConfig } from './config/load-config.js';
 export type { ConfigNotice } from './config/resolve-config.js';
 export { resolveConfig } from './config/resolve-config.js';
-export type { ErrorCode, FieldError, GatehouseErrorOptions } from './errors.js';
-export { ConfigError, ErrorCodes, GatehouseError, OAuthTokenError } from './errors.js';
+export type {
+  AuthChallenge,
+  ErrorCode,
+  FieldError,
+  GatehouseErrorOptions,
+  OAuthErrorCode,
+  OAuthTokenErrorOptions,
+} from './errors.js';
+export { ConfigError, ERROR_CODES, GatehouseError, OAuthTokenError } from './errors.js';
+export type { AppChannel, AppChannelOptions } from './events/app-channel.js';
 export type { CoreWarn, RedisState } from './events/redis-connections.js';
 export type { Gatehouse, GatehouseOptions } from './gatehouse.js';
 export { createGatehouse } from './gatehouse.js';
 export type { GatehouseTransaction } from './gatehouse-transaction.js';
-export type { BuildServerOptions } from './server.js';
-export { buildServer } from './server.js';
-export type { RunningServer, StartServerOptions } from './start-server.js';
-export { startServer } from './start-server.js';
+export { addressBucket } from './lib/address-bucket.js';
+export { BoundedMap } from './lib/bounded-map.js';
+export type { CookieSessionCheck } from './sessions/session-manager.js';
 export type { AppMigrations } from './storage/migrate.js';
-export { isDatabaseUnavailable } from './storage/open-database.js';
+export { RETIRED_CORE_MIGRATIONS } from './storage/migrate.js';
+export { isPostgres } from './storage/migrations/dialect.js';
+export { isDatabaseUnavailable, isUniqueViolation } from './storage/open-database.js';
+export type { DisplayTextRejection, DisplayTextResult } from './text/display-text.js';
+export {
+  countCodePoints,
+  DISPLAY_TEXT_MAX_RAW_LENGTH,
+  describeDisplayTextRejection,
+  normalizeDisplayText,
+} from './text/display-text.js';
+export type { AppTokenCheck, AppTokenKind, AppTokens } from './tokens/app-tokens.js';
+export { APP_TOKEN_MAX_TTL } from './tokens/app-tokens.js';

@@ -5,6 +5,8 @@ import Fastify, {
   type FastifyServerFactory,
   type FastifyServerOptions,
 } from 'fastify';
+import { clothesMigrations, clothesPlugin } from './apps/clothes/index.js';
+import { diceryMigrations, diceryPlugin } from './apps/dicery/index.js';
 import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { createCookiePolicy } from './http/cookies.js';
@@ -14,11 +16,19 @@ import { installMetrics } from './http/metrics.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { OneLineRequestLog } from './http/request-log.js';
-import { registerClothesRoutes } from './http/routes/clothes-routes.js';
-import { registerRoomRoutes } from './http/routes/room-routes.js';
 import { installSecurityHeaders } from './http/security-headers.js';
 import { installValidation } from './http/validation.js';
 import { registerWebUi } from './http/web-ui.js';
+import type { AppMigrations } from './storage/migrate.js';
+
+/**
+ * The migrations of the reference server's apps, by app name: pass them to `createGatehouse` when
+ * handing {@link BuildServerOptions.gatehouse} a core of your own.
+ */
+export const REFERENCE_APP_MIGRATIONS: AppMigrations = {
+  clothes: clothesMigrations,
+  dicery: diceryMigrations,
+};
 
 /** Options of {@link buildServer} beyond the settings. */
 export interface BuildServerOptions extends GatehouseOptions {
@@ -29,7 +39,10 @@ export interface BuildServerOptions extends GatehouseOptions {
   logger?: FastifyServerOptions['logger'];
   /** Where the default logger writes. @default standard output */
   logStream?: LogStream;
-  /** Use this core instead of creating one (it is then not closed with the server). */
+  /**
+   * Use this core instead of creating one (it is then not closed with the server). Create it with
+   * `migrations: REFERENCE_APP_MIGRATIONS` so the apps' tables exist.
+   */
   gatehouse?: Gatehouse;
   /** Serve the web UI at `/` when it has been built. @default true */
   webUi?: boolean;
@@ -84,6 +97,7 @@ export async function buildServer(
         // The core's warnings (Redis down or back, malformed bus messages) go to the server's log.
         onWarning: (message, detail = {}) => app.log.warn(detail, message),
         ...options,
+        migrations: { ...REFERENCE_APP_MIGRATIONS, ...options.migrations },
         onConnectionError:
           options.onConnectionError ??
           ((error) =>
@@ -122,8 +136,9 @@ export async function buildServer(
     installValidation(app);
     registerOpenApi(app, cookies, { publicUrl: config.publicUrl });
     await app.register(gatehousePlugin, { gatehouse });
-    registerRoomRoutes(app, gatehouse);
-    registerClothesRoutes(app, gatehouse);
+    // The reference server's apps, on the plugin's public API like any embedding application's.
+    await app.register(diceryPlugin, { gatehouse });
+    await app.register(clothesPlugin, { gatehouse });
     if (options.webUi ?? true) await registerWebUi(app);
     return app;
   } catch (error) {

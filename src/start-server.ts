@@ -6,7 +6,7 @@ import { GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
-import { type BuildServerOptions, buildServer } from './server.js';
+import { type BuildServerOptions, buildServer, REFERENCE_APP_MIGRATIONS } from './server.js';
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse' | 'serverFactory'> {
@@ -87,7 +87,7 @@ export async function startServer(
     sendProblem(
       reply,
       new GatehouseError('SERVICE_UNAVAILABLE', 'Gatehouse is starting: waiting for its database.', {
-        headers: { 'retry-after': String(retryAfterSeconds) },
+        retryAfterSeconds,
       }),
     ),
   );
@@ -108,6 +108,8 @@ export async function startServer(
         return await createGatehouse(config, {
           onWarning: (message, detail = {}) => shell.log.warn(detail, message),
           ...options,
+          // The reference server's apps need their tables (buildServer gets this core ready-made).
+          migrations: { ...REFERENCE_APP_MIGRATIONS, ...options.migrations },
           onConnectionError,
         });
       } catch (error) {

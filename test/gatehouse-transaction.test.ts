@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { createGatehouse, type Gatehouse } from '../src/gatehouse.js';
 import { runGatehouseTransaction } from '../src/gatehouse-transaction.js';
-import type { RoomEvent } from '../src/rooms/room-bus.js';
 import { testConfig } from '../src/testing.js';
 import { createTestDatabaseUrl, engines } from './support/databases.js';
 import { useTempDirs } from './support/temp-dirs.js';
@@ -62,50 +61,37 @@ describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
   const scores = () =>
     gatehouse.database.db.withTables<AppTables>().selectFrom('scores').selectAll().execute();
 
-  it("commits the app's rows and the core's room change together, then publishes and runs callbacks", async () => {
-    const room = await gatehouse.rooms.createRoom(hostId, 'Table');
-    const heard: { event: RoomEvent; committed: boolean }[] = [];
+  const audited = async (actorId: string) =>
+    (await gatehouse.audit.list({ limit: 10, offset: 0, actorId })).total;
+
+  it("commits the app's rows and the core's audit row together, then runs the callbacks", async () => {
     const steps: string[] = [];
-    gatehouse.roomBus.subscribe(room.code, (event) => {
-      // Published after commit: a read outside the transaction already sees the player.
-      heard.push({ event, committed: steps.includes('committed') });
-    });
-    const player = await gatehouse.transaction(async (tx) => {
-      const joined = await tx.rooms.join(room.code, 'Ann');
-      await tx.db
-        .withTables<AppTables>()
-        .insertInto('scores')
-        .values({ player_id: joined.id, points: 0 })
-        .execute();
-      tx.afterCommit(() => {
-        steps.push('committed');
+    const id = `p-${Math.random()}`;
+    const result = await gatehouse.transaction(async (tx) => {
+      await tx.appDatabase<AppTables>().insertInto('scores').values({ player_id: id, points: 0 }).execute();
+      await tx.audit.record({ event: 'logout', actorId: id });
+      tx.afterCommit(async () => {
+        // After the commit: a read outside the transaction already sees both rows.
+        steps.push(`committed ${(await scores()).some((row) => row.player_id === id)} ${await audited(id)}`);
       });
-      expect(heard).toEqual([]);
-      return joined;
+      steps.push('work done');
+      return 'ok';
     });
-    expect(steps).toEqual(['committed']);
-    expect(heard.map(({ event, committed }) => [event.type, event.id, committed])).toEqual([
-      ['player_joined', 1, false],
-    ]);
-    expect(await scores()).toContainEqual({ player_id: player.id, points: 0 });
-    expect(await gatehouse.rooms.isPresent(room.code, player.id)).toBe(true);
+    expect(result).toBe('ok');
+    expect(steps).toEqual(['work done', 'committed true 1']);
   });
 
-  it('rolls everything back, publishes nothing and runs no callback when the work throws', async () => {
-    const room = await gatehouse.rooms.createRoom(hostId, 'Table');
-    const heard: RoomEvent[] = [];
-    gatehouse.roomBus.subscribe(room.code, (event) => heard.push(event));
+  it('rolls everything back and runs no callback when the work throws', async () => {
     let ran = false;
-    let playerId = '';
+    const id = `p-${Math.random()}`;
     await expect(
       gatehouse.transaction(async (tx) => {
-        const joined = await tx.rooms.join(room.code, 'Bob');
-        playerId = joined.id;
         await tx.db
           .withTables<AppTables>()
           .insertInto('scores')
-          .values({ player_id: joined.id, points: 7 })
+          .values({ player_id: id, points: 7 })
           .execute();
+        await tx.audit.record({ event: 'logout', actorId: id });
         tx.afterCommit(() => {
           ran = true;
         });
@@ -113,32 +99,16 @@ describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
       }),
     ).rejects.toThrow('the app changed its mind');
     expect(ran).toBe(false);
-    expect(heard).toEqual([]);
-    expect(await gatehouse.rooms.isPresent(room.code, playerId)).toBe(false);
-    expect((await scores()).map((row) => row.player_id)).not.toContain(playerId);
-    // The rolled-back event's number was never used: the next change takes it.
-    expect((await gatehouse.rooms.join(room.code, 'Bob')).name).toBe('Bob');
-    expect(heard.map((event) => event.id)).toEqual([1]);
+    expect((await scores()).map((row) => row.player_id)).not.toContain(id);
+    expect(await audited(id)).toBe(0);
   });
 
-  it('lets the app catch a refused core operation and carry on (it wrote nothing)', async () => {
-    const room = await gatehouse.rooms.createRoom(hostId, 'Table');
-    await gatehouse.rooms.join(room.code, 'Cy');
-    const result = await gatehouse.transaction(async (tx) => {
-      const refused = await tx.rooms.join(room.code, 'CY').then(
-        () => 'joined',
-        (error: { code?: string }) => error.code,
-      );
-      // On PostgreSQL a failed statement would have aborted the transaction; this write proves not.
-      await tx.db
-        .withTables<AppTables>()
-        .insertInto('scores')
-        .values({ player_id: `x-${room.code}`, points: 1 })
-        .execute();
-      return refused;
+  it('refuses afterCommit once the transaction has ended', async () => {
+    let late: ((callback: () => void) => void) | undefined;
+    await gatehouse.transaction(async (tx) => {
+      late = (callback) => tx.afterCommit(callback);
     });
-    expect(result).toBe('PLAYER_NAME_TAKEN');
-    expect((await scores()).map((row) => row.player_id)).toContain(`x-${room.code}`);
+    expect(() => late?.(() => {})).toThrow(/after the transaction ended/);
   });
 
   it('reports a failing after-commit callback without failing the committed transaction', async () => {
@@ -146,7 +116,6 @@ describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
     const value = await runGatehouseTransaction(
       {
         database: gatehouse.database,
-        roomBus: gatehouse.roomBus,
         clock: Date.now,
         onAfterCommitError: (e) => errors.push(e),
       },

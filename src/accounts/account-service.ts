@@ -255,14 +255,12 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
           throw new GatehouseError(
             'TOO_MANY_REQUESTS',
             'Too many password checks at once; try again shortly.',
-            {
-              headers: { 'retry-after': '1' },
-            },
+            { retryAfterSeconds: 1 },
           );
         }
         if (typeof outcome.value === 'object') {
           throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
-            headers: { 'retry-after': String(outcome.value.retryAfterSeconds) },
+            retryAfterSeconds: outcome.value.retryAfterSeconds,
           });
         }
         if (outcome.value === 'wrong') {

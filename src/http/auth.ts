@@ -69,9 +69,6 @@ declare module 'fastify' {
 /** Methods that must not change state, so need no CSRF token (RFC 9110 §9.2.1). */
 export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-/** The RFC 6750 realm. */
-export const REALM = 'gatehouse';
-
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const MAX_TOKEN_LENGTH = 8192;
@@ -86,9 +83,7 @@ const DESCRIPTIONS: Record<TokenFailure, string> = {
 /** A 401 whose `WWW-Authenticate` follows RFC 6750 §3. */
 export function invalidToken(description: string): GatehouseError {
   return new GatehouseError('INVALID_TOKEN', description, {
-    headers: {
-      'www-authenticate': `Bearer realm="${REALM}", error="invalid_token", error_description="${description}"`,
-    },
+    challenge: { scheme: 'Bearer', error: 'invalid_token', description },
   });
 }
 
@@ -106,7 +101,7 @@ export function readBearerToken(request: FastifyRequest): string | undefined {
 
 function unauthenticated(): GatehouseError {
   return new GatehouseError('UNAUTHENTICATED', 'Sign in first: send a bearer token or the session cookie.', {
-    headers: { 'www-authenticate': `Bearer realm="${REALM}"` },
+    challenge: { scheme: 'Bearer' },
   });
 }
 
@@ -151,9 +146,7 @@ export function installAuth(
       const missing = requiredScopes.filter((scope) => !auth.scopes.includes(scope));
       if (missing.length > 0) {
         throw new GatehouseError('INSUFFICIENT_SCOPE', `The token lacks the scope ${missing.join(' ')}.`, {
-          headers: {
-            'www-authenticate': `Bearer realm="${REALM}", error="insufficient_scope", scope="${requiredScopes.join(' ')}"`,
-          },
+          challenge: { scheme: 'Bearer', error: 'insufficient_scope', scope: requiredScopes },
         });
       }
       request.auth = auth;

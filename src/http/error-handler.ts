@@ -1,6 +1,13 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorCode, type FieldError, GatehouseError, OAuthTokenError } from '../errors.js';
+import {
+  type AuthChallenge,
+  type FieldError,
+  GatehouseError,
+  type OAuthErrorCode,
+  OAuthTokenError,
+} from '../errors.js';
 import { isDatabaseUnavailable } from '../storage/open-database.js';
+import { CORE_ERROR_STATUSES, type ErrorStatusRegistry } from './error-status.js';
 
 /** RFC 9457 media type. */
 export const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
@@ -11,7 +18,7 @@ export interface ProblemDetails {
   title: string;
   status: number;
   detail: string;
-  code: ErrorCode;
+  code: string;
   errors?: FieldError[];
   [extension: string]: unknown;
 }
@@ -31,19 +38,58 @@ const TITLES: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-/** Sends `error` as problem+json with its headers. */
-export function sendProblem(reply: FastifyReply, error: GatehouseError): FastifyReply {
+/** The realm of every challenge Gatehouse sends (RFC 9110 §11.5). */
+export const REALM = 'gatehouse';
+
+/** Renders a challenge as a `WWW-Authenticate` value (RFC 9110 §11.6.1, RFC 6750 §3). */
+export function renderChallenge(challenge: AuthChallenge): string {
+  const parts = [`${challenge.scheme} realm="${REALM}"`];
+  if (challenge.error !== undefined) parts.push(`error="${challenge.error}"`);
+  if (challenge.description !== undefined) parts.push(`error_description="${challenge.description}"`);
+  if (challenge.scope !== undefined) parts.push(`scope="${challenge.scope.join(' ')}"`);
+  return parts.join(', ');
+}
+
+/** The headers an error's semantic fields call for: `Retry-After`, `WWW-Authenticate`. */
+export function headersOf(error: {
+  retryAfterSeconds: number | undefined;
+  challenge: AuthChallenge | undefined;
+}): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
+  if (error.challenge !== undefined) headers['www-authenticate'] = renderChallenge(error.challenge);
+  return headers;
+}
+
+/**
+ * The status of `error`'s code: the registry's (core and registered app codes), else the core's.
+ * A code nobody registered is a bug in the app that raised it: 500, never a guess.
+ */
+export function statusOf(error: GatehouseError<string>, registry?: ErrorStatusRegistry): number {
+  const code: string = error.code;
+  return registry?.statusOf(code) ?? CORE_STATUS_BY_CODE.get(code) ?? 500;
+}
+
+const CORE_STATUS_BY_CODE: ReadonlyMap<string, number> = new Map(Object.entries(CORE_ERROR_STATUSES));
+
+/** Sends `error` as problem+json with the headers its fields call for. */
+export function sendProblem(
+  reply: FastifyReply,
+  error: GatehouseError<string>,
+  registry?: ErrorStatusRegistry,
+): FastifyReply {
+  const status = statusOf(error, registry);
   const body: ProblemDetails = {
     // RFC 9457 §4.2.1: "about:blank" says the status code is the whole story; our `code` refines it.
     type: 'about:blank',
-    title: TITLES[error.statusCode] ?? 'Error',
-    status: error.statusCode,
+    title: TITLES[status] ?? 'Error',
+    status,
     detail: error.message,
     code: error.code,
     ...error.extra,
   };
   if (error.errors !== undefined) body.errors = error.errors;
-  return reply.code(error.statusCode).headers(error.headers).type(PROBLEM_JSON).send(body);
+  return reply.code(status).headers(headersOf(error)).type(PROBLEM_JSON).send(body);
 }
 
 /** Seconds a client is told to wait after a dependency outage (RFC 9110 §10.2.3 `Retry-After`). */
@@ -54,21 +100,30 @@ export const OUTAGE_RETRY_AFTER_SECONDS = 2;
  * `temporarily_unavailable` code (RFC 6749 §4.1.2.1, the registry's code for this condition)
  * plus our stable `code` member and its `Retry-After`.
  */
-export function sendOAuthUnavailable(reply: FastifyReply, error: GatehouseError): FastifyReply {
+export function sendOAuthUnavailable(reply: FastifyReply, error: GatehouseError<string>): FastifyReply {
   return reply
     .code(503)
-    .headers(error.headers)
+    .headers(headersOf(error))
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
     .type('application/json; charset=utf-8')
     .send({ error: 'temporarily_unavailable', error_description: error.message, code: error.code });
 }
 
+/** Statuses of the OAuth error codes that are not 400 (RFC 6749 §5.2 makes 400 the rule). */
+const OAUTH_ERROR_STATUS: Partial<Record<OAuthErrorCode, number>> = {
+  invalid_client: 401,
+  temporarily_unavailable: 429,
+  // `server_error` is registered for the authorization endpoint (RFC 6749 §4.1.2.1, §11.4); an
+  // OAuth client parsing a token-endpoint 500 finds a registered code rather than no `error`.
+  server_error: 500,
+};
+
 /** Sends an RFC 6749 §5.2 token-endpoint error. */
 export function sendOAuthError(reply: FastifyReply, error: OAuthTokenError): FastifyReply {
   return reply
-    .code(error.statusCode)
-    .headers(error.headers)
+    .code(OAUTH_ERROR_STATUS[error.error] ?? 400)
+    .headers(headersOf(error))
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
     .type('application/json; charset=utf-8')
@@ -113,12 +168,12 @@ function fieldErrors(
 }
 
 /** Maps any thrown error to the problem it should be for the client (never leaking internals). */
-export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[] }): GatehouseError {
+export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[] }): GatehouseError<string> {
   if (error instanceof GatehouseError) return error;
   // A dependency outage is the server's problem but not a bug: 503 + Retry-After, never a 500.
   if (isDatabaseUnavailable(error)) {
     return new GatehouseError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly.', {
-      headers: { 'retry-after': String(OUTAGE_RETRY_AFTER_SECONDS) },
+      retryAfterSeconds: OUTAGE_RETRY_AFTER_SECONDS,
       cause: error,
     });
   }
@@ -160,38 +215,48 @@ export const OAUTH_ROUTES: ReadonlySet<string> = new Set(['/token', '/revoke']);
  * client that finds no `error` member may take the answer for a token (issue 11: Authlib did).
  * Every client error is `invalid_request` with status 400, as §5.2 prescribes for the endpoint.
  */
-export function toOAuthError(problem: GatehouseError): OAuthTokenError {
-  const options = { code: problem.code, headers: problem.headers };
-  if (problem.statusCode === 429)
-    return new OAuthTokenError('temporarily_unavailable', problem.message, options);
-  if (problem.statusCode >= 500) return new OAuthTokenError('server_error', problem.message, options);
+export function toOAuthError(problem: GatehouseError<string>, status: number): OAuthTokenError {
+  const options = {
+    code: problem.code,
+    ...(problem.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: problem.retryAfterSeconds }),
+    ...(problem.challenge === undefined ? {} : { challenge: problem.challenge }),
+  };
+  if (status === 429) return new OAuthTokenError('temporarily_unavailable', problem.message, options);
+  if (status >= 500) return new OAuthTokenError('server_error', problem.message, options);
   return new OAuthTokenError('invalid_request', problem.message, options);
 }
 
 /**
  * Installs the one error handler and the 404 handler: problem+json with a stable `code` for
- * everything, RFC 6749 JSON on the token endpoint, no stack traces ever.
+ * everything, RFC 6749 JSON on the token endpoint, no stack traces ever. Statuses come from
+ * `registry` (the core's codes and those apps registered).
  */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, registry: ErrorStatusRegistry): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof OAuthTokenError) return sendOAuthError(reply, error);
     const problem = toGatehouseError(error);
+    const status = statusOf(problem, registry);
     if (problem.code === 'DATABASE_UNAVAILABLE') {
       // Expected during an outage and logged once per request, without a stack per request.
       request.log.warn({ err: { message: error.message, code: error.code } }, 'database unavailable');
-    } else if (problem.statusCode >= 500) {
+    } else if (registry.statusOf(problem.code) === undefined) {
+      // An app raised a code it never registered: answered 500 (its own code and message, no
+      // stack), logged so the missing `app.gatehouseErrors.register` is found.
+      request.log.error({ err: error }, `unregistered error code ${problem.code}`);
+    } else if (status >= 500) {
       request.log.error({ err: error }, 'unhandled error');
     }
     if (OAUTH_ROUTES.has(request.routeOptions.url ?? '')) {
-      if (problem.statusCode === 503) return sendOAuthUnavailable(reply, problem);
-      return sendOAuthError(reply, toOAuthError(problem));
+      if (status === 503) return sendOAuthUnavailable(reply, problem);
+      return sendOAuthError(reply, toOAuthError(problem, status));
     }
-    return sendProblem(reply, problem);
+    return sendProblem(reply, problem, registry);
   });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
       reply,
       new GatehouseError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`),
+      registry,
     ),
   );
 }

@@ -1,5 +1,29 @@
-/** `gatehouse/fastify`: the Fastify plugin, its guards and the types of `request.auth`. */
+/**
+ * `gatehouse/fastify`: the Fastify plugin, its guards, the types of `request.auth`, and the helpers
+ * an app's routes build on (bearer parsing, CSRF binding, rate limits, problem schemas, the error
+ * status registry). Dicery and the clothes catalogue (`src/apps`) use nothing else from here.
+ */
 
 export type { AuthApi, AuthContext, Guard, RequireOptions } from './auth.js';
+export { invalidToken, readBearerToken, SAFE_METHODS } from './auth.js';
+export type { CookiePolicy } from './cookies.js';
+export { currentCsrfBinding } from './csrf-binding.js';
+export type { ProblemDetails } from './error-handler.js';
+export { PROBLEM_JSON, REALM, renderChallenge, sendProblem } from './error-handler.js';
+export type { ErrorStatuses, ErrorStatusRegistry } from './error-status.js';
+export { CORE_ERROR_STATUSES } from './error-status.js';
 export type { GatehousePluginOptions } from './plugin.js';
 export { gatehousePlugin } from './plugin.js';
+export type { RateLimit } from './rate-limit.js';
+export { enforceRateLimit } from './rate-limit.js';
+export {
+  errorResponses,
+  IdParam,
+  PageQuery,
+  ProblemSchema,
+  PublicUserSchema,
+  pageOf,
+  problemRef,
+  publicUserRef,
+  QueryText,
+} from './schemas.js';

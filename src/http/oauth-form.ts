@@ -92,9 +92,7 @@ export function publicClientOf(request: FastifyRequest, form: Form): string {
     throw new OAuthTokenError(
       'invalid_client',
       'No confidential clients are registered; send no client secret.',
-      {
-        headers: basic === undefined ? {} : { 'www-authenticate': 'Basic realm="gatehouse"' },
-      },
+      basic === undefined ? {} : { challenge: { scheme: 'Basic' } },
     );
   }
   const clientId = formParam(form, 'client_id', false) ?? (basic?.id === '' ? undefined : basic?.id);

@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance, type FastifySchema, type RouteOptions } from 'fastify';
 import { SCOPES } from '../accounts/scopes.js';
-import { ErrorCodes } from '../errors.js';
 import type { CookiePolicy } from './cookies.js';
 import { OAUTH_ROUTES } from './error-handler.js';
+import { CORE_ERROR_STATUSES } from './error-status.js';
 import { lazyAppHandler } from './lazy-app.js';
 
 /** The parts of an OpenAPI 3.1 document that {@link finishOpenApiDocument} rewrites. */
@@ -40,10 +40,8 @@ const RETRY_AFTER_HEADER = {
 };
 
 /** The stable `code`s a status can carry, for each error response's description. */
-function codesFor(status: number): string[] {
-  return Object.entries(ErrorCodes)
-    .filter(([, codeStatus]) => codeStatus === status)
-    .map(([code]) => code);
+function codesFor(status: number, statuses: readonly [string, number][]): string[] {
+  return statuses.filter(([, codeStatus]) => codeStatus === status).map(([code]) => code);
 }
 
 /** `GET /rooms/{code}/join` → `getRoomsByCodeJoin`: stable, unique per method and path. */
@@ -76,7 +74,11 @@ function isProblemSchema(schema: Record<string, unknown> | undefined): boolean {
  * an `operationId` on every operation (SDK generators need one); `security: []` on public ones
  * (guarded routes get theirs from the guard, see http/auth.ts).
  */
-export function finishOpenApiDocument<T extends object>(document: T, publicUrl: string): T {
+export function finishOpenApiDocument<T extends object>(
+  document: T,
+  publicUrl: string,
+  statuses: readonly [code: string, status: number][] = Object.entries(CORE_ERROR_STATUSES),
+): T {
   const doc = document as OpenApiDocument;
   doc.servers = [{ url: publicUrl, description: 'This server (PUBLIC_URL)' }];
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
@@ -101,7 +103,7 @@ export function finishOpenApiDocument<T extends object>(document: T, publicUrl: 
         if (retryable) response.headers = { ...RETRY_AFTER_HEADER, ...response.headers };
         if (oauth) continue;
         response.content = { [PROBLEM_MEDIA_TYPE]: { schema: schema ?? {} } };
-        const codes = codesFor(code);
+        const codes = codesFor(code, statuses);
         response.description = `Problem details (RFC 9457)${codes.length > 0 ? `; \`code\`: ${codes.join(', ')}` : ''}`;
       }
     }
@@ -210,6 +212,8 @@ export function registerOpenApi(
         finishOpenApiDocument(
           'openapiObject' in collected ? collected.openapiObject : collected.swaggerObject,
           options.publicUrl,
+          // Read when the document is built, so the codes apps registered after this are listed.
+          app.hasDecorator('gatehouseErrors') ? app.gatehouseErrors.entries() : undefined,
         ),
       // Name shared schemas by their $id (Problem, PublicUser…) instead of def-0, def-1…
       refResolver: {

@@ -7,6 +7,7 @@ import { installAuth } from './auth.js';
 import { type CookiePolicy, createCookiePolicy } from './cookies.js';
 import { type CsrfGuard, createCsrfGuard } from './csrf.js';
 import { installErrorHandling } from './error-handler.js';
+import { createErrorStatusRegistry, type ErrorStatusRegistry } from './error-status.js';
 import { registerAuditRoutes } from './routes/audit-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerMeRoutes } from './routes/me-routes.js';
@@ -38,6 +39,11 @@ declare module 'fastify' {
     cookiePolicy: CookiePolicy;
     /** CSRF guard for cookie-authenticated routes. */
     csrf: CsrfGuard;
+    /**
+     * The HTTP status of every error code: the core's, plus those apps register
+     * (`app.gatehouseErrors.register<MyAppCode>({ THING_NOT_FOUND: 404 })`) before they throw them.
+     */
+    gatehouseErrors: ErrorStatusRegistry;
   }
 }
 
@@ -48,7 +54,9 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   const { config } = gatehouse;
   if (!app.hasDecorator('parseCookie')) await app.register(cookie);
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
-  if (options.errorHandler ?? true) installErrorHandling(app);
+  const errorStatuses = createErrorStatusRegistry();
+  app.decorate('gatehouseErrors', errorStatuses);
+  if (options.errorHandler ?? true) installErrorHandling(app, errorStatuses);
 
   const cookies = createCookiePolicy(config.cookieSecure);
   const csrf = createCsrfGuard({ secretKey: config.secretKey, cookies, allowedOrigins: config.corsOrigins });

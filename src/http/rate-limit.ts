@@ -23,7 +23,7 @@ export async function enforceRateLimit(
   if (window.count > limit.max) {
     const retryAfter = Math.max(1, Math.ceil((window.resetAt - clock()) / 1000));
     throw new GatehouseError('TOO_MANY_REQUESTS', limit.message, {
-      headers: { 'retry-after': String(retryAfter) },
+      retryAfterSeconds: retryAfter,
     });
   }
 }

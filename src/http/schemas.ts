@@ -1,7 +1,6 @@
 import { type TSchema, Type } from 'typebox';
 import type { PublicUser } from '../accounts/public-user.js';
 import { ROLES } from '../accounts/roles.js';
-import { ROOM_CODE_INPUT_PATTERN, ROOM_CODE_LENGTH } from '../apps/dicery/shared/room-code.js';
 
 /** RFC 9457 problem details, as every error response is documented. */
 export const ProblemSchema = Type.Object(
@@ -67,16 +66,6 @@ export function pageOf<T extends TSchema>(item: T) {
 export function IdParam(description: string) {
   return Type.String({ format: 'uuid', description });
 }
-
-/**
- * A room code as typed in a URL: the room-code alphabet only (either case, surrounding spaces
- * ignored), so a malformed code never reaches a query.
- */
-export const RoomCodeParam = Type.String({
-  maxLength: 64,
-  pattern: ROOM_CODE_INPUT_PATTERN,
-  description: `The room code (${ROOM_CODE_LENGTH} characters; case and surrounding spaces are ignored)`,
-});
 
 /**
  * Free text in a query string (a search prefix): no C0 control characters or DEL. NUL cannot be

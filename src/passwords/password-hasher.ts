@@ -61,7 +61,7 @@ export function createPasswordHasher(concurrency: number, reservedSlots = 0): Pa
     maxQueued: 64 * concurrency,
     onFull: () => {
       throw new GatehouseError('SERVICE_UNAVAILABLE', 'The server is busy; try again shortly.', {
-        headers: { 'retry-after': '1' },
+        retryAfterSeconds: 1,
       });
     },
   });

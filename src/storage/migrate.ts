@@ -1,4 +1,4 @@
-import { type Migration, Migrator } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, type Kysely, type Migration, Migrator, sql } from 'kysely';
 import { ConfigError } from '../errors.js';
 import { migrations } from './migrations/index.js';
 import type { Database } from './open-database.js';
@@ -39,6 +39,67 @@ function checkAppMigrations(apps: AppMigrations): void {
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
+/**
+ * Migrations that were the core's and now belong to an app, with that app's name. Databases
+ * migrated before the move have them in the core's history, where Kysely would refuse to start
+ * ("previously executed migration is missing"), and the app's history lacks them, so the app would
+ * run them again over existing tables. {@link adoptRetiredMigrations} moves the rows. Never remove
+ * an entry: a database may skip any number of releases.
+ */
+export const RETIRED_CORE_MIGRATIONS: Readonly<Record<string, string>> = {
+  '002-clothes': 'clothes',
+  '005-rooms': 'dicery',
+  '006-room-event-sequence': 'dicery',
+};
+
+/** A row of Kysely's history table (its own layout: `name` and an ISO `timestamp`). */
+interface HistoryRow {
+  name: string;
+  timestamp: string;
+}
+
+async function adoptOnce<DB>(db: Kysely<DB>): Promise<string[]> {
+  const tables = new Set(
+    (await db.introspection.getTables({ withInternalKyselyTables: true })).map((table) => table.name),
+  );
+  if (!tables.has(DEFAULT_MIGRATION_TABLE)) return []; // a new database: nothing to adopt
+  const retired = Object.keys(RETIRED_CORE_MIGRATIONS);
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<HistoryRow>`select name, timestamp from ${sql.table(DEFAULT_MIGRATION_TABLE)}
+      where name in (${sql.join(retired)})`.execute(trx);
+    for (const row of rows) {
+      const app = RETIRED_CORE_MIGRATIONS[row.name];
+      if (app === undefined) continue;
+      const table = appMigrationTable(app);
+      // Kysely's own layout for a history table, so its Migrator takes it over as it is.
+      await trx.schema
+        .createTable(table)
+        .ifNotExists()
+        .addColumn('name', 'varchar(255)', (column) => column.notNull().primaryKey())
+        .addColumn('timestamp', 'varchar(255)', (column) => column.notNull())
+        .execute();
+      await sql`insert into ${sql.table(table)} (name, timestamp) values (${row.name}, ${row.timestamp})
+        on conflict (name) do nothing`.execute(trx);
+      await sql`delete from ${sql.table(DEFAULT_MIGRATION_TABLE)} where name = ${row.name}`.execute(trx);
+    }
+    return rows.map((row) => `${RETIRED_CORE_MIGRATIONS[row.name]}/${row.name}`);
+  });
+}
+
+/**
+ * Moves the history rows of {@link RETIRED_CORE_MIGRATIONS} from the core's history table to their
+ * app's, in one transaction (a crash leaves either history, never both or neither). Idempotent.
+ * Two instances upgrading at once on PostgreSQL may collide on `CREATE TABLE IF NOT EXISTS` (its
+ * catalog check is not atomic); the loser retries once and then finds nothing left to move.
+ */
+export async function adoptRetiredMigrations<DB>(db: Kysely<DB>): Promise<string[]> {
+  try {
+    return await adoptOnce(db);
+  } catch {
+    return adoptOnce(db);
+  }
+}
+
 async function run(migrator: Migrator, prefix: string): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
@@ -59,6 +120,7 @@ export async function migrateToLatest(
   apps: AppMigrations = {},
 ): Promise<MigrationReport> {
   checkAppMigrations(apps);
+  await adoptRetiredMigrations(database.db);
   const applied = await run(
     new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } }),
     '',

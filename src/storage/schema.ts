@@ -86,24 +86,9 @@ export interface Schema {
   sessions: SessionsTable;
   refresh_tokens: RefreshTokensTable;
   access_tokens: AccessTokensTable;
-  clothes: ClothesTable;
   audit_events: AuditEventsTable;
-  rooms: RoomsTable;
-  room_players: RoomPlayersTable;
-  room_events: RoomEventsTable;
   login_failures: LoginFailuresTable;
   signing_keys: SigningKeysTable;
-}
-
-/** Seed 003's catalogue. */
-export interface ClothesTable {
-  id: string;
-  name: string;
-  photo_url: string;
-  size: string;
-  color: string;
-  created_at: number;
-  last_modified_at: number;
 }
 
 /** Security-relevant events; never holds secrets. */
@@ -116,49 +101,6 @@ export interface AuditEventsTable {
   user_agent: string | null;
   /** JSON object with event-specific, non-secret details. */
   details: string | null;
-  created_at: number;
-}
-
-/** Dicery rooms. */
-export interface RoomsTable {
-  code: string;
-  name: string;
-  host_user_id: string;
-  state: string;
-  created_at: number;
-  closed_at: number | null;
-  /** Sequence number of the room's newest event (0 for none); see migration 006. */
-  last_event_seq: Generated<number>;
-}
-
-/** Players of a room; `left_at` is set when a player leaves or is kicked. */
-export interface RoomPlayersTable {
-  id: string;
-  room_code: string;
-  name: string;
-  /** Lower-cased NFKC name; unique per room among players still present. */
-  name_key: string;
-  /**
-   * `name_key` while the player is present, NULL once gone. A unique index on
-   * `(room_code, present_key)` enforces the per-room name rule (NULLs never collide).
-   */
-  present_key: string | null;
-  joined_at: number;
-  left_at: number | null;
-  /** `left` or `kicked` once gone. */
-  left_reason: string | null;
-}
-
-/** The per-room event log that SSE `Last-Event-ID` resumes from. */
-export interface RoomEventsTable {
-  /** Internal row key; never sent to clients (it would reveal other rooms' activity). */
-  id: Generated<number>;
-  room_code: string;
-  /** 1, 2, 3… within the room, with no gap: the event id clients see. */
-  seq: number;
-  type: string;
-  /** JSON payload as sent to subscribers. */
-  data: string;
   created_at: number;
 }
 

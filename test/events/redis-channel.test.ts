@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { RoomEvent } from '../../src/apps/dicery/core/room-bus.js';
 import type { GatehouseEvent } from '../../src/events/event-bus.js';
 import { MAX_CHANNEL_MESSAGE_LENGTH, openRedisChannel } from '../../src/events/redis-channel.js';
 import {
@@ -10,8 +11,6 @@ import {
   type RedisConnections,
 } from '../../src/events/redis-connections.js';
 import { createRedisEventBus, gatehouseEventSchema } from '../../src/events/redis-event-bus.js';
-import { createRedisRoomBus } from '../../src/rooms/redis-room-bus.js';
-import type { RoomEvent } from '../../src/rooms/room-bus.js';
 
 const url = process.env.REDIS_URL ?? '';
 
@@ -183,22 +182,6 @@ describe.runIf(url)('the buses on their real channels', () => {
       expect(warn).toHaveBeenCalledWith('Event handler threw on user_changed', {
         error: 'one broken handler',
       });
-    } finally {
-      await bus.close();
-    }
-  });
-
-  it('the room bus survives junk on gatehouse:rooms and still delivers', async () => {
-    const bus = await createRedisRoomBus(url, { warn: () => {} });
-    try {
-      const room = randomUUID().slice(0, 8).toUpperCase();
-      const seen: number[] = [];
-      bus.subscribe(room, (event) => seen.push(event.id));
-      await publishRaw('gatehouse:rooms', [
-        ...junk(room),
-        JSON.stringify({ from: 'other', event: joined(room, 5) }),
-      ]);
-      await vi.waitFor(() => expect(seen).toEqual([5]));
     } finally {
       await bus.close();
     }

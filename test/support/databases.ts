@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { migrateToLatest } from '../../src/storage/migrate.js';
+import { type AppMigrations, migrateToLatest } from '../../src/storage/migrate.js';
 import { type Database, openDatabase } from '../../src/storage/open-database.js';
 
 /** A database a test suite owns: migrated, and dropped again by `dispose`. */
@@ -43,11 +43,14 @@ export async function createTestDatabaseUrl(
   };
 }
 
-/** Opens and migrates a throwaway database of `engine`. */
-export async function createTestDatabase(engine: 'sqlite' | 'postgres'): Promise<TestDatabase> {
+/** Opens and migrates a throwaway database of `engine`, with the core's and `apps`' migrations. */
+export async function createTestDatabase(
+  engine: 'sqlite' | 'postgres',
+  apps: AppMigrations = {},
+): Promise<TestDatabase> {
   const { url, drop } = await createTestDatabaseUrl(engine);
   const database = openDatabase(url);
-  await migrateToLatest(database);
+  await migrateToLatest(database, apps);
   return {
     url,
     database,

@@ -3,14 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createRoomTokens } from '../../src/rooms/room-token.js';
+import { createRoomTokens } from '../../src/apps/dicery/core/room-token.js';
 import { createSigningKeyStore } from '../../src/storage/signing-key-store.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
+import { createAppTokens } from '../../src/tokens/app-tokens.js';
 import {
   createKeyring,
   IAT_CLOCK_SKEW_SECONDS,
   KEY_PUBLICATION_DELAY_SECONDS,
   KEY_RETENTION_MARGIN_SECONDS,
+  type Keyring,
   type KeyringOptions,
   retiredKeyRetentionSeconds,
 } from '../../src/tokens/keyring.js';
@@ -21,6 +23,11 @@ import { writeLegacyKeyFile } from '../support/legacy-key-file.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
 const tempDir = useTempDirs();
+
+/** App tokens over `keyring`, as the core builds them (room tokens are one app token kind). */
+function appTokensFor(keyring: Keyring, clock: () => number) {
+  return createAppTokens({ keyring, clock, reserved: { typ: 'at+jwt', audience: 'gatehouse' } });
+}
 
 const secret = new Uint8Array(32).fill(1);
 const otherSecret = new Uint8Array(32).fill(2);
@@ -203,7 +210,11 @@ describe.each(engines)('database keyring on $name', ({ name }) => {
     const clock = createTestClock();
     const start = clock();
     const keyring = await open({ clock, retentionSeconds: retain });
-    const rooms = createRoomTokens({ keyring, clock, ttlSeconds: config.roomTokenTtl });
+    const rooms = createRoomTokens({
+      tokens: appTokensFor(keyring, clock),
+      clock,
+      ttlSeconds: config.roomTokenTtl,
+    });
     const roomToken = await rooms.issue('ABCDEF', 'player-1');
     const rotate = () =>
       rotateSigningKeys({ database, algorithm: 'EdDSA', secret, now: clock(), retentionSeconds: retain });

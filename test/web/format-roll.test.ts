@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseNotation, rollDice } from '../../src/dice/index.js';
+import { parseNotation, rollDice } from '../../src/apps/dicery/core/dice.js';
 import { describeRoll, rollParts, splitAtPosition, termNotation } from '../../web/src/format-roll.js';
 import type { Roll, RollTerm } from '../../web/src/types.js';
 

@@ -1,8 +1,8 @@
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { DICE_LIMITS as serverDiceLimits } from '../../src/dice/index.js';
-import { PLAYER_NAME_MAX_LENGTH as serverPlayerNameMax } from '../../src/rooms/player-name.js';
-import { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../../src/rooms/room-service.js';
+import { DICE_LIMITS as serverDiceLimits } from '../../src/apps/dicery/core/dice.js';
+import { PLAYER_NAME_MAX_LENGTH as serverPlayerNameMax } from '../../src/apps/dicery/core/player-name.js';
+import { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../../src/apps/dicery/core/room-service.js';
 import * as shared from '../../web/src/shared.js';
 
 describe('web/src/shared.ts', () => {

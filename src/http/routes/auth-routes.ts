@@ -140,14 +140,14 @@ export function registerAuthRoutes(
       if (!login.ok) {
         if (login.reason === 'throttled') {
           throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many failed logins; try again later.', {
-            headers: { 'retry-after': String(login.retryAfterSeconds) },
+            retryAfterSeconds: login.retryAfterSeconds,
           });
         }
         if (login.reason === 'busy') {
           throw new GatehouseError(
             'TOO_MANY_REQUESTS',
             'Too many logins to this account at once; try again shortly.',
-            { headers: { 'retry-after': String(login.retryAfterSeconds) } },
+            { retryAfterSeconds: login.retryAfterSeconds },
           );
         }
         if (login.reason === 'disabled')

@@ -1,0 +1,113 @@
+/**
+ * Rolling a parsed {@link DiceExpression}.
+ *
+ * @module
+ */
+
+import { randomInt as cryptoRandomInt } from 'node:crypto';
+import type { ConstantTerm, DiceExpression, DiceTerm } from '../shared/dice-notation.js';
+import { DICE_LIMITS } from '../shared/dice-notation.js';
+
+/**
+ * Source of uniform random integers in `[min, maxExclusive)`, the same
+ * contract as `crypto.randomInt`. Inject one to make rolls deterministic in tests.
+ */
+export type RandomInt = (min: number, maxExclusive: number) => number;
+
+/** One rolled die. `kept` is false when a keep/drop rule discarded it. */
+export interface RolledDie {
+  readonly value: number;
+  readonly kept: boolean;
+}
+
+/** A dice term with the dice actually rolled, in roll order. */
+export interface RolledDiceTerm extends DiceTerm {
+  readonly dice: readonly RolledDie[];
+  /** Sum of the kept dice, before `sign` is applied. */
+  readonly subtotal: number;
+}
+
+/** A term as rolled: dice terms gain their dice; constants pass through unchanged. */
+export type RolledTerm = RolledDiceTerm | ConstantTerm;
+
+/** Everything about one roll, detailed enough to show the player how the total came about. */
+export interface RollOutcome {
+  readonly terms: readonly RolledTerm[];
+  /** Signed sum of all constant terms. */
+  readonly modifier: number;
+  /** Signed sum of every dice subtotal, plus `modifier`. */
+  readonly total: number;
+}
+
+// Wrapped rather than passed directly: crypto.randomInt is overloaded (it also
+// has a callback form), and this pins the synchronous one.
+const secureRandomInt: RandomInt = (min, maxExclusive) => cryptoRandomInt(min, maxExclusive);
+
+/**
+ * Rolls every term of an expression.
+ *
+ * Uses `node:crypto` by default, so results are unpredictable even to someone
+ * who has seen earlier rolls; a plain PRNG such as `Math.random` is not.
+ *
+ * @param expression - A result of `parseNotation`. Hand-built expressions must
+ *   respect the same limits; a count, sides or keep value out of range is a
+ *   programming error and throws `RangeError` rather than doing unbounded work.
+ * @param randomInt - Random source; defaults to `crypto.randomInt`.
+ * @returns Each die rolled, which were kept, and the total.
+ */
+export function rollDice(expression: DiceExpression, randomInt: RandomInt = secureRandomInt): RollOutcome {
+  const terms: RolledTerm[] = [];
+  let modifier = 0;
+  let total = 0;
+  for (const term of expression.terms) {
+    if (term.kind === 'constant') {
+      modifier += term.sign * term.value;
+      terms.push(term);
+      continue;
+    }
+    const rolled = rollTerm(term, randomInt);
+    total += term.sign * rolled.subtotal;
+    terms.push(rolled);
+  }
+  return { terms, modifier, total: total + modifier };
+}
+
+function rollTerm(term: DiceTerm, randomInt: RandomInt): RolledDiceTerm {
+  assertRollable(term);
+  const values = Array.from({ length: term.count }, () => randomInt(1, term.sides + 1));
+  const kept = keptFlags(values, term);
+  const dice = values.map((value, i) => ({ value, kept: kept[i] === true }));
+  const subtotal = dice.reduce((sum, die) => (die.kept ? sum + die.value : sum), 0);
+  return { ...term, dice, subtotal };
+}
+
+/**
+ * Decides which dice survive the term's keep/drop rule. Ties are broken by
+ * roll order (earlier dice are picked first) so the result is deterministic.
+ */
+function keptFlags(values: readonly number[], term: DiceTerm): boolean[] {
+  const { keep } = term;
+  if (keep === undefined) return values.map(() => true);
+
+  // "Picked" dice are the n highest (kh, dh) or n lowest (kl, dl)...
+  const highFirst = keep.mode === 'kh' || keep.mode === 'dh';
+  const ranked = values
+    .map((value, index) => ({ value, index }))
+    .sort((a, b) => (highFirst ? b.value - a.value : a.value - b.value) || a.index - b.index);
+  const picked = new Set(ranked.slice(0, keep.n).map((die) => die.index));
+  // ...and are kept by kh/kl, discarded by dh/dl.
+  const keepPicked = keep.mode === 'kh' || keep.mode === 'kl';
+  return values.map((_, index) => picked.has(index) === keepPicked);
+}
+
+function assertRollable(term: DiceTerm): void {
+  const { count, sides, keep } = term;
+  const inRange = (value: number, min: number, max: number) =>
+    Number.isInteger(value) && value >= min && value <= max;
+  const ok =
+    inRange(count, 1, DICE_LIMITS.maxTotalDice) &&
+    inRange(sides, DICE_LIMITS.minSides, DICE_LIMITS.maxSides) &&
+    (keep === undefined ||
+      (keep.mode === 'kh' || keep.mode === 'kl' ? inRange(keep.n, 1, count) : inRange(keep.n, 0, count - 1)));
+  if (!ok) throw new RangeError(`Dice term out of range: ${JSON.stringify(term)}`);
+}

@@ -1,0 +1,76 @@
+import { type Static, Type } from 'typebox';
+import type { RoomEvent } from './room-bus.js';
+
+/*
+ * The schema of a {@link RoomEvent}, for events that arrive from outside the process (Redis).
+ * It mirrors the TypeScript type field by field; `parseRoomEvent`'s return type makes the compiler
+ * check that whatever passes the schema is a RoomEvent, so the two cannot drift apart silently.
+ * Unknown extra fields are allowed (TypeBox's default) so a newer instance in a rolling deploy can
+ * add one without older instances dropping its events.
+ */
+
+const Text = Type.String({ maxLength: 10_000 });
+const Sign = Type.Union([Type.Literal(1), Type.Literal(-1)]);
+const Player = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }), name: Text });
+
+const RollTerm = Type.Union([
+  Type.Object({
+    kind: Type.Literal('dice'),
+    sign: Sign,
+    count: Type.Integer({ minimum: 0 }),
+    sides: Type.Integer({ minimum: 0 }),
+    keep: Type.Union([
+      Type.Object({
+        mode: Type.Union([Type.Literal('kh'), Type.Literal('kl'), Type.Literal('dh'), Type.Literal('dl')]),
+        n: Type.Integer({ minimum: 0 }),
+      }),
+      Type.Null(),
+    ]),
+    dice: Type.Array(Type.Object({ value: Type.Number(), kept: Type.Boolean() })),
+    subtotal: Type.Number(),
+  }),
+  Type.Object({ kind: Type.Literal('constant'), sign: Sign, value: Type.Number() }),
+]);
+
+/** Fields every room event has besides `type` and `data`. */
+const common = {
+  id: Type.Integer({ minimum: 0 }),
+  room: Type.String({ minLength: 1, maxLength: 64 }),
+  at: Text,
+};
+
+/** Every {@link RoomEvent} passes this schema, and whatever passes it is a RoomEvent. */
+export const roomEventSchema = Type.Union([
+  Type.Object({ ...common, type: Type.Literal('player_joined'), data: Type.Object({ player: Player }) }),
+  Type.Object({
+    ...common,
+    type: Type.Literal('player_left'),
+    data: Type.Object({ player: Player, reason: Type.Union([Type.Literal('left'), Type.Literal('kicked')]) }),
+  }),
+  Type.Object({
+    ...common,
+    type: Type.Literal('roll'),
+    data: Type.Object({
+      player: Player,
+      notation: Text,
+      label: Type.Union([Text, Type.Null()]),
+      terms: Type.Array(RollTerm),
+      modifier: Type.Number(),
+      total: Type.Number(),
+      rolled_at: Text,
+    }),
+  }),
+  Type.Object({
+    ...common,
+    type: Type.Literal('room_closed'),
+    data: Type.Record(Type.String(), Type.Never()),
+  }),
+]);
+
+/** Narrows a schema-checked value to {@link RoomEvent}; compiling it is the proof they agree. */
+export function asRoomEvent(event: Static<typeof roomEventSchema>): RoomEvent {
+  return event;
+}
+
+/** A room event as it travels on the app channel (the schema's static type). */
+export type RoomEventMessage = Static<typeof roomEventSchema>;

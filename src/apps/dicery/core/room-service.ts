@@ -1,0 +1,445 @@
+import { randomUUID } from 'node:crypto';
+import { GatehouseError } from '../../../index.js';
+import { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
+import { generateRoomCode, normalizeRoomCode } from '../shared/room-code.js';
+import type { PlayerRecord, RoomRecord, RoomStore, StoredRoomEvent } from '../storage/room-store.js';
+import { parseNotation, type RandomInt, type RollOutcome, rollDice } from './dice.js';
+import { type DiceryError, roomNotFound } from './errors.js';
+import {
+  type DisplayTextRejection,
+  normalizeDisplayText,
+  normalizePlayerName,
+  PLAYER_NAME_MAX_LENGTH,
+} from './player-name.js';
+import {
+  ROOM_EVENT_TYPES,
+  type RollTermData,
+  type RoomBus,
+  type RoomEvent,
+  type RoomEventDataMap,
+  type RoomEventType,
+} from './room-bus.js';
+
+export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
+
+/** Most events {@link RoomService.eventsAfter} returns per call. */
+export const ROOM_EVENTS_MAX_PAGE = 1000;
+
+/**
+ * Runs `work` as one unit of work with a {@link RoomStore} bound to it: everything `work` writes
+ * commits when it resolves and rolls back when it throws. Typically
+ * `(work) => database.transaction((trx) => work(createRoomStore(trx)))`; inside an app's
+ * transaction, `(work) => work(storeOverThatTrx)`.
+ */
+export type RoomTransaction = <T>(work: (rooms: RoomStore) => Promise<T>) => Promise<T>;
+
+/** Options of {@link createRoomService}. */
+export interface RoomServiceOptions {
+  /** Where rooms, players and the event log live (reads outside any transaction). */
+  rooms: RoomStore;
+  /**
+   * Opens the unit of work each change (join, leave, kick, close, roll, create) runs in, so the
+   * change and its event commit together or not at all. Events are published only after it
+   * resolves, i.e. after commit.
+   */
+  transaction: RoomTransaction;
+  /** Where state changes are announced to open streams. */
+  bus: RoomBus;
+  /** Current time in epoch milliseconds; injected so tests control it. */
+  clock: () => number;
+  /**
+   * Draws room codes; injected so tests can force collisions.
+   * @default generateRoomCode
+   */
+  generateCode?: () => string;
+  /**
+   * Random source for dice; injected so tests get known rolls.
+   * @default crypto.randomInt
+   */
+  randomInt?: RandomInt;
+  /**
+   * Called when an event was stored but publishing it failed (e.g. Redis is down). The state
+   * change has happened and the operation still succeeds: failing it would invite the client to
+   * retry and roll twice. Subscribers catch up from the event log when they reconnect.
+   * @default emits a process warning
+   */
+  onPublishError?: (error: unknown, event: RoomEvent) => void;
+  /**
+   * Rolls included in {@link RoomService.snapshot}.
+   * @default 20
+   */
+  recentRollLimit?: number;
+  /**
+   * Players present in a room at once (MAX_PLAYERS_PER_ROOM); a join beyond it throws `ROOM_FULL`.
+   * Joining needs no account and a player stays until they leave, so without it the players of
+   * one room (and what every snapshot, broadcast and stream re-check of it carries) grow without bound.
+   * @default 100
+   */
+  maxPlayers?: number;
+}
+
+/** What a client needs to render a room before following its event stream. */
+export interface RoomSnapshot {
+  room: RoomRecord;
+  /** Present players in join order. */
+  players: PlayerRecord[];
+  /** The latest rolls, oldest first. */
+  recentRolls: RoomEvent<'roll'>[];
+  /**
+   * Id of the newest event when the snapshot was taken (read first, so nothing falls in a gap).
+   * Follow the stream from here; events just after it may already show in `players`, so apply
+   * them idempotently (by player id).
+   */
+  lastEventId: number;
+}
+
+/**
+ * Dicery rooms: account-less players join an open room by code and name, roll dice on the server
+ * and follow each other's rolls live. Every state change and its event (with the room's next
+ * sequence number) commit in one transaction; the event is published on the bus only after the
+ * commit, so live delivery and `Last-Event-ID` resumption agree on ids, and no subscriber ever
+ * sees an event that was rolled back.
+ *
+ * Unknown and closed rooms are reported identically (`ROOM_NOT_FOUND`), so a closed room's code
+ * reveals nothing and streams of a closed room cannot be reopened.
+ */
+export interface RoomService {
+  /** Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`). */
+  createRoom(hostUserId: string, name: string): Promise<RoomRecord>;
+  /** The open room with this code (any case, surrounding spaces allowed). Throws `ROOM_NOT_FOUND`. */
+  getRoom(code: string): Promise<RoomRecord>;
+  /**
+   * Adds a player to an open room. Throws `ROOM_NOT_FOUND`, `VALIDATION_FAILED` (field `player`)
+   * or `PLAYER_NAME_TAKEN` when a present player has the same name ignoring case.
+   */
+  join(code: string, rawName: string): Promise<PlayerRecord>;
+  /** A present player leaves; their name is free again. Throws `ROOM_NOT_FOUND`, `PLAYER_NOT_FOUND`. */
+  leave(code: string, playerId: string): Promise<void>;
+  /** The host removes a present player. Throws `ROOM_NOT_FOUND` (also to non-hosts) or `PLAYER_NOT_FOUND`. */
+  kick(code: string, hostUserId: string, playerId: string): Promise<void>;
+  /** The host closes the room for good. Throws `ROOM_NOT_FOUND` (also to non-hosts). */
+  close(code: string, hostUserId: string): Promise<void>;
+  /**
+   * Rolls `notation` for a present player with the server's CSPRNG, stores and publishes the
+   * result. Throws `ROOM_NOT_FOUND`, `FORBIDDEN` (not a present player of this room),
+   * `INVALID_DICE_NOTATION` (with `extra.position`, 0-based in `notation`) or
+   * `VALIDATION_FAILED` (field `label`). A blank label counts as none.
+   */
+  roll(code: string, playerId: string, notation: string, label?: string | null): Promise<RoomEvent<'roll'>>;
+  /** True when the player exists, belongs to this room, has not left and the room is open. */
+  isPresent(code: string, playerId: string): Promise<boolean>;
+  /** Room, present players and recent rolls. Throws `ROOM_NOT_FOUND`. */
+  snapshot(code: string): Promise<RoomSnapshot>;
+  /**
+   * Events with an id greater than `lastEventId`, oldest first, at most `limit` (capped at
+   * {@link ROOM_EVENTS_MAX_PAGE}). Throws `ROOM_NOT_FOUND`, `VALIDATION_FAILED` (bad id).
+   */
+  eventsAfter(code: string, lastEventId: number, limit?: number): Promise<RoomEvent[]>;
+  /**
+   * Like {@link RoomService.eventsAfter} but also for a room closed since: for streams that already
+   * follow the room and must still receive the `room_closed` that ends them (or refetch a range
+   * they missed). Throws `ROOM_NOT_FOUND` only for unknown rooms; callers check access first.
+   */
+  catchUp(code: string, lastEventId: number, limit?: number): Promise<RoomEvent[]>;
+}
+
+/** How many fresh codes {@link RoomService.createRoom} draws before giving up. */
+const CODE_ATTEMPTS = 5;
+
+function warnPublishError(error: unknown, event: RoomEvent): void {
+  process.emitWarning(`Room event ${event.type} #${event.id} was stored but not published`, {
+    code: 'GATEHOUSE_ROOM_PUBLISH_FAILED',
+    detail: error instanceof Error ? (error.stack ?? error.message) : String(error),
+  });
+}
+
+function textError(field: string, label: string, reason: DisplayTextRejection, max: number): DiceryError {
+  const message =
+    reason === 'empty'
+      ? `${label} must not be empty`
+      : reason === 'too_long'
+        ? `${label} must be at most ${max} characters`
+        : `${label} contains characters that are not allowed (control, format or unassigned characters)`;
+  return new GatehouseError('VALIDATION_FAILED', message, { errors: [{ field, message }] });
+}
+
+/** Maps the dice module's outcome to the wire shape, so internal changes there never leak out. */
+function toTermData(outcome: RollOutcome): RollTermData[] {
+  return outcome.terms.map((term): RollTermData => {
+    if (term.kind === 'constant') return { kind: 'constant', sign: term.sign, value: term.value };
+    return {
+      kind: 'dice',
+      sign: term.sign,
+      count: term.count,
+      sides: term.sides,
+      keep: term.keep === undefined ? null : { mode: term.keep.mode, n: term.keep.n },
+      dice: term.dice.map((die) => ({ value: die.value, kept: die.kept })),
+      subtotal: term.subtotal,
+    };
+  });
+}
+
+/** Rebuilds an event from the log. The log is only written by this module, so it is trusted. */
+function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
+  if (!ROOM_EVENT_TYPES.has(stored.type as RoomEventType)) {
+    throw new Error(`Unknown room event type in the log: ${stored.type} (#${stored.id})`);
+  }
+  return {
+    id: stored.id,
+    room: stored.roomCode,
+    type: stored.type,
+    data: JSON.parse(stored.data),
+    at: new Date(stored.createdAt).toISOString(),
+  } as RoomEvent;
+}
+
+function isRollEvent(event: RoomEvent): event is RoomEvent<'roll'> {
+  return event.type === 'roll';
+}
+
+/** Checks a last event id and caps a page size. */
+function pageArgs(lastEventId: number, limit: number): number {
+  if (!Number.isSafeInteger(lastEventId) || lastEventId < 0) {
+    const message = 'Last event id must be a non-negative integer';
+    throw new GatehouseError('VALIDATION_FAILED', message, {
+      errors: [{ field: 'lastEventId', message }],
+    });
+  }
+  return Number.isFinite(limit)
+    ? Math.min(Math.max(Math.trunc(limit), 1), ROOM_EVENTS_MAX_PAGE)
+    : ROOM_EVENTS_MAX_PAGE;
+}
+
+/** Appends an event inside a change; what {@link createRoomService}'s `change` hands to its work. */
+type Emit = <T extends RoomEventType>(
+  code: string,
+  type: T,
+  data: RoomEventDataMap[T],
+  now: number,
+) => Promise<RoomEvent<T>>;
+
+/** Creates the {@link RoomService}. */
+export function createRoomService(options: RoomServiceOptions): RoomService {
+  const { rooms, bus, clock, transaction } = options;
+  const generateCode = options.generateCode ?? generateRoomCode;
+  const onPublishError = options.onPublishError ?? warnPublishError;
+  const recentRollLimit = options.recentRollLimit ?? 20;
+  const maxPlayers = options.maxPlayers ?? 100;
+
+  async function getOpenRoom(store: RoomStore, rawCode: string): Promise<RoomRecord> {
+    const code = normalizeRoomCode(rawCode);
+    if (code === undefined) throw roomNotFound();
+    const room = await store.findRoom(code);
+    if (room === undefined || room.state !== 'open') throw roomNotFound();
+    return room;
+  }
+
+  /** The player if present in `room`; undefined for unknown ids, other rooms' players and leavers. */
+  async function findPresentPlayer(
+    store: RoomStore,
+    room: RoomRecord,
+    playerId: string,
+  ): Promise<PlayerRecord | undefined> {
+    const player = await store.findPlayer(playerId);
+    if (player === undefined || player.roomCode !== room.code || player.leftAt !== null) return undefined;
+    return player;
+  }
+
+  /**
+   * Runs one room change as a unit of work: its reads, its writes and its events' appends share
+   * one transaction, and the events are published only once it has committed. A failed publish
+   * does not undo or fail the committed change (see `onPublishError`): streams recover the event
+   * from the log (gap refetch, heartbeat tail check, `Last-Event-ID`).
+   */
+  async function change<T>(work: (store: RoomStore, emit: Emit) => Promise<T>): Promise<T> {
+    let events: RoomEvent[] = [];
+    const result = await transaction((store) => {
+      events = [];
+      const emit: Emit = async (code, type, data, now) => {
+        const stored = await store.appendEvent(code, type, JSON.stringify(data), now);
+        // Closed by a concurrent change since it was read: nothing may follow `room_closed`.
+        if (stored === undefined) throw roomNotFound();
+        // TypeScript cannot correlate `type` and `data` through the generic; `data` is typed by `T`.
+        const event = { id: stored.id, room: code, type, data, at: new Date(now).toISOString() } as RoomEvent;
+        events.push(event);
+        return event as RoomEvent<typeof type>;
+      };
+      return work(store, emit);
+    });
+    for (const event of events) {
+      try {
+        await bus.publish(event);
+      } catch (error) {
+        onPublishError(error, event);
+      }
+    }
+    return result;
+  }
+
+  function removePlayer(rawCode: string, playerId: string, reason: 'left' | 'kicked', hostUserId?: string) {
+    return change(async (store, emit) => {
+      const room = await getOpenRoom(store, rawCode);
+      if (hostUserId !== undefined && room.hostUserId !== hostUserId) {
+        throw roomNotFound(); // not the host: indistinguishable from no room
+      }
+      const player = await findPresentPlayer(store, room, playerId);
+      if (player === undefined) throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
+      const now = clock();
+      // The conditional update decides races (two kicks, a kick and a leave): only one emits an event.
+      if (!(await store.markPlayerGone(player.id, reason, now))) {
+        throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
+      }
+      await emit(room.code, 'player_left', { player: { id: player.id, name: player.name }, reason }, now);
+    });
+  }
+
+  return {
+    async createRoom(hostUserId, name) {
+      const validName = normalizeDisplayText(name, ROOM_NAME_MAX_LENGTH);
+      if (!validName.ok) throw textError('name', 'Room name', validName.reason, ROOM_NAME_MAX_LENGTH);
+      for (let attempt = 0; attempt < CODE_ATTEMPTS; attempt++) {
+        const result = await change((store) =>
+          store.insertRoom({ code: generateCode(), name: validName.text, hostUserId, createdAt: clock() }),
+        );
+        if (result.ok) return result.room;
+      }
+      // With ~8.5 × 10^11 codes, five collisions in a row mean a broken generator, not bad luck.
+      throw new Error(`No free room code after ${CODE_ATTEMPTS} attempts`);
+    },
+
+    getRoom: (code) => getOpenRoom(rooms, code),
+
+    async join(code, rawName) {
+      const name = normalizePlayerName(rawName);
+      return change(async (store, emit) => {
+        const room = await getOpenRoom(store, code);
+        if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
+        const now = clock();
+        const result = await store.insertPlayer({
+          id: randomUUID(),
+          roomCode: room.code,
+          name: name.name,
+          nameKey: name.key,
+          joinedAt: now,
+        });
+        if (!result.ok) {
+          if (result.reason === 'room_not_open') throw roomNotFound();
+          throw new GatehouseError('PLAYER_NAME_TAKEN', 'A player with this name is already in the room', {
+            errors: [{ field: 'player', message: 'This name is already taken in this room' }],
+          });
+        }
+        const { player } = result;
+        await emit(room.code, 'player_joined', { player: { id: player.id, name: player.name } }, now);
+        // Counted after the event's append, which row-locks the room (PostgreSQL) or holds the one
+        // writer (SQLite) until commit: concurrent joins are counted one at a time, so the cap is
+        // exact, and a refused join rolls back with its player row and its sequence number.
+        if ((await store.listPresentPlayers(room.code)).length > maxPlayers) {
+          throw new GatehouseError('ROOM_FULL', `This room already has ${maxPlayers} players.`);
+        }
+        return player;
+      });
+    },
+
+    leave: (code, playerId) => removePlayer(code, playerId, 'left'),
+
+    kick: (code, hostUserId, playerId) => removePlayer(code, playerId, 'kicked', hostUserId),
+
+    close(code, hostUserId) {
+      return change(async (store, emit) => {
+        const room = await getOpenRoom(store, code);
+        if (room.hostUserId !== hostUserId) throw roomNotFound(); // not the host: same as no room
+        const now = clock();
+        // The event first: appending needs the room open, and the close must be its last event.
+        await emit(room.code, 'room_closed', {}, now);
+        if (!(await store.closeRoom(room.code, now))) throw roomNotFound();
+      });
+    },
+
+    async roll(code, playerId, notation, label) {
+      // Parse the notation as sent, so the error position points into the player's own input.
+      const parsed = parseNotation(notation);
+      const labelResult =
+        label === undefined || label === null
+          ? undefined
+          : normalizeDisplayText(label, ROLL_LABEL_MAX_LENGTH);
+      return change(async (store, emit) => {
+        const room = await getOpenRoom(store, code);
+        const player = await findPresentPlayer(store, room, playerId);
+        if (player === undefined) {
+          throw new GatehouseError('FORBIDDEN', 'Only players present in this room can roll');
+        }
+        if (!parsed.ok) {
+          throw new GatehouseError('INVALID_DICE_NOTATION', parsed.error.message, {
+            extra: { position: parsed.error.position },
+          });
+        }
+        let validLabel: string | null = null;
+        if (labelResult?.ok) validLabel = labelResult.text;
+        else if (labelResult !== undefined && labelResult.reason !== 'empty') {
+          throw textError('label', 'Label', labelResult.reason, ROLL_LABEL_MAX_LENGTH);
+        }
+        const outcome = rollDice(parsed.expression, options.randomInt);
+        const now = clock();
+        return emit(
+          room.code,
+          'roll',
+          {
+            player: { id: player.id, name: player.name },
+            notation: notation.trim(),
+            label: validLabel,
+            terms: toTermData(outcome),
+            modifier: outcome.modifier,
+            total: outcome.total,
+            rolled_at: new Date(now).toISOString(),
+          },
+          now,
+        );
+      });
+    },
+
+    async isPresent(rawCode, playerId) {
+      const code = normalizeRoomCode(rawCode);
+      if (code === undefined) return false;
+      const [room, player] = await Promise.all([rooms.findRoom(code), rooms.findPlayer(playerId)]);
+      return (
+        room !== undefined &&
+        room.state === 'open' &&
+        player !== undefined &&
+        player.roomCode === code &&
+        player.leftAt === null
+      );
+    },
+
+    async snapshot(code) {
+      // Read first: events 1..lastEventSeq are committed, and nothing after it is shown twice.
+      const room = await getOpenRoom(rooms, code);
+      const lastEventId = room.lastEventSeq;
+      const [players, rolls] = await Promise.all([
+        rooms.listPresentPlayers(room.code),
+        rooms.listRecentEvents(room.code, 'roll', recentRollLimit),
+      ]);
+      // Rolls newer than lastEventId are left to the stream, so no roll is shown twice.
+      const recentRolls = rolls
+        .filter((event) => event.id <= lastEventId)
+        .map(toRoomEvent)
+        .filter(isRollEvent);
+      return { room, players, recentRolls, lastEventId };
+    },
+
+    async eventsAfter(code, lastEventId, limit = ROOM_EVENTS_MAX_PAGE) {
+      const room = await getOpenRoom(rooms, code);
+      const pageSize = pageArgs(lastEventId, limit);
+      const stored = await rooms.listEventsAfter(room.code, lastEventId, pageSize);
+      return stored.map(toRoomEvent);
+    },
+
+    async catchUp(rawCode, lastEventId, limit = ROOM_EVENTS_MAX_PAGE) {
+      const code = normalizeRoomCode(rawCode);
+      if (code === undefined) throw roomNotFound();
+      const pageSize = pageArgs(lastEventId, limit);
+      const stored = await rooms.listEventsAfter(code, lastEventId, pageSize);
+      if (stored.length === 0 && (await rooms.findRoom(code)) === undefined) throw roomNotFound();
+      return stored.map(toRoomEvent);
+    },
+  };
+}

@@ -1,0 +1,225 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { currentCsrfBinding, invalidToken, readBearerToken, SAFE_METHODS } from '../../../http/index.js';
+import { GatehouseError } from '../../../index.js';
+import { type DiceryError, type DiceryErrorCode, roomNotFound } from '../core/errors.js';
+import { looksLikeRoomToken } from '../core/room-token.js';
+import type { Dicery } from '../index.js';
+import { normalizeRoomCode } from '../shared/room-code.js';
+
+/** A player proven by a room token for the room in the URL, still present in it. */
+export interface RoomPlayerAuth {
+  /** The player's id (the token's `sub`). */
+  id: string;
+  /** When the room token expires, epoch ms; streams end then. */
+  tokenExpiresAt: number;
+  /** How the room token arrived. */
+  transport: 'cookie' | 'bearer';
+}
+
+/** The room's host, proven by an account credential (session cookie or access token). */
+export interface RoomHostAuth {
+  userId: string;
+  /** The account session, so long-lived streams can notice its revocation. */
+  sessionId: string;
+  transport: 'cookie' | 'bearer';
+  /** When the account credential expires, epoch ms (see `AuthContext.expiresAt`); streams end then. */
+  expiresAt: number;
+}
+
+/** Who is calling a room route, set by the room guards on `request.room`. */
+export interface RoomAuthContext {
+  /** The room code, normalized. */
+  code: string;
+  /** The calling player, or null when only the host's account credential was accepted. */
+  player: RoomPlayerAuth | null;
+  /** Set when the caller is (also) signed in as the room's host; null otherwise. */
+  host: RoomHostAuth | null;
+}
+
+/** Guards for room routes, created by {@link installRoomAuth}. */
+export interface RoomGuards {
+  /** Requires a player of the room in the URL (room cookie or room bearer token). */
+  player: preHandlerAsyncHookHandler;
+  /** Requires a player of the room or its host (account session cookie or access token). */
+  member: preHandlerAsyncHookHandler;
+}
+
+/** An OpenAPI security requirement object. */
+type SecurityRequirement = Record<string, string[]>;
+
+/** OpenAPI security of routes behind {@link RoomGuards.player} (schemes from `registerOpenApi`). */
+export const PLAYER_SECURITY: SecurityRequirement[] = [{ roomCookie: [] }, { roomBearer: [] }];
+
+/** OpenAPI security of routes behind {@link RoomGuards.member}. */
+export const MEMBER_SECURITY: SecurityRequirement[] = [
+  ...PLAYER_SECURITY,
+  { OAuth2PasswordBearer: ['rooms:host'] },
+  { sessionCookie: [] },
+];
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the room guards; null on routes without one. */
+    room: RoomAuthContext | null;
+  }
+}
+
+/** A room credential found on a request, not yet verified. */
+interface RoomCredential {
+  token: string;
+  transport: RoomPlayerAuth['transport'];
+}
+
+/** Outcome of checking one kind of credential: the caller, nobody, or why it was refused. */
+type Check<T> = { ok: true; value: T } | { ok: false; error: DiceryError | null };
+
+const HOST_SCOPE = 'rooms:host';
+
+function notMember(message: string): DiceryError {
+  return new GatehouseError<DiceryErrorCode>('NOT_ROOM_MEMBER', message);
+}
+
+function noCredential(): DiceryError {
+  return new GatehouseError(
+    'UNAUTHENTICATED',
+    'Join the room first: send its room cookie or a room token as a Bearer token (POST /rooms/{code}/join).',
+    { challenge: { scheme: 'Bearer' } },
+  );
+}
+
+/**
+ * Installs `request.room` and returns the room guards. Call once per app, before the room routes.
+ *
+ * Membership is checked on every request (issue #5: "left or kicked players' tokens stop working
+ * on their next request") with `RoomService.isPresent`, two primary-key reads. Room routes read
+ * or write the room anyway, so this costs one extra round trip rather than turning a
+ * database-free request into one, and it holds across instances without relying on pub/sub
+ * delivery (Redis pub/sub is at-most-once). Only the signature check is cached (see
+ * `createRoomTokens`).
+ */
+export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuards {
+  const { rooms, roomTokens } = dicery;
+  if (!app.hasRequestDecorator('room')) app.decorateRequest('room', null);
+
+  const codeOf = (request: FastifyRequest): string => {
+    const raw = (request.params as { code?: unknown }).code;
+    const code = typeof raw === 'string' ? normalizeRoomCode(raw) : undefined;
+    // Same answer as the service gives for unknown and closed rooms.
+    if (code === undefined) throw roomNotFound();
+    return code;
+  };
+
+  /**
+   * The room credential of the request: an `Authorization: Bearer` room token, else the room's
+   * cookie. `account: true` when the bearer token is not a room token (an account token).
+   */
+  const findRoomCredential = (
+    request: FastifyRequest,
+    code: string,
+  ): RoomCredential | { account: true } | null => {
+    const bearer = readBearerToken(request);
+    if (bearer !== undefined)
+      return looksLikeRoomToken(bearer) ? { token: bearer, transport: 'bearer' } : { account: true };
+    const cookie = request.cookies[`${app.cookiePolicy.roomPrefix}${code}`];
+    return cookie === undefined || cookie === '' ? null : { token: cookie, transport: 'cookie' };
+  };
+
+  const checkPlayer = async (
+    request: FastifyRequest,
+    code: string,
+    credential: RoomCredential,
+  ): Promise<RoomPlayerAuth> => {
+    const check = await roomTokens.verify(credential.token);
+    if (!check.ok)
+      throw invalidToken(
+        check.reason === 'expired' ? 'The room token expired.' : 'The room token is invalid.',
+      );
+    if (check.roomCode !== code) throw notMember('This room token is for another room.');
+    // Cookies ride along on cross-site requests; bearer tokens never do (same rule as account calls).
+    if (credential.transport === 'cookie' && !SAFE_METHODS.has(request.method)) {
+      app.csrf.verify(request, await currentCsrfBinding(request));
+    }
+    if (!(await rooms.isPresent(code, check.playerId))) {
+      // Closed (or deleted) rooms answer ROOM_NOT_FOUND, as they do for everyone.
+      await rooms.getRoom(code);
+      throw notMember('You are no longer in this room.');
+    }
+    return { id: check.playerId, tokenExpiresAt: check.expiresAt, transport: credential.transport };
+  };
+
+  /** The host by account credential; null when the request carries no account credential. */
+  const checkHost = async (request: FastifyRequest, code: string): Promise<RoomHostAuth | null> => {
+    const auth = await app.auth.identify(request);
+    if (auth === null) return null;
+    if (auth.transport === 'cookie' && !SAFE_METHODS.has(request.method))
+      app.csrf.verify(request, auth.sessionId);
+    const room = await rooms.getRoom(code);
+    if (room.hostUserId !== auth.user.id || !auth.scopes.includes(HOST_SCOPE)) {
+      // Someone else's room answers exactly like a missing one: a signed-in account must not be
+      // able to test codes (the join limit is what makes guessing them hopeless).
+      throw roomNotFound();
+    }
+    return {
+      userId: auth.user.id,
+      sessionId: auth.sessionId,
+      transport: auth.transport,
+      expiresAt: auth.expiresAt,
+    };
+  };
+
+  const attempt = async <T>(run: () => Promise<T | null>): Promise<Check<T>> => {
+    try {
+      const value = await run();
+      return value === null ? { ok: false, error: null } : { ok: true, value };
+    } catch (error) {
+      if (error instanceof GatehouseError) return { ok: false, error };
+      throw error;
+    }
+  };
+
+  const player: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
+    const code = codeOf(request);
+    const credential = findRoomCredential(request, code);
+    if (credential === null) throw noCredential();
+    if ('account' in credential) {
+      throw invalidToken('This route takes a room token (POST /rooms/{code}/join), not an account token.');
+    }
+    request.room = { code, player: await checkPlayer(request, code, credential), host: null };
+  };
+
+  const member: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
+    const code = codeOf(request);
+    const credential = findRoomCredential(request, code);
+    const asPlayer: Check<RoomPlayerAuth> =
+      credential === null || 'account' in credential
+        ? { ok: false, error: null }
+        : await attempt(() => checkPlayer(request, code, credential));
+    // A room bearer token occupies the Authorization header, so only cookies can prove the host
+    // then. A host who also joined as a player in this browser is both.
+    const canBeHost = credential === null || 'account' in credential || credential.transport === 'cookie';
+    const asHost: Check<RoomHostAuth> = canBeHost
+      ? await attempt(() => checkHost(request, code))
+      : { ok: false, error: null };
+    if (!asPlayer.ok && !asHost.ok) throw asPlayer.error ?? asHost.error ?? noCredential();
+    request.room = {
+      code,
+      player: asPlayer.ok ? asPlayer.value : null,
+      host: asHost.ok ? asHost.value : null,
+    };
+  };
+
+  return { player, member };
+}
+
+/** The room guard sets `request.room`; a route behind one can rely on it. */
+export function roomOf(request: FastifyRequest): RoomAuthContext {
+  if (request.room === null) throw noCredential();
+  return request.room;
+}
+
+/** The calling player, on routes behind {@link RoomGuards.player}. */
+export function playerOf(request: FastifyRequest): RoomPlayerAuth & { code: string } {
+  const room = roomOf(request);
+  if (room.player === null) throw noCredential();
+  return { ...room.player, code: room.code };
+}

@@ -1,0 +1,538 @@
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { errorResponses, problemRef } from '../../../http/index.js';
+import { addressBucket, GatehouseError } from '../../../index.js';
+import type { DiceryError, DiceryErrorCode } from '../core/errors.js';
+import type { RoomEvent } from '../core/room-bus.js';
+import { viewRoomEvent } from '../core/room-event-view.js';
+import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
+import type { StreamEndReason } from '../shared/wire.js';
+import type { DiceryContext } from './dicery-context.js';
+import { MEMBER_SECURITY, type RoomGuards, roomOf } from './room-auth.js';
+import { RoomCodeParam } from './room-code-param.js';
+import { toEventPayload } from './room-views.js';
+
+/** Options of the room event stream route. */
+export interface RoomEventsRouteOptions {
+  /**
+   * Milliseconds between `: heartbeat` comments, and between re-checks of open streams against the
+   * database (see {@link registerRoomEventsRoute}).
+   * @default config.roomHeartbeatInterval × 1000 (15 000)
+   */
+  heartbeatIntervalMs?: number;
+  /**
+   * Reconnection delay suggested to clients with the SSE `retry:` field, in ms.
+   * @default 3000
+   */
+  retryMs?: number;
+  /**
+   * Bytes a stream may have queued in its socket before it is dropped as too slow to keep up; the
+   * client reconnects with `Last-Event-ID` and catches up from the log instead of the server
+   * buffering for it without bound.
+   * @default 1 MiB
+   */
+  maxBufferedBytes?: number;
+}
+
+/** One open event stream. */
+interface Stream {
+  code: string;
+  /** The player it was opened with, or null for the host. */
+  playerId: string | null;
+  /** The host's account session, or null for a player. */
+  hostSessionId: string | null;
+  /** What the stream caps count this stream under (player or account, and client IP). */
+  capKeys: string[];
+  /** The credential that opened it; the stream ends with it. */
+  credential: 'room_token' | 'access_token' | 'cookie_session';
+  /** When that credential expires, epoch ms (a cookie session's may move later on a re-check). */
+  expiresAt: number;
+  /** True while a cookie session is re-read after its expiry passed. */
+  renewing: boolean;
+  raw: ServerResponse | undefined;
+  /**
+   * Sequence number of the newest event written. The stream writes exactly `lastId + 1` next:
+   * older or equal ids are skipped (replay and live overlap), later ones wait for a refetch.
+   */
+  lastId: number;
+  /**
+   * Defined while the stream reads the log (first replay, or a refetch after a gap): events
+   * received from the bus meanwhile wait here and are written, in order, once the log caught up.
+   */
+  pending: RoomEvent[] | undefined;
+  closed: boolean;
+  unsubscribe: () => void;
+  expiry: NodeJS.Timeout | undefined;
+}
+
+const LAST_EVENT_ID = /^\d{1,15}$/;
+
+/** Refetch rounds a stream tries before it gives up on a gap and lets the client resume. */
+const MAX_CATCH_UP_ROUNDS = 3;
+// setTimeout fires at once when asked for more than 2^31 - 1 ms (about 24.8 days), less than the
+// default 30-day session: longer waits are split and re-armed.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Maps live events to their SSE frame: built once per event, written to every subscriber. */
+const frames = new WeakMap<RoomEvent, string>();
+
+function frameOf(event: RoomEvent): string {
+  let frame = frames.get(event);
+  if (frame === undefined) {
+    // JSON.stringify escapes CR and LF, so the data is always one line (WHATWG HTML §9.2.6).
+    frame = `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(toEventPayload(event))}\n\n`;
+    frames.set(event, frame);
+  }
+  return frame;
+}
+
+function badLastEventId(): DiceryError {
+  const message = 'must be a non-negative integer (an event id)';
+  return new GatehouseError('VALIDATION_FAILED', `Last-Event-ID ${message}`, {
+    errors: [{ field: 'last_event_id', message }],
+  });
+}
+
+/** `Last-Event-ID` (sent by EventSource on reconnect) or `?last_event_id=` (for a first connect). */
+function lastEventIdOf(request: FastifyRequest): number | undefined {
+  const header = request.headers['last-event-id'];
+  const query = (request.query as { last_event_id?: string }).last_event_id;
+  const raw = typeof header === 'string' && header !== '' ? header : query;
+  if (raw === undefined || raw === '') return undefined;
+  if (!LAST_EVENT_ID.test(raw)) throw badLastEventId();
+  return Number(raw);
+}
+
+/**
+ * `GET /rooms/{code}/events`: the room's events as Server-Sent Events.
+ *
+ * Each stream subscribes to the room on the bus; an event is serialized to its SSE frame once
+ * per instance (cached by event object) and the same string is written to every stream.
+ *
+ * Order and completeness: event ids are the room's sequence numbers (1, 2, 3… with no gap, see
+ * `RoomStore.appendEvent`), and a stream writes every number exactly once, in order. The bus may
+ * deliver out of order (two instances, two connections) or lose a message (Redis pub/sub is
+ * at-most-once), so an event beyond `lastId + 1` makes the stream read the missing range from the
+ * log (`RoomService.catchUp`) before writing it; if the log still cannot fill the gap after a few
+ * rounds the stream ends and the client resumes with `Last-Event-ID`. A lost event with nothing
+ * after it is caught by the heartbeat, which also compares the room's `last_event_seq` with each
+ * stream's `lastId` and refetches the tail.
+ *
+ * A stream ends on `room_closed`, on `player_left` for its own player (after writing the event),
+ * when the client goes away, when the server closes, and with the credential that opened it:
+ * when the room token or the host's access token expires, when the host's cookie session passes
+ * its absolute or idle expiry, and when the host's session is revoked, each after a final
+ * `stream_end` event saying why. A timer ends it on time, and each heartbeat checks again, so no
+ * stream outlives its credential by more than a heartbeat interval. Because
+ * Redis pub/sub may drop a message, and a kick could land between the guard's check and the
+ * subscription, every heartbeat also re-checks open streams against the database: one query
+ * per room with streams on this instance (not one per stream), ending streams whose room closed
+ * or whose player is gone, and host streams whose account session was revoked.
+ *
+ * The stream caps (`maxStreamsPerPlayer`, `maxStreamsPerAccount`, `maxStreamsPerIp`) are counted
+ * per instance, in a map whose entries exist only while a stream counts under them.
+ */
+export function registerRoomEventsRoute(
+  app: FastifyInstance,
+  { gatehouse, dicery }: DiceryContext,
+  guards: RoomGuards,
+  options: RoomEventsRouteOptions = {},
+): void {
+  const { rooms, roomStore, roomBus } = dicery;
+  const { config, clock } = gatehouse;
+  const heartbeatMs = options.heartbeatIntervalMs ?? config.roomHeartbeatInterval * 1000;
+  const retryMs = options.retryMs ?? 3000;
+  const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+  if (!Number.isFinite(heartbeatMs) || heartbeatMs < 10) {
+    throw new Error(
+      `room events: the heartbeat interval must be at least 10 ms, got ${heartbeatMs} ms ` +
+        '(set ROOM_HEARTBEAT_INTERVAL, or the heartbeatIntervalMs option, to a sane value such as 15s)',
+    );
+  }
+
+  const streams = new Set<Stream>();
+  const openPerCaller = new Map<string, number>();
+
+  /**
+   * Ends a stream. With a `reason` the credential ended it: a final `stream_end` event tells the
+   * client not to reconnect with the same credential.
+   */
+  const end = (stream: Stream, comment?: string, reason?: StreamEndReason) => {
+    if (stream.closed) return;
+    stream.closed = true;
+    stream.unsubscribe();
+    clearTimeout(stream.expiry);
+    streams.delete(stream);
+    // An entry lives only while a stream counts under it, so the map is bounded by open streams.
+    for (const key of stream.capKeys) {
+      const left = (openPerCaller.get(key) ?? 1) - 1;
+      if (left > 0) openPerCaller.set(key, left);
+      else openPerCaller.delete(key);
+    }
+    if (stream.raw !== undefined && !stream.raw.writableEnded) {
+      const final = reason === undefined ? '' : `event: stream_end\ndata: ${JSON.stringify({ reason })}\n\n`;
+      const note = comment === undefined ? '' : `: ${comment}\n\n`;
+      stream.raw.end(final + note === '' ? undefined : final + note);
+    }
+  };
+
+  /** Schedules {@link expire} for when the stream's credential expires. */
+  const arm = (stream: Stream) => {
+    clearTimeout(stream.expiry);
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, stream.expiresAt - clock()));
+    stream.expiry = setTimeout(() => void expire(stream), delay);
+  };
+
+  /**
+   * Ends a stream whose credential expired, or re-arms its timer when it has not (yet). A cookie
+   * session is re-read first: requests made since the stream opened may have pushed its idle
+   * expiry back, and only an idle or absolute expiry that really passed ends the stream.
+   */
+  const expire = async (stream: Stream) => {
+    if (stream.closed || stream.renewing) return;
+    if (stream.expiresAt > clock()) {
+      arm(stream);
+      return;
+    }
+    if (stream.credential !== 'cookie_session' || stream.hostSessionId === null) {
+      end(stream, undefined, 'token_expired');
+      return;
+    }
+    stream.renewing = true;
+    try {
+      const check = await gatehouse.checkSession(stream.hostSessionId);
+      if (check.ok) {
+        stream.expiresAt = check.expiresAt;
+        arm(stream);
+      } else {
+        end(stream, undefined, check.reason === 'revoked' ? 'session_revoked' : 'session_ended');
+      }
+    } catch (error) {
+      // The session cannot be shown to be alive: end the stream without a reason, so the client
+      // reconnects and the guard decides (a 503 while the database is away, never a sign-out).
+      app.log.warn({ err: error }, 'room stream session re-check failed');
+      end(stream, 'session check failed');
+    } finally {
+      stream.renewing = false;
+    }
+  };
+
+  const write = (stream: Stream, chunk: string) => {
+    const { raw } = stream;
+    if (stream.closed || raw === undefined) return;
+    raw.write(chunk);
+    if (raw.writableLength > maxBuffered) {
+      // Too slow to keep up: drop it now rather than keep its backlog in memory.
+      end(stream);
+      raw.destroy();
+    }
+  };
+
+  /** Writes the event numbered `stream.lastId + 1` (the caller checked), as the stream may see it. */
+  const deliver = (stream: Stream, event: RoomEvent) => {
+    stream.lastId = event.id;
+    write(stream, frameOf(viewRoomEvent(event, { playerId: stream.playerId })));
+    if (event.type === 'room_closed') end(stream);
+    else if (event.type === 'player_left' && event.data.player.id === stream.playerId) end(stream);
+  };
+
+  /**
+   * Reads the log after `stream.lastId` and writes it, then the events buffered in
+   * `stream.pending` meanwhile, in sequence order. Call with `stream.pending` defined.
+   */
+  const catchUp = async (stream: Stream): Promise<void> => {
+    try {
+      for (let round = 1; !stream.closed; round++) {
+        let page: RoomEvent[];
+        let progressed: boolean;
+        do {
+          const before = stream.lastId;
+          page = await rooms.catchUp(stream.code, stream.lastId);
+          for (const event of page) {
+            if (stream.closed) return;
+            // The log has no gaps, so after the first page this is always the next number.
+            if (event.id === stream.lastId + 1) deliver(stream, event);
+          }
+          progressed = stream.lastId > before;
+          // A full page means more may follow; no progress (a hole in the log itself) must not spin.
+        } while (page.length === ROOM_EVENTS_MAX_PAGE && progressed && !stream.closed);
+        const waiting = (stream.pending ?? []).sort((a, b) => a.id - b.id);
+        stream.pending = [];
+        for (const [index, event] of waiting.entries()) {
+          if (stream.closed) return;
+          if (event.id <= stream.lastId) continue;
+          if (event.id !== stream.lastId + 1) {
+            // Still a hole: keep the rest and read the log again.
+            stream.pending.push(...waiting.slice(index));
+            break;
+          }
+          deliver(stream, event);
+        }
+        if (stream.pending.length === 0) {
+          stream.pending = undefined;
+          return;
+        }
+        if (round >= MAX_CATCH_UP_ROUNDS) {
+          end(stream, 'missed events; reconnect with Last-Event-ID');
+          return;
+        }
+      }
+    } catch (error) {
+      // Ending is safe: the client reconnects with Last-Event-ID and resumes from the log.
+      app.log.warn({ err: error }, 'room event catch-up failed');
+      end(stream, 'reconnect with Last-Event-ID');
+    }
+  };
+
+  /** An event from the bus: written if it is the next one, refetched around if it skips ahead. */
+  const receive = (stream: Stream, event: RoomEvent) => {
+    if (stream.closed || event.id <= stream.lastId) return;
+    if (stream.pending !== undefined) {
+      // Bounded: a stream whose log read stalls (database slow or down) is ended rather than
+      // buffering the room's traffic without limit; its client resumes with Last-Event-ID.
+      if (stream.pending.length >= ROOM_EVENTS_MAX_PAGE) end(stream, 'reconnect with Last-Event-ID');
+      else stream.pending.push(event);
+    } else if (event.id === stream.lastId + 1) deliver(stream, event);
+    else {
+      stream.pending = [event];
+      void catchUp(stream);
+    }
+  };
+
+  /** Starts a refetch of the log's tail unless one is running. */
+  const catchUpTail = (stream: Stream): Promise<void> => {
+    if (stream.closed || stream.pending !== undefined) return Promise.resolve();
+    stream.pending = [];
+    return catchUp(stream);
+  };
+
+  /** Ends streams the database says must not be open any more (see the TSDoc above). */
+  let reconciling = false;
+  const reconcile = async () => {
+    if (reconciling || streams.size === 0) return;
+    reconciling = true;
+    try {
+      const byRoom = new Map<string, Stream[]>();
+      const now = clock();
+      for (const stream of streams) {
+        if (stream.hostSessionId !== null && gatehouse.isSessionRevoked(stream.hostSessionId)) {
+          end(stream, undefined, 'session_revoked');
+          continue;
+        }
+        // Backs up the expiry timer (a clock that jumped, a timer that fired late): no stream
+        // outlives its credential by more than a heartbeat interval.
+        if (stream.expiresAt <= now) {
+          void expire(stream);
+          continue;
+        }
+        const list = byRoom.get(stream.code);
+        if (list === undefined) byRoom.set(stream.code, [stream]);
+        else list.push(stream);
+      }
+      // Only streams listed before the query are judged by it: a player who joins and connects
+      // while it runs must not be mistaken for a departed one.
+      for (const [code, list] of byRoom) {
+        const room = await roomStore.findRoom(code);
+        if (room === undefined) {
+          for (const stream of list) end(stream, 'room closed');
+          continue;
+        }
+        // Tail check: an event lost on the bus with nothing after it shows no gap to the stream,
+        // only a room whose counter is ahead of it. A closed room's streams first get what they
+        // missed (its last event is room_closed, which ends them).
+        for (const stream of list) {
+          if (stream.lastId < room.lastEventSeq || room.state !== 'open') {
+            void catchUpTail(stream).then(() => {
+              if (room.state !== 'open') end(stream, 'room closed');
+            });
+          }
+        }
+        if (room.state !== 'open') continue;
+        if (!list.some((stream) => stream.playerId !== null)) continue;
+        const present = new Set((await roomStore.listPresentPlayers(code)).map((player) => player.id));
+        for (const stream of list) {
+          if (stream.playerId !== null && !present.has(stream.playerId)) end(stream, 'no longer in the room');
+        }
+      }
+    } catch (error) {
+      app.log.warn({ err: error }, 'room stream reconciliation failed');
+    } finally {
+      reconciling = false;
+    }
+  };
+
+  // The bus lost its pub/sub connection and is back: events published meanwhile never reached
+  // this instance, so every stream reads its room's log tail now rather than at the next heartbeat.
+  const stopResync = roomBus.onResync(() => {
+    for (const stream of streams) void catchUpTail(stream);
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const stream of streams) if (stream.pending === undefined) write(stream, ': heartbeat\n\n');
+    void reconcile();
+  }, heartbeatMs);
+  heartbeat.unref();
+
+  // Open streams would keep `server.close()` waiting forever; end them first. Clients reconnect
+  // (to another instance, behind a load balancer) and resume with Last-Event-ID.
+  app.addHook('preClose', async () => {
+    for (const stream of streams) end(stream, 'server shutting down');
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(heartbeat);
+    stopResync();
+  });
+
+  app.get(
+    '/rooms/:code/events',
+    {
+      preValidation: guards.member,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Follow a room (Server-Sent Events)',
+        description: `\`text/event-stream\` of the room's events, for its players and its host:
+
+- \`player_joined\` \`{ id, player: { id, name }, at }\`
+- \`player_left\` \`{ id, player: { id, name }, reason: "left" | "kicked", at }\`
+- \`roll\` \`{ id, player, notation, label, terms, modifier, total, rolled_at, at }\`
+- \`room_closed\` \`{ id, at }\`
+- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" }\` (no \`id:\`), the last message when
+  the credential that opened the stream ends it: the room token or the host's access token expired
+  (\`token_expired\`; refresh or join again, then reconnect), the host's cookie session reached its absolute or idle
+  expiry (\`session_ended\`), or the host's session was revoked, e.g. by logout (\`session_revoked\`). Do not
+  reconnect with the same credential.
+
+Every message has an \`id:\`: the event's sequence number **within this room** (1, 2, 3… with no gap; ids of different
+rooms are unrelated and say nothing about each other). A stream sends every number exactly once, in order. To resume,
+send \`Last-Event-ID\` (EventSource does on reconnect) or \`?last_event_id=\` (e.g. the \`last_event_id\` of
+\`GET /rooms/{code}\`): the stored events of this room after it come first, then live ones. Without either, the stream
+starts after the room's newest event; an id beyond the newest (e.g. a global id from before ids were per room) counts
+as the newest. \`: heartbeat\` comments keep the connection alive.
+
+The server ends the stream when the room closes, when you leave or are removed (after sending that \`player_left\`),
+and with its credential (after \`stream_end\`, within one heartbeat interval at most). Open streams are capped per
+server instance: \`MAX_STREAMS_PER_PLAYER\` per player, \`MAX_STREAMS_PER_ACCOUNT\` per host account across all of its
+rooms, \`MAX_STREAMS_PER_IP\` per client address across all rooms; beyond a cap, 429 \`TOO_MANY_STREAMS\` with
+\`Retry-After\`.
+
+Swagger UI waits for the response to end before showing it; use \`curl -N\` or EventSource to watch it live.`,
+        params: Type.Object({ code: RoomCodeParam }),
+        querystring: Type.Object({
+          last_event_id: Type.Optional(
+            Type.String({ maxLength: 20, description: 'Resume after this event id (per room)' }),
+          ),
+        }),
+        headers: Type.Object({
+          'last-event-id': Type.Optional(
+            Type.String({ maxLength: 20, description: 'Resume after this event id (per room)' }),
+          ),
+        }),
+        security: MEMBER_SECURITY,
+        response: {
+          200: {
+            description: 'The event stream',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
+          ...errorResponses,
+          404: problemRef,
+          429: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      const caller = roomOf(request);
+      const { code } = caller;
+      const lastEventId = lastEventIdOf(request);
+      // Concurrent streams are capped per player, per host account across all of its rooms, and per
+      // client IP across all rooms: more rooms or more players must not multiply what one client
+      // can hold open (issue 8). Checked before anything is counted, so a refusal costs no state.
+      const caps = [
+        caller.player !== null
+          ? { key: `player:${caller.player.id}`, max: config.maxStreamsPerPlayer, per: 'player' }
+          : { key: `account:${caller.host?.userId}`, max: config.maxStreamsPerAccount, per: 'account' },
+        { key: `ip:${addressBucket(request.ip)}`, max: config.maxStreamsPerIp, per: 'client address' },
+      ];
+      const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
+      if (full !== undefined) {
+        throw new GatehouseError<DiceryErrorCode>(
+          'TOO_MANY_STREAMS',
+          `At most ${full.max} event streams per ${full.per} at once.`,
+          { retryAfterSeconds: 5 },
+        );
+      }
+      for (const cap of caps) openPerCaller.set(cap.key, (openPerCaller.get(cap.key) ?? 0) + 1);
+      const stream: Stream = {
+        code,
+        playerId: caller.player?.id ?? null,
+        hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
+        capKeys: caps.map((cap) => cap.key),
+        credential:
+          caller.player !== null
+            ? 'room_token'
+            : caller.host?.transport === 'cookie'
+              ? 'cookie_session'
+              : 'access_token',
+        expiresAt: caller.player?.tokenExpiresAt ?? caller.host?.expiresAt ?? 0,
+        renewing: false,
+        raw: undefined,
+        // Set from the room once it has been read, below.
+        lastId: 0,
+        pending: [],
+        closed: false,
+        unsubscribe: () => {},
+        expiry: undefined,
+      };
+      streams.add(stream);
+      // Registered first: the client may go away while the log is read, before the hijack.
+      reply.raw.once('close', () => end(stream));
+      // Subscribe before reading the room, so nothing published meanwhile is missed: it waits in
+      // `pending` and what both the log and the bus deliver is written once (by sequence number).
+      stream.unsubscribe = roomBus.subscribe(code, (event) => receive(stream, event));
+
+      try {
+        // Checked again now that the subscription is live: a kick or close between the guard and
+        // the subscription would otherwise go unnoticed until the next reconciliation.
+        if (stream.playerId !== null && !(await rooms.isPresent(code, stream.playerId))) {
+          await rooms.getRoom(code);
+          throw new GatehouseError('NOT_ROOM_MEMBER', 'You are no longer in this room.');
+        }
+        // Events 1..lastEventSeq are committed once this is read. A resume id beyond it cannot be
+        // one of this room's (e.g. a global id kept from before migration 006): waiting for that
+        // number would skip real events, so it counts as "up to date".
+        const { lastEventSeq } = await rooms.getRoom(code);
+        stream.lastId = lastEventId === undefined ? lastEventSeq : Math.min(lastEventId, lastEventSeq);
+      } catch (error) {
+        end(stream);
+        throw error;
+      }
+
+      reply.hijack();
+      const raw = reply.raw;
+      if (stream.closed || raw.socket === null || raw.socket.destroyed) {
+        // The client left while the log was read: nobody to write to.
+        end(stream);
+        raw.destroy();
+        return;
+      }
+      stream.raw = raw;
+      raw.on('error', () => end(stream));
+      // Hijacked replies skip onSend hooks; keep the headers hooks already set (helmet, CORS).
+      for (const [name, value] of Object.entries(reply.getHeaders())) {
+        if (value !== undefined) raw.setHeader(name, value);
+      }
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        // Tells nginx not to buffer the stream (it would hold events back).
+        'x-accel-buffering': 'no',
+      });
+      raw.write(`retry: ${retryMs}\n\n`);
+
+      // The replay after Last-Event-ID, then whatever the bus delivered meanwhile, in order.
+      await catchUp(stream);
+
+      if (!stream.closed) arm(stream);
+    },
+  );
+}

@@ -1,0 +1,386 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type } from 'typebox';
+import {
+  type AuthContext,
+  enforceRateLimit,
+  errorResponses,
+  IdParam,
+  problemRef,
+} from '../../../http/index.js';
+import { addressBucket, GatehouseError } from '../../../index.js';
+import { JoinResultSchema, RoomSnapshotSchema } from '../shared/wire.js';
+import type { DiceryContext } from './dicery-context.js';
+import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from './room-auth.js';
+import { RoomCodeParam } from './room-code-param.js';
+import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
+import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
+
+/** The caller's account, on a route behind an account guard (which set it or refused). */
+function authOf(request: { auth: AuthContext | null }): AuthContext {
+  if (request.auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
+  return request.auth;
+}
+
+/** Options of {@link registerRoomRoutes}. */
+export interface RoomRoutesOptions {
+  /** Options of the SSE route `GET /rooms/{code}/events`. */
+  events?: RoomEventsRouteOptions;
+}
+
+const CodeParams = Type.Object({ code: RoomCodeParam });
+
+const CsrfHeaders = Type.Object({
+  'x-csrf-token': Type.Optional(
+    Type.String({
+      description:
+        'Needed when the room cookie authenticates the call (not with a room bearer token): the token from ' +
+        '`GET /auth/csrf` (call it after signing in or out, since it is bound to the account session if any).',
+    }),
+  ),
+});
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+
+const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A room holds at most
+\`MAX_PLAYERS_PER_ROOM\` present players: beyond it, 409 \`ROOM_FULL\` until one leaves or is removed.
+
+**Cookie transport** (default, for browsers): the answer sets the room cookie \`<prefix><CODE>\`
+(\`__Secure-dicery_room_<CODE>\`, or \`dicery_room_<CODE>\` when the server runs with \`COOKIE_SECURE=false\`)
+holding a room token: HttpOnly, SameSite=Lax, \`Path=/rooms/<CODE>\` (so one browser can be in several rooms at
+once; this is why the cookie cannot use the \`__Host-\` prefix, which requires \`Path=/\`), Max-Age = the token's
+lifetime (at most 12 h). The browser then sends it on every \`/rooms/<CODE>/…\` call by itself; use the code
+as this answer spells it (upper case) in those URLs, since cookie paths are case-sensitive.
+
+**In /docs**: Swagger UI cannot set cookies, but it does not need to: "Try it out" here, and the browser stores
+the cookie because /docs is served from the same origin; the room routes then work from this page. Unsafe calls
+authenticated by the cookie (rolls, leave) also need \`X-CSRF-Token\`: run \`GET /auth/csrf\` and paste its
+\`csrf_token\` into the header field.
+
+**Bearer transport** (\`"transport": "bearer"\`, for bots and scripts): no cookie; the token comes back as
+\`access_token\`, to send as \`Authorization: Bearer …\` (the \`roomBearer\` scheme under **Authorize**). Bearer
+calls need no CSRF token. This is the documented way for **scripts and native apps** to act as a player
+without cookies: stock cookie jars (Python's \`http.cookiejar\`, \`requests\`) never send a \`__Secure-\` cookie over
+plain \`http://127.0.0.1\`, while the bearer room token works on every player route (room state, event stream,
+rolls, leave) until \`expires_at\`.
+
+Player names: 1–32 characters after NFC normalization and trimming, no control or format (bidi, zero-width) characters, unique
+in the room ignoring case and width. Unknown and closed rooms answer the same 404. Join attempts (successful or not) are
+limited per client IP per minute (\`ROOM_JOINS_PER_MINUTE\`); beyond it, 429 with \`Retry-After\`.`;
+
+/**
+ * Dicery's HTTP surface: create and close rooms (signed-in hosts), join (anyone with the code),
+ * snapshot, roll, leave, kick, and the event stream. Call after the Gatehouse plugin.
+ */
+export function registerRoomRoutes(
+  app: FastifyInstance,
+  context: DiceryContext,
+  options: RoomRoutesOptions = {},
+): void {
+  const { rooms, roomStore, roomTokens } = context.dicery;
+  const { counters, config, clock } = context.gatehouse;
+  const guards = installRoomAuth(app, context.dicery);
+  const host = app.auth.require({ scopes: ['rooms:host'] });
+
+  const roomCookie = (code: string) => ({
+    name: `${app.cookiePolicy.roomPrefix}${code}`,
+    // `__Secure-` (not `__Host-`) because the path is the room's own (RFC 6265bis §4.1.3).
+    attributes: { ...app.cookiePolicy.httpOnly, path: `/rooms/${code}` },
+  });
+
+  /** Counts one hit on `key` per minute; beyond `max`, 429 with Retry-After. */
+  const limit = (key: string, max: number, message: string) =>
+    enforceRateLimit(counters, { key, max, windowMs: MINUTE_MS, message }, clock);
+  // Every join attempt counts, successful or not: a failed one is what enumeration looks like,
+  // and counting successes too keeps one address from filling rooms with players.
+  const limitJoins = (ip: string) =>
+    limit(
+      `room-join:ip:${addressBucket(ip)}`,
+      config.roomJoinsPerMinute,
+      'Too many attempts to join rooms; try again later.',
+    );
+
+  app.post(
+    '/rooms',
+    {
+      preValidation: host,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Create a room',
+        description:
+          'Creates an open Dicery room hosted by you. Share its `code` with the players.\n\n' +
+          'Creation attempts are limited per account (`ROOMS_PER_HOUR_PER_ACCOUNT`) and per client IP ' +
+          '(`ROOMS_PER_HOUR_PER_IP`) per hour: beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`. A host ' +
+          'may have at most `MAX_OPEN_ROOMS_PER_HOST` rooms open at once: beyond it, 409 `TOO_MANY_OPEN_ROOMS` ' +
+          '(close one first).',
+        body: Type.Object(
+          { name: Type.String({ maxLength: 1024, description: '1–80 characters after normalization' }) },
+          { additionalProperties: false },
+        ),
+        response: { 201: RoomSchema, ...errorResponses, 409: problemRef, 429: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.body as { name: string };
+      const hostId = authOf(request).user.id;
+      // Each room multiplies what one client can hold (streams, players, event logs), so creation
+      // is rate-limited like joins. The IP limit comes first: once an address is refused, its
+      // requests add nothing to the per-account counter.
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-create:ip:${addressBucket(request.ip)}`,
+          max: config.roomsPerHourPerIp,
+          windowMs: HOUR_MS,
+          message: 'Too many rooms created from this address; try again later.',
+        },
+        clock,
+      );
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-create:account:${hostId}`,
+          max: config.roomsPerHourPerAccount,
+          windowMs: HOUR_MS,
+          message: 'Too many rooms created; try again later.',
+        },
+        clock,
+      );
+      // Rooms stay open until their host closes them; a cap on open ones bounds what an account
+      // accumulates over many windows. Read then insert, so concurrent creations may pass it by a
+      // few; the hourly limits bound that overshoot.
+      if ((await roomStore.countOpenRooms(hostId)) >= config.maxOpenRoomsPerHost) {
+        throw new GatehouseError(
+          'TOO_MANY_OPEN_ROOMS',
+          `You have ${config.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
+        );
+      }
+      const room = await rooms.createRoom(hostId, name);
+      return reply.code(201).send(toRoomView(room));
+    },
+  );
+
+  app.post(
+    '/rooms/:code/join',
+    {
+      schema: {
+        tags: ['rooms'],
+        summary: 'Join a room',
+        description: JOIN_DESCRIPTION,
+        params: CodeParams,
+        body: Type.Object(
+          {
+            player: Type.String({ maxLength: 1024, description: 'Your display name in the room' }),
+            transport: Type.Optional(
+              Type.Union([Type.Literal('cookie'), Type.Literal('bearer')], {
+                default: 'cookie',
+                description: '`cookie` (browsers) or `bearer` (token in the body, no cookie)',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: JoinResultSchema,
+          400: problemRef,
+          403: problemRef,
+          404: problemRef,
+          409: problemRef,
+          429: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      // Join carries no credential, so there is no session to bind a CSRF token to; refusing
+      // cross-site requests still stops a page elsewhere from joining rooms in a visitor's name.
+      app.csrf.checkOrigin(request);
+      await limitJoins(request.ip);
+      const { code } = request.params as { code: string };
+      const body = request.body as { player: string; transport?: 'cookie' | 'bearer' };
+      const room = await rooms.getRoom(code);
+      const player = await rooms.join(room.code, body.player);
+      const issued = await roomTokens.issue(room.code, player.id);
+      // The response carries a credential (cookie or body): never cache it (RFC 6749 §5.1 spirit).
+      reply.header('cache-control', 'no-store');
+      const view = {
+        room: { code: room.code, name: room.name },
+        player: { id: player.id, name: player.name },
+        expires_at: new Date(issued.expiresAt).toISOString(),
+      };
+      if (body.transport === 'bearer') {
+        return reply.code(201).send({ ...view, access_token: issued.token, token_type: 'bearer' });
+      }
+      const cookie = roomCookie(room.code);
+      reply.setCookie(cookie.name, issued.token, { ...cookie.attributes, maxAge: issued.expiresIn });
+      return reply.code(201).send(view);
+    },
+  );
+
+  app.get(
+    '/rooms/:code',
+    {
+      preValidation: guards.member,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Room snapshot',
+        description:
+          'The room, its present players and recent rolls (oldest first), for its players (room cookie or room ' +
+          'bearer token) and its host (account credential). Follow `GET /rooms/{code}/events` with ' +
+          '`?last_event_id=<last_event_id>` to receive exactly what happened after this snapshot. Event ids ' +
+          'are sequence numbers within this room (1, 2, 3… with no gap), unrelated to other rooms.',
+        params: CodeParams,
+        security: MEMBER_SECURITY,
+        response: {
+          200: RoomSnapshotSchema,
+          ...errorResponses,
+          404: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      const caller = roomOf(request);
+      const snapshot = await rooms.snapshot(caller.code);
+      reply.header('cache-control', 'no-store');
+      return {
+        room: toRoomView(snapshot.room),
+        players: snapshot.players.map(toPlayerView),
+        rolls: snapshot.recentRolls.map(toRollView),
+        you: { player_id: caller.player?.id ?? null, host: caller.host !== null },
+        last_event_id: snapshot.lastEventId,
+      };
+    },
+  );
+
+  app.post(
+    '/rooms/:code/rolls',
+    {
+      preValidation: guards.player,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Roll dice',
+        description:
+          'Rolls on the server with a CSPRNG, stores the result and sends it to every stream of the room. ' +
+          'Notation: `NdS` terms and constants joined by `+`/`-`, with keep/drop rules (`4d6kh3`, `2d20kl1`, ' +
+          '`1d20+5`); at most 100 dice, 1000 sides, 64 characters. A syntax error or a limit answers 422 ' +
+          '`INVALID_DICE_NOTATION` with `position`, the 0-based offset of the problem in `notation`.\n\n' +
+          'Rolls are limited per minute per player (`ROOM_ROLLS_PER_MINUTE`) and per client IP ' +
+          '(`ROOM_ROLLS_PER_MINUTE_PER_IP`): beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
+        params: CodeParams,
+        headers: CsrfHeaders,
+        body: Type.Object(
+          {
+            // Longer than the parser's own limit on purpose: an over-long notation is answered by
+            // the parser (422 with the position) rather than by schema validation (400).
+            notation: Type.String({ maxLength: 1024, examples: ['2d20kh1+5'] }),
+            label: Type.Optional(
+              Type.Union([Type.String({ maxLength: 1024 }), Type.Null()], {
+                description: 'Up to 64 characters',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        security: PLAYER_SECURITY,
+        response: {
+          201: RollSchema,
+          ...errorResponses,
+          404: problemRef,
+          429: problemRef,
+          422: Type.Object({
+            type: Type.String(),
+            title: Type.String(),
+            status: Type.Integer(),
+            detail: Type.String(),
+            code: Type.String(),
+            position: Type.Integer({ description: '0-based offset of the error in `notation`' }),
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const player = playerOf(request);
+      // Each roll is a write and a broadcast to every stream of the room: bound it per player, and
+      // per address, since every join makes a new player with an allowance of its own.
+      await limit(
+        `room-roll:ip:${addressBucket(request.ip)}`,
+        config.roomRollsPerMinutePerIp,
+        'Too many rolls from this address; slow down.',
+      );
+      await limit(`room-roll:player:${player.id}`, config.roomRollsPerMinute, 'Too many rolls; slow down.');
+      const body = request.body as { notation: string; label?: string | null };
+      const event = await rooms.roll(player.code, player.id, body.notation, body.label);
+      return reply.code(201).send(toRollView(event));
+    },
+  );
+
+  app.delete(
+    '/rooms/:code/players/me',
+    {
+      preValidation: guards.player,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Leave a room',
+        description:
+          'You leave the room: your name is free again, your token stops working and the room cookie is cleared.',
+        params: CodeParams,
+        headers: CsrfHeaders,
+        security: PLAYER_SECURITY,
+        response: { 204: Type.Null(), ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const player = playerOf(request);
+      await rooms.leave(player.code, player.id);
+      clearRoomCookie(reply, roomCookie(player.code));
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete(
+    '/rooms/:code/players/:id',
+    {
+      preValidation: host,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Remove a player (host)',
+        description: "The player's token stops working on its next request and their streams end.",
+        params: Type.Object({ ...CodeParams.properties, id: IdParam('Player id') }),
+        response: { 204: Type.Null(), ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const { code, id } = request.params as { code: string; id: string };
+      await rooms.kick(code, authOf(request).user.id, id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete(
+    '/rooms/:code',
+    {
+      preValidation: host,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Close a room (host)',
+        description: 'Closing is final: every stream of the room ends and the code answers 404 from now on.',
+        params: CodeParams,
+        response: { 204: Type.Null(), ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const { code } = request.params as { code: string };
+      await rooms.close(code, authOf(request).user.id);
+      return reply.code(204).send();
+    },
+  );
+
+  registerRoomEventsRoute(app, context, guards, options.events);
+}
+
+/** Clears the room cookie with the attributes it was set with, or browsers keep it (RFC 6265bis §5.7). */
+function clearRoomCookie(
+  reply: FastifyReply,
+  cookie: { name: string; attributes: Record<string, unknown> },
+): void {
+  reply.clearCookie(cookie.name, { ...cookie.attributes, maxAge: 0 });
+}

@@ -1,0 +1,30 @@
+import type { RoomEvent } from '../core/room-bus.js';
+import type { Player, Roll, Room } from '../shared/wire.js';
+import type { PlayerRecord, RoomRecord } from '../storage/room-store.js';
+
+export { PlayerSchema, RollSchema, RoomSchema } from '../shared/wire.js';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The API view of a room. */
+export function toRoomView(room: RoomRecord): Room {
+  return { code: room.code, name: room.name, state: room.state, created_at: iso(room.createdAt) };
+}
+
+/** The API view of a present player. */
+export function toPlayerView(player: PlayerRecord): Player {
+  return { id: player.id, name: player.name, joined_at: iso(player.joinedAt) };
+}
+
+/** The API view of a roll: the event's data plus its id. */
+export function toRollView(event: RoomEvent<'roll'>): Roll {
+  return { id: event.id, ...event.data };
+}
+
+/**
+ * The `data:` of an SSE message: the event's data plus its `id` and storage time `at`, so a
+ * client that keeps events (e.g. rolls) can de-duplicate them by id.
+ */
+export function toEventPayload(event: RoomEvent): Record<string, unknown> {
+  return { id: event.id, ...event.data, at: event.at };
+}

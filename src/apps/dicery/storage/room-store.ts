@@ -1,0 +1,364 @@
+import type { Kysely, Selectable } from 'kysely';
+import { isUniqueViolation } from '../../../index.js';
+import type { DiceryTables, RoomEventsTable, RoomPlayersTable, RoomsTable } from './tables.js';
+
+/** Whether a room still accepts players and rolls. Closing is final. */
+export type RoomState = 'open' | 'closed';
+
+/** Why a player is no longer in a room. */
+export type PlayerLeftReason = 'left' | 'kicked';
+
+/** A stored Dicery room. */
+export interface RoomRecord {
+  /** The join code, already normalized (upper case, unambiguous alphabet). */
+  code: string;
+  /** Display name chosen by the host, already validated. */
+  name: string;
+  /** The signed-in user who created the room and alone may kick players or close it. */
+  hostUserId: string;
+  state: RoomState;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** Epoch milliseconds, or null while open. */
+  closedAt: number | null;
+  /**
+   * Sequence number of the room's newest event, 0 before the first. Whoever reads `n` here can
+   * read events 1..n of the room (see {@link RoomStore.appendEvent}).
+   */
+  lastEventSeq: number;
+}
+
+/** A stored player: an account-less participant of one room. */
+export interface PlayerRecord {
+  id: string;
+  roomCode: string;
+  /** Display name, already validated and normalized. */
+  name: string;
+  /** Case-folded `name`; unique per room among present players. */
+  nameKey: string;
+  /** Epoch milliseconds. */
+  joinedAt: number;
+  /** Epoch milliseconds, or null while present. */
+  leftAt: number | null;
+  /** Why the player is gone, or null while present. */
+  leftReason: PlayerLeftReason | null;
+}
+
+/** A row of the room event log, with its payload still serialized. */
+export interface StoredRoomEvent {
+  /**
+   * The event's sequence number within its room: 1, 2, 3… with no gap and no repeat. It is the
+   * id clients see (SSE `id:`, `Last-Event-ID`), so it says nothing about other rooms.
+   */
+  id: number;
+  roomCode: string;
+  type: string;
+  /** JSON text exactly as appended. */
+  data: string;
+  /** Epoch milliseconds. */
+  createdAt: number;
+}
+
+/** A room to insert; it starts open. */
+export interface NewRoom {
+  code: string;
+  name: string;
+  hostUserId: string;
+  /** Epoch milliseconds. */
+  createdAt: number;
+}
+
+/** A player to insert; it starts present. */
+export interface NewPlayer {
+  /** Random, unguessable id (it becomes the room token's `sub`). */
+  id: string;
+  roomCode: string;
+  name: string;
+  nameKey: string;
+  /** Epoch milliseconds. */
+  joinedAt: number;
+}
+
+/** Result of {@link RoomStore.insertRoom}; `code_taken` means "draw another code and retry". */
+export type InsertRoomResult = { ok: true; room: RoomRecord } | { ok: false; reason: 'code_taken' };
+
+/**
+ * Result of {@link RoomStore.insertPlayer}. `name_taken`: a present player of the room already
+ * has this name key. `room_not_open`: the room does not exist or is closed.
+ */
+export type InsertPlayerResult =
+  | { ok: true; player: PlayerRecord }
+  | { ok: false; reason: 'name_taken' | 'room_not_open' };
+
+/**
+ * Persistence of Dicery rooms, their players and their event log.
+ *
+ * Build one over a transaction (`createRoomStore(trx)`) to make a room change and its event one
+ * unit of work; inside such a transaction use only that store (on SQLite the transaction holds
+ * the only connection, so a query through another store would wait for it forever).
+ */
+export interface RoomStore {
+  /**
+   * Inserts an open room; a code already in use is a `code_taken` value, not an exception (and,
+   * being `ON CONFLICT DO NOTHING`, it does not abort an enclosing PostgreSQL transaction).
+   */
+  insertRoom(room: NewRoom): Promise<InsertRoomResult>;
+  /** The room with this (normalized) code, open or closed. */
+  findRoom(code: string): Promise<RoomRecord | undefined>;
+  /** Closes an open room; false when it is unknown or already closed. */
+  closeRoom(code: string, now: number): Promise<boolean>;
+  /** How many rooms the host has open (an index scan over `rooms_host_idx`). */
+  countOpenRooms(hostUserId: string): Promise<number>;
+  /**
+   * Inserts a present player, atomically checking that the room is open and that no present
+   * player of the room has the same name key (enforced by a unique index, so concurrent joins on
+   * any number of instances cannot both win).
+   */
+  insertPlayer(player: NewPlayer): Promise<InsertPlayerResult>;
+  /** The player with this id, present or gone. */
+  findPlayer(id: string): Promise<PlayerRecord | undefined>;
+  /** Players of a room who have not left, in join order. */
+  listPresentPlayers(code: string): Promise<PlayerRecord[]>;
+  /** Marks a present player gone and frees their name; false when unknown or already gone. */
+  markPlayerGone(id: string, reason: PlayerLeftReason, now: number): Promise<boolean>;
+  /**
+   * Appends to an open room's event log and returns the row with its sequence number, or
+   * undefined when the room is unknown or closed (so nothing can follow `room_closed`).
+   *
+   * The number comes from `UPDATE rooms SET last_event_seq = last_event_seq + 1 … RETURNING`
+   * in the caller's transaction (or a transaction of its own when the store is not bound to one).
+   * The UPDATE row-locks the room on PostgreSQL until commit, and SQLite has one writer, so the
+   * appends of one room are numbered and committed one at a time: no gap, no duplicate, and
+   * number n is never visible before n − 1.
+   */
+  appendEvent(
+    code: string,
+    type: string,
+    dataJson: string,
+    now: number,
+  ): Promise<StoredRoomEvent | undefined>;
+  /** Up to `limit` events of a room with a sequence number greater than `afterId`, in order. */
+  listEventsAfter(code: string, afterId: number, limit: number): Promise<StoredRoomEvent[]>;
+  /** The `limit` newest events of one type in a room, returned oldest first. */
+  listRecentEvents(code: string, type: string, limit: number): Promise<StoredRoomEvent[]>;
+  /** Sequence number of the newest event of a room, or 0 when it has none (or is unknown). */
+  lastEventId(code: string): Promise<number>;
+}
+
+function toRoom(row: Selectable<RoomsTable>): RoomRecord {
+  return {
+    code: row.code,
+    name: row.name,
+    hostUserId: row.host_user_id,
+    state: row.state as RoomState,
+    createdAt: Number(row.created_at),
+    closedAt: row.closed_at === null ? null : Number(row.closed_at),
+    lastEventSeq: Number(row.last_event_seq),
+  };
+}
+
+function toPlayer(row: Selectable<RoomPlayersTable>): PlayerRecord {
+  return {
+    id: row.id,
+    roomCode: row.room_code,
+    name: row.name,
+    nameKey: row.name_key,
+    joinedAt: Number(row.joined_at),
+    leftAt: row.left_at === null ? null : Number(row.left_at),
+    leftReason: row.left_reason as PlayerLeftReason | null,
+  };
+}
+
+function toEvent(row: Selectable<RoomEventsTable>): StoredRoomEvent {
+  return {
+    id: Number(row.seq),
+    roomCode: row.room_code,
+    type: row.type,
+    data: row.data,
+    createdAt: Number(row.created_at),
+  };
+}
+
+/** A {@link RoomStore} over Kysely; the same code serves SQLite and PostgreSQL. */
+export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
+  return {
+    async insertRoom(room) {
+      const record: RoomRecord = { ...room, state: 'open', closedAt: null, lastEventSeq: 0 };
+      // ON CONFLICT DO NOTHING instead of catching the unique violation: on PostgreSQL a failed
+      // statement aborts the whole transaction, and this may run inside an app's unit of work.
+      const result = await db
+        .insertInto('rooms')
+        .values({
+          code: room.code,
+          name: room.name,
+          host_user_id: room.hostUserId,
+          state: 'open',
+          created_at: room.createdAt,
+          closed_at: null,
+          last_event_seq: 0,
+        })
+        .onConflict((oc) => oc.column('code').doNothing())
+        .executeTakeFirst();
+      if (result.numInsertedOrUpdatedRows === 0n) return { ok: false, reason: 'code_taken' };
+      return { ok: true, room: record };
+    },
+    async findRoom(code) {
+      const row = await db.selectFrom('rooms').selectAll().where('code', '=', code).executeTakeFirst();
+      return row && toRoom(row);
+    },
+    async closeRoom(code, now) {
+      // Conditional UPDATE: of two concurrent closes, only one sees state = 'open'.
+      const result = await db
+        .updateTable('rooms')
+        .set({ state: 'closed', closed_at: now })
+        .where('code', '=', code)
+        .where('state', '=', 'open')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async countOpenRooms(hostUserId) {
+      const row = await db
+        .selectFrom('rooms')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+        .where('host_user_id', '=', hostUserId)
+        .where('state', '=', 'open')
+        .executeTakeFirstOrThrow();
+      // PostgreSQL returns count(*) as a bigint string; SQLite as a number.
+      return Number(row.count);
+    },
+    async insertPlayer(player) {
+      // INSERT … SELECT FROM rooms WHERE open: the room check and the insert are one statement,
+      // so a join racing a close cannot add a player to a closed room, and an unknown room is a
+      // value rather than a foreign-key error. The casts give PostgreSQL the parameter types it
+      // cannot infer inside a SELECT list. A taken name is ON CONFLICT DO NOTHING rather than a
+      // caught violation, so it does not abort an enclosing PostgreSQL transaction (SQLite needs
+      // the WHERE clause the SELECT has to parse INSERT … SELECT … ON CONFLICT).
+      let inserted: bigint | undefined;
+      try {
+        const result = await db
+          .insertInto('room_players')
+          .columns([
+            'id',
+            'room_code',
+            'name',
+            'name_key',
+            'present_key',
+            'joined_at',
+            'left_at',
+            'left_reason',
+          ])
+          .expression((eb) =>
+            eb
+              .selectFrom('rooms')
+              .select([
+                eb.cast<string>(eb.val(player.id), 'text').as('id'),
+                'rooms.code',
+                eb.cast<string>(eb.val(player.name), 'text').as('name'),
+                eb.cast<string>(eb.val(player.nameKey), 'text').as('name_key'),
+                eb.cast<string>(eb.val(player.nameKey), 'text').as('present_key'),
+                eb.cast<number>(eb.val(player.joinedAt), 'bigint').as('joined_at'),
+                eb.cast<number | null>(eb.lit(null), 'bigint').as('left_at'),
+                eb.cast<string | null>(eb.lit(null), 'text').as('left_reason'),
+              ])
+              .where('rooms.code', '=', player.roomCode)
+              .where('rooms.state', '=', 'open'),
+          )
+          .onConflict((oc) => oc.columns(['room_code', 'present_key']).doNothing())
+          .executeTakeFirst();
+        inserted = result.numInsertedOrUpdatedRows;
+      } catch (error) {
+        // Player ids are random UUIDs, so the only unique index a join can realistically hit is
+        // (room_code, present_key).
+        if (isUniqueViolation(error)) return { ok: false, reason: 'name_taken' };
+        throw error;
+      }
+      if (inserted === undefined || inserted === 0n) {
+        const room = await db
+          .selectFrom('rooms')
+          .select('state')
+          .where('code', '=', player.roomCode)
+          .executeTakeFirst();
+        return { ok: false, reason: room?.state === 'open' ? 'name_taken' : 'room_not_open' };
+      }
+      return { ok: true, player: { ...player, leftAt: null, leftReason: null } };
+    },
+    async findPlayer(id) {
+      const row = await db.selectFrom('room_players').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && toPlayer(row);
+    },
+    async listPresentPlayers(code) {
+      const rows = await db
+        .selectFrom('room_players')
+        .selectAll()
+        .where('room_code', '=', code)
+        .where('left_at', 'is', null)
+        .orderBy('joined_at')
+        .orderBy('id')
+        .execute();
+      return rows.map(toPlayer);
+    },
+    async markPlayerGone(id, reason, now) {
+      // Clearing present_key in the same UPDATE frees the name for the next join at once.
+      const result = await db
+        .updateTable('room_players')
+        .set({ left_at: now, left_reason: reason, present_key: null })
+        .where('id', '=', id)
+        .where('left_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    appendEvent(code, type, dataJson, now) {
+      const append = async (trx: Kysely<DiceryTables>): Promise<StoredRoomEvent | undefined> => {
+        // The row lock this UPDATE takes (PostgreSQL) is what orders the room's appends; it is
+        // held until the enclosing transaction ends, so commit order is sequence order.
+        const room = await trx
+          .updateTable('rooms')
+          .set((eb) => ({ last_event_seq: eb('last_event_seq', '+', 1) }))
+          .where('code', '=', code)
+          .where('state', '=', 'open')
+          .returning('last_event_seq')
+          .executeTakeFirst();
+        if (room === undefined) return undefined;
+        const seq = Number(room.last_event_seq);
+        await trx
+          .insertInto('room_events')
+          .values({ room_code: code, seq, type, data: dataJson, created_at: now })
+          .execute();
+        return { id: seq, roomCode: code, type, data: dataJson, createdAt: now };
+      };
+      // The UPDATE and the INSERT must commit together, or a crash between them leaves a
+      // number with no event: a gap that streams would wait on forever.
+      return db.isTransaction ? append(db) : db.transaction().execute(append);
+    },
+    async listEventsAfter(code, afterId, limit) {
+      const rows = await db
+        .selectFrom('room_events')
+        .selectAll()
+        .where('room_code', '=', code)
+        .where('seq', '>', afterId)
+        .orderBy('seq')
+        .limit(limit)
+        .execute();
+      return rows.map(toEvent);
+    },
+    async listRecentEvents(code, type, limit) {
+      const rows = await db
+        .selectFrom('room_events')
+        .selectAll()
+        .where('room_code', '=', code)
+        .where('type', '=', type)
+        .orderBy('seq', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map(toEvent).reverse();
+    },
+    async lastEventId(code) {
+      const row = await db
+        .selectFrom('rooms')
+        .select('last_event_seq')
+        .where('code', '=', code)
+        .executeTakeFirst();
+      return row === undefined ? 0 : Number(row.last_event_seq);
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import { ConfigError, type ErrorCode } from '../errors.js';
+
+/**
+ * HTTP statuses of the core's error codes: the adapter alone knows them (the core raises codes,
+ * `src/errors.ts`). Apps add theirs with {@link ErrorStatusRegistry.register}.
+ */
+export const CORE_ERROR_STATUSES: Readonly<Record<ErrorCode, number>> = {
+  VALIDATION_FAILED: 400,
+  INVALID_JSON: 400,
+  BAD_REQUEST: 400,
+  WEAK_PASSWORD: 400,
+  INVALID_CURRENT_PASSWORD: 400,
+  INVALID_CREDENTIALS: 400,
+  UNAUTHENTICATED: 401,
+  INVALID_TOKEN: 401,
+  FORBIDDEN: 403,
+  ACCOUNT_DISABLED: 403,
+  INSUFFICIENT_SCOPE: 403,
+  CSRF_TOKEN_MISSING: 403,
+  CSRF_TOKEN_INVALID: 403,
+  CROSS_SITE_REQUEST: 403,
+  NOT_FOUND: 404,
+  USER_NOT_FOUND: 404,
+  SESSION_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  EMAIL_TAKEN: 409,
+  LAST_SUPER_ADMIN: 409,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  TOO_MANY_REQUESTS: 429,
+  TOO_MANY_LOGIN_ATTEMPTS: 429,
+  INTERNAL_ERROR: 500,
+  SERVICE_UNAVAILABLE: 503,
+  DATABASE_UNAVAILABLE: 503,
+};
+
+/**
+ * The status an error code answers with, by code: `{ ROOM_NOT_FOUND: 404 }`. Typed by the app's
+ * own code union, so a code the app forgets fails its type check:
+ * `register<DiceryErrorCode>({ ... })`.
+ */
+export type ErrorStatuses<Code extends string> = Readonly<Record<Code, number>>;
+
+/** Codes → statuses known to one Fastify instance (`app.gatehouseErrors`). */
+export interface ErrorStatusRegistry {
+  /**
+   * Adds an app's codes. Codes are UPPER_SNAKE, statuses 400-599. Registering a code again with
+   * the same status is a no-op (two instances of an app plugin); with another status, or a
+   * core code, it throws a `ConfigError` at registration, naming the code.
+   */
+  register<Code extends string>(statuses: ErrorStatuses<Code>): void;
+  /** The status of `code`, undefined when no one registered it. */
+  statusOf(code: string): number | undefined;
+  /** Every code and its status, core codes first. */
+  entries(): [code: string, status: number][];
+}
+
+const CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+/** A registry holding the core's codes; apps add theirs. */
+export function createErrorStatusRegistry(): ErrorStatusRegistry {
+  const statuses = new Map<string, number>(Object.entries(CORE_ERROR_STATUSES));
+  const core = new Set(statuses.keys());
+  return {
+    register(added) {
+      const problems: string[] = [];
+      const accepted: [string, number][] = [];
+      for (const [code, status] of Object.entries<number>(added)) {
+        const known = statuses.get(code);
+        if (!CODE.test(code)) problems.push(`error code ${JSON.stringify(code)} must be UPPER_SNAKE_CASE`);
+        else if (!Number.isInteger(status) || status < 400 || status > 599)
+          problems.push(`error code ${code}: status ${status} must be an integer from 400 to 599`);
+        else if (core.has(code)) problems.push(`error code ${code} belongs to the core; pick another name`);
+        else if (known !== undefined && known !== status)
+          problems.push(`error code ${code} is already registered with status ${known}`);
+        else accepted.push([code, status]);
+      }
+      if (problems.length > 0) throw new ConfigError(problems);
+      for (const [code, status] of accepted) statuses.set(code, status);
+    },
+    statusOf: (code) => statuses.get(code),
+    entries: () => [...statuses],
+  };
+}

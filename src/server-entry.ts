@@ -1,0 +1,9 @@
+/**
+ * `gatehouse/server`: the reference server, the core plus the Fastify plugin plus the two apps
+ * (Dicery, the clothes catalogue), as `npx gatehouse serve` runs it.
+ */
+
+export type { BuildServerOptions } from './server.js';
+export { buildServer, REDACTED_LOG_PATHS, REFERENCE_APP_MIGRATIONS } from './server.js';
+export type { RunningServer, StartServerOptions } from './start-server.js';
+export { startServer } from './start-server.js';

@@ -1,0 +1,97 @@
+import { type JWTPayload, errors as joseErrors } from 'jose';
+import type { Keyring } from './keyring.js';
+
+/**
+ * Longest lifetime of an app token in seconds. Retired signing keys are kept at least this long
+ * (see `retiredKeyRetentionSeconds`), so no app token may outlive it.
+ */
+export const APP_TOKEN_MAX_TTL = 12 * 3600;
+
+/**
+ * One kind of app token. Its `typ` (RFC 8725 §3.11 explicit typing) and `audience` keep it apart
+ * from access tokens and from every other kind, whichever key signed them.
+ */
+export interface AppTokenKind {
+  /** `typ` header, `<name>+jwt`, e.g. `dicery-room+jwt`; never the access tokens' `at+jwt`. */
+  typ: string;
+  /** `aud` claim; never the access tokens' audience. */
+  audience: string;
+  /** Claims a token of this kind must carry besides `exp` (e.g. `sub`). @default [] */
+  requiredClaims?: readonly string[];
+}
+
+/** Outcome of {@link AppTokens.verify}: the claims, or why the token was refused. */
+export type AppTokenCheck = { ok: true; claims: JWTPayload } | { ok: false; reason: 'invalid' | 'expired' };
+
+/**
+ * Signed tokens for apps (e.g. Dicery's room tokens), issued with the instance's signing keys
+ * without handing out the keys: the core adds `iss`, `kid` and `typ`, checks every one on verify.
+ */
+export interface AppTokens {
+  /**
+   * Signs `claims` as a token of `kind`. `exp` (epoch seconds) is required, at most
+   * {@link APP_TOKEN_MAX_TTL} ahead of `iat` (or now); `aud` is set from the kind.
+   */
+  sign(kind: AppTokenKind, claims: JWTPayload & { exp: number }): Promise<string>;
+  /** Checks signature, algorithm, `typ`, `iss`, `aud`, expiry and required claims. Never throws for a bad token. */
+  verify(token: string, kind: AppTokenKind): Promise<AppTokenCheck>;
+  /**
+   * Changes whenever a signing key is revoked (`rotate-keys --revoke`). An app that caches
+   * verified tokens must drop its cache when this changes: a cached token may be one the revoked
+   * key signed, which must stop verifying at once.
+   */
+  keyRevision(): number;
+}
+
+const TYP = /^[a-z0-9][a-z0-9.-]{0,62}\+jwt$/;
+
+/** Creates {@link AppTokens} over the keyring, refusing kinds that could pass for access tokens. */
+export function createAppTokens(options: {
+  keyring: Keyring;
+  clock: () => number;
+  /** The access tokens' `typ` and `aud`, which no app kind may reuse. */
+  reserved: { typ: string; audience: string };
+}): AppTokens {
+  const { keyring, clock, reserved } = options;
+  const checkKind = (kind: AppTokenKind) => {
+    if (!TYP.test(kind.typ) || kind.typ === reserved.typ) {
+      throw new TypeError(
+        `App token typ ${JSON.stringify(kind.typ)} must be "<name>+jwt" and not "${reserved.typ}"`,
+      );
+    }
+    if (kind.audience === '' || kind.audience === reserved.audience) {
+      throw new TypeError(
+        `App token audience ${JSON.stringify(kind.audience)} must be set and not the access tokens'`,
+      );
+    }
+  };
+  return {
+    keyRevision: () => keyring.revision(),
+    async sign(kind, claims) {
+      checkKind(kind);
+      const issuedAt = claims.iat ?? Math.floor(clock() / 1000);
+      if (
+        !Number.isInteger(claims.exp) ||
+        claims.exp <= issuedAt ||
+        claims.exp - issuedAt > APP_TOKEN_MAX_TTL
+      ) {
+        throw new RangeError(`App token exp must lie within ${APP_TOKEN_MAX_TTL} s after iat`);
+      }
+      return keyring.sign({ ...claims, iat: issuedAt, aud: kind.audience }, kind.typ);
+    },
+    async verify(token, kind) {
+      checkKind(kind);
+      try {
+        const claims = await keyring.verify(token, {
+          typ: kind.typ,
+          audience: kind.audience,
+          requiredClaims: [...(kind.requiredClaims ?? [])],
+          now: clock(),
+        });
+        return { ok: true, claims };
+      } catch (error) {
+        return { ok: false, reason: error instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
+      }
+    },
+  };
+}

@@ -1,0 +1,97 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  normalizeDisplayText,
+  normalizePlayerName,
+  PLAYER_NAME_MAX_LENGTH,
+} from '../../../../src/apps/dicery/core/player-name.js';
+
+describe('normalizePlayerName', () => {
+  it('trims, keeps the name as typed (NFC) and folds width and case in the key', () => {
+    expect(normalizePlayerName('  Ｂｏｂ ')).toEqual({ ok: true, name: 'Ｂｏｂ', key: 'bob' });
+    expect(normalizePlayerName('Zoe\u0308')).toEqual({ ok: true, name: 'Zo\u00EB', key: 'zo\u00EB' });
+    expect(normalizePlayerName('ALICE')).toEqual({ ok: true, name: 'ALICE', key: 'alice' });
+  });
+
+  it('collapses runs of spaces so look-alike spacing cannot pose as another name', () => {
+    expect(normalizePlayerName('Ann  \u3000 Lee')).toEqual({ ok: true, name: 'Ann Lee', key: 'ann lee' });
+  });
+
+  it('gives names differing only in case the same key', () => {
+    const keys = ['Straße', 'STRASSE', 'strasse', 'ΣΊΣΥΦΟΣ', 'σίσυφος', 'σίσυφοσ'].map((raw) => {
+      const result = normalizePlayerName(raw);
+      if (!result.ok) throw new Error(`rejected ${raw}`);
+      return result.key;
+    });
+    expect(new Set(keys.slice(0, 3)).size).toBe(1);
+    expect(new Set(keys.slice(3)).size).toBe(1);
+  });
+
+  it('counts code points, not UTF-16 units', () => {
+    const emoji = '🎲'.repeat(PLAYER_NAME_MAX_LENGTH);
+    expect(normalizePlayerName(emoji)).toMatchObject({ ok: true, name: emoji });
+    expect(normalizePlayerName(`${emoji}🎲`)).toEqual({ ok: false, reason: 'too_long' });
+    expect(normalizePlayerName('a'.repeat(PLAYER_NAME_MAX_LENGTH))).toMatchObject({ ok: true });
+    expect(normalizePlayerName('a'.repeat(PLAYER_NAME_MAX_LENGTH + 1))).toEqual({
+      ok: false,
+      reason: 'too_long',
+    });
+  });
+
+  it('rejects empty and blank names', () => {
+    for (const raw of ['', '   ', '\u3000'])
+      expect(normalizePlayerName(raw)).toEqual({ ok: false, reason: 'empty' });
+  });
+
+  it('rejects huge input without normalizing it', () => {
+    expect(normalizePlayerName('a'.repeat(1_000_000))).toEqual({ ok: false, reason: 'too_long' });
+  });
+
+  it.each([
+    ['NUL', 'Al\u0000ice'],
+    ['newline', 'Al\nice'],
+    ['tab', 'Al\tice'],
+    ['escape', '\u001b[31mAlice'],
+    ['DEL', 'Alice\u007f'],
+    ['C1 control', 'Alice\u0085'],
+    ['right-to-left override', 'Alice\u202Eevil'],
+    ['left-to-right isolate', '\u2066Alice'],
+    ['zero-width space', 'Al\u200Bice'],
+    ['zero-width joiner', 'Al\u200Dice'],
+    ['byte order mark', '\uFEFFAlice'],
+    ['line separator', 'Al\u2028ice'],
+    ['lone surrogate', 'Al\uD800ice'],
+    ['private use', 'Al\uE000ice'],
+    ['unassigned', 'Al\u0378ice'],
+  ])('rejects a %s', (_label, raw) => {
+    expect(normalizePlayerName(raw)).toEqual({ ok: false, reason: 'invalid_characters' });
+  });
+
+  it('keeps markup as plain text (escaping is the renderer’s job)', () => {
+    expect(normalizePlayerName('<b>Bob</b>')).toMatchObject({ ok: true, name: '<b>Bob</b>' });
+  });
+
+  it('always yields normalized, bounded, control-free names (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (raw) => {
+        const result = normalizePlayerName(raw);
+        if (!result.ok) return;
+        expect(result.name).toBe(result.name.normalize('NFC').trim());
+        expect([...result.name].length).toBeGreaterThanOrEqual(1);
+        expect([...result.name].length).toBeLessThanOrEqual(PLAYER_NAME_MAX_LENGTH);
+        expect(result.name).not.toMatch(/[\p{Cc}\p{Cf}\p{Cs}]/u);
+        // Normalizing is idempotent, and the key does not depend on case.
+        expect(normalizePlayerName(result.name)).toEqual(result);
+        const upper = normalizePlayerName(result.name.toUpperCase());
+        if (upper.ok) expect(upper.key).toBe(result.key);
+      }),
+    );
+  });
+});
+
+describe('normalizeDisplayText', () => {
+  it('applies the given length limit', () => {
+    expect(normalizeDisplayText('x'.repeat(80), 80)).toEqual({ ok: true, text: 'x'.repeat(80) });
+    expect(normalizeDisplayText('x'.repeat(81), 80)).toEqual({ ok: false, reason: 'too_long' });
+  });
+});

@@ -1,0 +1,208 @@
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+import type { DiceExpression, DiceTerm, KeepMode } from '../../../../src/apps/dicery/core/dice.js';
+import { parseNotation, rollDice } from '../../../../src/apps/dicery/core/dice.js';
+
+function parse(input: string): DiceExpression {
+  const result = parseNotation(input);
+  if (!result.ok) throw new Error(`failed to parse ${input}: ${result.error.message}`);
+  return result.expression;
+}
+
+/** A random source that replays `values` in order. */
+function sequence(...values: number[]) {
+  let i = 0;
+  return (_min: number, _maxExclusive: number) => {
+    const value = values[i++];
+    if (value === undefined) throw new Error('sequence exhausted');
+    return value;
+  };
+}
+
+function keptCount(term: DiceTerm): number {
+  if (term.keep === undefined) return term.count;
+  return term.keep.mode === 'kh' || term.keep.mode === 'kl' ? term.keep.n : term.count - term.keep.n;
+}
+
+/** Smallest and largest possible totals, computed independently of rollDice. */
+function totalRange(expression: DiceExpression): [number, number] {
+  let min = 0;
+  let max = 0;
+  for (const term of expression.terms) {
+    const [lo, hi] =
+      term.kind === 'constant' ? [term.value, term.value] : [keptCount(term), keptCount(term) * term.sides];
+    if (term.sign === 1) {
+      min += lo;
+      max += hi;
+    } else {
+      min -= hi;
+      max -= lo;
+    }
+  }
+  return [min, max];
+}
+
+describe('rollDice', () => {
+  it('sums dice and modifiers with their signs', () => {
+    const outcome = rollDice(parse('2d6 - 1d4 + 3 - 1'), sequence(5, 2, 4));
+    expect(outcome.modifier).toBe(2);
+    expect(outcome.total).toBe(5 + 2 - 4 + 2);
+    expect(outcome.terms).toStrictEqual([
+      {
+        kind: 'dice',
+        sign: 1,
+        count: 2,
+        sides: 6,
+        dice: [
+          { value: 5, kept: true },
+          { value: 2, kept: true },
+        ],
+        subtotal: 7,
+      },
+      { kind: 'dice', sign: -1, count: 1, sides: 4, dice: [{ value: 4, kept: true }], subtotal: 4 },
+      { kind: 'constant', sign: 1, value: 3 },
+      { kind: 'constant', sign: -1, value: 1 },
+    ]);
+  });
+
+  it('asks the random source for 1..sides', () => {
+    const randomInt = vi.fn((min: number) => min);
+    rollDice(parse('d%+2d8'), randomInt);
+    expect(randomInt.mock.calls).toStrictEqual([
+      [1, 101],
+      [1, 9],
+      [1, 9],
+    ]);
+  });
+
+  it.each<[string, KeepMode, boolean[], number]>([
+    ['4d6kh3', 'kh', [true, true, true, false], 10],
+    ['4d6kl2', 'kl', [false, true, false, true], 2],
+    ['4d6dh1', 'dh', [true, true, false, true], 5],
+    ['4d6dl1', 'dl', [true, false, true, true], 10],
+  ])('%s keeps the right dice, breaking ties by roll order', (input, mode, kept, subtotal) => {
+    const outcome = rollDice(parse(input), sequence(3, 1, 6, 1));
+    const [term] = outcome.terms;
+    expect(term).toMatchObject({ kind: 'dice', keep: { mode } });
+    if (term?.kind !== 'dice') throw new Error('expected a dice term');
+    expect(term.dice.map((die) => die.kept)).toStrictEqual(kept);
+    expect(term.subtotal).toBe(subtotal);
+    expect(outcome.total).toBe(subtotal);
+  });
+
+  it('uses node:crypto by default and stays in range', () => {
+    const expression = parse('10d20+d1');
+    for (let i = 0; i < 200; i++) {
+      const outcome = rollDice(expression);
+      const [d20s, d1] = outcome.terms;
+      if (d20s?.kind !== 'dice' || d1?.kind !== 'dice') throw new Error('expected dice terms');
+      for (const die of d20s.dice) {
+        expect(Number.isInteger(die.value)).toBe(true);
+        expect(die.value).toBeGreaterThanOrEqual(1);
+        expect(die.value).toBeLessThanOrEqual(20);
+      }
+      expect(d1.dice).toStrictEqual([{ value: 1, kept: true }]);
+    }
+  });
+
+  it('rejects hand-built terms outside the limits instead of doing unbounded work', () => {
+    const huge: DiceExpression = { terms: [{ kind: 'dice', sign: 1, count: 1e9, sides: 6 }] };
+    const dropAll: DiceExpression = {
+      terms: [{ kind: 'dice', sign: 1, count: 2, sides: 6, keep: { mode: 'dl', n: 2 } }],
+    };
+    const fractional: DiceExpression = { terms: [{ kind: 'dice', sign: 1, count: 1, sides: 6.5 }] };
+    const randomInt = vi.fn(() => 1);
+    expect(() => rollDice(huge, randomInt)).toThrow(RangeError);
+    expect(() => rollDice(dropAll, randomInt)).toThrow(RangeError);
+    expect(() => rollDice(fractional, randomInt)).toThrow(RangeError);
+    expect(randomInt).not.toHaveBeenCalled();
+  });
+});
+
+describe('rollDice: properties', () => {
+  // Builds valid notation from parts, so the properties exercise parser and roller together.
+  const diceTerm = fc
+    .record({
+      count: fc.integer({ min: 1, max: 12 }),
+      sides: fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.constant('%')),
+      keep: fc.option(fc.record({ mode: fc.constantFrom('kh', 'kl', 'dh', 'dl', 'k'), n: fc.nat() })),
+      upper: fc.boolean(),
+    })
+    .map(({ count, sides, keep, upper }) => {
+      const d = upper ? 'D' : 'd';
+      // Map n into the valid range for the mode: 1..count to keep, 0..count-1 to drop.
+      const suffix =
+        keep === null
+          ? ''
+          : `${keep.mode}${keep.mode.startsWith('d') ? keep.n % count : (keep.n % count) + 1}`;
+      return `${count}${d}${sides}${suffix}`;
+    });
+  const term = fc.oneof(diceTerm, fc.integer({ min: 0, max: 100_000 }).map(String));
+  const notation = fc
+    .tuple(diceTerm, fc.array(fc.tuple(fc.constantFrom('+', ' - ', '-', ' + '), term), { maxLength: 4 }))
+    .map(([first, rest]) => first + rest.map(([op, t]) => op + t).join(''))
+    .filter((input) => input.length <= 64);
+
+  it('parses generated notation, keeps the right number of dice, and totals within [min, max]', () => {
+    fc.assert(
+      fc.property(notation, fc.gen(), (input, gen) => {
+        const expression = parse(input);
+        const randomInt = (min: number, maxExclusive: number) =>
+          gen(fc.integer, { min, max: maxExclusive - 1 });
+        const outcome = rollDice(expression, randomInt);
+
+        let total = 0;
+        for (const rolled of outcome.terms) {
+          if (rolled.kind === 'constant') {
+            total += rolled.sign * rolled.value;
+            continue;
+          }
+          expect(rolled.dice).toHaveLength(rolled.count);
+          expect(rolled.dice.filter((die) => die.kept)).toHaveLength(keptCount(rolled));
+          for (const die of rolled.dice) {
+            expect(die.value).toBeGreaterThanOrEqual(1);
+            expect(die.value).toBeLessThanOrEqual(rolled.sides);
+          }
+          const keptValues = rolled.dice.filter((die) => die.kept).map((die) => die.value);
+          const droppedValues = rolled.dice.filter((die) => !die.kept).map((die) => die.value);
+          // Keep-highest never discards a die above one it kept; keep-lowest the reverse.
+          if (droppedValues.length > 0 && (rolled.keep?.mode === 'kh' || rolled.keep?.mode === 'dl')) {
+            expect(Math.min(...keptValues)).toBeGreaterThanOrEqual(Math.max(...droppedValues));
+          }
+          if (droppedValues.length > 0 && (rolled.keep?.mode === 'kl' || rolled.keep?.mode === 'dh')) {
+            expect(Math.max(...keptValues)).toBeLessThanOrEqual(Math.min(...droppedValues));
+          }
+          expect(rolled.subtotal).toBe(keptValues.reduce((a, b) => a + b, 0));
+          total += rolled.sign * rolled.subtotal;
+        }
+        expect(outcome.total).toBe(total);
+
+        const [min, max] = totalRange(expression);
+        expect(outcome.total).toBeGreaterThanOrEqual(min);
+        expect(outcome.total).toBeLessThanOrEqual(max);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('reaches exactly min and max with the most extreme faces', () => {
+    // Dice are rolled in term order, so a queue of faces can steer each one:
+    // for the minimum, added dice roll lowest and subtracted dice roll highest.
+    const extremes = (expression: DiceExpression, goal: 'min' | 'max') => {
+      const faces = expression.terms.flatMap((t) =>
+        t.kind === 'dice'
+          ? Array<number>(t.count).fill((t.sign === 1) === (goal === 'min') ? 1 : t.sides)
+          : [],
+      );
+      return sequence(...faces);
+    };
+    fc.assert(
+      fc.property(notation, (input) => {
+        const expression = parse(input);
+        const [min, max] = totalRange(expression);
+        expect(rollDice(expression, extremes(expression, 'min')).total).toBe(min);
+        expect(rollDice(expression, extremes(expression, 'max')).total).toBe(max);
+      }),
+    );
+  });
+});

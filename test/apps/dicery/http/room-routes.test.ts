@@ -1,0 +1,970 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer } from '../../../../src/testing.js';
+import { cookiesOf, PASSWORD, type SignedIn, signIn } from '../../../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
+import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
+
+const PREFIX = '__Secure-dicery_room_';
+const CODE_PATTERN = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}$/;
+
+type Method = 'GET' | 'POST' | 'DELETE';
+
+/**
+ * A cookie jar that honours `Path` (RFC 6265 §5.1.4) and `Max-Age=0`, which is what makes one
+ * browser able to hold the cookies of several rooms at once.
+ */
+class Browser {
+  readonly cookies = new Map<string, { value: string; path: string }>();
+  constructor(private readonly app: FastifyInstance) {}
+
+  cookieHeader(url: string): string {
+    const path = url.split('?')[0] ?? '/';
+    const matches = (cookiePath: string) =>
+      path === cookiePath ||
+      (path.startsWith(cookiePath) && (cookiePath.endsWith('/') || path[cookiePath.length] === '/'));
+    return [...this.cookies]
+      .filter(([, cookie]) => matches(cookie.path))
+      .map(([name, cookie]) => `${name}=${cookie.value}`)
+      .join('; ');
+  }
+
+  absorb(response: LightMyRequestResponse): LightMyRequestResponse {
+    // cookiesOf lower-cases attributes, but paths are case-sensitive: read Path from the raw line.
+    const lines = ([] as string[]).concat(response.headers['set-cookie'] ?? []);
+    for (const [name, { value, attributes }] of cookiesOf(response)) {
+      const line = lines.find((l) => l.startsWith(`${name}=`)) ?? '';
+      const path = /;\s*path=([^;]*)/i.exec(line)?.[1] ?? '/';
+      if (attributes.includes('max-age=0') || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, { value, path });
+    }
+    return response;
+  }
+
+  async request(
+    method: Method,
+    url: string,
+    options: { headers?: Record<string, string>; payload?: object } = {},
+  ) {
+    const response = await this.app.inject({
+      method,
+      url,
+      headers: { cookie: this.cookieHeader(url), ...options.headers },
+      payload: options.payload,
+    });
+    return this.absorb(response);
+  }
+
+  async csrf(): Promise<string> {
+    return (await this.request('GET', '/auth/csrf')).json().csrf_token;
+  }
+
+  async login(email: string): Promise<void> {
+    const token = await this.csrf();
+    const response = await this.request('POST', '/auth/login', {
+      headers: { 'x-csrf-token': token },
+      payload: { email, password: PASSWORD },
+    });
+    expect(response.statusCode).toBe(204);
+  }
+
+  join(code: string, player: string) {
+    return this.request('POST', `/rooms/${code}/join`, { payload: { player } });
+  }
+}
+
+describe('Dicery room routes', () => {
+  let app: FastifyInstance;
+  let host: SignedIn;
+  let stranger: SignedIn;
+
+  beforeAll(async () => {
+    // inject() calls all come from 127.0.0.1 and one host makes every room: lift the join and room
+    // limits here, and test them on their own apps.
+    app = await buildTestServer({
+      roomJoinsPerMinute: 10_000,
+      roomRollsPerMinutePerIp: 10_000,
+      roomsPerHourPerAccount: 10_000,
+      roomsPerHourPerIp: 10_000,
+      maxOpenRoomsPerHost: 10_000,
+    });
+    host = await signIn(app);
+    stranger = await signIn(app);
+  });
+  afterAll(async () => app.close());
+
+  const roll = (code: string, headers: Record<string, string>, notation = '2d20kh1+5', label?: string) =>
+    app.inject({ method: 'POST', url: `/rooms/${code}/rolls`, headers, payload: { notation, label } });
+
+  describe('POST /rooms', () => {
+    it('creates an open room for a signed-in user with rooms:host', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/rooms',
+        headers: host.headers,
+        payload: { name: '  Cafe\u0301   night ' },
+      });
+      expect(response.statusCode).toBe(201);
+      const room = response.json();
+      expect(room).toEqual({
+        code: expect.stringMatching(CODE_PATTERN),
+        name: 'Caf\u00E9 night',
+        state: 'open',
+        created_at: expect.any(String),
+      });
+      expect(Number.isNaN(Date.parse(room.created_at))).toBe(false);
+    });
+
+    it('needs a signed-in user with the rooms:host scope and a valid name', async () => {
+      expect((await app.inject({ method: 'POST', url: '/rooms', payload: { name: 'x' } })).statusCode).toBe(
+        401,
+      );
+      const meOnly = await signIn(app, 'user', 'me');
+      const scoped = await app.inject({
+        method: 'POST',
+        url: '/rooms',
+        headers: meOnly.headers,
+        payload: { name: 'x' },
+      });
+      expect(scoped.statusCode).toBe(403);
+      expect(scoped.json().code).toBe('INSUFFICIENT_SCOPE');
+      const blank = await app.inject({
+        method: 'POST',
+        url: '/rooms',
+        headers: host.headers,
+        payload: { name: '   ' },
+      });
+      expect(blank.statusCode).toBe(400);
+      expect(blank.json().errors).toEqual([{ field: 'name', message: expect.any(String) }]);
+    });
+  });
+
+  describe('POST /rooms/{code}/join', () => {
+    let room: CreatedRoom;
+    beforeAll(async () => {
+      room = await createRoom(app, host);
+    });
+
+    it('sets a room cookie scoped to the room, with a room token and no token in the body', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Alice' },
+      });
+      expect(response.statusCode).toBe(201);
+      const body = response.json();
+      expect(body).toEqual({
+        room: { code: room.code, name: room.name },
+        player: { id: expect.any(String), name: 'Alice' },
+        expires_at: expect.any(String),
+      });
+      expect(response.headers['cache-control']).toBe('no-store');
+      const cookie = cookiesOf(response).get(`${PREFIX}${room.code}`);
+      expect(cookie).toBeDefined();
+      expect(cookie?.attributes).toEqual(
+        expect.arrayContaining([
+          'httponly',
+          'secure',
+          'samesite=lax',
+          `path=/rooms/${room.code}`.toLowerCase(),
+        ]),
+      );
+      expect(cookie?.attributes.some((a) => a.startsWith('domain'))).toBe(false);
+      const maxAge = Number(cookie?.attributes.find((a) => a.startsWith('max-age='))?.slice(8));
+      expect(maxAge).toBeGreaterThan(12 * 3600 - 5);
+      expect(maxAge).toBeLessThanOrEqual(12 * 3600);
+
+      const token = cookie?.value ?? '';
+      expect(decodeProtectedHeader(token).typ).toBe('dicery-room+jwt');
+      const claims = decodeJwt(token);
+      expect(claims).toMatchObject({ sub: body.player.id, dicery_room: room.code, aud: 'dicery' });
+      expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBeLessThanOrEqual(12 * 3600);
+      expect(Date.parse(body.expires_at)).toBe((claims.exp ?? 0) * 1000);
+    });
+
+    it('accepts the code in any case and with surrounding spaces', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${encodeURIComponent(` ${room.code.toLowerCase()} `)}/join`,
+        payload: { player: 'Lowercase' },
+      });
+      expect(response.statusCode).toBe(201);
+      expect(response.json().room.code).toBe(room.code);
+      expect(cookiesOf(response).has(`${PREFIX}${room.code}`)).toBe(true);
+    });
+
+    it('returns the token in the body, and sets no cookie, only with bearer transport', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Robot', transport: 'bearer' },
+      });
+      expect(response.statusCode).toBe(201);
+      const body = response.json();
+      expect(body.token_type).toBe('bearer');
+      expect(decodeJwt(body.access_token)).toMatchObject({ sub: body.player.id, dicery_room: room.code });
+      expect(response.headers['set-cookie']).toBeUndefined();
+      const cookie = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Human' },
+      });
+      expect(cookie.json().access_token).toBeUndefined();
+      expect(cookie.json().token_type).toBeUndefined();
+    });
+
+    it('keeps one browser in several rooms at once', async () => {
+      const other = await createRoom(app, host, 'Second table');
+      const browser = new Browser(app);
+      expect((await browser.join(room.code, 'Juggler')).statusCode).toBe(201);
+      expect((await browser.join(other.code, 'Juggler')).statusCode).toBe(201);
+      expect(browser.cookies.size).toBe(2);
+      const a = await browser.request('GET', `/rooms/${room.code}`);
+      const b = await browser.request('GET', `/rooms/${other.code}`);
+      expect(a.statusCode).toBe(200);
+      expect(b.statusCode).toBe(200);
+      expect(a.json().you.player_id).not.toBe(b.json().you.player_id);
+      expect(a.json().room.code).toBe(room.code);
+      expect(b.json().room.code).toBe(other.code);
+    });
+
+    it('answers unknown and closed rooms with the same 404, and a malformed code 400 by schema', async () => {
+      const closed = await createRoom(app, host);
+      const close = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${closed.code}`,
+        headers: host.headers,
+      });
+      expect(close.statusCode).toBe(204);
+      const answers = await Promise.all(
+        [closed.code, 'ZZZZZZZZ'].map((code) =>
+          app.inject({ method: 'POST', url: `/rooms/${code}/join`, payload: { player: 'Eve' } }),
+        ),
+      );
+      for (const answer of answers) {
+        expect(answer.statusCode).toBe(404);
+        expect(answer.json().code).toBe('ROOM_NOT_FOUND');
+      }
+      expect(new Set(answers.map((answer) => answer.body)).size).toBe(1);
+      // The code alphabet is public, so refusing a malformed code by schema tells nothing about rooms.
+      const malformed = await app.inject({
+        method: 'POST',
+        url: '/rooms/not-a-code/join',
+        payload: { player: 'Eve' },
+      });
+      expect(malformed.statusCode).toBe(400);
+      expect(malformed.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'code' }] });
+    });
+
+    it('refuses a name already present in the room, ignoring case and compatibility forms', async () => {
+      const fresh = await createRoom(app, host);
+      expect((await joinAsBot(app, fresh.code, 'Bob')).name).toBe('Bob');
+      for (const name of ['bob', 'BOB', ' Ｂｏｂ ']) {
+        const response = await app.inject({
+          method: 'POST',
+          url: `/rooms/${fresh.code}/join`,
+          payload: { player: name },
+        });
+        expect(response.statusCode).toBe(409);
+        expect(response.json().code).toBe('PLAYER_NAME_TAKEN');
+      }
+      // The same name in another room is fine.
+      const other = await createRoom(app, host);
+      expect((await joinAsBot(app, other.code, 'bob')).name).toBe('bob');
+    });
+
+    it('frees a name when its player leaves', async () => {
+      const fresh = await createRoom(app, host);
+      const carol = await joinAsBot(app, fresh.code, 'Carol');
+      const leave = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${fresh.code}/players/me`,
+        headers: carol.headers,
+      });
+      expect(leave.statusCode).toBe(204);
+      expect((await joinAsBot(app, fresh.code, 'carol')).name).toBe('carol');
+    });
+
+    it.each([
+      ['empty', ''],
+      ['blank', '   '],
+      ['too long', 'x'.repeat(33)],
+      ['a control character', 'a\u0000b'],
+      ['a newline', 'Mallory\nroll: 20'],
+      ['a bidi override', '\u202Eevil'],
+      ['a zero-width space', 'Al\u200Bice'],
+    ])('answers 400 naming `player` for a name that is %s', async (_what, player) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player },
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().code).toBe('VALIDATION_FAILED');
+      expect(response.json().errors).toEqual([{ field: 'player', message: expect.any(String) }]);
+    });
+
+    it('accepts 32 characters, counting emoji as one', async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: `${'🎲'.repeat(2)}${'y'.repeat(30)}`, transport: 'bearer' },
+      });
+      expect(response.statusCode).toBe(201);
+    });
+
+    it('answers 400 naming the field for a missing name or an unknown field', async () => {
+      const missing = await app.inject({ method: 'POST', url: `/rooms/${room.code}/join`, payload: {} });
+      expect(missing.statusCode).toBe(400);
+      expect(missing.json().errors).toEqual([{ field: 'player', message: 'is required' }]);
+      const extra = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Zed', admin: true },
+      });
+      expect(extra.statusCode).toBe(400);
+      expect(extra.json().errors).toEqual([{ field: 'admin', message: 'is not an accepted field' }]);
+      const transport = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Zed', transport: 'carrier-pigeon' },
+      });
+      expect(transport.statusCode).toBe(400);
+    });
+
+    it('refuses cross-site joins (Origin / Sec-Fetch-Site)', async () => {
+      const evil = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        headers: { origin: 'https://evil.example' },
+        payload: { player: 'Victim' },
+      });
+      expect(evil.statusCode).toBe(403);
+      expect(evil.json().code).toBe('CROSS_SITE_REQUEST');
+      const site = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        headers: { 'sec-fetch-site': 'cross-site' },
+        payload: { player: 'Victim' },
+      });
+      expect(site.statusCode).toBe(403);
+      const same = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        headers: { origin: 'http://localhost:80', 'sec-fetch-site': 'same-origin' },
+        payload: { player: 'Neighbour' },
+      });
+      expect(same.statusCode).toBe(201);
+    });
+  });
+
+  describe('membership', () => {
+    let roomA: CreatedRoom;
+    let roomB: CreatedRoom;
+    let alice: JoinedPlayer;
+    beforeAll(async () => {
+      roomA = await createRoom(app, host, 'A');
+      roomB = await createRoom(app, host, 'B');
+      alice = await joinAsBot(app, roomA.code, 'Alice');
+    });
+
+    it('shows the room to its players: players, recent rolls and who you are', async () => {
+      const rolled = await roll(roomA.code, alice.headers, '1d6', 'warm-up');
+      expect(rolled.statusCode).toBe(201);
+      const response = await app.inject({
+        method: 'GET',
+        url: `/rooms/${roomA.code}`,
+        headers: alice.headers,
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['cache-control']).toBe('no-store');
+      const body = response.json();
+      expect(body.room).toEqual({ code: roomA.code, name: 'A', state: 'open', created_at: roomA.created_at });
+      expect(body.players).toEqual([{ id: alice.id, name: 'Alice', joined_at: expect.any(String) }]);
+      expect(body.rolls).toEqual([rolled.json()]);
+      expect(body.you).toEqual({ player_id: alice.id, host: false });
+      expect(body.last_event_id).toBeGreaterThanOrEqual(rolled.json().id);
+    });
+
+    it('shows the room to its host by account credential, and to nobody else', async () => {
+      const asHost = await app.inject({ method: 'GET', url: `/rooms/${roomA.code}`, headers: host.headers });
+      expect(asHost.statusCode).toBe(200);
+      expect(asHost.json().you).toEqual({ player_id: null, host: true });
+      const asStranger = await app.inject({
+        method: 'GET',
+        url: `/rooms/${roomA.code}`,
+        headers: stranger.headers,
+      });
+      // Another account's room looks exactly like no room (no code oracle for signed-in users).
+      expect(asStranger.statusCode).toBe(404);
+      expect(asStranger.json().code).toBe('ROOM_NOT_FOUND');
+      const anonymous = await app.inject({ method: 'GET', url: `/rooms/${roomA.code}` });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.json().code).toBe('UNAUTHENTICATED');
+    });
+
+    it("refuses a room-A token on room B (bearer, or in room B's cookie)", async () => {
+      for (const request of [
+        { method: 'GET' as const, url: `/rooms/${roomB.code}` },
+        { method: 'GET' as const, url: `/rooms/${roomB.code}/events` },
+        { method: 'POST' as const, url: `/rooms/${roomB.code}/rolls`, payload: { notation: '1d6' } },
+        { method: 'DELETE' as const, url: `/rooms/${roomB.code}/players/me` },
+      ]) {
+        const response = await app.inject({ ...request, headers: alice.headers });
+        expect(response.statusCode, request.url).toBe(403);
+        expect(response.json().code).toBe('NOT_ROOM_MEMBER');
+      }
+      const cookie = await app.inject({
+        method: 'GET',
+        url: `/rooms/${roomB.code}`,
+        headers: { cookie: `${PREFIX}${roomB.code}=${alice.token}` },
+      });
+      expect(cookie.statusCode).toBe(403);
+    });
+
+    it('refuses an account access token on player routes with invalid_token', async () => {
+      for (const request of [
+        { method: 'POST' as const, url: `/rooms/${roomA.code}/rolls`, payload: { notation: '1d6' } },
+        { method: 'DELETE' as const, url: `/rooms/${roomA.code}/players/me` },
+      ]) {
+        const response = await app.inject({ ...request, headers: host.headers });
+        expect(response.statusCode).toBe(401);
+        expect(response.json().code).toBe('INVALID_TOKEN');
+        expect(response.headers['www-authenticate']).toMatch(/error="invalid_token"/);
+      }
+    });
+
+    it('refuses a room token on account routes', async () => {
+      for (const url of ['/users/me', '/users/me/sessions']) {
+        const response = await app.inject({ method: 'GET', url, headers: alice.headers });
+        expect(response.statusCode).toBe(401);
+        expect(response.json().code).toBe('INVALID_TOKEN');
+      }
+      const create = await app.inject({
+        method: 'POST',
+        url: '/rooms',
+        headers: alice.headers,
+        payload: { name: 'x' },
+      });
+      expect(create.statusCode).toBe(401);
+      const close = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${roomA.code}`,
+        headers: alice.headers,
+      });
+      expect(close.statusCode).toBe(401);
+    });
+
+    it('refuses tampered and malformed room tokens with 401', async () => {
+      const tampered = `${alice.token.slice(0, -4)}AAAA`;
+      for (const headers of [
+        { authorization: `Bearer ${tampered}` },
+        { authorization: 'Bearer not a token' },
+      ]) {
+        const response = await app.inject({ method: 'GET', url: `/rooms/${roomA.code}`, headers });
+        expect(response.statusCode).toBe(401);
+        expect(response.json().code).toBe('INVALID_TOKEN');
+      }
+      const cookie = await app.inject({
+        method: 'GET',
+        url: `/rooms/${roomA.code}`,
+        headers: { cookie: `${PREFIX}${roomA.code}=garbage` },
+      });
+      expect(cookie.statusCode).toBe(401);
+    });
+
+    it("stops a kicked player's token on the next request", async () => {
+      const bob = await joinAsBot(app, roomA.code, 'Bob');
+      expect((await roll(roomA.code, bob.headers)).statusCode).toBe(201);
+      const byStranger = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${roomA.code}/players/${bob.id}`,
+        headers: stranger.headers,
+      });
+      expect(byStranger.statusCode).toBe(404);
+      const byPlayer = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${roomA.code}/players/${bob.id}`,
+        headers: alice.headers,
+      });
+      expect(byPlayer.statusCode).toBe(401);
+      const kick = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${roomA.code}/players/${bob.id}`,
+        headers: host.headers,
+      });
+      expect(kick.statusCode).toBe(204);
+      const after = await roll(roomA.code, bob.headers);
+      expect(after.statusCode).toBe(403);
+      expect(after.json().code).toBe('NOT_ROOM_MEMBER');
+      expect(
+        (await app.inject({ method: 'GET', url: `/rooms/${roomA.code}`, headers: bob.headers })).statusCode,
+      ).toBe(403);
+      const again = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${roomA.code}/players/${bob.id}`,
+        headers: host.headers,
+      });
+      expect(again.statusCode).toBe(404);
+      expect(again.json().code).toBe('PLAYER_NOT_FOUND');
+      const players = (
+        await app.inject({ method: 'GET', url: `/rooms/${roomA.code}`, headers: alice.headers })
+      ).json().players;
+      expect(players.map((p: { id: string }) => p.id)).not.toContain(bob.id);
+    });
+
+    it("stops a departed player's token and clears the room cookie with the same attributes", async () => {
+      const browser = new Browser(app);
+      const joined = await browser.join(roomA.code, 'Dora');
+      const name = `${PREFIX}${roomA.code}`;
+      const token = browser.cookies.get(name)?.value ?? '';
+      const csrf = await browser.csrf();
+      const leave = await browser.request('DELETE', `/rooms/${roomA.code}/players/me`, {
+        headers: { 'x-csrf-token': csrf },
+      });
+      expect(leave.statusCode).toBe(204);
+      const cleared = cookiesOf(leave).get(name);
+      expect(cleared?.attributes).toEqual(
+        expect.arrayContaining([
+          'max-age=0',
+          'httponly',
+          'secure',
+          'samesite=lax',
+          `path=/rooms/${roomA.code}`.toLowerCase(),
+        ]),
+      );
+      expect(browser.cookies.has(name)).toBe(false);
+      const after = await app.inject({
+        method: 'GET',
+        url: `/rooms/${roomA.code}`,
+        headers: { cookie: `${name}=${token}` },
+      });
+      expect(after.statusCode).toBe(403);
+      const players = (
+        await app.inject({ method: 'GET', url: `/rooms/${roomA.code}`, headers: alice.headers })
+      ).json().players;
+      expect(players.map((p: { id: string }) => p.id)).not.toContain(joined.json().player.id);
+    });
+
+    it('closes a room for its host only; afterwards its players get 404', async () => {
+      const room = await createRoom(app, host);
+      const eve = await joinAsBot(app, room.code, 'Eve');
+      const byStranger = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${room.code}`,
+        headers: stranger.headers,
+      });
+      expect(byStranger.statusCode).toBe(404);
+      expect(
+        (await app.inject({ method: 'DELETE', url: `/rooms/${room.code}`, headers: host.headers }))
+          .statusCode,
+      ).toBe(204);
+      for (const response of [
+        await app.inject({ method: 'GET', url: `/rooms/${room.code}`, headers: eve.headers }),
+        await roll(room.code, eve.headers),
+        await app.inject({ method: 'GET', url: `/rooms/${room.code}`, headers: host.headers }),
+        await app.inject({ method: 'DELETE', url: `/rooms/${room.code}`, headers: host.headers }),
+      ]) {
+        expect(response.statusCode).toBe(404);
+        expect(response.json().code).toBe('ROOM_NOT_FOUND');
+      }
+    });
+  });
+
+  describe('rolls', () => {
+    let room: CreatedRoom;
+    let player: JoinedPlayer;
+    beforeAll(async () => {
+      room = await createRoom(app, host);
+      player = await joinAsBot(app, room.code, 'Roller');
+    });
+
+    it('rolls on the server and answers the stored roll', async () => {
+      const response = await roll(room.code, player.headers, ' 4d6kh3+2 ', 'Strength');
+      expect(response.statusCode).toBe(201);
+      const body = response.json();
+      expect(body).toEqual({
+        id: expect.any(Number),
+        player: { id: player.id, name: 'Roller' },
+        notation: '4d6kh3+2',
+        label: 'Strength',
+        terms: [
+          {
+            kind: 'dice',
+            sign: 1,
+            count: 4,
+            sides: 6,
+            keep: { mode: 'kh', n: 3 },
+            dice: expect.any(Array),
+            subtotal: expect.any(Number),
+          },
+          { kind: 'constant', sign: 1, value: 2 },
+        ],
+        modifier: 2,
+        total: expect.any(Number),
+        rolled_at: expect.any(String),
+      });
+      const dice = body.terms[0].dice as { value: number; kept: boolean }[];
+      expect(dice).toHaveLength(4);
+      expect(dice.filter((die) => die.kept)).toHaveLength(3);
+      const kept = dice.filter((die) => die.kept).reduce((sum, die) => sum + die.value, 0);
+      expect(body.terms[0].subtotal).toBe(kept);
+      expect(body.total).toBe(kept + 2);
+    });
+
+    it.each([
+      ['2d6+', 4],
+      ['2d6+x', 4],
+      ['1000d6', 0],
+      ['d', 1],
+      ['1d6'.padEnd(100, '+'), 64],
+    ])('answers 422 with the error position for %j', async (notation, position) => {
+      const response = await roll(room.code, player.headers, notation);
+      expect(response.statusCode).toBe(422);
+      expect(response.json()).toMatchObject({ code: 'INVALID_DICE_NOTATION', status: 422, position });
+    });
+
+    it('validates the label', async () => {
+      const response = await roll(room.code, player.headers, '1d6', 'x'.repeat(65));
+      expect(response.statusCode).toBe(400);
+      expect(response.json().errors).toEqual([{ field: 'label', message: expect.any(String) }]);
+      const blank = await roll(room.code, player.headers, '1d6', '   ');
+      expect(blank.statusCode).toBe(201);
+      expect(blank.json().label).toBeNull();
+    });
+
+    it('needs a player: the host cannot roll without joining', async () => {
+      const response = await roll(room.code, host.headers);
+      expect(response.statusCode).toBe(401);
+      expect((await roll(room.code, {})).statusCode).toBe(401);
+    });
+  });
+
+  it('documents the room routes with the room cookie and bearer schemes in OpenAPI', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const { roomCookie, roomBearer } = doc.components.securitySchemes;
+    expect(roomCookie).toMatchObject({ type: 'apiKey', in: 'cookie', name: `${PREFIX}{code}` });
+    expect(roomBearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const join = doc.paths['/rooms/{code}/join'].post;
+    // Public: anyone with the code may join (an explicit empty requirement, as Redocly asks).
+    expect(join.security).toEqual([]);
+    expect(join.description).toMatch(/scripts and native apps/);
+    expect(join.description).toMatch(/Path=\/rooms\/<CODE>/);
+    expect(join.description).toMatch(/Try it out/);
+    const rolls = doc.paths['/rooms/{code}/rolls'].post;
+    expect(rolls.security).toEqual([{ roomCookie: [] }, { roomBearer: [] }]);
+    expect(rolls.parameters).toEqual(
+      expect.arrayContaining([expect.objectContaining({ in: 'header', name: 'x-csrf-token' })]),
+    );
+    expect(doc.paths['/rooms/{code}'].get.security).toEqual(
+      expect.arrayContaining([
+        { roomCookie: [] },
+        { roomBearer: [] },
+        { OAuth2PasswordBearer: ['rooms:host'] },
+      ]),
+    );
+    expect(doc.paths['/rooms/{code}/events'].get.responses['200'].content).toHaveProperty(
+      'text/event-stream',
+    );
+    expect(doc.paths['/rooms'].post.security).toEqual([
+      { OAuth2PasswordBearer: ['rooms:host'] },
+      { sessionCookie: [] },
+    ]);
+  });
+
+  describe('CSRF on cookie-authenticated room calls', () => {
+    let room: CreatedRoom;
+    beforeAll(async () => {
+      room = await createRoom(app, host);
+    });
+
+    it('needs a valid X-CSRF-Token for unsafe calls with the room cookie, not for bearer calls', async () => {
+      const browser = new Browser(app);
+      expect((await browser.join(room.code, 'Cookie')).statusCode).toBe(201);
+      const url = `/rooms/${room.code}/rolls`;
+      const missing = await browser.request('POST', url, { payload: { notation: '1d6' } });
+      expect(missing.statusCode).toBe(403);
+      expect(missing.json().code).toBe('CSRF_TOKEN_MISSING');
+      await browser.csrf();
+      const forged = await browser.request('POST', url, {
+        headers: { 'x-csrf-token': 'forged' },
+        payload: { notation: '1d6' },
+      });
+      expect(forged.statusCode).toBe(403);
+      expect(forged.json().code).toBe('CSRF_TOKEN_INVALID');
+      const crossSite = await browser.request('POST', url, {
+        headers: { 'x-csrf-token': await browser.csrf(), origin: 'https://evil.example' },
+        payload: { notation: '1d6' },
+      });
+      expect(crossSite.statusCode).toBe(403);
+      expect(crossSite.json().code).toBe('CROSS_SITE_REQUEST');
+      const ok = await browser.request('POST', url, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+        payload: { notation: '1d6' },
+      });
+      expect(ok.statusCode).toBe(201);
+      // Reads need no token.
+      expect((await browser.request('GET', `/rooms/${room.code}`)).statusCode).toBe(200);
+      // Bearer room tokens are never sent by a browser on its own, so they need none.
+      const bot = await joinAsBot(app, room.code, 'Bot');
+      expect((await roll(room.code, bot.headers)).statusCode).toBe(201);
+    });
+
+    it('binds the token to the account session when the browser is signed in', async () => {
+      const browser = new Browser(app);
+      const anonymousToken = await browser.csrf();
+      await browser.login(host.user.email);
+      expect((await browser.join(room.code, 'Host player')).statusCode).toBe(201);
+      const url = `/rooms/${room.code}/rolls`;
+      const stale = await browser.request('POST', url, {
+        headers: { 'x-csrf-token': anonymousToken },
+        payload: { notation: '1d6' },
+      });
+      expect(stale.statusCode).toBe(403);
+      expect(stale.json().code).toBe('CSRF_TOKEN_INVALID');
+      const ok = await browser.request('POST', url, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+        payload: { notation: '1d6' },
+      });
+      expect(ok.statusCode).toBe(201);
+      // Signed in as the host and joined as a player: both.
+      const snapshot = await browser.request('GET', `/rooms/${room.code}`);
+      expect(snapshot.json().you).toEqual({ player_id: ok.json().player.id, host: true });
+      // Host controls through the session cookie go through the account guard's CSRF check.
+      const target = await joinAsBot(app, room.code, 'Target');
+      const noToken = await browser.request('DELETE', `/rooms/${room.code}/players/${target.id}`);
+      expect(noToken.statusCode).toBe(403);
+      const kick = await browser.request('DELETE', `/rooms/${room.code}/players/${target.id}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(kick.statusCode).toBe(204);
+    });
+  });
+});
+
+describe('Dicery room routes: room creation limits', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      roomsPerHourPerAccount: 2,
+      roomsPerHourPerIp: 3,
+      maxOpenRoomsPerHost: 100,
+    });
+  });
+  afterAll(async () => app.close());
+
+  const create = (host: SignedIn, remoteAddress: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/rooms',
+      remoteAddress,
+      headers: host.headers,
+      payload: { name: 'R' },
+    });
+  const expectLimited = (response: LightMyRequestResponse, detail: string) => {
+    expect(response.statusCode).toBe(429);
+    expect(response.headers['content-type']).toContain('application/problem+json');
+    expect(response.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS', status: 429 });
+    expect(response.json().detail).toContain(detail);
+    const retryAfter = Number(response.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(3600);
+  };
+
+  it('limits room creation per account across addresses, and per address across accounts, with Retry-After', async () => {
+    const alice = await signIn(app);
+    const bob = await signIn(app);
+    expect((await create(alice, '203.0.113.1')).statusCode).toBe(201);
+    expect((await create(alice, '203.0.113.1')).statusCode).toBe(201);
+    // Alice's third room in the hour is refused from any address.
+    expectLimited(await create(alice, '203.0.113.2'), 'Too many rooms created;');
+    // 203.0.113.1 made two rooms; a third from it (Bob's) is its last, a fourth is refused.
+    expect((await create(bob, '203.0.113.1')).statusCode).toBe(201);
+    expectLimited(await create(bob, '203.0.113.1'), 'from this address');
+    // Bob himself is not limited elsewhere (the refused attempt did not count against him).
+    expect((await create(bob, '203.0.113.3')).statusCode).toBe(201);
+  });
+
+  it('caps the rooms one host has open (409) until one is closed', async () => {
+    const capped = await buildTestServer({ maxOpenRoomsPerHost: 2 });
+    try {
+      const host = await signIn(capped);
+      const first = await createRoom(capped, host);
+      await createRoom(capped, host);
+      const refused = await capped.inject({
+        method: 'POST',
+        url: '/rooms',
+        headers: host.headers,
+        payload: { name: 'Third' },
+      });
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({ code: 'TOO_MANY_OPEN_ROOMS', status: 409 });
+      // Another host has their own allowance; closing a room frees one.
+      await createRoom(capped, await signIn(capped));
+      const close = await capped.inject({
+        method: 'DELETE',
+        url: `/rooms/${first.code}`,
+        headers: host.headers,
+      });
+      expect(close.statusCode).toBe(204);
+      await createRoom(capped, host);
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
+describe('Dicery room routes: join and roll rate limits, insecure cookies', () => {
+  let app: FastifyInstance;
+  let host: SignedIn;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      roomJoinsPerMinute: 3,
+      roomRollsPerMinute: 2,
+      roomRollsPerMinutePerIp: 3,
+      cookieSecure: false,
+    });
+    host = await signIn(app);
+  });
+  afterAll(async () => app.close());
+
+  it('limits join attempts per client IP, failed ones included, with Retry-After', async () => {
+    const room = await createRoom(app, host);
+    const from = (remoteAddress: string, code: string, player: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/join`,
+        remoteAddress,
+        payload: { player, transport: 'bearer' },
+      });
+    expect((await from('203.0.113.7', 'ZZZZZZZZ', 'Guess')).statusCode).toBe(404);
+    expect((await from('203.0.113.7', 'YYYYYYYY', 'Guess')).statusCode).toBe(404);
+    expect((await from('203.0.113.7', room.code, 'Ok')).statusCode).toBe(201);
+    const limited = await from('203.0.113.7', room.code, 'Late');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().code).toBe('TOO_MANY_REQUESTS');
+    const retryAfter = Number(limited.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // Limited before the room is even looked up: unknown codes get 429 too, not 404.
+    expect((await from('203.0.113.7', 'ZZZZZZZZ', 'Guess')).statusCode).toBe(429);
+    // Another address is not affected.
+    expect((await from('198.51.100.1', room.code, 'Other')).statusCode).toBe(201);
+  });
+
+  it('limits rolls per player, with Retry-After', async () => {
+    const room = await createRoom(app, host);
+    const player = await app.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/join`,
+      remoteAddress: '192.0.2.80',
+      payload: { player: 'Roller', transport: 'bearer' },
+    });
+    const headers = { authorization: `Bearer ${player.json().access_token}` };
+    const roll = () =>
+      app.inject({ method: 'POST', url: `/rooms/${room.code}/rolls`, headers, payload: { notation: '1d6' } });
+    expect((await roll()).statusCode).toBe(201);
+    expect((await roll()).statusCode).toBe(201);
+    const limited = await roll();
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().code).toBe('TOO_MANY_REQUESTS');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('limits rolls per client IP across players, with Retry-After', async () => {
+    const room = await createRoom(app, host);
+    const join = async (player: string, remoteAddress: string) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        remoteAddress,
+        payload: { player, transport: 'bearer' },
+      });
+      return { authorization: `Bearer ${response.json().access_token}` };
+    };
+    const roll = (headers: Record<string, string>, remoteAddress: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/rolls`,
+        remoteAddress,
+        headers,
+        payload: { notation: '1d6' },
+      });
+    const [first, second] = [await join('First', '192.0.2.90'), await join('Second', '192.0.2.90')];
+    expect((await roll(first, '192.0.2.90')).statusCode).toBe(201);
+    expect((await roll(first, '192.0.2.90')).statusCode).toBe(201);
+    expect((await roll(second, '192.0.2.90')).statusCode).toBe(201);
+    // A fresh player from the same address gets no fresh allowance.
+    const limited = await roll(second, '192.0.2.90');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+    expect(limited.json().detail).toContain('from this address');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    const elsewhere = await join('Elsewhere', '192.0.2.91');
+    expect((await roll(elsewhere, '192.0.2.91')).statusCode).toBe(201);
+  });
+
+  it('uses the plain cookie prefix, without Secure, when cookies are not secure', async () => {
+    const room = await createRoom(app, host);
+    const response = await app.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/join`,
+      remoteAddress: '192.0.2.44',
+      payload: { player: 'Dev' },
+    });
+    expect(response.statusCode).toBe(201);
+    const cookie = cookiesOf(response).get(`dicery_room_${room.code}`);
+    expect(cookie?.attributes).toEqual(
+      expect.arrayContaining(['httponly', 'samesite=lax', `path=/rooms/${room.code}`.toLowerCase()]),
+    );
+    expect(cookie?.attributes).not.toContain('secure');
+    const snapshot = await app.inject({
+      method: 'GET',
+      url: `/rooms/${room.code}`,
+      headers: { cookie: `dicery_room_${room.code}=${cookie?.value}` },
+    });
+    expect(snapshot.statusCode).toBe(200);
+  });
+});
+
+describe.each(engines)('POST /rooms/{code}/join: players per room ($name)', ({ name }) => {
+  // Joining needs no account, and a present player stays until they leave: without a cap one
+  // address (20 joins a minute) could put tens of thousands of players in a room, and every
+  // snapshot, join broadcast and heartbeat re-check of that room would carry all of them.
+  it('refuses a join beyond MAX_PLAYERS_PER_ROOM with 409 ROOM_FULL, even when the joins race', async () => {
+    const database = await createTestDatabaseUrl(name);
+    const app = await buildTestServer({
+      databaseUrl: database.url,
+      maxPlayersPerRoom: 3,
+      roomJoinsPerMinute: 1000,
+    });
+    try {
+      const host = await signIn(app, 'user');
+      const room = await createRoom(app, host);
+      const join = (player: string) =>
+        app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/join`,
+          payload: { player, transport: 'bearer' },
+        });
+      const codes = (await Promise.all(['A', 'B', 'C', 'D', 'E', 'F'].map(join))).map((r) => r.statusCode);
+      expect(codes.filter((code) => code === 201)).toHaveLength(3);
+      const refused = await join('G');
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({ code: 'ROOM_FULL' });
+      const snapshot = await app.dicery.rooms.snapshot(room.code);
+      expect(snapshot.players).toHaveLength(3);
+      // Refused joins wrote no event: the log is the three joins, numbered 1..3.
+      expect(snapshot.lastEventId).toBe(3);
+      // A seat frees when a player leaves.
+      const first = snapshot.players[0];
+      if (first === undefined) throw new Error('no player');
+      await app.dicery.rooms.leave(room.code, first.id);
+      expect((await join('H')).statusCode).toBe(201);
+    } finally {
+      await app.close();
+      await database.drop();
+    }
+  });
+});

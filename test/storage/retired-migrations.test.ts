@@ -1,0 +1,129 @@
+import { type Kysely, Migrator, sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import * as clothes from '../../src/apps/clothes/storage/migrations/002-clothes.js';
+import * as rooms from '../../src/apps/dicery/storage/migrations/005-rooms.js';
+import * as roomEventSequence from '../../src/apps/dicery/storage/migrations/006-room-event-sequence.js';
+import { REFERENCE_APP_MIGRATIONS } from '../../src/server.js';
+import { migrateToLatest, RETIRED_CORE_MIGRATIONS } from '../../src/storage/migrate.js';
+import * as accounts from '../../src/storage/migrations/001-accounts.js';
+import * as audit from '../../src/storage/migrations/003-audit.js';
+import * as sessionRevocation from '../../src/storage/migrations/007-session-revocation.js';
+import * as loginFailures from '../../src/storage/migrations/008-login-failures.js';
+import { migrations as coreMigrations } from '../../src/storage/migrations/index.js';
+import { openDatabase } from '../../src/storage/open-database.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
+
+/** The core's migrations exactly as they were before the apps moved out (one history table). */
+const BEFORE_THE_MOVE = {
+  '001-accounts': accounts,
+  '002-clothes': clothes,
+  '003-audit': audit,
+  '005-rooms': rooms,
+  '006-room-event-sequence': roomEventSequence,
+  '007-session-revocation': sessionRevocation,
+  '008-login-failures': loginFailures,
+};
+
+type Rows = Record<string, Record<string, unknown>>;
+
+async function historyOf(db: Kysely<Rows>, table: string): Promise<string[]> {
+  const { rows } = await sql<{ name: string }>`select name from ${sql.table(table)} order by name`.execute(
+    db,
+  );
+  return rows.map((row) => row.name);
+}
+
+describe.each(engines)('retired core migrations on $name', ({ name: engine }) => {
+  it('upgrades a database migrated before the move: nothing re-run, no error, data kept', async () => {
+    const { url, drop } = await createTestDatabaseUrl(engine);
+    const database = openDatabase(url);
+    try {
+      const old = new Migrator({ db: database.db, provider: { getMigrations: async () => BEFORE_THE_MOVE } });
+      expect((await old.migrateToLatest()).error).toBeUndefined();
+      const raw = database.db as unknown as Kysely<Rows>;
+      await raw
+        .insertInto('users')
+        .values({
+          id: 'host',
+          email: 'host@example.com',
+          email_key: 'host@example.com',
+          full_name: null,
+          password_hash: 'x',
+          role: 'user',
+          is_active: 1,
+          created_at: 1,
+          updated_at: 1,
+        })
+        .execute();
+      await raw
+        .insertInto('rooms')
+        .values({ code: 'AAAA2222', name: 'Table', host_user_id: 'host', state: 'open', created_at: 1 })
+        .execute();
+      await raw
+        .insertInto('clothes')
+        .values({
+          id: 'c1',
+          name: 'Shirt',
+          photo_url: 'https://example.com/s.png',
+          size: 'm',
+          color: 'red',
+          created_at: 1,
+          last_modified_at: 1,
+        })
+        .execute();
+
+      const report = await migrateToLatest(database, REFERENCE_APP_MIGRATIONS);
+      expect(report.applied).toEqual([]);
+      expect(await historyOf(raw, 'kysely_migration')).toEqual(Object.keys(coreMigrations).sort());
+      expect(await historyOf(raw, 'gatehouse_app_migration_dicery')).toEqual([
+        '005-rooms',
+        '006-room-event-sequence',
+      ]);
+      expect(await historyOf(raw, 'gatehouse_app_migration_clothes')).toEqual(['002-clothes']);
+      expect(await raw.selectFrom('rooms').select('name').execute()).toEqual([{ name: 'Table' }]);
+      expect(await raw.selectFrom('clothes').select('name').execute()).toEqual([{ name: 'Shirt' }]);
+      // Idempotent: the next start finds nothing to move and nothing to run.
+      expect((await migrateToLatest(database, REFERENCE_APP_MIGRATIONS)).applied).toEqual([]);
+    } finally {
+      await database.close();
+      await drop();
+    }
+  });
+
+  it('starts a core without the apps on such a database (the rows move regardless)', async () => {
+    const { url, drop } = await createTestDatabaseUrl(engine);
+    const database = openDatabase(url);
+    try {
+      const old = new Migrator({ db: database.db, provider: { getMigrations: async () => BEFORE_THE_MOVE } });
+      expect((await old.migrateToLatest()).error).toBeUndefined();
+      expect((await migrateToLatest(database)).applied).toEqual([]);
+      const raw = database.db as unknown as Kysely<Rows>;
+      expect(await historyOf(raw, 'kysely_migration')).not.toContain('002-clothes');
+      // Registering the apps later runs nothing again.
+      expect((await migrateToLatest(database, REFERENCE_APP_MIGRATIONS)).applied).toEqual([]);
+    } finally {
+      await database.close();
+      await drop();
+    }
+  });
+
+  it('migrates a new database with the apps in their own histories', async () => {
+    const { url, drop } = await createTestDatabaseUrl(engine);
+    const database = openDatabase(url);
+    try {
+      const report = await migrateToLatest(database, REFERENCE_APP_MIGRATIONS);
+      expect(report.applied).toEqual([
+        ...Object.keys(coreMigrations),
+        'clothes/002-clothes',
+        'dicery/005-rooms',
+        'dicery/006-room-event-sequence',
+      ]);
+      const raw = database.db as unknown as Kysely<Rows>;
+      const core = await historyOf(raw, 'kysely_migration');
+      expect(core.filter((name) => name in RETIRED_CORE_MIGRATIONS)).toEqual([]);
+    } finally {
+      await database.close();
+      await drop();
+    }
+  });
+});
