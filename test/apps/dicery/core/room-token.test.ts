@@ -13,12 +13,12 @@ import { ACCESS_TOKEN_TYP } from '../../../../src/sessions/session-manager.js';
 import { createTestClock } from '../../../../src/testing.js';
 import { createAppTokens } from '../../../../src/tokens/app-tokens.js';
 import { createKeyring, type Keyring } from '../../../../src/tokens/keyring.js';
+import { useTempDirs } from '../../../support/temp-dirs.js';
 
 /** App tokens over `keyring`, as the core builds them (room tokens are one app token kind). */
 function appTokensFor(keyring: Keyring, clock: () => number) {
   return createAppTokens({ keyring, clock, reserved: { typ: 'at+jwt', audience: 'gatehouse' } });
 }
-import { useTempDirs } from '../../../support/temp-dirs.js';
 
 const tempDir = useTempDirs();
 
