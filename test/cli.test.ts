@@ -94,7 +94,7 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     const hs256 = await run(['rotate-keys'], { DATA_DIR: dir });
     expect(hs256.code).toBe(78);
     expect(hs256.stderr).toMatch(
-      /^gatehouse: rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256.*SECRET_KEY\n$/,
+      /^gatehouse: rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256.*SECRET_KEY_PREVIOUS\n$/,
     );
     const rotated = await run(['rotate-keys'], { DATA_DIR: dir, JWT_ALG: 'ES256' });
     expect(rotated.code).toBe(0);
@@ -415,8 +415,13 @@ describe('gatehouse CLI failures: one line naming cause and fix, a sysexits code
     expect(result.code).toBe(78);
     const lines = result.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^gatehouse: invalid setting: SECRET_KEY is 5 bytes: it must be at least 32/);
-    expect(lines[1]).toMatch(/^gatehouse: invalid setting: PORT="x": expected an integer/);
+    // In the settings schema's order; each problem on its own line.
+    expect(lines.find((line) => line.includes('SECRET_KEY'))).toMatch(
+      /^gatehouse: invalid setting: SECRET_KEY is 5 bytes: it must be at least 32/,
+    );
+    expect(lines.find((line) => line.includes('PORT'))).toMatch(
+      /^gatehouse: invalid setting: PORT="x": expected an integer/,
+    );
   });
 
   it('says the database is unreachable for migrate and create-user (69), without its password', async () => {

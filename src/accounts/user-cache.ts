@@ -2,7 +2,8 @@ import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
 import { isDatabaseUnavailable } from '../storage/open-database.js';
-import type { UserRecord, UserStore } from '../storage/user-store.js';
+import type { UserStore } from '../storage/user-store.js';
+import { type AccountUser, withoutHash } from './public-user.js';
 
 /**
  * Users by id, cached so guards need no database read per request. Every change to a user
@@ -24,7 +25,7 @@ import type { UserRecord, UserStore } from '../storage/user-store.js';
  */
 export interface UserCache {
   /** The user, from memory or the store. */
-  get(id: string): Promise<UserRecord | undefined>;
+  get(id: string): Promise<AccountUser | undefined>;
   /** Forgets a user (after a change this instance made; the bus handles the others). */
   evict(id: string): void;
   /**
@@ -60,7 +61,7 @@ export interface UserCacheOptions {
 }
 
 interface CachedUser {
-  user: UserRecord;
+  user: AccountUser;
   readAt: number;
   /** Set after a re-read failed because the database is unavailable: no new attempt before it. */
   retryAt?: number;
@@ -117,11 +118,12 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
         const user = await store.findUserById(id);
         // Fill only if nothing evicted this user while the query ran: otherwise the row may
         // predate the change and would sit in the cache after its eviction.
+        const account = user === undefined ? undefined : withoutHash(user);
         if (!read.stale) {
-          if (user === undefined) users.delete(id);
-          else users.set(id, { user, readAt: now });
+          if (account === undefined) users.delete(id);
+          else users.set(id, { user: account, readAt: now });
         }
-        return user;
+        return account;
       } catch (error) {
         // Stale-if-error: the entry was right when read, and nothing can change it while the
         // database is away; an eviction meanwhile removed it from `users`, so it is not served.

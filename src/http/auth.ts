@@ -10,14 +10,14 @@ import type { Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { Gatehouse } from '../gatehouse.js';
 import type { TokenFailure } from '../sessions/session-manager.js';
-import type { UserRecord } from '../storage/user-store.js';
+import type { AccountUser } from '../accounts/public-user.js';
 import type { CookiePolicy } from './cookies.js';
 import type { CsrfGuard } from './csrf.js';
 
 /** Who is calling, set by the guard on `request.auth`. */
 export interface AuthContext {
-  /** The signed-in, active user. */
-  user: UserRecord;
+  /** The signed-in, active user, without its password hash. */
+  user: AccountUser;
   /** The session the credential belongs to. */
   sessionId: string;
   /** Scopes the credential carries. */

@@ -8,7 +8,9 @@ import { type PrivateRedis, runPrivateRedisTests, startPrivateRedis } from '../s
  * balancer drop every instance at once), and answers within a second even when Redis is frozen.
  * Redis here is a private server this test starts, freezes and kills; never the shared one.
  */
-describe.skipIf(!runPrivateRedisTests)('/readyz with Redis faults (private redis-server)', () => {
+// The steps of one outage scenario (up, frozen or down, back), in order: `shuffle: false` keeps
+// them so when the run shuffles; the file itself runs in any order.
+describe.skipIf(!runPrivateRedisTests)('/readyz with Redis faults (private redis-server)', { shuffle: false }, () => {
   let redis: PrivateRedis;
   let app: FastifyInstance;
 

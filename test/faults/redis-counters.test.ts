@@ -14,7 +14,9 @@ import { createGatehouse } from '../../src/gatehouse.js';
 import { testConfig } from '../../src/testing.js';
 import { type PrivateRedis, runPrivateRedisTests, startPrivateRedis } from '../support/private-redis.js';
 
-describe.runIf(runPrivateRedisTests)('createResilientCounterStore against a failing Redis', () => {
+// The steps of one outage scenario (up, frozen or down, back), in order: `shuffle: false` keeps
+// them so when the run shuffles; the file itself runs in any order.
+describe.runIf(runPrivateRedisTests)('createResilientCounterStore against a failing Redis', { shuffle: false }, () => {
   let redis: PrivateRedis;
   let connections: RedisConnections;
   let inspect: Redis;

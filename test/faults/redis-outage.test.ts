@@ -73,7 +73,9 @@ const allWorked = {
   afterLogout: 401,
 };
 
-describe.runIf(runPrivateRedisTests)('Redis outage, one instance (SQLite)', () => {
+// The steps of one outage scenario (up, frozen or down, back), in order: `shuffle: false` keeps
+// them so when the run shuffles; the file itself runs in any order.
+describe.runIf(runPrivateRedisTests)('Redis outage, one instance (SQLite)', { shuffle: false }, () => {
   let redis: PrivateRedis;
   let app: FastifyInstance;
 

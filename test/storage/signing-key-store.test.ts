@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createSigningKeyStore,
   type SigningKeyRecord,
@@ -32,6 +32,14 @@ describe.each(engines)('SigningKeyStore on $name', ({ name }) => {
     store = createSigningKeyStore(test.database.db);
   });
   afterAll(async () => test.dispose());
+  // Each test starts from an empty key table, so the tests run in any order.
+  beforeEach(async () => {
+    const kids = [...(await store.listKeys('EdDSA')), ...(await store.listKeys('RS256'))].map((k) => k.kid);
+    await store.deleteKeys(kids);
+  });
+  const seed = async () => {
+    for (const record of [key('a', 1), key('b', 2)]) expect(await store.insertKey(record)).toBe(true);
+  };
 
   it('stores keys per algorithm, oldest generation first, and round-trips every field', async () => {
     expect(await store.insertKey(key('b', 2))).toBe(true);
@@ -42,6 +50,7 @@ describe.each(engines)('SigningKeyStore on $name', ({ name }) => {
   });
 
   it('writes nothing when the kid or the (algorithm, generation) is taken, also when two race', async () => {
+    await seed();
     expect(await store.insertKey(key('a', 9))).toBe(false);
     expect(await store.insertKey(key('other', 2))).toBe(false);
     const raced = await Promise.all([store.insertKey(key('c1', 3)), store.insertKey(key('c2', 3))]);
@@ -50,6 +59,7 @@ describe.each(engines)('SigningKeyStore on $name', ({ name }) => {
   });
 
   it('revokes once, activates only earlier, re-seals by compare-and-set, deletes', async () => {
+    await seed();
     expect(await store.revokeKey('b', T0 + 50)).toBe(true);
     expect(await store.revokeKey('b', T0 + 60)).toBe(false);
     expect(await store.revokeKey('nope', T0)).toBe(false);
