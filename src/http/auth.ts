@@ -5,12 +5,12 @@ import type {
   preHandlerAsyncHookHandler,
   RouteOptions,
 } from 'fastify';
+import type { AccountUser } from '../accounts/public-user.js';
 import { type Role, roleAtLeast } from '../accounts/roles.js';
 import type { Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { Gatehouse } from '../gatehouse.js';
 import type { TokenFailure } from '../sessions/session-manager.js';
-import type { AccountUser } from '../accounts/public-user.js';
 import type { CookiePolicy } from './cookies.js';
 import type { CsrfGuard } from './csrf.js';
 

@@ -10,47 +10,54 @@ import { type PrivateRedis, runPrivateRedisTests, startPrivateRedis } from '../s
  */
 // The steps of one outage scenario (up, frozen or down, back), in order: `shuffle: false` keeps
 // them so when the run shuffles; the file itself runs in any order.
-describe.skipIf(!runPrivateRedisTests)('/readyz with Redis faults (private redis-server)', { shuffle: false }, () => {
-  let redis: PrivateRedis;
-  let app: FastifyInstance;
+describe.skipIf(!runPrivateRedisTests)(
+  '/readyz with Redis faults (private redis-server)',
+  { shuffle: false },
+  () => {
+    let redis: PrivateRedis;
+    let app: FastifyInstance;
 
-  beforeAll(async () => {
-    redis = await startPrivateRedis();
-    app = await buildTestServer({ redisUrl: redis.url });
-  });
+    beforeAll(async () => {
+      redis = await startPrivateRedis();
+      app = await buildTestServer({ redisUrl: redis.url });
+    });
 
-  afterAll(async () => {
-    await redis?.stop();
-    await app?.close().catch(() => {});
-  });
+    afterAll(async () => {
+      await redis?.stop();
+      await app?.close().catch(() => {});
+    });
 
-  const readyz = async () => {
-    const response = await app.inject({ method: 'GET', url: '/readyz' });
-    return { status: response.statusCode, body: response.json() as Record<string, unknown> };
-  };
+    const readyz = async () => {
+      const response = await app.inject({ method: 'GET', url: '/readyz' });
+      return { status: response.statusCode, body: response.json() as Record<string, unknown> };
+    };
 
-  it('says redis up while it answers', async () => {
-    expect(await readyz()).toEqual({ status: 200, body: { status: 'ready', database: 'up', redis: 'up' } });
-  });
+    it('says redis up while it answers', async () => {
+      expect(await readyz()).toEqual({ status: 200, body: { status: 'ready', database: 'up', redis: 'up' } });
+    });
 
-  // The per-test timeout is the hang detector (generous for two busy cores): an unbounded PING to a
-  // frozen Redis would never return; the probe's own bound is READINESS_CHECK_TIMEOUT_MS.
-  it('stays ready and says redis down, within a second, while Redis is frozen', {
-    timeout: 1500,
-  }, async () => {
-    redis.freeze();
-    try {
+    // The per-test timeout is the hang detector (generous for two busy cores): an unbounded PING to a
+    // frozen Redis would never return; the probe's own bound is READINESS_CHECK_TIMEOUT_MS.
+    it('stays ready and says redis down, within a second, while Redis is frozen', {
+      timeout: 1500,
+    }, async () => {
+      redis.freeze();
+      try {
+        expect(await readyz()).toEqual({
+          status: 200,
+          body: { status: 'ready', database: 'up', redis: 'down' },
+        });
+      } finally {
+        redis.thaw();
+      }
+    });
+
+    it('stays ready and says redis down once Redis is gone', async () => {
+      await redis.kill();
       expect(await readyz()).toEqual({
         status: 200,
         body: { status: 'ready', database: 'up', redis: 'down' },
       });
-    } finally {
-      redis.thaw();
-    }
-  });
-
-  it('stays ready and says redis down once Redis is gone', async () => {
-    await redis.kill();
-    expect(await readyz()).toEqual({ status: 200, body: { status: 'ready', database: 'up', redis: 'down' } });
-  });
-});
+    });
+  },
+);

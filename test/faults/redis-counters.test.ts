@@ -16,74 +16,78 @@ import { type PrivateRedis, runPrivateRedisTests, startPrivateRedis } from '../s
 
 // The steps of one outage scenario (up, frozen or down, back), in order: `shuffle: false` keeps
 // them so when the run shuffles; the file itself runs in any order.
-describe.runIf(runPrivateRedisTests)('createResilientCounterStore against a failing Redis', { shuffle: false }, () => {
-  let redis: PrivateRedis;
-  let connections: RedisConnections;
-  let inspect: Redis;
-  const warn = vi.fn<CoreWarn>();
+describe.runIf(runPrivateRedisTests)(
+  'createResilientCounterStore against a failing Redis',
+  { shuffle: false },
+  () => {
+    let redis: PrivateRedis;
+    let connections: RedisConnections;
+    let inspect: Redis;
+    const warn = vi.fn<CoreWarn>();
 
-  beforeAll(async () => {
-    redis = await startPrivateRedis();
-    connections = createRedisConnections(
-      { url: redis.url, commandTimeoutMs: 200, connectTimeoutMs: 500, maxReconnectDelayMs: 100 },
-      warn,
-    );
-    inspect = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
-    inspect.on('error', () => {});
-  });
-  afterAll(async () => {
-    inspect?.disconnect();
-    await connections?.close();
-    await redis?.stop();
-  });
+    beforeAll(async () => {
+      redis = await startPrivateRedis();
+      connections = createRedisConnections(
+        { url: redis.url, commandTimeoutMs: 200, connectTimeoutMs: 500, maxReconnectDelayMs: 100 },
+        warn,
+      );
+      inspect = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      inspect.on('error', () => {});
+    });
+    afterAll(async () => {
+      inspect?.disconnect();
+      await connections?.close();
+      await redis?.stop();
+    });
 
-  const store = () =>
-    createResilientCounterStore({ connections, fallback: createMemoryCounterStore(Date.now) });
+    const store = () =>
+      createResilientCounterStore({ connections, fallback: createMemoryCounterStore(Date.now) });
 
-  it('counts in Redis while it answers', async () => {
-    await vi.waitFor(() => expect(connections.usable()).toBe(true));
-    const counters = store();
-    expect((await counters.increment('k1', 60_000)).count).toBe(1);
-    expect((await counters.increment('k1', 60_000)).count).toBe(2);
-    await inspect.connect();
-    expect(await inspect.get(`gatehouse:count:${hashCounterKey('k1')}`)).toBe('2');
-  });
+    it('counts in Redis while it answers', async () => {
+      await vi.waitFor(() => expect(connections.usable()).toBe(true));
+      const counters = store();
+      expect((await counters.increment('k1', 60_000)).count).toBe(1);
+      expect((await counters.increment('k1', 60_000)).count).toBe(2);
+      await inspect.connect();
+      expect(await inspect.get(`gatehouse:count:${hashCounterKey('k1')}`)).toBe('2');
+    });
 
-  it('answers from local counters when Redis is frozen, and goes back to Redis when it thaws', async () => {
-    const counters = store();
-    redis.freeze();
-    try {
-      // The first call waits out the command timeout, then answers locally; the next ones do not wait.
-      expect((await counters.increment('k2', 60_000)).count).toBe(1);
-      expect(connections.state()).toBe('down');
-      expect((await counters.increment('k2', 60_000)).count).toBe(2);
-      expect(await counters.peek('k2')).toMatchObject({ count: 2 });
-    } finally {
-      redis.thaw();
-    }
-    await vi.waitFor(() => expect(connections.state()).toBe('up'), { timeout: 5000 });
-    // Counted in Redis again. The INCR that timed out while frozen was still in the socket and Redis
-    // ran it on thaw, so Redis may hold one more hit than it answered: over-counting, never under.
-    const after = await counters.increment('k2', 60_000);
-    expect(await inspect.get(`gatehouse:count:${hashCounterKey('k2')}`)).toBe(String(after.count));
-    expect(warn).toHaveBeenCalledWith(expect.stringContaining('Redis command failed'), expect.anything());
-  });
+    it('answers from local counters when Redis is frozen, and goes back to Redis when it thaws', async () => {
+      const counters = store();
+      redis.freeze();
+      try {
+        // The first call waits out the command timeout, then answers locally; the next ones do not wait.
+        expect((await counters.increment('k2', 60_000)).count).toBe(1);
+        expect(connections.state()).toBe('down');
+        expect((await counters.increment('k2', 60_000)).count).toBe(2);
+        expect(await counters.peek('k2')).toMatchObject({ count: 2 });
+      } finally {
+        redis.thaw();
+      }
+      await vi.waitFor(() => expect(connections.state()).toBe('up'), { timeout: 5000 });
+      // Counted in Redis again. The INCR that timed out while frozen was still in the socket and Redis
+      // ran it on thaw, so Redis may hold one more hit than it answered: over-counting, never under.
+      const after = await counters.increment('k2', 60_000);
+      expect(await inspect.get(`gatehouse:count:${hashCounterKey('k2')}`)).toBe(String(after.count));
+      expect(warn).toHaveBeenCalledWith(expect.stringContaining('Redis command failed'), expect.anything());
+    });
 
-  it('answers locally at once while Redis is killed, and goes back to it after a restart', async () => {
-    const counters = store();
-    await redis.kill();
-    await vi.waitFor(() => expect(connections.usable()).toBe(false));
-    expect((await counters.increment('k3', 60_000)).count).toBe(1);
-    await counters.decrement('k3');
-    await counters.reset('k3');
-    await redis.restart();
-    await vi.waitFor(() => expect(connections.state()).toBe('up'), { timeout: 5000 });
-    expect((await counters.increment('k3', 60_000)).count).toBe(1);
-    await vi.waitFor(async () =>
-      expect(await inspect.get(`gatehouse:count:${hashCounterKey('k3')}`)).toBe('1'),
-    );
-  });
-});
+    it('answers locally at once while Redis is killed, and goes back to it after a restart', async () => {
+      const counters = store();
+      await redis.kill();
+      await vi.waitFor(() => expect(connections.usable()).toBe(false));
+      expect((await counters.increment('k3', 60_000)).count).toBe(1);
+      await counters.decrement('k3');
+      await counters.reset('k3');
+      await redis.restart();
+      await vi.waitFor(() => expect(connections.state()).toBe('up'), { timeout: 5000 });
+      expect((await counters.increment('k3', 60_000)).count).toBe(1);
+      await vi.waitFor(async () =>
+        expect(await inspect.get(`gatehouse:count:${hashCounterKey('k3')}`)).toBe('1'),
+      );
+    });
+  },
+);
 
 describe('Gatehouse.redisState', () => {
   it('is disabled without REDIS_URL', async () => {

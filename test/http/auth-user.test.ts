@@ -25,7 +25,11 @@ describe('request.auth.user', () => {
     const user = await createUser(app);
     const tokens = await login(app, user.email);
     for (let i = 0; i < 2; i++) {
-      const response = await app.inject({ method: 'GET', url: '/whoami-keys', headers: bearer(tokens.access_token) });
+      const response = await app.inject({
+        method: 'GET',
+        url: '/whoami-keys',
+        headers: bearer(tokens.access_token),
+      });
       expect(response.statusCode).toBe(200);
       const keys: string[] = response.json();
       expect(keys).toContain('email');
