@@ -96,9 +96,23 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     expect(hs256.stderr).toMatch(
       /^gatehouse: rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256.*SECRET_KEY_PREVIOUS\n$/,
     );
-    const rotated = await run(['rotate-keys'], { DATA_DIR: dir, JWT_ALG: 'ES256' });
+    const env = { DATA_DIR: dir, JWT_ALG: 'ES256' };
+    const rotated = await run(['rotate-keys'], env);
     expect(rotated.code).toBe(0);
-    expect(rotated.stdout).toMatch(/New signing key/);
+    const kid = /New signing key (\S+):/.exec(rotated.stdout)?.[1];
+    expect(kid).toBeDefined();
+    // A second rotation while the next key still waits is refused, in one line (78).
+    const again = await run(['rotate-keys'], env);
+    expect(again.code).toBe(78);
+    expect(again.stderr).toMatch(
+      new RegExp(`^gatehouse: rotate-keys: Key ${kid} is already waiting[^\n]*\n$`),
+    );
+    const unknown = await run(['rotate-keys', '--revoke', 'no-such-kid'], env);
+    expect(unknown.code).toBe(78);
+    expect(unknown.stderr).toMatch(/^gatehouse: rotate-keys: No ES256 key no-such-kid is stored\n$/);
+    const revoked = await run(['rotate-keys', '--revoke', kid ?? ''], env);
+    expect(revoked.code).toBe(0);
+    expect(revoked.stdout).toContain(`Revoked signing key ${kid}`);
   });
 
   it('serves, logs JSON, and shuts down gracefully on SIGTERM', async () => {

@@ -30,52 +30,60 @@ describe('metrics', () => {
   });
 
   it('are scraped in Prometheus text format, labelled by route template only', async () => {
-    const user = await createUser(app);
-    await app.inject({ method: 'GET', url: '/healthz' });
-    await app.inject({ method: 'GET', url: '/healthz' });
-    await app.inject({ method: 'GET', url: '/users/me' });
-    await app.inject({ method: 'GET', url: '/clothes/12345' });
-    await app.inject({ method: 'GET', url: '/no/such/path-secret-123' });
-    const token = (body: Record<string, string>) =>
-      app.inject({
-        method: 'POST',
-        url: '/token',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: form(body),
-      });
-    expect(
-      (await token({ grant_type: 'password', username: user.email, password: 'wrong one!' })).statusCode,
-    ).toBe(400); // RFC 6749 §5.2 invalid_grant
-    expect(
-      (await token({ grant_type: 'password', username: user.email, password: user.password })).statusCode,
-    ).toBe(200);
+    // Its own server: the counts below are exact whatever the other tests here did first.
+    const app = await buildTestServer({ metricsPort: 0 }, { webUi: false });
+    try {
+      const user = await createUser(app);
+      await app.inject({ method: 'GET', url: '/healthz' });
+      await app.inject({ method: 'GET', url: '/healthz' });
+      await app.inject({ method: 'GET', url: '/users/me' });
+      await app.inject({ method: 'GET', url: '/clothes/12345' });
+      await app.inject({ method: 'GET', url: '/no/such/path-secret-123' });
+      const token = (body: Record<string, string>) =>
+        app.inject({
+          method: 'POST',
+          url: '/token',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: form(body),
+        });
+      expect(
+        (await token({ grant_type: 'password', username: user.email, password: 'wrong one!' })).statusCode,
+      ).toBe(400); // RFC 6749 §5.2 invalid_grant
+      expect(
+        (await token({ grant_type: 'password', username: user.email, password: user.password })).statusCode,
+      ).toBe(200);
 
-    const url = app.metricsUrl;
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const response = await fetch(`${url}/metrics`);
-    expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toContain('text/plain');
-    const text = await response.text();
+      const url = app.metricsUrl;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const response = await fetch(`${url}/metrics`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/plain');
+      const text = await response.text();
 
-    expect(sample(text, 'gatehouse_http_requests_total{method="GET",route="/healthz",status="200"}')).toBe(2);
-    expect(sample(text, 'gatehouse_http_requests_total{method="GET",route="/users/me",status="401"}')).toBe(
-      1,
-    );
-    // Templates, not paths: the id and the unmatched path never become label values.
-    expect(text).toContain('route="/clothes/:id"');
-    expect(
-      sample(text, 'gatehouse_http_requests_total{method="GET",route="unmatched",status="404"}'),
-    ).toBeGreaterThanOrEqual(1);
-    expect(text).not.toContain('12345');
-    expect(text).not.toContain('path-secret-123');
-    expect(sample(text, 'gatehouse_http_request_duration_seconds_count{method="GET",route="/healthz"}')).toBe(
-      2,
-    );
-    expect(sample(text, 'gatehouse_logins_total{route="/token",outcome="rejected"}')).toBe(1);
-    expect(sample(text, 'gatehouse_logins_total{route="/token",outcome="success"}')).toBe(1);
-    expect(sample(text, 'gatehouse_revoked_sessions')).toBe(0);
-    expect(text).toContain('# TYPE gatehouse_process_resident_memory_bytes gauge');
-    expect((await fetch(`${url}/other`)).status).toBe(404);
+      expect(sample(text, 'gatehouse_http_requests_total{method="GET",route="/healthz",status="200"}')).toBe(
+        2,
+      );
+      expect(sample(text, 'gatehouse_http_requests_total{method="GET",route="/users/me",status="401"}')).toBe(
+        1,
+      );
+      // Templates, not paths: the id and the unmatched path never become label values.
+      expect(text).toContain('route="/clothes/:id"');
+      expect(
+        sample(text, 'gatehouse_http_requests_total{method="GET",route="unmatched",status="404"}'),
+      ).toBeGreaterThanOrEqual(1);
+      expect(text).not.toContain('12345');
+      expect(text).not.toContain('path-secret-123');
+      expect(
+        sample(text, 'gatehouse_http_request_duration_seconds_count{method="GET",route="/healthz"}'),
+      ).toBe(2);
+      expect(sample(text, 'gatehouse_logins_total{route="/token",outcome="rejected"}')).toBe(1);
+      expect(sample(text, 'gatehouse_logins_total{route="/token",outcome="success"}')).toBe(1);
+      expect(sample(text, 'gatehouse_revoked_sessions')).toBe(0);
+      expect(text).toContain('# TYPE gatehouse_process_resident_memory_bytes gauge');
+      expect((await fetch(`${url}/other`)).status).toBe(404);
+    } finally {
+      await app.close();
+    }
   });
 
   it('report hashing, caches, the database pool, open event streams and the bus', async () => {

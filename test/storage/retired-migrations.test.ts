@@ -24,6 +24,11 @@ const BEFORE_THE_MOVE = {
   '008-login-failures': loginFailures,
 };
 
+/** Core migrations written after the move (009-signing-keys…): the upgrade runs these, and only these. */
+const ADDED_SINCE = Object.keys(coreMigrations)
+  .filter((name) => !(name in BEFORE_THE_MOVE))
+  .sort();
+
 type Rows = Record<string, Record<string, unknown>>;
 
 async function historyOf(db: Kysely<Rows>, table: string): Promise<string[]> {
@@ -73,7 +78,7 @@ describe.each(engines)('retired core migrations on $name', ({ name: engine }) =>
         .execute();
 
       const report = await migrateToLatest(database, REFERENCE_APP_MIGRATIONS);
-      expect(report.applied).toEqual([]);
+      expect(report.applied).toEqual(ADDED_SINCE);
       expect(await historyOf(raw, 'kysely_migration')).toEqual(Object.keys(coreMigrations).sort());
       expect(await historyOf(raw, 'gatehouse_app_migration_dicery')).toEqual([
         '005-rooms',
@@ -96,7 +101,7 @@ describe.each(engines)('retired core migrations on $name', ({ name: engine }) =>
     try {
       const old = new Migrator({ db: database.db, provider: { getMigrations: async () => BEFORE_THE_MOVE } });
       expect((await old.migrateToLatest()).error).toBeUndefined();
-      expect((await migrateToLatest(database)).applied).toEqual([]);
+      expect((await migrateToLatest(database)).applied).toEqual(ADDED_SINCE);
       const raw = database.db as unknown as Kysely<Rows>;
       expect(await historyOf(raw, 'kysely_migration')).not.toContain('002-clothes');
       // Registering the apps later runs nothing again.

@@ -76,6 +76,9 @@ describe.runIf(servicesConfigured)('room events across two instances on PostgreS
       databaseUrl: database.url,
       roomJoinsPerMinute: 100_000,
       roomRollsPerMinute: 100_000,
+      // Counters live in the shared Redis, per client IP (127.0.0.1 for every test process): a
+      // per-IP budget spent by another test in the same minute must not refuse these rolls.
+      roomRollsPerMinutePerIp: 1_000_000,
       maxStreamsPerPlayer: 10,
       // The heartbeat is also the tail check that finds a lost last event; keep it short here.
       roomHeartbeatInterval: 0.2,
@@ -194,7 +197,14 @@ describe.runIf(servicesConfigured)('room streams resync when the bus reconnects'
     const database = await createTestDatabaseUrl('postgres');
     dropDatabase = database.drop;
     // A heartbeat far beyond the test's patience: only the resync can deliver the lost event.
-    const base = testConfig({ databaseUrl: database.url, roomHeartbeatInterval: 3600 });
+    // Per-IP counters live in the shared Redis: lifted, as above, so other tests cannot spend them.
+    const base = testConfig({
+      databaseUrl: database.url,
+      roomHeartbeatInterval: 3600,
+      roomJoinsPerMinute: 100_000,
+      roomRollsPerMinute: 100_000,
+      roomRollsPerMinutePerIp: 1_000_000,
+    });
     const a = await buildServer({ ...base, redisUrl: namedRedisUrl(`${tag}-a`) }, { logger: false });
     const b = await buildServer({ ...base, redisUrl: namedRedisUrl(`${tag}-b`) }, { logger: false });
     apps.push(a, b);
