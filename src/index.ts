@@ -17,10 +17,12 @@ export {
 } from './accounts/scopes.js';
 export type { GatehouseConfig, JwtAlgorithm, TokenStrategy } from './config/config.js';
 export { defaultConfig } from './config/config.js';
+export { gatehouseConfigSchema } from './config/config-schema.js';
 export type { EnvConfig } from './config/load-config.js';
 export { loadConfig } from './config/load-config.js';
 export type { ConfigNotice } from './config/resolve-config.js';
 export { resolveConfig } from './config/resolve-config.js';
+export { assertValidConfig, findConfigProblems } from './config/validate-config.js';
 export type {
   AuthChallenge,
   ErrorCode,
@@ -37,6 +39,7 @@ export { createGatehouse } from './gatehouse.js';
 export type { GatehouseTransaction } from './gatehouse-transaction.js';
 export { addressBucket } from './lib/address-bucket.js';
 export { BoundedMap } from './lib/bounded-map.js';
+export type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
 export type { CookieSessionCheck } from './sessions/session-manager.js';
 export type { AppMigrations } from './storage/migrate.js';
 export { RETIRED_CORE_MIGRATIONS } from './storage/migrate.js';

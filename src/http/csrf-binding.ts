@@ -3,7 +3,7 @@ import { ANONYMOUS } from './csrf.js';
 
 /**
  * What the CSRF token of this browser is bound to right now: its account cookie session when one
- * is live, else {@link ANONYMOUS}. `GET /auth/csrf` binds the tokens it issues the same way, so
+ * is live, else `ANONYMOUS`. `GET /auth/csrf` binds the tokens it issues the same way, so
  * a request authenticated by a credential other than the session cookie (a Dicery room cookie)
  * verifies the token the browser actually holds.
  *

@@ -10,7 +10,7 @@ export const ANONYMOUS = 'anonymous';
 /** CSRF defence for cookie-authenticated requests (OWASP CSRF Prevention Cheat Sheet). */
 export interface CsrfGuard {
   /**
-   * Issues a token bound to `binding` (the session id, or {@link ANONYMOUS} before login),
+   * Issues a token bound to `binding` (the session id, or `ANONYMOUS` before login),
    * setting the HttpOnly secret cookie if missing and the readable token cookie.
    */
   issue(request: FastifyRequest, reply: FastifyReply, binding: string): string;

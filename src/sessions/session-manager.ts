@@ -47,7 +47,7 @@ export type TokenFailure = 'malformed' | 'invalid' | 'expired' | 'revoked';
 /** Outcome of checking a token. */
 export type TokenCheck = ({ ok: true } & TokenIdentity) | { ok: false; reason: TokenFailure };
 
-/** Outcome of {@link SessionManager.checkCookieSession}. */
+/** Outcome of `SessionManager.checkCookieSession`. */
 export type CookieSessionCheck =
   | { ok: true; expiresAt: number }
   | { ok: false; reason: 'expired' | 'revoked' };

@@ -43,7 +43,7 @@ function checkAppMigrations(apps: AppMigrations): void {
  * Migrations that were the core's and now belong to an app, with that app's name. Databases
  * migrated before the move have them in the core's history, where Kysely would refuse to start
  * ("previously executed migration is missing"), and the app's history lacks them, so the app would
- * run them again over existing tables. {@link adoptRetiredMigrations} moves the rows. Never remove
+ * run them again over existing tables. `adoptRetiredMigrations` moves the rows. Never remove
  * an entry: a database may skip any number of releases.
  */
 export const RETIRED_CORE_MIGRATIONS: Readonly<Record<string, string>> = {

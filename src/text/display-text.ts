@@ -34,7 +34,7 @@ export const DISPLAY_TEXT_MAX_RAW_LENGTH = 1024;
  *   accents is one string. Not NFKC: that rewrites what the person wrote (`²` → `2`, `ﬁ` → `fi`,
  *   full-width forms); comparisons that must ignore such differences (player-name uniqueness)
  *   derive their own key.
- * - Unsafe characters ({@link FORBIDDEN_CHARACTERS}) are refused, never stripped: stripping would
+ * - Unsafe characters (`FORBIDDEN_CHARACTERS`) are refused, never stripped: stripping would
  *   turn `"Al\u200Bice"` into `"Alice"` silently.
  * - Every run of spaces becomes one space (`"a  b"` cannot pose as `"a b"`) and the ends are trimmed.
  * - Length is counted in code points (an emoji is one), after normalizing.
