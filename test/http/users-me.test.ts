@@ -110,11 +110,20 @@ describe('GET /users/me with a bearer token', () => {
   });
 
   it('rejects an expired token', async () => {
-    const short = (await login(app, user.email)).access_token;
-    clock.advance(901_000);
-    await expectInvalidToken(short);
-    const response = await me(bearer(short));
-    expect(response.headers['www-authenticate']).toContain('expired');
+    // Its own server and clock: moving time on must not expire the other tests' token.
+    const ownClock = createTestClock();
+    const own = await buildTestServer({ secretKey: secret }, { clock: ownClock });
+    try {
+      const someone = await createUser(own);
+      const short = (await login(own, someone.email)).access_token;
+      ownClock.advance(901_000);
+      const response = await own.inject({ method: 'GET', url: '/users/me', headers: bearer(short) });
+      expect(response.statusCode).toBe(401);
+      expect(response.json()).toMatchObject({ code: 'INVALID_TOKEN' });
+      expect(response.headers['www-authenticate']).toContain('expired');
+    } finally {
+      await own.close();
+    }
   });
 
   it('rejects the token of a disabled user', async () => {
