@@ -19,6 +19,7 @@ export { enforceRateLimit } from './rate-limit.js';
 export {
   errorResponses,
   IdParam,
+  NoBody,
   PageQuery,
   ProblemSchema,
   PublicUserSchema,

@@ -1,8 +1,9 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { errorResponses, IdParam, PageQuery, pageOf, problemRef } from '../../../http/index.js';
+import { errorResponses, IdParam, NoBody, PageQuery, pageOf, problemRef } from '../../../http/index.js';
 import type { ClothesService } from '../core/clothes-service.js';
-import { COLORS, type Color, SIZES, type Size } from '../core/clothing-attributes.js';
+import { COLORS, SIZES } from '../core/clothing-attributes.js';
 import { NAME_MAX_LENGTH, PHOTO_URL_MAX_LENGTH } from '../core/validate-clothing.js';
 import type { ClothingRecord } from '../storage/clothes-store.js';
 
@@ -37,13 +38,6 @@ export const ClothingSchema = Type.Object(
 const clothingRef = Type.Unsafe<Record<string, unknown>>({ $ref: 'Clothing#' });
 const IdParams = Type.Object({ id: IdParam('Clothing id') });
 
-interface ClothingBody {
-  name?: string;
-  photo_url?: string;
-  size?: string;
-  color?: string;
-}
-
 function toClothingView(item: ClothingRecord) {
   return {
     id: item.id,
@@ -60,7 +54,9 @@ function toClothingView(item: ClothingRecord) {
  * Seed 003's clothes catalogue, a demo domain of the reference server: any signed-in user with
  * `clothes:read` browses it; admins with `clothes:write` change it.
  */
-export function registerClothesRoutes(app: FastifyInstance, clothes: ClothesService): void {
+export function registerClothesRoutes(parent: FastifyInstance, clothes: ClothesService): void {
+  // Handler types come from the route schemas (no casts that could drift from them).
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const canRead = app.auth.require({ scopes: ['clothes:read'] });
   const canWrite = app.auth.require({ role: 'admin', scopes: ['clothes:write'] });
   app.addSchema(ClothingSchema);
@@ -84,7 +80,7 @@ export function registerClothesRoutes(app: FastifyInstance, clothes: ClothesServ
       },
     },
     async (request) => {
-      const query = request.query as { limit: number; offset: number; size?: Size; color?: Color };
+      const query = request.query;
       const page = await clothes.listClothes(query);
       return {
         items: page.items.map(toClothingView),
@@ -107,7 +103,7 @@ export function registerClothesRoutes(app: FastifyInstance, clothes: ClothesServ
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       return toClothingView(await clothes.getClothing(id));
     },
   );
@@ -127,7 +123,7 @@ export function registerClothesRoutes(app: FastifyInstance, clothes: ClothesServ
       },
     },
     async (request, reply) => {
-      const body = request.body as Required<ClothingBody>;
+      const body = request.body;
       const item = await clothes.createClothing({
         name: body.name,
         photoUrl: body.photo_url,
@@ -160,8 +156,8 @@ export function registerClothesRoutes(app: FastifyInstance, clothes: ClothesServ
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
-      const body = request.body as ClothingBody;
+      const { id } = request.params;
+      const body = request.body;
       const item = await clothes.updateClothing(id, {
         name: body.name,
         photoUrl: body.photo_url,
@@ -180,11 +176,11 @@ export function registerClothesRoutes(app: FastifyInstance, clothes: ClothesServ
         tags: ['clothes'],
         summary: 'Delete a clothing item',
         params: IdParams,
-        response: { 204: Type.Null(), 404: problemRef, ...errorResponses },
+        response: { 204: NoBody(), 404: problemRef, ...errorResponses },
       },
     },
     async (request, reply) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       await clothes.deleteClothing(id);
       return reply.code(204).send();
     },

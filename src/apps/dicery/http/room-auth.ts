@@ -102,7 +102,9 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
   if (!app.hasRequestDecorator('room')) app.decorateRequest('room', null);
 
   const codeOf = (request: FastifyRequest): string => {
-    const raw = (request.params as { code?: unknown }).code;
+    // A guard runs before (and for routes beside) the typed handler: read the param, don't assume it.
+    const params: unknown = request.params;
+    const raw = typeof params === 'object' && params !== null && 'code' in params ? params.code : undefined;
     const code = typeof raw === 'string' ? normalizeRoomCode(raw) : undefined;
     // Same answer as the service gives for unknown and closed rooms.
     if (code === undefined) throw roomNotFound();

@@ -97,7 +97,12 @@ function badLastEventId(): DiceryError {
 /** `Last-Event-ID` (sent by EventSource on reconnect) or `?last_event_id=` (for a first connect). */
 function lastEventIdOf(request: FastifyRequest): number | undefined {
   const header = request.headers['last-event-id'];
-  const query = (request.query as { last_event_id?: string }).last_event_id;
+  const search: unknown = request.query;
+  const fromQuery =
+    typeof search === 'object' && search !== null && 'last_event_id' in search
+      ? search.last_event_id
+      : undefined;
+  const query = typeof fromQuery === 'string' ? fromQuery : undefined;
   const raw = typeof header === 'string' && header !== '' ? header : query;
   if (raw === undefined || raw === '') return undefined;
   if (!LAST_EVENT_ID.test(raw)) throw badLastEventId();

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import {
@@ -5,6 +6,7 @@ import {
   enforceRateLimit,
   errorResponses,
   IdParam,
+  NoBody,
   problemRef,
 } from '../../../http/index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
@@ -73,10 +75,12 @@ limited per client IP per minute (\`ROOM_JOINS_PER_MINUTE\`); beyond it, 429 wit
  * snapshot, roll, leave, kick, and the event stream. Call after the Gatehouse plugin.
  */
 export function registerRoomRoutes(
-  app: FastifyInstance,
+  parent: FastifyInstance,
   context: DiceryContext,
   options: RoomRoutesOptions = {},
 ): void {
+  // Handler types come from the route schemas (no casts that could drift from them).
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { rooms, roomStore, roomTokens } = context.dicery;
   const { counters, config, clock } = context.gatehouse;
   const guards = installRoomAuth(app, context.dicery);
@@ -121,7 +125,7 @@ export function registerRoomRoutes(
       },
     },
     async (request, reply) => {
-      const { name } = request.body as { name: string };
+      const { name } = request.body;
       const hostId = authOf(request).user.id;
       // Each room multiplies what one client can hold (streams, players, event logs), so creation
       // is rate-limited like joins. The IP limit comes first: once an address is refused, its
@@ -195,8 +199,8 @@ export function registerRoomRoutes(
       // cross-site requests still stops a page elsewhere from joining rooms in a visitor's name.
       app.csrf.checkOrigin(request);
       await limitJoins(request.ip);
-      const { code } = request.params as { code: string };
-      const body = request.body as { player: string; transport?: 'cookie' | 'bearer' };
+      const { code } = request.params;
+      const body = request.body;
       const room = await rooms.getRoom(code);
       const player = await rooms.join(room.code, body.player);
       const issued = await roomTokens.issue(room.code, player.id);
@@ -307,7 +311,7 @@ export function registerRoomRoutes(
         'Too many rolls from this address; slow down.',
       );
       await limit(`room-roll:player:${player.id}`, config.roomRollsPerMinute, 'Too many rolls; slow down.');
-      const body = request.body as { notation: string; label?: string | null };
+      const body = request.body;
       const event = await rooms.roll(player.code, player.id, body.notation, body.label);
       return reply.code(201).send(toRollView(event));
     },
@@ -325,7 +329,7 @@ export function registerRoomRoutes(
         params: CodeParams,
         headers: CsrfHeaders,
         security: PLAYER_SECURITY,
-        response: { 204: Type.Null(), ...errorResponses, 404: problemRef },
+        response: { 204: NoBody(), ...errorResponses, 404: problemRef },
       },
     },
     async (request, reply) => {
@@ -345,11 +349,11 @@ export function registerRoomRoutes(
         summary: 'Remove a player (host)',
         description: "The player's token stops working on its next request and their streams end.",
         params: Type.Object({ ...CodeParams.properties, id: IdParam('Player id') }),
-        response: { 204: Type.Null(), ...errorResponses, 404: problemRef },
+        response: { 204: NoBody(), ...errorResponses, 404: problemRef },
       },
     },
     async (request, reply) => {
-      const { code, id } = request.params as { code: string; id: string };
+      const { code, id } = request.params;
       await rooms.kick(code, authOf(request).user.id, id);
       return reply.code(204).send();
     },
@@ -364,11 +368,11 @@ export function registerRoomRoutes(
         summary: 'Close a room (host)',
         description: 'Closing is final: every stream of the room ends and the code answers 404 from now on.',
         params: CodeParams,
-        response: { 204: Type.Null(), ...errorResponses, 404: problemRef },
+        response: { 204: NoBody(), ...errorResponses, 404: problemRef },
       },
     },
     async (request, reply) => {
-      const { code } = request.params as { code: string };
+      const { code } = request.params;
       await rooms.close(code, authOf(request).user.id);
       return reply.code(204).send();
     },
