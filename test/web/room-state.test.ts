@@ -11,28 +11,11 @@ import {
   withSnapshot,
 } from '../../web/src/room-state.js';
 import type { Roll } from '../../web/src/types.js';
+import { rollOf } from './fixtures.js';
 
+/** The fixtures' one-die roll, rolled at `at`, with `overrides`. */
 function roll(id: number, at: string, overrides: Partial<Roll> = {}): Roll {
-  return {
-    id,
-    player: { id: 'p1', name: 'Alice' },
-    notation: '1d20',
-    label: null,
-    terms: [
-      {
-        kind: 'dice',
-        sign: 1,
-        count: 1,
-        sides: 20,
-        keep: null,
-        dice: [{ value: id, kept: true }],
-        subtotal: id,
-      },
-    ],
-    total: id,
-    rolled_at: at,
-    ...overrides,
-  };
+  return { ...rollOf(id, undefined, at), ...overrides };
 }
 
 const alice = { id: 'p1', name: 'Alice' };
