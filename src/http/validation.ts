@@ -1,5 +1,6 @@
 import { AjvCompiler } from '@fastify/ajv-compiler';
-import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
+import type { FastifyInstance, FastifySchemaCompiler, FastifyServerOptions } from 'fastify';
 
 type FastifyValidationResult = ReturnType<FastifySchemaCompiler<unknown>>;
 
@@ -47,3 +48,26 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = compileOnFirstU
 export function installValidation(app: FastifyInstance): void {
   app.setValidatorCompiler(validatorCompiler);
 }
+
+type SerializerFactory = NonNullable<
+  NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>['buildSerializer']
+>;
+
+const buildDefaultSerializer = SerializerSelector();
+
+/**
+ * Fastify's serializer factory (fast-json-stringify, with the shared schemas), compiling each
+ * response schema on its first use instead of at start-up: ≈ 80 routes × their error statuses make
+ * several hundred serializers, most never used by a given process (issue 10: footprint). Set it as
+ * `schemaController.compilersFactory.buildSerializer` when creating the Fastify instance.
+ */
+export const buildSerializerOnFirstUse: SerializerFactory = (externalSchemas, options) => {
+  const compile = buildDefaultSerializer(externalSchemas, options);
+  return (route) => {
+    let serialize: ((data: unknown) => string) | undefined;
+    return (data: unknown) => {
+      serialize ??= compile(route);
+      return serialize(data);
+    };
+  };
+};

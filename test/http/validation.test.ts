@@ -1,6 +1,10 @@
 import Fastify, { type FastifySchemaCompiler } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { compileOnFirstUse, validatorCompiler } from '../../src/http/validation.js';
+import {
+  buildSerializerOnFirstUse,
+  compileOnFirstUse,
+  validatorCompiler,
+} from '../../src/http/validation.js';
 
 describe('validators compiled on first use', () => {
   it('compiles a schema only when its route is first called, once, and validates like the eager compiler', async () => {
@@ -31,6 +35,27 @@ describe('validators compiled on first use', () => {
       const missing = await app.inject({ method: 'POST', url: '/used', payload: {} });
       expect(missing.statusCode).toBe(400);
       expect(compiled).toEqual(['POST /used body']);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('serializers compiled on first use', () => {
+  it('serializes with the shared schemas like the default, and drops fields the schema lacks', async () => {
+    const app = Fastify({
+      schemaController: { compilersFactory: { buildSerializer: buildSerializerOnFirstUse } },
+    });
+    app.addSchema({ $id: 'Thing', type: 'object', properties: { name: { type: 'string' } } });
+    app.get('/thing', { schema: { response: { 200: { $ref: 'Thing#' } } } }, async () => ({
+      name: 'a',
+      secret: 'never sent',
+    }));
+    try {
+      const first = await app.inject({ method: 'GET', url: '/thing' });
+      const second = await app.inject({ method: 'GET', url: '/thing' });
+      expect(first.body).toBe('{"name":"a"}');
+      expect(second.body).toBe(first.body);
     } finally {
       await app.close();
     }
