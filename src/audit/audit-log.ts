@@ -14,7 +14,8 @@ export type AuditEventName =
   | 'role_changed'
   | 'user_disabled'
   | 'user_enabled'
-  | 'user_deleted';
+  | 'user_deleted'
+  | 'users_imported';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */
 export interface AuditEntry {
