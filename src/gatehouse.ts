@@ -28,6 +28,7 @@ import {
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
+import { createOAuthClients, type OAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import {
@@ -47,6 +48,7 @@ import { appTables } from './storage/app-tables.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
+import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
@@ -115,6 +117,8 @@ export interface Gatehouse {
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
   readonly userAdmin: UserAdminService;
+  /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
+  readonly oauthClients: OAuthClients;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
@@ -323,6 +327,17 @@ export async function createGatehouse(
           error: error instanceof Error ? error.message : String(error),
         }),
     });
+    const oauthClients = createOAuthClients({
+      clients: createOAuthClientStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            clients: createOAuthClientStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
     const appTokens = createAppTokens({
       keyring,
       clock,
@@ -356,6 +371,7 @@ export async function createGatehouse(
       tokenGrants,
       selfService,
       userAdmin,
+      oauthClients,
       throttle,
       counters,
       audit,

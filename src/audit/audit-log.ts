@@ -14,7 +14,9 @@ export type AuditEventName =
   | 'role_changed'
   | 'user_disabled'
   | 'user_enabled'
-  | 'user_deleted';
+  | 'user_deleted'
+  | 'oauth_client_created'
+  | 'oauth_client_deleted';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */
 export interface AuditEntry {
