@@ -2,12 +2,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Gatehouse } from '../../gatehouse.js';
+import { clientView } from '../../oauth/client-view.js';
 import {
   CLIENT_SCOPES,
   MAX_OAUTH_CLIENTS,
   MAX_REDIRECT_URIS,
   OAUTH_GRANT_TYPES,
-  type OAuthClient,
 } from '../../oauth/oauth-clients.js';
 import { clientInfo } from '../client-info.js';
 import { errorResponses, NoBody, problemRef } from '../schemas.js';
@@ -34,22 +34,6 @@ const ClientSchema = Type.Object({
 const ClientIdParams = Type.Object({
   client_id: Type.String({ pattern: '^[\\x21-\\x7E]{1,255}$', description: 'The client id' }),
 });
-
-/** The admin API's view of a client (RFC 7591 §2 member names where one exists). */
-export function clientView(client: OAuthClient) {
-  return {
-    client_id: client.clientId,
-    name: client.name,
-    client_type: client.type,
-    redirect_uris: client.redirectUris,
-    post_logout_redirect_uris: client.postLogoutRedirectUris,
-    grant_types: client.grantTypes,
-    scopes: client.scopes,
-    token_endpoint_auth_method:
-      client.type === 'public' ? ('none' as const) : ('client_secret_basic' as const),
-    created_at: new Date(client.createdAt).toISOString(),
-  };
-}
 
 /**
  * Admin management of OAuth clients: `POST/GET /oauth/clients`, `GET/DELETE /oauth/clients/{client_id}`
