@@ -30,8 +30,13 @@ export type PasswordLogin =
   | {
       ok: true;
       user: UserRecord;
-      /** A fresh device token for this client to present on its next login (OWASP device cookie). */
+      /**
+       * A fresh device token for this client to present on its next login (OWASP device cookie).
+       * For an account with a second factor, hand it out only once that factor is proven too.
+       */
       deviceToken: string;
+      /** The counter key of the valid device token this client presented, if it was trusted. */
+      trustedDeviceId?: string | undefined;
     }
   | { ok: false; reason: 'invalid_credentials' | 'disabled'; userId?: string }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
@@ -141,7 +146,12 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       // Upgrade hashes made with older parameters while we hold the plaintext.
       await applyUserChange(user.id, { passwordHash: await hasher.hash(password, lane) });
     }
-    return { ok: true, user, deviceToken: deps.deviceTokens.issue(user.id) };
+    return {
+      ok: true,
+      user,
+      deviceToken: deps.deviceTokens.issue(user.id),
+      trustedDeviceId: subject.trust === 'trusted' ? subject.deviceKey : undefined,
+    };
   };
 
   const applyUserChange: AccountService['applyUserChange'] = async (id, patch) => {
