@@ -38,6 +38,11 @@ export const ERROR_CODES = [
   'DATABASE_UNAVAILABLE',
   /** A second-factor code (TOTP or recovery code) is missing, wrong, expired or already used. */
   'INVALID_OTP',
+  /**
+   * A right password for an account with a second factor (`/token`: `error=mfa_required` with an
+   * `mfa_token`; not an error of the client's, but the first of two steps).
+   */
+  'MFA_REQUIRED',
   /** The `mfa_token` of a browser sign-in is forged, expired, used or out of tries. */
   'MFA_TOKEN_INVALID',
   /** TOTP enrolment asked for while a confirmed authenticator exists. */
