@@ -179,6 +179,24 @@ export interface SessionStartOptions {
    * committed without its entry. @default no entry
    */
   audit?: (session: SessionRecord) => AuditEntry;
+  /**
+   * A password hash to upgrade in the same transaction (a legacy or older-parameter hash re-hashed
+   * by the login that proved the password; see {@link PasswordUpgrade}). Applied only if the
+   * stored hash is still the one verified. @default none
+   */
+  passwordUpgrade?: PasswordUpgrade | undefined;
+}
+
+/**
+ * Replace `from` by `to` as the account's password hash: both computed before the transaction
+ * (hashing never runs inside one). Carried from the password check to the session's transaction.
+ */
+export interface PasswordUpgrade {
+  userId: string;
+  /** The hash the password was verified against. */
+  from: string;
+  /** The same password hashed with the current argon2id parameters. */
+  to: string;
 }
 
 /** Dependencies of {@link createSessionManager}. */
@@ -333,6 +351,19 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       ACCESS_TOKEN_TYP,
     );
 
+  /**
+   * Stores the upgraded hash inside the login's transaction. The user cache holds no password
+   * hash, so nothing else needs telling; a hash changed meanwhile (a password change) wins.
+   */
+  const upgradePassword = async (
+    users: UserStore,
+    upgrade: PasswordUpgrade | undefined,
+    now: number,
+  ): Promise<void> => {
+    if (upgrade === undefined) return;
+    await users.replacePasswordHash(upgrade.userId, upgrade.from, upgrade.to, now);
+  };
+
   const bearerTokens = (session: SessionRecord, now: number, accessToken: string, refreshToken: string) => ({
     session,
     accessToken,
@@ -348,11 +379,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const startBearer = async (
     session: SessionRecord,
     clientId: string,
-    audit: SessionStartOptions['audit'],
+    { audit, passwordUpgrade }: SessionStartOptions,
   ): Promise<BearerTokens> => {
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
     const opaque = await deps.transaction(async (stores) => {
+      await upgradePassword(stores.users, passwordUpgrade, now);
       await stores.sessions.insertSession(session);
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
       // RFC 6749 §10.4: the refresh token stays bound to the client it was issued to.
@@ -666,16 +698,17 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
-      return startBearer(newSession(userId, 'bearer', scopes, client), clientId, options.audit);
+      return startBearer(newSession(userId, 'bearer', scopes, client), clientId, options);
     },
 
     async startCookieSession(userId, scopes, client, options = {}) {
       const session = newSession(userId, 'cookie', scopes, client);
       const cookie = generateOpaqueToken('ghs');
-      const { replaces, audit } = options;
+      const { replaces, audit, passwordUpgrade } = options;
       // One write transaction per login: the browser's previous session ends, the new one and
-      // its audit entry are written, together or not at all.
+      // its audit entry are written (and an imported hash upgraded), together or not at all.
       const revoked = await deps.transaction(async (stores) => {
+        await upgradePassword(stores.users, passwordUpgrade, clock());
         const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
         await stores.sessions.insertSession(session, cookie.hash);
         if (audit !== undefined) await stores.audit.record(audit(session));
