@@ -29,6 +29,7 @@ import {
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
+import { createOAuthClients, type OAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import {
@@ -48,6 +49,7 @@ import { appTables } from './storage/app-tables.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
+import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
@@ -119,6 +121,8 @@ export interface Gatehouse {
   readonly userAdmin: UserAdminService;
   /** Accounts imported from another application with their legacy hashes (`import-users`). */
   readonly userImport: UserImport;
+  /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
+  readonly oauthClients: OAuthClients;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
@@ -337,6 +341,17 @@ export async function createGatehouse(
         ),
       clock,
     });
+    const oauthClients = createOAuthClients({
+      clients: createOAuthClientStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            clients: createOAuthClientStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
     const appTokens = createAppTokens({
       keyring,
       clock,
@@ -371,6 +386,7 @@ export async function createGatehouse(
       selfService,
       userAdmin,
       userImport,
+      oauthClients,
       throttle,
       counters,
       audit,

@@ -15,7 +15,9 @@ export type AuditEventName =
   | 'user_disabled'
   | 'user_enabled'
   | 'user_deleted'
-  | 'users_imported';
+  | 'users_imported'
+  | 'oauth_client_created'
+  | 'oauth_client_deleted';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */
 export interface AuditEntry {

@@ -89,6 +89,7 @@ export interface Schema {
   audit_events: AuditEventsTable;
   login_failures: LoginFailuresTable;
   signing_keys: SigningKeysTable;
+  oauth_clients: OAuthClientsTable;
 }
 
 /** Security-relevant events; never holds secrets. */
@@ -113,4 +114,18 @@ export interface LoginFailuresTable {
   first_at: number;
   last_at: number;
   last_ip: string | null;
+}
+
+/** Registered OAuth clients (migration 013a). Lists are JSON arrays of strings. */
+export interface OAuthClientsTable {
+  client_id: string;
+  /** Shown on the consent page and the account page's "Connected apps". */
+  name: string;
+  /** SHA-256 (hex) of a confidential client's secret; null for a public client. */
+  secret_hash: string | null;
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  grant_types: string;
+  scopes: string;
+  created_at: number;
 }
