@@ -167,6 +167,11 @@ export interface SessionStartOptions {
    * committed without its entry. @default no entry
    */
   audit?: (session: SessionRecord) => AuditEntry;
+  /**
+   * How the user authenticated (RFC 8176 `amr`): recorded on the session with `auth_time` = now,
+   * and copied into its access tokens. @default ['pwd']
+   */
+  amr?: string[];
 }
 
 /** Dependencies of {@link createSessionManager}. */
@@ -262,7 +267,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const sealer = createTokenSealer(config.secretKey);
   const graceMs = config.refreshReuseInterval * 1000;
 
-  const newSession = (userId: string, transport: SessionTransport, scopes: string[], client: ClientInfo) => {
+  const newSession = (
+    userId: string,
+    transport: SessionTransport,
+    scopes: string[],
+    client: ClientInfo,
+    amr: string[] = ['pwd'],
+  ) => {
     const now = clock();
     return {
       id: randomUUID(),
@@ -275,6 +286,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       revokedAt: null,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
       ip: client.ip,
+      authTime: now,
+      amr,
     } satisfies SessionRecord;
   };
 
@@ -317,6 +330,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         iat: Math.floor(now / 1000),
         exp: Math.floor(accessExpiry(session, now) / 1000),
         jti: randomUUID(),
+        // OIDC Core §2 / RFC 9470 §3: when and how the user authenticated, so a resource server
+        // can demand a fresher authentication. Our own sensitive routes read the session row
+        // instead, which a re-authentication moves without reissuing tokens.
+        auth_time: Math.floor((session.authTime ?? session.createdAt) / 1000),
+        amr: session.amr ?? ['pwd'],
       },
       ACCESS_TOKEN_TYP,
     );
@@ -615,11 +633,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
-      return startBearer(newSession(userId, 'bearer', scopes, client), clientId, options.audit);
+      return startBearer(newSession(userId, 'bearer', scopes, client, options.amr), clientId, options.audit);
     },
 
     async startCookieSession(userId, scopes, client, options = {}) {
-      const session = newSession(userId, 'cookie', scopes, client);
+      const session = newSession(userId, 'cookie', scopes, client, options.amr);
       const cookie = generateOpaqueToken('ghs');
       const { replaces, audit } = options;
       // One write transaction per login: the browser's previous session ends, the new one and
