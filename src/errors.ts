@@ -24,10 +24,14 @@ export const ERROR_CODES = [
   'CROSS_SITE_REQUEST',
   'NOT_FOUND',
   'USER_NOT_FOUND',
+  /** No registered OAuth client has this id (issue 15). */
+  'CLIENT_NOT_FOUND',
   'SESSION_NOT_FOUND',
   'METHOD_NOT_ALLOWED',
   'EMAIL_TAKEN',
   'LAST_SUPER_ADMIN',
+  /** The installation holds `MAX_OAUTH_CLIENTS` clients already. */
+  'TOO_MANY_CLIENTS',
   'BODY_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'TOO_MANY_REQUESTS',

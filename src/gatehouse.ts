@@ -12,6 +12,7 @@ import { createLoginThrottle, type LoginThrottle } from './accounts/login-thrott
 import { createSelfService, type SelfService } from './accounts/self-service.js';
 import { createUserAdminService, type UserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
+import { createUserImport, type UserImport } from './accounts/user-import.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
@@ -31,6 +32,7 @@ import { type Scheduler, systemScheduler } from './lib/scheduler.js';
 import { createMfaService, type MfaService } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
+import { createOAuthClients, type OAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createReauthentication, type Reauthentication } from './sessions/reauthentication.js';
@@ -52,10 +54,12 @@ import { appTables } from './storage/app-tables.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
+import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
+import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
@@ -130,6 +134,10 @@ export interface Gatehouse {
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
   readonly userAdmin: UserAdminService;
+  /** Accounts imported from another application with their legacy hashes (`import-users`). */
+  readonly userImport: UserImport;
+  /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
+  readonly oauthClients: OAuthClients;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
@@ -373,6 +381,27 @@ export async function createGatehouse(
           error: error instanceof Error ? error.message : String(error),
         }),
     });
+    const userImport = createUserImport({
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            users: createUserImportStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
+    const oauthClients = createOAuthClients({
+      clients: createOAuthClientStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            clients: createOAuthClientStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
     const appTokens = createAppTokens({
       keyring,
       clock,
@@ -409,6 +438,8 @@ export async function createGatehouse(
       reauthentication,
       selfService,
       userAdmin,
+      userImport,
+      oauthClients,
       throttle,
       counters,
       audit,

@@ -2,7 +2,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
 import { amrOf, type MfaService, type SecondFactorMethod } from '../mfa/mfa-service.js';
-import type { SessionManager } from '../sessions/session-manager.js';
+import type { PasswordUpgrade, SessionManager } from '../sessions/session-manager.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
@@ -130,11 +130,13 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     previous: string | undefined,
     caller: Caller,
     secondFactor: SecondFactorMethod | undefined,
+    passwordUpgrade?: PasswordUpgrade,
   ) => {
     const { client } = caller;
     return sessions.startCookieSession(user.id, [...ROLE_SCOPES[user.role]], client, {
       ...(previous === undefined ? {} : { replaces: previous }),
       amr: secondFactor === undefined ? ['pwd'] : amrOf(secondFactor),
+      passwordUpgrade,
       audit: (started) => ({
         event: 'login_succeeded',
         actorId: user.id,
@@ -197,6 +199,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         request.previousSessionId,
         caller,
         undefined,
+        login.passwordUpgrade,
       );
       return { ok: true, user: login.user, session, cookieToken, deviceToken: login.deviceToken };
     },

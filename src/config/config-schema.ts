@@ -271,6 +271,13 @@ export const gatehouseConfigSchema = Type.Object(
       default: 12 * 3600,
       description: 'Dicery player token lifetime',
     }),
+    roomSeatTtl: secondsSetting({
+      env: 'ROOM_SEAT_TTL',
+      maximum: 366 * DAY,
+      default: 30 * DAY,
+      description:
+        'how long a Dicery seat (the HttpOnly cookie that lets a browser resume its player and renew its room token) lasts unused; each resume renews it, and a player whose seat expired is removed with reason `expired`',
+    }),
     roomJoinsPerMinute: integerSetting({
       env: 'ROOM_JOINS_PER_MINUTE',
       minimum: 1,

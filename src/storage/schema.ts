@@ -31,9 +31,9 @@ export interface SessionsTable {
   ip: string | null;
   /** SHA-256 of the browser session cookie, for cookie sessions. */
   cookie_token_hash: string | null;
-  /** When the user last authenticated in this session (migration 012); null: `created_at`. */
+  /** When the user last authenticated in this session (migration 012b); null: `created_at`. */
   auth_time: number | null;
-  /** RFC 8176 methods of that authentication, space-separated (migration 012); null: `pwd`. */
+  /** RFC 8176 methods of that authentication, space-separated (migration 012b); null: `pwd`. */
   amr: string | null;
 }
 
@@ -93,6 +93,7 @@ export interface Schema {
   audit_events: AuditEventsTable;
   login_failures: LoginFailuresTable;
   signing_keys: SigningKeysTable;
+  oauth_clients: OAuthClientsTable;
   mfa_totp: MfaTotpTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
 }
@@ -119,6 +120,20 @@ export interface LoginFailuresTable {
   first_at: number;
   last_at: number;
   last_ip: string | null;
+}
+
+/** Registered OAuth clients (migration 013a). Lists are JSON arrays of strings. */
+export interface OAuthClientsTable {
+  client_id: string;
+  /** Shown on the consent page and the account page's "Connected apps". */
+  name: string;
+  /** SHA-256 (hex) of a confidential client's secret; null for a public client. */
+  secret_hash: string | null;
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  grant_types: string;
+  scopes: string;
+  created_at: number;
 }
 
 /** An account's TOTP authenticator (migration 012); at most one per account. */

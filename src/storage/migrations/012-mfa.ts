@@ -12,11 +12,6 @@ import type { Kysely } from 'kysely';
  * `mfa_recovery_codes`: single-use recovery codes, stored only as SHA-256 hashes (the codes carry
  * 80 random bits, so a fast hash suffices and a check costs one hash, not ten argon2 runs).
  * `used_at` marks a spent code. Both tables go with their account (`on delete cascade`).
- *
- * `sessions.auth_time` and `sessions.amr`: when and how (RFC 8176 methods, space-separated) the
- * session's user last authenticated: set at login, moved by re-authentication; sensitive changes
- * need a recent one (step-up, RFC 9470). Null on sessions from before: read as the creation time
- * and `pwd`.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -35,14 +30,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('used_at', 'bigint')
     .addPrimaryKeyConstraint('mfa_recovery_codes_pk', ['user_id', 'code_hash'])
     .execute();
-  await db.schema.alterTable('sessions').addColumn('auth_time', 'bigint').execute();
-  await db.schema.alterTable('sessions').addColumn('amr', 'text').execute();
 }
 
 /** Drops the second-factor tables. */
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.alterTable('sessions').dropColumn('amr').execute();
-  await db.schema.alterTable('sessions').dropColumn('auth_time').execute();
   await db.schema.dropTable('mfa_recovery_codes').execute();
   await db.schema.dropTable('mfa_totp').execute();
 }
