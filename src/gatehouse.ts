@@ -35,6 +35,7 @@ import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createOAuthClients, type OAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
+import { createReauthentication, type Reauthentication } from './sessions/reauthentication.js';
 import {
   createRevocationList,
   type RevocationList,
@@ -47,6 +48,7 @@ import {
   createSessionManager,
   type SessionManager,
 } from './sessions/session-manager.js';
+import { createStepUpPolicy, type StepUpPolicy } from './sessions/step-up.js';
 import { createTokenGrants, type TokenGrants } from './sessions/token-grants.js';
 import { appTables } from './storage/app-tables.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
@@ -120,6 +122,14 @@ export interface Gatehouse {
   readonly tokenGrants: TokenGrants;
   /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
   readonly mfa: MfaService;
+  /**
+   * Step-up for sensitive changes: `await gatehouse.stepUp.requireRecentAuthentication(sessionId)`
+   * throws STEP_UP_REQUIRED (401 `insufficient_user_authentication`, RFC 9470) unless the session
+   * authenticated within STEP_UP_MAX_AGE. Call it before any sensitive change of your own.
+   */
+  readonly stepUp: StepUpPolicy;
+  /** `POST /auth/reauthenticate`: proves the account's factors again and refreshes `auth_time`. */
+  readonly reauthentication: Reauthentication;
   /** Register, browser sign-in and sign-out, profile changes and one's own sessions. */
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
@@ -324,7 +334,9 @@ export async function createGatehouse(
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
+    const stepUp = createStepUpPolicy({ sessions: sessionStore, maxAgeSeconds: config.stepUpMaxAge, clock });
     const mfa = createMfaService({
+      stepUp,
       store: createMfaStore(database.db),
       transaction: (work) =>
         database.transaction((trx) =>
@@ -349,7 +361,15 @@ export async function createGatehouse(
       clock,
     });
     const tokenGrants = createTokenGrants({ accounts, sessions, audit, mfa });
-    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mfa });
+    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mfa, stepUp });
+    const reauthentication = createReauthentication({
+      accounts,
+      mfa,
+      users,
+      sessions: sessionStore,
+      audit,
+      clock,
+    });
     const userAdmin = createUserAdminService({
       users,
       transaction: createUserAdminTransaction(database),
@@ -414,6 +434,8 @@ export async function createGatehouse(
       accounts,
       tokenGrants,
       mfa,
+      stepUp,
+      reauthentication,
       selfService,
       userAdmin,
       userImport,

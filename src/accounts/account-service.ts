@@ -77,6 +77,12 @@ export interface AccountService {
    * by the account's lockout, so failures elsewhere cannot stop its owner changing the password.
    */
   updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
+  /**
+   * Checks the signed-in user's current password (a password change, a re-authentication): limited
+   * per session with the device limit, in the reserved hashing lane, never by the account's
+   * lockout. Throws INVALID_CURRENT_PASSWORD, TOO_MANY_LOGIN_ATTEMPTS or TOO_MANY_REQUESTS.
+   */
+  verifyCurrentPassword(user: UserRecord, password: string | undefined, sessionId: string): Promise<void>;
   /** Applies a change made on behalf of the user and tells every instance. */
   applyUserChange(id: string, patch: Parameters<UserStore['updateUser']>[1]): Promise<UserRecord | undefined>;
 }
@@ -180,6 +186,42 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     return { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade };
   };
 
+  const verifyCurrentPassword: AccountService['verifyCurrentPassword'] = async (
+    user,
+    password,
+    sessionId,
+  ) => {
+    const current = password?.normalize('NFKC');
+    // Guessing the current password is guessing the password: a stolen short-lived token must
+    // not become a permanent takeover by brute force. The signed-in session is the client
+    // here, so it gets a trusted-device counter of its own and hashes in the reserved lane.
+    const subject: LoginSubject = { trust: 'trusted', deviceKey: `session:${sessionId}` };
+    const outcome = await deps.gate.run(`session:${sessionId}`, async () => {
+      const decision = await deps.throttle.check(subject);
+      if (!decision.allowed) return decision;
+      // A missing value guesses nothing: no hash, no count.
+      if (current === undefined) return 'wrong';
+      const right = await hasher.verify(user.passwordHash, current, 'reserved');
+      await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
+      return right ? 'right' : 'wrong';
+    });
+    if (!outcome.ok) {
+      throw new GatehouseError('TOO_MANY_REQUESTS', 'Too many password checks at once; try again shortly.', {
+        retryAfterSeconds: 1,
+      });
+    }
+    if (typeof outcome.value === 'object') {
+      throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
+        retryAfterSeconds: outcome.value.retryAfterSeconds,
+      });
+    }
+    if (outcome.value === 'wrong') {
+      throw new GatehouseError('INVALID_CURRENT_PASSWORD', 'current_password is missing or wrong.', {
+        errors: [{ field: 'current_password', message: 'must be your current password' }],
+      });
+    }
+  };
+
   const applyUserChange: AccountService['applyUserChange'] = async (id, patch) => {
     const updated = await users.updateUser(id, patch, clock());
     deps.userCache.evict(id);
@@ -273,37 +315,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       const patch: Parameters<UserStore['updateUser']>[1] = {};
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
       if (change.password !== undefined) {
-        const current = change.currentPassword?.normalize('NFKC');
-        // Guessing the current password is guessing the password: a stolen short-lived token must
-        // not become a permanent takeover by brute force. The signed-in session is the client
-        // here, so it gets a trusted-device counter of its own and hashes in the reserved lane.
-        const subject: LoginSubject = { trust: 'trusted', deviceKey: `session:${currentSessionId}` };
-        const outcome = await deps.gate.run(`session:${currentSessionId}`, async () => {
-          const decision = await deps.throttle.check(subject);
-          if (!decision.allowed) return decision;
-          // A missing value guesses nothing: no hash, no count.
-          if (current === undefined) return 'wrong';
-          const right = await hasher.verify(user.passwordHash, current, 'reserved');
-          await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
-          return right ? 'right' : 'wrong';
-        });
-        if (!outcome.ok) {
-          throw new GatehouseError(
-            'TOO_MANY_REQUESTS',
-            'Too many password checks at once; try again shortly.',
-            { retryAfterSeconds: 1 },
-          );
-        }
-        if (typeof outcome.value === 'object') {
-          throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
-            retryAfterSeconds: outcome.value.retryAfterSeconds,
-          });
-        }
-        if (outcome.value === 'wrong') {
-          throw new GatehouseError('INVALID_CURRENT_PASSWORD', 'current_password is missing or wrong.', {
-            errors: [{ field: 'current_password', message: 'must be your current password' }],
-          });
-        }
+        await verifyCurrentPassword(user, change.currentPassword, currentSessionId);
         patch.passwordHash = await hasher.hash(
           checkedPassword(passwordPolicy, change.password, 'password', user.email),
           'reserved',
@@ -318,5 +330,6 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     },
 
     applyUserChange,
+    verifyCurrentPassword,
   };
 }

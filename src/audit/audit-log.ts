@@ -23,7 +23,8 @@ export type AuditEventName =
   | 'mfa_recovery_codes_regenerated'
   | 'mfa_recovery_code_used'
   | 'mfa_failed'
-  | 'mfa_reset';
+  | 'mfa_reset'
+  | 'reauthenticated';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */
 export interface AuditEntry {

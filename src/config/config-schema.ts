@@ -449,6 +449,15 @@ export const gatehouseConfigSchema = Type.Object(
         'successful logins per account per window, from any client (only a right password counts, so it cannot ' +
         'be aimed at an account); beyond it 429 before any hash',
     }),
+    stepUpMaxAge: secondsSetting({
+      env: 'STEP_UP_MAX_AGE',
+      minimum: 10,
+      maximum: DAY,
+      default: 300,
+      description:
+        'a sensitive change (password, second factors) needs an authentication this recent, else 401 ' +
+        '`insufficient_user_authentication` (RFC 9470): re-authenticate at `POST /auth/reauthenticate`',
+    }),
     mfaTokenTtl: secondsSetting({
       env: 'MFA_TOKEN_TTL',
       minimum: 30,

@@ -2,7 +2,7 @@ import type { AccountService } from '../accounts/account-service.js';
 import { grantScopes, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
-import type { MfaService } from '../mfa/mfa-service.js';
+import { amrOf, type MfaService } from '../mfa/mfa-service.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
 
 /**
@@ -224,6 +224,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     const allowed: readonly string[] = ROLE_SCOPES[user.role];
     const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
     const tokens = await sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
+      amr: amrOf(result.method),
       audit: (session) => ({
         event: 'login_succeeded',
         actorId: user.id,

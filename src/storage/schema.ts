@@ -31,6 +31,10 @@ export interface SessionsTable {
   ip: string | null;
   /** SHA-256 of the browser session cookie, for cookie sessions. */
   cookie_token_hash: string | null;
+  /** When the user last authenticated in this session (migration 012b); null: `created_at`. */
+  auth_time: number | null;
+  /** RFC 8176 methods of that authentication, space-separated (migration 012b); null: `pwd`. */
+  amr: string | null;
 }
 
 /** Refresh tokens, stored only as hashes; `spent_at` marks a rotated-away token. */

@@ -257,6 +257,50 @@ export function registerAuthRoutes(
   }
 
   app.post(
+    '/auth/reauthenticate',
+    {
+      preValidation: app.auth.require(),
+      schema: {
+        tags: ['accounts'],
+        summary: 'Re-authenticate this session (step-up)',
+        description:
+          'Sensitive changes (a password change on an account with a second factor, setting up an authenticator; ' +
+          'other modules add theirs) need an authentication within STEP_UP_MAX_AGE and otherwise answer 401 with ' +
+          '`WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=…` (RFC 9470). Send ' +
+          '`current_password`, plus `otp` (a TOTP or recovery code) when the account has a second factor: every ' +
+          "factor, as at login. Moves the session's `auth_time` to now (tokens already issued keep working; new " +
+          'access tokens carry the new `auth_time`). Wrong guesses are limited per session (429).',
+        body: Type.Object(
+          {
+            current_password: Type.String({ maxLength: 4096 }),
+            otp: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            auth_time: Type.Integer({ description: 'Epoch seconds of this authentication' }),
+            amr: Type.Array(Type.String(), { description: 'RFC 8176 methods proven: pwd, otp, mfa' }),
+          }),
+          ...errorResponses,
+          404: problemRef,
+          429: problemRef,
+        },
+      },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      const result = await gatehouse.reauthentication.reauthenticate(
+        auth.user.id,
+        auth.sessionId,
+        { currentPassword: request.body.current_password, otp: request.body.otp },
+        callerOf(request),
+      );
+      return { auth_time: Math.floor(result.authTime / 1000), amr: result.amr };
+    },
+  );
+
+  app.post(
     '/auth/logout',
     {
       preValidation: app.auth.require(),

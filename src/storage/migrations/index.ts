@@ -5,6 +5,7 @@ import * as sessionRevocation from './007-session-revocation.js';
 import * as loginFailures from './008-login-failures.js';
 import * as signingKeys from './009-signing-keys.js';
 import * as mfa from './012-mfa.js';
+import * as stepUp from './012b-step-up.js';
 import * as oauthClients from './013a-oauth-clients.js';
 
 /**
@@ -28,5 +29,6 @@ export const migrations: Record<string, Migration> = {
   '008-login-failures': loginFailures,
   '009-signing-keys': signingKeys,
   '012-mfa': mfa,
+  '012b-step-up': stepUp,
   '013a-oauth-clients': oauthClients,
 };
