@@ -314,7 +314,6 @@ export async function createGatehouse(
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
-    const tokenGrants = createTokenGrants({ accounts, sessions, audit });
     const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit });
     const userAdmin = createUserAdminService({
       users,
@@ -337,6 +336,15 @@ export async function createGatehouse(
           }),
         ),
       clock,
+    });
+    const tokenGrants = createTokenGrants({
+      accounts,
+      sessions,
+      audit,
+      passwordGrant: {
+        enabled: config.passwordGrant,
+        isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
+      },
     });
     const appTokens = createAppTokens({
       keyring,

@@ -67,7 +67,9 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           'starts a session; `grant_type=refresh_token` with `refresh_token` rotates it. Errors follow RFC 6749 §5.2. ' +
           'Failed logins from clients without a valid `device_token` are limited per account, per client IP and ' +
           'server-wide; a client with one only by its own counter. A refused login answers 429 with Retry-After and ' +
-          '`error=temporarily_unavailable`.',
+          '`error=temporarily_unavailable`. The password grant is for first-party clients only: a registered OAuth ' +
+          'client is refused it (400 `unauthorized_client`), and `PASSWORD_GRANT=false` turns it off for everyone ' +
+          '(400 `unsupported_grant_type`).',
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
           grant_type: Type.Union([Type.Literal('password'), Type.Literal('refresh_token')]),
