@@ -12,6 +12,7 @@ import { createLoginThrottle, type LoginThrottle } from './accounts/login-thrott
 import { createSelfService, type SelfService } from './accounts/self-service.js';
 import { createUserAdminService, type UserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
+import { createUserImport, type UserImport } from './accounts/user-import.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
@@ -53,6 +54,7 @@ import { type Database, openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
+import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
@@ -117,6 +119,8 @@ export interface Gatehouse {
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
   readonly userAdmin: UserAdminService;
+  /** Accounts imported from another application with their legacy hashes (`import-users`). */
+  readonly userImport: UserImport;
   /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
   readonly oauthClients: OAuthClients;
   readonly throttle: LoginThrottle;
@@ -326,6 +330,16 @@ export async function createGatehouse(
           error: error instanceof Error ? error.message : String(error),
         }),
     });
+    const userImport = createUserImport({
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            users: createUserImportStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
     const oauthClients = createOAuthClients({
       clients: createOAuthClientStore(database.db),
       transaction: (work) =>
@@ -379,6 +393,7 @@ export async function createGatehouse(
       tokenGrants,
       selfService,
       userAdmin,
+      userImport,
       oauthClients,
       throttle,
       counters,

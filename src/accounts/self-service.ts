@@ -137,6 +137,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         client,
         {
           ...(previous === undefined ? {} : { replaces: previous }),
+          passwordUpgrade: login.passwordUpgrade,
           audit: (started) => ({
             event: 'login_succeeded',
             actorId: userId,

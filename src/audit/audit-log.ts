@@ -15,6 +15,7 @@ export type AuditEventName =
   | 'user_disabled'
   | 'user_enabled'
   | 'user_deleted'
+  | 'users_imported'
   | 'oauth_client_created'
   | 'oauth_client_deleted';
 

@@ -173,6 +173,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     // The session, its tokens and this audit entry commit in one transaction (issue 10): a login
     // is one write, and a session never exists without its entry.
     const tokens = await sessions.startBearerSession(userId, grant.scopes, client, request.clientId, {
+      passwordUpgrade: login.passwordUpgrade,
       audit: (session) => ({
         event: 'login_succeeded',
         actorId: userId,
