@@ -29,6 +29,9 @@ import {
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
+import { createMfaService, type MfaService } from './mfa/mfa-service.js';
+import { createMfaTokens } from './mfa/mfa-token.js';
+import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createOAuthClients, type OAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
@@ -115,6 +118,8 @@ export interface Gatehouse {
   readonly accounts: AccountService;
   /** The token endpoint's grants (`password`, `refresh_token`): scopes, login rules, audit. */
   readonly tokenGrants: TokenGrants;
+  /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
+  readonly mfa: MfaService;
   /** Register, browser sign-in and sign-out, profile changes and one's own sessions. */
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
@@ -299,6 +304,11 @@ export async function createGatehouse(
       minLength: config.passwordMinLength,
       contextWords: [config.issuer],
     });
+    const deviceTokens = createDeviceTokens({
+      secretKey: config.secretKey,
+      ttlSeconds: config.deviceTokenTtl,
+      clock,
+    });
     const accounts = createAccountService({
       users,
       userCache,
@@ -307,18 +317,38 @@ export async function createGatehouse(
       throttle,
       // Entries live only while a password check runs or waits: bounded by these two numbers.
       gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
-      deviceTokens: createDeviceTokens({
-        secretKey: config.secretKey,
-        ttlSeconds: config.deviceTokenTtl,
-        clock,
-      }),
+      deviceTokens,
       bus,
       clock,
       passwordPolicy,
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
-    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit });
+    const mfa = createMfaService({
+      store: createMfaStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            mfa: createMfaStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      users,
+      counters,
+      tokens: createMfaTokens(config.secretKey),
+      deviceTokens,
+      secretKey: config.secretKey,
+      issuer: config.issuer,
+      limits: {
+        tokenTtlMs: config.mfaTokenTtl * 1000,
+        perToken: config.mfaMaxFailuresPerToken,
+        perAccount: config.mfaMaxFailuresPerAccount,
+        perDevice: config.loginMaxFailuresPerDevice,
+        windowMs: config.loginFailureWindow * 1000,
+      },
+      clock,
+    });
+    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mfa });
     const userAdmin = createUserAdminService({
       users,
       transaction: createUserAdminTransaction(database),
@@ -355,6 +385,7 @@ export async function createGatehouse(
       accounts,
       sessions,
       audit,
+      mfa,
       passwordGrant: {
         enabled: config.passwordGrant,
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
@@ -391,6 +422,7 @@ export async function createGatehouse(
       sessions,
       accounts,
       tokenGrants,
+      mfa,
       selfService,
       userAdmin,
       userImport,

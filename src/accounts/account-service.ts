@@ -31,7 +31,10 @@ export type PasswordLogin =
   | {
       ok: true;
       user: UserRecord;
-      /** A fresh device token for this client to present on its next login (OWASP device cookie). */
+      /**
+       * A fresh device token for this client to present on its next login (OWASP device cookie).
+       * For an account with a second factor, hand it out only once that factor is proven too.
+       */
       deviceToken: string;
       /**
        * Set when the stored hash is a legacy (imported) or older-parameter one: the new argon2id
@@ -40,6 +43,8 @@ export type PasswordLogin =
        * the next login offers it again.
        */
       passwordUpgrade?: PasswordUpgrade;
+      /** The counter key of the valid device token this client presented, if it was trusted. */
+      trustedDeviceId?: string | undefined;
     }
   | { ok: false; reason: 'invalid_credentials' | 'disabled'; userId?: string }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
@@ -160,7 +165,10 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
     await deps.throttle.recordLogin(accountKey);
     const deviceToken = deps.deviceTokens.issue(user.id);
-    if (!hasher.needsRehash(user.passwordHash)) return { ok: true, user, deviceToken };
+    const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
+    if (!hasher.needsRehash(user.passwordHash)) {
+      return { ok: true, user, deviceToken, trustedDeviceId };
+    }
     // Upgrade imported and older-parameter hashes while we hold the plaintext (the NFKC form,
     // which every later check uses). Hashed here, outside any transaction; stored by the caller
     // in the login's transaction, only if the hash is still the one just verified.
@@ -169,7 +177,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       from: user.passwordHash,
       to: await hasher.hash(password, lane),
     };
-    return { ok: true, user, deviceToken, passwordUpgrade };
+    return { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade };
   };
 
   const applyUserChange: AccountService['applyUserChange'] = async (id, patch) => {

@@ -90,6 +90,8 @@ export interface Schema {
   login_failures: LoginFailuresTable;
   signing_keys: SigningKeysTable;
   oauth_clients: OAuthClientsTable;
+  mfa_totp: MfaTotpTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
 }
 
 /** Security-relevant events; never holds secrets. */
@@ -128,4 +130,25 @@ export interface OAuthClientsTable {
   grant_types: string;
   scopes: string;
   created_at: number;
+}
+
+/** An account's TOTP authenticator (migration 012); at most one per account. */
+export interface MfaTotpTable {
+  user_id: string;
+  /** The RFC 6238 shared secret, AES-256-GCM sealed under a key derived from SECRET_KEY. */
+  secret: string;
+  created_at: number;
+  /** Null while enrolment waits for its first code; set once confirmed (the factor is then on). */
+  confirmed_at: number | null;
+  /** RFC 6238 time step of the last accepted code: a code at or before it is a replay. */
+  last_step: number | null;
+}
+
+/** Single-use recovery codes (migration 012), stored only as SHA-256 hashes. */
+export interface MfaRecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  created_at: number;
+  /** When the code was used; a used code never works again. */
+  used_at: number | null;
 }

@@ -4,6 +4,7 @@ import * as audit from './003-audit.js';
 import * as sessionRevocation from './007-session-revocation.js';
 import * as loginFailures from './008-login-failures.js';
 import * as signingKeys from './009-signing-keys.js';
+import * as mfa from './012-mfa.js';
 import * as oauthClients from './013a-oauth-clients.js';
 
 /**
@@ -26,5 +27,6 @@ export const migrations: Record<string, Migration> = {
   '007-session-revocation': sessionRevocation,
   '008-login-failures': loginFailures,
   '009-signing-keys': signingKeys,
+  '012-mfa': mfa,
   '013a-oauth-clients': oauthClients,
 };
