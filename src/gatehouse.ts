@@ -360,7 +360,6 @@ export async function createGatehouse(
       },
       clock,
     });
-    const tokenGrants = createTokenGrants({ accounts, sessions, audit, mfa });
     const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mfa, stepUp });
     const reauthentication = createReauthentication({
       accounts,
@@ -401,6 +400,16 @@ export async function createGatehouse(
           }),
         ),
       clock,
+    });
+    const tokenGrants = createTokenGrants({
+      accounts,
+      sessions,
+      audit,
+      mfa,
+      passwordGrant: {
+        enabled: config.passwordGrant,
+        isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
+      },
     });
     const appTokens = createAppTokens({
       keyring,

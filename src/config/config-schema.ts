@@ -507,6 +507,14 @@ export const gatehouseConfigSchema = Type.Object(
         'shortest accepted password (characters after NFKC); 15 is NIST SP 800-63B-4 §3.1.1.2 for accounts whose ' +
         'password is their only factor',
     }),
+    passwordGrant: flagSetting({
+      env: 'PASSWORD_GRANT',
+      default: true,
+      description:
+        'the OAuth password grant at `/token`, for the first-party web UI, Swagger UI and scripts; `false` turns it ' +
+        'off (`unsupported_grant_type`), as RFC 9700 §2.4 says it MUST NOT be used. Registered OAuth clients are ' +
+        'refused it either way (`unauthorized_client`)',
+    }),
     metricsPort: setting(Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Undefined()]), {
       env: 'METRICS_PORT',
       syntax: 'integer',

@@ -38,7 +38,12 @@ export interface TokenRequest {
 export const MFA_OTP_GRANT_TYPE = 'urn:gatehouse:params:oauth:grant-type:mfa-otp';
 
 /** An RFC 6749 §5.2 error code a token request can end with. */
-export type TokenErrorCode = 'invalid_request' | 'invalid_grant' | 'invalid_scope' | 'unsupported_grant_type';
+export type TokenErrorCode =
+  | 'invalid_request'
+  | 'invalid_grant'
+  | 'invalid_scope'
+  | 'unsupported_grant_type'
+  | 'unauthorized_client';
 
 /**
  * Outcome of {@link TokenGrants.exchange}. Refusals are values: `error` with its RFC 6749 §5.2
@@ -95,6 +100,16 @@ export interface TokenGrantsDeps {
   sessions: Pick<SessionManager, 'startBearerSession' | 'refresh' | 'revokeToken'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
+  /**
+   * Who may use the password grant (issue 15; RFC 9700 §2.4 says it MUST NOT be used): nobody
+   * when `enabled` is false (`PASSWORD_GRANT=false`), and never a registered OAuth client, which
+   * must use the authorization code flow. @default enabled, no client registered
+   */
+  passwordGrant?: {
+    enabled: boolean;
+    /** True when `clientId` names a registered OAuth client (they are refused the grant). */
+    isRegisteredClient(clientId: string): Promise<boolean>;
+  };
 }
 
 function refuse(error: TokenErrorCode, description: string): TokenGrant {
@@ -112,6 +127,17 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
   const { accounts, sessions, audit, mfa } = deps;
 
   const passwordGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
+    const policy = deps.passwordGrant;
+    if (policy?.enabled === false) {
+      return refuse('unsupported_grant_type', 'The password grant is turned off on this server.');
+    }
+    // Checked before the password, so a registered client's users never type theirs into it.
+    if (policy !== undefined && (await policy.isRegisteredClient(request.clientId))) {
+      return refuse(
+        'unauthorized_client',
+        'Registered clients must use the authorization code flow with PKCE, not the password grant.',
+      );
+    }
     if (request.username === undefined) return missing('username');
     if (request.password === undefined) return missing('password');
     const requested = parseScopeParameter(request.scope ?? '');
