@@ -12,6 +12,7 @@ import { createLoginThrottle, type LoginThrottle } from './accounts/login-thrott
 import { createSelfService, type SelfService } from './accounts/self-service.js';
 import { createUserAdminService, type UserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
+import { createUserImport, type UserImport } from './accounts/user-import.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
@@ -28,6 +29,10 @@ import {
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
+import { createMfaService, type MfaService } from './mfa/mfa-service.js';
+import { createMfaTokens } from './mfa/mfa-token.js';
+import { createMfaStore } from './mfa/storage/mfa-store.js';
+import { createOAuthClients, type OAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import {
@@ -47,10 +52,12 @@ import { appTables } from './storage/app-tables.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
+import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
+import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
@@ -111,10 +118,16 @@ export interface Gatehouse {
   readonly accounts: AccountService;
   /** The token endpoint's grants (`password`, `refresh_token`): scopes, login rules, audit. */
   readonly tokenGrants: TokenGrants;
+  /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
+  readonly mfa: MfaService;
   /** Register, browser sign-in and sign-out, profile changes and one's own sessions. */
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
   readonly userAdmin: UserAdminService;
+  /** Accounts imported from another application with their legacy hashes (`import-users`). */
+  readonly userImport: UserImport;
+  /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
+  readonly oauthClients: OAuthClients;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
@@ -291,6 +304,11 @@ export async function createGatehouse(
       minLength: config.passwordMinLength,
       contextWords: [config.issuer],
     });
+    const deviceTokens = createDeviceTokens({
+      secretKey: config.secretKey,
+      ttlSeconds: config.deviceTokenTtl,
+      clock,
+    });
     const accounts = createAccountService({
       users,
       userCache,
@@ -299,19 +317,39 @@ export async function createGatehouse(
       throttle,
       // Entries live only while a password check runs or waits: bounded by these two numbers.
       gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
-      deviceTokens: createDeviceTokens({
-        secretKey: config.secretKey,
-        ttlSeconds: config.deviceTokenTtl,
-        clock,
-      }),
+      deviceTokens,
       bus,
       clock,
       passwordPolicy,
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
-    const tokenGrants = createTokenGrants({ accounts, sessions, audit });
-    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit });
+    const mfa = createMfaService({
+      store: createMfaStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            mfa: createMfaStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      users,
+      counters,
+      tokens: createMfaTokens(config.secretKey),
+      deviceTokens,
+      secretKey: config.secretKey,
+      issuer: config.issuer,
+      limits: {
+        tokenTtlMs: config.mfaTokenTtl * 1000,
+        perToken: config.mfaMaxFailuresPerToken,
+        perAccount: config.mfaMaxFailuresPerAccount,
+        perDevice: config.loginMaxFailuresPerDevice,
+        windowMs: config.loginFailureWindow * 1000,
+      },
+      clock,
+    });
+    const tokenGrants = createTokenGrants({ accounts, sessions, audit, mfa });
+    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mfa });
     const userAdmin = createUserAdminService({
       users,
       transaction: createUserAdminTransaction(database),
@@ -322,6 +360,27 @@ export async function createGatehouse(
         warn(`Committed account change not broadcast (${event.type})`, {
           error: error instanceof Error ? error.message : String(error),
         }),
+    });
+    const userImport = createUserImport({
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            users: createUserImportStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
+    const oauthClients = createOAuthClients({
+      clients: createOAuthClientStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            clients: createOAuthClientStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
     });
     const appTokens = createAppTokens({
       keyring,
@@ -354,8 +413,11 @@ export async function createGatehouse(
       sessions,
       accounts,
       tokenGrants,
+      mfa,
       selfService,
       userAdmin,
+      userImport,
+      oauthClients,
       throttle,
       counters,
       audit,

@@ -449,6 +449,32 @@ export const gatehouseConfigSchema = Type.Object(
         'successful logins per account per window, from any client (only a right password counts, so it cannot ' +
         'be aimed at an account); beyond it 429 before any hash',
     }),
+    mfaTokenTtl: secondsSetting({
+      env: 'MFA_TOKEN_TTL',
+      minimum: 30,
+      maximum: 3600,
+      default: 300,
+      description:
+        'lifetime of the `mfa_token` a right password gets when the account has a second factor (see ' +
+        '[Second factors](#second-factors-totp-and-recovery-codes))',
+    }),
+    mfaMaxFailuresPerToken: integerSetting({
+      env: 'MFA_MAX_FAILURES_PER_TOKEN',
+      minimum: 1,
+      maximum: 100,
+      default: 5,
+      description:
+        'wrong second-factor codes per `mfa_token`; then that token is dead and the password is asked again',
+    }),
+    mfaMaxFailuresPerAccount: integerSetting({
+      env: 'MFA_MAX_FAILURES_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 10_000,
+      default: 10,
+      description:
+        'wrong second-factor codes per account per `LOGIN_FAILURE_WINDOW` from clients without a device token; ' +
+        'trusted devices count on their own (`LOGIN_MAX_FAILURES_PER_DEVICE`)',
+    }),
     passwordHashReservedSlots: integerSetting({
       env: 'PASSWORD_HASH_RESERVED_SLOTS',
       minimum: 0,
