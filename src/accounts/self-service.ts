@@ -32,7 +32,7 @@ export type BrowserSignIn =
       /** A fresh device token for this browser. */
       deviceToken: string;
     }
-  | { ok: false; reason: 'invalid_credentials' | 'disabled' }
+  | { ok: false; reason: 'invalid_credentials' | 'disabled' | 'unverified' }
   | { ok: false; reason: 'throttled' | 'busy'; retryAfterSeconds: number };
 
 /** A live session of the caller's account, marked when it is the one asking. */

@@ -1,6 +1,7 @@
 import type { AccountService } from '../accounts/account-service.js';
 import { grantScopes, parseScopeParameter } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { ErrorCode } from '../errors.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
 
@@ -40,7 +41,14 @@ export type TokenGrant =
       /** Password grant only: the client's new device token. */
       deviceToken?: string | undefined;
     }
-  | { ok: false; reason: 'error'; error: TokenErrorCode; description: string }
+  | {
+      ok: false;
+      reason: 'error';
+      error: TokenErrorCode;
+      description: string;
+      /** Our stable code, sent beside `error` when the RFC's code alone is ambiguous. */
+      code?: ErrorCode;
+    }
   | {
       ok: false;
       reason: 'throttled';
@@ -136,6 +144,16 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       // "Disabled" is only revealed once the password was right (see loginWithPassword); unknown
       // email and wrong password give byte-identical answers (no account enumeration).
       if (login.reason === 'disabled') return refuse('invalid_grant', 'The account is disabled.');
+      if (login.reason === 'unverified') {
+        // REQUIRE_VERIFIED_EMAIL; like "disabled", told only to the password's holder.
+        return {
+          ok: false,
+          reason: 'error',
+          error: 'invalid_grant',
+          description: 'Confirm your email address first: follow the link mailed to it.',
+          code: 'EMAIL_NOT_VERIFIED',
+        };
+      }
       return refuse('invalid_grant', 'Invalid username or password.');
     }
     // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides.

@@ -152,6 +152,8 @@ export function registerAuthRoutes(
         }
         if (login.reason === 'disabled')
           throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
+        if (login.reason === 'unverified')
+          throw new GatehouseError('EMAIL_NOT_VERIFIED', 'Confirm your email address first: follow the link mailed to it.');
         throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
       }
       reply.setCookie(cookies.sessionName, login.cookieToken, {

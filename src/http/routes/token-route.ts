@@ -43,7 +43,11 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
   if (refusal.reason === 'throttled') {
     return OAuthTokenError.throttled(refusal.code, refusal.description, refusal.retryAfterSeconds);
   }
-  return new OAuthTokenError(refusal.error, refusal.description);
+  return new OAuthTokenError(
+    refusal.error,
+    refusal.description,
+    refusal.code === undefined ? {} : { code: refusal.code },
+  );
 }
 
 /**
