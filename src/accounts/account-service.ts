@@ -69,7 +69,11 @@ export interface AccountService {
    * deletion): limited per session like {@link AccountService.updateProfile}. Throws
    * INVALID_CURRENT_PASSWORD, TOO_MANY_LOGIN_ATTEMPTS or TOO_MANY_REQUESTS.
    */
-  confirmCurrentPassword(user: UserRecord, currentPassword: string | undefined, currentSessionId: string): Promise<void>;
+  confirmCurrentPassword(
+    user: UserRecord,
+    currentPassword: string | undefined,
+    currentSessionId: string,
+  ): Promise<void>;
   /** Applies a change made on behalf of the user and tells every instance. */
   applyUserChange(id: string, patch: Parameters<UserStore['updateUser']>[1]): Promise<UserRecord | undefined>;
 }

@@ -1,6 +1,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
+import type { Mailer } from '../mail/mailer.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
@@ -91,6 +92,10 @@ export interface SelfServiceDeps {
   sessionStore: Pick<SessionStore, 'findSession'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
+  /** Sends the "your password was changed" notice (issue 12). @default no notice */
+  mailer?: Pick<Mailer, 'send'>;
+  /** @default Date.now */
+  clock?: () => number;
 }
 
 /** Creates the {@link SelfService}. */
@@ -182,6 +187,10 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
           actorId: userId,
           targetId: userId,
           ...caller.client,
+        });
+        // Queued after the change committed; never delays or fails it.
+        deps.mailer?.send('password_changed', updated.email, {
+          when: new Date((deps.clock ?? Date.now)()).toISOString(),
         });
       }
       return updated;

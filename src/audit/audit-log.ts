@@ -14,7 +14,13 @@ export type AuditEventName =
   | 'role_changed'
   | 'user_disabled'
   | 'user_enabled'
-  | 'user_deleted';
+  | 'user_deleted'
+  | 'password_reset_requested'
+  | 'password_reset'
+  | 'verification_requested'
+  | 'email_verified'
+  | 'email_change_requested'
+  | 'email_changed';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */
 export interface AuditEntry {

@@ -43,8 +43,13 @@ const footer = 'If this was not you, you can ignore this message.';
 const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
   verify_email: {
     subject: 'Confirm your email address',
-    text: 'Confirm this address for your account by opening this link within {{hours}} hours:\n\n{{link}}\n\n' + footer,
-    html: '<p>Confirm this address for your account by opening this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my address</a></p><p>' + footer + '</p>',
+    text:
+      'Confirm this address for your account by opening this link within {{hours}} hours:\n\n{{link}}\n\n' +
+      footer,
+    html:
+      '<p>Confirm this address for your account by opening this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my address</a></p><p>' +
+      footer +
+      '</p>',
   },
   reset_password: {
     subject: 'Reset your password',
@@ -53,8 +58,13 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
   },
   confirm_email_change: {
     subject: 'Confirm your new email address',
-    text: 'To make {{new_email}} the address of your account, open this link within {{hours}} hours:\n\n{{link}}\n\n' + footer,
-    html: '<p>To make {{new_email}} the address of your account, open this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my new address</a></p><p>' + footer + '</p>',
+    text:
+      'To make {{new_email}} the address of your account, open this link within {{hours}} hours:\n\n{{link}}\n\n' +
+      footer,
+    html:
+      '<p>To make {{new_email}} the address of your account, open this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my new address</a></p><p>' +
+      footer +
+      '</p>',
   },
   email_change_requested: {
     subject: 'Your email address is about to change',
@@ -73,8 +83,13 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
   },
   account_exists: {
     subject: 'You already have an account',
-    text: 'Someone tried to create an account with this address, which already has one. If it was you, sign in, or reset your password here:\n\n{{link}}\n\n' + footer,
-    html: '<p>Someone tried to create an account with this address, which already has one. If it was you, sign in, or <a href="{{link}}">reset your password</a>.</p><p>' + footer + '</p>',
+    text:
+      'Someone tried to create an account with this address, which already has one. If it was you, sign in, or reset your password here:\n\n{{link}}\n\n' +
+      footer,
+    html:
+      '<p>Someone tried to create an account with this address, which already has one. If it was you, sign in, or <a href="{{link}}">reset your password</a>.</p><p>' +
+      footer +
+      '</p>',
   },
   second_factor_removed: {
     subject: 'A second factor was removed from your account',
@@ -128,7 +143,9 @@ export function loadMailTemplates(dir: string | undefined): MailTemplates {
           const content = readFileSync(path, 'utf8');
           for (const match of content.matchAll(PLACEHOLDER)) {
             if (!allowed.has(match[1] ?? ''))
-              problems.push(`MAIL_TEMPLATES_DIR: ${path} uses {{${match[1]}}}; ${kind} has ${[...allowed].join(', ') || 'none'}`);
+              problems.push(
+                `MAIL_TEMPLATES_DIR: ${path} uses {{${match[1]}}}; ${kind} has ${[...allowed].join(', ') || 'none'}`,
+              );
           }
           return suffix === '.subject.txt' ? content.trim() : content;
         };
@@ -146,8 +163,8 @@ export function loadMailTemplates(dir: string | undefined): MailTemplates {
     render(kind, to, values) {
       const template = templates[kind];
       const lookup = values as unknown as Record<string, string>;
-      const fill = (source: string, escape: (value: string) => string) =>
-        source.replace(PLACEHOLDER, (_all, name: string) => escape(lookup[name] ?? ''));
+      const fill = (source: string, encode: (value: string) => string) =>
+        source.replace(PLACEHOLDER, (_all, name: string) => encode(lookup[name] ?? ''));
       return {
         to,
         // A header line: no line breaks from a value (header injection).

@@ -85,7 +85,11 @@ export function createMailer(options: MailerOptions): Mailer {
           const delay = delays[job.attempt];
           const reason = error instanceof Error ? error.message : String(error);
           if (delay === undefined) {
-            warn('mail not delivered after every retry; dropped', { kind: job.kind, attempts: job.attempt + 1, error: reason });
+            warn('mail not delivered after every retry; dropped', {
+              kind: job.kind,
+              attempts: job.attempt + 1,
+              error: reason,
+            });
             continue;
           }
           warn('mail delivery failed; retrying', { kind: job.kind, attempt: job.attempt + 1, error: reason });

@@ -1,8 +1,8 @@
 import type { AccountService } from '../accounts/account-service.js';
 import { grantScopes, parseScopeParameter } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { ErrorCode } from '../errors.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { ErrorCode } from '../errors.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
 
 /**

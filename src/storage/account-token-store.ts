@@ -22,12 +22,20 @@ export interface AccountTokenStore {
   /** Stores `token`, replacing the account's previous token of the same purpose (one live link each). */
   replaceToken(token: AccountTokenRecord): Promise<void>;
   /** The unexpired token with this hash and purpose, without using it up. */
-  findToken(tokenHash: string, purpose: AccountTokenPurpose, now: number): Promise<AccountTokenRecord | undefined>;
+  findToken(
+    tokenHash: string,
+    purpose: AccountTokenPurpose,
+    now: number,
+  ): Promise<AccountTokenRecord | undefined>;
   /**
    * Deletes and returns the unexpired token with this hash and purpose: one statement, so of two
    * concurrent uses exactly one gets it (single use).
    */
-  consumeToken(tokenHash: string, purpose: AccountTokenPurpose, now: number): Promise<AccountTokenRecord | undefined>;
+  consumeToken(
+    tokenHash: string,
+    purpose: AccountTokenPurpose,
+    now: number,
+  ): Promise<AccountTokenRecord | undefined>;
   /** Deletes the account's tokens (of one purpose, or all). */
   deleteUserTokens(userId: string, purpose?: AccountTokenPurpose): Promise<void>;
   /** Deletes expired tokens (the hourly sweep); returns how many. */

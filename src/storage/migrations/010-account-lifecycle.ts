@@ -28,7 +28,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addUniqueConstraint('account_tokens_user_purpose_unique', ['user_id', 'purpose'])
     .execute();
-  await db.schema.createIndex('account_tokens_expiry_idx').on('account_tokens').column('expires_at').execute();
+  await db.schema
+    .createIndex('account_tokens_expiry_idx')
+    .on('account_tokens')
+    .column('expires_at')
+    .execute();
 }
 
 /** Drops the link table and the verified flag. */
