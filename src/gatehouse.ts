@@ -17,6 +17,7 @@ import { createLoginThrottle, type LoginThrottle } from './accounts/login-thrott
 import { createSelfService, type SelfService } from './accounts/self-service.js';
 import { createUserAdminService, type UserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache, type UserCache } from './accounts/user-cache.js';
+import { createUserImport, type UserImport } from './accounts/user-import.js';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
@@ -37,6 +38,10 @@ import { loadMailTemplates } from './mail/mail-templates.js';
 import { createSmtpTransport } from './mail/mail-transport.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
+import { createMfaService, type MfaService } from './mfa/mfa-service.js';
+import { createMfaTokens } from './mfa/mfa-token.js';
+import { createMfaStore } from './mfa/storage/mfa-store.js';
+import { createOAuthClients, type OAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import {
@@ -58,10 +63,12 @@ import { type AuditRetentionStore, createAuditRetentionStore } from './storage/a
 import { createAuditStore } from './storage/audit-store.js';
 import { createLifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
+import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { type Database, openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore, type SessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
+import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserStore } from './storage/user-store.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
@@ -122,6 +129,8 @@ export interface Gatehouse {
   readonly accounts: AccountService;
   /** The token endpoint's grants (`password`, `refresh_token`): scopes, login rules, audit. */
   readonly tokenGrants: TokenGrants;
+  /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
+  readonly mfa: MfaService;
   /** Register, browser sign-in and sign-out, profile changes and one's own sessions. */
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
@@ -143,6 +152,10 @@ export interface Gatehouse {
    * function that removes the hook.
    */
   onAccountDeleting(hook: AccountDeletingHook): () => void;
+  /** Accounts imported from another application with their legacy hashes (`import-users`). */
+  readonly userImport: UserImport;
+  /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
+  readonly oauthClients: OAuthClients;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, join limits); in Redis when configured. */
   readonly counters: CounterStore;
@@ -320,6 +333,11 @@ export async function createGatehouse(
       minLength: config.passwordMinLength,
       contextWords: [config.issuer],
     });
+    const deviceTokens = createDeviceTokens({
+      secretKey: config.secretKey,
+      ttlSeconds: config.deviceTokenTtl,
+      clock,
+    });
     const accounts = createAccountService({
       users,
       userCache,
@@ -328,11 +346,7 @@ export async function createGatehouse(
       throttle,
       // Entries live only while a password check runs or waits: bounded by these two numbers.
       gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
-      deviceTokens: createDeviceTokens({
-        secretKey: config.secretKey,
-        ttlSeconds: config.deviceTokenTtl,
-        clock,
-      }),
+      deviceTokens,
       bus,
       clock,
       passwordPolicy,
@@ -340,7 +354,6 @@ export async function createGatehouse(
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
-    const tokenGrants = createTokenGrants({ accounts, sessions, audit });
     // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
     const transport =
       config.smtpUrl === undefined
@@ -360,7 +373,41 @@ export async function createGatehouse(
       scheduler,
       warn,
     });
-    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mailer, clock });
+    const mfa = createMfaService({
+      store: createMfaStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            mfa: createMfaStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      users,
+      counters,
+      tokens: createMfaTokens(config.secretKey),
+      deviceTokens,
+      secretKey: config.secretKey,
+      issuer: config.issuer,
+      limits: {
+        tokenTtlMs: config.mfaTokenTtl * 1000,
+        perToken: config.mfaMaxFailuresPerToken,
+        perAccount: config.mfaMaxFailuresPerAccount,
+        perDevice: config.loginMaxFailuresPerDevice,
+        windowMs: config.loginFailureWindow * 1000,
+      },
+      clock,
+    });
+    const tokenGrants = createTokenGrants({ accounts, sessions, audit, mfa });
+    const selfService = createSelfService({
+      accounts,
+      sessions,
+      users,
+      sessionStore,
+      audit,
+      mfa,
+      mailer,
+      clock,
+    });
     const userAdmin = createUserAdminService({
       users,
       transaction: createUserAdminTransaction(database),
@@ -398,6 +445,27 @@ export async function createGatehouse(
         accountMailsPerHour: config.accountMailsPerHour,
       },
     });
+    const userImport = createUserImport({
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            users: createUserImportStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
+    const oauthClients = createOAuthClients({
+      clients: createOAuthClientStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            clients: createOAuthClientStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
     const appTokens = createAppTokens({
       keyring,
       clock,
@@ -430,11 +498,14 @@ export async function createGatehouse(
       sessions,
       accounts,
       tokenGrants,
+      mfa,
       selfService,
       userAdmin,
       lifecycle,
       mailer,
       onAccountDeleting: (hook) => lifecycle.onAccountDeleting(hook),
+      userImport,
+      oauthClients,
       throttle,
       counters,
       audit,

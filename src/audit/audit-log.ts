@@ -20,7 +20,16 @@ export type AuditEventName =
   | 'verification_requested'
   | 'email_verified'
   | 'email_change_requested'
-  | 'email_changed';
+  | 'email_changed'
+  | 'users_imported'
+  | 'oauth_client_created'
+  | 'oauth_client_deleted'
+  | 'mfa_enabled'
+  | 'mfa_disabled'
+  | 'mfa_recovery_codes_regenerated'
+  | 'mfa_recovery_code_used'
+  | 'mfa_failed'
+  | 'mfa_reset';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */
 export interface AuditEntry {
