@@ -40,6 +40,10 @@ export const ERROR_CODES = [
   'SERVICE_UNAVAILABLE',
   /** The database did not answer in time or is down; the client should retry. */
   'DATABASE_UNAVAILABLE',
+  /** REQUIRE_VERIFIED_EMAIL: the password was right but the account's address is not confirmed. */
+  'EMAIL_NOT_VERIFIED',
+  /** A mailed link's token is unknown, used, expired, or for another purpose or address (alike). */
+  'INVALID_LINK_TOKEN',
   /** A second-factor code (TOTP or recovery code) is missing, wrong, expired or already used. */
   'INVALID_OTP',
   /**

@@ -1,5 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Static, TSchema } from 'typebox';
+import {
+  type AccountDeletingHook,
+  type AccountLifecycle,
+  createAccountLifecycle,
+} from './accounts/account-lifecycle.js';
 import { type AccountService, createAccountService } from './accounts/account-service.js';
 import {
   type CounterStore,
@@ -29,6 +34,10 @@ import {
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
+import { loadMailTemplates } from './mail/mail-templates.js';
+import { createSmtpTransport } from './mail/mail-transport.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
+import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
 import { createMfaService, type MfaService } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
@@ -50,9 +59,11 @@ import {
 } from './sessions/session-manager.js';
 import { createStepUpPolicy, type StepUpPolicy } from './sessions/step-up.js';
 import { createTokenGrants, type TokenGrants } from './sessions/token-grants.js';
+import { createAccountTokenStore } from './storage/account-token-store.js';
 import { appTables } from './storage/app-tables.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
+import { createLifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { type Database, openDatabase } from './storage/open-database.js';
@@ -134,6 +145,23 @@ export interface Gatehouse {
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
   readonly userAdmin: UserAdminService;
+  /**
+   * Email verification, password reset, email change and account deletion (issue 12): mailed,
+   * single-use, expiring links.
+   */
+  readonly lifecycle: AccountLifecycle;
+  /**
+   * Outgoing mail: SMTP (`SMTP_URL`) or the file outbox (`DATA_DIR/outbox`), queued and retried in
+   * the background.
+   */
+  readonly mailer: Mailer;
+  /**
+   * Registers `hook` to run inside the transaction that deletes an account, before its row goes
+   * (Dicery closes the rooms the account hosts there). It gets the transaction (`tx.appDatabase`,
+   * `tx.afterCommit` for broadcasts) and the account's id; throwing aborts the deletion. Returns a
+   * function that removes the hook.
+   */
+  onAccountDeleting(hook: AccountDeletingHook): () => void;
   /** Accounts imported from another application with their legacy hashes (`import-users`). */
   readonly userImport: UserImport;
   /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
@@ -219,6 +247,7 @@ export async function createGatehouse(
   });
   let redis: RedisConnections | undefined;
   let keyring: Keyring | undefined;
+  let mailer: Mailer | undefined;
   try {
     if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
@@ -331,10 +360,30 @@ export async function createGatehouse(
       bus,
       clock,
       passwordPolicy,
+      requireVerifiedEmail: config.requireVerifiedEmail,
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
     const stepUp = createStepUpPolicy({ sessions: sessionStore, maxAgeSeconds: config.stepUpMaxAge, clock });
+    // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
+    const transport =
+      config.smtpUrl === undefined
+        ? createOutboxTransport({ dir: outboxDirectory(config.dataDir), from: config.mailFrom, clock })
+        : createSmtpTransport({
+            url: config.smtpUrl,
+            from: config.mailFrom,
+            timeoutMs: config.mailSendTimeoutMs,
+          });
+    if (transport.kind === 'outbox')
+      warn(`no SMTP_URL: mail is written to ${outboxDirectory(config.dataDir)} (mode 0600), not sent`);
+    mailer = createMailer({
+      transport,
+      templates: loadMailTemplates(config.mailTemplatesDir),
+      publicUrl: config.publicUrl,
+      maxQueued: config.mailQueueMax,
+      scheduler,
+      warn,
+    });
     const mfa = createMfaService({
       stepUp,
       store: createMfaStore(database.db),
@@ -360,7 +409,16 @@ export async function createGatehouse(
       },
       clock,
     });
-    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mfa, stepUp });
+    const selfService = createSelfService({
+      accounts,
+      sessions,
+      users,
+      sessionStore,
+      audit,
+      mfa,
+      stepUp,
+      mailer,
+    });
     const reauthentication = createReauthentication({
       accounts,
       mfa,
@@ -379,6 +437,36 @@ export async function createGatehouse(
         warn(`Committed account change not broadcast (${event.type})`, {
           error: error instanceof Error ? error.message : String(error),
         }),
+    });
+    const accountTokens = createAccountTokenStore(database.db);
+    const transaction = <T>(work: (tx: GatehouseTransaction) => Promise<T>) =>
+      runGatehouseTransaction({ database, clock }, work);
+    const lifecycle = createAccountLifecycle({
+      users,
+      tokens: accountTokens,
+      secondFactor: {
+        isEnrolled: (userId) => mfa.isEnrolled(userId),
+        requireRecentAuthentication: (sessionId) => stepUp.requireRecentAuthentication(sessionId),
+      },
+      transaction,
+      stores: (tx) => createLifecycleStores(tx.db, database.dialect),
+      accounts,
+      selfService,
+      hasher,
+      passwordPolicy,
+      throttle,
+      counters,
+      revocations,
+      bus,
+      mailer,
+      clock,
+      warn,
+      settings: {
+        requireVerifiedEmail: config.requireVerifiedEmail,
+        emailVerificationTtl: config.emailVerificationTtl,
+        passwordResetTtl: config.passwordResetTtl,
+        accountMailsPerHour: config.accountMailsPerHour,
+      },
     });
     const userImport = createUserImport({
       transaction: (work) =>
@@ -421,6 +509,7 @@ export async function createGatehouse(
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     const sweeper = scheduler.setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
+      accountTokens.deleteExpired(clock()).catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
@@ -447,6 +536,9 @@ export async function createGatehouse(
       reauthentication,
       selfService,
       userAdmin,
+      lifecycle,
+      mailer,
+      onAccountDeleting: (hook) => lifecycle.onAccountDeleting(hook),
       userImport,
       oauthClients,
       throttle,
@@ -465,9 +557,10 @@ export async function createGatehouse(
       redisState: () => redis?.state() ?? 'disabled',
       redisStats: () => redis?.stats(),
       checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
-      transaction: (work) => runGatehouseTransaction({ database, clock }, work),
+      transaction,
       async close() {
         sweeper.cancel();
+        mailer?.close();
         revocations.close();
         userCache.close();
         keyring?.close();
@@ -478,6 +571,7 @@ export async function createGatehouse(
       },
     };
   } catch (error) {
+    mailer?.close();
     keyring?.close();
     await redis?.close();
     await database.close();

@@ -46,7 +46,7 @@ export type PasswordLogin =
       /** The counter key of the valid device token this client presented, if it was trusted. */
       trustedDeviceId?: string | undefined;
     }
-  | { ok: false; reason: 'invalid_credentials' | 'disabled'; userId?: string }
+  | { ok: false; reason: 'invalid_credentials' | 'disabled' | 'unverified'; userId?: string }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
   | { ok: false; reason: 'busy'; retryAfterSeconds: number };
 
@@ -101,6 +101,8 @@ export interface AccountServiceDeps {
   clock: () => number;
   /** Rules for new passwords. @default createPasswordPolicy() (15 characters minimum) */
   passwordPolicy?: PasswordPolicy;
+  /** `REQUIRE_VERIFIED_EMAIL`: a right password of an unverified account logs in nothing. @default false */
+  requireVerifiedEmail?: boolean;
 }
 
 /** Most code points in a `full_name`. */
@@ -169,6 +171,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     }
     await deps.throttle.recordSuccess(subject);
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
+    // REQUIRE_VERIFIED_EMAIL: told only once the password was right, like "disabled".
+    if (deps.requireVerifiedEmail === true && !user.emailVerified)
+      return { ok: false, reason: 'unverified', userId: user.id };
     await deps.throttle.recordLogin(accountKey);
     const deviceToken = deps.deviceTokens.issue(user.id);
     const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
@@ -248,6 +253,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         passwordHash: await hasher.hash(password),
         role: input.role ?? 'user',
         isActive: true,
+        emailVerified: false,
         createdAt: now,
         updatedAt: now,
       };

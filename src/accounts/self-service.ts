@@ -1,6 +1,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
+import type { Mailer } from '../mail/mailer.js';
 import { amrOf, type MfaService, type SecondFactorMethod } from '../mfa/mfa-service.js';
 import type { PasswordUpgrade, SessionManager } from '../sessions/session-manager.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
@@ -34,7 +35,7 @@ export type BrowserSignIn =
       /** A fresh device token for this browser. */
       deviceToken: string;
     }
-  | { ok: false; reason: 'invalid_credentials' | 'disabled' }
+  | { ok: false; reason: 'invalid_credentials' | 'disabled' | 'unverified' }
   | { ok: false; reason: 'throttled' | 'busy'; retryAfterSeconds: number }
   /** The password was right; the account has a second factor: {@link SelfService.completeSignIn} next. */
   | { ok: false; reason: 'mfa_required'; mfaToken: string };
@@ -118,6 +119,10 @@ export interface SelfServiceDeps {
   stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
+  /** Sends the "your password was changed" notice (issue 12). @default no notice */
+  mailer?: Pick<Mailer, 'send'>;
+  /** @default Date.now */
+  clock?: () => number;
 }
 
 /** Creates the {@link SelfService}. */
@@ -273,6 +278,10 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
           actorId: userId,
           targetId: userId,
           ...caller.client,
+        });
+        // Queued after the change committed; never delays or fails it.
+        deps.mailer?.send('password_changed', updated.email, {
+          when: new Date((deps.clock ?? Date.now)()).toISOString(),
         });
       }
       return updated;

@@ -142,6 +142,7 @@ function validate(fields: Readonly<Record<string, unknown>>, createdAt: number):
       passwordHash: hash,
       role,
       isActive: !disabled,
+      emailVerified: false,
       createdAt,
       updatedAt: createdAt,
     },

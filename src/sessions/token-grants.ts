@@ -2,6 +2,7 @@ import type { AccountService } from '../accounts/account-service.js';
 import { grantScopes, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { ErrorCode } from '../errors.js';
 import { amrOf, type MfaService } from '../mfa/mfa-service.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
 
@@ -57,7 +58,14 @@ export type TokenGrant =
       /** Password grant only: the client's new device token. */
       deviceToken?: string | undefined;
     }
-  | { ok: false; reason: 'error'; error: TokenErrorCode; description: string }
+  | {
+      ok: false;
+      reason: 'error';
+      error: TokenErrorCode;
+      description: string;
+      /** Our stable code, sent beside `error` when the RFC's code alone is ambiguous. */
+      code?: ErrorCode;
+    }
   /** The password was right and the account has a second factor: continue with the MFA grant. */
   | { ok: false; reason: 'mfa_required'; mfaToken: string; description: string }
   | {
@@ -177,6 +185,16 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       // "Disabled" is only revealed once the password was right (see loginWithPassword); unknown
       // email and wrong password give byte-identical answers (no account enumeration).
       if (login.reason === 'disabled') return refuse('invalid_grant', 'The account is disabled.');
+      if (login.reason === 'unverified') {
+        // REQUIRE_VERIFIED_EMAIL; like "disabled", told only to the password's holder.
+        return {
+          ok: false,
+          reason: 'error',
+          error: 'invalid_grant',
+          description: 'Confirm your email address first: follow the link mailed to it.',
+          code: 'EMAIL_NOT_VERIFIED',
+        };
+      }
       return refuse('invalid_grant', 'Invalid username or password.');
     }
     // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides.

@@ -90,6 +90,7 @@ describe('admin user routes', () => {
         full_name: null,
         role: 'admin',
         is_active: true,
+        email_verified: false,
         created_at: expect.any(String),
       });
 

@@ -40,6 +40,7 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
       passwordHash: 'h',
       role: 'user',
       isActive: true,
+      emailVerified: false,
       createdAt: 0,
       updatedAt: 0,
     });

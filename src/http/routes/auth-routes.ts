@@ -59,7 +59,9 @@ export function registerAuthRoutes(
           'Passwords (NIST SP 800-63B-4): `PASSWORD_MIN_LENGTH` (default 15) to 1024 characters after NFKC, never ' +
           'truncated, no composition rules; not one of the 100 000 most common passwords, nor your email, its ' +
           'name part or the service name, in any case or with digits or symbols added around it. Emails are ' +
-          'unique ignoring case. Unknown fields (such as `role`) are rejected, never stored.',
+          'unique ignoring case. Unknown fields (such as `role`) are rejected, never stored. A verification link ' +
+          'is mailed to the address. With `REQUIRE_VERIFIED_EMAIL=true` the answer is 202 whether or not the ' +
+          'address already has an account (its owner is mailed instead), so sign-up reveals no accounts.',
         body: Type.Object(
           {
             email: Type.String({ minLength: 3, maxLength: 320 }),
@@ -68,7 +70,13 @@ export function registerAuthRoutes(
           },
           { additionalProperties: false },
         ),
-        response: { 201: publicUserRef, 400: problemRef, 409: problemRef, 429: problemRef },
+        response: {
+          201: publicUserRef,
+          202: Type.Object({ status: Type.Literal('accepted') }),
+          400: problemRef,
+          409: problemRef,
+          429: problemRef,
+        },
       },
     },
     async (request, reply) => {
@@ -84,11 +92,12 @@ export function registerAuthRoutes(
         gatehouse.clock,
       );
       const { body } = request;
-      const user = await selfService.register(
+      const outcome = await gatehouse.lifecycle.register(
         { email: body.email, password: body.password, fullName: body.full_name },
         callerOf(request),
       );
-      return reply.code(201).send(toPublicUser(user));
+      if (outcome.status === 'accepted') return reply.code(202).send({ status: 'accepted' as const });
+      return reply.code(201).send(toPublicUser(outcome.user));
     },
   );
 
@@ -161,6 +170,11 @@ export function registerAuthRoutes(
         }
         if (login.reason === 'disabled')
           throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
+        if (login.reason === 'unverified')
+          throw new GatehouseError(
+            'EMAIL_NOT_VERIFIED',
+            'Confirm your email address first: follow the link mailed to it.',
+          );
         if (login.reason === 'mfa_required') {
           return reply
             .code(200)

@@ -49,7 +49,11 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
       extra: { mfa_token: refusal.mfaToken },
     });
   }
-  return new OAuthTokenError(refusal.error, refusal.description);
+  return new OAuthTokenError(
+    refusal.error,
+    refusal.description,
+    refusal.code === undefined ? {} : { code: refusal.code },
+  );
 }
 
 /**
