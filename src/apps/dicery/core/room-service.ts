@@ -12,7 +12,6 @@ import {
   roomNotFound,
   seatExpired,
   seatInvalid,
-  seatReplaced,
 } from './errors.js';
 import {
   type DisplayTextRejection,
