@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { base64url, decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 
@@ -129,7 +130,7 @@ describe('GET /users/me with a bearer token', () => {
   it('rejects the token of a disabled user', async () => {
     const other = await createUser(app);
     const otherToken = (await login(app, other.email)).access_token;
-    await app.gatehouse.accounts.applyUserChange(other.id, { isActive: false });
+    await gatehouseCore(app.gatehouse).accounts.applyUserChange(other.id, { isActive: false });
     await expectInvalidToken(otherToken);
   });
 

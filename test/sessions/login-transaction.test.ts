@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatehouseConfig } from '../../src/config/config.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { cookiesOf, createUser, PASSWORD, postToken } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
@@ -73,7 +74,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
           password: PASSWORD,
         });
         status = response.statusCode;
-        const session = await app.gatehouse.sessionStore.listLiveSessions(user.id, Date.now());
+        const session = await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(user.id, Date.now());
         sessionId = session[0]?.id ?? '';
       });
       expect(status).toBe(200);
@@ -84,7 +85,11 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       expect(writes).toMatch(/insert into "refresh_tokens"/);
       expect(writes).toMatch(/insert into "audit_events"/);
       if (strategy === 'database') expect(writes).toMatch(/insert into "access_tokens"/);
-      const entries = await app.gatehouse.audit.list({ limit: 10, offset: 0, event: 'login_succeeded' });
+      const entries = await gatehouseCore(app.gatehouse).audit.list({
+        limit: 10,
+        offset: 0,
+        event: 'login_succeeded',
+      });
       expect(entries.items.some((entry) => entry.details?.session === sessionId)).toBe(true);
     });
 
@@ -125,7 +130,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       expect(writes).toMatch(/update "sessions"/);
       expect(writes).toMatch(/insert into "sessions"/);
       expect(writes).toMatch(/insert into "audit_events"/);
-      const sessions = await app.gatehouse.sessionStore.listLiveSessions(user.id, Date.now());
+      const sessions = await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(user.id, Date.now());
       expect(sessions).toHaveLength(1);
     });
   });

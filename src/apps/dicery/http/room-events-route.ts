@@ -206,7 +206,7 @@ export function registerRoomEventsRoute(
     }
     stream.renewing = true;
     try {
-      const check = await gatehouse.checkSession(stream.hostSessionId);
+      const check = await gatehouse.sessions.check(stream.hostSessionId);
       if (check.ok) {
         stream.expiresAt = check.expiresAt;
         arm(stream);
@@ -321,7 +321,7 @@ export function registerRoomEventsRoute(
       const byRoom = new Map<string, Stream[]>();
       const now = clock();
       for (const stream of streams) {
-        if (stream.hostSessionId !== null && gatehouse.isSessionRevoked(stream.hostSessionId)) {
+        if (stream.hostSessionId !== null && gatehouse.sessions.isRevoked(stream.hostSessionId)) {
           end(stream, undefined, 'session_revoked');
           continue;
         }
