@@ -59,7 +59,8 @@ export interface GatehouseOptions {
   /** The clock in epoch ms; tests pass a controllable one. @default Date.now */
   clock?: () => number;
   /**
-   * Where periodic upkeep (the hourly sweep, revocation-list reloads) is scheduled; tests pass
+   * Where periodic work (the hourly sweep, revocation-list and signing-key reloads, the Redis
+   * probe, apps' timers through `Gatehouse.scheduler`) is scheduled; tests pass
    * `createTestClock()` as both `clock` and `scheduler`, so advancing time fires the work that is due.
    * @default Node's timers, unref'd
    */
@@ -186,6 +187,11 @@ export interface Gatehouse {
   readonly config: GatehouseSettings;
   /** The clock in epoch ms (`GatehouseOptions.clock`). */
   readonly clock: () => number;
+  /**
+   * Where an app schedules its periodic work (Dicery's stream heartbeats): the core's own
+   * (`GatehouseOptions.scheduler`), so a test's `createTestClock()` drives the app's timers too.
+   */
+  readonly scheduler: Scheduler;
   /** Read and create accounts. */
   readonly users: GatehouseUsers;
   /** Validate access tokens, check and end sessions. */
@@ -286,6 +292,7 @@ export async function createGatehouseCore(
               commandTimeoutMs: config.redisCommandTimeoutMs,
               connectTimeoutMs: config.redisConnectTimeoutMs,
               maxReconnectDelayMs: config.redisMaxReconnectDelayMs,
+              scheduler,
             },
             warn,
           );
@@ -313,6 +320,7 @@ export async function createGatehouseCore(
       clock,
       retentionSeconds: retiredKeyRetentionSeconds(config),
       onWarning: warn,
+      scheduler,
     });
     const revocations = await createRevocationList({
       store: sessionStore,
@@ -431,6 +439,7 @@ export async function createGatehouseCore(
     const facade: Gatehouse = Object.freeze({
       config: Object.freeze(settings),
       clock,
+      scheduler,
       users: Object.freeze({
         get: (id: string) => userCache.get(id),
         async findByEmail(email: string) {

@@ -122,7 +122,7 @@ describe('the Gatehouse facade (issue 16)', () => {
     expect(await gatehouse.sessions.validate(tokens.accessToken)).toEqual({ ok: false, reason: 'disabled' });
   });
 
-  it("tells subscribers about account changes until they unsubscribe; apps cannot publish", async () => {
+  it('tells subscribers about account changes until they unsubscribe; apps cannot publish', async () => {
     const user = await gatehouse.users.register({ email: email(), password: PASSWORD });
     const seen: string[] = [];
     const unsubscribe = gatehouse.events.subscribe((event) => {

@@ -373,11 +373,11 @@ export function registerRoomEventsRoute(
     for (const stream of streams) void catchUpTail(stream);
   });
 
-  const heartbeat = setInterval(() => {
+  // On the core's scheduler (unref'd Node timers in production), so a test clock drives it.
+  const heartbeat = gatehouse.scheduler.setInterval(() => {
     for (const stream of streams) if (stream.pending === undefined) write(stream, ': heartbeat\n\n');
     void reconcile();
   }, heartbeatMs);
-  heartbeat.unref();
 
   // Open streams would keep `server.close()` waiting forever; end them first. Clients reconnect
   // (to another instance, behind a load balancer) and resume with Last-Event-ID.
@@ -385,7 +385,7 @@ export function registerRoomEventsRoute(
     for (const stream of streams) end(stream, 'server shutting down');
   });
   app.addHook('onClose', async () => {
-    clearInterval(heartbeat);
+    heartbeat.cancel();
     stopResync();
   });
 
