@@ -41,6 +41,12 @@ Commands:
                                           publication delay), or withdraw a key at once
                                           (JWT_ALG=EdDSA, ES256 or RS256)
   backup FILE                             copy the SQLite database to FILE, safely while servers run
+  clients create --name N [--redirect-uri U]... [--post-logout-redirect-uri U]...
+                 [--confidential] [--grant G]... [--scope S]...
+                                          register an OAuth client and print it as JSON (with
+                                          client_secret, shown once, when --confidential)
+  clients list                            print every OAuth client as JSON
+  clients delete CLIENT_ID                remove an OAuth client
   help                                    print this help (also --help, -h)
 
 Options:
@@ -49,7 +55,8 @@ Options:
 Exit codes (sysexits.h):
   0   done
   64  usage: no or unknown command, unknown option, missing or bad argument
-  65  data error: the account was refused (weak password, taken or invalid email, two stdin lines)
+  65  data error: the account or client was refused (weak password, taken or invalid email, two
+      stdin lines, a bad redirect URI, grant or scope), or no such client to delete
   66  no input: no password on stdin; no database file to back up
   69  unavailable: database unreachable (migrate, create-user); the port is in use or not allowed
   70  software: an unexpected error (rerun with --debug and report it)
@@ -60,7 +67,7 @@ Exit codes (sysexits.h):
 Settings come from the environment and .env; see README.md.`;
 
 const USAGE_LINE =
-  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|help> [options] (see gatehouse --help)';
+  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|clients|help> [options] (see gatehouse --help)';
 
 /**
  * A failure the operator can act on: one line naming the cause and the fix, and its exit code.
@@ -86,7 +93,7 @@ const usage = (message: string) => new CliFailure(EXIT.usage, `${message}; ${USA
  * Parses a command's options strictly: an unknown option or a missing value is a usage error
  * (exit 64), never silently ignored.
  */
-function parseCommand<const T extends Record<string, { type: 'string' | 'boolean' }>>(
+function parseCommand<const T extends Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>(
   command: string,
   args: string[],
   options: T,
@@ -422,6 +429,100 @@ async function rotateKeys(args: string[]): Promise<void> {
   }
 }
 
+/** Codes of a client change the core refused because of what was asked. */
+const CLIENT_REFUSED: ReadonlySet<string> = new Set([
+  'VALIDATION_FAILED',
+  'CLIENT_NOT_FOUND',
+  'TOO_MANY_CLIENTS',
+]);
+
+/**
+ * `clients create|list|delete`: the operator's way to manage OAuth clients (issue 15), the same
+ * service as the admin routes. Output is JSON on stdout, so scripts can read `client_id` and
+ * `client_secret` with `jq`; the secret is printed once and stored only as a hash.
+ */
+async function clients(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === 'create') {
+    const { values } = parseCommand('clients create', rest, {
+      name: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-redirect-uri': { type: 'string', multiple: true },
+      confidential: { type: 'boolean' },
+      grant: { type: 'string', multiple: true },
+      scope: { type: 'string', multiple: true },
+    });
+    const { name } = values;
+    if (name === undefined) throw usage('clients create needs --name');
+    return withClients('created', async (service, clientView) => {
+      const created = await service.create(
+        {
+          name,
+          redirectUris: values['redirect-uri'],
+          postLogoutRedirectUris: values['post-logout-redirect-uri'],
+          confidential: values.confidential === true,
+          grantTypes: values.grant,
+          scopes: values.scope,
+        },
+        { actorId: null },
+      );
+      const output = {
+        ...clientView(created.client),
+        ...(created.clientSecret === undefined ? {} : { client_secret: created.clientSecret }),
+      };
+      console.log(JSON.stringify(output, null, 2));
+    });
+  }
+  if (sub === 'list') {
+    parseCommand('clients list', rest, {});
+    return withClients('listed', async (service, clientView) => {
+      console.log(JSON.stringify((await service.list()).map(clientView), null, 2));
+    });
+  }
+  if (sub === 'delete') {
+    const [clientId] = parseCommand('clients delete', rest, {}, 1).positionals;
+    if (clientId === undefined) throw usage('clients delete needs the CLIENT_ID');
+    return withClients('deleted', async (service) => {
+      await service.remove(clientId, { actorId: null });
+      console.log(`Deleted OAuth client ${clientId}`);
+    });
+  }
+  throw usage(
+    sub === undefined
+      ? 'clients needs create, list or delete'
+      : `clients: unknown command ${JSON.stringify(sub)}`,
+  );
+}
+
+/** Runs `work` with the core's client service, mapping refusals to exit 65 and outages to 69. */
+async function withClients(
+  verb: string,
+  work: (
+    service: import('./oauth/oauth-clients.js').OAuthClients,
+    clientView: typeof import('./oauth/client-view.js').clientView,
+  ) => Promise<void>,
+): Promise<void> {
+  const { config } = settings();
+  const { createGatehouseCore } = await import('./gatehouse.js');
+  const { clientView } = await import('./oauth/client-view.js');
+  const gatehouse = await createGatehouseCore(config).catch(async (error: unknown) => {
+    throw await databaseFailure(config, error);
+  });
+  try {
+    await work(gatehouse.oauthClients, clientView);
+  } catch (error) {
+    if (error instanceof GatehouseError && CLIENT_REFUSED.has(error.code)) {
+      const details = (error.errors ?? []).map((field) => `${field.field}: ${field.message}`);
+      throw new CliFailure(EXIT.dataError, `client not ${verb}: ${[error.message, ...details].join('; ')}`, {
+        cause: error,
+      });
+    }
+    throw await databaseFailure(config, error);
+  } finally {
+    await gatehouse.close();
+  }
+}
+
 async function backup(args: string[]): Promise<void> {
   const { positionals } = parseCommand('backup', args, {}, 1);
   const [file] = positionals;
@@ -602,6 +703,8 @@ async function main(argv: string[]): Promise<void> {
       return rotateKeys(rest);
     case 'backup':
       return backup(rest);
+    case 'clients':
+      return clients(rest);
     case 'help':
       console.log(HELP);
       return;

@@ -24,10 +24,14 @@ export const ERROR_CODES = [
   'CROSS_SITE_REQUEST',
   'NOT_FOUND',
   'USER_NOT_FOUND',
+  /** No registered OAuth client has this id (issue 15). */
+  'CLIENT_NOT_FOUND',
   'SESSION_NOT_FOUND',
   'METHOD_NOT_ALLOWED',
   'EMAIL_TAKEN',
   'LAST_SUPER_ADMIN',
+  /** The installation holds `MAX_OAUTH_CLIENTS` clients already. */
+  'TOO_MANY_CLIENTS',
   'BODY_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'TOO_MANY_REQUESTS',
@@ -36,6 +40,21 @@ export const ERROR_CODES = [
   'SERVICE_UNAVAILABLE',
   /** The database did not answer in time or is down; the client should retry. */
   'DATABASE_UNAVAILABLE',
+  /** A second-factor code (TOTP or recovery code) is missing, wrong, expired or already used. */
+  'INVALID_OTP',
+  /**
+   * A right password for an account with a second factor (`/token`: `error=mfa_required` with an
+   * `mfa_token`; not an error of the client's, but the first of two steps).
+   */
+  'MFA_REQUIRED',
+  /** The `mfa_token` of a browser sign-in is forged, expired, used or out of tries. */
+  'MFA_TOKEN_INVALID',
+  /** TOTP enrolment asked for while a confirmed authenticator exists. */
+  'MFA_ALREADY_ENABLED',
+  /** TOTP confirmation without a pending enrolment. */
+  'MFA_ENROLMENT_NOT_STARTED',
+  /** A second-factor operation on an account that has none. */
+  'MFA_NOT_ENABLED',
 ] as const;
 
 /** One of the core's stable error codes in {@link ERROR_CODES}. */
@@ -117,7 +136,12 @@ export type OAuthErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'temporarily_unavailable'
-  | 'server_error';
+  | 'server_error'
+  /**
+   * The password was right but the account has a second factor: the answer carries an
+   * `mfa_token` for the `mfa-otp` grant (modelled on Auth0's MFA API; not an RFC 6749 code).
+   */
+  | 'mfa_required';
 
 /** Options for {@link OAuthTokenError}. */
 export interface OAuthTokenErrorOptions {
@@ -130,6 +154,8 @@ export interface OAuthTokenErrorOptions {
    * scheme on `invalid_client` when the client used the `Authorization` header.
    */
   challenge?: AuthChallenge;
+  /** Extra members of the error body (the `mfa_token` of `mfa_required`). Never secrets of others. */
+  extra?: Record<string, string>;
 }
 
 /**
@@ -148,6 +174,8 @@ export class OAuthTokenError extends Error {
   readonly challenge: AuthChallenge | undefined;
   /** Our stable code, sent beside `error` when set, so clients can tell our reasons apart. */
   readonly code: string | undefined;
+  /** Extra members of the error body. */
+  readonly extra: Record<string, string>;
 
   constructor(error: OAuthErrorCode, description: string, options: OAuthTokenErrorOptions = {}) {
     super(description);
@@ -156,6 +184,7 @@ export class OAuthTokenError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.challenge = options.challenge;
     this.code = options.code;
+    this.extra = options.extra ?? {};
   }
 
   /**

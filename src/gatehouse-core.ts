@@ -19,11 +19,14 @@ import type { LoginThrottle } from './accounts/login-throttle.js';
 import type { SelfService } from './accounts/self-service.js';
 import type { UserAdminService } from './accounts/user-admin-service.js';
 import type { UserCache } from './accounts/user-cache.js';
+import type { UserImport } from './accounts/user-import.js';
 import type { AuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import type { EventBus } from './events/event-bus.js';
 import type { RedisState, RedisStats } from './events/redis-connections.js';
 import type { Gatehouse } from './gatehouse.js';
+import type { MfaService } from './mfa/mfa-service.js';
+import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
 import type { RevocationList } from './sessions/revocation-list.js';
 import type { SessionManager } from './sessions/session-manager.js';
@@ -58,6 +61,12 @@ export interface GatehouseCore {
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
   readonly userAdmin: UserAdminService;
+  /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
+  readonly mfa: MfaService;
+  /** Accounts imported from another application with their legacy hashes (`import-users`). */
+  readonly userImport: UserImport;
+  /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
+  readonly oauthClients: OAuthClients;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, registration limits); in Redis when configured. */
   readonly counters: CounterStore;

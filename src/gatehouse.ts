@@ -14,6 +14,7 @@ import { type AccountUser, withoutHash } from './accounts/public-user.js';
 import { createSelfService } from './accounts/self-service.js';
 import { createUserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache } from './accounts/user-cache.js';
+import { createUserImport } from './accounts/user-import.js';
 import { createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
@@ -30,6 +31,10 @@ import { createRedisEventBus } from './events/redis-event-bus.js';
 import { bindGatehouseCore, type GatehouseCore } from './gatehouse-core.js';
 import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
+import { createMfaService } from './mfa/mfa-service.js';
+import { createMfaTokens } from './mfa/mfa-token.js';
+import { createMfaStore } from './mfa/storage/mfa-store.js';
+import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createRevocationList, revocationRetentionMs } from './sessions/revocation-list.js';
@@ -46,10 +51,12 @@ import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
+import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
+import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserRecord } from './storage/user-store.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
@@ -374,6 +381,11 @@ export async function createGatehouseCore(
       minLength: config.passwordMinLength,
       contextWords: [config.issuer],
     });
+    const deviceTokens = createDeviceTokens({
+      secretKey: config.secretKey,
+      ttlSeconds: config.deviceTokenTtl,
+      clock,
+    });
     const accounts = createAccountService({
       users,
       userCache,
@@ -382,19 +394,39 @@ export async function createGatehouseCore(
       throttle,
       // Entries live only while a password check runs or waits: bounded by these two numbers.
       gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
-      deviceTokens: createDeviceTokens({
-        secretKey: config.secretKey,
-        ttlSeconds: config.deviceTokenTtl,
-        clock,
-      }),
+      deviceTokens,
       bus,
       clock,
       passwordPolicy,
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
-    const tokenGrants = createTokenGrants({ accounts, sessions, audit });
-    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit });
+    const mfa = createMfaService({
+      store: createMfaStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            mfa: createMfaStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      users,
+      counters,
+      tokens: createMfaTokens(config.secretKey),
+      deviceTokens,
+      secretKey: config.secretKey,
+      issuer: config.issuer,
+      limits: {
+        tokenTtlMs: config.mfaTokenTtl * 1000,
+        perToken: config.mfaMaxFailuresPerToken,
+        perAccount: config.mfaMaxFailuresPerAccount,
+        perDevice: config.loginMaxFailuresPerDevice,
+        windowMs: config.loginFailureWindow * 1000,
+      },
+      clock,
+    });
+    const tokenGrants = createTokenGrants({ accounts, sessions, audit, mfa });
+    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mfa });
     const userAdmin = createUserAdminService({
       users,
       transaction: createUserAdminTransaction(database),
@@ -405,6 +437,27 @@ export async function createGatehouseCore(
         warn(`Committed account change not broadcast (${event.type})`, {
           error: error instanceof Error ? error.message : String(error),
         }),
+    });
+    const userImport = createUserImport({
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            users: createUserImportStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
+    });
+    const oauthClients = createOAuthClients({
+      clients: createOAuthClientStore(database.db),
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            clients: createOAuthClientStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock,
     });
     const appTokens = createAppTokens({
       keyring,
@@ -496,8 +549,11 @@ export async function createGatehouseCore(
       sessions,
       accounts,
       tokenGrants,
+      mfa,
       selfService,
       userAdmin,
+      userImport,
+      oauthClients,
       throttle,
       counters,
       audit,

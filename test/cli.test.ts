@@ -6,10 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { CLI, type Run, run } from './support/run-cli.js';
 import { type ServerProcess, startServerProcess } from './support/server-process.js';
 import { openSse } from './support/sse-client.js';
-
-const CLI = join(import.meta.dirname, '..', 'dist', 'src', 'cli.js');
 
 const temporary: string[] = [];
 /** A fresh folder, removed after the file's tests. */
@@ -24,28 +23,6 @@ afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
 
 describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
   let server: ChildProcess | undefined;

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
+import type { Lane } from '../passwords/limit-concurrency.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
-import type { SessionManager } from '../sessions/session-manager.js';
+import type { PasswordUpgrade, SessionManager } from '../sessions/session-manager.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
 import type { DeviceTokens } from './device-token.js';
@@ -30,8 +31,20 @@ export type PasswordLogin =
   | {
       ok: true;
       user: UserRecord;
-      /** A fresh device token for this client to present on its next login (OWASP device cookie). */
+      /**
+       * A fresh device token for this client to present on its next login (OWASP device cookie).
+       * For an account with a second factor, hand it out only once that factor is proven too.
+       */
       deviceToken: string;
+      /**
+       * Set when the stored hash is a legacy (imported) or older-parameter one: the new argon2id
+       * hash, for the caller to store in the login's own transaction
+       * (`SessionStartOptions.passwordUpgrade`). A caller that starts no session may drop it;
+       * the next login offers it again.
+       */
+      passwordUpgrade?: PasswordUpgrade;
+      /** The counter key of the valid device token this client presented, if it was trusted. */
+      trustedDeviceId?: string | undefined;
     }
   | { ok: false; reason: 'invalid_credentials' | 'disabled'; userId?: string }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
@@ -118,10 +131,24 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
    * Verifies `password` for `user` (a dummy hash when there is none, so timing does not reveal
    * which emails have accounts), counts only a real failure, and issues a device token on success.
    */
+  /**
+   * Whether `password` matches the stored hash. Our hashes are of the NFKC form; an imported
+   * legacy hash was made by the old app from the password as typed, so when the two differ (and
+   * only then: at most one more hash) a hash that is not ours is also tried with the raw text.
+   */
+  const matchesStoredHash = async (phc: string, password: string, raw: string, lane: Lane) =>
+    (await hasher.verify(phc, password, lane)) ||
+    (raw !== password && hasher.needsRehash(phc) && (await hasher.verify(phc, raw, lane)));
+
+  /**
+   * Verifies `password` for `user` (a dummy hash when there is none, so timing does not reveal
+   * which emails have accounts), counts only a real failure, and issues a device token on success.
+   */
   const checkPassword = async (
     subject: LoginSubject,
     user: UserRecord | undefined,
     password: string,
+    raw: string,
     accountKey: string,
   ): Promise<PasswordLogin> => {
     const lane = subject.trust === 'trusted' ? 'reserved' : 'shared';
@@ -130,18 +157,27 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       await deps.throttle.recordFailure(subject);
       return { ok: false, reason: 'invalid_credentials' };
     }
-    if (!(await hasher.verify(user.passwordHash, password, lane))) {
+    if (!(await matchesStoredHash(user.passwordHash, password, raw, lane))) {
       await deps.throttle.recordFailure(subject);
       return { ok: false, reason: 'invalid_credentials', userId: user.id };
     }
     await deps.throttle.recordSuccess(subject);
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
     await deps.throttle.recordLogin(accountKey);
-    if (hasher.needsRehash(user.passwordHash)) {
-      // Upgrade hashes made with older parameters while we hold the plaintext.
-      await applyUserChange(user.id, { passwordHash: await hasher.hash(password, lane) });
+    const deviceToken = deps.deviceTokens.issue(user.id);
+    const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
+    if (!hasher.needsRehash(user.passwordHash)) {
+      return { ok: true, user, deviceToken, trustedDeviceId };
     }
-    return { ok: true, user, deviceToken: deps.deviceTokens.issue(user.id) };
+    // Upgrade imported and older-parameter hashes while we hold the plaintext (the NFKC form,
+    // which every later check uses). Hashed here, outside any transaction; stored by the caller
+    // in the login's transaction, only if the hash is still the one just verified.
+    const passwordUpgrade = {
+      userId: user.id,
+      from: user.passwordHash,
+      to: await hasher.hash(password, lane),
+    };
+    return { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade };
   };
 
   const applyUserChange: AccountService['applyUserChange'] = async (id, patch) => {
@@ -208,7 +244,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const owner = user;
         const attempt = await deps.gate.run(`device:${device.deviceId}`, async () => {
           if (!(await deps.throttle.check(trusted)).allowed) return undefined;
-          return checkPassword(trusted, owner, password, email.key);
+          return checkPassword(trusted, owner, password, rawPassword, email.key);
         });
         if (!attempt.ok) return { ok: false, reason: 'busy', retryAfterSeconds: 1 };
         if (attempt.value !== undefined) return attempt.value;
@@ -228,7 +264,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const decision = await deps.throttle.check(untrusted);
         if (!decision.allowed)
           return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
-        return checkPassword(untrusted, account, password, email.key);
+        return checkPassword(untrusted, account, password, rawPassword, email.key);
       });
       return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },

@@ -24,14 +24,29 @@ export function withoutHash(user: UserRecord): AccountUser {
   return rest;
 }
 
-/** Projects a stored user onto its public shape. */
-export function toPublicUser(user: AccountUser): PublicUser {
-  return {
-    id: user.id,
-    email: user.email,
-    full_name: user.fullName,
-    role: user.role,
-    is_active: user.isActive,
-    created_at: new Date(user.createdAt).toISOString(),
-  };
+/**
+ * Public views already made, by the user object they were made from. The user cache hands out the
+ * same object for up to 30 s, so `GET /users/me` builds its view (a `Date` and its ISO string
+ * included) once per cache fill instead of per request. Weak keys: an entry goes with its user.
+ */
+const publicViews = new WeakMap<AccountUser, Readonly<PublicUser>>();
+
+/**
+ * Projects a stored user onto its public shape. The result is frozen and may be shared between
+ * calls with the same user object: copy it to change it.
+ */
+export function toPublicUser(user: AccountUser): Readonly<PublicUser> {
+  let view = publicViews.get(user);
+  if (view === undefined) {
+    view = Object.freeze({
+      id: user.id,
+      email: user.email,
+      full_name: user.fullName,
+      role: user.role,
+      is_active: user.isActive,
+      created_at: new Date(user.createdAt).toISOString(),
+    });
+    publicViews.set(user, view);
+  }
+  return view;
 }

@@ -9,6 +9,8 @@ export const SCOPES = {
   'users:write': 'Change, disable and delete user accounts (admins)',
   'rooms:host': 'Create and host Dicery rooms',
   'audit:read': 'Read the audit log (super admins)',
+  'clients:read': 'List and view registered OAuth clients (admins)',
+  'clients:write': 'Register and remove OAuth clients (admins)',
 } as const satisfies Record<string, string>;
 
 /** One of the declared scopes. */
@@ -23,7 +25,16 @@ export const ALL_SCOPES = Object.keys(SCOPES) as Scope[];
  */
 export const ROLE_SCOPES: Record<Role, readonly Scope[]> = {
   user: ['me', 'clothes:read', 'rooms:host'],
-  admin: ['me', 'clothes:read', 'clothes:write', 'users:read', 'users:write', 'rooms:host'],
+  admin: [
+    'me',
+    'clothes:read',
+    'clothes:write',
+    'users:read',
+    'users:write',
+    'rooms:host',
+    'clients:read',
+    'clients:write',
+  ],
   super_admin: ALL_SCOPES,
 };
 

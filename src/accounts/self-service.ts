@@ -1,7 +1,8 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
-import type { SessionManager } from '../sessions/session-manager.js';
+import type { MfaService } from '../mfa/mfa-service.js';
+import type { PasswordUpgrade, SessionManager } from '../sessions/session-manager.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, ProfileChange, Registration } from './account-service.js';
@@ -33,7 +34,25 @@ export type BrowserSignIn =
       deviceToken: string;
     }
   | { ok: false; reason: 'invalid_credentials' | 'disabled' }
-  | { ok: false; reason: 'throttled' | 'busy'; retryAfterSeconds: number };
+  | { ok: false; reason: 'throttled' | 'busy'; retryAfterSeconds: number }
+  /** The password was right; the account has a second factor: {@link SelfService.completeSignIn} next. */
+  | { ok: false; reason: 'mfa_required'; mfaToken: string };
+
+/** Input of {@link SelfService.completeSignIn}. */
+export interface SecondFactorSignInRequest {
+  /** The `mfa_token` {@link SelfService.signIn} answered with. */
+  mfaToken: string;
+  /** A TOTP code or an unused recovery code. */
+  otp: string;
+  /** The session this browser is signed in with now, which the new sign-in ends (no fixation). */
+  previousSessionId?: string | undefined;
+}
+
+/** Outcome of {@link SelfService.completeSignIn}. */
+export type SecondFactorSignIn =
+  | Extract<BrowserSignIn, { ok: true }>
+  | { ok: false; reason: 'invalid_token' | 'invalid_otp' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
 /** A live session of the caller's account, marked when it is the one asking. */
 export interface OwnSession extends SessionRecord {
@@ -55,6 +74,11 @@ export interface SelfService {
    * role allows (a browser asks for none).
    */
   signIn(request: BrowserSignInRequest, caller: Caller): Promise<BrowserSignIn>;
+  /**
+   * The second step of a browser sign-in to an account with a second factor: checks the code
+   * (capped per `mfa_token` and per account or trusted device) and starts the cookie session.
+   */
+  completeSignIn(request: SecondFactorSignInRequest, caller: Caller): Promise<SecondFactorSignIn>;
   /** Ends the session `sessionId` of `userId` (logout). */
   signOut(userId: string, sessionId: string, caller: Caller): Promise<void>;
   /** Ends every session of `userId`; returns how many. */
@@ -89,13 +113,40 @@ export interface SelfServiceDeps {
   /** Fresh reads of the account (the password hash is never taken from a request's context). */
   users: Pick<UserStore, 'findUserById'>;
   sessionStore: Pick<SessionStore, 'findSession'>;
+  mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
 }
 
 /** Creates the {@link SelfService}. */
 export function createSelfService(deps: SelfServiceDeps): SelfService {
-  const { accounts, sessions, users, sessionStore, audit } = deps;
+  const { accounts, sessions, users, sessionStore, audit, mfa } = deps;
+
+  /** Starts the cookie session of a completed sign-in, ending the browser's previous one. */
+  const startSession = (
+    user: UserRecord,
+    previous: string | undefined,
+    caller: Caller,
+    secondFactor: string | undefined,
+    passwordUpgrade?: PasswordUpgrade,
+  ) => {
+    const { client } = caller;
+    return sessions.startCookieSession(user.id, [...ROLE_SCOPES[user.role]], client, {
+      ...(previous === undefined ? {} : { replaces: previous }),
+      passwordUpgrade,
+      audit: (started) => ({
+        event: 'login_succeeded',
+        actorId: user.id,
+        targetId: user.id,
+        ...client,
+        details: {
+          via: 'cookie',
+          session: started.id,
+          ...(secondFactor === undefined ? {} : { second_factor: secondFactor }),
+        },
+      }),
+    });
+  };
 
   return {
     async register(input, caller) {
@@ -127,26 +178,57 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         });
         return { ok: false, reason: login.reason };
       }
+      if (await mfa.isEnrolled(login.user.id)) {
+        // One factor proven: no session and no device token until the second (issue 13).
+        const mfaToken = mfa.issueChallenge({
+          userId: login.user.id,
+          scopes: [],
+          clientId: 'gatehouse',
+          flow: 'cookie',
+          deviceId: login.trustedDeviceId,
+        });
+        return { ok: false, reason: 'mfa_required', mfaToken };
+      }
       // A login always mints a new session token and ends the one this browser had (no fixation).
       // Ending it, the new session and the audit entry are one write transaction (issue 10).
-      const userId = login.user.id;
-      const previous = request.previousSessionId;
-      const { session, cookieToken } = await sessions.startCookieSession(
-        userId,
-        [...ROLE_SCOPES[login.user.role]],
-        client,
-        {
-          ...(previous === undefined ? {} : { replaces: previous }),
-          audit: (started) => ({
-            event: 'login_succeeded',
-            actorId: userId,
-            targetId: userId,
-            ...client,
-            details: { via: 'cookie', session: started.id },
-          }),
-        },
+      const { session, cookieToken } = await startSession(
+        login.user,
+        request.previousSessionId,
+        caller,
+        undefined,
+        login.passwordUpgrade,
       );
       return { ok: true, user: login.user, session, cookieToken, deviceToken: login.deviceToken };
+    },
+
+    async completeSignIn(request, caller) {
+      const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'cookie');
+      if (!result.ok) {
+        if (result.reason === 'invalid_otp') {
+          await recordCommitted(audit, caller, {
+            event: 'mfa_failed',
+            ...caller.client,
+            details: { via: 'cookie' },
+          });
+        }
+        return result;
+      }
+      const { user } = result;
+      const { session, cookieToken } = await startSession(
+        user,
+        request.previousSessionId,
+        caller,
+        result.method,
+      );
+      if (result.method === 'recovery_code') {
+        await recordCommitted(audit, caller, {
+          event: 'mfa_recovery_code_used',
+          actorId: user.id,
+          targetId: user.id,
+          ...caller.client,
+        });
+      }
+      return { ok: true, user, session, cookieToken, deviceToken: result.deviceToken };
     },
 
     async signOut(userId, sessionId, caller) {

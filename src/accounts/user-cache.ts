@@ -26,6 +26,11 @@ import { type AccountUser, withoutHash } from './public-user.js';
 export interface UserCache {
   /** The user, from memory or the store. */
   get(id: string): Promise<AccountUser | undefined>;
+  /**
+   * The user when a fresh entry is cached (what {@link get} would answer without a read),
+   * synchronously; `undefined` otherwise, then call {@link get}. For the request hot path.
+   */
+  peek(id: string): AccountUser | undefined;
   /** Forgets a user (after a change this instance made; the bus handles the others). */
   evict(id: string): void;
   /**
@@ -94,6 +99,12 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
 
   const counts: CacheStats = { hits: 0, misses: 0 };
   return {
+    peek(id) {
+      const cached = users.get(id);
+      if (cached === undefined || clock() - cached.readAt >= maxAgeMs) return undefined;
+      counts.hits += 1;
+      return cached.user;
+    },
     async get(id) {
       const now = clock();
       const cached = users.get(id);

@@ -14,7 +14,16 @@ export type AuditEventName =
   | 'role_changed'
   | 'user_disabled'
   | 'user_enabled'
-  | 'user_deleted';
+  | 'user_deleted'
+  | 'users_imported'
+  | 'oauth_client_created'
+  | 'oauth_client_deleted'
+  | 'mfa_enabled'
+  | 'mfa_disabled'
+  | 'mfa_recovery_codes_regenerated'
+  | 'mfa_recovery_code_used'
+  | 'mfa_failed'
+  | 'mfa_reset';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */
 export interface AuditEntry {

@@ -271,6 +271,13 @@ export const gatehouseConfigSchema = Type.Object(
       default: 12 * 3600,
       description: 'Dicery player token lifetime',
     }),
+    roomSeatTtl: secondsSetting({
+      env: 'ROOM_SEAT_TTL',
+      maximum: 366 * DAY,
+      default: 30 * DAY,
+      description:
+        'how long a Dicery seat (the HttpOnly cookie that lets a browser resume its player and renew its room token) lasts unused; each resume renews it, and a player whose seat expired is removed with reason `expired`',
+    }),
     roomJoinsPerMinute: integerSetting({
       env: 'ROOM_JOINS_PER_MINUTE',
       minimum: 1,
@@ -441,6 +448,32 @@ export const gatehouseConfigSchema = Type.Object(
       description:
         'successful logins per account per window, from any client (only a right password counts, so it cannot ' +
         'be aimed at an account); beyond it 429 before any hash',
+    }),
+    mfaTokenTtl: secondsSetting({
+      env: 'MFA_TOKEN_TTL',
+      minimum: 30,
+      maximum: 3600,
+      default: 300,
+      description:
+        'lifetime of the `mfa_token` a right password gets when the account has a second factor (see ' +
+        '[Second factors](#second-factors-totp-and-recovery-codes))',
+    }),
+    mfaMaxFailuresPerToken: integerSetting({
+      env: 'MFA_MAX_FAILURES_PER_TOKEN',
+      minimum: 1,
+      maximum: 100,
+      default: 5,
+      description:
+        'wrong second-factor codes per `mfa_token`; then that token is dead and the password is asked again',
+    }),
+    mfaMaxFailuresPerAccount: integerSetting({
+      env: 'MFA_MAX_FAILURES_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 10_000,
+      default: 10,
+      description:
+        'wrong second-factor codes per account per `LOGIN_FAILURE_WINDOW` from clients without a device token; ' +
+        'trusted devices count on their own (`LOGIN_MAX_FAILURES_PER_DEVICE`)',
     }),
     passwordHashReservedSlots: integerSetting({
       env: 'PASSWORD_HASH_RESERVED_SLOTS',

@@ -2,7 +2,8 @@ import type {
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
-  preHandlerAsyncHookHandler,
+  HookHandlerDoneFunction,
+  preHandlerHookHandler,
   RouteOptions,
 } from 'fastify';
 import type { AccountUser } from '../accounts/public-user.js';
@@ -10,7 +11,7 @@ import { type Role, roleAtLeast } from '../accounts/roles.js';
 import type { Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { GatehouseCore } from '../gatehouse-core.js';
-import type { TokenFailure } from '../sessions/session-manager.js';
+import type { TokenCheck, TokenFailure } from '../sessions/session-manager.js';
 import type { CookiePolicy } from './cookies.js';
 import type { CsrfGuard } from './csrf.js';
 
@@ -40,8 +41,12 @@ export interface RequireOptions {
   scopes?: readonly Scope[];
 }
 
-/** A guard created by {@link AuthApi.require}, carrying its declaration for OpenAPI. */
-export type Guard = preHandlerAsyncHookHandler & { readonly requirement: RequireOptions };
+/**
+ * A guard created by {@link AuthApi.require}, carrying its declaration for OpenAPI. A callback
+ * hook (not an async one): when the credential and the user are already in memory it decides
+ * without creating a promise, which is most requests (issue 10: the hot path).
+ */
+export type Guard = preHandlerHookHandler & { readonly requirement: RequireOptions };
 
 /** The `app.auth` decorator. */
 export interface AuthApi {
@@ -99,6 +104,11 @@ export function readBearerToken(request: FastifyRequest): string | undefined {
   return match[1];
 }
 
+/** What a hook hands `done`: thrown values that are not errors are wrapped (they never are here). */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 function unauthenticated(): GatehouseError {
   return new GatehouseError('UNAUTHENTICATED', 'Sign in first: send a bearer token or the session cookie.', {
     challenge: { scheme: 'Bearer' },
@@ -113,29 +123,63 @@ export function installAuth(
   const { gatehouse, cookies, csrf } = deps;
   app.decorateRequest('auth', null);
 
-  const identify = async (request: FastifyRequest): Promise<AuthContext | null> => {
-    const bearer = readBearerToken(request);
-    let transport: AuthContext['transport'];
-    let check: Awaited<ReturnType<GatehouseCore['sessions']['verifyAccessToken']>>;
-    if (bearer !== undefined) {
-      transport = 'bearer';
-      check = await gatehouse.sessions.verifyAccessToken(bearer);
-    } else {
-      const cookie = request.cookies[cookies.sessionName];
-      if (cookie === undefined || cookie === '') return null;
-      transport = 'cookie';
-      check = await gatehouse.sessions.verifyCookieToken(cookie);
-    }
-    if (!check.ok) throw invalidToken(DESCRIPTIONS[check.reason]);
-    const user = await gatehouse.userCache.get(check.userId);
+  const { sessions, userCache } = gatehouse;
+
+  const contextOf = (
+    check: Extract<TokenCheck, { ok: true }>,
+    user: AccountUser | undefined,
+    transport: AuthContext['transport'],
+  ): AuthContext => {
     if (user === undefined || !user.isActive) throw invalidToken('The account is disabled or gone.');
     return { user, sessionId: check.sessionId, scopes: check.scopes, transport, expiresAt: check.expiresAt };
   };
 
+  /** The rest of {@link identifyRequest} once the token needed a read or a signature check. */
+  const identifySlowly = async (
+    checking: TokenCheck | Promise<TokenCheck>,
+    transport: AuthContext['transport'],
+  ): Promise<AuthContext> => {
+    const check = await checking;
+    if (!check.ok) throw invalidToken(DESCRIPTIONS[check.reason]);
+    return contextOf(check, userCache.peek(check.userId) ?? (await userCache.get(check.userId)), transport);
+  };
+
+  /**
+   * Who is calling: synchronously when the token's verdict and the user are in memory (the
+   * caches' usual case), else a promise. Throws (or rejects) on a bad credential.
+   */
+  const identifyRequest = (request: FastifyRequest): AuthContext | null | Promise<AuthContext> => {
+    const bearer = readBearerToken(request);
+    let transport: AuthContext['transport'];
+    let check: TokenCheck | undefined;
+    let token: string;
+    if (bearer !== undefined) {
+      transport = 'bearer';
+      token = bearer;
+      check = sessions.peekAccessToken(token);
+    } else {
+      const cookie = request.cookies[cookies.sessionName];
+      if (cookie === undefined || cookie === '') return null;
+      transport = 'cookie';
+      token = cookie;
+      check = sessions.peekCookieToken(token);
+    }
+    if (check === undefined) {
+      const verifying =
+        transport === 'bearer' ? sessions.verifyAccessToken(token) : sessions.verifyCookieToken(token);
+      return identifySlowly(verifying, transport);
+    }
+    if (!check.ok) throw invalidToken(DESCRIPTIONS[check.reason]);
+    const user = userCache.peek(check.userId);
+    if (user === undefined) return identifySlowly(check, transport);
+    return contextOf(check, user, transport);
+  };
+
+  const identify = async (request: FastifyRequest): Promise<AuthContext | null> => identifyRequest(request);
+
   const require = (options: RequireOptions = {}): Guard => {
     const requiredScopes = options.scopes ?? [];
-    const guard = async (request: FastifyRequest, _reply: FastifyReply) => {
-      const auth = await identify(request);
+    const authorize = (request: FastifyRequest, auth: AuthContext | null): void => {
       if (auth === null) throw unauthenticated();
       // Bearer requests cannot be forged cross-site (the browser never adds the header itself).
       if (auth.transport === 'cookie' && !SAFE_METHODS.has(request.method))
@@ -150,6 +194,32 @@ export function installAuth(
         });
       }
       request.auth = auth;
+    };
+    const finish = (request: FastifyRequest, auth: AuthContext | null, done: HookHandlerDoneFunction) => {
+      try {
+        authorize(request, auth);
+      } catch (error) {
+        done(asError(error));
+        return;
+      }
+      done();
+    };
+    const guard = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+      let identified: ReturnType<typeof identifyRequest>;
+      try {
+        identified = identifyRequest(request);
+      } catch (error) {
+        done(asError(error));
+        return;
+      }
+      if (identified instanceof Promise) {
+        identified.then(
+          (auth) => finish(request, auth, done),
+          (error: unknown) => done(asError(error)),
+        );
+      } else {
+        finish(request, identified, done);
+      }
     };
     return Object.assign(guard, { requirement: { ...options } });
   };

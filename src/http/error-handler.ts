@@ -128,6 +128,7 @@ export function sendOAuthError(reply: FastifyReply, error: OAuthTokenError): Fas
     .header('pragma', 'no-cache')
     .type('application/json; charset=utf-8')
     .send({
+      ...error.extra,
       error: error.error,
       error_description: error.message,
       ...(error.code === undefined ? {} : { code: error.code }),

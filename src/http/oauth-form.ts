@@ -11,6 +11,13 @@ export const OAuthErrorSchema = Type.Object({
   error: Type.String({ description: 'RFC 6749 §5.2 error code' }),
   error_description: Type.String(),
   code: Type.Optional(Type.String({ description: 'Gatehouse error code, when more specific than `error`' })),
+  mfa_token: Type.Optional(
+    Type.String({
+      description:
+        '`error=mfa_required` only: send it back with `grant_type=urn:gatehouse:params:oauth:grant-type:mfa-otp` ' +
+        'and `otp` (a TOTP or recovery code) within MFA_TOKEN_TTL',
+    }),
+  ),
 });
 
 /** True when `body` has the shape `@fastify/formbody` gives a form: strings, or arrays of them. */

@@ -12,6 +12,8 @@ import { createErrorStatusRegistry, type ErrorStatusRegistry } from './error-sta
 import { registerAuditRoutes } from './routes/audit-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
 import { registerMeRoutes } from './routes/me-routes.js';
+import { registerMfaRoutes } from './routes/mfa-routes.js';
+import { registerOAuthClientRoutes } from './routes/oauth-client-routes.js';
 import { registerOAuthRoutes } from './routes/oauth-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerTokenRoute } from './routes/token-route.js';
@@ -79,8 +81,10 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       registerOAuthRoutes(routes, gatehouse);
       registerAuthRoutes(routes, { gatehouse, cookies, csrf });
       registerMeRoutes(routes, gatehouse);
+      registerMfaRoutes(routes, gatehouse);
       registerOpsRoutes(routes, gatehouse);
       registerUserAdminRoutes(routes, gatehouse);
+      registerOAuthClientRoutes(routes, gatehouse);
       registerAuditRoutes(routes, gatehouse);
     });
   }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Algorithm } from '@node-rs/argon2';
 import { GatehouseError } from '../errors.js';
+import { parseLegacyHash } from './legacy-hash-format.js';
 import { createLaneLimiter, type Lane, type LaneLimiterStats } from './limit-concurrency.js';
+import { loadLegacyVerifier, verifyLegacyHash } from './verify-legacy-hash.js';
 
 // `Algorithm` is an ambient const enum, which verbatimModuleSyntax cannot read at run time: 2 is Argon2id.
 const ARGON2ID = 2 as Algorithm;
@@ -30,8 +32,11 @@ export interface PasswordHasher {
    */
   hash(password: string, lane?: Lane): Promise<string>;
   /**
-   * True when `password` matches `phc`; false for a malformed hash rather than throwing.
-   * `lane: 'reserved'` is for trusted devices. @default 'shared'
+   * True when `password` matches `phc`; false for a malformed hash rather than throwing. Besides
+   * our argon2id, `phc` may be an imported legacy hash (bcrypt, passlib bcrypt-sha256 and
+   * pbkdf2-sha256, Django pbkdf2_sha256, argon2i): see `legacy-hash-format.ts`. Work factors beyond
+   * `LEGACY_HASH_LIMITS` are refused unverified. `lane: 'reserved'` is for trusted devices.
+   * @default 'shared'
    */
   verify(phc: string, password: string, lane?: Lane): Promise<boolean>;
   /**
@@ -69,10 +74,14 @@ export function createPasswordHasher(concurrency: number, reservedSlots = 0): Pa
   let dummy: Promise<string> | undefined;
   const verifyPhc = (phc: string, password: string, lane?: Lane) =>
     limit(async () => {
+      // Our own argon2id hashes and imported ones (bcrypt, bcrypt-sha256, argon2, PBKDF2) alike:
+      // parsed first, so a hash whose work factors exceed LEGACY_HASH_LIMITS is never computed.
+      const parsed = parseLegacyHash(phc);
+      if (!parsed.ok) return false;
       // Outside the try: a binding that fails to load is an error, not a wrong password.
-      const { verify } = await loadArgon2();
+      await loadLegacyVerifier(parsed.hash);
       try {
-        return await verify(phc, password);
+        return await verifyLegacyHash(parsed.hash, password);
       } catch {
         return false;
       }

@@ -125,6 +125,18 @@ export interface SessionManager {
   /** Checks a browser session cookie token. */
   verifyCookieToken(token: string): Promise<TokenCheck>;
   /**
+   * The answer {@link verifyAccessToken} would give, synchronously, when memory alone decides it
+   * (a verified JWT or an opaque token read less than 30 s ago: expiry and the revocation set are
+   * checked as always); `undefined` when the token must be verified or read, then call
+   * {@link verifyAccessToken}. Lets the HTTP guard answer most requests without a promise (issue 10).
+   */
+  peekAccessToken(token: string): TokenCheck | undefined;
+  /**
+   * The same for a cookie token: `undefined` when the session must be read, or its last use
+   * written (`TOUCH_INTERVAL_MS`), then call {@link verifyCookieToken}.
+   */
+  peekCookieToken(token: string): TokenCheck | undefined;
+  /**
    * Re-reads a cookie session by id: when it expires now (the earlier of its absolute and idle
    * expiry), or why it is over. For long-lived responses whose expiry passed: requests made since
    * may have pushed the idle expiry back.
@@ -167,6 +179,24 @@ export interface SessionStartOptions {
    * committed without its entry. @default no entry
    */
   audit?: (session: SessionRecord) => AuditEntry;
+  /**
+   * A password hash to upgrade in the same transaction (a legacy or older-parameter hash re-hashed
+   * by the login that proved the password; see {@link PasswordUpgrade}). Applied only if the
+   * stored hash is still the one verified. @default none
+   */
+  passwordUpgrade?: PasswordUpgrade | undefined;
+}
+
+/**
+ * Replace `from` by `to` as the account's password hash: both computed before the transaction
+ * (hashing never runs inside one). Carried from the password check to the session's transaction.
+ */
+export interface PasswordUpgrade {
+  userId: string;
+  /** The hash the password was verified against. */
+  from: string;
+  /** The same password hashed with the current argon2id parameters. */
+  to: string;
 }
 
 /** Dependencies of {@link createSessionManager}. */
@@ -321,6 +351,19 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       ACCESS_TOKEN_TYP,
     );
 
+  /**
+   * Stores the upgraded hash inside the login's transaction. The user cache holds no password
+   * hash, so nothing else needs telling; a hash changed meanwhile (a password change) wins.
+   */
+  const upgradePassword = async (
+    users: UserStore,
+    upgrade: PasswordUpgrade | undefined,
+    now: number,
+  ): Promise<void> => {
+    if (upgrade === undefined) return;
+    await users.replacePasswordHash(upgrade.userId, upgrade.from, upgrade.to, now);
+  };
+
   const bearerTokens = (session: SessionRecord, now: number, accessToken: string, refreshToken: string) => ({
     session,
     accessToken,
@@ -336,11 +379,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const startBearer = async (
     session: SessionRecord,
     clientId: string,
-    audit: SessionStartOptions['audit'],
+    { audit, passwordUpgrade }: SessionStartOptions,
   ): Promise<BearerTokens> => {
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
     const opaque = await deps.transaction(async (stores) => {
+      await upgradePassword(stores.users, passwordUpgrade, now);
       await stores.sessions.insertSession(session);
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
       // RFC 6749 §10.4: the refresh token stays bound to the client it was issued to.
@@ -479,6 +523,19 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const cookieExpiryOf = (session: { expiresAt: number; lastUsedAt: number }) =>
     Math.min(session.expiresAt, session.lastUsedAt + config.refreshIdleTtl * 1000);
 
+  /** Revocation and expiry of a cached cookie session, checked on every request. */
+  const checkCookieEntry = (token: string, entry: CachedCookie, now: number): TokenCheck => {
+    if (revocations.isRevoked(entry.sessionId)) {
+      cookieCache.delete(token);
+      return { ok: false, reason: 'revoked' };
+    }
+    if (cookieExpiryOf(entry) <= now) {
+      cookieCache.delete(token);
+      return { ok: false, reason: 'expired' };
+    }
+    return accepted(entry, cookieExpiryOf(entry));
+  };
+
   const revokeSessions = async (ids: readonly string[]) => {
     const revoked = await sessions.revokeSessions(ids, clock());
     if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
@@ -488,15 +545,34 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   // The keyring's revision changes when a signing key is revoked: every cached verification may be
   // of one of its tokens, so all are dropped (rare; the next request re-verifies).
   let keyRevision = keyring.revision();
-  const verifyJwt = async (token: string): Promise<TokenCheck> => {
-    const now = clock();
+  /** Expiry and revocation, checked on every request, cached or not. */
+  const checkJwtEntry = (token: string, entry: CachedToken, now: number): TokenCheck => {
+    if (entry.expiresAt <= now) {
+      verifiedJwts.delete(token);
+      return { ok: false, reason: 'expired' };
+    }
+    if (revocations.isRevoked(entry.sessionId)) return { ok: false, reason: 'revoked' };
+    return accepted(entry, entry.expiresAt);
+  };
+
+  /** The verdict on a JWT from the verified-token cache alone; undefined when not cached. */
+  const peekJwt = (token: string, now: number): TokenCheck | undefined => {
     if (keyring.revision() !== keyRevision) {
       keyRevision = keyring.revision();
       verifiedJwts.clear();
     }
-    let entry = verifiedJwts.get(token);
-    counts.jwt[entry === undefined ? 'misses' : 'hits'] += 1;
-    if (entry === undefined) {
+    const entry = verifiedJwts.get(token);
+    if (entry === undefined) return undefined;
+    counts.jwt.hits += 1;
+    return checkJwtEntry(token, entry, now);
+  };
+
+  const verifyJwt = async (token: string): Promise<TokenCheck> => {
+    const now = clock();
+    const cached = peekJwt(token, now);
+    if (cached !== undefined) return cached;
+    counts.jwt.misses += 1;
+    {
       let payload: Awaited<ReturnType<Keyring['verify']>>;
       try {
         payload = await keyring.verify(token, {
@@ -517,32 +593,43 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       ) {
         return { ok: false, reason: 'invalid' };
       }
-      entry = {
+      const entry: CachedToken = {
         userId: sub,
         sessionId: sid,
         scopes: scope === '' ? [] : scope.split(' '),
         expiresAt: exp * 1000,
       };
       verifiedJwts.set(token, entry);
+      return checkJwtEntry(token, entry, now);
     }
-    if (entry.expiresAt <= now) {
-      verifiedJwts.delete(token);
-      return { ok: false, reason: 'expired' };
+  };
+
+  const checkOpaqueEntry = (token: string, entry: CachedOpaqueToken, now: number): TokenCheck => {
+    if (revocations.isRevoked(entry.sessionId) || entry.expiresAt <= now) {
+      opaqueCache.delete(token);
+      return { ok: false, reason: 'invalid' };
     }
-    if (revocations.isRevoked(entry.sessionId)) return { ok: false, reason: 'revoked' };
     return accepted(entry, entry.expiresAt);
   };
 
-  const verifyOpaqueAccessToken = async (token: string): Promise<TokenCheck> => {
+  /** The verdict on an opaque token from memory alone; undefined when it must be read. */
+  const peekOpaque = (token: string, now: number): TokenCheck | undefined => {
     if (!looksLikeOpaqueToken(token, 'gha')) return { ok: false, reason: 'invalid' };
+    const entry = opaqueCache.get(token);
+    if (entry === undefined || now - entry.checkedAt >= COOKIE_RECHECK_MS) return undefined;
+    counts.opaque.hits += 1;
+    return checkOpaqueEntry(token, entry, now);
+  };
+
+  const verifyOpaqueAccessToken = async (token: string): Promise<TokenCheck> => {
     const now = clock();
-    let entry = opaqueCache.get(token);
-    if (entry !== undefined && now - entry.checkedAt >= COOKIE_RECHECK_MS) entry = undefined;
-    counts.opaque[entry === undefined ? 'misses' : 'hits'] += 1;
-    if (entry === undefined) {
+    const cached = peekOpaque(token, now);
+    if (cached !== undefined) return cached;
+    counts.opaque.misses += 1;
+    {
       const record = await sessions.findAccessToken(hashOpaqueToken(token), now);
       if (record === undefined) return { ok: false, reason: 'invalid' };
-      entry = {
+      const entry: CachedOpaqueToken = {
         userId: record.userId,
         sessionId: record.sessionId,
         scopes: record.scopes,
@@ -550,12 +637,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         checkedAt: now,
       };
       opaqueCache.set(token, entry);
+      return checkOpaqueEntry(token, entry, now);
     }
-    if (revocations.isRevoked(entry.sessionId) || entry.expiresAt <= now) {
-      opaqueCache.delete(token);
-      return { ok: false, reason: 'invalid' };
-    }
-    return accepted(entry, entry.expiresAt);
   };
 
   /**
@@ -615,16 +698,17 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
-      return startBearer(newSession(userId, 'bearer', scopes, client), clientId, options.audit);
+      return startBearer(newSession(userId, 'bearer', scopes, client), clientId, options);
     },
 
     async startCookieSession(userId, scopes, client, options = {}) {
       const session = newSession(userId, 'cookie', scopes, client);
       const cookie = generateOpaqueToken('ghs');
-      const { replaces, audit } = options;
+      const { replaces, audit, passwordUpgrade } = options;
       // One write transaction per login: the browser's previous session ends, the new one and
-      // its audit entry are written, together or not at all.
+      // its audit entry are written (and an imported hash upgraded), together or not at all.
       const revoked = await deps.transaction(async (stores) => {
+        await upgradePassword(stores.users, passwordUpgrade, clock());
         const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
         await stores.sessions.insertSession(session, cookie.hash);
         if (audit !== undefined) await stores.audit.record(audit(session));
@@ -662,6 +746,22 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return config.tokenStrategy === 'database' ? verifyOpaqueAccessToken(token) : verifyJwt(token);
     },
 
+    peekAccessToken(token) {
+      return config.tokenStrategy === 'database' ? peekOpaque(token, clock()) : peekJwt(token, clock());
+    },
+
+    peekCookieToken(token) {
+      if (!looksLikeOpaqueToken(token, 'ghs')) return { ok: false, reason: 'malformed' };
+      const now = clock();
+      const entry = cookieCache.get(token);
+      if (entry === undefined || now - entry.checkedAt >= COOKIE_RECHECK_MS) return undefined;
+      const verdict = checkCookieEntry(token, entry, now);
+      // A last use to write needs the database: the asynchronous path does it.
+      if (verdict.ok && now - entry.lastUsedAt >= TOUCH_INTERVAL_MS) return undefined;
+      counts.cookie.hits += 1;
+      return verdict;
+    },
+
     async verifyCookieToken(token) {
       if (!looksLikeOpaqueToken(token, 'ghs')) return { ok: false, reason: 'malformed' };
       const now = clock();
@@ -681,14 +781,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         };
         cookieCache.set(token, entry);
       }
-      if (revocations.isRevoked(entry.sessionId)) {
-        cookieCache.delete(token);
-        return { ok: false, reason: 'revoked' };
-      }
-      if (cookieExpiryOf(entry) <= now) {
-        cookieCache.delete(token);
-        return { ok: false, reason: 'expired' };
-      }
+      const verdict = checkCookieEntry(token, entry, now);
+      if (!verdict.ok) return verdict;
       if (now - entry.lastUsedAt >= TOUCH_INTERVAL_MS) {
         entry.lastUsedAt = now;
         await sessions.touchSession(entry.sessionId, now);

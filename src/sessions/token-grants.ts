@@ -1,7 +1,8 @@
 import type { AccountService } from '../accounts/account-service.js';
-import { grantScopes, parseScopeParameter } from '../accounts/scopes.js';
+import { grantScopes, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { MfaService } from '../mfa/mfa-service.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
 
 /**
@@ -23,7 +24,18 @@ export interface TokenRequest {
   scope?: string | undefined;
   /** Password grant: the device token from this client's last successful login (OWASP device cookie). */
   deviceToken?: string | undefined;
+  /** MFA grant: the `mfa_token` the password grant answered with. */
+  mfaToken?: string | undefined;
+  /** MFA grant: a TOTP code or a recovery code. */
+  otp?: string | undefined;
 }
+
+/**
+ * The grant type that completes a login with a second factor: `mfa_token` (from the password
+ * grant's `mfa_required` answer) and `otp`. Modelled on Auth0's `http://auth0.com/oauth/grant-type/mfa-otp`;
+ * a URN of our own, as RFC 6749 §4.5 asks of extension grants.
+ */
+export const MFA_OTP_GRANT_TYPE = 'urn:gatehouse:params:oauth:grant-type:mfa-otp';
 
 /** An RFC 6749 §5.2 error code a token request can end with. */
 export type TokenErrorCode = 'invalid_request' | 'invalid_grant' | 'invalid_scope' | 'unsupported_grant_type';
@@ -41,6 +53,8 @@ export type TokenGrant =
       deviceToken?: string | undefined;
     }
   | { ok: false; reason: 'error'; error: TokenErrorCode; description: string }
+  /** The password was right and the account has a second factor: continue with the MFA grant. */
+  | { ok: false; reason: 'mfa_required'; mfaToken: string; description: string }
   | {
       ok: false;
       reason: 'throttled';
@@ -77,6 +91,7 @@ export interface TokenGrants {
 /** Dependencies of {@link createTokenGrants}, wired in `createGatehouse`. */
 export interface TokenGrantsDeps {
   accounts: Pick<AccountService, 'loginWithPassword'>;
+  mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
   sessions: Pick<SessionManager, 'startBearerSession' | 'refresh' | 'revokeToken'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
@@ -94,7 +109,7 @@ const MALFORMED_SCOPE = refuse('invalid_scope', 'The scope parameter is malforme
 
 /** Creates the {@link TokenGrants}. */
 export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
-  const { accounts, sessions, audit } = deps;
+  const { accounts, sessions, audit, mfa } = deps;
 
   const passwordGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
     if (request.username === undefined) return missing('username');
@@ -144,9 +159,27 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       return refuse('invalid_scope', `Scope not allowed for this account: ${grant.rejected.join(' ')}.`);
     }
     const userId = login.user.id;
+    if (await mfa.isEnrolled(userId)) {
+      // No session, no tokens and no device token yet: a password alone proves one factor. The
+      // device token is withheld too (device trust only after every factor, issue 13).
+      const mfaToken = mfa.issueChallenge({
+        userId,
+        scopes: grant.scopes,
+        clientId: request.clientId,
+        flow: 'token',
+        deviceId: login.trustedDeviceId,
+      });
+      return {
+        ok: false,
+        reason: 'mfa_required',
+        mfaToken,
+        description: 'A second factor is required: use the mfa-otp grant with this mfa_token.',
+      };
+    }
     // The session, its tokens and this audit entry commit in one transaction (issue 10): a login
     // is one write, and a session never exists without its entry.
     const tokens = await sessions.startBearerSession(userId, grant.scopes, client, request.clientId, {
+      passwordUpgrade: login.passwordUpgrade,
       audit: (session) => ({
         event: 'login_succeeded',
         actorId: userId,
@@ -156,6 +189,58 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       }),
     });
     return { ok: true, tokens, deviceToken: login.deviceToken };
+  };
+
+  const mfaGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
+    if (request.mfaToken === undefined) return missing('mfa_token');
+    if (request.otp === undefined) return missing('otp');
+    const { client } = caller;
+    const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'token');
+    if (!result.ok) {
+      if (result.reason === 'throttled') {
+        return {
+          ok: false,
+          reason: 'throttled',
+          code: 'TOO_MANY_LOGIN_ATTEMPTS',
+          description: 'Too many wrong codes; try again later.',
+          retryAfterSeconds: result.retryAfterSeconds,
+        };
+      }
+      if (result.reason === 'invalid_token') {
+        return refuse(
+          'invalid_grant',
+          'The mfa_token is invalid, expired, used or out of tries: log in again.',
+        );
+      }
+      await recordCommitted(audit, caller, {
+        event: 'mfa_failed',
+        ...client,
+        details: { via: 'token' },
+      });
+      return refuse('invalid_grant', 'The code is wrong, expired or already used.');
+    }
+    const { user, challenge } = result;
+    // The role may have changed since the first step: never mint a scope it no longer allows.
+    const allowed: readonly string[] = ROLE_SCOPES[user.role];
+    const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
+    const tokens = await sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
+      audit: (session) => ({
+        event: 'login_succeeded',
+        actorId: user.id,
+        targetId: user.id,
+        ...client,
+        details: { via: 'token', session: session.id, second_factor: result.method },
+      }),
+    });
+    if (result.method === 'recovery_code') {
+      await recordCommitted(audit, caller, {
+        event: 'mfa_recovery_code_used',
+        actorId: user.id,
+        targetId: user.id,
+        ...client,
+      });
+    }
+    return { ok: true, tokens, deviceToken: result.deviceToken };
   };
 
   const refreshGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
@@ -184,6 +269,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     async exchange(request, caller) {
       if (request.grantType === 'password') return passwordGrant(request, caller);
       if (request.grantType === 'refresh_token') return refreshGrant(request, caller);
+      if (request.grantType === MFA_OTP_GRANT_TYPE) return mfaGrant(request, caller);
       return refuse(
         'unsupported_grant_type',
         `The grant type ${JSON.stringify(request.grantType.slice(0, 40))} is not supported.`,

@@ -89,6 +89,9 @@ export interface Schema {
   audit_events: AuditEventsTable;
   login_failures: LoginFailuresTable;
   signing_keys: SigningKeysTable;
+  oauth_clients: OAuthClientsTable;
+  mfa_totp: MfaTotpTable;
+  mfa_recovery_codes: MfaRecoveryCodesTable;
 }
 
 /** Security-relevant events; never holds secrets. */
@@ -113,4 +116,39 @@ export interface LoginFailuresTable {
   first_at: number;
   last_at: number;
   last_ip: string | null;
+}
+
+/** Registered OAuth clients (migration 013a). Lists are JSON arrays of strings. */
+export interface OAuthClientsTable {
+  client_id: string;
+  /** Shown on the consent page and the account page's "Connected apps". */
+  name: string;
+  /** SHA-256 (hex) of a confidential client's secret; null for a public client. */
+  secret_hash: string | null;
+  redirect_uris: string;
+  post_logout_redirect_uris: string;
+  grant_types: string;
+  scopes: string;
+  created_at: number;
+}
+
+/** An account's TOTP authenticator (migration 012); at most one per account. */
+export interface MfaTotpTable {
+  user_id: string;
+  /** The RFC 6238 shared secret, AES-256-GCM sealed under a key derived from SECRET_KEY. */
+  secret: string;
+  created_at: number;
+  /** Null while enrolment waits for its first code; set once confirmed (the factor is then on). */
+  confirmed_at: number | null;
+  /** RFC 6238 time step of the last accepted code: a code at or before it is a replay. */
+  last_step: number | null;
+}
+
+/** Single-use recovery codes (migration 012), stored only as SHA-256 hashes. */
+export interface MfaRecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  created_at: number;
+  /** When the code was used; a used code never works again. */
+  used_at: number | null;
 }

@@ -38,6 +38,11 @@ export interface UserStore {
   findUserByEmailKey(emailKey: string): Promise<UserRecord | undefined>;
   /** Applies `patch`; returns the updated user, or undefined when it does not exist. */
   updateUser(id: string, patch: UserPatch, now: number): Promise<UserRecord | undefined>;
+  /**
+   * Replaces the password hash only while it is still `expected` (compare-and-set), so upgrading
+   * a hash on login can never undo a password change that committed meanwhile. True if replaced.
+   */
+  replacePasswordHash(id: string, expected: string, next: string, now: number): Promise<boolean>;
   /** Deletes a user and (by cascade) their sessions and tokens. */
   deleteUser(id: string): Promise<boolean>;
   /** A page of users, ordered by creation, and the total matching the filters. */
@@ -115,6 +120,15 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
         .returningAll()
         .executeTakeFirst();
       return row && toRecord(row);
+    },
+    async replacePasswordHash(id, expected, next, now) {
+      const result = await db
+        .updateTable('users')
+        .set({ password_hash: next, updated_at: now })
+        .where('id', '=', id)
+        .where('password_hash', '=', expected)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
     async deleteUser(id) {
       const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();

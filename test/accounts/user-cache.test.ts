@@ -130,3 +130,25 @@ describe('user cache while the database is unavailable', () => {
     await expect(cache.get('u1')).rejects.toThrow('ECONNREFUSED');
   });
 });
+
+describe('user cache peek', () => {
+  it('answers only from a fresh entry, never reads, and forgets an evicted user at once', async () => {
+    const { store, calls } = heldStore();
+    let now = 1_000;
+    const bus = createMemoryEventBus();
+    const cache = createUserCache(store, bus, { maxAgeMs: 5_000, clock: () => now });
+    expect(cache.peek('u1')).toBeUndefined();
+    expect(calls).toHaveLength(0);
+    const first = cache.get('u1');
+    calls[0]?.(user('admin'));
+    await first;
+    expect(cache.peek('u1')?.role).toBe('admin');
+    expect(cache.stats()).toEqual({ hits: 1, misses: 1 });
+    now += 5_000;
+    expect(cache.peek('u1')).toBeUndefined();
+    now -= 1;
+    await bus.publish({ type: 'user_changed', userId: 'u1' });
+    expect(cache.peek('u1')).toBeUndefined();
+    expect(calls).toHaveLength(1);
+  });
+});

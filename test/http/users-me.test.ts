@@ -151,3 +151,34 @@ describe('GET /users/me with a bearer token', () => {
     expect(response.statusCode).toBe(401);
   });
 });
+
+describe('GET /users/me from memory (the guard without promises)', () => {
+  it('answers a repeated request without verifying or reading again, and still refuses it once revoked', async () => {
+    const app = await buildTestServer();
+    try {
+      const user = await createUser(app, { email: 'me-memory@example.com' });
+      const { access_token: token } = await login(app, user.email);
+      const first = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      expect(first.statusCode).toBe(200);
+      const sessions = gatehouseCore(app.gatehouse).sessions;
+      const before = { jwt: sessions.cacheStats().jwt, user: gatehouseCore(app.gatehouse).userCache.stats() };
+      const second = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      expect(second.statusCode).toBe(200);
+      expect(second.body).toBe(first.body);
+      // One more hit each, no miss: neither a signature check nor a user read ran.
+      expect(sessions.cacheStats().jwt).toEqual({ hits: before.jwt.hits + 1, misses: before.jwt.misses });
+      expect(gatehouseCore(app.gatehouse).userCache.stats()).toEqual({
+        hits: before.user.hits + 1,
+        misses: before.user.misses,
+      });
+      const sessionId = decodeJwt(token).sid;
+      if (typeof sessionId !== 'string') throw new Error('no sid');
+      await sessions.revokeSessions([sessionId]);
+      const after = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      expect(after.statusCode).toBe(401);
+      expect(after.json()).toMatchObject({ code: 'INVALID_TOKEN' });
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -1,10 +1,16 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatehouseConfig } from '../../src/config/config.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
-import { cookiesOf, createUser, PASSWORD, postToken } from '../support/accounts.js';
+import { cookiesOf, createUser, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
+
+/** A bcrypt hash made by passlib (test/fixtures/legacy-hashes/generate.py), and its password. */
+const BCRYPT_FIXTURE: { hash: string; password: string } = JSON.parse(
+  readFileSync(new URL('../fixtures/legacy-hashes/hashes.json', import.meta.url), 'utf8'),
+).hashes.find((row: { hash: string }) => row.hash.startsWith('$2b$04$'));
 
 const WRITE = /^\s*(insert|update|delete)\b/i;
 const BEGIN = /^\s*(begin|start transaction)\b/i;
@@ -91,6 +97,32 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
         event: 'login_succeeded',
       });
       expect(entries.items.some((entry) => entry.details?.session === sessionId)).toBe(true);
+    });
+
+    it("an imported bcrypt user's first login upgrades the hash to argon2id in that same transaction", async () => {
+      const email = uniqueEmail('imported');
+      const { hash, password } = BCRYPT_FIXTURE;
+      async function* rows() {
+        yield { line: 2, fields: { email, hashed_password: hash } };
+      }
+      expect((await gatehouseCore(app.gatehouse).userImport.importUsers(rows())).imported).toBe(1);
+      let status = 0;
+      const statements = await logOf(async () => {
+        status = (await postToken(app, { grant_type: 'password', username: email, password })).statusCode;
+      });
+      expect(status).toBe(200);
+      expect(countWriteTransactions(statements)).toBe(1);
+      const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
+      expect(writes).toMatch(/update "users" set "password_hash"/);
+      expect(writes).toMatch(/insert into "sessions"/);
+      const upgraded = await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email);
+      expect(upgraded?.passwordHash.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
+      // The second login verifies the new hash and writes no upgrade.
+      const again = await logOf(async () => {
+        status = (await postToken(app, { grant_type: 'password', username: email, password })).statusCode;
+      });
+      expect(status).toBe(200);
+      expect(again.filter((sql) => /update "users"/.test(sql))).toEqual([]);
     });
 
     it('POST /auth/login over an existing session: ending it, the new session and the audit row are one transaction', async () => {

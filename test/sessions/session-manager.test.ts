@@ -181,3 +181,85 @@ describe('database token strategy', () => {
     }
   });
 });
+
+describe('answers from memory (peekAccessToken, peekCookieToken)', () => {
+  it('decides a cached JWT synchronously, with expiry and revocation checked on every peek', async () => {
+    const clock = createTestClock();
+    const core = await createGatehouseCore(testConfig({ accessTokenTtl: 120 }), { clock });
+    try {
+      const user = await core.accounts.register({
+        email: 'peek@example.com',
+        password: 'correct horse battery',
+      });
+      const tokens = await core.sessions.startBearerSession(user.id, ['me'], client);
+      // Never verified on this instance: the signature must be checked first.
+      expect(core.sessions.peekAccessToken(tokens.accessToken)).toBeUndefined();
+      expect(core.sessions.peekAccessToken('not-a-jwt')).toBeUndefined();
+      const verified = await core.sessions.verifyAccessToken(tokens.accessToken);
+      expect(core.sessions.peekAccessToken(tokens.accessToken)).toEqual(verified);
+      expect(core.sessions.cacheStats().jwt).toEqual({ hits: 1, misses: 1 });
+      await core.sessions.revokeSessions([tokens.session.id]);
+      expect(core.sessions.peekAccessToken(tokens.accessToken)).toEqual({ ok: false, reason: 'revoked' });
+
+      const other = await core.sessions.startBearerSession(user.id, ['me'], client);
+      expect((await core.sessions.verifyAccessToken(other.accessToken)).ok).toBe(true);
+      clock.advance(120_000);
+      expect(core.sessions.peekAccessToken(other.accessToken)).toEqual({ ok: false, reason: 'expired' });
+    } finally {
+      await core.close();
+    }
+  });
+
+  it('decides a cookie from memory only while no re-read or last-use write is due', async () => {
+    const clock = createTestClock();
+    const core = await createGatehouseCore(testConfig(), { clock });
+    try {
+      const user = await core.accounts.register({
+        email: 'peek-cookie@example.com',
+        password: 'correct horse battery',
+      });
+      const { cookieToken, session } = await core.sessions.startCookieSession(user.id, ['me'], client);
+      expect(core.sessions.peekCookieToken('nonsense')).toEqual({ ok: false, reason: 'malformed' });
+      expect(core.sessions.peekCookieToken(cookieToken)).toBeUndefined();
+      const verified = await core.sessions.verifyCookieToken(cookieToken);
+      expect(verified.ok).toBe(true);
+      expect(core.sessions.peekCookieToken(cookieToken)).toEqual(verified);
+      // Past the re-check interval the session row must be read again: not from memory.
+      clock.advance(COOKIE_RECHECK_MS);
+      expect(core.sessions.peekCookieToken(cookieToken)).toBeUndefined();
+      expect((await core.sessions.verifyCookieToken(cookieToken)).ok).toBe(true);
+      expect(core.sessions.peekCookieToken(cookieToken)?.ok).toBe(true);
+      // A minute after the last recorded use, the use must be written: not from memory either.
+      clock.advance(COOKIE_RECHECK_MS - 1);
+      expect(core.sessions.peekCookieToken(cookieToken)?.ok).toBe(true);
+      clock.advance(1);
+      expect(core.sessions.peekCookieToken(cookieToken)).toBeUndefined();
+      expect((await core.sessions.verifyCookieToken(cookieToken)).ok).toBe(true);
+      // Revocation is consulted on every answer from memory.
+      await core.sessions.revokeSessions([session.id]);
+      expect(core.sessions.peekCookieToken(cookieToken)).toEqual({ ok: false, reason: 'revoked' });
+      expect(await core.sessions.verifyCookieToken(cookieToken)).toEqual({ ok: false, reason: 'invalid' });
+    } finally {
+      await core.close();
+    }
+  });
+
+  it('decides a cached opaque token synchronously (database strategy)', async () => {
+    const core = await createGatehouseCore(testConfig({ tokenStrategy: 'database' }));
+    try {
+      const user = await core.accounts.register({
+        email: 'peek-opaque@example.com',
+        password: 'correct horse battery',
+      });
+      const tokens = await core.sessions.startBearerSession(user.id, ['me'], client);
+      expect(core.sessions.peekAccessToken(tokens.accessToken)).toBeUndefined();
+      expect(core.sessions.peekAccessToken('gha_short')).toEqual({ ok: false, reason: 'invalid' });
+      const verified = await core.sessions.verifyAccessToken(tokens.accessToken);
+      expect(core.sessions.peekAccessToken(tokens.accessToken)).toEqual(verified);
+      await core.sessions.revokeSessions([tokens.session.id]);
+      expect(core.sessions.peekAccessToken(tokens.accessToken)).toEqual({ ok: false, reason: 'invalid' });
+    } finally {
+      await core.close();
+    }
+  });
+});

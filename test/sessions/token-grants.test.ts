@@ -192,6 +192,7 @@ describe('TokenGrants (no HTTP)', () => {
     const grants = createTokenGrants({
       accounts: gatehouse.accounts,
       sessions: gatehouse.sessions,
+      mfa: gatehouse.mfa,
       audit: { record: () => Promise.reject(new Error('audit store down')) },
     });
     const grant = await grants.exchange(

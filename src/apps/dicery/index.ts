@@ -77,6 +77,7 @@ export async function createDicery(
     bus: roomBus,
     clock,
     maxPlayers: config.maxPlayersPerRoom,
+    seatTtlSeconds: config.roomSeatTtl,
   });
   const roomTokens = createRoomTokens({
     tokens: gatehouse.appTokens,

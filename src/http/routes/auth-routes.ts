@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
@@ -23,6 +23,13 @@ const LoginBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const MfaRequired = Type.Object({
+  mfa_required: Type.Literal(true),
+  mfa_token: Type.String({
+    description: 'Send it to `POST /auth/login/mfa` with `otp` within MFA_TOKEN_TTL (default 5 minutes)',
+  }),
+});
 
 /**
  * Account routes: register, cookie login/logout, logout everywhere, CSRF tokens. They carry cookies
@@ -113,9 +120,11 @@ export function registerAuthRoutes(
           'Form or JSON with `username` (or `email`) and `password`. Needs `X-CSRF-Token` from `GET /auth/csrf` ' +
           '(login CSRF protection). On success: 204, a new HttpOnly session cookie, a new CSRF token cookie and a ' +
           'device cookie (`__Host-gatehouse_device`): failed logins from elsewhere never lock out a browser that holds ' +
-          'one for the account. Refused logins answer 429 with Retry-After.',
+          'one for the account. Refused logins answer 429 with Retry-After. When the account has a second factor, a ' +
+          'right password answers 200 `{ "mfa_required": true, "mfa_token": … }` and sets no cookie: finish at ' +
+          '`POST /auth/login/mfa`.',
         body: LoginBody,
-        response: { 204: NoBody(), 400: problemRef, 403: problemRef, 429: problemRef },
+        response: { 200: MfaRequired, 204: NoBody(), 400: problemRef, 403: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
@@ -152,24 +161,100 @@ export function registerAuthRoutes(
         }
         if (login.reason === 'disabled')
           throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
+        if (login.reason === 'mfa_required') {
+          return reply
+            .code(200)
+            .header('cache-control', 'no-store')
+            .send({ mfa_required: true as const, mfa_token: login.mfaToken });
+        }
         throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
       }
-      reply.setCookie(cookies.sessionName, login.cookieToken, {
-        ...cookies.httpOnly,
-        maxAge: config.sessionAbsoluteTtl,
-      });
-      // OWASP device cookie: this browser has now signed in to this account, so later failures from
-      // elsewhere cannot lock it out. Strict: no cross-site request ever carries it. It outlives
-      // logout on purpose; it proves only a past login and grants nothing by itself.
-      reply.setCookie(cookies.deviceName, login.deviceToken, {
-        ...cookies.httpOnly,
-        sameSite: 'strict',
-        maxAge: config.deviceTokenTtl,
-      });
-      csrf.issue(request, reply, login.session.id);
-      return reply.code(204).send();
+      return startBrowserSession(request, reply, login);
     },
   );
+
+  app.post(
+    '/auth/login/mfa',
+    {
+      schema: {
+        tags: ['browser session'],
+        summary: 'Finish a browser sign-in with a second factor',
+        description:
+          'JSON or form with the `mfa_token` from `POST /auth/login` and `otp`: the current code of your ' +
+          'authenticator app, or an unused recovery code (spent by this use). Needs `X-CSRF-Token`. On success, as ' +
+          '`/auth/login`: 204 with the session, CSRF and device cookies. A wrong code answers 400 `INVALID_OTP`; ' +
+          'after MFA_MAX_FAILURES_PER_TOKEN wrong codes the token is dead (400 `MFA_TOKEN_INVALID`: sign in again); ' +
+          'wrong codes are also limited per account (browsers holding a device cookie count on their own): 429.',
+        body: Type.Object(
+          {
+            mfa_token: Type.String({ minLength: 1, maxLength: 2048 }),
+            otp: Type.String({ minLength: 1, maxLength: 64, description: 'TOTP code or recovery code' }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 204: NoBody(), 400: problemRef, 403: problemRef, 429: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const binding = await currentCsrfBinding(request);
+      csrf.verify(request, binding);
+      const login = await selfService.completeSignIn(
+        {
+          mfaToken: request.body.mfa_token,
+          otp: request.body.otp,
+          previousSessionId: binding === ANONYMOUS ? undefined : binding,
+        },
+        callerOf(request),
+      );
+      if (!login.ok) {
+        if (login.reason === 'throttled') {
+          throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
+            retryAfterSeconds: login.retryAfterSeconds,
+          });
+        }
+        if (login.reason === 'invalid_token') {
+          throw new GatehouseError(
+            'MFA_TOKEN_INVALID',
+            'The sign-in has expired or used up its tries; sign in again.',
+            {
+              errors: [{ field: 'mfa_token', message: 'is invalid, expired, used or out of tries' }],
+            },
+          );
+        }
+        throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
+          errors: [
+            {
+              field: 'otp',
+              message: 'must be the current code of your authenticator app or a recovery code',
+            },
+          ],
+        });
+      }
+      return startBrowserSession(request, reply, login);
+    },
+  );
+
+  /** Sets the cookies of a completed sign-in and answers 204. */
+  function startBrowserSession(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    login: { cookieToken: string; deviceToken: string; session: { id: string } },
+  ) {
+    reply.setCookie(cookies.sessionName, login.cookieToken, {
+      ...cookies.httpOnly,
+      maxAge: config.sessionAbsoluteTtl,
+    });
+    // OWASP device cookie: this browser has now signed in to this account, so later failures from
+    // elsewhere cannot lock it out. Strict: no cross-site request ever carries it. It outlives
+    // logout on purpose; it proves only a past login and grants nothing by itself.
+    reply.setCookie(cookies.deviceName, login.deviceToken, {
+      ...cookies.httpOnly,
+      sameSite: 'strict',
+      maxAge: config.deviceTokenTtl,
+    });
+    csrf.issue(request, reply, login.session.id);
+    return reply.code(204).send();
+  }
 
   app.post(
     '/auth/logout',

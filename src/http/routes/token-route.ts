@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
-import type { TokenGrant } from '../../sessions/token-grants.js';
+import { MFA_OTP_GRANT_TYPE, type TokenGrant } from '../../sessions/token-grants.js';
 import { callerOf } from '../caller.js';
 import { OAuthErrorSchema, formParam as param, publicClientOf, readForm } from '../oauth-form.js';
 
@@ -43,6 +43,12 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
   if (refusal.reason === 'throttled') {
     return OAuthTokenError.throttled(refusal.code, refusal.description, refusal.retryAfterSeconds);
   }
+  if (refusal.reason === 'mfa_required') {
+    return new OAuthTokenError('mfa_required', refusal.description, {
+      code: 'MFA_REQUIRED',
+      extra: { mfa_token: refusal.mfaToken },
+    });
+  }
   return new OAuthTokenError(refusal.error, refusal.description);
 }
 
@@ -67,10 +73,18 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           'starts a session; `grant_type=refresh_token` with `refresh_token` rotates it. Errors follow RFC 6749 §5.2. ' +
           'Failed logins from clients without a valid `device_token` are limited per account, per client IP and ' +
           'server-wide; a client with one only by its own counter. A refused login answers 429 with Retry-After and ' +
-          '`error=temporarily_unavailable`.',
+          '`error=temporarily_unavailable`. When the account has a second factor, a right password answers 400 ' +
+          '`error=mfa_required` with an `mfa_token`; complete the login with ' +
+          `\`grant_type=${MFA_OTP_GRANT_TYPE}\`, \`mfa_token\` and \`otp\` (a TOTP or recovery code). ` +
+          'Wrong codes are limited per `mfa_token` (then it is dead: log in again) and per account (clients that ' +
+          'present a `device_token` count on their own).',
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
-          grant_type: Type.Union([Type.Literal('password'), Type.Literal('refresh_token')]),
+          grant_type: Type.Union([
+            Type.Literal('password'),
+            Type.Literal('refresh_token'),
+            Type.Literal(MFA_OTP_GRANT_TYPE),
+          ]),
           username: Type.Optional(Type.String({ description: 'Email address (password grant)' })),
           password: Type.Optional(Type.String({ description: 'Password (password grant)' })),
           refresh_token: Type.Optional(Type.String({ description: 'Refresh token (refresh_token grant)' })),
@@ -92,6 +106,12 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
                 'Empty or absent: no confidential clients are registered, so a secret (or HTTP Basic ' +
                 'client authentication) is refused with 401 `invalid_client`.',
             }),
+          ),
+          mfa_token: Type.Optional(
+            Type.String({ description: 'MFA grant: the `mfa_token` of the `mfa_required` answer' }),
+          ),
+          otp: Type.Optional(
+            Type.String({ description: 'MFA grant: the current TOTP code, or an unused recovery code' }),
           ),
           device_token: Type.Optional(
             Type.String({
@@ -123,6 +143,8 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           refreshToken: param(form, 'refresh_token', false),
           scope: param(form, 'scope', false),
           deviceToken: param(form, 'device_token', false),
+          mfaToken: param(form, 'mfa_token', false),
+          otp: param(form, 'otp', false),
         },
         callerOf(request),
       );

@@ -4,6 +4,8 @@ import * as audit from './003-audit.js';
 import * as sessionRevocation from './007-session-revocation.js';
 import * as loginFailures from './008-login-failures.js';
 import * as signingKeys from './009-signing-keys.js';
+import * as mfa from './012-mfa.js';
+import * as oauthClients from './013a-oauth-clients.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -25,4 +27,6 @@ export const migrations: Record<string, Migration> = {
   '007-session-revocation': sessionRevocation,
   '008-login-failures': loginFailures,
   '009-signing-keys': signingKeys,
+  '012-mfa': mfa,
+  '013a-oauth-clients': oauthClients,
 };

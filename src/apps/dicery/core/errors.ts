@@ -9,7 +9,13 @@ export type DiceryErrorCode =
   | 'TOO_MANY_OPEN_ROOMS'
   | 'ROOM_FULL'
   | 'INVALID_DICE_NOTATION'
-  | 'TOO_MANY_STREAMS';
+  | 'TOO_MANY_STREAMS'
+  | 'ROOM_TOKEN_EXPIRED'
+  | 'SEAT_INVALID'
+  | 'SEAT_EXPIRED'
+  | 'SEAT_REPLACED'
+  | 'PLAYER_REMOVED'
+  | 'CLAIM_CODE_INVALID';
 
 /** An error Dicery raises: one of its codes, or a core code (`VALIDATION_FAILED`, `FORBIDDEN`…). */
 export type DiceryError = GatehouseError<DiceryErrorCode | ErrorCode>;
@@ -20,4 +26,45 @@ export type DiceryError = GatehouseError<DiceryErrorCode | ErrorCode>;
  */
 export function roomNotFound(): DiceryError {
   return new GatehouseError<DiceryErrorCode>('ROOM_NOT_FOUND', 'Room not found');
+}
+
+/** The host removed this player (kick): never confused with an expired token or seat. */
+export function playerRemoved(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>('PLAYER_REMOVED', 'The host removed you from this room.');
+}
+
+/** The seat is unknown here, or was given up by leaving: join again. */
+export function seatInvalid(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>(
+    'SEAT_INVALID',
+    'You have no seat in this room; join it first.',
+    {
+      challenge: { scheme: 'Bearer' },
+    },
+  );
+}
+
+/** The seat went unused for `ROOM_SEAT_TTL`: its player was removed from the room, so join again. */
+export function seatExpired(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>('SEAT_EXPIRED', 'Your seat expired; join the room again.', {
+    challenge: { scheme: 'Bearer' },
+  });
+}
+
+/** The seat was claimed on another device (claim code): this device's tokens no longer count. */
+export function seatReplaced(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>(
+    'SEAT_REPLACED',
+    'Your seat was taken over on another device with a claim code.',
+    { challenge: { scheme: 'Bearer', error: 'invalid_token' } },
+  );
+}
+
+/** A claim code that is unknown, spent, expired or malformed: one answer for all. */
+export function claimCodeInvalid(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>(
+    'CLAIM_CODE_INVALID',
+    'This claim code is not valid: it may have been used or have expired. Ask for a new one.',
+    { errors: [{ field: 'claim_code', message: 'Not a valid claim code' }] },
+  );
 }

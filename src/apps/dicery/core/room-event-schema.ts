@@ -45,7 +45,10 @@ export const roomEventSchema = Type.Union([
   Type.Object({
     ...common,
     type: Type.Literal('player_left'),
-    data: Type.Object({ player: Player, reason: Type.Union([Type.Literal('left'), Type.Literal('kicked')]) }),
+    data: Type.Object({
+      player: Player,
+      reason: Type.Union([Type.Literal('left'), Type.Literal('kicked'), Type.Literal('expired')]),
+    }),
   }),
   Type.Object({
     ...common,

@@ -1,10 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../../../index.js';
+import { normalizeClaimCode } from '../shared/claim-code.js';
 import { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 import { generateRoomCode, normalizeRoomCode } from '../shared/room-code.js';
 import type { PlayerRecord, RoomRecord, RoomStore, StoredRoomEvent } from '../storage/room-store.js';
 import { parseNotation, type RandomInt, type RollOutcome, rollDice } from './dice.js';
-import { type DiceryError, roomNotFound } from './errors.js';
+import {
+  claimCodeInvalid,
+  type DiceryError,
+  playerRemoved,
+  roomNotFound,
+  seatExpired,
+  seatInvalid,
+  seatReplaced,
+} from './errors.js';
 import {
   type DisplayTextRejection,
   normalizeDisplayText,
@@ -19,6 +28,7 @@ import {
   type RoomEventDataMap,
   type RoomEventType,
 } from './room-bus.js';
+import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
 export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 
@@ -76,7 +86,41 @@ export interface RoomServiceOptions {
    * @default 100
    */
   maxPlayers?: number;
+  /**
+   * Seconds a seat lasts unused (`ROOM_SEAT_TTL`); every resume slides it forward.
+   * @default 2592000 (30 days)
+   */
+  seatTtlSeconds?: number;
+  /**
+   * Seconds a claim code lasts.
+   * @default 600
+   */
+  claimCodeTtlSeconds?: number;
 }
+
+/**
+ * A player with their seat: the seat secret goes into the player's HttpOnly cookie and nowhere
+ * else (the database keeps its hash).
+ */
+export interface SeatedPlayer {
+  player: PlayerRecord;
+  seat: { secret: string; expiresAt: number };
+  /** True when an existing seat was resumed rather than a new player made. */
+  resumed: boolean;
+}
+
+/** A claim code just issued: shown once, to the player (or to the host, to hand over). */
+export interface IssuedClaimCode {
+  code: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/**
+ * Whether a player id (with the seat generation of its room token) may act in a room:
+ * `present`, or why not. `replaced`: the seat moved to another device since the token was minted.
+ */
+export type PlayerStanding = 'present' | 'absent' | 'left' | 'kicked' | 'expired' | 'replaced';
 
 /** What a client needs to render a room before following its event stream. */
 export interface RoomSnapshot {
@@ -113,6 +157,36 @@ export interface RoomService {
    * or `PLAYER_NAME_TAKEN` when a present player has the same name ignoring case.
    */
   join(code: string, rawName: string): Promise<PlayerRecord>;
+  /**
+   * Joins with a seat (the browser flow). When `presentedSeat` is this room's seat of a present
+   * player, that player is resumed whatever name was typed (the same browser never makes a
+   * second player); a kicked player's seat throws `PLAYER_REMOVED`. Otherwise a new player with a
+   * new seat. A present player holding the name whose seat has expired is removed first (reason
+   * `expired`), so an abandoned seat does not keep its name forever. Throws like {@link join}.
+   */
+  joinSeated(code: string, rawName: string, presentedSeat?: string): Promise<SeatedPlayer>;
+  /**
+   * Resumes a seat: the present player it belongs to, with its expiry slid forward. Throws
+   * `SEAT_INVALID` (unknown here, or given up by leaving), `PLAYER_REMOVED` (kicked),
+   * `SEAT_EXPIRED` (unused for `ROOM_SEAT_TTL`: the player is removed with reason `expired`, in
+   * its own committed change, before the error), `ROOM_NOT_FOUND`.
+   */
+  resumeSeat(code: string, seatSecret: string): Promise<SeatedPlayer>;
+  /**
+   * A single-use claim code for a present player's seat, valid `claimCodeTtlSeconds`; it replaces
+   * any earlier code of that player. With `hostUserId`, the host hands the name over (throws
+   * `ROOM_NOT_FOUND` to non-hosts); without, the player asks for their own. Throws
+   * `PLAYER_NOT_FOUND`.
+   */
+  issueClaimCode(code: string, playerId: string, hostUserId?: string): Promise<IssuedClaimCode>;
+  /**
+   * Spends a claim code: its player gets a new seat (generation + 1, so every room token of the
+   * old seat stops working) and the code is cleared. Throws `CLAIM_CODE_INVALID` (unknown, spent,
+   * expired or malformed: one answer for all), `ROOM_NOT_FOUND`.
+   */
+  claimSeat(code: string, claimCode: string): Promise<SeatedPlayer>;
+  /** Where a player (as named by a room token of seat generation `generation`) stands in a room. */
+  standing(code: string, playerId: string, generation: number): Promise<PlayerStanding>;
   /** A present player leaves; their name is free again. Throws `ROOM_NOT_FOUND`, `PLAYER_NOT_FOUND`. */
   leave(code: string, playerId: string): Promise<void>;
   /** The host removes a present player. Throws `ROOM_NOT_FOUND` (also to non-hosts) or `PLAYER_NOT_FOUND`. */
@@ -225,6 +299,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   const onPublishError = options.onPublishError ?? warnPublishError;
   const recentRollLimit = options.recentRollLimit ?? 20;
   const maxPlayers = options.maxPlayers ?? 100;
+  const seatTtlMs = (options.seatTtlSeconds ?? 30 * 86_400) * 1000;
+  const claimTtlMs = (options.claimCodeTtlSeconds ?? 600) * 1000;
 
   async function getOpenRoom(store: RoomStore, rawCode: string): Promise<RoomRecord> {
     const code = normalizeRoomCode(rawCode);
@@ -293,6 +369,96 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     });
   }
 
+  /** Inserts a new present player (with a seat when `seat` is set) and emits `player_joined`. */
+  async function addPlayer(
+    store: RoomStore,
+    emit: Emit,
+    code: string,
+    rawName: string,
+    seat: { hash: string; expiresAt: number } | null,
+  ): Promise<PlayerRecord> {
+    const name = normalizePlayerName(rawName);
+    const room = await getOpenRoom(store, code);
+    if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
+    const now = clock();
+    if (seat !== null) {
+      // An abandoned seat must not hold its name forever: its player is removed as `expired`.
+      const holder = (await store.listPresentPlayers(room.code)).find((p) => p.nameKey === name.key);
+      if (holder?.seatExpiresAt != null && holder.seatExpiresAt <= now) {
+        await expirePlayer(store, emit, room.code, holder, now);
+      }
+    }
+    const result = await store.insertPlayer({
+      id: randomUUID(),
+      roomCode: room.code,
+      name: name.name,
+      nameKey: name.key,
+      joinedAt: now,
+      seatHash: seat?.hash ?? null,
+      seatExpiresAt: seat?.expiresAt ?? null,
+    });
+    if (!result.ok) {
+      if (result.reason === 'room_not_open') throw roomNotFound();
+      throw new GatehouseError('PLAYER_NAME_TAKEN', 'A player with this name is already in the room', {
+        errors: [{ field: 'player', message: 'This name is already taken in this room' }],
+      });
+    }
+    const { player } = result;
+    await emit(room.code, 'player_joined', { player: { id: player.id, name: player.name } }, now);
+    // Counted after the event's append, which row-locks the room (PostgreSQL) or holds the one
+    // writer (SQLite) until commit: concurrent joins are counted one at a time, so the cap is
+    // exact, and a refused join rolls back with its player row and its sequence number.
+    if ((await store.listPresentPlayers(room.code)).length > maxPlayers) {
+      throw new GatehouseError('ROOM_FULL', `This room already has ${maxPlayers} players.`);
+    }
+    return player;
+  }
+
+  async function expirePlayer(store: RoomStore, emit: Emit, code: string, player: PlayerRecord, now: number) {
+    if (await store.markPlayerGone(player.id, 'expired', now)) {
+      await emit(
+        code,
+        'player_left',
+        { player: { id: player.id, name: player.name }, reason: 'expired' },
+        now,
+      );
+    }
+  }
+
+  /**
+   * Resumes the seat `secret` of room `code`. The expiry of an expired seat is committed (the
+   * player removed, `player_left` with reason `expired` published) before the answer says so.
+   */
+  async function tryResume(
+    rawCode: string,
+    secret: string,
+  ): Promise<{ ok: true; value: SeatedPlayer } | { ok: false; reason: 'unknown' | 'kicked' | 'expired' }> {
+    if (secret === '' || secret.length > SEAT_SECRET_MAX_LENGTH) return { ok: false, reason: 'unknown' };
+    const seatHash = hashSecret(secret);
+    return change(async (store, emit) => {
+      const room = await getOpenRoom(store, rawCode);
+      const player = await store.findPlayerBySeat(room.code, seatHash);
+      if (player === undefined) return { ok: false, reason: 'unknown' } as const;
+      if (player.leftReason === 'kicked') return { ok: false, reason: 'kicked' } as const;
+      if (player.leftAt !== null) return { ok: false, reason: 'unknown' } as const;
+      const now = clock();
+      if (player.seatExpiresAt === null || player.seatExpiresAt <= now) {
+        await expirePlayer(store, emit, room.code, player, now);
+        return { ok: false, reason: 'expired' } as const;
+      }
+      const expiresAt = now + seatTtlMs;
+      if (!(await store.renewSeat(player.id, expiresAt))) return { ok: false, reason: 'unknown' } as const;
+      return {
+        ok: true,
+        value: {
+          player: { ...player, seatExpiresAt: expiresAt },
+          seat: { secret, expiresAt },
+          resumed: true,
+        },
+      } as const;
+    });
+  }
+
   return {
     async createRoom(hostUserId, name) {
       const validName = normalizeDisplayText(name, ROOM_NAME_MAX_LENGTH);
@@ -309,35 +475,76 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
 
     getRoom: (code) => getOpenRoom(rooms, code),
 
-    async join(code, rawName) {
-      const name = normalizePlayerName(rawName);
-      return change(async (store, emit) => {
+    join: (code, rawName) => change((store, emit) => addPlayer(store, emit, code, rawName, null)),
+
+    async joinSeated(code, rawName, presentedSeat) {
+      if (presentedSeat !== undefined) {
+        const resumed = await tryResume(code, presentedSeat);
+        if (resumed.ok) return resumed.value;
+        if (resumed.reason === 'kicked') throw playerRemoved();
+        // Unknown, left or expired seat: a new player and a new seat, as for a first visit.
+      }
+      const secret = generateSeatSecret();
+      const expiresAt = clock() + seatTtlMs;
+      const player = await change((store, emit) =>
+        addPlayer(store, emit, code, rawName, { hash: hashSecret(secret), expiresAt }),
+      );
+      return { player, seat: { secret, expiresAt }, resumed: false };
+    },
+
+    async resumeSeat(code, seatSecret) {
+      const resumed = await tryResume(code, seatSecret);
+      if (resumed.ok) return resumed.value;
+      if (resumed.reason === 'kicked') throw playerRemoved();
+      if (resumed.reason === 'expired') throw seatExpired();
+      throw seatInvalid();
+    },
+
+    async issueClaimCode(code, playerId, hostUserId) {
+      const claim = generateClaimCode();
+      const expiresAt = clock() + claimTtlMs;
+      await transaction(async (store) => {
         const room = await getOpenRoom(store, code);
-        if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
-        const now = clock();
-        const result = await store.insertPlayer({
-          id: randomUUID(),
-          roomCode: room.code,
-          name: name.name,
-          nameKey: name.key,
-          joinedAt: now,
-        });
-        if (!result.ok) {
-          if (result.reason === 'room_not_open') throw roomNotFound();
-          throw new GatehouseError('PLAYER_NAME_TAKEN', 'A player with this name is already in the room', {
-            errors: [{ field: 'player', message: 'This name is already taken in this room' }],
-          });
+        if (hostUserId !== undefined && room.hostUserId !== hostUserId) throw roomNotFound();
+        const player = await findPresentPlayer(store, room, playerId);
+        if (player === undefined || !(await store.setClaimCode(player.id, hashSecret(claim), expiresAt))) {
+          throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
         }
-        const { player } = result;
-        await emit(room.code, 'player_joined', { player: { id: player.id, name: player.name } }, now);
-        // Counted after the event's append, which row-locks the room (PostgreSQL) or holds the one
-        // writer (SQLite) until commit: concurrent joins are counted one at a time, so the cap is
-        // exact, and a refused join rolls back with its player row and its sequence number.
-        if ((await store.listPresentPlayers(room.code)).length > maxPlayers) {
-          throw new GatehouseError('ROOM_FULL', `This room already has ${maxPlayers} players.`);
-        }
-        return player;
       });
+      return { code: claim, expiresAt };
+    },
+
+    async claimSeat(code, claimCode) {
+      const normalized = normalizeClaimCode(claimCode);
+      const room = await getOpenRoom(rooms, code);
+      if (normalized === undefined) throw claimCodeInvalid();
+      const claimHash = hashSecret(normalized);
+      const secret = generateSeatSecret();
+      const now = clock();
+      const expiresAt = now + seatTtlMs;
+      const player = await transaction(async (store) => {
+        const found = await store.findPlayerByClaim(room.code, claimHash, now);
+        // The conditional UPDATE is what makes the code single-use under concurrent claims.
+        if (
+          found === undefined ||
+          !(await store.moveSeat(found.id, claimHash, hashSecret(secret), expiresAt))
+        ) {
+          throw claimCodeInvalid();
+        }
+        return { ...found, seatExpiresAt: expiresAt, seatGeneration: found.seatGeneration + 1 };
+      });
+      return { player, seat: { secret, expiresAt }, resumed: true };
+    },
+
+    async standing(rawCode, playerId, generation) {
+      const code = normalizeRoomCode(rawCode);
+      if (code === undefined) return 'absent';
+      const [room, player] = await Promise.all([rooms.findRoom(code), rooms.findPlayer(playerId)]);
+      if (room === undefined || room.state !== 'open' || player === undefined || player.roomCode !== code) {
+        return 'absent';
+      }
+      if (player.leftReason !== null) return player.leftReason;
+      return player.seatGeneration > generation ? 'replaced' : 'present';
     },
 
     leave: (code, playerId) => removePlayer(code, playerId, 'left'),

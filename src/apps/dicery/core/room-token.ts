@@ -14,6 +14,13 @@ export const ROOM_TOKEN_AUDIENCE = 'dicery';
 /** Namespaced private claim naming the room (RFC 7519 §4.3: collision-resistant claim names). */
 export const ROOM_CLAIM = 'dicery_room';
 
+/**
+ * Private claim carrying the seat generation the token was minted for (issue 14): a claim code
+ * moves a seat to another device and bumps its generation, so tokens of the old device stop at
+ * once. Absent (tokens from before seats, bearer joins) counts as 0.
+ */
+export const SEAT_GENERATION_CLAIM = 'dicery_seat_gen';
+
 /** Longest lifetime of a room token in seconds, whatever the configuration says (issue #5: ≤ 12 h). */
 export const ROOM_TOKEN_MAX_TTL = 12 * 3600;
 
@@ -32,6 +39,8 @@ export interface RoomTokenIdentity {
   roomCode: string;
   /** When the token expires, epoch ms (`exp`). */
   expiresAt: number;
+  /** The seat generation it was minted for ({@link SEAT_GENERATION_CLAIM}). */
+  seatGeneration: number;
 }
 
 /** Why a room token was refused; the HTTP layer answers every one with 401 `invalid_token`. */
@@ -55,8 +64,11 @@ export interface IssuedRoomToken {
  * room still open is the room service's answer, asked on every request by the HTTP layer.
  */
 export interface RoomTokens {
-  /** Signs a token for `playerId` in room `roomCode` (a normalized code). */
-  issue(roomCode: string, playerId: string): Promise<IssuedRoomToken>;
+  /**
+   * Signs a token for `playerId` in room `roomCode` (a normalized code), for seat generation
+   * `seatGeneration` (default 0).
+   */
+  issue(roomCode: string, playerId: string, seatGeneration?: number): Promise<IssuedRoomToken>;
   /** Checks signature, algorithm, `typ`, `iss`, `aud`, expiry and claims. Never throws for a bad token. */
   verify(token: string): Promise<RoomTokenCheck>;
 }
@@ -108,13 +120,14 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
   let keyRevision = tokens.keyRevision();
 
   return {
-    async issue(roomCode, playerId) {
+    async issue(roomCode, playerId, seatGeneration = 0) {
       const now = clock();
       const iat = Math.floor(now / 1000);
       const exp = iat + ttlSeconds;
       const token = await tokens.sign(ROOM_TOKEN_KIND, {
         sub: playerId,
         [ROOM_CLAIM]: roomCode,
+        ...(seatGeneration === 0 ? {} : { [SEAT_GENERATION_CLAIM]: seatGeneration }),
         iat,
         exp,
         jti: randomUUID(),
@@ -145,7 +158,11 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
         ) {
           return { ok: false, reason: 'invalid' };
         }
-        identity = { playerId: sub, roomCode: room, expiresAt: exp * 1000 };
+        const generation = payload[SEAT_GENERATION_CLAIM] ?? 0;
+        if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) {
+          return { ok: false, reason: 'invalid' };
+        }
+        identity = { playerId: sub, roomCode: room, expiresAt: exp * 1000, seatGeneration: generation };
         verified.set(token, identity);
       }
       if (identity.expiresAt <= now) {

@@ -1,7 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { currentCsrfBinding, invalidToken, readBearerToken, SAFE_METHODS } from '../../../http/index.js';
 import { GatehouseError } from '../../../index.js';
-import { type DiceryError, type DiceryErrorCode, roomNotFound } from '../core/errors.js';
+import {
+  type DiceryError,
+  type DiceryErrorCode,
+  playerRemoved,
+  roomNotFound,
+  seatExpired,
+  seatReplaced,
+} from '../core/errors.js';
+import type { PlayerStanding } from '../core/room-service.js';
 import { looksLikeRoomToken } from '../core/room-token.js';
 import type { Dicery } from '../index.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
@@ -12,6 +20,8 @@ export interface RoomPlayerAuth {
   id: string;
   /** When the room token expires, epoch ms; streams end then. */
   tokenExpiresAt: number;
+  /** The seat generation the token was minted for; a stream ends when the seat moves on. */
+  seatGeneration: number;
   /** How the room token arrived. */
   transport: 'cookie' | 'bearer';
 }
@@ -79,6 +89,27 @@ function notMember(message: string): DiceryError {
   return new GatehouseError<DiceryErrorCode>('NOT_ROOM_MEMBER', message);
 }
 
+function roomTokenExpired(): DiceryError {
+  const description = 'The room token expired.';
+  return new GatehouseError<DiceryErrorCode>('ROOM_TOKEN_EXPIRED', description, {
+    challenge: { scheme: 'Bearer', error: 'invalid_token', description },
+  });
+}
+
+/** Why a player who is not (or no longer) present is refused: each cause has its own code. */
+export function standingError(standing: Exclude<PlayerStanding, 'present'>): DiceryError {
+  switch (standing) {
+    case 'kicked':
+      return playerRemoved();
+    case 'expired':
+      return seatExpired();
+    case 'replaced':
+      return seatReplaced();
+    default:
+      return notMember('You are no longer in this room.');
+  }
+}
+
 function noCredential(): DiceryError {
   return new GatehouseError(
     'UNAUTHENTICATED',
@@ -132,21 +163,27 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     credential: RoomCredential,
   ): Promise<RoomPlayerAuth> => {
     const check = await roomTokens.verify(credential.token);
+    // An expired token has its own code, so clients renew it from their seat (or say "your seat
+    // expired") and never mistake it for a kick (issue 14).
     if (!check.ok)
-      throw invalidToken(
-        check.reason === 'expired' ? 'The room token expired.' : 'The room token is invalid.',
-      );
+      throw check.reason === 'expired' ? roomTokenExpired() : invalidToken('The room token is invalid.');
     if (check.roomCode !== code) throw notMember('This room token is for another room.');
     // Cookies ride along on cross-site requests; bearer tokens never do (same rule as account calls).
     if (credential.transport === 'cookie' && !SAFE_METHODS.has(request.method)) {
       app.csrf.verify(request, await currentCsrfBinding(request));
     }
-    if (!(await rooms.isPresent(code, check.playerId))) {
+    const standing = await rooms.standing(code, check.playerId, check.seatGeneration);
+    if (standing !== 'present') {
       // Closed (or deleted) rooms answer ROOM_NOT_FOUND, as they do for everyone.
       await rooms.getRoom(code);
-      throw notMember('You are no longer in this room.');
+      throw standingError(standing);
     }
-    return { id: check.playerId, tokenExpiresAt: check.expiresAt, transport: credential.transport };
+    return {
+      id: check.playerId,
+      tokenExpiresAt: check.expiresAt,
+      seatGeneration: check.seatGeneration,
+      transport: credential.transport,
+    };
   };
 
   /** The host by account credential; null when the request carries no account credential. */

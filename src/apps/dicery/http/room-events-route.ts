@@ -9,7 +9,7 @@ import { viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
 import type { StreamEndReason } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
-import { MEMBER_SECURITY, type RoomGuards, roomOf } from './room-auth.js';
+import { MEMBER_SECURITY, type RoomGuards, roomOf, standingError } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
 import { toEventPayload } from './room-views.js';
 
@@ -40,6 +40,8 @@ interface Stream {
   code: string;
   /** The player it was opened with, or null for the host. */
   playerId: string | null;
+  /** The seat generation of the player's room token; a newer one in the database ends the stream. */
+  seatGeneration: number;
   /** The host's account session, or null for a player. */
   hostSessionId: string | null;
   /** What the stream caps count this stream under (player or account, and client IP). */
@@ -355,9 +357,15 @@ export function registerRoomEventsRoute(
         }
         if (room.state !== 'open') continue;
         if (!list.some((stream) => stream.playerId !== null)) continue;
-        const present = new Set((await roomStore.listPresentPlayers(code)).map((player) => player.id));
+        const present = new Map(
+          (await roomStore.listPresentPlayers(code)).map((player) => [player.id, player.seatGeneration]),
+        );
         for (const stream of list) {
-          if (stream.playerId !== null && !present.has(stream.playerId)) end(stream, 'no longer in the room');
+          if (stream.playerId === null) continue;
+          const generation = present.get(stream.playerId);
+          if (generation === undefined) end(stream, 'no longer in the room');
+          // The seat was claimed on another device: this one's credential is spent.
+          else if (generation > stream.seatGeneration) end(stream, undefined, 'seat_replaced');
         }
       }
     } catch (error) {
@@ -399,12 +407,14 @@ export function registerRoomEventsRoute(
         description: `\`text/event-stream\` of the room's events, for its players and its host:
 
 - \`player_joined\` \`{ id, player: { id, name }, at }\`
-- \`player_left\` \`{ id, player: { id, name }, reason: "left" | "kicked", at }\`
+- \`player_left\` \`{ id, player: { id, name }, reason: "left" | "kicked" | "expired", at }\` (\`kicked\`: the host
+  removed them; \`expired\`: their seat went unused for \`ROOM_SEAT_TTL\`)
 - \`roll\` \`{ id, player, notation, label, terms, modifier, total, rolled_at, at }\`
 - \`room_closed\` \`{ id, at }\`
-- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" }\` (no \`id:\`), the last message when
+- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" }\` (no \`id:\`), the last message when
   the credential that opened the stream ends it: the room token or the host's access token expired
-  (\`token_expired\`; refresh or join again, then reconnect), the host's cookie session reached its absolute or idle
+  (\`token_expired\`; a browser renews it from its seat with \`POST /rooms/{code}/seat\`, then reconnects), the seat
+  was claimed on another device (\`seat_replaced\`), the host's cookie session reached its absolute or idle
   expiry (\`session_ended\`), or the host's session was revoked, e.g. by logout (\`session_revoked\`). Do not
   reconnect with the same credential.
 
@@ -470,6 +480,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       const stream: Stream = {
         code,
         playerId: caller.player?.id ?? null,
+        seatGeneration: caller.player?.seatGeneration ?? 0,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
         capKeys: caps.map((cap) => cap.key),
         credential:
@@ -498,9 +509,12 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       try {
         // Checked again now that the subscription is live: a kick or close between the guard and
         // the subscription would otherwise go unnoticed until the next reconciliation.
-        if (stream.playerId !== null && !(await rooms.isPresent(code, stream.playerId))) {
-          await rooms.getRoom(code);
-          throw new GatehouseError('NOT_ROOM_MEMBER', 'You are no longer in this room.');
+        if (stream.playerId !== null) {
+          const standing = await rooms.standing(code, stream.playerId, stream.seatGeneration);
+          if (standing !== 'present') {
+            await rooms.getRoom(code);
+            throw standingError(standing);
+          }
         }
         // Events 1..lastEventSeq are committed once this is read. A resume id beyond it cannot be
         // one of this room's (e.g. a global id kept from before migration 006): waiting for that

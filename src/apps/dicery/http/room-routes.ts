@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
   type AuthContext,
@@ -10,7 +10,10 @@ import {
   problemRef,
 } from '../../../http/index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
-import { JoinResultSchema, RoomSnapshotSchema } from '../shared/wire.js';
+import type { DiceryErrorCode } from '../core/errors.js';
+import type { SeatedPlayer } from '../core/room-service.js';
+import { formatClaimCode } from '../shared/claim-code.js';
+import { ClaimCodeSchema, JoinResultSchema, RoomSnapshotSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
@@ -70,6 +73,27 @@ Player names: 1–32 characters after NFC normalization and trimming, no control
 in the room ignoring case and width. Unknown and closed rooms answer the same 404. Join attempts (successful or not) are
 limited per client IP per minute (\`ROOM_JOINS_PER_MINUTE\`); beyond it, 429 with \`Retry-After\`.`;
 
+const SEAT_DESCRIPTION = `Resumes the player this browser holds a **seat** for, and mints a fresh room token.
+
+A seat is a long-lived, revocable credential: 256 random bits in the HttpOnly cookie \`<prefix>seat_<CODE>\`
+(\`__Secure-dicery_seat_<CODE>\`, \`Path=/rooms/<CODE>\`), stored on the server only as a SHA-256 hash. Joining with
+the cookie transport sets it; it lasts \`ROOM_SEAT_TTL\` unused, and every resume slides it forward. Room tokens stay
+short-lived (\`ROOM_TOKEN_TTL\`); when one expires (401 \`ROOM_TOKEN_EXPIRED\`, or \`stream_end\` with
+\`token_expired\`), call this and reconnect.
+
+Answers: 200 with the player (\`resumed: true\`); 401 \`SEAT_INVALID\` (no seat, or given up by leaving); 401
+\`SEAT_EXPIRED\` (unused too long: the player is removed, \`player_left\` with \`reason: "expired"\`); 403
+\`PLAYER_REMOVED\` (the host removed this player); 404 for unknown and closed rooms. Counted on the join limit.`;
+
+const CLAIM_DESCRIPTION = `Takes a seat to this device with a claim code: one the player got on their old device
+(\`POST /rooms/{code}/players/me/claim-code\`) or that the host handed over
+(\`POST /rooms/{code}/players/{id}/claim-code\`). The player keeps their name, id and history; they get a new seat
+and room token here, and every room token and the seat of the old device stop working (\`SEAT_REPLACED\`).
+
+A code is single-use and lasts 10 minutes. A wrong, used or expired code answers 400 \`CLAIM_CODE_INVALID\`.
+Attempts count on the join limit of the client address (\`ROOM_JOINS_PER_MINUTE\`); with ≈ 59 bits per code,
+guessing is hopeless, and no per-player lock exists that someone could trigger against a victim.`;
+
 /**
  * Dicery's HTTP surface: create and close rooms (signed-in hosts), join (anyone with the code),
  * snapshot, roll, leave, kick, and the event stream. Call after the Gatehouse plugin.
@@ -91,6 +115,45 @@ export function registerRoomRoutes(
     // `__Secure-` (not `__Host-`) because the path is the room's own (RFC 6265bis §4.1.3).
     attributes: { ...app.cookiePolicy.httpOnly, path: `/rooms/${code}` },
   });
+
+  // The seat cookie sits beside the room cookie, same path and flags; only its lifetime differs.
+  const seatPrefix = app.cookiePolicy.roomPrefix.replace('dicery_room_', 'dicery_seat_');
+  const seatCookie = (code: string) => ({
+    name: `${seatPrefix}${code}`,
+    attributes: { ...app.cookiePolicy.httpOnly, path: `/rooms/${code}` },
+  });
+  const seatOf = (request: FastifyRequest, code: string): string | undefined => {
+    const value = request.cookies[seatCookie(code).name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+
+  /**
+   * Answers a seated join, resume or claim: mints a room token for the seat's generation, sets
+   * the room and seat cookies, and never lets the answer be cached (it carries credentials).
+   */
+  const sendSeated = async (
+    reply: FastifyReply,
+    room: { code: string; name: string },
+    seated: SeatedPlayer,
+  ) => {
+    const { player, seat } = seated;
+    const issued = await roomTokens.issue(room.code, player.id, player.seatGeneration);
+    reply.header('cache-control', 'no-store');
+    const cookie = roomCookie(room.code);
+    reply.setCookie(cookie.name, issued.token, { ...cookie.attributes, maxAge: issued.expiresIn });
+    const seatJar = seatCookie(room.code);
+    reply.setCookie(seatJar.name, seat.secret, {
+      ...seatJar.attributes,
+      maxAge: Math.max(1, Math.floor((seat.expiresAt - clock()) / 1000)),
+    });
+    return reply.code(seated.resumed ? 200 : 201).send({
+      room: { code: room.code, name: room.name },
+      player: { id: player.id, name: player.name },
+      expires_at: new Date(issued.expiresAt).toISOString(),
+      resumed: seated.resumed,
+      seat_expires_at: new Date(seat.expiresAt).toISOString(),
+    });
+  };
 
   /** Counts one hit on `key` per minute; beyond `max`, 429 with Retry-After. */
   const limit = (key: string, max: number, message: string) =>
@@ -185,6 +248,7 @@ export function registerRoomRoutes(
           { additionalProperties: false },
         ),
         response: {
+          200: JoinResultSchema,
           201: JoinResultSchema,
           400: problemRef,
           403: problemRef,
@@ -202,21 +266,26 @@ export function registerRoomRoutes(
       const { code } = request.params;
       const body = request.body;
       const room = await rooms.getRoom(code);
+      if (body.transport !== 'bearer') {
+        // The same browser joining again resumes its seat: never a second player (issue 14).
+        return sendSeated(
+          reply,
+          room,
+          await rooms.joinSeated(room.code, body.player, seatOf(request, room.code)),
+        );
+      }
       const player = await rooms.join(room.code, body.player);
       const issued = await roomTokens.issue(room.code, player.id);
-      // The response carries a credential (cookie or body): never cache it (RFC 6749 §5.1 spirit).
+      // The response carries a credential: never cache it (RFC 6749 §5.1 spirit).
       reply.header('cache-control', 'no-store');
-      const view = {
+      return reply.code(201).send({
         room: { code: room.code, name: room.name },
         player: { id: player.id, name: player.name },
         expires_at: new Date(issued.expiresAt).toISOString(),
-      };
-      if (body.transport === 'bearer') {
-        return reply.code(201).send({ ...view, access_token: issued.token, token_type: 'bearer' });
-      }
-      const cookie = roomCookie(room.code);
-      reply.setCookie(cookie.name, issued.token, { ...cookie.attributes, maxAge: issued.expiresIn });
-      return reply.code(201).send(view);
+        resumed: false,
+        access_token: issued.token,
+        token_type: 'bearer',
+      });
     },
   );
 
@@ -325,7 +394,8 @@ export function registerRoomRoutes(
         tags: ['rooms'],
         summary: 'Leave a room',
         description:
-          'You leave the room: your name is free again, your token stops working and the room cookie is cleared.',
+          'You leave the room: your name is free again, your token and your seat stop working and both ' +
+          'cookies are cleared.',
         params: CodeParams,
         headers: CsrfHeaders,
         security: PLAYER_SECURITY,
@@ -336,7 +406,131 @@ export function registerRoomRoutes(
       const player = playerOf(request);
       await rooms.leave(player.code, player.id);
       clearRoomCookie(reply, roomCookie(player.code));
+      clearRoomCookie(reply, seatCookie(player.code));
       return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/rooms/:code/seat',
+    {
+      schema: {
+        tags: ['rooms'],
+        summary: 'Resume your seat',
+        description: SEAT_DESCRIPTION,
+        params: CodeParams,
+        response: {
+          200: JoinResultSchema,
+          400: problemRef,
+          401: problemRef,
+          403: problemRef,
+          404: problemRef,
+          429: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      // A seat is a cookie credential with no session to bind a CSRF token to: refuse cross-site
+      // requests (SameSite=Lax already keeps the cookie off cross-site POSTs).
+      app.csrf.checkOrigin(request);
+      await limitJoins(request.ip);
+      const room = await rooms.getRoom(request.params.code);
+      const secret = seatOf(request, room.code);
+      if (secret === undefined) {
+        throw new GatehouseError<DiceryErrorCode>(
+          'SEAT_INVALID',
+          'You have no seat in this room; join it first.',
+          {
+            challenge: { scheme: 'Bearer' },
+          },
+        );
+      }
+      return sendSeated(reply, room, await rooms.resumeSeat(room.code, secret));
+    },
+  );
+
+  app.post(
+    '/rooms/:code/claim',
+    {
+      schema: {
+        tags: ['rooms'],
+        summary: 'Take your seat to this device',
+        description: CLAIM_DESCRIPTION,
+        params: CodeParams,
+        body: Type.Object(
+          { claim_code: Type.String({ maxLength: 64, examples: ['ABCD-EFGH-JKMN'] }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: JoinResultSchema,
+          400: problemRef,
+          403: problemRef,
+          404: problemRef,
+          429: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      app.csrf.checkOrigin(request);
+      // Every attempt counts on the join limit of the address, so guessing a code (≈ 59 bits,
+      // 10 minutes) is hopeless; nothing is counted per player, so a guesser cannot lock out a victim.
+      await limitJoins(request.ip);
+      const room = await rooms.getRoom(request.params.code);
+      return sendSeated(reply, room, await rooms.claimSeat(room.code, request.body.claim_code));
+    },
+  );
+
+  app.post(
+    '/rooms/:code/players/me/claim-code',
+    {
+      preValidation: guards.player,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Get a claim code for your seat',
+        description:
+          'A single-use code (valid 10 minutes) that moves your seat to another device: type it there ' +
+          "(`POST /rooms/{code}/claim`). A new code replaces the previous one. Once it is used, this device's " +
+          'room token and seat stop working (`SEAT_REPLACED`).',
+        params: CodeParams,
+        headers: CsrfHeaders,
+        security: PLAYER_SECURITY,
+        response: { 201: ClaimCodeSchema, ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const player = playerOf(request);
+      const issued = await rooms.issueClaimCode(player.code, player.id);
+      reply.header('cache-control', 'no-store');
+      return reply.code(201).send({
+        claim_code: formatClaimCode(issued.code),
+        expires_at: new Date(issued.expiresAt).toISOString(),
+      });
+    },
+  );
+
+  app.post(
+    '/rooms/:code/players/:id/claim-code',
+    {
+      preValidation: host,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Hand a name over (host)',
+        description:
+          'The host gets a single-use claim code (valid 10 minutes) for a present player, to give to the person ' +
+          'who lost their device or cookies: with it they take the name back (`POST /rooms/{code}/claim`), and ' +
+          'the old device is signed out of the seat.',
+        params: Type.Object({ ...CodeParams.properties, id: IdParam('Player id') }),
+        response: { 201: ClaimCodeSchema, ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const { code, id } = request.params;
+      const issued = await rooms.issueClaimCode(code, id, authOf(request).user.id);
+      reply.header('cache-control', 'no-store');
+      return reply.code(201).send({
+        claim_code: formatClaimCode(issued.code),
+        expires_at: new Date(issued.expiresAt).toISOString(),
+      });
     },
   );
 

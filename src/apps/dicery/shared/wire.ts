@@ -126,19 +126,34 @@ export const RoomSnapshotSchema = Type.Object({
 /** {@inheritDoc RoomSnapshotSchema} */
 export type RoomSnapshot = Static<typeof RoomSnapshotSchema>;
 
-/** `POST /rooms/{code}/join`: who joined where, and until when the room token lasts. */
+/**
+ * `POST /rooms/{code}/join`, `/seat` and `/claim`: who joined where, and until when the room token
+ * lasts.
+ */
 export const JoinResultSchema = Type.Object({
   room: Type.Object({ code: Type.String(), name: Type.String() }),
   player: PlayerRefSchema,
   expires_at: Type.String({ format: 'date-time', description: 'When the room token expires' }),
+  resumed: Type.Boolean({
+    description: "True when an existing player was resumed (from this browser's seat, or a claim code)",
+  }),
+  seat_expires_at: Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description: 'When the seat (HttpOnly cookie) expires unless used again; cookie transport only',
+    }),
+  ),
   access_token: Type.Optional(Type.String({ description: 'Only with `transport: bearer`' })),
   token_type: Type.Optional(Type.Literal('bearer')),
 });
 /** {@inheritDoc JoinResultSchema} */
 export type JoinResult = Static<typeof JoinResultSchema>;
 
-/** Why a player is no longer in a room. */
-export type PlayerLeftReason = 'left' | 'kicked';
+/**
+ * Why a player is no longer in a room: `left`, `kicked` (by the host), or `expired` (their seat
+ * went unused for `ROOM_SEAT_TTL`). Expiry is never a kick, and clients must say so.
+ */
+export type PlayerLeftReason = 'left' | 'kicked' | 'expired';
 
 /** Kinds of room event, in the room's event log, on the bus and on the event stream alike. */
 export type RoomEventType = 'player_joined' | 'player_left' | 'roll' | 'room_closed';
@@ -168,4 +183,15 @@ export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed'>> = 
 };
 
 /** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
-export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked';
+export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked' | 'seat_replaced';
+
+/** `POST /rooms/{code}/players/me/claim-code` and the host's hand-over: a single-use claim code. */
+export const ClaimCodeSchema = Type.Object({
+  claim_code: Type.String({
+    description: 'Type it on the other device (`POST /rooms/{code}/claim`); shown once, single-use',
+    examples: ['ABCD-EFGH-JKMN'],
+  }),
+  expires_at: Type.String({ format: 'date-time' }),
+});
+/** {@inheritDoc ClaimCodeSchema} */
+export type ClaimCode = Static<typeof ClaimCodeSchema>;

@@ -5,8 +5,11 @@ import type { DiceryTables, RoomEventsTable, RoomPlayersTable, RoomsTable } from
 /** Whether a room still accepts players and rolls. Closing is final. */
 export type RoomState = 'open' | 'closed';
 
-/** Why a player is no longer in a room. */
-export type PlayerLeftReason = 'left' | 'kicked';
+/**
+ * Why a player is no longer in a room: they left, the host removed them, or their seat expired
+ * unused (`ROOM_SEAT_TTL`), which is never shown as a removal.
+ */
+export type PlayerLeftReason = 'left' | 'kicked' | 'expired';
 
 /** A stored Dicery room. */
 export interface RoomRecord {
@@ -42,6 +45,10 @@ export interface PlayerRecord {
   leftAt: number | null;
   /** Why the player is gone, or null while present. */
   leftReason: PlayerLeftReason | null;
+  /** When the player's seat expires (epoch ms), or null for a player without a seat (bearer joins). */
+  seatExpiresAt: number | null;
+  /** Generation of the seat; room tokens minted for an older one are refused. */
+  seatGeneration: number;
 }
 
 /** A row of the room event log, with its payload still serialized. */
@@ -77,6 +84,10 @@ export interface NewPlayer {
   nameKey: string;
   /** Epoch milliseconds. */
   joinedAt: number;
+  /** SHA-256 (hex) of the new seat's secret; none for a player without a seat (bearer joins). */
+  seatHash?: string | null;
+  /** When that seat expires, epoch ms (none without a seat). */
+  seatExpiresAt?: number | null;
 }
 
 /** Result of {@link RoomStore.insertRoom}; `code_taken` means "draw another code and retry". */
@@ -119,8 +130,29 @@ export interface RoomStore {
   findPlayer(id: string): Promise<PlayerRecord | undefined>;
   /** Players of a room who have not left, in join order. */
   listPresentPlayers(code: string): Promise<PlayerRecord[]>;
-  /** Marks a present player gone and frees their name; false when unknown or already gone. */
+  /**
+   * Marks a present player gone and frees their name; false when unknown or already gone. A
+   * pending claim code dies with it; the seat hash is kept after `kicked` (so that browser stays
+   * refused) and cleared otherwise (a player who left or expired may join afresh).
+   */
   markPlayerGone(id: string, reason: PlayerLeftReason, now: number): Promise<boolean>;
+  /** The player of room `code` whose seat hashes to `seatHash`, present or gone. */
+  findPlayerBySeat(code: string, seatHash: string): Promise<PlayerRecord | undefined>;
+  /** Slides a present player's seat expiry forward; false when the player is gone. */
+  renewSeat(id: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Stores the one pending claim code of a present player (replacing any earlier one); false when
+   * the player is gone.
+   */
+  setClaimCode(id: string, claimHash: string, expiresAt: number): Promise<boolean>;
+  /** The present player of room `code` whose pending, unexpired claim code hashes to `claimHash`. */
+  findPlayerByClaim(code: string, claimHash: string, now: number): Promise<PlayerRecord | undefined>;
+  /**
+   * Spends a claim code: gives the player a new seat (new hash and expiry, generation + 1) and
+   * clears the code, in one conditional UPDATE so that of two concurrent claims only one wins.
+   * False when the code was spent, replaced or the player left meanwhile.
+   */
+  moveSeat(id: string, claimHash: string, seatHash: string, seatExpiresAt: number): Promise<boolean>;
   /**
    * Appends to an open room's event log and returns the row with its sequence number, or
    * undefined when the room is unknown or closed (so nothing can follow `room_closed`).
@@ -166,6 +198,8 @@ function toPlayer(row: Selectable<RoomPlayersTable>): PlayerRecord {
     joinedAt: Number(row.joined_at),
     leftAt: row.left_at === null ? null : Number(row.left_at),
     leftReason: row.left_reason as PlayerLeftReason | null,
+    seatExpiresAt: row.seat_expires_at === null ? null : Number(row.seat_expires_at),
+    seatGeneration: Number(row.seat_generation),
   };
 }
 
@@ -246,6 +280,8 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
             'joined_at',
             'left_at',
             'left_reason',
+            'seat_hash',
+            'seat_expires_at',
           ])
           .expression((eb) =>
             eb
@@ -259,6 +295,8 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
                 eb.cast<number>(eb.val(player.joinedAt), 'bigint').as('joined_at'),
                 eb.cast<number | null>(eb.lit(null), 'bigint').as('left_at'),
                 eb.cast<string | null>(eb.lit(null), 'text').as('left_reason'),
+                eb.cast<string | null>(eb.val(player.seatHash ?? null), 'text').as('seat_hash'),
+                eb.cast<number | null>(eb.val(player.seatExpiresAt ?? null), 'bigint').as('seat_expires_at'),
               ])
               .where('rooms.code', '=', player.roomCode)
               .where('rooms.state', '=', 'open'),
@@ -280,7 +318,21 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
           .executeTakeFirst();
         return { ok: false, reason: room?.state === 'open' ? 'name_taken' : 'room_not_open' };
       }
-      return { ok: true, player: { ...player, leftAt: null, leftReason: null } };
+      const { id, roomCode, name, nameKey, joinedAt } = player;
+      return {
+        ok: true,
+        player: {
+          id,
+          roomCode,
+          name,
+          nameKey,
+          joinedAt,
+          leftAt: null,
+          leftReason: null,
+          seatExpiresAt: player.seatExpiresAt ?? null,
+          seatGeneration: 0,
+        },
+      };
     },
     async findPlayer(id) {
       const row = await db.selectFrom('room_players').selectAll().where('id', '=', id).executeTakeFirst();
@@ -301,8 +353,69 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
       // Clearing present_key in the same UPDATE frees the name for the next join at once.
       const result = await db
         .updateTable('room_players')
-        .set({ left_at: now, left_reason: reason, present_key: null })
+        .set({
+          left_at: now,
+          left_reason: reason,
+          present_key: null,
+          claim_hash: null,
+          claim_expires_at: null,
+          ...(reason === 'kicked' ? {} : { seat_hash: null, seat_expires_at: null }),
+        })
         .where('id', '=', id)
+        .where('left_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async findPlayerBySeat(code, seatHash) {
+      const row = await db
+        .selectFrom('room_players')
+        .selectAll()
+        .where('seat_hash', '=', seatHash)
+        .where('room_code', '=', code)
+        .executeTakeFirst();
+      return row && toPlayer(row);
+    },
+    async renewSeat(id, expiresAt) {
+      const result = await db
+        .updateTable('room_players')
+        .set({ seat_expires_at: expiresAt })
+        .where('id', '=', id)
+        .where('left_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async setClaimCode(id, claimHash, expiresAt) {
+      const result = await db
+        .updateTable('room_players')
+        .set({ claim_hash: claimHash, claim_expires_at: expiresAt })
+        .where('id', '=', id)
+        .where('left_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async findPlayerByClaim(code, claimHash, now) {
+      const row = await db
+        .selectFrom('room_players')
+        .selectAll()
+        .where('room_code', '=', code)
+        .where('claim_hash', '=', claimHash)
+        .where('claim_expires_at', '>', now)
+        .where('left_at', 'is', null)
+        .executeTakeFirst();
+      return row && toPlayer(row);
+    },
+    async moveSeat(id, claimHash, seatHash, seatExpiresAt) {
+      const result = await db
+        .updateTable('room_players')
+        .set((eb) => ({
+          seat_hash: seatHash,
+          seat_expires_at: seatExpiresAt,
+          seat_generation: eb('seat_generation', '+', 1),
+          claim_hash: null,
+          claim_expires_at: null,
+        }))
+        .where('id', '=', id)
+        .where('claim_hash', '=', claimHash)
         .where('left_at', 'is', null)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;

@@ -1,6 +1,6 @@
 import type { Generated } from 'kysely';
 
-/** Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`), for `Kysely<DiceryTables>`. */
+/** Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`), for `Kysely<DiceryTables>`. */
 export interface DiceryTables {
   rooms: RoomsTable;
   room_players: RoomPlayersTable;
@@ -33,8 +33,18 @@ export interface RoomPlayersTable {
   present_key: string | null;
   joined_at: number;
   left_at: number | null;
-  /** `left` or `kicked` once gone. */
+  /** `left`, `kicked` or `expired` (the seat expired) once gone. */
   left_reason: string | null;
+  /** SHA-256 (hex) of the player's seat secret; unique; kept after a kick so the seat stays refused. */
+  seat_hash: string | null;
+  /** When the seat expires, epoch ms (sliding: renewed on every resume). */
+  seat_expires_at: number | null;
+  /** Bumped when the seat moves to another device; room tokens carry it. */
+  seat_generation: Generated<number>;
+  /** SHA-256 (hex) of the pending claim code, if any. */
+  claim_hash: string | null;
+  /** When the pending claim code expires, epoch ms. */
+  claim_expires_at: number | null;
 }
 
 /** The per-room event log that SSE `Last-Event-ID` resumes from. */

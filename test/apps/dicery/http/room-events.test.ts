@@ -391,7 +391,7 @@ describe('room event streams: token expiry and shutdown', () => {
       expect(app.dicery.roomBus.subscriberCount(room.code)).toBe(0);
       const again = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
       expect(again.status).toBe(401);
-      expect(again.problem?.code).toBe('INVALID_TOKEN');
+      expect(again.problem?.code).toBe('ROOM_TOKEN_EXPIRED');
     } finally {
       await app.close();
     }

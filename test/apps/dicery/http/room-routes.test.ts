@@ -2,77 +2,13 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../../../src/testing.js';
-import { cookiesOf, PASSWORD, type SignedIn, signIn } from '../../../support/accounts.js';
+import { cookiesOf, type SignedIn, signIn } from '../../../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
+import { Browser } from '../../../support/room-browser.js';
 import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 
 const PREFIX = '__Secure-dicery_room_';
 const CODE_PATTERN = /^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{8}$/;
-
-type Method = 'GET' | 'POST' | 'DELETE';
-
-/**
- * A cookie jar that honours `Path` (RFC 6265 §5.1.4) and `Max-Age=0`, which is what makes one
- * browser able to hold the cookies of several rooms at once.
- */
-class Browser {
-  readonly cookies = new Map<string, { value: string; path: string }>();
-  constructor(private readonly app: FastifyInstance) {}
-
-  cookieHeader(url: string): string {
-    const path = url.split('?')[0] ?? '/';
-    const matches = (cookiePath: string) =>
-      path === cookiePath ||
-      (path.startsWith(cookiePath) && (cookiePath.endsWith('/') || path[cookiePath.length] === '/'));
-    return [...this.cookies]
-      .filter(([, cookie]) => matches(cookie.path))
-      .map(([name, cookie]) => `${name}=${cookie.value}`)
-      .join('; ');
-  }
-
-  absorb(response: LightMyRequestResponse): LightMyRequestResponse {
-    // cookiesOf lower-cases attributes, but paths are case-sensitive: read Path from the raw line.
-    const lines = ([] as string[]).concat(response.headers['set-cookie'] ?? []);
-    for (const [name, { value, attributes }] of cookiesOf(response)) {
-      const line = lines.find((l) => l.startsWith(`${name}=`)) ?? '';
-      const path = /;\s*path=([^;]*)/i.exec(line)?.[1] ?? '/';
-      if (attributes.includes('max-age=0') || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, { value, path });
-    }
-    return response;
-  }
-
-  async request(
-    method: Method,
-    url: string,
-    options: { headers?: Record<string, string>; payload?: object } = {},
-  ) {
-    const response = await this.app.inject({
-      method,
-      url,
-      headers: { cookie: this.cookieHeader(url), ...options.headers },
-      payload: options.payload,
-    });
-    return this.absorb(response);
-  }
-
-  async csrf(): Promise<string> {
-    return (await this.request('GET', '/auth/csrf')).json().csrf_token;
-  }
-
-  async login(email: string): Promise<void> {
-    const token = await this.csrf();
-    const response = await this.request('POST', '/auth/login', {
-      headers: { 'x-csrf-token': token },
-      payload: { email, password: PASSWORD },
-    });
-    expect(response.statusCode).toBe(204);
-  }
-
-  join(code: string, player: string) {
-    return this.request('POST', `/rooms/${code}/join`, { payload: { player } });
-  }
-}
 
 describe('Dicery room routes', () => {
   let app: FastifyInstance;
@@ -158,6 +94,8 @@ describe('Dicery room routes', () => {
         room: { code: room.code, name: room.name },
         player: { id: expect.any(String), name: 'Alice' },
         expires_at: expect.any(String),
+        resumed: false,
+        seat_expires_at: expect.any(String),
       });
       expect(response.headers['cache-control']).toBe('no-store');
       const cookie = cookiesOf(response).get(`${PREFIX}${room.code}`);
@@ -219,7 +157,8 @@ describe('Dicery room routes', () => {
       const browser = new Browser(app);
       expect((await browser.join(room.code, 'Juggler')).statusCode).toBe(201);
       expect((await browser.join(other.code, 'Juggler')).statusCode).toBe(201);
-      expect(browser.cookies.size).toBe(2);
+      // A room cookie and a seat cookie per room.
+      expect(browser.cookies.size).toBe(4);
       const a = await browser.request('GET', `/rooms/${room.code}`);
       const b = await browser.request('GET', `/rooms/${other.code}`);
       expect(a.statusCode).toBe(200);
@@ -498,7 +437,7 @@ describe('Dicery room routes', () => {
       expect(kick.statusCode).toBe(204);
       const after = await roll(roomA.code, bob.headers);
       expect(after.statusCode).toBe(403);
-      expect(after.json().code).toBe('NOT_ROOM_MEMBER');
+      expect(after.json().code).toBe('PLAYER_REMOVED');
       expect(
         (await app.inject({ method: 'GET', url: `/rooms/${roomA.code}`, headers: bob.headers })).statusCode,
       ).toBe(403);

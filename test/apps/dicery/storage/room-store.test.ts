@@ -133,7 +133,7 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
     it('inserts and finds a present player', async () => {
       const player = newPlayer('Ann');
       const result = await store.insertPlayer(player);
-      const expected = { ...player, leftAt: null, leftReason: null };
+      const expected = { ...player, leftAt: null, leftReason: null, seatExpiresAt: null, seatGeneration: 0 };
       expect(result).toEqual({ ok: true, player: expected });
       expect(await store.findPlayer(player.id)).toEqual(expected);
       expect(await store.findPlayer(randomUUID())).toBeUndefined();
@@ -186,6 +186,60 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
       expect(results.filter((r) => r.ok)).toHaveLength(1);
       expect(results.filter((r) => !r.ok && r.reason === 'name_taken')).toHaveLength(19);
       expect(await store.listPresentPlayers(code)).toHaveLength(1);
+    });
+  });
+
+  describe('seats', () => {
+    it('finds a player by seat hash within the room only, and slides the expiry of present ones', async () => {
+      const ann = newPlayer('Ann', { seatHash: 'a'.repeat(64), seatExpiresAt: T0 + 100 });
+      await store.insertPlayer(ann);
+      expect((await store.findPlayerBySeat(code, 'a'.repeat(64)))?.id).toBe(ann.id);
+      expect(await store.findPlayerBySeat('ZZZZ2222', 'a'.repeat(64))).toBeUndefined();
+      expect(await store.findPlayerBySeat(code, 'b'.repeat(64))).toBeUndefined();
+      expect(await store.renewSeat(ann.id, T0 + 500)).toBe(true);
+      expect((await store.findPlayer(ann.id))?.seatExpiresAt).toBe(T0 + 500);
+      await store.markPlayerGone(ann.id, 'left', T0 + 600);
+      expect(await store.renewSeat(ann.id, T0 + 900)).toBe(false);
+      // Leaving gives the seat up: the hash is gone with it.
+      expect(await store.findPlayerBySeat(code, 'a'.repeat(64))).toBeUndefined();
+    });
+
+    it('keeps the seat of a kicked player, so that browser stays recognised and refused', async () => {
+      const bob = newPlayer('Bob', { seatHash: 'c'.repeat(64), seatExpiresAt: T0 + 100 });
+      await store.insertPlayer(bob);
+      await store.markPlayerGone(bob.id, 'kicked', T0 + 5);
+      expect(await store.findPlayerBySeat(code, 'c'.repeat(64))).toMatchObject({
+        id: bob.id,
+        leftReason: 'kicked',
+      });
+    });
+
+    it('spends a claim code once: of two concurrent claims exactly one moves the seat', async () => {
+      const cat = newPlayer('Cat', { seatHash: 'd'.repeat(64), seatExpiresAt: T0 + 100 });
+      await store.insertPlayer(cat);
+      expect(await store.setClaimCode(cat.id, 'e'.repeat(64), T0 + 60)).toBe(true);
+      expect(await store.findPlayerByClaim(code, 'e'.repeat(64), T0 + 60)).toBeUndefined(); // expired
+      expect((await store.findPlayerByClaim(code, 'e'.repeat(64), T0 + 59))?.id).toBe(cat.id);
+      const results = await Promise.all([
+        store.moveSeat(cat.id, 'e'.repeat(64), 'f'.repeat(64), T0 + 1000),
+        store.moveSeat(cat.id, 'e'.repeat(64), '0'.repeat(64), T0 + 1000),
+      ]);
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const moved = await store.findPlayer(cat.id);
+      expect(moved?.seatGeneration).toBe(1);
+      expect(await store.findPlayerBySeat(code, 'd'.repeat(64))).toBeUndefined();
+      expect(await store.findPlayerByClaim(code, 'e'.repeat(64), T0)).toBeUndefined();
+    });
+
+    it('refuses claim codes for players who are gone, and drops a pending one when they go', async () => {
+      const dan = newPlayer('Dan', { seatHash: '1'.repeat(64), seatExpiresAt: T0 + 100 });
+      await store.insertPlayer(dan);
+      await store.setClaimCode(dan.id, '2'.repeat(64), T0 + 60);
+      await store.markPlayerGone(dan.id, 'expired', T0 + 1);
+      expect(await store.findPlayerByClaim(code, '2'.repeat(64), T0)).toBeUndefined();
+      expect(await store.setClaimCode(dan.id, '3'.repeat(64), T0 + 60)).toBe(false);
+      expect(await store.moveSeat(dan.id, '2'.repeat(64), '4'.repeat(64), T0 + 100)).toBe(false);
+      expect((await store.findPlayer(dan.id))?.leftReason).toBe('expired');
     });
   });
 

@@ -1,14 +1,16 @@
 import type { Migration } from 'kysely';
 import * as rooms from './005-rooms.js';
 import * as roomEventSequence from './006-room-event-sequence.js';
+import * as roomSeats from './007-room-seats.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
  * (`createGatehouse(config, { migrations: { dicery: diceryMigrations } })`). They keep the names
- * they had as core migrations, so databases migrated before the move adopt their history rows
+ * they had as core migrations (`005`, `006`; `007` on is Dicery's own), so databases migrated before the move adopt their history rows
  * (see `RETIRED_CORE_MIGRATIONS`) instead of running them again.
  */
 export const diceryMigrations: Record<string, Migration> = {
   '005-rooms': rooms,
   '006-room-event-sequence': roomEventSequence,
+  '007-room-seats': roomSeats,
 };

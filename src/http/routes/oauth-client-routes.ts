@@ -1,0 +1,171 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { GatehouseCore } from '../../gatehouse-core.js';
+import { clientView } from '../../oauth/client-view.js';
+import {
+  CLIENT_SCOPES,
+  MAX_OAUTH_CLIENTS,
+  MAX_REDIRECT_URIS,
+  OAUTH_GRANT_TYPES,
+} from '../../oauth/oauth-clients.js';
+import { clientInfo } from '../client-info.js';
+import { errorResponses, NoBody, problemRef } from '../schemas.js';
+import { authOf } from './me-routes.js';
+
+const UriList = (description: string) =>
+  Type.Array(Type.String({ minLength: 1, maxLength: 2000 }), { maxItems: MAX_REDIRECT_URIS, description });
+
+/** A registered client as the admin API shows it (never its secret). */
+const ClientSchema = Type.Object({
+  client_id: Type.String(),
+  name: Type.String(),
+  client_type: Type.Union([Type.Literal('public'), Type.Literal('confidential')]),
+  redirect_uris: Type.Array(Type.String()),
+  post_logout_redirect_uris: Type.Array(Type.String()),
+  grant_types: Type.Array(Type.String()),
+  scopes: Type.Array(Type.String()),
+  token_endpoint_auth_method: Type.Union([Type.Literal('none'), Type.Literal('client_secret_basic')], {
+    description: '`none` for public clients; confidential ones may also use `client_secret_post`',
+  }),
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+const ClientIdParams = Type.Object({
+  client_id: Type.String({ pattern: '^[\\x21-\\x7E]{1,255}$', description: 'The client id' }),
+});
+
+/**
+ * Admin management of OAuth clients: `POST/GET /oauth/clients`, `GET/DELETE /oauth/clients/{client_id}`
+ * (rules in `gatehouse.oauthClients`).
+ */
+export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const clients = gatehouse.oauthClients;
+  const canRead = app.auth.require({ role: 'admin', scopes: ['clients:read'] });
+  const canWrite = app.auth.require({ role: 'admin', scopes: ['clients:write'] });
+
+  app.post(
+    '/oauth/clients',
+    {
+      preValidation: canWrite,
+      schema: {
+        tags: ['admin'],
+        summary: 'Register an OAuth client',
+        description:
+          'Admins. A public client (the default: SPAs, native apps) has no secret and must use PKCE; a ' +
+          '`confidential` one gets a `client_secret`, shown in this response only (only its hash is stored), and ' +
+          'authenticates with `client_secret_basic` or `client_secret_post`. Redirect URIs are matched exactly ' +
+          '(RFC 9700 §4.1.3): https, http on 127.0.0.1/[::1]/localhost, or a reverse-domain private-use scheme; ' +
+          'no fragment. Grants: `authorization_code` (default, with `refresh_token`), `client_credentials` ' +
+          `(confidential only); never implicit or password. At most ${MAX_OAUTH_CLIENTS} clients ` +
+          '(409 `TOO_MANY_CLIENTS`). Invalid fields answer 400 `VALIDATION_FAILED`, one error each.',
+        body: Type.Object(
+          {
+            name: Type.String({ maxLength: 1024, description: 'Shown on the consent page' }),
+            redirect_uris: Type.Optional(UriList('Required with the authorization_code grant')),
+            post_logout_redirect_uris: Type.Optional(UriList('Where RP-initiated logout may return to')),
+            confidential: Type.Optional(Type.Boolean({ default: false })),
+            grant_types: Type.Optional(
+              Type.Array(Type.String({ maxLength: 64 }), {
+                maxItems: 8,
+                description: `Any of ${OAUTH_GRANT_TYPES.join(', ')}; default authorization_code, refresh_token`,
+              }),
+            ),
+            scopes: Type.Optional(
+              Type.Array(Type.String({ maxLength: 64 }), {
+                maxItems: 32,
+                description: `Any of ${Object.keys(CLIENT_SCOPES).join(', ')}; default openid, profile, email`,
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Intersect([
+            ClientSchema,
+            Type.Object({
+              client_secret: Type.Optional(
+                Type.String({ description: 'Confidential clients only; shown once' }),
+              ),
+            }),
+          ]),
+          409: problemRef,
+          ...errorResponses,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { body } = request;
+      const created = await clients.create(
+        {
+          name: body.name,
+          redirectUris: body.redirect_uris,
+          postLogoutRedirectUris: body.post_logout_redirect_uris,
+          confidential: body.confidential,
+          grantTypes: body.grant_types,
+          scopes: body.scopes,
+        },
+        { actorId: authOf(request).user.id, client: clientInfo(request) },
+      );
+      return reply
+        .code(201)
+        .header('cache-control', 'no-store')
+        .send({
+          ...clientView(created.client),
+          ...(created.clientSecret === undefined ? {} : { client_secret: created.clientSecret }),
+        });
+    },
+  );
+
+  app.get(
+    '/oauth/clients',
+    {
+      preValidation: canRead,
+      schema: {
+        tags: ['admin'],
+        summary: 'List OAuth clients',
+        description: `Admins. Oldest first, all of them (at most ${MAX_OAUTH_CLIENTS}).`,
+        response: { 200: Type.Object({ items: Type.Array(ClientSchema) }), ...errorResponses },
+      },
+    },
+    async () => ({ items: (await clients.list()).map(clientView) }),
+  );
+
+  app.get(
+    '/oauth/clients/:client_id',
+    {
+      preValidation: canRead,
+      schema: {
+        tags: ['admin'],
+        summary: 'One OAuth client',
+        description: 'Admins. 404 `CLIENT_NOT_FOUND` for an unknown id.',
+        params: ClientIdParams,
+        response: { 200: ClientSchema, 404: problemRef, ...errorResponses },
+      },
+    },
+    async (request) => clientView(await clients.get(request.params.client_id)),
+  );
+
+  app.delete(
+    '/oauth/clients/:client_id',
+    {
+      preValidation: canWrite,
+      schema: {
+        tags: ['admin'],
+        summary: 'Remove an OAuth client',
+        description:
+          'Admins. The client can no longer authenticate or start a sign-in. 404 `CLIENT_NOT_FOUND`.',
+        params: ClientIdParams,
+        response: { 204: NoBody(), 404: problemRef, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await clients.remove(request.params.client_id, {
+        actorId: authOf(request).user.id,
+        client: clientInfo(request),
+      });
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,406 @@
+import { createHash } from 'node:crypto';
+import type { CounterStore } from '../accounts/counter-store.js';
+import type { DeviceTokens } from '../accounts/device-token.js';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
+import { GatehouseError } from '../errors.js';
+import type { UserRecord, UserStore } from '../storage/user-store.js';
+import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
+import type { ChallengeFlow, MfaChallenge, MfaTokens } from './mfa-token.js';
+import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
+import type { MfaStore } from './storage/mfa-store.js';
+import { generateTotpSecret, looksLikeTotpCode, matchTotpStep, totpUri } from './totp.js';
+
+/** How a second factor was proven: RFC 8176 `amr` values (`otp`) plus our recovery codes. */
+export type SecondFactorMethod = 'totp' | 'recovery_code';
+
+/** An account's second factors, as its owner and admins see them. */
+export interface MfaStatus {
+  /** `on`: a confirmed authenticator (logins ask for a code); `pending`: enrolment not confirmed. */
+  totp: 'off' | 'pending' | 'on';
+  /** Unused recovery codes left. */
+  recoveryCodesLeft: number;
+}
+
+/** A second factor presented by a signed-in session (to turn MFA off, or to renew recovery codes). */
+export type SecondFactorCheck =
+  | { ok: true; method: SecondFactorMethod }
+  | { ok: false; reason: 'invalid' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+
+/** Outcome of {@link MfaService.completeChallenge}. */
+export type ChallengeCompletion =
+  | {
+      ok: true;
+      user: UserRecord;
+      challenge: MfaChallenge;
+      method: SecondFactorMethod;
+      /** A fresh device token: device trust is granted only once every factor has been proven. */
+      deviceToken: string;
+    }
+  /** The `mfa_token` is forged, expired, already used, for another flow, or spent its tries. */
+  | { ok: false; reason: 'invalid_token' }
+  | { ok: false; reason: 'invalid_otp' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+
+/** The stores a second-factor change runs on inside one transaction. */
+export interface MfaTransactionStores {
+  mfa: MfaStore;
+  audit: Pick<AuditLog, 'record'>;
+}
+
+/** TOTP enrolment, recovery codes, and the second step of a login (issue 13). */
+export interface MfaService {
+  /** The account's second factors. */
+  status(userId: string): Promise<MfaStatus>;
+  /** True when logins to the account must present a second factor. */
+  isEnrolled(userId: string): Promise<boolean>;
+  /**
+   * Starts (or restarts) TOTP enrolment: a new secret, stored sealed and pending until
+   * {@link MfaService.confirmTotp}. Throws MFA_ALREADY_ENABLED when a confirmed one exists.
+   */
+  startTotpEnrolment(user: Pick<UserRecord, 'id' | 'email'>): Promise<{ secret: string; uri: string }>;
+  /**
+   * Confirms enrolment with a first code (proving the app holds the secret) and returns 10 new
+   * recovery codes, shown once. Throws MFA_ENROLMENT_NOT_STARTED or INVALID_OTP.
+   */
+  confirmTotp(userId: string, code: string, audit: Omit<AuditEntry, 'event'>): Promise<string[]>;
+  /**
+   * Checks a TOTP or recovery code presented by a signed-in session (`sessionId`), limited per
+   * session; a recovery code is spent, a TOTP step recorded (no replay).
+   */
+  verifyForSession(userId: string, sessionId: string, otp: string): Promise<SecondFactorCheck>;
+  /**
+   * Removes the authenticator and recovery codes. Needs a current TOTP or recovery code (`otp`,
+   * checked as {@link MfaService.verifyForSession}): a stolen password or access token alone must
+   * not remove the second factor. Throws MFA_NOT_ENABLED, INVALID_OTP, TOO_MANY_LOGIN_ATTEMPTS.
+   */
+  disable(userId: string, sessionId: string, otp: string, audit: Omit<AuditEntry, 'event'>): Promise<void>;
+  /**
+   * Replaces the recovery codes with 10 new ones, shown once; needs a current code as
+   * {@link MfaService.disable} does, and throws the same.
+   */
+  regenerateRecoveryCodes(
+    userId: string,
+    sessionId: string,
+    otp: string,
+    audit: Omit<AuditEntry, 'event'>,
+  ): Promise<string[]>;
+  /**
+   * Removes every second factor of an account on an administrator's word (a lost phone); the
+   * caller audits it and ends the account's sessions. True when there was something to remove.
+   */
+  reset(userId: string, audit: Omit<AuditEntry, 'event'>): Promise<boolean>;
+  /** An `mfa_token` for a login whose password was right, valid for `MFA_TOKEN_TTL`. */
+  issueChallenge(challenge: Omit<MfaChallenge, 'nonce' | 'expiresAt'>): string;
+  /**
+   * The second step of a login: opens `mfaToken`, checks `otp` (a TOTP or recovery code) under the
+   * per-token and per-account (or per-device) caps, and spends the token on success.
+   */
+  completeChallenge(mfaToken: string, otp: string, flow: ChallengeFlow): Promise<ChallengeCompletion>;
+}
+
+/** Limits of {@link createMfaService}. */
+export interface MfaLimits {
+  /** `MFA_TOKEN_TTL`, ms. */
+  tokenTtlMs: number;
+  /** Wrong codes per `mfa_token`. */
+  perToken: number;
+  /** Wrong codes per account from clients without a device token, per window. */
+  perAccount: number;
+  /** Wrong codes per trusted device, or per signed-in session, per window. */
+  perDevice: number;
+  /** `LOGIN_FAILURE_WINDOW`, ms. */
+  windowMs: number;
+}
+
+/** Dependencies of {@link createMfaService}, wired in `createGatehouse`. */
+export interface MfaServiceDeps {
+  store: MfaStore;
+  /** Runs `work` in one database transaction over stores bound to it. */
+  transaction<T>(work: (stores: MfaTransactionStores) => Promise<T>): Promise<T>;
+  users: Pick<UserStore, 'findUserById'>;
+  counters: CounterStore;
+  tokens: MfaTokens;
+  deviceTokens: Pick<DeviceTokens, 'issue'>;
+  secretKey: Uint8Array;
+  /** `JWT_ISSUER`: the issuer the authenticator app shows. */
+  issuer: string;
+  limits: MfaLimits;
+  clock: () => number;
+}
+
+// HKDF purpose label of its own (RFC 5869 §3.2): TOTP secrets never open as any other sealed value.
+const TOTP_SECRET_PURPOSE = 'gatehouse totp-secret v1';
+
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+}
+
+/** A counter an attempt is charged to, and its cap. */
+interface Lane {
+  key: string;
+  max: number;
+  windowMs: number;
+}
+
+/** The issuer label an app shows: the host of a URL issuer, else the issuer itself. */
+function issuerLabel(issuer: string): string {
+  try {
+    return new URL(issuer).host || issuer;
+  } catch {
+    return issuer;
+  }
+}
+
+/** Creates the {@link MfaService}. */
+export function createMfaService(deps: MfaServiceDeps): MfaService {
+  const { store, counters, limits, clock } = deps;
+  const sealer: TokenSealer = createSealer(deps.secretKey, TOTP_SECRET_PURPOSE);
+  // The sealed secret is bound to its account (AAD), so a secret copied to another row never opens.
+  const openSecret = (userId: string, sealed: string) => sealer.open(sealed, `totp:${userId}`);
+
+  /** Checks `otp` against the account's factors; spends what it matched (single use). */
+  const checkFactors = async (userId: string, otp: string): Promise<SecondFactorMethod | undefined> => {
+    const code = otp.replace(/\s/g, '');
+    if (looksLikeTotpCode(code)) {
+      const totp = await store.findTotp(userId);
+      if (totp === undefined || totp.confirmedAt === null) return undefined;
+      const secret = openSecret(userId, totp.sealedSecret);
+      if (secret === undefined) return undefined;
+      const step = matchTotpStep(secret, code, clock());
+      // RFC 6238 §5.2: a code is accepted once. The compare-and-set refuses a step at or before
+      // the last accepted one, so two requests racing with one code cannot both pass.
+      if (step === undefined || !(await store.acceptTotpStep(userId, step))) return undefined;
+      return 'totp';
+    }
+    const recovery = normalizeRecoveryCode(code);
+    if (recovery === undefined) return undefined;
+    return (await store.useRecoveryCode(userId, hashRecoveryCode(recovery), clock()))
+      ? 'recovery_code'
+      : undefined;
+  };
+
+  const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
+
+  /**
+   * Charges one attempt to every lane before checking (an atomic increment, so concurrent tries
+   * cannot slip past a cap between a read and a write), then gives it back when the code was
+   * right: only failures count.
+   */
+  const attempt = async <T>(
+    lanes: Lane[],
+    check: () => Promise<T | undefined>,
+  ): Promise<
+    | { ok: true; value: T }
+    | { ok: false; reason: 'invalid' }
+    | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
+  > => {
+    const windows = await Promise.all(lanes.map((lane) => counters.increment(lane.key, lane.windowMs)));
+    const over = windows.filter((window, i) => window.count > (lanes[i]?.max ?? 0));
+    if (over.length > 0) {
+      // A refused try is not a failure: it leaves the counters where they were.
+      await Promise.all(lanes.map((lane) => counters.decrement(lane.key)));
+      return {
+        ok: false,
+        reason: 'throttled',
+        retryAfterSeconds: retryAfter(Math.max(...over.map((w) => w.resetAt))),
+      };
+    }
+    const value = await check();
+    if (value === undefined) return { ok: false, reason: 'invalid' };
+    await Promise.all(lanes.map((lane) => counters.decrement(lane.key)));
+    return { ok: true, value };
+  };
+
+  const accountLane = (userId: string): Lane => ({
+    key: `mfa:account:${digest(userId)}`,
+    max: limits.perAccount,
+    windowMs: limits.windowMs,
+  });
+  const deviceLane = (deviceKey: string): Lane => ({
+    key: `mfa:device:${digest(deviceKey)}`,
+    max: limits.perDevice,
+    windowMs: limits.windowMs,
+  });
+
+  /**
+   * The lane a login's second step is charged to. The account's cap is the one an attacker who
+   * knows the password could exhaust; a client that has completed a login before (a valid device
+   * token at the first step) is charged to its own counter instead, so the owner's devices are never
+   * locked out by someone else's tries (OWASP device cookies, as for passwords). When the device's
+   * own counter is spent, it counts as untrusted.
+   */
+  const loginLane = async (challenge: MfaChallenge): Promise<Lane> => {
+    if (challenge.deviceId !== undefined) {
+      const lane = deviceLane(`login:${challenge.deviceId}`);
+      const window = await counters.peek(lane.key);
+      if (window === undefined || window.count < lane.max) return lane;
+    }
+    return accountLane(challenge.userId);
+  };
+
+  const verifyForSession = async (
+    userId: string,
+    sessionId: string,
+    otp: string,
+  ): Promise<SecondFactorCheck> => {
+    // A stolen access token alone must not turn MFA off by guessing codes: limited per session
+    // (the signed-in client), never by the account's lock, which others could aim at its owner.
+    const result = await attempt([deviceLane(`session:${sessionId}`)], () => checkFactors(userId, otp));
+    return result.ok ? { ok: true, method: result.value } : result;
+  };
+
+  /** Throws unless `otp` is a current second factor of the account (see {@link MfaService.disable}). */
+  const requireSecondFactor = async (userId: string, sessionId: string, otp: string) => {
+    const totp = await store.findTotp(userId);
+    if (totp === undefined || totp.confirmedAt === null) {
+      throw new GatehouseError('MFA_NOT_ENABLED', 'This account has no second factor.');
+    }
+    const check = await verifyForSession(userId, sessionId, otp);
+    if (check.ok) return;
+    if (check.reason === 'throttled') {
+      throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
+        retryAfterSeconds: check.retryAfterSeconds,
+      });
+    }
+    throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
+      errors: [
+        { field: 'code', message: 'must be the current code of your authenticator app or a recovery code' },
+      ],
+    });
+  };
+
+  const newRecoveryCodes = () => {
+    const codes = generateRecoveryCodes();
+    return { codes, hashes: codes.map((code) => hashRecoveryCode(normalizeRecoveryCode(code) ?? code)) };
+  };
+
+  return {
+    async status(userId) {
+      const [totp, recoveryCodesLeft] = await Promise.all([
+        store.findTotp(userId),
+        store.countRecoveryCodes(userId),
+      ]);
+      const state = totp === undefined ? 'off' : totp.confirmedAt === null ? 'pending' : 'on';
+      return { totp: state, recoveryCodesLeft };
+    },
+
+    async isEnrolled(userId) {
+      const totp = await store.findTotp(userId);
+      return totp !== undefined && totp.confirmedAt !== null;
+    },
+
+    async startTotpEnrolment(user) {
+      const secret = generateTotpSecret();
+      const stored = await store.putPendingTotp(user.id, sealer.seal(secret, `totp:${user.id}`), clock());
+      if (!stored) {
+        throw new GatehouseError(
+          'MFA_ALREADY_ENABLED',
+          'An authenticator is already set up; turn it off first.',
+        );
+      }
+      return { secret, uri: totpUri(secret, user.email, issuerLabel(deps.issuer)) };
+    },
+
+    async confirmTotp(userId, code, audit) {
+      const totp = await store.findTotp(userId);
+      if (totp === undefined || totp.confirmedAt !== null) {
+        throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
+      }
+      const secret = openSecret(userId, totp.sealedSecret);
+      const step = secret === undefined ? undefined : matchTotpStep(secret, code.replace(/\s/g, ''), clock());
+      if (step === undefined) {
+        throw new GatehouseError('INVALID_OTP', 'The code is wrong or has expired.', {
+          errors: [{ field: 'code', message: 'must be the current code of your authenticator app' }],
+        });
+      }
+      const { codes, hashes } = newRecoveryCodes();
+      const now = clock();
+      // The authenticator, its recovery codes and the audit row commit together: an account never
+      // has MFA on without recovery codes.
+      const confirmed = await deps.transaction(async ({ mfa, audit: log }) => {
+        if (!(await mfa.confirmTotp(userId, step, now))) return false;
+        await mfa.replaceRecoveryCodes(userId, hashes, now);
+        await log.record({ ...audit, event: 'mfa_enabled', details: { factor: 'totp' } });
+        return true;
+      });
+      if (!confirmed) {
+        throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
+      }
+      return codes;
+    },
+
+    verifyForSession,
+
+    async disable(userId, sessionId, otp, audit) {
+      await requireSecondFactor(userId, sessionId, otp);
+      await deps.transaction(async ({ mfa, audit: log }) => {
+        if (await mfa.deleteFactors(userId)) {
+          await log.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
+        }
+      });
+    },
+
+    async reset(userId, audit) {
+      return deps.transaction(async ({ mfa, audit: log }) => {
+        const removed = await mfa.deleteFactors(userId);
+        if (removed) await log.record({ ...audit, event: 'mfa_reset' });
+        return removed;
+      });
+    },
+
+    async regenerateRecoveryCodes(userId, sessionId, otp, audit) {
+      await requireSecondFactor(userId, sessionId, otp);
+      const { codes, hashes } = newRecoveryCodes();
+      const now = clock();
+      await deps.transaction(async ({ mfa, audit: log }) => {
+        await mfa.replaceRecoveryCodes(userId, hashes, now);
+        await log.record({ ...audit, event: 'mfa_recovery_codes_regenerated' });
+      });
+      return codes;
+    },
+
+    issueChallenge(challenge) {
+      return deps.tokens.issue({ ...challenge, expiresAt: clock() + limits.tokenTtlMs }).token;
+    },
+
+    async completeChallenge(mfaToken, otp, flow) {
+      const challenge = deps.tokens.open(mfaToken, flow, clock());
+      if (challenge === undefined) return { ok: false, reason: 'invalid_token' };
+      const spentKey = `mfa:spent:${challenge.nonce}`;
+      if ((await counters.peek(spentKey)) !== undefined) return { ok: false, reason: 'invalid_token' };
+      const tokenLane: Lane = {
+        key: `mfa:token:${challenge.nonce}`,
+        max: limits.perToken,
+        windowMs: limits.tokenTtlMs,
+      };
+      // A token that has used up its tries is dead: the client starts again from the password.
+      const tries = await counters.peek(tokenLane.key);
+      if (tries !== undefined && tries.count >= tokenLane.max) return { ok: false, reason: 'invalid_token' };
+      const lane = await loginLane(challenge);
+      const result = await attempt([tokenLane, lane], () => checkFactors(challenge.userId, otp));
+      if (!result.ok) {
+        if (result.reason === 'throttled') {
+          // The token's own cap ends the token; the account's (or device's) asks to wait.
+          const own = await counters.peek(tokenLane.key);
+          if (own !== undefined && own.count >= tokenLane.max) return { ok: false, reason: 'invalid_token' };
+          return result;
+        }
+        return { ok: false, reason: 'invalid_otp' };
+      }
+      // Single use: the first completion claims the nonce; a second (a replayed request with another
+      // valid code) finds it claimed.
+      const claim = await counters.increment(spentKey, limits.tokenTtlMs);
+      if (claim.count > 1) return { ok: false, reason: 'invalid_token' };
+      const user = await deps.users.findUserById(challenge.userId);
+      if (user === undefined || !user.isActive) return { ok: false, reason: 'invalid_token' };
+      return {
+        ok: true,
+        user,
+        challenge,
+        method: result.value,
+        deviceToken: deps.deviceTokens.issue(user.id),
+      };
+    },
+  };
+}

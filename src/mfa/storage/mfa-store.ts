@@ -1,0 +1,147 @@
+import type { Kysely } from 'kysely';
+import type { Schema } from '../../storage/schema.js';
+
+/** An account's stored TOTP authenticator (the secret still sealed). */
+export interface TotpRecord {
+  userId: string;
+  /** The sealed shared secret (see `src/mfa/mfa-service.ts`). */
+  sealedSecret: string;
+  createdAt: number;
+  /** Null while enrolment waits for its first code. */
+  confirmedAt: number | null;
+  /** RFC 6238 time step of the last accepted code. */
+  lastStep: number | null;
+}
+
+/**
+ * Persistence of second factors (migration 012). Every write that must not race is one
+ * conditional statement (compare-and-set), so two requests with the same code cannot both win.
+ */
+export interface MfaStore {
+  /** The account's TOTP row, confirmed or pending. */
+  findTotp(userId: string): Promise<TotpRecord | undefined>;
+  /**
+   * Stores a pending (unconfirmed) secret, replacing an earlier pending one. False, and nothing
+   * written, when the account already has a confirmed authenticator.
+   */
+  putPendingTotp(userId: string, sealedSecret: string, now: number): Promise<boolean>;
+  /** Marks the pending authenticator confirmed at `step`; false when there is none pending. */
+  confirmTotp(userId: string, step: number, now: number): Promise<boolean>;
+  /**
+   * Records `step` as used when it is later than the last one used (RFC 6238 §5.2: a code is
+   * accepted once); false for a replay, or when no confirmed authenticator exists.
+   */
+  acceptTotpStep(userId: string, step: number): Promise<boolean>;
+  /** Removes the account's authenticator and every recovery code; true when something was removed. */
+  deleteFactors(userId: string): Promise<boolean>;
+  /** Replaces every recovery code of the account with `hashes` (SHA-256, hex). */
+  replaceRecoveryCodes(userId: string, hashes: readonly string[], now: number): Promise<void>;
+  /** Spends one unused recovery code; false when it is unknown or already used. */
+  useRecoveryCode(userId: string, hash: string, now: number): Promise<boolean>;
+  /** Unused recovery codes of the account. */
+  countRecoveryCodes(userId: string): Promise<number>;
+}
+
+/** An {@link MfaStore} over Kysely (the pool or a transaction); the same code serves SQLite and PostgreSQL. */
+export function createMfaStore(db: Kysely<Schema>): MfaStore {
+  return {
+    async findTotp(userId) {
+      const row = await db
+        .selectFrom('mfa_totp')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return {
+        userId: row.user_id,
+        sealedSecret: row.secret,
+        createdAt: Number(row.created_at),
+        confirmedAt: row.confirmed_at === null ? null : Number(row.confirmed_at),
+        lastStep: row.last_step === null ? null : Number(row.last_step),
+      };
+    },
+
+    async putPendingTotp(userId, sealedSecret, now) {
+      // One statement: a concurrent confirmation either lands first (then this updates nothing)
+      // or after (and confirms the new secret, which its code then fails: harmless).
+      const row = await db
+        .insertInto('mfa_totp')
+        .values({
+          user_id: userId,
+          secret: sealedSecret,
+          created_at: now,
+          confirmed_at: null,
+          last_step: null,
+        })
+        .onConflict((oc) =>
+          oc
+            .column('user_id')
+            .doUpdateSet({ secret: sealedSecret, created_at: now, last_step: null })
+            .where('mfa_totp.confirmed_at', 'is', null),
+        )
+        .returning('user_id')
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
+    async confirmTotp(userId, step, now) {
+      const result = await db
+        .updateTable('mfa_totp')
+        .set({ confirmed_at: now, last_step: step })
+        .where('user_id', '=', userId)
+        .where('confirmed_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    async acceptTotpStep(userId, step) {
+      const result = await db
+        .updateTable('mfa_totp')
+        .set({ last_step: step })
+        .where('user_id', '=', userId)
+        .where('confirmed_at', 'is not', null)
+        .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    async deleteFactors(userId) {
+      const codes = await db
+        .deleteFrom('mfa_recovery_codes')
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      const totp = await db.deleteFrom('mfa_totp').where('user_id', '=', userId).executeTakeFirst();
+      return Number(codes.numDeletedRows) + Number(totp.numDeletedRows) > 0;
+    },
+
+    async replaceRecoveryCodes(userId, hashes, now) {
+      await db.deleteFrom('mfa_recovery_codes').where('user_id', '=', userId).execute();
+      if (hashes.length === 0) return;
+      await db
+        .insertInto('mfa_recovery_codes')
+        .values(hashes.map((hash) => ({ user_id: userId, code_hash: hash, created_at: now, used_at: null })))
+        .execute();
+    },
+
+    async useRecoveryCode(userId, hash, now) {
+      const result = await db
+        .updateTable('mfa_recovery_codes')
+        .set({ used_at: now })
+        .where('user_id', '=', userId)
+        .where('code_hash', '=', hash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+
+    async countRecoveryCodes(userId) {
+      const row = await db
+        .selectFrom('mfa_recovery_codes')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('user_id', '=', userId)
+        .where('used_at', 'is', null)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  };
+}

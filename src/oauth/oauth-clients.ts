@@ -1,0 +1,346 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { SCOPES } from '../accounts/scopes.js';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
+import { type FieldError, GatehouseError } from '../errors.js';
+import type { ClientInfo } from '../sessions/session-manager.js';
+import { FIRST_PARTY_CLIENT_ID } from '../sessions/session-manager.js';
+import type { OAuthClientRecord, OAuthClientStore } from '../storage/oauth-client-store.js';
+import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
+
+/**
+ * Grant types a registered client may be allowed. No `implicit` and no `password`: RFC 9700 §2.1.2
+ * and §2.4 (and OAuth 2.1) forbid them; the password grant stays for the first-party flow only.
+ */
+export const OAUTH_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+
+/** One of {@link OAUTH_GRANT_TYPES}. */
+export type OAuthGrantType = (typeof OAUTH_GRANT_TYPES)[number];
+
+/** The OpenID Connect Core §5.4 scopes a client may ask for, besides Gatehouse's own {@link SCOPES}. */
+export const OIDC_SCOPES = {
+  openid: 'Sign you in with your Gatehouse account (OpenID Connect)',
+  profile: 'See your name',
+  email: 'See your email address',
+} as const satisfies Record<string, string>;
+
+/** Every scope a client registration may list: OpenID Connect's and Gatehouse's. */
+export const CLIENT_SCOPES: Readonly<Record<string, string>> = { ...OIDC_SCOPES, ...SCOPES };
+
+/**
+ * Most clients one installation holds. Only administrators register clients, so this is a guard
+ * against a script gone wrong, not against an attacker: the table, the admin listing and the
+ * consent look-ups stay small.
+ */
+export const MAX_OAUTH_CLIENTS = 1000;
+
+/** Most redirect (or post-logout redirect) URIs per client, and the longest one accepted. */
+export const MAX_REDIRECT_URIS = 10;
+const MAX_URI_LENGTH = 2000;
+const MAX_NAME_LENGTH = 100;
+
+/** A registered client as the rest of Gatehouse sees it (never its secret or the secret's hash). */
+export interface OAuthClient {
+  clientId: string;
+  /** Shown to people on the consent page and under "Connected apps". */
+  name: string;
+  /**
+   * `public` clients (SPAs, native apps) hold no secret and must use PKCE; `confidential` ones
+   * authenticate at the token endpoint with `client_secret_basic` or `client_secret_post`.
+   */
+  type: 'public' | 'confidential';
+  /** Compared exactly, character for character (RFC 9700 §4.1.3), with the request's. */
+  redirectUris: string[];
+  /** Where RP-initiated logout may send the browser afterwards (exact match too). */
+  postLogoutRedirectUris: string[];
+  grantTypes: OAuthGrantType[];
+  /** The most a token for this client can carry; a user's role can narrow it further. */
+  scopes: string[];
+  createdAt: number;
+}
+
+/** A registration request; omitted lists take the defaults documented on each member. */
+export interface NewOAuthClient {
+  name: string;
+  /** Required when the grants include `authorization_code`. @default [] */
+  redirectUris?: readonly string[] | undefined;
+  /** @default [] */
+  postLogoutRedirectUris?: readonly string[] | undefined;
+  /** A confidential client gets a secret, returned once. @default false */
+  confidential?: boolean | undefined;
+  /** @default ['authorization_code', 'refresh_token'] */
+  grantTypes?: readonly string[] | undefined;
+  /** @default ['openid', 'profile', 'email'] */
+  scopes?: readonly string[] | undefined;
+}
+
+/** Who registers or removes a client, for the audit trail: an admin, or the operator's CLI (`null`). */
+export interface ClientAdminActor {
+  actorId: string | null;
+  client?: ClientInfo | undefined;
+}
+
+/** Outcome of {@link OAuthClients.authenticate}. Refusals are values; the endpoint answers `invalid_client`. */
+export type ClientAuthentication =
+  | { ok: true; client: OAuthClient }
+  | { ok: false; reason: 'unknown_client' | 'invalid_secret' | 'secret_required' | 'secret_not_expected' };
+
+/** Registration, look-up and authentication of OAuth clients (issue 15, item 1). */
+export interface OAuthClients {
+  /**
+   * Registers a client. Returns it with its `clientSecret` when confidential: the only time the
+   * secret exists in clear (only its hash is stored). Throws VALIDATION_FAILED (field errors) or
+   * TOO_MANY_CLIENTS.
+   */
+  create(
+    input: NewOAuthClient,
+    actor: ClientAdminActor,
+  ): Promise<{ client: OAuthClient; clientSecret?: string | undefined }>;
+  /** Every client, oldest first (at most {@link MAX_OAUTH_CLIENTS}). */
+  list(): Promise<OAuthClient[]>;
+  /** One client; undefined when unknown. */
+  find(clientId: string): Promise<OAuthClient | undefined>;
+  /** One client; throws CLIENT_NOT_FOUND when unknown. */
+  get(clientId: string): Promise<OAuthClient>;
+  /** Removes a client; throws CLIENT_NOT_FOUND when unknown. */
+  remove(clientId: string, actor: ClientAdminActor): Promise<void>;
+  /**
+   * Authenticates a client at the token, revocation or introspection endpoint (RFC 6749 §2.3):
+   * a confidential client must present its secret, a public one must not present any. The
+   * comparison takes the same time whatever the secret (hashes compared with `timingSafeEqual`).
+   */
+  authenticate(clientId: string, secret: string | undefined): Promise<ClientAuthentication>;
+}
+
+/** Dependencies of {@link createOAuthClients}, wired in `createGatehouse`. */
+export interface OAuthClientsDeps {
+  /** Reads outside a change. */
+  clients: Pick<OAuthClientStore, 'findClient' | 'listClients'>;
+  /** A change and its audit row commit in one transaction of this. */
+  transaction: <T>(
+    work: (stores: { clients: OAuthClientStore; audit: Pick<AuditLog, 'record'> }) => Promise<T>,
+  ) => Promise<T>;
+  clock: () => number;
+}
+
+/** SHA-256 (hex) of a client secret: see migration 013a for why a fast hash is right here. */
+export function hashClientSecret(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** Compares a presented secret with a stored hash in constant time. */
+function secretMatches(secret: string, storedHash: string): boolean {
+  const presented = Buffer.from(hashClientSecret(secret), 'hex');
+  const stored = Buffer.from(storedHash, 'hex');
+  return presented.length === stored.length && timingSafeEqual(presented, stored);
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * Why `uri` cannot be a redirect URI, or undefined when it can. Rules: an absolute URI without a
+ * fragment (RFC 6749 §3.1.2); `https`, or `http` only on a loopback host (OAuth 2.1 §2.3.1,
+ * RFC 8252 §7.3); or a private-use scheme in reverse-domain form for native apps (RFC 8252 §7.1:
+ * `com.example.app:/callback`). No user-info, which would let a URI pose as another host.
+ */
+export function redirectUriProblem(uri: string): string | undefined {
+  if (uri.length > MAX_URI_LENGTH) return `must be at most ${MAX_URI_LENGTH} characters`;
+  if (/[\s\p{Cc}]/u.test(uri)) return 'must not contain spaces or control characters';
+  let parsed: URL;
+  try {
+    parsed = new URL(uri);
+  } catch {
+    return 'must be an absolute URI';
+  }
+  if (uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
+  if (parsed.username !== '' || parsed.password !== '') return 'must not contain user information';
+  const scheme = parsed.protocol.slice(0, -1);
+  if (scheme === 'https') return undefined;
+  if (scheme === 'http') {
+    return LOOPBACK_HOSTS.has(parsed.hostname)
+      ? undefined
+      : 'must use https (http is allowed only on 127.0.0.1, [::1] or localhost)';
+  }
+  if (/^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+$/.test(scheme)) return undefined;
+  return 'must use https, http on a loopback host, or a reverse-domain private-use scheme (RFC 8252 §7.1)';
+}
+
+function toClient(record: OAuthClientRecord): OAuthClient {
+  return {
+    clientId: record.clientId,
+    name: record.name,
+    type: record.secretHash === null ? 'public' : 'confidential',
+    redirectUris: record.redirectUris,
+    postLogoutRedirectUris: record.postLogoutRedirectUris,
+    grantTypes: record.grantTypes.filter((grant): grant is OAuthGrantType =>
+      (OAUTH_GRANT_TYPES as readonly string[]).includes(grant),
+    ),
+    scopes: record.scopes,
+    createdAt: record.createdAt,
+  };
+}
+
+interface ValidClient {
+  name: string;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  grantTypes: OAuthGrantType[];
+  scopes: string[];
+  confidential: boolean;
+}
+
+function checkUris(field: string, uris: readonly string[], errors: FieldError[]): string[] {
+  if (uris.length > MAX_REDIRECT_URIS) {
+    errors.push({ field, message: `must list at most ${MAX_REDIRECT_URIS} URIs` });
+    return [...uris];
+  }
+  uris.forEach((uri, index) => {
+    const problem = redirectUriProblem(uri);
+    if (problem !== undefined) errors.push({ field: `${field}/${index}`, message: problem });
+  });
+  return [...new Set(uris)];
+}
+
+/** Checks a registration, collecting every problem (one field error each). */
+function validate(input: NewOAuthClient): ValidClient {
+  const errors: FieldError[] = [];
+  const name = normalizeDisplayText(input.name, MAX_NAME_LENGTH);
+  if (!name.ok)
+    errors.push({ field: 'name', message: describeDisplayTextRejection(name.reason, MAX_NAME_LENGTH) });
+  const redirectUris = checkUris('redirect_uris', input.redirectUris ?? [], errors);
+  const postLogoutRedirectUris = checkUris(
+    'post_logout_redirect_uris',
+    input.postLogoutRedirectUris ?? [],
+    errors,
+  );
+  const confidential = input.confidential ?? false;
+  const grantTypes: OAuthGrantType[] = [];
+  for (const grant of input.grantTypes ?? ['authorization_code', 'refresh_token']) {
+    if (!(OAUTH_GRANT_TYPES as readonly string[]).includes(grant)) {
+      errors.push({
+        field: 'grant_types',
+        message: `${JSON.stringify(grant.slice(0, 40))} is not allowed; use ${OAUTH_GRANT_TYPES.join(', ')} (no implicit or password grant: RFC 9700 §2.1.2, §2.4)`,
+      });
+    } else if (!grantTypes.includes(grant as OAuthGrantType)) grantTypes.push(grant as OAuthGrantType);
+  }
+  if ((input.grantTypes ?? ['default']).length === 0)
+    errors.push({ field: 'grant_types', message: 'must list at least one grant type' });
+  if (grantTypes.includes('client_credentials') && !confidential) {
+    // RFC 6749 §4.4: the client credentials grant MUST only be used by confidential clients.
+    errors.push({ field: 'grant_types', message: 'client_credentials needs a confidential client' });
+  }
+  if (grantTypes.includes('authorization_code') && redirectUris.length === 0) {
+    errors.push({
+      field: 'redirect_uris',
+      message: 'the authorization_code grant needs at least one redirect URI',
+    });
+  }
+  const scopes: string[] = [];
+  for (const scope of input.scopes ?? ['openid', 'profile', 'email']) {
+    if (!Object.hasOwn(CLIENT_SCOPES, scope)) {
+      errors.push({ field: 'scopes', message: `${JSON.stringify(scope.slice(0, 40))} is not a known scope` });
+    } else if (!scopes.includes(scope)) scopes.push(scope);
+  }
+  if (errors.length > 0 || !name.ok) {
+    throw new GatehouseError('VALIDATION_FAILED', 'The client registration is invalid.', { errors });
+  }
+  return { name: name.text, redirectUris, postLogoutRedirectUris, grantTypes, scopes, confidential };
+}
+
+function notFound(): GatehouseError {
+  return new GatehouseError('CLIENT_NOT_FOUND', 'No OAuth client has this id.');
+}
+
+function auditEntry(event: AuditEntry['event'], clientId: string, actor: ClientAdminActor): AuditEntry {
+  return {
+    event,
+    actorId: actor.actorId,
+    targetId: clientId,
+    ip: actor.client?.ip ?? null,
+    userAgent: actor.client?.userAgent ?? null,
+    details: { client_id: clientId },
+  };
+}
+
+/** Creates the {@link OAuthClients} service. */
+export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
+  const { clients, transaction, clock } = deps;
+  const find = async (clientId: string) => {
+    // The first-party id is declared, not registered (see FIRST_PARTY_CLIENT_ID); ids are
+    // printable ASCII, so anything else cannot name a row and needs no query.
+    if (clientId === FIRST_PARTY_CLIENT_ID || !/^[\x21-\x7E]{1,255}$/.test(clientId)) return undefined;
+    const record = await clients.findClient(clientId);
+    return record === undefined ? undefined : { record, client: toClient(record) };
+  };
+
+  return {
+    async create(input, actor) {
+      const valid = validate(input);
+      // 128 random bits, base64url: unguessable, URL-safe, never equal to the first-party id.
+      const clientId = randomBytes(16).toString('base64url');
+      // 256 random bits (RFC 6749 §10.10: credentials must be infeasible to guess).
+      const clientSecret = valid.confidential ? randomBytes(32).toString('base64url') : undefined;
+      const record: OAuthClientRecord = {
+        clientId,
+        name: valid.name,
+        secretHash: clientSecret === undefined ? null : hashClientSecret(clientSecret),
+        redirectUris: valid.redirectUris,
+        postLogoutRedirectUris: valid.postLogoutRedirectUris,
+        grantTypes: valid.grantTypes,
+        scopes: valid.scopes,
+        createdAt: clock(),
+      };
+      await transaction(async (stores) => {
+        // Counted inside the write's transaction; two concurrent registrations may each see
+        // room for one more, which overshoots the cap by at most the admins' concurrency.
+        if ((await stores.clients.countClients()) >= MAX_OAUTH_CLIENTS) {
+          throw new GatehouseError(
+            'TOO_MANY_CLIENTS',
+            `At most ${MAX_OAUTH_CLIENTS} OAuth clients can be registered; remove unused ones first.`,
+          );
+        }
+        const inserted = await stores.clients.insertClient(record);
+        // 128 random bits never collide in practice; if they did, nothing is overwritten.
+        if (!inserted.ok) throw new GatehouseError('INTERNAL_ERROR', 'Client id collision; try again.');
+        await stores.audit.record(auditEntry('oauth_client_created', clientId, actor));
+      });
+      return { client: toClient(record), ...(clientSecret === undefined ? {} : { clientSecret }) };
+    },
+
+    async list() {
+      return (await clients.listClients(MAX_OAUTH_CLIENTS)).map(toClient);
+    },
+
+    async find(clientId) {
+      return (await find(clientId))?.client;
+    },
+
+    async get(clientId) {
+      const found = await find(clientId);
+      if (found === undefined) throw notFound();
+      return found.client;
+    },
+
+    async remove(clientId, actor) {
+      if ((await find(clientId)) === undefined) throw notFound();
+      await transaction(async (stores) => {
+        if (!(await stores.clients.deleteClient(clientId))) throw notFound();
+        await stores.audit.record(auditEntry('oauth_client_deleted', clientId, actor));
+      });
+    },
+
+    async authenticate(clientId, secret) {
+      const found = await find(clientId);
+      if (found === undefined) return { ok: false, reason: 'unknown_client' };
+      const { record, client } = found;
+      if (record.secretHash === null) {
+        // RFC 6749 §2.3: a public client has no credentials; a secret means a misconfigured
+        // client that must not believe it authenticated.
+        return secret === undefined ? { ok: true, client } : { ok: false, reason: 'secret_not_expected' };
+      }
+      if (secret === undefined) return { ok: false, reason: 'secret_required' };
+      return secretMatches(secret, record.secretHash)
+        ? { ok: true, client }
+        : { ok: false, reason: 'invalid_secret' };
+    },
+  };
+}

@@ -1,0 +1,282 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer, createTestClock } from '../../../../src/testing.js';
+import { signIn } from '../../../support/accounts.js';
+import { Browser } from '../../../support/room-browser.js';
+import { createRoom } from '../../../support/rooms.js';
+
+const TOKEN_TTL = 600;
+const SEAT_TTL = 86_400;
+const SEAT = '__Secure-dicery_seat_';
+const ROOM = '__Secure-dicery_room_';
+
+/**
+ * Seats (issue 14, item 1): one browser is one player, across expired room tokens, reloads and
+ * repeated joins; a player moves to a new device with a single-use claim code; a kick, a leave, an
+ * expired token and an expired seat each answer with their own code.
+ */
+describe('Dicery seats', () => {
+  const clock = createTestClock();
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    app = await buildTestServer(
+      {
+        roomJoinsPerMinute: 10_000,
+        roomRollsPerMinutePerIp: 10_000,
+        roomsPerHourPerAccount: 10_000,
+        roomsPerHourPerIp: 10_000,
+        maxOpenRoomsPerHost: 10_000,
+        roomTokenTtl: TOKEN_TTL,
+        roomSeatTtl: SEAT_TTL,
+      },
+      { clock },
+    );
+  });
+  afterAll(async () => app.close());
+
+  /** A fresh host (its access token is minted now, whatever the clock did before) and room. */
+  async function table() {
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    return { host, room, code: room.code };
+  }
+
+  async function players(code: string, headers: Record<string, string>) {
+    const response = await app.inject({ method: 'GET', url: `/rooms/${code}`, headers });
+    expect(response.statusCode).toBe(200);
+    return (response.json().players as { id: string; name: string }[]).map((p) => p.name);
+  }
+
+  it('sets an HttpOnly seat cookie beside the room cookie, and keeps only its hash', async () => {
+    const { code } = await table();
+    const pat = new Browser(app);
+    const joined = await pat.join(code, 'Pat');
+    expect(joined.statusCode).toBe(201);
+    const line = ([] as string[]).concat(joined.headers['set-cookie'] ?? []).find((l) => l.startsWith(SEAT));
+    expect(line).toMatch(/HttpOnly/i);
+    expect(line).toMatch(/Secure/i);
+    expect(line).toMatch(/SameSite=Lax/i);
+    expect(line).toContain(`Path=/rooms/${code}`);
+    const seat = pat.cookies.get(`${SEAT}${code}`)?.value ?? '';
+    expect(seat).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // Never in the body: the page's script cannot read the seat.
+    expect(joined.body).not.toContain(seat);
+  });
+
+  it('resumes, never duplicates, when the same browser joins again (whatever name it types)', async () => {
+    const { host, code } = await table();
+    const pat = new Browser(app);
+    const first = await pat.join(code, 'Pat');
+    const again = await pat.join(code, 'Pat');
+    const otherName = await pat.join(code, 'Someone else');
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ resumed: true, player: first.json().player });
+    expect(otherName.json()).toMatchObject({ resumed: true, player: first.json().player });
+    expect(await players(code, host.headers)).toEqual(['Pat']);
+  });
+
+  it('renews an expired room token from the seat: same player, token TTL unchanged', async () => {
+    const { code } = await table();
+    const pat = new Browser(app);
+    const joined = (await pat.join(code, 'Pat')).json();
+    clock.advance((TOKEN_TTL + 1) * 1000);
+    const expired = await pat.request('GET', `/rooms/${code}`);
+    expect(expired.statusCode).toBe(401);
+    expect(expired.json().code).toBe('ROOM_TOKEN_EXPIRED');
+    const resumed = await pat.request('POST', `/rooms/${code}/seat`);
+    expect(resumed.statusCode).toBe(200);
+    expect(resumed.json()).toMatchObject({ resumed: true, player: joined.player });
+    expect(Date.parse(resumed.json().expires_at) - clock()).toBeLessThanOrEqual(TOKEN_TTL * 1000);
+    const state = await pat.request('GET', `/rooms/${code}`);
+    expect(state.statusCode).toBe(200);
+    expect(state.json().you.player_id).toBe(joined.player.id);
+  });
+
+  it('answers SEAT_INVALID without a seat, and after leaving (the seat is given up)', async () => {
+    const { code } = await table();
+    const stranger = new Browser(app);
+    const none = await stranger.request('POST', `/rooms/${code}/seat`);
+    expect(none.statusCode).toBe(401);
+    expect(none.json().code).toBe('SEAT_INVALID');
+
+    const pat = new Browser(app);
+    await pat.join(code, 'Pat');
+    const seat = pat.cookies.get(`${SEAT}${code}`)?.value ?? '';
+    const csrf = await pat.csrf();
+    const left = await pat.request('DELETE', `/rooms/${code}/players/me`, {
+      headers: { 'x-csrf-token': csrf },
+    });
+    expect(left.statusCode).toBe(204);
+    expect(pat.cookies.has(`${SEAT}${code}`)).toBe(false);
+    expect(pat.cookies.has(`${ROOM}${code}`)).toBe(false);
+    const replay = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/seat`,
+      headers: { cookie: `${SEAT}${code}=${seat}` },
+    });
+    expect(replay.statusCode).toBe(401);
+    expect(replay.json().code).toBe('SEAT_INVALID');
+  });
+
+  it('tells a kick apart: PLAYER_REMOVED on requests, on resume and on joining again from that browser', async () => {
+    const { host, code } = await table();
+    const pat = new Browser(app);
+    const id = (await pat.join(code, 'Pat')).json().player.id;
+    const kick = await app.inject({
+      method: 'DELETE',
+      url: `/rooms/${code}/players/${id}`,
+      headers: host.headers,
+    });
+    expect(kick.statusCode).toBe(204);
+    for (const response of [
+      await pat.request('GET', `/rooms/${code}`),
+      await pat.request('POST', `/rooms/${code}/seat`),
+      await pat.join(code, 'Pat'),
+      await pat.join(code, 'Another name'),
+    ]) {
+      expect(response.statusCode).toBe(403);
+      expect(response.json().code).toBe('PLAYER_REMOVED');
+    }
+  });
+
+  it('expires an unused seat: SEAT_EXPIRED, the player leaves with reason expired, the name is free', async () => {
+    const { code } = await table();
+    const pat = new Browser(app);
+    const id = (await pat.join(code, 'Pat')).json().player.id;
+    clock.advance((SEAT_TTL + 1) * 1000);
+    const late = await pat.request('POST', `/rooms/${code}/seat`);
+    expect(late.statusCode).toBe(401);
+    expect(late.json().code).toBe('SEAT_EXPIRED');
+    const events = await app.dicery.rooms.eventsAfter(code, 0);
+    expect(events.at(-1)).toMatchObject({
+      type: 'player_left',
+      data: { player: { id, name: 'Pat' }, reason: 'expired' },
+    });
+    expect((await app.dicery.rooms.snapshot(code)).players).toEqual([]);
+    const newcomer = new Browser(app);
+    const taken = await newcomer.join(code, 'Pat');
+    expect(taken.statusCode).toBe(201);
+    expect(taken.json().player.id).not.toBe(id);
+  });
+
+  it('frees the name of a player whose seat expired when someone joins under it', async () => {
+    const { code } = await table();
+    const pat = new Browser(app);
+    const id = (await pat.join(code, 'Pat')).json().player.id;
+    clock.advance((SEAT_TTL + 1) * 1000);
+    const newcomer = new Browser(app);
+    const joined = await newcomer.join(code, 'pat');
+    expect(joined.statusCode).toBe(201);
+    expect(joined.json().player.id).not.toBe(id);
+    const back = await pat.request('POST', `/rooms/${code}/seat`);
+    expect(back.json().code).toBe('SEAT_INVALID');
+  });
+
+  describe('claim codes', () => {
+    it('moves a seat to a new device: same player, the old device is signed out, the code is single-use', async () => {
+      const { host, code } = await table();
+      const phone = new Browser(app);
+      const joined = (await phone.join(code, 'Pat')).json();
+      const csrf = await phone.csrf();
+      const issued = await phone.request('POST', `/rooms/${code}/players/me/claim-code`, {
+        headers: { 'x-csrf-token': csrf },
+      });
+      expect(issued.statusCode).toBe(201);
+      expect(issued.headers['cache-control']).toBe('no-store');
+      const claimCode: string = issued.json().claim_code;
+      expect(claimCode).toMatch(/^[23456789A-HJKMNP-Z]{4}-[23456789A-HJKMNP-Z]{4}-[23456789A-HJKMNP-Z]{4}$/);
+
+      const laptop = new Browser(app);
+      const taken = await laptop.join(code, 'Pat');
+      expect(taken.statusCode).toBe(409);
+      expect(taken.json().code).toBe('PLAYER_NAME_TAKEN');
+      // Typed by a person: lower case, without dashes.
+      const claimed = await laptop.request('POST', `/rooms/${code}/claim`, {
+        payload: { claim_code: claimCode.replaceAll('-', ' ').toLowerCase() },
+      });
+      expect(claimed.statusCode).toBe(200);
+      expect(claimed.json()).toMatchObject({ resumed: true, player: joined.player });
+      expect((await laptop.request('GET', `/rooms/${code}`)).json().you.player_id).toBe(joined.player.id);
+      expect(await players(code, host.headers)).toEqual(['Pat']);
+
+      const old = await phone.request('GET', `/rooms/${code}`);
+      expect(old.statusCode).toBe(401);
+      expect(old.json().code).toBe('SEAT_REPLACED');
+      expect((await phone.request('POST', `/rooms/${code}/seat`)).json().code).toBe('SEAT_INVALID');
+
+      const third = new Browser(app);
+      const reused = await third.request('POST', `/rooms/${code}/claim`, {
+        payload: { claim_code: claimCode },
+      });
+      expect(reused.statusCode).toBe(400);
+      expect(reused.json().code).toBe('CLAIM_CODE_INVALID');
+    });
+
+    it('lets the host hand a name over, and nobody else', async () => {
+      const { host, code } = await table();
+      const pat = new Browser(app);
+      const id = (await pat.join(code, 'Pat')).json().player.id;
+      const stranger = await signIn(app);
+      const refused = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/players/${id}/claim-code`,
+        headers: stranger.headers,
+      });
+      expect(refused.statusCode).toBe(404);
+      const handed = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/players/${id}/claim-code`,
+        headers: host.headers,
+      });
+      expect(handed.statusCode).toBe(201);
+      const newDevice = new Browser(app);
+      const claimed = await newDevice.request('POST', `/rooms/${code}/claim`, {
+        payload: { claim_code: handed.json().claim_code },
+      });
+      expect(claimed.json().player.id).toBe(id);
+    });
+
+    it('expires claim codes, and refuses malformed and unknown ones with the same answer', async () => {
+      const { host, code } = await table();
+      const pat = new Browser(app);
+      const id = (await pat.join(code, 'Pat')).json().player.id;
+      const handed = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/players/${id}/claim-code`,
+        headers: host.headers,
+      });
+      clock.advance(601_000);
+      const device = new Browser(app);
+      for (const claim_code of [handed.json().claim_code, 'nope', 'AAAA-AAAA-AAAA', '']) {
+        const response = await device.request('POST', `/rooms/${code}/claim`, { payload: { claim_code } });
+        expect(response.statusCode).toBe(400);
+        expect(response.json().code).toBe('CLAIM_CODE_INVALID');
+      }
+    });
+  });
+});
+
+describe('Dicery seats: claim attempts are throttled per client address', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({ roomJoinsPerMinute: 3, maxOpenRoomsPerHost: 10_000 });
+  });
+  afterAll(async () => app.close());
+
+  it('answers 429 with Retry-After once the address has spent its join allowance', async () => {
+    const host = await signIn(app);
+    const { code } = await createRoom(app, host);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/claim`,
+        payload: { claim_code: 'AAAA-AAAA-AAAA' },
+      });
+      statuses.push(response.statusCode);
+      if (response.statusCode === 429) expect(response.headers['retry-after']).toBeDefined();
+    }
+    expect(statuses).toEqual([400, 400, 400, 429]);
+  });
+});

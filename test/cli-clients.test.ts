@@ -1,0 +1,94 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { run } from './support/run-cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gh-cli-clients-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Each case starts a Node process that opens (and migrates) the database: seconds on a busy machine.
+describe('gatehouse clients (compiled CLI)', { timeout: 120_000 }, () => {
+  it('creates public and confidential clients as JSON, lists and deletes them', async () => {
+    const env = { DATA_DIR: join(dir, 'a') };
+    const spa = await run(
+      [
+        'clients',
+        'create',
+        '--name',
+        'My SPA',
+        '--redirect-uri',
+        'http://127.0.0.1:5173/cb',
+        '--redirect-uri',
+        'https://spa.example/cb',
+      ],
+      env,
+    );
+    expect(spa.stderr).toBe('');
+    expect(spa.code).toBe(0);
+    const publicClient = JSON.parse(spa.stdout);
+    expect(publicClient).toMatchObject({
+      client_id: expect.any(String),
+      client_type: 'public',
+      redirect_uris: ['http://127.0.0.1:5173/cb', 'https://spa.example/cb'],
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
+    expect(publicClient).not.toHaveProperty('client_secret');
+    const service = await run(
+      [
+        'clients',
+        'create',
+        '--name',
+        'Billing',
+        '--confidential',
+        '--grant',
+        'client_credentials',
+        '--scope',
+        'clothes:read',
+      ],
+      env,
+    );
+    expect(service.code).toBe(0);
+    const confidential = JSON.parse(service.stdout);
+    expect(confidential).toMatchObject({ client_type: 'confidential', scopes: ['clothes:read'] });
+    expect(confidential.client_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const listed = await run(['clients', 'list'], env);
+    expect(JSON.parse(listed.stdout).map((c: { client_id: string }) => c.client_id)).toEqual([
+      publicClient.client_id,
+      confidential.client_id,
+    ]);
+    expect(listed.stdout).not.toContain(confidential.client_secret);
+    expect((await run(['clients', 'delete', publicClient.client_id], env)).code).toBe(0);
+    const again = await run(['clients', 'delete', publicClient.client_id], env);
+    expect(again.code).toBe(65);
+    expect(again.stderr).toMatch(/^gatehouse: client not deleted: No OAuth client has this id\.\n$/);
+  });
+
+  it('refuses a bad registration in one line (65) and bad usage (64), creating nothing', async () => {
+    const env = { DATA_DIR: join(dir, 'b') };
+    const bad = await run(
+      ['clients', 'create', '--name', 'X', '--redirect-uri', 'http://evil.example/cb'],
+      env,
+    );
+    expect(bad.code).toBe(65);
+    expect(bad.stderr).toMatch(/^gatehouse: client not created: .*redirect_uris\/0: must use https[^\n]*\n$/);
+    const implicit = await run(
+      ['clients', 'create', '--name', 'X', '--grant', 'implicit', '--redirect-uri', 'https://a.example/'],
+      env,
+    );
+    expect(implicit.code).toBe(65);
+    expect(implicit.stderr).toContain('RFC 9700');
+    for (const args of [
+      ['clients'],
+      ['clients', 'create'],
+      ['clients', 'nuke'],
+      ['clients', 'create', '--name', 'X', '--secret', 'y'],
+      ['clients', 'delete'],
+    ]) {
+      const usage = await run(args, env);
+      expect(usage.code).toBe(64);
+      expect(usage.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+    expect(JSON.parse((await run(['clients', 'list'], env)).stdout)).toEqual([]);
+  });
+});

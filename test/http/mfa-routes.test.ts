@@ -1,0 +1,346 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { generateTotpCode } from '../../src/mfa/totp.js';
+import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
+import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
+import { bearer, cookiesOf, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+
+const STEP = 30_000;
+
+describe('second factors: TOTP, recovery codes, MFA login', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+
+  beforeAll(async () => {
+    clock = createTestClock();
+    app = await buildTestServer(
+      { mfaMaxFailuresPerToken: 3, mfaMaxFailuresPerAccount: 6, loginMaxFailuresPerDevice: 5 },
+      { clock, scheduler: clock },
+    );
+  });
+  afterAll(async () => app.close());
+
+  /** A new account with a confirmed authenticator; its confirming code used up the current step. */
+  const enrolled = async () => {
+    const user = await createUser(app);
+    const { access_token: token } = await login(app, user.email);
+    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    expect(started.statusCode).toBe(201);
+    const { secret } = started.json<{ secret: string }>();
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, clock()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    const recoveryCodes = confirmed.json<{ recovery_codes: string[] }>().recovery_codes;
+    return { user, token, secret, recoveryCodes };
+  };
+
+  const passwordGrant = (email: string, extra: Record<string, string> = {}) =>
+    postToken(app, { grant_type: 'password', username: email, password: PASSWORD, ...extra });
+
+  const mfaToken = async (email: string, extra: Record<string, string> = {}) => {
+    const response = await passwordGrant(email, extra);
+    expect(response.statusCode).toBe(400);
+    return response.json<{ mfa_token: string }>().mfa_token;
+  };
+
+  const mfaGrant = (token: string, otp: string) =>
+    postToken(app, { grant_type: MFA_OTP_GRANT_TYPE, mfa_token: token, otp });
+
+  it('enrols: a secret and otpauth URI, pending until a first code confirms it', async () => {
+    const user = await createUser(app);
+    const { access_token: token } = await login(app, user.email);
+    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    expect(started.statusCode).toBe(201);
+    expect(started.headers['cache-control']).toBe('no-store');
+    const { secret, otpauth_uri: uri } = started.json<{ secret: string; otpauth_uri: string }>();
+    expect(uri).toMatch(/^otpauth:\/\/totp\//);
+    expect(new URL(uri).searchParams.get('secret')).toBe(secret);
+    const status = await app.inject({ method: 'GET', url: '/users/me/mfa', headers: bearer(token) });
+    expect(status.json()).toEqual({ totp: 'pending', recovery_codes_left: 0 });
+    // A pending enrolment changes nothing at login.
+    expect((await passwordGrant(user.email)).statusCode).toBe(200);
+
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, clock() + 10 * STEP) },
+    });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().code).toBe('INVALID_OTP');
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, clock()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    expect(confirmed.json().recovery_codes).toHaveLength(10);
+    const after = await app.inject({ method: 'GET', url: '/users/me/mfa', headers: bearer(token) });
+    expect(after.json()).toEqual({ totp: 'on', recovery_codes_left: 10 });
+  });
+
+  it('refuses a second enrolment while an authenticator is on, and a confirmation without one', async () => {
+    const { token } = await enrolled();
+    const again = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('MFA_ALREADY_ENABLED');
+    const other = await createUser(app);
+    const { access_token: otherToken } = await login(app, other.email);
+    const confirm = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(otherToken),
+      payload: { code: '123456' },
+    });
+    expect(confirm.statusCode).toBe(409);
+    expect(confirm.json().code).toBe('MFA_ENROLMENT_NOT_STARTED');
+  });
+
+  it('the password grant answers mfa_required with an mfa_token, no tokens and no device token', async () => {
+    const { user } = await enrolled();
+    const response = await passwordGrant(user.email);
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['cache-control']).toBe('no-store');
+    const body = response.json();
+    expect(body).toMatchObject({ error: 'mfa_required', code: 'MFA_REQUIRED' });
+    expect(typeof body.mfa_token).toBe('string');
+    expect(body).not.toHaveProperty('access_token');
+    expect(body).not.toHaveProperty('device_token');
+  });
+
+  it('the mfa-otp grant completes the login with the next code, and then hands out the device token', async () => {
+    const { user, secret } = await enrolled();
+    const token = await mfaToken(user.email);
+    const response = await mfaGrant(token, generateTotpCode(secret, clock() + STEP));
+    expect(response.statusCode).toBe(200);
+    const body = response.json();
+    expect(body.device_token).toEqual(expect.any(String));
+    expect(body.scope).toContain('me');
+    const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(body.access_token) });
+    expect(me.json().id).toBe(user.id);
+    // Single use: the same mfa_token cannot mint a second session, even with a valid recovery code.
+    const again = await mfaGrant(token, generateTotpCode(secret, clock() + STEP));
+    expect(again.statusCode).toBe(400);
+    expect(again.json().error).toBe('invalid_grant');
+  });
+
+  it('refuses a replayed code: the one that confirmed enrolment, and one already used to log in', async () => {
+    const { user, secret } = await enrolled();
+    const used = generateTotpCode(secret, clock());
+    const replay = await mfaGrant(await mfaToken(user.email), used);
+    expect(replay.statusCode).toBe(400);
+    expect(replay.json().error).toBe('invalid_grant');
+    const next = generateTotpCode(secret, clock() + STEP);
+    expect((await mfaGrant(await mfaToken(user.email), next)).statusCode).toBe(200);
+    expect((await mfaGrant(await mfaToken(user.email), next)).statusCode).toBe(400);
+  });
+
+  it('accepts each recovery code once, in any case and with spaces', async () => {
+    const { user, token, recoveryCodes } = await enrolled();
+    const [code = ''] = recoveryCodes;
+    const first = await mfaGrant(await mfaToken(user.email), ` ${code.toUpperCase()} `);
+    expect(first.statusCode).toBe(200);
+    const second = await mfaGrant(await mfaToken(user.email), code);
+    expect(second.statusCode).toBe(400);
+    const status = await app.inject({ method: 'GET', url: '/users/me/mfa', headers: bearer(token) });
+    expect(status.json().recovery_codes_left).toBe(9);
+    const audit = await gatehouseCore(app.gatehouse).audit.list({
+      limit: 5,
+      offset: 0,
+      event: 'mfa_recovery_code_used',
+    });
+    expect(audit.items.some((item) => item.targetId === user.id)).toBe(true);
+  });
+
+  it('kills an mfa_token after MFA_MAX_FAILURES_PER_TOKEN wrong codes, even for the right one', async () => {
+    const { user, secret } = await enrolled();
+    const token = await mfaToken(user.email);
+    for (let i = 0; i < 3; i++) {
+      const wrong = await mfaGrant(token, '000000');
+      expect(wrong.json().error).toBe('invalid_grant');
+    }
+    const right = await mfaGrant(token, generateTotpCode(secret, clock() + STEP));
+    expect(right.statusCode).toBe(400);
+    expect(right.json().error).toBe('invalid_grant');
+    // A new password login gets a new token with its own tries.
+    expect(
+      (await mfaGrant(await mfaToken(user.email), generateTotpCode(secret, clock() + STEP))).statusCode,
+    ).toBe(200);
+  });
+
+  it('caps wrong codes per account, but never for a client that completed a login there before', async () => {
+    const { user, secret } = await enrolled();
+    // The owner's phone signed in fully once: it holds a device token.
+    const ownerLogin = await mfaGrant(await mfaToken(user.email), generateTotpCode(secret, clock() + STEP));
+    const deviceToken = ownerLogin.json().device_token as string;
+    // Someone who knows the password spends the account's allowance over fresh tokens.
+    for (let round = 0; round < 2; round++) {
+      const token = await mfaToken(user.email);
+      for (let i = 0; i < 3; i++) await mfaGrant(token, '000000');
+    }
+    clock.advance(STEP); // the owner's login spent the next step
+    const locked = await mfaGrant(await mfaToken(user.email), generateTotpCode(secret, clock() + STEP));
+    expect(locked.statusCode).toBe(429);
+    expect(locked.json()).toMatchObject({
+      error: 'temporarily_unavailable',
+      code: 'TOO_MANY_LOGIN_ATTEMPTS',
+    });
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+    // The owner's device is charged to its own counter: it still gets in.
+    const owner = await mfaGrant(
+      await mfaToken(user.email, { device_token: deviceToken }),
+      generateTotpCode(secret, clock() + STEP),
+    );
+    expect(owner.statusCode).toBe(200);
+  });
+
+  it('refuses forged, tampered and browser-flow mfa_tokens', async () => {
+    const { user, secret } = await enrolled();
+    const token = await mfaToken(user.email);
+    const tampered = `${token.slice(0, -2)}${token.endsWith('AA') ? 'BB' : 'AA'}`;
+    for (const bad of ['v1.AAAA', 'nonsense', tampered]) {
+      const response = await mfaGrant(bad, generateTotpCode(secret, clock() + STEP));
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error).toBe('invalid_grant');
+    }
+    const missing = await postToken(app, { grant_type: MFA_OTP_GRANT_TYPE, mfa_token: token });
+    expect(missing.json()).toMatchObject({ error: 'invalid_request' });
+  });
+
+  it('an mfa_token opens only for its own flow, and only within MFA_TOKEN_TTL', async () => {
+    const { user, secret } = await enrolled();
+    const token = await mfaToken(user.email);
+    const otherFlow = await gatehouseCore(app.gatehouse).mfa.completeChallenge(
+      token,
+      generateTotpCode(secret, clock() + STEP),
+      'cookie',
+    );
+    expect(otherFlow).toEqual({ ok: false, reason: 'invalid_token' });
+    clock.advance(app.gatehouse.config.mfaTokenTtl * 1000);
+    const expired = await mfaGrant(token, generateTotpCode(secret, clock()));
+    expect(expired.statusCode).toBe(400);
+    expect(expired.json().error).toBe('invalid_grant');
+  });
+
+  it('turning the authenticator off needs a current code; a password and token alone cannot', async () => {
+    const { user, token, recoveryCodes } = await enrolled();
+    const none = await app.inject({
+      method: 'DELETE',
+      url: '/users/me/mfa/totp',
+      headers: bearer(token),
+      payload: {},
+    });
+    expect(none.statusCode).toBe(400);
+    expect(none.json().code).toBe('VALIDATION_FAILED');
+    const wrong = await app.inject({
+      method: 'DELETE',
+      url: '/users/me/mfa/totp',
+      headers: bearer(token),
+      payload: { code: '000000' },
+    });
+    expect(wrong.json().code).toBe('INVALID_OTP');
+    const off = await app.inject({
+      method: 'DELETE',
+      url: '/users/me/mfa/totp',
+      headers: bearer(token),
+      payload: { code: recoveryCodes[0] },
+    });
+    expect(off.statusCode).toBe(204);
+    expect((await passwordGrant(user.email)).statusCode).toBe(200);
+    const status = await app.inject({ method: 'GET', url: '/users/me/mfa', headers: bearer(token) });
+    expect(status.json()).toEqual({ totp: 'off', recovery_codes_left: 0 });
+    const again = await app.inject({
+      method: 'DELETE',
+      url: '/users/me/mfa/totp',
+      headers: bearer(token),
+      payload: { code: recoveryCodes[1] },
+    });
+    expect(again.json().code).toBe('MFA_NOT_ENABLED');
+  });
+
+  it('limits wrong codes per session when turning the authenticator off', async () => {
+    const { token, secret } = await enrolled();
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const response = await app.inject({
+        method: 'DELETE',
+        url: '/users/me/mfa/totp',
+        headers: bearer(token),
+        payload: { code: '000000' },
+      });
+      codes.push(response.statusCode);
+    }
+    expect(codes).toEqual([400, 400, 400, 400, 400, 429]);
+    const right = await app.inject({
+      method: 'DELETE',
+      url: '/users/me/mfa/totp',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, clock() + STEP) },
+    });
+    expect(right.statusCode).toBe(429);
+  });
+
+  it('regenerated recovery codes replace the old ones', async () => {
+    const { user, token, secret, recoveryCodes } = await enrolled();
+    const renewed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/recovery-codes',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, clock() + STEP) },
+    });
+    expect(renewed.statusCode).toBe(200);
+    const fresh = renewed.json<{ recovery_codes: string[] }>().recovery_codes;
+    expect(fresh).toHaveLength(10);
+    expect((await mfaGrant(await mfaToken(user.email), recoveryCodes[2] ?? '')).statusCode).toBe(400);
+    expect((await mfaGrant(await mfaToken(user.email), fresh[0] ?? '')).statusCode).toBe(200);
+  });
+
+  it('signs a browser in in two steps: no cookie before the second factor, then session and device cookies', async () => {
+    const { user, secret } = await enrolled();
+    const browser = new Browser(app);
+    const first = await browser.login(user.email);
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ mfa_required: true });
+    expect(cookiesOf(first).has('__Host-gatehouse_session')).toBe(false);
+    expect(cookiesOf(first).has('__Host-gatehouse_device')).toBe(false);
+    const csrf = await browser.csrf();
+    const wrong = await browser.request('POST', '/auth/login/mfa', {
+      headers: { 'x-csrf-token': csrf },
+      payload: { mfa_token: first.json().mfa_token, otp: '000000' },
+    });
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().code).toBe('INVALID_OTP');
+    const second = await browser.request('POST', '/auth/login/mfa', {
+      headers: { 'x-csrf-token': csrf },
+      payload: { mfa_token: first.json().mfa_token, otp: generateTotpCode(secret, clock() + STEP) },
+    });
+    expect(second.statusCode).toBe(204);
+    expect(cookiesOf(second).has('__Host-gatehouse_session')).toBe(true);
+    expect(cookiesOf(second).has('__Host-gatehouse_device')).toBe(true);
+    const me = await browser.request('GET', '/users/me');
+    expect(me.json().id).toBe(user.id);
+  });
+
+  it('the browser step refuses a token-endpoint mfa_token and one without CSRF', async () => {
+    const { user, secret } = await enrolled();
+    const browser = new Browser(app);
+    const csrf = await browser.csrf();
+    const response = await browser.request('POST', '/auth/login/mfa', {
+      headers: { 'x-csrf-token': csrf },
+      payload: { mfa_token: await mfaToken(user.email), otp: generateTotpCode(secret, clock() + STEP) },
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('MFA_TOKEN_INVALID');
+    const noCsrf = await browser.request('POST', '/auth/login/mfa', {
+      payload: { mfa_token: 'x', otp: '123456' },
+    });
+    expect(noCsrf.statusCode).toBe(403);
+  });
+});

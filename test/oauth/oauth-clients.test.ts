@@ -1,0 +1,217 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuditLog } from '../../src/audit/audit-log.js';
+import { GatehouseError } from '../../src/errors.js';
+import {
+  createOAuthClients,
+  hashClientSecret,
+  MAX_REDIRECT_URIS,
+  type OAuthClients,
+  redirectUriProblem,
+} from '../../src/oauth/oauth-clients.js';
+import { createAuditRetentionStore } from '../../src/storage/audit-retention-store.js';
+import { createAuditStore } from '../../src/storage/audit-store.js';
+import { createOAuthClientStore } from '../../src/storage/oauth-client-store.js';
+import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+
+const T0 = 1_800_000_000_000;
+const CLI = { actorId: null };
+
+async function codeOf(promise: Promise<unknown>): Promise<{ code: string; fields: string[] }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof GatehouseError) {
+      return { code: error.code, fields: (error.errors ?? []).map((e) => e.field) };
+    }
+    throw error;
+  }
+  throw new Error('expected a GatehouseError');
+}
+
+describe('redirectUriProblem', () => {
+  it.each([
+    'https://app.example/cb',
+    'https://app.example:8443/cb?x=1',
+    'http://127.0.0.1:5173/cb',
+    'http://[::1]/cb',
+    'http://localhost:3000/',
+    'com.example.app:/oauth',
+  ])('accepts %s', (uri) => expect(redirectUriProblem(uri)).toBeUndefined());
+
+  it.each([
+    ['relative', '/cb'],
+    ['http elsewhere', 'http://app.example/cb'],
+    ['a fragment', 'https://app.example/cb#x'],
+    ['user info', 'https://app.example@evil.example/cb'],
+    ['a space', 'https://app.example/c b'],
+    ['javascript:', 'javascript:alert(1)'],
+    ['data:', 'data:text/html,hi'],
+    ['too long', `https://app.example/${'a'.repeat(2000)}`],
+  ])('refuses %s', (_label, uri) => expect(redirectUriProblem(uri)).toBeTypeOf('string'));
+});
+
+describe('OAuthClients', () => {
+  let test: TestDatabase;
+  let clients: OAuthClients;
+
+  beforeAll(async () => {
+    test = await createTestDatabase('sqlite');
+    const db = test.database.db;
+    clients = createOAuthClients({
+      clients: createOAuthClientStore(db),
+      transaction: (work) =>
+        test.database.transaction((trx) =>
+          work({
+            clients: createOAuthClientStore(trx),
+            audit: createAuditLog(createAuditStore(trx), () => T0, createAuditRetentionStore(trx)),
+          }),
+        ),
+      clock: () => T0,
+    });
+  });
+  afterAll(async () => test.dispose());
+
+  const auditOf = async (clientId: string) =>
+    (
+      await createAuditLog(
+        createAuditStore(test.database.db),
+        () => T0,
+        createAuditRetentionStore(test.database.db),
+      ).list({ limit: 100, offset: 0 })
+    ).items
+      .filter((row) => row.details?.client_id === clientId)
+      .map((row) => [row.event, row.actorId]);
+
+  it('registers a public client with the defaults, no secret stored, audited', async () => {
+    const { client, clientSecret } = await clients.create(
+      { name: '  Notes   app ', redirectUris: ['https://notes.example/cb'] },
+      { actorId: 'admin-1' },
+    );
+    expect(clientSecret).toBeUndefined();
+    expect(client).toEqual({
+      clientId: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      name: 'Notes app',
+      type: 'public',
+      redirectUris: ['https://notes.example/cb'],
+      postLogoutRedirectUris: [],
+      grantTypes: ['authorization_code', 'refresh_token'],
+      scopes: ['openid', 'profile', 'email'],
+      createdAt: T0,
+    });
+    expect(await clients.get(client.clientId)).toEqual(client);
+    expect(await auditOf(client.clientId)).toEqual([['oauth_client_created', 'admin-1']]);
+  });
+
+  it('gives a confidential client a 256-bit secret, stored only as its hash, and authenticates it', async () => {
+    const { client, clientSecret } = await clients.create(
+      { name: 'Billing', confidential: true, grantTypes: ['client_credentials'], scopes: ['clothes:read'] },
+      CLI,
+    );
+    expect(client.type).toBe('confidential');
+    expect(clientSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const row = await createOAuthClientStore(test.database.db).findClient(client.clientId);
+    expect(row?.secretHash).toBe(hashClientSecret(clientSecret ?? ''));
+    expect(JSON.stringify(row)).not.toContain(clientSecret);
+    expect(await clients.authenticate(client.clientId, clientSecret)).toEqual({ ok: true, client });
+    expect(await clients.authenticate(client.clientId, `${clientSecret}x`)).toEqual({
+      ok: false,
+      reason: 'invalid_secret',
+    });
+    expect(await clients.authenticate(client.clientId, undefined)).toEqual({
+      ok: false,
+      reason: 'secret_required',
+    });
+  });
+
+  it('refuses a secret from a public client and unknown or first-party ids', async () => {
+    const { client } = await clients.create({ name: 'SPA', redirectUris: ['http://127.0.0.1:5173/cb'] }, CLI);
+    expect(await clients.authenticate(client.clientId, undefined)).toEqual({ ok: true, client });
+    expect(await clients.authenticate(client.clientId, 'guess')).toEqual({
+      ok: false,
+      reason: 'secret_not_expected',
+    });
+    for (const id of ['nope', 'gatehouse', 'a\u0000b', 'x'.repeat(300)]) {
+      expect(await clients.authenticate(id, undefined)).toEqual({ ok: false, reason: 'unknown_client' });
+      expect(await clients.find(id)).toBeUndefined();
+    }
+  });
+
+  it('refuses every bad field at once: implicit/password grants, public client_credentials, unknown scopes, bad URIs', async () => {
+    expect(
+      await codeOf(
+        clients.create(
+          {
+            name: '\u202Eevil',
+            redirectUris: ['http://evil.example/cb', 'https://ok.example/cb#frag'],
+            grantTypes: ['implicit', 'password', 'client_credentials'],
+            scopes: ['openid', 'root'],
+          },
+          CLI,
+        ),
+      ),
+    ).toEqual({
+      code: 'VALIDATION_FAILED',
+      fields: [
+        'name',
+        'redirect_uris/0',
+        'redirect_uris/1',
+        'grant_types',
+        'grant_types',
+        'grant_types',
+        'scopes',
+      ],
+    });
+    expect(await codeOf(clients.create({ name: 'No URIs' }, CLI))).toEqual({
+      code: 'VALIDATION_FAILED',
+      fields: ['redirect_uris'],
+    });
+    const many = Array.from({ length: MAX_REDIRECT_URIS + 1 }, (_, i) => `https://a.example/${i}`);
+    expect((await codeOf(clients.create({ name: 'Many', redirectUris: many }, CLI))).fields).toEqual([
+      'redirect_uris',
+    ]);
+    expect((await codeOf(clients.create({ name: 'None', grantTypes: [] }, CLI))).fields).toEqual([
+      'grant_types',
+    ]);
+  });
+
+  it('removes a client once (audited); then it is CLIENT_NOT_FOUND and cannot authenticate', async () => {
+    const { client } = await clients.create({ name: 'Old', redirectUris: ['https://old.example/cb'] }, CLI);
+    await clients.remove(client.clientId, { actorId: 'admin-2' });
+    expect(await codeOf(clients.remove(client.clientId, CLI))).toEqual({
+      code: 'CLIENT_NOT_FOUND',
+      fields: [],
+    });
+    expect(await codeOf(clients.get(client.clientId))).toEqual({ code: 'CLIENT_NOT_FOUND', fields: [] });
+    expect((await clients.authenticate(client.clientId, undefined)).ok).toBe(false);
+    expect(await auditOf(client.clientId)).toEqual(
+      expect.arrayContaining([
+        ['oauth_client_created', null],
+        ['oauth_client_deleted', 'admin-2'],
+      ]),
+    );
+  });
+});
+
+describe('OAuthClients registration cap', () => {
+  it('refuses the client beyond MAX_OAUTH_CLIENTS with TOO_MANY_CLIENTS, writing nothing', async () => {
+    const test = await createTestDatabase('sqlite');
+    try {
+      const store = createOAuthClientStore(test.database.db);
+      const full = { ...store, countClients: async () => 1000 };
+      const clients = createOAuthClients({
+        clients: store,
+        transaction: (work) => work({ clients: full, audit: { record: async () => {} } }),
+        clock: () => T0,
+      });
+      expect(
+        await codeOf(clients.create({ name: 'One more', redirectUris: ['https://a.example/'] }, CLI)),
+      ).toEqual({
+        code: 'TOO_MANY_CLIENTS',
+        fields: [],
+      });
+      expect(await clients.list()).toEqual([]);
+    } finally {
+      await test.dispose();
+    }
+  });
+});
