@@ -5,7 +5,7 @@
 // ratio to that round's ceiling and the medians. Then the SSE fan-out benchmark.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 
@@ -53,6 +53,73 @@ function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Runs a bench script to completion (its output goes to ours). */
+function runScript(script, env = {}) {
+  const childEnv = { ...process.env };
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) delete childEnv[name];
+    else childEnv[name] = value;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script], { stdio: 'inherit', env: childEnv });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited with ${code}`))));
+  });
+}
+
+/**
+ * Logins/s (POST /token, password grant, one account) against the issue-10 formula
+ * 0.85 x (1000 / verify-ms) x min(PASSWORD_HASH_CONCURRENCY, cores the server has), with
+ * verify-ms measured on the server core; and GET /users/me p99 during that login flood.
+ */
+async function measureLogins(gatehouse) {
+  const verifier = pinned
+    ? spawn('taskset', ['-c', SERVER_CPU, process.execPath, 'bench/verify-ms.mjs'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
+    : spawn(process.execPath, ['bench/verify-ms.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { verify_ms: verifyMs } = await new Promise((resolve) =>
+    createInterface({ input: verifier.stdout }).once('line', (line) => resolve(JSON.parse(line))),
+  );
+  const cores = pinned ? 1 : availableParallelism();
+  const formula = 0.85 * (1000 / verifyMs) * Math.min(gatehouse.hashConcurrency, cores);
+  const body = new URLSearchParams({
+    grant_type: 'password',
+    username: gatehouse.email,
+    password: gatehouse.password,
+  }).toString();
+  const [logins, reads] = await Promise.all([
+    autocannon({
+      url: `${gatehouse.url}/token`,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+      connections: Math.max(4, 2 * gatehouse.hashConcurrency),
+      duration: DURATION,
+    }),
+    autocannon({
+      url: `${gatehouse.url}/users/me`,
+      headers: { authorization: `Bearer ${gatehouse.token}` },
+      connections: 4,
+      duration: DURATION,
+    }),
+  ]);
+  const loginsPerSecond = logins['2xx'] / DURATION;
+  console.log(
+    JSON.stringify({
+      logins_per_s: +loginsPerSecond.toFixed(1),
+      login_non2xx: logins.non2xx,
+      verify_ms: verifyMs,
+      hash_concurrency: gatehouse.hashConcurrency,
+      server_cores: cores,
+      formula_logins_per_s: +formula.toFixed(1),
+      login_ratio_to_formula: +(loginsPerSecond / formula).toFixed(3),
+      get_p99_ms_during_login_flood: reads.latency.p99,
+      targets: { login_ratio_to_formula: 1, get_p99_ms_during_login_flood: 25 },
+      load_average_1m: +loadavg()[0].toFixed(2),
+    }),
+  );
 }
 
 async function main() {
@@ -120,9 +187,12 @@ async function main() {
         targets: { jwt_ratio: 0.6, cookie_ratio: 0.55, database_ratio: 0.3 },
       }),
     );
+    if (process.env.BENCH_SKIP_LOGIN !== '1') await measureLogins(gatehouse);
   } finally {
     for (const s of servers) s.child.kill('SIGTERM');
   }
+  if (process.env.BENCH_SKIP_FOOTPRINT !== '1')
+    await runScript('bench/footprint.mjs', { BENCH_SERVER_CPU: pinned ? SERVER_CPU : undefined });
 
   if (existsSync('bench/sse-fanout.mjs') && process.env.BENCH_SKIP_SSE !== '1') {
     await new Promise((resolve, reject) => {

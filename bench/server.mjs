@@ -56,5 +56,7 @@ const sessionCookie = loginResponse.headers
   .map((c) => c.split(';')[0])
   .find((c) => c.includes('gatehouse_session='));
 
-process.stdout.write(`${JSON.stringify({ url, token, cookie: sessionCookie })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ url, token, cookie: sessionCookie, email: user.email, password, hashConcurrency: config.passwordHashConcurrency })}\n`,
+);
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isRole } from './accounts/roles.js';
@@ -41,6 +41,11 @@ Commands:
                                           publication delay), or withdraw a key at once
                                           (JWT_ALG=EdDSA, ES256 or RS256)
   backup FILE                             copy the SQLite database to FILE, safely while servers run
+  import-users FILE [--continue] [--format csv|jsonl]
+                                          import accounts with their password hashes (passlib
+                                          bcrypt, bcrypt-sha256, pbkdf2-sha256, argon2; Django
+                                          pbkdf2_sha256) from CSV or JSON lines; all or nothing,
+                                          or --continue to import the good rows and list the rest
   clients create --name N [--redirect-uri U]... [--post-logout-redirect-uri U]...
                  [--confidential] [--grant G]... [--scope S]...
                                           register an OAuth client and print it as JSON (with
@@ -56,18 +61,19 @@ Exit codes (sysexits.h):
   0   done
   64  usage: no or unknown command, unknown option, missing or bad argument
   65  data error: the account or client was refused (weak password, taken or invalid email, two
-      stdin lines, a bad redirect URI, grant or scope), or no such client to delete
-  66  no input: no password on stdin; no database file to back up
+      stdin lines, a bad redirect URI, grant or scope), or no such client to delete; import-users
+      found bad or duplicate rows (nothing imported) or a file that is no import
+  66  no input: no password on stdin; no database file to back up; no file to import
   69  unavailable: database unreachable (migrate, create-user); the port is in use or not allowed
   70  software: an unexpected error (rerun with --debug and report it)
   73  can't create: DATA_DIR not a writable directory; the backup file exists or cannot be created
-  74  I/O error: reading stdin or writing the backup failed
+  74  I/O error: reading stdin or the import file, or writing the backup failed
   78  config: a setting is invalid (one line per problem), or the command does not fit the settings
 
 Settings come from the environment and .env; see README.md.`;
 
 const USAGE_LINE =
-  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|clients|help> [options] (see gatehouse --help)';
+  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|import-users|clients|help> [options] (see gatehouse --help)';
 
 /**
  * A failure the operator can act on: one line naming the cause and the fix, and its exit code.
@@ -568,6 +574,98 @@ async function backup(args: string[]): Promise<void> {
   console.log(`Backed up ${source} to ${file} (${pages} pages).`);
 }
 
+async function importUsers(args: string[]): Promise<void> {
+  const { values, positionals } = parseCommand(
+    'import-users',
+    args,
+    { continue: { type: 'boolean' }, format: { type: 'string' } },
+    1,
+  );
+  const [file] = positionals;
+  if (file === undefined) throw usage('import-users needs the FILE to read');
+  const { formatOfFileName, readImportRecords } = await import('./accounts/read-import-file.js');
+  if (values.format !== undefined && values.format !== 'csv' && values.format !== 'jsonl') {
+    throw usage(`import-users: --format ${values.format} is not a format; use csv or jsonl`);
+  }
+  const format = values.format ?? formatOfFileName(file);
+  if (format === undefined) {
+    throw usage(`import-users: cannot tell the format of ${file}; name it .csv or .jsonl, or pass --format`);
+  }
+  let size: number;
+  try {
+    const stats = statSync(file);
+    if (!stats.isFile()) throw new CliFailure(EXIT.noInput, `${file} is not a file: give the file to import`);
+    size = stats.size;
+  } catch (error) {
+    if (error instanceof CliFailure) throw error;
+    throw new CliFailure(
+      EXIT.noInput,
+      `cannot read ${file} (${systemCode(error) ?? describe(error)}): check the path`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const { config } = settings();
+  const { createGatehouseCore } = await import('./gatehouse.js');
+  const { createProgressLine } = await import('./lib/progress-line.js');
+  const gatehouse = await createGatehouseCore(config).catch(async (error: unknown) => {
+    throw await databaseFailure(config, error);
+  });
+  const input = createReadStream(file);
+  // A failure of the file (not of the database) is an I/O error: told apart by where it came from.
+  let readError: unknown;
+  input.on('error', (error) => {
+    readError = error;
+  });
+  const progress = createProgressLine(process.stderr);
+  const startedAt = Date.now();
+  const label = `importing ${file}`;
+  const show = (done: number, force = false) =>
+    progress.update(
+      { label, done, bytes: { read: input.bytesRead, total: size }, elapsedMs: Date.now() - startedAt },
+      force,
+    );
+  try {
+    const result = await gatehouse.userImport
+      .importUsers(readImportRecords(input, format), {
+        continueOnError: values.continue === true,
+        onProblem: (problem) => progress.print(`${file}:${problem.line}: ${problem.reason}\n`),
+        onProgress: (done) => show(done),
+      })
+      .catch(async (error: unknown) => {
+        if (error instanceof GatehouseError && error.code === 'VALIDATION_FAILED') {
+          throw new CliFailure(EXIT.dataError, `${file}: ${error.message}: nothing was imported`, {
+            cause: error,
+          });
+        }
+        if (readError !== undefined) {
+          throw new CliFailure(
+            EXIT.ioError,
+            `reading ${file} failed (${describe(readError)}): nothing was imported`,
+            { cause: readError },
+          );
+        }
+        throw await databaseFailure(config, error);
+      });
+    progress.clear();
+    const rows = (count: number) => `${count} ${count === 1 ? 'row' : 'rows'}`;
+    if (!result.committed) {
+      const read = result.stoppedEarly ? `, stopped reading after the first ${result.problems}` : '';
+      throw new CliFailure(
+        EXIT.dataError,
+        `nothing was imported: ${rows(result.problems)} refused${read} (listed above as ${file}:LINE): fix them, or rerun with --continue to import the others`,
+      );
+    }
+    const skipped = result.problems === 0 ? '' : `; skipped ${rows(result.problems)} (listed above)`;
+    console.log(`Imported ${result.imported} of ${rows(result.records)} from ${file}${skipped}.`);
+  } finally {
+    progress.clear();
+    input.destroy();
+    await gatehouse.close();
+  }
+}
+
 /**
  * The database's failures as the operator's: unreachable → 69 (start it or fix the address);
  * refused credentials or a missing database → 78 (fix DATABASE_URL); anything else unchanged.
@@ -703,6 +801,8 @@ async function main(argv: string[]): Promise<void> {
       return rotateKeys(rest);
     case 'backup':
       return backup(rest);
+    case 'import-users':
+      return importUsers(rest);
     case 'clients':
       return clients(rest);
     case 'help':

@@ -40,6 +40,10 @@ export const ERROR_CODES = [
   'SERVICE_UNAVAILABLE',
   /** The database did not answer in time or is down; the client should retry. */
   'DATABASE_UNAVAILABLE',
+  /** REQUIRE_VERIFIED_EMAIL: the password was right but the account's address is not confirmed. */
+  'EMAIL_NOT_VERIFIED',
+  /** A mailed link's token is unknown, used, expired, or for another purpose or address (alike). */
+  'INVALID_LINK_TOKEN',
   /** A second-factor code (TOTP or recovery code) is missing, wrong, expired or already used. */
   'INVALID_OTP',
   /**
@@ -49,6 +53,11 @@ export const ERROR_CODES = [
   'MFA_REQUIRED',
   /** The `mfa_token` of a browser sign-in is forged, expired, used or out of tries. */
   'MFA_TOKEN_INVALID',
+  /**
+   * A sensitive change from a session whose last authentication is older than STEP_UP_MAX_AGE
+   * (RFC 9470 `insufficient_user_authentication`): re-authenticate, then retry.
+   */
+  'STEP_UP_REQUIRED',
   /** TOTP enrolment asked for while a confirmed authenticator exists. */
   'MFA_ALREADY_ENABLED',
   /** TOTP confirmation without a pending enrolment. */
@@ -76,11 +85,13 @@ export interface AuthChallenge {
   /** The authentication scheme asked for. */
   scheme: 'Bearer' | 'Basic';
   /** RFC 6750 §3.1 error code, when the request sent credentials that failed. */
-  error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+  error?: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'insufficient_user_authentication';
   /** Human-readable reason (RFC 6750 `error_description`). */
   description?: string;
   /** The scopes the resource needs (RFC 6750 `scope`). */
   scope?: readonly string[];
+  /** RFC 9470 §3 `max_age`: the most seconds since the user's last authentication that will do. */
+  maxAge?: number;
 }
 
 /** Options for {@link GatehouseError}. */

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { AccountLifecycle } from './accounts/account-lifecycle.js';
 import type { AccountService } from './accounts/account-service.js';
 import type { CounterStore } from './accounts/counter-store.js';
 import type { LoginThrottle } from './accounts/login-throttle.js';
@@ -25,11 +26,14 @@ import type { GatehouseConfig } from './config/config.js';
 import type { EventBus } from './events/event-bus.js';
 import type { RedisState, RedisStats } from './events/redis-connections.js';
 import type { Gatehouse } from './gatehouse.js';
+import type { Mailer } from './mail/mailer.js';
 import type { MfaService } from './mfa/mfa-service.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
+import type { Reauthentication } from './sessions/reauthentication.js';
 import type { RevocationList } from './sessions/revocation-list.js';
 import type { SessionManager } from './sessions/session-manager.js';
+import type { StepUpPolicy } from './sessions/step-up.js';
 import type { TokenGrants } from './sessions/token-grants.js';
 import type { AuditRetentionStore } from './storage/audit-retention-store.js';
 import type { Database } from './storage/open-database.js';
@@ -61,8 +65,27 @@ export interface GatehouseCore {
   readonly selfService: SelfService;
   /** Administration of other people's accounts (roles, disabling, deletion). */
   readonly userAdmin: UserAdminService;
+  /**
+   * Email verification, password reset, email change and account deletion (issue 12): mailed,
+   * single-use, expiring links. Apps register account-deletion hooks through the facade
+   * (`Gatehouse.onAccountDeleting`).
+   */
+  readonly lifecycle: AccountLifecycle;
+  /**
+   * Outgoing mail: SMTP (`SMTP_URL`) or the file outbox (`DATA_DIR/outbox`), queued and retried in
+   * the background.
+   */
+  readonly mailer: Mailer;
   /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
   readonly mfa: MfaService;
+  /**
+   * Step-up for sensitive changes: `await core.stepUp.requireRecentAuthentication(sessionId)`
+   * throws STEP_UP_REQUIRED (401 `insufficient_user_authentication`, RFC 9470) unless the session
+   * authenticated within STEP_UP_MAX_AGE. The core's services call it before a sensitive change.
+   */
+  readonly stepUp: StepUpPolicy;
+  /** `POST /auth/reauthenticate`: proves the account's factors again and refreshes `auth_time`. */
+  readonly reauthentication: Reauthentication;
   /** Accounts imported from another application with their legacy hashes (`import-users`). */
   readonly userImport: UserImport;
   /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
@@ -72,9 +72,23 @@ function warnAfterCommitError(error: unknown): void {
  * after-commit callbacks. Resolves with what `work` resolved with; rejects (having rolled back,
  * and run no callback) when `work` or the commit fails.
  */
-export async function runGatehouseTransaction<T>(
+export function runGatehouseTransaction<T>(
   deps: GatehouseTransactionDeps,
   work: (tx: GatehouseTransaction) => Promise<T>,
+): Promise<T> {
+  // The app's callback gets the app-scoped `tx` only, never the core's typed transaction.
+  return runCoreTransaction(deps, (tx) => work(tx));
+}
+
+/**
+ * {@link runGatehouseTransaction} for the core's own services (the account lifecycle): `work`
+ * also gets the Kysely transaction typed with the core's tables, to build the core's stores over
+ * it, so an app's account-deleting hooks (`tx`) and the core's writes share one transaction.
+ * Internal: apps only ever see `tx` (issue 16).
+ */
+export async function runCoreTransaction<T>(
+  deps: GatehouseTransactionDeps,
+  work: (tx: GatehouseTransaction, trx: Transaction<Schema>) => Promise<T>,
 ): Promise<T> {
   const onError = deps.onAfterCommitError ?? warnAfterCommitError;
   const callbacks: (() => void | Promise<void>)[] = [];
@@ -91,7 +105,7 @@ export async function runGatehouseTransaction<T>(
         audit: createAuditLog(createAuditStore(trx), deps.clock, createAuditRetentionStore(trx)),
         afterCommit,
       };
-      return work(tx);
+      return work(tx, trx);
     });
   } finally {
     open = false;

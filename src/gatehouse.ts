@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Static, TSchema } from 'typebox';
+import { type AccountDeletingHook, createAccountLifecycle } from './accounts/account-lifecycle.js';
 import { createAccountService, type Registration } from './accounts/account-service.js';
 import {
   createMemoryCounterStore,
@@ -29,14 +30,23 @@ import {
 } from './events/redis-connections.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
 import { bindGatehouseCore, type GatehouseCore } from './gatehouse-core.js';
-import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
+import {
+  type GatehouseTransaction,
+  runCoreTransaction,
+  runGatehouseTransaction,
+} from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
+import { loadMailTemplates } from './mail/mail-templates.js';
+import { createSmtpTransport } from './mail/mail-transport.js';
+import { createMailer, type Mailer } from './mail/mailer.js';
+import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
 import { createMfaService } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
+import { createReauthentication } from './sessions/reauthentication.js';
 import { createRevocationList, revocationRetentionMs } from './sessions/revocation-list.js';
 import {
   ACCESS_TOKEN_TYP,
@@ -46,10 +56,13 @@ import {
   type TokenFailure,
   type TokenIdentity,
 } from './sessions/session-manager.js';
+import { createStepUpPolicy } from './sessions/step-up.js';
 import { createTokenGrants } from './sessions/token-grants.js';
+import { createAccountTokenStore } from './storage/account-token-store.js';
 import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
+import { createLifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { openDatabase } from './storage/open-database.js';
@@ -210,6 +223,13 @@ export interface Gatehouse {
   /** Signed tokens of the app's own kinds (Dicery's room tokens), with the instance's keys. */
   readonly appTokens: AppTokens;
   /**
+   * Registers `hook` to run inside the transaction that deletes an account, before its row goes
+   * (Dicery closes the rooms the account hosts there). It gets the transaction (`tx.appDatabase`,
+   * `tx.afterCommit` for broadcasts) and the account's id; throwing aborts the deletion. Returns a
+   * function that removes the hook.
+   */
+  onAccountDeleting(hook: AccountDeletingHook): () => void;
+  /**
    * A query handle typed with an app's own tables (`Tables`) only, for reads and single writes
    * outside a transaction (use {@link Gatehouse.transaction} for units of work). The core's tables
    * are not in its type: change them only through the core's operations, which keep the caches and
@@ -284,6 +304,7 @@ export async function createGatehouseCore(
   });
   let redis: RedisConnections | undefined;
   let keyring: Keyring | undefined;
+  let mailer: Mailer | undefined;
   try {
     if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
@@ -398,10 +419,32 @@ export async function createGatehouseCore(
       bus,
       clock,
       passwordPolicy,
+      requireVerifiedEmail: config.requireVerifiedEmail,
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
+    const stepUp = createStepUpPolicy({ sessions: sessionStore, maxAgeSeconds: config.stepUpMaxAge, clock });
+    // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
+    const transport =
+      config.smtpUrl === undefined
+        ? createOutboxTransport({ dir: outboxDirectory(config.dataDir), from: config.mailFrom, clock })
+        : createSmtpTransport({
+            url: config.smtpUrl,
+            from: config.mailFrom,
+            timeoutMs: config.mailSendTimeoutMs,
+          });
+    if (transport.kind === 'outbox')
+      warn(`no SMTP_URL: mail is written to ${outboxDirectory(config.dataDir)} (mode 0600), not sent`);
+    mailer = createMailer({
+      transport,
+      templates: loadMailTemplates(config.mailTemplatesDir),
+      publicUrl: config.publicUrl,
+      maxQueued: config.mailQueueMax,
+      scheduler,
+      warn,
+    });
     const mfa = createMfaService({
+      stepUp,
       store: createMfaStore(database.db),
       transaction: (work) =>
         database.transaction((trx) =>
@@ -425,8 +468,24 @@ export async function createGatehouseCore(
       },
       clock,
     });
-    const tokenGrants = createTokenGrants({ accounts, sessions, audit, mfa });
-    const selfService = createSelfService({ accounts, sessions, users, sessionStore, audit, mfa });
+    const selfService = createSelfService({
+      accounts,
+      sessions,
+      users,
+      sessionStore,
+      audit,
+      mfa,
+      stepUp,
+      mailer,
+    });
+    const reauthentication = createReauthentication({
+      accounts,
+      mfa,
+      users,
+      sessions: sessionStore,
+      audit,
+      clock,
+    });
     const userAdmin = createUserAdminService({
       users,
       transaction: createUserAdminTransaction(database),
@@ -437,6 +496,36 @@ export async function createGatehouseCore(
         warn(`Committed account change not broadcast (${event.type})`, {
           error: error instanceof Error ? error.message : String(error),
         }),
+    });
+    const accountTokens = createAccountTokenStore(database.db);
+    const lifecycle = createAccountLifecycle({
+      users,
+      tokens: accountTokens,
+      secondFactor: {
+        isEnrolled: (userId) => mfa.isEnrolled(userId),
+        requireRecentAuthentication: (sessionId) => stepUp.requireRecentAuthentication(sessionId),
+      },
+      transaction: (work) =>
+        runCoreTransaction({ database, clock }, (tx, trx) =>
+          work(tx, createLifecycleStores(trx, database.dialect)),
+        ),
+      accounts,
+      selfService,
+      hasher,
+      passwordPolicy,
+      throttle,
+      counters,
+      revocations,
+      bus,
+      mailer,
+      clock,
+      warn,
+      settings: {
+        requireVerifiedEmail: config.requireVerifiedEmail,
+        emailVerificationTtl: config.emailVerificationTtl,
+        passwordResetTtl: config.passwordResetTtl,
+        accountMailsPerHour: config.accountMailsPerHour,
+      },
     });
     const userImport = createUserImport({
       transaction: (work) =>
@@ -459,6 +548,16 @@ export async function createGatehouseCore(
         ),
       clock,
     });
+    const tokenGrants = createTokenGrants({
+      accounts,
+      sessions,
+      audit,
+      mfa,
+      passwordGrant: {
+        enabled: config.passwordGrant,
+        isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
+      },
+    });
     const appTokens = createAppTokens({
       keyring,
       clock,
@@ -469,6 +568,7 @@ export async function createGatehouseCore(
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     const sweeper = scheduler.setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
+      accountTokens.deleteExpired(clock()).catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
@@ -478,6 +578,7 @@ export async function createGatehouseCore(
     }, 3600_000);
     const close = async () => {
       sweeper.cancel();
+      mailer?.close();
       revocations.close();
       userCache.close();
       keyring?.close();
@@ -533,6 +634,7 @@ export async function createGatehouseCore(
         return channel;
       },
       redisState: () => redis?.state() ?? 'disabled',
+      onAccountDeleting: (hook: AccountDeletingHook) => lifecycle.onAccountDeleting(hook),
       close,
     });
     const core: GatehouseCore = {
@@ -550,8 +652,12 @@ export async function createGatehouseCore(
       accounts,
       tokenGrants,
       mfa,
+      stepUp,
+      reauthentication,
       selfService,
       userAdmin,
+      lifecycle,
+      mailer,
       userImport,
       oauthClients,
       throttle,
@@ -567,6 +673,7 @@ export async function createGatehouseCore(
     bindGatehouseCore(core);
     return core;
   } catch (error) {
+    mailer?.close();
     keyring?.close();
     await redis?.close();
     await database.close();

@@ -18,7 +18,7 @@ import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { OneLineRequestLog } from './http/request-log.js';
 import { installSecurityHeaders } from './http/security-headers.js';
-import { installValidation } from './http/validation.js';
+import { buildSerializerOnFirstUse, installValidation } from './http/validation.js';
 import { registerWebUi } from './http/web-ui.js';
 import type { AppMigrations } from './storage/migrate.js';
 
@@ -85,6 +85,8 @@ export async function buildServer(
         : config.trustProxy,
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
+    // Response serializers compiled on first use (validators too, see http/validation.ts).
+    schemaController: { compilersFactory: { buildSerializer: buildSerializerOnFirstUse } },
     // Requests Fastify refuses before routing (a malformed URL) get problem+json like the rest.
     frameworkErrors: (error, _request, reply) => {
       sendProblem(reply, toGatehouseError(error));

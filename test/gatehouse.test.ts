@@ -26,6 +26,13 @@ const INTERNALS = [
   'auditRetention',
   'redisStats',
   'checkRedis',
+  'mfa',
+  'stepUp',
+  'reauthentication',
+  'lifecycle',
+  'mailer',
+  'userImport',
+  'oauthClients',
 ] as const;
 
 describe('the Gatehouse facade (issue 16)', () => {
@@ -45,6 +52,16 @@ describe('the Gatehouse facade (issue 16)', () => {
     expectTypeOf<PublicGatehouse>().not.toHaveProperty('keyring');
     expectTypeOf<PublicGatehouse>().not.toHaveProperty('auditRetention');
     expectTypeOf<PublicGatehouse>().not.toHaveProperty('bus');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('lifecycle');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('mailer');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('mfa');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('stepUp');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('oauthClients');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('userImport');
+    expectTypeOf<PublicGatehouse['onAccountDeleting']>()
+      .parameter(0)
+      .parameter(0)
+      .toEqualTypeOf<GatehouseTransaction>();
     expectTypeOf<PublicGatehouse['config']>().not.toHaveProperty('secretKey');
     expectTypeOf<PublicGatehouse['config']>().not.toHaveProperty('secretKeyPrevious');
     // The app-facing transaction is typed with the app's tables only: no handle on the core's.
@@ -147,5 +164,50 @@ describe('the Gatehouse facade (issue 16)', () => {
     await gatehouse.counters.reset(coreKey);
     expect((await core.counters.peek(coreKey))?.count).toBe(before + 1);
     expect((await core.counters.peek(`app:${coreKey}`))?.count).toBeUndefined();
+  });
+
+  it('runs onAccountDeleting hooks in the deletion’s transaction; a throwing hook aborts it; removed hooks stay out', async () => {
+    const core = gatehouseCore(gatehouse);
+    const caller = { client: { userAgent: null, ip: '127.0.0.1' }, onAuditLost: () => {} };
+    const deleteOwn = async (userId: string) => {
+      const tokens = await core.sessions.startBearerSession(userId, ['me'], CLIENT);
+      const valid = await gatehouse.sessions.validate(tokens.accessToken);
+      if (!valid.ok) throw new Error(`expected a valid session, got ${valid.reason}`);
+      await core.lifecycle.deleteOwnAccount(
+        userId,
+        { currentPassword: PASSWORD },
+        valid.session.sessionId,
+        caller,
+      );
+    };
+
+    const kept = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    const refuse = gatehouse.onAccountDeleting(async () => {
+      throw new Error('app refuses');
+    });
+    await expect(deleteOwn(kept.id)).rejects.toThrow('app refuses');
+    refuse();
+    expect(await gatehouse.users.get(kept.id)).toMatchObject({ id: kept.id });
+
+    const seen: string[] = [];
+    const remove = gatehouse.onAccountDeleting(async (tx, userId) => {
+      // The app-scoped transaction: its own tables and after-commit callbacks, no core handle.
+      expect(tx).not.toHaveProperty('db');
+      expect(typeof tx.appDatabase).toBe('function');
+      seen.push(`deleting ${userId}`);
+      tx.afterCommit(() => {
+        seen.push(`committed ${userId}`);
+      });
+    });
+    const gone = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    await deleteOwn(gone.id);
+    expect(seen).toEqual([`deleting ${gone.id}`, `committed ${gone.id}`]);
+    expect(await gatehouse.users.get(gone.id)).toBeUndefined();
+
+    remove();
+    const after = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    await deleteOwn(after.id);
+    expect(seen).toHaveLength(2);
+    await core.lifecycle.idle();
   });
 });

@@ -46,7 +46,7 @@ export type PasswordLogin =
       /** The counter key of the valid device token this client presented, if it was trusted. */
       trustedDeviceId?: string | undefined;
     }
-  | { ok: false; reason: 'invalid_credentials' | 'disabled'; userId?: string }
+  | { ok: false; reason: 'invalid_credentials' | 'disabled' | 'unverified'; userId?: string }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
   | { ok: false; reason: 'busy'; retryAfterSeconds: number };
 
@@ -77,6 +77,12 @@ export interface AccountService {
    * by the account's lockout, so failures elsewhere cannot stop its owner changing the password.
    */
   updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
+  /**
+   * Checks the signed-in user's current password (a password change, a re-authentication): limited
+   * per session with the device limit, in the reserved hashing lane, never by the account's
+   * lockout. Throws INVALID_CURRENT_PASSWORD, TOO_MANY_LOGIN_ATTEMPTS or TOO_MANY_REQUESTS.
+   */
+  verifyCurrentPassword(user: UserRecord, password: string | undefined, sessionId: string): Promise<void>;
   /** Applies a change made on behalf of the user and tells every instance. */
   applyUserChange(id: string, patch: Parameters<UserStore['updateUser']>[1]): Promise<UserRecord | undefined>;
 }
@@ -95,6 +101,8 @@ export interface AccountServiceDeps {
   clock: () => number;
   /** Rules for new passwords. @default createPasswordPolicy() (15 characters minimum) */
   passwordPolicy?: PasswordPolicy;
+  /** `REQUIRE_VERIFIED_EMAIL`: a right password of an unverified account logs in nothing. @default false */
+  requireVerifiedEmail?: boolean;
 }
 
 /** Most code points in a `full_name`. */
@@ -163,6 +171,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     }
     await deps.throttle.recordSuccess(subject);
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
+    // REQUIRE_VERIFIED_EMAIL: told only once the password was right, like "disabled".
+    if (deps.requireVerifiedEmail === true && !user.emailVerified)
+      return { ok: false, reason: 'unverified', userId: user.id };
     await deps.throttle.recordLogin(accountKey);
     const deviceToken = deps.deviceTokens.issue(user.id);
     const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
@@ -178,6 +189,42 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       to: await hasher.hash(password, lane),
     };
     return { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade };
+  };
+
+  const verifyCurrentPassword: AccountService['verifyCurrentPassword'] = async (
+    user,
+    password,
+    sessionId,
+  ) => {
+    const current = password?.normalize('NFKC');
+    // Guessing the current password is guessing the password: a stolen short-lived token must
+    // not become a permanent takeover by brute force. The signed-in session is the client
+    // here, so it gets a trusted-device counter of its own and hashes in the reserved lane.
+    const subject: LoginSubject = { trust: 'trusted', deviceKey: `session:${sessionId}` };
+    const outcome = await deps.gate.run(`session:${sessionId}`, async () => {
+      const decision = await deps.throttle.check(subject);
+      if (!decision.allowed) return decision;
+      // A missing value guesses nothing: no hash, no count.
+      if (current === undefined) return 'wrong';
+      const right = await hasher.verify(user.passwordHash, current, 'reserved');
+      await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
+      return right ? 'right' : 'wrong';
+    });
+    if (!outcome.ok) {
+      throw new GatehouseError('TOO_MANY_REQUESTS', 'Too many password checks at once; try again shortly.', {
+        retryAfterSeconds: 1,
+      });
+    }
+    if (typeof outcome.value === 'object') {
+      throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
+        retryAfterSeconds: outcome.value.retryAfterSeconds,
+      });
+    }
+    if (outcome.value === 'wrong') {
+      throw new GatehouseError('INVALID_CURRENT_PASSWORD', 'current_password is missing or wrong.', {
+        errors: [{ field: 'current_password', message: 'must be your current password' }],
+      });
+    }
   };
 
   const applyUserChange: AccountService['applyUserChange'] = async (id, patch) => {
@@ -206,6 +253,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         passwordHash: await hasher.hash(password),
         role: input.role ?? 'user',
         isActive: true,
+        emailVerified: false,
         createdAt: now,
         updatedAt: now,
       };
@@ -273,37 +321,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       const patch: Parameters<UserStore['updateUser']>[1] = {};
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
       if (change.password !== undefined) {
-        const current = change.currentPassword?.normalize('NFKC');
-        // Guessing the current password is guessing the password: a stolen short-lived token must
-        // not become a permanent takeover by brute force. The signed-in session is the client
-        // here, so it gets a trusted-device counter of its own and hashes in the reserved lane.
-        const subject: LoginSubject = { trust: 'trusted', deviceKey: `session:${currentSessionId}` };
-        const outcome = await deps.gate.run(`session:${currentSessionId}`, async () => {
-          const decision = await deps.throttle.check(subject);
-          if (!decision.allowed) return decision;
-          // A missing value guesses nothing: no hash, no count.
-          if (current === undefined) return 'wrong';
-          const right = await hasher.verify(user.passwordHash, current, 'reserved');
-          await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
-          return right ? 'right' : 'wrong';
-        });
-        if (!outcome.ok) {
-          throw new GatehouseError(
-            'TOO_MANY_REQUESTS',
-            'Too many password checks at once; try again shortly.',
-            { retryAfterSeconds: 1 },
-          );
-        }
-        if (typeof outcome.value === 'object') {
-          throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
-            retryAfterSeconds: outcome.value.retryAfterSeconds,
-          });
-        }
-        if (outcome.value === 'wrong') {
-          throw new GatehouseError('INVALID_CURRENT_PASSWORD', 'current_password is missing or wrong.', {
-            errors: [{ field: 'current_password', message: 'must be your current password' }],
-          });
-        }
+        await verifyCurrentPassword(user, change.currentPassword, currentSessionId);
         patch.passwordHash = await hasher.hash(
           checkedPassword(passwordPolicy, change.password, 'password', user.email),
           'reserved',
@@ -318,5 +336,6 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     },
 
     applyUserChange,
+    verifyCurrentPassword,
   };
 }

@@ -58,6 +58,11 @@ export interface LoginThrottle {
   checkLogins(accountKey: string): Promise<ThrottleDecision>;
   /** Counts a successful login to the account. */
   recordLogin(accountKey: string): Promise<void>;
+  /**
+   * Forgets the account's failed-login count (untrusted clients), after its owner proved control
+   * of the address by a password reset: the lockout an attacker caused ends with it.
+   */
+  clearAccount(accountKey: string): Promise<void>;
 }
 
 /**
@@ -112,6 +117,9 @@ export function createLoginThrottle(
     },
     async recordFailure(subject) {
       await Promise.all(keysOf(subject).map(({ key }) => store.increment(key, limits.windowMs)));
+    },
+    async clearAccount(accountKey) {
+      await store.reset(`login:account:${digest(accountKey)}`);
     },
     async recordSuccess(subject) {
       if (subject.trust === 'trusted') {

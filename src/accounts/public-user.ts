@@ -8,6 +8,8 @@ export interface PublicUser {
   full_name: string | null;
   role: Role;
   is_active: boolean;
+  /** The owner followed a link mailed to `email`. */
+  email_verified: boolean;
   created_at: string;
 }
 
@@ -44,6 +46,7 @@ export function toPublicUser(user: AccountUser): Readonly<PublicUser> {
       full_name: user.fullName,
       role: user.role,
       is_active: user.isActive,
+      email_verified: user.emailVerified,
       created_at: new Date(user.createdAt).toISOString(),
     });
     publicViews.set(user, view);

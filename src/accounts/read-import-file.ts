@@ -152,7 +152,12 @@ async function* readCsv(input: Readable): AsyncGenerator<ImportRecord> {
       continue;
     }
     if (record.length !== header.length) {
-      yield { line: info.lines, error: `${record.length} fields where the header has ${header.length}` };
+      // The usual cause: an argon2 hash (`m=…,t=…,p=…`) or a name with a comma, left unquoted.
+      const hint = record.length > header.length ? ' (quote fields that contain commas)' : '';
+      yield {
+        line: info.lines,
+        error: `${record.length} fields where the header has ${header.length}${hint}`,
+      };
       continue;
     }
     // Only the known columns are copied (an `id` or `is_superuser` column of the old app is

@@ -1,8 +1,10 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
-import type { MfaService } from '../mfa/mfa-service.js';
+import type { Mailer } from '../mail/mailer.js';
+import { amrOf, type MfaService, type SecondFactorMethod } from '../mfa/mfa-service.js';
 import type { PasswordUpgrade, SessionManager } from '../sessions/session-manager.js';
+import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, ProfileChange, Registration } from './account-service.js';
@@ -33,7 +35,7 @@ export type BrowserSignIn =
       /** A fresh device token for this browser. */
       deviceToken: string;
     }
-  | { ok: false; reason: 'invalid_credentials' | 'disabled' }
+  | { ok: false; reason: 'invalid_credentials' | 'disabled' | 'unverified' }
   | { ok: false; reason: 'throttled' | 'busy'; retryAfterSeconds: number }
   /** The password was right; the account has a second factor: {@link SelfService.completeSignIn} next. */
   | { ok: false; reason: 'mfa_required'; mfaToken: string };
@@ -114,8 +116,13 @@ export interface SelfServiceDeps {
   users: Pick<UserStore, 'findUserById'>;
   sessionStore: Pick<SessionStore, 'findSession'>;
   mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
+  stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
+  /** Sends the "your password was changed" notice (issue 12). @default no notice */
+  mailer?: Pick<Mailer, 'send'>;
+  /** @default Date.now */
+  clock?: () => number;
 }
 
 /** Creates the {@link SelfService}. */
@@ -127,12 +134,13 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     user: UserRecord,
     previous: string | undefined,
     caller: Caller,
-    secondFactor: string | undefined,
+    secondFactor: SecondFactorMethod | undefined,
     passwordUpgrade?: PasswordUpgrade,
   ) => {
     const { client } = caller;
     return sessions.startCookieSession(user.id, [...ROLE_SCOPES[user.role]], client, {
       ...(previous === undefined ? {} : { replaces: previous }),
+      amr: secondFactor === undefined ? ['pwd'] : amrOf(secondFactor),
       passwordUpgrade,
       audit: (started) => ({
         event: 'login_succeeded',
@@ -257,6 +265,12 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     async changeProfile(userId, change, currentSessionId, caller) {
       const user = await users.findUserById(userId);
       if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      // Step-up (issue 13): `current_password` proves a recent authentication only for an account
+      // whose password is its only factor; with a second factor the session must have
+      // authenticated (all factors) within STEP_UP_MAX_AGE. Checked before any hash is spent.
+      if (change.password !== undefined && (await mfa.isEnrolled(userId))) {
+        await deps.stepUp.requireRecentAuthentication(currentSessionId);
+      }
       const updated = await accounts.updateProfile(user, change, currentSessionId);
       if (change.password !== undefined) {
         await recordCommitted(audit, caller, {
@@ -264,6 +278,10 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
           actorId: userId,
           targetId: userId,
           ...caller.client,
+        });
+        // Queued after the change committed; never delays or fails it.
+        deps.mailer?.send('password_changed', updated.email, {
+          when: new Date((deps.clock ?? Date.now)()).toISOString(),
         });
       }
       return updated;

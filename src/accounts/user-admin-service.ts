@@ -105,6 +105,15 @@ function assertMayManage(actor: AdminActor, target: UserRecord): void {
   }
 }
 
+/**
+ * Throws FORBIDDEN unless `actor` is an active admin who may manage `target` (the rules above):
+ * for actions on someone else's account outside this service (resend a verification, trigger a reset).
+ */
+export function assertMayManageUser(actor: AdminActor | undefined, target: UserRecord): void {
+  assertAdmin(actor);
+  assertMayManage(actor, target);
+}
+
 function isActiveSuperAdmin(user: Pick<UserRecord, 'role' | 'isActive'>): boolean {
   return user.role === 'super_admin' && user.isActive;
 }

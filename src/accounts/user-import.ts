@@ -24,7 +24,7 @@ export interface ImportProblem {
   reason: string;
 }
 
-/** Options of {@link UserImport.importUsers}. */
+/** Options of `UserImport.importUsers`. */
 export interface UserImportOptions {
   /**
    * Import the good rows and report the others (`--continue`). Otherwise any problem rolls the
@@ -75,7 +75,7 @@ export interface UserImportStores {
   audit: Pick<AuditLog, 'record'>;
 }
 
-/** Dependencies of {@link createUserImport}. */
+/** Dependencies of `createUserImport`. */
 export interface UserImportDeps {
   /** Runs `work` in one transaction; rolls back when it throws. */
   transaction<T>(work: (stores: UserImportStores) => Promise<T>): Promise<T>;
@@ -142,6 +142,7 @@ function validate(fields: Readonly<Record<string, unknown>>, createdAt: number):
       passwordHash: hash,
       role,
       isActive: !disabled,
+      emailVerified: false,
       createdAt,
       updatedAt: createdAt,
     },
@@ -151,7 +152,7 @@ function validate(fields: Readonly<Record<string, unknown>>, createdAt: number):
 /** Thrown inside the transaction to roll an all-or-nothing import back. */
 class RollBack extends Error {}
 
-/** Creates the {@link UserImport} service. */
+/** Creates the `UserImport` service. */
 export function createUserImport(deps: UserImportDeps): UserImport {
   return {
     async importUsers(records, options = {}) {

@@ -15,6 +15,12 @@ export type AuditEventName =
   | 'user_disabled'
   | 'user_enabled'
   | 'user_deleted'
+  | 'password_reset_requested'
+  | 'password_reset'
+  | 'verification_requested'
+  | 'email_verified'
+  | 'email_change_requested'
+  | 'email_changed'
   | 'users_imported'
   | 'oauth_client_created'
   | 'oauth_client_deleted'
@@ -23,7 +29,8 @@ export type AuditEventName =
   | 'mfa_recovery_codes_regenerated'
   | 'mfa_recovery_code_used'
   | 'mfa_failed'
-  | 'mfa_reset';
+  | 'mfa_reset'
+  | 'reauthenticated';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */
 export interface AuditEntry {

@@ -449,6 +449,15 @@ export const gatehouseConfigSchema = Type.Object(
         'successful logins per account per window, from any client (only a right password counts, so it cannot ' +
         'be aimed at an account); beyond it 429 before any hash',
     }),
+    stepUpMaxAge: secondsSetting({
+      env: 'STEP_UP_MAX_AGE',
+      minimum: 10,
+      maximum: DAY,
+      default: 300,
+      description:
+        'a sensitive change (password, second factors) needs an authentication this recent, else 401 ' +
+        '`insufficient_user_authentication` (RFC 9470): re-authenticate at `POST /auth/reauthenticate`',
+    }),
     mfaTokenTtl: secondsSetting({
       env: 'MFA_TOKEN_TTL',
       minimum: 30,
@@ -498,6 +507,14 @@ export const gatehouseConfigSchema = Type.Object(
         'shortest accepted password (characters after NFKC); 15 is NIST SP 800-63B-4 §3.1.1.2 for accounts whose ' +
         'password is their only factor',
     }),
+    passwordGrant: flagSetting({
+      env: 'PASSWORD_GRANT',
+      default: true,
+      description:
+        'the OAuth password grant at `/token`, for the first-party web UI, Swagger UI and scripts; `false` turns it ' +
+        'off (`unsupported_grant_type`), as RFC 9700 §2.4 says it MUST NOT be used. Registered OAuth clients are ' +
+        'refused it either way (`unauthorized_client`)',
+    }),
     metricsPort: setting(Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Undefined()]), {
       env: 'METRICS_PORT',
       syntax: 'integer',
@@ -511,6 +528,94 @@ export const gatehouseConfigSchema = Type.Object(
       env: 'METRICS_HOST',
       default: '127.0.0.1',
       description: 'interface of the metrics listener; keep it private (it reveals traffic)',
+    }),
+    smtpUrl: setting(Type.Union([Type.String({ pattern: '^smtps?://' }), Type.Undefined()]), {
+      env: 'SMTP_URL',
+      syntax: 'text',
+      default: undefined,
+      defaultText: '_(none: mail goes to `DATA_DIR/outbox/`)_',
+      // An SMTP URL may hold a password.
+      sensitive: true,
+      accepts: {
+        env: 'smtp://user:pass@host:587 or smtps://host:465',
+        code: 'an smtp:// or smtps:// URL, or undefined (file outbox)',
+      },
+      description:
+        'where mail is sent (nodemailer SMTP); without it every message is written to `DATA_DIR/outbox/` (mode ' +
+        '0600) and start-up says so',
+    }),
+    mailFrom: textSetting({
+      env: 'MAIL_FROM',
+      default: 'Gatehouse <no-reply@localhost>',
+      description: '`From` of every message (`Name <address>`)',
+    }),
+    mailOutboxHttp: flagSetting({
+      env: 'MAIL_OUTBOX_HTTP',
+      default: false,
+      description:
+        'serve the file outbox at `GET /admin/outbox` to super_admins only (for demos and tests); mail is ' +
+        'otherwise never readable over HTTP',
+    }),
+    mailTemplatesDir: setting(Type.Union([Type.String({ minLength: 1 }), Type.Undefined()]), {
+      env: 'MAIL_TEMPLATES_DIR',
+      syntax: 'text',
+      default: undefined,
+      accepts: { env: 'a directory', code: 'a directory path, or undefined (built-in templates)' },
+      description:
+        'a directory of templates that replace the built-in ones: `<kind>.subject.txt`, `<kind>.txt`, `<kind>.html` ' +
+        '(see [Mail](#mail)); read once at start-up',
+    }),
+    mailSendTimeoutMs: millisecondsSetting({
+      env: 'MAIL_SEND_TIMEOUT',
+      default: 10_000,
+      description: 'one SMTP delivery attempt (connect, greeting, sending) gives up after this long',
+    }),
+    mailQueueMax: integerSetting({
+      env: 'MAIL_QUEUE_MAX',
+      minimum: 1,
+      maximum: 100_000,
+      default: 1000,
+      description:
+        'messages waiting for delivery or a retry, per instance; beyond it new mail is dropped with a warning ' +
+        '(the request that caused it still succeeds)',
+    }),
+    requireVerifiedEmail: flagSetting({
+      env: 'REQUIRE_VERIFIED_EMAIL',
+      default: false,
+      description:
+        '`/token` and cookie login refuse accounts whose email is not verified (`EMAIL_NOT_VERIFIED`); ' +
+        '`/auth/register` then answers 202 whether or not the address has an account',
+    }),
+    emailVerificationTtl: secondsSetting({
+      env: 'EMAIL_VERIFICATION_TTL',
+      minimum: 60,
+      maximum: 7 * DAY,
+      default: DAY,
+      description: 'lifetime of an email verification or email change link',
+    }),
+    passwordResetTtl: secondsSetting({
+      env: 'PASSWORD_RESET_TTL',
+      minimum: 60,
+      // OWASP Forgot Password Cheat Sheet: reset tokens expire after a short time.
+      maximum: 1800,
+      default: 1800,
+      description: 'lifetime of a password reset link (at most 30 minutes)',
+    }),
+    accountMailsPerHour: integerSetting({
+      env: 'ACCOUNT_MAILS_PER_HOUR',
+      minimum: 1,
+      maximum: 1000,
+      default: 3,
+      description:
+        'reset, verification and "you already have an account" mails per address per hour; beyond it they are ' +
+        'silently dropped (a 429 would reveal which addresses have accounts)',
+    }),
+    forgotPasswordPerIpPerHour: integerSetting({
+      env: 'FORGOT_PASSWORD_PER_IP_PER_HOUR',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 20,
+      description: '`/auth/forgot-password` requests per client IP per hour (429 `TOO_MANY_REQUESTS` beyond)',
     }),
   },
   { additionalProperties: false },

@@ -47,6 +47,7 @@ export function renderChallenge(challenge: AuthChallenge): string {
   if (challenge.error !== undefined) parts.push(`error="${challenge.error}"`);
   if (challenge.description !== undefined) parts.push(`error_description="${challenge.description}"`);
   if (challenge.scope !== undefined) parts.push(`scope="${challenge.scope.join(' ')}"`);
+  if (challenge.maxAge !== undefined) parts.push(`max_age=${challenge.maxAge}`);
   return parts.join(', ');
 }
 

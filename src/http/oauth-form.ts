@@ -98,7 +98,7 @@ export function publicClientOf(request: FastifyRequest, form: Form): string {
   if (basic === 'malformed' || (basic !== undefined && basic.secret !== '') || formSecret !== undefined) {
     throw new OAuthTokenError(
       'invalid_client',
-      'No confidential clients are registered; send no client secret.',
+      'Client secrets are not accepted at this endpoint; send no client secret.',
       basic === undefined ? {} : { challenge: { scheme: 'Basic' } },
     );
   }

@@ -11,6 +11,7 @@ import { installErrorHandling } from './error-handler.js';
 import { createErrorStatusRegistry, type ErrorStatusRegistry } from './error-status.js';
 import { registerAuditRoutes } from './routes/audit-routes.js';
 import { registerAuthRoutes } from './routes/auth-routes.js';
+import { registerLifecycleRoutes } from './routes/lifecycle-routes.js';
 import { registerMeRoutes } from './routes/me-routes.js';
 import { registerMfaRoutes } from './routes/mfa-routes.js';
 import { registerOAuthClientRoutes } from './routes/oauth-client-routes.js';
@@ -81,6 +82,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       registerOAuthRoutes(routes, gatehouse);
       registerAuthRoutes(routes, { gatehouse, cookies, csrf });
       registerMeRoutes(routes, gatehouse);
+      registerLifecycleRoutes(routes, { gatehouse, cookies });
       registerMfaRoutes(routes, gatehouse);
       registerOpsRoutes(routes, gatehouse);
       registerUserAdminRoutes(routes, gatehouse);

@@ -23,6 +23,9 @@ export const PublicUserSchema = Type.Object(
     full_name: Type.Union([Type.String(), Type.Null()]),
     role: Type.Union(ROLES.map((role) => Type.Literal(role))),
     is_active: Type.Boolean(),
+    email_verified: Type.Boolean({
+      description: 'The owner followed a verification, reset or email-change link mailed to `email`',
+    }),
     created_at: Type.String({ format: 'date-time' }),
   },
   { $id: 'PublicUser' },

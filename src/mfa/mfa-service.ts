@@ -3,6 +3,7 @@ import type { CounterStore } from '../accounts/counter-store.js';
 import type { DeviceTokens } from '../accounts/device-token.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
+import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
 import type { ChallengeFlow, MfaChallenge, MfaTokens } from './mfa-token.js';
@@ -12,6 +13,15 @@ import { generateTotpSecret, looksLikeTotpCode, matchTotpStep, totpUri } from '.
 
 /** How a second factor was proven: RFC 8176 `amr` values (`otp`) plus our recovery codes. */
 export type SecondFactorMethod = 'totp' | 'recovery_code';
+
+/**
+ * The RFC 8176 `amr` of a login or re-authentication with password and `method`: `otp` for a
+ * TOTP code, and `mfa` either way (a recovery code is a look-up secret, which RFC 8176 has no
+ * value for).
+ */
+export function amrOf(method: SecondFactorMethod): string[] {
+  return method === 'totp' ? ['pwd', 'otp', 'mfa'] : ['pwd', 'mfa'];
+}
 
 /** An account's second factors, as its owner and admins see them. */
 export interface MfaStatus {
@@ -56,14 +66,23 @@ export interface MfaService {
   isEnrolled(userId: string): Promise<boolean>;
   /**
    * Starts (or restarts) TOTP enrolment: a new secret, stored sealed and pending until
-   * {@link MfaService.confirmTotp}. Throws MFA_ALREADY_ENABLED when a confirmed one exists.
+   * {@link MfaService.confirmTotp}. Throws MFA_ALREADY_ENABLED when a confirmed one exists, and
+   * STEP_UP_REQUIRED unless session `sessionId` authenticated within STEP_UP_MAX_AGE.
    */
-  startTotpEnrolment(user: Pick<UserRecord, 'id' | 'email'>): Promise<{ secret: string; uri: string }>;
+  startTotpEnrolment(
+    user: Pick<UserRecord, 'id' | 'email'>,
+    sessionId: string,
+  ): Promise<{ secret: string; uri: string }>;
   /**
    * Confirms enrolment with a first code (proving the app holds the secret) and returns 10 new
-   * recovery codes, shown once. Throws MFA_ENROLMENT_NOT_STARTED or INVALID_OTP.
+   * recovery codes, shown once. Throws MFA_ENROLMENT_NOT_STARTED, INVALID_OTP or STEP_UP_REQUIRED.
    */
-  confirmTotp(userId: string, code: string, audit: Omit<AuditEntry, 'event'>): Promise<string[]>;
+  confirmTotp(
+    userId: string,
+    sessionId: string,
+    code: string,
+    audit: Omit<AuditEntry, 'event'>,
+  ): Promise<string[]>;
   /**
    * Checks a TOTP or recovery code presented by a signed-in session (`sessionId`), limited per
    * session; a recovery code is spent, a TOTP step recorded (no replay).
@@ -123,6 +142,11 @@ export interface MfaServiceDeps {
   tokens: MfaTokens;
   deviceTokens: Pick<DeviceTokens, 'issue'>;
   secretKey: Uint8Array;
+  /**
+   * Step-up for enrolment. Turning the factor off or renewing recovery codes needs a current code
+   * instead: a fresh proof of the strongest factor the account has, which is a step-up in itself.
+   */
+  stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
   /** `JWT_ISSUER`: the issuer the authenticator app shows. */
   issuer: string;
   limits: MfaLimits;
@@ -290,7 +314,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       return totp !== undefined && totp.confirmedAt !== null;
     },
 
-    async startTotpEnrolment(user) {
+    async startTotpEnrolment(user, sessionId) {
+      await deps.stepUp.requireRecentAuthentication(sessionId);
       const secret = generateTotpSecret();
       const stored = await store.putPendingTotp(user.id, sealer.seal(secret, `totp:${user.id}`), clock());
       if (!stored) {
@@ -302,7 +327,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       return { secret, uri: totpUri(secret, user.email, issuerLabel(deps.issuer)) };
     },
 
-    async confirmTotp(userId, code, audit) {
+    async confirmTotp(userId, sessionId, code, audit) {
+      await deps.stepUp.requireRecentAuthentication(sessionId);
       const totp = await store.findTotp(userId);
       if (totp === undefined || totp.confirmedAt !== null) {
         throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');

@@ -64,7 +64,7 @@ async function verifyPbkdf2(hash: Pbkdf2Hash, password: string): Promise<boolean
 
 /**
  * Whether `password` (exactly as the user typed it: the legacy system hashed it without Unicode
- * normalization) matches a legacy hash. Bounded in cost because {@link parseLegacyHash} refused
+ * normalization) matches a legacy hash. Bounded in cost because `parseLegacyHash` refused
  * any hash beyond `LEGACY_HASH_LIMITS`; constant-time in the comparison of the digests.
  */
 export async function verifyLegacyHash(hash: LegacyHash, password: string): Promise<boolean> {

@@ -180,6 +180,11 @@ export interface SessionStartOptions {
    */
   audit?: (session: SessionRecord) => AuditEntry;
   /**
+   * How the user authenticated (RFC 8176 `amr`): recorded on the session with `auth_time` = now,
+   * and copied into its access tokens. @default ['pwd']
+   */
+  amr?: string[];
+  /**
    * A password hash to upgrade in the same transaction (a legacy or older-parameter hash re-hashed
    * by the login that proved the password; see {@link PasswordUpgrade}). Applied only if the
    * stored hash is still the one verified. @default none
@@ -292,7 +297,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const sealer = createTokenSealer(config.secretKey);
   const graceMs = config.refreshReuseInterval * 1000;
 
-  const newSession = (userId: string, transport: SessionTransport, scopes: string[], client: ClientInfo) => {
+  const newSession = (
+    userId: string,
+    transport: SessionTransport,
+    scopes: string[],
+    client: ClientInfo,
+    amr: string[] = ['pwd'],
+  ) => {
     const now = clock();
     return {
       id: randomUUID(),
@@ -305,6 +316,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       revokedAt: null,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
       ip: client.ip,
+      authTime: now,
+      amr,
     } satisfies SessionRecord;
   };
 
@@ -347,6 +360,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         iat: Math.floor(now / 1000),
         exp: Math.floor(accessExpiry(session, now) / 1000),
         jti: randomUUID(),
+        // OIDC Core §2 / RFC 9470 §3: when and how the user authenticated, so a resource server
+        // can demand a fresher authentication. Our own sensitive routes read the session row
+        // instead, which a re-authentication moves without reissuing tokens.
+        auth_time: Math.floor((session.authTime ?? session.createdAt) / 1000),
+        amr: session.amr ?? ['pwd'],
       },
       ACCESS_TOKEN_TYP,
     );
@@ -698,11 +716,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
-      return startBearer(newSession(userId, 'bearer', scopes, client), clientId, options);
+      return startBearer(newSession(userId, 'bearer', scopes, client, options.amr), clientId, options);
     },
 
     async startCookieSession(userId, scopes, client, options = {}) {
-      const session = newSession(userId, 'cookie', scopes, client);
+      const session = newSession(userId, 'cookie', scopes, client, options.amr);
       const cookie = generateOpaqueToken('ghs');
       const { replaces, audit, passwordUpgrade } = options;
       // One write transaction per login: the browser's previous session ends, the new one and

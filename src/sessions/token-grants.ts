@@ -2,7 +2,8 @@ import type { AccountService } from '../accounts/account-service.js';
 import { grantScopes, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
-import type { MfaService } from '../mfa/mfa-service.js';
+import type { ErrorCode } from '../errors.js';
+import { amrOf, type MfaService } from '../mfa/mfa-service.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
 
 /**
@@ -38,7 +39,12 @@ export interface TokenRequest {
 export const MFA_OTP_GRANT_TYPE = 'urn:gatehouse:params:oauth:grant-type:mfa-otp';
 
 /** An RFC 6749 §5.2 error code a token request can end with. */
-export type TokenErrorCode = 'invalid_request' | 'invalid_grant' | 'invalid_scope' | 'unsupported_grant_type';
+export type TokenErrorCode =
+  | 'invalid_request'
+  | 'invalid_grant'
+  | 'invalid_scope'
+  | 'unsupported_grant_type'
+  | 'unauthorized_client';
 
 /**
  * Outcome of {@link TokenGrants.exchange}. Refusals are values: `error` with its RFC 6749 §5.2
@@ -52,7 +58,14 @@ export type TokenGrant =
       /** Password grant only: the client's new device token. */
       deviceToken?: string | undefined;
     }
-  | { ok: false; reason: 'error'; error: TokenErrorCode; description: string }
+  | {
+      ok: false;
+      reason: 'error';
+      error: TokenErrorCode;
+      description: string;
+      /** Our stable code, sent beside `error` when the RFC's code alone is ambiguous. */
+      code?: ErrorCode;
+    }
   /** The password was right and the account has a second factor: continue with the MFA grant. */
   | { ok: false; reason: 'mfa_required'; mfaToken: string; description: string }
   | {
@@ -95,6 +108,16 @@ export interface TokenGrantsDeps {
   sessions: Pick<SessionManager, 'startBearerSession' | 'refresh' | 'revokeToken'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
+  /**
+   * Who may use the password grant (issue 15; RFC 9700 §2.4 says it MUST NOT be used): nobody
+   * when `enabled` is false (`PASSWORD_GRANT=false`), and never a registered OAuth client, which
+   * must use the authorization code flow. @default enabled, no client registered
+   */
+  passwordGrant?: {
+    enabled: boolean;
+    /** True when `clientId` names a registered OAuth client (they are refused the grant). */
+    isRegisteredClient(clientId: string): Promise<boolean>;
+  };
 }
 
 function refuse(error: TokenErrorCode, description: string): TokenGrant {
@@ -112,6 +135,17 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
   const { accounts, sessions, audit, mfa } = deps;
 
   const passwordGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
+    const policy = deps.passwordGrant;
+    if (policy?.enabled === false) {
+      return refuse('unsupported_grant_type', 'The password grant is turned off on this server.');
+    }
+    // Checked before the password, so a registered client's users never type theirs into it.
+    if (policy !== undefined && (await policy.isRegisteredClient(request.clientId))) {
+      return refuse(
+        'unauthorized_client',
+        'Registered clients must use the authorization code flow with PKCE, not the password grant.',
+      );
+    }
     if (request.username === undefined) return missing('username');
     if (request.password === undefined) return missing('password');
     const requested = parseScopeParameter(request.scope ?? '');
@@ -151,6 +185,16 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       // "Disabled" is only revealed once the password was right (see loginWithPassword); unknown
       // email and wrong password give byte-identical answers (no account enumeration).
       if (login.reason === 'disabled') return refuse('invalid_grant', 'The account is disabled.');
+      if (login.reason === 'unverified') {
+        // REQUIRE_VERIFIED_EMAIL; like "disabled", told only to the password's holder.
+        return {
+          ok: false,
+          reason: 'error',
+          error: 'invalid_grant',
+          description: 'Confirm your email address first: follow the link mailed to it.',
+          code: 'EMAIL_NOT_VERIFIED',
+        };
+      }
       return refuse('invalid_grant', 'Invalid username or password.');
     }
     // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides.
@@ -224,6 +268,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     const allowed: readonly string[] = ROLE_SCOPES[user.role];
     const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
     const tokens = await sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
+      amr: amrOf(result.method),
       audit: (session) => ({
         event: 'login_succeeded',
         actorId: user.id,

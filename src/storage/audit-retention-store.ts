@@ -28,6 +28,11 @@ export interface AuditRetentionStore {
   listLoginFailures(query: { subjectId?: string | null; limit: number }): Promise<LoginFailureTally[]>;
   /** Deletes audit entries and tallies from before `cutoff` (epoch ms); returns how many rows went. */
   deleteBefore(cutoff: number): Promise<number>;
+  /**
+   * Strips personal data (IP, user agent) from the audit entries and tallies about `userId`, who
+   * deleted their account: the rows keep the id, so the trail stays complete.
+   */
+  forgetPersonalData(userId: string): Promise<void>;
 }
 
 /** Creates the {@link AuditRetentionStore} over the `login_failures` and `audit_events` tables. */
@@ -67,6 +72,18 @@ export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionSto
         lastAt: Number(row.last_at),
         lastIp: row.last_ip,
       }));
+    },
+    async forgetPersonalData(userId) {
+      await db
+        .updateTable('audit_events')
+        .set({ ip: null, user_agent: null })
+        .where((eb) => eb.or([eb('actor_id', '=', userId), eb('target_id', '=', userId)]))
+        .execute();
+      await db
+        .updateTable('login_failures')
+        .set({ last_ip: null })
+        .where('subject_id', '=', userId)
+        .execute();
     },
     async deleteBefore(cutoff) {
       const [events, tallies] = await Promise.all([

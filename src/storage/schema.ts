@@ -13,8 +13,24 @@ export interface UsersTable {
   password_hash: string;
   role: string;
   is_active: number;
+  /** 1 once the owner followed a verification (or reset, or email-change) link mailed to `email`. */
+  email_verified: Generated<number>;
   created_at: number;
   updated_at: number;
+}
+
+/**
+ * Single-use links mailed to an address (migration 010), stored only as SHA-256 hashes; one per
+ * account and purpose.
+ */
+export interface AccountTokensTable {
+  token_hash: string;
+  user_id: string;
+  purpose: string;
+  email_key: string;
+  email: string;
+  created_at: number;
+  expires_at: number;
 }
 
 /** A login: every token (access, refresh, cookie) is a view of one session row. */
@@ -31,6 +47,10 @@ export interface SessionsTable {
   ip: string | null;
   /** SHA-256 of the browser session cookie, for cookie sessions. */
   cookie_token_hash: string | null;
+  /** When the user last authenticated in this session (migration 012b); null: `created_at`. */
+  auth_time: number | null;
+  /** RFC 8176 methods of that authentication, space-separated (migration 012b); null: `pwd`. */
+  amr: string | null;
 }
 
 /** Refresh tokens, stored only as hashes; `spent_at` marks a rotated-away token. */
@@ -89,6 +109,7 @@ export interface Schema {
   audit_events: AuditEventsTable;
   login_failures: LoginFailuresTable;
   signing_keys: SigningKeysTable;
+  account_tokens: AccountTokensTable;
   oauth_clients: OAuthClientsTable;
   mfa_totp: MfaTotpTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;

@@ -16,6 +16,13 @@ export interface SessionRecord {
   revokedAt: number | null;
   userAgent: string | null;
   ip: string | null;
+  /**
+   * When the user last authenticated in this session, epoch ms (OIDC `auth_time`): the login, or
+   * a later re-authentication. @default createdAt
+   */
+  authTime?: number;
+  /** How (RFC 8176 `amr` values: `pwd`, `otp`, `mfa`, …). @default ['pwd'] */
+  amr?: string[];
 }
 
 /** A revoked session id with the time after which its tokens are dead anyway. */
@@ -69,6 +76,11 @@ export interface SessionStore {
   listLiveSessions(userId: string, now: number): Promise<SessionRecord[]>;
   /** Records use of a session. */
   touchSession(id: string, now: number): Promise<void>;
+  /**
+   * Records a re-authentication of a live session (step-up): its `auth_time` becomes `now` and
+   * its `amr` `amr`. False when the session is unknown or revoked.
+   */
+  recordAuthentication(id: string, amr: readonly string[], now: number): Promise<boolean>;
   /** Revokes sessions by id (already-revoked ones are left alone); returns those revoked now. */
   revokeSessions(ids: readonly string[], now: number): Promise<RevokedSession[]>;
   /** Revokes every live session of a user except `keep`; returns those revoked now. */
@@ -123,6 +135,8 @@ function toRecord(row: Selectable<SessionsTable>): SessionRecord {
     revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
     userAgent: row.user_agent,
     ip: row.ip,
+    authTime: Number(row.auth_time ?? row.created_at),
+    amr: row.amr === null || row.amr === '' ? ['pwd'] : row.amr.split(' '),
   };
 }
 
@@ -144,8 +158,19 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
           user_agent: session.userAgent,
           ip: session.ip,
           cookie_token_hash: cookieTokenHash ?? null,
+          auth_time: session.authTime ?? session.createdAt,
+          amr: (session.amr ?? ['pwd']).join(' '),
         })
         .execute();
+    },
+    async recordAuthentication(id, amr, now) {
+      const result = await db
+        .updateTable('sessions')
+        .set({ auth_time: now, amr: amr.join(' ') })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
     async findSession(id) {
       const row = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();

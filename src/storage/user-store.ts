@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { Role } from '../accounts/roles.js';
 import { isUniqueViolation } from './open-database.js';
 import type { Schema, UsersTable } from './schema.js';
@@ -12,12 +12,16 @@ export interface UserRecord {
   passwordHash: string;
   role: Role;
   isActive: boolean;
+  /** The owner followed a link mailed to `email` (verification, reset or email change). */
+  emailVerified: boolean;
   createdAt: number;
   updatedAt: number;
 }
 
 /** Fields an update may change. */
-export type UserPatch = Partial<Pick<UserRecord, 'fullName' | 'passwordHash' | 'role' | 'isActive'>>;
+export type UserPatch = Partial<
+  Pick<UserRecord, 'fullName' | 'passwordHash' | 'role' | 'isActive' | 'email' | 'emailKey' | 'emailVerified'>
+>;
 
 /** Filters and paging for {@link UserStore.listUsers}. */
 export interface UserQuery {
@@ -60,6 +64,7 @@ function toRecord(row: Selectable<UsersTable>): UserRecord {
     passwordHash: row.password_hash,
     role: row.role as Role,
     isActive: row.is_active === 1,
+    emailVerified: row.email_verified === 1,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
   };
@@ -85,6 +90,7 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
             password_hash: user.passwordHash,
             role: user.role,
             is_active: user.isActive ? 1 : 0,
+            email_verified: user.emailVerified ? 1 : 0,
             created_at: user.createdAt,
             updated_at: user.updatedAt,
           })
@@ -108,11 +114,14 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
       return row && toRecord(row);
     },
     async updateUser(id, patch, now) {
-      const values: Partial<UsersTable> = { updated_at: now };
+      const values: Updateable<UsersTable> = { updated_at: now };
       if (patch.fullName !== undefined) values.full_name = patch.fullName;
       if (patch.passwordHash !== undefined) values.password_hash = patch.passwordHash;
       if (patch.role !== undefined) values.role = patch.role;
       if (patch.isActive !== undefined) values.is_active = patch.isActive ? 1 : 0;
+      if (patch.email !== undefined) values.email = patch.email;
+      if (patch.emailKey !== undefined) values.email_key = patch.emailKey;
+      if (patch.emailVerified !== undefined) values.email_verified = patch.emailVerified ? 1 : 0;
       const row = await db
         .updateTable('users')
         .set(values)

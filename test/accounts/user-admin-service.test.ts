@@ -60,6 +60,7 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
       passwordHash: 'not-a-hash',
       role,
       isActive: true,
+      emailVerified: false,
       createdAt: now,
       updatedAt: now,
       ...overrides,

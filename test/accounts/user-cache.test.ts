@@ -11,6 +11,7 @@ const user = (role: UserRecord['role']): UserRecord => ({
   passwordHash: 'h',
   role,
   isActive: true,
+  emailVerified: false,
   createdAt: 0,
   updatedAt: 0,
 });

@@ -24,6 +24,7 @@ describe('POST /auth/register', () => {
       full_name: 'Alice',
       role: 'user',
       is_active: true,
+      email_verified: false,
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
     expect(response.body).not.toMatch(/argon2|password/i);

@@ -93,6 +93,7 @@ describe('admin user routes', () => {
         full_name: null,
         role: 'admin',
         is_active: true,
+        email_verified: false,
         created_at: expect.any(String),
       });
 

@@ -186,6 +186,7 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))('revocation
       passwordHash: 'h',
       role: 'user',
       isActive: true,
+      emailVerified: false,
       createdAt: 0,
       updatedAt: 0,
     });

@@ -24,6 +24,8 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     revokedAt: null,
     userAgent: 'test',
     ip: '127.0.0.1',
+    authTime: 1_000,
+    amr: ['pwd'],
     ...overrides,
   });
 
@@ -38,6 +40,7 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
       passwordHash: 'h',
       role: 'user',
       isActive: true,
+      emailVerified: false,
       createdAt: 0,
       updatedAt: 0,
     });
@@ -51,6 +54,28 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     expect(await store.findSessionByCookieHash('cookie-hash-1')).toEqual(session);
     await store.touchSession(session.id, 2_000);
     expect((await store.findSession(session.id))?.lastUsedAt).toBe(2_000);
+  });
+
+  it('records a re-authentication on a live session only, and reads sessions without one as a password login', async () => {
+    const session = newSession({ createdAt: 2_000, authTime: 2_000 });
+    await store.insertSession(session);
+    expect(await store.recordAuthentication(session.id, ['pwd', 'otp', 'mfa'], 5_000)).toBe(true);
+    expect(await store.findSession(session.id)).toMatchObject({
+      authTime: 5_000,
+      amr: ['pwd', 'otp', 'mfa'],
+    });
+    await store.revokeSessions([session.id], 6_000);
+    expect(await store.recordAuthentication(session.id, ['pwd'], 7_000)).toBe(false);
+    expect(await store.recordAuthentication(randomUUID(), ['pwd'], 7_000)).toBe(false);
+    // Rows written before migration 012b have neither column.
+    const legacy = newSession({ createdAt: 3_000 });
+    await store.insertSession(legacy);
+    await test.database.db
+      .updateTable('sessions')
+      .set({ auth_time: null, amr: null })
+      .where('id', '=', legacy.id)
+      .execute();
+    expect(await store.findSession(legacy.id)).toMatchObject({ authTime: 3_000, amr: ['pwd'] });
   });
 
   it('spends a refresh token exactly once under 20 concurrent attempts, then reports reuse', async () => {

@@ -12,6 +12,7 @@ function newUser(email: string, overrides: Partial<UserRecord> = {}): UserRecord
     passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$x$y',
     role: 'user',
     isActive: true,
+    emailVerified: false,
     createdAt: 1_000,
     updatedAt: 1_000,
     ...overrides,

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { forgetCsrfToken } from '../../web/src/api.js';
-import { LOBBY_ENDED, startLobby } from '../../web/src/lobby-controller.js';
+import { LOBBY_ENDED, STREAM_STOPPED, startLobby } from '../../web/src/lobby-controller.js';
 import type { openRoomStream, RoomStreamHandlers } from '../../web/src/room-stream.js';
 import { createLobbyStore, type LobbyStore } from '../../web/src/store.js';
 import type { RoomSnapshot } from '../../web/src/types.js';
@@ -48,7 +48,7 @@ function start(snapshot: RoomSnapshot = snapshotOf()) {
   const remount = vi.fn();
   const actions = startLobby(lobby, { signal: leave.signal, remount, navigate, openStream });
   if (handlers === undefined) throw new Error('no stream opened');
-  return { lobby, actions, on: handlers, close, leave, navigate };
+  return { lobby, actions, on: handlers, close, leave, navigate, remount };
 }
 
 const names = (lobby: LobbyStore) => lobby.players.value.map((player) => player.name);
@@ -80,13 +80,44 @@ describe('startLobby', () => {
     expect(lobby.ended.value).toBe(LOBBY_ENDED.kicked);
   });
 
-  it('tells a host that they closed the room, and a player that their token expired', () => {
+  it('tells a host that they closed the room', () => {
     const host = start(snapshotOf({ you: { player_id: null, host: true } }));
     host.on.onRoomClosed();
     expect(host.lobby.ended.value).toBe(LOBBY_ENDED.closedByYou);
+  });
+
+  it('renews an expired room token from the seat and reloads, never ending the lobby as a kick', async () => {
     const player = start();
+    replies.set('POST /rooms/ABCD2345/seat', { status: 200, body: {} });
     player.on.onStreamEnd('token_expired');
-    expect(player.lobby.ended.value).toBe(LOBBY_ENDED.expired);
+    await vi.waitFor(() => expect(player.remount).toHaveBeenCalled());
+    expect(player.lobby.ended.value).toBeNull();
+  });
+
+  it('says "your seat expired" when the seat cannot renew the token, and "removed" only for a kick', async () => {
+    const expired = start();
+    replies.set('POST /rooms/ABCD2345/seat', problem(401, 'SEAT_EXPIRED'));
+    expired.on.onStreamEnd('token_expired');
+    await vi.waitFor(() => expect(expired.lobby.ended.value).toBe(LOBBY_ENDED.expired));
+
+    const kicked = start();
+    replies.set('GET /rooms/ABCD2345', problem(403, 'PLAYER_REMOVED'));
+    kicked.on.onRefused();
+    await vi.waitFor(() => expect(kicked.lobby.ended.value).toBe(LOBBY_ENDED.kicked));
+
+    const tokenExpired = start();
+    replies.set('GET /rooms/ABCD2345', problem(401, 'ROOM_TOKEN_EXPIRED'));
+    replies.set('POST /rooms/ABCD2345/seat', problem(401, 'SEAT_EXPIRED'));
+    tokenExpired.on.onRefused();
+    await vi.waitFor(() => expect(tokenExpired.lobby.ended.value).toBe(LOBBY_ENDED.expired));
+
+    const moved = start();
+    moved.on.onStreamEnd('seat_replaced');
+    expect(moved.lobby.ended.value).toBe(LOBBY_ENDED.replaced);
+
+    const own = start();
+    own.on.onPlayerLeft({ player: { id: 'p1', name: 'Pat' }, reason: 'expired' });
+    expect(own.lobby.ended.value).toBe(LOBBY_ENDED.expired);
   });
 
   it('shows reconnecting, and catches up from a fresh snapshot when the stream is back', async () => {
@@ -111,9 +142,7 @@ describe('startLobby', () => {
     const { lobby, on } = start();
     replies.set('GET /rooms/ABCD2345', { status: 200, body: snapshotOf() });
     on.onRefused();
-    await vi.waitFor(() =>
-      expect(lobby.status.value).toEqual({ message: 'Live updates stopped.', kind: 'stopped' }),
-    );
+    await vi.waitFor(() => expect(lobby.status.value).toEqual({ message: STREAM_STOPPED, kind: 'stopped' }));
     expect(lobby.ended.value).toBeNull();
   });
 

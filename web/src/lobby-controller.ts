@@ -21,13 +21,39 @@ import type { Player, Roll, RoomSnapshot } from './types.js';
 
 /** Messages shown when the lobby ends; the wording is part of what players are told. */
 export const LOBBY_ENDED = {
-  kicked: 'You were removed from this room by the host.',
+  kicked: 'The host removed you from this room.',
   left: 'You left this room.',
   closed: 'The host closed this room.',
   closedByYou: 'You closed this room.',
   signedOut: 'You are no longer signed in. Log in again to manage this room.',
-  expired: 'Your place in this room has expired. Join again to keep playing.',
+  expired: 'Your seat expired — rejoin to keep playing.',
+  replaced: 'You continued on another device with a claim code, so this window stopped.',
+  noSeat: 'You are no longer in this room. Join it again to keep playing.',
 } as const;
+
+/** Why live updates stopped while the viewer may still be in the room (issue 14: say why). */
+export const STREAM_STOPPED =
+  'Live updates stopped: this room is already open in too many tabs or windows of yours. Close one, then reconnect.';
+
+/**
+ * What ends a player's lobby, by the code the server answered: each cause has its own code, so an
+ * expired seat is never shown as a kick. Undefined for codes that do not end it.
+ */
+export function endingFor(code: string): string | undefined {
+  switch (code) {
+    case 'PLAYER_REMOVED':
+      return LOBBY_ENDED.kicked;
+    case 'SEAT_EXPIRED':
+      return LOBBY_ENDED.expired;
+    case 'SEAT_REPLACED':
+      return LOBBY_ENDED.replaced;
+    case 'NOT_ROOM_MEMBER':
+    case 'SEAT_INVALID':
+      return LOBBY_ENDED.noSeat;
+    default:
+      return undefined;
+  }
+}
 
 /** What the lobby controller needs from the page around it. */
 export interface LobbyControllerOptions {
@@ -56,6 +82,8 @@ export interface LobbyActions {
   leave(): Promise<string | null>;
   /** Reloads the room (after the stream stopped). */
   reconnect(): void;
+  /** A single-use code that moves this player's seat to another device (shown once). */
+  claimCode(): Promise<ApiResult<{ claim_code: string; expires_at: string }>>;
 }
 
 function roomPath(code: string, suffix = ''): string {
@@ -68,6 +96,7 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
   const { signal } = options;
   let stream: RoomStream | undefined;
   let checking = false;
+  let renewing = false;
 
   const isEnded = () => lobby.ended.peek() !== null;
   const showStatus = (status: LobbyStatus | null) => {
@@ -111,18 +140,41 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     checking = false;
     if (signal.aborted || isEnded()) return;
     if (!result.ok) {
-      const { status } = result.problem;
+      const { status, code: problemCode } = result.problem;
       if (status === 404) end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
-      else if (status === 401 || status === 403)
-        end(you.player_id !== null ? LOBBY_ENDED.kicked : LOBBY_ENDED.signedOut);
+      else if (you.player_id !== null && (status === 401 || status === 403)) {
+        const ending = endingFor(problemCode);
+        // An expired (or missing) room token is renewed from the seat, never taken for a kick.
+        if (ending === undefined) void renewSeat();
+        else end(ending);
+      } else if (status === 401 || status === 403) end(LOBBY_ENDED.signedOut);
       else
         showStatus({ message: `Live updates stopped: ${problemMessage(result.problem)}`, kind: 'stopped' });
       return;
     }
-    // Still allowed in: the stream failed for another reason (e.g. too many open streams).
+    // Still allowed in: the room refused only the stream, and the stream caps are what refuse it.
     const fresh = asSnapshot(result.data);
     if (fresh !== undefined) mergeSnapshot(fresh);
-    showStatus({ message: 'Live updates stopped.', kind: 'stopped' });
+    showStatus({ message: STREAM_STOPPED, kind: 'stopped' });
+  }
+
+  /**
+   * Mints a fresh room token from this browser's seat (HttpOnly cookie) and reloads the lobby;
+   * when the seat cannot be resumed, ends the lobby with the reason the server gave.
+   */
+  async function renewSeat(): Promise<void> {
+    if (renewing || isEnded()) return;
+    renewing = true;
+    const result = await api<unknown>('POST', roomPath(code, '/seat'));
+    renewing = false;
+    if (signal.aborted || isEnded()) return;
+    if (result.ok) {
+      stream?.close();
+      options.remount();
+      return;
+    }
+    if (result.problem.status === 404) end(LOBBY_ENDED.closed);
+    else end(endingFor(result.problem.code) ?? LOBBY_ENDED.noSeat);
   }
 
   async function refreshSnapshot(): Promise<void> {
@@ -151,18 +203,34 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     onPlayerLeft({ player, reason }) {
       const wasHere = lobby.state.peek().players.some((p) => p.id === player.id);
       update((state) => withPlayerLeft(state, player.id));
-      if (player.id === you.player_id) end(reason === 'kicked' ? LOBBY_ENDED.kicked : LOBBY_ENDED.left);
-      else if (wasHere)
-        announce(reason === 'kicked' ? `${player.name} was removed by the host.` : `${player.name} left.`);
+      if (player.id === you.player_id) {
+        end(
+          reason === 'kicked'
+            ? LOBBY_ENDED.kicked
+            : reason === 'expired'
+              ? LOBBY_ENDED.expired
+              : LOBBY_ENDED.left,
+        );
+      } else if (wasHere) {
+        announce(
+          reason === 'kicked'
+            ? `${player.name} was removed by the host.`
+            : reason === 'expired'
+              ? `${player.name}'s seat expired.`
+              : `${player.name} left.`,
+        );
+      }
     },
     onRoll: addRoll,
     onRoomClosed() {
       end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
     },
     onStreamEnd(reason) {
-      // A player's stream runs on the room token, a host's on the account session: say which
-      // one ended rather than asking the room (a refused token would read as a kick).
-      end(reason === 'token_expired' && you.player_id !== null ? LOBBY_ENDED.expired : LOBBY_ENDED.signedOut);
+      // A player's stream runs on the room token, a host's on the account session. A player's
+      // expired token is renewed from the seat; nothing here ever reads as a kick.
+      if (you.player_id !== null && reason === 'token_expired') void renewSeat();
+      else if (you.player_id !== null && reason === 'seat_replaced') end(LOBBY_ENDED.replaced);
+      else end(LOBBY_ENDED.signedOut);
     },
     onReconnecting() {
       if (!isEnded()) showStatus({ message: 'Connection lost. Reconnecting…', kind: 'reconnecting' });
@@ -229,5 +297,7 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
       return problemMessage(result.problem);
     },
     reconnect: options.remount,
+    claimCode: () =>
+      api<{ claim_code: string; expires_at: string }>('POST', roomPath(code, '/players/me/claim-code')),
   };
 }

@@ -35,7 +35,10 @@ export function renderJoin(ctx: PageContext, code: string | undefined): void {
       onJoined: (result) =>
         ctx.navigate(
           roomHash(result.room.code),
-          `You joined “${result.room.name}” as ${result.player.name}.`,
+          // This browser's seat resumed its player, whatever name was typed: say so.
+          result.resumed
+            ? `Welcome back to “${result.room.name}”: you continue as ${result.player.name}.`
+            : `You joined “${result.room.name}” as ${result.player.name}.`,
         ),
     }),
   );
@@ -111,6 +114,59 @@ export function buildJoinForm(options: JoinFormOptions): HTMLFormElement {
         if (result.problem.code === 'ROOM_NOT_FOUND') {
           alert.element.append(' Check the code with your host; closed rooms cannot be joined.');
         }
+        return;
+      }
+      options.onJoined(result.data);
+    })();
+  });
+  return form;
+}
+
+/** Options of {@link buildClaimForm}. */
+export interface ClaimFormOptions {
+  /** The room the seat is in. */
+  code: string;
+  signal: AbortSignal;
+  onJoined(result: JoinResult): void;
+}
+
+/**
+ * The claim-code form: moves a seat from another device (or one the host handed over) to this
+ * browser. The server answers one `CLAIM_CODE_INVALID` for unknown, used and expired codes.
+ */
+export function buildClaimForm(options: ClaimFormOptions): HTMLFormElement {
+  const claim = buildField({
+    name: 'claim_code',
+    label: 'Claim code',
+    required: true,
+    autocomplete: 'off',
+    autocapitalize: 'characters',
+    spellcheck: false,
+    maxLength: 32,
+    placeholder: 'ABCD-EFGH-JKMN',
+    hint: 'Shown on your other device under “Play on another device”, or given by the host.',
+    testId: 'claim-code-input',
+  });
+  const alert = buildAlert('claim-error');
+  const button = h(
+    'button',
+    { type: 'submit', class: 'button button--secondary', 'data-testid': 'claim-button' },
+    'Continue here',
+  );
+  const form = h('form', { novalidate: true, class: 'claim-form' }, alert.element, claim.element, button);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    alert.clear();
+    if (!checkRequired([claim], alert)) return;
+    setBusy(form, button, true, 'Checking…');
+    void (async () => {
+      const result = await api<JoinResult>('POST', `/rooms/${encodeURIComponent(options.code)}/claim`, {
+        claim_code: claim.input.value.trim(),
+      });
+      if (options.signal.aborted) return;
+      setBusy(form, button, false, '');
+      if (!result.ok) {
+        showProblem(result.problem, [claim], alert, { CLAIM_CODE_INVALID: 'claim_code' });
         return;
       }
       options.onJoined(result.data);

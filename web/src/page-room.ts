@@ -10,9 +10,9 @@ import { playerList } from './components/player-list.js';
 import { rollForm } from './components/roll-form.js';
 import { rollLog } from './components/roll-log.js';
 import { h, setChildren } from './dom.js';
-import { startLobby } from './lobby-controller.js';
+import { endingFor, LOBBY_ENDED, startLobby } from './lobby-controller.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
-import { buildJoinForm } from './page-join.js';
+import { buildClaimForm, buildJoinForm } from './page-join.js';
 import { type Problem, problemMessage } from './problem.js';
 import { asSnapshot } from './room-state.js';
 import { loginHash } from './routes.js';
@@ -52,14 +52,25 @@ async function loadRoom(
   signal: AbortSignal,
   remount: () => void,
 ): Promise<void> {
-  const result = await api<unknown>('GET', roomPath(code));
+  let result = await api<unknown>('GET', roomPath(code));
   if (signal.aborted) return;
+  // No (or an expired) room token: this browser may hold a seat, which resumes the same player
+  // ("Continue as …") without a new join. The seat cookie is HttpOnly, so only the server can tell.
+  let seatProblem: Problem | undefined;
+  if (!result.ok && result.problem.status === 401) {
+    const seat = await api<unknown>('POST', roomPath(code, '/seat'));
+    if (signal.aborted) return;
+    if (seat.ok) {
+      result = await api<unknown>('GET', roomPath(code));
+      if (signal.aborted) return;
+    } else seatProblem = seat.problem;
+  }
   const snapshot = result.ok ? asSnapshot(result.data) : undefined;
   if (!result.ok || snapshot === undefined) {
     const problem: Problem = result.ok
       ? { status: 500, code: 'BAD_RESPONSE', detail: 'The server sent an unexpected answer.', errors: [] }
       : result.problem;
-    setChildren(container, ...roomUnavailable(ctx, code, problem, signal, remount));
+    setChildren(container, ...roomUnavailable(ctx, code, problem, signal, remount, seatProblem));
     return;
   }
   setTitle(snapshot.room.name);
@@ -73,12 +84,25 @@ function roomUnavailable(
   problem: Problem,
   signal: AbortSignal,
   remount: () => void,
+  seatProblem?: Problem,
 ): Node[] {
+  // The server's own reason wins: a kick, an expired seat or a seat moved on are told apart.
+  const ending = endingFor(seatProblem?.code ?? problem.code);
+  if (ending === LOBBY_ENDED.kicked) {
+    return [
+      pageHeading(`Room ${code}`),
+      h('p', { class: 'alert', role: 'alert', 'data-testid': 'status-message' }, ending),
+      h('p', {}, h('a', { class: 'button button--primary', href: '#/join' }, 'Join another room')),
+    ];
+  }
   if (problem.status === 401 || problem.status === 403) {
     return [
       pageHeading(`Join room ${code}`),
-      h('p', {}, 'You are not in this room. Pick a name to join it.'),
+      ending === undefined || ending === LOBBY_ENDED.noSeat
+        ? h('p', {}, 'You are not in this room. Pick a name to join it.')
+        : h('p', { class: 'alert', role: 'alert', 'data-testid': 'status-message' }, ending),
       buildJoinForm({ fixedCode: code, signal, onJoined: remount }),
+      claimForm(code, signal, remount),
       ctx.user === null
         ? h(
             'p',
@@ -181,4 +205,14 @@ function hostJoin(lobby: LobbyStore, signal: AbortSignal, remount: () => void): 
   });
   signal.addEventListener('abort', stop, { once: true });
   return card;
+}
+
+/** "Playing on another device?": take your seat here with the claim code shown there. */
+function claimForm(code: string, signal: AbortSignal, remount: () => void): HTMLElement {
+  return h(
+    'details',
+    { class: 'claim' },
+    h('summary', {}, 'Already playing on another device? Use a claim code'),
+    buildClaimForm({ code, signal, onJoined: remount }),
+  );
 }

@@ -80,8 +80,14 @@ export function renderNotationError(notation: string, position: number): HTMLEle
   );
 }
 
-function formatTime(iso: string): string | null {
+/**
+ * When a roll happened, in the viewer's locale: the time for today's rolls, the date too for
+ * older ones (history reaches back further than one evening; issue 14).
+ */
+export function formatTime(iso: string, now: Date = new Date()): string | null {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return null;
-  return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const time = date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  if (date.toDateString() === now.toDateString()) return time;
+  return `${date.toLocaleDateString([], { year: 'numeric', month: 'short', day: 'numeric' })} ${time}`;
 }

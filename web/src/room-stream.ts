@@ -73,7 +73,10 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
   listen('player_left', (data) => {
     const player = asPlayer(data.player);
     if (player !== undefined)
-      handlers.onPlayerLeft({ player, reason: data.reason === 'kicked' ? 'kicked' : 'left' });
+      handlers.onPlayerLeft({
+        player,
+        reason: data.reason === 'kicked' || data.reason === 'expired' ? data.reason : 'left',
+      });
   });
   listen('roll', (data, event) => {
     const roll: Roll | undefined = asRoll(data);
@@ -87,7 +90,9 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
   listen('stream_end', (data) => {
     close();
     handlers.onStreamEnd(
-      data.reason === 'token_expired' || data.reason === 'session_revoked' ? data.reason : 'session_ended',
+      data.reason === 'token_expired' || data.reason === 'session_revoked' || data.reason === 'seat_replaced'
+        ? data.reason
+        : 'session_ended',
     );
   });
   return { close };

@@ -87,6 +87,19 @@ export async function createDicery(
   return { rooms, roomStore, roomBus, roomTokens };
 }
 
+/**
+ * Closes the rooms an account hosts when it is deleted, in the deletion's own transaction (issue
+ * 12); returns the hook's removal.
+ */
+export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery): () => void {
+  return gatehouse.onAccountDeleting(async (tx, userId) => {
+    await dicery.rooms.closeHostedRooms(userId, {
+      store: createRoomStore(tx.appDatabase<DiceryTables>()),
+      afterCommit: (callback) => tx.afterCommit(callback),
+    });
+  });
+}
+
 async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promise<void> {
   if (!app.hasDecorator('gatehouseErrors')) {
     throw new Error('diceryPlugin: register gatehousePlugin first (Dicery builds on its guards and errors)');
@@ -94,7 +107,11 @@ async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promi
   app.gatehouseErrors.register(DICERY_ERROR_STATUSES);
   const dicery = await createDicery(options.gatehouse, (message) => app.log.warn(message));
   app.decorate('dicery', dicery);
-  app.addHook('onClose', async () => dicery.roomBus.close());
+  const removeHook = closeRoomsOnAccountDeletion(options.gatehouse, dicery);
+  app.addHook('onClose', async () => {
+    removeHook();
+    await dicery.roomBus.close();
+  });
   registerRoomRoutes(
     app,
     { gatehouse: options.gatehouse, dicery },

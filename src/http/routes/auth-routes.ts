@@ -59,7 +59,9 @@ export function registerAuthRoutes(
           'Passwords (NIST SP 800-63B-4): `PASSWORD_MIN_LENGTH` (default 15) to 1024 characters after NFKC, never ' +
           'truncated, no composition rules; not one of the 100 000 most common passwords, nor your email, its ' +
           'name part or the service name, in any case or with digits or symbols added around it. Emails are ' +
-          'unique ignoring case. Unknown fields (such as `role`) are rejected, never stored.',
+          'unique ignoring case. Unknown fields (such as `role`) are rejected, never stored. A verification link ' +
+          'is mailed to the address. With `REQUIRE_VERIFIED_EMAIL=true` the answer is 202 whether or not the ' +
+          'address already has an account (its owner is mailed instead), so sign-up reveals no accounts.',
         body: Type.Object(
           {
             email: Type.String({ minLength: 3, maxLength: 320 }),
@@ -68,7 +70,13 @@ export function registerAuthRoutes(
           },
           { additionalProperties: false },
         ),
-        response: { 201: publicUserRef, 400: problemRef, 409: problemRef, 429: problemRef },
+        response: {
+          201: publicUserRef,
+          202: Type.Object({ status: Type.Literal('accepted') }),
+          400: problemRef,
+          409: problemRef,
+          429: problemRef,
+        },
       },
     },
     async (request, reply) => {
@@ -84,11 +92,12 @@ export function registerAuthRoutes(
         gatehouse.clock,
       );
       const { body } = request;
-      const user = await selfService.register(
+      const outcome = await gatehouse.lifecycle.register(
         { email: body.email, password: body.password, fullName: body.full_name },
         callerOf(request),
       );
-      return reply.code(201).send(toPublicUser(user));
+      if (outcome.status === 'accepted') return reply.code(202).send({ status: 'accepted' as const });
+      return reply.code(201).send(toPublicUser(outcome.user));
     },
   );
 
@@ -161,6 +170,11 @@ export function registerAuthRoutes(
         }
         if (login.reason === 'disabled')
           throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
+        if (login.reason === 'unverified')
+          throw new GatehouseError(
+            'EMAIL_NOT_VERIFIED',
+            'Confirm your email address first: follow the link mailed to it.',
+          );
         if (login.reason === 'mfa_required') {
           return reply
             .code(200)
@@ -255,6 +269,50 @@ export function registerAuthRoutes(
     csrf.issue(request, reply, login.session.id);
     return reply.code(204).send();
   }
+
+  app.post(
+    '/auth/reauthenticate',
+    {
+      preValidation: app.auth.require(),
+      schema: {
+        tags: ['accounts'],
+        summary: 'Re-authenticate this session (step-up)',
+        description:
+          'Sensitive changes (a password change on an account with a second factor, setting up an authenticator; ' +
+          'other modules add theirs) need an authentication within STEP_UP_MAX_AGE and otherwise answer 401 with ' +
+          '`WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=…` (RFC 9470). Send ' +
+          '`current_password`, plus `otp` (a TOTP or recovery code) when the account has a second factor: every ' +
+          "factor, as at login. Moves the session's `auth_time` to now (tokens already issued keep working; new " +
+          'access tokens carry the new `auth_time`). Wrong guesses are limited per session (429).',
+        body: Type.Object(
+          {
+            current_password: Type.String({ maxLength: 4096 }),
+            otp: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            auth_time: Type.Integer({ description: 'Epoch seconds of this authentication' }),
+            amr: Type.Array(Type.String(), { description: 'RFC 8176 methods proven: pwd, otp, mfa' }),
+          }),
+          ...errorResponses,
+          404: problemRef,
+          429: problemRef,
+        },
+      },
+    },
+    async (request) => {
+      const auth = authOf(request);
+      const result = await gatehouse.reauthentication.reauthenticate(
+        auth.user.id,
+        auth.sessionId,
+        { currentPassword: request.body.current_password, otp: request.body.otp },
+        callerOf(request),
+      );
+      return { auth_time: Math.floor(result.authTime / 1000), amr: result.amr };
+    },
+  );
 
   app.post(
     '/auth/logout',

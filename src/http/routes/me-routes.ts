@@ -51,24 +51,49 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
       preValidation: guard,
       schema: {
         tags: ['accounts'],
-        summary: 'Change your name or password',
+        summary: 'Change your name, password or email',
         description:
           'A password change needs `current_password` and ends every other session of your account. Wrong ' +
-          '`current_password` guesses are limited per session (LOGIN_MAX_FAILURES_PER_DEVICE): then 429 with Retry-After.',
+          '`current_password` guesses are limited per session (LOGIN_MAX_FAILURES_PER_DEVICE): then 429 with Retry-After. ' +
+          'An `email` change (with `current_password`, on its own) answers 202: a confirmation link goes to the new ' +
+          'address (`POST /auth/email-change/confirm`), a notice to the current one, and the address changes only ' +
+          'once confirmed. A taken address is 409 `EMAIL_TAKEN` (with `REQUIRE_VERIFIED_EMAIL`, 202 like any other).',
         body: Type.Object(
           {
             full_name: Type.Optional(Type.Union([Type.String({ maxLength: 400 }), Type.Null()])),
             password: Type.Optional(Type.String({ maxLength: 4096 })),
             current_password: Type.Optional(Type.String({ maxLength: 4096 })),
+            email: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
           },
           { additionalProperties: false, minProperties: 1 },
         ),
-        response: { 200: publicUserRef, ...errorResponses, 429: problemRef },
+        response: {
+          200: publicUserRef,
+          202: publicUserRef,
+          ...errorResponses,
+          409: problemRef,
+          429: problemRef,
+        },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const auth = authOf(request);
       const { body } = request;
+      if (body.email !== undefined) {
+        if (body.password !== undefined || body.full_name !== undefined) {
+          throw new GatehouseError('VALIDATION_FAILED', 'change email on its own', {
+            errors: [{ field: 'email', message: 'cannot be changed together with other fields' }],
+          });
+        }
+        const user = await gatehouse.lifecycle.requestEmailChange(
+          auth.user.id,
+          body.email,
+          { currentPassword: body.current_password },
+          auth.sessionId,
+          callerOf(request),
+        );
+        return reply.code(202).send(toPublicUser(user));
+      }
       const updated = await selfService.changeProfile(
         auth.user.id,
         { fullName: body.full_name, password: body.password, currentPassword: body.current_password },

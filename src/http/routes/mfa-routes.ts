@@ -84,8 +84,8 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
       },
     },
     async (request, reply) => {
-      const { user } = authOf(request);
-      const enrolment = await mfa.startTotpEnrolment(user);
+      const { user, sessionId } = authOf(request);
+      const enrolment = await mfa.startTotpEnrolment(user, sessionId);
       return reply
         .code(201)
         .header('cache-control', 'no-store')
@@ -111,7 +111,13 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
       },
     },
     async (request, reply) => {
-      const codes = await mfa.confirmTotp(authOf(request).user.id, request.body.code, selfAudit(request));
+      const auth = authOf(request);
+      const codes = await mfa.confirmTotp(
+        auth.user.id,
+        auth.sessionId,
+        request.body.code,
+        selfAudit(request),
+      );
       return reply.header('cache-control', 'no-store').send({ recovery_codes: codes });
     },
   );

@@ -38,7 +38,8 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     revocation_endpoint: `${base}/revoke`,
     // A shared HS256 secret is never published, so there is no JWK Set to point at.
     ...(keyring.algorithm === 'HS256' ? {} : { jwks_uri: `${base}/.well-known/jwks.json` }),
-    grant_types_supported: ['password', 'refresh_token'],
+    // PASSWORD_GRANT=false withdraws the password grant (RFC 9700 §2.4), so it is not advertised.
+    grant_types_supported: config.passwordGrant ? ['password', 'refresh_token'] : ['refresh_token'],
     // RFC 8414 §2 makes this member REQUIRED; no response type is supported without /authorize.
     response_types_supported: [],
     scopes_supported: Object.keys(SCOPES),

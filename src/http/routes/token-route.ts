@@ -49,7 +49,11 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
       extra: { mfa_token: refusal.mfaToken },
     });
   }
-  return new OAuthTokenError(refusal.error, refusal.description);
+  return new OAuthTokenError(
+    refusal.error,
+    refusal.description,
+    refusal.code === undefined ? {} : { code: refusal.code },
+  );
 }
 
 /**
@@ -77,7 +81,9 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           '`error=mfa_required` with an `mfa_token`; complete the login with ' +
           `\`grant_type=${MFA_OTP_GRANT_TYPE}\`, \`mfa_token\` and \`otp\` (a TOTP or recovery code). ` +
           'Wrong codes are limited per `mfa_token` (then it is dead: log in again) and per account (clients that ' +
-          'present a `device_token` count on their own).',
+          'present a `device_token` count on their own). The password grant is for first-party clients only: a ' +
+          'registered OAuth client is refused it (400 `unauthorized_client`), and `PASSWORD_GRANT=false` turns it ' +
+          'off for everyone (400 `unsupported_grant_type`).',
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
           grant_type: Type.Union([

@@ -4,7 +4,9 @@ import * as audit from './003-audit.js';
 import * as sessionRevocation from './007-session-revocation.js';
 import * as loginFailures from './008-login-failures.js';
 import * as signingKeys from './009-signing-keys.js';
+import * as accountLifecycle from './010-account-lifecycle.js';
 import * as mfa from './012-mfa.js';
+import * as stepUp from './012b-step-up.js';
 import * as oauthClients from './013a-oauth-clients.js';
 
 /**
@@ -27,6 +29,8 @@ export const migrations: Record<string, Migration> = {
   '007-session-revocation': sessionRevocation,
   '008-login-failures': loginFailures,
   '009-signing-keys': signingKeys,
+  '010-account-lifecycle': accountLifecycle,
   '012-mfa': mfa,
+  '012b-step-up': stepUp,
   '013a-oauth-clients': oauthClients,
 };

@@ -25,6 +25,7 @@ describe.each(engines)('MfaStore on $name', ({ name }) => {
       passwordHash: 'x',
       role: 'user',
       isActive: true,
+      emailVerified: false,
       createdAt: 1,
       updatedAt: 1,
     });

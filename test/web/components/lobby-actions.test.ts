@@ -12,6 +12,11 @@ function actions(overrides: Partial<LobbyActions> = {}): LobbyActions {
     close: vi.fn(async () => null),
     leave: vi.fn(async () => null),
     reconnect: vi.fn(),
+    claimCode: vi.fn(async () => ({
+      ok: true as const,
+      status: 201,
+      data: { claim_code: 'ABCD-EFGH-JKMN', expires_at: '2026-12-02T16:40:00.000Z' },
+    })),
     ...overrides,
   };
 }
@@ -81,5 +86,13 @@ describe('lobbyActions', () => {
     lobby.ended.value = 'You were removed from this room by the host.';
     expect(byTestId(area, 'leave-button')).toBeNull();
     expect(byTestId(area, 'join-another-link')?.getAttribute('href')).toBe('#/join');
+  });
+
+  it('shows a player a claim code for another device, once asked', async () => {
+    const element = lobbyActions(createLobbyStore(snapshotOf()), actions(), new AbortController().signal);
+    byTestId<HTMLButtonElement>(element, 'claim-code-button')?.click();
+    await settle();
+    expect(byTestId(element, 'claim-code')?.textContent).toBe('ABCD-EFGH-JKMN');
+    expect(element.textContent).toContain('single-use');
   });
 });

@@ -71,8 +71,12 @@ describe('rollForm', () => {
     answer({ ok: true, status: 201, data: {} });
     await settle();
     expect(button.disabled).toBe(false);
+    // The label went with its roll: cleared, and never applied to a quick roll.
+    expect(label.value).toBe('');
+    label.value = 'Stealth';
     get<HTMLButtonElement>('quick-roll-d20').click();
-    expect(roll).toHaveBeenLastCalledWith('1d20', 'Attack');
+    expect(roll).toHaveBeenLastCalledWith('1d20', '');
+    expect(label.value).toBe('Stealth');
   });
 
   it('points at the offending character of a refused notation', async () => {

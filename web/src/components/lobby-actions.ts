@@ -5,6 +5,7 @@
 import { h, setChildren } from '../dom.js';
 import { buildAlert } from '../forms.js';
 import type { LobbyActions } from '../lobby-controller.js';
+import { problemMessage } from '../problem.js';
 import type { LobbyStore } from '../store.js';
 import { watch } from './watch.js';
 
@@ -26,6 +27,42 @@ export function leaveButton(actions: Pick<LobbyActions, 'leave'>): HTMLElement {
     });
   });
   return h('div', { class: 'leave' }, alert.element, button);
+}
+
+/**
+ * "Play on another device": asks for a single-use claim code and shows it, with what to do with
+ * it. The code moves this seat; this window stops once it is used.
+ */
+export function claimCodeControl(actions: Pick<LobbyActions, 'claimCode'>): HTMLElement {
+  const alert = buildAlert('claim-code-error');
+  const output = h('p', { class: 'claim-code-output', 'aria-live': 'polite' });
+  const button = h(
+    'button',
+    { type: 'button', class: 'button button--secondary', 'data-testid': 'claim-code-button' },
+    'Play on another device',
+  );
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    alert.clear();
+    void actions.claimCode().then((result) => {
+      button.disabled = false;
+      if (!result.ok) {
+        alert.show(problemMessage(result.problem));
+        return;
+      }
+      const until = new Date(result.data.expires_at).toLocaleTimeString([], {
+        hour: '2-digit',
+        minute: '2-digit',
+      });
+      setChildren(
+        output,
+        'On the other device, open this room and enter ',
+        h('strong', { class: 'room-code', 'data-testid': 'claim-code' }, result.data.claim_code),
+        ` before ${until}. It is single-use; this window stops once it is used.`,
+      );
+    });
+  });
+  return h('div', { class: 'claim-code-control' }, alert.element, button, output);
 }
 
 /** Close room, asking first; focus moves to the confirmation and back on Cancel. */
@@ -87,6 +124,7 @@ export function lobbyActions(lobby: LobbyStore, actions: LobbyActions, until: Ab
   const element = h('div', { class: 'lobby-actions' });
   const live = [
     lobby.you.player_id === null ? null : leaveButton(actions),
+    lobby.you.player_id === null ? null : claimCodeControl(actions),
     lobby.you.host ? hostControls(actions) : null,
   ];
   watch(until, () => {

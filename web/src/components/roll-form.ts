@@ -56,7 +56,7 @@ export function rollForm(
       },
       `d${sides}`,
     );
-    button.addEventListener('click', () => void roll(`1d${sides}`));
+    button.addEventListener('click', () => void roll(`1d${sides}`, false));
     return button;
   });
   const buttons = [submit, ...quick];
@@ -70,7 +70,12 @@ export function rollForm(
   );
 
   let busy = false;
-  async function roll(text: string): Promise<void> {
+  /**
+   * Rolls `text`. Only the form's own roll carries the label (issue 14): a quick roll never picks
+   * up a label typed for something else, and a successful labelled roll clears the label, so it
+   * cannot stick to the next one.
+   */
+  async function roll(text: string, withLabel: boolean): Promise<void> {
     if (busy || lobby.ended.peek() !== null) return;
     busy = true;
     alert.clear();
@@ -79,11 +84,17 @@ export function rollForm(
     // Inputs stay enabled (and focused); only the buttons wait, so a double tap rolls once.
     for (const button of buttons) button.disabled = true;
     form.setAttribute('aria-busy', 'true');
-    const result = await actions.roll(text, label.input.value.trim());
+    const sentLabel = withLabel ? label.input.value.trim() : '';
+    const result = await actions.roll(text, sentLabel);
     busy = false;
     for (const button of buttons) button.disabled = false;
     form.setAttribute('aria-busy', 'false');
-    if (until.aborted || lobby.ended.peek() !== null || result.ok) return;
+    if (until.aborted || lobby.ended.peek() !== null) return;
+    if (result.ok) {
+      // Cleared only if unchanged meanwhile: a label typed while the roll was in flight stays.
+      if (withLabel && label.input.value.trim() === sentLabel) label.input.value = '';
+      return;
+    }
     const { problem } = result;
     showProblem(problem, [notation, label], alert);
     if (problem.code === 'INVALID_DICE_NOTATION') {
@@ -109,7 +120,7 @@ export function rollForm(
       notation.input.focus();
       return;
     }
-    void roll(text);
+    void roll(text, true);
   });
 
   const card = h(

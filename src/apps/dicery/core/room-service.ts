@@ -148,6 +148,15 @@ export interface RoomSnapshot {
  * reveals nothing and streams of a closed room cannot be reopened.
  */
 export interface RoomService {
+  /**
+   * Closes every open room of `hostUserId` inside an enclosing unit of work (the core's account
+   * deletion, `gatehouse.onAccountDeleting`): each gets its `room_closed` event in `store`'s
+   * transaction, published through `afterCommit`, so open streams end.
+   */
+  closeHostedRooms(
+    hostUserId: string,
+    unit: { store: RoomStore; afterCommit(callback: () => Promise<void>): void },
+  ): Promise<number>;
   /** Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`). */
   createRoom(hostUserId: string, name: string): Promise<RoomRecord>;
   /** The open room with this code (any case, surrounding spaces allowed). Throws `ROOM_NOT_FOUND`. */
@@ -550,6 +559,34 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     leave: (code, playerId) => removePlayer(code, playerId, 'left'),
 
     kick: (code, hostUserId, playerId) => removePlayer(code, playerId, 'kicked', hostUserId),
+
+    async closeHostedRooms(hostUserId, unit) {
+      const now = clock();
+      const events: RoomEvent[] = [];
+      for (const code of await unit.store.listOpenRoomCodes(hostUserId)) {
+        // The event first, as in `close`: appending needs the room open.
+        const stored = await unit.store.appendEvent(code, 'room_closed', '{}', now);
+        if (stored === undefined) continue;
+        events.push({
+          id: stored.id,
+          room: code,
+          type: 'room_closed',
+          data: {},
+          at: new Date(now).toISOString(),
+        });
+        await unit.store.closeRoom(code, now);
+      }
+      unit.afterCommit(async () => {
+        for (const event of events) {
+          try {
+            await bus.publish(event);
+          } catch (error) {
+            onPublishError(error, event);
+          }
+        }
+      });
+      return events.length;
+    },
 
     close(code, hostUserId) {
       return change(async (store, emit) => {

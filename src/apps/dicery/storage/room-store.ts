@@ -120,6 +120,8 @@ export interface RoomStore {
   closeRoom(code: string, now: number): Promise<boolean>;
   /** How many rooms the host has open (an index scan over `rooms_host_idx`). */
   countOpenRooms(hostUserId: string): Promise<number>;
+  /** Codes of the rooms the host has open (at most `MAX_OPEN_ROOMS_PER_HOST`). */
+  listOpenRoomCodes(hostUserId: string): Promise<string[]>;
   /**
    * Inserts a present player, atomically checking that the room is open and that no present
    * player of the room has the same name key (enforced by a unique index, so concurrent joins on
@@ -249,6 +251,15 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
         .where('state', '=', 'open')
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
+    },
+    async listOpenRoomCodes(hostUserId) {
+      const rows = await db
+        .selectFrom('rooms')
+        .select('code')
+        .where('host_user_id', '=', hostUserId)
+        .where('state', '=', 'open')
+        .execute();
+      return rows.map((row) => row.code);
     },
     async countOpenRooms(hostUserId) {
       const row = await db

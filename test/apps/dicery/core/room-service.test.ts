@@ -164,6 +164,8 @@ describe('RoomService', () => {
         joinedAt: T0 + 1000,
         leftAt: null,
         leftReason: null,
+        seatExpiresAt: null,
+        seatGeneration: 0,
       });
       const [stored] = await service.eventsAfter(room.code, 0);
       expect(published).toEqual([

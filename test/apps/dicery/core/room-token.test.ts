@@ -58,6 +58,7 @@ describe('room tokens', () => {
       playerId: 'player-1',
       roomCode: 'ABCDEFGH',
       expiresAt: T0 + 3600_000,
+      seatGeneration: 0,
     });
   });
 

@@ -1,0 +1,533 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { AuditEntry } from '../audit/audit-log.js';
+import type { Caller } from '../audit/record-committed.js';
+import { GatehouseError } from '../errors.js';
+import type { EventBus, GatehouseEvent } from '../events/event-bus.js';
+import type { CoreWarn } from '../events/redis-connections.js';
+import type { GatehouseTransaction } from '../gatehouse-transaction.js';
+import type { Mailer } from '../mail/mailer.js';
+import type { PasswordHasher } from '../passwords/password-hasher.js';
+import type { PasswordPolicy } from '../passwords/password-policy.js';
+import type { RevocationList } from '../sessions/revocation-list.js';
+import type { AccountTokenPurpose, AccountTokenStore } from '../storage/account-token-store.js';
+import type { LifecycleStores } from '../storage/lifecycle-stores.js';
+import { isUniqueViolation } from '../storage/open-database.js';
+import type { RevokedSession } from '../storage/session-store.js';
+import type { UserRecord, UserStore } from '../storage/user-store.js';
+import type { AccountService, Registration } from './account-service.js';
+import type { CounterStore } from './counter-store.js';
+import type { LoginThrottle } from './login-throttle.js';
+import { normalizeEmail } from './normalize-email.js';
+import type { SelfService } from './self-service.js';
+import { createStepUp, type SecondFactorStepUp, type StepUpProof } from './step-up.js';
+import { type AdminActor, assertMayManageUser } from './user-admin-service.js';
+
+/**
+ * Called inside the transaction that deletes an account, before the row goes: an app ends what
+ * the account owns (Dicery closes the rooms it hosts) in the same unit of work, and publishes with
+ * `tx.afterCommit`. Throwing aborts the deletion.
+ */
+export type AccountDeletingHook = (tx: GatehouseTransaction, userId: string) => Promise<void>;
+
+/** Outcome of {@link AccountLifecycle.register}: the new account, or `accepted` when nothing may be told. */
+export type LifecycleRegistration = { status: 'created'; user: UserRecord } | { status: 'accepted' };
+
+/**
+ * Email verification, password reset, email change and account deletion (issue 12). Every link
+ * holds a token of 256 random bits, stored only as its SHA-256, single use, expiring, and bound to
+ * its purpose and to the address it was mailed to. Mail is queued after the change committed
+ * and never delays or fails the request.
+ */
+export interface AccountLifecycle {
+  /**
+   * Signs up: with `REQUIRE_VERIFIED_EMAIL` off, as {@link SelfService.register} plus a
+   * verification mail; on, answers `accepted` whether or not the address has an account, and
+   * mails its owner instead of creating a second one (no account enumeration).
+   */
+  register(input: Registration, caller: Caller): Promise<LifecycleRegistration>;
+  /**
+   * Starts a password reset for `email` in the background and returns at once, before any
+   * lookup, so the answer (and its timing) is the same for every address. Beyond
+   * `ACCOUNT_MAILS_PER_HOUR` mails per address the request is silently dropped.
+   */
+  requestPasswordReset(email: string, caller: Caller): void;
+  /**
+   * Sets a new password with a reset token: ends every session of the account, clears its login
+   * lockout, confirms its address, and mails a notice. Second factors are left as they are: a
+   * reset never removes or bypasses one. Throws INVALID_LINK_TOKEN or WEAK_PASSWORD (the token
+   * then stays usable).
+   */
+  resetPassword(token: string, password: string, caller: Caller): Promise<void>;
+  /** Mails a verification link to the signed-in user's address (dropped beyond the per-address cap). */
+  requestVerification(userId: string, caller: Caller): Promise<void>;
+  /** Marks the address verified; throws INVALID_LINK_TOKEN. */
+  verifyEmail(token: string, caller: Caller): Promise<UserRecord>;
+  /**
+   * Asks to move the account to `newEmail` (the current password required, through the step-up
+   * check): a confirmation link to the new address, a notice to the current one. The address
+   * changes only on {@link AccountLifecycle.confirmEmailChange}. A taken address answers EMAIL_TAKEN, or
+   * (with `REQUIRE_VERIFIED_EMAIL`) the same as a free one, its owner being mailed instead.
+   */
+  requestEmailChange(
+    userId: string,
+    newEmail: string,
+    proof: StepUpProof,
+    sessionId: string,
+    caller: Caller,
+  ): Promise<UserRecord>;
+  /** Applies an email change; throws INVALID_LINK_TOKEN or EMAIL_TAKEN (taken since it was asked). */
+  confirmEmailChange(token: string, caller: Caller): Promise<UserRecord>;
+  /**
+   * Deletes the caller's own account (step-up check first): its sessions end, apps' hooks run in
+   * the same transaction (Dicery closes the rooms it hosts), audit rows keep the id but lose the
+   * IPs and user agents. Throws LAST_SUPER_ADMIN for the last active super admin.
+   */
+  deleteOwnAccount(userId: string, proof: StepUpProof, sessionId: string, caller: Caller): Promise<void>;
+  /** An admin re-sends the verification mail of an account they may manage. */
+  resendVerificationFor(actor: AdminActor, userId: string, caller: Caller): Promise<void>;
+  /** An admin mails a reset link to an account they may manage (the password stays until it is used). */
+  sendResetFor(actor: AdminActor, userId: string, caller: Caller): Promise<void>;
+  /** Adds a hook run when an account is deleted; returns its removal. */
+  onAccountDeleting(hook: AccountDeletingHook): () => void;
+  /** Resolves when background requests and queued mail are done (tests). */
+  idle(): Promise<void>;
+}
+
+/** Dependencies of {@link createAccountLifecycle}, wired in `createGatehouse`. */
+export interface AccountLifecycleDeps {
+  users: Pick<UserStore, 'findUserById' | 'findUserByEmailKey'>;
+  tokens: Pick<AccountTokenStore, 'findToken'>;
+  /**
+   * Runs a unit of work: `tx` is what an app's account-deleting hooks get (`Gatehouse.transaction`'s),
+   * `stores` are the core's stores over the same transaction.
+   */
+  transaction: <T>(work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>) => Promise<T>;
+  accounts: Pick<AccountService, 'verifyCurrentPassword'>;
+  /** Step-up for accounts with a second factor (see {@link createStepUp}); absent in unit tests. */
+  secondFactor?: SecondFactorStepUp | undefined;
+  selfService: Pick<SelfService, 'register'>;
+  hasher: Pick<PasswordHasher, 'hash' | 'verifyDummy'>;
+  passwordPolicy: PasswordPolicy;
+  throttle: Pick<LoginThrottle, 'clearAccount'>;
+  counters: Pick<CounterStore, 'increment'>;
+  revocations: Pick<RevocationList, 'add'>;
+  bus: Pick<EventBus, 'publish'>;
+  mailer: Mailer;
+  clock: () => number;
+  warn: CoreWarn;
+  settings: {
+    requireVerifiedEmail: boolean;
+    /** Seconds. */
+    emailVerificationTtl: number;
+    /** Seconds. */
+    passwordResetTtl: number;
+    accountMailsPerHour: number;
+  };
+}
+
+/** Most forgot-password look-ups running in the background at once; beyond it requests are dropped. */
+export const MAX_BACKGROUND_RESETS = 64;
+
+/** SHA-256 of a link token, as stored. */
+export function hashLinkToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+function invalidLink(): GatehouseError {
+  return new GatehouseError(
+    'INVALID_LINK_TOKEN',
+    'This link is invalid, used or expired; ask for a new one.',
+  );
+}
+
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+}
+
+/** Creates the {@link AccountLifecycle}. */
+export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifecycle {
+  const { users, mailer, clock, settings, warn } = deps;
+  const stepUp = createStepUp(deps.accounts, deps.secondFactor);
+  const hooks = new Set<AccountDeletingHook>();
+  const background = new Set<Promise<void>>();
+  const ttlMs = (purpose: AccountTokenPurpose) =>
+    (purpose === 'reset_password' ? settings.passwordResetTtl : settings.emailVerificationTtl) * 1000;
+  const hours = String(Math.round(settings.emailVerificationTtl / 360) / 10);
+
+  /**
+   * Counts one mail to `emailKey` this hour; false beyond the cap. Keyed by a digest, so the
+   * counter store never holds the address.
+   */
+  const mayMail = async (emailKey: string) => {
+    const window = await deps.counters.increment(`mail:address:${digest(emailKey)}`, 3600_000);
+    return window.count <= settings.accountMailsPerHour;
+  };
+
+  /** A fresh token for `user`, replacing their previous one of this purpose, in `tx`. */
+  const issue = async (
+    stores: LifecycleStores,
+    userId: string,
+    purpose: AccountTokenPurpose,
+    email: { display: string; key: string },
+  ) => {
+    // 256 bits from the CSPRNG (OWASP Forgot Password Cheat Sheet; the issue asks ≥ 128).
+    const token = randomBytes(32).toString('base64url');
+    const now = clock();
+    await stores.tokens.replaceToken({
+      tokenHash: hashLinkToken(token),
+      userId,
+      purpose,
+      emailKey: email.key,
+      email: email.display,
+      createdAt: now,
+      expiresAt: now + ttlMs(purpose),
+    });
+    return token;
+  };
+
+  /** After commit: this instance's revocation list, then the broadcasts (failures reported, not thrown). */
+  const announce = async (userId: string, revoked: readonly RevokedSession[]) => {
+    if (revoked.length > 0) deps.revocations.add(revoked);
+    const events: GatehouseEvent[] = [];
+    if (revoked.length > 0) events.push({ type: 'sessions_revoked', sessions: [...revoked] });
+    events.push({ type: 'user_changed', userId });
+    for (const event of events) {
+      try {
+        await deps.bus.publish(event);
+      } catch (error) {
+        warn(`Committed account change not broadcast (${event.type})`, {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+  };
+
+  const sendVerification = async (user: UserRecord, audit: AuditEntry | undefined) => {
+    if (!(await mayMail(user.emailKey))) return;
+    const token = await deps.transaction(async (tx, stores) => {
+      const value = await issue(stores, user.id, 'verify_email', {
+        display: user.email,
+        key: user.emailKey,
+      });
+      if (audit !== undefined) await tx.audit.record(audit);
+      return value;
+    });
+    mailer.send('verify_email', user.email, { link: mailer.link('verify-email', token), hours });
+  };
+
+  const sendReset = async (user: UserRecord, caller: Caller, actorId: string) => {
+    if (!(await mayMail(user.emailKey))) return;
+    const token = await deps.transaction(async (tx, stores) => {
+      const value = await issue(stores, user.id, 'reset_password', {
+        display: user.email,
+        key: user.emailKey,
+      });
+      await tx.audit.record({
+        event: 'password_reset_requested',
+        actorId,
+        targetId: user.id,
+        ...caller.client,
+      });
+      return value;
+    });
+    mailer.send('reset_password', user.email, {
+      link: mailer.link('reset-password', token),
+      minutes: String(Math.round(settings.passwordResetTtl / 60)),
+    });
+  };
+
+  /** Runs `task` detached from the request, bounded, its failure logged without its input. */
+  const detach = (name: string, task: () => Promise<void>) => {
+    if (background.size >= MAX_BACKGROUND_RESETS) {
+      warn(`${name}: too many running; request dropped`);
+      return;
+    }
+    const run = (async () => {
+      // The next turn at the earliest: nothing of it runs in the caller's.
+      await new Promise((resolve) => setImmediate(resolve));
+      await task();
+    })()
+      .catch((error: unknown) =>
+        warn(`${name} failed`, { error: error instanceof Error ? error.message : String(error) }),
+      )
+      .finally(() => background.delete(run));
+    background.add(run);
+  };
+
+  /** Consumes a link token in `tx` and returns it with its account, checked against the address it was sent to. */
+  const consume = async (stores: LifecycleStores, token: string, purpose: AccountTokenPurpose) => {
+    const record = await stores.tokens.consumeToken(hashLinkToken(token), purpose, clock());
+    if (record === undefined) throw invalidLink();
+    const user = await stores.users.findUserById(record.userId);
+    // Bound to the address: a link mailed to an address the account no longer has is dead
+    // (verify, reset), and an email change applies only from the address it was asked from.
+    if (user === undefined) throw invalidLink();
+    return { record, user };
+  };
+
+  return {
+    async register(input, caller) {
+      if (!settings.requireVerifiedEmail) {
+        const user = await deps.selfService.register(input, caller);
+        await sendVerification(user, undefined);
+        return { status: 'created', user };
+      }
+      try {
+        const user = await deps.selfService.register(input, caller);
+        await sendVerification(user, undefined);
+      } catch (error) {
+        if (!(error instanceof GatehouseError) || error.code !== 'EMAIL_TAKEN') throw error;
+        // The hash was computed before the insert failed: both paths cost the same.
+        const email = normalizeEmail(input.email);
+        const owner = email === undefined ? undefined : await users.findUserByEmailKey(email.key);
+        if (owner !== undefined && (await mayMail(owner.emailKey))) {
+          mailer.send('account_exists', owner.email, { link: mailer.link('forgot-password') });
+        }
+      }
+      return { status: 'accepted' };
+    },
+
+    requestPasswordReset(rawEmail, caller) {
+      detach('password reset request', async () => {
+        const email = normalizeEmail(rawEmail);
+        if (email === undefined) return;
+        const user = await users.findUserByEmailKey(email.key);
+        if (user === undefined || !user.isActive) return;
+        await sendReset(user, caller, user.id);
+      });
+    },
+
+    async resetPassword(token, rawPassword, caller) {
+      // Checked before any hash: a made-up token costs one indexed read.
+      const found = await deps.tokens.findToken(hashLinkToken(token), 'reset_password', clock());
+      if (found === undefined) throw invalidLink();
+      const owner = await users.findUserById(found.userId);
+      if (owner === undefined || owner.emailKey !== found.emailKey) throw invalidLink();
+      const check = deps.passwordPolicy.check(rawPassword, { email: owner.email });
+      if (!check.ok) {
+        throw new GatehouseError('WEAK_PASSWORD', check.reason, {
+          errors: [{ field: 'password', message: check.reason }],
+        });
+      }
+      const passwordHash = await deps.hasher.hash(check.password);
+      const { user, revoked } = await deps.transaction(async (tx, stores) => {
+        const { record, user } = await consume(stores, token, 'reset_password');
+        if (user.emailKey !== record.emailKey) throw invalidLink();
+        // Following the link proved the address, so it counts as verified.
+        const updated = await stores.users.updateUser(
+          user.id,
+          { passwordHash, emailVerified: true },
+          clock(),
+        );
+        if (updated === undefined) throw invalidLink();
+        // OWASP Forgot Password Cheat Sheet: end every session after a reset.
+        const ended = await stores.sessions.revokeUserSessions(user.id, clock());
+        await tx.audit.record({
+          event: 'password_reset',
+          actorId: user.id,
+          targetId: user.id,
+          ...caller.client,
+        });
+        return { user: updated, revoked: ended };
+      });
+      await announce(user.id, revoked);
+      // The lockout an attacker may have caused ends: the owner just proved the address.
+      await deps.throttle.clearAccount(user.emailKey).catch((error: unknown) =>
+        warn('login lockout not cleared after a reset', {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
+      mailer.send('password_changed', user.email, { when: new Date(clock()).toISOString() });
+    },
+
+    async requestVerification(userId, caller) {
+      const user = await users.findUserById(userId);
+      if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      if (user.emailVerified) return;
+      await sendVerification(user, {
+        event: 'verification_requested',
+        actorId: userId,
+        targetId: userId,
+        ...caller.client,
+      });
+    },
+
+    async verifyEmail(token, caller) {
+      const user = await deps.transaction(async (tx, stores) => {
+        const { record, user } = await consume(stores, token, 'verify_email');
+        if (user.emailKey !== record.emailKey) throw invalidLink();
+        const updated = await stores.users.updateUser(user.id, { emailVerified: true }, clock());
+        if (updated === undefined) throw invalidLink();
+        await tx.audit.record({
+          event: 'email_verified',
+          actorId: user.id,
+          targetId: user.id,
+          ...caller.client,
+        });
+        return updated;
+      });
+      await announce(user.id, []);
+      return user;
+    },
+
+    async requestEmailChange(userId, rawEmail, proof, sessionId, caller) {
+      const email = normalizeEmail(rawEmail);
+      if (email === undefined) {
+        throw new GatehouseError('VALIDATION_FAILED', 'email is not a valid address', {
+          errors: [{ field: 'email', message: 'must be a valid email address' }],
+        });
+      }
+      const user = await users.findUserById(userId);
+      if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      await stepUp.confirm(user, proof, sessionId);
+      if (email.key === user.emailKey) {
+        throw new GatehouseError('VALIDATION_FAILED', 'email is already your address', {
+          errors: [{ field: 'email', message: 'is already your address' }],
+        });
+      }
+      const taken = await users.findUserByEmailKey(email.key);
+      if (taken !== undefined) {
+        if (!settings.requireVerifiedEmail)
+          throw new GatehouseError('EMAIL_TAKEN', 'An account with this email already exists.');
+        if (await mayMail(taken.emailKey))
+          mailer.send('account_exists', taken.email, { link: mailer.link('forgot-password') });
+        return user;
+      }
+      if (!(await mayMail(email.key))) return user;
+      const token = await deps.transaction(async (tx, stores) => {
+        const value = await issue(stores, user.id, 'change_email', email);
+        await tx.audit.record({
+          event: 'email_change_requested',
+          actorId: userId,
+          targetId: userId,
+          ...caller.client,
+        });
+        return value;
+      });
+      mailer.send('confirm_email_change', email.display, {
+        link: mailer.link('confirm-email', token),
+        new_email: email.display,
+        hours,
+      });
+      mailer.send('email_change_requested', user.email, { new_email: email.display });
+      return user;
+    },
+
+    async confirmEmailChange(token, caller) {
+      const { before, after } = await deps
+        .transaction(async (tx, stores) => {
+          const { record, user } = await consume(stores, token, 'change_email');
+          const updated = await stores.users.updateUser(
+            user.id,
+            { email: record.email, emailKey: record.emailKey, emailVerified: true },
+            clock(),
+          );
+          if (updated === undefined) throw invalidLink();
+          // Links mailed to the old address die with it.
+          await stores.tokens.deleteUserTokens(user.id);
+          await tx.audit.record({
+            event: 'email_changed',
+            actorId: user.id,
+            targetId: user.id,
+            ...caller.client,
+          });
+          return { before: user, after: updated };
+        })
+        .catch((error: unknown) => {
+          // The unique index decides a race with a sign-up for the same address.
+          if (error instanceof GatehouseError) throw error;
+          if (isUniqueViolation(error))
+            throw new GatehouseError('EMAIL_TAKEN', 'An account with this email already exists.');
+          throw error;
+        });
+      await announce(after.id, []);
+      mailer.send('email_changed', before.email, { new_email: after.email });
+      return after;
+    },
+
+    async deleteOwnAccount(userId, proof, sessionId, _caller) {
+      const user = await users.findUserById(userId);
+      if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      await stepUp.confirm(user, proof, sessionId);
+      const revoked = await deps.transaction(async (tx, stores) => {
+        await stores.lockAccount(userId);
+        const current = await stores.users.findUserById(userId);
+        if (current === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+        if (
+          current.role === 'super_admin' &&
+          current.isActive &&
+          (await stores.users.countActiveSuperAdmins()) <= 1
+        ) {
+          throw new GatehouseError(
+            'LAST_SUPER_ADMIN',
+            'This is the last active super_admin: make another account super_admin first.',
+          );
+        }
+        for (const hook of hooks) await hook(tx, userId);
+        const ended = await stores.sessions.revokeUserSessions(userId, clock());
+        await stores.auditRetention.forgetPersonalData(userId);
+        await stores.users.deleteUser(userId);
+        // No IP, user agent or address: the row keeps only the id (GDPR art. 17 erasure).
+        await tx.audit.record({
+          event: 'user_deleted',
+          actorId: userId,
+          targetId: userId,
+          details: { self: true },
+        });
+        return ended;
+      });
+      await announce(userId, revoked);
+      mailer.send('account_deleted', user.email, { when: new Date(clock()).toISOString() });
+    },
+
+    async resendVerificationFor(actor, userId, caller) {
+      const target = await users.findUserById(userId);
+      if (target === undefined) {
+        assertMayManageUser(actor, { ...PLACEHOLDER_TARGET });
+        throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      }
+      assertMayManageUser(actor, target);
+      if (target.emailVerified) return;
+      await sendVerification(target, {
+        event: 'verification_requested',
+        actorId: actor.id,
+        targetId: userId,
+        ...caller.client,
+      });
+    },
+
+    async sendResetFor(actor, userId, caller) {
+      const target = await users.findUserById(userId);
+      if (target === undefined) {
+        assertMayManageUser(actor, { ...PLACEHOLDER_TARGET });
+        throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      }
+      assertMayManageUser(actor, target);
+      await sendReset(target, caller, actor.id);
+    },
+
+    onAccountDeleting(hook) {
+      hooks.add(hook);
+      return () => hooks.delete(hook);
+    },
+
+    async idle() {
+      while (background.size > 0) await Promise.all([...background]);
+      await mailer.idle();
+    },
+  };
+}
+
+/** Stands in for a missing account in the admin check, so "not found" is only told to admins. */
+const PLACEHOLDER_TARGET: UserRecord = {
+  id: '',
+  email: '',
+  emailKey: '',
+  fullName: null,
+  passwordHash: '',
+  role: 'user',
+  isActive: true,
+  emailVerified: false,
+  createdAt: 0,
+  updatedAt: 0,
+};

@@ -1,0 +1,280 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Type } from 'typebox';
+import type { GatehouseCore } from '../../gatehouse-core.js';
+import { addressBucket } from '../../lib/address-bucket.js';
+import { outboxDirectory, readOutbox } from '../../mail/outbox.js';
+import { callerOf } from '../caller.js';
+import type { CookiePolicy } from '../cookies.js';
+import { enforceRateLimit } from '../rate-limit.js';
+import { errorResponses, IdParam, NoBody, problemRef } from '../schemas.js';
+import { authOf } from './me-routes.js';
+
+/** A link token as mailed: 256 bits in base64url (43 characters); a little slack, nothing else. */
+const LinkToken = Type.String({
+  minLength: 20,
+  maxLength: 128,
+  pattern: '^[A-Za-z0-9_-]+$',
+  description: 'The `token` of the mailed link (`…#/reset-password?token=…`)',
+});
+const TokenBody = Type.Object({ token: LinkToken }, { additionalProperties: false });
+const Accepted = Type.Object(
+  { status: Type.Literal('accepted') },
+  { description: 'Taken in; what happens next arrives by mail, if anything' },
+);
+const ACCEPTED = { status: 'accepted' } as const;
+
+/**
+ * The account lifecycle routes (issue 12): email verification, password reset, email change
+ * confirmation, deleting one's account, the admins' resend/reset actions, and the opt-in outbox
+ * view. Each translates HTTP to one `gatehouse.lifecycle` call.
+ */
+export function registerLifecycleRoutes(
+  parent: FastifyInstance,
+  deps: { gatehouse: GatehouseCore; cookies: CookiePolicy },
+): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const { gatehouse, cookies } = deps;
+  const { lifecycle, config } = gatehouse;
+  const signedIn = app.auth.require({ scopes: ['me'] });
+  const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'] });
+
+  app.post(
+    '/auth/forgot-password',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Mail a password reset link',
+        description:
+          'Always 202, for every address, before anything is looked up: the look-up, the link and the mail happen ' +
+          'afterwards, so neither the answer nor its timing tells whether the address has an account. Beyond ' +
+          '`ACCOUNT_MAILS_PER_HOUR` mails per address the request is silently dropped (a per-address 429 would ' +
+          'reveal accounts and let anyone block a victim’s reset); per client IP, `FORGOT_PASSWORD_PER_IP_PER_HOUR` ' +
+          'requests, then 429. The link (valid `PASSWORD_RESET_TTL`, once) is built from `PUBLIC_URL` only.',
+        body: Type.Object(
+          { email: Type.String({ minLength: 1, maxLength: 320 }) },
+          { additionalProperties: false },
+        ),
+        response: { 202: Accepted, 400: problemRef, 429: problemRef },
+      },
+      // After the answer has gone out: nothing of the request's work can show in its answer.
+      onResponse: async (request, reply) => {
+        if (reply.statusCode === 202) lifecycle.requestPasswordReset(request.body.email, callerOf(request));
+      },
+    },
+    async (request, reply) => {
+      await enforceRateLimit(
+        gatehouse.counters,
+        {
+          key: `forgot:ip:${addressBucket(request.ip)}`,
+          max: config.forgotPasswordPerIpPerHour,
+          windowMs: 3600_000,
+          message: 'Too many reset requests from this address; try again later.',
+        },
+        gatehouse.clock,
+      );
+      return reply.code(202).send(ACCEPTED);
+    },
+  );
+
+  app.post(
+    '/auth/reset-password',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Choose a new password with a mailed link',
+        description:
+          'The link’s `token` (single use, expires after `PASSWORD_RESET_TTL`, at most 30 minutes) and the new ' +
+          '`password` (same policy as sign-up). Success ends every session of the account, clears its login ' +
+          'lockout and confirms its address; second factors stay in force. A used, expired or unknown token is ' +
+          '400 `INVALID_LINK_TOKEN`; a weak password is 400 `WEAK_PASSWORD` and leaves the link usable.',
+        body: Type.Object(
+          { token: LinkToken, password: Type.String({ maxLength: 4096 }) },
+          { additionalProperties: false },
+        ),
+        response: { 204: NoBody(), 400: problemRef },
+      },
+    },
+    async (request, reply) => {
+      await lifecycle.resetPassword(request.body.token, request.body.password, callerOf(request));
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/auth/verify/request',
+    {
+      preValidation: signedIn,
+      schema: {
+        tags: ['accounts'],
+        summary: 'Mail a link that confirms your address',
+        description:
+          'Sends a verification link (valid `EMAIL_VERIFICATION_TTL`, once) to your account’s address; nothing ' +
+          'when it is already verified, or beyond `ACCOUNT_MAILS_PER_HOUR` mails to it.',
+        response: { 202: Accepted, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await lifecycle.requestVerification(authOf(request).user.id, callerOf(request));
+      return reply.code(202).send(ACCEPTED);
+    },
+  );
+
+  app.post(
+    '/auth/verify',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Confirm your address with a mailed link',
+        description:
+          'The link’s `token`: single use, expiring, and only for the address it was mailed to (400 ' +
+          '`INVALID_LINK_TOKEN` otherwise).',
+        body: TokenBody,
+        response: { 204: NoBody(), 400: problemRef },
+      },
+    },
+    async (request, reply) => {
+      await lifecycle.verifyEmail(request.body.token, callerOf(request));
+      return reply.code(204).send();
+    },
+  );
+
+  app.post(
+    '/auth/email-change/confirm',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Confirm a new email address with the mailed link',
+        description:
+          'The `token` mailed to the new address by `PATCH /users/me` with `email`: the account’s address changes ' +
+          'now (and counts as verified), the previous address is told. 400 `INVALID_LINK_TOKEN` for a used, expired ' +
+          'or unknown token; 409 `EMAIL_TAKEN` when the address was taken meanwhile.',
+        body: TokenBody,
+        response: { 204: NoBody(), 400: problemRef, 409: problemRef },
+      },
+    },
+    async (request, reply) => {
+      await lifecycle.confirmEmailChange(request.body.token, callerOf(request));
+      return reply.code(204).send();
+    },
+  );
+
+  const clearSessionCookies = (reply: FastifyReply) => {
+    reply.clearCookie(cookies.sessionName, { ...cookies.httpOnly, maxAge: 0 });
+    reply.clearCookie(cookies.csrfTokenName, { ...cookies.readable, sameSite: 'strict', maxAge: 0 });
+  };
+
+  app.delete(
+    '/users/me',
+    {
+      preValidation: signedIn,
+      schema: {
+        tags: ['accounts'],
+        summary: 'Delete your account',
+        description:
+          'Needs `current_password` (guesses limited per session, then 429). Every session ends, rooms you host ' +
+          'close, audit entries keep your id but lose IPs and user agents, and a notice goes to your address. The ' +
+          'last active super_admin cannot delete their account (409 `LAST_SUPER_ADMIN`).',
+        body: Type.Object(
+          { current_password: Type.String({ maxLength: 4096 }) },
+          { additionalProperties: false },
+        ),
+        response: { 204: NoBody(), ...errorResponses, 409: problemRef, 429: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      await lifecycle.deleteOwnAccount(
+        auth.user.id,
+        { currentPassword: request.body.current_password },
+        auth.sessionId,
+        callerOf(request),
+      );
+      clearSessionCookies(reply);
+      return reply.code(204).send();
+    },
+  );
+
+  const IdParams = Type.Object({ id: IdParam('User id') });
+
+  app.post(
+    '/users/:id/verification',
+    {
+      preValidation: canWrite,
+      schema: {
+        tags: ['admin'],
+        summary: 'Re-send the verification mail of an account',
+        description:
+          'Same rules as changing the account (admins manage plain users). Nothing when already verified.',
+        params: IdParams,
+        response: { 202: Accepted, ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      await lifecycle.resendVerificationFor(authOf(request).user, request.params.id, callerOf(request));
+      return reply.code(202).send(ACCEPTED);
+    },
+  );
+
+  app.post(
+    '/users/:id/password-reset',
+    {
+      preValidation: canWrite,
+      schema: {
+        tags: ['admin'],
+        summary: 'Mail a password reset link to an account',
+        description:
+          'The owner gets a reset link; the password stays as it is until the link is used. Same rules as ' +
+          'changing the account.',
+        params: IdParams,
+        response: { 202: Accepted, ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      await lifecycle.sendResetFor(authOf(request).user, request.params.id, callerOf(request));
+      return reply.code(202).send(ACCEPTED);
+    },
+  );
+
+  // MAIL_OUTBOX_HTTP: off unless the operator turns it on, and then for super admins only.
+  if (config.mailOutboxHttp && gatehouse.mailer.transport === 'outbox') {
+    app.get(
+      '/admin/outbox',
+      {
+        preValidation: app.auth.require({ role: 'super_admin' }),
+        schema: {
+          tags: ['admin'],
+          summary: 'Read the mail outbox (MAIL_OUTBOX_HTTP)',
+          description:
+            'The newest messages written to `DATA_DIR/outbox` (no SMTP configured), newest first. Registered only ' +
+            'with `MAIL_OUTBOX_HTTP=true`; super_admin only. The messages hold live reset links: keep it off in ' +
+            'production.',
+          querystring: Type.Object(
+            { limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }) },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              items: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  from: Type.String(),
+                  to: Type.String(),
+                  subject: Type.String(),
+                  text: Type.String(),
+                  html: Type.String(),
+                  created_at: Type.String({ format: 'date-time' }),
+                }),
+              ),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (request, reply) => {
+        const items = await readOutbox(outboxDirectory(config.dataDir), request.query.limit);
+        return reply.header('cache-control', 'no-store').send({ items });
+      },
+    );
+  }
+}

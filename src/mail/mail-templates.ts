@@ -1,0 +1,177 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import type { MailMessage } from './mail-transport.js';
+
+/**
+ * Every message Gatehouse sends, and the values its template may use (`{{link}}`). `link` values
+ * are built by the mailer from `PUBLIC_URL` only, never from a request's `Host` header (no
+ * reset-link poisoning).
+ */
+export interface MailKinds {
+  /** Confirm the address of an account (`POST /auth/verify/request`, sign-up with REQUIRE_VERIFIED_EMAIL). */
+  verify_email: { link: string; hours: string };
+  /** A password reset link (`POST /auth/forgot-password`, or an admin's trigger). */
+  reset_password: { link: string; minutes: string };
+  /** Sent to the new address of an email change: following it makes the change. */
+  confirm_email_change: { link: string; new_email: string; hours: string };
+  /** Sent to the current address when an email change is asked for. */
+  email_change_requested: { new_email: string };
+  /** Sent to the previous address once the change took effect. */
+  email_changed: { new_email: string };
+  /** The password was changed or reset. */
+  password_changed: { when: string };
+  /** Someone tried to sign up (or move an account) to an address that already has an account. */
+  account_exists: { link: string };
+  /** A second factor was removed from the account (sent by the MFA module). */
+  second_factor_removed: { when: string };
+  /** The account was deleted. */
+  account_deleted: { when: string };
+}
+
+/** A kind of message (see {@link MailKinds}). */
+export type MailKind = keyof MailKinds;
+
+interface Template {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+const footer = 'If this was not you, you can ignore this message.';
+
+const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
+  verify_email: {
+    subject: 'Confirm your email address',
+    text:
+      'Confirm this address for your account by opening this link within {{hours}} hours:\n\n{{link}}\n\n' +
+      footer,
+    html:
+      '<p>Confirm this address for your account by opening this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my address</a></p><p>' +
+      footer +
+      '</p>',
+  },
+  reset_password: {
+    subject: 'Reset your password',
+    text: 'To choose a new password, open this link within {{minutes}} minutes:\n\n{{link}}\n\nIt works once. If you did not ask for it, ignore this message: your password stays as it is.',
+    html: '<p>To choose a new password, open this link within {{minutes}} minutes:</p><p><a href="{{link}}">Reset my password</a></p><p>It works once. If you did not ask for it, ignore this message: your password stays as it is.</p>',
+  },
+  confirm_email_change: {
+    subject: 'Confirm your new email address',
+    text:
+      'To make {{new_email}} the address of your account, open this link within {{hours}} hours:\n\n{{link}}\n\n' +
+      footer,
+    html:
+      '<p>To make {{new_email}} the address of your account, open this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my new address</a></p><p>' +
+      footer +
+      '</p>',
+  },
+  email_change_requested: {
+    subject: 'Your email address is about to change',
+    text: 'Someone signed in to your account asked to change its address to {{new_email}}. It changes only once that address confirms. If this was not you, change your password now.',
+    html: '<p>Someone signed in to your account asked to change its address to {{new_email}}. It changes only once that address confirms. If this was not you, change your password now.</p>',
+  },
+  email_changed: {
+    subject: 'Your email address was changed',
+    text: 'The address of your account is now {{new_email}}; this address no longer signs in. If this was not you, contact the administrator.',
+    html: '<p>The address of your account is now {{new_email}}; this address no longer signs in. If this was not you, contact the administrator.</p>',
+  },
+  password_changed: {
+    subject: 'Your password was changed',
+    text: 'The password of your account was changed at {{when}} and every session was ended. If this was not you, reset your password now.',
+    html: '<p>The password of your account was changed at {{when}} and every session was ended. If this was not you, reset your password now.</p>',
+  },
+  account_exists: {
+    subject: 'You already have an account',
+    text:
+      'Someone tried to create an account with this address, which already has one. If it was you, sign in, or reset your password here:\n\n{{link}}\n\n' +
+      footer,
+    html:
+      '<p>Someone tried to create an account with this address, which already has one. If it was you, sign in, or <a href="{{link}}">reset your password</a>.</p><p>' +
+      footer +
+      '</p>',
+  },
+  second_factor_removed: {
+    subject: 'A second factor was removed from your account',
+    text: 'A second factor was removed from your account at {{when}}. If this was not you, reset your password now.',
+    html: '<p>A second factor was removed from your account at {{when}}. If this was not you, reset your password now.</p>',
+  },
+  account_deleted: {
+    subject: 'Your account was deleted',
+    text: 'Your account was deleted at {{when}}. If this was not you, contact the administrator.',
+    html: '<p>Your account was deleted at {{when}}. If this was not you, contact the administrator.</p>',
+  },
+};
+
+/** The kinds, in a fixed order. */
+export const MAIL_KINDS = Object.keys(DEFAULT_TEMPLATES) as MailKind[];
+
+const PLACEHOLDER = /\{\{\s*([a-z_]+)\s*\}\}/g;
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+/** Renders messages from the built-in templates, or an operator's (`MAIL_TEMPLATES_DIR`). */
+export interface MailTemplates {
+  render<K extends MailKind>(kind: K, to: string, values: MailKinds[K]): MailMessage;
+}
+
+/** The placeholders a kind's template may use, from its default (which uses them all). */
+function allowedNames(kind: MailKind): Set<string> {
+  const { subject, text, html } = DEFAULT_TEMPLATES[kind];
+  return new Set([...`${subject}${text}${html}`.matchAll(PLACEHOLDER)].map((match) => match[1] ?? ''));
+}
+
+/**
+ * Loads the templates once, at start-up: for each kind, `<kind>.subject.txt`, `<kind>.txt` and
+ * `<kind>.html` in `dir` replace the built-in ones (each file on its own). A file that names a
+ * value its kind does not have fails start-up with a `ConfigError` naming it, rather than mailing
+ * a literal `{{typo}}`.
+ */
+export function loadMailTemplates(dir: string | undefined): MailTemplates {
+  const templates = { ...DEFAULT_TEMPLATES };
+  const problems: string[] = [];
+  if (dir !== undefined) {
+    if (!existsSync(dir)) problems.push(`MAIL_TEMPLATES_DIR: ${dir} does not exist`);
+    else {
+      for (const kind of MAIL_KINDS) {
+        const allowed = allowedNames(kind);
+        const read = (suffix: string, fallback: string) => {
+          const path = join(dir, `${kind}${suffix}`);
+          if (!existsSync(path)) return fallback;
+          const content = readFileSync(path, 'utf8');
+          for (const match of content.matchAll(PLACEHOLDER)) {
+            if (!allowed.has(match[1] ?? ''))
+              problems.push(
+                `MAIL_TEMPLATES_DIR: ${path} uses {{${match[1]}}}; ${kind} has ${[...allowed].join(', ') || 'none'}`,
+              );
+          }
+          return suffix === '.subject.txt' ? content.trim() : content;
+        };
+        const base = DEFAULT_TEMPLATES[kind];
+        templates[kind] = {
+          subject: read('.subject.txt', base.subject),
+          text: read('.txt', base.text),
+          html: read('.html', base.html),
+        };
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    render(kind, to, values) {
+      const template = templates[kind];
+      const lookup = values as unknown as Record<string, string>;
+      const fill = (source: string, encode: (value: string) => string) =>
+        source.replace(PLACEHOLDER, (_all, name: string) => encode(lookup[name] ?? ''));
+      return {
+        to,
+        // A header line: no line breaks from a value (header injection).
+        subject: fill(template.subject, (value) => value.replace(/[\r\n]+/g, ' ')),
+        text: fill(template.text, (value) => value),
+        html: fill(template.html, escapeHtml),
+      };
+    },
+  };
+}

@@ -1,0 +1,61 @@
+import { createTransport } from 'nodemailer';
+
+/** One rendered message, ready to send. */
+export interface MailMessage {
+  /** The recipient's address (one recipient per message: a notice never reveals another address). */
+  to: string;
+  subject: string;
+  /** Plain-text body. */
+  text: string;
+  /** HTML body (values already escaped by the template renderer). */
+  html: string;
+}
+
+/** Where messages go: an SMTP server, or the file outbox when none is configured. */
+export interface MailTransport {
+  /** `smtp` or `outbox`, for the start-up log line. */
+  readonly kind: 'smtp' | 'outbox';
+  /** Delivers one message; rejects on failure (the mailer retries with backoff). */
+  send(message: MailMessage): Promise<void>;
+  /** Closes pooled connections. */
+  close(): void;
+}
+
+/** Options of {@link createSmtpTransport}. */
+export interface SmtpTransportOptions {
+  /** `smtp://user:pass@host:587` or `smtps://host:465` (`SMTP_URL`). */
+  url: string;
+  /** `MAIL_FROM`. */
+  from: string;
+  /** Bound of each phase of one attempt: connect, greeting, and socket inactivity (`MAIL_SEND_TIMEOUT`). */
+  timeoutMs: number;
+}
+
+/**
+ * SMTP delivery with nodemailer. Every phase has a timeout, so a server that accepts the TCP
+ * connection and then hangs costs one attempt, not a stuck queue. File and URL access in message
+ * content are disabled: bodies come from our templates, never from paths or URLs to fetch.
+ */
+export function createSmtpTransport(options: SmtpTransportOptions): MailTransport {
+  const transporter = createTransport({
+    url: options.url,
+    connectionTimeout: options.timeoutMs,
+    greetingTimeout: options.timeoutMs,
+    socketTimeout: options.timeoutMs,
+  });
+  return {
+    kind: 'smtp',
+    async send(message) {
+      await transporter.sendMail({
+        from: options.from,
+        to: message.to,
+        subject: message.subject,
+        text: message.text,
+        html: message.html,
+        disableFileAccess: true,
+        disableUrlAccess: true,
+      });
+    },
+    close: () => transporter.close(),
+  };
+}

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Type } from 'typebox';
+import { Value } from 'typebox/value';
+import type { MailMessage, MailTransport } from './mail-transport.js';
+
+/** Most messages the outbox keeps; writing one more deletes the oldest (see {@link createOutboxTransport}). */
+export const OUTBOX_MAX_MESSAGES = 1000;
+
+/** A message as the outbox stores it. */
+export interface OutboxMessage extends MailMessage {
+  /** File name without extension: sortable by time, then random. */
+  id: string;
+  /** `MAIL_FROM`. */
+  from: string;
+  /** When it was written, ISO 8601. */
+  created_at: string;
+}
+
+const OutboxMessageSchema = Type.Object({
+  id: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  subject: Type.String(),
+  text: Type.String(),
+  html: Type.String(),
+  created_at: Type.String(),
+});
+
+/** `DATA_DIR/outbox`. */
+export function outboxDirectory(dataDir: string): string {
+  return join(dataDir, 'outbox');
+}
+
+/** Options of {@link createOutboxTransport}. */
+export interface OutboxOptions {
+  /** The folder (`DATA_DIR/outbox`), created 0700. */
+  dir: string;
+  from: string;
+  clock: () => number;
+  /** @default OUTBOX_MAX_MESSAGES */
+  maxMessages?: number;
+}
+
+/**
+ * The file outbox, for installations without SMTP: each message is one JSON file, created with
+ * mode 0600 in a 0700 folder, so only the operator's account can read the links in it. Bounded:
+ * beyond `maxMessages` files the oldest are deleted, so a flood of sign-ups cannot fill the disk.
+ */
+export function createOutboxTransport(options: OutboxOptions): MailTransport {
+  const maxMessages = options.maxMessages ?? OUTBOX_MAX_MESSAGES;
+  let ready: Promise<void> | undefined;
+  const prepare = async () => {
+    await mkdir(options.dir, { recursive: true, mode: 0o700 });
+    await chmod(options.dir, 0o700);
+  };
+  return {
+    kind: 'outbox',
+    async send(message) {
+      ready ??= prepare();
+      await ready;
+      const now = options.clock();
+      const id = `${String(now).padStart(15, '0')}-${randomUUID()}`;
+      const stored: OutboxMessage = {
+        id,
+        from: options.from,
+        ...message,
+        created_at: new Date(now).toISOString(),
+      };
+      // `wx`: never follows or overwrites an existing file; the mode applies at creation.
+      const file = await open(join(options.dir, `${id}.json`), 'wx', 0o600);
+      try {
+        await file.writeFile(`${JSON.stringify(stored, null, 2)}\n`);
+      } finally {
+        await file.close();
+      }
+      const names = (await readdir(options.dir)).filter((name) => name.endsWith('.json')).sort();
+      for (const name of names.slice(0, Math.max(0, names.length - maxMessages))) {
+        await rm(join(options.dir, name), { force: true });
+      }
+    },
+    close() {},
+  };
+}
+
+/**
+ * The newest `limit` messages of the outbox, newest first (for `MAIL_OUTBOX_HTTP` and tests). A
+ * file that is not a message we wrote is skipped.
+ */
+export async function readOutbox(dir: string, limit: number): Promise<OutboxMessage[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((name) => name.endsWith('.json'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const newest = names.sort().reverse().slice(0, limit);
+  const messages: OutboxMessage[] = [];
+  for (const name of newest) {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(join(dir, name), 'utf8'));
+      if (Value.Check(OutboxMessageSchema, parsed)) messages.push(parsed);
+    } catch {
+      // Deleted meanwhile (the bound) or not ours: skip it.
+    }
+  }
+  return messages;
+}

@@ -1,0 +1,91 @@
+import type { AccountService } from '../accounts/account-service.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import { GatehouseError } from '../errors.js';
+import { amrOf, type MfaService } from '../mfa/mfa-service.js';
+import type { SessionStore } from '../storage/session-store.js';
+import type { UserStore } from '../storage/user-store.js';
+
+/** What the client proves at `POST /auth/reauthenticate`. */
+export interface ReauthenticationRequest {
+  /** The account's password. */
+  currentPassword?: string | undefined;
+  /** A TOTP or recovery code, for accounts with a second factor. */
+  otp?: string | undefined;
+}
+
+/** Re-authentication of a signed-in session (step-up, RFC 9470). */
+export interface Reauthentication {
+  /**
+   * Checks the factors the account requires (its password; and a TOTP or recovery code when it has
+   * a second factor: every factor, as at login) and moves the session's `auth_time` to now.
+   * Throws INVALID_CURRENT_PASSWORD, INVALID_OTP, TOO_MANY_LOGIN_ATTEMPTS, SESSION_NOT_FOUND.
+   */
+  reauthenticate(
+    userId: string,
+    sessionId: string,
+    request: ReauthenticationRequest,
+    caller: Caller,
+  ): Promise<{ authTime: number; amr: string[] }>;
+}
+
+/** Dependencies of {@link createReauthentication}. */
+export interface ReauthenticationDeps {
+  accounts: Pick<AccountService, 'verifyCurrentPassword'>;
+  mfa: Pick<MfaService, 'isEnrolled' | 'verifyForSession'>;
+  users: Pick<UserStore, 'findUserById'>;
+  sessions: Pick<SessionStore, 'recordAuthentication'>;
+  audit: Pick<AuditLog, 'record'>;
+  clock: () => number;
+}
+
+/** Creates the {@link Reauthentication} service. */
+export function createReauthentication(deps: ReauthenticationDeps): Reauthentication {
+  return {
+    async reauthenticate(userId, sessionId, request, caller) {
+      const user = await deps.users.findUserById(userId);
+      if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      const enrolled = await deps.mfa.isEnrolled(userId);
+      // The code is asked first when one is due, and checked only after the password: a wrong
+      // password then spends no TOTP step.
+      if (enrolled && request.otp === undefined) {
+        throw new GatehouseError('INVALID_OTP', 'This account has a second factor: send otp too.', {
+          errors: [{ field: 'otp', message: 'is required for this account' }],
+        });
+      }
+      await deps.accounts.verifyCurrentPassword(user, request.currentPassword, sessionId);
+      let amr = ['pwd'];
+      if (enrolled) {
+        const check = await deps.mfa.verifyForSession(userId, sessionId, request.otp ?? '');
+        if (!check.ok) {
+          if (check.reason === 'throttled') {
+            throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
+              retryAfterSeconds: check.retryAfterSeconds,
+            });
+          }
+          throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
+            errors: [
+              {
+                field: 'otp',
+                message: 'must be the current code of your authenticator app or a recovery code',
+              },
+            ],
+          });
+        }
+        amr = amrOf(check.method);
+      }
+      const now = deps.clock();
+      if (!(await deps.sessions.recordAuthentication(sessionId, amr, now))) {
+        throw new GatehouseError('SESSION_NOT_FOUND', 'This session has ended; sign in again.');
+      }
+      await recordCommitted(deps.audit, caller, {
+        event: 'reauthenticated',
+        actorId: userId,
+        targetId: userId,
+        ...caller.client,
+        details: { session: sessionId, amr: amr.join(' ') },
+      });
+      return { authTime: now, amr };
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { AccountTokensTable, Schema } from './schema.js';
+
+/** What a mailed link is for; a token is good for its own purpose only. */
+export type AccountTokenPurpose = 'verify_email' | 'reset_password' | 'change_email';
+
+/** A stored link token (only its hash is stored). */
+export interface AccountTokenRecord {
+  tokenHash: string;
+  userId: string;
+  purpose: AccountTokenPurpose;
+  /** Normalized key of the address the link was mailed to. */
+  emailKey: string;
+  /** That address as typed (the new address, for `change_email`). */
+  email: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** Persistence of mailed link tokens (`account_tokens`, migration 010). */
+export interface AccountTokenStore {
+  /** Stores `token`, replacing the account's previous token of the same purpose (one live link each). */
+  replaceToken(token: AccountTokenRecord): Promise<void>;
+  /** The unexpired token with this hash and purpose, without using it up. */
+  findToken(
+    tokenHash: string,
+    purpose: AccountTokenPurpose,
+    now: number,
+  ): Promise<AccountTokenRecord | undefined>;
+  /**
+   * Deletes and returns the unexpired token with this hash and purpose: one statement, so of two
+   * concurrent uses exactly one gets it (single use).
+   */
+  consumeToken(
+    tokenHash: string,
+    purpose: AccountTokenPurpose,
+    now: number,
+  ): Promise<AccountTokenRecord | undefined>;
+  /** Deletes the account's tokens (of one purpose, or all). */
+  deleteUserTokens(userId: string, purpose?: AccountTokenPurpose): Promise<void>;
+  /** Deletes expired tokens (the hourly sweep); returns how many. */
+  deleteExpired(now: number): Promise<number>;
+}
+
+function toRecord(row: Selectable<AccountTokensTable>): AccountTokenRecord {
+  return {
+    tokenHash: row.token_hash,
+    userId: row.user_id,
+    purpose: row.purpose as AccountTokenPurpose,
+    emailKey: row.email_key,
+    email: row.email,
+    createdAt: Number(row.created_at),
+    expiresAt: Number(row.expires_at),
+  };
+}
+
+/** An {@link AccountTokenStore} over Kysely (the pool or a transaction). */
+export function createAccountTokenStore(db: Kysely<Schema>): AccountTokenStore {
+  return {
+    async replaceToken(token) {
+      await db
+        .deleteFrom('account_tokens')
+        .where('user_id', '=', token.userId)
+        .where('purpose', '=', token.purpose)
+        .execute();
+      await db
+        .insertInto('account_tokens')
+        .values({
+          token_hash: token.tokenHash,
+          user_id: token.userId,
+          purpose: token.purpose,
+          email_key: token.emailKey,
+          email: token.email,
+          created_at: token.createdAt,
+          expires_at: token.expiresAt,
+        })
+        .execute();
+    },
+    async findToken(tokenHash, purpose, now) {
+      const row = await db
+        .selectFrom('account_tokens')
+        .selectAll()
+        .where('token_hash', '=', tokenHash)
+        .where('purpose', '=', purpose)
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      return row && toRecord(row);
+    },
+    async consumeToken(tokenHash, purpose, now) {
+      const row = await db
+        .deleteFrom('account_tokens')
+        .where('token_hash', '=', tokenHash)
+        .where('purpose', '=', purpose)
+        .where('expires_at', '>', now)
+        .returningAll()
+        .executeTakeFirst();
+      return row && toRecord(row);
+    },
+    async deleteUserTokens(userId, purpose) {
+      let query = db.deleteFrom('account_tokens').where('user_id', '=', userId);
+      if (purpose !== undefined) query = query.where('purpose', '=', purpose);
+      await query.execute();
+    },
+    async deleteExpired(now) {
+      const result = await db.deleteFrom('account_tokens').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+  };
+}

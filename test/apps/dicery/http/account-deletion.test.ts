@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
+import { buildTestServer } from '../../../../src/testing.js';
+import { PASSWORD, signIn } from '../../../support/accounts.js';
+import { createRoom } from '../../../support/rooms.js';
+
+describe('deleting a host’s account (issue 12)', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({ roomsPerHourPerAccount: 1000, roomsPerHourPerIp: 1000 });
+  });
+  afterAll(async () => app.close());
+
+  it('closes the rooms the account hosts, in the deletion’s transaction, and tells open streams', async () => {
+    const host = await signIn(app);
+    const other = await signIn(app);
+    const rooms = [await createRoom(app, host), await createRoom(app, host)];
+    const kept = await createRoom(app, other);
+    const seen: RoomEvent[] = [];
+    const unsubscribes = rooms.map((room) =>
+      app.dicery.roomBus.subscribe(room.code, (event) => void seen.push(event)),
+    );
+    const response = await app.inject({
+      method: 'DELETE',
+      url: '/users/me',
+      headers: host.headers,
+      payload: { current_password: PASSWORD },
+    });
+    expect(response.statusCode).toBe(204);
+    for (const unsubscribe of unsubscribes) unsubscribe();
+    // Each hosted room got its last event, so its open streams ended.
+    expect(seen.map((event) => [event.room, event.type]).sort()).toEqual(
+      rooms.map((room) => [room.code, 'room_closed']).sort(),
+    );
+    for (const room of rooms) {
+      expect((await app.inject({ url: `/rooms/${room.code}`, headers: other.headers })).statusCode).toBe(404);
+    }
+    expect((await app.inject({ url: `/rooms/${kept.code}`, headers: other.headers })).statusCode).toBe(200);
+  });
+});

@@ -1,0 +1,457 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Role } from '../../src/accounts/roles.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
+import { buildTestServer, createTestClock } from '../../src/testing.js';
+import { bearer, createUser, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
+import { linkToken, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
+
+const NEW_PASSWORD = 'a brand new passphrase';
+
+/** Every message the server wrote to its outbox for `to`, oldest first, once background work is done. */
+async function mailsTo(app: FastifyInstance, to: string): Promise<OutboxMessage[]> {
+  await gatehouseCore(app.gatehouse).lifecycle.idle();
+  const all = await readOutbox(outboxDirectory(app.gatehouse.config.dataDir), 1000);
+  return all.filter((message) => message.to === to).reverse();
+}
+
+async function lastMail(app: FastifyInstance, to: string, subject: RegExp): Promise<OutboxMessage> {
+  const found = (await mailsTo(app, to)).filter((message) => subject.test(message.subject)).at(-1);
+  if (found === undefined) throw new Error(`no mail "${subject}" to ${to}`);
+  return found;
+}
+
+const post = (app: FastifyInstance, url: string, payload: object, headers: Record<string, string> = {}) =>
+  app.inject({ method: 'POST', url, payload, headers });
+
+async function user(app: FastifyInstance, role: Role = 'user') {
+  const created = await createUser(app, { role, email: uniqueEmail(role) });
+  const tokens = await login(app, created.email);
+  return { ...created, token: tokens.access_token };
+}
+
+describe('account lifecycle over HTTP (file outbox)', () => {
+  let app: FastifyInstance;
+  const queries: string[] = [];
+  /** For each forgot-password request: SQL statements run between its arrival and its reply. */
+  const queriesAtReply = new Map<string, number>();
+  beforeAll(async () => {
+    app = await buildTestServer(
+      {
+        publicUrl: 'https://auth.example.com',
+        registrationsPerHour: 1000,
+        forgotPasswordPerIpPerHour: 1000,
+        accountMailsPerHour: 3,
+        loginMaxFailuresPerAccount: 3,
+        loginMaxFailuresPerIp: 1000,
+        mailOutboxHttp: true,
+      },
+      { onQuery: (sql) => void queries.push(sql) },
+    );
+    const started = new WeakMap<object, number>();
+    app.addHook('onRequest', async (request) => {
+      started.set(request, queries.length);
+    });
+    app.addHook('onSend', async (request, reply) => {
+      if (request.url !== '/auth/forgot-password') return;
+      reply.header('x-probe', request.id);
+      queriesAtReply.set(request.id, queries.length - (started.get(request) ?? 0));
+    });
+  });
+  afterAll(async () => app.close());
+
+  it('forgot-password answers 202 before any storage call, the same for unknown addresses', async () => {
+    const known = await createUser(app, { email: uniqueEmail('forgot') });
+    const probe = async (email: string) => {
+      await gatehouseCore(app.gatehouse).lifecycle.idle();
+      const response = await app.inject({ method: 'POST', url: '/auth/forgot-password', payload: { email } });
+      return { response, queriesBeforeReply: queriesAtReply.get(response.headers['x-probe'] as string) };
+    };
+    const a = await probe(known.email);
+    const b = await probe(uniqueEmail('nobody'));
+    expect([a.response.statusCode, b.response.statusCode]).toEqual([202, 202]);
+    expect(a.response.body).toBe(b.response.body);
+    // Not one SQL statement between the request's arrival and its answer being sent.
+    expect([a.queriesBeforeReply, b.queriesBeforeReply]).toEqual([0, 0]);
+    // …and then the work happens in the background.
+    const mail = await lastMail(app, known.email, /Reset your password/);
+    expect(mail.text).toMatch(/^[\s\S]*https:\/\/auth\.example\.com\/#\/reset-password\?token=[\w-]{43}/);
+  });
+
+  it('never takes a link from the Host header', async () => {
+    const known = await createUser(app, { email: uniqueEmail('host') });
+    const response = await post(
+      app,
+      '/auth/forgot-password',
+      { email: known.email },
+      { host: 'evil.example', 'x-forwarded-host': 'evil.example' },
+    );
+    expect(response.statusCode).toBe(202);
+    const mail = await lastMail(app, known.email, /Reset/);
+    expect(mail.text + mail.html).not.toContain('evil.example');
+    expect(mail.text).toContain('https://auth.example.com/#/reset-password?token=');
+  });
+
+  it('drops mail beyond ACCOUNT_MAILS_PER_HOUR per address silently (still 202)', async () => {
+    const known = await createUser(app, { email: uniqueEmail('cap') });
+    for (let i = 0; i < 5; i += 1) {
+      expect((await post(app, '/auth/forgot-password', { email: known.email })).statusCode).toBe(202);
+    }
+    expect(await mailsTo(app, known.email)).toHaveLength(3);
+  });
+
+  it('resets the password: single use, ends every session, notifies, and logs in with the new one', async () => {
+    const owner = await user(app);
+    await post(app, '/auth/forgot-password', { email: owner.email });
+    const token = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    const weak = await post(app, '/auth/reset-password', { token, password: 'short' });
+    expect(weak.json()).toMatchObject({ code: 'WEAK_PASSWORD' });
+    const done = await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD });
+    expect(done.statusCode).toBe(204);
+    expect((await app.inject({ url: '/users/me', headers: bearer(owner.token) })).statusCode).toBe(401);
+    const again = await post(app, '/auth/reset-password', { token, password: `${NEW_PASSWORD} 2` });
+    expect(again.statusCode).toBe(400);
+    expect(again.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
+    expect(
+      (await postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD }))
+        .statusCode,
+    ).toBe(400);
+    const fresh = await login(app, owner.email, NEW_PASSWORD);
+    const me = await app.inject({ url: '/users/me', headers: bearer(fresh.access_token) });
+    expect(me.json()).toMatchObject({ email_verified: true });
+    expect((await lastMail(app, owner.email, /password was changed/)).text).not.toMatch(/token=/);
+  });
+
+  it('a reset clears the login lockout an attacker caused', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('locked') });
+    for (let i = 0; i < 3; i += 1) {
+      await postToken(app, { grant_type: 'password', username: owner.email, password: 'wrong wrong wrong' });
+    }
+    const locked = await postToken(app, {
+      grant_type: 'password',
+      username: owner.email,
+      password: PASSWORD,
+    });
+    expect(locked.statusCode).toBe(429);
+    await post(app, '/auth/forgot-password', { email: owner.email });
+    const token = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    expect((await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode).toBe(204);
+    expect((await login(app, owner.email, NEW_PASSWORD)).access_token).toEqual(expect.any(String));
+  });
+
+  it('refuses unknown, malformed and other-purpose tokens alike', async () => {
+    const owner = await user(app);
+    expect((await post(app, '/auth/verify/request', {}, bearer(owner.token))).statusCode).toBe(202);
+    const verifyToken = linkToken((await lastMail(app, owner.email, /Confirm your email/)).text);
+    // A verification token is no reset token.
+    const wrongPurpose = await post(app, '/auth/reset-password', {
+      token: verifyToken,
+      password: NEW_PASSWORD,
+    });
+    expect(wrongPurpose.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
+    const unknown = await post(app, '/auth/verify', { token: 'A'.repeat(43) });
+    expect(unknown.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
+    const malformed = await post(app, '/auth/verify', { token: '../etc/passwd' });
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    // Still usable for its own purpose, once.
+    expect((await post(app, '/auth/verify', { token: verifyToken })).statusCode).toBe(204);
+    expect((await post(app, '/auth/verify', { token: verifyToken })).json()).toMatchObject({
+      code: 'INVALID_LINK_TOKEN',
+    });
+    const me = await app.inject({ url: '/users/me', headers: bearer(owner.token) });
+    expect(me.json()).toMatchObject({ email_verified: true });
+  });
+
+  it('sign-up mails a verification link (REQUIRE_VERIFIED_EMAIL off: 201)', async () => {
+    const email = uniqueEmail('signup');
+    const response = await post(app, '/auth/register', { email, password: PASSWORD });
+    expect(response.statusCode).toBe(201);
+    expect(response.json()).toMatchObject({ email_verified: false });
+    const token = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token })).statusCode).toBe(204);
+  });
+
+  it('changes the email only once the new address confirms; the old one is told', async () => {
+    const owner = await user(app);
+    const newEmail = uniqueEmail('moved');
+    const wrong = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(owner.token),
+      payload: { email: newEmail, current_password: 'not my password at all' },
+    });
+    expect(wrong.json()).toMatchObject({ code: 'INVALID_CURRENT_PASSWORD' });
+    const asked = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(owner.token),
+      payload: { email: newEmail, current_password: PASSWORD },
+    });
+    expect(asked.statusCode).toBe(202);
+    expect(asked.json()).toMatchObject({ email: owner.email });
+    expect((await lastMail(app, owner.email, /about to change/)).text).toContain(newEmail);
+    const token = linkToken((await lastMail(app, newEmail, /Confirm your new email/)).text);
+    // Not yet changed.
+    expect((await login(app, owner.email)).access_token).toEqual(expect.any(String));
+    expect((await post(app, '/auth/email-change/confirm', { token })).statusCode).toBe(204);
+    expect((await post(app, '/auth/email-change/confirm', { token })).json()).toMatchObject({
+      code: 'INVALID_LINK_TOKEN',
+    });
+    expect(
+      (await postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD }))
+        .statusCode,
+    ).toBe(400);
+    const moved = await login(app, newEmail);
+    const me = await app.inject({ url: '/users/me', headers: bearer(moved.access_token) });
+    expect(me.json()).toMatchObject({ email: newEmail, email_verified: true });
+    expect((await lastMail(app, owner.email, /was changed/)).text).toContain(newEmail);
+  });
+
+  it('a verification link dies when the address changes (bound to the address)', async () => {
+    const owner = await user(app);
+    await post(app, '/auth/verify/request', {}, bearer(owner.token));
+    const verifyToken = linkToken((await lastMail(app, owner.email, /Confirm your email/)).text);
+    const newEmail = uniqueEmail('rebound');
+    await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(owner.token),
+      payload: { email: newEmail, current_password: PASSWORD },
+    });
+    const token = linkToken((await lastMail(app, newEmail, /Confirm your new email/)).text);
+    expect((await post(app, '/auth/email-change/confirm', { token })).statusCode).toBe(204);
+    expect((await post(app, '/auth/verify', { token: verifyToken })).json()).toMatchObject({
+      code: 'INVALID_LINK_TOKEN',
+    });
+  });
+
+  it('refuses changing to a taken address (409) and an email change mixed with other fields', async () => {
+    const owner = await user(app);
+    const other = await createUser(app, { email: uniqueEmail('taken') });
+    const taken = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(owner.token),
+      payload: { email: other.email.toUpperCase(), current_password: PASSWORD },
+    });
+    expect(taken.statusCode).toBe(409);
+    expect(taken.json()).toMatchObject({ code: 'EMAIL_TAKEN' });
+    const mixed = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(owner.token),
+      payload: { email: uniqueEmail('mixed'), full_name: 'X', current_password: PASSWORD },
+    });
+    expect(mixed.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'email' }] });
+  });
+
+  it('deletes one’s own account: password needed, sessions end, hooks run, audit keeps only the id', async () => {
+    const owner = await user(app);
+    const hooked: string[] = [];
+    const remove = app.gatehouse.onAccountDeleting(async (tx, userId) => {
+      hooked.push(userId);
+      await tx.audit.record({ event: 'logout', actorId: userId, targetId: userId, ip: '198.51.100.1' });
+    });
+    try {
+      const refused = await app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: bearer(owner.token),
+        payload: { current_password: 'definitely not it' },
+      });
+      expect(refused.json()).toMatchObject({ code: 'INVALID_CURRENT_PASSWORD' });
+      const done = await app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: bearer(owner.token),
+        payload: { current_password: PASSWORD },
+      });
+      expect(done.statusCode).toBe(204);
+    } finally {
+      remove();
+    }
+    expect(hooked).toEqual([owner.id]);
+    expect((await app.inject({ url: '/users/me', headers: bearer(owner.token) })).statusCode).toBe(401);
+    expect(await gatehouseCore(app.gatehouse).users.findUserById(owner.id)).toBeUndefined();
+    const { items } = await gatehouseCore(app.gatehouse).audit.list({
+      limit: 100,
+      offset: 0,
+      targetId: owner.id,
+    });
+    expect(items.length).toBeGreaterThan(1);
+    for (const row of items) expect([row.ip, row.userAgent]).toEqual([null, null]);
+    expect(items.map((row) => row.event)).toContain('user_deleted');
+    expect((await lastMail(app, owner.email, /deleted/)).subject).toBe('Your account was deleted');
+  });
+
+  it('a failing hook aborts the deletion', async () => {
+    const owner = await user(app);
+    const remove = app.gatehouse.onAccountDeleting(async () => {
+      throw new Error('app refuses');
+    });
+    try {
+      const response = await app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: bearer(owner.token),
+        payload: { current_password: PASSWORD },
+      });
+      expect(response.statusCode).toBe(500);
+      expect(response.body).not.toContain('app refuses\n    at');
+    } finally {
+      remove();
+    }
+    expect(await gatehouseCore(app.gatehouse).users.findUserById(owner.id)).toBeDefined();
+  });
+
+  it('admins resend verification and trigger a reset for accounts they manage, not above them', async () => {
+    const admin = await user(app, 'admin');
+    const target = await createUser(app, { email: uniqueEmail('managed') });
+    const boss = await createUser(app, { role: 'super_admin', email: uniqueEmail('boss') });
+    const resend = await post(app, `/users/${target.id}/verification`, {}, bearer(admin.token));
+    expect(resend.statusCode).toBe(202);
+    expect((await lastMail(app, target.email, /Confirm your email/)).text).toMatch(/verify-email\?token=/);
+    const reset = await post(app, `/users/${target.id}/password-reset`, {}, bearer(admin.token));
+    expect(reset.statusCode).toBe(202);
+    const token = linkToken((await lastMail(app, target.email, /Reset/)).text);
+    expect((await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode).toBe(204);
+    const above = await post(app, `/users/${boss.id}/password-reset`, {}, bearer(admin.token));
+    expect(above.json()).toMatchObject({ code: 'FORBIDDEN' });
+    const plain = await user(app);
+    const notAdmin = await post(app, `/users/${target.id}/password-reset`, {}, bearer(plain.token));
+    expect(notAdmin.statusCode).toBe(403);
+  });
+
+  it('shows the outbox over HTTP to super admins only (MAIL_OUTBOX_HTTP)', async () => {
+    const plain = await user(app);
+    const admin = await user(app, 'admin');
+    const root = await user(app, 'super_admin');
+    expect((await app.inject({ url: '/admin/outbox', headers: bearer(plain.token) })).statusCode).toBe(403);
+    expect((await app.inject({ url: '/admin/outbox', headers: bearer(admin.token) })).statusCode).toBe(403);
+    await post(app, '/auth/forgot-password', { email: root.email });
+    await gatehouseCore(app.gatehouse).lifecycle.idle();
+    const response = await app.inject({ url: '/admin/outbox?limit=5', headers: bearer(root.token) });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().items.length).toBeGreaterThan(0);
+  });
+});
+
+describe('account lifecycle, separate settings', () => {
+  it('keeps the outbox off HTTP by default', async () => {
+    const app = await buildTestServer();
+    try {
+      const root = await user(app, 'super_admin');
+      expect((await app.inject({ url: '/admin/outbox', headers: bearer(root.token) })).statusCode).toBe(404);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('limits forgot-password per client IP (429), not per address', async () => {
+    const app = await buildTestServer({ forgotPasswordPerIpPerHour: 2 });
+    try {
+      const ask = (remoteAddress: string) =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/forgot-password',
+          remoteAddress,
+          payload: { email: 'x@example.com' },
+        });
+      expect((await ask('203.0.113.5')).statusCode).toBe(202);
+      expect((await ask('203.0.113.5')).statusCode).toBe(202);
+      const third = await ask('203.0.113.5');
+      expect(third.statusCode).toBe(429);
+      expect(third.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+      expect((await ask('198.51.100.7')).statusCode).toBe(202);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('reset links expire after PASSWORD_RESET_TTL', async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer({ passwordResetTtl: 600 }, { clock, scheduler: clock });
+    try {
+      const owner = await createUser(app, { email: uniqueEmail('expiry') });
+      await post(app, '/auth/forgot-password', { email: owner.email });
+      const token = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+      clock.advance(601_000);
+      const late = await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD });
+      expect(late.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('REQUIRE_VERIFIED_EMAIL: sign-up answers 202 either way, logins wait for verification', async () => {
+    const app = await buildTestServer({ requireVerifiedEmail: true, registrationsPerHour: 1000 });
+    try {
+      const email = uniqueEmail('strict');
+      const first = await post(app, '/auth/register', { email, password: PASSWORD });
+      const second = await post(app, '/auth/register', { email, password: PASSWORD });
+      expect([first.statusCode, second.statusCode]).toEqual([202, 202]);
+      expect(first.body).toBe(second.body);
+      expect((await lastMail(app, email, /already have an account/)).text).toContain('#/forgot-password');
+      const refused = await postToken(app, { grant_type: 'password', username: email, password: PASSWORD });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({ error: 'invalid_grant', code: 'EMAIL_NOT_VERIFIED' });
+      const wrong = await postToken(app, {
+        grant_type: 'password',
+        username: email,
+        password: 'wrong password here',
+      });
+      expect(wrong.json().code).not.toBe('EMAIL_NOT_VERIFIED');
+      const token = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+      expect((await post(app, '/auth/verify', { token })).statusCode).toBe(204);
+      expect((await login(app, email)).access_token).toEqual(expect.any(String));
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('the last super admin cannot delete their own account', async () => {
+    const app = await buildTestServer();
+    try {
+      const root = await user(app, 'super_admin');
+      const response = await app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: bearer(root.token),
+        payload: { current_password: PASSWORD },
+      });
+      expect(response.statusCode).toBe(409);
+      expect(response.json()).toMatchObject({ code: 'LAST_SUPER_ADMIN' });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('account lifecycle through a real SMTP server', () => {
+  let sink: SmtpSink;
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+    app = await buildTestServer({ smtpUrl: sink.url, mailFrom: 'Gatehouse <gh@example.com>' });
+  });
+  afterAll(async () => {
+    await app.close();
+    await sink.close();
+  });
+
+  it('forgot → mail → reset → login', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('smtp') });
+    const before = sink.messages.length;
+    await post(app, '/auth/forgot-password', { email: owner.email });
+    const mail = await sink.waitFor(before + 1);
+    expect(mail.to && 'text' in mail.to ? mail.to.text : '').toContain(owner.email);
+    expect(mail.html).toContain('/#/reset-password?token=');
+    const token = linkToken(mail.text);
+    expect((await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode).toBe(204);
+    expect((await login(app, owner.email, NEW_PASSWORD)).access_token).toEqual(expect.any(String));
+    const notice = await sink.waitFor(before + 2);
+    expect(notice.subject).toBe('Your password was changed');
+  });
+});

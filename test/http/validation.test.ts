@@ -1,0 +1,63 @@
+import Fastify, { type FastifySchemaCompiler } from 'fastify';
+import { describe, expect, it } from 'vitest';
+import {
+  buildSerializerOnFirstUse,
+  compileOnFirstUse,
+  validatorCompiler,
+} from '../../src/http/validation.js';
+
+describe('validators compiled on first use', () => {
+  it('compiles a schema only when its route is first called, once, and validates like the eager compiler', async () => {
+    const compiled: string[] = [];
+    const counting: FastifySchemaCompiler<unknown> = (route) => {
+      compiled.push(`${route.method} ${route.url} ${route.httpPart}`);
+      return validatorCompiler(route);
+    };
+    const app = Fastify();
+    app.setValidatorCompiler(compileOnFirstUse(counting));
+    const body = {
+      type: 'object',
+      properties: { name: { type: 'string' } },
+      required: ['name'],
+      additionalProperties: false,
+    };
+    app.post('/used', { schema: { body } }, async (request) => request.body);
+    app.post('/unused', { schema: { body } }, async (request) => request.body);
+    await app.ready();
+    expect(compiled).toEqual([]);
+    try {
+      const ok = await app.inject({ method: 'POST', url: '/used', payload: { name: 'a' } });
+      expect(ok.statusCode).toBe(200);
+      const bad = await app.inject({ method: 'POST', url: '/used', payload: { name: 'a', role: 'admin' } });
+      expect(bad.statusCode).toBe(400);
+      // Ajv's errors reach Fastify through the wrapper (the message names the unknown field).
+      expect(bad.json().message).toMatch(/additional properties/);
+      const missing = await app.inject({ method: 'POST', url: '/used', payload: {} });
+      expect(missing.statusCode).toBe(400);
+      expect(compiled).toEqual(['POST /used body']);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('serializers compiled on first use', () => {
+  it('serializes with the shared schemas like the default, and drops fields the schema lacks', async () => {
+    const app = Fastify({
+      schemaController: { compilersFactory: { buildSerializer: buildSerializerOnFirstUse } },
+    });
+    app.addSchema({ $id: 'Thing', type: 'object', properties: { name: { type: 'string' } } });
+    app.get('/thing', { schema: { response: { 200: { $ref: 'Thing#' } } } }, async () => ({
+      name: 'a',
+      secret: 'never sent',
+    }));
+    try {
+      const first = await app.inject({ method: 'GET', url: '/thing' });
+      const second = await app.inject({ method: 'GET', url: '/thing' });
+      expect(first.body).toBe('{"name":"a"}');
+      expect(second.body).toBe(first.body);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -1,0 +1,167 @@
+import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { loadMailTemplates } from '../../src/mail/mail-templates.js';
+import { createSmtpTransport, type MailMessage, type MailTransport } from '../../src/mail/mail-transport.js';
+import { createMailer } from '../../src/mail/mailer.js';
+import { createOutboxTransport, readOutbox } from '../../src/mail/outbox.js';
+import { createTestClock } from '../../src/testing.js';
+import { type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
+const templates = loadMailTemplates(undefined);
+
+function mailerOver(transport: MailTransport, overrides: { maxQueued?: number; warnings?: string[] } = {}) {
+  const clock = createTestClock();
+  const warnings = overrides.warnings ?? [];
+  const mailer = createMailer({
+    transport,
+    templates,
+    publicUrl: 'https://auth.example.com',
+    maxQueued: overrides.maxQueued ?? 10,
+    scheduler: clock,
+    warn: (message, detail) => void warnings.push(`${message} ${JSON.stringify(detail ?? {})}`),
+  });
+  return { mailer, clock, warnings };
+}
+
+describe('SMTP delivery (a real SMTP server)', () => {
+  let sink: SmtpSink;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+  });
+  afterAll(async () => sink.close());
+
+  it('sends plain-text and HTML bodies with the link from PUBLIC_URL', async () => {
+    const transport = createSmtpTransport({
+      url: sink.url,
+      from: 'Gatehouse <gh@example.com>',
+      timeoutMs: 5000,
+    });
+    const { mailer } = mailerOver(transport);
+    const before = sink.messages.length;
+    const link = mailer.link('reset-password', 'tok_123-abc');
+    expect(link).toBe('https://auth.example.com/#/reset-password?token=tok_123-abc');
+    expect(mailer.send('reset_password', 'ada@example.com', { link, minutes: '30' })).toBe(true);
+    const mail = await sink.waitFor(before + 1);
+    expect(mail.subject).toBe('Reset your password');
+    expect(mail.from?.text).toContain('gh@example.com');
+    expect(mail.text).toContain(link);
+    expect(mail.html).toContain(`href="${link}"`);
+    await mailer.idle();
+    mailer.close();
+  });
+
+  it('retries a refused delivery with backoff, without logging the link', async () => {
+    const transport = createSmtpTransport({ url: sink.url, from: 'gh@example.com', timeoutMs: 5000 });
+    const { mailer, clock, warnings } = mailerOver(transport);
+    const before = sink.messages.length;
+    sink.failNext(1);
+    mailer.send('verify_email', 'bob@example.com', {
+      link: mailer.link('verify-email', 'SECRETTOKEN123456789'),
+      hours: '24',
+    });
+    // The first attempt fails and a retry waits on the (test) clock.
+    while (warnings.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(warnings[0]).toMatch(/retrying/);
+    expect(warnings.join('\n')).not.toContain('SECRETTOKEN');
+    expect(mailer.pending()).toBe(1);
+    clock.advance(2_000);
+    const mail = await sink.waitFor(before + 1);
+    expect(mail.text).toContain('SECRETTOKEN123456789');
+    await mailer.idle();
+    mailer.close();
+  });
+
+  it('gives up on an unreachable server after the retries, never blocking the sender', async () => {
+    // A port nobody listens on: connection refused at once.
+    const transport = createSmtpTransport({
+      url: 'smtp://127.0.0.1:1',
+      from: 'gh@example.com',
+      timeoutMs: 500,
+    });
+    const { mailer, clock, warnings } = mailerOver(transport);
+    expect(mailer.send('password_changed', 'c@example.com', { when: 'now' })).toBe(true);
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      while (warnings.length <= attempt) await new Promise((resolve) => setTimeout(resolve, 5));
+      clock.advance(300_000);
+    }
+    await mailer.idle();
+    expect(warnings.at(-1)).toMatch(/dropped/);
+    expect(mailer.pending()).toBe(0);
+    mailer.close();
+  });
+});
+
+describe('the file outbox', () => {
+  it('writes each message as a 0600 file in a 0700 folder', async () => {
+    const dir = join(tempDir('gh-outbox-'), 'outbox');
+    const clock = createTestClock();
+    const transport = createOutboxTransport({ dir, from: 'gh@example.com', clock });
+    const message: MailMessage = { to: 'd@example.com', subject: 'Hi', text: 'text', html: '<p>html</p>' };
+    await transport.send(message);
+    const files = readdirSync(dir);
+    expect(files).toHaveLength(1);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, files[0] as string)).mode & 0o777).toBe(0o600);
+    const [stored] = await readOutbox(dir, 10);
+    expect(stored).toMatchObject({ ...message, from: 'gh@example.com' });
+  });
+
+  it('keeps at most maxMessages files, dropping the oldest', async () => {
+    const dir = join(tempDir('gh-outbox-'), 'outbox');
+    const clock = createTestClock();
+    const transport = createOutboxTransport({ dir, from: 'gh@example.com', clock, maxMessages: 3 });
+    for (let i = 0; i < 5; i += 1) {
+      clock.advance(1);
+      await transport.send({ to: 'e@example.com', subject: `n${i}`, text: '', html: '' });
+    }
+    expect(readdirSync(dir)).toHaveLength(3);
+    expect((await readOutbox(dir, 10)).map((m) => m.subject)).toEqual(['n4', 'n3', 'n2']);
+  });
+
+  it('reads nothing from a missing folder and skips files that are not messages', async () => {
+    const dir = tempDir('gh-outbox-');
+    expect(await readOutbox(join(dir, 'none'), 10)).toEqual([]);
+    writeFileSync(join(dir, 'junk.json'), '{"not":"a message"}');
+    expect(await readOutbox(dir, 10)).toEqual([]);
+  });
+});
+
+describe('the queue', () => {
+  it('is bounded: beyond MAIL_QUEUE_MAX a message is dropped with a warning', async () => {
+    const never: MailTransport = { kind: 'outbox', send: () => new Promise(() => {}), close() {} };
+    const { mailer, warnings } = mailerOver(never, { maxQueued: 2 });
+    expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(true);
+    expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(true);
+    expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(false);
+    expect(warnings.join()).toMatch(/queue full/);
+    mailer.close();
+  });
+});
+
+describe('templates', () => {
+  it('escapes values in HTML and keeps line breaks out of the subject', () => {
+    const message = templates.render('email_changed', 'g@example.com', { new_email: '<b>x</b>@example.com' });
+    expect(message.html).toContain('&#60;b&#62;x&#60;/b&#62;@example.com');
+    expect(message.text).toContain('<b>x</b>@example.com');
+  });
+
+  it('takes an operator override file by file, and refuses an unknown placeholder', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-templates-'));
+    writeFileSync(join(dir, 'reset_password.subject.txt'), 'Nouveau mot de passe\n');
+    writeFileSync(join(dir, 'reset_password.txt'), 'Lien : {{link}} ({{minutes}} min)');
+    const custom = loadMailTemplates(dir).render('reset_password', 'h@example.com', {
+      link: 'L',
+      minutes: '30',
+    });
+    expect(custom).toMatchObject({ subject: 'Nouveau mot de passe', text: 'Lien : L (30 min)' });
+    expect(custom.html).toContain('Reset my password'); // no .html override: the built-in one
+    writeFileSync(join(dir, 'verify_email.txt'), 'Hello {{name}}');
+    expect(() => loadMailTemplates(dir)).toThrow(ConfigError);
+    expect(() => loadMailTemplates(join(dir, 'missing'))).toThrow(/MAIL_TEMPLATES_DIR/);
+  });
+});

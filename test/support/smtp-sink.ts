@@ -1,0 +1,70 @@
+import type { AddressInfo } from 'node:net';
+import { type ParsedMail, simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+/** A real SMTP server on a free port that keeps every message it receives, parsed. */
+export interface SmtpSink {
+  /** `smtp://127.0.0.1:<port>` */
+  url: string;
+  messages: ParsedMail[];
+  /** Resolves with the `count`-th message once it has arrived. */
+  waitFor(count: number): Promise<ParsedMail>;
+  /** Refuse the next `n` messages with a 451 (temporary failure). */
+  failNext(n: number): void;
+  close(): Promise<void>;
+}
+
+/** Starts an {@link SmtpSink} (plain SMTP, no STARTTLS, any or no credentials). */
+export async function startSmtpSink(): Promise<SmtpSink> {
+  const messages: ParsedMail[] = [];
+  const waiters: { count: number; resolve: (mail: ParsedMail) => void }[] = [];
+  let failures = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _session, callback) {
+      if (failures > 0) {
+        failures -= 1;
+        stream.resume();
+        stream.on('end', () => {
+          const error = Object.assign(new Error('try again later'), { responseCode: 451 });
+          callback(error);
+        });
+        return;
+      }
+      simpleParser(stream)
+        .then((mail) => {
+          messages.push(mail);
+          for (const waiter of waiters.filter((w) => w.count <= messages.length)) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve(messages[waiter.count - 1] as ParsedMail);
+          }
+          callback();
+        })
+        .catch((error: Error) => callback(error));
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.server.address() as AddressInfo;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    waitFor(count) {
+      const ready = messages[count - 1];
+      if (ready !== undefined) return Promise.resolve(ready);
+      return new Promise((resolve) => waiters.push({ count, resolve }));
+    },
+    failNext(n) {
+      failures = n;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The token of the first Gatehouse link (`#/page?token=…`) in `text`. */
+export function linkToken(text: string | undefined): string {
+  const match = /[#]\/[a-z-]+\?token=([A-Za-z0-9_-]+)/.exec(text ?? '');
+  if (match?.[1] === undefined) throw new Error(`no link token in: ${text}`);
+  return match[1];
+}
