@@ -433,8 +433,6 @@ export async function createGatehouseCore(
             from: config.mailFrom,
             timeoutMs: config.mailSendTimeoutMs,
           });
-    if (transport.kind === 'outbox')
-      warn(`no SMTP_URL: mail is written to ${outboxDirectory(config.dataDir)} (mode 0600), not sent`);
     mailer = createMailer({
       transport,
       templates: loadMailTemplates(config.mailTemplatesDir),

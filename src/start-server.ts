@@ -6,6 +6,7 @@ import { GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
+import { outboxDirectory } from './mail/outbox.js';
 import { type BuildServerOptions, buildServer, REFERENCE_APP_MIGRATIONS } from './server.js';
 
 /** Options of {@link startServer}. */
@@ -140,6 +141,12 @@ export async function startServer(
     });
     await app.ready();
     current = app.routing;
+    // Said once, by the server only (not by one-shot CLI commands): mail does not leave the machine.
+    if (config.smtpUrl === undefined) {
+      shell.log.warn(
+        `no SMTP_URL: mail is written to ${outboxDirectory(config.dataDir)} (mode 0600), not sent`,
+      );
+    }
     shell.log.info(`Gatehouse is ready: http://${shownHost}:${port}/ (API docs at /docs)`);
     return app;
   })();

@@ -194,15 +194,18 @@ describe('Dicery in the browser', () => {
       .getByTestId('kick-button')
       .click();
     await eventually(() => bob.getByTestId('status-message').textContent()).toBe(
-      'You were removed from this room by the host.',
+      'The host removed you from this room.',
     );
     expect(await bob.getByTestId('roll-form').count()).toBe(0);
     await eventually(() => playerNames(alice)).toEqual(['Alice']);
     await eventually(() => playerNames(host)).toEqual(['Alice']);
 
-    // His room cookie no longer lets him in: reloading offers to join again.
+    // A kick sticks to his seat: reloading does not let him back in, and says why.
     await bob.reload();
-    await bob.getByTestId('join-form').waitFor();
+    await eventually(() => bob.getByTestId('status-message').textContent()).toBe(
+      'The host removed you from this room.',
+    );
+    expect(await bob.getByTestId('roll-form').count()).toBe(0);
 
     // --- The host closes the room; the players still in it are told. -------------------------
     await host.getByTestId('close-room-button').click();
