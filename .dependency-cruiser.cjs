@@ -42,6 +42,21 @@ module.exports = {
       },
     },
     {
+      name: 'core-internals',
+      comment:
+        'The core behind the Gatehouse facade (src/gatehouse-core.ts: database, stores, caches, keyring) is for the composition root, the adapter and the reference server only; no public entry re-exports it.',
+      severity: 'error',
+      from: {
+        path: '^src/',
+        pathNot: [
+          '^src/gatehouse\\.ts$',
+          '^src/http/(?!index\\.ts$)',
+          '^src/(server|start-server|cli)\\.ts$',
+        ],
+      },
+      to: { path: '^src/gatehouse-core\\.ts$' },
+    },
+    {
       name: 'sql-in-storage-only',
       comment: 'Query building (kysely) only in storage/ folders (core and apps); types are fine anywhere.',
       severity: 'error',

@@ -25,7 +25,7 @@ const logging =
     : { logger: false };
 const app = await buildServer(config, { ...logging, webUi: false });
 const password = 'correct horse battery';
-const user = await app.gatehouse.accounts.register({ email: 'bench@example.com', password });
+const user = await app.gatehouse.users.register({ email: 'bench@example.com', password });
 
 // The twin: the same handler (synchronous, like /users/me's) and response schema, minus the guard.
 app.get('/bench/users/me-unguarded', { schema: { response: { 200: { $ref: 'PublicUser#' } } } }, () =>

@@ -50,7 +50,7 @@ async function runServer() {
   });
   const app = await buildServer(config, { logger: false, webUi: false });
   const password = 'correct horse battery';
-  const user = await app.gatehouse.accounts.register({ email: 'host@example.com', password });
+  const user = await app.gatehouse.users.register({ email: 'host@example.com', password });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${app.server.address().port}`;
   const tokenResponse = await fetch(`${url}/token`, {

@@ -360,7 +360,7 @@ async function createUser(args: string[]): Promise<void> {
     throw await databaseFailure(config, error);
   });
   try {
-    const user = await gatehouse.accounts.register({
+    const user = await gatehouse.users.register({
       email: values.email,
       password,
       fullName: values.name,
@@ -391,7 +391,7 @@ async function rotateKeys(args: string[]): Promise<void> {
       'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256: under HS256 set a new SECRET_KEY and the old one as SECRET_KEY_PREVIOUS',
     );
   }
-  const { createGatehouse } = await import('./gatehouse.js');
+  const { createGatehouseCore } = await import('./gatehouse.js');
   const { KEY_RELOAD_INTERVAL_SECONDS, retiredKeyRetentionSeconds } = await import('./tokens/keyring.js');
   const { revokeSigningKey, rotateSigningKeys } = await import('./tokens/rotate-keys.js');
   const { SigningKeyError } = await import('./tokens/signing-key-error.js');
@@ -403,7 +403,7 @@ async function rotateKeys(args: string[]): Promise<void> {
       : databaseFailure(config, error);
   // The core's start-up provisions the key set first (imports DATA_DIR/signing-keys.json once),
   // so a rotation run before any server started on this database still builds on the old keys.
-  const gatehouse = await createGatehouse(config).catch(async (error: unknown) => {
+  const gatehouse = await createGatehouseCore(config).catch(async (error: unknown) => {
     throw await keyFailure(error);
   });
   try {
@@ -509,9 +509,9 @@ async function withClients(
   ) => Promise<void>,
 ): Promise<void> {
   const { config } = settings();
-  const { createGatehouse } = await import('./gatehouse.js');
+  const { createGatehouseCore } = await import('./gatehouse.js');
   const { clientView } = await import('./oauth/client-view.js');
-  const gatehouse = await createGatehouse(config).catch(async (error: unknown) => {
+  const gatehouse = await createGatehouseCore(config).catch(async (error: unknown) => {
     throw await databaseFailure(config, error);
   });
   try {
@@ -607,9 +607,9 @@ async function importUsers(args: string[]): Promise<void> {
     );
   }
   const { config } = settings();
-  const { createGatehouse } = await import('./gatehouse.js');
+  const { createGatehouseCore } = await import('./gatehouse.js');
   const { createProgressLine } = await import('./lib/progress-line.js');
-  const gatehouse = await createGatehouse(config).catch(async (error: unknown) => {
+  const gatehouse = await createGatehouseCore(config).catch(async (error: unknown) => {
     throw await databaseFailure(config, error);
   });
   const input = createReadStream(file);

@@ -5,7 +5,9 @@
  *   `withParties`), with `Database.transaction`; the stores it needs are built over that `trx`
  *   (`createAuditStore(trx)`, `createSessionStore(trx)`), so the change, its audit rows, and the
  *   sessions it ends commit together or not at all. SQL stays in `storage/` folders.
- * - Apps (Dicery) build their stores over `tx.db` the same way, and publish with `tx.afterCommit`.
+ * - Apps (Dicery) build their stores over `tx.appDatabase<TheirTables>()` the same way (a handle
+ *   typed with their own tables only: the core's tables change through the core's operations), and
+ *   publish with `tx.afterCommit`.
  * - Nothing but SQL runs inside: password hashing happens before, broadcasts (Redis, the in-memory
  *   buses) after the commit, and a broadcast that fails after a commit is reported, never turned
  *   into an error for a change that has happened (other instances catch up from the database).
@@ -28,15 +30,11 @@ import type { Schema } from './storage/schema.js';
  */
 export interface GatehouseTransaction {
   /**
-   * The Kysely transaction. For the app's own tables, widen its type with
-   * `tx.db.withTables<MyTables>()`. Only use this (and the operations below) until `work`
-   * returns: on SQLite the transaction holds the only connection, so a query through the
-   * core's usual handles would wait for it forever.
-   */
-  readonly db: Transaction<Schema>;
-  /**
-   * The same transaction typed with the app's own tables only (see `Gatehouse.appDatabase`):
-   * `createMyStore(tx.appDatabase<MyTables>())`.
+   * The transaction, typed with the app's own tables only (see `Gatehouse.appDatabase`):
+   * `createMyStore(tx.appDatabase<MyTables>())`. The core's tables are not in its type (issue 16):
+   * change them through the core's operations. Only use it (and the operations below) until
+   * `work` returns: on SQLite the transaction holds the only connection, so a query through
+   * `gatehouse.appDatabase()` inside `work` would wait for it forever.
    */
   appDatabase<Tables extends Record<keyof Tables, object>>(): Kysely<Tables>;
   /** The audit log, writing in this transaction. */
@@ -74,9 +72,23 @@ function warnAfterCommitError(error: unknown): void {
  * after-commit callbacks. Resolves with what `work` resolved with; rejects (having rolled back,
  * and run no callback) when `work` or the commit fails.
  */
-export async function runGatehouseTransaction<T>(
+export function runGatehouseTransaction<T>(
   deps: GatehouseTransactionDeps,
   work: (tx: GatehouseTransaction) => Promise<T>,
+): Promise<T> {
+  // The app's callback gets the app-scoped `tx` only, never the core's typed transaction.
+  return runCoreTransaction(deps, (tx) => work(tx));
+}
+
+/**
+ * {@link runGatehouseTransaction} for the core's own services (the account lifecycle): `work`
+ * also gets the Kysely transaction typed with the core's tables, to build the core's stores over
+ * it, so an app's account-deleting hooks (`tx`) and the core's writes share one transaction.
+ * Internal: apps only ever see `tx` (issue 16).
+ */
+export async function runCoreTransaction<T>(
+  deps: GatehouseTransactionDeps,
+  work: (tx: GatehouseTransaction, trx: Transaction<Schema>) => Promise<T>,
 ): Promise<T> {
   const onError = deps.onAfterCommitError ?? warnAfterCommitError;
   const callbacks: (() => void | Promise<void>)[] = [];
@@ -89,12 +101,11 @@ export async function runGatehouseTransaction<T>(
   try {
     result = await deps.database.transaction(async (trx) => {
       const tx: GatehouseTransaction = {
-        db: trx,
         appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(trx),
         audit: createAuditLog(createAuditStore(trx), deps.clock, createAuditRetentionStore(trx)),
         afterCommit,
       };
-      return work(tx);
+      return work(tx, trx);
     });
   } finally {
     open = false;

@@ -1,77 +1,76 @@
 import type { Kysely } from 'kysely';
 import type { Static, TSchema } from 'typebox';
+import { type AccountDeletingHook, createAccountLifecycle } from './accounts/account-lifecycle.js';
+import { createAccountService, type Registration } from './accounts/account-service.js';
 import {
-  type AccountDeletingHook,
-  type AccountLifecycle,
-  createAccountLifecycle,
-} from './accounts/account-lifecycle.js';
-import { type AccountService, createAccountService } from './accounts/account-service.js';
-import {
-  type CounterStore,
   createMemoryCounterStore,
   createResilientCounterStore,
+  type WindowCount,
 } from './accounts/counter-store.js';
 import { createDeviceTokens } from './accounts/device-token.js';
 import { createKeyedGate } from './accounts/keyed-gate.js';
-import { createLoginThrottle, type LoginThrottle } from './accounts/login-throttle.js';
-import { createSelfService, type SelfService } from './accounts/self-service.js';
-import { createUserAdminService, type UserAdminService } from './accounts/user-admin-service.js';
-import { createUserCache, type UserCache } from './accounts/user-cache.js';
-import { createUserImport, type UserImport } from './accounts/user-import.js';
-import { type AuditLog, createAuditLog } from './audit/audit-log.js';
+import { createLoginThrottle } from './accounts/login-throttle.js';
+import { normalizeEmail } from './accounts/normalize-email.js';
+import { type AccountUser, withoutHash } from './accounts/public-user.js';
+import { createSelfService } from './accounts/self-service.js';
+import { createUserAdminService } from './accounts/user-admin-service.js';
+import { createUserCache } from './accounts/user-cache.js';
+import { createUserImport } from './accounts/user-import.js';
+import { createAuditLog } from './audit/audit-log.js';
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
 import { type AppChannel, type AppChannelOptions, openAppChannel } from './events/app-channel.js';
-import { createMemoryEventBus, type EventBus } from './events/event-bus.js';
+import { createMemoryEventBus, type EventBus, type GatehouseEvent } from './events/event-bus.js';
 import {
   type CoreWarn,
   createRedisConnections,
   type RedisConnections,
   type RedisState,
-  type RedisStats,
   warnByProcess,
 } from './events/redis-connections.js';
 import { createRedisEventBus } from './events/redis-event-bus.js';
-import { type GatehouseTransaction, runGatehouseTransaction } from './gatehouse-transaction.js';
+import { bindGatehouseCore, type GatehouseCore } from './gatehouse-core.js';
+import {
+  type GatehouseTransaction,
+  runCoreTransaction,
+  runGatehouseTransaction,
+} from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
 import { loadMailTemplates } from './mail/mail-templates.js';
 import { createSmtpTransport } from './mail/mail-transport.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
-import { createMfaService, type MfaService } from './mfa/mfa-service.js';
+import { createMfaService } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
-import { createOAuthClients, type OAuthClients } from './oauth/oauth-clients.js';
-import { createPasswordHasher, type PasswordHasher } from './passwords/password-hasher.js';
+import { createOAuthClients } from './oauth/oauth-clients.js';
+import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
-import { createReauthentication, type Reauthentication } from './sessions/reauthentication.js';
-import {
-  createRevocationList,
-  type RevocationList,
-  revocationRetentionMs,
-} from './sessions/revocation-list.js';
+import { createReauthentication } from './sessions/reauthentication.js';
+import { createRevocationList, revocationRetentionMs } from './sessions/revocation-list.js';
 import {
   ACCESS_TOKEN_TYP,
   COOKIE_RECHECK_MS,
   type CookieSessionCheck,
   createSessionManager,
-  type SessionManager,
+  type TokenFailure,
+  type TokenIdentity,
 } from './sessions/session-manager.js';
-import { createStepUpPolicy, type StepUpPolicy } from './sessions/step-up.js';
-import { createTokenGrants, type TokenGrants } from './sessions/token-grants.js';
+import { createStepUpPolicy } from './sessions/step-up.js';
+import { createTokenGrants } from './sessions/token-grants.js';
 import { createAccountTokenStore } from './storage/account-token-store.js';
 import { appTables } from './storage/app-tables.js';
-import { type AuditRetentionStore, createAuditRetentionStore } from './storage/audit-retention-store.js';
+import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { createLifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
-import { type Database, openDatabase } from './storage/open-database.js';
+import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
-import { createSessionStore, type SessionStore } from './storage/session-store.js';
+import { createSessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserImportStore } from './storage/user-import-store.js';
-import { createUserStore, type UserStore } from './storage/user-store.js';
+import { createUserStore, type UserRecord } from './storage/user-store.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
 
@@ -80,7 +79,8 @@ export interface GatehouseOptions {
   /** The clock in epoch ms; tests pass a controllable one. @default Date.now */
   clock?: () => number;
   /**
-   * Where periodic upkeep (the hourly sweep, revocation-list reloads) is scheduled; tests pass
+   * Where periodic work (the hourly sweep, revocation-list and signing-key reloads, the Redis
+   * probe, apps' timers through `Gatehouse.scheduler`) is scheduled; tests pass
    * `createTestClock()` as both `clock` and `scheduler`, so advancing time fires the work that is due.
    * @default Node's timers, unref'd
    */
@@ -112,49 +112,116 @@ export interface GatehouseOptions {
   onQuery?: (sql: string) => void;
 }
 
+/** The settings of a {@link Gatehouse} as apps read them: everything but the signing secrets. */
+export type GatehouseSettings = Readonly<Omit<GatehouseConfig, 'secretKey' | 'secretKeyPrevious'>>;
+
+/** Accounts, as an embedding app reads and creates them (see {@link Gatehouse.users}). */
+export interface GatehouseUsers {
+  /**
+   * The account with this id, without its password hash, or undefined when there is none. Read
+   * through the user cache (the same one `request.auth.user` comes from), so it is current on every
+   * instance within one broadcast. Rejects with `DATABASE_UNAVAILABLE` when the database is down and
+   * the account was not cached.
+   */
+  get(id: string): Promise<AccountUser | undefined>;
+  /** The account with this email address (compared case-insensitively), or undefined. */
+  findByEmail(email: string): Promise<AccountUser | undefined>;
+  /**
+   * Creates an account as `POST /auth/register` does (email syntax, the password policy,
+   * argon2id), with `role` (default `user`). Rejects with `EMAIL_TAKEN`, `WEAK_PASSWORD` or
+   * `VALIDATION_FAILED`. Keep it off the hot path: it hashes the password.
+   */
+  register(input: Registration): Promise<AccountUser>;
+}
+
 /**
- * The framework-free core of one Gatehouse instance: storage, hashing, tokens, sessions,
- * accounts and the caches that keep the hot path free of database reads.
+ * An access token that passed {@link GatehouseSessions.validate}: the session's facts and the
+ * account, as `request.auth` holds them (Lucia's `validateSession` shape).
+ */
+export interface ValidSession {
+  ok: true;
+  user: AccountUser;
+  session: TokenIdentity;
+}
+
+/** Why {@link GatehouseSessions.validate} refused a token: a token failure, or the account is disabled or gone. */
+export type SessionRefusal = { ok: false; reason: TokenFailure | 'disabled' };
+
+/** Sessions, as an embedding app checks and ends them (see {@link Gatehouse.sessions}). */
+export interface GatehouseSessions {
+  /**
+   * Checks an access token (a JWT, or an opaque token under `TOKEN_STRATEGY=database`) exactly as
+   * the bearer guard does: signature, expiry, revocation, then the account (active). For code that
+   * reads tokens outside Fastify (a WebSocket upgrade, a job queue).
+   */
+  validate(accessToken: string): Promise<ValidSession | SessionRefusal>;
+  /**
+   * Whether an account session is still valid, for long-lived responses (event streams) that must
+   * end when their session does: `revoked` is answered from memory (this instance's list, kept
+   * current by broadcasts and a periodic reload); a live answer re-reads the session row.
+   */
+  check(sessionId: string): Promise<CookieSessionCheck>;
+  /** Whether `sessionId` is known revoked, from memory only (cheap enough for every heartbeat). */
+  isRevoked(sessionId: string): boolean;
+  /**
+   * Ends every session of the user (logout everywhere), on every instance, from the very next
+   * request; resolves with how many were live.
+   */
+  revokeAll(userId: string): Promise<number>;
+}
+
+/** The core's notifications, to keep an app's own caches in step (see {@link Gatehouse.events}). */
+export interface GatehouseEvents {
+  /**
+   * Calls `handler` for every core event on this instance, whichever instance caused it
+   * (`user_changed` after any account change, `sessions_revoked` after a logout or revocation).
+   * Handlers run synchronously in publish order; one that throws is reported and the others still
+   * run. Apps cannot publish core events. Returns the function that unsubscribes; every handler is
+   * dropped when the core closes.
+   */
+  subscribe(handler: (event: GatehouseEvent) => void): () => void;
+}
+
+/**
+ * Expiring counters for an app's rate limits (see `enforceRateLimit` in `gatehouse/fastify`),
+ * shared by the deployment's instances when Redis is configured (local, bounded by
+ * `RATE_LIMIT_MAX_KEYS`, otherwise). Every key is namespaced (`app:` + key) before it reaches the
+ * store, so no app key can reach, reset or fill the core's login-throttling counters.
+ */
+export interface AppCounters {
+  /** Adds one hit to `key`, opening a window of `windowMs` if none is open. */
+  increment(key: string, windowMs: number): Promise<WindowCount>;
+  /** Clears `key`. */
+  reset(key: string): Promise<void>;
+}
+
+/**
+ * One Gatehouse instance, as an embedding application (and the two reference apps) use it: a
+ * narrow facade in the style of Lucia's core. It hands out operations, never handles: the
+ * database, the stores, the caches and the keyring stay inside, so an app cannot change an
+ * account or a session behind the caches and broadcasts that keep every instance correct. The
+ * Fastify adapter (`gatehousePlugin`) reaches the rest through a module-private accessor.
  */
 export interface Gatehouse {
-  readonly config: GatehouseConfig;
+  /** The settings in force, without the signing secrets. Frozen. */
+  readonly config: GatehouseSettings;
+  /** The clock in epoch ms (`GatehouseOptions.clock`). */
   readonly clock: () => number;
-  readonly database: Database;
-  readonly users: UserStore;
-  readonly sessionStore: SessionStore;
-  readonly userCache: UserCache;
-  readonly hasher: PasswordHasher;
-  readonly keyring: Keyring;
-  readonly bus: EventBus;
-  readonly revocations: RevocationList;
-  readonly sessions: SessionManager;
-  readonly accounts: AccountService;
-  /** The token endpoint's grants (`password`, `refresh_token`): scopes, login rules, audit. */
-  readonly tokenGrants: TokenGrants;
-  /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
-  readonly mfa: MfaService;
   /**
-   * Step-up for sensitive changes: `await gatehouse.stepUp.requireRecentAuthentication(sessionId)`
-   * throws STEP_UP_REQUIRED (401 `insufficient_user_authentication`, RFC 9470) unless the session
-   * authenticated within STEP_UP_MAX_AGE. Call it before any sensitive change of your own.
+   * Where an app schedules its periodic work (Dicery's stream heartbeats): the core's own
+   * (`GatehouseOptions.scheduler`), so a test's `createTestClock()` drives the app's timers too.
    */
-  readonly stepUp: StepUpPolicy;
-  /** `POST /auth/reauthenticate`: proves the account's factors again and refreshes `auth_time`. */
-  readonly reauthentication: Reauthentication;
-  /** Register, browser sign-in and sign-out, profile changes and one's own sessions. */
-  readonly selfService: SelfService;
-  /** Administration of other people's accounts (roles, disabling, deletion). */
-  readonly userAdmin: UserAdminService;
-  /**
-   * Email verification, password reset, email change and account deletion (issue 12): mailed,
-   * single-use, expiring links.
-   */
-  readonly lifecycle: AccountLifecycle;
-  /**
-   * Outgoing mail: SMTP (`SMTP_URL`) or the file outbox (`DATA_DIR/outbox`), queued and retried in
-   * the background.
-   */
-  readonly mailer: Mailer;
+  readonly scheduler: Scheduler;
+  /** Read and create accounts. */
+  readonly users: GatehouseUsers;
+  /** Validate access tokens, check and end sessions. */
+  readonly sessions: GatehouseSessions;
+  /** The core's notifications (account changes, revocations). */
+  readonly events: GatehouseEvents;
+  /** Expiring, namespaced counters for the app's rate limits. */
+  readonly counters: AppCounters;
+  /** Signed tokens of the app's own kinds (Dicery's room tokens), with the instance's keys. */
+  readonly appTokens: AppTokens;
   /**
    * Registers `hook` to run inside the transaction that deletes an account, before its row goes
    * (Dicery closes the rooms the account hosts there). It gets the transaction (`tx.appDatabase`,
@@ -162,16 +229,6 @@ export interface Gatehouse {
    * function that removes the hook.
    */
   onAccountDeleting(hook: AccountDeletingHook): () => void;
-  /** Accounts imported from another application with their legacy hashes (`import-users`). */
-  readonly userImport: UserImport;
-  /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
-  readonly oauthClients: OAuthClients;
-  readonly throttle: LoginThrottle;
-  /** Expiring counters (login throttling, join limits); in Redis when configured. */
-  readonly counters: CounterStore;
-  readonly audit: AuditLog;
-  /** Failed-login tallies (one row per account and hour) and the AUDIT_RETENTION sweep. */
-  readonly auditRetention: AuditRetentionStore;
   /**
    * A query handle typed with an app's own tables (`Tables`) only, for reads and single writes
    * outside a transaction (use {@link Gatehouse.transaction} for units of work). The core's tables
@@ -180,15 +237,21 @@ export interface Gatehouse {
    */
   appDatabase<Tables extends Record<keyof Tables, object>>(): Kysely<Tables>;
   /**
-   * Whether an account session is still valid, for long-lived responses (event streams) that must
-   * end when their session does: `revoked` is answered from memory (this instance's list, kept
-   * current by broadcasts and a periodic reload); a live answer re-reads the session row.
+   * Runs `work` as one unit of work: the app's own writes (`tx.appDatabase<T>()`) and the core's
+   * (`tx.audit`) commit together or not at all, and `tx.afterCommit` callbacks run only after
+   * the commit. Keep password hashing, Redis and
+   * network calls out of `work` (they belong in `afterCommit`): the transaction holds row locks,
+   * and on SQLite the only connection, until it ends.
+   *
+   * @example
+   * await gatehouse.transaction(async (tx) => {
+   *   const db = tx.appDatabase<AppTables>();
+   *   await db.insertInto('scores').values({ player_id: playerId, score: 0 }).execute();
+   *   await tx.audit.record({ event: 'score_created', targetId: playerId });
+   *   tx.afterCommit(() => notifyScoreboard(playerId));
+   * });
    */
-  checkSession(sessionId: string): Promise<CookieSessionCheck>;
-  /** Whether `sessionId` is known revoked, from memory only (cheap enough for every heartbeat). */
-  isSessionRevoked(sessionId: string): boolean;
-  /** Signed tokens of the app's own kinds (Dicery's room tokens), with the instance's keys. */
-  readonly appTokens: AppTokens;
+  transaction<T>(work: (tx: GatehouseTransaction) => Promise<T>): Promise<T>;
   /**
    * Opens a channel to the other instances of the deployment for an app's events: Redis pub/sub
    * when `redisUrl` is set (messages schema-checked, resync after a reconnect), nothing to do on a
@@ -201,38 +264,32 @@ export interface Gatehouse {
    * database reload); `up` otherwise. Never blocks.
    */
   redisState(): RedisState;
-  /** Redis reconnections and cross-instance message lag since start; undefined without Redis. */
-  redisStats(): RedisStats | undefined;
-  /**
-   * Like {@link redisState}, but when Redis looks up it is asked (PING) within `timeoutMs`, so a
-   * frozen Redis shows as `down` even before a request ran into it. For readiness probes.
-   */
-  checkRedis(timeoutMs: number): Promise<RedisState>;
-  /**
-   * Runs `work` as one unit of work: the app's own writes (`tx.db`) and the core's
-   * (`tx.audit`) commit together or not at all, and `tx.afterCommit` callbacks run only after
-   * the commit. Keep password hashing, Redis and
-   * network calls out of `work` (they belong in `afterCommit`): the transaction holds row locks,
-   * and on SQLite the only connection, until it ends.
-   *
-   * @example
-   * await gatehouse.transaction(async (tx) => {
-   *   const db = tx.db.withTables<AppTables>();
-   *   await db.insertInto('scores').values({ player_id: playerId, score: 0 }).execute();
-   *   await tx.audit.record({ event: 'score_created', targetId: playerId });
-   *   tx.afterCommit(() => notifyScoreboard(playerId));
-   * });
-   */
-  transaction<T>(work: (tx: GatehouseTransaction) => Promise<T>): Promise<T>;
   /** Closes connections and timers. */
   close(): Promise<void>;
 }
 
-/** Wires up a {@link Gatehouse} from settings. */
+/**
+ * Wires up a {@link Gatehouse} from settings (validated first: a bad value throws a `ConfigError`
+ * naming the setting, as the environment path does).
+ */
 export async function createGatehouse(
   config: GatehouseConfig,
   options: GatehouseOptions = {},
 ): Promise<Gatehouse> {
+  return (await createGatehouseCore(config, options)).facade;
+}
+
+/** Namespace of the keys apps count under (see {@link AppCounters}); the core's never start so. */
+const APP_COUNTER_PREFIX = 'app:';
+
+/**
+ * Wires up one instance and returns its internals (internal: the adapter, the reference server,
+ * the CLI and white-box tests use it; embedders get the facade from {@link createGatehouse}).
+ */
+export async function createGatehouseCore(
+  config: GatehouseConfig,
+  options: GatehouseOptions = {},
+): Promise<GatehouseCore> {
   assertValidConfig(config); // the environment's checks, for settings passed in code (issue 16)
   const clock = options.clock ?? Date.now;
   const scheduler = options.scheduler ?? systemScheduler;
@@ -263,6 +320,7 @@ export async function createGatehouse(
               commandTimeoutMs: config.redisCommandTimeoutMs,
               connectTimeoutMs: config.redisConnectTimeoutMs,
               maxReconnectDelayMs: config.redisMaxReconnectDelayMs,
+              scheduler,
             },
             warn,
           );
@@ -290,6 +348,7 @@ export async function createGatehouse(
       clock,
       retentionSeconds: retiredKeyRetentionSeconds(config),
       onWarning: warn,
+      scheduler,
     });
     const revocations = await createRevocationList({
       store: sessionStore,
@@ -437,8 +496,6 @@ export async function createGatehouse(
         }),
     });
     const accountTokens = createAccountTokenStore(database.db);
-    const transaction = <T>(work: (tx: GatehouseTransaction) => Promise<T>) =>
-      runGatehouseTransaction({ database, clock }, work);
     const lifecycle = createAccountLifecycle({
       users,
       tokens: accountTokens,
@@ -446,8 +503,10 @@ export async function createGatehouse(
         isEnrolled: (userId) => mfa.isEnrolled(userId),
         requireRecentAuthentication: (sessionId) => stepUp.requireRecentAuthentication(sessionId),
       },
-      transaction,
-      stores: (tx) => createLifecycleStores(tx.db, database.dialect),
+      transaction: (work) =>
+        runCoreTransaction({ database, clock }, (tx, trx) =>
+          work(tx, createLifecycleStores(trx, database.dialect)),
+        ),
       accounts,
       selfService,
       hasher,
@@ -515,7 +574,68 @@ export async function createGatehouse(
       // AUDIT_RETENTION: the audit trail is bounded in time, so no flood can grow it for ever.
       auditRetention.deleteBefore(clock() - config.auditRetention * 1000).catch(() => {});
     }, 3600_000);
-    return {
+    const close = async () => {
+      sweeper.cancel();
+      mailer?.close();
+      revocations.close();
+      userCache.close();
+      keyring?.close();
+      for (const channel of channels) channel.close();
+      await bus.close();
+      await redis?.close();
+      await database.close();
+    };
+    const { secretKey: _secret, secretKeyPrevious: _previous, ...settings } = config;
+    const withoutHashOrNone = (user: UserRecord | undefined) =>
+      user === undefined ? undefined : withoutHash(user);
+    const facade: Gatehouse = Object.freeze({
+      config: Object.freeze(settings),
+      clock,
+      scheduler,
+      users: Object.freeze({
+        get: (id: string) => userCache.get(id),
+        async findByEmail(email: string) {
+          const normalized = normalizeEmail(email);
+          return normalized === undefined
+            ? undefined
+            : withoutHashOrNone(await users.findUserByEmailKey(normalized.key));
+        },
+        register: async (input: Registration) => withoutHash(await accounts.register(input)),
+      }),
+      sessions: Object.freeze({
+        async validate(accessToken: string) {
+          const check = await sessions.verifyAccessToken(accessToken);
+          if (!check.ok) return check;
+          const user = await userCache.get(check.userId);
+          if (user === undefined || !user.isActive) return { ok: false, reason: 'disabled' } as const;
+          const { ok: _ok, ...session } = check;
+          return { ok: true, user, session } as const;
+        },
+        check: (sessionId: string) => sessions.checkCookieSession(sessionId),
+        isRevoked: (sessionId: string) => revocations.isRevoked(sessionId),
+        revokeAll: (userId: string) => sessions.revokeUserSessions(userId),
+      }),
+      events: Object.freeze({
+        subscribe: (handler: (event: GatehouseEvent) => void) => bus.subscribe(handler),
+      }),
+      counters: Object.freeze({
+        increment: (key: string, windowMs: number) => counters.increment(APP_COUNTER_PREFIX + key, windowMs),
+        reset: (key: string) => counters.reset(APP_COUNTER_PREFIX + key),
+      }),
+      appTokens,
+      appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(database.db),
+      transaction: <T>(work: (tx: GatehouseTransaction) => Promise<T>) =>
+        runGatehouseTransaction({ database, clock }, work),
+      async openChannel<S extends TSchema>(channelOptions: AppChannelOptions<S>) {
+        const channel = await openAppChannel(redis, warn, channelOptions);
+        channels.add(channel);
+        return channel;
+      },
+      redisState: () => redis?.state() ?? 'disabled',
+      onAccountDeleting: (hook: AccountDeletingHook) => lifecycle.onAccountDeleting(hook),
+      close,
+    });
+    const core: GatehouseCore = {
       config,
       clock,
       database,
@@ -536,38 +656,20 @@ export async function createGatehouse(
       userAdmin,
       lifecycle,
       mailer,
-      onAccountDeleting: (hook) => lifecycle.onAccountDeleting(hook),
       userImport,
       oauthClients,
       throttle,
       counters,
       audit,
       auditRetention,
-      appTokens,
-      appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(database.db),
-      checkSession: (sessionId) => sessions.checkCookieSession(sessionId),
-      isSessionRevoked: (sessionId) => revocations.isRevoked(sessionId),
-      async openChannel(channelOptions) {
-        const channel = await openAppChannel(redis, warn, channelOptions);
-        channels.add(channel);
-        return channel;
-      },
-      redisState: () => redis?.state() ?? 'disabled',
+      redisState: facade.redisState,
       redisStats: () => redis?.stats(),
       checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
-      transaction,
-      async close() {
-        sweeper.cancel();
-        mailer?.close();
-        revocations.close();
-        userCache.close();
-        keyring?.close();
-        for (const channel of channels) channel.close();
-        await bus.close();
-        await redis?.close();
-        await database.close();
-      },
+      facade,
+      close,
     };
+    bindGatehouseCore(core);
+    return core;
   } catch (error) {
     mailer?.close();
     keyring?.close();

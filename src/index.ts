@@ -2,8 +2,15 @@
  * `gatehouse`: the framework-free core. It loads no Fastify: the plugin is the `gatehouse/fastify`
  * entry, the reference server (`buildServer`, `startServer`) is `gatehouse/server`, test helpers
  * are `gatehouse/testing`. Apps (`src/apps`) import only these entries.
+ *
+ * `Gatehouse` is a narrow facade (users, sessions, events, counters, app tokens, the app-scoped
+ * database and transaction, channels): the core's database handle, stores, caches and keyring
+ * are not reachable from here (issue 16).
  */
 
+export type { Registration } from './accounts/account-service.js';
+export type { WindowCount } from './accounts/counter-store.js';
+export type { AccountUser, PublicUser } from './accounts/public-user.js';
 export type { Role } from './accounts/roles.js';
 export { isRole, ROLES, roleAtLeast } from './accounts/roles.js';
 export type { Scope, ScopeGrant } from './accounts/scopes.js';
@@ -33,14 +40,25 @@ export type {
 } from './errors.js';
 export { ConfigError, ERROR_CODES, GatehouseError, OAuthTokenError } from './errors.js';
 export type { AppChannel, AppChannelOptions } from './events/app-channel.js';
+export type { GatehouseEvent } from './events/event-bus.js';
 export type { CoreWarn, RedisState } from './events/redis-connections.js';
-export type { Gatehouse, GatehouseOptions } from './gatehouse.js';
+export type {
+  AppCounters,
+  Gatehouse,
+  GatehouseEvents,
+  GatehouseOptions,
+  GatehouseSessions,
+  GatehouseSettings,
+  GatehouseUsers,
+  SessionRefusal,
+  ValidSession,
+} from './gatehouse.js';
 export { createGatehouse } from './gatehouse.js';
 export type { GatehouseTransaction } from './gatehouse-transaction.js';
 export { addressBucket } from './lib/address-bucket.js';
 export { BoundedMap } from './lib/bounded-map.js';
 export type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
-export type { CookieSessionCheck } from './sessions/session-manager.js';
+export type { CookieSessionCheck, TokenFailure, TokenIdentity } from './sessions/session-manager.js';
 export type { AppMigrations } from './storage/migrate.js';
 export { RETIRED_CORE_MIGRATIONS } from './storage/migrate.js';
 export { isPostgres } from './storage/migrations/dialect.js';

@@ -9,6 +9,7 @@ import { clothesMigrations, clothesPlugin } from './apps/clothes/index.js';
 import { diceryMigrations, diceryPlugin } from './apps/dicery/index.js';
 import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
+import { gatehouseCore } from './gatehouse-core.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
@@ -117,7 +118,7 @@ export async function buildServer(
     // Metrics only when asked for (issue 10): prom-client is not even loaded otherwise.
     let metricsUrl: string | undefined;
     if (config.metricsPort !== undefined) {
-      const metrics = await installMetrics(app, gatehouse, {
+      const metrics = await installMetrics(app, gatehouseCore(gatehouse), {
         host: config.metricsHost,
         port: config.metricsPort,
       });

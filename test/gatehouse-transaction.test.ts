@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { type Kysely, type Migration, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
-import { createGatehouse, type Gatehouse } from '../src/gatehouse.js';
+import { createGatehouse, createGatehouseCore } from '../src/gatehouse.js';
+import type { GatehouseCore } from '../src/gatehouse-core.js';
 import { runGatehouseTransaction } from '../src/gatehouse-transaction.js';
 import { testConfig } from '../src/testing.js';
 import { createTestDatabaseUrl, engines } from './support/databases.js';
@@ -10,7 +11,7 @@ import { useTempDirs } from './support/temp-dirs.js';
 
 const tempDir = useTempDirs();
 
-/** The app's own table, as an embedding app would declare it for `tx.db.withTables`. */
+/** The app's own table, as an embedding app would declare it for `tx.appDatabase`. */
 type AppTables = {
   scores: { player_id: string; points: number };
 };
@@ -26,14 +27,15 @@ const scoresMigration: Migration = {
 };
 
 describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
-  let gatehouse: Gatehouse;
+  // White-box: the core's handles check what the app-facing transaction wrote to core tables.
+  let gatehouse: GatehouseCore;
   let drop: () => Promise<void>;
   let hostId: string;
 
   beforeAll(async () => {
     const database = await createTestDatabaseUrl(engine);
     drop = database.drop;
-    gatehouse = await createGatehouse(testConfig({ databaseUrl: database.url }), {
+    gatehouse = await createGatehouseCore(testConfig({ databaseUrl: database.url }), {
       migrations: { scoreboard: { '001-scores': scoresMigration } },
     });
     hostId = 'host-1';
@@ -67,7 +69,7 @@ describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
   it("commits the app's rows and the core's audit row together, then runs the callbacks", async () => {
     const steps: string[] = [];
     const id = `p-${Math.random()}`;
-    const result = await gatehouse.transaction(async (tx) => {
+    const result = await gatehouse.facade.transaction(async (tx) => {
       await tx.appDatabase<AppTables>().insertInto('scores').values({ player_id: id, points: 0 }).execute();
       await tx.audit.record({ event: 'logout', actorId: id });
       tx.afterCommit(async () => {
@@ -85,12 +87,8 @@ describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
     let ran = false;
     const id = `p-${Math.random()}`;
     await expect(
-      gatehouse.transaction(async (tx) => {
-        await tx.db
-          .withTables<AppTables>()
-          .insertInto('scores')
-          .values({ player_id: id, points: 7 })
-          .execute();
+      gatehouse.facade.transaction(async (tx) => {
+        await tx.appDatabase<AppTables>().insertInto('scores').values({ player_id: id, points: 7 }).execute();
         await tx.audit.record({ event: 'logout', actorId: id });
         tx.afterCommit(() => {
           ran = true;
@@ -105,7 +103,7 @@ describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
 
   it('refuses afterCommit once the transaction has ended', async () => {
     let late: ((callback: () => void) => void) | undefined;
-    await gatehouse.transaction(async (tx) => {
+    await gatehouse.facade.transaction(async (tx) => {
       late = (callback) => tx.afterCommit(callback);
     });
     expect(() => late?.(() => {})).toThrow(/after the transaction ended/);
@@ -153,7 +151,7 @@ describe('app migrations (createGatehouse `migrations`)', () => {
         await sql`create table badges (id text primary key)`.execute(db);
       },
     };
-    const second = await createGatehouse(config, {
+    const second = await createGatehouseCore(config, {
       migrations: {
         scoreboard: { '001-scores': scoresMigration, '002-bonus': added },
         badges: { '001-accounts': other },

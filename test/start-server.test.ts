@@ -1,6 +1,7 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../src/gatehouse-core.js';
 import { startServer } from '../src/start-server.js';
 import { pingDatabase } from '../src/storage/ping-database.js';
 import { testConfig } from '../src/testing.js';
@@ -70,7 +71,10 @@ describe('startServer', () => {
       redis: 'disabled',
     });
 
-    const user = await app.gatehouse.accounts.register({ email: 'host@example.com', password: PASSWORD });
+    const user = await gatehouseCore(app.gatehouse).accounts.register({
+      email: 'host@example.com',
+      password: PASSWORD,
+    });
     const tokens = await getJson(`${server.url}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -103,7 +107,7 @@ describe('startServer', () => {
     await stream.ended;
     agent.destroy();
     // The core was closed last: its database no longer answers.
-    expect(await pingDatabase(app.gatehouse.database, 200)).toBe('down');
+    expect(await pingDatabase(gatehouseCore(app.gatehouse).database, 200)).toBe('down');
   });
 
   it('lets in-flight requests finish before it closes the core', { timeout: 20_000 }, async () => {
@@ -114,7 +118,7 @@ describe('startServer', () => {
     if (app === undefined) throw new Error('the server did not start');
     // Eight registrations, each held at its password hash until all eight have reached the server:
     // the shutdown then begins with every one of them in flight, whatever the machine's load.
-    const { hasher } = app.gatehouse;
+    const { hasher } = gatehouseCore(app.gatehouse);
     const hash = hasher.hash.bind(hasher);
     let arrived = 0;
     let allArrived: () => void = () => {};

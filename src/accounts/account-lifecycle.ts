@@ -97,9 +97,11 @@ export interface AccountLifecycle {
 export interface AccountLifecycleDeps {
   users: Pick<UserStore, 'findUserById' | 'findUserByEmailKey'>;
   tokens: Pick<AccountTokenStore, 'findToken'>;
-  /** Runs a unit of work (`Gatehouse.transaction`); stores come from {@link AccountLifecycleDeps.stores}. */
-  transaction: <T>(work: (tx: GatehouseTransaction) => Promise<T>) => Promise<T>;
-  stores: (tx: GatehouseTransaction) => LifecycleStores;
+  /**
+   * Runs a unit of work: `tx` is what an app's account-deleting hooks get (`Gatehouse.transaction`'s),
+   * `stores` are the core's stores over the same transaction.
+   */
+  transaction: <T>(work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>) => Promise<T>;
   accounts: Pick<AccountService, 'verifyCurrentPassword'>;
   /** Step-up for accounts with a second factor (see {@link createStepUp}); absent in unit tests. */
   secondFactor?: SecondFactorStepUp | undefined;
@@ -202,8 +204,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
   const sendVerification = async (user: UserRecord, audit: AuditEntry | undefined) => {
     if (!(await mayMail(user.emailKey))) return;
-    const token = await deps.transaction(async (tx) => {
-      const value = await issue(deps.stores(tx), user.id, 'verify_email', {
+    const token = await deps.transaction(async (tx, stores) => {
+      const value = await issue(stores, user.id, 'verify_email', {
         display: user.email,
         key: user.emailKey,
       });
@@ -215,8 +217,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
   const sendReset = async (user: UserRecord, caller: Caller, actorId: string) => {
     if (!(await mayMail(user.emailKey))) return;
-    const token = await deps.transaction(async (tx) => {
-      const value = await issue(deps.stores(tx), user.id, 'reset_password', {
+    const token = await deps.transaction(async (tx, stores) => {
+      const value = await issue(stores, user.id, 'reset_password', {
         display: user.email,
         key: user.emailKey,
       });
@@ -308,8 +310,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         });
       }
       const passwordHash = await deps.hasher.hash(check.password);
-      const { user, revoked } = await deps.transaction(async (tx) => {
-        const stores = deps.stores(tx);
+      const { user, revoked } = await deps.transaction(async (tx, stores) => {
         const { record, user } = await consume(stores, token, 'reset_password');
         if (user.emailKey !== record.emailKey) throw invalidLink();
         // Following the link proved the address, so it counts as verified.
@@ -352,8 +353,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     },
 
     async verifyEmail(token, caller) {
-      const user = await deps.transaction(async (tx) => {
-        const stores = deps.stores(tx);
+      const user = await deps.transaction(async (tx, stores) => {
         const { record, user } = await consume(stores, token, 'verify_email');
         if (user.emailKey !== record.emailKey) throw invalidLink();
         const updated = await stores.users.updateUser(user.id, { emailVerified: true }, clock());
@@ -394,8 +394,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         return user;
       }
       if (!(await mayMail(email.key))) return user;
-      const token = await deps.transaction(async (tx) => {
-        const value = await issue(deps.stores(tx), user.id, 'change_email', email);
+      const token = await deps.transaction(async (tx, stores) => {
+        const value = await issue(stores, user.id, 'change_email', email);
         await tx.audit.record({
           event: 'email_change_requested',
           actorId: userId,
@@ -415,8 +415,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
     async confirmEmailChange(token, caller) {
       const { before, after } = await deps
-        .transaction(async (tx) => {
-          const stores = deps.stores(tx);
+        .transaction(async (tx, stores) => {
           const { record, user } = await consume(stores, token, 'change_email');
           const updated = await stores.users.updateUser(
             user.id,
@@ -450,8 +449,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       const user = await users.findUserById(userId);
       if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
       await stepUp.confirm(user, proof, sessionId);
-      const revoked = await deps.transaction(async (tx) => {
-        const stores = deps.stores(tx);
+      const revoked = await deps.transaction(async (tx, stores) => {
         await stores.lockAccount(userId);
         const current = await stores.users.findUserById(userId);
         if (current === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Redis, RedisOptions } from 'ioredis';
+import { type Scheduler, systemScheduler } from '../lib/scheduler.js';
 import { withTimeout } from '../lib/with-timeout.js';
 
 /** Whether Redis can be used right now, as readiness reports it. */
@@ -18,6 +19,11 @@ export interface RedisSettings {
   connectTimeoutMs: number;
   /** Reconnect attempts back off exponentially up to this many ms apart, then retry forever. @default 2000 */
   maxReconnectDelayMs: number;
+  /**
+   * Where the once-a-second probe of a Redis marked down runs (`createGatehouse`'s `scheduler`, so
+   * tests drive it with `createTestClock()`). @default Node's timers, unref'd
+   */
+  scheduler?: Scheduler;
 }
 
 /** Defaults of the timing fields of {@link RedisSettings}. */
@@ -104,7 +110,7 @@ function loadRedis(): typeof Redis {
 }
 
 /** How often a tripped connection is probed with PING. */
-const PROBE_INTERVAL_MS = 1000;
+export const PROBE_INTERVAL_MS = 1000;
 
 /**
  * Opens the command and subscriber connections in the background. Start-up never fails nor waits
@@ -180,7 +186,7 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
     );
   });
 
-  const probe = setInterval(() => {
+  const probe = (settings.scheduler ?? systemScheduler).setInterval(() => {
     if (!failed || probing || command.status !== 'ready') return;
     probing = true;
     command
@@ -196,7 +202,6 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
         probing = false;
       });
   }, PROBE_INTERVAL_MS);
-  probe.unref();
 
   const first = new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, settings.connectTimeoutMs);
@@ -255,7 +260,7 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
     firstAttemptFailed: () => first,
     async close() {
       closed = true;
-      clearInterval(probe);
+      probe.cancel();
       command.disconnect();
       subscriber.disconnect();
     },

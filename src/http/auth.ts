@@ -10,7 +10,7 @@ import type { AccountUser } from '../accounts/public-user.js';
 import { type Role, roleAtLeast } from '../accounts/roles.js';
 import type { Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
-import type { Gatehouse } from '../gatehouse.js';
+import type { GatehouseCore } from '../gatehouse-core.js';
 import type { TokenCheck, TokenFailure } from '../sessions/session-manager.js';
 import type { CookiePolicy } from './cookies.js';
 import type { CsrfGuard } from './csrf.js';
@@ -118,7 +118,7 @@ function unauthenticated(): GatehouseError {
 /** Installs `request.auth` and `app.auth` (call once, from the Gatehouse plugin). */
 export function installAuth(
   app: FastifyInstance,
-  deps: { gatehouse: Gatehouse; cookies: CookiePolicy; csrf: CsrfGuard },
+  deps: { gatehouse: GatehouseCore; cookies: CookiePolicy; csrf: CsrfGuard },
 ): void {
   const { gatehouse, cookies, csrf } = deps;
   app.decorateRequest('auth', null);

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { gatehouseCore } from '../gatehouse-core.js';
 import { ANONYMOUS } from './csrf.js';
 
 /**
@@ -13,6 +14,6 @@ export async function currentCsrfBinding(request: FastifyRequest): Promise<strin
   const { gatehouse, cookiePolicy } = request.server;
   const token = request.cookies[cookiePolicy.sessionName];
   if (token === undefined || token === '') return ANONYMOUS;
-  const check = await gatehouse.sessions.verifyCookieToken(token);
+  const check = await gatehouseCore(gatehouse).sessions.verifyCookieToken(token);
   return check.ok ? check.sessionId : ANONYMOUS;
 }

@@ -1,7 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Gatehouse } from '../gatehouse.js';
+import type { GatehouseCore } from '../gatehouse-core.js';
 
 /** Where the metrics listener answers, once it listens. */
 export interface MetricsListener {
@@ -59,7 +59,7 @@ function isLogin(route: string, request: FastifyRequest): boolean {
  */
 export async function installMetrics(
   app: FastifyInstance,
-  gatehouse: Gatehouse,
+  gatehouse: GatehouseCore,
   listen: { host: string; port: number },
 ): Promise<MetricsListener> {
   const prom = await import('prom-client');

@@ -3,6 +3,7 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Gatehouse } from '../gatehouse.js';
+import { gatehouseCore } from '../gatehouse-core.js';
 import { installAuth } from './auth.js';
 import { type CookiePolicy, createCookiePolicy } from './cookies.js';
 import { type CsrfGuard, createCsrfGuard } from './csrf.js';
@@ -36,7 +37,7 @@ export interface GatehousePluginOptions {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The Gatehouse core behind this app. */
+    /** The Gatehouse instance behind this app: its public facade (see `createGatehouse`). */
     gatehouse: Gatehouse;
     /** Cookie names and attributes in force. */
     cookiePolicy: CookiePolicy;
@@ -51,9 +52,11 @@ declare module 'fastify' {
 }
 
 async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Promise<void> {
-  const { gatehouse } = options;
-  if (gatehouse === undefined)
+  if (options.gatehouse === undefined)
     throw new Error('gatehousePlugin: the `gatehouse` option is required (createGatehouse(config))');
+  // The adapter runs on the core's internals (token checks, caches, the keyring); the app sees the
+  // facade only (`app.gatehouse`).
+  const gatehouse = gatehouseCore(options.gatehouse);
   const { config } = gatehouse;
   if (!app.hasDecorator('parseCookie')) await app.register(cookie);
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
@@ -63,7 +66,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
 
   const cookies = createCookiePolicy(config.cookieSecure);
   const csrf = createCsrfGuard({ secretKey: config.secretKey, cookies, allowedOrigins: config.corsOrigins });
-  app.decorate('gatehouse', gatehouse);
+  app.decorate('gatehouse', gatehouse.facade);
   app.decorate('cookiePolicy', cookies);
   app.decorate('csrf', csrf);
   installAuth(app, { gatehouse, cookies, csrf });

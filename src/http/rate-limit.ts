@@ -15,7 +15,7 @@ export interface RateLimit {
  * throws 429 `TOO_MANY_REQUESTS` with `Retry-After` once the window holds more than `max`.
  */
 export async function enforceRateLimit(
-  counters: CounterStore,
+  counters: Pick<CounterStore, 'increment'>,
   limit: RateLimit,
   clock: () => number,
 ): Promise<void> {

@@ -20,7 +20,7 @@ export interface LifecycleStores {
   lockAccount(userId: string): Promise<void>;
 }
 
-/** Builds {@link LifecycleStores} over a transaction (`tx.db` of `Gatehouse.transaction`). */
+/** Builds {@link LifecycleStores} over a transaction (the core's side of `runCoreTransaction`). */
 export function createLifecycleStores(trx: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): LifecycleStores {
   return {
     users: createUserStore(trx),

@@ -11,6 +11,7 @@ import {
   SignJWT,
 } from 'jose';
 import type { GatehouseConfig, JwtAlgorithm } from '../config/config.js';
+import { type Scheduler, systemScheduler } from '../lib/scheduler.js';
 import type { Database } from '../storage/open-database.js';
 import { createSigningKeyStore, type SigningKeyRecord } from '../storage/signing-key-store.js';
 import { provisionSigningKeys } from './provision-signing-keys.js';
@@ -132,6 +133,8 @@ export interface KeyringOptions {
   retentionSeconds?: number;
   /** @default KEY_RELOAD_INTERVAL_SECONDS × 1000 */
   reloadIntervalMs?: number;
+  /** Where the periodic reload runs (tests pass `createTestClock()`). @default Node's timers, unref'd */
+  scheduler?: Scheduler;
   /** Told when a reload fails (the last good key set stays in use) or a key cannot be decrypted. */
   onWarning?: (message: string, detail?: Record<string, unknown>) => void;
 }
@@ -331,7 +334,7 @@ async function databaseKeys(options: KeyringOptions, clock: () => number): Promi
     return reloading;
   };
   // Bounded by the database's statement timeout; a failure keeps the last good set and warns.
-  const timer = setInterval(
+  const timer = (options.scheduler ?? systemScheduler).setInterval(
     () => {
       reload().catch((error: unknown) =>
         warn('signing key reload failed; keeping the last key set', {
@@ -341,7 +344,6 @@ async function databaseKeys(options: KeyringOptions, clock: () => number): Promi
     },
     options.reloadIntervalMs ?? KEY_RELOAD_INTERVAL_SECONDS * 1000,
   );
-  timer.unref();
 
   return {
     signer(now) {
@@ -361,6 +363,6 @@ async function databaseKeys(options: KeyringOptions, clock: () => number): Promi
     jwks: () => jwks,
     revision: () => revision,
     reload,
-    close: () => clearInterval(timer),
+    close: () => timer.cancel(),
   };
 }

@@ -4,7 +4,8 @@ import { ROLE_SCOPES } from '../../src/accounts/scopes.js';
 import type { BrowserSignIn } from '../../src/accounts/self-service.js';
 import type { AuditEntry } from '../../src/audit/audit-log.js';
 import type { Caller } from '../../src/audit/record-committed.js';
-import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { createGatehouseCore } from '../../src/gatehouse.js';
+import type { GatehouseCore } from '../../src/gatehouse-core.js';
 import { createTestClock, testConfig } from '../../src/testing.js';
 
 const PASSWORD = 'correct horse battery staple 7731';
@@ -31,10 +32,10 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('SelfService (no HTTP)', () => {
-  let gatehouse: Gatehouse;
+  let gatehouse: GatehouseCore;
 
   beforeAll(async () => {
-    gatehouse = await createGatehouse(testConfig(), { clock: createTestClock() });
+    gatehouse = await createGatehouseCore(testConfig(), { clock: createTestClock() });
   });
   afterAll(async () => gatehouse?.close());
 

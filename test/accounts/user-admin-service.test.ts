@@ -4,7 +4,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
 import { createUserAdminService, type UserAdminService } from '../../src/accounts/user-admin-service.js';
 import type { ErrorCode } from '../../src/errors.js';
-import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { createGatehouseCore } from '../../src/gatehouse.js';
+import type { GatehouseCore } from '../../src/gatehouse-core.js';
 import { createUserAdminTransaction } from '../../src/storage/user-admin-transaction.js';
 import type { UserRecord } from '../../src/storage/user-store.js';
 import { createTestClock, testConfig } from '../../src/testing.js';
@@ -23,14 +24,14 @@ async function codeOf(promise: Promise<unknown>): Promise<ErrorCode | 'resolved'
 }
 
 describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
-  let gatehouse: Gatehouse;
+  let gatehouse: GatehouseCore;
   let drop: () => Promise<void>;
   let admin: UserAdminService;
 
   beforeAll(async () => {
     const database = await createTestDatabaseUrl(engine);
     drop = database.drop;
-    gatehouse = await createGatehouse(testConfig({ databaseUrl: database.url }), {
+    gatehouse = await createGatehouseCore(testConfig({ databaseUrl: database.url }), {
       clock: createTestClock(),
     });
     admin = gatehouse.userAdmin;

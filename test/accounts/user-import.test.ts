@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportProblem, ImportRecord, UserImportOptions } from '../../src/accounts/user-import.js';
-import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { createGatehouseCore } from '../../src/gatehouse.js';
+import type { GatehouseCore } from '../../src/gatehouse-core.js';
 import { testConfig } from '../../src/testing.js';
 import { uniqueEmail } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
@@ -21,13 +22,13 @@ async function* recordsOf(rows: (Record<string, unknown> | string)[]): AsyncGene
 }
 
 describe.each(engines)('importing users on $name', ({ name: engine }) => {
-  let gatehouse: Gatehouse;
+  let gatehouse: GatehouseCore;
   let drop: () => Promise<void>;
 
   beforeAll(async () => {
     const database = await createTestDatabaseUrl(engine);
     drop = database.drop;
-    gatehouse = await createGatehouse(testConfig({ databaseUrl: database.url }));
+    gatehouse = await createGatehouseCore(testConfig({ databaseUrl: database.url }));
   });
   afterAll(async () => {
     await gatehouse?.close();

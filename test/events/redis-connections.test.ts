@@ -1,6 +1,11 @@
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { createRedisConnections, defaultRedisTimings } from '../../src/events/redis-connections.js';
+import {
+  createRedisConnections,
+  defaultRedisTimings,
+  PROBE_INTERVAL_MS,
+} from '../../src/events/redis-connections.js';
+import { createTestClock } from '../../src/testing.js';
 
 const url = process.env.REDIS_URL;
 
@@ -21,6 +26,30 @@ describe.runIf(url !== undefined)('Redis connections', () => {
       await connections.command.ping();
       const noted = warnings.filter((message) => message.includes('no maxmemory'));
       expect(noted).toHaveLength(maxmemory === '0' ? 1 : 0);
+    } finally {
+      await connections.close();
+    }
+  });
+
+  it('probes a Redis marked down on the injected scheduler, and finds it back up', async () => {
+    const clock = createTestClock();
+    const warnings: string[] = [];
+    const connections = createRedisConnections(
+      { url: url ?? '', ...defaultRedisTimings, scheduler: clock },
+      (message) => warnings.push(message),
+    );
+    try {
+      await new Promise<void>((resolve) => connections.command.once('ready', () => resolve()));
+      connections.markFailed(new Error('a command timed out'));
+      expect(connections.usable()).toBe(false);
+      // No probe until the test clock says a second has passed (the timer is not a real one).
+      await connections.command.ping();
+      expect(connections.usable()).toBe(false);
+      clock.advance(PROBE_INTERVAL_MS);
+      // The probe's PING went out first on the same connection, so it has its answer once ours does.
+      await connections.command.ping();
+      expect(connections.usable()).toBe(true);
+      expect(warnings).toContain('Redis answers again');
     } finally {
       await connections.close();
     }

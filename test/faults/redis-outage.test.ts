@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GatehouseConfig } from '../../src/config/config.js';
 import type { GatehouseEvent } from '../../src/events/event-bus.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
 import { createTestDatabaseUrl } from '../support/databases.js';
@@ -164,7 +165,7 @@ describe.runIf(runPrivateRedisTests && process.env.DATABASE_URL?.startsWith('pos
       const shared = { databaseUrl: database.url, redisUrl: redis.url, ...redisTimings };
       one = await buildTestServer(shared);
       // The same secret, so either instance verifies the other's tokens.
-      two = await buildTestServer({ ...shared, secretKey: one.gatehouse.config.secretKey });
+      two = await buildTestServer({ ...shared, secretKey: gatehouseCore(one.gatehouse).config.secretKey });
     });
     afterAll(async () => {
       await one?.close();
@@ -195,7 +196,7 @@ describe.runIf(runPrivateRedisTests && process.env.DATABASE_URL?.startsWith('pos
       expect((await me(two)).statusCode).toBe(200);
       // Seen on instance two's bus, which only Redis feeds (the database reload does not publish).
       const heard = new Promise<GatehouseEvent>((resolve) => {
-        const off = two.gatehouse.bus.subscribe((event) => {
+        const off = gatehouseCore(two.gatehouse).bus.subscribe((event) => {
           if (event.type === 'sessions_revoked') {
             off();
             resolve(event);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import {
   bearerFor,
@@ -110,7 +111,7 @@ describe('GET /audit', () => {
       details: { email: bob.user.email, role: 'admin' },
     });
     // Wrong passwords are tallied per account and hour rather than logged one row each (issue 8).
-    const failures = await app.gatehouse.auditRetention.listLoginFailures({
+    const failures = await gatehouseCore(app.gatehouse).auditRetention.listLoginFailures({
       subjectId: bob.user.id,
       limit: 10,
     });

@@ -2,6 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDeviceTokens } from '../../src/accounts/device-token.js';
 import type { GatehouseConfig } from '../../src/config/config.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, cookiesOf, createUser, form, login, PASSWORD, uniqueEmail } from '../support/accounts.js';
 
@@ -240,7 +241,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     const device = await trustedDevice(app, attacker.email);
     expect((await grant(app, attacker.email, PASSWORD)).statusCode).toBe(200);
     expect((await grant(app, attacker.email, PASSWORD, { device, ip: '10.50.0.1' })).statusCode).toBe(200);
-    const { hasher } = app.gatehouse;
+    const { hasher } = gatehouseCore(app.gatehouse);
     const verify = vi.spyOn(hasher, 'verify');
     for (const options of [{}, { device }, { ip: '10.50.0.2' }]) {
       const refused = await grant(app, attacker.email, PASSWORD, options);
@@ -273,7 +274,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     app = await build({ loginMaxFailuresPerAccount: 2, loginMaxFailuresPerIp: 4 });
     const user = await createUser(app);
     await guessFromMany(app, user.email, 2);
-    const { hasher, counters } = app.gatehouse;
+    const { hasher, counters } = gatehouseCore(app.gatehouse);
     const spies = [
       vi.spyOn(hasher, 'verify'),
       vi.spyOn(hasher, 'verifyDummy'),
@@ -301,7 +302,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
 
   it('gives usernames that are not emails no per-account counter, and counts unknown addresses like real ones', async () => {
     app = await build({ loginMaxFailuresPerAccount: 2 });
-    const increments = vi.spyOn(app.gatehouse.counters, 'increment');
+    const increments = vi.spyOn(gatehouseCore(app.gatehouse).counters, 'increment');
     for (const name of ['not an email', 'x'.repeat(300), 'a@', '@b.example']) {
       expect((await grant(app, name, WRONG, { ip: '10.50.0.1' })).statusCode).toBe(400);
     }
@@ -392,7 +393,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     await guessFromMany(app, user.email, 7);
     for (let i = 0; i < 3; i++) await grant(app, uniqueEmail('nobody'), WRONG);
     expect((await cookieLogin(app, user.email, WRONG)).statusCode).toBe(400);
-    const { auditRetention, audit } = app.gatehouse;
+    const { auditRetention, audit } = gatehouseCore(app.gatehouse);
     expect(await auditRetention.listLoginFailures({ subjectId: user.id, limit: 10 })).toEqual([
       expect.objectContaining({ subjectId: user.id, failures: 8, lastIp: '127.0.0.1' }),
     ]);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, cookiesOf, createUser, login, PASSWORD } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
@@ -259,7 +260,7 @@ describe('a revocation this instance never heard of', () => {
     }[];
     const current = sessions.find((s) => s.current);
     // Straight in the database, as another instance would, with the broadcast lost.
-    await app.gatehouse.sessionStore.revokeSessions([current?.id ?? ''], clock());
+    await gatehouseCore(app.gatehouse).sessionStore.revokeSessions([current?.id ?? ''], clock());
     expect((await browser.request('GET', '/users/me')).statusCode).toBe(200);
     clock.advance(30_000);
     expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 
@@ -17,7 +18,7 @@ describe('a database outage', () => {
       (await app.inject({ method: 'GET', url: '/users/me', headers: bearer(accessToken) })).statusCode,
     ).toBe(200);
     // The database goes away under the running server.
-    await app.gatehouse.database.close();
+    await gatehouseCore(app.gatehouse).database.close();
   });
   afterAll(async () => app.close().catch(() => {}));
 

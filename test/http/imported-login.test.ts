@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportRecord } from '../../src/accounts/user-import.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { postToken, uniqueEmail } from '../support/accounts.js';
 
@@ -42,7 +43,7 @@ describe('signing in with an imported legacy hash', () => {
     async function* rows(): AsyncGenerator<ImportRecord> {
       yield { line: 2, fields: { email, hashed_password: hash, ...fields } };
     }
-    const result = await app.gatehouse.userImport.importUsers(rows());
+    const result = await gatehouseCore(app.gatehouse).userImport.importUsers(rows());
     expect(result.imported).toBe(1);
     return email;
   };
@@ -57,11 +58,13 @@ describe('signing in with an imported legacy hash', () => {
       const wrong = await grant(email, `${fixture.password}!`);
       expect(wrong.statusCode).toBe(400);
       expect(wrong.json().error).toBe('invalid_grant');
-      expect((await app.gatehouse.users.findUserByEmailKey(email))?.passwordHash).toBe(fixture.hash);
+      expect((await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email))?.passwordHash).toBe(
+        fixture.hash,
+      );
 
       const first = await grant(email, fixture.password);
       expect(first.statusCode).toBe(200);
-      const stored = (await app.gatehouse.users.findUserByEmailKey(email))?.passwordHash ?? '';
+      const stored = (await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email))?.passwordHash ?? '';
       expect(stored.startsWith(CURRENT)).toBe(true);
       // The upgraded hash is of the NFKC form, which every later login compares: the same
       // password, typed the same way, still works.
@@ -74,11 +77,14 @@ describe('signing in with an imported legacy hash', () => {
     const fixture = FIXTURES.find((row) => row.hash.startsWith('$pbkdf2-sha256$'));
     if (fixture === undefined) throw new Error('fixture missing');
     const email = await importUser(fixture.hash);
-    const signIn = await app.gatehouse.selfService.signIn({ email, password: fixture.password }, CALLER);
-    expect(signIn.ok).toBe(true);
-    expect((await app.gatehouse.users.findUserByEmailKey(email))?.passwordHash.startsWith(CURRENT)).toBe(
-      true,
+    const signIn = await gatehouseCore(app.gatehouse).selfService.signIn(
+      { email, password: fixture.password },
+      CALLER,
     );
+    expect(signIn.ok).toBe(true);
+    expect(
+      (await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email))?.passwordHash.startsWith(CURRENT),
+    ).toBe(true);
   });
 
   it('keeps a disabled imported account out, even with the right password, and does not upgrade it', async () => {
@@ -88,25 +94,27 @@ describe('signing in with an imported legacy hash', () => {
     const response = await grant(email, fixture.password);
     expect(response.statusCode).toBe(400);
     expect(response.json().error_description).toMatch(/disabled/);
-    expect((await app.gatehouse.users.findUserByEmailKey(email))?.passwordHash).toBe(fixture.hash);
+    expect((await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email))?.passwordHash).toBe(
+      fixture.hash,
+    );
   });
 
   it('never lets the upgrade undo a password change that committed in between (compare-and-set)', async () => {
     const fixture = FIXTURES.find((row) => row.hash.startsWith('$2y$04$'));
     if (fixture === undefined) throw new Error('fixture missing');
     const email = await importUser(fixture.hash);
-    const user = await app.gatehouse.users.findUserByEmailKey(email);
+    const user = await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email);
     if (user === undefined) throw new Error('not imported');
-    const changed = await app.gatehouse.hasher.hash('a brand new passphrase here');
-    await app.gatehouse.users.updateUser(user.id, { passwordHash: changed }, Date.now());
+    const changed = await gatehouseCore(app.gatehouse).hasher.hash('a brand new passphrase here');
+    await gatehouseCore(app.gatehouse).users.updateUser(user.id, { passwordHash: changed }, Date.now());
     // What a login that verified the old hash would now try to store:
-    const replaced = await app.gatehouse.users.replacePasswordHash(
+    const replaced = await gatehouseCore(app.gatehouse).users.replacePasswordHash(
       user.id,
       fixture.hash,
       'stale',
       Date.now(),
     );
     expect(replaced).toBe(false);
-    expect((await app.gatehouse.users.findUserByEmailKey(email))?.passwordHash).toBe(changed);
+    expect((await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email))?.passwordHash).toBe(changed);
   });
 });

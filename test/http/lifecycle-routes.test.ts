@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
@@ -10,7 +11,7 @@ const NEW_PASSWORD = 'a brand new passphrase';
 
 /** Every message the server wrote to its outbox for `to`, oldest first, once background work is done. */
 async function mailsTo(app: FastifyInstance, to: string): Promise<OutboxMessage[]> {
-  await app.gatehouse.lifecycle.idle();
+  await gatehouseCore(app.gatehouse).lifecycle.idle();
   const all = await readOutbox(outboxDirectory(app.gatehouse.config.dataDir), 1000);
   return all.filter((message) => message.to === to).reverse();
 }
@@ -63,7 +64,7 @@ describe('account lifecycle over HTTP (file outbox)', () => {
   it('forgot-password answers 202 before any storage call, the same for unknown addresses', async () => {
     const known = await createUser(app, { email: uniqueEmail('forgot') });
     const probe = async (email: string) => {
-      await app.gatehouse.lifecycle.idle();
+      await gatehouseCore(app.gatehouse).lifecycle.idle();
       const response = await app.inject({ method: 'POST', url: '/auth/forgot-password', payload: { email } });
       return { response, queriesBeforeReply: queriesAtReply.get(response.headers['x-probe'] as string) };
     };
@@ -273,8 +274,12 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     }
     expect(hooked).toEqual([owner.id]);
     expect((await app.inject({ url: '/users/me', headers: bearer(owner.token) })).statusCode).toBe(401);
-    expect(await app.gatehouse.users.findUserById(owner.id)).toBeUndefined();
-    const { items } = await app.gatehouse.audit.list({ limit: 100, offset: 0, targetId: owner.id });
+    expect(await gatehouseCore(app.gatehouse).users.findUserById(owner.id)).toBeUndefined();
+    const { items } = await gatehouseCore(app.gatehouse).audit.list({
+      limit: 100,
+      offset: 0,
+      targetId: owner.id,
+    });
     expect(items.length).toBeGreaterThan(1);
     for (const row of items) expect([row.ip, row.userAgent]).toEqual([null, null]);
     expect(items.map((row) => row.event)).toContain('user_deleted');
@@ -298,7 +303,7 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     } finally {
       remove();
     }
-    expect(await app.gatehouse.users.findUserById(owner.id)).toBeDefined();
+    expect(await gatehouseCore(app.gatehouse).users.findUserById(owner.id)).toBeDefined();
   });
 
   it('admins resend verification and trigger a reset for accounts they manage, not above them', async () => {
@@ -326,7 +331,7 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     expect((await app.inject({ url: '/admin/outbox', headers: bearer(plain.token) })).statusCode).toBe(403);
     expect((await app.inject({ url: '/admin/outbox', headers: bearer(admin.token) })).statusCode).toBe(403);
     await post(app, '/auth/forgot-password', { email: root.email });
-    await app.gatehouse.lifecycle.idle();
+    await gatehouseCore(app.gatehouse).lifecycle.idle();
     const response = await app.inject({ url: '/admin/outbox?limit=5', headers: bearer(root.token) });
     expect(response.statusCode).toBe(200);
     expect(response.json().items.length).toBeGreaterThan(0);

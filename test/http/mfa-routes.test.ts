@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
@@ -150,7 +151,11 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     expect(second.statusCode).toBe(400);
     const status = await app.inject({ method: 'GET', url: '/users/me/mfa', headers: bearer(token) });
     expect(status.json().recovery_codes_left).toBe(9);
-    const audit = await app.gatehouse.audit.list({ limit: 5, offset: 0, event: 'mfa_recovery_code_used' });
+    const audit = await gatehouseCore(app.gatehouse).audit.list({
+      limit: 5,
+      offset: 0,
+      event: 'mfa_recovery_code_used',
+    });
     expect(audit.items.some((item) => item.targetId === user.id)).toBe(true);
   });
 
@@ -212,7 +217,7 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
   it('an mfa_token opens only for its own flow, and only within MFA_TOKEN_TTL', async () => {
     const { user, secret } = await enrolled();
     const token = await mfaToken(user.email);
-    const otherFlow = await app.gatehouse.mfa.completeChallenge(
+    const otherFlow = await gatehouseCore(app.gatehouse).mfa.completeChallenge(
       token,
       generateTotpCode(secret, clock() + STEP),
       'cookie',

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearerFor, createAccount, type SignedIn, signIn } from '../support/accounts.js';
 
@@ -49,7 +50,7 @@ describe('OAuth client admin routes', () => {
     expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const list = await app.inject({ method: 'GET', url: '/oauth/clients', headers: admin.headers });
     expect(list.body).not.toContain(secret);
-    expect((await app.gatehouse.oauthClients.authenticate(id, secret)).ok).toBe(true);
+    expect((await gatehouseCore(app.gatehouse).oauthClients.authenticate(id, secret)).ok).toBe(true);
   });
 
   it('answers bad registrations 400 VALIDATION_FAILED with one error per field, never a 500', async () => {

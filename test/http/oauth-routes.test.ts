@@ -3,6 +3,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import * as oauth from 'oauth4webapi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JwtAlgorithm } from '../../src/config/config.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
 import { injectFetch } from '../support/inject-fetch.js';
@@ -130,7 +131,9 @@ describe('OAuth endpoints', () => {
       const token = kind === 'refresh_token' ? tokens.refresh_token : tokens.access_token;
       await oauth.processRevocationResponse(await revoke(String(token), 'gatehouse', wrongHint));
       // Revoking it again changes nothing (the session is already over) and still answers 200.
-      expect(await app.gatehouse.sessions.revokeToken(String(token), { clientId: 'gatehouse' })).toEqual({
+      expect(
+        await gatehouseCore(app.gatehouse).sessions.revokeToken(String(token), { clientId: 'gatehouse' }),
+      ).toEqual({
         revoked: false,
       });
       await oauth.processRevocationResponse(await revoke(String(token)));

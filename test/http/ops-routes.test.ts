@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { REDACTED_LOG_PATHS } from '../../src/server.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
@@ -23,7 +24,7 @@ describe('ops routes', () => {
 
   it('reports not ready when the database is gone', async () => {
     const broken = await buildTestServer();
-    await broken.gatehouse.database.close();
+    await gatehouseCore(broken.gatehouse).database.close();
     const response = await broken.inject({ method: 'GET', url: '/readyz' });
     expect(response.statusCode).toBe(503);
     expect(response.json()).toEqual({ status: 'not ready', database: 'down', redis: 'disabled' });

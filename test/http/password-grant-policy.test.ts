@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser, PASSWORD, postToken } from '../support/accounts.js';
 
@@ -15,7 +16,7 @@ describe('the password grant’s policy', () => {
 
     it('refuses a registered client before checking the password (unauthorized_client), audits no login', async () => {
       const user = await createUser(app);
-      const { client } = await app.gatehouse.oauthClients.create(
+      const { client } = await gatehouseCore(app.gatehouse).oauthClients.create(
         { name: 'SPA', redirectUris: ['https://spa.example/cb'] },
         { actorId: null },
       );
@@ -30,7 +31,11 @@ describe('the password grant’s policy', () => {
         expect(response.headers['cache-control']).toBe('no-store');
         expect(response.json()).toMatchObject({ error: 'unauthorized_client' });
       }
-      const audit = await app.gatehouse.audit.list({ limit: 10, offset: 0, targetId: user.id });
+      const audit = await gatehouseCore(app.gatehouse).audit.list({
+        limit: 10,
+        offset: 0,
+        targetId: user.id,
+      });
       expect(audit.items.filter((e) => e.event === 'login_succeeded')).toEqual([]);
     });
 

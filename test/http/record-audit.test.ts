@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { form, login, PASSWORD, signIn, uniqueEmail } from '../support/accounts.js';
 
@@ -17,7 +18,7 @@ describe('audit writes after a committed change', () => {
       {},
       { logger: { level: 'error', stream: { write: (line: string) => void logged.push(line) } } },
     );
-    app.gatehouse.audit.record = async () => {
+    gatehouseCore(app.gatehouse).audit.record = async () => {
       throw new Error('audit store unavailable');
     };
   });

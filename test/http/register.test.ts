@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { PASSWORD } from '../support/accounts.js';
 
@@ -47,7 +48,11 @@ describe('POST /auth/register', () => {
     const codes = responses.map((r) => r.statusCode);
     expect(codes.filter((c) => c === 201)).toHaveLength(1);
     expect(codes.filter((c) => c === 409)).toHaveLength(49);
-    const { total } = await app.gatehouse.users.listUsers({ limit: 100, offset: 0, emailPrefix: 'race@' });
+    const { total } = await gatehouseCore(app.gatehouse).users.listUsers({
+      limit: 100,
+      offset: 0,
+      emailPrefix: 'race@',
+    });
     expect(total).toBe(1);
   });
 
@@ -62,7 +67,7 @@ describe('POST /auth/register', () => {
       });
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field }] });
-      expect(await app.gatehouse.users.findUserByEmailKey(email)).toBeUndefined();
+      expect(await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email)).toBeUndefined();
     },
   );
 
@@ -90,7 +95,9 @@ describe('POST /auth/register', () => {
         errors: [{ field: 'password' }],
       });
     }
-    expect(await app.gatehouse.users.findUserByEmailKey('grace.hopper@example.com')).toBeUndefined();
+    expect(
+      await gatehouseCore(app.gatehouse).users.findUserByEmailKey('grace.hopper@example.com'),
+    ).toBeUndefined();
   });
 
   it('does not coerce JSON types, and reports one error per field', async () => {

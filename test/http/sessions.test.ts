@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/config.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 import { useTempDirs } from '../support/temp-dirs.js';
@@ -49,7 +50,7 @@ describe.each([{ strategy: 'jwt' as const }, { strategy: 'database' as const }])
       // The newest pair of the session died with it.
       expect((await me(rotated.access_token)).statusCode).toBe(401);
       expect((await refresh(rotated.refresh_token)).json().error).toBe('invalid_grant');
-      const { items } = await app.gatehouse.audit.list({
+      const { items } = await gatehouseCore(app.gatehouse).audit.list({
         limit: 10,
         offset: 0,
         event: 'refresh_token_reused',
@@ -221,7 +222,9 @@ describe('revocation survives a restart', () => {
       headers: bearer(tokens.access_token),
     });
     expect(response.statusCode).toBe(401);
-    expect(second.gatehouse.revocations.isRevoked(String(decodeJwt(tokens.access_token).sid))).toBe(true);
+    expect(
+      gatehouseCore(second.gatehouse).revocations.isRevoked(String(decodeJwt(tokens.access_token).sid)),
+    ).toBe(true);
     await second.close();
   });
 });

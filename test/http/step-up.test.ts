@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
@@ -159,13 +160,15 @@ describe('step-up: recent authentication for sensitive changes (RFC 9470)', () =
     expect(anonymous.statusCode).toBe(401);
   });
 
-  it('exposes the check to other modules: gatehouse.stepUp.requireRecentAuthentication', async () => {
+  it('exposes the check to the core’s modules: gatehouseCore(gatehouse).stepUp.requireRecentAuthentication', async () => {
     const user = await createUser(app);
     const { access_token: token } = await login(app, user.email);
     const sid = decodeJwt(token).sid as string;
-    await expect(app.gatehouse.stepUp.requireRecentAuthentication(sid)).resolves.toBeUndefined();
+    await expect(
+      gatehouseCore(app.gatehouse).stepUp.requireRecentAuthentication(sid),
+    ).resolves.toBeUndefined();
     clock.advance(maxAgeMs + 1000);
-    await expect(app.gatehouse.stepUp.requireRecentAuthentication(sid)).rejects.toMatchObject({
+    await expect(gatehouseCore(app.gatehouse).stepUp.requireRecentAuthentication(sid)).rejects.toMatchObject({
       code: 'STEP_UP_REQUIRED',
     });
   });

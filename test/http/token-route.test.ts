@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser, PASSWORD, postToken } from '../support/accounts.js';
 
@@ -57,7 +58,7 @@ describe('POST /token', () => {
     });
     expect(typeof claims.sub).toBe('string');
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(900);
-    const session = await app.gatehouse.sessionStore.findSession(String(claims.sid));
+    const session = await gatehouseCore(app.gatehouse).sessionStore.findSession(String(claims.sid));
     expect(session).toMatchObject({ userId, transport: 'bearer' });
   });
 
@@ -176,12 +177,14 @@ describe('POST /token', () => {
       await postToken(app, { grant_type: 'refresh_token', refresh_token, scope: 'me clothes:read' }),
       'invalid_scope',
     );
-    const { sessionId } = (await app.gatehouse.sessions.verifyAccessToken(narrow.json().access_token)) as {
+    const { sessionId } = (await gatehouseCore(app.gatehouse).sessions.verifyAccessToken(
+      narrow.json().access_token,
+    )) as {
       sessionId: string;
     };
     // Nothing was stored for the refused request: the session still has only the one token, unspent.
-    const rows = await app.gatehouse.database.db
-      .selectFrom('refresh_tokens')
+    const rows = await gatehouseCore(app.gatehouse)
+      .database.db.selectFrom('refresh_tokens')
       .select(['spent_at'])
       .where('session_id', '=', sessionId)
       .execute();
@@ -193,7 +196,7 @@ describe('POST /token', () => {
 
   it('says a disabled account is disabled only once the password was right', async () => {
     const user = await createUser(app);
-    await app.gatehouse.accounts.applyUserChange(user.id, { isActive: false });
+    await gatehouseCore(app.gatehouse).accounts.applyUserChange(user.id, { isActive: false });
     const wrong = await postToken(app, {
       grant_type: 'password',
       username: user.email,
@@ -215,12 +218,15 @@ describe('POST /token', () => {
       await postToken(app, { grant_type: 'password', username: user.email, password: 'wrong password!' }),
       'invalid_grant',
     );
-    const { items } = await app.gatehouse.audit.list({ limit: 100, offset: 0 });
+    const { items } = await gatehouseCore(app.gatehouse).audit.list({ limit: 100, offset: 0 });
     const events = items.filter((item) => item.targetId === user.id).map((item) => item.event);
     expect(events).toContain('login_succeeded');
     expect(JSON.stringify(items)).not.toContain(PASSWORD);
     // A wrong password is tallied per account and hour, not written as a row (issue 8).
-    const tallies = await app.gatehouse.auditRetention.listLoginFailures({ subjectId: user.id, limit: 10 });
+    const tallies = await gatehouseCore(app.gatehouse).auditRetention.listLoginFailures({
+      subjectId: user.id,
+      limit: 10,
+    });
     expect(tallies.map((tally) => tally.failures)).toEqual([1]);
   });
 });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearerFor, createAccount, requestToken, type SignedIn, signIn } from '../support/accounts.js';
 
@@ -48,7 +49,9 @@ describe('admin user routes', () => {
       }
       expect(responses[1]?.body).toBe(responses[2]?.body);
       expect(responses[3]?.body).toBe(responses[4]?.body);
-      expect(await app.gatehouse.users.findUserById(other.id)).toMatchObject({ fullName: null });
+      expect(await gatehouseCore(app.gatehouse).users.findUserById(other.id)).toMatchObject({
+        fullName: null,
+      });
     });
 
     it('needs users:write to change and users:read to list, even for a super_admin', async () => {
@@ -79,7 +82,7 @@ describe('admin user routes', () => {
       const ann = await signIn(app, 'admin');
       const alice = await createAccount(app, 'user', 'Alice.Smith@example.test');
       const alan = await createAccount(app, 'user', 'alan@example.test');
-      await app.gatehouse.users.updateUser(alan.id, { isActive: false }, Date.now());
+      await gatehouseCore(app.gatehouse).users.updateUser(alan.id, { isActive: false }, Date.now());
 
       const all = (await get('/users?limit=2', ann)).json();
       expect(all).toMatchObject({ total: 3, limit: 2, offset: 0 });
@@ -170,8 +173,8 @@ describe('admin user routes', () => {
       const deleted = await remove(boss.id, ann);
       expect(deleted.statusCode).toBe(403);
       expect(deleted.json().code).toBe('FORBIDDEN');
-      expect(await app.gatehouse.users.findUserById(bob.id)).toMatchObject({ role: 'user' });
-      expect(await app.gatehouse.users.findUserById(boss.id)).toMatchObject({
+      expect(await gatehouseCore(app.gatehouse).users.findUserById(bob.id)).toMatchObject({ role: 'user' });
+      expect(await gatehouseCore(app.gatehouse).users.findUserById(boss.id)).toMatchObject({
         fullName: null,
         isActive: true,
       });

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { base64url, decodeJwt, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 
@@ -129,7 +130,7 @@ describe('GET /users/me with a bearer token', () => {
   it('rejects the token of a disabled user', async () => {
     const other = await createUser(app);
     const otherToken = (await login(app, other.email)).access_token;
-    await app.gatehouse.accounts.applyUserChange(other.id, { isActive: false });
+    await gatehouseCore(app.gatehouse).accounts.applyUserChange(other.id, { isActive: false });
     await expectInvalidToken(otherToken);
   });
 
@@ -159,14 +160,14 @@ describe('GET /users/me from memory (the guard without promises)', () => {
       const { access_token: token } = await login(app, user.email);
       const first = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
       expect(first.statusCode).toBe(200);
-      const sessions = app.gatehouse.sessions;
-      const before = { jwt: sessions.cacheStats().jwt, user: app.gatehouse.userCache.stats() };
+      const sessions = gatehouseCore(app.gatehouse).sessions;
+      const before = { jwt: sessions.cacheStats().jwt, user: gatehouseCore(app.gatehouse).userCache.stats() };
       const second = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
       expect(second.statusCode).toBe(200);
       expect(second.body).toBe(first.body);
       // One more hit each, no miss: neither a signature check nor a user read ran.
       expect(sessions.cacheStats().jwt).toEqual({ hits: before.jwt.hits + 1, misses: before.jwt.misses });
-      expect(app.gatehouse.userCache.stats()).toEqual({
+      expect(gatehouseCore(app.gatehouse).userCache.stats()).toEqual({
         hits: before.user.hits + 1,
         misses: before.user.misses,
       });

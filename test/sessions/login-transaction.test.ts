@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GatehouseConfig } from '../../src/config/config.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { cookiesOf, createUser, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
@@ -79,7 +80,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
           password: PASSWORD,
         });
         status = response.statusCode;
-        const session = await app.gatehouse.sessionStore.listLiveSessions(user.id, Date.now());
+        const session = await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(user.id, Date.now());
         sessionId = session[0]?.id ?? '';
       });
       expect(status).toBe(200);
@@ -90,7 +91,11 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       expect(writes).toMatch(/insert into "refresh_tokens"/);
       expect(writes).toMatch(/insert into "audit_events"/);
       if (strategy === 'database') expect(writes).toMatch(/insert into "access_tokens"/);
-      const entries = await app.gatehouse.audit.list({ limit: 10, offset: 0, event: 'login_succeeded' });
+      const entries = await gatehouseCore(app.gatehouse).audit.list({
+        limit: 10,
+        offset: 0,
+        event: 'login_succeeded',
+      });
       expect(entries.items.some((entry) => entry.details?.session === sessionId)).toBe(true);
     });
 
@@ -100,7 +105,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       async function* rows() {
         yield { line: 2, fields: { email, hashed_password: hash } };
       }
-      expect((await app.gatehouse.userImport.importUsers(rows())).imported).toBe(1);
+      expect((await gatehouseCore(app.gatehouse).userImport.importUsers(rows())).imported).toBe(1);
       let status = 0;
       const statements = await logOf(async () => {
         status = (await postToken(app, { grant_type: 'password', username: email, password })).statusCode;
@@ -110,7 +115,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
       expect(writes).toMatch(/update "users" set "password_hash"/);
       expect(writes).toMatch(/insert into "sessions"/);
-      const upgraded = await app.gatehouse.users.findUserByEmailKey(email);
+      const upgraded = await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email);
       expect(upgraded?.passwordHash.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
       // The second login verifies the new hash and writes no upgrade.
       const again = await logOf(async () => {
@@ -157,7 +162,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       expect(writes).toMatch(/update "sessions"/);
       expect(writes).toMatch(/insert into "sessions"/);
       expect(writes).toMatch(/insert into "audit_events"/);
-      const sessions = await app.gatehouse.sessionStore.listLiveSessions(user.id, Date.now());
+      const sessions = await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(user.id, Date.now());
       expect(sessions).toHaveLength(1);
     });
   });

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TokenStrategy } from '../../src/config/config.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { createUser } from '../support/accounts.js';
 
@@ -22,7 +23,7 @@ describe('SessionManager: when a credential expires', () => {
       { clock },
     );
     const user = await createUser(app);
-    return { clock, sessions: app.gatehouse.sessions, user };
+    return { clock, sessions: gatehouseCore(app.gatehouse).sessions, user };
   };
 
   it.each(['jwt', 'database'] as const)(

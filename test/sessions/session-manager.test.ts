@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { createGatehouseCore } from '../../src/gatehouse.js';
+import type { GatehouseCore } from '../../src/gatehouse-core.js';
 import {
   type BearerTokens,
   COOKIE_RECHECK_MS,
@@ -13,15 +14,15 @@ const INTERVAL = 10;
 const client = { userAgent: 'test', ip: '127.0.0.1' };
 
 describe.each(engines)('refresh grace on $name', ({ name }) => {
-  let gatehouse: Gatehouse;
-  let strict: Gatehouse;
+  let gatehouse: GatehouseCore;
+  let strict: GatehouseCore;
   let clock: TestClock;
   const drops: (() => Promise<void>)[] = [];
 
   const open = async (refreshReuseInterval: number) => {
     const { url, drop } = await createTestDatabaseUrl(name);
     drops.push(drop);
-    return createGatehouse(testConfig({ databaseUrl: url, refreshReuseInterval, accessTokenTtl: 3600 }), {
+    return createGatehouseCore(testConfig({ databaseUrl: url, refreshReuseInterval, accessTokenTtl: 3600 }), {
       clock,
     });
   };
@@ -38,7 +39,7 @@ describe.each(engines)('refresh grace on $name', ({ name }) => {
   });
 
   let counter = 0;
-  const startSession = async (core: Gatehouse): Promise<BearerTokens> => {
+  const startSession = async (core: GatehouseCore): Promise<BearerTokens> => {
     counter += 1;
     const user = await core.accounts.register({
       email: `grace${counter}.${name}@example.com`,
@@ -50,7 +51,7 @@ describe.each(engines)('refresh grace on $name', ({ name }) => {
     if (!result.ok) throw new Error(`refresh failed: ${result.reason}`);
     return result.tokens;
   };
-  const accepted = async (core: Gatehouse, accessToken: string) =>
+  const accepted = async (core: GatehouseCore, accessToken: string) =>
     (await core.sessions.verifyAccessToken(accessToken)).ok;
 
   it('within the interval, a retried refresh token gets the same successor and a new access token', async () => {
@@ -146,7 +147,7 @@ describe.each(engines)('refresh grace on $name', ({ name }) => {
 describe('database token strategy', () => {
   it('reads a token row at most once per recheck interval; revocation and expiry apply on every hit', async () => {
     const clock = createTestClock();
-    const core = await createGatehouse(testConfig({ tokenStrategy: 'database', accessTokenTtl: 120 }), {
+    const core = await createGatehouseCore(testConfig({ tokenStrategy: 'database', accessTokenTtl: 120 }), {
       clock,
     });
     try {
@@ -184,7 +185,7 @@ describe('database token strategy', () => {
 describe('answers from memory (peekAccessToken, peekCookieToken)', () => {
   it('decides a cached JWT synchronously, with expiry and revocation checked on every peek', async () => {
     const clock = createTestClock();
-    const core = await createGatehouse(testConfig({ accessTokenTtl: 120 }), { clock });
+    const core = await createGatehouseCore(testConfig({ accessTokenTtl: 120 }), { clock });
     try {
       const user = await core.accounts.register({
         email: 'peek@example.com',
@@ -211,7 +212,7 @@ describe('answers from memory (peekAccessToken, peekCookieToken)', () => {
 
   it('decides a cookie from memory only while no re-read or last-use write is due', async () => {
     const clock = createTestClock();
-    const core = await createGatehouse(testConfig(), { clock });
+    const core = await createGatehouseCore(testConfig(), { clock });
     try {
       const user = await core.accounts.register({
         email: 'peek-cookie@example.com',
@@ -244,7 +245,7 @@ describe('answers from memory (peekAccessToken, peekCookieToken)', () => {
   });
 
   it('decides a cached opaque token synchronously (database strategy)', async () => {
-    const core = await createGatehouse(testConfig({ tokenStrategy: 'database' }));
+    const core = await createGatehouseCore(testConfig({ tokenStrategy: 'database' }));
     try {
       const user = await core.accounts.register({
         email: 'peek-opaque@example.com',

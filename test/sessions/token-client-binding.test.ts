@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { createGatehouseCore } from '../../src/gatehouse.js';
+import type { GatehouseCore } from '../../src/gatehouse-core.js';
 import { FIRST_PARTY_CLIENT_ID, type RefreshResult } from '../../src/sessions/session-manager.js';
 import { testConfig } from '../../src/testing.js';
 import { hashOpaqueToken } from '../../src/tokens/opaque-token.js';
@@ -11,13 +12,13 @@ const client = { userAgent: 'test', ip: '127.0.0.1' };
 // Refresh and opaque access tokens record the client they were issued to (migration 009), so a
 // refresh keeps RFC 9068 `client_id` right and RFC 7009 revocation can tell clients apart.
 describe.each(engines)('token client binding on $name', ({ name }) => {
-  let jwt: Gatehouse;
-  let opaque: Gatehouse;
+  let jwt: GatehouseCore;
+  let opaque: GatehouseCore;
   const drops: (() => Promise<void>)[] = [];
   const open = async (tokenStrategy: 'jwt' | 'database') => {
     const { url, drop } = await createTestDatabaseUrl(name);
     drops.push(drop);
-    return createGatehouse(testConfig({ databaseUrl: url, tokenStrategy }));
+    return createGatehouseCore(testConfig({ databaseUrl: url, tokenStrategy }));
   };
   beforeAll(async () => {
     jwt = await open('jwt');
@@ -30,7 +31,7 @@ describe.each(engines)('token client binding on $name', ({ name }) => {
   });
 
   let counter = 0;
-  const start = async (core: Gatehouse, clientId?: string) => {
+  const start = async (core: GatehouseCore, clientId?: string) => {
     counter += 1;
     const user = await core.accounts.register({
       email: `binding${counter}.${name}@example.com`,

@@ -4,7 +4,8 @@ import type { Role } from '../../src/accounts/roles.js';
 import { ROLE_SCOPES } from '../../src/accounts/scopes.js';
 import type { AuditEntry } from '../../src/audit/audit-log.js';
 import type { Caller } from '../../src/audit/record-committed.js';
-import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { createGatehouseCore } from '../../src/gatehouse.js';
+import type { GatehouseCore } from '../../src/gatehouse-core.js';
 import { createTokenGrants, type TokenGrant } from '../../src/sessions/token-grants.js';
 import { createTestClock, type TestClock, testConfig } from '../../src/testing.js';
 
@@ -26,12 +27,12 @@ function granted(grant: TokenGrant) {
 }
 
 describe('TokenGrants (no HTTP)', () => {
-  let gatehouse: Gatehouse;
+  let gatehouse: GatehouseCore;
   let clock: TestClock;
 
   beforeAll(async () => {
     clock = createTestClock();
-    gatehouse = await createGatehouse(testConfig({ refreshReuseInterval: REUSE_INTERVAL }), { clock });
+    gatehouse = await createGatehouseCore(testConfig({ refreshReuseInterval: REUSE_INTERVAL }), { clock });
   });
   afterAll(async () => gatehouse?.close());
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Role } from '../../src/accounts/roles.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { UserRecord } from '../../src/storage/user-store.js';
 
 /** A password that passes the policy. */
@@ -19,7 +20,7 @@ export async function createUser(
   options: { email?: string; role?: Role; password?: string } = {},
 ) {
   const email = options.email ?? uniqueEmail(options.role ?? 'user');
-  const user = await app.gatehouse.accounts.register({
+  const user = await gatehouseCore(app.gatehouse).accounts.register({
     email,
     password: options.password ?? PASSWORD,
     role: options.role,

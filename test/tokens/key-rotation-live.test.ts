@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createGatehouse, type Gatehouse } from '../../src/gatehouse.js';
+import { createGatehouseCore } from '../../src/gatehouse.js';
+import type { GatehouseCore } from '../../src/gatehouse-core.js';
 import { buildServer } from '../../src/server.js';
 import { createTestClock, type TestClock, testConfig } from '../../src/testing.js';
 import { KEY_PUBLICATION_DELAY_SECONDS, retiredKeyRetentionSeconds } from '../../src/tokens/keyring.js';
@@ -63,11 +64,11 @@ describe.each(engines)('live key rotation on two instances sharing one $name dat
     const clock = createTestClock();
     // One configuration, two data directories: no file is shared, only the database.
     const shared = testConfig({ databaseUrl: url, jwtAlgorithm: 'EdDSA' });
-    const instances: { app: FastifyInstance; core: Gatehouse }[] = [];
+    const instances: { app: FastifyInstance; core: GatehouseCore }[] = [];
     for (let i = 0; i < 2; i++) {
       const config = { ...shared, dataDir: mkdtempSync(join(tmpdir(), 'gh-live-')) };
-      const core = await createGatehouse(config, { clock });
-      const app = await buildServer(config, { gatehouse: core, logger: false, webUi: false });
+      const core = await createGatehouseCore(config, { clock });
+      const app = await buildServer(config, { gatehouse: core.facade, logger: false, webUi: false });
       cleanups.push(async () => {
         await app.close();
         await core.close();

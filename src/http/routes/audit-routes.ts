@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { AuditRecord } from '../../audit/audit-log.js';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { errorResponses, IdParam, PageQuery, pageOf } from '../schemas.js';
 
 const NullableString = (description?: string) =>
@@ -44,7 +44,7 @@ function parseDateTime(value: string): number {
 }
 
 /** `GET /audit`: the security audit trail, for holders of `audit:read` (super admins by default). */
-export function registerAuditRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerAuditRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { audit } = gatehouse;
 

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { addressBucket } from '../../lib/address-bucket.js';
 import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
@@ -37,7 +37,7 @@ const MfaRequired = Type.Object({
  */
 export function registerAuthRoutes(
   parent: FastifyInstance,
-  deps: { gatehouse: Gatehouse; cookies: CookiePolicy; csrf: CsrfGuard },
+  deps: { gatehouse: GatehouseCore; cookies: CookiePolicy; csrf: CsrfGuard },
 ): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { gatehouse, cookies, csrf } = deps;

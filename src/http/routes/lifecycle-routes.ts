@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { addressBucket } from '../../lib/address-bucket.js';
 import { outboxDirectory, readOutbox } from '../../mail/outbox.js';
 import { callerOf } from '../caller.js';
@@ -31,7 +31,7 @@ const ACCEPTED = { status: 'accepted' } as const;
  */
 export function registerLifecycleRoutes(
   parent: FastifyInstance,
-  deps: { gatehouse: Gatehouse; cookies: CookiePolicy },
+  deps: { gatehouse: GatehouseCore; cookies: CookiePolicy },
 ): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { gatehouse, cookies } = deps;

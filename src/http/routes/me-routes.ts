@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import type { AuthContext } from '../auth.js';
 import { callerOf } from '../caller.js';
 import { errorResponses, IdParam, NoBody, problemRef, publicUserRef } from '../schemas.js';
@@ -26,7 +26,7 @@ export function authOf(request: { auth: AuthContext | null }): AuthContext {
 }
 
 /** `/users/me` and the caller's sessions; the rules are `gatehouse.selfService`'s. */
-export function registerMeRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { selfService } = gatehouse;
   const guard = app.auth.require({ scopes: ['me'] });

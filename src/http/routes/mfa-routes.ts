@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { AuditEntry } from '../../audit/audit-log.js';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { callerOf } from '../caller.js';
 import { errorResponses, NoBody, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
@@ -41,7 +41,7 @@ function selfAudit(
 }
 
 /** `/users/me/mfa…`: TOTP enrolment and recovery codes; the rules are `gatehouse.mfa`'s. */
-export function registerMfaRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { mfa } = gatehouse;
   const guard = app.auth.require({ scopes: ['me'] });

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { clientView } from '../../oauth/client-view.js';
 import {
   CLIENT_SCOPES,
@@ -39,7 +39,7 @@ const ClientIdParams = Type.Object({
  * Admin management of OAuth clients: `POST/GET /oauth/clients`, `GET/DELETE /oauth/clients/{client_id}`
  * (rules in `gatehouse.oauthClients`).
  */
-export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const clients = gatehouse.oauthClients;
   const canRead = app.auth.require({ role: 'admin', scopes: ['clients:read'] });

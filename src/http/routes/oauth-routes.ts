@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { SCOPES } from '../../accounts/scopes.js';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { callerOf } from '../caller.js';
 import { formParam, OAuthErrorSchema, publicClientOf, readForm } from '../oauth-form.js';
 import { NoBody } from '../schemas.js';
@@ -28,7 +28,7 @@ const MetadataSchema = Type.Object({
  * URL in the metadata derives from `PUBLIC_URL`, never from the request's `Host` header, which
  * the client chooses (a poisoned cache would otherwise send tokens elsewhere).
  */
-export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { config, tokenGrants, keyring } = gatehouse;
   const base = config.publicUrl;

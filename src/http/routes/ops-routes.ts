@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { pingDatabase } from '../../storage/ping-database.js';
 
 /**
@@ -18,7 +18,7 @@ export const ReadinessSchema = Type.Object({
 });
 
 /** Liveness, readiness and (for asymmetric keys) the JWK Set. */
-export function registerOpsRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   app.get(
     '/healthz',

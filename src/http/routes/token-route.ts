@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import { OAuthTokenError } from '../../errors.js';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { MFA_OTP_GRANT_TYPE, type TokenGrant } from '../../sessions/token-grants.js';
 import { callerOf } from '../caller.js';
@@ -61,7 +61,7 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
  * reads the form (RFC 6749 §3.2: form-encoded, no repeated parameter) and writes the answer; the
  * grant rules live in `gatehouse.tokenGrants`.
  */
-export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerTokenRoute(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { tokenGrants } = gatehouse;
 

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { ROLES } from '../../accounts/roles.js';
-import type { Gatehouse } from '../../gatehouse.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
 import { clientInfo } from '../client-info.js';
 import {
   errorResponses,
@@ -28,7 +28,7 @@ const RULES =
   '(409 `LAST_SUPER_ADMIN`).';
 
 /** Admin user management: `GET /users`, `GET/PATCH/DELETE /users/{id}` (rules in the user admin service). */
-export function registerUserAdminRoutes(parent: FastifyInstance, gatehouse: Gatehouse): void {
+export function registerUserAdminRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const admin = gatehouse.userAdmin;
   const canRead = app.auth.require({ role: 'admin', scopes: ['users:read'] });

@@ -208,7 +208,7 @@ export function registerRoomEventsRoute(
     }
     stream.renewing = true;
     try {
-      const check = await gatehouse.checkSession(stream.hostSessionId);
+      const check = await gatehouse.sessions.check(stream.hostSessionId);
       if (check.ok) {
         stream.expiresAt = check.expiresAt;
         arm(stream);
@@ -323,7 +323,7 @@ export function registerRoomEventsRoute(
       const byRoom = new Map<string, Stream[]>();
       const now = clock();
       for (const stream of streams) {
-        if (stream.hostSessionId !== null && gatehouse.isSessionRevoked(stream.hostSessionId)) {
+        if (stream.hostSessionId !== null && gatehouse.sessions.isRevoked(stream.hostSessionId)) {
           end(stream, undefined, 'session_revoked');
           continue;
         }
@@ -381,11 +381,11 @@ export function registerRoomEventsRoute(
     for (const stream of streams) void catchUpTail(stream);
   });
 
-  const heartbeat = setInterval(() => {
+  // On the core's scheduler (unref'd Node timers in production), so a test clock drives it.
+  const heartbeat = gatehouse.scheduler.setInterval(() => {
     for (const stream of streams) if (stream.pending === undefined) write(stream, ': heartbeat\n\n');
     void reconcile();
   }, heartbeatMs);
-  heartbeat.unref();
 
   // Open streams would keep `server.close()` waiting forever; end them first. Clients reconnect
   // (to another instance, behind a load balancer) and resume with Last-Event-ID.
@@ -393,7 +393,7 @@ export function registerRoomEventsRoute(
     for (const stream of streams) end(stream, 'server shutting down');
   });
   app.addHook('onClose', async () => {
-    clearInterval(heartbeat);
+    heartbeat.cancel();
     stopResync();
   });
 

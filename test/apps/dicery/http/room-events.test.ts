@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GatehouseConfig } from '../../../../src/config/config.js';
+import { gatehouseCore } from '../../../../src/gatehouse-core.js';
 import { buildServer } from '../../../../src/server.js';
 import { buildTestServer, createTestClock, testConfig } from '../../../../src/testing.js';
 import {
@@ -573,7 +574,7 @@ describe('room event streams end with the credential that opened them', () => {
     const room = await createRoom(app, await bearerFor(app, user));
     const cookie = await cookieLogin(app, user.email);
     const me = () => app.inject({ method: 'GET', url: '/users/me', headers: { cookie } });
-    const recheck = vi.spyOn(app.gatehouse.sessions, 'checkCookieSession');
+    const recheck = vi.spyOn(gatehouseCore(app.gatehouse).sessions, 'checkCookieSession');
     try {
       const stream = await follow(room.code, { cookie });
       expect(stream.status).toBe(200);

@@ -1,0 +1,132 @@
+/**
+ * The core's internals behind the public {@link Gatehouse} facade: the database handle, the stores,
+ * the caches, the keyring, the event bus and the services the Fastify adapter's own routes call.
+ *
+ * An embedding app never reaches these: writing the `users` table or the session store directly
+ * would skip the cache evictions and cross-instance broadcasts the services keep (issue 16). So
+ * no public entry (`src/index.ts`, `src/http/index.ts`, `src/server-entry.ts`, `src/testing.ts`)
+ * re-exports this module; the adapter, the reference server and the CLI import it by path, and
+ * the import rule (`.dependency-cruiser.cjs`, `core-internals`) keeps everyone else out. A facade
+ * is mapped to its core through a module-private `WeakMap`, so the facade object carries no
+ * property that leads to the internals (not even a symbol-keyed one `Object.getOwnPropertySymbols`
+ * would find), and a dropped facade frees its core with it.
+ *
+ * @module
+ */
+import type { AccountLifecycle } from './accounts/account-lifecycle.js';
+import type { AccountService } from './accounts/account-service.js';
+import type { CounterStore } from './accounts/counter-store.js';
+import type { LoginThrottle } from './accounts/login-throttle.js';
+import type { SelfService } from './accounts/self-service.js';
+import type { UserAdminService } from './accounts/user-admin-service.js';
+import type { UserCache } from './accounts/user-cache.js';
+import type { UserImport } from './accounts/user-import.js';
+import type { AuditLog } from './audit/audit-log.js';
+import type { GatehouseConfig } from './config/config.js';
+import type { EventBus } from './events/event-bus.js';
+import type { RedisState, RedisStats } from './events/redis-connections.js';
+import type { Gatehouse } from './gatehouse.js';
+import type { Mailer } from './mail/mailer.js';
+import type { MfaService } from './mfa/mfa-service.js';
+import type { OAuthClients } from './oauth/oauth-clients.js';
+import type { PasswordHasher } from './passwords/password-hasher.js';
+import type { Reauthentication } from './sessions/reauthentication.js';
+import type { RevocationList } from './sessions/revocation-list.js';
+import type { SessionManager } from './sessions/session-manager.js';
+import type { StepUpPolicy } from './sessions/step-up.js';
+import type { TokenGrants } from './sessions/token-grants.js';
+import type { AuditRetentionStore } from './storage/audit-retention-store.js';
+import type { Database } from './storage/open-database.js';
+import type { SessionStore } from './storage/session-store.js';
+import type { UserStore } from './storage/user-store.js';
+import type { Keyring } from './tokens/keyring.js';
+
+/**
+ * Everything one Gatehouse instance is built from (see `createGatehouseCore`): what the adapter's
+ * routes, the metrics, the readiness probe and the CLI use. Internal: apps get {@link Gatehouse}.
+ */
+export interface GatehouseCore {
+  /** The settings, secrets included (CSRF and device tokens are keyed by `secretKey`). */
+  readonly config: GatehouseConfig;
+  readonly clock: () => number;
+  readonly database: Database;
+  readonly users: UserStore;
+  readonly sessionStore: SessionStore;
+  readonly userCache: UserCache;
+  readonly hasher: PasswordHasher;
+  readonly keyring: Keyring;
+  readonly bus: EventBus;
+  readonly revocations: RevocationList;
+  readonly sessions: SessionManager;
+  readonly accounts: AccountService;
+  /** The token endpoint's grants (`password`, `refresh_token`): scopes, login rules, audit. */
+  readonly tokenGrants: TokenGrants;
+  /** Register, browser sign-in and sign-out, profile changes and one's own sessions. */
+  readonly selfService: SelfService;
+  /** Administration of other people's accounts (roles, disabling, deletion). */
+  readonly userAdmin: UserAdminService;
+  /**
+   * Email verification, password reset, email change and account deletion (issue 12): mailed,
+   * single-use, expiring links. Apps register account-deletion hooks through the facade
+   * (`Gatehouse.onAccountDeleting`).
+   */
+  readonly lifecycle: AccountLifecycle;
+  /**
+   * Outgoing mail: SMTP (`SMTP_URL`) or the file outbox (`DATA_DIR/outbox`), queued and retried in
+   * the background.
+   */
+  readonly mailer: Mailer;
+  /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
+  readonly mfa: MfaService;
+  /**
+   * Step-up for sensitive changes: `await core.stepUp.requireRecentAuthentication(sessionId)`
+   * throws STEP_UP_REQUIRED (401 `insufficient_user_authentication`, RFC 9470) unless the session
+   * authenticated within STEP_UP_MAX_AGE. The core's services call it before a sensitive change.
+   */
+  readonly stepUp: StepUpPolicy;
+  /** `POST /auth/reauthenticate`: proves the account's factors again and refreshes `auth_time`. */
+  readonly reauthentication: Reauthentication;
+  /** Accounts imported from another application with their legacy hashes (`import-users`). */
+  readonly userImport: UserImport;
+  /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
+  readonly oauthClients: OAuthClients;
+  readonly throttle: LoginThrottle;
+  /** Expiring counters (login throttling, registration limits); in Redis when configured. */
+  readonly counters: CounterStore;
+  readonly audit: AuditLog;
+  /** Failed-login tallies (one row per account and hour) and the AUDIT_RETENTION sweep. */
+  readonly auditRetention: AuditRetentionStore;
+  /** Redis as readiness reports it (see {@link Gatehouse.redisState}). */
+  redisState(): RedisState;
+  /** Redis reconnections and cross-instance message lag since start; undefined without Redis. */
+  redisStats(): RedisStats | undefined;
+  /**
+   * Like {@link redisState}, but when Redis looks up it is asked (PING) within `timeoutMs`, so a
+   * frozen Redis shows as `down` even before a request ran into it. For readiness probes.
+   */
+  checkRedis(timeoutMs: number): Promise<RedisState>;
+  /** The public facade over this core: what the plugin decorates `app.gatehouse` with. */
+  readonly facade: Gatehouse;
+  /** Closes connections and timers (the facade's `close`). */
+  close(): Promise<void>;
+}
+
+// Module-private: holding a facade is not enough to reach its core without importing this module.
+const cores = new WeakMap<Gatehouse, GatehouseCore>();
+
+/** Records `core` as the internals of its facade (called once, by `createGatehouseCore`). */
+export function bindGatehouseCore(core: GatehouseCore): void {
+  cores.set(core.facade, core);
+}
+
+/**
+ * The internals behind a facade made by `createGatehouse`. Throws for any other object (a
+ * hand-made stand-in has no core for the adapter to run on), naming the fix.
+ */
+export function gatehouseCore(gatehouse: Gatehouse): GatehouseCore {
+  const core = cores.get(gatehouse);
+  if (core === undefined) {
+    throw new TypeError('not a Gatehouse instance: create it with createGatehouse(config, options)');
+  }
+  return core;
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
+import { signIn } from '../../../support/accounts.js';
+import { createRoom, joinAsBot } from '../../../support/rooms.js';
+import { openSse, type SseStream } from '../../../support/sse-client.js';
+
+/**
+ * Issue 16: the stream heartbeat runs on the core's injected Scheduler (`gatehouse.scheduler`),
+ * so a test clock fires it. The interval is a minute: a real timer would not fire while the
+ * test waits, so a heartbeat that arrives was fired by advancing the clock.
+ */
+describe('room event stream heartbeat on the injected scheduler', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+  let base: string;
+  const open: SseStream[] = [];
+
+  beforeAll(async () => {
+    clock = createTestClock();
+    app = await buildTestServer(
+      { roomHeartbeatInterval: 60, roomJoinsPerMinute: 10_000, roomsPerHourPerIp: 10_000 },
+      { clock, scheduler: clock },
+    );
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    base = `http://127.0.0.1:${address.port}`;
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await app?.close();
+  });
+
+  it('sends a heartbeat comment when the test clock passes the interval', async () => {
+    const room = await createRoom(app, await signIn(app));
+    const player = await joinAsBot(app, room.code, 'Idle');
+    const stream = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
+    open.push(stream);
+    expect(stream.status).toBe(200);
+    expect(stream.comments).not.toContain('heartbeat');
+    clock.advance(60_000);
+    expect(await stream.nextComment((comment) => comment === 'heartbeat')).toBe('heartbeat');
+  });
+});

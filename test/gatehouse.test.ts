@@ -1,0 +1,213 @@
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { createGatehouse, type Gatehouse } from '../src/gatehouse.js';
+import { gatehouseCore } from '../src/gatehouse-core.js';
+import type { GatehouseTransaction } from '../src/gatehouse-transaction.js';
+import type { Gatehouse as PublicGatehouse } from '../src/index.js';
+import { testConfig } from '../src/testing.js';
+import { PASSWORD } from './support/accounts.js';
+
+const CLIENT = { userAgent: null, ip: null };
+
+/** The internals issue 16 took off the public object: none may come back by accident. */
+const INTERNALS = [
+  'database',
+  'sessionStore',
+  'userCache',
+  'keyring',
+  'hasher',
+  'bus',
+  'revocations',
+  'accounts',
+  'tokenGrants',
+  'selfService',
+  'userAdmin',
+  'throttle',
+  'audit',
+  'auditRetention',
+  'redisStats',
+  'checkRedis',
+  'mfa',
+  'stepUp',
+  'reauthentication',
+  'lifecycle',
+  'mailer',
+  'userImport',
+  'oauthClients',
+] as const;
+
+describe('the Gatehouse facade (issue 16)', () => {
+  let gatehouse: Gatehouse;
+  let counter = 0;
+  const email = () => `facade-${++counter}-${Math.random().toString(36).slice(2)}@example.com`;
+
+  beforeAll(async () => {
+    gatehouse = await createGatehouse(testConfig());
+  });
+  afterAll(async () => gatehouse?.close());
+
+  it('has no database, store, cache or keyring in its type', () => {
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('database');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('sessionStore');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('userCache');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('keyring');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('auditRetention');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('bus');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('lifecycle');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('mailer');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('mfa');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('stepUp');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('oauthClients');
+    expectTypeOf<PublicGatehouse>().not.toHaveProperty('userImport');
+    expectTypeOf<PublicGatehouse['onAccountDeleting']>()
+      .parameter(0)
+      .parameter(0)
+      .toEqualTypeOf<GatehouseTransaction>();
+    expectTypeOf<PublicGatehouse['config']>().not.toHaveProperty('secretKey');
+    expectTypeOf<PublicGatehouse['config']>().not.toHaveProperty('secretKeyPrevious');
+    // The app-facing transaction is typed with the app's tables only: no handle on the core's.
+    expectTypeOf<GatehouseTransaction>().not.toHaveProperty('db');
+    expectTypeOf<Awaited<ReturnType<PublicGatehouse['users']['get']>>>().not.toHaveProperty('passwordHash');
+  });
+
+  it('carries none of them at run time, not even under a symbol, and is frozen', () => {
+    const keys = Object.keys(gatehouse);
+    for (const internal of INTERNALS) expect(keys).not.toContain(internal);
+    expect(Object.getOwnPropertySymbols(gatehouse)).toEqual([]);
+    expect(Object.isFrozen(gatehouse)).toBe(true);
+    expect(Object.isFrozen(gatehouse.config)).toBe(true);
+    expect(Object.keys(gatehouse.config)).not.toContain('secretKey');
+    expect(Object.keys(gatehouse.config)).not.toContain('secretKeyPrevious');
+  });
+
+  it('leads to its core only through the module-private accessor, and only when made by createGatehouse', () => {
+    expect(gatehouseCore(gatehouse).facade).toBe(gatehouse);
+    expect(() => gatehouseCore({ ...gatehouse })).toThrow(TypeError);
+    expect(() => gatehouseCore({ ...gatehouse })).toThrow(/createGatehouse/);
+  });
+
+  it('registers, gets and finds users, never with a hash', async () => {
+    const address = email();
+    const created = await gatehouse.users.register({ email: address.toUpperCase(), password: PASSWORD });
+    expect(created).not.toHaveProperty('passwordHash');
+    expect(created.role).toBe('user');
+    const byId = await gatehouse.users.get(created.id);
+    expect(byId).toMatchObject({ id: created.id, isActive: true });
+    expect(byId).not.toHaveProperty('passwordHash');
+    const byEmail = await gatehouse.users.findByEmail(address);
+    expect(byEmail?.id).toBe(created.id);
+    expect(byEmail).not.toHaveProperty('passwordHash');
+    expect(await gatehouse.users.findByEmail('not an address')).toBeUndefined();
+    expect(await gatehouse.users.findByEmail(email())).toBeUndefined();
+    expect(await gatehouse.users.get('00000000-0000-4000-8000-000000000000')).toBeUndefined();
+  });
+
+  it('refuses a taken email and a weak password with stable codes', async () => {
+    const address = email();
+    await gatehouse.users.register({ email: address, password: PASSWORD });
+    await expect(gatehouse.users.register({ email: address, password: PASSWORD })).rejects.toMatchObject({
+      code: 'EMAIL_TAKEN',
+    });
+    await expect(gatehouse.users.register({ email: email(), password: 'short' })).rejects.toMatchObject({
+      code: 'WEAK_PASSWORD',
+    });
+  });
+
+  it('validates an access token as the bearer guard does, and ends every session of a user', async () => {
+    const user = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    const core = gatehouseCore(gatehouse);
+    const tokens = await core.sessions.startBearerSession(user.id, ['me'], CLIENT);
+    const valid = await gatehouse.sessions.validate(tokens.accessToken);
+    if (!valid.ok) throw new Error(`expected a valid session, got ${valid.reason}`);
+    expect(valid.user.id).toBe(user.id);
+    expect(valid.user).not.toHaveProperty('passwordHash');
+    expect(valid.session.scopes).toEqual(['me']);
+    expect(gatehouse.sessions.isRevoked(valid.session.sessionId)).toBe(false);
+    expect(await gatehouse.sessions.check(valid.session.sessionId)).toMatchObject({ ok: true });
+
+    expect(await gatehouse.sessions.revokeAll(user.id)).toBe(1);
+    expect(gatehouse.sessions.isRevoked(valid.session.sessionId)).toBe(true);
+    expect(await gatehouse.sessions.validate(tokens.accessToken)).toEqual({ ok: false, reason: 'revoked' });
+    expect(await gatehouse.sessions.check(valid.session.sessionId)).toEqual({ ok: false, reason: 'revoked' });
+    expect(await gatehouse.sessions.validate('not-a-token')).toMatchObject({ ok: false });
+  });
+
+  it('refuses the token of a disabled account', async () => {
+    const user = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    const core = gatehouseCore(gatehouse);
+    const tokens = await core.sessions.startBearerSession(user.id, ['me'], CLIENT);
+    await core.accounts.applyUserChange(user.id, { isActive: false });
+    expect(await gatehouse.sessions.validate(tokens.accessToken)).toEqual({ ok: false, reason: 'disabled' });
+  });
+
+  it('tells subscribers about account changes until they unsubscribe; apps cannot publish', async () => {
+    const user = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    const seen: string[] = [];
+    const unsubscribe = gatehouse.events.subscribe((event) => {
+      if (event.type === 'user_changed' && event.userId === user.id) seen.push(event.type);
+    });
+    await gatehouseCore(gatehouse).accounts.applyUserChange(user.id, { fullName: 'Ada' });
+    unsubscribe();
+    await gatehouseCore(gatehouse).accounts.applyUserChange(user.id, { fullName: 'Grace' });
+    expect(seen).toEqual(['user_changed']);
+    expect(gatehouse.events).not.toHaveProperty('publish');
+  });
+
+  it("namespaces the app's counters: an app cannot reach or reset the core's login throttling", async () => {
+    const core = gatehouseCore(gatehouse);
+    // The key the core counts every failed login under (LOGIN_MAX_FAILURES_GLOBAL).
+    const coreKey = 'login:global';
+    const before = (await core.counters.peek(coreKey))?.count ?? 0;
+    expect((await gatehouse.counters.increment(coreKey, 60_000)).count).toBe(1);
+    expect((await gatehouse.counters.increment(coreKey, 60_000)).count).toBe(2);
+    expect((await core.counters.peek(coreKey))?.count ?? 0).toBe(before);
+    await core.counters.increment(coreKey, 60_000);
+    await gatehouse.counters.reset(coreKey);
+    expect((await core.counters.peek(coreKey))?.count).toBe(before + 1);
+    expect((await core.counters.peek(`app:${coreKey}`))?.count).toBeUndefined();
+  });
+
+  it('runs onAccountDeleting hooks in the deletion’s transaction; a throwing hook aborts it; removed hooks stay out', async () => {
+    const core = gatehouseCore(gatehouse);
+    const caller = { client: { userAgent: null, ip: '127.0.0.1' }, onAuditLost: () => {} };
+    const deleteOwn = async (userId: string) => {
+      const tokens = await core.sessions.startBearerSession(userId, ['me'], CLIENT);
+      const valid = await gatehouse.sessions.validate(tokens.accessToken);
+      if (!valid.ok) throw new Error(`expected a valid session, got ${valid.reason}`);
+      await core.lifecycle.deleteOwnAccount(
+        userId,
+        { currentPassword: PASSWORD },
+        valid.session.sessionId,
+        caller,
+      );
+    };
+
+    const kept = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    const refuse = gatehouse.onAccountDeleting(async () => {
+      throw new Error('app refuses');
+    });
+    await expect(deleteOwn(kept.id)).rejects.toThrow('app refuses');
+    refuse();
+    expect(await gatehouse.users.get(kept.id)).toMatchObject({ id: kept.id });
+
+    const seen: string[] = [];
+    const remove = gatehouse.onAccountDeleting(async (tx, userId) => {
+      // The app-scoped transaction: its own tables and after-commit callbacks, no core handle.
+      expect(tx).not.toHaveProperty('db');
+      expect(typeof tx.appDatabase).toBe('function');
+      seen.push(`deleting ${userId}`);
+      tx.afterCommit(() => {
+        seen.push(`committed ${userId}`);
+      });
+    });
+    const gone = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    await deleteOwn(gone.id);
+    expect(seen).toEqual([`deleting ${gone.id}`, `committed ${gone.id}`]);
+    expect(await gatehouse.users.get(gone.id)).toBeUndefined();
+
+    remove();
+    const after = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    await deleteOwn(after.id);
+    expect(seen).toHaveLength(2);
+    await core.lifecycle.idle();
+  });
+});
