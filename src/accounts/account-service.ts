@@ -14,7 +14,7 @@ import { normalizeEmail } from './normalize-email.js';
 import type { Role } from './roles.js';
 import type { UserCache } from './user-cache.js';
 
-/** Input of {@link AccountService.register}. */
+/** Input of account registration (`AccountService.register`, `gatehouse.users.register`). */
 export interface Registration {
   email: string;
   password: string;
