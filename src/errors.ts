@@ -64,6 +64,17 @@ export const ERROR_CODES = [
   'MFA_ENROLMENT_NOT_STARTED',
   /** A second-factor operation on an account that has none. */
   'MFA_NOT_ENABLED',
+  /**
+   * A passkey ceremony failed: the `passkey_token` is forged, expired, used or for another
+   * ceremony, or the authenticator's answer does not verify (WebAuthn §7), alike.
+   */
+  'PASSKEY_INVALID',
+  /** No passkey with this id on the account. */
+  'PASSKEY_NOT_FOUND',
+  /** The account already holds MAX_PASSKEYS_PER_ACCOUNT passkeys. */
+  'PASSKEY_LIMIT_REACHED',
+  /** This credential is already registered (on this or another account). */
+  'PASSKEY_ALREADY_REGISTERED',
 ] as const;
 
 /** One of the core's stable error codes in {@link ERROR_CODES}. */

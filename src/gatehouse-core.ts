@@ -28,6 +28,7 @@ import type { RedisState, RedisStats } from './events/redis-connections.js';
 import type { Gatehouse } from './gatehouse.js';
 import type { Mailer } from './mail/mailer.js';
 import type { MfaService } from './mfa/mfa-service.js';
+import type { PasskeyService } from './mfa/passkeys.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
 import type { Reauthentication } from './sessions/reauthentication.js';
@@ -78,6 +79,8 @@ export interface GatehouseCore {
   readonly mailer: Mailer;
   /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
   readonly mfa: MfaService;
+  /** Passkeys (WebAuthn): registration, passwordless sign-in, re-authentication. */
+  readonly passkeys: PasskeyService;
   /**
    * Step-up for sensitive changes: `await core.stepUp.requireRecentAuthentication(sessionId)`
    * throws STEP_UP_REQUIRED (401 `insufficient_user_authentication`, RFC 9470) unless the session

@@ -42,7 +42,10 @@ import { createMailer, type Mailer } from './mail/mailer.js';
 import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
 import { createMfaService } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
+import { createPasskeyChallenges } from './mfa/passkey-challenge.js';
+import { createPasskeyService } from './mfa/passkeys.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
+import { createPasskeyStore } from './mfa/storage/passkey-store.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
@@ -441,13 +444,35 @@ export async function createGatehouseCore(
       scheduler,
       warn,
     });
+    const passkeyStore = createPasskeyStore(database.db);
+    const passkeys = createPasskeyService({
+      store: passkeyStore,
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            passkeys: createPasskeyStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      users,
+      challenges: createPasskeyChallenges(config.secretKey),
+      counters,
+      deviceTokens,
+      stepUp,
+      publicUrl: config.publicUrl,
+      requireVerifiedEmail: config.requireVerifiedEmail,
+      challengeTtlMs: config.mfaTokenTtl * 1000,
+      clock,
+    });
     const mfa = createMfaService({
       stepUp,
       store: createMfaStore(database.db),
+      passkeys: passkeyStore,
       transaction: (work) =>
         database.transaction((trx) =>
           work({
             mfa: createMfaStore(trx),
+            passkeys: createPasskeyStore(trx),
             audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
           }),
         ),
@@ -473,12 +498,15 @@ export async function createGatehouseCore(
       sessionStore,
       audit,
       mfa,
+      passkeys,
       stepUp,
+      requireMfaForRoles: config.requireMfaForRoles,
       mailer,
     });
     const reauthentication = createReauthentication({
       accounts,
       mfa,
+      passkeys,
       users,
       sessions: sessionStore,
       audit,
@@ -551,6 +579,7 @@ export async function createGatehouseCore(
       sessions,
       audit,
       mfa,
+      requireMfaForRoles: config.requireMfaForRoles,
       passwordGrant: {
         enabled: config.passwordGrant,
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
@@ -650,6 +679,7 @@ export async function createGatehouseCore(
       accounts,
       tokenGrants,
       mfa,
+      passkeys,
       stepUp,
       reauthentication,
       selfService,

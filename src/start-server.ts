@@ -147,7 +147,10 @@ export async function startServer(
         `no SMTP_URL: mail is written to ${outboxDirectory(config.dataDir)} (mode 0600), not sent`,
       );
     }
-    shell.log.info(`Gatehouse is ready: http://${shownHost}:${port}/ (API docs at /docs)`);
+    // PUBLIC_URL first: it is the address to open (a WebAuthn relying-party id cannot be an IP).
+    shell.log.info(
+      `Gatehouse is ready: ${config.publicUrl}/ (API docs at /docs; listening on http://${shownHost}:${port})`,
+    );
     return app;
   })();
   // Observed by close(); the caller observes it too, so it is never an unhandled rejection.

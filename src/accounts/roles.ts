@@ -13,3 +13,14 @@ export function isRole(value: unknown): value is Role {
 export function roleAtLeast(role: Role, minimum: Role): boolean {
   return ROLES.indexOf(role) >= ROLES.indexOf(minimum);
 }
+
+/**
+ * The role whose scopes a sign-in gets (REQUIRE_MFA_FOR_ROLES, issue 13): an account with a listed
+ * role gets only the `user` role's scopes unless the sign-in proved several factors (`amr` has
+ * `mfa`: a password and a TOTP or recovery code, or a passkey). Its admin routes all need an
+ * admin scope, so the role is inert until the account signs in with a second factor, while the
+ * routes to set one up (`me` scope) stay open.
+ */
+export function effectiveRole(role: Role, amr: readonly string[], requireMfaForRoles: readonly Role[]): Role {
+  return requireMfaForRoles.includes(role) && !amr.includes('mfa') ? 'user' : role;
+}

@@ -2,12 +2,14 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
-import { amrOf, type MfaService, type SecondFactorMethod } from '../mfa/mfa-service.js';
+import { amrOf, type MfaService } from '../mfa/mfa-service.js';
+import { PASSKEY_AMR, type PasskeyService } from '../mfa/passkeys.js';
 import type { PasswordUpgrade, SessionManager } from '../sessions/session-manager.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, ProfileChange, Registration } from './account-service.js';
+import { effectiveRole, type Role } from './roles.js';
 import { ROLE_SCOPES } from './scopes.js';
 
 /** Input of {@link SelfService.signIn}. */
@@ -56,6 +58,21 @@ export type SecondFactorSignIn =
   | { ok: false; reason: 'invalid_token' | 'invalid_otp' }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
+/** Input of {@link SelfService.signInWithPasskey}. */
+export interface PasskeySignInRequest {
+  /** The `passkey_token` of the sign-in options. */
+  token: string;
+  /** The authenticator's assertion (`navigator.credentials.get()`, as JSON). */
+  response: Parameters<PasskeyService['authenticate']>[2];
+  /** The session this browser is signed in with now, which the new sign-in ends (no fixation). */
+  previousSessionId?: string | undefined;
+}
+
+/** Outcome of {@link SelfService.signInWithPasskey}. */
+export type PasskeySignIn =
+  | Extract<BrowserSignIn, { ok: true }>
+  | { ok: false; reason: 'invalid' | 'disabled' | 'unverified' };
+
 /** A live session of the caller's account, marked when it is the one asking. */
 export interface OwnSession extends SessionRecord {
   /** True for the session making the request. */
@@ -81,6 +98,11 @@ export interface SelfService {
    * (capped per `mfa_token` and per account or trusted device) and starts the cookie session.
    */
   completeSignIn(request: SecondFactorSignInRequest, caller: Caller): Promise<SecondFactorSignIn>;
+  /**
+   * A passwordless browser sign-in with a passkey (discoverable credential, user verification
+   * required): every factor in one step (`amr` {@link PASSKEY_AMR}), so no second-factor prompt.
+   */
+  signInWithPasskey(request: PasskeySignInRequest, caller: Caller): Promise<PasskeySignIn>;
   /** Ends the session `sessionId` of `userId` (logout). */
   signOut(userId: string, sessionId: string, caller: Caller): Promise<void>;
   /** Ends every session of `userId`; returns how many. */
@@ -116,7 +138,11 @@ export interface SelfServiceDeps {
   users: Pick<UserStore, 'findUserById'>;
   sessionStore: Pick<SessionStore, 'findSession'>;
   mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
+  /** Passwordless sign-in. @default none: signInWithPasskey answers `invalid` */
+  passkeys?: Pick<PasskeyService, 'authenticate'>;
   stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
+  /** REQUIRE_MFA_FOR_ROLES (see {@link effectiveRole}). @default [] */
+  requireMfaForRoles?: readonly Role[];
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
   /** Sends the "your password was changed" notice (issue 12). @default no notice */
@@ -134,13 +160,15 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     user: UserRecord,
     previous: string | undefined,
     caller: Caller,
-    secondFactor: SecondFactorMethod | undefined,
+    secondFactor: string | undefined,
+    amr: string[],
     passwordUpgrade?: PasswordUpgrade,
   ) => {
     const { client } = caller;
-    return sessions.startCookieSession(user.id, [...ROLE_SCOPES[user.role]], client, {
+    const role = effectiveRole(user.role, amr, deps.requireMfaForRoles ?? []);
+    return sessions.startCookieSession(user.id, [...ROLE_SCOPES[role]], client, {
       ...(previous === undefined ? {} : { replaces: previous }),
-      amr: secondFactor === undefined ? ['pwd'] : amrOf(secondFactor),
+      amr,
       passwordUpgrade,
       audit: (started) => ({
         event: 'login_succeeded',
@@ -204,6 +232,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         request.previousSessionId,
         caller,
         undefined,
+        ['pwd'],
         login.passwordUpgrade,
       );
       return { ok: true, user: login.user, session, cookieToken, deviceToken: login.deviceToken };
@@ -227,6 +256,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         request.previousSessionId,
         caller,
         result.method,
+        amrOf(result.method),
       );
       if (result.method === 'recovery_code') {
         await recordCommitted(audit, caller, {
@@ -236,6 +266,30 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
           ...caller.client,
         });
       }
+      return { ok: true, user, session, cookieToken, deviceToken: result.deviceToken };
+    },
+
+    async signInWithPasskey(request, caller) {
+      const result =
+        deps.passkeys === undefined
+          ? ({ ok: false, reason: 'invalid' } as const)
+          : await deps.passkeys.authenticate('login', request.token, request.response);
+      if (!result.ok) {
+        await recordCommitted(audit, caller, {
+          event: 'passkey_failed',
+          ...caller.client,
+          details: { via: 'cookie', reason: result.reason },
+        });
+        return result;
+      }
+      const { user } = result;
+      const { session, cookieToken } = await startSession(
+        user,
+        request.previousSessionId,
+        caller,
+        'passkey',
+        [...PASSKEY_AMR],
+      );
       return { ok: true, user, session, cookieToken, deviceToken: result.deviceToken };
     },
 

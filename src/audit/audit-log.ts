@@ -30,6 +30,9 @@ export type AuditEventName =
   | 'mfa_recovery_code_used'
   | 'mfa_failed'
   | 'mfa_reset'
+  | 'passkey_added'
+  | 'passkey_removed'
+  | 'passkey_failed'
   | 'reauthenticated';
 
 /** One audit entry to write. `details` must never contain secrets (passwords, tokens). */

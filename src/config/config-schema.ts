@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { ROLES } from '../accounts/roles.js';
 import {
   choiceSetting,
   flagSetting,
@@ -44,16 +45,17 @@ export const gatehouseConfigSchema = Type.Object(
       {
         env: 'PUBLIC_URL',
         syntax: 'origin',
-        default: 'http://127.0.0.1:8000',
-        defaultText: '`http://127.0.0.1:<PORT>`',
+        default: 'http://localhost:8000',
+        defaultText: '`http://localhost:<PORT>`',
         accepts: {
           env: 'the external origin, like https://auth.example.com (no path)',
           code: 'the external origin, like https://auth.example.com (no path, no trailing slash)',
         },
         description:
           "the server's external origin (`https://auth.example.com`, no path): default `JWT_ISSUER`, OpenAPI " +
-          "`servers`, every absolute link in the OAuth metadata; never taken from the request's `Host` header. " +
-          'Set it in production',
+          '`servers`, every absolute link in the OAuth metadata and mailed links, and the WebAuthn relying-party id ' +
+          "(its host name: an IP address cannot be one, hence `localhost` by default); never taken from the request's " +
+          '`Host` header. Set it in production',
       },
     ),
     dataDir: textSetting({
@@ -506,6 +508,20 @@ export const gatehouseConfigSchema = Type.Object(
       description:
         'shortest accepted password (characters after NFKC); 15 is NIST SP 800-63B-4 §3.1.1.2 for accounts whose ' +
         'password is their only factor',
+    }),
+    requireMfaForRoles: setting(Type.Array(Type.Union(ROLES.map((role) => Type.Literal(role)))), {
+      env: 'REQUIRE_MFA_FOR_ROLES',
+      syntax: 'list',
+      default: [],
+      defaultText: '_(none)_',
+      accepts: {
+        env: 'comma-separated roles: user, admin, super_admin',
+        code: "an array of roles ('user', 'admin', 'super_admin')",
+      },
+      description:
+        "roles that need a second factor: an account with one of them gets only the `user` role's scopes from a " +
+        'sign-in that did not prove two factors (a password alone), so it must set up TOTP (then sign in with it) ' +
+        'or sign in with a passkey before it can use its role; e.g. `admin,super_admin`',
     }),
     passwordGrant: flagSetting({
       env: 'PASSWORD_GRANT',

@@ -109,7 +109,7 @@ export function loadConfig(env: Env): EnvConfig {
   }
   // Defaults that derive from other settings, when their own variable is unset.
   if (unset.has('databaseUrl')) values.databaseUrl = `sqlite:${join(String(values.dataDir), 'gatehouse.db')}`;
-  if (unset.has('publicUrl')) values.publicUrl = `http://127.0.0.1:${String(values.port)}`;
+  if (unset.has('publicUrl')) values.publicUrl = `http://localhost:${String(values.port)}`;
   if (unset.has('issuer')) values.issuer = values.publicUrl;
 
   if (!Value.Check(envConfigSchema, values)) {

@@ -9,6 +9,7 @@ import type {
 import type { AccountUser } from '../accounts/public-user.js';
 import { type Role, roleAtLeast } from '../accounts/roles.js';
 import type { Scope } from '../accounts/scopes.js';
+import { ROLE_SCOPES } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { GatehouseCore } from '../gatehouse-core.js';
 import type { TokenCheck, TokenFailure } from '../sessions/session-manager.js';
@@ -124,6 +125,8 @@ export function installAuth(
   app.decorateRequest('auth', null);
 
   const { sessions, userCache } = gatehouse;
+  const mfaRoles: readonly string[] = gatehouse.config.requireMfaForRoles;
+  const userScopes: readonly string[] = ROLE_SCOPES.user;
 
   const contextOf = (
     check: Extract<TokenCheck, { ok: true }>,
@@ -186,6 +189,19 @@ export function installAuth(
         csrf.verify(request, auth.sessionId);
       if (options.role !== undefined && !roleAtLeast(auth.user.role, options.role)) {
         throw new GatehouseError('FORBIDDEN', `This needs the ${options.role} role.`);
+      }
+      // REQUIRE_MFA_FOR_ROLES: a sign-in without a second factor got only the `user` scopes (see
+      // `effectiveRole`), which is what tells it apart here for a route guarded by role alone.
+      if (
+        options.role !== undefined &&
+        options.role !== 'user' &&
+        mfaRoles.includes(auth.user.role) &&
+        auth.scopes.every((scope) => userScopes.includes(scope))
+      ) {
+        throw new GatehouseError(
+          'FORBIDDEN',
+          `This needs the ${options.role} role, which needs a sign-in with a second factor.`,
+        );
       }
       const missing = requiredScopes.filter((scope) => !auth.scopes.includes(scope));
       if (missing.length > 0) {

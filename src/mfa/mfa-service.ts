@@ -9,6 +9,7 @@ import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
 import type { ChallengeFlow, MfaChallenge, MfaTokens } from './mfa-token.js';
 import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
 import type { MfaStore } from './storage/mfa-store.js';
+import type { PasskeyStore } from './storage/passkey-store.js';
 import { generateTotpSecret, looksLikeTotpCode, matchTotpStep, totpUri } from './totp.js';
 
 /** How a second factor was proven: RFC 8176 `amr` values (`otp`) plus our recovery codes. */
@@ -29,6 +30,8 @@ export interface MfaStatus {
   totp: 'off' | 'pending' | 'on';
   /** Unused recovery codes left. */
   recoveryCodesLeft: number;
+  /** Registered passkeys (each signs in on its own, with every factor: see `PASSKEY_AMR`). */
+  passkeys: number;
 }
 
 /** A second factor presented by a signed-in session (to turn MFA off, or to renew recovery codes). */
@@ -55,6 +58,7 @@ export type ChallengeCompletion =
 /** The stores a second-factor change runs on inside one transaction. */
 export interface MfaTransactionStores {
   mfa: MfaStore;
+  passkeys: Pick<PasskeyStore, 'deletePasskeys'>;
   audit: Pick<AuditLog, 'record'>;
 }
 
@@ -105,8 +109,9 @@ export interface MfaService {
     audit: Omit<AuditEntry, 'event'>,
   ): Promise<string[]>;
   /**
-   * Removes every second factor of an account on an administrator's word (a lost phone); the
-   * caller audits it and ends the account's sessions. True when there was something to remove.
+   * Removes every second factor of an account (authenticator, recovery codes and passkeys) on an
+   * administrator's word (a lost phone), audited in the same transaction; the caller ends the
+   * account's sessions. True when there was something to remove.
    */
   reset(userId: string, audit: Omit<AuditEntry, 'event'>): Promise<boolean>;
   /** An `mfa_token` for a login whose password was right, valid for `MFA_TOKEN_TTL`. */
@@ -135,6 +140,7 @@ export interface MfaLimits {
 /** Dependencies of {@link createMfaService}, wired in `createGatehouse`. */
 export interface MfaServiceDeps {
   store: MfaStore;
+  passkeys: Pick<PasskeyStore, 'countPasskeys'>;
   /** Runs `work` in one database transaction over stores bound to it. */
   transaction<T>(work: (stores: MfaTransactionStores) => Promise<T>): Promise<T>;
   users: Pick<UserStore, 'findUserById'>;
@@ -301,12 +307,13 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
   return {
     async status(userId) {
-      const [totp, recoveryCodesLeft] = await Promise.all([
+      const [totp, recoveryCodesLeft, passkeys] = await Promise.all([
         store.findTotp(userId),
         store.countRecoveryCodes(userId),
+        deps.passkeys.countPasskeys(userId),
       ]);
       const state = totp === undefined ? 'off' : totp.confirmedAt === null ? 'pending' : 'on';
-      return { totp: state, recoveryCodesLeft };
+      return { totp: state, recoveryCodesLeft, passkeys };
     },
 
     async isEnrolled(userId) {
@@ -368,9 +375,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     },
 
     async reset(userId, audit) {
-      return deps.transaction(async ({ mfa, audit: log }) => {
-        const removed = await mfa.deleteFactors(userId);
-        if (removed) await log.record({ ...audit, event: 'mfa_reset' });
+      return deps.transaction(async ({ mfa, passkeys, audit: log }) => {
+        const totp = await mfa.deleteFactors(userId);
+        const removedPasskeys = await passkeys.deletePasskeys(userId);
+        const removed = totp || removedPasskeys > 0;
+        if (removed)
+          await log.record({ ...audit, event: 'mfa_reset', details: { passkeys: removedPasskeys } });
         return removed;
       });
     },

@@ -3,6 +3,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
 import { amrOf, type MfaService } from '../mfa/mfa-service.js';
+import { PASSKEY_AMR, type PasskeyService } from '../mfa/passkeys.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
 
@@ -27,6 +28,18 @@ export interface Reauthentication {
     request: ReauthenticationRequest,
     caller: Caller,
   ): Promise<{ authTime: number; amr: string[] }>;
+  /**
+   * Re-authenticates with one of the account's passkeys instead (an assertion to the options of
+   * `PasskeyService.authenticationOptions('reauthenticate', …)` for this very session): every
+   * factor at once, whatever the account has (`amr` `PASSKEY_AMR`). Throws PASSKEY_INVALID,
+   * SESSION_NOT_FOUND.
+   */
+  reauthenticateWithPasskey(
+    userId: string,
+    sessionId: string,
+    passkey: { token: string; response: Parameters<PasskeyService['authenticate']>[2] },
+    caller: Caller,
+  ): Promise<{ authTime: number; amr: string[] }>;
 }
 
 /** Dependencies of {@link createReauthentication}. */
@@ -35,12 +48,30 @@ export interface ReauthenticationDeps {
   mfa: Pick<MfaService, 'isEnrolled' | 'verifyForSession'>;
   users: Pick<UserStore, 'findUserById'>;
   sessions: Pick<SessionStore, 'recordAuthentication'>;
+  /** For {@link Reauthentication.reauthenticateWithPasskey}. @default none: it always refuses */
+  passkeys?: Pick<PasskeyService, 'authenticate'>;
   audit: Pick<AuditLog, 'record'>;
   clock: () => number;
 }
 
 /** Creates the {@link Reauthentication} service. */
 export function createReauthentication(deps: ReauthenticationDeps): Reauthentication {
+  /** Moves the session's `auth_time` to now with `amr`, and audits it. */
+  const record = async (userId: string, sessionId: string, amr: string[], caller: Caller) => {
+    const now = deps.clock();
+    if (!(await deps.sessions.recordAuthentication(sessionId, amr, now))) {
+      throw new GatehouseError('SESSION_NOT_FOUND', 'This session has ended; sign in again.');
+    }
+    await recordCommitted(deps.audit, caller, {
+      event: 'reauthenticated',
+      actorId: userId,
+      targetId: userId,
+      ...caller.client,
+      details: { session: sessionId, amr: amr.join(' ') },
+    });
+    return { authTime: now, amr };
+  };
+
   return {
     async reauthenticate(userId, sessionId, request, caller) {
       const user = await deps.users.findUserById(userId);
@@ -74,18 +105,24 @@ export function createReauthentication(deps: ReauthenticationDeps): Reauthentica
         }
         amr = amrOf(check.method);
       }
-      const now = deps.clock();
-      if (!(await deps.sessions.recordAuthentication(sessionId, amr, now))) {
-        throw new GatehouseError('SESSION_NOT_FOUND', 'This session has ended; sign in again.');
+      return record(userId, sessionId, amr, caller);
+    },
+
+    async reauthenticateWithPasskey(userId, sessionId, passkey, caller) {
+      const result =
+        deps.passkeys === undefined
+          ? ({ ok: false, reason: 'invalid' } as const)
+          : await deps.passkeys.authenticate('reauthenticate', passkey.token, passkey.response, {
+              userId,
+              sessionId,
+            });
+      if (!result.ok) {
+        throw new GatehouseError(
+          'PASSKEY_INVALID',
+          'The passkey could not be verified, or the ceremony expired: start again.',
+        );
       }
-      await recordCommitted(deps.audit, caller, {
-        event: 'reauthenticated',
-        actorId: userId,
-        targetId: userId,
-        ...caller.client,
-        details: { session: sessionId, amr: amr.join(' ') },
-      });
-      return { authTime: now, amr };
+      return record(userId, sessionId, [...PASSKEY_AMR], caller);
     },
   };
 }

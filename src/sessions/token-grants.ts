@@ -1,4 +1,5 @@
 import type { AccountService } from '../accounts/account-service.js';
+import { effectiveRole, type Role } from '../accounts/roles.js';
 import { grantScopes, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
@@ -113,6 +114,8 @@ export interface TokenGrantsDeps {
    * when `enabled` is false (`PASSWORD_GRANT=false`), and never a registered OAuth client, which
    * must use the authorization code flow. @default enabled, no client registered
    */
+  /** REQUIRE_MFA_FOR_ROLES (see `effectiveRole`). @default [] */
+  requireMfaForRoles?: readonly Role[];
   passwordGrant?: {
     enabled: boolean;
     /** True when `clientId` names a registered OAuth client (they are refused the grant). */
@@ -197,13 +200,22 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       }
       return refuse('invalid_grant', 'Invalid username or password.');
     }
-    // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides.
-    const grant = grantScopes(login.user.role, requested);
-    if (!grant.ok) {
-      return refuse('invalid_scope', `Scope not allowed for this account: ${grant.rejected.join(' ')}.`);
-    }
     const userId = login.user.id;
-    if (await mfa.isEnrolled(userId)) {
+    const enrolled = await mfa.isEnrolled(userId);
+    // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides. A role that
+    // needs a second factor (REQUIRE_MFA_FOR_ROLES) counts as `user` for a password-only login.
+    const role = enrolled
+      ? login.user.role
+      : effectiveRole(login.user.role, ['pwd'], deps.requireMfaForRoles ?? []);
+    const grant = grantScopes(role, requested);
+    if (!grant.ok) {
+      const hint = role === login.user.role ? '' : ' Set up a second factor first (REQUIRE_MFA_FOR_ROLES).';
+      return refuse(
+        'invalid_scope',
+        `Scope not allowed for this account: ${grant.rejected.join(' ')}.${hint}`,
+      );
+    }
+    if (enrolled) {
       // No session, no tokens and no device token yet: a password alone proves one factor. The
       // device token is withheld too (device trust only after every factor, issue 13).
       const mfaToken = mfa.issueChallenge({
@@ -236,6 +248,11 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
   };
 
   const mfaGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
+    // The second half of the password grant: off with it (an mfa_token issued before the switch
+    // must not finish a grant the server no longer offers).
+    if (deps.passwordGrant?.enabled === false) {
+      return refuse('unsupported_grant_type', 'The password grant is turned off on this server.');
+    }
     if (request.mfaToken === undefined) return missing('mfa_token');
     if (request.otp === undefined) return missing('otp');
     const { client } = caller;

@@ -113,6 +113,7 @@ export interface Schema {
   oauth_clients: OAuthClientsTable;
   mfa_totp: MfaTotpTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
+  passkeys: PasskeysTable;
 }
 
 /** Security-relevant events; never holds secrets. */
@@ -172,4 +173,24 @@ export interface MfaRecoveryCodesTable {
   created_at: number;
   /** When the code was used; a used code never works again. */
   used_at: number | null;
+}
+
+/** A registered WebAuthn credential (migration 014a). */
+export interface PasskeysTable {
+  /** Credential id, base64url. */
+  id: string;
+  user_id: string;
+  /** COSE public key, base64url. */
+  public_key: string;
+  /** Signature counter last seen (WebAuthn §6.1.1). */
+  counter: number;
+  /** `singleDevice` or `multiDevice` (the BE flag). */
+  device_type: string;
+  /** The BS flag, 0/1. */
+  backed_up: number;
+  /** Comma-separated transport hints. */
+  transports: string;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
 }

@@ -1,0 +1,357 @@
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
+} from '@simplewebauthn/server';
+import type { CounterStore } from '../accounts/counter-store.js';
+import type { DeviceTokens } from '../accounts/device-token.js';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
+import { GatehouseError } from '../errors.js';
+import type { StepUpPolicy } from '../sessions/step-up.js';
+import type { UserRecord, UserStore } from '../storage/user-store.js';
+import type { PasskeyCeremony, PasskeyChallenges } from './passkey-challenge.js';
+import type { PasskeyRecord, PasskeyStore } from './storage/passkey-store.js';
+
+/**
+ * The RFC 8176 `amr` of a passkey sign-in or re-authentication: `pop` (proof of possession of a
+ * key; RFC 8176 leaves open whether it is hardware- or software-secured, and a synced passkey is
+ * either), `user` (the authenticator verified its user: `userVerification: 'required'`, a PIN or
+ * a biometric, which the relying party cannot tell apart) and `mfa`: possession plus user
+ * verification is a multi-factor authenticator (NIST SP 800-63B §5.1.9), so a passkey satisfies
+ * step-up and REQUIRE_MFA_FOR_ROLES on its own.
+ */
+export const PASSKEY_AMR: readonly string[] = ['pop', 'user', 'mfa'];
+
+/** Most passkeys one account may hold: bounds the rows a signed-in user can make. */
+export const MAX_PASSKEYS_PER_ACCOUNT = 10;
+
+/** Options for the browser (`navigator.credentials.*`) plus the sealed state to send back. */
+export interface PasskeyOptions<T> {
+  options: T;
+  /** Opaque; send it back with the authenticator's answer (single use, expires). */
+  token: string;
+}
+
+/** Outcome of {@link PasskeyService.authenticate}. */
+export type PasskeyAuthentication =
+  | {
+      ok: true;
+      user: UserRecord;
+      passkey: PasskeyRecord;
+      /** A fresh device token: a passkey proves every factor (see {@link PASSKEY_AMR}). */
+      deviceToken: string;
+    }
+  /** Token forged, expired, used or for another ceremony; unknown credential; signature wrong. */
+  | { ok: false; reason: 'invalid' }
+  /** The account is disabled (told only after the passkey verified). */
+  | { ok: false; reason: 'disabled' }
+  /** REQUIRE_VERIFIED_EMAIL and the address is unconfirmed (told only after the passkey verified). */
+  | { ok: false; reason: 'unverified' };
+
+/** The signed-in account a ceremony runs for. */
+export interface PasskeyAccount {
+  userId: string;
+  sessionId: string;
+}
+
+/** Passkeys (WebAuthn): registration, passwordless sign-in, re-authentication (issue 13). */
+export interface PasskeyService {
+  /** The account's passkeys, oldest first. */
+  list(userId: string): Promise<PasskeyRecord[]>;
+  /**
+   * Options for `navigator.credentials.create()`: a discoverable credential (resident key) with
+   * user verification required, excluding the account's passkeys. Throws STEP_UP_REQUIRED and
+   * PASSKEY_LIMIT_REACHED.
+   */
+  registrationOptions(
+    user: Pick<UserRecord, 'id' | 'email' | 'fullName'>,
+    sessionId: string,
+  ): Promise<PasskeyOptions<PublicKeyCredentialCreationOptionsJSON>>;
+  /**
+   * Verifies the authenticator's answer to {@link registrationOptions} and stores the passkey.
+   * Throws STEP_UP_REQUIRED, PASSKEY_INVALID, PASSKEY_LIMIT_REACHED, PASSKEY_ALREADY_REGISTERED.
+   */
+  register(
+    account: PasskeyAccount,
+    token: string,
+    response: RegistrationResponseJSON,
+    name: string,
+    audit: Omit<AuditEntry, 'event'>,
+  ): Promise<PasskeyRecord>;
+  /** Removes one passkey. Throws STEP_UP_REQUIRED and PASSKEY_NOT_FOUND. */
+  remove(account: PasskeyAccount, passkeyId: string, audit: Omit<AuditEntry, 'event'>): Promise<void>;
+  /**
+   * Options for `navigator.credentials.get()`: for `login` no credential list (the browser offers
+   * the discoverable passkeys it holds), for `reauthenticate` the account's passkeys.
+   */
+  authenticationOptions(
+    ceremony: 'login' | 'reauthenticate',
+    account?: PasskeyAccount,
+  ): Promise<PasskeyOptions<PublicKeyCredentialRequestOptionsJSON>>;
+  /**
+   * Verifies an assertion: the challenge (single use, unexpired, this ceremony and, to
+   * re-authenticate, this session), the credential, the origin and rp id, user verification and
+   * the signature counter; records the use. `login` answers the account it belongs to.
+   */
+  authenticate(
+    ceremony: 'login' | 'reauthenticate',
+    token: string,
+    response: AuthenticationResponseJSON,
+    account?: PasskeyAccount,
+  ): Promise<PasskeyAuthentication>;
+}
+
+/** The stores a passkey change runs on in one transaction. */
+export interface PasskeyTransactionStores {
+  passkeys: PasskeyStore;
+  audit: Pick<AuditLog, 'record'>;
+}
+
+/** Dependencies of {@link createPasskeyService}, wired in `createGatehouseCore`. */
+export interface PasskeyServiceDeps {
+  store: PasskeyStore;
+  transaction<T>(work: (stores: PasskeyTransactionStores) => Promise<T>): Promise<T>;
+  users: Pick<UserStore, 'findUserById'>;
+  challenges: PasskeyChallenges;
+  counters: CounterStore;
+  deviceTokens: Pick<DeviceTokens, 'issue'>;
+  stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
+  /** `PUBLIC_URL`: its origin is the expected WebAuthn origin, its host name the rp id. */
+  publicUrl: string;
+  /** REQUIRE_VERIFIED_EMAIL: a passkey sign-in obeys it as a password sign-in does. */
+  requireVerifiedEmail: boolean;
+  /** How long a ceremony may take, ms (MFA_TOKEN_TTL). */
+  challengeTtlMs: number;
+  clock: () => number;
+}
+
+type WebAuthnLibrary = typeof import('@simplewebauthn/server');
+let library: Promise<WebAuthnLibrary> | undefined;
+/**
+ * Loaded on the first ceremony (issue 10, footprint): its ASN.1 and X.509 modules cost memory
+ * and start-up time that servers whose users never touch passkeys should not pay.
+ */
+function webAuthn(): Promise<WebAuthnLibrary> {
+  library ??= import('@simplewebauthn/server');
+  return library;
+}
+
+function invalid(): GatehouseError {
+  return new GatehouseError(
+    'PASSKEY_INVALID',
+    'The passkey could not be verified, or the ceremony expired: start again.',
+  );
+}
+
+/** Creates the {@link PasskeyService}. */
+export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
+  const { store, challenges, counters, clock } = deps;
+  const origin = new URL(deps.publicUrl).origin;
+  // WebAuthn §5.1.4.1: the rp id is a registrable domain suffix of the origin's host; an IP address
+  // cannot be one (hence the `http://localhost:8000` default PUBLIC_URL).
+  const rpID = new URL(deps.publicUrl).hostname;
+
+  const open = (token: string, ceremony: PasskeyCeremony, account?: PasskeyAccount) => {
+    const challenge = challenges.open(token, ceremony, clock());
+    if (challenge === undefined) return undefined;
+    // A challenge issued to one session never completes a ceremony for another.
+    if (
+      account !== undefined &&
+      (challenge.userId !== account.userId || challenge.sessionId !== account.sessionId)
+    ) {
+      return undefined;
+    }
+    return challenge;
+  };
+
+  /**
+   * Single use: the first verified answer claims the nonce, so a replayed answer (or a second
+   * answer to one challenge) is refused. The marker expires with the challenge; it is written only
+   * after a signature verified, so nobody can fill the counter store with them for free.
+   */
+  const claim = async (nonce: string) =>
+    (await counters.increment(`passkey:spent:${nonce}`, deps.challengeTtlMs)).count === 1;
+
+  return {
+    list(userId) {
+      return store.listPasskeys(userId);
+    },
+
+    async registrationOptions(user, sessionId) {
+      await deps.stepUp.requireRecentAuthentication(sessionId);
+      const existing = await store.listPasskeys(user.id);
+      if (existing.length >= MAX_PASSKEYS_PER_ACCOUNT) {
+        throw new GatehouseError(
+          'PASSKEY_LIMIT_REACHED',
+          `An account holds at most ${MAX_PASSKEYS_PER_ACCOUNT} passkeys: remove one first.`,
+        );
+      }
+      const { generateRegistrationOptions } = await webAuthn();
+      const sealed = challenges.issue({
+        ceremony: 'register',
+        userId: user.id,
+        sessionId,
+        expiresAt: clock() + deps.challengeTtlMs,
+      });
+      const options = await generateRegistrationOptions({
+        rpName: rpID,
+        rpID,
+        // The user handle is the account id (random, no personal data: WebAuthn §14.6.1); a
+        // discoverable sign-in answers it, and it must match the credential's owner.
+        userID: new TextEncoder().encode(user.id),
+        userName: user.email,
+        userDisplayName: user.fullName ?? user.email,
+        challenge: sealed.challenge,
+        timeout: deps.challengeTtlMs,
+        attestationType: 'none',
+        excludeCredentials: existing.map((passkey) => ({ id: passkey.id, transports: passkey.transports })),
+        authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+      });
+      return { options, token: sealed.token };
+    },
+
+    async register(account, token, response, name, audit) {
+      await deps.stepUp.requireRecentAuthentication(account.sessionId);
+      const challenge = open(token, 'register', account);
+      if (challenge === undefined) throw invalid();
+      const { verifyRegistrationResponse } = await webAuthn();
+      let verification: Awaited<ReturnType<WebAuthnLibrary['verifyRegistrationResponse']>>;
+      try {
+        verification = await verifyRegistrationResponse({
+          response,
+          expectedChallenge: challenge.challenge,
+          expectedOrigin: origin,
+          expectedRPID: rpID,
+          requireUserVerification: true,
+        });
+      } catch {
+        // The library throws for every malformed or mismatching answer: all are the client's.
+        throw invalid();
+      }
+      if (!verification.verified || !(await claim(challenge.nonce))) throw invalid();
+      const info = verification.registrationInfo;
+      const passkey: PasskeyRecord = {
+        id: info.credential.id,
+        userId: account.userId,
+        publicKey: Buffer.from(info.credential.publicKey).toString('base64url'),
+        counter: info.credential.counter,
+        deviceType: info.credentialDeviceType,
+        backedUp: info.credentialBackedUp,
+        transports: (info.credential.transports ?? []).slice(0, 8),
+        name,
+        createdAt: clock(),
+        lastUsedAt: null,
+      };
+      await deps.transaction(async ({ passkeys, audit: log }) => {
+        // Counted again inside the transaction: two registrations racing past the check in the
+        // options step still cannot exceed the cap by more than the race (SQLite serializes writes;
+        // on PostgreSQL the cap is soft by at most the concurrent requests of one signed-in user).
+        if ((await passkeys.countPasskeys(account.userId)) >= MAX_PASSKEYS_PER_ACCOUNT) {
+          throw new GatehouseError(
+            'PASSKEY_LIMIT_REACHED',
+            `An account holds at most ${MAX_PASSKEYS_PER_ACCOUNT} passkeys: remove one first.`,
+          );
+        }
+        if (!(await passkeys.insertPasskey(passkey))) {
+          throw new GatehouseError('PASSKEY_ALREADY_REGISTERED', 'This passkey is already registered.');
+        }
+        await log.record({ ...audit, event: 'passkey_added', details: { passkey: passkey.id.slice(0, 16) } });
+      });
+      return passkey;
+    },
+
+    async remove(account, passkeyId, audit) {
+      await deps.stepUp.requireRecentAuthentication(account.sessionId);
+      await deps.transaction(async ({ passkeys, audit: log }) => {
+        if (!(await passkeys.deletePasskey(account.userId, passkeyId))) {
+          throw new GatehouseError('PASSKEY_NOT_FOUND', 'No such passkey on your account.');
+        }
+        await log.record({
+          ...audit,
+          event: 'passkey_removed',
+          details: { passkey: passkeyId.slice(0, 16) },
+        });
+      });
+    },
+
+    async authenticationOptions(ceremony, account) {
+      const { generateAuthenticationOptions } = await webAuthn();
+      const sealed = challenges.issue({
+        ceremony,
+        userId: account?.userId ?? null,
+        sessionId: account?.sessionId ?? null,
+        expiresAt: clock() + deps.challengeTtlMs,
+      });
+      const allowCredentials =
+        account === undefined
+          ? undefined
+          : (await store.listPasskeys(account.userId)).map((passkey) => ({
+              id: passkey.id,
+              transports: passkey.transports,
+            }));
+      const options = await generateAuthenticationOptions({
+        rpID,
+        challenge: sealed.challenge,
+        timeout: deps.challengeTtlMs,
+        userVerification: 'required',
+        ...(allowCredentials === undefined ? {} : { allowCredentials }),
+      });
+      return { options, token: sealed.token };
+    },
+
+    async authenticate(ceremony, token, response, account) {
+      const challenge = open(token, ceremony, account);
+      if (challenge === undefined) return { ok: false, reason: 'invalid' };
+      const passkey = await store.findPasskey(response.id);
+      if (passkey === undefined) return { ok: false, reason: 'invalid' };
+      if (account !== undefined && passkey.userId !== account.userId) return { ok: false, reason: 'invalid' };
+      // WebAuthn §7.2 step 6: a discoverable sign-in's user handle must name the credential's owner.
+      const handle = response.response.userHandle;
+      if (handle !== undefined && Buffer.from(handle, 'base64url').toString('utf8') !== passkey.userId) {
+        return { ok: false, reason: 'invalid' };
+      }
+      const { verifyAuthenticationResponse } = await webAuthn();
+      let verification: Awaited<ReturnType<WebAuthnLibrary['verifyAuthenticationResponse']>>;
+      try {
+        verification = await verifyAuthenticationResponse({
+          response,
+          expectedChallenge: challenge.challenge,
+          expectedOrigin: origin,
+          expectedRPID: rpID,
+          credential: {
+            id: passkey.id,
+            publicKey: new Uint8Array(Buffer.from(passkey.publicKey, 'base64url')),
+            counter: passkey.counter,
+            transports: passkey.transports,
+          },
+          requireUserVerification: true,
+        });
+      } catch {
+        // Wrong signature, origin, rp id or challenge, no user verification, or a counter that did
+        // not grow (a possibly cloned authenticator, WebAuthn §6.1.1): refused alike.
+        return { ok: false, reason: 'invalid' };
+      }
+      if (!verification.verified || !(await claim(challenge.nonce))) return { ok: false, reason: 'invalid' };
+      const info = verification.authenticationInfo;
+      const recorded = await store.recordPasskeyUse(passkey.id, passkey.counter, {
+        counter: info.newCounter,
+        backedUp: info.credentialBackedUp,
+        at: clock(),
+      });
+      // Another request moved the counter between our read and this write: the same signature
+      // cannot have been valid for both unless the counter is not used (always 0), so refuse.
+      if (!recorded) return { ok: false, reason: 'invalid' };
+      const user = await deps.users.findUserById(passkey.userId);
+      if (user === undefined) return { ok: false, reason: 'invalid' };
+      if (!user.isActive) return { ok: false, reason: 'disabled' };
+      if (deps.requireVerifiedEmail && !user.emailVerified) return { ok: false, reason: 'unverified' };
+      return {
+        ok: true,
+        user,
+        passkey: { ...passkey, counter: info.newCounter, backedUp: info.credentialBackedUp },
+        deviceToken: deps.deviceTokens.issue(user.id),
+      };
+    },
+  };
+}
