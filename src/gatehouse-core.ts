@@ -27,6 +27,7 @@ import type { EventBus } from './events/event-bus.js';
 import type { RedisState, RedisStats } from './events/redis-connections.js';
 import type { Gatehouse } from './gatehouse.js';
 import type { Mailer } from './mail/mailer.js';
+import type { MfaAdministration } from './mfa/mfa-administration.js';
 import type { MfaService } from './mfa/mfa-service.js';
 import type { PasskeyService } from './mfa/passkeys.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
@@ -81,6 +82,8 @@ export interface GatehouseCore {
   readonly mfa: MfaService;
   /** Passkeys (WebAuthn): registration, passwordless sign-in, re-authentication. */
   readonly passkeys: PasskeyService;
+  /** Admins' view and reset of other accounts' second factors. */
+  readonly mfaAdministration: MfaAdministration;
   /**
    * Step-up for sensitive changes: `await core.stepUp.requireRecentAuthentication(sessionId)`
    * throws STEP_UP_REQUIRED (401 `insufficient_user_authentication`, RFC 9470) unless the session

@@ -40,6 +40,7 @@ import { loadMailTemplates } from './mail/mail-templates.js';
 import { createSmtpTransport } from './mail/mail-transport.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
+import { createMfaAdministration } from './mfa/mfa-administration.js';
 import { createMfaService } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
 import { createPasskeyChallenges } from './mfa/passkey-challenge.js';
@@ -491,6 +492,7 @@ export async function createGatehouseCore(
       },
       clock,
     });
+    const mfaAdministration = createMfaAdministration({ users, mfa, sessions, mailer, clock });
     const selfService = createSelfService({
       accounts,
       sessions,
@@ -680,6 +682,7 @@ export async function createGatehouseCore(
       tokenGrants,
       mfa,
       passkeys,
+      mfaAdministration,
       stepUp,
       reauthentication,
       selfService,

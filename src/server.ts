@@ -142,7 +142,7 @@ export async function buildServer(
     // The reference server's apps, on the plugin's public API like any embedding application's.
     await app.register(diceryPlugin, { gatehouse });
     await app.register(clothesPlugin, { gatehouse });
-    if (options.webUi ?? true) await registerWebUi(app);
+    if (options.webUi ?? true) await registerWebUi(app, { publicUrl: config.publicUrl });
     return app;
   } catch (error) {
     await app.close();

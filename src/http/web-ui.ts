@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type onRequestHookHandler } from 'fastify';
 import { lazyAppHandler } from './lazy-app.js';
 
 /** The package root: the nearest folder above this file holding package.json (works from src/ and dist/). */
@@ -13,6 +13,30 @@ function packageRoot(): string {
     dir = parent;
   }
   return dir;
+}
+
+const LOOPBACK_ADDRESSES = new Set(['127.0.0.1', '[::1]']);
+
+/**
+ * When PUBLIC_URL is `http(s)://localhost:<port>` (the default), a page opened at `127.0.0.1:<port>`
+ * or `[::1]:<port>` is sent there (308): an IP address cannot be a WebAuthn relying-party id, so
+ * passkeys only work at `localhost`, and cookies set on one host are not sent to the other. Only
+ * the web UI's pages move; API routes answer on any host. Redirects only to PUBLIC_URL, never to
+ * a host taken from the request.
+ */
+function loopbackRedirect(publicUrl: string): onRequestHookHandler | undefined {
+  const target = new URL(publicUrl);
+  if (target.hostname !== 'localhost') return undefined;
+  const port = target.port === '' ? (target.protocol === 'https:' ? '443' : '80') : target.port;
+  return (request, reply, done) => {
+    const requestPort = request.port === null ? port : String(request.port);
+    if (!LOOPBACK_ADDRESSES.has(request.hostname) || requestPort !== port) {
+      done();
+      return;
+    }
+    // The path only (never the request's host); the fragment (the UI's route) stays in the browser.
+    void reply.redirect(new URL(request.url, target.origin).href, 308);
+  };
 }
 
 /** Marks the web UI's routes as not part of the OpenAPI document (as `@fastify/static` does). */
@@ -27,7 +51,10 @@ const HIDDEN = { schema: { hide: true } } as const;
  * with `wildcard: false` registers them) and routes `/assets/*`; the first request imports
  * `@fastify/static` and serves from a small app of its own (see {@link lazyAppHandler}).
  */
-export async function registerWebUi(app: FastifyInstance): Promise<boolean> {
+export async function registerWebUi(
+  app: FastifyInstance,
+  options: { publicUrl?: string } = {},
+): Promise<boolean> {
   const root = packageRoot();
   const pages = join(root, 'web', 'public');
   const scripts = join(root, 'dist', 'web', 'assets');
@@ -50,8 +77,10 @@ export async function registerWebUi(app: FastifyInstance): Promise<boolean> {
   const names = readdirSync(pages, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
     .map((entry) => join(entry.parentPath, entry.name).slice(pages.length).split(sep).join('/'));
-  for (const name of names) app.get(name, HIDDEN, handler);
-  app.get('/', HIDDEN, handler);
+  const canonical = options.publicUrl === undefined ? undefined : loopbackRedirect(options.publicUrl);
+  const pageOptions = canonical === undefined ? HIDDEN : { ...HIDDEN, onRequest: canonical };
+  for (const name of names) app.get(name, pageOptions, handler);
+  app.get('/', pageOptions, handler);
   app.get('/assets/*', HIDDEN, handler);
   return true;
 }

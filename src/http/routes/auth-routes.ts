@@ -12,6 +12,7 @@ import { currentCsrfBinding } from '../csrf-binding.js';
 import { enforceRateLimit } from '../rate-limit.js';
 import { errorResponses, NoBody, problemRef, publicUserRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
+import { registerPasskeySignInRoutes } from './passkey-routes.js';
 
 const LoginBody = Type.Object(
   {
@@ -248,12 +249,14 @@ export function registerAuthRoutes(
     },
   );
 
+  registerPasskeySignInRoutes(app, { gatehouse, csrf, startBrowserSession });
+
   /** Sets the cookies of a completed sign-in and answers 204. */
   function startBrowserSession(
     request: FastifyRequest,
     reply: FastifyReply,
     login: { cookieToken: string; deviceToken: string; session: { id: string } },
-  ) {
+  ): FastifyReply {
     reply.setCookie(cookies.sessionName, login.cookieToken, {
       ...cookies.httpOnly,
       maxAge: config.sessionAbsoluteTtl,

@@ -12,6 +12,7 @@ const MfaStatusView = Type.Object({
     description: '`on`: logins ask for a code; `pending`: enrolment started, not confirmed yet',
   }),
   recovery_codes_left: Type.Integer({ description: 'Unused recovery codes' }),
+  passkeys: Type.Integer({ description: 'Registered passkeys (`GET /users/me/passkeys`)' }),
 });
 
 const RecoveryCodes = Type.Object({
@@ -32,7 +33,7 @@ const CodeBody = Type.Object(
 );
 
 /** The audit facts of a change the signed-in user makes to their own account. */
-function selfAudit(
+export function selfAudit(
   request: FastifyRequest & { auth: { user: { id: string } } | null },
 ): Omit<AuditEntry, 'event'> {
   const { user } = authOf(request);
@@ -58,7 +59,7 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
     },
     async (request) => {
       const status = await mfa.status(authOf(request).user.id);
-      return { totp: status.totp, recovery_codes_left: status.recoveryCodesLeft };
+      return { totp: status.totp, recovery_codes_left: status.recoveryCodesLeft, passkeys: status.passkeys };
     },
   );
 

@@ -1,0 +1,70 @@
+import { type AdminActor, assertMayManageUser } from '../accounts/user-admin-service.js';
+import { GatehouseError } from '../errors.js';
+import type { Mailer } from '../mail/mailer.js';
+import type { ClientInfo, SessionManager } from '../sessions/session-manager.js';
+import type { UserStore } from '../storage/user-store.js';
+import type { MfaService, MfaStatus } from './mfa-service.js';
+
+/** Administrators' view of other people's second factors (issue 13). */
+export interface MfaAdministration {
+  /**
+   * Whether `userId` has second factors. Any admin may read it (as the account itself); throws
+   * FORBIDDEN unless `actor` is an active admin, USER_NOT_FOUND.
+   */
+  status(actor: AdminActor | undefined, userId: string): Promise<MfaStatus>;
+  /**
+   * Removes every second factor of the account (authenticator, recovery codes, passkeys) for
+   * someone who lost them; audited (`mfa_reset`, in the same transaction), then every session of
+   * the account ends and its owner is mailed (`second_factor_removed`). Only who may manage the
+   * account may (admins manage plain users; super admins everyone): FORBIDDEN otherwise,
+   * USER_NOT_FOUND. False when it had nothing to remove (the sessions still end, so a retry after
+   * a failure between the steps completes the reset).
+   */
+  reset(actor: AdminActor | undefined, userId: string, client: ClientInfo): Promise<boolean>;
+}
+
+/** Dependencies of {@link createMfaAdministration}. */
+export interface MfaAdministrationDeps {
+  users: Pick<UserStore, 'findUserById'>;
+  mfa: Pick<MfaService, 'status' | 'reset'>;
+  sessions: Pick<SessionManager, 'revokeUserSessions'>;
+  mailer: Pick<Mailer, 'send'>;
+  clock: () => number;
+}
+
+/** Creates the {@link MfaAdministration}. */
+export function createMfaAdministration(deps: MfaAdministrationDeps): MfaAdministration {
+  const target = async (userId: string) => {
+    const user = await deps.users.findUserById(userId);
+    if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+    return user;
+  };
+  return {
+    async status(actor, userId) {
+      if (actor === undefined || !actor.isActive || actor.role === 'user') {
+        throw new GatehouseError('FORBIDDEN', 'Only admins can view other accounts.');
+      }
+      return deps.mfa.status((await target(userId)).id);
+    },
+
+    async reset(actor, userId, client) {
+      const user = await target(userId);
+      assertMayManageUser(actor, user);
+      const removed = await deps.mfa.reset(user.id, {
+        actorId: actor?.id ?? null,
+        targetId: user.id,
+        ip: client.ip,
+        userAgent: client.userAgent,
+      });
+      // After the commit, and even when there was nothing left to remove: whoever held the lost
+      // factor (or a session opened with it) is out at once, everywhere, and a retry after a
+      // failure here (the database down between the two steps) still ends the sessions.
+      await deps.sessions.revokeUserSessions(user.id);
+      // Queued; never delays or fails the reset.
+      if (removed) {
+        deps.mailer.send('second_factor_removed', user.email, { when: new Date(deps.clock()).toISOString() });
+      }
+      return removed;
+    },
+  };
+}
