@@ -9,6 +9,7 @@ import { renderLogin, renderSignup } from './page-auth.js';
 import { renderCreateRoom, renderHome } from './page-home.js';
 import { renderJoin } from './page-join.js';
 import { renderRoom } from './page-room.js';
+import { renderSecurity } from './page-security.js';
 import { problemMessage } from './problem.js';
 import { parseRoute } from './routes.js';
 import { loadCurrentUser, logOut } from './session.js';
@@ -85,6 +86,9 @@ function render(): void {
       break;
     case 'room':
       renderRoom(ctx, route.code);
+      break;
+    case 'security':
+      renderSecurity(ctx);
       break;
     case 'not-found':
       setTitle('Not found');

@@ -1,6 +1,8 @@
 /**
  * Sign up and log in pages.
  */
+
+import { passkeyLogin, secondFactorForm } from './components/login-factors.js';
 import { h } from './dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
 import { linkButton, noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
@@ -76,12 +78,23 @@ export function renderLogin(ctx: PageContext, next: string | undefined): void {
         if (result.problem.code === 'INVALID_CREDENTIALS') password.input.select();
         return;
       }
-      const me = await loadCurrentUser();
-      if (ctx.signal.aborted) return;
-      ctx.setUser(me.ok ? me.data : null);
-      ctx.navigate(next === undefined ? '#/' : `#${next}`, 'You are logged in.');
+      if (result.data !== undefined) {
+        // The password was right; the account has an authenticator app: ask for its code.
+        form.replaceWith(secondFactorForm(ctx, result.data.mfa_token, () => finish()));
+        return;
+      }
+      await finish();
     })();
   });
+
+  const finish = async () => {
+    const me = await loadCurrentUser();
+    if (ctx.signal.aborted) return;
+    ctx.setUser(me.ok ? me.data : null);
+    ctx.navigate(next === undefined ? '#/' : `#${next}`, 'You are logged in.');
+  };
+
+  if (ctx.user === null) form.after(passkeyLogin(ctx, () => finish()));
 }
 
 /** `#/signup`. Signs the new account in straight away. */

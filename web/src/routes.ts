@@ -9,6 +9,7 @@
  * | `#/rooms/new`      | create a room                             |
  * | `#/join[/CODE]`    | join a room (code pre-filled)             |
  * | `#/rooms/CODE`     | the room's lobby                          |
+ * | `#/account/security` | second factors and passkeys             |
  */
 
 /** A parsed route. */
@@ -19,6 +20,7 @@ export type Route =
   | { name: 'create-room' }
   | { name: 'join'; code?: string }
   | { name: 'room'; code: string }
+  | { name: 'security' }
   | { name: 'not-found' };
 
 /**
@@ -50,6 +52,7 @@ export function parseRoute(hash: string): Route {
     return next !== null && isSafeNext(next) ? { name: 'login', next } : { name: 'login' };
   }
   if (first === 'signup' && second === undefined) return { name: 'signup' };
+  if (first === 'account' && second === 'security') return { name: 'security' };
   if (first === 'join') {
     if (second === undefined) return { name: 'join' };
     const code = canonicalRoomCode(second);

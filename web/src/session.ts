@@ -22,14 +22,23 @@ export function register(input: {
 }
 
 /**
- * Logs in with a session cookie. Fetches a fresh CSRF token first: the login itself is CSRF
+ * Logs in with a session cookie; answers `mfa_required` with an `mfa_token` when the account has an
+ * authenticator app (then {@link completeLogin} in `security-api.ts`).
+ * Fetches a fresh CSRF token first: the login itself is CSRF
  * protected, and a token left over from an expired session would be refused.
  */
-export async function logIn(email: string, password: string): Promise<ApiResult<undefined>> {
+export async function logIn(
+  email: string,
+  password: string,
+): Promise<ApiResult<{ mfa_required: true; mfa_token: string } | undefined>> {
   const token = await refreshCsrfToken();
   if (!token.ok) return token;
-  const result = await api<undefined>('POST', '/auth/login', { email, password });
-  if (result.ok) forgetCsrfToken();
+  const result = await api<{ mfa_required: true; mfa_token: string } | undefined>('POST', '/auth/login', {
+    email,
+    password,
+  });
+  // 200 `mfa_required`: no session yet (the second step follows), so the CSRF token still holds.
+  if (result.ok && result.data === undefined) forgetCsrfToken();
   return result;
 }
 
