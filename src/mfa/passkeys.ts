@@ -202,7 +202,8 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         userID: new TextEncoder().encode(user.id),
         userName: user.email,
         userDisplayName: user.fullName ?? user.email,
-        challenge: sealed.challenge,
+        // The raw bytes: a string would be taken as UTF-8 text and encoded again.
+        challenge: new Uint8Array(Buffer.from(sealed.challenge, 'base64url')),
         timeout: deps.challengeTtlMs,
         attestationType: 'none',
         excludeCredentials: existing.map((passkey) => ({ id: passkey.id, transports: passkey.transports })),
@@ -292,7 +293,8 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
             }));
       const options = await generateAuthenticationOptions({
         rpID,
-        challenge: sealed.challenge,
+        // The raw bytes: a string would be taken as UTF-8 text and encoded again.
+        challenge: new Uint8Array(Buffer.from(sealed.challenge, 'base64url')),
         timeout: deps.challengeTtlMs,
         userVerification: 'required',
         ...(allowCredentials === undefined ? {} : { allowCredentials }),

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { generateTotpCode } from '../../src/mfa/totp.js';
+import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser, PASSWORD, postToken } from '../support/accounts.js';
 
@@ -74,6 +76,33 @@ describe('the password grant’s policy', () => {
       expect(response.json()).toMatchObject({ error: 'unsupported_grant_type' });
       const metadata = await app.inject({ url: '/.well-known/oauth-authorization-server' });
       expect(metadata.json().grant_types_supported).toEqual(['refresh_token']);
+    });
+
+    it('also refuses the mfa-otp grant (its second half), even with a valid mfa_token and a right code', async () => {
+      const core = gatehouseCore(app.gatehouse);
+      const user = await createUser(app);
+      // An enrolled account and an mfa_token as the password grant would have issued it before the
+      // switch (the grant itself no longer issues any).
+      const session = await core.sessions.startBearerSession(user.id, ['me'], { ip: null, userAgent: null });
+      const { secret } = await core.mfa.startTotpEnrolment(user, session.session.id);
+      await core.mfa.confirmTotp(user.id, session.session.id, generateTotpCode(secret, core.clock()), {
+        actorId: user.id,
+      });
+      const mfaToken = core.mfa.issueChallenge({
+        userId: user.id,
+        scopes: ['me'],
+        clientId: 'gatehouse',
+        flow: 'token',
+        deviceId: undefined,
+      });
+      const response = await postToken(app, {
+        grant_type: MFA_OTP_GRANT_TYPE,
+        mfa_token: mfaToken,
+        otp: generateTotpCode(secret, core.clock() + 30_000),
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ error: 'unsupported_grant_type' });
+      expect(await core.sessions.listSessions(user.id)).toHaveLength(1);
     });
   });
 });

@@ -1,0 +1,174 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Role } from '../../src/accounts/roles.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { generateTotpCode } from '../../src/mfa/totp.js';
+import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
+import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
+import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+
+describe('admins and second factors (issue 13)', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+
+  beforeAll(async () => {
+    clock = createTestClock();
+    app = await buildTestServer(
+      { requireMfaForRoles: ['super_admin'], mailOutboxHttp: true },
+      { clock, scheduler: clock, webUi: false },
+    );
+  });
+  afterAll(async () => app.close());
+
+  const core = () => gatehouseCore(app.gatehouse);
+
+  /** An account of `role` with a confirmed authenticator; answers its secret. */
+  const enrolled = async (role: Role = 'user') => {
+    const user = await createUser(app, { role });
+    const started = await core().sessions.startBearerSession(user.id, ['me'], { ip: null, userAgent: null });
+    const { secret } = await core().mfa.startTotpEnrolment(user, started.session.id);
+    await core().mfa.confirmTotp(user.id, started.session.id, generateTotpCode(secret, clock()), {
+      actorId: user.id,
+    });
+    clock.advance(30_000);
+    return { user, secret };
+  };
+
+  /** A bearer token from the password grant and the mfa-otp grant. */
+  const mfaLogin = async (email: string, secret: string) => {
+    const first = await postToken(app, { grant_type: 'password', username: email, password: PASSWORD });
+    expect(first.json().error).toBe('mfa_required');
+    const second = await postToken(app, {
+      grant_type: MFA_OTP_GRANT_TYPE,
+      mfa_token: first.json().mfa_token,
+      otp: generateTotpCode(secret, clock()),
+    });
+    expect(second.statusCode).toBe(200);
+    clock.advance(30_000);
+    return second.json<{ access_token: string; scope: string }>();
+  };
+
+  it('shows an admin whether an account has second factors', async () => {
+    const admin = await createUser(app, { role: 'admin' });
+    const { access_token: token } = await login(app, admin.email);
+    const plain = await createUser(app);
+    const { user } = await enrolled();
+    const none = await app.inject({ url: `/users/${plain.id}/mfa`, headers: bearer(token) });
+    expect(none.json()).toEqual({ mfa_enabled: false, totp: 'off', recovery_codes_left: 0, passkeys: 0 });
+    const some = await app.inject({ url: `/users/${user.id}/mfa`, headers: bearer(token) });
+    expect(some.json()).toEqual({ mfa_enabled: true, totp: 'on', recovery_codes_left: 10, passkeys: 0 });
+    const { access_token: userToken } = await login(app, plain.email);
+    const refused = await app.inject({ url: `/users/${user.id}/mfa`, headers: bearer(userToken) });
+    expect(refused.statusCode).toBe(403);
+    const missing = await app.inject({
+      url: '/users/00000000-0000-4000-8000-000000000000/mfa',
+      headers: bearer(token),
+    });
+    expect(missing.statusCode).toBe(404);
+  });
+
+  it('resets a user’s second factors: audited, every session ended, the owner mailed; password logins work again', async () => {
+    const admin = await createUser(app, { role: 'admin' });
+    const { access_token: adminToken } = await login(app, admin.email);
+    const { user, secret } = await enrolled();
+    const { access_token: victimToken } = await mfaLogin(user.email, secret);
+
+    const reset = await app.inject({
+      method: 'DELETE',
+      url: `/users/${user.id}/mfa`,
+      headers: bearer(adminToken),
+    });
+    expect(reset.statusCode).toBe(200);
+    expect(reset.json()).toEqual({ removed: true });
+    expect((await app.inject({ url: '/users/me', headers: bearer(victimToken) })).statusCode).toBe(401);
+    expect(await core().mfa.status(user.id)).toEqual({ totp: 'off', recoveryCodesLeft: 0, passkeys: 0 });
+    const audit = await core().audit.list({ limit: 10, offset: 0, event: 'mfa_reset', targetId: user.id });
+    expect(audit.items).toHaveLength(1);
+    expect(audit.items[0]).toMatchObject({ actorId: admin.id });
+    // The password alone signs in again (the owner sets a new authenticator up from there).
+    const again = await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
+    expect(again.statusCode).toBe(200);
+    // Nothing left: removed is false, and it is not audited twice.
+    const twice = await app.inject({
+      method: 'DELETE',
+      url: `/users/${user.id}/mfa`,
+      headers: bearer(adminToken),
+    });
+    expect(twice.json()).toEqual({ removed: false });
+    expect(
+      (await core().audit.list({ limit: 10, offset: 0, event: 'mfa_reset', targetId: user.id })).total,
+    ).toBe(1);
+  });
+
+  it('an admin cannot reset another admin’s second factors; a super_admin can', async () => {
+    const admin = await createUser(app, { role: 'admin' });
+    const { access_token: adminToken } = await login(app, admin.email);
+    const { user: other } = await enrolled('admin');
+    const refused = await app.inject({
+      method: 'DELETE',
+      url: `/users/${other.id}/mfa`,
+      headers: bearer(adminToken),
+    });
+    expect(refused.statusCode).toBe(403);
+    expect(await core().mfa.isEnrolled(other.id)).toBe(true);
+    const { user: boss, secret } = await enrolled('super_admin');
+    const { access_token: bossToken } = await mfaLogin(boss.email, secret);
+    const done = await app.inject({
+      method: 'DELETE',
+      url: `/users/${other.id}/mfa`,
+      headers: bearer(bossToken),
+    });
+    expect(done.json()).toEqual({ removed: true });
+  });
+
+  it('REQUIRE_MFA_FOR_ROLES: a super_admin without a second factor gets only user scopes until it signs in with one', async () => {
+    const boss = await createUser(app, { role: 'super_admin' });
+    // Password only: the role's scopes are refused by name, the default grant is the user's.
+    const asked = await postToken(app, {
+      grant_type: 'password',
+      username: boss.email,
+      password: PASSWORD,
+      scope: 'audit:read',
+    });
+    expect(asked.json()).toMatchObject({ error: 'invalid_scope' });
+    expect(asked.json().error_description).toContain('second factor');
+    const plain = await login(app, boss.email);
+    expect(plain.scope.split(' ').sort()).toEqual(['clothes:read', 'me', 'rooms:host']);
+    const audit = await app.inject({ url: '/audit', headers: bearer(plain.access_token) });
+    expect(audit.statusCode).toBe(403);
+    // A browser session likewise; and a route guarded by the role alone (no scope) refuses it too.
+    const browser = new Browser(app);
+    expect((await browser.login(boss.email)).statusCode).toBe(204);
+    expect((await browser.request('GET', '/audit')).statusCode).toBe(403);
+    const outbox = await app.inject({ url: '/admin/outbox', headers: bearer(plain.access_token) });
+    expect(outbox.statusCode).toBe(403);
+    expect(outbox.json().detail).toContain('second factor');
+    // The enrolment routes stay open to it.
+    const started = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp',
+      headers: bearer(plain.access_token),
+    });
+    expect(started.statusCode).toBe(201);
+    const { secret } = started.json<{ secret: string }>();
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(plain.access_token),
+      payload: { code: generateTotpCode(secret, clock()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    clock.advance(30_000);
+    // Signed in with both factors: the whole role.
+    const full = await mfaLogin(boss.email, secret);
+    expect(full.scope.split(' ')).toContain('audit:read');
+    expect((await app.inject({ url: '/audit', headers: bearer(full.access_token) })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/admin/outbox', headers: bearer(full.access_token) })).statusCode).toBe(
+      200,
+    );
+    // Roles not listed are unaffected.
+    const admin = await createUser(app, { role: 'admin' });
+    expect((await login(app, admin.email)).scope.split(' ')).toContain('users:write');
+  });
+});

@@ -1,0 +1,281 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { MAX_PASSKEYS_PER_ACCOUNT } from '../../src/mfa/passkeys.js';
+import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
+import { bearer, createUser, login } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+import { createSoftAuthenticator, FLAGS } from '../support/soft-authenticator.js';
+
+const ORIGIN = 'https://auth.example.org';
+
+interface Options {
+  options: { challenge: string; rp: { id: string }; user: { id: string }; rpId: string };
+  passkey_token: string;
+}
+
+describe('passkeys over HTTP (software authenticator)', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+
+  beforeAll(async () => {
+    clock = createTestClock();
+    app = await buildTestServer({ publicUrl: ORIGIN }, { clock, scheduler: clock });
+  });
+  afterAll(async () => app.close());
+
+  const core = () => gatehouseCore(app.gatehouse);
+
+  /** A new account signed in with a bearer token, and an authenticator holding one of its passkeys. */
+  const withPasskey = async () => {
+    const user = await createUser(app);
+    const { access_token: token } = await login(app, user.email);
+    const authenticator = createSoftAuthenticator(ORIGIN);
+    const started = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys/options',
+      headers: bearer(token),
+    });
+    expect(started.statusCode).toBe(200);
+    const { options, passkey_token } = started.json<Options>();
+    const registered = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys',
+      headers: bearer(token),
+      payload: { passkey_token, credential: authenticator.register(options), name: 'Laptop' },
+    });
+    expect(registered.statusCode).toBe(201);
+    return { user, token, authenticator, passkey: registered.json<{ id: string }>() };
+  };
+
+  const signInOptions = async (browser: Browser) => {
+    const response = await browser.request('POST', '/auth/passkey/options');
+    expect(response.statusCode).toBe(200);
+    return response.json<Options>();
+  };
+
+  const passkeyLogin = async (browser: Browser, passkeyToken: string, credential: object) =>
+    browser.request('POST', '/auth/passkey/login', {
+      headers: { 'x-csrf-token': await browser.csrf() },
+      payload: { passkey_token: passkeyToken, credential },
+    });
+
+  it('registers with the rp id from PUBLIC_URL, resident key and user verification required, and lists it', async () => {
+    const user = await createUser(app);
+    const { access_token: token } = await login(app, user.email);
+    const started = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys/options',
+      headers: bearer(token),
+    });
+    const { options } = started.json<{ options: Record<string, unknown> }>();
+    expect(started.headers['cache-control']).toBe('no-store');
+    expect(options).toMatchObject({
+      rp: { id: 'auth.example.org' },
+      attestation: 'none',
+      authenticatorSelection: { residentKey: 'required', userVerification: 'required' },
+    });
+    const { passkey } = await withPasskey();
+    expect(passkey).toMatchObject({
+      name: 'Laptop',
+      device_type: 'singleDevice',
+      backed_up: false,
+      last_used_at: null,
+    });
+  });
+
+  it('passwordless sign-in, then the same answer again is refused (single-use challenge)', async () => {
+    const { user, authenticator } = await withPasskey();
+    const browser = new Browser(app);
+    const { options, passkey_token } = await signInOptions(browser);
+    // Discoverable credentials: the options name no credential, so they reveal no account.
+    expect(options).not.toHaveProperty('allowCredentials');
+    const assertion = authenticator.authenticate(options);
+    const signedIn = await passkeyLogin(browser, passkey_token, assertion);
+    expect(signedIn.statusCode).toBe(204);
+    const me = await browser.request('GET', '/users/me');
+    expect(me.json()).toMatchObject({ id: user.id });
+    const [session] = await core()
+      .sessions.listSessions(user.id)
+      .then((all) => all.filter((s) => s.transport === 'cookie'));
+    expect(session?.amr).toEqual(['pop', 'user', 'mfa']);
+    const [stored] = await core().passkeys.list(user.id);
+    expect(stored?.counter).toBe(1);
+    expect(stored?.lastUsedAt).toBe(clock());
+
+    const replay = await passkeyLogin(new Browser(app), passkey_token, assertion);
+    expect(replay.statusCode).toBe(400);
+    expect(replay.json().code).toBe('PASSKEY_INVALID');
+  });
+
+  it('refuses an expired challenge, a foreign origin, a missing user verification and a counter that did not grow', async () => {
+    const { authenticator } = await withPasskey();
+    const browser = new Browser(app);
+    const expired = await signInOptions(browser);
+    clock.advance(core().config.mfaTokenTtl * 1000 + 1);
+    const late = await passkeyLogin(
+      browser,
+      expired.passkey_token,
+      authenticator.authenticate(expired.options),
+    );
+    expect(late.json().code).toBe('PASSKEY_INVALID');
+
+    const phished = await signInOptions(browser);
+    const foreign = authenticator.authenticate(phished.options, { origin: 'https://evil.example' });
+    expect((await passkeyLogin(browser, phished.passkey_token, foreign)).json().code).toBe('PASSKEY_INVALID');
+
+    const presence = await signInOptions(browser);
+    const noUv = authenticator.authenticate(presence.options, { flags: FLAGS.UP });
+    expect((await passkeyLogin(browser, presence.passkey_token, noUv)).json().code).toBe('PASSKEY_INVALID');
+
+    const good = await signInOptions(browser);
+    expect(
+      (await passkeyLogin(browser, good.passkey_token, authenticator.authenticate(good.options))).statusCode,
+    ).toBe(204);
+    // A clone replaying the same counter (WebAuthn §6.1.1).
+    const cloned = await signInOptions(new Browser(app));
+    const stale = authenticator.authenticate(cloned.options, { counterStep: 0 });
+    expect((await passkeyLogin(new Browser(app), cloned.passkey_token, stale)).json().code).toBe(
+      'PASSKEY_INVALID',
+    );
+  });
+
+  it('a challenge for one ceremony or session never completes another', async () => {
+    const { token, authenticator } = await withPasskey();
+    const browser = new Browser(app);
+    // Sign-in options used for re-authentication, and another session's re-authentication token.
+    const signIn = await signInOptions(browser);
+    const misuse = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey',
+      headers: bearer(token),
+      payload: {
+        passkey_token: signIn.passkey_token,
+        credential: authenticator.authenticate(signIn.options),
+      },
+    });
+    expect(misuse.json().code).toBe('PASSKEY_INVALID');
+    const other = await withPasskey();
+    const theirs = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey/options',
+      headers: bearer(other.token),
+    });
+    const { options, passkey_token } = theirs.json<Options>();
+    const crossed = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey',
+      headers: bearer(token),
+      payload: { passkey_token, credential: authenticator.authenticate(options) },
+    });
+    expect(crossed.json().code).toBe('PASSKEY_INVALID');
+  });
+
+  it('adding and removing need a recent sign-in (RFC 9470); a passkey re-authentication restores it', async () => {
+    const { user, token, authenticator, passkey } = await withPasskey();
+    clock.advance((core().config.stepUpMaxAge + 1) * 1000);
+    const stale = await app.inject({
+      method: 'DELETE',
+      url: `/users/me/passkeys/${passkey.id}`,
+      headers: bearer(token),
+    });
+    expect(stale.statusCode).toBe(401);
+    expect(stale.headers['www-authenticate']).toContain('error="insufficient_user_authentication"');
+    const add = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys/options',
+      headers: bearer(token),
+    });
+    expect(add.statusCode).toBe(401);
+
+    const started = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey/options',
+      headers: bearer(token),
+    });
+    const { options, passkey_token } = started.json<
+      Options & { options: { allowCredentials: { id: string }[] } }
+    >();
+    expect(options.allowCredentials.map((c) => c.id)).toEqual([passkey.id]);
+    const reauthenticated = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey',
+      headers: bearer(token),
+      payload: { passkey_token, credential: authenticator.authenticate(options) },
+    });
+    expect(reauthenticated.statusCode).toBe(200);
+    expect(reauthenticated.json()).toEqual({
+      auth_time: Math.floor(clock() / 1000),
+      amr: ['pop', 'user', 'mfa'],
+    });
+
+    // Someone else's passkey id answers as a missing one.
+    const other = await withPasskey();
+    const foreign = await app.inject({
+      method: 'DELETE',
+      url: `/users/me/passkeys/${other.passkey.id}`,
+      headers: bearer(token),
+    });
+    expect(foreign.statusCode).toBe(404);
+    expect(foreign.json().code).toBe('PASSKEY_NOT_FOUND');
+    const removed = await app.inject({
+      method: 'DELETE',
+      url: `/users/me/passkeys/${passkey.id}`,
+      headers: bearer(token),
+    });
+    expect(removed.statusCode).toBe(204);
+    expect(await core().passkeys.list(user.id)).toEqual([]);
+    const events = (await core().audit.list({ targetId: user.id, limit: 50, offset: 0 })).items.map(
+      (e) => e.event,
+    );
+    expect(events).toEqual(expect.arrayContaining(['passkey_added', 'passkey_removed', 'reauthenticated']));
+  });
+
+  it(`caps an account at ${MAX_PASSKEYS_PER_ACCOUNT} passkeys and refuses a credential registered twice`, async () => {
+    const { token, authenticator } = await withPasskey();
+    for (let i = 1; i < MAX_PASSKEYS_PER_ACCOUNT; i++) {
+      const started = await app.inject({
+        method: 'POST',
+        url: '/users/me/passkeys/options',
+        headers: bearer(token),
+      });
+      const { options, passkey_token } = started.json<Options>();
+      const added = await app.inject({
+        method: 'POST',
+        url: '/users/me/passkeys',
+        headers: bearer(token),
+        payload: { passkey_token, credential: authenticator.register(options) },
+      });
+      expect(added.statusCode).toBe(201);
+    }
+    const full = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys/options',
+      headers: bearer(token),
+    });
+    expect(full.statusCode).toBe(409);
+    expect(full.json().code).toBe('PASSKEY_LIMIT_REACHED');
+  });
+
+  it('rejects malformed credentials with 400 field errors, never a 500', async () => {
+    const browser = new Browser(app);
+    const { passkey_token } = await signInOptions(browser);
+    const bad = await passkeyLogin(browser, passkey_token, {
+      id: '!!',
+      rawId: 'x',
+      type: 'public-key',
+      response: {},
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('VALIDATION_FAILED');
+    const garbage = await passkeyLogin(browser, passkey_token, {
+      id: 'AAAA',
+      rawId: 'AAAA',
+      type: 'public-key',
+      clientExtensionResults: {},
+      response: { clientDataJSON: 'AAAA', authenticatorData: 'AAAA', signature: 'AAAA' },
+    });
+    expect(garbage.statusCode).toBe(400);
+    expect(garbage.json().code).toBe('PASSKEY_INVALID');
+  });
+});
