@@ -509,7 +509,7 @@ export const gatehouseConfigSchema = Type.Object(
         'shortest accepted password (characters after NFKC); 15 is NIST SP 800-63B-4 §3.1.1.2 for accounts whose ' +
         'password is their only factor',
     }),
-    requireMfaForRoles: setting(Type.Array(Type.Union(ROLES.map((role) => Type.Literal(role)))), {
+    requireMfaForRoles: setting(Type.Array(Type.Enum([...ROLES])), {
       env: 'REQUIRE_MFA_FOR_ROLES',
       syntax: 'list',
       default: [],

@@ -303,10 +303,19 @@ describe('loadConfig: lockout and audit retention settings (issue 8)', () => {
 });
 
 describe('PUBLIC_URL and the issuer (issue 11)', () => {
-  it('defaults to http://127.0.0.1:<PORT>, and JWT_ISSUER to it', () => {
+  it('reads REQUIRE_MFA_FOR_ROLES as a list of roles and refuses an unknown one', () => {
+    expect(loadConfig({ REQUIRE_MFA_FOR_ROLES: 'admin, super_admin' }).requireMfaForRoles).toEqual([
+      'admin',
+      'super_admin',
+    ]);
+    expect(loadConfig({}).requireMfaForRoles).toEqual([]);
+    expect(problemsOf({ REQUIRE_MFA_FOR_ROLES: 'admin,root' }).join('\n')).toMatch(/REQUIRE_MFA_FOR_ROLES/);
+  });
+
+  it('defaults to http://localhost:<PORT> (an IP cannot be a WebAuthn rp id), and JWT_ISSUER to it', () => {
     expect(loadConfig({ PORT: '9001' })).toMatchObject({
-      publicUrl: 'http://127.0.0.1:9001',
-      issuer: 'http://127.0.0.1:9001',
+      publicUrl: 'http://localhost:9001',
+      issuer: 'http://localhost:9001',
     });
   });
 

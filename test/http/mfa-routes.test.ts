@@ -62,7 +62,7 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     expect(uri).toMatch(/^otpauth:\/\/totp\//);
     expect(new URL(uri).searchParams.get('secret')).toBe(secret);
     const status = await app.inject({ method: 'GET', url: '/users/me/mfa', headers: bearer(token) });
-    expect(status.json()).toEqual({ totp: 'pending', recovery_codes_left: 0 });
+    expect(status.json()).toEqual({ totp: 'pending', recovery_codes_left: 0, passkeys: 0 });
     // A pending enrolment changes nothing at login.
     expect((await passwordGrant(user.email)).statusCode).toBe(200);
 
@@ -83,7 +83,7 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     expect(confirmed.statusCode).toBe(200);
     expect(confirmed.json().recovery_codes).toHaveLength(10);
     const after = await app.inject({ method: 'GET', url: '/users/me/mfa', headers: bearer(token) });
-    expect(after.json()).toEqual({ totp: 'on', recovery_codes_left: 10 });
+    expect(after.json()).toEqual({ totp: 'on', recovery_codes_left: 10, passkeys: 0 });
   });
 
   it('refuses a second enrolment while an authenticator is on, and a confirmation without one', async () => {
@@ -255,7 +255,7 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     expect(off.statusCode).toBe(204);
     expect((await passwordGrant(user.email)).statusCode).toBe(200);
     const status = await app.inject({ method: 'GET', url: '/users/me/mfa', headers: bearer(token) });
-    expect(status.json()).toEqual({ totp: 'off', recovery_codes_left: 0 });
+    expect(status.json()).toEqual({ totp: 'off', recovery_codes_left: 0, passkeys: 0 });
     const again = await app.inject({
       method: 'DELETE',
       url: '/users/me/mfa/totp',

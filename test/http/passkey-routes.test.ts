@@ -255,6 +255,25 @@ describe('passkeys over HTTP (software authenticator)', () => {
     });
     expect(full.statusCode).toBe(409);
     expect(full.json().code).toBe('PASSKEY_LIMIT_REACHED');
+
+    // Another account presenting a credential already registered (same id): refused, not moved.
+    const other = await createUser(app);
+    const { access_token: otherToken } = await login(app, other.email);
+    const started = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys/options',
+      headers: bearer(otherToken),
+    });
+    const { options, passkey_token } = started.json<Options>();
+    const again = authenticator.register(options, { again: authenticator.credentials[0] });
+    const twice = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys',
+      headers: bearer(otherToken),
+      payload: { passkey_token, credential: again },
+    });
+    expect(twice.statusCode).toBe(409);
+    expect(twice.json().code).toBe('PASSKEY_ALREADY_REGISTERED');
   });
 
   it('rejects malformed credentials with 400 field errors, never a 500', async () => {

@@ -49,7 +49,7 @@ describe('POST /token', () => {
     const claims = decodeJwt(body.access_token);
     expect(claims).toMatchObject({
       sub: userId,
-      iss: 'http://127.0.0.1:8000',
+      iss: 'http://localhost:8000',
       client_id: 'gatehouse',
       aud: 'gatehouse-api',
       scope: 'me clothes:read rooms:host',

@@ -1,4 +1,11 @@
-import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+} from 'node:crypto';
 
 /**
  * A software WebAuthn authenticator for `app.inject` tests: ES256 (P-256) credentials, a "none"
@@ -67,17 +74,20 @@ export function createSoftAuthenticator(origin: string) {
   return {
     credentials,
     /** Answers `navigator.credentials.create()` for `options`, as `PublicKeyCredential.toJSON()`. */
-    register(options: CreationOptions, overrides: { origin?: string; flags?: number } = {}) {
-      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const jwk = publicKey.export({ format: 'jwk' });
-      const id = randomBytes(32);
-      const credential: SoftCredential = {
-        id,
-        privateKey,
+    register(
+      options: CreationOptions,
+      overrides: { origin?: string; flags?: number; again?: SoftCredential } = {},
+    ) {
+      // `again`: the same credential once more (what excludeCredentials asks authenticators not to do).
+      const credential: SoftCredential = overrides.again ?? {
+        id: randomBytes(32),
+        privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey,
         userHandle: options.user.id,
         counter: 0,
       };
-      credentials.push(credential);
+      if (overrides.again === undefined) credentials.push(credential);
+      const { id } = credential;
+      const jwk = createPublicKey(credential.privateKey).export({ format: 'jwk' });
       const cose = cbor(
         new Map<Cbor, Cbor>([
           [1, 2],
