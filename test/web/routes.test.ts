@@ -7,6 +7,7 @@ describe('parseRoute', () => {
     ['#/', { name: 'home' }],
     ['#/login', { name: 'login' }],
     ['#/signup', { name: 'signup' }],
+    ['#/account/security', { name: 'security' }],
     ['#/rooms/new', { name: 'create-room' }],
     ['#/join', { name: 'join' }],
     ['#/join/abcd-2345', { name: 'join', code: 'ABCD2345' }],
