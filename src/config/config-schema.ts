@@ -146,7 +146,7 @@ export const gatehouseConfigSchema = Type.Object(
     }),
     issuer: textSetting({
       env: 'JWT_ISSUER',
-      default: 'http://127.0.0.1:8000',
+      default: 'http://localhost:8000',
       defaultText: '`PUBLIC_URL`',
       description:
         '`iss` of issued tokens and `issuer` of the OAuth metadata (keep it equal to `PUBLIC_URL` for RFC 8414 clients)',
