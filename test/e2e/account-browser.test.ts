@@ -1,7 +1,8 @@
 /**
  * The account lifecycle in a real browser against a real listening server that mails through a
  * real SMTP server (started here): forgot password → the mail → its link → a new password → log
- * in; the account page's sessions; and an admin disabling a user from the console, after which
+ * in; confirming and changing the address through the links mailed from the account page; the
+ * account page's sessions; and an admin disabling a user from the console, after which
  * the user's session no longer works.
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
@@ -119,6 +120,47 @@ describe('account lifecycle in a browser', () => {
       .toMatch(/invalid, used or expired/);
 
     await logIn(page, owner.email, NEW_PASSWORD);
+    expect(pageFailures).toEqual([]);
+  });
+
+  it('confirms the address and changes it through mailed links opened from the account page', async () => {
+    if (sink === undefined) throw new Error('no SMTP sink');
+    const user = await createUser(app as FastifyInstance, { email: uniqueEmail('browser-links') });
+    const page = await openPerson('#/login');
+    await logIn(page, user.email, PASSWORD);
+    await page.getByTestId('nav-user').click();
+    await expect.poll(() => page.getByTestId('email-verified').textContent()).toBe('not confirmed');
+    let before = sink.messages.length;
+    await page.getByTestId('send-verification').click();
+    const verifyMail = await sink.waitFor(before + 1);
+    expect(verifyMail.subject).toBe('Confirm your email address');
+    await page.goto(firstLink(verifyMail.text));
+    await page.getByTestId('confirm-link-button').click();
+    await expect
+      .poll(() => page.getByTestId('notice').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/confirmed/);
+    await expect.poll(() => page.getByTestId('email-verified').textContent()).toBe('confirmed');
+
+    const newEmail = uniqueEmail('browser-moved');
+    before = sink.messages.length;
+    await page.getByTestId('new-email-input').fill(newEmail);
+    await page.getByTestId('email-current-password-input').fill(PASSWORD);
+    await page.getByTestId('change-email-button').click();
+    await expect
+      .poll(() => page.getByTestId('email-status').textContent(), { timeout: UI_TIMEOUT })
+      .toContain(newEmail);
+    await sink.waitFor(before + 2);
+    const mails = sink.messages.slice(before);
+    const toOf = (mail: (typeof mails)[number]) => (mail.to && 'text' in mail.to ? mail.to.text : '');
+    const confirm = mails.find((mail) => toOf(mail) === newEmail);
+    expect(mails.find((mail) => toOf(mail) === user.email)?.subject).toBe(
+      'Your email address is about to change',
+    );
+    await page.goto(firstLink(confirm?.text));
+    await page.getByTestId('confirm-link-button').click();
+    await expect
+      .poll(() => page.getByTestId('nav-user').textContent(), { timeout: UI_TIMEOUT })
+      .toBe(newEmail);
     expect(pageFailures).toEqual([]);
   });
 
