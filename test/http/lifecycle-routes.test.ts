@@ -385,6 +385,39 @@ describe('account lifecycle, separate settings', () => {
     }
   });
 
+  it('verification and email-change links expire after EMAIL_VERIFICATION_TTL', async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer({ emailVerificationTtl: 3600 }, { clock, scheduler: clock });
+    try {
+      const owner = await user(app);
+      expect((await post(app, '/auth/verify/request', {}, bearer(owner.token))).statusCode).toBe(202);
+      const verifyToken = linkToken((await lastMail(app, owner.email, /Confirm your email/)).text);
+      const newEmail = uniqueEmail('late-move');
+      const change = await app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(owner.token),
+        payload: { email: newEmail, current_password: PASSWORD },
+      });
+      expect(change.statusCode).toBe(202);
+      const changeToken = linkToken((await lastMail(app, newEmail, /Confirm your new email/)).text);
+      clock.advance(3601_000);
+      expect((await post(app, '/auth/verify', { token: verifyToken })).json()).toMatchObject({
+        code: 'INVALID_LINK_TOKEN',
+      });
+      expect((await post(app, '/auth/email-change/confirm', { token: changeToken })).json()).toMatchObject({
+        code: 'INVALID_LINK_TOKEN',
+      });
+      const me = await app.inject({
+        url: '/users/me',
+        headers: bearer((await login(app, owner.email)).access_token),
+      });
+      expect(me.json()).toMatchObject({ email: owner.email, email_verified: false });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('REQUIRE_VERIFIED_EMAIL: sign-up answers 202 either way, logins wait for verification', async () => {
     const app = await buildTestServer({ requireVerifiedEmail: true, registrationsPerHour: 1000 });
     try {

@@ -8,6 +8,7 @@ import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './f
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
 import { PASSWORD_MIN_LENGTH, passwordTooShort } from './password-rule.js';
 import { loginHash } from './routes.js';
+import { loadCurrentUser } from './session.js';
 
 /** `#/forgot-password`. */
 export function renderForgotPassword(ctx: PageContext): void {
@@ -122,8 +123,10 @@ export function renderResetPassword(ctx: PageContext, token: string | undefined)
         }
         return;
       }
-      // Every session ended, this browser's too.
-      ctx.setUser(null);
+      // Every session of that account ended (this browser's too, if it was signed in to it).
+      const me = await loadCurrentUser();
+      if (ctx.signal.aborted) return;
+      ctx.setUser(me.ok ? me.data : null);
       ctx.navigate(loginHash(), 'Your password was changed. Log in with the new one.');
     })();
   });

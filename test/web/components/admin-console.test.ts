@@ -160,6 +160,7 @@ describe('admin console', () => {
     const section = adminClothes(actions, new AbortController().signal);
     await settle();
     expect(byTestId(section, 'clothing-item').textContent).toContain('Shirt · m · blue');
+    expect(byTestId(section, 'clothing-item').querySelector('a')?.getAttribute('href')).toBe(shirt.photo_url);
     const size = byTestId<HTMLSelectElement>(section, 'clothes-size-filter');
     size.value = 'xl';
     size.dispatchEvent(new Event('change'));

@@ -87,7 +87,10 @@ export function adminClothes(actions: AdminClothesActions, until: AbortSignal): 
           return h(
             'li',
             { 'data-testid': 'clothing-item' },
-            h('a', { href: item.photo_url, rel: 'noopener noreferrer', target: '_blank' }, item.name),
+            // The server stores only http(s) URLs; checked again so no other scheme becomes a link.
+            /^https?:\/\//i.test(item.photo_url)
+              ? h('a', { href: item.photo_url, rel: 'noopener noreferrer', target: '_blank' }, item.name)
+              : item.name,
             ` · ${item.size} · ${item.color} `,
             remove,
           );
