@@ -491,8 +491,9 @@ export async function createGatehouseCore(
         windowMs: config.loginFailureWindow * 1000,
       },
       clock,
+      mailer,
     });
-    const mfaAdministration = createMfaAdministration({ users, mfa, sessions, mailer, clock });
+    const mfaAdministration = createMfaAdministration({ users, mfa, sessions });
     const selfService = createSelfService({
       accounts,
       sessions,

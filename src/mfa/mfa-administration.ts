@@ -1,6 +1,5 @@
 import { type AdminActor, assertMayManageUser } from '../accounts/user-admin-service.js';
 import { GatehouseError } from '../errors.js';
-import type { Mailer } from '../mail/mailer.js';
 import type { ClientInfo, SessionManager } from '../sessions/session-manager.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { MfaService, MfaStatus } from './mfa-service.js';
@@ -15,7 +14,7 @@ export interface MfaAdministration {
   /**
    * Removes every second factor of the account (authenticator, recovery codes, passkeys) for
    * someone who lost them; audited (`mfa_reset`, in the same transaction), then every session of
-   * the account ends and its owner is mailed (`second_factor_removed`). Only who may manage the
+   * the account ends and its owner is mailed (`second_factor_removed`, by `MfaService.reset`). Only who may manage the
    * account may (admins manage plain users; super admins everyone): FORBIDDEN otherwise,
    * USER_NOT_FOUND. False when it had nothing to remove (the sessions still end, so a retry after
    * a failure between the steps completes the reset).
@@ -28,8 +27,6 @@ export interface MfaAdministrationDeps {
   users: Pick<UserStore, 'findUserById'>;
   mfa: Pick<MfaService, 'status' | 'reset'>;
   sessions: Pick<SessionManager, 'revokeUserSessions'>;
-  mailer: Pick<Mailer, 'send'>;
-  clock: () => number;
 }
 
 /** Creates the {@link MfaAdministration}. */
@@ -60,10 +57,7 @@ export function createMfaAdministration(deps: MfaAdministrationDeps): MfaAdminis
       // factor (or a session opened with it) is out at once, everywhere, and a retry after a
       // failure here (the database down between the two steps) still ends the sessions.
       await deps.sessions.revokeUserSessions(user.id);
-      // Queued; never delays or fails the reset.
-      if (removed) {
-        deps.mailer.send('second_factor_removed', user.email, { when: new Date(deps.clock()).toISOString() });
-      }
+      // The owner's `second_factor_removed` notice is sent by `MfaService.reset` itself.
       return removed;
     },
   };
