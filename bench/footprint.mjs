@@ -27,7 +27,9 @@ const flags = process.env.BENCH_FOOTPRINT_NODE_FLAGS;
 const script = start.slice(1).filter((arg) => !arg.startsWith('--'));
 const node = [
   process.execPath,
-  ...(flags === undefined ? start.slice(1).filter((arg) => arg.startsWith('--')) : flags.split(/\s+/).filter(Boolean)),
+  ...(flags === undefined
+    ? start.slice(1).filter((arg) => arg.startsWith('--'))
+    : flags.split(/\s+/).filter(Boolean)),
   ...script,
 ];
 const child = spawn(
