@@ -1,0 +1,100 @@
+/**
+ * The sign-up form: email, optional name, password. The password length is checked here only to
+ * answer sooner; the server's answer is what counts.
+ */
+import type { AccountActions } from '../account-actions.js';
+import { h } from '../dom.js';
+import { buildAlert, buildField, checkRequired, setBusy, showProblem } from '../forms.js';
+import { linkButton } from '../page.js';
+import { toProblem } from '../problem.js';
+import { loginHash } from '../routes.js';
+
+/**
+ * Shortest password the server accepts by default (`PASSWORD_MIN_LENGTH`, after NFKC), checked here
+ * only to answer sooner; the server's answer is what counts when an operator changes it.
+ */
+const PASSWORD_MIN_LENGTH = 15;
+
+/** Options of {@link signupForm}. */
+export interface SignupFormOptions {
+  /** Aborted when the form leaves the screen: a late answer is then ignored. */
+  until: AbortSignal;
+  /** The account exists; `loggedIn` is false when the login after it failed. */
+  onSignedUp(loggedIn: boolean): void;
+}
+
+/** The form; errors show in its `form-error` alert and under the fields. */
+export function signupForm(
+  actions: Pick<AccountActions, 'signUp'>,
+  options: SignupFormOptions,
+): HTMLFormElement {
+  const email = buildField({
+    name: 'email',
+    label: 'Email',
+    type: 'email',
+    autocomplete: 'email',
+    required: true,
+    testId: 'email-input',
+  });
+  const fullName = buildField({
+    name: 'full_name',
+    label: 'Your name',
+    autocomplete: 'name',
+    maxLength: 400,
+    testId: 'full-name-input',
+  });
+  const password = buildField({
+    name: 'password',
+    label: 'Password',
+    type: 'password',
+    autocomplete: 'new-password',
+    required: true,
+    minLength: PASSWORD_MIN_LENGTH,
+    hint: `At least ${PASSWORD_MIN_LENGTH} characters, and not a commonly used password.`,
+    testId: 'password-input',
+  });
+  const fields = [email, fullName, password];
+  const alert = buildAlert('form-error');
+  const button = h(
+    'button',
+    { type: 'submit', class: 'button button--primary', 'data-testid': 'signup-button' },
+    'Create account',
+  );
+  const form = h(
+    'form',
+    { novalidate: true, 'data-testid': 'signup-form' },
+    alert.element,
+    ...fields.map((f) => f.element),
+    button,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    alert.clear();
+    if (!checkRequired([email, password], alert)) return;
+    if ([...password.input.value].length < PASSWORD_MIN_LENGTH) {
+      const problem = toProblem(400, {
+        detail: `The password must be at least ${PASSWORD_MIN_LENGTH} characters long.`,
+        code: 'WEAK_PASSWORD',
+      });
+      showProblem(problem, fields, alert, { WEAK_PASSWORD: 'password' });
+      return;
+    }
+    setBusy(form, button, true, 'Creating account…');
+    void (async () => {
+      const input = { email: email.input.value.trim(), password: password.input.value };
+      const name = fullName.input.value.trim();
+      const result = await actions.signUp(name === '' ? input : { ...input, full_name: name });
+      if (options.until.aborted) return;
+      setBusy(form, button, false, '');
+      if (!result.ok) {
+        showProblem(result.problem, fields, alert, { EMAIL_TAKEN: 'email', WEAK_PASSWORD: 'password' });
+        if (result.problem.code === 'EMAIL_TAKEN') {
+          alert.element.append(' ', linkButton('Log in instead', loginHash(), 'login-instead', 'link'));
+        }
+        return;
+      }
+      options.onSignedUp(result.loggedIn);
+    })();
+  });
+  return form;
+}
