@@ -19,6 +19,11 @@ function fakeSession(overrides: Partial<SessionApi> = {}): SessionApi {
     logIn: vi.fn(async () => ({ ok: true as const, status: 204, data: undefined })),
     register: vi.fn(async () => ({ ok: true as const, status: 201, data: hannah })),
     logOut: vi.fn(async () => ({ ok: true as const, status: 204, data: undefined })),
+    loadPasswordPolicy: vi.fn(async () => ({
+      ok: true as const,
+      status: 200,
+      data: { min_length: 20, max_length: 1024 },
+    })),
     ...overrides,
   };
 }
@@ -83,5 +88,20 @@ describe('accountActions', () => {
       expect(result.ok).toBe(expected === null);
       expect(store.user.value).toEqual(expected);
     }
+  });
+
+  it('loads the password policy into the store once; a failure leaves it null for the next try', async () => {
+    const store = createAppStore();
+    const failing = fakeSession({
+      loadPasswordPolicy: async () => ({ ok: false, problem: problemOf(503, 'UNAVAILABLE') }),
+    });
+    await accountActions(store, failing).loadPasswordPolicy();
+    expect(store.passwordPolicy.value).toBeNull();
+    const session = fakeSession();
+    const actions = accountActions(store, session);
+    await actions.loadPasswordPolicy();
+    await actions.loadPasswordPolicy();
+    expect(store.passwordPolicy.value).toEqual({ min_length: 20, max_length: 1024 });
+    expect(session.loadPasswordPolicy).toHaveBeenCalledOnce();
   });
 });

@@ -7,7 +7,7 @@ import type { ApiResult } from './api.js';
 import type { Problem } from './problem.js';
 import * as session from './session.js';
 import type { AppStore } from './store.js';
-import type { User } from './types.js';
+import type { PasswordPolicy, User } from './types.js';
 
 /** What signing up sends (`POST /auth/register`). */
 export interface SignUpInput {
@@ -34,6 +34,11 @@ export interface AccountActions {
    * Answers the problem when the server could not be told.
    */
   logOut(): Promise<{ ok: true } | { ok: false; problem: Problem }>;
+  /**
+   * Fills `store.passwordPolicy` from the server, once per document (a failure leaves it null and
+   * is tried again by the next page that asks).
+   */
+  loadPasswordPolicy(): Promise<void>;
 }
 
 /** The HTTP calls the actions make (`session.ts`); a parameter so the actions can be tested. */
@@ -42,6 +47,7 @@ export interface SessionApi {
   logIn(email: string, password: string): Promise<ApiResult<undefined>>;
   register(input: SignUpInput): Promise<ApiResult<User>>;
   logOut(): Promise<ApiResult<undefined>>;
+  loadPasswordPolicy(): Promise<ApiResult<PasswordPolicy>>;
 }
 
 /** The account actions, writing `store`. */
@@ -69,6 +75,11 @@ export function accountActions(store: AppStore, api: SessionApi = session): Acco
       if (!result.ok && result.problem.status !== 401) return result;
       store.user.value = null;
       return { ok: true };
+    },
+    async loadPasswordPolicy() {
+      if (store.passwordPolicy.peek() !== null) return;
+      const result = await api.loadPasswordPolicy();
+      if (result.ok) store.passwordPolicy.value = result.data;
     },
   };
 }

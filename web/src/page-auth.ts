@@ -39,7 +39,9 @@ export function renderLogin(ctx: PageContext, next: string | undefined): void {
 /** `#/signup`. Signs the new account in straight away. */
 export function renderSignup(ctx: PageContext): void {
   setTitle('Sign up');
-  const form = signupForm(ctx.account, {
+  // The password lengths are the server's setting: ask for them rather than copy them.
+  void ctx.account.loadPasswordPolicy();
+  const form = signupForm(ctx.store, ctx.account, {
     until: ctx.signal,
     onSignedUp: (loggedIn) =>
       loggedIn

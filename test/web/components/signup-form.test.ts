@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AccountActions } from '../../../web/src/account-actions.js';
 import { signupForm } from '../../../web/src/components/signup-form.js';
+import { createAppStore } from '../../../web/src/store.js';
 import { problemOf, settle } from '../fixtures.js';
 
 afterEach(() => {
@@ -10,9 +11,11 @@ afterEach(() => {
 
 const longPassword = 'correct horse battery staple';
 
-function setUp(signUp: AccountActions['signUp']) {
+function setUp(signUp: AccountActions['signUp'], policy = { min_length: 15, max_length: 1024 }) {
   const onSignedUp = vi.fn();
-  const form = signupForm({ signUp }, { until: new AbortController().signal, onSignedUp });
+  const store = createAppStore();
+  store.passwordPolicy.value = policy;
+  const form = signupForm(store, { signUp }, { until: new AbortController().signal, onSignedUp });
   document.body.append(form);
   const get = <T extends HTMLElement>(testId: string) => {
     const element = form.querySelector<T>(`[data-testid="${testId}"]`);
@@ -21,6 +24,7 @@ function setUp(signUp: AccountActions['signUp']) {
   };
   return {
     form,
+    store,
     onSignedUp,
     email: get<HTMLInputElement>('email-input'),
     fullName: get<HTMLInputElement>('full-name-input'),
@@ -64,14 +68,42 @@ describe('signupForm', () => {
     expect(alert.querySelector('[data-testid="login-instead"]')).not.toBeNull();
   });
 
-  it('refuses a too short password without a request', () => {
-    const signUp = vi.fn<AccountActions['signUp']>();
-    const { form, email, password, alert } = setUp(signUp);
+  it('refuses a password outside the server’s lengths without a request, counting as the server does', () => {
+    const signUp = vi.fn<AccountActions['signUp']>(async () => ({ ok: true, loggedIn: true }));
+    const { form, email, password, alert } = setUp(signUp, { min_length: 20, max_length: 30 });
     email.value = 'hannah@example.com';
-    password.value = 'short';
+    // 19 code points after NFKC: the ligature "ﬁ" (one code point) becomes "fi" (two).
+    password.value = 'ﬁ'.repeat(9);
     form.requestSubmit();
     expect(signUp).not.toHaveBeenCalled();
     expect(password.getAttribute('aria-invalid')).toBe('true');
-    expect(alert.textContent).toContain('at least');
+    expect(alert.textContent).toContain('at least 20 characters');
+    password.value = 'x'.repeat(31);
+    form.requestSubmit();
+    expect(alert.textContent).toContain('at most 30 characters');
+    expect(signUp).not.toHaveBeenCalled();
+    // 20 code points after NFKC (10 ligatures): sent, as typed; the server normalises.
+    password.value = 'ﬁ'.repeat(10);
+    form.requestSubmit();
+    expect(signUp).toHaveBeenCalledWith({ email: 'hannah@example.com', password: 'ﬁ'.repeat(10) });
+  });
+
+  it('follows the policy in the store; without one it leaves the lengths to the server', async () => {
+    const signUp = vi.fn<AccountActions['signUp']>(async () => ({ ok: true, loggedIn: true }));
+    const { form, store, email, password } = setUp(signUp);
+    const hint = () => form.querySelector('.field-hint')?.textContent;
+    expect(hint()).toBe('At least 15 characters, and not a commonly used password.');
+    expect(password.minLength).toBe(15);
+    store.passwordPolicy.value = { min_length: 24, max_length: 1024 };
+    expect(hint()).toBe('At least 24 characters, and not a commonly used password.');
+    expect(password.minLength).toBe(24);
+    store.passwordPolicy.value = null;
+    expect(hint()).not.toMatch(/\d/);
+    expect(password.hasAttribute('minlength')).toBe(false);
+    email.value = 'hannah@example.com';
+    password.value = 'short';
+    form.requestSubmit();
+    await settle();
+    expect(signUp).toHaveBeenCalledOnce();
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The sign-up form: email, optional name, password. The password length is checked here only to
- * answer sooner; the server's answer is what counts.
+ * The sign-up form: email, optional name, password. The password lengths come from the server
+ * (`store.passwordPolicy`, `GET /auth/password-policy`) and are checked here only to answer
+ * sooner; until they are known the server alone checks, and its answer always counts.
  */
 import type { AccountActions } from '../account-actions.js';
 import { h } from '../dom.js';
@@ -8,12 +9,9 @@ import { buildAlert, buildField, checkRequired, setBusy, showProblem } from '../
 import { linkButton } from '../page.js';
 import { toProblem } from '../problem.js';
 import { loginHash } from '../routes.js';
-
-/**
- * Shortest password the server accepts by default (`PASSWORD_MIN_LENGTH`, after NFKC), checked here
- * only to answer sooner; the server's answer is what counts when an operator changes it.
- */
-const PASSWORD_MIN_LENGTH = 15;
+import type { AppStore } from '../store.js';
+import type { PasswordPolicy } from '../types.js';
+import { watch } from './watch.js';
 
 /** Options of {@link signupForm}. */
 export interface SignupFormOptions {
@@ -25,6 +23,7 @@ export interface SignupFormOptions {
 
 /** The form; errors show in its `form-error` alert and under the fields. */
 export function signupForm(
+  store: Pick<AppStore, 'passwordPolicy'>,
   actions: Pick<AccountActions, 'signUp'>,
   options: SignupFormOptions,
 ): HTMLFormElement {
@@ -49,9 +48,17 @@ export function signupForm(
     type: 'password',
     autocomplete: 'new-password',
     required: true,
-    minLength: PASSWORD_MIN_LENGTH,
-    hint: `At least ${PASSWORD_MIN_LENGTH} characters, and not a commonly used password.`,
+    hint: passwordHint(null),
     testId: 'password-input',
+  });
+  const hint = password.element.querySelector('.field-hint');
+  watch(options.until, () => {
+    const policy = store.passwordPolicy.value;
+    if (hint !== null) hint.textContent = passwordHint(policy);
+    // `minlength` only informs assistive tech and password managers (the form is `novalidate`);
+    // no `maxlength`: it would cut a pasted passphrase silently, and the server never truncates.
+    if (policy === null) password.input.removeAttribute('minlength');
+    else password.input.minLength = policy.min_length;
   });
   const fields = [email, fullName, password];
   const alert = buildAlert('form-error');
@@ -71,12 +78,11 @@ export function signupForm(
     event.preventDefault();
     alert.clear();
     if (!checkRequired([email, password], alert)) return;
-    if ([...password.input.value].length < PASSWORD_MIN_LENGTH) {
-      const problem = toProblem(400, {
-        detail: `The password must be at least ${PASSWORD_MIN_LENGTH} characters long.`,
-        code: 'WEAK_PASSWORD',
+    const tooShortOrLong = lengthProblem(password.input.value, store.passwordPolicy.peek());
+    if (tooShortOrLong !== undefined) {
+      showProblem(toProblem(400, { detail: tooShortOrLong, code: 'WEAK_PASSWORD' }), fields, alert, {
+        WEAK_PASSWORD: 'password',
       });
-      showProblem(problem, fields, alert, { WEAK_PASSWORD: 'password' });
       return;
     }
     setBusy(form, button, true, 'Creating account…');
@@ -97,4 +103,20 @@ export function signupForm(
     })();
   });
   return form;
+}
+
+function passwordHint(policy: PasswordPolicy | null): string {
+  return policy === null
+    ? 'A long passphrase that is not a commonly used password.'
+    : `At least ${policy.min_length} characters, and not a commonly used password.`;
+}
+
+/** Why `raw` breaks the policy's lengths, counted as the server counts (code points after NFKC). */
+function lengthProblem(raw: string, policy: PasswordPolicy | null): string | undefined {
+  if (policy === null) return undefined;
+  const length = [...raw.normalize('NFKC')].length;
+  if (length < policy.min_length)
+    return `The password must be at least ${policy.min_length} characters long.`;
+  if (length > policy.max_length) return `The password must be at most ${policy.max_length} characters long.`;
+  return undefined;
 }
