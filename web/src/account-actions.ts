@@ -39,6 +39,12 @@ export interface AccountActions {
    * is tried again by the next page that asks).
    */
   loadPasswordPolicy(): Promise<void>;
+  /**
+   * Records who the server says is signed in, after a page asked it itself (`loadCurrentUser`
+   * once a mailed link or a password reset changed the account), or null when the server ended
+   * the session.
+   */
+  recordUser(user: User | null): void;
 }
 
 /** The HTTP calls the actions make (`session.ts`); a parameter so the actions can be tested. */
@@ -75,6 +81,9 @@ export function accountActions(store: AppStore, api: SessionApi = session): Acco
       if (!result.ok && result.problem.status !== 401) return result;
       store.user.value = null;
       return { ok: true };
+    },
+    recordUser(user) {
+      store.user.value = user;
     },
     async loadPasswordPolicy() {
       if (store.passwordPolicy.peek() !== null) return;

@@ -26,7 +26,8 @@ export function renderLogin(ctx: PageContext, next: string | undefined): void {
     h(
       'p',
       { class: 'aside' },
-      'No account yet? ',
+      h('a', { href: '#/forgot-password', 'data-testid': 'forgot-link' }, 'Forgot your password?'),
+      ' No account yet? ',
       h('a', { href: '#/signup' }, 'Sign up'),
       '. Just playing? ',
       h('a', { href: '#/join' }, 'Join a room'),

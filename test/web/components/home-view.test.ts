@@ -13,6 +13,7 @@ const hannah = {
   full_name: 'Hannah',
   role: 'user',
   is_active: true,
+  email_verified: true,
   created_at: '2026-01-01T00:00:00.000Z',
 };
 
