@@ -10,7 +10,7 @@ import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, ProfileChange, Registration } from './account-service.js';
 import { effectiveRole, type Role } from './roles.js';
-import { ROLE_SCOPES } from './scopes.js';
+import { createScopePolicy, type ScopePolicy } from './scopes.js';
 
 /** Input of {@link SelfService.signIn}. */
 export interface BrowserSignInRequest {
@@ -129,6 +129,8 @@ export interface SelfService {
 
 /** Dependencies of {@link createSelfService}, wired in `createGatehouse`. */
 export interface SelfServiceDeps {
+  /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
+  scopes?: ScopePolicy;
   accounts: Pick<AccountService, 'register' | 'loginWithPassword' | 'updateProfile'>;
   sessions: Pick<
     SessionManager,
@@ -154,6 +156,7 @@ export interface SelfServiceDeps {
 /** Creates the {@link SelfService}. */
 export function createSelfService(deps: SelfServiceDeps): SelfService {
   const { accounts, sessions, users, sessionStore, audit, mfa } = deps;
+  const scopePolicy = deps.scopes ?? createScopePolicy();
 
   /** Starts the cookie session of a completed sign-in, ending the browser's previous one. */
   const startSession = (
@@ -166,7 +169,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
   ) => {
     const { client } = caller;
     const role = effectiveRole(user.role, amr, deps.requireMfaForRoles ?? []);
-    return sessions.startCookieSession(user.id, [...ROLE_SCOPES[role]], client, {
+    return sessions.startCookieSession(user.id, [...scopePolicy.forRole(role)], client, {
       ...(previous === undefined ? {} : { replaces: previous }),
       amr,
       passwordUpgrade,

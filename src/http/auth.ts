@@ -9,7 +9,6 @@ import type {
 import type { AccountUser } from '../accounts/public-user.js';
 import { type Role, roleAtLeast } from '../accounts/roles.js';
 import type { Scope } from '../accounts/scopes.js';
-import { ROLE_SCOPES } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { GatehouseCore } from '../gatehouse-core.js';
 import type { TokenCheck, TokenFailure } from '../sessions/session-manager.js';
@@ -38,8 +37,12 @@ export interface AuthContext {
 export interface RequireOptions {
   /** Minimum role (`user` < `admin` < `super_admin`). */
   role?: Role;
-  /** Scopes the credential must carry, all of them. */
-  scopes?: readonly Scope[];
+  /**
+   * Scopes the credential must carry, all of them: the core's ({@link Scope}) or ones an app
+   * registered (`createGatehouse`'s `scopes`). An unknown name throws when the guard is created,
+   * so a typo fails at start-up instead of refusing every request.
+   */
+  scopes?: readonly (Scope | (string & {}))[];
 }
 
 /**
@@ -126,7 +129,9 @@ export function installAuth(
 
   const { sessions, userCache } = gatehouse;
   const mfaRoles: readonly string[] = gatehouse.config.requireMfaForRoles;
-  const userScopes: readonly string[] = ROLE_SCOPES.user;
+  // The policy's, not the core's ROLE_SCOPES: apps add `user` scopes (dicery's), and a downgraded
+  // session holds those too; with the core's list alone it would pass for an admin's.
+  const userScopes: readonly string[] = gatehouse.scopes.forRole('user');
 
   const contextOf = (
     check: Extract<TokenCheck, { ok: true }>,
@@ -181,7 +186,13 @@ export function installAuth(
   const identify = async (request: FastifyRequest): Promise<AuthContext | null> => identifyRequest(request);
 
   const require = (options: RequireOptions = {}): Guard => {
-    const requiredScopes = options.scopes ?? [];
+    const requiredScopes: readonly string[] = options.scopes ?? [];
+    const unknown = requiredScopes.filter((scope) => !gatehouse.scopes.isKnown(scope));
+    if (unknown.length > 0) {
+      throw new TypeError(
+        `auth.require: unknown scope ${unknown.join(', ')}; register it with createGatehouse's \`scopes\` option`,
+      );
+    }
     const authorize = (request: FastifyRequest, auth: AuthContext | null): void => {
       if (auth === null) throw unauthenticated();
       // Bearer requests cannot be forged cross-site (the browser never adds the header itself).

@@ -1,6 +1,6 @@
 import type { AccountService } from '../accounts/account-service.js';
 import { effectiveRole, type Role } from '../accounts/roles.js';
-import { grantScopes, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
+import { createScopePolicy, parseScopeParameter, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import type { ErrorCode } from '../errors.js';
@@ -104,18 +104,20 @@ export interface TokenGrants {
 
 /** Dependencies of {@link createTokenGrants}, wired in `createGatehouse`. */
 export interface TokenGrantsDeps {
+  /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
+  scopes?: ScopePolicy;
   accounts: Pick<AccountService, 'loginWithPassword'>;
   mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
   sessions: Pick<SessionManager, 'startBearerSession' | 'refresh' | 'revokeToken'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
+  /** REQUIRE_MFA_FOR_ROLES (see `effectiveRole`). @default [] */
+  requireMfaForRoles?: readonly Role[];
   /**
    * Who may use the password grant (issue 15; RFC 9700 §2.4 says it MUST NOT be used): nobody
    * when `enabled` is false (`PASSWORD_GRANT=false`), and never a registered OAuth client, which
    * must use the authorization code flow. @default enabled, no client registered
    */
-  /** REQUIRE_MFA_FOR_ROLES (see `effectiveRole`). @default [] */
-  requireMfaForRoles?: readonly Role[];
   passwordGrant?: {
     enabled: boolean;
     /** True when `clientId` names a registered OAuth client (they are refused the grant). */
@@ -136,6 +138,7 @@ const MALFORMED_SCOPE = refuse('invalid_scope', 'The scope parameter is malforme
 /** Creates the {@link TokenGrants}. */
 export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
   const { accounts, sessions, audit, mfa } = deps;
+  const scopePolicy = deps.scopes ?? createScopePolicy();
 
   const passwordGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
     const policy = deps.passwordGrant;
@@ -207,7 +210,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     const role = enrolled
       ? login.user.role
       : effectiveRole(login.user.role, ['pwd'], deps.requireMfaForRoles ?? []);
-    const grant = grantScopes(role, requested);
+    const grant = scopePolicy.grant(role, requested);
     if (!grant.ok) {
       const hint = role === login.user.role ? '' : ' Set up a second factor first (REQUIRE_MFA_FOR_ROLES).';
       return refuse(
@@ -282,7 +285,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     }
     const { user, challenge } = result;
     // The role may have changed since the first step: never mint a scope it no longer allows.
-    const allowed: readonly string[] = ROLE_SCOPES[user.role];
+    const allowed = scopePolicy.forRole(user.role);
     const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
     const tokens = await sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
       amr: amrOf(result.method),

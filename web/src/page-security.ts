@@ -27,7 +27,7 @@ import {
 /** `#/account/security`. */
 export function renderSecurity(ctx: PageContext): void {
   setTitle('Security');
-  if (ctx.user === null) {
+  if (ctx.store.user.peek() === null) {
     ctx.main.append(
       pageHeading('Security'),
       h(

@@ -1,15 +1,29 @@
 /**
  * The login page's other factors: the second-factor prompt (a code from the authenticator app or
  * a recovery code, after a right password) and the passwordless "Sign in with a passkey" button.
+ * Both sign in through the account actions, the only writers of `store.user`.
  */
+import type { AccountActions } from '../account-actions.js';
 import { h } from '../dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from '../forms.js';
-import type { PageContext } from '../page.js';
 import { problemMessage } from '../problem.js';
-import { completeLogin, logInWithPasskey } from '../security-api.js';
 
-/** The code prompt of a sign-in whose password was right; `done` runs once signed in. */
-export function secondFactorForm(ctx: PageContext, mfaToken: string, done: () => void): HTMLFormElement {
+/** Options of {@link secondFactorForm}. */
+export interface SecondFactorOptions {
+  /** Aborted when the form leaves the screen: a late answer is then ignored. */
+  until: AbortSignal;
+  /** Runs once signed in. */
+  onLoggedIn(): void;
+  /** The pending sign-in expired or used up its tries: the password must be typed again. */
+  onExpired(): void;
+}
+
+/** The code prompt of a sign-in whose password was right. */
+export function secondFactorForm(
+  actions: Pick<AccountActions, 'completeLogin'>,
+  mfaToken: string,
+  options: SecondFactorOptions,
+): HTMLFormElement {
   const code = buildField({
     name: 'otp',
     label: 'Code from your authenticator app, or a recovery code',
@@ -38,27 +52,38 @@ export function secondFactorForm(ctx: PageContext, mfaToken: string, done: () =>
     if (!checkRequired([code], alert)) return;
     setBusy(form, button, true, 'Verifying…');
     void (async () => {
-      const result = await completeLogin(mfaToken, code.input.value.trim());
-      if (ctx.signal.aborted) return;
+      const result = await actions.completeLogin(mfaToken, code.input.value.trim());
+      if (options.until.aborted) return;
+      setBusy(form, button, false, '');
       if (!result.ok) {
-        setBusy(form, button, false, '');
         if (result.problem.code === 'MFA_TOKEN_INVALID') {
-          ctx.navigate('#/login', 'That sign-in expired or used up its tries. Please log in again.');
+          options.onExpired();
           return;
         }
         showProblem(result.problem, [code], alert, { INVALID_OTP: 'otp' });
         code.input.select();
         return;
       }
-      done();
+      options.onLoggedIn();
     })();
   });
   queueMicrotask(() => code.input.focus());
   return form;
 }
 
+/** Options of {@link passkeyLogin}. */
+export interface PasskeyLoginOptions {
+  /** Aborted when the button leaves the screen: a late answer is then ignored. */
+  until: AbortSignal;
+  /** Runs once signed in. */
+  onLoggedIn(): void;
+}
+
 /** "Sign in with a passkey": no email, no password (discoverable credentials). */
-export function passkeyLogin(ctx: PageContext, done: () => void): HTMLElement {
+export function passkeyLogin(
+  actions: Pick<AccountActions, 'logInWithPasskey'>,
+  options: PasskeyLoginOptions,
+): HTMLElement {
   const alert = buildAlert('passkey-login-error');
   const button = h(
     'button',
@@ -69,14 +94,14 @@ export function passkeyLogin(ctx: PageContext, done: () => void): HTMLElement {
     alert.clear();
     button.disabled = true;
     void (async () => {
-      const result = await logInWithPasskey();
-      if (ctx.signal.aborted) return;
+      const result = await actions.logInWithPasskey();
+      if (options.until.aborted) return;
       button.disabled = false;
       if (!result.ok) {
         alert.show(problemMessage(result.problem));
         return;
       }
-      done();
+      options.onLoggedIn();
     })();
   });
   return h(

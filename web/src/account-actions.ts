@@ -1,0 +1,137 @@
+/**
+ * The account's actions: log in, sign up, log out. They are the only writers of
+ * {@link AppStore.user} after the shell's first look, so every component showing who is signed
+ * in (navigation, home, the auth pages) follows the same answer.
+ */
+import type { ApiResult } from './api.js';
+import type { Problem } from './problem.js';
+import { completeLogin, logInWithPasskey } from './security-api.js';
+import * as session from './session.js';
+import type { AppStore } from './store.js';
+import type { PasswordPolicy, User } from './types.js';
+
+/** What signing up sends (`POST /auth/register`). */
+export interface SignUpInput {
+  email: string;
+  password: string;
+  /** Left out when empty. */
+  full_name?: string;
+}
+
+/**
+ * Outcome of {@link AccountActions.signUp}: the account exists once `ok`; `loggedIn` is false
+ * when the login that follows failed (the user then logs in by hand).
+ */
+export type SignUpResult = { ok: true; loggedIn: boolean } | { ok: false; problem: Problem };
+
+/**
+ * Outcome of {@link AccountActions.logIn}: signed in, or the password was right and the account
+ * wants its second factor (`mfaToken` names that pending sign-in), or refused.
+ */
+export type LogInResult =
+  | { ok: true; mfaToken?: undefined }
+  | { ok: true; mfaToken: string }
+  | { ok: false; problem: Problem };
+
+/** The account actions components may call (they take a narrow `Pick` of it, so tests pass fakes). */
+export interface AccountActions {
+  /**
+   * Logs in, then records who is signed in. When the account has a second factor the password
+   * alone signs nobody in: the answer carries the `mfaToken` of the second step
+   * ({@link AccountActions.completeLogin}) and the user stays null.
+   */
+  logIn(email: string, password: string): Promise<LogInResult>;
+  /** The second step of a login that answered an `mfaToken`; records who is signed in. */
+  completeLogin(mfaToken: string, otp: string): Promise<{ ok: true } | { ok: false; problem: Problem }>;
+  /** Signs in with a passkey (no email, no password); records who is signed in. */
+  logInWithPasskey(): Promise<{ ok: true } | { ok: false; problem: Problem }>;
+  /** Creates the account and logs it in. */
+  signUp(input: SignUpInput): Promise<SignUpResult>;
+  /**
+   * Logs out. A 401 counts as done (the session had already ended); the user is then null.
+   * Answers the problem when the server could not be told.
+   */
+  logOut(): Promise<{ ok: true } | { ok: false; problem: Problem }>;
+  /**
+   * Fills `store.passwordPolicy` from the server, once per document (a failure leaves it null and
+   * is tried again by the next page that asks).
+   */
+  loadPasswordPolicy(): Promise<void>;
+  /**
+   * Records who the server says is signed in, after a page asked it itself (`loadCurrentUser`
+   * once a mailed link or a password reset changed the account), or null when the server ended
+   * the session.
+   */
+  recordUser(user: User | null): void;
+}
+
+/** The HTTP calls the actions make (`session.ts`); a parameter so the actions can be tested. */
+export interface SessionApi {
+  loadCurrentUser(): Promise<ApiResult<User | null>>;
+  logIn(
+    email: string,
+    password: string,
+  ): Promise<ApiResult<{ mfa_required: true; mfa_token: string } | undefined>>;
+  completeLogin(mfaToken: string, otp: string): Promise<ApiResult<undefined>>;
+  logInWithPasskey(): Promise<ApiResult<undefined>>;
+  register(input: SignUpInput): Promise<ApiResult<User>>;
+  logOut(): Promise<ApiResult<undefined>>;
+  loadPasswordPolicy(): Promise<ApiResult<PasswordPolicy>>;
+}
+
+/** The account actions, writing `store`. */
+export function accountActions(
+  store: AppStore,
+  api: SessionApi = { ...session, completeLogin, logInWithPasskey },
+): AccountActions {
+  /** Records who a completed sign-in signed in. */
+  const signedIn = async (): Promise<{ ok: true }> => {
+    const me = await api.loadCurrentUser();
+    // The login stands even when the follow-up read failed; the next page load will tell.
+    store.user.value = me.ok ? me.data : null;
+    return { ok: true };
+  };
+  return {
+    async logIn(email, password) {
+      const result = await api.logIn(email, password);
+      if (!result.ok) return result;
+      // 200 `mfa_required`: no session yet, so nobody is signed in (reading /users/me now would
+      // answer 401 and the page would wrongly say "logged in").
+      if (result.data !== undefined) return { ok: true, mfaToken: result.data.mfa_token };
+      return signedIn();
+    },
+    async completeLogin(mfaToken, otp) {
+      const result = await api.completeLogin(mfaToken, otp);
+      if (!result.ok) return result;
+      return signedIn();
+    },
+    async logInWithPasskey() {
+      const result = await api.logInWithPasskey();
+      if (!result.ok) return result;
+      return signedIn();
+    },
+    async signUp(input) {
+      const created = await api.register(input);
+      if (!created.ok) return created;
+      const login = await api.logIn(input.email, input.password);
+      if (!login.ok || login.data !== undefined) return { ok: true, loggedIn: false };
+      const me = await api.loadCurrentUser();
+      store.user.value = me.ok && me.data !== null ? me.data : created.data;
+      return { ok: true, loggedIn: true };
+    },
+    async logOut() {
+      const result = await api.logOut();
+      if (!result.ok && result.problem.status !== 401) return result;
+      store.user.value = null;
+      return { ok: true };
+    },
+    recordUser(user) {
+      store.user.value = user;
+    },
+    async loadPasswordPolicy() {
+      if (store.passwordPolicy.peek() !== null) return;
+      const result = await api.loadPasswordPolicy();
+      if (result.ok) store.passwordPolicy.value = result.data;
+    },
+  };
+}
