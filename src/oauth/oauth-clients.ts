@@ -120,6 +120,11 @@ export interface OAuthClientsDeps {
     work: (stores: { clients: OAuthClientStore; audit: Pick<AuditLog, 'record'> }) => Promise<T>,
   ) => Promise<T>;
   clock: () => number;
+  /**
+   * Called after a removal committed: ends every session holding the client's tokens (its codes
+   * and consents go with the row, `on delete cascade`). @default nothing
+   */
+  afterRemove?: (clientId: string) => Promise<unknown>;
 }
 
 /** SHA-256 (hex) of a client secret: see migration 013a for why a fast hash is right here. */
@@ -326,6 +331,7 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
         if (!(await stores.clients.deleteClient(clientId))) throw notFound();
         await stores.audit.record(auditEntry('oauth_client_deleted', clientId, actor));
       });
+      await deps.afterRemove?.(clientId);
     },
 
     async authenticate(clientId, secret) {

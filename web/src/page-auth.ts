@@ -14,8 +14,11 @@ import { loadCurrentUser, logIn, register } from './session.js';
  */
 const PASSWORD_MIN_LENGTH = 15;
 
-/** `#/login`. */
-export function renderLogin(ctx: PageContext, next: string | undefined): void {
+/**
+ * `#/login`. `returnTo` is a server page of this origin (the OAuth provider's `/authorize`, already
+ * checked by `parseRoute`): after the login the browser leaves the UI for it.
+ */
+export function renderLogin(ctx: PageContext, next: string | undefined, returnTo?: string): void {
   setTitle('Log in');
   const email = buildField({
     name: 'email',
@@ -50,7 +53,14 @@ export function renderLogin(ctx: PageContext, next: string | undefined): void {
   ctx.main.append(
     pageHeading('Log in'),
     noticeBanner(ctx.notice) ?? '',
-    ctx.user === null ? form : h('p', {}, `You are signed in as ${ctx.user.email}.`),
+    ctx.user === null
+      ? form
+      : h(
+          'p',
+          {},
+          `You are signed in as ${ctx.user.email}.`,
+          returnTo === undefined ? '' : h('a', { href: returnTo, 'data-testid': 'return-link' }, ' Continue'),
+        ),
     h(
       'p',
       { class: 'aside' },
@@ -74,6 +84,11 @@ export function renderLogin(ctx: PageContext, next: string | undefined): void {
         setBusy(form, button, false, '');
         showProblem(result.problem, [email, password], alert);
         if (result.problem.code === 'INVALID_CREDENTIALS') password.input.select();
+        return;
+      }
+      if (returnTo !== undefined) {
+        // Back to the provider's page, which continues the sign-in for the app that asked.
+        window.location.assign(returnTo);
         return;
       }
       const me = await loadCurrentUser();
