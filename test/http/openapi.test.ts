@@ -69,9 +69,12 @@ describe('the OpenAPI document', () => {
         for (const [status, response] of Object.entries(operation.responses)) {
           if (Number(status) < 400 || path === '/readyz') continue;
           const types = Object.keys(response.content ?? {});
+          // The provider's browser pages answer errors as HTML pages (a person reads them).
           const expected = ['/token', '/revoke'].includes(path)
             ? 'application/json'
-            : 'application/problem+json';
+            : ['/authorize', '/oauth/logout'].includes(path)
+              ? 'text/html'
+              : 'application/problem+json';
           expect(types, `${method} ${path} ${status}`).toEqual([expected]);
         }
       }

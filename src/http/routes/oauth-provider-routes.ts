@@ -115,6 +115,29 @@ export function registerOAuthProviderRoutes(
     }
   };
 
+  /**
+   * The checks every form post of these pages passes first, answered as an HTML page (the person
+   * is looking at a browser tab, not a JSON client): a well-formed form, and not cross-site
+   * (`Origin` / `Sec-Fetch-Site`, the first half of the CSRF defence; the form token is the second).
+   */
+  const refusePost = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+    if (request.validationError !== undefined) {
+      return sendErrorPage(
+        reply,
+        400,
+        'VALIDATION_FAILED',
+        'The form is malformed; start again from the app.',
+      );
+    }
+    try {
+      csrf.checkOrigin(request);
+    } catch (error) {
+      if (error instanceof GatehouseError) return sendErrorPage(reply, 403, error.code, error.message);
+      throw error;
+    }
+    return undefined;
+  };
+
   const loginRedirect = (request: FastifyRequest) => {
     // Only our own path goes into the return address (the web UI accepts same-origin paths only).
     const query = request.url.indexOf('?');
@@ -247,6 +270,7 @@ export function registerOAuthProviderRoutes(
   app.post(
     '/authorize',
     {
+      attachValidation: true,
       schema: {
         tags: ['oauth'],
         operationId: 'decideConsent',
@@ -267,7 +291,8 @@ export function registerOAuthProviderRoutes(
       },
     },
     async (request, reply) => {
-      csrf.checkOrigin(request);
+      const refusal = refusePost(request, reply);
+      if (refusal !== undefined) return refusal;
       const auth = await browserSession(request);
       if (auth === null)
         return sendErrorPage(reply, 401, 'UNAUTHENTICATED', 'Your session ended; start again from the app.');
@@ -432,6 +457,7 @@ export function registerOAuthProviderRoutes(
   app.post(
     '/oauth/logout',
     {
+      attachValidation: true,
       schema: {
         tags: ['oauth'],
         operationId: 'confirmLogout',
@@ -452,7 +478,8 @@ export function registerOAuthProviderRoutes(
       },
     },
     async (request, reply) => {
-      csrf.checkOrigin(request);
+      const refusal = refusePost(request, reply);
+      if (refusal !== undefined) return refusal;
       const target = await logoutTarget(request.body);
       if (!target.ok) return sendErrorPage(reply, 400, target.code, target.description);
       const auth = await browserSession(request);
