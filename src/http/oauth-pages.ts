@@ -34,21 +34,26 @@ export function sendPage(
   body: string,
   formRedirect?: string,
 ): FastifyReply {
-  return reply
-    .code(status)
-    .header('content-type', 'text/html; charset=utf-8')
-    .header('cache-control', 'no-store')
-    .header('x-frame-options', 'DENY')
-    .header(
-      'content-security-policy',
-      `default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'${formTarget(formRedirect)}; ` +
-        "frame-ancestors 'none'; base-uri 'none'",
-    )
-    .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-        `<title>${escapeHtml(title)} · Gatehouse</title><link rel="stylesheet" href="/app.css"></head>` +
-        `<body><main class="page oauth-page"><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`,
-    );
+  return (
+    reply
+      .code(status)
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('x-frame-options', 'DENY')
+      // Not helmet's `no-referrer`: with it browsers send `Origin: null` on the form's post, which
+      // the Origin check must refuse. `same-origin` still sends nothing to other sites.
+      .header('referrer-policy', 'same-origin')
+      .header(
+        'content-security-policy',
+        `default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'${formTarget(formRedirect)}; ` +
+          "frame-ancestors 'none'; base-uri 'none'",
+      )
+      .send(
+        `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+          `<title>${escapeHtml(title)} · Gatehouse</title><link rel="stylesheet" href="/app.css"></head>` +
+          `<body><main class="page oauth-page"><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`,
+      )
+  );
 }
 
 /** An error page for requests whose client or redirect URI cannot be trusted (RFC 6749 §4.1.2.1). */

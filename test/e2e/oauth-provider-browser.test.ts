@@ -122,10 +122,20 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     await page.getByTestId('consent-client').waitFor();
     expect(await page.getByTestId('consent-client').textContent()).toBe('Dice Stats SPA');
     await page.getByTestId('consent-allow').click();
+    await page
+      .waitForURL((url) => url.href.startsWith(rpBase))
+      .catch(async (error: unknown) => {
+        throw new Error(
+          `not back at the relying party: ${page.url()} ${await page.content()} ${pageFailures.join()}`,
+          {
+            cause: error,
+          },
+        );
+      });
     await page.getByTestId('rp').waitFor();
-    const callback = callbacks.at(-1);
+    const callback = callbacks.findLast((url) => url.pathname === '/callback');
     if (callback === undefined) throw new Error('no callback');
-    expect(callback.pathname).toBe('/callback');
+    expect(callback.href).toBe(page.url());
 
     // oauth4webapi checks state and iss (RFC 9207), then redeems the code with the verifier.
     const params = oauth.validateAuthResponse(as, client, callback, state);

@@ -72,7 +72,7 @@ describe('the OpenAPI document', () => {
           // The provider's browser pages answer errors as HTML pages (a person reads them).
           const expected = ['/token', '/revoke'].includes(path)
             ? 'application/json'
-            : ['/authorize', '/oauth/logout'].includes(path)
+            : ['/authorize', '/oauth/logout'].includes(path) && status !== '503'
               ? 'text/html'
               : 'application/problem+json';
           expect(types, `${method} ${path} ${status}`).toEqual([expected]);
