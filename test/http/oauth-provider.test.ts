@@ -436,6 +436,58 @@ describe('OAuth 2.1 / OpenID Connect provider', () => {
       expect(refreshed.statusCode).toBe(200);
     });
 
+    it('introspects access tokens for confidential clients only (RFC 7662)', async () => {
+      const { user, browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const code = await codeFor(browser, spa, challenge);
+      const tokens = (await exchange(spa, code, verifier)).json();
+      const introspect = (
+        token: string,
+        headers: Record<string, string>,
+        extra: Record<string, string> = {},
+      ) =>
+        app.inject({
+          method: 'POST',
+          url: '/introspect',
+          headers: { ...FORM, ...headers },
+          payload: form({ token, ...extra }),
+        });
+      const asService = { authorization: basic(service.clientId, serviceSecret) };
+      const active = await introspect(tokens.access_token, asService);
+      expect(active.statusCode).toBe(200);
+      expect(active.headers['cache-control']).toBe('no-store');
+      expect(active.json()).toMatchObject({
+        active: true,
+        sub: user.id,
+        client_id: spa.clientId,
+        scope: 'openid profile email',
+        iss: PUBLIC_URL,
+        token_type: 'Bearer',
+      });
+      expect((await introspect(tokens.refresh_token, asService)).json()).toEqual({ active: false });
+      expect((await introspect('garbage', asService)).json()).toEqual({ active: false });
+      // Public clients, unregistered callers and wrong secrets get nothing.
+      const publicClient = await introspect(tokens.access_token, {}, { client_id: spa.clientId });
+      expect(publicClient.statusCode).toBe(401);
+      expect(publicClient.json()).toMatchObject({ error: 'invalid_client' });
+      expect((await introspect(tokens.access_token, {})).statusCode).toBe(401);
+      const wrong = await introspect(tokens.access_token, { authorization: basic(service.clientId, 'nope') });
+      expect(wrong.statusCode).toBe(401);
+      // A revoked token is inactive at once.
+      await postToken(app, {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token,
+        client_id: spa.clientId,
+      });
+      await app.inject({
+        method: 'POST',
+        url: '/revoke',
+        headers: FORM,
+        payload: form({ token: tokens.access_token, client_id: spa.clientId }),
+      });
+      expect((await introspect(tokens.access_token, asService)).json()).toEqual({ active: false });
+    });
+
     it('refuses a secret from a public client', async () => {
       const response = await postToken(app, {
         grant_type: 'refresh_token',

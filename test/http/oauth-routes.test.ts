@@ -106,6 +106,8 @@ describe('OAuth endpoints', () => {
       scopes_supported: expect.arrayContaining(['openid', 'me', 'clothes:read']),
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      introspection_endpoint: `${PUBLIC_URL}/introspect`,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       service_documentation: `${PUBLIC_URL}/docs`,
     });
     // HS256: the shared secret is never published; the JWK Set holds only the ID tokens' ES256 keys.

@@ -70,7 +70,7 @@ describe('the OpenAPI document', () => {
           if (Number(status) < 400 || path === '/readyz') continue;
           const types = Object.keys(response.content ?? {});
           // The provider's browser pages answer errors as HTML pages (a person reads them).
-          const expected = ['/token', '/revoke'].includes(path)
+          const expected = ['/token', '/revoke', '/introspect'].includes(path)
             ? 'application/json'
             : ['/authorize', '/oauth/logout'].includes(path) && status !== '503'
               ? 'text/html'

@@ -281,6 +281,7 @@ export function registerOAuthProviderRoutes(
           'check and the token both stop it). `allow` redirects with a code, `deny` with `error=access_denied`.',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
+        produces: ['text/html'],
         body: ConsentForm,
         response: {
           303: NoBody({ description: 'To redirect_uri with a code or an error' }),
@@ -365,6 +366,7 @@ export function registerOAuthProviderRoutes(
         userinfo_endpoint: `${base}/userinfo`,
         jwks_uri: `${base}/.well-known/jwks.json`,
         revocation_endpoint: `${base}/revoke`,
+        introspection_endpoint: `${base}/introspect`,
         end_session_endpoint: `${base}/oauth/logout`,
         scopes_supported: Object.keys(CLIENT_SCOPES),
         response_types_supported: ['code'],
@@ -465,6 +467,7 @@ export function registerOAuthProviderRoutes(
         description: 'Posted by the sign-out page only (Origin check and a token bound to the session).',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
+        produces: ['text/html'],
         body: Type.Object({
           ...LogoutFields,
           csrf_token: Type.String({ maxLength: 128, description: 'The token the sign-out page carries' }),

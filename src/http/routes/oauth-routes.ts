@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-
+import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { CLIENT_SCOPES } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
@@ -26,6 +26,8 @@ const MetadataSchema = Type.Object({
   scopes_supported: Type.Array(Type.String()),
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  introspection_endpoint: Type.String(),
+  introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
   service_documentation: Type.String(),
 });
 
@@ -62,6 +64,9 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     // Confidential clients: HTTP Basic or form secrets; public clients: client_id only (RFC 7591 §2 "none").
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    introspection_endpoint: `${base}/introspect`,
+    // RFC 7662 §2.1: introspection needs an authenticated (confidential) client.
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     service_documentation: `${base}/docs`,
   };
 
@@ -133,6 +138,64 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
       );
       // RFC 7009 §2.2: 200 whether or not anything was revoked (no oracle for valid tokens).
       return reply.header('cache-control', 'no-store').code(200).send();
+    },
+  );
+
+  app.post(
+    '/introspect',
+    {
+      attachValidation: true,
+      schema: {
+        tags: ['oauth'],
+        operationId: 'introspectToken',
+        summary: 'Token introspection (RFC 7662)',
+        description:
+          'Form-encoded, for resource servers: a registered confidential client authenticates with ' +
+          '`client_secret_basic` or `client_secret_post` (anyone else: 401 `invalid_client`, so the endpoint is ' +
+          'no oracle for token scanning). Answers `{"active": false}` for anything but a live access token of an ' +
+          'active account (refresh tokens included); otherwise `scope`, `client_id`, `sub`, `exp`, `iat`, `iss`, ' +
+          '`aud`, `token_type` and `sid`.',
+        security: [],
+        consumes: ['application/x-www-form-urlencoded'],
+        body: Type.Object({
+          token: Type.String({ description: 'The access token' }),
+          token_type_hint: Type.Optional(
+            Type.String({ description: 'Ignored (RFC 7662 §2.1 makes it optional)' }),
+          ),
+          client_id: Type.Optional(Type.String({ maxLength: 255 })),
+          client_secret: Type.Optional(Type.String()),
+        }),
+        response: {
+          200: Type.Object({
+            active: Type.Boolean(),
+            scope: Type.Optional(Type.String()),
+            client_id: Type.Optional(Type.String()),
+            sub: Type.Optional(Type.String()),
+            exp: Type.Optional(Type.Integer()),
+            iat: Type.Optional(Type.Integer()),
+            iss: Type.Optional(Type.String()),
+            aud: Type.Optional(Type.String()),
+            token_type: Type.Optional(Type.String()),
+            sid: Type.Optional(Type.String()),
+          }),
+          400: OAuthErrorSchema,
+          401: OAuthErrorSchema,
+          503: OAuthErrorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const form = readForm(request);
+      const client = await authenticateClient(request, form, gatehouse.oauthClients);
+      if (client.registered?.type !== 'confidential') {
+        throw new OAuthTokenError(
+          'invalid_client',
+          'Introspection is for registered confidential clients: authenticate with the client secret.',
+          request.headers.authorization === undefined ? {} : { challenge: { scheme: 'Basic' } },
+        );
+      }
+      const answer = await gatehouse.authorizationServer.introspect(formParam(form, 'token', true));
+      return reply.header('cache-control', 'no-store').send(answer);
     },
   );
 }
