@@ -381,8 +381,13 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       // Each check names no secret: the same answer for every mismatch.
       if (record.clientId !== client.clientId) return invalid('The code was issued to another client.');
       if (record.expiresAt <= now) return invalid('The code is invalid, expired or already used.');
-      // RFC 6749 §4.1.3: the same redirect_uri as the authorization request, exactly.
-      if (redirectUri !== record.redirectUri)
+      // RFC 6749 §4.1.3: the same redirect_uri as the authorization request, exactly. It may be
+      // left out only where /authorize could leave it out: the client registered that one URI.
+      const omittedButImplied =
+        redirectUri === undefined &&
+        client.redirectUris.length === 1 &&
+        client.redirectUris[0] === record.redirectUri;
+      if (redirectUri !== record.redirectUri && !omittedButImplied)
         return invalid('The redirect_uri does not match the authorization request.');
       if (codeVerifier === undefined)
         return { ok: false, error: 'invalid_request', description: 'code_verifier is required (PKCE).' };

@@ -348,6 +348,21 @@ describe('OAuth 2.1 / OpenID Connect provider', () => {
       expect((await exchange(spa, code, verifier)).statusCode).toBe(200);
     });
 
+    it('lets a client that registered one redirect URI leave it out, at /authorize and /token alike', async () => {
+      const { browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const url = request(spa, challenge, { redirect_uri: undefined });
+      const answer = locationOf(await consent(browser, url));
+      expect(answer.origin + answer.pathname).toBe(REDIRECT);
+      const response = await postToken(app, {
+        grant_type: 'authorization_code',
+        client_id: spa.clientId,
+        code: String(answer.searchParams.get('code')),
+        code_verifier: verifier,
+      });
+      expect(response.statusCode).toBe(200);
+    });
+
     it('refuses an expired code (60 s)', async () => {
       const { browser } = await signedIn();
       const { verifier, challenge } = pkce();

@@ -74,6 +74,12 @@ function toParameters(query: Static<typeof AuthorizeQuery>): AuthorizationParame
   };
 }
 
+/** Where a redirect URI leads, for people: its origin, or its scheme for a native app's private-use URI. */
+function destinationOf(uri: string): string {
+  const url = new URL(uri);
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol;
+}
+
 /** The fields a consent token binds, in a fixed order. */
 function boundFields(request: AuthorizationRequest): (string | undefined)[] {
   return [
@@ -165,7 +171,7 @@ export function registerOAuthProviderRoutes(
       `<p><strong data-testid="consent-client">${escapeHtml(request.client.name)}</strong> wants to use your Gatehouse account ` +
         `<strong>${escapeHtml(auth.user.email)}</strong>. It will be able to:</p>` +
         `<ul data-testid="consent-scopes">${items}</ul>` +
-        `<p class="aside">You will be sent to <code>${escapeHtml(new URL(request.redirectUri).origin)}</code>. ` +
+        `<p class="aside">You will be sent to <code>${escapeHtml(destinationOf(request.redirectUri))}</code>. ` +
         'You can disconnect the app at any time from your account page.</p>' +
         `<form method="post" action="/authorize" data-testid="consent-form">` +
         hiddenFields({
