@@ -6,6 +6,7 @@
  */
 import type { ApiResult } from '../api.js';
 import { h, setChildren } from '../dom.js';
+import type { AccountSection } from './account-section.js';
 
 /** One connected app, as the server lists it. */
 export interface ConnectedApp {
@@ -69,3 +70,13 @@ export async function connectedApps(container: HTMLElement, options: ConnectedAp
   }
   show(result.data);
 }
+
+/** The account page's section (see `ACCOUNT_SECTIONS`): {@link connectedApps} in a card. */
+export const accountConnectedApps: AccountSection = (ctx) => {
+  const section = h('section', { class: 'card', 'data-testid': 'account-connected-apps' });
+  void connectedApps(section, {
+    load: () => ctx.actions.listConnectedApps(),
+    disconnect: (clientId) => ctx.actions.disconnectApp(clientId),
+  });
+  return section;
+};
