@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { decodeJwt, type JWTPayload } from 'jose';
 import type { AccountUser } from '../accounts/public-user.js';
-import { isScope, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
+import { isScope, parseScopeParameter, ROLE_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import type { BearerTokens, SessionManager } from '../sessions/session-manager.js';
@@ -178,6 +178,8 @@ export interface AuthorizationServerDeps {
   idTokens: IdTokenSigner;
   audit: Pick<AuditLog, 'record'>;
   clock: () => number;
+  /** The server's scopes (its apps' included), for what a role may grant. @default the core's */
+  scopes?: Pick<ScopePolicy, 'forRole'>;
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -196,10 +198,16 @@ function verifierMatches(verifier: string, challenge: string): boolean {
 }
 
 /** What was asked, narrowed by the role: OpenID scopes concern one's own identity, Gatehouse scopes need the role. */
-function grantableScopes(request: AuthorizationRequest, user: AccountUser): string[] {
-  const roleScopes: readonly string[] = ROLE_SCOPES[user.role];
+function grantableScopes(
+  request: AuthorizationRequest,
+  user: AccountUser,
+  policy: Pick<ScopePolicy, 'forRole'> | undefined,
+): string[] {
+  const roleScopes: readonly string[] = policy?.forRole(user.role) ?? ROLE_SCOPES[user.role];
   return request.scopes.filter(
-    (scope) => Object.hasOwn(OIDC_SCOPES, scope) || (isScope(scope) && roleScopes.includes(scope)),
+    (scope) =>
+      Object.hasOwn(OIDC_SCOPES, scope) ||
+      ((policy !== undefined || isScope(scope)) && roleScopes.includes(scope)),
   );
 }
 
@@ -303,7 +311,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       };
     },
 
-    grantableScopes,
+    grantableScopes: (request, user) => grantableScopes(request, user, deps.scopes),
 
     async hasConsent(userId, clientId, scopes) {
       const allowed = await grants.findConsent(userId, clientId);
@@ -312,7 +320,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
 
     async approve(request, user, authentication, options, caller) {
       const now = clock();
-      const scopes = grantableScopes(request, user);
+      const scopes = grantableScopes(request, user, deps.scopes);
       if ((await grants.countLiveCodes(user.id, now)) >= MAX_LIVE_CODES_PER_ACCOUNT) {
         return errorRedirect(
           request,

@@ -4,7 +4,7 @@ import { type Static, Type } from 'typebox';
 import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import type { AuthorizationParameters, AuthorizationRequest } from '../../oauth/authorization-server.js';
-import { CLIENT_SCOPES } from '../../oauth/oauth-clients.js';
+import { clientScopes } from '../../oauth/oauth-clients.js';
 import type { AuthContext } from '../auth.js';
 import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
@@ -106,6 +106,7 @@ export function registerOAuthProviderRoutes(
   const { gatehouse, cookies, csrf } = deps;
   const { config, authorizationServer: server, sessionStore, selfService, oauthClients } = gatehouse;
   const formTokens = createFormTokens(config.secretKey);
+  const scopeDescriptions = clientScopes(gatehouse.scopes);
   const base = config.publicUrl;
 
   /** The browser's account session, or null: /authorize acts only on the cookie session. */
@@ -161,7 +162,7 @@ export function registerOAuthProviderRoutes(
     const items = scopes
       .map(
         (scope) =>
-          `<li><code>${escapeHtml(scope)}</code> — ${escapeHtml(CLIENT_SCOPES[scope] ?? scope)}</li>`,
+          `<li><code>${escapeHtml(scope)}</code> — ${escapeHtml(scopeDescriptions[scope] ?? scope)}</li>`,
       )
       .join('');
     return sendPage(
@@ -374,7 +375,7 @@ export function registerOAuthProviderRoutes(
         revocation_endpoint: `${base}/revoke`,
         introspection_endpoint: `${base}/introspect`,
         end_session_endpoint: `${base}/oauth/logout`,
-        scopes_supported: Object.keys(CLIENT_SCOPES),
+        scopes_supported: Object.keys(scopeDescriptions),
         response_types_supported: ['code'],
         response_modes_supported: ['query'],
         grant_types_supported: [

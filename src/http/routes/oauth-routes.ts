@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
-import { CLIENT_SCOPES } from '../../oauth/oauth-clients.js';
+import { clientScopes } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
 import { authenticateClient, formParam, OAuthErrorSchema, readForm } from '../oauth-form.js';
 import { NoBody } from '../schemas.js';
@@ -60,7 +60,7 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     code_challenge_methods_supported: ['S256'],
     // RFC 9207: `iss` comes back with every authorization response.
     authorization_response_iss_parameter_supported: true,
-    scopes_supported: Object.keys(CLIENT_SCOPES),
+    scopes_supported: Object.keys(clientScopes(gatehouse.scopes)),
     // Confidential clients: HTTP Basic or form secrets; public clients: client_id only (RFC 7591 §2 "none").
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
