@@ -177,6 +177,20 @@ describe('OAuth 2.1 / OpenID Connect provider', () => {
     // The token has no `me` scope: account routes stay closed to it.
     const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(body.access_token) });
     expect(me.statusCode).toBe(403);
+    // Nor can it step the person's session up or sign them out everywhere.
+    const everywhere = await app.inject({
+      method: 'POST',
+      url: '/auth/logout-all',
+      headers: bearer(body.access_token),
+    });
+    expect(everywhere.statusCode).toBe(403);
+    const stepUp = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate',
+      headers: bearer(body.access_token),
+      payload: { current_password: 'irrelevant' },
+    });
+    expect(stepUp.statusCode).toBe(403);
 
     const refreshed = await postToken(app, {
       grant_type: 'refresh_token',
