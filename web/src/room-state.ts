@@ -129,6 +129,7 @@ export function asSnapshot(value: unknown): RoomSnapshot | undefined {
       name: typeof room.name === 'string' ? room.name : (room.code as string),
       state: room.state === 'closed' ? 'closed' : 'open',
       created_at: typeof room.created_at === 'string' ? room.created_at : '',
+      locked: room.locked === true,
     },
     players: Array.isArray(value.players) ? value.players.flatMap((p) => asPlayer(p) ?? []) : [],
     rolls: Array.isArray(value.rolls) ? value.rolls.flatMap((r) => asRoll(r) ?? []) : [],

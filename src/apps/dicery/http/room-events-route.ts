@@ -242,6 +242,9 @@ export function registerRoomEventsRoute(
     write(stream, frameOf(viewRoomEvent(event, { playerId: stream.playerId })));
     if (event.type === 'room_closed') end(stream);
     else if (event.type === 'player_left' && event.data.player.id === stream.playerId) end(stream);
+    // The host changed: a host stream may belong to the old one; its client reconnects and the
+    // guard decides again.
+    else if (event.type === 'host_changed' && stream.playerId === null) end(stream);
   };
 
   /**
@@ -411,6 +414,8 @@ export function registerRoomEventsRoute(
   removed them; \`expired\`: their seat went unused for \`ROOM_SEAT_TTL\`)
 - \`roll\` \`{ id, player, notation, label, terms, modifier, total, rolled_at, at }\`
 - \`room_closed\` \`{ id, at }\`
+- \`room_updated\` \`{ id, name, locked, at }\` (the host renamed or (un)locked the room)
+- \`host_changed\` \`{ id, at }\` (another account took the room over; host streams end after it)
 - \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" }\` (no \`id:\`), the last message when
   the credential that opened the stream ends it: the room token or the host's access token expired
   (\`token_expired\`; a browser renews it from its seat with \`POST /rooms/{code}/seat\`, then reconnects), the seat
