@@ -39,6 +39,7 @@ export function snapshotOf(overrides: Partial<RoomSnapshot> = {}): RoomSnapshot 
       created_at: '2026-01-01T00:00:00.000Z',
       locked: false,
     },
+    online: { player_ids: [], host: false },
     players: [
       { id: 'p1', name: 'Alice' },
       { id: 'p2', name: 'Bob' },

@@ -14,6 +14,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Gatehouse } from '../../index.js';
+import { createPresence, type Presence } from './core/presence.js';
 import type { RoomBus } from './core/room-bus.js';
 import { createRoomChange } from './core/room-change.js';
 import { createRoomHostTools, type RoomHostTools } from './core/room-host-tools.js';
@@ -44,6 +45,8 @@ export interface Dicery {
   readonly roomTokens: RoomTokens;
   /** The host's tools: room list, bans, lock, rename, hand-over, idle expiry (issue 14). */
   readonly hostTools: RoomHostTools;
+  /** Who is connected to each room now, across instances (issue 14). */
+  readonly presence: Presence;
 }
 
 /** Options of {@link diceryPlugin}. */
@@ -102,7 +105,14 @@ export async function createDicery(
     }),
     clock,
   });
-  return { rooms, roomStore, roomBus, roomTokens, hostTools };
+  const presence = await createPresence({
+    openChannel: (channel) => gatehouse.openChannel(channel),
+    clock,
+    scheduler: gatehouse.scheduler,
+    heartbeatMs: config.roomHeartbeatInterval * 1000,
+    onWarning,
+  });
+  return { rooms, roomStore, roomBus, roomTokens, hostTools, presence };
 }
 
 /**
@@ -121,7 +131,8 @@ export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery
 /**
  * Closes rooms idle for `ROOM_IDLE_TTL` (no event since) on the core's scheduler, so a test clock
  * drives it. Each pass closes at most `IDLE_SWEEP_BATCH` rooms and passes never overlap, so a
- * backlog drains over several passes instead of one long burst; every instance sweeps, and the
+ * backlog drains over several passes instead of one long burst (a pass falling due during another
+ * runs once right after it); every instance sweeps, and the
  * conditional close lets only one of them close a given room. A failed pass (database away) is
  * logged and the next one tries again. Returns the timer.
  */
@@ -134,8 +145,13 @@ export function startIdleRoomSweep(
   // Often enough that a room outlives its idle time by at most a quarter of it (or 5 minutes).
   const everyMs = Math.max(1000, Math.min(5 * 60_000, Math.floor(ttlMs / 4)));
   let running = false;
-  return gatehouse.scheduler.setInterval(() => {
-    if (running) return;
+  let again = false;
+  const sweep = () => {
+    // A pass due while one runs is remembered (once) and runs right after it, with the time then.
+    if (running) {
+      again = true;
+      return;
+    }
     running = true;
     dicery.hostTools
       .closeIdleRooms(gatehouse.clock() - ttlMs)
@@ -144,8 +160,13 @@ export function startIdleRoomSweep(
       )
       .finally(() => {
         running = false;
+        if (again) {
+          again = false;
+          sweep();
+        }
       });
-  }, everyMs);
+  };
+  return gatehouse.scheduler.setInterval(sweep, everyMs);
 }
 
 async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promise<void> {
@@ -159,6 +180,7 @@ async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promi
   const idleSweep = startIdleRoomSweep(options.gatehouse, dicery, (message) => app.log.warn(message));
   app.addHook('onClose', async () => {
     idleSweep.cancel();
+    dicery.presence.close();
     removeHook();
     await dicery.roomBus.close();
   });

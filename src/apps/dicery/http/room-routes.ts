@@ -313,6 +313,7 @@ export function registerRoomRoutes(
     async (request, reply) => {
       const caller = roomOf(request);
       const snapshot = await rooms.snapshot(caller.code);
+      const online = context.dicery.presence.online(caller.code);
       reply.header('cache-control', 'no-store');
       return {
         room: toRoomView(snapshot.room),
@@ -320,6 +321,7 @@ export function registerRoomRoutes(
         rolls: snapshot.recentRolls.map(toRollView),
         you: { player_id: caller.player?.id ?? null, host: caller.host !== null },
         last_event_id: snapshot.lastEventId,
+        online: { player_ids: online.playerIds, host: online.host },
       };
     },
   );

@@ -123,6 +123,13 @@ export const RoomSnapshotSchema = Type.Object({
     description:
       "Sequence number, within this room, of the room's newest event when the snapshot was taken (0 before the first)",
   }),
+  online: Type.Object(
+    {
+      player_ids: Type.Array(Type.String(), { description: 'Players with an event stream open now' }),
+      host: Type.Boolean({ description: 'True while the host has an event stream open' }),
+    },
+    { description: 'Who is connected now, across instances; `presence` events on the stream update it' },
+  ),
 });
 /** {@inheritDoc RoomSnapshotSchema} */
 export type RoomSnapshot = Static<typeof RoomSnapshotSchema>;
@@ -196,6 +203,16 @@ export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed' | 'h
     id: number;
     at: string;
   };
+
+/**
+ * `data:` of an SSE `presence` message: a member opened their first or closed their last event
+ * stream on any instance. `player_id` null is the host. Not in the event log, and sent without an
+ * `id:`.
+ */
+export interface PresenceEventData {
+  player_id: string | null;
+  online: boolean;
+}
 
 /** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
 export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked' | 'seat_replaced';
