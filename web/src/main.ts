@@ -8,6 +8,7 @@ import { type PageContext, pageHeading, setTitle } from './page.js';
 import { renderLogin, renderSignup } from './page-auth.js';
 import { renderCreateRoom, renderHome } from './page-home.js';
 import { renderJoin } from './page-join.js';
+import { renderMyRooms } from './page-my-rooms.js';
 import { renderRoom } from './page-room.js';
 import { problemMessage } from './problem.js';
 import { parseRoute } from './routes.js';
@@ -85,6 +86,9 @@ function render(): void {
       break;
     case 'room':
       renderRoom(ctx, route.code);
+      break;
+    case 'my-rooms':
+      renderMyRooms(ctx);
       break;
     case 'not-found':
       setTitle('Not found');

@@ -2,6 +2,7 @@
  * The home page and the create-room page: a signed-in host names a room and gets its code to share.
  */
 import { api } from './api.js';
+import { copyButton, joinUrl } from './components/copy-button.js';
 import { h } from './dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
 import { linkButton, noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
@@ -142,29 +143,8 @@ function buildCreateRoom(ctx: PageContext): HTMLElement {
 
 /** The just-created room: its code, big, with the links to share and to open the lobby. */
 function createdRoom(room: Room): Node[] {
-  const shareUrl = `${location.origin}${location.pathname}${joinHash(room.code)}`;
-  const copyStatus = h('span', { class: 'copy-status', role: 'status' });
-  const copy = h(
-    'button',
-    { type: 'button', class: 'button button--secondary', 'data-testid': 'copy-code-button' },
-    'Copy code',
-  );
-  copy.addEventListener('click', () => {
-    // The Clipboard API needs a secure context (HTTPS or localhost); elsewhere say so instead.
-    const clipboard = typeof navigator.clipboard?.writeText === 'function' ? navigator.clipboard : undefined;
-    if (clipboard === undefined) {
-      copyStatus.textContent = 'Copying is not available here; select the code instead.';
-      return;
-    }
-    clipboard.writeText(room.code).then(
-      () => {
-        copyStatus.textContent = 'Copied.';
-      },
-      () => {
-        copyStatus.textContent = 'Could not copy; select the code instead.';
-      },
-    );
-  });
+  const shareUrl = joinUrl(joinHash(room.code));
+  const [copy, copyStatus] = copyButton(room.code, 'Copy code', 'copy-code-button');
   return [
     h('h2', { tabindex: '-1', 'data-testid': 'created-room-name' }, `Room “${room.name}” is open`),
     h('p', {}, 'Share this code with your players:'),

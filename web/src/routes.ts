@@ -9,6 +9,7 @@
  * | `#/rooms/new`      | create a room                             |
  * | `#/join[/CODE]`    | join a room (code pre-filled)             |
  * | `#/rooms/CODE`     | the room's lobby                          |
+ * | `#/rooms`          | the rooms you host ("My rooms")           |
  */
 
 /** A parsed route. */
@@ -19,6 +20,7 @@ export type Route =
   | { name: 'create-room' }
   | { name: 'join'; code?: string }
   | { name: 'room'; code: string }
+  | { name: 'my-rooms' }
   | { name: 'not-found' };
 
 /**
@@ -55,6 +57,7 @@ export function parseRoute(hash: string): Route {
     const code = canonicalRoomCode(second);
     return code === '' ? { name: 'join' } : { name: 'join', code };
   }
+  if (first === 'rooms' && second === undefined) return { name: 'my-rooms' };
   if (first === 'rooms' && second !== undefined) {
     if (second === 'new') return { name: 'create-room' };
     const code = canonicalRoomCode(second);

@@ -21,6 +21,7 @@ export {
 export type {
   ConstantTermData,
   DiceTermData,
+  HostedRoom,
   JoinResult,
   KeepRuleData,
   Player as WirePlayer,

@@ -24,7 +24,13 @@ describe('siteNav', () => {
     siteNav(nav, store, { logOut: vi.fn() }, new AbortController().signal);
     expect(testIds(nav)).toEqual(['nav-join', 'nav-login', 'nav-signup']);
     store.user.value = user;
-    expect(testIds(nav)).toEqual(['nav-join', 'nav-create-room', 'nav-user', 'logout-button']);
+    expect(testIds(nav)).toEqual([
+      'nav-join',
+      'nav-create-room',
+      'nav-my-rooms',
+      'nav-user',
+      'logout-button',
+    ]);
     expect(nav.querySelector('[data-testid="nav-user"]')?.textContent).toBe('hannah@example.com');
   });
 

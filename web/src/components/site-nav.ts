@@ -46,6 +46,7 @@ export function siteNav(
       nav,
       join,
       h('a', { href: '#/rooms/new', 'data-testid': 'nav-create-room' }, 'Create a room'),
+      h('a', { href: '#/rooms', 'data-testid': 'nav-my-rooms' }, 'My rooms'),
       h('span', { class: 'nav-user', 'data-testid': 'nav-user' }, user.email),
       logout,
     );

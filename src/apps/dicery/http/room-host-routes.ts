@@ -14,25 +14,12 @@ import {
 import { addressBucket, GatehouseError } from '../../../index.js';
 import { formatClaimCode } from '../shared/claim-code.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
+import { HostedRoomSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { RoomCodeParam } from './room-code-param.js';
 import { RoomSchema, toRoomView } from './room-views.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/** A room in the host's list (`GET /rooms`). */
-const HostedRoomSchema = Type.Object({
-  code: Type.String(),
-  name: Type.String(),
-  state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
-  locked: Type.Boolean(),
-  created_at: Type.String({ format: 'date-time' }),
-  closed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  last_activity_at: Type.String({
-    format: 'date-time',
-    description: 'Time of the newest event; the room closes `ROOM_IDLE_TTL` after it',
-  }),
-});
 
 /** A ban (`GET /rooms/{code}/bans`). */
 const BanSchema = Type.Object({

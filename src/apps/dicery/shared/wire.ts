@@ -101,6 +101,22 @@ export const RoomSchema = Type.Object({
 /** {@inheritDoc RoomSchema} */
 export type Room = Static<typeof RoomSchema>;
 
+/** A room in its host's list (`GET /rooms`). */
+export const HostedRoomSchema = Type.Object({
+  code: Type.String(),
+  name: Type.String(),
+  state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+  locked: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+  closed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  last_activity_at: Type.String({
+    format: 'date-time',
+    description: 'Time of the newest event; the room closes `ROOM_IDLE_TTL` after it',
+  }),
+});
+/** {@inheritDoc HostedRoomSchema} */
+export type HostedRoom = Static<typeof HostedRoomSchema>;
+
 /** A present player as `GET /rooms/{code}` lists them. */
 export const PlayerSchema = Type.Object({
   id: Type.String(),
