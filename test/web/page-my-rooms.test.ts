@@ -21,6 +21,7 @@ const USER: User = {
   full_name: null,
   role: 'user',
   is_active: true,
+  email_verified: true,
   created_at: '2026-01-01T00:00:00.000Z',
 };
 
