@@ -22,7 +22,7 @@ describe('parseRoute', () => {
     ['#/join/abcd-2345', { name: 'join', code: 'ABCD2345' }],
     ['#/rooms/abcd2345', { name: 'room', code: 'ABCD2345' }],
     ['#/rooms/ABCD2345/', { name: 'room', code: 'ABCD2345' }],
-    ['#/rooms', { name: 'not-found' }],
+    ['#/rooms', { name: 'my-rooms' }],
     ['#/rooms/ABCD2345/extra', { name: 'not-found' }],
     ['#/rooms/%E0%A4%A', { name: 'not-found' }],
     ['#main', { name: 'not-found' }],

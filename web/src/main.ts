@@ -12,6 +12,7 @@ import { renderLogin, renderSignup } from './page-auth.js';
 import { renderEmailLink } from './page-email-link.js';
 import { renderCreateRoom, renderHome } from './page-home.js';
 import { renderJoin } from './page-join.js';
+import { renderMyRooms } from './page-my-rooms.js';
 import { renderForgotPassword, renderResetPassword } from './page-password.js';
 import { renderRoom } from './page-room.js';
 import { problemMessage } from './problem.js';
@@ -89,6 +90,9 @@ function render(): void {
       break;
     case 'room':
       renderRoom(ctx, route.code);
+      break;
+    case 'my-rooms':
+      renderMyRooms(ctx);
       break;
     case 'forgot-password':
       renderForgotPassword(ctx);

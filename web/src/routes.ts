@@ -9,6 +9,7 @@
  * | `#/rooms/new`      | create a room                             |
  * | `#/join[/CODE]`    | join a room (code pre-filled)             |
  * | `#/rooms/CODE`     | the room's lobby                          |
+ * | `#/rooms`          | the rooms you host ("My rooms")           |
  * | `#/forgot-password` | ask for a password reset link            |
  * | `#/reset-password?token=…` | choose a new password (mailed link) |
  * | `#/verify-email?token=…`   | confirm an address (mailed link)    |
@@ -28,6 +29,7 @@ export type Route =
   | { name: 'create-room' }
   | { name: 'join'; code?: string }
   | { name: 'room'; code: string }
+  | { name: 'my-rooms' }
   | { name: 'forgot-password' }
   | { name: LinkPage; token: string | undefined }
   | { name: 'account' }
@@ -99,6 +101,7 @@ export function parseRoute(hash: string): Route {
     const code = canonicalRoomCode(second);
     return code === '' ? { name: 'join' } : { name: 'join', code };
   }
+  if (first === 'rooms' && second === undefined) return { name: 'my-rooms' };
   if (first === 'rooms' && second !== undefined) {
     if (second === 'new') return { name: 'create-room' };
     const code = canonicalRoomCode(second);
