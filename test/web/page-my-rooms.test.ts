@@ -1,16 +1,22 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { accountActions } from '../../web/src/account-actions.js';
 import type { PageContext } from '../../web/src/page.js';
 import { renderMyRooms } from '../../web/src/page-my-rooms.js';
+import { roomActions } from '../../web/src/room-actions.js';
+import { createAppStore } from '../../web/src/store.js';
 import type { User } from '../../web/src/types.js';
 
-function contextFor(user: PageContext['user']): PageContext {
+function contextFor(user: User | null): PageContext {
+  const store = createAppStore();
+  store.user.value = user;
   return {
     main: document.createElement('main'),
-    user,
+    store,
+    account: accountActions(store),
+    rooms: roomActions,
     signal: new AbortController().signal,
     notice: undefined,
-    setUser: vi.fn(),
     navigate: vi.fn(),
   };
 }

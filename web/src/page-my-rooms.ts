@@ -19,7 +19,8 @@ interface HostedRoomPage {
 export function renderMyRooms(ctx: PageContext): void {
   setTitle('My rooms');
   ctx.main.append(pageHeading('My rooms'));
-  if (ctx.user === null) {
+  // Who is signed in is known before the first page renders, and logging in or out navigates away.
+  if (ctx.store.user.peek() === null) {
     ctx.main.append(
       h('p', {}, h('a', { href: loginHash('/rooms') }, 'Log in'), ' to see the rooms you host.'),
     );
