@@ -248,14 +248,33 @@ function textError(field: string, label: string, reason: DisplayTextRejection, m
 /** Maps the dice module's outcome to the wire shape, so internal changes there never leak out. */
 function toTermData(outcome: RollOutcome): RollTermData[] {
   return outcome.terms.map((term): RollTermData => {
-    if (term.kind === 'constant') return { kind: 'constant', sign: term.sign, value: term.value };
+    const label = term.label === undefined ? {} : { label: term.label };
+    if (term.kind === 'constant') return { kind: 'constant', sign: term.sign, value: term.value, ...label };
     return {
       kind: 'dice',
       sign: term.sign,
       count: term.count,
       sides: term.sides,
+      ...(term.fate ? { fate: true as const } : {}),
+      ...(term.explode ? { explode: true as const } : {}),
+      ...(term.reroll === undefined
+        ? {}
+        : {
+            reroll: {
+              once: term.reroll.once,
+              when: { op: term.reroll.when.op, value: term.reroll.when.value },
+            },
+          }),
       keep: term.keep === undefined ? null : { mode: term.keep.mode, n: term.keep.n },
-      dice: term.dice.map((die) => ({ value: die.value, kept: die.kept })),
+      ...(term.success === undefined ? {} : { success: { op: term.success.op, value: term.success.value } }),
+      ...label,
+      dice: term.dice.map((die) => ({
+        value: die.value,
+        kept: die.kept,
+        ...(die.exploded ? { exploded: true as const } : {}),
+        ...(die.rerolled ? { rerolled: true as const } : {}),
+        ...(die.success ? { success: true as const } : {}),
+      })),
       subtotal: term.subtotal,
     };
   });

@@ -28,22 +28,64 @@ export const KeepRuleSchema = Type.Object({
 /** {@inheritDoc KeepRuleSchema} */
 export type KeepRuleData = Static<typeof KeepRuleSchema>;
 
-/** One die of a rolled dice term; `kept: false` means a keep/drop rule discarded it. */
-export const RolledDieSchema = Type.Object({ value: Type.Integer(), kept: Type.Boolean() });
+/**
+ * One die of a rolled dice term; `kept: false` means a keep/drop rule discarded it, or that it was
+ * rerolled away. The flags appear only when true.
+ */
+export const RolledDieSchema = Type.Object({
+  value: Type.Integer(),
+  kept: Type.Boolean(),
+  exploded: Type.Optional(
+    Type.Literal(true, { description: 'Showed its maximum and added the next die (`!`)' }),
+  ),
+  rerolled: Type.Optional(
+    Type.Literal(true, { description: 'Rerolled away (`r`, `ro`); the next die replaces it' }),
+  ),
+  success: Type.Optional(Type.Literal(true, { description: "Meets the term's success rule" })),
+});
 /** {@inheritDoc RolledDieSchema} */
 export type RolledDie = Static<typeof RolledDieSchema>;
+
+/** A comparison with a die's value, for rerolls and success counting. */
+export const ComparisonSchema = Type.Object({
+  op: Type.Union([
+    Type.Literal('<'),
+    Type.Literal('<='),
+    Type.Literal('='),
+    Type.Literal('>='),
+    Type.Literal('>'),
+  ]),
+  value: Type.Integer(),
+});
+/** {@inheritDoc ComparisonSchema} */
+export type ComparisonData = Static<typeof ComparisonSchema>;
+
+/** Term labels (`1d6 [fire]`), at most 24 characters. */
+const TermLabel = Type.Optional(Type.String({ description: "The term's `[label]` in the notation" }));
 
 /** A dice term such as `4d6kh3` with the dice the server rolled. */
 export const DiceTermSchema = Type.Object({
   kind: Type.Literal('dice'),
   sign: Sign,
   count: Type.Integer(),
-  sides: Type.Integer(),
+  sides: Type.Integer({ description: 'Faces per die; 3 for Fate dice (`fate: true`: −1, 0, +1)' }),
+  fate: Type.Optional(Type.Literal(true)),
+  explode: Type.Optional(Type.Literal(true, { description: '`!`: a die showing its maximum adds a die' })),
+  reroll: Type.Optional(
+    Type.Object(
+      { once: Type.Boolean(), when: ComparisonSchema },
+      { description: '`r` (while it matches, capped) or `ro` (once)' },
+    ),
+  ),
   keep: Type.Union([KeepRuleSchema, Type.Null()], { description: 'Keep/drop rule, or null for none' }),
+  success: Type.Optional(ComparisonSchema),
+  label: TermLabel,
   dice: Type.Array(RolledDieSchema, {
-    description: 'Every die in roll order; `kept: false` was discarded by a keep/drop rule',
+    description: 'Every die in roll order; `kept: false` was discarded by a keep/drop rule or rerolled',
   }),
-  subtotal: Type.Integer({ description: 'Sum of the kept dice, before `sign`' }),
+  subtotal: Type.Integer({
+    description: 'Sum of the kept dice (with `success`: how many kept dice succeed), before `sign`',
+  }),
 });
 /** {@inheritDoc DiceTermSchema} */
 export type DiceTermData = Static<typeof DiceTermSchema>;
@@ -53,6 +95,7 @@ export const ConstantTermSchema = Type.Object({
   kind: Type.Literal('constant'),
   sign: Sign,
   value: Type.Integer(),
+  label: TermLabel,
 });
 /** {@inheritDoc ConstantTermSchema} */
 export type ConstantTermData = Static<typeof ConstantTermSchema>;
