@@ -15,6 +15,8 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Gatehouse } from '../../index.js';
 import type { RoomBus } from './core/room-bus.js';
+import { createRoomHistory, type RoomHistory } from './core/room-history.js';
+import { createRoomLog, type RoomLog } from './core/room-log.js';
 import { createRoomService, type RoomService } from './core/room-service.js';
 import { createRoomTokens, type RoomTokens } from './core/room-token.js';
 import { createSharedRoomBus } from './core/shared-room-bus.js';
@@ -39,6 +41,10 @@ export interface Dicery {
   readonly roomBus: RoomBus;
   /** Issues and verifies room-scoped player tokens. */
   readonly roomTokens: RoomTokens;
+  /** The signed roll log: entries, pages, published keys. */
+  readonly log: RoomLog;
+  /** Roll history pages and exports as each caller may see them. */
+  readonly history: RoomHistory;
 }
 
 /** Options of {@link diceryPlugin}. */
@@ -69,8 +75,11 @@ export async function createDicery(
         `Room event handler threw on ${event.type}: ${error instanceof Error ? error.message : String(error)}`,
       ),
   });
+  // The roll log's Ed25519 key is sealed under SECRET_KEY for this purpose alone (issue 14).
+  const log = createRoomLog({ store: roomStore.log, sealer: gatehouse.appSealer('dicery-room-log'), clock });
   const rooms = createRoomService({
     rooms: roomStore,
+    log,
     // Each room change and its event: one unit of work (issue 9); events are published after it.
     transaction: (work) =>
       gatehouse.transaction((tx) => work(createRoomStore(tx.appDatabase<DiceryTables>()))),
@@ -84,7 +93,7 @@ export async function createDicery(
     clock,
     ttlSeconds: config.roomTokenTtl,
   });
-  return { rooms, roomStore, roomBus, roomTokens };
+  return { rooms, roomStore, roomBus, roomTokens, log, history: createRoomHistory(roomStore) };
 }
 
 /**

@@ -15,7 +15,9 @@ export type DiceryErrorCode =
   | 'SEAT_EXPIRED'
   | 'SEAT_REPLACED'
   | 'PLAYER_REMOVED'
-  | 'CLAIM_CODE_INVALID';
+  | 'CLAIM_CODE_INVALID'
+  | 'ROLL_NOT_FOUND'
+  | 'ROLL_ALREADY_REVEALED';
 
 /** An error Dicery raises: one of its codes, or a core code (`VALIDATION_FAILED`, `FORBIDDEN`…). */
 export type DiceryError = GatehouseError<DiceryErrorCode | ErrorCode>;

@@ -105,6 +105,18 @@ export const RollTermSchema = Type.Union([DiceTermSchema, ConstantTermSchema]);
 /** {@inheritDoc RollTermSchema} */
 export type RollTermData = Static<typeof RollTermSchema>;
 
+/** Who may see a roll: the whole room, or (a secret roll) only the host and the roller. */
+export const RollVisibilitySchema = Type.Union([Type.Literal('room'), Type.Literal('host')], {
+  description: '`room` (everyone) or `host` (secret: the host and the roller only)',
+});
+/** {@inheritDoc RollVisibilitySchema} */
+export type RollVisibility = Static<typeof RollVisibilitySchema>;
+
+const ChainHash = Type.Union([Type.String(), Type.Null()], {
+  description:
+    "SHA-256 (hex) of the roll's entry in the room's signed log (`GET /rooms/{code}/log`); null for rolls older than the log",
+});
+
 const rollProperties = {
   player: PlayerRefSchema,
   notation: Type.String({ description: 'The notation as the player sent it (trimmed)' }),
@@ -113,6 +125,11 @@ const rollProperties = {
   modifier: Type.Integer({ description: 'Signed sum of the constant terms' }),
   total: Type.Integer(),
   rolled_at: Type.String({ format: 'date-time' }),
+  // Optional in the schema only so that clients written before secret rolls and the signed log
+  // keep compiling; the server always sends all three.
+  visibility: Type.Optional(RollVisibilitySchema),
+  hidden: Type.Optional(Type.Literal(false)),
+  hash: Type.Optional(ChainHash),
 };
 
 /** Payload of a `roll` event: everything needed to show how the server-side total came about. */
@@ -120,18 +137,60 @@ export const RollEventDataSchema = Type.Object(rollProperties);
 /** {@inheritDoc RollEventDataSchema} */
 export type RollEventData = Static<typeof RollEventDataSchema>;
 
-/** A roll as `POST /rooms/{code}/rolls`, `GET /rooms/{code}` and the `roll` event show it. */
+const hiddenRollProperties = {
+  player: PlayerRefSchema,
+  visibility: Type.Literal('host'),
+  hidden: Type.Literal(true, {
+    description:
+      'A secret roll you may not see: who rolled and when, never the notation, label, dice or total',
+  }),
+  rolled_at: Type.String({ format: 'date-time' }),
+  hash: ChainHash,
+};
+
+/** What players other than the roller see of a secret roll: "Pat rolled in secret". */
+export const HiddenRollEventDataSchema = Type.Object(hiddenRollProperties);
+/** {@inheritDoc HiddenRollEventDataSchema} */
+export type HiddenRollEventData = Static<typeof HiddenRollEventDataSchema>;
+
+const RollId = Type.Integer({
+  description: 'Sequence number of the event within this room (the SSE `id:` of its `roll` event)',
+});
+
+/** A roll in full as `POST /rooms/{code}/rolls`, `GET /rooms/{code}` and the `roll` event show it. */
 export const RollSchema = Type.Object(
-  {
-    id: Type.Integer({
-      description: 'Sequence number of the event within this room (the SSE `id:` of its `roll` event)',
-    }),
-    ...rollProperties,
-  },
+  { id: RollId, ...rollProperties },
   { description: 'Rolled on the server with a CSPRNG' },
 );
 /** {@inheritDoc RollSchema} */
 export type Roll = Static<typeof RollSchema>;
+
+/** The placeholder of a secret roll the caller may not see. */
+export const HiddenRollSchema = Type.Object({ id: RollId, ...hiddenRollProperties });
+/** {@inheritDoc HiddenRollSchema} */
+export type HiddenRoll = Static<typeof HiddenRollSchema>;
+
+/**
+ * A roll as the snapshot, the history and the stream show it to one caller: in full, or
+ * (`hidden: true`) as the placeholder of a secret roll they may not see.
+ */
+export const RollViewSchema = Type.Union([RollSchema, HiddenRollSchema], {
+  description: 'A roll, or the placeholder of a secret roll (`hidden: true`)',
+});
+/** {@inheritDoc RollViewSchema} */
+export type RollView = Static<typeof RollViewSchema>;
+
+/** `roll_revealed`: the host revealed a secret roll; its salt lets anyone check the log's commitment. */
+export const RollRevealedDataSchema = Type.Object({
+  roll_id: RollId,
+  roll: RollEventDataSchema,
+  salt: Type.String({ description: "The roll's 128-bit salt, hex" }),
+  content: Type.String({
+    description: "The committed text: SHA-256(salt bytes ‖ UTF-8 of this) is the log entry's `commitment`",
+  }),
+});
+/** {@inheritDoc RollRevealedDataSchema} */
+export type RollRevealedData = Static<typeof RollRevealedDataSchema>;
 
 /** A room as the API shows it. */
 export const RoomSchema = Type.Object({
@@ -156,7 +215,7 @@ export type Player = Static<typeof PlayerSchema>;
 export const RoomSnapshotSchema = Type.Object({
   room: RoomSchema,
   players: Type.Array(PlayerSchema),
-  rolls: Type.Array(RollSchema),
+  rolls: Type.Array(RollViewSchema),
   you: Type.Object({
     player_id: Type.Union([Type.String(), Type.Null()], { description: 'Your player id, if you joined' }),
     host: Type.Boolean({ description: 'True when you are signed in as the host' }),
@@ -199,7 +258,7 @@ export type JoinResult = Static<typeof JoinResultSchema>;
 export type PlayerLeftReason = 'left' | 'kicked' | 'expired';
 
 /** Kinds of room event, in the room's event log, on the bus and on the event stream alike. */
-export type RoomEventType = 'player_joined' | 'player_left' | 'roll' | 'room_closed';
+export type RoomEventType = 'player_joined' | 'player_left' | 'roll' | 'roll_revealed' | 'room_closed';
 
 /** The `data` of each room event type. */
 export interface RoomEventDataMap {
@@ -210,17 +269,27 @@ export interface RoomEventDataMap {
    * signal that a removed player stops receiving the room's events at once, on every instance.
    */
   player_left: { player: PlayerRef; reason: PlayerLeftReason };
-  /** Someone rolled (always on the server, with a CSPRNG). */
+  /**
+   * Someone rolled (always on the server, with a CSPRNG). Viewers who may not see a secret roll
+   * receive {@link HiddenRollEventData} in its place (see {@link RoomEventViewDataMap}).
+   */
   roll: RollEventData;
+  /** The host revealed a secret roll to the room. */
+  roll_revealed: RollRevealedData;
   /** The host closed the room; every stream of the room must end. */
   room_closed: Record<string, never>;
 }
+
+/** The `data` of each room event type as a client receives it: a secret roll may be a placeholder. */
+export type RoomEventViewDataMap = Omit<RoomEventDataMap, 'roll'> & {
+  roll: RollEventData | HiddenRollEventData;
+};
 
 /**
  * The `data:` of an SSE message of type `K`: the event's data plus its sequence number `id` and
  * its storage time `at`, so a client that keeps events (rolls) can de-duplicate them by id.
  */
-export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed'>> = RoomEventDataMap[K] & {
+export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed'>> = RoomEventViewDataMap[K] & {
   id: number;
   at: string;
 };

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { isUniqueViolation } from '../../../index.js';
+import { createRoomLogStore, type RoomLogStore } from './room-log-store.js';
 import type { DiceryTables, RoomEventsTable, RoomPlayersTable, RoomsTable } from './tables.js';
 
 /** Whether a room still accepts players and rolls. Closing is final. */
@@ -177,6 +178,8 @@ export interface RoomStore {
   listRecentEvents(code: string, type: string, limit: number): Promise<StoredRoomEvent[]>;
   /** Sequence number of the newest event of a room, or 0 when it has none (or is unknown). */
   lastEventId(code: string): Promise<number>;
+  /** The roll log and its keys, over the same database handle (the same transaction, if any). */
+  readonly log: RoomLogStore;
 }
 
 function toRoom(row: Selectable<RoomsTable>): RoomRecord {
@@ -218,6 +221,7 @@ function toEvent(row: Selectable<RoomEventsTable>): StoredRoomEvent {
 /** A {@link RoomStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
   return {
+    log: createRoomLogStore(db),
     async insertRoom(room) {
       const record: RoomRecord = { ...room, state: 'open', closedAt: null, lastEventSeq: 0 };
       // ON CONFLICT DO NOTHING instead of catching the unique violation: on PostgreSQL a failed
