@@ -108,6 +108,6 @@ describe('Dicery secret rolls in the browser', () => {
       const box = await sam.getByTestId('roll-log').getByTestId('roll-item').first().boundingBox();
       expect(box).not.toBeNull();
       expect(pageFailures).toEqual([]);
-    });
+    }, 120_000);
   }
 });
