@@ -91,7 +91,7 @@ describe('rollForm', () => {
     expect(label.value).toBe('');
     label.value = 'Stealth';
     get<HTMLButtonElement>('quick-roll-d20').click();
-    expect(roll).toHaveBeenLastCalledWith('1d20', '');
+    expect(roll).toHaveBeenLastCalledWith('1d20', '', false);
     expect(label.value).toBe('Stealth');
   });
 
