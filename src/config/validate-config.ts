@@ -1,4 +1,4 @@
-import { Value } from 'typebox/value';
+import { Check } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
 import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
 import { SETTING, type SettingInfo } from './setting.js';
@@ -51,7 +51,7 @@ export function findConfigProblems(config: unknown): string[] {
   const problems: string[] = [];
   for (const [property, schema] of properties) {
     const value = given.get(property);
-    if (Value.Check(schema, value)) continue;
+    if (Check(schema, value)) continue;
     const info = schema[SETTING];
     problems.push(
       `${property}: got ${describeValue(value, info)}; expected ${info.accepts.code} (env ${info.env})`,
@@ -61,7 +61,7 @@ export function findConfigProblems(config: unknown): string[] {
     if (!properties.has(property)) problems.push(`${property}: not a Gatehouse setting`);
   }
   // The rules between settings only mean something once each setting is valid alone.
-  if (problems.length === 0 && Value.Check(gatehouseConfigSchema, config)) {
+  if (problems.length === 0 && Check(gatehouseConfigSchema, config)) {
     problems.push(...findCrossSettingProblems(config, (property) => property));
   }
   return problems;
