@@ -17,6 +17,7 @@ import type { AccountLifecycle } from './accounts/account-lifecycle.js';
 import type { AccountService } from './accounts/account-service.js';
 import type { CounterStore } from './accounts/counter-store.js';
 import type { LoginThrottle } from './accounts/login-throttle.js';
+import type { ScopePolicy } from './accounts/scopes.js';
 import type { SelfService } from './accounts/self-service.js';
 import type { UserAdminService } from './accounts/user-admin-service.js';
 import type { UserCache } from './accounts/user-cache.js';
@@ -46,6 +47,8 @@ import type { Keyring } from './tokens/keyring.js';
  * routes, the metrics, the readiness probe and the CLI use. Internal: apps get {@link Gatehouse}.
  */
 export interface GatehouseCore {
+  /** The server's OAuth scopes: the core's and those its apps registered (`createGatehouse`'s `scopes`). */
+  readonly scopes: ScopePolicy;
   /** The settings, secrets included (CSRF and device tokens are keyed by `secretKey`). */
   readonly config: GatehouseConfig;
   readonly clock: () => number;

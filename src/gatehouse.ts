@@ -12,6 +12,7 @@ import { createKeyedGate } from './accounts/keyed-gate.js';
 import { createLoginThrottle } from './accounts/login-throttle.js';
 import { normalizeEmail } from './accounts/normalize-email.js';
 import { type AccountUser, withoutHash } from './accounts/public-user.js';
+import { createScopePolicy, type ScopeDefinitions } from './accounts/scopes.js';
 import { createSelfService } from './accounts/self-service.js';
 import { createUserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache } from './accounts/user-cache.js';
@@ -105,6 +106,15 @@ export interface GatehouseOptions {
    * @default {}
    */
   migrations?: AppMigrations;
+  /**
+   * The embedding apps' OAuth scopes, by name, with who may hold them:
+   * `{ 'rooms:host': { description: 'Create and host Dicery rooms', roles: ['user', 'admin'] } }`.
+   * They join the core's `SCOPES` on `/token`, cookie sessions, refresh, client registration,
+   * the OAuth metadata's `scopes_supported` and the OpenAPI document (super admins get them all).
+   * A name that is no RFC 6749 scope token, or clashes with a core scope, fails here.
+   * @default {}
+   */
+  scopes?: ScopeDefinitions;
   /**
    * Told the SQL text of every statement the core runs, `begin` and `commit` included, once it
    * has run (a query log; the tests count a login's write transactions with it). Keep it cheap:
@@ -299,6 +309,8 @@ export async function createGatehouseCore(
   options: GatehouseOptions = {},
 ): Promise<GatehouseCore> {
   assertValidConfig(config); // the environment's checks, for settings passed in code (issue 16)
+  // Before anything is opened: an app's bad scope fails start-up without a connection to close.
+  const scopePolicy = createScopePolicy(options.scopes);
   const clock = options.clock ?? Date.now;
   const scheduler = options.scheduler ?? systemScheduler;
   const warn = options.onWarning ?? warnByProcess;
@@ -378,6 +390,7 @@ export async function createGatehouseCore(
     const userCache = createUserCache(users, bus, { clock });
     const hasher = createPasswordHasher(config.passwordHashConcurrency, config.passwordHashReservedSlots);
     const sessions = createSessionManager({
+      scopes: scopePolicy,
       config,
       sessions: sessionStore,
       users,
@@ -476,6 +489,7 @@ export async function createGatehouseCore(
       mailer,
     });
     const selfService = createSelfService({
+      scopes: scopePolicy,
       accounts,
       sessions,
       users,
@@ -545,6 +559,7 @@ export async function createGatehouseCore(
       clock,
     });
     const oauthClients = createOAuthClients({
+      scopes: scopePolicy,
       clients: createOAuthClientStore(database.db),
       transaction: (work) =>
         database.transaction((trx) =>
@@ -556,6 +571,7 @@ export async function createGatehouseCore(
       clock,
     });
     const tokenGrants = createTokenGrants({
+      scopes: scopePolicy,
       accounts,
       sessions,
       audit,
@@ -646,6 +662,7 @@ export async function createGatehouseCore(
       close,
     });
     const core: GatehouseCore = {
+      scopes: scopePolicy,
       config,
       clock,
       database,

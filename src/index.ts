@@ -13,9 +13,16 @@ export type { WindowCount } from './accounts/counter-store.js';
 export type { AccountUser, PublicUser } from './accounts/public-user.js';
 export type { Role } from './accounts/roles.js';
 export { isRole, ROLES, roleAtLeast } from './accounts/roles.js';
-export type { Scope, ScopeGrant } from './accounts/scopes.js';
+export type {
+  Scope,
+  ScopeDefinition,
+  ScopeDefinitions,
+  ScopeGrant,
+  ScopePolicy,
+} from './accounts/scopes.js';
 export {
   ALL_SCOPES,
+  createScopePolicy,
   grantScopes,
   isScope,
   parseScopeParameter,

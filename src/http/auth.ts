@@ -37,8 +37,12 @@ export interface AuthContext {
 export interface RequireOptions {
   /** Minimum role (`user` < `admin` < `super_admin`). */
   role?: Role;
-  /** Scopes the credential must carry, all of them. */
-  scopes?: readonly Scope[];
+  /**
+   * Scopes the credential must carry, all of them: the core's ({@link Scope}) or ones an app
+   * registered (`createGatehouse`'s `scopes`). An unknown name throws when the guard is created,
+   * so a typo fails at start-up instead of refusing every request.
+   */
+  scopes?: readonly (Scope | (string & {}))[];
 }
 
 /**
@@ -178,7 +182,13 @@ export function installAuth(
   const identify = async (request: FastifyRequest): Promise<AuthContext | null> => identifyRequest(request);
 
   const require = (options: RequireOptions = {}): Guard => {
-    const requiredScopes = options.scopes ?? [];
+    const requiredScopes: readonly string[] = options.scopes ?? [];
+    const unknown = requiredScopes.filter((scope) => !gatehouse.scopes.isKnown(scope));
+    if (unknown.length > 0) {
+      throw new TypeError(
+        `auth.require: unknown scope ${unknown.join(', ')}; register it with createGatehouse's \`scopes\` option`,
+      );
+    }
     const authorize = (request: FastifyRequest, auth: AuthContext | null): void => {
       if (auth === null) throw unauthenticated();
       // Bearer requests cannot be forged cross-site (the browser never adds the header itself).

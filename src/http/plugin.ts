@@ -20,6 +20,7 @@ import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerTokenRoute } from './routes/token-route.js';
 import { registerUserAdminRoutes } from './routes/user-admin-routes.js';
 import { ProblemSchema, PublicUserSchema } from './schemas.js';
+import { createSecuritySchemeRegistry, type SecuritySchemeRegistry } from './security-schemes.js';
 import { installValidation } from './validation.js';
 
 /** Options of {@link gatehousePlugin}. */
@@ -48,6 +49,11 @@ declare module 'fastify' {
      * (`app.gatehouseErrors.register<MyAppCode>({ THING_NOT_FOUND: 404 })`) before they throw them.
      */
     gatehouseErrors: ErrorStatusRegistry;
+    /**
+     * The OpenAPI security schemes apps declare for their routes' `security`
+     * (`app.openApiSecuritySchemes.register({ roomBearer: { type: 'http', scheme: 'bearer', … } })`).
+     */
+    openApiSecuritySchemes: SecuritySchemeRegistry;
   }
 }
 
@@ -62,6 +68,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
   const errorStatuses = createErrorStatusRegistry();
   app.decorate('gatehouseErrors', errorStatuses);
+  app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry());
   if (options.errorHandler ?? true) installErrorHandling(app, errorStatuses);
 
   const cookies = createCookiePolicy(config.cookieSecure);

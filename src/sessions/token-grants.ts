@@ -1,5 +1,5 @@
 import type { AccountService } from '../accounts/account-service.js';
-import { grantScopes, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
+import { createScopePolicy, parseScopeParameter, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import type { ErrorCode } from '../errors.js';
@@ -103,6 +103,8 @@ export interface TokenGrants {
 
 /** Dependencies of {@link createTokenGrants}, wired in `createGatehouse`. */
 export interface TokenGrantsDeps {
+  /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
+  scopes?: ScopePolicy;
   accounts: Pick<AccountService, 'loginWithPassword'>;
   mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
   sessions: Pick<SessionManager, 'startBearerSession' | 'refresh' | 'revokeToken'>;
@@ -133,6 +135,7 @@ const MALFORMED_SCOPE = refuse('invalid_scope', 'The scope parameter is malforme
 /** Creates the {@link TokenGrants}. */
 export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
   const { accounts, sessions, audit, mfa } = deps;
+  const scopePolicy = deps.scopes ?? createScopePolicy();
 
   const passwordGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
     const policy = deps.passwordGrant;
@@ -198,7 +201,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       return refuse('invalid_grant', 'Invalid username or password.');
     }
     // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides.
-    const grant = grantScopes(login.user.role, requested);
+    const grant = scopePolicy.grant(login.user.role, requested);
     if (!grant.ok) {
       return refuse('invalid_scope', `Scope not allowed for this account: ${grant.rejected.join(' ')}.`);
     }
@@ -265,7 +268,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     }
     const { user, challenge } = result;
     // The role may have changed since the first step: never mint a scope it no longer allows.
-    const allowed: readonly string[] = ROLE_SCOPES[user.role];
+    const allowed = scopePolicy.forRole(user.role);
     const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
     const tokens = await sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
       amr: amrOf(result.method),

@@ -36,7 +36,7 @@ export function renderAccount(ctx: PageContext, store: AppStore): void {
     actions: accountApi,
     until: ctx.signal,
     signedOut(notice: string) {
-      ctx.setUser(null);
+      ctx.account.recordUser(null);
       ctx.navigate('#/', notice);
     },
   };

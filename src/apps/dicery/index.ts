@@ -23,12 +23,14 @@ import { createSharedRoomBus } from './core/shared-room-bus.js';
 import { DICERY_ERROR_STATUSES } from './http/error-statuses.js';
 import type { RoomEventsRouteOptions } from './http/room-events-route.js';
 import { registerRoomRoutes } from './http/room-routes.js';
+import { diceryOpenApiSchemes } from './http/security-schemes.js';
 import { diceryMigrations } from './storage/migrations/index.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import type { DiceryTables } from './storage/tables.js';
 
 export type { DiceryError, DiceryErrorCode } from './core/errors.js';
 export { DICERY_ERROR_STATUSES } from './http/error-statuses.js';
+export { diceryScopes } from './scopes.js';
 export { diceryMigrations };
 
 /** One Dicery instance's services, on `app.dicery` once the plugin is registered. */
@@ -114,6 +116,7 @@ async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promi
     throw new Error('diceryPlugin: register gatehousePlugin first (Dicery builds on its guards and errors)');
   }
   app.gatehouseErrors.register(DICERY_ERROR_STATUSES);
+  app.openApiSecuritySchemes.register(diceryOpenApiSchemes(app.cookiePolicy.roomPrefix));
   const dicery = await createDicery(options.gatehouse, (message) => app.log.warn(message));
   app.decorate('dicery', dicery);
   const removeHook = closeRoomsOnAccountDeletion(options.gatehouse, dicery);

@@ -1,7 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { SCOPES } from '../../accounts/scopes.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { callerOf } from '../caller.js';
 import { formParam, OAuthErrorSchema, publicClientOf, readForm } from '../oauth-form.js';
@@ -42,7 +41,7 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     grant_types_supported: config.passwordGrant ? ['password', 'refresh_token'] : ['refresh_token'],
     // RFC 8414 §2 makes this member REQUIRED; no response type is supported without /authorize.
     response_types_supported: [],
-    scopes_supported: Object.keys(SCOPES),
+    scopes_supported: Object.keys(gatehouse.scopes.descriptions),
     // Public clients only for now (RFC 8414 §2, RFC 7591 §2 "none"); secrets are refused.
     token_endpoint_auth_methods_supported: ['none'],
     revocation_endpoint_auth_methods_supported: ['none'],

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errorResponses, problemRef } from '../../../http/index.js';
-import { addressBucket, GatehouseError } from '../../../index.js';
+import { addressBucket, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import type { DiceryError, DiceryErrorCode } from '../core/errors.js';
 import type { RoomEvent } from '../core/room-bus.js';
 import { type ViewedRoomEvent, viewRoomEvent } from '../core/room-event-view.js';
@@ -71,7 +71,8 @@ interface Stream {
   pending: RoomEvent[] | undefined;
   closed: boolean;
   unsubscribe: () => void;
-  expiry: NodeJS.Timeout | undefined;
+  /** On the core's scheduler, so a test clock drives it like the heartbeat. */
+  expiry: ScheduledTimer | undefined;
 }
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
@@ -175,7 +176,7 @@ export function registerRoomEventsRoute(
     if (stream.closed) return;
     stream.closed = true;
     stream.unsubscribe();
-    clearTimeout(stream.expiry);
+    stream.expiry?.cancel();
     streams.delete(stream);
     // An entry lives only while a stream counts under it, so the map is bounded by open streams.
     for (const key of stream.capKeys) {
@@ -192,9 +193,9 @@ export function registerRoomEventsRoute(
 
   /** Schedules {@link expire} for when the stream's credential expires. */
   const arm = (stream: Stream) => {
-    clearTimeout(stream.expiry);
+    stream.expiry?.cancel();
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, stream.expiresAt - clock()));
-    stream.expiry = setTimeout(() => void expire(stream), delay);
+    stream.expiry = gatehouse.scheduler.setTimeout(() => void expire(stream), delay);
   };
 
   /**
