@@ -44,6 +44,7 @@ import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
 import { createMfaService } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
+import { createAuthorizationServer } from './oauth/authorization-server.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
@@ -66,6 +67,7 @@ import { createAuditStore } from './storage/audit-store.js';
 import { createLifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
+import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore } from './storage/session-store.js';
@@ -317,6 +319,7 @@ export async function createGatehouseCore(
   let redis: RedisConnections | undefined;
   let keyring: Keyring | undefined;
   let mailer: Mailer | undefined;
+  let closeIdTokenKeys = () => {};
   try {
     if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
@@ -561,6 +564,48 @@ export async function createGatehouseCore(
           }),
         ),
       clock,
+      afterRemove: (clientId) => authorizationServer.revokeClientSessions(clientId),
+    });
+    // ID tokens are verified by other parties, so they need a published (asymmetric) key: the
+    // access-token keyring's when JWT_ALG is asymmetric, else an ES256 keyring of their own in the
+    // same signing_keys table, created on first use (most HS256 installations never need it).
+    const accessKeyring = keyring;
+    let idTokenKeyring: Promise<Keyring> | undefined;
+    const idTokenKeys = (): Promise<Keyring> => {
+      if (accessKeyring.algorithm !== 'HS256') return Promise.resolve(accessKeyring);
+      idTokenKeyring ??= createKeyring({
+        algorithm: 'ES256',
+        secret: config.secretKey,
+        previousSecret: config.secretKeyPrevious,
+        issuer: config.issuer,
+        dataDir: config.dataDir,
+        database,
+        clock,
+        retentionSeconds: retiredKeyRetentionSeconds(config),
+        onWarning: warn,
+        scheduler,
+      }).catch((error: unknown) => {
+        idTokenKeyring = undefined; // a failed attempt (database down) is retried by the next call
+        throw error;
+      });
+      return idTokenKeyring;
+    };
+    closeIdTokenKeys = () => {
+      void idTokenKeyring?.then(
+        (ring) => ring.close(),
+        () => {},
+      );
+    };
+    const authorizationServer = createAuthorizationServer({
+      issuer: config.issuer,
+      clients: oauthClients,
+      grants: createOAuthGrantStore(database.db),
+      sessions,
+      users: userCache,
+      idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
+      audit,
+      clock,
+      scopes: scopePolicy,
     });
     const tokenGrants = createTokenGrants({
       scopes: scopePolicy,
@@ -572,6 +617,7 @@ export async function createGatehouseCore(
         enabled: config.passwordGrant,
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
       },
+      authorizationCodes: authorizationServer,
     });
     const appTokens = createAppTokens({
       keyring,
@@ -584,6 +630,7 @@ export async function createGatehouseCore(
     const sweeper = scheduler.setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
       accountTokens.deleteExpired(clock()).catch(() => {});
+      authorizationServer.sweep().catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
@@ -597,6 +644,7 @@ export async function createGatehouseCore(
       revocations.close();
       userCache.close();
       keyring?.close();
+      closeIdTokenKeys();
       for (const channel of channels) channel.close();
       await bus.close();
       await redis?.close();
@@ -676,6 +724,8 @@ export async function createGatehouseCore(
       mailer,
       userImport,
       oauthClients,
+      authorizationServer,
+      idTokenKeys,
       throttle,
       counters,
       audit,

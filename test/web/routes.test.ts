@@ -40,6 +40,30 @@ describe('parseRoute', () => {
     expect(parseRoute(hash)).toEqual(route);
   });
 
+  it('returns to the OAuth provider pages only, as same-origin paths (no open redirect)', () => {
+    const back = '/authorize?client_id=abc&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=x';
+    expect(parseRoute(`#/login?return_to=${encodeURIComponent(back)}`)).toEqual({
+      name: 'login',
+      returnTo: back,
+    });
+    expect(parseRoute(`#/login?return_to=${encodeURIComponent('/oauth/logout')}`)).toEqual({
+      name: 'login',
+      returnTo: '/oauth/logout',
+    });
+    for (const evil of [
+      '//evil.example/authorize',
+      '/\\evil.example',
+      'https://evil.example/authorize?x',
+      '/authorize/../../evil',
+      '/authorizex',
+      '/authorize?a=\\b',
+      '/users/me',
+      'javascript:alert(1)',
+    ]) {
+      expect(parseRoute(`#/login?return_to=${encodeURIComponent(evil)}`), evil).toEqual({ name: 'login' });
+    }
+  });
+
   it('follows only in-app `next` targets after login', () => {
     expect(parseRoute(loginHash('/rooms/new'))).toEqual({ name: 'login', next: '/rooms/new' });
     expect(parseRoute('#/login?next=//evil.example')).toEqual({ name: 'login' });

@@ -76,7 +76,7 @@ function render(): void {
       renderHome(ctx);
       break;
     case 'login':
-      renderLogin(ctx, route.next);
+      renderLogin(ctx, route.next, route.returnTo);
       break;
     case 'signup':
       renderSignup(ctx);
