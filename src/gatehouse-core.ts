@@ -31,6 +31,7 @@ import type { Mailer } from './mail/mailer.js';
 import type { MfaAdministration } from './mfa/mfa-administration.js';
 import type { MfaService } from './mfa/mfa-service.js';
 import type { PasskeyService } from './mfa/passkeys.js';
+import type { AuthorizationServer } from './oauth/authorization-server.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
 import type { Reauthentication } from './sessions/reauthentication.js';
@@ -99,6 +100,13 @@ export interface GatehouseCore {
   readonly userImport: UserImport;
   /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
   readonly oauthClients: OAuthClients;
+  /** The OAuth 2.1 / OpenID Connect provider: authorization requests, consent, codes, ID tokens (issue 15). */
+  readonly authorizationServer: AuthorizationServer;
+  /**
+   * The keyring that signs ID tokens and whose keys `/.well-known/jwks.json` publishes: the
+   * access-token keyring when JWT_ALG is asymmetric, else an ES256 one created on first use.
+   */
+  idTokenKeys(): Promise<Keyring>;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, registration limits); in Redis when configured. */
   readonly counters: CounterStore;

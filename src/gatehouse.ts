@@ -48,6 +48,7 @@ import { createPasskeyChallenges } from './mfa/passkey-challenge.js';
 import { createPasskeyService } from './mfa/passkeys.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createPasskeyStore } from './mfa/storage/passkey-store.js';
+import { createAuthorizationServer } from './oauth/authorization-server.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
@@ -70,12 +71,14 @@ import { createAuditStore } from './storage/audit-store.js';
 import { createLifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
+import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserRecord } from './storage/user-store.js';
+import { type AppSealer, createAppSealer } from './tokens/app-sealer.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
 
@@ -237,6 +240,13 @@ export interface Gatehouse {
   /** Signed tokens of the app's own kinds (Dicery's room tokens), with the instance's keys. */
   readonly appTokens: AppTokens;
   /**
+   * Encryption at rest for an app's own secrets (Dicery seals its room-log signing key with it):
+   * AES-256-GCM under a key derived from `SECRET_KEY` for `purpose` alone (lower-case letters,
+   * digits, `.`, `:`, `-`; a malformed one throws `TypeError`), opening values sealed under
+   * `SECRET_KEY_PREVIOUS` during a rotation. The app never sees `SECRET_KEY`.
+   */
+  appSealer(purpose: string): AppSealer;
+  /**
    * Registers `hook` to run inside the transaction that deletes an account, before its row goes
    * (Dicery closes the rooms the account hosts there). It gets the transaction (`tx.appDatabase`,
    * `tx.afterCommit` for broadcasts) and the account's id; throwing aborts the deletion. Returns a
@@ -321,6 +331,7 @@ export async function createGatehouseCore(
   let redis: RedisConnections | undefined;
   let keyring: Keyring | undefined;
   let mailer: Mailer | undefined;
+  let closeIdTokenKeys = () => {};
   try {
     if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
@@ -591,6 +602,49 @@ export async function createGatehouseCore(
           }),
         ),
       clock,
+      afterRemove: (clientId) => authorizationServer.revokeClientSessions(clientId),
+    });
+    // ID tokens are verified by other parties, so they need a published (asymmetric) key: the
+    // access-token keyring's when JWT_ALG is asymmetric, else an ES256 keyring of their own in the
+    // same signing_keys table, created on first use (most HS256 installations never need it).
+    const accessKeyring = keyring;
+    let idTokenKeyring: Promise<Keyring> | undefined;
+    const idTokenKeys = (): Promise<Keyring> => {
+      if (accessKeyring.algorithm !== 'HS256') return Promise.resolve(accessKeyring);
+      idTokenKeyring ??= createKeyring({
+        algorithm: 'ES256',
+        secret: config.secretKey,
+        previousSecret: config.secretKeyPrevious,
+        issuer: config.issuer,
+        dataDir: config.dataDir,
+        database,
+        clock,
+        retentionSeconds: retiredKeyRetentionSeconds(config),
+        onWarning: warn,
+        scheduler,
+      }).catch((error: unknown) => {
+        idTokenKeyring = undefined; // a failed attempt (database down) is retried by the next call
+        throw error;
+      });
+      return idTokenKeyring;
+    };
+    closeIdTokenKeys = () => {
+      void idTokenKeyring?.then(
+        (ring) => ring.close(),
+        () => {},
+      );
+    };
+    const authorizationServer = createAuthorizationServer({
+      issuer: config.issuer,
+      clients: oauthClients,
+      grants: createOAuthGrantStore(database.db),
+      sessions,
+      users: userCache,
+      idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
+      audit,
+      clock,
+      scopes: scopePolicy,
+      requireMfaForRoles: config.requireMfaForRoles,
     });
     const tokenGrants = createTokenGrants({
       scopes: scopePolicy,
@@ -603,6 +657,7 @@ export async function createGatehouseCore(
         enabled: config.passwordGrant,
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
       },
+      authorizationCodes: authorizationServer,
     });
     const appTokens = createAppTokens({
       keyring,
@@ -615,6 +670,7 @@ export async function createGatehouseCore(
     const sweeper = scheduler.setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
       accountTokens.deleteExpired(clock()).catch(() => {});
+      authorizationServer.sweep().catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
@@ -628,6 +684,7 @@ export async function createGatehouseCore(
       revocations.close();
       userCache.close();
       keyring?.close();
+      closeIdTokenKeys();
       for (const channel of channels) channel.close();
       await bus.close();
       await redis?.close();
@@ -671,6 +728,7 @@ export async function createGatehouseCore(
         reset: (key: string) => counters.reset(APP_COUNTER_PREFIX + key),
       }),
       appTokens,
+      appSealer: (purpose: string) => createAppSealer(config.secretKey, config.secretKeyPrevious, purpose),
       appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(database.db),
       transaction: <T>(work: (tx: GatehouseTransaction) => Promise<T>) =>
         runGatehouseTransaction({ database, clock }, work),
@@ -709,6 +767,8 @@ export async function createGatehouseCore(
       mailer,
       userImport,
       oauthClients,
+      authorizationServer,
+      idTokenKeys,
       throttle,
       counters,
       audit,

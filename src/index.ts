@@ -65,6 +65,17 @@ export type { GatehouseTransaction } from './gatehouse-transaction.js';
 export { addressBucket } from './lib/address-bucket.js';
 export { BoundedMap } from './lib/bounded-map.js';
 export type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
+export type {
+  AuthorizationErrorCode,
+  ConnectedApp,
+  UserInfo,
+} from './oauth/authorization-server.js';
+export {
+  AUTHORIZATION_CODE_TTL_MS,
+  ID_TOKEN_TTL_SECONDS,
+} from './oauth/authorization-server.js';
+export type { OAuthClient, OAuthGrantType } from './oauth/oauth-clients.js';
+export { CLIENT_SCOPES, OAUTH_GRANT_TYPES, OIDC_SCOPES } from './oauth/oauth-clients.js';
 export type { CookieSessionCheck, TokenFailure, TokenIdentity } from './sessions/session-manager.js';
 export type { AppMigrations } from './storage/migrate.js';
 export { RETIRED_CORE_MIGRATIONS } from './storage/migrate.js';
@@ -77,5 +88,6 @@ export {
   describeDisplayTextRejection,
   normalizeDisplayText,
 } from './text/display-text.js';
+export type { AppSealer } from './tokens/app-sealer.js';
 export type { AppTokenCheck, AppTokenKind, AppTokens } from './tokens/app-tokens.js';
 export { APP_TOKEN_MAX_TTL } from './tokens/app-tokens.js';

@@ -16,6 +16,7 @@ import { registerLifecycleRoutes } from './routes/lifecycle-routes.js';
 import { registerMeRoutes } from './routes/me-routes.js';
 import { registerMfaRoutes } from './routes/mfa-routes.js';
 import { registerOAuthClientRoutes } from './routes/oauth-client-routes.js';
+import { registerOAuthProviderRoutes } from './routes/oauth-provider-routes.js';
 import { registerOAuthRoutes } from './routes/oauth-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerPasskeyRoutes } from './routes/passkey-routes.js';
@@ -89,6 +90,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       installValidation(routes);
       registerTokenRoute(routes, gatehouse);
       registerOAuthRoutes(routes, gatehouse);
+      registerOAuthProviderRoutes(routes, { gatehouse, cookies, csrf });
       registerAuthRoutes(routes, { gatehouse, cookies, csrf });
       registerMeRoutes(routes, gatehouse);
       registerLifecycleRoutes(routes, { gatehouse, cookies });

@@ -125,6 +125,11 @@ export interface OAuthClientsDeps {
     work: (stores: { clients: OAuthClientStore; audit: Pick<AuditLog, 'record'> }) => Promise<T>,
   ) => Promise<T>;
   clock: () => number;
+  /**
+   * Called after a removal committed: ends every session holding the client's tokens (its codes
+   * and consents go with the row, `on delete cascade`). @default nothing
+   */
+  afterRemove?: (clientId: string) => Promise<unknown>;
   /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
   scopes?: ScopePolicy;
 }
@@ -334,6 +339,7 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
         if (!(await stores.clients.deleteClient(clientId))) throw notFound();
         await stores.audit.record(auditEntry('oauth_client_deleted', clientId, actor));
       });
+      await deps.afterRemove?.(clientId);
     },
 
     async authenticate(clientId, secret) {

@@ -5,6 +5,8 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import type { ErrorCode } from '../errors.js';
 import { amrOf, type MfaService } from '../mfa/mfa-service.js';
+import type { AuthorizationServer } from '../oauth/authorization-server.js';
+import type { OAuthClient } from '../oauth/oauth-clients.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
 
 /**
@@ -30,6 +32,14 @@ export interface TokenRequest {
   mfaToken?: string | undefined;
   /** MFA grant: a TOTP code or a recovery code. */
   otp?: string | undefined;
+  /** The registered client making the request, authenticated by the adapter (RFC 6749 §2.3). */
+  client?: OAuthClient | undefined;
+  /** Authorization code grant: the code. */
+  code?: string | undefined;
+  /** Authorization code grant: the redirect URI of the authorization request. */
+  redirectUri?: string | undefined;
+  /** Authorization code grant: the PKCE verifier (RFC 7636 §4.5). */
+  codeVerifier?: string | undefined;
 }
 
 /**
@@ -58,6 +68,8 @@ export type TokenGrant =
       tokens: BearerTokens;
       /** Password grant only: the client's new device token. */
       deviceToken?: string | undefined;
+      /** Authorization code grant with the `openid` scope: the OpenID Connect ID token. */
+      idToken?: string | undefined;
     }
   | {
       ok: false;
@@ -123,6 +135,8 @@ export interface TokenGrantsDeps {
     /** True when `clientId` names a registered OAuth client (they are refused the grant). */
     isRegisteredClient(clientId: string): Promise<boolean>;
   };
+  /** The authorization code grant (issue 15). @default not offered */
+  authorizationCodes?: Pick<AuthorizationServer, 'exchangeCode'>;
 }
 
 function refuse(error: TokenErrorCode, description: string): TokenGrant {
@@ -335,6 +349,23 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       if (request.grantType === 'password') return passwordGrant(request, caller);
       if (request.grantType === 'refresh_token') return refreshGrant(request, caller);
       if (request.grantType === MFA_OTP_GRANT_TYPE) return mfaGrant(request, caller);
+      if (request.grantType === 'authorization_code' && deps.authorizationCodes !== undefined) {
+        // RFC 6749 §4.1.3: only a registered client can have been issued a code.
+        if (request.client === undefined) {
+          return refuse('unauthorized_client', 'The authorization code grant needs a registered client_id.');
+        }
+        const result = await deps.authorizationCodes.exchangeCode(
+          {
+            client: request.client,
+            code: request.code,
+            redirectUri: request.redirectUri,
+            codeVerifier: request.codeVerifier,
+          },
+          caller,
+        );
+        if (!result.ok) return refuse(result.error, result.description);
+        return { ok: true, tokens: result.tokens, idToken: result.idToken };
+      }
       return refuse(
         'unsupported_grant_type',
         `The grant type ${JSON.stringify(request.grantType.slice(0, 40))} is not supported.`,

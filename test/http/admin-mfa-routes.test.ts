@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
@@ -5,7 +6,7 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
-import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+import { bearer, createUser, form, login, PASSWORD, postToken } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 
 describe('admins and second factors (issue 13)', () => {
@@ -170,5 +171,55 @@ describe('admins and second factors (issue 13)', () => {
     // Roles not listed are unaffected.
     const admin = await createUser(app, { role: 'admin' });
     expect((await login(app, admin.email)).scope.split(' ')).toContain('users:write');
+  });
+
+  it('REQUIRE_MFA_FOR_ROLES holds through /authorize: a password-only browser cannot hand its role to an OAuth client', async () => {
+    const redirect = 'https://app.example/callback';
+    const { client } = await core().oauthClients.create(
+      { name: 'Console', redirectUris: [redirect], scopes: ['openid', 'me', 'audit:read'] },
+      { actorId: null },
+    );
+    const boss = await createUser(app, { role: 'super_admin' });
+    const browser = new Browser(app);
+    expect((await browser.login(boss.email)).statusCode).toBe(204);
+    const verifier = randomBytes(32).toString('base64url');
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: client.clientId,
+      redirect_uri: redirect,
+      scope: 'openid audit:read',
+      state: 'st',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    });
+    const page = await browser.request('GET', `/authorize?${query.toString()}`);
+    expect(page.statusCode).toBe(200);
+    const field = (name: string) => {
+      const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(page.body);
+      if (match?.[1] === undefined) throw new Error(`no ${name} field`);
+      return match[1].replaceAll('&amp;', '&').replaceAll('&quot;', '"').replaceAll('&#39;', "'");
+    };
+    const body: Record<string, string> = { decision: 'allow' };
+    for (const name of [...query.keys(), 'csrf_token']) body[name] = field(name);
+    const allowed = await app.inject({
+      method: 'POST',
+      url: '/authorize',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: browser.cookieHeader() },
+      payload: form(body),
+    });
+    expect(allowed.statusCode).toBe(303);
+    const code = new URL(String(allowed.headers.location)).searchParams.get('code');
+    expect(code).not.toBeNull();
+    const tokens = await postToken(app, {
+      grant_type: 'authorization_code',
+      client_id: client.clientId,
+      code: String(code),
+      redirect_uri: redirect,
+      code_verifier: verifier,
+    });
+    expect(tokens.statusCode).toBe(200);
+    expect(tokens.json<{ scope: string }>().scope.split(' ')).not.toContain('audit:read');
+    const audit = await app.inject({ url: '/audit', headers: bearer(tokens.json().access_token) });
+    expect(audit.statusCode).toBe(403);
   });
 });

@@ -106,9 +106,12 @@ describe('the OpenAPI document', () => {
         for (const [status, response] of Object.entries(operation.responses)) {
           if (Number(status) < 400 || path === '/readyz') continue;
           const types = Object.keys(response.content ?? {});
-          const expected = ['/token', '/revoke'].includes(path)
+          // The provider's browser pages answer errors as HTML pages (a person reads them).
+          const expected = ['/token', '/revoke', '/introspect'].includes(path)
             ? 'application/json'
-            : 'application/problem+json';
+            : ['/authorize', '/oauth/logout'].includes(path) && status !== '503'
+              ? 'text/html'
+              : 'application/problem+json';
           expect(types, `${method} ${path} ${status}`).toEqual([expected]);
         }
       }

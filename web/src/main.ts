@@ -12,6 +12,7 @@ import { renderLogin, renderSignup } from './page-auth.js';
 import { renderEmailLink } from './page-email-link.js';
 import { renderCreateRoom, renderHome } from './page-home.js';
 import { renderJoin } from './page-join.js';
+import { renderMyRooms } from './page-my-rooms.js';
 import { renderForgotPassword, renderResetPassword } from './page-password.js';
 import { renderRoom } from './page-room.js';
 import { renderSecurity } from './page-security.js';
@@ -77,7 +78,7 @@ function render(): void {
       renderHome(ctx);
       break;
     case 'login':
-      renderLogin(ctx, route.next);
+      renderLogin(ctx, route.next, route.returnTo);
       break;
     case 'signup':
       renderSignup(ctx);
@@ -93,6 +94,9 @@ function render(): void {
       break;
     case 'security':
       renderSecurity(ctx);
+      break;
+    case 'my-rooms':
+      renderMyRooms(ctx);
       break;
     case 'forgot-password':
       renderForgotPassword(ctx);

@@ -10,12 +10,19 @@ import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js
 import { loginHash } from './routes.js';
 import type { User } from './types.js';
 
-/** `#/login`; `next` is where to go once logged in. */
-export function renderLogin(ctx: PageContext, next: string | undefined): void {
+/**
+ * `#/login`; `next` is where to go once logged in. `returnTo` is a server page of this origin (the
+ * OAuth provider's `/authorize` or `/oauth/logout`, already checked by `parseRoute`): after the
+ * login the browser leaves the UI for it, and the provider continues the app's sign-in.
+ */
+export function renderLogin(ctx: PageContext, next: string | undefined, returnTo?: string): void {
   setTitle('Log in');
   // Built once, for the page's lifetime: logging in swaps it out (the store now has a user), and
   // its answer must still reach `onLoggedIn`, so it is bound to the page, not to the swap.
-  const onLoggedIn = () => ctx.navigate(next === undefined ? '#/' : `#${next}`, 'You are logged in.');
+  const onLoggedIn = () =>
+    returnTo === undefined
+      ? ctx.navigate(next === undefined ? '#/' : `#${next}`, 'You are logged in.')
+      : window.location.assign(returnTo);
   const form = loginForm(ctx.account, { until: ctx.signal, onLoggedIn });
   // The passkey button sits beside the form and goes with it once someone is signed in.
   const visitor = h('div', {}, form, passkeyLogin(ctx.account, { until: ctx.signal, onLoggedIn }));

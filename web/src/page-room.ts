@@ -5,6 +5,7 @@
  */
 import { api } from './api.js';
 import { claimForm, joinForm } from './components/join-form.js';
+import { copyButton, joinUrl } from './components/copy-button.js';
 import { lobbyActions } from './components/lobby-actions.js';
 import { lobbyStatus } from './components/lobby-status.js';
 import { playerList } from './components/player-list.js';
@@ -15,7 +16,7 @@ import { endingFor, LOBBY_ENDED, startLobby } from './lobby-controller.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
 import { type Problem, problemMessage } from './problem.js';
 import { asSnapshot } from './room-state.js';
-import { loginHash } from './routes.js';
+import { joinHash, loginHash } from './routes.js';
 import { createLobbyStore, type LobbyStore } from './store.js';
 import type { RoomSnapshot } from './types.js';
 
@@ -149,6 +150,7 @@ function mountLobby(
   const lobby = createLobbyStore(snapshot);
   const actions = startLobby(lobby, { signal, remount, navigate: ctx.navigate });
   const { you } = lobby;
+  const shareUrl = joinUrl(joinHash(lobby.code));
   const yourName = lobby.players.peek().find((player) => player.id === you.player_id)?.name;
   const youText =
     you.player_id !== null
@@ -167,6 +169,19 @@ function mountLobby(
         { class: 'room-code-line' },
         h('span', { class: 'room-code-label' }, 'Room code '),
         h('span', { class: 'room-code', 'data-testid': 'room-code' }, lobby.code),
+      ),
+      // The join link stays on the lobby (issue 14): a host can share it again at any time.
+      h(
+        'p',
+        { class: 'room-share' },
+        'Join link: ',
+        h(
+          'a',
+          { href: joinHash(lobby.code), class: 'share-link', 'data-testid': 'lobby-share-link' },
+          shareUrl,
+        ),
+        ' ',
+        ...copyButton(shareUrl, 'Copy link', 'copy-link-button'),
       ),
       youText === '' ? null : h('p', { class: 'you', 'data-testid': 'you-are' }, youText),
     ),

@@ -307,7 +307,9 @@ export function registerAuthRoutes(
   app.post(
     '/auth/reauthenticate',
     {
-      preValidation: app.auth.require(),
+      // `me`: a token a third-party app got through /authorize (e.g. only `openid`) must not
+      // step the account's session up, nor sign the person out everywhere below.
+      preValidation: app.auth.require({ scopes: ['me'] }),
       schema: {
         tags: ['accounts'],
         summary: 'Re-authenticate this session (step-up)',
@@ -371,7 +373,7 @@ export function registerAuthRoutes(
   app.post(
     '/auth/logout-all',
     {
-      preValidation: app.auth.require(),
+      preValidation: app.auth.require({ scopes: ['me'] }),
       schema: {
         tags: ['accounts'],
         summary: 'End every session of your account',

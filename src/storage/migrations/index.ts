@@ -9,6 +9,7 @@ import * as mfa from './012-mfa.js';
 import * as stepUp from './012b-step-up.js';
 import * as oauthClients from './013a-oauth-clients.js';
 import * as passkeys from './014a-passkeys.js';
+import * as oauthGrants from './016a-oauth-grants.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '012b-step-up': stepUp,
   '013a-oauth-clients': oauthClients,
   '014a-passkeys': passkeys,
+  '016a-oauth-grants': oauthGrants,
 };

@@ -28,6 +28,7 @@ describe('siteNav', () => {
     expect(testIds(nav)).toEqual([
       'nav-join',
       'nav-create-room',
+      'nav-my-rooms',
       'nav-security',
       'nav-user',
       'logout-button',
@@ -39,6 +40,7 @@ describe('siteNav', () => {
     expect(testIds(nav)).toEqual([
       'nav-join',
       'nav-create-room',
+      'nav-my-rooms',
       'nav-security',
       'nav-user',
       'nav-admin',

@@ -10,6 +10,7 @@ import type { RoomActions } from '../room-actions.js';
 import { joinHash, loginHash, roomHash } from '../routes.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared.js';
 import type { Room } from '../types.js';
+import { copyButton, joinUrl } from './copy-button.js';
 import { watchValue } from './watch.js';
 
 /** The card; `until` aborts when it leaves the screen (late answers are then ignored). */
@@ -86,29 +87,8 @@ function createForm(
 
 /** The just-created room: its code, big, with the links to share and to open the lobby. */
 function createdRoom(room: Room): Node[] {
-  const shareUrl = `${location.origin}${location.pathname}${joinHash(room.code)}`;
-  const copyStatus = h('span', { class: 'copy-status', role: 'status' });
-  const copy = h(
-    'button',
-    { type: 'button', class: 'button button--secondary', 'data-testid': 'copy-code-button' },
-    'Copy code',
-  );
-  copy.addEventListener('click', () => {
-    // The Clipboard API needs a secure context (HTTPS or localhost); elsewhere say so instead.
-    const clipboard = typeof navigator.clipboard?.writeText === 'function' ? navigator.clipboard : undefined;
-    if (clipboard === undefined) {
-      copyStatus.textContent = 'Copying is not available here; select the code instead.';
-      return;
-    }
-    clipboard.writeText(room.code).then(
-      () => {
-        copyStatus.textContent = 'Copied.';
-      },
-      () => {
-        copyStatus.textContent = 'Could not copy; select the code instead.';
-      },
-    );
-  });
+  const shareUrl = joinUrl(joinHash(room.code));
+  const [copy, copyStatus] = copyButton(room.code, 'Copy code', 'copy-code-button');
   return [
     h('h2', { tabindex: '-1', 'data-testid': 'created-room-name' }, `Room “${room.name}” is open`),
     h('p', {}, 'Share this code with your players:'),

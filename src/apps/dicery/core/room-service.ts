@@ -3,12 +3,16 @@ import { GatehouseError } from '../../../index.js';
 import { normalizeClaimCode } from '../shared/claim-code.js';
 import { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 import { generateRoomCode, normalizeRoomCode } from '../shared/room-code.js';
+import type { RollVisibility } from '../shared/wire.js';
 import type { PlayerRecord, RoomRecord, RoomStore, StoredRoomEvent } from '../storage/room-store.js';
 import { parseNotation, type RandomInt, type RollOutcome, rollDice } from './dice.js';
 import {
   claimCodeInvalid,
   type DiceryError,
+  type DiceryErrorCode,
+  playerBanned,
   playerRemoved,
+  roomLocked,
   roomNotFound,
   seatExpired,
   seatInvalid,
@@ -19,14 +23,16 @@ import {
   normalizePlayerName,
   PLAYER_NAME_MAX_LENGTH,
 } from './player-name.js';
+import { banPlayer } from './room-bans.js';
 import {
   ROOM_EVENT_TYPES,
   type RollTermData,
   type RoomBus,
   type RoomEvent,
-  type RoomEventDataMap,
   type RoomEventType,
 } from './room-bus.js';
+import { createRoomChange, type Emit, findOpenRoom, type RoomTransaction } from './room-change.js';
+import { type RoomLog, rollContent } from './room-log.js';
 import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
 export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -34,13 +40,7 @@ export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js
 /** Most events {@link RoomService.eventsAfter} returns per call. */
 export const ROOM_EVENTS_MAX_PAGE = 1000;
 
-/**
- * Runs `work` as one unit of work with a {@link RoomStore} bound to it: everything `work` writes
- * commits when it resolves and rolls back when it throws. Typically
- * `(work) => database.transaction((trx) => work(createRoomStore(trx)))`; inside an app's
- * transaction, `(work) => work(storeOverThatTrx)`.
- */
-export type RoomTransaction = <T>(work: (rooms: RoomStore) => Promise<T>) => Promise<T>;
+export type { RoomTransaction } from './room-change.js';
 
 /** Options of {@link createRoomService}. */
 export interface RoomServiceOptions {
@@ -95,6 +95,11 @@ export interface RoomServiceOptions {
    * @default 600
    */
   claimCodeTtlSeconds?: number;
+  /**
+   * The signed roll log (issue 14, item 7): every roll is chained and signed in its own
+   * transaction. Without it rolls carry `hash: null` (tests of other rules).
+   */
+  log?: RoomLog;
 }
 
 /**
@@ -207,7 +212,20 @@ export interface RoomService {
    * `INVALID_DICE_NOTATION` (with `extra.position`, 0-based in `notation`) or
    * `VALIDATION_FAILED` (field `label`). A blank label counts as none.
    */
-  roll(code: string, playerId: string, notation: string, label?: string | null): Promise<RoomEvent<'roll'>>;
+  roll(
+    code: string,
+    playerId: string,
+    notation: string,
+    label?: string | null,
+    visibility?: RollVisibility,
+  ): Promise<RoomEvent<'roll'>>;
+  /**
+   * The host reveals a secret roll to the room: a `roll_revealed` event carrying the roll, its
+   * salt and committed content (so anyone can check the log's commitment). Throws
+   * `ROOM_NOT_FOUND` (also to non-hosts), `ROLL_NOT_FOUND` (no secret roll with this id),
+   * `ROLL_ALREADY_REVEALED`.
+   */
+  reveal(code: string, hostUserId: string, rollId: number): Promise<RoomEvent<'roll_revealed'>>;
   /** True when the player exists, belongs to this room, has not left and the room is open. */
   isPresent(code: string, playerId: string): Promise<boolean>;
   /** Room, present players and recent rolls. Throws `ROOM_NOT_FOUND`. */
@@ -235,7 +253,13 @@ function warnPublishError(error: unknown, event: RoomEvent): void {
   });
 }
 
-function textError(field: string, label: string, reason: DisplayTextRejection, max: number): DiceryError {
+/** `VALIDATION_FAILED` for a display text (`field`) refused by `normalizeDisplayText`. */
+export function textError(
+  field: string,
+  label: string,
+  reason: DisplayTextRejection,
+  max: number,
+): DiceryError {
   const message =
     reason === 'empty'
       ? `${label} must not be empty`
@@ -248,29 +272,55 @@ function textError(field: string, label: string, reason: DisplayTextRejection, m
 /** Maps the dice module's outcome to the wire shape, so internal changes there never leak out. */
 function toTermData(outcome: RollOutcome): RollTermData[] {
   return outcome.terms.map((term): RollTermData => {
-    if (term.kind === 'constant') return { kind: 'constant', sign: term.sign, value: term.value };
+    const label = term.label === undefined ? {} : { label: term.label };
+    if (term.kind === 'constant') return { kind: 'constant', sign: term.sign, value: term.value, ...label };
     return {
       kind: 'dice',
       sign: term.sign,
       count: term.count,
       sides: term.sides,
+      ...(term.fate ? { fate: true as const } : {}),
+      ...(term.explode ? { explode: true as const } : {}),
+      ...(term.reroll === undefined
+        ? {}
+        : {
+            reroll: {
+              once: term.reroll.once,
+              when: { op: term.reroll.when.op, value: term.reroll.when.value },
+            },
+          }),
       keep: term.keep === undefined ? null : { mode: term.keep.mode, n: term.keep.n },
-      dice: term.dice.map((die) => ({ value: die.value, kept: die.kept })),
+      ...(term.success === undefined ? {} : { success: { op: term.success.op, value: term.success.value } }),
+      ...label,
+      dice: term.dice.map((die) => ({
+        value: die.value,
+        kept: die.kept,
+        ...(die.exploded ? { exploded: true as const } : {}),
+        ...(die.rerolled ? { rerolled: true as const } : {}),
+        ...(die.success ? { success: true as const } : {}),
+      })),
       subtotal: term.subtotal,
     };
   });
 }
 
 /** Rebuilds an event from the log. The log is only written by this module, so it is trusted. */
-function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
+export function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
   if (!ROOM_EVENT_TYPES.has(stored.type as RoomEventType)) {
     throw new Error(`Unknown room event type in the log: ${stored.type} (#${stored.id})`);
+  }
+  const data = JSON.parse(stored.data);
+  // Rolls stored before secret rolls and the signed log (migration 009a) lack these fields.
+  if (stored.type === 'roll') {
+    data.visibility ??= 'room';
+    data.hidden ??= false;
+    data.hash ??= null;
   }
   return {
     id: stored.id,
     room: stored.roomCode,
     type: stored.type,
-    data: JSON.parse(stored.data),
+    data,
     at: new Date(stored.createdAt).toISOString(),
   } as RoomEvent;
 }
@@ -292,14 +342,6 @@ function pageArgs(lastEventId: number, limit: number): number {
     : ROOM_EVENTS_MAX_PAGE;
 }
 
-/** Appends an event inside a change; what {@link createRoomService}'s `change` hands to its work. */
-type Emit = <T extends RoomEventType>(
-  code: string,
-  type: T,
-  data: RoomEventDataMap[T],
-  now: number,
-) => Promise<RoomEvent<T>>;
-
 /** Creates the {@link RoomService}. */
 export function createRoomService(options: RoomServiceOptions): RoomService {
   const { rooms, bus, clock, transaction } = options;
@@ -310,13 +352,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   const seatTtlMs = (options.seatTtlSeconds ?? 30 * 86_400) * 1000;
   const claimTtlMs = (options.claimCodeTtlSeconds ?? 600) * 1000;
 
-  async function getOpenRoom(store: RoomStore, rawCode: string): Promise<RoomRecord> {
-    const code = normalizeRoomCode(rawCode);
-    if (code === undefined) throw roomNotFound();
-    const room = await store.findRoom(code);
-    if (room === undefined || room.state !== 'open') throw roomNotFound();
-    return room;
-  }
+  const getOpenRoom = findOpenRoom;
 
   /** The player if present in `room`; undefined for unknown ids, other rooms' players and leavers. */
   async function findPresentPlayer(
@@ -329,36 +365,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     return player;
   }
 
-  /**
-   * Runs one room change as a unit of work: its reads, its writes and its events' appends share
-   * one transaction, and the events are published only once it has committed. A failed publish
-   * does not undo or fail the committed change (see `onPublishError`): streams recover the event
-   * from the log (gap refetch, heartbeat tail check, `Last-Event-ID`).
-   */
-  async function change<T>(work: (store: RoomStore, emit: Emit) => Promise<T>): Promise<T> {
-    let events: RoomEvent[] = [];
-    const result = await transaction((store) => {
-      events = [];
-      const emit: Emit = async (code, type, data, now) => {
-        const stored = await store.appendEvent(code, type, JSON.stringify(data), now);
-        // Closed by a concurrent change since it was read: nothing may follow `room_closed`.
-        if (stored === undefined) throw roomNotFound();
-        // TypeScript cannot correlate `type` and `data` through the generic; `data` is typed by `T`.
-        const event = { id: stored.id, room: code, type, data, at: new Date(now).toISOString() } as RoomEvent;
-        events.push(event);
-        return event as RoomEvent<typeof type>;
-      };
-      return work(store, emit);
-    });
-    for (const event of events) {
-      try {
-        await bus.publish(event);
-      } catch (error) {
-        onPublishError(error, event);
-      }
-    }
-    return result;
-  }
+  const change = createRoomChange({ transaction, bus, onPublishError });
 
   function removePlayer(rawCode: string, playerId: string, reason: 'left' | 'kicked', hostUserId?: string) {
     return change(async (store, emit) => {
@@ -373,6 +380,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       if (!(await store.markPlayerGone(player.id, reason, now))) {
         throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
       }
+      // Kick = ban (issue 14): the name is refused from now on, and the seat, which a kick keeps, too.
+      if (reason === 'kicked') await banPlayer(store, player, now);
       await emit(room.code, 'player_left', { player: { id: player.id, name: player.name }, reason }, now);
     });
   }
@@ -388,6 +397,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     const name = normalizePlayerName(rawName);
     const room = await getOpenRoom(store, code);
     if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
+    if ((await store.findBan(room.code, name.key)) !== undefined) throw playerBanned();
     const now = clock();
     if (seat !== null) {
       // An abandoned seat must not hold its name forever: its player is removed as `expired`.
@@ -419,6 +429,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     if ((await store.listPresentPlayers(room.code)).length > maxPlayers) {
       throw new GatehouseError('ROOM_FULL', `This room already has ${maxPlayers} players.`);
     }
+    // Read after the append for the same reason: a lock committed before it is seen here.
+    if ((await store.findRoom(room.code))?.locked === true) throw roomLocked();
     return player;
   }
 
@@ -598,7 +610,47 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       });
     },
 
-    async roll(code, playerId, notation, label) {
+    async reveal(code, hostUserId, rollId) {
+      return change(async (store, emit) => {
+        const room = await getOpenRoom(store, code);
+        if (room.hostUserId !== hostUserId) throw roomNotFound(); // not the host: same as no room
+        const entry = await store.log.findEntry(room.code, rollId);
+        const stored = await store.log.findEvent(room.code, rollId);
+        if (entry === undefined || entry.salt === null || stored === undefined || stored.type !== 'roll') {
+          throw new GatehouseError<DiceryErrorCode>(
+            'ROLL_NOT_FOUND',
+            'No secret roll with this id in this room',
+          );
+        }
+        if (entry.revealedSeq !== null) {
+          throw new GatehouseError<DiceryErrorCode>(
+            'ROLL_ALREADY_REVEALED',
+            'This roll was already revealed',
+          );
+        }
+        const roll = toRoomEvent(stored);
+        if (roll.type !== 'roll') throw new Error('unreachable: checked above');
+        const now = clock();
+        const event = await emit(
+          room.code,
+          'roll_revealed',
+          { roll_id: roll.id, roll: roll.data, salt: entry.salt, content: rollContent(roll.data) },
+          now,
+        );
+        // Conditional: of two concurrent reveals, the second finds it set and rolls back.
+        if (!(await store.log.markRevealed(room.code, rollId, event.id))) {
+          throw new GatehouseError<DiceryErrorCode>(
+            'ROLL_ALREADY_REVEALED',
+            'This roll was already revealed',
+          );
+        }
+        return event;
+      });
+    },
+
+    async roll(code, playerId, notation, label, visibility = 'room') {
+      // The key is loaded outside the transaction: on SQLite that holds the only connection.
+      await options.log?.ready();
       // Parse the notation as sent, so the error position points into the player's own input.
       const parsed = parseNotation(notation);
       const labelResult =
@@ -623,7 +675,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
         }
         const outcome = rollDice(parsed.expression, options.randomInt);
         const now = clock();
-        return emit(
+        const event = await emit(
           room.code,
           'roll',
           {
@@ -634,9 +686,15 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
             modifier: outcome.modifier,
             total: outcome.total,
             rolled_at: new Date(now).toISOString(),
+            visibility,
+            hidden: false,
+            hash: null,
           },
           now,
         );
+        // Chained and signed in the same transaction: a roll is never published without its entry.
+        if (options.log !== undefined) await options.log.record(store.log, event);
+        return event;
       });
     },
 

@@ -1,10 +1,16 @@
 import type { Generated } from 'kysely';
 
-/** Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`), for `Kysely<DiceryTables>`. */
+/**
+ * Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`,
+ * `008a-room-host-tools`), for `Kysely<DiceryTables>`.
+ */
 export interface DiceryTables {
   rooms: RoomsTable;
   room_players: RoomPlayersTable;
   room_events: RoomEventsTable;
+  room_bans: RoomBansTable;
+  room_log_entries: RoomLogEntriesTable;
+  room_log_keys: RoomLogKeysTable;
 }
 
 /** Dicery rooms. */
@@ -17,6 +23,26 @@ export interface RoomsTable {
   closed_at: number | null;
   /** Sequence number of the room's newest event (0 for none); see migration 006. */
   last_event_seq: Generated<number>;
+  /** 1 while the host refuses new players (migration 008a). */
+  locked: Generated<number>;
+  /** Epoch ms of the newest event, or creation; what the idle sweeper compares. */
+  last_activity_at: number | null;
+  /** SHA-256 (hex) of the pending host hand-over code, if any. */
+  transfer_hash: string | null;
+  /** When that code expires, epoch ms. */
+  transfer_expires_at: number | null;
+}
+
+/** Bans of a room (kick = ban): the name key and the kicked player, whose seat stays refused. */
+export interface RoomBansTable {
+  id: string;
+  room_code: string;
+  /** The banned display name, for the host's list. */
+  name: string;
+  name_key: string;
+  /** The kicked player (their row keeps the seat hash), or null for a name-only ban. */
+  player_id: string | null;
+  created_at: number;
 }
 
 /** Players of a room; `left_at` is set when a player leaves or is kicked. */
@@ -58,4 +84,39 @@ export interface RoomEventsTable {
   /** JSON payload as sent to subscribers. */
   data: string;
   created_at: number;
+}
+
+/** The per-room signed hash chain of rolls (migration `009a-room-log`). */
+export interface RoomLogEntriesTable {
+  room_code: string;
+  /** Sequence number of the roll event this entry records. */
+  seq: number;
+  /** Hash of the room's previous entry (64 zeros for the first). */
+  prev_hash: string;
+  /** SHA-256 (hex) of `entry`. */
+  hash: string;
+  /** The exact JSON text hashed and signed. */
+  entry: string;
+  /** Ed25519 signature (base64url) by `key_id`. */
+  signature: string;
+  key_id: string;
+  /** `room` or `host` (secret). */
+  visibility: string;
+  player_id: string;
+  /** A secret roll's 128-bit salt (hex); never sent before the reveal. */
+  salt: string | null;
+  /** Sequence number of the `roll_revealed` event, once revealed. */
+  revealed_seq: number | null;
+}
+
+/** Room-log signing keys (Ed25519), the private half sealed. */
+export interface RoomLogKeysTable {
+  key_id: string;
+  /** `current` for the signing key, NULL for retired ones (unique). */
+  slot: string | null;
+  /** Raw 32-byte public key, base64url. */
+  public_key: string;
+  sealed_private_key: string;
+  created_at: number;
+  retired_at: number | null;
 }

@@ -48,6 +48,7 @@ describe('Dicery room routes', () => {
         name: 'Caf\u00E9 night',
         state: 'open',
         created_at: expect.any(String),
+        locked: false,
       });
       expect(Number.isNaN(Date.parse(room.created_at))).toBe(false);
     });
@@ -319,7 +320,13 @@ describe('Dicery room routes', () => {
       expect(response.statusCode).toBe(200);
       expect(response.headers['cache-control']).toBe('no-store');
       const body = response.json();
-      expect(body.room).toEqual({ code: roomA.code, name: 'A', state: 'open', created_at: roomA.created_at });
+      expect(body.room).toEqual({
+        code: roomA.code,
+        name: 'A',
+        state: 'open',
+        created_at: roomA.created_at,
+        locked: false,
+      });
       // Other tests here play in this room too (in any order): Alice and her roll, the newest, are in it.
       expect(body.players).toContainEqual({ id: alice.id, name: 'Alice', joined_at: expect.any(String) });
       expect(body.rolls.at(-1)).toEqual(rolled.json());
@@ -544,6 +551,10 @@ describe('Dicery room routes', () => {
         modifier: 2,
         total: expect.any(Number),
         rolled_at: expect.any(String),
+        visibility: 'room',
+        hidden: false,
+        // Its entry in the room's signed log (issue 14).
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
       });
       const dice = body.terms[0].dice as { value: number; kept: boolean }[];
       expect(dice).toHaveLength(4);
@@ -558,7 +569,7 @@ describe('Dicery room routes', () => {
       ['2d6+x', 4],
       ['1000d6', 0],
       ['d', 1],
-      ['1d6'.padEnd(100, '+'), 64],
+      ['1d6'.padEnd(200, '+'), 128],
     ])('answers 422 with the error position for %j', async (notation, position) => {
       const response = await roll(room.code, player.headers, notation);
       expect(response.statusCode).toBe(422);
