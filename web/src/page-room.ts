@@ -4,8 +4,8 @@
  * are not in the room get the join form instead.
  */
 import { api } from './api.js';
-import { claimForm, joinForm } from './components/join-form.js';
 import { copyButton, joinUrl } from './components/copy-button.js';
+import { claimForm, joinForm } from './components/join-form.js';
 import { lobbyActions } from './components/lobby-actions.js';
 import { lobbyStatus } from './components/lobby-status.js';
 import { playerList } from './components/player-list.js';
