@@ -1,7 +1,7 @@
 // Gatehouse inside an app of your own. Published, these imports are 'gatehouse' and 'gatehouse/fastify'.
 import { pathToFileURL } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { gatehousePlugin } from '../src/http/index.js';
+import { gatehousePlugin, userAuthOf } from '../src/http/index.js';
 import { createGatehouse, type Gatehouse, resolveConfig } from '../src/index.js';
 
 /** Your app: Gatehouse's sign-in routes and guards, plus two routes of your own that it protects. */
@@ -10,7 +10,7 @@ export async function buildApp(gatehouse: Gatehouse): Promise<FastifyInstance> {
   await app.register(gatehousePlugin, { gatehouse });
   // By role: admins and super admins only (403 for others, 401 when not signed in).
   app.get('/reports', { preHandler: app.auth.require({ role: 'admin' }) }, async (request) => ({
-    requestedBy: request.auth?.user.email,
+    requestedBy: userAuthOf(request).user.email,
   }));
   // By scope: any signed-in user whose token carries clothes:read (403 insufficient_scope otherwise).
   app.get('/lookbook', { preHandler: app.auth.require({ scopes: ['clothes:read'] }) }, async () => ({

@@ -30,6 +30,7 @@ import type { Mailer } from './mail/mailer.js';
 import type { MfaService } from './mfa/mfa-service.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
+import type { ExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import type { Reauthentication } from './sessions/reauthentication.js';
 import type { RevocationList } from './sessions/revocation-list.js';
 import type { SessionManager } from './sessions/session-manager.js';
@@ -90,6 +91,11 @@ export interface GatehouseCore {
   readonly userImport: UserImport;
   /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
   readonly oauthClients: OAuthClients;
+  /**
+   * Resource-server mode (issue 15): access tokens of the `EXTERNAL_ISSUERS`, verified against
+   * their fetched keys; accepted only by guards that opt in (`allow: ['external']`).
+   */
+  readonly externalTokens: ExternalTokenVerifier;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, registration limits); in Redis when configured. */
   readonly counters: CounterStore;

@@ -46,6 +46,7 @@ import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
+import { createExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import { createReauthentication } from './sessions/reauthentication.js';
 import { createRevocationList, revocationRetentionMs } from './sessions/revocation-list.js';
 import {
@@ -556,6 +557,14 @@ export async function createGatehouseCore(
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
       },
     });
+    // No fetch happens here: an issuer's keys are fetched when its first token arrives, so a
+    // provider that is down never delays or fails start-up.
+    const externalTokens = createExternalTokenVerifier({
+      issuers: config.externalIssuers,
+      timeoutMs: config.externalIssuerTimeoutMs,
+      clock,
+      warn,
+    });
     const appTokens = createAppTokens({
       keyring,
       clock,
@@ -658,6 +667,7 @@ export async function createGatehouseCore(
       mailer,
       userImport,
       oauthClients,
+      externalTokens,
       throttle,
       counters,
       audit,

@@ -158,6 +158,14 @@ function openApiBase(cookies: CookiePolicy) {
             'Dicery player token sent as a Bearer token: join with `"transport": "bearer"` and paste its ' +
             '`access_token` here. Never accepted on account routes, nor account tokens on player routes.',
         },
+        externalBearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT of an external issuer (EXTERNAL_ISSUERS)',
+          description:
+            'An access token of one of the configured external issuers (Keycloak, Auth0, …), accepted only by ' +
+            'routes that opt in; never by account, admin or audit routes.',
+        },
       },
     },
   } as const;
