@@ -112,13 +112,32 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
   }
   const verified = new BoundedMap<string, CachedVerdict>(options.maxCachedTokens ?? 10_000);
 
-  const verifyWith = async (token: string, rules: IssuerRules): Promise<ExternalTokenCheck> => {
+  /** Verifies `token`; `generation` is the key set generation its key came from (0 when none). */
+  const verifyWith = async (
+    token: string,
+    rules: IssuerRules,
+  ): Promise<{ check: ExternalTokenCheck; generation: number }> => {
+    let generation = 0;
+    const resolve: RemoteKeySet['resolve'] = async (header, input) => {
+      const key = await rules.keys.resolve(header, input);
+      generation = rules.keys.generation();
+      return key;
+    };
+    const check = await checkWith(token, rules, resolve);
+    return { check, generation };
+  };
+
+  const checkWith = async (
+    token: string,
+    rules: IssuerRules,
+    resolve: RemoteKeySet['resolve'],
+  ): Promise<ExternalTokenCheck> => {
     const { settings } = rules;
     const tolerance = settings.clockTolerance ?? 30;
     let payload: JWTPayload;
     let typ: unknown;
     try {
-      const result = await jwtVerify(token, rules.keys.resolve, {
+      const result = await jwtVerify(token, resolve, {
         issuer: settings.issuer,
         audience: settings.audience,
         algorithms: [...(settings.algorithms ?? DEFAULT_EXTERNAL_ALGORITHMS)],
@@ -193,12 +212,10 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
           description: 'The access token is not from a trusted issuer.',
         };
       }
-      const generation = rules.keys.generation();
-      const check = await verifyWith(token, rules);
-      // Only a verdict reached with the key set still current is remembered.
-      if (check.ok && generation === rules.keys.generation()) {
-        verified.set(token, { principal: check.principal, rules, generation });
-      }
+      const { check, generation } = await verifyWith(token, rules);
+      // Remembered under the generation of the key set that had its key: when that set is
+      // replaced (a removed key among the changes), the verdict is dropped.
+      if (check.ok) verified.set(token, { principal: check.principal, rules, generation });
       return check;
     },
   };
