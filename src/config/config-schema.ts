@@ -616,7 +616,7 @@ export const gatehouseConfigSchema = Type.Object(
       syntax: 'json',
       default: [],
       accepts: {
-        env: 'a JSON array of issuers: [{"issuer":"https://…","audience":"…"}] (see [Tokens from other providers](#guarding-routes-with-tokens-from-keycloak-or-auth0))',
+        env: 'a JSON array of issuers, like [{"issuer":"https://…","audience":"…"}]',
         code: 'an array of at most 20 distinct ExternalIssuer objects ({ issuer, audience, typ?, algorithms?, scopeClaim?, jwksUri?, … })',
       },
       description:

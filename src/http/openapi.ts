@@ -19,6 +19,7 @@ interface OpenApiOperation {
 interface OpenApiDocument {
   servers?: { url: string; description?: string }[];
   paths?: Record<string, Record<string, OpenApiOperation>>;
+  components?: { securitySchemes?: Record<string, unknown> };
 }
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
@@ -108,6 +109,16 @@ export function finishOpenApiDocument<T extends object>(
       }
     }
   }
+  // Resource-server mode: the scheme is described only where a route accepts external tokens.
+  const usesExternal = Object.values(doc.paths ?? {}).some((item) =>
+    Object.values(item).some((operation) =>
+      (operation.security ?? []).some(
+        (requirement) =>
+          typeof requirement === 'object' && requirement !== null && 'externalBearer' in requirement,
+      ),
+    ),
+  );
+  if (!usesExternal) delete doc.components?.securitySchemes?.externalBearer;
   return document;
 }
 
