@@ -58,6 +58,7 @@ export type { GatehouseTransaction } from './gatehouse-transaction.js';
 export { addressBucket } from './lib/address-bucket.js';
 export { BoundedMap } from './lib/bounded-map.js';
 export type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
+export type { ExternalAlgorithm, ExternalIssuer } from './resource-server/external-issuer-schema.js';
 export type { CookieSessionCheck, TokenFailure, TokenIdentity } from './sessions/session-manager.js';
 export type { AppMigrations } from './storage/migrate.js';
 export { RETIRED_CORE_MIGRATIONS } from './storage/migrate.js';

@@ -18,7 +18,7 @@ export const EXTERNAL_ALGORITHMS = [
   'EdDSA',
 ] as const;
 
-/** One of {@link EXTERNAL_ALGORITHMS}. */
+/** A signature algorithm an external issuer may be allowed: asymmetric only (no `none`, no `HS*`). */
 export type ExternalAlgorithm = (typeof EXTERNAL_ALGORITHMS)[number];
 
 /** The algorithms allowed when an issuer names none: what Keycloak, Auth0, Entra ID and Okta sign with. */

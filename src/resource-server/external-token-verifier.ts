@@ -175,35 +175,38 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
     return { ok: true, principal };
   };
 
+  const issuerOf = (token: string): string | undefined => {
+    if (rulesByIssuer.size === 0) return undefined;
+    let iss: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+    } catch {
+      return undefined;
+    }
+    return typeof iss === 'string' && rulesByIssuer.has(iss) ? iss : undefined;
+  };
+  const peek = (token: string): ExternalTokenCheck | undefined => {
+    const entry = verified.get(token);
+    if (entry === undefined) return undefined;
+    if (entry.generation !== entry.rules.keys.generation() || entry.rules.keys.isStale()) {
+      verified.delete(token);
+      return undefined;
+    }
+    if (clock() >= entry.principal.expiresAt) {
+      verified.delete(token);
+      return { ok: false, reason: 'expired', description: 'The access token expired.' };
+    }
+    return { ok: true, principal: entry.principal };
+  };
+
   return {
     issuers: [...rulesByIssuer.keys()],
-    issuerOf(token) {
-      if (rulesByIssuer.size === 0) return undefined;
-      let iss: unknown;
-      try {
-        iss = decodeJwt(token).iss;
-      } catch {
-        return undefined;
-      }
-      return typeof iss === 'string' && rulesByIssuer.has(iss) ? iss : undefined;
-    },
-    peek(token) {
-      const entry = verified.get(token);
-      if (entry === undefined) return undefined;
-      if (entry.generation !== entry.rules.keys.generation() || entry.rules.keys.isStale()) {
-        verified.delete(token);
-        return undefined;
-      }
-      if (clock() >= entry.principal.expiresAt) {
-        verified.delete(token);
-        return { ok: false, reason: 'expired', description: 'The access token expired.' };
-      }
-      return { ok: true, principal: entry.principal };
-    },
+    issuerOf,
+    peek,
     async verify(token) {
-      const cached = this.peek(token);
+      const cached = peek(token);
       if (cached !== undefined) return cached;
-      const issuer = this.issuerOf(token);
+      const issuer = issuerOf(token);
       const rules = issuer === undefined ? undefined : rulesByIssuer.get(issuer);
       if (rules === undefined) {
         return {
