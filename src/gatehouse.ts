@@ -466,6 +466,7 @@ export async function createGatehouseCore(
         windowMs: config.loginFailureWindow * 1000,
       },
       clock,
+      mailer,
     });
     const selfService = createSelfService({
       accounts,

@@ -5,6 +5,8 @@ import { GatehouseError } from '../errors.js';
 import type { EventBus, GatehouseEvent } from '../events/event-bus.js';
 import type { CoreWarn } from '../events/redis-connections.js';
 import type { GatehouseTransaction } from '../gatehouse-transaction.js';
+import { addressBucket } from '../lib/address-bucket.js';
+import { createFairWorkQueue } from '../lib/fair-work-queue.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
@@ -125,8 +127,22 @@ export interface AccountLifecycleDeps {
   };
 }
 
-/** Most forgot-password look-ups running in the background at once; beyond it requests are dropped. */
+/**
+ * Most forgot-password look-ups running or waiting in the background; when full, the oldest
+ * waiting request of the client address holding the most makes room (see {@link createFairWorkQueue}).
+ */
 export const MAX_BACKGROUND_RESETS = 64;
+
+/** Forgot-password look-ups running at once (each is a read, a write and a queued mail). */
+export const MAX_RUNNING_RESETS = 8;
+
+/**
+ * The source a request's background work and mail are counted under for fairness: its client's
+ * address bucket (an IPv6 /64 counts as one client, as in the rate limits).
+ */
+export function callerSource(caller: Caller): string {
+  return `ip:${addressBucket(caller.client.ip)}`;
+}
 
 /** SHA-256 of a link token, as stored. */
 export function hashLinkToken(token: string): string {
@@ -149,7 +165,11 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
   const { users, mailer, clock, settings, warn } = deps;
   const stepUp = createStepUp(deps.accounts, deps.secondFactor);
   const hooks = new Set<AccountDeletingHook>();
-  const background = new Set<Promise<void>>();
+  const background = createFairWorkQueue({
+    maxRunning: MAX_RUNNING_RESETS,
+    maxQueued: MAX_BACKGROUND_RESETS,
+    warn,
+  });
   const ttlMs = (purpose: AccountTokenPurpose) =>
     (purpose === 'reset_password' ? settings.passwordResetTtl : settings.emailVerificationTtl) * 1000;
   const hours = String(Math.round(settings.emailVerificationTtl / 360) / 10);
@@ -202,7 +222,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     }
   };
 
-  const sendVerification = async (user: UserRecord, audit: AuditEntry | undefined) => {
+  const sendVerification = async (user: UserRecord, audit: AuditEntry | undefined, caller: Caller) => {
     if (!(await mayMail(user.emailKey))) return;
     const token = await deps.transaction(async (tx, stores) => {
       const value = await issue(stores, user.id, 'verify_email', {
@@ -212,7 +232,12 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       if (audit !== undefined) await tx.audit.record(audit);
       return value;
     });
-    mailer.send('verify_email', user.email, { link: mailer.link('verify-email', token), hours });
+    mailer.send(
+      'verify_email',
+      user.email,
+      { link: mailer.link('verify-email', token), hours },
+      { source: callerSource(caller) },
+    );
   };
 
   const sendReset = async (user: UserRecord, caller: Caller, actorId: string) => {
@@ -230,28 +255,15 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       });
       return value;
     });
-    mailer.send('reset_password', user.email, {
-      link: mailer.link('reset-password', token),
-      minutes: String(Math.round(settings.passwordResetTtl / 60)),
-    });
-  };
-
-  /** Runs `task` detached from the request, bounded, its failure logged without its input. */
-  const detach = (name: string, task: () => Promise<void>) => {
-    if (background.size >= MAX_BACKGROUND_RESETS) {
-      warn(`${name}: too many running; request dropped`);
-      return;
-    }
-    const run = (async () => {
-      // The next turn at the earliest: nothing of it runs in the caller's.
-      await new Promise((resolve) => setImmediate(resolve));
-      await task();
-    })()
-      .catch((error: unknown) =>
-        warn(`${name} failed`, { error: error instanceof Error ? error.message : String(error) }),
-      )
-      .finally(() => background.delete(run));
-    background.add(run);
+    mailer.send(
+      'reset_password',
+      user.email,
+      {
+        link: mailer.link('reset-password', token),
+        minutes: String(Math.round(settings.passwordResetTtl / 60)),
+      },
+      { source: callerSource(caller) },
+    );
   };
 
   /** Consumes a link token in `tx` and returns it with its account, checked against the address it was sent to. */
@@ -269,26 +281,31 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     async register(input, caller) {
       if (!settings.requireVerifiedEmail) {
         const user = await deps.selfService.register(input, caller);
-        await sendVerification(user, undefined);
+        await sendVerification(user, undefined, caller);
         return { status: 'created', user };
       }
       try {
         const user = await deps.selfService.register(input, caller);
-        await sendVerification(user, undefined);
+        await sendVerification(user, undefined, caller);
       } catch (error) {
         if (!(error instanceof GatehouseError) || error.code !== 'EMAIL_TAKEN') throw error;
         // The hash was computed before the insert failed: both paths cost the same.
         const email = normalizeEmail(input.email);
         const owner = email === undefined ? undefined : await users.findUserByEmailKey(email.key);
         if (owner !== undefined && (await mayMail(owner.emailKey))) {
-          mailer.send('account_exists', owner.email, { link: mailer.link('forgot-password') });
+          mailer.send(
+            'account_exists',
+            owner.email,
+            { link: mailer.link('forgot-password') },
+            { source: callerSource(caller) },
+          );
         }
       }
       return { status: 'accepted' };
     },
 
     requestPasswordReset(rawEmail, caller) {
-      detach('password reset request', async () => {
+      background.push(callerSource(caller), 'password reset request', async () => {
         const email = normalizeEmail(rawEmail);
         if (email === undefined) return;
         const user = await users.findUserByEmailKey(email.key);
@@ -344,12 +361,16 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       const user = await users.findUserById(userId);
       if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
       if (user.emailVerified) return;
-      await sendVerification(user, {
-        event: 'verification_requested',
-        actorId: userId,
-        targetId: userId,
-        ...caller.client,
-      });
+      await sendVerification(
+        user,
+        {
+          event: 'verification_requested',
+          actorId: userId,
+          targetId: userId,
+          ...caller.client,
+        },
+        caller,
+      );
     },
 
     async verifyEmail(token, caller) {
@@ -488,12 +509,16 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       }
       assertMayManageUser(actor, target);
       if (target.emailVerified) return;
-      await sendVerification(target, {
-        event: 'verification_requested',
-        actorId: actor.id,
-        targetId: userId,
-        ...caller.client,
-      });
+      await sendVerification(
+        target,
+        {
+          event: 'verification_requested',
+          actorId: actor.id,
+          targetId: userId,
+          ...caller.client,
+        },
+        caller,
+      );
     },
 
     async sendResetFor(actor, userId, caller) {
@@ -512,7 +537,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     },
 
     async idle() {
-      while (background.size > 0) await Promise.all([...background]);
+      await background.idle();
       await mailer.idle();
     },
   };

@@ -1,10 +1,28 @@
 import type { CoreWarn } from '../events/redis-connections.js';
 import type { Scheduler } from '../lib/scheduler.js';
+import { createSourceTally } from '../lib/source-tally.js';
 import type { MailKind, MailKinds, MailTemplates } from './mail-templates.js';
 import type { MailMessage, MailTransport } from './mail-transport.js';
 
 /** Delays before the 2nd, 3rd, … attempt: 5 attempts over about 5 minutes, then the message is dropped. */
 export const MAIL_RETRY_DELAYS_MS = [2_000, 15_000, 60_000, 240_000] as const;
+
+/**
+ * Messages to one address waiting or retrying at once; beyond it new ones to that address are
+ * dropped. The per-address hourly cap (`ACCOUNT_MAILS_PER_HOUR`) already limits what requests can
+ * ask for; this bound keeps any one address from holding a large part of the queue whatever asks.
+ */
+export const MAIL_MAX_QUEUED_PER_ADDRESS = 5;
+
+/** Options of {@link Mailer.send}. */
+export interface SendOptions {
+  /**
+   * Who caused the message, for fairness: a full queue drops the oldest waiting message of the
+   * source holding the most, not the newcomer's. Requests pass their client's address bucket
+   * (`ip:…`); the default is the recipient, so notices are fair per address.
+   */
+  source?: string;
+}
 
 /**
  * Sends mail in the background. `send` only queues and returns at once, so no request ever waits
@@ -17,10 +35,13 @@ export interface Mailer {
   /** `smtp` or `outbox`. */
   readonly transport: MailTransport['kind'];
   /**
-   * Queues a message; false when the queue is full (`MAIL_QUEUE_MAX`), in which case it is dropped
-   * with a warning. Links in `values` must come from {@link Mailer.link}.
+   * Queues a message; false when it is dropped, with a warning: when {@link MAIL_MAX_QUEUED_PER_ADDRESS}
+   * messages to `to` already wait, or when the queue is full (`MAIL_QUEUE_MAX`) and the sender's
+   * source already holds as many messages as any other (otherwise the oldest waiting message of
+   * the source holding the most is dropped to make room: a flood cannot crowd out a victim's
+   * reset mail). Links in `values` must come from {@link Mailer.link}.
    */
-  send<K extends MailKind>(kind: K, to: string, values: MailKinds[K]): boolean;
+  send<K extends MailKind>(kind: K, to: string, values: MailKinds[K], options?: SendOptions): boolean;
   /**
    * An absolute link to a web UI page carrying `token`, built from `PUBLIC_URL` only. The token
    * goes in the fragment (`/#/reset-password?token=…`): browsers never send a fragment to a server,
@@ -53,6 +74,14 @@ interface Job {
   kind: MailKind;
   message: MailMessage;
   attempt: number;
+  source: string;
+  recipient: string;
+}
+
+/** A job waiting for its retry time, with the timer that will make it ready. */
+interface Waiting {
+  job: Job;
+  cancel(): void;
 }
 
 /** Creates the {@link Mailer}: one delivery at a time, in order, retries scheduled on `scheduler`. */
@@ -61,7 +90,10 @@ export function createMailer(options: MailerOptions): Mailer {
   const delays = options.retryDelaysMs ?? MAIL_RETRY_DELAYS_MS;
   const ready: Job[] = [];
   /** Jobs waiting for their retry time: counted against the bound too. */
-  const waiting = new Set<{ cancel(): void }>();
+  const waiting = new Set<Waiting>();
+  /** Queued messages (ready, waiting, in flight) per source and per recipient: bounded by the queue. */
+  const bySource = createSourceTally();
+  const byRecipient = createSourceTally();
   let running = false;
   let closed = false;
   let idleWaiters: (() => void)[] = [];
@@ -74,6 +106,35 @@ export function createMailer(options: MailerOptions): Mailer {
     for (const resolve of waiters) resolve();
   };
 
+  const forget = (job: Job) => {
+    bySource.remove(job.source);
+    byRecipient.remove(job.recipient);
+  };
+
+  /** Drops the oldest ready (else retrying) message of `source`; false when only one in flight is left. */
+  const evictOldest = (source: string): boolean => {
+    const index = ready.findIndex((job) => job.source === source);
+    const evicted = index === -1 ? undefined : ready.splice(index, 1)[0];
+    if (evicted !== undefined) {
+      forget(evicted);
+      warn('mail queue full; the oldest message of the source holding the most dropped', {
+        kind: evicted.kind,
+      });
+      return true;
+    }
+    for (const entry of waiting) {
+      if (entry.job.source !== source) continue;
+      entry.cancel();
+      waiting.delete(entry);
+      forget(entry.job);
+      warn('mail queue full; a retrying message of the source holding the most dropped', {
+        kind: entry.job.kind,
+      });
+      return true;
+    }
+    return false;
+  };
+
   const pump = async () => {
     if (running || closed) return;
     running = true;
@@ -81,10 +142,12 @@ export function createMailer(options: MailerOptions): Mailer {
       for (let job = ready.shift(); job !== undefined && !closed; job = ready.shift()) {
         try {
           await transport.send(job.message);
+          forget(job);
         } catch (error) {
           const delay = delays[job.attempt];
           const reason = error instanceof Error ? error.message : String(error);
           if (delay === undefined) {
+            forget(job);
             warn('mail not delivered after every retry; dropped', {
               kind: job.kind,
               attempts: job.attempt + 1,
@@ -95,12 +158,13 @@ export function createMailer(options: MailerOptions): Mailer {
           warn('mail delivery failed; retrying', { kind: job.kind, attempt: job.attempt + 1, error: reason });
           const retry = { ...job, attempt: job.attempt + 1 };
           const timer = scheduler.setTimeout(() => {
-            waiting.delete(timer);
+            waiting.delete(entry);
             if (closed) return;
             ready.push(retry);
             void pump();
           }, delay);
-          waiting.add(timer);
+          const entry: Waiting = { job: retry, cancel: () => timer.cancel() };
+          waiting.add(entry);
         }
       }
     } finally {
@@ -111,13 +175,24 @@ export function createMailer(options: MailerOptions): Mailer {
 
   return {
     transport: transport.kind,
-    send(kind, to, values) {
+    send(kind, to, values, sendOptions) {
       if (closed) return false;
-      if (count() >= options.maxQueued) {
-        warn('mail queue full (MAIL_QUEUE_MAX); message dropped', { kind });
+      const recipient = `to:${to.toLowerCase()}`;
+      const source = sendOptions?.source ?? recipient;
+      if (byRecipient.count(recipient) >= MAIL_MAX_QUEUED_PER_ADDRESS) {
+        warn('mail queue holds enough for this address; message dropped', { kind });
         return false;
       }
-      ready.push({ kind, message: templates.render(kind, to, values), attempt: 0 });
+      if (count() >= options.maxQueued) {
+        const heaviest = bySource.evictionCandidate(source);
+        if (heaviest === undefined || !evictOldest(heaviest)) {
+          warn('mail queue full (MAIL_QUEUE_MAX); message dropped', { kind });
+          return false;
+        }
+      }
+      bySource.add(source);
+      byRecipient.add(recipient);
+      ready.push({ kind, message: templates.render(kind, to, values), attempt: 0, source, recipient });
       // Started on the next turn: the caller's response goes out first.
       setImmediate(() => void pump());
       return true;
@@ -134,8 +209,12 @@ export function createMailer(options: MailerOptions): Mailer {
     },
     close() {
       closed = true;
+      for (const job of ready) forget(job);
       ready.length = 0;
-      for (const timer of waiting) timer.cancel();
+      for (const entry of waiting) {
+        entry.cancel();
+        forget(entry.job);
+      }
       waiting.clear();
       transport.close();
       settle();

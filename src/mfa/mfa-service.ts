@@ -3,6 +3,7 @@ import type { CounterStore } from '../accounts/counter-store.js';
 import type { DeviceTokens } from '../accounts/device-token.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
+import type { Mailer } from '../mail/mailer.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
@@ -151,6 +152,11 @@ export interface MfaServiceDeps {
   issuer: string;
   limits: MfaLimits;
   clock: () => number;
+  /**
+   * Mails the owner a notice when a second factor is removed (issue 12: "users get a notice when
+   * … a second factor is removed"), queued after the removal committed; absent in unit tests.
+   */
+  mailer?: Pick<Mailer, 'send'> | undefined;
 }
 
 // HKDF purpose label of its own (RFC 5869 §3.2): TOTP secrets never open as any other sealed value.
@@ -182,6 +188,17 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
   const sealer: TokenSealer = createSealer(deps.secretKey, TOTP_SECRET_PURPOSE);
   // The sealed secret is bound to its account (AAD), so a secret copied to another row never opens.
   const openSecret = (userId: string, sealed: string) => sealer.open(sealed, `totp:${userId}`);
+
+  /**
+   * After a removal committed: tells the owner, so a factor removed by someone holding a stolen
+   * session (or by an admin on a forged request) does not go unnoticed. Never fails the removal.
+   */
+  const noticeRemoved = async (userId: string) => {
+    if (deps.mailer === undefined) return;
+    const user = await deps.users.findUserById(userId).catch(() => undefined);
+    if (user === undefined) return;
+    deps.mailer.send('second_factor_removed', user.email, { when: new Date(clock()).toISOString() });
+  };
 
   /** Checks `otp` against the account's factors; spends what it matched (single use). */
   const checkFactors = async (userId: string, otp: string): Promise<SecondFactorMethod | undefined> => {
@@ -360,19 +377,22 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
     async disable(userId, sessionId, otp, audit) {
       await requireSecondFactor(userId, sessionId, otp);
-      await deps.transaction(async ({ mfa, audit: log }) => {
-        if (await mfa.deleteFactors(userId)) {
-          await log.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
-        }
+      const removed = await deps.transaction(async ({ mfa, audit: log }) => {
+        const deleted = await mfa.deleteFactors(userId);
+        if (deleted) await log.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
+        return deleted;
       });
+      if (removed) await noticeRemoved(userId);
     },
 
     async reset(userId, audit) {
-      return deps.transaction(async ({ mfa, audit: log }) => {
-        const removed = await mfa.deleteFactors(userId);
-        if (removed) await log.record({ ...audit, event: 'mfa_reset' });
-        return removed;
+      const removed = await deps.transaction(async ({ mfa, audit: log }) => {
+        const deleted = await mfa.deleteFactors(userId);
+        if (deleted) await log.record({ ...audit, event: 'mfa_reset' });
+        return deleted;
       });
+      if (removed) await noticeRemoved(userId);
+      return removed;
     },
 
     async regenerateRecoveryCodes(userId, sessionId, otp, audit) {

@@ -385,6 +385,39 @@ describe('account lifecycle, separate settings', () => {
     }
   });
 
+  it('verification and email-change links expire after EMAIL_VERIFICATION_TTL', async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer({ emailVerificationTtl: 3600 }, { clock, scheduler: clock });
+    try {
+      const owner = await user(app);
+      expect((await post(app, '/auth/verify/request', {}, bearer(owner.token))).statusCode).toBe(202);
+      const verifyToken = linkToken((await lastMail(app, owner.email, /Confirm your email/)).text);
+      const newEmail = uniqueEmail('late-move');
+      const change = await app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(owner.token),
+        payload: { email: newEmail, current_password: PASSWORD },
+      });
+      expect(change.statusCode).toBe(202);
+      const changeToken = linkToken((await lastMail(app, newEmail, /Confirm your new email/)).text);
+      clock.advance(3601_000);
+      expect((await post(app, '/auth/verify', { token: verifyToken })).json()).toMatchObject({
+        code: 'INVALID_LINK_TOKEN',
+      });
+      expect((await post(app, '/auth/email-change/confirm', { token: changeToken })).json()).toMatchObject({
+        code: 'INVALID_LINK_TOKEN',
+      });
+      const me = await app.inject({
+        url: '/users/me',
+        headers: bearer((await login(app, owner.email)).access_token),
+      });
+      expect(me.json()).toMatchObject({ email: owner.email, email_verified: false });
+    } finally {
+      await app.close();
+    }
+  });
+
   it('REQUIRE_VERIFIED_EMAIL: sign-up answers 202 either way, logins wait for verification', async () => {
     const app = await buildTestServer({ requireVerifiedEmail: true, registrationsPerHour: 1000 });
     try {
@@ -453,5 +486,69 @@ describe('account lifecycle through a real SMTP server', () => {
     expect((await login(app, owner.email, NEW_PASSWORD)).access_token).toEqual(expect.any(String));
     const notice = await sink.waitFor(before + 2);
     expect(notice.subject).toBe('Your password was changed');
+  });
+});
+
+describe('a forgot-password flood from one address cannot drop a victim’s reset mail', () => {
+  let sink: SmtpSink;
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+    // A small queue and a lax per-IP limit (an operator's choice, or a flood from a big NAT).
+    app = await buildTestServer({
+      smtpUrl: sink.url,
+      mailQueueMax: 4,
+      // The held delivery must not time out while the test fills the queue.
+      mailSendTimeoutMs: 60_000,
+      forgotPasswordPerIpPerHour: 1000,
+      accountMailsPerHour: 3,
+    });
+  });
+  afterAll(async () => {
+    await app.close();
+    await sink.close();
+  });
+
+  it('the flood fills the queue while the relay is slow; the victim’s mail still goes out', async () => {
+    const core = gatehouseCore(app.gatehouse);
+    const targets = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => createUser(app, { email: uniqueEmail(`target${i}`) })),
+    );
+    const victim = await createUser(app, { email: uniqueEmail('victim') });
+    const forgot = (email: string, remoteAddress: string) =>
+      app.inject({ method: 'POST', url: '/auth/forgot-password', remoteAddress, payload: { email } });
+    const resetRequested = async (userId: string, times = 1) =>
+      (await core.audit.list({ limit: 1, offset: 0, event: 'password_reset_requested', targetId: userId }))
+        .total >= times;
+    const until = async (check: () => Promise<boolean> | boolean) => {
+      while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    const release = sink.hold();
+    const before = sink.messages.length;
+    for (const target of targets) expect((await forgot(target.email, '203.0.113.66')).statusCode).toBe(202);
+    // Every flood request has made its link; the queue (4) is full, the rest were dropped.
+    for (const target of targets) await until(() => resetRequested(target.id));
+    expect(core.mailer.pending()).toBe(4);
+    expect((await forgot(victim.email, '198.51.100.23')).statusCode).toBe(202);
+    await until(() => resetRequested(victim.id));
+    // The victim's mail took the flooder's oldest waiting slot; the queue is no bigger.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(core.mailer.pending()).toBe(4);
+    // More flood after it cannot push it out.
+    for (const target of targets.slice(0, 3)) await forgot(target.email, '203.0.113.66');
+    for (const target of targets.slice(0, 3)) await until(() => resetRequested(target.id, 2));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(core.mailer.pending()).toBe(4);
+    release();
+    await core.lifecycle.idle();
+    const recipients = sink.messages
+      .slice(before)
+      .map((mail) => (mail.to && 'text' in mail.to ? mail.to.text : ''));
+    expect(recipients).toContain(victim.email);
+    expect(recipients).toHaveLength(4);
+    const mail = sink.messages
+      .slice(before)
+      .find((m) => m.to && 'text' in m.to && m.to.text === victim.email);
+    expect(mail?.subject).toBe('Reset your password');
   });
 });

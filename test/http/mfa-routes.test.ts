@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
@@ -263,6 +264,40 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
       payload: { code: recoveryCodes[1] },
     });
     expect(again.json().code).toBe('MFA_NOT_ENABLED');
+  });
+
+  it('mails the owner when a second factor is removed (turned off, or reset by an admin); not on a refused attempt', async () => {
+    const core = gatehouseCore(app.gatehouse);
+    const removals = async (email: string) => {
+      await core.lifecycle.idle();
+      const mail = await readOutbox(outboxDirectory(app.gatehouse.config.dataDir), 1000);
+      return mail.filter((m) => m.to === email && /second factor was removed/.test(m.subject));
+    };
+    const first = await enrolled();
+    await app.inject({
+      method: 'DELETE',
+      url: '/users/me/mfa/totp',
+      headers: bearer(first.token),
+      payload: { code: '000000' },
+    });
+    expect(await removals(first.user.email)).toHaveLength(0);
+    const off = await app.inject({
+      method: 'DELETE',
+      url: '/users/me/mfa/totp',
+      headers: bearer(first.token),
+      payload: { code: first.recoveryCodes[0] },
+    });
+    expect(off.statusCode).toBe(204);
+    const [notice] = await removals(first.user.email);
+    expect(notice?.text).toMatch(/If this was not you, reset your password/);
+
+    const second = await enrolled();
+    const audit = { actorId: second.user.id, targetId: second.user.id, ip: '127.0.0.1' };
+    expect(await core.mfa.reset(second.user.id, audit)).toBe(true);
+    expect(await removals(second.user.email)).toHaveLength(1);
+    // Nothing left to remove: no second notice.
+    expect(await core.mfa.reset(second.user.id, audit)).toBe(false);
+    expect(await removals(second.user.email)).toHaveLength(1);
   });
 
   it('limits wrong codes per session when turning the authenticator off', async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { loadMailTemplates } from '../../src/mail/mail-templates.js';
 import { createSmtpTransport, type MailMessage, type MailTransport } from '../../src/mail/mail-transport.js';
-import { createMailer } from '../../src/mail/mailer.js';
+import { createMailer, MAIL_MAX_QUEUED_PER_ADDRESS } from '../../src/mail/mailer.js';
 import { createOutboxTransport, readOutbox } from '../../src/mail/outbox.js';
 import { createTestClock } from '../../src/testing.js';
 import { type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
@@ -139,6 +139,72 @@ describe('the queue', () => {
     expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(true);
     expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(false);
     expect(warnings.join()).toMatch(/queue full/);
+    mailer.close();
+  });
+
+  it('holds at most MAIL_MAX_QUEUED_PER_ADDRESS messages for one address', () => {
+    const never: MailTransport = { kind: 'outbox', send: () => new Promise(() => {}), close() {} };
+    const { mailer, warnings } = mailerOver(never, { maxQueued: 100 });
+    const sent = Array.from({ length: MAIL_MAX_QUEUED_PER_ADDRESS + 2 }, (_, i) =>
+      // Case does not make a second address.
+      mailer.send('password_changed', i % 2 === 0 ? 'k@example.com' : 'K@Example.com', { when: 'x' }),
+    );
+    expect(sent.filter(Boolean)).toHaveLength(MAIL_MAX_QUEUED_PER_ADDRESS);
+    expect(mailer.send('password_changed', 'other@example.com', { when: 'x' })).toBe(true);
+    expect(warnings.join()).toMatch(/enough for this address/);
+    mailer.close();
+  });
+
+  it('when full, drops the oldest message of the flooding source, and the victim’s mail goes out', async () => {
+    const delivered: string[] = [];
+    const gates: (() => void)[] = [];
+    const gated: MailTransport = {
+      kind: 'outbox',
+      send: (message) =>
+        new Promise<void>((resolve) => {
+          gates.push(() => {
+            delivered.push(message.to);
+            resolve();
+          });
+        }),
+      close() {},
+    };
+    const { mailer, warnings } = mailerOver(gated, { maxQueued: 4 });
+    const flood = (i: number) =>
+      mailer.send(
+        'reset_password',
+        `target${i}@example.com`,
+        { link: 'L', minutes: '30' },
+        { source: 'ip:203.0.113.9' },
+      );
+    for (let i = 0; i < 4; i += 1) expect(flood(i)).toBe(true);
+    // The flooder cannot push out its own: its newest is dropped.
+    expect(flood(4)).toBe(false);
+    // The first message is in flight (undroppable); the victim's takes the flooder's oldest waiting slot.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(
+      mailer.send(
+        'reset_password',
+        'victim@example.com',
+        { link: 'V', minutes: '30' },
+        { source: 'ip:198.51.100.7' },
+      ),
+    ).toBe(true);
+    expect(mailer.pending()).toBe(4);
+    // …and a later flood message cannot push the victim's out.
+    expect(flood(5)).toBe(false);
+    while (delivered.length < 4) {
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const open of gates.splice(0)) open();
+    }
+    await mailer.idle();
+    expect(delivered).toEqual([
+      'target0@example.com',
+      'target2@example.com',
+      'target3@example.com',
+      'victim@example.com',
+    ]);
+    expect(warnings.join('\n')).toMatch(/oldest message of the source holding the most dropped/);
     mailer.close();
   });
 });

@@ -11,6 +11,11 @@ export interface SmtpSink {
   waitFor(count: number): Promise<ParsedMail>;
   /** Refuse the next `n` messages with a 451 (temporary failure). */
   failNext(n: number): void;
+  /**
+   * Holds every message's end-of-data answer until the returned release is called (a slow relay):
+   * the sender's queue backs up meanwhile. Release well within the sender's socket timeout.
+   */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
@@ -19,6 +24,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const messages: ParsedMail[] = [];
   const waiters: { count: number; resolve: (mail: ParsedMail) => void }[] = [];
   let failures = 0;
+  let held: Promise<void> | undefined;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -34,7 +40,8 @@ export async function startSmtpSink(): Promise<SmtpSink> {
         return;
       }
       simpleParser(stream)
-        .then((mail) => {
+        .then(async (mail) => {
+          await held;
           messages.push(mail);
           for (const waiter of waiters.filter((w) => w.count <= messages.length)) {
             waiters.splice(waiters.indexOf(waiter), 1);
@@ -57,6 +64,16 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     },
     failNext(n) {
       failures = n;
+    },
+    hold() {
+      let release = () => {};
+      held = new Promise<void>((resolve) => {
+        release = () => {
+          held = undefined;
+          resolve();
+        };
+      });
+      return release;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalRoomCode, joinHash, loginHash, parseRoute, roomHash } from '../../web/src/routes.js';
+import { loadMailTemplates } from '../../src/mail/mail-templates.js';
+import { createMailer } from '../../src/mail/mailer.js';
+import { createTestClock } from '../../src/testing.js';
+import {
+  adminHash,
+  canonicalRoomCode,
+  joinHash,
+  loginHash,
+  parseRoute,
+  roomHash,
+} from '../../web/src/routes.js';
 
 describe('parseRoute', () => {
   it.each([
@@ -16,6 +26,16 @@ describe('parseRoute', () => {
     ['#/rooms/ABCD2345/extra', { name: 'not-found' }],
     ['#/rooms/%E0%A4%A', { name: 'not-found' }],
     ['#main', { name: 'not-found' }],
+    ['#/forgot-password', { name: 'forgot-password' }],
+    ['#/reset-password?token=abc_-1', { name: 'reset-password', token: 'abc_-1' }],
+    ['#/reset-password', { name: 'reset-password', token: undefined }],
+    ['#/verify-email?token=', { name: 'verify-email', token: undefined }],
+    ['#/confirm-email?token=t', { name: 'confirm-email', token: 't' }],
+    ['#/account', { name: 'account' }],
+    ['#/admin', { name: 'admin', section: 'users' }],
+    ['#/admin/audit', { name: 'admin', section: 'audit' }],
+    ['#/admin/clothes', { name: 'admin', section: 'clothes' }],
+    ['#/admin/keys', { name: 'not-found' }],
   ])('%s', (hash, route) => {
     expect(parseRoute(hash)).toEqual(route);
   });
@@ -27,7 +47,25 @@ describe('parseRoute', () => {
     expect(parseRoute('#/login?next=%2Flogin')).toEqual({ name: 'login' });
   });
 
+  it('opens the page each mailed link points at, with its token', () => {
+    const mailer = createMailer({
+      transport: { kind: 'outbox', send: async () => {}, close() {} },
+      templates: loadMailTemplates(undefined),
+      publicUrl: 'https://auth.example.com/',
+      maxQueued: 1,
+      scheduler: createTestClock(),
+      warn() {},
+    });
+    for (const page of ['reset-password', 'verify-email', 'confirm-email'] as const) {
+      const link = new URL(mailer.link(page, 'Tok_en-123'));
+      expect(parseRoute(link.hash)).toEqual({ name: page, token: 'Tok_en-123' });
+    }
+    expect(parseRoute(new URL(mailer.link('forgot-password')).hash)).toEqual({ name: 'forgot-password' });
+    mailer.close();
+  });
+
   it('round-trips the hashes it builds', () => {
+    expect(parseRoute(adminHash('audit'))).toEqual({ name: 'admin', section: 'audit' });
     expect(parseRoute(roomHash('ABCD2345'))).toEqual({ name: 'room', code: 'ABCD2345' });
     expect(parseRoute(joinHash('ABCD2345'))).toEqual({ name: 'join', code: 'ABCD2345' });
   });

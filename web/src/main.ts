@@ -5,9 +5,13 @@
 import { siteNav } from './components/site-nav.js';
 import { h } from './dom.js';
 import { type PageContext, pageHeading, setTitle } from './page.js';
+import { renderAccount } from './page-account.js';
+import { renderAdmin } from './page-admin.js';
 import { renderLogin, renderSignup } from './page-auth.js';
+import { renderEmailLink } from './page-email-link.js';
 import { renderCreateRoom, renderHome } from './page-home.js';
 import { renderJoin } from './page-join.js';
+import { renderForgotPassword, renderResetPassword } from './page-password.js';
 import { renderRoom } from './page-room.js';
 import { problemMessage } from './problem.js';
 import { parseRoute } from './routes.js';
@@ -85,6 +89,22 @@ function render(): void {
       break;
     case 'room':
       renderRoom(ctx, route.code);
+      break;
+    case 'forgot-password':
+      renderForgotPassword(ctx);
+      break;
+    case 'reset-password':
+      renderResetPassword(ctx, route.token);
+      break;
+    case 'verify-email':
+    case 'confirm-email':
+      renderEmailLink(ctx, route.name, route.token);
+      break;
+    case 'account':
+      renderAccount(ctx, store);
+      break;
+    case 'admin':
+      renderAdmin(ctx, route.section);
       break;
     case 'not-found':
       setTitle('Not found');

@@ -4,15 +4,9 @@
 import { h } from './dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
 import { linkButton, noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
-import { toProblem } from './problem.js';
+import { PASSWORD_MIN_LENGTH, passwordTooShort } from './password-rule.js';
 import { loginHash } from './routes.js';
 import { loadCurrentUser, logIn, register } from './session.js';
-
-/**
- * Shortest password the server accepts by default (`PASSWORD_MIN_LENGTH`, after NFKC), checked here
- * only to answer sooner; the server's answer is what counts when an operator changes it.
- */
-const PASSWORD_MIN_LENGTH = 15;
 
 /** `#/login`. */
 export function renderLogin(ctx: PageContext, next: string | undefined): void {
@@ -54,7 +48,8 @@ export function renderLogin(ctx: PageContext, next: string | undefined): void {
     h(
       'p',
       { class: 'aside' },
-      'No account yet? ',
+      h('a', { href: '#/forgot-password', 'data-testid': 'forgot-link' }, 'Forgot your password?'),
+      ' No account yet? ',
       h('a', { href: '#/signup' }, 'Sign up'),
       '. Just playing? ',
       h('a', { href: '#/join' }, 'Join a room'),
@@ -141,12 +136,9 @@ export function renderSignup(ctx: PageContext): void {
     event.preventDefault();
     alert.clear();
     if (!checkRequired([email, password], alert)) return;
-    if ([...password.input.value].length < PASSWORD_MIN_LENGTH) {
-      const problem = toProblem(400, {
-        detail: `The password must be at least ${PASSWORD_MIN_LENGTH} characters long.`,
-        code: 'WEAK_PASSWORD',
-      });
-      showProblem(problem, fields, alert, { WEAK_PASSWORD: 'password' });
+    const short = passwordTooShort(password.input.value);
+    if (short !== undefined) {
+      showProblem(short, fields, alert, { WEAK_PASSWORD: 'password' });
       return;
     }
     setBusy(form, button, true, 'Creating account…');

@@ -9,6 +9,15 @@
  * | `#/rooms/new`      | create a room                             |
  * | `#/join[/CODE]`    | join a room (code pre-filled)             |
  * | `#/rooms/CODE`     | the room's lobby                          |
+ * | `#/forgot-password` | ask for a password reset link            |
+ * | `#/reset-password?token=…` | choose a new password (mailed link) |
+ * | `#/verify-email?token=…`   | confirm an address (mailed link)    |
+ * | `#/confirm-email?token=…`  | confirm an email change (mailed link) |
+ * | `#/account`        | your account: profile, password, email, sessions, deletion |
+ * | `#/admin[/users\|audit\|clothes]` | the admin console           |
+ *
+ * The mailed links' shapes are the server's (`Mailer.link` in `src/mail/mailer.ts`): the token
+ * rides in the fragment, which browsers never send to a server.
  */
 
 /** A parsed route. */
@@ -19,7 +28,30 @@ export type Route =
   | { name: 'create-room' }
   | { name: 'join'; code?: string }
   | { name: 'room'; code: string }
+  | { name: 'forgot-password' }
+  | { name: LinkPage; token: string | undefined }
+  | { name: 'account' }
+  | { name: 'admin'; section: AdminSection }
   | { name: 'not-found' };
+
+/** Pages that mailed links open, each reading a `token` from the hash's query. */
+export type LinkPage = 'reset-password' | 'verify-email' | 'confirm-email';
+
+const LINK_PAGES: ReadonlySet<string> = new Set<LinkPage>([
+  'reset-password',
+  'verify-email',
+  'confirm-email',
+]);
+
+/** The admin console's sections. */
+export const ADMIN_SECTIONS = ['users', 'audit', 'clothes'] as const;
+
+/** One of {@link ADMIN_SECTIONS}. */
+export type AdminSection = (typeof ADMIN_SECTIONS)[number];
+
+function isAdminSection(value: string): value is AdminSection {
+  return (ADMIN_SECTIONS as readonly string[]).includes(value);
+}
 
 /**
  * A room code as typed or pasted by a person, in the form the API and the room cookie's path use:
@@ -50,6 +82,16 @@ export function parseRoute(hash: string): Route {
     return next !== null && isSafeNext(next) ? { name: 'login', next } : { name: 'login' };
   }
   if (first === 'signup' && second === undefined) return { name: 'signup' };
+  if (first === 'forgot-password' && second === undefined) return { name: 'forgot-password' };
+  if (LINK_PAGES.has(first) && second === undefined) {
+    const token = query.get('token');
+    return { name: first as LinkPage, token: token === null || token === '' ? undefined : token };
+  }
+  if (first === 'account' && second === undefined) return { name: 'account' };
+  if (first === 'admin') {
+    if (second === undefined) return { name: 'admin', section: 'users' };
+    if (isAdminSection(second)) return { name: 'admin', section: second };
+  }
   if (first === 'join') {
     if (second === undefined) return { name: 'join' };
     const code = canonicalRoomCode(second);
@@ -71,6 +113,11 @@ export function roomHash(code: string): string {
 /** `#/join/CODE`, the link to share with players. */
 export function joinHash(code: string): string {
   return `#/join/${encodeURIComponent(code)}`;
+}
+
+/** `#/admin/SECTION`. */
+export function adminHash(section: AdminSection): string {
+  return `#/admin/${section}`;
 }
 
 /** `#/login`, returning to `next` (a route path such as `/rooms/new`) afterwards. */

@@ -7,6 +7,14 @@
  *
  * @module
  */
+
+export { ROLES, type Role, roleAtLeast } from '../../src/accounts/roles.js';
+export {
+  COLORS,
+  type Color,
+  SIZES,
+  type Size,
+} from '../../src/apps/clothes/core/clothing-attributes.js';
 export { DICE_LIMITS, parseNotation } from '../../src/apps/dicery/shared/dice-notation.js';
 export {
   PLAYER_NAME_MAX_LENGTH,

@@ -22,6 +22,8 @@ export interface User {
   full_name: string | null;
   role: string;
   is_active: boolean;
+  /** Whether the address was confirmed through a mailed link. */
+  email_verified: boolean;
   created_at: string;
 }
 

@@ -10,6 +10,7 @@ const user = {
   full_name: null,
   role: 'user',
   is_active: true,
+  email_verified: true,
   created_at: '2026-01-01T00:00:00.000Z',
 };
 
@@ -26,6 +27,10 @@ describe('siteNav', () => {
     store.user.value = user;
     expect(testIds(nav)).toEqual(['nav-join', 'nav-create-room', 'nav-user', 'logout-button']);
     expect(nav.querySelector('[data-testid="nav-user"]')?.textContent).toBe('hannah@example.com');
+    expect(nav.querySelector('[data-testid="nav-user"]')?.getAttribute('href')).toBe('#/account');
+    // Admins also get the console.
+    store.user.value = { ...user, role: 'admin' };
+    expect(testIds(nav)).toEqual(['nav-join', 'nav-create-room', 'nav-user', 'nav-admin', 'logout-button']);
   });
 
   it('keeps Log out usable when logging out failed', async () => {

@@ -1,9 +1,11 @@
 /**
- * The site navigation: join for everyone; log in and sign up for visitors; create a room, who is
- * signed in and Log out for users. Follows `store.user`.
+ * The site navigation: join for everyone; log in and sign up for visitors; create a room, the
+ * account page (named by who is signed in), the admin console for admins, and Log out for users.
+ * Follows `store.user`.
  */
 import { h, setChildren } from '../dom.js';
 import type { AppStore } from '../store.js';
+import { isAdmin } from '../user-roles.js';
 import { watch } from './watch.js';
 
 /** What the navigation asks of the shell. */
@@ -46,7 +48,8 @@ export function siteNav(
       nav,
       join,
       h('a', { href: '#/rooms/new', 'data-testid': 'nav-create-room' }, 'Create a room'),
-      h('span', { class: 'nav-user', 'data-testid': 'nav-user' }, user.email),
+      h('a', { href: '#/account', class: 'nav-user', 'data-testid': 'nav-user' }, user.email),
+      isAdmin(user) ? h('a', { href: '#/admin/users', 'data-testid': 'nav-admin' }, 'Admin') : null,
       logout,
     );
   });

@@ -1,0 +1,197 @@
+/**
+ * The account lifecycle in a real browser against a real listening server that mails through a
+ * real SMTP server (started here): forgot password → the mail → its link → a new password → log
+ * in; confirming and changing the address through the links mailed from the account page; the
+ * account page's sessions; and an admin disabling a user from the console, after which
+ * the user's session no longer works.
+ *
+ * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
+ */
+
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestServer } from '../../src/testing.js';
+import { createUser, PASSWORD, uniqueEmail } from '../support/accounts.js';
+import { launchChromium } from '../support/browser.js';
+import { type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
+
+const UI_TIMEOUT = 15_000;
+const NEW_PASSWORD = 'a completely new passphrase';
+
+let app: FastifyInstance | undefined;
+let browser: Browser | undefined;
+let sink: SmtpSink | undefined;
+let baseUrl = '';
+const contexts: BrowserContext[] = [];
+/** Uncaught exceptions and CSP violations, from every page: each one fails the test. */
+const pageFailures: string[] = [];
+
+/** A port nobody listens on right now, so PUBLIC_URL can name the server before it listens. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+beforeAll(async () => {
+  sink = await startSmtpSink();
+  const port = await freePort();
+  baseUrl = `http://127.0.0.1:${port}`;
+  // Mailed links are built from PUBLIC_URL only: this server's address.
+  app = await buildTestServer({ smtpUrl: sink.url, mailFrom: 'gh@example.com', publicUrl: baseUrl });
+  await app.listen({ port, host: '127.0.0.1' });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await Promise.allSettled(contexts.map((context) => context.close()));
+  await browser?.close();
+  await app?.close();
+  await sink?.close();
+});
+
+/** A page in a fresh browser context (its own cookies: another person). */
+async function openPerson(path: string): Promise<Page> {
+  if (browser === undefined) throw new Error('browser not started');
+  const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.setDefaultTimeout(UI_TIMEOUT);
+  page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+      pageFailures.push(`CSP: ${message.text()}`);
+    }
+  });
+  await page.goto(`${baseUrl}/${path}`);
+  return page;
+}
+
+async function logIn(page: Page, email: string, password: string): Promise<void> {
+  await page.goto(`${baseUrl}/#/login`);
+  await page.getByTestId('email-input').fill(email);
+  await page.getByTestId('password-input').fill(password);
+  await page.getByTestId('login-button').click();
+  await expect.poll(() => page.getByTestId('nav-user').textContent(), { timeout: UI_TIMEOUT }).toBe(email);
+}
+
+/** The first link to this server in a mail's text. */
+function firstLink(text: string | undefined): string {
+  const match = /https?:\/\/\S+/.exec(text ?? '');
+  if (match === null) throw new Error(`no link in: ${text}`);
+  return match[0];
+}
+
+describe('account lifecycle in a browser', () => {
+  it('forgot password → mail → reset → log in with the new password', async () => {
+    if (sink === undefined) throw new Error('no SMTP sink');
+    const owner = await createUser(app as FastifyInstance, { email: uniqueEmail('browser-reset') });
+    const page = await openPerson('#/login');
+    await page.getByTestId('forgot-link').click();
+    await page.getByTestId('forgot-email-input').fill(owner.email);
+    const before = sink.messages.length;
+    await page.getByTestId('forgot-button').click();
+    await expect
+      .poll(() => page.getByTestId('forgot-sent').textContent(), { timeout: UI_TIMEOUT })
+      .toContain(owner.email);
+
+    const mail = await sink.waitFor(before + 1);
+    expect(mail.subject).toBe('Reset your password');
+    const link = firstLink(mail.text);
+    expect(link.startsWith(`${baseUrl}/#/reset-password?token=`)).toBe(true);
+    await page.goto(link);
+    await page.getByTestId('new-password-input').fill(NEW_PASSWORD);
+    await page.getByTestId('reset-button').click();
+    await expect
+      .poll(() => page.getByTestId('notice').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/password was changed/);
+
+    // The link worked once: opening it again is refused.
+    await page.goto(link);
+    await page.getByTestId('new-password-input').fill('yet another new passphrase');
+    await page.getByTestId('reset-button').click();
+    await expect
+      .poll(() => page.getByTestId('form-error').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/invalid, used or expired/);
+
+    await logIn(page, owner.email, NEW_PASSWORD);
+    expect(pageFailures).toEqual([]);
+  });
+
+  it('confirms the address and changes it through mailed links opened from the account page', async () => {
+    if (sink === undefined) throw new Error('no SMTP sink');
+    const user = await createUser(app as FastifyInstance, { email: uniqueEmail('browser-links') });
+    const page = await openPerson('#/login');
+    await logIn(page, user.email, PASSWORD);
+    await page.getByTestId('nav-user').click();
+    await expect.poll(() => page.getByTestId('email-verified').textContent()).toBe('not confirmed');
+    let before = sink.messages.length;
+    await page.getByTestId('send-verification').click();
+    const verifyMail = await sink.waitFor(before + 1);
+    expect(verifyMail.subject).toBe('Confirm your email address');
+    await page.goto(firstLink(verifyMail.text));
+    await page.getByTestId('confirm-link-button').click();
+    await expect
+      .poll(() => page.getByTestId('notice').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/confirmed/);
+    await expect.poll(() => page.getByTestId('email-verified').textContent()).toBe('confirmed');
+
+    const newEmail = uniqueEmail('browser-moved');
+    before = sink.messages.length;
+    await page.getByTestId('new-email-input').fill(newEmail);
+    await page.getByTestId('email-current-password-input').fill(PASSWORD);
+    await page.getByTestId('change-email-button').click();
+    await expect
+      .poll(() => page.getByTestId('email-status').textContent(), { timeout: UI_TIMEOUT })
+      .toContain(newEmail);
+    await sink.waitFor(before + 2);
+    const mails = sink.messages.slice(before);
+    const toOf = (mail: (typeof mails)[number]) => (mail.to && 'text' in mail.to ? mail.to.text : '');
+    const confirm = mails.find((mail) => toOf(mail) === newEmail);
+    expect(mails.find((mail) => toOf(mail) === user.email)?.subject).toBe(
+      'Your email address is about to change',
+    );
+    await page.goto(firstLink(confirm?.text));
+    await page.getByTestId('confirm-link-button').click();
+    await expect
+      .poll(() => page.getByTestId('nav-user').textContent(), { timeout: UI_TIMEOUT })
+      .toBe(newEmail);
+    expect(pageFailures).toEqual([]);
+  });
+
+  it('an admin disables a user from the console, and the user’s session stops working', async () => {
+    const admin = await createUser(app as FastifyInstance, {
+      email: uniqueEmail('browser-admin'),
+      role: 'admin',
+    });
+    const user = await createUser(app as FastifyInstance, { email: uniqueEmail('browser-user') });
+
+    const userPage = await openPerson('#/login');
+    await logIn(userPage, user.email, PASSWORD);
+    await userPage.goto(`${baseUrl}/#/account`);
+    await userPage.getByTestId('session-current').waitFor();
+    expect(await userPage.evaluate(() => fetch('/users/me').then((response) => response.status))).toBe(200);
+
+    const adminPage = await openPerson('#/login');
+    await logIn(adminPage, admin.email, PASSWORD);
+    await adminPage.getByTestId('nav-admin').click();
+    await adminPage.getByTestId('user-search-input').fill(user.email);
+    await adminPage.getByTestId('user-search-button').click();
+    const row = adminPage.locator(`[data-testid="user-row"][data-email="${user.email}"]`);
+    await row.getByTestId('user-toggle-active').click();
+    await expect
+      .poll(() => row.getByTestId('user-state').textContent(), { timeout: UI_TIMEOUT })
+      .toBe('disabled');
+
+    // The user's very next request is refused, and the page shows them signed out.
+    expect(await userPage.evaluate(() => fetch('/users/me').then((response) => response.status))).toBe(401);
+    await userPage.reload();
+    await userPage.getByTestId('nav-login').waitFor();
+    expect(pageFailures).toEqual([]);
+  });
+});

@@ -1,0 +1,76 @@
+/** Account page: change the password (the current one required; other sessions end). */
+import { h } from '../dom.js';
+import { buildAlert, buildField, checkRequired, setBusy, showProblem } from '../forms.js';
+import { PASSWORD_MIN_LENGTH, passwordTooShort } from '../password-rule.js';
+import type { AccountActions, AccountSectionContext } from './account-section.js';
+import { say, sectionFrame, statusLine } from './account-section.js';
+
+/** The change-password section. */
+export function accountPassword(
+  ctx: AccountSectionContext<Pick<AccountActions, 'updateProfile'>>,
+): HTMLElement {
+  const { store, actions, until } = ctx;
+  const current = buildField({
+    name: 'current_password',
+    label: 'Current password',
+    type: 'password',
+    autocomplete: 'current-password',
+    required: true,
+    testId: 'current-password-input',
+  });
+  const next = buildField({
+    name: 'password',
+    label: 'New password',
+    type: 'password',
+    autocomplete: 'new-password',
+    required: true,
+    minLength: PASSWORD_MIN_LENGTH,
+    hint: `At least ${PASSWORD_MIN_LENGTH} characters, and not a commonly used password.`,
+    testId: 'change-password-input',
+  });
+  const fields = [current, next];
+  const alert = buildAlert('password-error');
+  const status = statusLine('password-status');
+  const button = h(
+    'button',
+    { type: 'submit', class: 'button button--primary', 'data-testid': 'change-password-button' },
+    'Change password',
+  );
+  const form = h(
+    'form',
+    { novalidate: true, 'data-testid': 'password-form' },
+    alert.element,
+    current.element,
+    next.element,
+    button,
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    alert.clear();
+    status.hidden = true;
+    if (!checkRequired(fields, alert)) return;
+    const short = passwordTooShort(next.input.value);
+    if (short !== undefined) {
+      showProblem(short, fields, alert, { WEAK_PASSWORD: 'password' });
+      return;
+    }
+    setBusy(form, button, true, 'Changing…');
+    void actions
+      .updateProfile({ current_password: current.input.value, password: next.input.value })
+      .then((result) => {
+        if (until.aborted) return;
+        setBusy(form, button, false, '');
+        if (!result.ok) {
+          showProblem(result.problem, fields, alert, {
+            WEAK_PASSWORD: 'password',
+            INVALID_CREDENTIALS: 'current_password',
+          });
+          return;
+        }
+        form.reset();
+        store.user.value = result.data;
+        say(status, 'Your password was changed. Your other sessions have ended.');
+      });
+  });
+  return sectionFrame('account-password', 'Password', status, form);
+}
