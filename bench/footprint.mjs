@@ -18,8 +18,20 @@ delete env.DATABASE_URL;
 delete env.REDIS_URL;
 delete env.METRICS_PORT;
 const cpu = process.env.BENCH_SERVER_CPU;
-// The same command as `npm start` (package.json), pinned like the other servers when taskset is there.
-const node = [process.execPath, '--max-semi-space-size=4', 'dist/src/cli.js', 'serve'];
+// The same command as `npm start` (read from package.json, so the two never drift apart), pinned
+// like the other servers when taskset is there. BENCH_FOOTPRINT_NODE_FLAGS replaces its Node flags
+// (e.g. "--max-semi-space-size=4") to compare settings.
+const start = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(/\s+/);
+if (start[0] !== 'node') throw new Error(`npm start does not run node: ${start.join(' ')}`);
+const flags = process.env.BENCH_FOOTPRINT_NODE_FLAGS;
+const script = start.slice(1).filter((arg) => !arg.startsWith('--'));
+const node = [
+  process.execPath,
+  ...(flags === undefined
+    ? start.slice(1).filter((arg) => arg.startsWith('--'))
+    : flags.split(/\s+/).filter(Boolean)),
+  ...script,
+];
 const child = spawn(
   cpu === undefined ? node[0] : 'taskset',
   cpu === undefined ? node.slice(1) : ['-c', cpu, ...node],
@@ -67,7 +79,7 @@ try {
   if (result.non2xx > 0) throw new Error(`${result.non2xx} failed responses`);
   await sleep(1_000);
   process.stdout.write(
-    `${JSON.stringify({ idle_rss_mib: idle, after_login_rss_mib: afterLogin, [`rss_after_${REQUESTS}_requests_mib`]: rssMiB(), targets: { idle: 90, loaded: 110 } })}\n`,
+    `${JSON.stringify({ command: node.slice(1).join(' '), idle_rss_mib: idle, after_login_rss_mib: afterLogin, [`rss_after_${REQUESTS}_requests_mib`]: rssMiB(), targets: { idle: 90, loaded: 110 } })}\n`,
   );
 } finally {
   child.kill('SIGTERM');

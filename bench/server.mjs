@@ -26,6 +26,15 @@ const logging =
 const app = await buildServer(config, { ...logging, webUi: false });
 const password = 'correct horse battery';
 const user = await app.gatehouse.users.register({ email: 'bench@example.com', password });
+// Accounts for the login flood (BENCH_LOGIN_ACCOUNTS, 0 by default): the login path is measured
+// with production's limits, and one account would hit LOGIN_MAX_SUCCESSES_PER_ACCOUNT (60 per
+// 15 min) within a second; rotating over N accounts allows N x 60 logins per window.
+const loginAccounts = Number(process.env.BENCH_LOGIN_ACCOUNTS ?? 0);
+const loginEmails = [];
+for (let i = 0; i < loginAccounts; i += 1) {
+  const account = await app.gatehouse.users.register({ email: `login-${i}@example.com`, password });
+  loginEmails.push(account.email);
+}
 
 // The twin: the same handler (synchronous, like /users/me's) and response schema, minus the guard.
 app.get('/bench/users/me-unguarded', { schema: { response: { 200: { $ref: 'PublicUser#' } } } }, () =>
@@ -57,6 +66,6 @@ const sessionCookie = loginResponse.headers
   .find((c) => c.includes('gatehouse_session='));
 
 process.stdout.write(
-  `${JSON.stringify({ url, token, cookie: sessionCookie, email: user.email, password, hashConcurrency: config.passwordHashConcurrency })}\n`,
+  `${JSON.stringify({ url, token, cookie: sessionCookie, email: user.email, password, loginEmails, loginMaxSuccessesPerAccount: config.loginMaxSuccessesPerAccount, hashConcurrency: config.passwordHashConcurrency })}\n`,
 );
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));

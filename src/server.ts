@@ -1,4 +1,3 @@
-import cors from '@fastify/cors';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -11,6 +10,7 @@ import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { gatehouseCore } from './gatehouse-core.js';
 import { createCookiePolicy } from './http/cookies.js';
+import { installCors } from './http/cors.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
 import { installMetrics } from './http/metrics.js';
@@ -61,6 +61,11 @@ declare module 'fastify' {
 }
 
 export { REDACTED_LOG_PATHS } from './http/log-options.js';
+
+/** Methods a cross-origin caller may use (preflight `Access-Control-Allow-Methods`). */
+const CORS_METHODS = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'];
+/** Request headers a cross-origin caller may send (preflight `Access-Control-Allow-Headers`). */
+const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-CSRF-Token', 'Last-Event-ID'];
 
 /**
  * Builds the reference server: security headers, CORS, OpenAPI and `/docs`, and the Gatehouse
@@ -126,14 +131,12 @@ export async function buildServer(
       metricsUrl = metrics.url;
     }
     app.decorate('metricsUrl', metricsUrl);
-    const allowed = new Set(config.corsOrigins);
-    await app.register(cors, {
+    installCors(app, {
       // Exact string match only: no wildcards, suffixes or "null" (CORS_ORIGINS is an allowlist).
-      origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
-      credentials: true,
-      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Authorization', 'Content-Type', 'X-CSRF-Token', 'Last-Event-ID'],
-      maxAge: 600,
+      origins: config.corsOrigins,
+      methods: CORS_METHODS,
+      allowedHeaders: CORS_ALLOWED_HEADERS,
+      maxAgeSeconds: 600,
     });
     // Strict bodies, unknown fields rejected by name (see http/validation.ts) for every route here.
     installValidation(app);

@@ -1,6 +1,8 @@
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
-import { Value } from 'typebox/value';
+// Check from typebox/schema, not Value from typebox/value: the same check (Value.Check calls it)
+// without loading Value's converters, codecs and generators at start-up (≈ 1 MiB of heap, issue 10).
+import { Check } from 'typebox/schema';
 import { gatehouseConfigSchema } from './config-schema.js';
 import { SETTING } from './setting.js';
 
@@ -31,7 +33,7 @@ function collectDefaults(): Static<typeof defaultsSchema> {
     if (fallback !== undefined) defaults[property] = fallback.value;
   }
   // Checked at load: a default outside its own bounds is a bug in the schema, not in the caller.
-  if (!Value.Check(defaultsSchema, defaults)) {
+  if (!Check(defaultsSchema, defaults)) {
     throw new Error(`gatehouseConfigSchema: defaults do not pass the schema: ${JSON.stringify(defaults)}`);
   }
   return defaults;

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { Type } from 'typebox';
-import { Value } from 'typebox/value';
+import { Check } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
 import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
 import { type EnvSyntax, SETTING } from './setting.js';
@@ -97,7 +97,7 @@ export function loadConfig(env: Env): EnvConfig {
       continue;
     }
     const value = parseEnvValue(raw, info.syntax);
-    if (value !== undefined && Value.Check(schema, value)) {
+    if (value !== undefined && Check(schema, value)) {
       values[property] = value;
       continue;
     }
@@ -122,7 +122,7 @@ export function loadConfig(env: Env): EnvConfig {
   if (unset.has('publicUrl')) values.publicUrl = `http://127.0.0.1:${String(values.port)}`;
   if (unset.has('issuer')) values.issuer = values.publicUrl;
 
-  if (!Value.Check(envConfigSchema, values)) {
+  if (!Check(envConfigSchema, values)) {
     // Every value is a checked one or a default; reaching this is a bug in the schema.
     throw new Error('gatehouseConfigSchema: environment settings do not pass the schema');
   }

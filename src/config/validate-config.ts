@@ -1,5 +1,5 @@
 import type { TSchema } from 'typebox';
-import { Value } from 'typebox/value';
+import { Check, Errors } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
 import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
 import { SETTING, type SettingInfo } from './setting.js';
@@ -57,7 +57,7 @@ export function findConfigProblems(config: unknown): string[] {
   const problems: string[] = [];
   for (const [property, schema] of properties) {
     const value = given.get(property);
-    if (Value.Check(schema, value)) continue;
+    if (Check(schema, value)) continue;
     const info = schema[SETTING];
     problems.push(
       `${property}: got ${describeValue(value, info)}; expected ${info.accepts.code} (env ${info.env})` +
@@ -68,7 +68,7 @@ export function findConfigProblems(config: unknown): string[] {
     if (!properties.has(property)) problems.push(`${property}: not a Gatehouse setting`);
   }
   // The rules between settings only mean something once each setting is valid alone.
-  if (problems.length === 0 && Value.Check(gatehouseConfigSchema, config)) {
+  if (problems.length === 0 && Check(gatehouseConfigSchema, config)) {
     problems.push(...findCrossSettingProblems(config, (property) => property));
   }
   return problems;
@@ -90,11 +90,12 @@ export function assertValidConfig(config: unknown): asserts config is GatehouseC
  */
 export function describeStructureErrors(schema: TSchema, value: unknown, info: SettingInfo): string {
   if (info.syntax !== 'json') return '';
-  const errors = Value.Errors(schema, value)
+  const [, errors] = Errors(schema, value);
+  const shown = errors
     .filter((error) => error.keyword !== 'boolean')
     .slice(0, 3)
     .map((error) => `at ${error.instancePath === '' ? '/' : error.instancePath}: ${error.message}`);
-  return errors.length === 0 ? '' : ` (${errors.join('; ')})`;
+  return shown.length === 0 ? '' : ` (${shown.join('; ')})`;
 }
 
 /** The value as a message shows it; a sensitive one by its kind only. */

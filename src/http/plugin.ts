@@ -2,7 +2,7 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Value } from 'typebox/value';
+import { Check } from 'typebox/schema';
 import { gatehouseConfigSchema } from '../config/config.js';
 import { SETTING } from '../config/setting.js';
 import { describeStructureErrors } from '../config/validate-config.js';
@@ -118,14 +118,14 @@ function externalTokensFor(
   if (issuers === undefined) return gatehouse.externalTokens;
   const schema = gatehouseConfigSchema.properties.externalIssuers;
   const problems: string[] = [];
-  if (!Value.Check(schema, issuers)) {
+  if (!Check(schema, issuers)) {
     problems.push(
       `externalIssuers: expected ${schema[SETTING].accepts.code}${describeStructureErrors(schema, issuers, schema[SETTING])}`,
     );
   } else if (issuers.some((entry) => entry.issuer === gatehouse.config.issuer)) {
     problems.push("externalIssuers: must not list issuer (Gatehouse's own tokens)");
   }
-  if (problems.length > 0 || !Value.Check(schema, issuers)) throw new ConfigError(problems);
+  if (problems.length > 0 || !Check(schema, issuers)) throw new ConfigError(problems);
   return createExternalTokenVerifier({
     issuers,
     timeoutMs: gatehouse.config.externalIssuerTimeoutMs,

@@ -69,13 +69,19 @@ export function computeSecurityHeaders(options: HelmetOptions): SecurityHeader[]
 
 /**
  * Sets the precomputed security headers on every response of `app` (and of the contexts it
- * encapsulates). They go on the raw response, like helmet's, so hijacked replies (SSE) keep them.
+ * encapsulates). They go on Fastify's reply headers (names lower-cased, as Fastify stores every
+ * header; HTTP field names are case-insensitive, RFC 9110 §5.1), not on the raw response: Node then
+ * validates and writes them in the one `writeHead` pass with the rest, instead of one `setHeader`
+ * call each (issue 10: 12 `setHeader` calls were ≈ 5 % of `GET /users/me`'s profile). Error
+ * replies keep them (Fastify keeps reply headers), and so do hijacked replies that copy
+ * `reply.getHeaders()` (the Dicery event stream).
  */
 export function installSecurityHeaders(app: FastifyInstance, hsts: boolean): void {
-  const headers = computeSecurityHeaders(securityHeaderOptions(hsts));
+  const headers = computeSecurityHeaders(securityHeaderOptions(hsts)).map(
+    ([name, value]): SecurityHeader => [name.toLowerCase(), value],
+  );
   app.addHook('onRequest', (_request, reply, done) => {
-    const raw = reply.raw;
-    for (const [name, value] of headers) raw.setHeader(name, value);
+    for (const [name, value] of headers) reply.header(name, value);
     done();
   });
 }

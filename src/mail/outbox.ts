@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type } from 'typebox';
-import { Value } from 'typebox/value';
+import { Check } from 'typebox/schema';
 import type { MailMessage, MailTransport } from './mail-transport.js';
 
 /** Most messages the outbox keeps; writing one more deletes the oldest (see {@link createOutboxTransport}). */
@@ -101,7 +101,7 @@ export async function readOutbox(dir: string, limit: number): Promise<OutboxMess
   for (const name of newest) {
     try {
       const parsed: unknown = JSON.parse(await readFile(join(dir, name), 'utf8'));
-      if (Value.Check(OutboxMessageSchema, parsed)) messages.push(parsed);
+      if (Check(OutboxMessageSchema, parsed)) messages.push(parsed);
     } catch {
       // Deleted meanwhile (the bound) or not ours: skip it.
     }

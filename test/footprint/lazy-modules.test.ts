@@ -13,8 +13,17 @@ const DIST = join(import.meta.dirname, '..', '..', 'dist', 'src');
  * better-sqlite3 (imported that way) shows in the same answer.
  */
 const CHILD = `
-import { createRequire } from 'node:module';
+import { createRequire, register } from 'node:module';
 import { join } from 'node:path';
+import { MessageChannel } from 'node:worker_threads';
+// ESM imports never reach require.cache: a resolve hook reports every URL the process resolves.
+const { port1, port2 } = new MessageChannel();
+const resolved = new Set();
+port1.on('message', (url) => resolved.add(url));
+port1.unref();
+const HOOK = 'let port; export function initialize(data) { port = data.port; } ' +
+  'export async function resolve(specifier, context, next) { const r = await next(specifier, context); port.postMessage(r.url); return r; }';
+register('data:text/javascript,' + encodeURIComponent(HOOK), import.meta.url, { data: { port: port2 }, transferList: [port2] });
 const { buildServer } = await import(${JSON.stringify(join(DIST, 'server.js'))});
 const { testConfig } = await import(${JSON.stringify(join(DIST, 'testing.js'))});
 const config = testConfig();
@@ -30,16 +39,19 @@ const packages = () => [
   ),
 ];
 const before = packages();
+// Hook messages arrive asynchronously: let them all in before reading the set.
+await new Promise((resolve) => setTimeout(resolve, 200));
+const esm = [...resolved].filter((url) => url.includes('/node_modules/')).map((url) => url.replace(/^.*\\/node_modules\\//, ''));
 // First use: the documentation and the web UI load their modules now, and answer.
 const answers = {};
 for (const url of ['/openapi.json', '/docs/', '/']) answers[url] = (await app.inject({ method: 'GET', url })).statusCode;
 const after = packages();
 await app.close();
-process.stdout.write(JSON.stringify({ before, after, answers }));
+process.stdout.write(JSON.stringify({ before, after, answers, esm }));
 `;
 
 describe('optional modules', () => {
-  it('a server on SQLite without Redis never loads pg, ioredis, prom-client, argon2, Swagger or static serving', async () => {
+  it('a server on SQLite without Redis never loads pg, ioredis, prom-client, argon2, nodemailer, Swagger or static serving', async () => {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', CHILD], {
       env: { PATH: process.env.PATH ?? '' },
     });
@@ -47,16 +59,25 @@ describe('optional modules', () => {
       before: loaded,
       after,
       answers,
+      esm,
     } = JSON.parse(stdout) as {
       before: string[];
       after: string[];
       answers: Record<string, number>;
+      esm: string[];
     };
     // The control: the cache does see CommonJS packages that the server does use.
     expect(loaded).toContain('better-sqlite3');
     expect(loaded).not.toContain('pg');
     expect(loaded).not.toContain('pg-pool');
     expect(loaded).not.toContain('ioredis');
+    // ESM packages (paths under node_modules): the hook sees the ones the server does use...
+    expect(esm.some((path) => path.startsWith('kysely/'))).toBe(true);
+    expect(esm.some((path) => path.startsWith('typebox/build/schema/'))).toBe(true);
+    // ...but no mail was sent, so no nodemailer (≈ 3.5 MiB RSS), and configuration checks use
+    // typebox/schema's Check, not typebox/value (its converters, codecs and generators).
+    expect(esm.filter((path) => path.startsWith('nodemailer/'))).toEqual([]);
+    expect(esm.filter((path) => path.startsWith('typebox/build/value/'))).toEqual([]);
     // Nothing was hashed yet.
     expect(loaded).not.toContain('@node-rs/argon2');
     // Metrics are off by default.

@@ -1,0 +1,140 @@
+import fastifyCors from '@fastify/cors';
+import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installCors } from '../../src/http/cors.js';
+import { buildTestServer } from '../../src/testing.js';
+
+const ALLOWED = 'https://app.example.com';
+const OPTIONS = {
+  origins: [ALLOWED, 'https://admin.example.com'],
+  methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+  allowedHeaders: ['Authorization', 'Content-Type', 'X-CSRF-Token', 'Last-Event-ID'],
+  maxAgeSeconds: 600,
+};
+
+/** Status, every header but `date` (in order) and body: what a client can observe. */
+function observed(response: LightMyRequestResponse) {
+  return {
+    status: response.statusCode,
+    headers: Object.entries(response.headers).filter(([name]) => name !== 'date'),
+    body: response.body,
+  };
+}
+
+/** A bare app with `GET /x` and `GET /v` (which sets its own Vary) behind the given CORS installer. */
+async function appWith(install: (app: FastifyInstance) => Promise<void> | void): Promise<FastifyInstance> {
+  const app = Fastify();
+  await install(app);
+  app.get('/x', async () => ({ ok: true }));
+  app.get('/v', async (_request, reply) => reply.header('vary', 'Accept').send({ ok: true }));
+  app.post('/x', async () => ({ posted: true }));
+  await app.ready();
+  return app;
+}
+
+const preflight = (origin: string | undefined, url = '/x', method: string | undefined = 'PATCH') => ({
+  method: 'OPTIONS' as const,
+  url,
+  headers: {
+    ...(origin === undefined ? {} : { origin }),
+    ...(method === undefined ? {} : { 'access-control-request-method': method }),
+  },
+});
+
+const CASES: [string, InjectOptions][] = [
+  ['GET without Origin', { method: 'GET', url: '/x' }],
+  ['GET from the allowed origin', { method: 'GET', url: '/x', headers: { origin: ALLOWED } }],
+  [
+    'GET from the second allowed origin',
+    { method: 'GET', url: '/x', headers: { origin: 'https://admin.example.com' } },
+  ],
+  ['POST from the allowed origin', { method: 'POST', url: '/x', headers: { origin: ALLOWED } }],
+  ['GET of a route with its own Vary', { method: 'GET', url: '/v', headers: { origin: ALLOWED } }],
+  ['GET of an unknown route', { method: 'GET', url: '/nowhere', headers: { origin: ALLOWED } }],
+  ...[
+    'https://evil.example',
+    'null',
+    'https://app.example.com.evil.example',
+    'http://app.example.com',
+    'https://APP.example.com',
+    '',
+  ].map((origin): [string, InjectOptions] => [
+    `GET from ${JSON.stringify(origin)}`,
+    { method: 'GET', url: '/x', headers: { origin } },
+  ]),
+  ['preflight from the allowed origin', preflight(ALLOWED)],
+  ['preflight for an unknown route', preflight(ALLOWED, '/nowhere')],
+  ['preflight without Access-Control-Request-Method', preflight(ALLOWED, '/x', undefined)],
+  ['preflight from another origin', preflight('https://evil.example')],
+  ['preflight from "null"', preflight('null')],
+  ['OPTIONS without Origin', preflight(undefined)],
+  ['OPTIONS without Origin or method', preflight(undefined, '/x', undefined)],
+];
+
+describe('CORS (installCors)', () => {
+  let ours: FastifyInstance;
+  let library: FastifyInstance;
+  beforeAll(async () => {
+    ours = await appWith((app) => installCors(app, OPTIONS));
+    // @fastify/cors with the options the server passed it before installCors replaced it.
+    library = await appWith(async (app) => {
+      const allowed = new Set(OPTIONS.origins);
+      await app.register(fastifyCors, {
+        origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
+        credentials: true,
+        methods: OPTIONS.methods,
+        allowedHeaders: OPTIONS.allowedHeaders,
+        maxAge: OPTIONS.maxAgeSeconds,
+      });
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([ours.close(), library.close()]);
+  });
+
+  it.each(CASES)('answers %s byte for byte as @fastify/cors did', async (_name, request) => {
+    expect(observed(await ours.inject(request))).toEqual(observed(await library.inject(request)));
+  });
+
+  it('echoes only an allowed origin, with credentials, and answers its preflight with 204', async () => {
+    const simple = await ours.inject({ method: 'GET', url: '/x', headers: { origin: ALLOWED } });
+    expect(simple.headers['access-control-allow-origin']).toBe(ALLOWED);
+    expect(simple.headers['access-control-allow-credentials']).toBe('true');
+    expect(simple.headers.vary).toBe('Origin');
+    const answer = await ours.inject(preflight(ALLOWED));
+    expect(answer.statusCode).toBe(204);
+    expect(answer.headers['access-control-allow-methods']).toBe('GET, HEAD, POST, PATCH, DELETE');
+    expect(answer.headers['access-control-max-age']).toBe('600');
+    const refused = await ours.inject(preflight('https://evil.example'));
+    expect(refused.statusCode).toBe(404);
+    expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('is what the reference server sends: preflights answered before the guard, problem+json 404 otherwise', async () => {
+    const server = await buildTestServer({ corsOrigins: [ALLOWED] }, { webUi: false });
+    try {
+      const answer = await server.inject(preflight(ALLOWED, '/users/me'));
+      expect(answer.statusCode).toBe(204);
+      expect(answer.headers['access-control-allow-origin']).toBe(ALLOWED);
+      expect(answer.headers['access-control-allow-headers']).toBe(
+        'Authorization, Content-Type, X-CSRF-Token, Last-Event-ID',
+      );
+      // The security headers are there too (both hooks run on every answer).
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
+      const refused = await server.inject(preflight('https://evil.example', '/users/me'));
+      expect(refused.statusCode).toBe(404);
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+      const anonymous = await server.inject({
+        method: 'GET',
+        url: '/users/me',
+        headers: { origin: ALLOWED },
+      });
+      expect(anonymous.statusCode).toBe(401);
+      expect(anonymous.headers['access-control-allow-origin']).toBe(ALLOWED);
+      expect(anonymous.headers.vary).toMatch(/Origin/);
+    } finally {
+      await server.close();
+    }
+  });
+});
