@@ -511,7 +511,13 @@ async function withClients(
   const { config } = settings();
   const { createGatehouseCore } = await import('./gatehouse.js');
   const { clientView } = await import('./oauth/client-view.js');
-  const gatehouse = await createGatehouseCore(config).catch(async (error: unknown) => {
+  // A client may list the reference apps' scopes (`clothes:read`, `rooms:host`) as the server offers them.
+  const [{ clothesScopes }, { diceryScopes }] = await Promise.all([
+    import('./apps/clothes/scopes.js'),
+    import('./apps/dicery/scopes.js'),
+  ]);
+  const scopes = { ...clothesScopes, ...diceryScopes };
+  const gatehouse = await createGatehouseCore(config, { scopes }).catch(async (error: unknown) => {
     throw await databaseFailure(config, error);
   });
   try {

@@ -17,6 +17,7 @@ import type { AccountLifecycle } from './accounts/account-lifecycle.js';
 import type { AccountService } from './accounts/account-service.js';
 import type { CounterStore } from './accounts/counter-store.js';
 import type { LoginThrottle } from './accounts/login-throttle.js';
+import type { ScopePolicy } from './accounts/scopes.js';
 import type { SelfService } from './accounts/self-service.js';
 import type { UserAdminService } from './accounts/user-admin-service.js';
 import type { UserCache } from './accounts/user-cache.js';
@@ -28,6 +29,7 @@ import type { RedisState, RedisStats } from './events/redis-connections.js';
 import type { Gatehouse } from './gatehouse.js';
 import type { Mailer } from './mail/mailer.js';
 import type { MfaService } from './mfa/mfa-service.js';
+import type { AuthorizationServer } from './oauth/authorization-server.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
 import type { ExternalTokenVerifier } from './resource-server/external-token-verifier.js';
@@ -47,6 +49,8 @@ import type { Keyring } from './tokens/keyring.js';
  * routes, the metrics, the readiness probe and the CLI use. Internal: apps get {@link Gatehouse}.
  */
 export interface GatehouseCore {
+  /** The server's OAuth scopes: the core's and those its apps registered (`createGatehouse`'s `scopes`). */
+  readonly scopes: ScopePolicy;
   /** The settings, secrets included (CSRF and device tokens are keyed by `secretKey`). */
   readonly config: GatehouseConfig;
   readonly clock: () => number;
@@ -96,6 +100,13 @@ export interface GatehouseCore {
    * their fetched keys; accepted only by guards that opt in (`allow: ['external']`).
    */
   readonly externalTokens: ExternalTokenVerifier;
+  /** The OAuth 2.1 / OpenID Connect provider: authorization requests, consent, codes, ID tokens (issue 15). */
+  readonly authorizationServer: AuthorizationServer;
+  /**
+   * The keyring that signs ID tokens and whose keys `/.well-known/jwks.json` publishes: the
+   * access-token keyring when JWT_ALG is asymmetric, else an ES256 one created on first use.
+   */
+  idTokenKeys(): Promise<Keyring>;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, registration limits); in Redis when configured. */
   readonly counters: CounterStore;

@@ -12,6 +12,7 @@ import { createKeyedGate } from './accounts/keyed-gate.js';
 import { createLoginThrottle } from './accounts/login-throttle.js';
 import { normalizeEmail } from './accounts/normalize-email.js';
 import { type AccountUser, withoutHash } from './accounts/public-user.js';
+import { createScopePolicy, type ScopeDefinitions } from './accounts/scopes.js';
 import { createSelfService } from './accounts/self-service.js';
 import { createUserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache } from './accounts/user-cache.js';
@@ -43,6 +44,7 @@ import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
 import { createMfaService } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
+import { createAuthorizationServer } from './oauth/authorization-server.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
@@ -66,6 +68,7 @@ import { createAuditStore } from './storage/audit-store.js';
 import { createLifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
+import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore } from './storage/session-store.js';
@@ -105,6 +108,15 @@ export interface GatehouseOptions {
    * @default {}
    */
   migrations?: AppMigrations;
+  /**
+   * The embedding apps' OAuth scopes, by name, with who may hold them:
+   * `{ 'rooms:host': { description: 'Create and host Dicery rooms', roles: ['user', 'admin'] } }`.
+   * They join the core's `SCOPES` on `/token`, cookie sessions, refresh, client registration,
+   * the OAuth metadata's `scopes_supported` and the OpenAPI document (super admins get them all).
+   * A name that is no RFC 6749 scope token, or clashes with a core scope, fails here.
+   * @default {}
+   */
+  scopes?: ScopeDefinitions;
   /**
    * Told the SQL text of every statement the core runs, `begin` and `commit` included, once it
    * has run (a query log; the tests count a login's write transactions with it). Keep it cheap:
@@ -292,6 +304,8 @@ export async function createGatehouseCore(
   options: GatehouseOptions = {},
 ): Promise<GatehouseCore> {
   assertValidConfig(config); // the environment's checks, for settings passed in code (issue 16)
+  // Before anything is opened: an app's bad scope fails start-up without a connection to close.
+  const scopePolicy = createScopePolicy(options.scopes);
   const clock = options.clock ?? Date.now;
   const scheduler = options.scheduler ?? systemScheduler;
   const warn = options.onWarning ?? warnByProcess;
@@ -306,6 +320,7 @@ export async function createGatehouseCore(
   let redis: RedisConnections | undefined;
   let keyring: Keyring | undefined;
   let mailer: Mailer | undefined;
+  let closeIdTokenKeys = () => {};
   try {
     if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
     const users = createUserStore(database.db);
@@ -371,6 +386,7 @@ export async function createGatehouseCore(
     const userCache = createUserCache(users, bus, { clock });
     const hasher = createPasswordHasher(config.passwordHashConcurrency, config.passwordHashReservedSlots);
     const sessions = createSessionManager({
+      scopes: scopePolicy,
       config,
       sessions: sessionStore,
       users,
@@ -469,6 +485,7 @@ export async function createGatehouseCore(
       mailer,
     });
     const selfService = createSelfService({
+      scopes: scopePolicy,
       accounts,
       sessions,
       users,
@@ -538,6 +555,7 @@ export async function createGatehouseCore(
       clock,
     });
     const oauthClients = createOAuthClients({
+      scopes: scopePolicy,
       clients: createOAuthClientStore(database.db),
       transaction: (work) =>
         database.transaction((trx) =>
@@ -547,8 +565,51 @@ export async function createGatehouseCore(
           }),
         ),
       clock,
+      afterRemove: (clientId) => authorizationServer.revokeClientSessions(clientId),
+    });
+    // ID tokens are verified by other parties, so they need a published (asymmetric) key: the
+    // access-token keyring's when JWT_ALG is asymmetric, else an ES256 keyring of their own in the
+    // same signing_keys table, created on first use (most HS256 installations never need it).
+    const accessKeyring = keyring;
+    let idTokenKeyring: Promise<Keyring> | undefined;
+    const idTokenKeys = (): Promise<Keyring> => {
+      if (accessKeyring.algorithm !== 'HS256') return Promise.resolve(accessKeyring);
+      idTokenKeyring ??= createKeyring({
+        algorithm: 'ES256',
+        secret: config.secretKey,
+        previousSecret: config.secretKeyPrevious,
+        issuer: config.issuer,
+        dataDir: config.dataDir,
+        database,
+        clock,
+        retentionSeconds: retiredKeyRetentionSeconds(config),
+        onWarning: warn,
+        scheduler,
+      }).catch((error: unknown) => {
+        idTokenKeyring = undefined; // a failed attempt (database down) is retried by the next call
+        throw error;
+      });
+      return idTokenKeyring;
+    };
+    closeIdTokenKeys = () => {
+      void idTokenKeyring?.then(
+        (ring) => ring.close(),
+        () => {},
+      );
+    };
+    const authorizationServer = createAuthorizationServer({
+      issuer: config.issuer,
+      clients: oauthClients,
+      grants: createOAuthGrantStore(database.db),
+      sessions,
+      users: userCache,
+      idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
+      audit,
+      clock,
+      scopes: scopePolicy,
     });
     const tokenGrants = createTokenGrants({
+      scopes: scopePolicy,
       accounts,
       sessions,
       audit,
@@ -557,6 +618,7 @@ export async function createGatehouseCore(
         enabled: config.passwordGrant,
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
       },
+      authorizationCodes: authorizationServer,
     });
     // No fetch happens here: an issuer's keys are fetched when its first token arrives, so a
     // provider that is down never delays or fails start-up.
@@ -577,6 +639,7 @@ export async function createGatehouseCore(
     const sweeper = scheduler.setInterval(() => {
       sessionStore.deleteExpired(clock()).catch(() => {});
       accountTokens.deleteExpired(clock()).catch(() => {});
+      authorizationServer.sweep().catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
@@ -590,6 +653,7 @@ export async function createGatehouseCore(
       revocations.close();
       userCache.close();
       keyring?.close();
+      closeIdTokenKeys();
       for (const channel of channels) channel.close();
       await bus.close();
       await redis?.close();
@@ -646,6 +710,7 @@ export async function createGatehouseCore(
       close,
     });
     const core: GatehouseCore = {
+      scopes: scopePolicy,
       config,
       clock,
       database,
@@ -669,6 +734,8 @@ export async function createGatehouseCore(
       userImport,
       oauthClients,
       externalTokens,
+      authorizationServer,
+      idTokenKeys,
       throttle,
       counters,
       audit,

@@ -13,9 +13,16 @@ export type { WindowCount } from './accounts/counter-store.js';
 export type { AccountUser, PublicUser } from './accounts/public-user.js';
 export type { Role } from './accounts/roles.js';
 export { isRole, ROLES, roleAtLeast } from './accounts/roles.js';
-export type { Scope, ScopeGrant } from './accounts/scopes.js';
+export type {
+  Scope,
+  ScopeDefinition,
+  ScopeDefinitions,
+  ScopeGrant,
+  ScopePolicy,
+} from './accounts/scopes.js';
 export {
   ALL_SCOPES,
+  createScopePolicy,
   grantScopes,
   isScope,
   parseScopeParameter,
@@ -58,6 +65,17 @@ export type { GatehouseTransaction } from './gatehouse-transaction.js';
 export { addressBucket } from './lib/address-bucket.js';
 export { BoundedMap } from './lib/bounded-map.js';
 export type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
+export type {
+  AuthorizationErrorCode,
+  ConnectedApp,
+  UserInfo,
+} from './oauth/authorization-server.js';
+export {
+  AUTHORIZATION_CODE_TTL_MS,
+  ID_TOKEN_TTL_SECONDS,
+} from './oauth/authorization-server.js';
+export type { OAuthClient, OAuthGrantType } from './oauth/oauth-clients.js';
+export { CLIENT_SCOPES, OAUTH_GRANT_TYPES, OIDC_SCOPES } from './oauth/oauth-clients.js';
 export type { ExternalAlgorithm, ExternalIssuer } from './resource-server/external-issuer-schema.js';
 export type { CookieSessionCheck, TokenFailure, TokenIdentity } from './sessions/session-manager.js';
 export type { AppMigrations } from './storage/migrate.js';

@@ -4,6 +4,6 @@
  */
 
 export type { BuildServerOptions } from './server.js';
-export { buildServer, REDACTED_LOG_PATHS, REFERENCE_APP_MIGRATIONS } from './server.js';
+export { buildServer, REDACTED_LOG_PATHS, REFERENCE_APP_MIGRATIONS, REFERENCE_APP_SCOPES } from './server.js';
 export type { RunningServer, StartServerOptions } from './start-server.js';
 export { startServer } from './start-server.js';

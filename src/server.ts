@@ -4,8 +4,9 @@ import Fastify, {
   type FastifyServerFactory,
   type FastifyServerOptions,
 } from 'fastify';
-import { clothesMigrations, clothesPlugin } from './apps/clothes/index.js';
-import { diceryMigrations, diceryPlugin } from './apps/dicery/index.js';
+import type { ScopeDefinitions } from './accounts/scopes.js';
+import { clothesMigrations, clothesPlugin, clothesScopes } from './apps/clothes/index.js';
+import { diceryMigrations, diceryPlugin, diceryScopes } from './apps/dicery/index.js';
 import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { gatehouseCore } from './gatehouse-core.js';
@@ -30,6 +31,13 @@ export const REFERENCE_APP_MIGRATIONS: AppMigrations = {
   clothes: clothesMigrations,
   dicery: diceryMigrations,
 };
+
+/**
+ * The OAuth scopes of the reference server's apps (`clothes:*`, `rooms:host`): pass them to
+ * `createGatehouse` with {@link REFERENCE_APP_MIGRATIONS} when handing
+ * {@link BuildServerOptions.gatehouse} a core of your own.
+ */
+export const REFERENCE_APP_SCOPES: ScopeDefinitions = { ...clothesScopes, ...diceryScopes };
 
 /** Options of {@link buildServer} beyond the settings. */
 export interface BuildServerOptions extends GatehouseOptions {
@@ -106,6 +114,7 @@ export async function buildServer(
         onWarning: (message, detail = {}) => app.log.warn(detail, message),
         ...options,
         migrations: { ...REFERENCE_APP_MIGRATIONS, ...options.migrations },
+        scopes: { ...REFERENCE_APP_SCOPES, ...options.scopes },
         onConnectionError:
           options.onConnectionError ??
           ((error) =>

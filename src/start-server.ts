@@ -7,7 +7,12 @@ import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
 import { outboxDirectory } from './mail/outbox.js';
-import { type BuildServerOptions, buildServer, REFERENCE_APP_MIGRATIONS } from './server.js';
+import {
+  type BuildServerOptions,
+  buildServer,
+  REFERENCE_APP_MIGRATIONS,
+  REFERENCE_APP_SCOPES,
+} from './server.js';
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse' | 'serverFactory'> {
@@ -111,6 +116,7 @@ export async function startServer(
           ...options,
           // The reference server's apps need their tables (buildServer gets this core ready-made).
           migrations: { ...REFERENCE_APP_MIGRATIONS, ...options.migrations },
+          scopes: { ...REFERENCE_APP_SCOPES, ...options.scopes },
           onConnectionError,
         });
       } catch (error) {

@@ -8,7 +8,7 @@ import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, ProfileChange, Registration } from './account-service.js';
-import { ROLE_SCOPES } from './scopes.js';
+import { createScopePolicy, type ScopePolicy } from './scopes.js';
 
 /** Input of {@link SelfService.signIn}. */
 export interface BrowserSignInRequest {
@@ -107,6 +107,8 @@ export interface SelfService {
 
 /** Dependencies of {@link createSelfService}, wired in `createGatehouse`. */
 export interface SelfServiceDeps {
+  /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
+  scopes?: ScopePolicy;
   accounts: Pick<AccountService, 'register' | 'loginWithPassword' | 'updateProfile'>;
   sessions: Pick<
     SessionManager,
@@ -128,6 +130,7 @@ export interface SelfServiceDeps {
 /** Creates the {@link SelfService}. */
 export function createSelfService(deps: SelfServiceDeps): SelfService {
   const { accounts, sessions, users, sessionStore, audit, mfa } = deps;
+  const scopePolicy = deps.scopes ?? createScopePolicy();
 
   /** Starts the cookie session of a completed sign-in, ending the browser's previous one. */
   const startSession = (
@@ -138,7 +141,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     passwordUpgrade?: PasswordUpgrade,
   ) => {
     const { client } = caller;
-    return sessions.startCookieSession(user.id, [...ROLE_SCOPES[user.role]], client, {
+    return sessions.startCookieSession(user.id, [...scopePolicy.forRole(user.role)], client, {
       ...(previous === undefined ? {} : { replaces: previous }),
       amr: secondFactor === undefined ? ['pwd'] : amrOf(secondFactor),
       passwordUpgrade,

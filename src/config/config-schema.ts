@@ -279,6 +279,14 @@ export const gatehouseConfigSchema = Type.Object(
       description:
         'how long a Dicery seat (the HttpOnly cookie that lets a browser resume its player and renew its room token) lasts unused; each resume renews it, and a player whose seat expired is removed with reason `expired`',
     }),
+    roomIdleTtl: secondsSetting({
+      env: 'ROOM_IDLE_TTL',
+      minimum: 60,
+      maximum: 366 * DAY,
+      default: 14 * DAY,
+      description:
+        'a Dicery room with no event (join, roll, leave…) for this long is closed by a background sweep (at most 100 rooms per pass, every few minutes); its code then answers 404',
+    }),
     roomJoinsPerMinute: integerSetting({
       env: 'ROOM_JOINS_PER_MINUTE',
       minimum: 1,

@@ -204,6 +204,7 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
   }, PROBE_INTERVAL_MS);
 
   const first = new Promise<void>((resolve) => {
+    // Real time, not the Scheduler: it bounds the first real connection attempt (see withTimeout).
     const timer = setTimeout(resolve, settings.connectTimeoutMs);
     timer.unref();
     const done = () => {

@@ -79,8 +79,12 @@ export type OptInPrincipalKind = Exclude<PrincipalKind, 'user'>;
 export interface UserRequireOptions {
   /** Minimum role (`user` < `admin` < `super_admin`). */
   role?: Role;
-  /** Scopes the credential must carry, all of them. */
-  scopes?: readonly Scope[];
+  /**
+   * Scopes the credential must carry, all of them: the core's ({@link Scope}) or ones an app
+   * registered (`createGatehouse`'s `scopes`). An unknown name throws when the guard is created,
+   * so a typo fails at start-up instead of refusing every request.
+   */
+  scopes?: readonly (Scope | (string & {}))[];
   /** Only Gatehouse users (omit `allow`). */
   allow?: undefined;
 }
@@ -355,6 +359,16 @@ export function installAuth(
   const require = (options: RequireOptions = {}): Guard => {
     const requiredScopes: readonly string[] = options.scopes ?? [];
     const allow = allowedKinds(options, 'app.auth.require');
+    // Routes that allow other kinds take the issuers' own scopes (`orders:read`), which the
+    // ScopePolicy does not know; only Gatehouse-only guards check scope names at creation.
+    if (allow.size === 0) {
+      const unknown = requiredScopes.filter((scope) => !gatehouse.scopes.isKnown(scope));
+      if (unknown.length > 0) {
+        throw new TypeError(
+          `auth.require: unknown scope ${unknown.join(', ')}; register it with createGatehouse's \`scopes\` option`,
+        );
+      }
+    }
     const authorize = (request: FastifyRequest, auth: AuthContext | null): void => {
       if (auth === null) throw unauthenticated();
       // Defence in depth: identification already refuses kinds this guard does not allow.

@@ -209,7 +209,7 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
 }
 
 /** Paths whose errors follow RFC 6749 §5.2 instead of RFC 9457 (OAuth clients parse `error`). */
-export const OAUTH_ROUTES: ReadonlySet<string> = new Set(['/token', '/revoke']);
+export const OAUTH_ROUTES: ReadonlySet<string> = new Set(['/token', '/revoke', '/introspect']);
 
 /**
  * The RFC 6749 §5.2 form of any problem raised on an OAuth endpoint (malformed body, wrong content

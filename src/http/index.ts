@@ -40,3 +40,4 @@ export {
   publicUserRef,
   QueryText,
 } from './schemas.js';
+export type { OpenApiSecurityScheme, SecuritySchemeRegistry } from './security-schemes.js';

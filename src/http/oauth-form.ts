@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { OAuthTokenError } from '../errors.js';
+import type { OAuthClient, OAuthClients } from '../oauth/oauth-clients.js';
 import { FIRST_PARTY_CLIENT_ID } from '../sessions/session-manager.js';
 
 /** A form-encoded OAuth request body as `@fastify/formbody` parses it (repeats become arrays). */
@@ -81,30 +82,66 @@ function basicCredentials(request: FastifyRequest): { id: string; secret: string
   }
 }
 
+/** The client making an OAuth request, after client authentication. */
+export interface RequestingClient {
+  /** Its `client_id`: a registered client's, a declared unregistered one, or {@link FIRST_PARTY_CLIENT_ID}. */
+  clientId: string;
+  /** The registered client, when `clientId` names one (authenticated if confidential). */
+  registered: OAuthClient | undefined;
+}
+
+function invalidClient(description: string, basic: boolean): OAuthTokenError {
+  // RFC 6749 §5.2: 401 with a challenge in the scheme the client used for the Authorization header.
+  return new OAuthTokenError('invalid_client', description, basic ? { challenge: { scheme: 'Basic' } } : {});
+}
+
 /**
- * The public client making an OAuth request: its `client_id` (form parameter, else the HTTP Basic
- * user name; RFC 6749 §2.2: VSCHARs), or {@link FIRST_PARTY_CLIENT_ID} when it names none.
- * Clients are public and unregistered for now, so the id is what the client declares: it tells
- * resource servers which app asked (RFC 9068 `client_id`); it authenticates nothing.
- *
- * A client secret (form or HTTP Basic) is refused with `invalid_client`: no confidential client
- * is registered, so a secret can only come from a misconfigured client, which must not believe it
- * authenticated (RFC 6749 §5.2, with `WWW-Authenticate` when Basic was used). Empty secrets are
- * fine: Swagger UI sends `Authorization: Basic` of ":" when its client fields are left empty.
+ * Authenticates the client of a token, revocation or introspection request (RFC 6749 §2.3):
+ * `client_secret_basic` (HTTP Basic, each part form-urlencoded) or `client_secret_post`
+ * (`client_id` + `client_secret` in the form), never both (§2.3: one method per request). A
+ * registered confidential client must present its secret (compared as a hash in constant time);
+ * a registered public client must present none and is identified by `client_id` alone (PKCE
+ * protects its codes). An unregistered `client_id` is only a label for the first-party flows
+ * (RFC 9068 `client_id` claim) and authenticates nothing; it may not carry a secret either.
+ * Every refusal is 401 `invalid_client`, with the same description whether the client is unknown or
+ * its secret wrong. Empty secrets count as absent: Swagger UI sends `Authorization: Basic` of ":".
  */
-export function publicClientOf(request: FastifyRequest, form: Form): string {
+export async function authenticateClient(
+  request: FastifyRequest,
+  form: Form,
+  clients: Pick<OAuthClients, 'authenticate'>,
+): Promise<RequestingClient> {
   const basic = basicCredentials(request);
+  if (basic === 'malformed') throw invalidClient('The HTTP Basic client credentials are malformed.', true);
   const formSecret = formParam(form, 'client_secret', false);
-  if (basic === 'malformed' || (basic !== undefined && basic.secret !== '') || formSecret !== undefined) {
-    throw new OAuthTokenError(
-      'invalid_client',
-      'Client secrets are not accepted at this endpoint; send no client secret.',
-      basic === undefined ? {} : { challenge: { scheme: 'Basic' } },
-    );
+  const formId = formParam(form, 'client_id', false);
+  const basicSecret = basic?.secret === '' ? undefined : basic?.secret;
+  const basicId = basic?.id === '' ? undefined : basic?.id;
+  if (basicSecret !== undefined && formSecret !== undefined) {
+    throw new OAuthTokenError('invalid_request', 'Use one client authentication method, not two.');
   }
-  const clientId = formParam(form, 'client_id', false) ?? (basic?.id === '' ? undefined : basic?.id);
-  if (clientId === undefined) return FIRST_PARTY_CLIENT_ID;
+  if (basicId !== undefined && formId !== undefined && basicId !== formId) {
+    throw new OAuthTokenError('invalid_request', 'The client_id differs from the HTTP Basic user name.');
+  }
+  const clientId = formId ?? basicId;
+  const secret = basicSecret ?? formSecret;
+  const usedBasic = basicSecret !== undefined;
+  if (clientId === undefined) {
+    if (secret !== undefined) throw invalidClient('A client secret needs a client_id.', usedBasic);
+    return { clientId: FIRST_PARTY_CLIENT_ID, registered: undefined };
+  }
   if (!/^[\x20-\x7E]{1,255}$/.test(clientId))
     throw new OAuthTokenError('invalid_request', 'The client_id parameter is malformed.');
-  return clientId;
+  const result = await clients.authenticate(clientId, secret);
+  if (result.ok) return { clientId, registered: result.client };
+  if (result.reason === 'unknown_client') {
+    // Unregistered ids stay usable as labels by public first-party callers; with a secret they
+    // can only be a misconfigured client that must not believe it authenticated.
+    if (secret === undefined) return { clientId, registered: undefined };
+    throw invalidClient('Client authentication failed.', usedBasic);
+  }
+  if (result.reason === 'secret_required') {
+    throw invalidClient('This client is confidential: authenticate with its secret.', basic !== undefined);
+  }
+  throw invalidClient('Client authentication failed.', usedBasic);
 }

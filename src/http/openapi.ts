@@ -1,9 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifySchema, type RouteOptions } from 'fastify';
 import { SCOPES } from '../accounts/scopes.js';
+import { gatehouseCore } from '../gatehouse-core.js';
 import type { CookiePolicy } from './cookies.js';
 import { OAUTH_ROUTES } from './error-handler.js';
 import { CORE_ERROR_STATUSES } from './error-status.js';
 import { lazyAppHandler } from './lazy-app.js';
+import type { OpenApiSecurityScheme } from './security-schemes.js';
 
 /** The parts of an OpenAPI 3.1 document that {@link finishOpenApiDocument} rewrites. */
 interface OpenApiResponse {
@@ -122,8 +124,16 @@ export function finishOpenApiDocument<T extends object>(
   return document;
 }
 
-/** The document's fixed parts: title, licence, and the security schemes the guards refer to. */
-function openApiBase(cookies: CookiePolicy) {
+/**
+ * The document's fixed parts: title, licence, and the security schemes the guards refer to: the
+ * core's (the OAuth2 flow listing `scopes`, the server's scopes with its apps') and those apps
+ * registered on `app.openApiSecuritySchemes`.
+ */
+function openApiBase(
+  cookies: CookiePolicy,
+  scopes: Readonly<Record<string, string>>,
+  appSchemes: Readonly<Record<string, OpenApiSecurityScheme>>,
+) {
   return {
     openapi: '3.1.0',
     info: {
@@ -138,39 +148,21 @@ function openApiBase(cookies: CookiePolicy) {
     components: {
       securitySchemes: {
         OAuth2PasswordBearer: {
-          type: 'oauth2',
+          type: 'oauth2' as const,
           description:
             'OAuth 2.0 password grant; access tokens are JWTs (`typ: at+jwt`) sent as Bearer tokens.',
-          flows: { password: { tokenUrl: '/token', refreshUrl: '/token', scopes: { ...SCOPES } } },
+          flows: { password: { tokenUrl: '/token', refreshUrl: '/token', scopes: { ...scopes } } },
         },
         sessionCookie: {
-          type: 'apiKey',
-          in: 'cookie',
+          type: 'apiKey' as const,
+          in: 'cookie' as const,
           name: cookies.sessionName,
           description:
             'Browser session from `POST /auth/login`. Unsafe methods also need `X-CSRF-Token` from `GET /auth/csrf`.',
         },
-        roomCookie: {
-          type: 'apiKey',
-          in: 'cookie',
-          name: `${cookies.roomPrefix}{code}`,
-          description:
-            'Dicery player token for one room (`{code}` is the room code), set by ' +
-            '`POST /rooms/{code}/join` with `Path=/rooms/{code}`. Swagger UI cannot send cookies itself and ' +
-            'needs nothing here: after "Try it out" on join, your browser keeps the cookie (this page is ' +
-            "same-origin) and sends it on that room's calls. Unsafe calls also need `X-CSRF-Token` from " +
-            '`GET /auth/csrf`.',
-        },
-        roomBearer: {
-          type: 'http',
-          scheme: 'bearer',
-          bearerFormat: 'JWT (typ: dicery-room+jwt)',
-          description:
-            'Dicery player token sent as a Bearer token: join with `"transport": "bearer"` and paste its ' +
-            '`access_token` here. Never accepted on account routes, nor account tokens on player routes.',
-        },
+        ...appSchemes,
         externalBearer: {
-          type: 'http',
+          type: 'http' as const,
           scheme: 'bearer',
           bearerFormat: 'JWT of an external issuer (EXTERNAL_ISSUERS)',
           description:
@@ -179,7 +171,7 @@ function openApiBase(cookies: CookiePolicy) {
         },
       },
     },
-  } as const;
+  };
 }
 
 /** Marks the forwarding routes as not part of the document. */
@@ -239,7 +231,13 @@ export function registerOpenApi(
         buildLocalReference: (json, _baseUri, _fragment, i) =>
           typeof json.$id === 'string' ? json.$id : `def-${i}`,
       },
-      openapi: openApiBase(cookies),
+      openapi: openApiBase(
+        cookies,
+        // Read when the document is built: the server's scopes (its apps' included) and the
+        // schemes apps registered after this.
+        app.hasDecorator('gatehouse') ? gatehouseCore(app.gatehouse).scopes.descriptions : SCOPES,
+        app.hasDecorator('openApiSecuritySchemes') ? app.openApiSecuritySchemes.entries() : {},
+      ),
     });
     for (const route of routes) {
       docs.route({

@@ -25,11 +25,13 @@ import { registerLifecycleRoutes } from './routes/lifecycle-routes.js';
 import { registerMeRoutes } from './routes/me-routes.js';
 import { registerMfaRoutes } from './routes/mfa-routes.js';
 import { registerOAuthClientRoutes } from './routes/oauth-client-routes.js';
+import { registerOAuthProviderRoutes } from './routes/oauth-provider-routes.js';
 import { registerOAuthRoutes } from './routes/oauth-routes.js';
 import { registerOpsRoutes } from './routes/ops-routes.js';
 import { registerTokenRoute } from './routes/token-route.js';
 import { registerUserAdminRoutes } from './routes/user-admin-routes.js';
 import { ProblemSchema, PublicUserSchema } from './schemas.js';
+import { createSecuritySchemeRegistry, type SecuritySchemeRegistry } from './security-schemes.js';
 import { installValidation } from './validation.js';
 
 /** Options of {@link gatehousePlugin}. */
@@ -64,6 +66,11 @@ declare module 'fastify' {
      * (`app.gatehouseErrors.register<MyAppCode>({ THING_NOT_FOUND: 404 })`) before they throw them.
      */
     gatehouseErrors: ErrorStatusRegistry;
+    /**
+     * The OpenAPI security schemes apps declare for their routes' `security`
+     * (`app.openApiSecuritySchemes.register({ roomBearer: { type: 'http', scheme: 'bearer', … } })`).
+     */
+    openApiSecuritySchemes: SecuritySchemeRegistry;
   }
 }
 
@@ -78,6 +85,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
   const errorStatuses = createErrorStatusRegistry();
   app.decorate('gatehouseErrors', errorStatuses);
+  app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry());
   if (options.errorHandler ?? true) installErrorHandling(app, errorStatuses);
 
   const cookies = createCookiePolicy(config.cookieSecure);
@@ -96,6 +104,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       installValidation(routes);
       registerTokenRoute(routes, gatehouse);
       registerOAuthRoutes(routes, gatehouse);
+      registerOAuthProviderRoutes(routes, { gatehouse, cookies, csrf });
       registerAuthRoutes(routes, { gatehouse, cookies, csrf });
       registerMeRoutes(routes, gatehouse);
       registerLifecycleRoutes(routes, { gatehouse, cookies });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SCOPES } from '../accounts/scopes.js';
+import { SCOPES, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { type FieldError, GatehouseError } from '../errors.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
@@ -23,8 +23,13 @@ export const OIDC_SCOPES = {
   email: 'See your email address',
 } as const satisfies Record<string, string>;
 
-/** Every scope a client registration may list: OpenID Connect's and Gatehouse's. */
+/** Every scope a client registration may list on a server without apps: OpenID Connect's and the core's. */
 export const CLIENT_SCOPES: Readonly<Record<string, string>> = { ...OIDC_SCOPES, ...SCOPES };
+
+/** Every scope a client registration may list: OpenID Connect's and the server's (its apps' included). */
+export function clientScopes(scopes: ScopePolicy): Readonly<Record<string, string>> {
+  return { ...OIDC_SCOPES, ...scopes.descriptions };
+}
 
 /**
  * Most clients one installation holds. Only administrators register clients, so this is a guard
@@ -120,6 +125,13 @@ export interface OAuthClientsDeps {
     work: (stores: { clients: OAuthClientStore; audit: Pick<AuditLog, 'record'> }) => Promise<T>,
   ) => Promise<T>;
   clock: () => number;
+  /**
+   * Called after a removal committed: ends every session holding the client's tokens (its codes
+   * and consents go with the row, `on delete cascade`). @default nothing
+   */
+  afterRemove?: (clientId: string) => Promise<unknown>;
+  /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
+  scopes?: ScopePolicy;
 }
 
 /** SHA-256 (hex) of a client secret: see migration 013a for why a fast hash is right here. */
@@ -201,7 +213,7 @@ function checkUris(field: string, uris: readonly string[], errors: FieldError[])
 }
 
 /** Checks a registration, collecting every problem (one field error each). */
-function validate(input: NewOAuthClient): ValidClient {
+function validate(input: NewOAuthClient, known: Readonly<Record<string, string>>): ValidClient {
   const errors: FieldError[] = [];
   const name = normalizeDisplayText(input.name, MAX_NAME_LENGTH);
   if (!name.ok)
@@ -236,7 +248,7 @@ function validate(input: NewOAuthClient): ValidClient {
   }
   const scopes: string[] = [];
   for (const scope of input.scopes ?? ['openid', 'profile', 'email']) {
-    if (!Object.hasOwn(CLIENT_SCOPES, scope)) {
+    if (!Object.hasOwn(known, scope)) {
       errors.push({ field: 'scopes', message: `${JSON.stringify(scope.slice(0, 40))} is not a known scope` });
     } else if (!scopes.includes(scope)) scopes.push(scope);
   }
@@ -264,6 +276,7 @@ function auditEntry(event: AuditEntry['event'], clientId: string, actor: ClientA
 /** Creates the {@link OAuthClients} service. */
 export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
   const { clients, transaction, clock } = deps;
+  const known = deps.scopes === undefined ? CLIENT_SCOPES : clientScopes(deps.scopes);
   const find = async (clientId: string) => {
     // The first-party id is declared, not registered (see FIRST_PARTY_CLIENT_ID); ids are
     // printable ASCII, so anything else cannot name a row and needs no query.
@@ -274,7 +287,7 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
 
   return {
     async create(input, actor) {
-      const valid = validate(input);
+      const valid = validate(input, known);
       // 128 random bits, base64url: unguessable, URL-safe, never equal to the first-party id.
       const clientId = randomBytes(16).toString('base64url');
       // 256 random bits (RFC 6749 §10.10: credentials must be infeasible to guess).
@@ -326,6 +339,7 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
         if (!(await stores.clients.deleteClient(clientId))) throw notFound();
         await stores.audit.record(auditEntry('oauth_client_deleted', clientId, actor));
       });
+      await deps.afterRemove?.(clientId);
     },
 
     async authenticate(clientId, secret) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
-import { ROLE_SCOPES } from '../accounts/scopes.js';
+import { createScopePolicy, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { GatehouseConfig } from '../config/config.js';
 import type { EventBus } from '../events/event-bus.js';
@@ -206,6 +206,8 @@ export interface PasswordUpgrade {
 
 /** Dependencies of {@link createSessionManager}. */
 export interface SessionManagerDeps {
+  /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
+  scopes?: ScopePolicy;
   config: Pick<
     GatehouseConfig,
     | 'accessTokenTtl'
@@ -284,6 +286,7 @@ function accepted(entry: Omit<TokenIdentity, 'expiresAt'>, expiresAt: number): T
  */
 export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const { config, sessions, keyring, revocations, bus, clock } = deps;
+  const scopePolicy = deps.scopes ?? createScopePolicy();
   // Verified JWTs keyed by the whole token string: a hit skips signature verification (the
   // expensive part, DESIGN.md §6) but expiry and revocation are still checked every time.
   const verifiedJwts = new BoundedMap<string, CachedToken>(VERIFIED_CACHE_SIZE);
@@ -502,7 +505,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       }
       // Defence in depth: never mint a scope the user's current role no longer allows, even if a
       // revocation after a role change was missed.
-      const allowed = ROLE_SCOPES[user.role] as readonly string[];
+      const allowed = scopePolicy.forRole(user.role);
       const current = {
         ...session,
         scopes: session.scopes.filter((scope) => allowed.includes(scope)),

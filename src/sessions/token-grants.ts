@@ -1,9 +1,11 @@
 import type { AccountService } from '../accounts/account-service.js';
-import { grantScopes, parseScopeParameter, ROLE_SCOPES } from '../accounts/scopes.js';
+import { createScopePolicy, parseScopeParameter, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import type { ErrorCode } from '../errors.js';
 import { amrOf, type MfaService } from '../mfa/mfa-service.js';
+import type { AuthorizationServer } from '../oauth/authorization-server.js';
+import type { OAuthClient } from '../oauth/oauth-clients.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
 
 /**
@@ -29,6 +31,14 @@ export interface TokenRequest {
   mfaToken?: string | undefined;
   /** MFA grant: a TOTP code or a recovery code. */
   otp?: string | undefined;
+  /** The registered client making the request, authenticated by the adapter (RFC 6749 §2.3). */
+  client?: OAuthClient | undefined;
+  /** Authorization code grant: the code. */
+  code?: string | undefined;
+  /** Authorization code grant: the redirect URI of the authorization request. */
+  redirectUri?: string | undefined;
+  /** Authorization code grant: the PKCE verifier (RFC 7636 §4.5). */
+  codeVerifier?: string | undefined;
 }
 
 /**
@@ -57,6 +67,8 @@ export type TokenGrant =
       tokens: BearerTokens;
       /** Password grant only: the client's new device token. */
       deviceToken?: string | undefined;
+      /** Authorization code grant with the `openid` scope: the OpenID Connect ID token. */
+      idToken?: string | undefined;
     }
   | {
       ok: false;
@@ -103,6 +115,8 @@ export interface TokenGrants {
 
 /** Dependencies of {@link createTokenGrants}, wired in `createGatehouse`. */
 export interface TokenGrantsDeps {
+  /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
+  scopes?: ScopePolicy;
   accounts: Pick<AccountService, 'loginWithPassword'>;
   mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
   sessions: Pick<SessionManager, 'startBearerSession' | 'refresh' | 'revokeToken'>;
@@ -118,6 +132,8 @@ export interface TokenGrantsDeps {
     /** True when `clientId` names a registered OAuth client (they are refused the grant). */
     isRegisteredClient(clientId: string): Promise<boolean>;
   };
+  /** The authorization code grant (issue 15). @default not offered */
+  authorizationCodes?: Pick<AuthorizationServer, 'exchangeCode'>;
 }
 
 function refuse(error: TokenErrorCode, description: string): TokenGrant {
@@ -133,6 +149,7 @@ const MALFORMED_SCOPE = refuse('invalid_scope', 'The scope parameter is malforme
 /** Creates the {@link TokenGrants}. */
 export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
   const { accounts, sessions, audit, mfa } = deps;
+  const scopePolicy = deps.scopes ?? createScopePolicy();
 
   const passwordGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
     const policy = deps.passwordGrant;
@@ -198,7 +215,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       return refuse('invalid_grant', 'Invalid username or password.');
     }
     // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides.
-    const grant = grantScopes(login.user.role, requested);
+    const grant = scopePolicy.grant(login.user.role, requested);
     if (!grant.ok) {
       return refuse('invalid_scope', `Scope not allowed for this account: ${grant.rejected.join(' ')}.`);
     }
@@ -265,7 +282,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     }
     const { user, challenge } = result;
     // The role may have changed since the first step: never mint a scope it no longer allows.
-    const allowed: readonly string[] = ROLE_SCOPES[user.role];
+    const allowed = scopePolicy.forRole(user.role);
     const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
     const tokens = await sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
       amr: amrOf(result.method),
@@ -315,6 +332,23 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       if (request.grantType === 'password') return passwordGrant(request, caller);
       if (request.grantType === 'refresh_token') return refreshGrant(request, caller);
       if (request.grantType === MFA_OTP_GRANT_TYPE) return mfaGrant(request, caller);
+      if (request.grantType === 'authorization_code' && deps.authorizationCodes !== undefined) {
+        // RFC 6749 §4.1.3: only a registered client can have been issued a code.
+        if (request.client === undefined) {
+          return refuse('unauthorized_client', 'The authorization code grant needs a registered client_id.');
+        }
+        const result = await deps.authorizationCodes.exchangeCode(
+          {
+            client: request.client,
+            code: request.code,
+            redirectUri: request.redirectUri,
+            codeVerifier: request.codeVerifier,
+          },
+          caller,
+        );
+        if (!result.ok) return refuse(result.error, result.description);
+        return { ok: true, tokens: result.tokens, idToken: result.idToken };
+      }
       return refuse(
         'unsupported_grant_type',
         `The grant type ${JSON.stringify(request.grantType.slice(0, 40))} is not supported.`,

@@ -111,6 +111,8 @@ export interface Schema {
   signing_keys: SigningKeysTable;
   account_tokens: AccountTokensTable;
   oauth_clients: OAuthClientsTable;
+  oauth_codes: OAuthCodesTable;
+  oauth_consents: OAuthConsentsTable;
   mfa_totp: MfaTotpTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
 }
@@ -172,4 +174,36 @@ export interface MfaRecoveryCodesTable {
   created_at: number;
   /** When the code was used; a used code never works again. */
   used_at: number | null;
+}
+
+/** Authorization codes (migration 016a), stored only as SHA-256 hashes; single use, ≤ 60 s. */
+export interface OAuthCodesTable {
+  code_hash: string;
+  client_id: string;
+  user_id: string;
+  redirect_uri: string;
+  /** Space-separated granted scopes. */
+  scope: string;
+  /** RFC 7636 S256 challenge (base64url of SHA-256 of the verifier). */
+  code_challenge: string;
+  nonce: string | null;
+  auth_time: number;
+  amr: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  /** Set when a spent code was presented again: its session is revoked. */
+  replayed_at: number | null;
+  /** The session the exchange started. */
+  session_id: string | null;
+}
+
+/** Remembered consent (migration 016a): the scopes an account allowed a client. */
+export interface OAuthConsentsTable {
+  user_id: string;
+  client_id: string;
+  /** Space-separated scopes. */
+  scope: string;
+  created_at: number;
+  updated_at: number;
 }

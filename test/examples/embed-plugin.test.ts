@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../examples/embed-plugin.js';
+import { appScopes, buildApp } from '../../examples/embed-plugin.js';
 import { createGatehouse, type Gatehouse } from '../../src/index.js';
 import { testConfig } from '../../src/testing.js';
-import { bearerFor, createAccount, type SignedIn, signIn } from '../support/accounts.js';
+import { bearerFor, createAccount, requestToken, type SignedIn, signIn } from '../support/accounts.js';
 
 describe('examples/embed-plugin.ts', () => {
   let gatehouse: Gatehouse;
   let app: FastifyInstance;
 
   beforeAll(async () => {
-    gatehouse = await createGatehouse(testConfig());
+    gatehouse = await createGatehouse(testConfig(), { scopes: appScopes });
     app = await buildApp(gatehouse);
   });
 
@@ -48,12 +48,21 @@ describe('examples/embed-plugin.ts', () => {
     expect(admin.json()).toEqual({ requestedBy: ann.user.email });
   });
 
-  it('protects its own route by scope: 200 with clothes:read, 403 insufficient_scope without', async () => {
+  it('protects its own route by its own scope: 200 with lookbook:read, 403 insufficient_scope without', async () => {
     const bob = await createAccount(app, 'user');
     expect((await get('/lookbook', await bearerFor(app, bob))).json()).toEqual({ looks: [] });
     const narrow = await get('/lookbook', await bearerFor(app, bob, 'me'));
     expect(narrow.statusCode).toBe(403);
     expect(narrow.json().code).toBe('INSUFFICIENT_SCOPE');
-    expect(narrow.headers['www-authenticate']).toContain('error="insufficient_scope", scope="clothes:read"');
+    expect(narrow.headers['www-authenticate']).toContain('error="insufficient_scope", scope="lookbook:read"');
+  });
+
+  it('offers its scope on /token and in the OAuth metadata, and no reference-app scope', async () => {
+    const bob = await createAccount(app, 'user');
+    const token = await requestToken(app, bob.email);
+    expect(token.json().scope).toBe('me lookbook:read');
+    const metadata = (await get('/.well-known/oauth-authorization-server')).json();
+    expect(metadata.scopes_supported).toContain('lookbook:read');
+    expect(metadata.scopes_supported).not.toContain('clothes:read');
   });
 });

@@ -93,17 +93,26 @@ describe('OAuth endpoints', () => {
     });
     expect(response.json()).toEqual({
       issuer: PUBLIC_URL,
+      authorization_endpoint: `${PUBLIC_URL}/authorize`,
       token_endpoint: `${PUBLIC_URL}/token`,
+      userinfo_endpoint: `${PUBLIC_URL}/userinfo`,
       revocation_endpoint: `${PUBLIC_URL}/revoke`,
-      grant_types_supported: ['password', 'refresh_token'],
-      response_types_supported: [],
-      scopes_supported: expect.arrayContaining(['me', 'clothes:read']),
-      token_endpoint_auth_methods_supported: ['none'],
-      revocation_endpoint_auth_methods_supported: ['none'],
+      jwks_uri: `${PUBLIC_URL}/.well-known/jwks.json`,
+      grant_types_supported: ['authorization_code', 'refresh_token', 'password'],
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: ['S256'],
+      authorization_response_iss_parameter_supported: true,
+      scopes_supported: expect.arrayContaining(['openid', 'me', 'clothes:read']),
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+      introspection_endpoint: `${PUBLIC_URL}/introspect`,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       service_documentation: `${PUBLIC_URL}/docs`,
     });
-    // HS256: a shared secret is never published, so no jwks_uri.
-    expect(as.jwks_uri).toBeUndefined();
+    // HS256: the shared secret is never published; the JWK Set holds only the ID tokens' ES256 keys.
+    const jwks = (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
+    expect(jwks.keys.map((key: { alg?: string; kty: string }) => key.kty)).toEqual(['EC']);
   });
 
   it('uses the first-party client_id when the client names none', async () => {

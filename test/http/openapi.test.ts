@@ -13,7 +13,13 @@ interface Operation {
   security?: unknown[];
   responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
 }
-type Document = { servers: { url: string }[]; paths: Record<string, Record<string, Operation>> };
+type Document = {
+  servers: { url: string }[];
+  paths: Record<string, Record<string, Operation>>;
+  components: {
+    securitySchemes: Record<string, { flows?: { password: { scopes: Record<string, string> } } }>;
+  };
+};
 
 /** JSON pointer escaping (RFC 6901), then URI-fragment encoding for Ajv's `$ref` lookup. */
 const pointer = (...parts: string[]) =>
@@ -33,6 +39,37 @@ describe('the OpenAPI document', () => {
     ajv.addSchema({ ...doc, $id: 'openapi' });
   });
   afterAll(async () => app.close());
+
+  it('declares the core’s security schemes and those the apps registered, with every scope of the server', () => {
+    const schemes = doc.components.securitySchemes;
+    expect(Object.keys(schemes).sort()).toEqual([
+      'OAuth2PasswordBearer',
+      'roomBearer',
+      'roomCookie',
+      'sessionCookie',
+    ]);
+    expect(Object.keys(schemes.OAuth2PasswordBearer?.flows?.password.scopes ?? {}).sort()).toEqual([
+      'audit:read',
+      'clients:read',
+      'clients:write',
+      'clothes:read',
+      'clothes:write',
+      'me',
+      'rooms:host',
+      'users:read',
+      'users:write',
+    ]);
+    // Every scheme an operation names is declared.
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        for (const requirement of operation.security ?? []) {
+          for (const name of Object.keys(requirement as object)) {
+            expect(schemes, `${method} ${path} names ${name}`).toHaveProperty(name);
+          }
+        }
+      }
+    }
+  });
 
   /**
    * Checks a real response against what the document declares for its route and status: the
@@ -69,9 +106,12 @@ describe('the OpenAPI document', () => {
         for (const [status, response] of Object.entries(operation.responses)) {
           if (Number(status) < 400 || path === '/readyz') continue;
           const types = Object.keys(response.content ?? {});
-          const expected = ['/token', '/revoke'].includes(path)
+          // The provider's browser pages answer errors as HTML pages (a person reads them).
+          const expected = ['/token', '/revoke', '/introspect'].includes(path)
             ? 'application/json'
-            : 'application/problem+json';
+            : ['/authorize', '/oauth/logout'].includes(path) && status !== '503'
+              ? 'text/html'
+              : 'application/problem+json';
           expect(types, `${method} ${path} ${status}`).toEqual([expected]);
         }
       }

@@ -73,7 +73,7 @@ describe('the password grant’s policy', () => {
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ error: 'unsupported_grant_type' });
       const metadata = await app.inject({ url: '/.well-known/oauth-authorization-server' });
-      expect(metadata.json().grant_types_supported).toEqual(['refresh_token']);
+      expect(metadata.json().grant_types_supported).toEqual(['authorization_code', 'refresh_token']);
     });
   });
 });

@@ -167,3 +167,32 @@ describe('POST /auth/register: the per-address limit', () => {
     }
   });
 });
+
+describe('GET /auth/password-policy', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({ registrationsPerHour: 1000, passwordMinLength: 20 });
+  });
+  afterAll(async () => app.close());
+
+  it('tells the browser the configured lengths, and the register route enforces the same minimum', async () => {
+    const response = await app.inject({ method: 'GET', url: '/auth/password-policy' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ min_length: 20, max_length: 1024 });
+    expect(response.headers['cache-control']).toBe('public, max-age=300');
+    // One code point short of what the endpoint said: refused, with the password as the field.
+    const short = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email: 'policy@example.com', password: 'plum velvet harbor x'.slice(0, 19) },
+    });
+    expect(short.statusCode).toBe(400);
+    expect(short.json()).toMatchObject({ code: 'WEAK_PASSWORD' });
+    const enough = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email: 'policy@example.com', password: 'plum velvet harbor x' },
+    });
+    expect(enough.statusCode).toBe(201);
+  });
+});

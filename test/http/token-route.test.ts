@@ -91,7 +91,8 @@ describe('POST /token', () => {
       'invalid_request',
     ],
     [{ grant_type: 'client_credentials' }, 'unsupported_grant_type'],
-    [{ grant_type: 'authorization_code', code: 'x' }, 'unsupported_grant_type'],
+    // Codes are only ever issued to registered clients (GET /authorize).
+    [{ grant_type: 'authorization_code', code: 'x' }, 'unauthorized_client'],
     [{ grant_type: 'refresh_token' }, 'invalid_request'],
   ])('answers %o with %s', async (params, error) => {
     expectOAuthError(await postToken(app, params), error);

@@ -104,7 +104,7 @@ describe('OAuthClients', () => {
 
   it('gives a confidential client a 256-bit secret, stored only as its hash, and authenticates it', async () => {
     const { client, clientSecret } = await clients.create(
-      { name: 'Billing', confidential: true, grantTypes: ['client_credentials'], scopes: ['clothes:read'] },
+      { name: 'Billing', confidential: true, grantTypes: ['client_credentials'], scopes: ['users:read'] },
       CLI,
     );
     expect(client.type).toBe('confidential');

@@ -6,7 +6,7 @@ import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGatehouseCore } from '../../src/gatehouse.js';
 import type { GatehouseCore } from '../../src/gatehouse-core.js';
-import { buildServer } from '../../src/server.js';
+import { buildServer, REFERENCE_APP_SCOPES } from '../../src/server.js';
 import { createTestClock, type TestClock, testConfig } from '../../src/testing.js';
 import { KEY_PUBLICATION_DELAY_SECONDS, retiredKeyRetentionSeconds } from '../../src/tokens/keyring.js';
 import { revokeSigningKey, rotateSigningKeys } from '../../src/tokens/rotate-keys.js';
@@ -67,7 +67,8 @@ describe.each(engines)('live key rotation on two instances sharing one $name dat
     const instances: { app: FastifyInstance; core: GatehouseCore }[] = [];
     for (let i = 0; i < 2; i++) {
       const config = { ...shared, dataDir: mkdtempSync(join(tmpdir(), 'gh-live-')) };
-      const core = await createGatehouseCore(config, { clock });
+      // The reference apps' scopes: their guards refuse, at registration, a scope the core does not know.
+      const core = await createGatehouseCore(config, { clock, scopes: REFERENCE_APP_SCOPES });
       const app = await buildServer(config, { gatehouse: core.facade, logger: false, webUi: false });
       cleanups.push(async () => {
         await app.close();

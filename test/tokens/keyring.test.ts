@@ -272,9 +272,13 @@ describe('asymmetric tokens end to end', () => {
     await app.close();
   });
 
-  it('has no JWKS route with HS256 (a shared secret is never published)', async () => {
+  it("never publishes the HS256 secret: with HS256 the JWKS holds only the ID tokens' ES256 keys", async () => {
     const app = await buildTestServer();
-    expect((await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).statusCode).toBe(404);
+    const jwks = (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
+    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256' });
+    expect(jwks.keys[0]).not.toHaveProperty('d');
+    expect(jwks.keys[0]).not.toHaveProperty('k');
     await app.close();
   });
 });

@@ -32,7 +32,14 @@ export function rollOf(
 /** `GET /rooms/{code}` for room `ABCD2345`, seen by `you`. */
 export function snapshotOf(overrides: Partial<RoomSnapshot> = {}): RoomSnapshot {
   return {
-    room: { code: 'ABCD2345', name: 'Den', state: 'open', created_at: '2026-01-01T00:00:00.000Z' },
+    room: {
+      code: 'ABCD2345',
+      name: 'Den',
+      state: 'open',
+      created_at: '2026-01-01T00:00:00.000Z',
+      locked: false,
+    },
+    online: { player_ids: [], host: false },
     players: [
       { id: 'p1', name: 'Alice' },
       { id: 'p2', name: 'Bob' },

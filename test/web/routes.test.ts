@@ -22,7 +22,7 @@ describe('parseRoute', () => {
     ['#/join/abcd-2345', { name: 'join', code: 'ABCD2345' }],
     ['#/rooms/abcd2345', { name: 'room', code: 'ABCD2345' }],
     ['#/rooms/ABCD2345/', { name: 'room', code: 'ABCD2345' }],
-    ['#/rooms', { name: 'not-found' }],
+    ['#/rooms', { name: 'my-rooms' }],
     ['#/rooms/ABCD2345/extra', { name: 'not-found' }],
     ['#/rooms/%E0%A4%A', { name: 'not-found' }],
     ['#main', { name: 'not-found' }],
@@ -38,6 +38,30 @@ describe('parseRoute', () => {
     ['#/admin/keys', { name: 'not-found' }],
   ])('%s', (hash, route) => {
     expect(parseRoute(hash)).toEqual(route);
+  });
+
+  it('returns to the OAuth provider pages only, as same-origin paths (no open redirect)', () => {
+    const back = '/authorize?client_id=abc&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&state=x';
+    expect(parseRoute(`#/login?return_to=${encodeURIComponent(back)}`)).toEqual({
+      name: 'login',
+      returnTo: back,
+    });
+    expect(parseRoute(`#/login?return_to=${encodeURIComponent('/oauth/logout')}`)).toEqual({
+      name: 'login',
+      returnTo: '/oauth/logout',
+    });
+    for (const evil of [
+      '//evil.example/authorize',
+      '/\\evil.example',
+      'https://evil.example/authorize?x',
+      '/authorize/../../evil',
+      '/authorizex',
+      '/authorize?a=\\b',
+      '/users/me',
+      'javascript:alert(1)',
+    ]) {
+      expect(parseRoute(`#/login?return_to=${encodeURIComponent(evil)}`), evil).toEqual({ name: 'login' });
+    }
   });
 
   it('follows only in-app `next` targets after login', () => {

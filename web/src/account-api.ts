@@ -4,6 +4,7 @@
  * server's route schemas (`src/http/routes/*`, `src/apps/clothes/http/clothes-routes.ts`).
  */
 import { type ApiResult, api, forgetCsrfToken } from './api.js';
+import type { ConnectedApp } from './components/connected-apps.js';
 import type { Color, Size } from './shared.js';
 import type { User } from './types.js';
 
@@ -105,6 +106,16 @@ export async function deleteAccount(currentPassword: string): Promise<ApiResult<
   const result = await api<undefined>('DELETE', '/users/me', { current_password: currentPassword });
   if (result.ok) forgetCsrfToken();
   return result;
+}
+
+/** `GET /users/me/connected-apps`: the apps allowed to use this account (OAuth provider). */
+export function listConnectedApps(): Promise<ApiResult<ConnectedApp[]>> {
+  return api<ConnectedApp[]>('GET', '/users/me/connected-apps');
+}
+
+/** `DELETE /users/me/connected-apps/{client_id}`: forgets the consent and ends the app's sessions. */
+export function disconnectApp(clientId: string): Promise<ApiResult<undefined>> {
+  return api<undefined>('DELETE', `/users/me/connected-apps/${encodeURIComponent(clientId)}`);
 }
 
 /** `GET /users/me/sessions`. */

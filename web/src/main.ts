@@ -2,6 +2,7 @@
  * Entry point: the app store, the navigation bar and the hash router. Each route renders into `<main>` with a
  * fresh {@link PageContext}; leaving a page aborts its signal, which closes its event stream.
  */
+import { accountActions } from './account-actions.js';
 import { siteNav } from './components/site-nav.js';
 import { h } from './dom.js';
 import { type PageContext, pageHeading, setTitle } from './page.js';
@@ -11,17 +12,20 @@ import { renderLogin, renderSignup } from './page-auth.js';
 import { renderEmailLink } from './page-email-link.js';
 import { renderCreateRoom, renderHome } from './page-home.js';
 import { renderJoin } from './page-join.js';
+import { renderMyRooms } from './page-my-rooms.js';
 import { renderForgotPassword, renderResetPassword } from './page-password.js';
 import { renderRoom } from './page-room.js';
 import { problemMessage } from './problem.js';
+import { roomActions } from './room-actions.js';
 import { parseRoute } from './routes.js';
-import { loadCurrentUser, logOut } from './session.js';
+import { loadCurrentUser } from './session.js';
 import { createAppStore } from './store.js';
 
 const main = requireElement('main');
 const nav = requireElement('site-nav');
 
 const store = createAppStore();
+const account = accountActions(store);
 /** The shell lives as long as the document: nothing aborts this. */
 const forever = new AbortController().signal;
 let pendingNotice: string | undefined;
@@ -35,14 +39,12 @@ function requireElement(id: string): HTMLElement {
 
 /** Logs out; on success the navigation follows the store and the home page says so. */
 async function logOutAndGoHome(): Promise<string | null> {
-  const result = await logOut();
-  // 401 means the session had already ended: the user is logged out either way.
-  if (!result.ok && result.problem.status !== 401) {
+  const result = await account.logOut();
+  if (!result.ok) {
     const message = `Could not log out: ${problemMessage(result.problem)}`;
     showFatal(message);
     return message;
   }
-  store.user.value = null;
   navigate('#/', 'You are logged out.');
   return null;
 }
@@ -62,12 +64,11 @@ function render(): void {
   main.replaceChildren();
   const ctx: PageContext = {
     main,
-    user: store.user.peek(),
+    store,
+    account,
+    rooms: roomActions,
     signal: controller.signal,
     notice,
-    setUser(next) {
-      store.user.value = next;
-    },
     navigate,
   };
   const route = parseRoute(location.hash);
@@ -76,7 +77,7 @@ function render(): void {
       renderHome(ctx);
       break;
     case 'login':
-      renderLogin(ctx, route.next);
+      renderLogin(ctx, route.next, route.returnTo);
       break;
     case 'signup':
       renderSignup(ctx);
@@ -89,6 +90,9 @@ function render(): void {
       break;
     case 'room':
       renderRoom(ctx, route.code);
+      break;
+    case 'my-rooms':
+      renderMyRooms(ctx);
       break;
     case 'forgot-password':
       renderForgotPassword(ctx);

@@ -9,6 +9,7 @@ import { accountPassword } from './components/account-password.js';
 import { accountProfile } from './components/account-profile.js';
 import type { AccountSection } from './components/account-section.js';
 import { accountSessions } from './components/account-sessions.js';
+import { accountConnectedApps } from './components/connected-apps.js';
 import { h } from './dom.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
 import { loginHash } from './routes.js';
@@ -20,6 +21,7 @@ export const ACCOUNT_SECTIONS: readonly AccountSection[] = [
   accountPassword,
   accountEmail,
   accountSessions,
+  accountConnectedApps,
   accountDelete,
 ];
 
@@ -36,7 +38,7 @@ export function renderAccount(ctx: PageContext, store: AppStore): void {
     actions: accountApi,
     until: ctx.signal,
     signedOut(notice: string) {
-      ctx.setUser(null);
+      ctx.account.recordUser(null);
       ctx.navigate('#/', notice);
     },
   };

@@ -17,7 +17,7 @@ const TITLES: Record<AdminSection, string> = { users: 'Users', audit: 'Audit log
 export function renderAdmin(ctx: PageContext, section: AdminSection): void {
   setTitle(`Admin · ${TITLES[section]}`);
   ctx.main.append(pageHeading(`Admin · ${TITLES[section]}`), noticeBanner(ctx.notice) ?? '');
-  const user = ctx.user;
+  const user = ctx.store.user.peek();
   if (user === null) {
     ctx.main.append(
       h('p', {}, 'Please ', h('a', { href: loginHash(`/admin/${section}`) }, 'log in'), ' first.'),

@@ -63,7 +63,7 @@ export function renderEmailLink(
       // The address (or its verified flag) changed: refresh who is signed in, if anyone.
       const me = await loadCurrentUser();
       if (ctx.signal.aborted) return;
-      if (me.ok) ctx.setUser(me.data);
+      if (me.ok) ctx.account.recordUser(me.data);
       ctx.navigate(me.ok && me.data !== null ? '#/account' : '#/login', text.done);
     })();
   });

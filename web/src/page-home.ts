@@ -1,181 +1,43 @@
 /**
- * The home page and the create-room page: a signed-in host names a room and gets its code to share.
+ * The home page and the create-room page. Both follow who is signed in (`store.user`).
  */
-import { api } from './api.js';
-import { h } from './dom.js';
-import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
-import { linkButton, noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
-import { joinHash, loginHash, roomHash } from './routes.js';
-import { ROOM_NAME_MAX_LENGTH } from './shared.js';
-import type { Room } from './types.js';
+import { createRoomCard } from './components/create-room-card.js';
+import { homeView } from './components/home-view.js';
+import { watchValue } from './components/watch.js';
+import { h, setChildren } from './dom.js';
+import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
+import { loginHash } from './routes.js';
 
 /** `#/`. */
 export function renderHome(ctx: PageContext): void {
   setTitle('');
-  const notice = noticeBanner(ctx.notice) ?? '';
-  if (ctx.user === null) {
-    ctx.main.append(
-      pageHeading('Roll dice together'),
-      notice,
-      h(
-        'p',
-        { class: 'lead' },
-        'Dicery is a shared dice table: everyone in a room sees every roll, live. Rolls happen on the server, so nobody can fudge them.',
-      ),
-      h(
-        'div',
-        { class: 'cards' },
-        h(
-          'section',
-          { class: 'card' },
-          h('h2', {}, 'Playing?'),
-          h('p', {}, 'Got a room code from your host? Join with just a name.'),
-          linkButton('Join a room', '#/join', 'home-join-link'),
-        ),
-        h(
-          'section',
-          { class: 'card' },
-          h('h2', {}, 'Hosting?'),
-          h('p', {}, 'Log in to open a room and invite your players.'),
-          h(
-            'div',
-            { class: 'button-row' },
-            linkButton('Log in', loginHash(), 'home-login-link'),
-            linkButton('Sign up', '#/signup', 'home-signup-link', 'secondary'),
-          ),
-        ),
-      ),
-    );
-    return;
-  }
-  const name = ctx.user.full_name?.trim() || ctx.user.email;
-  ctx.main.append(
-    pageHeading(`Welcome, ${name}`, 'welcome-heading'),
-    notice,
-    h(
-      'div',
-      { class: 'cards' },
-      buildCreateRoom(ctx),
-      h(
-        'section',
-        { class: 'card' },
-        h('h2', {}, 'Join a room'),
-        h('p', {}, 'Playing in someone else’s room?'),
-        linkButton('Join with a code', '#/join', 'home-join-link', 'secondary'),
-      ),
-    ),
-  );
+  const container = h('div', { class: 'home' });
+  ctx.main.append(container);
+  homeView(container, ctx.store, ctx.rooms, ctx.signal, noticeBanner(ctx.notice));
 }
 
 /** `#/rooms/new`. */
 export function renderCreateRoom(ctx: PageContext): void {
   setTitle('Create a room');
-  ctx.main.append(pageHeading('Create a room'), noticeBanner(ctx.notice) ?? '');
-  if (ctx.user === null) {
-    ctx.main.append(
-      h(
-        'p',
-        {},
-        'You need an account to host a room. ',
-        h('a', { href: loginHash('/rooms/new') }, 'Log in'),
-        ' or ',
-        h('a', { href: '#/signup' }, 'sign up'),
-        '.',
+  const body = h('div');
+  ctx.main.append(pageHeading('Create a room'), noticeBanner(ctx.notice) ?? '', body);
+  watchValue(
+    ctx.signal,
+    () => ctx.store.user.value !== null,
+    (signedIn, scope) =>
+      setChildren(
+        body,
+        signedIn
+          ? createRoomCard(ctx.rooms, scope)
+          : h(
+              'p',
+              {},
+              'You need an account to host a room. ',
+              h('a', { href: loginHash('/rooms/new') }, 'Log in'),
+              ' or ',
+              h('a', { href: '#/signup' }, 'sign up'),
+              '.',
+            ),
       ),
-    );
-    return;
-  }
-  ctx.main.append(buildCreateRoom(ctx));
-}
-
-/** The "Create a room" form; on success it is replaced by the new room's code and links. */
-function buildCreateRoom(ctx: PageContext): HTMLElement {
-  const roomName = buildField({
-    name: 'name',
-    label: 'Room name',
-    required: true,
-    maxLength: ROOM_NAME_MAX_LENGTH,
-    placeholder: 'Friday one-shot',
-    testId: 'room-name-input',
-  });
-  const alert = buildAlert('create-room-error');
-  const button = h(
-    'button',
-    { type: 'submit', class: 'button button--primary', 'data-testid': 'create-room-button' },
-    'Create room',
   );
-  const form = h(
-    'form',
-    { novalidate: true, 'data-testid': 'create-room-form' },
-    alert.element,
-    roomName.element,
-    button,
-  );
-  const section = h(
-    'section',
-    { class: 'card', 'aria-labelledby': 'create-room-title' },
-    h('h2', { id: 'create-room-title' }, 'Create a room'),
-    form,
-  );
-
-  form.addEventListener('submit', (event) => {
-    event.preventDefault();
-    alert.clear();
-    if (!checkRequired([roomName], alert)) return;
-    setBusy(form, button, true, 'Creating…');
-    void (async () => {
-      const result = await api<Room>('POST', '/rooms', { name: roomName.input.value.trim() });
-      if (ctx.signal.aborted) return;
-      setBusy(form, button, false, '');
-      if (!result.ok) {
-        showProblem(result.problem, [roomName], alert, { VALIDATION_FAILED: 'name' });
-        if (result.problem.status === 401)
-          alert.element.append(' ', h('a', { href: loginHash('/rooms/new') }, 'Log in again'));
-        return;
-      }
-      section.replaceChildren(...createdRoom(result.data));
-      section.querySelector<HTMLElement>('h2')?.focus();
-    })();
-  });
-  return section;
-}
-
-/** The just-created room: its code, big, with the links to share and to open the lobby. */
-function createdRoom(room: Room): Node[] {
-  const shareUrl = `${location.origin}${location.pathname}${joinHash(room.code)}`;
-  const copyStatus = h('span', { class: 'copy-status', role: 'status' });
-  const copy = h(
-    'button',
-    { type: 'button', class: 'button button--secondary', 'data-testid': 'copy-code-button' },
-    'Copy code',
-  );
-  copy.addEventListener('click', () => {
-    // The Clipboard API needs a secure context (HTTPS or localhost); elsewhere say so instead.
-    const clipboard = typeof navigator.clipboard?.writeText === 'function' ? navigator.clipboard : undefined;
-    if (clipboard === undefined) {
-      copyStatus.textContent = 'Copying is not available here; select the code instead.';
-      return;
-    }
-    clipboard.writeText(room.code).then(
-      () => {
-        copyStatus.textContent = 'Copied.';
-      },
-      () => {
-        copyStatus.textContent = 'Could not copy; select the code instead.';
-      },
-    );
-  });
-  return [
-    h('h2', { tabindex: '-1', 'data-testid': 'created-room-name' }, `Room “${room.name}” is open`),
-    h('p', {}, 'Share this code with your players:'),
-    h('p', { class: 'room-code room-code--big', 'data-testid': 'room-code' }, room.code),
-    h('div', { class: 'button-row' }, copy, copyStatus),
-    h(
-      'p',
-      {},
-      'Or send them this link: ',
-      h('a', { href: joinHash(room.code), class: 'share-link', 'data-testid': 'share-link' }, shareUrl),
-    ),
-    h('div', { class: 'button-row' }, linkButton('Open the lobby', roomHash(room.code), 'lobby-link')),
-  ];
 }

@@ -126,7 +126,7 @@ export function renderResetPassword(ctx: PageContext, token: string | undefined)
       // Every session of that account ended (this browser's too, if it was signed in to it).
       const me = await loadCurrentUser();
       if (ctx.signal.aborted) return;
-      ctx.setUser(me.ok ? me.data : null);
+      ctx.account.recordUser(me.ok ? me.data : null);
       ctx.navigate(loginHash(), 'Your password was changed. Log in with the new one.');
     })();
   });

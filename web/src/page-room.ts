@@ -4,6 +4,8 @@
  * are not in the room get the join form instead.
  */
 import { api } from './api.js';
+import { copyButton, joinUrl } from './components/copy-button.js';
+import { claimForm, joinForm } from './components/join-form.js';
 import { lobbyActions } from './components/lobby-actions.js';
 import { lobbyStatus } from './components/lobby-status.js';
 import { playerList } from './components/player-list.js';
@@ -12,10 +14,9 @@ import { rollLog } from './components/roll-log.js';
 import { h, setChildren } from './dom.js';
 import { endingFor, LOBBY_ENDED, startLobby } from './lobby-controller.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
-import { buildClaimForm, buildJoinForm } from './page-join.js';
 import { type Problem, problemMessage } from './problem.js';
 import { asSnapshot } from './room-state.js';
-import { loginHash } from './routes.js';
+import { joinHash, loginHash } from './routes.js';
 import { createLobbyStore, type LobbyStore } from './store.js';
 import type { RoomSnapshot } from './types.js';
 
@@ -101,9 +102,9 @@ function roomUnavailable(
       ending === undefined || ending === LOBBY_ENDED.noSeat
         ? h('p', {}, 'You are not in this room. Pick a name to join it.')
         : h('p', { class: 'alert', role: 'alert', 'data-testid': 'status-message' }, ending),
-      buildJoinForm({ fixedCode: code, signal, onJoined: remount }),
-      claimForm(code, signal, remount),
-      ctx.user === null
+      joinForm(ctx.rooms, { fixedCode: code, until: signal, onJoined: remount }),
+      claimDetails(ctx, code, signal, remount),
+      ctx.store.user.peek() === null
         ? h(
             'p',
             { class: 'aside' },
@@ -149,6 +150,7 @@ function mountLobby(
   const lobby = createLobbyStore(snapshot);
   const actions = startLobby(lobby, { signal, remount, navigate: ctx.navigate });
   const { you } = lobby;
+  const shareUrl = joinUrl(joinHash(lobby.code));
   const yourName = lobby.players.peek().find((player) => player.id === you.player_id)?.name;
   const youText =
     you.player_id !== null
@@ -168,6 +170,19 @@ function mountLobby(
         h('span', { class: 'room-code-label' }, 'Room code '),
         h('span', { class: 'room-code', 'data-testid': 'room-code' }, lobby.code),
       ),
+      // The join link stays on the lobby (issue 14): a host can share it again at any time.
+      h(
+        'p',
+        { class: 'room-share' },
+        'Join link: ',
+        h(
+          'a',
+          { href: joinHash(lobby.code), class: 'share-link', 'data-testid': 'lobby-share-link' },
+          shareUrl,
+        ),
+        ' ',
+        ...copyButton(shareUrl, 'Copy link', 'copy-link-button'),
+      ),
       youText === '' ? null : h('p', { class: 'you', 'data-testid': 'you-are' }, youText),
     ),
     ...lobbyStatus(lobby, signal, actions.reconnect),
@@ -178,7 +193,7 @@ function mountLobby(
         'div',
         { class: 'lobby-main' },
         you.player_id === null ? null : rollForm(lobby, actions, signal),
-        you.host && you.player_id === null ? hostJoin(lobby, signal, remount) : null,
+        you.host && you.player_id === null ? hostJoin(ctx, lobby, signal, remount) : null,
         rollLog(lobby, signal),
       ),
       h(
@@ -192,13 +207,23 @@ function mountLobby(
 }
 
 /** For a host who is not playing: join under a player name to roll too. Leaves when the lobby ends. */
-function hostJoin(lobby: LobbyStore, signal: AbortSignal, remount: () => void): HTMLElement {
+function hostJoin(
+  ctx: PageContext,
+  lobby: LobbyStore,
+  signal: AbortSignal,
+  remount: () => void,
+): HTMLElement {
   const card = h(
     'section',
     { class: 'card', 'aria-labelledby': 'host-join-title' },
     h('h2', { id: 'host-join-title' }, 'Roll too?'),
     h('p', {}, 'Hosts watch by default. Join under a player name to roll in this room as well.'),
-    buildJoinForm({ fixedCode: lobby.code, submitLabel: 'Join as a player', signal, onJoined: remount }),
+    joinForm(ctx.rooms, {
+      fixedCode: lobby.code,
+      submitLabel: 'Join as a player',
+      until: signal,
+      onJoined: remount,
+    }),
   );
   const stop = lobby.ended.subscribe((ended) => {
     if (ended !== null) card.remove();
@@ -208,11 +233,11 @@ function hostJoin(lobby: LobbyStore, signal: AbortSignal, remount: () => void): 
 }
 
 /** "Playing on another device?": take your seat here with the claim code shown there. */
-function claimForm(code: string, signal: AbortSignal, remount: () => void): HTMLElement {
+function claimDetails(ctx: PageContext, code: string, signal: AbortSignal, remount: () => void): HTMLElement {
   return h(
     'details',
     { class: 'claim' },
     h('summary', {}, 'Already playing on another device? Use a claim code'),
-    buildClaimForm({ code, signal, onJoined: remount }),
+    claimForm(ctx.rooms, { code, until: signal, onJoined: remount }),
   );
 }

@@ -1,21 +1,28 @@
 /**
  * What every page gets from the shell, and the pieces every page starts with.
  */
+import type { AccountActions } from './account-actions.js';
 import { h } from './dom.js';
-import type { User } from './types.js';
+import type { RoomActions } from './room-actions.js';
+import type { AppStore } from './store.js';
 
-/** Handed to a page's render function. */
+/**
+ * Handed to a page's render function. A page reads shared state from `store` (inside `watch`, so
+ * it follows changes) and changes it only through the actions.
+ */
 export interface PageContext {
   /** The `<main>` element, emptied for this page. */
   readonly main: HTMLElement;
-  /** The signed-in user when the page was opened, or null. */
-  readonly user: User | null;
+  /** The one state store: who is signed in, and the server's public policy. */
+  readonly store: AppStore;
+  /** Log in, sign up, log out: the writers of `store.user`. */
+  readonly account: AccountActions;
+  /** Create, join, claim a seat. */
+  readonly rooms: RoomActions;
   /** Aborted when the user leaves the page: stop streams and ignore late answers. */
   readonly signal: AbortSignal;
   /** A one-line message left by the previous page ("You left the room."), shown once. */
   readonly notice: string | undefined;
-  /** Records who is signed in and updates the navigation. */
-  setUser(user: User | null): void;
   /** Leaves a message for the next page, then goes to `hash`. */
   navigate(hash: string, notice?: string): void;
 }

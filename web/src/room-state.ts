@@ -129,10 +129,18 @@ export function asSnapshot(value: unknown): RoomSnapshot | undefined {
       name: typeof room.name === 'string' ? room.name : (room.code as string),
       state: room.state === 'closed' ? 'closed' : 'open',
       created_at: typeof room.created_at === 'string' ? room.created_at : '',
+      locked: room.locked === true,
     },
     players: Array.isArray(value.players) ? value.players.flatMap((p) => asPlayer(p) ?? []) : [],
     rolls: Array.isArray(value.rolls) ? value.rolls.flatMap((r) => asRoll(r) ?? []) : [],
     you: { player_id: typeof you.player_id === 'string' ? you.player_id : null, host: you.host === true },
+    online: {
+      player_ids:
+        isRecord(value.online) && Array.isArray(value.online.player_ids)
+          ? value.online.player_ids.filter((id): id is string => typeof id === 'string')
+          : [],
+      host: isRecord(value.online) && value.online.host === true,
+    },
   };
 }
 

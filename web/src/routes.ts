@@ -4,11 +4,12 @@
  * | hash               | page                                      |
  * |--------------------|-------------------------------------------|
  * | `#/`               | home (create a room when signed in)       |
- * | `#/login`          | log in (`?next=/rooms/new` returns there) |
+ * | `#/login`          | log in (`?next=/rooms/new` returns there; `?return_to=/authorize?…` leaves the UI for the OAuth provider's page) |
  * | `#/signup`         | sign up                                   |
  * | `#/rooms/new`      | create a room                             |
  * | `#/join[/CODE]`    | join a room (code pre-filled)             |
  * | `#/rooms/CODE`     | the room's lobby                          |
+ * | `#/rooms`          | the rooms you host ("My rooms")           |
  * | `#/forgot-password` | ask for a password reset link            |
  * | `#/reset-password?token=…` | choose a new password (mailed link) |
  * | `#/verify-email?token=…`   | confirm an address (mailed link)    |
@@ -23,11 +24,12 @@
 /** A parsed route. */
 export type Route =
   | { name: 'home' }
-  | { name: 'login'; next?: string }
+  | { name: 'login'; next?: string; returnTo?: string }
   | { name: 'signup' }
   | { name: 'create-room' }
   | { name: 'join'; code?: string }
   | { name: 'room'; code: string }
+  | { name: 'my-rooms' }
   | { name: 'forgot-password' }
   | { name: LinkPage; token: string | undefined }
   | { name: 'account' }
@@ -79,6 +81,8 @@ export function parseRoute(hash: string): Route {
   if (rest.length > 0) return { name: 'not-found' };
   if (first === 'login' && second === undefined) {
     const next = query.get('next');
+    const returnTo = query.get('return_to');
+    if (returnTo !== null && isProviderReturn(returnTo)) return { name: 'login', returnTo };
     return next !== null && isSafeNext(next) ? { name: 'login', next } : { name: 'login' };
   }
   if (first === 'signup' && second === undefined) return { name: 'signup' };
@@ -97,6 +101,7 @@ export function parseRoute(hash: string): Route {
     const code = canonicalRoomCode(second);
     return code === '' ? { name: 'join' } : { name: 'join', code };
   }
+  if (first === 'rooms' && second === undefined) return { name: 'my-rooms' };
   if (first === 'rooms' && second !== undefined) {
     if (second === 'new') return { name: 'create-room' };
     const code = canonicalRoomCode(second);
@@ -133,6 +138,16 @@ function isSafeNext(next: string): boolean {
   if (!next.startsWith('/') || next.startsWith('//')) return false;
   const route = parseRoute(`#${next}`);
   return route.name !== 'not-found' && route.name !== 'login';
+}
+
+/**
+ * True for the server pages a login may return to (the OAuth provider's `/authorize` and
+ * `/oauth/logout`, which send people here): a path of this origin, never `//host` or `/\\host`
+ * (which browsers read as another host), so a crafted link cannot make the login an open redirect
+ * (OWASP Unvalidated Redirects; RFC 9700 §4.11).
+ */
+export function isProviderReturn(path: string): boolean {
+  return /^\/(authorize|oauth\/logout)(\?[^\\\s]*)?$/.test(path);
 }
 
 function safeDecode(segment: string): string | undefined {

@@ -29,6 +29,7 @@ export {
 export type {
   ConstantTermData,
   DiceTermData,
+  HostedRoom,
   JoinResult,
   KeepRuleData,
   Player as WirePlayer,

@@ -10,17 +10,22 @@
  */
 import { computed, type ReadonlySignal, type Signal, signal } from '@preact/signals-core';
 import { emptyLobby, type LobbyState, withSnapshot } from './room-state.js';
-import type { Player, RoomSnapshot, User } from './types.js';
+import type { PasswordPolicy, Player, RoomSnapshot, User } from './types.js';
 
 /** State that outlives pages. */
 export interface AppStore {
   /** The signed-in user, or null. */
   readonly user: Signal<User | null>;
+  /**
+   * The server's rules for new passwords, once a page that sets one asked for them
+   * (`AccountActions.loadPasswordPolicy`); null before, or when the server could not say.
+   */
+  readonly passwordPolicy: Signal<PasswordPolicy | null>;
 }
 
-/** A store for a freshly loaded page: nobody signed in yet. */
+/** A store for a freshly loaded page: nobody signed in yet, no policy loaded. */
 export function createAppStore(): AppStore {
-  return { user: signal(null) };
+  return { user: signal(null), passwordPolicy: signal(null) };
 }
 
 /** What the lobby's status line says; `kind` picks its style and what it offers. */

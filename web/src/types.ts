@@ -27,6 +27,15 @@ export interface User {
   created_at: string;
 }
 
+/**
+ * `GET /auth/password-policy`: the lengths the server enforces on new passwords, in code points
+ * after NFKC. The browser checks them only to answer sooner; the server has the last word.
+ */
+export interface PasswordPolicy {
+  min_length: number;
+  max_length: number;
+}
+
 /** A player present in a room; players learned from events have no `joined_at`. */
 export type Player = PlayerRef & Partial<Pick<WirePlayer, 'joined_at'>>;
 

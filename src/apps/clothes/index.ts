@@ -22,6 +22,7 @@ import type { ClothesTables } from './storage/tables.js';
 
 export type { ClothesError, ClothesErrorCode } from './core/errors.js';
 export { CLOTHES_ERROR_STATUSES } from './http/error-statuses.js';
+export { clothesScopes } from './scopes.js';
 export { clothesMigrations };
 
 /** Options of {@link clothesPlugin}. */

@@ -14,19 +14,25 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Gatehouse } from '../../index.js';
+import { createPresence, type Presence } from './core/presence.js';
 import type { RoomBus } from './core/room-bus.js';
-import { createRoomService, type RoomService } from './core/room-service.js';
+import { createRoomChange } from './core/room-change.js';
+import { createRoomHostTools, type RoomHostTools } from './core/room-host-tools.js';
+import { createRoomService, type RoomService, type RoomTransaction } from './core/room-service.js';
 import { createRoomTokens, type RoomTokens } from './core/room-token.js';
 import { createSharedRoomBus } from './core/shared-room-bus.js';
 import { DICERY_ERROR_STATUSES } from './http/error-statuses.js';
 import type { RoomEventsRouteOptions } from './http/room-events-route.js';
+import { registerRoomHostRoutes } from './http/room-host-routes.js';
 import { registerRoomRoutes } from './http/room-routes.js';
+import { diceryOpenApiSchemes } from './http/security-schemes.js';
 import { diceryMigrations } from './storage/migrations/index.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import type { DiceryTables } from './storage/tables.js';
 
 export type { DiceryError, DiceryErrorCode } from './core/errors.js';
 export { DICERY_ERROR_STATUSES } from './http/error-statuses.js';
+export { diceryScopes } from './scopes.js';
 export { diceryMigrations };
 
 /** One Dicery instance's services, on `app.dicery` once the plugin is registered. */
@@ -39,6 +45,10 @@ export interface Dicery {
   readonly roomBus: RoomBus;
   /** Issues and verifies room-scoped player tokens. */
   readonly roomTokens: RoomTokens;
+  /** The host's tools: room list, bans, lock, rename, hand-over, idle expiry (issue 14). */
+  readonly hostTools: RoomHostTools;
+  /** Who is connected to each room now, across instances (issue 14). */
+  readonly presence: Presence;
 }
 
 /** Options of {@link diceryPlugin}. */
@@ -69,11 +79,12 @@ export async function createDicery(
         `Room event handler threw on ${event.type}: ${error instanceof Error ? error.message : String(error)}`,
       ),
   });
+  // Each room change and its event: one unit of work (issue 9); events are published after it.
+  const transaction: RoomTransaction = (work) =>
+    gatehouse.transaction((tx) => work(createRoomStore(tx.appDatabase<DiceryTables>())));
   const rooms = createRoomService({
     rooms: roomStore,
-    // Each room change and its event: one unit of work (issue 9); events are published after it.
-    transaction: (work) =>
-      gatehouse.transaction((tx) => work(createRoomStore(tx.appDatabase<DiceryTables>()))),
+    transaction,
     bus: roomBus,
     clock,
     maxPlayers: config.maxPlayersPerRoom,
@@ -84,7 +95,26 @@ export async function createDicery(
     clock,
     ttlSeconds: config.roomTokenTtl,
   });
-  return { rooms, roomStore, roomBus, roomTokens };
+  const hostTools = createRoomHostTools({
+    rooms: roomStore,
+    change: createRoomChange({
+      transaction,
+      bus: roomBus,
+      onPublishError: (error, event) =>
+        onWarning(
+          `Room event ${event.type} #${event.id} was stored but not published: ${error instanceof Error ? error.message : String(error)}`,
+        ),
+    }),
+    clock,
+  });
+  const presence = await createPresence({
+    openChannel: (channel) => gatehouse.openChannel(channel),
+    clock,
+    scheduler: gatehouse.scheduler,
+    heartbeatMs: config.roomHeartbeatInterval * 1000,
+    onWarning,
+  });
+  return { rooms, roomStore, roomBus, roomTokens, hostTools, presence };
 }
 
 /**
@@ -100,15 +130,60 @@ export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery
   });
 }
 
+/**
+ * Closes rooms idle for `ROOM_IDLE_TTL` (no event since) on the core's scheduler, so a test clock
+ * drives it. Each pass closes at most `IDLE_SWEEP_BATCH` rooms and passes never overlap, so a
+ * backlog drains over several passes instead of one long burst (a pass falling due during another
+ * runs once right after it); every instance sweeps, and the
+ * conditional close lets only one of them close a given room. A failed pass (database away) is
+ * logged and the next one tries again. Returns the timer.
+ */
+export function startIdleRoomSweep(
+  gatehouse: Gatehouse,
+  dicery: Dicery,
+  onWarning: (message: string) => void,
+): { cancel(): void } {
+  const ttlMs = gatehouse.config.roomIdleTtl * 1000;
+  // Often enough that a room outlives its idle time by at most a quarter of it (or 5 minutes).
+  const everyMs = Math.max(1000, Math.min(5 * 60_000, Math.floor(ttlMs / 4)));
+  let running = false;
+  let again = false;
+  const sweep = () => {
+    // A pass due while one runs is remembered (once) and runs right after it, with the time then.
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    dicery.hostTools
+      .closeIdleRooms(gatehouse.clock() - ttlMs)
+      .catch((error: unknown) =>
+        onWarning(`Idle room sweep failed: ${error instanceof Error ? error.message : String(error)}`),
+      )
+      .finally(() => {
+        running = false;
+        if (again) {
+          again = false;
+          sweep();
+        }
+      });
+  };
+  return gatehouse.scheduler.setInterval(sweep, everyMs);
+}
+
 async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promise<void> {
   if (!app.hasDecorator('gatehouseErrors')) {
     throw new Error('diceryPlugin: register gatehousePlugin first (Dicery builds on its guards and errors)');
   }
   app.gatehouseErrors.register(DICERY_ERROR_STATUSES);
+  app.openApiSecuritySchemes.register(diceryOpenApiSchemes(app.cookiePolicy.roomPrefix));
   const dicery = await createDicery(options.gatehouse, (message) => app.log.warn(message));
   app.decorate('dicery', dicery);
   const removeHook = closeRoomsOnAccountDeletion(options.gatehouse, dicery);
+  const idleSweep = startIdleRoomSweep(options.gatehouse, dicery, (message) => app.log.warn(message));
   app.addHook('onClose', async () => {
+    idleSweep.cancel();
+    dicery.presence.close();
     removeHook();
     await dicery.roomBus.close();
   });
@@ -117,6 +192,7 @@ async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promi
     { gatehouse: options.gatehouse, dicery },
     options.events === undefined ? {} : { events: options.events },
   );
+  registerRoomHostRoutes(app, { gatehouse: options.gatehouse, dicery });
 }
 
 /** The Dicery Fastify plugin: rooms, dice, room tokens and the event stream. */

@@ -5,6 +5,7 @@ import { toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { addressBucket } from '../../lib/address-bucket.js';
+import { MAX_PASSWORD_LENGTH } from '../../passwords/password-policy.js';
 import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
@@ -23,6 +24,14 @@ const LoginBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** `GET /auth/password-policy`: what a browser may check before sending a new password. */
+const PasswordPolicyBody = Type.Object({
+  min_length: Type.Integer({
+    description: 'Shortest password, in code points after NFKC (`PASSWORD_MIN_LENGTH`)',
+  }),
+  max_length: Type.Integer({ description: 'Longest password, in code points after NFKC; never truncated' }),
+});
 
 const MfaRequired = Type.Object({
   mfa_required: Type.Literal(true),
@@ -98,6 +107,28 @@ export function registerAuthRoutes(
       );
       if (outcome.status === 'accepted') return reply.code(202).send({ status: 'accepted' as const });
       return reply.code(201).send(toPublicUser(outcome.user));
+    },
+  );
+
+  app.get(
+    '/auth/password-policy',
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'Password rules for new passwords',
+        description:
+          'The lengths the server enforces on new passwords, in code points after NFKC, so a sign-up or ' +
+          'password-change form can say them and check them before sending, instead of copying the ' +
+          'setting. Public and the same for everyone (it reveals only `PASSWORD_MIN_LENGTH`); the ' +
+          'blocklist is not exposed, so the server still has the last word.',
+        response: { 200: PasswordPolicyBody },
+      },
+    },
+    async (_request, reply) => {
+      // Same for every caller, and changes only with a restart: let browsers keep it a little.
+      return reply
+        .header('cache-control', 'public, max-age=300')
+        .send({ min_length: config.passwordMinLength, max_length: MAX_PASSWORD_LENGTH });
     },
   );
 
@@ -273,7 +304,9 @@ export function registerAuthRoutes(
   app.post(
     '/auth/reauthenticate',
     {
-      preValidation: app.auth.require(),
+      // `me`: a token a third-party app got through /authorize (e.g. only `openid`) must not
+      // step the account's session up, nor sign the person out everywhere below.
+      preValidation: app.auth.require({ scopes: ['me'] }),
       schema: {
         tags: ['accounts'],
         summary: 'Re-authenticate this session (step-up)',
@@ -337,7 +370,7 @@ export function registerAuthRoutes(
   app.post(
     '/auth/logout-all',
     {
-      preValidation: app.auth.require(),
+      preValidation: app.auth.require({ scopes: ['me'] }),
       schema: {
         tags: ['accounts'],
         summary: 'End every session of your account',

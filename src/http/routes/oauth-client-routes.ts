@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { clientView } from '../../oauth/client-view.js';
 import {
-  CLIENT_SCOPES,
+  clientScopes,
   MAX_OAUTH_CLIENTS,
   MAX_REDIRECT_URIS,
   OAUTH_GRANT_TYPES,
@@ -75,7 +75,7 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
             scopes: Type.Optional(
               Type.Array(Type.String({ maxLength: 64 }), {
                 maxItems: 32,
-                description: `Any of ${Object.keys(CLIENT_SCOPES).join(', ')}; default openid, profile, email`,
+                description: `Any of ${Object.keys(clientScopes(gatehouse.scopes)).join(', ')}; default openid, profile, email`,
               }),
             ),
           },

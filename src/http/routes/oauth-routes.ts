@@ -1,25 +1,33 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { SCOPES } from '../../accounts/scopes.js';
+import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
+import { clientScopes } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
-import { formParam, OAuthErrorSchema, publicClientOf, readForm } from '../oauth-form.js';
+import { authenticateClient, formParam, OAuthErrorSchema, readForm } from '../oauth-form.js';
 import { NoBody } from '../schemas.js';
 
 /** RFC 8414 §2 metadata, exactly the members Gatehouse supports. */
 const MetadataSchema = Type.Object({
   issuer: Type.String({ description: 'The `iss` of every token (PUBLIC_URL unless JWT_ISSUER is set)' }),
+  authorization_endpoint: Type.String(),
   token_endpoint: Type.String(),
+  userinfo_endpoint: Type.String(),
   revocation_endpoint: Type.String(),
-  jwks_uri: Type.Optional(Type.String({ description: 'Only with an asymmetric JWT_ALG' })),
-  grant_types_supported: Type.Array(Type.String()),
-  response_types_supported: Type.Array(Type.String(), {
-    description: 'Empty: there is no authorization endpoint yet',
+  jwks_uri: Type.String({
+    description: 'Access-token keys with an asymmetric JWT_ALG; ID-token keys always',
   }),
+  grant_types_supported: Type.Array(Type.String()),
+  response_types_supported: Type.Array(Type.String(), { description: '`code` only: no implicit grant' }),
+  response_modes_supported: Type.Array(Type.String()),
+  code_challenge_methods_supported: Type.Array(Type.String()),
+  authorization_response_iss_parameter_supported: Type.Boolean(),
   scopes_supported: Type.Array(Type.String()),
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  introspection_endpoint: Type.String(),
+  introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
   service_documentation: Type.String(),
 });
 
@@ -30,22 +38,35 @@ const MetadataSchema = Type.Object({
  */
 export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { config, tokenGrants, keyring } = gatehouse;
+  const { config, tokenGrants } = gatehouse;
   const base = config.publicUrl;
   const metadata = {
     issuer: config.issuer,
+    authorization_endpoint: `${base}/authorize`,
     token_endpoint: `${base}/token`,
+    userinfo_endpoint: `${base}/userinfo`,
     revocation_endpoint: `${base}/revoke`,
-    // A shared HS256 secret is never published, so there is no JWK Set to point at.
-    ...(keyring.algorithm === 'HS256' ? {} : { jwks_uri: `${base}/.well-known/jwks.json` }),
+    // With HS256 the JWK Set holds only the ID tokens' ES256 keys (the shared secret is never published).
+    jwks_uri: `${base}/.well-known/jwks.json`,
     // PASSWORD_GRANT=false withdraws the password grant (RFC 9700 §2.4), so it is not advertised.
-    grant_types_supported: config.passwordGrant ? ['password', 'refresh_token'] : ['refresh_token'],
-    // RFC 8414 §2 makes this member REQUIRED; no response type is supported without /authorize.
-    response_types_supported: [],
-    scopes_supported: Object.keys(SCOPES),
-    // Public clients only for now (RFC 8414 §2, RFC 7591 §2 "none"); secrets are refused.
-    token_endpoint_auth_methods_supported: ['none'],
-    revocation_endpoint_auth_methods_supported: ['none'],
+    grant_types_supported: [
+      'authorization_code',
+      'refresh_token',
+      ...(config.passwordGrant ? ['password'] : []),
+    ],
+    // No implicit grant (RFC 9700 §2.1.2): the code flow only, answered in the query.
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    code_challenge_methods_supported: ['S256'],
+    // RFC 9207: `iss` comes back with every authorization response.
+    authorization_response_iss_parameter_supported: true,
+    scopes_supported: Object.keys(clientScopes(gatehouse.scopes)),
+    // Confidential clients: HTTP Basic or form secrets; public clients: client_id only (RFC 7591 §2 "none").
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    introspection_endpoint: `${base}/introspect`,
+    // RFC 7662 §2.1: introspection needs an authenticated (confidential) client.
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     service_documentation: `${base}/docs`,
   };
 
@@ -93,7 +114,10 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
             }),
           ),
           client_secret: Type.Optional(
-            Type.String({ maxLength: 0, description: 'Empty or absent (no confidential clients yet)' }),
+            Type.String({
+              description:
+                'Confidential clients (`client_secret_post`; or HTTP Basic, `client_secret_basic`); refused for others',
+            }),
           ),
         }),
         response: {
@@ -106,7 +130,7 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     },
     async (request, reply) => {
       const form = readForm(request);
-      const clientId = publicClientOf(request, form);
+      const { clientId } = await authenticateClient(request, form, gatehouse.oauthClients);
       await tokenGrants.revoke(
         formParam(form, 'token', true),
         { hint: formParam(form, 'token_type_hint', false), clientId },
@@ -114,6 +138,64 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
       );
       // RFC 7009 §2.2: 200 whether or not anything was revoked (no oracle for valid tokens).
       return reply.header('cache-control', 'no-store').code(200).send();
+    },
+  );
+
+  app.post(
+    '/introspect',
+    {
+      attachValidation: true,
+      schema: {
+        tags: ['oauth'],
+        operationId: 'introspectToken',
+        summary: 'Token introspection (RFC 7662)',
+        description:
+          'Form-encoded, for resource servers: a registered confidential client authenticates with ' +
+          '`client_secret_basic` or `client_secret_post` (anyone else: 401 `invalid_client`, so the endpoint is ' +
+          'no oracle for token scanning). Answers `{"active": false}` for anything but a live access token of an ' +
+          'active account (refresh tokens included); otherwise `scope`, `client_id`, `sub`, `exp`, `iat`, `iss`, ' +
+          '`aud`, `token_type` and `sid`.',
+        security: [],
+        consumes: ['application/x-www-form-urlencoded'],
+        body: Type.Object({
+          token: Type.String({ description: 'The access token' }),
+          token_type_hint: Type.Optional(
+            Type.String({ description: 'Ignored (RFC 7662 §2.1 makes it optional)' }),
+          ),
+          client_id: Type.Optional(Type.String({ maxLength: 255 })),
+          client_secret: Type.Optional(Type.String()),
+        }),
+        response: {
+          200: Type.Object({
+            active: Type.Boolean(),
+            scope: Type.Optional(Type.String()),
+            client_id: Type.Optional(Type.String()),
+            sub: Type.Optional(Type.String()),
+            exp: Type.Optional(Type.Integer()),
+            iat: Type.Optional(Type.Integer()),
+            iss: Type.Optional(Type.String()),
+            aud: Type.Optional(Type.String()),
+            token_type: Type.Optional(Type.String()),
+            sid: Type.Optional(Type.String()),
+          }),
+          400: OAuthErrorSchema,
+          401: OAuthErrorSchema,
+          503: OAuthErrorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const form = readForm(request);
+      const client = await authenticateClient(request, form, gatehouse.oauthClients);
+      if (client.registered?.type !== 'confidential') {
+        throw new OAuthTokenError(
+          'invalid_client',
+          'Introspection is for registered confidential clients: authenticate with the client secret.',
+          request.headers.authorization === undefined ? {} : { challenge: { scheme: 'Basic' } },
+        );
+      }
+      const answer = await gatehouse.authorizationServer.introspect(formParam(form, 'token', true));
+      return reply.header('cache-control', 'no-store').send(answer);
     },
   );
 }

@@ -59,18 +59,19 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
     },
   );
 
-  if (gatehouse.keyring.algorithm !== 'HS256') {
-    app.get(
-      '/.well-known/jwks.json',
-      {
-        schema: {
-          tags: ['ops'],
-          summary: 'Public signing keys (JWK Set, RFC 7517)',
-          response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
-        },
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      schema: {
+        tags: ['ops'],
+        summary: 'Public signing keys (JWK Set, RFC 7517)',
+        description:
+          'The keys of access tokens and ID tokens with an asymmetric JWT_ALG; with HS256 (whose shared secret ' +
+          'is never published) the ES256 keys of ID tokens only.',
+        response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
       },
-      async (_request, reply) =>
-        reply.header('cache-control', 'public, max-age=300').send(gatehouse.keyring.jwks()),
-    );
-  }
+    },
+    async (_request, reply) =>
+      reply.header('cache-control', 'public, max-age=300').send((await gatehouse.idTokenKeys()).jwks()),
+  );
 }

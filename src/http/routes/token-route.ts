@@ -6,7 +6,7 @@ import type { GatehouseCore } from '../../gatehouse-core.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { MFA_OTP_GRANT_TYPE, type TokenGrant } from '../../sessions/token-grants.js';
 import { callerOf } from '../caller.js';
-import { OAuthErrorSchema, formParam as param, publicClientOf, readForm } from '../oauth-form.js';
+import { authenticateClient, OAuthErrorSchema, formParam as param, readForm } from '../oauth-form.js';
 
 const TokenResponse = Type.Object({
   access_token: Type.String(),
@@ -14,6 +14,11 @@ const TokenResponse = Type.Object({
   expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
   refresh_token: Type.String({ description: 'Opaque, single use: each refresh returns a new one' }),
   scope: Type.String({ description: 'Space-separated scopes granted' }),
+  id_token: Type.Optional(
+    Type.String({
+      description: 'Authorization code grant with the `openid` scope: the OpenID Connect ID token',
+    }),
+  ),
   device_token: Type.Optional(
     Type.String({
       description:
@@ -23,7 +28,7 @@ const TokenResponse = Type.Object({
   ),
 });
 
-function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: string) {
+function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: string, idToken?: string) {
   // RFC 6749 §5.1: responses carrying tokens must not be cached.
   return reply
     .header('cache-control', 'no-store')
@@ -34,6 +39,7 @@ function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: str
       expires_in: tokens.expiresIn,
       refresh_token: tokens.refreshToken,
       scope: tokens.session.scopes.join(' '),
+      ...(idToken === undefined ? {} : { id_token: idToken }),
       ...(deviceToken === undefined ? {} : { device_token: deviceToken }),
     });
 }
@@ -63,7 +69,7 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
  */
 export function registerTokenRoute(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { tokenGrants } = gatehouse;
+  const { tokenGrants, oauthClients } = gatehouse;
 
   app.post(
     '/token',
@@ -71,7 +77,7 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
       attachValidation: true,
       schema: {
         tags: ['accounts'],
-        summary: 'Get tokens (OAuth 2.0 password or refresh_token grant)',
+        summary: 'Get tokens (OAuth 2.0 authorization_code, password or refresh_token grant)',
         description:
           'Form-encoded, as RFC 6749 requires. `grant_type=password` with `username` (your email) and `password` ' +
           'starts a session; `grant_type=refresh_token` with `refresh_token` rotates it. Errors follow RFC 6749 §5.2. ' +
@@ -83,10 +89,16 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           'Wrong codes are limited per `mfa_token` (then it is dead: log in again) and per account (clients that ' +
           'present a `device_token` count on their own). The password grant is for first-party clients only: a ' +
           'registered OAuth client is refused it (400 `unauthorized_client`), and `PASSWORD_GRANT=false` turns it ' +
-          'off for everyone (400 `unsupported_grant_type`).',
+          'off for everyone (400 `unsupported_grant_type`). `grant_type=authorization_code` (registered clients, ' +
+          'after `GET /authorize`) takes `code`, `redirect_uri` (exactly as sent to /authorize) and `code_verifier` ' +
+          '(PKCE, RFC 7636); with the `openid` scope the answer carries an `id_token`. A replayed code is refused and ' +
+          'ends the session its first exchange started. Confidential clients authenticate with HTTP Basic ' +
+          '(`client_secret_basic`) or `client_id` + `client_secret` in the form (`client_secret_post`), not both; ' +
+          'public clients send `client_id` only. Failed client authentication answers 401 `invalid_client`.',
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
           grant_type: Type.Union([
+            Type.Literal('authorization_code'),
             Type.Literal('password'),
             Type.Literal('refresh_token'),
             Type.Literal(MFA_OTP_GRANT_TYPE),
@@ -97,20 +109,26 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           scope: Type.Optional(
             Type.String({ description: 'Space-separated scopes; default: all your role allows' }),
           ),
+          code: Type.Optional(Type.String({ description: 'Authorization code grant: the code' })),
+          redirect_uri: Type.Optional(
+            Type.String({ description: 'Authorization code grant: the redirect_uri sent to /authorize' }),
+          ),
+          code_verifier: Type.Optional(
+            Type.String({ description: 'Authorization code grant: the PKCE code verifier (RFC 7636)' }),
+          ),
           client_id: Type.Optional(
             Type.String({
               maxLength: 255,
               description:
-                "The app asking (public clients, not registered yet): becomes the access token's `client_id` " +
-                `claim (RFC 9068). Default: \`${FIRST_PARTY_CLIENT_ID}\`.`,
+                "The app asking: a registered client's id, or for first-party callers a label that becomes the access " +
+                `token's \`client_id\` claim (RFC 9068). Default: \`${FIRST_PARTY_CLIENT_ID}\`.`,
             }),
           ),
           client_secret: Type.Optional(
             Type.String({
-              maxLength: 0,
               description:
-                'Empty or absent: no confidential clients are registered, so a secret (or HTTP Basic ' +
-                'client authentication) is refused with 401 `invalid_client`.',
+                'Confidential clients using `client_secret_post`. Refused (401 `invalid_client`) for public and ' +
+                'unregistered clients.',
             }),
           ),
           mfa_token: Type.Optional(
@@ -139,11 +157,15 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
     async (request, reply) => {
       // `attachValidation`: the form is checked here, so its errors take RFC 6749 §5.2's shape.
       const form = readForm(request);
-      const clientId = publicClientOf(request, form);
+      const client = await authenticateClient(request, form, oauthClients);
       const grant = await tokenGrants.exchange(
         {
           grantType: param(form, 'grant_type', true),
-          clientId,
+          clientId: client.clientId,
+          client: client.registered,
+          code: param(form, 'code', false),
+          redirectUri: param(form, 'redirect_uri', false),
+          codeVerifier: param(form, 'code_verifier', false),
           username: param(form, 'username', false),
           password: param(form, 'password', false),
           refreshToken: param(form, 'refresh_token', false),
@@ -155,7 +177,7 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
         callerOf(request),
       );
       if (!grant.ok) throw toOAuthError(grant);
-      return sendTokens(reply, grant.tokens, grant.deviceToken);
+      return sendTokens(reply, grant.tokens, grant.deviceToken, grant.idToken);
     },
   );
 }

@@ -8,6 +8,7 @@ import * as accountLifecycle from './010-account-lifecycle.js';
 import * as mfa from './012-mfa.js';
 import * as stepUp from './012b-step-up.js';
 import * as oauthClients from './013a-oauth-clients.js';
+import * as oauthGrants from './016a-oauth-grants.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '012-mfa': mfa,
   '012b-step-up': stepUp,
   '013a-oauth-clients': oauthClients,
+  '016a-oauth-grants': oauthGrants,
 };

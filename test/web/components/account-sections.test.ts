@@ -67,6 +67,7 @@ describe('account page sections', () => {
       'accountPassword',
       'accountEmail',
       'accountSessions',
+      'accountConnectedApps',
       'accountDelete',
     ]);
   });

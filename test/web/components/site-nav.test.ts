@@ -25,12 +25,25 @@ describe('siteNav', () => {
     siteNav(nav, store, { logOut: vi.fn() }, new AbortController().signal);
     expect(testIds(nav)).toEqual(['nav-join', 'nav-login', 'nav-signup']);
     store.user.value = user;
-    expect(testIds(nav)).toEqual(['nav-join', 'nav-create-room', 'nav-user', 'logout-button']);
+    expect(testIds(nav)).toEqual([
+      'nav-join',
+      'nav-create-room',
+      'nav-my-rooms',
+      'nav-user',
+      'logout-button',
+    ]);
     expect(nav.querySelector('[data-testid="nav-user"]')?.textContent).toBe('hannah@example.com');
     expect(nav.querySelector('[data-testid="nav-user"]')?.getAttribute('href')).toBe('#/account');
     // Admins also get the console.
     store.user.value = { ...user, role: 'admin' };
-    expect(testIds(nav)).toEqual(['nav-join', 'nav-create-room', 'nav-user', 'nav-admin', 'logout-button']);
+    expect(testIds(nav)).toEqual([
+      'nav-join',
+      'nav-create-room',
+      'nav-my-rooms',
+      'nav-user',
+      'nav-admin',
+      'logout-button',
+    ]);
   });
 
   it('keeps Log out usable when logging out failed', async () => {

@@ -48,6 +48,7 @@ export function siteNav(
       nav,
       join,
       h('a', { href: '#/rooms/new', 'data-testid': 'nav-create-room' }, 'Create a room'),
+      h('a', { href: '#/rooms', 'data-testid': 'nav-my-rooms' }, 'My rooms'),
       h('a', { href: '#/account', class: 'nav-user', 'data-testid': 'nav-user' }, user.email),
       isAdmin(user) ? h('a', { href: '#/admin/users', 'data-testid': 'nav-admin' }, 'Admin') : null,
       logout,

@@ -15,7 +15,12 @@ export type DiceryErrorCode =
   | 'SEAT_EXPIRED'
   | 'SEAT_REPLACED'
   | 'PLAYER_REMOVED'
-  | 'CLAIM_CODE_INVALID';
+  | 'CLAIM_CODE_INVALID'
+  | 'PLAYER_BANNED'
+  | 'ROOM_LOCKED'
+  | 'TOO_MANY_BANS'
+  | 'TRANSFER_CODE_INVALID'
+  | 'BAN_NOT_FOUND';
 
 /** An error Dicery raises: one of its codes, or a core code (`VALIDATION_FAILED`, `FORBIDDEN`…). */
 export type DiceryError = GatehouseError<DiceryErrorCode | ErrorCode>;
@@ -66,5 +71,26 @@ export function claimCodeInvalid(): DiceryError {
     'CLAIM_CODE_INVALID',
     'This claim code is not valid: it may have been used or have expired. Ask for a new one.',
     { errors: [{ field: 'claim_code', message: 'Not a valid claim code' }] },
+  );
+}
+
+/** The host banned this name (kick = ban) from the room; the host can lift it. */
+export function playerBanned(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>('PLAYER_BANNED', 'The host removed this name from the room.', {
+    errors: [{ field: 'player', message: 'This name is banned from this room' }],
+  });
+}
+
+/** The host locked the room: nobody new may join (present players and their seats still may). */
+export function roomLocked(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>('ROOM_LOCKED', 'The host locked this room to new players.');
+}
+
+/** A host hand-over code that is unknown, spent, expired or malformed: one answer for all. */
+export function transferCodeInvalid(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>(
+    'TRANSFER_CODE_INVALID',
+    'This hand-over code is not valid: it may have been used or have expired. Ask the host for a new one.',
+    { errors: [{ field: 'transfer_code', message: 'Not a valid hand-over code' }] },
   );
 }

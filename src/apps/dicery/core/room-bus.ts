@@ -15,6 +15,8 @@ export const ROOM_EVENT_TYPES: ReadonlySet<RoomEventType> = new Set<RoomEventTyp
   'player_left',
   'roll',
   'room_closed',
+  'room_updated',
+  'host_changed',
 ]);
 
 /**

@@ -68,6 +68,16 @@ export const roomEventSchema = Type.Union([
     type: Type.Literal('room_closed'),
     data: Type.Record(Type.String(), Type.Never()),
   }),
+  Type.Object({
+    ...common,
+    type: Type.Literal('room_updated'),
+    data: Type.Object({ name: Text, locked: Type.Boolean() }),
+  }),
+  Type.Object({
+    ...common,
+    type: Type.Literal('host_changed'),
+    data: Type.Record(Type.String(), Type.Never()),
+  }),
 ]);
 
 /** Narrows a schema-checked value to {@link RoomEvent}; compiling it is the proof they agree. */

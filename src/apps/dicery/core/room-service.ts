@@ -8,7 +8,9 @@ import { parseNotation, type RandomInt, type RollOutcome, rollDice } from './dic
 import {
   claimCodeInvalid,
   type DiceryError,
+  playerBanned,
   playerRemoved,
+  roomLocked,
   roomNotFound,
   seatExpired,
   seatInvalid,
@@ -19,14 +21,15 @@ import {
   normalizePlayerName,
   PLAYER_NAME_MAX_LENGTH,
 } from './player-name.js';
+import { banPlayer } from './room-bans.js';
 import {
   ROOM_EVENT_TYPES,
   type RollTermData,
   type RoomBus,
   type RoomEvent,
-  type RoomEventDataMap,
   type RoomEventType,
 } from './room-bus.js';
+import { createRoomChange, type Emit, findOpenRoom, type RoomTransaction } from './room-change.js';
 import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
 export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -34,13 +37,7 @@ export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js
 /** Most events {@link RoomService.eventsAfter} returns per call. */
 export const ROOM_EVENTS_MAX_PAGE = 1000;
 
-/**
- * Runs `work` as one unit of work with a {@link RoomStore} bound to it: everything `work` writes
- * commits when it resolves and rolls back when it throws. Typically
- * `(work) => database.transaction((trx) => work(createRoomStore(trx)))`; inside an app's
- * transaction, `(work) => work(storeOverThatTrx)`.
- */
-export type RoomTransaction = <T>(work: (rooms: RoomStore) => Promise<T>) => Promise<T>;
+export type { RoomTransaction } from './room-change.js';
 
 /** Options of {@link createRoomService}. */
 export interface RoomServiceOptions {
@@ -235,7 +232,13 @@ function warnPublishError(error: unknown, event: RoomEvent): void {
   });
 }
 
-function textError(field: string, label: string, reason: DisplayTextRejection, max: number): DiceryError {
+/** `VALIDATION_FAILED` for a display text (`field`) refused by `normalizeDisplayText`. */
+export function textError(
+  field: string,
+  label: string,
+  reason: DisplayTextRejection,
+  max: number,
+): DiceryError {
   const message =
     reason === 'empty'
       ? `${label} must not be empty`
@@ -292,14 +295,6 @@ function pageArgs(lastEventId: number, limit: number): number {
     : ROOM_EVENTS_MAX_PAGE;
 }
 
-/** Appends an event inside a change; what {@link createRoomService}'s `change` hands to its work. */
-type Emit = <T extends RoomEventType>(
-  code: string,
-  type: T,
-  data: RoomEventDataMap[T],
-  now: number,
-) => Promise<RoomEvent<T>>;
-
 /** Creates the {@link RoomService}. */
 export function createRoomService(options: RoomServiceOptions): RoomService {
   const { rooms, bus, clock, transaction } = options;
@@ -310,13 +305,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   const seatTtlMs = (options.seatTtlSeconds ?? 30 * 86_400) * 1000;
   const claimTtlMs = (options.claimCodeTtlSeconds ?? 600) * 1000;
 
-  async function getOpenRoom(store: RoomStore, rawCode: string): Promise<RoomRecord> {
-    const code = normalizeRoomCode(rawCode);
-    if (code === undefined) throw roomNotFound();
-    const room = await store.findRoom(code);
-    if (room === undefined || room.state !== 'open') throw roomNotFound();
-    return room;
-  }
+  const getOpenRoom = findOpenRoom;
 
   /** The player if present in `room`; undefined for unknown ids, other rooms' players and leavers. */
   async function findPresentPlayer(
@@ -329,36 +318,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     return player;
   }
 
-  /**
-   * Runs one room change as a unit of work: its reads, its writes and its events' appends share
-   * one transaction, and the events are published only once it has committed. A failed publish
-   * does not undo or fail the committed change (see `onPublishError`): streams recover the event
-   * from the log (gap refetch, heartbeat tail check, `Last-Event-ID`).
-   */
-  async function change<T>(work: (store: RoomStore, emit: Emit) => Promise<T>): Promise<T> {
-    let events: RoomEvent[] = [];
-    const result = await transaction((store) => {
-      events = [];
-      const emit: Emit = async (code, type, data, now) => {
-        const stored = await store.appendEvent(code, type, JSON.stringify(data), now);
-        // Closed by a concurrent change since it was read: nothing may follow `room_closed`.
-        if (stored === undefined) throw roomNotFound();
-        // TypeScript cannot correlate `type` and `data` through the generic; `data` is typed by `T`.
-        const event = { id: stored.id, room: code, type, data, at: new Date(now).toISOString() } as RoomEvent;
-        events.push(event);
-        return event as RoomEvent<typeof type>;
-      };
-      return work(store, emit);
-    });
-    for (const event of events) {
-      try {
-        await bus.publish(event);
-      } catch (error) {
-        onPublishError(error, event);
-      }
-    }
-    return result;
-  }
+  const change = createRoomChange({ transaction, bus, onPublishError });
 
   function removePlayer(rawCode: string, playerId: string, reason: 'left' | 'kicked', hostUserId?: string) {
     return change(async (store, emit) => {
@@ -373,6 +333,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       if (!(await store.markPlayerGone(player.id, reason, now))) {
         throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
       }
+      // Kick = ban (issue 14): the name is refused from now on, and the seat, which a kick keeps, too.
+      if (reason === 'kicked') await banPlayer(store, player, now);
       await emit(room.code, 'player_left', { player: { id: player.id, name: player.name }, reason }, now);
     });
   }
@@ -388,6 +350,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     const name = normalizePlayerName(rawName);
     const room = await getOpenRoom(store, code);
     if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
+    if ((await store.findBan(room.code, name.key)) !== undefined) throw playerBanned();
     const now = clock();
     if (seat !== null) {
       // An abandoned seat must not hold its name forever: its player is removed as `expired`.
@@ -419,6 +382,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     if ((await store.listPresentPlayers(room.code)).length > maxPlayers) {
       throw new GatehouseError('ROOM_FULL', `This room already has ${maxPlayers} players.`);
     }
+    // Read after the append for the same reason: a lock committed before it is seen here.
+    if ((await store.findRoom(room.code))?.locked === true) throw roomLocked();
     return player;
   }
 

@@ -2,12 +2,12 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errorResponses, problemRef } from '../../../http/index.js';
-import { addressBucket, GatehouseError } from '../../../index.js';
+import { addressBucket, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import type { DiceryError, DiceryErrorCode } from '../core/errors.js';
 import type { RoomEvent } from '../core/room-bus.js';
 import { viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
-import type { StreamEndReason } from '../shared/wire.js';
+import type { PresenceEventData, StreamEndReason } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { MEMBER_SECURITY, type RoomGuards, roomOf, standingError } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
@@ -65,7 +65,10 @@ interface Stream {
   pending: RoomEvent[] | undefined;
   closed: boolean;
   unsubscribe: () => void;
-  expiry: NodeJS.Timeout | undefined;
+  /** Uncounts the stream's presence and stops its presence events (set once it is live). */
+  presenceOff: () => void;
+  /** On the core's scheduler, so a test clock drives it like the heartbeat. */
+  expiry: ScheduledTimer | undefined;
 }
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
@@ -87,6 +90,18 @@ function frameOf(event: RoomEvent): string {
     frames.set(event, frame);
   }
   return frame;
+}
+
+/** `?presence=true` (the schema has made it a boolean). */
+function wantsPresence(request: FastifyRequest): boolean {
+  const search: unknown = request.query;
+  return typeof search === 'object' && search !== null && 'presence' in search && search.presence === true;
+}
+
+/** An SSE `presence` message (no `id:`; see {@link PresenceEventData}). */
+function presenceFrame(playerId: string | null, online: boolean): string {
+  const data: PresenceEventData = { player_id: playerId, online };
+  return `event: presence\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 function badLastEventId(): DiceryError {
@@ -146,7 +161,7 @@ export function registerRoomEventsRoute(
   guards: RoomGuards,
   options: RoomEventsRouteOptions = {},
 ): void {
-  const { rooms, roomStore, roomBus } = dicery;
+  const { rooms, roomStore, roomBus, presence } = dicery;
   const { config, clock } = gatehouse;
   const heartbeatMs = options.heartbeatIntervalMs ?? config.roomHeartbeatInterval * 1000;
   const retryMs = options.retryMs ?? 3000;
@@ -169,7 +184,8 @@ export function registerRoomEventsRoute(
     if (stream.closed) return;
     stream.closed = true;
     stream.unsubscribe();
-    clearTimeout(stream.expiry);
+    stream.presenceOff();
+    stream.expiry?.cancel();
     streams.delete(stream);
     // An entry lives only while a stream counts under it, so the map is bounded by open streams.
     for (const key of stream.capKeys) {
@@ -186,9 +202,9 @@ export function registerRoomEventsRoute(
 
   /** Schedules {@link expire} for when the stream's credential expires. */
   const arm = (stream: Stream) => {
-    clearTimeout(stream.expiry);
+    stream.expiry?.cancel();
     const delay = Math.min(MAX_TIMER_MS, Math.max(0, stream.expiresAt - clock()));
-    stream.expiry = setTimeout(() => void expire(stream), delay);
+    stream.expiry = gatehouse.scheduler.setTimeout(() => void expire(stream), delay);
   };
 
   /**
@@ -242,6 +258,9 @@ export function registerRoomEventsRoute(
     write(stream, frameOf(viewRoomEvent(event, { playerId: stream.playerId })));
     if (event.type === 'room_closed') end(stream);
     else if (event.type === 'player_left' && event.data.player.id === stream.playerId) end(stream);
+    // The host changed: a host stream may belong to the old one; its client reconnects and the
+    // guard decides again.
+    else if (event.type === 'host_changed' && stream.playerId === null) end(stream);
   };
 
   /**
@@ -411,6 +430,12 @@ export function registerRoomEventsRoute(
   removed them; \`expired\`: their seat went unused for \`ROOM_SEAT_TTL\`)
 - \`roll\` \`{ id, player, notation, label, terms, modifier, total, rolled_at, at }\`
 - \`room_closed\` \`{ id, at }\`
+- \`presence\` \`{ player_id, online }\` (only with \`?presence=true\`; no \`id:\`, not in the log): a player (\`player_id\`) or the host
+  (\`player_id: null\`) opened their first or closed their last stream on any instance; \`GET /rooms/{code}\`'s
+  \`online\` is the state to start from. An instance that stops answering has its streams counted offline after
+  three heartbeats.
+- \`room_updated\` \`{ id, name, locked, at }\` (the host renamed or (un)locked the room)
+- \`host_changed\` \`{ id, at }\` (another account took the room over; host streams end after it)
 - \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" }\` (no \`id:\`), the last message when
   the credential that opened the stream ends it: the room token or the host's access token expired
   (\`token_expired\`; a browser renews it from its seat with \`POST /rooms/{code}/seat\`, then reconnects), the seat
@@ -436,6 +461,9 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         querystring: Type.Object({
           last_event_id: Type.Optional(
             Type.String({ maxLength: 20, description: 'Resume after this event id (per room)' }),
+          ),
+          presence: Type.Optional(
+            Type.Boolean({ default: false, description: 'Also send `presence` messages (no `id:`)' }),
           ),
         }),
         headers: Type.Object({
@@ -497,6 +525,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         pending: [],
         closed: false,
         unsubscribe: () => {},
+        presenceOff: () => {},
         expiry: undefined,
       };
       streams.add(stream);
@@ -547,6 +576,19 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         'x-accel-buffering': 'no',
       });
       raw.write(`retry: ${retryMs}\n\n`);
+
+      // Online from now until the stream ends (issue 14). Presence frames carry no `id:`: they are
+      // not in the log, so they never move the client's Last-Event-ID.
+      // Opt-in (`?presence=true`): clients written before presence existed expect every message to
+      // carry an id.
+      const stopPresence = wantsPresence(request)
+        ? presence.subscribe(code, (change) => write(stream, presenceFrame(change.playerId, change.online)))
+        : () => {};
+      const disconnect = presence.connect(code, stream.playerId);
+      stream.presenceOff = () => {
+        stopPresence();
+        disconnect();
+      };
 
       // The replay after Last-Event-ID, then whatever the bus delivered meanwhile, in order.
       await catchUp(stream);

@@ -314,6 +314,7 @@ export function registerRoomRoutes(
     async (request, reply) => {
       const caller = roomOf(request);
       const snapshot = await rooms.snapshot(caller.code);
+      const online = context.dicery.presence.online(caller.code);
       reply.header('cache-control', 'no-store');
       return {
         room: toRoomView(snapshot.room),
@@ -321,6 +322,7 @@ export function registerRoomRoutes(
         rolls: snapshot.recentRolls.map(toRollView),
         you: { player_id: caller.player?.id ?? null, host: caller.host !== null },
         last_event_id: snapshot.lastEventId,
+        online: { player_ids: online.playerIds, host: online.host },
       };
     },
   );
@@ -542,7 +544,11 @@ export function registerRoomRoutes(
       schema: {
         tags: ['rooms'],
         summary: 'Remove a player (host)',
-        description: "The player's token stops working on its next request and their streams end.",
+        description:
+          "The player's token stops working on its next request and their streams end. A removal is a ban: " +
+          "the name cannot join again (403 `PLAYER_BANNED`) and that browser's seat stays refused (403 " +
+          '`PLAYER_REMOVED`) until you lift it (`GET /rooms/{code}/bans`, `DELETE /rooms/{code}/bans/{id}`). ' +
+          'A room holds at most 1000 bans (409 `TOO_MANY_BANS`).',
         params: Type.Object({ ...CodeParams.properties, id: IdParam('Player id') }),
         response: { 204: NoBody(), ...errorResponses, 404: problemRef },
       },

@@ -8,7 +8,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The API view of a room. */
 export function toRoomView(room: RoomRecord): Room {
-  return { code: room.code, name: room.name, state: room.state, created_at: iso(room.createdAt) };
+  return {
+    code: room.code,
+    name: room.name,
+    state: room.state,
+    created_at: iso(room.createdAt),
+    locked: room.locked,
+  };
 }
 
 /** The API view of a present player. */

@@ -96,9 +96,26 @@ export const RoomSchema = Type.Object({
   name: Type.String(),
   state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
   created_at: Type.String({ format: 'date-time' }),
+  locked: Type.Boolean({ description: 'True while the host refuses new players (`ROOM_LOCKED`)' }),
 });
 /** {@inheritDoc RoomSchema} */
 export type Room = Static<typeof RoomSchema>;
+
+/** A room in its host's list (`GET /rooms`). */
+export const HostedRoomSchema = Type.Object({
+  code: Type.String(),
+  name: Type.String(),
+  state: Type.Union([Type.Literal('open'), Type.Literal('closed')]),
+  locked: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+  closed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  last_activity_at: Type.String({
+    format: 'date-time',
+    description: 'Time of the newest event; the room closes `ROOM_IDLE_TTL` after it',
+  }),
+});
+/** {@inheritDoc HostedRoomSchema} */
+export type HostedRoom = Static<typeof HostedRoomSchema>;
 
 /** A present player as `GET /rooms/{code}` lists them. */
 export const PlayerSchema = Type.Object({
@@ -122,6 +139,13 @@ export const RoomSnapshotSchema = Type.Object({
     description:
       "Sequence number, within this room, of the room's newest event when the snapshot was taken (0 before the first)",
   }),
+  online: Type.Object(
+    {
+      player_ids: Type.Array(Type.String(), { description: 'Players with an event stream open now' }),
+      host: Type.Boolean({ description: 'True while the host has an event stream open' }),
+    },
+    { description: 'Who is connected now, across instances; `presence` events on the stream update it' },
+  ),
 });
 /** {@inheritDoc RoomSnapshotSchema} */
 export type RoomSnapshot = Static<typeof RoomSnapshotSchema>;
@@ -156,7 +180,13 @@ export type JoinResult = Static<typeof JoinResultSchema>;
 export type PlayerLeftReason = 'left' | 'kicked' | 'expired';
 
 /** Kinds of room event, in the room's event log, on the bus and on the event stream alike. */
-export type RoomEventType = 'player_joined' | 'player_left' | 'roll' | 'room_closed';
+export type RoomEventType =
+  | 'player_joined'
+  | 'player_left'
+  | 'roll'
+  | 'room_closed'
+  | 'room_updated'
+  | 'host_changed';
 
 /** The `data` of each room event type. */
 export interface RoomEventDataMap {
@@ -171,16 +201,34 @@ export interface RoomEventDataMap {
   roll: RollEventData;
   /** The host closed the room; every stream of the room must end. */
   room_closed: Record<string, never>;
+  /** The host renamed the room or (un)locked it; the data is the room's new state. */
+  room_updated: { name: string; locked: boolean };
+  /**
+   * Another account took over as host (a hand-over code): the old host's streams end, and clients
+   * re-read the room to learn whether they are host now.
+   */
+  host_changed: Record<string, never>;
 }
 
 /**
  * The `data:` of an SSE message of type `K`: the event's data plus its sequence number `id` and
  * its storage time `at`, so a client that keeps events (rolls) can de-duplicate them by id.
  */
-export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed'>> = RoomEventDataMap[K] & {
-  id: number;
-  at: string;
-};
+export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed' | 'host_changed'>> =
+  RoomEventDataMap[K] & {
+    id: number;
+    at: string;
+  };
+
+/**
+ * `data:` of an SSE `presence` message: a member opened their first or closed their last event
+ * stream on any instance. `player_id` null is the host. Not in the event log, and sent without an
+ * `id:`.
+ */
+export interface PresenceEventData {
+  player_id: string | null;
+  online: boolean;
+}
 
 /** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
 export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked' | 'seat_replaced';

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import { isUniqueViolation } from '../../../index.js';
+import { createRoomHostStore, type RoomHostStore } from './room-host-store.js';
 import type { DiceryTables, RoomEventsTable, RoomPlayersTable, RoomsTable } from './tables.js';
 
 /** Whether a room still accepts players and rolls. Closing is final. */
@@ -29,6 +30,10 @@ export interface RoomRecord {
    * read events 1..n of the room (see {@link RoomStore.appendEvent}).
    */
   lastEventSeq: number;
+  /** True while the host refuses new players (`ROOM_LOCKED`); present players keep playing. */
+  locked: boolean;
+  /** Epoch ms of the newest event (or creation): the idle sweeper closes rooms left alone too long. */
+  lastActivityAt: number;
 }
 
 /** A stored player: an account-less participant of one room. */
@@ -108,7 +113,7 @@ export type InsertPlayerResult =
  * unit of work; inside such a transaction use only that store (on SQLite the transaction holds
  * the only connection, so a query through another store would wait for it forever).
  */
-export interface RoomStore {
+export interface RoomStore extends RoomHostStore {
   /**
    * Inserts an open room; a code already in use is a `code_taken` value, not an exception (and,
    * being `ON CONFLICT DO NOTHING`, it does not abort an enclosing PostgreSQL transaction).
@@ -188,6 +193,8 @@ function toRoom(row: Selectable<RoomsTable>): RoomRecord {
     createdAt: Number(row.created_at),
     closedAt: row.closed_at === null ? null : Number(row.closed_at),
     lastEventSeq: Number(row.last_event_seq),
+    locked: Number(row.locked) === 1,
+    lastActivityAt: Number(row.last_activity_at ?? row.created_at),
   };
 }
 
@@ -218,8 +225,16 @@ function toEvent(row: Selectable<RoomEventsTable>): StoredRoomEvent {
 /** A {@link RoomStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
   return {
+    ...createRoomHostStore(db),
     async insertRoom(room) {
-      const record: RoomRecord = { ...room, state: 'open', closedAt: null, lastEventSeq: 0 };
+      const record: RoomRecord = {
+        ...room,
+        state: 'open',
+        closedAt: null,
+        lastEventSeq: 0,
+        locked: false,
+        lastActivityAt: room.createdAt,
+      };
       // ON CONFLICT DO NOTHING instead of catching the unique violation: on PostgreSQL a failed
       // statement aborts the whole transaction, and this may run inside an app's unit of work.
       const result = await db
@@ -232,6 +247,7 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
           created_at: room.createdAt,
           closed_at: null,
           last_event_seq: 0,
+          last_activity_at: room.createdAt,
         })
         .onConflict((oc) => oc.column('code').doNothing())
         .executeTakeFirst();
@@ -437,7 +453,8 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
         // held until the enclosing transaction ends, so commit order is sequence order.
         const room = await trx
           .updateTable('rooms')
-          .set((eb) => ({ last_event_seq: eb('last_event_seq', '+', 1) }))
+          // The room's activity moves with its events: the idle sweeper reads it (migration 008a).
+          .set((eb) => ({ last_event_seq: eb('last_event_seq', '+', 1), last_activity_at: now }))
           .where('code', '=', code)
           .where('state', '=', 'open')
           .returning('last_event_seq')

@@ -1,10 +1,14 @@
 import type { Generated } from 'kysely';
 
-/** Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`), for `Kysely<DiceryTables>`. */
+/**
+ * Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`,
+ * `008a-room-host-tools`), for `Kysely<DiceryTables>`.
+ */
 export interface DiceryTables {
   rooms: RoomsTable;
   room_players: RoomPlayersTable;
   room_events: RoomEventsTable;
+  room_bans: RoomBansTable;
 }
 
 /** Dicery rooms. */
@@ -17,6 +21,26 @@ export interface RoomsTable {
   closed_at: number | null;
   /** Sequence number of the room's newest event (0 for none); see migration 006. */
   last_event_seq: Generated<number>;
+  /** 1 while the host refuses new players (migration 008a). */
+  locked: Generated<number>;
+  /** Epoch ms of the newest event, or creation; what the idle sweeper compares. */
+  last_activity_at: number | null;
+  /** SHA-256 (hex) of the pending host hand-over code, if any. */
+  transfer_hash: string | null;
+  /** When that code expires, epoch ms. */
+  transfer_expires_at: number | null;
+}
+
+/** Bans of a room (kick = ban): the name key and the kicked player, whose seat stays refused. */
+export interface RoomBansTable {
+  id: string;
+  room_code: string;
+  /** The banned display name, for the host's list. */
+  name: string;
+  name_key: string;
+  /** The kicked player (their row keeps the seat hash), or null for a name-only ban. */
+  player_id: string | null;
+  created_at: number;
 }
 
 /** Players of a room; `left_at` is set when a player leaves or is kicked. */

@@ -113,6 +113,8 @@ describe('RoomService', () => {
         createdAt: T0,
         closedAt: null,
         lastEventSeq: 0,
+        locked: false,
+        lastActivityAt: T0,
       });
     });
 

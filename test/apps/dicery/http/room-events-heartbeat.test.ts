@@ -43,3 +43,56 @@ describe('room event stream heartbeat on the injected scheduler', () => {
     expect(await stream.nextComment((comment) => comment === 'heartbeat')).toBe('heartbeat');
   });
 });
+
+/**
+ * Issue 16: the credential-expiry timer is on the injected Scheduler too. The heartbeat (which
+ * also backs the expiry up) is an hour here, beyond the token's 2 minutes: the stream can only
+ * end because the test clock fired the expiry timer.
+ */
+describe('room event stream credential expiry on the injected scheduler', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+  let base: string;
+  const open: SseStream[] = [];
+
+  beforeAll(async () => {
+    clock = createTestClock();
+    app = await buildTestServer(
+      {
+        roomHeartbeatInterval: 3600,
+        roomTokenTtl: 120,
+        roomJoinsPerMinute: 10_000,
+        roomsPerHourPerIp: 10_000,
+      },
+      { clock, scheduler: clock },
+    );
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    base = `http://127.0.0.1:${address.port}`;
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await app?.close();
+  });
+
+  it('ends a player’s stream when the test clock passes the room token’s expiry, not before', async () => {
+    const room = await createRoom(app, await signIn(app));
+    const player = await joinAsBot(app, room.code, 'Mayfly');
+    const stream = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
+    open.push(stream);
+    expect(stream.status).toBe(200);
+    let ended = false;
+    void stream.ended.then(() => {
+      ended = true;
+    });
+    clock.advance(119_000);
+    // A round trip on the same server: had the stream ended, its end would have arrived first.
+    await app.inject({ method: 'GET', url: '/healthz' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ended).toBe(false);
+    clock.advance(1_001);
+    await stream.ended;
+    expect(stream.messages.at(-1)).toMatchObject({ event: 'stream_end', data: { reason: 'token_expired' } });
+  });
+});

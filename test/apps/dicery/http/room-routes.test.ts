@@ -48,6 +48,7 @@ describe('Dicery room routes', () => {
         name: 'Caf\u00E9 night',
         state: 'open',
         created_at: expect.any(String),
+        locked: false,
       });
       expect(Number.isNaN(Date.parse(room.created_at))).toBe(false);
     });
@@ -319,7 +320,13 @@ describe('Dicery room routes', () => {
       expect(response.statusCode).toBe(200);
       expect(response.headers['cache-control']).toBe('no-store');
       const body = response.json();
-      expect(body.room).toEqual({ code: roomA.code, name: 'A', state: 'open', created_at: roomA.created_at });
+      expect(body.room).toEqual({
+        code: roomA.code,
+        name: 'A',
+        state: 'open',
+        created_at: roomA.created_at,
+        locked: false,
+      });
       // Other tests here play in this room too (in any order): Alice and her roll, the newest, are in it.
       expect(body.players).toContainEqual({ id: alice.id, name: 'Alice', joined_at: expect.any(String) });
       expect(body.rolls.at(-1)).toEqual(rolled.json());

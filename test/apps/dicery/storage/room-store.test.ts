@@ -93,6 +93,8 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
         createdAt: T0,
         closedAt: null,
         lastEventSeq: 0,
+        locked: false,
+        lastActivityAt: T0,
       });
       expect(await store.findRoom('NOPE2345')).toBeUndefined();
     });

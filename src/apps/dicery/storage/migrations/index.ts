@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as rooms from './005-rooms.js';
 import * as roomEventSequence from './006-room-event-sequence.js';
 import * as roomSeats from './007-room-seats.js';
+import * as roomHostTools from './008a-room-host-tools.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
@@ -13,4 +14,5 @@ export const diceryMigrations: Record<string, Migration> = {
   '005-rooms': rooms,
   '006-room-event-sequence': roomEventSequence,
   '007-room-seats': roomSeats,
+  '008a-room-host-tools': roomHostTools,
 };

@@ -1,0 +1,187 @@
+import { GatehouseError } from '../../../index.js';
+import { normalizeClaimCode } from '../shared/claim-code.js';
+import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
+import type { HostedRoomRow, RoomBanRecord } from '../storage/room-host-store.js';
+import type { RoomRecord, RoomStore } from '../storage/room-store.js';
+import { type DiceryErrorCode, roomNotFound, transferCodeInvalid } from './errors.js';
+import { normalizeDisplayText } from './player-name.js';
+import { findOpenRoom, type RoomChange } from './room-change.js';
+import { textError } from './room-service.js';
+import { generateClaimCode, hashSecret } from './seat-secrets.js';
+
+/** Rooms the idle sweeper closes per pass at most: one pass is a bounded amount of work. */
+export const IDLE_SWEEP_BATCH = 100;
+
+/** A page of a list, as the routes answer it. */
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+/** A hand-over code just issued: shown once, to the host, to give to the next host. */
+export interface IssuedTransferCode {
+  code: string;
+  /** Epoch ms. */
+  expiresAt: number;
+}
+
+/** Options of {@link createRoomHostTools}. */
+export interface RoomHostToolsOptions {
+  /** Reads outside any transaction. */
+  rooms: RoomStore;
+  /** The room service's unit of work (a change and its events commit together). */
+  change: RoomChange;
+  clock: () => number;
+  /**
+   * Seconds a host hand-over code lasts.
+   * @default 600
+   */
+  transferCodeTtlSeconds?: number;
+}
+
+/**
+ * What a room's host can do besides kicking and closing (issue 14, item 3). Every operation on a
+ * room checks the caller is its host and answers `ROOM_NOT_FOUND` otherwise, as for a missing room.
+ */
+export interface RoomHostTools {
+  /** The rooms `hostUserId` hosts, open and closed, newest first. */
+  listHostedRooms(hostUserId: string, limit: number, offset: number): Promise<Page<HostedRoomRow>>;
+  /** The room's bans, newest first. */
+  listBans(code: string, hostUserId: string, limit: number, offset: number): Promise<Page<RoomBanRecord>>;
+  /**
+   * Lifts a ban: the name may join again, and the banned browser's seat is forgotten (it joins
+   * as a new player). Throws `BAN_NOT_FOUND`.
+   */
+  liftBan(code: string, hostUserId: string, banId: string): Promise<void>;
+  /**
+   * Renames and/or (un)locks the room; emits `room_updated` when something changed. Throws
+   * `VALIDATION_FAILED` (field `name`).
+   */
+  updateRoom(
+    code: string,
+    hostUserId: string,
+    changes: { name?: string; locked?: boolean },
+  ): Promise<RoomRecord>;
+  /**
+   * A single-use code (valid `transferCodeTtlSeconds`) with which another signed-in host account
+   * takes the room over; it replaces any earlier code of the room.
+   */
+  issueTransferCode(code: string, hostUserId: string): Promise<IssuedTransferCode>;
+  /**
+   * `newHostUserId` becomes the room's host with a hand-over code; emits `host_changed`. Throws
+   * `TRANSFER_CODE_INVALID` (unknown, spent, expired or malformed: one answer), `ROOM_NOT_FOUND`.
+   */
+  acceptTransfer(code: string, newHostUserId: string, transferCode: string): Promise<RoomRecord>;
+  /**
+   * Closes up to {@link IDLE_SWEEP_BATCH} open rooms with no event since `idleBefore` (epoch
+   * ms), each with its `room_closed` event; returns how many it closed.
+   */
+  closeIdleRooms(idleBefore: number): Promise<number>;
+}
+
+/** Creates the {@link RoomHostTools}. */
+export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTools {
+  const { rooms, change, clock } = options;
+  const transferTtlMs = (options.transferCodeTtlSeconds ?? 600) * 1000;
+
+  /** The open room `rawCode` if `hostUserId` hosts it; else the same 404 as for no room. */
+  async function hostedRoom(store: RoomStore, rawCode: string, hostUserId: string): Promise<RoomRecord> {
+    const room = await findOpenRoom(store, rawCode);
+    if (room.hostUserId !== hostUserId) throw roomNotFound();
+    return room;
+  }
+
+  return {
+    async listHostedRooms(hostUserId, limit, offset) {
+      const [items, total] = await Promise.all([
+        rooms.listHostedRooms(hostUserId, limit, offset),
+        rooms.countHostedRooms(hostUserId),
+      ]);
+      return { items, total };
+    },
+
+    async listBans(code, hostUserId, limit, offset) {
+      const room = await hostedRoom(rooms, code, hostUserId);
+      const [items, total] = await Promise.all([
+        rooms.listBans(room.code, limit, offset),
+        rooms.countBans(room.code),
+      ]);
+      return { items, total };
+    },
+
+    liftBan: (code, hostUserId, banId) =>
+      change(async (store) => {
+        const room = await hostedRoom(store, code, hostUserId);
+        if ((await store.deleteBan(room.code, banId)) === undefined) {
+          throw new GatehouseError<DiceryErrorCode>('BAN_NOT_FOUND', 'No such ban in this room.');
+        }
+      }),
+
+    async updateRoom(code, hostUserId, changes) {
+      let name: string | undefined;
+      if (changes.name !== undefined) {
+        const valid = normalizeDisplayText(changes.name, ROOM_NAME_MAX_LENGTH);
+        if (!valid.ok) throw textError('name', 'Room name', valid.reason, ROOM_NAME_MAX_LENGTH);
+        name = valid.text;
+      }
+      return change(async (store, emit) => {
+        const room = await hostedRoom(store, code, hostUserId);
+        const next = { ...room, name: name ?? room.name, locked: changes.locked ?? room.locked };
+        if (next.name === room.name && next.locked === room.locked) return room;
+        const now = clock();
+        // The event first: its append row-locks the room, so a join counted after its own
+        // append sees this lock once committed (see the room service's join).
+        await emit(room.code, 'room_updated', { name: next.name, locked: next.locked }, now);
+        if (!(await store.updateRoom(room.code, { name: next.name, locked: next.locked })))
+          throw roomNotFound();
+        return { ...next, lastActivityAt: now };
+      });
+    },
+
+    async issueTransferCode(code, hostUserId) {
+      const transfer = generateClaimCode();
+      const expiresAt = clock() + transferTtlMs;
+      await change(async (store) => {
+        const room = await hostedRoom(store, code, hostUserId);
+        if (!(await store.setTransferCode(room.code, hashSecret(transfer), expiresAt))) throw roomNotFound();
+      });
+      return { code: transfer, expiresAt };
+    },
+
+    async acceptTransfer(code, newHostUserId, transferCode) {
+      const normalized = normalizeClaimCode(transferCode);
+      const room = await findOpenRoom(rooms, code);
+      if (normalized === undefined) throw transferCodeInvalid();
+      return change(async (store, emit) => {
+        const now = clock();
+        // The conditional UPDATE makes the code single-use under concurrent accepts.
+        if (!(await store.takeOverRoom(room.code, hashSecret(normalized), newHostUserId, now))) {
+          throw transferCodeInvalid();
+        }
+        await emit(room.code, 'host_changed', {}, now);
+        return { ...room, hostUserId: newHostUserId, lastActivityAt: now };
+      });
+    },
+
+    async closeIdleRooms(idleBefore) {
+      let closed = 0;
+      for (const code of await rooms.listIdleRooms(idleBefore, IDLE_SWEEP_BATCH)) {
+        try {
+          await change(async (store, emit) => {
+            const room = await findOpenRoom(store, code);
+            // Re-read inside the change: an event since the listing keeps the room open.
+            if (room.lastActivityAt >= idleBefore) return;
+            const now = clock();
+            await emit(room.code, 'room_closed', {}, now);
+            if (!(await store.closeRoom(room.code, now))) throw roomNotFound();
+            closed += 1;
+          });
+        } catch (error) {
+          // Closed meanwhile by its host or another instance's sweep: nothing left to do.
+          if (!(error instanceof GatehouseError && error.code === 'ROOM_NOT_FOUND')) throw error;
+        }
+      }
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import type { OpenApiSecurityScheme } from '../../../http/index.js';
+
+/**
+ * Dicery's two player credentials as OpenAPI security schemes, which its routes' `security`
+ * names; registered on `app.openApiSecuritySchemes` by the plugin. `roomPrefix` is the room
+ * cookie's name before the code (`app.cookiePolicy.roomPrefix`).
+ */
+export function diceryOpenApiSchemes(roomPrefix: string): Record<string, OpenApiSecurityScheme> {
+  return {
+    roomCookie: {
+      type: 'apiKey',
+      in: 'cookie',
+      name: `${roomPrefix}{code}`,
+      description:
+        'Dicery player token for one room (`{code}` is the room code), set by ' +
+        '`POST /rooms/{code}/join` with `Path=/rooms/{code}`. Swagger UI cannot send cookies itself and ' +
+        'needs nothing here: after "Try it out" on join, your browser keeps the cookie (this page is ' +
+        "same-origin) and sends it on that room's calls. Unsafe calls also need `X-CSRF-Token` from " +
+        '`GET /auth/csrf`.',
+    },
+    roomBearer: {
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT (typ: dicery-room+jwt)',
+      description:
+        'Dicery player token sent as a Bearer token: join with `"transport": "bearer"` and paste its ' +
+        '`access_token` here. Never accepted on account routes, nor account tokens on player routes.',
+    },
+  };
+}

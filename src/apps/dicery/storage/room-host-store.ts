@@ -1,0 +1,223 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { DiceryTables, RoomBansTable } from './tables.js';
+
+/** A ban of a room: nobody joins under `name` again, and the kicked player's browser stays refused. */
+export interface RoomBanRecord {
+  id: string;
+  roomCode: string;
+  name: string;
+  nameKey: string;
+  /** The kicked player whose seat stays refused, or null for a ban without a seat. */
+  playerId: string | null;
+  /** Epoch ms. */
+  createdAt: number;
+}
+
+/** A hosted room as the host's list shows it. */
+export interface HostedRoomRow {
+  code: string;
+  name: string;
+  state: 'open' | 'closed';
+  locked: boolean;
+  createdAt: number;
+  closedAt: number | null;
+  lastActivityAt: number;
+}
+
+/**
+ * Storage of the host tools (issue 14, item 3): bans, lock, rename, host hand-over, the host's
+ * room list and the idle sweep. Part of every `RoomStore`, so it joins the same unit of work.
+ */
+export interface RoomHostStore {
+  /** Inserts a ban unless the name is already banned in the room (then false). */
+  insertBan(ban: RoomBanRecord): Promise<boolean>;
+  /** The ban of `nameKey` in room `code`, if any. */
+  findBan(code: string, nameKey: string): Promise<RoomBanRecord | undefined>;
+  /** How many bans room `code` holds. */
+  countBans(code: string): Promise<number>;
+  /** A page of the room's bans, newest first. */
+  listBans(code: string, limit: number, offset: number): Promise<RoomBanRecord[]>;
+  /**
+   * Deletes a ban and forgets the banned player's seat hash (so that browser may join afresh);
+   * the removed ban, or undefined when room `code` has no ban `id`.
+   */
+  deleteBan(code: string, id: string): Promise<RoomBanRecord | undefined>;
+  /** Sets an open room's lock and name; false when it is unknown or closed. */
+  updateRoom(code: string, changes: { locked?: boolean; name?: string }): Promise<boolean>;
+  /** Stores the room's one pending hand-over code (replacing any earlier one). */
+  setTransferCode(code: string, transferHash: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Makes `newHostUserId` the host of open room `code` if `transferHash` is its pending,
+   * unexpired code, and spends the code, in one conditional UPDATE (single use under races).
+   */
+  takeOverRoom(code: string, transferHash: string, newHostUserId: string, now: number): Promise<boolean>;
+  /** A page of the rooms `hostUserId` hosts (open and closed), newest first. */
+  listHostedRooms(hostUserId: string, limit: number, offset: number): Promise<HostedRoomRow[]>;
+  /** How many rooms `hostUserId` hosts (open and closed). */
+  countHostedRooms(hostUserId: string): Promise<number>;
+  /** Codes of at most `limit` open rooms whose last activity is older than `before` (epoch ms). */
+  listIdleRooms(before: number, limit: number): Promise<string[]>;
+}
+
+function toBan(row: Selectable<RoomBansTable>): RoomBanRecord {
+  return {
+    id: row.id,
+    roomCode: row.room_code,
+    name: row.name,
+    nameKey: row.name_key,
+    playerId: row.player_id,
+    createdAt: Number(row.created_at),
+  };
+}
+
+/** PostgreSQL returns count(*) as a bigint string; SQLite as a number. */
+const countOf = (row: { count: number | string | bigint }) => Number(row.count);
+
+/** A {@link RoomHostStore} over Kysely (SQLite and PostgreSQL alike). */
+export function createRoomHostStore(db: Kysely<DiceryTables>): RoomHostStore {
+  return {
+    async insertBan(ban) {
+      // ON CONFLICT DO NOTHING, not a caught violation: it must not abort an enclosing PostgreSQL transaction.
+      const result = await db
+        .insertInto('room_bans')
+        .values({
+          id: ban.id,
+          room_code: ban.roomCode,
+          name: ban.name,
+          name_key: ban.nameKey,
+          player_id: ban.playerId,
+          created_at: ban.createdAt,
+        })
+        .onConflict((oc) => oc.columns(['room_code', 'name_key']).doNothing())
+        .executeTakeFirst();
+      return result.numInsertedOrUpdatedRows !== 0n;
+    },
+    async findBan(code, nameKey) {
+      const row = await db
+        .selectFrom('room_bans')
+        .selectAll()
+        .where('room_code', '=', code)
+        .where('name_key', '=', nameKey)
+        .executeTakeFirst();
+      return row && toBan(row);
+    },
+    async countBans(code) {
+      const row = await db
+        .selectFrom('room_bans')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+        .where('room_code', '=', code)
+        .executeTakeFirstOrThrow();
+      return countOf(row);
+    },
+    async listBans(code, limit, offset) {
+      const rows = await db
+        .selectFrom('room_bans')
+        .selectAll()
+        .where('room_code', '=', code)
+        .orderBy('created_at', 'desc')
+        .orderBy('id')
+        .limit(limit)
+        .offset(offset)
+        .execute();
+      return rows.map(toBan);
+    },
+    async deleteBan(code, id) {
+      const row = await db
+        .selectFrom('room_bans')
+        .selectAll()
+        .where('room_code', '=', code)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      const deleted = await db
+        .deleteFrom('room_bans')
+        .where('room_code', '=', code)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      // A concurrent lift already removed it: only one of them reports the removal.
+      if (Number(deleted.numDeletedRows) === 0) return undefined;
+      if (row.player_id !== null) {
+        // Only a gone player's seat: the seat of someone present is never touched here.
+        await db
+          .updateTable('room_players')
+          .set({ seat_hash: null, seat_expires_at: null })
+          .where('id', '=', row.player_id)
+          .where('left_at', 'is not', null)
+          .execute();
+      }
+      return toBan(row);
+    },
+    async updateRoom(code, changes) {
+      const set: { locked?: number; name?: string } = {};
+      if (changes.locked !== undefined) set.locked = changes.locked ? 1 : 0;
+      if (changes.name !== undefined) set.name = changes.name;
+      if (Object.keys(set).length === 0) return true;
+      const result = await db
+        .updateTable('rooms')
+        .set(set)
+        .where('code', '=', code)
+        .where('state', '=', 'open')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async setTransferCode(code, transferHash, expiresAt) {
+      const result = await db
+        .updateTable('rooms')
+        .set({ transfer_hash: transferHash, transfer_expires_at: expiresAt })
+        .where('code', '=', code)
+        .where('state', '=', 'open')
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async takeOverRoom(code, transferHash, newHostUserId, now) {
+      const result = await db
+        .updateTable('rooms')
+        .set({ host_user_id: newHostUserId, transfer_hash: null, transfer_expires_at: null })
+        .where('code', '=', code)
+        .where('state', '=', 'open')
+        .where('transfer_hash', '=', transferHash)
+        .where('transfer_expires_at', '>', now)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async listHostedRooms(hostUserId, limit, offset) {
+      const rows = await db
+        .selectFrom('rooms')
+        .select(['code', 'name', 'state', 'locked', 'created_at', 'closed_at', 'last_activity_at'])
+        .where('host_user_id', '=', hostUserId)
+        .orderBy('created_at', 'desc')
+        .orderBy('code')
+        .limit(limit)
+        .offset(offset)
+        .execute();
+      return rows.map((row) => ({
+        code: row.code,
+        name: row.name,
+        state: row.state === 'open' ? 'open' : 'closed',
+        locked: Number(row.locked) === 1,
+        createdAt: Number(row.created_at),
+        closedAt: row.closed_at === null ? null : Number(row.closed_at),
+        lastActivityAt: Number(row.last_activity_at ?? row.created_at),
+      }));
+    },
+    async countHostedRooms(hostUserId) {
+      const row = await db
+        .selectFrom('rooms')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+        .where('host_user_id', '=', hostUserId)
+        .executeTakeFirstOrThrow();
+      return countOf(row);
+    },
+    async listIdleRooms(before, limit) {
+      const rows = await db
+        .selectFrom('rooms')
+        .select('code')
+        .where('state', '=', 'open')
+        .where('last_activity_at', '<', before)
+        .orderBy('last_activity_at')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => row.code);
+    },
+  };
+}

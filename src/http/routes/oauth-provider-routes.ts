@@ -1,0 +1,595 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Static, Type } from 'typebox';
+import { GatehouseError } from '../../errors.js';
+import type { GatehouseCore } from '../../gatehouse-core.js';
+import type { AuthorizationParameters, AuthorizationRequest } from '../../oauth/authorization-server.js';
+import { clientScopes } from '../../oauth/oauth-clients.js';
+import type { UserAuthContext } from '../auth.js';
+import { callerOf } from '../caller.js';
+import type { CookiePolicy } from '../cookies.js';
+import type { CsrfGuard } from '../csrf.js';
+import { createFormTokens, escapeHtml, hiddenFields, sendErrorPage, sendPage } from '../oauth-pages.js';
+import { NoBody, problemRef } from '../schemas.js';
+import { authOf } from './me-routes.js';
+
+const Param = (description: string, maxLength = 2048) =>
+  Type.Optional(Type.String({ maxLength, description }));
+
+/** The parameters of an authorization request, in the query (GET) or the consent form (POST). */
+const AuthorizeFields = {
+  response_type: Param('`code` (the only response type: no implicit grant, RFC 9700 §2.1.2)', 64),
+  client_id: Param('A registered client', 255),
+  redirect_uri: Param('Exactly one of the redirect URIs registered for the client'),
+  scope: Param('Space-separated scopes, each allowed to the client; default: all of its scopes'),
+  state: Param('Returned unchanged with the answer'),
+  nonce: Param('OpenID Connect: copied into the ID token', 512),
+  code_challenge: Param('PKCE (RFC 7636): BASE64URL(SHA256(code_verifier)), required', 128),
+  code_challenge_method: Param('`S256` (required; `plain` is refused)', 16),
+  prompt: Param('`none`: answer without showing a page (OIDC Core §3.1.2.1)', 64),
+  response_mode: Param('`query` (the only one)', 32),
+};
+const AuthorizeQuery = Type.Object(AuthorizeFields);
+
+const ConsentForm = Type.Object({
+  ...AuthorizeFields,
+  csrf_token: Type.String({ maxLength: 128, description: 'The token the consent page carries' }),
+  decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+  remember: Type.Optional(Type.Literal('on', { description: 'Remember this consent for this app' })),
+});
+
+const LogoutFields = {
+  client_id: Param('The client asking (required with post_logout_redirect_uri)', 255),
+  post_logout_redirect_uri: Param("One of the client's registered post_logout_redirect_uris"),
+  state: Param('Returned unchanged to post_logout_redirect_uri'),
+  id_token_hint: Param('Accepted and ignored: pass client_id instead', 8192),
+};
+
+const UserInfoSchema = Type.Object({
+  sub: Type.String(),
+  name: Type.Optional(Type.String()),
+  email: Type.Optional(Type.String()),
+  email_verified: Type.Optional(Type.Boolean()),
+});
+
+const ConnectedAppSchema = Type.Object({
+  client_id: Type.String(),
+  name: Type.String(),
+  scopes: Type.Array(Type.String()),
+  consented_at: Type.String({ format: 'date-time' }),
+});
+
+function toParameters(query: Static<typeof AuthorizeQuery>): AuthorizationParameters {
+  return {
+    responseType: query.response_type,
+    clientId: query.client_id,
+    redirectUri: query.redirect_uri,
+    scope: query.scope,
+    state: query.state,
+    nonce: query.nonce,
+    codeChallenge: query.code_challenge,
+    codeChallengeMethod: query.code_challenge_method,
+    prompt: query.prompt,
+    responseMode: query.response_mode,
+  };
+}
+
+/** Where a redirect URI leads, for people: its origin, or its scheme for a native app's private-use URI. */
+function destinationOf(uri: string): string {
+  const url = new URL(uri);
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol;
+}
+
+/** The fields a consent token binds, in a fixed order. */
+function boundFields(request: AuthorizationRequest): (string | undefined)[] {
+  return [
+    request.client.clientId,
+    request.redirectUri,
+    request.scopes.join(' '),
+    request.state,
+    request.nonce,
+    request.codeChallenge,
+  ];
+}
+
+/**
+ * The OAuth 2.1 / OpenID Connect provider's endpoints (issue 15): `GET /authorize` and its consent
+ * form, `GET /userinfo`, `/.well-known/openid-configuration`, RP-initiated logout at
+ * `/oauth/logout`, and the account's "Connected apps" (`/users/me/connected-apps`). The rules are
+ * `core.authorizationServer`'s; this file reads the request and renders the pages.
+ */
+export function registerOAuthProviderRoutes(
+  parent: FastifyInstance,
+  deps: { gatehouse: GatehouseCore; cookies: CookiePolicy; csrf: CsrfGuard },
+): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const { gatehouse, cookies, csrf } = deps;
+  const { config, authorizationServer: server, sessionStore, selfService, oauthClients } = gatehouse;
+  const formTokens = createFormTokens(config.secretKey);
+  const scopeDescriptions = clientScopes(gatehouse.scopes);
+  const base = config.publicUrl;
+
+  /** The browser's account session, or null: /authorize acts only on the cookie session. */
+  const browserSession = async (request: FastifyRequest): Promise<UserAuthContext | null> => {
+    if ((request.cookies[cookies.sessionName] ?? '') === '') return null;
+    try {
+      // identify() without `allow` recognises Gatehouse users only; the kind check narrows the type.
+      const auth = await app.auth.identify(request);
+      return auth?.kind === 'user' && auth.transport === 'cookie' ? auth : null;
+    } catch (error) {
+      // An expired or revoked cookie means "signed out" here: the person signs in again.
+      if (error instanceof GatehouseError && error.code === 'INVALID_TOKEN') return null;
+      throw error;
+    }
+  };
+
+  /**
+   * The checks every form post of these pages passes first, answered as an HTML page (the person
+   * is looking at a browser tab, not a JSON client): a well-formed form, and not cross-site
+   * (`Origin` / `Sec-Fetch-Site`, the first half of the CSRF defence; the form token is the second).
+   */
+  const refusePost = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+    if (request.validationError !== undefined) {
+      return sendErrorPage(
+        reply,
+        400,
+        'VALIDATION_FAILED',
+        'The form is malformed; start again from the app.',
+      );
+    }
+    try {
+      csrf.checkOrigin(request);
+    } catch (error) {
+      if (error instanceof GatehouseError) return sendErrorPage(reply, 403, error.code, error.message);
+      throw error;
+    }
+    return undefined;
+  };
+
+  const loginRedirect = (request: FastifyRequest) => {
+    // Only our own path goes into the return address (the web UI accepts same-origin paths only).
+    const query = request.url.indexOf('?');
+    const back = `/authorize${query < 0 ? '' : request.url.slice(query)}`;
+    return `/#/login?return_to=${encodeURIComponent(back)}`;
+  };
+
+  const consentPage = (
+    reply: FastifyReply,
+    request: AuthorizationRequest,
+    auth: UserAuthContext,
+    scopes: readonly string[],
+  ) => {
+    const token = formTokens.issue('consent', auth.sessionId, boundFields(request));
+    const items = scopes
+      .map(
+        (scope) =>
+          `<li><code>${escapeHtml(scope)}</code> — ${escapeHtml(scopeDescriptions[scope] ?? scope)}</li>`,
+      )
+      .join('');
+    return sendPage(
+      reply,
+      200,
+      `Allow ${request.client.name}?`,
+      `<p><strong data-testid="consent-client">${escapeHtml(request.client.name)}</strong> wants to use your Gatehouse account ` +
+        `<strong>${escapeHtml(auth.user.email)}</strong>. It will be able to:</p>` +
+        `<ul data-testid="consent-scopes">${items}</ul>` +
+        `<p class="aside">You will be sent to <code>${escapeHtml(destinationOf(request.redirectUri))}</code>. ` +
+        'You can disconnect the app at any time from your account page.</p>' +
+        `<form method="post" action="/authorize" data-testid="consent-form">` +
+        hiddenFields({
+          response_type: 'code',
+          client_id: request.client.clientId,
+          redirect_uri: request.redirectUri,
+          scope: request.scopes.join(' '),
+          state: request.state,
+          nonce: request.nonce,
+          code_challenge: request.codeChallenge,
+          code_challenge_method: 'S256',
+          csrf_token: token,
+        }) +
+        '<p><label><input type="checkbox" name="remember" value="on" checked> Remember my choice for this app</label></p>' +
+        '<p><button type="submit" name="decision" value="allow" class="button button--primary" data-testid="consent-allow">Allow</button> ' +
+        '<button type="submit" name="decision" value="deny" class="button" data-testid="consent-deny">Deny</button></p>' +
+        '</form>',
+      request.redirectUri,
+    );
+  };
+
+  const approveAndRedirect = async (
+    reply: FastifyReply,
+    fastifyRequest: FastifyRequest,
+    request: AuthorizationRequest,
+    auth: UserAuthContext,
+    remember: boolean,
+  ) => {
+    const session = await sessionStore.findSession(auth.sessionId);
+    const to = await server.approve(
+      request,
+      auth.user,
+      { authTime: session?.authTime ?? session?.createdAt ?? Date.now(), amr: session?.amr ?? ['pwd'] },
+      { remember },
+      callerOf(fastifyRequest),
+    );
+    return reply.header('cache-control', 'no-store').redirect(to, 303);
+  };
+
+  app.get(
+    '/authorize',
+    {
+      attachValidation: true,
+      schema: {
+        tags: ['oauth'],
+        operationId: 'authorize',
+        summary: 'Authorization endpoint (OAuth 2.1 code flow with PKCE, OpenID Connect)',
+        description:
+          "Browser navigation, not an API call. Checks the request, signs the person in (the web UI's login, " +
+          'which comes back here), asks for consent unless it was remembered for these scopes, and redirects ' +
+          'to `redirect_uri` with `code`, `state` and `iss` (RFC 9207). A code lives 60 s, is single use and is ' +
+          'bound to the client, the redirect URI and the PKCE challenge. An unknown client or a redirect URI ' +
+          'that is not registered exactly gets an HTML error page (never a redirect: RFC 6749 §4.1.2.1); other ' +
+          'errors are redirected with `error`. Only `response_type=code` and `code_challenge_method=S256`.',
+        security: [],
+        querystring: AuthorizeQuery,
+        produces: ['text/html'],
+        response: {
+          200: Type.String({ description: 'The consent page (HTML)' }),
+          303: NoBody({ description: 'To the login page, or to redirect_uri with a code or an error' }),
+          400: Type.String({ description: 'Error page (HTML): unknown client or redirect URI' }),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (request.validationError !== undefined) {
+        // A repeated or oversized parameter: nothing can be trusted, so no redirect (RFC 6749 §4.1.2.1).
+        return sendErrorPage(
+          reply,
+          400,
+          'INVALID_REQUEST',
+          'The request is malformed (a parameter is repeated or too long).',
+        );
+      }
+      const check = await server.checkRequest(toParameters(request.query));
+      if (!check.ok) {
+        if (!check.redirect) return sendErrorPage(reply, 400, check.code, check.description);
+        return reply.redirect(check.to, 303);
+      }
+      const authorization = check.request;
+      const auth = await browserSession(request);
+      if (auth === null) {
+        if (authorization.promptNone) {
+          return reply.redirect(server.errorRedirect(authorization, 'login_required', 'Sign in first.'), 303);
+        }
+        return reply.header('cache-control', 'no-store').redirect(loginRedirect(request), 303);
+      }
+      const scopes = server.grantableScopes(authorization, auth.user);
+      if (await server.hasConsent(auth.user.id, authorization.client.clientId, scopes)) {
+        return approveAndRedirect(reply, request, authorization, auth, false);
+      }
+      if (authorization.promptNone) {
+        return reply.redirect(
+          server.errorRedirect(authorization, 'consent_required', 'Consent is needed.'),
+          303,
+        );
+      }
+      return consentPage(reply, authorization, auth, scopes);
+    },
+  );
+
+  app.post(
+    '/authorize',
+    {
+      attachValidation: true,
+      schema: {
+        tags: ['oauth'],
+        operationId: 'decideConsent',
+        summary: 'Answer the consent page',
+        description:
+          'Posted by the consent page only: the form carries the authorization request and a token bound to the ' +
+          'browser session and to that exact request (a page of another origin cannot post it: the `Origin` ' +
+          'check and the token both stop it). `allow` redirects with a code, `deny` with `error=access_denied`.',
+        security: [],
+        consumes: ['application/x-www-form-urlencoded'],
+        produces: ['text/html'],
+        body: ConsentForm,
+        response: {
+          303: NoBody({ description: 'To redirect_uri with a code or an error' }),
+          400: Type.String({ description: 'Error page (HTML)' }),
+          401: Type.String({ description: 'Error page (HTML): not signed in' }),
+          403: Type.String({ description: 'Error page (HTML): the form token is wrong' }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const refusal = refusePost(request, reply);
+      if (refusal !== undefined) return refusal;
+      const auth = await browserSession(request);
+      if (auth === null)
+        return sendErrorPage(reply, 401, 'UNAUTHENTICATED', 'Your session ended; start again from the app.');
+      const check = await server.checkRequest(toParameters(request.body));
+      if (!check.ok) {
+        if (!check.redirect) return sendErrorPage(reply, 400, check.code, check.description);
+        return reply.redirect(check.to, 303);
+      }
+      const authorization = check.request;
+      if (
+        !formTokens.verify(request.body.csrf_token, 'consent', auth.sessionId, boundFields(authorization))
+      ) {
+        return sendErrorPage(
+          reply,
+          403,
+          'CSRF_TOKEN_INVALID',
+          'This consent form is not valid for your session.',
+        );
+      }
+      if (request.body.decision === 'deny') {
+        return reply.redirect(
+          server.errorRedirect(authorization, 'access_denied', 'The person declined.'),
+          303,
+        );
+      }
+      return approveAndRedirect(reply, request, authorization, auth, request.body.remember === 'on');
+    },
+  );
+
+  const userinfo = async (request: FastifyRequest) => {
+    const auth = authOf(request);
+    // OIDC Core §5.3: the UserInfo endpoint serves access tokens carrying `openid`.
+    if (!auth.scopes.includes('openid')) {
+      throw new GatehouseError('INSUFFICIENT_SCOPE', 'The token lacks the scope openid.', {
+        challenge: { scheme: 'Bearer', error: 'insufficient_scope', scope: ['openid'] },
+      });
+    }
+    return server.userInfo(auth.user, auth.scopes);
+  };
+  const userinfoSchema = {
+    tags: ['oauth'],
+    summary: 'OpenID Connect UserInfo (OIDC Core §5.3)',
+    description:
+      'Bearer token with the `openid` scope. `profile` adds `name`, `email` adds `email` and `email_verified`.',
+    response: { 200: UserInfoSchema, 401: problemRef, 403: problemRef },
+  };
+  app.get(
+    '/userinfo',
+    { preValidation: app.auth.require(), schema: { ...userinfoSchema, operationId: 'getUserInfo' } },
+    async (request, reply) => reply.header('cache-control', 'no-store').send(await userinfo(request)),
+  );
+
+  app.get(
+    '/.well-known/openid-configuration',
+    {
+      schema: {
+        tags: ['oauth'],
+        operationId: 'getOpenIdConfiguration',
+        summary: 'OpenID Connect discovery (OIDC Discovery §3)',
+        security: [],
+        response: { 200: Type.Record(Type.String(), Type.Unknown()) },
+      },
+    },
+    async (_request, reply) => {
+      const keys = await gatehouse.idTokenKeys();
+      return reply.header('cache-control', 'public, max-age=300').send({
+        issuer: config.issuer,
+        authorization_endpoint: `${base}/authorize`,
+        token_endpoint: `${base}/token`,
+        userinfo_endpoint: `${base}/userinfo`,
+        jwks_uri: `${base}/.well-known/jwks.json`,
+        revocation_endpoint: `${base}/revoke`,
+        introspection_endpoint: `${base}/introspect`,
+        end_session_endpoint: `${base}/oauth/logout`,
+        scopes_supported: Object.keys(scopeDescriptions),
+        response_types_supported: ['code'],
+        response_modes_supported: ['query'],
+        grant_types_supported: [
+          'authorization_code',
+          'refresh_token',
+          ...(config.passwordGrant ? ['password'] : []),
+        ],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: [keys.algorithm],
+        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+        revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+        code_challenge_methods_supported: ['S256'],
+        claims_supported: [
+          'sub',
+          'iss',
+          'aud',
+          'exp',
+          'iat',
+          'auth_time',
+          'nonce',
+          'amr',
+          'azp',
+          'sid',
+          'name',
+          'email',
+          'email_verified',
+        ],
+        authorization_response_iss_parameter_supported: true,
+        service_documentation: `${base}/docs`,
+      });
+    },
+  );
+
+  app.get(
+    '/oauth/logout',
+    {
+      attachValidation: true,
+      schema: {
+        tags: ['oauth'],
+        operationId: 'startLogout',
+        summary: 'RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)',
+        description:
+          'Browser navigation. Asks the signed-in person to confirm (a link alone must not sign anyone out), then ' +
+          'ends the browser session and the sessions the client holds for them and redirects to ' +
+          '`post_logout_redirect_uri` (only one the client registered, exactly) with `state`.',
+        security: [],
+        querystring: Type.Object(LogoutFields),
+        produces: ['text/html'],
+        response: {
+          200: Type.String({ description: 'Confirmation page (HTML)' }),
+          303: NoBody({ description: 'Not signed in: straight to post_logout_redirect_uri' }),
+          400: Type.String({ description: 'Error page (HTML)' }),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (request.validationError !== undefined) {
+        return sendErrorPage(reply, 400, 'INVALID_REQUEST', 'The request is malformed.');
+      }
+      const target = await logoutTarget(request.query);
+      if (!target.ok) return sendErrorPage(reply, 400, target.code, target.description);
+      const auth = await browserSession(request);
+      if (auth === null) {
+        if (target.to === undefined)
+          return sendPage(reply, 200, 'You are signed out', '<p>You can close this page.</p>');
+        return reply.redirect(target.to, 303);
+      }
+      const fields = [request.query.client_id, request.query.post_logout_redirect_uri, request.query.state];
+      return sendPage(
+        reply,
+        200,
+        'Sign out?',
+        `<p>Sign out of Gatehouse (<strong>${escapeHtml(auth.user.email)}</strong>)` +
+          `${target.clientName === undefined ? '' : ` and of ${escapeHtml(target.clientName)}`}?</p>` +
+          '<form method="post" action="/oauth/logout" data-testid="logout-form">' +
+          hiddenFields({
+            client_id: request.query.client_id,
+            post_logout_redirect_uri: request.query.post_logout_redirect_uri,
+            state: request.query.state,
+            csrf_token: formTokens.issue('logout', auth.sessionId, fields),
+          }) +
+          '<p><button type="submit" class="button button--primary" data-testid="logout-confirm">Sign out</button></p></form>',
+        target.to,
+      );
+    },
+  );
+
+  app.post(
+    '/oauth/logout',
+    {
+      attachValidation: true,
+      schema: {
+        tags: ['oauth'],
+        operationId: 'confirmLogout',
+        summary: 'Confirm RP-initiated logout',
+        description: 'Posted by the sign-out page only (Origin check and a token bound to the session).',
+        security: [],
+        consumes: ['application/x-www-form-urlencoded'],
+        produces: ['text/html'],
+        body: Type.Object({
+          ...LogoutFields,
+          csrf_token: Type.String({ maxLength: 128, description: 'The token the sign-out page carries' }),
+        }),
+        response: {
+          200: Type.String({ description: 'Signed out (HTML)' }),
+          303: NoBody({ description: 'To post_logout_redirect_uri' }),
+          400: Type.String({ description: 'Error page (HTML)' }),
+          403: Type.String({ description: 'Error page (HTML)' }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const refusal = refusePost(request, reply);
+      if (refusal !== undefined) return refusal;
+      const target = await logoutTarget(request.body);
+      if (!target.ok) return sendErrorPage(reply, 400, target.code, target.description);
+      const auth = await browserSession(request);
+      if (auth !== null) {
+        const { body } = request;
+        const fields = [body.client_id, body.post_logout_redirect_uri, body.state];
+        if (!formTokens.verify(body.csrf_token, 'logout', auth.sessionId, fields)) {
+          return sendErrorPage(
+            reply,
+            403,
+            'CSRF_TOKEN_INVALID',
+            'This sign-out form is not valid for your session.',
+          );
+        }
+        if (body.client_id !== undefined && target.clientName !== undefined) {
+          await server.endClientSessions(auth.user.id, body.client_id);
+        }
+        await selfService.signOut(auth.user.id, auth.sessionId, callerOf(request));
+        reply.clearCookie(cookies.sessionName, { ...cookies.httpOnly, maxAge: 0 });
+        reply.clearCookie(cookies.csrfTokenName, { ...cookies.readable, sameSite: 'strict', maxAge: 0 });
+      }
+      if (target.to === undefined)
+        return sendPage(reply, 200, 'You are signed out', '<p>You can close this page.</p>');
+      return reply.redirect(target.to, 303);
+    },
+  );
+
+  /** Where logout may send the browser: only a URI the client registered, exactly. */
+  async function logoutTarget(query: {
+    client_id?: string | undefined;
+    post_logout_redirect_uri?: string | undefined;
+    state?: string | undefined;
+  }): Promise<
+    | { ok: true; to: string | undefined; clientName: string | undefined }
+    | { ok: false; code: string; description: string }
+  > {
+    const client = query.client_id === undefined ? undefined : await oauthClients.find(query.client_id);
+    if (query.client_id !== undefined && client === undefined) {
+      return { ok: false, code: 'UNKNOWN_CLIENT', description: 'No app is registered with this client_id.' };
+    }
+    const uri = query.post_logout_redirect_uri;
+    if (uri === undefined) return { ok: true, to: undefined, clientName: client?.name };
+    if (client === undefined || !client.postLogoutRedirectUris.includes(uri)) {
+      return {
+        ok: false,
+        code: 'INVALID_REDIRECT_URI',
+        description:
+          'The post_logout_redirect_uri is not registered for this app (a client_id is required with it).',
+      };
+    }
+    const url = new URL(uri);
+    if (query.state !== undefined) url.searchParams.append('state', query.state);
+    return { ok: true, to: url.toString(), clientName: client.name };
+  }
+
+  const meGuard = app.auth.require({ scopes: ['me'] });
+  app.get(
+    '/users/me/connected-apps',
+    {
+      preValidation: meGuard,
+      schema: {
+        tags: ['me'],
+        operationId: 'listConnectedApps',
+        summary: 'Apps you allowed to use your account',
+        response: { 200: Type.Array(ConnectedAppSchema), 401: problemRef, 403: problemRef },
+      },
+    },
+    async (request) =>
+      (await server.listConnectedApps(authOf(request).user.id)).map((connected) => ({
+        client_id: connected.clientId,
+        name: connected.clientName,
+        scopes: connected.scopes,
+        consented_at: new Date(connected.updatedAt).toISOString(),
+      })),
+  );
+
+  app.delete(
+    '/users/me/connected-apps/:clientId',
+    {
+      preValidation: meGuard,
+      schema: {
+        tags: ['me'],
+        operationId: 'disconnectApp',
+        summary: 'Disconnect an app',
+        description:
+          'Forgets your consent (the app must ask again) and ends every session the app holds for you: its ' +
+          'access and refresh tokens fail on the next request.',
+        params: Type.Object({
+          clientId: Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' }),
+        }),
+        response: { 204: NoBody(), 401: problemRef, 403: problemRef, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const auth = authOf(request);
+      if (!(await server.disconnectApp(auth.user.id, request.params.clientId, callerOf(request)))) {
+        throw new GatehouseError('CLIENT_NOT_FOUND', 'This app is not connected to your account.');
+      }
+      return reply.code(204).send();
+    },
+  );
+}

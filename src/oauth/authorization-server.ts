@@ -1,0 +1,521 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { decodeJwt, type JWTPayload } from 'jose';
+import type { AccountUser } from '../accounts/public-user.js';
+import { isScope, parseScopeParameter, ROLE_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { BearerTokens, SessionManager } from '../sessions/session-manager.js';
+import type {
+  AuthorizationCodeRecord,
+  ConsentRecord,
+  OAuthGrantStore,
+} from '../storage/oauth-grant-store.js';
+import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
+
+/** Longest life of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes; we keep 60 s). */
+export const AUTHORIZATION_CODE_TTL_MS = 60_000;
+
+/** Most live (unexpired) codes one account may hold at once: bounds `oauth_codes` per account. */
+export const MAX_LIVE_CODES_PER_ACCOUNT = 20;
+
+/** The `typ` header of ID tokens (OpenID Connect Core leaves it open; `JWT` is what RPs expect). */
+export const ID_TOKEN_TYP = 'JWT';
+
+/** How long an ID token is valid: it is consumed at sign-in, not presented later. */
+export const ID_TOKEN_TTL_SECONDS = 300;
+
+/** The parameters of `GET /authorize` (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1). */
+export interface AuthorizationParameters {
+  responseType?: string | undefined;
+  clientId?: string | undefined;
+  redirectUri?: string | undefined;
+  scope?: string | undefined;
+  state?: string | undefined;
+  nonce?: string | undefined;
+  codeChallenge?: string | undefined;
+  codeChallengeMethod?: string | undefined;
+  prompt?: string | undefined;
+  responseMode?: string | undefined;
+}
+
+/** A checked authorization request: its client and redirect URI are known to be registered. */
+export interface AuthorizationRequest {
+  client: OAuthClient;
+  redirectUri: string;
+  /** The scopes asked for, all allowed to the client (a role may narrow them at approval). */
+  scopes: string[];
+  state: string | undefined;
+  nonce: string | undefined;
+  codeChallenge: string;
+  /** `prompt=none`: answer without any page (OIDC Core §3.1.2.1). */
+  promptNone: boolean;
+}
+
+/** An RFC 6749 §4.1.2.1 / OIDC Core §3.1.2.6 error code sent back to the client's redirect URI. */
+export type AuthorizationErrorCode =
+  | 'invalid_request'
+  | 'unauthorized_client'
+  | 'access_denied'
+  | 'unsupported_response_type'
+  | 'invalid_scope'
+  | 'temporarily_unavailable'
+  | 'login_required'
+  | 'consent_required';
+
+/**
+ * Outcome of {@link AuthorizationServer.checkRequest}. When the client or the redirect URI is
+ * not valid, the error must NOT go to the redirect URI (RFC 6749 §4.1.2.1: an open redirector);
+ * the endpoint shows an error page instead (`redirect: false`).
+ */
+export type AuthorizationCheck =
+  | { ok: true; request: AuthorizationRequest }
+  | { ok: false; redirect: false; code: 'UNKNOWN_CLIENT' | 'INVALID_REDIRECT_URI'; description: string }
+  | { ok: false; redirect: true; to: string };
+
+/** A code exchange at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5). */
+export interface CodeExchange {
+  /** The registered client, already authenticated (confidential) or identified (public). */
+  client: OAuthClient;
+  code: string | undefined;
+  redirectUri: string | undefined;
+  codeVerifier: string | undefined;
+}
+
+/** Outcome of {@link AuthorizationServer.exchangeCode}. */
+export type CodeExchangeResult =
+  | { ok: true; tokens: BearerTokens; idToken: string | undefined }
+  | { ok: false; error: 'invalid_request' | 'invalid_grant' | 'unauthorized_client'; description: string };
+
+/** A connected app as the account page lists it. */
+export type ConnectedApp = ConsentRecord;
+
+/** Signs ID tokens (a keyring with an asymmetric algorithm) and publishes its keys. */
+export interface IdTokenSigner {
+  sign(payload: JWTPayload, typ: string): Promise<string>;
+}
+
+/** The OpenID Connect Core §5.1 claims `GET /userinfo` returns for the token's scopes. */
+export interface UserInfo {
+  sub: string;
+  name?: string | undefined;
+  email?: string | undefined;
+  email_verified?: boolean | undefined;
+}
+
+/**
+ * The authorization server's rules (issue 15, items 2 and 3), without HTTP: checking an
+ * authorization request, consent, codes, their exchange, ID tokens, userinfo, connected apps.
+ */
+export interface AuthorizationServer {
+  /** Checks the request `GET /authorize` received, in RFC 6749 §4.1.2.1's order. */
+  checkRequest(params: AuthorizationParameters): Promise<AuthorizationCheck>;
+  /** The scopes `user` can grant `request`: what was asked, narrowed by the role. */
+  grantableScopes(request: AuthorizationRequest, user: AccountUser): string[];
+  /** True when `userId` already allowed `clientId` every one of `scopes`. */
+  hasConsent(userId: string, clientId: string, scopes: readonly string[]): Promise<boolean>;
+  /**
+   * Approves `request` for `user`, remembering consent when `remember`, and returns where to send
+   * the browser: the redirect URI with `code`, `state` and `iss` (RFC 9207), or an error there
+   * (`temporarily_unavailable` beyond {@link MAX_LIVE_CODES_PER_ACCOUNT}).
+   */
+  approve(
+    request: AuthorizationRequest,
+    user: AccountUser,
+    authentication: { authTime: number; amr: readonly string[] },
+    options: { remember: boolean },
+    caller: Caller,
+  ): Promise<string>;
+  /** The redirect URI with an error (e.g. `access_denied` when the person declined). */
+  errorRedirect(
+    request: Pick<AuthorizationRequest, 'redirectUri' | 'state'>,
+    error: AuthorizationErrorCode,
+    description: string,
+  ): string;
+  /** Exchanges a code for tokens (and an ID token with `openid`). A replay revokes what it produced. */
+  exchangeCode(exchange: CodeExchange, caller: Caller): Promise<CodeExchangeResult>;
+  /** The claims of `user` that `scopes` allow. */
+  userInfo(user: AccountUser, scopes: readonly string[]): UserInfo;
+  /** The apps `userId` has allowed. */
+  listConnectedApps(userId: string): Promise<ConnectedApp[]>;
+  /** Forgets the consent and ends every session of that app for `userId`. False when there was none. */
+  disconnectApp(userId: string, clientId: string, caller: Caller): Promise<boolean>;
+  /** Ends `userId`'s sessions holding tokens of `clientId` (RP-initiated logout); the consent stays. */
+  endClientSessions(userId: string, clientId: string): Promise<number>;
+  /** Ends every session holding tokens of `clientId` (the client is being removed). */
+  revokeClientSessions(clientId: string): Promise<number>;
+  /**
+   * RFC 7662: what a resource server may know about an access token: `{ active: false }` for
+   * anything not live (unknown, expired, revoked, a disabled account, a refresh token).
+   */
+  introspect(token: string): Promise<Introspection>;
+  /** Deletes expired codes (the hourly sweep). */
+  sweep(): Promise<number>;
+}
+
+/** An RFC 7662 §2.2 introspection answer. */
+export type Introspection =
+  | { active: false }
+  | {
+      active: true;
+      scope: string;
+      client_id?: string | undefined;
+      sub: string;
+      exp: number;
+      iat?: number | undefined;
+      iss: string;
+      aud?: string | undefined;
+      token_type: 'Bearer';
+      sid: string;
+    };
+
+/** Dependencies of {@link createAuthorizationServer}, wired in `createGatehouseCore`. */
+export interface AuthorizationServerDeps {
+  issuer: string;
+  clients: Pick<OAuthClients, 'find'>;
+  grants: OAuthGrantStore;
+  sessions: Pick<SessionManager, 'startBearerSession' | 'revokeSessions' | 'verifyAccessToken'>;
+  users: { get(userId: string): Promise<AccountUser | undefined> };
+  idTokens: IdTokenSigner;
+  audit: Pick<AuditLog, 'record'>;
+  clock: () => number;
+  /** The server's scopes (its apps' included), for what a role may grant. @default the core's */
+  scopes?: Pick<ScopePolicy, 'forRole'>;
+}
+
+const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+// RFC 7636 §4.1: code-verifier = 43*128unreserved
+const CODE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+function hashCode(code: string): string {
+  return createHash('sha256').update(code, 'utf8').digest('hex');
+}
+
+/** RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge, compared in constant time. */
+function verifierMatches(verifier: string, challenge: string): boolean {
+  const computed = Buffer.from(createHash('sha256').update(verifier, 'ascii').digest('base64url'));
+  const expected = Buffer.from(challenge);
+  return computed.length === expected.length && timingSafeEqual(computed, expected);
+}
+
+/** What was asked, narrowed by the role: OpenID scopes concern one's own identity, Gatehouse scopes need the role. */
+function grantableScopes(
+  request: AuthorizationRequest,
+  user: AccountUser,
+  policy: Pick<ScopePolicy, 'forRole'> | undefined,
+): string[] {
+  const roleScopes: readonly string[] = policy?.forRole(user.role) ?? ROLE_SCOPES[user.role];
+  return request.scopes.filter(
+    (scope) =>
+      Object.hasOwn(OIDC_SCOPES, scope) ||
+      ((policy !== undefined || isScope(scope)) && roleScopes.includes(scope)),
+  );
+}
+
+/** Creates the {@link AuthorizationServer}. */
+export function createAuthorizationServer(deps: AuthorizationServerDeps): AuthorizationServer {
+  const { issuer, clients, grants, sessions, users, idTokens, audit, clock } = deps;
+
+  const redirectWith = (redirectUri: string, params: Record<string, string | undefined>): string => {
+    const url = new URL(redirectUri);
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined) url.searchParams.append(name, value);
+    }
+    // RFC 9207 §2: the issuer identifier, so a client talking to several servers can tell
+    // which one answered (mix-up attacks, RFC 9700 §4.4).
+    url.searchParams.append('iss', issuer);
+    return url.toString();
+  };
+
+  const errorRedirect: AuthorizationServer['errorRedirect'] = (request, error, description) =>
+    redirectWith(request.redirectUri, { error, error_description: description, state: request.state });
+
+  return {
+    async checkRequest(params) {
+      if (params.clientId === undefined) {
+        return {
+          ok: false,
+          redirect: false,
+          code: 'UNKNOWN_CLIENT',
+          description: 'The client_id is missing.',
+        };
+      }
+      const client = await clients.find(params.clientId);
+      if (client === undefined) {
+        return {
+          ok: false,
+          redirect: false,
+          code: 'UNKNOWN_CLIENT',
+          description: 'No app is registered with this client_id.',
+        };
+      }
+      // RFC 9700 §4.1.3 / OAuth 2.1 §2.3.1: exact string comparison; omitted only when the client
+      // registered exactly one (RFC 6749 §3.1.2.3).
+      const redirectUri =
+        params.redirectUri ?? (client.redirectUris.length === 1 ? client.redirectUris[0] : undefined);
+      if (redirectUri === undefined || !client.redirectUris.includes(redirectUri)) {
+        return {
+          ok: false,
+          redirect: false,
+          code: 'INVALID_REDIRECT_URI',
+          description: 'The redirect_uri is missing or not registered for this app.',
+        };
+      }
+      const { state } = params;
+      const fail = (error: AuthorizationErrorCode, description: string): AuthorizationCheck => ({
+        ok: false,
+        redirect: true,
+        to: errorRedirect({ redirectUri, state }, error, description),
+      });
+      // Only the query response mode: fragments and form posts are not offered (no implicit grant).
+      if (params.responseMode !== undefined && params.responseMode !== 'query') {
+        return fail('invalid_request', 'Only response_mode=query is supported.');
+      }
+      if (params.responseType !== 'code') {
+        // RFC 9700 §2.1.2: no implicit grant (`token`, `id_token token`) nor hybrid flows.
+        return fail('unsupported_response_type', 'Only response_type=code is supported.');
+      }
+      if (!client.grantTypes.includes('authorization_code')) {
+        return fail('unauthorized_client', 'This app may not use the authorization code flow.');
+      }
+      // RFC 9700 §2.1.1: PKCE for every client, and S256 only (plain gives no protection when
+      // the authorization request leaks).
+      if (params.codeChallenge === undefined)
+        return fail('invalid_request', 'code_challenge is required (PKCE).');
+      if (params.codeChallengeMethod !== 'S256') {
+        return fail('invalid_request', 'code_challenge_method must be S256.');
+      }
+      if (!CODE_CHALLENGE.test(params.codeChallenge)) {
+        return fail('invalid_request', 'code_challenge must be 43 base64url characters (S256).');
+      }
+      const requested = params.scope === undefined ? [...client.scopes] : parseScopeParameter(params.scope);
+      if (requested === undefined) return fail('invalid_scope', 'The scope parameter is malformed.');
+      const unknown = requested.filter((scope) => !client.scopes.includes(scope));
+      if (unknown.length > 0)
+        return fail('invalid_scope', `Scope not allowed for this app: ${unknown.join(' ')}.`);
+      if (params.nonce !== undefined && params.nonce.length > 512)
+        return fail('invalid_request', 'The nonce is too long.');
+      if (params.state !== undefined && params.state.length > 2048) {
+        return fail('invalid_request', 'The state is too long.');
+      }
+      return {
+        ok: true,
+        request: {
+          client,
+          redirectUri,
+          scopes: [...new Set(requested)],
+          state,
+          nonce: params.nonce,
+          codeChallenge: params.codeChallenge,
+          promptNone: params.prompt === 'none',
+        },
+      };
+    },
+
+    grantableScopes: (request, user) => grantableScopes(request, user, deps.scopes),
+
+    async hasConsent(userId, clientId, scopes) {
+      const allowed = await grants.findConsent(userId, clientId);
+      return allowed !== undefined && scopes.every((scope) => allowed.includes(scope));
+    },
+
+    async approve(request, user, authentication, options, caller) {
+      const now = clock();
+      const scopes = grantableScopes(request, user, deps.scopes);
+      if ((await grants.countLiveCodes(user.id, now)) >= MAX_LIVE_CODES_PER_ACCOUNT) {
+        return errorRedirect(
+          request,
+          'temporarily_unavailable',
+          'Too many sign-ins in progress; try again in a minute.',
+        );
+      }
+      if (options.remember) {
+        const before = (await grants.findConsent(user.id, request.client.clientId)) ?? [];
+        const union = [...new Set([...before, ...scopes])];
+        await grants.saveConsent(user.id, request.client.clientId, union, now);
+        if (union.length !== before.length) {
+          await recordCommitted(audit, caller, {
+            event: 'oauth_consent_granted',
+            actorId: user.id,
+            targetId: user.id,
+            ...caller.client,
+            details: { client_id: request.client.clientId, scope: union.join(' ') },
+          });
+        }
+      }
+      // 256 random bits (RFC 6749 §10.10); only the hash is stored.
+      const code = randomBytes(32).toString('base64url');
+      await grants.insertCode({
+        codeHash: hashCode(code),
+        clientId: request.client.clientId,
+        userId: user.id,
+        redirectUri: request.redirectUri,
+        scopes,
+        codeChallenge: request.codeChallenge,
+        nonce: request.nonce ?? null,
+        authTime: authentication.authTime,
+        amr: [...authentication.amr],
+        createdAt: now,
+        expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
+      });
+      return redirectWith(request.redirectUri, { code, state: request.state });
+    },
+
+    errorRedirect,
+
+    async exchangeCode({ client, code, redirectUri, codeVerifier }, caller) {
+      const invalid = (description: string): CodeExchangeResult => ({
+        ok: false,
+        error: 'invalid_grant',
+        description,
+      });
+      if (code === undefined)
+        return { ok: false, error: 'invalid_request', description: 'The code parameter is missing.' };
+      if (!client.grantTypes.includes('authorization_code')) {
+        return {
+          ok: false,
+          error: 'unauthorized_client',
+          description: 'This app may not use the authorization code flow.',
+        };
+      }
+      const codeHash = hashCode(code);
+      const record = await grants.findCode(codeHash);
+      const now = clock();
+      if (record === undefined) return invalid('The code is invalid, expired or already used.');
+      if (record.usedAt !== null) {
+        // RFC 6749 §4.1.2: a code used twice is stolen or replayed; revoke what it produced.
+        await revokeReplayed(record, now, caller);
+        return invalid('The code is invalid, expired or already used.');
+      }
+      // Each check names no secret: the same answer for every mismatch.
+      if (record.clientId !== client.clientId) return invalid('The code was issued to another client.');
+      if (record.expiresAt <= now) return invalid('The code is invalid, expired or already used.');
+      // RFC 6749 §4.1.3: the same redirect_uri as the authorization request, exactly. It may be
+      // left out only where /authorize could leave it out: the client registered that one URI.
+      const omittedButImplied =
+        redirectUri === undefined &&
+        client.redirectUris.length === 1 &&
+        client.redirectUris[0] === record.redirectUri;
+      if (redirectUri !== record.redirectUri && !omittedButImplied)
+        return invalid('The redirect_uri does not match the authorization request.');
+      if (codeVerifier === undefined)
+        return { ok: false, error: 'invalid_request', description: 'code_verifier is required (PKCE).' };
+      if (!CODE_VERIFIER.test(codeVerifier) || !verifierMatches(codeVerifier, record.codeChallenge)) {
+        return invalid('The code_verifier does not match the code_challenge.');
+      }
+      // Compare-and-set: of two concurrent exchanges exactly one spends the code.
+      if (!(await grants.spendCode(codeHash, now))) {
+        await revokeReplayed(record, now, caller);
+        return invalid('The code is invalid, expired or already used.');
+      }
+      const user = await users.get(record.userId);
+      if (user === undefined || !user.isActive) return invalid('The account is disabled or gone.');
+      const tokens = await sessions.startBearerSession(
+        record.userId,
+        record.scopes,
+        caller.client,
+        client.clientId,
+        {
+          amr: record.amr,
+          audit: (session) => ({
+            event: 'login_succeeded',
+            actorId: record.userId,
+            targetId: record.userId,
+            ...caller.client,
+            details: { via: 'authorization_code', client_id: client.clientId, session: session.id },
+          }),
+        },
+      );
+      // A replay may have arrived between spending the code and starting the session; it could not
+      // see the session yet, so the check is repeated here (the process dying in between leaves a
+      // spent code and, at worst, an unlinked session the user can end from the account page).
+      if (await grants.attachSession(codeHash, tokens.session.id)) {
+        await sessions.revokeSessions([tokens.session.id]);
+        return invalid('The code is invalid, expired or already used.');
+      }
+      const idToken = record.scopes.includes('openid')
+        ? await idTokens.sign(
+            {
+              sub: record.userId,
+              aud: client.clientId,
+              azp: client.clientId,
+              iat: Math.floor(now / 1000),
+              exp: Math.floor(now / 1000) + ID_TOKEN_TTL_SECONDS,
+              auth_time: Math.floor(record.authTime / 1000),
+              amr: record.amr,
+              sid: tokens.session.id,
+              ...(record.nonce === null ? {} : { nonce: record.nonce }),
+            },
+            ID_TOKEN_TYP,
+          )
+        : undefined;
+      return { ok: true, tokens, idToken };
+    },
+
+    userInfo(user, scopes) {
+      return {
+        sub: user.id,
+        ...(scopes.includes('profile') ? { name: user.fullName ?? undefined } : {}),
+        ...(scopes.includes('email') ? { email: user.email, email_verified: user.emailVerified } : {}),
+      };
+    },
+
+    listConnectedApps: (userId) => grants.listConsents(userId),
+
+    async disconnectApp(userId, clientId, caller) {
+      const had = await grants.deleteConsent(userId, clientId);
+      const ended = await sessions.revokeSessions(await grants.sessionsOfClient(clientId, userId));
+      if (!had && ended === 0) return false;
+      await recordCommitted(audit, caller, {
+        event: 'oauth_consent_revoked',
+        actorId: userId,
+        targetId: userId,
+        ...caller.client,
+        details: { client_id: clientId, sessions_ended: ended },
+      });
+      return true;
+    },
+
+    async endClientSessions(userId, clientId) {
+      return sessions.revokeSessions(await grants.sessionsOfClient(clientId, userId));
+    },
+
+    async revokeClientSessions(clientId) {
+      return sessions.revokeSessions(await grants.sessionsOfClient(clientId));
+    },
+
+    async introspect(token) {
+      const check = await sessions.verifyAccessToken(token);
+      if (!check.ok) return { active: false };
+      const user = await users.get(check.userId);
+      if (user === undefined || !user.isActive) return { active: false };
+      // Verified just above (signature, expiry, revocation), so reading its claims is safe; an
+      // opaque token (TOKEN_STRATEGY=database) has none to read.
+      const claims = token.startsWith('gha') ? {} : decodeJwt(token);
+      return {
+        active: true,
+        scope: check.scopes.join(' '),
+        client_id: typeof claims.client_id === 'string' ? claims.client_id : undefined,
+        sub: check.userId,
+        exp: Math.floor(check.expiresAt / 1000),
+        iat: claims.iat,
+        iss: issuer,
+        aud: typeof claims.aud === 'string' ? claims.aud : undefined,
+        token_type: 'Bearer',
+        sid: check.sessionId,
+      };
+    },
+
+    sweep: () => grants.deleteExpiredCodes(clock()),
+  };
+
+  async function revokeReplayed(record: AuthorizationCodeRecord, now: number, caller: Caller): Promise<void> {
+    const sessionId = await grants.markReplayed(record.codeHash, now);
+    if (sessionId !== null) await sessions.revokeSessions([sessionId]);
+    await recordCommitted(audit, caller, {
+      event: 'oauth_code_replayed',
+      targetId: record.userId,
+      ...caller.client,
+      details: { client_id: record.clientId, action: sessionId === null ? 'none yet' : 'session revoked' },
+    });
+  }
+}

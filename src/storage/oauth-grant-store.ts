@@ -1,0 +1,221 @@
+import type { Kysely } from 'kysely';
+import type { Schema } from './schema.js';
+
+/** A stored authorization code (its hash, never the code). */
+export interface AuthorizationCodeRecord {
+  codeHash: string;
+  clientId: string;
+  userId: string;
+  redirectUri: string;
+  scopes: string[];
+  codeChallenge: string;
+  nonce: string | null;
+  authTime: number;
+  amr: string[];
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+  sessionId: string | null;
+}
+
+/** A remembered consent, with the client's display name. */
+export interface ConsentRecord {
+  clientId: string;
+  clientName: string;
+  scopes: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Persistence of authorization codes and consent (rules live in `src/oauth`). */
+export interface OAuthGrantStore {
+  /** Adds a code. */
+  insertCode(code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>): Promise<void>;
+  /** Codes of `userId` not yet expired at `now`. */
+  countLiveCodes(userId: string, now: number): Promise<number>;
+  /** One code by hash, spent or not. */
+  findCode(codeHash: string): Promise<AuthorizationCodeRecord | undefined>;
+  /** Marks an unspent code spent; false when it was spent already (compare-and-set, race-safe). */
+  spendCode(codeHash: string, now: number): Promise<boolean>;
+  /** Records a replay of a spent code; returns the session its exchange started, if any yet. */
+  markReplayed(codeHash: string, now: number): Promise<string | null>;
+  /** Records the session a code's exchange started; returns true when a replay came meanwhile. */
+  attachSession(codeHash: string, sessionId: string): Promise<boolean>;
+  /** Deletes codes expired before `now`; returns how many. */
+  deleteExpiredCodes(now: number): Promise<number>;
+  /** The scopes `userId` allowed `clientId`, or undefined. */
+  findConsent(userId: string, clientId: string): Promise<string[] | undefined>;
+  /** Sets the scopes `userId` allowed `clientId` (insert or replace). */
+  saveConsent(userId: string, clientId: string, scopes: readonly string[], now: number): Promise<void>;
+  /** Every consent of `userId`, newest first. */
+  listConsents(userId: string): Promise<ConsentRecord[]>;
+  /** Forgets a consent; false when there was none. */
+  deleteConsent(userId: string, clientId: string): Promise<boolean>;
+  /** Live sessions holding refresh tokens of `clientId` (of `userId` only, when given). */
+  sessionsOfClient(clientId: string, userId?: string): Promise<string[]>;
+}
+
+const scopeList = (scope: string) => scope.split(' ').filter((item) => item !== '');
+
+/** Creates the {@link OAuthGrantStore} over `oauth_codes` and `oauth_consents` (pool or transaction). */
+export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
+  return {
+    async insertCode(code) {
+      await db
+        .insertInto('oauth_codes')
+        .values({
+          code_hash: code.codeHash,
+          client_id: code.clientId,
+          user_id: code.userId,
+          redirect_uri: code.redirectUri,
+          scope: code.scopes.join(' '),
+          code_challenge: code.codeChallenge,
+          nonce: code.nonce,
+          auth_time: code.authTime,
+          amr: code.amr.join(' '),
+          created_at: code.createdAt,
+          expires_at: code.expiresAt,
+          used_at: null,
+          replayed_at: null,
+          session_id: null,
+        })
+        .execute();
+    },
+    async countLiveCodes(userId, now) {
+      const row = await db
+        .selectFrom('oauth_codes')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+        .where('user_id', '=', userId)
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      return Number(row?.n ?? 0);
+    },
+    async findCode(codeHash) {
+      const row = await db
+        .selectFrom('oauth_codes')
+        .selectAll()
+        .where('code_hash', '=', codeHash)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return {
+        codeHash: row.code_hash,
+        clientId: row.client_id,
+        userId: row.user_id,
+        redirectUri: row.redirect_uri,
+        scopes: scopeList(row.scope),
+        codeChallenge: row.code_challenge,
+        nonce: row.nonce,
+        authTime: Number(row.auth_time),
+        amr: scopeList(row.amr),
+        createdAt: Number(row.created_at),
+        expiresAt: Number(row.expires_at),
+        usedAt: row.used_at === null ? null : Number(row.used_at),
+        sessionId: row.session_id,
+      };
+    },
+    async spendCode(codeHash, now) {
+      const result = await db
+        .updateTable('oauth_codes')
+        .set({ used_at: now })
+        .where('code_hash', '=', codeHash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+    async markReplayed(codeHash, now) {
+      await db
+        .updateTable('oauth_codes')
+        .set({ replayed_at: now })
+        .where('code_hash', '=', codeHash)
+        .execute();
+      const row = await db
+        .selectFrom('oauth_codes')
+        .select('session_id')
+        .where('code_hash', '=', codeHash)
+        .executeTakeFirst();
+      return row?.session_id ?? null;
+    },
+    async attachSession(codeHash, sessionId) {
+      await db
+        .updateTable('oauth_codes')
+        .set({ session_id: sessionId })
+        .where('code_hash', '=', codeHash)
+        .execute();
+      const row = await db
+        .selectFrom('oauth_codes')
+        .select('replayed_at')
+        .where('code_hash', '=', codeHash)
+        .executeTakeFirst();
+      return row !== undefined && row.replayed_at !== null;
+    },
+    async deleteExpiredCodes(now) {
+      const result = await db.deleteFrom('oauth_codes').where('expires_at', '<=', now).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+    async findConsent(userId, clientId) {
+      const row = await db
+        .selectFrom('oauth_consents')
+        .select('scope')
+        .where('user_id', '=', userId)
+        .where('client_id', '=', clientId)
+        .executeTakeFirst();
+      return row === undefined ? undefined : scopeList(row.scope);
+    },
+    async saveConsent(userId, clientId, scopes, now) {
+      await db
+        .insertInto('oauth_consents')
+        .values({
+          user_id: userId,
+          client_id: clientId,
+          scope: scopes.join(' '),
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) =>
+          oc.columns(['user_id', 'client_id']).doUpdateSet({ scope: scopes.join(' '), updated_at: now }),
+        )
+        .execute();
+    },
+    async listConsents(userId) {
+      const rows = await db
+        .selectFrom('oauth_consents')
+        .innerJoin('oauth_clients', 'oauth_clients.client_id', 'oauth_consents.client_id')
+        .select([
+          'oauth_consents.client_id as clientId',
+          'oauth_clients.name as clientName',
+          'oauth_consents.scope as scope',
+          'oauth_consents.created_at as createdAt',
+          'oauth_consents.updated_at as updatedAt',
+        ])
+        .where('oauth_consents.user_id', '=', userId)
+        .orderBy('oauth_consents.updated_at', 'desc')
+        .execute();
+      return rows.map((row) => ({
+        clientId: row.clientId,
+        clientName: row.clientName,
+        scopes: scopeList(row.scope),
+        createdAt: Number(row.createdAt),
+        updatedAt: Number(row.updatedAt),
+      }));
+    },
+    async deleteConsent(userId, clientId) {
+      const result = await db
+        .deleteFrom('oauth_consents')
+        .where('user_id', '=', userId)
+        .where('client_id', '=', clientId)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+    async sessionsOfClient(clientId, userId) {
+      let query = db
+        .selectFrom('refresh_tokens')
+        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+        .select('sessions.id as id')
+        .distinct()
+        .where('refresh_tokens.client_id', '=', clientId)
+        .where('sessions.revoked_at', 'is', null);
+      if (userId !== undefined) query = query.where('sessions.user_id', '=', userId);
+      return (await query.execute()).map((row) => row.id);
+    },
+  };
+}

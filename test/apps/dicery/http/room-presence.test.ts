@@ -1,0 +1,204 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildServer } from '../../../../src/server.js';
+import { buildTestServer, testConfig } from '../../../../src/testing.js';
+import { type SignedIn, signIn } from '../../../support/accounts.js';
+import { createTestDatabaseUrl } from '../../../support/databases.js';
+import { createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
+import { openSse, type SseMessage, type SseStream } from '../../../support/sse-client.js';
+
+const { DATABASE_URL, REDIS_URL } = process.env;
+const servicesConfigured = DATABASE_URL?.startsWith('postgres') === true && REDIS_URL !== undefined;
+if (!servicesConfigured && process.env.REQUIRE_SERVICES === '1') {
+  throw new Error('REQUIRE_SERVICES=1: these tests need DATABASE_URL (postgres://) and REDIS_URL');
+}
+
+const NO_ROOM_LIMITS = {
+  roomJoinsPerMinute: 100_000,
+  roomRollsPerMinutePerIp: 1_000_000,
+  roomsPerHourPerAccount: 10_000,
+  roomsPerHourPerIp: 10_000,
+  maxOpenRoomsPerHost: 10_000,
+  maxStreamsPerAccount: 10_000,
+  maxStreamsPerIp: 10_000,
+} as const;
+
+async function listen(app: FastifyInstance): Promise<string> {
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return `http://127.0.0.1:${address.port}`;
+}
+
+/** A `presence` message about `playerId` (null: the host) going `online`. */
+const presenceOf = (playerId: string | null, online: boolean) => (message: SseMessage) =>
+  message.event === 'presence' && message.data.player_id === playerId && message.data.online === online;
+
+async function onlineIn(app: FastifyInstance, code: string, headers: Record<string, string>) {
+  const response = await app.inject({ method: 'GET', url: `/rooms/${code}`, headers });
+  expect(response.statusCode).toBe(200);
+  return response.json().online as { player_ids: string[]; host: boolean };
+}
+
+/** Presence (issue 14, item 2) on one instance: open streams make members online. */
+describe('room presence on one instance', () => {
+  let app: FastifyInstance;
+  let base: string;
+  const streams: SseStream[] = [];
+
+  beforeAll(async () => {
+    app = await buildTestServer(NO_ROOM_LIMITS);
+    base = await listen(app);
+  });
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    await app.close();
+  });
+
+  const follow = async (code: string, headers: Record<string, string>, query = '?presence=true') => {
+    const stream = await openSse(`${base}/rooms/${code}/events${query}`, headers);
+    expect(stream.status).toBe(200);
+    streams.push(stream);
+    return stream;
+  };
+
+  it('shows who has a stream open, the host as host, and sends online/offline messages without ids', async () => {
+    const host = await signIn(app);
+    const { code } = await createRoom(app, host);
+    const pat = await joinAsBot(app, code, 'Pat');
+    const sam = await joinAsBot(app, code, 'Sam');
+    expect(await onlineIn(app, code, host.headers)).toEqual({ player_ids: [], host: false });
+
+    const hostStream = await follow(code, host.headers);
+    const patStream = await follow(code, pat.headers);
+    await hostStream.next(presenceOf(pat.id, true));
+    const online = await onlineIn(app, code, pat.headers);
+    expect(online.host).toBe(true);
+    expect(online.player_ids).toEqual([pat.id]);
+    // Pat sees the host online already from the snapshot; Sam's arrival comes as a message.
+    const samStream = await follow(code, sam.headers);
+    const samOnline = await patStream.next(presenceOf(sam.id, true));
+    expect(samOnline.id).toBeUndefined();
+
+    // A second stream of the same player changes nothing; closing the last one makes them offline.
+    const samAgain = await follow(code, sam.headers);
+    samStream.close();
+    samAgain.close();
+    await patStream.next(presenceOf(sam.id, false));
+    expect((await onlineIn(app, code, pat.headers)).player_ids).toEqual([pat.id]);
+    expect(patStream.messages.filter(presenceOf(sam.id, true))).toHaveLength(1);
+    expect(patStream.messages.filter(presenceOf(sam.id, false))).toHaveLength(1);
+
+    hostStream.close();
+    await patStream.next(presenceOf(null, false));
+    expect((await onlineIn(app, code, pat.headers)).host).toBe(false);
+  });
+
+  it('a kicked player goes offline with their stream; streams without ?presence get no presence messages', async () => {
+    const host = await signIn(app);
+    const { code } = await createRoom(app, host);
+    const pat = await joinAsBot(app, code, 'Pat');
+    const sam = await joinAsBot(app, code, 'Sam');
+    const plain = await follow(code, host.headers, '');
+    const watching = await follow(code, pat.headers);
+    await follow(code, sam.headers);
+    await watching.next(presenceOf(sam.id, true));
+    const kick = await app.inject({
+      method: 'DELETE',
+      url: `/rooms/${code}/players/${sam.id}`,
+      headers: host.headers,
+    });
+    expect(kick.statusCode).toBe(204);
+    await watching.next(presenceOf(sam.id, false));
+    await plain.next((message) => message.event === 'player_left');
+    expect(plain.messages.some((message) => message.event === 'presence')).toBe(false);
+    expect(plain.messages.every((message) => message.id !== undefined)).toBe(true);
+  });
+});
+
+/**
+ * Two instances on one throwaway PostgreSQL database and the shared Redis: presence crosses
+ * instances, and an instance that goes silent (crashed) stops counting after three heartbeats.
+ */
+describe.runIf(servicesConfigured)('room presence across two instances on PostgreSQL + Redis', () => {
+  const instances: { app: FastifyInstance; base: string }[] = [];
+  const streams: SseStream[] = [];
+  let admin: Redis;
+  let dropDatabase: () => Promise<void> = async () => {};
+  let host: SignedIn;
+  let code: string;
+  let players: JoinedPlayer[];
+
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl('postgres');
+    dropDatabase = database.drop;
+    const config = testConfig({
+      ...NO_ROOM_LIMITS,
+      databaseUrl: database.url,
+      redisUrl: REDIS_URL,
+      // Presence's full state goes out every heartbeat, and expiry is three of them.
+      roomHeartbeatInterval: 0.2,
+    });
+    for (let i = 0; i < 2; i++) {
+      const app = await buildServer(config, { logger: false });
+      instances.push({ app, base: await listen(app) });
+    }
+    admin = new Redis(REDIS_URL ?? '', { connectionName: `gh-presence-${randomBytes(4).toString('hex')}` });
+    const a = instances[0]?.app as FastifyInstance;
+    host = await signIn(a);
+    code = (await createRoom(a, host)).code;
+    players = [await joinAsBot(a, code, 'Pat'), await joinAsBot(a, code, 'Sam')];
+  });
+
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    for (const { app } of instances) await app.close();
+    admin?.disconnect();
+    await dropDatabase();
+  });
+
+  const instance = (index: number) => instances[index] as { app: FastifyInstance; base: string };
+  const player = (index: number) => players[index] as JoinedPlayer;
+  const follow = async (index: number, headers: Record<string, string>) => {
+    const stream = await openSse(`${instance(index).base}/rooms/${code}/events?presence=true`, headers);
+    expect(stream.status).toBe(200);
+    streams.push(stream);
+    return stream;
+  };
+
+  it('a stream on one instance shows online on the other, in the snapshot and as messages', async () => {
+    const onB = await follow(1, player(0).headers);
+    const onA = await follow(0, player(1).headers);
+    await onB.next(presenceOf(player(1).id, true), 10_000);
+    await expect
+      .poll(async () => (await onlineIn(instance(1).app, code, player(0).headers)).player_ids.sort())
+      .toEqual([player(0).id, player(1).id].sort());
+    const hostStream = await follow(0, host.headers);
+    await onB.next(presenceOf(null, true), 10_000);
+    onA.close();
+    await onB.next(presenceOf(player(1).id, false), 10_000);
+    await expect
+      .poll(async () => (await onlineIn(instance(1).app, code, player(0).headers)).player_ids)
+      .toEqual([player(0).id]);
+    hostStream.close();
+    await onB.next(presenceOf(null, false), 10_000);
+  });
+
+  it('drops the players of an instance that went silent after three heartbeats', async () => {
+    const watcher = await follow(1, player(0).headers);
+    // A "crashed instance": it announced Sam online once and then never spoke again.
+    const ghost = randomUUID();
+    const message = {
+      from: ghost,
+      at: Date.now(),
+      event: { instance: ghost, full: true, rooms: [{ code, members: [`player:${player(1).id}`] }] },
+    };
+    await admin.publish('gatehouse:room-presence', JSON.stringify(message));
+    await watcher.next(presenceOf(player(1).id, true), 10_000);
+    expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).toContain(player(1).id);
+    await watcher.next(presenceOf(player(1).id, false), 10_000);
+    expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).not.toContain(player(1).id);
+  });
+});

@@ -1,0 +1,630 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
+import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
+import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+
+const PUBLIC_URL = 'https://auth.example.test';
+const REDIRECT = 'https://app.example/callback';
+const LOGOUT_REDIRECT = 'https://app.example/signed-out';
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+function pkce() {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+function locationOf(response: LightMyRequestResponse): URL {
+  expect(response.statusCode).toBe(303);
+  return new URL(String(response.headers.location), PUBLIC_URL);
+}
+
+function hiddenField(html: string, name: string): string {
+  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
+  if (match?.[1] === undefined) throw new Error(`no ${name} field in ${html}`);
+  return match[1].replaceAll('&amp;', '&').replaceAll('&quot;', '"').replaceAll('&#39;', "'");
+}
+
+describe('OAuth 2.1 / OpenID Connect provider', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+  let spa: OAuthClient;
+  let other: OAuthClient;
+  let service: OAuthClient;
+  let serviceSecret: string;
+
+  beforeAll(async () => {
+    clock = createTestClock();
+    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL }, { clock, scheduler: clock });
+    const clients = gatehouseCore(app.gatehouse).oauthClients;
+    const operator = { actorId: null };
+    spa = (
+      await clients.create(
+        {
+          name: 'Dice <Stats>',
+          redirectUris: [REDIRECT],
+          postLogoutRedirectUris: [LOGOUT_REDIRECT],
+          scopes: ['openid', 'profile', 'email', 'me'],
+        },
+        operator,
+      )
+    ).client;
+    other = (await clients.create({ name: 'Other', redirectUris: [REDIRECT] }, operator)).client;
+    const created = await clients.create(
+      { name: 'Backend', redirectUris: [REDIRECT], confidential: true },
+      operator,
+    );
+    service = created.client;
+    serviceSecret = String(created.clientSecret);
+  });
+  afterAll(async () => app.close());
+
+  const authorizeUrl = (params: Record<string, string | undefined>) => {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) if (value !== undefined) query.append(key, value);
+    return `/authorize?${query.toString()}`;
+  };
+
+  const request = (client: OAuthClient, challenge: string, extra: Record<string, string | undefined> = {}) =>
+    authorizeUrl({
+      response_type: 'code',
+      client_id: client.clientId,
+      redirect_uri: REDIRECT,
+      scope: 'openid profile email',
+      state: 'st-123',
+      nonce: 'n-456',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ...extra,
+    });
+
+  const signedIn = async () => {
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+    return { user, browser };
+  };
+
+  /** Consent page → allow → the redirect carrying the code. */
+  const consent = async (browser: Browser, url: string, decision = 'allow', remember = true) => {
+    const page = await browser.request('GET', url);
+    expect(page.statusCode).toBe(200);
+    const fields = [
+      'response_type',
+      'client_id',
+      'redirect_uri',
+      'scope',
+      'state',
+      'nonce',
+      'code_challenge',
+      'code_challenge_method',
+      'csrf_token',
+    ];
+    const body: Record<string, string> = { decision };
+    for (const name of fields) body[name] = hiddenField(page.body, name);
+    if (remember) body.remember = 'on';
+    return browser.absorb(
+      await app.inject({
+        method: 'POST',
+        url: '/authorize',
+        headers: { ...FORM, cookie: browser.cookieHeader() },
+        payload: form(body),
+      }),
+    );
+  };
+
+  const codeFor = async (browser: Browser, client: OAuthClient, challenge: string) => {
+    const first = await browser.request('GET', request(client, challenge));
+    const answer = first.statusCode === 200 ? await consent(browser, request(client, challenge)) : first;
+    const location = locationOf(answer);
+    expect(location.origin + location.pathname).toBe(REDIRECT);
+    return String(location.searchParams.get('code'));
+  };
+
+  const exchange = (
+    client: OAuthClient,
+    code: string,
+    verifier: string | undefined,
+    extra: Record<string, string> = {},
+  ) =>
+    postToken(app, {
+      grant_type: 'authorization_code',
+      client_id: client.clientId,
+      code,
+      redirect_uri: REDIRECT,
+      ...(verifier === undefined ? {} : { code_verifier: verifier }),
+      ...extra,
+    });
+
+  it('runs the code flow: consent page, code with state and iss, tokens, ID token, userinfo, refresh', async () => {
+    const { user, browser } = await signedIn();
+    const { verifier, challenge } = pkce();
+    const page = await browser.request('GET', request(spa, challenge));
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    // Clickjacking (RFC 9700 §4.16): the consent page can never be framed.
+    expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(page.headers['content-security-policy']).toContain("form-action 'self' https://app.example");
+    expect(page.headers['x-frame-options']).toBe('DENY');
+    // The client's name is shown escaped.
+    expect(page.body).toContain('Dice &lt;Stats&gt;');
+    expect(page.body).not.toContain('<Stats>');
+    const answer = locationOf(await consent(browser, request(spa, challenge)));
+    expect(answer.searchParams.get('state')).toBe('st-123');
+    expect(answer.searchParams.get('iss')).toBe(PUBLIC_URL);
+    const code = String(answer.searchParams.get('code'));
+
+    const tokens = await exchange(spa, code, verifier);
+    expect(tokens.statusCode).toBe(200);
+    const body = tokens.json();
+    expect(body.scope).toBe('openid profile email');
+    // With HS256 access tokens, ID tokens are signed with a published ES256 key.
+    expect(decodeProtectedHeader(body.id_token)).toMatchObject({ alg: 'ES256', typ: 'JWT' });
+    const jwks = (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
+    const { payload } = await jwtVerify(body.id_token, createLocalJWKSet(jwks), {
+      issuer: PUBLIC_URL,
+      audience: spa.clientId,
+      currentDate: new Date(clock()),
+    });
+    expect(payload).toMatchObject({ sub: user.id, nonce: 'n-456', azp: spa.clientId, amr: ['pwd'] });
+
+    const info = await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(body.access_token) });
+    expect(info.json()).toEqual({ sub: user.id, email: user.email, email_verified: false });
+    // The token has no `me` scope: account routes stay closed to it.
+    const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(body.access_token) });
+    expect(me.statusCode).toBe(403);
+    // Nor can it step the person's session up or sign them out everywhere.
+    const everywhere = await app.inject({
+      method: 'POST',
+      url: '/auth/logout-all',
+      headers: bearer(body.access_token),
+    });
+    expect(everywhere.statusCode).toBe(403);
+    const stepUp = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate',
+      headers: bearer(body.access_token),
+      payload: { current_password: 'irrelevant' },
+    });
+    expect(stepUp.statusCode).toBe(403);
+
+    const refreshed = await postToken(app, {
+      grant_type: 'refresh_token',
+      refresh_token: body.refresh_token,
+      client_id: spa.clientId,
+    });
+    expect(refreshed.statusCode).toBe(200);
+    // Bound to the client: another client cannot use it.
+    const stolen = await postToken(app, {
+      grant_type: 'refresh_token',
+      refresh_token: refreshed.json().refresh_token,
+      client_id: other.clientId,
+    });
+    expect(stolen.json()).toMatchObject({ error: 'invalid_grant' });
+
+    // Consent is remembered for this scope set: the next request goes straight back with a code.
+    const again = await browser.request('GET', request(spa, pkce().challenge));
+    expect(locationOf(again).searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // A wider scope set asks again.
+    const wider = await browser.request('GET', request(spa, pkce().challenge, { scope: 'openid me' }));
+    expect(wider.statusCode).toBe(200);
+  });
+
+  it('advertises the flow in OpenID discovery and RFC 8414 metadata', async () => {
+    const discovery = (await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json();
+    expect(discovery).toMatchObject({
+      issuer: PUBLIC_URL,
+      authorization_endpoint: `${PUBLIC_URL}/authorize`,
+      userinfo_endpoint: `${PUBLIC_URL}/userinfo`,
+      jwks_uri: `${PUBLIC_URL}/.well-known/jwks.json`,
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+      id_token_signing_alg_values_supported: ['ES256'],
+      authorization_response_iss_parameter_supported: true,
+    });
+    const metadata = (
+      await app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })
+    ).json();
+    expect(metadata.response_types_supported).toEqual(['code']);
+    expect(metadata.token_endpoint_auth_methods_supported).toContain('client_secret_basic');
+  });
+
+  describe('authorization request errors (RFC 6749 §4.1.2.1)', () => {
+    it('shows an error page, never a redirect, for an unknown client or an unregistered redirect URI', async () => {
+      const { browser } = await signedIn();
+      const { challenge } = pkce();
+      for (const url of [
+        request({ ...spa, clientId: 'no-such-client' }, challenge),
+        request(spa, challenge, { redirect_uri: 'https://evil.example/callback' }),
+        // Exact match: no prefix, no extra path, no extra query (RFC 9700 §4.1.3).
+        request(spa, challenge, { redirect_uri: `${REDIRECT}/x` }),
+        request(spa, challenge, { redirect_uri: `${REDIRECT}?x=1` }),
+        request(spa, challenge, { redirect_uri: REDIRECT.toUpperCase() }),
+        `${request(spa, challenge)}&state=twice`,
+      ]) {
+        const response = await browser.request('GET', url);
+        expect(response.statusCode, url).toBe(400);
+        expect(response.headers.location).toBeUndefined();
+        expect(response.body).toContain('data-testid="oauth-error"');
+      }
+    });
+
+    it.each([
+      [{ response_type: 'token' }, 'unsupported_response_type'],
+      [{ response_type: 'code id_token' }, 'unsupported_response_type'],
+      [{ code_challenge: undefined }, 'invalid_request'],
+      [{ code_challenge_method: 'plain' }, 'invalid_request'],
+      [{ code_challenge_method: undefined }, 'invalid_request'],
+      [{ code_challenge: 'short' }, 'invalid_request'],
+      [{ scope: 'openid users:write' }, 'invalid_scope'],
+      [{ response_mode: 'fragment' }, 'invalid_request'],
+    ])('redirects %o with error=%s, state and iss', async (extra, error) => {
+      const { browser } = await signedIn();
+      const location = locationOf(await browser.request('GET', request(spa, pkce().challenge, extra)));
+      expect(location.origin + location.pathname).toBe(REDIRECT);
+      expect(location.searchParams.get('error')).toBe(error);
+      expect(location.searchParams.get('state')).toBe('st-123');
+      expect(location.searchParams.get('iss')).toBe(PUBLIC_URL);
+      expect(location.searchParams.get('code')).toBeNull();
+    });
+
+    it('sends a signed-out browser to the login page with a same-origin return path, or login_required with prompt=none', async () => {
+      const url = request(spa, pkce().challenge);
+      const response = await app.inject({ method: 'GET', url });
+      const location = locationOf(response);
+      expect(location.pathname).toBe('/');
+      expect(location.hash).toBe(`#/login?return_to=${encodeURIComponent(url)}`);
+      const none = locationOf(await app.inject({ method: 'GET', url: `${url}&prompt=none` }));
+      expect(none.searchParams.get('error')).toBe('login_required');
+    });
+
+    it('answers access_denied when the person declines, and consent_required with prompt=none', async () => {
+      const { browser } = await signedIn();
+      const none = await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none' }));
+      expect(locationOf(none).searchParams.get('error')).toBe('consent_required');
+      const denied = locationOf(await consent(browser, request(spa, pkce().challenge), 'deny'));
+      expect(denied.searchParams.get('error')).toBe('access_denied');
+      expect(denied.searchParams.get('state')).toBe('st-123');
+    });
+  });
+
+  describe('consent form (CSRF)', () => {
+    it('refuses a wrong or another session’s token, a changed request and a cross-site post', async () => {
+      const { browser } = await signedIn();
+      const { browser: second } = await signedIn();
+      const url = request(spa, pkce().challenge);
+      const page = await browser.request('GET', url);
+      const fields: Record<string, string> = { decision: 'allow' };
+      for (const name of [
+        'response_type',
+        'client_id',
+        'redirect_uri',
+        'scope',
+        'state',
+        'nonce',
+        'code_challenge',
+        'code_challenge_method',
+        'csrf_token',
+      ]) {
+        fields[name] = hiddenField(page.body, name);
+      }
+      const post = (who: Browser, payload: Record<string, string>, headers: Record<string, string> = {}) =>
+        app.inject({
+          method: 'POST',
+          url: '/authorize',
+          headers: { ...FORM, cookie: who.cookieHeader(), ...headers },
+          payload: form(payload),
+        });
+      expect((await post(browser, { ...fields, csrf_token: 'x'.repeat(43) })).statusCode).toBe(403);
+      // A token fits one session: replayed by another signed-in browser it is refused.
+      expect((await post(second, fields)).statusCode).toBe(403);
+      // And one request: swapping the PKCE challenge (an attacker's) breaks it.
+      expect((await post(browser, { ...fields, code_challenge: pkce().challenge })).statusCode).toBe(403);
+      const crossSite = await post(browser, fields, { origin: 'https://evil.example' });
+      expect(crossSite.statusCode).toBe(403);
+      expect(crossSite.body).toContain('data-code="CROSS_SITE_REQUEST"');
+      const malformed = await post(browser, { ...fields, decision: 'maybe' });
+      expect(malformed.statusCode).toBe(400);
+      expect(malformed.headers['content-type']).toMatch(/^text\/html/);
+      // Not signed in at all.
+      expect(
+        (await app.inject({ method: 'POST', url: '/authorize', headers: FORM, payload: form(fields) }))
+          .statusCode,
+      ).toBe(401);
+      // The real form still works.
+      expect(locationOf(await post(browser, fields)).searchParams.get('code')).not.toBeNull();
+    });
+  });
+
+  describe('code exchange (conformance negatives)', () => {
+    it('refuses a missing or wrong PKCE verifier, a wrong redirect URI and a code of another client', async () => {
+      const { browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const code = await codeFor(browser, spa, challenge);
+      const missing = await exchange(spa, code, undefined);
+      expect(missing.statusCode).toBe(400);
+      expect(missing.json()).toMatchObject({ error: 'invalid_request' });
+      expect((await exchange(spa, code, pkce().verifier)).json()).toMatchObject({ error: 'invalid_grant' });
+      expect((await exchange(spa, code, 'not a verifier')).json()).toMatchObject({ error: 'invalid_grant' });
+      expect(
+        (await exchange(spa, code, verifier, { redirect_uri: `${REDIRECT}/other` })).json(),
+      ).toMatchObject({ error: 'invalid_grant' });
+      expect((await exchange(other, code, verifier)).json()).toMatchObject({ error: 'invalid_grant' });
+      // Unregistered callers cannot redeem codes at all.
+      expect((await exchange({ ...spa, clientId: 'gatehouse' }, code, verifier)).json()).toMatchObject({
+        error: 'unauthorized_client',
+      });
+      // None of those spent it: the rightful client still can.
+      expect((await exchange(spa, code, verifier)).statusCode).toBe(200);
+    });
+
+    it('lets a client that registered one redirect URI leave it out, at /authorize and /token alike', async () => {
+      const { browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const url = request(spa, challenge, { redirect_uri: undefined });
+      const answer = locationOf(await consent(browser, url));
+      expect(answer.origin + answer.pathname).toBe(REDIRECT);
+      const response = await postToken(app, {
+        grant_type: 'authorization_code',
+        client_id: spa.clientId,
+        code: String(answer.searchParams.get('code')),
+        code_verifier: verifier,
+      });
+      expect(response.statusCode).toBe(200);
+    });
+
+    it('refuses an expired code (60 s)', async () => {
+      const { browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const code = await codeFor(browser, spa, challenge);
+      clock.advance(60_001);
+      expect((await exchange(spa, code, verifier)).json()).toMatchObject({ error: 'invalid_grant' });
+    });
+
+    it('refuses a replayed code and revokes the tokens its first exchange produced', async () => {
+      const { browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const code = await codeFor(browser, spa, challenge);
+      const first = (await exchange(spa, code, verifier)).json();
+      expect(
+        (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(first.access_token) }))
+          .statusCode,
+      ).toBe(200);
+      const replay = await exchange(spa, code, verifier);
+      expect(replay.statusCode).toBe(400);
+      expect(replay.json()).toMatchObject({ error: 'invalid_grant' });
+      expect(
+        (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(first.access_token) }))
+          .statusCode,
+      ).toBe(401);
+      const refreshed = await postToken(app, {
+        grant_type: 'refresh_token',
+        refresh_token: first.refresh_token,
+        client_id: spa.clientId,
+      });
+      expect(refreshed.json()).toMatchObject({ error: 'invalid_grant' });
+      const audit = await gatehouseCore(app.gatehouse).audit.list({
+        event: 'oauth_code_replayed',
+        limit: 10,
+        offset: 0,
+      });
+      expect(audit.total).toBeGreaterThan(0);
+    });
+
+    it('refuses the password grant to a registered client', async () => {
+      const user = await createUser(app);
+      const response = await postToken(app, {
+        grant_type: 'password',
+        username: user.email,
+        password: PASSWORD,
+        client_id: spa.clientId,
+      });
+      expect(response.json()).toMatchObject({ error: 'unauthorized_client' });
+    });
+  });
+
+  describe('client authentication (RFC 6749 §2.3)', () => {
+    const basic = (id: string, secret: string) =>
+      `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+
+    it('needs the secret of a confidential client, by HTTP Basic or in the form, not both', async () => {
+      const { browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const code = await codeFor(browser, service, challenge);
+      const params = {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT,
+        code_verifier: verifier,
+      };
+      const none = await postToken(app, { ...params, client_id: service.clientId });
+      expect(none.statusCode).toBe(401);
+      expect(none.json()).toMatchObject({ error: 'invalid_client' });
+      const wrong = await postToken(app, params, { authorization: basic(service.clientId, 'wrong') });
+      expect(wrong.statusCode).toBe(401);
+      expect(wrong.headers['www-authenticate']).toMatch(/^Basic /);
+      const both = await postToken(
+        app,
+        { ...params, client_id: service.clientId, client_secret: serviceSecret },
+        { authorization: basic(service.clientId, serviceSecret) },
+      );
+      expect(both.json()).toMatchObject({ error: 'invalid_request' });
+      const ok = await postToken(app, params, { authorization: basic(service.clientId, serviceSecret) });
+      expect(ok.statusCode).toBe(200);
+      // client_secret_post works the same way (for the refresh).
+      const refreshed = await postToken(app, {
+        grant_type: 'refresh_token',
+        refresh_token: ok.json().refresh_token,
+        client_id: service.clientId,
+        client_secret: serviceSecret,
+      });
+      expect(refreshed.statusCode).toBe(200);
+    });
+
+    it('introspects access tokens for confidential clients only (RFC 7662)', async () => {
+      const { user, browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const code = await codeFor(browser, spa, challenge);
+      const tokens = (await exchange(spa, code, verifier)).json();
+      const introspect = (
+        token: string,
+        headers: Record<string, string>,
+        extra: Record<string, string> = {},
+      ) =>
+        app.inject({
+          method: 'POST',
+          url: '/introspect',
+          headers: { ...FORM, ...headers },
+          payload: form({ token, ...extra }),
+        });
+      const asService = { authorization: basic(service.clientId, serviceSecret) };
+      const active = await introspect(tokens.access_token, asService);
+      expect(active.statusCode).toBe(200);
+      expect(active.headers['cache-control']).toBe('no-store');
+      expect(active.json()).toMatchObject({
+        active: true,
+        sub: user.id,
+        client_id: spa.clientId,
+        scope: 'openid profile email',
+        iss: PUBLIC_URL,
+        token_type: 'Bearer',
+      });
+      expect((await introspect(tokens.refresh_token, asService)).json()).toEqual({ active: false });
+      expect((await introspect('garbage', asService)).json()).toEqual({ active: false });
+      // Public clients, unregistered callers and wrong secrets get nothing.
+      const publicClient = await introspect(tokens.access_token, {}, { client_id: spa.clientId });
+      expect(publicClient.statusCode).toBe(401);
+      expect(publicClient.json()).toMatchObject({ error: 'invalid_client' });
+      expect((await introspect(tokens.access_token, {})).statusCode).toBe(401);
+      const wrong = await introspect(tokens.access_token, { authorization: basic(service.clientId, 'nope') });
+      expect(wrong.statusCode).toBe(401);
+      // A revoked token is inactive at once.
+      await postToken(app, {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token,
+        client_id: spa.clientId,
+      });
+      await app.inject({
+        method: 'POST',
+        url: '/revoke',
+        headers: FORM,
+        payload: form({ token: tokens.access_token, client_id: spa.clientId }),
+      });
+      expect((await introspect(tokens.access_token, asService)).json()).toEqual({ active: false });
+    });
+
+    it('refuses a secret from a public client', async () => {
+      const response = await postToken(app, {
+        grant_type: 'refresh_token',
+        refresh_token: 'x',
+        client_id: spa.clientId,
+        client_secret: 'anything',
+      });
+      expect(response.statusCode).toBe(401);
+      expect(response.json()).toMatchObject({ error: 'invalid_client' });
+    });
+  });
+
+  describe('connected apps, client and account removal, logout', () => {
+    const tokensFor = async (browser: Browser, client: OAuthClient) => {
+      const { verifier, challenge } = pkce();
+      const code = await codeFor(browser, client, challenge);
+      return (await exchange(client, code, verifier)).json() as {
+        access_token: string;
+        refresh_token: string;
+      };
+    };
+    const works = async (token: string) =>
+      (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(token) })).statusCode === 200;
+
+    it('lists connected apps; disconnecting forgets consent and ends the app’s sessions', async () => {
+      const { browser } = await signedIn();
+      const tokens = await tokensFor(browser, spa);
+      const csrf = await browser.csrf();
+      const list = await browser.request('GET', '/users/me/connected-apps');
+      expect(list.json()).toEqual([
+        expect.objectContaining({
+          client_id: spa.clientId,
+          name: 'Dice <Stats>',
+          scopes: ['openid', 'profile', 'email'],
+        }),
+      ]);
+      const removed = await browser.request('DELETE', `/users/me/connected-apps/${spa.clientId}`, {
+        headers: { 'x-csrf-token': csrf },
+      });
+      expect(removed.statusCode).toBe(204);
+      expect(await works(tokens.access_token)).toBe(false);
+      expect((await browser.request('GET', '/users/me/connected-apps')).json()).toEqual([]);
+      expect((await browser.request('GET', request(spa, pkce().challenge))).statusCode).toBe(200);
+      const again = await browser.request('DELETE', `/users/me/connected-apps/${spa.clientId}`, {
+        headers: { 'x-csrf-token': csrf },
+      });
+      expect(again.statusCode).toBe(404);
+    });
+
+    it('deleting a client revokes its tokens; deleting an account revokes the account’s', async () => {
+      const core = gatehouseCore(app.gatehouse);
+      const doomed = (
+        await core.oauthClients.create({ name: 'Doomed', redirectUris: [REDIRECT] }, { actorId: null })
+      ).client;
+      const { browser } = await signedIn();
+      const tokens = await tokensFor(browser, doomed);
+      const kept = await tokensFor(browser, spa);
+      await core.oauthClients.remove(doomed.clientId, { actorId: null });
+      expect(await works(tokens.access_token)).toBe(false);
+      expect(await works(kept.access_token)).toBe(true);
+
+      const { user, browser: owner } = await signedIn();
+      const owned = await tokensFor(owner, spa);
+      const admin = await createUser(app, { role: 'super_admin' });
+      await core.userAdmin.deleteUser({ id: admin.id, role: 'super_admin', isActive: true }, user.id, {
+        ip: '127.0.0.1',
+        userAgent: null,
+      });
+      expect(await works(owned.access_token)).toBe(false);
+    });
+
+    it('logs out at the registered post-logout URI only, after confirmation, ending the app’s sessions', async () => {
+      const { browser } = await signedIn();
+      const tokens = await tokensFor(browser, spa);
+      const url = (uri: string) =>
+        `/oauth/logout?${new URLSearchParams({ client_id: spa.clientId, post_logout_redirect_uri: uri, state: 'bye' })}`;
+      const evil = await browser.request('GET', url('https://evil.example/'));
+      expect(evil.statusCode).toBe(400);
+      expect(evil.headers.location).toBeUndefined();
+      const page = await browser.request('GET', url(LOGOUT_REDIRECT));
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      // Still signed in until confirmed: a link alone signs nobody out.
+      expect(await works(tokens.access_token)).toBe(true);
+      const fields = {
+        client_id: spa.clientId,
+        post_logout_redirect_uri: LOGOUT_REDIRECT,
+        state: 'bye',
+        csrf_token: hiddenField(page.body, 'csrf_token'),
+      };
+      const forged = await app.inject({
+        method: 'POST',
+        url: '/oauth/logout',
+        headers: { ...FORM, cookie: browser.cookieHeader() },
+        payload: form({ ...fields, csrf_token: 'forged' }),
+      });
+      expect(forged.statusCode).toBe(403);
+      const done = browser.absorb(
+        await app.inject({
+          method: 'POST',
+          url: '/oauth/logout',
+          headers: { ...FORM, cookie: browser.cookieHeader() },
+          payload: form(fields),
+        }),
+      );
+      expect(locationOf(done).toString()).toBe(`${LOGOUT_REDIRECT}?state=bye`);
+      expect(await works(tokens.access_token)).toBe(false);
+      expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);
+    });
+  });
+});

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOAuthClientStore } from '../../src/storage/oauth-client-store.js';
+import { createOAuthGrantStore, type OAuthGrantStore } from '../../src/storage/oauth-grant-store.js';
+import { createSessionStore } from '../../src/storage/session-store.js';
+import { createUserStore } from '../../src/storage/user-store.js';
+import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+
+describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
+  let test: TestDatabase;
+  let store: OAuthGrantStore;
+  const clientId = `client-${randomUUID()}`;
+
+  const addUser = async () => {
+    const id = randomUUID();
+    await createUserStore(test.database.db).insertUser({
+      id,
+      email: `${id}@example.com`,
+      emailKey: `${id}@example.com`,
+      fullName: null,
+      passwordHash: 'h',
+      role: 'user',
+      isActive: true,
+      emailVerified: false,
+      createdAt: 0,
+      updatedAt: 0,
+    });
+    return id;
+  };
+
+  const code = (userId: string, overrides: { codeHash?: string; expiresAt?: number } = {}) => ({
+    codeHash: overrides.codeHash ?? randomUUID(),
+    clientId,
+    userId,
+    redirectUri: 'https://app.example/cb',
+    scopes: ['openid', 'email'],
+    codeChallenge: 'c'.repeat(43),
+    nonce: 'n',
+    authTime: 1_000,
+    amr: ['pwd', 'otp'],
+    createdAt: 1_000,
+    expiresAt: overrides.expiresAt ?? 61_000,
+  });
+
+  beforeAll(async () => {
+    test = await createTestDatabase(name);
+    store = createOAuthGrantStore(test.database.db);
+    await createOAuthClientStore(test.database.db).insertClient({
+      clientId,
+      name: 'App',
+      secretHash: null,
+      redirectUris: ['https://app.example/cb'],
+      postLogoutRedirectUris: [],
+      grantTypes: ['authorization_code'],
+      scopes: ['openid', 'email'],
+      createdAt: 0,
+    });
+  });
+  afterAll(async () => test.dispose());
+
+  it('stores a code, spends it exactly once under a race, and records a replay', async () => {
+    const userId = await addUser();
+    const record = code(userId);
+    await store.insertCode(record);
+    expect(await store.findCode(record.codeHash)).toEqual({ ...record, usedAt: null, sessionId: null });
+    expect(await store.countLiveCodes(userId, 2_000)).toBe(1);
+    expect(await store.countLiveCodes(userId, 61_000)).toBe(0);
+    const spent = await Promise.all([
+      store.spendCode(record.codeHash, 5_000),
+      store.spendCode(record.codeHash, 5_000),
+    ]);
+    expect(spent.filter(Boolean)).toHaveLength(1);
+    // The replay comes before the first exchange attached its session: the exchange sees it.
+    expect(await store.markReplayed(record.codeHash, 6_000)).toBeNull();
+    expect(await store.attachSession(record.codeHash, 'session-1')).toBe(true);
+    expect(await store.markReplayed(record.codeHash, 7_000)).toBe('session-1');
+    const other = code(userId);
+    await store.insertCode(other);
+    expect(await store.attachSession(other.codeHash, 'session-2')).toBe(false);
+  });
+
+  it('sweeps expired codes only', async () => {
+    const userId = await addUser();
+    const old = code(userId, { expiresAt: 10 });
+    const live = code(userId, { expiresAt: 10_000_000 });
+    await store.insertCode(old);
+    await store.insertCode(live);
+    expect(await store.deleteExpiredCodes(1_000_000)).toBeGreaterThanOrEqual(1);
+    expect(await store.findCode(old.codeHash)).toBeUndefined();
+    expect(await store.findCode(live.codeHash)).toBeDefined();
+  });
+
+  it('saves, replaces, lists and deletes consent; rows go with the account', async () => {
+    const userId = await addUser();
+    expect(await store.findConsent(userId, clientId)).toBeUndefined();
+    await store.saveConsent(userId, clientId, ['openid'], 1_000);
+    await store.saveConsent(userId, clientId, ['openid', 'email'], 2_000);
+    expect(await store.findConsent(userId, clientId)).toEqual(['openid', 'email']);
+    expect(await store.listConsents(userId)).toEqual([
+      { clientId, clientName: 'App', scopes: ['openid', 'email'], createdAt: 1_000, updatedAt: 2_000 },
+    ]);
+    expect(await store.deleteConsent(userId, clientId)).toBe(true);
+    expect(await store.deleteConsent(userId, clientId)).toBe(false);
+    await store.saveConsent(userId, clientId, ['openid'], 3_000);
+    await store.insertCode(code(userId));
+    await createUserStore(test.database.db).deleteUser(userId);
+    expect(await store.listConsents(userId)).toEqual([]);
+    expect(await store.countLiveCodes(userId, 0)).toBe(0);
+  });
+
+  it("finds the live sessions holding a client's refresh tokens", async () => {
+    const userId = await addUser();
+    const sessions = createSessionStore(test.database.db);
+    const session = (id: string) => ({
+      id,
+      userId,
+      transport: 'bearer' as const,
+      scopes: ['openid'],
+      createdAt: 0,
+      lastUsedAt: 0,
+      expiresAt: 10_000_000_000_000,
+      revokedAt: null,
+      userAgent: null,
+      ip: null,
+    });
+    const [mine, firstParty, ended] = [randomUUID(), randomUUID(), randomUUID()];
+    for (const id of [mine, firstParty, ended]) await sessions.insertSession(session(id));
+    await sessions.insertRefreshToken(`h-${mine}-1`, mine, 0, 10_000_000_000_000, clientId);
+    await sessions.insertRefreshToken(`h-${mine}-2`, mine, 0, 10_000_000_000_000, clientId);
+    await sessions.insertRefreshToken(`h-${firstParty}`, firstParty, 0, 10_000_000_000_000, 'gatehouse');
+    await sessions.insertRefreshToken(`h-${ended}`, ended, 0, 10_000_000_000_000, clientId);
+    await sessions.revokeSessions([ended], 1);
+    expect(await store.sessionsOfClient(clientId, userId)).toEqual([mine]);
+    expect(await store.sessionsOfClient(clientId)).toContain(mine);
+    expect(await store.sessionsOfClient(clientId, randomUUID())).toEqual([]);
+  });
+});
