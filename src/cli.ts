@@ -52,6 +52,10 @@ Commands:
                                           client_secret, shown once, when --confidential)
   clients list                            print every OAuth client as JSON
   clients delete CLIENT_ID                remove an OAuth client
+  verify-room-log FILE [--keys KEYS]      check a Dicery room log (GET /rooms/{code}/log, pages
+                                          joined): the chain, the Ed25519 signatures and every
+                                          revealed secret roll; KEYS (GET /rooms/log-keys saved
+                                          to a file) replaces the keys the log names itself
   help                                    print this help (also --help, -h)
 
 Options:
@@ -60,7 +64,8 @@ Options:
 Exit codes (sysexits.h):
   0   done
   64  usage: no or unknown command, unknown option, missing or bad argument
-  65  data error: the account or client was refused (weak password, taken or invalid email, two
+  65  data error: a room log did not verify (one line per problem) or is not a log;
+      the account or client was refused (weak password, taken or invalid email, two
       stdin lines, a bad redirect URI, grant or scope), or no such client to delete; import-users
       found bad or duplicate rows (nothing imported) or a file that is no import
   66  no input: no password on stdin; no database file to back up; no file to import
@@ -73,7 +78,7 @@ Exit codes (sysexits.h):
 Settings come from the environment and .env; see README.md.`;
 
 const USAGE_LINE =
-  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|import-users|clients|help> [options] (see gatehouse --help)';
+  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|import-users|clients|verify-room-log|help> [options] (see gatehouse --help)';
 
 /**
  * A failure the operator can act on: one line naming the cause and the fix, and its exit code.
@@ -535,6 +540,71 @@ async function withClients(
   }
 }
 
+/** Largest log file `verify-room-log` reads: far above a room's rolls, far below the heap. */
+const MAX_ROOM_LOG_BYTES = 64 * 1024 * 1024;
+
+/** Reads a JSON file for `verify-room-log`; a missing, huge or non-JSON file is a clear failure. */
+async function readJsonFile(file: string): Promise<unknown> {
+  const { readFile, stat } = await import('node:fs/promises');
+  const size = await stat(file).then(
+    (info) => info.size,
+    (error: unknown) => {
+      throw new CliFailure(EXIT.noInput, `cannot read ${file}: ${systemCode(error) ?? String(error)}`);
+    },
+  );
+  if (size > MAX_ROOM_LOG_BYTES) {
+    throw new CliFailure(
+      EXIT.dataError,
+      `${file} is larger than ${MAX_ROOM_LOG_BYTES} bytes: not a room log`,
+    );
+  }
+  const text = await readFile(file, 'utf8').catch((error: unknown) => {
+    throw new CliFailure(EXIT.ioError, `cannot read ${file}: ${systemCode(error) ?? String(error)}`);
+  });
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CliFailure(EXIT.dataError, `${file} is not JSON`);
+  }
+}
+
+/** `verify-room-log FILE [--keys KEYS]`: checks a Dicery room log offline (issue 14, item 7). */
+async function verifyRoomLogFile(args: string[]): Promise<void> {
+  const { values, positionals } = parseCommand('verify-room-log', args, { keys: { type: 'string' } }, 1);
+  const [file] = positionals;
+  if (file === undefined) throw usage('verify-room-log needs the FILE to check');
+  const { verifyRoomLog } = await import('./apps/dicery/shared/room-log.js');
+  const document = await readJsonFile(file);
+  let trustedKeys: Parameters<typeof verifyRoomLog>[1] = {};
+  if (values.keys !== undefined) {
+    const published = await readJsonFile(values.keys);
+    const keys =
+      typeof published === 'object' && published !== null && 'keys' in published ? published.keys : undefined;
+    if (!Array.isArray(keys)) throw new CliFailure(EXIT.dataError, `${values.keys} holds no "keys" list`);
+    trustedKeys = { trustedKeys: keys };
+  }
+  const verdict = await verifyRoomLog(document, trustedKeys);
+  if (!verdict.ok) {
+    throw new CliFailure(
+      EXIT.dataError,
+      verdict.problems.map(
+        (p) =>
+          `NOT VERIFIED: entry ${p.index}${p.seq === null ? '' : ` (roll ${p.seq})`}: ${p.reason}: ${p.message}`,
+      ),
+    );
+  }
+  console.log(
+    [
+      `verified ${verdict.entries} entries: unchanged, none removed or reordered between the first and the last`,
+      verdict.fromGenesis
+        ? "the first is the room's first roll"
+        : "the first is NOT the room's first roll (earlier entries were not checked)",
+      `head ${verdict.head} (compare it with a hash you saw live to detect a cut-off tail)`,
+      `${verdict.revealed} revealed secret rolls match their commitments; ${verdict.secret} secret rolls still hidden`,
+    ].join('\n'),
+  );
+}
+
 async function backup(args: string[]): Promise<void> {
   const { positionals } = parseCommand('backup', args, {}, 1);
   const [file] = positionals;
@@ -811,6 +881,8 @@ async function main(argv: string[]): Promise<void> {
       return importUsers(rest);
     case 'clients':
       return clients(rest);
+    case 'verify-room-log':
+      return verifyRoomLogFile(rest);
     case 'help':
       console.log(HELP);
       return;

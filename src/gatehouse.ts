@@ -75,6 +75,7 @@ import { createSessionStore } from './storage/session-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserRecord } from './storage/user-store.js';
+import { type AppSealer, createAppSealer } from './tokens/app-sealer.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
 
@@ -235,6 +236,13 @@ export interface Gatehouse {
   readonly counters: AppCounters;
   /** Signed tokens of the app's own kinds (Dicery's room tokens), with the instance's keys. */
   readonly appTokens: AppTokens;
+  /**
+   * Encryption at rest for an app's own secrets (Dicery seals its room-log signing key with it):
+   * AES-256-GCM under a key derived from `SECRET_KEY` for `purpose` alone (lower-case letters,
+   * digits, `.`, `:`, `-`; a malformed one throws `TypeError`), opening values sealed under
+   * `SECRET_KEY_PREVIOUS` during a rotation. The app never sees `SECRET_KEY`.
+   */
+  appSealer(purpose: string): AppSealer;
   /**
    * Registers `hook` to run inside the transaction that deletes an account, before its row goes
    * (Dicery closes the rooms the account hosts there). It gets the transaction (`tx.appDatabase`,
@@ -697,6 +705,7 @@ export async function createGatehouseCore(
         reset: (key: string) => counters.reset(APP_COUNTER_PREFIX + key),
       }),
       appTokens,
+      appSealer: (purpose: string) => createAppSealer(config.secretKey, config.secretKeyPrevious, purpose),
       appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(database.db),
       transaction: <T>(work: (tx: GatehouseTransaction) => Promise<T>) =>
         runGatehouseTransaction({ database, clock }, work),

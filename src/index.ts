@@ -89,5 +89,6 @@ export {
   describeDisplayTextRejection,
   normalizeDisplayText,
 } from './text/display-text.js';
+export type { AppSealer } from './tokens/app-sealer.js';
 export type { AppTokenCheck, AppTokenKind, AppTokens } from './tokens/app-tokens.js';
 export { APP_TOKEN_MAX_TTL } from './tokens/app-tokens.js';

@@ -210,4 +210,31 @@ describe('the Gatehouse facade (issue 16)', () => {
     expect(seen).toHaveLength(2);
     await core.lifecycle.idle();
   });
+
+  it("seals an app's secrets under its own purpose, bound to a context, through a SECRET_KEY rotation", async () => {
+    const sealer = gatehouse.appSealer('dicery-room-log');
+    const sealed = sealer.seal('private key bytes', 'row-1');
+    expect(sealed).not.toContain('private key bytes');
+    expect(sealer.open(sealed, 'row-1')).toBe('private key bytes');
+    // Another row, another purpose, or a tampered value: nothing opens.
+    expect(sealer.open(sealed, 'row-2')).toBeUndefined();
+    expect(gatehouse.appSealer('other-app').open(sealed, 'row-1')).toBeUndefined();
+    expect(sealer.open(`${sealed.slice(0, -2)}AA`, 'row-1')).toBeUndefined();
+    expect(() => gatehouse.appSealer('Not A Purpose')).toThrow(TypeError);
+
+    // After a rotation, the old SECRET_KEY as SECRET_KEY_PREVIOUS still opens; without it, nothing does.
+    const old = testConfig();
+    const before = await createGatehouse(old);
+    const value = before.appSealer('dicery-room-log').seal('kept', 'row-1');
+    await before.close();
+    const rotated = await createGatehouse({ ...testConfig(), secretKeyPrevious: old.secretKey });
+    const dropped = await createGatehouse(testConfig());
+    try {
+      expect(rotated.appSealer('dicery-room-log').open(value, 'row-1')).toBe('kept');
+      expect(dropped.appSealer('dicery-room-log').open(value, 'row-1')).toBeUndefined();
+    } finally {
+      await rotated.close();
+      await dropped.close();
+    }
+  });
 });

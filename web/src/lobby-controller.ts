@@ -72,8 +72,11 @@ export interface LobbyControllerOptions {
  * the field errors and notation position the form shows); the others a message to show, or null.
  */
 export interface LobbyActions {
-  /** Rolls `notation` (with an optional label) on the server; the roll joins the log. */
-  roll(notation: string, label: string): Promise<ApiResult<unknown>>;
+  /**
+   * Rolls `notation` (with an optional label) on the server; the roll joins the log. `secret`
+   * rolls for the host's eyes only (others see "Pat rolled in secret").
+   */
+  roll(notation: string, label: string, secret?: boolean): Promise<ApiResult<unknown>>;
   /** Removes a player from the room (host only). */
   kick(player: Player): Promise<string | null>;
   /** Closes the room for everyone (host only). */
@@ -247,12 +250,12 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
   };
 
   return {
-    async roll(notation, label) {
-      const result = await api<unknown>(
-        'POST',
-        roomPath(code, '/rolls'),
-        label === '' ? { notation } : { notation, label },
-      );
+    async roll(notation, label, secret = false) {
+      const result = await api<unknown>('POST', roomPath(code, '/rolls'), {
+        notation,
+        ...(label === '' ? {} : { label }),
+        ...(secret ? { visibility: 'host' } : {}),
+      });
       if (signal.aborted || isEnded()) return result;
       if (result.ok) {
         const rolled = asRoll(result.data);

@@ -33,6 +33,8 @@ export function renderAccount(ctx: PageContext, store: AppStore): void {
     ctx.main.append(h('p', {}, 'Please ', h('a', { href: loginHash('/account') }, 'log in'), ' first.'));
     return;
   }
+  // The password section checks the server's lengths (`GET /auth/password-policy`).
+  void ctx.account.loadPasswordPolicy();
   const sectionContext = {
     store,
     actions: accountApi,

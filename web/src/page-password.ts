@@ -6,7 +6,7 @@ import { requestPasswordReset, resetPassword } from './account-api.js';
 import { h } from './dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
-import { PASSWORD_MIN_LENGTH, passwordTooShort } from './password-rule.js';
+import { followPasswordPolicy, passwordHint, passwordLengthProblem } from './password-rule.js';
 import { loginHash } from './routes.js';
 import { loadCurrentUser } from './session.js';
 
@@ -78,10 +78,12 @@ export function renderResetPassword(ctx: PageContext, token: string | undefined)
     type: 'password',
     autocomplete: 'new-password',
     required: true,
-    minLength: PASSWORD_MIN_LENGTH,
-    hint: `At least ${PASSWORD_MIN_LENGTH} characters, and not a commonly used password.`,
+    hint: passwordHint(null),
     testId: 'new-password-input',
   });
+  // The lengths are the server's (`GET /auth/password-policy`); until they arrive it alone checks.
+  void ctx.account.loadPasswordPolicy();
+  followPasswordPolicy(password, ctx.store.passwordPolicy, ctx.signal);
   const alert = buildAlert('form-error');
   const button = h(
     'button',
@@ -103,7 +105,7 @@ export function renderResetPassword(ctx: PageContext, token: string | undefined)
     event.preventDefault();
     alert.clear();
     if (!checkRequired([password], alert)) return;
-    const short = passwordTooShort(password.input.value);
+    const short = passwordLengthProblem(password.input.value, ctx.store.passwordPolicy.peek());
     if (short !== undefined) {
       showProblem(short, [password], alert, { WEAK_PASSWORD: 'password' });
       return;

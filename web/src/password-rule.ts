@@ -1,17 +1,53 @@
 /**
- * The password length the server asks by default, checked in the browser only to answer sooner;
- * the server's answer is what counts when an operator changes `PASSWORD_MIN_LENGTH`.
+ * The password lengths the server asks, as it publishes them (`GET /auth/password-policy`, kept in
+ * `store.passwordPolicy`): every form that sets a password checks them here only to answer sooner.
+ * Until the policy is known (or when the server could not say) the server alone checks, and its
+ * answer always counts, so an operator's `PASSWORD_MIN_LENGTH` is never contradicted by the page.
  */
+import type { ReadonlySignal } from '@preact/signals-core';
+import { watch } from './components/watch.js';
+import type { Field } from './forms.js';
 import { type Problem, toProblem } from './problem.js';
+import type { PasswordPolicy } from './types.js';
 
-/** Shortest password the server accepts by default (`PASSWORD_MIN_LENGTH`, after NFKC). */
-export const PASSWORD_MIN_LENGTH = 15;
+/** The hint under a new-password field: the lengths once known, a general advice before. */
+export function passwordHint(policy: PasswordPolicy | null): string {
+  return policy === null
+    ? 'A long passphrase that is not a commonly used password.'
+    : `At least ${policy.min_length} characters, and not a commonly used password.`;
+}
 
-/** A `WEAK_PASSWORD` problem when `password` is shorter than {@link PASSWORD_MIN_LENGTH}. */
-export function passwordTooShort(password: string): Problem | undefined {
-  if ([...password].length >= PASSWORD_MIN_LENGTH) return undefined;
-  return toProblem(400, {
-    detail: `The password must be at least ${PASSWORD_MIN_LENGTH} characters long.`,
-    code: 'WEAK_PASSWORD',
+/**
+ * A `WEAK_PASSWORD` problem when `raw` breaks the policy's lengths, counted as the server counts
+ * (code points after NFKC); none when the policy is unknown.
+ */
+export function passwordLengthProblem(raw: string, policy: PasswordPolicy | null): Problem | undefined {
+  if (policy === null) return undefined;
+  const length = [...raw.normalize('NFKC')].length;
+  const detail =
+    length < policy.min_length
+      ? `The password must be at least ${policy.min_length} characters long.`
+      : length > policy.max_length
+        ? `The password must be at most ${policy.max_length} characters long.`
+        : undefined;
+  return detail === undefined ? undefined : toProblem(400, { detail, code: 'WEAK_PASSWORD' });
+}
+
+/**
+ * Keeps a new-password field's hint and `minlength` in step with `policy` until `until` aborts.
+ * `minlength` only informs assistive tech and password managers (the forms are `novalidate`);
+ * no `maxlength`: it would cut a pasted passphrase silently, and the server never truncates.
+ */
+export function followPasswordPolicy(
+  field: Field,
+  policy: ReadonlySignal<PasswordPolicy | null>,
+  until: AbortSignal,
+): void {
+  const hint = field.element.querySelector('.field-hint');
+  watch(until, () => {
+    const current = policy.value;
+    if (hint !== null) hint.textContent = passwordHint(current);
+    if (current === null) field.input.removeAttribute('minlength');
+    else field.input.minLength = current.min_length;
   });
 }

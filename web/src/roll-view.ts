@@ -8,6 +8,7 @@ import type { Roll } from './types.js';
 
 /** Renders a roll as a log entry. `mine` highlights the viewer's own rolls. */
 export function renderRollItem(roll: Roll, mine: boolean): HTMLLIElement {
+  if (roll.hidden === true) return renderSecretPlaceholder(roll, mine);
   const parts = rollParts(roll.terms).map((part): Child => {
     if (part.kind === 'operator') return h('span', { class: 'roll-operator' }, part.text);
     if (part.kind === 'constant') return h('span', { class: 'roll-constant' }, String(part.value));
@@ -29,6 +30,9 @@ export function renderRollItem(roll: Roll, mine: boolean): HTMLLIElement {
       mine ? h('span', { class: 'tag' }, 'you') : null,
       ' rolled ',
       h('code', { class: 'roll-notation', 'data-testid': 'roll-notation' }, roll.notation),
+      roll.visibility === 'host'
+        ? h('span', { class: 'tag', 'data-testid': 'roll-secret' }, 'secret: host only')
+        : null,
       roll.label === null
         ? null
         : h('span', { class: 'roll-label', 'data-testid': 'roll-label' }, roll.label),
@@ -41,6 +45,23 @@ export function renderRollItem(roll: Roll, mine: boolean): HTMLLIElement {
       h('span', { class: 'roll-equals', 'aria-hidden': 'true' }, '='),
       h('span', { class: 'visually-hidden' }, 'total '),
       h('span', { class: 'roll-total', 'data-testid': 'roll-total' }, String(roll.total)),
+    ),
+  );
+}
+
+/** "Pat rolled in secret": all a player other than the roller and the host learns of a secret roll. */
+function renderSecretPlaceholder(roll: Roll, mine: boolean): HTMLLIElement {
+  const time = formatTime(roll.rolled_at);
+  return h(
+    'li',
+    { class: 'roll roll--secret', 'data-testid': 'roll-item', 'data-secret': 'true' },
+    h(
+      'div',
+      { class: 'roll-head' },
+      h('span', { class: 'roll-player', 'data-testid': 'roll-player' }, roll.player.name),
+      mine ? h('span', { class: 'tag' }, 'you') : null,
+      h('span', { 'data-testid': 'roll-secret-placeholder' }, ' rolled in secret'),
+      time === null ? null : h('time', { class: 'roll-time', datetime: roll.rolled_at }, time),
     ),
   );
 }

@@ -103,6 +103,21 @@ export function asRoll(value: unknown): Roll | undefined {
       : inner;
   }
   const player = asPlayer(value.player);
+  if (player !== undefined && value.hidden === true) {
+    // A secret roll's placeholder: the server sent no notation, label, dice or total.
+    const hidden: Roll = {
+      player,
+      notation: '',
+      label: null,
+      terms: [],
+      total: 0,
+      hidden: true,
+      visibility: 'host',
+      rolled_at: typeof value.rolled_at === 'string' ? value.rolled_at : '',
+    };
+    if (isId(value.id)) hidden.id = value.id;
+    return hidden;
+  }
   if (player === undefined || typeof value.notation !== 'string' || typeof value.total !== 'number')
     return undefined;
   const roll: Roll = {
@@ -114,6 +129,7 @@ export function asRoll(value: unknown): Roll | undefined {
     rolled_at:
       typeof value.rolled_at === 'string' ? value.rolled_at : typeof value.at === 'string' ? value.at : '',
   };
+  if (value.visibility === 'host') roll.visibility = 'host';
   if (isId(value.id)) roll.id = value.id;
   return roll;
 }

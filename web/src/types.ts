@@ -44,7 +44,15 @@ export type Player = PlayerRef & Partial<Pick<WirePlayer, 'joined_at'>>;
  * it as a string); a roll read without one is matched by content. `modifier` is not shown (the
  * terms carry it), so a roll without it still renders.
  */
-export type Roll = Omit<WireRoll, 'id' | 'modifier'> & { id?: WireRoll['id'] | string; modifier?: number };
+export type Roll = Omit<WireRoll, 'id' | 'modifier' | 'hidden'> & {
+  id?: WireRoll['id'] | string;
+  modifier?: number;
+  /**
+   * A secret roll this viewer may not see (issue 14): only who rolled and when are real; the
+   * notation is empty, there are no terms and the total is 0.
+   */
+  hidden?: boolean;
+};
 
 /** `GET /rooms/{code}`, as far as the lobby reads it. */
 export type RoomSnapshot = Omit<WireRoomSnapshot, 'players' | 'rolls' | 'last_event_id'> & {

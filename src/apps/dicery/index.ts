@@ -17,7 +17,9 @@ import type { Gatehouse } from '../../index.js';
 import { createPresence, type Presence } from './core/presence.js';
 import type { RoomBus } from './core/room-bus.js';
 import { createRoomChange } from './core/room-change.js';
+import { createRoomHistory, type RoomHistory } from './core/room-history.js';
 import { createRoomHostTools, type RoomHostTools } from './core/room-host-tools.js';
+import { createRoomLog, type RoomLog } from './core/room-log.js';
 import { createRoomService, type RoomService, type RoomTransaction } from './core/room-service.js';
 import { createRoomTokens, type RoomTokens } from './core/room-token.js';
 import { createSharedRoomBus } from './core/shared-room-bus.js';
@@ -49,6 +51,10 @@ export interface Dicery {
   readonly hostTools: RoomHostTools;
   /** Who is connected to each room now, across instances (issue 14). */
   readonly presence: Presence;
+  /** The signed roll log: entries, pages, published keys. */
+  readonly log: RoomLog;
+  /** Roll history pages and exports as each caller may see them. */
+  readonly history: RoomHistory;
 }
 
 /** Options of {@link diceryPlugin}. */
@@ -82,8 +88,11 @@ export async function createDicery(
   // Each room change and its event: one unit of work (issue 9); events are published after it.
   const transaction: RoomTransaction = (work) =>
     gatehouse.transaction((tx) => work(createRoomStore(tx.appDatabase<DiceryTables>())));
+  // The roll log's Ed25519 key is sealed under SECRET_KEY for this purpose alone (issue 14).
+  const log = createRoomLog({ store: roomStore.log, sealer: gatehouse.appSealer('dicery-room-log'), clock });
   const rooms = createRoomService({
     rooms: roomStore,
+    log,
     transaction,
     bus: roomBus,
     clock,
@@ -114,7 +123,16 @@ export async function createDicery(
     heartbeatMs: config.roomHeartbeatInterval * 1000,
     onWarning,
   });
-  return { rooms, roomStore, roomBus, roomTokens, hostTools, presence };
+  return {
+    rooms,
+    roomStore,
+    roomBus,
+    roomTokens,
+    hostTools,
+    presence,
+    log,
+    history: createRoomHistory(roomStore),
+  };
 }
 
 /**

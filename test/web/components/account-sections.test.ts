@@ -100,7 +100,9 @@ describe('account page sections', () => {
     const actions = {
       updateProfile: vi.fn(async () => failed<User>(401, 'INVALID_CREDENTIALS', 'Wrong password.')),
     };
-    const section = accountPassword(context(actions));
+    const ctx = context(actions);
+    ctx.store.passwordPolicy.value = { min_length: 15, max_length: 1024 };
+    const section = accountPassword(ctx);
     fill(section, 'current-password-input', 'old one');
     fill(section, 'change-password-input', 'short');
     submit(section, 'password-form');
@@ -117,6 +119,36 @@ describe('account page sections', () => {
     expect(byTestId<HTMLInputElement>(section, 'current-password-input').getAttribute('aria-invalid')).toBe(
       'true',
     );
+  });
+
+  it("password: follows the server's policy in the store, and leaves the lengths to the server without one", async () => {
+    const actions = { updateProfile: vi.fn(async () => ok(user)) };
+    const ctx = context(actions);
+    const section = accountPassword(ctx);
+    const input = byTestId<HTMLInputElement>(section, 'change-password-input');
+    const hint = () => section.querySelector('.field-hint')?.textContent;
+    // No policy yet: no number is guessed, and the server alone judges the length.
+    expect(hint()).not.toMatch(/\d/);
+    expect(input.hasAttribute('minlength')).toBe(false);
+    fill(section, 'current-password-input', 'old one');
+    fill(section, 'change-password-input', 'short');
+    submit(section, 'password-form');
+    await settle();
+    expect(actions.updateProfile).toHaveBeenCalledOnce();
+    // An operator's PASSWORD_MIN_LENGTH=24 reaches the page through the store.
+    ctx.store.passwordPolicy.value = { min_length: 24, max_length: 30 };
+    expect(hint()).toBe('At least 24 characters, and not a commonly used password.');
+    expect(input.minLength).toBe(24);
+    fill(section, 'current-password-input', 'old one');
+    fill(section, 'change-password-input', 'x'.repeat(20));
+    submit(section, 'password-form');
+    await settle();
+    expect(byTestId(section, 'password-error').textContent).toMatch(/at least 24/);
+    fill(section, 'change-password-input', 'x'.repeat(31));
+    submit(section, 'password-form');
+    await settle();
+    expect(byTestId(section, 'password-error').textContent).toMatch(/at most 30/);
+    expect(actions.updateProfile).toHaveBeenCalledOnce();
   });
 
   it('email: says where to look once the server accepted the change', async () => {

@@ -39,6 +39,22 @@ describe('rollForm', () => {
     expect(label.maxLength).toBe(ROLL_LABEL_MAX_LENGTH * 2);
   });
 
+  it('rolls in secret (host only) while the box is ticked, quick rolls included', async () => {
+    const roll = vi.fn<LobbyActions['roll']>(async () => ({ ok: true, status: 201, data: {} }));
+    const { notation, form, get } = setUp(roll);
+    get<HTMLInputElement>('secret-input').checked = true;
+    notation.value = '1d20';
+    form.requestSubmit();
+    expect(roll).toHaveBeenLastCalledWith('1d20', '', true);
+    await settle();
+    get<HTMLButtonElement>('quick-roll-d6').click();
+    expect(roll).toHaveBeenLastCalledWith('1d6', '', true);
+    await settle();
+    get<HTMLInputElement>('secret-input').checked = false;
+    get<HTMLButtonElement>('quick-roll-d6').click();
+    expect(roll).toHaveBeenLastCalledWith('1d6', '', false);
+  });
+
   it('asks for dice instead of sending an empty notation', () => {
     const roll = vi.fn<LobbyActions['roll']>();
     const { notation, form } = setUp(roll);
@@ -61,7 +77,7 @@ describe('rollForm', () => {
     notation.value = ' 2d6+3 ';
     label.value = ' Attack ';
     form.requestSubmit();
-    expect(roll).toHaveBeenCalledWith('2d6+3', 'Attack');
+    expect(roll).toHaveBeenCalledWith('2d6+3', 'Attack', false);
     expect(notation.value).toBe('2d6+3');
     expect(button.disabled).toBe(true);
     expect(form.getAttribute('aria-busy')).toBe('true');
@@ -75,7 +91,7 @@ describe('rollForm', () => {
     expect(label.value).toBe('');
     label.value = 'Stealth';
     get<HTMLButtonElement>('quick-roll-d20').click();
-    expect(roll).toHaveBeenLastCalledWith('1d20', '');
+    expect(roll).toHaveBeenLastCalledWith('1d20', '', false);
     expect(label.value).toBe('Stealth');
   });
 

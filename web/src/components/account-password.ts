@@ -1,7 +1,10 @@
-/** Account page: change the password (the current one required; other sessions end). */
+/**
+ * Account page: change the password (the current one required; other sessions end). The lengths
+ * come from the server's policy (`store.passwordPolicy`, loaded by the account page).
+ */
 import { h } from '../dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from '../forms.js';
-import { PASSWORD_MIN_LENGTH, passwordTooShort } from '../password-rule.js';
+import { followPasswordPolicy, passwordHint, passwordLengthProblem } from '../password-rule.js';
 import type { AccountActions, AccountSectionContext } from './account-section.js';
 import { say, sectionFrame, statusLine } from './account-section.js';
 
@@ -24,10 +27,10 @@ export function accountPassword(
     type: 'password',
     autocomplete: 'new-password',
     required: true,
-    minLength: PASSWORD_MIN_LENGTH,
-    hint: `At least ${PASSWORD_MIN_LENGTH} characters, and not a commonly used password.`,
+    hint: passwordHint(null),
     testId: 'change-password-input',
   });
+  followPasswordPolicy(next, store.passwordPolicy, until);
   const fields = [current, next];
   const alert = buildAlert('password-error');
   const status = statusLine('password-status');
@@ -49,7 +52,7 @@ export function accountPassword(
     alert.clear();
     status.hidden = true;
     if (!checkRequired(fields, alert)) return;
-    const short = passwordTooShort(next.input.value);
+    const short = passwordLengthProblem(next.input.value, store.passwordPolicy.peek());
     if (short !== undefined) {
       showProblem(short, fields, alert, { WEAK_PASSWORD: 'password' });
       return;

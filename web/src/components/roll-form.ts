@@ -39,6 +39,9 @@ export function rollForm(
     placeholder: 'Stealth check',
     testId: 'label-input',
   });
+  // A secret roll goes to the host only (issue 14); the box stays as set, like a GM screen.
+  const secret = h('input', { type: 'checkbox', name: 'secret', 'data-testid': 'secret-input' });
+  const secretLabel = h('label', { class: 'roll-secret' }, secret, ' Secret roll (host only)');
   const alert = buildAlert('roll-error');
   const submit = h(
     'button',
@@ -65,6 +68,7 @@ export function rollForm(
     { novalidate: true, class: 'roll-form', 'data-testid': 'roll-form' },
     alert.element,
     h('div', { class: 'roll-inputs' }, notation.element, label.element),
+    secretLabel,
     submit,
     h('div', { class: 'quick-dice', role: 'group', 'aria-label': 'Quick rolls: one die' }, ...quick),
   );
@@ -85,7 +89,7 @@ export function rollForm(
     for (const button of buttons) button.disabled = true;
     form.setAttribute('aria-busy', 'true');
     const sentLabel = withLabel ? label.input.value.trim() : '';
-    const result = await actions.roll(text, sentLabel);
+    const result = await actions.roll(text, sentLabel, secret.checked);
     busy = false;
     for (const button of buttons) button.disabled = false;
     form.setAttribute('aria-busy', 'false');

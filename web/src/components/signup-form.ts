@@ -7,11 +7,9 @@ import type { AccountActions } from '../account-actions.js';
 import { h } from '../dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from '../forms.js';
 import { linkButton } from '../page.js';
-import { toProblem } from '../problem.js';
+import { followPasswordPolicy, passwordHint, passwordLengthProblem } from '../password-rule.js';
 import { loginHash } from '../routes.js';
 import type { AppStore } from '../store.js';
-import type { PasswordPolicy } from '../types.js';
-import { watch } from './watch.js';
 
 /** Options of {@link signupForm}. */
 export interface SignupFormOptions {
@@ -51,15 +49,7 @@ export function signupForm(
     hint: passwordHint(null),
     testId: 'password-input',
   });
-  const hint = password.element.querySelector('.field-hint');
-  watch(options.until, () => {
-    const policy = store.passwordPolicy.value;
-    if (hint !== null) hint.textContent = passwordHint(policy);
-    // `minlength` only informs assistive tech and password managers (the form is `novalidate`);
-    // no `maxlength`: it would cut a pasted passphrase silently, and the server never truncates.
-    if (policy === null) password.input.removeAttribute('minlength');
-    else password.input.minLength = policy.min_length;
-  });
+  followPasswordPolicy(password, store.passwordPolicy, options.until);
   const fields = [email, fullName, password];
   const alert = buildAlert('form-error');
   const button = h(
@@ -78,11 +68,9 @@ export function signupForm(
     event.preventDefault();
     alert.clear();
     if (!checkRequired([email, password], alert)) return;
-    const tooShortOrLong = lengthProblem(password.input.value, store.passwordPolicy.peek());
+    const tooShortOrLong = passwordLengthProblem(password.input.value, store.passwordPolicy.peek());
     if (tooShortOrLong !== undefined) {
-      showProblem(toProblem(400, { detail: tooShortOrLong, code: 'WEAK_PASSWORD' }), fields, alert, {
-        WEAK_PASSWORD: 'password',
-      });
+      showProblem(tooShortOrLong, fields, alert, { WEAK_PASSWORD: 'password' });
       return;
     }
     setBusy(form, button, true, 'Creating account…');
@@ -103,20 +91,4 @@ export function signupForm(
     })();
   });
   return form;
-}
-
-function passwordHint(policy: PasswordPolicy | null): string {
-  return policy === null
-    ? 'A long passphrase that is not a commonly used password.'
-    : `At least ${policy.min_length} characters, and not a commonly used password.`;
-}
-
-/** Why `raw` breaks the policy's lengths, counted as the server counts (code points after NFKC). */
-function lengthProblem(raw: string, policy: PasswordPolicy | null): string | undefined {
-  if (policy === null) return undefined;
-  const length = [...raw.normalize('NFKC')].length;
-  if (length < policy.min_length)
-    return `The password must be at least ${policy.min_length} characters long.`;
-  if (length > policy.max_length) return `The password must be at most ${policy.max_length} characters long.`;
-  return undefined;
 }

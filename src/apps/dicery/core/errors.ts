@@ -20,7 +20,9 @@ export type DiceryErrorCode =
   | 'ROOM_LOCKED'
   | 'TOO_MANY_BANS'
   | 'TRANSFER_CODE_INVALID'
-  | 'BAN_NOT_FOUND';
+  | 'BAN_NOT_FOUND'
+  | 'ROLL_NOT_FOUND'
+  | 'ROLL_ALREADY_REVEALED';
 
 /** An error Dicery raises: one of its codes, or a core code (`VALIDATION_FAILED`, `FORBIDDEN`…). */
 export type DiceryError = GatehouseError<DiceryErrorCode | ErrorCode>;

@@ -6,7 +6,7 @@
 
 import { randomInt as cryptoRandomInt } from 'node:crypto';
 import type { ConstantTerm, DiceExpression, DiceTerm } from '../shared/dice-notation.js';
-import { DICE_LIMITS } from '../shared/dice-notation.js';
+import { compareDie, DICE_LIMITS, faceRange } from '../shared/dice-notation.js';
 
 /**
  * Source of uniform random integers in `[min, maxExclusive)`, the same
@@ -14,16 +14,25 @@ import { DICE_LIMITS } from '../shared/dice-notation.js';
  */
 export type RandomInt = (min: number, maxExclusive: number) => number;
 
-/** One rolled die. `kept` is false when a keep/drop rule discarded it. */
+/**
+ * One rolled die. `kept` is false when a keep/drop rule discarded it, or when it was rerolled.
+ * Flags are present only when true, so a plain roll's dice stay `{ value, kept }`.
+ */
 export interface RolledDie {
   readonly value: number;
   readonly kept: boolean;
+  /** This die showed its maximum and added the die after it (`!`). */
+  readonly exploded?: true;
+  /** This value was rerolled away (`r`, `ro`); the die after it replaces it. */
+  readonly rerolled?: true;
+  /** This kept die meets the term's success rule. */
+  readonly success?: true;
 }
 
 /** A dice term with the dice actually rolled, in roll order. */
 export interface RolledDiceTerm extends DiceTerm {
   readonly dice: readonly RolledDie[];
-  /** Sum of the kept dice, before `sign` is applied. */
+  /** Sum of the kept dice (or, with a success rule, how many kept dice succeed), before `sign`. */
   readonly subtotal: number;
 }
 
@@ -74,10 +83,41 @@ export function rollDice(expression: DiceExpression, randomInt: RandomInt = secu
 
 function rollTerm(term: DiceTerm, randomInt: RandomInt): RolledDiceTerm {
   assertRollable(term);
-  const values = Array.from({ length: term.count }, () => randomInt(1, term.sides + 1));
-  const kept = keptFlags(values, term);
-  const dice = values.map((value, i) => ({ value, kept: kept[i] === true }));
-  const subtotal = dice.reduce((sum, die) => (die.kept ? sum + die.value : sum), 0);
+  const { min, max } = faceRange(term);
+  const draw = () => randomInt(min, max + 1);
+  // Every loop below is capped by a DICE_LIMITS constant, so one term draws at most
+  // count × (1 + maxExplosionsPerDie) × (1 + maxRerollsPerDie) values, whatever the dice show.
+  const rerollCap = term.reroll === undefined ? 0 : term.reroll.once ? 1 : DICE_LIMITS.maxRerollsPerDie;
+  const rolled: { value: number; exploded: boolean; rerolled: boolean }[] = [];
+  for (let i = 0; i < term.count; i++) {
+    for (let explosions = 0; ; explosions++) {
+      let value = draw();
+      for (let rerolls = 0; term.reroll !== undefined && rerolls < rerollCap; rerolls++) {
+        if (!compareDie(value, term.reroll.when)) break;
+        rolled.push({ value, exploded: false, rerolled: true });
+        value = draw();
+      }
+      const explodes = term.explode === true && value === max && explosions < DICE_LIMITS.maxExplosionsPerDie;
+      rolled.push({ value, exploded: explodes, rerolled: false });
+      if (!explodes) break;
+    }
+  }
+  const standing = rolled.filter((die) => !die.rerolled).map((die) => die.value);
+  const keptStanding = keptFlags(standing, term);
+  let next = 0;
+  let subtotal = 0;
+  const dice = rolled.map((die): RolledDie => {
+    const kept = !die.rerolled && keptStanding[next++] === true;
+    const success = kept && term.success !== undefined && compareDie(die.value, term.success);
+    if (kept) subtotal += term.success === undefined ? die.value : success ? 1 : 0;
+    return {
+      value: die.value,
+      kept,
+      ...(die.exploded ? { exploded: true as const } : {}),
+      ...(die.rerolled ? { rerolled: true as const } : {}),
+      ...(success ? { success: true as const } : {}),
+    };
+  });
   return { ...term, dice, subtotal };
 }
 
@@ -102,6 +142,9 @@ function keptFlags(values: readonly number[], term: DiceTerm): boolean[] {
 
 function assertRollable(term: DiceTerm): void {
   const { count, sides, keep } = term;
+  if ((term.fate === true && sides !== 3) || (term.explode === true && sides < 2)) {
+    throw new RangeError(`Dice term out of range: ${JSON.stringify(term)}`);
+  }
   const inRange = (value: number, min: number, max: number) =>
     Number.isInteger(value) && value >= min && value <= max;
   const ok =

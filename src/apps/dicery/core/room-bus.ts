@@ -14,6 +14,7 @@ export const ROOM_EVENT_TYPES: ReadonlySet<RoomEventType> = new Set<RoomEventTyp
   'player_joined',
   'player_left',
   'roll',
+  'roll_revealed',
   'room_closed',
   'room_updated',
   'host_changed',

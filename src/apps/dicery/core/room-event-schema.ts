@@ -32,6 +32,20 @@ const RollTerm = Type.Union([
   Type.Object({ kind: Type.Literal('constant'), sign: Sign, value: Type.Number() }),
 ]);
 
+/** A roll in full, as the bus carries it (secret rolls are redacted only when delivered). */
+const RollData = Type.Object({
+  player: Player,
+  notation: Text,
+  label: Type.Union([Text, Type.Null()]),
+  terms: Type.Array(RollTerm),
+  modifier: Type.Number(),
+  total: Type.Number(),
+  rolled_at: Text,
+  visibility: Type.Optional(Type.Union([Type.Literal('room'), Type.Literal('host')])),
+  hidden: Type.Optional(Type.Literal(false)),
+  hash: Type.Optional(Type.Union([Text, Type.Null()])),
+});
+
 /** Fields every room event has besides `type` and `data`. */
 const common = {
   id: Type.Integer({ minimum: 0 }),
@@ -50,17 +64,15 @@ export const roomEventSchema = Type.Union([
       reason: Type.Union([Type.Literal('left'), Type.Literal('kicked'), Type.Literal('expired')]),
     }),
   }),
+  Type.Object({ ...common, type: Type.Literal('roll'), data: RollData }),
   Type.Object({
     ...common,
-    type: Type.Literal('roll'),
+    type: Type.Literal('roll_revealed'),
     data: Type.Object({
-      player: Player,
-      notation: Text,
-      label: Type.Union([Text, Type.Null()]),
-      terms: Type.Array(RollTerm),
-      modifier: Type.Number(),
-      total: Type.Number(),
-      rolled_at: Text,
+      roll_id: Type.Integer({ minimum: 0 }),
+      roll: RollData,
+      salt: Text,
+      content: Text,
     }),
   }),
   Type.Object({

@@ -3,11 +3,13 @@ import { GatehouseError } from '../../../index.js';
 import { normalizeClaimCode } from '../shared/claim-code.js';
 import { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 import { generateRoomCode, normalizeRoomCode } from '../shared/room-code.js';
+import type { RollVisibility } from '../shared/wire.js';
 import type { PlayerRecord, RoomRecord, RoomStore, StoredRoomEvent } from '../storage/room-store.js';
 import { parseNotation, type RandomInt, type RollOutcome, rollDice } from './dice.js';
 import {
   claimCodeInvalid,
   type DiceryError,
+  type DiceryErrorCode,
   playerBanned,
   playerRemoved,
   roomLocked,
@@ -30,6 +32,7 @@ import {
   type RoomEventType,
 } from './room-bus.js';
 import { createRoomChange, type Emit, findOpenRoom, type RoomTransaction } from './room-change.js';
+import { type RoomLog, rollContent } from './room-log.js';
 import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
 export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -92,6 +95,11 @@ export interface RoomServiceOptions {
    * @default 600
    */
   claimCodeTtlSeconds?: number;
+  /**
+   * The signed roll log (issue 14, item 7): every roll is chained and signed in its own
+   * transaction. Without it rolls carry `hash: null` (tests of other rules).
+   */
+  log?: RoomLog;
 }
 
 /**
@@ -204,7 +212,20 @@ export interface RoomService {
    * `INVALID_DICE_NOTATION` (with `extra.position`, 0-based in `notation`) or
    * `VALIDATION_FAILED` (field `label`). A blank label counts as none.
    */
-  roll(code: string, playerId: string, notation: string, label?: string | null): Promise<RoomEvent<'roll'>>;
+  roll(
+    code: string,
+    playerId: string,
+    notation: string,
+    label?: string | null,
+    visibility?: RollVisibility,
+  ): Promise<RoomEvent<'roll'>>;
+  /**
+   * The host reveals a secret roll to the room: a `roll_revealed` event carrying the roll, its
+   * salt and committed content (so anyone can check the log's commitment). Throws
+   * `ROOM_NOT_FOUND` (also to non-hosts), `ROLL_NOT_FOUND` (no secret roll with this id),
+   * `ROLL_ALREADY_REVEALED`.
+   */
+  reveal(code: string, hostUserId: string, rollId: number): Promise<RoomEvent<'roll_revealed'>>;
   /** True when the player exists, belongs to this room, has not left and the room is open. */
   isPresent(code: string, playerId: string): Promise<boolean>;
   /** Room, present players and recent rolls. Throws `ROOM_NOT_FOUND`. */
@@ -251,29 +272,55 @@ export function textError(
 /** Maps the dice module's outcome to the wire shape, so internal changes there never leak out. */
 function toTermData(outcome: RollOutcome): RollTermData[] {
   return outcome.terms.map((term): RollTermData => {
-    if (term.kind === 'constant') return { kind: 'constant', sign: term.sign, value: term.value };
+    const label = term.label === undefined ? {} : { label: term.label };
+    if (term.kind === 'constant') return { kind: 'constant', sign: term.sign, value: term.value, ...label };
     return {
       kind: 'dice',
       sign: term.sign,
       count: term.count,
       sides: term.sides,
+      ...(term.fate ? { fate: true as const } : {}),
+      ...(term.explode ? { explode: true as const } : {}),
+      ...(term.reroll === undefined
+        ? {}
+        : {
+            reroll: {
+              once: term.reroll.once,
+              when: { op: term.reroll.when.op, value: term.reroll.when.value },
+            },
+          }),
       keep: term.keep === undefined ? null : { mode: term.keep.mode, n: term.keep.n },
-      dice: term.dice.map((die) => ({ value: die.value, kept: die.kept })),
+      ...(term.success === undefined ? {} : { success: { op: term.success.op, value: term.success.value } }),
+      ...label,
+      dice: term.dice.map((die) => ({
+        value: die.value,
+        kept: die.kept,
+        ...(die.exploded ? { exploded: true as const } : {}),
+        ...(die.rerolled ? { rerolled: true as const } : {}),
+        ...(die.success ? { success: true as const } : {}),
+      })),
       subtotal: term.subtotal,
     };
   });
 }
 
 /** Rebuilds an event from the log. The log is only written by this module, so it is trusted. */
-function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
+export function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
   if (!ROOM_EVENT_TYPES.has(stored.type as RoomEventType)) {
     throw new Error(`Unknown room event type in the log: ${stored.type} (#${stored.id})`);
+  }
+  const data = JSON.parse(stored.data);
+  // Rolls stored before secret rolls and the signed log (migration 009a) lack these fields.
+  if (stored.type === 'roll') {
+    data.visibility ??= 'room';
+    data.hidden ??= false;
+    data.hash ??= null;
   }
   return {
     id: stored.id,
     room: stored.roomCode,
     type: stored.type,
-    data: JSON.parse(stored.data),
+    data,
     at: new Date(stored.createdAt).toISOString(),
   } as RoomEvent;
 }
@@ -563,7 +610,47 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       });
     },
 
-    async roll(code, playerId, notation, label) {
+    async reveal(code, hostUserId, rollId) {
+      return change(async (store, emit) => {
+        const room = await getOpenRoom(store, code);
+        if (room.hostUserId !== hostUserId) throw roomNotFound(); // not the host: same as no room
+        const entry = await store.log.findEntry(room.code, rollId);
+        const stored = await store.log.findEvent(room.code, rollId);
+        if (entry === undefined || entry.salt === null || stored === undefined || stored.type !== 'roll') {
+          throw new GatehouseError<DiceryErrorCode>(
+            'ROLL_NOT_FOUND',
+            'No secret roll with this id in this room',
+          );
+        }
+        if (entry.revealedSeq !== null) {
+          throw new GatehouseError<DiceryErrorCode>(
+            'ROLL_ALREADY_REVEALED',
+            'This roll was already revealed',
+          );
+        }
+        const roll = toRoomEvent(stored);
+        if (roll.type !== 'roll') throw new Error('unreachable: checked above');
+        const now = clock();
+        const event = await emit(
+          room.code,
+          'roll_revealed',
+          { roll_id: roll.id, roll: roll.data, salt: entry.salt, content: rollContent(roll.data) },
+          now,
+        );
+        // Conditional: of two concurrent reveals, the second finds it set and rolls back.
+        if (!(await store.log.markRevealed(room.code, rollId, event.id))) {
+          throw new GatehouseError<DiceryErrorCode>(
+            'ROLL_ALREADY_REVEALED',
+            'This roll was already revealed',
+          );
+        }
+        return event;
+      });
+    },
+
+    async roll(code, playerId, notation, label, visibility = 'room') {
+      // The key is loaded outside the transaction: on SQLite that holds the only connection.
+      await options.log?.ready();
       // Parse the notation as sent, so the error position points into the player's own input.
       const parsed = parseNotation(notation);
       const labelResult =
@@ -588,7 +675,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
         }
         const outcome = rollDice(parsed.expression, options.randomInt);
         const now = clock();
-        return emit(
+        const event = await emit(
           room.code,
           'roll',
           {
@@ -599,9 +686,15 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
             modifier: outcome.modifier,
             total: outcome.total,
             rolled_at: new Date(now).toISOString(),
+            visibility,
+            hidden: false,
+            hash: null,
           },
           now,
         );
+        // Chained and signed in the same transaction: a roll is never published without its entry.
+        if (options.log !== undefined) await options.log.record(store.log, event);
+        return event;
       });
     },
 

@@ -5,7 +5,7 @@ import { errorResponses, problemRef } from '../../../http/index.js';
 import { addressBucket, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import type { DiceryError, DiceryErrorCode } from '../core/errors.js';
 import type { RoomEvent } from '../core/room-bus.js';
-import { viewRoomEvent } from '../core/room-event-view.js';
+import { type ViewedRoomEvent, viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
 import type { PresenceEventData, StreamEndReason } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
@@ -40,6 +40,12 @@ interface Stream {
   code: string;
   /** The player it was opened with, or null for the host. */
   playerId: string | null;
+  /**
+   * A host stream (opened with the host's account credential alone): it sees secret rolls. A
+   * player stream never does, even when its browser is also signed in as the host, because only a
+   * host stream ends with the host's session.
+   */
+  host: boolean;
   /** The seat generation of the player's room token; a newer one in the database ends the stream. */
   seatGeneration: number;
   /** The host's account session, or null for a player. */
@@ -80,9 +86,9 @@ const MAX_CATCH_UP_ROUNDS = 3;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Maps live events to their SSE frame: built once per event, written to every subscriber. */
-const frames = new WeakMap<RoomEvent, string>();
+const frames = new WeakMap<ViewedRoomEvent, string>();
 
-function frameOf(event: RoomEvent): string {
+function frameOf(event: ViewedRoomEvent): string {
   let frame = frames.get(event);
   if (frame === undefined) {
     // JSON.stringify escapes CR and LF, so the data is always one line (WHATWG HTML §9.2.6).
@@ -255,7 +261,7 @@ export function registerRoomEventsRoute(
   /** Writes the event numbered `stream.lastId + 1` (the caller checked), as the stream may see it. */
   const deliver = (stream: Stream, event: RoomEvent) => {
     stream.lastId = event.id;
-    write(stream, frameOf(viewRoomEvent(event, { playerId: stream.playerId })));
+    write(stream, frameOf(viewRoomEvent(event, { playerId: stream.playerId, host: stream.host })));
     if (event.type === 'room_closed') end(stream);
     else if (event.type === 'player_left' && event.data.player.id === stream.playerId) end(stream);
     // The host changed: a host stream may belong to the old one; its client reconnects and the
@@ -508,6 +514,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       const stream: Stream = {
         code,
         playerId: caller.player?.id ?? null,
+        host: caller.player === null && caller.host !== null,
         seatGeneration: caller.player?.seatGeneration ?? 0,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
         capKeys: caps.map((cap) => cap.key),

@@ -20,6 +20,7 @@ import type { DiceryContext } from './dicery-context.js';
 import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
+import { registerRoomLogRoutes } from './room-log-routes.js';
 import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
 
 /** The caller's account, on a route behind an account guard (which set it or refused). */
@@ -316,10 +317,12 @@ export function registerRoomRoutes(
       const snapshot = await rooms.snapshot(caller.code);
       const online = context.dicery.presence.online(caller.code);
       reply.header('cache-control', 'no-store');
+      // Secret rolls as this caller may see them (issue 14): a placeholder unless host, roller or revealed.
+      const viewer = { playerId: caller.player?.id ?? null, host: caller.host !== null };
       return {
         room: toRoomView(snapshot.room),
         players: snapshot.players.map(toPlayerView),
-        rolls: snapshot.recentRolls.map(toRollView),
+        rolls: await context.dicery.history.view(snapshot.room.code, snapshot.recentRolls, viewer),
         you: { player_id: caller.player?.id ?? null, host: caller.host !== null },
         last_event_id: snapshot.lastEventId,
         online: { player_ids: online.playerIds, host: online.host },
@@ -335,9 +338,13 @@ export function registerRoomRoutes(
         tags: ['rooms'],
         summary: 'Roll dice',
         description:
-          'Rolls on the server with a CSPRNG, stores the result and sends it to every stream of the room. ' +
-          'Notation: `NdS` terms and constants joined by `+`/`-`, with keep/drop rules (`4d6kh3`, `2d20kl1`, ' +
-          '`1d20+5`); at most 100 dice, 1000 sides, 64 characters. A syntax error or a limit answers 422 ' +
+          "Rolls on the server with a CSPRNG, stores the result, records it in the room's signed log " +
+          "(`GET /rooms/{code}/log`; the answer's `hash` is its entry) and sends it to every stream of the room. " +
+          'Notation: `NdS` terms and constants joined by `+`/`-`, each optionally followed by a `[label]`, ' +
+          'with keep/drop rules (`4d6kh3`, `2d20kl1`), exploding dice (`8d6!`, at most 10 extra dice per die), ' +
+          'rerolls (`4d6r1` while matching, at most 10 times; `4d6ro<3` once), success counting (`6d10>=8`), ' +
+          'Fate dice (`4dF`) and advantage (`1d20adv` = `2d20kh1`, `1d20dis` = `2d20kl1`); at most 100 dice, ' +
+          '1000 sides, 20 terms, 128 characters. A syntax error or a limit answers 422 ' +
           '`INVALID_DICE_NOTATION` with `position`, the 0-based offset of the problem in `notation`.\n\n' +
           'Rolls are limited per minute per player (`ROOM_ROLLS_PER_MINUTE`) and per client IP ' +
           '(`ROOM_ROLLS_PER_MINUTE_PER_IP`): beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
@@ -351,6 +358,14 @@ export function registerRoomRoutes(
             label: Type.Optional(
               Type.Union([Type.String({ maxLength: 1024 }), Type.Null()], {
                 description: 'Up to 64 characters',
+              }),
+            ),
+            visibility: Type.Optional(
+              Type.Union([Type.Literal('room'), Type.Literal('host')], {
+                default: 'room',
+                description:
+                  '`host`: a secret roll, seen in full by the host and you only; other players get a placeholder ' +
+                  '("Pat rolled in secret") on the stream, in the history and exports, until the host reveals it',
               }),
             ),
           },
@@ -384,7 +399,7 @@ export function registerRoomRoutes(
       );
       await limit(`room-roll:player:${player.id}`, config.roomRollsPerMinute, 'Too many rolls; slow down.');
       const body = request.body;
-      const event = await rooms.roll(player.code, player.id, body.notation, body.label);
+      const event = await rooms.roll(player.code, player.id, body.notation, body.label, body.visibility);
       return reply.code(201).send(toRollView(event));
     },
   );
@@ -580,6 +595,7 @@ export function registerRoomRoutes(
   );
 
   registerRoomEventsRoute(app, context, guards, options.events);
+  registerRoomLogRoutes(app, context, guards);
 }
 
 /** Clears the room cookie with the attributes it was set with, or browsers keep it (RFC 6265bis §5.7). */

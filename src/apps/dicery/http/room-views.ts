@@ -1,8 +1,9 @@
 import type { RoomEvent } from '../core/room-bus.js';
-import type { Player, Roll, Room } from '../shared/wire.js';
+import { hideRoll, maySeeRoll, type RoomEventViewer, type ViewedRoomEvent } from '../core/room-event-view.js';
+import type { Player, Roll, RollView, Room } from '../shared/wire.js';
 import type { PlayerRecord, RoomRecord } from '../storage/room-store.js';
 
-export { PlayerSchema, RollSchema, RoomSchema } from '../shared/wire.js';
+export { PlayerSchema, RollSchema, RollViewSchema, RoomSchema } from '../shared/wire.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -27,10 +28,17 @@ export function toRollView(event: RoomEvent<'roll'>): Roll {
   return { id: event.id, ...event.data };
 }
 
+/** The API view of a roll as one viewer may see it (a secret roll may be a placeholder). */
+export function toRollViewFor(event: RoomEvent<'roll'>, viewer: RoomEventViewer, revealed = false): RollView {
+  if (maySeeRoll(event, viewer, revealed)) return toRollView(event);
+  const hidden = hideRoll(event);
+  return { id: hidden.id, ...hidden.data };
+}
+
 /**
  * The `data:` of an SSE message: the event's data plus its `id` and storage time `at`, so a
  * client that keeps events (e.g. rolls) can de-duplicate them by id.
  */
-export function toEventPayload(event: RoomEvent): Record<string, unknown> {
+export function toEventPayload(event: ViewedRoomEvent): Record<string, unknown> {
   return { id: event.id, ...event.data, at: event.at };
 }

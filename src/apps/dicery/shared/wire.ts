@@ -28,22 +28,64 @@ export const KeepRuleSchema = Type.Object({
 /** {@inheritDoc KeepRuleSchema} */
 export type KeepRuleData = Static<typeof KeepRuleSchema>;
 
-/** One die of a rolled dice term; `kept: false` means a keep/drop rule discarded it. */
-export const RolledDieSchema = Type.Object({ value: Type.Integer(), kept: Type.Boolean() });
+/**
+ * One die of a rolled dice term; `kept: false` means a keep/drop rule discarded it, or that it was
+ * rerolled away. The flags appear only when true.
+ */
+export const RolledDieSchema = Type.Object({
+  value: Type.Integer(),
+  kept: Type.Boolean(),
+  exploded: Type.Optional(
+    Type.Literal(true, { description: 'Showed its maximum and added the next die (`!`)' }),
+  ),
+  rerolled: Type.Optional(
+    Type.Literal(true, { description: 'Rerolled away (`r`, `ro`); the next die replaces it' }),
+  ),
+  success: Type.Optional(Type.Literal(true, { description: "Meets the term's success rule" })),
+});
 /** {@inheritDoc RolledDieSchema} */
 export type RolledDie = Static<typeof RolledDieSchema>;
+
+/** A comparison with a die's value, for rerolls and success counting. */
+export const ComparisonSchema = Type.Object({
+  op: Type.Union([
+    Type.Literal('<'),
+    Type.Literal('<='),
+    Type.Literal('='),
+    Type.Literal('>='),
+    Type.Literal('>'),
+  ]),
+  value: Type.Integer(),
+});
+/** {@inheritDoc ComparisonSchema} */
+export type ComparisonData = Static<typeof ComparisonSchema>;
+
+/** Term labels (`1d6 [fire]`), at most 24 characters. */
+const TermLabel = Type.Optional(Type.String({ description: "The term's `[label]` in the notation" }));
 
 /** A dice term such as `4d6kh3` with the dice the server rolled. */
 export const DiceTermSchema = Type.Object({
   kind: Type.Literal('dice'),
   sign: Sign,
   count: Type.Integer(),
-  sides: Type.Integer(),
+  sides: Type.Integer({ description: 'Faces per die; 3 for Fate dice (`fate: true`: −1, 0, +1)' }),
+  fate: Type.Optional(Type.Literal(true)),
+  explode: Type.Optional(Type.Literal(true, { description: '`!`: a die showing its maximum adds a die' })),
+  reroll: Type.Optional(
+    Type.Object(
+      { once: Type.Boolean(), when: ComparisonSchema },
+      { description: '`r` (while it matches, capped) or `ro` (once)' },
+    ),
+  ),
   keep: Type.Union([KeepRuleSchema, Type.Null()], { description: 'Keep/drop rule, or null for none' }),
+  success: Type.Optional(ComparisonSchema),
+  label: TermLabel,
   dice: Type.Array(RolledDieSchema, {
-    description: 'Every die in roll order; `kept: false` was discarded by a keep/drop rule',
+    description: 'Every die in roll order; `kept: false` was discarded by a keep/drop rule or rerolled',
   }),
-  subtotal: Type.Integer({ description: 'Sum of the kept dice, before `sign`' }),
+  subtotal: Type.Integer({
+    description: 'Sum of the kept dice (with `success`: how many kept dice succeed), before `sign`',
+  }),
 });
 /** {@inheritDoc DiceTermSchema} */
 export type DiceTermData = Static<typeof DiceTermSchema>;
@@ -53,6 +95,7 @@ export const ConstantTermSchema = Type.Object({
   kind: Type.Literal('constant'),
   sign: Sign,
   value: Type.Integer(),
+  label: TermLabel,
 });
 /** {@inheritDoc ConstantTermSchema} */
 export type ConstantTermData = Static<typeof ConstantTermSchema>;
@@ -62,6 +105,18 @@ export const RollTermSchema = Type.Union([DiceTermSchema, ConstantTermSchema]);
 /** {@inheritDoc RollTermSchema} */
 export type RollTermData = Static<typeof RollTermSchema>;
 
+/** Who may see a roll: the whole room, or (a secret roll) only the host and the roller. */
+export const RollVisibilitySchema = Type.Union([Type.Literal('room'), Type.Literal('host')], {
+  description: '`room` (everyone) or `host` (secret: the host and the roller only)',
+});
+/** {@inheritDoc RollVisibilitySchema} */
+export type RollVisibility = Static<typeof RollVisibilitySchema>;
+
+const ChainHash = Type.Union([Type.String(), Type.Null()], {
+  description:
+    "SHA-256 (hex) of the roll's entry in the room's signed log (`GET /rooms/{code}/log`); null for rolls older than the log",
+});
+
 const rollProperties = {
   player: PlayerRefSchema,
   notation: Type.String({ description: 'The notation as the player sent it (trimmed)' }),
@@ -70,6 +125,11 @@ const rollProperties = {
   modifier: Type.Integer({ description: 'Signed sum of the constant terms' }),
   total: Type.Integer(),
   rolled_at: Type.String({ format: 'date-time' }),
+  // Optional in the schema only so that clients written before secret rolls and the signed log
+  // keep compiling; the server always sends all three.
+  visibility: Type.Optional(RollVisibilitySchema),
+  hidden: Type.Optional(Type.Literal(false)),
+  hash: Type.Optional(ChainHash),
 };
 
 /** Payload of a `roll` event: everything needed to show how the server-side total came about. */
@@ -77,18 +137,60 @@ export const RollEventDataSchema = Type.Object(rollProperties);
 /** {@inheritDoc RollEventDataSchema} */
 export type RollEventData = Static<typeof RollEventDataSchema>;
 
-/** A roll as `POST /rooms/{code}/rolls`, `GET /rooms/{code}` and the `roll` event show it. */
+const hiddenRollProperties = {
+  player: PlayerRefSchema,
+  visibility: Type.Literal('host'),
+  hidden: Type.Literal(true, {
+    description:
+      'A secret roll you may not see: who rolled and when, never the notation, label, dice or total',
+  }),
+  rolled_at: Type.String({ format: 'date-time' }),
+  hash: ChainHash,
+};
+
+/** What players other than the roller see of a secret roll: "Pat rolled in secret". */
+export const HiddenRollEventDataSchema = Type.Object(hiddenRollProperties);
+/** {@inheritDoc HiddenRollEventDataSchema} */
+export type HiddenRollEventData = Static<typeof HiddenRollEventDataSchema>;
+
+const RollId = Type.Integer({
+  description: 'Sequence number of the event within this room (the SSE `id:` of its `roll` event)',
+});
+
+/** A roll in full as `POST /rooms/{code}/rolls`, `GET /rooms/{code}` and the `roll` event show it. */
 export const RollSchema = Type.Object(
-  {
-    id: Type.Integer({
-      description: 'Sequence number of the event within this room (the SSE `id:` of its `roll` event)',
-    }),
-    ...rollProperties,
-  },
+  { id: RollId, ...rollProperties },
   { description: 'Rolled on the server with a CSPRNG' },
 );
 /** {@inheritDoc RollSchema} */
 export type Roll = Static<typeof RollSchema>;
+
+/** The placeholder of a secret roll the caller may not see. */
+export const HiddenRollSchema = Type.Object({ id: RollId, ...hiddenRollProperties });
+/** {@inheritDoc HiddenRollSchema} */
+export type HiddenRoll = Static<typeof HiddenRollSchema>;
+
+/**
+ * A roll as the snapshot, the history and the stream show it to one caller: in full, or
+ * (`hidden: true`) as the placeholder of a secret roll they may not see.
+ */
+export const RollViewSchema = Type.Union([RollSchema, HiddenRollSchema], {
+  description: 'A roll, or the placeholder of a secret roll (`hidden: true`)',
+});
+/** {@inheritDoc RollViewSchema} */
+export type RollView = Static<typeof RollViewSchema>;
+
+/** `roll_revealed`: the host revealed a secret roll; its salt lets anyone check the log's commitment. */
+export const RollRevealedDataSchema = Type.Object({
+  roll_id: RollId,
+  roll: RollEventDataSchema,
+  salt: Type.String({ description: "The roll's 128-bit salt, hex" }),
+  content: Type.String({
+    description: "The committed text: SHA-256(salt bytes ‖ UTF-8 of this) is the log entry's `commitment`",
+  }),
+});
+/** {@inheritDoc RollRevealedDataSchema} */
+export type RollRevealedData = Static<typeof RollRevealedDataSchema>;
 
 /** A room as the API shows it. */
 export const RoomSchema = Type.Object({
@@ -130,7 +232,7 @@ export type Player = Static<typeof PlayerSchema>;
 export const RoomSnapshotSchema = Type.Object({
   room: RoomSchema,
   players: Type.Array(PlayerSchema),
-  rolls: Type.Array(RollSchema),
+  rolls: Type.Array(RollViewSchema),
   you: Type.Object({
     player_id: Type.Union([Type.String(), Type.Null()], { description: 'Your player id, if you joined' }),
     host: Type.Boolean({ description: 'True when you are signed in as the host' }),
@@ -184,6 +286,7 @@ export type RoomEventType =
   | 'player_joined'
   | 'player_left'
   | 'roll'
+  | 'roll_revealed'
   | 'room_closed'
   | 'room_updated'
   | 'host_changed';
@@ -197,8 +300,13 @@ export interface RoomEventDataMap {
    * signal that a removed player stops receiving the room's events at once, on every instance.
    */
   player_left: { player: PlayerRef; reason: PlayerLeftReason };
-  /** Someone rolled (always on the server, with a CSPRNG). */
+  /**
+   * Someone rolled (always on the server, with a CSPRNG). Viewers who may not see a secret roll
+   * receive {@link HiddenRollEventData} in its place (see {@link RoomEventViewDataMap}).
+   */
   roll: RollEventData;
+  /** The host revealed a secret roll to the room. */
+  roll_revealed: RollRevealedData;
   /** The host closed the room; every stream of the room must end. */
   room_closed: Record<string, never>;
   /** The host renamed the room or (un)locked it; the data is the room's new state. */
@@ -210,12 +318,17 @@ export interface RoomEventDataMap {
   host_changed: Record<string, never>;
 }
 
+/** The `data` of each room event type as a client receives it: a secret roll may be a placeholder. */
+export type RoomEventViewDataMap = Omit<RoomEventDataMap, 'roll'> & {
+  roll: RollEventData | HiddenRollEventData;
+};
+
 /**
  * The `data:` of an SSE message of type `K`: the event's data plus its sequence number `id` and
  * its storage time `at`, so a client that keeps events (rolls) can de-duplicate them by id.
  */
 export type RoomEventPayload<K extends Exclude<RoomEventType, 'room_closed' | 'host_changed'>> =
-  RoomEventDataMap[K] & {
+  RoomEventViewDataMap[K] & {
     id: number;
     at: string;
   };

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { isUniqueViolation } from '../../../index.js';
 import { createRoomHostStore, type RoomHostStore } from './room-host-store.js';
+import { createRoomLogStore, type RoomLogStore } from './room-log-store.js';
 import type { DiceryTables, RoomEventsTable, RoomPlayersTable, RoomsTable } from './tables.js';
 
 /** Whether a room still accepts players and rolls. Closing is final. */
@@ -182,6 +183,8 @@ export interface RoomStore extends RoomHostStore {
   listRecentEvents(code: string, type: string, limit: number): Promise<StoredRoomEvent[]>;
   /** Sequence number of the newest event of a room, or 0 when it has none (or is unknown). */
   lastEventId(code: string): Promise<number>;
+  /** The roll log and its keys, over the same database handle (the same transaction, if any). */
+  readonly log: RoomLogStore;
 }
 
 function toRoom(row: Selectable<RoomsTable>): RoomRecord {
@@ -226,6 +229,7 @@ function toEvent(row: Selectable<RoomEventsTable>): StoredRoomEvent {
 export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
   return {
     ...createRoomHostStore(db),
+    log: createRoomLogStore(db),
     async insertRoom(room) {
       const record: RoomRecord = {
         ...room,

@@ -9,6 +9,8 @@ export interface DiceryTables {
   room_players: RoomPlayersTable;
   room_events: RoomEventsTable;
   room_bans: RoomBansTable;
+  room_log_entries: RoomLogEntriesTable;
+  room_log_keys: RoomLogKeysTable;
 }
 
 /** Dicery rooms. */
@@ -82,4 +84,39 @@ export interface RoomEventsTable {
   /** JSON payload as sent to subscribers. */
   data: string;
   created_at: number;
+}
+
+/** The per-room signed hash chain of rolls (migration `009a-room-log`). */
+export interface RoomLogEntriesTable {
+  room_code: string;
+  /** Sequence number of the roll event this entry records. */
+  seq: number;
+  /** Hash of the room's previous entry (64 zeros for the first). */
+  prev_hash: string;
+  /** SHA-256 (hex) of `entry`. */
+  hash: string;
+  /** The exact JSON text hashed and signed. */
+  entry: string;
+  /** Ed25519 signature (base64url) by `key_id`. */
+  signature: string;
+  key_id: string;
+  /** `room` or `host` (secret). */
+  visibility: string;
+  player_id: string;
+  /** A secret roll's 128-bit salt (hex); never sent before the reveal. */
+  salt: string | null;
+  /** Sequence number of the `roll_revealed` event, once revealed. */
+  revealed_seq: number | null;
+}
+
+/** Room-log signing keys (Ed25519), the private half sealed. */
+export interface RoomLogKeysTable {
+  key_id: string;
+  /** `current` for the signing key, NULL for retired ones (unique). */
+  slot: string | null;
+  /** Raw 32-byte public key, base64url. */
+  public_key: string;
+  sealed_private_key: string;
+  created_at: number;
+  retired_at: number | null;
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import type { DiceExpression, DiceTerm, KeepMode } from '../../../../src/apps/dicery/core/dice.js';
-import { parseNotation, rollDice } from '../../../../src/apps/dicery/core/dice.js';
+import { DICE_LIMITS, parseNotation, rollDice } from '../../../../src/apps/dicery/core/dice.js';
 
 function parse(input: string): DiceExpression {
   const result = parseNotation(input);
@@ -204,5 +204,134 @@ describe('rollDice: properties', () => {
         expect(rollDice(expression, extremes(expression, 'max')).total).toBe(max);
       }),
     );
+  });
+});
+
+describe('rollDice: exploding, rerolls, success counting, Fate (issue 14)', () => {
+  it('explodes on the maximum, adding a die, and stops after the cap', () => {
+    const outcome = rollDice(parse('2d6!'), sequence(6, 6, 2, 3));
+    const [term] = outcome.terms;
+    expect(term).toMatchObject({
+      dice: [
+        { value: 6, kept: true, exploded: true },
+        { value: 6, kept: true, exploded: true },
+        { value: 2, kept: true },
+        { value: 3, kept: true },
+      ],
+      subtotal: 17,
+    });
+    // A source that always shows the maximum: the chain stops after maxExplosionsPerDie.
+    const capped = rollDice(parse('1d6!'), () => 6).terms[0];
+    if (capped?.kind !== 'dice') throw new Error('expected dice');
+    expect(capped.dice).toHaveLength(1 + DICE_LIMITS.maxExplosionsPerDie);
+    expect(capped.dice.at(-1)).toStrictEqual({ value: 6, kept: true });
+  });
+
+  it('rerolls while matching (capped) with r, once with ro', () => {
+    const r = rollDice(parse('1d6r<3'), sequence(1, 2, 5)).terms[0];
+    expect(r).toMatchObject({
+      dice: [
+        { value: 1, kept: false, rerolled: true },
+        { value: 2, kept: false, rerolled: true },
+        { value: 5, kept: true },
+      ],
+      subtotal: 5,
+    });
+    const ro = rollDice(parse('1d6ro<3'), sequence(1, 2)).terms[0];
+    expect(ro).toMatchObject({
+      dice: [
+        { value: 1, rerolled: true },
+        { value: 2, kept: true },
+      ],
+      subtotal: 2,
+    });
+    const capped = rollDice(parse('1d6r1'), () => 1).terms[0];
+    if (capped?.kind !== 'dice') throw new Error('expected dice');
+    expect(capped.dice).toHaveLength(1 + DICE_LIMITS.maxRerollsPerDie);
+    expect(capped.subtotal).toBe(1); // the last value stands
+  });
+
+  it('counts successes among kept dice, and keeps after rerolls', () => {
+    const outcome = rollDice(parse('5d10kh4>=8'), sequence(9, 3, 8, 10, 7));
+    expect(outcome.terms[0]).toMatchObject({
+      dice: [
+        { value: 9, kept: true, success: true },
+        { value: 3, kept: false },
+        { value: 8, kept: true, success: true },
+        { value: 10, kept: true, success: true },
+        { value: 7, kept: true },
+      ],
+      subtotal: 3,
+    });
+    expect(outcome.total).toBe(3);
+  });
+
+  it('rolls Fate dice from -1 to +1 and advantage as 2d20kh1', () => {
+    const calls: [number, number][] = [];
+    const fate = rollDice(parse('4dF'), (min, max) => {
+      calls.push([min, max]);
+      return min + (calls.length % 3);
+    });
+    expect(calls.every(([min, max]) => min === -1 && max === 2)).toBe(true);
+    expect(fate.total).toBe(0 + 1 - 1 + 0);
+    const adv = rollDice(parse('1d20adv'), sequence(4, 17));
+    expect(adv.total).toBe(17);
+    const dis = rollDice(parse('1d20dis'), sequence(4, 17));
+    expect(dis.total).toBe(4);
+  });
+
+  it('never draws more than the hard bound, and stays in range, whatever the dice show (property)', () => {
+    const notations = fc.constantFrom(
+      '100d6!',
+      '100d6r<6',
+      '100d6!r<6',
+      '50d2!ro1kh10>=2',
+      '100dF>=1',
+      '33d1000!r<1000 + 33d6! + 34d4!dl3',
+    );
+    const source = fc.oneof(fc.constant('max'), fc.constant('min'), fc.constant('random'));
+    fc.assert(
+      fc.property(notations, source, fc.integer(), (notation, kind, seed) => {
+        let draws = 0;
+        let state = seed >>> 0;
+        const random = (min: number, maxExclusive: number) => {
+          draws++;
+          if (kind === 'max') return maxExclusive - 1;
+          if (kind === 'min') return min;
+          state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+          return min + (state % (maxExclusive - min));
+        };
+        const expression = parse(notation);
+        const outcome = rollDice(expression, random);
+        const dice = expression.terms.reduce((n, t) => n + (t.kind === 'dice' ? t.count : 0), 0);
+        expect(draws).toBeLessThanOrEqual(
+          dice * (1 + DICE_LIMITS.maxExplosionsPerDie) * (1 + DICE_LIMITS.maxRerollsPerDie),
+        );
+        // One expect per run: thousands of expect calls per run would dominate the test's time.
+        const outOfRange = outcome.terms.flatMap((term) => {
+          if (term.kind !== 'dice') return [];
+          const [lo, hi] = term.fate ? [-1, 1] : [1, term.sides];
+          return term.dice.filter((die) => die.value < lo || die.value > hi);
+        });
+        expect(outOfRange).toStrictEqual([]);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('distribution sanity: 4dF averages 0, 1d20adv beats 1d20dis, exploding d6 averages 4.2', () => {
+    // Real CSPRNG, generous tolerances (many standard errors): a biased roller fails, chance does not.
+    const mean = (notation: string, n: number) => {
+      const expression = parse(notation);
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += rollDice(expression).total;
+      return sum / n;
+    };
+    expect(Math.abs(mean('4dF', 4000))).toBeLessThan(0.15); // sd ≈ 1.63 → se ≈ 0.026
+    expect(mean('1d20adv', 4000)).toBeGreaterThan(13); // expected 13.82
+    expect(mean('1d20dis', 4000)).toBeLessThan(8); // expected 7.18
+    expect(Math.abs(mean('1d6!', 4000) - 4.2)).toBeLessThan(0.3); // sd ≈ 2.9 → se ≈ 0.046
+    // Success counting on d10 >= 8: p = 0.3 per die.
+    expect(Math.abs(mean('10d10>=8', 4000) - 3)).toBeLessThan(0.2);
   });
 });

@@ -313,6 +313,9 @@ describe('RoomService', () => {
           modifier: -2,
           total: 20,
           rolled_at: new Date(T0 + 60_000).toISOString(),
+          visibility: 'room',
+          hidden: false,
+          hash: null, // no signed log in this service (tested in room-log-routes)
         },
       });
       expect(published.at(-1)).toEqual(event);

@@ -551,6 +551,10 @@ describe('Dicery room routes', () => {
         modifier: 2,
         total: expect.any(Number),
         rolled_at: expect.any(String),
+        visibility: 'room',
+        hidden: false,
+        // Its entry in the room's signed log (issue 14).
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
       });
       const dice = body.terms[0].dice as { value: number; kept: boolean }[];
       expect(dice).toHaveLength(4);
@@ -565,7 +569,7 @@ describe('Dicery room routes', () => {
       ['2d6+x', 4],
       ['1000d6', 0],
       ['d', 1],
-      ['1d6'.padEnd(100, '+'), 64],
+      ['1d6'.padEnd(200, '+'), 128],
     ])('answers 422 with the error position for %j', async (notation, position) => {
       const response = await roll(room.code, player.headers, notation);
       expect(response.statusCode).toBe(422);

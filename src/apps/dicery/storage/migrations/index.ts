@@ -3,6 +3,7 @@ import * as rooms from './005-rooms.js';
 import * as roomEventSequence from './006-room-event-sequence.js';
 import * as roomSeats from './007-room-seats.js';
 import * as roomHostTools from './008a-room-host-tools.js';
+import * as roomLog from './009a-room-log.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
@@ -15,4 +16,5 @@ export const diceryMigrations: Record<string, Migration> = {
   '006-room-event-sequence': roomEventSequence,
   '007-room-seats': roomSeats,
   '008a-room-host-tools': roomHostTools,
+  '009a-room-log': roomLog,
 };

@@ -1,0 +1,248 @@
+import { Readable } from 'node:stream';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { errorResponses, problemRef } from '../../../http/index.js';
+import { GatehouseError } from '../../../index.js';
+import { rollCsvHeader, rollCsvLine } from '../core/roll-export.js';
+import { ROLL_HISTORY_MAX_PAGE } from '../core/room-history.js';
+import { ROOM_LOG_MAX_PAGE } from '../core/room-log.js';
+import { RollRevealedDataSchema, RollViewSchema } from '../shared/wire.js';
+import type { DiceryContext } from './dicery-context.js';
+import { MEMBER_SECURITY, type RoomGuards, roomOf } from './room-auth.js';
+import { RoomCodeParam } from './room-code-param.js';
+
+const CodeParams = Type.Object({ code: RoomCodeParam });
+
+const Sequence = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
+
+const LogKeySchema = Type.Object({
+  kid: Type.String(),
+  alg: Type.Literal('Ed25519'),
+  public_key: Type.String({ description: 'The raw 32-byte Ed25519 public key, base64url' }),
+  created_at: Type.String({ format: 'date-time' }),
+  retired_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+const LogDocumentSchema = Type.Object({
+  format: Type.Literal('dicery-room-log/1'),
+  room: Type.String(),
+  keys: Type.Array(LogKeySchema, { description: 'The keys the entries of this page cite' }),
+  entries: Type.Array(
+    Type.Object({
+      seq: Type.Integer({ description: "The roll's event id in the room" }),
+      hash: Type.String({ description: 'SHA-256 (hex) of `entry`' }),
+      signature: Type.String({
+        description: 'Ed25519 signature (base64url) of "dicery-room-log-v1:" + hash',
+      }),
+      kid: Type.String(),
+      entry: Type.String({ description: 'The exact JSON text that was hashed and signed' }),
+      reveal: Type.Optional(
+        Type.Object({ salt: Type.String(), content: Type.String(), revealed_seq: Type.Integer() }),
+      ),
+    }),
+  ),
+  next_after: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'Pass as `after` for the next page; null on the last',
+  }),
+});
+
+const LOG_DESCRIPTION = `The room's roll log: every roll as an entry of a hash chain, each entry naming the hash of the
+one before it and signed with the server's Ed25519 room-log key (\`GET /rooms/log-keys\`), never with a token-signing key.
+A secret roll's entry holds only SHA-256(salt ‖ content) with a 128-bit salt; once the host reveals it, \`reveal\`
+discloses the salt and content here. Pages of up to ${ROOM_LOG_MAX_PAGE} entries in sequence order (\`after\`,
+\`next_after\`); join the pages' \`entries\` (and \`keys\`) into one document to verify it with
+\`gatehouse verify-room-log FILE\` or the web UI's verify page. For the room's players and its host. What a
+verification proves, and what it does not (it says nothing about the server's random numbers), is in the README.`;
+
+/**
+ * The history, export, reveal and log routes (issue 14, items 4, 5 and 7). Registered by
+ * `registerRoomRoutes`, which owns the room guards.
+ */
+export function registerRoomLogRoutes(
+  parent: FastifyInstance,
+  context: DiceryContext,
+  guards: RoomGuards,
+): void {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const { rooms, history, log } = context.dicery;
+  const host = app.auth.require({ scopes: ['rooms:host'] });
+  const viewerOf = (request: Parameters<typeof roomOf>[0]) => {
+    const caller = roomOf(request);
+    return { code: caller.code, viewer: { playerId: caller.player?.id ?? null, host: caller.host !== null } };
+  };
+
+  app.get(
+    '/rooms/:code/rolls',
+    {
+      preValidation: guards.member,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Roll history',
+        description:
+          'Every roll of the room, newest first, a page at a time: `before` is an event id (the `next_before` ' +
+          `of the previous page; omit it for the newest rolls), \`limit\` at most ${ROLL_HISTORY_MAX_PAGE}. ` +
+          'Each roll carries its date (`rolled_at`). Secret rolls appear in full to the host, their roller, and ' +
+          'everyone once revealed; to other players as `{ hidden: true }` placeholders (who and when only).',
+        params: CodeParams,
+        querystring: Type.Object(
+          {
+            before: Type.Optional(Sequence('Only rolls with an id below this')),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: ROLL_HISTORY_MAX_PAGE, default: 50 })),
+          },
+          { additionalProperties: false },
+        ),
+        security: MEMBER_SECURITY,
+        response: {
+          200: Type.Object({
+            items: Type.Array(RollViewSchema),
+            next_before: Type.Union([Type.Integer(), Type.Null()], {
+              description: 'Pass as `before` for older rolls; null when this page reached the first',
+            }),
+          }),
+          ...errorResponses,
+          404: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { code, viewer } = viewerOf(request);
+      reply.header('cache-control', 'no-store');
+      return history.page(code, viewer, request.query.before, request.query.limit ?? 50);
+    },
+  );
+
+  app.get(
+    '/rooms/:code/rolls/export',
+    {
+      preValidation: guards.member,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Export the roll history',
+        description:
+          'Every roll of the room up to now, oldest first, as JSON (`format=json`: an array of rolls) or CSV ' +
+          '(`format=csv`: id, rolled_at, player, visibility, label, notation, dice, total, hash). Secret rolls are ' +
+          'exported as the history shows them to you. CSV cells that a spreadsheet would run as a formula (starting ' +
+          "with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'` (OWASP CSV injection). Streamed page by page; " +
+          'a database failure midway cuts the download short (the client sees an incomplete body).',
+        params: CodeParams,
+        querystring: Type.Object(
+          {
+            format: Type.Optional(
+              Type.Union([Type.Literal('json'), Type.Literal('csv')], { default: 'json' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        security: MEMBER_SECURITY,
+        response: {
+          200: {
+            description: 'The export',
+            content: {
+              'application/json': { schema: Type.Array(RollViewSchema) },
+              'text/csv': { schema: Type.String() },
+            },
+          },
+          ...errorResponses,
+          404: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { code, viewer } = viewerOf(request);
+      const csv = request.query.format === 'csv';
+      const rolls = history.all(code, viewer);
+      async function* body(): AsyncGenerator<string> {
+        if (csv) yield rollCsvHeader();
+        else yield '[';
+        let first = true;
+        for await (const roll of rolls) {
+          yield csv ? rollCsvLine(roll) : `${first ? '' : ','}${JSON.stringify(roll)}`;
+          first = false;
+        }
+        if (!csv) yield ']';
+      }
+      reply
+        .header('cache-control', 'no-store')
+        .header('content-type', csv ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
+        .header('content-disposition', `attachment; filename="dicery-${code}-rolls.${csv ? 'csv' : 'json'}"`);
+      return reply.send(Readable.from(body()));
+    },
+  );
+
+  app.post(
+    '/rooms/:code/rolls/:id/reveal',
+    {
+      preValidation: host,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Reveal a secret roll (host)',
+        description:
+          'Shows a secret roll to the whole room: a `roll_revealed` event with the roll, its salt and the committed ' +
+          'content, which must hash to the commitment in its log entry. From now on the history shows it in full. ' +
+          '404 `ROLL_NOT_FOUND` for an id that is not a secret roll of this room; 409 `ROLL_ALREADY_REVEALED`.',
+        params: Type.Object({ ...CodeParams.properties, id: Sequence('The secret roll’s id') }),
+        response: {
+          201: Type.Object({ id: Type.Integer(), ...RollRevealedDataSchema.properties }),
+          ...errorResponses,
+          404: problemRef,
+          409: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      const user = request.auth?.user;
+      if (user === undefined) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
+      const event = await rooms.reveal(request.params.code, user.id, request.params.id);
+      return reply.code(201).send({ id: event.id, ...event.data });
+    },
+  );
+
+  app.get(
+    '/rooms/:code/log',
+    {
+      preValidation: guards.member,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Signed roll log',
+        description: LOG_DESCRIPTION,
+        params: CodeParams,
+        querystring: Type.Object(
+          {
+            after: Type.Optional(Sequence('Only entries with a seq above this (0 for the first page)')),
+            limit: Type.Optional(
+              Type.Integer({ minimum: 1, maximum: ROOM_LOG_MAX_PAGE, default: ROOM_LOG_MAX_PAGE }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        security: MEMBER_SECURITY,
+        response: { 200: LogDocumentSchema, ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const { code } = roomOf(request);
+      reply.header('cache-control', 'no-store');
+      return log.page(code, request.query.after ?? 0, request.query.limit ?? ROOM_LOG_MAX_PAGE);
+    },
+  );
+
+  app.get(
+    '/rooms/log-keys',
+    {
+      schema: {
+        tags: ['rooms'],
+        summary: 'Room-log signing keys',
+        description:
+          'The Ed25519 public keys that sign room logs, current and retired: every key that ever signed an entry ' +
+          'stays here. Public, so anyone can check a log they were given against the keys this server publishes.',
+        response: { 200: Type.Object({ keys: Type.Array(LogKeySchema) }) },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return { keys: await log.keys() };
+    },
+  );
+}

@@ -1,0 +1,394 @@
+import { request } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RoomLogDocument, verifyRoomLog } from '../../../../src/apps/dicery/shared/room-log.js';
+import { buildTestServer } from '../../../../src/testing.js';
+import { type SignedIn, signIn } from '../../../support/accounts.js';
+import { createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
+
+const NO_ROOM_LIMITS = {
+  roomJoinsPerMinute: 10_000,
+  roomRollsPerMinute: 10_000,
+  roomRollsPerMinutePerIp: 10_000,
+  roomsPerHourPerAccount: 10_000,
+  roomsPerHourPerIp: 10_000,
+  maxOpenRoomsPerHost: 10_000,
+  maxStreamsPerAccount: 10_000,
+  maxStreamsPerIp: 10_000,
+} as const;
+
+/** A stream read as raw bytes (no parsing), so a test can search everything the server sent. */
+interface RawStream {
+  text(): string;
+  /** Resolves once the bytes received contain `marker`. */
+  until(marker: string, timeoutMs?: number): Promise<void>;
+  close(): void;
+}
+
+function openRaw(url: string, headers: Record<string, string>): Promise<RawStream> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false });
+    req.on('error', reject);
+    req.on('response', (response) => {
+      if (response.statusCode !== 200) {
+        reject(new Error(`stream refused: ${response.statusCode}`));
+        return;
+      }
+      let received = '';
+      const waiters = new Set<() => void>();
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        received += chunk;
+        for (const waiter of waiters) waiter();
+      });
+      resolve({
+        text: () => received,
+        until: (marker, timeoutMs = 5000) =>
+          new Promise<void>((done, fail) => {
+            const timer = setTimeout(() => fail(new Error(`no ${marker} in: ${received}`)), timeoutMs);
+            const check = () => {
+              if (!received.includes(marker)) return;
+              clearTimeout(timer);
+              waiters.delete(check);
+              done();
+            };
+            waiters.add(check);
+            check();
+          }),
+        close: () => req.destroy(),
+      });
+    });
+    req.end();
+  });
+}
+
+describe('Dicery secret rolls, history, exports and the signed log (issue 14, items 4–7)', () => {
+  let app: FastifyInstance;
+  let base: string;
+  let host: SignedIn;
+  const open: RawStream[] = [];
+
+  beforeAll(async () => {
+    app = await buildTestServer(NO_ROOM_LIMITS);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    base = `http://127.0.0.1:${address.port}`;
+    host = await signIn(app);
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await app.close();
+  });
+
+  async function table() {
+    const room = await createRoom(app, host);
+    const pat = await joinAsBot(app, room.code, 'Pat');
+    const sam = await joinAsBot(app, room.code, 'Sam');
+    return { code: room.code, pat, sam };
+  }
+
+  const roll = async (
+    code: string,
+    player: JoinedPlayer,
+    body: { notation: string; label?: string; visibility?: 'room' | 'host' },
+  ) => {
+    const response = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls`,
+      headers: player.headers,
+      payload: body,
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json() as Record<string, unknown> & { id: number; total: number; hash: string };
+  };
+  const get = (url: string, headers: Record<string, string>) => app.inject({ method: 'GET', url, headers });
+  const follow = async (code: string, headers: Record<string, string>, query = '') => {
+    const stream = await openRaw(`${base}/rooms/${code}/events${query}`, headers);
+    open.push(stream);
+    return stream;
+  };
+  const logOf = async (code: string, headers: Record<string, string>) => {
+    const response = await get(`/rooms/${code}/log`, headers);
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json() as RoomLogDocument & { next_after: number | null };
+  };
+
+  it('no byte of a secret roll reaches another player: stream, replay, snapshot, history, exports', async () => {
+    const { code, pat, sam } = await table();
+    const samLive = await follow(code, sam.headers);
+    const hostLive = await follow(code, host.headers);
+    await samLive.until('retry:');
+    await hostLive.until('retry:');
+    const notation = '3D7 + 99991';
+    const label = 'Sense motive ZQXJ';
+    const secret = await roll(code, pat, { notation, label, visibility: 'host' });
+    expect(secret).toMatchObject({ visibility: 'host', hidden: false, notation, label });
+    // A public roll after it, so both streams have certainly passed the secret one.
+    const after = await roll(code, pat, { notation: '1d4' });
+    await samLive.until(`id: ${after.id}\n`);
+    await hostLive.until(`id: ${after.id}\n`);
+
+    const total = String(secret.total);
+    const terms = JSON.stringify(secret.terms);
+    const forbidden = [notation, label, total, terms, '"notation":"3D7'];
+    const samBytes = samLive.text();
+    for (const needle of forbidden) expect(samBytes).not.toContain(needle);
+    // Sam gets the placeholder, with exactly these fields.
+    const frame = samBytes.split('\n\n').find((f) => f.startsWith(`id: ${secret.id}\n`));
+    const data = JSON.parse(frame?.split('\ndata: ')[1] ?? '{}');
+    expect(Object.keys(data).sort()).toEqual([
+      'at',
+      'hash',
+      'hidden',
+      'id',
+      'player',
+      'rolled_at',
+      'visibility',
+    ]);
+    expect(data).toMatchObject({
+      hidden: true,
+      visibility: 'host',
+      player: { name: 'Pat' },
+      hash: secret.hash,
+    });
+    // The host's stream has it in full.
+    expect(hostLive.text()).toContain(label);
+    expect(hostLive.text()).toContain(`"total":${total}`);
+
+    // Last-Event-ID replay from the start: still the placeholder.
+    const replay = await follow(code, { ...sam.headers, 'last-event-id': '0' });
+    await replay.until(`id: ${after.id}\n`);
+    for (const needle of forbidden) expect(replay.text()).not.toContain(needle);
+
+    // Snapshot, history and both exports as Sam: placeholder only. As Pat (the roller) and the host: in full.
+    const samViews = [
+      (await get(`/rooms/${code}`, sam.headers)).body,
+      (await get(`/rooms/${code}/rolls`, sam.headers)).body,
+      (await get(`/rooms/${code}/rolls/export?format=json`, sam.headers)).body,
+      (await get(`/rooms/${code}/rolls/export?format=csv`, sam.headers)).body,
+      (await get(`/rooms/${code}/log`, sam.headers)).body,
+    ];
+    for (const body of samViews) {
+      expect(body).toContain('Pat');
+      for (const needle of forbidden) expect(body).not.toContain(needle);
+    }
+    const history = (await get(`/rooms/${code}/rolls`, sam.headers)).json();
+    expect(history.items.find((r: { id: number }) => r.id === secret.id)).toMatchObject({ hidden: true });
+    for (const viewer of [pat, host]) {
+      const items = (await get(`/rooms/${code}/rolls`, viewer.headers)).json().items;
+      expect(items.find((r: { id: number }) => r.id === secret.id)).toMatchObject({
+        notation,
+        label,
+        total: secret.total,
+      });
+    }
+  });
+
+  it('the host reveals a secret roll: an event for everyone, the history in full, the commitment checks out', async () => {
+    const { code, pat, sam } = await table();
+    const samLive = await follow(code, sam.headers);
+    await samLive.until('retry:');
+    const secret = await roll(code, pat, { notation: '2d6', label: 'Hidden ZQXK', visibility: 'host' });
+    const publicRoll = await roll(code, pat, { notation: '1d6' });
+    const beforeReveal = (await logOf(code, sam.headers)).entries;
+    expect(beforeReveal.map((e) => e.reveal)).toEqual([undefined, undefined]);
+
+    const reveal = (by: Record<string, string>, id = secret.id) =>
+      app.inject({ method: 'POST', url: `/rooms/${code}/rolls/${id}/reveal`, headers: by });
+    // Only the host; players and strangers get the same answer as for no room.
+    expect((await reveal(pat.headers)).statusCode).toBe(401);
+    const stranger = await signIn(app);
+    expect((await reveal(stranger.headers)).json().code).toBe('ROOM_NOT_FOUND');
+    expect((await reveal(host.headers, publicRoll.id)).json().code).toBe('ROLL_NOT_FOUND');
+    const revealed = await reveal(host.headers);
+    expect(revealed.statusCode, revealed.body).toBe(201);
+    expect(revealed.json()).toMatchObject({
+      roll_id: secret.id,
+      roll: { label: 'Hidden ZQXK', total: secret.total },
+    });
+    expect((await reveal(host.headers)).json().code).toBe('ROLL_ALREADY_REVEALED');
+
+    await samLive.until('event: roll_revealed');
+    expect(samLive.text()).toContain('Hidden ZQXK');
+    const items = (await get(`/rooms/${code}/rolls`, sam.headers)).json().items;
+    expect(items.find((r: { id: number }) => r.id === secret.id)).toMatchObject({
+      hidden: false,
+      total: secret.total,
+    });
+
+    const log = await logOf(code, sam.headers);
+    expect(log.entries[0]?.reveal?.salt).toMatch(/^[0-9a-f]{32}$/);
+    // The salt was never sent before the reveal.
+    expect(samLive.text().split('event: roll_revealed')[0]).not.toContain(log.entries[0]?.reveal?.salt);
+    expect(await verifyRoomLog(log)).toMatchObject({
+      ok: true,
+      entries: 2,
+      fromGenesis: true,
+      revealed: 1,
+      secret: 0,
+    });
+    // The commitment was in the log before the reveal, unchanged: the reveal checks against it.
+    expect(log.entries[0]?.entry).toBe(beforeReveal[0]?.entry);
+    const forged = structuredClone(log);
+    const first = forged.entries[0];
+    if (first?.reveal === undefined) throw new Error('no reveal');
+    first.reveal.content = first.reveal.content.replace(/"total":\d+/, '"total":999');
+    expect(await verifyRoomLog(forged)).toMatchObject({
+      ok: false,
+      problems: [{ reason: 'reveal_mismatch' }],
+    });
+  });
+
+  it('the log verifies, and detects a changed, removed or reordered entry and a forged signature', async () => {
+    const { code, pat, sam } = await table();
+    const rolled = [];
+    for (const notation of ['1d20', '4dF', '1d20adv [init]', '6d10>=8', '8d6!'])
+      rolled.push(await roll(code, pat, { notation }));
+    const log = await logOf(code, sam.headers);
+    expect(log.entries.map((e) => e.seq)).toEqual(rolled.map((r) => r.id));
+    // Live roll answers (and events) carry their chain hash.
+    expect(log.entries.map((e) => e.hash)).toEqual(rolled.map((r) => r.hash));
+    const keys = (await get('/rooms/log-keys', {})).json().keys;
+    expect(keys.map((k: { kid: string }) => k.kid)).toContain(log.entries[0]?.kid);
+    expect(await verifyRoomLog(log)).toMatchObject({ ok: true, entries: 5, fromGenesis: true });
+    expect(await verifyRoomLog(log, { trustedKeys: keys })).toMatchObject({ ok: true });
+
+    const changed = structuredClone(log);
+    const second = changed.entries[1];
+    if (second === undefined) throw new Error('missing');
+    second.entry = second.entry.replace(/"total":-?\d+/, '"total":4');
+    expect(await verifyRoomLog(changed)).toMatchObject({
+      ok: false,
+      problems: [{ index: 1, reason: 'hash_mismatch' }],
+    });
+
+    const removed = structuredClone(log);
+    removed.entries.splice(2, 1);
+    expect(await verifyRoomLog(removed)).toMatchObject({
+      ok: false,
+      problems: [{ index: 2, reason: 'broken_chain' }],
+    });
+
+    const reordered = structuredClone(log);
+    const [a, b] = [reordered.entries[1], reordered.entries[2]];
+    if (a === undefined || b === undefined) throw new Error('missing');
+    reordered.entries[1] = b;
+    reordered.entries[2] = a;
+    const verdict = await verifyRoomLog(reordered);
+    expect(verdict.ok).toBe(false);
+    if (!verdict.ok) expect(verdict.problems.map((p) => p.reason)).toContain('broken_chain');
+
+    // A rewritten entry with a recomputed hash still fails: the signature covers the hash.
+    const resigned = structuredClone(log);
+    const last = resigned.entries[4];
+    if (last === undefined) throw new Error('missing');
+    last.entry = last.entry.replace(/"total":-?\d+/, '"total":48');
+    const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(last.entry));
+    last.hash = Buffer.from(digest).toString('hex');
+    expect(await verifyRoomLog(resigned)).toMatchObject({
+      ok: false,
+      problems: [{ reason: 'bad_signature' }],
+    });
+
+    // Dropping the first entries is visible too: the log no longer starts at the room's first roll.
+    expect(await verifyRoomLog({ ...log, entries: log.entries.slice(1) })).toMatchObject({
+      ok: true,
+      fromGenesis: false,
+    });
+    // Garbage is a verdict, never an exception.
+    expect(await verifyRoomLog({ nope: 1 })).toMatchObject({
+      ok: false,
+      problems: [{ reason: 'malformed' }],
+    });
+  });
+
+  it('concurrent rolls never fork the chain', async () => {
+    const { code, pat, sam } = await table();
+    await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        roll(code, i % 2 === 0 ? pat : sam, { notation: '1d6', visibility: i % 3 === 0 ? 'host' : 'room' }),
+      ),
+    );
+    const log = await logOf(code, host.headers);
+    expect(log.entries).toHaveLength(12);
+    expect(await verifyRoomLog(log)).toMatchObject({ ok: true, entries: 12, fromGenesis: true, secret: 4 });
+  });
+
+  it('pages the history by event id, newest first, with dates; the log and history are for members only', async () => {
+    const { code, pat, sam } = await table();
+    const ids = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await roll(code, i % 2 ? sam : pat, { notation: `${i + 1}d4` })).id);
+    const first = (await get(`/rooms/${code}/rolls?limit=2`, sam.headers)).json();
+    expect(first.items.map((r: { id: number }) => r.id)).toEqual([ids[4], ids[3]]);
+    expect(first.items[0].rolled_at).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    const second = (
+      await get(`/rooms/${code}/rolls?limit=2&before=${first.next_before}`, sam.headers)
+    ).json();
+    expect(second.items.map((r: { id: number }) => r.id)).toEqual([ids[2], ids[1]]);
+    const third = (
+      await get(`/rooms/${code}/rolls?limit=2&before=${second.next_before}`, sam.headers)
+    ).json();
+    expect(third).toEqual({ items: [expect.objectContaining({ id: ids[0] })], next_before: null });
+    expect((await get(`/rooms/${code}/rolls?limit=201`, sam.headers)).statusCode).toBe(400);
+    expect((await get(`/rooms/${code}/rolls?before=-1`, sam.headers)).statusCode).toBe(400);
+
+    const other = await table();
+    for (const url of [`/rooms/${code}/rolls`, `/rooms/${code}/log`, `/rooms/${code}/rolls/export`]) {
+      expect((await get(url, {})).statusCode).toBe(401);
+      expect((await get(url, other.pat.headers)).statusCode).toBe(403);
+    }
+  });
+
+  it('exports JSON and CSV, neutralising formula cells (OWASP CSV injection)', async () => {
+    const room = await createRoom(app, host);
+    const mallory = await joinAsBot(app, room.code, '=HYPERLINK("http://x")');
+    await roll(room.code, mallory, { notation: '-1+1d4', label: '@SUM(A1)' });
+    await roll(room.code, mallory, { notation: '1d4', label: 'say "hi", all' });
+    const json = await get(`/rooms/${room.code}/rolls/export?format=json`, host.headers);
+    expect(json.headers['content-type']).toMatch(/^application\/json/);
+    expect(json.headers['content-disposition']).toContain('attachment');
+    const rolls = json.json();
+    expect(rolls.map((r: { label: string }) => r.label)).toEqual(['@SUM(A1)', 'say "hi", all']);
+
+    const csv = await get(`/rooms/${room.code}/rolls/export?format=csv`, host.headers);
+    expect(csv.headers['content-type']).toMatch(/^text\/csv/);
+    const lines = csv.body.split('\r\n');
+    expect(lines[0]).toBe('id,rolled_at,player,visibility,label,notation,dice,total,hash');
+    expect(lines[1]).toContain(`"'=HYPERLINK(""http://x"")"`);
+    expect(lines[1]).toContain(`"'@SUM(A1)"`);
+    expect(lines[1]).toContain(`"'-1+1d4"`);
+    expect(lines[2]).toContain('"say ""hi"", all"');
+    // No cell begins with a formula character once unquoted.
+    for (const line of lines.slice(1, 3)) {
+      for (const cell of line.match(/"(?:[^"]|"")*"|[^,]+/g) ?? []) {
+        expect(cell.replace(/^"/, '')).not.toMatch(/^[=+@\t\r]/);
+      }
+    }
+  });
+
+  it('rolls the richer notation over HTTP and points at errors in it', async () => {
+    const { code, pat } = await table();
+    const fate = await roll(code, pat, { notation: '4dF + 1 [skill]' });
+    expect(fate.terms).toMatchObject([
+      { kind: 'dice', fate: true, count: 4 },
+      { kind: 'constant', label: 'skill' },
+    ]);
+    const bad = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls`,
+      headers: pat.headers,
+      payload: { notation: '1d6r>=1' },
+    });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json()).toMatchObject({ code: 'INVALID_DICE_NOTATION', position: 4 });
+    const badVisibility = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls`,
+      headers: pat.headers,
+      payload: { notation: '1d6', visibility: 'everyone' },
+    });
+    expect(badVisibility.statusCode).toBe(400);
+  });
+});
