@@ -1,7 +1,7 @@
 // Gatehouse inside an app of your own. Published, these imports are 'gatehouse' and 'gatehouse/fastify'.
 import { pathToFileURL } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { gatehousePlugin } from '../src/http/index.js';
+import { gatehousePlugin, userAuthOf } from '../src/http/index.js';
 import { createGatehouse, type Gatehouse, resolveConfig } from '../src/index.js';
 
 /** Your app's own OAuth scope (pass it to createGatehouse), and the roles that may hold it. */
@@ -13,7 +13,7 @@ export async function buildApp(gatehouse: Gatehouse): Promise<FastifyInstance> {
   await app.register(gatehousePlugin, { gatehouse });
   // By role: admins and super admins only (403 for others, 401 when not signed in).
   app.get('/reports', { preHandler: app.auth.require({ role: 'admin' }) }, async (request) => ({
-    requestedBy: request.auth?.user.email,
+    requestedBy: userAuthOf(request).user.email,
   }));
   // By scope: a token carrying lookbook:read (403 insufficient_scope otherwise).
   const lookbook = app.auth.require({ scopes: ['lookbook:read'] });

@@ -40,6 +40,11 @@ export const ERROR_CODES = [
   'SERVICE_UNAVAILABLE',
   /** The database did not answer in time or is down; the client should retry. */
   'DATABASE_UNAVAILABLE',
+  /**
+   * An external issuer's keys could not be fetched (down, hanging, or answering nonsense) and none
+   * are cached, so its token cannot be checked now (resource-server mode).
+   */
+  'EXTERNAL_ISSUER_UNAVAILABLE',
   /** REQUIRE_VERIFIED_EMAIL: the password was right but the account's address is not confirmed. */
   'EMAIL_NOT_VERIFIED',
   /** A mailed link's token is unknown, used, expired, or for another purpose or address (alike). */

@@ -34,6 +34,7 @@ import type { PasskeyService } from './mfa/passkeys.js';
 import type { AuthorizationServer } from './oauth/authorization-server.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
+import type { ExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import type { Reauthentication } from './sessions/reauthentication.js';
 import type { RevocationList } from './sessions/revocation-list.js';
 import type { SessionManager } from './sessions/session-manager.js';
@@ -100,6 +101,11 @@ export interface GatehouseCore {
   readonly userImport: UserImport;
   /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
   readonly oauthClients: OAuthClients;
+  /**
+   * Resource-server mode (issue 15): access tokens of the `EXTERNAL_ISSUERS`, verified against
+   * their fetched keys; accepted only by guards that opt in (`allow: ['external']`).
+   */
+  readonly externalTokens: ExternalTokenVerifier;
   /** The OAuth 2.1 / OpenID Connect provider: authorization requests, consent, codes, ID tokens (issue 15). */
   readonly authorizationServer: AuthorizationServer;
   /**

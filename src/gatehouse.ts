@@ -52,6 +52,7 @@ import { createAuthorizationServer } from './oauth/authorization-server.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
+import { createExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import { createReauthentication } from './sessions/reauthentication.js';
 import { createRevocationList, revocationRetentionMs } from './sessions/revocation-list.js';
 import {
@@ -659,6 +660,14 @@ export async function createGatehouseCore(
       },
       authorizationCodes: authorizationServer,
     });
+    // No fetch happens here: an issuer's keys are fetched when its first token arrives, so a
+    // provider that is down never delays or fails start-up.
+    const externalTokens = createExternalTokenVerifier({
+      issuers: config.externalIssuers,
+      timeoutMs: config.externalIssuerTimeoutMs,
+      clock,
+      warn,
+    });
     const appTokens = createAppTokens({
       keyring,
       clock,
@@ -767,6 +776,7 @@ export async function createGatehouseCore(
       mailer,
       userImport,
       oauthClients,
+      externalTokens,
       authorizationServer,
       idTokenKeys,
       throttle,

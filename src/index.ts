@@ -76,6 +76,7 @@ export {
 } from './oauth/authorization-server.js';
 export type { OAuthClient, OAuthGrantType } from './oauth/oauth-clients.js';
 export { CLIENT_SCOPES, OAUTH_GRANT_TYPES, OIDC_SCOPES } from './oauth/oauth-clients.js';
+export type { ExternalAlgorithm, ExternalIssuer } from './resource-server/external-issuer-schema.js';
 export type { CookieSessionCheck, TokenFailure, TokenIdentity } from './sessions/session-manager.js';
 export type { AppMigrations } from './storage/migrate.js';
 export { RETIRED_CORE_MIGRATIONS } from './storage/migrate.js';

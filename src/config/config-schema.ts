@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { ROLES } from '../accounts/roles.js';
+import { ExternalIssuersSchema } from '../resource-server/external-issuer-schema.js';
 import {
   choiceSetting,
   flagSetting,
@@ -633,6 +634,25 @@ export const gatehouseConfigSchema = Type.Object(
       description:
         'reset, verification and "you already have an account" mails per address per hour; beyond it they are ' +
         'silently dropped (a 429 would reveal which addresses have accounts)',
+    }),
+    externalIssuers: setting(ExternalIssuersSchema, {
+      env: 'EXTERNAL_ISSUERS',
+      syntax: 'json',
+      default: [],
+      accepts: {
+        env: 'a JSON array of issuers, like [{"issuer":"https://…","audience":"…"}]',
+        code: 'an array of at most 20 distinct ExternalIssuer objects ({ issuer, audience, typ?, algorithms?, scopeClaim?, jwksUri?, … })',
+      },
+      description:
+        "providers whose access tokens routes may accept beside Gatehouse's own (resource-server mode): only routes " +
+        "that opt in (`app.auth.require({ allow: ['external'] })`) do, never the account, admin or audit routes",
+    }),
+    externalIssuerTimeoutMs: millisecondsSetting({
+      env: 'EXTERNAL_ISSUER_TIMEOUT',
+      default: 5000,
+      description:
+        "a fetch of an external issuer's discovery document or key set gives up after this long (the request waiting " +
+        'for it then answers 503 `EXTERNAL_ISSUER_UNAVAILABLE`)',
     }),
     forgotPasswordPerIpPerHour: integerSetting({
       env: 'FORGOT_PASSWORD_PER_IP_PER_HOUR',

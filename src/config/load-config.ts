@@ -6,7 +6,7 @@ import { Check } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
 import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
 import { type EnvSyntax, SETTING } from './setting.js';
-import { findCrossSettingProblems } from './validate-config.js';
+import { describeStructureErrors, findCrossSettingProblems } from './validate-config.js';
 
 /** Settings read from the environment; `secretKey` is absent when `SECRET_KEY` is unset. */
 export type EnvConfig = Omit<GatehouseConfig, 'secretKey'> & { secretKey: Uint8Array | undefined };
@@ -68,6 +68,12 @@ function parseEnvValue(raw: string, syntax: EnvSyntax): unknown {
       return raw.split(',').map((part) => part.trim());
     case 'bytes':
       return new TextEncoder().encode(raw);
+    case 'json':
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        return undefined;
+      }
   }
 }
 
@@ -103,8 +109,12 @@ export function loadConfig(env: Env): EnvConfig {
           "node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"",
       );
     } else {
-      const shown = info.sensitive ? '' : `=${JSON.stringify(raw)}`;
-      problems.push(`${info.env}${shown}: expected ${info.accepts.env}`);
+      const shown = info.sensitive || info.syntax === 'json' ? '' : `=${JSON.stringify(raw)}`;
+      const detail =
+        info.syntax === 'json' && value === undefined
+          ? ' (not valid JSON)'
+          : describeStructureErrors(schema, value, info);
+      problems.push(`${info.env}${shown}: expected ${info.accepts.env}${detail}`);
     }
   }
   // Defaults that derive from other settings, when their own variable is unset.

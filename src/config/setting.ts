@@ -23,7 +23,9 @@ export type EnvSyntax =
   /** `true`/`false`, a hop count, or comma-separated proxy addresses. */
   | 'trust-proxy'
   /** The UTF-8 bytes of the string. */
-  | 'bytes';
+  | 'bytes'
+  /** A JSON document (structured settings such as `EXTERNAL_ISSUERS`). */
+  | 'json';
 
 /** The key under which a setting's schema carries its {@link SettingInfo}. */
 export const SETTING = 'x-setting';

@@ -1,4 +1,5 @@
-import { Check } from 'typebox/schema';
+import type { TSchema } from 'typebox';
+import { Check, Errors } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
 import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
 import { SETTING, type SettingInfo } from './setting.js';
@@ -33,6 +34,11 @@ export function findCrossSettingProblems(config: CheckedSettings, label: Setting
   if (config.refreshIdleTtl > config.sessionAbsoluteTtl) {
     problems.push(`${label('refreshIdleTtl')} must not exceed ${label('sessionAbsoluteTtl')}`);
   }
+  // Our own tokens are verified by the keyring; an external entry with our issuer would route them
+  // to the external verifier and its fetched keys instead.
+  if (config.externalIssuers.some((entry) => entry.issuer === config.issuer)) {
+    problems.push(`${label('externalIssuers')}: must not list ${label('issuer')} (Gatehouse's own tokens)`);
+  }
   return problems;
 }
 
@@ -54,7 +60,8 @@ export function findConfigProblems(config: unknown): string[] {
     if (Check(schema, value)) continue;
     const info = schema[SETTING];
     problems.push(
-      `${property}: got ${describeValue(value, info)}; expected ${info.accepts.code} (env ${info.env})`,
+      `${property}: got ${describeValue(value, info)}; expected ${info.accepts.code} (env ${info.env})` +
+        describeStructureErrors(schema, value, info),
     );
   }
   for (const property of given.keys()) {
@@ -75,6 +82,20 @@ export function findConfigProblems(config: unknown): string[] {
 export function assertValidConfig(config: unknown): asserts config is GatehouseConfig {
   const problems = findConfigProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/**
+ * For a structured setting (syntax `json`), where the value departs from the schema: the first
+ * three errors with their JSON pointers (`at /0/issuer: must be an https URL`); empty otherwise.
+ */
+export function describeStructureErrors(schema: TSchema, value: unknown, info: SettingInfo): string {
+  if (info.syntax !== 'json') return '';
+  const [, errors] = Errors(schema, value);
+  const shown = errors
+    .filter((error) => error.keyword !== 'boolean')
+    .slice(0, 3)
+    .map((error) => `at ${error.instancePath === '' ? '/' : error.instancePath}: ${error.message}`);
+  return shown.length === 0 ? '' : ` (${shown.join('; ')})`;
 }
 
 /** The value as a message shows it; a sensitive one by its kind only. */

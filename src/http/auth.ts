@@ -6,17 +6,24 @@ import type {
   preHandlerHookHandler,
   RouteOptions,
 } from 'fastify';
+import type { JWTPayload } from 'jose';
 import type { AccountUser } from '../accounts/public-user.js';
 import { type Role, roleAtLeast } from '../accounts/roles.js';
 import type { Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { GatehouseCore } from '../gatehouse-core.js';
+import type {
+  ExternalTokenCheck,
+  ExternalTokenVerifier,
+} from '../resource-server/external-token-verifier.js';
 import type { TokenCheck, TokenFailure } from '../sessions/session-manager.js';
 import type { CookiePolicy } from './cookies.js';
 import type { CsrfGuard } from './csrf.js';
 
-/** Who is calling, set by the guard on `request.auth`. */
-export interface AuthContext {
+/** A Gatehouse account, signed in with one of its access tokens or the session cookie. */
+export interface UserAuthContext {
+  /** Discriminant of {@link AuthContext}. */
+  kind: 'user';
   /** The signed-in, active user, without its password hash. */
   user: AccountUser;
   /** The session the credential belongs to. */
@@ -33,8 +40,43 @@ export interface AuthContext {
   expiresAt: number;
 }
 
-/** What a route requires; both optional. */
-export interface RequireOptions {
+/**
+ * A caller holding an access token of an external issuer (`EXTERNAL_ISSUERS`, resource-server
+ * mode). It has no Gatehouse account, session or role: only routes that allow `'external'` see one.
+ */
+export interface ExternalAuthContext {
+  /** Discriminant of {@link AuthContext}. */
+  kind: 'external';
+  /** The issuer that signed the token, exactly as configured. */
+  issuer: string;
+  /** The token's `sub` at that issuer (a user or a client there; not a Gatehouse user id). */
+  subject: string;
+  /** The client the token was issued to (`client_id` or `azp`), when the token says. */
+  clientId: string | undefined;
+  /** Scopes read from the issuer's configured `scopeClaim`. */
+  scopes: readonly string[];
+  /** Every verified claim of the token. */
+  claims: Readonly<JWTPayload>;
+  /** External tokens arrive as `Authorization: Bearer` only. */
+  transport: 'bearer';
+  /** The token's expiry, epoch ms. */
+  expiresAt: number;
+}
+
+/**
+ * Who is calling, set by the guard on `request.auth`: a discriminated union on `kind`. A route
+ * sees kinds other than `'user'` only when its guard allows them by name.
+ */
+export type AuthContext = UserAuthContext | ExternalAuthContext;
+
+/** The kinds of caller {@link AuthContext} can hold. */
+export type PrincipalKind = AuthContext['kind'];
+
+/** Kinds a route must allow by name (`allow`); Gatehouse users pass every guard that fits them. */
+export type OptInPrincipalKind = Exclude<PrincipalKind, 'user'>;
+
+/** A route for Gatehouse accounts only (the default): role and Gatehouse scopes. */
+export interface UserRequireOptions {
   /** Minimum role (`user` < `admin` < `super_admin`). */
   role?: Role;
   /**
@@ -43,7 +85,28 @@ export interface RequireOptions {
    * so a typo fails at start-up instead of refusing every request.
    */
   scopes?: readonly (Scope | (string & {}))[];
+  /** Only Gatehouse users (omit `allow`). */
+  allow?: undefined;
 }
+
+/**
+ * A route that also accepts other kinds of caller. It cannot require a role: external callers can
+ * never hold a Gatehouse role (a `role` here is a type error, and throws at run time).
+ */
+export interface OptInRequireOptions {
+  /** Never with `allow`: use scopes. */
+  role?: undefined;
+  /**
+   * Scopes the credential must carry, all of them: Gatehouse's, or the external issuers' own
+   * (`orders:read`), which Gatehouse users never hold.
+   */
+  scopes?: readonly string[];
+  /** The other kinds of caller this route accepts, e.g. `['external']`. */
+  allow: readonly OptInPrincipalKind[];
+}
+
+/** What a route requires; every member optional. */
+export type RequireOptions = UserRequireOptions | OptInRequireOptions;
 
 /**
  * A guard created by {@link AuthApi.require}, carrying its declaration for OpenAPI. A callback
@@ -52,16 +115,27 @@ export interface RequireOptions {
  */
 export type Guard = preHandlerHookHandler & { readonly requirement: RequireOptions };
 
+/** Options of {@link AuthApi.identify} that admit other kinds of caller. */
+export interface IdentifyOptions {
+  /** The other kinds of caller to recognise, e.g. `['external']`. */
+  allow: readonly OptInPrincipalKind[];
+}
+
 /** The `app.auth` decorator. */
 export interface AuthApi {
   /**
    * A preHandler that requires a signed-in active user and, optionally, a role and scopes.
    * Not signed in → 401; signed in but not allowed → 403. Cookie-authenticated unsafe requests
-   * must also pass the CSRF check.
+   * must also pass the CSRF check. With `allow: ['external']` the route also accepts access
+   * tokens of the configured external issuers (and then cannot require a role).
    */
   require(options?: RequireOptions): Guard;
-  /** Identifies the caller if credentials are present; null otherwise. Throws on a bad credential. */
-  identify(request: FastifyRequest): Promise<AuthContext | null>;
+  /**
+   * Identifies the caller if credentials are present; null otherwise. Throws on a bad credential,
+   * and on an external token unless `options.allow` names `'external'`.
+   */
+  identify(request: FastifyRequest): Promise<UserAuthContext | null>;
+  identify(request: FastifyRequest, options: IdentifyOptions): Promise<AuthContext | null>;
 }
 
 declare module 'fastify' {
@@ -108,6 +182,20 @@ export function readBearerToken(request: FastifyRequest): string | undefined {
   return match[1];
 }
 
+/**
+ * The signed-in Gatehouse user of a request behind a guard: `request.auth` narrowed to
+ * {@link UserAuthContext}. Throws a 401 when no one was identified, and when the caller is of
+ * another kind (a guard that allows external callers lets them through; account code refuses them
+ * here rather than reading a `user` that is not there).
+ */
+export function userAuthOf(request: { auth: AuthContext | null }): UserAuthContext {
+  if (request.auth === null) throw unauthenticated();
+  if (request.auth.kind !== 'user') {
+    throw invalidToken('This route accepts Gatehouse credentials only, not tokens of other issuers.');
+  }
+  return request.auth;
+}
+
 /** What a hook hands `done`: thrown values that are not errors are wrapped (they never are here). */
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
@@ -119,15 +207,41 @@ function unauthenticated(): GatehouseError {
   });
 }
 
+/** Kinds a guard may allow, for callers in plain JavaScript. */
+const OPT_IN_KINDS: ReadonlySet<string> = new Set<OptInPrincipalKind>(['external']);
+
+/** The `allow` list of `options`, checked: a role cannot be combined with other kinds of caller. */
+function allowedKinds(
+  options: RequireOptions | IdentifyOptions,
+  what: string,
+): ReadonlySet<OptInPrincipalKind> {
+  const allow = options.allow ?? [];
+  for (const kind of allow) {
+    if (!OPT_IN_KINDS.has(kind))
+      throw new TypeError(`${what}: unknown principal kind ${JSON.stringify(kind)}`);
+  }
+  if (allow.length > 0 && 'role' in options && options.role !== undefined) {
+    // Issue 15: external (and client) principals can never hold a Gatehouse role.
+    throw new TypeError(`${what}: a route that allows ${allow.join(', ')} callers cannot require a role`);
+  }
+  return new Set(allow);
+}
+
 /** Installs `request.auth` and `app.auth` (call once, from the Gatehouse plugin). */
 export function installAuth(
   app: FastifyInstance,
-  deps: { gatehouse: GatehouseCore; cookies: CookiePolicy; csrf: CsrfGuard },
+  deps: {
+    gatehouse: GatehouseCore;
+    cookies: CookiePolicy;
+    csrf: CsrfGuard;
+    externalTokens: ExternalTokenVerifier;
+  },
 ): void {
-  const { gatehouse, cookies, csrf } = deps;
+  const { gatehouse, cookies, csrf, externalTokens } = deps;
   app.decorateRequest('auth', null);
 
   const { sessions, userCache } = gatehouse;
+  const hasExternalIssuers = externalTokens.issuers.length > 0;
   const mfaRoles: readonly string[] = gatehouse.config.requireMfaForRoles;
   // The policy's, not the core's ROLE_SCOPES: apps add `user` scopes (dicery's), and a downgraded
   // session holds those too; with the core's list alone it would pass for an admin's.
@@ -136,35 +250,88 @@ export function installAuth(
   const contextOf = (
     check: Extract<TokenCheck, { ok: true }>,
     user: AccountUser | undefined,
-    transport: AuthContext['transport'],
-  ): AuthContext => {
+    transport: UserAuthContext['transport'],
+  ): UserAuthContext => {
     if (user === undefined || !user.isActive) throw invalidToken('The account is disabled or gone.');
-    return { user, sessionId: check.sessionId, scopes: check.scopes, transport, expiresAt: check.expiresAt };
+    return {
+      kind: 'user',
+      user,
+      sessionId: check.sessionId,
+      scopes: check.scopes,
+      transport,
+      expiresAt: check.expiresAt,
+    };
+  };
+
+  const externalContextOf = (check: ExternalTokenCheck): ExternalAuthContext => {
+    if (!check.ok) {
+      if (check.reason === 'unavailable') {
+        throw new GatehouseError('EXTERNAL_ISSUER_UNAVAILABLE', check.description, {
+          retryAfterSeconds: check.retryAfterSeconds ?? 1,
+        });
+      }
+      throw invalidToken(check.description);
+    }
+    const { principal } = check;
+    return {
+      kind: 'external',
+      issuer: principal.issuer,
+      subject: principal.subject,
+      clientId: principal.clientId,
+      scopes: principal.scopes,
+      claims: principal.claims,
+      transport: 'bearer',
+      expiresAt: principal.expiresAt,
+    };
   };
 
   /** The rest of {@link identifyRequest} once the token needed a read or a signature check. */
   const identifySlowly = async (
     checking: TokenCheck | Promise<TokenCheck>,
-    transport: AuthContext['transport'],
-  ): Promise<AuthContext> => {
+    transport: UserAuthContext['transport'],
+  ): Promise<UserAuthContext> => {
     const check = await checking;
     if (!check.ok) throw invalidToken(DESCRIPTIONS[check.reason]);
     return contextOf(check, userCache.peek(check.userId) ?? (await userCache.get(check.userId)), transport);
   };
 
   /**
+   * An external issuer's token: verified when `allow` has `'external'`, refused unverified (and
+   * without any fetch) everywhere else, so account, admin and audit routes never even look.
+   */
+  const identifyExternal = (
+    token: string,
+    allow: ReadonlySet<OptInPrincipalKind>,
+  ): ExternalAuthContext | Promise<ExternalAuthContext> => {
+    if (!allow.has('external')) {
+      throw invalidToken('This route accepts Gatehouse credentials only, not tokens of other issuers.');
+    }
+    const peeked = externalTokens.peek(token);
+    if (peeked !== undefined) return externalContextOf(peeked);
+    return externalTokens.verify(token).then(externalContextOf);
+  };
+
+  /**
    * Who is calling: synchronously when the token's verdict and the user are in memory (the
    * caches' usual case), else a promise. Throws (or rejects) on a bad credential.
    */
-  const identifyRequest = (request: FastifyRequest): AuthContext | null | Promise<AuthContext> => {
+  const identifyRequest = (
+    request: FastifyRequest,
+    allow: ReadonlySet<OptInPrincipalKind>,
+  ): AuthContext | null | Promise<AuthContext> => {
     const bearer = readBearerToken(request);
-    let transport: AuthContext['transport'];
+    let transport: UserAuthContext['transport'];
     let check: TokenCheck | undefined;
     let token: string;
     if (bearer !== undefined) {
       transport = 'bearer';
       token = bearer;
       check = sessions.peekAccessToken(token);
+      // Our own verified tokens are answered from memory first; only a token that is not one of
+      // those is looked at for an external issuer (an unverified `iss` picks the verifier).
+      if (hasExternalIssuers && check?.ok !== true && externalTokens.issuerOf(token) !== undefined) {
+        return identifyExternal(token, allow);
+      }
     } else {
       const cookie = request.cookies[cookies.sessionName];
       if (cookie === undefined || cookie === '') return null;
@@ -183,22 +350,42 @@ export function installAuth(
     return contextOf(check, user, transport);
   };
 
-  const identify = async (request: FastifyRequest): Promise<AuthContext | null> => identifyRequest(request);
+  const usersOnly: ReadonlySet<OptInPrincipalKind> = new Set();
+  async function identify(request: FastifyRequest): Promise<UserAuthContext | null>;
+  async function identify(request: FastifyRequest, options: IdentifyOptions): Promise<AuthContext | null>;
+  async function identify(request: FastifyRequest, options?: IdentifyOptions): Promise<AuthContext | null> {
+    return identifyRequest(
+      request,
+      options === undefined ? usersOnly : allowedKinds(options, 'app.auth.identify'),
+    );
+  }
 
   const require = (options: RequireOptions = {}): Guard => {
     const requiredScopes: readonly string[] = options.scopes ?? [];
-    const unknown = requiredScopes.filter((scope) => !gatehouse.scopes.isKnown(scope));
-    if (unknown.length > 0) {
-      throw new TypeError(
-        `auth.require: unknown scope ${unknown.join(', ')}; register it with createGatehouse's \`scopes\` option`,
-      );
+    const allow = allowedKinds(options, 'app.auth.require');
+    // Routes that allow other kinds take the issuers' own scopes (`orders:read`), which the
+    // ScopePolicy does not know; only Gatehouse-only guards check scope names at creation.
+    if (allow.size === 0) {
+      const unknown = requiredScopes.filter((scope) => !gatehouse.scopes.isKnown(scope));
+      if (unknown.length > 0) {
+        throw new TypeError(
+          `auth.require: unknown scope ${unknown.join(', ')}; register it with createGatehouse's \`scopes\` option`,
+        );
+      }
     }
     const authorize = (request: FastifyRequest, auth: AuthContext | null): void => {
       if (auth === null) throw unauthenticated();
+      // Defence in depth: identification already refuses kinds this guard does not allow.
+      if (auth.kind !== 'user' && !allow.has(auth.kind)) {
+        throw invalidToken('This route accepts Gatehouse credentials only, not tokens of other issuers.');
+      }
       // Bearer requests cannot be forged cross-site (the browser never adds the header itself).
-      if (auth.transport === 'cookie' && !SAFE_METHODS.has(request.method))
+      if (auth.kind === 'user' && auth.transport === 'cookie' && !SAFE_METHODS.has(request.method))
         csrf.verify(request, auth.sessionId);
-      if (options.role !== undefined && !roleAtLeast(auth.user.role, options.role)) {
+      if (
+        options.role !== undefined &&
+        (auth.kind !== 'user' || !roleAtLeast(auth.user.role, options.role))
+      ) {
         throw new GatehouseError('FORBIDDEN', `This needs the ${options.role} role.`);
       }
       // REQUIRE_MFA_FOR_ROLES: a sign-in without a second factor got only the `user` scopes (see
@@ -206,6 +393,7 @@ export function installAuth(
       if (
         options.role !== undefined &&
         options.role !== 'user' &&
+        auth.kind === 'user' &&
         mfaRoles.includes(auth.user.role) &&
         auth.scopes.every((scope) => userScopes.includes(scope))
       ) {
@@ -234,7 +422,7 @@ export function installAuth(
     const guard = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
       let identified: ReturnType<typeof identifyRequest>;
       try {
-        identified = identifyRequest(request);
+        identified = identifyRequest(request, allow);
       } catch (error) {
         done(asError(error));
         return;
@@ -266,15 +454,23 @@ export function installAuth(
     if (guard === undefined) return;
     const scopes = [...(guard.requirement.scopes ?? [])];
     const role = guard.requirement.role;
+    const external = guard.requirement.allow?.includes('external') ?? false;
     const schema = (route.schema ?? {}) as Record<string, unknown>;
     const note = [
       role === undefined ? 'Requires a signed-in user' : `Requires the ${role} role (or higher)`,
+      external ? 'or an access token of one of the configured external issuers (`EXTERNAL_ISSUERS`)' : '',
       scopes.length > 0 ? `and the scope${scopes.length > 1 ? 's' : ''} ${scopes.join(', ')}.` : '.',
-    ].join(' ');
+    ]
+      .filter(Boolean)
+      .join(' ');
     route.schema = {
       ...schema,
       description: [schema.description, note].filter(Boolean).join('\n\n'),
-      security: [{ OAuth2PasswordBearer: scopes }, { sessionCookie: [] }],
+      security: [
+        { OAuth2PasswordBearer: scopes },
+        { sessionCookie: [] },
+        ...(external ? [{ externalBearer: [] }] : []),
+      ],
     } as RouteOptions['schema'];
   });
 }

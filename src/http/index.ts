@@ -4,8 +4,20 @@
  * status registry). Dicery and the clothes catalogue (`src/apps`) use nothing else from here.
  */
 
-export type { AuthApi, AuthContext, Guard, RequireOptions } from './auth.js';
-export { invalidToken, readBearerToken, SAFE_METHODS } from './auth.js';
+export type {
+  AuthApi,
+  AuthContext,
+  ExternalAuthContext,
+  Guard,
+  IdentifyOptions,
+  OptInPrincipalKind,
+  OptInRequireOptions,
+  PrincipalKind,
+  RequireOptions,
+  UserAuthContext,
+  UserRequireOptions,
+} from './auth.js';
+export { invalidToken, readBearerToken, SAFE_METHODS, userAuthOf } from './auth.js';
 export type { CookiePolicy } from './cookies.js';
 export { currentCsrfBinding } from './csrf-binding.js';
 export type { ProblemDetails } from './error-handler.js';

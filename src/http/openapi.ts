@@ -21,6 +21,7 @@ interface OpenApiOperation {
 interface OpenApiDocument {
   servers?: { url: string; description?: string }[];
   paths?: Record<string, Record<string, OpenApiOperation>>;
+  components?: { securitySchemes?: Record<string, unknown> };
 }
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
@@ -110,6 +111,16 @@ export function finishOpenApiDocument<T extends object>(
       }
     }
   }
+  // Resource-server mode: the scheme is described only where a route accepts external tokens.
+  const usesExternal = Object.values(doc.paths ?? {}).some((item) =>
+    Object.values(item).some((operation) =>
+      (operation.security ?? []).some(
+        (requirement) =>
+          typeof requirement === 'object' && requirement !== null && 'externalBearer' in requirement,
+      ),
+    ),
+  );
+  if (!usesExternal) delete doc.components?.securitySchemes?.externalBearer;
   return document;
 }
 
@@ -150,6 +161,14 @@ function openApiBase(
             'Browser session from `POST /auth/login`. Unsafe methods also need `X-CSRF-Token` from `GET /auth/csrf`.',
         },
         ...appSchemes,
+        externalBearer: {
+          type: 'http' as const,
+          scheme: 'bearer',
+          bearerFormat: 'JWT of an external issuer (EXTERNAL_ISSUERS)',
+          description:
+            'An access token of one of the configured external issuers (Keycloak, Auth0, …), accepted only by ' +
+            'routes that opt in; never by account, admin or audit routes.',
+        },
       },
     },
   };

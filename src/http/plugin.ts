@@ -2,8 +2,18 @@ import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { Check } from 'typebox/schema';
+import { gatehouseConfigSchema } from '../config/config.js';
+import { SETTING } from '../config/setting.js';
+import { describeStructureErrors } from '../config/validate-config.js';
+import { ConfigError } from '../errors.js';
 import type { Gatehouse } from '../gatehouse.js';
-import { gatehouseCore } from '../gatehouse-core.js';
+import { type GatehouseCore, gatehouseCore } from '../gatehouse-core.js';
+import type { ExternalIssuer } from '../resource-server/external-issuer-schema.js';
+import {
+  createExternalTokenVerifier,
+  type ExternalTokenVerifier,
+} from '../resource-server/external-token-verifier.js';
 import { installAuth } from './auth.js';
 import { type CookiePolicy, createCookiePolicy } from './cookies.js';
 import { type CsrfGuard, createCsrfGuard } from './csrf.js';
@@ -37,6 +47,12 @@ export interface GatehousePluginOptions {
   routes?: boolean;
   /** Install Gatehouse's problem+json error and 404 handlers. @default true */
   errorHandler?: boolean;
+  /**
+   * External issuers whose access tokens this app's opted-in routes accept (resource-server
+   * mode), instead of the `externalIssuers` setting of the core; checked against the same schema
+   * at registration (a bad entry fails `ready()` with a `ConfigError`). @default the setting
+   */
+  externalIssuers?: readonly ExternalIssuer[];
 }
 
 declare module 'fastify' {
@@ -79,7 +95,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   app.decorate('gatehouse', gatehouse.facade);
   app.decorate('cookiePolicy', cookies);
   app.decorate('csrf', csrf);
-  installAuth(app, { gatehouse, cookies, csrf });
+  installAuth(app, { gatehouse, cookies, csrf, externalTokens: externalTokensFor(app, gatehouse, options) });
   app.addSchema(ProblemSchema);
   app.addSchema(PublicUserSchema);
 
@@ -103,6 +119,32 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       registerAuditRoutes(routes, gatehouse);
     });
   }
+}
+
+/** The core's external token verifier, or one for the plugin's own `externalIssuers`. */
+function externalTokensFor(
+  app: FastifyInstance,
+  gatehouse: GatehouseCore,
+  options: GatehousePluginOptions,
+): ExternalTokenVerifier {
+  const issuers: unknown = options.externalIssuers;
+  if (issuers === undefined) return gatehouse.externalTokens;
+  const schema = gatehouseConfigSchema.properties.externalIssuers;
+  const problems: string[] = [];
+  if (!Check(schema, issuers)) {
+    problems.push(
+      `externalIssuers: expected ${schema[SETTING].accepts.code}${describeStructureErrors(schema, issuers, schema[SETTING])}`,
+    );
+  } else if (issuers.some((entry) => entry.issuer === gatehouse.config.issuer)) {
+    problems.push("externalIssuers: must not list issuer (Gatehouse's own tokens)");
+  }
+  if (problems.length > 0 || !Check(schema, issuers)) throw new ConfigError(problems);
+  return createExternalTokenVerifier({
+    issuers,
+    timeoutMs: gatehouse.config.externalIssuerTimeoutMs,
+    clock: gatehouse.clock,
+    warn: (message, details) => app.log.warn(details, message),
+  });
 }
 
 /**

@@ -340,3 +340,61 @@ describe('PUBLIC_URL and the issuer (issue 11)', () => {
     expect(loadConfig({ JWT_ALG: 'RS256' }).jwtAlgorithm).toBe('RS256');
   });
 });
+
+describe('EXTERNAL_ISSUERS (resource-server mode)', () => {
+  it('reads a JSON array of issuers, with none by default', () => {
+    expect(loadConfig({}).externalIssuers).toEqual([]);
+    const issuers = [
+      {
+        issuer: 'https://tenant.eu.auth0.com/',
+        audience: 'https://api.example.com',
+        typ: 'JWT',
+        scopeClaim: 'permissions',
+      },
+      { issuer: 'http://127.0.0.1:8080/realms/demo', audience: ['account', 'api'], algorithms: ['RS256'] },
+    ];
+    const config = loadConfig({
+      EXTERNAL_ISSUERS: JSON.stringify(issuers),
+      EXTERNAL_ISSUER_TIMEOUT: '750ms',
+    });
+    expect(config.externalIssuers).toEqual(issuers);
+    expect(config.externalIssuerTimeoutMs).toBe(750);
+  });
+
+  it('names what is wrong, with a JSON pointer per problem', () => {
+    expect(problemsOf({ EXTERNAL_ISSUERS: '[{"issuer":' })).toEqual([
+      expect.stringMatching(/^EXTERNAL_ISSUERS: expected a JSON array of issuers.*\(not valid JSON\)$/),
+    ]);
+    const [problem] = problemsOf({
+      EXTERNAL_ISSUERS: JSON.stringify([
+        { issuer: 'http://idp.example.com', audience: 'api', algorithms: ['HS256'], extra: true },
+      ]),
+    });
+    expect(problem).toMatch(/^EXTERNAL_ISSUERS: /);
+    expect(problem).toContain('at /0/issuer: must be an https URL');
+    expect(problem).toMatch(/at \/0(\/algorithms\/0)?: /);
+    // No HMAC, no none: only asymmetric algorithms can be configured (RFC 8725 §3.1).
+    expect(
+      problemsOf({
+        EXTERNAL_ISSUERS: '[{"issuer":"https://a.example","audience":"x","algorithms":["none"]}]',
+      }),
+    ).toHaveLength(1);
+    expect(
+      problemsOf({
+        EXTERNAL_ISSUERS:
+          '[{"issuer":"https://a.example","audience":"x"},{"issuer":"https://a.example","audience":"y"}]',
+      }),
+    ).toEqual([expect.stringContaining('must name each issuer once')]);
+  });
+
+  it("refuses Gatehouse's own issuer as an external one", () => {
+    expect(
+      problemsOf({
+        PUBLIC_URL: 'https://auth.example.com',
+        EXTERNAL_ISSUERS: '[{"issuer":"https://auth.example.com","audience":"api"}]',
+      }),
+    ).toEqual([
+      expect.stringContaining("EXTERNAL_ISSUERS: must not list JWT_ISSUER (Gatehouse's own tokens)"),
+    ]);
+  });
+});

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import type { AuthContext } from '../../src/http/auth.js';
+import type { UserAuthContext } from '../../src/http/auth.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 
@@ -11,14 +11,14 @@ describe('request.auth.user', () => {
   beforeAll(async () => {
     app = await buildTestServer();
     app.get('/whoami-keys', { preHandler: app.auth.require() }, async (request) =>
-      Object.keys(request.auth?.user ?? {}),
+      Object.keys(request.auth?.kind === 'user' ? request.auth.user : {}),
     );
   });
   afterAll(async () => app?.close());
 
   it('has no password hash in its type', () => {
-    expectTypeOf<AuthContext['user']>().not.toHaveProperty('passwordHash');
-    expectTypeOf<AuthContext['user']>().toHaveProperty('role');
+    expectTypeOf<UserAuthContext['user']>().not.toHaveProperty('passwordHash');
+    expectTypeOf<UserAuthContext['user']>().toHaveProperty('role');
   });
 
   it('has no password hash at run time, on a fresh read and on a cached one', async () => {

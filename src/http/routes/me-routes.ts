@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
-import type { AuthContext } from '../auth.js';
+import { type AuthContext, type UserAuthContext, userAuthOf } from '../auth.js';
 import { callerOf } from '../caller.js';
 import { errorResponses, IdParam, NoBody, problemRef, publicUserRef } from '../schemas.js';
 
@@ -19,11 +19,8 @@ const SessionView = Type.Object({
   ip: Type.Union([Type.String(), Type.Null()]),
 });
 
-/** The guard sets `request.auth`; a route behind one can rely on it. */
-export function authOf(request: { auth: AuthContext | null }): AuthContext {
-  if (request.auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
-  return request.auth;
-}
+/** The guard sets `request.auth`; a route behind one (for Gatehouse users only) can rely on it. */
+export const authOf: (request: { auth: AuthContext | null }) => UserAuthContext = userAuthOf;
 
 /** `/users/me` and the caller's sessions; the rules are `gatehouse.selfService`'s. */
 export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {

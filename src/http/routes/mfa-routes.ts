@@ -33,9 +33,7 @@ const CodeBody = Type.Object(
 );
 
 /** The audit facts of a change the signed-in user makes to their own account. */
-export function selfAudit(
-  request: FastifyRequest & { auth: { user: { id: string } } | null },
-): Omit<AuditEntry, 'event'> {
+export function selfAudit(request: FastifyRequest): Omit<AuditEntry, 'event'> {
   const { user } = authOf(request);
   const { client } = callerOf(request);
   return { actorId: user.id, targetId: user.id, ip: client.ip, userAgent: client.userAgent };

@@ -5,7 +5,7 @@ import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import type { AuthorizationParameters, AuthorizationRequest } from '../../oauth/authorization-server.js';
 import { clientScopes } from '../../oauth/oauth-clients.js';
-import type { AuthContext } from '../auth.js';
+import type { UserAuthContext } from '../auth.js';
 import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
 import type { CsrfGuard } from '../csrf.js';
@@ -110,11 +110,12 @@ export function registerOAuthProviderRoutes(
   const base = config.publicUrl;
 
   /** The browser's account session, or null: /authorize acts only on the cookie session. */
-  const browserSession = async (request: FastifyRequest): Promise<AuthContext | null> => {
+  const browserSession = async (request: FastifyRequest): Promise<UserAuthContext | null> => {
     if ((request.cookies[cookies.sessionName] ?? '') === '') return null;
     try {
+      // identify() without `allow` recognises Gatehouse users only; the kind check narrows the type.
       const auth = await app.auth.identify(request);
-      return auth?.transport === 'cookie' ? auth : null;
+      return auth?.kind === 'user' && auth.transport === 'cookie' ? auth : null;
     } catch (error) {
       // An expired or revoked cookie means "signed out" here: the person signs in again.
       if (error instanceof GatehouseError && error.code === 'INVALID_TOKEN') return null;
@@ -155,7 +156,7 @@ export function registerOAuthProviderRoutes(
   const consentPage = (
     reply: FastifyReply,
     request: AuthorizationRequest,
-    auth: AuthContext,
+    auth: UserAuthContext,
     scopes: readonly string[],
   ) => {
     const token = formTokens.issue('consent', auth.sessionId, boundFields(request));
@@ -198,7 +199,7 @@ export function registerOAuthProviderRoutes(
     reply: FastifyReply,
     fastifyRequest: FastifyRequest,
     request: AuthorizationRequest,
-    auth: AuthContext,
+    auth: UserAuthContext,
     remember: boolean,
   ) => {
     const session = await sessionStore.findSession(auth.sessionId);

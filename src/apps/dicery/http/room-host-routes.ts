@@ -2,7 +2,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import {
-  type AuthContext,
   enforceRateLimit,
   errorResponses,
   IdParam,
@@ -10,6 +9,7 @@ import {
   PageQuery,
   pageOf,
   problemRef,
+  userAuthOf,
 } from '../../../http/index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
 import { formatClaimCode } from '../shared/claim-code.js';
@@ -40,10 +40,7 @@ const TransferCodeSchema = Type.Object({
 const CodeParams = Type.Object({ code: RoomCodeParam });
 
 /** The caller's account, on a route behind an account guard (which set it or refused). */
-function authOf(request: { auth: AuthContext | null }): AuthContext {
-  if (request.auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
-  return request.auth;
-}
+const authOf = userAuthOf;
 
 /**
  * The host tools' routes (issue 14, item 3): `GET /rooms`, `PATCH /rooms/{code}` (rename, lock),

@@ -2,8 +2,7 @@ import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { errorResponses, problemRef } from '../../../http/index.js';
-import { GatehouseError } from '../../../index.js';
+import { errorResponses, problemRef, userAuthOf } from '../../../http/index.js';
 import { rollCsvHeader, rollCsvLine } from '../core/roll-export.js';
 import { ROLL_HISTORY_MAX_PAGE } from '../core/room-history.js';
 import { ROOM_LOG_MAX_PAGE } from '../core/room-log.js';
@@ -192,8 +191,8 @@ export function registerRoomLogRoutes(
       },
     },
     async (request, reply) => {
-      const user = request.auth?.user;
-      if (user === undefined) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
+      // The host guard admits Gatehouse users only; userAuthOf narrows request.auth (401 otherwise).
+      const { user } = userAuthOf(request);
       const event = await rooms.reveal(request.params.code, user.id, request.params.id);
       return reply.code(201).send({ id: event.id, ...event.data });
     },

@@ -8,6 +8,8 @@ import {
   IdParam,
   NoBody,
   problemRef,
+  type UserAuthContext,
+  userAuthOf,
 } from '../../../http/index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
 import type { DiceryErrorCode } from '../core/errors.js';
@@ -22,9 +24,8 @@ import { registerRoomLogRoutes } from './room-log-routes.js';
 import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
 
 /** The caller's account, on a route behind an account guard (which set it or refused). */
-function authOf(request: { auth: AuthContext | null }): AuthContext {
-  if (request.auth === null) throw new GatehouseError('UNAUTHENTICATED', 'Sign in first.');
-  return request.auth;
+function authOf(request: { auth: AuthContext | null }): UserAuthContext {
+  return userAuthOf(request);
 }
 
 /** Options of {@link registerRoomRoutes}. */

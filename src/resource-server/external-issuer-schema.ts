@@ -1,0 +1,115 @@
+import { type Static, Type } from 'typebox';
+
+/**
+ * Signature algorithms an external issuer may be allowed: asymmetric ones only. `none` is never
+ * acceptable, and an HMAC algorithm would let anyone holding the issuer's *public* key mint
+ * tokens (the RFC 8725 §2.1 / §3.1 algorithm-confusion attack), so neither can even be configured.
+ */
+export const EXTERNAL_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+
+/** A signature algorithm an external issuer may be allowed: asymmetric only (no `none`, no `HS*`). */
+export type ExternalAlgorithm = (typeof EXTERNAL_ALGORITHMS)[number];
+
+/** The algorithms allowed when an issuer names none: what Keycloak, Auth0, Entra ID and Okta sign with. */
+export const DEFAULT_EXTERNAL_ALGORITHMS: readonly ExternalAlgorithm[] = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+
+/** Most issuers one installation trusts: each holds a key set in memory. */
+export const MAX_EXTERNAL_ISSUERS = 20;
+
+/**
+ * True for an absolute `https` URL, or `http` on a loopback host (a provider on this machine, as in
+ * tests and development): key sets must not travel over plain HTTP across a network. No fragment,
+ * no user-info.
+ */
+export function isTrustedHttpUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.hash !== '' || url.username !== '' || url.password !== '') return false;
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+}
+
+const TrustedUrl = Type.Refine(
+  Type.String({ maxLength: 2000 }),
+  isTrustedHttpUrl,
+  () => 'must be an https URL (http only on 127.0.0.1, [::1] or localhost), without fragment or user-info',
+);
+
+/** An RFC 7519 claim name: printable, no spaces. */
+const ClaimName = Type.String({ pattern: '^[\\x21-\\x7e]{1,100}$' });
+
+/** One external token issuer (see `EXTERNAL_ISSUERS`). */
+export const ExternalIssuerSchema = Type.Object(
+  {
+    /** The `iss` its tokens carry, compared exactly (Auth0's ends with `/`). Its metadata is read from it. */
+    issuer: TrustedUrl,
+    /** The `aud` a token must carry (one of them, when a list): this API's identifier at that provider. */
+    audience: Type.Union([
+      Type.String({ minLength: 1, maxLength: 2000 }),
+      Type.Array(Type.String({ minLength: 1, maxLength: 2000 }), { minItems: 1, maxItems: 10 }),
+    ]),
+    /**
+     * The JOSE `typ` header a token must carry, compared case-insensitively without `application/`
+     * (RFC 7515 §4.1.9). RFC 9068 access tokens say `at+jwt`; Keycloak, Auth0 and Entra ID say `JWT`.
+     * @default 'at+jwt'
+     */
+    typ: Type.Optional(
+      Type.Union([
+        Type.String({ minLength: 1, maxLength: 100 }),
+        Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { minItems: 1, maxItems: 5 }),
+      ]),
+    ),
+    /** Accepted signature algorithms, asymmetric only. @default ['RS256','PS256','ES256','EdDSA'] */
+    algorithms: Type.Optional(
+      Type.Array(Type.Enum([...EXTERNAL_ALGORITHMS]), { minItems: 1, maxItems: EXTERNAL_ALGORITHMS.length }),
+    ),
+    /**
+     * The claim the token's scopes are read from: a space-separated string (`scope`, RFC 9068) or an
+     * array of strings (`scp` for Okta and Entra ID, `permissions` for Auth0 RBAC). @default 'scope'
+     */
+    scopeClaim: Type.Optional(ClaimName),
+    /** The key set's URL, when the provider publishes no discovery document. @default from discovery */
+    jwksUri: Type.Optional(TrustedUrl),
+    /** Seconds of clock difference tolerated on `exp` and `nbf`. @default 30 */
+    clockTolerance: Type.Optional(Type.Number({ minimum: 0, maximum: 300 })),
+    /** Seconds a fetched key set is used before it is fetched again (then keys removed there stop working). @default 600 */
+    jwksMaxAge: Type.Optional(Type.Number({ minimum: 1, maximum: 86_400 })),
+    /**
+     * Seconds between two fetches of the key set at least, whatever tokens arrive: an unknown `kid`
+     * (a rotation) triggers a fetch only this long after the last one, so a flood of random `kid`s
+     * cannot make us hammer the provider. @default 30
+     */
+    jwksCooldown: Type.Optional(Type.Number({ minimum: 0.01, maximum: 3600 })),
+  },
+  { additionalProperties: false },
+);
+
+/** One external issuer's settings, as configured. */
+export type ExternalIssuer = Static<typeof ExternalIssuerSchema>;
+
+/** True when no two entries of `issuers` name the same issuer. */
+function issuersAreDistinct(issuers: readonly ExternalIssuer[]): boolean {
+  return new Set(issuers.map((entry) => entry.issuer)).size === issuers.length;
+}
+
+/** The `EXTERNAL_ISSUERS` setting: distinct issuers, at most {@link MAX_EXTERNAL_ISSUERS}. */
+export const ExternalIssuersSchema = Type.Refine(
+  Type.Array(ExternalIssuerSchema, { maxItems: MAX_EXTERNAL_ISSUERS }),
+  issuersAreDistinct,
+  () => 'must name each issuer once',
+);

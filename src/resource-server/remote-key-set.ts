@@ -1,0 +1,192 @@
+import {
+  createLocalJWKSet,
+  errors,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+} from 'jose';
+import { isTrustedHttpUrl } from './external-issuer-schema.js';
+import { ExternalFetchError, fetchJson } from './fetch-json.js';
+
+/** Most keys kept from one key set: providers publish a handful (current, next, previous). */
+export const MAX_REMOTE_KEYS = 100;
+/** Largest discovery document or key set read, in bytes. */
+export const MAX_REMOTE_DOCUMENT_BYTES = 512 * 1024;
+
+/** The issuer's keys cannot be had right now: no key set was ever fetched, and fetching failed. */
+export class KeySetUnavailableError extends Error {
+  /** Seconds until the next fetch may be tried. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.name = 'KeySetUnavailableError';
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Options of {@link createRemoteKeySet}. */
+export interface RemoteKeySetOptions {
+  /** The issuer, exactly as configured (its `iss`). */
+  issuer: string;
+  /** The key set's URL; discovered from the issuer's metadata when undefined. */
+  jwksUri: string | undefined;
+  /** Bound on one load (discovery and key set together). */
+  timeoutMs: number;
+  /** A key set older than this is fetched again (in the background; the old one serves meanwhile). */
+  maxAgeMs: number;
+  /** At least this long between two fetch attempts, successful or not. */
+  cooldownMs: number;
+  /** Epoch ms. */
+  clock: () => number;
+  /** Reports a failed load (at most one per cooldown). */
+  warn: (message: string, details: Record<string, unknown>) => void;
+}
+
+/** The key set of one external issuer, fetched on demand and cached. */
+export interface RemoteKeySet {
+  /**
+   * The key for a token (a jose key resolver): from the cached set, fetching it first when none
+   * was fetched yet, and once more when the token's `kid` is unknown (a rotation) unless a fetch
+   * happened within the cooldown. Throws jose's `JWKSNoMatchingKey` for a key the provider does
+   * not publish, {@link KeySetUnavailableError} when no key set could be had at all.
+   */
+  resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey>;
+  /** Bumped on every successful load: verdicts cached under an older generation are stale. */
+  generation(): number;
+  /** True when the cached key set is older than the max age (or none was loaded). */
+  isStale(): boolean;
+}
+
+type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
+
+/**
+ * The key set of one issuer. State is one key set (≤ {@link MAX_REMOTE_KEYS} keys, a document of
+ * ≤ {@link MAX_REMOTE_DOCUMENT_BYTES}) and one load in flight at most: every request that needs a
+ * load waits for the same one, bounded by `timeoutMs`. Loads are at least `cooldownMs` apart
+ * whatever happens (failures included), so neither random `kid`s nor a provider that is down make
+ * us call it more often than that. Each issuer has its own set, so a failing provider only
+ * affects its own tokens.
+ */
+export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
+  const { issuer, clock, cooldownMs } = options;
+  let local: LocalKeySet | undefined;
+  let fetchedAt = Number.NEGATIVE_INFINITY;
+  let lastAttemptAt = Number.NEGATIVE_INFINITY;
+  let generation = 0;
+  let jwksUri = options.jwksUri;
+  let pending: Promise<void> | undefined;
+
+  const mayFetch = () => clock() - lastAttemptAt >= cooldownMs;
+  const secondsUntilFetch = () => Math.max(1, Math.ceil((lastAttemptAt + cooldownMs - clock()) / 1000));
+
+  const load = async (signal: AbortSignal): Promise<void> => {
+    jwksUri ??= await discover(issuer, signal);
+    const document = await fetchJson(jwksUri, { signal, maxBytes: MAX_REMOTE_DOCUMENT_BYTES });
+    local = createLocalJWKSet(readKeySet(document));
+    fetchedAt = clock();
+    generation += 1;
+  };
+
+  /** Starts a load unless one runs; never rejects (a failure is logged and leaves the old set). */
+  const refresh = (): Promise<void> => {
+    if (pending !== undefined) return pending;
+    lastAttemptAt = clock();
+    pending = load(AbortSignal.timeout(options.timeoutMs))
+      .catch((error: unknown) => {
+        // A moved key set is found again through discovery on the next attempt.
+        if (options.jwksUri === undefined) jwksUri = undefined;
+        options.warn('external issuer: fetching its keys failed; the last keys stay in use', {
+          issuer,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      })
+      .finally(() => {
+        pending = undefined;
+      });
+    return pending;
+  };
+
+  return {
+    async resolve(header, token) {
+      // Stale but usable: serve from it and refresh in the background (keys removed by the
+      // provider stop working once the new set arrives).
+      if (local !== undefined && clock() - fetchedAt >= options.maxAgeMs && mayFetch()) void refresh();
+      if (local === undefined) {
+        if (pending !== undefined) await pending;
+        else if (mayFetch()) await refresh();
+        if (local === undefined) {
+          throw new KeySetUnavailableError(
+            `The keys of ${issuer} cannot be fetched right now.`,
+            pending === undefined ? secondsUntilFetch() : 1,
+          );
+        }
+      }
+      try {
+        return await local(header, token);
+      } catch (error) {
+        if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+        // An unknown kid: the provider may have rotated. One fetch per cooldown at most.
+        if (pending !== undefined) await pending;
+        else if (mayFetch()) await refresh();
+        else throw error;
+      }
+      return local(header, token);
+    },
+    generation: () => generation,
+    isStale: () => local === undefined || clock() - fetchedAt >= options.maxAgeMs,
+  };
+}
+
+/**
+ * The `jwks_uri` of `issuer`'s metadata: OpenID Connect Discovery 1.0 §4 first
+ * (`<issuer>/.well-known/openid-configuration`), then RFC 8414 §3
+ * (`<origin>/.well-known/oauth-authorization-server<path>`). The document must name the same
+ * issuer (OIDC Discovery §4.3, RFC 8414 §3.3), or its keys could be another issuer's.
+ */
+async function discover(issuer: string, signal: AbortSignal): Promise<string> {
+  const url = new URL(issuer);
+  const path = url.pathname.replace(/\/$/, '');
+  const candidates = [
+    `${url.origin}${path}/.well-known/openid-configuration`,
+    `${url.origin}/.well-known/oauth-authorization-server${path}`,
+  ];
+  let lastError: unknown;
+  for (const candidate of candidates) {
+    let metadata: unknown;
+    try {
+      metadata = await fetchJson(candidate, { signal, maxBytes: MAX_REMOTE_DOCUMENT_BYTES });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      lastError = error;
+      continue;
+    }
+    if (typeof metadata !== 'object' || metadata === null) {
+      throw new ExternalFetchError(`${candidate} is not a metadata document`);
+    }
+    const { issuer: named, jwks_uri: jwks } = metadata as { issuer?: unknown; jwks_uri?: unknown };
+    if (named !== issuer) {
+      throw new ExternalFetchError(`${candidate} names the issuer ${JSON.stringify(named)}, not ${issuer}`);
+    }
+    if (typeof jwks !== 'string' || !isTrustedHttpUrl(jwks)) {
+      throw new ExternalFetchError(`${candidate} has no usable jwks_uri (https, or http on loopback)`);
+    }
+    return jwks;
+  }
+  throw lastError instanceof Error ? lastError : new ExternalFetchError(`no metadata found for ${issuer}`);
+}
+
+/** The document as a key set, or a thrown {@link ExternalFetchError}. */
+function readKeySet(document: unknown): JSONWebKeySet {
+  const keys = (document as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) throw new ExternalFetchError('the key set has no "keys" array');
+  if (keys.length > MAX_REMOTE_KEYS) {
+    throw new ExternalFetchError(`the key set has ${keys.length} keys (at most ${MAX_REMOTE_KEYS} are read)`);
+  }
+  // Private or symmetric members never belong in a published set; jose skips keys it cannot use.
+  const published = keys.filter(
+    (key): key is JSONWebKeySet['keys'][number] =>
+      typeof key === 'object' && key !== null && !('d' in key) && (key as { kty?: unknown }).kty !== 'oct',
+  );
+  return { keys: published };
+}

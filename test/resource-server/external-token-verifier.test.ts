@@ -1,0 +1,352 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ExternalIssuer } from '../../src/resource-server/external-issuer-schema.js';
+import {
+  createExternalTokenVerifier,
+  type ExternalTokenCheck,
+  type ExternalTokenVerifier,
+} from '../../src/resource-server/external-token-verifier.js';
+import { createTestClock, type TestClock } from '../../src/testing.js';
+import {
+  API_AUDIENCE,
+  CLIENT_ID,
+  createProviderKey,
+  type ExternalProvider,
+  type ProviderKey,
+  startExternalProvider,
+  startHangingServer,
+} from '../support/external-provider.js';
+
+/** Issue 15 item 4: tokens of a real external provider (oidc-provider 8), verified by their issuer's keys. */
+describe('external token verifier', () => {
+  let provider: ExternalProvider;
+  let firstKey: ProviderKey;
+  let clock: TestClock;
+  const warnings: string[] = [];
+  const closers: Array<() => Promise<void>> = [];
+
+  beforeAll(async () => {
+    firstKey = await createProviderKey();
+    provider = await startExternalProvider([firstKey]);
+  });
+  afterAll(async () => {
+    await provider?.close();
+  });
+  afterEach(async () => {
+    for (const close of closers.splice(0)) await close();
+  });
+
+  const verifierFor = (
+    issuers: ExternalIssuer[],
+    options: { timeoutMs?: number } = {},
+  ): ExternalTokenVerifier => {
+    clock = createTestClock(Date.now());
+    return createExternalTokenVerifier({
+      issuers,
+      timeoutMs: options.timeoutMs ?? 2000,
+      clock,
+      warn: (message) => warnings.push(message),
+    });
+  };
+  const settings = (overrides: Partial<ExternalIssuer> = {}): ExternalIssuer => ({
+    issuer: provider.issuer,
+    audience: API_AUDIENCE,
+    ...overrides,
+  });
+  const expectInvalid = (check: ExternalTokenCheck, description: RegExp) => {
+    expect(check.ok).toBe(false);
+    if (check.ok) return;
+    expect(check.reason).toBe('invalid');
+    expect(check.description).toMatch(description);
+  };
+  /** A token signed with one of the provider's keys, with claims and header of our choosing. */
+  const forge = (key: ProviderKey, claims: Record<string, unknown>, header: Record<string, unknown> = {}) =>
+    new SignJWT({ iss: provider.issuer, aud: API_AUDIENCE, sub: 'forged', ...claims })
+      .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'at+jwt', ...header })
+      .setIssuedAt(Math.floor(clock() / 1000))
+      .setExpirationTime(Math.floor(clock() / 1000) + 300)
+      .sign(key.privateKey);
+
+  it("accepts the provider's access token after discovering its keys, and maps its scopes", async () => {
+    const verifier = verifierFor([settings()]);
+    const token = await provider.issueToken({ scope: 'orders:read orders:write' });
+    expect(decodeProtectedHeader(token).typ).toBe('at+jwt');
+    expect(verifier.issuerOf(token)).toBe(provider.issuer);
+    expect(verifier.peek(token)).toBeUndefined();
+    const check = await verifier.verify(token);
+    expect(check.ok).toBe(true);
+    if (!check.ok) return;
+    expect(check.principal).toMatchObject({
+      issuer: provider.issuer,
+      subject: CLIENT_ID,
+      clientId: CLIENT_ID,
+      scopes: ['orders:read', 'orders:write'],
+    });
+    // Verified once, then answered from memory.
+    expect(verifier.peek(token)?.ok).toBe(true);
+  });
+
+  it('reads scopes from an array claim (scp) when so configured', async () => {
+    const verifier = verifierFor([settings({ scopeClaim: 'scp' })]);
+    const token = await forge(firstKey, { scp: ['orders:read', 42, 'reports:read'], scope: 'ignored' });
+    const check = await verifier.verify(token);
+    expect(check.ok && check.principal.scopes).toEqual(['orders:read', 'reports:read']);
+  });
+
+  it('refuses a token for another audience', async () => {
+    const verifier = verifierFor([settings()]);
+    const token = await provider.issueToken({ resource: 'https://another-api.test' });
+    expectInvalid(await verifier.verify(token), /aud/);
+  });
+
+  it('refuses a token whose iss names a configured issuer it was not signed by', async () => {
+    const other = await startExternalProvider();
+    closers.push(() => other.close());
+    const verifier = verifierFor([settings(), { issuer: other.issuer, audience: API_AUDIENCE }]);
+    // Signed with the first provider's key, claiming to come from the second one.
+    const token = await forge(firstKey, { iss: other.issuer });
+    expect(verifier.issuerOf(token)).toBe(other.issuer);
+    expectInvalid(await verifier.verify(token), /signing key is unknown/);
+  });
+
+  it('ignores tokens of issuers that are not configured', async () => {
+    const verifier = verifierFor([settings()]);
+    const token = await forge(firstKey, { iss: 'https://evil.example' });
+    expect(verifier.issuerOf(token)).toBeUndefined();
+    expectInvalid(await verifier.verify(token), /trusted issuer/);
+  });
+
+  it('refuses an expired token, and one not valid yet, beyond the clock tolerance', async () => {
+    const verifier = verifierFor([settings({ clockTolerance: 5 })]);
+    const token = await provider.issueToken();
+    expect((await verifier.verify(token)).ok).toBe(true);
+    clock.advance(310_000); // the provider's tokens live 300 s
+    const expired = verifier.peek(token) ?? (await verifier.verify(token));
+    expect(expired).toMatchObject({ ok: false, reason: 'expired' });
+    expect(await verifier.verify(token)).toMatchObject({ ok: false, reason: 'expired' });
+    const early = await new SignJWT({ iss: provider.issuer, aud: API_AUDIENCE, sub: 'early' })
+      .setProtectedHeader({ alg: 'ES256', kid: firstKey.kid, typ: 'at+jwt' })
+      .setNotBefore(Math.floor(clock() / 1000) + 60)
+      .setExpirationTime(Math.floor(clock() / 1000) + 300)
+      .sign(firstKey.privateKey);
+    expectInvalid(await verifier.verify(early), /nbf/);
+  });
+
+  it('checks the typ per issuer: at+jwt by default, JWT when configured (as Keycloak and Auth0 send)', async () => {
+    const strict = verifierFor([settings()]);
+    const plainJwt = await forge(firstKey, {}, { typ: 'JWT' });
+    expectInvalid(await strict.verify(plainJwt), /typ/);
+    const untyped = await forge(firstKey, {}, { typ: undefined });
+    expectInvalid(await strict.verify(untyped), /typ/);
+    const lenient = verifierFor([settings({ typ: ['JWT', 'at+jwt'] })]);
+    expect((await lenient.verify(plainJwt)).ok).toBe(true);
+    expect((await lenient.verify(await forge(firstKey, {}, { typ: 'application/at+JWT' }))).ok).toBe(true);
+    const keycloakOnly = verifierFor([settings({ typ: 'JWT' })]);
+    expectInvalid(await keycloakOnly.verify(await provider.issueToken()), /typ/);
+  });
+
+  it('requires exp and sub', async () => {
+    const verifier = verifierFor([settings()]);
+    const noSub = await new SignJWT({ iss: provider.issuer, aud: API_AUDIENCE })
+      .setProtectedHeader({ alg: 'ES256', kid: firstKey.kid, typ: 'at+jwt' })
+      .setExpirationTime(Math.floor(clock() / 1000) + 300)
+      .sign(firstKey.privateKey);
+    expectInvalid(await verifier.verify(noSub), /sub/);
+    const noExp = await new SignJWT({ iss: provider.issuer, aud: API_AUDIENCE, sub: 'x' })
+      .setProtectedHeader({ alg: 'ES256', kid: firstKey.kid, typ: 'at+jwt' })
+      .sign(firstKey.privateKey);
+    expectInvalid(await verifier.verify(noExp), /exp/);
+  });
+
+  it('refuses alg none, HMAC signed with the public key, and algorithms not allowed', async () => {
+    const verifier = verifierFor([settings({ algorithms: ['RS256'] })]);
+    const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const claims = {
+      iss: provider.issuer,
+      aud: API_AUDIENCE,
+      sub: 'attacker',
+      exp: Math.floor(clock() / 1000) + 300,
+    };
+    const none = `${b64({ alg: 'none', typ: 'at+jwt' })}.${b64(claims)}.`;
+    expectInvalid(await verifier.verify(none), /invalid|algorithm/);
+    // The algorithm-confusion attack: HS256 keyed with the issuer's public key, which anyone has.
+    const publicJwk = { ...firstKey.privateJwk, d: undefined };
+    const hmacKey = new TextEncoder().encode(JSON.stringify(publicJwk));
+    const confused = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', kid: firstKey.kid, typ: 'at+jwt' })
+      .sign(hmacKey);
+    expectInvalid(await verifier.verify(confused), /algorithm/);
+    // ES256 is the provider's real algorithm, but this issuer allows RS256 only.
+    expectInvalid(await verifier.verify(await provider.issueToken()), /algorithm/);
+  });
+
+  it("follows the provider's key rotation: new tokens verify after one refetch, old ones until their key is removed", async () => {
+    const rotating = await startExternalProvider([firstKey]);
+    closers.push(() => rotating.close());
+    const verifier = verifierFor([
+      { issuer: rotating.issuer, audience: API_AUDIENCE, jwksCooldown: 1, jwksMaxAge: 60 },
+    ]);
+    const before = await rotating.issueToken();
+    expect((await verifier.verify(before)).ok).toBe(true);
+    expect(rotating.jwksFetches()).toBe(1);
+
+    const nextKey = await createProviderKey();
+    rotating.useKeys([nextKey, firstKey]);
+    const after = await rotating.issueToken();
+    expect(decodeProtectedHeader(after).kid).toBe(nextKey.kid);
+    // Within the cooldown the unknown kid cannot trigger a fetch...
+    expectInvalid(await verifier.verify(after), /signing key is unknown/);
+    expect(rotating.jwksFetches()).toBe(1);
+    // ...after it, one fetch finds the new key; tokens of the old key still verify.
+    clock.advance(1000);
+    expect((await verifier.verify(after)).ok).toBe(true);
+    expect(rotating.jwksFetches()).toBe(2);
+    expect((await verifier.verify(before)).ok).toBe(true);
+
+    // The provider drops the old key: once our copy is older than jwksMaxAge it is fetched again
+    // (the request that notices still passes on the old set), then the old key's tokens fail.
+    rotating.useKeys([nextKey]);
+    clock.advance(60_000);
+    await verifier.verify(before);
+    await expect.poll(() => rotating.jwksFetches()).toBe(3);
+    await expect.poll(async () => (await verifier.verify(before)).ok).toBe(false);
+    expectInvalid(await verifier.verify(before), /signing key is unknown/);
+    expect((await verifier.verify(after)).ok).toBe(true);
+  });
+
+  it('fetches the key set at most once per cooldown however many unknown kids arrive', async () => {
+    const flooded = await startExternalProvider([firstKey]);
+    closers.push(() => flooded.close());
+    const verifier = verifierFor([{ issuer: flooded.issuer, audience: API_AUDIENCE, jwksCooldown: 30 }]);
+    expect((await verifier.verify(await flooded.issueToken())).ok).toBe(true);
+    expect(flooded.jwksFetches()).toBe(1);
+    const attacker = await createProviderKey();
+    const forged = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        new SignJWT({ iss: flooded.issuer, aud: API_AUDIENCE, sub: 'attacker' })
+          .setProtectedHeader({
+            alg: 'ES256',
+            kid: `random-${i}-${randomBytes(4).toString('hex')}`,
+            typ: 'at+jwt',
+          })
+          .setExpirationTime(Math.floor(clock() / 1000) + 300)
+          .sign(attacker.privateKey),
+      ),
+    );
+    clock.advance(30_000);
+    const checks = await Promise.all(forged.map((token) => verifier.verify(token)));
+    for (const check of checks) expectInvalid(check, /signing key is unknown/);
+    // One refetch for the whole flood (they shared it), then none until the cooldown passes.
+    expect(flooded.jwksFetches()).toBe(2);
+    for (const token of forged) expectInvalid(await verifier.verify(token), /signing key is unknown/);
+    expect(flooded.jwksFetches()).toBe(2);
+  });
+
+  it('answers unavailable, without crashing, when the provider is down; and keeps using cached keys', async () => {
+    const flaky = await startExternalProvider([firstKey]);
+    const verifier = verifierFor([{ issuer: flaky.issuer, audience: API_AUDIENCE, jwksCooldown: 5 }]);
+    const token = await flaky.issueToken();
+    const unverified = await flaky.issueToken({ scope: 'orders:write' });
+    expect((await verifier.verify(token)).ok).toBe(true);
+    await flaky.close();
+    // Keys cached: tokens of known keys still verify with the provider gone.
+    expect((await verifier.verify(unverified)).ok).toBe(true);
+
+    const downIssuer = flaky.issuer;
+    const cold = verifierFor([{ issuer: downIssuer, audience: API_AUDIENCE, jwksCooldown: 5 }]);
+    const first = await cold.verify(unverified);
+    expect(first).toMatchObject({ ok: false, reason: 'unavailable' });
+    expect(warnings.some((message) => message.includes('fetching its keys failed'))).toBe(true);
+    // Within the cooldown it does not even try: an immediate answer with the time left.
+    const second = await cold.verify(unverified);
+    expect(second).toMatchObject({ ok: false, reason: 'unavailable', retryAfterSeconds: 5 });
+  });
+
+  it('gives up on a hanging provider after the timeout, while other issuers answer meanwhile', async () => {
+    const hanging = await startHangingServer();
+    closers.push(() => hanging.close());
+    const verifier = verifierFor(
+      [settings(), { issuer: hanging.url, audience: API_AUDIENCE, jwksCooldown: 60 }],
+      { timeoutMs: 1500 },
+    );
+    const healthy = await provider.issueToken();
+    const stuck = await new SignJWT({ iss: hanging.url, aud: API_AUDIENCE, sub: 'x' })
+      .setProtectedHeader({ alg: 'ES256', kid: firstKey.kid, typ: 'at+jwt' })
+      .setExpirationTime(Math.floor(clock() / 1000) + 300)
+      .sign(firstKey.privateKey);
+    const order: string[] = [];
+    const stuckChecks = Array.from({ length: 5 }, () =>
+      verifier.verify(stuck).then((check) => {
+        order.push('stuck');
+        return check;
+      }),
+    );
+    const healthyCheck = await verifier.verify(healthy);
+    order.push('healthy');
+    expect(healthyCheck.ok).toBe(true);
+    const results = await Promise.all(stuckChecks);
+    expect(order[0]).toBe('healthy');
+    for (const check of results) expect(check).toMatchObject({ ok: false, reason: 'unavailable' });
+    // Five waiting requests shared one connection to the hanging provider.
+    expect(hanging.connections()).toBe(1);
+  });
+
+  it('refuses a discovery document that names another issuer, and one whose keys are private or oversized', async () => {
+    const documents = new Map<string, unknown>();
+    const server = createServer((request, response) => {
+      const body = documents.get(request.url ?? '');
+      response.statusCode = body === undefined ? 404 : 200;
+      response.setHeader('content-type', 'application/json');
+      response.end(body === undefined ? '{}' : typeof body === 'string' ? body : JSON.stringify(body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    const token = (iss: string) =>
+      new SignJWT({ iss, aud: API_AUDIENCE, sub: 's' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' })
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 300)
+        .sign(privateKey);
+
+    // OIDC Discovery §4.3: the document must name the issuer it was fetched for.
+    documents.set('/liar/.well-known/openid-configuration', {
+      issuer: `${base}/other`,
+      jwks_uri: `${base}/keys`,
+    });
+    documents.set('/keys', { keys: [jwk] });
+    const liar = verifierFor([{ issuer: `${base}/liar`, audience: API_AUDIENCE }]);
+    expect(await liar.verify(await token(`${base}/liar`))).toMatchObject({
+      ok: false,
+      reason: 'unavailable',
+    });
+
+    // RFC 8414 metadata is the fallback when there is no OpenID configuration.
+    documents.set('/.well-known/oauth-authorization-server/as', {
+      issuer: `${base}/as`,
+      jwks_uri: `${base}/keys`,
+    });
+    const rfc8414 = verifierFor([{ issuer: `${base}/as`, audience: API_AUDIENCE }]);
+    expect((await rfc8414.verify(await token(`${base}/as`))).ok).toBe(true);
+
+    // A private key in a published set is never used (and an oversized set is not read).
+    const privateJwk = { ...(await exportJWK(privateKey)), kid: 'k1', alg: 'ES256' };
+    documents.set('/private-keys', { keys: [privateJwk] });
+    const leaky = verifierFor([
+      { issuer: `${base}/leaky`, audience: API_AUDIENCE, jwksUri: `${base}/private-keys` },
+    ]);
+    expectInvalid(await leaky.verify(await token(`${base}/leaky`)), /signing key is unknown/);
+    documents.set('/huge-keys', JSON.stringify({ keys: [jwk], padding: 'x'.repeat(600 * 1024) }));
+    const huge = verifierFor([
+      { issuer: `${base}/huge`, audience: API_AUDIENCE, jwksUri: `${base}/huge-keys` },
+    ]);
+    expect(await huge.verify(await token(`${base}/huge`))).toMatchObject({
+      ok: false,
+      reason: 'unavailable',
+    });
+  });
+});
