@@ -102,13 +102,18 @@ async function measureLogins(gatehouse) {
       url: `${gatehouse.url}/token`,
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: bodies[0],
-      // Each request logs in the next account in turn.
-      setupRequest: (request) => {
-        request.body = bodies[next];
-        next = (next + 1) % bodies.length;
-        return request;
-      },
+      // Each request logs in the next account in turn. autocannon 8 applies `setupRequest` only
+      // inside `requests` (a top-level one is ignored, and every login then went to one account,
+      // which its success limit answered with 429 after 60).
+      requests: [
+        {
+          setupRequest: (request) => {
+            request.body = bodies[next];
+            next = (next + 1) % bodies.length;
+            return request;
+          },
+        },
+      ],
       connections: Math.max(4, 2 * gatehouse.hashConcurrency),
       duration: DURATION,
     }).on('response', (_client, statusCode) => {
