@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createSealer } from '../tokens/token-sealer.js';
+import { createSealer, openSealedJson } from '../tokens/token-sealer.js';
 
 /** Which login a second-factor challenge continues: the token endpoint's or the browser's. */
 export type ChallengeFlow = 'token' | 'cookie';
@@ -84,16 +84,8 @@ export function createMfaTokens(secretKey: Uint8Array): MfaTokens {
       return { token: sealer.seal(JSON.stringify(payload), CONTEXT), nonce };
     },
     open(token, flow, now) {
-      if (token.length > MAX_TOKEN_LENGTH) return undefined;
-      const json = sealer.open(token, CONTEXT);
-      if (json === undefined) return undefined;
-      let payload: unknown;
-      try {
-        payload = JSON.parse(json);
-      } catch {
-        return undefined;
-      }
-      if (!isPayload(payload) || payload.f !== flow || payload.e <= now) return undefined;
+      const payload = openSealedJson(sealer, token, CONTEXT, MAX_TOKEN_LENGTH, isPayload);
+      if (payload === undefined || payload.f !== flow || payload.e <= now) return undefined;
       return {
         userId: payload.u,
         scopes: payload.s,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createSealer } from '../tokens/token-sealer.js';
+import { createSealer, openSealedJson } from '../tokens/token-sealer.js';
 
 /** Which WebAuthn ceremony a challenge belongs to. */
 export type PasskeyCeremony = 'register' | 'login' | 'reauthenticate';
@@ -77,16 +77,8 @@ export function createPasskeyChallenges(secretKey: Uint8Array): PasskeyChallenge
       return { token: sealer.seal(JSON.stringify(payload), CONTEXT), challenge: value };
     },
     open(token, ceremony, now) {
-      if (token.length > MAX_PASSKEY_TOKEN_LENGTH) return undefined;
-      const json = sealer.open(token, CONTEXT);
-      if (json === undefined) return undefined;
-      let payload: unknown;
-      try {
-        payload = JSON.parse(json);
-      } catch {
-        return undefined;
-      }
-      if (!isPayload(payload) || payload.k !== ceremony || payload.e <= now) return undefined;
+      const payload = openSealedJson(sealer, token, CONTEXT, MAX_PASSKEY_TOKEN_LENGTH, isPayload);
+      if (payload === undefined || payload.k !== ceremony || payload.e <= now) return undefined;
       return {
         ceremony: payload.k,
         challenge: payload.c,

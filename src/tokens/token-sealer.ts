@@ -61,3 +61,28 @@ export function createSealer(secret: Uint8Array, purpose: string): TokenSealer {
     },
   };
 }
+
+/**
+ * Opens a sealed JSON value and checks its shape: undefined when `sealed` is longer than
+ * `maxLength` (checked before any decryption, so an oversized input costs nothing), does not open
+ * under `context`, is not JSON, or fails `isValue`. Used by the stateless sealed tokens
+ * (`mfa_token`, passkey challenges).
+ */
+export function openSealedJson<T>(
+  sealer: TokenSealer,
+  sealed: string,
+  context: string,
+  maxLength: number,
+  isValue: (value: unknown) => value is T,
+): T | undefined {
+  if (sealed.length > maxLength) return undefined;
+  const json = sealer.open(sealed, context);
+  if (json === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  return isValue(value) ? value : undefined;
+}
