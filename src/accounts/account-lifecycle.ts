@@ -133,6 +133,14 @@ export interface AccountLifecycleDeps {
  */
 export const MAX_BACKGROUND_RESETS = 64;
 
+/**
+ * How many clients' worth of `accountMailsPerHour` one email address receives per hour at most.
+ * Each client (address bucket) has its own share, so a stranger cannot spend the owner's (red-team
+ * F2); this ceiling bounds the inbox against many clients at once. Blocking the owner's mail now
+ * takes this many distinct clients within the hour.
+ */
+export const ACCOUNT_MAIL_CEILING_FACTOR = 10;
+
 /** Forgot-password look-ups running at once (each is a read, a write and a queued mail). */
 export const MAX_RUNNING_RESETS = 8;
 
@@ -175,12 +183,25 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
   const hours = String(Math.round(settings.emailVerificationTtl / 360) / 10);
 
   /**
-   * Counts one mail to `emailKey` this hour; false beyond the cap. Keyed by a digest, so the
-   * counter store never holds the address.
+   * Counts one mail to `emailKey` this hour on behalf of `caller`; false beyond a cap. Keyed by a
+   * digest, so the counter store never holds the address.
+   *
+   * Red-team F2: one budget per address let a stranger's three forgot-password requests use up the
+   * owner's mails for an hour. The budget is now per address *and* requesting client (address
+   * bucket), so a stranger spends only their own share; the address's total is capped at
+   * {@link ACCOUNT_MAIL_CEILING_FACTOR} shares, which bounds what many clients together can send to
+   * one inbox (mail bombing). A refused share is not counted in the total, so one client cannot
+   * spend the ceiling either.
    */
-  const mayMail = async (emailKey: string) => {
-    const window = await deps.counters.increment(`mail:address:${digest(emailKey)}`, 3600_000);
-    return window.count <= settings.accountMailsPerHour;
+  const mayMail = async (emailKey: string, caller: Caller) => {
+    const address = digest(emailKey);
+    const share = await deps.counters.increment(
+      `mail:address:${address}:${digest(callerSource(caller))}`,
+      3600_000,
+    );
+    if (share.count > settings.accountMailsPerHour) return false;
+    const total = await deps.counters.increment(`mail:address:${address}`, 3600_000);
+    return total.count <= settings.accountMailsPerHour * ACCOUNT_MAIL_CEILING_FACTOR;
   };
 
   /** A fresh token for `user`, replacing their previous one of this purpose, in `tx`. */
@@ -223,7 +244,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
   };
 
   const sendVerification = async (user: UserRecord, audit: AuditEntry | undefined, caller: Caller) => {
-    if (!(await mayMail(user.emailKey))) return;
+    if (!(await mayMail(user.emailKey, caller))) return;
     const token = await deps.transaction(async (tx, stores) => {
       const value = await issue(stores, user.id, 'verify_email', {
         display: user.email,
@@ -241,7 +262,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
   };
 
   const sendReset = async (user: UserRecord, caller: Caller, actorId: string) => {
-    if (!(await mayMail(user.emailKey))) return;
+    if (!(await mayMail(user.emailKey, caller))) return;
     const token = await deps.transaction(async (tx, stores) => {
       const value = await issue(stores, user.id, 'reset_password', {
         display: user.email,
@@ -292,7 +313,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         // The hash was computed before the insert failed: both paths cost the same.
         const email = normalizeEmail(input.email);
         const owner = email === undefined ? undefined : await users.findUserByEmailKey(email.key);
-        if (owner !== undefined && (await mayMail(owner.emailKey))) {
+        if (owner !== undefined && (await mayMail(owner.emailKey, caller))) {
           mailer.send(
             'account_exists',
             owner.email,
@@ -410,11 +431,11 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       if (taken !== undefined) {
         if (!settings.requireVerifiedEmail)
           throw new GatehouseError('EMAIL_TAKEN', 'An account with this email already exists.');
-        if (await mayMail(taken.emailKey))
+        if (await mayMail(taken.emailKey, caller))
           mailer.send('account_exists', taken.email, { link: mailer.link('forgot-password') });
         return user;
       }
-      if (!(await mayMail(email.key))) return user;
+      if (!(await mayMail(email.key, caller))) return user;
       const token = await deps.transaction(async (tx, stores) => {
         const value = await issue(stores, user.id, 'change_email', email);
         await tx.audit.record({

@@ -11,7 +11,11 @@ export interface LoginThrottleLimits {
   perAccount: number;
   /** Failures from untrusted clients per client IP within the window. */
   perIp: number;
-  /** Failures from untrusted clients server-wide within the window. */
+  /**
+   * Failures from untrusted clients server-wide within the window (one IPv6 /48 adds at most
+   * `perIp`). Beyond it the breaker is open: untrusted logins are refused unless the account has
+   * no failure in the window and the client address fewer than {@link OPEN_BREAKER_FAILURES_PER_IP}.
+   */
   global: number;
   /** Failures per trusted device (or per signed-in session, for the current-password check). */
   perDevice: number;
@@ -73,61 +77,95 @@ function digest(value: string): string {
   return createHash('sha256').update(value).digest('base64url').slice(0, 22);
 }
 
+/**
+ * While the server-wide breaker is open, the failures a client address (IPv6 /64) may have in the
+ * window and still be admitted (at most `perIp`): a credential-stuffing run spreads over accounts,
+ * so this is what still throttles it once the breaker no longer refuses everyone.
+ */
+export const OPEN_BREAKER_FAILURES_PER_IP = 3;
+
 /** Creates a {@link LoginThrottle} over a {@link CounterStore}. */
 export function createLoginThrottle(
   store: CounterStore,
   limits: LoginThrottleLimits,
   clock: () => number,
 ): LoginThrottle {
-  const keysOf = (subject: LoginSubject): { key: string; max: number }[] => {
-    if (subject.trust === 'trusted')
-      return [{ key: `login:device:${digest(subject.deviceKey)}`, max: limits.perDevice }];
-    const keys = [
-      { key: `login:ip:${digest(addressBucket(subject.ip))}`, max: limits.perIp },
-      { key: 'login:global', max: limits.global },
-    ];
-    if (subject.accountKey !== undefined)
-      keys.push({ key: `login:account:${digest(subject.accountKey)}`, max: limits.perAccount });
-    return keys;
-  };
-  const loginsKey = (accountKey: string) => `login:success:${digest(accountKey)}`;
+  const deviceKey = (key: string) => `login:device:${digest(key)}`;
+  const ipKey = (ip: string) => `login:ip:${digest(addressBucket(ip))}`;
+  const accountKey = (key: string) => `login:account:${digest(key)}`;
+  // One IPv6 /48 (a site) feeds the breaker as one client at most: a host with a routed /56 or /48
+  // could otherwise trip it alone from 200 of its /64s (red-team F9).
+  const networkKey = (ip: string) => `login:net:${digest(addressBucket(ip, 48))}`;
+  const GLOBAL = 'login:global';
+  const loginsKey = (key: string) => `login:success:${digest(key)}`;
+  const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
+  const openBreakerPerIp = Math.min(limits.perIp, OPEN_BREAKER_FAILURES_PER_IP);
   const successes = limits.successesPerAccount ?? Number.POSITIVE_INFINITY;
   return {
-    async checkLogins(accountKey) {
+    async checkLogins(key) {
       if (successes === Number.POSITIVE_INFINITY) return { allowed: true };
-      const window = await store.peek(loginsKey(accountKey));
+      const window = await store.peek(loginsKey(key));
       if (window === undefined || window.count < successes) return { allowed: true };
-      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((window.resetAt - clock()) / 1000)) };
+      return { allowed: false, retryAfterSeconds: retryAfter(window.resetAt) };
     },
-    async recordLogin(accountKey) {
-      if (successes !== Number.POSITIVE_INFINITY)
-        await store.increment(loginsKey(accountKey), limits.windowMs);
+    async recordLogin(key) {
+      if (successes !== Number.POSITIVE_INFINITY) await store.increment(loginsKey(key), limits.windowMs);
     },
     async check(subject) {
-      const keys = keysOf(subject);
-      const windows = await Promise.all(keys.map(({ key }) => store.peek(key)));
-      let blockedUntil = 0;
-      windows.forEach((window, i) => {
-        const max = keys[i]?.max ?? 0;
-        if (window !== undefined && window.count >= max)
-          blockedUntil = Math.max(blockedUntil, window.resetAt);
-      });
-      if (blockedUntil === 0) return { allowed: true };
-      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((blockedUntil - clock()) / 1000)) };
+      if (subject.trust === 'trusted') {
+        const device = await store.peek(deviceKey(subject.deviceKey));
+        return device !== undefined && device.count >= limits.perDevice
+          ? { allowed: false, retryAfterSeconds: retryAfter(device.resetAt) }
+          : { allowed: true };
+      }
+      const [ip, account, global] = await Promise.all([
+        store.peek(ipKey(subject.ip)),
+        subject.accountKey === undefined ? undefined : store.peek(accountKey(subject.accountKey)),
+        store.peek(GLOBAL),
+      ]);
+      const full = [
+        ip !== undefined && ip.count >= limits.perIp ? ip : undefined,
+        account !== undefined && account.count >= limits.perAccount ? account : undefined,
+      ].filter((window) => window !== undefined);
+      if (global !== undefined && global.count >= limits.global) {
+        // The breaker is open. Refusing every untrusted login would hand anyone who can make
+        // `global` failures a server-wide lock-out of new devices (red-team F9); degrade instead:
+        // a login for an account with no failure in the window, from an address with few, still
+        // gets its try. One wrong guess makes the account unclean, so each account gets at most
+        // one while the breaker is open, and each address OPEN_BREAKER_FAILURES_PER_IP.
+        const clean =
+          subject.accountKey !== undefined &&
+          account === undefined &&
+          (ip === undefined || ip.count < openBreakerPerIp);
+        if (!clean) full.push(global);
+      }
+      if (full.length === 0) return { allowed: true };
+      return { allowed: false, retryAfterSeconds: retryAfter(Math.max(...full.map((w) => w.resetAt))) };
     },
     async recordFailure(subject) {
-      await Promise.all(keysOf(subject).map(({ key }) => store.increment(key, limits.windowMs)));
+      if (subject.trust === 'trusted') {
+        await store.increment(deviceKey(subject.deviceKey), limits.windowMs);
+        return;
+      }
+      const [network] = await Promise.all([
+        store.increment(networkKey(subject.ip), limits.windowMs),
+        store.increment(ipKey(subject.ip), limits.windowMs),
+        subject.accountKey === undefined
+          ? undefined
+          : store.increment(accountKey(subject.accountKey), limits.windowMs),
+      ]);
+      if (network.count <= limits.perIp) await store.increment(GLOBAL, limits.windowMs);
     },
-    async clearAccount(accountKey) {
-      await store.reset(`login:account:${digest(accountKey)}`);
+    async clearAccount(key) {
+      await store.reset(accountKey(key));
     },
     async recordSuccess(subject) {
       if (subject.trust === 'trusted') {
-        await store.reset(`login:device:${digest(subject.deviceKey)}`);
+        await store.reset(deviceKey(subject.deviceKey));
       } else if (subject.accountKey !== undefined) {
         // The account's owner proved the password: their other untrusted clients need not wait out
         // failures made before. The IP and global counters stay: they measure the flood, not the account.
-        await store.reset(`login:account:${digest(subject.accountKey)}`);
+        await store.reset(accountKey(subject.accountKey));
       }
     },
   };

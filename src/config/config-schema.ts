@@ -638,8 +638,9 @@ export const gatehouseConfigSchema = Type.Object(
       maximum: 1000,
       default: 3,
       description:
-        'reset, verification and "you already have an account" mails per address per hour; beyond it they are ' +
-        'silently dropped (a 429 would reveal which addresses have accounts)',
+        'reset, verification and "you already have an account" mails per address per hour and requesting client ' +
+        "(IP, IPv6 /64), so a stranger cannot spend the owner's; an address gets at most 10 times this from all " +
+        'clients together; beyond it they are silently dropped (a 429 would reveal which addresses have accounts)',
     }),
     externalIssuers: setting(ExternalIssuersSchema, {
       env: 'EXTERNAL_ISSUERS',

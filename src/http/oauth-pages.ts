@@ -12,14 +12,37 @@ export function escapeHtml(text: string): string {
 }
 
 /**
+ * A CSP host-source of a scheme, a plain host and an optional port, or a scheme-source (CSP3 §2.3.1):
+ * nothing that could end the directive (`;`), start another policy (`,`) or add a source (space).
+ */
+const CSP_SOURCE =
+  /^(?:https?:\/\/(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:]+\])(?::\d{1,5})?|[a-z][a-z0-9+.-]*:)$/;
+
+/**
+ * The CSP source expression for the origin (or private-use scheme) of `uri`, or undefined when it
+ * would not be a single well-formed source. Registration already refuses such hosts
+ * (`redirectUriProblem`); this is the second lock for URIs stored before that rule (red-team F10).
+ */
+export function cspSourceOf(uri: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return undefined;
+  }
+  const source = url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol;
+  return CSP_SOURCE.test(source) ? source : undefined;
+}
+
+/**
  * Where a form on our pages may send the browser: its own origin, plus the origin (or private-use
  * scheme) of the redirect URI it ends at. Browsers apply CSP `form-action` to the redirects that
- * follow a form submission too, so without it the answer to the client would be blocked.
+ * follow a form submission too, so without it the answer to the client would be blocked. A source
+ * that is not well-formed is left out: the redirect is then blocked, never the policy rewritten.
  */
 function formTarget(uri: string | undefined): string {
-  if (uri === undefined) return '';
-  const url = new URL(uri);
-  return url.protocol === 'http:' || url.protocol === 'https:' ? ` ${url.origin}` : ` ${url.protocol}`;
+  const source = uri === undefined ? undefined : cspSourceOf(uri);
+  return source === undefined ? '' : ` ${source}`;
 }
 
 /**

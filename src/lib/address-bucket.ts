@@ -11,8 +11,11 @@ import { isIPv4, isIPv6 } from 'node:net';
  * (`::ffff:192.0.2.1`, what a dual-stack socket reports for IPv4 clients) count as the IPv4
  * address, so one client is one bucket whichever way the socket shows it. Anything else
  * (a unix socket, an unparsable value) is returned unchanged.
+ *
+ * `ipv6Prefix` 48 gives the network a single site is usually assigned (RFC 6177 §3), for counts
+ * where one customer must weigh as one however many /64s it routes (the login breaker, red-team F9).
  */
-export function addressBucket(ip: string): string {
+export function addressBucket(ip: string, ipv6Prefix: 48 | 64 = 64): string {
   const address = ip.split('%', 1)[0] ?? ip;
   if (isIPv4(address) || !isIPv6(address)) return address;
   const groups = ipv6Groups(address);
@@ -21,9 +24,9 @@ export function addressBucket(ip: string): string {
     return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
   }
   return `${groups
-    .slice(0, 4)
+    .slice(0, ipv6Prefix / 16)
     .map((group) => group.toString(16))
-    .join(':')}::/64`;
+    .join(':')}::/${ipv6Prefix}`;
 }
 
 /** The eight 16-bit groups of a valid IPv6 literal (`::` expanded, a dotted IPv4 tail split in two). */

@@ -149,10 +149,22 @@ function secretMatches(secret: string, storedHash: string): boolean {
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 /**
+ * A host as the URL parser writes a plain one (lower case, IDNA already turned into `xn--` labels):
+ * dot-separated letter-digit-hyphen labels (RFC 1123 §2.1; this also covers IPv4, which the parser
+ * normalises to dotted decimal) or a bracketed IPv6 literal. WHATWG URL lets `;`, `,`, `_`, `!` and
+ * more through in a host; the consent page copies a redirect URI's origin into its CSP `form-action`,
+ * whose host-source grammar allows only this (CSP3 §2.3.1), so anything else is refused at
+ * registration (red-team F10: `https://x.example;frame-ancestors/cb` wrote a CSP directive).
+ */
+const PLAIN_HOST =
+  /^(?:(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:]+\])$/;
+
+/**
  * Why `uri` cannot be a redirect URI, or undefined when it can. Rules: an absolute URI without a
  * fragment (RFC 6749 §3.1.2); `https`, or `http` only on a loopback host (OAuth 2.1 §2.3.1,
  * RFC 8252 §7.3); or a private-use scheme in reverse-domain form for native apps (RFC 8252 §7.1:
- * `com.example.app:/callback`). No user-info, which would let a URI pose as another host.
+ * `com.example.app:/callback`). No user-info, which would let a URI pose as another host; an http(s)
+ * host must be a DNS name or an IP address.
  */
 export function redirectUriProblem(uri: string): string | undefined {
   if (uri.length > MAX_URI_LENGTH) return `must be at most ${MAX_URI_LENGTH} characters`;
@@ -166,6 +178,9 @@ export function redirectUriProblem(uri: string): string | undefined {
   if (uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
   if (parsed.username !== '' || parsed.password !== '') return 'must not contain user information';
   const scheme = parsed.protocol.slice(0, -1);
+  if ((scheme === 'https' || scheme === 'http') && !PLAIN_HOST.test(parsed.hostname)) {
+    return 'must have a DNS name or IP address as its host';
+  }
   if (scheme === 'https') return undefined;
   if (scheme === 'http') {
     return LOOPBACK_HOSTS.has(parsed.hostname)

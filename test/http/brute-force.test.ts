@@ -309,7 +309,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     const keys = increments.mock.calls.map(([key]) => key);
     expect(keys.some((key) => key.startsWith('login:account:'))).toBe(false);
     // Keys are fixed-size digests, never the identifier itself.
-    expect(new Set(keys.map((key) => key.length)).size).toBeLessThanOrEqual(2);
+    for (const key of keys) expect(key).toMatch(/^login:(?:global|[a-z]+:[\w-]{22})$/);
 
     const real = await createUser(app);
     const ghost = uniqueEmail('ghost');
@@ -361,9 +361,58 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     app = await build({ loginMaxFailuresGlobal: 4, loginMaxFailuresPerAccount: 100 });
     const user = await createUser(app);
     const device = await trustedDevice(app, user.email);
-    for (let i = 0; i < 4; i++) await grant(app, uniqueEmail('g'), WRONG, { ip: `10.80.0.${i}` });
-    expect((await grant(app, uniqueEmail('g'), WRONG, { ip: '10.81.0.1' })).statusCode).toBe(429);
+    const victim = uniqueEmail('g');
+    for (let i = 0; i < 4; i++) await grant(app, victim, WRONG, { ip: `10.80.0.${i}` });
+    // The breaker is open: an account with failures in the window is refused to new devices...
+    expect((await grant(app, victim, WRONG, { ip: '10.81.0.1' })).statusCode).toBe(429);
+    expect((await grant(app, victim, PASSWORD, { ip: '10.81.0.1' })).statusCode).toBe(429);
+    // ...and so is a username that is no email (no account counter to judge it by).
+    expect((await grant(app, 'not an email', WRONG, { ip: '10.81.0.1' })).statusCode).toBe(429);
     expect((await grant(app, user.email, PASSWORD, { ip: '10.81.0.2', device })).statusCode).toBe(200);
+  });
+
+  // Red-team F9: the breaker refused every untrusted login server-wide, a lock-out lever anyone with
+  // LOGIN_MAX_FAILURES_GLOBAL wrong passwords (≈ 200 addresses, one IPv6 /56) could pull.
+  it('degrades when the breaker is open: a clean account still signs in, a stuffing run is throttled', async () => {
+    app = await build({
+      loginMaxFailuresGlobal: 4,
+      loginMaxFailuresPerAccount: 100,
+      loginMaxFailuresPerIp: 50,
+    });
+    const owner = await createUser(app);
+    for (let i = 0; i < 4; i++) await grant(app, uniqueEmail('flood'), WRONG, { ip: `10.90.0.${i}` });
+    expect((await grant(app, uniqueEmail('flood'), WRONG, { ip: '10.90.0.9' })).statusCode).toBe(400);
+
+    // The owner's first login on a new device, from an address of their own, goes through.
+    expect((await grant(app, owner.email, PASSWORD, { ip: '198.51.100.20' })).statusCode).toBe(200);
+
+    // Credential stuffing from one address: one try per account, but only a few per address.
+    const stuffing: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      stuffing.push((await grant(app, uniqueEmail('stuffed'), WRONG, { ip: '203.0.113.5' })).statusCode);
+    }
+    expect(stuffing).toEqual([400, 400, 400, 429, 429, 429]);
+    // One wrong guess makes an account unclean: no second try while the breaker is open.
+    const target = uniqueEmail('target');
+    expect((await grant(app, target, WRONG, { ip: '203.0.113.6' })).statusCode).toBe(400);
+    expect((await grant(app, target, WRONG, { ip: '203.0.113.7' })).statusCode).toBe(429);
+  });
+
+  it('counts an IPv6 /48 as one client towards the breaker', async () => {
+    app = await build({
+      loginMaxFailuresGlobal: 4,
+      loginMaxFailuresPerAccount: 100,
+      loginMaxFailuresPerIp: 2,
+    });
+    // Eight /64s of one /48 (sixteen failures): the /48 adds two to the global count, not sixteen.
+    for (let net = 0; net < 8; net++) {
+      for (let i = 0; i < 2; i++)
+        await grant(app, uniqueEmail('v6'), WRONG, { ip: `2001:db8:7:${net}::${i + 1}` });
+    }
+    // The breaker is still closed: an account with failures in the window is not refused by it.
+    const account = uniqueEmail('v6b');
+    expect((await grant(app, account, WRONG, { ip: '10.70.0.1' })).statusCode).toBe(400);
+    expect((await grant(app, account, WRONG, { ip: '10.70.0.2' })).statusCode).toBe(400);
   });
 
   it('ignores X-Forwarded-For unless TRUST_PROXY is set', async () => {

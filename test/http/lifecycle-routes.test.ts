@@ -101,6 +101,51 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     expect(await mailsTo(app, known.email)).toHaveLength(3);
   });
 
+  // Red-team F2 (moved from test/redteam): three anonymous requests used to spend the owner's
+  // hourly mails, so their own reset request sent nothing (and answered 202 all the same).
+  it("a stranger's requests do not use up the owner's reset mails", async () => {
+    const victim = await createUser(app, { email: uniqueEmail('victim') });
+    const from = (remoteAddress: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/forgot-password',
+        payload: { email: victim.email },
+        remoteAddress,
+      });
+    // One address, then two of one IPv6 /64 (one client): a share each, not more. Each client's mails
+    // are sent before the next asks (the mail queue holds at most 5 waiting per address).
+    for (const stranger of ['203.0.113.66', '2001:db8:0:1::66', '2001:db8:0:1::67']) {
+      for (let i = 0; i < 5; i += 1) expect((await from(stranger)).statusCode).toBe(202);
+      await mailsTo(app, victim.email);
+    }
+    expect(await mailsTo(app, victim.email)).toHaveLength(6);
+
+    expect((await from('198.51.100.7')).statusCode).toBe(202);
+    const mails = await mailsTo(app, victim.email);
+    expect(mails).toHaveLength(7);
+    // The newest link is the live one (each mail replaces the previous token) and it works.
+    const token = linkToken((await lastMail(app, victim.email, /Reset/)).text);
+    expect((await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode).toBe(204);
+  });
+
+  it('caps the mails to one address from all clients together at ten shares an hour', async () => {
+    const target = await createUser(app, { email: uniqueEmail('bombed') });
+    for (let client = 1; client <= 11; client += 1) {
+      for (let i = 0; i < 3; i += 1) {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/auth/forgot-password',
+          payload: { email: target.email },
+          remoteAddress: `192.0.2.${client}`,
+        });
+        expect(response.statusCode).toBe(202);
+      }
+      // Sent before the next client asks: the mail queue holds at most 5 waiting mails per address.
+      await mailsTo(app, target.email);
+    }
+    expect(await mailsTo(app, target.email)).toHaveLength(30);
+  });
+
   it('resets the password: single use, ends every session, notifies, and logs in with the new one', async () => {
     const owner = await user(app);
     await post(app, '/auth/forgot-password', { email: owner.email });

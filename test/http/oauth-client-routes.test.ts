@@ -17,6 +17,18 @@ describe('OAuth client admin routes', () => {
   const create = (body: object, who: SignedIn = admin) =>
     app.inject({ method: 'POST', url: '/oauth/clients', headers: who.headers, payload: body });
 
+  // Red-team F10: WHATWG URL accepts `;` and `,` in a host, and the consent page copied the origin
+  // into its CSP (`form-action 'self' https://x.example;frame-ancestors; …`).
+  it.each(['https://x.example;frame-ancestors/cb', 'https://x.example,evil/cb'])(
+    'refuses the redirect URI %s, whose host is not a host name (400 problem+json)',
+    async (uri) => {
+      const response = await create({ name: 'Semicolon', redirect_uris: [uri] });
+      expect(response.statusCode).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json().code).toBe('VALIDATION_FAILED');
+    },
+  );
+
   it('registers a public client (201, no secret, no-store) and shows it in the list and by id', async () => {
     const response = await create({ name: 'Notes', redirect_uris: ['https://notes.example/cb'] });
     expect(response.statusCode).toBe(201);

@@ -32,3 +32,13 @@ describe('addressBucket', () => {
     expect(addressBucket('not-an-ip')).toBe('not-an-ip');
   });
 });
+
+describe('addressBucket with a /48 prefix', () => {
+  it('groups every /64 of one site, and leaves IPv4 as it is', () => {
+    expect(addressBucket('2001:db8:7:1::1', 48)).toBe('2001:db8:7::/48');
+    expect(addressBucket('2001:db8:7:ffff::9', 48)).toBe('2001:db8:7::/48');
+    expect(addressBucket('2001:db8:8::1', 48)).not.toBe(addressBucket('2001:db8:7::1', 48));
+    expect(addressBucket('192.0.2.1', 48)).toBe('192.0.2.1');
+    expect(addressBucket('::ffff:192.0.2.1', 48)).toBe('192.0.2.1');
+  });
+});

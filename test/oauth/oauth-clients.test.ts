@@ -36,6 +36,9 @@ describe('redirectUriProblem', () => {
     'http://[::1]/cb',
     'http://localhost:3000/',
     'com.example.app:/oauth',
+    'https://bücher.example/cb',
+    'https://192.0.2.1:8443/cb',
+    'https://[2001:db8::1]/cb',
   ])('accepts %s', (uri) => expect(redirectUriProblem(uri)).toBeUndefined());
 
   it.each([
@@ -47,6 +50,13 @@ describe('redirectUriProblem', () => {
     ['javascript:', 'javascript:alert(1)'],
     ['data:', 'data:text/html,hi'],
     ['too long', `https://app.example/${'a'.repeat(2000)}`],
+    // Red-team F10: WHATWG URL keeps these in the host, and the consent page's CSP would carry them.
+    ['a semicolon in the host', 'https://x.example;frame-ancestors/cb'],
+    ['a comma in the host', 'https://x.example,evil/cb'],
+    ['an underscore in the host', 'https://a_b.example/cb'],
+    ['a "!" in the host', 'https://x!y.example/cb'],
+    ['a trailing dot', 'https://x.example./cb'],
+    ['a semicolon in a loopback-looking host', 'http://localhost;x/cb'],
   ])('refuses %s', (_label, uri) => expect(redirectUriProblem(uri)).toBeTypeOf('string'));
 });
 

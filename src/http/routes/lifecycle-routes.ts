@@ -48,8 +48,9 @@ export function registerLifecycleRoutes(
         description:
           'Always 202, for every address, before anything is looked up: the look-up, the link and the mail happen ' +
           'afterwards, so neither the answer nor its timing tells whether the address has an account. Beyond ' +
-          '`ACCOUNT_MAILS_PER_HOUR` mails per address the request is silently dropped (a per-address 429 would ' +
-          'reveal accounts and let anyone block a victim’s reset); per client IP, `FORGOT_PASSWORD_PER_IP_PER_HOUR` ' +
+          '`ACCOUNT_MAILS_PER_HOUR` mails per address from one client (IP, IPv6 /64), or ten times that from all ' +
+          'clients, the request is silently dropped (a per-address 429 would reveal accounts; the per-client share ' +
+          'keeps a stranger from spending the owner’s mails); per client IP, `FORGOT_PASSWORD_PER_IP_PER_HOUR` ' +
           'requests, then 429. The link (valid `PASSWORD_RESET_TTL`, once) is built from `PUBLIC_URL` only.',
         body: Type.Object(
           { email: Type.String({ minLength: 1, maxLength: 320 }) },

@@ -19,29 +19,39 @@ export const ROLL_CSV_COLUMNS = [
   'hash',
 ];
 
+/** A decimal number and nothing else: what a spreadsheet stores as a number, not a formula. */
+const PLAIN_NUMBER = /^[+-]?\d{1,15}(?:\.\d{1,15})?$/;
+
 /**
  * One CSV cell. Text that a spreadsheet would read as a formula (a first character of `=`, `+`,
  * `-`, `@`, tab or carriage return) gets a leading `'` (OWASP, "CSV Injection"); then every cell is
  * quoted with inner quotes doubled (RFC 4180 §2), so commas, quotes and line breaks stay inside it.
- * Player names, labels and notation are player input, so every text cell goes through this.
+ * Player names, labels and notation are player input, so every text cell goes through this. A cell
+ * that is a plain decimal number (`-1`, `+2.5`) is left alone: a spreadsheet reads it as a number,
+ * never a formula, and the `'` would only show (red-team F11).
  */
 export function csvCell(value: string | number | null): string {
   if (value === null) return '""';
   // Integers the server computed cannot carry a formula (a lone "-3" is a number to a spreadsheet).
   if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : '""';
-  const text = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  const text = /^[=+\-@\t\r]/.test(value) && !PLAIN_NUMBER.test(value) ? `'${value}` : value;
   return `"${text.replace(/"/g, '""')}"`;
 }
 
-/** The dice of a roll in one cell: each term's dice, kept ones plain, dropped ones in parentheses. */
+/**
+ * The dice of a roll in one cell: each term's dice, kept ones plain, dropped ones in parentheses,
+ * e.g. `[4 (1)] -[2] +3`. The first term has no `+`, so a dice cell begins with a formula character
+ * (and gets the `'`) only when the notation itself begins with a minus.
+ */
 function diceText(roll: RollView): string | null {
   if (roll.hidden === true) return null;
   return roll.terms
-    .map((term) =>
-      term.kind === 'constant'
-        ? `${term.sign < 0 ? '-' : '+'}${term.value}`
-        : `${term.sign < 0 ? '-' : '+'}[${term.dice.map((die) => (die.kept ? `${die.value}` : `(${die.value})`)).join(' ')}]`,
-    )
+    .map((term, index) => {
+      const sign = term.sign < 0 ? '-' : index === 0 ? '' : '+';
+      return term.kind === 'constant'
+        ? `${sign}${term.value}`
+        : `${sign}[${term.dice.map((die) => (die.kept ? `${die.value}` : `(${die.value})`)).join(' ')}]`;
+    })
     .join(' ');
 }
 

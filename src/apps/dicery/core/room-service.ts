@@ -22,6 +22,7 @@ import {
   normalizeDisplayText,
   normalizePlayerName,
   PLAYER_NAME_MAX_LENGTH,
+  type PlayerNameRejection,
 } from './player-name.js';
 import { banPlayer } from './room-bans.js';
 import {
@@ -37,8 +38,12 @@ import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENG
 
 export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 
-/** Most events {@link RoomService.eventsAfter} returns per call. */
-export const ROOM_EVENTS_MAX_PAGE = 1000;
+/**
+ * Most events {@link RoomService.eventsAfter} returns per call: one read of the stream replay and of
+ * the export. A roll records at most `DICE_LIMITS.maxDrawsPerRoll` dice (≈ 12 KB of JSON), so a page
+ * stays within a few MB to read and serialise (red-team F1: 1 000 per page was ≈ 12 MB at once).
+ */
+export const ROOM_EVENTS_MAX_PAGE = 200;
 
 export type { RoomTransaction } from './room-change.js';
 
@@ -269,6 +274,13 @@ export function textError(
   return new GatehouseError('VALIDATION_FAILED', message, { errors: [{ field, message }] });
 }
 
+/** The `VALIDATION_FAILED` error for a refused player name (field `player`). */
+function playerNameError(reason: PlayerNameRejection): DiceryError {
+  if (reason !== 'reserved') return textError('player', 'Player name', reason, PLAYER_NAME_MAX_LENGTH);
+  const message = 'This name is reserved (it, or a look-alike, could pass for the host or the server)';
+  return new GatehouseError('VALIDATION_FAILED', message, { errors: [{ field: 'player', message }] });
+}
+
 /** Maps the dice module's outcome to the wire shape, so internal changes there never leak out. */
 function toTermData(outcome: RollOutcome): RollTermData[] {
   return outcome.terms.map((term): RollTermData => {
@@ -396,8 +408,14 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   ): Promise<PlayerRecord> {
     const name = normalizePlayerName(rawName);
     const room = await getOpenRoom(store, code);
-    if (!name.ok) throw textError('player', 'Player name', name.reason, PLAYER_NAME_MAX_LENGTH);
-    if ((await store.findBan(room.code, name.key)) !== undefined) throw playerBanned();
+    if (!name.ok) throw playerNameError(name.reason);
+    // A ban recorded before keys folded confusables carries the old key: check both.
+    if (
+      (await store.findBan(room.code, name.key)) !== undefined ||
+      (name.legacyKey !== name.key && (await store.findBan(room.code, name.legacyKey)) !== undefined)
+    ) {
+      throw playerBanned();
+    }
     const now = clock();
     if (seat !== null) {
       // An abandoned seat must not hold its name forever: its player is removed as `expired`.

@@ -11,8 +11,18 @@ export {
   ROOM_CODE_ALPHABET,
   ROOM_CODE_LENGTH,
 } from '../shared/room-code.js';
-export type { DisplayTextRejection, DisplayTextResult, PlayerNameResult } from './player-name.js';
-export { normalizeDisplayText, normalizePlayerName, PLAYER_NAME_MAX_LENGTH } from './player-name.js';
+export type {
+  DisplayTextRejection,
+  DisplayTextResult,
+  PlayerNameRejection,
+  PlayerNameResult,
+} from './player-name.js';
+export {
+  normalizeDisplayText,
+  normalizePlayerName,
+  PLAYER_NAME_MAX_LENGTH,
+  RESERVED_PLAYER_NAMES,
+} from './player-name.js';
 export type {
   MemoryRoomBusOptions,
   RollEventData,

@@ -75,12 +75,21 @@ interface Stream {
   presenceOff: () => void;
   /** On the core's scheduler, so a test clock drives it like the heartbeat. */
   expiry: ScheduledTimer | undefined;
+  /** Set while a replay waits for the socket to drain; ending the stream calls it. */
+  resume: (() => void) | undefined;
 }
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 
 /** Refetch rounds a stream tries before it gives up on a gap and lets the client resume. */
 const MAX_CATCH_UP_ROUNDS = 3;
+
+/**
+ * Most bus events a stream holds while it reads the log (replay or refetch); beyond it the stream
+ * ends and its client resumes with `Last-Event-ID`. A replay waits for a slow client's socket to
+ * drain, so live events pile up here meanwhile: this bounds them (≈ 2.4 MB of worst-case rolls).
+ */
+const MAX_PENDING_EVENTS = 200;
 // setTimeout fires at once when asked for more than 2^31 - 1 ms (about 24.8 days), less than the
 // default 30-day session: longer waits are split and re-armed.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -189,6 +198,7 @@ export function registerRoomEventsRoute(
   const end = (stream: Stream, comment?: string, reason?: StreamEndReason) => {
     if (stream.closed) return;
     stream.closed = true;
+    stream.resume?.();
     stream.unsubscribe();
     stream.presenceOff();
     stream.expiry?.cancel();
@@ -258,6 +268,30 @@ export function registerRoomEventsRoute(
     }
   };
 
+  /**
+   * Resolves once the stream's socket has room again (`drain`), or the stream or socket ended: the
+   * replay writes a page one event at a time under this backpressure instead of queueing it all
+   * (red-team F1: a replay page went over the slow-client limit and the stream was dropped, then
+   * reread on every reconnect).
+   */
+  const drained = (stream: Stream): Promise<void> =>
+    new Promise((resolve) => {
+      const { raw } = stream;
+      if (stream.closed || raw === undefined || !raw.writableNeedDrain) {
+        resolve();
+        return;
+      }
+      const done = () => {
+        raw.off('drain', done);
+        raw.off('close', done);
+        stream.resume = undefined;
+        resolve();
+      };
+      stream.resume = done;
+      raw.on('drain', done);
+      raw.on('close', done);
+    });
+
   /** Writes the event numbered `stream.lastId + 1` (the caller checked), as the stream may see it. */
   const deliver = (stream: Stream, event: RoomEvent) => {
     stream.lastId = event.id;
@@ -285,6 +319,7 @@ export function registerRoomEventsRoute(
             if (stream.closed) return;
             // The log has no gaps, so after the first page this is always the next number.
             if (event.id === stream.lastId + 1) deliver(stream, event);
+            await drained(stream);
           }
           progressed = stream.lastId > before;
           // A full page means more may follow; no progress (a hole in the log itself) must not spin.
@@ -323,8 +358,12 @@ export function registerRoomEventsRoute(
     if (stream.pending !== undefined) {
       // Bounded: a stream whose log read stalls (database slow or down) is ended rather than
       // buffering the room's traffic without limit; its client resumes with Last-Event-ID.
-      if (stream.pending.length >= ROOM_EVENTS_MAX_PAGE) end(stream, 'reconnect with Last-Event-ID');
-      else stream.pending.push(event);
+      if (stream.pending.length >= MAX_PENDING_EVENTS) {
+        const stuck = stream.resume !== undefined;
+        end(stream, 'reconnect with Last-Event-ID');
+        // Its replay waits on a socket the client does not read: ending it politely would wait too.
+        if (stuck) stream.raw?.destroy();
+      } else stream.pending.push(event);
     } else if (event.id === stream.lastId + 1) deliver(stream, event);
     else {
       stream.pending = [event];
@@ -534,6 +573,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         unsubscribe: () => {},
         presenceOff: () => {},
         expiry: undefined,
+        resume: undefined,
       };
       streams.add(stream);
       // Registered first: the client may go away while the log is read, before the hijack.

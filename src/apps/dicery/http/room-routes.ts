@@ -51,6 +51,9 @@ const HOUR_MS = 60 * MINUTE_MS;
 
 const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A room holds at most
 \`MAX_PLAYERS_PER_ROOM\` present players: beyond it, 409 \`ROOM_FULL\` until one leaves or is removed.
+Names are unique per room ignoring case, width, spaces and look-alike letters (the UTS #39 confusable skeleton:
+\`Аlice\` with a Cyrillic А is \`Alice\`), 409 \`PLAYER_NAME_TAKEN\`; \`Host\`, \`GM\`, \`Admin\`, \`Server\` and
+similar names are reserved, 400 \`VALIDATION_FAILED\`.
 
 **Cookie transport** (default, for browsers): the answer sets the room cookie \`<prefix><CODE>\`
 (\`__Secure-dicery_room_<CODE>\`, or \`dicery_room_<CODE>\` when the server runs with \`COOKIE_SECURE=false\`)

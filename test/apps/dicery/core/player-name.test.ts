@@ -8,13 +8,66 @@ import {
 
 describe('normalizePlayerName', () => {
   it('trims, keeps the name as typed (NFC) and folds width and case in the key', () => {
-    expect(normalizePlayerName('  Ｂｏｂ ')).toEqual({ ok: true, name: 'Ｂｏｂ', key: 'bob' });
-    expect(normalizePlayerName('Zoe\u0308')).toEqual({ ok: true, name: 'Zo\u00EB', key: 'zo\u00EB' });
-    expect(normalizePlayerName('ALICE')).toEqual({ ok: true, name: 'ALICE', key: 'alice' });
+    expect(normalizePlayerName('  Ｂｏｂ ')).toEqual({
+      ok: true,
+      name: 'Ｂｏｂ',
+      key: 'bob',
+      legacyKey: 'bob',
+    });
+    expect(normalizePlayerName('Zoe\u0308')).toMatchObject({
+      ok: true,
+      name: 'Zo\u00EB',
+      legacyKey: 'zo\u00EB',
+    });
+    expect(normalizePlayerName('ALICE')).toEqual({ ...normalizePlayerName('alice'), name: 'ALICE' });
   });
 
-  it('collapses runs of spaces so look-alike spacing cannot pose as another name', () => {
-    expect(normalizePlayerName('Ann  \u3000 Lee')).toEqual({ ok: true, name: 'Ann Lee', key: 'ann lee' });
+  it('collapses runs of spaces in the name and ignores spaces in the key', () => {
+    expect(normalizePlayerName('Ann  \u3000 Lee')).toEqual({
+      ok: true,
+      name: 'Ann Lee',
+      key: 'annlee',
+      legacyKey: 'ann lee',
+    });
+  });
+
+  // Red-team F8: look-alikes joined next to the name they imitate, and dodged a name ban.
+  it.each([
+    ['Cyrillic А', '\u0410lice'],
+    ['Cyrillic і', 'Al\u0456ce'],
+    ['Cyrillic е', 'Alic\u0435'],
+    ['Greek Α', '\u0391lice'],
+    ['spacing', 'A l i c e'],
+    ['full width and case', '\uFF41\uFF2C\uFF29\uFF23\uFF25'],
+  ])('gives the look-alike (%s) %j the key of Alice', (_label, raw) => {
+    const alice = normalizePlayerName('Alice');
+    const other = normalizePlayerName(raw);
+    if (!alice.ok || !other.ok) throw new Error('rejected');
+    expect(other.key).toBe(alice.key);
+  });
+
+  it('folds digits and letter pairs that read alike (UTS #39 skeleton)', () => {
+    const key = (raw: string) => {
+      const result = normalizePlayerName(raw);
+      if (!result.ok) throw new Error(`rejected ${raw}`);
+      return result.key;
+    };
+    expect(key('B0b')).toBe(key('Bob'));
+    expect(key('Sarn')).toBe(key('Sam'));
+    expect(key('Bob')).not.toBe(key('Rob'));
+    expect(key('Alice')).not.toBe(key('Alicia'));
+  });
+
+  it.each(['Host', 'HOST', 'h o s t', '\u041Dost', 'GM', 'gm', 'Admin', 'Server', 'System', 'Game Master'])(
+    'refuses the reserved name %j',
+    (raw) => {
+      expect(normalizePlayerName(raw)).toEqual({ ok: false, reason: 'reserved' });
+    },
+  );
+
+  it('admits names that merely contain a reserved word', () => {
+    for (const raw of ['Hostess', 'GM Pat', 'Serverus'])
+      expect(normalizePlayerName(raw)).toMatchObject({ ok: true });
   });
 
   it('gives names differing only in case the same key', () => {

@@ -372,6 +372,53 @@ describe('GET /rooms/{code}/events (real server)', () => {
   });
 });
 
+// Red-team F1 (remainder): the replay read 1 000 events per query and wrote a page in one go, so a
+// room of big rolls went over the slow-client limit (1 MiB queued) at once and the stream was dropped,
+// then reread from the same id on every reconnect.
+describe('room event streams: replaying a room of big rolls', () => {
+  it('replays more than a page of ≈ 12 KB rolls in order, under backpressure, and stays open', async () => {
+    const app = await buildTestServer({ ...NO_ROOM_LIMITS, roomRollsPerMinute: 10_000 });
+    let stream: SseStream | undefined;
+    try {
+      const base = await listen(app);
+      const room = await createRoom(app, await signIn(app));
+      const player = await joinAsBot(app, room.code, 'Mallory');
+      const ids: string[] = [];
+      let bytes = 0;
+      // 150 worst-case rolls (≈ 1.8 MB, more than the 1 MiB a stream may have queued), then
+      // small ones: more events than one page of the log.
+      for (let i = 0; i < 260; i += 1) {
+        const response = await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/rolls`,
+          headers: player.headers,
+          payload: { notation: i < 150 ? '100d2r1!' : '1d6' },
+        });
+        expect(response.statusCode).toBe(201);
+        ids.push(String(response.json().id));
+        bytes += response.body.length;
+      }
+      expect(bytes).toBeGreaterThan(1024 * 1024);
+      stream = await openSse(`${base}/rooms/${room.code}/events?last_event_id=0`, player.headers);
+      expect(stream.status).toBe(200);
+      const last = ids.at(-1);
+      await stream.next((m) => m.id === last, 20_000);
+      expect(stream.messages.filter((m) => m.event === 'roll').map((m) => m.id)).toEqual(ids);
+      // Still live after the replay: the next roll arrives on the same stream.
+      const live = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/rolls`,
+        headers: player.headers,
+        payload: { notation: '1d20' },
+      });
+      await stream.next((m) => m.id === String(live.json().id));
+    } finally {
+      stream?.close();
+      await app.close();
+    }
+  }, 60_000);
+});
+
 describe('room event streams: token expiry and shutdown', () => {
   it('ends a stream with a final stream_end event when its room token expires', async () => {
     const app = await buildTestServer({ roomTokenTtl: 1 });

@@ -100,6 +100,16 @@ describe('Dicery host tools', () => {
           url: `/rooms/${code}/join`,
           payload: { player: 'robo', transport: 'bearer' },
         }),
+        // Red-team F8: a look-alike of the banned name (Cyrillic о, spaced out) is the same name.
+        ...(await Promise.all(
+          ['R\u043Eb\u043E', 'R o b o'].map((player) =>
+            app.inject({
+              method: 'POST',
+              url: `/rooms/${code}/join`,
+              payload: { player, transport: 'bearer' },
+            }),
+          ),
+        )),
       ]) {
         expect(response.statusCode).toBe(403);
         expect(response.json().code).toBe('PLAYER_BANNED');

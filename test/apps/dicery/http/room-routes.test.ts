@@ -919,3 +919,89 @@ describe.each(engines)('POST /rooms/{code}/join: players per room ($name)', ({ n
     }
   });
 });
+
+describe('Dicery room routes: player names that pose as others (red-team F8)', () => {
+  let app: FastifyInstance;
+  let host: SignedIn;
+
+  beforeAll(async () => {
+    app = await buildTestServer({ roomJoinsPerMinute: 1000 });
+    host = await signIn(app);
+  });
+  afterAll(async () => app.close());
+
+  const join = (code: string, player: string) =>
+    app.inject({ method: 'POST', url: `/rooms/${code}/join`, payload: { player, transport: 'bearer' } });
+
+  it.each([
+    ['Cyrillic А', '\u0410lice'],
+    ['Cyrillic і', 'Al\u0456ce'],
+    ['Cyrillic е', 'Alic\u0435'],
+    ['spaced out', 'A l i c e'],
+    ['full width', '\uFF21\uFF4C\uFF49\uFF43\uFF45'],
+  ])('refuses %s next to Alice (409 PLAYER_NAME_TAKEN)', async (_label, player) => {
+    const room = await createRoom(app, host);
+    await joinAsBot(app, room.code, 'Alice');
+    const response = await join(room.code, player);
+    expect(response.statusCode).toBe(409);
+    expect(response.json().code).toBe('PLAYER_NAME_TAKEN');
+  });
+
+  it.each(['Host', 'gm', 'ADMIN', 'Server', '\u041Dost', 'G M'])(
+    'refuses the reserved name %j (400)',
+    async (player) => {
+      const room = await createRoom(app, host);
+      const response = await join(room.code, player);
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'player' }] });
+    },
+  );
+
+  it('still admits different names, and names that only contain a reserved word', async () => {
+    const room = await createRoom(app, host);
+    for (const player of ['Alice', 'Alicia', 'Hostess', 'GM Pat']) {
+      expect((await join(room.code, player)).statusCode).toBe(201);
+    }
+  });
+});
+
+// Red-team F1 (moved from test/redteam): the size of what one roll records, and so of every read.
+describe('Dicery room routes: roll results are bounded in size', () => {
+  /** A generous ceiling for one roll's JSON: ten times a 100-die roll without rerolls or explosions. */
+  const MAX_ROLL_BYTES = 32 * 1024;
+  /** What a page load (`GET /rooms/{code}`, 20 recent rolls) may weigh at most. */
+  const MAX_SNAPSHOT_BYTES = 1024 * 1024;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    app = await buildTestServer({ roomRollsPerMinute: 10_000, roomRollsPerMinutePerIp: 10_000 });
+  });
+  afterAll(async () => app.close());
+
+  const rollWorstCase = (code: string, player: JoinedPlayer) =>
+    app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls`,
+      headers: player.headers,
+      payload: { notation: '100d2r1!' },
+    });
+
+  it('one roll records a bounded number of dice', async () => {
+    const room = await createRoom(app, await signIn(app));
+    const response = await rollWorstCase(room.code, await joinAsBot(app, room.code, 'Mallory'));
+    expect(response.statusCode).toBe(201);
+    const terms = (response.json() as { terms: { dice?: unknown[] }[] }).terms;
+    expect(terms.reduce((sum, term) => sum + (term.dice?.length ?? 0), 0)).toBeLessThanOrEqual(1000);
+    expect(response.body.length).toBeLessThanOrEqual(MAX_ROLL_BYTES);
+  });
+
+  it("a room's snapshot stays small after a player's twenty worst-case rolls", async () => {
+    const room = await createRoom(app, await signIn(app));
+    const mallory = await joinAsBot(app, room.code, 'Mallory');
+    const victim = await joinAsBot(app, room.code, 'Victor');
+    for (let i = 0; i < 20; i += 1) expect((await rollWorstCase(room.code, mallory)).statusCode).toBe(201);
+    const snapshot = await app.inject({ url: `/rooms/${room.code}`, headers: victim.headers });
+    expect(snapshot.statusCode).toBe(200);
+    expect(snapshot.body.length).toBeLessThanOrEqual(MAX_SNAPSHOT_BYTES);
+  });
+});
