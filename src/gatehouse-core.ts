@@ -33,6 +33,7 @@ import type { MfaService } from './mfa/mfa-service.js';
 import type { PasskeyService } from './mfa/passkeys.js';
 import type { AuthorizationServer } from './oauth/authorization-server.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
+import type { RpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
 import type { ExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import type { Reauthentication } from './sessions/reauthentication.js';
@@ -108,6 +109,8 @@ export interface GatehouseCore {
   readonly externalTokens: ExternalTokenVerifier;
   /** The OAuth 2.1 / OpenID Connect provider: authorization requests, consent, codes, ID tokens (issue 15). */
   readonly authorizationServer: AuthorizationServer;
+  /** RP-initiated logout: `id_token_hint`, `post_logout_redirect_uri`, which sessions end. */
+  readonly rpLogout: RpInitiatedLogout;
   /**
    * The keyring that signs ID tokens and whose keys `/.well-known/jwks.json` publishes: the
    * access-token keyring when JWT_ALG is asymmetric, else an ES256 one created on first use.

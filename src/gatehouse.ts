@@ -50,6 +50,7 @@ import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createPasskeyStore } from './mfa/storage/passkey-store.js';
 import { createAuthorizationServer } from './oauth/authorization-server.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
+import { createRpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createExternalTokenVerifier } from './resource-server/external-token-verifier.js';
@@ -635,10 +636,11 @@ export async function createGatehouseCore(
         () => {},
       );
     };
+    const oauthGrants = createOAuthGrantStore(database.db);
     const authorizationServer = createAuthorizationServer({
       issuer: config.issuer,
       clients: oauthClients,
-      grants: createOAuthGrantStore(database.db),
+      grants: oauthGrants,
       sessions,
       users: userCache,
       idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
@@ -646,6 +648,14 @@ export async function createGatehouseCore(
       clock,
       scopes: scopePolicy,
       requireMfaForRoles: config.requireMfaForRoles,
+    });
+    const rpLogout = createRpInitiatedLogout({
+      clients: oauthClients,
+      grants: oauthGrants,
+      sessions,
+      idTokenKeys,
+      expiredHintGraceSeconds: config.sessionAbsoluteTtl,
+      clock,
     });
     const tokenGrants = createTokenGrants({
       scopes: scopePolicy,
@@ -778,6 +788,7 @@ export async function createGatehouseCore(
       oauthClients,
       externalTokens,
       authorizationServer,
+      rpLogout,
       idTokenKeys,
       throttle,
       counters,
