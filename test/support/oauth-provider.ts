@@ -53,16 +53,16 @@ const CONSENT_FIELDS = [
 ];
 
 /**
- * Drives the code flow of a signed-in `browser` through `/authorize` (and its consent page when
- * shown) to the tokens, for tests about what comes after: the token response's JSON.
+ * Drives a signed-in `browser` through `/authorize` (and its consent page when shown) and returns
+ * where the provider sent it: the redirect URI with `code`, `state` (`st`) and `iss`.
  */
-export async function tokensFor(
+export async function authorizationResponse(
   app: FastifyInstance,
   browser: Browser,
   client: OAuthClient,
+  challenge: string,
   scope = 'openid profile email',
-): Promise<{ access_token: string; refresh_token: string; id_token: string }> {
-  const { verifier, challenge } = pkce();
+): Promise<URL> {
   const url = authorizeUrl({
     response_type: 'code',
     client_id: client.clientId,
@@ -86,11 +86,22 @@ export async function tokensFor(
       }),
     );
   }
-  const code = String(locationOf(answer).searchParams.get('code'));
+  return locationOf(answer);
+}
+
+/** The whole code flow for tests about what comes after: the token response's JSON. */
+export async function tokensFor(
+  app: FastifyInstance,
+  browser: Browser,
+  client: OAuthClient,
+  scope = 'openid profile email',
+): Promise<{ access_token: string; refresh_token: string; id_token: string }> {
+  const { verifier, challenge } = pkce();
+  const location = await authorizationResponse(app, browser, client, challenge, scope);
   const response = await postToken(app, {
     grant_type: 'authorization_code',
     client_id: client.clientId,
-    code,
+    code: String(location.searchParams.get('code')),
     redirect_uri: REDIRECT,
     code_verifier: verifier,
   });
