@@ -336,3 +336,36 @@ describe.each(engines)('RP-initiated logout with id_token_hint ($name)', ({ name
     expect(await signedInStill(browser)).toBe(true);
   });
 });
+
+describe('RP-initiated logout when access tokens and ID tokens share one keyring (JWT_ALG=EdDSA)', () => {
+  let app: FastifyInstance;
+  let spa: OAuthClient;
+
+  beforeAll(async () => {
+    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL, jwtAlgorithm: 'EdDSA' });
+    spa = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        { name: 'Dice Stats', redirectUris: [REDIRECT], postLogoutRedirectUris: [LOGOUT_REDIRECT] },
+        { actorId: null },
+      )
+    ).client;
+  });
+  afterAll(async () => app?.close());
+
+  it('refuses an access token signed by the same key as a hint (typ), and accepts the ID token', async () => {
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+    const tokens = await tokensFor(app, browser, spa);
+    expect(decodeProtectedHeader(tokens.access_token).kid).toBe(decodeProtectedHeader(tokens.id_token).kid);
+    const url = (hint: string) =>
+      `/oauth/logout?${new URLSearchParams({ id_token_hint: hint, post_logout_redirect_uri: LOGOUT_REDIRECT })}`;
+    const page = await browser.request('GET', url(tokens.access_token));
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('data-code="INVALID_ID_TOKEN_HINT"');
+    expect(page.body).toContain('data-testid="logout-confirm"');
+    const done = await browser.request('GET', url(tokens.id_token));
+    expect(locationOf(done).toString()).toBe(LOGOUT_REDIRECT);
+    expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);
+  });
+});
