@@ -245,16 +245,16 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         lastUsedAt: null,
       };
       await deps.transaction(async ({ passkeys, audit: log }) => {
-        // Counted again inside the transaction: two registrations racing past the check in the
-        // options step still cannot exceed the cap by more than the race (SQLite serializes writes;
-        // on PostgreSQL the cap is soft by at most the concurrent requests of one signed-in user).
-        if ((await passkeys.countPasskeys(account.userId)) >= MAX_PASSKEYS_PER_ACCOUNT) {
+        // Counted again under the account's row lock, in the inserting transaction: registrations
+        // racing past the check in the options step cannot exceed the cap, on PostgreSQL either.
+        const outcome = await passkeys.insertPasskeyWithinCap(passkey, MAX_PASSKEYS_PER_ACCOUNT);
+        if (outcome === 'limit') {
           throw new GatehouseError(
             'PASSKEY_LIMIT_REACHED',
             `An account holds at most ${MAX_PASSKEYS_PER_ACCOUNT} passkeys: remove one first.`,
           );
         }
-        if (!(await passkeys.insertPasskey(passkey))) {
+        if (outcome === 'duplicate') {
           throw new GatehouseError('PASSKEY_ALREADY_REGISTERED', 'This passkey is already registered.');
         }
         await log.record({ ...audit, event: 'passkey_added', details: { passkey: passkey.id.slice(0, 16) } });
