@@ -16,8 +16,8 @@ const CodeParams = Type.Object({ code: RoomCodeParam });
 
 /**
  * Page reads (`/rolls`, `/log`) per caller (a player, or a host's account) per minute. Each page
- * is up to 1 000 rows read from the database; 120 lets a client page through a 100 000-roll log in
- * a minute, and stops a member re-reading a room's log in a loop. Constants, not settings: Dicery's
+ * is up to 200 rolls or log entries read from the database; 120 lets a client page through 24 000
+ * rolls in a minute, and stops a member re-reading a room's log in a loop. Constants, not settings: Dicery's
  * settings move into the app (tell the lead before making these configurable).
  */
 export const ROOM_PAGE_READS_PER_MINUTE = 120;
