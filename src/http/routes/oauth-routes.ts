@@ -1,11 +1,16 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { clientScopes } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
-import { authenticateClient, formParam, OAuthErrorSchema, readForm } from '../oauth-form.js';
+import {
+  authenticateClient,
+  confidentialClient,
+  formParam,
+  OAuthErrorSchema,
+  readForm,
+} from '../oauth-form.js';
 import { NoBody } from '../schemas.js';
 
 /** RFC 8414 §2 metadata, exactly the members Gatehouse supports. */
@@ -52,6 +57,7 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     grant_types_supported: [
       'authorization_code',
       'refresh_token',
+      'client_credentials',
       ...(config.passwordGrant ? ['password'] : []),
     ],
     // No implicit grant (RFC 9700 §2.1.2): the code flow only, answered in the query.
@@ -186,15 +192,16 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     },
     async (request, reply) => {
       const form = readForm(request);
-      const client = await authenticateClient(request, form, gatehouse.oauthClients);
-      if (client.registered?.type !== 'confidential') {
-        throw new OAuthTokenError(
-          'invalid_client',
-          'Introspection is for registered confidential clients: authenticate with the client secret.',
-          request.headers.authorization === undefined ? {} : { challenge: { scheme: 'Basic' } },
-        );
-      }
-      const answer = await gatehouse.authorizationServer.introspect(formParam(form, 'token', true));
+      const client = confidentialClient(
+        request,
+        await authenticateClient(request, form, gatehouse.oauthClients),
+        'Introspection is for registered confidential clients: authenticate with the client secret.',
+      );
+      const answer = await gatehouse.tokenIntrospection.introspect(
+        formParam(form, 'token', true),
+        client,
+        formParam(form, 'token_type_hint', false),
+      );
       return reply.header('cache-control', 'no-store').send(answer);
     },
   );
