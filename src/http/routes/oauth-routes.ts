@@ -156,17 +156,23 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
         operationId: 'introspectToken',
         summary: 'Token introspection (RFC 7662)',
         description:
-          'Form-encoded, for resource servers: a registered confidential client authenticates with ' +
-          '`client_secret_basic` or `client_secret_post` (anyone else: 401 `invalid_client`, so the endpoint is ' +
-          'no oracle for token scanning). Answers `{"active": false}` for anything but a live access token of an ' +
-          'active account (refresh tokens included); otherwise `scope`, `client_id`, `sub`, `exp`, `iat`, `iss`, ' +
-          '`aud`, `token_type` and `sid`.',
+          'Form-encoded, for resource servers (RFC 7662): a registered confidential client authenticates with ' +
+          '`client_secret_basic` or `client_secret_post` (anyone else: 401 `invalid_client`, so the endpoint is no ' +
+          'oracle for token scanning). Any such client may introspect any access token we issue (user tokens, JWT ' +
+          'or opaque with TOKEN_STRATEGY=database, and `client_credentials` tokens): a resource server checks the ' +
+          'tokens of every app that calls it. A refresh token is described only to the client it was issued to ' +
+          '(RFC 7662 §4); to anyone else it is inactive. Everything expired, revoked, spent, of a disabled account ' +
+          'or removed client, unknown or foreign answers `{"active": false}`. `token_use` tells an access token ' +
+          'from a refresh token: accept only `access_token` as a credential. `token_type_hint` only orders the ' +
+          'look-ups (a wrong hint still finds the token).',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
-          token: Type.String({ description: 'The access token' }),
+          token: Type.String({ description: 'The access or refresh token' }),
           token_type_hint: Type.Optional(
-            Type.String({ description: 'Ignored (RFC 7662 §2.1 makes it optional)' }),
+            Type.String({
+              description: '`access_token` or `refresh_token`: where to look first (RFC 7662 §2.1)',
+            }),
           ),
           client_id: Type.Optional(Type.String({ maxLength: 255 })),
           client_secret: Type.Optional(Type.String()),
@@ -175,14 +181,25 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
           200: Type.Object({
             active: Type.Boolean(),
             scope: Type.Optional(Type.String()),
-            client_id: Type.Optional(Type.String()),
-            sub: Type.Optional(Type.String()),
+            client_id: Type.Optional(Type.String({ description: 'The client the token was issued to' })),
+            sub: Type.Optional(
+              Type.String({
+                description: "The user's id; for a `client_credentials` token, the client's id",
+              }),
+            ),
             exp: Type.Optional(Type.Integer()),
-            iat: Type.Optional(Type.Integer()),
+            iat: Type.Optional(Type.Integer({ description: 'JWT access tokens only' })),
             iss: Type.Optional(Type.String()),
-            aud: Type.Optional(Type.String()),
-            token_type: Type.Optional(Type.String()),
-            sid: Type.Optional(Type.String()),
+            aud: Type.Optional(Type.String({ description: 'JWT access tokens only' })),
+            token_type: Type.Optional(Type.Literal('Bearer', { description: 'Access tokens only' })),
+            token_use: Type.Optional(
+              Type.Union([Type.Literal('access_token'), Type.Literal('refresh_token')], {
+                description: 'Which kind of token this is (as Ory Hydra names it)',
+              }),
+            ),
+            sid: Type.Optional(
+              Type.String({ description: "The user's session; absent for `client_credentials` tokens" }),
+            ),
           }),
           400: OAuthErrorSchema,
           401: OAuthErrorSchema,
