@@ -119,7 +119,7 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
 /**
  * `POST /token`: the OAuth 2.0 grants (RFC 6749 §4.1, §4.3, §4.4, §6, and the MFA grant). This route
  * reads the form (RFC 6749 §3.2: form-encoded, no repeated parameter) and writes the answer; the
- * grant rules live in `gatehouse.tokenGrants`.
+ * grant rules live in `gatehouse.tokenGrants`, the client credentials grant's in `gatehouse.clientCredentials`.
  */
 export function registerTokenRoute(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
