@@ -330,6 +330,22 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
       expect(await gatehouseCore(app.gatehouse).oauthClients.find(service.clientId)).toBeDefined();
     });
 
+    it('documents an opted-in route with the OAuth2ClientCredentials scheme', async () => {
+      const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      expect(doc.paths['/catalogue-feed'].get.security).toContainEqual({
+        OAuth2ClientCredentials: ['clothes:read'],
+      });
+      expect(doc.paths['/catalogue-feed'].get.description).toContain('client_credentials');
+      expect(doc.components.securitySchemes.OAuth2ClientCredentials).toMatchObject({
+        type: 'oauth2',
+        flows: { clientCredentials: { tokenUrl: '/token' } },
+      });
+      // Routes that did not opt in do not list it.
+      expect(JSON.stringify(doc.paths['/users/me'])).not.toContain('OAuth2ClientCredentials');
+      // The token endpoint documents the grant.
+      expect(JSON.stringify(doc.paths['/token'].post)).toContain('client_credentials');
+    });
+
     it('cannot be combined with a role, and a client-only guard checks its scope names', () => {
       expect(() => app.auth.require({ allow: ['client'], role: 'admin' } as never)).toThrow(TypeError);
       expect(() => app.auth.require({ allow: ['client'], scopes: ['no:such-scope'] })).toThrow(TypeError);
