@@ -14,13 +14,16 @@
 // Settings: BENCH_PROFILE_REQUESTS (20 000; logins: BENCH_PROFILE_LOGINS, 200),
 // BENCH_CONNECTIONS (32), BENCH_SERVER_CPU (0) / BENCH_LOAD_CPU (1) with taskset,
 // BENCH_LOG=1 (production's request log, to /dev/null), BENCH_PROFILE_KEEP=1 (keep the
-// .cpuprofile files and print their directory).
+// .cpuprofile files and print their directory), BENCH_PROFILE_TOP=N (print the N functions with
+// the most self time), BENCH_PROFILE_CPUPROF=0 (CPU times only, without the profiler's overhead),
+// BENCH_HASH_CONCURRENCY (PASSWORD_HASH_CONCURRENCY of the server).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { threadCpu } from './thread-cpu.mjs';
 
 const REQUESTS = Number(process.env.BENCH_PROFILE_REQUESTS ?? 20_000);
 const LOGINS = Number(process.env.BENCH_PROFILE_LOGINS ?? 200);
@@ -28,38 +31,12 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '0';
 const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
 const pinned = spawnSync('taskset', ['-V']).status === 0;
-const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
-
-/**
- * utime + stime (µs) of every thread of `pid` (the main thread, tid = pid, and the others), and
- * counts: minor page faults and context switches (voluntary: the thread waited; involuntary: the
- * scheduler took the core away) summed over the threads.
- */
-function threadCpu(pid) {
-  const totals = { main: 0, others: 0, minorFaults: 0, voluntarySwitches: 0, involuntarySwitches: 0 };
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    let stat;
-    let status;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
-    // Fields after the parenthesised command name: minflt is the 8th, utime and stime the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const us = (Number(fields[11]) + Number(fields[12])) * TICK_US;
-    if (tid === String(pid)) totals.main += us;
-    else totals.others += us;
-    totals.minorFaults += Number(fields[7]);
-    totals.voluntarySwitches += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    totals.involuntarySwitches += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  }
-  return totals;
-}
 
 function startServer(script, env, profileDir) {
-  const node = [process.execPath, `--cpu-prof`, `--cpu-prof-dir=${profileDir}`, script];
+  // BENCH_PROFILE_CPUPROF=0 leaves the profiler out: CPU times without its sampling overhead.
+  const profiler =
+    process.env.BENCH_PROFILE_CPUPROF === '0' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const node = [process.execPath, ...profiler, script];
   const child = spawn(pinned ? 'taskset' : node[0], pinned ? ['-c', SERVER_CPU, ...node] : node.slice(1), {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
