@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { loginRequests } from './login-requests.mjs';
 import { threadCpu } from './thread-cpu.mjs';
 
 const REQUESTS = Number(process.env.BENCH_PROFILE_REQUESTS ?? 20_000);
@@ -48,29 +49,7 @@ function startServer(script, env, profileDir) {
 }
 
 async function load(target, server, amount) {
-  if (target === 'login') {
-    const bodies = server.loginEmails.map((email) =>
-      new URLSearchParams({ grant_type: 'password', username: email, password: server.password }).toString(),
-    );
-    let next = 0;
-    const result = await autocannon({
-      url: `${server.url}/token`,
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      requests: [
-        {
-          setupRequest: (request) => {
-            request.body = bodies[next];
-            next = (next + 1) % bodies.length;
-            return request;
-          },
-        },
-      ],
-      connections: Math.max(4, 2 * server.hashConcurrency),
-      amount,
-    });
-    return result;
-  }
+  if (target === 'login') return autocannon({ ...loginRequests(server), amount });
   const headers =
     target === 'jwt' || target === 'database'
       ? { authorization: `Bearer ${server.token}` }

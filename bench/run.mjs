@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { loginRequests } from './login-requests.mjs';
 import { threadCpu } from './thread-cpu.mjs';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
@@ -98,30 +99,8 @@ async function measureLogins(gatehouse) {
     console.warn(
       `warning: ${emails.length} login accounts allow ${capacity} logins; raise BENCH_LOGIN_ACCOUNTS`,
     );
-  const body = (email) =>
-    new URLSearchParams({ grant_type: 'password', username: email, password: gatehouse.password }).toString();
-  const bodies = emails.map(body);
-  let next = 0;
   const loginFlood = (statuses) =>
-    autocannon({
-      url: `${gatehouse.url}/token`,
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      // Each request logs in the next account in turn. autocannon 8 applies `setupRequest` only
-      // inside `requests` (a top-level one is ignored, and every login then went to one account,
-      // which its success limit answered with 429 after 60).
-      requests: [
-        {
-          setupRequest: (request) => {
-            request.body = bodies[next];
-            next = (next + 1) % bodies.length;
-            return request;
-          },
-        },
-      ],
-      connections: Math.max(4, 2 * gatehouse.hashConcurrency),
-      duration: DURATION,
-    }).on('response', (_client, statusCode) => {
+    autocannon({ ...loginRequests(gatehouse), duration: DURATION }).on('response', (_client, statusCode) => {
       statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
     });
 
