@@ -98,7 +98,7 @@ describe('OAuth endpoints', () => {
       userinfo_endpoint: `${PUBLIC_URL}/userinfo`,
       revocation_endpoint: `${PUBLIC_URL}/revoke`,
       jwks_uri: `${PUBLIC_URL}/.well-known/jwks.json`,
-      grant_types_supported: ['authorization_code', 'refresh_token', 'password'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       code_challenge_methods_supported: ['S256'],

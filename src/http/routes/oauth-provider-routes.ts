@@ -383,12 +383,15 @@ export function registerOAuthProviderRoutes(
         grant_types_supported: [
           'authorization_code',
           'refresh_token',
+          'client_credentials',
           ...(config.passwordGrant ? ['password'] : []),
         ],
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: [keys.algorithm],
         token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
         revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+        // RFC 7662 §2.1 / RFC 8414 §2: introspection needs an authenticated confidential client.
+        introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
         code_challenge_methods_supported: ['S256'],
         claims_supported: [
           'sub',
