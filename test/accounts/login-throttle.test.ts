@@ -62,6 +62,36 @@ describe('createLoginThrottle', () => {
     expect((await throttle.check(untrusted('c@example.com', '10.0.2.1'))).allowed).toBe(false);
   });
 
+  // Red-team F9: an open breaker refused every untrusted login server-wide.
+  it('degrades when the breaker is open: clean accounts from quiet addresses still get a try', async () => {
+    const { throttle } = setUp();
+    for (let i = 0; i < 5; i++) await throttle.recordFailure(untrusted(`u${i}@example.com`, `10.0.3.${i}`));
+    // Clean account, quiet address: admitted; a failed account or a username that is no email: not.
+    expect(await throttle.check(untrusted('owner@example.com', '10.7.7.7'))).toEqual({ allowed: true });
+    expect((await throttle.check(untrusted('u0@example.com', '10.7.7.7'))).allowed).toBe(false);
+    expect((await throttle.check(untrusted(undefined, '10.7.7.7'))).allowed).toBe(false);
+    // One wrong guess and the account is no longer clean; an address is cut off at fewer failures.
+    await throttle.recordFailure(untrusted('owner@example.com', '10.7.7.7'));
+    expect((await throttle.check(untrusted('owner@example.com', '10.7.7.8'))).allowed).toBe(false);
+    for (let i = 0; i < 2; i++) await throttle.recordFailure(untrusted(`s${i}@example.com`, '10.7.7.9'));
+    expect((await throttle.check(untrusted('fresh@example.com', '10.7.7.9'))).allowed).toBe(true);
+    await throttle.recordFailure(untrusted('s2@example.com', '10.7.7.9'));
+    expect((await throttle.check(untrusted('fresh@example.com', '10.7.7.9'))).allowed).toBe(false);
+  });
+
+  it('lets one IPv6 /48 add at most the per-IP limit to the breaker', async () => {
+    const { throttle } = setUp();
+    // perIp 3, global 5: four /64s of one /48 make 12 failures, of which 3 reach the breaker.
+    for (let net = 0; net < 4; net++) {
+      for (let i = 0; i < 3; i++)
+        await throttle.recordFailure(untrusted(undefined, `2001:db8:9:${net}::${i + 1}`));
+    }
+    expect((await throttle.check(untrusted(undefined, '10.8.8.8'))).allowed).toBe(true);
+    await throttle.recordFailure(untrusted(undefined, '10.8.8.1'));
+    await throttle.recordFailure(untrusted(undefined, '10.8.8.2'));
+    expect((await throttle.check(untrusted(undefined, '10.8.8.8'))).allowed).toBe(false);
+  });
+
   it('lifts when the window ends', async () => {
     const { clock, throttle } = setUp();
     await throttle.recordFailure(untrusted('a@example.com'));
