@@ -35,6 +35,7 @@ import type { AuthorizationServer } from './oauth/authorization-server.js';
 import type { ClientCredentials } from './oauth/client-credentials.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { TokenIntrospection } from './oauth/token-introspection.js';
+import type { RpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
 import type { ExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import type { Reauthentication } from './sessions/reauthentication.js';
@@ -110,6 +111,8 @@ export interface GatehouseCore {
   readonly externalTokens: ExternalTokenVerifier;
   /** The OAuth 2.1 / OpenID Connect provider: authorization requests, consent, codes, ID tokens (issue 15). */
   readonly authorizationServer: AuthorizationServer;
+  /** RP-initiated logout: `id_token_hint`, `post_logout_redirect_uri`, which sessions end. */
+  readonly rpLogout: RpInitiatedLogout;
   /**
    * The `client_credentials` grant and its tokens (issue 15): issuing, and checking on every use
    * that the client still exists; the `client` principal of `request.auth`.

@@ -53,6 +53,7 @@ import { createClientCredentials } from './oauth/client-credentials.js';
 import { createLiveClients } from './oauth/live-clients.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createTokenIntrospection } from './oauth/token-introspection.js';
+import { createRpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createExternalTokenVerifier } from './resource-server/external-token-verifier.js';
@@ -661,10 +662,11 @@ export async function createGatehouseCore(
         () => {},
       );
     };
+    const oauthGrants = createOAuthGrantStore(database.db);
     const authorizationServer = createAuthorizationServer({
       issuer: config.issuer,
       clients: oauthClients,
-      grants: createOAuthGrantStore(database.db),
+      grants: oauthGrants,
       sessions,
       users: userCache,
       idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
@@ -672,6 +674,14 @@ export async function createGatehouseCore(
       clock,
       scopes: scopePolicy,
       requireMfaForRoles: config.requireMfaForRoles,
+    });
+    const rpLogout = createRpInitiatedLogout({
+      clients: oauthClients,
+      grants: oauthGrants,
+      sessions,
+      idTokenKeys,
+      expiredHintGraceSeconds: config.sessionAbsoluteTtl,
+      clock,
     });
     const tokenGrants = createTokenGrants({
       scopes: scopePolicy,
@@ -819,6 +829,7 @@ export async function createGatehouseCore(
       authorizationServer,
       clientCredentials,
       tokenIntrospection,
+      rpLogout,
       idTokenKeys,
       throttle,
       counters,

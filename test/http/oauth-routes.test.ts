@@ -6,6 +6,7 @@ import type { JwtAlgorithm } from '../../src/config/config.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { injectFetch } from '../support/inject-fetch.js';
 
 const PUBLIC_URL = 'https://auth.example.test';
@@ -70,14 +71,20 @@ describe.each<JwtAlgorithm>(['EdDSA', 'ES256', 'RS256'])('RFC 9068 access tokens
   });
 });
 
-describe('OAuth endpoints', () => {
+describe.each(engines)('OAuth endpoints ($name)', ({ name }) => {
   let app: FastifyInstance;
   let as: oauth.AuthorizationServer;
+  let drop: () => Promise<void> = async () => {};
   beforeAll(async () => {
-    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL });
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL, databaseUrl: database.url });
     as = await discover(app);
   });
-  afterAll(async () => app.close());
+  afterAll(async () => {
+    await app?.close();
+    await drop();
+  });
 
   const revoke = (token: string, clientId = 'gatehouse', hint?: string) =>
     oauth.revocationRequest(as, { client_id: clientId }, oauth.None(), token, {
