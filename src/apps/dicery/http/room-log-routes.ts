@@ -8,7 +8,7 @@ import { ROLL_HISTORY_MAX_PAGE } from '../core/room-history.js';
 import { ROOM_LOG_MAX_PAGE } from '../core/room-log.js';
 import { RollRevealedDataSchema, RollViewSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
-import { MEMBER_SECURITY, type RoomGuards, roomOf } from './room-auth.js';
+import { type RoomGuards, roomOf, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
 
 const CodeParams = Type.Object({ code: RoomCodeParam });
@@ -52,7 +52,8 @@ one before it and signed with the server's Ed25519 room-log key (\`GET /rooms/lo
 A secret roll's entry holds only SHA-256(salt ‖ content) with a 128-bit salt; once the host reveals it, \`reveal\`
 discloses the salt and content here. Pages of up to ${ROOM_LOG_MAX_PAGE} entries in sequence order (\`after\`,
 \`next_after\`); join the pages' \`entries\` (and \`keys\`) into one document to verify it with
-\`gatehouse verify-room-log FILE\` or the web UI's verify page. For the room's players and its host. What a
+\`gatehouse verify-room-log FILE\` or the web UI's verify page. For the room's players, its host and its spectators
+(watch links): everyone gets the same entries, since a secret roll's entry holds only its commitment until revealed. What a
 verification proves, and what it does not (it says nothing about the server's random numbers), is in the README.`;
 
 /**
@@ -75,7 +76,7 @@ export function registerRoomLogRoutes(
   app.get(
     '/rooms/:code/rolls',
     {
-      preValidation: guards.member,
+      preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
         summary: 'Roll history',
@@ -83,7 +84,7 @@ export function registerRoomLogRoutes(
           'Every roll of the room, newest first, a page at a time: `before` is an event id (the `next_before` ' +
           `of the previous page; omit it for the newest rolls), \`limit\` at most ${ROLL_HISTORY_MAX_PAGE}. ` +
           'Each roll carries its date (`rolled_at`). Secret rolls appear in full to the host, their roller, and ' +
-          'everyone once revealed; to other players as `{ hidden: true }` placeholders (who and when only).',
+          'everyone once revealed; to other players and spectators as `{ hidden: true }` placeholders (who and when only).',
         params: CodeParams,
         querystring: Type.Object(
           {
@@ -92,7 +93,7 @@ export function registerRoomLogRoutes(
           },
           { additionalProperties: false },
         ),
-        security: MEMBER_SECURITY,
+        security: VIEWER_SECURITY,
         response: {
           200: Type.Object({
             items: Type.Array(RollViewSchema),
@@ -115,7 +116,7 @@ export function registerRoomLogRoutes(
   app.get(
     '/rooms/:code/rolls/export',
     {
-      preValidation: guards.member,
+      preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
         summary: 'Export the roll history',
@@ -134,7 +135,7 @@ export function registerRoomLogRoutes(
           },
           { additionalProperties: false },
         ),
-        security: MEMBER_SECURITY,
+        security: VIEWER_SECURITY,
         response: {
           200: {
             description: 'The export',
@@ -201,7 +202,7 @@ export function registerRoomLogRoutes(
   app.get(
     '/rooms/:code/log',
     {
-      preValidation: guards.member,
+      preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
         summary: 'Signed roll log',
@@ -216,7 +217,7 @@ export function registerRoomLogRoutes(
           },
           { additionalProperties: false },
         ),
-        security: MEMBER_SECURITY,
+        security: VIEWER_SECURITY,
         response: { 200: LogDocumentSchema, ...errorResponses, 404: problemRef },
       },
     },
