@@ -201,7 +201,7 @@ function mountLobby(
     // newest roll on the first screen); from 48rem the CSS grid puts the side column beside both.
     h(
       'div',
-      { class: 'lobby' },
+      { class: you.host ? 'lobby lobby--host' : 'lobby' },
       h(
         'div',
         { class: 'lobby-play' },
@@ -212,10 +212,12 @@ function mountLobby(
         'div',
         { class: 'lobby-side' },
         playerList(lobby, actions, signal),
-        you.host ? watchLinks(lobby.code, watchLinkActions, signal) : null,
         lobbyActions(lobby, actions, signal),
       ),
       h('div', { class: 'lobby-log' }, rollLog(lobby, signal)),
+      // The host's occasional tools come after the log on a phone, so they never push the newest
+      // roll off the first screen; from 48rem they sit under the side column.
+      you.host ? h('div', { class: 'lobby-host' }, watchLinks(lobby.code, watchLinkActions, signal)) : null,
     ),
   );
 }
