@@ -76,6 +76,7 @@ import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore } from './storage/session-store.js';
+import { createSpentChallengeStore } from './storage/spent-challenge-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserRecord } from './storage/user-store.js';
@@ -471,6 +472,7 @@ export async function createGatehouseCore(
       warn,
     });
     const passkeyStore = createPasskeyStore(database.db);
+    const spentChallenges = createSpentChallengeStore(database.db);
     const passkeys = createPasskeyService({
       store: passkeyStore,
       transaction: (work) =>
@@ -482,7 +484,7 @@ export async function createGatehouseCore(
         ),
       users,
       challenges: createPasskeyChallenges(config.secretKey),
-      counters,
+      spent: spentChallenges,
       deviceTokens,
       stepUp,
       publicUrl: config.publicUrl,
@@ -504,6 +506,7 @@ export async function createGatehouseCore(
         ),
       users,
       counters,
+      spent: spentChallenges,
       tokens: createMfaTokens(config.secretKey),
       deviceTokens,
       secretKey: config.secretKey,
@@ -680,6 +683,8 @@ export async function createGatehouseCore(
       sessionStore.deleteExpired(clock()).catch(() => {});
       accountTokens.deleteExpired(clock()).catch(() => {});
       authorizationServer.sweep().catch(() => {});
+      // A minute past expiry: an instance whose clock runs a little behind may still open the token.
+      spentChallenges.deleteExpiredChallenges(clock() - 60_000).catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })

@@ -332,13 +332,6 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
     async approve(request, user, authentication, options, caller) {
       const now = clock();
       const scopes = grantableScopes(request, roleOf(user, authentication.amr), deps.scopes);
-      if ((await grants.countLiveCodes(user.id, now)) >= MAX_LIVE_CODES_PER_ACCOUNT) {
-        return errorRedirect(
-          request,
-          'temporarily_unavailable',
-          'Too many sign-ins in progress; try again in a minute.',
-        );
-      }
       if (options.remember) {
         const before = (await grants.findConsent(user.id, request.client.clientId)) ?? [];
         const union = [...new Set([...before, ...scopes])];
@@ -355,19 +348,30 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       }
       // 256 random bits (RFC 6749 §10.10); only the hash is stored.
       const code = randomBytes(32).toString('base64url');
-      await grants.insertCode({
-        codeHash: hashCode(code),
-        clientId: request.client.clientId,
-        userId: user.id,
-        redirectUri: request.redirectUri,
-        scopes,
-        codeChallenge: request.codeChallenge,
-        nonce: request.nonce ?? null,
-        authTime: authentication.authTime,
-        amr: [...authentication.amr],
-        createdAt: now,
-        expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
-      });
+      // Counted and inserted under the account's row lock: parallel approvals cannot overshoot.
+      const inserted = await grants.insertCodeWithinCap(
+        {
+          codeHash: hashCode(code),
+          clientId: request.client.clientId,
+          userId: user.id,
+          redirectUri: request.redirectUri,
+          scopes,
+          codeChallenge: request.codeChallenge,
+          nonce: request.nonce ?? null,
+          authTime: authentication.authTime,
+          amr: [...authentication.amr],
+          createdAt: now,
+          expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
+        },
+        MAX_LIVE_CODES_PER_ACCOUNT,
+      );
+      if (!inserted) {
+        return errorRedirect(
+          request,
+          'temporarily_unavailable',
+          'Too many sign-ins in progress; try again in a minute.',
+        );
+      }
       return redirectWith(request.redirectUri, { code, state: request.state });
     },
 

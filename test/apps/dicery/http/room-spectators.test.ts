@@ -391,3 +391,36 @@ describe('POST /rooms/{code}/watch rate limit', () => {
     }
   });
 });
+
+describe('spectator room reads', () => {
+  it('count per watch link: one link spent does not touch another link, a player or the host', async () => {
+    const app = await buildTestServer({ ...NO_ROOM_LIMITS });
+    try {
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      const pat = await joinAsBot(app, room.code, 'Pat');
+      const watcher = async () => {
+        const created = await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/spectator-links`,
+          headers: host.headers,
+        });
+        const browser = new Browser(app);
+        await browser.request('POST', `/rooms/${room.code}/watch`, {
+          payload: { token: created.json().token },
+        });
+        return browser;
+      };
+      const [spent, fresh] = [await watcher(), await watcher()];
+      const url = `/rooms/${room.code}/rolls`;
+      let status = 200;
+      for (let i = 0; i < 200 && status === 200; i++) status = (await spent.request('GET', url)).statusCode;
+      expect(status).toBe(429);
+      expect((await fresh.request('GET', url)).statusCode).toBe(200);
+      expect((await app.inject({ method: 'GET', url, headers: pat.headers })).statusCode).toBe(200);
+      expect((await app.inject({ method: 'GET', url, headers: host.headers })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
