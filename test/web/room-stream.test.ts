@@ -20,8 +20,10 @@ class FakeEventSource extends EventTarget {
   }
 }
 
-function handlers(): { [K in keyof RoomStreamHandlers]: Mock<RoomStreamHandlers[K]> } {
+function handlers(): { [K in keyof RoomStreamHandlers]-?: Mock<Required<RoomStreamHandlers>[K]> } {
   return {
+    onRollRevealed: vi.fn(),
+    onPresence: vi.fn(),
     onOpen: vi.fn(),
     onPlayerJoined: vi.fn(),
     onPlayerLeft: vi.fn(),
@@ -43,7 +45,7 @@ describe('openRoomStream', () => {
       const on = handlers();
       openRoomStream('ABCD2345', on);
       const source = FakeEventSource.last as FakeEventSource;
-      expect(source.url).toBe('/rooms/ABCD2345/events');
+      expect(source.url).toBe('/rooms/ABCD2345/events?presence=true');
       source.emit('stream_end', { reason });
       expect(on.onStreamEnd).toHaveBeenCalledWith(reason);
       expect(source.readyState).toBe(FakeEventSource.CLOSED);

@@ -16,6 +16,7 @@ import { renderMyRooms } from './page-my-rooms.js';
 import { renderForgotPassword, renderResetPassword } from './page-password.js';
 import { renderRoom } from './page-room.js';
 import { renderSecurity } from './page-security.js';
+import { renderVerifyRoom } from './page-verify-room.js';
 import { problemMessage } from './problem.js';
 import { roomActions } from './room-actions.js';
 import { parseRoute } from './routes.js';
@@ -91,6 +92,9 @@ function render(): void {
       break;
     case 'room':
       renderRoom(ctx, route.code);
+      break;
+    case 'verify-room':
+      renderVerifyRoom(ctx, route.code);
       break;
     case 'security':
       renderSecurity(ctx);

@@ -10,6 +10,7 @@ import { lobbyActions } from './components/lobby-actions.js';
 import { lobbyStatus } from './components/lobby-status.js';
 import { playerList } from './components/player-list.js';
 import { rollForm } from './components/roll-form.js';
+import { rollHistory } from './components/roll-history.js';
 import { rollLog } from './components/roll-log.js';
 import { h, setChildren } from './dom.js';
 import { endingFor, LOBBY_ENDED, startLobby } from './lobby-controller.js';
@@ -203,7 +204,7 @@ function mountLobby(
         playerList(lobby, actions, signal),
         lobbyActions(lobby, actions, signal),
       ),
-      h('div', { class: 'lobby-log' }, rollLog(lobby, signal)),
+      h('div', { class: 'lobby-log' }, rollLog(lobby, signal, actions), rollHistory(lobby, actions, signal)),
     ),
   );
 }
