@@ -264,12 +264,9 @@ describe('startLobby', () => {
       }),
     );
     player.on.onRollRevealed?.(4, { ...secret, player: { id: 'p2', name: 'Bob' } });
-    expect(player.lobby.state.value.rolls[0]).toMatchObject({
-      id: 4,
-      hidden: undefined,
-      total: 4,
-      revealed: true,
-    });
+    const revealed = player.lobby.state.value.rolls[0];
+    expect(revealed).toMatchObject({ id: 4, total: 4, revealed: true });
+    expect(revealed?.hidden).not.toBe(true);
     expect(player.lobby.announcement.value).toBe("The host revealed Bob's secret roll: 4.");
   });
 

@@ -9,6 +9,7 @@ import {
   loginHash,
   parseRoute,
   roomHash,
+  verifyHash,
 } from '../../web/src/routes.js';
 
 describe('parseRoute', () => {
@@ -25,6 +26,9 @@ describe('parseRoute', () => {
     ['#/rooms/ABCD2345/', { name: 'room', code: 'ABCD2345' }],
     ['#/rooms', { name: 'my-rooms' }],
     ['#/rooms/ABCD2345/extra', { name: 'not-found' }],
+    ['#/rooms/abcd2345/verify', { name: 'verify-room', code: 'ABCD2345' }],
+    ['#/rooms/new/verify', { name: 'not-found' }],
+    ['#/rooms/ABCD2345/verify/more', { name: 'not-found' }],
     ['#/rooms/%E0%A4%A', { name: 'not-found' }],
     ['#main', { name: 'not-found' }],
     ['#/forgot-password', { name: 'forgot-password' }],
@@ -93,6 +97,7 @@ describe('parseRoute', () => {
     expect(parseRoute(adminHash('audit'))).toEqual({ name: 'admin', section: 'audit' });
     expect(parseRoute(roomHash('ABCD2345'))).toEqual({ name: 'room', code: 'ABCD2345' });
     expect(parseRoute(joinHash('ABCD2345'))).toEqual({ name: 'join', code: 'ABCD2345' });
+    expect(parseRoute(verifyHash('ABCD2345'))).toEqual({ name: 'verify-room', code: 'ABCD2345' });
   });
 });
 
