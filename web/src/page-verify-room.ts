@@ -101,10 +101,12 @@ function explanation(): HTMLElement {
   );
 }
 
-/** A link that saves `document` as a JSON file, for `gatehouse verify-room-log FILE` later. */
+/**
+ * A link that saves `document` as a JSON file, for `gatehouse verify-room-log FILE` later. The
+ * object URL pins the text in memory until `until` aborts (the next check, or leaving the page).
+ */
 function saveLink(document: RoomLogDocument, until: AbortSignal): HTMLElement {
   const url = URL.createObjectURL(new Blob([JSON.stringify(document)], { type: 'application/json' }));
-  // The object URL pins the text in memory: released when the page is left.
   until.addEventListener('abort', () => URL.revokeObjectURL(url), { once: true });
   return h(
     'a',
@@ -131,11 +133,21 @@ export function renderVerifyRoom(ctx: PageContext, code: string): void {
   // Fetched once per page: the keys a log must be signed with are this server's, never a file's.
   let published: Promise<{ ok: true; keys: RoomLogKey[] } | CheckFailure> | undefined;
   const publishedKeys = () => {
-    published ??= fetchPublishedKeys();
+    published ??= fetchPublishedKeys().then((keys) => {
+      // A failed fetch is not kept: the next check asks again.
+      if (!keys.ok) published = undefined;
+      return keys;
+    });
     return published;
   };
 
+  // One saved log at a time: a new check releases the previous one's object URL.
+  let saved: AbortController | undefined;
   async function checkRoom(): Promise<void> {
+    saved?.abort();
+    const current = new AbortController();
+    saved = current;
+    signal.addEventListener('abort', () => current.abort(), { once: true });
     again.disabled = true;
     setChildren(result, h('p', { class: 'loading' }, 'Fetching and checking the room’s log…'));
     const [log, keys] = await Promise.all([fetchRoomLog(code, signal), publishedKeys()]);
@@ -154,7 +166,7 @@ export function renderVerifyRoom(ctx: PageContext, code: string): void {
     setChildren(
       result,
       renderVerdict(verdict),
-      h('p', { class: 'button-row' }, saveLink(log.document, signal)),
+      h('p', { class: 'button-row' }, saveLink(log.document, current.signal)),
     );
   }
   again.addEventListener('click', () => void checkRoom());
@@ -167,12 +179,16 @@ export function renderVerifyRoom(ctx: PageContext, code: string): void {
   });
   const ownKeys = h('input', { type: 'checkbox', id: 'log-file-own-keys', 'data-testid': 'own-keys-input' });
   const fileResult = h('div', { class: 'verify-result', role: 'status', 'data-testid': 'file-result' });
+  // Files picked in quick succession: only the newest check may write the result.
+  let fileChecks = 0;
   async function checkFile(): Promise<void> {
     const file = fileInput.files?.[0];
     if (file === undefined) return;
+    const check = ++fileChecks;
+    const stale = () => signal.aborted || check !== fileChecks;
     setChildren(fileResult, h('p', { class: 'loading' }, `Checking ${file.name}…`));
     const read = await readLogFile(file);
-    if (signal.aborted) return;
+    if (stale()) return;
     if (!read.ok) {
       setChildren(fileResult, failure(read));
       return;
@@ -180,7 +196,7 @@ export function renderVerifyRoom(ctx: PageContext, code: string): void {
     let keys: readonly RoomLogKey[] | undefined;
     if (!ownKeys.checked) {
       const fetched = await publishedKeys();
-      if (signal.aborted) return;
+      if (stale()) return;
       if (!fetched.ok) {
         setChildren(fileResult, failure(fetched));
         return;
@@ -188,7 +204,7 @@ export function renderVerifyRoom(ctx: PageContext, code: string): void {
       keys = fetched.keys;
     }
     const verdict = await checkRoomLog(read.document, keys);
-    if (signal.aborted) return;
+    if (stale()) return;
     setChildren(
       fileResult,
       renderVerdict(verdict),
