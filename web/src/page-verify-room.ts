@@ -46,7 +46,7 @@ export function renderVerdict(verdict: RoomLogVerdict): HTMLElement {
           {},
           'Last entry’s hash: ',
           h('code', { class: 'hash', 'data-testid': 'verdict-head' }, verdict.head),
-          ' — compare it with the hash of the newest roll you saw live to know nothing was cut off the end.',
+          ' — compare it with the hash of the newest roll in a history download you kept (each roll carries its hash) to know nothing was cut off the end.',
         ),
       ),
     );
