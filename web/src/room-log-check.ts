@@ -15,10 +15,11 @@ import {
 } from './shared.js';
 
 /**
- * Most log pages (of up to 1000 entries) fetched for one check: a room's rolls are rate-limited,
- * so this is far above a real evening's log, and it bounds what one check holds in memory.
+ * Most log pages (of up to 200 entries, `ROOM_LOG_MAX_PAGE`) fetched for one check: 10 000 rolls,
+ * far above a real evening's log; it bounds what one check holds in memory, and stays under the
+ * server's 120 page reads a minute per member, so "Check again" is not refused at once.
  */
-export const MAX_LOG_PAGES = 20;
+export const MAX_LOG_PAGES = 50;
 
 /** Largest log file the page reads (the CLI, with the whole heap, takes 64 MiB). */
 export const MAX_LOG_FILE_BYTES = 16 * 1024 * 1024;
