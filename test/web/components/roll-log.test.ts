@@ -62,6 +62,14 @@ describe('rollLog reveal (issue 14)', () => {
     expect(player.querySelectorAll('[data-testid="reveal-button"]')).toHaveLength(0);
   });
 
+  it('takes the Reveal buttons away when the lobby ends', () => {
+    const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true }, rolls: [secret] }));
+    const card = rollLog(lobby, open, { reveal: vi.fn() });
+    expect(card.querySelectorAll('[data-testid="reveal-button"]')).toHaveLength(1);
+    lobby.ended.value = 'You closed this room.';
+    expect(card.querySelectorAll('[data-testid="reveal-button"]')).toHaveLength(0);
+  });
+
   it('reveals on a click, shows a refusal, and swaps in the revealed entry', async () => {
     const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true }, rolls: [secret] }));
     const reveal = vi.fn(async () => 'Not allowed.');

@@ -53,6 +53,12 @@ export function rollLog(
         items.delete(key);
       }
     }
+    // A closed room reveals nothing more: the buttons go with it.
+    if (lobby.ended.value !== null) {
+      log.querySelectorAll('.roll-reveal').forEach((control) => {
+        control.remove();
+      });
+    }
   });
 
   return h(
