@@ -49,7 +49,11 @@ import { createPasskeyService } from './mfa/passkeys.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createPasskeyStore } from './mfa/storage/passkey-store.js';
 import { createAuthorizationServer } from './oauth/authorization-server.js';
+import { createClientCredentials } from './oauth/client-credentials.js';
+import { createLiveClients } from './oauth/live-clients.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
+import { createRpInitiatedLogout } from './oauth/rp-initiated-logout.js';
+import { createTokenIntrospection } from './oauth/token-introspection.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createExternalTokenVerifier } from './resource-server/external-token-verifier.js';
@@ -606,7 +610,27 @@ export async function createGatehouseCore(
           }),
         ),
       clock,
-      afterRemove: (clientId) => authorizationServer.revokeClientSessions(clientId),
+      afterRemove: async (clientId) => {
+        // Its client_credentials tokens stop here at once and on the other instances when the
+        // message arrives (or within the live-client cache's 30 s); its users' sessions end too.
+        liveClients.evict(clientId);
+        await bus.publish({ type: 'oauth_client_removed', clientId });
+        await authorizationServer.revokeClientSessions(clientId);
+      },
+    });
+    const liveClients = createLiveClients(oauthClients, bus, { clock });
+    const clientCredentials = createClientCredentials({
+      keyring,
+      clients: liveClients,
+      counters,
+      audit,
+      clock,
+      settings: {
+        audience: config.audience,
+        accessTokenTtl: config.accessTokenTtl,
+        perClientPerMinute: config.clientCredentialsPerMinute,
+        perIpPerMinute: config.clientCredentialsPerMinutePerIp,
+      },
     });
     // ID tokens are verified by other parties, so they need a published (asymmetric) key: the
     // access-token keyring's when JWT_ALG is asymmetric, else an ES256 keyring of their own in the
@@ -638,10 +662,11 @@ export async function createGatehouseCore(
         () => {},
       );
     };
+    const oauthGrants = createOAuthGrantStore(database.db);
     const authorizationServer = createAuthorizationServer({
       issuer: config.issuer,
       clients: oauthClients,
-      grants: createOAuthGrantStore(database.db),
+      grants: oauthGrants,
       sessions,
       users: userCache,
       idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
@@ -649,6 +674,14 @@ export async function createGatehouseCore(
       clock,
       scopes: scopePolicy,
       requireMfaForRoles: config.requireMfaForRoles,
+    });
+    const rpLogout = createRpInitiatedLogout({
+      clients: oauthClients,
+      grants: oauthGrants,
+      sessions,
+      idTokenKeys,
+      expiredHintGraceSeconds: config.sessionAbsoluteTtl,
+      clock,
     });
     const tokenGrants = createTokenGrants({
       scopes: scopePolicy,
@@ -662,6 +695,16 @@ export async function createGatehouseCore(
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
       },
       authorizationCodes: authorizationServer,
+    });
+    const tokenIntrospection = createTokenIntrospection({
+      issuer: config.issuer,
+      tokenStrategy: config.tokenStrategy,
+      sessions,
+      sessionStore,
+      revocations,
+      users: userCache,
+      clientTokens: clientCredentials,
+      clock,
     });
     // No fetch happens here: an issuer's keys are fetched when its first token arrives, so a
     // provider that is down never delays or fails start-up.
@@ -697,6 +740,7 @@ export async function createGatehouseCore(
       mailer?.close();
       revocations.close();
       userCache.close();
+      liveClients.close();
       keyring?.close();
       closeIdTokenKeys();
       for (const channel of channels) channel.close();
@@ -783,6 +827,9 @@ export async function createGatehouseCore(
       oauthClients,
       externalTokens,
       authorizationServer,
+      clientCredentials,
+      tokenIntrospection,
+      rpLogout,
       idTokenKeys,
       throttle,
       counters,

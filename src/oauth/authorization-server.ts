@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { AccountUser } from '../accounts/public-user.js';
 import { effectiveRole, type Role } from '../accounts/roles.js';
 import { isScope, parseScopeParameter, ROLE_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
@@ -147,37 +147,16 @@ export interface AuthorizationServer {
   endClientSessions(userId: string, clientId: string): Promise<number>;
   /** Ends every session holding tokens of `clientId` (the client is being removed). */
   revokeClientSessions(clientId: string): Promise<number>;
-  /**
-   * RFC 7662: what a resource server may know about an access token: `{ active: false }` for
-   * anything not live (unknown, expired, revoked, a disabled account, a refresh token).
-   */
-  introspect(token: string): Promise<Introspection>;
   /** Deletes expired codes (the hourly sweep). */
   sweep(): Promise<number>;
 }
-
-/** An RFC 7662 §2.2 introspection answer. */
-export type Introspection =
-  | { active: false }
-  | {
-      active: true;
-      scope: string;
-      client_id?: string | undefined;
-      sub: string;
-      exp: number;
-      iat?: number | undefined;
-      iss: string;
-      aud?: string | undefined;
-      token_type: 'Bearer';
-      sid: string;
-    };
 
 /** Dependencies of {@link createAuthorizationServer}, wired in `createGatehouseCore`. */
 export interface AuthorizationServerDeps {
   issuer: string;
   clients: Pick<OAuthClients, 'find'>;
   grants: OAuthGrantStore;
-  sessions: Pick<SessionManager, 'startBearerSession' | 'revokeSessions' | 'verifyAccessToken'>;
+  sessions: Pick<SessionManager, 'startBearerSession' | 'revokeSessions'>;
   users: { get(userId: string): Promise<AccountUser | undefined> };
   idTokens: IdTokenSigner;
   audit: Pick<AuditLog, 'record'>;
@@ -496,28 +475,6 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
 
     async revokeClientSessions(clientId) {
       return sessions.revokeSessions(await grants.sessionsOfClient(clientId));
-    },
-
-    async introspect(token) {
-      const check = await sessions.verifyAccessToken(token);
-      if (!check.ok) return { active: false };
-      const user = await users.get(check.userId);
-      if (user === undefined || !user.isActive) return { active: false };
-      // Verified just above (signature, expiry, revocation), so reading its claims is safe; an
-      // opaque token (TOKEN_STRATEGY=database) has none to read.
-      const claims = token.startsWith('gha') ? {} : decodeJwt(token);
-      return {
-        active: true,
-        scope: check.scopes.join(' '),
-        client_id: typeof claims.client_id === 'string' ? claims.client_id : undefined,
-        sub: check.userId,
-        exp: Math.floor(check.expiresAt / 1000),
-        iat: claims.iat,
-        iss: issuer,
-        aud: typeof claims.aud === 'string' ? claims.aud : undefined,
-        token_type: 'Bearer',
-        sid: check.sessionId,
-      };
     },
 
     sweep: () => grants.deleteExpiredCodes(clock()),

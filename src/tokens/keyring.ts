@@ -36,6 +36,13 @@ export interface VerifyExpectations {
   requiredClaims: string[];
   /** The clock, in epoch ms. */
   now: number;
+  /**
+   * Seconds past `exp` a token still verifies (signature, `typ`, `iss`, `aud` unchanged). Only
+   * for tokens used as hints after their life, such as an `id_token_hint` at logout (OpenID
+   * Connect RP-Initiated Logout 1.0 §2 lets the OP accept expired ones). jose applies the same
+   * tolerance to `nbf`, which Gatehouse never sets. @default 0
+   */
+  expiredGraceSeconds?: number;
 }
 
 /** Signs and verifies Gatehouse JWTs with exactly one algorithm. */
@@ -185,7 +192,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
           typ: expect.typ,
           requiredClaims: ['exp', 'iat', ...expect.requiredClaims],
           currentDate: new Date(expect.now),
-          clockTolerance: 0,
+          clockTolerance: expect.expiredGraceSeconds ?? 0,
         },
       );
       // jose checks `iat` against the clock only with `maxTokenAge`; the rule here is "not from the
@@ -225,8 +232,15 @@ function hmacKid(secret: Uint8Array): string {
 
 async function hmacKeys(options: KeyringOptions): Promise<KeySource> {
   const entry = async (secret: Uint8Array): Promise<LoadedKey> => {
-    // Imported once here, not per call: jose re-imports a raw byte secret every time (DESIGN.md §6).
-    const key = await importJWK({ kty: 'oct', k: Buffer.from(secret).toString('base64url') }, 'HS256');
+    // Imported once here as a non-extractable CryptoKey: given bytes, jose imports them again on
+    // every sign and verify (DESIGN.md §6), and jose's `importJWK` of an `oct` JWK returns bytes.
+    const key = await crypto.subtle.importKey(
+      'raw',
+      new Uint8Array(secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
     return { kid: hmacKid(secret), verifyingKey: key, signingKey: key, publicJwk: undefined };
   };
   const current = await entry(options.secret);
