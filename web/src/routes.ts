@@ -9,7 +9,9 @@
  * | `#/rooms/new`      | create a room                             |
  * | `#/join[/CODE]`    | join a room (code pre-filled)             |
  * | `#/rooms/CODE`     | the room's lobby                          |
+ * | `#/rooms/CODE/verify` | check the room's signed roll log (or an exported one) |
  * | `#/rooms`          | the rooms you host ("My rooms")           |
+ * | `#/watch/CODE?token=…` | watch a room with a watch link (read-only) |
  * | `#/forgot-password` | ask for a password reset link            |
  * | `#/reset-password?token=…` | choose a new password (mailed link) |
  * | `#/verify-email?token=…`   | confirm an address (mailed link)    |
@@ -30,6 +32,8 @@ export type Route =
   | { name: 'create-room' }
   | { name: 'join'; code?: string }
   | { name: 'room'; code: string }
+  | { name: 'watch'; code: string; token: string | undefined }
+  | { name: 'verify-room'; code: string }
   | { name: 'my-rooms' }
   | { name: 'forgot-password' }
   | { name: LinkPage; token: string | undefined }
@@ -80,6 +84,16 @@ export function parseRoute(hash: string): Route {
   const [first, second, ...rest] = segments as string[];
 
   if (first === undefined) return { name: 'home' };
+  if (
+    first === 'rooms' &&
+    second !== undefined &&
+    second !== 'new' &&
+    rest.length === 1 &&
+    rest[0] === 'verify'
+  ) {
+    const code = canonicalRoomCode(second);
+    return code === '' ? { name: 'not-found' } : { name: 'verify-room', code };
+  }
   if (rest.length > 0) return { name: 'not-found' };
   if (first === 'login' && second === undefined) {
     const next = query.get('next');
@@ -105,6 +119,12 @@ export function parseRoute(hash: string): Route {
     return code === '' ? { name: 'join' } : { name: 'join', code };
   }
   if (first === 'rooms' && second === undefined) return { name: 'my-rooms' };
+  if (first === 'watch' && second !== undefined) {
+    const code = canonicalRoomCode(second);
+    const token = query.get('token');
+    if (code !== '')
+      return { name: 'watch', code, token: token === null || token === '' ? undefined : token };
+  }
   if (first === 'rooms' && second !== undefined) {
     if (second === 'new') return { name: 'create-room' };
     const code = canonicalRoomCode(second);
@@ -118,9 +138,22 @@ export function roomHash(code: string): string {
   return `#/rooms/${encodeURIComponent(code)}`;
 }
 
+/** `#/rooms/CODE/verify`, the room's log verification page. */
+export function verifyHash(code: string): string {
+  return `#/rooms/${encodeURIComponent(code)}/verify`;
+}
+
 /** `#/join/CODE`, the link to share with players. */
 export function joinHash(code: string): string {
   return `#/join/${encodeURIComponent(code)}`;
+}
+
+/**
+ * `#/watch/CODE?token=…`, a watch link: the capability rides in the fragment, which browsers never
+ * send to a server (so no Referer or access log carries it).
+ */
+export function watchHash(code: string, token: string): string {
+  return `#/watch/${encodeURIComponent(code)}?token=${encodeURIComponent(token)}`;
 }
 
 /** `#/admin/SECTION`. */

@@ -26,6 +26,14 @@ export {
   ROOM_CODE_ALPHABET,
   ROOM_CODE_LENGTH,
 } from '../../src/apps/dicery/shared/room-code.js';
+export {
+  ROOM_LOG_FORMAT,
+  type RoomLogDocument,
+  type RoomLogKey,
+  type RoomLogProblem,
+  type RoomLogVerdict,
+  verifyRoomLog,
+} from '../../src/apps/dicery/shared/room-log.js';
 export type {
   ConstantTermData,
   DiceTermData,
@@ -35,12 +43,15 @@ export type {
   Player as WirePlayer,
   PlayerLeftReason,
   PlayerRef,
+  PresenceEventData,
   Roll as WireRoll,
   RolledDie,
   RollTermData,
   Room,
   RoomEventDataMap,
   RoomSnapshot as WireRoomSnapshot,
+  SpectatorLink,
+  SpectatorLinkCreated,
   StreamEndReason,
 } from '../../src/apps/dicery/shared/wire.js';
 export { countCodePoints, normalizeDisplayText } from '../../src/text/display-text.js';

@@ -1,7 +1,8 @@
 import type { OpenApiSecurityScheme } from '../../../http/index.js';
+import { watchCookieName } from './room-auth.js';
 
 /**
- * Dicery's two player credentials as OpenAPI security schemes, which its routes' `security`
+ * Dicery's player credentials and the spectator's watch cookie as OpenAPI security schemes, which its routes' `security`
  * names; registered on `app.openApiSecuritySchemes` by the plugin. `roomPrefix` is the room
  * cookie's name before the code (`app.cookiePolicy.roomPrefix`).
  */
@@ -25,6 +26,15 @@ export function diceryOpenApiSchemes(roomPrefix: string): Record<string, OpenApi
       description:
         'Dicery player token sent as a Bearer token: join with `"transport": "bearer"` and paste its ' +
         '`access_token` here. Never accepted on account routes, nor account tokens on player routes.',
+    },
+    watchCookie: {
+      type: 'apiKey',
+      in: 'cookie',
+      name: watchCookieName(roomPrefix, '{code}'),
+      description:
+        "A spectator's read-only credential for one room: the watch link's secret, set HttpOnly by " +
+        '`POST /rooms/{code}/watch` with `Path=/rooms/{code}`. Admits the read-only room routes (snapshot, ' +
+        'event stream, history, export, log) until the host revokes the link; never a player, never the host.',
     },
   };
 }
