@@ -13,6 +13,7 @@ import type { PlayerStanding } from '../core/room-service.js';
 import { looksLikeRoomToken } from '../core/room-token.js';
 import type { Dicery } from '../index.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
+import { roomCookieName } from './room-cookies.js';
 
 /** A player proven by a room token for the room in the URL, still present in it. */
 export interface RoomPlayerAuth {
@@ -153,7 +154,7 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     const bearer = readBearerToken(request);
     if (bearer !== undefined)
       return looksLikeRoomToken(bearer) ? { token: bearer, transport: 'bearer' } : { account: true };
-    const cookie = request.cookies[`${app.cookiePolicy.roomPrefix}${code}`];
+    const cookie = request.cookies[roomCookieName(app.cookiePolicy, code)];
     return cookie === undefined || cookie === '' ? null : { token: cookie, transport: 'cookie' };
   };
 

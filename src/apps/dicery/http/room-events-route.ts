@@ -18,7 +18,7 @@ export interface RoomEventsRouteOptions {
   /**
    * Milliseconds between `: heartbeat` comments, and between re-checks of open streams against the
    * database (see {@link registerRoomEventsRoute}).
-   * @default config.roomHeartbeatInterval × 1000 (15 000)
+   * @default settings.roomHeartbeatInterval × 1000 (15 000)
    */
   heartbeatIntervalMs?: number;
   /**
@@ -167,9 +167,9 @@ export function registerRoomEventsRoute(
   guards: RoomGuards,
   options: RoomEventsRouteOptions = {},
 ): void {
-  const { rooms, roomStore, roomBus, presence } = dicery;
-  const { config, clock } = gatehouse;
-  const heartbeatMs = options.heartbeatIntervalMs ?? config.roomHeartbeatInterval * 1000;
+  const { rooms, roomStore, roomBus, presence, settings } = dicery;
+  const { clock } = gatehouse;
+  const heartbeatMs = options.heartbeatIntervalMs ?? settings.roomHeartbeatInterval * 1000;
   const retryMs = options.retryMs ?? 3000;
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
   if (!Number.isFinite(heartbeatMs) || heartbeatMs < 10) {
@@ -498,9 +498,9 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       // can hold open (issue 8). Checked before anything is counted, so a refusal costs no state.
       const caps = [
         caller.player !== null
-          ? { key: `player:${caller.player.id}`, max: config.maxStreamsPerPlayer, per: 'player' }
-          : { key: `account:${caller.host?.userId}`, max: config.maxStreamsPerAccount, per: 'account' },
-        { key: `ip:${addressBucket(request.ip)}`, max: config.maxStreamsPerIp, per: 'client address' },
+          ? { key: `player:${caller.player.id}`, max: settings.maxStreamsPerPlayer, per: 'player' }
+          : { key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' },
+        { key: `ip:${addressBucket(request.ip)}`, max: settings.maxStreamsPerIp, per: 'client address' },
       ];
       const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
       if (full !== undefined) {

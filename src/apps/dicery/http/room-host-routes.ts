@@ -50,7 +50,8 @@ const authOf = userAuthOf;
 export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryContext): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { hostTools, roomStore } = context.dicery;
-  const { counters, config, clock } = context.gatehouse;
+  const { counters, clock } = context.gatehouse;
+  const { settings } = context.dicery;
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
   app.get(
@@ -229,16 +230,16 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
         counters,
         {
           key: `room-join:ip:${addressBucket(request.ip)}`,
-          max: config.roomJoinsPerMinute,
+          max: settings.roomJoinsPerMinute,
           windowMs: 60_000,
           message: 'Too many attempts; try again later.',
         },
         clock,
       );
-      if ((await roomStore.countOpenRooms(userId)) >= config.maxOpenRoomsPerHost) {
+      if ((await roomStore.countOpenRooms(userId)) >= settings.maxOpenRoomsPerHost) {
         throw new GatehouseError(
           'TOO_MANY_OPEN_ROOMS',
-          `You have ${config.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
+          `You have ${settings.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
         );
       }
       const room = await hostTools.acceptTransfer(request.params.code, userId, request.body.transfer_code);

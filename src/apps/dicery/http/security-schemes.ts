@@ -1,16 +1,17 @@
-import type { OpenApiSecurityScheme } from '../../../http/index.js';
+import type { CookiePolicy, OpenApiSecurityScheme } from '../../../http/index.js';
+import { roomCookieName } from './room-cookies.js';
 
 /**
  * Dicery's two player credentials as OpenAPI security schemes, which its routes' `security`
- * names; registered on `app.openApiSecuritySchemes` by the plugin. `roomPrefix` is the room
- * cookie's name before the code (`app.cookiePolicy.roomPrefix`).
+ * names; registered on `app.openApiSecuritySchemes` by the plugin. The room cookie's name follows
+ * `cookies` (`__Secure-` under Secure cookies).
  */
-export function diceryOpenApiSchemes(roomPrefix: string): Record<string, OpenApiSecurityScheme> {
+export function diceryOpenApiSchemes(cookies: CookiePolicy): Record<string, OpenApiSecurityScheme> {
   return {
     roomCookie: {
       type: 'apiKey',
       in: 'cookie',
-      name: `${roomPrefix}{code}`,
+      name: `${roomCookieName(cookies, '')}{code}`,
       description:
         'Dicery player token for one room (`{code}` is the room code), set by ' +
         '`POST /rooms/{code}/join` with `Path=/rooms/{code}`. Swagger UI cannot send cookies itself and ' +
