@@ -122,7 +122,7 @@ export interface GatehouseOptions {
   migrations?: AppMigrations;
   /**
    * The embedding apps' OAuth scopes, by name, with who may hold them:
-   * `{ 'rooms:host': { description: 'Create and host Dicery rooms', roles: ['user', 'admin'] } }`.
+   * `{ 'scores:write': { description: 'Post scores', roles: ['user', 'admin'] } }`.
    * They join the core's `SCOPES` on `/token`, cookie sessions, refresh, client registration,
    * the OAuth metadata's `scopes_supported` and the OpenAPI document (super admins get them all).
    * A name that is no RFC 6749 scope token, or clashes with a core scope, fails here.
@@ -257,7 +257,7 @@ export interface Gatehouse {
   /** Expiring, namespaced counters for the app's rate limits. */
   readonly counters: AppCounters;
   /**
-   * Signed tokens of the app's own kinds (Dicery's room tokens), with the instance's keys. A token
+   * Signed tokens of the app's own kinds (Dicery's player tokens), with the instance's keys. A token
    * may live as long as the access tokens, or the longest `tokenLifetime` a registered app declared.
    */
   readonly appTokens: AppTokens;
@@ -267,7 +267,7 @@ export interface Gatehouse {
    */
   appSettings<P extends AppSettingProperties>(definition: AppSettings<P>): Static<TObject<P>>;
   /**
-   * Encryption at rest for an app's own secrets (Dicery seals its room-log signing key with it):
+   * Encryption at rest for an app's own secrets (Dicery seals its roll-log signing key with it):
    * AES-256-GCM under a key derived from `SECRET_KEY` for `purpose` alone (lower-case letters,
    * digits, `.`, `:`, `-`; a malformed one throws `TypeError`), opening values sealed under
    * `SECRET_KEY_PREVIOUS` during a rotation. The app never sees `SECRET_KEY`.
@@ -275,7 +275,7 @@ export interface Gatehouse {
   appSealer(purpose: string): AppSealer;
   /**
    * Registers `hook` to run inside the transaction that deletes an account, before its row goes
-   * (Dicery closes the rooms the account hosts there). It gets the transaction (`tx.appDatabase`,
+   * (Dicery closes what the account hosts there). It gets the transaction (`tx.appDatabase`,
    * `tx.afterCommit` for broadcasts) and the account's id; throwing aborts the deletion. Returns a
    * function that removes the hook.
    */

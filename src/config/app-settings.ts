@@ -10,7 +10,7 @@ export type AppSettingProperties = Record<string, SettingSchema>;
 
 /**
  * The values of the settings apps register, beside the core's in one flat settings object (the
- * environment is flat too: `ROOM_TOKEN_TTL` sits beside `ACCESS_TOKEN_TTL`). Each app reads its
+ * environment is flat too: `SCORES_PER_MINUTE` sits beside `ACCESS_TOKEN_TTL`). Each app reads its
  * own, typed, with `gatehouse.appSettings(definition)`.
  */
 export type AppSettingValues = { readonly [setting: string]: unknown };

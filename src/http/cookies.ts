@@ -12,7 +12,7 @@ export interface CookiePolicy {
   deviceName: string;
   /**
    * An app's cookie name under this policy (see {@link appCookieName}):
-   * `cookiePolicy.appCookieName('dicery_room_ABC', { path: '/rooms/ABC' })`.
+   * `cookiePolicy.appCookieName('scoreboard_seat', { path: '/scores' })` is `__Secure-scoreboard_seat`.
    */
   appCookieName(name: string, options: { path: string }): string;
   /** Attributes of HttpOnly cookies. */

@@ -13,7 +13,7 @@ export const APP_TOKEN_MAX_TTL = 12 * 3600;
  * from access tokens and from every other kind, whichever key signed them.
  */
 export interface AppTokenKind {
-  /** `typ` header, `<name>+jwt`, e.g. `dicery-room+jwt`; never the access tokens' `at+jwt`. */
+  /** `typ` header, `<name>+jwt`, e.g. `scoreboard+jwt`; never the access tokens' `at+jwt`. */
   typ: string;
   /** `aud` claim; never the access tokens' audience. */
   audience: string;
@@ -25,7 +25,7 @@ export interface AppTokenKind {
 export type AppTokenCheck = { ok: true; claims: JWTPayload } | { ok: false; reason: 'invalid' | 'expired' };
 
 /**
- * Signed tokens for apps (e.g. Dicery's room tokens), issued with the instance's signing keys
+ * Signed tokens for apps (e.g. Dicery's player tokens), issued with the instance's signing keys
  * without handing out the keys: the core adds `iss`, `kid` and `typ`, checks every one on verify.
  */
 export interface AppTokens {

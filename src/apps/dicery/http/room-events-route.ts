@@ -425,6 +425,8 @@ export function registerRoomEventsRoute(
   app.get(
     '/rooms/:code/events',
     {
+      // Counted by the server's metrics as an open stream (gatehouse_event_streams_open).
+      config: { eventStream: true },
       preValidation: guards.member,
       schema: {
         tags: ['rooms'],
