@@ -134,7 +134,8 @@ export async function buildServer(
         ...options,
         migrations: { ...REFERENCE_APP_MIGRATIONS, ...options.migrations },
         scopes: { ...REFERENCE_APP_SCOPES, ...options.scopes },
-        settings: [...REFERENCE_APP_SETTINGS, ...(options.settings ?? [])],
+        // A Set: an embedder passing the reference apps' own definitions again is no clash.
+        settings: [...new Set([...REFERENCE_APP_SETTINGS, ...(options.settings ?? [])])],
         onConnectionError:
           options.onConnectionError ??
           ((error) =>

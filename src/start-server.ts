@@ -118,7 +118,7 @@ export async function startServer(
           // The reference server's apps need their tables (buildServer gets this core ready-made).
           migrations: { ...REFERENCE_APP_MIGRATIONS, ...options.migrations },
           scopes: { ...REFERENCE_APP_SCOPES, ...options.scopes },
-          settings: [...REFERENCE_APP_SETTINGS, ...(options.settings ?? [])],
+          settings: [...new Set([...REFERENCE_APP_SETTINGS, ...(options.settings ?? [])])],
           onConnectionError,
         });
       } catch (error) {

@@ -132,7 +132,7 @@ export function pickAppSettings<P extends AppSettingProperties>(
 ): Static<TObject<P>> {
   const values: Record<string, unknown> = {};
   for (const [property, schema] of Object.entries(app.schema.properties)) {
-    values[property] = property in config ? config[property] : schema[SETTING].default?.value;
+    values[property] = Object.hasOwn(config, property) ? config[property] : schema[SETTING].default?.value;
   }
   if (!Check(app.schema, values)) {
     // assertValidConfig checked every value; reaching this is a bug in the caller.
