@@ -23,6 +23,11 @@ export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse'
   maxRetryDelayMs?: number;
   /** Start-up notices (from `resolveConfig`), logged before the server listens. @default [] */
   notices?: readonly ConfigNotice[];
+  /**
+   * Longest time a client may take to send one whole request (headers and body), in ms; the
+   * socket is then closed (Node answers 408). Headers alone get at most half of it. @default 30000
+   */
+  requestTimeoutMs?: number;
 }
 
 /** A listening Gatehouse server, possibly still starting (see {@link startServer}). */
@@ -63,6 +68,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const initialDelay = options.initialRetryDelayMs ?? 250;
   const maxDelay = options.maxRetryDelayMs ?? 10_000;
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
   let current: Handler | undefined;
   let retryAfterSeconds = 1;
   const shell = Fastify({
@@ -75,10 +81,21 @@ export async function startServer(
     // One HTTP server for the whole life of the process: the start-up routes below answer until
     // the full application is ready, then every request goes to it.
     serverFactory: (starting) => {
-      const server = createServer((request, response) => (current ?? starting)(request, response));
+      const server = createServer(
+        // How often Node looks for requests past their timeout (its default, 30 s, would double
+        // the timeout below).
+        { connectionsCheckingInterval: Math.min(5_000, Math.ceil(requestTimeout / 4)) },
+        (request, response) => (current ?? starting)(request, response),
+      );
       // Fastify's own default (Node's is 5 s): longer than the 60 s idle timeout of common load
       // balancers, so they never reuse a connection the server has just closed.
       server.keepAliveTimeout = 72_000;
+      // Node's defaults (300 s per request, 60 s for headers) let a client that trickles a body
+      // byte by byte hold a socket for five minutes (red-team F6; OWASP "slow HTTP" DoS). Bodies
+      // here are small (BODY_LIMIT), so 30 s is generous; event streams are responses and not
+      // affected. A reverse proxy in front remains the real defence against many slow clients.
+      server.requestTimeout = requestTimeout;
+      server.headersTimeout = Math.ceil(requestTimeout / 2);
       return server;
     },
   });

@@ -1,4 +1,5 @@
 import { Agent, request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../src/gatehouse-core.js';
@@ -108,6 +109,35 @@ describe('startServer', () => {
     agent.destroy();
     // The core was closed last: its database no longer answers.
     expect(await pingDatabase(gatehouseCore(app.gatehouse).database, 200)).toBe('down');
+  });
+
+  it('closes a connection whose request body trickles in slower than the request timeout (red-team F6)', {
+    timeout: 30_000,
+  }, async () => {
+    const config = testConfig({ port: 0 });
+    const server = await startServer(config, { logger: false, webUi: false, requestTimeoutMs: 1_000 });
+    try {
+      await server.ready;
+      const { port } = new URL(server.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+      });
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.write(
+        'POST /auth/register HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\n' +
+          'content-length: 100\r\n\r\n{',
+      );
+      // One more byte every 200 ms: the connection stays busy but never finishes its request.
+      const trickle = setInterval(() => socket.write(' '), 200);
+      await closed;
+      clearInterval(trickle);
+      expect(received).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      await server.close();
+    }
   });
 
   it('lets in-flight requests finish before it closes the core', { timeout: 20_000 }, async () => {

@@ -173,9 +173,14 @@ export const gatehouseConfigSchema = Type.Object(
       description:
         '`false` only for plain-HTTP setups other than localhost (logs a warning; drops the `__Host-` prefix)',
     }),
+    // `true` (Fastify's "trust every hop") is refused: it takes the *leftmost* X-Forwarded-For
+    // entry, which the client writes itself when the proxy appends (nginx, most load balancers),
+    // so every per-address limit could be dodged by rotating the header or aimed at a victim's
+    // address (red-team F7). A hop count or the proxies' addresses pick the rightmost untrusted
+    // entry instead.
     trustProxy: setting(
       Type.Union([
-        Type.Boolean(),
+        Type.Literal(false),
         Type.Integer({ minimum: 1, maximum: 999 }),
         Type.Array(Type.String({ pattern: '^[0-9a-fA-F.:/]+$' }), { minItems: 1 }),
       ]),
@@ -184,10 +189,11 @@ export const gatehouseConfigSchema = Type.Object(
         syntax: 'trust-proxy',
         default: false,
         accepts: {
-          env: 'true, false, a hop count, or proxy IPs/CIDRs',
-          code: 'true, false, a hop count from 1 to 999, or a list of proxy IPs/CIDRs',
+          env: 'false, the number of proxies in front (e.g. 1), or their IPs/CIDRs; not true',
+          code: "false, a hop count from 1 to 999, or a list of proxy IPs/CIDRs; not true (it trusts the client's own X-Forwarded-For)",
         },
-        description: 'trust `X-Forwarded-For`: `true`, a hop count, or proxy IPs/CIDRs',
+        description:
+          'trust `X-Forwarded-For` from that many proxies (a hop count) or from those proxy IPs/CIDRs; `true` is refused because it lets a client pick its own address',
       },
     ),
     redisUrl: setting(Type.Union([Type.String({ pattern: '^rediss?://' }), Type.Undefined()]), {

@@ -55,6 +55,7 @@ describe('loadConfig', () => {
 
   it.each([
     [{ PORT: 'eighty' }, 'PORT'],
+    [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
     [{ PORT: '70000' }, 'PORT'],
     [{ TOKEN_STRATEGY: 'magic' }, 'TOKEN_STRATEGY'],
     [{ JWT_ALG: 'none' }, 'JWT_ALG'],

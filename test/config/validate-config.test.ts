@@ -59,7 +59,9 @@ describe('assertValidConfig (settings passed in code)', () => {
       'https://auth.example.com/',
       /^publicUrl: got "https:\/\/auth.example.com\/"; expected the external origin/,
     ],
-    ['trustProxy', 0, /^trustProxy: got 0; expected true, false, a hop count from 1 to 999/],
+    ['trustProxy', 0, /^trustProxy: got 0; expected false, a hop count from 1 to 999/],
+    // Red-team F7: `true` trusts the leftmost X-Forwarded-For entry, which the client writes.
+    ['trustProxy', true, /^trustProxy: got true; expected false, a hop count .*not true/],
     ['cookieSecure', 'false', /^cookieSecure: got "false"; expected true or false/],
     ['logLevel', 'verbose', /^logLevel: got "verbose"; expected one of fatal/],
     ['host', '', /^host: got ""; expected a non-empty string/],

@@ -78,6 +78,31 @@ function playerNames(page: Page): Promise<string[]> {
   return page.getByTestId('player-list').getByTestId('player-name').allTextContents();
 }
 
+/**
+ * Issue 14: on a 390×844 phone the roll form (players only), the player list and the newest roll
+ * lie wholly inside the first screen, with the page scrolled to the top.
+ */
+async function expectFirstScreen(page: Page, options: { rollForm: boolean }): Promise<void> {
+  const viewport = page.viewportSize();
+  expect(viewport).toEqual({ width: 390, height: 844 });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const boxes = {
+    newestRoll: await rollItems(page).first().boundingBox(),
+    playerList: await page.getByTestId('player-list').boundingBox(),
+    rollForm: options.rollForm ? await page.getByTestId('roll-form').boundingBox() : null,
+  };
+  for (const [name, box] of Object.entries(boxes)) {
+    if (name === 'rollForm' && !options.rollForm) continue;
+    expect(box, name).not.toBeNull();
+    if (box === null) continue;
+    expect({ name, top: box.y >= 0, bottom: box.y + box.height <= 844 }).toEqual({
+      name,
+      top: true,
+      bottom: true,
+    });
+  }
+}
+
 async function createRoom(page: Page, name: string): Promise<string> {
   await page.getByTestId('room-name-input').fill(name);
   await page.getByTestId('create-room-button').click();
@@ -170,6 +195,15 @@ describe('Dicery in the browser', () => {
     await eventually(() => rollItems(alice).count()).toBe(2);
     expect(await rollItems(alice).first().getByTestId('roll-player').textContent()).toBe('Bob');
     expect(await rollItems(alice).first().getByTestId('roll-notation').textContent()).toBe('1d20');
+
+    // --- On a phone, the roll form, the players and the newest roll are on the first screen. ----
+    await expectFirstScreen(alice, { rollForm: true });
+    const hostPhone = await openPage(hostContext, `#/rooms/${code}`);
+    await hostPhone.setViewportSize({ width: 390, height: 844 });
+    await eventually(() => rollItems(hostPhone).count()).toBe(2);
+    await eventually(() => playerNames(hostPhone)).toEqual(['Alice', 'Bob']);
+    await expectFirstScreen(hostPhone, { rollForm: false });
+    await hostPhone.close();
 
     // --- The other room never sees them, nor they it. ------------------------------------------
     // Carol rolls again: once that shows on her page, her stream has delivered everything before

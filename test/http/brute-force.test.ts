@@ -380,7 +380,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     expect((await viaProxy('z@example.com', '10.0.0.3')).statusCode).toBe(429);
     await app.close();
 
-    app = await build({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100, trustProxy: true });
+    app = await build({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100, trustProxy: 1 });
     for (let i = 0; i < 2; i++) await viaProxy('p@example.com', '10.0.0.1');
     expect((await viaProxy('q@example.com', '10.0.0.2')).statusCode).toBe(400);
     expect((await viaProxy('q@example.com', '10.0.0.1')).statusCode).toBe(429);

@@ -186,15 +186,16 @@ function mountLobby(
       youText === '' ? null : h('p', { class: 'you', 'data-testid': 'you-are' }, youText),
     ),
     ...lobbyStatus(lobby, signal, actions.reconnect),
+    // Document order is the phone's order (issue 14: the roll form, the player list and the
+    // newest roll on the first screen); from 48rem the CSS grid puts the side column beside both.
     h(
       'div',
       { class: 'lobby' },
       h(
         'div',
-        { class: 'lobby-main' },
+        { class: 'lobby-play' },
         you.player_id === null ? null : rollForm(lobby, actions, signal),
         you.host && you.player_id === null ? hostJoin(ctx, lobby, signal, remount) : null,
-        rollLog(lobby, signal),
       ),
       h(
         'div',
@@ -202,6 +203,7 @@ function mountLobby(
         playerList(lobby, actions, signal),
         lobbyActions(lobby, actions, signal),
       ),
+      h('div', { class: 'lobby-log' }, rollLog(lobby, signal)),
     ),
   );
 }
@@ -213,10 +215,11 @@ function hostJoin(
   signal: AbortSignal,
   remount: () => void,
 ): HTMLElement {
+  // Folded by default: on a phone the open form would push the players and rolls off the screen.
   const card = h(
-    'section',
-    { class: 'card', 'aria-labelledby': 'host-join-title' },
-    h('h2', { id: 'host-join-title' }, 'Roll too?'),
+    'details',
+    { class: 'card host-join', 'data-testid': 'host-join' },
+    h('summary', {}, h('h2', { class: 'summary-title' }, 'Roll too? Join as a player')),
     h('p', {}, 'Hosts watch by default. Join under a player name to roll in this room as well.'),
     joinForm(ctx.rooms, {
       fixedCode: lobby.code,

@@ -68,8 +68,7 @@ export function rollForm(
     { novalidate: true, class: 'roll-form', 'data-testid': 'roll-form' },
     alert.element,
     h('div', { class: 'roll-inputs' }, notation.element, label.element),
-    secretLabel,
-    submit,
+    h('div', { class: 'roll-submit' }, secretLabel, submit),
     h('div', { class: 'quick-dice', role: 'group', 'aria-label': 'Quick rolls: one die' }, ...quick),
   );
 

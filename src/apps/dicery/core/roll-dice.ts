@@ -66,6 +66,11 @@ const secureRandomInt: RandomInt = (min, maxExclusive) => cryptoRandomInt(min, m
  */
 export function rollDice(expression: DiceExpression, randomInt: RandomInt = secureRandomInt): RollOutcome {
   const terms: RolledTerm[] = [];
+  // Draws beyond the dice asked for (explosions, rerolls) share one budget across the terms, so a
+  // roll never records more than DICE_LIMITS.maxDrawsPerRoll values (see there for why).
+  let asked = 0;
+  for (const term of expression.terms) if (term.kind === 'dice') asked += term.count;
+  const budget = { extra: Math.max(0, DICE_LIMITS.maxDrawsPerRoll - asked) };
   let modifier = 0;
   let total = 0;
   for (const term of expression.terms) {
@@ -74,30 +79,42 @@ export function rollDice(expression: DiceExpression, randomInt: RandomInt = secu
       terms.push(term);
       continue;
     }
-    const rolled = rollTerm(term, randomInt);
+    const rolled = rollTerm(term, randomInt, budget);
     total += term.sign * rolled.subtotal;
     terms.push(rolled);
   }
   return { terms, modifier, total: total + modifier };
 }
 
-function rollTerm(term: DiceTerm, randomInt: RandomInt): RolledDiceTerm {
+/** Draws left for explosions and rerolls in the current roll; spent as they happen. */
+interface DrawBudget {
+  extra: number;
+}
+
+function rollTerm(term: DiceTerm, randomInt: RandomInt, budget: DrawBudget): RolledDiceTerm {
   assertRollable(term);
   const { min, max } = faceRange(term);
   const draw = () => randomInt(min, max + 1);
   // Every loop below is capped by a DICE_LIMITS constant, so one term draws at most
-  // count × (1 + maxExplosionsPerDie) × (1 + maxRerollsPerDie) values, whatever the dice show.
+  // count × (1 + maxExplosionsPerDie) × (1 + maxRerollsPerDie) values, whatever the dice show,
+  // and the whole roll at most maxDrawsPerRoll (the shared budget for extra draws).
+  const extraDraw = () => {
+    if (budget.extra === 0) return false;
+    budget.extra--;
+    return true;
+  };
   const rerollCap = term.reroll === undefined ? 0 : term.reroll.once ? 1 : DICE_LIMITS.maxRerollsPerDie;
   const rolled: { value: number; exploded: boolean; rerolled: boolean }[] = [];
   for (let i = 0; i < term.count; i++) {
     for (let explosions = 0; ; explosions++) {
       let value = draw();
       for (let rerolls = 0; term.reroll !== undefined && rerolls < rerollCap; rerolls++) {
-        if (!compareDie(value, term.reroll.when)) break;
+        if (!compareDie(value, term.reroll.when) || !extraDraw()) break;
         rolled.push({ value, exploded: false, rerolled: true });
         value = draw();
       }
-      const explodes = term.explode === true && value === max && explosions < DICE_LIMITS.maxExplosionsPerDie;
+      const explodes =
+        term.explode === true && value === max && explosions < DICE_LIMITS.maxExplosionsPerDie && extraDraw();
       rolled.push({ value, exploded: explodes, rerolled: false });
       if (!explodes) break;
     }

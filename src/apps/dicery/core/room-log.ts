@@ -26,8 +26,13 @@ import type { RollEventData } from '../shared/wire.js';
 import type { RoomLogEntryRecord, RoomLogKeyRecord, RoomLogStore } from '../storage/room-log-store.js';
 import type { RoomEvent } from './room-bus.js';
 
-/** Most entries one log page holds. */
-export const ROOM_LOG_MAX_PAGE = 1000;
+/**
+ * Most entries one log page holds. A page is built and serialised on the event loop, so its size
+ * bounds how long one member's read can hold up everyone else: 200 entries of at most
+ * `maxDrawsPerRoll` dice each stay around a megabyte (red-team F1 measured 100 MB at 1000 entries
+ * before the draw cap).
+ */
+export const ROOM_LOG_MAX_PAGE = 200;
 
 /**
  * JSON with object keys sorted at every level: the same value always gives the same text, so a

@@ -57,6 +57,15 @@ export const DICE_LIMITS = {
   maxExplosionsPerDie: 10,
   /** Times a repeating reroll (`r`) rerolls one die; the last value then stands. */
   maxRerollsPerDie: 10,
+  /**
+   * Most values one roll may draw in all, explosions and rerolls included. The per-die caps bound
+   * the work (100 × 11 × 11 draws) but not the size of the result: every drawn die is stored,
+   * signed into the room log, fanned out to every stream and returned by every history read, so
+   * `100d2r1!` alone made an 88 KB roll. Once a roll has drawn this many values, no die explodes
+   * or is rerolled any more (its value stands, as at the per-die caps); the dice asked for
+   * (at most `maxTotalDice`) are always drawn.
+   */
+  maxDrawsPerRoll: 300,
   /** Longest term label, in UTF-16 code units. */
   maxLabelLength: 24,
   /** Most terms in one expression. */

@@ -305,8 +305,14 @@ describe('rollDice: exploding, rerolls, success counting, Fate (issue 14)', () =
         const outcome = rollDice(expression, random);
         const dice = expression.terms.reduce((n, t) => n + (t.kind === 'dice' ? t.count : 0), 0);
         expect(draws).toBeLessThanOrEqual(
-          dice * (1 + DICE_LIMITS.maxExplosionsPerDie) * (1 + DICE_LIMITS.maxRerollsPerDie),
+          Math.min(
+            DICE_LIMITS.maxDrawsPerRoll,
+            dice * (1 + DICE_LIMITS.maxExplosionsPerDie) * (1 + DICE_LIMITS.maxRerollsPerDie),
+          ),
         );
+        // Every draw is recorded, and nothing else is.
+        const recorded = outcome.terms.reduce((n, t) => n + (t.kind === 'dice' ? t.dice.length : 0), 0);
+        expect(recorded).toBe(draws);
         // One expect per run: thousands of expect calls per run would dominate the test's time.
         const outOfRange = outcome.terms.flatMap((term) => {
           if (term.kind !== 'dice') return [];
@@ -317,6 +323,32 @@ describe('rollDice: exploding, rerolls, success counting, Fate (issue 14)', () =
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('caps the values one roll records, so its size stays bounded (red-team F1: 100d2r1! made 88 KB)', () => {
+    for (const [notation, face] of [
+      ['100d2r1!', 'max'],
+      ['100d2r1!', 'min'],
+      ['50d6! + 50d6r<6', 'max'],
+      ['50d6! + 50d6r<6', 'min'],
+    ] as const) {
+      let draws = 0;
+      const outcome = rollDice(parse(notation), (min, maxExclusive) => {
+        draws++;
+        return face === 'max' ? maxExclusive - 1 : min;
+      });
+      expect(draws, notation).toBeLessThanOrEqual(DICE_LIMITS.maxDrawsPerRoll);
+      const dice = outcome.terms.flatMap((term) => (term.kind === 'dice' ? term.dice : []));
+      expect(dice.length, notation).toBe(draws);
+      // Every die asked for still stands (no keep rule here): at least 100 dice are not rerolled away.
+      expect(dice.filter((die) => die.rerolled !== true).length, notation).toBeGreaterThanOrEqual(100);
+      expect(JSON.stringify(outcome).length, notation).toBeLessThan(20_000);
+    }
+    // The budget is shared across terms: once spent, a maximum no longer explodes.
+    const outcome = rollDice(parse('99d2! + 1d2!'), (_min, maxExclusive) => maxExclusive - 1);
+    const last = outcome.terms[1];
+    if (last?.kind !== 'dice') throw new Error('expected a dice term');
+    expect(last.dice).toStrictEqual([{ value: 2, kept: true }]);
   });
 
   it('distribution sanity: 4dF averages 0, 1d20adv beats 1d20dis, exploding d6 averages 4.2', () => {

@@ -427,7 +427,7 @@ describe('room event streams: caps per account and per client address', () => {
   beforeAll(async () => {
     app = await buildTestServer({
       ...NO_ROOM_LIMITS,
-      trustProxy: true,
+      trustProxy: 1,
       maxStreamsPerPlayer: 10,
       maxStreamsPerAccount: 2,
       maxStreamsPerIp: 3,
