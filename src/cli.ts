@@ -39,8 +39,8 @@ Commands:
                                           The password is the first line of stdin (a second
                                           non-empty line is refused), or prompted for on a terminal
   rotate-keys [--revoke KID]              add a next signing key (published now, signing after the
-                                          publication delay), or withdraw a key at once
-                                          (JWT_ALG=EdDSA, ES256 or RS256)
+                                          publication delay), or withdraw a key at once; under
+                                          JWT_ALG=HS256, the ES256 keys that sign ID tokens
   backup FILE                             copy the SQLite database to FILE, safely while servers run
   import-users FILE [--continue] [--format csv|jsonl]
                                           import accounts with their password hashes (passlib
@@ -399,12 +399,10 @@ async function createUser(args: string[]): Promise<void> {
 async function rotateKeys(args: string[]): Promise<void> {
   const { values } = parseCommand('rotate-keys', args, { revoke: { type: 'string' } });
   const { config, apps } = await settings();
-  if (config.jwtAlgorithm === 'HS256') {
-    throw new CliFailure(
-      EXIT.config,
-      'rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256: under HS256 set a new SECRET_KEY and the old one as SECRET_KEY_PREVIOUS',
-    );
-  }
+  // Under HS256 the access-token key is SECRET_KEY itself (rotated by setting a new one with the
+  // old as SECRET_KEY_PREVIOUS); what rotates here is the ES256 keyring that signs ID tokens.
+  const idTokensOnly = config.jwtAlgorithm === 'HS256';
+  const algorithm = config.jwtAlgorithm === 'HS256' ? 'ES256' : config.jwtAlgorithm;
   const { createGatehouseCore } = await import('./gatehouse.js');
   const { KEY_RELOAD_INTERVAL_SECONDS } = await import('./tokens/keyring.js');
   const { revokeSigningKey, rotateSigningKeys } = await import('./tokens/rotate-keys.js');
@@ -420,10 +418,14 @@ async function rotateKeys(args: string[]): Promise<void> {
   const gatehouse = await createGatehouseCore(config, { settings: apps }).catch(async (error: unknown) => {
     throw await keyFailure(error);
   });
+  const what = idTokensOnly ? 'ID-token signing key' : 'signing key';
   try {
+    // The ID-token keyring is made on first use; provisioned now, so that the rotation's next key
+    // has a current one to follow (a lone next key would leave nothing signing until it activates).
+    if (idTokensOnly) await gatehouse.idTokenKeys();
     const common = {
       database: gatehouse.database,
-      algorithm: config.jwtAlgorithm,
+      algorithm,
       secret: config.secretKey,
       now: Date.now(),
       // Keep retired keys for longer than any token they signed can live (the apps' declared tokens included).
@@ -432,14 +434,14 @@ async function rotateKeys(args: string[]): Promise<void> {
     if (values.revoke !== undefined) {
       const { revoked, replacement } = await revokeSigningKey({ ...common, kid: values.revoke });
       console.log(
-        `Revoked signing key ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`,
+        `Revoked ${what} ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`,
       );
       if (replacement !== undefined) console.log(`Key ${replacement} signs from now on.`);
       return;
     }
     const { kid, activatesAt, removed } = await rotateSigningKeys(common);
     console.log(
-      `New signing key ${kid}: in every instance's JWKS within ${KEY_RELOAD_INTERVAL_SECONDS} s, signing from ${new Date(activatesAt).toISOString()}.` +
+      `New ${what} ${kid}: in every instance's JWKS within ${KEY_RELOAD_INTERVAL_SECONDS} s, signing from ${new Date(activatesAt).toISOString()}.` +
         (removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''),
     );
   } catch (error) {

@@ -32,7 +32,10 @@ import type { MfaAdministration } from './mfa/mfa-administration.js';
 import type { MfaService } from './mfa/mfa-service.js';
 import type { PasskeyService } from './mfa/passkeys.js';
 import type { AuthorizationServer } from './oauth/authorization-server.js';
+import type { ClientCredentials } from './oauth/client-credentials.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
+import type { TokenIntrospection } from './oauth/token-introspection.js';
+import type { RpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
 import type { ExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import type { Reauthentication } from './sessions/reauthentication.js';
@@ -113,6 +116,15 @@ export interface GatehouseCore {
   readonly externalTokens: ExternalTokenVerifier;
   /** The OAuth 2.1 / OpenID Connect provider: authorization requests, consent, codes, ID tokens (issue 15). */
   readonly authorizationServer: AuthorizationServer;
+  /** RP-initiated logout: `id_token_hint`, `post_logout_redirect_uri`, which sessions end. */
+  readonly rpLogout: RpInitiatedLogout;
+  /**
+   * The `client_credentials` grant and its tokens (issue 15): issuing, and checking on every use
+   * that the client still exists; the `client` principal of `request.auth`.
+   */
+  readonly clientCredentials: ClientCredentials;
+  /** RFC 7662 introspection: what an authenticated confidential client may learn about a token. */
+  readonly tokenIntrospection: TokenIntrospection;
   /**
    * The keyring that signs ID tokens and whose keys `/.well-known/jwks.json` publishes: the
    * access-token keyring when JWT_ALG is asymmetric, else an ES256 one created on first use.

@@ -56,7 +56,11 @@ import { createPasskeyService } from './mfa/passkeys.js';
 import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createPasskeyStore } from './mfa/storage/passkey-store.js';
 import { createAuthorizationServer } from './oauth/authorization-server.js';
+import { createClientCredentials } from './oauth/client-credentials.js';
+import { createLiveClients } from './oauth/live-clients.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
+import { createTokenIntrospection } from './oauth/token-introspection.js';
+import { createRpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
 import { createExternalTokenVerifier } from './resource-server/external-token-verifier.js';
@@ -83,6 +87,7 @@ import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore } from './storage/session-store.js';
+import { createSpentChallengeStore } from './storage/spent-challenge-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserRecord } from './storage/user-store.js';
@@ -504,6 +509,7 @@ export async function createGatehouseCore(
       warn,
     });
     const passkeyStore = createPasskeyStore(database.db);
+    const spentChallenges = createSpentChallengeStore(database.db);
     const passkeys = createPasskeyService({
       store: passkeyStore,
       transaction: (work) =>
@@ -515,7 +521,7 @@ export async function createGatehouseCore(
         ),
       users,
       challenges: createPasskeyChallenges(config.secretKey),
-      counters,
+      spent: spentChallenges,
       deviceTokens,
       stepUp,
       publicUrl: config.publicUrl,
@@ -537,6 +543,7 @@ export async function createGatehouseCore(
         ),
       users,
       counters,
+      spent: spentChallenges,
       tokens: createMfaTokens(config.secretKey),
       deviceTokens,
       secretKey: config.secretKey,
@@ -636,7 +643,27 @@ export async function createGatehouseCore(
           }),
         ),
       clock,
-      afterRemove: (clientId) => authorizationServer.revokeClientSessions(clientId),
+      afterRemove: async (clientId) => {
+        // Its client_credentials tokens stop here at once and on the other instances when the
+        // message arrives (or within the live-client cache's 30 s); its users' sessions end too.
+        liveClients.evict(clientId);
+        await bus.publish({ type: 'oauth_client_removed', clientId });
+        await authorizationServer.revokeClientSessions(clientId);
+      },
+    });
+    const liveClients = createLiveClients(oauthClients, bus, { clock });
+    const clientCredentials = createClientCredentials({
+      keyring,
+      clients: liveClients,
+      counters,
+      audit,
+      clock,
+      settings: {
+        audience: config.audience,
+        accessTokenTtl: config.accessTokenTtl,
+        perClientPerMinute: config.clientCredentialsPerMinute,
+        perIpPerMinute: config.clientCredentialsPerMinutePerIp,
+      },
     });
     // ID tokens are verified by other parties, so they need a published (asymmetric) key: the
     // access-token keyring's when JWT_ALG is asymmetric, else an ES256 keyring of their own in the
@@ -668,10 +695,11 @@ export async function createGatehouseCore(
         () => {},
       );
     };
+    const oauthGrants = createOAuthGrantStore(database.db);
     const authorizationServer = createAuthorizationServer({
       issuer: config.issuer,
       clients: oauthClients,
-      grants: createOAuthGrantStore(database.db),
+      grants: oauthGrants,
       sessions,
       users: userCache,
       idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
@@ -679,6 +707,14 @@ export async function createGatehouseCore(
       clock,
       scopes: scopePolicy,
       requireMfaForRoles: config.requireMfaForRoles,
+    });
+    const rpLogout = createRpInitiatedLogout({
+      clients: oauthClients,
+      grants: oauthGrants,
+      sessions,
+      idTokenKeys,
+      expiredHintGraceSeconds: config.sessionAbsoluteTtl,
+      clock,
     });
     const tokenGrants = createTokenGrants({
       scopes: scopePolicy,
@@ -692,6 +728,16 @@ export async function createGatehouseCore(
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,
       },
       authorizationCodes: authorizationServer,
+    });
+    const tokenIntrospection = createTokenIntrospection({
+      issuer: config.issuer,
+      tokenStrategy: config.tokenStrategy,
+      sessions,
+      sessionStore,
+      revocations,
+      users: userCache,
+      clientTokens: clientCredentials,
+      clock,
     });
     // No fetch happens here: an issuer's keys are fetched when its first token arrives, so a
     // provider that is down never delays or fails start-up.
@@ -715,6 +761,8 @@ export async function createGatehouseCore(
       sessionStore.deleteExpired(clock()).catch(() => {});
       accountTokens.deleteExpired(clock()).catch(() => {});
       authorizationServer.sweep().catch(() => {});
+      // A minute past expiry: an instance whose clock runs a little behind may still open the token.
+      spentChallenges.deleteExpiredChallenges(clock() - 60_000).catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
@@ -727,6 +775,7 @@ export async function createGatehouseCore(
       mailer?.close();
       revocations.close();
       userCache.close();
+      liveClients.close();
       keyring?.close();
       closeIdTokenKeys();
       for (const channel of channels) channel.close();
@@ -826,6 +875,9 @@ export async function createGatehouseCore(
       oauthClients,
       externalTokens,
       authorizationServer,
+      clientCredentials,
+      tokenIntrospection,
+      rpLogout,
       idTokenKeys,
       throttle,
       counters,

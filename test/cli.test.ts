@@ -71,14 +71,21 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     );
   });
 
-  it('rotates keys only for asymmetric algorithms', async () => {
+  it('rotates the access-token keys, or under HS256 the ID-token keys', async () => {
     const dir = tempDir();
+    // HS256: the secret is rotated with SECRET_KEY_PREVIOUS; the command rotates the ES256 keys of
+    // ID tokens, provisioning them first when no ID token was ever signed.
     const hs256 = await run(['rotate-keys'], { DATA_DIR: dir });
-    expect(hs256.code).toBe(78);
-    expect(hs256.stderr).toMatch(
-      /^gatehouse: rotate-keys needs JWT_ALG=EdDSA, ES256 or RS256.*SECRET_KEY_PREVIOUS\n$/,
-    );
-    const env = { DATA_DIR: dir, JWT_ALG: 'ES256' };
+    expect(hs256.code, hs256.stderr).toBe(0);
+    const idKid = /New ID-token signing key (\S+):/.exec(hs256.stdout)?.[1];
+    expect(idKid).toBeDefined();
+    const idAgain = await run(['rotate-keys'], { DATA_DIR: dir });
+    expect(idAgain.code).toBe(78);
+    expect(idAgain.stderr).toContain(`Key ${idKid} is already waiting`);
+    const idRevoked = await run(['rotate-keys', '--revoke', idKid ?? ''], { DATA_DIR: dir });
+    expect(idRevoked.code).toBe(0);
+    expect(idRevoked.stdout).toContain(`Revoked ID-token signing key ${idKid}`);
+    const env = { DATA_DIR: tempDir(), JWT_ALG: 'ES256' };
     const rotated = await run(['rotate-keys'], env);
     expect(rotated.code).toBe(0);
     const kid = /New signing key (\S+):/.exec(rotated.stdout)?.[1];

@@ -39,7 +39,7 @@ export function hashCounterKey(key: string): string {
 /** Options of {@link createMemoryCounterStore}. */
 export interface MemoryCounterStoreOptions {
   /**
-   * Most keys held; the least recently incremented is forgotten to make room.
+   * Most keys held; the least recently used (incremented or read) is forgotten to make room.
    * @default 100000
    */
   maxKeys?: number;
@@ -49,11 +49,14 @@ export interface MemoryCounterStoreOptions {
  * An in-process {@link CounterStore}, bounded by `maxKeys` with O(1) work per call whatever it
  * holds (OWASP: limiter state must not become the resource an attacker exhausts).
  *
- * A `Map` keeps insertion order, so deleting and re-inserting a key on each increment makes its
- * first key the least recently incremented: eviction is `keys().next()`, with no scan or timer.
+ * A `Map` keeps insertion order, so deleting and re-inserting a key on each use makes its first
+ * key the least recently used: eviction is `keys().next()`, with no scan or timer.
  * Expired windows are dropped when touched or when they reach the front. The trade-off: a flood of
  * `maxKeys` distinct keys forgets a quiet key's count. Keys under attack are the ones being
- * incremented, so they stay at the back; the per-IP and global limits bound the flood itself.
+ * incremented or checked (`peek` moves a key to the back too: a locked-out account's refused tries
+ * only read it), so they stay at the back; the per-IP and global limits bound the flood itself.
+ * Nothing whose loss would bypass a security property lives here: single-use markers are database
+ * rows (`storage/spent-challenge-store.ts`).
  */
 export function createMemoryCounterStore(
   clock: () => number,
@@ -83,8 +86,14 @@ export function createMemoryCounterStore(
       return { ...entry };
     },
     async peek(key) {
-      const entry = live(hashCounterKey(key));
-      return entry && { ...entry };
+      const hashed = hashCounterKey(key);
+      const entry = live(hashed);
+      if (entry === undefined) return undefined;
+      // A read counts as use: a locked-out key is only checked (refused tries never increment it),
+      // and must not drift to the front where a flood of other keys would evict it.
+      windows.delete(hashed);
+      windows.set(hashed, entry);
+      return { ...entry };
     },
     async decrement(key) {
       const entry = live(hashCounterKey(key));

@@ -27,6 +27,8 @@ export type AuditEventName =
   | 'oauth_consent_granted'
   | 'oauth_consent_revoked'
   | 'oauth_code_replayed'
+  /** A `client_credentials` access token was issued (issue 15); `targetId` is the client's id. */
+  | 'client_token_issued'
   | 'mfa_enabled'
   | 'mfa_disabled'
   | 'mfa_recovery_codes_regenerated'

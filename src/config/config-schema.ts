@@ -550,6 +550,24 @@ export const gatehouseConfigSchema = Type.Object(
         "a fetch of an external issuer's discovery document or key set gives up after this long (the request waiting " +
         'for it then answers 503 `EXTERNAL_ISSUER_UNAVAILABLE`)',
     }),
+    clientCredentialsPerMinute: integerSetting({
+      env: 'CLIENT_CREDENTIALS_PER_MINUTE',
+      minimum: 1,
+      maximum: 100_000,
+      default: 60,
+      description:
+        '`client_credentials` tokens one OAuth client may get per minute (counted after it authenticated, so ' +
+        'nobody else can use up its allowance; 429 `temporarily_unavailable` beyond)',
+    }),
+    clientCredentialsPerMinutePerIp: integerSetting({
+      env: 'CLIENT_CREDENTIALS_PER_MINUTE_PER_IP',
+      minimum: 1,
+      maximum: 100_000,
+      default: 120,
+      description:
+        '`client_credentials` requests per client IP (IPv6: per /64) per minute, counted before client ' +
+        'authentication, so wrong secrets count too (429 `temporarily_unavailable` beyond)',
+    }),
     forgotPasswordPerIpPerHour: integerSetting({
       env: 'FORGOT_PASSWORD_PER_IP_PER_HOUR',
       minimum: 1,

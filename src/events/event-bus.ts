@@ -1,7 +1,9 @@
 /** Cross-instance notifications that keep in-memory caches correct. */
 export type GatehouseEvent =
   | { type: 'sessions_revoked'; sessions: { id: string; expiresAt: number }[] }
-  | { type: 'user_changed'; userId: string };
+  | { type: 'user_changed'; userId: string }
+  /** An OAuth client was removed: its `client_credentials` tokens stop working on every instance. */
+  | { type: 'oauth_client_removed'; clientId: string };
 
 /**
  * Publishes events to every instance (this one included) and delivers them to subscribers.

@@ -113,6 +113,14 @@ function loadRedis(): typeof Redis {
 export const PROBE_INTERVAL_MS = 1000;
 
 /**
+ * Most commands awaiting an answer on the command connection before Redis counts as unusable.
+ * A healthy Redis answers in well under a millisecond, so the queue is short; a frozen one (socket
+ * open, no answers) keeps every command written to it queued after its timeout, so without a cap
+ * a burst within the first `REDIS_COMMAND_TIMEOUT` could queue as many as callers send.
+ */
+export const MAX_PENDING_COMMANDS = 256;
+
+/**
  * Opens the command and subscriber connections in the background. Start-up never fails nor waits
  * because Redis is down: ioredis keeps reconnecting with capped backoff, and every `error` event
  * has a listener (without one, Node would throw it and exit the process).
@@ -196,7 +204,14 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
           failed = false;
           warn('Redis answers again');
         },
-        () => {},
+        () => {
+          // No answer on a connection that looks open: a frozen server (SIGSTOP, a stuck proxy).
+          // Commands written to it stay in ioredis' queue after they time out, so a long freeze
+          // would grow it by one PING a second. Reconnect instead: the queue is flushed (its
+          // commands fail at once), and a server that stays frozen never gets the new connection
+          // past its ready check, so nothing more is written until it answers.
+          if (!closed) command.disconnect(true);
+        },
       )
       .finally(() => {
         probing = false;
@@ -217,7 +232,8 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
   return {
     command,
     subscriber,
-    usable: () => !closed && !failed && command.status === 'ready',
+    usable: () =>
+      !closed && !failed && command.status === 'ready' && command.commandQueue.length < MAX_PENDING_COMMANDS,
     markFailed(error) {
       if (closed || failed) return;
       failed = true;

@@ -28,6 +28,10 @@ export const gatehouseEventSchema = Type.Union([
     type: Type.Literal('user_changed'),
     userId: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }),
   }),
+  Type.Object({
+    type: Type.Literal('oauth_client_removed'),
+    clientId: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }),
+  }),
 ]);
 
 // Compile-time proof that a schema-checked message is a GatehouseEvent: if the union grows a

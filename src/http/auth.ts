@@ -12,6 +12,7 @@ import { type Role, roleAtLeast } from '../accounts/roles.js';
 import type { Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { GatehouseCore } from '../gatehouse-core.js';
+import type { ClientTokenCheck, ClientTokenFailure } from '../oauth/client-credentials.js';
 import type {
   ExternalTokenCheck,
   ExternalTokenVerifier,
@@ -64,10 +65,28 @@ export interface ExternalAuthContext {
 }
 
 /**
+ * An OAuth client calling for itself with a `client_credentials` access token of ours
+ * (service-to-service calls, RFC 6749 §4.4). It is not a user and holds no Gatehouse role: only
+ * routes that allow `'client'` see one.
+ */
+export interface ClientAuthContext {
+  /** Discriminant of {@link AuthContext}. */
+  kind: 'client';
+  /** The registered client the token was issued to (its `sub` and `client_id`). */
+  clientId: string;
+  /** Scopes the token carries (those the client is still registered for). */
+  scopes: readonly string[];
+  /** Client tokens arrive as `Authorization: Bearer` only. */
+  transport: 'bearer';
+  /** The token's expiry, epoch ms. */
+  expiresAt: number;
+}
+
+/**
  * Who is calling, set by the guard on `request.auth`: a discriminated union on `kind`. A route
  * sees kinds other than `'user'` only when its guard allows them by name.
  */
-export type AuthContext = UserAuthContext | ExternalAuthContext;
+export type AuthContext = UserAuthContext | ExternalAuthContext | ClientAuthContext;
 
 /** The kinds of caller {@link AuthContext} can hold. */
 export type PrincipalKind = AuthContext['kind'];
@@ -98,10 +117,14 @@ export interface OptInRequireOptions {
   role?: undefined;
   /**
    * Scopes the credential must carry, all of them: Gatehouse's, or the external issuers' own
-   * (`orders:read`), which Gatehouse users never hold.
+   * (`orders:read`), which Gatehouse users never hold. Without `'external'` in `allow`, every
+   * name must be a registered scope (checked when the guard is created).
    */
   scopes?: readonly string[];
-  /** The other kinds of caller this route accepts, e.g. `['external']`. */
+  /**
+   * The other kinds of caller this route accepts: `'external'` (tokens of the `EXTERNAL_ISSUERS`),
+   * `'client'` (our `client_credentials` tokens), or both.
+   */
   allow: readonly OptInPrincipalKind[];
 }
 
@@ -117,7 +140,7 @@ export type Guard = preHandlerHookHandler & { readonly requirement: RequireOptio
 
 /** Options of {@link AuthApi.identify} that admit other kinds of caller. */
 export interface IdentifyOptions {
-  /** The other kinds of caller to recognise, e.g. `['external']`. */
+  /** The other kinds of caller to recognise, e.g. `['external']` or `['client']`. */
   allow: readonly OptInPrincipalKind[];
 }
 
@@ -127,12 +150,13 @@ export interface AuthApi {
    * A preHandler that requires a signed-in active user and, optionally, a role and scopes.
    * Not signed in → 401; signed in but not allowed → 403. Cookie-authenticated unsafe requests
    * must also pass the CSRF check. With `allow: ['external']` the route also accepts access
-   * tokens of the configured external issuers (and then cannot require a role).
+   * tokens of the configured external issuers, with `allow: ['client']` our `client_credentials`
+   * tokens (and then it cannot require a role).
    */
   require(options?: RequireOptions): Guard;
   /**
    * Identifies the caller if credentials are present; null otherwise. Throws on a bad credential,
-   * and on an external token unless `options.allow` names `'external'`.
+   * and on an external or client token unless `options.allow` names its kind.
    */
   identify(request: FastifyRequest): Promise<UserAuthContext | null>;
   identify(request: FastifyRequest, options: IdentifyOptions): Promise<AuthContext | null>;
@@ -163,6 +187,15 @@ const DESCRIPTIONS: Record<TokenFailure, string> = {
   revoked: 'The session was ended.',
 };
 
+const USERS_ONLY = 'This route accepts Gatehouse credentials only, not tokens of other issuers.';
+const NO_CLIENTS = 'This route is for signed-in people: a client_credentials token cannot call it.';
+
+const CLIENT_DESCRIPTIONS: Record<ClientTokenFailure, string> = {
+  invalid: 'The access token is invalid.',
+  expired: 'The access token expired.',
+  client_removed: 'The client this token was issued to was removed.',
+};
+
 /** A 401 whose `WWW-Authenticate` follows RFC 6750 §3. */
 export function invalidToken(description: string): GatehouseError {
   return new GatehouseError('INVALID_TOKEN', description, {
@@ -190,9 +223,8 @@ export function readBearerToken(request: FastifyRequest): string | undefined {
  */
 export function userAuthOf(request: { auth: AuthContext | null }): UserAuthContext {
   if (request.auth === null) throw unauthenticated();
-  if (request.auth.kind !== 'user') {
-    throw invalidToken('This route accepts Gatehouse credentials only, not tokens of other issuers.');
-  }
+  if (request.auth.kind !== 'user')
+    throw invalidToken(request.auth.kind === 'client' ? NO_CLIENTS : USERS_ONLY);
   return request.auth;
 }
 
@@ -208,7 +240,7 @@ function unauthenticated(): GatehouseError {
 }
 
 /** Kinds a guard may allow, for callers in plain JavaScript. */
-const OPT_IN_KINDS: ReadonlySet<string> = new Set<OptInPrincipalKind>(['external']);
+const OPT_IN_KINDS: ReadonlySet<string> = new Set<OptInPrincipalKind>(['external', 'client']);
 
 /** The `allow` list of `options`, checked: a role cannot be combined with other kinds of caller. */
 function allowedKinds(
@@ -221,7 +253,7 @@ function allowedKinds(
       throw new TypeError(`${what}: unknown principal kind ${JSON.stringify(kind)}`);
   }
   if (allow.length > 0 && 'role' in options && options.role !== undefined) {
-    // Issue 15: external (and client) principals can never hold a Gatehouse role.
+    // Issue 15: external and client principals can never hold a Gatehouse role.
     throw new TypeError(`${what}: a route that allows ${allow.join(', ')} callers cannot require a role`);
   }
   return new Set(allow);
@@ -238,6 +270,7 @@ export function installAuth(
   },
 ): void {
   const { gatehouse, cookies, csrf, externalTokens } = deps;
+  const { clientCredentials } = gatehouse;
   app.decorateRequest('auth', null);
 
   const { sessions, userCache } = gatehouse;
@@ -285,6 +318,32 @@ export function installAuth(
     };
   };
 
+  const clientContextOf = (check: ClientTokenCheck): ClientAuthContext => {
+    if (!check.ok) throw invalidToken(CLIENT_DESCRIPTIONS[check.reason]);
+    const { principal } = check;
+    return {
+      kind: 'client',
+      clientId: principal.clientId,
+      scopes: principal.scopes,
+      transport: 'bearer',
+      expiresAt: principal.expiresAt,
+    };
+  };
+
+  /**
+   * One of our `client_credentials` tokens: verified when `allow` has `'client'`, refused
+   * unverified everywhere else, so account, admin, audit and consent routes never take one.
+   */
+  const identifyClient = (
+    token: string,
+    allow: ReadonlySet<OptInPrincipalKind>,
+  ): ClientAuthContext | Promise<ClientAuthContext> => {
+    if (!allow.has('client')) throw invalidToken(NO_CLIENTS);
+    const peeked = clientCredentials.peek(token);
+    if (peeked !== undefined) return clientContextOf(peeked);
+    return clientCredentials.verify(token).then(clientContextOf);
+  };
+
   /** The rest of {@link identifyRequest} once the token needed a read or a signature check. */
   const identifySlowly = async (
     checking: TokenCheck | Promise<TokenCheck>,
@@ -303,9 +362,7 @@ export function installAuth(
     token: string,
     allow: ReadonlySet<OptInPrincipalKind>,
   ): ExternalAuthContext | Promise<ExternalAuthContext> => {
-    if (!allow.has('external')) {
-      throw invalidToken('This route accepts Gatehouse credentials only, not tokens of other issuers.');
-    }
+    if (!allow.has('external')) throw invalidToken(USERS_ONLY);
     const peeked = externalTokens.peek(token);
     if (peeked !== undefined) return externalContextOf(peeked);
     return externalTokens.verify(token).then(externalContextOf);
@@ -328,9 +385,13 @@ export function installAuth(
       token = bearer;
       check = sessions.peekAccessToken(token);
       // Our own verified tokens are answered from memory first; only a token that is not one of
-      // those is looked at for an external issuer (an unverified `iss` picks the verifier).
-      if (hasExternalIssuers && check?.ok !== true && externalTokens.issuerOf(token) !== undefined) {
-        return identifyExternal(token, allow);
+      // those is looked at for an external issuer (an unverified `iss` picks the verifier), or
+      // as a client token (our `iss`, `sub` = `client_id`, no session: never a user's).
+      if (check?.ok !== true) {
+        if (hasExternalIssuers && externalTokens.issuerOf(token) !== undefined) {
+          return identifyExternal(token, allow);
+        }
+        if (clientCredentials.isClientToken(token)) return identifyClient(token, allow);
       }
     } else {
       const cookie = request.cookies[cookies.sessionName];
@@ -363,9 +424,10 @@ export function installAuth(
   const require = (options: RequireOptions = {}): Guard => {
     const requiredScopes: readonly string[] = options.scopes ?? [];
     const allow = allowedKinds(options, 'app.auth.require');
-    // Routes that allow other kinds take the issuers' own scopes (`orders:read`), which the
-    // ScopePolicy does not know; only Gatehouse-only guards check scope names at creation.
-    if (allow.size === 0) {
+    // Routes that allow external callers take the issuers' own scopes (`orders:read`), which the
+    // ScopePolicy does not know; every other guard checks scope names at creation (clients are
+    // registered with known scopes only).
+    if (!allow.has('external')) {
       const unknown = requiredScopes.filter((scope) => !gatehouse.scopes.isKnown(scope));
       if (unknown.length > 0) {
         throw new TypeError(
@@ -377,7 +439,7 @@ export function installAuth(
       if (auth === null) throw unauthenticated();
       // Defence in depth: identification already refuses kinds this guard does not allow.
       if (auth.kind !== 'user' && !allow.has(auth.kind)) {
-        throw invalidToken('This route accepts Gatehouse credentials only, not tokens of other issuers.');
+        throw invalidToken(auth.kind === 'client' ? NO_CLIENTS : USERS_ONLY);
       }
       // Bearer requests cannot be forged cross-site (the browser never adds the header itself).
       if (auth.kind === 'user' && auth.transport === 'cookie' && !SAFE_METHODS.has(request.method))
@@ -455,10 +517,12 @@ export function installAuth(
     const scopes = [...(guard.requirement.scopes ?? [])];
     const role = guard.requirement.role;
     const external = guard.requirement.allow?.includes('external') ?? false;
+    const clients = guard.requirement.allow?.includes('client') ?? false;
     const schema = (route.schema ?? {}) as Record<string, unknown>;
     const note = [
       role === undefined ? 'Requires a signed-in user' : `Requires the ${role} role (or higher)`,
       external ? 'or an access token of one of the configured external issuers (`EXTERNAL_ISSUERS`)' : '',
+      clients ? 'or a `client_credentials` access token of a registered client (service-to-service)' : '',
       scopes.length > 0 ? `and the scope${scopes.length > 1 ? 's' : ''} ${scopes.join(', ')}.` : '.',
     ]
       .filter(Boolean)
@@ -470,6 +534,7 @@ export function installAuth(
         { OAuth2PasswordBearer: scopes },
         { sessionCookie: [] },
         ...(external ? [{ externalBearer: [] }] : []),
+        ...(clients ? [{ OAuth2ClientCredentials: scopes }] : []),
       ],
     } as RouteOptions['schema'];
   });

@@ -7,6 +7,7 @@
 export type {
   AuthApi,
   AuthContext,
+  ClientAuthContext,
   ExternalAuthContext,
   Guard,
   IdentifyOptions,

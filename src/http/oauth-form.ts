@@ -145,3 +145,17 @@ export async function authenticateClient(
   }
   throw invalidClient('Client authentication failed.', usedBasic);
 }
+
+/**
+ * The registered confidential client that authenticated, or 401 `invalid_client`: for requests only
+ * such a client may make (the client credentials grant, RFC 6749 §4.4.2; introspection, RFC 7662
+ * §2.1). A public client or a bare `client_id` proves nothing about who is asking.
+ */
+export function confidentialClient(
+  request: FastifyRequest,
+  client: RequestingClient,
+  description: string,
+): OAuthClient {
+  if (client.registered?.type === 'confidential') return client.registered;
+  throw invalidClient(description, request.headers.authorization !== undefined);
+}

@@ -111,16 +111,17 @@ export function finishOpenApiDocument<T extends object>(
       }
     }
   }
-  // Resource-server mode: the scheme is described only where a route accepts external tokens.
-  const usesExternal = Object.values(doc.paths ?? {}).some((item) =>
-    Object.values(item).some((operation) =>
-      (operation.security ?? []).some(
-        (requirement) =>
-          typeof requirement === 'object' && requirement !== null && 'externalBearer' in requirement,
+  // Resource-server mode and client tokens: each scheme is described only where a route accepts it.
+  const uses = (scheme: string) =>
+    Object.values(doc.paths ?? {}).some((item) =>
+      Object.values(item).some((operation) =>
+        (operation.security ?? []).some(
+          (requirement) => typeof requirement === 'object' && requirement !== null && scheme in requirement,
+        ),
       ),
-    ),
-  );
-  if (!usesExternal) delete doc.components?.securitySchemes?.externalBearer;
+    );
+  if (!uses('externalBearer')) delete doc.components?.securitySchemes?.externalBearer;
+  if (!uses('OAuth2ClientCredentials')) delete doc.components?.securitySchemes?.OAuth2ClientCredentials;
   return document;
 }
 
@@ -168,6 +169,13 @@ function openApiBase(
           description:
             'An access token of one of the configured external issuers (Keycloak, Auth0, …), accepted only by ' +
             'routes that opt in; never by account, admin or audit routes.',
+        },
+        OAuth2ClientCredentials: {
+          type: 'oauth2' as const,
+          description:
+            'OAuth 2.0 client credentials grant (service-to-service): a registered confidential client gets a ' +
+            'token for itself, accepted only by routes that opt in to client callers.',
+          flows: { clientCredentials: { tokenUrl: '/token', scopes: { ...scopes } } },
         },
       },
     },

@@ -58,7 +58,7 @@ export interface GatehousePluginOptions {
 declare module 'fastify' {
   interface FastifyContextConfig {
     /**
-     * The route answers with a long-lived `text/event-stream` (Dicery's room events): the reference
+     * The route answers with a long-lived `text/event-stream` (Dicery's event streams): the reference
      * server's metrics count its open streams (`gatehouse_event_streams_open`). @default false
      */
     eventStream?: boolean;

@@ -18,7 +18,12 @@ export interface OpenApiSecurityScheme {
 }
 
 /** The schemes the core's own document declares; an app may not reuse their names. */
-export const CORE_SECURITY_SCHEMES = ['OAuth2PasswordBearer', 'sessionCookie'] as const;
+export const CORE_SECURITY_SCHEMES = [
+  'OAuth2PasswordBearer',
+  'sessionCookie',
+  'externalBearer',
+  'OAuth2ClientCredentials',
+] as const;
 
 /**
  * The OpenAPI security schemes apps add to one Fastify instance

@@ -54,6 +54,10 @@ export function createFairWorkQueue(options: FairWorkQueueOptions): FairWorkQueu
       const entry = waiting.shift();
       if (entry === undefined) break;
       running += 1;
+      // The tally counts what a full queue could drop: a started task is no longer that. Counted,
+      // a source whose only task runs could be named the heaviest, and the newcomer refused while
+      // droppable tasks of other sources wait (a flood from many addresses, one task each).
+      tally.remove(entry.source);
       void entry
         .task()
         .catch((error: unknown) =>
@@ -63,7 +67,6 @@ export function createFairWorkQueue(options: FairWorkQueueOptions): FairWorkQueu
         )
         .finally(() => {
           running -= 1;
-          tally.remove(entry.source);
           start();
           settle();
         });

@@ -91,8 +91,14 @@ export function createMailer(options: MailerOptions): Mailer {
   const ready: Job[] = [];
   /** Jobs waiting for their retry time: counted against the bound too. */
   const waiting = new Set<Waiting>();
-  /** Queued messages (ready, waiting, in flight) per source and per recipient: bounded by the queue. */
+  /**
+   * Droppable messages (ready or waiting to retry) per source: what a full queue may drop. The one
+   * in flight is not counted, or a source whose only message is being sent could be named the
+   * heaviest and a newcomer refused while other sources' messages wait (a flood from many
+   * addresses, one message each). Bounded by the queue.
+   */
   const bySource = createSourceTally();
+  /** Queued messages (ready, waiting, in flight) per recipient, for the per-address cap. */
   const byRecipient = createSourceTally();
   let running = false;
   let closed = false;
@@ -140,14 +146,15 @@ export function createMailer(options: MailerOptions): Mailer {
     running = true;
     try {
       for (let job = ready.shift(); job !== undefined && !closed; job = ready.shift()) {
+        bySource.remove(job.source);
         try {
           await transport.send(job.message);
-          forget(job);
+          byRecipient.remove(job.recipient);
         } catch (error) {
           const delay = delays[job.attempt];
           const reason = error instanceof Error ? error.message : String(error);
           if (delay === undefined) {
-            forget(job);
+            byRecipient.remove(job.recipient);
             warn('mail not delivered after every retry; dropped', {
               kind: job.kind,
               attempts: job.attempt + 1,
@@ -157,6 +164,7 @@ export function createMailer(options: MailerOptions): Mailer {
           }
           warn('mail delivery failed; retrying', { kind: job.kind, attempt: job.attempt + 1, error: reason });
           const retry = { ...job, attempt: job.attempt + 1 };
+          bySource.add(retry.source);
           const timer = scheduler.setTimeout(() => {
             waiting.delete(entry);
             if (closed) return;

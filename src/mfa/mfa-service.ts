@@ -5,6 +5,7 @@ import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
+import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
 import type { ChallengeFlow, MfaChallenge, MfaTokens } from './mfa-token.js';
@@ -146,6 +147,8 @@ export interface MfaServiceDeps {
   transaction<T>(work: (stores: MfaTransactionStores) => Promise<T>): Promise<T>;
   users: Pick<UserStore, 'findUserById'>;
   counters: CounterStore;
+  /** Single use of `mfa_token`s: a table, never the evictable counter store. */
+  spent: Pick<SpentChallengeStore, 'claimChallenge' | 'isChallengeSpent'>;
   tokens: MfaTokens;
   deviceTokens: Pick<DeviceTokens, 'issue'>;
   secretKey: Uint8Array;
@@ -423,8 +426,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     async completeChallenge(mfaToken, otp, flow) {
       const challenge = deps.tokens.open(mfaToken, flow, clock());
       if (challenge === undefined) return { ok: false, reason: 'invalid_token' };
-      const spentKey = `mfa:spent:${challenge.nonce}`;
-      if ((await counters.peek(spentKey)) !== undefined) return { ok: false, reason: 'invalid_token' };
+      if (await deps.spent.isChallengeSpent('mfa', challenge.nonce))
+        return { ok: false, reason: 'invalid_token' };
       const tokenLane: Lane = {
         key: `mfa:token:${challenge.nonce}`,
         max: limits.perToken,
@@ -445,9 +448,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         return { ok: false, reason: 'invalid_otp' };
       }
       // Single use: the first completion claims the nonce; a second (a replayed request with another
-      // valid code) finds it claimed.
-      const claim = await counters.increment(spentKey, limits.tokenTtlMs);
-      if (claim.count > 1) return { ok: false, reason: 'invalid_token' };
+      // valid code) finds it claimed. A database row kept until the token expires: a marker in the
+      // counter store could be evicted by a flood of other keys, or missed by another instance
+      // while Redis is down.
+      if (!(await deps.spent.claimChallenge('mfa', challenge.nonce, challenge.expiresAt))) {
+        return { ok: false, reason: 'invalid_token' };
+      }
       const user = await deps.users.findUserById(challenge.userId);
       if (user === undefined || !user.isActive) return { ok: false, reason: 'invalid_token' };
       return {

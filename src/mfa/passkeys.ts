@@ -4,13 +4,13 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import type { CounterStore } from '../accounts/counter-store.js';
 import type { DeviceTokens } from '../accounts/device-token.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
+import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
-import type { PasskeyCeremony, PasskeyChallenges } from './passkey-challenge.js';
+import type { PasskeyCeremony, PasskeyChallenge, PasskeyChallenges } from './passkey-challenge.js';
 import type { PasskeyRecord, PasskeyStore } from './storage/passkey-store.js';
 
 /**
@@ -114,7 +114,8 @@ export interface PasskeyServiceDeps {
   transaction<T>(work: (stores: PasskeyTransactionStores) => Promise<T>): Promise<T>;
   users: Pick<UserStore, 'findUserById'>;
   challenges: PasskeyChallenges;
-  counters: CounterStore;
+  /** Single use of challenges: a table, never the evictable counter store. */
+  spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   deviceTokens: Pick<DeviceTokens, 'issue'>;
   stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
   /** `PUBLIC_URL`: its origin is the expected WebAuthn origin, its host name the rp id. */
@@ -146,7 +147,7 @@ function invalid(): GatehouseError {
 
 /** Creates the {@link PasskeyService}. */
 export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
-  const { store, challenges, counters, clock } = deps;
+  const { store, challenges, spent, clock } = deps;
   const origin = new URL(deps.publicUrl).origin;
   // WebAuthn §5.1.4.1: the rp id is a registrable domain suffix of the origin's host; an IP address
   // cannot be one (hence the `http://localhost:8000` default PUBLIC_URL).
@@ -167,11 +168,13 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
 
   /**
    * Single use: the first verified answer claims the nonce, so a replayed answer (or a second
-   * answer to one challenge) is refused. The marker expires with the challenge; it is written only
-   * after a signature verified, so nobody can fill the counter store with them for free.
+   * answer to one challenge) is refused — synced passkeys send signature counter 0 for ever, so
+   * this is the only replay guard they have. The marker is a database row kept until the
+   * challenge expires (never evicted, shared by every instance); it is written only after a
+   * signature verified, so nobody can add them for free.
    */
-  const claim = async (nonce: string) =>
-    (await counters.increment(`passkey:spent:${nonce}`, deps.challengeTtlMs)).count === 1;
+  const claim = (challenge: PasskeyChallenge) =>
+    spent.claimChallenge('passkey', challenge.nonce, challenge.expiresAt);
 
   return {
     list(userId) {
@@ -230,7 +233,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         // The library throws for every malformed or mismatching answer: all are the client's.
         throw invalid();
       }
-      if (!verification.verified || !(await claim(challenge.nonce))) throw invalid();
+      if (!verification.verified || !(await claim(challenge))) throw invalid();
       const info = verification.registrationInfo;
       const passkey: PasskeyRecord = {
         id: info.credential.id,
@@ -245,16 +248,16 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         lastUsedAt: null,
       };
       await deps.transaction(async ({ passkeys, audit: log }) => {
-        // Counted again inside the transaction: two registrations racing past the check in the
-        // options step still cannot exceed the cap by more than the race (SQLite serializes writes;
-        // on PostgreSQL the cap is soft by at most the concurrent requests of one signed-in user).
-        if ((await passkeys.countPasskeys(account.userId)) >= MAX_PASSKEYS_PER_ACCOUNT) {
+        // Counted again under the account's row lock, in the inserting transaction: registrations
+        // racing past the check in the options step cannot exceed the cap, on PostgreSQL either.
+        const outcome = await passkeys.insertPasskeyWithinCap(passkey, MAX_PASSKEYS_PER_ACCOUNT);
+        if (outcome === 'limit') {
           throw new GatehouseError(
             'PASSKEY_LIMIT_REACHED',
             `An account holds at most ${MAX_PASSKEYS_PER_ACCOUNT} passkeys: remove one first.`,
           );
         }
-        if (!(await passkeys.insertPasskey(passkey))) {
+        if (outcome === 'duplicate') {
           throw new GatehouseError('PASSKEY_ALREADY_REGISTERED', 'This passkey is already registered.');
         }
         await log.record({ ...audit, event: 'passkey_added', details: { passkey: passkey.id.slice(0, 16) } });
@@ -334,7 +337,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         // not grow (a possibly cloned authenticator, WebAuthn §6.1.1): refused alike.
         return { ok: false, reason: 'invalid' };
       }
-      if (!verification.verified || !(await claim(challenge.nonce))) return { ok: false, reason: 'invalid' };
+      if (!verification.verified || !(await claim(challenge))) return { ok: false, reason: 'invalid' };
       const info = verification.authenticationInfo;
       const recorded = await store.recordPasskeyUse(passkey.id, passkey.counter, {
         counter: info.newCounter,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { decodeJwt, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import type { AccountUser } from '../accounts/public-user.js';
 import { effectiveRole, type Role } from '../accounts/roles.js';
 import { isScope, parseScopeParameter, ROLE_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
@@ -147,37 +147,16 @@ export interface AuthorizationServer {
   endClientSessions(userId: string, clientId: string): Promise<number>;
   /** Ends every session holding tokens of `clientId` (the client is being removed). */
   revokeClientSessions(clientId: string): Promise<number>;
-  /**
-   * RFC 7662: what a resource server may know about an access token: `{ active: false }` for
-   * anything not live (unknown, expired, revoked, a disabled account, a refresh token).
-   */
-  introspect(token: string): Promise<Introspection>;
   /** Deletes expired codes (the hourly sweep). */
   sweep(): Promise<number>;
 }
-
-/** An RFC 7662 §2.2 introspection answer. */
-export type Introspection =
-  | { active: false }
-  | {
-      active: true;
-      scope: string;
-      client_id?: string | undefined;
-      sub: string;
-      exp: number;
-      iat?: number | undefined;
-      iss: string;
-      aud?: string | undefined;
-      token_type: 'Bearer';
-      sid: string;
-    };
 
 /** Dependencies of {@link createAuthorizationServer}, wired in `createGatehouseCore`. */
 export interface AuthorizationServerDeps {
   issuer: string;
   clients: Pick<OAuthClients, 'find'>;
   grants: OAuthGrantStore;
-  sessions: Pick<SessionManager, 'startBearerSession' | 'revokeSessions' | 'verifyAccessToken'>;
+  sessions: Pick<SessionManager, 'startBearerSession' | 'revokeSessions'>;
   users: { get(userId: string): Promise<AccountUser | undefined> };
   idTokens: IdTokenSigner;
   audit: Pick<AuditLog, 'record'>;
@@ -332,13 +311,6 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
     async approve(request, user, authentication, options, caller) {
       const now = clock();
       const scopes = grantableScopes(request, roleOf(user, authentication.amr), deps.scopes);
-      if ((await grants.countLiveCodes(user.id, now)) >= MAX_LIVE_CODES_PER_ACCOUNT) {
-        return errorRedirect(
-          request,
-          'temporarily_unavailable',
-          'Too many sign-ins in progress; try again in a minute.',
-        );
-      }
       if (options.remember) {
         const before = (await grants.findConsent(user.id, request.client.clientId)) ?? [];
         const union = [...new Set([...before, ...scopes])];
@@ -355,19 +327,30 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       }
       // 256 random bits (RFC 6749 §10.10); only the hash is stored.
       const code = randomBytes(32).toString('base64url');
-      await grants.insertCode({
-        codeHash: hashCode(code),
-        clientId: request.client.clientId,
-        userId: user.id,
-        redirectUri: request.redirectUri,
-        scopes,
-        codeChallenge: request.codeChallenge,
-        nonce: request.nonce ?? null,
-        authTime: authentication.authTime,
-        amr: [...authentication.amr],
-        createdAt: now,
-        expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
-      });
+      // Counted and inserted under the account's row lock: parallel approvals cannot overshoot.
+      const inserted = await grants.insertCodeWithinCap(
+        {
+          codeHash: hashCode(code),
+          clientId: request.client.clientId,
+          userId: user.id,
+          redirectUri: request.redirectUri,
+          scopes,
+          codeChallenge: request.codeChallenge,
+          nonce: request.nonce ?? null,
+          authTime: authentication.authTime,
+          amr: [...authentication.amr],
+          createdAt: now,
+          expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
+        },
+        MAX_LIVE_CODES_PER_ACCOUNT,
+      );
+      if (!inserted) {
+        return errorRedirect(
+          request,
+          'temporarily_unavailable',
+          'Too many sign-ins in progress; try again in a minute.',
+        );
+      }
       return redirectWith(request.redirectUri, { code, state: request.state });
     },
 
@@ -492,28 +475,6 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
 
     async revokeClientSessions(clientId) {
       return sessions.revokeSessions(await grants.sessionsOfClient(clientId));
-    },
-
-    async introspect(token) {
-      const check = await sessions.verifyAccessToken(token);
-      if (!check.ok) return { active: false };
-      const user = await users.get(check.userId);
-      if (user === undefined || !user.isActive) return { active: false };
-      // Verified just above (signature, expiry, revocation), so reading its claims is safe; an
-      // opaque token (TOKEN_STRATEGY=database) has none to read.
-      const claims = token.startsWith('gha') ? {} : decodeJwt(token);
-      return {
-        active: true,
-        scope: check.scopes.join(' '),
-        client_id: typeof claims.client_id === 'string' ? claims.client_id : undefined,
-        sub: check.userId,
-        exp: Math.floor(check.expiresAt / 1000),
-        iat: claims.iat,
-        iss: issuer,
-        aud: typeof claims.aud === 'string' ? claims.aud : undefined,
-        token_type: 'Bearer',
-        sid: check.sessionId,
-      };
     },
 
     sweep: () => grants.deleteExpiredCodes(clock()),

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { lockUserRow } from './lock-user-row.js';
 import type { Schema } from './schema.js';
 
 /** A stored authorization code (its hash, never the code). */
@@ -31,6 +32,15 @@ export interface ConsentRecord {
 export interface OAuthGrantStore {
   /** Adds a code. */
   insertCode(code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>): Promise<void>;
+  /**
+   * Adds a code unless `userId` already holds `max` codes unexpired at `code.createdAt`; false
+   * when at the cap. Exact under concurrency: the count and the insert run in one transaction
+   * holding the account's row lock (see `lockUserRow`).
+   */
+  insertCodeWithinCap(
+    code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>,
+    max: number,
+  ): Promise<boolean>;
   /** Codes of `userId` not yet expired at `now`. */
   countLiveCodes(userId: string, now: number): Promise<number>;
   /** One code by hash, spent or not. */
@@ -59,37 +69,48 @@ const scopeList = (scope: string) => scope.split(' ').filter((item) => item !== 
 
 /** Creates the {@link OAuthGrantStore} over `oauth_codes` and `oauth_consents` (pool or transaction). */
 export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
+  const insertCode = async (
+    trx: Kysely<Schema>,
+    code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>,
+  ) => {
+    await trx
+      .insertInto('oauth_codes')
+      .values({
+        code_hash: code.codeHash,
+        client_id: code.clientId,
+        user_id: code.userId,
+        redirect_uri: code.redirectUri,
+        scope: code.scopes.join(' '),
+        code_challenge: code.codeChallenge,
+        nonce: code.nonce,
+        auth_time: code.authTime,
+        amr: code.amr.join(' '),
+        created_at: code.createdAt,
+        expires_at: code.expiresAt,
+        used_at: null,
+        replayed_at: null,
+        session_id: null,
+      })
+      .execute();
+  };
+  const countLiveCodes = async (trx: Kysely<Schema>, userId: string, now: number) => {
+    const row = await trx
+      .selectFrom('oauth_codes')
+      .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+      .where('user_id', '=', userId)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  };
   return {
-    async insertCode(code) {
-      await db
-        .insertInto('oauth_codes')
-        .values({
-          code_hash: code.codeHash,
-          client_id: code.clientId,
-          user_id: code.userId,
-          redirect_uri: code.redirectUri,
-          scope: code.scopes.join(' '),
-          code_challenge: code.codeChallenge,
-          nonce: code.nonce,
-          auth_time: code.authTime,
-          amr: code.amr.join(' '),
-          created_at: code.createdAt,
-          expires_at: code.expiresAt,
-          used_at: null,
-          replayed_at: null,
-          session_id: null,
-        })
-        .execute();
-    },
-    async countLiveCodes(userId, now) {
-      const row = await db
-        .selectFrom('oauth_codes')
-        .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
-        .where('user_id', '=', userId)
-        .where('expires_at', '>', now)
-        .executeTakeFirst();
-      return Number(row?.n ?? 0);
-    },
+    insertCode: (code) => insertCode(db, code),
+    insertCodeWithinCap: (code, max) =>
+      lockUserRow(db, code.userId, async (trx) => {
+        if ((await countLiveCodes(trx, code.userId, code.createdAt)) >= max) return false;
+        await insertCode(trx, code);
+        return true;
+      }),
+    countLiveCodes: (userId, now) => countLiveCodes(db, userId, now),
     async findCode(codeHash) {
       const row = await db
         .selectFrom('oauth_codes')

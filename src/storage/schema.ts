@@ -116,6 +116,13 @@ export interface Schema {
   mfa_totp: MfaTotpTable;
   mfa_recovery_codes: MfaRecoveryCodesTable;
   passkeys: PasskeysTable;
+  spent_challenges: SpentChallengesTable;
+}
+
+/** Spent single-use challenges (`<purpose>:<nonce>`), kept until their token expires. */
+export interface SpentChallengesTable {
+  nonce: string;
+  expires_at: number;
 }
 
 /** Security-relevant events; never holds secrets. */

@@ -36,6 +36,13 @@ export interface VerifyExpectations {
   requiredClaims: string[];
   /** The clock, in epoch ms. */
   now: number;
+  /**
+   * Seconds past `exp` a token still verifies (signature, `typ`, `iss`, `aud` unchanged). Only
+   * for tokens used as hints after their life, such as an `id_token_hint` at logout (OpenID
+   * Connect RP-Initiated Logout 1.0 §2 lets the OP accept expired ones). jose applies the same
+   * tolerance to `nbf`, which Gatehouse never sets. @default 0
+   */
+  expiredGraceSeconds?: number;
 }
 
 /** Signs and verifies Gatehouse JWTs with exactly one algorithm. */
@@ -190,7 +197,7 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
           typ: expect.typ,
           requiredClaims: ['exp', 'iat', ...expect.requiredClaims],
           currentDate: new Date(expect.now),
-          clockTolerance: 0,
+          clockTolerance: expect.expiredGraceSeconds ?? 0,
         },
       );
       // jose checks `iat` against the clock only with `maxTokenAge`; the rule here is "not from the

@@ -50,6 +50,17 @@ describe('createMemoryCounterStore', () => {
     for (let i = 0; i < 1500; i += 1) if ((await store.peek(`flood-${i}`)) !== undefined) held += 1;
     expect(held).toBe(999);
   });
+
+  it('keeps a key that is only being checked: a locked-out account is peeked, never incremented', async () => {
+    const store = createMemoryCounterStore(createTestClock(), { maxKeys: 1000 });
+    for (let i = 0; i < 5; i += 1) await store.increment('locked', 60_000);
+    for (let i = 0; i < 1500; i += 1) {
+      await store.increment(`flood-${i}`, 60_000);
+      // The attacker's refused tries only read the count; the flood must not forget it meanwhile.
+      if (i % 100 === 0) expect(await store.peek('locked')).toMatchObject({ count: 5 });
+    }
+    expect(await store.peek('locked')).toMatchObject({ count: 5 });
+  });
 });
 
 describe.runIf(process.env.REDIS_URL)('createRedisCounterStore', () => {

@@ -2,7 +2,7 @@
  * Gatehouse as an OpenID Connect provider, end to end: a real relying party (oauth4webapi, in
  * this process, with its callback served by a small HTTP server of its own) and a person in
  * headless Chromium go through login → consent → code → tokens → userinfo → refresh →
- * RP-initiated logout, against a real listening Gatehouse.
+ * RP-initiated logout with `id_token_hint`, against a real listening Gatehouse.
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
  */
@@ -184,16 +184,24 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     );
     expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
 
-    // RP-initiated logout: confirmed on the provider's page, back at the registered URI.
+    // RP-initiated logout with the ID token as id_token_hint: it names this person's live session
+    // with the app, so the provider signs out without asking and comes back to the registered URI.
     const logout = new URL(String(as.end_session_endpoint));
     logout.search = new URLSearchParams({
+      id_token_hint: String(tokens.id_token),
       client_id: client.client_id,
       post_logout_redirect_uri: `${rpBase}/signed-out`,
       state: 'bye',
     }).toString();
     await page.goto(logout.toString());
-    await page.getByTestId('logout-confirm').click();
     await page.waitForURL(`${rpBase}/signed-out?state=bye`);
+    expect(callbacks.findLast((url) => url.pathname === '/signed-out')?.searchParams.get('state')).toBe(
+      'bye',
+    );
+
+    // The provider's browser session ended too: the next authorization request asks to sign in.
+    await page.goto(authorizationUrl.toString());
+    await page.getByTestId('email-input').waitFor();
 
     // Every token of the app's session is dead now.
     const after = await oauth.refreshTokenGrantRequest(

@@ -3,6 +3,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type {
   AuthContext,
+  ClientAuthContext,
   ExternalAuthContext,
   OptInRequireOptions,
   RequireOptions,
@@ -53,9 +54,8 @@ describe('app.auth.require with external issuers', () => {
     app.get('/either', { preHandler: app.auth.require({ allow: ['external'] }) }, async (request) => {
       const auth = request.auth;
       if (auth === null) return { kind: 'nobody' };
-      return auth.kind === 'user'
-        ? { kind: auth.kind, email: auth.user.email }
-        : { kind: auth.kind, subject: auth.subject };
+      if (auth.kind === 'user') return { kind: auth.kind, email: auth.user.email };
+      return auth.kind === 'external' ? { kind: auth.kind, subject: auth.subject } : { kind: auth.kind };
     });
     app.get('/users-only', { preHandler: app.auth.require() }, async (request) => ({
       email: userAuthOf(request).user.email,
@@ -175,8 +175,8 @@ describe('app.auth.require with external issuers', () => {
   });
 
   it('types request.auth as a union that must be narrowed before reading a user', () => {
-    expectTypeOf<AuthContext>().toEqualTypeOf<UserAuthContext | ExternalAuthContext>();
-    expectTypeOf<AuthContext['kind']>().toEqualTypeOf<'user' | 'external'>();
+    expectTypeOf<AuthContext>().toEqualTypeOf<UserAuthContext | ExternalAuthContext | ClientAuthContext>();
+    expectTypeOf<AuthContext['kind']>().toEqualTypeOf<'user' | 'external' | 'client'>();
     expectTypeOf<ExternalAuthContext>().not.toHaveProperty('user');
     expectTypeOf<ExternalAuthContext>().not.toHaveProperty('role');
     expectTypeOf<ExternalAuthContext>().not.toHaveProperty('sessionId');

@@ -378,4 +378,17 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     });
     expect(noCsrf.statusCode).toBe(403);
   });
+
+  it('a flood of other counter keys cannot make a spent mfa_token usable again', async () => {
+    const { user, secret, recoveryCodes } = await enrolled();
+    const token = await mfaToken(user.email);
+    expect((await mfaGrant(token, generateTotpCode(secret, clock() + STEP))).statusCode).toBe(200);
+    // What many clients failing logins from many addresses do to the in-memory counter store.
+    const { counters, config } = gatehouseCore(app.gatehouse);
+    for (let i = 0; i <= config.rateLimitMaxKeys; i++)
+      await counters.increment(`login:ip:flood-${i}`, 60_000);
+    const replay = await mfaGrant(token, recoveryCodes[0] ?? '');
+    expect(replay.statusCode).toBe(400);
+    expect(replay.json().error).toBe('invalid_grant');
+  });
 });

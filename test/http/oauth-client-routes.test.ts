@@ -3,16 +3,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearerFor, createAccount, type SignedIn, signIn } from '../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
 
-describe('OAuth client admin routes', () => {
+describe.each(engines)('OAuth client admin routes ($name)', ({ name }) => {
   let app: FastifyInstance;
   let admin: SignedIn;
+  let drop: () => Promise<void> = async () => {};
 
   beforeAll(async () => {
-    app = await buildTestServer();
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    app = await buildTestServer({ databaseUrl: database.url });
     admin = await signIn(app, 'admin');
   });
-  afterAll(async () => app.close());
+  afterAll(async () => {
+    await app?.close();
+    await drop();
+  });
 
   const create = (body: object, who: SignedIn = admin) =>
     app.inject({ method: 'POST', url: '/oauth/clients', headers: who.headers, payload: body });

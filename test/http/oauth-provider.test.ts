@@ -1,5 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
@@ -7,39 +6,35 @@ import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import {
+  authorizeUrl,
+  FORM,
+  hiddenField,
+  LOGOUT_REDIRECT,
+  locationOf,
+  PUBLIC_URL,
+  pkce,
+  REDIRECT,
+} from '../support/oauth-provider.js';
 
-const PUBLIC_URL = 'https://auth.example.test';
-const REDIRECT = 'https://app.example/callback';
-const LOGOUT_REDIRECT = 'https://app.example/signed-out';
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-
-function pkce() {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-}
-
-function locationOf(response: LightMyRequestResponse): URL {
-  expect(response.statusCode).toBe(303);
-  return new URL(String(response.headers.location), PUBLIC_URL);
-}
-
-function hiddenField(html: string, name: string): string {
-  const match = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
-  if (match?.[1] === undefined) throw new Error(`no ${name} field in ${html}`);
-  return match[1].replaceAll('&amp;', '&').replaceAll('&quot;', '"').replaceAll('&#39;', "'");
-}
-
-describe('OAuth 2.1 / OpenID Connect provider', () => {
+describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name }) => {
   let app: FastifyInstance;
   let clock: TestClock;
+  let drop: () => Promise<void> = async () => {};
   let spa: OAuthClient;
   let other: OAuthClient;
   let service: OAuthClient;
   let serviceSecret: string;
 
   beforeAll(async () => {
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
     clock = createTestClock();
-    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL }, { clock, scheduler: clock });
+    app = await buildTestServer(
+      { publicUrl: PUBLIC_URL, issuer: PUBLIC_URL, databaseUrl: database.url },
+      { clock, scheduler: clock },
+    );
     const clients = gatehouseCore(app.gatehouse).oauthClients;
     const operator = { actorId: null };
     spa = (
@@ -61,13 +56,10 @@ describe('OAuth 2.1 / OpenID Connect provider', () => {
     service = created.client;
     serviceSecret = String(created.clientSecret);
   });
-  afterAll(async () => app.close());
-
-  const authorizeUrl = (params: Record<string, string | undefined>) => {
-    const query = new URLSearchParams();
-    for (const [key, value] of Object.entries(params)) if (value !== undefined) query.append(key, value);
-    return `/authorize?${query.toString()}`;
-  };
+  afterAll(async () => {
+    await app?.close();
+    await drop();
+  });
 
   const request = (client: OAuthClient, challenge: string, extra: Record<string, string | undefined> = {}) =>
     authorizeUrl({
@@ -593,9 +585,11 @@ describe('OAuth 2.1 / OpenID Connect provider', () => {
       const tokens = await tokensFor(browser, spa);
       const url = (uri: string) =>
         `/oauth/logout?${new URLSearchParams({ client_id: spa.clientId, post_logout_redirect_uri: uri, state: 'bye' })}`;
+      // An unregistered URI is ignored (RP-Initiated Logout §4): asked to confirm, never sent there.
       const evil = await browser.request('GET', url('https://evil.example/'));
-      expect(evil.statusCode).toBe(400);
+      expect(evil.statusCode).toBe(200);
       expect(evil.headers.location).toBeUndefined();
+      expect(evil.body).toContain('data-code="INVALID_REDIRECT_URI"');
       const page = await browser.request('GET', url(LOGOUT_REDIRECT));
       expect(page.statusCode).toBe(200);
       expect(page.headers['content-security-policy']).toContain("frame-ancestors 'none'");

@@ -6,6 +6,7 @@ import type { JwtAlgorithm } from '../../src/config/config.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { injectFetch } from '../support/inject-fetch.js';
 
 const PUBLIC_URL = 'https://auth.example.test';
@@ -70,14 +71,20 @@ describe.each<JwtAlgorithm>(['EdDSA', 'ES256', 'RS256'])('RFC 9068 access tokens
   });
 });
 
-describe('OAuth endpoints', () => {
+describe.each(engines)('OAuth endpoints ($name)', ({ name }) => {
   let app: FastifyInstance;
   let as: oauth.AuthorizationServer;
+  let drop: () => Promise<void> = async () => {};
   beforeAll(async () => {
-    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL });
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL, databaseUrl: database.url });
     as = await discover(app);
   });
-  afterAll(async () => app.close());
+  afterAll(async () => {
+    await app?.close();
+    await drop();
+  });
 
   const revoke = (token: string, clientId = 'gatehouse', hint?: string) =>
     oauth.revocationRequest(as, { client_id: clientId }, oauth.None(), token, {
@@ -98,7 +105,7 @@ describe('OAuth endpoints', () => {
       userinfo_endpoint: `${PUBLIC_URL}/userinfo`,
       revocation_endpoint: `${PUBLIC_URL}/revoke`,
       jwks_uri: `${PUBLIC_URL}/.well-known/jwks.json`,
-      grant_types_supported: ['authorization_code', 'refresh_token', 'password'],
+      grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', 'password'],
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       code_challenge_methods_supported: ['S256'],

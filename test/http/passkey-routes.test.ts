@@ -276,6 +276,23 @@ describe('passkeys over HTTP (software authenticator)', () => {
     expect(twice.json().code).toBe('PASSKEY_ALREADY_REGISTERED');
   });
 
+  it('a flood of other counter keys cannot make a spent challenge usable again (a synced passkey, counter 0)', async () => {
+    const { authenticator } = await withPasskey();
+    const browser = new Browser(app);
+    const { options, passkey_token } = await signInOptions(browser);
+    // Synced passkeys report counter 0 forever, so the signature counter cannot catch a replay:
+    // only the challenge's single-use marker can.
+    const assertion = authenticator.authenticate(options, { counterStep: 0 });
+    expect((await passkeyLogin(browser, passkey_token, assertion)).statusCode).toBe(204);
+    // What many clients failing logins from many addresses do to the in-memory counter store.
+    const { counters, config } = core();
+    for (let i = 0; i <= config.rateLimitMaxKeys; i++)
+      await counters.increment(`login:ip:flood-${i}`, 60_000);
+    const replay = await passkeyLogin(new Browser(app), passkey_token, assertion);
+    expect(replay.statusCode).toBe(400);
+    expect(replay.json().code).toBe('PASSKEY_INVALID');
+  });
+
   it('rejects malformed credentials with 400 field errors, never a 500', async () => {
     const browser = new Browser(app);
     const { passkey_token } = await signInOptions(browser);

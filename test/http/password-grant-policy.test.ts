@@ -75,7 +75,11 @@ describe('the password grant’s policy', () => {
       expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ error: 'unsupported_grant_type' });
       const metadata = await app.inject({ url: '/.well-known/oauth-authorization-server' });
-      expect(metadata.json().grant_types_supported).toEqual(['authorization_code', 'refresh_token']);
+      expect(metadata.json().grant_types_supported).toEqual([
+        'authorization_code',
+        'refresh_token',
+        'client_credentials',
+      ]);
     });
 
     it('also refuses the mfa-otp grant (its second half), even with a valid mfa_token and a right code', async () => {

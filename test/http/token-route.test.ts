@@ -90,7 +90,7 @@ describe('POST /token', () => {
       { grant_type: ['password', 'password'], username: 'a@example.com', password: PASSWORD },
       'invalid_request',
     ],
-    [{ grant_type: 'client_credentials' }, 'unsupported_grant_type'],
+    [{ grant_type: 'urn:ietf:params:oauth:grant-type:device_code' }, 'unsupported_grant_type'],
     // Codes are only ever issued to registered clients (GET /authorize).
     [{ grant_type: 'authorization_code', code: 'x' }, 'unauthorized_client'],
     [{ grant_type: 'refresh_token' }, 'invalid_request'],
@@ -136,7 +136,7 @@ describe('POST /token', () => {
   });
 
   it('answers an unknown or missing grant type in RFC 6749 shape', async () => {
-    expectOAuthError(await postToken(app, { grant_type: 'client_credentials' }), 'unsupported_grant_type');
+    expectOAuthError(await postToken(app, { grant_type: 'implicit' }), 'unsupported_grant_type');
     expectOAuthError(await postToken(app, { username: email, password: PASSWORD }), 'invalid_request');
     expectOAuthError(await postToken(app, { grant_type: ['password', 'password'] }), 'invalid_request');
   });

@@ -57,6 +57,26 @@ describe('fair work queue', () => {
     expect(warnings.join('\n')).toMatch(/its oldest request dropped/);
   });
 
+  it('a flood from many sources (one task each) cannot lock a newcomer out while tasks run', async () => {
+    const queue = createFairWorkQueue({ maxRunning: 2, maxQueued: 6, warn: () => {} });
+    const gate = gatedTasks();
+    for (let i = 0; i < 6; i += 1) expect(queue.push(`ip:${i}`, 'job', gate.task(`f${i}`))).toBe('queued');
+    // f0 and f1 start: their sources hold nothing that could be dropped.
+    await tick();
+    expect(gate.started).toEqual(['f0', 'f1']);
+    // The newcomer holds nothing either; it takes the oldest waiting flood task's place.
+    expect(queue.push('ip:victim', 'job', gate.task('v0'))).toBe('queued_evicting_other');
+    // The flood goes on from fresh sources; each displaces an older flood task, never the newcomer
+    // while an older one of the same weight waits.
+    expect(queue.push('ip:6', 'job', gate.task('f6'))).toBe('queued_evicting_other');
+    for (let round = 0; round < 6; round += 1) {
+      gate.releaseAll();
+      await tick();
+    }
+    await queue.idle();
+    expect(gate.started).toContain('v0');
+  });
+
   it('never evicts a running task, and logs a failed task without failing the queue', async () => {
     const warnings: string[] = [];
     const queue = createFairWorkQueue({

@@ -209,6 +209,39 @@ describe('the queue', () => {
   });
 });
 
+describe('mail queue fairness under a flood from many addresses', () => {
+  it('admits a newcomer’s mail while one is in flight and every source holds one', async () => {
+    const delivered: string[] = [];
+    const gates: (() => void)[] = [];
+    const gated: MailTransport = {
+      kind: 'outbox',
+      send: (message) =>
+        new Promise<void>((resolve) => {
+          gates.push(() => {
+            delivered.push(message.to);
+            resolve();
+          });
+        }),
+      close() {},
+    };
+    const { mailer } = mailerOver(gated, { maxQueued: 4 });
+    const from = (source: string, to: string) =>
+      mailer.send('reset_password', to, { link: 'L', minutes: '30' }, { source });
+    for (let i = 0; i < 4; i += 1) expect(from(`ip:203.0.113.${i}`, `target${i}@example.com`)).toBe(true);
+    // The first message is in flight: its source holds nothing droppable.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(from('ip:198.51.100.7', 'victim@example.com')).toBe(true);
+    expect(mailer.pending()).toBe(4);
+    while (gates.length > 0 || mailer.pending() > 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+      for (const open of gates.splice(0)) open();
+    }
+    await mailer.idle();
+    expect(delivered).toContain('victim@example.com');
+    mailer.close();
+  });
+});
+
 describe('templates', () => {
   it('escapes values in HTML and keeps line breaks out of the subject', () => {
     const message = templates.render('email_changed', 'g@example.com', { new_email: '<b>x</b>@example.com' });

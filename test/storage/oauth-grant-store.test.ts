@@ -79,6 +79,35 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     expect(await store.attachSession(other.codeHash, 'session-2')).toBe(false);
   });
 
+  it('adds codes within the per-account cap exactly, even when 25 approvals race', async () => {
+    const userId = await addUser();
+    const other = await addUser();
+    // An expired code does not count; another account's codes do not count.
+    await store.insertCode(code(userId, { expiresAt: 500 }));
+    await store.insertCode(code(other));
+    const added = await Promise.all(
+      Array.from({ length: 25 }, () => store.insertCodeWithinCap(code(userId), 20)),
+    );
+    expect(added.filter(Boolean)).toHaveLength(20);
+    expect(await store.countLiveCodes(userId, 1_000)).toBe(20);
+    expect(await store.insertCodeWithinCap(code(other), 20)).toBe(true);
+    // Once the live codes expire, the account may start sign-ins again.
+    expect(
+      await store.insertCodeWithinCap({ ...code(userId), createdAt: 61_000, expiresAt: 121_000 }, 20),
+    ).toBe(true);
+  });
+
+  it("joins the caller's transaction when it runs inside one", async () => {
+    const userId = await addUser();
+    await expect(
+      test.database.transaction(async (trx) => {
+        expect(await createOAuthGrantStore(trx).insertCodeWithinCap(code(userId), 1)).toBe(true);
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect(await store.countLiveCodes(userId, 1_000)).toBe(0);
+  });
+
   it('sweeps expired codes only', async () => {
     const userId = await addUser();
     const old = code(userId, { expiresAt: 10 });

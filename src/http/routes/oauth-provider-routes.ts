@@ -5,6 +5,7 @@ import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import type { AuthorizationParameters, AuthorizationRequest } from '../../oauth/authorization-server.js';
 import { clientScopes } from '../../oauth/oauth-clients.js';
+import type { LogoutParameters, LogoutRequest } from '../../oauth/rp-initiated-logout.js';
 import type { UserAuthContext } from '../auth.js';
 import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
@@ -39,11 +40,20 @@ const ConsentForm = Type.Object({
 });
 
 const LogoutFields = {
-  client_id: Param('The client asking (required with post_logout_redirect_uri)', 255),
-  post_logout_redirect_uri: Param("One of the client's registered post_logout_redirect_uris"),
+  id_token_hint: Param(
+    'An ID token this server issued to the client (expired ones are accepted): names the client and the ' +
+      'session to end, and lets the logout proceed without asking when that session is live and belongs ' +
+      'to the person signed in in the browser',
+    8192,
+  ),
+  client_id: Param('The client asking (when given with id_token_hint, it must be the token’s `aud`)', 255),
+  post_logout_redirect_uri: Param(
+    "One of the client's registered post_logout_redirect_uris (exact match; needs id_token_hint or client_id)",
+  ),
   state: Param('Returned unchanged to post_logout_redirect_uri'),
-  id_token_hint: Param('Accepted and ignored: pass client_id instead', 8192),
 };
+
+const LogoutQuery = Type.Object(LogoutFields);
 
 const UserInfoSchema = Type.Object({
   sub: Type.String(),
@@ -104,7 +114,7 @@ export function registerOAuthProviderRoutes(
 ): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { gatehouse, cookies, csrf } = deps;
-  const { config, authorizationServer: server, sessionStore, selfService, oauthClients } = gatehouse;
+  const { config, authorizationServer: server, rpLogout, sessionStore, selfService } = gatehouse;
   const formTokens = createFormTokens(config.secretKey);
   const scopeDescriptions = clientScopes(gatehouse.scopes);
   const base = config.publicUrl;
@@ -383,12 +393,15 @@ export function registerOAuthProviderRoutes(
         grant_types_supported: [
           'authorization_code',
           'refresh_token',
+          'client_credentials',
           ...(config.passwordGrant ? ['password'] : []),
         ],
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: [keys.algorithm],
         token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
         revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+        // RFC 7662 §2.1 / RFC 8414 §2: introspection needs an authenticated confidential client.
+        introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
         code_challenge_methods_supported: ['S256'],
         claims_supported: [
           'sub',
@@ -411,6 +424,59 @@ export function registerOAuthProviderRoutes(
     },
   );
 
+  /** The logout parameters as the core reads them. */
+  const logoutParameters = (fields: Static<typeof LogoutQuery>): LogoutParameters => ({
+    idTokenHint: fields.id_token_hint,
+    clientId: fields.client_id,
+    postLogoutRedirectUri: fields.post_logout_redirect_uri,
+    state: fields.state,
+  });
+
+  /** The fields a sign-out form token binds, in a fixed order. */
+  const logoutBound = (fields: Static<typeof LogoutQuery>) => [
+    fields.client_id,
+    fields.post_logout_redirect_uri,
+    fields.state,
+    fields.id_token_hint,
+  ];
+
+  /** Says which parameters were ignored (RP-Initiated Logout §4), for the RP's developers. */
+  const ignoredNotice = (logout: LogoutRequest) =>
+    logout.ignored.length === 0
+      ? ''
+      : `<p class="aside" data-testid="logout-ignored">Ignored: ${logout.ignored
+          .map(
+            (item) =>
+              `<code data-code="${escapeHtml(item.code)}">${escapeHtml(item.parameter)}</code> (${escapeHtml(item.description)})`,
+          )
+          .join('; ')}</p>`;
+
+  /** After a logout (or with nobody signed in): back to the app, or a page saying so. */
+  const signedOut = (reply: FastifyReply, logout: LogoutRequest) => {
+    if (logout.redirectTo !== undefined) return reply.redirect(logout.redirectTo, 303);
+    return sendPage(
+      reply,
+      200,
+      'You are signed out',
+      `<p data-testid="logged-out">You can close this page.</p>${ignoredNotice(logout)}`,
+    );
+  };
+
+  /** Ends the client's sessions and the browser's own, and clears its cookies. */
+  const logOut = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    logout: LogoutRequest,
+    auth: UserAuthContext,
+  ) => {
+    const browser = { userId: auth.user.id, sessionId: auth.sessionId };
+    await rpLogout.endClientSessions(logout, browser);
+    await selfService.signOut(auth.user.id, auth.sessionId, callerOf(request));
+    reply.clearCookie(cookies.sessionName, { ...cookies.httpOnly, maxAge: 0 });
+    reply.clearCookie(cookies.csrfTokenName, { ...cookies.readable, sameSite: 'strict', maxAge: 0 });
+    return signedOut(reply, logout);
+  };
+
   app.get(
     '/oauth/logout',
     {
@@ -420,16 +486,21 @@ export function registerOAuthProviderRoutes(
         operationId: 'startLogout',
         summary: 'RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)',
         description:
-          'Browser navigation. Asks the signed-in person to confirm (a link alone must not sign anyone out), then ' +
-          'ends the browser session and the sessions the client holds for them and redirects to ' +
-          '`post_logout_redirect_uri` (only one the client registered, exactly) with `state`.',
+          'Browser navigation. With an `id_token_hint` (one of our ID tokens, expired ones included) that names a ' +
+          'live session of the person signed in in this browser, signs out at once: the session the hint names ' +
+          'and the browser session end. Otherwise (no hint, an invalid one, another person’s, a session already ' +
+          'over) the person is asked to confirm (§2: a link alone must not sign anyone out), and confirming ends ' +
+          'the browser session and the sessions the client holds for them. Then redirects to ' +
+          '`post_logout_redirect_uri` with `state` when it is registered for the client exactly (§3); an ' +
+          'unregistered URI, an invalid hint, a `client_id` that differs from the hint’s `aud` are ignored (§4): ' +
+          'the signed-out page, never a redirect. Not signed in: nothing to end, straight to the redirect.',
         security: [],
-        querystring: Type.Object(LogoutFields),
+        querystring: LogoutQuery,
         produces: ['text/html'],
         response: {
-          200: Type.String({ description: 'Confirmation page (HTML)' }),
-          303: NoBody({ description: 'Not signed in: straight to post_logout_redirect_uri' }),
-          400: Type.String({ description: 'Error page (HTML)' }),
+          200: Type.String({ description: 'Confirmation page, or the signed-out page (HTML)' }),
+          303: NoBody({ description: 'To post_logout_redirect_uri' }),
+          400: Type.String({ description: 'Error page (HTML): a parameter is repeated or too long' }),
         },
       },
     },
@@ -437,30 +508,30 @@ export function registerOAuthProviderRoutes(
       if (request.validationError !== undefined) {
         return sendErrorPage(reply, 400, 'INVALID_REQUEST', 'The request is malformed.');
       }
-      const target = await logoutTarget(request.query);
-      if (!target.ok) return sendErrorPage(reply, 400, target.code, target.description);
+      const logout = await rpLogout.check(logoutParameters(request.query));
       const auth = await browserSession(request);
-      if (auth === null) {
-        if (target.to === undefined)
-          return sendPage(reply, 200, 'You are signed out', '<p>You can close this page.</p>');
-        return reply.redirect(target.to, 303);
+      if (auth === null) return signedOut(reply, logout);
+      if (await rpLogout.needsNoConfirmation(logout, { userId: auth.user.id, sessionId: auth.sessionId })) {
+        return logOut(request, reply, logout, auth);
       }
-      const fields = [request.query.client_id, request.query.post_logout_redirect_uri, request.query.state];
+      const { query } = request;
       return sendPage(
         reply,
         200,
         'Sign out?',
         `<p>Sign out of Gatehouse (<strong>${escapeHtml(auth.user.email)}</strong>)` +
-          `${target.clientName === undefined ? '' : ` and of ${escapeHtml(target.clientName)}`}?</p>` +
+          `${logout.client === undefined ? '' : ` and of ${escapeHtml(logout.client.name)}`}?</p>` +
+          ignoredNotice(logout) +
           '<form method="post" action="/oauth/logout" data-testid="logout-form">' +
           hiddenFields({
-            client_id: request.query.client_id,
-            post_logout_redirect_uri: request.query.post_logout_redirect_uri,
-            state: request.query.state,
-            csrf_token: formTokens.issue('logout', auth.sessionId, fields),
+            id_token_hint: query.id_token_hint,
+            client_id: query.client_id,
+            post_logout_redirect_uri: query.post_logout_redirect_uri,
+            state: query.state,
+            csrf_token: formTokens.issue('logout', auth.sessionId, logoutBound(query)),
           }) +
           '<p><button type="submit" class="button button--primary" data-testid="logout-confirm">Sign out</button></p></form>',
-        target.to,
+        logout.redirectTo,
       );
     },
   );
@@ -473,7 +544,8 @@ export function registerOAuthProviderRoutes(
         tags: ['oauth'],
         operationId: 'confirmLogout',
         summary: 'Confirm RP-initiated logout',
-        description: 'Posted by the sign-out page only (Origin check and a token bound to the session).',
+        description:
+          'Posted by the sign-out page only (Origin check and a token bound to the session and to every field).',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
         produces: ['text/html'],
@@ -492,60 +564,21 @@ export function registerOAuthProviderRoutes(
     async (request, reply) => {
       const refusal = refusePost(request, reply);
       if (refusal !== undefined) return refusal;
-      const target = await logoutTarget(request.body);
-      if (!target.ok) return sendErrorPage(reply, 400, target.code, target.description);
+      const { body } = request;
+      const logout = await rpLogout.check(logoutParameters(body));
       const auth = await browserSession(request);
-      if (auth !== null) {
-        const { body } = request;
-        const fields = [body.client_id, body.post_logout_redirect_uri, body.state];
-        if (!formTokens.verify(body.csrf_token, 'logout', auth.sessionId, fields)) {
-          return sendErrorPage(
-            reply,
-            403,
-            'CSRF_TOKEN_INVALID',
-            'This sign-out form is not valid for your session.',
-          );
-        }
-        if (body.client_id !== undefined && target.clientName !== undefined) {
-          await server.endClientSessions(auth.user.id, body.client_id);
-        }
-        await selfService.signOut(auth.user.id, auth.sessionId, callerOf(request));
-        reply.clearCookie(cookies.sessionName, { ...cookies.httpOnly, maxAge: 0 });
-        reply.clearCookie(cookies.csrfTokenName, { ...cookies.readable, sameSite: 'strict', maxAge: 0 });
+      if (auth === null) return signedOut(reply, logout);
+      if (!formTokens.verify(body.csrf_token, 'logout', auth.sessionId, logoutBound(body))) {
+        return sendErrorPage(
+          reply,
+          403,
+          'CSRF_TOKEN_INVALID',
+          'This sign-out form is not valid for your session.',
+        );
       }
-      if (target.to === undefined)
-        return sendPage(reply, 200, 'You are signed out', '<p>You can close this page.</p>');
-      return reply.redirect(target.to, 303);
+      return logOut(request, reply, logout, auth);
     },
   );
-
-  /** Where logout may send the browser: only a URI the client registered, exactly. */
-  async function logoutTarget(query: {
-    client_id?: string | undefined;
-    post_logout_redirect_uri?: string | undefined;
-    state?: string | undefined;
-  }): Promise<
-    | { ok: true; to: string | undefined; clientName: string | undefined }
-    | { ok: false; code: string; description: string }
-  > {
-    const client = query.client_id === undefined ? undefined : await oauthClients.find(query.client_id);
-    if (query.client_id !== undefined && client === undefined) {
-      return { ok: false, code: 'UNKNOWN_CLIENT', description: 'No app is registered with this client_id.' };
-    }
-    const uri = query.post_logout_redirect_uri;
-    if (uri === undefined) return { ok: true, to: undefined, clientName: client?.name };
-    if (client === undefined || !client.postLogoutRedirectUris.includes(uri)) {
-      return {
-        ok: false,
-        code: 'INVALID_REDIRECT_URI',
-        description:
-          'The post_logout_redirect_uri is not registered for this app (a client_id is required with it).',
-      };
-    }
-    const url = new URL(uri);
-    if (query.state !== undefined) url.searchParams.append('state', query.state);
-    return { ok: true, to: url.toString(), clientName: client.name };
-  }
 
   const meGuard = app.auth.require({ scopes: ['me'] });
   app.get(

@@ -1,11 +1,16 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { clientScopes } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
-import { authenticateClient, formParam, OAuthErrorSchema, readForm } from '../oauth-form.js';
+import {
+  authenticateClient,
+  confidentialClient,
+  formParam,
+  OAuthErrorSchema,
+  readForm,
+} from '../oauth-form.js';
 import { NoBody } from '../schemas.js';
 
 /** RFC 8414 §2 metadata, exactly the members Gatehouse supports. */
@@ -52,6 +57,7 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     grant_types_supported: [
       'authorization_code',
       'refresh_token',
+      'client_credentials',
       ...(config.passwordGrant ? ['password'] : []),
     ],
     // No implicit grant (RFC 9700 §2.1.2): the code flow only, answered in the query.
@@ -150,17 +156,23 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
         operationId: 'introspectToken',
         summary: 'Token introspection (RFC 7662)',
         description:
-          'Form-encoded, for resource servers: a registered confidential client authenticates with ' +
-          '`client_secret_basic` or `client_secret_post` (anyone else: 401 `invalid_client`, so the endpoint is ' +
-          'no oracle for token scanning). Answers `{"active": false}` for anything but a live access token of an ' +
-          'active account (refresh tokens included); otherwise `scope`, `client_id`, `sub`, `exp`, `iat`, `iss`, ' +
-          '`aud`, `token_type` and `sid`.',
+          'Form-encoded, for resource servers (RFC 7662): a registered confidential client authenticates with ' +
+          '`client_secret_basic` or `client_secret_post` (anyone else: 401 `invalid_client`, so the endpoint is no ' +
+          'oracle for token scanning). Any such client may introspect any access token we issue (user tokens, JWT ' +
+          'or opaque with TOKEN_STRATEGY=database, and `client_credentials` tokens): a resource server checks the ' +
+          'tokens of every app that calls it. A refresh token is described only to the client it was issued to ' +
+          '(RFC 7662 §4); to anyone else it is inactive. Everything expired, revoked, spent, of a disabled account ' +
+          'or removed client, unknown or foreign answers `{"active": false}`. `token_use` tells an access token ' +
+          'from a refresh token: accept only `access_token` as a credential. `token_type_hint` only orders the ' +
+          'look-ups (a wrong hint still finds the token).',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
-          token: Type.String({ description: 'The access token' }),
+          token: Type.String({ description: 'The access or refresh token' }),
           token_type_hint: Type.Optional(
-            Type.String({ description: 'Ignored (RFC 7662 §2.1 makes it optional)' }),
+            Type.String({
+              description: '`access_token` or `refresh_token`: where to look first (RFC 7662 §2.1)',
+            }),
           ),
           client_id: Type.Optional(Type.String({ maxLength: 255 })),
           client_secret: Type.Optional(Type.String()),
@@ -169,14 +181,25 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
           200: Type.Object({
             active: Type.Boolean(),
             scope: Type.Optional(Type.String()),
-            client_id: Type.Optional(Type.String()),
-            sub: Type.Optional(Type.String()),
+            client_id: Type.Optional(Type.String({ description: 'The client the token was issued to' })),
+            sub: Type.Optional(
+              Type.String({
+                description: "The user's id; for a `client_credentials` token, the client's id",
+              }),
+            ),
             exp: Type.Optional(Type.Integer()),
-            iat: Type.Optional(Type.Integer()),
+            iat: Type.Optional(Type.Integer({ description: 'JWT access tokens only' })),
             iss: Type.Optional(Type.String()),
-            aud: Type.Optional(Type.String()),
-            token_type: Type.Optional(Type.String()),
-            sid: Type.Optional(Type.String()),
+            aud: Type.Optional(Type.String({ description: 'JWT access tokens only' })),
+            token_type: Type.Optional(Type.Literal('Bearer', { description: 'Access tokens only' })),
+            token_use: Type.Optional(
+              Type.Union([Type.Literal('access_token'), Type.Literal('refresh_token')], {
+                description: 'Which kind of token this is (as Ory Hydra names it)',
+              }),
+            ),
+            sid: Type.Optional(
+              Type.String({ description: "The user's session; absent for `client_credentials` tokens" }),
+            ),
           }),
           400: OAuthErrorSchema,
           401: OAuthErrorSchema,
@@ -186,15 +209,16 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     },
     async (request, reply) => {
       const form = readForm(request);
-      const client = await authenticateClient(request, form, gatehouse.oauthClients);
-      if (client.registered?.type !== 'confidential') {
-        throw new OAuthTokenError(
-          'invalid_client',
-          'Introspection is for registered confidential clients: authenticate with the client secret.',
-          request.headers.authorization === undefined ? {} : { challenge: { scheme: 'Basic' } },
-        );
-      }
-      const answer = await gatehouse.authorizationServer.introspect(formParam(form, 'token', true));
+      const client = confidentialClient(
+        request,
+        await authenticateClient(request, form, gatehouse.oauthClients),
+        'Introspection is for registered confidential clients: authenticate with the client secret.',
+      );
+      const answer = await gatehouse.tokenIntrospection.introspect(
+        formParam(form, 'token', true),
+        client,
+        formParam(form, 'token_type_hint', false),
+      );
       return reply.header('cache-control', 'no-store').send(answer);
     },
   );

@@ -1,18 +1,31 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { MFA_OTP_GRANT_TYPE, type TokenGrant } from '../../sessions/token-grants.js';
 import { callerOf } from '../caller.js';
-import { authenticateClient, OAuthErrorSchema, formParam as param, readForm } from '../oauth-form.js';
+import {
+  authenticateClient,
+  confidentialClient,
+  type Form,
+  OAuthErrorSchema,
+  formParam as param,
+  readForm,
+} from '../oauth-form.js';
 
 const TokenResponse = Type.Object({
   access_token: Type.String(),
   token_type: Type.Literal('bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
-  refresh_token: Type.String({ description: 'Opaque, single use: each refresh returns a new one' }),
+  refresh_token: Type.Optional(
+    Type.String({
+      description:
+        'Opaque, single use: each refresh returns a new one. Never with `client_credentials` (RFC 6749 §4.4.3): ' +
+        'the client asks for a new token instead',
+    }),
+  ),
   scope: Type.String({ description: 'Space-separated scopes granted' }),
   id_token: Type.Optional(
     Type.String({
@@ -44,6 +57,47 @@ function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: str
     });
 }
 
+/**
+ * `grant_type=client_credentials` (RFC 6749 §4.4): limited per address before the client
+ * authenticates (wrong secrets count), then only an authenticated confidential client gets a
+ * token, for itself: no refresh token (§4.4.3).
+ */
+async function clientCredentialsGrant(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  form: Form,
+  gatehouse: Pick<GatehouseCore, 'clientCredentials' | 'oauthClients'>,
+) {
+  const { clientCredentials } = gatehouse;
+  const admission = await clientCredentials.admitAddress(request.ip);
+  if (!admission.ok) {
+    throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', admission.description, admission.retryAfterSeconds);
+  }
+  // RFC 6749 §4.4.2: "The client MUST authenticate with the authorization server".
+  const client = confidentialClient(
+    request,
+    await authenticateClient(request, form, gatehouse.oauthClients),
+    'The client_credentials grant is for registered confidential clients: authenticate with the client secret.',
+  );
+  const result = await clientCredentials.issue(client, param(form, 'scope', false), callerOf(request));
+  if (!result.ok) {
+    if (result.reason === 'throttled') {
+      throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', result.description, result.retryAfterSeconds);
+    }
+    throw new OAuthTokenError(result.error, result.description);
+  }
+  // RFC 6749 §5.1: responses carrying tokens must not be cached.
+  return reply
+    .header('cache-control', 'no-store')
+    .header('pragma', 'no-cache')
+    .send({
+      access_token: result.token.accessToken,
+      token_type: 'bearer' as const,
+      expires_in: result.token.expiresIn,
+      scope: result.token.scopes.join(' '),
+    });
+}
+
 /** The RFC 6749 §5.2 error (or throttling 429) for a refused grant. */
 function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenError {
   if (refusal.reason === 'throttled') {
@@ -63,9 +117,9 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
 }
 
 /**
- * `POST /token`: the OAuth 2.0 password and refresh-token grants (RFC 6749 §4.3, §6). This route
+ * `POST /token`: the OAuth 2.0 grants (RFC 6749 §4.1, §4.3, §4.4, §6, and the MFA grant). This route
  * reads the form (RFC 6749 §3.2: form-encoded, no repeated parameter) and writes the answer; the
- * grant rules live in `gatehouse.tokenGrants`.
+ * grant rules live in `gatehouse.tokenGrants`, the client credentials grant's in `gatehouse.clientCredentials`.
  */
 export function registerTokenRoute(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
@@ -77,7 +131,8 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
       attachValidation: true,
       schema: {
         tags: ['accounts'],
-        summary: 'Get tokens (OAuth 2.0 authorization_code, password or refresh_token grant)',
+        summary:
+          'Get tokens (OAuth 2.0 authorization_code, client_credentials, password or refresh_token grant)',
         description:
           'Form-encoded, as RFC 6749 requires. `grant_type=password` with `username` (your email) and `password` ' +
           'starts a session; `grant_type=refresh_token` with `refresh_token` rotates it. Errors follow RFC 6749 §5.2. ' +
@@ -94,11 +149,18 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           '(PKCE, RFC 7636); with the `openid` scope the answer carries an `id_token`. A replayed code is refused and ' +
           'ends the session its first exchange started. Confidential clients authenticate with HTTP Basic ' +
           '(`client_secret_basic`) or `client_id` + `client_secret` in the form (`client_secret_post`), not both; ' +
-          'public clients send `client_id` only. Failed client authentication answers 401 `invalid_client`.',
+          'public clients send `client_id` only. Failed client authentication answers 401 `invalid_client`. ' +
+          '`grant_type=client_credentials` (RFC 6749 §4.4, service-to-service calls): a confidential client ' +
+          'registered for that grant authenticates and gets an access token for itself (a JWT, `typ: at+jwt`, ' +
+          '`sub` = `client_id`, no user, no refresh token) with `scope` (default: every scope it is registered ' +
+          'for, OpenID Connect scopes excepted). It passes only routes that accept client callers, and stops ' +
+          'working as soon as the client is removed. Limited to CLIENT_CREDENTIALS_PER_MINUTE tokens per client ' +
+          'and CLIENT_CREDENTIALS_PER_MINUTE_PER_IP requests per address (429 `temporarily_unavailable`).',
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
           grant_type: Type.Union([
             Type.Literal('authorization_code'),
+            Type.Literal('client_credentials'),
             Type.Literal('password'),
             Type.Literal('refresh_token'),
             Type.Literal(MFA_OTP_GRANT_TYPE),
@@ -157,10 +219,12 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
     async (request, reply) => {
       // `attachValidation`: the form is checked here, so its errors take RFC 6749 §5.2's shape.
       const form = readForm(request);
+      const grantType = param(form, 'grant_type', true);
+      if (grantType === 'client_credentials') return clientCredentialsGrant(request, reply, form, gatehouse);
       const client = await authenticateClient(request, form, oauthClients);
       const grant = await tokenGrants.exchange(
         {
-          grantType: param(form, 'grant_type', true),
+          grantType,
           clientId: client.clientId,
           client: client.registered,
           code: param(form, 'code', false),

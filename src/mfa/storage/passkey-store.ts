@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { lockUserRow } from '../../storage/lock-user-row.js';
 import type { Schema } from '../../storage/schema.js';
 
 /** A registered passkey (WebAuthn credential), as stored. */
@@ -31,6 +32,12 @@ export interface PasskeyStore {
   findPasskey(id: string): Promise<PasskeyRecord | undefined>;
   /** Inserts a passkey; false when the credential id is already registered (atomic). */
   insertPasskey(passkey: PasskeyRecord): Promise<boolean>;
+  /**
+   * Inserts a passkey unless its account already holds `max`: `limit` then, `duplicate` when the
+   * credential id is registered already. Exact under concurrency: the count and the insert run in
+   * one transaction holding the account's row lock (`lockUserRow`).
+   */
+  insertPasskeyWithinCap(passkey: PasskeyRecord, max: number): Promise<'inserted' | 'limit' | 'duplicate'>;
   /**
    * Records a use: the new counter and backup state. Compare-and-set on the counter read before
    * the check, so two requests replaying one assertion cannot both move it (false for the loser).
@@ -65,6 +72,34 @@ function toRecord(row: Row): PasskeyRecord {
 
 /** A {@link PasskeyStore} over Kysely (the pool or a transaction), for SQLite and PostgreSQL alike. */
 export function createPasskeyStore(db: Kysely<Schema>): PasskeyStore {
+  const countPasskeys = async (trx: Kysely<Schema>, userId: string) => {
+    const row = await trx
+      .selectFrom('passkeys')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  };
+  const insertPasskey = async (trx: Kysely<Schema>, passkey: PasskeyRecord) => {
+    const row = await trx
+      .insertInto('passkeys')
+      .values({
+        id: passkey.id,
+        user_id: passkey.userId,
+        public_key: passkey.publicKey,
+        counter: passkey.counter,
+        device_type: passkey.deviceType,
+        backed_up: passkey.backedUp ? 1 : 0,
+        transports: passkey.transports.join(','),
+        name: passkey.name,
+        created_at: passkey.createdAt,
+        last_used_at: passkey.lastUsedAt,
+      })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .executeTakeFirst();
+    return row !== undefined;
+  };
   return {
     async listPasskeys(userId) {
       const rows = await db
@@ -77,40 +112,20 @@ export function createPasskeyStore(db: Kysely<Schema>): PasskeyStore {
       return rows.map(toRecord);
     },
 
-    async countPasskeys(userId) {
-      const row = await db
-        .selectFrom('passkeys')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('user_id', '=', userId)
-        .executeTakeFirstOrThrow();
-      return Number(row.n);
-    },
+    countPasskeys: (userId) => countPasskeys(db, userId),
 
     async findPasskey(id) {
       const row = await db.selectFrom('passkeys').selectAll().where('id', '=', id).executeTakeFirst();
       return row === undefined ? undefined : toRecord(row);
     },
 
-    async insertPasskey(passkey) {
-      const row = await db
-        .insertInto('passkeys')
-        .values({
-          id: passkey.id,
-          user_id: passkey.userId,
-          public_key: passkey.publicKey,
-          counter: passkey.counter,
-          device_type: passkey.deviceType,
-          backed_up: passkey.backedUp ? 1 : 0,
-          transports: passkey.transports.join(','),
-          name: passkey.name,
-          created_at: passkey.createdAt,
-          last_used_at: passkey.lastUsedAt,
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      return row !== undefined;
-    },
+    insertPasskey: (passkey) => insertPasskey(db, passkey),
+
+    insertPasskeyWithinCap: (passkey, max) =>
+      lockUserRow(db, passkey.userId, async (trx) => {
+        if ((await countPasskeys(trx, passkey.userId)) >= max) return 'limit';
+        return (await insertPasskey(trx, passkey)) ? 'inserted' : 'duplicate';
+      }),
 
     async recordPasskeyUse(id, previousCounter, use) {
       const result = await db

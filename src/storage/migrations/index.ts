@@ -10,6 +10,7 @@ import * as stepUp from './012b-step-up.js';
 import * as oauthClients from './013a-oauth-clients.js';
 import * as passkeys from './014a-passkeys.js';
 import * as oauthGrants from './016a-oauth-grants.js';
+import * as spentChallenges from './019a-spent-challenges.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '013a-oauth-clients': oauthClients,
   '014a-passkeys': passkeys,
   '016a-oauth-grants': oauthGrants,
+  '019a-spent-challenges': spentChallenges,
 };

@@ -75,6 +75,22 @@ describe.each(engines)('PasskeyStore on $name', ({ name }) => {
     expect(await store.findPasskey(original.id)).toEqual(original);
   });
 
+  it('adds passkeys within the per-account cap exactly, even when 20 registrations race', async () => {
+    const id = await account();
+    const other = await account();
+    await store.insertPasskey(passkey(other));
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, () => store.insertPasskeyWithinCap(passkey(id), 10)),
+    );
+    expect(outcomes.filter((outcome) => outcome === 'inserted')).toHaveLength(10);
+    expect(outcomes.filter((outcome) => outcome === 'limit')).toHaveLength(10);
+    expect(await store.countPasskeys(id)).toBe(10);
+    // Under the cap, a credential id registered on any account is still refused.
+    const taken = passkey(other);
+    await store.insertPasskey(taken);
+    expect(await store.insertPasskeyWithinCap({ ...taken, userId: await account() }, 10)).toBe('duplicate');
+  });
+
   it('records a use only over the counter read before (compare-and-set)', async () => {
     const id = await account();
     const stored = passkey(id, { counter: 5 });

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { errorResponses, problemRef, userAuthOf } from '../../../http/index.js';
+import { enforceRateLimit, errorResponses, problemRef, userAuthOf } from '../../../http/index.js';
+import { addressBucket } from '../../../index.js';
 import { rollCsvHeader, rollCsvLine } from '../core/roll-export.js';
 import { ROLL_HISTORY_MAX_PAGE } from '../core/room-history.js';
 import { ROOM_LOG_MAX_PAGE } from '../core/room-log.js';
@@ -12,6 +13,27 @@ import { MEMBER_SECURITY, type RoomGuards, roomOf } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
 
 const CodeParams = Type.Object({ code: RoomCodeParam });
+
+/**
+ * Page reads (`/rolls`, `/log`) per caller (a player, or a host's account) per minute. Each page
+ * is up to 200 rolls or log entries read from the database; 120 lets a client page through 24 000
+ * rolls in a minute, and stops a member re-reading a room's log in a loop. Constants, not settings: Dicery's
+ * settings move into the app (tell the lead before making these configurable).
+ */
+export const ROOM_PAGE_READS_PER_MINUTE = 120;
+/** Page reads per client IP bucket per minute: a table of players behind one NAT shares it. */
+export const ROOM_PAGE_READS_PER_MINUTE_PER_IP = 600;
+/** Exports (each reads the whole log) per caller per minute. */
+export const ROOM_EXPORTS_PER_MINUTE = 6;
+/** Exports per client IP bucket per minute: every join makes a new player with its own allowance. */
+export const ROOM_EXPORTS_PER_MINUTE_PER_IP = 30;
+
+const MINUTE_MS = 60_000;
+
+const READ_LIMITS_DESCRIPTION =
+  `Limited per caller (a player, or the host's account) and per client IP: ${ROOM_PAGE_READS_PER_MINUTE} and ` +
+  `${ROOM_PAGE_READS_PER_MINUTE_PER_IP} page reads (history and log together) a minute; beyond either, 429 ` +
+  '`TOO_MANY_REQUESTS` with `Retry-After`.';
 
 const Sequence = (description: string) =>
   Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
@@ -67,6 +89,39 @@ export function registerRoomLogRoutes(
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { rooms, history, log } = context.dicery;
   const host = app.auth.require({ scopes: ['rooms:host'] });
+  const { counters, clock } = context.gatehouse;
+
+  /**
+   * Room reads cost the database a page (or, for an export, the whole log) each: limited per
+   * caller and per address, the address first so a refused client adds nothing to the caller's
+   * count. A player is one room's; a host's account is counted across all its rooms.
+   */
+  const limitReads = async (
+    request: Parameters<typeof roomOf>[0],
+    kind: 'page' | 'export',
+  ): Promise<void> => {
+    const caller = roomOf(request);
+    const who = caller.player !== null ? `player:${caller.player.id}` : `host:${caller.host?.userId ?? ''}`;
+    const [perCaller, perIp, message] =
+      kind === 'page'
+        ? [ROOM_PAGE_READS_PER_MINUTE, ROOM_PAGE_READS_PER_MINUTE_PER_IP, 'Too many room reads; slow down.']
+        : [
+            ROOM_EXPORTS_PER_MINUTE,
+            ROOM_EXPORTS_PER_MINUTE_PER_IP,
+            'Too many exports; try again in a minute.',
+          ];
+    await enforceRateLimit(
+      counters,
+      { key: `room-${kind}:ip:${addressBucket(request.ip)}`, max: perIp, windowMs: MINUTE_MS, message },
+      clock,
+    );
+    await enforceRateLimit(
+      counters,
+      { key: `room-${kind}:${who}`, max: perCaller, windowMs: MINUTE_MS, message },
+      clock,
+    );
+  };
+
   const viewerOf = (request: Parameters<typeof roomOf>[0]) => {
     const caller = roomOf(request);
     return { code: caller.code, viewer: { playerId: caller.player?.id ?? null, host: caller.host !== null } };
@@ -83,7 +138,8 @@ export function registerRoomLogRoutes(
           'Every roll of the room, newest first, a page at a time: `before` is an event id (the `next_before` ' +
           `of the previous page; omit it for the newest rolls), \`limit\` at most ${ROLL_HISTORY_MAX_PAGE}. ` +
           'Each roll carries its date (`rolled_at`). Secret rolls appear in full to the host, their roller, and ' +
-          'everyone once revealed; to other players as `{ hidden: true }` placeholders (who and when only).',
+          'everyone once revealed; to other players as `{ hidden: true }` placeholders (who and when only). ' +
+          READ_LIMITS_DESCRIPTION,
         params: CodeParams,
         querystring: Type.Object(
           {
@@ -102,10 +158,12 @@ export function registerRoomLogRoutes(
           }),
           ...errorResponses,
           404: problemRef,
+          429: problemRef,
         },
       },
     },
     async (request, reply) => {
+      await limitReads(request, 'page');
       const { code, viewer } = viewerOf(request);
       reply.header('cache-control', 'no-store');
       return history.page(code, viewer, request.query.before, request.query.limit ?? 50);
@@ -124,7 +182,10 @@ export function registerRoomLogRoutes(
           '(`format=csv`: id, rolled_at, player, visibility, label, notation, dice, total, hash). Secret rolls are ' +
           'exported as the history shows them to you. CSV cells that a spreadsheet would run as a formula (starting ' +
           "with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'` (OWASP CSV injection). Streamed page by page; " +
-          'a database failure midway cuts the download short (the client sees an incomplete body).',
+          'a database failure midway cuts the download short (the client sees an incomplete body); memory per ' +
+          'download is one page whatever the room holds. Each export reads the whole log, so it is limited per ' +
+          `caller (${ROOM_EXPORTS_PER_MINUTE} a minute) and per client IP (${ROOM_EXPORTS_PER_MINUTE_PER_IP}): ` +
+          'beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
         params: CodeParams,
         querystring: Type.Object(
           {
@@ -145,10 +206,12 @@ export function registerRoomLogRoutes(
           },
           ...errorResponses,
           404: problemRef,
+          429: problemRef,
         },
       },
     },
     async (request, reply) => {
+      await limitReads(request, 'export');
       const { code, viewer } = viewerOf(request);
       const csv = request.query.format === 'csv';
       const rolls = history.all(code, viewer);
@@ -205,7 +268,7 @@ export function registerRoomLogRoutes(
       schema: {
         tags: ['rooms'],
         summary: 'Signed roll log',
-        description: LOG_DESCRIPTION,
+        description: `${LOG_DESCRIPTION} ${READ_LIMITS_DESCRIPTION}`,
         params: CodeParams,
         querystring: Type.Object(
           {
@@ -217,10 +280,11 @@ export function registerRoomLogRoutes(
           { additionalProperties: false },
         ),
         security: MEMBER_SECURITY,
-        response: { 200: LogDocumentSchema, ...errorResponses, 404: problemRef },
+        response: { 200: LogDocumentSchema, ...errorResponses, 404: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
+      await limitReads(request, 'page');
       const { code } = roomOf(request);
       reply.header('cache-control', 'no-store');
       return log.page(code, request.query.after ?? 0, request.query.limit ?? ROOM_LOG_MAX_PAGE);

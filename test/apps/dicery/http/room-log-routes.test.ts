@@ -1,8 +1,13 @@
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ROOM_EXPORTS_PER_MINUTE,
+  ROOM_EXPORTS_PER_MINUTE_PER_IP,
+  ROOM_PAGE_READS_PER_MINUTE,
+} from '../../../../src/apps/dicery/http/room-log-routes.js';
 import { type RoomLogDocument, verifyRoomLog } from '../../../../src/apps/dicery/shared/room-log.js';
-import { buildTestServer } from '../../../../src/testing.js';
+import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
 import { createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 
@@ -390,5 +395,63 @@ describe('Dicery secret rolls, history, exports and the signed log (issue 14, it
       payload: { notation: '1d6', visibility: 'everyone' },
     });
     expect(badVisibility.statusCode).toBe(400);
+  });
+});
+
+describe('Dicery room reads are rate-limited per caller and per address', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+  let host: SignedIn;
+
+  beforeAll(async () => {
+    clock = createTestClock();
+    app = await buildTestServer(NO_ROOM_LIMITS, { clock, scheduler: clock });
+    host = await signIn(app);
+  });
+  afterAll(async () => app.close());
+
+  const get = (url: string, headers: Record<string, string>) => app.inject({ method: 'GET', url, headers });
+  const expectLimited = (response: Awaited<ReturnType<typeof get>>) => {
+    expect(response.statusCode).toBe(429);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json().code).toBe('TOO_MANY_REQUESTS');
+    expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+  };
+
+  it('history and log pages: a member looping over the log is stopped; other members are not', async () => {
+    const room = await createRoom(app, host);
+    const pat = await joinAsBot(app, room.code, 'Pat');
+    const sam = await joinAsBot(app, room.code, 'Sam');
+    for (let i = 0; i < ROOM_PAGE_READS_PER_MINUTE; i++) {
+      const url = i % 2 === 0 ? `/rooms/${room.code}/rolls` : `/rooms/${room.code}/log`;
+      expect((await get(url, pat.headers)).statusCode).toBe(200);
+    }
+    expectLimited(await get(`/rooms/${room.code}/log`, pat.headers));
+    expectLimited(await get(`/rooms/${room.code}/rolls`, pat.headers));
+    expect((await get(`/rooms/${room.code}/rolls`, sam.headers)).statusCode).toBe(200);
+    expect((await get(`/rooms/${room.code}/log`, host.headers)).statusCode).toBe(200);
+    clock.advance(60_000);
+    expect((await get(`/rooms/${room.code}/rolls`, pat.headers)).statusCode).toBe(200);
+  });
+
+  it('exports: per caller, and per address however many players it joins', async () => {
+    clock.advance(60_000);
+    const room = await createRoom(app, host);
+    for (let i = 0; i < ROOM_EXPORTS_PER_MINUTE; i++) {
+      expect((await get(`/rooms/${room.code}/rolls/export`, host.headers)).statusCode).toBe(200);
+    }
+    expectLimited(await get(`/rooms/${room.code}/rolls/export?format=csv`, host.headers));
+    // Every join is a new player with an allowance of its own; the address's limit still holds.
+    // The refused export counted at the address too: it is a request from there.
+    let exported = ROOM_EXPORTS_PER_MINUTE + 1;
+    for (let i = 0; exported < ROOM_EXPORTS_PER_MINUTE_PER_IP; i++) {
+      const player = await joinAsBot(app, room.code, `Bot ${i}`);
+      for (let j = 0; j < ROOM_EXPORTS_PER_MINUTE && exported < ROOM_EXPORTS_PER_MINUTE_PER_IP; j++) {
+        expect((await get(`/rooms/${room.code}/rolls/export`, player.headers)).statusCode).toBe(200);
+        exported++;
+      }
+    }
+    const fresh = await joinAsBot(app, room.code, 'Fresh');
+    expectLimited(await get(`/rooms/${room.code}/rolls/export`, fresh.headers));
   });
 });

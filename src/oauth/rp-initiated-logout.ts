@@ -1,0 +1,202 @@
+import { decodeJwt } from 'jose';
+import type { SessionManager } from '../sessions/session-manager.js';
+import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
+import type { VerifyExpectations } from '../tokens/keyring.js';
+import { ID_TOKEN_TYP } from './authorization-server.js';
+import type { OAuthClient, OAuthClients } from './oauth-clients.js';
+
+/** The parameters of the end-session endpoint (OpenID Connect RP-Initiated Logout 1.0 §2). */
+export interface LogoutParameters {
+  idTokenHint?: string | undefined;
+  clientId?: string | undefined;
+  postLogoutRedirectUri?: string | undefined;
+  state?: string | undefined;
+}
+
+/** What a verified `id_token_hint` says: whose session, with which client. */
+export interface IdTokenHint {
+  /** The ID token's `sub`. */
+  userId: string;
+  /** Its `sid`: the session the client's tokens belong to (the one its code exchange started). */
+  sessionId: string;
+  /** Its `aud`: the client it was issued to. */
+  clientId: string;
+}
+
+/** A parameter that failed validation, and so is treated as not supplied (RP-Initiated Logout 1.0 §4). */
+export interface IgnoredLogoutParameter {
+  parameter: 'id_token_hint' | 'client_id' | 'post_logout_redirect_uri';
+  /** A stable code: `INVALID_ID_TOKEN_HINT`, `CLIENT_MISMATCH`, `UNKNOWN_CLIENT`, `INVALID_REDIRECT_URI`. */
+  code: string;
+  description: string;
+}
+
+/** A checked logout request. */
+export interface LogoutRequest {
+  /** The client asking: the hint's `aud`, or `client_id`; undefined when neither is valid. */
+  client: OAuthClient | undefined;
+  /** The verified hint, undefined when none was given or it did not verify. */
+  hint: IdTokenHint | undefined;
+  /** `post_logout_redirect_uri` with `state`, when registered for `client` exactly; else undefined. */
+  redirectTo: string | undefined;
+  /** What was given but ignored, for the page to say so (never a redirect carrying it). */
+  ignored: IgnoredLogoutParameter[];
+}
+
+/** The person signed in in the browser, if anyone. */
+export interface BrowserSignIn {
+  userId: string;
+  sessionId: string;
+}
+
+/**
+ * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), without HTTP: checking the
+ * request, deciding whether the person must confirm, and ending the client's sessions. The
+ * browser's own session is ended by the caller (it owns the cookies and the `logout` audit row).
+ */
+export interface RpInitiatedLogout {
+  /**
+   * Checks the request. An `id_token_hint` must be one of our ID tokens: signed by a key of the
+   * ID-token keyring (current, or retired but still published), our `iss`, `typ` `JWT`, a `sub`
+   * and a `sid`; it may have expired (§2), up to SESSION_ABSOLUTE_TTL ago. Its `aud` names the
+   * client, and a `client_id` given too must be the same (§2). `post_logout_redirect_uri` counts
+   * only when registered for that client, exactly (§3). Whatever fails is ignored (§4), listed.
+   */
+  check(params: LogoutParameters): Promise<LogoutRequest>;
+  /**
+   * True when the logout may proceed without asking: a verified hint names a live session of the
+   * person signed in in this browser, with the hint's client. Otherwise the OP MUST ask (§2), which
+   * is what keeps a bare link (logout CSRF) from signing anyone out.
+   */
+  needsNoConfirmation(request: LogoutRequest, browser: BrowserSignIn): Promise<boolean>;
+  /**
+   * Ends the client's sessions for the person signed in in `browser`: the session the hint names
+   * when it is theirs, else (no hint, or another person's) every session they hold with the
+   * client. Returns how many ended. Another person's session is never ended.
+   */
+  endClientSessions(request: LogoutRequest, browser: BrowserSignIn): Promise<number>;
+}
+
+/** Dependencies of {@link createRpInitiatedLogout}, wired in `createGatehouseCore`. */
+export interface RpInitiatedLogoutDeps {
+  clients: Pick<OAuthClients, 'find'>;
+  grants: Pick<OAuthGrantStore, 'sessionsOfClient'>;
+  sessions: Pick<SessionManager, 'revokeSessions'>;
+  /** The ID-token keyring (`core.idTokenKeys()`). */
+  idTokenKeys: () => Promise<{ verify(token: string, expect: VerifyExpectations): Promise<unknown> }>;
+  /**
+   * How long after its `exp` a hint is still accepted (seconds): SESSION_ABSOLUTE_TTL, since the
+   * session an older hint names has ended anyway.
+   */
+  expiredHintGraceSeconds: number;
+  clock: () => number;
+}
+
+/** Creates the {@link RpInitiatedLogout}. */
+export function createRpInitiatedLogout(deps: RpInitiatedLogoutDeps): RpInitiatedLogout {
+  const { clients, grants, sessions, clock } = deps;
+
+  /** The hint's claims when it is one of our ID tokens, else undefined (any failure: ignored). */
+  const verifyHint = async (token: string): Promise<IdTokenHint | undefined> => {
+    let audience: unknown;
+    try {
+      // Read unverified only to learn which audience to demand; verify() checks it with the rest.
+      audience = decodeJwt(token).aud;
+    } catch {
+      return undefined;
+    }
+    if (typeof audience !== 'string') return undefined; // ours always carry one client id
+    // Outside the try: a database outage while the keyring first loads is not the hint's fault
+    // and propagates (503), where verification itself is in memory.
+    const keyring = await deps.idTokenKeys();
+    try {
+      const claims = (await keyring.verify(token, {
+        typ: ID_TOKEN_TYP,
+        audience,
+        requiredClaims: ['sub', 'sid'],
+        now: clock(),
+        expiredGraceSeconds: deps.expiredHintGraceSeconds,
+      })) as Record<string, unknown>;
+      const { sub, sid } = claims;
+      if (typeof sub !== 'string' || typeof sid !== 'string') return undefined;
+      return { userId: sub, sessionId: sid, clientId: audience };
+    } catch {
+      // A bad signature, an unknown or withdrawn key, another issuer, audience or token type.
+      return undefined;
+    }
+  };
+
+  const liveSessionOf = async (hint: IdTokenHint): Promise<boolean> =>
+    (await grants.sessionsOfClient(hint.clientId, hint.userId)).includes(hint.sessionId);
+
+  return {
+    async check(params) {
+      const ignored: IgnoredLogoutParameter[] = [];
+      let hint: IdTokenHint | undefined;
+      if (params.idTokenHint !== undefined) {
+        hint = await verifyHint(params.idTokenHint);
+        if (hint === undefined) {
+          ignored.push({
+            parameter: 'id_token_hint',
+            code: 'INVALID_ID_TOKEN_HINT',
+            description: 'The id_token_hint is not an ID token this server issued.',
+          });
+        } else if (params.clientId !== undefined && params.clientId !== hint.clientId) {
+          // §2: "the OP MUST verify that the Client Identifier matches the one used when issuing the ID Token".
+          ignored.push({
+            parameter: 'id_token_hint',
+            code: 'CLIENT_MISMATCH',
+            description: 'The id_token_hint was issued to another client than client_id.',
+          });
+          hint = undefined;
+        }
+      }
+      const clientId = hint?.clientId ?? params.clientId;
+      const client = clientId === undefined ? undefined : await clients.find(clientId);
+      if (clientId !== undefined && client === undefined) {
+        ignored.push({
+          parameter: hint === undefined ? 'client_id' : 'id_token_hint',
+          code: 'UNKNOWN_CLIENT',
+          description: 'No app is registered with this client_id.',
+        });
+        // A hint of a removed client names sessions that removal already ended.
+        hint = undefined;
+      }
+      let redirectTo: string | undefined;
+      const uri = params.postLogoutRedirectUri;
+      if (uri !== undefined) {
+        // §3: only a URI registered for this client, compared exactly; else no redirect at all.
+        if (client?.postLogoutRedirectUris.includes(uri) === true) {
+          const url = new URL(uri);
+          if (params.state !== undefined) url.searchParams.append('state', params.state);
+          redirectTo = url.toString();
+        } else {
+          ignored.push({
+            parameter: 'post_logout_redirect_uri',
+            code: 'INVALID_REDIRECT_URI',
+            description:
+              client === undefined
+                ? 'The post_logout_redirect_uri needs an id_token_hint or a client_id.'
+                : 'The post_logout_redirect_uri is not registered for this app.',
+          });
+        }
+      }
+      return { client, hint, redirectTo, ignored };
+    },
+
+    async needsNoConfirmation(request, browser) {
+      const { hint } = request;
+      return hint !== undefined && hint.userId === browser.userId && (await liveSessionOf(hint));
+    },
+
+    async endClientSessions(request, browser) {
+      const { hint, client } = request;
+      if (hint !== undefined && hint.userId === browser.userId) {
+        // Only the session the hint names: the person may be signed in to the app elsewhere too.
+        return (await liveSessionOf(hint)) ? sessions.revokeSessions([hint.sessionId]) : 0;
+      }
+      if (client === undefined) return 0;
+      return sessions.revokeSessions(await grants.sessionsOfClient(client.clientId, browser.userId));
+    },
+  };
+}

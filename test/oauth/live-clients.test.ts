@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { createMemoryEventBus } from '../../src/events/event-bus.js';
+import { CLIENT_CACHE_MAX_AGE_MS, createLiveClients } from '../../src/oauth/live-clients.js';
+import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
+import { createTestClock } from '../../src/testing.js';
+
+const CLIENT: OAuthClient = {
+  clientId: 'svc',
+  name: 'Service',
+  type: 'confidential',
+  redirectUris: [],
+  postLogoutRedirectUris: [],
+  grantTypes: ['client_credentials'],
+  scopes: ['me'],
+  createdAt: 0,
+};
+
+/** A store of one client that counts its reads and can be made to fail or to hold a read. */
+function fakeStore() {
+  const state = {
+    client: CLIENT as OAuthClient | undefined,
+    reads: 0,
+    failure: undefined as Error | undefined,
+    hold: undefined as Promise<void> | undefined,
+  };
+  return {
+    state,
+    async find(_clientId: string) {
+      state.reads += 1;
+      const found = state.client;
+      if (state.hold !== undefined) await state.hold;
+      if (state.failure !== undefined) throw state.failure;
+      return found;
+    },
+  };
+}
+
+const unavailable = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+
+describe('createLiveClients', () => {
+  it('serves a look-up from memory until it is older than the maximum age', async () => {
+    const clock = createTestClock();
+    const store = fakeStore();
+    const live = createLiveClients(store, createMemoryEventBus(), { clock });
+    expect(live.peek('svc')).toBeUndefined();
+    expect(await live.get('svc')).toEqual(CLIENT);
+    expect(live.peek('svc')).toEqual(CLIENT);
+    expect(store.state.reads).toBe(1);
+    clock.advance(CLIENT_CACHE_MAX_AGE_MS);
+    expect(live.peek('svc')).toBeUndefined();
+    store.state.client = undefined;
+    expect(await live.get('svc')).toBeNull();
+    // A removed client is remembered as gone too: its tokens cost no read per request.
+    expect(live.peek('svc')).toBeNull();
+    expect(store.state.reads).toBe(2);
+  });
+
+  it('forgets a client at once when any instance announces its removal on the bus', async () => {
+    const clock = createTestClock();
+    const store = fakeStore();
+    const bus = createMemoryEventBus();
+    const live = createLiveClients(store, bus, { clock });
+    await live.get('svc');
+    store.state.client = undefined;
+    await bus.publish({ type: 'oauth_client_removed', clientId: 'svc' });
+    expect(live.peek('svc')).toBeUndefined();
+    expect(await live.get('svc')).toBeNull();
+    live.close();
+    // Closed: no longer listening.
+    store.state.client = CLIENT;
+    clock.advance(CLIENT_CACHE_MAX_AGE_MS);
+    await live.get('svc');
+    await bus.publish({ type: 'oauth_client_removed', clientId: 'svc' });
+    expect(live.peek('svc')).toEqual(CLIENT);
+  });
+
+  it('never fills the cache with a read that an eviction overtook', async () => {
+    const clock = createTestClock();
+    const store = fakeStore();
+    const live = createLiveClients(store, createMemoryEventBus(), { clock });
+    let release = () => {};
+    store.state.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The read sees the row from before the removal, then the removal's eviction lands.
+    const reading = live.get('svc');
+    live.evict('svc');
+    release();
+    expect(await reading).toEqual(CLIENT);
+    expect(live.peek('svc')).toBeUndefined();
+  });
+
+  it('keeps serving what it read while the database is unavailable, asking again only every few seconds', async () => {
+    const clock = createTestClock();
+    const store = fakeStore();
+    const live = createLiveClients(store, createMemoryEventBus(), { clock });
+    await live.get('svc');
+    clock.advance(CLIENT_CACHE_MAX_AGE_MS);
+    store.state.failure = unavailable();
+    expect(await live.get('svc')).toEqual(CLIENT);
+    expect(await live.get('svc')).toEqual(CLIENT);
+    expect(store.state.reads).toBe(2);
+    clock.advance(5_000);
+    expect(await live.get('svc')).toEqual(CLIENT);
+    expect(store.state.reads).toBe(3);
+    // Not for ever: ten minutes after the last good read the error goes to the caller.
+    clock.advance(10 * 60_000);
+    await expect(live.get('svc')).rejects.toThrow('ECONNREFUSED');
+  });
+
+  it('passes other errors through, and never invents an entry it did not read', async () => {
+    const clock = createTestClock();
+    const store = fakeStore();
+    const live = createLiveClients(store, createMemoryEventBus(), { clock });
+    store.state.failure = unavailable();
+    await expect(live.get('svc')).rejects.toThrow('ECONNREFUSED');
+    store.state.failure = new Error('boom');
+    await expect(live.get('svc')).rejects.toThrow('boom');
+  });
+});
