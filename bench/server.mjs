@@ -16,6 +16,10 @@ const config = testConfig({
   logLevel: process.env.BENCH_LOG === '1' ? 'info' : 'silent',
   // `BENCH_TOKEN_STRATEGY=database` runs the opaque-token strategy on the same routes.
   tokenStrategy: process.env.BENCH_TOKEN_STRATEGY === 'database' ? 'database' : 'jwt',
+  // BENCH_HASH_CONCURRENCY sets PASSWORD_HASH_CONCURRENCY (the server's default otherwise).
+  ...(process.env.BENCH_HASH_CONCURRENCY === undefined
+    ? {}
+    : { passwordHashConcurrency: Number(process.env.BENCH_HASH_CONCURRENCY) }),
 });
 // BENCH_LOG=1 keeps production's request logging (info, redaction, serializers) to /dev/null, to
 // measure what the per-request log lines cost; by default the bench runs without a logger.

@@ -22,6 +22,11 @@ export const ERROR_CODES = [
   'CSRF_TOKEN_MISSING',
   'CSRF_TOKEN_INVALID',
   'CROSS_SITE_REQUEST',
+  /**
+   * An `OPTIONS` from an allowed origin without `Access-Control-Request-Method`: not a CORS
+   * preflight (Fetch standard, "CORS-preflight request"), so it is refused rather than answered.
+   */
+  'CORS_PREFLIGHT_INVALID',
   'NOT_FOUND',
   'USER_NOT_FOUND',
   /** No registered OAuth client has this id (issue 15). */

@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { GatehouseError } from '../errors.js';
+import { sendProblem } from './error-handler.js';
 
 /** Options of {@link installCors}. */
 export interface CorsOptions {
@@ -27,7 +29,8 @@ function varyOnOrigin(reply: FastifyReply): void {
 /**
  * CORS for an allowlist of exact origins, with credentials: the answers `@fastify/cors` gave with
  * the same options (a function origin answering `allowed.has(origin)`, `credentials`, strict
- * preflight, 204 preflight answers), byte for byte (`test/http/cors.test.ts` compares them), in one
+ * preflight, 204 preflight answers), byte for byte but for the body of a refused preflight
+ * (`test/http/cors.test.ts` compares them), in one
  * `onRequest` hook that does no work beyond a `Vary` header for requests without an allowed
  * `Origin`. `@fastify/cors` copied its options object and built a callback wrapper on every
  * request, ≈ 3–4 % of `GET /users/me`'s profile (issue 10).
@@ -37,7 +40,8 @@ function varyOnOrigin(reply: FastifyReply): void {
  * - An allowed origin is echoed with `Access-Control-Allow-Credentials: true`; any other origin
  *   (including `null` and look-alikes) gets no CORS header at all, so browsers withhold the answer.
  * - A preflight (`OPTIONS` with an allowed `Origin`) is answered here, before any guard (browsers
- *   send no credentials with it): 204 with the allowed methods, headers and max age, or 400 when
+ *   send no credentials with it): 204 with the allowed methods, headers and max age, or 400
+ *   `CORS_PREFLIGHT_INVALID` (problem+json) when
  *   `Access-Control-Request-Method` is missing. An `OPTIONS` from any other origin is not a
  *   preflight we accept: it goes on to routing and gets the usual 404 problem+json.
  */
@@ -60,8 +64,17 @@ export function installCors(app: FastifyInstance, options: CorsOptions): void {
       return;
     }
     if (request.headers['access-control-request-method'] === undefined) {
-      // @fastify/cors's strict preflight answer, kept as it was.
-      reply.code(400).type('text/plain').send('Invalid Preflight Request');
+      // @fastify/cors's strict preflight refusal (400), as problem+json with a stable code like
+      // every other refusal: the Fetch standard only requires an ok status for a preflight to
+      // pass, so the body of a refusal is ours to choose. Sent here rather than thrown, so the
+      // answer does not depend on the app having Gatehouse's error handler.
+      sendProblem(
+        reply,
+        new GatehouseError(
+          'CORS_PREFLIGHT_INVALID',
+          'A CORS preflight must carry Access-Control-Request-Method.',
+        ),
+      );
       return;
     }
     reply.header('access-control-allow-methods', methods);

@@ -15,6 +15,7 @@ import {
 } from 'kysely';
 import type pg from 'pg';
 import type { Schema } from './schema.js';
+import { withStatementCache } from './sqlite-statement-cache.js';
 
 /** Which SQL engine a {@link Database} talks to. */
 export type DialectName = 'sqlite' | 'postgres';
@@ -123,7 +124,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     sqlite.pragma(`busy_timeout = ${Math.trunc(statementTimeoutMs)}`);
     sqlite.pragma('synchronous = NORMAL');
     const db = new Kysely<Schema>({
-      dialect: new SqliteDialect({ database: sqlite }),
+      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
       ...(log === undefined ? {} : { log }),
     });
     return {

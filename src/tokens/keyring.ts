@@ -237,8 +237,15 @@ function hmacKid(secret: Uint8Array): string {
 
 async function hmacKeys(options: KeyringOptions): Promise<KeySource> {
   const entry = async (secret: Uint8Array): Promise<LoadedKey> => {
-    // Imported once here, not per call: jose re-imports a raw byte secret every time (DESIGN.md §6).
-    const key = await importJWK({ kty: 'oct', k: Buffer.from(secret).toString('base64url') }, 'HS256');
+    // Imported once here as a non-extractable CryptoKey: given bytes, jose imports them again on
+    // every sign and verify (DESIGN.md §6), and jose's `importJWK` of an `oct` JWK returns bytes.
+    const key = await crypto.subtle.importKey(
+      'raw',
+      new Uint8Array(secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    );
     return { kid: hmacKid(secret), verifyingKey: key, signingKey: key, publicJwk: undefined };
   };
   const current = await entry(options.secret);

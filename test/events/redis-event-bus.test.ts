@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisEventBus } from '../../src/events/redis-event-bus.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, postToken } from '../support/accounts.js';
 import { createTestDatabaseUrl } from '../support/databases.js';
@@ -46,6 +47,27 @@ describe.runIf(REDIS_URL && DATABASE_URL)('two instances on PostgreSQL + Redis',
     await one.close();
     await two.close();
     await drop();
+  });
+
+  it('removing an OAuth client on one instance ends its client_credentials tokens on the other at once', async () => {
+    const created = await gatehouseCore(one.gatehouse).oauthClients.create(
+      { name: 'Sync', confidential: true, grantTypes: ['client_credentials'], scopes: ['me'] },
+      { actorId: null },
+    );
+    const issued = await postToken(one, {
+      grant_type: 'client_credentials',
+      client_id: created.client.clientId,
+      client_secret: String(created.clientSecret),
+    });
+    const token = issued.json().access_token;
+    const onTwo = gatehouseCore(two.gatehouse).clientCredentials;
+    // Verified and its client cached on the other instance, so only the bus can tell it.
+    expect(await onTwo.verify(token)).toMatchObject({ ok: true });
+    expect(onTwo.peek(token)).toMatchObject({ ok: true });
+    await gatehouseCore(one.gatehouse).oauthClients.remove(created.client.clientId, { actorId: null });
+    await expect
+      .poll(async () => await onTwo.verify(token), { timeout: 2000, interval: 20 })
+      .toEqual({ ok: false, reason: 'client_removed' });
   });
 
   it('a logout on one instance kills the token on the other at once', async () => {

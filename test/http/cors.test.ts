@@ -32,12 +32,13 @@ async function appWith(install: (app: FastifyInstance) => Promise<void> | void):
   return app;
 }
 
-const preflight = (origin: string | undefined, url = '/x', method: string | undefined = 'PATCH') => ({
+// `method: null` sends no Access-Control-Request-Method (`undefined` would take the default).
+const preflight = (origin: string | undefined, url = '/x', method: string | null = 'PATCH') => ({
   method: 'OPTIONS' as const,
   url,
   headers: {
     ...(origin === undefined ? {} : { origin }),
-    ...(method === undefined ? {} : { 'access-control-request-method': method }),
+    ...(method === null ? {} : { 'access-control-request-method': method }),
   },
 });
 
@@ -64,11 +65,10 @@ const CASES: [string, InjectOptions][] = [
   ]),
   ['preflight from the allowed origin', preflight(ALLOWED)],
   ['preflight for an unknown route', preflight(ALLOWED, '/nowhere')],
-  ['preflight without Access-Control-Request-Method', preflight(ALLOWED, '/x', undefined)],
   ['preflight from another origin', preflight('https://evil.example')],
   ['preflight from "null"', preflight('null')],
   ['OPTIONS without Origin', preflight(undefined)],
-  ['OPTIONS without Origin or method', preflight(undefined, '/x', undefined)],
+  ['OPTIONS without Origin or method', preflight(undefined, '/x', null)],
 ];
 
 describe('CORS (installCors)', () => {
@@ -94,6 +94,20 @@ describe('CORS (installCors)', () => {
 
   it.each(CASES)('answers %s byte for byte as @fastify/cors did', async (_name, request) => {
     expect(observed(await ours.inject(request))).toEqual(observed(await library.inject(request)));
+  });
+
+  it('refuses a preflight without Access-Control-Request-Method with 400, as @fastify/cors did', async () => {
+    const request = preflight(ALLOWED, '/x', null);
+    const [answer, before] = await Promise.all([ours.inject(request), library.inject(request)]);
+    expect(answer.statusCode).toBe(400);
+    expect(before.statusCode).toBe(400);
+    // The CORS headers are the same; the body is problem+json with a stable code, not text/plain.
+    for (const name of ['access-control-allow-origin', 'access-control-allow-credentials', 'vary'])
+      expect(answer.headers[name]).toBe(before.headers[name]);
+    expect(before.headers['content-type']).toMatch(/^text\/plain/);
+    expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(answer.json()).toMatchObject({ status: 400, code: 'CORS_PREFLIGHT_INVALID' });
+    expect(answer.headers['access-control-allow-methods']).toBeUndefined();
   });
 
   it('echoes only an allowed origin, with credentials, and answers its preflight with 204', async () => {
@@ -125,6 +139,15 @@ describe('CORS (installCors)', () => {
       expect(refused.statusCode).toBe(404);
       expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+      // Not a preflight (no Access-Control-Request-Method): problem+json with a stable code, never
+      // @fastify/cors's text/plain, and with the CORS and security headers still on it.
+      const invalid = await server.inject(preflight(ALLOWED, '/users/me', null));
+      expect(invalid.statusCode).toBe(400);
+      expect(invalid.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(invalid.json()).toMatchObject({ status: 400, code: 'CORS_PREFLIGHT_INVALID' });
+      expect(invalid.headers['access-control-allow-origin']).toBe(ALLOWED);
+      expect(invalid.headers['access-control-allow-methods']).toBeUndefined();
+      expect(invalid.headers['x-content-type-options']).toBe('nosniff');
       const anonymous = await server.inject({
         method: 'GET',
         url: '/users/me',

@@ -57,6 +57,22 @@ describe('HS256 keyring', () => {
     });
   });
 
+  it('imports its secret once, not on every signature and verification', async () => {
+    const importKey = vi.spyOn(crypto.subtle, 'importKey');
+    try {
+      const keyring = await hmac();
+      const imports = importKey.mock.calls.length;
+      expect(imports).toBe(1);
+      for (let i = 0; i < 3; i += 1) {
+        const token = await keyring.sign(claims(), 'at+jwt');
+        expect(await keyring.verify(token, { ...expect200, now: Date.now() })).toMatchObject({ sub: 'u1' });
+      }
+      expect(importKey.mock.calls.length).toBe(imports);
+    } finally {
+      importKey.mockRestore();
+    }
+  });
+
   it('verifies tokens signed under SECRET_KEY_PREVIOUS, signs only with SECRET_KEY, publishes nothing', async () => {
     const old = await hmac({ secret: otherSecret });
     const oldToken = await old.sign(claims(), 'at+jwt');
