@@ -108,7 +108,7 @@ describe('reading the wire', () => {
     });
     expect(snapshot?.players).toEqual([alice]);
     expect(snapshot?.rolls).toHaveLength(1);
-    expect(snapshot?.you).toEqual({ player_id: null, host: false });
+    expect(snapshot?.you).toEqual({ player_id: null, host: false, spectator: false });
     expect(asSnapshot({ players: [] })).toBeUndefined();
   });
 });

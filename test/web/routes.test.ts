@@ -9,6 +9,7 @@ import {
   loginHash,
   parseRoute,
   roomHash,
+  watchHash,
 } from '../../web/src/routes.js';
 
 describe('parseRoute', () => {
@@ -24,6 +25,9 @@ describe('parseRoute', () => {
     ['#/rooms/abcd2345', { name: 'room', code: 'ABCD2345' }],
     ['#/rooms/ABCD2345/', { name: 'room', code: 'ABCD2345' }],
     ['#/rooms', { name: 'my-rooms' }],
+    ['#/watch/abcd-2345?token=Ab_9-x', { name: 'watch', code: 'ABCD2345', token: 'Ab_9-x' }],
+    ['#/watch/ABCD2345', { name: 'watch', code: 'ABCD2345', token: undefined }],
+    ['#/watch', { name: 'not-found' }],
     ['#/rooms/ABCD2345/extra', { name: 'not-found' }],
     ['#/rooms/%E0%A4%A', { name: 'not-found' }],
     ['#main', { name: 'not-found' }],
@@ -101,5 +105,13 @@ describe('canonicalRoomCode', () => {
     expect(canonicalRoomCode(' ab cd-23 45 ')).toBe('ABCD2345');
     // Non-ASCII stays as typed, so odd input cannot turn into a valid code (ﬀ would become FF).
     expect(canonicalRoomCode('ﬀ')).toBe('ﬀ');
+  });
+});
+
+describe('watchHash', () => {
+  it('puts the capability in the fragment, encoded, and parses back to it', () => {
+    const hash = watchHash('ABCD2345', 'a+b/c=');
+    expect(hash).toBe('#/watch/ABCD2345?token=a%2Bb%2Fc%3D');
+    expect(parseRoute(hash)).toEqual({ name: 'watch', code: 'ABCD2345', token: 'a+b/c=' });
   });
 });

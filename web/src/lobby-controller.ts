@@ -29,6 +29,7 @@ export const LOBBY_ENDED = {
   expired: 'Your seat expired — rejoin to keep playing.',
   replaced: 'You continued on another device with a claim code, so this window stopped.',
   noSeat: 'You are no longer in this room. Join it again to keep playing.',
+  linkRevoked: 'The host revoked this watch link, so watching stopped. Ask them for a new one.',
 } as const;
 
 /** Why live updates stopped while the viewer may still be in the room (issue 14: say why). */
@@ -50,6 +51,8 @@ export function endingFor(code: string): string | undefined {
     case 'NOT_ROOM_MEMBER':
     case 'SEAT_INVALID':
       return LOBBY_ENDED.noSeat;
+    case 'SPECTATOR_LINK_INVALID':
+      return LOBBY_ENDED.linkRevoked;
     default:
       return undefined;
   }
@@ -145,6 +148,8 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     if (!result.ok) {
       const { status, code: problemCode } = result.problem;
       if (status === 404) end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
+      else if (you.spectator === true && (status === 401 || status === 403))
+        end(endingFor(problemCode) ?? LOBBY_ENDED.linkRevoked);
       else if (you.player_id !== null && (status === 401 || status === 403)) {
         const ending = endingFor(problemCode);
         // An expired (or missing) room token is renewed from the seat, never taken for a kick.
@@ -231,7 +236,8 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     onStreamEnd(reason) {
       // A player's stream runs on the room token, a host's on the account session. A player's
       // expired token is renewed from the seat; nothing here ever reads as a kick.
-      if (you.player_id !== null && reason === 'token_expired') void renewSeat();
+      if (reason === 'link_revoked') end(LOBBY_ENDED.linkRevoked);
+      else if (you.player_id !== null && reason === 'token_expired') void renewSeat();
       else if (you.player_id !== null && reason === 'seat_replaced') end(LOBBY_ENDED.replaced);
       else end(LOBBY_ENDED.signedOut);
     },

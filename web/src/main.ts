@@ -16,6 +16,7 @@ import { renderMyRooms } from './page-my-rooms.js';
 import { renderForgotPassword, renderResetPassword } from './page-password.js';
 import { renderRoom } from './page-room.js';
 import { renderSecurity } from './page-security.js';
+import { renderWatch } from './page-watch.js';
 import { problemMessage } from './problem.js';
 import { roomActions } from './room-actions.js';
 import { parseRoute } from './routes.js';
@@ -91,6 +92,9 @@ function render(): void {
       break;
     case 'room':
       renderRoom(ctx, route.code);
+      break;
+    case 'watch':
+      renderWatch(ctx, route.code, route.token);
       break;
     case 'security':
       renderSecurity(ctx);

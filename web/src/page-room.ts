@@ -11,6 +11,7 @@ import { lobbyStatus } from './components/lobby-status.js';
 import { playerList } from './components/player-list.js';
 import { rollForm } from './components/roll-form.js';
 import { rollLog } from './components/roll-log.js';
+import { watchLinks } from './components/watch-links.js';
 import { h, setChildren } from './dom.js';
 import { endingFor, LOBBY_ENDED, startLobby } from './lobby-controller.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
@@ -19,6 +20,7 @@ import { asSnapshot } from './room-state.js';
 import { joinHash, loginHash } from './routes.js';
 import { createLobbyStore, type LobbyStore } from './store.js';
 import type { RoomSnapshot } from './types.js';
+import { watchLinkActions } from './watch-link-actions.js';
 
 /** `#/rooms/CODE`. */
 export function renderRoom(ctx: PageContext, code: string): void {
@@ -58,7 +60,8 @@ async function loadRoom(
   // No (or an expired) room token: this browser may hold a seat, which resumes the same player
   // ("Continue as …") without a new join. The seat cookie is HttpOnly, so only the server can tell.
   let seatProblem: Problem | undefined;
-  if (!result.ok && result.problem.status === 401) {
+  // A revoked watch link is no player's problem: no seat to try.
+  if (!result.ok && result.problem.status === 401 && result.problem.code !== 'SPECTATOR_LINK_INVALID') {
     const seat = await api<unknown>('POST', roomPath(code, '/seat'));
     if (signal.aborted) return;
     if (seat.ok) {
@@ -171,18 +174,26 @@ function mountLobby(
         h('span', { class: 'room-code', 'data-testid': 'room-code' }, lobby.code),
       ),
       // The join link stays on the lobby (issue 14): a host can share it again at any time.
-      h(
-        'p',
-        { class: 'room-share' },
-        'Join link: ',
-        h(
-          'a',
-          { href: joinHash(lobby.code), class: 'share-link', 'data-testid': 'lobby-share-link' },
-          shareUrl,
-        ),
-        ' ',
-        ...copyButton(shareUrl, 'Copy link', 'copy-link-button'),
-      ),
+      // Spectators are not invited to join (the host may lock the room if they must not).
+      you.spectator === true
+        ? h(
+            'p',
+            { class: 'watching-banner', role: 'status', 'data-testid': 'watching-banner' },
+            h('strong', {}, 'Watching'),
+            ' — you see the rolls and who is here, but you are not a player and cannot roll.',
+          )
+        : h(
+            'p',
+            { class: 'room-share' },
+            'Join link: ',
+            h(
+              'a',
+              { href: joinHash(lobby.code), class: 'share-link', 'data-testid': 'lobby-share-link' },
+              shareUrl,
+            ),
+            ' ',
+            ...copyButton(shareUrl, 'Copy link', 'copy-link-button'),
+          ),
       youText === '' ? null : h('p', { class: 'you', 'data-testid': 'you-are' }, youText),
     ),
     ...lobbyStatus(lobby, signal, actions.reconnect),
@@ -190,7 +201,7 @@ function mountLobby(
     // newest roll on the first screen); from 48rem the CSS grid puts the side column beside both.
     h(
       'div',
-      { class: 'lobby' },
+      { class: you.host ? 'lobby lobby--host' : 'lobby' },
       h(
         'div',
         { class: 'lobby-play' },
@@ -204,6 +215,9 @@ function mountLobby(
         lobbyActions(lobby, actions, signal),
       ),
       h('div', { class: 'lobby-log' }, rollLog(lobby, signal)),
+      // The host's occasional tools come after the log on a phone, so they never push the newest
+      // roll off the first screen; from 48rem they sit under the side column.
+      you.host ? h('div', { class: 'lobby-host' }, watchLinks(lobby.code, watchLinkActions, signal)) : null,
     ),
   );
 }

@@ -149,13 +149,19 @@ export function asSnapshot(value: unknown): RoomSnapshot | undefined {
     },
     players: Array.isArray(value.players) ? value.players.flatMap((p) => asPlayer(p) ?? []) : [],
     rolls: Array.isArray(value.rolls) ? value.rolls.flatMap((r) => asRoll(r) ?? []) : [],
-    you: { player_id: typeof you.player_id === 'string' ? you.player_id : null, host: you.host === true },
+    you: {
+      player_id: typeof you.player_id === 'string' ? you.player_id : null,
+      host: you.host === true,
+      spectator: you.spectator === true,
+    },
     online: {
       player_ids:
         isRecord(value.online) && Array.isArray(value.online.player_ids)
           ? value.online.player_ids.filter((id): id is string => typeof id === 'string')
           : [],
       host: isRecord(value.online) && value.online.host === true,
+      spectators:
+        isRecord(value.online) && typeof value.online.spectators === 'number' ? value.online.spectators : 0,
     },
   };
 }

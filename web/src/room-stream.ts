@@ -90,7 +90,10 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
   listen('stream_end', (data) => {
     close();
     handlers.onStreamEnd(
-      data.reason === 'token_expired' || data.reason === 'session_revoked' || data.reason === 'seat_replaced'
+      data.reason === 'token_expired' ||
+        data.reason === 'session_revoked' ||
+        data.reason === 'seat_replaced' ||
+        data.reason === 'link_revoked'
         ? data.reason
         : 'session_ended',
     );

@@ -10,6 +10,7 @@
  * | `#/join[/CODE]`    | join a room (code pre-filled)             |
  * | `#/rooms/CODE`     | the room's lobby                          |
  * | `#/rooms`          | the rooms you host ("My rooms")           |
+ * | `#/watch/CODE?token=…` | watch a room with a watch link (read-only) |
  * | `#/forgot-password` | ask for a password reset link            |
  * | `#/reset-password?token=…` | choose a new password (mailed link) |
  * | `#/verify-email?token=…`   | confirm an address (mailed link)    |
@@ -30,6 +31,7 @@ export type Route =
   | { name: 'create-room' }
   | { name: 'join'; code?: string }
   | { name: 'room'; code: string }
+  | { name: 'watch'; code: string; token: string | undefined }
   | { name: 'my-rooms' }
   | { name: 'forgot-password' }
   | { name: LinkPage; token: string | undefined }
@@ -105,6 +107,12 @@ export function parseRoute(hash: string): Route {
     return code === '' ? { name: 'join' } : { name: 'join', code };
   }
   if (first === 'rooms' && second === undefined) return { name: 'my-rooms' };
+  if (first === 'watch' && second !== undefined) {
+    const code = canonicalRoomCode(second);
+    const token = query.get('token');
+    if (code !== '')
+      return { name: 'watch', code, token: token === null || token === '' ? undefined : token };
+  }
   if (first === 'rooms' && second !== undefined) {
     if (second === 'new') return { name: 'create-room' };
     const code = canonicalRoomCode(second);
@@ -121,6 +129,14 @@ export function roomHash(code: string): string {
 /** `#/join/CODE`, the link to share with players. */
 export function joinHash(code: string): string {
   return `#/join/${encodeURIComponent(code)}`;
+}
+
+/**
+ * `#/watch/CODE?token=…`, a watch link: the capability rides in the fragment, which browsers never
+ * send to a server (so no Referer or access log carries it).
+ */
+export function watchHash(code: string, token: string): string {
+  return `#/watch/${encodeURIComponent(code)}?token=${encodeURIComponent(token)}`;
 }
 
 /** `#/admin/SECTION`. */

@@ -41,6 +41,8 @@ export type {
   Room,
   RoomEventDataMap,
   RoomSnapshot as WireRoomSnapshot,
+  SpectatorLink,
+  SpectatorLinkCreated,
   StreamEndReason,
 } from '../../src/apps/dicery/shared/wire.js';
 export { countCodePoints, normalizeDisplayText } from '../../src/text/display-text.js';

@@ -12,6 +12,8 @@ export type {
   RolledDie,
   RollTermData as RollTerm,
   Room,
+  SpectatorLink,
+  SpectatorLinkCreated,
   StreamEndReason,
 } from './shared.js';
 

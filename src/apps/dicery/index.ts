@@ -27,6 +27,7 @@ import { createRoomLog, type RoomLog } from './core/room-log.js';
 import { createRoomService, type RoomService, type RoomTransaction } from './core/room-service.js';
 import { createRoomTokens, type RoomTokens } from './core/room-token.js';
 import { createSharedRoomBus } from './core/shared-room-bus.js';
+import { createSpectatorLinks, type SpectatorLinks } from './core/spectator-links.js';
 import { DICERY_ERROR_STATUSES } from './http/error-statuses.js';
 import type { RoomEventsRouteOptions } from './http/room-events-route.js';
 import { registerRoomHostRoutes } from './http/room-host-routes.js';
@@ -63,6 +64,8 @@ export interface Dicery {
   readonly log: RoomLog;
   /** Roll history pages and exports as each caller may see them. */
   readonly history: RoomHistory;
+  /** Read-only watch links: create, list, revoke, check (issue 14, item 8). */
+  readonly spectators: SpectatorLinks;
 }
 
 /** Options of {@link diceryPlugin}. */
@@ -117,18 +120,15 @@ export async function createDicery(
     clock,
     ttlSeconds: config.roomTokenTtl,
   });
-  const hostTools = createRoomHostTools({
-    rooms: roomStore,
-    change: createRoomChange({
-      transaction,
-      bus: roomBus,
-      onPublishError: (error, event) =>
-        onWarning(
-          `Room event ${event.type} #${event.id} was stored but not published: ${error instanceof Error ? error.message : String(error)}`,
-        ),
-    }),
-    clock,
+  const change = createRoomChange({
+    transaction,
+    bus: roomBus,
+    onPublishError: (error, event) =>
+      onWarning(
+        `Room event ${event.type} #${event.id} was stored but not published: ${error instanceof Error ? error.message : String(error)}`,
+      ),
   });
+  const hostTools = createRoomHostTools({ rooms: roomStore, change, clock });
   const presence = await createPresence({
     openChannel: (channel) => gatehouse.openChannel(channel),
     clock,
@@ -146,6 +146,7 @@ export async function createDicery(
     presence,
     log,
     history: createRoomHistory(roomStore),
+    spectators: createSpectatorLinks({ rooms: roomStore, change, clock }),
   };
 }
 

@@ -22,7 +22,11 @@ export type DiceryErrorCode =
   | 'TRANSFER_CODE_INVALID'
   | 'BAN_NOT_FOUND'
   | 'ROLL_NOT_FOUND'
-  | 'ROLL_ALREADY_REVEALED';
+  | 'ROLL_ALREADY_REVEALED'
+  | 'SPECTATOR_LINK_INVALID'
+  | 'SPECTATOR_LINK_NOT_FOUND'
+  | 'TOO_MANY_SPECTATOR_LINKS'
+  | 'SPECTATOR_READ_ONLY';
 
 /** An error Dicery raises: one of its codes, or a core code (`VALIDATION_FAILED`, `FORBIDDEN`…). */
 export type DiceryError = GatehouseError<DiceryErrorCode | ErrorCode>;
@@ -94,5 +98,22 @@ export function transferCodeInvalid(): DiceryError {
     'TRANSFER_CODE_INVALID',
     'This hand-over code is not valid: it may have been used or have expired. Ask the host for a new one.',
     { errors: [{ field: 'transfer_code', message: 'Not a valid hand-over code' }] },
+  );
+}
+
+/** A watch-link secret that is unknown, revoked or malformed, or whose room closed: one answer for all. */
+export function spectatorLinkInvalid(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>(
+    'SPECTATOR_LINK_INVALID',
+    'This watch link is not valid: the host may have revoked it. Ask the host for a new one.',
+    { errors: [{ field: 'token', message: 'Not a valid watch link' }], challenge: { scheme: 'Bearer' } },
+  );
+}
+
+/** A spectator tried something only players may do (roll, leave, claim codes): watching is read-only. */
+export function spectatorReadOnly(): DiceryError {
+  return new GatehouseError<DiceryErrorCode>(
+    'SPECTATOR_READ_ONLY',
+    'You are watching this room through a watch link: spectators cannot roll or act as players.',
   );
 }

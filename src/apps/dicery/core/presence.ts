@@ -5,7 +5,9 @@ import type { AppChannel, AppChannelOptions, Scheduler } from '../../../index.js
 /**
  * Who is connected to a room now (issue 14, item 2): a member is online while at least one of
  * their event streams is open on some instance. Members are `host` (a stream opened with the
- * host's account) and `player:<id>`.
+ * host's account), `player:<id>`, and `spectator:<stream id>`: each spectator stream (a watch
+ * link, issue 14 item 8) counts on its own, is never a player and is told apart from the host, and
+ * only their number is announced.
  *
  * Each instance counts its own open streams and tells the others over an app channel
  * (`gatehouse:room-presence` on Redis): a room's member set whenever it changes there, and its
@@ -24,7 +26,10 @@ export const PRESENCE_EXPIRY_BEATS = 3;
 /** The app channel's name. */
 export const PRESENCE_CHANNEL = 'room-presence';
 
-const MemberKey = Type.String({ maxLength: 80, pattern: '^(host|player:[A-Za-z0-9-]{1,64})$' });
+const MemberKey = Type.String({
+  maxLength: 80,
+  pattern: '^(host|player:[A-Za-z0-9-]{1,64}|spectator:[A-Za-z0-9-]{1,64})$',
+});
 
 /** One instance's presence message: its member sets of some rooms, or of all (`full`). */
 export const presenceMessageSchema = Type.Object({
@@ -49,6 +54,8 @@ export interface RoomPresence {
   playerIds: string[];
   /** True while the host has a stream open (as host, not as a player). */
   host: boolean;
+  /** Spectator streams open (watch links); spectators are never players. */
+  spectators: number;
 }
 
 /** A member came online or went offline; `playerId` null is the host. */
@@ -58,6 +65,12 @@ export interface PresenceChange {
   online: boolean;
 }
 
+/** The number of spectators of a room changed. */
+export interface SpectatorCountChange {
+  room: string;
+  spectators: number;
+}
+
 /** Presence of room members across instances. */
 export interface Presence {
   /**
@@ -65,10 +78,15 @@ export interface Presence {
    * uncounts it (idempotent), to call when the stream ends.
    */
   connect(room: string, playerId: string | null): () => void;
+  /** Counts an open spectator stream in `room`; returns its (idempotent) uncounting. */
+  connectSpectator(room: string): () => void;
   /** Who is online in `room` now. */
   online(room: string): RoomPresence;
-  /** Calls `handler` on every change of `room`'s presence; returns its removal. */
-  subscribe(room: string, handler: (change: PresenceChange) => void): () => void;
+  /**
+   * Calls `handler` on every change of `room`'s presence (a member online or offline, or the
+   * spectator count); returns its removal.
+   */
+  subscribe(room: string, handler: (change: PresenceChange | SpectatorCountChange) => void): () => void;
   /** Stops the heartbeat and the channel. */
   close(): void;
 }
@@ -89,7 +107,14 @@ export interface PresenceOptions {
 }
 
 const HOST = 'host';
+const SPECTATOR = 'spectator:';
 const keyOf = (playerId: string | null) => (playerId === null ? HOST : `player:${playerId}`);
+const isSpectator = (key: string) => key.startsWith(SPECTATOR);
+const spectatorsIn = (members: Set<string>) => {
+  let count = 0;
+  for (const key of members) if (isSpectator(key)) count++;
+  return count;
+};
 const changeOf = (room: string, key: string, online: boolean): PresenceChange => ({
   room,
   playerId: key === HOST ? null : key.slice('player:'.length),
@@ -105,7 +130,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
   /** Other instances' member sets, and when each was last heard from. */
   const remote = new Map<string, { seenAt: number; rooms: Map<string, Set<string>> }>();
   /** Change handlers per room (streams on this instance). */
-  const handlers = new Map<string, Set<(change: PresenceChange) => void>>();
+  const handlers = new Map<string, Set<(change: PresenceChange | SpectatorCountChange) => void>>();
   /** The member set last announced to a room's handlers; kept only while it has handlers. */
   const announced = new Map<string, Set<string>>();
 
@@ -122,9 +147,12 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     const before = announced.get(room) ?? new Set<string>();
     const now = membersOf(room);
     announced.set(room, now);
-    const changes: PresenceChange[] = [];
-    for (const key of now) if (!before.has(key)) changes.push(changeOf(room, key, true));
-    for (const key of before) if (!now.has(key)) changes.push(changeOf(room, key, false));
+    const changes: (PresenceChange | SpectatorCountChange)[] = [];
+    for (const key of now) if (!isSpectator(key) && !before.has(key)) changes.push(changeOf(room, key, true));
+    for (const key of before)
+      if (!isSpectator(key) && !now.has(key)) changes.push(changeOf(room, key, false));
+    const spectators = spectatorsIn(now);
+    if (spectators !== spectatorsIn(before)) changes.push({ room, spectators });
     for (const change of changes) {
       for (const handler of listeners) {
         try {
@@ -176,43 +204,51 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     }
   }, heartbeatMs);
 
+  /** Counts one open stream under member `key`; returns its (idempotent) uncounting. */
+  const connectKey = (room: string, key: string): (() => void) => {
+    let members = local.get(room);
+    if (members === undefined) {
+      members = new Map();
+      local.set(room, members);
+    }
+    const first = !members.has(key);
+    members.set(key, (members.get(key) ?? 0) + 1);
+    if (first) {
+      publish({ full: false, rooms: [roomState(room)] });
+      recompute(room);
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const current = local.get(room);
+      const left = (current?.get(key) ?? 1) - 1;
+      if (current === undefined) return;
+      if (left > 0) {
+        current.set(key, left);
+        return;
+      }
+      current.delete(key);
+      if (current.size === 0) local.delete(room);
+      publish({ full: false, rooms: [roomState(room)] });
+      recompute(room);
+    };
+  };
+
   return {
-    connect(room, playerId) {
-      const key = keyOf(playerId);
-      let members = local.get(room);
-      if (members === undefined) {
-        members = new Map();
-        local.set(room, members);
-      }
-      const first = !members.has(key);
-      members.set(key, (members.get(key) ?? 0) + 1);
-      if (first) {
-        publish({ full: false, rooms: [roomState(room)] });
-        recompute(room);
-      }
-      let done = false;
-      return () => {
-        if (done) return;
-        done = true;
-        const current = local.get(room);
-        const left = (current?.get(key) ?? 1) - 1;
-        if (current === undefined) return;
-        if (left > 0) {
-          current.set(key, left);
-          return;
-        }
-        current.delete(key);
-        if (current.size === 0) local.delete(room);
-        publish({ full: false, rooms: [roomState(room)] });
-        recompute(room);
-      };
-    },
+    connect: (room, playerId) => connectKey(room, keyOf(playerId)),
+
+    // A key per stream: how many watch is what presence shows of spectators, never who.
+    connectSpectator: (room) => connectKey(room, `${SPECTATOR}${randomUUID()}`),
 
     online(room) {
-      const members = membersOf(room);
+      const members = [...membersOf(room)];
       return {
-        playerIds: [...members].filter((key) => key !== HOST).map((key) => key.slice('player:'.length)),
-        host: members.has(HOST),
+        playerIds: members
+          .filter((key) => key.startsWith('player:'))
+          .map((key) => key.slice('player:'.length)),
+        host: members.includes(HOST),
+        spectators: members.filter(isSpectator).length,
       };
     },
 

@@ -18,6 +18,8 @@ export const ROOM_EVENT_TYPES: ReadonlySet<RoomEventType> = new Set<RoomEventTyp
   'room_closed',
   'room_updated',
   'host_changed',
+  'spectator_link_created',
+  'spectator_link_revoked',
 ]);
 
 /**

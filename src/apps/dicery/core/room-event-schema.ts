@@ -90,6 +90,16 @@ export const roomEventSchema = Type.Union([
     type: Type.Literal('host_changed'),
     data: Type.Record(Type.String(), Type.Never()),
   }),
+  Type.Object({
+    ...common,
+    type: Type.Literal('spectator_link_created'),
+    data: Type.Object({ link_id: Type.String({ minLength: 1, maxLength: 64 }) }),
+  }),
+  Type.Object({
+    ...common,
+    type: Type.Literal('spectator_link_revoked'),
+    data: Type.Object({ link_id: Type.String({ minLength: 1, maxLength: 64 }) }),
+  }),
 ]);
 
 /** Narrows a schema-checked value to {@link RoomEvent}; compiling it is the proof they agree. */

@@ -8,12 +8,14 @@ import {
   roomNotFound,
   seatExpired,
   seatReplaced,
+  spectatorLinkInvalid,
+  spectatorReadOnly,
 } from '../core/errors.js';
 import type { PlayerStanding } from '../core/room-service.js';
 import { looksLikeRoomToken } from '../core/room-token.js';
 import type { Dicery } from '../index.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
-import { roomCookieName } from './room-cookies.js';
+import { roomCookieName, watchCookieName } from './room-cookies.js';
 
 /** A player proven by a room token for the room in the URL, still present in it. */
 export interface RoomPlayerAuth {
@@ -37,6 +39,15 @@ export interface RoomHostAuth {
   expiresAt: number;
 }
 
+/**
+ * A spectator proven by a watch link's secret (issue 14, item 8): a principal of its own, never a
+ * player and never the host. Only {@link RoomGuards.viewer} admits one.
+ */
+export interface RoomSpectatorAuth {
+  /** The watch link; its streams end when the host revokes it. */
+  linkId: string;
+}
+
 /** Who is calling a room route, set by the room guards on `request.room`. */
 export interface RoomAuthContext {
   /** The room code, normalized. */
@@ -45,6 +56,11 @@ export interface RoomAuthContext {
   player: RoomPlayerAuth | null;
   /** Set when the caller is (also) signed in as the room's host; null otherwise. */
   host: RoomHostAuth | null;
+  /**
+   * Set when a watch link alone admitted the caller (then `player` and `host` are null); a
+   * player or host who also holds a watch link is let in as what they are, never as a spectator.
+   */
+  spectator?: RoomSpectatorAuth | null;
 }
 
 /** Guards for room routes, created by {@link installRoomAuth}. */
@@ -53,6 +69,11 @@ export interface RoomGuards {
   player: preHandlerAsyncHookHandler;
   /** Requires a player of the room or its host (account session cookie or access token). */
   member: preHandlerAsyncHookHandler;
+  /**
+   * Requires a member ({@link RoomGuards.member}) or a spectator (watch cookie): the read-only
+   * routes (snapshot, stream, history, export, log) use it.
+   */
+  viewer: preHandlerAsyncHookHandler;
 }
 
 /** An OpenAPI security requirement object. */
@@ -67,6 +88,9 @@ export const MEMBER_SECURITY: SecurityRequirement[] = [
   { OAuth2PasswordBearer: ['rooms:host'] },
   { sessionCookie: [] },
 ];
+
+/** OpenAPI security of routes behind {@link RoomGuards.viewer}. */
+export const VIEWER_SECURITY: SecurityRequirement[] = [...MEMBER_SECURITY, { watchCookie: [] }];
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -217,17 +241,41 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     }
   };
 
+  /** The watch-link secret of the request (its cookie), if any. */
+  const watchSecretOf = (request: FastifyRequest, code: string): string | undefined => {
+    const value = request.cookies[watchCookieName(app.cookiePolicy, code)];
+    return value === undefined || value === '' ? undefined : value;
+  };
+
+  /** The spectator a watch cookie proves; closed rooms answer ROOM_NOT_FOUND as for everyone. */
+  const checkSpectator = async (code: string, secret: string): Promise<RoomSpectatorAuth> => {
+    const identity = await dicery.spectators.check(code, secret);
+    if (identity === undefined) {
+      await rooms.getRoom(code);
+      throw spectatorLinkInvalid();
+    }
+    return { linkId: identity.linkId };
+  };
+
   const player: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
     const code = codeOf(request);
     const credential = findRoomCredential(request, code);
-    if (credential === null) throw noCredential();
+    if (credential === null) {
+      // Watching is read-only: a spectator gets a refusal that says so, not "join first".
+      const watch = watchSecretOf(request, code);
+      if (watch !== undefined) {
+        await checkSpectator(code, watch);
+        throw spectatorReadOnly();
+      }
+      throw noCredential();
+    }
     if ('account' in credential) {
       throw invalidToken('This route takes a room token (POST /rooms/{code}/join), not an account token.');
     }
     request.room = { code, player: await checkPlayer(request, code, credential), host: null };
   };
 
-  const member: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
+  const admitMember = async (request: FastifyRequest): Promise<void> => {
     const code = codeOf(request);
     const credential = findRoomCredential(request, code);
     const asPlayer: Check<RoomPlayerAuth> =
@@ -248,7 +296,23 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     };
   };
 
-  return { player, member };
+  const member: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) =>
+    admitMember(request);
+
+  const viewer: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
+    const code = codeOf(request);
+    const watch = watchSecretOf(request, code);
+    if (watch === undefined) return admitMember(request);
+    // A member (player or host) holding a watch cookie too is let in as what they are.
+    const asMember = await attempt(async () => {
+      await admitMember(request);
+      return request.room;
+    });
+    if (asMember.ok) return;
+    request.room = { code, player: null, host: null, spectator: await checkSpectator(code, watch) };
+  };
+
+  return { player, member, viewer };
 }
 
 /** The room guard sets `request.room`; a route behind one can rely on it. */

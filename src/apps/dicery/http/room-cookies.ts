@@ -17,3 +17,11 @@ export function roomCookieName(cookies: CookiePolicy, code: string): string {
 export function seatCookieName(cookies: CookiePolicy, code: string): string {
   return cookies.appCookieName(`dicery_seat_${code}`, { path: roomCookiePath(code) });
 }
+
+/**
+ * The name of a room's spectator cookie, beside the room and seat cookies, holding the watch link's
+ * secret (set by `POST /rooms/{code}/watch`): `__Secure-dicery_watch_<code>`.
+ */
+export function watchCookieName(cookies: CookiePolicy, code: string): string {
+  return cookies.appCookieName(`dicery_watch_${code}`, { path: roomCookiePath(code) });
+}

@@ -3,13 +3,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { errorResponses, problemRef } from '../../../http/index.js';
 import { addressBucket, GatehouseError, type ScheduledTimer } from '../../../index.js';
-import type { DiceryError, DiceryErrorCode } from '../core/errors.js';
+import { type DiceryError, type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
 import type { RoomEvent } from '../core/room-bus.js';
 import { type ViewedRoomEvent, viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
-import type { PresenceEventData, StreamEndReason } from '../shared/wire.js';
+import type { PresenceEventData, SpectatorsEventData, StreamEndReason } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
-import { MEMBER_SECURITY, type RoomGuards, roomOf, standingError } from './room-auth.js';
+import { type RoomGuards, roomOf, standingError, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
 import { toEventPayload } from './room-views.js';
 
@@ -48,12 +48,17 @@ interface Stream {
   host: boolean;
   /** The seat generation of the player's room token; a newer one in the database ends the stream. */
   seatGeneration: number;
+  /**
+   * The watch link of a spectator stream (issue 14, item 8), else null. A spectator stream is
+   * neither a player's nor the host's: it sees what other players see, and ends with its link.
+   */
+  spectatorLinkId: string | null;
   /** The host's account session, or null for a player. */
   hostSessionId: string | null;
   /** What the stream caps count this stream under (player or account, and client IP). */
   capKeys: string[];
   /** The credential that opened it; the stream ends with it. */
-  credential: 'room_token' | 'access_token' | 'cookie_session';
+  credential: 'room_token' | 'access_token' | 'cookie_session' | 'watch_link';
   /** When that credential expires, epoch ms (a cookie session's may move later on a re-check). */
   expiresAt: number;
   /** True while a cookie session is re-read after its expiry passed. */
@@ -79,6 +84,12 @@ interface Stream {
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
 
+/**
+ * Open streams per watch link on one instance. A link may be shared with a whole audience, so
+ * this is above the per-player cap; the per-address cap still applies to every spectator.
+ */
+export const MAX_STREAMS_PER_SPECTATOR_LINK = 50;
+
 /** Refetch rounds a stream tries before it gives up on a gap and lets the client resume. */
 const MAX_CATCH_UP_ROUNDS = 3;
 // setTimeout fires at once when asked for more than 2^31 - 1 ms (about 24.8 days), less than the
@@ -102,6 +113,12 @@ function frameOf(event: ViewedRoomEvent): string {
 function wantsPresence(request: FastifyRequest): boolean {
   const search: unknown = request.query;
   return typeof search === 'object' && search !== null && 'presence' in search && search.presence === true;
+}
+
+/** An SSE `spectators` message (no `id:`): how many watch through watch links now. */
+function spectatorsFrame(count: number): string {
+  const data: SpectatorsEventData = { count };
+  return `event: spectators\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 /** An SSE `presence` message (no `id:`; see {@link PresenceEventData}). */
@@ -266,7 +283,9 @@ export function registerRoomEventsRoute(
     else if (event.type === 'player_left' && event.data.player.id === stream.playerId) end(stream);
     // The host changed: a host stream may belong to the old one; its client reconnects and the
     // guard decides again.
-    else if (event.type === 'host_changed' && stream.playerId === null) end(stream);
+    else if (event.type === 'host_changed' && stream.host) end(stream);
+    else if (event.type === 'spectator_link_revoked' && event.data.link_id === stream.spectatorLinkId)
+      end(stream, undefined, 'link_revoked');
   };
 
   /**
@@ -381,6 +400,14 @@ export function registerRoomEventsRoute(
           }
         }
         if (room.state !== 'open') continue;
+        if (list.some((stream) => stream.spectatorLinkId !== null)) {
+          // A revocation whose event the bus lost still ends its streams here.
+          const links = new Set(await roomStore.spectators.listLinkIds(code));
+          for (const stream of list) {
+            if (stream.spectatorLinkId !== null && !links.has(stream.spectatorLinkId))
+              end(stream, undefined, 'link_revoked');
+          }
+        }
         if (!list.some((stream) => stream.playerId !== null)) continue;
         const present = new Map(
           (await roomStore.listPresentPlayers(code)).map((player) => [player.id, player.seatGeneration]),
@@ -427,11 +454,12 @@ export function registerRoomEventsRoute(
     {
       // Counted by the server's metrics as an open stream (gatehouse_event_streams_open).
       config: { eventStream: true },
-      preValidation: guards.member,
+      preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
         summary: 'Follow a room (Server-Sent Events)',
-        description: `\`text/event-stream\` of the room's events, for its players and its host:
+        description: `\`text/event-stream\` of the room's events, for its players, its host and its spectators (the watch
+cookie of \`POST /rooms/{code}/watch\`; they get what other players get, secret rolls as placeholders):
 
 - \`player_joined\` \`{ id, player: { id, name }, at }\`
 - \`player_left\` \`{ id, player: { id, name }, reason: "left" | "kicked" | "expired", at }\` (\`kicked\`: the host
@@ -444,7 +472,11 @@ export function registerRoomEventsRoute(
   three heartbeats.
 - \`room_updated\` \`{ id, name, locked, at }\` (the host renamed or (un)locked the room)
 - \`host_changed\` \`{ id, at }\` (another account took the room over; host streams end after it)
-- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" }\` (no \`id:\`), the last message when
+- \`spectator_link_created\` / \`spectator_link_revoked\` \`{ id, link_id, at }\` (the host made or revoked a watch link;
+  the streams of a revoked link end after its event with \`stream_end\` \`link_revoked\`)
+- \`spectators\` \`{ count }\` (only with \`?presence=true\`; no \`id:\`): how many streams watch through watch links now.
+  Spectators never appear in \`presence\` or as players
+- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" }\` (no \`id:\`), the last message when
   the credential that opened the stream ends it: the room token or the host's access token expired
   (\`token_expired\`; a browser renews it from its seat with \`POST /rooms/{code}/seat\`, then reconnects), the seat
   was claimed on another device (\`seat_replaced\`), the host's cookie session reached its absolute or idle
@@ -479,7 +511,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
             Type.String({ maxLength: 20, description: 'Resume after this event id (per room)' }),
           ),
         }),
-        security: MEMBER_SECURITY,
+        security: VIEWER_SECURITY,
         response: {
           200: {
             description: 'The event stream',
@@ -498,10 +530,13 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       // Concurrent streams are capped per player, per host account across all of its rooms, and per
       // client IP across all rooms: more rooms or more players must not multiply what one client
       // can hold open (issue 8). Checked before anything is counted, so a refusal costs no state.
+      const spectator = caller.spectator ?? null;
       const caps = [
         caller.player !== null
           ? { key: `player:${caller.player.id}`, max: settings.maxStreamsPerPlayer, per: 'player' }
-          : { key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' },
+          : spectator !== null
+            ? { key: `watch:${spectator.linkId}`, max: MAX_STREAMS_PER_SPECTATOR_LINK, per: 'watch link' }
+            : { key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' },
         { key: `ip:${addressBucket(request.ip)}`, max: settings.maxStreamsPerIp, per: 'client address' },
       ];
       const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
@@ -518,15 +553,21 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         playerId: caller.player?.id ?? null,
         host: caller.player === null && caller.host !== null,
         seatGeneration: caller.player?.seatGeneration ?? 0,
+        spectatorLinkId: spectator?.linkId ?? null,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
         capKeys: caps.map((cap) => cap.key),
         credential:
           caller.player !== null
             ? 'room_token'
-            : caller.host?.transport === 'cookie'
-              ? 'cookie_session'
-              : 'access_token',
-        expiresAt: caller.player?.tokenExpiresAt ?? caller.host?.expiresAt ?? 0,
+            : spectator !== null
+              ? 'watch_link'
+              : caller.host?.transport === 'cookie'
+                ? 'cookie_session'
+                : 'access_token',
+        // A watch link has no expiry of its own: it lasts until the host revokes it or closes the room.
+        expiresAt:
+          caller.player?.tokenExpiresAt ??
+          (spectator !== null ? Number.MAX_SAFE_INTEGER : (caller.host?.expiresAt ?? 0)),
         renewing: false,
         raw: undefined,
         // Set from the room once it has been read, below.
@@ -552,6 +593,13 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
           if (standing !== 'present') {
             await rooms.getRoom(code);
             throw standingError(standing);
+          }
+        }
+        if (stream.spectatorLinkId !== null) {
+          const links = await roomStore.spectators.listLinkIds(code);
+          if (!links.includes(stream.spectatorLinkId)) {
+            await rooms.getRoom(code);
+            throw spectatorLinkInvalid();
           }
         }
         // Events 1..lastEventSeq are committed once this is read. A resume id beyond it cannot be
@@ -591,9 +639,20 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       // Opt-in (`?presence=true`): clients written before presence existed expect every message to
       // carry an id.
       const stopPresence = wantsPresence(request)
-        ? presence.subscribe(code, (change) => write(stream, presenceFrame(change.playerId, change.online)))
+        ? presence.subscribe(code, (change) =>
+            write(
+              stream,
+              'spectators' in change
+                ? spectatorsFrame(change.spectators)
+                : presenceFrame(change.playerId, change.online),
+            ),
+          )
         : () => {};
-      const disconnect = presence.connect(code, stream.playerId);
+      // A spectator is counted as one, never as a player nor as the host.
+      const disconnect =
+        stream.spectatorLinkId !== null
+          ? presence.connectSpectator(code)
+          : presence.connect(code, stream.playerId);
       stream.presenceOff = () => {
         stopPresence();
         disconnect();

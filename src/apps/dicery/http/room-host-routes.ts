@@ -12,9 +12,10 @@ import {
   userAuthOf,
 } from '../../../http/index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
+import { MAX_SPECTATOR_LINKS_PER_ROOM } from '../core/spectator-links.js';
 import { formatClaimCode } from '../shared/claim-code.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
-import { HostedRoomSchema } from '../shared/wire.js';
+import { HostedRoomSchema, SpectatorLinkCreatedSchema, SpectatorLinkSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { RoomCodeParam } from './room-code-param.js';
 import { RoomSchema, toRoomView } from './room-views.js';
@@ -39,6 +40,9 @@ const TransferCodeSchema = Type.Object({
 
 const CodeParams = Type.Object({ code: RoomCodeParam });
 
+/** Watch links one account may create per hour, across its rooms (each is a write and an event). */
+export const SPECTATOR_LINKS_PER_HOUR = 60;
+
 /** The caller's account, on a route behind an account guard (which set it or refused). */
 const authOf = userAuthOf;
 
@@ -49,9 +53,8 @@ const authOf = userAuthOf;
  */
 export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryContext): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { hostTools, roomStore } = context.dicery;
+  const { hostTools, roomStore, spectators, settings } = context.dicery;
   const { counters, clock } = context.gatehouse;
-  const { settings } = context.dicery;
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
   app.get(
@@ -244,6 +247,95 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
       }
       const room = await hostTools.acceptTransfer(request.params.code, userId, request.body.transfer_code);
       return toRoomView(room);
+    },
+  );
+  app.post(
+    '/rooms/:code/spectator-links',
+    {
+      preValidation: host,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Create a watch link (host)',
+        description:
+          'A read-only capability for the room: whoever holds its `token` may watch (rolls as other players see ' +
+          'them, secret rolls as placeholders, and presence) but never roll, take a name or show up as a player. ' +
+          'Share it as `/#/watch/{code}?token=…`: in the URL fragment, never sent to a server or in a Referer. ' +
+          'The token is shown once (the server keeps its SHA-256). Players get a `spectator_link_created` event. ' +
+          `A room holds at most ${MAX_SPECTATOR_LINKS_PER_ROOM} live links (409 \`TOO_MANY_SPECTATOR_LINKS\`); an ` +
+          `account creates at most ${SPECTATOR_LINKS_PER_HOUR} per hour (429).`,
+        params: CodeParams,
+        response: {
+          201: SpectatorLinkCreatedSchema,
+          ...errorResponses,
+          404: problemRef,
+          409: problemRef,
+          429: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      const userId = authOf(request).user.id;
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-watch-link:account:${userId}`,
+          max: SPECTATOR_LINKS_PER_HOUR,
+          windowMs: 3_600_000,
+          message: 'Too many watch links created; try again later.',
+        },
+        clock,
+      );
+      const link = await spectators.create(request.params.code, userId);
+      reply.header('cache-control', 'no-store');
+      return reply.code(201).send({ id: link.id, token: link.secret, created_at: iso(link.createdAt) });
+    },
+  );
+
+  app.get(
+    '/rooms/:code/spectator-links',
+    {
+      preValidation: host,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Watch links of a room (host)',
+        description:
+          'The live watch links, newest first. Their tokens are not shown again (only their hashes are kept).',
+        params: CodeParams,
+        querystring: Type.Object(PageQuery),
+        response: { 200: pageOf(SpectatorLinkSchema), ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      const { limit, offset } = request.query;
+      const page = await spectators.list(request.params.code, authOf(request).user.id, limit, offset);
+      reply.header('cache-control', 'no-store');
+      return {
+        items: page.items.map((link) => ({ id: link.id, created_at: iso(link.createdAt) })),
+        total: page.total,
+        limit,
+        offset,
+      };
+    },
+  );
+
+  app.delete(
+    '/rooms/:code/spectator-links/:id',
+    {
+      preValidation: host,
+      schema: {
+        tags: ['rooms'],
+        summary: 'Revoke a watch link (host)',
+        description:
+          'The link stops working at once: every request with it answers 401 `SPECTATOR_LINK_INVALID`, and its open ' +
+          'streams end after the `spectator_link_revoked` event (`stream_end` `link_revoked`). 404 ' +
+          '`SPECTATOR_LINK_NOT_FOUND` when the room has no such live link.',
+        params: Type.Object({ ...CodeParams.properties, id: IdParam('Watch link id') }),
+        response: { 204: NoBody(), ...errorResponses, 404: problemRef },
+      },
+    },
+    async (request, reply) => {
+      await spectators.revoke(request.params.code, authOf(request).user.id, request.params.id);
+      return reply.code(204).send();
     },
   );
 }

@@ -9,7 +9,7 @@ import { ROLL_HISTORY_MAX_PAGE } from '../core/room-history.js';
 import { ROOM_LOG_MAX_PAGE } from '../core/room-log.js';
 import { RollRevealedDataSchema, RollViewSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
-import { MEMBER_SECURITY, type RoomGuards, roomOf } from './room-auth.js';
+import { type RoomGuards, roomOf, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
 
 const CodeParams = Type.Object({ code: RoomCodeParam });
@@ -31,7 +31,7 @@ export const ROOM_EXPORTS_PER_MINUTE_PER_IP = 30;
 const MINUTE_MS = 60_000;
 
 const READ_LIMITS_DESCRIPTION =
-  `Limited per caller (a player, or the host's account) and per client IP: ${ROOM_PAGE_READS_PER_MINUTE} and ` +
+  `Limited per caller (a player, the host's account, or a watch link shared by its spectators) and per client IP: ${ROOM_PAGE_READS_PER_MINUTE} and ` +
   `${ROOM_PAGE_READS_PER_MINUTE_PER_IP} page reads (history and log together) a minute; beyond either, 429 ` +
   '`TOO_MANY_REQUESTS` with `Retry-After`.';
 
@@ -74,7 +74,8 @@ one before it and signed with the server's Ed25519 room-log key (\`GET /rooms/lo
 A secret roll's entry holds only SHA-256(salt ‖ content) with a 128-bit salt; once the host reveals it, \`reveal\`
 discloses the salt and content here. Pages of up to ${ROOM_LOG_MAX_PAGE} entries in sequence order (\`after\`,
 \`next_after\`); join the pages' \`entries\` (and \`keys\`) into one document to verify it with
-\`gatehouse verify-room-log FILE\` or the web UI's verify page. For the room's players and its host. What a
+\`gatehouse verify-room-log FILE\` or the web UI's verify page. For the room's players, its host and its spectators
+(watch links): everyone gets the same entries, since a secret roll's entry holds only its commitment until revealed. What a
 verification proves, and what it does not (it says nothing about the server's random numbers), is in the README.`;
 
 /**
@@ -101,7 +102,15 @@ export function registerRoomLogRoutes(
     kind: 'page' | 'export',
   ): Promise<void> => {
     const caller = roomOf(request);
-    const who = caller.player !== null ? `player:${caller.player.id}` : `host:${caller.host?.userId ?? ''}`;
+    // A spectator is counted per watch link (everyone sharing it shares its allowance), never in a
+    // host's or another spectator's bucket; the per-address limit applies to each of them as well.
+    const spectator = caller.spectator ?? null;
+    const who =
+      caller.player !== null
+        ? `player:${caller.player.id}`
+        : spectator !== null
+          ? `watch:${spectator.linkId}`
+          : `host:${caller.host?.userId ?? ''}`;
     const [perCaller, perIp, message] =
       kind === 'page'
         ? [ROOM_PAGE_READS_PER_MINUTE, ROOM_PAGE_READS_PER_MINUTE_PER_IP, 'Too many room reads; slow down.']
@@ -130,7 +139,7 @@ export function registerRoomLogRoutes(
   app.get(
     '/rooms/:code/rolls',
     {
-      preValidation: guards.member,
+      preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
         summary: 'Roll history',
@@ -138,7 +147,8 @@ export function registerRoomLogRoutes(
           'Every roll of the room, newest first, a page at a time: `before` is an event id (the `next_before` ' +
           `of the previous page; omit it for the newest rolls), \`limit\` at most ${ROLL_HISTORY_MAX_PAGE}. ` +
           'Each roll carries its date (`rolled_at`). Secret rolls appear in full to the host, their roller, and ' +
-          'everyone once revealed; to other players as `{ hidden: true }` placeholders (who and when only). ' +
+          'everyone once revealed; to other players and spectators as `{ hidden: true }` placeholders (who and ' +
+          'when only). ' +
           READ_LIMITS_DESCRIPTION,
         params: CodeParams,
         querystring: Type.Object(
@@ -148,7 +158,7 @@ export function registerRoomLogRoutes(
           },
           { additionalProperties: false },
         ),
-        security: MEMBER_SECURITY,
+        security: VIEWER_SECURITY,
         response: {
           200: Type.Object({
             items: Type.Array(RollViewSchema),
@@ -173,7 +183,7 @@ export function registerRoomLogRoutes(
   app.get(
     '/rooms/:code/rolls/export',
     {
-      preValidation: guards.member,
+      preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
         summary: 'Export the roll history',
@@ -195,7 +205,7 @@ export function registerRoomLogRoutes(
           },
           { additionalProperties: false },
         ),
-        security: MEMBER_SECURITY,
+        security: VIEWER_SECURITY,
         response: {
           200: {
             description: 'The export',
@@ -264,7 +274,7 @@ export function registerRoomLogRoutes(
   app.get(
     '/rooms/:code/log',
     {
-      preValidation: guards.member,
+      preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
         summary: 'Signed roll log',
@@ -279,7 +289,7 @@ export function registerRoomLogRoutes(
           },
           { additionalProperties: false },
         ),
-        security: MEMBER_SECURITY,
+        security: VIEWER_SECURITY,
         response: { 200: LogDocumentSchema, ...errorResponses, 404: problemRef, 429: problemRef },
       },
     },

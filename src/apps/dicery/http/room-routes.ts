@@ -12,14 +12,15 @@ import {
   userAuthOf,
 } from '../../../http/index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
-import type { DiceryErrorCode } from '../core/errors.js';
+import { type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
 import type { SeatedPlayer } from '../core/room-service.js';
 import { formatClaimCode } from '../shared/claim-code.js';
+import { normalizeRoomCode } from '../shared/room-code.js';
 import { ClaimCodeSchema, JoinResultSchema, RoomSnapshotSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
-import { installRoomAuth, MEMBER_SECURITY, PLAYER_SECURITY, playerOf, roomOf } from './room-auth.js';
+import { installRoomAuth, PLAYER_SECURITY, playerOf, roomOf, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
-import { roomCookieName, roomCookiePath, seatCookieName } from './room-cookies.js';
+import { roomCookieName, roomCookiePath, seatCookieName, watchCookieName } from './room-cookies.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
 import { registerRoomLogRoutes } from './room-log-routes.js';
 import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
@@ -48,6 +49,25 @@ const CsrfHeaders = Type.Object({
 });
 
 const MINUTE_MS = 60_000;
+
+/** Seconds the watch cookie lasts; revoking the link ends it sooner (every request checks the link). */
+const WATCH_COOKIE_MAX_AGE = 30 * 24 * 3600;
+
+const WATCH_DESCRIPTION = `Exchanges a watch link's secret for this browser's **watch cookie**, a read-only
+credential: \`<prefix>watch_<CODE>\` (\`__Secure-dicery_watch_<CODE>\`), HttpOnly, SameSite=Lax, \`Path=/rooms/<CODE>\`,
+holding the secret (the server keeps only its SHA-256).
+
+The host creates watch links (\`POST /rooms/{code}/spectator-links\`) and shares them as
+\`/#/watch/<CODE>?token=<secret>\`: the secret rides in the URL fragment, which browsers never send to a server, so it
+stays out of Referer headers and access logs; the page posts it here once and forgets it.
+
+With the cookie, the read-only room routes answer (snapshot, event stream, history, export, log), showing what other
+players see (a secret roll as its placeholder). A spectator is not a player: no name, nothing in the player list or in
+\`presence\`, and every player route answers 403 \`SPECTATOR_READ_ONLY\`. When the host revokes the link, every
+request with it answers 401 \`SPECTATOR_LINK_INVALID\` and its streams end (\`stream_end\` \`link_revoked\`).
+
+A wrong or revoked secret answers 401 \`SPECTATOR_LINK_INVALID\`, a closed room 404. Attempts count on the join
+limit of the client address (\`ROOM_JOINS_PER_MINUTE\`).`;
 const HOUR_MS = 60 * MINUTE_MS;
 
 const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A room holds at most
@@ -295,17 +315,18 @@ export function registerRoomRoutes(
   app.get(
     '/rooms/:code',
     {
-      preValidation: guards.member,
+      preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
         summary: 'Room snapshot',
         description:
           'The room, its present players and recent rolls (oldest first), for its players (room cookie or room ' +
-          'bearer token) and its host (account credential). Follow `GET /rooms/{code}/events` with ' +
+          'bearer token), its host (account credential) and its spectators (watch cookie: `you.spectator` is ' +
+          'true; they are never among `players`, and `online.spectators` counts them). Follow `GET /rooms/{code}/events` with ' +
           '`?last_event_id=<last_event_id>` to receive exactly what happened after this snapshot. Event ids ' +
           'are sequence numbers within this room (1, 2, 3… with no gap), unrelated to other rooms.',
         params: CodeParams,
-        security: MEMBER_SECURITY,
+        security: VIEWER_SECURITY,
         response: {
           200: RoomSnapshotSchema,
           ...errorResponses,
@@ -324,10 +345,82 @@ export function registerRoomRoutes(
         room: toRoomView(snapshot.room),
         players: snapshot.players.map(toPlayerView),
         rolls: await context.dicery.history.view(snapshot.room.code, snapshot.recentRolls, viewer),
-        you: { player_id: caller.player?.id ?? null, host: caller.host !== null },
+        you: {
+          player_id: caller.player?.id ?? null,
+          host: caller.host !== null,
+          spectator: (caller.spectator ?? null) !== null,
+        },
         last_event_id: snapshot.lastEventId,
-        online: { player_ids: online.playerIds, host: online.host },
+        online: { player_ids: online.playerIds, host: online.host, spectators: online.spectators },
       };
+    },
+  );
+
+  // The watch cookie sits beside the room and seat cookies, same path and flags.
+  const watchCookie = (code: string) => ({
+    name: watchCookieName(app.cookiePolicy, code),
+    attributes: { ...app.cookiePolicy.httpOnly, path: roomCookiePath(code) },
+  });
+
+  app.post(
+    '/rooms/:code/watch',
+    {
+      schema: {
+        tags: ['rooms'],
+        summary: 'Watch a room (watch link)',
+        description: WATCH_DESCRIPTION,
+        params: CodeParams,
+        body: Type.Object(
+          { token: Type.String({ maxLength: 256, description: "The watch link's secret (its `token=`)" }) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ room: Type.Object({ code: Type.String(), name: Type.String() }) }),
+          400: problemRef,
+          401: problemRef,
+          403: problemRef,
+          404: problemRef,
+          429: problemRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      // No credential yet, so no session to bind a CSRF token to: refuse cross-site requests, as join does.
+      app.csrf.checkOrigin(request);
+      // Counted on the join limit of the address: a secret has 256 bits, but every guess costs.
+      await limitJoins(request.ip);
+      const room = await rooms.getRoom(request.params.code);
+      if ((await context.dicery.spectators.check(room.code, request.body.token)) === undefined) {
+        throw spectatorLinkInvalid();
+      }
+      const cookie = watchCookie(room.code);
+      reply.setCookie(cookie.name, request.body.token, {
+        ...cookie.attributes,
+        maxAge: WATCH_COOKIE_MAX_AGE,
+      });
+      reply.header('cache-control', 'no-store');
+      return { room: { code: room.code, name: room.name } };
+    },
+  );
+
+  app.delete(
+    '/rooms/:code/watch',
+    {
+      schema: {
+        tags: ['rooms'],
+        summary: 'Stop watching a room',
+        description:
+          'Clears the watch cookie of this browser (the link itself stays valid until the host revokes it).',
+        params: CodeParams,
+        response: { 204: NoBody() },
+      },
+    },
+    async (request, reply) => {
+      app.csrf.checkOrigin(request);
+      // No room lookup: a closed room's watch cookie is cleared all the same.
+      const code = normalizeRoomCode(request.params.code);
+      if (code !== undefined) clearRoomCookie(reply, watchCookie(code));
+      return reply.code(204).send();
     },
   );
 

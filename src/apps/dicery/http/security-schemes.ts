@@ -1,10 +1,10 @@
 import type { CookiePolicy, OpenApiSecurityScheme } from '../../../http/index.js';
-import { roomCookieName } from './room-cookies.js';
+import { roomCookieName, watchCookieName } from './room-cookies.js';
 
 /**
- * Dicery's two player credentials as OpenAPI security schemes, which its routes' `security`
- * names; registered on `app.openApiSecuritySchemes` by the plugin. The room cookie's name follows
- * `cookies` (`__Secure-` under Secure cookies).
+ * Dicery's player credentials and the spectator's watch cookie as OpenAPI security schemes, which
+ * its routes' `security` names; registered on `app.openApiSecuritySchemes` by the plugin. The
+ * cookies' names follow `cookies` (`__Secure-` under Secure cookies).
  */
 export function diceryOpenApiSchemes(cookies: CookiePolicy): Record<string, OpenApiSecurityScheme> {
   return {
@@ -26,6 +26,15 @@ export function diceryOpenApiSchemes(cookies: CookiePolicy): Record<string, Open
       description:
         'Dicery player token sent as a Bearer token: join with `"transport": "bearer"` and paste its ' +
         '`access_token` here. Never accepted on account routes, nor account tokens on player routes.',
+    },
+    watchCookie: {
+      type: 'apiKey',
+      in: 'cookie',
+      name: `${watchCookieName(cookies, '')}{code}`,
+      description:
+        "A spectator's read-only credential for one room: the watch link's secret, set HttpOnly by " +
+        '`POST /rooms/{code}/watch` with `Path=/rooms/{code}`. Admits the read-only room routes (snapshot, ' +
+        'event stream, history, export, log) until the host revokes the link; never a player, never the host.',
     },
   };
 }

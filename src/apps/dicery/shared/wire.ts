@@ -236,6 +236,13 @@ export const RoomSnapshotSchema = Type.Object({
   you: Type.Object({
     player_id: Type.Union([Type.String(), Type.Null()], { description: 'Your player id, if you joined' }),
     host: Type.Boolean({ description: 'True when you are signed in as the host' }),
+    // Optional in the schema only so that clients written before watch links keep compiling; the
+    // server always sends it (and `online.spectators`).
+    spectator: Type.Optional(
+      Type.Boolean({
+        description: 'True when you watch through a watch link (read-only: no player, cannot roll)',
+      }),
+    ),
   }),
   last_event_id: Type.Integer({
     description:
@@ -245,6 +252,12 @@ export const RoomSnapshotSchema = Type.Object({
     {
       player_ids: Type.Array(Type.String(), { description: 'Players with an event stream open now' }),
       host: Type.Boolean({ description: 'True while the host has an event stream open' }),
+      spectators: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          description: 'Event streams open now through watch links (spectators are never players)',
+        }),
+      ),
     },
     { description: 'Who is connected now, across instances; `presence` events on the stream update it' },
   ),
@@ -289,7 +302,9 @@ export type RoomEventType =
   | 'roll_revealed'
   | 'room_closed'
   | 'room_updated'
-  | 'host_changed';
+  | 'host_changed'
+  | 'spectator_link_created'
+  | 'spectator_link_revoked';
 
 /** The `data` of each room event type. */
 export interface RoomEventDataMap {
@@ -316,6 +331,13 @@ export interface RoomEventDataMap {
    * re-read the room to learn whether they are host now.
    */
   host_changed: Record<string, never>;
+  /**
+   * The host created a read-only watch link (issue 14, item 8): players learn that someone may be
+   * watching. Only the link's id, never its secret.
+   */
+  spectator_link_created: { link_id: string };
+  /** The host revoked a watch link: the spectator streams opened with it end after this event. */
+  spectator_link_revoked: { link_id: string };
 }
 
 /** The `data` of each room event type as a client receives it: a secret roll may be a placeholder. */
@@ -343,8 +365,21 @@ export interface PresenceEventData {
   online: boolean;
 }
 
+/**
+ * `data:` of an SSE `spectators` message (with `?presence=true`): how many streams watch the room
+ * through watch links now, across instances. Not in the event log, and sent without an `id:`.
+ */
+export interface SpectatorsEventData {
+  count: number;
+}
+
 /** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
-export type StreamEndReason = 'token_expired' | 'session_ended' | 'session_revoked' | 'seat_replaced';
+export type StreamEndReason =
+  | 'token_expired'
+  | 'session_ended'
+  | 'session_revoked'
+  | 'seat_replaced'
+  | 'link_revoked';
 
 /** `POST /rooms/{code}/players/me/claim-code` and the host's hand-over: a single-use claim code. */
 export const ClaimCodeSchema = Type.Object({
@@ -356,3 +391,24 @@ export const ClaimCodeSchema = Type.Object({
 });
 /** {@inheritDoc ClaimCodeSchema} */
 export type ClaimCode = Static<typeof ClaimCodeSchema>;
+
+/** `POST /rooms/{code}/spectator-links`: a new watch link, its secret shown once. */
+export const SpectatorLinkCreatedSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  token: Type.String({
+    description:
+      'The capability (256 random bits, base64url), shown once: share it as `/#/watch/{code}?token=…`, in the URL ' +
+      'fragment, so it is never sent in a Referer or written to a server log',
+  }),
+  created_at: Type.String({ format: 'date-time' }),
+});
+/** {@inheritDoc SpectatorLinkCreatedSchema} */
+export type SpectatorLinkCreated = Static<typeof SpectatorLinkCreatedSchema>;
+
+/** A live watch link in the host's list (no secret: the server keeps only its hash). */
+export const SpectatorLinkSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  created_at: Type.String({ format: 'date-time' }),
+});
+/** {@inheritDoc SpectatorLinkSchema} */
+export type SpectatorLink = Static<typeof SpectatorLinkSchema>;

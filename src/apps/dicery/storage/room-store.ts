@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { isUniqueViolation } from '../../../index.js';
 import { createRoomHostStore, type RoomHostStore } from './room-host-store.js';
 import { createRoomLogStore, type RoomLogStore } from './room-log-store.js';
+import { createSpectatorLinkStore, type SpectatorLinkStore } from './spectator-link-store.js';
 import type { DiceryTables, RoomEventsTable, RoomPlayersTable, RoomsTable } from './tables.js';
 
 /** Whether a room still accepts players and rolls. Closing is final. */
@@ -185,6 +186,8 @@ export interface RoomStore extends RoomHostStore {
   lastEventId(code: string): Promise<number>;
   /** The roll log and its keys, over the same database handle (the same transaction, if any). */
   readonly log: RoomLogStore;
+  /** The room's spectator (watch) links, over the same database handle. */
+  readonly spectators: SpectatorLinkStore;
 }
 
 function toRoom(row: Selectable<RoomsTable>): RoomRecord {
@@ -230,6 +233,7 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
   return {
     ...createRoomHostStore(db),
     log: createRoomLogStore(db),
+    spectators: createSpectatorLinkStore(db),
     async insertRoom(room) {
       const record: RoomRecord = {
         ...room,

@@ -2,7 +2,7 @@ import type { Generated } from 'kysely';
 
 /**
  * Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`,
- * `008a-room-host-tools`), for `Kysely<DiceryTables>`.
+ * `008a-room-host-tools`, `009a-room-log`, `010a-spectator-links`), for `Kysely<DiceryTables>`.
  */
 export interface DiceryTables {
   rooms: RoomsTable;
@@ -11,6 +11,7 @@ export interface DiceryTables {
   room_bans: RoomBansTable;
   room_log_entries: RoomLogEntriesTable;
   room_log_keys: RoomLogKeysTable;
+  room_spectator_links: RoomSpectatorLinksTable;
 }
 
 /** Dicery rooms. */
@@ -119,4 +120,13 @@ export interface RoomLogKeysTable {
   sealed_private_key: string;
   created_at: number;
   retired_at: number | null;
+}
+
+/** Live spectator (watch) links of a room (migration `010a-spectator-links`). */
+export interface RoomSpectatorLinksTable {
+  id: string;
+  room_code: string;
+  /** SHA-256 (hex) of the link's secret; unique. */
+  token_hash: string;
+  created_at: number;
 }

@@ -39,7 +39,7 @@ const presenceOf = (playerId: string | null, online: boolean) => (message: SseMe
 async function onlineIn(app: FastifyInstance, code: string, headers: Record<string, string>) {
   const response = await app.inject({ method: 'GET', url: `/rooms/${code}`, headers });
   expect(response.statusCode).toBe(200);
-  return response.json().online as { player_ids: string[]; host: boolean };
+  return response.json().online as { player_ids: string[]; host: boolean; spectators: number };
 }
 
 /** Presence (issue 14, item 2) on one instance: open streams make members online. */
@@ -69,7 +69,7 @@ describe('room presence on one instance', () => {
     const { code } = await createRoom(app, host);
     const pat = await joinAsBot(app, code, 'Pat');
     const sam = await joinAsBot(app, code, 'Sam');
-    expect(await onlineIn(app, code, host.headers)).toEqual({ player_ids: [], host: false });
+    expect(await onlineIn(app, code, host.headers)).toEqual({ player_ids: [], host: false, spectators: 0 });
 
     const hostStream = await follow(code, host.headers);
     const patStream = await follow(code, pat.headers);
@@ -184,6 +184,46 @@ describe.runIf(servicesConfigured)('room presence across two instances on Postgr
       .toEqual([player(0).id]);
     hostStream.close();
     await onB.next(presenceOf(null, false), 10_000);
+  });
+
+  it('counts a spectator on the other instance apart from players, and a revocation there ends its stream', async () => {
+    const a = instance(0).app;
+    const created = await a.inject({
+      method: 'POST',
+      url: `/rooms/${code}/spectator-links`,
+      headers: host.headers,
+    });
+    expect(created.statusCode).toBe(201);
+    const { id, token } = created.json() as { id: string; token: string };
+    const exchanged = await a.inject({ method: 'POST', url: `/rooms/${code}/watch`, payload: { token } });
+    expect(exchanged.statusCode).toBe(200);
+    const cookie = String(exchanged.headers['set-cookie']).split(';')[0] ?? '';
+    const onA = await follow(0, player(0).headers);
+    const spectatorOnB = await follow(1, { cookie });
+    await onA.next((m) => m.event === 'spectators' && m.data.count === 1, 10_000);
+    const online = await onlineIn(a, code, player(0).headers);
+    expect(online.spectators).toBe(1);
+    expect(online.host).toBe(false);
+    expect(online.player_ids).toEqual([player(0).id]);
+    // Presence messages only ever name players of the room: the spectator is never one, nor the host.
+    const known = new Set(players.map((p) => p.id));
+    expect(
+      onA.messages.filter((m) => m.event === 'presence' && !known.has(String(m.data.player_id))),
+    ).toEqual([]);
+
+    const revoke = await a.inject({
+      method: 'DELETE',
+      url: `/rooms/${code}/spectator-links/${id}`,
+      headers: host.headers,
+    });
+    expect(revoke.statusCode).toBe(204);
+    await spectatorOnB.ended;
+    expect(spectatorOnB.messages.at(-1)).toMatchObject({
+      event: 'stream_end',
+      data: { reason: 'link_revoked' },
+    });
+    await onA.next((m) => m.event === 'spectators' && m.data.count === 0, 10_000);
+    onA.close();
   });
 
   it('drops the players of an instance that went silent after three heartbeats', async () => {

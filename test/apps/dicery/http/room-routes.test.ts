@@ -330,14 +330,14 @@ describe('Dicery room routes', () => {
       // Other tests here play in this room too (in any order): Alice and her roll, the newest, are in it.
       expect(body.players).toContainEqual({ id: alice.id, name: 'Alice', joined_at: expect.any(String) });
       expect(body.rolls.at(-1)).toEqual(rolled.json());
-      expect(body.you).toEqual({ player_id: alice.id, host: false });
+      expect(body.you).toEqual({ player_id: alice.id, host: false, spectator: false });
       expect(body.last_event_id).toBeGreaterThanOrEqual(rolled.json().id);
     });
 
     it('shows the room to its host by account credential, and to nobody else', async () => {
       const asHost = await app.inject({ method: 'GET', url: `/rooms/${roomA.code}`, headers: host.headers });
       expect(asHost.statusCode).toBe(200);
-      expect(asHost.json().you).toEqual({ player_id: null, host: true });
+      expect(asHost.json().you).toEqual({ player_id: null, host: true, spectator: false });
       const asStranger = await app.inject({
         method: 'GET',
         url: `/rooms/${roomA.code}`,
@@ -681,7 +681,7 @@ describe('Dicery room routes', () => {
       expect(ok.statusCode).toBe(201);
       // Signed in as the host and joined as a player: both.
       const snapshot = await browser.request('GET', `/rooms/${room.code}`);
-      expect(snapshot.json().you).toEqual({ player_id: ok.json().player.id, host: true });
+      expect(snapshot.json().you).toEqual({ player_id: ok.json().player.id, host: true, spectator: false });
       // Host controls through the session cookie go through the account guard's CSRF check.
       const target = await joinAsBot(app, room.code, 'Target');
       const noToken = await browser.request('DELETE', `/rooms/${room.code}/players/${target.id}`);

@@ -4,6 +4,7 @@ import * as roomEventSequence from './006-room-event-sequence.js';
 import * as roomSeats from './007-room-seats.js';
 import * as roomHostTools from './008a-room-host-tools.js';
 import * as roomLog from './009a-room-log.js';
+import * as spectatorLinks from './010a-spectator-links.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
@@ -17,4 +18,5 @@ export const diceryMigrations: Record<string, Migration> = {
   '007-room-seats': roomSeats,
   '008a-room-host-tools': roomHostTools,
   '009a-room-log': roomLog,
+  '010a-spectator-links': spectatorLinks,
 };

@@ -1,0 +1,426 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_SPECTATOR_LINKS_PER_ROOM } from '../../../../src/apps/dicery/core/spectator-links.js';
+import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
+import { type SignedIn, signIn } from '../../../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
+import { Browser } from '../../../support/room-browser.js';
+import { createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
+import { openSse, type SseStream } from '../../../support/sse-client.js';
+
+const WATCH_COOKIE = '__Secure-dicery_watch_';
+const HEARTBEAT_SECONDS = 60;
+
+const NO_ROOM_LIMITS = {
+  roomJoinsPerMinute: 10_000,
+  roomRollsPerMinute: 10_000,
+  roomRollsPerMinutePerIp: 10_000,
+  roomsPerHourPerAccount: 10_000,
+  roomsPerHourPerIp: 10_000,
+  maxOpenRoomsPerHost: 10_000,
+  maxStreamsPerAccount: 10_000,
+  maxStreamsPerIp: 10_000,
+  roomHeartbeatInterval: HEARTBEAT_SECONDS,
+} as const;
+
+/**
+ * Spectators (issue 14, item 8): a host-made, revocable, read-only watch link. A spectator sees
+ * what other players see (secret rolls as placeholders) over every channel, is never a player
+ * (no name, no roll, not in the list or in presence) and is never taken for the host.
+ */
+describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+  let base: string;
+  let host: SignedIn;
+  let drop: () => Promise<void> = async () => {};
+  const open: SseStream[] = [];
+
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    clock = createTestClock();
+    app = await buildTestServer(
+      { ...NO_ROOM_LIMITS, databaseUrl: database.url },
+      { clock, scheduler: clock },
+    );
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    base = `http://127.0.0.1:${address.port}`;
+    host = await signIn(app);
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await app?.close();
+    await drop();
+  });
+
+  async function table() {
+    const room = await createRoom(app, host);
+    const pat = await joinAsBot(app, room.code, 'Pat');
+    const sam = await joinAsBot(app, room.code, 'Sam');
+    return { code: room.code, pat, sam };
+  }
+
+  const createLink = async (code: string, as: { headers: Record<string, string> } = host) => {
+    const response = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/spectator-links`,
+      headers: as.headers,
+    });
+    return response;
+  };
+
+  /** A browser that exchanged a fresh watch link of `code` for its watch cookie. */
+  async function spectator(code: string): Promise<{ browser: Browser; linkId: string; token: string }> {
+    const created = await createLink(code);
+    expect(created.statusCode, created.body).toBe(201);
+    const { id, token } = created.json() as { id: string; token: string };
+    const browser = new Browser(app);
+    const exchanged = await browser.request('POST', `/rooms/${code}/watch`, { payload: { token } });
+    expect(exchanged.statusCode, exchanged.body).toBe(200);
+    return { browser, linkId: id, token };
+  }
+
+  const follow = async (code: string, headers: Record<string, string>, query = '') => {
+    const stream = await openSse(`${base}/rooms/${code}/events${query}`, headers);
+    open.push(stream);
+    return stream;
+  };
+  const watchHeaders = (browser: Browser, code: string) => ({
+    cookie: browser.cookieHeader(`/rooms/${code}/events`),
+  });
+
+  const roll = async (code: string, player: JoinedPlayer, body: Record<string, unknown>) => {
+    const response = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls`,
+      headers: player.headers,
+      payload: body,
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json() as { id: number; total: number };
+  };
+
+  it('exchanges the link for an HttpOnly room-scoped cookie; the spectator is no player and not the host', async () => {
+    const { code, pat } = await table();
+    const { browser } = await spectator(code);
+    const cookie = browser.cookies.get(`${WATCH_COOKIE}${code}`);
+    expect(cookie?.path).toBe(`/rooms/${code}`);
+
+    const snapshot = await browser.request('GET', `/rooms/${code}`);
+    expect(snapshot.statusCode, snapshot.body).toBe(200);
+    const body = snapshot.json();
+    expect(body.you).toEqual({ player_id: null, host: false, spectator: true });
+    expect(body.players.map((p: { name: string }) => p.name).sort()).toEqual(['Pat', 'Sam']);
+
+    // Presence: the spectator's stream is counted as a spectator, never as a player or the host.
+    const watching = await follow(code, watchHeaders(browser, code), '?presence=true');
+    expect(watching.status).toBe(200);
+    const patStream = await follow(code, pat.headers, '?presence=true');
+    await patStream.next((m) => m.event === 'presence' && m.data.player_id === pat.id);
+    await watching.next((m) => m.event === 'presence' && m.data.player_id === pat.id);
+    const online = (await app.inject({ method: 'GET', url: `/rooms/${code}`, headers: pat.headers })).json()
+      .online;
+    expect(online).toEqual({ player_ids: [pat.id], host: false, spectators: 1 });
+    // The spectator's own stream never announced a `presence` for it (no host, no player).
+    expect(watching.messages.filter((m) => m.event === 'presence').map((m) => m.data.player_id)).toEqual([
+      pat.id,
+    ]);
+    watching.close();
+    await patStream.next((m) => m.event === 'spectators' && m.data.count === 0);
+  });
+
+  it('cannot roll, leave or ask for a claim code (403 SPECTATOR_READ_ONLY)', async () => {
+    const { code } = await table();
+    const { browser } = await spectator(code);
+    const csrf = await browser.csrf();
+    for (const [method, url, payload] of [
+      ['POST', `/rooms/${code}/rolls`, { notation: '1d20' }],
+      ['DELETE', `/rooms/${code}/players/me`, undefined],
+      ['POST', `/rooms/${code}/players/me/claim-code`, undefined],
+    ] as const) {
+      const response = await browser.request(method, url, {
+        headers: { 'x-csrf-token': csrf },
+        ...(payload === undefined ? {} : { payload }),
+      });
+      expect(response.statusCode, `${method} ${url}`).toBe(403);
+      expect(response.json().code).toBe('SPECTATOR_READ_ONLY');
+    }
+    expect((await app.dicery.rooms.eventsAfter(code, 0)).filter((e) => e.type === 'roll')).toEqual([]);
+  });
+
+  it('takes no name and no seat: names stay free and spectators do not fill the room', async () => {
+    const room = await createRoom(app, host);
+    const watchers = [await spectator(room.code), await spectator(room.code)];
+    for (const { browser } of watchers) {
+      expect(await browser.request('GET', `/rooms/${room.code}`).then((r) => r.statusCode)).toBe(200);
+    }
+    expect(await app.dicery.roomStore.listPresentPlayers(room.code)).toEqual([]);
+    // A watching browser joins like anyone else, under any name, and then is a player.
+    const [first] = watchers;
+    const joined = await first?.browser.join(room.code, 'Spectator');
+    expect(joined?.statusCode, joined?.body).toBe(201);
+    const snapshot = await first?.browser.request('GET', `/rooms/${room.code}`);
+    expect(snapshot?.json().you).toMatchObject({ player_id: joined?.json().player.id, spectator: false });
+  });
+
+  it('sees a secret roll only as its placeholder: stream, replay, snapshot, history, exports, log', async () => {
+    const { code, pat } = await table();
+    const { browser } = await spectator(code);
+    const headers = watchHeaders(browser, code);
+    const live = await follow(code, headers);
+    const hostLive = await follow(code, host.headers);
+    const before = (await app.inject({ method: 'GET', url: `/rooms/${code}`, headers: pat.headers })).json()
+      .last_event_id as number;
+    const secret = await roll(code, pat, { notation: '3d6+40', label: 'Insight QZX', visibility: 'host' });
+    const open = await roll(code, pat, { notation: '1d4+70' });
+
+    await live.next((m) => m.id === String(open.id));
+    const placeholder = live.messages.find((m) => m.id === String(secret.id));
+    expect(placeholder?.data).toMatchObject({ hidden: true, visibility: 'host', player: { name: 'Pat' } });
+    // The host's stream has it in full; the spectator's carries no byte of it.
+    expect((await hostLive.next((m) => m.id === String(secret.id))).data).toMatchObject({
+      label: 'Insight QZX',
+    });
+    const leaks = (text: string) =>
+      ['Insight QZX', '3d6+40', `"total":${secret.total}`].filter((needle) => text.includes(needle));
+    expect(leaks(JSON.stringify(live.messages))).toEqual([]);
+
+    // Replay with Last-Event-ID.
+    const replay = await follow(code, { ...headers, 'last-event-id': String(before) });
+    await replay.next((m) => m.id === String(open.id));
+    expect(leaks(JSON.stringify(replay.messages))).toEqual([]);
+    expect(replay.messages.find((m) => m.id === String(secret.id))?.data.hidden).toBe(true);
+
+    for (const url of [
+      `/rooms/${code}`,
+      `/rooms/${code}/rolls`,
+      `/rooms/${code}/rolls/export?format=json`,
+      `/rooms/${code}/rolls/export?format=csv`,
+      `/rooms/${code}/log`,
+    ]) {
+      const response = await browser.request('GET', url);
+      expect(response.statusCode, url).toBe(200);
+      expect(leaks(response.body), url).toEqual([]);
+      expect(response.body, url).toContain('Pat');
+    }
+    const history = (await browser.request('GET', `/rooms/${code}/rolls`)).json().items as {
+      id: number;
+      hidden?: boolean;
+    }[];
+    expect(history.find((item) => item.id === secret.id)?.hidden).toBe(true);
+    // The log holds a commitment only, and gives the spectator exactly what a player gets.
+    const playerLog = await app.inject({ method: 'GET', url: `/rooms/${code}/log`, headers: pat.headers });
+    expect((await browser.request('GET', `/rooms/${code}/log`)).body).toBe(playerLog.body);
+
+    // Once revealed, the spectator sees it like everyone.
+    const reveal = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls/${secret.id}/reveal`,
+      headers: host.headers,
+    });
+    expect(reveal.statusCode).toBe(201);
+    const after = (await browser.request('GET', `/rooms/${code}/rolls`)).json().items as {
+      id: number;
+      label?: string;
+    }[];
+    expect(after.find((item) => item.id === secret.id)?.label).toBe('Insight QZX');
+  });
+
+  it('revoking a link refuses it at once and ends its open streams; other links keep working', async () => {
+    const { code, pat } = await table();
+    const revoked = await spectator(code);
+    const kept = await spectator(code);
+    const doomed = await follow(code, watchHeaders(revoked.browser, code));
+    const survivor = await follow(code, watchHeaders(kept.browser, code));
+    const playerStream = await follow(code, pat.headers);
+
+    const list = await app.inject({
+      method: 'GET',
+      url: `/rooms/${code}/spectator-links`,
+      headers: host.headers,
+    });
+    expect(list.statusCode).toBe(200);
+    expect(list.json()).toMatchObject({ total: 2, limit: 20, offset: 0 });
+    expect(list.body).not.toContain(revoked.token);
+    expect((list.json().items as { id: string }[]).map((link) => link.id).sort()).toEqual(
+      [revoked.linkId, kept.linkId].sort(),
+    );
+
+    const revoke = await app.inject({
+      method: 'DELETE',
+      url: `/rooms/${code}/spectator-links/${revoked.linkId}`,
+      headers: host.headers,
+    });
+    expect(revoke.statusCode).toBe(204);
+    await doomed.ended;
+    expect(doomed.messages.at(-1)).toMatchObject({ event: 'stream_end', data: { reason: 'link_revoked' } });
+
+    for (const response of [
+      await revoked.browser.request('GET', `/rooms/${code}`),
+      await revoked.browser.request('GET', `/rooms/${code}/rolls`),
+      await revoked.browser.request('POST', `/rooms/${code}/watch`, { payload: { token: revoked.token } }),
+    ]) {
+      expect(response.statusCode).toBe(401);
+      expect(response.json().code).toBe('SPECTATOR_LINK_INVALID');
+    }
+    const reopened = await follow(code, watchHeaders(revoked.browser, code));
+    expect(reopened.status).toBe(401);
+    expect(reopened.problem?.code).toBe('SPECTATOR_LINK_INVALID');
+
+    // The other link and the players are untouched.
+    const rolled = await roll(code, pat, { notation: '1d6' });
+    await survivor.next((m) => m.id === String(rolled.id));
+    await playerStream.next((m) => m.id === String(rolled.id));
+    expect((await kept.browser.request('GET', `/rooms/${code}`)).statusCode).toBe(200);
+
+    const again = await app.inject({
+      method: 'DELETE',
+      url: `/rooms/${code}/spectator-links/${revoked.linkId}`,
+      headers: host.headers,
+    });
+    expect(again.statusCode).toBe(404);
+    expect(again.json().code).toBe('SPECTATOR_LINK_NOT_FOUND');
+  });
+
+  it("ends a revoked link's stream at the next heartbeat even when its event never arrived", async () => {
+    const { code } = await table();
+    const { browser, linkId } = await spectator(code);
+    const stream = await follow(code, watchHeaders(browser, code));
+    // The row goes without the event, as when the bus lost the revocation's message.
+    expect(await app.dicery.roomStore.spectators.deleteLink(code, linkId)).toBe(true);
+    clock.advance(HEARTBEAT_SECONDS * 1000);
+    await stream.ended;
+    expect(stream.messages.at(-1)).toMatchObject({ event: 'stream_end', data: { reason: 'link_revoked' } });
+  });
+
+  it('closing the room ends spectator streams and the link answers 404 like the room', async () => {
+    const { code } = await table();
+    const { browser, token } = await spectator(code);
+    const stream = await follow(code, watchHeaders(browser, code));
+    expect(
+      (await app.inject({ method: 'DELETE', url: `/rooms/${code}`, headers: host.headers })).statusCode,
+    ).toBe(204);
+    await stream.ended;
+    expect(stream.messages.at(-1)?.event).toBe('room_closed');
+    expect((await browser.request('GET', `/rooms/${code}`)).json().code).toBe('ROOM_NOT_FOUND');
+    const exchange = await new Browser(app).request('POST', `/rooms/${code}/watch`, { payload: { token } });
+    expect(exchange.statusCode).toBe(404);
+  });
+
+  it(`holds at most ${MAX_SPECTATOR_LINKS_PER_ROOM} live links per room`, async () => {
+    const { code } = await table();
+    const created = await Promise.all(
+      Array.from({ length: MAX_SPECTATOR_LINKS_PER_ROOM + 3 }, () => createLink(code)),
+    );
+    const statuses = created.map((response) => response.statusCode);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(MAX_SPECTATOR_LINKS_PER_ROOM);
+    const refused = created.filter((response) => response.statusCode !== 201);
+    expect(refused.map((response) => response.json().code)).toEqual(
+      Array(3).fill('TOO_MANY_SPECTATOR_LINKS'),
+    );
+    expect(await app.dicery.roomStore.spectators.countLinks(code)).toBe(MAX_SPECTATOR_LINKS_PER_ROOM);
+    // Revoking one makes room for one more.
+    const first = created.find((response) => response.statusCode === 201)?.json().id as string;
+    await app.inject({
+      method: 'DELETE',
+      url: `/rooms/${code}/spectator-links/${first}`,
+      headers: host.headers,
+    });
+    expect((await createLink(code)).statusCode).toBe(201);
+  });
+
+  it('only the host creates, lists and revokes links; to anyone else the room does not exist', async () => {
+    const { code, pat } = await table();
+    const { browser, linkId } = await spectator(code);
+    const intruder = await signIn(app);
+    const routes = [
+      ['POST', `/rooms/${code}/spectator-links`],
+      ['GET', `/rooms/${code}/spectator-links`],
+      ['DELETE', `/rooms/${code}/spectator-links/${linkId}`],
+    ] as const;
+    for (const [method, url] of routes) {
+      const other = await app.inject({ method, url, headers: intruder.headers });
+      expect(other.statusCode, `${method} ${url}`).toBe(404);
+      expect(other.json().code).toBe('ROOM_NOT_FOUND');
+      // A player's room token and a spectator's cookie are no account credentials.
+      expect((await app.inject({ method, url, headers: pat.headers })).statusCode).toBe(401);
+      expect((await browser.request(method, url)).statusCode).toBe(401);
+    }
+    expect(await app.dicery.roomStore.spectators.countLinks(code)).toBe(1);
+  });
+
+  it('refuses a wrong secret with one answer and counts every attempt on the join limit', async () => {
+    const { code } = await table();
+    const wrong = await new Browser(app).request('POST', `/rooms/${code}/watch`, {
+      payload: { token: 'A'.repeat(43) },
+    });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json().code).toBe('SPECTATOR_LINK_INVALID');
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+    const forged = await app.inject({
+      method: 'GET',
+      url: `/rooms/${code}`,
+      headers: { cookie: `${WATCH_COOKIE}${code}=${'B'.repeat(43)}` },
+    });
+    expect(forged.statusCode).toBe(401);
+    expect(forged.json().code).toBe('SPECTATOR_LINK_INVALID');
+  });
+});
+
+describe('POST /rooms/{code}/watch rate limit', () => {
+  it('counts exchanges on ROOM_JOINS_PER_MINUTE of the address', async () => {
+    const app = await buildTestServer({ roomJoinsPerMinute: 2 });
+    try {
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/watch`,
+          payload: { token: 'x'.repeat(43) },
+        });
+        statuses.push(response.statusCode);
+      }
+      expect(statuses).toEqual([401, 401, 429]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('spectator room reads', () => {
+  it('count per watch link: one link spent does not touch another link, a player or the host', async () => {
+    const app = await buildTestServer({ ...NO_ROOM_LIMITS });
+    try {
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      const pat = await joinAsBot(app, room.code, 'Pat');
+      const watcher = async () => {
+        const created = await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/spectator-links`,
+          headers: host.headers,
+        });
+        const browser = new Browser(app);
+        await browser.request('POST', `/rooms/${room.code}/watch`, {
+          payload: { token: created.json().token },
+        });
+        return browser;
+      };
+      const [spent, fresh] = [await watcher(), await watcher()];
+      const url = `/rooms/${room.code}/rolls`;
+      let status = 200;
+      for (let i = 0; i < 200 && status === 200; i++) status = (await spent.request('GET', url)).statusCode;
+      expect(status).toBe(429);
+      expect((await fresh.request('GET', url)).statusCode).toBe(200);
+      expect((await app.inject({ method: 'GET', url, headers: pat.headers })).statusCode).toBe(200);
+      expect((await app.inject({ method: 'GET', url, headers: host.headers })).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
