@@ -172,6 +172,114 @@ describe('startLobby', () => {
     expect(navigate).toHaveBeenCalledWith('#/join', LOBBY_ENDED.left);
   });
 
+  it('follows presence events, and a snapshot answer only when no event arrived meanwhile', async () => {
+    const { lobby, on } = start(snapshotOf({ online: { player_ids: ['p1'], host: false } }));
+    expect([...lobby.presence.value.players]).toEqual(['p1']);
+    on.onPresence?.({ player_id: 'p2', online: true });
+    on.onPresence?.({ player_id: null, online: true });
+    expect([...lobby.presence.value.players].sort()).toEqual(['p1', 'p2']);
+    expect(lobby.presence.value.host).toBe(true);
+    // A snapshot asked for before an event may predate it: it must not undo the event.
+    let answer: (value: Response) => void = () => {};
+    vi.mocked(fetch).mockImplementationOnce(() => new Promise((resolve) => (answer = resolve)));
+    on.onOpen();
+    on.onPresence?.({ player_id: 'p1', online: false });
+    answer(
+      new Response(JSON.stringify(snapshotOf({ online: { player_ids: ['p1', 'p2'], host: true } })), {
+        status: 200,
+        headers: { 'Content-Type': 'application/json' },
+      }),
+    );
+    await settle();
+    expect([...lobby.presence.value.players]).toEqual(['p2']);
+    // With no event meanwhile, the snapshot is the truth (e.g. after a reconnect).
+    replies.set('GET /rooms/ABCD2345', {
+      status: 200,
+      body: snapshotOf({ online: { player_ids: [], host: false } }),
+    });
+    on.onOpen();
+    await vi.waitFor(() => expect(lobby.presence.value.players.size).toBe(0));
+    expect(lobby.presence.value.host).toBe(false);
+  });
+
+  it('takes a player who left off the online list', () => {
+    const { lobby, on } = start(snapshotOf({ online: { player_ids: ['p1', 'p2'], host: true } }));
+    on.onPlayerLeft({ player: { id: 'p2', name: 'Bob' }, reason: 'left' });
+    expect([...lobby.presence.value.players]).toEqual(['p1']);
+  });
+
+  it('loads older rolls page by page until the start, and says what went wrong', async () => {
+    const { lobby, actions } = start(snapshotOf({ rolls: [rollOf(30), rollOf(31)] }));
+    expect(lobby.history.value).toEqual({ before: 30 });
+    replies.set('GET /rooms/ABCD2345/rolls?before=30&limit=50', {
+      status: 200,
+      body: { items: [rollOf(20), rollOf(10)], next_before: 10 },
+    });
+    expect(await actions.loadOlder()).toBeNull();
+    expect(lobby.state.value.rolls.map((roll) => roll.id)).toEqual([31, 30, 20, 10]);
+    expect(lobby.history.value).toEqual({ before: 10 });
+    replies.set('GET /rooms/ABCD2345/rolls?before=10&limit=50', problem(503, 'DATABASE_UNAVAILABLE'));
+    expect(await actions.loadOlder()).toBe('DATABASE_UNAVAILABLE happened.');
+    expect(lobby.history.value).toEqual({ before: 10 });
+    replies.set('GET /rooms/ABCD2345/rolls?before=10&limit=50', {
+      status: 200,
+      body: { items: [rollOf(5)], next_before: null },
+    });
+    expect(await actions.loadOlder()).toBeNull();
+    expect(lobby.history.value).toEqual({ before: null });
+    const asked = requests.length;
+    expect(await actions.loadOlder()).toBeNull();
+    expect(requests).toHaveLength(asked);
+  });
+
+  it('has no history to load in a room without rolls', () => {
+    expect(start().lobby.history.value).toEqual({ before: null });
+  });
+
+  it('reveals a secret roll (host) and shows a reveal from the stream to everyone', async () => {
+    const secret = { ...rollOf(4), visibility: 'host' as const };
+    const host = start(snapshotOf({ you: { player_id: null, host: true }, rolls: [secret] }));
+    replies.set('POST /rooms/ABCD2345/rolls/4/reveal', {
+      status: 201,
+      body: { id: 9, roll_id: 4, roll: { ...secret, id: undefined }, salt: 'ab', content: '{}' },
+    });
+    expect(await host.actions.reveal(secret)).toBeNull();
+    expect(host.lobby.state.value.rolls[0]).toMatchObject({ id: 4, revealed: true, total: 4 });
+
+    const player = start(
+      snapshotOf({
+        rolls: [
+          {
+            player: { id: 'p2', name: 'Bob' },
+            notation: '',
+            label: null,
+            terms: [],
+            total: 0,
+            hidden: true,
+            visibility: 'host',
+            rolled_at: rollOf(4).rolled_at,
+            id: 4,
+          },
+        ],
+      }),
+    );
+    player.on.onRollRevealed?.(4, { ...secret, player: { id: 'p2', name: 'Bob' } });
+    const revealed = player.lobby.state.value.rolls[0];
+    expect(revealed).toMatchObject({ id: 4, total: 4, revealed: true });
+    expect(revealed?.hidden).not.toBe(true);
+    expect(player.lobby.announcement.value).toBe("The host revealed Bob's secret roll: 4.");
+  });
+
+  it('takes "already revealed" as revealed, and shows other refusals', async () => {
+    const secret = { ...rollOf(4), visibility: 'host' as const };
+    const host = start(snapshotOf({ you: { player_id: null, host: true }, rolls: [secret] }));
+    replies.set('POST /rooms/ABCD2345/rolls/4/reveal', problem(409, 'ROLL_ALREADY_REVEALED'));
+    expect(await host.actions.reveal(secret)).toBeNull();
+    expect(host.lobby.state.value.rolls[0]?.revealed).toBe(true);
+    replies.set('POST /rooms/ABCD2345/rolls/5/reveal', problem(403, 'FORBIDDEN'));
+    expect(await host.actions.reveal({ ...secret, id: 5 })).toBe('FORBIDDEN happened.');
+  });
+
   it('closes its stream when the page is left', () => {
     const { leave, close } = start();
     leave.abort();

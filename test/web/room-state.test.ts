@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
+  asHistoryPage,
   asRoll,
   asSnapshot,
   emptyLobby,
   MAX_ROLLS,
+  oldestRollId,
   sameRoll,
+  withOlderRolls,
   withPlayerJoined,
   withPlayerLeft,
   withRoll,
+  withRollRevealed,
   withSnapshot,
 } from '../../web/src/room-state.js';
 import type { Roll } from '../../web/src/types.js';
@@ -110,5 +114,61 @@ describe('reading the wire', () => {
     expect(snapshot?.rolls).toHaveLength(1);
     expect(snapshot?.you).toEqual({ player_id: null, host: false, spectator: false });
     expect(asSnapshot({ players: [] })).toBeUndefined();
+  });
+});
+
+describe('history and reveals (issue 14)', () => {
+  const at = (second: number) => `2025-01-01T00:00:${String(second).padStart(2, '0')}.000Z`;
+
+  it('puts a page of older rolls under the newer ones, once, and orders rolls of one millisecond by id', () => {
+    let state = withRoll(withRoll(emptyLobby(), roll(9, at(9))), roll(10, at(10)));
+    state = withOlderRolls(state, [roll(8, at(8)), roll(7, at(7)), roll(9, at(9))]);
+    expect(state.rolls.map((r) => r.id)).toEqual([10, 9, 8, 7]);
+    state = withOlderRolls(emptyLobby(), [roll(2, at(1)), roll(3, at(1)), roll(1, at(1))]);
+    expect(state.rolls.map((r) => r.id)).toEqual([3, 2, 1]);
+  });
+
+  it('drops an older page beyond the bound rather than the newest rolls', () => {
+    let state = emptyLobby();
+    for (let i = 1; i <= MAX_ROLLS; i++)
+      state = withRoll(state, roll(1000 + i, new Date(Date.UTC(2025, 0, 2) + i * 1000).toISOString()));
+    const full = withOlderRolls(state, [roll(5, at(5))]);
+    expect(full).toBe(state);
+    expect(full.rolls[0]?.id).toBe(1000 + MAX_ROLLS);
+  });
+
+  it('knows where the next older page starts', () => {
+    expect(oldestRollId([roll(12, at(12)), { ...roll(4, at(4)), id: '4' }, roll(9, at(9))])).toBe(4);
+    const { id: _id, ...withoutId } = roll(3, at(3));
+    expect(oldestRollId([withoutId])).toBeUndefined();
+  });
+
+  it('reads a history page and refuses what is not one', () => {
+    const page = asHistoryPage({ items: [{ ...roll(2, at(2)) }, { nonsense: true }], next_before: 2 });
+    expect(page?.items.map((r) => r.id)).toEqual([2]);
+    expect(page?.next_before).toBe(2);
+    expect(asHistoryPage({ items: [], next_before: null })?.next_before).toBeNull();
+    expect(asHistoryPage({ items: [], next_before: -1 })).toBeUndefined();
+    expect(asHistoryPage({ next_before: null })).toBeUndefined();
+  });
+
+  it('replaces a secret roll placeholder by the revealed roll in place, once', () => {
+    const placeholder = asRoll({ id: 5, player: alice, visibility: 'host', hidden: true, rolled_at: at(5) });
+    if (placeholder === undefined) throw new Error('placeholder not read');
+    let state = withRoll(withRoll(withRoll(emptyLobby(), roll(4, at(4))), placeholder), roll(6, at(6)));
+    const full = roll(5, at(5), { notation: '2d6+30', total: 37, visibility: 'host' });
+    const revealed = withRollRevealed(state, 5, full);
+    expect(revealed.rolls.map((r) => [r.id, r.total, r.revealed === true])).toEqual([
+      [6, 6, false],
+      [5, 37, true],
+      [4, 4, false],
+    ]);
+    // The same reveal again (the answer, then the event) changes nothing.
+    expect(withRollRevealed(revealed, 5, full)).toBe(revealed);
+    // A roll not in the log is not invented.
+    state = withRollRevealed(state, 99, full);
+    expect(state.rolls.map((r) => r.id)).toEqual([6, 5, 4]);
+    // The placeholder's replay after the reveal does not bring it back.
+    expect(withRoll(revealed, placeholder)).toBe(revealed);
   });
 });

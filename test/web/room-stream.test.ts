@@ -20,8 +20,10 @@ class FakeEventSource extends EventTarget {
   }
 }
 
-function handlers(): { [K in keyof RoomStreamHandlers]: Mock<RoomStreamHandlers[K]> } {
+function handlers(): { [K in keyof RoomStreamHandlers]-?: Mock<Required<RoomStreamHandlers>[K]> } {
   return {
+    onRollRevealed: vi.fn(),
+    onPresence: vi.fn(),
     onOpen: vi.fn(),
     onPlayerJoined: vi.fn(),
     onPlayerLeft: vi.fn(),
@@ -43,7 +45,7 @@ describe('openRoomStream', () => {
       const on = handlers();
       openRoomStream('ABCD2345', on);
       const source = FakeEventSource.last as FakeEventSource;
-      expect(source.url).toBe('/rooms/ABCD2345/events');
+      expect(source.url).toBe('/rooms/ABCD2345/events?presence=true');
       source.emit('stream_end', { reason });
       expect(on.onStreamEnd).toHaveBeenCalledWith(reason);
       expect(source.readyState).toBe(FakeEventSource.CLOSED);
@@ -56,6 +58,36 @@ describe('openRoomStream', () => {
       expect(on.onPlayerLeft).not.toHaveBeenCalled();
     },
   );
+
+  it('reports presence and reveals, and drops malformed ones', () => {
+    const on = handlers();
+    openRoomStream('ABCD2345', on);
+    const source = FakeEventSource.last as FakeEventSource;
+    source.emit('presence', { player_id: 'p2', online: false });
+    source.emit('presence', { player_id: null, online: true });
+    source.emit('presence', { player_id: 7, online: true });
+    source.emit('presence', { player_id: 'p2' });
+    expect(on.onPresence.mock.calls).toEqual([
+      [{ player_id: 'p2', online: false }],
+      [{ player_id: null, online: true }],
+    ]);
+    const roll = {
+      player: { id: 'p1', name: 'Pat' },
+      notation: '1d6',
+      label: null,
+      terms: [],
+      modifier: 0,
+      total: 4,
+      rolled_at: '2026-01-01T00:00:00.000Z',
+      visibility: 'host',
+    };
+    source.emit('roll_revealed', { id: 9, roll_id: 5, roll, salt: 'ab', content: '{}' });
+    source.emit('roll_revealed', { id: 10, roll_id: '5', roll });
+    source.emit('roll_revealed', { id: 11, roll_id: 6, roll: { nonsense: true } });
+    expect(on.onRollRevealed).toHaveBeenCalledTimes(1);
+    expect(on.onRollRevealed.mock.calls[0]?.[0]).toBe(5);
+    expect(on.onRollRevealed.mock.calls[0]?.[1]).toMatchObject({ notation: '1d6', total: 4 });
+  });
 
   it('treats an unknown stream_end reason as the session ending', () => {
     const on = handlers();

@@ -10,6 +10,7 @@ import {
   parseRoute,
   roomHash,
   watchHash,
+  verifyHash,
 } from '../../web/src/routes.js';
 
 describe('parseRoute', () => {
@@ -29,6 +30,9 @@ describe('parseRoute', () => {
     ['#/watch/ABCD2345', { name: 'watch', code: 'ABCD2345', token: undefined }],
     ['#/watch', { name: 'not-found' }],
     ['#/rooms/ABCD2345/extra', { name: 'not-found' }],
+    ['#/rooms/abcd2345/verify', { name: 'verify-room', code: 'ABCD2345' }],
+    ['#/rooms/new/verify', { name: 'not-found' }],
+    ['#/rooms/ABCD2345/verify/more', { name: 'not-found' }],
     ['#/rooms/%E0%A4%A', { name: 'not-found' }],
     ['#main', { name: 'not-found' }],
     ['#/forgot-password', { name: 'forgot-password' }],
@@ -97,6 +101,7 @@ describe('parseRoute', () => {
     expect(parseRoute(adminHash('audit'))).toEqual({ name: 'admin', section: 'audit' });
     expect(parseRoute(roomHash('ABCD2345'))).toEqual({ name: 'room', code: 'ABCD2345' });
     expect(parseRoute(joinHash('ABCD2345'))).toEqual({ name: 'join', code: 'ABCD2345' });
+    expect(parseRoute(verifyHash('ABCD2345'))).toEqual({ name: 'verify-room', code: 'ABCD2345' });
   });
 });
 

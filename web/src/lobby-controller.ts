@@ -8,15 +8,19 @@ import { batch } from '@preact/signals-core';
 import { type ApiResult, api } from './api.js';
 import { problemMessage } from './problem.js';
 import {
+  asHistoryPage,
   asRoll,
   asSnapshot,
+  MAX_ROLLS,
+  withOlderRolls,
   withPlayerJoined,
   withPlayerLeft,
   withRoll,
+  withRollRevealed,
   withSnapshot,
 } from './room-state.js';
 import { openRoomStream, type RoomStream } from './room-stream.js';
-import type { LobbyStatus, LobbyStore } from './store.js';
+import { type LobbyStatus, type LobbyStore, presenceOf } from './store.js';
 import type { Player, Roll, RoomSnapshot } from './types.js';
 
 /** Messages shown when the lobby ends; the wording is part of what players are told. */
@@ -31,6 +35,9 @@ export const LOBBY_ENDED = {
   noSeat: 'You are no longer in this room. Join it again to keep playing.',
   linkRevoked: 'The host revoked this watch link, so watching stopped. Ask them for a new one.',
 } as const;
+
+/** Rolls per "Load older rolls" page (the server allows up to 1000). */
+export const HISTORY_PAGE_SIZE = 50;
 
 /** Why live updates stopped while the viewer may still be in the room (issue 14: say why). */
 export const STREAM_STOPPED =
@@ -90,6 +97,10 @@ export interface LobbyActions {
   reconnect(): void;
   /** A single-use code that moves this player's seat to another device (shown once). */
   claimCode(): Promise<ApiResult<{ claim_code: string; expires_at: string }>>;
+  /** Loads the next page of older rolls into the log; a message to show, or null. */
+  loadOlder(): Promise<string | null>;
+  /** Reveals a secret roll to the whole room (host only); a message to show, or null. */
+  reveal(roll: Roll): Promise<string | null>;
 }
 
 function roomPath(code: string, suffix = ''): string {
@@ -103,6 +114,12 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
   let stream: RoomStream | undefined;
   let checking = false;
   let renewing = false;
+  /**
+   * Counts `presence` events. A snapshot answer that arrives after one was counted may predate it,
+   * so its `online` would undo a newer change; it replaces the presence only when none arrived.
+   */
+  let presenceEvents = 0;
+  let loadingOlder = false;
 
   const isEnded = () => lobby.ended.peek() !== null;
   const showStatus = (status: LobbyStatus | null) => {
@@ -127,8 +144,24 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     });
   }
 
-  function mergeSnapshot(fresh: RoomSnapshot): void {
-    update((state) => withSnapshot(state, fresh));
+  function mergeSnapshot(fresh: RoomSnapshot, presenceEventsBefore: number): void {
+    batch(() => {
+      update((state) => withSnapshot(state, fresh));
+      if (presenceEvents === presenceEventsBefore) lobby.presence.value = presenceOf(fresh);
+    });
+  }
+
+  function setOnline(playerId: string | null, online: boolean): void {
+    const current = lobby.presence.peek();
+    if (playerId === null) {
+      if (current.host !== online) lobby.presence.value = { ...current, host: online };
+      return;
+    }
+    if (current.players.has(playerId) === online) return;
+    const players = new Set(current.players);
+    if (online) players.add(playerId);
+    else players.delete(playerId);
+    lobby.presence.value = { ...current, players };
   }
 
   function addRoll(roll: Roll): void {
@@ -142,6 +175,7 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
   async function checkMembership(): Promise<void> {
     if (isEnded() || checking) return;
     checking = true;
+    const presenceEventsBefore = presenceEvents;
     const result = await api<unknown>('GET', roomPath(code));
     checking = false;
     if (signal.aborted || isEnded()) return;
@@ -162,7 +196,7 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     }
     // Still allowed in: the room refused only the stream, and the stream caps are what refuse it.
     const fresh = asSnapshot(result.data);
-    if (fresh !== undefined) mergeSnapshot(fresh);
+    if (fresh !== undefined) mergeSnapshot(fresh, presenceEventsBefore);
     showStatus({ message: STREAM_STOPPED, kind: 'stopped' });
   }
 
@@ -186,6 +220,7 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
   }
 
   async function refreshSnapshot(): Promise<void> {
+    const presenceEventsBefore = presenceEvents;
     const result = await api<unknown>('GET', roomPath(code));
     if (signal.aborted || isEnded()) return;
     if (!result.ok) {
@@ -193,7 +228,7 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
       return;
     }
     const fresh = asSnapshot(result.data);
-    if (fresh !== undefined) mergeSnapshot(fresh);
+    if (fresh !== undefined) mergeSnapshot(fresh, presenceEventsBefore);
   }
 
   stream = (options.openStream ?? openRoomStream)(code, {
@@ -210,7 +245,10 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     },
     onPlayerLeft({ player, reason }) {
       const wasHere = lobby.state.peek().players.some((p) => p.id === player.id);
-      update((state) => withPlayerLeft(state, player.id));
+      batch(() => {
+        update((state) => withPlayerLeft(state, player.id));
+        setOnline(player.id, false);
+      });
       if (player.id === you.player_id) {
         end(
           reason === 'kicked'
@@ -230,6 +268,16 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
       }
     },
     onRoll: addRoll,
+    onRollRevealed(rollId, roll) {
+      const before = lobby.state.peek();
+      update((state) => withRollRevealed(state, rollId, roll));
+      if (lobby.state.peek() !== before)
+        announce(`The host revealed ${roll.player.name}'s secret roll: ${roll.total}.`);
+    },
+    onPresence({ player_id, online }) {
+      presenceEvents++;
+      setOnline(player_id, online);
+    },
     onRoomClosed() {
       end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
     },
@@ -308,5 +356,51 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     reconnect: options.remount,
     claimCode: () =>
       api<{ claim_code: string; expires_at: string }>('POST', roomPath(code, '/players/me/claim-code')),
+    async loadOlder() {
+      const { before } = lobby.history.peek();
+      if (before === null || loadingOlder) return null;
+      if (lobby.state.peek().rolls.length >= MAX_ROLLS) {
+        lobby.history.value = { before, full: true };
+        return null;
+      }
+      loadingOlder = true;
+      const result = await api<unknown>(
+        'GET',
+        roomPath(code, `/rolls?before=${before}&limit=${HISTORY_PAGE_SIZE}`),
+      );
+      loadingOlder = false;
+      if (signal.aborted) return null;
+      if (!result.ok) {
+        recheckAfter(result.problem.status, [401, 403, 404]);
+        return problemMessage(result.problem);
+      }
+      const page = asHistoryPage(result.data);
+      if (page === undefined) return 'The server sent an unexpected answer.';
+      batch(() => {
+        update((state) => withOlderRolls(state, page.items));
+        lobby.history.value = { before: page.next_before };
+      });
+      return null;
+    },
+    async reveal(roll) {
+      const rollId = Number(roll.id);
+      if (!Number.isSafeInteger(rollId)) return 'This roll cannot be revealed from here.';
+      const result = await api<unknown>('POST', roomPath(code, `/rolls/${rollId}/reveal`));
+      if (signal.aborted) return null;
+      if (result.ok) {
+        const data = result.data;
+        const revealed =
+          typeof data === 'object' && data !== null && 'roll' in data ? asRoll(data.roll) : undefined;
+        update((state) => withRollRevealed(state, rollId, revealed ?? roll));
+        return null;
+      }
+      // Revealed meanwhile (another tab of the host): show it as revealed, say nothing.
+      if (result.problem.code === 'ROLL_ALREADY_REVEALED') {
+        update((state) => withRollRevealed(state, rollId, roll));
+        return null;
+      }
+      recheckAfter(result.problem.status, [401, 404]);
+      return problemMessage(result.problem);
+    },
   };
 }

@@ -17,6 +17,7 @@ import { renderForgotPassword, renderResetPassword } from './page-password.js';
 import { renderRoom } from './page-room.js';
 import { renderSecurity } from './page-security.js';
 import { renderWatch } from './page-watch.js';
+import { renderVerifyRoom } from './page-verify-room.js';
 import { problemMessage } from './problem.js';
 import { roomActions } from './room-actions.js';
 import { parseRoute } from './routes.js';
@@ -95,6 +96,9 @@ function render(): void {
       break;
     case 'watch':
       renderWatch(ctx, route.code, route.token);
+      break;
+    case 'verify-room':
+      renderVerifyRoom(ctx, route.code);
       break;
     case 'security':
       renderSecurity(ctx);

@@ -10,6 +10,7 @@ import { lobbyActions } from './components/lobby-actions.js';
 import { lobbyStatus } from './components/lobby-status.js';
 import { playerList } from './components/player-list.js';
 import { rollForm } from './components/roll-form.js';
+import { rollHistory } from './components/roll-history.js';
 import { rollLog } from './components/roll-log.js';
 import { watchLinks } from './components/watch-links.js';
 import { h, setChildren } from './dom.js';
@@ -214,7 +215,7 @@ function mountLobby(
         playerList(lobby, actions, signal),
         lobbyActions(lobby, actions, signal),
       ),
-      h('div', { class: 'lobby-log' }, rollLog(lobby, signal)),
+      h('div', { class: 'lobby-log' }, rollLog(lobby, signal, actions), rollHistory(lobby, actions, signal)),
       // The host's occasional tools come after the log on a phone, so they never push the newest
       // roll off the first screen; from 48rem they sit under the side column.
       you.host ? h('div', { class: 'lobby-host' }, watchLinks(lobby.code, watchLinkActions, signal)) : null,

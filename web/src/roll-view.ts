@@ -31,7 +31,11 @@ export function renderRollItem(roll: Roll, mine: boolean): HTMLLIElement {
       ' rolled ',
       h('code', { class: 'roll-notation', 'data-testid': 'roll-notation' }, roll.notation),
       roll.visibility === 'host'
-        ? h('span', { class: 'tag', 'data-testid': 'roll-secret' }, 'secret: host only')
+        ? h(
+            'span',
+            { class: 'tag', 'data-testid': 'roll-secret' },
+            roll.revealed === true ? 'secret, revealed' : 'secret: host only',
+          )
         : null,
       roll.label === null
         ? null

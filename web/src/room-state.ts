@@ -6,8 +6,11 @@
  */
 import type { Player, Roll, RollTerm, RoomSnapshot } from './types.js';
 
-/** Most rolls kept in the log; older ones fall off the end. */
-export const MAX_ROLLS = 200;
+/**
+ * Most rolls kept in the log, live ones and older pages loaded on demand together; beyond it the
+ * oldest fall off the end (the export has the whole history).
+ */
+export const MAX_ROLLS = 1000;
 
 /** State of one lobby. Treat as immutable: every function returns a new one. */
 export interface LobbyState {
@@ -57,10 +60,48 @@ export function withPlayerLeft(state: LobbyState, playerId: string): LobbyState 
 /** Adds a roll unless it is already in the log; keeps the log newest first and bounded. */
 export function withRoll(state: LobbyState, roll: Roll): LobbyState {
   if (state.rolls.some((existing) => sameRoll(existing, roll))) return state;
-  // ISO 8601 UTC timestamps from the server sort as strings; a stable sort keeps the arrival order
-  // of rolls made in the same millisecond, newest (just added, so first) on top.
-  const rolls = [roll, ...state.rolls].sort((a, b) => compareDesc(a.rolled_at, b.rolled_at));
-  return { ...state, rolls: rolls.slice(0, MAX_ROLLS) };
+  // ISO 8601 UTC timestamps from the server sort as strings; within one millisecond the room's
+  // event ids decide, and without them a stable sort keeps the arrival order (newest on top).
+  // The log is kept in that order, so the new roll goes before the first one it does not follow:
+  // one linear pass, not a sort per roll (a history page adds 50 at once).
+  let at = 0;
+  while (at < state.rolls.length && compareRolls(roll, state.rolls[at] as Roll) > 0) at++;
+  if (at >= MAX_ROLLS) return state;
+  const rolls = [...state.rolls.slice(0, at), roll, ...state.rolls.slice(at, MAX_ROLLS - 1)];
+  return { ...state, rolls };
+}
+
+/** Adds a page of older rolls from the history (`GET /rooms/{code}/rolls?before=`). */
+export function withOlderRolls(state: LobbyState, rolls: readonly Roll[]): LobbyState {
+  let next = state;
+  for (const roll of rolls) next = withRoll(next, roll);
+  return next;
+}
+
+/**
+ * The host revealed secret roll `rollId` (`roll_revealed`): its placeholder, or the full roll the
+ * host and its roller already saw, becomes the revealed roll in place. A roll not in the log (not
+ * loaded yet) is left alone: the history shows it in full once loaded.
+ */
+export function withRollRevealed(state: LobbyState, rollId: number, roll: Roll): LobbyState {
+  const index = state.rolls.findIndex(
+    (existing) => existing.id !== undefined && String(existing.id) === String(rollId),
+  );
+  if (index === -1 || state.rolls[index]?.revealed === true) return state;
+  const revealed: Roll = { ...roll, id: rollId, revealed: true };
+  const rolls = state.rolls.slice();
+  rolls[index] = revealed;
+  return { ...state, rolls };
+}
+
+/** The smallest numeric event id among `rolls`: where the next older history page starts. */
+export function oldestRollId(rolls: readonly Roll[]): number | undefined {
+  let oldest: number | undefined;
+  for (const roll of rolls) {
+    const id = typeof roll.id === 'number' ? roll.id : Number(roll.id);
+    if (Number.isSafeInteger(id) && id > 0 && (oldest === undefined || id < oldest)) oldest = id;
+  }
+  return oldest;
 }
 
 /**
@@ -74,11 +115,22 @@ export function sameRoll(a: Roll, b: Roll): boolean {
 
 /** A key identifying a roll by its content, for keyed rendering. */
 export function rollKey(roll: Roll): string {
-  return JSON.stringify([roll.player.id, roll.rolled_at, roll.notation, roll.total]);
+  return JSON.stringify([roll.player.id, roll.rolled_at, roll.notation, roll.total, roll.revealed === true]);
 }
 
 function compareDesc(a: string, b: string): number {
   return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/** Negative when `a` is newer than `b` (shown above it), positive when older, 0 when unknown. */
+function compareRolls(a: Roll, b: Roll): number {
+  return compareDesc(a.rolled_at, b.rolled_at) || compareIdsDesc(a.id, b.id);
+}
+
+function compareIdsDesc(a: Roll['id'], b: Roll['id']): number {
+  if (a === undefined || b === undefined) return 0;
+  const [x, y] = [Number(a), Number(b)];
+  return Number.isFinite(x) && Number.isFinite(y) ? y - x : 0;
 }
 
 /** A player reference (`{ id, name }`) from the wire, or undefined when malformed. */
@@ -132,6 +184,21 @@ export function asRoll(value: unknown): Roll | undefined {
   if (value.visibility === 'host') roll.visibility = 'host';
   if (isId(value.id)) roll.id = value.id;
   return roll;
+}
+
+/** A page of `GET /rooms/{code}/rolls`: rolls newest first, and where the next older page starts. */
+export interface HistoryPage {
+  readonly items: readonly Roll[];
+  readonly next_before: number | null;
+}
+
+/** A `GET /rooms/{code}/rolls` answer, or undefined when it is not one. */
+export function asHistoryPage(value: unknown): HistoryPage | undefined {
+  if (!isRecord(value) || !Array.isArray(value.items)) return undefined;
+  const next = value.next_before;
+  if (next !== null && !(typeof next === 'number' && Number.isSafeInteger(next) && next > 0))
+    return undefined;
+  return { items: value.items.flatMap((item) => asRoll(item) ?? []), next_before: next };
 }
 
 /** A `GET /rooms/{code}` answer, with anything malformed left out. */

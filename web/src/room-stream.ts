@@ -4,7 +4,7 @@
  * `Last-Event-ID` by itself; this module parses the events and reports the connection state.
  */
 import { asPlayer, asRoll } from './room-state.js';
-import type { PlayerJoinedData, PlayerLeftData, Roll, StreamEndReason } from './types.js';
+import type { PlayerJoinedData, PlayerLeftData, PresenceEventData, Roll, StreamEndReason } from './types.js';
 
 /** What the lobby hears from the stream. */
 export interface RoomStreamHandlers {
@@ -13,6 +13,13 @@ export interface RoomStreamHandlers {
   onPlayerJoined(data: PlayerJoinedData): void;
   onPlayerLeft(data: PlayerLeftData): void;
   onRoll(roll: Roll): void;
+  /**
+   * The host revealed secret roll `rollId`; `roll` is it in full (issue 14). Optional, so a view
+   * that never shows secret rolls need not handle it.
+   */
+  onRollRevealed?(rollId: number, roll: Roll): void;
+  /** A player (`player_id`) or the host (`player_id: null`) came online or went offline. */
+  onPresence?(data: PresenceEventData): void;
   onRoomClosed(): void;
   /**
    * The server ended the stream because the credential that opened it ended (room token or
@@ -37,7 +44,8 @@ export interface RoomStream {
 
 /** Opens the room's event stream. */
 export function openRoomStream(code: string, handlers: RoomStreamHandlers): RoomStream {
-  const source = new EventSource(`/rooms/${encodeURIComponent(code)}/events`);
+  // `presence=true`: the server sends `presence` messages only to clients that ask for them.
+  const source = new EventSource(`/rooms/${encodeURIComponent(code)}/events?presence=true`);
   let closed = false;
   const close = () => {
     closed = true;
@@ -85,6 +93,17 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
     handlers.onRoll(
       roll.id === undefined && event.lastEventId !== '' ? { ...roll, id: event.lastEventId } : roll,
     );
+  });
+  listen('roll_revealed', (data) => {
+    const rollId = data.roll_id;
+    const roll = asRoll(data.roll);
+    if (typeof rollId === 'number' && Number.isSafeInteger(rollId) && roll !== undefined)
+      handlers.onRollRevealed?.(rollId, roll);
+  });
+  listen('presence', (data) => {
+    const playerId = data.player_id;
+    if ((typeof playerId === 'string' || playerId === null) && typeof data.online === 'boolean')
+      handlers.onPresence?.({ player_id: playerId, online: data.online });
   });
   listen('room_closed', () => handlers.onRoomClosed());
   listen('stream_end', (data) => {

@@ -9,6 +9,7 @@
  * | `#/rooms/new`      | create a room                             |
  * | `#/join[/CODE]`    | join a room (code pre-filled)             |
  * | `#/rooms/CODE`     | the room's lobby                          |
+ * | `#/rooms/CODE/verify` | check the room's signed roll log (or an exported one) |
  * | `#/rooms`          | the rooms you host ("My rooms")           |
  * | `#/watch/CODE?token=…` | watch a room with a watch link (read-only) |
  * | `#/forgot-password` | ask for a password reset link            |
@@ -32,6 +33,7 @@ export type Route =
   | { name: 'join'; code?: string }
   | { name: 'room'; code: string }
   | { name: 'watch'; code: string; token: string | undefined }
+  | { name: 'verify-room'; code: string }
   | { name: 'my-rooms' }
   | { name: 'forgot-password' }
   | { name: LinkPage; token: string | undefined }
@@ -82,6 +84,16 @@ export function parseRoute(hash: string): Route {
   const [first, second, ...rest] = segments as string[];
 
   if (first === undefined) return { name: 'home' };
+  if (
+    first === 'rooms' &&
+    second !== undefined &&
+    second !== 'new' &&
+    rest.length === 1 &&
+    rest[0] === 'verify'
+  ) {
+    const code = canonicalRoomCode(second);
+    return code === '' ? { name: 'not-found' } : { name: 'verify-room', code };
+  }
   if (rest.length > 0) return { name: 'not-found' };
   if (first === 'login' && second === undefined) {
     const next = query.get('next');
@@ -124,6 +136,11 @@ export function parseRoute(hash: string): Route {
 /** `#/rooms/CODE`. */
 export function roomHash(code: string): string {
   return `#/rooms/${encodeURIComponent(code)}`;
+}
+
+/** `#/rooms/CODE/verify`, the room's log verification page. */
+export function verifyHash(code: string): string {
+  return `#/rooms/${encodeURIComponent(code)}/verify`;
 }
 
 /** `#/join/CODE`, the link to share with players. */

@@ -26,6 +26,14 @@ export {
   ROOM_CODE_ALPHABET,
   ROOM_CODE_LENGTH,
 } from '../../src/apps/dicery/shared/room-code.js';
+export {
+  ROOM_LOG_FORMAT,
+  type RoomLogDocument,
+  type RoomLogKey,
+  type RoomLogProblem,
+  type RoomLogVerdict,
+  verifyRoomLog,
+} from '../../src/apps/dicery/shared/room-log.js';
 export type {
   ConstantTermData,
   DiceTermData,
@@ -35,6 +43,7 @@ export type {
   Player as WirePlayer,
   PlayerLeftReason,
   PlayerRef,
+  PresenceEventData,
   Roll as WireRoll,
   RolledDie,
   RollTermData,

@@ -9,7 +9,7 @@
  *   (`lobby-controller.ts`) is its only writer.
  */
 import { computed, type ReadonlySignal, type Signal, signal } from '@preact/signals-core';
-import { emptyLobby, type LobbyState, withSnapshot } from './room-state.js';
+import { emptyLobby, type LobbyState, oldestRollId, withSnapshot } from './room-state.js';
 import type { PasswordPolicy, Player, RoomSnapshot, User } from './types.js';
 
 /** State that outlives pages. */
@@ -35,6 +35,27 @@ export interface LobbyStatus {
   readonly kind: 'info' | 'reconnecting' | 'stopped' | 'ended';
 }
 
+/**
+ * Who is connected to the room now (issue 14): players with an event stream open, and whether the
+ * host has one. Starts from the snapshot's `online` and follows the stream's `presence` events.
+ */
+export interface LobbyPresence {
+  /** Ids of the players online now. */
+  readonly players: ReadonlySet<string>;
+  /** True while the host has the room open. */
+  readonly host: boolean;
+}
+
+/**
+ * Where the roll history continues (`GET /rooms/{code}/rolls?before=`): the event id to load
+ * older rolls before, or null once the log reaches the room's first roll.
+ */
+export interface LobbyHistory {
+  readonly before: number | null;
+  /** True when the log holds `MAX_ROLLS` and loads no more (the export has the rest). */
+  readonly full?: boolean;
+}
+
 /** State of the room lobby on screen. */
 export interface LobbyStore {
   /** The room's code, as the API spells it. */
@@ -53,6 +74,15 @@ export interface LobbyStore {
   readonly status: Signal<LobbyStatus | null>;
   /** The last thing said to screen readers through the polite live region. */
   readonly announcement: Signal<string>;
+  /** Who is online now. */
+  readonly presence: Signal<LobbyPresence>;
+  /** Where older rolls can be loaded from. */
+  readonly history: Signal<LobbyHistory>;
+}
+
+/** The presence a snapshot reports. */
+export function presenceOf(snapshot: RoomSnapshot): LobbyPresence {
+  return { players: new Set(snapshot.online.player_ids), host: snapshot.online.host };
 }
 
 /** A lobby store holding `snapshot`. */
@@ -67,5 +97,9 @@ export function createLobbyStore(snapshot: RoomSnapshot): LobbyStore {
     ended: signal(null),
     status: signal(null),
     announcement: signal(''),
+    presence: signal(presenceOf(snapshot)),
+    // The snapshot holds the newest rolls; anything older starts before its oldest. A room with no
+    // roll yet has no history to load.
+    history: signal({ before: oldestRollId(snapshot.rolls) ?? null }),
   };
 }

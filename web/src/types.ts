@@ -9,6 +9,7 @@ import type { PlayerRef, RoomEventDataMap, WirePlayer, WireRoll, WireRoomSnapsho
 export type {
   DiceTermData,
   JoinResult,
+  PresenceEventData,
   RolledDie,
   RollTermData as RollTerm,
   Room,
@@ -54,6 +55,8 @@ export type Roll = Omit<WireRoll, 'id' | 'modifier' | 'hidden'> & {
    * notation is empty, there are no terms and the total is 0.
    */
   hidden?: boolean;
+  /** A secret roll the host revealed to the room (`roll_revealed`) while this page was open. */
+  revealed?: boolean;
 };
 
 /** `GET /rooms/{code}`, as far as the lobby reads it. */

@@ -17,6 +17,8 @@ function actions(overrides: Partial<LobbyActions> = {}): LobbyActions {
       status: 201,
       data: { claim_code: 'ABCD-EFGH-JKMN', expires_at: '2026-12-02T16:40:00.000Z' },
     })),
+    loadOlder: vi.fn(async () => null),
+    reveal: vi.fn(async () => null),
     ...overrides,
   };
 }

@@ -74,3 +74,30 @@ describe('playerList', () => {
     expect(names(card)).toEqual(['Alice', 'Bob']);
   });
 });
+
+describe('playerList presence (issue 14)', () => {
+  const online = (card: HTMLElement, selector: string) =>
+    card.querySelector(selector)?.getAttribute('data-online');
+
+  it('shows who is online, the host first, and follows the presence signal', () => {
+    const lobby = createLobbyStore(snapshotOf({ online: { player_ids: ['p1'], host: true } }));
+    const card = playerList(lobby, { kick: vi.fn() }, left.signal);
+    expect(online(card, '[data-testid="host-item"]')).toBe('true');
+    expect(online(card, '[data-player-id="p1"]')).toBe('true');
+    expect(online(card, '[data-player-id="p2"]')).toBe('false');
+    expect(card.querySelector('[data-player-id="p2"]')?.textContent).toContain('offline');
+    expect(card.querySelector('[data-testid="online-count"]')?.textContent).toBe('1 online');
+    // The host row is not a player: names and the count stay the players'.
+    expect(names(card)).toEqual(['Alice', 'Bob']);
+    lobby.presence.value = { players: new Set(['p1', 'p2']), host: false };
+    expect(online(card, '[data-testid="host-item"]')).toBe('false');
+    expect(online(card, '[data-player-id="p2"]')).toBe('true');
+    expect(card.querySelector('[data-testid="online-count"]')?.textContent).toBe('2 online');
+  });
+
+  it('marks the host row as you for the host', () => {
+    const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true } }));
+    const card = playerList(lobby, { kick: vi.fn() }, left.signal);
+    expect(card.querySelector('[data-testid="host-item"] .tag')?.textContent).toBe('you');
+  });
+});

@@ -1,9 +1,9 @@
 // @vitest-environment happy-dom
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { rollLog } from '../../../web/src/components/roll-log.js';
-import { withRoll } from '../../../web/src/room-state.js';
+import { withRoll, withRollRevealed } from '../../../web/src/room-state.js';
 import { createLobbyStore } from '../../../web/src/store.js';
-import { rollOf, snapshotOf } from '../fixtures.js';
+import { rollOf, settle, snapshotOf } from '../fixtures.js';
 
 const open = new AbortController().signal;
 
@@ -41,5 +41,48 @@ describe('rollLog', () => {
     const card = rollLog(lobby, open);
     lobby.state.value = withRoll(lobby.state.value, { ...rollOf(1), id: '1' });
     expect(items(card)).toHaveLength(1);
+  });
+});
+
+describe('rollLog reveal (issue 14)', () => {
+  const secret = { ...rollOf(4, { id: 'p2', name: 'Bob' }), visibility: 'host' as const };
+
+  it('offers the host a Reveal button on secret rolls only, and players none', () => {
+    const rolls = [secret, rollOf(5)];
+    const host = rollLog(
+      createLobbyStore(snapshotOf({ you: { player_id: null, host: true }, rolls })),
+      open,
+      { reveal: vi.fn() },
+    );
+    expect(host.querySelectorAll('[data-testid="reveal-button"]')).toHaveLength(1);
+    expect(host.querySelector('[data-testid="reveal-button"]')?.getAttribute('aria-label')).toBe(
+      "Reveal Bob's secret roll to the room",
+    );
+    const player = rollLog(createLobbyStore(snapshotOf({ rolls })), open, { reveal: vi.fn() });
+    expect(player.querySelectorAll('[data-testid="reveal-button"]')).toHaveLength(0);
+  });
+
+  it('takes the Reveal buttons away when the lobby ends', () => {
+    const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true }, rolls: [secret] }));
+    const card = rollLog(lobby, open, { reveal: vi.fn() });
+    expect(card.querySelectorAll('[data-testid="reveal-button"]')).toHaveLength(1);
+    lobby.ended.value = 'You closed this room.';
+    expect(card.querySelectorAll('[data-testid="reveal-button"]')).toHaveLength(0);
+  });
+
+  it('reveals on a click, shows a refusal, and swaps in the revealed entry', async () => {
+    const lobby = createLobbyStore(snapshotOf({ you: { player_id: null, host: true }, rolls: [secret] }));
+    const reveal = vi.fn(async () => 'Not allowed.');
+    const card = rollLog(lobby, open, { reveal });
+    const button = card.querySelector<HTMLButtonElement>('[data-testid="reveal-button"]');
+    button?.click();
+    expect(reveal).toHaveBeenCalledWith(secret);
+    await settle();
+    expect(card.querySelector('[data-testid="reveal-error"]')?.textContent).toBe('Not allowed.');
+    expect(button?.disabled).toBe(false);
+    lobby.state.value = withRollRevealed(lobby.state.value, 4, secret);
+    expect(items(card)).toHaveLength(1);
+    expect(card.querySelector('[data-testid="reveal-button"]')).toBeNull();
+    expect(card.querySelector('[data-testid="roll-secret"]')?.textContent).toBe('secret, revealed');
   });
 });

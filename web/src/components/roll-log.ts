@@ -1,10 +1,13 @@
 /**
- * The lobby's roll log, newest first, as a polite live region.
+ * The lobby's roll log, newest first, as a polite live region. The host gets a Reveal button on
+ * each secret roll not yet revealed.
  */
 import { h } from '../dom.js';
+import type { LobbyActions } from '../lobby-controller.js';
 import { renderRollItem } from '../roll-view.js';
 import { rollKey } from '../room-state.js';
 import type { LobbyStore } from '../store.js';
+import type { Roll } from '../types.js';
 import { watch } from './watch.js';
 
 /**
@@ -12,7 +15,11 @@ import { watch } from './watch.js';
  * screen reader hears each new roll once (`aria-relevant="additions"`), not the whole log again.
  * The log is filled before the card is attached, so the initial rolls are not announced as new.
  */
-export function rollLog(lobby: LobbyStore, until: AbortSignal): HTMLElement {
+export function rollLog(
+  lobby: LobbyStore,
+  until: AbortSignal,
+  actions?: Pick<LobbyActions, 'reveal'>,
+): HTMLElement {
   const log = h('ol', {
     class: 'roll-log',
     'data-testid': 'roll-log',
@@ -34,6 +41,7 @@ export function rollLog(lobby: LobbyStore, until: AbortSignal): HTMLElement {
       let item = items.get(key);
       if (item === undefined) {
         item = renderRollItem(roll, roll.player.id === lobby.you.player_id);
+        if (actions !== undefined && mayReveal(lobby, roll)) item.append(revealControl(roll, actions));
         items.set(key, item);
       }
       const at = log.children[index] ?? null;
@@ -45,6 +53,12 @@ export function rollLog(lobby: LobbyStore, until: AbortSignal): HTMLElement {
         items.delete(key);
       }
     }
+    // A closed room reveals nothing more: the buttons go with it.
+    if (lobby.ended.value !== null) {
+      log.querySelectorAll('.roll-reveal').forEach((control) => {
+        control.remove();
+      });
+    }
   });
 
   return h(
@@ -54,4 +68,44 @@ export function rollLog(lobby: LobbyStore, until: AbortSignal): HTMLElement {
     empty,
     log,
   );
+}
+
+/** The host may reveal a secret roll they see in full, once, while the room is live. */
+function mayReveal(lobby: LobbyStore, roll: Roll): boolean {
+  return (
+    lobby.you.host &&
+    lobby.ended.peek() === null &&
+    roll.visibility === 'host' &&
+    roll.hidden !== true &&
+    roll.revealed !== true &&
+    roll.id !== undefined
+  );
+}
+
+/**
+ * "Reveal to the room": after it, the `roll_revealed` event (or the answer) replaces the entry
+ * with the revealed roll, so this button goes with the old entry.
+ */
+function revealControl(roll: Roll, actions: Pick<LobbyActions, 'reveal'>): HTMLElement {
+  const error = h('span', { class: 'field-error', role: 'alert', 'data-testid': 'reveal-error' });
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: 'button button--secondary button--small',
+      'data-testid': 'reveal-button',
+      'aria-label': `Reveal ${roll.player.name}'s secret roll to the room`,
+    },
+    'Reveal to the room',
+  );
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    error.textContent = '';
+    void actions.reveal(roll).then((problem) => {
+      if (problem === null) return;
+      button.disabled = false;
+      error.textContent = problem;
+    });
+  });
+  return h('div', { class: 'roll-reveal' }, button, ' ', error);
 }
