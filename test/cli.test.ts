@@ -55,15 +55,20 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     expect(badRole.code).toBe(64);
   });
 
-  it('refuses to start with a bad setting, naming it', async () => {
+  it("refuses to start with a bad setting, naming it (the core's and Dicery's alike)", async () => {
     const result = await run(['serve'], {
       DATA_DIR: tempDir(),
       SECRET_KEY: 'short',
       PORT: 'x',
+      // Dicery registers its settings; the server reads them from the environment with the core's.
+      ROOM_TOKEN_TTL: '13h',
     });
     expect(result.code).toBe(78);
     expect(result.stderr).toContain('SECRET_KEY');
     expect(result.stderr).toContain('PORT');
+    expect(result.stderr).toContain(
+      'ROOM_TOKEN_TTL="13h": expected a duration such as 900, 15m, 12h or 7d (1s to 12h)',
+    );
   });
 
   it('rotates the access-token keys, or under HS256 the ID-token keys', async () => {
