@@ -38,7 +38,7 @@ Commands:
                                           create an account; R is user, admin or super_admin.
                                           The password is the first line of stdin (a second
                                           non-empty line is refused), or prompted for on a terminal
-  rotate-keys [--revoke KID]              add a next signing key (published now, signing after the
+  rotate-keys [--revoke=KID]              add a next signing key (published now, signing after the
                                           publication delay), or withdraw a key at once; under
                                           JWT_ALG=HS256, the ES256 keys that sign ID tokens
   backup FILE                             copy the SQLite database to FILE, safely while servers run

@@ -82,7 +82,7 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     const idAgain = await run(['rotate-keys'], { DATA_DIR: dir });
     expect(idAgain.code).toBe(78);
     expect(idAgain.stderr).toContain(`Key ${idKid} is already waiting`);
-    const idRevoked = await run(['rotate-keys', '--revoke', idKid ?? ''], { DATA_DIR: dir });
+    const idRevoked = await run(['rotate-keys', `--revoke=${idKid ?? ''}`], { DATA_DIR: dir });
     expect(idRevoked.code).toBe(0);
     expect(idRevoked.stdout).toContain(`Revoked ID-token signing key ${idKid}`);
     const env = { DATA_DIR: tempDir(), JWT_ALG: 'ES256' };
@@ -99,7 +99,7 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     const unknown = await run(['rotate-keys', '--revoke', 'no-such-kid'], env);
     expect(unknown.code).toBe(78);
     expect(unknown.stderr).toMatch(/^gatehouse: rotate-keys: No ES256 key no-such-kid is stored\n$/);
-    const revoked = await run(['rotate-keys', '--revoke', kid ?? ''], env);
+    const revoked = await run(['rotate-keys', `--revoke=${kid ?? ''}`], env);
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toContain(`Revoked signing key ${kid}`);
   });
