@@ -3,6 +3,7 @@ import { accessSync, constants, createReadStream, existsSync, mkdirSync, statSyn
 import { resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isRole } from './accounts/roles.js';
+import type { AppSettings, AppSettingValues } from './config/app-settings.js';
 import type { GatehouseConfig } from './config/config.js';
 import { loadConfig, readEnvironment } from './config/load-config.js';
 import { type ConfigNotice, resolveConfig } from './config/resolve-config.js';
@@ -37,7 +38,7 @@ Commands:
                                           create an account; R is user, admin or super_admin.
                                           The password is the first line of stdin (a second
                                           non-empty line is refused), or prompted for on a terminal
-  rotate-keys [--revoke KID]              add a next signing key (published now, signing after the
+  rotate-keys [--revoke=KID]              add a next signing key (published now, signing after the
                                           publication delay), or withdraw a key at once; under
                                           JWT_ALG=HS256, the ES256 keys that sign ID tokens
   backup FILE                             copy the SQLite database to FILE, safely while servers run
@@ -132,11 +133,19 @@ function parseCommand<const T extends Record<string, { type: 'string' | 'boolean
  * secret, signing keys and the SQLite database live there, and a failure deep inside start-up
  * would otherwise surface as a stack trace about `mkdir` or `SQLITE_CANTOPEN`.
  */
-function settings(): { config: GatehouseConfig; notices: ConfigNotice[] } {
+async function settings(): Promise<{
+  config: GatehouseConfig & AppSettingValues;
+  notices: ConfigNotice[];
+  apps: readonly AppSettings[];
+}> {
   const env = readEnvironment();
-  const loaded = loadConfig(env);
+  // The reference apps' variables (ROOM_*, MAX_*) are read and checked with the core's, so every
+  // command accepts the environment `serve` runs with. Loaded on demand, like the commands' code.
+  const { dicerySettings } = await import('./apps/dicery/settings.js');
+  const apps = [dicerySettings];
+  const loaded = loadConfig(env, { settings: apps });
   if (usesDataDir(loaded)) prepareDataDir(loaded.dataDir);
-  return resolveConfig(env);
+  return { ...resolveConfig(env, { settings: apps }), apps };
 }
 
 /**
@@ -176,7 +185,7 @@ function prepareDataDir(dataDir: string): void {
 
 async function serve(args: string[]): Promise<void> {
   parseCommand('serve', args, {});
-  const { config, notices } = settings();
+  const { config, notices } = await settings();
   // Listens at once and starts the core in the background (retrying while the database is down),
   // so a database outage at start-up is not a crash loop; see startServer.
   const { startServer } = await import('./start-server.js');
@@ -245,7 +254,7 @@ function listenFailure(config: GatehouseConfig, error: unknown): unknown {
 
 async function migrate(args: string[]): Promise<void> {
   parseCommand('migrate', args, {});
-  const { config } = settings();
+  const { config } = await settings();
   const { openDatabase } = await import('./storage/open-database.js');
   const { migrateToLatest } = await import('./storage/migrate.js');
   const database = openDatabase(config.databaseUrl);
@@ -358,10 +367,10 @@ async function createUser(args: string[]): Promise<void> {
   const role = values.role ?? 'user';
   if (values.email === undefined) throw usage('create-user needs --email');
   if (!isRole(role)) throw usage(`create-user: --role ${role} is not a role; use user, admin or super_admin`);
-  const { config } = settings();
+  const { config, apps } = await settings();
   const password = process.stdin.isTTY ? await promptPassword(process.stdin) : await readPipedPassword();
   const { createGatehouse } = await import('./gatehouse.js');
-  const gatehouse = await createGatehouse(config).catch(async (error: unknown) => {
+  const gatehouse = await createGatehouse(config, { settings: apps }).catch(async (error: unknown) => {
     throw await databaseFailure(config, error);
   });
   try {
@@ -389,13 +398,13 @@ async function createUser(args: string[]): Promise<void> {
 
 async function rotateKeys(args: string[]): Promise<void> {
   const { values } = parseCommand('rotate-keys', args, { revoke: { type: 'string' } });
-  const { config } = settings();
+  const { config, apps } = await settings();
   // Under HS256 the access-token key is SECRET_KEY itself (rotated by setting a new one with the
   // old as SECRET_KEY_PREVIOUS); what rotates here is the ES256 keyring that signs ID tokens.
   const idTokensOnly = config.jwtAlgorithm === 'HS256';
   const algorithm = config.jwtAlgorithm === 'HS256' ? 'ES256' : config.jwtAlgorithm;
   const { createGatehouseCore } = await import('./gatehouse.js');
-  const { KEY_RELOAD_INTERVAL_SECONDS, retiredKeyRetentionSeconds } = await import('./tokens/keyring.js');
+  const { KEY_RELOAD_INTERVAL_SECONDS } = await import('./tokens/keyring.js');
   const { revokeSigningKey, rotateSigningKeys } = await import('./tokens/rotate-keys.js');
   const { SigningKeyError } = await import('./tokens/signing-key-error.js');
   const keyFailure = async (error: unknown) =>
@@ -406,7 +415,7 @@ async function rotateKeys(args: string[]): Promise<void> {
       : databaseFailure(config, error);
   // The core's start-up provisions the key set first (imports DATA_DIR/signing-keys.json once),
   // so a rotation run before any server started on this database still builds on the old keys.
-  const gatehouse = await createGatehouseCore(config).catch(async (error: unknown) => {
+  const gatehouse = await createGatehouseCore(config, { settings: apps }).catch(async (error: unknown) => {
     throw await keyFailure(error);
   });
   const what = idTokensOnly ? 'ID-token signing key' : 'signing key';
@@ -419,8 +428,8 @@ async function rotateKeys(args: string[]): Promise<void> {
       algorithm,
       secret: config.secretKey,
       now: Date.now(),
-      // Keep retired keys for longer than any token they signed can live (room tokens included).
-      retentionSeconds: retiredKeyRetentionSeconds(config),
+      // Keep retired keys for longer than any token they signed can live (the apps' declared tokens included).
+      retentionSeconds: gatehouse.keyRetentionSeconds,
     };
     if (values.revoke !== undefined) {
       const { revoked, replacement } = await revokeSigningKey({ ...common, kid: values.revoke });
@@ -515,7 +524,7 @@ async function withClients(
     clientView: typeof import('./oauth/client-view.js').clientView,
   ) => Promise<void>,
 ): Promise<void> {
-  const { config } = settings();
+  const { config, apps } = await settings();
   const { createGatehouseCore } = await import('./gatehouse.js');
   const { clientView } = await import('./oauth/client-view.js');
   // A client may list the reference apps' scopes (`clothes:read`, `rooms:host`) as the server offers them.
@@ -524,9 +533,11 @@ async function withClients(
     import('./apps/dicery/scopes.js'),
   ]);
   const scopes = { ...clothesScopes, ...diceryScopes };
-  const gatehouse = await createGatehouseCore(config, { scopes }).catch(async (error: unknown) => {
-    throw await databaseFailure(config, error);
-  });
+  const gatehouse = await createGatehouseCore(config, { scopes, settings: apps }).catch(
+    async (error: unknown) => {
+      throw await databaseFailure(config, error);
+    },
+  );
   try {
     await work(gatehouse.oauthClients, clientView);
   } catch (error) {
@@ -611,7 +622,7 @@ async function backup(args: string[]): Promise<void> {
   const { positionals } = parseCommand('backup', args, {}, 1);
   const [file] = positionals;
   if (file === undefined) throw usage('backup needs the FILE to write');
-  const { config } = settings();
+  const { config } = await settings();
   if (!config.databaseUrl.startsWith('sqlite:')) {
     throw new CliFailure(
       EXIT.config,
@@ -684,10 +695,10 @@ async function importUsers(args: string[]): Promise<void> {
       },
     );
   }
-  const { config } = settings();
+  const { config, apps } = await settings();
   const { createGatehouseCore } = await import('./gatehouse.js');
   const { createProgressLine } = await import('./lib/progress-line.js');
-  const gatehouse = await createGatehouseCore(config).catch(async (error: unknown) => {
+  const gatehouse = await createGatehouseCore(config, { settings: apps }).catch(async (error: unknown) => {
     throw await databaseFailure(config, error);
   });
   const input = createReadStream(file);

@@ -65,6 +65,11 @@ export interface GatehouseCore {
   readonly userCache: UserCache;
   readonly hasher: PasswordHasher;
   readonly keyring: Keyring;
+  /**
+   * How long a retired signing key stays published: the longest of the access-token lifetime and
+   * the registered apps' `tokenLifetime`, plus a margin (`rotate-keys` deletes keys older than that).
+   */
+  readonly keyRetentionSeconds: number;
   readonly bus: EventBus;
   readonly revocations: RevocationList;
   readonly sessions: SessionManager;

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Static, TSchema } from 'typebox';
+import type { Static, TObject, TSchema } from 'typebox';
 import { type AccountDeletingHook, createAccountLifecycle } from './accounts/account-lifecycle.js';
 import { createAccountService, type Registration } from './accounts/account-service.js';
 import {
@@ -18,6 +18,13 @@ import { createUserAdminService } from './accounts/user-admin-service.js';
 import { createUserCache } from './accounts/user-cache.js';
 import { createUserImport } from './accounts/user-import.js';
 import { createAuditLog } from './audit/audit-log.js';
+import {
+  type AppSettingProperties,
+  type AppSettings,
+  type AppSettingValues,
+  collectAppDeclarations,
+  pickAppSettings,
+} from './config/app-settings.js';
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
 import { type AppChannel, type AppChannelOptions, openAppChannel } from './events/app-channel.js';
@@ -120,13 +127,24 @@ export interface GatehouseOptions {
   migrations?: AppMigrations;
   /**
    * The embedding apps' OAuth scopes, by name, with who may hold them:
-   * `{ 'rooms:host': { description: 'Create and host Dicery rooms', roles: ['user', 'admin'] } }`.
+   * `{ 'scores:write': { description: 'Post scores', roles: ['user', 'admin'] } }`.
    * They join the core's `SCOPES` on `/token`, cookie sessions, refresh, client registration,
    * the OAuth metadata's `scopes_supported` and the OpenAPI document (super admins get them all).
    * A name that is no RFC 6749 scope token, or clashes with a core scope, fails here.
    * @default {}
    */
   scopes?: ScopeDefinitions;
+  /**
+   * The embedding apps' settings, each declared with `defineAppSettings` (`[dicerySettings]`). Their
+   * values sit beside the core's in `config` (an app setting left out takes its default) and are
+   * checked by the app's schema as the environment is (`resolveConfig(env, { settings })`); an
+   * unknown property, or one two registrations share, fails here. Apps read theirs with
+   * {@link Gatehouse.appSettings}. Their declarations are honoured: retired signing keys stay
+   * published for the longest `tokenLifetime`, revocations stay in memory for two of the longest
+   * `revocationCheckInterval`.
+   * @default []
+   */
+  settings?: readonly AppSettings[];
   /**
    * Told the SQL text of every statement the core runs, `begin` and `commit` included, once it
    * has run (a query log; the tests count a login's write transactions with it). Keep it cheap:
@@ -243,10 +261,18 @@ export interface Gatehouse {
   readonly events: GatehouseEvents;
   /** Expiring, namespaced counters for the app's rate limits. */
   readonly counters: AppCounters;
-  /** Signed tokens of the app's own kinds (Dicery's room tokens), with the instance's keys. */
+  /**
+   * Signed tokens of the app's own kinds (Dicery's player tokens), with the instance's keys. A token
+   * may live as long as the access tokens, or the longest `tokenLifetime` a registered app declared.
+   */
   readonly appTokens: AppTokens;
   /**
-   * Encryption at rest for an app's own secrets (Dicery seals its room-log signing key with it):
+   * The values of an app's registered settings (`GatehouseOptions.settings`), typed by its
+   * definition, defaults filled in, frozen. Throws a `TypeError` when `definition` was not registered.
+   */
+  appSettings<P extends AppSettingProperties>(definition: AppSettings<P>): Static<TObject<P>>;
+  /**
+   * Encryption at rest for an app's own secrets (Dicery seals its roll-log signing key with it):
    * AES-256-GCM under a key derived from `SECRET_KEY` for `purpose` alone (lower-case letters,
    * digits, `.`, `:`, `-`; a malformed one throws `TypeError`), opening values sealed under
    * `SECRET_KEY_PREVIOUS` during a rotation. The app never sees `SECRET_KEY`.
@@ -254,7 +280,7 @@ export interface Gatehouse {
   appSealer(purpose: string): AppSealer;
   /**
    * Registers `hook` to run inside the transaction that deletes an account, before its row goes
-   * (Dicery closes the rooms the account hosts there). It gets the transaction (`tx.appDatabase`,
+   * (Dicery closes what the account hosts there). It gets the transaction (`tx.appDatabase`,
    * `tx.afterCommit` for broadcasts) and the account's id; throwing aborts the deletion. Returns a
    * function that removes the hook.
    */
@@ -303,7 +329,7 @@ export interface Gatehouse {
  * naming the setting, as the environment path does).
  */
 export async function createGatehouse(
-  config: GatehouseConfig,
+  config: GatehouseConfig & AppSettingValues,
   options: GatehouseOptions = {},
 ): Promise<Gatehouse> {
   return (await createGatehouseCore(config, options)).facade;
@@ -317,10 +343,17 @@ const APP_COUNTER_PREFIX = 'app:';
  * the CLI and white-box tests use it; embedders get the facade from {@link createGatehouse}).
  */
 export async function createGatehouseCore(
-  config: GatehouseConfig,
+  config: GatehouseConfig & AppSettingValues,
   options: GatehouseOptions = {},
 ): Promise<GatehouseCore> {
-  assertValidConfig(config); // the environment's checks, for settings passed in code (issue 16)
+  const apps = options.settings ?? [];
+  assertValidConfig(config, apps); // the environment's checks, for settings passed in code (issue 16)
+  const appSettings = new Map(apps.map((app) => [app.app, { app, values: pickAppSettings(config, app) }]));
+  const declarations = collectAppDeclarations(apps, (app) => appSettings.get(app.app)?.values ?? {});
+  const keyRetentionSeconds = retiredKeyRetentionSeconds({
+    accessTokenTtl: config.accessTokenTtl,
+    appTokenLifetime: declarations.tokenLifetimeSeconds,
+  });
   // Before anything is opened: an app's bad scope fails start-up without a connection to close.
   const scopePolicy = createScopePolicy(options.scopes);
   const clock = options.clock ?? Date.now;
@@ -379,7 +412,7 @@ export async function createGatehouseCore(
       dataDir: config.dataDir,
       database,
       clock,
-      retentionSeconds: retiredKeyRetentionSeconds(config),
+      retentionSeconds: keyRetentionSeconds,
       onWarning: warn,
       scheduler,
     });
@@ -390,7 +423,7 @@ export async function createGatehouseCore(
       retentionMs: revocationRetentionMs({
         accessTokenTtlMs: config.accessTokenTtl * 1000,
         cookieRecheckMs: COOKIE_RECHECK_MS,
-        streamHeartbeatMs: config.roomHeartbeatInterval * 1000,
+        appRevocationCheckMs: declarations.revocationCheckIntervalSeconds * 1000,
       }),
       reloadIntervalMs: config.revocationReloadInterval * 1000,
       scheduler,
@@ -647,7 +680,7 @@ export async function createGatehouseCore(
         dataDir: config.dataDir,
         database,
         clock,
-        retentionSeconds: retiredKeyRetentionSeconds(config),
+        retentionSeconds: keyRetentionSeconds,
         onWarning: warn,
         scheduler,
       }).catch((error: unknown) => {
@@ -718,6 +751,8 @@ export async function createGatehouseCore(
       keyring,
       clock,
       reserved: { typ: ACCESS_TOKEN_TYP, audience: config.audience },
+      // Never longer than the retired keys that verify them are kept.
+      maxTtlSeconds: Math.max(config.accessTokenTtl, declarations.tokenLifetimeSeconds),
     });
     // Bounded by the apps' code: each opens its few channels once, at start-up.
     const channels = new Set<{ close(): void }>();
@@ -748,7 +783,10 @@ export async function createGatehouseCore(
       await redis?.close();
       await database.close();
     };
-    const { secretKey: _secret, secretKeyPrevious: _previous, ...settings } = config;
+    const { secretKey: _secret, secretKeyPrevious: _previous, ...given } = config;
+    // The core's settings only: each app reads its own through appSettings.
+    const settings: GatehouseSettings & { [appSetting: string]: unknown } = { ...given };
+    for (const app of apps) for (const key of Object.keys(app.schema.properties)) delete settings[key];
     const withoutHashOrNone = (user: UserRecord | undefined) =>
       user === undefined ? undefined : withoutHash(user);
     const facade: Gatehouse = Object.freeze({
@@ -786,6 +824,15 @@ export async function createGatehouseCore(
         reset: (key: string) => counters.reset(APP_COUNTER_PREFIX + key),
       }),
       appTokens,
+      appSettings<P extends AppSettingProperties>(definition: AppSettings<P>): Static<TObject<P>> {
+        const registered = appSettings.get(definition.app);
+        if (registered === undefined || registered.app !== definition) {
+          throw new TypeError(
+            `appSettings: the settings of "${definition.app}" were not registered; pass them as createGatehouse(config, { settings: [...] })`,
+          );
+        }
+        return registered.values as Static<TObject<P>>;
+      },
       appSealer: (purpose: string) => createAppSealer(config.secretKey, config.secretKeyPrevious, purpose),
       appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(database.db),
       transaction: <T>(work: (tx: GatehouseTransaction) => Promise<T>) =>
@@ -809,6 +856,7 @@ export async function createGatehouseCore(
       userCache,
       hasher,
       keyring,
+      keyRetentionSeconds,
       bus,
       revocations,
       sessions,

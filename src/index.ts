@@ -29,13 +29,31 @@ export {
   ROLE_SCOPES,
   SCOPES,
 } from './accounts/scopes.js';
+export type {
+  AppSettingProperties,
+  AppSettings,
+  AppSettingsOf,
+  AppSettingValues,
+} from './config/app-settings.js';
+export { defineAppSettings } from './config/app-settings.js';
 export type { GatehouseConfig, JwtAlgorithm, TokenStrategy } from './config/config.js';
 export { defaultConfig } from './config/config.js';
 export { gatehouseConfigSchema } from './config/config-schema.js';
-export type { EnvConfig } from './config/load-config.js';
+export type { EnvConfig, LoadConfigOptions } from './config/load-config.js';
 export { loadConfig } from './config/load-config.js';
 export type { ConfigNotice } from './config/resolve-config.js';
 export { resolveConfig } from './config/resolve-config.js';
+export type { EnvSyntax, SettingInfo, SettingSchema } from './config/setting.js';
+export {
+  choiceSetting,
+  flagSetting,
+  integerSetting,
+  millisecondsSetting,
+  SETTING,
+  secondsSetting,
+  setting,
+  textSetting,
+} from './config/setting.js';
 export { assertValidConfig, findConfigProblems } from './config/validate-config.js';
 export type {
   AuthChallenge,

@@ -3,7 +3,13 @@
  * (Dicery, the clothes catalogue), as `npx gatehouse serve` runs it.
  */
 
-export type { BuildServerOptions } from './server.js';
-export { buildServer, REDACTED_LOG_PATHS, REFERENCE_APP_MIGRATIONS, REFERENCE_APP_SCOPES } from './server.js';
+export type { BuildServerOptions, ReferenceServerConfig } from './server.js';
+export {
+  buildServer,
+  REDACTED_LOG_PATHS,
+  REFERENCE_APP_MIGRATIONS,
+  REFERENCE_APP_SCOPES,
+  REFERENCE_APP_SETTINGS,
+} from './server.js';
 export type { RunningServer, StartServerOptions } from './start-server.js';
 export { startServer } from './start-server.js';

@@ -6,7 +6,14 @@ import Fastify, {
 } from 'fastify';
 import type { ScopeDefinitions } from './accounts/scopes.js';
 import { clothesMigrations, clothesPlugin, clothesScopes } from './apps/clothes/index.js';
-import { diceryMigrations, diceryPlugin, diceryScopes } from './apps/dicery/index.js';
+import {
+  type DicerySettings,
+  diceryMigrations,
+  diceryPlugin,
+  diceryScopes,
+  dicerySettings,
+} from './apps/dicery/index.js';
+import type { AppSettings, AppSettingValues } from './config/app-settings.js';
 import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { gatehouseCore } from './gatehouse-core.js';
@@ -38,6 +45,18 @@ export const REFERENCE_APP_MIGRATIONS: AppMigrations = {
  * {@link BuildServerOptions.gatehouse} a core of your own.
  */
 export const REFERENCE_APP_SCOPES: ScopeDefinitions = { ...clothesScopes, ...diceryScopes };
+
+/**
+ * The settings the reference server's apps register (Dicery's `ROOM_*`/`MAX_*`): `resolveConfig`
+ * reads their variables with `{ settings: REFERENCE_APP_SETTINGS }`, `buildServer` passes them to
+ * `createGatehouse`, and the README's settings table has a section for each. Pass them to
+ * `createGatehouse` with {@link REFERENCE_APP_MIGRATIONS} when handing
+ * {@link BuildServerOptions.gatehouse} a core of your own.
+ */
+export const REFERENCE_APP_SETTINGS: readonly AppSettings[] = [dicerySettings];
+
+/** The reference server's settings: the core's and its apps' (each app setting optional, defaulted). */
+export type ReferenceServerConfig = GatehouseConfig & Partial<DicerySettings> & AppSettingValues;
 
 /** Options of {@link buildServer} beyond the settings. */
 export interface BuildServerOptions extends GatehouseOptions {
@@ -80,7 +99,7 @@ const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-CSRF-Token', '
  * plugin with its routes. The caller listens; `app.close()` closes the core it created.
  */
 export async function buildServer(
-  config: GatehouseConfig,
+  config: ReferenceServerConfig,
   options: BuildServerOptions = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
@@ -115,6 +134,8 @@ export async function buildServer(
         ...options,
         migrations: { ...REFERENCE_APP_MIGRATIONS, ...options.migrations },
         scopes: { ...REFERENCE_APP_SCOPES, ...options.scopes },
+        // A Set: an embedder passing the reference apps' own definitions again is no clash.
+        settings: [...new Set([...REFERENCE_APP_SETTINGS, ...(options.settings ?? [])])],
         onConnectionError:
           options.onConnectionError ??
           ((error) =>

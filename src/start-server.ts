@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { GatehouseConfig } from './config/config.js';
 import type { ConfigNotice } from './config/resolve-config.js';
 import { GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
@@ -12,6 +11,8 @@ import {
   buildServer,
   REFERENCE_APP_MIGRATIONS,
   REFERENCE_APP_SCOPES,
+  REFERENCE_APP_SETTINGS,
+  type ReferenceServerConfig,
 } from './server.js';
 
 /** Options of {@link startServer}. */
@@ -62,7 +63,7 @@ type Handler = (request: IncomingMessage, response: ServerResponse) => void;
  * {@link buildServer} keeps the awaited behaviour (ready or throw) for tests and embedders.
  */
 export async function startServer(
-  config: GatehouseConfig,
+  config: ReferenceServerConfig,
   options: StartServerOptions = {},
 ): Promise<RunningServer> {
   const initialDelay = options.initialRetryDelayMs ?? 250;
@@ -134,6 +135,7 @@ export async function startServer(
           // The reference server's apps need their tables (buildServer gets this core ready-made).
           migrations: { ...REFERENCE_APP_MIGRATIONS, ...options.migrations },
           scopes: { ...REFERENCE_APP_SCOPES, ...options.scopes },
+          settings: [...new Set([...REFERENCE_APP_SETTINGS, ...(options.settings ?? [])])],
           onConnectionError,
         });
       } catch (error) {

@@ -3,9 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { DicerySettings } from './apps/dicery/index.js';
 import { defaultConfig, type GatehouseConfig } from './config/config.js';
 import type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
-import { type BuildServerOptions, buildServer } from './server.js';
+import { type BuildServerOptions, buildServer, type ReferenceServerConfig } from './server.js';
+
+/** What a test may override: the core's settings and the reference apps' (Dicery's `roomTokenTtl`…). */
+export type TestConfigOverrides = Partial<GatehouseConfig & DicerySettings>;
 
 /** Data directories made by {@link testConfig} and not yet removed. */
 const temporaryDirs = new Set<string>();
@@ -22,7 +26,7 @@ function removeTemporaryDir(dir: string): void {
  * removed when a {@link buildTestServer} server using it closes, and in any case when the process
  * exits, so test runs leave no folders behind.
  */
-export function testConfig(overrides: Partial<GatehouseConfig> = {}): GatehouseConfig {
+export function testConfig(overrides: TestConfigOverrides = {}): ReferenceServerConfig {
   let dataDir = overrides.dataDir;
   if (dataDir === undefined) {
     dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
@@ -103,7 +107,7 @@ export function createTestClock(start = Date.now()): TestClock {
 
 /** Builds a server on {@link testConfig} for `app.inject` tests. Close it when done. */
 export async function buildTestServer(
-  overrides: Partial<GatehouseConfig> = {},
+  overrides: TestConfigOverrides = {},
   options: BuildServerOptions = {},
 ): Promise<FastifyInstance> {
   const config = testConfig(overrides);

@@ -55,15 +55,20 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     expect(badRole.code).toBe(64);
   });
 
-  it('refuses to start with a bad setting, naming it', async () => {
+  it("refuses to start with a bad setting, naming it (the core's and Dicery's alike)", async () => {
     const result = await run(['serve'], {
       DATA_DIR: tempDir(),
       SECRET_KEY: 'short',
       PORT: 'x',
+      // Dicery registers its settings; the server reads them from the environment with the core's.
+      ROOM_TOKEN_TTL: '13h',
     });
     expect(result.code).toBe(78);
     expect(result.stderr).toContain('SECRET_KEY');
     expect(result.stderr).toContain('PORT');
+    expect(result.stderr).toContain(
+      'ROOM_TOKEN_TTL="13h": expected a duration such as 900, 15m, 12h or 7d (1s to 12h)',
+    );
   });
 
   it('rotates the access-token keys, or under HS256 the ID-token keys', async () => {
@@ -77,7 +82,7 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     const idAgain = await run(['rotate-keys'], { DATA_DIR: dir });
     expect(idAgain.code).toBe(78);
     expect(idAgain.stderr).toContain(`Key ${idKid} is already waiting`);
-    const idRevoked = await run(['rotate-keys', '--revoke', idKid ?? ''], { DATA_DIR: dir });
+    const idRevoked = await run(['rotate-keys', `--revoke=${idKid ?? ''}`], { DATA_DIR: dir });
     expect(idRevoked.code).toBe(0);
     expect(idRevoked.stdout).toContain(`Revoked ID-token signing key ${idKid}`);
     const env = { DATA_DIR: tempDir(), JWT_ALG: 'ES256' };
@@ -94,7 +99,7 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     const unknown = await run(['rotate-keys', '--revoke', 'no-such-kid'], env);
     expect(unknown.code).toBe(78);
     expect(unknown.stderr).toMatch(/^gatehouse: rotate-keys: No ES256 key no-such-kid is stored\n$/);
-    const revoked = await run(['rotate-keys', '--revoke', kid ?? ''], env);
+    const revoked = await run(['rotate-keys', `--revoke=${kid ?? ''}`], env);
     expect(revoked.code).toBe(0);
     expect(revoked.stdout).toContain(`Revoked signing key ${kid}`);
   });

@@ -1,9 +1,13 @@
+import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { defineAppSettings } from '../src/config/app-settings.js';
+import { integerSetting, secondsSetting } from '../src/config/setting.js';
+import { ConfigError } from '../src/errors.js';
 import { createGatehouse, type Gatehouse } from '../src/gatehouse.js';
 import { gatehouseCore } from '../src/gatehouse-core.js';
 import type { GatehouseTransaction } from '../src/gatehouse-transaction.js';
 import type { Gatehouse as PublicGatehouse } from '../src/index.js';
-import { testConfig } from '../src/testing.js';
+import { createTestClock, testConfig } from '../src/testing.js';
 import { PASSWORD } from './support/accounts.js';
 
 const CLIENT = { userAgent: null, ip: null };
@@ -236,5 +240,104 @@ describe('the Gatehouse facade (issue 16)', () => {
       await rotated.close();
       await dropped.close();
     }
+  });
+});
+
+describe('app settings registration (issue 16)', () => {
+  /** An app with one limit, long-lived tokens and streams re-checked every `recheck` seconds. */
+  const widgets = defineAppSettings({
+    app: 'widgets',
+    title: 'Widgets',
+    schema: Type.Object({
+      widgetsPerHour: integerSetting({
+        env: 'WIDGETS_PER_HOUR',
+        minimum: 1,
+        maximum: 99,
+        default: 7,
+        description: 'widgets per hour',
+      }),
+      widgetRecheck: secondsSetting({
+        env: 'WIDGET_RECHECK',
+        maximum: 3600,
+        default: 300,
+        description: 'how often open widget streams are re-checked',
+      }),
+    }),
+    tokenLifetime: () => 2 * 3600,
+    revocationCheckInterval: (settings) => settings.widgetRecheck,
+  });
+  const closers: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const close of closers) await close();
+  });
+
+  it('hands an app its own settings, typed and defaulted, and only to the definition registered', async () => {
+    const gatehouse = await createGatehouse({ ...testConfig(), widgetsPerHour: 12 }, { settings: [widgets] });
+    closers.push(() => gatehouse.close());
+    const settings = gatehouse.appSettings(widgets);
+    expectTypeOf(settings.widgetsPerHour).toEqualTypeOf<number>();
+    expect(settings).toEqual({ widgetsPerHour: 12, widgetRecheck: 300 });
+    expect(Object.isFrozen(settings)).toBe(true);
+    expect(gatehouse.config).not.toHaveProperty('widgetsPerHour');
+    // A look-alike definition (same name, another object) is not the registered one.
+    expect(() => gatehouse.appSettings(defineAppSettings({ ...widgets }))).toThrow(TypeError);
+    expect(() => gatehouse.appSettings(defineAppSettings({ ...widgets, app: 'gadgets' }))).toThrow(
+      /settings of "gadgets" were not registered/,
+    );
+  });
+
+  it('refuses, before it opens anything, an app value out of bounds, an unknown one and a clash', async () => {
+    await expect(
+      createGatehouse({ ...testConfig(), widgetsPerHour: 0 }, { settings: [widgets] }),
+    ).rejects.toThrow('widgetsPerHour: got 0; expected an integer from 1 to 99 (env WIDGETS_PER_HOUR)');
+    await expect(createGatehouse({ ...testConfig(), widgetsPerHour: 3 })).rejects.toThrow(
+      'widgetsPerHour: not a Gatehouse setting',
+    );
+    await expect(createGatehouse(testConfig(), { settings: [widgets, widgets] })).rejects.toBeInstanceOf(
+      ConfigError,
+    );
+  });
+
+  it("keeps a revocation in memory for two of the longest app re-check interval, not just the token's life", async () => {
+    const clock = createTestClock();
+    // Access tokens live 60 s; the app re-checks its open streams every 300 s.
+    const config = {
+      ...testConfig({ accessTokenTtl: 60, databaseStatementTimeoutMs: 1000, revocationReloadOverlap: 10 }),
+    };
+    const withApp = await createGatehouse(config, { clock, scheduler: clock, settings: [widgets] });
+    closers.push(() => withApp.close());
+    const without = await createGatehouse(
+      testConfig({ accessTokenTtl: 60, databaseStatementTimeoutMs: 1000, revocationReloadOverlap: 10 }),
+      { clock, scheduler: clock },
+    );
+    closers.push(() => without.close());
+    const revoked: string[] = [];
+    for (const gatehouse of [withApp, without]) {
+      const user = await gatehouse.users.register({
+        email: `recheck-${revoked.length}@example.com`,
+        password: PASSWORD,
+      });
+      const tokens = await gatehouseCore(gatehouse).sessions.startBearerSession(user.id, ['me'], CLIENT);
+      const valid = await gatehouse.sessions.validate(tokens.accessToken);
+      if (!valid.ok) throw new Error(valid.reason);
+      await gatehouse.sessions.revokeAll(user.id);
+      revoked.push(valid.session.sessionId);
+    }
+    const [appSession = '', bareSession = ''] = revoked;
+    // The scheduled reload may be in flight with the time it started at; the second one reads now.
+    const reloadNow = async (gatehouse: Gatehouse) => {
+      await gatehouseCore(gatehouse).revocations.reload();
+      await gatehouseCore(gatehouse).revocations.reload();
+    };
+    // Past the access token's life (60 s + 10 s overlap), before two re-checks (600 s).
+    clock.advance(120_000);
+    await reloadNow(withApp);
+    await reloadNow(without);
+    expect(withApp.sessions.isRevoked(appSession)).toBe(true);
+    expect(without.sessions.isRevoked(bareSession)).toBe(false);
+    // And the app's entry goes too once two re-checks have passed: the list stays bounded.
+    clock.advance(600_000);
+    await reloadNow(withApp);
+    expect(withApp.sessions.isRevoked(appSession)).toBe(false);
   });
 });

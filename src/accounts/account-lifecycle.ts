@@ -26,7 +26,7 @@ import { type AdminActor, assertMayManageUser } from './user-admin-service.js';
 
 /**
  * Called inside the transaction that deletes an account, before the row goes: an app ends what
- * the account owns (Dicery closes the rooms it hosts) in the same unit of work, and publishes with
+ * the account owns (Dicery closes what it hosts) in the same unit of work, and publishes with
  * `tx.afterCommit`. Throwing aborts the deletion.
  */
 export type AccountDeletingHook = (tx: GatehouseTransaction, userId: string) => Promise<void>;
@@ -81,7 +81,7 @@ export interface AccountLifecycle {
   confirmEmailChange(token: string, caller: Caller): Promise<UserRecord>;
   /**
    * Deletes the caller's own account (step-up check first): its sessions end, apps' hooks run in
-   * the same transaction (Dicery closes the rooms it hosts), audit rows keep the id but lose the
+   * the same transaction (Dicery closes what it hosts), audit rows keep the id but lose the
    * IPs and user agents. Throws LAST_SUPER_ADMIN for the last active super admin.
    */
   deleteOwnAccount(userId: string, proof: StepUpProof, sessionId: string, caller: Caller): Promise<void>;

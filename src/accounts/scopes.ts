@@ -55,7 +55,7 @@ export interface ScopeDefinition {
   readonly roles: readonly Role[];
 }
 
-/** Scopes an app registers, by name (`rooms:host`); see {@link createScopePolicy}. */
+/** Scopes an app registers, by name (`clothes:write`); see {@link createScopePolicy}. */
 export type ScopeDefinitions = Readonly<Record<string, ScopeDefinition>>;
 
 /**

@@ -71,7 +71,7 @@ export const gatehouseConfigSchema = Type.Object(
       defaultText: '`sqlite:<DATA_DIR>/gatehouse.db`',
       // A PostgreSQL URL may hold a password.
       sensitive: true,
-      description: 'where accounts, sessions and rooms are kept',
+      description: "where accounts, sessions and the apps' data are kept",
     }),
     secretKey: setting(
       Type.Refine(
@@ -206,7 +206,7 @@ export const gatehouseConfigSchema = Type.Object(
         env: 'redis://host:port or rediss://host:port',
         code: 'a redis:// or rediss:// URL, or undefined',
       },
-      description: '`redis://host:6379`: share revocations, rate limits and room events across instances',
+      description: '`redis://host:6379`: share revocations, rate limits and app events across instances',
     }),
     redisCommandTimeoutMs: millisecondsSetting({
       env: 'REDIS_COMMAND_TIMEOUT',
@@ -274,42 +274,6 @@ export const gatehouseConfigSchema = Type.Object(
       default: 2,
       description: 'argon2id hashes computed at once (more wait)',
     }),
-    roomTokenTtl: secondsSetting({
-      env: 'ROOM_TOKEN_TTL',
-      maximum: 12 * 3600,
-      default: 12 * 3600,
-      description: 'Dicery player token lifetime',
-    }),
-    roomSeatTtl: secondsSetting({
-      env: 'ROOM_SEAT_TTL',
-      maximum: 366 * DAY,
-      default: 30 * DAY,
-      description:
-        'how long a Dicery seat (the HttpOnly cookie that lets a browser resume its player and renew its room token) lasts unused; each resume renews it, and a player whose seat expired is removed with reason `expired`',
-    }),
-    roomIdleTtl: secondsSetting({
-      env: 'ROOM_IDLE_TTL',
-      minimum: 60,
-      maximum: 366 * DAY,
-      default: 14 * DAY,
-      description:
-        'a Dicery room with no event (join, roll, leave…) for this long is closed by a background sweep (at most 100 rooms per pass, every few minutes); its code then answers 404',
-    }),
-    roomJoinsPerMinute: integerSetting({
-      env: 'ROOM_JOINS_PER_MINUTE',
-      minimum: 1,
-      // As high as ROOM_ROLLS_PER_MINUTE's: load tests lift both out of the way.
-      maximum: 100_000,
-      default: 20,
-      description: 'room join attempts per client IP per minute',
-    }),
-    maxStreamsPerPlayer: integerSetting({
-      env: 'MAX_STREAMS_PER_PLAYER',
-      minimum: 1,
-      maximum: 100,
-      default: 3,
-      description: 'concurrent event streams per player',
-    }),
     databaseConnectTimeoutMs: millisecondsSetting({
       env: 'DATABASE_CONNECT_TIMEOUT',
       default: 5000,
@@ -362,80 +326,6 @@ export const gatehouseConfigSchema = Type.Object(
       default: 20,
       description:
         'account sign-ups per client IP per hour (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
-    }),
-    roomRollsPerMinute: integerSetting({
-      env: 'ROOM_ROLLS_PER_MINUTE',
-      minimum: 1,
-      maximum: 100_000,
-      default: 60,
-      description: 'rolls per player per minute (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
-    }),
-    roomRollsPerMinutePerIp: integerSetting({
-      env: 'ROOM_ROLLS_PER_MINUTE_PER_IP',
-      minimum: 1,
-      maximum: 1_000_000,
-      default: 300,
-      description:
-        'rolls per client IP per minute, across players and rooms (each join makes a player with its own allowance)',
-    }),
-    maxPlayersPerRoom: integerSetting({
-      env: 'MAX_PLAYERS_PER_ROOM',
-      minimum: 1,
-      maximum: 10_000,
-      default: 100,
-      description:
-        'players present in one room at once (joining needs no account); beyond it 409 `ROOM_FULL` until one ' +
-        'leaves or is removed',
-    }),
-    roomsPerHourPerAccount: integerSetting({
-      env: 'ROOMS_PER_HOUR_PER_ACCOUNT',
-      minimum: 1,
-      maximum: 100_000,
-      default: 20,
-      description:
-        'room creations per account per hour, shared across instances (429 `TOO_MANY_REQUESTS` with `Retry-After`)',
-    }),
-    roomsPerHourPerIp: integerSetting({
-      env: 'ROOMS_PER_HOUR_PER_IP',
-      minimum: 1,
-      maximum: 1_000_000,
-      default: 60,
-      description:
-        'room creations per client IP per hour, whatever the account (429 `TOO_MANY_REQUESTS` with `Retry-After`)',
-    }),
-    maxOpenRoomsPerHost: integerSetting({
-      env: 'MAX_OPEN_ROOMS_PER_HOST',
-      minimum: 1,
-      maximum: 100_000,
-      default: 20,
-      description:
-        'rooms one host may have open at once; beyond it 409 `TOO_MANY_OPEN_ROOMS` until one is closed',
-    }),
-    maxStreamsPerAccount: integerSetting({
-      env: 'MAX_STREAMS_PER_ACCOUNT',
-      minimum: 1,
-      maximum: 10_000,
-      default: 10,
-      description:
-        'concurrent host event streams per account across all its rooms, per instance (429 `TOO_MANY_STREAMS`)',
-    }),
-    maxStreamsPerIp: integerSetting({
-      env: 'MAX_STREAMS_PER_IP',
-      minimum: 1,
-      maximum: 100_000,
-      default: 50,
-      description:
-        'concurrent event streams per client IP across all rooms, per instance (429 `TOO_MANY_STREAMS`)',
-    }),
-    roomHeartbeatInterval: secondsSetting({
-      env: 'ROOM_HEARTBEAT_INTERVAL',
-      // Fractions below a second are for tests that need fast heartbeats; the variable says whole seconds.
-      minimum: 0.05,
-      maximum: 3600,
-      default: 15,
-      description:
-        'SSE heartbeat, which keeps proxies from closing idle streams; also how often open streams are re-checked ' +
-        '(closed room, departed player, revoked or expired credential)',
     }),
     deviceTokenTtl: secondsSetting({
       env: 'DEVICE_TOKEN_TTL',

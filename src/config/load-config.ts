@@ -4,12 +4,23 @@ import { parse as parseDotenv } from 'dotenv';
 import { Type } from 'typebox';
 import { Check } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
+import { type AppSettings, type AppSettingValues, assertRegistrable } from './app-settings.js';
 import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
-import { type EnvSyntax, SETTING } from './setting.js';
+import { type EnvSyntax, SETTING, type SettingSchema } from './setting.js';
 import { describeStructureErrors, findCrossSettingProblems } from './validate-config.js';
 
 /** Settings read from the environment; `secretKey` is absent when `SECRET_KEY` is unset. */
 export type EnvConfig = Omit<GatehouseConfig, 'secretKey'> & { secretKey: Uint8Array | undefined };
+
+/** Options of {@link loadConfig} and `resolveConfig`. */
+export interface LoadConfigOptions {
+  /**
+   * The apps whose settings are read too, each through its own schema, beside the core's
+   * (an app's schema names its variables). A property or variable two of them share is refused.
+   * @default []
+   */
+  settings?: readonly AppSettings[];
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -78,44 +89,65 @@ function parseEnvValue(raw: string, syntax: EnvSyntax): unknown {
 }
 
 /**
- * Validates every Gatehouse variable in `env` and returns the settings. Each variable is read by
- * its entry in `gatehouseConfigSchema` (the schema `createGatehouse` checks code options against);
- * unset or empty variables take the default. All problems are collected and thrown together as a
- * {@link ConfigError} naming each variable and what it accepts.
+ * Reads one setting's variable into `values` (its default when unset or empty); a refused value
+ * adds its problem, naming the variable and what it accepts.
  */
-export function loadConfig(env: Env): EnvConfig {
+function readSetting(
+  property: string,
+  schema: SettingSchema,
+  env: Env,
+  found: { values: Record<string, unknown>; unset: Set<string>; problems: string[] },
+): void {
+  const info = schema[SETTING];
+  const raw = env[info.env];
+  found.values[property] = info.default?.value;
+  if (raw === undefined || raw === '') {
+    found.unset.add(property);
+    return;
+  }
+  const value = parseEnvValue(raw, info.syntax);
+  if (value !== undefined && Check(schema, value)) {
+    found.values[property] = value;
+    return;
+  }
+  found.unset.add(property);
+  if (info.syntax === 'bytes') {
+    const bytes = new TextEncoder().encode(raw).byteLength;
+    found.problems.push(
+      `${info.env} is ${bytes} bytes: it must be ${info.accepts.env}; generate one with: ` +
+        "node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"",
+    );
+  } else {
+    const shown = info.sensitive || info.syntax === 'json' ? '' : `=${JSON.stringify(raw)}`;
+    const detail =
+      info.syntax === 'json' && value === undefined
+        ? ' (not valid JSON)'
+        : describeStructureErrors(schema, value, info);
+    found.problems.push(`${info.env}${shown}: expected ${info.accepts.env}${detail}`);
+  }
+}
+
+/**
+ * Validates every Gatehouse variable in `env`, and those of the apps in `options.settings`, and
+ * returns the settings in one flat object. Each variable is read by its entry in
+ * `gatehouseConfigSchema` or its app's schema (the schemas `createGatehouse` checks code options
+ * against); unset or empty variables take the default. All problems are collected and thrown
+ * together as a {@link ConfigError} naming each variable and what it accepts.
+ */
+export function loadConfig(env: Env, options: LoadConfigOptions = {}): EnvConfig & AppSettingValues {
+  const apps = options.settings ?? [];
+  assertRegistrable(apps);
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
   // Properties whose variable is unset, empty or refused: derived defaults apply to them.
   const unset = new Set<string>();
+  const found = { values, unset, problems };
   for (const [property, schema] of Object.entries(gatehouseConfigSchema.properties)) {
-    const info = schema[SETTING];
-    const raw = env[info.env];
-    values[property] = info.default?.value;
-    if (raw === undefined || raw === '') {
-      unset.add(property);
-      continue;
-    }
-    const value = parseEnvValue(raw, info.syntax);
-    if (value !== undefined && Check(schema, value)) {
-      values[property] = value;
-      continue;
-    }
-    unset.add(property);
-    if (info.syntax === 'bytes') {
-      const bytes = new TextEncoder().encode(raw).byteLength;
-      problems.push(
-        `${info.env} is ${bytes} bytes: it must be ${info.accepts.env}; generate one with: ` +
-          "node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"",
-      );
-    } else {
-      const shown = info.sensitive || info.syntax === 'json' ? '' : `=${JSON.stringify(raw)}`;
-      const detail =
-        info.syntax === 'json' && value === undefined
-          ? ' (not valid JSON)'
-          : describeStructureErrors(schema, value, info);
-      problems.push(`${info.env}${shown}: expected ${info.accepts.env}${detail}`);
-    }
+    readSetting(property, schema, env, found);
+  }
+  for (const app of apps) {
+    for (const [property, schema] of Object.entries(app.schema.properties))
+      readSetting(property, schema, env, found);
   }
   // Defaults that derive from other settings, when their own variable is unset.
   if (unset.has('databaseUrl')) values.databaseUrl = `sqlite:${join(String(values.dataDir), 'gatehouse.db')}`;

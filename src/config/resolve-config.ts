@@ -1,7 +1,8 @@
+import type { AppSettingValues } from './app-settings.js';
 import { bootstrapSecret } from './bootstrap-secret.js';
 import type { GatehouseConfig } from './config.js';
 import { describeLooseFileMode, findLooseFileModes } from './file-modes.js';
-import { loadConfig, readEnvironment } from './load-config.js';
+import { type LoadConfigOptions, loadConfig, readEnvironment } from './load-config.js';
 
 /** A note for the operator produced while resolving settings. */
 export interface ConfigNotice {
@@ -10,15 +11,19 @@ export interface ConfigNotice {
 }
 
 /**
- * Reads settings from the environment (and `.env`), generating and keeping the secret in
+ * Reads settings from the environment (and `.env`), those of the apps in `options.settings`
+ * included (see {@link loadConfig}), generating and keeping the secret in
  * `DATA_DIR` when `SECRET_KEY` is unset. Returns notices to log (the generated secret, insecure
  * cookies, files whose mode lets others read them) so start-up says what it decided.
  */
-export function resolveConfig(env: Record<string, string | undefined> = readEnvironment()): {
-  config: GatehouseConfig;
+export function resolveConfig(
+  env: Record<string, string | undefined> = readEnvironment(),
+  options: LoadConfigOptions = {},
+): {
+  config: GatehouseConfig & AppSettingValues;
   notices: ConfigNotice[];
 } {
-  const loaded = loadConfig(env);
+  const loaded = loadConfig(env, options);
   const notices: ConfigNotice[] = [];
   let secretKey = loaded.secretKey;
   if (secretKey === undefined) {

@@ -1,8 +1,9 @@
 import type { TSchema } from 'typebox';
 import { Check, Errors } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
+import { type AppSettings, findRegistrationProblems } from './app-settings.js';
 import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
-import { SETTING, type SettingInfo } from './setting.js';
+import { SETTING, type SettingInfo, type SettingSchema } from './setting.js';
 
 /** The settings the rules between settings read (every one but the secret). */
 type CheckedSettings = Omit<GatehouseConfig, 'secretKey'>;
@@ -46,41 +47,65 @@ export function findCrossSettingProblems(config: CheckedSettings, label: Setting
  * Every problem with settings passed in code, one line each, naming the property, what it got and
  * what it accepts: wrong types, out-of-bounds or non-finite numbers, unknown algorithms, short
  * secrets, unknown properties (a typo would otherwise fall back to a default silently), and the
- * rules between settings. Empty when `config` is a valid {@link GatehouseConfig}.
+ * rules between settings. The settings of the registered `apps` sit beside the core's and are
+ * checked by their own schemas the same way; an app setting left out takes its default. Empty when
+ * `config` is a valid {@link GatehouseConfig} with valid app settings.
  */
-export function findConfigProblems(config: unknown): string[] {
+export function findConfigProblems(config: unknown, apps: readonly AppSettings[] = []): string[] {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     return ['expected an object of Gatehouse settings'];
   }
+  const registration = findRegistrationProblems(apps);
+  if (registration.length > 0) return registration;
   const given = new Map<string, unknown>(Object.entries(config));
-  const properties = new Map(Object.entries(gatehouseConfigSchema.properties));
   const problems: string[] = [];
-  for (const [property, schema] of properties) {
-    const value = given.get(property);
-    if (Check(schema, value)) continue;
+  const check = (property: string, schema: SettingSchema, value: unknown) => {
+    if (Check(schema, value)) return;
     const info = schema[SETTING];
     problems.push(
       `${property}: got ${describeValue(value, info)}; expected ${info.accepts.code} (env ${info.env})` +
         describeStructureErrors(schema, value, info),
     );
+  };
+  const known = new Set<string>();
+  for (const [property, schema] of Object.entries(gatehouseConfigSchema.properties)) {
+    known.add(property);
+    check(property, schema, given.get(property));
   }
+  for (const app of apps) {
+    for (const [property, schema] of Object.entries(app.schema.properties)) {
+      known.add(property);
+      // Left out, an app setting takes its default: the embedder chose the core's settings, the app ships its own.
+      const fallback = schema[SETTING].default;
+      if (!given.has(property) && fallback !== undefined) continue;
+      check(property, schema, given.get(property));
+    }
+  }
+  const registered =
+    apps.length === 0 ? '' : ` or of the registered apps (${apps.map((app) => app.app).join(', ')})`;
   for (const property of given.keys()) {
-    if (!properties.has(property)) problems.push(`${property}: not a Gatehouse setting`);
+    if (!known.has(property)) problems.push(`${property}: not a Gatehouse setting${registered}`);
   }
   // The rules between settings only mean something once each setting is valid alone.
-  if (problems.length === 0 && Check(gatehouseConfigSchema, config)) {
-    problems.push(...findCrossSettingProblems(config, (property) => property));
+  const core = Object.fromEntries(
+    Object.keys(gatehouseConfigSchema.properties).map((key) => [key, given.get(key)]),
+  );
+  if (problems.length === 0 && Check(gatehouseConfigSchema, core)) {
+    problems.push(...findCrossSettingProblems(core, (property) => property));
   }
   return problems;
 }
 
 /**
- * Checks settings passed in code against {@link gatehouseConfigSchema}, the schema the environment
- * is read through, so both paths refuse the same values. Throws a {@link ConfigError} listing every
- * problem at once.
+ * Checks settings passed in code against {@link gatehouseConfigSchema} (and the registered `apps`'
+ * schemas), the schemas the environment is read through, so both paths refuse the same values.
+ * Throws a {@link ConfigError} listing every problem at once.
  */
-export function assertValidConfig(config: unknown): asserts config is GatehouseConfig {
-  const problems = findConfigProblems(config);
+export function assertValidConfig(
+  config: unknown,
+  apps: readonly AppSettings[] = [],
+): asserts config is GatehouseConfig {
+  const problems = findConfigProblems(config, apps);
   if (problems.length > 0) throw new ConfigError(problems);
 }
 

@@ -30,7 +30,7 @@ export interface RedisChannelOptions<S extends TSchema> {
   /**
    * Called each time the channel is subscribed again after its connection came back: messages
    * published meanwhile were lost to this instance (pub/sub is at-most-once), so consumers that
-   * keep a log (room events) refetch from it at once instead of waiting for their next check.
+   * keep a log (Dicery's event log) refetch from it at once instead of waiting for their next check.
    */
   onResubscribed?: () => void;
 }
@@ -58,7 +58,7 @@ export interface RedisChannel<T> {
  *
  * The channel (re-)subscribes on every `ready` of the subscriber connection, so it comes back on
  * its own after Redis restarts. Pub/sub is at-most-once: what was published meanwhile is lost, and
- * the consumers' own recovery covers it (database reload of revocations, room event log).
+ * the consumers' own recovery covers it (database reload of revocations, an app's event log).
  */
 export function openRedisChannel<S extends TSchema>(
   options: RedisChannelOptions<S>,

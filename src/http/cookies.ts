@@ -10,8 +10,11 @@ export interface CookiePolicy {
   csrfTokenName: string;
   /** HttpOnly, SameSite=Strict cookie holding the browser's device token (see `device-token.ts`). */
   deviceName: string;
-  /** Prefix of per-room player cookies (Dicery). */
-  roomPrefix: string;
+  /**
+   * An app's cookie name under this policy (see {@link appCookieName}):
+   * `cookiePolicy.appCookieName('scoreboard_seat', { path: '/scores' })` is `__Secure-scoreboard_seat`.
+   */
+  appCookieName(name: string, options: { path: string }): string;
   /** Attributes of HttpOnly cookies. */
   httpOnly: CookieSerializeOptions;
   /** Attributes of the readable CSRF token cookie. */
@@ -32,8 +35,32 @@ export function createCookiePolicy(secure: boolean): CookiePolicy {
     csrfSecretName: `${prefix}gatehouse_csrf_secret`,
     csrfTokenName: `${prefix}gatehouse_csrf`,
     deviceName: `${prefix}gatehouse_device`,
-    roomPrefix: secure ? '__Secure-dicery_room_' : 'dicery_room_',
+    appCookieName: (name, options) => appCookieName(name, { ...options, secure }),
     httpOnly: { ...base, httpOnly: true },
     readable: { ...base, httpOnly: false },
   };
+}
+
+// RFC 6265 §4.1.1 cookie-name (an RFC 7230 token), without the leading `__` of the prefixes.
+const COOKIE_NAME = /^(?!__)[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,200}$/;
+
+/**
+ * The name an app's cookie must carry so a browser refuses it from anywhere else (RFC 6265bis
+ * §4.1.3): with `secure`, `__Host-` when its `path` is `/` (Secure, Path=/, no Domain: no subdomain
+ * can plant or shadow it), `__Secure-` for a narrower path (`__Host-` demands Path=/); without
+ * `secure` (plain-HTTP development) the bare name, since browsers drop prefixed cookies sent without
+ * Secure. Set the cookie with the policy's `httpOnly` attributes and that same `path`. Throws a
+ * `TypeError` for a name that is no cookie-name token or starts with `__`, or a path not starting with `/`.
+ */
+export function appCookieName(name: string, options: { secure: boolean; path: string }): string {
+  if (!COOKIE_NAME.test(name)) {
+    throw new TypeError(
+      `appCookieName: ${JSON.stringify(name)} is not a cookie name (RFC 6265 token, no leading "__")`,
+    );
+  }
+  if (!options.path.startsWith('/')) {
+    throw new TypeError(`appCookieName: the path ${JSON.stringify(options.path)} must start with "/"`);
+  }
+  if (!options.secure) return name;
+  return options.path === '/' ? `__Host-${name}` : `__Secure-${name}`;
 }

@@ -5,7 +5,7 @@ import { ANONYMOUS } from './csrf.js';
 /**
  * What the CSRF token of this browser is bound to right now: its account cookie session when one
  * is live, else `ANONYMOUS`. `GET /auth/csrf` binds the tokens it issues the same way, so
- * a request authenticated by a credential other than the session cookie (a Dicery room cookie)
+ * a request authenticated by a credential other than the session cookie (an app's own cookie, such as a Dicery player's)
  * verifies the token the browser actually holds.
  *
  * Needs the Gatehouse plugin (`request.server.gatehouse` and `cookiePolicy`).

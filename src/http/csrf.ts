@@ -22,7 +22,7 @@ export interface CsrfGuard {
   /**
    * Only the first half of {@link CsrfGuard.verify}: refuses cross-site requests by
    * `Sec-Fetch-Site` / `Origin` (see {@link refuseCrossSiteRequest}). For unsafe requests that
-   * carry no credential, such as joining a room, where there is no session to bind a token to.
+   * carry no credential, such as an app's join-by-code, where there is no session to bind a token to.
    */
   checkOrigin(request: FastifyRequest): void;
 }

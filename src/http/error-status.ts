@@ -52,7 +52,7 @@ export const CORE_ERROR_STATUSES: Readonly<Record<ErrorCode, number>> = {
 };
 
 /**
- * The status an error code answers with, by code: `{ ROOM_NOT_FOUND: 404 }`. Typed by the app's
+ * The status an error code answers with, by code: `{ CLOTHING_NOT_FOUND: 404 }`. Typed by the app's
  * own code union, so a code the app forgets fails its type check:
  * `register<DiceryErrorCode>({ ... })`.
  */

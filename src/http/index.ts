@@ -20,6 +20,7 @@ export type {
 } from './auth.js';
 export { invalidToken, readBearerToken, SAFE_METHODS, userAuthOf } from './auth.js';
 export type { CookiePolicy } from './cookies.js';
+export { appCookieName } from './cookies.js';
 export { currentCsrfBinding } from './csrf-binding.js';
 export type { ProblemDetails } from './error-handler.js';
 export { PROBLEM_JSON, REALM, renderChallenge, sendProblem } from './error-handler.js';

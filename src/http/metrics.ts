@@ -20,9 +20,6 @@ const LOGIN_ROUTES = new Set(['/auth/login', '/token']);
 /** Latency buckets in seconds: the hot GETs sit well below 1 ms, logins near 10–50 ms (argon2id). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
-/** Routes that answer with a long-lived `text/event-stream`. */
-const EVENT_STREAM_ROUTES = new Set(['/rooms/:code/events']);
-
 /** Whether `raw` has started an event stream (a refused request answers problem+json instead). */
 function isEventStream(raw: ServerResponse): boolean {
   const type = raw.getHeader('content-type');
@@ -188,7 +185,7 @@ export async function installMetrics(
   const streams = new Set<ServerResponse>();
   new prom.Gauge({
     name: 'gatehouse_event_streams_open',
-    help: 'Server-sent event streams open now (room events).',
+    help: 'Server-sent event streams open now (routes declared with config.eventStream).',
     registers,
     collect() {
       let open = 0;
@@ -228,7 +225,8 @@ export async function installMetrics(
   });
 
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.routeOptions.url !== undefined && EVENT_STREAM_ROUTES.has(request.routeOptions.url)) {
+    // Routes say they stream (route `config.eventStream`): the core knows no app's paths.
+    if (request.routeOptions.config?.eventStream === true) {
       const raw = reply.raw;
       streams.add(raw);
       raw.once('close', () => streams.delete(raw));

@@ -47,7 +47,7 @@ function codesFor(status: number, statuses: readonly [string, number][]): string
   return statuses.filter(([, codeStatus]) => codeStatus === status).map(([code]) => code);
 }
 
-/** `GET /rooms/{code}/join` → `getRoomsByCodeJoin`: stable, unique per method and path. */
+/** `GET /users/{id}/mfa` → `getUsersByIdMfa`: stable, unique per method and path. */
 function operationIdOf(method: string, path: string): string {
   const words = path
     .split('/')

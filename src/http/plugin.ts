@@ -56,6 +56,13 @@ export interface GatehousePluginOptions {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route answers with a long-lived `text/event-stream` (Dicery's event streams): the reference
+     * server's metrics count its open streams (`gatehouse_event_streams_open`). @default false
+     */
+    eventStream?: boolean;
+  }
   interface FastifyInstance {
     /** The Gatehouse instance behind this app: its public facade (see `createGatehouse`). */
     gatehouse: Gatehouse;
@@ -70,7 +77,7 @@ declare module 'fastify' {
     gatehouseErrors: ErrorStatusRegistry;
     /**
      * The OpenAPI security schemes apps declare for their routes' `security`
-     * (`app.openApiSecuritySchemes.register({ roomBearer: { type: 'http', scheme: 'bearer', … } })`).
+     * (`app.openApiSecuritySchemes.register({ playerBearer: { type: 'http', scheme: 'bearer', … } })`).
      */
     openApiSecuritySchemes: SecuritySchemeRegistry;
   }

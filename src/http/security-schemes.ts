@@ -27,7 +27,7 @@ export const CORE_SECURITY_SCHEMES = [
 
 /**
  * The OpenAPI security schemes apps add to one Fastify instance
- * (`app.openApiSecuritySchemes.register({ roomBearer: { … } })`), so their routes' `security`
+ * (`app.openApiSecuritySchemes.register({ playerBearer: { … } })`), so their routes' `security`
  * names something the document declares. Read when the document is built (on first request).
  */
 export interface SecuritySchemeRegistry {

@@ -158,6 +158,17 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
     if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') {
       return { ok: false, reason: 'invalid', description: 'The access token lacks sub or exp.' };
     }
+    // A sender-constrained token (`cnf`: DPoP's jkt, RFC 9449 §6; mTLS's x5t#S256, RFC 8705 §3.1)
+    // is only valid with a proof of its key, which a bearer request does not carry: accepting it
+    // as a bearer token would undo the binding (RFC 9449 §7.1, RFC 9700 §2.2). Refused until this
+    // resource server checks proofs.
+    if (payload.cnf !== undefined) {
+      return {
+        ok: false,
+        reason: 'invalid',
+        description: 'The access token is sender-constrained (cnf); bearer use is refused.',
+      };
+    }
     const clientId =
       typeof payload.client_id === 'string'
         ? payload.client_id

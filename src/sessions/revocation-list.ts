@@ -61,17 +61,19 @@ export interface RevocationListOptions {
  * - the access-token lifetime (a JWT minted just before the revocation lives that long),
  * - the cookie-session re-check period (a cached cookie session is only re-read from the
  *   database that often; until then this list is what stops it), and
- * - two room-stream heartbeats (open host SSE streams are ended by a check against this list at
- *   each heartbeat; two, so one skipped while a reconciliation was still running is covered).
+ * - two of the longest interval at which an app re-checks its long-lived responses against this
+ *   list (`AppSettings.revocationCheckInterval`: Dicery ends open host streams at a heartbeat that
+ *   finds their session here; two, so one check skipped while the previous one still ran is covered).
  * Opaque database-strategy access tokens are checked against the database on every request and
  * need no entry at all.
  */
 export function revocationRetentionMs(options: {
   accessTokenTtlMs: number;
   cookieRecheckMs: number;
-  streamHeartbeatMs: number;
+  /** The longest `revocationCheckInterval` a registered app declared; 0 when none did. */
+  appRevocationCheckMs: number;
 }): number {
-  return Math.max(options.accessTokenTtlMs, options.cookieRecheckMs, 2 * options.streamHeartbeatMs);
+  return Math.max(options.accessTokenTtlMs, options.cookieRecheckMs, 2 * options.appRevocationCheckMs);
 }
 
 /**

@@ -28,7 +28,7 @@ export interface Database {
   dialect: DialectName;
   /**
    * Runs `work` as one unit of work: it commits when `work` resolves and rolls back when it
-   * throws. Build stores over the `trx` it receives (`createRoomStore(trx)`) so every write of one
+   * throws. Build stores over the `trx` it receives (`createSessionStore(trx)`) so every write of one
    * change commits together. Keep password hashing, Redis and network calls out of `work`: a
    * transaction holds locks (and, on SQLite, the only connection) until it ends.
    */

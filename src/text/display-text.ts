@@ -28,7 +28,7 @@ export const DISPLAY_TEXT_MAX_RAW_LENGTH = 1024;
 
 /**
  * The one rule for short text that people choose and other people see: full names, player names,
- * room names, clothes names, roll labels.
+ * the names and labels apps keep (clothes names, Dicery's names and labels).
  *
  * - NFC (W3C Character Model: Normalization), so one text typed with precomposed or combining
  *   accents is one string. Not NFKC: that rewrites what the person wrote (`²` → `2`, `ﬁ` → `fi`,

@@ -1,7 +1,7 @@
 import { createSealer } from './token-sealer.js';
 
 /**
- * Encryption at rest for an app's secrets (Dicery's room-log signing key), under a key derived
+ * Encryption at rest for an app's secrets (Dicery's roll-log signing key), under a key derived
  * from `SECRET_KEY` for the app's own purpose, so the app never sees `SECRET_KEY` and a value it
  * seals never opens as one of the core's (signing keys, refresh successors, TOTP secrets).
  */

@@ -2,8 +2,9 @@ import { type JWTPayload, errors as joseErrors } from 'jose';
 import type { Keyring } from './keyring.js';
 
 /**
- * Longest lifetime of an app token in seconds. Retired signing keys are kept at least this long
- * (see `retiredKeyRetentionSeconds`), so no app token may outlive it.
+ * Longest lifetime of an app token in seconds, whatever an app declares. An instance signs app
+ * tokens up to the longest `tokenLifetime` its registered apps declared (or the access-token
+ * lifetime), the time its retired signing keys stay published (see `retiredKeyRetentionSeconds`).
  */
 export const APP_TOKEN_MAX_TTL = 12 * 3600;
 
@@ -12,7 +13,7 @@ export const APP_TOKEN_MAX_TTL = 12 * 3600;
  * from access tokens and from every other kind, whichever key signed them.
  */
 export interface AppTokenKind {
-  /** `typ` header, `<name>+jwt`, e.g. `dicery-room+jwt`; never the access tokens' `at+jwt`. */
+  /** `typ` header, `<name>+jwt`, e.g. `scoreboard+jwt`; never the access tokens' `at+jwt`. */
   typ: string;
   /** `aud` claim; never the access tokens' audience. */
   audience: string;
@@ -24,13 +25,14 @@ export interface AppTokenKind {
 export type AppTokenCheck = { ok: true; claims: JWTPayload } | { ok: false; reason: 'invalid' | 'expired' };
 
 /**
- * Signed tokens for apps (e.g. Dicery's room tokens), issued with the instance's signing keys
+ * Signed tokens for apps (e.g. Dicery's player tokens), issued with the instance's signing keys
  * without handing out the keys: the core adds `iss`, `kid` and `typ`, checks every one on verify.
  */
 export interface AppTokens {
   /**
-   * Signs `claims` as a token of `kind`. `exp` (epoch seconds) is required, at most
-   * {@link APP_TOKEN_MAX_TTL} ahead of `iat` (or now); `aud` is set from the kind.
+   * Signs `claims` as a token of `kind`. `exp` (epoch seconds) is required, ahead of `iat` (or now)
+   * by at most the access-token lifetime or the longest `tokenLifetime` a registered app declared
+   * (never more than {@link APP_TOKEN_MAX_TTL}); else it throws a `RangeError`. `aud` is set from the kind.
    */
   sign(kind: AppTokenKind, claims: JWTPayload & { exp: number }): Promise<string>;
   /** Checks signature, algorithm, `typ`, `iss`, `aud`, expiry and required claims. Never throws for a bad token. */
@@ -51,8 +53,14 @@ export function createAppTokens(options: {
   clock: () => number;
   /** The access tokens' `typ` and `aud`, which no app kind may reuse. */
   reserved: { typ: string; audience: string };
+  /**
+   * The longest lifetime signed: retired keys are kept no longer, so a longer token would stop
+   * verifying after a rotation. Capped at {@link APP_TOKEN_MAX_TTL}. @default APP_TOKEN_MAX_TTL
+   */
+  maxTtlSeconds?: number;
 }): AppTokens {
   const { keyring, clock, reserved } = options;
+  const maxTtl = Math.min(options.maxTtlSeconds ?? APP_TOKEN_MAX_TTL, APP_TOKEN_MAX_TTL);
   const checkKind = (kind: AppTokenKind) => {
     if (!TYP.test(kind.typ) || kind.typ === reserved.typ) {
       throw new TypeError(
@@ -70,12 +78,10 @@ export function createAppTokens(options: {
     async sign(kind, claims) {
       checkKind(kind);
       const issuedAt = claims.iat ?? Math.floor(clock() / 1000);
-      if (
-        !Number.isInteger(claims.exp) ||
-        claims.exp <= issuedAt ||
-        claims.exp - issuedAt > APP_TOKEN_MAX_TTL
-      ) {
-        throw new RangeError(`App token exp must lie within ${APP_TOKEN_MAX_TTL} s after iat`);
+      if (!Number.isInteger(claims.exp) || claims.exp <= issuedAt || claims.exp - issuedAt > maxTtl) {
+        throw new RangeError(
+          `App token exp must lie within ${maxTtl} s after iat (declare a longer tokenLifetime in the app's settings, up to ${APP_TOKEN_MAX_TTL} s)`,
+        );
       }
       return keyring.sign({ ...claims, iat: issuedAt, aud: kind.audience }, kind.typ);
     },

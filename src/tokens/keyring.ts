@@ -10,7 +10,7 @@ import {
   type KeyObject,
   SignJWT,
 } from 'jose';
-import type { GatehouseConfig, JwtAlgorithm } from '../config/config.js';
+import type { JwtAlgorithm } from '../config/config.js';
 import { type Scheduler, systemScheduler } from '../lib/scheduler.js';
 import type { Database } from '../storage/open-database.js';
 import { createSigningKeyStore, type SigningKeyRecord } from '../storage/signing-key-store.js';
@@ -107,16 +107,21 @@ export const KEY_RETENTION_MARGIN_SECONDS = 3600;
 
 /**
  * How long a retired key stays published: every token the keyring signs must still verify until it
- * expires, and the same keyring signs access tokens *and* Dicery room tokens (up to 12 h), so the
- * longer of the two lifetimes counts, plus {@link KEY_RETENTION_MARGIN_SECONDS}.
+ * expires, and the same keyring signs access tokens *and* the apps' tokens (`Gatehouse.appTokens`,
+ * as long as the longest `tokenLifetime` a registered app declared, at most `APP_TOKEN_MAX_TTL`),
+ * so the longer of the two lifetimes counts, plus {@link KEY_RETENTION_MARGIN_SECONDS}.
  */
-export function retiredKeyRetentionSeconds(
-  config: Pick<GatehouseConfig, 'accessTokenTtl' | 'roomTokenTtl'>,
-): number {
-  return Math.max(config.accessTokenTtl, config.roomTokenTtl) + KEY_RETENTION_MARGIN_SECONDS;
+export function retiredKeyRetentionSeconds(lifetimes: {
+  /** `ACCESS_TOKEN_TTL`. */
+  accessTokenTtl: number;
+  /** The longest app token lifetime declared; 0 when no app signs tokens. */
+  appTokenLifetime: number;
+}): number {
+  return Math.max(lifetimes.accessTokenTtl, lifetimes.appTokenLifetime) + KEY_RETENTION_MARGIN_SECONDS;
 }
 
-// The longest room token (12 h) plus the margin: what retiredKeyRetentionSeconds gives at most.
+// The longest app token (APP_TOKEN_MAX_TTL, 12 h) plus the margin: what retiredKeyRetentionSeconds
+// gives at most for token lifetimes up to 12 h.
 const DEFAULT_RETENTION_SECONDS = 12 * 3600 + KEY_RETENTION_MARGIN_SECONDS;
 
 /** Options of {@link createKeyring}. */

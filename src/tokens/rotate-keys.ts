@@ -80,7 +80,7 @@ export interface Revocation {
 }
 
 /**
- * Withdraws a key at once (`rotate-keys --revoke KID`, for a compromised key): it leaves the JWKS
+ * Withdraws a key at once (`rotate-keys --revoke=KID`, for a compromised key): it leaves the JWKS
  * and its tokens stop verifying on every instance within the reload interval. When it was the
  * signing key, a waiting next key signs from now, or else a new key is made current at once
  * (verifiers that cached the JWKS refetch on the unknown kid; the revoked key's tokens fail

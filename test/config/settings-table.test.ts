@@ -1,14 +1,18 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { Type } from 'typebox';
 import { describe, expect, it } from 'vitest';
+import { dicerySettings } from '../../src/apps/dicery/settings.js';
+import { defineAppSettings } from '../../src/config/app-settings.js';
 import { gatehouseConfigSchema } from '../../src/config/config.js';
-import { SETTING } from '../../src/config/setting.js';
+import { integerSetting, SETTING } from '../../src/config/setting.js';
 import {
   renderSettingsTable,
   replaceSettingsTable,
   SETTINGS_TABLE_END,
   SETTINGS_TABLE_START,
 } from '../../src/config/settings-table.js';
+import { REFERENCE_APP_SETTINGS } from '../../src/server.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -29,7 +33,46 @@ describe('README settings table', () => {
     const end = readme.indexOf(SETTINGS_TABLE_END);
     expect(start).toBeGreaterThan(0);
     expect(end).toBeGreaterThan(start);
-    expect(readme.slice(start + SETTINGS_TABLE_START.length, end).trim()).toBe(renderSettingsTable());
+    expect(readme.slice(start + SETTINGS_TABLE_START.length, end).trim()).toBe(
+      renderSettingsTable(REFERENCE_APP_SETTINGS),
+    );
+  });
+
+  it("gives each registered app a section of its own, after the core's, with its settings", () => {
+    const table = renderSettingsTable(REFERENCE_APP_SETTINGS);
+    const section = table.indexOf('#### Dicery (reference app)\n');
+    expect(section).toBeGreaterThan(table.indexOf('| `ACCESS_TOKEN_TTL`'));
+    for (const [property, schema] of Object.entries(dicerySettings.schema.properties)) {
+      const row = table.search(new RegExp(`^\\| \`${schema[SETTING].env}\` +\\| \`${property}\` +\\|`, 'm'));
+      expect(row).toBeGreaterThan(section);
+    }
+    // The core's own table lists none of them.
+    expect(renderSettingsTable()).not.toContain('ROOM_TOKEN_TTL');
+  });
+
+  it('shows an app setting as its schema declares it: variable, option, default, accepts, meaning', () => {
+    const widgets = defineAppSettings({
+      app: 'widgets',
+      title: 'Widgets',
+      schema: Type.Object({
+        widgetsPerHour: integerSetting({
+          env: 'WIDGETS_PER_HOUR',
+          minimum: 1,
+          maximum: 99,
+          default: 7,
+          description: 'widgets | gadgets',
+        }),
+      }),
+    });
+    const lines = renderSettingsTable([widgets]).split('\n');
+    expect(lines.slice(-5, -2)).toEqual([
+      '#### Widgets',
+      '',
+      expect.stringMatching(/^\| variable +\| option +\|/),
+    ]);
+    expect(renderSettingsTable([widgets])).toMatch(
+      /\| `WIDGETS_PER_HOUR` \| `widgetsPerHour` \| `7` +\| an integer from 1 to 99 \| widgets \\\| gadgets \|$/,
+    );
   });
 
   it('has one row per setting, naming its variable and option', () => {
@@ -42,7 +85,7 @@ describe('README settings table', () => {
 
   it('documents the settings the hand-written table missed', () => {
     for (const name of ['REGISTRATIONS_PER_HOUR', 'ROOM_ROLLS_PER_MINUTE', 'ROOM_HEARTBEAT_INTERVAL']) {
-      expect(renderSettingsTable()).toContain(`| \`${name}\``);
+      expect(renderSettingsTable(REFERENCE_APP_SETTINGS)).toContain(`| \`${name}\``);
     }
   });
 
@@ -60,7 +103,9 @@ describe('README settings table', () => {
 describe('environment variables read by src/', () => {
   const files = sourceFiles(join(root, 'src'));
   const settingNames = new Set(
-    Object.values(gatehouseConfigSchema.properties).map((schema) => schema[SETTING].env),
+    [gatehouseConfigSchema.properties, ...REFERENCE_APP_SETTINGS.map((app) => app.schema.properties)].flatMap(
+      (properties) => Object.values(properties).map((schema) => schema[SETTING].env),
+    ),
   );
 
   it('are all settings of the schema, so none escapes validation or the README', () => {

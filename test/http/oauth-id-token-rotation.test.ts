@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
-import { KEY_PUBLICATION_DELAY_SECONDS, retiredKeyRetentionSeconds } from '../../src/tokens/keyring.js';
+import { KEY_PUBLICATION_DELAY_SECONDS } from '../../src/tokens/keyring.js';
 import { rotateSigningKeys } from '../../src/tokens/rotate-keys.js';
 import { createUser } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
@@ -116,7 +116,7 @@ describe.each(engines)('ID-token key rotation on an HS256 install ($name)', ({ n
       algorithm: 'ES256',
       secret: core.config.secretKey,
       now: clock(),
-      retentionSeconds: retiredKeyRetentionSeconds(core.config),
+      retentionSeconds: core.keyRetentionSeconds,
     });
     const keyring = await core.idTokenKeys();
     await keyring.reload(); // what every instance's 30 s reload does
@@ -143,7 +143,7 @@ describe.each(engines)('ID-token key rotation on an HS256 install ($name)', ({ n
     expect((await core.rpLogout.check({ idTokenHint: before.idToken })).hint).toBeDefined();
 
     // Past the retention the retired key leaves the JWKS: its tokens no longer verify.
-    clock.advance(retiredKeyRetentionSeconds(core.config) * 1000 + 1000);
+    clock.advance(core.keyRetentionSeconds * 1000 + 1000);
     await keyring.reload();
     expect(await kids()).toEqual([rotation.kid]);
     await expect(
@@ -158,7 +158,7 @@ describe.each(engines)('ID-token key rotation on an HS256 install ($name)', ({ n
       algorithm: 'ES256',
       secret: core.config.secretKey,
       now: clock(),
-      retentionSeconds: retiredKeyRetentionSeconds(core.config),
+      retentionSeconds: core.keyRetentionSeconds,
     });
     expect(next.removed).toEqual([oldKid]);
   });

@@ -161,6 +161,18 @@ describe('external token verifier', () => {
     expectInvalid(await verifier.verify(noExp), /exp/);
   });
 
+  it('refuses a sender-constrained token (cnf: DPoP or mTLS) presented as a bearer token', async () => {
+    const verifier = verifierFor([settings()]);
+    const dpopBound = await forge(firstKey, { cnf: { jkt: '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I' } });
+    expectInvalid(await verifier.verify(dpopBound), /sender-constrained/);
+    const mtlsBound = await forge(firstKey, {
+      cnf: { 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' },
+    });
+    expectInvalid(await verifier.verify(mtlsBound), /sender-constrained/);
+    // The same token without the binding is accepted: only cnf made the difference.
+    expect((await verifier.verify(await forge(firstKey, {}))).ok).toBe(true);
+  });
+
   it('refuses alg none, HMAC signed with the public key, and algorithms not allowed', async () => {
     const verifier = verifierFor([settings({ algorithms: ['RS256'] })]);
     const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');

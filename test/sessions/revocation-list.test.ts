@@ -154,19 +154,27 @@ describe('revocation list', () => {
     list.close();
   });
 
-  it('retains entries as long as cookies, streams and access tokens need them', () => {
+  it("retains entries as long as cookies, apps' re-checks and access tokens need them", () => {
     expect(
       revocationRetentionMs({
         accessTokenTtlMs: 900_000,
         cookieRecheckMs: 30_000,
-        streamHeartbeatMs: 15_000,
+        appRevocationCheckMs: 15_000,
       }),
     ).toBe(900_000);
     expect(
-      revocationRetentionMs({ accessTokenTtlMs: 1_000, cookieRecheckMs: 30_000, streamHeartbeatMs: 15_000 }),
+      revocationRetentionMs({
+        accessTokenTtlMs: 1_000,
+        cookieRecheckMs: 30_000,
+        appRevocationCheckMs: 15_000,
+      }),
     ).toBe(30_000);
     expect(
-      revocationRetentionMs({ accessTokenTtlMs: 1_000, cookieRecheckMs: 30_000, streamHeartbeatMs: 600_000 }),
+      revocationRetentionMs({
+        accessTokenTtlMs: 1_000,
+        cookieRecheckMs: 30_000,
+        appRevocationCheckMs: 600_000,
+      }),
     ).toBe(1_200_000);
   });
 });

@@ -6,9 +6,9 @@ import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify
 import { afterEach, describe, expect, it } from 'vitest';
 import { createGatehouseCore } from '../../src/gatehouse.js';
 import type { GatehouseCore } from '../../src/gatehouse-core.js';
-import { buildServer, REFERENCE_APP_SCOPES } from '../../src/server.js';
+import { buildServer, REFERENCE_APP_SCOPES, REFERENCE_APP_SETTINGS } from '../../src/server.js';
 import { createTestClock, type TestClock, testConfig } from '../../src/testing.js';
-import { KEY_PUBLICATION_DELAY_SECONDS, retiredKeyRetentionSeconds } from '../../src/tokens/keyring.js';
+import { KEY_PUBLICATION_DELAY_SECONDS } from '../../src/tokens/keyring.js';
 import { revokeSigningKey, rotateSigningKeys } from '../../src/tokens/rotate-keys.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
@@ -67,8 +67,13 @@ describe.each(engines)('live key rotation on two instances sharing one $name dat
     const instances: { app: FastifyInstance; core: GatehouseCore }[] = [];
     for (let i = 0; i < 2; i++) {
       const config = { ...shared, dataDir: mkdtempSync(join(tmpdir(), 'gh-live-')) };
-      // The reference apps' scopes: their guards refuse, at registration, a scope the core does not know.
-      const core = await createGatehouseCore(config, { clock, scopes: REFERENCE_APP_SCOPES });
+      // The reference apps' scopes and settings: their guards refuse, at registration, a scope the
+      // core does not know, and Dicery reads its settings from the core.
+      const core = await createGatehouseCore(config, {
+        clock,
+        scopes: REFERENCE_APP_SCOPES,
+        settings: REFERENCE_APP_SETTINGS,
+      });
       const app = await buildServer(config, { gatehouse: core.facade, logger: false, webUi: false });
       cleanups.push(async () => {
         await app.close();
@@ -96,7 +101,7 @@ describe.each(engines)('live key rotation on two instances sharing one $name dat
       algorithm: 'EdDSA',
       secret: shared.secretKey,
       now: clock(),
-      retentionSeconds: retiredKeyRetentionSeconds(shared),
+      retentionSeconds: a.core.keyRetentionSeconds,
     });
     await reloadAll();
     for (const { app } of instances) {
@@ -140,7 +145,7 @@ describe.each(engines)('live key rotation on two instances sharing one $name dat
       secret: shared.secretKey,
       now: clock(),
       kid: rotation.kid,
-      retentionSeconds: retiredKeyRetentionSeconds(shared),
+      retentionSeconds: a.core.keyRetentionSeconds,
     });
     await reloadAll();
     for (const app of apps) {

@@ -213,14 +213,18 @@ describe.each(engines)('database keyring on $name', ({ name }) => {
     }
   });
 
-  it('keeps a retired key as long as the room tokens it signed live, not just access tokens', async () => {
+  it('keeps a retired key as long as the app tokens it signed live, not just access tokens', async () => {
     // Regression: rotate-keys kept retired keys accessTokenTtl + 1 h, but room tokens signed by
     // the same keyring live up to 12 h, so a rotation killed every player's room cookie early.
-    const config = { accessTokenTtl: 900, roomTokenTtl: 12 * 3600 };
+    // Dicery declares its room tokens' lifetime (dicerySettings.tokenLifetime); the core keeps the longer.
+    const config = { accessTokenTtl: 900, appTokenLifetime: 12 * 3600 };
     const retain = retiredKeyRetentionSeconds(config);
     expect(retain).toBe(12 * 3600 + KEY_RETENTION_MARGIN_SECONDS);
-    expect(retiredKeyRetentionSeconds({ accessTokenTtl: 24 * 3600, roomTokenTtl: 3600 })).toBe(
+    expect(retiredKeyRetentionSeconds({ accessTokenTtl: 24 * 3600, appTokenLifetime: 3600 })).toBe(
       24 * 3600 + KEY_RETENTION_MARGIN_SECONDS,
+    );
+    expect(retiredKeyRetentionSeconds({ accessTokenTtl: 900, appTokenLifetime: 0 })).toBe(
+      900 + KEY_RETENTION_MARGIN_SECONDS,
     );
     const { database, open } = await setup();
     const clock = createTestClock();
@@ -229,7 +233,7 @@ describe.each(engines)('database keyring on $name', ({ name }) => {
     const rooms = createRoomTokens({
       tokens: appTokensFor(keyring, clock),
       clock,
-      ttlSeconds: config.roomTokenTtl,
+      ttlSeconds: config.appTokenLifetime,
     });
     const roomToken = await rooms.issue('ABCDEF', 'player-1');
     const rotate = () =>

@@ -24,6 +24,7 @@ function handlers(): { [K in keyof RoomStreamHandlers]-?: Mock<Required<RoomStre
   return {
     onRollRevealed: vi.fn(),
     onPresence: vi.fn(),
+    onSpectators: vi.fn(),
     onOpen: vi.fn(),
     onPlayerJoined: vi.fn(),
     onPlayerLeft: vi.fn(),
@@ -87,6 +88,17 @@ describe('openRoomStream', () => {
     expect(on.onRollRevealed).toHaveBeenCalledTimes(1);
     expect(on.onRollRevealed.mock.calls[0]?.[0]).toBe(5);
     expect(on.onRollRevealed.mock.calls[0]?.[1]).toMatchObject({ notation: '1d6', total: 4 });
+  });
+
+  it('reports the spectator count, and drops malformed ones', () => {
+    const on = handlers();
+    openRoomStream('ABCD2345', on);
+    const source = FakeEventSource.last as FakeEventSource;
+    source.emit('spectators', { count: 2 });
+    source.emit('spectators', { count: -1 });
+    source.emit('spectators', { count: '3' });
+    source.emit('spectators', { count: 0 });
+    expect(on.onSpectators.mock.calls).toEqual([[2], [0]]);
   });
 
   it('treats an unknown stream_end reason as the session ending', () => {

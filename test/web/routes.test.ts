@@ -9,8 +9,8 @@ import {
   loginHash,
   parseRoute,
   roomHash,
-  watchHash,
   verifyHash,
+  watchHash,
 } from '../../web/src/routes.js';
 
 describe('parseRoute', () => {

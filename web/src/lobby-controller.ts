@@ -278,6 +278,11 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
       presenceEvents++;
       setOnline(player_id, online);
     },
+    onSpectators(count) {
+      presenceEvents++;
+      const current = lobby.presence.peek();
+      if (current.spectators !== count) lobby.presence.value = { ...current, spectators: count };
+    },
     onRoomClosed() {
       end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
     },

@@ -20,6 +20,8 @@ export interface RoomStreamHandlers {
   onRollRevealed?(rollId: number, roll: Roll): void;
   /** A player (`player_id`) or the host (`player_id: null`) came online or went offline. */
   onPresence?(data: PresenceEventData): void;
+  /** How many spectators are watching now (sent on `?presence=true` streams when it changes). */
+  onSpectators?(count: number): void;
   onRoomClosed(): void;
   /**
    * The server ended the stream because the credential that opened it ended (room token or
@@ -104,6 +106,11 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
     const playerId = data.player_id;
     if ((typeof playerId === 'string' || playerId === null) && typeof data.online === 'boolean')
       handlers.onPresence?.({ player_id: playerId, online: data.online });
+  });
+  listen('spectators', (data) => {
+    const count = data.count;
+    if (typeof count === 'number' && Number.isSafeInteger(count) && count >= 0)
+      handlers.onSpectators?.(count);
   });
   listen('room_closed', () => handlers.onRoomClosed());
   listen('stream_end', (data) => {

@@ -44,6 +44,8 @@ export interface LobbyPresence {
   readonly players: ReadonlySet<string>;
   /** True while the host has the room open. */
   readonly host: boolean;
+  /** How many spectators (watch links) have the room open; they are never players. */
+  readonly spectators: number;
 }
 
 /**
@@ -82,7 +84,11 @@ export interface LobbyStore {
 
 /** The presence a snapshot reports. */
 export function presenceOf(snapshot: RoomSnapshot): LobbyPresence {
-  return { players: new Set(snapshot.online.player_ids), host: snapshot.online.host };
+  return {
+    players: new Set(snapshot.online.player_ids),
+    host: snapshot.online.host,
+    spectators: snapshot.online.spectators ?? 0,
+  };
 }
 
 /** A lobby store holding `snapshot`. */

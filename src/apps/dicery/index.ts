@@ -4,7 +4,11 @@
  * (app tokens signed by the core), its events (an app channel), its routes.
  *
  * ```ts
- * const gatehouse = await createGatehouse(config, { migrations: { dicery: diceryMigrations } });
+ * const gatehouse = await createGatehouse(config, {
+ *   migrations: { dicery: diceryMigrations },
+ *   scopes: diceryScopes,
+ *   settings: [dicerySettings],
+ * });
  * await app.register(gatehousePlugin, { gatehouse });
  * await app.register(diceryPlugin, { gatehouse });
  * ```
@@ -29,6 +33,7 @@ import type { RoomEventsRouteOptions } from './http/room-events-route.js';
 import { registerRoomHostRoutes } from './http/room-host-routes.js';
 import { registerRoomRoutes } from './http/room-routes.js';
 import { diceryOpenApiSchemes } from './http/security-schemes.js';
+import { type DicerySettings, dicerySettings } from './settings.js';
 import { diceryMigrations } from './storage/migrations/index.js';
 import { createRoomStore, type RoomStore } from './storage/room-store.js';
 import type { DiceryTables } from './storage/tables.js';
@@ -36,10 +41,13 @@ import type { DiceryTables } from './storage/tables.js';
 export type { DiceryError, DiceryErrorCode } from './core/errors.js';
 export { DICERY_ERROR_STATUSES } from './http/error-statuses.js';
 export { diceryScopes } from './scopes.js';
-export { diceryMigrations };
+export type { DicerySettings } from './settings.js';
+export { diceryMigrations, dicerySettings };
 
 /** One Dicery instance's services, on `app.dicery` once the plugin is registered. */
 export interface Dicery {
+  /** Dicery's settings in force (`ROOM_*`, `MAX_*`), from `gatehouse.appSettings(dicerySettings)`. */
+  readonly settings: DicerySettings;
   /** Rooms: create, join, roll, leave, kick, close. */
   readonly rooms: RoomService;
   /** Storage behind {@link Dicery.rooms}, for read-only checks such as stream reconciliation. */
@@ -62,7 +70,10 @@ export interface Dicery {
 
 /** Options of {@link diceryPlugin}. */
 export interface DiceryPluginOptions {
-  /** The core, created with `migrations: { dicery: diceryMigrations }`. */
+  /**
+   * The core, created with `migrations: { dicery: diceryMigrations }`, `scopes: diceryScopes` and
+   * `settings: [dicerySettings]`.
+   */
   gatehouse: Gatehouse;
   /** Options of the event stream route. */
   events?: RoomEventsRouteOptions;
@@ -80,7 +91,9 @@ export async function createDicery(
   gatehouse: Gatehouse,
   onWarning: (message: string) => void,
 ): Promise<Dicery> {
-  const { config, clock } = gatehouse;
+  const { clock } = gatehouse;
+  // Throws, naming the fix, when the core was created without `settings: [dicerySettings]`.
+  const config = gatehouse.appSettings(dicerySettings);
   const roomStore = createRoomStore(gatehouse.appDatabase<DiceryTables>());
   const roomBus = await createSharedRoomBus((options) => gatehouse.openChannel(options), {
     onHandlerError: (error, event) =>
@@ -124,6 +137,7 @@ export async function createDicery(
     onWarning,
   });
   return {
+    settings: config,
     rooms,
     roomStore,
     roomBus,
@@ -162,7 +176,7 @@ export function startIdleRoomSweep(
   dicery: Dicery,
   onWarning: (message: string) => void,
 ): { cancel(): void } {
-  const ttlMs = gatehouse.config.roomIdleTtl * 1000;
+  const ttlMs = dicery.settings.roomIdleTtl * 1000;
   // Often enough that a room outlives its idle time by at most a quarter of it (or 5 minutes).
   const everyMs = Math.max(1000, Math.min(5 * 60_000, Math.floor(ttlMs / 4)));
   let running = false;
@@ -195,7 +209,7 @@ async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promi
     throw new Error('diceryPlugin: register gatehousePlugin first (Dicery builds on its guards and errors)');
   }
   app.gatehouseErrors.register(DICERY_ERROR_STATUSES);
-  app.openApiSecuritySchemes.register(diceryOpenApiSchemes(app.cookiePolicy.roomPrefix));
+  app.openApiSecuritySchemes.register(diceryOpenApiSchemes(app.cookiePolicy));
   const dicery = await createDicery(options.gatehouse, (message) => app.log.warn(message));
   app.decorate('dicery', dicery);
   const removeHook = closeRoomsOnAccountDeletion(options.gatehouse, dicery);

@@ -89,10 +89,14 @@ describe('playerList presence (issue 14)', () => {
     expect(card.querySelector('[data-testid="online-count"]')?.textContent).toBe('1 online');
     // The host row is not a player: names and the count stay the players'.
     expect(names(card)).toEqual(['Alice', 'Bob']);
-    lobby.presence.value = { players: new Set(['p1', 'p2']), host: false };
+    lobby.presence.value = { players: new Set(['p1', 'p2']), host: false, spectators: 0 };
     expect(online(card, '[data-testid="host-item"]')).toBe('false');
     expect(online(card, '[data-player-id="p2"]')).toBe('true');
     expect(card.querySelector('[data-testid="online-count"]')?.textContent).toBe('2 online');
+    // Spectators are counted apart, never listed as players.
+    lobby.presence.value = { players: new Set(['p1', 'p2']), host: false, spectators: 3 };
+    expect(card.querySelector('[data-testid="online-count"]')?.textContent).toBe('2 online · 3 watching');
+    expect(names(card)).toEqual(['Alice', 'Bob']);
   });
 
   it('marks the host row as you for the host', () => {

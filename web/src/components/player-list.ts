@@ -49,7 +49,10 @@ export function playerList(
     const canKick = lobby.you.host && lobby.ended.value === null;
     const online = players.filter((player) => presence.players.has(player.id)).length;
     count.textContent = `(${players.length})`;
-    onlineCount.textContent = players.length === 0 ? '' : `${online} online`;
+    const watching = presence.spectators > 0 ? `${presence.spectators} watching` : '';
+    onlineCount.textContent = [players.length === 0 ? '' : `${online} online`, watching]
+      .filter((part) => part !== '')
+      .join(' · ');
     setChildren(
       list,
       // The host is not a player (and has no name here), but players want to know the GM is in.

@@ -15,6 +15,7 @@ import type { PlayerStanding } from '../core/room-service.js';
 import { looksLikeRoomToken } from '../core/room-token.js';
 import type { Dicery } from '../index.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
+import { roomCookieName, watchCookieName } from './room-cookies.js';
 
 /** A player proven by a room token for the room in the URL, still present in it. */
 export interface RoomPlayerAuth {
@@ -90,14 +91,6 @@ export const MEMBER_SECURITY: SecurityRequirement[] = [
 
 /** OpenAPI security of routes behind {@link RoomGuards.viewer}. */
 export const VIEWER_SECURITY: SecurityRequirement[] = [...MEMBER_SECURITY, { watchCookie: [] }];
-
-/**
- * Name of the spectator's HttpOnly cookie for room `code`: beside the room and seat cookies, same
- * path and flags, holding the watch link's secret (set by `POST /rooms/{code}/watch`).
- */
-export function watchCookieName(roomPrefix: string, code: string): string {
-  return `${roomPrefix.replace('dicery_room_', 'dicery_watch_')}${code}`;
-}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -185,7 +178,7 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     const bearer = readBearerToken(request);
     if (bearer !== undefined)
       return looksLikeRoomToken(bearer) ? { token: bearer, transport: 'bearer' } : { account: true };
-    const cookie = request.cookies[`${app.cookiePolicy.roomPrefix}${code}`];
+    const cookie = request.cookies[roomCookieName(app.cookiePolicy, code)];
     return cookie === undefined || cookie === '' ? null : { token: cookie, transport: 'cookie' };
   };
 
@@ -250,7 +243,7 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
 
   /** The watch-link secret of the request (its cookie), if any. */
   const watchSecretOf = (request: FastifyRequest, code: string): string | undefined => {
-    const value = request.cookies[watchCookieName(app.cookiePolicy.roomPrefix, code)];
+    const value = request.cookies[watchCookieName(app.cookiePolicy, code)];
     return value === undefined || value === '' ? undefined : value;
   };
 

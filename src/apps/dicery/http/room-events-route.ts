@@ -18,7 +18,7 @@ export interface RoomEventsRouteOptions {
   /**
    * Milliseconds between `: heartbeat` comments, and between re-checks of open streams against the
    * database (see {@link registerRoomEventsRoute}).
-   * @default config.roomHeartbeatInterval × 1000 (15 000)
+   * @default settings.roomHeartbeatInterval × 1000 (15 000)
    */
   heartbeatIntervalMs?: number;
   /**
@@ -193,9 +193,9 @@ export function registerRoomEventsRoute(
   guards: RoomGuards,
   options: RoomEventsRouteOptions = {},
 ): void {
-  const { rooms, roomStore, roomBus, presence } = dicery;
-  const { config, clock } = gatehouse;
-  const heartbeatMs = options.heartbeatIntervalMs ?? config.roomHeartbeatInterval * 1000;
+  const { rooms, roomStore, roomBus, presence, settings } = dicery;
+  const { clock } = gatehouse;
+  const heartbeatMs = options.heartbeatIntervalMs ?? settings.roomHeartbeatInterval * 1000;
   const retryMs = options.retryMs ?? 3000;
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
   if (!Number.isFinite(heartbeatMs) || heartbeatMs < 10) {
@@ -491,6 +491,8 @@ export function registerRoomEventsRoute(
   app.get(
     '/rooms/:code/events',
     {
+      // Counted by the server's metrics as an open stream (gatehouse_event_streams_open).
+      config: { eventStream: true },
       preValidation: guards.viewer,
       schema: {
         tags: ['rooms'],
@@ -570,11 +572,11 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       const spectator = caller.spectator ?? null;
       const caps = [
         caller.player !== null
-          ? { key: `player:${caller.player.id}`, max: config.maxStreamsPerPlayer, per: 'player' }
+          ? { key: `player:${caller.player.id}`, max: settings.maxStreamsPerPlayer, per: 'player' }
           : spectator !== null
             ? { key: `watch:${spectator.linkId}`, max: MAX_STREAMS_PER_SPECTATOR_LINK, per: 'watch link' }
-            : { key: `account:${caller.host?.userId}`, max: config.maxStreamsPerAccount, per: 'account' },
-        { key: `ip:${addressBucket(request.ip)}`, max: config.maxStreamsPerIp, per: 'client address' },
+            : { key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' },
+        { key: `ip:${addressBucket(request.ip)}`, max: settings.maxStreamsPerIp, per: 'client address' },
       ];
       const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
       if (full !== undefined) {

@@ -53,8 +53,8 @@ const authOf = userAuthOf;
  */
 export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryContext): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { hostTools, roomStore, spectators } = context.dicery;
-  const { counters, config, clock } = context.gatehouse;
+  const { hostTools, roomStore, spectators, settings } = context.dicery;
+  const { counters, clock } = context.gatehouse;
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
   app.get(
@@ -233,16 +233,16 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
         counters,
         {
           key: `room-join:ip:${addressBucket(request.ip)}`,
-          max: config.roomJoinsPerMinute,
+          max: settings.roomJoinsPerMinute,
           windowMs: 60_000,
           message: 'Too many attempts; try again later.',
         },
         clock,
       );
-      if ((await roomStore.countOpenRooms(userId)) >= config.maxOpenRoomsPerHost) {
+      if ((await roomStore.countOpenRooms(userId)) >= settings.maxOpenRoomsPerHost) {
         throw new GatehouseError(
           'TOO_MANY_OPEN_ROOMS',
-          `You have ${config.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
+          `You have ${settings.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
         );
       }
       const room = await hostTools.acceptTransfer(request.params.code, userId, request.body.transfer_code);

@@ -18,15 +18,9 @@ import { formatClaimCode } from '../shared/claim-code.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
 import { ClaimCodeSchema, JoinResultSchema, RoomSnapshotSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
-import {
-  installRoomAuth,
-  PLAYER_SECURITY,
-  playerOf,
-  roomOf,
-  VIEWER_SECURITY,
-  watchCookieName,
-} from './room-auth.js';
+import { installRoomAuth, PLAYER_SECURITY, playerOf, roomOf, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
+import { roomCookieName, roomCookiePath, seatCookieName, watchCookieName } from './room-cookies.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
 import { registerRoomLogRoutes } from './room-log-routes.js';
 import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
@@ -138,21 +132,21 @@ export function registerRoomRoutes(
   // Handler types come from the route schemas (no casts that could drift from them).
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { rooms, roomStore, roomTokens } = context.dicery;
-  const { counters, config, clock } = context.gatehouse;
+  const { counters, clock } = context.gatehouse;
+  const { settings } = context.dicery;
   const guards = installRoomAuth(app, context.dicery);
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
   const roomCookie = (code: string) => ({
-    name: `${app.cookiePolicy.roomPrefix}${code}`,
     // `__Secure-` (not `__Host-`) because the path is the room's own (RFC 6265bis §4.1.3).
-    attributes: { ...app.cookiePolicy.httpOnly, path: `/rooms/${code}` },
+    name: roomCookieName(app.cookiePolicy, code),
+    attributes: { ...app.cookiePolicy.httpOnly, path: roomCookiePath(code) },
   });
 
   // The seat cookie sits beside the room cookie, same path and flags; only its lifetime differs.
-  const seatPrefix = app.cookiePolicy.roomPrefix.replace('dicery_room_', 'dicery_seat_');
   const seatCookie = (code: string) => ({
-    name: `${seatPrefix}${code}`,
-    attributes: { ...app.cookiePolicy.httpOnly, path: `/rooms/${code}` },
+    name: seatCookieName(app.cookiePolicy, code),
+    attributes: { ...app.cookiePolicy.httpOnly, path: roomCookiePath(code) },
   });
   const seatOf = (request: FastifyRequest, code: string): string | undefined => {
     const value = request.cookies[seatCookie(code).name];
@@ -195,7 +189,7 @@ export function registerRoomRoutes(
   const limitJoins = (ip: string) =>
     limit(
       `room-join:ip:${addressBucket(ip)}`,
-      config.roomJoinsPerMinute,
+      settings.roomJoinsPerMinute,
       'Too many attempts to join rooms; try again later.',
     );
 
@@ -229,7 +223,7 @@ export function registerRoomRoutes(
         counters,
         {
           key: `room-create:ip:${addressBucket(request.ip)}`,
-          max: config.roomsPerHourPerIp,
+          max: settings.roomsPerHourPerIp,
           windowMs: HOUR_MS,
           message: 'Too many rooms created from this address; try again later.',
         },
@@ -239,7 +233,7 @@ export function registerRoomRoutes(
         counters,
         {
           key: `room-create:account:${hostId}`,
-          max: config.roomsPerHourPerAccount,
+          max: settings.roomsPerHourPerAccount,
           windowMs: HOUR_MS,
           message: 'Too many rooms created; try again later.',
         },
@@ -248,10 +242,10 @@ export function registerRoomRoutes(
       // Rooms stay open until their host closes them; a cap on open ones bounds what an account
       // accumulates over many windows. Read then insert, so concurrent creations may pass it by a
       // few; the hourly limits bound that overshoot.
-      if ((await roomStore.countOpenRooms(hostId)) >= config.maxOpenRoomsPerHost) {
+      if ((await roomStore.countOpenRooms(hostId)) >= settings.maxOpenRoomsPerHost) {
         throw new GatehouseError(
           'TOO_MANY_OPEN_ROOMS',
-          `You have ${config.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
+          `You have ${settings.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
         );
       }
       const room = await rooms.createRoom(hostId, name);
@@ -367,8 +361,8 @@ export function registerRoomRoutes(
 
   // The watch cookie sits beside the room and seat cookies, same path and flags.
   const watchCookie = (code: string) => ({
-    name: watchCookieName(app.cookiePolicy.roomPrefix, code),
-    attributes: { ...app.cookiePolicy.httpOnly, path: `/rooms/${code}` },
+    name: watchCookieName(app.cookiePolicy, code),
+    attributes: { ...app.cookiePolicy.httpOnly, path: roomCookiePath(code) },
   });
 
   app.post(
@@ -497,10 +491,10 @@ export function registerRoomRoutes(
       // per address, since every join makes a new player with an allowance of its own.
       await limit(
         `room-roll:ip:${addressBucket(request.ip)}`,
-        config.roomRollsPerMinutePerIp,
+        settings.roomRollsPerMinutePerIp,
         'Too many rolls from this address; slow down.',
       );
-      await limit(`room-roll:player:${player.id}`, config.roomRollsPerMinute, 'Too many rolls; slow down.');
+      await limit(`room-roll:player:${player.id}`, settings.roomRollsPerMinute, 'Too many rolls; slow down.');
       const body = request.body;
       const event = await rooms.roll(player.code, player.id, body.notation, body.label, body.visibility);
       return reply.code(201).send(toRollView(event));

@@ -1,17 +1,17 @@
-import type { OpenApiSecurityScheme } from '../../../http/index.js';
-import { watchCookieName } from './room-auth.js';
+import type { CookiePolicy, OpenApiSecurityScheme } from '../../../http/index.js';
+import { roomCookieName, watchCookieName } from './room-cookies.js';
 
 /**
- * Dicery's player credentials and the spectator's watch cookie as OpenAPI security schemes, which its routes' `security`
- * names; registered on `app.openApiSecuritySchemes` by the plugin. `roomPrefix` is the room
- * cookie's name before the code (`app.cookiePolicy.roomPrefix`).
+ * Dicery's player credentials and the spectator's watch cookie as OpenAPI security schemes, which
+ * its routes' `security` names; registered on `app.openApiSecuritySchemes` by the plugin. The
+ * cookies' names follow `cookies` (`__Secure-` under Secure cookies).
  */
-export function diceryOpenApiSchemes(roomPrefix: string): Record<string, OpenApiSecurityScheme> {
+export function diceryOpenApiSchemes(cookies: CookiePolicy): Record<string, OpenApiSecurityScheme> {
   return {
     roomCookie: {
       type: 'apiKey',
       in: 'cookie',
-      name: `${roomPrefix}{code}`,
+      name: `${roomCookieName(cookies, '')}{code}`,
       description:
         'Dicery player token for one room (`{code}` is the room code), set by ' +
         '`POST /rooms/{code}/join` with `Path=/rooms/{code}`. Swagger UI cannot send cookies itself and ' +
@@ -30,7 +30,7 @@ export function diceryOpenApiSchemes(roomPrefix: string): Record<string, OpenApi
     watchCookie: {
       type: 'apiKey',
       in: 'cookie',
-      name: watchCookieName(roomPrefix, '{code}'),
+      name: `${watchCookieName(cookies, '')}{code}`,
       description:
         "A spectator's read-only credential for one room: the watch link's secret, set HttpOnly by " +
         '`POST /rooms/{code}/watch` with `Path=/rooms/{code}`. Admits the read-only room routes (snapshot, ' +

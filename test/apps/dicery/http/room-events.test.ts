@@ -650,7 +650,7 @@ describe('room event streams end with the credential that opened them', () => {
     const player = await joinAsBot(app, room.code, 'Jumper');
     const stream = await follow(room.code, player.headers);
     expect(stream.status).toBe(200);
-    clock.advance(app.gatehouse.config.roomTokenTtl * 1000);
+    clock.advance(app.dicery.settings.roomTokenTtl * 1000);
     await stream.ended;
     expect(stream.messages.at(-1)).toEqual(streamEnd('token_expired'));
   });

@@ -1,0 +1,138 @@
+/**
+ * Dicery's settings (the `ROOM_*` and `MAX_*` variables), registered with the core through the
+ * public API: `createGatehouse(config, { settings: [dicerySettings] })` checks them in code, and
+ * `resolveConfig(env, { settings: [dicerySettings] })` reads them from the environment, both through
+ * this one schema, which also writes Dicery's section of the README's settings table. Dicery reads
+ * them with `gatehouse.appSettings(dicerySettings)`.
+ *
+ * @module
+ */
+import { Type } from 'typebox';
+import { type AppSettingsOf, defineAppSettings, integerSetting, secondsSetting } from '../../index.js';
+
+const DAY = 86400;
+
+/** Dicery's settings, declared once (see the module's description). */
+export const dicerySettings = defineAppSettings({
+  app: 'dicery',
+  title: 'Dicery (reference app)',
+  schema: Type.Object({
+    roomTokenTtl: secondsSetting({
+      env: 'ROOM_TOKEN_TTL',
+      maximum: 12 * 3600,
+      default: 12 * 3600,
+      description: 'Dicery player token lifetime',
+    }),
+    roomSeatTtl: secondsSetting({
+      env: 'ROOM_SEAT_TTL',
+      maximum: 366 * DAY,
+      default: 30 * DAY,
+      description:
+        'how long a Dicery seat (the HttpOnly cookie that lets a browser resume its player and renew its room token) lasts unused; each resume renews it, and a player whose seat expired is removed with reason `expired`',
+    }),
+    roomIdleTtl: secondsSetting({
+      env: 'ROOM_IDLE_TTL',
+      minimum: 60,
+      maximum: 366 * DAY,
+      default: 14 * DAY,
+      description:
+        'a Dicery room with no event (join, roll, leave…) for this long is closed by a background sweep (at most 100 rooms per pass, every few minutes); its code then answers 404',
+    }),
+    roomJoinsPerMinute: integerSetting({
+      env: 'ROOM_JOINS_PER_MINUTE',
+      minimum: 1,
+      // As high as ROOM_ROLLS_PER_MINUTE's: load tests lift both out of the way.
+      maximum: 100_000,
+      default: 20,
+      description: 'room join attempts per client IP per minute',
+    }),
+    maxStreamsPerPlayer: integerSetting({
+      env: 'MAX_STREAMS_PER_PLAYER',
+      minimum: 1,
+      maximum: 100,
+      default: 3,
+      description: 'concurrent event streams per player',
+    }),
+    roomRollsPerMinute: integerSetting({
+      env: 'ROOM_ROLLS_PER_MINUTE',
+      minimum: 1,
+      maximum: 100_000,
+      default: 60,
+      description: 'rolls per player per minute (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
+    }),
+    roomRollsPerMinutePerIp: integerSetting({
+      env: 'ROOM_ROLLS_PER_MINUTE_PER_IP',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 300,
+      description:
+        'rolls per client IP per minute, across players and rooms (each join makes a player with its own allowance)',
+    }),
+    maxPlayersPerRoom: integerSetting({
+      env: 'MAX_PLAYERS_PER_ROOM',
+      minimum: 1,
+      maximum: 10_000,
+      default: 100,
+      description:
+        'players present in one room at once (joining needs no account); beyond it 409 `ROOM_FULL` until one ' +
+        'leaves or is removed',
+    }),
+    roomsPerHourPerAccount: integerSetting({
+      env: 'ROOMS_PER_HOUR_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 100_000,
+      default: 20,
+      description:
+        'room creations per account per hour, shared across instances (429 `TOO_MANY_REQUESTS` with `Retry-After`)',
+    }),
+    roomsPerHourPerIp: integerSetting({
+      env: 'ROOMS_PER_HOUR_PER_IP',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 60,
+      description:
+        'room creations per client IP per hour, whatever the account (429 `TOO_MANY_REQUESTS` with `Retry-After`)',
+    }),
+    maxOpenRoomsPerHost: integerSetting({
+      env: 'MAX_OPEN_ROOMS_PER_HOST',
+      minimum: 1,
+      maximum: 100_000,
+      default: 20,
+      description:
+        'rooms one host may have open at once; beyond it 409 `TOO_MANY_OPEN_ROOMS` until one is closed',
+    }),
+    maxStreamsPerAccount: integerSetting({
+      env: 'MAX_STREAMS_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 10_000,
+      default: 10,
+      description:
+        'concurrent host event streams per account across all its rooms, per instance (429 `TOO_MANY_STREAMS`)',
+    }),
+    maxStreamsPerIp: integerSetting({
+      env: 'MAX_STREAMS_PER_IP',
+      minimum: 1,
+      maximum: 100_000,
+      default: 50,
+      description:
+        'concurrent event streams per client IP across all rooms, per instance (429 `TOO_MANY_STREAMS`)',
+    }),
+    roomHeartbeatInterval: secondsSetting({
+      env: 'ROOM_HEARTBEAT_INTERVAL',
+      // Fractions below a second are for tests that need fast heartbeats; the variable says whole seconds.
+      minimum: 0.05,
+      maximum: 3600,
+      default: 15,
+      description:
+        'SSE heartbeat, which keeps proxies from closing idle streams; also how often open streams are re-checked ' +
+        '(closed room, departed player, revoked or expired credential)',
+    }),
+  }),
+  // Room tokens are app tokens: the core keeps retired signing keys until the longest can expire.
+  tokenLifetime: (settings) => settings.roomTokenTtl,
+  // Open host streams end at a heartbeat that finds their session in the revocation list.
+  revocationCheckInterval: (settings) => settings.roomHeartbeatInterval,
+});
+
+/** Dicery's settings as it reads them (`gatehouse.appSettings(dicerySettings)`). */
+export type DicerySettings = AppSettingsOf<typeof dicerySettings>;
