@@ -133,7 +133,8 @@ describe.skipIf(!runPostgresFaultTests)('database faults (private PostgreSQL, re
     expect(Number(terminated)).toBeGreaterThan(0);
     // The pool's 'error' event is logged (not thrown): the event that used to exit the process.
     await server.waitFor(/database connection lost/);
-    expect((await call(server, '/token', tokenRequest(email))).status).toBe(200);
+    const login = await call(server, '/token', tokenRequest(email));
+    expect(login.status, JSON.stringify(login.body)).toBe(200);
     expect((await call(server, '/readyz')).status).toBe(200);
     expect(server.alive()).toBe(true);
   });
