@@ -265,6 +265,9 @@ const NETWORK_CODES = new Set([
   'ENETUNREACH',
   'ENOTFOUND',
   'EAI_AGAIN',
+  // A PostgreSQL reached over its Unix socket (`?host=/var/run/postgresql`) that is stopped or
+  // restarting: the socket file is gone, so connect() fails with ENOENT, not ECONNREFUSED.
+  'ENOENT',
 ]);
 
 /**

@@ -25,6 +25,10 @@ describe('isDatabaseUnavailable', () => {
       'a refused connection',
       Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
     ],
+    [
+      'a stopped server behind a Unix socket',
+      Object.assign(new Error('connect ENOENT /var/run/postgresql/.s.PGSQL.5432'), { code: 'ENOENT' }),
+    ],
     ['pg connect timeout', new Error('timeout exceeded when trying to connect')],
     ['pg query_timeout', new Error('Query read timeout')],
     ['a dropped connection', new Error('Connection terminated unexpectedly')],

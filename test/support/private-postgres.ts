@@ -100,7 +100,12 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const options = [
     `-p ${port}`,
     `-k ${socketDir}`,
-    "-c listen_addresses='127.0.0.1'",
+    // Unix socket only, in this cluster's own folder. Over TCP, the port picked by freePort() is
+    // free again while the test has the server stopped or killed, and anything else on the machine
+    // (another suite's server, an ephemeral client port) could take it: the restarted cluster then
+    // fails to bind, or worse, the server under test reconnects to somebody else's PostgreSQL
+    // (seen in CI: logins answered invalid_grant, pg_terminate_backend found no connections).
+    "-c listen_addresses=''",
     '-c fsync=off',
     '-c synchronous_commit=off',
     '-c full_page_writes=off',
@@ -140,7 +145,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   let disposed = false;
   const server: PrivatePostgres = {
     port,
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    // node-postgres reads `host` from the query string as the socket folder (libpq does the same).
+    url: `postgres://postgres@localhost:${port}/postgres?host=${encodeURIComponent(socketDir)}`,
     start: () => {
       try {
         pgCtl('-o', options, '-l', log, '-w', '-t', '30', 'start');
