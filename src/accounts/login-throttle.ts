@@ -13,8 +13,9 @@ export interface LoginThrottleLimits {
   perIp: number;
   /**
    * Failures from untrusted clients server-wide within the window (one IPv6 /48 adds at most
-   * `perIp`). Beyond it the breaker is open: untrusted logins are refused unless the account has
-   * no failure in the window and the client address fewer than {@link OPEN_BREAKER_FAILURES_PER_IP}.
+   * `perIp`). Beyond it the breaker is open: an untrusted login is refused unless its username is
+   * an email and its client address has fewer than {@link OPEN_BREAKER_FAILURES_PER_IP} failures
+   * (the account's own limit applies as always; another client's failures never lock it).
    */
   global: number;
   /** Failures per trusted device (or per signed-in session, for the current-password check). */
@@ -130,14 +131,14 @@ export function createLoginThrottle(
       if (global !== undefined && global.count >= limits.global) {
         // The breaker is open. Refusing every untrusted login would hand anyone who can make
         // `global` failures a server-wide lock-out of new devices (red-team F9); degrade instead:
-        // a login for an account with no failure in the window, from an address with few, still
-        // gets its try. One wrong guess makes the account unclean, so each account gets at most
-        // one while the breaker is open, and each address OPEN_BREAKER_FAILURES_PER_IP.
-        const clean =
-          subject.accountKey !== undefined &&
-          account === undefined &&
-          (ip === undefined || ip.count < openBreakerPerIp);
-        if (!clean) full.push(global);
+        // an address (IPv6 /64) gets OPEN_BREAKER_FAILURES_PER_IP failures in the window instead
+        // of `perIp`, which is what throttles a run spread over many accounts. The account's
+        // failures are judged only by `perAccount`, as with the breaker closed: requiring an
+        // account with no failure at all let one stranger's wrong guess lock its owner's new
+        // devices out for the window (F9's remainder). A username that is no email has no
+        // account counter to be judged by, so it waits for the breaker to close.
+        const quiet = subject.accountKey !== undefined && (ip === undefined || ip.count < openBreakerPerIp);
+        if (!quiet) full.push(global);
       }
       if (full.length === 0) return { allowed: true };
       return { allowed: false, retryAfterSeconds: retryAfter(Math.max(...full.map((w) => w.resetAt))) };

@@ -345,7 +345,8 @@ export const gatehouseConfigSchema = Type.Object(
       minimum: 1,
       maximum: 100_000_000,
       default: 10_000,
-      description: 'wrong passwords from untrusted clients, server-wide, per window before they all get 429',
+      description:
+        'wrong passwords from untrusted clients, server-wide, per window; beyond it (the breaker is open) each client address gets 3 failures per window instead of LOGIN_MAX_FAILURES_PER_IP',
     }),
     loginMaxSuccessesPerAccount: integerSetting({
       env: 'LOGIN_MAX_SUCCESSES_PER_ACCOUNT',
