@@ -606,6 +606,8 @@ export async function createGatehouseCore(
         ),
       accounts,
       selfService,
+      deviceTokens,
+      sessions: sessionStore,
       hasher,
       passwordPolicy,
       throttle,

@@ -14,10 +14,11 @@ import type { RevocationList } from '../sessions/revocation-list.js';
 import type { AccountTokenPurpose, AccountTokenStore } from '../storage/account-token-store.js';
 import type { LifecycleStores } from '../storage/lifecycle-stores.js';
 import { isUniqueViolation } from '../storage/open-database.js';
-import type { RevokedSession } from '../storage/session-store.js';
+import type { RevokedSession, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, Registration } from './account-service.js';
 import type { CounterStore } from './counter-store.js';
+import type { DeviceTokens } from './device-token.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { normalizeEmail } from './normalize-email.js';
 import type { SelfService } from './self-service.js';
@@ -30,6 +31,25 @@ import { type AdminActor, assertMayManageUser } from './user-admin-service.js';
  * `tx.afterCommit`. Throwing aborts the deletion.
  */
 export type AccountDeletingHook = (tx: GatehouseTransaction, userId: string) => Promise<void>;
+
+/**
+ * What a forgot-password requester may show to be counted as the account's owner: the device
+ * token a past login to the account gave this client (the browser's device cookie, or the
+ * `device_token` of a password grant). Checked only in the background, after the 202.
+ */
+export interface ResetRequestProof {
+  deviceToken?: string | undefined;
+}
+
+/**
+ * Whose budget an account mail is counted on (red-team F2). `stranger`: an anonymous request
+ * (forgot-password, a sign-up that finds the address taken). `owner`: a request that could only
+ * come from the account's owner or an administrator: the signed-in owner, an admin action, or a
+ * forgot-password from a client holding a device token for the account, or from an address
+ * (IPv4, IPv6 /64) the account has a live session from. Each lane has its own per-client share
+ * and its own ceiling, so strangers together can fill only theirs: the owner's reset still goes out.
+ */
+export type MailLane = 'stranger' | 'owner';
 
 /** Outcome of {@link AccountLifecycle.register}: the new account, or `accepted` when nothing may be told. */
 export type LifecycleRegistration = { status: 'created'; user: UserRecord } | { status: 'accepted' };
@@ -50,9 +70,11 @@ export interface AccountLifecycle {
   /**
    * Starts a password reset for `email` in the background and returns at once, before any
    * lookup, so the answer (and its timing) is the same for every address. Beyond
-   * `ACCOUNT_MAILS_PER_HOUR` mails per address the request is silently dropped.
+   * `ACCOUNT_MAILS_PER_HOUR` mails per address from one client, or the address's ceiling, the
+   * request is silently dropped. A requester that shows it is the owner (`proof`, or an address
+   * the account has a live session from) is counted apart from strangers: see {@link MailLane}.
    */
-  requestPasswordReset(email: string, caller: Caller): void;
+  requestPasswordReset(email: string, caller: Caller, proof?: ResetRequestProof): void;
   /**
    * Sets a new password with a reset token: ends every session of the account, clears its login
    * lockout, confirms its address, and mails a notice. Second factors are left as they are: a
@@ -112,6 +134,10 @@ export interface AccountLifecycleDeps {
   passwordPolicy: PasswordPolicy;
   throttle: Pick<LoginThrottle, 'clearAccount'>;
   counters: Pick<CounterStore, 'increment'>;
+  /** Checks a forgot-password requester's device token (see {@link ResetRequestProof}); absent in unit tests. */
+  deviceTokens?: Pick<DeviceTokens, 'verify'> | undefined;
+  /** The account's live sessions, whose addresses count as the owner's (see {@link MailLane}); absent in unit tests. */
+  sessions?: Pick<SessionStore, 'listLiveSessions'> | undefined;
   revocations: Pick<RevocationList, 'add'>;
   bus: Pick<EventBus, 'publish'>;
   mailer: Mailer;
@@ -134,10 +160,11 @@ export interface AccountLifecycleDeps {
 export const MAX_BACKGROUND_RESETS = 64;
 
 /**
- * How many clients' worth of `accountMailsPerHour` one email address receives per hour at most.
- * Each client (address bucket) has its own share, so a stranger cannot spend the owner's (red-team
- * F2); this ceiling bounds the inbox against many clients at once. Blocking the owner's mail now
- * takes this many distinct clients within the hour.
+ * How many clients' worth of `accountMailsPerHour` one email address receives per hour at most,
+ * per {@link MailLane}. Each client (address bucket) has its own share, so a stranger cannot spend
+ * the owner's (red-team F2); this ceiling bounds the inbox against many clients at once. Strangers
+ * with this many addresses can fill the stranger lane's ceiling, never the owner's; so an inbox
+ * gets at most twice this many shares an hour.
  */
 export const ACCOUNT_MAIL_CEILING_FACTOR = 10;
 
@@ -183,18 +210,20 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
   const hours = String(Math.round(settings.emailVerificationTtl / 360) / 10);
 
   /**
-   * Counts one mail to `emailKey` this hour on behalf of `caller`; false beyond a cap. Keyed by a
-   * digest, so the counter store never holds the address.
+   * Counts one mail to `emailKey` this hour on behalf of `caller` in `lane`; false beyond a cap.
+   * Keyed by a digest, so the counter store never holds the address.
    *
    * Red-team F2: one budget per address let a stranger's three forgot-password requests use up the
-   * owner's mails for an hour. The budget is now per address *and* requesting client (address
+   * owner's mails for an hour. The budget is per address *and* requesting client (address
    * bucket), so a stranger spends only their own share; the address's total is capped at
    * {@link ACCOUNT_MAIL_CEILING_FACTOR} shares, which bounds what many clients together can send to
    * one inbox (mail bombing). A refused share is not counted in the total, so one client cannot
-   * spend the ceiling either.
+   * spend the ceiling either. Ten stranger addresses could still fill that ceiling, so shares and
+   * ceiling are kept per {@link MailLane}: strangers never reach the owner's.
    */
-  const mayMail = async (emailKey: string, caller: Caller) => {
-    const address = digest(emailKey);
+  const mayMail = async (emailKey: string, caller: Caller, lane: MailLane = 'stranger') => {
+    // The stranger lane keeps its original keys, so counts made before an upgrade still hold.
+    const address = lane === 'stranger' ? digest(emailKey) : `${digest(emailKey)}:owner`;
     const share = await deps.counters.increment(
       `mail:address:${address}:${digest(callerSource(caller))}`,
       3600_000,
@@ -202,6 +231,29 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     if (share.count > settings.accountMailsPerHour) return false;
     const total = await deps.counters.increment(`mail:address:${address}`, 3600_000);
     return total.count <= settings.accountMailsPerHour * ACCOUNT_MAIL_CEILING_FACTOR;
+  };
+
+  /**
+   * The lane of a forgot-password request for `user` (see {@link MailLane}): the owner's when the
+   * requester holds a device token for the account, or its address (bucket) is one the account
+   * has a live session from. A session list that cannot be read counts as a stranger's request:
+   * the fallback is the budget every request had before.
+   */
+  const resetLane = async (user: UserRecord, caller: Caller, proof: ResetRequestProof | undefined) => {
+    if (deps.deviceTokens?.verify(proof?.deviceToken, user.id) !== undefined) return 'owner';
+    if (deps.sessions === undefined) return 'stranger';
+    const bucket = addressBucket(caller.client.ip);
+    try {
+      const live = await deps.sessions.listLiveSessions(user.id, clock());
+      return live.some((session) => session.ip !== null && addressBucket(session.ip) === bucket)
+        ? 'owner'
+        : 'stranger';
+    } catch (error) {
+      warn('Sessions not read for a reset request; counted as a stranger', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return 'stranger';
+    }
   };
 
   /** A fresh token for `user`, replacing their previous one of this purpose, in `tx`. */
@@ -243,8 +295,13 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     }
   };
 
-  const sendVerification = async (user: UserRecord, audit: AuditEntry | undefined, caller: Caller) => {
-    if (!(await mayMail(user.emailKey, caller))) return;
+  const sendVerification = async (
+    user: UserRecord,
+    audit: AuditEntry | undefined,
+    caller: Caller,
+    lane: MailLane,
+  ) => {
+    if (!(await mayMail(user.emailKey, caller, lane))) return;
     const token = await deps.transaction(async (tx, stores) => {
       const value = await issue(stores, user.id, 'verify_email', {
         display: user.email,
@@ -261,8 +318,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     );
   };
 
-  const sendReset = async (user: UserRecord, caller: Caller, actorId: string) => {
-    if (!(await mayMail(user.emailKey, caller))) return;
+  const sendReset = async (user: UserRecord, caller: Caller, actorId: string, lane: MailLane) => {
+    if (!(await mayMail(user.emailKey, caller, lane))) return;
     const token = await deps.transaction(async (tx, stores) => {
       const value = await issue(stores, user.id, 'reset_password', {
         display: user.email,
@@ -302,12 +359,12 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     async register(input, caller) {
       if (!settings.requireVerifiedEmail) {
         const user = await deps.selfService.register(input, caller);
-        await sendVerification(user, undefined, caller);
+        await sendVerification(user, undefined, caller, 'stranger');
         return { status: 'created', user };
       }
       try {
         const user = await deps.selfService.register(input, caller);
-        await sendVerification(user, undefined, caller);
+        await sendVerification(user, undefined, caller, 'stranger');
       } catch (error) {
         if (!(error instanceof GatehouseError) || error.code !== 'EMAIL_TAKEN') throw error;
         // The hash was computed before the insert failed: both paths cost the same.
@@ -325,13 +382,13 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       return { status: 'accepted' };
     },
 
-    requestPasswordReset(rawEmail, caller) {
+    requestPasswordReset(rawEmail, caller, proof) {
       background.push(callerSource(caller), 'password reset request', async () => {
         const email = normalizeEmail(rawEmail);
         if (email === undefined) return;
         const user = await users.findUserByEmailKey(email.key);
         if (user === undefined || !user.isActive) return;
-        await sendReset(user, caller, user.id);
+        await sendReset(user, caller, user.id, await resetLane(user, caller, proof));
       });
     },
 
@@ -391,6 +448,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           ...caller.client,
         },
         caller,
+        'owner',
       );
     },
 
@@ -539,6 +597,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           ...caller.client,
         },
         caller,
+        'owner',
       );
     },
 
@@ -549,7 +608,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
       }
       assertMayManageUser(actor, target);
-      await sendReset(target, caller, actor.id);
+      await sendReset(target, caller, actor.id, 'owner');
     },
 
     onAccountDeleting(hook) {

@@ -529,9 +529,10 @@ export const gatehouseConfigSchema = Type.Object(
       maximum: 1000,
       default: 3,
       description:
-        'reset, verification and "you already have an account" mails per address per hour and requesting client ' +
-        "(IP, IPv6 /64), so a stranger cannot spend the owner's; an address gets at most 10 times this from all " +
-        'clients together; beyond it they are silently dropped (a 429 would reveal which addresses have accounts)',
+        'reset, verification and "you already have an account" mails per address, hour and requesting client ' +
+        '(IP, IPv6 /64); an address gets at most 10 times this from strangers together and as much from its owner ' +
+        '(device token, live-session address, signed in) and admins; beyond it, silently dropped (a 429 would ' +
+        'reveal accounts)',
     }),
     externalIssuers: setting(ExternalIssuersSchema, {
       env: 'EXTERNAL_ISSUERS',

@@ -4,7 +4,7 @@ import type { Role } from '../../src/accounts/roles.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
-import { bearer, createUser, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
+import { bearer, createUser, form, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
 import { linkToken, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
@@ -144,6 +144,68 @@ describe('account lifecycle over HTTP (file outbox)', () => {
       await mailsTo(app, target.email);
     }
     expect(await mailsTo(app, target.email)).toHaveLength(30);
+  });
+
+  // F2's remainder: ten stranger addresses in an hour filled the address's ceiling, and the owner's
+  // own reset request was then dropped (still 202) until the hour ended.
+  it("strangers with many addresses fill only the strangers' ceiling, never the owner's", async () => {
+    const target = await createUser(app, { email: uniqueEmail('owned') });
+    // The owner signed in before: from their home address, and a password grant gave a device token.
+    const signedIn = await app.inject({
+      method: 'POST',
+      url: '/token',
+      remoteAddress: '198.51.100.50',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: form({ grant_type: 'password', username: target.email, password: PASSWORD }),
+    });
+    expect(signedIn.statusCode).toBe(200);
+    const deviceToken: string = signedIn.json().device_token;
+    const ask = (remoteAddress: string, extra: { device_token?: string; cookie?: string } = {}) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/forgot-password',
+        remoteAddress,
+        payload: {
+          email: target.email,
+          ...(extra.device_token === undefined ? {} : { device_token: extra.device_token }),
+        },
+        headers: extra.cookie === undefined ? {} : { cookie: extra.cookie },
+      });
+    for (let client = 1; client <= 10; client += 1) {
+      for (let i = 0; i < 3; i += 1) expect((await ask(`192.0.2.${100 + client}`)).statusCode).toBe(202);
+      await mailsTo(app, target.email);
+    }
+    expect(await mailsTo(app, target.email)).toHaveLength(30);
+    // An eleventh stranger, and one with a forged or other account's device token: dropped.
+    const other = await createUser(app, { email: uniqueEmail('other') });
+    const othersToken: string = (
+      await app.inject({
+        method: 'POST',
+        url: '/token',
+        remoteAddress: '192.0.2.200',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form({ grant_type: 'password', username: other.email, password: PASSWORD }),
+      })
+    ).json().device_token;
+    expect((await ask('192.0.2.120')).statusCode).toBe(202);
+    expect((await ask('192.0.2.121', { device_token: othersToken })).statusCode).toBe(202);
+    expect((await ask('192.0.2.122', { device_token: `${deviceToken.slice(0, -2)}AA` })).statusCode).toBe(
+      202,
+    );
+    expect(await mailsTo(app, target.email)).toHaveLength(30);
+
+    // The owner: with the device token (a script, or the browser's device cookie) from anywhere,
+    // or from the address they are signed in from, still gets the link; the answer is the same 202.
+    expect((await ask('100.64.7.7', { device_token: deviceToken })).statusCode).toBe(202);
+    expect(await mailsTo(app, target.email)).toHaveLength(31);
+    expect((await ask('100.64.7.8', { cookie: `__Host-gatehouse_device=${deviceToken}` })).statusCode).toBe(
+      202,
+    );
+    expect(await mailsTo(app, target.email)).toHaveLength(32);
+    expect((await ask('198.51.100.50')).statusCode).toBe(202);
+    expect(await mailsTo(app, target.email)).toHaveLength(33);
+    const token = linkToken((await lastMail(app, target.email, /Reset/)).text);
+    expect((await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode).toBe(204);
   });
 
   it('resets the password: single use, ends every session, notifies, and logs in with the new one', async () => {

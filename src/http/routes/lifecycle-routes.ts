@@ -51,16 +51,31 @@ export function registerLifecycleRoutes(
           '`ACCOUNT_MAILS_PER_HOUR` mails per address from one client (IP, IPv6 /64), or ten times that from all ' +
           'clients, the request is silently dropped (a per-address 429 would reveal accounts; the per-client share ' +
           'keeps a stranger from spending the owner’s mails); per client IP, `FORGOT_PASSWORD_PER_IP_PER_HOUR` ' +
-          'requests, then 429. The link (valid `PASSWORD_RESET_TTL`, once) is built from `PUBLIC_URL` only.',
+          'requests, then 429. The link (valid `PASSWORD_RESET_TTL`, once) is built from `PUBLIC_URL` only. ' +
+          'A requester that holds a device token for the account (the browser’s device cookie, or `device_token` ' +
+          'from a password grant) or asks from an address the account has a live session from is counted apart ' +
+          'from strangers, so strangers together cannot use up the owner’s mails either.',
         body: Type.Object(
-          { email: Type.String({ minLength: 1, maxLength: 320 }) },
+          {
+            email: Type.String({ minLength: 1, maxLength: 320 }),
+            device_token: Type.Optional(
+              Type.String({
+                maxLength: 128,
+                description:
+                  'The `device_token` a password grant gave this client for the account, if any (browsers send the device cookie instead)',
+              }),
+            ),
+          },
           { additionalProperties: false },
         ),
         response: { 202: Accepted, 400: problemRef, 429: problemRef },
       },
       // After the answer has gone out: nothing of the request's work can show in its answer.
       onResponse: async (request, reply) => {
-        if (reply.statusCode === 202) lifecycle.requestPasswordReset(request.body.email, callerOf(request));
+        if (reply.statusCode !== 202) return;
+        lifecycle.requestPasswordReset(request.body.email, callerOf(request), {
+          deviceToken: request.body.device_token ?? request.cookies[cookies.deviceName],
+        });
       },
     },
     async (request, reply) => {
