@@ -57,6 +57,7 @@ import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createPasskeyStore } from './mfa/storage/passkey-store.js';
 import { createAuthorizationServer } from './oauth/authorization-server.js';
 import { createClientCredentials } from './oauth/client-credentials.js';
+import { createIntrospectionLimits } from './oauth/introspection-limits.js';
 import { createLiveClients } from './oauth/live-clients.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createRpInitiatedLogout } from './oauth/rp-initiated-logout.js';
@@ -731,6 +732,14 @@ export async function createGatehouseCore(
       },
       authorizationCodes: authorizationServer,
     });
+    const introspectionLimits = createIntrospectionLimits(
+      counters,
+      {
+        perClientPerMinute: config.introspectionsPerMinute,
+        failuresPerIpPerMinute: config.introspectionFailuresPerIp,
+      },
+      clock,
+    );
     const tokenIntrospection = createTokenIntrospection({
       issuer: config.issuer,
       tokenStrategy: config.tokenStrategy,
@@ -879,6 +888,7 @@ export async function createGatehouseCore(
       authorizationServer,
       clientCredentials,
       tokenIntrospection,
+      introspectionLimits,
       rpLogout,
       idTokenKeys,
       throttle,

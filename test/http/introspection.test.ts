@@ -297,3 +297,176 @@ describe.each(matrix)(
     });
   },
 );
+
+/**
+ * RFC 7662 §4 (abuse assignment): introspection had no limit of its own. One per client, counted
+ * after it authenticated, and one per address counting only failed authentications: neither can
+ * be spent by someone else (the address one only from behind the same address).
+ */
+describe('POST /introspect limits and bad input', () => {
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    app = await buildTestServer({
+      publicUrl: PUBLIC_URL,
+      issuer: PUBLIC_URL,
+      introspectionsPerMinute: 3,
+      introspectionFailuresPerIp: 2,
+    });
+  });
+  afterAll(async () => app?.close());
+
+  /** A fresh confidential client: tests run shuffled, so none shares an allowance with another. */
+  const confidential = async () => {
+    const created = await gatehouseCore(app.gatehouse).oauthClients.create(
+      { name: 'API', confidential: true, grantTypes: ['client_credentials'], scopes: ['me'] },
+      { actorId: null },
+    );
+    return { id: created.client.clientId, secret: String(created.clientSecret) };
+  };
+
+  const call = (
+    url: string,
+    headers: Record<string, string>,
+    payload: string,
+    remoteAddress = '198.51.100.1',
+  ) => app.inject({ method: 'POST', url, headers, payload, remoteAddress });
+
+  it("limits each client's introspections, without touching another client's allowance", async () => {
+    const resource = await confidential();
+    const other = await confidential();
+    const as = (id: string, secret: string) => ({ ...FORM, ...basic(id, secret) });
+    for (let i = 0; i < 3; i++) {
+      expect(
+        (await call('/introspect', as(resource.id, resource.secret), form({ token: 'x' }))).statusCode,
+      ).toBe(200);
+    }
+    const refused = await call('/introspect', as(resource.id, resource.secret), form({ token: 'x' }));
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+    expect(refused.headers['cache-control']).toBe('no-store');
+    expect(refused.json()).toMatchObject({ error: 'temporarily_unavailable', code: 'TOO_MANY_REQUESTS' });
+    // Same address, another client: its own allowance.
+    expect((await call('/introspect', as(other.id, other.secret), form({ token: 'x' }))).statusCode).toBe(
+      200,
+    );
+  });
+
+  it('limits failed client authentications per address, and counts nothing else there', async () => {
+    const other = await confidential();
+    const wrong = { ...FORM, ...basic(other.id, 'not the secret') };
+    const from = '203.0.113.40';
+    // A client's successful requests never fill the address limit...
+    for (let i = 0; i < 2; i++) {
+      expect((await call('/introspect', wrong, form({ token: 'x' }), from)).statusCode).toBe(401);
+    }
+    // ...but two failures block the address: a right secret from there now waits too.
+    const blocked = await call(
+      '/introspect',
+      { ...FORM, ...basic(other.id, other.secret) },
+      form({ token: 'x' }),
+      from,
+    );
+    expect(blocked.statusCode).toBe(429);
+    expect(blocked.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    // Another address is not affected.
+    const elsewhere = await call(
+      '/introspect',
+      { ...FORM, ...basic(other.id, other.secret) },
+      form({ token: 'x' }),
+      '203.0.113.41',
+    );
+    expect(elsewhere.statusCode).toBe(200);
+  });
+
+  // RFC 7009 §2.2.1 and RFC 7662 §2.3 answer errors as RFC 6749 §5.2 JSON: never problem+json, never a 500.
+  it.each(['/revoke', '/introspect'])('answers RFC 6749 §5.2 JSON to every bad input at %s', async (url) => {
+    const resource = await confidential();
+    const auth = basic(resource.id, resource.secret);
+    const cases: Array<{ headers: Record<string, string>; payload: string; status: number; error: string }> =
+      [
+        {
+          headers: { 'content-type': 'application/json', ...auth },
+          payload: '{"token":"x"}',
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          headers: { 'content-type': 'text/plain', ...auth },
+          payload: 'token=x',
+          status: 400,
+          error: 'invalid_request',
+        },
+        { headers: { ...FORM, ...auth }, payload: '', status: 400, error: 'invalid_request' },
+        {
+          headers: { ...FORM, ...auth },
+          payload: form({ token: ['a', 'b'] }),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          headers: { ...FORM, ...auth },
+          payload: form({ token: 'x'.repeat(5000) }),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          headers: { ...FORM, authorization: 'Basic !!!' },
+          payload: form({ token: 'x' }),
+          status: 401,
+          error: 'invalid_client',
+        },
+        {
+          headers: { ...FORM, authorization: 'Basic Zm9v' },
+          payload: form({ token: 'x' }),
+          status: 401,
+          error: 'invalid_client',
+        },
+        {
+          headers: { ...FORM, ...auth },
+          payload: form({ token: 'x', client_secret: resource.secret }),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          headers: { ...FORM, ...auth },
+          payload: form({ token: 'x', client_id: 'someone-else' }),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          headers: FORM,
+          payload: form({ token: 'x', client_id: 'caf\u00e9' }),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          headers: FORM,
+          payload: form({ token: 'x', client_id: 'x'.repeat(300) }),
+          status: 400,
+          error: 'invalid_request',
+        },
+        {
+          headers: FORM,
+          payload: form({ token: 'x', client_id: resource.id, client_secret: 'wrong' }),
+          status: 401,
+          error: 'invalid_client',
+        },
+        // RFC 6749 §5.2 has no "too large": invalid_request, with our code BODY_TOO_LARGE.
+        {
+          headers: { ...FORM, ...auth },
+          payload: `token=${'x'.repeat(200_000)}`,
+          status: 400,
+          error: 'invalid_request',
+        },
+      ];
+    for (const [index, bad] of cases.entries()) {
+      // A fresh address each: the failure limit is not what this checks.
+      const response = await call(url, bad.headers, bad.payload, `192.0.2.${index + 1}`);
+      expect({ index, status: response.statusCode }).toEqual({ index, status: bad.status });
+      expect(response.headers['content-type']).toMatch(/^application\/json/);
+      expect(response.headers['cache-control']).toBe('no-store');
+      expect(response.json()).toMatchObject({ error: bad.error, error_description: expect.any(String) });
+    }
+  });
+});

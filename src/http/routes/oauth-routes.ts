@@ -1,8 +1,9 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
-import { clientScopes } from '../../oauth/oauth-clients.js';
+import { clientScopes, type OAuthClient } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
 import {
   authenticateClient,
@@ -164,7 +165,10 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
           '(RFC 7662 §4); to anyone else it is inactive. Everything expired, revoked, spent, of a disabled account ' +
           'or removed client, unknown or foreign answers `{"active": false}`. `token_use` tells an access token ' +
           'from a refresh token: accept only `access_token` as a credential. `token_type_hint` only orders the ' +
-          'look-ups (a wrong hint still finds the token).',
+          'look-ups (a wrong hint still finds the token). Limits (RFC 7662 §4): INTROSPECTIONS_PER_MINUTE per ' +
+          'authenticated client, and INTROSPECTION_FAILURES_PER_IP failed client authentications per ' +
+          'address, which then blocks the address for the minute; beyond either, 429 `temporarily_unavailable` ' +
+          'with `Retry-After`.',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
@@ -203,17 +207,42 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
           }),
           400: OAuthErrorSchema,
           401: OAuthErrorSchema,
+          429: OAuthErrorSchema,
           503: OAuthErrorSchema,
         },
       },
     },
     async (request, reply) => {
       const form = readForm(request);
-      const client = confidentialClient(
-        request,
-        await authenticateClient(request, form, gatehouse.oauthClients),
-        'Introspection is for registered confidential clients: authenticate with the client secret.',
-      );
+      const limits = gatehouse.introspectionLimits;
+      // RFC 7662 §4: guard against token scanning. The address limit counts only failed client
+      // authentications and is checked before any (a refused request costs no look-up); the
+      // client's own allowance is counted once it authenticated, so nobody else can spend it.
+      const address = await limits.admitAddress(request.ip);
+      if (!address.ok) {
+        throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', address.description, address.retryAfterSeconds);
+      }
+      let client: OAuthClient;
+      try {
+        client = confidentialClient(
+          request,
+          await authenticateClient(request, form, gatehouse.oauthClients),
+          'Introspection is for registered confidential clients: authenticate with the client secret.',
+        );
+      } catch (error) {
+        if (error instanceof OAuthTokenError && error.error === 'invalid_client') {
+          await limits.recordAuthenticationFailure(request.ip);
+        }
+        throw error;
+      }
+      const admitted = await limits.admitClient(client.clientId);
+      if (!admitted.ok) {
+        throw OAuthTokenError.throttled(
+          'TOO_MANY_REQUESTS',
+          admitted.description,
+          admitted.retryAfterSeconds,
+        );
+      }
       const answer = await gatehouse.tokenIntrospection.introspect(
         formParam(form, 'token', true),
         client,

@@ -1,0 +1,67 @@
+import type { CounterStore } from '../accounts/counter-store.js';
+import { addressBucket } from '../lib/address-bucket.js';
+import type { AddressAdmission } from './client-credentials.js';
+
+/**
+ * Rate limits of the introspection endpoint (RFC 7662 §4: the server should guard it against
+ * token scanning and overload), over the counter store (Redis when configured, so they hold
+ * across instances).
+ *
+ * Two counters, so that neither can be aimed at someone else:
+ * - per client, counted only after the client authenticated (`INTROSPECTIONS_PER_MINUTE`):
+ *   nobody else can spend a resource server's allowance;
+ * - per client address (IPv6: its /64), counting only failed client authentications
+ *   (`INTROSPECTION_FAILURES_PER_IP`), and checked before any authentication, so a
+ *   blocked address costs no look-up: a resource server's own heavy traffic never fills it, and
+ *   only someone failing from the same address (one NAT) can block it there.
+ */
+export interface IntrospectionLimits {
+  /** Whether `ip` may try to authenticate now. Reads only. */
+  admitAddress(ip: string): Promise<AddressAdmission>;
+  /** Counts a failed client authentication from `ip`. */
+  recordAuthenticationFailure(ip: string): Promise<void>;
+  /** Counts one introspection by an authenticated client; refused beyond its allowance. */
+  admitClient(clientId: string): Promise<AddressAdmission>;
+}
+
+/** Settings of {@link createIntrospectionLimits}. */
+export interface IntrospectionLimitSettings {
+  /** Introspections per authenticated client per minute. */
+  perClientPerMinute: number;
+  /** Failed client authentications per address per minute. */
+  failuresPerIpPerMinute: number;
+}
+
+const MINUTE_MS = 60_000;
+
+/** Creates {@link IntrospectionLimits}. */
+export function createIntrospectionLimits(
+  counters: Pick<CounterStore, 'increment' | 'peek'>,
+  settings: IntrospectionLimitSettings,
+  clock: () => number,
+): IntrospectionLimits {
+  const ipKey = (ip: string) => `oauth:introspect:fail:${addressBucket(ip)}`;
+  const refuse = (resetAt: number, description: string): AddressAdmission => ({
+    ok: false,
+    description,
+    retryAfterSeconds: Math.max(1, Math.ceil((resetAt - clock()) / 1000)),
+  });
+  return {
+    async admitAddress(ip) {
+      const window = await counters.peek(ipKey(ip));
+      return window !== undefined && window.count >= settings.failuresPerIpPerMinute
+        ? refuse(window.resetAt, 'Too many failed client authentications from this address.')
+        : { ok: true };
+    },
+    async recordAuthenticationFailure(ip) {
+      await counters.increment(ipKey(ip), MINUTE_MS);
+    },
+    async admitClient(clientId) {
+      // Client ids are printable ASCII of at most 255 characters (checked when authenticating).
+      const window = await counters.increment(`oauth:introspect:client:${clientId}`, MINUTE_MS);
+      return window.count > settings.perClientPerMinute
+        ? refuse(window.resetAt, 'Too many introspection requests for this client; cache the answers.')
+        : { ok: true };
+    },
+  };
+}
