@@ -81,6 +81,7 @@ import { createAccountTokenStore } from './storage/account-token-store.js';
 import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
+import { createClientTokenRevocationStore } from './storage/client-token-revocation-store.js';
 import { createLifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
@@ -417,8 +418,19 @@ export async function createGatehouseCore(
       onWarning: warn,
       scheduler,
     });
+    const clientTokenRevocations = createClientTokenRevocationStore(database.db);
     const revocations = await createRevocationList({
-      store: sessionStore,
+      // Revoked sessions, and revoked client_credentials tokens (by jti) beside them: one list, one
+      // reload, the same guarantees (RFC 7009 for tokens that have no session).
+      store: {
+        async listRevokedSince(since, now) {
+          const [sessionRows, tokenRows] = await Promise.all([
+            sessionStore.listRevokedSince(since, now),
+            clientTokenRevocations.listRevokedSince(since, now),
+          ]);
+          return [...sessionRows, ...tokenRows];
+        },
+      },
       bus,
       clock,
       retentionMs: revocationRetentionMs({
@@ -660,6 +672,15 @@ export async function createGatehouseCore(
       clients: liveClients,
       counters,
       audit,
+      revocations,
+      revokeTransaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            revocations: createClientTokenRevocationStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      bus,
       clock,
       settings: {
         audience: config.audience,
@@ -774,6 +795,7 @@ export async function createGatehouseCore(
       authorizationServer.sweep().catch(() => {});
       // A minute past expiry: an instance whose clock runs a little behind may still open the token.
       spentChallenges.deleteExpiredChallenges(clock() - 60_000).catch(() => {});
+      clientTokenRevocations.deleteExpiredRevocations(clock() - 60_000).catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
         .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })

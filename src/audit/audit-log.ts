@@ -29,6 +29,8 @@ export type AuditEventName =
   | 'oauth_code_replayed'
   /** A `client_credentials` access token was issued (issue 15); `targetId` is the client's id. */
   | 'client_token_issued'
+  /** A `client_credentials` access token was revoked by its client (RFC 7009); `targetId` is the client's id. */
+  | 'client_token_revoked'
   | 'mfa_enabled'
   | 'mfa_disabled'
   | 'mfa_recovery_codes_regenerated'

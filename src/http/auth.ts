@@ -193,6 +193,7 @@ const NO_CLIENTS = 'This route is for signed-in people: a client_credentials tok
 const CLIENT_DESCRIPTIONS: Record<ClientTokenFailure, string> = {
   invalid: 'The access token is invalid.',
   expired: 'The access token expired.',
+  revoked: 'The access token was revoked.',
   client_removed: 'The client this token was issued to was removed.',
 };
 

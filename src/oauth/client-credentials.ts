@@ -4,9 +4,15 @@ import type { CounterStore } from '../accounts/counter-store.js';
 import { parseScopeParameter } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { EventBus } from '../events/event-bus.js';
 import { addressBucket } from '../lib/address-bucket.js';
 import { BoundedMap } from '../lib/bounded-map.js';
+import type { RevocationList } from '../sessions/revocation-list.js';
 import { ACCESS_TOKEN_TYP } from '../sessions/session-manager.js';
+import {
+  type ClientTokenRevocationStore,
+  clientTokenRevocationId,
+} from '../storage/client-token-revocation-store.js';
 import type { Keyring } from '../tokens/keyring.js';
 import type { LiveClients } from './live-clients.js';
 import { type OAuthClient, OIDC_SCOPES } from './oauth-clients.js';
@@ -26,10 +32,10 @@ export interface ClientPrincipal {
 }
 
 /**
- * Why a client token was refused: not one of ours, expired, or its client was removed (or may no
- * longer use the grant). The HTTP layer answers 401 `invalid_token` to each.
+ * Why a client token was refused: not one of ours, expired, revoked (RFC 7009), or its client was
+ * removed (or may no longer use the grant). The HTTP layer answers 401 `invalid_token` to each.
  */
-export type ClientTokenFailure = 'invalid' | 'expired' | 'client_removed';
+export type ClientTokenFailure = 'invalid' | 'expired' | 'revoked' | 'client_removed';
 
 /** Outcome of checking a `client_credentials` access token. */
 export type ClientTokenCheck =
@@ -85,6 +91,15 @@ export interface ClientCredentials {
   peek(token: string): ClientTokenCheck | undefined;
   /** Checks signature, `typ`, `iss`, `aud`, expiry and that the client still exists and may use the grant. */
   verify(token: string): Promise<ClientTokenCheck>;
+  /**
+   * Revokes a client token for `requesterId` (RFC 7009 §2.1): only the client it was issued to
+   * may, and only a token that verifies (signature, expiry). True when this call revoked it;
+   * false for anything else, which the endpoint answers 200 all the same (§2.2). The revocation
+   * is stored with its audit row in one transaction, then applied in memory and broadcast, so the
+   * token fails on the next request on every instance (or within `REVOCATION_RELOAD_INTERVAL`
+   * when the broadcast is lost).
+   */
+  revoke(token: string, requesterId: string, caller: Caller): Promise<boolean>;
 }
 
 /** Dependencies of {@link createClientCredentials}, wired in `createGatehouseCore`. */
@@ -96,6 +111,17 @@ export interface ClientCredentialsDeps {
   /** The rate-limit counters (Redis when configured, so the limits hold across instances). */
   counters: Pick<CounterStore, 'increment'>;
   audit: Pick<AuditLog, 'record'>;
+  /** Where a revoked token's `jti` is looked up on every use, and added once revoked. */
+  revocations: Pick<RevocationList, 'isRevoked' | 'add'>;
+  /** Stores a revocation and its audit row in one transaction. */
+  revokeTransaction: <T>(
+    work: (stores: {
+      revocations: Pick<ClientTokenRevocationStore, 'insertRevocation'>;
+      audit: Pick<AuditLog, 'record'>;
+    }) => Promise<T>,
+  ) => Promise<T>;
+  /** Tells the other instances (`sessions_revoked`, with the token's revocation-list id). */
+  bus: Pick<EventBus, 'publish'>;
   clock: () => number;
   /** `aud` of every token; ACCESS_TOKEN_TTL in seconds; the two limits, per minute. */
   settings: {
@@ -140,6 +166,9 @@ export function createClientCredentials(deps: ClientCredentialsDeps): ClientCred
   /** The verdict once the token is verified and its client known. */
   const judge = (entry: VerifiedClientToken, client: OAuthClient | null, now: number): ClientTokenCheck => {
     if (entry.expiresAt <= now) return { ok: false, reason: 'expired' };
+    if (deps.revocations.isRevoked(clientTokenRevocationId(entry.tokenId))) {
+      return { ok: false, reason: 'revoked' };
+    }
     if (!mayUseGrant(client)) return { ok: false, reason: 'client_removed' };
     return {
       ok: true,
@@ -319,6 +348,38 @@ export function createClientCredentials(deps: ClientCredentialsDeps): ClientCred
       if (typeof entry === 'string') return { ok: false, reason: entry };
       if (entry.expiresAt <= now) return { ok: false, reason: 'expired' };
       return judge(entry, await clients.get(entry.clientId), now);
+    },
+
+    async revoke(token, requesterId, caller) {
+      const now = clock();
+      const entry = cachedEntry(token) ?? (await verifySignature(token, now));
+      // Not ours, expired (nothing left to revoke), or another client's: left alone (§2.2: 200).
+      if (typeof entry === 'string' || entry.expiresAt <= now || entry.clientId !== requesterId) return false;
+      const revoked = await deps.revokeTransaction(async (stores) => {
+        const inserted = await stores.revocations.insertRevocation({
+          jti: entry.tokenId,
+          clientId: entry.clientId,
+          revokedAt: now,
+          expiresAt: entry.expiresAt,
+        });
+        if (inserted) {
+          await stores.audit.record({
+            event: 'client_token_revoked',
+            actorId: null,
+            targetId: entry.clientId,
+            ...caller.client,
+            details: { client_id: entry.clientId, jti: entry.tokenId },
+          });
+        }
+        return inserted;
+      });
+      // Applied here even when another request recorded it first: the memory may not have it yet.
+      const revokedToken = { id: clientTokenRevocationId(entry.tokenId), expiresAt: entry.expiresAt };
+      deps.revocations.add([revokedToken]);
+      // After the commit. publish never rejects for the cross-instance leg: a lost message is
+      // caught up by the other instances' reload, which reads client_token_revocations too.
+      if (revoked) await deps.bus.publish({ type: 'sessions_revoked', sessions: [revokedToken] });
+      return revoked;
     },
   };
 }

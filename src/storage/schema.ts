@@ -117,6 +117,15 @@ export interface Schema {
   mfa_recovery_codes: MfaRecoveryCodesTable;
   passkeys: PasskeysTable;
   spent_challenges: SpentChallengesTable;
+  client_token_revocations: ClientTokenRevocationsTable;
+}
+
+/** Revoked `client_credentials` access tokens by `jti` (migration `020a`), kept until they expire. */
+export interface ClientTokenRevocationsTable {
+  jti: string;
+  client_id: string;
+  revoked_at: number;
+  expires_at: number;
 }
 
 /** Spent single-use challenges (`<purpose>:<nonce>`), kept until their token expires. */

@@ -411,23 +411,115 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
       );
     });
 
-    it('is never mistaken for a user token, and /revoke leaves it to its expiry or its client’s removal', async () => {
-      const token = await tokenOf(service, serviceSecret);
-      expect(await app.gatehouse.sessions.validate(token)).toMatchObject({ ok: false });
-      // RFC 7009 §2.2: 200 either way; a client token names no session, so nothing is ended.
-      const revoke = await app.inject({
+    const revokeAs = (token: string, id: string, secret: string) =>
+      app.inject({
         method: 'POST',
         url: '/revoke',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic(id, secret) },
+        payload: new URLSearchParams({ token }).toString(),
+      });
+    const feed = (token: string) =>
+      app.inject({ method: 'GET', url: '/catalogue-feed', headers: bearer(token) });
+
+    // RFC 7009 §2.1 (abuse assignment): /revoke answered 200 to a client token and did nothing.
+    it('is never mistaken for a user token, and /revoke by its own client ends it at once', async () => {
+      const token = await tokenOf(service, serviceSecret);
+      expect(await app.gatehouse.sessions.validate(token)).toMatchObject({ ok: false });
+      expect((await feed(token)).statusCode).toBe(200);
+      expect((await revokeAs(token, service.clientId, serviceSecret)).statusCode).toBe(200);
+      const refused = await feed(token);
+      expect(refused.statusCode).toBe(401);
+      expect(refused.json()).toMatchObject({
+        code: 'INVALID_TOKEN',
+        detail: 'The access token was revoked.',
+      });
+      // Introspection agrees; revoking again is a quiet 200; the client's other tokens live on.
+      const introspected = await app.inject({
+        method: 'POST',
+        url: '/introspect',
         headers: {
           'content-type': 'application/x-www-form-urlencoded',
           ...basic(service.clientId, serviceSecret),
         },
         payload: new URLSearchParams({ token }).toString(),
       });
-      expect(revoke.statusCode).toBe(200);
-      expect(
-        (await app.inject({ method: 'GET', url: '/catalogue-feed', headers: bearer(token) })).statusCode,
-      ).toBe(200);
+      expect(introspected.json()).toEqual({ active: false });
+      expect((await revokeAs(token, service.clientId, serviceSecret)).statusCode).toBe(200);
+      expect((await feed(await tokenOf(service, serviceSecret))).statusCode).toBe(200);
+      const audit = await gatehouseCore(app.gatehouse).audit.list({
+        event: 'client_token_revoked',
+        limit: 10,
+        offset: 0,
+      });
+      const jti = String(decodeJwt(token).jti);
+      expect(audit.items.filter((item) => item.details?.jti === jti)).toHaveLength(1);
     });
+
+    it("leaves another client's token alone (200, nothing revoked)", async () => {
+      const token = await tokenOf(service, serviceSecret);
+      expect((await revokeAs(token, powerful.clientId, powerfulSecret)).statusCode).toBe(200);
+      expect((await revokeAs(token, webApp.clientId, webAppSecret)).statusCode).toBe(200);
+      // A public client naming the owner's id without its secret is refused outright.
+      const spoofed = await app.inject({
+        method: 'POST',
+        url: '/revoke',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ token, client_id: service.clientId }).toString(),
+      });
+      expect(spoofed.statusCode).toBe(401);
+      expect(spoofed.json()).toMatchObject({ error: 'invalid_client' });
+      expect((await feed(token)).statusCode).toBe(200);
+    });
+
+    /** What two instances of one deployment share: the database and SECRET_KEY (the signing keys' seal). */
+    const shared = () => {
+      const { config } = gatehouseCore(app.gatehouse);
+      return { databaseUrl: config.databaseUrl, secretKey: config.secretKey };
+    };
+
+    // Two instances need one shared database: PostgreSQL (the SQLite suites run in memory).
+    it.runIf(name === 'postgres')(
+      'reaches an instance that missed the broadcast at its next reload, and survives a restart',
+      async () => {
+        const token = await tokenOf(service, serviceSecret);
+        // A second instance on the same database, with its own (memory) bus: no message reaches it.
+        const other = await buildTestServer(
+          { ...shared(), publicUrl: PUBLIC_URL, issuer: PUBLIC_URL },
+          { clock, scheduler: clock },
+        );
+        try {
+          other.get(
+            '/catalogue-feed',
+            { preHandler: other.auth.require({ allow: ['client'], scopes: ['clothes:read'] }) },
+            async () => ({}),
+          );
+          const there = () => other.inject({ method: 'GET', url: '/catalogue-feed', headers: bearer(token) });
+          expect((await there()).statusCode).toBe(200);
+          expect((await revokeAs(token, service.clientId, serviceSecret)).statusCode).toBe(200);
+          await gatehouseCore(other.gatehouse).revocations.reload();
+          expect((await there()).statusCode).toBe(401);
+        } finally {
+          await other.close();
+        }
+        const restarted = await buildTestServer(
+          { ...shared(), publicUrl: PUBLIC_URL, issuer: PUBLIC_URL },
+          { clock, scheduler: clock },
+        );
+        try {
+          const introspected = await restarted.inject({
+            method: 'POST',
+            url: '/introspect',
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              ...basic(service.clientId, serviceSecret),
+            },
+            payload: new URLSearchParams({ token }).toString(),
+          });
+          expect(introspected.json()).toEqual({ active: false });
+        } finally {
+          await restarted.close();
+        }
+      },
+    );
   });
 });

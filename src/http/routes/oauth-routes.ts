@@ -103,7 +103,8 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
           'Form-encoded. Revoking either token of a session ends the whole session (every token of it ' +
           'fails on the next request, on every instance). Answers 200 with an empty body for unknown, ' +
           'expired or already revoked tokens and for access tokens of another `client_id`, which are left ' +
-          'alone (RFC 7009 §2.2). Refresh tokens are not bound to a client yet: any holder may revoke one. ' +
+          'alone (RFC 7009 §2.2). A `client_credentials` access token is revoked alone (it has no session) when ' +
+          'the authenticated client it was issued to presents it; it then fails on the next request everywhere. ' +
           'Errors follow RFC 6749 §5.2.',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
@@ -137,12 +138,16 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
     },
     async (request, reply) => {
       const form = readForm(request);
-      const { clientId } = await authenticateClient(request, form, gatehouse.oauthClients);
-      await tokenGrants.revoke(
-        formParam(form, 'token', true),
-        { hint: formParam(form, 'token_type_hint', false), clientId },
-        callerOf(request),
-      );
+      const { clientId, registered } = await authenticateClient(request, form, gatehouse.oauthClients);
+      const token = formParam(form, 'token', true);
+      const hint = formParam(form, 'token_type_hint', false);
+      if (registered?.type === 'confidential' && gatehouse.clientCredentials.isClientToken(token)) {
+        // A client_credentials token has no session: its jti goes into the revocation list
+        // (RFC 7009 §2.1), only when the authenticated client is the one it was issued to.
+        await gatehouse.clientCredentials.revoke(token, clientId, callerOf(request));
+      } else {
+        await tokenGrants.revoke(token, { hint, clientId }, callerOf(request));
+      }
       // RFC 7009 §2.2: 200 whether or not anything was revoked (no oracle for valid tokens).
       return reply.header('cache-control', 'no-store').code(200).send();
     },
