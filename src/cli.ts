@@ -52,6 +52,8 @@ Commands:
                                           register an OAuth client and print it as JSON (with
                                           client_secret, shown once, when --confidential)
   clients list                            print every OAuth client as JSON
+  clients disable CLIENT_ID               stop an OAuth client and its tokens at once
+  clients enable CLIENT_ID                let a disabled OAuth client work again
   clients delete CLIENT_ID                remove an OAuth client
   verify-room-log FILE [--keys KEYS]      check a Dicery room log (GET /rooms/{code}/log, pages
                                           joined): the chain, the Ed25519 signatures and every
@@ -501,6 +503,14 @@ async function clients(args: string[]): Promise<void> {
       console.log(JSON.stringify((await service.list()).map(clientView), null, 2));
     });
   }
+  if (sub === 'disable' || sub === 'enable') {
+    const [clientId] = parseCommand(`clients ${sub}`, rest, {}, 1).positionals;
+    if (clientId === undefined) throw usage(`clients ${sub} needs the CLIENT_ID`);
+    return withClients(`${sub}d`, async (service, clientView) => {
+      const client = await service.setDisabled(clientId, sub === 'disable', { actorId: null });
+      console.log(JSON.stringify(clientView(client), null, 2));
+    });
+  }
   if (sub === 'delete') {
     const [clientId] = parseCommand('clients delete', rest, {}, 1).positionals;
     if (clientId === undefined) throw usage('clients delete needs the CLIENT_ID');
@@ -511,7 +521,7 @@ async function clients(args: string[]): Promise<void> {
   }
   throw usage(
     sub === undefined
-      ? 'clients needs create, list or delete'
+      ? 'clients needs create, list, disable, enable or delete'
       : `clients: unknown command ${JSON.stringify(sub)}`,
   );
 }

@@ -665,6 +665,14 @@ export async function createGatehouseCore(
         await bus.publish({ type: 'oauth_client_removed', clientId });
         await authorizationServer.revokeClientSessions(clientId);
       },
+      afterDisable: async (clientId, disabled) => {
+        // The same path as a removal: every instance forgets the client (the bus message means
+        // "re-read it"), so its client_credentials tokens stop at once; a disable also ends every
+        // session holding its tokens (an enable brings none back: their users sign in again).
+        liveClients.evict(clientId);
+        await bus.publish({ type: 'oauth_client_removed', clientId });
+        if (disabled) await authorizationServer.revokeClientSessions(clientId);
+      },
     });
     const liveClients = createLiveClients(oauthClients, bus, { clock });
     const clientCredentials = createClientCredentials({

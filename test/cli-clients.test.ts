@@ -58,6 +58,13 @@ describe('gatehouse clients (compiled CLI)', { timeout: 120_000 }, () => {
       confidential.client_id,
     ]);
     expect(listed.stdout).not.toContain(confidential.client_secret);
+    // Disable and enable: JSON of the client as it now is; an unknown id exits 65.
+    const disabled = await run(['clients', 'disable', confidential.client_id], env);
+    expect(disabled.code).toBe(0);
+    expect(JSON.parse(disabled.stdout)).toMatchObject({ client_id: confidential.client_id, disabled: true });
+    const enabled = await run(['clients', 'enable', confidential.client_id], env);
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ disabled: false });
+    expect((await run(['clients', 'disable', 'nobody'], env)).code).toBe(65);
     expect((await run(['clients', 'delete', publicClient.client_id], env)).code).toBe(0);
     const again = await run(['clients', 'delete', publicClient.client_id], env);
     expect(again.code).toBe(65);

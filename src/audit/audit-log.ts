@@ -24,6 +24,9 @@ export type AuditEventName =
   | 'users_imported'
   | 'oauth_client_created'
   | 'oauth_client_deleted'
+  /** An operator disabled (or enabled again) an OAuth client; `targetId` is the client's id. */
+  | 'oauth_client_disabled'
+  | 'oauth_client_enabled'
   | 'oauth_consent_granted'
   | 'oauth_consent_revoked'
   | 'oauth_code_replayed'

@@ -2,7 +2,10 @@
 export type GatehouseEvent =
   | { type: 'sessions_revoked'; sessions: { id: string; expiresAt: number }[] }
   | { type: 'user_changed'; userId: string }
-  /** An OAuth client was removed: its `client_credentials` tokens stop working on every instance. */
+  /**
+   * An OAuth client was removed, disabled or enabled: every instance forgets its cached look-up, so
+   * its `client_credentials` tokens stop (or work again) at once.
+   */
   | { type: 'oauth_client_removed'; clientId: string };
 
 /**

@@ -195,6 +195,7 @@ const CLIENT_DESCRIPTIONS: Record<ClientTokenFailure, string> = {
   expired: 'The access token expired.',
   revoked: 'The access token was revoked.',
   client_removed: 'The client this token was issued to was removed.',
+  client_disabled: 'The client this token was issued to is disabled.',
 };
 
 /** A 401 whose `WWW-Authenticate` follows RFC 6750 §3. */

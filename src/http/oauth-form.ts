@@ -140,6 +140,9 @@ export async function authenticateClient(
     if (secret === undefined) return { clientId, registered: undefined };
     throw invalidClient('Client authentication failed.', usedBasic);
   }
+  if (result.reason === 'client_disabled') {
+    throw invalidClient('This client is disabled.', usedBasic);
+  }
   if (result.reason === 'secret_required') {
     throw invalidClient('This client is confidential: authenticate with its secret.', basic !== undefined);
   }

@@ -238,6 +238,10 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           description: 'No app is registered with this client_id.',
         };
       }
+      if (client.disabled) {
+        // Shown, never redirected: the app may not start sign-ins while an operator has it disabled.
+        return { ok: false, redirect: false, code: 'UNKNOWN_CLIENT', description: 'This app is disabled.' };
+      }
       // RFC 9700 §4.1.3 / OAuth 2.1 §2.3.1: exact string comparison; omitted only when the client
       // registered exactly one (RFC 6749 §3.1.2.3).
       const redirectUri =

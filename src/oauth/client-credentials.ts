@@ -35,7 +35,7 @@ export interface ClientPrincipal {
  * Why a client token was refused: not one of ours, expired, revoked (RFC 7009), or its client was
  * removed (or may no longer use the grant). The HTTP layer answers 401 `invalid_token` to each.
  */
-export type ClientTokenFailure = 'invalid' | 'expired' | 'revoked' | 'client_removed';
+export type ClientTokenFailure = 'invalid' | 'expired' | 'revoked' | 'client_removed' | 'client_disabled';
 
 /** Outcome of checking a `client_credentials` access token. */
 export type ClientTokenCheck =
@@ -138,10 +138,13 @@ const VERIFIED_CACHE_SIZE = 10_000;
 /** A verified token, before its client is looked up. */
 type VerifiedClientToken = Omit<ClientPrincipal, 'scopes'> & { scopes: readonly string[] };
 
-/** True when `client` may hold client tokens now: it exists, is confidential and keeps the grant. */
+/** True when `client` may hold client tokens now: it exists, is enabled, confidential and keeps the grant. */
 function mayUseGrant(client: OAuthClient | null): client is OAuthClient {
   return (
-    client !== null && client.type === 'confidential' && client.grantTypes.includes('client_credentials')
+    client !== null &&
+    !client.disabled &&
+    client.type === 'confidential' &&
+    client.grantTypes.includes('client_credentials')
   );
 }
 
@@ -169,6 +172,7 @@ export function createClientCredentials(deps: ClientCredentialsDeps): ClientCred
     if (deps.revocations.isRevoked(clientTokenRevocationId(entry.tokenId))) {
       return { ok: false, reason: 'revoked' };
     }
+    if (client?.disabled === true) return { ok: false, reason: 'client_disabled' };
     if (!mayUseGrant(client)) return { ok: false, reason: 'client_removed' };
     return {
       ok: true,

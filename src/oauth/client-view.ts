@@ -16,5 +16,6 @@ export function clientView(client: OAuthClient) {
     token_endpoint_auth_method:
       client.type === 'public' ? ('none' as const) : ('client_secret_basic' as const),
     created_at: new Date(client.createdAt).toISOString(),
+    disabled: client.disabled,
   };
 }

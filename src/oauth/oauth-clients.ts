@@ -61,6 +61,11 @@ export interface OAuthClient {
   /** The most a token for this client can carry; a user's role can narrow it further. */
   scopes: string[];
   createdAt: number;
+  /**
+   * Disabled by an operator: it cannot authenticate, get tokens or start a sign-in, and its
+   * tokens stop working; enabling it restores everything but the sessions that ended.
+   */
+  disabled: boolean;
 }
 
 /** A registration request; omitted lists take the defaults documented on each member. */
@@ -87,7 +92,15 @@ export interface ClientAdminActor {
 /** Outcome of {@link OAuthClients.authenticate}. Refusals are values; the endpoint answers `invalid_client`. */
 export type ClientAuthentication =
   | { ok: true; client: OAuthClient }
-  | { ok: false; reason: 'unknown_client' | 'invalid_secret' | 'secret_required' | 'secret_not_expected' };
+  | {
+      ok: false;
+      reason:
+        | 'unknown_client'
+        | 'invalid_secret'
+        | 'secret_required'
+        | 'secret_not_expected'
+        | 'client_disabled';
+    };
 
 /** Registration, look-up and authentication of OAuth clients (issue 15, item 1). */
 export interface OAuthClients {
@@ -108,6 +121,14 @@ export interface OAuthClients {
   get(clientId: string): Promise<OAuthClient>;
   /** Removes a client; throws CLIENT_NOT_FOUND when unknown. */
   remove(clientId: string, actor: ClientAdminActor): Promise<void>;
+  /**
+   * Disables or enables a client (audited `oauth_client_disabled` / `oauth_client_enabled`, in the
+   * change's transaction); returns it as it now is. Disabling ends every session holding its
+   * tokens and stops its `client_credentials` tokens on every instance (see `afterDisable`).
+   * Idempotent: disabling a disabled client changes nothing and writes no audit row. Throws
+   * CLIENT_NOT_FOUND when unknown.
+   */
+  setDisabled(clientId: string, disabled: boolean, actor: ClientAdminActor): Promise<OAuthClient>;
   /**
    * Authenticates a client at the token, revocation or introspection endpoint (RFC 6749 §2.3):
    * a confidential client must present its secret, a public one must not present any. The
@@ -130,6 +151,11 @@ export interface OAuthClientsDeps {
    * and consents go with the row, `on delete cascade`). @default nothing
    */
   afterRemove?: (clientId: string) => Promise<unknown>;
+  /**
+   * Called after a disable or enable committed: caches forget the client on every instance, and a
+   * disable ends every session holding its tokens. @default nothing
+   */
+  afterDisable?: (clientId: string, disabled: boolean) => Promise<unknown>;
   /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
   scopes?: ScopePolicy;
 }
@@ -203,6 +229,7 @@ function toClient(record: OAuthClientRecord): OAuthClient {
     ),
     scopes: record.scopes,
     createdAt: record.createdAt,
+    disabled: record.disabledAt !== undefined && record.disabledAt !== null,
   };
 }
 
@@ -357,19 +384,35 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
       await deps.afterRemove?.(clientId);
     },
 
+    async setDisabled(clientId, disabled, actor) {
+      const found = await find(clientId);
+      if (found === undefined) throw notFound();
+      if (found.client.disabled === disabled) return found.client;
+      await transaction(async (stores) => {
+        if (!(await stores.clients.setClientDisabled(clientId, disabled ? clock() : null))) throw notFound();
+        await stores.audit.record(
+          auditEntry(disabled ? 'oauth_client_disabled' : 'oauth_client_enabled', clientId, actor),
+        );
+      });
+      await deps.afterDisable?.(clientId, disabled);
+      return { ...found.client, disabled };
+    },
+
     async authenticate(clientId, secret) {
       const found = await find(clientId);
       if (found === undefined) return { ok: false, reason: 'unknown_client' };
       const { record, client } = found;
+      // A disabled client is told so only once it proved who it is (a confidential client's
+      // secret), so the answer is no oracle for which ids exist or are disabled.
+      const enabled = (): ClientAuthentication =>
+        client.disabled ? { ok: false, reason: 'client_disabled' } : { ok: true, client };
       if (record.secretHash === null) {
         // RFC 6749 §2.3: a public client has no credentials; a secret means a misconfigured
         // client that must not believe it authenticated.
-        return secret === undefined ? { ok: true, client } : { ok: false, reason: 'secret_not_expected' };
+        return secret === undefined ? enabled() : { ok: false, reason: 'secret_not_expected' };
       }
       if (secret === undefined) return { ok: false, reason: 'secret_required' };
-      return secretMatches(secret, record.secretHash)
-        ? { ok: true, client }
-        : { ok: false, reason: 'invalid_secret' };
+      return secretMatches(secret, record.secretHash) ? enabled() : { ok: false, reason: 'invalid_secret' };
     },
   };
 }

@@ -13,6 +13,8 @@ export interface OAuthClientRecord {
   grantTypes: string[];
   scopes: string[];
   createdAt: number;
+  /** When it was disabled; null while enabled. @default null */
+  disabledAt?: number | null;
 }
 
 /** Persistence of registered OAuth clients (a few verb-noun methods; rules live in `src/oauth`). */
@@ -27,6 +29,8 @@ export interface OAuthClientStore {
   countClients(): Promise<number>;
   /** Deletes a client; false when there was none. */
   deleteClient(clientId: string): Promise<boolean>;
+  /** Disables (a time) or enables (null) a client; false when there is none. */
+  setClientDisabled(clientId: string, disabledAt: number | null): Promise<boolean>;
 }
 
 /** Reads a JSON array of strings written by this store; anything else reads as empty. */
@@ -45,6 +49,7 @@ function toRecord(row: Selectable<OAuthClientsTable>): OAuthClientRecord {
     grantTypes: stringList(row.grant_types),
     scopes: stringList(row.scopes),
     createdAt: Number(row.created_at),
+    disabledAt: row.disabled_at === null ? null : Number(row.disabled_at),
   };
 }
 
@@ -103,6 +108,14 @@ export function createOAuthClientStore(db: Kysely<Schema>): OAuthClientStore {
         .where('client_id', '=', clientId)
         .executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
+    },
+    async setClientDisabled(clientId, disabledAt) {
+      const result = await db
+        .updateTable('oauth_clients')
+        .set({ disabled_at: disabledAt })
+        .where('client_id', '=', clientId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
   };
 }

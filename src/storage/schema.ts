@@ -170,6 +170,8 @@ export interface OAuthClientsTable {
   grant_types: string;
   scopes: string;
   created_at: number;
+  /** When an operator disabled the client (migration 020a); null while it is enabled. */
+  disabled_at: number | null;
 }
 
 /** An account's TOTP authenticator (migration 012); at most one per account. */

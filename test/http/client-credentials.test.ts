@@ -411,6 +411,31 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
       );
     });
 
+    it('stops at once while its client is disabled, gets no new token, and works again once enabled', async () => {
+      const core = gatehouseCore(app.gatehouse);
+      const paused = await core.oauthClients.create(
+        { name: 'Paused', confidential: true, grantTypes: ['client_credentials'], scopes: ['clothes:read'] },
+        { actorId: null },
+      );
+      const secret = String(paused.clientSecret);
+      const token = await tokenOf(paused.client, secret);
+      const call = () => app.inject({ method: 'GET', url: '/catalogue-feed', headers: bearer(token) });
+      expect((await call()).statusCode).toBe(200);
+      await core.oauthClients.setDisabled(paused.client.clientId, true, { actorId: null });
+      const refused = await call();
+      expect(refused.statusCode).toBe(401);
+      expect(refused.json()).toMatchObject({ detail: 'The client this token was issued to is disabled.' });
+      const grantRefused = await grant({}, basic(paused.client.clientId, secret));
+      expect(grantRefused.statusCode).toBe(401);
+      expect(grantRefused.json()).toMatchObject({ error: 'invalid_client' });
+      // A wrong secret is told nothing about the state.
+      const wrong = await grant({}, basic(paused.client.clientId, 'not the secret'));
+      expect(wrong.json().error_description).toBe('Client authentication failed.');
+      await core.oauthClients.setDisabled(paused.client.clientId, false, { actorId: null });
+      expect((await call()).statusCode).toBe(200);
+      expect((await grant({}, basic(paused.client.clientId, secret))).statusCode).toBe(200);
+    });
+
     const revokeAs = (token: string, id: string, secret: string) =>
       app.inject({
         method: 'POST',

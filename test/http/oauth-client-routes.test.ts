@@ -92,6 +92,117 @@ describe.each(engines)('OAuth client admin routes ($name)', ({ name }) => {
     }
   });
 
+  // Abuse assignment: a client could only be removed, losing its registration, secret and consents.
+  it('disables a client at once (its sessions end, it cannot authenticate or start a sign-in) and enables it again', async () => {
+    const created = (
+      await create({ name: 'Paused', confidential: true, redirect_uris: ['https://paused.example/cb'] })
+    ).json();
+    const id: string = created.client_id;
+    const secret: string = created.client_secret;
+    const core = gatehouseCore(app.gatehouse);
+    const user = await createAccount(app, 'user');
+    // A session the app holds for a person (what a code exchange starts).
+    const held = await core.sessions.startBearerSession(
+      user.id,
+      ['openid', 'me'],
+      { ip: '203.0.113.1', userAgent: 'test' },
+      id,
+    );
+    const me = () =>
+      app.inject({
+        method: 'GET',
+        url: '/users/me',
+        headers: { authorization: `Bearer ${held.accessToken}` },
+      });
+    expect((await me()).statusCode).toBe(200);
+    const patch = (disabled: boolean, who: SignedIn = admin) =>
+      app.inject({
+        method: 'PATCH',
+        url: `/oauth/clients/${id}`,
+        headers: who.headers,
+        payload: { disabled },
+      });
+    const refresh = () =>
+      app.inject({
+        method: 'POST',
+        url: '/token',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`,
+        },
+        payload: new URLSearchParams({
+          grant_type: 'refresh_token',
+          refresh_token: held.refreshToken,
+        }).toString(),
+      });
+    const authorize = () =>
+      app.inject({
+        method: 'GET',
+        url: `/authorize?${new URLSearchParams({
+          response_type: 'code',
+          client_id: id,
+          redirect_uri: 'https://paused.example/cb',
+          scope: 'openid',
+          state: 's',
+          code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          code_challenge_method: 'S256',
+        }).toString()}`,
+      });
+
+    // Only admins with clients:write.
+    expect((await patch(true, await signIn(app, 'user'))).statusCode).toBe(403);
+    const disabled = await patch(true);
+    expect(disabled.statusCode).toBe(200);
+    expect(disabled.json()).toMatchObject({ client_id: id, disabled: true });
+    expect(
+      (await app.inject({ method: 'GET', url: `/oauth/clients/${id}`, headers: admin.headers })).json(),
+    ).toMatchObject({
+      disabled: true,
+    });
+    expect((await me()).statusCode).toBe(401);
+    const refused = await refresh();
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json()).toMatchObject({
+      error: 'invalid_client',
+      error_description: 'This client is disabled.',
+    });
+    const page = await authorize();
+    expect(page.statusCode).toBe(400);
+    expect(page.headers.location).toBeUndefined();
+    expect(page.body).toContain('This app is disabled.');
+    // Repeating the state changes nothing and writes no second audit row.
+    expect((await patch(true)).statusCode).toBe(200);
+
+    const enabled = await patch(false);
+    expect(enabled.json()).toMatchObject({ disabled: false });
+    expect((await authorize()).statusCode).not.toBe(400);
+    // The ended session stays ended; the client authenticates again (the refresh token is dead).
+    const after = await refresh();
+    expect(after.json()).toMatchObject({ error: 'invalid_grant' });
+    const audit = await core.audit.list({ targetId: id, limit: 10, offset: 0 });
+    expect(audit.items.map((item) => item.event).sort()).toEqual([
+      'oauth_client_created',
+      'oauth_client_disabled',
+      'oauth_client_enabled',
+    ]);
+    const unknown = await app.inject({
+      method: 'PATCH',
+      url: '/oauth/clients/nobody',
+      headers: admin.headers,
+      payload: { disabled: true },
+    });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json().code).toBe('CLIENT_NOT_FOUND');
+    const malformed = await app.inject({
+      method: 'PATCH',
+      url: `/oauth/clients/${id}`,
+      headers: admin.headers,
+      payload: { disabled: 'yes' },
+    });
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json().code).toBe('VALIDATION_FAILED');
+  });
+
   it('deletes (204, then 404 CLIENT_NOT_FOUND); unknown and malformed ids are 404/400, not 500', async () => {
     const { client_id: id } = (
       await create({ name: 'Old', redirect_uris: ['https://old.example/cb'] })

@@ -13,6 +13,7 @@ const CLIENT: OAuthClient = {
   grantTypes: ['client_credentials'],
   scopes: ['me'],
   createdAt: 0,
+  disabled: false,
 };
 
 /** A store of one client that counts its reads and can be made to fail or to hold a read. */

@@ -107,6 +107,7 @@ describe('OAuthClients', () => {
       grantTypes: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'profile', 'email'],
       createdAt: T0,
+      disabled: false,
     });
     expect(await clients.get(client.clientId)).toEqual(client);
     expect(await auditOf(client.clientId)).toEqual([['oauth_client_created', 'admin-1']]);

@@ -12,6 +12,7 @@ const CLIENT: OAuthClient = {
   grantTypes: ['authorization_code', 'refresh_token'],
   scopes: ['openid'],
   createdAt: 0,
+  disabled: false,
 };
 
 /** A token whose claims say what the verifier below returns (the fake keyring trusts it). */

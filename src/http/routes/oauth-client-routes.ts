@@ -29,6 +29,10 @@ const ClientSchema = Type.Object({
     description: '`none` for public clients; confidential ones may also use `client_secret_post`',
   }),
   created_at: Type.String({ format: 'date-time' }),
+  disabled: Type.Boolean({
+    description:
+      'Disabled by an admin or operator: it cannot authenticate, get tokens or start a sign-in, and its tokens stop working',
+  }),
 });
 
 const ClientIdParams = Type.Object({
@@ -36,7 +40,7 @@ const ClientIdParams = Type.Object({
 });
 
 /**
- * Admin management of OAuth clients: `POST/GET /oauth/clients`, `GET/DELETE /oauth/clients/{client_id}`
+ * Admin management of OAuth clients: `POST/GET /oauth/clients`, `GET/PATCH/DELETE /oauth/clients/{client_id}`
  * (rules in `gatehouse.oauthClients`).
  */
 export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
@@ -145,6 +149,33 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
       },
     },
     async (request) => clientView(await clients.get(request.params.client_id)),
+  );
+
+  app.patch(
+    '/oauth/clients/:client_id',
+    {
+      preValidation: canWrite,
+      schema: {
+        tags: ['admin'],
+        summary: 'Disable or enable an OAuth client',
+        description:
+          'Admins. `{"disabled": true}` stops the client at once on every instance: it can no longer authenticate ' +
+          '(`invalid_client`), get tokens or start a sign-in, its `client_credentials` tokens fail on their next use, ' +
+          'and every session holding its tokens ends. `{"disabled": false}` lets it work again (ended sessions stay ' +
+          'ended); its registration, secret and remembered consents were kept. Audited (`oauth_client_disabled`, ' +
+          '`oauth_client_enabled`); repeating the current state changes nothing. 404 `CLIENT_NOT_FOUND`.',
+        params: ClientIdParams,
+        body: Type.Object({ disabled: Type.Boolean() }, { additionalProperties: false }),
+        response: { 200: ClientSchema, 404: problemRef, ...errorResponses },
+      },
+    },
+    async (request) =>
+      clientView(
+        await clients.setDisabled(request.params.client_id, request.body.disabled, {
+          actorId: authOf(request).user.id,
+          client: clientInfo(request),
+        }),
+      ),
   );
 
   app.delete(

@@ -11,7 +11,7 @@ import * as oauthClients from './013a-oauth-clients.js';
 import * as passkeys from './014a-passkeys.js';
 import * as oauthGrants from './016a-oauth-grants.js';
 import * as spentChallenges from './019a-spent-challenges.js';
-import * as clientTokenRevocations from './020a-client-token-revocations.js';
+import * as oauthClientControls from './020a-oauth-client-controls.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -40,5 +40,5 @@ export const migrations: Record<string, Migration> = {
   '014a-passkeys': passkeys,
   '016a-oauth-grants': oauthGrants,
   '019a-spent-challenges': spentChallenges,
-  '020a-client-token-revocations': clientTokenRevocations,
+  '020a-oauth-client-controls': oauthClientControls,
 };

@@ -1,7 +1,14 @@
 import type { Kysely } from 'kysely';
 
 /**
- * Revoked `client_credentials` access tokens (RFC 7009 §2.1: the server SHOULD revoke access
+ * What an operator can do to a client short of removing it, and to one of its tokens (abuse
+ * assignment).
+ *
+ * `oauth_clients.disabled_at`: a disabled client cannot authenticate, get tokens or start a sign-in,
+ * and its tokens stop (its sessions are revoked, its `client_credentials` tokens fail the check on
+ * use); enabling it again clears the column. Its registration, consents and secret are kept.
+ *
+ * `client_token_revocations`: revoked `client_credentials` access tokens (RFC 7009 §2.1: the server SHOULD revoke access
  * tokens it can). Such a token is a stateless JWT with no session, so the session revocation
  * machinery had nothing to mark; a row here names the token's `jti`, and the in-memory revocation
  * list reads these rows like revoked sessions (first load, periodic reload), so a revocation holds
@@ -12,6 +19,7 @@ import type { Kysely } from 'kysely';
  * per client, and a row is swept hourly once its token has expired (`ACCESS_TOKEN_TTL`).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema.alterTable('oauth_clients').addColumn('disabled_at', 'bigint').execute();
   await db.schema
     .createTable('client_token_revocations')
     .addColumn('jti', 'text', (c) => c.primaryKey())
@@ -31,7 +39,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
-/** Drops the table. */
+/** Drops the table and the column. */
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropTable('client_token_revocations').execute();
+  await db.schema.alterTable('oauth_clients').dropColumn('disabled_at').execute();
 }
