@@ -224,8 +224,10 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
   const mayMail = async (emailKey: string, caller: Caller, lane: MailLane = 'stranger') => {
     // The stranger lane keeps its original keys, so counts made before an upgrade still hold.
     const address = lane === 'stranger' ? digest(emailKey) : `${digest(emailKey)}:owner`;
+    // A share per IPv6 /48, not /64 (red-team G3): one host with a routed /56 or /48 is many /64s,
+    // and ten of them filled the ceiling. A site weighs as one client, as for the login breaker.
     const share = await deps.counters.increment(
-      `mail:address:${address}:${digest(callerSource(caller))}`,
+      `mail:address:${address}:${digest(`ip:${addressBucket(caller.client.ip, 48)}`)}`,
       3600_000,
     );
     if (share.count > settings.accountMailsPerHour) return false;
