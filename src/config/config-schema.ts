@@ -586,8 +586,8 @@ export const gatehouseConfigSchema = Type.Object(
       maximum: 100_000,
       default: 120,
       description:
-        '`client_credentials` requests per client IP (IPv6: per /64) per minute, counted before client ' +
-        'authentication, so wrong secrets count too (429 `temporarily_unavailable` beyond)',
+        'failed client authentications at the `client_credentials` grant per client IP (IPv6: per /64) per minute; ' +
+        'beyond, the address gets 429 `temporarily_unavailable` until the minute ends (successes never count)',
     }),
     forgotPasswordPerIpPerHour: integerSetting({
       env: 'FORGOT_PASSWORD_PER_IP_PER_HOUR',

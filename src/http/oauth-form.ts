@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { OAuthTokenError } from '../errors.js';
+import type { AddressAdmission } from '../oauth/client-credentials.js';
 import type { OAuthClient, OAuthClients } from '../oauth/oauth-clients.js';
 import { FIRST_PARTY_CLIENT_ID } from '../sessions/session-manager.js';
 
@@ -147,6 +148,39 @@ export async function authenticateClient(
     throw invalidClient('This client is confidential: authenticate with its secret.', basic !== undefined);
   }
   throw invalidClient('Client authentication failed.', usedBasic);
+}
+
+/** A limit on failed client authentications per address (the grant's, introspection's). */
+export interface AuthenticationFailureLimit {
+  /** Reads only: refused once the address failed too often. */
+  admitAddress(ip: string): Promise<AddressAdmission>;
+  recordAuthenticationFailure(ip: string): Promise<void>;
+}
+
+/**
+ * {@link confidentialClient} behind a limit on failed authentications per address: a refused
+ * address gets 429 `temporarily_unavailable` before any look-up, and only an `invalid_client`
+ * counts, so a client's own traffic never fills the limit (nobody can spend it from elsewhere).
+ */
+export async function authenticateConfidentialClient(
+  request: FastifyRequest,
+  form: Form,
+  clients: Pick<OAuthClients, 'authenticate'>,
+  limit: AuthenticationFailureLimit,
+  description: string,
+): Promise<OAuthClient> {
+  const address = await limit.admitAddress(request.ip);
+  if (!address.ok) {
+    throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', address.description, address.retryAfterSeconds);
+  }
+  try {
+    return confidentialClient(request, await authenticateClient(request, form, clients), description);
+  } catch (error) {
+    if (error instanceof OAuthTokenError && error.error === 'invalid_client') {
+      await limit.recordAuthenticationFailure(request.ip);
+    }
+    throw error;
+  }
 }
 
 /**

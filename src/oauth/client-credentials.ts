@@ -68,10 +68,15 @@ export type AddressAdmission = { ok: true } | { ok: false; description: string; 
  */
 export interface ClientCredentials {
   /**
-   * Counts one `client_credentials` request from `ip` (IPv6: its /64), before the client
-   * authenticates, so wrong secrets count too (`CLIENT_CREDENTIALS_PER_MINUTE_PER_IP`).
+   * Whether `ip` (IPv6: its /64) may try to authenticate for the grant now: refused once it made
+   * `CLIENT_CREDENTIALS_PER_MINUTE_PER_IP` failed client authentications this minute. Reads only,
+   * before any look-up. Only failures count, so a client's own traffic never fills it and a
+   * stranger can block it only from behind the same address (abuse assignment: every request
+   * counted, so anyone sharing a service's NAT could spend its allowance with junk requests).
    */
   admitAddress(ip: string): Promise<AddressAdmission>;
+  /** Counts a failed client authentication from `ip` at the grant. */
+  recordAuthenticationFailure(ip: string): Promise<void>;
   /**
    * Issues a token to an authenticated confidential client allowed the grant. `scope` (RFC 6749
    * §3.3) must be a subset of the client's registered scopes; omitted, the token carries all of
@@ -109,7 +114,7 @@ export interface ClientCredentialsDeps {
   /** The registered clients, as a token's check on use needs them. */
   clients: Pick<LiveClients, 'peek' | 'get'>;
   /** The rate-limit counters (Redis when configured, so the limits hold across instances). */
-  counters: Pick<CounterStore, 'increment'>;
+  counters: Pick<CounterStore, 'increment' | 'peek'>;
   audit: Pick<AuditLog, 'record'>;
   /** Where a revoked token's `jti` is looked up on every use, and added once revoked. */
   revocations: Pick<RevocationList, 'isRevoked' | 'add'>;
@@ -236,16 +241,17 @@ export function createClientCredentials(deps: ClientCredentialsDeps): ClientCred
 
   return {
     async admitAddress(ip) {
-      const window = await counters.increment(`oauth:cc:ip:${addressBucket(ip)}`, MINUTE_MS);
-      return (
-        throttled(
-          window,
-          settings.perIpPerMinute,
-          'Too many client_credentials requests from this address.',
-        ) ?? {
-          ok: true,
-        }
-      );
+      const window = await counters.peek(`oauth:cc:fail:${addressBucket(ip)}`);
+      if (window === undefined || window.count < settings.perIpPerMinute) return { ok: true };
+      return {
+        ok: false,
+        description: 'Too many failed client authentications from this address.',
+        retryAfterSeconds: Math.max(1, Math.ceil((window.resetAt - clock()) / 1000)),
+      };
+    },
+
+    async recordAuthenticationFailure(ip) {
+      await counters.increment(`oauth:cc:fail:${addressBucket(ip)}`, MINUTE_MS);
     },
 
     async issue(client, scope, caller) {

@@ -246,7 +246,7 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
     await tokenOf(other.client, secret);
   });
 
-  it('limits requests per address before the secret is checked, and only that address', async () => {
+  it('limits failed authentications per address before the secret is checked, and only that address', async () => {
     const address = nextAddress();
     for (let i = 0; i < PER_IP; i++) {
       expect((await grant({}, basic(service.clientId, `guess-${i}`), address)).statusCode).toBe(401);
@@ -257,6 +257,22 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
     expect((await grant({}, basic(service.clientId, serviceSecret), nextAddress())).statusCode).toBe(200);
     clock.advance(60_000);
     expect((await grant({}, basic(service.clientId, serviceSecret), address)).statusCode).toBe(200);
+  });
+
+  // Abuse assignment: every request counted, so junk requests from a service's own NAT spent its allowance.
+  it('never counts successful requests against the address', async () => {
+    const address = nextAddress();
+    const statuses: number[] = [];
+    for (const [client, secret] of [
+      [service, serviceSecret],
+      [powerful, powerfulSecret],
+    ] as const) {
+      for (let i = 0; i < PER_CLIENT; i++) {
+        statuses.push((await grant({}, basic(client.clientId, secret), address)).statusCode);
+      }
+    }
+    expect(statuses).toEqual(Array(2 * PER_CLIENT).fill(200));
+    expect(2 * PER_CLIENT).toBeGreaterThan(PER_IP);
   });
 
   describe('the client principal', () => {

@@ -3,11 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
-import { clientScopes, type OAuthClient } from '../../oauth/oauth-clients.js';
+import { clientScopes } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
 import {
   authenticateClient,
-  confidentialClient,
+  authenticateConfidentialClient,
   formParam,
   OAuthErrorSchema,
   readForm,
@@ -221,25 +221,15 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
       const form = readForm(request);
       const limits = gatehouse.introspectionLimits;
       // RFC 7662 §4: guard against token scanning. The address limit counts only failed client
-      // authentications and is checked before any (a refused request costs no look-up); the
-      // client's own allowance is counted once it authenticated, so nobody else can spend it.
-      const address = await limits.admitAddress(request.ip);
-      if (!address.ok) {
-        throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', address.description, address.retryAfterSeconds);
-      }
-      let client: OAuthClient;
-      try {
-        client = confidentialClient(
-          request,
-          await authenticateClient(request, form, gatehouse.oauthClients),
-          'Introspection is for registered confidential clients: authenticate with the client secret.',
-        );
-      } catch (error) {
-        if (error instanceof OAuthTokenError && error.error === 'invalid_client') {
-          await limits.recordAuthenticationFailure(request.ip);
-        }
-        throw error;
-      }
+      // authentications; the client's own allowance is counted once it authenticated, so nobody
+      // else can spend it.
+      const client = await authenticateConfidentialClient(
+        request,
+        form,
+        gatehouse.oauthClients,
+        limits,
+        'Introspection is for registered confidential clients: authenticate with the client secret.',
+      );
       const admitted = await limits.admitClient(client.clientId);
       if (!admitted.ok) {
         throw OAuthTokenError.throttled(

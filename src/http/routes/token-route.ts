@@ -8,7 +8,7 @@ import { MFA_OTP_GRANT_TYPE, type TokenGrant } from '../../sessions/token-grants
 import { callerOf } from '../caller.js';
 import {
   authenticateClient,
-  confidentialClient,
+  authenticateConfidentialClient,
   type Form,
   OAuthErrorSchema,
   formParam as param,
@@ -58,9 +58,9 @@ function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: str
 }
 
 /**
- * `grant_type=client_credentials` (RFC 6749 §4.4): limited per address before the client
- * authenticates (wrong secrets count), then only an authenticated confidential client gets a
- * token, for itself: no refresh token (§4.4.3).
+ * `grant_type=client_credentials` (RFC 6749 §4.4): an address with too many failed client
+ * authentications is refused before any look-up, then only an authenticated confidential client
+ * gets a token, for itself: no refresh token (§4.4.3).
  */
 async function clientCredentialsGrant(
   request: FastifyRequest,
@@ -69,14 +69,12 @@ async function clientCredentialsGrant(
   gatehouse: Pick<GatehouseCore, 'clientCredentials' | 'oauthClients'>,
 ) {
   const { clientCredentials } = gatehouse;
-  const admission = await clientCredentials.admitAddress(request.ip);
-  if (!admission.ok) {
-    throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', admission.description, admission.retryAfterSeconds);
-  }
   // RFC 6749 §4.4.2: "The client MUST authenticate with the authorization server".
-  const client = confidentialClient(
+  const client = await authenticateConfidentialClient(
     request,
-    await authenticateClient(request, form, gatehouse.oauthClients),
+    form,
+    gatehouse.oauthClients,
+    clientCredentials,
     'The client_credentials grant is for registered confidential clients: authenticate with the client secret.',
   );
   const result = await clientCredentials.issue(client, param(form, 'scope', false), callerOf(request));
@@ -155,7 +153,7 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           '`sub` = `client_id`, no user, no refresh token) with `scope` (default: every scope it is registered ' +
           'for, OpenID Connect scopes excepted). It passes only routes that accept client callers, and stops ' +
           'working as soon as the client is removed. Limited to CLIENT_CREDENTIALS_PER_MINUTE tokens per client ' +
-          'and CLIENT_CREDENTIALS_PER_MINUTE_PER_IP requests per address (429 `temporarily_unavailable`).',
+          'and CLIENT_CREDENTIALS_PER_MINUTE_PER_IP failed client authentications per address (429 `temporarily_unavailable`).',
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
           grant_type: Type.Union([
