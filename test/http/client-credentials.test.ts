@@ -459,6 +459,17 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
         headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic(id, secret) },
         payload: new URLSearchParams({ token }).toString(),
       });
+    /** `token` introspected on `server` by the service client. */
+    const introspectOn = (server: FastifyInstance, token: string) =>
+      server.inject({
+        method: 'POST',
+        url: '/introspect',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          ...basic(service.clientId, serviceSecret),
+        },
+        payload: new URLSearchParams({ token }).toString(),
+      });
     const feed = (token: string) =>
       app.inject({ method: 'GET', url: '/catalogue-feed', headers: bearer(token) });
 
@@ -475,16 +486,7 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
         detail: 'The access token was revoked.',
       });
       // Introspection agrees; revoking again is a quiet 200; the client's other tokens live on.
-      const introspected = await app.inject({
-        method: 'POST',
-        url: '/introspect',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          ...basic(service.clientId, serviceSecret),
-        },
-        payload: new URLSearchParams({ token }).toString(),
-      });
-      expect(introspected.json()).toEqual({ active: false });
+      expect((await introspectOn(app, token)).json()).toEqual({ active: false });
       expect((await revokeAs(token, service.clientId, serviceSecret)).statusCode).toBe(200);
       expect((await feed(await tokenOf(service, serviceSecret))).statusCode).toBe(200);
       const audit = await gatehouseCore(app.gatehouse).audit.list({
@@ -547,16 +549,7 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
           { clock, scheduler: clock },
         );
         try {
-          const introspected = await restarted.inject({
-            method: 'POST',
-            url: '/introspect',
-            headers: {
-              'content-type': 'application/x-www-form-urlencoded',
-              ...basic(service.clientId, serviceSecret),
-            },
-            payload: new URLSearchParams({ token }).toString(),
-          });
-          expect(introspected.json()).toEqual({ active: false });
+          expect((await introspectOn(restarted, token)).json()).toEqual({ active: false });
         } finally {
           await restarted.close();
         }
