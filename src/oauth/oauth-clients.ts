@@ -229,7 +229,7 @@ function toClient(record: OAuthClientRecord): OAuthClient {
     ),
     scopes: record.scopes,
     createdAt: record.createdAt,
-    disabled: record.disabledAt !== undefined && record.disabledAt !== null,
+    disabled: record.disabledAt !== null,
   };
 }
 
@@ -343,6 +343,7 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
         grantTypes: valid.grantTypes,
         scopes: valid.scopes,
         createdAt: clock(),
+        disabledAt: null,
       };
       await transaction(async (stores) => {
         // Counted inside the write's transaction; two concurrent registrations may each see

@@ -13,8 +13,8 @@ export interface OAuthClientRecord {
   grantTypes: string[];
   scopes: string[];
   createdAt: number;
-  /** When it was disabled; null while enabled. @default null */
-  disabledAt?: number | null;
+  /** When it was disabled (migration 020a); null while enabled. */
+  disabledAt: number | null;
 }
 
 /** Persistence of registered OAuth clients (a few verb-noun methods; rules live in `src/oauth`). */
@@ -69,6 +69,7 @@ export function createOAuthClientStore(db: Kysely<Schema>): OAuthClientStore {
             grant_types: JSON.stringify(client.grantTypes),
             scopes: JSON.stringify(client.scopes),
             created_at: client.createdAt,
+            disabled_at: client.disabledAt,
           })
           .execute();
         return { ok: true };

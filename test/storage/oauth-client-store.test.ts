@@ -19,6 +19,7 @@ const client = (overrides: Partial<OAuthClientRecord> = {}): OAuthClientRecord =
     grantTypes: ['authorization_code', 'refresh_token'],
     scopes: ['openid', 'email'],
     createdAt: 1_800_000_000_000 + sequence,
+    disabledAt: null,
     ...overrides,
   };
 };
@@ -44,6 +45,16 @@ describe.each(engines)('OAuthClientStore on $name', ({ name }) => {
     const ids = (await store.listClients(1000)).map((c) => c.clientId);
     expect(ids.indexOf(older.clientId)).toBeLessThan(ids.indexOf(newer.clientId));
     expect(await store.listClients(1)).toHaveLength(1);
+  });
+
+  it('disables and enables a client (migration 020a); an unknown id changes nothing', async () => {
+    const paused = client();
+    await store.insertClient(paused);
+    expect(await store.setClientDisabled(paused.clientId, 1_900_000_000_000)).toBe(true);
+    expect(await store.findClient(paused.clientId)).toEqual({ ...paused, disabledAt: 1_900_000_000_000 });
+    expect(await store.setClientDisabled(paused.clientId, null)).toBe(true);
+    expect((await store.findClient(paused.clientId))?.disabledAt).toBeNull();
+    expect(await store.setClientDisabled('nobody', 1)).toBe(false);
   });
 
   it('refuses a taken id without overwriting, also when two inserts race', async () => {

@@ -54,6 +54,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
       grantTypes: ['authorization_code'],
       scopes: ['openid', 'email'],
       createdAt: 0,
+      disabledAt: null,
     });
   });
   afterAll(async () => test.dispose());
