@@ -178,7 +178,7 @@ const RULES = [
       ) ||
       (/^anonymous$/.test(f.functionName) && f.url === ''),
   ],
-  ['headers: security + CORS hooks', (f) => /security-headers\.js|http\/cors\.js/.test(f.url)],
+  ['headers: security + CORS hook', (f) => /security-headers\.js|response-headers\.js|http\/cors\.js/.test(f.url)],
   [
     'headers: Node (writeHead, validation)',
     (f) =>
