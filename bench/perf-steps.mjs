@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { usersMeRequest } from './users-me-request.mjs';
 
 const REQUESTS = Number(process.env.BENCH_PERF_REQUESTS ?? 40_000);
 const HZ = 2999;
@@ -110,14 +111,7 @@ function startServer(target, dir) {
 }
 
 function load(target, server, amount) {
-  const headers =
-    target === 'jwt' || target === 'database'
-      ? { authorization: `Bearer ${server.token}` }
-      : target === 'cookie'
-        ? { cookie: server.cookie }
-        : {};
-  const path = target === 'twin' ? '/bench/users/me-unguarded' : '/users/me';
-  return autocannon({ url: `${server.url}${path}`, headers, connections: 32, amount });
+  return autocannon({ ...usersMeRequest(target, server), connections: 32, amount });
 }
 
 function stepsOf(file) {
