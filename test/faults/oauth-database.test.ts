@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateTotpCode } from '../../src/mfa/totp.js';
+import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { PASSWORD } from '../support/accounts.js';
 import {
   type PrivatePostgres,
@@ -174,6 +176,43 @@ describe.skipIf(!runPostgresFaultTests)(
       );
       expect(again.status, JSON.stringify(again.body)).toBe(200);
       expect(server.alive()).toBe(true);
+    });
+
+    it('an mfa_token answered while PostgreSQL is frozen: 503, and the same token and code work after the thaw', async () => {
+      // An account with an authenticator; the confirming code used up the current 30 s step.
+      const mfaEmail = `mfa.${email}`;
+      expect(
+        (await call(server, '/auth/register', jsonPost({ email: mfaEmail, password: PASSWORD }))).status,
+      ).toBe(201);
+      const password = formPost({ grant_type: 'password', username: mfaEmail, password: PASSWORD });
+      const signedIn = await call(server, '/token', password);
+      const auth = { authorization: `Bearer ${String(signedIn.body.access_token)}` };
+      const started = await call(server, '/users/me/mfa/totp', { method: 'POST', headers: auth });
+      expect(started.status).toBe(201);
+      const secret = String(started.body.secret);
+      const confirmed = await call(
+        server,
+        '/users/me/mfa/totp/confirm',
+        jsonPost({ code: generateTotpCode(secret, Date.now()) }, auth),
+      );
+      expect(confirmed.status).toBe(200);
+      const challenged = await call(server, '/token', password);
+      expect(challenged.body).toMatchObject({ error: 'mfa_required' });
+      const mfaToken = String(challenged.body.mfa_token);
+      // The next step's code: accepted within the TOTP window, not yet used.
+      const otp = generateTotpCode(secret, Date.now() + 30_000);
+      const answer = formPost({ grant_type: MFA_OTP_GRANT_TYPE, mfa_token: mfaToken, otp });
+      postgres.freeze();
+      try {
+        expectOAuthUnavailable(await call(server, '/token', answer));
+      } finally {
+        postgres.thaw();
+      }
+      // Nothing was spent by the try that could not reach the database: neither the code's step,
+      // nor the mfa_token's single use.
+      const completed = await call(server, '/token', answer);
+      expect(completed.status, JSON.stringify(completed.body)).toBe(200);
+      expect(completed.body.access_token).toEqual(expect.any(String));
     });
 
     it('stopped: answers 503 at once, then recovers when it is back', async () => {
