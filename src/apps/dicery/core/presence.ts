@@ -69,8 +69,8 @@ export const presenceMessageSchema = Type.Object({
 /**
  * Most JSON characters a heartbeat part holds, well under the channel's 1 MiB cap, unless a single
  * room is bigger: a room always travels whole, in a part of its own. A room at the default caps
- * (100 players, the host, 20 links × 50 spectator streams under short keys) is ≈ 19 KB; at
- * `MAX_PLAYERS_PER_ROOM`'s maximum (10 000) ≈ 480 KB, still under the channel's cap.
+ * (100 players, the host, 20 links × 50 spectator streams under short keys) is ≈ 33 KB; at
+ * `MAX_PLAYERS_PER_ROOM`'s maximum (10 000) ≈ 490 KB, still under the channel's cap.
  */
 export const MAX_PRESENCE_MESSAGE_LENGTH = 256 * 1024;
 
@@ -169,7 +169,11 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
   let unknownMembers = 0;
   /** Each remote instance's chunked heartbeat being collected: its parts seen, and rooms named. */
   const beats = new Map<string, { id: string; parts: number; seen: Set<number>; rooms: Set<string> }>();
-  /** A spectator key is unique per instance (remote states are kept per instance): a short counter. */
+  /**
+   * Spectator keys: this instance's prefix and a counter, short (≈ 25 characters, where a UUID
+   * made 46) yet unique across instances, since a room's members are the union of every instance's.
+   */
+  const spectatorPrefix = `${SPECTATOR}${instance.replaceAll('-', '').slice(0, 12)}-`;
   let spectatorSerial = 0;
 
   const membersOf = (room: string): Set<string> => {
@@ -309,8 +313,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     connect: (room, playerId) => connectKey(room, keyOf(playerId)),
 
     // A key per stream: how many watch is what presence shows of spectators, never who.
-    // Short keys keep a room at its spectator cap (1000 streams) to ≈ 15 KB per message.
-    connectSpectator: (room) => connectKey(room, `${SPECTATOR}${(spectatorSerial++).toString(36)}`),
+    // Short keys keep a room at its spectator cap (1000 streams) to ≈ 28 KB per message.
+    connectSpectator: (room) => connectKey(room, `${spectatorPrefix}${(spectatorSerial++).toString(36)}`),
 
     online(room) {
       const members = [...membersOf(room)];
