@@ -39,12 +39,10 @@ export const gatehouseEventSchema = Type.Union([
 // member the schema lacks (or the reverse), this stops compiling.
 const asEvent = (message: Static<typeof gatehouseEventSchema>): GatehouseEvent => message;
 
-/** The event types this version knows. */
-const KNOWN_TYPES: ReadonlySet<string> = new Set<GatehouseEvent['type']>([
-  'sessions_revoked',
-  'user_changed',
-  'oauth_client_removed',
-]);
+/** The event types this version knows: read off the schema, so the two cannot drift apart. */
+const KNOWN_TYPES: ReadonlySet<string> = new Set<GatehouseEvent['type']>(
+  gatehouseEventSchema.anyOf.map((member) => member.properties.type.const),
+);
 
 /**
  * What the channel lets through: any event with a type name. A newer instance's new event type
