@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNKNOWN_ROOM_EVENT } from '../../../../src/apps/dicery/core/room-bus.js';
 import { buildTestServer } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
+import { listenOnLoopback } from '../../../support/listen.js';
 import { createRoom, joinAsBot } from '../../../support/rooms.js';
 import { openSse, type SseStream } from '../../../support/sse-client.js';
 
@@ -21,10 +22,7 @@ describe('room event streams with a newer version’s event types', () => {
 
   beforeAll(async () => {
     app = await buildTestServer({ roomJoinsPerMinute: 10_000, roomRollsPerMinutePerIp: 10_000 });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    base = `http://127.0.0.1:${address.port}`;
+    base = await listenOnLoopback(app);
     host = await signIn(app);
   });
   afterAll(async () => {
