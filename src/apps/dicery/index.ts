@@ -103,7 +103,11 @@ export async function createDicery(
   });
   // Each room change and its event: one unit of work (issue 9); events are published after it.
   const transaction: RoomTransaction = (work) =>
-    gatehouse.transaction((tx) => work(createRoomStore(tx.appDatabase<DiceryTables>())));
+    gatehouse.transaction((tx) =>
+      work(createRoomStore(tx.appDatabase<DiceryTables>()), {
+        lockAccount: (userId) => tx.lockAccount(userId),
+      }),
+    );
   // The roll log's Ed25519 key is sealed under SECRET_KEY for this purpose alone (issue 14).
   const log = createRoomLog({ store: roomStore.log, sealer: gatehouse.appSealer('dicery-room-log'), clock });
   const rooms = createRoomService({
@@ -113,6 +117,7 @@ export async function createDicery(
     bus: roomBus,
     clock,
     maxPlayers: config.maxPlayersPerRoom,
+    maxOpenRoomsPerHost: config.maxOpenRoomsPerHost,
     seatTtlSeconds: config.roomSeatTtl,
   });
   const roomTokens = createRoomTokens({
@@ -128,7 +133,12 @@ export async function createDicery(
         `Room event ${event.type} #${event.id} was stored but not published: ${error instanceof Error ? error.message : String(error)}`,
       ),
   });
-  const hostTools = createRoomHostTools({ rooms: roomStore, change, clock });
+  const hostTools = createRoomHostTools({
+    rooms: roomStore,
+    change,
+    clock,
+    maxOpenRoomsPerHost: config.maxOpenRoomsPerHost,
+  });
   const presence = await createPresence({
     openChannel: (channel) => gatehouse.openChannel(channel),
     clock,

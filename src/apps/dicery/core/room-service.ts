@@ -32,7 +32,13 @@ import {
   type RoomEvent,
   type RoomEventType,
 } from './room-bus.js';
-import { createRoomChange, type Emit, findOpenRoom, type RoomTransaction } from './room-change.js';
+import {
+  assertOpenRoomAllowed,
+  createRoomChange,
+  type Emit,
+  findOpenRoom,
+  type RoomTransaction,
+} from './room-change.js';
 import { type RoomLog, rollContent } from './room-log.js';
 import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
@@ -90,6 +96,13 @@ export interface RoomServiceOptions {
    * @default 100
    */
   maxPlayers?: number;
+  /**
+   * Rooms one host may have open at once (`MAX_OPEN_ROOMS_PER_HOST`); {@link RoomService.createRoom}
+   * beyond it throws `TOO_MANY_OPEN_ROOMS`. Rooms stay open until closed, so the hourly creation
+   * limits alone would let an account pile them up over many windows.
+   * @default 20
+   */
+  maxOpenRoomsPerHost?: number;
   /**
    * Seconds a seat lasts unused (`ROOM_SEAT_TTL`); every resume slides it forward.
    * @default 2592000 (30 days)
@@ -166,7 +179,10 @@ export interface RoomService {
     hostUserId: string,
     unit: { store: RoomStore; afterCommit(callback: () => Promise<void>): void },
   ): Promise<number>;
-  /** Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`). */
+  /**
+   * Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`),
+   * `TOO_MANY_OPEN_ROOMS` (exact under concurrency: counted under the host's account lock).
+   */
   createRoom(hostUserId: string, name: string): Promise<RoomRecord>;
   /** The open room with this code (any case, surrounding spaces allowed). Throws `ROOM_NOT_FOUND`. */
   getRoom(code: string): Promise<RoomRecord>;
@@ -361,6 +377,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   const onPublishError = options.onPublishError ?? warnPublishError;
   const recentRollLimit = options.recentRollLimit ?? 20;
   const maxPlayers = options.maxPlayers ?? 100;
+  const maxOpenRooms = options.maxOpenRoomsPerHost ?? 20;
   const seatTtlMs = (options.seatTtlSeconds ?? 30 * 86_400) * 1000;
   const claimTtlMs = (options.claimCodeTtlSeconds ?? 600) * 1000;
 
@@ -502,9 +519,15 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const validName = normalizeDisplayText(name, ROOM_NAME_MAX_LENGTH);
       if (!validName.ok) throw textError('name', 'Room name', validName.reason, ROOM_NAME_MAX_LENGTH);
       for (let attempt = 0; attempt < CODE_ATTEMPTS; attempt++) {
-        const result = await change((store) =>
-          store.insertRoom({ code: generateCode(), name: validName.text, hostUserId, createdAt: clock() }),
-        );
+        const result = await change(async (store, _emit, unit) => {
+          await assertOpenRoomAllowed(store, unit, hostUserId, maxOpenRooms);
+          return store.insertRoom({
+            code: generateCode(),
+            name: validName.text,
+            hostUserId,
+            createdAt: clock(),
+          });
+        });
         if (result.ok) return result.room;
       }
       // With ~8.5 × 10^11 codes, five collisions in a row mean a broken generator, not bad luck.

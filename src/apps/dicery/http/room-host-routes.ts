@@ -11,7 +11,7 @@ import {
   problemRef,
   userAuthOf,
 } from '../../../http/index.js';
-import { addressBucket, GatehouseError } from '../../../index.js';
+import { addressBucket } from '../../../index.js';
 import { MAX_SPECTATOR_LINKS_PER_ROOM } from '../core/spectator-links.js';
 import { formatClaimCode } from '../shared/claim-code.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -53,7 +53,7 @@ const authOf = userAuthOf;
  */
 export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryContext): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { hostTools, roomStore, spectators, settings } = context.dicery;
+  const { hostTools, spectators, settings } = context.dicery;
   const { counters, clock } = context.gatehouse;
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
@@ -239,12 +239,6 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
         },
         clock,
       );
-      if ((await roomStore.countOpenRooms(userId)) >= settings.maxOpenRoomsPerHost) {
-        throw new GatehouseError(
-          'TOO_MANY_OPEN_ROOMS',
-          `You have ${settings.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
-        );
-      }
       const room = await hostTools.acceptTransfer(request.params.code, userId, request.body.transfer_code);
       return toRoomView(room);
     },

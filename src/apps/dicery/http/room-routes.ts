@@ -131,7 +131,7 @@ export function registerRoomRoutes(
 ): void {
   // Handler types come from the route schemas (no casts that could drift from them).
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { rooms, roomStore, roomTokens } = context.dicery;
+  const { rooms, roomTokens } = context.dicery;
   const { counters, clock } = context.gatehouse;
   const { settings } = context.dicery;
   const guards = installRoomAuth(app, context.dicery);
@@ -239,15 +239,6 @@ export function registerRoomRoutes(
         },
         clock,
       );
-      // Rooms stay open until their host closes them; a cap on open ones bounds what an account
-      // accumulates over many windows. Read then insert, so concurrent creations may pass it by a
-      // few; the hourly limits bound that overshoot.
-      if ((await roomStore.countOpenRooms(hostId)) >= settings.maxOpenRoomsPerHost) {
-        throw new GatehouseError(
-          'TOO_MANY_OPEN_ROOMS',
-          `You have ${settings.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
-        );
-      }
       const room = await rooms.createRoom(hostId, name);
       return reply.code(201).send(toRoomView(room));
     },

@@ -766,6 +766,81 @@ describe('Dicery room routes: room creation limits', () => {
   });
 });
 
+describe.each(engines)('MAX_OPEN_ROOMS_PER_HOST under concurrency ($name)', ({ name }) => {
+  // Counted and inserted in one transaction holding the host's account row lock: parallel
+  // creations (and hand-overs) cannot all read "one below the cap" and all insert.
+  let app: FastifyInstance;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    app = await buildTestServer({
+      databaseUrl: database.url,
+      maxOpenRoomsPerHost: 3,
+      roomsPerHourPerAccount: 1000,
+      roomsPerHourPerIp: 1000,
+      roomJoinsPerMinute: 1000,
+    });
+  });
+  afterAll(async () => {
+    await app.close();
+    await drop();
+  });
+
+  const openRooms = async (host: SignedIn) =>
+    (await app.inject({ method: 'GET', url: '/rooms', headers: host.headers }))
+      .json()
+      .items.filter((room: { state: string }) => room.state === 'open').length;
+
+  it('ten parallel creations at a cap of 3 make exactly 3 rooms', async () => {
+    const host = await signIn(app);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        app.inject({ method: 'POST', url: '/rooms', headers: host.headers, payload: { name: `R${i}` } }),
+      ),
+    );
+    const codes = answers.map((answer) => answer.statusCode).sort();
+    expect(codes.filter((code) => code === 201)).toHaveLength(3);
+    expect(codes.filter((code) => code === 409)).toHaveLength(7);
+    expect(await openRooms(host)).toBe(3);
+  });
+
+  it('hand-overs accepted in parallel with creations stay within the cap', async () => {
+    const taker = await signIn(app);
+    const givers = await Promise.all([signIn(app), signIn(app), signIn(app)]);
+    const transfers = await Promise.all(
+      givers.map(async (giver) => {
+        const room = await createRoom(app, giver);
+        const issued = await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/host`,
+          headers: giver.headers,
+        });
+        return { code: room.code, transferCode: issued.json().transfer_code as string };
+      }),
+    );
+    const answers = await Promise.all([
+      ...transfers.map(({ code, transferCode }) =>
+        app.inject({
+          method: 'POST',
+          url: `/rooms/${code}/host/accept`,
+          headers: taker.headers,
+          payload: { transfer_code: transferCode },
+        }),
+      ),
+      ...[1, 2, 3].map((i) =>
+        app.inject({ method: 'POST', url: '/rooms', headers: taker.headers, payload: { name: `T${i}` } }),
+      ),
+    ]);
+    const won = answers.filter((answer) => answer.statusCode === 200 || answer.statusCode === 201);
+    expect(won).toHaveLength(3);
+    for (const answer of answers) {
+      if (answer.statusCode >= 400) expect(answer.json().code).toBe('TOO_MANY_OPEN_ROOMS');
+    }
+    expect(await openRooms(taker)).toBe(3);
+  });
+});
+
 describe('Dicery room routes: join and roll rate limits, insecure cookies', () => {
   let app: FastifyInstance;
   let host: SignedIn;
