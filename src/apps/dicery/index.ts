@@ -156,7 +156,13 @@ export async function createDicery(
     presence,
     log,
     history: createRoomHistory(roomStore),
-    spectators: createSpectatorLinks({ rooms: roomStore, change, clock }),
+    spectators: createSpectatorLinks({
+      rooms: roomStore,
+      change,
+      clock,
+      maxLinksPerRoom: config.maxWatchLinksPerRoom,
+      maxSpectatorsPerLink: config.maxSpectatorsPerWatchLink,
+    }),
   };
 }
 

@@ -1,5 +1,6 @@
 /**
- * The lobby's side actions: Leave for players, Close room (with a confirmation) for the host;
+ * The lobby's side actions: Leave for players, Stop watching for spectators, Close room (with a
+ * confirmation) for the host;
  * once the lobby ends, links to join another room or go home instead.
  */
 import { h, setChildren } from '../dom.js';
@@ -21,6 +22,29 @@ export function leaveButton(actions: Pick<LobbyActions, 'leave'>): HTMLElement {
     button.disabled = true;
     alert.clear();
     void actions.leave().then((problem) => {
+      if (problem === null) return;
+      button.disabled = false;
+      alert.show(problem);
+    });
+  });
+  return h('div', { class: 'leave' }, alert.element, button);
+}
+
+/**
+ * "Stop watching" for a spectator: ends the watch credential on the server (not just in this tab),
+ * so the link's spectator slot and this browser's cookie are both gone.
+ */
+export function stopWatchingButton(actions: Pick<LobbyActions, 'stopWatching'>): HTMLElement {
+  const alert = buildAlert('stop-watching-error');
+  const button = h(
+    'button',
+    { type: 'button', class: 'button button--secondary', 'data-testid': 'stop-watching-button' },
+    'Stop watching',
+  );
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    alert.clear();
+    void actions.stopWatching().then((problem) => {
       if (problem === null) return;
       button.disabled = false;
       alert.show(problem);
@@ -125,6 +149,7 @@ export function lobbyActions(lobby: LobbyStore, actions: LobbyActions, until: Ab
   const live = [
     lobby.you.player_id === null ? null : leaveButton(actions),
     lobby.you.player_id === null ? null : claimCodeControl(actions),
+    lobby.you.spectator === true ? stopWatchingButton(actions) : null,
     lobby.you.host ? hostControls(actions) : null,
   ];
   watch(until, () => {
