@@ -40,6 +40,7 @@ import {
   type RoomTransaction,
 } from './room-change.js';
 import { type RoomLog, rollContent } from './room-log.js';
+import { ROOM_TOKEN_MAX_TTL } from './room-token.js';
 import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
 export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -197,6 +198,10 @@ export interface RoomService {
    * second player); a kicked player's seat throws `PLAYER_REMOVED`. Otherwise a new player with a
    * new seat. A present player holding the name whose seat has expired is removed first (reason
    * `expired`), so an abandoned seat does not keep its name forever. Throws like {@link join}.
+   *
+   * Both joins, into a full room, first remove (reason `expired`) every present player no
+   * credential can act for any more: a seat past its expiry, or a seatless (bearer) player who
+   * joined more than `ROOM_TOKEN_MAX_TTL` ago (nothing renews its token).
    */
   joinSeated(code: string, rawName: string, presentedSeat?: string): Promise<SeatedPlayer>;
   /**
@@ -434,9 +439,17 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       throw playerBanned();
     }
     const now = clock();
-    if (seat !== null) {
+    const present = await store.listPresentPlayers(room.code);
+    if (present.length >= maxPlayers) {
+      // A full room first lets go of the players no credential can act for any more: an unused
+      // seat past its expiry, and a seatless (bearer) player past the longest a room token lasts,
+      // since nothing renews its token. Otherwise anyone with the code could fill a room with
+      // ghosts for good, and each kick the host answered with would be a ban (at most 1000).
+      for (const player of present)
+        if (isGhost(player, now)) await expirePlayer(store, emit, room.code, player, now);
+    } else if (seat !== null) {
       // An abandoned seat must not hold its name forever: its player is removed as `expired`.
-      const holder = (await store.listPresentPlayers(room.code)).find((p) => p.nameKey === name.key);
+      const holder = present.find((p) => p.nameKey === name.key);
       if (holder?.seatExpiresAt != null && holder.seatExpiresAt <= now) {
         await expirePlayer(store, emit, room.code, holder, now);
       }
@@ -467,6 +480,13 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     // Read after the append for the same reason: a lock committed before it is seen here.
     if ((await store.findRoom(room.code))?.locked === true) throw roomLocked();
     return player;
+  }
+
+  /** A present player no live credential can act for: see {@link RoomService.joinSeated}. */
+  function isGhost(player: PlayerRecord, now: number): boolean {
+    return player.seatExpiresAt === null
+      ? player.joinedAt + ROOM_TOKEN_MAX_TTL * 1000 <= now
+      : player.seatExpiresAt <= now;
   }
 
   async function expirePlayer(store: RoomStore, emit: Emit, code: string, player: PlayerRecord, now: number) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestServer } from '../../../../src/testing.js';
+import { buildTestServer, createTestClock } from '../../../../src/testing.js';
 import { cookiesOf, type SignedIn, signIn } from '../../../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
 import { Browser } from '../../../support/room-browser.js';
@@ -991,6 +991,55 @@ describe.each(engines)('POST /rooms/{code}/join: players per room ($name)', ({ n
     } finally {
       await app.close();
       await database.drop();
+    }
+  });
+});
+
+describe('POST /rooms/{code}/join: players whose credentials are dead do not keep a full room full', () => {
+  // A bearer player has no seat, so nothing renews its room token: once the longest a room token
+  // lasts has passed, it is a ghost. An anonymous script with the code could otherwise fill a room
+  // with MAX_PLAYERS_PER_ROOM ghosts for good, and each kick the host answers with is a ban (at
+  // most 1000 of them).
+  it('a join into a full room first removes players whose credential cannot be alive any more', async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer(
+      { maxPlayersPerRoom: 2, roomJoinsPerMinute: 1000, roomSeatTtl: 24 * 3600 },
+      { clock, scheduler: clock },
+    );
+    try {
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      const ghost = await joinAsBot(app, room.code, 'Ghost');
+      const seated = new Browser(app);
+      expect((await seated.join(room.code, 'Seated')).statusCode).toBe(201);
+      const refused = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Late', transport: 'bearer' },
+      });
+      expect(refused.json().code).toBe('ROOM_FULL');
+      // Past the longest room token: the bot's credential is dead, the seat (24 h) is not.
+      clock.advance(12 * 3600 * 1000 + 1000);
+      const late = await joinAsBot(app, room.code, 'Late');
+      const players = (await app.dicery.rooms.snapshot(room.code)).players.map((p) => p.name).sort();
+      expect(players).toEqual(['Late', 'Seated']);
+      const events = await app.dicery.rooms.eventsAfter(room.code, 0);
+      expect(events.filter((e) => e.type === 'player_left').map((e) => e.data)).toEqual([
+        { player: { id: ghost.id, name: 'Ghost' }, reason: 'expired' },
+      ]);
+      // Past the seat's lifetime too: the unused seat frees its place, and Late is a ghost by now.
+      clock.advance(24 * 3600 * 1000);
+      await joinAsBot(app, room.code, 'Later');
+      expect((await app.dicery.rooms.snapshot(room.code)).players.map((p) => p.name)).toEqual(['Later']);
+      const left = (await app.dicery.rooms.eventsAfter(room.code, 0)).filter((e) => e.type === 'player_left');
+      expect(left.map((e) => (e.type === 'player_left' ? e.data.player.name : '')).sort()).toEqual([
+        'Ghost',
+        'Late',
+        'Seated',
+      ]);
+      expect(late.id).toBeDefined();
+    } finally {
+      await app.close();
     }
   });
 });
