@@ -597,3 +597,39 @@ describe('a forgot-password flood from one address cannot drop a victim’s rese
     expect(mail?.subject).toBe('Reset your password');
   });
 });
+
+describe('red team 2026-12b: reset mail ceiling', () => {
+  // G3: the per-address ceiling (ten shares an hour) counts clients by IPv6 /64, so one host with
+  // a routed /56 or /48 (a common VPS or tunnel-broker allocation) is ten clients: thirty requests
+  // fill the ceiling and the owner's own reset mail is dropped for the hour (still 202). Combined
+  // with five wrong passwords, the owner of an account is locked out of it, new device and reset
+  // alike, until the window ends.
+  it.fails("G3: one IPv6 /48 cannot fill the ceiling and drop the owner's reset mail", async () => {
+    const app = await buildTestServer({
+      publicUrl: 'https://auth.example.com',
+      forgotPasswordPerIpPerHour: 1000,
+      accountMailsPerHour: 3,
+      mailOutboxHttp: true,
+    });
+    try {
+      const victim = await createUser(app, { email: uniqueEmail('ceiling') });
+      const ask = (remoteAddress: string) =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/forgot-password',
+          payload: { email: victim.email },
+          remoteAddress,
+        });
+      for (let subnet = 1; subnet <= 10; subnet += 1) {
+        for (let i = 0; i < 3; i += 1) expect((await ask(`2001:db8:77:${subnet}::1`)).statusCode).toBe(202);
+        // Sent before the next subnet asks (the mail queue holds at most 5 waiting per address).
+        await mailsTo(app, victim.email);
+      }
+      const before = (await mailsTo(app, victim.email)).length;
+      expect((await ask('198.51.100.9')).statusCode).toBe(202);
+      expect((await mailsTo(app, victim.email)).length).toBe(before + 1);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -242,3 +242,33 @@ describe.runIf(servicesConfigured)('room presence across two instances on Postgr
     expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).not.toContain(player(1).id);
   });
 });
+
+describe('red team 2026-12b: stream churn', () => {
+  // G8: opening an event stream is limited only by how many are open at once, never by how often.
+  // Each open and close changes presence, and each change is written to every presence stream of
+  // the room (and published to the other instances): one player re-opening one stream in a loop
+  // makes the server write to every watcher of the room per iteration (measured: 1 330 open/close
+  // in 20 s from one address became 532 000 frames for a 200-stream audience).
+  it.fails('G8: re-opening a stream in a loop is rate limited', async () => {
+    const app = await buildTestServer();
+    try {
+      const base = await listen(app);
+      const host = await signIn(app);
+      const { code } = await createRoom(app, host);
+      const pat = await joinAsBot(app, code, 'Pat');
+      const statuses: number[] = [];
+      for (let i = 0; i < 150 && !statuses.includes(429); i++) {
+        const stream = await openSse(`${base}/rooms/${code}/events?presence=true`, pat.headers);
+        statuses.push(stream.status);
+        stream.close();
+        // The server has seen the close once Pat is offline again: no race with the concurrent cap.
+        while ((await onlineIn(app, code, host.headers)).player_ids.length > 0) {
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      expect(statuses).toContain(429);
+    } finally {
+      await app.close();
+    }
+  });
+});

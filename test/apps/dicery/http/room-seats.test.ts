@@ -280,3 +280,34 @@ describe('Dicery seats: claim attempts are throttled per client address', () => 
     expect(statuses).toEqual([400, 400, 400, 429]);
   });
 });
+
+describe('red team 2026-12b: cookie tossing', () => {
+  // G2: room, seat and watch cookies are `__Secure-` with `Path=/rooms/<CODE>` (`__Host-` demands
+  // Path=/), so a sibling subdomain may set one with `Domain=<parent>` and a longer path; the
+  // browser then sends it first (RFC 6265 §5.4: longer paths first), and the first one wins.
+  it.fails('G2: a second room cookie of the same name does not pick the player', async () => {
+    const app = await buildTestServer({ roomJoinsPerMinute: 10_000 });
+    try {
+      const host = await signIn(app);
+      const { code } = await createRoom(app, host);
+      const victim = new Browser(app);
+      const attacker = new Browser(app);
+      expect((await victim.join(code, 'Victim')).statusCode).toBe(201);
+      const planted = await attacker.join(code, 'Mallory');
+      const malloryId = String(planted.json().player.id);
+      const name = `${ROOM}${code}`;
+      const own = victim.cookies.get(name)?.value;
+      const tossed = attacker.cookies.get(name)?.value;
+      // What the victim's browser sends once the sibling's cookie is planted: the tossed one first.
+      const response = await app.inject({
+        method: 'GET',
+        url: `/rooms/${code}`,
+        headers: { cookie: `${name}=${tossed}; ${name}=${own}` },
+      });
+      // Either refused as ambiguous, or the victim's own player: never Mallory.
+      expect(response.statusCode === 200 ? response.json().you.player_id : null).not.toBe(malloryId);
+    } finally {
+      await app.close();
+    }
+  });
+});

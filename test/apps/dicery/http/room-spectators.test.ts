@@ -619,3 +619,48 @@ describe('spectator room reads', () => {
     }
   });
 });
+
+describe('red team 2026-12b: one holder of a shared watch link', () => {
+  // G1: every limit of a spectator is keyed on the watch link alone, and a link is shared with an
+  // audience by design (a stream night's link in a chat). Whoever holds it, from one address,
+  // spends the link's reads (and exports, and its 50 streams) for every other spectator.
+  it.fails('G1: cannot spend the reads of the other spectators of the same link', async () => {
+    const app = await buildTestServer({ ...NO_ROOM_LIMITS });
+    try {
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      const created = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/spectator-links`,
+        headers: host.headers,
+      });
+      const { token } = created.json() as { token: string };
+      const watchCookieFrom = async (remoteAddress: string) => {
+        const exchanged = await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/watch`,
+          remoteAddress,
+          payload: { token },
+        });
+        expect(exchanged.statusCode, exchanged.body).toBe(200);
+        const cookie = exchanged.cookies.find((c) => c.name.startsWith(WATCH_COOKIE));
+        return `${cookie?.name}=${cookie?.value}`;
+      };
+      const [attacker, viewer] = [await watchCookieFrom('192.0.2.1'), await watchCookieFrom('192.0.2.2')];
+      const read = (cookie: string, remoteAddress: string, url = `/rooms/${room.code}/rolls`) =>
+        app.inject({ method: 'GET', url, remoteAddress, headers: { cookie } });
+      let status = 200;
+      for (let i = 0; i < 200 && status === 200; i++) status = (await read(attacker, '192.0.2.1')).statusCode;
+      expect(status).toBe(429);
+      for (let i = 0; i < 10; i++) {
+        await read(attacker, '192.0.2.1', `/rooms/${room.code}/rolls/export?format=json`);
+      }
+      // Another spectator, elsewhere, who did nothing yet.
+      const viewerRead = await read(viewer, '192.0.2.2');
+      const viewerExport = await read(viewer, '192.0.2.2', `/rooms/${room.code}/rolls/export?format=json`);
+      expect([viewerRead.statusCode, viewerExport.statusCode]).toEqual([200, 200]);
+    } finally {
+      await app.close();
+    }
+  });
+});
