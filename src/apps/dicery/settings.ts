@@ -195,7 +195,9 @@ export const dicerySettings = defineAppSettings({
       env: 'MAX_SPECTATOR_STREAMS_PER_LINK',
       minimum: 1,
       maximum: 100_000,
-      default: 50,
+      // Above MAX_STREAMS_PER_IP (50), like every per-link backstop above its per-address limit:
+      // at 50 (the constant it replaces) one address could hold all of a link's streams (red team G1).
+      default: 200,
       description:
         'concurrent event streams of all the spectators of one watch link, per instance (each spectator also has ' +
         '`MAX_STREAMS_PER_PLAYER`; 429 `TOO_MANY_STREAMS`)',
