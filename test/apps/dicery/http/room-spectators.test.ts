@@ -321,6 +321,9 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     expect((await browser.request('GET', `/rooms/${code}`)).json().code).toBe('ROOM_NOT_FOUND');
     const exchange = await new Browser(app).request('POST', `/rooms/${code}/watch`, { payload: { token } });
     expect(exchange.statusCode).toBe(404);
+    // A closed room's links and spectators can never be used again: their rows are gone.
+    expect(await sessionIdsOf(code)).toEqual([]);
+    expect(await app.dicery.roomStore.spectators.countLinks(code)).toBe(0);
   });
 
   it(`holds at most MAX_WATCH_LINKS_PER_ROOM (${MAX_LINKS} here) live links per room`, async () => {
