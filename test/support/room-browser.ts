@@ -5,7 +5,6 @@ import type { BrowserContext, Browser as Chromium, Page } from 'playwright-core'
 import { afterAll, beforeAll, expect } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
 import { cookiesOf, PASSWORD } from './accounts.js';
-import { launchChromium } from './browser.js';
 
 /** Methods the jar speaks. */
 export type Method = 'GET' | 'POST' | 'DELETE';
@@ -120,6 +119,8 @@ export function useDiceryBrowser(): DiceryBrowserSuite {
     app = await buildTestServer();
     await app.listen({ port: 0, host: '127.0.0.1' });
     baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    // Loaded here, not at the top: the inject tests that use this file's cookie jar need no browser.
+    const { launchChromium } = await import('./browser.js');
     chromium = await launchChromium();
   });
   afterAll(async () => {
