@@ -26,14 +26,24 @@ import {
 } from './player-name.js';
 import { banPlayer } from './room-bans.js';
 import {
+  isKnownRoomEvent,
+  type LoggedRoomEvent,
   ROOM_EVENT_TYPES,
   type RollTermData,
   type RoomBus,
   type RoomEvent,
   type RoomEventType,
+  UNKNOWN_ROOM_EVENT,
 } from './room-bus.js';
-import { createRoomChange, type Emit, findOpenRoom, type RoomTransaction } from './room-change.js';
+import {
+  assertOpenRoomAllowed,
+  createRoomChange,
+  type Emit,
+  findOpenRoom,
+  type RoomTransaction,
+} from './room-change.js';
 import { type RoomLog, rollContent } from './room-log.js';
+import { ROOM_TOKEN_MAX_TTL } from './room-token.js';
 import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
 export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -90,6 +100,13 @@ export interface RoomServiceOptions {
    * @default 100
    */
   maxPlayers?: number;
+  /**
+   * Rooms one host may have open at once (`MAX_OPEN_ROOMS_PER_HOST`); {@link RoomService.createRoom}
+   * beyond it throws `TOO_MANY_OPEN_ROOMS`. Rooms stay open until closed, so the hourly creation
+   * limits alone would let an account pile them up over many windows.
+   * @default 20
+   */
+  maxOpenRoomsPerHost?: number;
   /**
    * Seconds a seat lasts unused (`ROOM_SEAT_TTL`); every resume slides it forward.
    * @default 2592000 (30 days)
@@ -166,7 +183,10 @@ export interface RoomService {
     hostUserId: string,
     unit: { store: RoomStore; afterCommit(callback: () => Promise<void>): void },
   ): Promise<number>;
-  /** Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`). */
+  /**
+   * Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`),
+   * `TOO_MANY_OPEN_ROOMS` (exact under concurrency: counted under the host's account lock).
+   */
   createRoom(hostUserId: string, name: string): Promise<RoomRecord>;
   /** The open room with this code (any case, surrounding spaces allowed). Throws `ROOM_NOT_FOUND`. */
   getRoom(code: string): Promise<RoomRecord>;
@@ -181,6 +201,10 @@ export interface RoomService {
    * second player); a kicked player's seat throws `PLAYER_REMOVED`. Otherwise a new player with a
    * new seat. A present player holding the name whose seat has expired is removed first (reason
    * `expired`), so an abandoned seat does not keep its name forever. Throws like {@link join}.
+   *
+   * Both joins, into a full room, first remove (reason `expired`) every present player no
+   * credential can act for any more: a seat past its expiry, or a seatless (bearer) player who
+   * joined more than `ROOM_TOKEN_MAX_TTL` ago (nothing renews its token).
    */
   joinSeated(code: string, rawName: string, presentedSeat?: string): Promise<SeatedPlayer>;
   /**
@@ -245,7 +269,7 @@ export interface RoomService {
    * follow the room and must still receive the `room_closed` that ends them (or refetch a range
    * they missed). Throws `ROOM_NOT_FOUND` only for unknown rooms; callers check access first.
    */
-  catchUp(code: string, lastEventId: number, limit?: number): Promise<RoomEvent[]>;
+  catchUp(code: string, lastEventId: number, limit?: number): Promise<LoggedRoomEvent[]>;
 }
 
 /** How many fresh codes {@link RoomService.createRoom} draws before giving up. */
@@ -316,10 +340,21 @@ function toTermData(outcome: RollOutcome): RollTermData[] {
   });
 }
 
-/** Rebuilds an event from the log. The log is only written by this module, so it is trusted. */
-export function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
+/**
+ * Rebuilds an event from the log. The log is only written by this module, so it is trusted; but in
+ * a rolling deploy a newer instance may already have written a type this version does not know:
+ * that one comes back as an `UnknownRoomEvent` (its place in the sequence, nothing to show), never
+ * an error, or every stream of the room would fail its catch-up and reconnect in a loop.
+ */
+export function toRoomEvent(stored: StoredRoomEvent): LoggedRoomEvent {
   if (!ROOM_EVENT_TYPES.has(stored.type as RoomEventType)) {
-    throw new Error(`Unknown room event type in the log: ${stored.type} (#${stored.id})`);
+    return {
+      id: stored.id,
+      room: stored.roomCode,
+      type: UNKNOWN_ROOM_EVENT,
+      data: { type: stored.type },
+      at: new Date(stored.createdAt).toISOString(),
+    };
   }
   const data = JSON.parse(stored.data);
   // Rolls stored before secret rolls and the signed log (migration 009a) lack these fields.
@@ -337,7 +372,7 @@ export function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
   } as RoomEvent;
 }
 
-function isRollEvent(event: RoomEvent): event is RoomEvent<'roll'> {
+function isRollEvent(event: LoggedRoomEvent): event is RoomEvent<'roll'> {
   return event.type === 'roll';
 }
 
@@ -361,6 +396,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   const onPublishError = options.onPublishError ?? warnPublishError;
   const recentRollLimit = options.recentRollLimit ?? 20;
   const maxPlayers = options.maxPlayers ?? 100;
+  const maxOpenRooms = options.maxOpenRoomsPerHost ?? 20;
   const seatTtlMs = (options.seatTtlSeconds ?? 30 * 86_400) * 1000;
   const claimTtlMs = (options.claimCodeTtlSeconds ?? 600) * 1000;
 
@@ -417,9 +453,17 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       throw playerBanned();
     }
     const now = clock();
-    if (seat !== null) {
+    const present = await store.listPresentPlayers(room.code);
+    if (present.length >= maxPlayers) {
+      // A full room first lets go of the players no credential can act for any more: an unused
+      // seat past its expiry, and a seatless (bearer) player past the longest a room token lasts,
+      // since nothing renews its token. Otherwise anyone with the code could fill a room with
+      // ghosts for good, and each kick the host answered with would be a ban (at most 1000).
+      for (const player of present)
+        if (isGhost(player, now)) await expirePlayer(store, emit, room.code, player, now);
+    } else if (seat !== null) {
       // An abandoned seat must not hold its name forever: its player is removed as `expired`.
-      const holder = (await store.listPresentPlayers(room.code)).find((p) => p.nameKey === name.key);
+      const holder = present.find((p) => p.nameKey === name.key);
       if (holder?.seatExpiresAt != null && holder.seatExpiresAt <= now) {
         await expirePlayer(store, emit, room.code, holder, now);
       }
@@ -450,6 +494,13 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     // Read after the append for the same reason: a lock committed before it is seen here.
     if ((await store.findRoom(room.code))?.locked === true) throw roomLocked();
     return player;
+  }
+
+  /** A present player no live credential can act for: see {@link RoomService.joinSeated}. */
+  function isGhost(player: PlayerRecord, now: number): boolean {
+    return player.seatExpiresAt === null
+      ? player.joinedAt + ROOM_TOKEN_MAX_TTL * 1000 <= now
+      : player.seatExpiresAt <= now;
   }
 
   async function expirePlayer(store: RoomStore, emit: Emit, code: string, player: PlayerRecord, now: number) {
@@ -502,9 +553,15 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const validName = normalizeDisplayText(name, ROOM_NAME_MAX_LENGTH);
       if (!validName.ok) throw textError('name', 'Room name', validName.reason, ROOM_NAME_MAX_LENGTH);
       for (let attempt = 0; attempt < CODE_ATTEMPTS; attempt++) {
-        const result = await change((store) =>
-          store.insertRoom({ code: generateCode(), name: validName.text, hostUserId, createdAt: clock() }),
-        );
+        const result = await change(async (store, _emit, unit) => {
+          await assertOpenRoomAllowed(store, unit, hostUserId, maxOpenRooms);
+          return store.insertRoom({
+            code: generateCode(),
+            name: validName.text,
+            hostUserId,
+            createdAt: clock(),
+          });
+        });
         if (result.ok) return result.room;
       }
       // With ~8.5 × 10^11 codes, five collisions in a row mean a broken generator, not bad luck.
@@ -749,7 +806,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const room = await getOpenRoom(rooms, code);
       const pageSize = pageArgs(lastEventId, limit);
       const stored = await rooms.listEventsAfter(room.code, lastEventId, pageSize);
-      return stored.map(toRoomEvent);
+      // A newer version's event types have nothing to show here (see toRoomEvent).
+      return stored.map(toRoomEvent).filter(isKnownRoomEvent);
     },
 
     async catchUp(rawCode, lastEventId, limit = ROOM_EVENTS_MAX_PAGE) {

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { errorResponses, problemRef } from '../../../http/index.js';
 import { addressBucket, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import { type DiceryError, type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
-import type { RoomEvent } from '../core/room-bus.js';
+import { isKnownRoomEvent, type LoggedRoomEvent } from '../core/room-bus.js';
 import { type ViewedRoomEvent, viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
 import type { PresenceEventData, SpectatorsEventData, StreamEndReason } from '../shared/wire.js';
@@ -53,6 +53,8 @@ interface Stream {
    * neither a player's nor the host's: it sees what other players see, and ends with its link.
    */
   spectatorLinkId: string | null;
+  /** The spectator's own credential (one exchange of the link), else null; the stream ends with it. */
+  spectatorSessionId: string | null;
   /** The host's account session, or null for a player. */
   hostSessionId: string | null;
   /** What the stream caps count this stream under (player or account, and client IP). */
@@ -73,7 +75,7 @@ interface Stream {
    * Defined while the stream reads the log (first replay, or a refetch after a gap): events
    * received from the bus meanwhile wait here and are written, in order, once the log caught up.
    */
-  pending: RoomEvent[] | undefined;
+  pending: LoggedRoomEvent[] | undefined;
   closed: boolean;
   unsubscribe: () => void;
   /** Uncounts the stream's presence and stops its presence events (set once it is live). */
@@ -85,12 +87,6 @@ interface Stream {
 }
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
-
-/**
- * Open streams per watch link on one instance. A link may be shared with a whole audience, so
- * this is above the per-player cap; the per-address cap still applies to every spectator.
- */
-export const MAX_STREAMS_PER_SPECTATOR_LINK = 50;
 
 /** Refetch rounds a stream tries before it gives up on a gap and lets the client resume. */
 const MAX_CATCH_UP_ROUNDS = 3;
@@ -310,8 +306,11 @@ export function registerRoomEventsRoute(
     });
 
   /** Writes the event numbered `stream.lastId + 1` (the caller checked), as the stream may see it. */
-  const deliver = (stream: Stream, event: RoomEvent) => {
+  const deliver = (stream: Stream, event: LoggedRoomEvent) => {
     stream.lastId = event.id;
+    // A newer instance's event type (rolling deploy): it takes its number, and nothing is sent. A
+    // client that resumes from an earlier id gets it skipped again; one on a newer instance sees it.
+    if (!isKnownRoomEvent(event)) return;
     write(stream, frameOf(viewRoomEvent(event, { playerId: stream.playerId, host: stream.host })));
     if (event.type === 'room_closed') end(stream);
     else if (event.type === 'player_left' && event.data.player.id === stream.playerId) end(stream);
@@ -329,7 +328,7 @@ export function registerRoomEventsRoute(
   const catchUp = async (stream: Stream): Promise<void> => {
     try {
       for (let round = 1; !stream.closed; round++) {
-        let page: RoomEvent[];
+        let page: LoggedRoomEvent[];
         let progressed: boolean;
         do {
           const before = stream.lastId;
@@ -372,7 +371,7 @@ export function registerRoomEventsRoute(
   };
 
   /** An event from the bus: written if it is the next one, refetched around if it skips ahead. */
-  const receive = (stream: Stream, event: RoomEvent) => {
+  const receive = (stream: Stream, event: LoggedRoomEvent) => {
     if (stream.closed || event.id <= stream.lastId) return;
     if (stream.pending !== undefined) {
       // Bounded: a stream whose log read stalls (database slow or down) is ended rather than
@@ -439,12 +438,23 @@ export function registerRoomEventsRoute(
           }
         }
         if (room.state !== 'open') continue;
-        if (list.some((stream) => stream.spectatorLinkId !== null)) {
-          // A revocation whose event the bus lost still ends its streams here.
-          const links = new Set(await roomStore.spectators.listLinkIds(code));
+        const spectatorSessions = list.flatMap((stream) =>
+          stream.spectatorSessionId === null ? [] : [stream.spectatorSessionId],
+        );
+        if (spectatorSessions.length > 0) {
+          // A revocation whose event the bus lost still ends its streams here; so does a spectator
+          // credential ended by "Stop watching" (on any instance) or by the link's spectator cap.
+          // One query for the links, one for the (at most this instance's streams') credentials.
+          const [links, live] = await Promise.all([
+            roomStore.spectators.listLinkIds(code),
+            roomStore.spectators.liveSessionIds(code, [...new Set(spectatorSessions)], now),
+          ]);
+          const liveLinks = new Set(links);
+          const liveSessions = new Set(live);
           for (const stream of list) {
-            if (stream.spectatorLinkId !== null && !links.has(stream.spectatorLinkId))
-              end(stream, undefined, 'link_revoked');
+            if (stream.spectatorLinkId === null || stream.spectatorSessionId === null) continue;
+            if (!liveLinks.has(stream.spectatorLinkId)) end(stream, undefined, 'link_revoked');
+            else if (!liveSessions.has(stream.spectatorSessionId)) end(stream, undefined, 'watch_ended');
           }
         }
         if (!list.some((stream) => stream.playerId !== null)) continue;
@@ -515,8 +525,9 @@ cookie of \`POST /rooms/{code}/watch\`; they get what other players get, secret 
   the streams of a revoked link end after its event with \`stream_end\` \`link_revoked\`)
 - \`spectators\` \`{ count }\` (only with \`?presence=true\`; no \`id:\`): how many streams watch through watch links now.
   Spectators never appear in \`presence\` or as players
-- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" }\` (no \`id:\`), the last message when
-  the credential that opened the stream ends it: the room token or the host's access token expired
+- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" | "watch_ended" }\` (no \`id:\`), the last message when
+  the credential that opened the stream ends it (\`watch_ended\`: a spectator stopped watching, or the link's
+  \`MAX_SPECTATORS_PER_WATCH_LINK\` ended this oldest spectator; seen within a heartbeat): the room token or the host's access token expired
   (\`token_expired\`; a browser renews it from its seat with \`POST /rooms/{code}/seat\`, then reconnects), the seat
   was claimed on another device (\`seat_replaced\`), the host's cookie session reached its absolute or idle
   expiry (\`session_ended\`), or the host's session was revoked, e.g. by logout (\`session_revoked\`). Do not
@@ -533,7 +544,8 @@ The server ends the stream when the room closes, when you leave or are removed (
 and with its credential (after \`stream_end\`, within one heartbeat interval at most). Open streams are capped per
 server instance: \`MAX_STREAMS_PER_PLAYER\` per player, \`MAX_STREAMS_PER_ACCOUNT\` per host account across all of its
 rooms, \`MAX_STREAMS_PER_IP\` per client address across all rooms; beyond a cap, 429 \`TOO_MANY_STREAMS\` with
-\`Retry-After\`.
+\`Retry-After\`. A spectator counts on \`MAX_STREAMS_PER_PLAYER\` on their own and, with the other spectators of the same
+watch link, on \`MAX_SPECTATOR_STREAMS_PER_LINK\`.
 
 Swagger UI waits for the response to end before showing it; use \`curl -N\` or EventSource to watch it live.`,
         params: Type.Object({ code: RoomCodeParam }),
@@ -570,12 +582,27 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       // client IP across all rooms: more rooms or more players must not multiply what one client
       // can hold open (issue 8). Checked before anything is counted, so a refusal costs no state.
       const spectator = caller.spectator ?? null;
-      const caps = [
+      // A spectator has a player's cap of their own, and the link's audience one together, so a
+      // spectator opening many tabs never takes every stream of the link.
+      const callerCaps =
         caller.player !== null
-          ? { key: `player:${caller.player.id}`, max: settings.maxStreamsPerPlayer, per: 'player' }
+          ? [{ key: `player:${caller.player.id}`, max: settings.maxStreamsPerPlayer, per: 'player' }]
           : spectator !== null
-            ? { key: `watch:${spectator.linkId}`, max: MAX_STREAMS_PER_SPECTATOR_LINK, per: 'watch link' }
-            : { key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' },
+            ? [
+                {
+                  key: `spectator:${spectator.sessionId}`,
+                  max: settings.maxStreamsPerPlayer,
+                  per: 'spectator',
+                },
+                {
+                  key: `watch:${spectator.linkId}`,
+                  max: settings.maxSpectatorStreamsPerLink,
+                  per: 'watch link',
+                },
+              ]
+            : [{ key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' }];
+      const caps = [
+        ...callerCaps,
         { key: `ip:${addressBucket(request.ip)}`, max: settings.maxStreamsPerIp, per: 'client address' },
       ];
       const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
@@ -593,6 +620,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         host: caller.player === null && caller.host !== null,
         seatGeneration: caller.player?.seatGeneration ?? 0,
         spectatorLinkId: spectator?.linkId ?? null,
+        spectatorSessionId: spectator?.sessionId ?? null,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
         capKeys: caps.map((cap) => cap.key),
         credential:
@@ -635,9 +663,9 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
             throw standingError(standing);
           }
         }
-        if (stream.spectatorLinkId !== null) {
-          const links = await roomStore.spectators.listLinkIds(code);
-          if (!links.includes(stream.spectatorLinkId)) {
+        if (stream.spectatorSessionId !== null) {
+          const live = await roomStore.spectators.liveSessionIds(code, [stream.spectatorSessionId], clock());
+          if (live.length === 0) {
             await rooms.getRoom(code);
             throw spectatorLinkInvalid();
           }
