@@ -15,7 +15,8 @@ export interface LoginThrottleLimits {
    * Failures from untrusted clients server-wide within the window (one IPv6 /48 adds at most
    * `perIp`). Beyond it the breaker is open: an untrusted login is refused unless its username is
    * an email and its client address has fewer than {@link OPEN_BREAKER_FAILURES_PER_IP} failures
-   * (the account's own limit applies as always; another client's failures never lock it).
+   * and its IPv6 /48 fewer than {@link OPEN_BREAKER_FAILURES_PER_NETWORK} (the account's own limit
+   * applies as always; another client's failures never lock it).
    */
   global: number;
   /** Failures per trusted device (or per signed-in session, for the current-password check). */
@@ -85,6 +86,15 @@ function digest(value: string): string {
  */
 export const OPEN_BREAKER_FAILURES_PER_IP = 3;
 
+/**
+ * While the breaker is open, the failures one IPv6 /48 (a site; an IPv4 address is its own) may
+ * have in the window and still be admitted: without it, a host with a routed /48 would get
+ * {@link OPEN_BREAKER_FAILURES_PER_IP} guesses from each of its 65 536 /64s, and the open breaker
+ * would not slow a spray at all. Ten addresses' worth, so that during an attack the other
+ * customers of a carrier's shared /48 are not all shut out by one of them at once.
+ */
+export const OPEN_BREAKER_FAILURES_PER_NETWORK = 10 * OPEN_BREAKER_FAILURES_PER_IP;
+
 /** Creates a {@link LoginThrottle} over a {@link CounterStore}. */
 export function createLoginThrottle(
   store: CounterStore,
@@ -119,10 +129,11 @@ export function createLoginThrottle(
           ? { allowed: false, retryAfterSeconds: retryAfter(device.resetAt) }
           : { allowed: true };
       }
-      const [ip, account, global] = await Promise.all([
+      const [ip, account, global, network] = await Promise.all([
         store.peek(ipKey(subject.ip)),
         subject.accountKey === undefined ? undefined : store.peek(accountKey(subject.accountKey)),
         store.peek(GLOBAL),
+        store.peek(networkKey(subject.ip)),
       ]);
       const full = [
         ip !== undefined && ip.count >= limits.perIp ? ip : undefined,
@@ -136,8 +147,12 @@ export function createLoginThrottle(
         // failures are judged only by `perAccount`, as with the breaker closed: requiring an
         // account with no failure at all let one stranger's wrong guess lock its owner's new
         // devices out for the window (F9's remainder). A username that is no email has no
-        // account counter to be judged by, so it waits for the breaker to close.
-        const quiet = subject.accountKey !== undefined && (ip === undefined || ip.count < openBreakerPerIp);
+        // account counter to be judged by, so it waits for the breaker to close. The address's
+        // site (IPv6 /48) has an allowance too, or a routed /48's 65 536 /64s would each get theirs.
+        const quiet =
+          subject.accountKey !== undefined &&
+          (ip === undefined || ip.count < openBreakerPerIp) &&
+          (network === undefined || network.count < OPEN_BREAKER_FAILURES_PER_NETWORK);
         if (!quiet) full.push(global);
       }
       if (full.length === 0) return { allowed: true };

@@ -348,7 +348,7 @@ export const gatehouseConfigSchema = Type.Object(
       maximum: 100_000_000,
       default: 10_000,
       description:
-        'wrong passwords from untrusted clients, server-wide, per window; beyond it (the breaker is open) each client address gets 3 failures per window instead of LOGIN_MAX_FAILURES_PER_IP',
+        'wrong passwords from untrusted clients, server-wide, per window; beyond it (the breaker is open) each client address gets 3 failures per window instead of LOGIN_MAX_FAILURES_PER_IP, and each IPv6 /48 30',
     }),
     loginMaxSuccessesPerAccount: integerSetting({
       env: 'LOGIN_MAX_SUCCESSES_PER_ACCOUNT',

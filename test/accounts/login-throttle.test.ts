@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { createMemoryCounterStore, createRedisCounterStore } from '../../src/accounts/counter-store.js';
-import { createLoginThrottle, type LoginSubject } from '../../src/accounts/login-throttle.js';
+import {
+  createLoginThrottle,
+  type LoginSubject,
+  OPEN_BREAKER_FAILURES_PER_NETWORK,
+} from '../../src/accounts/login-throttle.js';
 import { createTestClock } from '../../src/testing.js';
 
 const limits = { perAccount: 2, perIp: 3, global: 5, perDevice: 1, windowMs: 60_000 };
@@ -82,6 +86,18 @@ describe('createLoginThrottle', () => {
     expect((await throttle.check(untrusted('fresh@example.com', '10.7.7.9'))).allowed).toBe(true);
     await throttle.recordFailure(untrusted('s2@example.com', '10.7.7.9'));
     expect((await throttle.check(untrusted('fresh@example.com', '10.7.7.9'))).allowed).toBe(false);
+  });
+
+  it('gives one IPv6 /48 a bounded allowance while the breaker is open, not one per /64', async () => {
+    const { throttle } = setUp();
+    for (let i = 0; i < 5; i++) await throttle.recordFailure(untrusted(`u${i}@example.com`, `10.0.5.${i}`));
+    // Each /64 of the site makes 2 failures (under the open breaker's 3 per address) until the
+    // site has its allowance; a fresh /64 of that site is then refused, another site is not.
+    for (let i = 0; i < OPEN_BREAKER_FAILURES_PER_NETWORK; i++)
+      await throttle.recordFailure(untrusted(`v${i}@example.com`, `2001:db8:77:${Math.floor(i / 2)}::1`));
+    expect((await throttle.check(untrusted('owner@example.com', '2001:db8:77:ffff::1'))).allowed).toBe(false);
+    expect((await throttle.check(untrusted('owner@example.com', '2001:db8:78:1::1'))).allowed).toBe(true);
+    expect((await throttle.check(untrusted('owner@example.com', '10.7.7.7'))).allowed).toBe(true);
   });
 
   it('lets one IPv6 /48 add at most the per-IP limit to the breaker', async () => {
