@@ -5,7 +5,7 @@ const VERBOSE_LEVELS = new Set(['debug', 'trace']);
 
 /**
  * One log line per request instead of Fastify's two: the request is logged with its outcome
- * ("request completed": method, path with secrets redacted, client address, status, time) when
+ * ("request completed", or "request aborted" when the socket closed first: method, path with secrets redacted, client address, status, time) when
  * the response is done, and "incoming request" only at `debug` and below, where following a
  * request that never completes is worth a second line. At the default `info` level this halves
  * the per-request logging cost, the largest avoidable cost of `GET /users/me` in the profile
@@ -29,7 +29,11 @@ export class OneLineRequestLog extends LogController {
         'request errored',
       );
     } else {
-      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+      // The connection was already destroyed when the answer ended: the client went away, or the
+      // server's send timeout ended a client that stopped reading (red-team G5). Node still
+      // emits 'finish' then, so only the socket tells.
+      const message = request.raw.socket?.destroyed === true ? 'request aborted' : 'request completed';
+      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, message);
     }
   }
 }

@@ -662,6 +662,12 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       }
       stream.raw = raw;
       raw.on('error', () => end(stream));
+      // A server's send timeout (`gatehouse serve`: socket inactivity, red-team G5) destroys a
+      // socket that takes no byte for that long. A stream writes a heartbeat every interval, so a
+      // reading client keeps it alive; a heartbeat slower than the timeout gets two intervals. A
+      // client that stopped reading takes nothing and is still ended (or sooner by `maxBufferedBytes`).
+      const socketTimeout = raw.socket.timeout ?? 0;
+      if (socketTimeout > 0 && socketTimeout < 2 * heartbeatMs) raw.socket.setTimeout(2 * heartbeatMs);
       // Hijacked replies skip onSend hooks; keep the headers hooks already set (helmet, CORS).
       for (const [name, value] of Object.entries(reply.getHeaders())) {
         if (value !== undefined) raw.setHeader(name, value);
