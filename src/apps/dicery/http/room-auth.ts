@@ -15,7 +15,7 @@ import type { PlayerStanding } from '../core/room-service.js';
 import { looksLikeRoomToken } from '../core/room-token.js';
 import type { Dicery } from '../index.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
-import { roomCookieName, watchCookieName } from './room-cookies.js';
+import { readRoomCookie, roomCookieName, watchCookieName } from './room-cookies.js';
 
 /** A player proven by a room token for the room in the URL, still present in it. */
 export interface RoomPlayerAuth {
@@ -178,8 +178,8 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     const bearer = readBearerToken(request);
     if (bearer !== undefined)
       return looksLikeRoomToken(bearer) ? { token: bearer, transport: 'bearer' } : { account: true };
-    const cookie = request.cookies[roomCookieName(app.cookiePolicy, code)];
-    return cookie === undefined || cookie === '' ? null : { token: cookie, transport: 'cookie' };
+    const cookie = readRoomCookie(request, roomCookieName(app.cookiePolicy, code));
+    return cookie === undefined ? null : { token: cookie, transport: 'cookie' };
   };
 
   const checkPlayer = async (
@@ -243,8 +243,7 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
 
   /** The watch-link secret of the request (its cookie), if any. */
   const watchSecretOf = (request: FastifyRequest, code: string): string | undefined => {
-    const value = request.cookies[watchCookieName(app.cookiePolicy, code)];
-    return value === undefined || value === '' ? undefined : value;
+    return readRoomCookie(request, watchCookieName(app.cookiePolicy, code));
   };
 
   /** The spectator a watch cookie proves; closed rooms answer ROOM_NOT_FOUND as for everyone. */

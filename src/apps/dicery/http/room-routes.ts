@@ -20,7 +20,13 @@ import { ClaimCodeSchema, JoinResultSchema, RoomSnapshotSchema } from '../shared
 import type { DiceryContext } from './dicery-context.js';
 import { installRoomAuth, PLAYER_SECURITY, playerOf, roomOf, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
-import { roomCookieName, roomCookiePath, seatCookieName, watchCookieName } from './room-cookies.js';
+import {
+  readRoomCookie,
+  roomCookieName,
+  roomCookiePath,
+  seatCookieName,
+  watchCookieName,
+} from './room-cookies.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
 import { registerRoomLogRoutes } from './room-log-routes.js';
 import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
@@ -149,8 +155,7 @@ export function registerRoomRoutes(
     attributes: { ...app.cookiePolicy.httpOnly, path: roomCookiePath(code) },
   });
   const seatOf = (request: FastifyRequest, code: string): string | undefined => {
-    const value = request.cookies[seatCookie(code).name];
-    return value === undefined || value === '' ? undefined : value;
+    return readRoomCookie(request, seatCookie(code).name);
   };
 
   /**
