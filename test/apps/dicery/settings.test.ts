@@ -47,6 +47,9 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       MAX_OPEN_ROOMS_PER_HOST: ['maxOpenRoomsPerHost', 20],
       MAX_STREAMS_PER_ACCOUNT: ['maxStreamsPerAccount', 10],
       MAX_STREAMS_PER_IP: ['maxStreamsPerIp', 50],
+      MAX_STREAMS_TOTAL: ['maxStreamsTotal', 5000],
+      ROOM_STREAM_OPENS_PER_MINUTE: ['roomStreamOpensPerMinute', 30],
+      ROOM_STREAM_OPENS_PER_MINUTE_PER_IP: ['roomStreamOpensPerMinutePerIp', 120],
       ROOM_HEARTBEAT_INTERVAL: ['roomHeartbeatInterval', 15],
     });
   });
