@@ -25,6 +25,7 @@ import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { loginRequests } from './login-requests.mjs';
 import { threadCpu } from './thread-cpu.mjs';
+import { usersMeRequest } from './users-me-request.mjs';
 
 const REQUESTS = Number(process.env.BENCH_PROFILE_REQUESTS ?? 20_000);
 const LOGINS = Number(process.env.BENCH_PROFILE_LOGINS ?? 200);
@@ -50,14 +51,7 @@ function startServer(script, env, profileDir) {
 
 async function load(target, server, amount) {
   if (target === 'login') return autocannon({ ...loginRequests(server), amount });
-  const headers =
-    target === 'jwt' || target === 'database'
-      ? { authorization: `Bearer ${server.token}` }
-      : target === 'cookie'
-        ? { cookie: server.cookie }
-        : {};
-  const path = target === 'twin' ? '/bench/users/me-unguarded' : '/users/me';
-  return autocannon({ url: `${server.url}${path}`, headers, connections: CONNECTIONS, amount });
+  return autocannon({ ...usersMeRequest(target, server), connections: CONNECTIONS, amount });
 }
 
 async function profile(target) {
@@ -178,7 +172,10 @@ const RULES = [
       ) ||
       (/^anonymous$/.test(f.functionName) && f.url === ''),
   ],
-  ['headers: security + CORS hooks', (f) => /security-headers\.js|http\/cors\.js/.test(f.url)],
+  [
+    'headers: security + CORS hook',
+    (f) => /security-headers\.js|response-headers\.js|http\/cors\.js/.test(f.url),
+  ],
   [
     'headers: Node (writeHead, validation)',
     (f) =>

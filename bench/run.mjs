@@ -44,11 +44,32 @@ async function startServer(script, env = {}) {
   return { ...info, child };
 }
 
-async function measure(url, headers, duration) {
+/**
+ * One autocannon run against `url`, with the CPU both sides used while it ran: the server's (all
+ * threads, /proc) per request and as a share of the wall time, and this load generator's share.
+ * A server share well under 1 with the generator near 1 means the generator, not the server, set
+ * the pace (the ratio to the ceiling then understates the ceiling); CPU µs per request hardly
+ * moves with machine load, so its ratio is the steadier figure.
+ */
+async function measure(url, headers, duration, serverPid) {
+  const serverBefore = serverPid === undefined ? undefined : threadCpu(serverPid);
+  const loadBefore = process.cpuUsage();
+  const wallBefore = process.hrtime.bigint();
   const result = await autocannon({ url, headers, connections: CONNECTIONS, duration });
+  const wallUs = Number(process.hrtime.bigint() - wallBefore) / 1000;
+  const load = process.cpuUsage(loadBefore);
   const bad = result.non2xx + result.errors;
   if (bad > 0) throw new Error(`${url}: ${bad} failed responses`);
-  return { rps: result.requests.average, p99ms: result.latency.p99 };
+  const measured = { rps: result.requests.average, p99ms: result.latency.p99 };
+  if (serverBefore === undefined) return measured;
+  const serverAfter = threadCpu(serverPid);
+  const serverUs = serverAfter.main + serverAfter.others - serverBefore.main - serverBefore.others;
+  return {
+    ...measured,
+    serverCpuUsPerRequest: serverUs / Math.max(1, result.requests.total),
+    serverBusy: serverUs / wallUs,
+    loadBusy: (load.user + load.system) / wallUs,
+  };
 }
 
 function median(values) {
@@ -165,18 +186,30 @@ async function main() {
     servers.push(ceiling);
 
     const variants = [
-      { name: 'ceiling (bare Fastify)', url: `${ceiling.url}/users/me`, headers: {} },
-      { name: 'unguarded twin', url: `${gatehouse.url}/bench/users/me-unguarded`, headers: {} },
+      { name: 'ceiling (bare Fastify)', url: `${ceiling.url}/users/me`, headers: {}, server: ceiling },
+      {
+        name: 'unguarded twin',
+        url: `${gatehouse.url}/bench/users/me-unguarded`,
+        headers: {},
+        server: gatehouse,
+      },
       {
         name: 'JWT bearer',
         url: `${gatehouse.url}/users/me`,
         headers: { authorization: `Bearer ${gatehouse.token}` },
+        server: gatehouse,
       },
-      { name: 'session cookie', url: `${gatehouse.url}/users/me`, headers: { cookie: gatehouse.cookie } },
+      {
+        name: 'session cookie',
+        url: `${gatehouse.url}/users/me`,
+        headers: { cookie: gatehouse.cookie },
+        server: gatehouse,
+      },
       {
         name: 'database token',
         url: `${database.url}/users/me`,
         headers: { authorization: `Bearer ${database.token}` },
+        server: database,
       },
     ];
     // A short warm-up fills JIT and caches; it does not count.
@@ -186,22 +219,31 @@ async function main() {
     const loads = [];
     for (let round = 1; round <= ROUNDS; round += 1) {
       loads.push(loadavg()[0]);
-      for (const v of variants) results.get(v.name).push(await measure(v.url, v.headers, DURATION));
+      for (const v of variants)
+        results.get(v.name).push(await measure(v.url, v.headers, DURATION, v.server.child.pid));
     }
     const ceilingRuns = results.get(variants[0].name);
     const rows = variants.map((v) => {
       const runs = results.get(v.name);
       const ratios = runs.map((r, i) => r.rps / ceilingRuns[i].rps);
+      const cpuRatios = runs.map((r, i) => ceilingRuns[i].serverCpuUsPerRequest / r.serverCpuUsPerRequest);
       return {
         variant: v.name,
         median_rps: Math.round(median(runs.map((r) => r.rps))),
         median_p99_ms: median(runs.map((r) => r.p99ms)),
         median_ratio: +median(ratios).toFixed(3),
         round_ratios: ratios.map((r) => r.toFixed(2)).join(' '),
+        // Server CPU (all threads) per request, and the ceiling's over ours: the load-steady ratio.
+        median_server_cpu_us: +median(runs.map((r) => r.serverCpuUsPerRequest)).toFixed(1),
+        median_cpu_ratio: +median(cpuRatios).toFixed(3),
+        // Share of the wall time each side's core was busy: near 1 is the side that set the pace.
+        median_server_busy: +median(runs.map((r) => r.serverBusy)).toFixed(2),
+        median_load_busy: +median(runs.map((r) => r.loadBusy)).toFixed(2),
       };
     });
     console.table(rows);
     const ratio = (name) => rows.find((r) => r.variant === name).median_ratio;
+    const cpuRatio = (name) => rows.find((r) => r.variant === name).median_cpu_ratio;
     console.log(
       JSON.stringify({
         rounds: ROUNDS,
@@ -213,6 +255,12 @@ async function main() {
         cookie_ratio: ratio('session cookie'),
         database_ratio: ratio('database token'),
         guard_ratio_jwt_vs_twin: +(ratio('JWT bearer') / ratio('unguarded twin')).toFixed(3),
+        cpu_ratios: {
+          twin: cpuRatio('unguarded twin'),
+          jwt: cpuRatio('JWT bearer'),
+          cookie: cpuRatio('session cookie'),
+          database: cpuRatio('database token'),
+        },
         targets: { jwt_ratio: 0.6, cookie_ratio: 0.55, database_ratio: 0.3 },
       }),
     );

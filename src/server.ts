@@ -18,14 +18,13 @@ import type { GatehouseConfig } from './config/config.js';
 import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gatehouse.js';
 import { gatehouseCore } from './gatehouse-core.js';
 import { createCookiePolicy } from './http/cookies.js';
-import { installCors } from './http/cors.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
 import { installMetrics } from './http/metrics.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { OneLineRequestLog } from './http/request-log.js';
-import { installSecurityHeaders } from './http/security-headers.js';
+import { installResponseHeaders } from './http/response-headers.js';
 import { buildSerializerOnFirstUse, installValidation } from './http/validation.js';
 import { registerWebUi } from './http/web-ui.js';
 import type { AppMigrations } from './storage/migrate.js';
@@ -148,8 +147,18 @@ export async function buildServer(
   if (options.gatehouse === undefined) app.addHook('onClose', async () => gatehouse.close());
   try {
     const cookies = createCookiePolicy(config.cookieSecure);
-    // The same headers @fastify/helmet sent, computed once at start-up instead of per request.
-    installSecurityHeaders(app, config.cookieSecure);
+    // One onRequest hook for every request: the same headers @fastify/helmet sent, computed once at
+    // start-up instead of per request, then CORS (http/response-headers.ts).
+    installResponseHeaders(app, {
+      hsts: config.cookieSecure,
+      cors: {
+        // Exact string match only: no wildcards, suffixes or "null" (CORS_ORIGINS is an allowlist).
+        origins: config.corsOrigins,
+        methods: CORS_METHODS,
+        allowedHeaders: CORS_ALLOWED_HEADERS,
+        maxAgeSeconds: 600,
+      },
+    });
     // Metrics only when asked for (issue 10): prom-client is not even loaded otherwise.
     let metricsUrl: string | undefined;
     if (config.metricsPort !== undefined) {
@@ -161,13 +170,6 @@ export async function buildServer(
       metricsUrl = metrics.url;
     }
     app.decorate('metricsUrl', metricsUrl);
-    installCors(app, {
-      // Exact string match only: no wildcards, suffixes or "null" (CORS_ORIGINS is an allowlist).
-      origins: config.corsOrigins,
-      methods: CORS_METHODS,
-      allowedHeaders: CORS_ALLOWED_HEADERS,
-      maxAgeSeconds: 600,
-    });
     // Strict bodies, unknown fields rejected by name (see http/validation.ts) for every route here.
     installValidation(app);
     registerOpenApi(app, cookies, { publicUrl: config.publicUrl });

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatehouseError } from '../errors.js';
 import { sendProblem } from './error-handler.js';
 
@@ -27,6 +27,48 @@ function varyOnOrigin(reply: FastifyReply): void {
 }
 
 /**
+ * The CORS step of a request, for an `onRequest` hook: true when it answered the request itself (a
+ * preflight from an allowed origin), in which case the hook must not call `done`.
+ */
+export type CorsStep = (request: FastifyRequest, reply: FastifyReply) => boolean;
+
+/** The CORS step for `options` (see {@link installCors} for what it answers). */
+export function createCorsStep(options: CorsOptions): CorsStep {
+  const allowed = new Set(options.origins);
+  const methods = options.methods.join(', ');
+  const allowedHeaders = options.allowedHeaders.join(', ');
+  const maxAge = String(options.maxAgeSeconds);
+  return (request, reply) => {
+    varyOnOrigin(reply);
+    const origin = request.headers.origin;
+    if (origin === undefined || !allowed.has(origin)) return false;
+    reply.header('access-control-allow-origin', origin);
+    reply.header('access-control-allow-credentials', 'true');
+    if (request.method !== 'OPTIONS') return false;
+    if (request.headers['access-control-request-method'] === undefined) {
+      // @fastify/cors's strict preflight refusal (400), as problem+json with a stable code like
+      // every other refusal: the Fetch standard only requires an ok status for a preflight to
+      // pass, so the body of a refusal is ours to choose. Sent here rather than thrown, so the
+      // answer does not depend on the app having Gatehouse's error handler.
+      sendProblem(
+        reply,
+        new GatehouseError(
+          'CORS_PREFLIGHT_INVALID',
+          'A CORS preflight must carry Access-Control-Request-Method.',
+        ),
+      );
+      return true;
+    }
+    reply.header('access-control-allow-methods', methods);
+    reply.header('access-control-allow-headers', allowedHeaders);
+    reply.header('access-control-max-age', maxAge);
+    // Safari waits for a body on a 204 without Content-Length: 0.
+    reply.code(204).header('content-length', '0').send();
+    return true;
+  };
+}
+
+/**
  * CORS for an allowlist of exact origins, with credentials: the answers `@fastify/cors` gave with
  * the same options (a function origin answering `allowed.has(origin)`, `credentials`, strict
  * preflight, 204 preflight answers), byte for byte but for the body of a refused preflight
@@ -46,41 +88,8 @@ function varyOnOrigin(reply: FastifyReply): void {
  *   preflight we accept: it goes on to routing and gets the usual 404 problem+json.
  */
 export function installCors(app: FastifyInstance, options: CorsOptions): void {
-  const allowed = new Set(options.origins);
-  const methods = options.methods.join(', ');
-  const allowedHeaders = options.allowedHeaders.join(', ');
-  const maxAge = String(options.maxAgeSeconds);
+  const cors = createCorsStep(options);
   app.addHook('onRequest', (request, reply, done) => {
-    varyOnOrigin(reply);
-    const origin = request.headers.origin;
-    if (origin === undefined || !allowed.has(origin)) {
-      done();
-      return;
-    }
-    reply.header('access-control-allow-origin', origin);
-    reply.header('access-control-allow-credentials', 'true');
-    if (request.method !== 'OPTIONS') {
-      done();
-      return;
-    }
-    if (request.headers['access-control-request-method'] === undefined) {
-      // @fastify/cors's strict preflight refusal (400), as problem+json with a stable code like
-      // every other refusal: the Fetch standard only requires an ok status for a preflight to
-      // pass, so the body of a refusal is ours to choose. Sent here rather than thrown, so the
-      // answer does not depend on the app having Gatehouse's error handler.
-      sendProblem(
-        reply,
-        new GatehouseError(
-          'CORS_PREFLIGHT_INVALID',
-          'A CORS preflight must carry Access-Control-Request-Method.',
-        ),
-      );
-      return;
-    }
-    reply.header('access-control-allow-methods', methods);
-    reply.header('access-control-allow-headers', allowedHeaders);
-    reply.header('access-control-max-age', maxAge);
-    // Safari waits for a body on a 204 without Content-Length: 0.
-    reply.code(204).header('content-length', '0').send();
+    if (!cors(request, reply)) done();
   });
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
 
 /** One response header: its name as helmet spells it, and its value. */
@@ -68,20 +68,36 @@ export function computeSecurityHeaders(options: HelmetOptions): SecurityHeader[]
 }
 
 /**
- * Sets the precomputed security headers on every response of `app` (and of the contexts it
- * encapsulates). They go on Fastify's reply headers (names lower-cased, as Fastify stores every
- * header; HTTP field names are case-insensitive, RFC 9110 §5.1), not on the raw response: Node then
- * validates and writes them in the one `writeHead` pass with the rest, instead of one `setHeader`
- * call each (issue 10: 12 `setHeader` calls were ≈ 5 % of `GET /users/me`'s profile). Error
- * replies keep them (Fastify keeps reply headers), and so do hijacked replies that copy
- * `reply.getHeaders()` (the Dicery event stream).
+ * The headers of {@link computeSecurityHeaders} for Gatehouse's options, with names lower-cased as
+ * Fastify stores every reply header (HTTP field names are case-insensitive, RFC 9110 §5.1).
+ * Computed once at start-up; {@link setSecurityHeaders} sets them on each reply.
  */
-export function installSecurityHeaders(app: FastifyInstance, hsts: boolean): void {
-  const headers = computeSecurityHeaders(securityHeaderOptions(hsts)).map(
+export function precomputedSecurityHeaders(hsts: boolean): readonly SecurityHeader[] {
+  return computeSecurityHeaders(securityHeaderOptions(hsts)).map(
     ([name, value]): SecurityHeader => [name.toLowerCase(), value],
   );
+}
+
+/**
+ * Sets precomputed headers on a reply. They go on Fastify's reply headers, not on the raw
+ * response: Node then validates and writes them in the one `writeHead` pass with the rest, instead
+ * of one `setHeader` call each (issue 10: 12 `setHeader` calls were ≈ 5 % of `GET /users/me`'s
+ * profile). Error replies keep them (Fastify keeps reply headers), and so do hijacked replies that
+ * copy `reply.getHeaders()` (the Dicery event stream).
+ */
+export function setSecurityHeaders(reply: FastifyReply, headers: readonly SecurityHeader[]): void {
+  for (const [name, value] of headers) reply.header(name, value);
+}
+
+/**
+ * Sets the precomputed security headers on every response of `app` (and of the contexts it
+ * encapsulates), in an `onRequest` hook of their own. The reference server sets them in its one
+ * response-header hook instead (`installResponseHeaders`, with CORS).
+ */
+export function installSecurityHeaders(app: FastifyInstance, hsts: boolean): void {
+  const headers = precomputedSecurityHeaders(hsts);
   app.addHook('onRequest', (_request, reply, done) => {
-    for (const [name, value] of headers) reply.header(name, value);
+    setSecurityHeaders(reply, headers);
     done();
   });
 }
