@@ -13,7 +13,7 @@ const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const config = testConfig({
   dataDir: dir,
   databaseUrl: `sqlite:${join(dir, 'bench.db')}`,
-  logLevel: process.env.BENCH_LOG === '1' ? 'info' : 'silent',
+  logLevel: process.env.BENCH_LOG === undefined ? 'silent' : 'info',
   // `BENCH_TOKEN_STRATEGY=database` runs the opaque-token strategy on the same routes.
   tokenStrategy: process.env.BENCH_TOKEN_STRATEGY === 'database' ? 'database' : 'jwt',
   // BENCH_HASH_CONCURRENCY sets PASSWORD_HASH_CONCURRENCY (the server's default otherwise).
@@ -21,12 +21,18 @@ const config = testConfig({
     ? {}
     : { passwordHashConcurrency: Number(process.env.BENCH_HASH_CONCURRENCY) }),
 });
-// BENCH_LOG=1 keeps production's request logging (info, redaction, serializers) to /dev/null, to
-// measure what the per-request log lines cost; by default the bench runs without a logger.
+// BENCH_LOG=1 keeps production's request logging (`npm start`'s logger at info: serializers,
+// redaction, one line per request) to /dev/null, to measure what the log lines cost;
+// BENCH_LOG=redact passes the same options as a caller's own `logger`, which makes every line,
+// "request completed" included, go through pino's redaction (the A/B for http/request-log.ts).
+// By default the bench runs without a logger.
+const devNull = () => createWriteStream('/dev/null');
 const logging =
   process.env.BENCH_LOG === '1'
-    ? { logger: createLoggerOptions('info', createWriteStream('/dev/null')) }
-    : { logger: false };
+    ? { logStream: devNull() }
+    : process.env.BENCH_LOG === 'redact'
+      ? { logger: createLoggerOptions('info', devNull()) }
+      : { logger: false };
 const app = await buildServer(config, { ...logging, webUi: false });
 const password = 'correct horse battery';
 const user = await app.gatehouse.users.register({ email: 'bench@example.com', password });

@@ -33,7 +33,8 @@ const HELP = `Usage: gatehouse <command> [options] [--debug]
 
 Commands:
   serve                                   run the server (what npm start runs)
-  migrate                                 bring the database schema up to date
+  migrate                                 bring the database schema up to date: the core's
+                                          and the apps' (Dicery, clothes), as serve needs it
   create-user --email E [--role R] [--name N]
                                           create an account; R is user, admin or super_admin.
                                           The password is the first line of stdin (a second
@@ -257,9 +258,12 @@ async function migrate(args: string[]): Promise<void> {
   const { config } = await settings();
   const { openDatabase } = await import('./storage/open-database.js');
   const { migrateToLatest } = await import('./storage/migrate.js');
+  // The whole schema `serve` needs: the core's and the reference server's apps' (Dicery, clothes),
+  // so servers started after `gatehouse migrate` (a rolling deploy) find nothing left to run.
+  const { REFERENCE_APP_MIGRATIONS } = await import('./server.js');
   const database = openDatabase(config.databaseUrl);
   try {
-    const { applied } = await migrateToLatest(database);
+    const { applied } = await migrateToLatest(database, REFERENCE_APP_MIGRATIONS);
     console.log(applied.length === 0 ? 'Schema is up to date.' : `Applied: ${applied.join(', ')}`);
   } catch (error) {
     throw await databaseFailure(config, error);

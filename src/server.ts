@@ -106,8 +106,11 @@ export async function buildServer(
       ? { logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream) }
       : { loggerInstance: options.loggerInstance }),
     ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
-    // One line per request (see http/request-log.ts).
-    logController: new OneLineRequestLog(),
+    // One line per request (see http/request-log.ts); with Gatehouse's own logger options it may
+    // skip redaction on the "request completed" line, whose fields are all allowlisted.
+    logController: new OneLineRequestLog({
+      ownLoggerOptions: options.loggerInstance === undefined && options.logger === undefined,
+    }),
     // Fastify's own handler logs the parser error with the raw request bytes (see log-options.ts).
     clientErrorHandler: handleClientError,
     trustProxy:

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { ROLES } from '../accounts/roles.js';
+import { REDIS_URL_PATTERN } from '../events/redis-url.js';
 import { ExternalIssuersSchema } from '../resource-server/external-issuer-schema.js';
 import {
   choiceSetting,
@@ -196,17 +197,18 @@ export const gatehouseConfigSchema = Type.Object(
           'trust `X-Forwarded-For` from that many proxies (a hop count) or from those proxy IPs/CIDRs; `true` is refused because it lets a client pick its own address',
       },
     ),
-    redisUrl: setting(Type.Union([Type.String({ pattern: '^rediss?://' }), Type.Undefined()]), {
+    redisUrl: setting(Type.Union([Type.String({ pattern: REDIS_URL_PATTERN }), Type.Undefined()]), {
       env: 'REDIS_URL',
       syntax: 'text',
       default: undefined,
       // A Redis URL may hold a password.
       sensitive: true,
       accepts: {
-        env: 'redis://host:port or rediss://host:port',
-        code: 'a redis:// or rediss:// URL, or undefined',
+        env: 'redis://host:port, rediss://host:port, unix:///path/redis.sock',
+        code: 'a redis://, rediss://, unix:// or redis+unix:// URL, or undefined',
       },
-      description: '`redis://host:6379`: share revocations, rate limits and app events across instances',
+      description:
+        '`redis://host:6379`: share revocations, rate limits and app events across instances; a Unix socket: `unix:///run/redis.sock?db=0&password=…` (or `redis+unix://`)',
     }),
     redisCommandTimeoutMs: millisecondsSetting({
       env: 'REDIS_COMMAND_TIMEOUT',

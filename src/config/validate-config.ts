@@ -1,6 +1,7 @@
 import type { TSchema } from 'typebox';
 import { Check, Errors } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
+import { parseRedisUrl } from '../events/redis-url.js';
 import { type AppSettings, findRegistrationProblems } from './app-settings.js';
 import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
 import { SETTING, type SettingInfo, type SettingSchema } from './setting.js';
@@ -39,6 +40,12 @@ export function findCrossSettingProblems(config: CheckedSettings, label: Setting
   // to the external verifier and its fetched keys instead.
   if (config.externalIssuers.some((entry) => entry.issuer === config.issuer)) {
     problems.push(`${label('externalIssuers')}: must not list ${label('issuer')} (Gatehouse's own tokens)`);
+  }
+  // The schema checks the scheme; a Unix-socket URL's path and parameters are checked here, so a
+  // typo fails at start-up rather than as a reconnect loop (the message never echoes the URL).
+  if (config.redisUrl !== undefined) {
+    const redis = parseRedisUrl(config.redisUrl);
+    if (!redis.ok) problems.push(`${label('redisUrl')}: ${redis.problem}`);
   }
   return problems;
 }

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { Redis, RedisOptions } from 'ioredis';
 import { type Scheduler, systemScheduler } from '../lib/scheduler.js';
 import { withTimeout } from '../lib/with-timeout.js';
+import { parseRedisUrl } from './redis-url.js';
 
 /** Whether Redis can be used right now, as readiness reports it. */
 export type RedisState = 'up' | 'down' | 'disabled';
@@ -11,7 +12,7 @@ export type CoreWarn = (message: string, detail?: Record<string, unknown>) => vo
 
 /** How Gatehouse talks to Redis; every outside call is bounded by one of these. */
 export interface RedisSettings {
-  /** `redis://…` or `rediss://…`. */
+  /** `redis://…`, `rediss://…`, or a Unix socket: `unix:///path/to/redis.sock` (see {@link parseRedisUrl}). */
   url: string;
   /** A command (INCR, PUBLISH, PING…) that has no answer after this many ms fails. @default 2000 */
   commandTimeoutMs: number;
@@ -141,8 +142,16 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
       Math.min(100 * 2 ** Math.min(attempt, 10), settings.maxReconnectDelayMs),
   };
   const RedisClient = loadRedis();
-  const command = new RedisClient(settings.url, options);
-  const subscriber = new RedisClient(settings.url, options);
+  const target = parseRedisUrl(settings.url);
+  // The settings check refuses a bad URL at start-up; this is for callers that skip it.
+  if (!target.ok) throw new TypeError(`Redis URL ${target.problem}`);
+  const open = () => {
+    if (target.target.kind === 'tcp') return new RedisClient(target.target.url, options);
+    const { kind: _kind, ...socket } = target.target;
+    return new RedisClient({ ...options, ...socket });
+  };
+  const command = open();
+  const subscriber = open();
   let failed = false;
   let closed = false;
   let probing = false;

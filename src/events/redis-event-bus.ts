@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { Check } from 'typebox/schema';
 import { createMemoryEventBus, type EventBus, type GatehouseEvent } from './event-bus.js';
 import { openRedisChannel } from './redis-channel.js';
 import {
@@ -38,6 +39,21 @@ export const gatehouseEventSchema = Type.Union([
 // member the schema lacks (or the reverse), this stops compiling.
 const asEvent = (message: Static<typeof gatehouseEventSchema>): GatehouseEvent => message;
 
+/** The event types this version knows: read off the schema, so the two cannot drift apart. */
+const KNOWN_TYPES: ReadonlySet<string> = new Set<GatehouseEvent['type']>(
+  gatehouseEventSchema.anyOf.map((member) => member.properties.type.const),
+);
+
+/**
+ * What the channel lets through: any event with a type name. A newer instance's new event type
+ * (rolling deploy) is then skipped here and logged once, not reported as malformed; a known type's
+ * event is checked in full by {@link gatehouseEventSchema} (extra fields ignored).
+ */
+const eventFrameSchema = Type.Object({ type: Type.String({ minLength: 1, maxLength: 64 }) });
+
+/** Distinct event types whose skipping is logged; later ones are only counted. */
+const MAX_NOTED_TYPES = 32;
+
 /** Options of {@link createRedisEventBus}. */
 export interface RedisEventBusOptions {
   /** Where bad messages, failed publishes and handler errors are reported. @default process warnings */
@@ -65,11 +81,35 @@ export async function createRedisEventBus(
         error: error instanceof Error ? error.message : String(error),
       }),
   });
+  // Bounded by MAX_NOTED_TYPES: a flood of invented type names grows neither this nor the log.
+  const noted = new Set<string>();
+  const note = (key: string, message: string, detail: Record<string, unknown>) => {
+    if (noted.has(key) || noted.size >= MAX_NOTED_TYPES) return;
+    noted.add(key);
+    warn(message, detail);
+  };
   const channel = openRedisChannel({
     connections,
     name: CHANNEL,
-    schema: gatehouseEventSchema,
-    deliver: (message) => void local.publish(asEvent(message)),
+    schema: eventFrameSchema,
+    deliver: (message) => {
+      if (Check(gatehouseEventSchema, message)) return void local.publish(asEvent(message));
+      if (KNOWN_TYPES.has(message.type)) {
+        note(
+          `malformed:${message.type}`,
+          'Dropped an event from Redis that fails its schema (logged once per type)',
+          {
+            type: message.type,
+          },
+        );
+      } else {
+        note(
+          `unknown:${message.type}`,
+          'Skipped events of a type this version does not know, from a newer instance? (logged once per type)',
+          { type: message.type },
+        );
+      }
+    },
     warn,
   });
   // Wait for SUBSCRIBE so no early message is missed, but never past a failed first attempt.

@@ -116,7 +116,7 @@ describe('assertValidConfig (settings passed in code)', () => {
     );
     expect(problems).toEqual([
       'databaseUrl: got a string; expected sqlite:<path>, sqlite::memory: or postgres://user@host:port/db (env DATABASE_URL)',
-      'redisUrl: got a string; expected a redis:// or rediss:// URL, or undefined (env REDIS_URL)',
+      'redisUrl: got a string; expected a redis://, rediss://, unix:// or redis+unix:// URL, or undefined (env REDIS_URL)',
     ]);
   });
 

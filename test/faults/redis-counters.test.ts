@@ -31,7 +31,7 @@ describe.runIf(runPrivateRedisTests)(
         { url: redis.url, commandTimeoutMs: 200, connectTimeoutMs: 500, maxReconnectDelayMs: 100 },
         warn,
       );
-      inspect = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      inspect = new Redis({ ...redis.clientOptions, lazyConnect: true, maxRetriesPerRequest: 0 });
       inspect.on('error', () => {});
     });
     afterAll(async () => {

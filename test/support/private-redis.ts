@@ -1,5 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { freePort } from './private-postgres.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Where fault tests find Redis; they skip without it only when REQUIRE_SERVICES is not 1. */
 const REDIS_SERVER = 'redis-server';
@@ -17,36 +19,60 @@ function hasRedisServer(): boolean {
 }
 
 /**
- * A Redis server this test owns, on a free port: fault tests kill, freeze and restart it without
- * touching the machine's shared Redis. Nothing is persisted (`--save ""`, no AOF).
+ * A Redis server this test owns, listening on its own Unix socket only (`port 0` + `unixsocket` in
+ * a private folder): fault tests kill, freeze and restart it without touching the machine's shared
+ * Redis. Over TCP its port was free while the test had it killed, so under load another process
+ * could take it and the server under test reconnect to somebody else's Redis (the race that broke
+ * the PostgreSQL fault test, see private-postgres.ts); nothing else can create this socket file.
+ * Nothing is persisted (`--save ""`, no AOF).
  */
 export interface PrivateRedis {
-  readonly port: number;
+  /** The socket file's absolute path. */
+  readonly socketPath: string;
+  /** `unix://<socketPath>`: what `REDIS_URL` / `redisUrl` take. */
   readonly url: string;
+  /** ioredis options that reach this server (ioredis itself reads no `unix://` URL). */
+  readonly clientOptions: { readonly path: string };
   /** SIGKILL, resolved once the process has exited. */
   kill(): Promise<void>;
   /** SIGSTOP: connections stay open but nothing answers, like a partition or a GC pause. */
   freeze(): void;
   /** SIGCONT after {@link freeze}. */
   thaw(): void;
-  /** Starts a fresh server on the same port (after {@link kill}); resolves when it accepts connections. */
+  /** Starts a fresh server on the same socket (after {@link kill}); resolves when it accepts connections. */
   restart(): Promise<void>;
-  /** Kills the server if it runs (thawing it first). */
+  /** Kills the server if it runs (thawing it first) and deletes its folder. */
   stop(): Promise<void>;
 }
 
 /** Spawns redis-server and resolves once it logs that it accepts connections. */
-function launch(port: number): Promise<ChildProcess> {
+function launch(socketPath: string, dir: string): Promise<ChildProcess> {
+  // A SIGKILLed server leaves its socket file behind; a new one unlinks it before binding.
+  rmSync(socketPath, { force: true });
   const child = spawn(
     REDIS_SERVER,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    [
+      '--port',
+      '0',
+      '--unixsocket',
+      socketPath,
+      '--unixsocketperm',
+      '700',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   return new Promise((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
+      // Redis 7 says "ready to accept connections at <socket>" (unix) or "... tcp": either case.
+      if (/ready to accept connections/i.test(output)) {
         child.stdout?.off('data', onData);
         child.stdout?.resume();
         resolve(child);
@@ -66,8 +92,9 @@ async function exited(child: ChildProcess): Promise<void> {
 
 /** Starts a {@link PrivateRedis}. Always `stop()` it (e.g. in `afterAll`). */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port);
+  const dir = mkdtempSync(join(tmpdir(), 'gh-redis-'));
+  const socketPath = join(dir, 'redis.sock');
+  let child: ChildProcess | undefined = await launch(socketPath, dir);
   const kill = async () => {
     const current = child;
     child = undefined;
@@ -77,8 +104,9 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     await exited(current);
   };
   return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
+    socketPath,
+    url: `unix://${socketPath}`,
+    clientOptions: { path: socketPath },
     kill,
     freeze() {
       child?.kill('SIGSTOP');
@@ -88,8 +116,11 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     },
     async restart() {
       await kill();
-      child = await launch(port);
+      child = await launch(socketPath, dir);
     },
-    stop: kill,
+    async stop() {
+      await kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -96,6 +96,7 @@ export async function createDicery(
   const config = gatehouse.appSettings(dicerySettings);
   const roomStore = createRoomStore(gatehouse.appDatabase<DiceryTables>());
   const roomBus = await createSharedRoomBus((options) => gatehouse.openChannel(options), {
+    onWarning,
     onHandlerError: (error, event) =>
       onWarning(
         `Room event handler threw on ${event.type}: ${error instanceof Error ? error.message : String(error)}`,

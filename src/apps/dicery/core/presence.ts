@@ -26,10 +26,16 @@ export const PRESENCE_EXPIRY_BEATS = 3;
 /** The app channel's name. */
 export const PRESENCE_CHANNEL = 'room-presence';
 
-const MemberKey = Type.String({
-  maxLength: 80,
-  pattern: '^(host|player:[A-Za-z0-9-]{1,64}|spectator:[A-Za-z0-9-]{1,64})$',
-});
+/**
+ * A member key as the channel accepts it: `kind` or `kind:id`. Wider than the kinds this version
+ * knows ({@link KNOWN_MEMBER}), so a newer instance's new kind of member (as spectators once were)
+ * does not make its whole message fail the schema: unknown kinds are dropped when read, counted and
+ * logged once. See ARCHITECTURE.md, "Mixed versions on the bus".
+ */
+const MemberKey = Type.String({ maxLength: 80, pattern: '^[a-z][a-z0-9_-]{0,15}(:[A-Za-z0-9-]{1,64})?$' });
+
+/** The member kinds this version counts. */
+const KNOWN_MEMBER = /^(host|player:[A-Za-z0-9-]{1,64}|spectator:[A-Za-z0-9-]{1,64})$/;
 
 /** One instance's presence message: its member sets of some rooms, or of all (`full`). */
 export const presenceMessageSchema = Type.Object({
@@ -39,11 +45,34 @@ export const presenceMessageSchema = Type.Object({
   rooms: Type.Array(
     Type.Object({
       code: Type.String({ minLength: 1, maxLength: 16 }),
-      members: Type.Array(MemberKey, { maxItems: 10_000 }),
+      // A room at its caps: MAX_PLAYERS_PER_ROOM (≤ 10 000) players, the host, and this instance's
+      // spectator streams (≤ 20 links × 50), with room to spare.
+      members: Type.Array(MemberKey, { maxItems: 12_000 }),
     }),
     { maxItems: 10_000 },
   ),
+  /**
+   * Set on a heartbeat too large for one message ({@link MAX_PRESENCE_MESSAGE_LENGTH}): it is sent
+   * as `parts` messages with `full: false` (what an instance that does not know this field reads
+   * as updates of those rooms), and a receiver that has all parts of beat `id` drops the sender's
+   * rooms none of them named, as one `full` message would.
+   */
+  beat: Type.Optional(
+    Type.Object({
+      id: Type.String({ minLength: 1, maxLength: 64 }),
+      part: Type.Integer({ minimum: 0, maximum: 9_999 }),
+      parts: Type.Integer({ minimum: 1, maximum: 10_000 }),
+    }),
+  ),
 });
+
+/**
+ * Most JSON characters a heartbeat part holds, well under the channel's 1 MiB cap, unless a single
+ * room is bigger: a room always travels whole, in a part of its own. A room at the default caps
+ * (100 players, the host, 20 links × 50 spectator streams under short keys) is ≈ 33 KB; at
+ * `MAX_PLAYERS_PER_ROOM`'s maximum (10 000) ≈ 490 KB, still under the channel's cap.
+ */
+export const MAX_PRESENCE_MESSAGE_LENGTH = 256 * 1024;
 
 /** A presence message as it travels. */
 export type PresenceMessage = Static<typeof presenceMessageSchema>;
@@ -87,6 +116,8 @@ export interface Presence {
    * spectator count); returns its removal.
    */
   subscribe(room: string, handler: (change: PresenceChange | SpectatorCountChange) => void): () => void;
+  /** Members of kinds this version does not know, ignored since start (a newer instance's). */
+  ignoredMembers(): number;
   /** Stops the heartbeat and the channel. */
   close(): void;
 }
@@ -134,6 +165,17 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
   /** The member set last announced to a room's handlers; kept only while it has handlers. */
   const announced = new Map<string, Set<string>>();
 
+  /** Members of kinds this version does not know, dropped on receipt (see {@link MemberKey}). */
+  let unknownMembers = 0;
+  /** Each remote instance's chunked heartbeat being collected: its parts seen, and rooms named. */
+  const beats = new Map<string, { id: string; parts: number; seen: Set<number>; rooms: Set<string> }>();
+  /**
+   * Spectator keys: this instance's prefix and a counter, short (≈ 25 characters, where a UUID
+   * made 46) yet unique across instances, since a room's members are the union of every instance's.
+   */
+  const spectatorPrefix = `${SPECTATOR}${instance.replaceAll('-', '').slice(0, 12)}-`;
+  let spectatorSerial = 0;
+
   const membersOf = (room: string): Set<string> => {
     const members = new Set(local.get(room)?.keys() ?? []);
     for (const state of remote.values()) for (const key of state.rooms.get(room) ?? []) members.add(key);
@@ -177,10 +219,41 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
       if (message.full) {
         for (const room of state.rooms.keys()) touched.add(room);
         state.rooms = new Map();
+        beats.delete(message.instance);
       }
       for (const entry of message.rooms) {
-        if (entry.members.length === 0) state.rooms.delete(entry.code);
-        else state.rooms.set(entry.code, new Set(entry.members));
+        const members = new Set<string>();
+        for (const key of entry.members) {
+          if (KNOWN_MEMBER.test(key)) members.add(key);
+          else if (unknownMembers++ === 0) {
+            onWarning(
+              'Presence members of a kind this version does not know (from a newer instance?) are ignored',
+            );
+          }
+        }
+        if (members.size === 0) state.rooms.delete(entry.code);
+        else state.rooms.set(entry.code, members);
+      }
+      if (message.beat !== undefined && !message.full) {
+        const { id, part, parts } = message.beat;
+        let beat = beats.get(message.instance);
+        if (beat === undefined || beat.id !== id || beat.parts !== parts) {
+          beat = { id, parts, seen: new Set(), rooms: new Set() };
+          beats.set(message.instance, beat);
+        }
+        if (part < parts) {
+          beat.seen.add(part);
+          for (const entry of message.rooms) beat.rooms.add(entry.code);
+        }
+        if (beat.seen.size === parts) {
+          // Every part of this beat arrived: the sender has streams in those rooms only.
+          for (const room of state.rooms.keys()) {
+            if (beat.rooms.has(room)) continue;
+            state.rooms.delete(room);
+            touched.add(room);
+          }
+          beats.delete(message.instance);
+        }
       }
       remote.set(message.instance, state);
       for (const room of touched) recompute(room);
@@ -193,13 +266,14 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     void channel.publish({ instance, ...message });
   };
 
-  const beat = scheduler.setInterval(() => {
-    publish({ full: true, rooms: [...local.keys()].map(roomState) });
+  const heartbeat = scheduler.setInterval(() => {
+    for (const message of heartbeatMessages([...local.keys()].map(roomState))) publish(message);
     const oldest = clock() - PRESENCE_EXPIRY_BEATS * heartbeatMs;
     for (const [id, state] of remote) {
       if (state.seenAt >= oldest) continue;
       // Not heard from for several heartbeats: crashed or cut off. Its members go offline.
       remote.delete(id);
+      beats.delete(id);
       for (const room of state.rooms.keys()) recompute(room);
     }
   }, heartbeatMs);
@@ -239,7 +313,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     connect: (room, playerId) => connectKey(room, keyOf(playerId)),
 
     // A key per stream: how many watch is what presence shows of spectators, never who.
-    connectSpectator: (room) => connectKey(room, `${SPECTATOR}${randomUUID()}`),
+    // Short keys keep a room at its spectator cap (1000 streams) to ≈ 28 KB per message.
+    connectSpectator: (room) => connectKey(room, `${spectatorPrefix}${(spectatorSerial++).toString(36)}`),
 
     online(room) {
       const members = [...membersOf(room)];
@@ -251,6 +326,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
         spectators: members.filter(isSpectator).length,
       };
     },
+
+    ignoredMembers: () => unknownMembers,
 
     subscribe(room, handler) {
       let listeners = handlers.get(room);
@@ -271,14 +348,48 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     },
 
     close() {
-      beat.cancel();
+      heartbeat.cancel();
       // Tell the others at once rather than leave them waiting for the expiry.
       publish({ full: true, rooms: [] });
       channel.close();
       local.clear();
       remote.clear();
+      beats.clear();
       handlers.clear();
       announced.clear();
     },
   };
+}
+
+type RoomEntry = PresenceMessage['rooms'][number];
+
+/**
+ * One heartbeat's messages: a single `full` message when it fits in
+ * {@link MAX_PRESENCE_MESSAGE_LENGTH}, else parts of at most that size (see the schema's `beat`).
+ */
+export function heartbeatMessages(rooms: RoomEntry[]): Omit<PresenceMessage, 'instance'>[] {
+  // The envelope and the instance id add < 200 characters.
+  const budget = MAX_PRESENCE_MESSAGE_LENGTH - 200;
+  const sizes = rooms.map((entry) => JSON.stringify(entry).length + 1);
+  if (sizes.reduce((sum, size) => sum + size, 0) <= budget) return [{ full: true, rooms }];
+  const chunks: RoomEntry[][] = [];
+  let current: RoomEntry[] = [];
+  let size = 0;
+  for (const [index, entry] of rooms.entries()) {
+    const entrySize = sizes[index] ?? 0;
+    if (current.length > 0 && size + entrySize > budget) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(entry);
+    size += entrySize;
+  }
+  chunks.push(current);
+  const id = randomUUID();
+  return chunks.map((chunk, part) => ({
+    full: false,
+    rooms: chunk,
+    beat: { id, part, parts: chunks.length },
+  }));
 }

@@ -41,8 +41,36 @@ export type RoomEvent<T extends RoomEventType = RoomEventType> = {
   };
 }[T];
 
+/**
+ * The type {@link UnknownRoomEvent} carries: no real type has parentheses, so `event.type === 'roll'`
+ * still narrows a {@link LoggedRoomEvent}.
+ */
+export const UNKNOWN_ROOM_EVENT = '(unknown)';
+
+/**
+ * An event of a type this version does not know: one a newer instance wrote during a rolling
+ * deploy. It holds its place in the room's sequence and nothing to show: a stream counts it as
+ * written (so the next event is not taken for a gap) and sends nothing; `data.type` is its real type,
+ * for logs. See ARCHITECTURE.md, "Mixed versions on the bus".
+ */
+export interface UnknownRoomEvent {
+  id: number;
+  room: string;
+  type: typeof UNKNOWN_ROOM_EVENT;
+  data: { type: string };
+  at: string;
+}
+
+/** What the log and the bus hold: a {@link RoomEvent}, or one of a newer version's types. */
+export type LoggedRoomEvent = RoomEvent | UnknownRoomEvent;
+
+/** True for the events this version knows (and can show). */
+export function isKnownRoomEvent(event: LoggedRoomEvent): event is RoomEvent {
+  return event.type !== UNKNOWN_ROOM_EVENT;
+}
+
 /** Receives a room's events; must not throw and must not block (it runs inside `publish`). */
-export type RoomEventHandler = (event: RoomEvent) => void;
+export type RoomEventHandler = (event: LoggedRoomEvent) => void;
 
 /**
  * Delivers room events to the subscribers of that room, on this instance and (for the Redis
@@ -50,8 +78,11 @@ export type RoomEventHandler = (event: RoomEvent) => void;
  * (it connected late, or Redis dropped a message) catches up from the stored event log by id.
  */
 export interface RoomBus {
-  /** Delivers `event` to local subscribers of `event.room` synchronously, then to other instances. */
-  publish(event: RoomEvent): Promise<void>;
+  /**
+   * Delivers `event` to local subscribers of `event.room` synchronously, then to other instances
+   * (an {@link UnknownRoomEvent} only ever comes from another instance, and is not sent back out).
+   */
+  publish(event: LoggedRoomEvent): Promise<void>;
   /**
    * Registers a handler for one room's events; returns a function that removes it (idempotent).
    * Use a distinct function per subscription: one function subscribed twice to a room counts once.
@@ -76,10 +107,10 @@ export interface MemoryRoomBusOptions {
    * must not starve a thousand healthy ones.
    * @default emits a process warning
    */
-  onHandlerError?: (error: unknown, event: RoomEvent) => void;
+  onHandlerError?: (error: unknown, event: LoggedRoomEvent) => void;
 }
 
-function warnHandlerError(error: unknown, event: RoomEvent): void {
+function warnHandlerError(error: unknown, event: LoggedRoomEvent): void {
   process.emitWarning(`Room event handler threw on ${event.type} #${event.id}`, {
     code: 'GATEHOUSE_ROOM_HANDLER_ERROR',
     detail: error instanceof Error ? (error.stack ?? error.message) : String(error),

@@ -1,5 +1,12 @@
 import { type Static, Type } from 'typebox';
-import type { RoomEvent } from './room-bus.js';
+import { Check } from 'typebox/schema';
+import {
+  type LoggedRoomEvent,
+  ROOM_EVENT_TYPES,
+  type RoomEvent,
+  type RoomEventType,
+  UNKNOWN_ROOM_EVENT,
+} from './room-bus.js';
 
 /*
  * The schema of a {@link RoomEvent}, for events that arrive from outside the process (Redis).
@@ -109,3 +116,44 @@ export function asRoomEvent(event: Static<typeof roomEventSchema>): RoomEvent {
 
 /** A room event as it travels on the app channel (the schema's static type). */
 export type RoomEventMessage = Static<typeof roomEventSchema>;
+
+/**
+ * What the room channel accepts from another instance: any room event's frame (its sequence number,
+ * room and type name), whatever the type. An instance must not drop the event of a type it does not
+ * know (a newer instance's, during a rolling deploy): that number would look like a gap to every
+ * stream, and the known part (its place in the sequence) is still good. {@link readRoomEventMessage}
+ * then checks a known type's event in full.
+ */
+export const roomEventFrameSchema = Type.Object({
+  ...common,
+  type: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_]*$' }),
+  data: Type.Unknown(),
+});
+
+/** A room channel message as the frame schema lets it through. */
+export type RoomEventFrame = Static<typeof roomEventFrameSchema>;
+
+/**
+ * Reads a frame from the room channel: a known type's event checked against {@link roomEventSchema}
+ * (`malformed` when it fails: dropped), or an unknown type's frame as an `UnknownRoomEvent`, which
+ * streams count and skip. Extra fields are ignored either way.
+ */
+export function readRoomEventMessage(
+  frame: RoomEventFrame,
+): { ok: true; event: LoggedRoomEvent } | { ok: false; type: string } {
+  if (ROOM_EVENT_TYPES.has(frame.type as RoomEventType)) {
+    return Check(roomEventSchema, frame)
+      ? { ok: true, event: asRoomEvent(frame) }
+      : { ok: false, type: frame.type };
+  }
+  return {
+    ok: true,
+    event: {
+      id: frame.id,
+      room: frame.room,
+      type: UNKNOWN_ROOM_EVENT,
+      data: { type: frame.type },
+      at: frame.at,
+    },
+  };
+}

@@ -7,7 +7,7 @@
  */
 import type { RollView } from '../shared/wire.js';
 import type { RoomStore } from '../storage/room-store.js';
-import type { RoomEvent } from './room-bus.js';
+import type { LoggedRoomEvent, RoomEvent } from './room-bus.js';
 import { hideRoll, maySeeRoll, type RoomEventViewer } from './room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE, toRoomEvent } from './room-service.js';
 
@@ -43,7 +43,7 @@ export interface RoomHistory {
   all(code: string, viewer: RoomEventViewer): AsyncIterable<RollView>;
 }
 
-function isRoll(event: RoomEvent): event is RoomEvent<'roll'> {
+function isRoll(event: LoggedRoomEvent): event is RoomEvent<'roll'> {
   return event.type === 'roll';
 }
 

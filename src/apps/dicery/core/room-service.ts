@@ -26,11 +26,14 @@ import {
 } from './player-name.js';
 import { banPlayer } from './room-bans.js';
 import {
+  isKnownRoomEvent,
+  type LoggedRoomEvent,
   ROOM_EVENT_TYPES,
   type RollTermData,
   type RoomBus,
   type RoomEvent,
   type RoomEventType,
+  UNKNOWN_ROOM_EVENT,
 } from './room-bus.js';
 import { createRoomChange, type Emit, findOpenRoom, type RoomTransaction } from './room-change.js';
 import { type RoomLog, rollContent } from './room-log.js';
@@ -245,7 +248,7 @@ export interface RoomService {
    * follow the room and must still receive the `room_closed` that ends them (or refetch a range
    * they missed). Throws `ROOM_NOT_FOUND` only for unknown rooms; callers check access first.
    */
-  catchUp(code: string, lastEventId: number, limit?: number): Promise<RoomEvent[]>;
+  catchUp(code: string, lastEventId: number, limit?: number): Promise<LoggedRoomEvent[]>;
 }
 
 /** How many fresh codes {@link RoomService.createRoom} draws before giving up. */
@@ -316,10 +319,21 @@ function toTermData(outcome: RollOutcome): RollTermData[] {
   });
 }
 
-/** Rebuilds an event from the log. The log is only written by this module, so it is trusted. */
-export function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
+/**
+ * Rebuilds an event from the log. The log is only written by this module, so it is trusted; but in
+ * a rolling deploy a newer instance may already have written a type this version does not know:
+ * that one comes back as an `UnknownRoomEvent` (its place in the sequence, nothing to show), never
+ * an error, or every stream of the room would fail its catch-up and reconnect in a loop.
+ */
+export function toRoomEvent(stored: StoredRoomEvent): LoggedRoomEvent {
   if (!ROOM_EVENT_TYPES.has(stored.type as RoomEventType)) {
-    throw new Error(`Unknown room event type in the log: ${stored.type} (#${stored.id})`);
+    return {
+      id: stored.id,
+      room: stored.roomCode,
+      type: UNKNOWN_ROOM_EVENT,
+      data: { type: stored.type },
+      at: new Date(stored.createdAt).toISOString(),
+    };
   }
   const data = JSON.parse(stored.data);
   // Rolls stored before secret rolls and the signed log (migration 009a) lack these fields.
@@ -337,7 +351,7 @@ export function toRoomEvent(stored: StoredRoomEvent): RoomEvent {
   } as RoomEvent;
 }
 
-function isRollEvent(event: RoomEvent): event is RoomEvent<'roll'> {
+function isRollEvent(event: LoggedRoomEvent): event is RoomEvent<'roll'> {
   return event.type === 'roll';
 }
 
@@ -749,7 +763,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const room = await getOpenRoom(rooms, code);
       const pageSize = pageArgs(lastEventId, limit);
       const stored = await rooms.listEventsAfter(room.code, lastEventId, pageSize);
-      return stored.map(toRoomEvent);
+      // A newer version's event types have nothing to show here (see toRoomEvent).
+      return stored.map(toRoomEvent).filter(isKnownRoomEvent);
     },
 
     async catchUp(rawCode, lastEventId, limit = ROOM_EVENTS_MAX_PAGE) {

@@ -1,6 +1,11 @@
 import type { AppChannel, AppChannelOptions } from '../../../index.js';
-import { createMemoryRoomBus, type MemoryRoomBusOptions, type RoomBus } from './room-bus.js';
-import { asRoomEvent, type RoomEventMessage, roomEventSchema } from './room-event-schema.js';
+import {
+  createMemoryRoomBus,
+  type MemoryRoomBusOptions,
+  type RoomBus,
+  UNKNOWN_ROOM_EVENT,
+} from './room-bus.js';
+import { type RoomEventFrame, readRoomEventMessage, roomEventFrameSchema } from './room-event-schema.js';
 
 /**
  * The one app channel every instance publishes room events to (`gatehouse:rooms` on Redis).
@@ -15,8 +20,21 @@ export const ROOM_CHANNEL = 'rooms';
 
 /** Opens an app channel: `gatehouse.openChannel`, bound. */
 export type OpenRoomChannel = (
-  options: AppChannelOptions<typeof roomEventSchema>,
-) => Promise<AppChannel<RoomEventMessage>>;
+  options: AppChannelOptions<typeof roomEventFrameSchema>,
+) => Promise<AppChannel<RoomEventFrame>>;
+
+/** Options of {@link createSharedRoomBus}. */
+export interface SharedRoomBusOptions extends MemoryRoomBusOptions {
+  /**
+   * Told once per event type (up to {@link MAX_NOTED_TYPES} types) that events of a type this
+   * version does not know are skipped, or that a known type's event failed its schema and was
+   * dropped. @default none
+   */
+  onWarning?: (message: string) => void;
+}
+
+/** Distinct event types whose skipping or dropping is logged; later ones are only counted. */
+export const MAX_NOTED_TYPES = 32;
 
 /**
  * A {@link RoomBus} shared by every instance through the core's app channel (Redis pub/sub when
@@ -29,14 +47,40 @@ export type OpenRoomChannel = (
  */
 export async function createSharedRoomBus(
   openChannel: OpenRoomChannel,
-  options: MemoryRoomBusOptions = {},
-): Promise<RoomBus> {
+  options: SharedRoomBusOptions = {},
+): Promise<RoomBus & { skipped(): { unknown: number; malformed: number } }> {
   const local = createMemoryRoomBus(options);
   const resyncHandlers = new Set<() => void>();
+  const counts = { unknown: 0, malformed: 0 };
+  // Bounded: at most MAX_NOTED_TYPES names, so a flood of invented types cannot grow it or the log.
+  const noted = new Set<string>();
+  const note = (key: string, message: string) => {
+    if (noted.has(key) || noted.size >= MAX_NOTED_TYPES) return;
+    noted.add(key);
+    options.onWarning?.(message);
+  };
   const channel = await openChannel({
     name: ROOM_CHANNEL,
-    schema: roomEventSchema,
-    deliver: (event) => void local.publish(asRoomEvent(event)),
+    schema: roomEventFrameSchema,
+    deliver: (frame) => {
+      const read = readRoomEventMessage(frame);
+      if (!read.ok) {
+        counts.malformed += 1;
+        note(
+          `malformed:${read.type}`,
+          `Dropped a ${read.type} room event from another instance: it fails this version's schema (logged once per type)`,
+        );
+        return;
+      }
+      if (read.event.type === UNKNOWN_ROOM_EVENT) {
+        counts.unknown += 1;
+        note(
+          `unknown:${read.event.data.type}`,
+          `Room events of type ${read.event.data.type} (from a newer instance?) are skipped: streams on this instance keep their order and do not show them (logged once per type)`,
+        );
+      }
+      void local.publish(read.event);
+    },
     onResync: () => {
       for (const handler of resyncHandlers) handler();
     },
@@ -44,8 +88,10 @@ export async function createSharedRoomBus(
   return {
     async publish(event) {
       await local.publish(event);
-      await channel.publish(event);
+      // Only this instance's own events go out; an unknown one came from the channel.
+      if (event.type !== UNKNOWN_ROOM_EVENT) await channel.publish(event);
     },
+    skipped: () => ({ ...counts }),
     subscribe: (roomCode, handler) => local.subscribe(roomCode, handler),
     subscriberCount: (roomCode) => local.subscriberCount(roomCode),
     onResync(handler) {

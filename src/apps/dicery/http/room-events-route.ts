@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { enforceRateLimit, errorResponses, problemRef } from '../../../http/index.js';
 import { addressBucket, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import { type DiceryError, type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
-import type { RoomEvent } from '../core/room-bus.js';
+import { isKnownRoomEvent, type LoggedRoomEvent } from '../core/room-bus.js';
 import { type ViewedRoomEvent, viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
 import type { PresenceEventData, SpectatorsEventData, StreamEndReason } from '../shared/wire.js';
@@ -73,7 +73,7 @@ interface Stream {
    * Defined while the stream reads the log (first replay, or a refetch after a gap): events
    * received from the bus meanwhile wait here and are written, in order, once the log caught up.
    */
-  pending: RoomEvent[] | undefined;
+  pending: LoggedRoomEvent[] | undefined;
   closed: boolean;
   unsubscribe: () => void;
   /** Uncounts the stream's presence and stops its presence events (set once it is live). */
@@ -321,8 +321,11 @@ export function registerRoomEventsRoute(
     });
 
   /** Writes the event numbered `stream.lastId + 1` (the caller checked), as the stream may see it. */
-  const deliver = (stream: Stream, event: RoomEvent) => {
+  const deliver = (stream: Stream, event: LoggedRoomEvent) => {
     stream.lastId = event.id;
+    // A newer instance's event type (rolling deploy): it takes its number, and nothing is sent. A
+    // client that resumes from an earlier id gets it skipped again; one on a newer instance sees it.
+    if (!isKnownRoomEvent(event)) return;
     write(stream, frameOf(viewRoomEvent(event, { playerId: stream.playerId, host: stream.host })));
     if (event.type === 'room_closed') end(stream);
     else if (event.type === 'player_left' && event.data.player.id === stream.playerId) end(stream);
@@ -340,7 +343,7 @@ export function registerRoomEventsRoute(
   const catchUp = async (stream: Stream): Promise<void> => {
     try {
       for (let round = 1; !stream.closed; round++) {
-        let page: RoomEvent[];
+        let page: LoggedRoomEvent[];
         let progressed: boolean;
         do {
           const before = stream.lastId;
@@ -383,7 +386,7 @@ export function registerRoomEventsRoute(
   };
 
   /** An event from the bus: written if it is the next one, refetched around if it skips ahead. */
-  const receive = (stream: Stream, event: RoomEvent) => {
+  const receive = (stream: Stream, event: LoggedRoomEvent) => {
     if (stream.closed || event.id <= stream.lastId) return;
     if (stream.pending !== undefined) {
       // Bounded: a stream whose log read stalls (database slow or down) is ended rather than

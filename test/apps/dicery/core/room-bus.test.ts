@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   createMemoryRoomBus,
+  type LoggedRoomEvent,
   type RoomBus,
   type RoomEvent,
 } from '../../../../src/apps/dicery/core/room-bus.js';
@@ -51,8 +52,8 @@ async function until(predicate: () => boolean, timeoutMs = 5000): Promise<void> 
 describe('createMemoryRoomBus', () => {
   it('delivers a room’s events only to that room’s subscribers', async () => {
     const bus = createMemoryRoomBus();
-    const a: RoomEvent[] = [];
-    const b: RoomEvent[] = [];
+    const a: LoggedRoomEvent[] = [];
+    const b: LoggedRoomEvent[] = [];
     bus.subscribe('AAAA2222', (event) => a.push(event));
     bus.subscribe('BBBB2222', (event) => b.push(event));
     await bus.publish(rollEvent('AAAA2222', 1));
@@ -176,7 +177,7 @@ describe.runIf(process.env.REDIS_URL)('createSharedRoomBus over Redis', () => {
   it('keeps the event intact across instances', async () => {
     const [one, two] = [await open(), await open()];
     const code = room();
-    const received: RoomEvent[] = [];
+    const received: LoggedRoomEvent[] = [];
     two.subscribe(code, (event) => received.push(event));
     const event = rollEvent(code, 42);
     await one.publish(event);
@@ -184,11 +185,11 @@ describe.runIf(process.env.REDIS_URL)('createSharedRoomBus over Redis', () => {
     expect(received[0]).toEqual(event);
   });
 
-  it('ignores other rooms and malformed messages on the channel', async () => {
+  it('ignores other rooms and malformed messages on the channel; an unknown type keeps only its place', async () => {
     const one = await open();
     const code = room();
-    const seen: number[] = [];
-    one.subscribe(code, (event) => seen.push(event.id));
+    const seen: string[] = [];
+    one.subscribe(code, (event) => seen.push(`${event.type}#${event.id}`));
     const raw = new Redis(url);
     try {
       await raw.publish('gatehouse:rooms', 'not json');
@@ -202,7 +203,8 @@ describe.runIf(process.env.REDIS_URL)('createSharedRoomBus over Redis', () => {
     } finally {
       raw.disconnect();
     }
-    await until(() => seen.length > 0);
-    expect(seen).toEqual([7]);
+    await until(() => seen.length > 1);
+    // 'evil' may be a newer version's type: passed on as its sequence number, nothing to show.
+    expect(seen).toEqual(['(unknown)#9', 'roll#7']);
   });
 });

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createMemoryRoomBus,
+  type LoggedRoomEvent,
   type RoomBus,
   type RoomEvent,
 } from '../../../../src/apps/dicery/core/room-bus.js';
@@ -45,7 +46,7 @@ describe('RoomService', () => {
   let bus: RoomBus;
   let now: number;
   let dice: number[];
-  let published: RoomEvent[];
+  let published: LoggedRoomEvent[];
   let service: RoomService;
   let host: string;
   let room: RoomRecord;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
+import type { LoggedRoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
 import { buildTestServer } from '../../../../src/testing.js';
 import { PASSWORD, signIn } from '../../../support/accounts.js';
 import { createRoom } from '../../../support/rooms.js';
@@ -17,7 +17,7 @@ describe('deleting a host’s account (issue 12)', () => {
     const other = await signIn(app);
     const rooms = [await createRoom(app, host), await createRoom(app, host)];
     const kept = await createRoom(app, other);
-    const seen: RoomEvent[] = [];
+    const seen: LoggedRoomEvent[] = [];
     const unsubscribes = rooms.map((room) =>
       app.dicery.roomBus.subscribe(room.code, (event) => void seen.push(event)),
     );
