@@ -21,6 +21,7 @@ import { type AuditLog, createAuditLog } from './audit/audit-log.js';
 import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
+import { lockUserRow } from './storage/lock-user-row.js';
 import type { Database } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 
@@ -39,6 +40,18 @@ export interface GatehouseTransaction {
   appDatabase<Tables extends Record<keyof Tables, object>>(): Kysely<Tables>;
   /** The audit log, writing in this transaction. */
   readonly audit: Pick<AuditLog, 'record'>;
+  /**
+   * Holds account `userId`'s row lock until this transaction ends, so a per-account cap the app
+   * counts and then inserts under it is exact: a concurrent transaction that locks the same
+   * account waits for this one to commit, then counts what it wrote (Dicery's
+   * `MAX_OPEN_ROOMS_PER_HOST`; the core's passkey and authorization-code caps use the same lock).
+   * Call it before the count. PostgreSQL: `SELECT … FOR NO KEY UPDATE` on the account's row (it
+   * does not hold up sign-ins, whose session inserts take only `FOR KEY SHARE`); under READ
+   * COMMITTED a count and an insert alone let two transactions both count N − 1 and both insert.
+   * SQLite: a no-op, since a transaction already runs alone on the one connection. An unknown
+   * account locks nothing (and throws nothing).
+   */
+  lockAccount(userId: string): Promise<void>;
   /**
    * Runs `callback` after the transaction has committed (never after a rollback), in registration
    * order, before {@link Gatehouse.transaction} resolves. Put broadcasts, mail and any other
@@ -103,6 +116,7 @@ export async function runCoreTransaction<T>(
       const tx: GatehouseTransaction = {
         appDatabase: <Tables extends Record<keyof Tables, object>>() => appTables<Tables, Schema>(trx),
         audit: createAuditLog(createAuditStore(trx), deps.clock, createAuditRetentionStore(trx)),
+        lockAccount: (userId) => lockUserRow(trx, userId, async () => {}),
         afterCommit,
       };
       return work(tx, trx);

@@ -109,6 +109,35 @@ describe.each(engines)('gatehouse.transaction on $name', ({ name: engine }) => {
     expect(() => late?.(() => {})).toThrow(/after the transaction ended/);
   });
 
+  it("lockAccount makes an app's per-account count-then-insert exact: the second unit waits for the first", async () => {
+    // Each unit counts the account's rows and inserts one only below a cap of 1: without the lock,
+    // two units running together on PostgreSQL (READ COMMITTED) both count 0 and both insert.
+    const prefix = `cap-${Math.random()}-`;
+    const capped = (n: number) =>
+      gatehouse.facade.transaction(async (tx) => {
+        await tx.lockAccount(hostId);
+        const db = tx.appDatabase<AppTables>();
+        const held = await db
+          .selectFrom('scores')
+          .select('player_id')
+          .where('player_id', 'like', `${prefix}%`)
+          .execute();
+        // A few round trips between the count and the insert widen the window a race needs.
+        for (let i = 0; i < 3; i++) await db.selectFrom('scores').select('player_id').limit(1).execute();
+        if (held.length >= 1) return false;
+        await db
+          .insertInto('scores')
+          .values({ player_id: `${prefix}${n}`, points: 0 })
+          .execute();
+        return true;
+      });
+    const won = await Promise.all([1, 2, 3, 4, 5].map(capped));
+    expect(won.filter(Boolean)).toHaveLength(1);
+    expect((await scores()).filter((row) => row.player_id.startsWith(prefix))).toHaveLength(1);
+    // An unknown account locks nothing and throws nothing.
+    await expect(gatehouse.facade.transaction((tx) => tx.lockAccount('nobody'))).resolves.toBeUndefined();
+  });
+
   it('reports a failing after-commit callback without failing the committed transaction', async () => {
     const errors: unknown[] = [];
     const value = await runGatehouseTransaction(

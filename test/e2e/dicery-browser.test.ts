@@ -7,68 +7,14 @@
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestServer } from '../../src/testing.js';
-import { launchChromium } from '../support/browser.js';
+import type { Locator, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { eventually, joinRoom, useDiceryBrowser } from '../support/room-browser.js';
 
-/** How long a page may take to show something (auto-waiting, not a sleep). */
-const UI_TIMEOUT = 15_000;
+const { newPerson, openPage, openPerson: openAt, pageFailures } = useDiceryBrowser();
 
-/** `expect.poll` with a timeout that fits a browser round trip (its default is 1 s). */
-const eventually = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: UI_TIMEOUT, interval: 50 });
-
-let app: FastifyInstance | undefined;
-let browser: Browser | undefined;
-let baseUrl = '';
-const contexts: BrowserContext[] = [];
-/** Uncaught exceptions and CSP violations, from every page: each one fails the test. */
-const pageFailures: string[] = [];
-
-beforeAll(async () => {
-  // Secure (and __Host-) cookies work on http://127.0.0.1: Chromium treats loopback as a
-  // potentially trustworthy origin, so the default cookieSecure: true is kept.
-  app = await buildTestServer();
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await Promise.allSettled(contexts.map((context) => context.close()));
-  await browser?.close();
-  await app?.close();
-});
-
-/** A page in a fresh browser context: its own cookies, like another person's phone. */
-async function openPerson(path: string): Promise<Page> {
-  if (browser === undefined) throw new Error('browser not started');
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-  contexts.push(context);
-  return openPage(context, path);
-}
-
-async function openPage(context: BrowserContext, path: string): Promise<Page> {
-  const page = await context.newPage();
-  page.setDefaultTimeout(UI_TIMEOUT);
-  page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
-      pageFailures.push(`CSP: ${message.text()}`);
-    }
-  });
-  await page.goto(`${baseUrl}/${path}`);
-  return page;
-}
-
-async function joinRoom(page: Page, code: string, name: string): Promise<void> {
-  await page.getByTestId('join-code-input').fill(code);
-  await page.getByTestId('player-name-input').fill(name);
-  await page.getByTestId('join-button').click();
-  await page.getByTestId('roll-form').waitFor();
-}
+/** A page in a fresh phone-sized browser context: its own cookies, like another person's phone. */
+const openPerson = (path: string) => openAt({ width: 390, height: 844 }, path);
 
 function rollItems(page: Page): Locator {
   return page.getByTestId('roll-log').getByTestId('roll-item');
@@ -113,13 +59,10 @@ async function createRoom(page: Page, name: string): Promise<string> {
 
 describe('Dicery in the browser', () => {
   it('plays a room end to end: sign-up, rooms, live rolls, isolation, kick, close', async () => {
-    if (browser === undefined) throw new Error('browser not started');
-
     // --- The host signs up (and is signed in), logs out, and logs in again. ---------------------
     const email = `host-${randomUUID()}@example.com`;
     const password = 'plum-Tiger-42-lantern';
-    const hostContext = await browser.newContext();
-    contexts.push(hostContext);
+    const hostContext = await newPerson();
     const host = await openPage(hostContext, '#/signup');
     await host.getByTestId('email-input').fill(email);
     await host.getByTestId('full-name-input').fill('Hannah Host');

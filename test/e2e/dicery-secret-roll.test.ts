@@ -5,53 +5,10 @@
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
  */
-import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestServer } from '../../src/testing.js';
-import { launchChromium } from '../support/browser.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, joinRoom, signUpAndOpenRoom, useDiceryBrowser } from '../support/room-browser.js';
 
-const UI_TIMEOUT = 15_000;
-const eventually = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: UI_TIMEOUT, interval: 50 });
-
-let app: FastifyInstance | undefined;
-let browser: Browser | undefined;
-let baseUrl = '';
-const contexts: BrowserContext[] = [];
-const pageFailures: string[] = [];
-
-beforeAll(async () => {
-  app = await buildTestServer();
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await Promise.allSettled(contexts.map((context) => context.close()));
-  await browser?.close();
-  await app?.close();
-});
-
-async function openPage(viewport: { width: number; height: number }, path: string): Promise<Page> {
-  if (browser === undefined) throw new Error('browser not started');
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(UI_TIMEOUT);
-  page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
-  await page.goto(`${baseUrl}/${path}`);
-  return page;
-}
-
-async function joinRoom(page: Page, code: string, name: string): Promise<void> {
-  await page.getByTestId('join-code-input').fill(code);
-  await page.getByTestId('player-name-input').fill(name);
-  await page.getByTestId('join-button').click();
-  await page.getByTestId('roll-form').waitFor();
-}
+const { openPerson: openPage, pageFailures } = useDiceryBrowser();
 
 describe('Dicery secret rolls in the browser', () => {
   for (const viewport of [
@@ -60,16 +17,7 @@ describe('Dicery secret rolls in the browser', () => {
   ]) {
     it(`shows a secret roll to the host and the roller only (${viewport.width}×${viewport.height})`, async () => {
       const host = await openPage(viewport, '#/signup');
-      await host.getByTestId('email-input').fill(`host-${randomUUID()}@example.com`);
-      await host.getByTestId('full-name-input').fill('Hannah Host');
-      await host.getByTestId('password-input').fill('plum-Tiger-42-lantern');
-      await host.getByTestId('signup-button').click();
-      await host.getByTestId('welcome-heading').waitFor();
-      await host.getByTestId('room-name-input').fill('Secret Den');
-      await host.getByTestId('create-room-button').click();
-      const code = (await host.getByTestId('room-code').textContent())?.trim() ?? '';
-      await host.getByTestId('lobby-link').click();
-      await eventually(() => host.getByTestId('room-name').textContent()).toBe('Secret Den');
+      const code = await signUpAndOpenRoom(host, 'Secret Den');
 
       const pat = await openPage(viewport, '#/join');
       await joinRoom(pat, code, 'Pat');

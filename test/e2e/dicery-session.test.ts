@@ -7,60 +7,11 @@
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
  */
-import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestServer } from '../../src/testing.js';
-import { launchChromium } from '../support/browser.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { eventually, joinRoom, signUpAndOpenRoom, useDiceryBrowser } from '../support/room-browser.js';
 
-const UI_TIMEOUT = 15_000;
-const eventually = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: UI_TIMEOUT, interval: 50 });
-
-let app: FastifyInstance | undefined;
-let browser: Browser | undefined;
-let baseUrl = '';
-const contexts: BrowserContext[] = [];
-/** Uncaught exceptions and CSP violations, from every page: each one fails the test. */
-const pageFailures: string[] = [];
-
-beforeAll(async () => {
-  app = await buildTestServer();
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await Promise.allSettled(contexts.map((context) => context.close()));
-  await browser?.close();
-  await app?.close();
-});
-
-/** A page in a fresh browser context (its own cookies, like another person's device). */
-async function openPerson(viewport: { width: number; height: number }, url: string): Promise<Page> {
-  if (browser === undefined) throw new Error('browser not started');
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(UI_TIMEOUT);
-  page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
-      pageFailures.push(`CSP: ${message.text()}`);
-    }
-  });
-  await page.goto(url.startsWith('http') ? url : `${baseUrl}/${url}`);
-  return page;
-}
-
-async function joinRoom(page: Page, code: string, name: string): Promise<void> {
-  await page.getByTestId('join-code-input').fill(code);
-  await page.getByTestId('player-name-input').fill(name);
-  await page.getByTestId('join-button').click();
-  await page.getByTestId('roll-form').waitFor();
-}
+const { openPerson, pageFailures } = useDiceryBrowser();
 
 async function roll(page: Page, notation: string, options: { label?: string; secret?: boolean } = {}) {
   if (options.secret === true) await page.getByTestId('secret-input').check();
@@ -102,16 +53,7 @@ describe('A Dicery session in the browser: host, two players, a spectator', () =
     it(`plays a session with a secret roll and reloads (${viewport.width}×${viewport.height})`, async () => {
       // --- The host opens a room and creates a watch link. ----------------------------------------
       const host = await openPerson(viewport, '#/signup');
-      await host.getByTestId('email-input').fill(`host-${randomUUID()}@example.com`);
-      await host.getByTestId('full-name-input').fill('Hannah Host');
-      await host.getByTestId('password-input').fill('plum-Tiger-42-lantern');
-      await host.getByTestId('signup-button').click();
-      await host.getByTestId('welcome-heading').waitFor();
-      await host.getByTestId('room-name-input').fill('Table Four');
-      await host.getByTestId('create-room-button').click();
-      const code = (await host.getByTestId('room-code').textContent())?.trim() ?? '';
-      await host.getByTestId('lobby-link').click();
-      await eventually(() => host.getByTestId('room-name').textContent()).toBe('Table Four');
+      const code = await signUpAndOpenRoom(host, 'Table Four');
       await host.getByTestId('create-watch-link-button').click();
       const watchUrl = (await host.getByTestId('watch-link-url').textContent())?.trim() ?? '';
       // The capability rides in the fragment, never in the path or query sent to the server.
@@ -180,6 +122,20 @@ describe('A Dicery session in the browser: host, two players, a spectator', () =
       ] as const) {
         await expectNewestRollOnScreen(page, who);
       }
+
+      // --- A second spectator of the same link stops watching; the first keeps watching. --------
+      const leaving = await openPerson(viewport, watchUrl);
+      await leaving.getByTestId('watching-banner').waitFor();
+      await eventually(() => rollCount(leaving)).toBe(3);
+      await leaving.getByTestId('stop-watching-button').click();
+      await eventually(() => leaving.getByTestId('notice').textContent()).toBe(
+        'You stopped watching this room.',
+      );
+      // The watch cookie is gone: the room link now asks to join instead of showing the room.
+      await leaving.goto(`${new URL(watchUrl).origin}/#/rooms/${code}`);
+      await leaving.getByTestId('player-name-input').waitFor();
+      await roll(pat, '1d4');
+      await eventually(() => rollCount(spectator)).toBe(4);
 
       // --- Revoking the link stops the spectator, and says why. ---------------------------------
       await host.getByTestId('revoke-watch-link-button').click();

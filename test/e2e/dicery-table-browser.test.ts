@@ -7,58 +7,13 @@
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
  */
-import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import type { FastifyInstance } from 'fastify';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestServer } from '../../src/testing.js';
-import { launchChromium } from '../support/browser.js';
+import type { Locator, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { DESKTOP, eventually, PHONE, signUpAndOpenRoom, useDiceryBrowser } from '../support/room-browser.js';
 
-const UI_TIMEOUT = 15_000;
-const eventually = <T>(read: () => Promise<T>) => expect.poll(read, { timeout: UI_TIMEOUT, interval: 50 });
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 800 };
-
-let app: FastifyInstance | undefined;
-let browser: Browser | undefined;
-let baseUrl = '';
-const contexts: BrowserContext[] = [];
-const pageFailures: string[] = [];
-
-beforeAll(async () => {
-  app = await buildTestServer();
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  browser = await launchChromium();
-});
-
-afterAll(async () => {
-  await Promise.allSettled(contexts.map((context) => context.close()));
-  await browser?.close();
-  await app?.close();
-});
-
-async function newPerson(viewport: { width: number; height: number }): Promise<BrowserContext> {
-  if (browser === undefined) throw new Error('browser not started');
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
-  contexts.push(context);
-  return context;
-}
-
-async function openPage(context: BrowserContext, path: string): Promise<Page> {
-  const page = await context.newPage();
-  page.setDefaultTimeout(UI_TIMEOUT);
-  page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
-      pageFailures.push(`CSP: ${message.text()}`);
-    }
-  });
-  await page.goto(`${baseUrl}/${path}`);
-  return page;
-}
+const suite = useDiceryBrowser();
+const { newPerson, openPage, pageFailures } = suite;
 
 function rollItems(page: Page): Locator {
   return page.getByTestId('roll-log').getByTestId('roll-item');
@@ -86,16 +41,7 @@ describe('Dicery game table in the browser', () => {
     // --- A host on a desktop opens a room; Pat (phone) and Sam join by the room link. ----------
     const hostContext = await newPerson(DESKTOP);
     const host = await openPage(hostContext, '#/signup');
-    await host.getByTestId('email-input').fill(`host-${randomUUID()}@example.com`);
-    await host.getByTestId('full-name-input').fill('Hannah Host');
-    await host.getByTestId('password-input').fill('plum-Tiger-42-lantern');
-    await host.getByTestId('signup-button').click();
-    await host.getByTestId('welcome-heading').waitFor();
-    await host.getByTestId('room-name-input').fill('Table Top');
-    await host.getByTestId('create-room-button').click();
-    const code = (await host.getByTestId('room-code').textContent())?.trim() ?? '';
-    await host.getByTestId('lobby-link').click();
-    await eventually(() => host.getByTestId('room-name').textContent()).toBe('Table Top');
+    const code = await signUpAndOpenRoom(host, 'Table Top');
 
     const patContext = await newPerson(PHONE);
     const pat = await openPage(patContext, `#/join/${code}`);
@@ -114,9 +60,9 @@ describe('Dicery game table in the browser', () => {
     await eventually(() => playerItem(pat, 'Sam').getAttribute('data-online')).toBe('false');
     expect(await playerItem(pat, 'Pat').getAttribute('data-online')).toBe('true');
     // The host leaves the lobby: players see the host offline.
-    await host.goto(`${baseUrl}/#/`);
+    await host.goto(`${suite.baseUrl()}/#/`);
     await eventually(() => pat.getByTestId('host-item').getAttribute('data-online')).toBe('false');
-    await host.goto(`${baseUrl}/#/rooms/${code}`);
+    await host.goto(`${suite.baseUrl()}/#/rooms/${code}`);
     await eventually(() => pat.getByTestId('host-item').getAttribute('data-online')).toBe('true');
 
     // --- "Continue as Pat": the room link opened again in Pat's browser resumes, one click. ----

@@ -47,6 +47,7 @@ describe('the OpenAPI document', () => {
       'roomBearer',
       'roomCookie',
       'sessionCookie',
+      'spectatorBearer',
       'watchCookie',
     ]);
     expect(Object.keys(schemes.OAuth2PasswordBearer?.flows?.password.scopes ?? {}).sort()).toEqual([

@@ -1,5 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { expect } from 'vitest';
+import type { BrowserContext, Browser as Chromium, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { buildTestServer } from '../../src/testing.js';
 import { cookiesOf, PASSWORD } from './accounts.js';
 
 /** Methods the jar speaks. */
@@ -66,4 +70,117 @@ export class Browser {
   join(code: string, player: string) {
     return this.request('POST', `/rooms/${code}/join`, { payload: { player } });
   }
+}
+
+// --- Dicery in a real browser (test/e2e/dicery-*.test.ts) -------------------------------------
+
+/** How long a page may take to show something (auto-waiting, not a sleep). */
+export const UI_TIMEOUT = 15_000;
+
+/** `expect.poll` with a timeout that fits a browser round trip (its default is 1 s). */
+export function eventually<T>(read: () => Promise<T>): ReturnType<typeof expect.poll<T>> {
+  return expect.poll(read, { timeout: UI_TIMEOUT, interval: 50 });
+}
+
+/** The phone the issue's layout rules are written for, and a desktop window. */
+export const PHONE = { width: 390, height: 844 };
+export const DESKTOP = { width: 1280, height: 800 };
+
+/** A real server on a free port and one headless Chromium, for a suite of Dicery browser tests. */
+export interface DiceryBrowserSuite {
+  /** `http://127.0.0.1:<port>` once the suite started. */
+  baseUrl(): string;
+  /** A fresh browser context: its own cookies, like another person's device. */
+  newPerson(viewport?: { width: number; height: number }): Promise<BrowserContext>;
+  /**
+   * A page of `context` at `path` (`#/…` on the server, or a full URL); its uncaught exceptions
+   * and CSP violations go to {@link DiceryBrowserSuite.pageFailures}.
+   */
+  openPage(context: BrowserContext, path: string): Promise<Page>;
+  /** {@link DiceryBrowserSuite.openPage} in a {@link DiceryBrowserSuite.newPerson}. */
+  openPerson(viewport: { width: number; height: number }, path: string): Promise<Page>;
+  /** Uncaught exceptions and CSP violations, from every page: a test expects it empty at its end. */
+  readonly pageFailures: string[];
+}
+
+/**
+ * Starts the reference server (default, Secure cookies: Chromium treats http://127.0.0.1 as a
+ * potentially trustworthy origin) and Chromium before the suite's tests, and closes every context,
+ * the browser and the server after them. Call at the top level of a test file.
+ */
+export function useDiceryBrowser(): DiceryBrowserSuite {
+  let app: FastifyInstance | undefined;
+  let chromium: Chromium | undefined;
+  let baseUrl = '';
+  const contexts: BrowserContext[] = [];
+  const pageFailures: string[] = [];
+
+  beforeAll(async () => {
+    app = await buildTestServer();
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    // Loaded here, not at the top: the inject tests that use this file's cookie jar need no browser.
+    const { launchChromium } = await import('./browser.js');
+    chromium = await launchChromium();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(contexts.map((context) => context.close()));
+    await chromium?.close();
+    await app?.close();
+  });
+
+  const newPerson = async (viewport?: { width: number; height: number }) => {
+    if (chromium === undefined) throw new Error('browser not started');
+    const context = await chromium.newContext({
+      ...(viewport === undefined ? {} : { viewport }),
+      acceptDownloads: true,
+    });
+    contexts.push(context);
+    return context;
+  };
+  const openPage = async (context: BrowserContext, path: string) => {
+    const page = await context.newPage();
+    page.setDefaultTimeout(UI_TIMEOUT);
+    page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+        pageFailures.push(`CSP: ${message.text()}`);
+      }
+    });
+    await page.goto(path.startsWith('http') ? path : `${baseUrl}/${path}`);
+    return page;
+  };
+  return {
+    baseUrl: () => baseUrl,
+    newPerson,
+    openPage,
+    openPerson: async (viewport, path) => openPage(await newPerson(viewport), path),
+    pageFailures,
+  };
+}
+
+/** Joins room `code` as `name` from the join page, and waits for the lobby's roll form. */
+export async function joinRoom(page: Page, code: string, name: string): Promise<void> {
+  await page.getByTestId('join-code-input').fill(code);
+  await page.getByTestId('player-name-input').fill(name);
+  await page.getByTestId('join-button').click();
+  await page.getByTestId('roll-form').waitFor();
+}
+
+/**
+ * On a page at `#/signup`: signs a new host up (Hannah Host), creates room `roomName`, opens its
+ * lobby and returns its code.
+ */
+export async function signUpAndOpenRoom(page: Page, roomName: string): Promise<string> {
+  await page.getByTestId('email-input').fill(`host-${randomUUID()}@example.com`);
+  await page.getByTestId('full-name-input').fill('Hannah Host');
+  await page.getByTestId('password-input').fill('plum-Tiger-42-lantern');
+  await page.getByTestId('signup-button').click();
+  await page.getByTestId('welcome-heading').waitFor();
+  await page.getByTestId('room-name-input').fill(roomName);
+  await page.getByTestId('create-room-button').click();
+  const code = (await page.getByTestId('room-code').textContent())?.trim() ?? '';
+  await page.getByTestId('lobby-link').click();
+  await eventually(() => page.getByTestId('room-name').textContent()).toBe(roomName);
+  return code;
 }

@@ -172,6 +172,28 @@ describe('startLobby', () => {
     expect(navigate).toHaveBeenCalledWith('#/join', LOBBY_ENDED.left);
   });
 
+  it('a spectator stops watching: the server ends the credential, the page goes home with a notice', async () => {
+    const { actions, navigate, close } = start(
+      snapshotOf({ you: { player_id: null, host: false, spectator: true } }),
+    );
+    replies.set('DELETE /rooms/ABCD2345/watch', problem(403, 'CSRF_INVALID'));
+    expect(await actions.stopWatching()).toBe('CSRF_INVALID happened.');
+    expect(navigate).not.toHaveBeenCalled();
+    replies.set('DELETE /rooms/ABCD2345/watch', { status: 204 });
+    expect(await actions.stopWatching()).toBeNull();
+    expect(close).toHaveBeenCalled();
+    expect(navigate).toHaveBeenCalledWith('#/', LOBBY_ENDED.stoppedWatching);
+    // The double-submit token went with it (the watch cookie is a cookie credential).
+    expect(requests).toContain('GET /auth/csrf');
+  });
+
+  it("ends a spectator's lobby when its credential ended elsewhere (watch_ended), saying how to come back", () => {
+    const { lobby, on } = start(snapshotOf({ you: { player_id: null, host: false, spectator: true } }));
+    on.onStreamEnd('watch_ended');
+    expect(lobby.ended.value).toBe(LOBBY_ENDED.watchEnded);
+    expect(LOBBY_ENDED.watchEnded).toContain('Open the link again');
+  });
+
   it('follows presence events, and a snapshot answer only when no event arrived meanwhile', async () => {
     const { lobby, on } = start(snapshotOf({ online: { player_ids: ['p1'], host: false } }));
     expect([...lobby.presence.value.players]).toEqual(['p1']);

@@ -40,25 +40,29 @@ describe('openRoomStream', () => {
   beforeEach(() => vi.stubGlobal('EventSource', FakeEventSource));
   afterEach(() => vi.unstubAllGlobals());
 
-  it.each(['token_expired', 'session_ended', 'session_revoked'])(
-    'reports stream_end (%s) and stops the browser from reconnecting with the dead credential',
-    (reason) => {
-      const on = handlers();
-      openRoomStream('ABCD2345', on);
-      const source = FakeEventSource.last as FakeEventSource;
-      expect(source.url).toBe('/rooms/ABCD2345/events?presence=true');
-      source.emit('stream_end', { reason });
-      expect(on.onStreamEnd).toHaveBeenCalledWith(reason);
-      expect(source.readyState).toBe(FakeEventSource.CLOSED);
-      // Nothing after it is reported: not a refusal (which would read as a kick), nor events.
-      source.dispatchEvent(new Event('error'));
-      source.emit('room_closed', {});
-      expect(on.onRefused).not.toHaveBeenCalled();
-      expect(on.onReconnecting).not.toHaveBeenCalled();
-      expect(on.onRoomClosed).not.toHaveBeenCalled();
-      expect(on.onPlayerLeft).not.toHaveBeenCalled();
-    },
-  );
+  it.each([
+    'token_expired',
+    'session_ended',
+    'session_revoked',
+    'seat_replaced',
+    'link_revoked',
+    'watch_ended',
+  ])('reports stream_end (%s) and stops the browser from reconnecting with the dead credential', (reason) => {
+    const on = handlers();
+    openRoomStream('ABCD2345', on);
+    const source = FakeEventSource.last as FakeEventSource;
+    expect(source.url).toBe('/rooms/ABCD2345/events?presence=true');
+    source.emit('stream_end', { reason });
+    expect(on.onStreamEnd).toHaveBeenCalledWith(reason);
+    expect(source.readyState).toBe(FakeEventSource.CLOSED);
+    // Nothing after it is reported: not a refusal (which would read as a kick), nor events.
+    source.dispatchEvent(new Event('error'));
+    source.emit('room_closed', {});
+    expect(on.onRefused).not.toHaveBeenCalled();
+    expect(on.onReconnecting).not.toHaveBeenCalled();
+    expect(on.onRoomClosed).not.toHaveBeenCalled();
+    expect(on.onPlayerLeft).not.toHaveBeenCalled();
+  });
 
   it('reports presence and reveals, and drops malformed ones', () => {
     const on = handlers();

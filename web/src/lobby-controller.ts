@@ -34,6 +34,10 @@ export const LOBBY_ENDED = {
   replaced: 'You continued on another device with a claim code, so this window stopped.',
   noSeat: 'You are no longer in this room. Join it again to keep playing.',
   linkRevoked: 'The host revoked this watch link, so watching stopped. Ask them for a new one.',
+  stoppedWatching: 'You stopped watching this room.',
+  watchEnded:
+    'Watching stopped: you stopped in another window, or more people opened this watch link than it allows. ' +
+    'Open the link again to keep watching.',
 } as const;
 
 /** Rolls per "Load older rolls" page (the server allows up to 1000). */
@@ -93,6 +97,8 @@ export interface LobbyActions {
   close(): Promise<string | null>;
   /** Leaves the room and goes to the join page. */
   leave(): Promise<string | null>;
+  /** Ends this spectator's watch credential on the server and goes home (spectators only). */
+  stopWatching(): Promise<string | null>;
   /** Reloads the room (after the stream stopped). */
   reconnect(): void;
   /** A single-use code that moves this player's seat to another device (shown once). */
@@ -290,6 +296,7 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
       // A player's stream runs on the room token, a host's on the account session. A player's
       // expired token is renewed from the seat; nothing here ever reads as a kick.
       if (reason === 'link_revoked') end(LOBBY_ENDED.linkRevoked);
+      else if (reason === 'watch_ended') end(LOBBY_ENDED.watchEnded);
       else if (you.player_id !== null && reason === 'token_expired') void renewSeat();
       else if (you.player_id !== null && reason === 'seat_replaced') end(LOBBY_ENDED.replaced);
       else end(LOBBY_ENDED.signedOut);
@@ -356,6 +363,16 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
         return null;
       }
       recheckAfter(result.problem.status, [401, 403, 404]);
+      return problemMessage(result.problem);
+    },
+    async stopWatching() {
+      const result = await api<undefined>('DELETE', roomPath(code, '/watch'));
+      if (signal.aborted) return null;
+      if (result.ok) {
+        stream?.close();
+        options.navigate('#/', LOBBY_ENDED.stoppedWatching);
+        return null;
+      }
       return problemMessage(result.problem);
     },
     reconnect: options.remount,

@@ -119,7 +119,8 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
       data.reason === 'token_expired' ||
         data.reason === 'session_revoked' ||
         data.reason === 'seat_replaced' ||
-        data.reason === 'link_revoked'
+        data.reason === 'link_revoked' ||
+        data.reason === 'watch_ended'
         ? data.reason
         : 'session_ended',
     );

@@ -104,7 +104,11 @@ export async function createDicery(
   });
   // Each room change and its event: one unit of work (issue 9); events are published after it.
   const transaction: RoomTransaction = (work) =>
-    gatehouse.transaction((tx) => work(createRoomStore(tx.appDatabase<DiceryTables>())));
+    gatehouse.transaction((tx) =>
+      work(createRoomStore(tx.appDatabase<DiceryTables>()), {
+        lockAccount: (userId) => tx.lockAccount(userId),
+      }),
+    );
   // The roll log's Ed25519 key is sealed under SECRET_KEY for this purpose alone (issue 14).
   const log = createRoomLog({ store: roomStore.log, sealer: gatehouse.appSealer('dicery-room-log'), clock });
   const rooms = createRoomService({
@@ -114,6 +118,7 @@ export async function createDicery(
     bus: roomBus,
     clock,
     maxPlayers: config.maxPlayersPerRoom,
+    maxOpenRoomsPerHost: config.maxOpenRoomsPerHost,
     seatTtlSeconds: config.roomSeatTtl,
   });
   const roomTokens = createRoomTokens({
@@ -129,7 +134,12 @@ export async function createDicery(
         `Room event ${event.type} #${event.id} was stored but not published: ${error instanceof Error ? error.message : String(error)}`,
       ),
   });
-  const hostTools = createRoomHostTools({ rooms: roomStore, change, clock });
+  const hostTools = createRoomHostTools({
+    rooms: roomStore,
+    change,
+    clock,
+    maxOpenRoomsPerHost: config.maxOpenRoomsPerHost,
+  });
   const presence = await createPresence({
     openChannel: (channel) => gatehouse.openChannel(channel),
     clock,
@@ -147,7 +157,13 @@ export async function createDicery(
     presence,
     log,
     history: createRoomHistory(roomStore),
-    spectators: createSpectatorLinks({ rooms: roomStore, change, clock }),
+    spectators: createSpectatorLinks({
+      rooms: roomStore,
+      change,
+      clock,
+      maxLinksPerRoom: config.maxWatchLinksPerRoom,
+      maxSpectatorsPerLink: config.maxSpectatorsPerWatchLink,
+    }),
   };
 }
 

@@ -75,7 +75,8 @@ export const dicerySettings = defineAppSettings({
       default: 100,
       description:
         'players present in one room at once (joining needs no account); beyond it 409 `ROOM_FULL` until one ' +
-        'leaves or is removed',
+        'leaves or is removed. A join into a full room first removes (`expired`) the players no credential can ' +
+        'act for any more: an unused seat past `ROOM_SEAT_TTL`, a bearer player 12 h after joining',
     }),
     roomsPerHourPerAccount: integerSetting({
       env: 'ROOMS_PER_HOUR_PER_ACCOUNT',
@@ -143,6 +144,90 @@ export const dicerySettings = defineAppSettings({
       default: 120,
       description:
         'event streams opened per client IP (IPv6 /64) per minute, across players, spectators and rooms; beyond it 429 `TOO_MANY_REQUESTS`',
+    }),
+    roomReadsPerMinute: integerSetting({
+      env: 'ROOM_READS_PER_MINUTE',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 120,
+      description:
+        'room page reads (history and signed log together, up to 200 rolls each) per caller per minute: a player, ' +
+        "the host's account across its rooms, or one spectator (each watch cookie on its own) (429 `TOO_MANY_REQUESTS` beyond)",
+    }),
+    roomReadsPerMinutePerIp: integerSetting({
+      env: 'ROOM_READS_PER_MINUTE_PER_IP',
+      minimum: 1,
+      maximum: 10_000_000,
+      default: 600,
+      description:
+        'room page reads per client IP per minute, across callers and rooms (a table behind one NAT shares it)',
+    }),
+    roomReadsPerMinutePerWatchLink: integerSetting({
+      env: 'ROOM_READS_PER_MINUTE_PER_WATCH_LINK',
+      minimum: 1,
+      maximum: 10_000_000,
+      default: 1200,
+      description:
+        "room page reads per minute by all the spectators of one watch link together, so a link's audience stays " +
+        "bounded (a room's spectators read at most `MAX_WATCH_LINKS_PER_ROOM` times this)",
+    }),
+    roomExportsPerMinute: integerSetting({
+      env: 'ROOM_EXPORTS_PER_MINUTE',
+      minimum: 1,
+      maximum: 100_000,
+      default: 6,
+      description:
+        'history exports (each reads the whole log) per caller per minute, callers as for `ROOM_READS_PER_MINUTE`',
+    }),
+    roomExportsPerMinutePerIp: integerSetting({
+      env: 'ROOM_EXPORTS_PER_MINUTE_PER_IP',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 30,
+      description: 'history exports per client IP per minute',
+    }),
+    roomExportsPerMinutePerWatchLink: integerSetting({
+      env: 'ROOM_EXPORTS_PER_MINUTE_PER_WATCH_LINK',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 60,
+      description: 'history exports per minute by all the spectators of one watch link together',
+    }),
+    maxWatchLinksPerRoom: integerSetting({
+      env: 'MAX_WATCH_LINKS_PER_ROOM',
+      minimum: 1,
+      maximum: 1000,
+      default: 20,
+      description:
+        'live watch (spectator) links one room holds; beyond it 409 `TOO_MANY_SPECTATOR_LINKS` until the host revokes one',
+    }),
+    watchLinksPerHourPerAccount: integerSetting({
+      env: 'WATCH_LINKS_PER_HOUR_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 100_000,
+      default: 60,
+      description:
+        'watch links one host account may create per hour, across its rooms (429 `TOO_MANY_REQUESTS` beyond)',
+    }),
+    maxSpectatorsPerWatchLink: integerSetting({
+      env: 'MAX_SPECTATORS_PER_WATCH_LINK',
+      minimum: 1,
+      maximum: 100_000,
+      default: 100,
+      description:
+        'spectators (watch cookies or spectator tokens) one watch link has at once; opening the link beyond it ends ' +
+        'the oldest of them',
+    }),
+    maxSpectatorStreamsPerLink: integerSetting({
+      env: 'MAX_SPECTATOR_STREAMS_PER_LINK',
+      minimum: 1,
+      maximum: 100_000,
+      // Above MAX_STREAMS_PER_IP (50), like every per-link backstop above its per-address limit:
+      // at 50 (the constant it replaces) one address could hold all of a link's streams (red team G1).
+      default: 200,
+      description:
+        'concurrent event streams of all the spectators of one watch link, per instance (each spectator also has ' +
+        '`MAX_STREAMS_PER_PLAYER`; 429 `TOO_MANY_STREAMS`)',
     }),
     roomHeartbeatInterval: secondsSetting({
       env: 'ROOM_HEARTBEAT_INTERVAL',

@@ -50,8 +50,40 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       MAX_STREAMS_TOTAL: ['maxStreamsTotal', 5000],
       ROOM_STREAM_OPENS_PER_MINUTE: ['roomStreamOpensPerMinute', 30],
       ROOM_STREAM_OPENS_PER_MINUTE_PER_IP: ['roomStreamOpensPerMinutePerIp', 120],
+      ROOM_READS_PER_MINUTE: ['roomReadsPerMinute', 120],
+      ROOM_READS_PER_MINUTE_PER_IP: ['roomReadsPerMinutePerIp', 600],
+      ROOM_READS_PER_MINUTE_PER_WATCH_LINK: ['roomReadsPerMinutePerWatchLink', 1200],
+      ROOM_EXPORTS_PER_MINUTE: ['roomExportsPerMinute', 6],
+      ROOM_EXPORTS_PER_MINUTE_PER_IP: ['roomExportsPerMinutePerIp', 30],
+      ROOM_EXPORTS_PER_MINUTE_PER_WATCH_LINK: ['roomExportsPerMinutePerWatchLink', 60],
+      MAX_WATCH_LINKS_PER_ROOM: ['maxWatchLinksPerRoom', 20],
+      WATCH_LINKS_PER_HOUR_PER_ACCOUNT: ['watchLinksPerHourPerAccount', 60],
+      MAX_SPECTATORS_PER_WATCH_LINK: ['maxSpectatorsPerWatchLink', 100],
+      MAX_SPECTATOR_STREAMS_PER_LINK: ['maxSpectatorStreamsPerLink', 200],
       ROOM_HEARTBEAT_INTERVAL: ['roomHeartbeatInterval', 15],
     });
+  });
+
+  it('reads the read limits and spectator caps that used to be constants, and refuses zero', () => {
+    const config = loadConfig(
+      {
+        ROOM_READS_PER_MINUTE: '7',
+        ROOM_EXPORTS_PER_MINUTE_PER_WATCH_LINK: '9',
+        MAX_WATCH_LINKS_PER_ROOM: '3',
+        MAX_SPECTATOR_STREAMS_PER_LINK: '5',
+        MAX_SPECTATORS_PER_WATCH_LINK: '11',
+      },
+      { settings: [dicerySettings] },
+    );
+    expect(config).toMatchObject({
+      roomReadsPerMinute: 7,
+      roomExportsPerMinutePerWatchLink: 9,
+      maxWatchLinksPerRoom: 3,
+      maxSpectatorStreamsPerLink: 5,
+      maxSpectatorsPerWatchLink: 11,
+    });
+    expect(problemsOf({ MAX_WATCH_LINKS_PER_ROOM: '0' }).join('\n')).toContain('MAX_WATCH_LINKS_PER_ROOM');
+    expect(problemsOf({ ROOM_READS_PER_MINUTE: '0' }).join('\n')).toContain('ROOM_READS_PER_MINUTE');
   });
 
   it('reads the room and stream limits, with their defaults, and refuses zero', () => {

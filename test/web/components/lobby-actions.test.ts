@@ -11,6 +11,7 @@ function actions(overrides: Partial<LobbyActions> = {}): LobbyActions {
     kick: vi.fn(async () => null),
     close: vi.fn(async () => null),
     leave: vi.fn(async () => null),
+    stopWatching: vi.fn(async () => null),
     reconnect: vi.fn(),
     claimCode: vi.fn(async () => ({
       ok: true as const,
@@ -40,6 +41,28 @@ describe('lobbyActions', () => {
     );
     expect(byTestId(host, 'leave-button')).toBeNull();
     expect(byTestId(host, 'close-room-button')).not.toBeNull();
+  });
+
+  it('gives a spectator Stop watching (and no Leave or Close), which calls the server and shows a failure', async () => {
+    const stopWatching = vi.fn(async () => 'Too many requests.');
+    const area = lobbyActions(
+      createLobbyStore(snapshotOf({ you: { player_id: null, host: false, spectator: true } })),
+      actions({ stopWatching }),
+      new AbortController().signal,
+    );
+    expect(byTestId(area, 'leave-button')).toBeNull();
+    expect(byTestId(area, 'close-room-button')).toBeNull();
+    const button = byTestId<HTMLButtonElement>(area, 'stop-watching-button');
+    expect(button?.textContent).toBe('Stop watching');
+    button?.click();
+    expect(button?.disabled).toBe(true);
+    await settle();
+    expect(stopWatching).toHaveBeenCalledOnce();
+    expect(byTestId(area, 'stop-watching-error')?.textContent).toBe('Too many requests.');
+    expect(button?.disabled).toBe(false);
+    // Players never get it.
+    const player = lobbyActions(createLobbyStore(snapshotOf()), actions(), new AbortController().signal);
+    expect(byTestId(player, 'stop-watching-button')).toBeNull();
   });
 
   it('asks before closing; Cancel puts focus back on Close room', () => {

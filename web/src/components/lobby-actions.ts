@@ -1,5 +1,6 @@
 /**
- * The lobby's side actions: Leave for players, Close room (with a confirmation) for the host;
+ * The lobby's side actions: Leave for players, Stop watching for spectators, Close room (with a
+ * confirmation) for the host;
  * once the lobby ends, links to join another room or go home instead.
  */
 import { h, setChildren } from '../dom.js';
@@ -9,24 +10,46 @@ import { problemMessage } from '../problem.js';
 import type { LobbyStore } from '../store.js';
 import { watch } from './watch.js';
 
-/** The Leave button with its error alert. */
-export function leaveButton(actions: Pick<LobbyActions, 'leave'>): HTMLElement {
-  const alert = buildAlert('leave-error');
+/**
+ * A button that runs `run` once per click (disabled meanwhile) and shows the message it answers,
+ * if any, in its own alert; on success the lobby moves on, so it stays disabled.
+ */
+function runButton(
+  label: string,
+  ids: { button: string; alert: string },
+  run: () => Promise<string | null>,
+): HTMLElement {
+  const alert = buildAlert(ids.alert);
   const button = h(
     'button',
-    { type: 'button', class: 'button button--secondary', 'data-testid': 'leave-button' },
-    'Leave room',
+    { type: 'button', class: 'button button--secondary', 'data-testid': ids.button },
+    label,
   );
   button.addEventListener('click', () => {
     button.disabled = true;
     alert.clear();
-    void actions.leave().then((problem) => {
+    void run().then((problem) => {
       if (problem === null) return;
       button.disabled = false;
       alert.show(problem);
     });
   });
   return h('div', { class: 'leave' }, alert.element, button);
+}
+
+/** The Leave button with its error alert. */
+export function leaveButton(actions: Pick<LobbyActions, 'leave'>): HTMLElement {
+  return runButton('Leave room', { button: 'leave-button', alert: 'leave-error' }, () => actions.leave());
+}
+
+/**
+ * "Stop watching" for a spectator: ends the watch credential on the server (not just in this tab),
+ * so the link's spectator slot and this browser's cookie are both gone.
+ */
+export function stopWatchingButton(actions: Pick<LobbyActions, 'stopWatching'>): HTMLElement {
+  return runButton('Stop watching', { button: 'stop-watching-button', alert: 'stop-watching-error' }, () =>
+    actions.stopWatching(),
+  );
 }
 
 /**
@@ -125,6 +148,7 @@ export function lobbyActions(lobby: LobbyStore, actions: LobbyActions, until: Ab
   const live = [
     lobby.you.player_id === null ? null : leaveButton(actions),
     lobby.you.player_id === null ? null : claimCodeControl(actions),
+    lobby.you.spectator === true ? stopWatchingButton(actions) : null,
     lobby.you.host ? hostControls(actions) : null,
   ];
   watch(until, () => {

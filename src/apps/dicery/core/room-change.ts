@@ -1,13 +1,23 @@
+import { GatehouseError } from '../../../index.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
 import type { RoomRecord, RoomStore } from '../storage/room-store.js';
-import { roomNotFound } from './errors.js';
+import { type DiceryErrorCode, roomNotFound } from './errors.js';
 import type { RoomBus, RoomEvent, RoomEventDataMap, RoomEventType } from './room-bus.js';
+
+/** What a unit of work offers besides its store (the core's `GatehouseTransaction`, narrowed). */
+export interface RoomUnit {
+  /**
+   * Holds the account's row lock until the unit ends (`tx.lockAccount`), so a per-account count
+   * made after it and the insert it allows are exact under concurrency.
+   */
+  lockAccount(userId: string): Promise<void>;
+}
 
 /**
  * Runs `work` as one unit of work with a {@link RoomStore} bound to it: everything `work` writes
  * commits when it resolves and rolls back when it throws.
  */
-export type RoomTransaction = <T>(work: (rooms: RoomStore) => Promise<T>) => Promise<T>;
+export type RoomTransaction = <T>(work: (rooms: RoomStore, unit: RoomUnit) => Promise<T>) => Promise<T>;
 
 /** Appends an event inside a change; what a {@link RoomChange} hands to its work. */
 export type Emit = <T extends RoomEventType>(
@@ -23,7 +33,9 @@ export type Emit = <T extends RoomEventType>(
  * does not undo or fail the committed change: streams recover the event from the log (gap
  * refetch, heartbeat tail check, `Last-Event-ID`).
  */
-export type RoomChange = <T>(work: (store: RoomStore, emit: Emit) => Promise<T>) => Promise<T>;
+export type RoomChange = <T>(
+  work: (store: RoomStore, emit: Emit, unit: RoomUnit) => Promise<T>,
+) => Promise<T>;
 
 /** Builds the {@link RoomChange} shared by the room service and the host tools. */
 export function createRoomChange(options: {
@@ -34,7 +46,7 @@ export function createRoomChange(options: {
   const { transaction, bus, onPublishError } = options;
   return async (work) => {
     let events: RoomEvent[] = [];
-    const result = await transaction((store) => {
+    const result = await transaction((store, unit) => {
       events = [];
       const emit: Emit = async (code, type, data, now) => {
         const stored = await store.appendEvent(code, type, JSON.stringify(data), now);
@@ -45,7 +57,7 @@ export function createRoomChange(options: {
         events.push(event);
         return event as RoomEvent<typeof type>;
       };
-      return work(store, emit);
+      return work(store, emit, unit);
     });
     for (const event of events) {
       try {
@@ -65,4 +77,25 @@ export async function findOpenRoom(store: RoomStore, rawCode: string): Promise<R
   const room = await store.findRoom(code);
   if (room === undefined || room.state !== 'open') throw roomNotFound();
   return room;
+}
+
+/**
+ * Refuses with `TOO_MANY_OPEN_ROOMS` when `hostUserId` already has `max` open rooms
+ * (`MAX_OPEN_ROOMS_PER_HOST`). Call it inside the unit of work that then creates or takes over a
+ * room: it locks the host's account first, so parallel creations and hand-overs are counted one
+ * at a time and the cap is exact on PostgreSQL as on SQLite.
+ */
+export async function assertOpenRoomAllowed(
+  store: RoomStore,
+  unit: RoomUnit,
+  hostUserId: string,
+  max: number,
+): Promise<void> {
+  await unit.lockAccount(hostUserId);
+  if ((await store.countOpenRooms(hostUserId)) >= max) {
+    throw new GatehouseError<DiceryErrorCode>(
+      'TOO_MANY_OPEN_ROOMS',
+      `You have ${max} open rooms, the most allowed; close one first.`,
+    );
+  }
 }

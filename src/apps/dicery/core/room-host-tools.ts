@@ -5,7 +5,7 @@ import type { HostedRoomRow, RoomBanRecord } from '../storage/room-host-store.js
 import type { RoomRecord, RoomStore } from '../storage/room-store.js';
 import { type DiceryErrorCode, roomNotFound, transferCodeInvalid } from './errors.js';
 import { normalizeDisplayText } from './player-name.js';
-import { findOpenRoom, type RoomChange } from './room-change.js';
+import { assertOpenRoomAllowed, findOpenRoom, type RoomChange } from './room-change.js';
 import { textError } from './room-service.js';
 import { generateClaimCode, hashSecret } from './seat-secrets.js';
 
@@ -37,6 +37,12 @@ export interface RoomHostToolsOptions {
    * @default 600
    */
   transferCodeTtlSeconds?: number;
+  /**
+   * Rooms one host may have open at once (`MAX_OPEN_ROOMS_PER_HOST`): a hand-over to an account
+   * already at it throws `TOO_MANY_OPEN_ROOMS`.
+   * @default 20
+   */
+  maxOpenRoomsPerHost?: number;
 }
 
 /**
@@ -69,7 +75,8 @@ export interface RoomHostTools {
   issueTransferCode(code: string, hostUserId: string): Promise<IssuedTransferCode>;
   /**
    * `newHostUserId` becomes the room's host with a hand-over code; emits `host_changed`. Throws
-   * `TRANSFER_CODE_INVALID` (unknown, spent, expired or malformed: one answer), `ROOM_NOT_FOUND`.
+   * `TRANSFER_CODE_INVALID` (unknown, spent, expired or malformed: one answer), `ROOM_NOT_FOUND`,
+   * `TOO_MANY_OPEN_ROOMS` (the room would pass the new host's cap; counted under their account lock).
    */
   acceptTransfer(code: string, newHostUserId: string, transferCode: string): Promise<RoomRecord>;
   /**
@@ -83,6 +90,7 @@ export interface RoomHostTools {
 export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTools {
   const { rooms, change, clock } = options;
   const transferTtlMs = (options.transferCodeTtlSeconds ?? 600) * 1000;
+  const maxOpenRooms = options.maxOpenRoomsPerHost ?? 20;
 
   /** The open room `rawCode` if `hostUserId` hosts it; else the same 404 as for no room. */
   async function hostedRoom(store: RoomStore, rawCode: string, hostUserId: string): Promise<RoomRecord> {
@@ -152,7 +160,9 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
       const normalized = normalizeClaimCode(transferCode);
       const room = await findOpenRoom(rooms, code);
       if (normalized === undefined) throw transferCodeInvalid();
-      return change(async (store, emit) => {
+      return change(async (store, emit, unit) => {
+        // The account lock comes first (then the room's row): the order room creation takes too.
+        await assertOpenRoomAllowed(store, unit, newHostUserId, maxOpenRooms);
         const now = clock();
         // The conditional UPDATE makes the code single-use under concurrent accepts.
         if (!(await store.takeOverRoom(room.code, hashSecret(normalized), newHostUserId, now))) {

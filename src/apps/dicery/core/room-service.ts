@@ -35,8 +35,15 @@ import {
   type RoomEventType,
   UNKNOWN_ROOM_EVENT,
 } from './room-bus.js';
-import { createRoomChange, type Emit, findOpenRoom, type RoomTransaction } from './room-change.js';
+import {
+  assertOpenRoomAllowed,
+  createRoomChange,
+  type Emit,
+  findOpenRoom,
+  type RoomTransaction,
+} from './room-change.js';
 import { type RoomLog, rollContent } from './room-log.js';
+import { ROOM_TOKEN_MAX_TTL } from './room-token.js';
 import { generateClaimCode, generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
 export { ROLL_LABEL_MAX_LENGTH, ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -93,6 +100,13 @@ export interface RoomServiceOptions {
    * @default 100
    */
   maxPlayers?: number;
+  /**
+   * Rooms one host may have open at once (`MAX_OPEN_ROOMS_PER_HOST`); {@link RoomService.createRoom}
+   * beyond it throws `TOO_MANY_OPEN_ROOMS`. Rooms stay open until closed, so the hourly creation
+   * limits alone would let an account pile them up over many windows.
+   * @default 20
+   */
+  maxOpenRoomsPerHost?: number;
   /**
    * Seconds a seat lasts unused (`ROOM_SEAT_TTL`); every resume slides it forward.
    * @default 2592000 (30 days)
@@ -169,7 +183,10 @@ export interface RoomService {
     hostUserId: string,
     unit: { store: RoomStore; afterCommit(callback: () => Promise<void>): void },
   ): Promise<number>;
-  /** Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`). */
+  /**
+   * Creates an open room hosted by a signed-in user. Throws `VALIDATION_FAILED` (field `name`),
+   * `TOO_MANY_OPEN_ROOMS` (exact under concurrency: counted under the host's account lock).
+   */
   createRoom(hostUserId: string, name: string): Promise<RoomRecord>;
   /** The open room with this code (any case, surrounding spaces allowed). Throws `ROOM_NOT_FOUND`. */
   getRoom(code: string): Promise<RoomRecord>;
@@ -184,6 +201,10 @@ export interface RoomService {
    * second player); a kicked player's seat throws `PLAYER_REMOVED`. Otherwise a new player with a
    * new seat. A present player holding the name whose seat has expired is removed first (reason
    * `expired`), so an abandoned seat does not keep its name forever. Throws like {@link join}.
+   *
+   * Both joins, into a full room, first remove (reason `expired`) every present player no
+   * credential can act for any more: a seat past its expiry, or a seatless (bearer) player who
+   * joined more than `ROOM_TOKEN_MAX_TTL` ago (nothing renews its token).
    */
   joinSeated(code: string, rawName: string, presentedSeat?: string): Promise<SeatedPlayer>;
   /**
@@ -375,6 +396,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   const onPublishError = options.onPublishError ?? warnPublishError;
   const recentRollLimit = options.recentRollLimit ?? 20;
   const maxPlayers = options.maxPlayers ?? 100;
+  const maxOpenRooms = options.maxOpenRoomsPerHost ?? 20;
   const seatTtlMs = (options.seatTtlSeconds ?? 30 * 86_400) * 1000;
   const claimTtlMs = (options.claimCodeTtlSeconds ?? 600) * 1000;
 
@@ -431,9 +453,17 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       throw playerBanned();
     }
     const now = clock();
-    if (seat !== null) {
+    const present = await store.listPresentPlayers(room.code);
+    if (present.length >= maxPlayers) {
+      // A full room first lets go of the players no credential can act for any more: an unused
+      // seat past its expiry, and a seatless (bearer) player past the longest a room token lasts,
+      // since nothing renews its token. Otherwise anyone with the code could fill a room with
+      // ghosts for good, and each kick the host answered with would be a ban (at most 1000).
+      for (const player of present)
+        if (isGhost(player, now)) await expirePlayer(store, emit, room.code, player, now);
+    } else if (seat !== null) {
       // An abandoned seat must not hold its name forever: its player is removed as `expired`.
-      const holder = (await store.listPresentPlayers(room.code)).find((p) => p.nameKey === name.key);
+      const holder = present.find((p) => p.nameKey === name.key);
       if (holder?.seatExpiresAt != null && holder.seatExpiresAt <= now) {
         await expirePlayer(store, emit, room.code, holder, now);
       }
@@ -464,6 +494,13 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     // Read after the append for the same reason: a lock committed before it is seen here.
     if ((await store.findRoom(room.code))?.locked === true) throw roomLocked();
     return player;
+  }
+
+  /** A present player no live credential can act for: see {@link RoomService.joinSeated}. */
+  function isGhost(player: PlayerRecord, now: number): boolean {
+    return player.seatExpiresAt === null
+      ? player.joinedAt + ROOM_TOKEN_MAX_TTL * 1000 <= now
+      : player.seatExpiresAt <= now;
   }
 
   async function expirePlayer(store: RoomStore, emit: Emit, code: string, player: PlayerRecord, now: number) {
@@ -516,9 +553,15 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const validName = normalizeDisplayText(name, ROOM_NAME_MAX_LENGTH);
       if (!validName.ok) throw textError('name', 'Room name', validName.reason, ROOM_NAME_MAX_LENGTH);
       for (let attempt = 0; attempt < CODE_ATTEMPTS; attempt++) {
-        const result = await change((store) =>
-          store.insertRoom({ code: generateCode(), name: validName.text, hostUserId, createdAt: clock() }),
-        );
+        const result = await change(async (store, _emit, unit) => {
+          await assertOpenRoomAllowed(store, unit, hostUserId, maxOpenRooms);
+          return store.insertRoom({
+            code: generateCode(),
+            name: validName.text,
+            hostUserId,
+            createdAt: clock(),
+          });
+        });
         if (result.ok) return result.room;
       }
       // With ~8.5 × 10^11 codes, five collisions in a row mean a broken generator, not bad luck.

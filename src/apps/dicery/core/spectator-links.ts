@@ -8,11 +8,14 @@ import type { Page } from './room-host-tools.js';
 import { generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
 /**
- * Most live watch links one room holds. Only its host creates them, so this bounds what a host's
- * own scripts can store; beyond it a creation answers `TOO_MANY_SPECTATOR_LINKS` until the host
- * revokes one.
+ * How a spectator's own credential begins (the watch cookie's value, or a spectator bearer token):
+ * it tells it apart from a room token (a JWT) and from an account token at a glance, before any
+ * lookup.
  */
-export const MAX_SPECTATOR_LINKS_PER_ROOM = 20;
+export const SPECTATOR_TOKEN_PREFIX = 'dicery_spectator_';
+
+/** Seconds a spectator's credential lasts (the watch cookie's Max-Age); revoking the link ends it sooner. */
+export const SPECTATOR_SESSION_TTL_SECONDS = 30 * 24 * 3600;
 
 /** A watch link just created: its secret is shown once, to the host, and never stored. */
 export interface IssuedSpectatorLink {
@@ -23,10 +26,23 @@ export interface IssuedSpectatorLink {
   createdAt: number;
 }
 
-/** A spectator proven by a watch-link secret: the link, in an open room. */
+/**
+ * A spectator proven by their own credential: one exchange of a watch link, in an open room. Read
+ * budgets and stream caps count per `sessionId` (each viewer on their own) and per `linkId` (the
+ * link's whole audience).
+ */
 export interface SpectatorIdentity {
+  sessionId: string;
   linkId: string;
   roomCode: string;
+}
+
+/** A spectator's credential just issued: its secret goes into the watch cookie or the answer, once. */
+export interface OpenedSpectatorSession extends SpectatorIdentity {
+  /** {@link SPECTATOR_TOKEN_PREFIX} and 256 random bits (base64url); the server keeps its SHA-256. */
+  secret: string;
+  /** Epoch ms. */
+  expiresAt: number;
 }
 
 /**
@@ -48,8 +64,19 @@ export interface SpectatorLinks {
    * `spectator_link_revoked` event. Throws `SPECTATOR_LINK_NOT_FOUND`, `ROOM_NOT_FOUND`.
    */
   revoke(code: string, hostUserId: string, linkId: string): Promise<void>;
-  /** The spectator a secret proves in open room `code` (normalized), or undefined. Never throws for a bad secret. */
+  /**
+   * Exchanges a watch link's secret for a spectator's own credential in open room `code`
+   * (normalized), or undefined when the secret is no live link of it. The link's oldest
+   * spectators beyond `maxSpectatorsPerLink` (and its expired ones) end in the same transaction.
+   */
+  open(code: string, linkSecret: string): Promise<OpenedSpectatorSession | undefined>;
+  /**
+   * The spectator a credential ({@link OpenedSpectatorSession.secret}) proves in open room `code`
+   * (normalized), or undefined. Never throws for a bad secret.
+   */
   check(code: string, secret: string): Promise<SpectatorIdentity | undefined>;
+  /** Ends a spectator's credential ("Stop watching"); false when it was not (or no longer) live. */
+  end(code: string, secret: string): Promise<boolean>;
 }
 
 /** Options of {@link createSpectatorLinks}. */
@@ -59,11 +86,33 @@ export interface SpectatorLinksOptions {
   /** The room changes' unit of work (a change and its events commit together). */
   change: RoomChange;
   clock: () => number;
+  /**
+   * Live links one room holds (`MAX_WATCH_LINKS_PER_ROOM`). Only its host creates them, so this
+   * bounds what a host's own scripts can store; beyond it `TOO_MANY_SPECTATOR_LINKS`.
+   * @default 20
+   */
+  maxLinksPerRoom?: number;
+  /**
+   * Spectators one link has at once (`MAX_SPECTATORS_PER_WATCH_LINK`); opening it beyond ends the
+   * oldest.
+   * @default 100
+   */
+  maxSpectatorsPerLink?: number;
+}
+
+/** Whether `secret` has the shape of a spectator credential (prefix, bounded length). */
+export function looksLikeSpectatorToken(secret: string): boolean {
+  return (
+    secret.startsWith(SPECTATOR_TOKEN_PREFIX) &&
+    secret.length <= SPECTATOR_TOKEN_PREFIX.length + SEAT_SECRET_MAX_LENGTH
+  );
 }
 
 /** Creates the {@link SpectatorLinks}. */
 export function createSpectatorLinks(options: SpectatorLinksOptions): SpectatorLinks {
   const { rooms, change, clock } = options;
+  const maxLinks = options.maxLinksPerRoom ?? 20;
+  const maxSpectators = options.maxSpectatorsPerLink ?? 100;
 
   async function hostedRoom(store: RoomStore, rawCode: string, hostUserId: string) {
     const room = await findOpenRoom(store, rawCode);
@@ -87,10 +136,10 @@ export function createSpectatorLinks(options: SpectatorLinksOptions): SpectatorL
           tokenHash: hashSecret(secret),
           createdAt,
         });
-        if ((await store.spectators.countLinks(room.code)) > MAX_SPECTATOR_LINKS_PER_ROOM) {
+        if ((await store.spectators.countLinks(room.code)) > maxLinks) {
           throw new GatehouseError<DiceryErrorCode>(
             'TOO_MANY_SPECTATOR_LINKS',
-            `This room already has ${MAX_SPECTATOR_LINKS_PER_ROOM} watch links, the most allowed; revoke one first.`,
+            `This room already has ${maxLinks} watch links, the most allowed; revoke one first.`,
           );
         }
       });
@@ -120,13 +169,43 @@ export function createSpectatorLinks(options: SpectatorLinksOptions): SpectatorL
         await emit(room.code, 'spectator_link_revoked', { link_id: linkId }, clock());
       }),
 
+    async open(code, linkSecret) {
+      if (linkSecret === '' || linkSecret.length > SEAT_SECRET_MAX_LENGTH) return undefined;
+      const secret = SPECTATOR_TOKEN_PREFIX + generateSeatSecret();
+      const now = clock();
+      const expiresAt = now + SPECTATOR_SESSION_TTL_SECONDS * 1000;
+      return change(async (store) => {
+        const room = await store.findRoom(code);
+        if (room === undefined || room.state !== 'open') return undefined;
+        const link = await store.spectators.findLinkByHash(code, hashSecret(linkSecret));
+        // The UPDATE locks the link until commit, and finds it gone if a revocation won the race.
+        if (link === undefined || !(await store.spectators.touchLink(code, link.id, now))) return undefined;
+        const sessionId = randomUUID();
+        await store.spectators.insertSession({
+          id: sessionId,
+          linkId: link.id,
+          roomCode: code,
+          tokenHash: hashSecret(secret),
+          createdAt: now,
+          expiresAt,
+        });
+        await store.spectators.trimSessions(link.id, maxSpectators, now);
+        return { sessionId, linkId: link.id, roomCode: code, secret, expiresAt };
+      });
+    },
+
     async check(code, secret) {
-      if (secret === '' || secret.length > SEAT_SECRET_MAX_LENGTH) return undefined;
-      const link = await rooms.spectators.findLinkByHash(code, hashSecret(secret));
-      if (link === undefined) return undefined;
+      if (!looksLikeSpectatorToken(secret)) return undefined;
+      const session = await rooms.spectators.findSessionByHash(code, hashSecret(secret), clock());
+      if (session === undefined) return undefined;
       const room = await rooms.findRoom(code);
       if (room === undefined || room.state !== 'open') return undefined;
-      return { linkId: link.id, roomCode: link.roomCode };
+      return { sessionId: session.id, linkId: session.linkId, roomCode: session.roomCode };
     },
+
+    end: (code, secret) =>
+      looksLikeSpectatorToken(secret)
+        ? rooms.spectators.deleteSessionByHash(code, hashSecret(secret))
+        : Promise.resolve(false),
   };
 }

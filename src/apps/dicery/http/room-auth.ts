@@ -13,6 +13,7 @@ import {
 } from '../core/errors.js';
 import type { PlayerStanding } from '../core/room-service.js';
 import { looksLikeRoomToken } from '../core/room-token.js';
+import { looksLikeSpectatorToken } from '../core/spectator-links.js';
 import type { Dicery } from '../index.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
 import { readRoomCookie, roomCookieName, watchCookieName } from './room-cookies.js';
@@ -44,8 +45,12 @@ export interface RoomHostAuth {
  * player and never the host. Only {@link RoomGuards.viewer} admits one.
  */
 export interface RoomSpectatorAuth {
+  /** The spectator's own credential (one exchange of the link): their read budget and stream cap. */
+  sessionId: string;
   /** The watch link; its streams end when the host revokes it. */
   linkId: string;
+  /** How the spectator's credential arrived. */
+  transport: 'cookie' | 'bearer';
 }
 
 /** Who is calling a room route, set by the room guards on `request.room`. */
@@ -90,7 +95,11 @@ export const MEMBER_SECURITY: SecurityRequirement[] = [
 ];
 
 /** OpenAPI security of routes behind {@link RoomGuards.viewer}. */
-export const VIEWER_SECURITY: SecurityRequirement[] = [...MEMBER_SECURITY, { watchCookie: [] }];
+export const VIEWER_SECURITY: SecurityRequirement[] = [
+  ...MEMBER_SECURITY,
+  { watchCookie: [] },
+  { spectatorBearer: [] },
+];
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -174,10 +183,12 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
   const findRoomCredential = (
     request: FastifyRequest,
     code: string,
-  ): RoomCredential | { account: true } | null => {
+  ): RoomCredential | { account: true } | { spectator: true } | null => {
     const bearer = readBearerToken(request);
-    if (bearer !== undefined)
-      return looksLikeRoomToken(bearer) ? { token: bearer, transport: 'bearer' } : { account: true };
+    if (bearer !== undefined) {
+      if (looksLikeRoomToken(bearer)) return { token: bearer, transport: 'bearer' };
+      return looksLikeSpectatorToken(bearer) ? { spectator: true } : { account: true };
+    }
     const cookie = readRoomCookie(request, roomCookieName(app.cookiePolicy, code));
     return cookie === undefined ? null : { token: cookie, transport: 'cookie' };
   };
@@ -241,27 +252,40 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     }
   };
 
-  /** The watch-link secret of the request (its cookie), if any. */
-  const watchSecretOf = (request: FastifyRequest, code: string): string | undefined => {
-    return readRoomCookie(request, watchCookieName(app.cookiePolicy, code));
+  /**
+   * The spectator credential of the request: a spectator bearer token (`Authorization`), else the
+   * watch cookie; undefined when it carries neither.
+   */
+  const watchCredentialOf = (
+    request: FastifyRequest,
+    code: string,
+  ): { secret: string; transport: RoomSpectatorAuth['transport'] } | undefined => {
+    const bearer = readBearerToken(request);
+    if (bearer !== undefined && looksLikeSpectatorToken(bearer))
+      return { secret: bearer, transport: 'bearer' };
+    const value = readRoomCookie(request, watchCookieName(app.cookiePolicy, code));
+    return value === undefined ? undefined : { secret: value, transport: 'cookie' };
   };
 
-  /** The spectator a watch cookie proves; closed rooms answer ROOM_NOT_FOUND as for everyone. */
-  const checkSpectator = async (code: string, secret: string): Promise<RoomSpectatorAuth> => {
-    const identity = await dicery.spectators.check(code, secret);
+  /** The spectator a credential proves; closed rooms answer ROOM_NOT_FOUND as for everyone. */
+  const checkSpectator = async (
+    code: string,
+    credential: { secret: string; transport: RoomSpectatorAuth['transport'] },
+  ): Promise<RoomSpectatorAuth> => {
+    const identity = await dicery.spectators.check(code, credential.secret);
     if (identity === undefined) {
       await rooms.getRoom(code);
       throw spectatorLinkInvalid();
     }
-    return { linkId: identity.linkId };
+    return { sessionId: identity.sessionId, linkId: identity.linkId, transport: credential.transport };
   };
 
   const player: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
     const code = codeOf(request);
     const credential = findRoomCredential(request, code);
-    if (credential === null) {
+    if (credential === null || 'spectator' in credential) {
       // Watching is read-only: a spectator gets a refusal that says so, not "join first".
-      const watch = watchSecretOf(request, code);
+      const watch = watchCredentialOf(request, code);
       if (watch !== undefined) {
         await checkSpectator(code, watch);
         throw spectatorReadOnly();
@@ -277,6 +301,7 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
   const admitMember = async (request: FastifyRequest): Promise<void> => {
     const code = codeOf(request);
     const credential = findRoomCredential(request, code);
+    if (credential !== null && 'spectator' in credential) throw spectatorLinkInvalid();
     const asPlayer: Check<RoomPlayerAuth> =
       credential === null || 'account' in credential
         ? { ok: false, error: null }
@@ -300,14 +325,17 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
 
   const viewer: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
     const code = codeOf(request);
-    const watch = watchSecretOf(request, code);
+    const watch = watchCredentialOf(request, code);
     if (watch === undefined) return admitMember(request);
-    // A member (player or host) holding a watch cookie too is let in as what they are.
-    const asMember = await attempt(async () => {
-      await admitMember(request);
-      return request.room;
-    });
-    if (asMember.ok) return;
+    // A spectator bearer token fills the Authorization header: it is what the caller is.
+    if (watch.transport === 'cookie') {
+      // A member (player or host) holding a watch cookie too is let in as what they are.
+      const asMember = await attempt(async () => {
+        await admitMember(request);
+        return request.room;
+      });
+      if (asMember.ok) return;
+    }
     request.room = { code, player: null, host: null, spectator: await checkSpectator(code, watch) };
   };
 

@@ -53,6 +53,8 @@ interface Stream {
    * neither a player's nor the host's: it sees what other players see, and ends with its link.
    */
   spectatorLinkId: string | null;
+  /** The spectator's own credential (one exchange of the link), else null; the stream ends with it. */
+  spectatorSessionId: string | null;
   /** The host's account session, or null for a player. */
   hostSessionId: string | null;
   /** What the stream caps count this stream under (player or account, and client IP). */
@@ -85,12 +87,6 @@ interface Stream {
 }
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
-
-/**
- * Open streams per watch link on one instance. A link may be shared with a whole audience, so
- * this is above the per-player cap; the per-address cap still applies to every spectator.
- */
-export const MAX_STREAMS_PER_SPECTATOR_LINK = 50;
 
 /**
  * The concurrent-stream cap of an IPv6 /48 is this many times `MAX_STREAMS_PER_IP` (which counts
@@ -453,12 +449,23 @@ export function registerRoomEventsRoute(
           }
         }
         if (room.state !== 'open') continue;
-        if (list.some((stream) => stream.spectatorLinkId !== null)) {
-          // A revocation whose event the bus lost still ends its streams here.
-          const links = new Set(await roomStore.spectators.listLinkIds(code));
+        const spectatorSessions = list.flatMap((stream) =>
+          stream.spectatorSessionId === null ? [] : [stream.spectatorSessionId],
+        );
+        if (spectatorSessions.length > 0) {
+          // A revocation whose event the bus lost still ends its streams here; so does a spectator
+          // credential ended by "Stop watching" (on any instance) or by the link's spectator cap.
+          // One query for the links, one for the (at most this instance's streams') credentials.
+          const [links, live] = await Promise.all([
+            roomStore.spectators.listLinkIds(code),
+            roomStore.spectators.liveSessionIds(code, [...new Set(spectatorSessions)], now),
+          ]);
+          const liveLinks = new Set(links);
+          const liveSessions = new Set(live);
           for (const stream of list) {
-            if (stream.spectatorLinkId !== null && !links.has(stream.spectatorLinkId))
-              end(stream, undefined, 'link_revoked');
+            if (stream.spectatorLinkId === null || stream.spectatorSessionId === null) continue;
+            if (!liveLinks.has(stream.spectatorLinkId)) end(stream, undefined, 'link_revoked');
+            else if (!liveSessions.has(stream.spectatorSessionId)) end(stream, undefined, 'watch_ended');
           }
         }
         if (!list.some((stream) => stream.playerId !== null)) continue;
@@ -529,8 +536,9 @@ cookie of \`POST /rooms/{code}/watch\`; they get what other players get, secret 
   the streams of a revoked link end after its event with \`stream_end\` \`link_revoked\`)
 - \`spectators\` \`{ count }\` (only with \`?presence=true\`; no \`id:\`): how many streams watch through watch links now.
   Spectators never appear in \`presence\` or as players
-- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" }\` (no \`id:\`), the last message when
-  the credential that opened the stream ends it: the room token or the host's access token expired
+- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" | "watch_ended" }\` (no \`id:\`), the last message when
+  the credential that opened the stream ends it (\`watch_ended\`: a spectator stopped watching, or the link's
+  \`MAX_SPECTATORS_PER_WATCH_LINK\` ended this oldest spectator; seen within a heartbeat): the room token or the host's access token expired
   (\`token_expired\`; a browser renews it from its seat with \`POST /rooms/{code}/seat\`, then reconnects), the seat
   was claimed on another device (\`seat_replaced\`), the host's cookie session reached its absolute or idle
   expiry (\`session_ended\`), or the host's session was revoked, e.g. by logout (\`session_revoked\`). Do not
@@ -547,10 +555,12 @@ The server ends the stream when the room closes, when you leave or are removed (
 and with its credential (after \`stream_end\`, within one heartbeat interval at most). Open streams are capped per
 server instance: \`MAX_STREAMS_PER_PLAYER\` per player, \`MAX_STREAMS_PER_ACCOUNT\` per host account across all of its
 rooms, \`MAX_STREAMS_PER_IP\` per client address (IPv6: per /64, and four times that per /48) across all rooms;
-beyond a cap, 429 \`TOO_MANY_STREAMS\` with \`Retry-After\`. Beyond \`MAX_STREAMS_TOTAL\` streams on the instance,
-503 \`SERVICE_UNAVAILABLE\` with \`Retry-After\`. Opening is also rate limited: \`ROOM_STREAM_OPENS_PER_MINUTE\` per
-player or host account and \`ROOM_STREAM_OPENS_PER_MINUTE_PER_IP\` per client address, beyond which 429
-\`TOO_MANY_REQUESTS\` with \`Retry-After\` (reconnect no faster than the \`retry:\` the stream sends).
+beyond a cap, 429 \`TOO_MANY_STREAMS\` with \`Retry-After\`. A spectator counts on \`MAX_STREAMS_PER_PLAYER\` on their
+own and, with the other spectators of the same watch link, on \`MAX_SPECTATOR_STREAMS_PER_LINK\`. Beyond
+\`MAX_STREAMS_TOTAL\` streams on the instance, 503 \`SERVICE_UNAVAILABLE\` with \`Retry-After\`. Opening is also rate
+limited: \`ROOM_STREAM_OPENS_PER_MINUTE\` per player, spectator or host account and
+\`ROOM_STREAM_OPENS_PER_MINUTE_PER_IP\` per client address, beyond which 429 \`TOO_MANY_REQUESTS\` with \`Retry-After\`
+(reconnect no faster than the \`retry:\` the stream sends).
 
 Swagger UI waits for the response to end before showing it; use \`curl -N\` or EventSource to watch it live.`,
         params: Type.Object({ code: RoomCodeParam }),
@@ -588,11 +598,10 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       const address = addressBucket(request.ip);
       const network = addressBucket(request.ip, 48);
       // Opens are rate limited (red-team G8): every open and close is announced to the room's
-      // presence streams, so a reconnect loop must not be free. Per client address (spectators
-      // count there only: a watch link is shared by an audience, and one holder must not spend
-      // everyone's opens) and per player or host account; the address first, so a refused client
-      // adds nothing to the principal's count. Before the caps below: they are checked and counted
-      // with no await in between.
+      // presence streams, so a reconnect loop must not be free. Per client address and per player,
+      // spectator (one exchange of a watch link, never the whole link's audience) or host account;
+      // the address first, so a refused client adds nothing to the principal's count. Before the
+      // caps below: they are checked and counted with no await in between.
       const opened = 'Too many event streams opened; wait before reconnecting.';
       await enforceRateLimit(
         counters,
@@ -607,21 +616,19 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       const principal =
         caller.player !== null
           ? `player:${caller.player.id}`
-          : spectator === null
-            ? `account:${caller.host?.userId}`
-            : undefined;
-      if (principal !== undefined) {
-        await enforceRateLimit(
-          counters,
-          {
-            key: `room-stream-open:${principal}`,
-            max: settings.roomStreamOpensPerMinute,
-            windowMs: MINUTE_MS,
-            message: opened,
-          },
-          clock,
-        );
-      }
+          : spectator !== null
+            ? `spectator:${spectator.sessionId}`
+            : `account:${caller.host?.userId}`;
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-stream-open:${principal}`,
+          max: settings.roomStreamOpensPerMinute,
+          windowMs: MINUTE_MS,
+          message: opened,
+        },
+        clock,
+      );
       // The whole instance's share (red-team G4): per-client caps alone let many addresses (an
       // IPv6 /56, a few free accounts) hold thousands of streams, ≈ 45 KB each, each written on
       // every roll of its room. A capacity limit, not the caller's fault: 503, retry later.
@@ -635,13 +642,28 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       // Concurrent streams are capped per player, per host account across all of its rooms, and per
       // client address (IPv4 address, IPv6 /64, and IPv6 /48) across all rooms: more rooms or more
       // players must not multiply what one client can hold open (issue 8). Checked before anything
-      // is counted, so a refusal costs no state.
-      const caps = [
+      // is counted, so a refusal costs no state. A spectator has a player's cap of their own, and
+      // the link's audience one together, so a spectator opening many tabs never takes every
+      // stream of the link.
+      const callerCaps =
         caller.player !== null
-          ? { key: `player:${caller.player.id}`, max: settings.maxStreamsPerPlayer, per: 'player' }
+          ? [{ key: `player:${caller.player.id}`, max: settings.maxStreamsPerPlayer, per: 'player' }]
           : spectator !== null
-            ? { key: `watch:${spectator.linkId}`, max: MAX_STREAMS_PER_SPECTATOR_LINK, per: 'watch link' }
-            : { key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' },
+            ? [
+                {
+                  key: `spectator:${spectator.sessionId}`,
+                  max: settings.maxStreamsPerPlayer,
+                  per: 'spectator',
+                },
+                {
+                  key: `watch:${spectator.linkId}`,
+                  max: settings.maxSpectatorStreamsPerLink,
+                  per: 'watch link',
+                },
+              ]
+            : [{ key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' }];
+      const caps = [
+        ...callerCaps,
         { key: `ip:${address}`, max: settings.maxStreamsPerIp, per: 'client address' },
         // An IPv4 address is its own /48 bucket: counted once.
         ...(network === address
@@ -669,6 +691,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         host: caller.player === null && caller.host !== null,
         seatGeneration: caller.player?.seatGeneration ?? 0,
         spectatorLinkId: spectator?.linkId ?? null,
+        spectatorSessionId: spectator?.sessionId ?? null,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
         capKeys: caps.map((cap) => cap.key),
         credential:
@@ -711,9 +734,9 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
             throw standingError(standing);
           }
         }
-        if (stream.spectatorLinkId !== null) {
-          const links = await roomStore.spectators.listLinkIds(code);
-          if (!links.includes(stream.spectatorLinkId)) {
+        if (stream.spectatorSessionId !== null) {
+          const live = await roomStore.spectators.liveSessionIds(code, [stream.spectatorSessionId], clock());
+          if (live.length === 0) {
             await rooms.getRoom(code);
             throw spectatorLinkInvalid();
           }

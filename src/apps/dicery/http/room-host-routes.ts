@@ -11,8 +11,7 @@ import {
   problemRef,
   userAuthOf,
 } from '../../../http/index.js';
-import { addressBucket, GatehouseError } from '../../../index.js';
-import { MAX_SPECTATOR_LINKS_PER_ROOM } from '../core/spectator-links.js';
+import { addressBucket } from '../../../index.js';
 import { formatClaimCode } from '../shared/claim-code.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 import { HostedRoomSchema, SpectatorLinkCreatedSchema, SpectatorLinkSchema } from '../shared/wire.js';
@@ -40,9 +39,6 @@ const TransferCodeSchema = Type.Object({
 
 const CodeParams = Type.Object({ code: RoomCodeParam });
 
-/** Watch links one account may create per hour, across its rooms (each is a write and an event). */
-export const SPECTATOR_LINKS_PER_HOUR = 60;
-
 /** The caller's account, on a route behind an account guard (which set it or refused). */
 const authOf = userAuthOf;
 
@@ -53,7 +49,7 @@ const authOf = userAuthOf;
  */
 export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryContext): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { hostTools, roomStore, spectators, settings } = context.dicery;
+  const { hostTools, spectators, settings } = context.dicery;
   const { counters, clock } = context.gatehouse;
   const host = app.auth.require({ scopes: ['rooms:host'] });
 
@@ -239,12 +235,6 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
         },
         clock,
       );
-      if ((await roomStore.countOpenRooms(userId)) >= settings.maxOpenRoomsPerHost) {
-        throw new GatehouseError(
-          'TOO_MANY_OPEN_ROOMS',
-          `You have ${settings.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
-        );
-      }
       const room = await hostTools.acceptTransfer(request.params.code, userId, request.body.transfer_code);
       return toRoomView(room);
     },
@@ -261,8 +251,10 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
           'them, secret rolls as placeholders, and presence) but never roll, take a name or show up as a player. ' +
           'Share it as `/#/watch/{code}?token=…`: in the URL fragment, never sent to a server or in a Referer. ' +
           'The token is shown once (the server keeps its SHA-256). Players get a `spectator_link_created` event. ' +
-          `A room holds at most ${MAX_SPECTATOR_LINKS_PER_ROOM} live links (409 \`TOO_MANY_SPECTATOR_LINKS\`); an ` +
-          `account creates at most ${SPECTATOR_LINKS_PER_HOUR} per hour (429).`,
+          'Each person who opens it becomes a spectator of their own (`POST /rooms/{code}/watch`), with their own ' +
+          'read budget; at most `MAX_SPECTATORS_PER_WATCH_LINK` at once (opening it beyond ends the oldest). ' +
+          'A room holds at most `MAX_WATCH_LINKS_PER_ROOM` live links (409 `TOO_MANY_SPECTATOR_LINKS`); an ' +
+          'account creates at most `WATCH_LINKS_PER_HOUR_PER_ACCOUNT` per hour (429).',
         params: CodeParams,
         response: {
           201: SpectatorLinkCreatedSchema,
@@ -279,7 +271,7 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
         counters,
         {
           key: `room-watch-link:account:${userId}`,
-          max: SPECTATOR_LINKS_PER_HOUR,
+          max: settings.watchLinksPerHourPerAccount,
           windowMs: 3_600_000,
           message: 'Too many watch links created; try again later.',
         },
@@ -326,8 +318,9 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
         tags: ['rooms'],
         summary: 'Revoke a watch link (host)',
         description:
-          'The link stops working at once: every request with it answers 401 `SPECTATOR_LINK_INVALID`, and its open ' +
-          'streams end after the `spectator_link_revoked` event (`stream_end` `link_revoked`). 404 ' +
+          'The link stops working at once, and so does every spectator who opened it: their requests answer 401 ' +
+          '`SPECTATOR_LINK_INVALID`, and their open streams end after the `spectator_link_revoked` event ' +
+          '(`stream_end` `link_revoked`). 404 ' +
           '`SPECTATOR_LINK_NOT_FOUND` when the room has no such live link.',
         params: Type.Object({ ...CodeParams.properties, id: IdParam('Watch link id') }),
         response: { 204: NoBody(), ...errorResponses, 404: problemRef },

@@ -14,26 +14,14 @@ import { RoomCodeParam } from './room-code-param.js';
 
 const CodeParams = Type.Object({ code: RoomCodeParam });
 
-/**
- * Page reads (`/rolls`, `/log`) per caller (a player, or a host's account) per minute. Each page
- * is up to 200 rolls or log entries read from the database; 120 lets a client page through 24 000
- * rolls in a minute, and stops a member re-reading a room's log in a loop. Constants, not settings: Dicery's
- * settings move into the app (tell the lead before making these configurable).
- */
-export const ROOM_PAGE_READS_PER_MINUTE = 120;
-/** Page reads per client IP bucket per minute: a table of players behind one NAT shares it. */
-export const ROOM_PAGE_READS_PER_MINUTE_PER_IP = 600;
-/** Exports (each reads the whole log) per caller per minute. */
-export const ROOM_EXPORTS_PER_MINUTE = 6;
-/** Exports per client IP bucket per minute: every join makes a new player with its own allowance. */
-export const ROOM_EXPORTS_PER_MINUTE_PER_IP = 30;
-
 const MINUTE_MS = 60_000;
 
+/** The read limits as the routes' descriptions state them (the settings' names, never their values). */
 const READ_LIMITS_DESCRIPTION =
-  `Limited per caller (a player, the host's account, or a watch link shared by its spectators) and per client IP: ${ROOM_PAGE_READS_PER_MINUTE} and ` +
-  `${ROOM_PAGE_READS_PER_MINUTE_PER_IP} page reads (history and log together) a minute; beyond either, 429 ` +
-  '`TOO_MANY_REQUESTS` with `Retry-After`.';
+  "Limited per caller (a player, the host's account, or one spectator: each watch cookie or spectator token on " +
+  'its own) to `ROOM_READS_PER_MINUTE` page reads (history and log together) a minute, per client IP to ' +
+  '`ROOM_READS_PER_MINUTE_PER_IP`, and the spectators of one watch link together to ' +
+  '`ROOM_READS_PER_MINUTE_PER_WATCH_LINK`; beyond any, 429 `TOO_MANY_REQUESTS` with `Retry-After`.';
 
 const Sequence = (description: string) =>
   Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
@@ -88,47 +76,51 @@ export function registerRoomLogRoutes(
   guards: RoomGuards,
 ): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { rooms, history, log } = context.dicery;
+  const { rooms, history, log, settings } = context.dicery;
   const host = app.auth.require({ scopes: ['rooms:host'] });
   const { counters, clock } = context.gatehouse;
 
   /**
    * Room reads cost the database a page (or, for an export, the whole log) each: limited per
    * caller and per address, the address first so a refused client adds nothing to the caller's
-   * count. A player is one room's; a host's account is counted across all its rooms.
+   * count. A player is one room's; a host's account is counted across all its rooms. A spectator
+   * is counted on their own (one exchange of a watch link: a link shared with fifty people is
+   * fifty budgets, so a heavy viewer never starves the others) and, after that, on the link's
+   * audience as a whole, which keeps what one link (and, at `MAX_WATCH_LINKS_PER_ROOM` links, one
+   * room's spectators) can read bounded.
    */
   const limitReads = async (
     request: Parameters<typeof roomOf>[0],
     kind: 'page' | 'export',
   ): Promise<void> => {
     const caller = roomOf(request);
-    // A spectator is counted per watch link (everyone sharing it shares its allowance), never in a
-    // host's or another spectator's bucket; the per-address limit applies to each of them as well.
     const spectator = caller.spectator ?? null;
     const who =
       caller.player !== null
         ? `player:${caller.player.id}`
         : spectator !== null
-          ? `watch:${spectator.linkId}`
+          ? `spectator:${spectator.sessionId}`
           : `host:${caller.host?.userId ?? ''}`;
-    const [perCaller, perIp, message] =
+    const [perCaller, perIp, perLink, message] =
       kind === 'page'
-        ? [ROOM_PAGE_READS_PER_MINUTE, ROOM_PAGE_READS_PER_MINUTE_PER_IP, 'Too many room reads; slow down.']
+        ? [
+            settings.roomReadsPerMinute,
+            settings.roomReadsPerMinutePerIp,
+            settings.roomReadsPerMinutePerWatchLink,
+            'Too many room reads; slow down.',
+          ]
         : [
-            ROOM_EXPORTS_PER_MINUTE,
-            ROOM_EXPORTS_PER_MINUTE_PER_IP,
+            settings.roomExportsPerMinute,
+            settings.roomExportsPerMinutePerIp,
+            settings.roomExportsPerMinutePerWatchLink,
             'Too many exports; try again in a minute.',
           ];
-    await enforceRateLimit(
-      counters,
-      { key: `room-${kind}:ip:${addressBucket(request.ip)}`, max: perIp, windowMs: MINUTE_MS, message },
-      clock,
-    );
-    await enforceRateLimit(
-      counters,
-      { key: `room-${kind}:${who}`, max: perCaller, windowMs: MINUTE_MS, message },
-      clock,
-    );
+    const hit = (key: string, max: number) =>
+      enforceRateLimit(counters, { key, max, windowMs: MINUTE_MS, message }, clock);
+    await hit(`room-${kind}:ip:${addressBucket(request.ip)}`, perIp);
+    await hit(`room-${kind}:${who}`, perCaller);
+    // After the spectator's own budget: a viewer refused there adds nothing to the link's count.
+    if (spectator !== null) await hit(`room-${kind}:watch:${spectator.linkId}`, perLink);
   };
 
   const viewerOf = (request: Parameters<typeof roomOf>[0]) => {
@@ -194,8 +186,9 @@ export function registerRoomLogRoutes(
           "with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'` (OWASP CSV injection). Streamed page by page; " +
           'a database failure midway cuts the download short (the client sees an incomplete body); memory per ' +
           'download is one page whatever the room holds. Each export reads the whole log, so it is limited per ' +
-          `caller (${ROOM_EXPORTS_PER_MINUTE} a minute) and per client IP (${ROOM_EXPORTS_PER_MINUTE_PER_IP}): ` +
-          'beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
+          'caller (`ROOM_EXPORTS_PER_MINUTE`; each spectator on their own), per client IP ' +
+          '(`ROOM_EXPORTS_PER_MINUTE_PER_IP`) and per watch link (`ROOM_EXPORTS_PER_MINUTE_PER_WATCH_LINK`, its ' +
+          'spectators together): beyond any, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
         params: CodeParams,
         querystring: Type.Object(
           {

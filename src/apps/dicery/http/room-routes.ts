@@ -3,17 +3,20 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
   type AuthContext,
+  currentCsrfBinding,
   enforceRateLimit,
   errorResponses,
   IdParam,
   NoBody,
   problemRef,
+  readBearerToken,
   type UserAuthContext,
   userAuthOf,
 } from '../../../http/index.js';
 import { addressBucket, GatehouseError } from '../../../index.js';
 import { type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
 import type { SeatedPlayer } from '../core/room-service.js';
+import { looksLikeSpectatorToken } from '../core/spectator-links.js';
 import { formatClaimCode } from '../shared/claim-code.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
 import { ClaimCodeSchema, JoinResultSchema, RoomSnapshotSchema } from '../shared/wire.js';
@@ -56,12 +59,18 @@ const CsrfHeaders = Type.Object({
 
 const MINUTE_MS = 60_000;
 
-/** Seconds the watch cookie lasts; revoking the link ends it sooner (every request checks the link). */
-const WATCH_COOKIE_MAX_AGE = 30 * 24 * 3600;
+const WATCH_DESCRIPTION = `Exchanges a watch link's secret for a **spectator credential of your own**, read-only, valid
+30 days unless the host revokes the link first (the server keeps only its SHA-256). Each exchange is one spectator, with
+its own read budget (\`ROOM_READS_PER_MINUTE\`, \`ROOM_EXPORTS_PER_MINUTE\`) and stream cap (\`MAX_STREAMS_PER_PLAYER\`), so
+a link shared with a whole audience is not one budget that its heaviest viewer spends for everyone; the link's audience
+together is bounded too (\`ROOM_READS_PER_MINUTE_PER_WATCH_LINK\`, \`MAX_SPECTATOR_STREAMS_PER_LINK\`), and a link has at
+most \`MAX_SPECTATORS_PER_WATCH_LINK\` spectators at once: opening it beyond ends the oldest one.
 
-const WATCH_DESCRIPTION = `Exchanges a watch link's secret for this browser's **watch cookie**, a read-only
-credential: \`<prefix>watch_<CODE>\` (\`__Secure-dicery_watch_<CODE>\`), HttpOnly, SameSite=Lax, \`Path=/rooms/<CODE>\`,
-holding the secret (the server keeps only its SHA-256).
+**Cookie transport** (default, for browsers): the answer sets the **watch cookie** \`<prefix>watch_<CODE>\`
+(\`__Secure-dicery_watch_<CODE>\`), HttpOnly, SameSite=Lax, \`Path=/rooms/<CODE>\`. **Bearer transport**
+(\`"transport": "bearer"\`, for scripts: stock cookie jars never send a \`__Secure-\` cookie over plain http): no cookie;
+\`access_token\` (it begins \`dicery_spectator_\`) goes in \`Authorization: Bearer …\` on the read-only routes (the
+\`spectatorBearer\` scheme under **Authorize**). \`DELETE /rooms/{code}/watch\` ends either ("Stop watching").
 
 The host creates watch links (\`POST /rooms/{code}/spectator-links\`) and shares them as
 \`/#/watch/<CODE>?token=<secret>\`: the secret rides in the URL fragment, which browsers never send to a server, so it
@@ -73,7 +82,8 @@ players see (a secret roll as its placeholder). A spectator is not a player: no 
 request with it answers 401 \`SPECTATOR_LINK_INVALID\` and its streams end (\`stream_end\` \`link_revoked\`).
 
 A wrong or revoked secret answers 401 \`SPECTATOR_LINK_INVALID\`, a closed room 404. Attempts count on the join
-limit of the client address (\`ROOM_JOINS_PER_MINUTE\`).`;
+limit of the client address (\`ROOM_JOINS_PER_MINUTE\`), which is also what bounds how fast one holder of the link can
+open it again (and so end the oldest spectators when the link is full).`;
 const HOUR_MS = 60 * MINUTE_MS;
 
 const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A room holds at most
@@ -137,7 +147,7 @@ export function registerRoomRoutes(
 ): void {
   // Handler types come from the route schemas (no casts that could drift from them).
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { rooms, roomStore, roomTokens } = context.dicery;
+  const { rooms, roomTokens } = context.dicery;
   const { counters, clock } = context.gatehouse;
   const { settings } = context.dicery;
   const guards = installRoomAuth(app, context.dicery);
@@ -244,15 +254,6 @@ export function registerRoomRoutes(
         },
         clock,
       );
-      // Rooms stay open until their host closes them; a cap on open ones bounds what an account
-      // accumulates over many windows. Read then insert, so concurrent creations may pass it by a
-      // few; the hourly limits bound that overshoot.
-      if ((await roomStore.countOpenRooms(hostId)) >= settings.maxOpenRoomsPerHost) {
-        throw new GatehouseError(
-          'TOO_MANY_OPEN_ROOMS',
-          `You have ${settings.maxOpenRoomsPerHost} open rooms, the most allowed; close one first.`,
-        );
-      }
       const room = await rooms.createRoom(hostId, name);
       return reply.code(201).send(toRoomView(room));
     },
@@ -379,11 +380,31 @@ export function registerRoomRoutes(
         description: WATCH_DESCRIPTION,
         params: CodeParams,
         body: Type.Object(
-          { token: Type.String({ maxLength: 256, description: "The watch link's secret (its `token=`)" }) },
+          {
+            token: Type.String({ maxLength: 256, description: "The watch link's secret (its `token=`)" }),
+            transport: Type.Optional(
+              Type.Union([Type.Literal('cookie'), Type.Literal('bearer')], {
+                default: 'cookie',
+                description: '`cookie` (browsers) or `bearer` (a spectator token in the answer, no cookie)',
+              }),
+            ),
+          },
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ room: Type.Object({ code: Type.String(), name: Type.String() }) }),
+          200: Type.Object({
+            room: Type.Object({ code: Type.String(), name: Type.String() }),
+            expires_at: Type.String({
+              format: 'date-time',
+              description: 'When this spectator credential ends',
+            }),
+            access_token: Type.Optional(
+              Type.String({
+                description: 'Bearer transport only: the spectator token (`dicery_spectator_…`)',
+              }),
+            ),
+            token_type: Type.Optional(Type.Literal('bearer')),
+          }),
           400: problemRef,
           401: problemRef,
           403: problemRef,
@@ -398,16 +419,22 @@ export function registerRoomRoutes(
       // Counted on the join limit of the address: a secret has 256 bits, but every guess costs.
       await limitJoins(request.ip);
       const room = await rooms.getRoom(request.params.code);
-      if ((await context.dicery.spectators.check(room.code, request.body.token)) === undefined) {
-        throw spectatorLinkInvalid();
+      const opened = await context.dicery.spectators.open(room.code, request.body.token);
+      if (opened === undefined) throw spectatorLinkInvalid();
+      reply.header('cache-control', 'no-store');
+      const answer = {
+        room: { code: room.code, name: room.name },
+        expires_at: new Date(opened.expiresAt).toISOString(),
+      };
+      if (request.body.transport === 'bearer') {
+        return { ...answer, access_token: opened.secret, token_type: 'bearer' as const };
       }
       const cookie = watchCookie(room.code);
-      reply.setCookie(cookie.name, request.body.token, {
+      reply.setCookie(cookie.name, opened.secret, {
         ...cookie.attributes,
-        maxAge: WATCH_COOKIE_MAX_AGE,
+        maxAge: Math.max(1, Math.floor((opened.expiresAt - clock()) / 1000)),
       });
-      reply.header('cache-control', 'no-store');
-      return { room: { code: room.code, name: room.name } };
+      return answer;
     },
   );
 
@@ -418,16 +445,36 @@ export function registerRoomRoutes(
         tags: ['rooms'],
         summary: 'Stop watching a room',
         description:
-          'Clears the watch cookie of this browser (the link itself stays valid until the host revokes it).',
+          'Ends this spectator credential on the server (its streams end within a heartbeat) and clears the watch ' +
+          'cookie; the link itself stays valid for the others until the host revokes it. With the watch cookie the ' +
+          'call needs `X-CSRF-Token` (from `GET /auth/csrf`), like every cookie-authenticated change, so another site ' +
+          'cannot stop your watching; with a spectator bearer token it needs none. Answers 204 whether or not the ' +
+          'credential was still live (a closed room included), so it is safe to repeat.',
         params: CodeParams,
-        response: { 204: NoBody() },
+        headers: CsrfHeaders,
+        security: [{ watchCookie: [] }, { spectatorBearer: [] }],
+        response: { 204: NoBody(), 403: problemRef },
       },
     },
     async (request, reply) => {
-      app.csrf.checkOrigin(request);
       // No room lookup: a closed room's watch cookie is cleared all the same.
       const code = normalizeRoomCode(request.params.code);
-      if (code !== undefined) clearRoomCookie(reply, watchCookie(code));
+      if (code === undefined) return reply.code(204).send();
+      const bearer = readBearerToken(request);
+      const cookie = watchCookie(code);
+      if (bearer !== undefined && looksLikeSpectatorToken(bearer)) {
+        await context.dicery.spectators.end(code, bearer);
+        return reply.code(204).send();
+      }
+      const secret = readRoomCookie(request, cookie.name);
+      if (secret !== undefined) {
+        // A cookie rides along on cross-site requests: the double-submit token proves this page sent it.
+        app.csrf.verify(request, await currentCsrfBinding(request));
+        await context.dicery.spectators.end(code, secret);
+      } else {
+        app.csrf.checkOrigin(request);
+      }
+      clearRoomCookie(reply, cookie);
       return reply.code(204).send();
     },
   );

@@ -32,9 +32,18 @@ export function diceryOpenApiSchemes(cookies: CookiePolicy): Record<string, Open
       in: 'cookie',
       name: `${watchCookieName(cookies, '')}{code}`,
       description:
-        "A spectator's read-only credential for one room: the watch link's secret, set HttpOnly by " +
-        '`POST /rooms/{code}/watch` with `Path=/rooms/{code}`. Admits the read-only room routes (snapshot, ' +
-        'event stream, history, export, log) until the host revokes the link; never a player, never the host.',
+        "A spectator's own read-only credential for one room, set HttpOnly by `POST /rooms/{code}/watch` (in " +
+        'exchange for a watch link) with `Path=/rooms/{code}`. Admits the read-only room routes (snapshot, ' +
+        'event stream, history, export, log) until the host revokes the link or you stop watching; never a ' +
+        'player, never the host.',
+    },
+    spectatorBearer: {
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'opaque (dicery_spectator_…)',
+      description:
+        'The same spectator credential for scripts: `POST /rooms/{code}/watch` with `"transport": "bearer"` and ' +
+        'paste its `access_token` here. Read-only routes only; never a room token, never an account token.',
     },
   };
 }

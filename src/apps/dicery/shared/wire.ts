@@ -379,7 +379,8 @@ export type StreamEndReason =
   | 'session_ended'
   | 'session_revoked'
   | 'seat_replaced'
-  | 'link_revoked';
+  | 'link_revoked'
+  | 'watch_ended';
 
 /** `POST /rooms/{code}/players/me/claim-code` and the host's hand-over: a single-use claim code. */
 export const ClaimCodeSchema = Type.Object({

@@ -123,7 +123,10 @@ export interface RoomStore extends RoomHostStore {
   insertRoom(room: NewRoom): Promise<InsertRoomResult>;
   /** The room with this (normalized) code, open or closed. */
   findRoom(code: string): Promise<RoomRecord | undefined>;
-  /** Closes an open room; false when it is unknown or already closed. */
+  /**
+   * Closes an open room, and deletes its watch links and spectators (useless once it is closed);
+   * false when it is unknown or already closed.
+   */
   closeRoom(code: string, now: number): Promise<boolean>;
   /** How many rooms the host has open (an index scan over `rooms_host_idx`). */
   countOpenRooms(hostUserId: string): Promise<number>;
@@ -274,7 +277,12 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
         .where('code', '=', code)
         .where('state', '=', 'open')
         .executeTakeFirst();
-      return Number(result.numUpdatedRows) > 0;
+      if (Number(result.numUpdatedRows) === 0) return false;
+      // Nothing can use a closed room's watch links or spectators again (both need it open): they
+      // go now rather than stay for good (rooms are kept, closed, for their host's list and log).
+      await db.deleteFrom('room_spectator_sessions').where('room_code', '=', code).execute();
+      await db.deleteFrom('room_spectator_links').where('room_code', '=', code).execute();
+      return true;
     },
     async listOpenRoomCodes(hostUserId) {
       const rows = await db

@@ -9,9 +9,20 @@ export interface SpectatorLinkRecord {
   createdAt: number;
 }
 
+/** A spectator of a watch link (one exchange of it); their secret is never stored, only its hash. */
+export interface SpectatorSessionRecord {
+  id: string;
+  linkId: string;
+  roomCode: string;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms; the session counts for nothing from then on. */
+  expiresAt: number;
+}
+
 /**
- * Storage of spectator links (issue 14, item 8). Part of every `RoomStore` (as `spectators`), so
- * it joins the same unit of work.
+ * Storage of spectator links (issue 14, item 8) and of their spectators (migration 011a). Part of
+ * every `RoomStore` (as `spectators`), so it joins the same unit of work.
  */
 export interface SpectatorLinkStore {
   /** Inserts a link with the SHA-256 (hex) of its secret. */
@@ -20,12 +31,35 @@ export interface SpectatorLinkStore {
   countLinks(code: string): Promise<number>;
   /** A page of the room's live links, newest first. */
   listLinks(code: string, limit: number, offset: number): Promise<SpectatorLinkRecord[]>;
-  /** Ids of all live links of room `code` (at most `MAX_SPECTATOR_LINKS_PER_ROOM`). */
+  /** Ids of all live links of room `code` (at most `MAX_WATCH_LINKS_PER_ROOM`). */
   listLinkIds(code: string): Promise<string[]>;
   /** The live link of room `code` whose secret hashes to `tokenHash`. */
   findLinkByHash(code: string, tokenHash: string): Promise<SpectatorLinkRecord | undefined>;
-  /** Deletes link `id` of room `code`; false when the room has no such link (any more). */
+  /** Deletes link `id` of room `code`, and its spectators; false when the room has no such link (any more). */
   deleteLink(code: string, id: string): Promise<boolean>;
+  /**
+   * Records that link `id` of room `code` was opened at `now`; false when it is gone (revoked).
+   * Inside a transaction, the UPDATE holds the link's row lock (PostgreSQL) until it ends, so the
+   * spectators of one link are added and trimmed one exchange at a time.
+   */
+  touchLink(code: string, id: string, now: number): Promise<boolean>;
+  /** Inserts a spectator with the SHA-256 (hex) of their secret. */
+  insertSession(session: SpectatorSessionRecord & { tokenHash: string }): Promise<void>;
+  /**
+   * Deletes link `linkId`'s expired spectators, then the oldest beyond the `keep` newest; returns
+   * how many went. Call it under the link's lock ({@link SpectatorLinkStore.touchLink}).
+   */
+  trimSessions(linkId: string, keep: number, now: number): Promise<number>;
+  /** The unexpired spectator of room `code` whose secret hashes to `tokenHash`, if their link is live. */
+  findSessionByHash(
+    code: string,
+    tokenHash: string,
+    now: number,
+  ): Promise<SpectatorSessionRecord | undefined>;
+  /** Deletes the spectator of room `code` whose secret hashes to `tokenHash`; false when there was none. */
+  deleteSessionByHash(code: string, tokenHash: string): Promise<boolean>;
+  /** Which of `ids` are unexpired spectators of room `code` (stream re-checks ask about their own only). */
+  liveSessionIds(code: string, ids: readonly string[], now: number): Promise<string[]>;
 }
 
 /** PostgreSQL returns count(*) as a bigint string; SQLite as a number. */
@@ -93,12 +127,105 @@ export function createSpectatorLinkStore(db: Kysely<DiceryTables>): SpectatorLin
       return row && toLink(row);
     },
     async deleteLink(code, id) {
+      // The foreign key cascades too; deleting them here first does not depend on it.
+      await db
+        .deleteFrom('room_spectator_sessions')
+        .where('room_code', '=', code)
+        .where('link_id', '=', id)
+        .execute();
       const result = await db
         .deleteFrom('room_spectator_links')
         .where('room_code', '=', code)
         .where('id', '=', id)
         .executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
+    },
+    async touchLink(code, id, now) {
+      const result = await db
+        .updateTable('room_spectator_links')
+        .set({ last_opened_at: now })
+        .where('room_code', '=', code)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async insertSession(session) {
+      await db
+        .insertInto('room_spectator_sessions')
+        .values({
+          id: session.id,
+          link_id: session.linkId,
+          room_code: session.roomCode,
+          token_hash: session.tokenHash,
+          created_at: session.createdAt,
+          expires_at: session.expiresAt,
+        })
+        .execute();
+    },
+    async trimSessions(linkId, keep, now) {
+      const expired = await db
+        .deleteFrom('room_spectator_sessions')
+        .where('link_id', '=', linkId)
+        .where('expires_at', '<=', now)
+        .executeTakeFirst();
+      // At most one over the cap when every exchange trims under the link's lock.
+      const extra = await db
+        .selectFrom('room_spectator_sessions')
+        .select('id')
+        .where('link_id', '=', linkId)
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .offset(keep)
+        .limit(1000)
+        .execute();
+      if (extra.length > 0) {
+        await db
+          .deleteFrom('room_spectator_sessions')
+          .where(
+            'id',
+            'in',
+            extra.map((row) => row.id),
+          )
+          .execute();
+      }
+      return Number(expired.numDeletedRows) + extra.length;
+    },
+    async findSessionByHash(code, tokenHash, now) {
+      const row = await db
+        .selectFrom('room_spectator_sessions')
+        .select(['id', 'link_id', 'room_code', 'created_at', 'expires_at'])
+        .where('token_hash', '=', tokenHash)
+        .where('room_code', '=', code)
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      return (
+        row && {
+          id: row.id,
+          linkId: row.link_id,
+          roomCode: row.room_code,
+          createdAt: Number(row.created_at),
+          expiresAt: Number(row.expires_at),
+        }
+      );
+    },
+    async deleteSessionByHash(code, tokenHash) {
+      const result = await db
+        .deleteFrom('room_spectator_sessions')
+        .where('token_hash', '=', tokenHash)
+        .where('room_code', '=', code)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    },
+    async liveSessionIds(code, ids, now) {
+      if (ids.length === 0) return [];
+      const rows = await db
+        .selectFrom('room_spectator_sessions')
+        .select('id')
+        .where('room_code', '=', code)
+        .where('id', 'in', [...ids])
+        .where('expires_at', '>', now)
+        .execute();
+      return rows.map((row) => row.id);
     },
   };
 }

@@ -2,7 +2,8 @@ import type { Generated } from 'kysely';
 
 /**
  * Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`,
- * `008a-room-host-tools`, `009a-room-log`, `010a-spectator-links`), for `Kysely<DiceryTables>`.
+ * `008a-room-host-tools`, `009a-room-log`, `010a-spectator-links`, `011a-spectator-sessions`), for
+ * `Kysely<DiceryTables>`.
  */
 export interface DiceryTables {
   rooms: RoomsTable;
@@ -12,6 +13,7 @@ export interface DiceryTables {
   room_log_entries: RoomLogEntriesTable;
   room_log_keys: RoomLogKeysTable;
   room_spectator_links: RoomSpectatorLinksTable;
+  room_spectator_sessions: RoomSpectatorSessionsTable;
 }
 
 /** Dicery rooms. */
@@ -129,4 +131,18 @@ export interface RoomSpectatorLinksTable {
   /** SHA-256 (hex) of the link's secret; unique. */
   token_hash: string;
   created_at: number;
+  /** When a spectator last opened the link, epoch ms (migration 011a); null before the first. */
+  last_opened_at: number | null;
+}
+
+/** Spectators of watch links, one per exchange of a link (migration `011a-spectator-sessions`). */
+export interface RoomSpectatorSessionsTable {
+  id: string;
+  link_id: string;
+  room_code: string;
+  /** SHA-256 (hex) of the spectator's secret (watch cookie or spectator token); unique. */
+  token_hash: string;
+  created_at: number;
+  /** Epoch ms; the row counts for nothing after it and goes when the link is next opened. */
+  expires_at: number;
 }

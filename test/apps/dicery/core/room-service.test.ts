@@ -21,11 +21,16 @@ import {
 import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { GatehouseError } from '../../../../src/errors.js';
 import { appTables } from '../../../../src/storage/app-tables.js';
+import { lockUserRow } from '../../../../src/storage/lock-user-row.js';
 import type { Schema } from '../../../../src/storage/schema.js';
 import { createTestDatabase, type TestDatabase } from '../../../support/databases.js';
 
 /** Dicery's view of a core handle, as `gatehouse.appDatabase` gives it. */
 const diceryView = (db: Kysely<Schema>) => appTables<DiceryTables, Schema>(db);
+/** The account lock of a unit of work, as `tx.lockAccount` gives it (these suites run on SQLite). */
+const unitOf = (trx: Kysely<Schema>) => ({
+  lockAccount: (userId: string) => lockUserRow(trx, userId, async () => {}),
+});
 
 const T0 = Date.UTC(2024, 0, 1);
 
@@ -73,7 +78,8 @@ describe('RoomService', () => {
   function makeService(overrides: Partial<RoomServiceOptions> = {}): RoomService {
     return createRoomService({
       rooms: store,
-      transaction: (work) => testDb.database.transaction((trx) => work(createRoomStore(diceryView(trx)))),
+      transaction: (work) =>
+        testDb.database.transaction((trx) => work(createRoomStore(diceryView(trx)), unitOf(trx))),
       bus,
       clock: () => now,
       // Replays queued dice values; crypto.randomInt semantics: [min, maxExclusive).
@@ -447,7 +453,7 @@ describe('RoomService', () => {
           testDb.database.transaction(async (trx) => {
             inTransaction = true;
             try {
-              return await work(createRoomStore(diceryView(trx)));
+              return await work(createRoomStore(diceryView(trx)), unitOf(trx));
             } finally {
               inTransaction = false;
             }
@@ -476,10 +482,13 @@ describe('RoomService', () => {
       return makeService({
         transaction: (work) =>
           testDb.database.transaction((trx) =>
-            work({
-              ...createRoomStore(diceryView(trx)),
-              appendEvent: () => Promise.reject(new Error('append failed')),
-            }),
+            work(
+              {
+                ...createRoomStore(diceryView(trx)),
+                appendEvent: () => Promise.reject(new Error('append failed')),
+              },
+              unitOf(trx),
+            ),
           ),
       });
     }

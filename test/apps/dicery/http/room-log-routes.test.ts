@@ -1,11 +1,6 @@
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ROOM_EXPORTS_PER_MINUTE,
-  ROOM_EXPORTS_PER_MINUTE_PER_IP,
-  ROOM_PAGE_READS_PER_MINUTE,
-} from '../../../../src/apps/dicery/http/room-log-routes.js';
 import { type RoomLogDocument, verifyRoomLog } from '../../../../src/apps/dicery/shared/room-log.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
@@ -402,10 +397,22 @@ describe('Dicery room reads are rate-limited per caller and per address', () => 
   let app: FastifyInstance;
   let clock: TestClock;
   let host: SignedIn;
+  // The settings (not their defaults): what the routes enforce is what the server was given.
+  const ROOM_PAGE_READS_PER_MINUTE = 10;
+  const ROOM_EXPORTS_PER_MINUTE = 3;
+  const ROOM_EXPORTS_PER_MINUTE_PER_IP = 7;
 
   beforeAll(async () => {
     clock = createTestClock();
-    app = await buildTestServer(NO_ROOM_LIMITS, { clock, scheduler: clock });
+    app = await buildTestServer(
+      {
+        ...NO_ROOM_LIMITS,
+        roomReadsPerMinute: ROOM_PAGE_READS_PER_MINUTE,
+        roomExportsPerMinute: ROOM_EXPORTS_PER_MINUTE,
+        roomExportsPerMinutePerIp: ROOM_EXPORTS_PER_MINUTE_PER_IP,
+      },
+      { clock, scheduler: clock },
+    );
     host = await signIn(app);
   });
   afterAll(async () => app.close());

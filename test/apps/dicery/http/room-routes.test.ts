@@ -1,7 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildTestServer } from '../../../../src/testing.js';
+import { buildTestServer, createTestClock } from '../../../../src/testing.js';
 import { cookiesOf, type SignedIn, signIn } from '../../../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
 import { Browser } from '../../../support/room-browser.js';
@@ -766,6 +766,81 @@ describe('Dicery room routes: room creation limits', () => {
   });
 });
 
+describe.each(engines)('MAX_OPEN_ROOMS_PER_HOST under concurrency ($name)', ({ name }) => {
+  // Counted and inserted in one transaction holding the host's account row lock: parallel
+  // creations (and hand-overs) cannot all read "one below the cap" and all insert.
+  let app: FastifyInstance;
+  let drop: () => Promise<void>;
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    app = await buildTestServer({
+      databaseUrl: database.url,
+      maxOpenRoomsPerHost: 3,
+      roomsPerHourPerAccount: 1000,
+      roomsPerHourPerIp: 1000,
+      roomJoinsPerMinute: 1000,
+    });
+  });
+  afterAll(async () => {
+    await app.close();
+    await drop();
+  });
+
+  const openRooms = async (host: SignedIn) =>
+    (await app.inject({ method: 'GET', url: '/rooms', headers: host.headers }))
+      .json()
+      .items.filter((room: { state: string }) => room.state === 'open').length;
+
+  it('ten parallel creations at a cap of 3 make exactly 3 rooms', async () => {
+    const host = await signIn(app);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        app.inject({ method: 'POST', url: '/rooms', headers: host.headers, payload: { name: `R${i}` } }),
+      ),
+    );
+    const codes = answers.map((answer) => answer.statusCode).sort();
+    expect(codes.filter((code) => code === 201)).toHaveLength(3);
+    expect(codes.filter((code) => code === 409)).toHaveLength(7);
+    expect(await openRooms(host)).toBe(3);
+  });
+
+  it('hand-overs accepted in parallel with creations stay within the cap', async () => {
+    const taker = await signIn(app);
+    const givers = await Promise.all([signIn(app), signIn(app), signIn(app)]);
+    const transfers = await Promise.all(
+      givers.map(async (giver) => {
+        const room = await createRoom(app, giver);
+        const issued = await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/host`,
+          headers: giver.headers,
+        });
+        return { code: room.code, transferCode: issued.json().transfer_code as string };
+      }),
+    );
+    const answers = await Promise.all([
+      ...transfers.map(({ code, transferCode }) =>
+        app.inject({
+          method: 'POST',
+          url: `/rooms/${code}/host/accept`,
+          headers: taker.headers,
+          payload: { transfer_code: transferCode },
+        }),
+      ),
+      ...[1, 2, 3].map((i) =>
+        app.inject({ method: 'POST', url: '/rooms', headers: taker.headers, payload: { name: `T${i}` } }),
+      ),
+    ]);
+    const won = answers.filter((answer) => answer.statusCode === 200 || answer.statusCode === 201);
+    expect(won).toHaveLength(3);
+    for (const answer of answers) {
+      if (answer.statusCode >= 400) expect(answer.json().code).toBe('TOO_MANY_OPEN_ROOMS');
+    }
+    expect(await openRooms(taker)).toBe(3);
+  });
+});
+
 describe('Dicery room routes: join and roll rate limits, insecure cookies', () => {
   let app: FastifyInstance;
   let host: SignedIn;
@@ -916,6 +991,55 @@ describe.each(engines)('POST /rooms/{code}/join: players per room ($name)', ({ n
     } finally {
       await app.close();
       await database.drop();
+    }
+  });
+});
+
+describe('POST /rooms/{code}/join: players whose credentials are dead do not keep a full room full', () => {
+  // A bearer player has no seat, so nothing renews its room token: once the longest a room token
+  // lasts has passed, it is a ghost. An anonymous script with the code could otherwise fill a room
+  // with MAX_PLAYERS_PER_ROOM ghosts for good, and each kick the host answers with is a ban (at
+  // most 1000 of them).
+  it('a join into a full room first removes players whose credential cannot be alive any more', async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer(
+      { maxPlayersPerRoom: 2, roomJoinsPerMinute: 1000, roomSeatTtl: 24 * 3600 },
+      { clock, scheduler: clock },
+    );
+    try {
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      const ghost = await joinAsBot(app, room.code, 'Ghost');
+      const seated = new Browser(app);
+      expect((await seated.join(room.code, 'Seated')).statusCode).toBe(201);
+      const refused = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Late', transport: 'bearer' },
+      });
+      expect(refused.json().code).toBe('ROOM_FULL');
+      // Past the longest room token: the bot's credential is dead, the seat (24 h) is not.
+      clock.advance(12 * 3600 * 1000 + 1000);
+      const late = await joinAsBot(app, room.code, 'Late');
+      const players = (await app.dicery.rooms.snapshot(room.code)).players.map((p) => p.name).sort();
+      expect(players).toEqual(['Late', 'Seated']);
+      const events = await app.dicery.rooms.eventsAfter(room.code, 0);
+      expect(events.filter((e) => e.type === 'player_left').map((e) => e.data)).toEqual([
+        { player: { id: ghost.id, name: 'Ghost' }, reason: 'expired' },
+      ]);
+      // Past the seat's lifetime too: the unused seat frees its place, and Late is a ghost by now.
+      clock.advance(24 * 3600 * 1000);
+      await joinAsBot(app, room.code, 'Later');
+      expect((await app.dicery.rooms.snapshot(room.code)).players.map((p) => p.name)).toEqual(['Later']);
+      const left = (await app.dicery.rooms.eventsAfter(room.code, 0)).filter((e) => e.type === 'player_left');
+      expect(left.map((e) => (e.type === 'player_left' ? e.data.player.name : '')).sort()).toEqual([
+        'Ghost',
+        'Late',
+        'Seated',
+      ]);
+      expect(late.id).toBeDefined();
+    } finally {
+      await app.close();
     }
   });
 });

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_SPECTATOR_LINKS_PER_ROOM } from '../../../../src/apps/dicery/core/spectator-links.js';
+import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
@@ -10,6 +10,12 @@ import { openSse, type SseStream } from '../../../support/sse-client.js';
 
 const WATCH_COOKIE = '__Secure-dicery_watch_';
 const HEARTBEAT_SECONDS = 60;
+/** MAX_WATCH_LINKS_PER_ROOM and MAX_SPECTATORS_PER_WATCH_LINK of the suite's server. */
+const MAX_LINKS = 6;
+const MAX_SPECTATORS = 4;
+/** ROOM_READS_PER_MINUTE and ROOM_READS_PER_MINUTE_PER_WATCH_LINK of the servers here. */
+const SPECTATOR_READS = 8;
+const LINK_READS = 20;
 
 const NO_ROOM_LIMITS = {
   roomJoinsPerMinute: 10_000,
@@ -21,6 +27,8 @@ const NO_ROOM_LIMITS = {
   maxStreamsPerAccount: 10_000,
   maxStreamsPerIp: 10_000,
   roomHeartbeatInterval: HEARTBEAT_SECONDS,
+  roomReadsPerMinute: SPECTATOR_READS,
+  roomReadsPerMinutePerWatchLink: LINK_READS,
 } as const;
 
 /**
@@ -41,7 +49,12 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     drop = database.drop;
     clock = createTestClock();
     app = await buildTestServer(
-      { ...NO_ROOM_LIMITS, databaseUrl: database.url },
+      {
+        ...NO_ROOM_LIMITS,
+        databaseUrl: database.url,
+        maxWatchLinksPerRoom: MAX_LINKS,
+        maxSpectatorsPerWatchLink: MAX_SPECTATORS,
+      },
       { clock, scheduler: clock },
     );
     await app.listen({ port: 0, host: '127.0.0.1' });
@@ -308,20 +321,21 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     expect((await browser.request('GET', `/rooms/${code}`)).json().code).toBe('ROOM_NOT_FOUND');
     const exchange = await new Browser(app).request('POST', `/rooms/${code}/watch`, { payload: { token } });
     expect(exchange.statusCode).toBe(404);
+    // A closed room's links and spectators can never be used again: their rows are gone.
+    expect(await sessionIdsOf(code)).toEqual([]);
+    expect(await app.dicery.roomStore.spectators.countLinks(code)).toBe(0);
   });
 
-  it(`holds at most ${MAX_SPECTATOR_LINKS_PER_ROOM} live links per room`, async () => {
+  it(`holds at most MAX_WATCH_LINKS_PER_ROOM (${MAX_LINKS} here) live links per room`, async () => {
     const { code } = await table();
-    const created = await Promise.all(
-      Array.from({ length: MAX_SPECTATOR_LINKS_PER_ROOM + 3 }, () => createLink(code)),
-    );
+    const created = await Promise.all(Array.from({ length: MAX_LINKS + 3 }, () => createLink(code)));
     const statuses = created.map((response) => response.statusCode);
-    expect(statuses.filter((status) => status === 201)).toHaveLength(MAX_SPECTATOR_LINKS_PER_ROOM);
+    expect(statuses.filter((status) => status === 201)).toHaveLength(MAX_LINKS);
     const refused = created.filter((response) => response.statusCode !== 201);
     expect(refused.map((response) => response.json().code)).toEqual(
       Array(3).fill('TOO_MANY_SPECTATOR_LINKS'),
     );
-    expect(await app.dicery.roomStore.spectators.countLinks(code)).toBe(MAX_SPECTATOR_LINKS_PER_ROOM);
+    expect(await app.dicery.roomStore.spectators.countLinks(code)).toBe(MAX_LINKS);
     // Revoking one makes room for one more.
     const first = created.find((response) => response.statusCode === 201)?.json().id as string;
     await app.inject({
@@ -330,6 +344,190 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
       headers: host.headers,
     });
     expect((await createLink(code)).statusCode).toBe(201);
+  });
+
+  /** Exchanges `token` (a link's secret) in a fresh browser, or for a bearer token. */
+  const exchange = async (code: string, token: string) => {
+    const browser = new Browser(app);
+    const response = await browser.request('POST', `/rooms/${code}/watch`, { payload: { token } });
+    expect(response.statusCode, response.body).toBe(200);
+    // The test clock stands still: a millisecond apart, "the oldest spectator" is one of them.
+    clock.advance(1);
+    return browser;
+  };
+  const linkToken = async (code: string) => (await createLink(code)).json() as { id: string; token: string };
+
+  it('each exchange of a link is a spectator of its own; the oldest beyond MAX_SPECTATORS_PER_WATCH_LINK ends', async () => {
+    const { code } = await table();
+    const link = await linkToken(code);
+    const viewers = [];
+    for (let i = 0; i < MAX_SPECTATORS; i++) viewers.push(await exchange(code, link.token));
+    const cookies = viewers.map((browser) => browser.cookies.get(`${WATCH_COOKIE}${code}`)?.value);
+    // A credential of its own each, and never the link's secret.
+    expect(new Set(cookies).size).toBe(MAX_SPECTATORS);
+    expect(cookies).not.toContain(link.token);
+    const oldestStream = await follow(code, watchHeaders(viewers[0] as Browser, code));
+    const newcomer = await exchange(code, link.token);
+    expect((await newcomer.request('GET', `/rooms/${code}`)).statusCode).toBe(200);
+    const ended = await viewers[0]?.request('GET', `/rooms/${code}`);
+    expect(ended?.statusCode).toBe(401);
+    expect(ended?.json().code).toBe('SPECTATOR_LINK_INVALID');
+    for (const browser of viewers.slice(1)) {
+      expect((await browser.request('GET', `/rooms/${code}`)).statusCode).toBe(200);
+    }
+    // Its open stream ends at the next heartbeat's re-check, saying why.
+    clock.advance(HEARTBEAT_SECONDS * 1000);
+    await oldestStream.ended;
+    expect(oldestStream.messages.at(-1)).toMatchObject({
+      event: 'stream_end',
+      data: { reason: 'watch_ended' },
+    });
+    // Exchanges racing each other still leave the link at its cap.
+    await Promise.all(Array.from({ length: 6 }, () => exchange(code, link.token)));
+    const rows = await app.dicery.roomStore.spectators.liveSessionIds(
+      code,
+      await sessionIdsOf(code),
+      clock(),
+    );
+    expect(rows).toHaveLength(MAX_SPECTATORS);
+  });
+
+  /** Every spectator row of room `code` (white-box: the suite's own database). */
+  const sessionIdsOf = async (code: string): Promise<string[]> => {
+    const rows = await app.gatehouse
+      .appDatabase<DiceryTables>()
+      .selectFrom('room_spectator_sessions')
+      .select('id')
+      .where('room_code', '=', code)
+      .execute();
+    return rows.map((row) => row.id);
+  };
+
+  it("one spectator's flood does not 429 another spectator of the same link; the link's audience is bounded", async () => {
+    const { code } = await table();
+    const link = await linkToken(code);
+    const [heavy, light] = [await exchange(code, link.token), await exchange(code, link.token)];
+    const url = `/rooms/${code}/rolls`;
+    let status = 200;
+    let reads = 0;
+    for (; reads < 200 && status === 200; reads++) status = (await heavy.request('GET', url)).statusCode;
+    expect(status).toBe(429);
+    expect(reads - 1).toBe(SPECTATOR_READS);
+    expect((await light.request('GET', url)).statusCode).toBe(200);
+    expect((await light.request('GET', `/rooms/${code}/log`)).statusCode).toBe(200);
+    // The link's spectators together stop at ROOM_READS_PER_MINUTE_PER_WATCH_LINK.
+    let linkReads = SPECTATOR_READS + 2;
+    let third = await exchange(code, link.token);
+    let refused: Awaited<ReturnType<Browser['request']>> | undefined;
+    for (let i = 0; i < 100 && refused === undefined; i++) {
+      const response = await third.request('GET', url);
+      if (response.statusCode === 429) {
+        if (linkReads < LINK_READS) third = await exchange(code, link.token);
+        else refused = response;
+      } else linkReads++;
+    }
+    expect(linkReads).toBe(LINK_READS);
+    expect(refused?.json().code).toBe('TOO_MANY_REQUESTS');
+    // Another link of the room, the players and the host keep their own budgets.
+    const other = await exchange(code, (await linkToken(code)).token);
+    expect((await other.request('GET', url)).statusCode).toBe(200);
+    clock.advance(60_000);
+    expect((await heavy.request('GET', url)).statusCode).toBe(200);
+  });
+
+  it('a spectator has MAX_STREAMS_PER_PLAYER streams of its own; another spectator of the link still gets one', async () => {
+    const { code } = await table();
+    const link = await linkToken(code);
+    const [greedy, patient] = [await exchange(code, link.token), await exchange(code, link.token)];
+    for (let i = 0; i < 3; i++) expect((await follow(code, watchHeaders(greedy, code))).status).toBe(200);
+    const fourth = await follow(code, watchHeaders(greedy, code));
+    expect(fourth.status).toBe(429);
+    expect(fourth.problem?.code).toBe('TOO_MANY_STREAMS');
+    expect((await follow(code, watchHeaders(patient, code))).status).toBe(200);
+  });
+
+  it('Stop watching ends the credential on the server (CSRF-checked), ends its streams, and leaves the others', async () => {
+    const { code } = await table();
+    const link = await linkToken(code);
+    const [leaving, staying] = [await exchange(code, link.token), await exchange(code, link.token)];
+    const cookie = leaving.cookies.get(`${WATCH_COOKIE}${code}`)?.value ?? '';
+    const stream = await follow(code, watchHeaders(leaving, code));
+    // Without the double-submit token another site could end it: refused, nothing ended.
+    const forged = await leaving.request('DELETE', `/rooms/${code}/watch`);
+    expect(forged.statusCode).toBe(403);
+    expect((await leaving.request('GET', `/rooms/${code}`)).statusCode).toBe(200);
+
+    const stop = await leaving.request('DELETE', `/rooms/${code}/watch`, {
+      headers: { 'x-csrf-token': await leaving.csrf() },
+    });
+    expect(stop.statusCode).toBe(204);
+    expect(leaving.cookies.has(`${WATCH_COOKIE}${code}`)).toBe(false);
+    // The credential is dead on the server, not only forgotten by the browser.
+    const replayed = await app.inject({
+      method: 'GET',
+      url: `/rooms/${code}`,
+      headers: { cookie: `${WATCH_COOKIE}${code}=${cookie}` },
+    });
+    expect(replayed.statusCode).toBe(401);
+    clock.advance(HEARTBEAT_SECONDS * 1000);
+    await stream.ended;
+    expect(stream.messages.at(-1)).toMatchObject({ event: 'stream_end', data: { reason: 'watch_ended' } });
+    expect((await staying.request('GET', `/rooms/${code}`)).statusCode).toBe(200);
+    // Repeating it (no cookie any more) is harmless.
+    expect((await leaving.request('DELETE', `/rooms/${code}/watch`)).statusCode).toBe(204);
+  });
+
+  it('spectator bearer tokens: read-only routes for scripts, no cookie, no CSRF, ended by DELETE /watch', async () => {
+    const { code, pat } = await table();
+    const link = await linkToken(code);
+    const exchanged = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/watch`,
+      payload: { token: link.token, transport: 'bearer' },
+    });
+    expect(exchanged.statusCode, exchanged.body).toBe(200);
+    expect(exchanged.headers['set-cookie']).toBeUndefined();
+    const { access_token: token, token_type: type } = exchanged.json();
+    expect(type).toBe('bearer');
+    expect(token).toMatch(/^dicery_spectator_[\w-]{43}$/);
+    const headers = { authorization: `Bearer ${token}` };
+    const snapshot = await app.inject({ method: 'GET', url: `/rooms/${code}`, headers });
+    expect(snapshot.json().you).toEqual({ player_id: null, host: false, spectator: true });
+    const rolled = await roll(code, pat, { notation: '1d6' });
+    const stream = await follow(code, headers);
+    expect(stream.status).toBe(200);
+    expect(
+      (await app.inject({ method: 'GET', url: `/rooms/${code}/rolls`, headers })).json().items[0].id,
+    ).toBe(rolled.id);
+    const rollAttempt = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls`,
+      headers,
+      payload: { notation: '1d20' },
+    });
+    expect(rollAttempt.statusCode).toBe(403);
+    expect(rollAttempt.json().code).toBe('SPECTATOR_READ_ONLY');
+    // Not an account token either.
+    expect((await app.inject({ method: 'GET', url: '/users/me', headers })).statusCode).toBe(401);
+    const stop = await app.inject({ method: 'DELETE', url: `/rooms/${code}/watch`, headers });
+    expect(stop.statusCode).toBe(204);
+    const after = await app.inject({ method: 'GET', url: `/rooms/${code}`, headers });
+    expect(after.statusCode).toBe(401);
+    expect(after.json().code).toBe('SPECTATOR_LINK_INVALID');
+  });
+
+  it("revoking a link deletes its spectators' rows", async () => {
+    const { code } = await table();
+    const link = await linkToken(code);
+    await exchange(code, link.token);
+    await exchange(code, link.token);
+    expect(await sessionIdsOf(code)).toHaveLength(2);
+    await app.inject({
+      method: 'DELETE',
+      url: `/rooms/${code}/spectator-links/${link.id}`,
+      headers: host.headers,
+    });
+    expect(await sessionIdsOf(code)).toEqual([]);
   });
 
   it('only the host creates, lists and revokes links; to anyone else the room does not exist', async () => {
@@ -426,10 +624,12 @@ describe('spectator room reads', () => {
 });
 
 describe('red team 2026-12b: one holder of a shared watch link', () => {
-  // G1: every limit of a spectator is keyed on the watch link alone, and a link is shared with an
-  // audience by design (a stream night's link in a chat). Whoever holds it, from one address,
-  // spends the link's reads (and exports, and its 50 streams) for every other spectator.
-  it.fails('G1: cannot spend the reads of the other spectators of the same link', async () => {
+  // G1: every limit of a spectator was keyed on the watch link alone, and a link is shared with an
+  // audience by design (a stream night's link in a chat). Whoever held it, from one address,
+  // spent the link's reads (and exports, and its 50 streams) for every other spectator. Fixed:
+  // each exchange is a spectator with budgets of its own; the per-link backstops sit above what
+  // one address may take (ROOM_READS_PER_MINUTE_PER_WATCH_LINK > _PER_IP, and so on).
+  it('G1: cannot spend the reads of the other spectators of the same link', async () => {
     const app = await buildTestServer({ ...NO_ROOM_LIMITS });
     try {
       const host = await signIn(app);

@@ -5,6 +5,7 @@ import * as roomSeats from './007-room-seats.js';
 import * as roomHostTools from './008a-room-host-tools.js';
 import * as roomLog from './009a-room-log.js';
 import * as spectatorLinks from './010a-spectator-links.js';
+import * as spectatorSessions from './011a-spectator-sessions.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
@@ -19,4 +20,5 @@ export const diceryMigrations: Record<string, Migration> = {
   '008a-room-host-tools': roomHostTools,
   '009a-room-log': roomLog,
   '010a-spectator-links': spectatorLinks,
+  '011a-spectator-sessions': spectatorSessions,
 };
