@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisConnections } from '../events/redis-connections.js';
 
@@ -33,7 +33,8 @@ export interface CounterStore {
  * gains nothing from crafting one: colliding with a victim's key would only share its counter.
  */
 export function hashCounterKey(key: string): string {
-  return createHash('sha256').update(key).digest().subarray(0, 16).toString('base64url');
+  // crypto.hash: one call, no Hash object (≈ 17 SHA-256 per login between the throttle and here).
+  return hash('sha256', key, 'buffer').subarray(0, 16).toString('base64url');
 }
 
 /** Options of {@link createMemoryCounterStore}. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { addressBucket } from '../lib/address-bucket.js';
 import type { CounterStore } from './counter-store.js';
 
@@ -74,7 +74,7 @@ export interface LoginThrottle {
  * bytes as any other, and the store never holds the identifier itself.
  */
 function digest(value: string): string {
-  return createHash('sha256').update(value).digest('base64url').slice(0, 22);
+  return hash('sha256', value, 'base64url').slice(0, 22);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Insertable, Kysely } from 'kysely';
+import { precompiledQuery } from './precompiled-query.js';
 import type { AuditEventsTable, Schema } from './schema.js';
 
 /** A row to append to the audit log, already shaped (details serialized, fields truncated). */
@@ -39,11 +40,26 @@ export interface AuditStore {
   listAuditRows(query: AuditRowQuery): Promise<{ items: AuditRow[]; total: number }>;
 }
 
+// Every login appends one row: compiled once, not rebuilt per call (see precompiledQuery).
+const insertAuditEvent = precompiledQuery<Schema, Omit<AuditEventsTable, 'id'>>(
+  ['event', 'actor_id', 'target_id', 'ip', 'user_agent', 'details', 'created_at'],
+  (db, row) => db.insertInto('audit_events').values(row),
+);
+
 /** An {@link AuditStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createAuditStore(db: Kysely<Schema>): AuditStore {
   return {
     async insertAuditRow(row) {
-      await db.insertInto('audit_events').values(row).execute();
+      // An absent optional column is stored as NULL, as the column's (absent) default would.
+      await insertAuditEvent(db, {
+        event: row.event,
+        actor_id: row.actor_id ?? null,
+        target_id: row.target_id ?? null,
+        ip: row.ip ?? null,
+        user_agent: row.user_agent ?? null,
+        details: row.details ?? null,
+        created_at: row.created_at,
+      });
     },
     async listAuditRows(query) {
       let base = db.selectFrom('audit_events');

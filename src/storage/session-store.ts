@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Schema, SessionsTable } from './schema.js';
+import { precompiledQuery } from './precompiled-query.js';
+import type { RefreshTokensTable, Schema, SessionsTable } from './schema.js';
 
 /** How a session's tokens travel. */
 export type SessionTransport = 'bearer' | 'cookie';
@@ -140,28 +141,49 @@ function toRecord(row: Selectable<SessionsTable>): SessionRecord {
   };
 }
 
+// Every login runs these two inserts: compiled once, not rebuilt per call (see precompiledQuery).
+const insertSessionRow = precompiledQuery<Schema, SessionsTable>(
+  [
+    'id',
+    'user_id',
+    'transport',
+    'scope',
+    'created_at',
+    'last_used_at',
+    'expires_at',
+    'revoked_at',
+    'user_agent',
+    'ip',
+    'cookie_token_hash',
+    'auth_time',
+    'amr',
+  ],
+  (db, row) => db.insertInto('sessions').values(row),
+);
+const insertRefreshTokenRow = precompiledQuery<Schema, Omit<RefreshTokensTable, 'successor'>>(
+  ['token_hash', 'session_id', 'created_at', 'expires_at', 'spent_at', 'client_id'],
+  (db, row) => db.insertInto('refresh_tokens').values(row),
+);
+
 /** A {@link SessionStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createSessionStore(db: Kysely<Schema>): SessionStore {
   return {
     async insertSession(session, cookieTokenHash) {
-      await db
-        .insertInto('sessions')
-        .values({
-          id: session.id,
-          user_id: session.userId,
-          transport: session.transport,
-          scope: session.scopes.join(' '),
-          created_at: session.createdAt,
-          last_used_at: session.lastUsedAt,
-          expires_at: session.expiresAt,
-          revoked_at: session.revokedAt,
-          user_agent: session.userAgent,
-          ip: session.ip,
-          cookie_token_hash: cookieTokenHash ?? null,
-          auth_time: session.authTime ?? session.createdAt,
-          amr: (session.amr ?? ['pwd']).join(' '),
-        })
-        .execute();
+      await insertSessionRow(db, {
+        id: session.id,
+        user_id: session.userId,
+        transport: session.transport,
+        scope: session.scopes.join(' '),
+        created_at: session.createdAt,
+        last_used_at: session.lastUsedAt,
+        expires_at: session.expiresAt,
+        revoked_at: session.revokedAt,
+        user_agent: session.userAgent,
+        ip: session.ip,
+        cookie_token_hash: cookieTokenHash ?? null,
+        auth_time: session.authTime ?? session.createdAt,
+        amr: (session.amr ?? ['pwd']).join(' '),
+      });
     },
     async recordAuthentication(id, amr, now) {
       const result = await db
@@ -234,17 +256,14 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       }));
     },
     async insertRefreshToken(hash, sessionId, now, expiresAt, clientId) {
-      await db
-        .insertInto('refresh_tokens')
-        .values({
-          token_hash: hash,
-          session_id: sessionId,
-          created_at: now,
-          expires_at: expiresAt,
-          spent_at: null,
-          client_id: clientId ?? null,
-        })
-        .execute();
+      await insertRefreshTokenRow(db, {
+        token_hash: hash,
+        session_id: sessionId,
+        created_at: now,
+        expires_at: expiresAt,
+        spent_at: null,
+        client_id: clientId ?? null,
+      });
     },
     async findRefreshToken(hash) {
       const row = await db

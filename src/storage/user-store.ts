@@ -1,6 +1,7 @@
 import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { Role } from '../accounts/roles.js';
 import { isUniqueViolation } from './open-database.js';
+import { precompiledQuery } from './precompiled-query.js';
 import type { Schema, UsersTable } from './schema.js';
 
 /** A stored account. */
@@ -75,6 +76,12 @@ function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (char) => `\\${char}`);
 }
 
+// Every password login looks its account up by email: compiled once (see precompiledQuery).
+const selectUserByEmailKey = precompiledQuery<Schema, { email_key: string }, Selectable<UsersTable>>(
+  ['email_key'],
+  (db, { email_key }) => db.selectFrom('users').selectAll().where('email_key', '=', email_key),
+);
+
 /** A {@link UserStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createUserStore(db: Kysely<Schema>): UserStore {
   return {
@@ -106,11 +113,7 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
       return row && toRecord(row);
     },
     async findUserByEmailKey(emailKey) {
-      const row = await db
-        .selectFrom('users')
-        .selectAll()
-        .where('email_key', '=', emailKey)
-        .executeTakeFirst();
+      const [row] = (await selectUserByEmailKey(db, { email_key: emailKey })).rows;
       return row && toRecord(row);
     },
     async updateUser(id, patch, now) {

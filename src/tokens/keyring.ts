@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createSecretKey, type KeyObject as NodeKeyObject } from 'node:crypto';
 import {
   type CryptoKey,
   importJWK,
@@ -15,6 +15,7 @@ import { type Scheduler, systemScheduler } from '../lib/scheduler.js';
 import type { Database } from '../storage/open-database.js';
 import { createSigningKeyStore, type SigningKeyRecord } from '../storage/signing-key-store.js';
 import { provisionSigningKeys } from './provision-signing-keys.js';
+import { signHs256Jwt } from './sign-hs256.js';
 import { SigningKeyError } from './signing-key-error.js';
 import {
   type AsymmetricAlgorithm,
@@ -176,10 +177,10 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
     issuer,
     async sign(payload, typ) {
       const key = keys.signer(clock());
-      return new SignJWT(payload)
-        .setProtectedHeader({ alg: algorithm, typ, kid: key.kid })
-        .setIssuer(issuer)
-        .sign(key.signingKey);
+      const header = { alg: algorithm, typ, kid: key.kid };
+      // HS256 signs synchronously (see signHs256Jwt: the same bytes as jose, without a thread-pool job).
+      if (key.hmacKey !== undefined) return signHs256Jwt(header, { ...payload, iss: issuer }, key.hmacKey);
+      return new SignJWT(payload).setProtectedHeader(header).setIssuer(issuer).sign(key.signingKey);
     },
     async verify(token, expect) {
       const { payload } = await jwtVerify(
@@ -221,8 +222,11 @@ export async function createKeyring(options: KeyringOptions): Promise<Keyring> {
 
 /** The key source behind a keyring. */
 interface KeySource {
-  /** The key that signs at `now`; throws a {@link SigningKeyError} when none can. */
-  signer(now: number): { kid: string; signingKey: Key };
+  /**
+   * The key that signs at `now` (with `hmacKey`, the HS256 secret, for the synchronous signer);
+   * throws a {@link SigningKeyError} when none can.
+   */
+  signer(now: number): { kid: string; signingKey: Key; hmacKey?: NodeKeyObject };
   verifier(kid: string): LoadedKey | undefined;
   jwks(): { keys: JWK[] };
   revision(): number;
@@ -249,6 +253,8 @@ async function hmacKeys(options: KeyringOptions): Promise<KeySource> {
     return { kid: hmacKid(secret), verifyingKey: key, signingKey: key, publicJwk: undefined };
   };
   const current = await entry(options.secret);
+  // The same secret as a node:crypto KeyObject, for signHs256Jwt; jose verifies with the CryptoKey.
+  const hmacKey = createSecretKey(options.secret);
   const byKid = new Map([[current.kid, current]]);
   // SECRET_KEY_PREVIOUS verifies only: tokens it signed keep working until they expire.
   if (options.previousSecret !== undefined) {
@@ -256,7 +262,7 @@ async function hmacKeys(options: KeyringOptions): Promise<KeySource> {
     byKid.set(previous.kid, { ...previous, signingKey: undefined });
   }
   return {
-    signer: () => ({ kid: current.kid, signingKey: current.verifyingKey }),
+    signer: () => ({ kid: current.kid, signingKey: current.verifyingKey, hmacKey }),
     verifier: (kid) => byKid.get(kid),
     jwks: () => ({ keys: [] }),
     revision: () => 0,

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /** Prefixes make a leaked token's kind obvious (and greppable by secret scanners). */
 export type OpaqueTokenPrefix = 'ghr' | 'gha' | 'ghs';
@@ -22,7 +22,7 @@ export function generateOpaqueToken(prefix: OpaqueTokenPrefix): OpaqueToken {
 
 /** The stored form of an opaque token. */
 export function hashOpaqueToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 /** True when `token` has the shape of an opaque token with `prefix` (cheap pre-check before a lookup). */

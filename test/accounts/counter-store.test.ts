@@ -16,6 +16,10 @@ describe('hashCounterKey', () => {
     }
     expect(hashCounterKey('a')).not.toBe(hashCounterKey('b'));
   });
+
+  it('keeps its value across versions: SHA-256 truncated to 128 bits (Redis keys are shared by every instance)', () => {
+    expect(hashCounterKey('login:global')).toBe('1HuSF3vSpBTFwLx1Qv-QxA');
+  });
 });
 
 describe('createMemoryCounterStore', () => {

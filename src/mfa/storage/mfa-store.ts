@@ -1,5 +1,6 @@
-import type { Kysely } from 'kysely';
-import type { Schema } from '../../storage/schema.js';
+import type { Kysely, Selectable } from 'kysely';
+import { precompiledQuery } from '../../storage/precompiled-query.js';
+import type { MfaTotpTable, Schema } from '../../storage/schema.js';
 
 /** An account's stored TOTP authenticator (the secret still sealed). */
 export interface TotpRecord {
@@ -42,15 +43,17 @@ export interface MfaStore {
   countRecoveryCodes(userId: string): Promise<number>;
 }
 
+// Every password login asks whether the account has a second factor: compiled once (see precompiledQuery).
+const selectTotp = precompiledQuery<Schema, { user_id: string }, Selectable<MfaTotpTable>>(
+  ['user_id'],
+  (db, { user_id }) => db.selectFrom('mfa_totp').selectAll().where('user_id', '=', user_id),
+);
+
 /** An {@link MfaStore} over Kysely (the pool or a transaction); the same code serves SQLite and PostgreSQL. */
 export function createMfaStore(db: Kysely<Schema>): MfaStore {
   return {
     async findTotp(userId) {
-      const row = await db
-        .selectFrom('mfa_totp')
-        .selectAll()
-        .where('user_id', '=', userId)
-        .executeTakeFirst();
+      const [row] = (await selectTotp(db, { user_id: userId })).rows;
       if (row === undefined) return undefined;
       return {
         userId: row.user_id,
