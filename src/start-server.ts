@@ -28,6 +28,15 @@ export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse'
    * socket is then closed (Node answers 408). Headers alone get at most half of it. @default 30000
    */
   requestTimeoutMs?: number;
+  /**
+   * Longest time a response may go without the client accepting any of its bytes, in ms (socket
+   * inactivity while a request is being answered); the socket is then destroyed. Without it a
+   * client that stops reading an answer bigger than the kernel's socket buffers (a big export) holds
+   * its descriptor and the answer's state for ever (red-team G5). Event streams write a heartbeat
+   * more often than this, so only a stream whose client stopped reading ends. Idle keep-alive sockets
+   * keep their own, longer timeout (72 s). @default 60000
+   */
+  sendTimeoutMs?: number;
 }
 
 /** A listening Gatehouse server, possibly still starting (see {@link startServer}). */
@@ -69,6 +78,10 @@ export async function startServer(
   const initialDelay = options.initialRetryDelayMs ?? 250;
   const maxDelay = options.maxRetryDelayMs ?? 10_000;
   const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const sendTimeout = options.sendTimeoutMs ?? 60_000;
+  if (!Number.isInteger(sendTimeout) || sendTimeout < 1) {
+    throw new Error(`startServer: sendTimeoutMs must be a positive integer of ms, got ${sendTimeout}`);
+  }
   let current: Handler | undefined;
   let retryAfterSeconds = 1;
   const shell = Fastify({
@@ -96,6 +109,12 @@ export async function startServer(
       // affected. A reverse proxy in front remains the real defence against many slow clients.
       server.requestTimeout = requestTimeout;
       server.headersTimeout = Math.ceil(requestTimeout / 2);
+      // Node's default is 0 (none) since Node 13: a client that stops reading an answer bigger than
+      // the kernel's socket buffers held its descriptor and the answer's state for ever (red-team
+      // G5). Socket inactivity: any byte the peer accepts re-arms it, so a slow but reading client is
+      // never cut off; Node's own handler destroys the socket (nobody listens for 'timeout'). Event
+      // streams write heartbeats more often (Dicery raises it for a stream whose heartbeat is slower).
+      server.timeout = sendTimeout;
       return server;
     },
   });

@@ -1,6 +1,7 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../src/gatehouse-core.js';
 import { startServer } from '../src/start-server.js';
@@ -29,6 +30,38 @@ function keepAliveGet(url: string, agent: Agent): Promise<number> {
     req.on('error', reject);
     req.end();
   });
+}
+
+/** A host account with one room, and a player joined to it by bearer token. */
+async function hostRoomAndJoin(url: string, app: FastifyInstance) {
+  const user = await gatehouseCore(app.gatehouse).accounts.register({
+    email: 'host@example.com',
+    password: PASSWORD,
+  });
+  const tokens = await getJson(`${url}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'password',
+      username: user.email,
+      password: PASSWORD,
+    }).toString(),
+  });
+  const room = await getJson(`${url}/rooms`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${String(tokens.body.access_token)}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ name: 'Streams' }),
+  });
+  const code = String(room.body.code);
+  const joined = await getJson(`${url}/rooms/${code}/join`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ player: 'Bot', transport: 'bearer' }),
+  });
+  return { code, playerAuth: { authorization: `Bearer ${String(joined.body.access_token)}` } };
 }
 
 describe('startServer', () => {
@@ -72,34 +105,8 @@ describe('startServer', () => {
       redis: 'disabled',
     });
 
-    const user = await gatehouseCore(app.gatehouse).accounts.register({
-      email: 'host@example.com',
-      password: PASSWORD,
-    });
-    const tokens = await getJson(`${server.url}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'password',
-        username: user.email,
-        password: PASSWORD,
-      }).toString(),
-    });
-    const hostAuth = { authorization: `Bearer ${String(tokens.body.access_token)}` };
-    const room = await getJson(`${server.url}/rooms`, {
-      method: 'POST',
-      headers: { ...hostAuth, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Shutdown' }),
-    });
-    const code = String(room.body.code);
-    const joined = await getJson(`${server.url}/rooms/${code}/join`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ player: 'Bot', transport: 'bearer' }),
-    });
-    const stream = await openSse(`${server.url}/rooms/${code}/events`, {
-      authorization: `Bearer ${String(joined.body.access_token)}`,
-    });
+    const { code, playerAuth } = await hostRoomAndJoin(server.url, app);
+    const stream = await openSse(`${server.url}/rooms/${code}/events`, playerAuth);
     expect(stream.status).toBe(200);
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     expect(await keepAliveGet(`${server.url}/healthz`, agent)).toBe(200);
@@ -135,6 +142,73 @@ describe('startServer', () => {
       await closed;
       clearInterval(trickle);
       expect(received).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('destroys a connection whose client stops reading its answer (red-team G5)', {
+    timeout: 30_000,
+  }, async () => {
+    let aborted: () => void = () => {};
+    const abortLogged = new Promise<void>((resolve) => {
+      aborted = resolve;
+    });
+    const server = await startServer(testConfig({ port: 0, logLevel: 'info' }), {
+      webUi: false,
+      sendTimeoutMs: 1_000,
+      logStream: {
+        write(line) {
+          if (line.includes('"request aborted"')) aborted();
+        },
+      },
+    });
+    try {
+      await server.ready;
+      const script = `${server.url}/docs/static/swagger-ui-bundle.js`;
+      const { byteLength } = await (await fetch(script)).arrayBuffer();
+      expect(byteLength).toBeGreaterThan(1_000_000);
+      // Eight pipelined requests for the 1.6 MB script: more than the kernel's socket buffers hold,
+      // so the server is left with unsent bytes once the client stops reading.
+      const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+      socket.write('GET /docs/static/swagger-ui-bundle.js HTTP/1.1\r\nHost: localhost\r\n\r\n'.repeat(8));
+      socket.pause();
+      // Without a send timeout nothing ever ends the stuck answer, and this waits for ever.
+      await abortLogged;
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.byteLength;
+      });
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.resume();
+      // The server closed the connection: what was already in the kernel's buffers arrives, the
+      // rest of the eight answers never does.
+      await closed;
+      expect(received).toBeLessThan(8 * byteLength);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('keeps an event stream whose heartbeat is slower than the send timeout (red-team G5)', {
+    timeout: 30_000,
+  }, async () => {
+    // A heartbeat every 1.5 s against a 1 s send timeout: the stream raises its own socket's.
+    const config = testConfig({ port: 0, roomHeartbeatInterval: 1.5 });
+    config.databaseUrl = `sqlite:${join(config.dataDir, 'gatehouse.db')}`;
+    const server = await startServer(config, { logger: false, webUi: false, sendTimeoutMs: 1_000 });
+    try {
+      const app = await server.ready;
+      if (app === undefined) throw new Error('the server did not start');
+      const { code, playerAuth } = await hostRoomAndJoin(server.url, app);
+      const stream = await openSse(`${server.url}/rooms/${code}/events`, playerAuth);
+      expect(stream.status).toBe(200);
+      // Two heartbeats are three seconds with nothing else to say: a socket on the 1 s timeout
+      // would have been destroyed before the first.
+      const heartbeats = () => stream.comments.filter((comment) => comment === 'heartbeat').length;
+      await stream.nextComment(() => heartbeats() >= 2, 10_000);
+      expect(heartbeats()).toBeGreaterThanOrEqual(2);
+      stream.close();
     } finally {
       await server.close();
     }

@@ -19,7 +19,8 @@ export interface OneLineRequestLogOptions {
 
 /**
  * One log line per request instead of Fastify's two: the request is logged with its outcome
- * ("request completed": method, path with secrets redacted, client address, status, time) when
+ * ("request completed": method, path with secrets redacted, client address, status, time; or
+ * "request aborted" when the connection was gone before the answer ended) when
  * the response is done, and "incoming request" only at `debug` and below, where following a
  * request that never completes is worth a second line. At the default `info` level this halves
  * the per-request logging cost, the largest avoidable cost of `GET /users/me` in the profile
@@ -51,6 +52,11 @@ export class OneLineRequestLog extends LogController {
         { req: request, res: reply, err: error, responseTime: reply.elapsedTime },
         'request errored',
       );
+    } else if (request.raw.socket?.destroyed === true) {
+      // The connection was already destroyed when the answer ended: the client went away, or the
+      // server's send timeout ended a client that stopped reading (red-team G5). Node still
+      // emits 'finish' then, so only the socket tells. Rare: the ordinary logger's line.
+      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request aborted');
     } else if (!this.#ownLoggerOptions || !INFO_ENABLED.has(request.log.level)) {
       // Another logger (or a level beyond pino's standard ones) decides for itself.
       reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');

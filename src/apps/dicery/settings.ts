@@ -116,7 +116,34 @@ export const dicerySettings = defineAppSettings({
       maximum: 100_000,
       default: 50,
       description:
-        'concurrent event streams per client IP across all rooms, per instance (429 `TOO_MANY_STREAMS`)',
+        'concurrent event streams per client IP (IPv6 /64) across all rooms, per instance, and 4× that per IPv6 /48 (429 `TOO_MANY_STREAMS`)',
+    }),
+    maxStreamsTotal: integerSetting({
+      env: 'MAX_STREAMS_TOTAL',
+      minimum: 1,
+      maximum: 1_000_000,
+      // ≈ 45 KB of memory each (red-team G4): about 225 MB for the default, and every roll is written
+      // to each stream of its room on the one event loop. Raise it with the machine.
+      default: 5000,
+      description:
+        'concurrent event streams on one instance, whoever opens them; beyond it 503 `SERVICE_UNAVAILABLE` with `Retry-After`',
+    }),
+    roomStreamOpensPerMinute: integerSetting({
+      env: 'ROOM_STREAM_OPENS_PER_MINUTE',
+      minimum: 1,
+      maximum: 100_000,
+      // EventSource reconnects every 3 s at most (the stream's `retry:`): 20 a minute for one stream.
+      default: 30,
+      description:
+        'event streams a player or host account may open per minute (each open and close is announced to the room); beyond it 429 `TOO_MANY_REQUESTS`',
+    }),
+    roomStreamOpensPerMinutePerIp: integerSetting({
+      env: 'ROOM_STREAM_OPENS_PER_MINUTE_PER_IP',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 120,
+      description:
+        'event streams opened per client IP (IPv6 /64) per minute, across players, spectators and rooms; beyond it 429 `TOO_MANY_REQUESTS`',
     }),
     roomReadsPerMinute: integerSetting({
       env: 'ROOM_READS_PER_MINUTE',

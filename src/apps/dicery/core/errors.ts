@@ -26,7 +26,8 @@ export type DiceryErrorCode =
   | 'SPECTATOR_LINK_INVALID'
   | 'SPECTATOR_LINK_NOT_FOUND'
   | 'TOO_MANY_SPECTATOR_LINKS'
-  | 'SPECTATOR_READ_ONLY';
+  | 'SPECTATOR_READ_ONLY'
+  | 'AMBIGUOUS_COOKIE';
 
 /** An error Dicery raises: one of its codes, or a core code (`VALIDATION_FAILED`, `FORBIDDEN`…). */
 export type DiceryError = GatehouseError<DiceryErrorCode | ErrorCode>;
@@ -37,6 +38,21 @@ export type DiceryError = GatehouseError<DiceryErrorCode | ErrorCode>;
  */
 export function roomNotFound(): DiceryError {
   return new GatehouseError<DiceryErrorCode>('ROOM_NOT_FOUND', 'Room not found');
+}
+
+/**
+ * The request carries two different values for one of a room's cookies. The browser never sends
+ * two (the server sets one per name and path); a second one was planted by a sibling subdomain
+ * (`Domain=` the parent, a longer path so it is sent first, RFC 6265 §5.4), which must not pick
+ * the player, seat or spectator (cookie tossing, red-team G2).
+ */
+export function ambiguousCookie(name: string): DiceryError {
+  return new GatehouseError<DiceryErrorCode>(
+    'AMBIGUOUS_COOKIE',
+    `The request carries more than one ${name} cookie: another site on this domain may have set one. ` +
+      "Clear this site's cookies and join again.",
+    { errors: [{ field: name, message: 'More than one cookie of this name' }] },
+  );
 }
 
 /** The host removed this player (kick): never confused with an expired token or seat. */

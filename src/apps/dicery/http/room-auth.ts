@@ -16,7 +16,7 @@ import { looksLikeRoomToken } from '../core/room-token.js';
 import { looksLikeSpectatorToken } from '../core/spectator-links.js';
 import type { Dicery } from '../index.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
-import { roomCookieName, watchCookieName } from './room-cookies.js';
+import { readRoomCookie, roomCookieName, watchCookieName } from './room-cookies.js';
 
 /** A player proven by a room token for the room in the URL, still present in it. */
 export interface RoomPlayerAuth {
@@ -189,8 +189,8 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
       if (looksLikeRoomToken(bearer)) return { token: bearer, transport: 'bearer' };
       return looksLikeSpectatorToken(bearer) ? { spectator: true } : { account: true };
     }
-    const cookie = request.cookies[roomCookieName(app.cookiePolicy, code)];
-    return cookie === undefined || cookie === '' ? null : { token: cookie, transport: 'cookie' };
+    const cookie = readRoomCookie(request, roomCookieName(app.cookiePolicy, code));
+    return cookie === undefined ? null : { token: cookie, transport: 'cookie' };
   };
 
   const checkPlayer = async (
@@ -263,8 +263,8 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     const bearer = readBearerToken(request);
     if (bearer !== undefined && looksLikeSpectatorToken(bearer))
       return { secret: bearer, transport: 'bearer' };
-    const value = request.cookies[watchCookieName(app.cookiePolicy, code)];
-    return value === undefined || value === '' ? undefined : { secret: value, transport: 'cookie' };
+    const value = readRoomCookie(request, watchCookieName(app.cookiePolicy, code));
+    return value === undefined ? undefined : { secret: value, transport: 'cookie' };
   };
 
   /** The spectator a credential proves; closed rooms answer ROOM_NOT_FOUND as for everyone. */

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { errorResponses, problemRef } from '../../../http/index.js';
+import { enforceRateLimit, errorResponses, problemRef } from '../../../http/index.js';
 import { addressBucket, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import { type DiceryError, type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
 import { isKnownRoomEvent, type LoggedRoomEvent } from '../core/room-bus.js';
@@ -87,6 +87,16 @@ interface Stream {
 }
 
 const LAST_EVENT_ID = /^\d{1,15}$/;
+
+/**
+ * The concurrent-stream cap of an IPv6 /48 is this many times `MAX_STREAMS_PER_IP` (which counts
+ * per /64): one site's network (a /48, or the 256 /64s of a /56) no longer gets 50 streams per
+ * /64 (red-team G4), while the /64s of one network still each get their own share. The login
+ * breaker counts one /48 as one source the same way.
+ */
+export const STREAMS_PER_NETWORK_FACTOR = 4;
+
+const MINUTE_MS = 60_000;
 
 /** Refetch rounds a stream tries before it gives up on a gap and lets the client resume. */
 const MAX_CATCH_UP_ROUNDS = 3;
@@ -180,8 +190,9 @@ function lastEventIdOf(request: FastifyRequest): number | undefined {
  * per room with streams on this instance (not one per stream), ending streams whose room closed
  * or whose player is gone, and host streams whose account session was revoked.
  *
- * The stream caps (`maxStreamsPerPlayer`, `maxStreamsPerAccount`, `maxStreamsPerIp`) are counted
- * per instance, in a map whose entries exist only while a stream counts under them.
+ * The stream caps (`maxStreamsPerPlayer`, `maxStreamsPerAccount`, `maxStreamsPerIp` per address
+ * and its multiple per IPv6 /48, `maxStreamsTotal`) are counted per instance, in a map whose
+ * entries exist only while a stream counts under them; opens are rate limited over the counters.
  */
 export function registerRoomEventsRoute(
   app: FastifyInstance,
@@ -190,7 +201,7 @@ export function registerRoomEventsRoute(
   options: RoomEventsRouteOptions = {},
 ): void {
   const { rooms, roomStore, roomBus, presence, settings } = dicery;
-  const { clock } = gatehouse;
+  const { clock, counters } = gatehouse;
   const heartbeatMs = options.heartbeatIntervalMs ?? settings.roomHeartbeatInterval * 1000;
   const retryMs = options.retryMs ?? 3000;
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
@@ -543,9 +554,13 @@ as the newest. \`: heartbeat\` comments keep the connection alive.
 The server ends the stream when the room closes, when you leave or are removed (after sending that \`player_left\`),
 and with its credential (after \`stream_end\`, within one heartbeat interval at most). Open streams are capped per
 server instance: \`MAX_STREAMS_PER_PLAYER\` per player, \`MAX_STREAMS_PER_ACCOUNT\` per host account across all of its
-rooms, \`MAX_STREAMS_PER_IP\` per client address across all rooms; beyond a cap, 429 \`TOO_MANY_STREAMS\` with
-\`Retry-After\`. A spectator counts on \`MAX_STREAMS_PER_PLAYER\` on their own and, with the other spectators of the same
-watch link, on \`MAX_SPECTATOR_STREAMS_PER_LINK\`.
+rooms, \`MAX_STREAMS_PER_IP\` per client address (IPv6: per /64, and four times that per /48) across all rooms;
+beyond a cap, 429 \`TOO_MANY_STREAMS\` with \`Retry-After\`. A spectator counts on \`MAX_STREAMS_PER_PLAYER\` on their
+own and, with the other spectators of the same watch link, on \`MAX_SPECTATOR_STREAMS_PER_LINK\`. Beyond
+\`MAX_STREAMS_TOTAL\` streams on the instance, 503 \`SERVICE_UNAVAILABLE\` with \`Retry-After\`. Opening is also rate
+limited: \`ROOM_STREAM_OPENS_PER_MINUTE\` per player, spectator or host account and
+\`ROOM_STREAM_OPENS_PER_MINUTE_PER_IP\` per client address, beyond which 429 \`TOO_MANY_REQUESTS\` with \`Retry-After\`
+(reconnect no faster than the \`retry:\` the stream sends).
 
 Swagger UI waits for the response to end before showing it; use \`curl -N\` or EventSource to watch it live.`,
         params: Type.Object({ code: RoomCodeParam }),
@@ -571,6 +586,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
           ...errorResponses,
           404: problemRef,
           429: problemRef,
+          503: problemRef,
         },
       },
     },
@@ -578,12 +594,57 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       const caller = roomOf(request);
       const { code } = caller;
       const lastEventId = lastEventIdOf(request);
-      // Concurrent streams are capped per player, per host account across all of its rooms, and per
-      // client IP across all rooms: more rooms or more players must not multiply what one client
-      // can hold open (issue 8). Checked before anything is counted, so a refusal costs no state.
       const spectator = caller.spectator ?? null;
-      // A spectator has a player's cap of their own, and the link's audience one together, so a
-      // spectator opening many tabs never takes every stream of the link.
+      const address = addressBucket(request.ip);
+      const network = addressBucket(request.ip, 48);
+      // Opens are rate limited (red-team G8): every open and close is announced to the room's
+      // presence streams, so a reconnect loop must not be free. Per client address and per player,
+      // spectator (one exchange of a watch link, never the whole link's audience) or host account;
+      // the address first, so a refused client adds nothing to the principal's count. Before the
+      // caps below: they are checked and counted with no await in between.
+      const opened = 'Too many event streams opened; wait before reconnecting.';
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-stream-open:ip:${address}`,
+          max: settings.roomStreamOpensPerMinutePerIp,
+          windowMs: MINUTE_MS,
+          message: opened,
+        },
+        clock,
+      );
+      const principal =
+        caller.player !== null
+          ? `player:${caller.player.id}`
+          : spectator !== null
+            ? `spectator:${spectator.sessionId}`
+            : `account:${caller.host?.userId}`;
+      await enforceRateLimit(
+        counters,
+        {
+          key: `room-stream-open:${principal}`,
+          max: settings.roomStreamOpensPerMinute,
+          windowMs: MINUTE_MS,
+          message: opened,
+        },
+        clock,
+      );
+      // The whole instance's share (red-team G4): per-client caps alone let many addresses (an
+      // IPv6 /56, a few free accounts) hold thousands of streams, ≈ 45 KB each, each written on
+      // every roll of its room. A capacity limit, not the caller's fault: 503, retry later.
+      if (streams.size >= settings.maxStreamsTotal) {
+        throw new GatehouseError(
+          'SERVICE_UNAVAILABLE',
+          'This server has as many event streams open as it may; try again later.',
+          { retryAfterSeconds: 30 },
+        );
+      }
+      // Concurrent streams are capped per player, per host account across all of its rooms, and per
+      // client address (IPv4 address, IPv6 /64, and IPv6 /48) across all rooms: more rooms or more
+      // players must not multiply what one client can hold open (issue 8). Checked before anything
+      // is counted, so a refusal costs no state. A spectator has a player's cap of their own, and
+      // the link's audience one together, so a spectator opening many tabs never takes every
+      // stream of the link.
       const callerCaps =
         caller.player !== null
           ? [{ key: `player:${caller.player.id}`, max: settings.maxStreamsPerPlayer, per: 'player' }]
@@ -603,7 +664,17 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
             : [{ key: `account:${caller.host?.userId}`, max: settings.maxStreamsPerAccount, per: 'account' }];
       const caps = [
         ...callerCaps,
-        { key: `ip:${addressBucket(request.ip)}`, max: settings.maxStreamsPerIp, per: 'client address' },
+        { key: `ip:${address}`, max: settings.maxStreamsPerIp, per: 'client address' },
+        // An IPv4 address is its own /48 bucket: counted once.
+        ...(network === address
+          ? []
+          : [
+              {
+                key: `net:${network}`,
+                max: settings.maxStreamsPerIp * STREAMS_PER_NETWORK_FACTOR,
+                per: 'client network (IPv6 /48)',
+              },
+            ]),
       ];
       const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
       if (full !== undefined) {
@@ -690,6 +761,12 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       }
       stream.raw = raw;
       raw.on('error', () => end(stream));
+      // A server's send timeout (`gatehouse serve`: socket inactivity, red-team G5) destroys a
+      // socket that takes no byte for that long. A stream writes a heartbeat every interval, so a
+      // reading client keeps it alive; a heartbeat slower than the timeout gets two intervals. A
+      // client that stopped reading takes nothing and is still ended (or sooner by `maxBufferedBytes`).
+      const socketTimeout = raw.socket.timeout ?? 0;
+      if (socketTimeout > 0 && socketTimeout < 2 * heartbeatMs) raw.socket.setTimeout(2 * heartbeatMs);
       // Hijacked replies skip onSend hooks; keep the headers hooks already set (helmet, CORS).
       for (const [name, value] of Object.entries(reply.getHeaders())) {
         if (value !== undefined) raw.setHeader(name, value);

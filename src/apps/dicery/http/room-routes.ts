@@ -23,7 +23,13 @@ import { ClaimCodeSchema, JoinResultSchema, RoomSnapshotSchema } from '../shared
 import type { DiceryContext } from './dicery-context.js';
 import { installRoomAuth, PLAYER_SECURITY, playerOf, roomOf, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
-import { roomCookieName, roomCookiePath, seatCookieName, watchCookieName } from './room-cookies.js';
+import {
+  readRoomCookie,
+  roomCookieName,
+  roomCookiePath,
+  seatCookieName,
+  watchCookieName,
+} from './room-cookies.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
 import { registerRoomLogRoutes } from './room-log-routes.js';
 import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
@@ -159,8 +165,7 @@ export function registerRoomRoutes(
     attributes: { ...app.cookiePolicy.httpOnly, path: roomCookiePath(code) },
   });
   const seatOf = (request: FastifyRequest, code: string): string | undefined => {
-    const value = request.cookies[seatCookie(code).name];
-    return value === undefined || value === '' ? undefined : value;
+    return readRoomCookie(request, seatCookie(code).name);
   };
 
   /**
@@ -461,8 +466,8 @@ export function registerRoomRoutes(
         await context.dicery.spectators.end(code, bearer);
         return reply.code(204).send();
       }
-      const secret = request.cookies[cookie.name];
-      if (secret !== undefined && secret !== '') {
+      const secret = readRoomCookie(request, cookie.name);
+      if (secret !== undefined) {
         // A cookie rides along on cross-site requests: the double-submit token proves this page sent it.
         app.csrf.verify(request, await currentCsrfBinding(request));
         await context.dicery.spectators.end(code, secret);

@@ -29,6 +29,8 @@ const NO_ROOM_LIMITS = {
   maxOpenRoomsPerHost: 10_000,
   maxStreamsPerAccount: 10_000,
   maxStreamsPerIp: 10_000,
+  roomStreamOpensPerMinute: 10_000,
+  roomStreamOpensPerMinutePerIp: 10_000,
 } as const;
 
 /** Signs in through `POST /auth/login` (CSRF included); returns the `Cookie` header of that browser. */
@@ -533,6 +535,62 @@ describe('room event streams: caps per account and per client address', () => {
       expect(app.dicery.roomBus.subscriberCount((rooms[0] as CreatedRoom).code)).toBe(0),
     );
     expect((await follow(code, { ...last.headers, ...crowd })).status).toBe(200);
+  });
+
+  // Red-team G4: per /64 alone, the 256 /64s of one /56 held 50 streams each.
+  it('caps the streams of one IPv6 /48 at four times the per-address cap, each /64 keeping its own', async () => {
+    const host = await signIn(app);
+    const { code } = await createRoom(app, host, 'Network');
+    const players = await Promise.all(Array.from({ length: 13 }, (_, i) => joinAsBot(app, code, `Net ${i}`)));
+    const statuses: number[] = [];
+    for (const [i, player] of players.entries()) {
+      // A different /64 of 2001:db8:48::/48 each: never the per-address cap.
+      const stream = await follow(code, { ...player.headers, ...from(`2001:db8:48:${i + 1}::7`) });
+      statuses.push(stream.status);
+      if (stream.status !== 200) {
+        expect(stream.problem?.code).toBe('TOO_MANY_STREAMS');
+        expect(String(stream.problem?.detail)).toContain('per client network (IPv6 /48)');
+      }
+    }
+    expect(statuses).toEqual([...Array(12).fill(200), 429]);
+    // Another /48 is not affected.
+    const last = players[12] as JoinedPlayer;
+    expect((await follow(code, { ...last.headers, ...from('2001:db8:49:1::7') })).status).toBe(200);
+  });
+});
+
+describe('room event streams: the instance-wide cap (red-team G4)', () => {
+  it('refuses streams beyond MAX_STREAMS_TOTAL with 503 and Retry-After, whoever opens them', async () => {
+    const app = await buildTestServer({ ...NO_ROOM_LIMITS, trustProxy: 1, maxStreamsTotal: 2 });
+    const open: SseStream[] = [];
+    try {
+      const base = await listen(app);
+      const host = await signIn(app);
+      const { code } = await createRoom(app, host);
+      const players = await Promise.all(['Ann', 'Bob', 'Cid'].map((name) => joinAsBot(app, code, name)));
+      for (const [i, player] of players.entries()) {
+        open.push(
+          await openSse(`${base}/rooms/${code}/events`, {
+            ...player.headers,
+            'x-forwarded-for': `198.51.100.${i + 1}`,
+          }),
+        );
+      }
+      expect(open.map((stream) => stream.status)).toEqual([200, 200, 503]);
+      const refused = open[2] as SseStream;
+      expect(refused.problem).toMatchObject({ code: 'SERVICE_UNAVAILABLE', status: 503 });
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      expect(refused.headers['content-type']).toContain('application/problem+json');
+      // A closed stream frees its place.
+      open[0]?.close();
+      await vi.waitFor(() => expect(app.dicery.roomBus.subscriberCount(code)).toBe(1));
+      const again = await openSse(`${base}/rooms/${code}/events`, players[2]?.headers ?? {});
+      open.push(again);
+      expect(again.status).toBe(200);
+    } finally {
+      for (const stream of open) stream.close();
+      await app.close();
+    }
   });
 });
 

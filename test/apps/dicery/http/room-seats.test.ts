@@ -9,6 +9,7 @@ const TOKEN_TTL = 600;
 const SEAT_TTL = 86_400;
 const SEAT = '__Secure-dicery_seat_';
 const ROOM = '__Secure-dicery_room_';
+const WATCH = '__Secure-dicery_watch_';
 
 /**
  * Seats (issue 14, item 1): one browser is one player, across expired room tokens, reloads and
@@ -285,7 +286,7 @@ describe('red team 2026-12b: cookie tossing', () => {
   // G2: room, seat and watch cookies are `__Secure-` with `Path=/rooms/<CODE>` (`__Host-` demands
   // Path=/), so a sibling subdomain may set one with `Domain=<parent>` and a longer path; the
   // browser then sends it first (RFC 6265 §5.4: longer paths first), and the first one wins.
-  it.fails('G2: a second room cookie of the same name does not pick the player', async () => {
+  it('G2: a second room or seat cookie of the same name does not pick the player', async () => {
     const app = await buildTestServer({ roomJoinsPerMinute: 10_000 });
     try {
       const host = await signIn(app);
@@ -295,17 +296,44 @@ describe('red team 2026-12b: cookie tossing', () => {
       expect((await victim.join(code, 'Victim')).statusCode).toBe(201);
       const planted = await attacker.join(code, 'Mallory');
       const malloryId = String(planted.json().player.id);
-      const name = `${ROOM}${code}`;
-      const own = victim.cookies.get(name)?.value;
-      const tossed = attacker.cookies.get(name)?.value;
-      // What the victim's browser sends once the sibling's cookie is planted: the tossed one first.
-      const response = await app.inject({
-        method: 'GET',
-        url: `/rooms/${code}`,
-        headers: { cookie: `${name}=${tossed}; ${name}=${own}` },
-      });
-      // Either refused as ambiguous, or the victim's own player: never Mallory.
-      expect(response.statusCode === 200 ? response.json().you.player_id : null).not.toBe(malloryId);
+      // And a watch cookie: two links of the room, one exchanged by each browser.
+      const links = await Promise.all(
+        [0, 1].map(() =>
+          app.inject({ method: 'POST', url: `/rooms/${code}/spectator-links`, headers: host.headers }),
+        ),
+      );
+      for (const [index, link] of links.entries()) {
+        const browser = index === 0 ? victim : attacker;
+        const exchanged = await browser.request('POST', `/rooms/${code}/watch`, {
+          payload: { token: link.json().token },
+        });
+        expect(exchanged.statusCode, exchanged.body).toBe(200);
+      }
+      for (const [name, method, url] of [
+        [`${WATCH}${code}`, 'GET', `/rooms/${code}/rolls`],
+        [`${ROOM}${code}`, 'GET', `/rooms/${code}`],
+        [`${SEAT}${code}`, 'POST', `/rooms/${code}/seat`],
+      ] as const) {
+        const own = victim.cookies.get(name)?.value;
+        const tossed = attacker.cookies.get(name)?.value;
+        // What the victim's browser sends once the sibling's cookie is planted: the tossed one first.
+        const response = await app.inject({
+          method,
+          url,
+          headers: { cookie: `${name}=${tossed}; ${name}=${own}` },
+        });
+        expect(response.statusCode, name).toBe(400);
+        expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(response.json()).toMatchObject({ code: 'AMBIGUOUS_COOKIE' });
+        expect(response.body).not.toContain(malloryId);
+        // The same cookie twice (a duplicated header) is not ambiguous.
+        const twice = await app.inject({
+          method,
+          url,
+          headers: { cookie: `${name}=${own}; ${name}=${own}` },
+        });
+        expect(twice.statusCode).toBe(200);
+      }
     } finally {
       await app.close();
     }
