@@ -43,8 +43,13 @@ async function runServer() {
     roomJoinsPerMinute: 10_000,
     // The measure is subscribers, not players: let each player hold several idle streams.
     maxStreamsPerPlayer: 100,
-    // Every subscriber connects from 127.0.0.1 (100 000 is MAX_STREAMS_PER_IP's ceiling).
+    // Every subscriber connects from 127.0.0.1 (100 000 is MAX_STREAMS_PER_IP's ceiling), and opens
+    // its stream within seconds: lift the open rate limits and the server-wide stream cap
+    // (MAX_STREAMS_TOTAL, 5 000 by default) above the idle-stream phase's 10 000.
     maxStreamsPerIp: 100_000,
+    maxStreamsTotal: 1_000_000,
+    roomStreamOpensPerMinute: 100_000,
+    roomStreamOpensPerMinutePerIp: 1_000_000,
     // One room holds every subscriber here: lift the per-room player cap (MAX_PLAYERS_PER_ROOM).
     maxPlayersPerRoom: 10_000,
   });
