@@ -777,6 +777,7 @@ export async function createGatehouseCore(
       revocations,
       users: userCache,
       clientTokens: clientCredentials,
+      clients: liveClients,
       clock,
     });
     // No fetch happens here: an issuer's keys are fetched when its first token arrives, so a

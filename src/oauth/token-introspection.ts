@@ -16,7 +16,16 @@ export type Introspection =
   | {
       active: true;
       scope: string;
+      /**
+       * The registered client that requested the token (RFC 7662 §2.2), or `gatehouse` for a
+       * first-party token (the web UI, Swagger UI, scripts), which no registered client requested.
+       */
       client_id: string;
+      /**
+       * A first-party token's free-text label (the unregistered `client_id` its caller sent to
+       * `/token`): it names an app, authenticates nothing, and is never a client identifier.
+       */
+      client_label?: string | undefined;
       /** The user's id; for a `client_credentials` token, the client's id (RFC 9068 §2.2). */
       sub: string;
       exp: number;
@@ -62,6 +71,8 @@ export interface TokenIntrospectionDeps {
   revocations: Pick<RevocationList, 'isRevoked'>;
   users: { get(userId: string): Promise<AccountUser | undefined> };
   clientTokens: Pick<ClientCredentials, 'isClientToken' | 'verify'>;
+  /** Registered clients (cached): tells a registered `client_id` from a first-party label. */
+  clients: { get(clientId: string): Promise<OAuthClient | null> };
   clock: () => number;
 }
 
@@ -94,10 +105,15 @@ export function createTokenIntrospection(deps: TokenIntrospectionDeps): TokenInt
       iat = claims.iat;
       aud = typeof claims.aud === 'string' ? claims.aud : undefined;
     }
+    // RFC 7662 §2.2: `client_id` is the client that requested the token. A first-party caller's
+    // unregistered label authenticated nothing (red-team G7), so it is reported apart, never as one.
+    const label =
+      clientId !== FIRST_PARTY_CLIENT_ID && (await deps.clients.get(clientId)) === null ? clientId : undefined;
     return {
       active: true,
       scope: check.scopes.join(' '),
-      client_id: clientId,
+      client_id: label === undefined ? clientId : FIRST_PARTY_CLIENT_ID,
+      client_label: label,
       sub: check.userId,
       exp: seconds(check.expiresAt),
       iat,

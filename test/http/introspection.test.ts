@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
-import { createUser, form, login, postToken, signIn } from '../support/accounts.js';
+import { createUser, form, login, PASSWORD, postToken, signIn } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 
 const PUBLIC_URL = 'https://auth.example.test';
@@ -132,12 +132,36 @@ describe.each(matrix)(
     it('names the client an access token was issued to, opaque tokens included', async () => {
       const user = await createUser(app);
       const tokens = await sessionFor(user.id, webApp.clientId);
-      expect(await answer(tokens.accessToken)).toMatchObject({
+      const body = await answer(tokens.accessToken);
+      expect(body).toMatchObject({
         active: true,
         client_id: webApp.clientId,
         sub: user.id,
         sid: tokens.session.id,
       });
+      // A registered client's answer is unchanged by G7: no label member.
+      expect(body).not.toHaveProperty('client_label');
+    });
+
+    it('reports a first-party label apart from client_id (RFC 7662 §2.2, red-team G7)', async () => {
+      const user = await createUser(app);
+      const response = await postToken(app, {
+        grant_type: 'password',
+        username: user.email,
+        password: PASSWORD,
+        client_id: 'payments-service',
+      });
+      expect(response.statusCode).toBe(200);
+      const labelled = await answer(response.json().access_token);
+      // The label authenticated nothing: it is never presented as the requesting client's id.
+      expect(labelled).toMatchObject({
+        active: true,
+        client_id: 'gatehouse',
+        client_label: 'payments-service',
+        sub: user.id,
+      });
+      // A first-party token without a label keeps its answer.
+      expect(await answer((await login(app, user.email)).access_token)).not.toHaveProperty('client_label');
     });
 
     it('describes a client_credentials token, and forgets it once its client is removed', async () => {

@@ -190,7 +190,20 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
           200: Type.Object({
             active: Type.Boolean(),
             scope: Type.Optional(Type.String()),
-            client_id: Type.Optional(Type.String({ description: 'The client the token was issued to' })),
+            client_id: Type.Optional(
+              Type.String({
+                description:
+                  'The registered client that requested the token (RFC 7662 §2.2); `gatehouse` for a first-party ' +
+                  'token (web UI, Swagger UI, scripts), which no registered client requested',
+              }),
+            ),
+            client_label: Type.Optional(
+              Type.String({
+                description:
+                  'First-party tokens only: the unregistered `client_id` label their caller sent to `/token`. It ' +
+                  'names an app and authenticates nothing: never authorise by it',
+              }),
+            ),
             sub: Type.Optional(
               Type.String({
                 description: "The user's id; for a `client_credentials` token, the client's id",
