@@ -108,7 +108,9 @@ export function createTokenIntrospection(deps: TokenIntrospectionDeps): TokenInt
     // RFC 7662 §2.2: `client_id` is the client that requested the token. A first-party caller's
     // unregistered label authenticated nothing (red-team G7), so it is reported apart, never as one.
     const label =
-      clientId !== FIRST_PARTY_CLIENT_ID && (await deps.clients.get(clientId)) === null ? clientId : undefined;
+      clientId !== FIRST_PARTY_CLIENT_ID && (await deps.clients.get(clientId)) === null
+        ? clientId
+        : undefined;
     return {
       active: true,
       scope: check.scopes.join(' '),
