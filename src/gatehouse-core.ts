@@ -128,6 +128,8 @@ export interface GatehouseCore {
   readonly tokenIntrospection: TokenIntrospection;
   /** The introspection endpoint's limits (per authenticated client; failed authentications per address). */
   readonly introspectionLimits: IntrospectionLimits;
+  /** The revocation endpoint's limits, on counters of their own (same shape as introspection's). */
+  readonly revocationLimits: IntrospectionLimits;
   /**
    * The keyring that signs ID tokens and whose keys `/.well-known/jwks.json` publishes: the
    * access-token keyring when JWT_ALG is asymmetric, else an ES256 one created on first use.

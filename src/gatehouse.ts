@@ -769,6 +769,15 @@ export async function createGatehouseCore(
       },
       clock,
     );
+    const revocationLimits = createIntrospectionLimits(
+      counters,
+      {
+        perClientPerMinute: config.revocationsPerMinute,
+        failuresPerIpPerMinute: config.revocationFailuresPerIp,
+        endpoint: 'revoke',
+      },
+      clock,
+    );
     const tokenIntrospection = createTokenIntrospection({
       issuer: config.issuer,
       tokenStrategy: config.tokenStrategy,
@@ -920,6 +929,7 @@ export async function createGatehouseCore(
       clientCredentials,
       tokenIntrospection,
       introspectionLimits,
+      revocationLimits,
       rpLogout,
       idTokenKeys,
       throttle,

@@ -582,6 +582,24 @@ export const gatehouseConfigSchema = Type.Object(
         'failed client authentications at `/introspect` per client IP (IPv6: per /64) per minute; beyond, every ' +
         '`/introspect` request from the address gets 429 `temporarily_unavailable` until the minute ends',
     }),
+    revocationsPerMinute: integerSetting({
+      env: 'REVOCATIONS_PER_MINUTE',
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 6000,
+      description:
+        '`/revoke` requests one confidential OAuth client may make per minute (counted after it authenticated, so ' +
+        'nobody else can use up its allowance; 429 `temporarily_unavailable` beyond)',
+    }),
+    revocationFailuresPerIp: integerSetting({
+      env: 'REVOCATION_FAILURES_PER_IP',
+      minimum: 1,
+      maximum: 100_000,
+      default: 30,
+      description:
+        'failed client authentications at `/revoke` per client IP (IPv6: per /64) per minute; beyond, every ' +
+        '`/revoke` request from the address gets 429 `temporarily_unavailable` until the minute ends',
+    }),
     clientCredentialsPerMinutePerIp: integerSetting({
       env: 'CLIENT_CREDENTIALS_PER_MINUTE_PER_IP',
       minimum: 1,

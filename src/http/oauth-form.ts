@@ -158,28 +158,53 @@ export interface AuthenticationFailureLimit {
 }
 
 /**
- * {@link confidentialClient} behind a limit on failed authentications per address: a refused
+ * Runs `authenticate` behind a limit on failed client authentications per address: a refused
  * address gets 429 `temporarily_unavailable` before any look-up, and only an `invalid_client`
  * counts, so a client's own traffic never fills the limit (nobody can spend it from elsewhere).
  */
-export async function authenticateConfidentialClient(
+export async function limitAuthenticationFailures<T>(
+  request: FastifyRequest,
+  limit: AuthenticationFailureLimit,
+  authenticate: () => Promise<T>,
+): Promise<T> {
+  const address = await limit.admitAddress(request.ip);
+  if (!address.ok) {
+    throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', address.description, address.retryAfterSeconds);
+  }
+  try {
+    return await authenticate();
+  } catch (error) {
+    if (error instanceof OAuthTokenError && error.error === 'invalid_client') {
+      await limit.recordAuthenticationFailure(request.ip);
+    }
+    throw error;
+  }
+}
+
+/** {@link confidentialClient} behind {@link limitAuthenticationFailures}. */
+export function authenticateConfidentialClient(
   request: FastifyRequest,
   form: Form,
   clients: Pick<OAuthClients, 'authenticate'>,
   limit: AuthenticationFailureLimit,
   description: string,
 ): Promise<OAuthClient> {
-  const address = await limit.admitAddress(request.ip);
-  if (!address.ok) {
-    throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', address.description, address.retryAfterSeconds);
-  }
-  try {
-    return confidentialClient(request, await authenticateClient(request, form, clients), description);
-  } catch (error) {
-    if (error instanceof OAuthTokenError && error.error === 'invalid_client') {
-      await limit.recordAuthenticationFailure(request.ip);
-    }
-    throw error;
+  return limitAuthenticationFailures(request, limit, async () =>
+    confidentialClient(request, await authenticateClient(request, form, clients), description),
+  );
+}
+
+/**
+ * Counts one request of an authenticated client against its allowance (`admitClient` of the
+ * endpoint's limits); 429 `temporarily_unavailable` with `Retry-After` beyond it.
+ */
+export async function admitAuthenticatedClient(
+  limit: { admitClient(clientId: string): Promise<AddressAdmission> },
+  clientId: string,
+): Promise<void> {
+  const admitted = await limit.admitClient(clientId);
+  if (!admitted.ok) {
+    throw OAuthTokenError.throttled('TOO_MANY_REQUESTS', admitted.description, admitted.retryAfterSeconds);
   }
 }
 

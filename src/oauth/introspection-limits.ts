@@ -4,8 +4,9 @@ import type { AddressAdmission } from './client-credentials.js';
 
 /**
  * Rate limits of the introspection endpoint (RFC 7662 §4: the server should guard it against
- * token scanning and overload), over the counter store (Redis when configured, so they hold
- * across instances).
+ * token scanning and overload) and, with separate counters, of the revocation endpoint (RFC 7009
+ * §2: a client may be made to authenticate, and a revocation is a write), over the counter store
+ * (Redis when configured, so they hold across instances).
  *
  * Two counters, so that neither can be aimed at someone else:
  * - per client, counted only after the client authenticated (`INTROSPECTIONS_PER_MINUTE`):
@@ -30,7 +31,17 @@ export interface IntrospectionLimitSettings {
   perClientPerMinute: number;
   /** Failed client authentications per address per minute. */
   failuresPerIpPerMinute: number;
+  /**
+   * Whose counters: each endpoint has its own, so heavy revocation never blocks introspection.
+   * @default 'introspect'
+   */
+  endpoint?: 'introspect' | 'revoke';
 }
+
+const CLIENT_REFUSALS = {
+  introspect: 'Too many introspection requests for this client; cache the answers.',
+  revoke: 'Too many revocation requests for this client.',
+} as const;
 
 const MINUTE_MS = 60_000;
 
@@ -40,7 +51,8 @@ export function createIntrospectionLimits(
   settings: IntrospectionLimitSettings,
   clock: () => number,
 ): IntrospectionLimits {
-  const ipKey = (ip: string) => `oauth:introspect:fail:${addressBucket(ip)}`;
+  const endpoint = settings.endpoint ?? 'introspect';
+  const ipKey = (ip: string) => `oauth:${endpoint}:fail:${addressBucket(ip)}`;
   const refuse = (resetAt: number, description: string): AddressAdmission => ({
     ok: false,
     description,
@@ -58,9 +70,9 @@ export function createIntrospectionLimits(
     },
     async admitClient(clientId) {
       // Client ids are printable ASCII of at most 255 characters (checked when authenticating).
-      const window = await counters.increment(`oauth:introspect:client:${clientId}`, MINUTE_MS);
+      const window = await counters.increment(`oauth:${endpoint}:client:${clientId}`, MINUTE_MS);
       return window.count > settings.perClientPerMinute
-        ? refuse(window.resetAt, 'Too many introspection requests for this client; cache the answers.')
+        ? refuse(window.resetAt, CLIENT_REFUSALS[endpoint])
         : { ok: true };
     },
   };

@@ -336,6 +336,8 @@ describe('POST /introspect limits and bad input', () => {
       issuer: PUBLIC_URL,
       introspectionsPerMinute: 3,
       introspectionFailuresPerIp: 2,
+      revocationsPerMinute: 3,
+      revocationFailuresPerIp: 2,
     });
   });
   afterAll(async () => app?.close());
@@ -356,51 +358,77 @@ describe('POST /introspect limits and bad input', () => {
     remoteAddress = '198.51.100.1',
   ) => app.inject({ method: 'POST', url, headers, payload, remoteAddress });
 
-  it("limits each client's introspections, without touching another client's allowance", async () => {
-    const resource = await confidential();
-    const other = await confidential();
-    const as = (id: string, secret: string) => ({ ...FORM, ...basic(id, secret) });
-    for (let i = 0; i < 3; i++) {
-      expect(
-        (await call('/introspect', as(resource.id, resource.secret), form({ token: 'x' }))).statusCode,
-      ).toBe(200);
-    }
-    const refused = await call('/introspect', as(resource.id, resource.secret), form({ token: 'x' }));
-    expect(refused.statusCode).toBe(429);
-    expect(refused.headers['retry-after']).toMatch(/^\d+$/);
-    expect(refused.headers['cache-control']).toBe('no-store');
-    expect(refused.json()).toMatchObject({ error: 'temporarily_unavailable', code: 'TOO_MANY_REQUESTS' });
-    // Same address, another client: its own allowance.
-    expect((await call('/introspect', as(other.id, other.secret), form({ token: 'x' }))).statusCode).toBe(
-      200,
-    );
-  });
+  // /revoke had no limit of its own either: the same two, on counters of its own.
+  it.each(['/introspect', '/revoke'])(
+    "limits each client's requests to %s, without touching another client's allowance",
+    async (url) => {
+      const resource = await confidential();
+      const other = await confidential();
+      const as = (id: string, secret: string) => ({ ...FORM, ...basic(id, secret) });
+      for (let i = 0; i < 3; i++) {
+        expect((await call(url, as(resource.id, resource.secret), form({ token: 'x' }))).statusCode).toBe(
+          200,
+        );
+      }
+      const refused = await call(url, as(resource.id, resource.secret), form({ token: 'x' }));
+      expect(refused.statusCode).toBe(429);
+      expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+      expect(refused.headers['cache-control']).toBe('no-store');
+      expect(refused.json()).toMatchObject({ error: 'temporarily_unavailable', code: 'TOO_MANY_REQUESTS' });
+      // Same address, another client: its own allowance.
+      expect((await call(url, as(other.id, other.secret), form({ token: 'x' }))).statusCode).toBe(200);
+    },
+  );
 
-  it('limits failed client authentications per address, and counts nothing else there', async () => {
-    const other = await confidential();
-    const wrong = { ...FORM, ...basic(other.id, 'not the secret') };
-    const from = '203.0.113.40';
-    // A client's successful requests never fill the address limit...
+  it.each([
+    ['/introspect', '203.0.113.40'],
+    ['/revoke', '203.0.113.50'],
+  ])(
+    'limits failed client authentications per address at %s, and counts nothing else there',
+    async (url, from) => {
+      const other = await confidential();
+      const wrong = { ...FORM, ...basic(other.id, 'not the secret') };
+      // A client's successful requests never fill the address limit...
+      for (let i = 0; i < 2; i++) {
+        expect((await call(url, wrong, form({ token: 'x' }), from)).statusCode).toBe(401);
+      }
+      // ...but two failures block the address: a right secret from there now waits too.
+      const blocked = await call(
+        url,
+        { ...FORM, ...basic(other.id, other.secret) },
+        form({ token: 'x' }),
+        from,
+      );
+      expect(blocked.statusCode).toBe(429);
+      expect(blocked.json()).toMatchObject({ error: 'temporarily_unavailable' });
+      // Another address is not affected.
+      const elsewhere = await call(
+        url,
+        { ...FORM, ...basic(other.id, other.secret) },
+        form({ token: 'x' }),
+        '203.0.113.41',
+      );
+      expect(elsewhere.statusCode).toBe(200);
+    },
+  );
+
+  it("keeps /revoke's counters apart, and counts no allowance that others could spend", async () => {
+    const resource = await confidential();
+    const from = '203.0.113.60';
+    const wrong = { ...FORM, ...basic(resource.id, 'not the secret') };
     for (let i = 0; i < 2; i++) {
       expect((await call('/introspect', wrong, form({ token: 'x' }), from)).statusCode).toBe(401);
     }
-    // ...but two failures block the address: a right secret from there now waits too.
-    const blocked = await call(
-      '/introspect',
-      { ...FORM, ...basic(other.id, other.secret) },
-      form({ token: 'x' }),
-      from,
-    );
-    expect(blocked.statusCode).toBe(429);
-    expect(blocked.json()).toMatchObject({ error: 'temporarily_unavailable' });
-    // Another address is not affected.
-    const elsewhere = await call(
-      '/introspect',
-      { ...FORM, ...basic(other.id, other.secret) },
-      form({ token: 'x' }),
-      '203.0.113.41',
-    );
-    expect(elsewhere.statusCode).toBe(200);
+    expect((await call('/introspect', wrong, form({ token: 'x' }), from)).statusCode).toBe(429);
+    // Failures at /introspect do not block /revoke from the same address.
+    const right = { ...FORM, ...basic(resource.id, resource.secret) };
+    expect((await call('/revoke', right, form({ token: 'x' }), from)).statusCode).toBe(200);
+    // A first-party label or public client authenticates nothing: no per-client count, so nobody
+    // can use up "payments-service"'s revocations by naming it.
+    for (let i = 0; i < 5; i++) {
+      const labelled = await call('/revoke', FORM, form({ token: 'x', client_id: 'payments-service' }));
+      expect(labelled.statusCode).toBe(200);
+    }
   });
 
   // RFC 7009 §2.2.1 and RFC 7662 §2.3 answer errors as RFC 6749 §5.2 JSON: never problem+json, never a 500.

@@ -1,14 +1,15 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { clientScopes } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
 import {
+  admitAuthenticatedClient,
   authenticateClient,
   authenticateConfidentialClient,
   formParam,
+  limitAuthenticationFailures,
   OAuthErrorSchema,
   readForm,
 } from '../oauth-form.js';
@@ -105,7 +106,9 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
           'expired or already revoked tokens and for access tokens of another `client_id`, which are left ' +
           'alone (RFC 7009 §2.2). A `client_credentials` access token is revoked alone (it has no session) when ' +
           'the authenticated client it was issued to presents it; it then fails on the next request everywhere. ' +
-          'Errors follow RFC 6749 §5.2.',
+          'Limits: REVOCATIONS_PER_MINUTE per authenticated confidential client, and REVOCATION_FAILURES_PER_IP ' +
+          'failed client authentications per address, which then blocks the address for the minute; beyond ' +
+          'either, 429 `temporarily_unavailable` with `Retry-After`. Errors follow RFC 6749 §5.2.',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
         body: Type.Object({
@@ -132,13 +135,21 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
           200: NoBody({ description: 'Revoked, or nothing to revoke' }),
           400: OAuthErrorSchema,
           401: OAuthErrorSchema,
+          429: OAuthErrorSchema,
           503: OAuthErrorSchema,
         },
       },
     },
     async (request, reply) => {
       const form = readForm(request);
-      const { clientId, registered } = await authenticateClient(request, form, gatehouse.oauthClients);
+      const limits = gatehouse.revocationLimits;
+      // Failed client authentications count per address (checked first); an authenticated
+      // confidential client's revocations count against its own allowance. Public clients and
+      // first-party labels authenticate nothing, so no per-client count could be theirs alone.
+      const { clientId, registered } = await limitAuthenticationFailures(request, limits, () =>
+        authenticateClient(request, form, gatehouse.oauthClients),
+      );
+      if (registered?.type === 'confidential') await admitAuthenticatedClient(limits, clientId);
       const token = formParam(form, 'token', true);
       const hint = formParam(form, 'token_type_hint', false);
       if (registered?.type === 'confidential' && gatehouse.clientCredentials.isClientToken(token)) {
@@ -243,14 +254,7 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
         limits,
         'Introspection is for registered confidential clients: authenticate with the client secret.',
       );
-      const admitted = await limits.admitClient(client.clientId);
-      if (!admitted.ok) {
-        throw OAuthTokenError.throttled(
-          'TOO_MANY_REQUESTS',
-          admitted.description,
-          admitted.retryAfterSeconds,
-        );
-      }
+      await admitAuthenticatedClient(limits, client.clientId);
       const answer = await gatehouse.tokenIntrospection.introspect(
         formParam(form, 'token', true),
         client,
