@@ -240,6 +240,14 @@ describe.runIf(servicesConfigured)('room presence across two instances on Postgr
     expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).toContain(player(1).id);
     await watcher.next(presenceOf(player(1).id, false), 10_000);
     expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).not.toContain(player(1).id);
+    // Each instance ages the ghost out on its own heartbeat timer: wait for the other one too, or
+    // the next test (in shuffled order) can still find Sam online there.
+    await expect
+      .poll(async () => (await onlineIn(instance(0).app, code, player(0).headers)).player_ids, {
+        timeout: 10_000,
+      })
+      .not.toContain(player(1).id);
+    watcher.close();
   });
 });
 
