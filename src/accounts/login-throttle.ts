@@ -54,6 +54,14 @@ type SubjectCounters =
       account: HashedCounterKey | undefined;
     };
 
+/**
+ * The account a login is for (its normalized email), as one object for the whole attempt: its
+ * success counter's key is hashed once, though the attempt both checks and counts it.
+ */
+export interface LoginAccount {
+  readonly accountKey: string;
+}
+
 /** Whether an attempt may proceed. */
 export type ThrottleDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
@@ -71,9 +79,9 @@ export interface LoginThrottle {
   /** A right password: clears the counter that belongs to this account or device (never the IP's or global). */
   recordSuccess(subject: LoginSubject): Promise<void>;
   /** Whether the account (its normalized email) may log in again now. Reads only. */
-  checkLogins(accountKey: string): Promise<ThrottleDecision>;
+  checkLogins(account: LoginAccount): Promise<ThrottleDecision>;
   /** Counts a successful login to the account. */
-  recordLogin(accountKey: string): Promise<void>;
+  recordLogin(account: LoginAccount): Promise<void>;
   /**
    * Forgets the account's failed-login count (untrusted clients), after its owner proved control
    * of the address by a password reset: the lockout an attacker caused ends with it.
@@ -120,7 +128,7 @@ export function createLoginThrottle(
   const GLOBAL = hashedCounterKey('login:global');
   // A login reads its subject's counters twice (before and inside the account's gate) and then
   // counts or clears them: each key is built and hashed once per subject, not on every call (an
-  // untrusted login made 16 SHA-256 here, now 6). The subject object lives for one attempt and its
+  // untrusted login made 20 SHA-256 for its counters, now 8 with the success counter's below). The subject object lives for one attempt and its
   // fields are readonly, so the keys cannot go stale; the store receives the same hashed keys it
   // would have computed (Redis key names unchanged).
   const counters = new WeakMap<LoginSubject, SubjectCounters>();
@@ -143,19 +151,27 @@ export function createLoginThrottle(
     }
     return keys;
   };
-  const loginsKey = (key: string) => `login:success:${digest(key)}`;
+  const loginsKeys = new WeakMap<LoginAccount, HashedCounterKey>();
+  const loginsKey = (account: LoginAccount) => {
+    let key = loginsKeys.get(account);
+    if (key === undefined) {
+      key = hashedCounterKey(`login:success:${digest(account.accountKey)}`);
+      loginsKeys.set(account, key);
+    }
+    return key;
+  };
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
   const openBreakerPerIp = Math.min(limits.perIp, OPEN_BREAKER_FAILURES_PER_IP);
   const successes = limits.successesPerAccount ?? Number.POSITIVE_INFINITY;
   return {
-    async checkLogins(key) {
+    async checkLogins(account) {
       if (successes === Number.POSITIVE_INFINITY) return { allowed: true };
-      const window = await store.peek(loginsKey(key));
+      const window = await store.peek(loginsKey(account));
       if (window === undefined || window.count < successes) return { allowed: true };
       return { allowed: false, retryAfterSeconds: retryAfter(window.resetAt) };
     },
-    async recordLogin(key) {
-      if (successes !== Number.POSITIVE_INFINITY) await store.increment(loginsKey(key), limits.windowMs);
+    async recordLogin(account) {
+      if (successes !== Number.POSITIVE_INFINITY) await store.increment(loginsKey(account), limits.windowMs);
     },
     async check(subject) {
       const keys = countersOf(subject);

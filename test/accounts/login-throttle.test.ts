@@ -144,6 +144,30 @@ describe('createLoginThrottle', () => {
     expect(peek.mock.calls[8]?.[0]).toEqual(first[0]?.[0]);
   });
 
+  it("limits an account's successful logins, hashing its success counter's key once per attempt", async () => {
+    const clock = createTestClock();
+    const store = createMemoryCounterStore(clock);
+    const throttle = createLoginThrottle(
+      store,
+      { perAccount: 5, perIp: 100, global: 1000, perDevice: 5, successesPerAccount: 2, windowMs: 60_000 },
+      clock,
+    );
+    const peek = vi.spyOn(store, 'peek');
+    const increment = vi.spyOn(store, 'increment');
+    for (let i = 0; i < 2; i += 1) {
+      const account = { accountKey: 'a@example.com' };
+      expect((await throttle.checkLogins(account)).allowed).toBe(true);
+      await throttle.recordLogin(account);
+      // The key the attempt counted is the very object it checked.
+      expect(increment.mock.calls.at(-1)?.[0]).toBe(peek.mock.calls.at(-1)?.[0]);
+    }
+    expect(await throttle.checkLogins({ accountKey: 'a@example.com' })).toEqual({
+      allowed: false,
+      retryAfterSeconds: 60,
+    });
+    expect((await throttle.checkLogins({ accountKey: 'b@example.com' })).allowed).toBe(true);
+  });
+
   it('uses fixed-size keys that never hold the identifier', async () => {
     const { store, throttle } = setUp();
     const increment = vi.spyOn(store, 'increment');
