@@ -459,6 +459,8 @@ export async function createGatehouseCore(
             sessions: createSessionStore(trx),
             users: createUserStore(trx),
             audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            mfa: createMfaStore(trx),
+            spent: createSpentChallengeStore(trx),
           }),
         ),
       keyring,

@@ -42,10 +42,38 @@ export type SecondFactorCheck =
   | { ok: false; reason: 'invalid' }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
-/** Outcome of {@link MfaService.completeChallenge}. */
-export type ChallengeCompletion =
+/**
+ * The stores a login's second step spends its factor on: those of the transaction that writes the
+ * session (see `SessionStartOptions.spend`), so the spending commits with the session or not at all.
+ */
+export interface SecondFactorStores {
+  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode'>;
+  spent: Pick<SpentChallengeStore, 'claimChallenge'>;
+  audit: Pick<AuditLog, 'record'>;
+}
+
+/**
+ * A second factor checked but not yet spent: what {@link MfaService.completeChallenge} hands the
+ * caller that starts the session.
+ */
+export interface SecondFactorProof {
+  user: UserRecord;
+  challenge: MfaChallenge;
+  method: SecondFactorMethod;
+  /**
+   * Claims the `mfa_token` and spends the factor (records the TOTP step, or uses the recovery code
+   * and audits `mfa_recovery_code_used` with `audit`'s client facts) on `stores`. Call it inside the
+   * session's transaction. Throws when another request claimed the token or spent the code first,
+   * so the transaction rolls back; {@link MfaService.completeChallenge} turns that into its answer.
+   */
+  spend(stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>): Promise<void>;
+}
+
+/** Outcome of {@link MfaService.completeChallenge}: on success, what its `start` resolved with. */
+export type ChallengeCompletion<T> =
   | {
       ok: true;
+      value: T;
       user: UserRecord;
       challenge: MfaChallenge;
       method: SecondFactorMethod;
@@ -120,9 +148,18 @@ export interface MfaService {
   issueChallenge(challenge: Omit<MfaChallenge, 'nonce' | 'expiresAt'>): string;
   /**
    * The second step of a login: opens `mfaToken`, checks `otp` (a TOTP or recovery code) under the
-   * per-token and per-account (or per-device) caps, and spends the token on success.
+   * per-token and per-account (or per-device) caps, then calls `start` with the proof, which must
+   * start the session in a transaction that runs `proof.spend` first: the token, the code and the
+   * session commit together. When `start` fails (the database, the process), nothing is spent: the
+   * same token and code work again, and the try is not counted against the caps. A wrong code is
+   * counted (outside any transaction, so it stays counted).
    */
-  completeChallenge(mfaToken: string, otp: string, flow: ChallengeFlow): Promise<ChallengeCompletion>;
+  completeChallenge<T>(
+    mfaToken: string,
+    otp: string,
+    flow: ChallengeFlow,
+    start: (proof: SecondFactorProof) => Promise<T>,
+  ): Promise<ChallengeCompletion<T>>;
 }
 
 /** Limits of {@link createMfaService}. */
@@ -182,6 +219,23 @@ interface Lane {
   windowMs: number;
 }
 
+/** A second factor matched by reads, to be spent in the session's transaction. */
+type PendingFactor = { method: 'totp'; step: number } | { method: 'recovery_code'; hash: string };
+
+/** What a login's second step ends with inside its attempt: the session started, or a refusal. */
+type Started<T> = { user: UserRecord; method: SecondFactorMethod; value: T } | { refused: 'invalid_token' };
+
+/**
+ * Thrown by {@link SecondFactorProof.spend} inside the session's transaction to roll it back when
+ * another request spent the token or the code first; caught by `completeChallenge`, never beyond.
+ */
+class SpendRefused extends Error {
+  constructor(readonly reason: 'invalid_token' | 'invalid_otp') {
+    super(`second factor already spent (${reason})`);
+    this.name = 'SpendRefused';
+  }
+}
+
 /** The issuer label an app shows: the host of a URL issuer, else the issuer itself. */
 function issuerLabel(issuer: string): string {
   try {
@@ -209,8 +263,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     deps.mailer.send('second_factor_removed', user.email, { when: new Date(clock()).toISOString() });
   };
 
-  /** Checks `otp` against the account's factors; spends what it matched (single use). */
-  const checkFactors = async (userId: string, otp: string): Promise<SecondFactorMethod | undefined> => {
+  /**
+   * What `otp` would spend, found by reads alone (the spending happens in the session's
+   * transaction, {@link SecondFactorProof.spend}): a TOTP step later than the last accepted one, or
+   * a well-formed recovery code (whether it is unused is known only when it is spent).
+   */
+  const matchFactor = async (userId: string, otp: string): Promise<PendingFactor | undefined> => {
     const code = otp.replace(/\s/g, '');
     if (looksLikeTotpCode(code)) {
       const totp = await store.findTotp(userId);
@@ -218,16 +276,28 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const secret = openSecret(userId, totp.sealedSecret);
       if (secret === undefined) return undefined;
       const step = matchTotpStep(secret, code, clock());
-      // RFC 6238 §5.2: a code is accepted once. The compare-and-set refuses a step at or before
-      // the last accepted one, so two requests racing with one code cannot both pass.
-      if (step === undefined || !(await store.acceptTotpStep(userId, step))) return undefined;
-      return 'totp';
+      // A replay refused early; acceptTotpStep's compare-and-set stays the authority.
+      if (step === undefined || (totp.lastStep !== null && step <= totp.lastStep)) return undefined;
+      return { method: 'totp', step };
     }
     const recovery = normalizeRecoveryCode(code);
-    if (recovery === undefined) return undefined;
-    return (await store.useRecoveryCode(userId, hashRecoveryCode(recovery), clock()))
-      ? 'recovery_code'
-      : undefined;
+    return recovery === undefined ? undefined : { method: 'recovery_code', hash: hashRecoveryCode(recovery) };
+  };
+
+  /** Spends `factor` on `mfa` (a transaction's store): false when another request spent it first. */
+  const spendFactor = (mfa: SecondFactorStores['mfa'], userId: string, factor: PendingFactor) =>
+    factor.method === 'totp'
+      ? mfa.acceptTotpStep(userId, factor.step)
+      : mfa.useRecoveryCode(userId, factor.hash, clock());
+
+  /**
+   * Checks `otp` against the account's factors and spends what it matched (single use: RFC 6238
+   * §5.2 for TOTP, whose compare-and-set also stops two requests racing with one code).
+   */
+  const checkFactors = async (userId: string, otp: string): Promise<SecondFactorMethod | undefined> => {
+    const factor = await matchFactor(userId, otp);
+    if (factor === undefined || !(await spendFactor(store, userId, factor))) return undefined;
+    return factor.method;
   };
 
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
@@ -256,7 +326,15 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         retryAfterSeconds: retryAfter(Math.max(...over.map((w) => w.resetAt))),
       };
     }
-    const value = await check();
+    let value: T | undefined;
+    try {
+      value = await check();
+    } catch (error) {
+      // An outage is not a wrong code: the try is given back (the check's writes rolled back, so
+      // it taught the caller nothing), and the error goes on to the adapter (503).
+      await Promise.all(lanes.map((lane) => counters.decrement(lane.key))).catch(() => undefined);
+      throw error;
+    }
     if (value === undefined) return { ok: false, reason: 'invalid' };
     await Promise.all(lanes.map((lane) => counters.decrement(lane.key)));
     return { ok: true, value };
@@ -423,9 +501,15 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       return deps.tokens.issue({ ...challenge, expiresAt: clock() + limits.tokenTtlMs }).token;
     },
 
-    async completeChallenge(mfaToken, otp, flow) {
+    async completeChallenge<T>(
+      mfaToken: string,
+      otp: string,
+      flow: ChallengeFlow,
+      start: (proof: SecondFactorProof) => Promise<T>,
+    ): Promise<ChallengeCompletion<T>> {
       const challenge = deps.tokens.open(mfaToken, flow, clock());
       if (challenge === undefined) return { ok: false, reason: 'invalid_token' };
+      // A cheap refusal before any other work; the claim in the session's transaction decides.
       if (await deps.spent.isChallengeSpent('mfa', challenge.nonce))
         return { ok: false, reason: 'invalid_token' };
       const tokenLane: Lane = {
@@ -437,7 +521,39 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const tries = await counters.peek(tokenLane.key);
       if (tries !== undefined && tries.count >= tokenLane.max) return { ok: false, reason: 'invalid_token' };
       const lane = await loginLane(challenge);
-      const result = await attempt([tokenLane, lane], () => checkFactors(challenge.userId, otp));
+      const { userId } = challenge;
+      const result = await attempt<Started<T>>([tokenLane, lane], async () => {
+        const factor = await matchFactor(userId, otp);
+        if (factor === undefined) return undefined;
+        const user = await deps.users.findUserById(userId);
+        if (user === undefined || !user.isActive) return { refused: 'invalid_token' };
+        const spend = async (stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>) => {
+          // Single use: the first completion claims the nonce; a second (a replayed request with
+          // another valid code) finds it claimed. A database row kept until the token expires: a
+          // marker in the counter store could be evicted by a flood of other keys, or missed by
+          // another instance while Redis is down. Claimed first, so a replay is told the token
+          // is used (not that its code is wrong), and waits on the first one's row until it ends.
+          if (!(await stores.spent.claimChallenge('mfa', challenge.nonce, challenge.expiresAt))) {
+            throw new SpendRefused('invalid_token');
+          }
+          // RFC 6238 §5.2: a code is accepted once. The compare-and-set refuses a step at or
+          // before the last accepted one (a used recovery code alike), so two requests racing
+          // with one code cannot both pass.
+          if (!(await spendFactor(stores.mfa, userId, factor))) throw new SpendRefused('invalid_otp');
+          if (factor.method === 'recovery_code') {
+            await stores.audit.record({ ...audit, event: 'mfa_recovery_code_used' });
+          }
+        };
+        try {
+          const value = await start({ user, challenge, method: factor.method, spend });
+          return { user, method: factor.method, value };
+        } catch (error) {
+          if (!(error instanceof SpendRefused)) throw error;
+          // A code another request spent first is a wrong code (counted); a token claimed first
+          // is not the code's fault (given back).
+          return error.reason === 'invalid_otp' ? undefined : { refused: 'invalid_token' };
+        }
+      });
       if (!result.ok) {
         if (result.reason === 'throttled') {
           // The token's own cap ends the token; the account's (or device's) asks to wait.
@@ -447,21 +563,15 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         }
         return { ok: false, reason: 'invalid_otp' };
       }
-      // Single use: the first completion claims the nonce; a second (a replayed request with another
-      // valid code) finds it claimed. A database row kept until the token expires: a marker in the
-      // counter store could be evicted by a flood of other keys, or missed by another instance
-      // while Redis is down.
-      if (!(await deps.spent.claimChallenge('mfa', challenge.nonce, challenge.expiresAt))) {
-        return { ok: false, reason: 'invalid_token' };
-      }
-      const user = await deps.users.findUserById(challenge.userId);
-      if (user === undefined || !user.isActive) return { ok: false, reason: 'invalid_token' };
+      const started = result.value;
+      if ('refused' in started) return { ok: false, reason: started.refused };
       return {
         ok: true,
-        user,
+        value: started.value,
+        user: started.user,
         challenge,
-        method: result.value,
-        deviceToken: deps.deviceTokens.issue(user.id),
+        method: started.method,
+        deviceToken: deps.deviceTokens.issue(started.user.id),
       };
     },
   };
