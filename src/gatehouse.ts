@@ -461,6 +461,7 @@ export async function createGatehouseCore(
             audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
             mfa: createMfaStore(trx),
             spent: createSpentChallengeStore(trx),
+            grants: createOAuthGrantStore(trx),
           }),
         ),
       keyring,

@@ -7,6 +7,7 @@ import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
+import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
 import type {
   RevokedSession,
   SessionRecord,
@@ -164,7 +165,10 @@ export interface SessionManager {
 /** The token caches of a {@link SessionManager}: verified JWTs, opaque access tokens, cookies. */
 export type TokenCacheName = 'jwt' | 'opaque' | 'cookie';
 
-/** The stores a refresh or a session start runs on inside one transaction. */
+/**
+ * The stores a refresh or a session start runs on inside one transaction, with those of what a
+ * login may spend in it ({@link SessionStartOptions.spend}).
+ */
 export interface RefreshStores {
   sessions: SessionStore;
   users: UserStore;
@@ -174,6 +178,8 @@ export interface RefreshStores {
   mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode'>;
   /** Single-use challenges (`mfa_token`), claimed by the login that spends them. */
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
+  /** OAuth authorization codes, spent by the exchange that starts the session. */
+  grants: Pick<OAuthGrantStore, 'spendCode' | 'attachSession'>;
 }
 
 /** Options of {@link SessionManager.startBearerSession} and {@link SessionManager.startCookieSession}. */
@@ -197,13 +203,14 @@ export interface SessionStartOptions {
    */
   passwordUpgrade?: PasswordUpgrade | undefined;
   /**
-   * What the session is bought with (a recovery code, a TOTP step, a single-use `mfa_token`),
-   * spent first inside the session's own transaction: a database failure, or the process dying,
+   * What the session is bought with (a recovery code, a TOTP step, a single-use `mfa_token`, an
+   * authorization code), spent first inside the session's own transaction (`session` is the one
+   * about to be written, for a spend that records it): a database failure, or the process dying,
    * before the session is written rolls the spending back with it, so the user can try again with
    * the same code instead of losing it. Throws to refuse (another request spent it first): nothing
    * is written, and the start rejects with what it threw. @default nothing to spend
    */
-  spend?: ((stores: RefreshStores) => Promise<void>) | undefined;
+  spend?: ((stores: RefreshStores, session: SessionRecord) => Promise<void>) | undefined;
 }
 
 /**
@@ -419,7 +426,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
     const opaque = await deps.transaction(async (stores) => {
-      await spend?.(stores);
+      await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
       await stores.sessions.insertSession(session);
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
@@ -745,7 +752,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       // session ends, the new one and its audit entry are written (and an imported hash
       // upgraded), together or not at all.
       const revoked = await deps.transaction(async (stores) => {
-        await spend?.(stores);
+        await spend?.(stores, session);
         await upgradePassword(stores.users, passwordUpgrade, clock());
         const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
         await stores.sessions.insertSession(session, cookie.hash);

@@ -1,5 +1,4 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
@@ -8,6 +7,7 @@ import { buildTestServer, createTestClock, type TestClock } from '../../src/test
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { createLoginFault } from '../support/login-fault.js';
 
 const STEP = 30_000;
 const PARALLEL = 8;
@@ -38,48 +38,9 @@ describe.each(engines)('MFA login completion is one transaction ($name)', ({ nam
   });
   afterEach(async () => healFault());
 
-  const db = () => gatehouseCore(app.gatehouse).database.db;
-
-  /**
-   * Makes the login's last write (its `login_succeeded` audit row, after the factor, the token,
-   * the session and its tokens were written in the same transaction) fail as an outage does.
-   * PostgreSQL: SQLSTATE 57014 (what a statement timeout raises). SQLite: a trigger cannot raise
-   * a driver error code, so it raises the message better-sqlite3 gives for a closed connection,
-   * which the adapter treats as an outage too. Both answer 503 DATABASE_UNAVAILABLE.
-   */
-  const injectFault = async () => {
-    if (name === 'postgres') {
-      await sql
-        .raw(
-          `create or replace function gh_test_login_fault() returns trigger language plpgsql as $$
-           begin raise exception 'injected outage' using errcode = '57014'; end $$`,
-        )
-        .execute(db());
-      await sql
-        .raw(
-          `create trigger gh_test_login_fault before insert on audit_events for each row
-           when (new.event = 'login_succeeded') execute function gh_test_login_fault()`,
-        )
-        .execute(db());
-    } else {
-      await sql
-        .raw(
-          `create trigger gh_test_login_fault before insert on audit_events
-           when new.event = 'login_succeeded'
-           begin select raise(abort, 'The database connection is not open'); end`,
-        )
-        .execute(db());
-    }
-  };
-  const healFault = async () => {
-    await sql
-      .raw(
-        name === 'postgres'
-          ? 'drop trigger if exists gh_test_login_fault on audit_events'
-          : 'drop trigger if exists gh_test_login_fault',
-      )
-      .execute(db());
-  };
+  /** The login's last write (its `login_succeeded` audit row) fails as in an outage. */
+  const injectFault = () => createLoginFault(gatehouseCore(app.gatehouse).database.db, name).inject();
+  const healFault = () => createLoginFault(gatehouseCore(app.gatehouse).database.db, name).heal();
 
   /** A new account with a confirmed authenticator and its 10 recovery codes. */
   const enrolled = async () => {
