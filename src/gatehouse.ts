@@ -555,6 +555,7 @@ export async function createGatehouseCore(
             mfa: createMfaStore(trx),
             passkeys: createPasskeyStore(trx),
             audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            sessions: createSessionStore(trx),
           }),
         ),
       users,

@@ -5,6 +5,7 @@ import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
+import type { SessionStore } from '../storage/session-store.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
@@ -36,9 +37,12 @@ export interface MfaStatus {
   passkeys: number;
 }
 
-/** A second factor presented by a signed-in session (to turn MFA off, or to renew recovery codes). */
-export type SecondFactorCheck =
-  | { ok: true; method: SecondFactorMethod }
+/**
+ * A second factor presented by a signed-in session (to turn MFA off, renew recovery codes, or
+ * re-authenticate), with what the change it authorized resolved with (`value`).
+ */
+export type SecondFactorCheck<T> =
+  | { ok: true; method: SecondFactorMethod; value: T }
   | { ok: false; reason: 'invalid' }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
@@ -90,6 +94,8 @@ export interface MfaTransactionStores {
   mfa: MfaStore;
   passkeys: Pick<PasskeyStore, 'deletePasskeys'>;
   audit: Pick<AuditLog, 'record'>;
+  /** A re-authentication's session (`auth_time`), moved in the transaction that spends its code. */
+  sessions: Pick<SessionStore, 'recordAuthentication'>;
 }
 
 /** TOTP enrolment, recovery codes, and the second step of a login (issue 13). */
@@ -119,9 +125,16 @@ export interface MfaService {
   ): Promise<string[]>;
   /**
    * Checks a TOTP or recovery code presented by a signed-in session (`sessionId`), limited per
-   * session; a recovery code is spent, a TOTP step recorded (no replay).
+   * session, and runs `apply` (the change the code authorizes) in the transaction that spends it (a
+   * recovery code used, a TOTP step recorded: no replay): an outage, or `apply` throwing, spends
+   * nothing and is not counted as a wrong code.
    */
-  verifyForSession(userId: string, sessionId: string, otp: string): Promise<SecondFactorCheck>;
+  verifyForSession<T>(
+    userId: string,
+    sessionId: string,
+    otp: string,
+    apply: (stores: MfaTransactionStores, method: SecondFactorMethod) => Promise<T>,
+  ): Promise<SecondFactorCheck<T>>;
   /**
    * Removes the authenticator and recovery codes. Needs a current TOTP or recovery code (`otp`,
    * checked as {@link MfaService.verifyForSession}): a stolen password or access token alone must
@@ -290,16 +303,6 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       ? mfa.acceptTotpStep(userId, factor.step)
       : mfa.useRecoveryCode(userId, factor.hash, clock());
 
-  /**
-   * Checks `otp` against the account's factors and spends what it matched (single use: RFC 6238
-   * §5.2 for TOTP, whose compare-and-set also stops two requests racing with one code).
-   */
-  const checkFactors = async (userId: string, otp: string): Promise<SecondFactorMethod | undefined> => {
-    const factor = await matchFactor(userId, otp);
-    if (factor === undefined || !(await spendFactor(store, userId, factor))) return undefined;
-    return factor.method;
-  };
-
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
 
   /**
@@ -367,25 +370,48 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     return accountLane(challenge.userId);
   };
 
-  const verifyForSession = async (
+  const verifyForSession = async <T>(
     userId: string,
     sessionId: string,
     otp: string,
-  ): Promise<SecondFactorCheck> => {
+    apply: (stores: MfaTransactionStores, method: SecondFactorMethod) => Promise<T>,
+  ): Promise<SecondFactorCheck<T>> => {
     // A stolen access token alone must not turn MFA off by guessing codes: limited per session
     // (the signed-in client), never by the account's lock, which others could aim at its owner.
-    const result = await attempt([deviceLane(`session:${sessionId}`)], () => checkFactors(userId, otp));
-    return result.ok ? { ok: true, method: result.value } : result;
+    const result = await attempt([deviceLane(`session:${sessionId}`)], async () => {
+      const factor = await matchFactor(userId, otp);
+      if (factor === undefined) return undefined;
+      try {
+        // Spent first, in the change's own transaction (single use: RFC 6238 §5.2 for TOTP, whose
+        // compare-and-set also stops two requests racing with one code).
+        return await deps.transaction(async (stores) => {
+          if (!(await spendFactor(stores.mfa, userId, factor))) throw new SpendRefused('invalid_otp');
+          return { method: factor.method, value: await apply(stores, factor.method) };
+        });
+      } catch (error) {
+        if (error instanceof SpendRefused) return undefined;
+        throw error;
+      }
+    });
+    return result.ok ? { ok: true, method: result.value.method, value: result.value.value } : result;
   };
 
-  /** Throws unless `otp` is a current second factor of the account (see {@link MfaService.disable}). */
-  const requireSecondFactor = async (userId: string, sessionId: string, otp: string) => {
+  /**
+   * Runs `apply` in the transaction that spends `otp`, which must be a current second factor of the
+   * account (see {@link MfaService.disable}); throws otherwise.
+   */
+  const requireSecondFactor = async <T>(
+    userId: string,
+    sessionId: string,
+    otp: string,
+    apply: (stores: MfaTransactionStores) => Promise<T>,
+  ): Promise<T> => {
     const totp = await store.findTotp(userId);
     if (totp === undefined || totp.confirmedAt === null) {
       throw new GatehouseError('MFA_NOT_ENABLED', 'This account has no second factor.');
     }
-    const check = await verifyForSession(userId, sessionId, otp);
-    if (check.ok) return;
+    const check = await verifyForSession(userId, sessionId, otp, apply);
+    if (check.ok) return check.value;
     if (check.reason === 'throttled') {
       throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
         retryAfterSeconds: check.retryAfterSeconds,
@@ -464,8 +490,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     verifyForSession,
 
     async disable(userId, sessionId, otp, audit) {
-      await requireSecondFactor(userId, sessionId, otp);
-      const removed = await deps.transaction(async ({ mfa, audit: log }) => {
+      const removed = await requireSecondFactor(userId, sessionId, otp, async ({ mfa, audit: log }) => {
         const deleted = await mfa.deleteFactors(userId);
         if (deleted) await log.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
         return deleted;
@@ -487,10 +512,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     },
 
     async regenerateRecoveryCodes(userId, sessionId, otp, audit) {
-      await requireSecondFactor(userId, sessionId, otp);
       const { codes, hashes } = newRecoveryCodes();
       const now = clock();
-      await deps.transaction(async ({ mfa, audit: log }) => {
+      await requireSecondFactor(userId, sessionId, otp, async ({ mfa, audit: log }) => {
         await mfa.replaceRecoveryCodes(userId, hashes, now);
         await log.record({ ...audit, event: 'mfa_recovery_codes_regenerated' });
       });

@@ -4,9 +4,9 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, postToken } from '../support/accounts.js';
+import { createAuditFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
-import { createLoginFault } from '../support/login-fault.js';
 import { authorizationResponse, PUBLIC_URL, pkce, REDIRECT } from '../support/oauth-provider.js';
 
 /**
@@ -102,7 +102,7 @@ describe.each(engines)('authorization code exchanged concurrently ($name)', ({ n
 
   it('an outage before the session is written leaves the code unspent: the retry is an exchange, not a replay', async () => {
     const { user, present } = await freshCode();
-    const fault = createLoginFault(gatehouseCore(app.gatehouse).database.db, name);
+    const fault = createAuditFault(gatehouseCore(app.gatehouse).database.db, name);
     await fault.inject();
     let failed: Awaited<ReturnType<typeof present>>;
     try {

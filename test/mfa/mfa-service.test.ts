@@ -5,9 +5,9 @@ import { generateTotpCode } from '../../src/mfa/totp.js';
 import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+import { createAuditFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
-import { createLoginFault } from '../support/login-fault.js';
 
 const STEP = 30_000;
 const PARALLEL = 8;
@@ -39,8 +39,8 @@ describe.each(engines)('MFA login completion is one transaction ($name)', ({ nam
   afterEach(async () => healFault());
 
   /** The login's last write (its `login_succeeded` audit row) fails as in an outage. */
-  const injectFault = () => createLoginFault(gatehouseCore(app.gatehouse).database.db, name).inject();
-  const healFault = () => createLoginFault(gatehouseCore(app.gatehouse).database.db, name).heal();
+  const injectFault = () => createAuditFault(gatehouseCore(app.gatehouse).database.db, name).inject();
+  const healFault = () => createAuditFault(gatehouseCore(app.gatehouse).database.db, name).heal();
 
   /** A new account with a confirmed authenticator and its 10 recovery codes. */
   const enrolled = async () => {
@@ -179,6 +179,64 @@ describe.each(engines)('MFA login completion is one transaction ($name)', ({ nam
     expect((await recoveryCodesLeft(user.id)).recoveryCodesLeft).toBe(9);
     const me = await browser.request('GET', '/users/me');
     expect(me.json().email).toBe(user.email);
+  });
+
+  /** A bearer token of `email`'s, signed in with the authenticator's next code. */
+  const signedIn = async (email: string, secret: string, step: number) => {
+    const response = await mfaGrant(await mfaToken(email), generateTotpCode(secret, clock() + step * STEP));
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json<{ access_token: string }>().access_token;
+  };
+
+  it('turning the authenticator off with a recovery code: an outage spends nothing and leaves it on', async () => {
+    const { user, secret, recoveryCodes } = await enrolled();
+    const token = await signedIn(user.email, secret, 1);
+    const turnOff = () =>
+      app.inject({
+        method: 'DELETE',
+        url: '/users/me/mfa/totp',
+        headers: bearer(token),
+        payload: { code: recoveryCodes[2] },
+      });
+    const fault = createAuditFault(gatehouseCore(app.gatehouse).database.db, name, 'mfa_disabled');
+    await fault.inject();
+    try {
+      expectOutage(await turnOff());
+    } finally {
+      await fault.heal();
+    }
+    expect(await recoveryCodesLeft(user.id)).toMatchObject({ totp: 'on', recoveryCodesLeft: 10 });
+    expect((await turnOff()).statusCode).toBe(204);
+    expect(await recoveryCodesLeft(user.id)).toMatchObject({ totp: 'off', recoveryCodesLeft: 0 });
+  });
+
+  it('re-authenticating with a recovery code: an outage spends nothing; the retry moves auth_time once', async () => {
+    const { user, secret, recoveryCodes } = await enrolled();
+    const token = await signedIn(user.email, secret, 1);
+    const reauthenticate = () =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/reauthenticate',
+        headers: bearer(token),
+        payload: { current_password: PASSWORD, otp: recoveryCodes[3] },
+      });
+    const fault = createAuditFault(gatehouseCore(app.gatehouse).database.db, name, 'reauthenticated');
+    await fault.inject();
+    clock.advance(60_000);
+    try {
+      expectOutage(await reauthenticate());
+    } finally {
+      await fault.heal();
+    }
+    const [session] = await liveSessions(user.id);
+    expect(session?.authTime).toBe(clock() - 60_000);
+    expect((await recoveryCodesLeft(user.id)).recoveryCodesLeft).toBe(10);
+    const retried = await reauthenticate();
+    expect(retried.statusCode, retried.body).toBe(200);
+    expect(retried.json()).toEqual({ auth_time: Math.floor(clock() / 1000), amr: ['pwd', 'mfa'] });
+    expect((await recoveryCodesLeft(user.id)).recoveryCodesLeft).toBe(9);
+    // Spent: the same code cannot re-authenticate twice.
+    expect((await reauthenticate()).json().code).toBe('INVALID_OTP');
   });
 
   it(`/token: ${PARALLEL} parallel completions with one mfa_token and one code give exactly one session`, async () => {

@@ -1,23 +1,31 @@
 import { type Kysely, sql } from 'kysely';
+import type { AuditEventName } from '../../src/audit/audit-log.js';
 import type { Schema } from '../../src/storage/schema.js';
 
-/** Turns a login's last write into an outage, and back. */
-export interface LoginFault {
-  /** From now on, every write of a `login_succeeded` audit row fails as an outage does. */
+/** Turns the write of one kind of audit row into an outage, and back. */
+export interface AuditFault {
+  /** From now on, every write of an audit row of the event fails as an outage does. */
   inject(): Promise<void>;
   /** Removes the fault (idempotent). */
   heal(): Promise<void>;
 }
 
 /**
- * A fault in the last write of a login's transaction: its `login_succeeded` audit row, written
- * after whatever the login spent, the session and its tokens. PostgreSQL raises SQLSTATE 57014
+ * A fault in the write of an `event` audit row: for a change that writes its row last in its
+ * transaction (a login's `login_succeeded`, after whatever it spent, the session and its tokens),
+ * an outage after every other write of it. PostgreSQL raises SQLSTATE 57014
  * (what a statement timeout raises); SQLite's triggers cannot raise a driver error code, so its
  * trigger raises the message better-sqlite3 gives for a closed connection. Both are what
  * `isDatabaseUnavailable` recognizes, so the adapter answers 503 DATABASE_UNAVAILABLE, as for a
  * real outage, and the transaction rolls back.
  */
-export function createLoginFault(db: Kysely<Schema>, engine: 'sqlite' | 'postgres'): LoginFault {
+export function createAuditFault(
+  db: Kysely<Schema>,
+  engine: 'sqlite' | 'postgres',
+  event: AuditEventName = 'login_succeeded',
+): AuditFault {
+  // A name from the AuditEventName union (letters and underscores), so quoting it is enough.
+  const literal = `'${event.replace(/[^a-z_]/g, '')}'`;
   return {
     async inject() {
       if (engine === 'postgres') {
@@ -30,14 +38,14 @@ export function createLoginFault(db: Kysely<Schema>, engine: 'sqlite' | 'postgre
         await sql
           .raw(
             `create trigger gh_test_login_fault before insert on audit_events for each row
-             when (new.event = 'login_succeeded') execute function gh_test_login_fault()`,
+             when (new.event = ${literal}) execute function gh_test_login_fault()`,
           )
           .execute(db);
       } else {
         await sql
           .raw(
             `create trigger gh_test_login_fault before insert on audit_events
-             when new.event = 'login_succeeded'
+             when new.event = ${literal}
              begin select raise(abort, 'The database connection is not open'); end`,
           )
           .execute(db);
