@@ -2,12 +2,12 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
-import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
-import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+import { bearer, createUser, PASSWORD } from '../support/accounts.js';
 import { createAuditFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { enrolTotp, postMfaGrant, requestMfaToken } from '../support/mfa.js';
 
 const STEP = 30_000;
 const PARALLEL = 8;
@@ -42,33 +42,9 @@ describe.each(engines)('MFA login completion is one transaction ($name)', ({ nam
   const injectFault = () => createAuditFault(gatehouseCore(app.gatehouse).database.db, name).inject();
   const healFault = () => createAuditFault(gatehouseCore(app.gatehouse).database.db, name).heal();
 
-  /** A new account with a confirmed authenticator and its 10 recovery codes. */
-  const enrolled = async () => {
-    const user = await createUser(app);
-    const { access_token: token } = await login(app, user.email);
-    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
-    expect(started.statusCode).toBe(201);
-    const { secret } = started.json<{ secret: string }>();
-    const confirmed = await app.inject({
-      method: 'POST',
-      url: '/users/me/mfa/totp/confirm',
-      headers: bearer(token),
-      payload: { code: generateTotpCode(secret, clock()) },
-    });
-    expect(confirmed.statusCode).toBe(200);
-    const recoveryCodes = confirmed.json<{ recovery_codes: string[] }>().recovery_codes;
-    // Log that first session out, so the sessions counted below are the MFA logins' alone.
-    await gatehouseCore(app.gatehouse).sessions.revokeUserSessions(user.id);
-    return { user, secret, recoveryCodes };
-  };
-
-  const mfaToken = async (email: string) => {
-    const response = await postToken(app, { grant_type: 'password', username: email, password: PASSWORD });
-    expect(response.json().error).toBe('mfa_required');
-    return response.json<{ mfa_token: string }>().mfa_token;
-  };
-  const mfaGrant = (token: string, otp: string) =>
-    postToken(app, { grant_type: MFA_OTP_GRANT_TYPE, mfa_token: token, otp });
+  const enrolled = () => enrolTotp(app, clock());
+  const mfaToken = (email: string) => requestMfaToken(app, email);
+  const mfaGrant = (token: string, otp: string) => postMfaGrant(app, token, otp);
 
   const liveSessions = (userId: string) =>
     gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(userId, clock());
