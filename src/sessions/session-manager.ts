@@ -233,6 +233,21 @@ export interface SessionManagerDeps {
 
 type CachedToken = TokenIdentity;
 
+interface CachedJwt extends CachedToken {
+  /** The whole verified token: a hit must be byte-identical to it, not only share its signature. */
+  token: string;
+}
+
+/**
+ * The key of a JWT in the verified-token cache: its signature segment (after the last '.').
+ * V8 hashes a string key in full on every Map lookup, and a request's token is a fresh string each
+ * time, so keying on the whole ≈ 600-character token hashed all of it per request; the signature
+ * is 43 characters for HS256 and identifies the token as well. The entry keeps the whole token and
+ * a hit compares it, so a token that reuses a signature with another header or payload misses and
+ * is verified (and refused) like any unknown token.
+ */
+const jwtCacheKey = (token: string): string => token.slice(token.lastIndexOf('.') + 1);
+
 interface CachedCookie extends CachedToken {
   lastUsedAt: number;
   /** When the row was read; re-read after {@link COOKIE_RECHECK_MS}. */
@@ -270,10 +285,10 @@ function accepted(entry: Omit<TokenIdentity, 'expiresAt'>, expiresAt: number): T
  * Creates the {@link SessionManager}.
  *
  * Its two caches and their staleness bounds:
- * - verified JWTs (bounded, keyed by the whole token string): only the signature check is
- *   cached; expiry and the revocation list are consulted on every hit, so a hit is never more
- *   stale than the revocation list itself (a broadcast: at once; a lost one: at most
- *   `REVOCATION_RELOAD_INTERVAL`);
+ * - verified JWTs (bounded, keyed by their signature segment; a hit needs the byte-identical
+ *   token): only the signature check is cached; expiry and the revocation list are consulted
+ *   on every hit, so a hit is never more stale than the revocation list itself (a broadcast: at
+ *   once; a lost one: at most `REVOCATION_RELOAD_INTERVAL`);
  * - cookie sessions (bounded, keyed by cookie token): the session row is re-read at least every
  *   {@link COOKIE_RECHECK_MS}, and the revocation list is consulted on every hit, so a missed
  *   revocation keeps a cookie working for at most min(30 s, `REVOCATION_RELOAD_INTERVAL`); the
@@ -287,9 +302,10 @@ function accepted(entry: Omit<TokenIdentity, 'expiresAt'>, expiresAt: number): T
 export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const { config, sessions, keyring, revocations, bus, clock } = deps;
   const scopePolicy = deps.scopes ?? createScopePolicy();
-  // Verified JWTs keyed by the whole token string: a hit skips signature verification (the
-  // expensive part, DESIGN.md §6) but expiry and revocation are still checked every time.
-  const verifiedJwts = new BoundedMap<string, CachedToken>(VERIFIED_CACHE_SIZE);
+  // Verified JWTs keyed by their signature segment (`jwtCacheKey`), holding the whole token: a hit
+  // (byte-identical token) skips signature verification (the expensive part, DESIGN.md §6) but
+  // expiry and revocation are still checked every time.
+  const verifiedJwts = new BoundedMap<string, CachedJwt>(VERIFIED_CACHE_SIZE);
   const counts: Record<TokenCacheName, CacheStats> = {
     jwt: { hits: 0, misses: 0 },
     opaque: { hits: 0, misses: 0 },
@@ -567,9 +583,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   // of one of its tokens, so all are dropped (rare; the next request re-verifies).
   let keyRevision = keyring.revision();
   /** Expiry and revocation, checked on every request, cached or not. */
-  const checkJwtEntry = (token: string, entry: CachedToken, now: number): TokenCheck => {
+  const checkJwtEntry = (key: string, entry: CachedJwt, now: number): TokenCheck => {
     if (entry.expiresAt <= now) {
-      verifiedJwts.delete(token);
+      verifiedJwts.delete(key);
       return { ok: false, reason: 'expired' };
     }
     if (revocations.isRevoked(entry.sessionId)) return { ok: false, reason: 'revoked' };
@@ -582,10 +598,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       keyRevision = keyring.revision();
       verifiedJwts.clear();
     }
-    const entry = verifiedJwts.get(token);
-    if (entry === undefined) return undefined;
+    const key = jwtCacheKey(token);
+    const entry = verifiedJwts.get(key);
+    // Another token with the same signature segment is not this one: verify it in full (and leave
+    // the cached entry alone, so such tokens cannot evict a real one).
+    if (entry === undefined || entry.token !== token) return undefined;
     counts.jwt.hits += 1;
-    return checkJwtEntry(token, entry, now);
+    return checkJwtEntry(key, entry, now);
   };
 
   const verifyJwt = async (token: string): Promise<TokenCheck> => {
@@ -614,14 +633,16 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       ) {
         return { ok: false, reason: 'invalid' };
       }
-      const entry: CachedToken = {
+      const entry: CachedJwt = {
+        token,
         userId: sub,
         sessionId: sid,
         scopes: scope === '' ? [] : scope.split(' '),
         expiresAt: exp * 1000,
       };
-      verifiedJwts.set(token, entry);
-      return checkJwtEntry(token, entry, now);
+      const key = jwtCacheKey(token);
+      verifiedJwts.set(key, entry);
+      return checkJwtEntry(key, entry, now);
     }
   };
 
