@@ -378,6 +378,21 @@ export function installAuth(
     request: FastifyRequest,
     allow: ReadonlySet<OptInPrincipalKind>,
   ): AuthContext | null | Promise<AuthContext> => {
+    // The usual request carries `Bearer <token>` with a token this instance has already verified:
+    // its verdict comes from the cache before the header is parsed with BEARER, whose pass over
+    // the whole ≈ 600-character JWT was the guard's largest step (issue 10). Nothing is accepted
+    // that the full parse would refuse: a hit means the token is byte-identical to one that passed
+    // readBearerToken (and the signature check) before, so `Bearer ` + token matches BEARER too.
+    const header = request.headers.authorization;
+    const quick =
+      header !== undefined && header.length <= MAX_TOKEN_LENGTH && header.startsWith('Bearer ')
+        ? header.slice(7)
+        : undefined;
+    const quickCheck = quick === undefined ? undefined : sessions.peekAccessToken(quick);
+    if (quickCheck?.ok === true) {
+      const user = userCache.peek(quickCheck.userId);
+      if (user !== undefined) return contextOf(quickCheck, user, 'bearer');
+    }
     const bearer = readBearerToken(request);
     let transport: UserAuthContext['transport'];
     let check: TokenCheck | undefined;
@@ -385,7 +400,8 @@ export function installAuth(
     if (bearer !== undefined) {
       transport = 'bearer';
       token = bearer;
-      check = sessions.peekAccessToken(token);
+      // Peeked above when the header had the usual form (peeking again would count twice).
+      check = bearer === quick ? quickCheck : sessions.peekAccessToken(token);
       // Our own verified tokens are answered from memory first; only a token that is not one of
       // those is looked at for an external issuer (an unverified `iss` picks the verifier), or
       // as a client token (our `iss`, `sub` = `client_id`, no session: never a user's).
