@@ -182,6 +182,36 @@ describe('GET /users/me from memory (the guard without promises)', () => {
     }
   });
 
+  it('sends the body its response schema serializes, as JSON, and a changed account at once', async () => {
+    const app = await buildTestServer();
+    try {
+      const user = await createUser(app, { email: 'me-body@example.com' });
+      const { access_token: token } = await login(app, user.email);
+      const first = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      const again = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      expect(first.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(again.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(again.body).toBe(first.body);
+      // Exactly the bytes of the route's schema serializer: the fields in schema order, nothing else.
+      const { id, email, full_name, role, is_active, email_verified, created_at } = first.json();
+      expect(first.body).toBe(
+        JSON.stringify({ id, email, full_name, role, is_active, email_verified, created_at }),
+      );
+      const changed = await app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { full_name: 'Renamed Person' },
+      });
+      expect(changed.statusCode).toBe(200);
+      const after = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      expect(after.json()).toMatchObject({ id: user.id, full_name: 'Renamed Person' });
+      expect(after.body).toBe(changed.body);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('answers a cached token from memory only in a header the full parse accepts, counting one hit each', async () => {
     const app = await buildTestServer();
     try {
