@@ -10,6 +10,7 @@ export type DiceryErrorCode =
   | 'ROOM_FULL'
   | 'INVALID_DICE_NOTATION'
   | 'TOO_MANY_STREAMS'
+  | 'TOO_MANY_EXPORTS'
   | 'ROOM_TOKEN_EXPIRED'
   | 'SEAT_INVALID'
   | 'SEAT_EXPIRED'
