@@ -1,7 +1,10 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { dicerySettings } from './apps/dicery/settings.js';
+import { pickAppSettings } from './config/app-settings.js';
 import type { ConfigNotice } from './config/resolve-config.js';
-import { GatehouseError } from './errors.js';
+import { assertValidConfig } from './config/validate-config.js';
+import { ConfigError, GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
@@ -82,6 +85,10 @@ export async function startServer(
   if (!Number.isInteger(sendTimeout) || sendTimeout < 1) {
     throw new Error(`startServer: sendTimeoutMs must be a positive integer of ms, got ${sendTimeout}`);
   }
+  // Checked before listening (createGatehouse checks them again): the connection budget below
+  // reads the apps' settings, and a misconfiguration must fail here, not after the port is taken.
+  assertValidConfig(config, [...new Set([...REFERENCE_APP_SETTINGS, ...(options.settings ?? [])])]);
+  assertConnectionBudget(config);
   let current: Handler | undefined;
   let retryAfterSeconds = 1;
   const shell = Fastify({
@@ -115,6 +122,12 @@ export async function startServer(
       // never cut off; Node's own handler destroys the socket (nobody listens for 'timeout'). Event
       // streams write heartbeats more often (Dicery raises it for a stream whose heartbeat is slower).
       server.timeout = sendTimeout;
+      // Node's default is no limit: every accepted connection costs a descriptor and its buffers
+      // until a timeout ends it, so a flood of connections could exhaust descriptors or memory
+      // (OWASP Denial of Service Cheat Sheet, "limit the number of connections"). Beyond it Node
+      // closes the new socket at once, before any HTTP, so the connections already open keep
+      // their service; event streams and exports are capped well below it (assertConnectionBudget).
+      server.maxConnections = config.maxConnections;
       return server;
     },
   });
@@ -227,6 +240,33 @@ export async function startServer(
   };
 
   return { log: shell.log, url: `http://${shownHost}:${port}`, ready, close };
+}
+
+/** Fewest connections that must stay free of held-open responses: a tenth, and at least 64. */
+function connectionReserve(maxConnections: number): number {
+  return Math.max(64, Math.ceil(maxConnections / 10));
+}
+
+/**
+ * Refuses a configuration whose held-open responses (event streams, exports) could take every
+ * connection: each holds one for as long as its client likes, so without this reserve a full
+ * stream cap would leave nothing for sign-ins, token refreshes and health checks. Idle streams
+ * from one network are also capped far lower (`MAX_STREAMS_PER_IP`, 4× per IPv6 /48).
+ */
+function assertConnectionBudget(config: ReferenceServerConfig): void {
+  const dicery = pickAppSettings(config, dicerySettings);
+  const held = dicery.maxStreamsTotal + dicery.maxExportsTotal;
+  const reserve = connectionReserve(config.maxConnections);
+  if (held > config.maxConnections - reserve) {
+    let enough = held + 64;
+    while (held > enough - connectionReserve(enough)) enough += 1;
+    throw new ConfigError([
+      `MAX_CONNECTIONS (maxConnections) is ${config.maxConnections}, but MAX_STREAMS_TOTAL (${dicery.maxStreamsTotal}) ` +
+        `plus MAX_EXPORTS_TOTAL (${dicery.maxExportsTotal}) may hold ${held} of them open, leaving fewer than ` +
+        `${reserve} for ordinary requests: raise MAX_CONNECTIONS to at least ${enough} ` +
+        'or lower the stream and export caps',
+    ]);
+  }
 }
 
 /** One line for a start-up failure: the message and the causes behind it. */

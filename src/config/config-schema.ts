@@ -249,6 +249,19 @@ export const gatehouseConfigSchema = Type.Object(
       default: 64 * 1024,
       description: 'largest request body in bytes',
     }),
+    maxConnections: integerSetting({
+      env: 'MAX_CONNECTIONS',
+      minimum: 128,
+      maximum: 1_000_000,
+      // Measured on Node 20 (2026-12): an idle connection costs the server ≈ 7 KB of resident memory
+      // and one descriptor; one whose headers are arriving up to Node's 16 KB header limit more, one
+      // whose body is arriving up to BODY_LIMIT more (both only until the request timeout); an event
+      // stream ≈ 45 KB. 8192 idle connections ≈ 60 MB; the stream and export caps must leave a tenth
+      // of them for ordinary requests (checked by `gatehouse serve`).
+      default: 8192,
+      description:
+        'connections `gatehouse serve` keeps open at once (Node `server.maxConnections`); a connection beyond it is closed as soon as it is accepted, without an answer. `MAX_STREAMS_TOTAL` plus `MAX_EXPORTS_TOTAL` must leave at least a tenth of it (and 64) to ordinary requests, so held-open streams and downloads cannot take every connection',
+    }),
     loginMaxFailuresPerAccount: integerSetting({
       env: 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
       minimum: 1,
