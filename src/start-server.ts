@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { dicerySettings } from './apps/dicery/settings.js';
 import { pickAppSettings } from './config/app-settings.js';
@@ -8,6 +9,7 @@ import { ConfigError, GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
+import { addressBucket } from './lib/address-bucket.js';
 import { outboxDirectory } from './mail/outbox.js';
 import {
   type BuildServerOptions,
@@ -128,6 +130,10 @@ export async function startServer(
       // closes the new socket at once, before any HTTP, so the connections already open keep
       // their service; event streams and exports are capped well below it (assertConnectionBudget).
       server.maxConnections = config.maxConnections;
+      // One network must not hold them all: idle keep-alive sockets cost a client nothing, and
+      // Node's cap is global. Behind a proxy every connection is the proxy's, so it limits its own
+      // clients (and TRUST_PROXY tells us it is there).
+      if (config.trustProxy === false) limitConnectionsPerNetwork(server, config.maxConnectionsPerNetwork);
       return server;
     },
   });
@@ -240,6 +246,31 @@ export async function startServer(
   };
 
   return { log: shell.log, url: `http://${shownHost}:${port}`, ready, close };
+}
+
+/**
+ * Closes a connection as soon as it is accepted when its client network (`addressBucket(ip, 48)`:
+ * an IPv4 address or an IPv6 /48, as the stream caps count one site) already holds `max`. The map
+ * holds a key only while a connection of that network is open, so it is bounded by
+ * `MAX_CONNECTIONS`. Counted on `connection`, which Node emits only for a socket within
+ * `maxConnections`, and released on the socket's `close`.
+ */
+function limitConnectionsPerNetwork(server: Server, max: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const network = addressBucket(socket.remoteAddress ?? '', 48);
+    const count = open.get(network) ?? 0;
+    if (count >= max) {
+      socket.destroy();
+      return;
+    }
+    open.set(network, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(network) ?? 1) - 1;
+      if (left > 0) open.set(network, left);
+      else open.delete(network);
+    });
+  });
 }
 
 /** Fewest connections that must stay free of held-open responses: a tenth, and at least 64. */

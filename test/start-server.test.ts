@@ -310,6 +310,55 @@ describe('startServer', () => {
     }
   });
 
+  it('closes a connection beyond MAX_CONNECTIONS_PER_NETWORK; other networks are served meanwhile', {
+    timeout: 30_000,
+  }, async () => {
+    const server = await startServer(testConfig({ port: 0, maxConnectionsPerNetwork: 4 }), {
+      logger: false,
+      webUi: false,
+    });
+    const sockets: Socket[] = [];
+    // Every address of 127.0.0.0/8 is this machine's: a second client network on loopback.
+    const from = (localAddress: string) => {
+      const socket = connect({ port: Number(new URL(server.url).port), host: '127.0.0.1', localAddress });
+      sockets.push(socket);
+      return socket;
+    };
+    try {
+      await server.ready;
+      for (let i = 0; i < 4; i++) expect(await answerOn(from('127.0.0.1'))).toMatch(/^HTTP\/1\.1 200/);
+      // A fifth idle socket from the same network is closed unanswered: one client cannot hoard them.
+      expect(await answerOn(from('127.0.0.1'))).toBe('');
+      expect(await answerOn(from('127.0.0.2'))).toMatch(/^HTTP\/1\.1 200/);
+      sockets[0]?.destroy();
+      let answer = '';
+      for (const deadline = Date.now() + 5000; answer === '' && Date.now() < deadline; ) {
+        answer = await answerOn(from('127.0.0.1'));
+      }
+      expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
+  it('leaves the per-network cap to the proxy when TRUST_PROXY says there is one', async () => {
+    const config = testConfig({ port: 0, maxConnectionsPerNetwork: 2, trustProxy: ['127.0.0.1'] });
+    const server = await startServer(config, { logger: false, webUi: false });
+    const sockets: Socket[] = [];
+    try {
+      await server.ready;
+      for (let i = 0; i < 4; i++) {
+        const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+        sockets.push(socket);
+        expect(await answerOn(socket)).toMatch(/^HTTP\/1\.1 200/);
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
   it('refuses to start when the stream and export caps could hold every connection', async () => {
     const config = testConfig({ port: 0, maxConnections: 1000, maxStreamsTotal: 900, maxExportsTotal: 64 });
     const started = startServer(config, { logger: false, webUi: false });

@@ -262,6 +262,16 @@ export const gatehouseConfigSchema = Type.Object(
       description:
         'connections `gatehouse serve` keeps open at once (Node `server.maxConnections`); a connection beyond it is closed as soon as it is accepted, without an answer. `MAX_STREAMS_TOTAL` plus `MAX_EXPORTS_TOTAL` must leave at least a tenth of it (and 64) to ordinary requests, so held-open streams and downloads cannot take every connection',
     }),
+    maxConnectionsPerNetwork: integerSetting({
+      env: 'MAX_CONNECTIONS_PER_NETWORK',
+      minimum: 1,
+      maximum: 1_000_000,
+      // A browser opens at most 6 connections per origin; 512 leaves room for a NAT of ≈ 80 busy
+      // browsers, while 16 such networks are needed to fill MAX_CONNECTIONS instead of one.
+      default: 512,
+      description:
+        'connections `gatehouse serve` keeps open at once from one client network (an IPv4 address, an IPv6 /48); beyond it a new one is closed as soon as it is accepted. Without it one host could hold every connection (`MAX_CONNECTIONS`) with idle keep-alive sockets. Not applied when `TRUST_PROXY` is set: every connection then comes from the proxy, which must limit its clients itself',
+    }),
     loginMaxFailuresPerAccount: integerSetting({
       env: 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
       minimum: 1,
