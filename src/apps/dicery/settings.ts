@@ -217,7 +217,7 @@ export const dicerySettings = defineAppSettings({
       // page: ≈ 1 MB and one database read at a time each at most.
       default: 64,
       description:
-        'history exports streaming at once on one instance, whoever asks; beyond it 503 `SERVICE_UNAVAILABLE` with `Retry-After`',
+        'history exports streaming at once on one instance; players and spectators together get at most three quarters of it, so host accounts keep a quarter; beyond either, 503 `SERVICE_UNAVAILABLE` with `Retry-After`',
     }),
     maxWatchLinksPerRoom: integerSetting({
       env: 'MAX_WATCH_LINKS_PER_ROOM',

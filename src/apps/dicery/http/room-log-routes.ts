@@ -69,6 +69,14 @@ discloses the salt and content here. Pages of up to ${ROOM_LOG_MAX_PAGE} entries
 verification proves, and what it does not (it says nothing about the server's random numbers), is in the README.`;
 
 /**
+ * Exports the players and spectators of every network together may hold at once: three quarters of
+ * `MAX_EXPORTS_TOTAL` (at least one), the rest kept for host accounts.
+ */
+export function anonymousShare(maxExportsTotal: number): number {
+  return Math.max(1, Math.floor((maxExportsTotal * 3) / 4));
+}
+
+/**
  * The history, export, reveal and log routes (issue 14, items 4, 5 and 7). Registered by
  * `registerRoomRoutes`, which owns the room guards.
  */
@@ -157,7 +165,9 @@ export function registerRoomLogRoutes(
     // event streams count it. A host account is not counted per network: a stranger on the same
     // network (CGNAT, a campus) could otherwise take every slot and refuse the host its exports.
     // Accounts cost a registration (rate limited per address), and the instance's cap bounds all.
-    const networkCap: ExportCap[] =
+    // Players and spectators together get at most three quarters of the instance's exports, so a
+    // flood of them from many networks (each network within its cap) still leaves hosts a quarter.
+    const anonymousCaps: ExportCap[] =
       caller.player !== null || spectator !== null
         ? [
             {
@@ -165,13 +175,14 @@ export function registerRoomLogRoutes(
               max: settings.maxExportsPerNetwork,
               per: 'client network',
             },
+            { key: 'anonymous', max: anonymousShare(settings.maxExportsTotal), per: 'instance' },
           ]
         : [];
     const totalCap: ExportCap = { key: 'total', max: settings.maxExportsTotal, per: 'instance' };
-    const slot = exportSlots.tryAcquire([callerCap, ...networkCap, totalCap]);
+    const slot = exportSlots.tryAcquire([callerCap, ...anonymousCaps, totalCap]);
     if (!slot.ok) {
       // The instance's share is a capacity limit, not the caller's fault (as for event streams).
-      if (slot.cap === totalCap) {
+      if (slot.cap.per === 'instance') {
         throw new GatehouseError(
           'SERVICE_UNAVAILABLE',
           'This server has as many exports running as it may; try again shortly.',
@@ -258,7 +269,8 @@ export function registerRoomLogRoutes(
           'are capped per caller (`MAX_EXPORTS_PER_CALLER`: a player, a spectator, or a host account across its ' +
           'rooms) and, for players and spectators, per client network (`MAX_EXPORTS_PER_NETWORK`: an IPv4 address ' +
           'or IPv6 /48): beyond either, 429 `TOO_MANY_EXPORTS` with `Retry-After`; and per server instance ' +
-          '(`MAX_EXPORTS_TOTAL`): beyond it, 503 `SERVICE_UNAVAILABLE` with `Retry-After`. A slot is freed when ' +
+          '(`MAX_EXPORTS_TOTAL`, of which players and spectators together get three quarters): beyond it, 503 ' +
+          '`SERVICE_UNAVAILABLE` with `Retry-After`. A slot is freed when ' +
           'the download ends, whether it completed, the client went away or it failed.',
         params: CodeParams,
         querystring: Type.Object(
