@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RoomLogDocument, verifyRoomLog } from '../../../../src/apps/dicery/shared/room-log.js';
 import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
@@ -536,6 +536,21 @@ describe('Dicery exports running at once are capped per caller, per network and 
     for (const req of held) req.destroy();
     await app.close();
   });
+  // Each test starts with every slot free (tests run in a shuffled order): the server has seen every
+  // connection of the test go, and a response's 'close' (which frees its slot) comes with its socket's.
+  afterEach(async () => {
+    for (const req of held.splice(0)) req.destroy();
+    const openConnections = () =>
+      new Promise<number>((resolve, reject) =>
+        app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      );
+    for (const deadline = Date.now() + 5000; (await openConnections()) > 0; ) {
+      if (Date.now() > deadline) throw new Error('connections of the test still open after 5 s');
+      app.server.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  });
 
   /** Starts an export over a real socket and stops reading once its first bytes arrived. */
   function holdExport(code: string, headers: Record<string, string>, from: string) {
@@ -623,6 +638,30 @@ describe('Dicery exports running at once are capped per caller, per network and 
     expect(await hostExportsAgain('192.0.2.1')).toEqual([]);
   });
 
+  it('each spectator has a slot of their own: one viewer of a shared watch link cannot spend another’s', async () => {
+    const link = await app.inject({
+      method: 'POST',
+      url: `/rooms/${big.code}/spectator-links`,
+      headers: host.headers,
+    });
+    expect(link.statusCode, link.body).toBe(201);
+    const watcher = async () => {
+      const exchanged = await app.inject({
+        method: 'POST',
+        url: `/rooms/${big.code}/watch`,
+        payload: { token: (link.json() as { token: string }).token, transport: 'bearer' },
+      });
+      expect(exchanged.statusCode, exchanged.body).toBe(200);
+      return { authorization: `Bearer ${(exchanged.json() as { access_token: string }).access_token}` };
+    };
+    const [ana, ben] = [await watcher(), await watcher()];
+    const held = await holdExport(big.code, ana, '198.51.100.20');
+    await expectRefused(await exportOf(big.code, ana, '198.51.100.21'), 429, 'TOO_MANY_EXPORTS');
+    // Ben, on the same link, is served (holdExport fails the test on anything but 200).
+    await holdExport(big.code, ben, '198.51.100.22');
+    expect(held.req.destroyed).toBe(false);
+  });
+
   it('players of one network share its cap; strangers there cannot take the host’s; the instance has its own', async () => {
     const [pat, sam, kim, lou] = big.players;
     if (pat === undefined || sam === undefined || kim === undefined || lou === undefined)
@@ -643,11 +682,15 @@ describe('Dicery exports running at once are capped per caller, per network and 
     const hostExport = await holdExport(big.code, host.headers, '2001:db8:1:3::1');
     // Now the instance is full for everyone, hosts included.
     const otherHost = await signIn(app);
-    await expectRefused(await exportOf(small, otherHost.headers, '203.0.113.5'), 503, 'SERVICE_UNAVAILABLE');
+    const otherRoom = await createRoom(app, otherHost, 'Other');
+    await expectRefused(
+      await exportOf(otherRoom.code, otherHost.headers, '203.0.113.5'),
+      503,
+      'SERVICE_UNAVAILABLE',
+    );
     for (const held of [patExport, samExport, kimExport, hostExport]) held.req.destroy();
     expect(await hostExportsAgain('203.0.113.5')).toEqual([]);
-    const response = await exportOf(big.code, lou.headers, '2001:db8:1:4::1');
-    expect(response.status).toBe(200);
-    await response.body?.cancel();
+    // Lou, refused before, is served now (holdExport fails the test on anything but 200).
+    await holdExport(big.code, lou.headers, '2001:db8:1:4::1');
   });
 });
