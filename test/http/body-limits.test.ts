@@ -42,7 +42,10 @@ describe('request body limits', () => {
     if (OAUTH_ROUTES.has(path)) {
       // RFC 6749 §5.2 has no "too large": invalid_request, with our code.
       expect(response.statusCode, where).toBe(400);
-      expect(JSON.parse(response.body), where).toMatchObject({ error: 'invalid_request', code: 'BODY_TOO_LARGE' });
+      expect(JSON.parse(response.body), where).toMatchObject({
+        error: 'invalid_request',
+        code: 'BODY_TOO_LARGE',
+      });
       return;
     }
     expect(response.statusCode, where).toBe(413);
