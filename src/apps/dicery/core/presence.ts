@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Static, Type } from 'typebox';
 import type { AppChannel, AppChannelOptions, Scheduler } from '../../../index.js';
+import { createKeyedThrottle } from './keyed-throttle.js';
 
 /**
  * Who is connected to a room now (issue 14, item 2): a member is online while at least one of
@@ -15,13 +16,31 @@ import type { AppChannel, AppChannelOptions, Scheduler } from '../../../index.js
  * heartbeats is dropped, so a crashed (or partitioned) instance cannot leave players shown online.
  * Pub/sub is at-most-once, so a lost change is corrected by the next heartbeat's full state.
  *
+ * Churn is coalesced per room (red-team 2026-12b G8): a room's changes are published to the other
+ * instances, and announced to its watchers, at most once per {@link PRESENCE_COALESCE_MS}. The
+ * first change of a quiet room goes out at once; the changes after it within the window go out
+ * together at its end as the net difference from what was last announced (a member who came and
+ * went inside the window is never announced), computed from the latest state, so the final state
+ * always arrives. Streams opening and closing in a loop thus cost each watcher at most one
+ * `spectators` message and one `presence` message per member per window, and the other instances
+ * one message per room per window, however fast they churn.
+ *
  * Bounds: local counts exist only while streams are open (capped per player, account and IP);
  * another instance's state is replaced, never appended to, by each of its messages, whose size
- * the schema caps; instances expire. The change handlers exist only while streams are open.
+ * the schema caps; instances expire. The change handlers exist only while streams are open. The
+ * coalescing holds one timer per room changed within the last window (rooms with streams here, or
+ * watched here), and nothing else: what goes out is read from the state when the window ends.
  */
 
 /** Heartbeats without a message after which another instance's presence is dropped. */
 export const PRESENCE_EXPIRY_BEATS = 3;
+
+/**
+ * Milliseconds between two announcements of one room's presence, to its watchers and to the other
+ * instances: short enough that people see each other arrive "at once", long enough that stream
+ * churn cannot turn into a frame per change per watcher (red-team 2026-12b G8).
+ */
+export const PRESENCE_COALESCE_MS = 500;
 
 /** The app channel's name. */
 export const PRESENCE_CHANNEL = 'room-presence';
@@ -135,6 +154,11 @@ export interface PresenceOptions {
   heartbeatMs: number;
   /** Where a throwing change handler is reported. */
   onWarning: (message: string) => void;
+  /**
+   * Milliseconds between two announcements of a room's presence (watchers and other instances).
+   * @default PRESENCE_COALESCE_MS
+   */
+  coalesceMs?: number;
 }
 
 const HOST = 'host';
@@ -155,6 +179,7 @@ const changeOf = (room: string, key: string, online: boolean): PresenceChange =>
 /** Creates the {@link Presence} of this instance and joins the deployment's presence channel. */
 export async function createPresence(options: PresenceOptions): Promise<Presence> {
   const { clock, scheduler, heartbeatMs, onWarning } = options;
+  const coalesceMs = options.coalesceMs ?? PRESENCE_COALESCE_MS;
   const instance = randomUUID();
   /** Open streams per room and member on this instance. */
   const local = new Map<string, Map<string, number>>();
@@ -182,7 +207,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     return members;
   };
 
-  /** Tells `room`'s handlers what changed since the last announcement. */
+  /** Tells `room`'s handlers what changed since the last announcement (through {@link announce}). */
   const recompute = (room: string) => {
     const listeners = handlers.get(room);
     if (listeners === undefined) return;
@@ -204,6 +229,15 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
         }
       }
     }
+  };
+
+  /**
+   * Announces `room`'s changes to its handlers, coalesced. Only rooms with handlers on this
+   * instance are triggered, so the windows are bounded by the rooms this instance streams.
+   */
+  const announce = createKeyedThrottle(scheduler, coalesceMs, recompute);
+  const changed = (room: string) => {
+    if (handlers.has(room)) announce.trigger(room);
   };
 
   const roomState = (room: string) => ({ code: room, members: [...(local.get(room)?.keys() ?? [])] });
@@ -256,7 +290,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
         }
       }
       remote.set(message.instance, state);
-      for (const room of touched) recompute(room);
+      for (const room of touched) changed(room);
     },
     // Messages were lost meanwhile: the next heartbeat's full states put everything right.
   });
@@ -266,6 +300,15 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     void channel.publish({ instance, ...message });
   };
 
+  /**
+   * Publishes this instance's member set of a room, coalesced: at the caps a room's set is ≈ 33 KB,
+   * so one message per change would multiply churn by the instances. The set is read when the
+   * message goes, so the last one always carries the latest state (an empty set: no streams left).
+   */
+  const share = createKeyedThrottle(scheduler, coalesceMs, (room) =>
+    publish({ full: false, rooms: [roomState(room)] }),
+  );
+
   const heartbeat = scheduler.setInterval(() => {
     for (const message of heartbeatMessages([...local.keys()].map(roomState))) publish(message);
     const oldest = clock() - PRESENCE_EXPIRY_BEATS * heartbeatMs;
@@ -274,7 +317,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
       // Not heard from for several heartbeats: crashed or cut off. Its members go offline.
       remote.delete(id);
       beats.delete(id);
-      for (const room of state.rooms.keys()) recompute(room);
+      for (const room of state.rooms.keys()) changed(room);
     }
   }, heartbeatMs);
 
@@ -288,8 +331,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     const first = !members.has(key);
     members.set(key, (members.get(key) ?? 0) + 1);
     if (first) {
-      publish({ full: false, rooms: [roomState(room)] });
-      recompute(room);
+      share.trigger(room);
+      changed(room);
     }
     let done = false;
     return () => {
@@ -304,8 +347,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
       }
       current.delete(key);
       if (current.size === 0) local.delete(room);
-      publish({ full: false, rooms: [roomState(room)] });
-      recompute(room);
+      share.trigger(room);
+      changed(room);
     };
   };
 
@@ -349,6 +392,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
 
     close() {
       heartbeat.cancel();
+      share.clear();
+      announce.clear();
       // Tell the others at once rather than leave them waiting for the expiry.
       publish({ full: true, rooms: [] });
       channel.close();
