@@ -170,6 +170,12 @@ const spectatorsIn = (members: Set<string>) => {
   for (const key of members) if (isSpectator(key)) count++;
   return count;
 };
+const sameMembers = (a: Set<string> | undefined, b: Set<string> | undefined) => {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.size !== b.size) return false;
+  for (const key of a) if (!b.has(key)) return false;
+  return true;
+};
 const changeOf = (room: string, key: string, online: boolean): PresenceChange => ({
   room,
   playerId: key === HOST ? null : key.slice('player:'.length),
@@ -249,9 +255,13 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
       if (message.instance === instance) return;
       const state = remote.get(message.instance) ?? { seenAt: 0, rooms: new Map<string, Set<string>>() };
       state.seenAt = clock();
-      const touched = new Set<string>(message.rooms.map((entry) => entry.code));
+      // What the sender had before, to announce only rooms whose members changed: a heartbeat
+      // repeats every room's state, and a room's announcement opens its coalescing window.
+      const before = new Map(state.rooms);
+      const named = new Set<string>(message.rooms.map((entry) => entry.code));
+      const touched = new Set<string>();
       if (message.full) {
-        for (const room of state.rooms.keys()) touched.add(room);
+        for (const room of state.rooms.keys()) named.add(room);
         state.rooms = new Map();
         beats.delete(message.instance);
       }
@@ -290,6 +300,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
         }
       }
       remote.set(message.instance, state);
+      for (const room of named) if (!sameMembers(before.get(room), state.rooms.get(room))) touched.add(room);
       for (const room of touched) changed(room);
     },
     // Messages were lost meanwhile: the next heartbeat's full states put everything right.
