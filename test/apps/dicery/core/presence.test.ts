@@ -14,7 +14,7 @@ const W = PRESENCE_COALESCE_MS;
 const ROOM = 'ROOM23';
 
 /** Instances joined by an in-memory channel that delivers at once (Redis's fan-out, minus Redis). */
-function createDeployment() {
+function createDeployment(heartbeatMs = 3_600_000) {
   const peers: { deliver(message: PresenceMessage): void }[] = [];
   /** Every message published, with its sender's clock at the time. */
   const published: PresenceMessage[] = [];
@@ -36,8 +36,8 @@ function createDeployment() {
       },
       clock,
       scheduler: clock,
-      // Far from the windows under test: only the coalescing is exercised.
-      heartbeatMs: 3_600_000,
+      // By default far from the windows under test: only the coalescing is exercised.
+      heartbeatMs,
       onWarning: (message) => {
         throw new Error(message);
       },
@@ -145,6 +145,26 @@ describe('presence coalescing (red-team 2026-12b G8)', () => {
     expect(onA.state()).toEqual(empty);
     expect(onB.state()).toEqual(empty);
     expect(b.presence.online(ROOM)).toEqual(empty);
+    a.presence.close();
+    b.presence.close();
+  });
+
+  it('a heartbeat that repeats a room’s state announces nothing, so it never holds back a real change', async () => {
+    const heartbeatMs = 4 * W;
+    const { open } = createDeployment(heartbeatMs);
+    const a = await open();
+    const b = await open();
+    const onB = watch(b.presence, b.clock);
+    a.presence.connect(ROOM, 'pat');
+    expect(onB.changes).toEqual([{ room: ROOM, playerId: 'pat', online: true }]);
+    // A's heartbeat repeats Pat: B has nothing to announce, and opens no window for it... (B's
+    // clock goes first, so B's window from Pat's arrival has closed when the heartbeat lands.)
+    b.clock.advance(heartbeatMs);
+    a.clock.advance(heartbeatMs);
+    expect(onB.changes).toHaveLength(1);
+    // ...so Sam's arrival right after it reaches B's watchers at once.
+    a.presence.connect(ROOM, 'sam');
+    expect(onB.changes.at(-1)).toEqual({ room: ROOM, playerId: 'sam', online: true });
     a.presence.close();
     b.presence.close();
   });
