@@ -333,16 +333,32 @@ describe.runIf(servicesConfigured)('room presence across two instances on Postgr
 
   it('drops the players of an instance that went silent after three heartbeats', async () => {
     const watcher = await follow(1, player(0).headers);
-    // A "crashed instance": it announced Sam online once and then never spoke again.
+    // A "crashed instance": it announces Sam online, then never speaks again. It speaks every
+    // 100 ms until both the stream and the snapshot have shown Sam: one message is dropped after
+    // three heartbeats (0.6 s here), and the stream's message may wait up to a coalescing window
+    // (0.5 s), so a single one could be gone before the snapshot is read on a loaded machine.
     const ghost = randomUUID();
-    const message = {
-      from: ghost,
-      at: Date.now(),
-      event: { instance: ghost, full: true, rooms: [{ code, members: [`player:${player(1).id}`] }] },
-    };
-    await admin.publish('gatehouse:room-presence', JSON.stringify(message));
-    await watcher.next(presenceOf(player(1).id, true), 10_000);
-    expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).toContain(player(1).id);
+    const speak = () =>
+      admin.publish(
+        'gatehouse:room-presence',
+        JSON.stringify({
+          from: ghost,
+          at: Date.now(),
+          event: { instance: ghost, full: true, rooms: [{ code, members: [`player:${player(1).id}`] }] },
+        }),
+      );
+    const speaking = setInterval(() => void speak(), 100);
+    try {
+      await speak();
+      await watcher.next(presenceOf(player(1).id, true), 10_000);
+      await expect
+        .poll(async () => (await onlineIn(instance(1).app, code, player(0).headers)).player_ids, {
+          timeout: 10_000,
+        })
+        .toContain(player(1).id);
+    } finally {
+      clearInterval(speaking);
+    }
     await watcher.next(presenceOf(player(1).id, false), 10_000);
     expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).not.toContain(player(1).id);
     // Each instance ages the ghost out on its own heartbeat timer: wait for the other one too, or
