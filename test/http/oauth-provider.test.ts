@@ -17,6 +17,7 @@ import {
   pkce,
   REDIRECT,
 } from '../support/oauth-provider.js';
+import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
 describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name }) => {
   let app: FastifyInstance;
@@ -619,6 +620,54 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(locationOf(done).toString()).toBe(`${LOGOUT_REDIRECT}?state=bye`);
       expect(await works(tokens.access_token)).toBe(false);
       expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);
+    });
+  });
+
+  describe('step-up through an app’s tokens (red-team 2026-12c)', () => {
+    // The code exchange starts the app's session with `authTime` = the exchange (newSession), not
+    // the browser sign-in the code carries (`record.authTime`, used for the ID token only). Step-up
+    // (RFC 9470, STEP_UP_MAX_AGE) reads the session row, so any app holding `me` passes it at will.
+    it.fails('H2: an app cannot register a passkey with a token minted long after the person signed in', async () => {
+      const { user, browser } = await signedIn();
+      // Well past STEP_UP_MAX_AGE (300 s): the browser itself now needs to re-authenticate.
+      clock.advance(301_000);
+      const own = await browser.request('POST', '/users/me/passkeys/options', {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(own.json().code).toBe('STEP_UP_REQUIRED');
+
+      const { verifier, challenge } = pkce();
+      const url = request(spa, challenge, { scope: 'openid me' });
+      const answer =
+        (await browser.request('GET', url)).statusCode === 200 ? await consent(browser, url) : undefined;
+      const code = String(locationOf(answer ?? (await browser.request('GET', url))).searchParams.get('code'));
+      const tokens = await exchange(spa, code, verifier);
+      expect(tokens.statusCode, tokens.body).toBe(200);
+      const appToken = bearer(tokens.json().access_token);
+
+      // The app (its server, not a browser) answers with a software authenticator claiming our origin.
+      const authenticator = createSoftAuthenticator(PUBLIC_URL);
+      const started = await app.inject({
+        method: 'POST',
+        url: '/users/me/passkeys/options',
+        headers: appToken,
+      });
+      const registered =
+        started.statusCode === 200
+          ? await app.inject({
+              method: 'POST',
+              url: '/users/me/passkeys',
+              headers: appToken,
+              payload: {
+                passkey_token: started.json().passkey_token,
+                credential: authenticator.register(started.json().options),
+              },
+            })
+          : started;
+      // With that passkey the app signs in as the person, passwordless, from anywhere.
+      expect(await gatehouseCore(app.gatehouse).passkeys.list(user.id)).toEqual([]);
+      expect(registered.statusCode).toBe(401);
+      expect(registered.json().code).toBe('STEP_UP_REQUIRED');
     });
   });
 });

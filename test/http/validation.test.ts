@@ -1,5 +1,7 @@
 import Fastify, { type FastifySchemaCompiler } from 'fastify';
+import { Type } from 'typebox';
 import { describe, expect, it } from 'vitest';
+import { PageQuery } from '../../src/http/schemas.js';
 import {
   buildSerializerOnFirstUse,
   compileOnFirstUse,
@@ -56,6 +58,40 @@ describe('serializers compiled on first use', () => {
       const second = await app.inject({ method: 'GET', url: '/thing' });
       expect(first.body).toBe('{"name":"a"}');
       expect(second.body).toBe(first.body);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('query integers (red-team 2026-12c H1)', () => {
+  // Ajv's coercion turns "1e400", "Infinity" and "-Infinity" into ±Infinity and then skips the
+  // property's other keywords: `minimum`/`maximum` never see it, and the value reaches SQL
+  // `LIMIT`/`OFFSET` (SQLite: "datatype mismatch", a 500 on /users, /audit, /clothes, /rooms).
+  it.fails('H1: refuses a limit or offset that parses to ±Infinity (400, as any other value outside the bounds)', async () => {
+    const app = Fastify();
+    app.setValidatorCompiler(validatorCompiler);
+    app.get('/page', { schema: { querystring: Type.Object(PageQuery) } }, async (request) => request.query);
+    try {
+      const statuses: Record<string, number> = {};
+      for (const query of [
+        'limit=1e400',
+        'limit=Infinity',
+        'limit=-Infinity',
+        'offset=1e400',
+        'offset=-Infinity',
+      ]) {
+        statuses[query] = (await app.inject({ method: 'GET', url: `/page?${query}` })).statusCode;
+      }
+      // The bounds hold for finite values: the control that shows the schema is the one in use.
+      expect((await app.inject({ method: 'GET', url: '/page?limit=101' })).statusCode).toBe(400);
+      expect(statuses).toEqual({
+        'limit=1e400': 400,
+        'limit=Infinity': 400,
+        'limit=-Infinity': 400,
+        'offset=1e400': 400,
+        'offset=-Infinity': 400,
+      });
     } finally {
       await app.close();
     }
