@@ -6,6 +6,7 @@ import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
 import { linkToken, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
+import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
@@ -693,5 +694,51 @@ describe('red team 2026-12b: reset mail ceiling', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('red team 2026-12c: pre-account takeover', () => {
+  const ORIGIN = 'https://auth.example.com';
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    // REQUIRE_VERIFIED_EMAIL=false, the default: an account can be used before its address is proven.
+    app = await buildTestServer({ publicUrl: ORIGIN, registrationsPerHour: 1000 });
+  });
+  afterAll(async () => app.close());
+
+  // The first proof of the address (here a password reset: "following the link proved the
+  // address") leaves every credential someone set up before it: a stranger who signed up with the
+  // address first keeps a passkey into the account its owner then claims.
+  it.fails('H3: the first proof of the address removes the passkeys set up before it', async () => {
+    const email = uniqueEmail('claimed');
+    expect(
+      (await post(app, '/auth/register', { email, password: 'the squatter’s own passphrase' })).statusCode,
+    ).toBe(201);
+    const { access_token: token } = await login(app, email, 'the squatter’s own passphrase');
+    const userId = (await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).json().id;
+    const started = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys/options',
+      headers: bearer(token),
+    });
+    if (started.statusCode === 200) {
+      await app.inject({
+        method: 'POST',
+        url: '/users/me/passkeys',
+        headers: bearer(token),
+        payload: {
+          passkey_token: started.json().passkey_token,
+          credential: createSoftAuthenticator(ORIGIN).register(started.json().options),
+        },
+      });
+    }
+
+    // The owner of the address claims the account.
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toEqual([]);
   });
 });
