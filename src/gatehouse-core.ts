@@ -33,7 +33,7 @@ import type { MfaService } from './mfa/mfa-service.js';
 import type { PasskeyService } from './mfa/passkeys.js';
 import type { AuthorizationServer } from './oauth/authorization-server.js';
 import type { ClientCredentials } from './oauth/client-credentials.js';
-import type { IntrospectionLimits } from './oauth/introspection-limits.js';
+import type { ClientEndpointLimits } from './oauth/client-endpoint-limits.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { RpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import type { TokenIntrospection } from './oauth/token-introspection.js';
@@ -127,9 +127,9 @@ export interface GatehouseCore {
   /** RFC 7662 introspection: what an authenticated confidential client may learn about a token. */
   readonly tokenIntrospection: TokenIntrospection;
   /** The introspection endpoint's limits (per authenticated client; failed authentications per address). */
-  readonly introspectionLimits: IntrospectionLimits;
+  readonly introspectionLimits: ClientEndpointLimits;
   /** The revocation endpoint's limits, on counters of their own (same shape as introspection's). */
-  readonly revocationLimits: IntrospectionLimits;
+  readonly revocationLimits: ClientEndpointLimits;
   /**
    * The keyring that signs ID tokens and whose keys `/.well-known/jwks.json` publishes: the
    * access-token keyring when JWT_ALG is asymmetric, else an ES256 one created on first use.

@@ -57,7 +57,7 @@ import { createMfaStore } from './mfa/storage/mfa-store.js';
 import { createPasskeyStore } from './mfa/storage/passkey-store.js';
 import { createAuthorizationServer } from './oauth/authorization-server.js';
 import { createClientCredentials } from './oauth/client-credentials.js';
-import { createIntrospectionLimits } from './oauth/introspection-limits.js';
+import { createClientEndpointLimits } from './oauth/client-endpoint-limits.js';
 import { createLiveClients } from './oauth/live-clients.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createRpInitiatedLogout } from './oauth/rp-initiated-logout.js';
@@ -761,7 +761,7 @@ export async function createGatehouseCore(
       },
       authorizationCodes: authorizationServer,
     });
-    const introspectionLimits = createIntrospectionLimits(
+    const introspectionLimits = createClientEndpointLimits(
       counters,
       {
         perClientPerMinute: config.introspectionsPerMinute,
@@ -769,7 +769,7 @@ export async function createGatehouseCore(
       },
       clock,
     );
-    const revocationLimits = createIntrospectionLimits(
+    const revocationLimits = createClientEndpointLimits(
       counters,
       {
         perClientPerMinute: config.revocationsPerMinute,

@@ -16,17 +16,17 @@ import type { AddressAdmission } from './client-credentials.js';
  *   blocked address costs no look-up: a resource server's own heavy traffic never fills it, and
  *   only someone failing from the same address (one NAT) can block it there.
  */
-export interface IntrospectionLimits {
+export interface ClientEndpointLimits {
   /** Whether `ip` may try to authenticate now. Reads only. */
   admitAddress(ip: string): Promise<AddressAdmission>;
   /** Counts a failed client authentication from `ip`. */
   recordAuthenticationFailure(ip: string): Promise<void>;
-  /** Counts one introspection by an authenticated client; refused beyond its allowance. */
+  /** Counts one introspection or revocation by an authenticated client; refused beyond its allowance. */
   admitClient(clientId: string): Promise<AddressAdmission>;
 }
 
-/** Settings of {@link createIntrospectionLimits}. */
-export interface IntrospectionLimitSettings {
+/** Settings of {@link createClientEndpointLimits}. */
+export interface ClientEndpointLimitSettings {
   /** Introspections per authenticated client per minute. */
   perClientPerMinute: number;
   /** Failed client authentications per address per minute. */
@@ -45,12 +45,12 @@ const CLIENT_REFUSALS = {
 
 const MINUTE_MS = 60_000;
 
-/** Creates {@link IntrospectionLimits}. */
-export function createIntrospectionLimits(
+/** Creates {@link ClientEndpointLimits}. */
+export function createClientEndpointLimits(
   counters: Pick<CounterStore, 'increment' | 'peek'>,
-  settings: IntrospectionLimitSettings,
+  settings: ClientEndpointLimitSettings,
   clock: () => number,
-): IntrospectionLimits {
+): ClientEndpointLimits {
   const endpoint = settings.endpoint ?? 'introspect';
   const ipKey = (ip: string) => `oauth:${endpoint}:fail:${addressBucket(ip)}`;
   const refuse = (resetAt: number, description: string): AddressAdmission => ({
