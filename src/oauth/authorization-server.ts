@@ -414,6 +414,9 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         client.clientId,
         {
           amr: record.amr,
+          // The person's sign-in, not this exchange: step-up (RFC 9470) must not count an app's
+          // token request as a fresh authentication (red-team 2026-12c H2).
+          authTime: record.authTime,
           audit: (session) => ({
             event: 'login_succeeded',
             actorId: record.userId,

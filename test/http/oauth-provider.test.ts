@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
@@ -624,10 +624,23 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
   });
 
   describe('step-up through an app’s tokens (red-team 2026-12c)', () => {
-    // The code exchange starts the app's session with `authTime` = the exchange (newSession), not
-    // the browser sign-in the code carries (`record.authTime`, used for the ID token only). Step-up
-    // (RFC 9470, STEP_UP_MAX_AGE) reads the session row, so any app holding `me` passes it at will.
-    it.fails('H2: an app cannot register a passkey with a token minted long after the person signed in', async () => {
+    /** The app's tokens for `browser`'s person (consent given if asked), with `openid me`. */
+    const appTokens = async (browser: Browser) => {
+      const { verifier, challenge } = pkce();
+      const url = request(spa, challenge, { scope: 'openid me' });
+      const answer =
+        (await browser.request('GET', url)).statusCode === 200 ? await consent(browser, url) : undefined;
+      const code = String(locationOf(answer ?? (await browser.request('GET', url))).searchParams.get('code'));
+      const tokens = await exchange(spa, code, verifier);
+      expect(tokens.statusCode, tokens.body).toBe(200);
+      return tokens.json<{ access_token: string; id_token: string }>();
+    };
+
+    // The code exchange started the app's session with `authTime` = the exchange, not the browser
+    // sign-in the code carries, and the account's security routes took any token with `me`: any
+    // app the person allowed passed step-up (RFC 9470, STEP_UP_MAX_AGE) at will and registered a
+    // passkey of its own.
+    it('H2: an app cannot register a passkey with a token minted long after the person signed in', async () => {
       const { user, browser } = await signedIn();
       // Well past STEP_UP_MAX_AGE (300 s): the browser itself now needs to re-authenticate.
       clock.advance(301_000);
@@ -636,15 +649,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       });
       expect(own.json().code).toBe('STEP_UP_REQUIRED');
 
-      const { verifier, challenge } = pkce();
-      const url = request(spa, challenge, { scope: 'openid me' });
-      const answer =
-        (await browser.request('GET', url)).statusCode === 200 ? await consent(browser, url) : undefined;
-      const code = String(locationOf(answer ?? (await browser.request('GET', url))).searchParams.get('code'));
-      const tokens = await exchange(spa, code, verifier);
-      expect(tokens.statusCode, tokens.body).toBe(200);
-      const appToken = bearer(tokens.json().access_token);
-
+      const appToken = bearer((await appTokens(browser)).access_token);
       // The app (its server, not a browser) answers with a software authenticator claiming our origin.
       const authenticator = createSoftAuthenticator(PUBLIC_URL);
       const started = await app.inject({
@@ -664,10 +669,99 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
               },
             })
           : started;
-      // With that passkey the app signs in as the person, passwordless, from anywhere.
+      // With that passkey the app would sign in as the person, passwordless, from anywhere.
       expect(await gatehouseCore(app.gatehouse).passkeys.list(user.id)).toEqual([]);
-      expect(registered.statusCode).toBe(401);
-      expect(registered.json().code).toBe('STEP_UP_REQUIRED');
+      expect(registered.statusCode).toBe(403);
+      expect(registered.json().code).toBe('FIRST_PARTY_ONLY');
+    });
+
+    it('H2: the app’s session carries the person’s sign-in time, so step-up measures that, not the token request', async () => {
+      const { browser } = await signedIn();
+      const signedInAt = clock();
+      clock.advance(301_000);
+      const tokens = await appTokens(browser);
+      const { sid, auth_time: authTime } = decodeJwt(tokens.access_token);
+      // The access token, the ID token and the session row agree on the browser sign-in.
+      expect(authTime).toBe(Math.floor(signedInAt / 1000));
+      expect(decodeJwt(tokens.id_token).auth_time).toBe(authTime);
+      const core = gatehouseCore(app.gatehouse);
+      expect((await core.sessionStore.findSession(String(sid)))?.authTime).toBe(signedInAt);
+      // An embedding app's own step-up (RFC 9470) now refuses the app's token until the person
+      // signs in again (`prompt=login` / `max_age`).
+      await expect(core.stepUp.requireRecentAuthentication(String(sid))).rejects.toMatchObject({
+        code: 'STEP_UP_REQUIRED',
+      });
+    });
+
+    it('H2: an app’s token may read the account and change its name, but no sign-in method, session or app', async () => {
+      const { user, browser } = await signedIn();
+      const headers = bearer((await appTokens(browser)).access_token);
+      const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
+        app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
+      expect((await call('GET', '/users/me')).statusCode).toBe(200);
+      const renamed = await call('PATCH', '/users/me', { full_name: 'Renamed by the app' });
+      expect(renamed.statusCode).toBe(200);
+      expect(renamed.json().full_name).toBe('Renamed by the app');
+
+      const refused: Array<[string, Awaited<ReturnType<typeof call>>]> = [];
+      const attempts: Array<[method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object]> = [
+        ['PATCH', '/users/me', { password: 'the app’s own passphrase', current_password: PASSWORD }],
+        ['PATCH', '/users/me', { email: 'app@evil.example', current_password: PASSWORD }],
+        ['DELETE', '/users/me', { current_password: PASSWORD }],
+        ['GET', '/users/me/sessions'],
+        ['DELETE', `/users/me/sessions/${crypto.randomUUID()}`],
+        ['POST', '/auth/logout-all'],
+        ['POST', '/auth/reauthenticate', { current_password: PASSWORD }],
+        ['POST', '/auth/reauthenticate/passkey/options'],
+        ['GET', '/users/me/mfa'],
+        ['POST', '/users/me/mfa/totp'],
+        ['POST', '/users/me/mfa/recovery-codes', { code: '000000' }],
+        ['GET', '/users/me/passkeys'],
+        ['POST', '/users/me/passkeys/options'],
+        ['GET', '/users/me/connected-apps'],
+        ['DELETE', `/users/me/connected-apps/${other.clientId}`],
+      ];
+      for (const [method, url, payload] of attempts)
+        refused.push([`${method} ${url}`, await call(method, url, payload)]);
+      expect(
+        Object.fromEntries(
+          refused.map(([what, answer]) => [what, `${answer.statusCode} ${answer.json().code}`]),
+        ),
+      ).toEqual(Object.fromEntries(refused.map(([what]) => [what, '403 FIRST_PARTY_ONLY'])));
+      // Nothing changed: the person still signs in with their password, on a live session.
+      expect((await browser.request('GET', '/users/me')).statusCode).toBe(200);
+      expect(
+        (await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD }))
+          .statusCode,
+      ).toBe(200);
+    });
+
+    it('keeps the account routes open to first-party tokens, a password-grant label included', async () => {
+      const { user } = await signedIn();
+      const labelled = await postToken(app, {
+        grant_type: 'password',
+        username: user.email,
+        password: PASSWORD,
+        client_id: 'backup-script',
+      });
+      expect(labelled.statusCode).toBe(200);
+      const token = labelled.json().access_token;
+      expect(decodeJwt(token).client_id).toBe('backup-script');
+      for (const url of [
+        '/users/me/sessions',
+        '/users/me/mfa',
+        '/users/me/passkeys',
+        '/users/me/connected-apps',
+      ]) {
+        expect((await app.inject({ method: 'GET', url, headers: bearer(token) })).statusCode, url).toBe(200);
+      }
+      const changed = await app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { password: 'a brand new passphrase', current_password: PASSWORD },
+      });
+      expect(changed.statusCode).toBe(200);
     });
   });
 });

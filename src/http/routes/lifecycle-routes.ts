@@ -38,6 +38,8 @@ export function registerLifecycleRoutes(
   const { lifecycle, config } = gatehouse;
   const signedIn = app.auth.require({ scopes: ['me'] });
   const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'] });
+  // Deleting the account is the person's own decision, never an app's (red-team 2026-12c H2).
+  const ownSignIn = app.auth.require({ scopes: ['me'], firstParty: true });
 
   app.post(
     '/auth/forgot-password',
@@ -183,7 +185,7 @@ export function registerLifecycleRoutes(
   app.delete(
     '/users/me',
     {
-      preValidation: signedIn,
+      preValidation: ownSignIn,
       schema: {
         tags: ['accounts'],
         summary: 'Delete your account',

@@ -580,7 +580,8 @@ export function registerOAuthProviderRoutes(
     },
   );
 
-  const meGuard = app.auth.require({ scopes: ['me'] });
+  // Which apps hold the account is the person's business: an app may not list or disconnect others.
+  const meGuard = app.auth.require({ scopes: ['me'], firstParty: true });
   app.get(
     '/users/me/connected-apps',
     {
