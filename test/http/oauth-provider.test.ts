@@ -670,4 +670,28 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(registered.json().code).toBe('STEP_UP_REQUIRED');
     });
   });
+
+  describe('prompt and max_age (red-team 2026-12c)', () => {
+    // OIDC Core §3.1.2.1: `prompt=login` and `max_age` ask for a fresh authentication, `prompt=consent`
+    // for the consent page; the OP must do so or answer an error (login_required, consent_required).
+    // /authorize reads only `prompt=none` (max_age is not even a parameter), so with a remembered
+    // consent each of them silently answers a code for the old sign-in.
+    it.fails('H4: prompt=login, prompt=consent and max_age=0 never answer a code without a page', async () => {
+      const { browser } = await signedIn();
+      const { challenge } = pkce();
+      locationOf(await consent(browser, request(spa, challenge)));
+      clock.advance(60_000);
+      const codes: Record<string, boolean> = {};
+      for (const extra of [{ prompt: 'login' }, { prompt: 'consent' }, { max_age: '0' }]) {
+        const answer = await browser.request('GET', request(spa, pkce().challenge, extra));
+        const location = answer.statusCode === 303 ? locationOf(answer) : undefined;
+        codes[JSON.stringify(extra)] = location?.searchParams.get('code') != null;
+      }
+      expect(codes).toEqual({
+        '{"prompt":"login"}': false,
+        '{"prompt":"consent"}': false,
+        '{"max_age":"0"}': false,
+      });
+    });
+  });
 });
