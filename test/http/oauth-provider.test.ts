@@ -764,4 +764,61 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(changed.statusCode).toBe(200);
     });
   });
+
+  describe('prompt and max_age (red-team 2026-12c)', () => {
+    // OIDC Core §3.1.2.1: `prompt=login` and `max_age` ask for a fresh authentication, `prompt=consent`
+    // for the consent page; the OP must do so or answer an error (login_required, consent_required).
+    // /authorize reads only `prompt=none` (max_age is not even a parameter), so with a remembered
+    // consent each of them silently answers a code for the old sign-in.
+    it.fails('H4: prompt=login, prompt=consent and max_age=0 never answer a code without a page', async () => {
+      const { browser } = await signedIn();
+      const { challenge } = pkce();
+      locationOf(await consent(browser, request(spa, challenge)));
+      clock.advance(60_000);
+      const codes: Record<string, boolean> = {};
+      for (const extra of [{ prompt: 'login' }, { prompt: 'consent' }, { max_age: '0' }]) {
+        const answer = await browser.request('GET', request(spa, pkce().challenge, extra));
+        const location = answer.statusCode === 303 ? locationOf(answer) : undefined;
+        codes[JSON.stringify(extra)] = location?.searchParams.get('code') != null;
+      }
+      expect(codes).toEqual({
+        '{"prompt":"login"}': false,
+        '{"prompt":"consent"}': false,
+        '{"max_age":"0"}': false,
+      });
+    });
+  });
+
+  describe('password checks through an app’s sessions (red-team 2026-12c)', () => {
+    // `verifyCurrentPassword` counts wrong passwords per session only (a trusted-device lane: no
+    // account, address or global counter), and an app with a remembered consent starts a new
+    // session per code, silently: every session brings a fresh allowance of guesses.
+    it.fails('H5: an app cannot guess the password at /auth/reauthenticate beyond one allowance by minting sessions', async () => {
+      const { browser } = await signedIn();
+      let consented = false;
+      const appSession = async () => {
+        const { verifier, challenge } = pkce();
+        const url = request(spa, challenge, { scope: 'openid me' });
+        const answer = consented ? await browser.request('GET', url) : await consent(browser, url);
+        consented = true;
+        const tokens = await exchange(spa, String(locationOf(answer).searchParams.get('code')), verifier);
+        return bearer(tokens.json().access_token);
+      };
+      const answers: string[] = [];
+      for (let session = 0; session < 3; session += 1) {
+        const headers = await appSession();
+        for (let guess = 0; guess < 5; guess += 1) {
+          const response = await app.inject({
+            method: 'POST',
+            url: '/auth/reauthenticate',
+            headers,
+            payload: { current_password: `guess ${session}-${guess}` },
+          });
+          answers.push(String(response.json().code));
+        }
+      }
+      // LOGIN_MAX_FAILURES_PER_DEVICE (5) wrong answers at most, whatever the number of sessions.
+      expect(answers.filter((code) => code === 'INVALID_CURRENT_PASSWORD').length).toBeLessThanOrEqual(5);
+    });
+  });
 });
