@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { REAUTHENTICATION_WINDOW_SECONDS } from '../../src/oauth/authorization-server.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
@@ -768,9 +769,9 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
   describe('prompt and max_age (red-team 2026-12c)', () => {
     // OIDC Core §3.1.2.1: `prompt=login` and `max_age` ask for a fresh authentication, `prompt=consent`
     // for the consent page; the OP must do so or answer an error (login_required, consent_required).
-    // /authorize reads only `prompt=none` (max_age is not even a parameter), so with a remembered
-    // consent each of them silently answers a code for the old sign-in.
-    it.fails('H4: prompt=login, prompt=consent and max_age=0 never answer a code without a page', async () => {
+    // /authorize read only `prompt=none` (max_age was not even a parameter), so with a remembered
+    // consent each of them silently answered a code for the old sign-in.
+    it('H4: prompt=login, prompt=consent and max_age=0 never answer a code without a page', async () => {
       const { browser } = await signedIn();
       const { challenge } = pkce();
       locationOf(await consent(browser, request(spa, challenge)));
@@ -787,13 +788,64 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         '{"max_age":"0"}': false,
       });
     });
+
+    it('prompt=login sends the signed-in person to the login form, and the resumed request takes the new sign-in', async () => {
+      const { user, browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      clock.advance(60_000);
+      const { verifier, challenge } = pkce();
+      const asked = await browser.request(
+        'GET',
+        request(spa, challenge, { prompt: 'login consent', max_age: '0' }),
+      );
+      expect(asked.statusCode).toBe(303);
+      const to = String(asked.headers.location);
+      expect(to.startsWith('/#/login?reauthenticate=1&return_to=')).toBe(true);
+      const back = new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
+      expect(back.pathname).toBe('/authorize');
+      // `login` is dropped and the window widened, so the new sign-in satisfies it: no loop.
+      expect(back.searchParams.get('prompt')).toBe('consent');
+      expect(back.searchParams.get('max_age')).toBe(String(REAUTHENTICATION_WINDOW_SECONDS));
+      // Unchanged without signing in again: the old sign-in is a minute old, max_age wants 0.
+      expect(
+        locationOf(await browser.request('GET', request(spa, challenge, { max_age: '0' }))).pathname,
+      ).toBe('/');
+
+      clock.advance(1_000);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const signedInAgain = clock();
+      // prompt=consent still asks, even though consent was remembered.
+      const code = locationOf(await consent(browser, back.pathname + back.search)).searchParams.get('code');
+      const tokens = await exchange(spa, String(code), verifier);
+      expect(tokens.statusCode).toBe(200);
+      expect(decodeJwt(tokens.json().id_token).auth_time).toBe(Math.floor(signedInAgain / 1000));
+    });
+
+    it('prompt=none with a too old sign-in is login_required; prompt=none with another value is invalid_request', async () => {
+      const { browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      clock.advance(120_000);
+      const errorOf = async (extra: Record<string, string>) =>
+        locationOf(await browser.request('GET', request(spa, pkce().challenge, extra))).searchParams.get(
+          'error',
+        );
+      expect(await errorOf({ prompt: 'none', max_age: '60' })).toBe('login_required');
+      expect(await errorOf({ prompt: 'none login' })).toBe('invalid_request');
+      expect(await errorOf({ prompt: 'sometimes' })).toBe('invalid_request');
+      expect(await errorOf({ max_age: '-1' })).toBe('invalid_request');
+      // A max_age the sign-in meets answers silently, as before.
+      const fine = locationOf(
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', max_age: '600' })),
+      );
+      expect(fine.searchParams.get('code')).not.toBeNull();
+    });
   });
 
   describe('password checks through an app’s sessions (red-team 2026-12c)', () => {
     // `verifyCurrentPassword` counts wrong passwords per session only (a trusted-device lane: no
     // account, address or global counter), and an app with a remembered consent starts a new
     // session per code, silently: every session brings a fresh allowance of guesses.
-    it.fails('H5: an app cannot guess the password at /auth/reauthenticate beyond one allowance by minting sessions', async () => {
+    it('H5: an app cannot guess the password at /auth/reauthenticate beyond one allowance by minting sessions', async () => {
       const { browser } = await signedIn();
       let consented = false;
       const appSession = async () => {
@@ -819,6 +871,8 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       }
       // LOGIN_MAX_FAILURES_PER_DEVICE (5) wrong answers at most, whatever the number of sessions.
       expect(answers.filter((code) => code === 'INVALID_CURRENT_PASSWORD').length).toBeLessThanOrEqual(5);
+      // Re-authentication is first-party only: no password is checked for an app's token at all.
+      expect(new Set(answers)).toEqual(new Set(['FIRST_PARTY_ONLY']));
     });
   });
 });
