@@ -70,8 +70,11 @@ export interface AuthorizationRequest {
   maxAge: number | undefined;
 }
 
-/** The `prompt` values of OIDC Core §3.1.2.1; `select_account` is a no-op (one account per browser). */
-const PROMPT_VALUES: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account']);
+/**
+ * The `prompt` values /authorize accepts (OIDC Core §3.1.2.1), as discovery lists them;
+ * `select_account` is a no-op (one account per browser).
+ */
+export const PROMPT_VALUES: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account']);
 
 /** An RFC 6749 §4.1.2.1 / OIDC Core §3.1.2.6 error code sent back to the client's redirect URI. */
 export type AuthorizationErrorCode =

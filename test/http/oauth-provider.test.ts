@@ -219,6 +219,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       code_challenge_methods_supported: ['S256'],
       id_token_signing_alg_values_supported: ['ES256'],
       authorization_response_iss_parameter_supported: true,
+      prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
     });
     const metadata = (
       await app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })

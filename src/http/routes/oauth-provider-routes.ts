@@ -6,6 +6,7 @@ import type { GatehouseCore } from '../../gatehouse-core.js';
 import {
   type AuthorizationParameters,
   type AuthorizationRequest,
+  PROMPT_VALUES,
   REAUTHENTICATION_WINDOW_SECONDS,
 } from '../../oauth/authorization-server.js';
 import { clientScopes } from '../../oauth/oauth-clients.js';
@@ -454,6 +455,8 @@ export function registerOAuthProviderRoutes(
         // RFC 7662 §2.1 / RFC 8414 §2: introspection needs an authenticated confidential client.
         introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
         code_challenge_methods_supported: ['S256'],
+        // OpenID Connect Prompt Create 1.0 §4.1 metadata: the `prompt` values /authorize honours.
+        prompt_values_supported: [...PROMPT_VALUES],
         claims_supported: [
           'sub',
           'iss',
