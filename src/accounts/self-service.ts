@@ -4,7 +4,7 @@ import { GatehouseError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import { amrOf, type MfaService } from '../mfa/mfa-service.js';
 import { PASSKEY_AMR, type PasskeyService } from '../mfa/passkeys.js';
-import type { PasswordUpgrade, SessionManager } from '../sessions/session-manager.js';
+import type { SessionManager, SessionStartOptions } from '../sessions/session-manager.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
@@ -165,7 +165,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     caller: Caller,
     secondFactor: string | undefined,
     amr: string[],
-    passwordUpgrade?: PasswordUpgrade,
+    { passwordUpgrade, spend }: Pick<SessionStartOptions, 'passwordUpgrade' | 'spend'> = {},
   ) => {
     const { client } = caller;
     const role = effectiveRole(user.role, amr, deps.requireMfaForRoles ?? []);
@@ -173,6 +173,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       ...(previous === undefined ? {} : { replaces: previous }),
       amr,
       passwordUpgrade,
+      spend,
       audit: (started) => ({
         event: 'login_succeeded',
         actorId: user.id,
@@ -236,15 +237,24 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         caller,
         undefined,
         ['pwd'],
-        login.passwordUpgrade,
+        { passwordUpgrade: login.passwordUpgrade },
       );
       return { ok: true, user: login.user, session, cookieToken, deviceToken: login.deviceToken };
     },
 
     async completeSignIn(request, caller) {
-      const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'cookie');
+      // Spending the code, claiming the mfa_token, ending the browser's previous session, the new
+      // session and the audit rows are one transaction: an outage before the session is written
+      // spends nothing, so the same token and code work on a retry.
+      const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'cookie', (proof) =>
+        startSession(proof.user, request.previousSessionId, caller, proof.method, amrOf(proof.method), {
+          spend: (stores) =>
+            proof.spend(stores, { actorId: proof.user.id, targetId: proof.user.id, ...caller.client }),
+        }),
+      );
       if (!result.ok) {
         if (result.reason === 'invalid_otp') {
+          // Outside the refused transaction: a wrong code stays on record.
           await recordCommitted(audit, caller, {
             event: 'mfa_failed',
             ...caller.client,
@@ -254,21 +264,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         return result;
       }
       const { user } = result;
-      const { session, cookieToken } = await startSession(
-        user,
-        request.previousSessionId,
-        caller,
-        result.method,
-        amrOf(result.method),
-      );
-      if (result.method === 'recovery_code') {
-        await recordCommitted(audit, caller, {
-          event: 'mfa_recovery_code_used',
-          actorId: user.id,
-          targetId: user.id,
-          ...caller.client,
-        });
-      }
+      const { session, cookieToken } = result.value;
       return { ok: true, user, session, cookieToken, deviceToken: result.deviceToken };
     },
 

@@ -5,6 +5,7 @@ import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
+import type { SessionStore } from '../storage/session-store.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
@@ -36,16 +37,47 @@ export interface MfaStatus {
   passkeys: number;
 }
 
-/** A second factor presented by a signed-in session (to turn MFA off, or to renew recovery codes). */
-export type SecondFactorCheck =
-  | { ok: true; method: SecondFactorMethod }
+/**
+ * A second factor presented by a signed-in session (to turn MFA off, renew recovery codes, or
+ * re-authenticate), with what the change it authorized resolved with (`value`).
+ */
+export type SecondFactorCheck<T> =
+  | { ok: true; method: SecondFactorMethod; value: T }
   | { ok: false; reason: 'invalid' }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
-/** Outcome of {@link MfaService.completeChallenge}. */
-export type ChallengeCompletion =
+/**
+ * The stores a login's second step spends its factor on: those of the transaction that writes the
+ * session (see `SessionStartOptions.spend`), so the spending commits with the session or not at all.
+ */
+export interface SecondFactorStores {
+  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode'>;
+  spent: Pick<SpentChallengeStore, 'claimChallenge'>;
+  audit: Pick<AuditLog, 'record'>;
+}
+
+/**
+ * A second factor checked but not yet spent: what {@link MfaService.completeChallenge} hands the
+ * caller that starts the session.
+ */
+export interface SecondFactorProof {
+  user: UserRecord;
+  challenge: MfaChallenge;
+  method: SecondFactorMethod;
+  /**
+   * Claims the `mfa_token` and spends the factor (records the TOTP step, or uses the recovery code
+   * and audits `mfa_recovery_code_used` with `audit`'s client facts) on `stores`. Call it inside the
+   * session's transaction. Throws when another request claimed the token or spent the code first,
+   * so the transaction rolls back; {@link MfaService.completeChallenge} turns that into its answer.
+   */
+  spend(stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>): Promise<void>;
+}
+
+/** Outcome of {@link MfaService.completeChallenge}: on success, what its `start` resolved with. */
+export type ChallengeCompletion<T> =
   | {
       ok: true;
+      value: T;
       user: UserRecord;
       challenge: MfaChallenge;
       method: SecondFactorMethod;
@@ -62,6 +94,8 @@ export interface MfaTransactionStores {
   mfa: MfaStore;
   passkeys: Pick<PasskeyStore, 'deletePasskeys'>;
   audit: Pick<AuditLog, 'record'>;
+  /** A re-authentication's session (`auth_time`), moved in the transaction that spends its code. */
+  sessions: Pick<SessionStore, 'recordAuthentication'>;
 }
 
 /** TOTP enrolment, recovery codes, and the second step of a login (issue 13). */
@@ -91,9 +125,16 @@ export interface MfaService {
   ): Promise<string[]>;
   /**
    * Checks a TOTP or recovery code presented by a signed-in session (`sessionId`), limited per
-   * session; a recovery code is spent, a TOTP step recorded (no replay).
+   * session, and runs `apply` (the change the code authorizes) in the transaction that spends it (a
+   * recovery code used, a TOTP step recorded: no replay): an outage, or `apply` throwing, spends
+   * nothing and is not counted as a wrong code.
    */
-  verifyForSession(userId: string, sessionId: string, otp: string): Promise<SecondFactorCheck>;
+  verifyForSession<T>(
+    userId: string,
+    sessionId: string,
+    otp: string,
+    apply: (stores: MfaTransactionStores, method: SecondFactorMethod) => Promise<T>,
+  ): Promise<SecondFactorCheck<T>>;
   /**
    * Removes the authenticator and recovery codes. Needs a current TOTP or recovery code (`otp`,
    * checked as {@link MfaService.verifyForSession}): a stolen password or access token alone must
@@ -120,9 +161,18 @@ export interface MfaService {
   issueChallenge(challenge: Omit<MfaChallenge, 'nonce' | 'expiresAt'>): string;
   /**
    * The second step of a login: opens `mfaToken`, checks `otp` (a TOTP or recovery code) under the
-   * per-token and per-account (or per-device) caps, and spends the token on success.
+   * per-token and per-account (or per-device) caps, then calls `start` with the proof, which must
+   * start the session in a transaction that runs `proof.spend` first: the token, the code and the
+   * session commit together. When `start` fails (the database, the process), nothing is spent: the
+   * same token and code work again, and the try is not counted against the caps. A wrong code is
+   * counted (outside any transaction, so it stays counted).
    */
-  completeChallenge(mfaToken: string, otp: string, flow: ChallengeFlow): Promise<ChallengeCompletion>;
+  completeChallenge<T>(
+    mfaToken: string,
+    otp: string,
+    flow: ChallengeFlow,
+    start: (proof: SecondFactorProof) => Promise<T>,
+  ): Promise<ChallengeCompletion<T>>;
 }
 
 /** Limits of {@link createMfaService}. */
@@ -182,6 +232,23 @@ interface Lane {
   windowMs: number;
 }
 
+/** A second factor matched by reads, to be spent in the session's transaction. */
+type PendingFactor = { method: 'totp'; step: number } | { method: 'recovery_code'; hash: string };
+
+/** What a login's second step ends with inside its attempt: the session started, or a refusal. */
+type Started<T> = { user: UserRecord; method: SecondFactorMethod; value: T } | { refused: 'invalid_token' };
+
+/**
+ * Thrown by {@link SecondFactorProof.spend} inside the session's transaction to roll it back when
+ * another request spent the token or the code first; caught by `completeChallenge`, never beyond.
+ */
+class SpendRefused extends Error {
+  constructor(readonly reason: 'invalid_token' | 'invalid_otp') {
+    super(`second factor already spent (${reason})`);
+    this.name = 'SpendRefused';
+  }
+}
+
 /** The issuer label an app shows: the host of a URL issuer, else the issuer itself. */
 function issuerLabel(issuer: string): string {
   try {
@@ -209,8 +276,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     deps.mailer.send('second_factor_removed', user.email, { when: new Date(clock()).toISOString() });
   };
 
-  /** Checks `otp` against the account's factors; spends what it matched (single use). */
-  const checkFactors = async (userId: string, otp: string): Promise<SecondFactorMethod | undefined> => {
+  /**
+   * What `otp` would spend, found by reads alone (the spending happens in the session's
+   * transaction, {@link SecondFactorProof.spend}): a TOTP step later than the last accepted one, or
+   * a well-formed recovery code (whether it is unused is known only when it is spent).
+   */
+  const matchFactor = async (userId: string, otp: string): Promise<PendingFactor | undefined> => {
     const code = otp.replace(/\s/g, '');
     if (looksLikeTotpCode(code)) {
       const totp = await store.findTotp(userId);
@@ -218,17 +289,19 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const secret = openSecret(userId, totp.sealedSecret);
       if (secret === undefined) return undefined;
       const step = matchTotpStep(secret, code, clock());
-      // RFC 6238 §5.2: a code is accepted once. The compare-and-set refuses a step at or before
-      // the last accepted one, so two requests racing with one code cannot both pass.
-      if (step === undefined || !(await store.acceptTotpStep(userId, step))) return undefined;
-      return 'totp';
+      // A replay refused early; acceptTotpStep's compare-and-set stays the authority.
+      if (step === undefined || (totp.lastStep !== null && step <= totp.lastStep)) return undefined;
+      return { method: 'totp', step };
     }
     const recovery = normalizeRecoveryCode(code);
-    if (recovery === undefined) return undefined;
-    return (await store.useRecoveryCode(userId, hashRecoveryCode(recovery), clock()))
-      ? 'recovery_code'
-      : undefined;
+    return recovery === undefined ? undefined : { method: 'recovery_code', hash: hashRecoveryCode(recovery) };
   };
+
+  /** Spends `factor` on `mfa` (a transaction's store): false when another request spent it first. */
+  const spendFactor = (mfa: SecondFactorStores['mfa'], userId: string, factor: PendingFactor) =>
+    factor.method === 'totp'
+      ? mfa.acceptTotpStep(userId, factor.step)
+      : mfa.useRecoveryCode(userId, factor.hash, clock());
 
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
 
@@ -256,7 +329,15 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         retryAfterSeconds: retryAfter(Math.max(...over.map((w) => w.resetAt))),
       };
     }
-    const value = await check();
+    let value: T | undefined;
+    try {
+      value = await check();
+    } catch (error) {
+      // An outage is not a wrong code: the try is given back (the check's writes rolled back, so
+      // it taught the caller nothing), and the error goes on to the adapter (503).
+      await Promise.all(lanes.map((lane) => counters.decrement(lane.key))).catch(() => undefined);
+      throw error;
+    }
     if (value === undefined) return { ok: false, reason: 'invalid' };
     await Promise.all(lanes.map((lane) => counters.decrement(lane.key)));
     return { ok: true, value };
@@ -289,25 +370,48 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     return accountLane(challenge.userId);
   };
 
-  const verifyForSession = async (
+  const verifyForSession = async <T>(
     userId: string,
     sessionId: string,
     otp: string,
-  ): Promise<SecondFactorCheck> => {
+    apply: (stores: MfaTransactionStores, method: SecondFactorMethod) => Promise<T>,
+  ): Promise<SecondFactorCheck<T>> => {
     // A stolen access token alone must not turn MFA off by guessing codes: limited per session
     // (the signed-in client), never by the account's lock, which others could aim at its owner.
-    const result = await attempt([deviceLane(`session:${sessionId}`)], () => checkFactors(userId, otp));
-    return result.ok ? { ok: true, method: result.value } : result;
+    const result = await attempt([deviceLane(`session:${sessionId}`)], async () => {
+      const factor = await matchFactor(userId, otp);
+      if (factor === undefined) return undefined;
+      try {
+        // Spent first, in the change's own transaction (single use: RFC 6238 §5.2 for TOTP, whose
+        // compare-and-set also stops two requests racing with one code).
+        return await deps.transaction(async (stores) => {
+          if (!(await spendFactor(stores.mfa, userId, factor))) throw new SpendRefused('invalid_otp');
+          return { method: factor.method, value: await apply(stores, factor.method) };
+        });
+      } catch (error) {
+        if (error instanceof SpendRefused) return undefined;
+        throw error;
+      }
+    });
+    return result.ok ? { ok: true, method: result.value.method, value: result.value.value } : result;
   };
 
-  /** Throws unless `otp` is a current second factor of the account (see {@link MfaService.disable}). */
-  const requireSecondFactor = async (userId: string, sessionId: string, otp: string) => {
+  /**
+   * Runs `apply` in the transaction that spends `otp`, which must be a current second factor of the
+   * account (see {@link MfaService.disable}); throws otherwise.
+   */
+  const requireSecondFactor = async <T>(
+    userId: string,
+    sessionId: string,
+    otp: string,
+    apply: (stores: MfaTransactionStores) => Promise<T>,
+  ): Promise<T> => {
     const totp = await store.findTotp(userId);
     if (totp === undefined || totp.confirmedAt === null) {
       throw new GatehouseError('MFA_NOT_ENABLED', 'This account has no second factor.');
     }
-    const check = await verifyForSession(userId, sessionId, otp);
-    if (check.ok) return;
+    const check = await verifyForSession(userId, sessionId, otp, apply);
+    if (check.ok) return check.value;
     if (check.reason === 'throttled') {
       throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
         retryAfterSeconds: check.retryAfterSeconds,
@@ -386,8 +490,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     verifyForSession,
 
     async disable(userId, sessionId, otp, audit) {
-      await requireSecondFactor(userId, sessionId, otp);
-      const removed = await deps.transaction(async ({ mfa, audit: log }) => {
+      const removed = await requireSecondFactor(userId, sessionId, otp, async ({ mfa, audit: log }) => {
         const deleted = await mfa.deleteFactors(userId);
         if (deleted) await log.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
         return deleted;
@@ -409,10 +512,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     },
 
     async regenerateRecoveryCodes(userId, sessionId, otp, audit) {
-      await requireSecondFactor(userId, sessionId, otp);
       const { codes, hashes } = newRecoveryCodes();
       const now = clock();
-      await deps.transaction(async ({ mfa, audit: log }) => {
+      await requireSecondFactor(userId, sessionId, otp, async ({ mfa, audit: log }) => {
         await mfa.replaceRecoveryCodes(userId, hashes, now);
         await log.record({ ...audit, event: 'mfa_recovery_codes_regenerated' });
       });
@@ -423,9 +525,15 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       return deps.tokens.issue({ ...challenge, expiresAt: clock() + limits.tokenTtlMs }).token;
     },
 
-    async completeChallenge(mfaToken, otp, flow) {
+    async completeChallenge<T>(
+      mfaToken: string,
+      otp: string,
+      flow: ChallengeFlow,
+      start: (proof: SecondFactorProof) => Promise<T>,
+    ): Promise<ChallengeCompletion<T>> {
       const challenge = deps.tokens.open(mfaToken, flow, clock());
       if (challenge === undefined) return { ok: false, reason: 'invalid_token' };
+      // A cheap refusal before any other work; the claim in the session's transaction decides.
       if (await deps.spent.isChallengeSpent('mfa', challenge.nonce))
         return { ok: false, reason: 'invalid_token' };
       const tokenLane: Lane = {
@@ -437,7 +545,39 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const tries = await counters.peek(tokenLane.key);
       if (tries !== undefined && tries.count >= tokenLane.max) return { ok: false, reason: 'invalid_token' };
       const lane = await loginLane(challenge);
-      const result = await attempt([tokenLane, lane], () => checkFactors(challenge.userId, otp));
+      const { userId } = challenge;
+      const result = await attempt<Started<T>>([tokenLane, lane], async () => {
+        const factor = await matchFactor(userId, otp);
+        if (factor === undefined) return undefined;
+        const user = await deps.users.findUserById(userId);
+        if (user === undefined || !user.isActive) return { refused: 'invalid_token' };
+        const spend = async (stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>) => {
+          // Single use: the first completion claims the nonce; a second (a replayed request with
+          // another valid code) finds it claimed. A database row kept until the token expires: a
+          // marker in the counter store could be evicted by a flood of other keys, or missed by
+          // another instance while Redis is down. Claimed first, so a replay is told the token
+          // is used (not that its code is wrong), and waits on the first one's row until it ends.
+          if (!(await stores.spent.claimChallenge('mfa', challenge.nonce, challenge.expiresAt))) {
+            throw new SpendRefused('invalid_token');
+          }
+          // RFC 6238 §5.2: a code is accepted once. The compare-and-set refuses a step at or
+          // before the last accepted one (a used recovery code alike), so two requests racing
+          // with one code cannot both pass.
+          if (!(await spendFactor(stores.mfa, userId, factor))) throw new SpendRefused('invalid_otp');
+          if (factor.method === 'recovery_code') {
+            await stores.audit.record({ ...audit, event: 'mfa_recovery_code_used' });
+          }
+        };
+        try {
+          const value = await start({ user, challenge, method: factor.method, spend });
+          return { user, method: factor.method, value };
+        } catch (error) {
+          if (!(error instanceof SpendRefused)) throw error;
+          // A code another request spent first is a wrong code (counted); a token claimed first
+          // is not the code's fault (given back).
+          return error.reason === 'invalid_otp' ? undefined : { refused: 'invalid_token' };
+        }
+      });
       if (!result.ok) {
         if (result.reason === 'throttled') {
           // The token's own cap ends the token; the account's (or device's) asks to wait.
@@ -447,21 +587,15 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         }
         return { ok: false, reason: 'invalid_otp' };
       }
-      // Single use: the first completion claims the nonce; a second (a replayed request with another
-      // valid code) finds it claimed. A database row kept until the token expires: a marker in the
-      // counter store could be evicted by a flood of other keys, or missed by another instance
-      // while Redis is down.
-      if (!(await deps.spent.claimChallenge('mfa', challenge.nonce, challenge.expiresAt))) {
-        return { ok: false, reason: 'invalid_token' };
-      }
-      const user = await deps.users.findUserById(challenge.userId);
-      if (user === undefined || !user.isActive) return { ok: false, reason: 'invalid_token' };
+      const started = result.value;
+      if ('refused' in started) return { ok: false, reason: started.refused };
       return {
         ok: true,
-        user,
+        value: started.value,
+        user: started.user,
         challenge,
-        method: result.value,
-        deviceToken: deps.deviceTokens.issue(user.id),
+        method: started.method,
+        deviceToken: deps.deviceTokens.issue(started.user.id),
       };
     },
   };

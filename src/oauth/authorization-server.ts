@@ -29,6 +29,17 @@ export const REAUTHENTICATION_WINDOW_SECONDS = 600;
 /** The `typ` header of ID tokens (OpenID Connect Core leaves it open; `JWT` is what RPs expect). */
 export const ID_TOKEN_TYP = 'JWT';
 
+/**
+ * Thrown inside the exchange's transaction when the code was spent by another exchange, to roll
+ * back the session it was about to start; caught by `exchangeCode`, never beyond.
+ */
+class CodeSpent extends Error {
+  constructor() {
+    super('authorization code already spent');
+    this.name = 'CodeSpent';
+  }
+}
+
 /** How long an ID token is valid: it is consumed at sign-in, not presented later. */
 export const ID_TOKEN_TTL_SECONDS = 300;
 
@@ -440,37 +451,43 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       if (!CODE_VERIFIER.test(codeVerifier) || !verifierMatches(codeVerifier, record.codeChallenge)) {
         return invalid('The code_verifier does not match the code_challenge.');
       }
-      // Compare-and-set: of two concurrent exchanges exactly one spends the code.
-      if (!(await grants.spendCode(codeHash, now))) {
-        await revokeReplayed(record, now, caller);
-        return invalid('The code is invalid, expired or already used.');
-      }
       const user = await users.get(record.userId);
       if (user === undefined || !user.isActive) return invalid('The account is disabled or gone.');
-      const tokens = await sessions.startBearerSession(
-        record.userId,
-        record.scopes,
-        caller.client,
-        client.clientId,
-        {
-          amr: record.amr,
-          // The person's sign-in, not this exchange: step-up (RFC 9470) must not count an app's
-          // token request as a fresh authentication (red-team 2026-12c H2).
-          authTime: record.authTime,
-          audit: (session) => ({
-            event: 'login_succeeded',
-            actorId: record.userId,
-            targetId: record.userId,
-            ...caller.client,
-            details: { via: 'authorization_code', client_id: client.clientId, session: session.id },
-          }),
-        },
-      );
-      // A replay may have arrived between spending the code and starting the session; it could not
-      // see the session yet, so the check is repeated here (the process dying in between leaves a
-      // spent code and, at worst, an unlinked session the user can end from the account page).
-      if (await grants.attachSession(codeHash, tokens.session.id)) {
-        await sessions.revokeSessions([tokens.session.id]);
+      let tokens: BearerTokens;
+      try {
+        tokens = await sessions.startBearerSession(
+          record.userId,
+          record.scopes,
+          caller.client,
+          client.clientId,
+          {
+            amr: record.amr,
+            // The person's sign-in, not this exchange: step-up (RFC 9470) must not count an app's
+            // token request as a fresh authentication (red-team 2026-12c H2).
+            authTime: record.authTime,
+            // Spending the code, recording the session it started and the session itself are one
+            // transaction: an outage (or a crash) before the session is written leaves the code
+            // unspent, so the client's retry is an exchange, not a replay that revokes and alarms.
+            // A concurrent replay either finds the code unspent and waits on its row (PostgreSQL)
+            // until this commits, or finds it spent with the session attached, and revokes it.
+            spend: async (stores, session) => {
+              // Compare-and-set: of two concurrent exchanges exactly one spends the code.
+              if (!(await stores.grants.spendCode(codeHash, now))) throw new CodeSpent();
+              if (await stores.grants.attachSession(codeHash, session.id)) throw new CodeSpent();
+            },
+            audit: (session) => ({
+              event: 'login_succeeded',
+              actorId: record.userId,
+              targetId: record.userId,
+              ...caller.client,
+              details: { via: 'authorization_code', client_id: client.clientId, session: session.id },
+            }),
+          },
+        );
+      } catch (error) {
+        if (!(error instanceof CodeSpent)) throw error;
+        // RFC 6749 §4.1.2: spent by a concurrent exchange: a replay; what it produced is revoked.
+        await revokeReplayed(record, now, caller);
         return invalid('The code is invalid, expired or already used.');
       }
       const idToken = record.scopes.includes('openid')

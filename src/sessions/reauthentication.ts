@@ -1,8 +1,8 @@
 import type { AccountService } from '../accounts/account-service.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
-import { amrOf, type MfaService } from '../mfa/mfa-service.js';
+import { amrOf, type MfaService, type MfaTransactionStores } from '../mfa/mfa-service.js';
 import { PASSKEY_AMR, type PasskeyService } from '../mfa/passkeys.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
@@ -56,19 +56,34 @@ export interface ReauthenticationDeps {
 
 /** Creates the {@link Reauthentication} service. */
 export function createReauthentication(deps: ReauthenticationDeps): Reauthentication {
+  const entry = (userId: string, sessionId: string, amr: string[], caller: Caller): AuditEntry => ({
+    event: 'reauthenticated',
+    actorId: userId,
+    targetId: userId,
+    ...caller.client,
+    details: { session: sessionId, amr: amr.join(' ') },
+  });
+  const ended = () => new GatehouseError('SESSION_NOT_FOUND', 'This session has ended; sign in again.');
+
   /** Moves the session's `auth_time` to now with `amr`, and audits it. */
   const record = async (userId: string, sessionId: string, amr: string[], caller: Caller) => {
     const now = deps.clock();
-    if (!(await deps.sessions.recordAuthentication(sessionId, amr, now))) {
-      throw new GatehouseError('SESSION_NOT_FOUND', 'This session has ended; sign in again.');
-    }
-    await recordCommitted(deps.audit, caller, {
-      event: 'reauthenticated',
-      actorId: userId,
-      targetId: userId,
-      ...caller.client,
-      details: { session: sessionId, amr: amr.join(' ') },
-    });
+    if (!(await deps.sessions.recordAuthentication(sessionId, amr, now))) throw ended();
+    await recordCommitted(deps.audit, caller, entry(userId, sessionId, amr, caller));
+    return { authTime: now, amr };
+  };
+
+  /** {@link record} inside the transaction that spends the second factor (`stores`). */
+  const recordIn = async (
+    stores: Pick<MfaTransactionStores, 'sessions' | 'audit'>,
+    userId: string,
+    sessionId: string,
+    amr: string[],
+    caller: Caller,
+  ) => {
+    const now = deps.clock();
+    if (!(await stores.sessions.recordAuthentication(sessionId, amr, now))) throw ended();
+    await stores.audit.record(entry(userId, sessionId, amr, caller));
     return { authTime: now, amr };
   };
 
@@ -85,27 +100,26 @@ export function createReauthentication(deps: ReauthenticationDeps): Reauthentica
         });
       }
       await deps.accounts.verifyCurrentPassword(user, request.currentPassword, sessionId);
-      let amr = ['pwd'];
-      if (enrolled) {
-        const check = await deps.mfa.verifyForSession(userId, sessionId, request.otp ?? '');
-        if (!check.ok) {
-          if (check.reason === 'throttled') {
-            throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
-              retryAfterSeconds: check.retryAfterSeconds,
-            });
-          }
-          throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
-            errors: [
-              {
-                field: 'otp',
-                message: 'must be the current code of your authenticator app or a recovery code',
-              },
-            ],
-          });
-        }
-        amr = amrOf(check.method);
+      if (!enrolled) return record(userId, sessionId, ['pwd'], caller);
+      // The code is spent in the transaction that moves auth_time (and audits it): an outage, or
+      // a session ended meanwhile, spends no recovery code.
+      const check = await deps.mfa.verifyForSession(userId, sessionId, request.otp ?? '', (stores, method) =>
+        recordIn(stores, userId, sessionId, amrOf(method), caller),
+      );
+      if (check.ok) return check.value;
+      if (check.reason === 'throttled') {
+        throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
+          retryAfterSeconds: check.retryAfterSeconds,
+        });
       }
-      return record(userId, sessionId, amr, caller);
+      throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
+        errors: [
+          {
+            field: 'otp',
+            message: 'must be the current code of your authenticator app or a recovery code',
+          },
+        ],
+      });
     },
 
     async reauthenticateWithPasskey(userId, sessionId, passkey, caller) {

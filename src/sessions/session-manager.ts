@@ -6,12 +6,15 @@ import type { GatehouseConfig } from '../config/config.js';
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
+import type { MfaStore } from '../mfa/storage/mfa-store.js';
+import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
 import type {
   RevokedSession,
   SessionRecord,
   SessionStore,
   SessionTransport,
 } from '../storage/session-store.js';
+import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { Keyring } from '../tokens/keyring.js';
 import { generateOpaqueToken, hashOpaqueToken, looksLikeOpaqueToken } from '../tokens/opaque-token.js';
@@ -169,12 +172,21 @@ export interface SessionManager {
 /** The token caches of a {@link SessionManager}: verified JWTs, opaque access tokens, cookies. */
 export type TokenCacheName = 'jwt' | 'opaque' | 'cookie';
 
-/** The stores a refresh or a session start runs on inside one transaction. */
+/**
+ * The stores a refresh or a session start runs on inside one transaction, with those of what a
+ * login may spend in it ({@link SessionStartOptions.spend}).
+ */
 export interface RefreshStores {
   sessions: SessionStore;
   users: UserStore;
   /** The audit log writing in the same transaction (a login's entry commits with its session). */
   audit: Pick<AuditLog, 'record'>;
+  /** Second factors, for a login that spends one ({@link SessionStartOptions.spend}). */
+  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode'>;
+  /** Single-use challenges (`mfa_token`), claimed by the login that spends them. */
+  spent: Pick<SpentChallengeStore, 'claimChallenge'>;
+  /** OAuth authorization codes, spent by the exchange that starts the session. */
+  grants: Pick<OAuthGrantStore, 'spendCode' | 'attachSession'>;
 }
 
 /** Options of {@link SessionManager.startBearerSession} and {@link SessionManager.startCookieSession}. */
@@ -205,6 +217,15 @@ export interface SessionStartOptions {
    * stored hash is still the one verified. @default none
    */
   passwordUpgrade?: PasswordUpgrade | undefined;
+  /**
+   * What the session is bought with (a recovery code, a TOTP step, a single-use `mfa_token`, an
+   * authorization code), spent first inside the session's own transaction (`session` is the one
+   * about to be written, for a spend that records it): a database failure, or the process dying,
+   * before the session is written rolls the spending back with it, so the user can try again with
+   * the same code instead of losing it. Throws to refuse (another request spent it first): nothing
+   * is written, and the start rejects with what it threw. @default nothing to spend
+   */
+  spend?: ((stores: RefreshStores, session: SessionRecord) => Promise<void>) | undefined;
 }
 
 /**
@@ -416,17 +437,18 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   /**
    * Writes a new bearer session, its refresh token, its opaque access token (database strategy)
-   * and the login's audit entry in one transaction; the JWT (the default strategy) is signed after
+   * and the login's audit entry in one transaction, with what pays for it (`spend`); the JWT (the default strategy) is signed after
    * the commit, since signing needs no database and must not hold the transaction open.
    */
   const startBearer = async (
     session: SessionRecord,
     clientId: string,
-    { audit, passwordUpgrade }: SessionStartOptions,
+    { audit, passwordUpgrade, spend }: SessionStartOptions,
   ): Promise<BearerTokens> => {
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
     const opaque = await deps.transaction(async (stores) => {
+      await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
       await stores.sessions.insertSession(session);
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
@@ -751,10 +773,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     async startCookieSession(userId, scopes, client, options = {}) {
       const session = newSession(userId, 'cookie', scopes, client, options);
       const cookie = generateOpaqueToken('ghs');
-      const { replaces, audit, passwordUpgrade } = options;
-      // One write transaction per login: the browser's previous session ends, the new one and
-      // its audit entry are written (and an imported hash upgraded), together or not at all.
+      const { replaces, audit, passwordUpgrade, spend } = options;
+      // One write transaction per login: what it is bought with is spent, the browser's previous
+      // session ends, the new one and its audit entry are written (and an imported hash
+      // upgraded), together or not at all.
       const revoked = await deps.transaction(async (stores) => {
+        await spend?.(stores, session);
         await upgradePassword(stores.users, passwordUpgrade, clock());
         const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
         await stores.sessions.insertSession(session, cookie.hash);

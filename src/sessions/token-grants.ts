@@ -273,7 +273,26 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     if (request.mfaToken === undefined) return missing('mfa_token');
     if (request.otp === undefined) return missing('otp');
     const { client } = caller;
-    const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'token');
+    // Spending the code, claiming the mfa_token, the session, its tokens and the audit rows are one
+    // transaction: an outage before the session is written spends nothing, so the same token and
+    // code work on a retry.
+    const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'token', (proof) => {
+      const { user, challenge, method } = proof;
+      // The role may have changed since the first step: never mint a scope it no longer allows.
+      const allowed = scopePolicy.forRole(user.role);
+      const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
+      return sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
+        amr: amrOf(method),
+        spend: (stores) => proof.spend(stores, { actorId: user.id, targetId: user.id, ...client }),
+        audit: (session) => ({
+          event: 'login_succeeded',
+          actorId: user.id,
+          targetId: user.id,
+          ...client,
+          details: { via: 'token', session: session.id, second_factor: method },
+        }),
+      });
+    });
     if (!result.ok) {
       if (result.reason === 'throttled') {
         return {
@@ -290,6 +309,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
           'The mfa_token is invalid, expired, used or out of tries: log in again.',
         );
       }
+      // Outside the refused transaction: a wrong code stays on record.
       await recordCommitted(audit, caller, {
         event: 'mfa_failed',
         ...client,
@@ -297,29 +317,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       });
       return refuse('invalid_grant', 'The code is wrong, expired or already used.');
     }
-    const { user, challenge } = result;
-    // The role may have changed since the first step: never mint a scope it no longer allows.
-    const allowed = scopePolicy.forRole(user.role);
-    const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
-    const tokens = await sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
-      amr: amrOf(result.method),
-      audit: (session) => ({
-        event: 'login_succeeded',
-        actorId: user.id,
-        targetId: user.id,
-        ...client,
-        details: { via: 'token', session: session.id, second_factor: result.method },
-      }),
-    });
-    if (result.method === 'recovery_code') {
-      await recordCommitted(audit, caller, {
-        event: 'mfa_recovery_code_used',
-        actorId: user.id,
-        targetId: user.id,
-        ...client,
-      });
-    }
-    return { ok: true, tokens, deviceToken: result.deviceToken };
+    return { ok: true, tokens: result.value, deviceToken: result.deviceToken };
   };
 
   const refreshGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {

@@ -222,6 +222,7 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
       token,
       generateTotpCode(secret, clock() + STEP),
       'cookie',
+      async () => expect.unreachable('a token of the other flow never reaches the session'),
     );
     expect(otherFlow).toEqual({ ok: false, reason: 'invalid_token' });
     clock.advance(app.gatehouse.config.mfaTokenTtl * 1000);

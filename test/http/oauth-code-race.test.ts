@@ -4,6 +4,7 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, postToken } from '../support/accounts.js';
+import { createAuditFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { authorizationResponse, PUBLIC_URL, pkce, REDIRECT } from '../support/oauth-provider.js';
@@ -98,6 +99,37 @@ describe.each(engines)('authorization code exchanged concurrently ($name)', ({ n
       expect((await present()).json()).toMatchObject({ error: 'invalid_grant' });
     },
   );
+
+  it('an outage before the session is written leaves the code unspent: the retry is an exchange, not a replay', async () => {
+    const { user, present } = await freshCode();
+    const fault = createAuditFault(gatehouseCore(app.gatehouse).database.db, name);
+    await fault.inject();
+    let failed: Awaited<ReturnType<typeof present>>;
+    try {
+      failed = await present();
+    } finally {
+      await fault.heal();
+    }
+    expect(failed.statusCode, failed.body).toBe(503);
+    expect(failed.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    const core = gatehouseCore(app.gatehouse);
+    const live = await core.sessionStore.listLiveSessions(user.id, Date.now());
+    expect(live.filter((session) => session.transport !== 'cookie')).toEqual([]);
+
+    const retried = await present();
+    expect(retried.statusCode, retried.body).toBe(200);
+    const info = await app.inject({
+      method: 'GET',
+      url: '/userinfo',
+      headers: bearer(retried.json().access_token),
+    });
+    expect(info.statusCode).toBe(200);
+    const replays = await core.audit.list({ event: 'oauth_code_replayed', limit: 100, offset: 0 });
+    expect(replays.items.filter((item) => item.targetId === user.id)).toEqual([]);
+    // Spent now, with its session recorded: a replay revokes it.
+    expect((await present()).json()).toMatchObject({ error: 'invalid_grant' });
+    await expectNothingLive(user.id, [retried.json()]);
+  });
 
   it('refuses every one of parallel replays after a completed exchange, and revokes its tokens', async () => {
     const { user, present } = await freshCode();

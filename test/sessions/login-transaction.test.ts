@@ -6,6 +6,7 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { cookiesOf, createUser, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { enrolTotp, postMfaGrant, requestMfaToken } from '../support/mfa.js';
 
 /** A bcrypt hash made by passlib (test/fixtures/legacy-hashes/generate.py), and its password. */
 const BCRYPT_FIXTURE: { hash: string; password: string } = JSON.parse(
@@ -97,6 +98,24 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
         event: 'login_succeeded',
       });
       expect(entries.items.some((entry) => entry.details?.session === sessionId)).toBe(true);
+    });
+
+    it('POST /token (mfa-otp grant): the recovery code, the mfa_token, the session, its tokens and both audit rows are one transaction', async () => {
+      const { user, recoveryCodes } = await enrolTotp(app, Date.now());
+      const token = await requestMfaToken(app, user.email);
+      let status = 0;
+      const statements = await logOf(async () => {
+        status = (await postMfaGrant(app, token, String(recoveryCodes[0]))).statusCode;
+      });
+      expect(status).toBe(200);
+      expect(countWriteTransactions(statements)).toBe(1);
+      const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
+      expect(writes).toMatch(/insert into "spent_challenges"/);
+      expect(writes).toMatch(/update "mfa_recovery_codes"/);
+      expect(writes).toMatch(/insert into "sessions"/);
+      expect(writes).toMatch(/insert into "refresh_tokens"/);
+      expect(writes.match(/insert into "audit_events"/g)).toHaveLength(2);
+      if (strategy === 'database') expect(writes).toMatch(/insert into "access_tokens"/);
     });
 
     it("an imported bcrypt user's first login upgrades the hash to argon2id in that same transaction", async () => {

@@ -17,7 +17,10 @@ import type { AppChannel, AppChannelOptions, Scheduler } from '../../../index.js
  *
  * Bounds: local counts exist only while streams are open (capped per player, account and IP);
  * another instance's state is replaced, never appended to, by each of its messages, whose size
- * the schema caps; instances expire. The change handlers exist only while streams are open.
+ * the schema caps; instances expire, and so do their rooms no message has named for as long (a
+ * heartbeat sent in parts whose parts never all arrive cannot leave a room online for ever); one
+ * heartbeat being collected in parts per other instance, replaced by its next heartbeat and
+ * dropped with the instance. The change handlers exist only while streams are open.
  */
 
 /** Heartbeats without a message after which another instance's presence is dropped. */
@@ -158,8 +161,15 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
   const instance = randomUUID();
   /** Open streams per room and member on this instance. */
   const local = new Map<string, Map<string, number>>();
-  /** Other instances' member sets, and when each was last heard from. */
-  const remote = new Map<string, { seenAt: number; rooms: Map<string, Set<string>> }>();
+  /**
+   * Other instances' member sets, when each was last heard from, and when each of its rooms was
+   * last named by one of its messages (`named`: a room a heartbeat part that never arrives left
+   * unconfirmed ages out like a silent instance, see the heartbeat below).
+   */
+  const remote = new Map<
+    string,
+    { seenAt: number; rooms: Map<string, Set<string>>; named: Map<string, number> }
+  >();
   /** Change handlers per room (streams on this instance). */
   const handlers = new Map<string, Set<(change: PresenceChange | SpectatorCountChange) => void>>();
   /** The member set last announced to a room's handlers; kept only while it has handlers. */
@@ -213,12 +223,17 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     schema: presenceMessageSchema,
     deliver(message) {
       if (message.instance === instance) return;
-      const state = remote.get(message.instance) ?? { seenAt: 0, rooms: new Map<string, Set<string>>() };
+      const state = remote.get(message.instance) ?? {
+        seenAt: 0,
+        rooms: new Map<string, Set<string>>(),
+        named: new Map<string, number>(),
+      };
       state.seenAt = clock();
       const touched = new Set<string>(message.rooms.map((entry) => entry.code));
       if (message.full) {
         for (const room of state.rooms.keys()) touched.add(room);
         state.rooms = new Map();
+        state.named = new Map();
         beats.delete(message.instance);
       }
       for (const entry of message.rooms) {
@@ -231,8 +246,13 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
             );
           }
         }
-        if (members.size === 0) state.rooms.delete(entry.code);
-        else state.rooms.set(entry.code, members);
+        if (members.size === 0) {
+          state.rooms.delete(entry.code);
+          state.named.delete(entry.code);
+        } else {
+          state.rooms.set(entry.code, members);
+          state.named.set(entry.code, state.seenAt);
+        }
       }
       if (message.beat !== undefined && !message.full) {
         const { id, part, parts } = message.beat;
@@ -250,6 +270,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
           for (const room of state.rooms.keys()) {
             if (beat.rooms.has(room)) continue;
             state.rooms.delete(room);
+            state.named.delete(room);
             touched.add(room);
           }
           beats.delete(message.instance);
@@ -270,7 +291,20 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     for (const message of heartbeatMessages([...local.keys()].map(roomState))) publish(message);
     const oldest = clock() - PRESENCE_EXPIRY_BEATS * heartbeatMs;
     for (const [id, state] of remote) {
-      if (state.seenAt >= oldest) continue;
+      if (state.seenAt >= oldest) {
+        // Heard from, but a room its messages have not named for as long: every heartbeat names
+        // every room the sender has, so it left that room and the message saying so was lost,
+        // and the heartbeats that would drop it never arrived whole (a part lost each time).
+        // Without this, its members would stay online for as long as the sender lives; with it, a
+        // single lost part changes nothing (the room is named again by the next heartbeat).
+        for (const [room, namedAt] of state.named) {
+          if (namedAt >= oldest) continue;
+          state.rooms.delete(room);
+          state.named.delete(room);
+          recompute(room);
+        }
+        continue;
+      }
       // Not heard from for several heartbeats: crashed or cut off. Its members go offline.
       remote.delete(id);
       beats.delete(id);
