@@ -8,6 +8,7 @@ import { toPublicUser } from '../dist/src/accounts/public-user.js';
 import { createLoggerOptions } from '../dist/src/http/log-options.js';
 import { buildServer } from '../dist/src/server.js';
 import { testConfig } from '../dist/src/testing.js';
+import { poolThreadIds } from './pool-threads.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const config = testConfig({
@@ -75,7 +76,10 @@ const sessionCookie = loginResponse.headers
   .map((c) => c.split(';')[0])
   .find((c) => c.includes('gatehouse_session='));
 
+// The libuv pool's threads, where argon2 runs: the bench reads their CPU apart from the rest.
+const poolThreads = await poolThreadIds();
+
 process.stdout.write(
-  `${JSON.stringify({ url, token, cookie: sessionCookie, email: user.email, password, loginEmails, loginMaxSuccessesPerAccount: config.loginMaxSuccessesPerAccount, hashConcurrency: config.passwordHashConcurrency })}\n`,
+  `${JSON.stringify({ url, token, cookie: sessionCookie, email: user.email, password, loginEmails, loginMaxSuccessesPerAccount: config.loginMaxSuccessesPerAccount, hashConcurrency: config.passwordHashConcurrency, poolThreads, nodeFlags: process.execArgv })}\n`,
 );
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));

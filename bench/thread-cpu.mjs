@@ -9,10 +9,19 @@ const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString(
 /**
  * utime + stime (µs) of every thread of `pid` (the main thread, tid = pid, and the others), and
  * counts: minor page faults and context switches (voluntary: the thread waited; involuntary: the
- * scheduler took the core away) summed over the threads.
+ * scheduler took the core away) summed over the threads. With `poolTids` (the server's libuv pool,
+ * `pool-threads.mjs`), `pool` is those threads' share of `others`: the CPU that went to hashing.
  */
-export function threadCpu(pid) {
-  const totals = { main: 0, others: 0, minorFaults: 0, voluntarySwitches: 0, involuntarySwitches: 0 };
+export function threadCpu(pid, poolTids = []) {
+  const pool = new Set(poolTids.map(String));
+  const totals = {
+    main: 0,
+    others: 0,
+    pool: 0,
+    minorFaults: 0,
+    voluntarySwitches: 0,
+    involuntarySwitches: 0,
+  };
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat;
     let status;
@@ -27,6 +36,7 @@ export function threadCpu(pid) {
     const us = (Number(fields[11]) + Number(fields[12])) * TICK_US;
     if (tid === String(pid)) totals.main += us;
     else totals.others += us;
+    if (pool.has(tid)) totals.pool += us;
     totals.minorFaults += Number(fields[7]);
     totals.voluntarySwitches += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
     totals.involuntarySwitches += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);

@@ -9,7 +9,7 @@ import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
 import type { DeviceTokens } from './device-token.js';
 import type { KeyedGate } from './keyed-gate.js';
-import type { LoginSubject, LoginThrottle } from './login-throttle.js';
+import type { LoginAccount, LoginSubject, LoginThrottle } from './login-throttle.js';
 import { normalizeEmail } from './normalize-email.js';
 import type { Role } from './roles.js';
 import type { UserCache } from './user-cache.js';
@@ -157,7 +157,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     user: UserRecord | undefined,
     password: string,
     raw: string,
-    accountKey: string,
+    loginAccount: LoginAccount,
   ): Promise<PasswordLogin> => {
     const lane = subject.trust === 'trusted' ? 'reserved' : 'shared';
     if (user === undefined) {
@@ -174,7 +174,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     // REQUIRE_VERIFIED_EMAIL: told only once the password was right, like "disabled".
     if (deps.requireVerifiedEmail === true && !user.emailVerified)
       return { ok: false, reason: 'unverified', userId: user.id };
-    await deps.throttle.recordLogin(accountKey);
+    await deps.throttle.recordLogin(loginAccount);
     const deviceToken = deps.deviceTokens.issue(user.id);
     const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
     if (!hasher.needsRehash(user.passwordHash)) {
@@ -280,7 +280,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       }
       // Successful logins are limited per account whoever logs in (only a right password counts,
       // so nobody else can spend it): refused here, before any database read or hash.
-      const logins = await deps.throttle.checkLogins(email.key);
+      // One object for the attempt: the success counter it checks here and counts on success.
+      const loginAccount: LoginAccount = { accountKey: email.key };
+      const logins = await deps.throttle.checkLogins(loginAccount);
       if (!logins.allowed)
         return { ok: false, reason: 'throttled', retryAfterSeconds: logins.retryAfterSeconds };
       // OWASP device cookies: a client that presents a valid device token for this account is
@@ -292,7 +294,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const owner = user;
         const attempt = await deps.gate.run(`device:${device.deviceId}`, async () => {
           if (!(await deps.throttle.check(trusted)).allowed) return undefined;
-          return checkPassword(trusted, owner, password, rawPassword, email.key);
+          return checkPassword(trusted, owner, password, rawPassword, loginAccount);
         });
         if (!attempt.ok) return { ok: false, reason: 'busy', retryAfterSeconds: 1 };
         if (attempt.value !== undefined) return attempt.value;
@@ -312,7 +314,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const decision = await deps.throttle.check(untrusted);
         if (!decision.allowed)
           return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
-        return checkPassword(untrusted, account, password, rawPassword, email.key);
+        return checkPassword(untrusted, account, password, rawPassword, loginAccount);
       });
       return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },

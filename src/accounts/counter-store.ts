@@ -11,6 +11,23 @@ export interface WindowCount {
 }
 
 /**
+ * A counter key whose {@link hashCounterKey} is already computed: built once by
+ * {@link hashedCounterKey} and passed to a store any number of times, so a caller that reads and
+ * writes the same counter several times per request (login throttling: up to five calls per key
+ * in a login) hashes it once. The store uses `hashed` exactly where it would have hashed `key`, so
+ * Redis key names are the same either way.
+ */
+export interface HashedCounterKey {
+  /** The key as callers name it. */
+  readonly key: string;
+  /** `hashCounterKey(key)`. */
+  readonly hashed: string;
+}
+
+/** A counter key: a string, or a {@link HashedCounterKey} made from one. */
+export type CounterKey = string | HashedCounterKey;
+
+/**
  * Counters that expire on their own; shared across instances when backed by Redis.
  *
  * Keys may be anything (an e-mail address, an IP, a made-up username of any length): every store
@@ -18,13 +35,13 @@ export interface WindowCount {
  */
 export interface CounterStore {
   /** Adds one hit to `key`, opening a window of `windowMs` if none is open. */
-  increment(key: string, windowMs: number): Promise<WindowCount>;
+  increment(key: CounterKey, windowMs: number): Promise<WindowCount>;
   /** The current window of `key`, if one is open. */
-  peek(key: string): Promise<WindowCount | undefined>;
+  peek(key: CounterKey): Promise<WindowCount | undefined>;
   /** Takes one hit off `key`'s open window, if any. */
-  decrement(key: string): Promise<void>;
+  decrement(key: CounterKey): Promise<void>;
   /** Clears `key`. */
-  reset(key: string): Promise<void>;
+  reset(key: CounterKey): Promise<void>;
 }
 
 /**
@@ -33,8 +50,18 @@ export interface CounterStore {
  * gains nothing from crafting one: colliding with a victim's key would only share its counter.
  */
 export function hashCounterKey(key: string): string {
-  // crypto.hash: one call, no Hash object (≈ 17 SHA-256 per login between the throttle and here).
+  // crypto.hash: one call, no Hash object.
   return hash('sha256', key, 'buffer').subarray(0, 16).toString('base64url');
+}
+
+/** `key` with its {@link hashCounterKey} computed now, for a caller that uses it more than once. */
+export function hashedCounterKey(key: string): HashedCounterKey {
+  return { key, hashed: hashCounterKey(key) };
+}
+
+/** The stored form of `key`: hashed now, or taken from a {@link HashedCounterKey}. */
+function storedKey(key: CounterKey): string {
+  return typeof key === 'string' ? hashCounterKey(key) : key.hashed;
 }
 
 /** Options of {@link createMemoryCounterStore}. */
@@ -75,7 +102,7 @@ export function createMemoryCounterStore(
   };
   return {
     async increment(key, windowMs) {
-      const hashed = hashCounterKey(key);
+      const hashed = storedKey(key);
       const entry = live(hashed) ?? { count: 0, resetAt: clock() + windowMs };
       entry.count += 1;
       windows.delete(hashed);
@@ -87,7 +114,7 @@ export function createMemoryCounterStore(
       return { ...entry };
     },
     async peek(key) {
-      const hashed = hashCounterKey(key);
+      const hashed = storedKey(key);
       const entry = live(hashed);
       if (entry === undefined) return undefined;
       // A read counts as use: a locked-out key is only checked (refused tries never increment it),
@@ -97,11 +124,11 @@ export function createMemoryCounterStore(
       return { ...entry };
     },
     async decrement(key) {
-      const entry = live(hashCounterKey(key));
+      const entry = live(storedKey(key));
       if (entry !== undefined && entry.count > 0) entry.count -= 1;
     },
     async reset(key) {
-      windows.delete(hashCounterKey(key));
+      windows.delete(storedKey(key));
     },
   };
 }
@@ -112,7 +139,7 @@ export function createMemoryCounterStore(
  * {@link createResilientCounterStore} for the store Gatehouse uses).
  */
 export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:'): CounterStore {
-  const redisKey = (key: string) => prefix + hashCounterKey(key);
+  const redisKey = (key: CounterKey) => prefix + storedKey(key);
   return {
     async increment(key, windowMs) {
       const k = redisKey(key);
@@ -174,9 +201,9 @@ export function createResilientCounterStore(options: ResilientCounterStoreOption
       }
     };
   return {
-    increment: either((store, key: string, windowMs: number) => store.increment(key, windowMs)),
-    peek: either((store, key: string) => store.peek(key)),
-    decrement: either((store, key: string) => store.decrement(key)),
-    reset: either((store, key: string) => store.reset(key)),
+    increment: either((store, key: CounterKey, windowMs: number) => store.increment(key, windowMs)),
+    peek: either((store, key: CounterKey) => store.peek(key)),
+    decrement: either((store, key: CounterKey) => store.decrement(key)),
+    reset: either((store, key: CounterKey) => store.reset(key)),
   };
 }

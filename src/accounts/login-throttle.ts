@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { addressBucket } from '../lib/address-bucket.js';
-import type { CounterStore } from './counter-store.js';
+import { type CounterStore, type HashedCounterKey, hashedCounterKey } from './counter-store.js';
 
 /**
  * Limits on failed password checks (RFC 6749 §10.10 and §4.3.2: protect the password grant against
@@ -41,8 +41,26 @@ export interface LoginThrottleLimits {
  *   syntactically valid email), the client IP's and the global one.
  */
 export type LoginSubject =
-  | { trust: 'trusted'; deviceKey: string }
-  | { trust: 'untrusted'; accountKey: string | undefined; ip: string };
+  | { readonly trust: 'trusted'; readonly deviceKey: string }
+  | { readonly trust: 'untrusted'; readonly accountKey: string | undefined; readonly ip: string };
+
+/** The counters a {@link LoginSubject} is judged on, their keys hashed once. */
+type SubjectCounters =
+  | { trust: 'trusted'; device: HashedCounterKey }
+  | {
+      trust: 'untrusted';
+      ip: HashedCounterKey;
+      network: HashedCounterKey;
+      account: HashedCounterKey | undefined;
+    };
+
+/**
+ * The account a login is for (its normalized email), as one object for the whole attempt: its
+ * success counter's key is hashed once, though the attempt both checks and counts it.
+ */
+export interface LoginAccount {
+  readonly accountKey: string;
+}
 
 /** Whether an attempt may proceed. */
 export type ThrottleDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
@@ -61,9 +79,9 @@ export interface LoginThrottle {
   /** A right password: clears the counter that belongs to this account or device (never the IP's or global). */
   recordSuccess(subject: LoginSubject): Promise<void>;
   /** Whether the account (its normalized email) may log in again now. Reads only. */
-  checkLogins(accountKey: string): Promise<ThrottleDecision>;
+  checkLogins(account: LoginAccount): Promise<ThrottleDecision>;
   /** Counts a successful login to the account. */
-  recordLogin(accountKey: string): Promise<void>;
+  recordLogin(account: LoginAccount): Promise<void>;
   /**
    * Forgets the account's failed-login count (untrusted clients), after its owner proved control
    * of the address by a password reset: the lockout an attacker caused ends with it.
@@ -107,33 +125,67 @@ export function createLoginThrottle(
   // One IPv6 /48 (a site) feeds the breaker as one client at most: a host with a routed /56 or /48
   // could otherwise trip it alone from 200 of its /64s (red-team F9).
   const networkKey = (ip: string) => `login:net:${digest(addressBucket(ip, 48))}`;
-  const GLOBAL = 'login:global';
-  const loginsKey = (key: string) => `login:success:${digest(key)}`;
+  const GLOBAL = hashedCounterKey('login:global');
+  // A login reads its subject's counters twice (before and inside the account's gate) and then
+  // counts or clears them: each key is built and hashed once per subject, not on every call (an
+  // untrusted login made 20 SHA-256 for its counters, now 8 with the success counter's below). The subject object lives for one attempt and its
+  // fields are readonly, so the keys cannot go stale; the store receives the same hashed keys it
+  // would have computed (Redis key names unchanged).
+  const counters = new WeakMap<LoginSubject, SubjectCounters>();
+  const countersOf = (subject: LoginSubject): SubjectCounters => {
+    let keys = counters.get(subject);
+    if (keys === undefined) {
+      keys =
+        subject.trust === 'trusted'
+          ? { trust: 'trusted', device: hashedCounterKey(deviceKey(subject.deviceKey)) }
+          : {
+              trust: 'untrusted',
+              ip: hashedCounterKey(ipKey(subject.ip)),
+              network: hashedCounterKey(networkKey(subject.ip)),
+              account:
+                subject.accountKey === undefined
+                  ? undefined
+                  : hashedCounterKey(accountKey(subject.accountKey)),
+            };
+      counters.set(subject, keys);
+    }
+    return keys;
+  };
+  const loginsKeys = new WeakMap<LoginAccount, HashedCounterKey>();
+  const loginsKey = (account: LoginAccount) => {
+    let key = loginsKeys.get(account);
+    if (key === undefined) {
+      key = hashedCounterKey(`login:success:${digest(account.accountKey)}`);
+      loginsKeys.set(account, key);
+    }
+    return key;
+  };
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
   const openBreakerPerIp = Math.min(limits.perIp, OPEN_BREAKER_FAILURES_PER_IP);
   const successes = limits.successesPerAccount ?? Number.POSITIVE_INFINITY;
   return {
-    async checkLogins(key) {
+    async checkLogins(account) {
       if (successes === Number.POSITIVE_INFINITY) return { allowed: true };
-      const window = await store.peek(loginsKey(key));
+      const window = await store.peek(loginsKey(account));
       if (window === undefined || window.count < successes) return { allowed: true };
       return { allowed: false, retryAfterSeconds: retryAfter(window.resetAt) };
     },
-    async recordLogin(key) {
-      if (successes !== Number.POSITIVE_INFINITY) await store.increment(loginsKey(key), limits.windowMs);
+    async recordLogin(account) {
+      if (successes !== Number.POSITIVE_INFINITY) await store.increment(loginsKey(account), limits.windowMs);
     },
     async check(subject) {
-      if (subject.trust === 'trusted') {
-        const device = await store.peek(deviceKey(subject.deviceKey));
+      const keys = countersOf(subject);
+      if (keys.trust === 'trusted') {
+        const device = await store.peek(keys.device);
         return device !== undefined && device.count >= limits.perDevice
           ? { allowed: false, retryAfterSeconds: retryAfter(device.resetAt) }
           : { allowed: true };
       }
       const [ip, account, global, network] = await Promise.all([
-        store.peek(ipKey(subject.ip)),
-        subject.accountKey === undefined ? undefined : store.peek(accountKey(subject.accountKey)),
+        store.peek(keys.ip),
+        keys.account === undefined ? undefined : store.peek(keys.account),
         store.peek(GLOBAL),
-        store.peek(networkKey(subject.ip)),
+        store.peek(keys.network),
       ]);
       const full = [
         ip !== undefined && ip.count >= limits.perIp ? ip : undefined,
@@ -150,7 +202,7 @@ export function createLoginThrottle(
         // account counter to be judged by, so it waits for the breaker to close. The address's
         // site (IPv6 /48) has an allowance too, or a routed /48's 65 536 /64s would each get theirs.
         const quiet =
-          subject.accountKey !== undefined &&
+          keys.account !== undefined &&
           (ip === undefined || ip.count < openBreakerPerIp) &&
           (network === undefined || network.count < OPEN_BREAKER_FAILURES_PER_NETWORK);
         if (!quiet) full.push(global);
@@ -159,16 +211,15 @@ export function createLoginThrottle(
       return { allowed: false, retryAfterSeconds: retryAfter(Math.max(...full.map((w) => w.resetAt))) };
     },
     async recordFailure(subject) {
-      if (subject.trust === 'trusted') {
-        await store.increment(deviceKey(subject.deviceKey), limits.windowMs);
+      const keys = countersOf(subject);
+      if (keys.trust === 'trusted') {
+        await store.increment(keys.device, limits.windowMs);
         return;
       }
       const [network] = await Promise.all([
-        store.increment(networkKey(subject.ip), limits.windowMs),
-        store.increment(ipKey(subject.ip), limits.windowMs),
-        subject.accountKey === undefined
-          ? undefined
-          : store.increment(accountKey(subject.accountKey), limits.windowMs),
+        store.increment(keys.network, limits.windowMs),
+        store.increment(keys.ip, limits.windowMs),
+        keys.account === undefined ? undefined : store.increment(keys.account, limits.windowMs),
       ]);
       if (network.count <= limits.perIp) await store.increment(GLOBAL, limits.windowMs);
     },
@@ -176,12 +227,13 @@ export function createLoginThrottle(
       await store.reset(accountKey(key));
     },
     async recordSuccess(subject) {
-      if (subject.trust === 'trusted') {
-        await store.reset(deviceKey(subject.deviceKey));
-      } else if (subject.accountKey !== undefined) {
+      const keys = countersOf(subject);
+      if (keys.trust === 'trusted') {
+        await store.reset(keys.device);
+      } else if (keys.account !== undefined) {
         // The account's owner proved the password: their other untrusted clients need not wait out
         // failures made before. The IP and global counters stay: they measure the flood, not the account.
-        await store.reset(accountKey(subject.accountKey));
+        await store.reset(keys.account);
       }
     },
   };

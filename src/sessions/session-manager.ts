@@ -37,6 +37,13 @@ export interface TokenIdentity {
   sessionId: string;
   scopes: string[];
   /**
+   * The client the credential was issued to (RFC 9068 §2.2 `client_id`): a registered OAuth
+   * client's id for tokens of the authorization code flow, a first-party label or
+   * {@link FIRST_PARTY_CLIENT_ID} for the password grant, and {@link FIRST_PARTY_CLIENT_ID} for
+   * cookie sessions and tokens from before the claim.
+   */
+  clientId: string;
+  /**
    * When this credential stops being accepted, epoch ms: an access token's expiry (never later than
    * its session's absolute expiry), or for a cookie session the earlier of its absolute expiry and
    * its idle expiry as of this check. Long-lived responses (event streams) end then.
@@ -192,10 +199,18 @@ export interface SessionStartOptions {
    */
   audit?: (session: SessionRecord) => AuditEntry;
   /**
-   * How the user authenticated (RFC 8176 `amr`): recorded on the session with `auth_time` = now,
-   * and copied into its access tokens. @default ['pwd']
+   * How the user authenticated (RFC 8176 `amr`): recorded on the session, and copied into its
+   * access tokens. @default ['pwd']
    */
   amr?: string[];
+  /**
+   * When the person authenticated, epoch ms (OIDC Core §2 `auth_time`): the session's
+   * `auth_time`, which step-up (RFC 9470, `STEP_UP_MAX_AGE`) measures. A session started from an
+   * earlier sign-in (the authorization code flow: the code carries the browser sign-in's time)
+   * must pass it, or the token exchange would count as a fresh authentication (red-team 2026-12c
+   * H2). Never later than now. @default now (the session starts with the authentication)
+   */
+  authTime?: number | undefined;
   /**
    * A password hash to upgrade in the same transaction (a legacy or older-parameter hash re-hashed
    * by the login that proved the password; see {@link PasswordUpgrade}). Applied only if the
@@ -299,7 +314,14 @@ const TOUCH_INTERVAL_MS = 60_000;
  * (`checkedAt`, `lastUsedAt`) never reaches callers.
  */
 function accepted(entry: Omit<TokenIdentity, 'expiresAt'>, expiresAt: number): TokenCheck {
-  return { ok: true, userId: entry.userId, sessionId: entry.sessionId, scopes: entry.scopes, expiresAt };
+  return {
+    ok: true,
+    userId: entry.userId,
+    sessionId: entry.sessionId,
+    scopes: entry.scopes,
+    clientId: entry.clientId,
+    expiresAt,
+  };
 }
 
 /**
@@ -342,7 +364,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     transport: SessionTransport,
     scopes: string[],
     client: ClientInfo,
-    amr: string[] = ['pwd'],
+    { amr = ['pwd'], authTime }: Pick<SessionStartOptions, 'amr' | 'authTime'>,
   ) => {
     const now = clock();
     return {
@@ -356,7 +378,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       revokedAt: null,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
       ip: client.ip,
-      authTime: now,
+      authTime: authTime === undefined ? now : Math.min(authTime, now),
       amr,
     } satisfies SessionRecord;
   };
@@ -646,7 +668,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       } catch (error) {
         return { ok: false, reason: error instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
       }
-      const { sub, sid, scope, exp } = payload;
+      const { sub, sid, scope, exp, client_id: clientId } = payload;
       if (
         typeof sub !== 'string' ||
         typeof sid !== 'string' ||
@@ -660,6 +682,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         userId: sub,
         sessionId: sid,
         scopes: scope === '' ? [] : scope.split(' '),
+        // Tokens signed before RFC 9068's `client_id` was added were all first-party.
+        clientId: typeof clientId === 'string' ? clientId : FIRST_PARTY_CLIENT_ID,
         expiresAt: exp * 1000,
       };
       const key = jwtCacheKey(token);
@@ -697,6 +721,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         userId: record.userId,
         sessionId: record.sessionId,
         scopes: record.scopes,
+        // Rows from before migration 009 carry no client and count as first-party, like old JWTs.
+        clientId: record.clientId ?? FIRST_PARTY_CLIENT_ID,
         expiresAt: record.expiresAt,
         checkedAt: now,
       };
@@ -762,11 +788,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
-      return startBearer(newSession(userId, 'bearer', scopes, client, options.amr), clientId, options);
+      return startBearer(newSession(userId, 'bearer', scopes, client, options), clientId, options);
     },
 
     async startCookieSession(userId, scopes, client, options = {}) {
-      const session = newSession(userId, 'cookie', scopes, client, options.amr);
+      const session = newSession(userId, 'cookie', scopes, client, options);
       const cookie = generateOpaqueToken('ghs');
       const { replaces, audit, passwordUpgrade, spend } = options;
       // One write transaction per login: what it is bought with is spent, the browser's previous
@@ -841,6 +867,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
           userId: session.userId,
           sessionId: session.id,
           scopes: session.scopes,
+          // Cookies are only ever set by Gatehouse's own sign-in pages and routes.
+          clientId: FIRST_PARTY_CLIENT_ID,
           expiresAt: session.expiresAt,
           lastUsedAt: session.lastUsedAt,
           checkedAt: now,

@@ -5,6 +5,7 @@ import {
   createMemoryCounterStore,
   createRedisCounterStore,
   hashCounterKey,
+  hashedCounterKey,
 } from '../../src/accounts/counter-store.js';
 import { createTestClock } from '../../src/testing.js';
 
@@ -19,6 +20,26 @@ describe('hashCounterKey', () => {
 
   it('keeps its value across versions: SHA-256 truncated to 128 bits (Redis keys are shared by every instance)', () => {
     expect(hashCounterKey('login:global')).toBe('1HuSF3vSpBTFwLx1Qv-QxA');
+  });
+
+  it('is what hashedCounterKey carries, so a key hashed once names the same counter', () => {
+    expect(hashedCounterKey('login:global')).toEqual({
+      key: 'login:global',
+      hashed: '1HuSF3vSpBTFwLx1Qv-QxA',
+    });
+  });
+});
+
+describe('a key hashed once (hashedCounterKey)', () => {
+  it('addresses the same memory counter as its string', async () => {
+    const store = createMemoryCounterStore(createTestClock(1_000_000));
+    const key = hashedCounterKey('login:ip:abc');
+    await store.increment('login:ip:abc', 1000);
+    expect(await store.increment(key, 1000)).toEqual({ count: 2, resetAt: 1_001_000 });
+    await store.decrement(key);
+    expect(await store.peek('login:ip:abc')).toEqual({ count: 1, resetAt: 1_001_000 });
+    await store.reset(key);
+    expect(await store.peek('login:ip:abc')).toBeUndefined();
   });
 });
 
@@ -78,6 +99,9 @@ describe.runIf(process.env.REDIS_URL)('createRedisCounterStore', () => {
       expect((await store.increment(key, 60_000)).count).toBe(2);
       expect(await redis.exists(prefix + hashCounterKey(key))).toBe(1);
       expect(await redis.exists(prefix + key)).toBe(0);
+      // Hashed once by the caller: the same Redis key (names are shared by every instance).
+      expect((await store.increment(hashedCounterKey(key), 60_000)).count).toBe(3);
+      expect((await store.peek(hashedCounterKey(key)))?.count).toBe(3);
       expect(await redis.pttl(prefix + hashCounterKey(key))).toBeGreaterThan(0);
       await store.reset(key);
       expect(await store.peek(key)).toBeUndefined();

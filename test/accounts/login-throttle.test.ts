@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
-import { createMemoryCounterStore, createRedisCounterStore } from '../../src/accounts/counter-store.js';
+import {
+  createMemoryCounterStore,
+  createRedisCounterStore,
+  hashCounterKey,
+} from '../../src/accounts/counter-store.js';
 import {
   createLoginThrottle,
   type LoginSubject,
@@ -121,12 +125,60 @@ describe('createLoginThrottle', () => {
     expect((await throttle.check(untrusted('a@example.com'))).allowed).toBe(true);
   });
 
+  it("hashes a subject's keys once for all its calls (a login checks twice, then counts)", async () => {
+    const { store, throttle } = setUp();
+    const peek = vi.spyOn(store, 'peek');
+    const reset = vi.spyOn(store, 'reset');
+    const subject = untrusted('a@example.com', '1.2.3.4');
+    await throttle.check(subject);
+    await throttle.check(subject);
+    await throttle.recordSuccess(subject);
+    const [first, second] = [peek.mock.calls.slice(0, 4), peek.mock.calls.slice(4, 8)];
+    expect(second.map(([key]) => key)).toEqual(first.map(([key]) => key));
+    for (let i = 0; i < 4; i += 1) expect(second[i]?.[0]).toBe(first[i]?.[0]);
+    // The account counter cleared on success is the very key object the checks read.
+    expect(first.some(([key]) => key === reset.mock.calls[0]?.[0])).toBe(true);
+    // A new attempt (a new subject) gets its own keys, equal in value.
+    await throttle.check(untrusted('a@example.com', '1.2.3.4'));
+    expect(peek.mock.calls[8]?.[0]).not.toBe(first[0]?.[0]);
+    expect(peek.mock.calls[8]?.[0]).toEqual(first[0]?.[0]);
+  });
+
+  it("limits an account's successful logins, hashing its success counter's key once per attempt", async () => {
+    const clock = createTestClock();
+    const store = createMemoryCounterStore(clock);
+    const throttle = createLoginThrottle(
+      store,
+      { perAccount: 5, perIp: 100, global: 1000, perDevice: 5, successesPerAccount: 2, windowMs: 60_000 },
+      clock,
+    );
+    const peek = vi.spyOn(store, 'peek');
+    const increment = vi.spyOn(store, 'increment');
+    for (let i = 0; i < 2; i += 1) {
+      const account = { accountKey: 'a@example.com' };
+      expect((await throttle.checkLogins(account)).allowed).toBe(true);
+      await throttle.recordLogin(account);
+      // The key the attempt counted is the very object it checked.
+      expect(increment.mock.calls.at(-1)?.[0]).toBe(peek.mock.calls.at(-1)?.[0]);
+    }
+    expect(await throttle.checkLogins({ accountKey: 'a@example.com' })).toEqual({
+      allowed: false,
+      retryAfterSeconds: 60,
+    });
+    expect((await throttle.checkLogins({ accountKey: 'b@example.com' })).allowed).toBe(true);
+  });
+
   it('uses fixed-size keys that never hold the identifier', async () => {
     const { store, throttle } = setUp();
     const increment = vi.spyOn(store, 'increment');
     await throttle.recordFailure(untrusted(`${'x'.repeat(300)}@example.com`, 'fe80::1:2:3:4:5:6'));
     await throttle.recordFailure(untrusted('a@b.c', '1.2.3.4'));
-    const keys = increment.mock.calls.map(([key]) => key);
+    const keys = increment.mock.calls.map(([key]) => {
+      // Keys arrive hashed once per attempt; the hash must be the one the store would compute.
+      if (typeof key === 'string') return key;
+      expect(key.hashed).toBe(hashCounterKey(key.key));
+      return key.key;
+    });
     expect(keys.some((key) => key.includes('example') || key.includes('1.2.3.4'))).toBe(false);
     expect(keys.filter((key) => key.startsWith('login:account:')).map((key) => key.length)).toEqual([36, 36]);
   });

@@ -37,6 +37,9 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { selfService } = gatehouse;
   const guard = app.auth.require({ scopes: ['me'] });
+  // Sessions are how the account is held: an app's token may not list or end them (red-team
+  // 2026-12c H2), see `firstParty`.
+  const ownSignIn = app.auth.require({ scopes: ['me'], firstParty: true });
 
   app.get(
     '/users/me',
@@ -77,7 +80,9 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
           '`current_password` guesses are limited per session (LOGIN_MAX_FAILURES_PER_DEVICE): then 429 with Retry-After. ' +
           'An `email` change (with `current_password`, on its own) answers 202: a confirmation link goes to the new ' +
           'address (`POST /auth/email-change/confirm`), a notice to the current one, and the address changes only ' +
-          'once confirmed. A taken address is 409 `EMAIL_TAKEN` (with `REQUIRE_VERIFIED_EMAIL`, 202 like any other).',
+          'once confirmed. A taken address is 409 `EMAIL_TAKEN` (with `REQUIRE_VERIFIED_EMAIL`, 202 like any other). ' +
+          "Password and email changes are first-party only: an OAuth app's token (authorization code flow) may " +
+          'change `full_name` alone, and gets 403 `FIRST_PARTY_ONLY` for the rest.',
         body: Type.Object(
           {
             full_name: Type.Optional(Type.Union([Type.String({ maxLength: 400 }), Type.Null()])),
@@ -99,6 +104,8 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
     async (request, reply) => {
       const auth = authOf(request);
       const { body } = request;
+      // The password and the address are the ways into the account: never an app's to change.
+      if (body.email !== undefined || body.password !== undefined) await app.auth.requireFirstParty(auth);
       if (body.email !== undefined) {
         if (body.password !== undefined || body.full_name !== undefined) {
           throw new GatehouseError('VALIDATION_FAILED', 'change email on its own', {
@@ -127,7 +134,7 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
   app.get(
     '/users/me/sessions',
     {
-      preValidation: guard,
+      preValidation: ownSignIn,
       schema: {
         tags: ['accounts'],
         summary: 'Your live sessions',
@@ -153,7 +160,7 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
   app.delete(
     '/users/me/sessions/:id',
     {
-      preValidation: guard,
+      preValidation: ownSignIn,
       schema: {
         tags: ['accounts'],
         summary: 'End one of your sessions',

@@ -1,0 +1,120 @@
+// Instructions per login, counted by valgrind's callgrind: a figure that does not move with the
+// load of a shared machine (CPU time does, by 10–30 % between runs), so two builds can be compared
+// to the percent. Runs `bench/server.mjs` under callgrind with argon2's verification stubbed
+// (`bench/argon2-stub`: the hash itself is the same work in every build and would drown the rest),
+// starts it uninstrumented (start-up and warm-up run ≈ 10× faster so), sends a warm-up of logins,
+// turns instrumentation on (`callgrind_control -i on`), sends a fixed number of logins, dumps
+// (`-d`), and prints instructions (Ir) per login, for the main thread and the others.
+//
+//   node bench/login-instructions.mjs              # npm start's Node flags, as run.mjs's logins
+//   BENCH_LOGIN_NODE_FLAGS="" node bench/login-instructions.mjs   # Node's defaults
+//
+// Settings: BENCH_IR_WARMUP (300 logins), BENCH_IR_LOGINS (300), BENCH_IR_RUNS (1; several runs
+// print each and the median), BENCH_IR_KEEP=1 (keep the callgrind files, for callgrind_annotate).
+// Needs valgrind. Slow: ≈ 50× native, about a minute per run. V8's compiler and GC threads are
+// counted too (the "others"), and what they do depends on timing, so read the main thread first.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { loginRequests } from './login-requests.mjs';
+
+const WARMUP = Number(process.env.BENCH_IR_WARMUP ?? 300);
+const LOGINS = Number(process.env.BENCH_IR_LOGINS ?? 300);
+const RUNS = Number(process.env.BENCH_IR_RUNS ?? 1);
+const flagsOverride = process.env.BENCH_LOGIN_NODE_FLAGS;
+const nodeFlags =
+  flagsOverride !== undefined
+    ? flagsOverride.split(/\s+/).filter(Boolean)
+    : JSON.parse(readFileSync('package.json', 'utf8'))
+        .scripts.start.split(/\s+/)
+        .slice(1)
+        .filter((arg) => arg.startsWith('--'));
+
+function callgrindControl(...args) {
+  const result = spawnSync('callgrind_control', args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${result.stderr}`);
+}
+
+/** Sum of `events: Ir` over a callgrind output file (its `totals:` line). */
+function instructionsOf(file) {
+  const totals = /^totals:\s+(\d+)/m.exec(readFileSync(file, 'utf8'));
+  return totals === null ? 0 : Number(totals[1]);
+}
+
+async function run() {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ir-'));
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      '--separate-threads=yes',
+      // V8 writes and rewrites machine code in anonymous memory.
+      '--smc-check=all-non-file',
+      `--callgrind-out-file=${join(dir, 'callgrind.out.%p')}`,
+      process.execPath,
+      ...nodeFlags,
+      '--import',
+      './bench/argon2-stub/register.mjs',
+      'bench/server.mjs',
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, BENCH_LOGIN_ACCOUNTS: '10' } },
+  );
+  try {
+    const server = await new Promise((resolve, reject) => {
+      createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line)));
+      child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    });
+    const started = Date.now();
+    await autocannon({ ...loginRequests(server), amount: WARMUP, timeout: 60 });
+    if (process.env.BENCH_IR_VERBOSE === '1') console.error(`warm-up ${Date.now() - started} ms`);
+    callgrindControl('-i', 'on', String(child.pid));
+    const result = await autocannon({ ...loginRequests(server), amount: LOGINS, timeout: 60 });
+    callgrindControl('-d', String(child.pid));
+    if (result['2xx'] !== LOGINS) throw new Error(`${LOGINS - result['2xx']} logins failed`);
+    // One file per thread: "<file>-01" is the main thread.
+    let main = 0;
+    let others = 0;
+    for (const file of readdirSync(dir)) {
+      const ir = instructionsOf(join(dir, file));
+      if (!/\.1-\d+$/.test(file)) continue; // the dump's files, not the start-up one
+      if (/-01$/.test(file)) main += ir;
+      else others += ir;
+    }
+    return { main: main / LOGINS, others: others / LOGINS, dir };
+  } finally {
+    await new Promise((resolve) => {
+      if (child.exitCode !== null) resolve();
+      child.once('exit', resolve);
+      child.kill('SIGTERM');
+    });
+    if (process.env.BENCH_IR_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const runs = [];
+for (let i = 0; i < RUNS; i += 1) {
+  const r = await run();
+  runs.push(r);
+  console.log(
+    JSON.stringify({
+      run: i + 1,
+      node_flags: nodeFlags.join(' '),
+      ir_per_login_main_thread: Math.round(r.main),
+      ir_per_login_other_threads: Math.round(r.others),
+      ...(process.env.BENCH_IR_KEEP === '1' ? { callgrind_files: r.dir } : {}),
+    }),
+  );
+}
+if (RUNS > 1) {
+  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  console.log(
+    JSON.stringify({
+      median_ir_per_login_main_thread: Math.round(median(runs.map((r) => r.main))),
+      median_ir_per_login_other_threads: Math.round(median(runs.map((r) => r.others))),
+    }),
+  );
+}
