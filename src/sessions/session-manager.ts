@@ -38,9 +38,9 @@ export interface TokenIdentity {
   scopes: string[];
   /**
    * The client the credential was issued to (RFC 9068 §2.2 `client_id`): a registered OAuth
-   * client's id for tokens of the authorization code flow, a first-party label or
-   * {@link FIRST_PARTY_CLIENT_ID} for the password grant, and {@link FIRST_PARTY_CLIENT_ID} for
-   * cookie sessions and tokens from before the claim.
+   * client's id for tokens of the authorization code flow, a first-party label or `gatehouse`
+   * (the first-party id) for the password grant, and `gatehouse` for cookie sessions and tokens
+   * from before the claim.
    */
   clientId: string;
   /**
