@@ -19,6 +19,11 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'ACCOUNT_DISABLED',
   'INSUFFICIENT_SCOPE',
+  /**
+   * An OAuth app's token (authorization code flow) on a route that manages the account's sign-in
+   * methods, sessions or apps, which take the person's own sign-in only (red-team 2026-12c H2).
+   */
+  'FIRST_PARTY_ONLY',
   'CSRF_TOKEN_MISSING',
   'CSRF_TOKEN_INVALID',
   'CROSS_SITE_REQUEST',

@@ -82,6 +82,8 @@ export { createGatehouse } from './gatehouse.js';
 export type { GatehouseTransaction } from './gatehouse-transaction.js';
 export { addressBucket } from './lib/address-bucket.js';
 export { BoundedMap } from './lib/bounded-map.js';
+export type { ConcurrencyCap, ConcurrencyCaps, SlotResult } from './lib/concurrency-caps.js';
+export { createConcurrencyCaps } from './lib/concurrency-caps.js';
 export type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
 export type {
   AuthorizationErrorCode,

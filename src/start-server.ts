@@ -1,10 +1,15 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { dicerySettings } from './apps/dicery/settings.js';
+import { pickAppSettings } from './config/app-settings.js';
 import type { ConfigNotice } from './config/resolve-config.js';
-import { GatehouseError } from './errors.js';
+import { assertValidConfig } from './config/validate-config.js';
+import { ConfigError, GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
+import { addressBucket } from './lib/address-bucket.js';
 import { outboxDirectory } from './mail/outbox.js';
 import {
   type BuildServerOptions,
@@ -82,6 +87,10 @@ export async function startServer(
   if (!Number.isInteger(sendTimeout) || sendTimeout < 1) {
     throw new Error(`startServer: sendTimeoutMs must be a positive integer of ms, got ${sendTimeout}`);
   }
+  // Checked before listening (createGatehouse checks them again): the connection budget below
+  // reads the apps' settings, and a misconfiguration must fail here, not after the port is taken.
+  assertValidConfig(config, [...new Set([...REFERENCE_APP_SETTINGS, ...(options.settings ?? [])])]);
+  assertConnectionBudget(config);
   let current: Handler | undefined;
   let retryAfterSeconds = 1;
   const shell = Fastify({
@@ -115,6 +124,16 @@ export async function startServer(
       // never cut off; Node's own handler destroys the socket (nobody listens for 'timeout'). Event
       // streams write heartbeats more often (Dicery raises it for a stream whose heartbeat is slower).
       server.timeout = sendTimeout;
+      // Node's default is no limit: every accepted connection costs a descriptor and its buffers
+      // until a timeout ends it, so a flood of connections could exhaust descriptors or memory
+      // (OWASP Denial of Service Cheat Sheet, "limit the number of connections"). Beyond it Node
+      // closes the new socket at once, before any HTTP, so the connections already open keep
+      // their service; event streams and exports are capped well below it (assertConnectionBudget).
+      server.maxConnections = config.maxConnections;
+      // One network must not hold them all: idle keep-alive sockets cost a client nothing, and
+      // Node's cap is global. Behind a proxy every connection is the proxy's, so it limits its own
+      // clients (and TRUST_PROXY tells us it is there).
+      if (config.trustProxy === false) limitConnectionsPerNetwork(server, config.maxConnectionsPerNetwork);
       return server;
     },
   });
@@ -227,6 +246,58 @@ export async function startServer(
   };
 
   return { log: shell.log, url: `http://${shownHost}:${port}`, ready, close };
+}
+
+/**
+ * Closes a connection as soon as it is accepted when its client network (`addressBucket(ip, 48)`:
+ * an IPv4 address or an IPv6 /48, as the stream caps count one site) already holds `max`. The map
+ * holds a key only while a connection of that network is open, so it is bounded by
+ * `MAX_CONNECTIONS`. Counted on `connection`, which Node emits only for a socket within
+ * `maxConnections`, and released on the socket's `close`.
+ */
+function limitConnectionsPerNetwork(server: Server, max: number): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const network = addressBucket(socket.remoteAddress ?? '', 48);
+    const count = open.get(network) ?? 0;
+    if (count >= max) {
+      socket.destroy();
+      return;
+    }
+    open.set(network, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(network) ?? 1) - 1;
+      if (left > 0) open.set(network, left);
+      else open.delete(network);
+    });
+  });
+}
+
+/** Fewest connections that must stay free of held-open responses: a tenth, and at least 64. */
+function connectionReserve(maxConnections: number): number {
+  return Math.max(64, Math.ceil(maxConnections / 10));
+}
+
+/**
+ * Refuses a configuration whose held-open responses (event streams, exports) could take every
+ * connection: each holds one for as long as its client likes, so without this reserve a full
+ * stream cap would leave nothing for sign-ins, token refreshes and health checks. Idle streams
+ * from one network are also capped far lower (`MAX_STREAMS_PER_IP`, 4× per IPv6 /48).
+ */
+function assertConnectionBudget(config: ReferenceServerConfig): void {
+  const dicery = pickAppSettings(config, dicerySettings);
+  const held = dicery.maxStreamsTotal + dicery.maxExportsTotal;
+  const reserve = connectionReserve(config.maxConnections);
+  if (held > config.maxConnections - reserve) {
+    let enough = held + 64;
+    while (held > enough - connectionReserve(enough)) enough += 1;
+    throw new ConfigError([
+      `MAX_CONNECTIONS (maxConnections) is ${config.maxConnections}, but MAX_STREAMS_TOTAL (${dicery.maxStreamsTotal}) ` +
+        `plus MAX_EXPORTS_TOTAL (${dicery.maxExportsTotal}) may hold ${held} of them open, leaving fewer than ` +
+        `${reserve} for ordinary requests: raise MAX_CONNECTIONS to at least ${enough} ` +
+        'or lower the stream and export caps',
+    ]);
+  }
 }
 
 /** One line for a start-up failure: the message and the causes behind it. */

@@ -1,8 +1,9 @@
 import { Agent, request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../src/errors.js';
 import { gatehouseCore } from '../src/gatehouse-core.js';
 import { startServer } from '../src/start-server.js';
 import { pingDatabase } from '../src/storage/ping-database.js';
@@ -10,6 +11,32 @@ import { testConfig } from '../src/testing.js';
 import { PASSWORD } from './support/accounts.js';
 import { freePort } from './support/private-postgres.js';
 import { openSse } from './support/sse-client.js';
+
+/**
+ * Sends one keep-alive `GET /healthz` on `socket` and resolves with what came back before the first
+ * answer ended or the socket closed: '' when the server closed the connection without answering.
+ */
+function answerOn(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let received = '';
+    const done = () => {
+      socket.off('data', onData);
+      socket.off('close', done);
+      socket.off('error', done);
+      resolve(received);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.toString('utf8');
+      if (received.includes('\r\n\r\n{')) done();
+    };
+    socket.on('data', onData);
+    // A refused connection may also report ECONNRESET; that is an answer of '' too, never a throw.
+    if (socket.listenerCount('error') === 0) socket.on('error', () => {});
+    socket.once('close', done);
+    socket.once('error', done);
+    socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  });
+}
 
 async function getJson(url: string, init: RequestInit = {}) {
   const response = await fetch(url, init);
@@ -164,7 +191,11 @@ describe('startServer', () => {
       },
     });
     try {
-      await server.ready;
+      const app = await server.ready;
+      // Swagger UI is built on its first request; on a loaded machine that took longer than this
+      // test's 1 s send timeout, which then closed the fetch's socket before any answer ("other side
+      // closed"). Built here first, with no socket to time out.
+      await app?.inject({ method: 'GET', url: '/docs/static/swagger-ui-bundle.js' });
       const script = `${server.url}/docs/static/swagger-ui-bundle.js`;
       const { byteLength } = await (await fetch(script)).arrayBuffer();
       expect(byteLength).toBeGreaterThan(1_000_000);
@@ -246,5 +277,132 @@ describe('startServer', () => {
     const closed = server.close();
     expect(await Promise.all(pending)).toEqual(Array.from({ length: 8 }, () => 201));
     await closed;
+  });
+  it('closes a connection beyond MAX_CONNECTIONS at once; service resumes when connections go', {
+    timeout: 30_000,
+  }, async () => {
+    // The smallest budget the check accepts: 128 connections, a tenth (64) kept from streams and exports.
+    const config = testConfig({ port: 0, maxConnections: 128, maxStreamsTotal: 56, maxExportsTotal: 8 });
+    const server = await startServer(config, { logger: false, webUi: false });
+    const sockets: Socket[] = [];
+    try {
+      await server.ready;
+      const port = Number(new URL(server.url).port);
+      // Each connection is answered once and then held idle (keep-alive): the server has accepted it.
+      for (let i = 0; i < 128; i++) {
+        const socket = connect(port, '127.0.0.1');
+        sockets.push(socket);
+        expect(await answerOn(socket)).toMatch(/^HTTP\/1\.1 200/);
+      }
+      // The 129th is accepted by the kernel and closed by Node before any HTTP: no answer at all.
+      const extra = connect(port, '127.0.0.1');
+      expect(await answerOn(extra)).toBe('');
+      // The connections already open keep their service.
+      expect(await answerOn(sockets[0] as Socket)).toMatch(/^HTTP\/1\.1 200/);
+      for (const socket of sockets.splice(0, 10)) socket.destroy();
+      // Once the server has seen them go, a new connection is served (bounded wait, no fixed sleep).
+      let answer = '';
+      for (const deadline = Date.now() + 5000; answer === '' && Date.now() < deadline; ) {
+        const fresh = connect(port, '127.0.0.1');
+        answer = await answerOn(fresh);
+        fresh.destroy();
+      }
+      expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
+  it('closes a connection beyond MAX_CONNECTIONS_PER_NETWORK; other networks are served meanwhile', {
+    timeout: 30_000,
+  }, async () => {
+    const server = await startServer(testConfig({ port: 0, maxConnectionsPerNetwork: 4 }), {
+      logger: false,
+      webUi: false,
+    });
+    const sockets: Socket[] = [];
+    // Every address of 127.0.0.0/8 is this machine's: a second client network on loopback.
+    const from = (localAddress: string) => {
+      const socket = connect({ port: Number(new URL(server.url).port), host: '127.0.0.1', localAddress });
+      sockets.push(socket);
+      return socket;
+    };
+    try {
+      await server.ready;
+      for (let i = 0; i < 4; i++) expect(await answerOn(from('127.0.0.1'))).toMatch(/^HTTP\/1\.1 200/);
+      // A fifth idle socket from the same network is closed unanswered: one client cannot hoard them.
+      expect(await answerOn(from('127.0.0.1'))).toBe('');
+      expect(await answerOn(from('127.0.0.2'))).toMatch(/^HTTP\/1\.1 200/);
+      sockets[0]?.destroy();
+      let answer = '';
+      for (const deadline = Date.now() + 5000; answer === '' && Date.now() < deadline; ) {
+        answer = await answerOn(from('127.0.0.1'));
+      }
+      expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
+  it('leaves the per-network cap to the proxy when TRUST_PROXY says there is one', async () => {
+    const config = testConfig({ port: 0, maxConnectionsPerNetwork: 2, trustProxy: ['127.0.0.1'] });
+    const server = await startServer(config, { logger: false, webUi: false });
+    const sockets: Socket[] = [];
+    try {
+      await server.ready;
+      for (let i = 0; i < 4; i++) {
+        const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+        sockets.push(socket);
+        expect(await answerOn(socket)).toMatch(/^HTTP\/1\.1 200/);
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
+  it('refuses to start when the stream and export caps could hold every connection', async () => {
+    const config = testConfig({ port: 0, maxConnections: 1000, maxStreamsTotal: 900, maxExportsTotal: 64 });
+    const started = startServer(config, { logger: false, webUi: false });
+    await expect(started).rejects.toThrow(ConfigError);
+    await expect(started).rejects.toThrow(/MAX_CONNECTIONS .*1000.*MAX_STREAMS_TOTAL \(900\).*at least 1072/);
+  });
+
+  it('cuts a client that sends its headers one byte every 10 s at the headers timeout (slowloris)', {
+    timeout: 40_000,
+  }, async () => {
+    // The defaults of gatehouse serve: request timeout 30 s, so headers get 15 s.
+    const server = await startServer(testConfig({ port: 0 }), { logger: false, webUi: false });
+    try {
+      await server.ready;
+      const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        received += chunk;
+      });
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      const started = Date.now();
+      const header = `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ${'a'.repeat(100)}`;
+      let sent = 0;
+      const write = () => {
+        if (!socket.destroyed) socket.write(header[sent++] ?? 'a');
+      };
+      write();
+      // Each byte re-arms the 60 s send timeout, so only the headers timeout can end this.
+      const trickle = setInterval(write, 10_000);
+      await closed;
+      clearInterval(trickle);
+      const elapsed = Date.now() - started;
+      expect(received).toMatch(/^HTTP\/1\.1 408/);
+      // 15 s, plus at most one 5 s pass of Node's connection check.
+      expect(elapsed).toBeGreaterThanOrEqual(14_500);
+      expect(elapsed).toBeLessThan(22_000);
+      expect(sent).toBeLessThanOrEqual(3);
+    } finally {
+      await server.close();
+    }
   });
 });

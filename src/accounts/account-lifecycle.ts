@@ -84,8 +84,17 @@ export interface AccountLifecycle {
   resetPassword(token: string, password: string, caller: Caller): Promise<void>;
   /** Mails a verification link to the signed-in user's address (dropped beyond the per-address cap). */
   requestVerification(userId: string, caller: Caller): Promise<void>;
-  /** Marks the address verified; throws INVALID_LINK_TOKEN. */
-  verifyEmail(token: string, caller: Caller): Promise<UserRecord>;
+  /**
+   * Marks the address verified; throws INVALID_LINK_TOKEN. The first proof of an address is a
+   * change of owner (see {@link forgetPreProofAccess}) unless `holder` (the verifying request's
+   * own sign-in, if any) is a session of this account: then whoever holds the account also holds
+   * the mailbox, the ordinary sign-up, and nothing is removed. @default holder: none
+   */
+  verifyEmail(
+    token: string,
+    caller: Caller,
+    holder?: { userId: string; sessionId: string },
+  ): Promise<UserRecord>;
   /**
    * Asks to move the account to `newEmail` (the current password required, through the step-up
    * check): a confirmation link to the new address, a notice to the current one. The address
@@ -177,6 +186,33 @@ export const MAX_RUNNING_RESETS = 8;
  */
 export function callerSource(caller: Caller): string {
   return `ip:${addressBucket(caller.client.ip)}`;
+}
+
+/**
+ * Pre-account hijacking (Sudhodanan & Paverd, USENIX Security 2022; red-team 2026-12c H3): with
+ * `REQUIRE_VERIFIED_EMAIL=false` an account is usable before its address is proven, so a stranger
+ * may sign up with someone's address first and set up a way in (a passkey, a TOTP authenticator
+ * holding the recovery codes, an app's consent) that would outlive the owner claiming the account.
+ * The first proof of the address (a reset link, or a verification link followed without a session
+ * of the account) therefore counts as a change of owner: in the proof's transaction every session
+ * ends and every sign-in method but the new password and the mailbox is removed. Device tokens
+ * only spare a client lockouts and need the password as well; they are left.
+ */
+async function forgetPreProofAccess(stores: LifecycleStores, userId: string, now: number) {
+  const removed = await stores.forgetSignInMethods(userId);
+  const ended = await stores.sessions.revokeUserSessions(userId, now);
+  return { removed, ended };
+}
+
+/** The audit details of a first proof: what it removed. */
+function firstProofDetails({ removed, ended }: Awaited<ReturnType<typeof forgetPreProofAccess>>) {
+  return {
+    first_proof: true,
+    totp_removed: removed.totp,
+    passkeys_removed: removed.passkeys,
+    apps_removed: removed.apps,
+    sessions_ended: ended.length,
+  };
 }
 
 /** SHA-256 of a link token, as stored. */
@@ -417,13 +453,18 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           clock(),
         );
         if (updated === undefined) throw invalidLink();
+        // The first proof of the address: whatever was set up before it may be a stranger's.
+        const firstProof = user.emailVerified
+          ? undefined
+          : await forgetPreProofAccess(stores, user.id, clock());
         // OWASP Forgot Password Cheat Sheet: end every session after a reset.
-        const ended = await stores.sessions.revokeUserSessions(user.id, clock());
+        const ended = firstProof?.ended ?? (await stores.sessions.revokeUserSessions(user.id, clock()));
         await tx.audit.record({
           event: 'password_reset',
           actorId: user.id,
           targetId: user.id,
           ...caller.client,
+          ...(firstProof === undefined ? {} : { details: firstProofDetails(firstProof) }),
         });
         return { user: updated, revoked: ended };
       });
@@ -454,21 +495,24 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       );
     },
 
-    async verifyEmail(token, caller) {
-      const user = await deps.transaction(async (tx, stores) => {
+    async verifyEmail(token, caller, holder) {
+      const { user, revoked } = await deps.transaction(async (tx, stores) => {
         const { record, user } = await consume(stores, token, 'verify_email');
         if (user.emailKey !== record.emailKey) throw invalidLink();
         const updated = await stores.users.updateUser(user.id, { emailVerified: true }, clock());
         if (updated === undefined) throw invalidLink();
+        const changeOfOwner = !user.emailVerified && holder?.userId !== user.id;
+        const firstProof = changeOfOwner ? await forgetPreProofAccess(stores, user.id, clock()) : undefined;
         await tx.audit.record({
           event: 'email_verified',
           actorId: user.id,
           targetId: user.id,
           ...caller.client,
+          ...(firstProof === undefined ? {} : { details: firstProofDetails(firstProof) }),
         });
-        return updated;
+        return { user: updated, revoked: firstProof?.ended ?? [] };
       });
-      await announce(user.id, []);
+      await announce(user.id, revoked);
       return user;
     },
 

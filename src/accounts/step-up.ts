@@ -3,8 +3,8 @@ import type { AccountService } from './account-service.js';
 
 /**
  * What a signed-in user presents to make a sensitive change (email change, account deletion):
- * for now their current password. Issue 13 (MFA) extends this with a fresh second factor or a
- * recent authentication (`auth_time`), here and in {@link createStepUp} only.
+ * their current password; accounts with a second factor also need a recent authentication
+ * (`auth_time`, see {@link createStepUp}).
  */
 export interface StepUpProof {
   currentPassword?: string | undefined;
@@ -29,10 +29,13 @@ export interface SecondFactorStepUp {
 }
 
 /**
- * Creates the {@link StepUp} check. `current_password` is proof enough only for accounts without a
- * second factor (issue 13): with one, a stolen password must not change the email or delete the
- * account, so the session must have authenticated with every factor within `STEP_UP_MAX_AGE`
- * (else `STEP_UP_REQUIRED`; the client re-authenticates at `POST /auth/reauthenticate`).
+ * Creates the {@link StepUp} check. `current_password` is always required. It is proof enough
+ * only for accounts without a second factor (issue 13): with one, a stolen password must not
+ * change the email or delete the account, so the session must also have authenticated with every
+ * factor within `STEP_UP_MAX_AGE` (else `STEP_UP_REQUIRED`; the client re-authenticates at
+ * `POST /auth/reauthenticate`), checked first, before any hash is spent. The password is checked
+ * as well, as for a password change: recency alone let a wrong `current_password` through
+ * (red-team 2026-12c H2), so a session left open would do.
  */
 export function createStepUp(
   accounts: Pick<AccountService, 'verifyCurrentPassword'>,
@@ -42,7 +45,6 @@ export function createStepUp(
     async confirm(user, proof, sessionId) {
       if (secondFactor !== undefined && (await secondFactor.isEnrolled(user.id))) {
         await secondFactor.requireRecentAuthentication(sessionId);
-        return;
       }
       await accounts.verifyCurrentPassword(user, proof.currentPassword, sessionId);
     },

@@ -249,6 +249,29 @@ export const gatehouseConfigSchema = Type.Object(
       default: 64 * 1024,
       description: 'largest request body in bytes',
     }),
+    maxConnections: integerSetting({
+      env: 'MAX_CONNECTIONS',
+      minimum: 128,
+      maximum: 1_000_000,
+      // Measured on Node 20 (2026-12): an idle connection costs the server ≈ 7 KB of resident memory
+      // and one descriptor; one whose headers are arriving up to Node's 16 KB header limit more, one
+      // whose body is arriving up to BODY_LIMIT more (both only until the request timeout); an event
+      // stream ≈ 45 KB. 8192 idle connections ≈ 60 MB; the stream and export caps must leave a tenth
+      // of them for ordinary requests (checked by `gatehouse serve`).
+      default: 8192,
+      description:
+        'connections `gatehouse serve` keeps open at once (Node `server.maxConnections`); a connection beyond it is closed as soon as it is accepted, without an answer. `MAX_STREAMS_TOTAL` plus `MAX_EXPORTS_TOTAL` must leave at least a tenth of it (and 64) to ordinary requests, so held-open streams and downloads cannot take every connection',
+    }),
+    maxConnectionsPerNetwork: integerSetting({
+      env: 'MAX_CONNECTIONS_PER_NETWORK',
+      minimum: 1,
+      maximum: 1_000_000,
+      // A browser opens at most 6 connections per origin; 512 leaves room for a NAT of ≈ 80 busy
+      // browsers, while 16 such networks are needed to fill MAX_CONNECTIONS instead of one.
+      default: 512,
+      description:
+        'connections `gatehouse serve` keeps open at once from one client network (an IPv4 address, an IPv6 /48); beyond it a new one is closed as soon as it is accepted. Without it one host could hold every connection (`MAX_CONNECTIONS`) with idle keep-alive sockets. Not applied when `TRUST_PROXY` is set: every connection then comes from the proxy, which must limit its clients itself',
+    }),
     loginMaxFailuresPerAccount: integerSetting({
       env: 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
       minimum: 1,

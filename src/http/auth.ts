@@ -17,7 +17,7 @@ import type {
   ExternalTokenCheck,
   ExternalTokenVerifier,
 } from '../resource-server/external-token-verifier.js';
-import type { TokenCheck, TokenFailure } from '../sessions/session-manager.js';
+import { FIRST_PARTY_CLIENT_ID, type TokenCheck, type TokenFailure } from '../sessions/session-manager.js';
 import type { CookiePolicy } from './cookies.js';
 import type { CsrfGuard } from './csrf.js';
 
@@ -33,6 +33,13 @@ export interface UserAuthContext {
   scopes: readonly string[];
   /** How the credential arrived. */
   transport: 'bearer' | 'cookie';
+  /**
+   * The client the credential was issued to (the access token's RFC 9068 `client_id`): a
+   * registered OAuth client's id for an app's token (authorization code flow), otherwise
+   * Gatehouse's own (`gatehouse`, or the label a first-party caller gave the password grant). A
+   * cookie session is always Gatehouse's own.
+   */
+  clientId: string;
   /**
    * When the credential stops being accepted, epoch ms: the access token's expiry, or the cookie
    * session's absolute or idle expiry (whichever is first, as of this request). Long-lived
@@ -104,6 +111,16 @@ export interface UserRequireOptions {
    * so a typo fails at start-up instead of refusing every request.
    */
   scopes?: readonly (Scope | (string & {}))[];
+  /**
+   * Only the person's own sign-ins: the session cookie, or a token of `POST /token`'s password
+   * (and MFA) grant. A token a registered OAuth client got through the authorization code flow
+   * is refused with 403 `FIRST_PARTY_ONLY`, whatever its scopes. For routes that manage how the
+   * account is signed in to and who holds it (passwords, email, second factors, passkeys,
+   * sessions, connected apps, deletion): an app the person allowed to use their account must
+   * not be able to make itself a way in of its own (red-team 2026-12c H2; RFC 9700 §2.3, least
+   * privilege). @default false
+   */
+  firstParty?: boolean;
   /** Only Gatehouse users (omit `allow`). */
   allow?: undefined;
 }
@@ -121,6 +138,8 @@ export interface OptInRequireOptions {
    * name must be a registered scope (checked when the guard is created).
    */
   scopes?: readonly string[];
+  /** Never with `allow`: other kinds of caller are never first-party sign-ins. */
+  firstParty?: undefined;
   /**
    * The other kinds of caller this route accepts: `'external'` (tokens of the `EXTERNAL_ISSUERS`),
    * `'client'` (our `client_credentials` tokens), or both.
@@ -160,6 +179,12 @@ export interface AuthApi {
    */
   identify(request: FastifyRequest): Promise<UserAuthContext | null>;
   identify(request: FastifyRequest, options: IdentifyOptions): Promise<AuthContext | null>;
+  /**
+   * Resolves when `auth` is the person's own sign-in (see {@link UserRequireOptions.firstParty});
+   * rejects with 403 `FIRST_PARTY_ONLY` for an OAuth app's token. For a route where only some
+   * changes need it (`PATCH /users/me`: the name is the app's to change, the password is not).
+   */
+  requireFirstParty(auth: UserAuthContext): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -188,6 +213,10 @@ const DESCRIPTIONS: Record<TokenFailure, string> = {
 };
 
 const USERS_ONLY = 'This route accepts Gatehouse credentials only, not tokens of other issuers.';
+const FIRST_PARTY_ONLY =
+  "This route manages the account's sign-in methods, sessions and apps: it takes the person's own " +
+  'sign-in (the session cookie, or a token of the password grant), never a token an app got through ' +
+  'the authorization code flow.';
 const NO_CLIENTS = 'This route is for signed-in people: a client_credentials token cannot call it.';
 
 const CLIENT_DESCRIPTIONS: Record<ClientTokenFailure, string> = {
@@ -294,6 +323,7 @@ export function installAuth(
       sessionId: check.sessionId,
       scopes: check.scopes,
       transport,
+      clientId: check.clientId,
       expiresAt: check.expiresAt,
     };
   };
@@ -378,6 +408,21 @@ export function installAuth(
     request: FastifyRequest,
     allow: ReadonlySet<OptInPrincipalKind>,
   ): AuthContext | null | Promise<AuthContext> => {
+    // The usual request carries `Bearer <token>` with a token this instance has already verified:
+    // its verdict comes from the cache before the header is parsed with BEARER, whose pass over
+    // the whole ≈ 600-character JWT was the guard's largest step (issue 10). Nothing is accepted
+    // that the full parse would refuse: a hit means the token is byte-identical to one that passed
+    // readBearerToken (and the signature check) before, so `Bearer ` + token matches BEARER too.
+    const header = request.headers.authorization;
+    const quick =
+      header !== undefined && header.length <= MAX_TOKEN_LENGTH && header.startsWith('Bearer ')
+        ? header.slice(7)
+        : undefined;
+    const quickCheck = quick === undefined ? undefined : sessions.peekAccessToken(quick);
+    if (quickCheck?.ok === true) {
+      const user = userCache.peek(quickCheck.userId);
+      if (user !== undefined) return contextOf(quickCheck, user, 'bearer');
+    }
     const bearer = readBearerToken(request);
     let transport: UserAuthContext['transport'];
     let check: TokenCheck | undefined;
@@ -385,7 +430,8 @@ export function installAuth(
     if (bearer !== undefined) {
       transport = 'bearer';
       token = bearer;
-      check = sessions.peekAccessToken(token);
+      // Peeked above when the header had the usual form (peeking again would count twice).
+      check = bearer === quick ? quickCheck : sessions.peekAccessToken(token);
       // Our own verified tokens are answered from memory first; only a token that is not one of
       // those is looked at for an external issuer (an unverified `iss` picks the verifier), or
       // as a client token (our `iss`, `sub` = `client_id`, no session: never a user's).
@@ -413,6 +459,20 @@ export function installAuth(
     return contextOf(check, user, transport);
   };
 
+  /**
+   * Refuses an app's token on a `firstParty` route. Cookie sessions and tokens of the default
+   * client id are Gatehouse's own and pass without a read; any other `client_id` is a registered
+   * client's (the authorization code flow) or a first-party caller's label of the password grant,
+   * which refuses registered ids, so the client registry tells them apart. A removed or disabled
+   * client's sessions are revoked with it, so "not registered" never admits an app's live token.
+   */
+  const requireFirstParty = async (auth: UserAuthContext): Promise<void> => {
+    if (auth.transport === 'cookie' || auth.clientId === FIRST_PARTY_CLIENT_ID) return;
+    if ((await gatehouse.oauthClients.find(auth.clientId)) !== undefined) {
+      throw new GatehouseError('FIRST_PARTY_ONLY', FIRST_PARTY_ONLY);
+    }
+  };
+
   const usersOnly: ReadonlySet<OptInPrincipalKind> = new Set();
   async function identify(request: FastifyRequest): Promise<UserAuthContext | null>;
   async function identify(request: FastifyRequest, options: IdentifyOptions): Promise<AuthContext | null>;
@@ -426,6 +486,10 @@ export function installAuth(
   const require = (options: RequireOptions = {}): Guard => {
     const requiredScopes: readonly string[] = options.scopes ?? [];
     const allow = allowedKinds(options, 'app.auth.require');
+    const firstParty = options.firstParty === true;
+    if (firstParty && allow.size > 0) {
+      throw new TypeError('app.auth.require: a firstParty route cannot allow other kinds of caller');
+    }
     // Routes that allow external callers take the issuers' own scopes (`orders:read`), which the
     // ScopePolicy does not know; every other guard checks scope names at creation (clients are
     // registered with known scopes only).
@@ -472,7 +536,6 @@ export function installAuth(
           challenge: { scheme: 'Bearer', error: 'insufficient_scope', scope: requiredScopes },
         });
       }
-      request.auth = auth;
     };
     const finish = (request: FastifyRequest, auth: AuthContext | null, done: HookHandlerDoneFunction) => {
       try {
@@ -481,6 +544,22 @@ export function installAuth(
         done(asError(error));
         return;
       }
+      if (
+        firstParty &&
+        auth?.kind === 'user' &&
+        auth.transport === 'bearer' &&
+        auth.clientId !== FIRST_PARTY_CLIENT_ID
+      ) {
+        requireFirstParty(auth).then(
+          () => {
+            request.auth = auth;
+            done();
+          },
+          (error: unknown) => done(asError(error)),
+        );
+        return;
+      }
+      request.auth = auth;
       done();
     };
     const guard = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
@@ -503,7 +582,7 @@ export function installAuth(
     return Object.assign(guard, { requirement: { ...options } });
   };
 
-  app.decorate('auth', { require, identify } satisfies AuthApi);
+  app.decorate('auth', { require, identify, requireFirstParty } satisfies AuthApi);
 
   // The route's OpenAPI security requirement comes from the same declaration as the guard.
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -520,12 +599,17 @@ export function installAuth(
     const role = guard.requirement.role;
     const external = guard.requirement.allow?.includes('external') ?? false;
     const clients = guard.requirement.allow?.includes('client') ?? false;
+    const firstParty = guard.requirement.firstParty === true;
     const schema = (route.schema ?? {}) as Record<string, unknown>;
     const note = [
       role === undefined ? 'Requires a signed-in user' : `Requires the ${role} role (or higher)`,
       external ? 'or an access token of one of the configured external issuers (`EXTERNAL_ISSUERS`)' : '',
       clients ? 'or a `client_credentials` access token of a registered client (service-to-service)' : '',
       scopes.length > 0 ? `and the scope${scopes.length > 1 ? 's' : ''} ${scopes.join(', ')}.` : '.',
+      firstParty
+        ? "First-party only: the session cookie or a password-grant token; an OAuth app's token " +
+          '(authorization code flow) gets 403 `FIRST_PARTY_ONLY` whatever its scopes.'
+        : '',
     ]
       .filter(Boolean)
       .join(' ');

@@ -39,9 +39,51 @@ export function compileOnFirstUse(compile: FastifySchemaCompiler<unknown>): Fast
   };
 }
 
+/** The path of the first number in `value` (an object or array, nested) that is ±Infinity or NaN. */
+function nonFinitePath(value: unknown, path: string): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nonFinitePath(item, `${path}/${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Wraps a coercing validator so a number that coerced to ±Infinity or NaN fails like any other
+ * out-of-range value (red-team 2026-12c H1). Ajv 8 coerces `"1e400"`, `"Infinity"` and
+ * `"-Infinity"` with `+value` and then guards `minimum`/`maximum` with `isFinite`, so ±Infinity
+ * passed every bound and reached SQL `LIMIT`/`OFFSET` (a 500). No query, path or header value of
+ * ours means "infinite", so one check here covers every route's integers and numbers, whatever
+ * their bounds. Bodies need none: without coercion Ajv's own type check refuses non-finite numbers.
+ */
+function refuseNonFinite(validate: FastifyValidationResult): FastifyValidationResult {
+  const checked: FastifyValidationResult = (data: unknown) => {
+    const result = validate(data);
+    checked.errors = validate.errors;
+    if (result !== true) return result;
+    const path = nonFinitePath(data, '');
+    if (path === undefined) return result;
+    checked.errors = [
+      {
+        keyword: 'type',
+        instancePath: path,
+        schemaPath: '#',
+        params: { type: 'finite number' },
+        message: 'must be a finite number',
+      },
+    ];
+    return false;
+  };
+  return checked;
+}
+
 /** Validator compiler: strict for bodies, coercing for the text parts of a request; lazy. */
 export const validatorCompiler: FastifySchemaCompiler<unknown> = compileOnFirstUse((route) =>
-  (route.httpPart === 'body' ? bodyCompiler : textCompiler)(route as Parameters<typeof bodyCompiler>[0]),
+  route.httpPart === 'body'
+    ? bodyCompiler(route as Parameters<typeof bodyCompiler>[0])
+    : refuseNonFinite(textCompiler(route as Parameters<typeof textCompiler>[0])),
 );
 
 /** Installs {@link validatorCompiler} on `app` (and the contexts registered under it). */

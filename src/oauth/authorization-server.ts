@@ -19,6 +19,13 @@ export const AUTHORIZATION_CODE_TTL_MS = 60_000;
 /** Most live (unexpired) codes one account may hold at once: bounds `oauth_codes` per account. */
 export const MAX_LIVE_CODES_PER_ACCOUNT = 20;
 
+/**
+ * After `prompt=login` or a too old sign-in (`max_age`) sent the person to the login form, the
+ * resumed authorization request accepts a sign-in this recent (or within its own `max_age`, if
+ * longer): time to sign in, and no loop for `max_age=0`.
+ */
+export const REAUTHENTICATION_WINDOW_SECONDS = 600;
+
 /** The `typ` header of ID tokens (OpenID Connect Core leaves it open; `JWT` is what RPs expect). */
 export const ID_TOKEN_TYP = 'JWT';
 
@@ -47,6 +54,8 @@ export interface AuthorizationParameters {
   codeChallenge?: string | undefined;
   codeChallengeMethod?: string | undefined;
   prompt?: string | undefined;
+  /** OIDC Core §3.1.2.1 `max_age`, as sent: seconds, a non-negative integer. */
+  maxAge?: string | undefined;
   responseMode?: string | undefined;
 }
 
@@ -61,7 +70,22 @@ export interface AuthorizationRequest {
   codeChallenge: string;
   /** `prompt=none`: answer without any page (OIDC Core §3.1.2.1). */
   promptNone: boolean;
+  /** `prompt=login`: the person signs in again, even with a live browser session. */
+  promptLogin: boolean;
+  /** `prompt=consent`: the consent page is shown, even when consent was remembered. */
+  promptConsent: boolean;
+  /**
+   * `max_age` in seconds: a browser sign-in older than this must be repeated (`max_age=0` is
+   * `prompt=login`). The ID token's `auth_time` says when it happened, so the app can check.
+   */
+  maxAge: number | undefined;
 }
+
+/**
+ * The `prompt` values /authorize accepts (OIDC Core §3.1.2.1), as discovery lists them;
+ * `select_account` is a no-op (one account per browser).
+ */
+export const PROMPT_VALUES: ReadonlySet<string> = new Set(['none', 'login', 'consent', 'select_account']);
 
 /** An RFC 6749 §4.1.2.1 / OIDC Core §3.1.2.6 error code sent back to the client's redirect URI. */
 export type AuthorizationErrorCode =
@@ -302,6 +326,19 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       if (params.state !== undefined && params.state.length > 2048) {
         return fail('invalid_request', 'The state is too long.');
       }
+      // OIDC Core §3.1.2.1: `prompt` is a space-separated list; `none` with any other value is an
+      // error. Before red-team 2026-12c H4 everything but `none` was ignored, so `login`, `consent`
+      // and `max_age` answered a code silently for an old sign-in and a remembered consent.
+      const prompts = new Set((params.prompt ?? '').split(' ').filter((value) => value !== ''));
+      if ([...prompts].some((value) => !PROMPT_VALUES.has(value))) {
+        return fail('invalid_request', 'Unsupported prompt value.');
+      }
+      if (prompts.has('none') && prompts.size > 1) {
+        return fail('invalid_request', 'prompt=none cannot be combined with other values.');
+      }
+      if (params.maxAge !== undefined && !/^[0-9]{1,9}$/.test(params.maxAge)) {
+        return fail('invalid_request', 'max_age must be a number of seconds.');
+      }
       return {
         ok: true,
         request: {
@@ -311,7 +348,10 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           state,
           nonce: params.nonce,
           codeChallenge: params.codeChallenge,
-          promptNone: params.prompt === 'none',
+          promptNone: prompts.has('none'),
+          promptLogin: prompts.has('login'),
+          promptConsent: prompts.has('consent'),
+          maxAge: params.maxAge === undefined ? undefined : Number(params.maxAge),
         },
       };
     },
@@ -422,6 +462,9 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           client.clientId,
           {
             amr: record.amr,
+            // The person's sign-in, not this exchange: step-up (RFC 9470) must not count an app's
+            // token request as a fresh authentication (red-team 2026-12c H2).
+            authTime: record.authTime,
             // Spending the code, recording the session it started and the session itself are one
             // transaction: an outage (or a crash) before the session is written leaves the code
             // unspent, so the client's retry is an exchange, not a replay that revokes and alarms.

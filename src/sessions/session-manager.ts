@@ -37,6 +37,13 @@ export interface TokenIdentity {
   sessionId: string;
   scopes: string[];
   /**
+   * The client the credential was issued to (RFC 9068 §2.2 `client_id`): a registered OAuth
+   * client's id for tokens of the authorization code flow, a first-party label or `gatehouse`
+   * (the first-party id) for the password grant, and `gatehouse` for cookie sessions and tokens
+   * from before the claim.
+   */
+  clientId: string;
+  /**
    * When this credential stops being accepted, epoch ms: an access token's expiry (never later than
    * its session's absolute expiry), or for a cookie session the earlier of its absolute expiry and
    * its idle expiry as of this check. Long-lived responses (event streams) end then.
@@ -192,10 +199,18 @@ export interface SessionStartOptions {
    */
   audit?: (session: SessionRecord) => AuditEntry;
   /**
-   * How the user authenticated (RFC 8176 `amr`): recorded on the session with `auth_time` = now,
-   * and copied into its access tokens. @default ['pwd']
+   * How the user authenticated (RFC 8176 `amr`): recorded on the session, and copied into its
+   * access tokens. @default ['pwd']
    */
   amr?: string[];
+  /**
+   * When the person authenticated, epoch ms (OIDC Core §2 `auth_time`): the session's
+   * `auth_time`, which step-up (RFC 9470, `STEP_UP_MAX_AGE`) measures. A session started from an
+   * earlier sign-in (the authorization code flow: the code carries the browser sign-in's time)
+   * must pass it, or the token exchange would count as a fresh authentication (red-team 2026-12c
+   * H2). Never later than now. @default now (the session starts with the authentication)
+   */
+  authTime?: number | undefined;
   /**
    * A password hash to upgrade in the same transaction (a legacy or older-parameter hash re-hashed
    * by the login that proved the password; see {@link PasswordUpgrade}). Applied only if the
@@ -254,6 +269,21 @@ export interface SessionManagerDeps {
 
 type CachedToken = TokenIdentity;
 
+interface CachedJwt extends CachedToken {
+  /** The whole verified token: a hit must be byte-identical to it, not only share its signature. */
+  token: string;
+}
+
+/**
+ * The key of a JWT in the verified-token cache: its signature segment (after the last '.').
+ * V8 hashes a string key in full on every Map lookup, and a request's token is a fresh string each
+ * time, so keying on the whole ≈ 600-character token hashed all of it per request; the signature
+ * is 43 characters for HS256 and identifies the token as well. The entry keeps the whole token and
+ * a hit compares it, so a token that reuses a signature with another header or payload misses and
+ * is verified (and refused) like any unknown token.
+ */
+const jwtCacheKey = (token: string): string => token.slice(token.lastIndexOf('.') + 1);
+
 interface CachedCookie extends CachedToken {
   lastUsedAt: number;
   /** When the row was read; re-read after {@link COOKIE_RECHECK_MS}. */
@@ -284,17 +314,24 @@ const TOUCH_INTERVAL_MS = 60_000;
  * (`checkedAt`, `lastUsedAt`) never reaches callers.
  */
 function accepted(entry: Omit<TokenIdentity, 'expiresAt'>, expiresAt: number): TokenCheck {
-  return { ok: true, userId: entry.userId, sessionId: entry.sessionId, scopes: entry.scopes, expiresAt };
+  return {
+    ok: true,
+    userId: entry.userId,
+    sessionId: entry.sessionId,
+    scopes: entry.scopes,
+    clientId: entry.clientId,
+    expiresAt,
+  };
 }
 
 /**
  * Creates the {@link SessionManager}.
  *
  * Its two caches and their staleness bounds:
- * - verified JWTs (bounded, keyed by the whole token string): only the signature check is
- *   cached; expiry and the revocation list are consulted on every hit, so a hit is never more
- *   stale than the revocation list itself (a broadcast: at once; a lost one: at most
- *   `REVOCATION_RELOAD_INTERVAL`);
+ * - verified JWTs (bounded, keyed by their signature segment; a hit needs the byte-identical
+ *   token): only the signature check is cached; expiry and the revocation list are consulted
+ *   on every hit, so a hit is never more stale than the revocation list itself (a broadcast: at
+ *   once; a lost one: at most `REVOCATION_RELOAD_INTERVAL`);
  * - cookie sessions (bounded, keyed by cookie token): the session row is re-read at least every
  *   {@link COOKIE_RECHECK_MS}, and the revocation list is consulted on every hit, so a missed
  *   revocation keeps a cookie working for at most min(30 s, `REVOCATION_RELOAD_INTERVAL`); the
@@ -308,9 +345,10 @@ function accepted(entry: Omit<TokenIdentity, 'expiresAt'>, expiresAt: number): T
 export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const { config, sessions, keyring, revocations, bus, clock } = deps;
   const scopePolicy = deps.scopes ?? createScopePolicy();
-  // Verified JWTs keyed by the whole token string: a hit skips signature verification (the
-  // expensive part, DESIGN.md §6) but expiry and revocation are still checked every time.
-  const verifiedJwts = new BoundedMap<string, CachedToken>(VERIFIED_CACHE_SIZE);
+  // Verified JWTs keyed by their signature segment (`jwtCacheKey`), holding the whole token: a hit
+  // (byte-identical token) skips signature verification (the expensive part, DESIGN.md §6) but
+  // expiry and revocation are still checked every time.
+  const verifiedJwts = new BoundedMap<string, CachedJwt>(VERIFIED_CACHE_SIZE);
   const counts: Record<TokenCacheName, CacheStats> = {
     jwt: { hits: 0, misses: 0 },
     opaque: { hits: 0, misses: 0 },
@@ -326,7 +364,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     transport: SessionTransport,
     scopes: string[],
     client: ClientInfo,
-    amr: string[] = ['pwd'],
+    { amr = ['pwd'], authTime }: Pick<SessionStartOptions, 'amr' | 'authTime'>,
   ) => {
     const now = clock();
     return {
@@ -340,7 +378,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       revokedAt: null,
       userAgent: client.userAgent?.slice(0, 512) ?? null,
       ip: client.ip,
-      authTime: now,
+      authTime: authTime === undefined ? now : Math.min(authTime, now),
       amr,
     } satisfies SessionRecord;
   };
@@ -589,9 +627,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   // of one of its tokens, so all are dropped (rare; the next request re-verifies).
   let keyRevision = keyring.revision();
   /** Expiry and revocation, checked on every request, cached or not. */
-  const checkJwtEntry = (token: string, entry: CachedToken, now: number): TokenCheck => {
+  const checkJwtEntry = (key: string, entry: CachedJwt, now: number): TokenCheck => {
     if (entry.expiresAt <= now) {
-      verifiedJwts.delete(token);
+      verifiedJwts.delete(key);
       return { ok: false, reason: 'expired' };
     }
     if (revocations.isRevoked(entry.sessionId)) return { ok: false, reason: 'revoked' };
@@ -604,10 +642,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       keyRevision = keyring.revision();
       verifiedJwts.clear();
     }
-    const entry = verifiedJwts.get(token);
-    if (entry === undefined) return undefined;
+    const key = jwtCacheKey(token);
+    const entry = verifiedJwts.get(key);
+    // Another token with the same signature segment is not this one: verify it in full (and leave
+    // the cached entry alone, so such tokens cannot evict a real one).
+    if (entry === undefined || entry.token !== token) return undefined;
     counts.jwt.hits += 1;
-    return checkJwtEntry(token, entry, now);
+    return checkJwtEntry(key, entry, now);
   };
 
   const verifyJwt = async (token: string): Promise<TokenCheck> => {
@@ -627,7 +668,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       } catch (error) {
         return { ok: false, reason: error instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
       }
-      const { sub, sid, scope, exp } = payload;
+      const { sub, sid, scope, exp, client_id: clientId } = payload;
       if (
         typeof sub !== 'string' ||
         typeof sid !== 'string' ||
@@ -636,14 +677,18 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       ) {
         return { ok: false, reason: 'invalid' };
       }
-      const entry: CachedToken = {
+      const entry: CachedJwt = {
+        token,
         userId: sub,
         sessionId: sid,
         scopes: scope === '' ? [] : scope.split(' '),
+        // Tokens signed before RFC 9068's `client_id` was added were all first-party.
+        clientId: typeof clientId === 'string' ? clientId : FIRST_PARTY_CLIENT_ID,
         expiresAt: exp * 1000,
       };
-      verifiedJwts.set(token, entry);
-      return checkJwtEntry(token, entry, now);
+      const key = jwtCacheKey(token);
+      verifiedJwts.set(key, entry);
+      return checkJwtEntry(key, entry, now);
     }
   };
 
@@ -676,6 +721,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         userId: record.userId,
         sessionId: record.sessionId,
         scopes: record.scopes,
+        // Rows from before migration 009 carry no client and count as first-party, like old JWTs.
+        clientId: record.clientId ?? FIRST_PARTY_CLIENT_ID,
         expiresAt: record.expiresAt,
         checkedAt: now,
       };
@@ -741,11 +788,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
-      return startBearer(newSession(userId, 'bearer', scopes, client, options.amr), clientId, options);
+      return startBearer(newSession(userId, 'bearer', scopes, client, options), clientId, options);
     },
 
     async startCookieSession(userId, scopes, client, options = {}) {
-      const session = newSession(userId, 'cookie', scopes, client, options.amr);
+      const session = newSession(userId, 'cookie', scopes, client, options);
       const cookie = generateOpaqueToken('ghs');
       const { replaces, audit, passwordUpgrade, spend } = options;
       // One write transaction per login: what it is bought with is spent, the browser's previous
@@ -820,6 +867,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
           userId: session.userId,
           sessionId: session.id,
           scopes: session.scopes,
+          // Cookies are only ever set by Gatehouse's own sign-in pages and routes.
+          clientId: FIRST_PARTY_CLIENT_ID,
           expiresAt: session.expiresAt,
           lastUsedAt: session.lastUsedAt,
           checkedAt: now,

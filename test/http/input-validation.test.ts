@@ -92,6 +92,23 @@ describe.each(engines)(
       expectFieldError(await send(method, url, admin.headers, body), field);
     });
 
+    // Red-team 2026-12c H1: ±Infinity passed Ajv's bounds after coercion and reached SQL (500 on
+    // both engines; on PostgreSQL for any anonymous player through the Dicery cursors).
+    it('answers 400 naming the field, never 5xx, to limits, offsets and cursors that parse to ±Infinity', async () => {
+      const cases: Array<[string, Record<string, string>, string]> = [
+        ['/clothes?offset=1e400', admin.headers, 'offset'],
+        ['/clothes?limit=1e400', admin.headers, 'limit'],
+        ['/users?offset=1e400', admin.headers, 'offset'],
+        ['/audit?limit=Infinity', admin.headers, 'limit'],
+        ['/rooms?limit=-Infinity', admin.headers, 'limit'],
+        [`/rooms/${codeOf()}/bans?offset=1e400`, admin.headers, 'offset'],
+        [`/rooms/${codeOf()}/rolls?before=1e400`, player.headers, 'before'],
+        [`/rooms/${codeOf()}/rolls?before=-Infinity`, player.headers, 'before'],
+        [`/rooms/${codeOf()}/log?after=1e400`, player.headers, 'after'],
+      ];
+      for (const [url, headers, field] of cases) expectFieldError(await send('GET', url, headers), field);
+    });
+
     it('DELETE /rooms/{code}/players/%00 answers 400 naming `id`', async () => {
       expectFieldError(await send('DELETE', `/rooms/${codeOf()}/players/%00`, admin.headers), 'id');
     });

@@ -3,9 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
+import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
 import { linkToken, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
+import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
@@ -262,8 +264,11 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     const malformed = await post(app, '/auth/verify', { token: '../etc/passwd' });
     expect(malformed.statusCode).toBe(400);
     expect(malformed.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
-    // Still usable for its own purpose, once.
-    expect((await post(app, '/auth/verify', { token: verifyToken })).statusCode).toBe(204);
+    // Still usable for its own purpose, once (sent signed in: without a session of the account a
+    // first confirmation also ends its sessions, see H3 below).
+    expect((await post(app, '/auth/verify', { token: verifyToken }, bearer(owner.token))).statusCode).toBe(
+      204,
+    );
     expect((await post(app, '/auth/verify', { token: verifyToken })).json()).toMatchObject({
       code: 'INVALID_LINK_TOKEN',
     });
@@ -693,5 +698,125 @@ describe('red team 2026-12b: reset mail ceiling', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('red team 2026-12c: pre-account takeover', () => {
+  const ORIGIN = 'https://auth.example.com';
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    // REQUIRE_VERIFIED_EMAIL=false, the default: an account can be used before its address is proven.
+    app = await buildTestServer({ publicUrl: ORIGIN, registrationsPerHour: 1000 });
+  });
+  afterAll(async () => app.close());
+
+  /** A stranger signs up with `email` first, signs in and plants a passkey; returns the account and token. */
+  const squat = async (email: string) => {
+    const squatterPassword = 'the squatter’s own passphrase';
+    expect((await post(app, '/auth/register', { email, password: squatterPassword })).statusCode).toBe(201);
+    const { access_token: token } = await login(app, email, squatterPassword);
+    const userId: string = (
+      await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })
+    ).json().id;
+    const started = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys/options',
+      headers: bearer(token),
+    });
+    expect(started.statusCode).toBe(200);
+    const planted = await app.inject({
+      method: 'POST',
+      url: '/users/me/passkeys',
+      headers: bearer(token),
+      payload: {
+        passkey_token: started.json().passkey_token,
+        credential: createSoftAuthenticator(ORIGIN).register(started.json().options),
+      },
+    });
+    expect(planted.statusCode).toBe(201);
+    return { userId, token, squatterPassword };
+  };
+
+  /** Starts TOTP enrolment and confirms it, as the holder of `token`. */
+  const enrolTotp = async (token: string) => {
+    const { secret } = (
+      await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) })
+    ).json<{ secret: string }>();
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, Date.now()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+  };
+
+  // The first proof of the address (here a password reset: "following the link proved the
+  // address") left every credential someone set up before it: a stranger who signed up with the
+  // address first kept a passkey into the account its owner then claimed.
+  it('H3: the first proof of the address removes the passkeys set up before it', async () => {
+    const email = uniqueEmail('claimed');
+    const { userId, token } = await squat(email);
+    await enrolTotp(token);
+
+    // The owner of the address claims the account.
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const core = gatehouseCore(app.gatehouse);
+    expect(await core.passkeys.list(userId)).toEqual([]);
+    expect(await core.mfa.isEnrolled(userId)).toBe(false);
+    expect((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode).toBe(
+      401,
+    );
+    // The owner signs in with the new password alone (no second factor of the stranger's asked).
+    const owner = await postToken(app, { grant_type: 'password', username: email, password: NEW_PASSWORD });
+    expect(owner.statusCode).toBe(200);
+    const audit = await core.audit.list({ targetId: userId, limit: 50, offset: 0 });
+    expect(audit.items.find((entry) => entry.event === 'password_reset')?.details).toMatchObject({
+      first_proof: true,
+      totp_removed: true,
+      passkeys_removed: 1,
+    });
+  });
+
+  it('keeps the passkeys and second factor of a verified account through a password reset', async () => {
+    const email = uniqueEmail('verified');
+    const { userId, token } = await squat(email);
+    await gatehouseCore(app.gatehouse).users.updateUser(userId, { emailVerified: true }, Date.now());
+    await enrolTotp(token);
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    // A reset link is no second factor: the account keeps what its verified owner set up.
+    expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toHaveLength(1);
+    expect(await gatehouseCore(app.gatehouse).mfa.isEnrolled(userId)).toBe(true);
+  });
+
+  it('H3: a verification link followed without a session of the account ends the stranger’s sessions and passkeys', async () => {
+    const email = uniqueEmail('verify-claim');
+    const { userId, token } = await squat(email);
+    // The link mailed at the stranger's sign-up reaches the owner, who follows it (signed out).
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toEqual([]);
+    expect((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode).toBe(
+      401,
+    );
+  });
+
+  it('keeps everything when the account’s own session confirms the address (an ordinary sign-up)', async () => {
+    const email = uniqueEmail('verify-own');
+    const { userId, token } = await squat(email);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link }, bearer(token))).statusCode).toBe(204);
+    const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+    expect(me.statusCode).toBe(200);
+    expect(me.json().email_verified).toBe(true);
+    expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toHaveLength(1);
   });
 });

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { REAUTHENTICATION_WINDOW_SECONDS } from '../../src/oauth/authorization-server.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
@@ -17,6 +18,7 @@ import {
   pkce,
   REDIRECT,
 } from '../support/oauth-provider.js';
+import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
 describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name }) => {
   let app: FastifyInstance;
@@ -217,6 +219,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       code_challenge_methods_supported: ['S256'],
       id_token_signing_alg_values_supported: ['ES256'],
       authorization_response_iss_parameter_supported: true,
+      prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
     });
     const metadata = (
       await app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })
@@ -619,6 +622,258 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(locationOf(done).toString()).toBe(`${LOGOUT_REDIRECT}?state=bye`);
       expect(await works(tokens.access_token)).toBe(false);
       expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);
+    });
+  });
+
+  describe('step-up through an app’s tokens (red-team 2026-12c)', () => {
+    /** The app's tokens for `browser`'s person (consent given if asked), with `openid me`. */
+    const appTokens = async (browser: Browser) => {
+      const { verifier, challenge } = pkce();
+      const url = request(spa, challenge, { scope: 'openid me' });
+      const answer =
+        (await browser.request('GET', url)).statusCode === 200 ? await consent(browser, url) : undefined;
+      const code = String(locationOf(answer ?? (await browser.request('GET', url))).searchParams.get('code'));
+      const tokens = await exchange(spa, code, verifier);
+      expect(tokens.statusCode, tokens.body).toBe(200);
+      return tokens.json<{ access_token: string; id_token: string }>();
+    };
+
+    // The code exchange started the app's session with `authTime` = the exchange, not the browser
+    // sign-in the code carries, and the account's security routes took any token with `me`: any
+    // app the person allowed passed step-up (RFC 9470, STEP_UP_MAX_AGE) at will and registered a
+    // passkey of its own.
+    it('H2: an app cannot register a passkey with a token minted long after the person signed in', async () => {
+      const { user, browser } = await signedIn();
+      // Well past STEP_UP_MAX_AGE (300 s): the browser itself now needs to re-authenticate.
+      clock.advance(301_000);
+      const own = await browser.request('POST', '/users/me/passkeys/options', {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(own.json().code).toBe('STEP_UP_REQUIRED');
+
+      const appToken = bearer((await appTokens(browser)).access_token);
+      // The app (its server, not a browser) answers with a software authenticator claiming our origin.
+      const authenticator = createSoftAuthenticator(PUBLIC_URL);
+      const started = await app.inject({
+        method: 'POST',
+        url: '/users/me/passkeys/options',
+        headers: appToken,
+      });
+      const registered =
+        started.statusCode === 200
+          ? await app.inject({
+              method: 'POST',
+              url: '/users/me/passkeys',
+              headers: appToken,
+              payload: {
+                passkey_token: started.json().passkey_token,
+                credential: authenticator.register(started.json().options),
+              },
+            })
+          : started;
+      // With that passkey the app would sign in as the person, passwordless, from anywhere.
+      expect(await gatehouseCore(app.gatehouse).passkeys.list(user.id)).toEqual([]);
+      expect(registered.statusCode).toBe(403);
+      expect(registered.json().code).toBe('FIRST_PARTY_ONLY');
+    });
+
+    it('H2: the app’s session carries the person’s sign-in time, so step-up measures that, not the token request', async () => {
+      const { browser } = await signedIn();
+      const signedInAt = clock();
+      clock.advance(301_000);
+      const tokens = await appTokens(browser);
+      const { sid, auth_time: authTime } = decodeJwt(tokens.access_token);
+      // The access token, the ID token and the session row agree on the browser sign-in.
+      expect(authTime).toBe(Math.floor(signedInAt / 1000));
+      expect(decodeJwt(tokens.id_token).auth_time).toBe(authTime);
+      const core = gatehouseCore(app.gatehouse);
+      expect((await core.sessionStore.findSession(String(sid)))?.authTime).toBe(signedInAt);
+      // An embedding app's own step-up (RFC 9470) now refuses the app's token until the person
+      // signs in again (`prompt=login` / `max_age`).
+      await expect(core.stepUp.requireRecentAuthentication(String(sid))).rejects.toMatchObject({
+        code: 'STEP_UP_REQUIRED',
+      });
+    });
+
+    it('H2: an app’s token may read the account and change its name, but no sign-in method, session or app', async () => {
+      const { user, browser } = await signedIn();
+      const headers = bearer((await appTokens(browser)).access_token);
+      const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
+        app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
+      expect((await call('GET', '/users/me')).statusCode).toBe(200);
+      const renamed = await call('PATCH', '/users/me', { full_name: 'Renamed by the app' });
+      expect(renamed.statusCode).toBe(200);
+      expect(renamed.json().full_name).toBe('Renamed by the app');
+
+      const refused: Array<[string, Awaited<ReturnType<typeof call>>]> = [];
+      const attempts: Array<[method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object]> = [
+        ['PATCH', '/users/me', { password: 'the app’s own passphrase', current_password: PASSWORD }],
+        ['PATCH', '/users/me', { email: 'app@evil.example', current_password: PASSWORD }],
+        ['DELETE', '/users/me', { current_password: PASSWORD }],
+        ['GET', '/users/me/sessions'],
+        ['DELETE', `/users/me/sessions/${crypto.randomUUID()}`],
+        ['POST', '/auth/logout-all'],
+        ['POST', '/auth/reauthenticate', { current_password: PASSWORD }],
+        ['POST', '/auth/reauthenticate/passkey/options'],
+        ['GET', '/users/me/mfa'],
+        ['POST', '/users/me/mfa/totp'],
+        ['POST', '/users/me/mfa/recovery-codes', { code: '000000' }],
+        ['GET', '/users/me/passkeys'],
+        ['POST', '/users/me/passkeys/options'],
+        ['GET', '/users/me/connected-apps'],
+        ['DELETE', `/users/me/connected-apps/${other.clientId}`],
+      ];
+      for (const [method, url, payload] of attempts)
+        refused.push([`${method} ${url}`, await call(method, url, payload)]);
+      expect(
+        Object.fromEntries(
+          refused.map(([what, answer]) => [what, `${answer.statusCode} ${answer.json().code}`]),
+        ),
+      ).toEqual(Object.fromEntries(refused.map(([what]) => [what, '403 FIRST_PARTY_ONLY'])));
+      // Nothing changed: the person still signs in with their password, on a live session.
+      expect((await browser.request('GET', '/users/me')).statusCode).toBe(200);
+      expect(
+        (await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD }))
+          .statusCode,
+      ).toBe(200);
+    });
+
+    it('keeps the account routes open to first-party tokens, a password-grant label included', async () => {
+      const { user } = await signedIn();
+      const labelled = await postToken(app, {
+        grant_type: 'password',
+        username: user.email,
+        password: PASSWORD,
+        client_id: 'backup-script',
+      });
+      expect(labelled.statusCode).toBe(200);
+      const token = labelled.json().access_token;
+      expect(decodeJwt(token).client_id).toBe('backup-script');
+      for (const url of [
+        '/users/me/sessions',
+        '/users/me/mfa',
+        '/users/me/passkeys',
+        '/users/me/connected-apps',
+      ]) {
+        expect((await app.inject({ method: 'GET', url, headers: bearer(token) })).statusCode, url).toBe(200);
+      }
+      const changed = await app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { password: 'a brand new passphrase', current_password: PASSWORD },
+      });
+      expect(changed.statusCode).toBe(200);
+    });
+  });
+
+  describe('prompt and max_age (red-team 2026-12c)', () => {
+    // OIDC Core §3.1.2.1: `prompt=login` and `max_age` ask for a fresh authentication, `prompt=consent`
+    // for the consent page; the OP must do so or answer an error (login_required, consent_required).
+    // /authorize read only `prompt=none` (max_age was not even a parameter), so with a remembered
+    // consent each of them silently answered a code for the old sign-in.
+    it('H4: prompt=login, prompt=consent and max_age=0 never answer a code without a page', async () => {
+      const { browser } = await signedIn();
+      const { challenge } = pkce();
+      locationOf(await consent(browser, request(spa, challenge)));
+      clock.advance(60_000);
+      const codes: Record<string, boolean> = {};
+      for (const extra of [{ prompt: 'login' }, { prompt: 'consent' }, { max_age: '0' }]) {
+        const answer = await browser.request('GET', request(spa, pkce().challenge, extra));
+        const location = answer.statusCode === 303 ? locationOf(answer) : undefined;
+        codes[JSON.stringify(extra)] = location?.searchParams.get('code') != null;
+      }
+      expect(codes).toEqual({
+        '{"prompt":"login"}': false,
+        '{"prompt":"consent"}': false,
+        '{"max_age":"0"}': false,
+      });
+    });
+
+    it('prompt=login sends the signed-in person to the login form, and the resumed request takes the new sign-in', async () => {
+      const { user, browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      clock.advance(60_000);
+      const { verifier, challenge } = pkce();
+      const asked = await browser.request(
+        'GET',
+        request(spa, challenge, { prompt: 'login consent', max_age: '0' }),
+      );
+      expect(asked.statusCode).toBe(303);
+      const to = String(asked.headers.location);
+      expect(to.startsWith('/#/login?reauthenticate=1&return_to=')).toBe(true);
+      const back = new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
+      expect(back.pathname).toBe('/authorize');
+      // `login` is dropped and the window widened, so the new sign-in satisfies it: no loop.
+      expect(back.searchParams.get('prompt')).toBe('consent');
+      expect(back.searchParams.get('max_age')).toBe(String(REAUTHENTICATION_WINDOW_SECONDS));
+      // Unchanged without signing in again: the old sign-in is a minute old, max_age wants 0.
+      expect(
+        locationOf(await browser.request('GET', request(spa, challenge, { max_age: '0' }))).pathname,
+      ).toBe('/');
+
+      clock.advance(1_000);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const signedInAgain = clock();
+      // prompt=consent still asks, even though consent was remembered.
+      const code = locationOf(await consent(browser, back.pathname + back.search)).searchParams.get('code');
+      const tokens = await exchange(spa, String(code), verifier);
+      expect(tokens.statusCode).toBe(200);
+      expect(decodeJwt(tokens.json().id_token).auth_time).toBe(Math.floor(signedInAgain / 1000));
+    });
+
+    it('prompt=none with a too old sign-in is login_required; prompt=none with another value is invalid_request', async () => {
+      const { browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      clock.advance(120_000);
+      const errorOf = async (extra: Record<string, string>) =>
+        locationOf(await browser.request('GET', request(spa, pkce().challenge, extra))).searchParams.get(
+          'error',
+        );
+      expect(await errorOf({ prompt: 'none', max_age: '60' })).toBe('login_required');
+      expect(await errorOf({ prompt: 'none login' })).toBe('invalid_request');
+      expect(await errorOf({ prompt: 'sometimes' })).toBe('invalid_request');
+      expect(await errorOf({ max_age: '-1' })).toBe('invalid_request');
+      // A max_age the sign-in meets answers silently, as before.
+      const fine = locationOf(
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', max_age: '600' })),
+      );
+      expect(fine.searchParams.get('code')).not.toBeNull();
+    });
+  });
+
+  describe('password checks through an app’s sessions (red-team 2026-12c)', () => {
+    // `verifyCurrentPassword` counts wrong passwords per session only (a trusted-device lane: no
+    // account, address or global counter), and an app with a remembered consent starts a new
+    // session per code, silently: every session brings a fresh allowance of guesses.
+    it('H5: an app cannot guess the password at /auth/reauthenticate beyond one allowance by minting sessions', async () => {
+      const { browser } = await signedIn();
+      let consented = false;
+      const appSession = async () => {
+        const { verifier, challenge } = pkce();
+        const url = request(spa, challenge, { scope: 'openid me' });
+        const answer = consented ? await browser.request('GET', url) : await consent(browser, url);
+        consented = true;
+        const tokens = await exchange(spa, String(locationOf(answer).searchParams.get('code')), verifier);
+        return bearer(tokens.json().access_token);
+      };
+      const answers: string[] = [];
+      for (let session = 0; session < 3; session += 1) {
+        const headers = await appSession();
+        for (let guess = 0; guess < 5; guess += 1) {
+          const response = await app.inject({
+            method: 'POST',
+            url: '/auth/reauthenticate',
+            headers,
+            payload: { current_password: `guess ${session}-${guess}` },
+          });
+          answers.push(String(response.json().code));
+        }
+      }
+      // LOGIN_MAX_FAILURES_PER_DEVICE (5) wrong answers at most, whatever the number of sessions.
+      expect(answers.filter((code) => code === 'INVALID_CURRENT_PASSWORD').length).toBeLessThanOrEqual(5);
+      // Re-authentication is first-party only: no password is checked for an app's token at all.
+      expect(new Set(answers)).toEqual(new Set(['FIRST_PARTY_ONLY']));
     });
   });
 });

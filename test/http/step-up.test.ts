@@ -98,6 +98,45 @@ describe('step-up: recent authentication for sensitive changes (RFC 9470)', () =
     expect((await changePassword(token)).statusCode).toBe(200);
   });
 
+  // Red-team 2026-12c H2: with a second factor only recency was checked, and a wrong
+  // current_password deleted the account (or started an email change) all the same.
+  it('needs the right current_password as well as a recent authentication to delete an account with a second factor', async () => {
+    const { user, token } = await enrolled();
+    const remove = (currentPassword: string) =>
+      app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { current_password: currentPassword },
+      });
+    const wrong = await remove('not-the-password');
+    expect(wrong.statusCode).toBe(400);
+    expect(wrong.json().code).toBe('INVALID_CURRENT_PASSWORD');
+    const emailChange = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(token),
+      payload: { email: `moved-${user.email}`, current_password: 'not-the-password' },
+    });
+    expect(emailChange.json().code).toBe('INVALID_CURRENT_PASSWORD');
+    // Recency is still checked first: an old session gets STEP_UP_REQUIRED, even with the password.
+    clock.advance(maxAgeMs + 1000);
+    expect((await remove(PASSWORD)).json().code).toBe('STEP_UP_REQUIRED');
+    expect(await gatehouseCore(app.gatehouse).users.findUserById(user.id)).toBeDefined();
+  });
+
+  it('deletes an account with a second factor given a recent authentication and the right password', async () => {
+    const { user, token } = await enrolled();
+    const response = await app.inject({
+      method: 'DELETE',
+      url: '/users/me',
+      headers: bearer(token),
+      payload: { current_password: PASSWORD },
+    });
+    expect(response.statusCode).toBe(204);
+    expect(await gatehouseCore(app.gatehouse).users.findUserById(user.id)).toBeUndefined();
+  });
+
   it('asks for a recent authentication before setting up an authenticator', async () => {
     const user = await createUser(app);
     const { access_token: token } = await login(app, user.email);

@@ -181,4 +181,83 @@ describe('GET /users/me from memory (the guard without promises)', () => {
       await app.close();
     }
   });
+
+  it('sends the body its response schema serializes, as JSON, and a changed account at once', async () => {
+    const app = await buildTestServer();
+    try {
+      const user = await createUser(app, { email: 'me-body@example.com' });
+      const { access_token: token } = await login(app, user.email);
+      const first = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      const again = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      expect(first.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(again.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(again.body).toBe(first.body);
+      // Exactly the bytes of the route's schema serializer: the fields in schema order, nothing else.
+      const { id, email, full_name, role, is_active, email_verified, created_at } = first.json();
+      expect(first.body).toBe(
+        JSON.stringify({ id, email, full_name, role, is_active, email_verified, created_at }),
+      );
+      const changed = await app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { full_name: 'Renamed Person' },
+      });
+      expect(changed.statusCode).toBe(200);
+      const after = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+      expect(after.json()).toMatchObject({ id: user.id, full_name: 'Renamed Person' });
+      expect(after.body).toBe(changed.body);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers a cached token from memory only in a header the full parse accepts, counting one hit each', async () => {
+    const app = await buildTestServer();
+    try {
+      const user = await createUser(app, { email: 'me-header-forms@example.com' });
+      const { access_token: token } = await login(app, user.email);
+      const me = (authorization: string) =>
+        app.inject({ method: 'GET', url: '/users/me', headers: { authorization } });
+      expect((await me(`Bearer ${token}`)).statusCode).toBe(200);
+      const sessions = gatehouseCore(app.gatehouse).sessions;
+      const hitsAfter = (before: { hits: number; misses: number }, hits: number) => ({
+        hits: before.hits + hits,
+        misses: before.misses,
+      });
+      // RFC 6750 §2.1 forms other than the usual `Bearer <token>` take the full parse: same answer.
+      for (const authorization of [
+        `bearer ${token}`,
+        `BEARER ${token}`,
+        `Bearer   ${token}`,
+        `Bearer ${token}  `,
+      ]) {
+        const before = sessions.cacheStats().jwt;
+        const response = await me(authorization);
+        expect(response.statusCode, authorization.slice(0, 12)).toBe(200);
+        expect(sessions.cacheStats().jwt).toEqual(hitsAfter(before, 1));
+      }
+      // The cached token followed or preceded by anything else is not that token.
+      for (const authorization of [
+        `Bearer ${token} x`,
+        `Bearer ${token},x`,
+        `Bearer ${token}x`,
+        `Bearer x${token}`,
+      ]) {
+        const response = await me(authorization);
+        expect(response.statusCode, authorization.slice(-12)).toBe(401);
+        expect(response.json()).toMatchObject({ code: 'INVALID_TOKEN' });
+      }
+      const sessionId = decodeJwt(token).sid;
+      if (typeof sessionId !== 'string') throw new Error('no sid');
+      await sessions.revokeSessions([sessionId]);
+      const before = sessions.cacheStats().jwt;
+      const revoked = await me(`Bearer ${token}`);
+      expect(revoked.statusCode).toBe(401);
+      expect(revoked.headers['www-authenticate']).toContain('The session was ended.');
+      expect(sessions.cacheStats().jwt).toEqual(hitsAfter(before, 1));
+    } finally {
+      await app.close();
+    }
+  });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createGatehouseCore } from '../../src/gatehouse.js';
 import type { GatehouseCore } from '../../src/gatehouse-core.js';
 import {
+  ACCESS_TOKEN_TYP,
   type BearerTokens,
   COOKIE_RECHECK_MS,
   type RefreshResult,
@@ -209,6 +210,82 @@ describe('answers from memory (peekAccessToken, peekCookieToken)', () => {
       await core.close();
     }
   });
+
+  it('keys verified JWTs by signature yet answers only the byte-identical token from memory', async () => {
+    const core = await createGatehouseCore(testConfig({ accessTokenTtl: 120 }));
+    try {
+      const user = await core.accounts.register({
+        email: 'peek-signature@example.com',
+        password: 'correct horse battery',
+      });
+      const tokens = await core.sessions.startBearerSession(user.id, ['me'], client);
+      const verified = await core.sessions.verifyAccessToken(tokens.accessToken);
+      expect(verified.ok).toBe(true);
+      const [header, payload, signature] = tokens.accessToken.split('.') as [string, string, string];
+      const reencode = (segment: string, change: (value: Record<string, unknown>) => void) => {
+        const value = JSON.parse(Buffer.from(segment, 'base64url').toString()) as Record<string, unknown>;
+        change(value);
+        return Buffer.from(JSON.stringify(value)).toString('base64url');
+      };
+      // The cached token's signature segment on another payload (more scopes, another user) or
+      // another header: never a cache hit, and refused by the full verification.
+      const forgeries = [
+        `${header}.${reencode(payload, (claims) => {
+          claims.scope = 'me admin';
+        })}.${signature}`,
+        `${header}.${reencode(payload, (claims) => {
+          claims.sub = 'someone-else';
+        })}.${signature}`,
+        `${reencode(header, (fields) => {
+          fields.kid = 'other';
+        })}.${payload}.${signature}`,
+      ];
+      for (const forged of forgeries) {
+        expect(forged).not.toBe(tokens.accessToken);
+        expect(forged.endsWith(`.${signature}`)).toBe(true);
+        expect(core.sessions.peekAccessToken(forged)).toBeUndefined();
+        expect(await core.sessions.verifyAccessToken(forged)).toEqual({ ok: false, reason: 'invalid' });
+      }
+      // The real token's entry was neither replaced nor evicted by the forgeries.
+      expect(core.sessions.peekAccessToken(tokens.accessToken)).toEqual(verified);
+      expect(core.sessions.cacheStats().jwt).toEqual({ hits: 1, misses: 1 + forgeries.length });
+    } finally {
+      await core.close();
+    }
+  });
+
+  it('holds at most 10 000 verified JWTs, evicting the oldest', async () => {
+    const core = await createGatehouseCore(testConfig({ accessTokenTtl: 3600 }));
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      // Signed directly with the keyring: 10 001 sessions through the database would only add time.
+      const sign = (i: number) =>
+        core.keyring.sign(
+          {
+            sub: `user-${i}`,
+            sid: `session-${i}`,
+            scope: 'me',
+            aud: core.config.audience,
+            iat: now,
+            exp: now + 3600,
+            jti: `jti-${i}`,
+          },
+          ACCESS_TOKEN_TYP,
+        );
+      const tokens: string[] = [];
+      for (let start = 0; start < 10_001; start += 500) {
+        const batch = Array.from({ length: Math.min(500, 10_001 - start) }, (_, i) => sign(start + i));
+        tokens.push(...(await Promise.all(batch)));
+      }
+      for (const token of tokens) expect((await core.sessions.verifyAccessToken(token)).ok).toBe(true);
+      // The first is gone (verified again in full on its next use), the second and the last are kept.
+      expect(core.sessions.peekAccessToken(tokens[0] as string)).toBeUndefined();
+      expect(core.sessions.peekAccessToken(tokens[1] as string)?.ok).toBe(true);
+      expect(core.sessions.peekAccessToken(tokens[10_000] as string)?.ok).toBe(true);
+    } finally {
+      await core.close();
+    }
+  }, 60_000);
 
   it('decides a cookie from memory only while no re-read or last-use write is due', async () => {
     const clock = createTestClock();

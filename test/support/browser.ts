@@ -7,8 +7,11 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Browser tests run where Chromium is installed, and always in CI (where a missing one must fail). */
 export const runBrowserTests = existsSync(CHROMIUM) || process.env.REQUIRE_SERVICES === '1';
 
-/** Launches headless Chromium with the flags this closed network needs (no background fetches). */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Launches headless Chromium with the flags this closed network needs (no background fetches),
+ * plus `extraArgs` (e.g. `--host-resolver-rules=…` to give the loopback server several host names).
+ */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -21,6 +24,7 @@ export function launchChromium(): Promise<Browser> {
       '--no-first-run',
       '--disable-sync',
       '--disable-quic',
+      ...extraArgs,
     ],
   });
 }

@@ -59,6 +59,16 @@ describe('parseRoute', () => {
       name: 'login',
       returnTo: '/oauth/logout',
     });
+    // prompt=login / max_age: the provider asks for the form even when signed in.
+    expect(parseRoute(`#/login?reauthenticate=1&return_to=${encodeURIComponent(back)}`)).toEqual({
+      name: 'login',
+      returnTo: back,
+      reauthenticate: true,
+    });
+    expect(parseRoute(`#/login?reauthenticate=yes&return_to=${encodeURIComponent(back)}`)).toEqual({
+      name: 'login',
+      returnTo: back,
+    });
     for (const evil of [
       '//evil.example/authorize',
       '/\\evil.example',

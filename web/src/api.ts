@@ -15,6 +15,13 @@ const UNSAFE: ReadonlySet<Method> = new Set(['POST', 'PATCH', 'DELETE']);
 /** CSRF codes after which a fresh token is fetched and the request retried once. */
 const CSRF_RETRY_CODES = new Set(['CSRF_TOKEN_MISSING', 'CSRF_TOKEN_INVALID']);
 
+/**
+ * Refused before anything happened because the browser sent two different room cookies of one name
+ * (one planted by another site under this domain, red-team G2); the refusal asked the browser to
+ * drop the planted copies, so the same call is retried once.
+ */
+const AMBIGUOUS_COOKIE = 'AMBIGUOUS_COOKIE';
+
 let csrfToken: string | undefined;
 
 /**
@@ -41,11 +48,19 @@ export function forgetCsrfToken(): void {
 /**
  * Calls the API. Unsafe methods carry `X-CSRF-Token` (fetched first if needed); when the server
  * says the token is missing or stale, a new one is fetched and the call retried once.
+ * A call refused with `AMBIGUOUS_COOKIE` is retried once too.
  *
  * @param path - Absolute path on this origin, already URL-encoded.
  * @param body - JSON body, or undefined for none.
  */
 export async function api<T>(method: Method, path: string, body?: unknown): Promise<ApiResult<T>> {
+  const first = await call<T>(method, path, body);
+  if (first.ok || first.problem.status !== 400 || first.problem.code !== AMBIGUOUS_COOKIE) return first;
+  return call<T>(method, path, body);
+}
+
+/** {@link api} without the retry after `AMBIGUOUS_COOKIE`. */
+async function call<T>(method: Method, path: string, body?: unknown): Promise<ApiResult<T>> {
   if (!UNSAFE.has(method)) return send<T>(method, path, body);
   if (csrfToken === undefined) {
     const token = await refreshCsrfToken();

@@ -80,7 +80,7 @@ function render(): void {
       renderHome(ctx);
       break;
     case 'login':
-      renderLogin(ctx, route.next, route.returnTo);
+      renderLogin(ctx, route.next, route.returnTo, route.reauthenticate === true);
       break;
     case 'signup':
       renderSignup(ctx);

@@ -15,7 +15,12 @@ import type { User } from './types.js';
  * OAuth provider's `/authorize` or `/oauth/logout`, already checked by `parseRoute`): after the
  * login the browser leaves the UI for it, and the provider continues the app's sign-in.
  */
-export function renderLogin(ctx: PageContext, next: string | undefined, returnTo?: string): void {
+export function renderLogin(
+  ctx: PageContext,
+  next: string | undefined,
+  returnTo?: string,
+  reauthenticate = false,
+): void {
   setTitle('Log in');
   // Built once, for the page's lifetime: logging in swaps it out (the store now has a user), and
   // its answer must still reach `onLoggedIn`, so it is bound to the page, not to the swap.
@@ -42,6 +47,16 @@ export function renderLogin(ctx: PageContext, next: string | undefined, returnTo
       ' — no account needed.',
     ),
   );
+  if (reauthenticate) {
+    // The app asked for a fresh sign-in (OIDC `prompt=login` / `max_age`): the form is shown even
+    // to a signed-in person, and signing in replaces the browser's session.
+    setChildren(
+      body,
+      h('p', { 'data-testid': 'reauthenticate-note' }, 'The app asks you to sign in again to continue.'),
+      visitor,
+    );
+    return;
+  }
   formOrSignedIn(ctx, body, visitor);
 }
 

@@ -27,7 +27,7 @@
 /** A parsed route. */
 export type Route =
   | { name: 'home' }
-  | { name: 'login'; next?: string; returnTo?: string }
+  | { name: 'login'; next?: string; returnTo?: string; reauthenticate?: true }
   | { name: 'signup' }
   | { name: 'create-room' }
   | { name: 'join'; code?: string }
@@ -98,7 +98,12 @@ export function parseRoute(hash: string): Route {
   if (first === 'login' && second === undefined) {
     const next = query.get('next');
     const returnTo = query.get('return_to');
-    if (returnTo !== null && isProviderReturn(returnTo)) return { name: 'login', returnTo };
+    if (returnTo !== null && isProviderReturn(returnTo)) {
+      // The provider asks for a fresh sign-in (`prompt=login`, `max_age`): the form even when signed in.
+      return query.get('reauthenticate') === '1'
+        ? { name: 'login', returnTo, reauthenticate: true }
+        : { name: 'login', returnTo };
+    }
     return next !== null && isSafeNext(next) ? { name: 'login', next } : { name: 'login' };
   }
   if (first === 'signup' && second === undefined) return { name: 'signup' };

@@ -193,6 +193,32 @@ export const dicerySettings = defineAppSettings({
       default: 60,
       description: 'history exports per minute by all the spectators of one watch link together',
     }),
+    maxExportsPerCaller: integerSetting({
+      env: 'MAX_EXPORTS_PER_CALLER',
+      minimum: 1,
+      maximum: 100,
+      default: 2,
+      description:
+        'history exports one caller (a player, a spectator, or a host account across all its rooms) may have streaming at once, per instance; beyond it 429 `TOO_MANY_EXPORTS` with `Retry-After`',
+    }),
+    maxExportsPerNetwork: integerSetting({
+      env: 'MAX_EXPORTS_PER_NETWORK',
+      minimum: 1,
+      maximum: 10_000,
+      default: 8,
+      description:
+        "history exports streaming at once, per instance, by the players and spectators (credentials anyone can get by joining or watching) of one client network (an IPv4 address, an IPv6 /48); host accounts are not counted here, so neighbours on a shared network cannot use up a host's exports; beyond it 429 `TOO_MANY_EXPORTS`",
+    }),
+    maxExportsTotal: integerSetting({
+      env: 'MAX_EXPORTS_TOTAL',
+      minimum: 1,
+      maximum: 100_000,
+      // Each holds one page of rolls (≤ 1000) and a socket's buffers, and re-reads the log page by
+      // page: ≈ 1 MB and one database read at a time each at most.
+      default: 64,
+      description:
+        'history exports streaming at once on one instance; players and spectators together get at most three quarters of it, so host accounts keep a quarter; beyond either, 503 `SERVICE_UNAVAILABLE` with `Retry-After`',
+    }),
     maxWatchLinksPerRoom: integerSetting({
       env: 'MAX_WATCH_LINKS_PER_ROOM',
       minimum: 1,

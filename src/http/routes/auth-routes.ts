@@ -307,9 +307,9 @@ export function registerAuthRoutes(
   app.post(
     '/auth/reauthenticate',
     {
-      // `me`: a token a third-party app got through /authorize (e.g. only `openid`) must not
-      // step the account's session up, nor sign the person out everywhere below.
-      preValidation: app.auth.require({ scopes: ['me'] }),
+      // First-party: an OAuth app's token (authorization code flow) must not step its session up,
+      // whatever its scopes (red-team 2026-12c H2), nor sign the person out everywhere below.
+      preValidation: app.auth.require({ scopes: ['me'], firstParty: true }),
       schema: {
         tags: ['accounts'],
         summary: 'Re-authenticate this session (step-up)',
@@ -373,7 +373,7 @@ export function registerAuthRoutes(
   app.post(
     '/auth/logout-all',
     {
-      preValidation: app.auth.require({ scopes: ['me'] }),
+      preValidation: app.auth.require({ scopes: ['me'], firstParty: true }),
       schema: {
         tags: ['accounts'],
         summary: 'End every session of your account',

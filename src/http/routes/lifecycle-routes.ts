@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { addressBucket } from '../../lib/address-bucket.js';
 import { outboxDirectory, readOutbox } from '../../mail/outbox.js';
@@ -38,6 +39,8 @@ export function registerLifecycleRoutes(
   const { lifecycle, config } = gatehouse;
   const signedIn = app.auth.require({ scopes: ['me'] });
   const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'] });
+  // Deleting the account is the person's own decision, never an app's (red-team 2026-12c H2).
+  const ownSignIn = app.auth.require({ scopes: ['me'], firstParty: true });
 
   app.post(
     '/auth/forgot-password',
@@ -136,6 +139,20 @@ export function registerLifecycleRoutes(
     },
   );
 
+  /**
+   * The account and session the request is signed in with, if any: a bad, expired or revoked
+   * credential only means "not the holder" here (a confirmation link needs no sign-in).
+   */
+  const holderOf = async (request: FastifyRequest) => {
+    try {
+      const auth = await app.auth.identify(request);
+      return auth === null ? undefined : { userId: auth.user.id, sessionId: auth.sessionId };
+    } catch (error) {
+      if (error instanceof GatehouseError && error.code === 'INVALID_TOKEN') return undefined;
+      throw error;
+    }
+  };
+
   app.post(
     '/auth/verify',
     {
@@ -144,13 +161,16 @@ export function registerLifecycleRoutes(
         summary: 'Confirm your address with a mailed link',
         description:
           'The link’s `token`: single use, expiring, and only for the address it was mailed to (400 ' +
-          '`INVALID_LINK_TOKEN` otherwise).',
+          '`INVALID_LINK_TOKEN` otherwise). The first confirmation of an address sent without a session of ' +
+          'the account (cookie or bearer) counts as its owner claiming it: every session ends and passkeys, ' +
+          'TOTP, recovery codes and connected apps set up before it are removed (pre-account hijacking). ' +
+          'Sent with one, nothing else changes.',
         body: TokenBody,
         response: { 204: NoBody(), 400: problemRef },
       },
     },
     async (request, reply) => {
-      await lifecycle.verifyEmail(request.body.token, callerOf(request));
+      await lifecycle.verifyEmail(request.body.token, callerOf(request), await holderOf(request));
       return reply.code(204).send();
     },
   );
@@ -183,7 +203,7 @@ export function registerLifecycleRoutes(
   app.delete(
     '/users/me',
     {
-      preValidation: signedIn,
+      preValidation: ownSignIn,
       schema: {
         tags: ['accounts'],
         summary: 'Delete your account',

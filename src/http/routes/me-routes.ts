@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { toPublicUser } from '../../accounts/public-user.js';
+import { type AccountUser, toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { type AuthContext, type UserAuthContext, userAuthOf } from '../auth.js';
@@ -19,6 +19,16 @@ const SessionView = Type.Object({
   ip: Type.Union([Type.String(), Type.Null()]),
 });
 
+/**
+ * `GET /users/me`'s body, serialized once per cached user object rather than on every request
+ * (issue 10: fast-json-stringify's escaping was ≈ 2 % of the route's instructions). Bounded and
+ * never stale by construction: keyed weakly by the user cache's object, which is replaced, not
+ * mutated, when the account changes (the same rule `toPublicUser`'s memo relies on).
+ */
+const serializedUsers = new WeakMap<AccountUser, string>();
+/** What Fastify itself sends with a serialized JSON body. */
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** The guard sets `request.auth`; a route behind one (for Gatehouse users only) can rely on it. */
 export const authOf: (request: { auth: AuthContext | null }) => UserAuthContext = userAuthOf;
 
@@ -27,6 +37,9 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { selfService } = gatehouse;
   const guard = app.auth.require({ scopes: ['me'] });
+  // Sessions are how the account is held: an app's token may not list or end them (red-team
+  // 2026-12c H2), see `firstParty`.
+  const ownSignIn = app.auth.require({ scopes: ['me'], firstParty: true });
 
   app.get(
     '/users/me',
@@ -39,7 +52,20 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
       },
     },
     // Synchronous: nothing to wait for once the guard has run, so no promise per request.
-    (request) => toPublicUser(authOf(request).user),
+    (request, reply) => {
+      const { user } = authOf(request);
+      let body = serializedUsers.get(user);
+      if (body === undefined) {
+        // The route's own response serializer, so the bytes are exactly what it would send.
+        const serialized = reply.serialize(toPublicUser(user));
+        // Ours return strings; anything else is sent the usual way, unremembered.
+        if (typeof serialized !== 'string') return toPublicUser(user);
+        body = serialized;
+        serializedUsers.set(user, body);
+      }
+      // A string with a JSON content type is sent as it is (Fastify serializes only objects).
+      return reply.type(JSON_CONTENT_TYPE).send(body);
+    },
   );
 
   app.patch(
@@ -54,7 +80,9 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
           '`current_password` guesses are limited per session (LOGIN_MAX_FAILURES_PER_DEVICE): then 429 with Retry-After. ' +
           'An `email` change (with `current_password`, on its own) answers 202: a confirmation link goes to the new ' +
           'address (`POST /auth/email-change/confirm`), a notice to the current one, and the address changes only ' +
-          'once confirmed. A taken address is 409 `EMAIL_TAKEN` (with `REQUIRE_VERIFIED_EMAIL`, 202 like any other).',
+          'once confirmed. A taken address is 409 `EMAIL_TAKEN` (with `REQUIRE_VERIFIED_EMAIL`, 202 like any other). ' +
+          "Password and email changes are first-party only: an OAuth app's token (authorization code flow) may " +
+          'change `full_name` alone, and gets 403 `FIRST_PARTY_ONLY` for the rest.',
         body: Type.Object(
           {
             full_name: Type.Optional(Type.Union([Type.String({ maxLength: 400 }), Type.Null()])),
@@ -76,6 +104,8 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
     async (request, reply) => {
       const auth = authOf(request);
       const { body } = request;
+      // The password and the address are the ways into the account: never an app's to change.
+      if (body.email !== undefined || body.password !== undefined) await app.auth.requireFirstParty(auth);
       if (body.email !== undefined) {
         if (body.password !== undefined || body.full_name !== undefined) {
           throw new GatehouseError('VALIDATION_FAILED', 'change email on its own', {
@@ -104,7 +134,7 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
   app.get(
     '/users/me/sessions',
     {
-      preValidation: guard,
+      preValidation: ownSignIn,
       schema: {
         tags: ['accounts'],
         summary: 'Your live sessions',
@@ -130,7 +160,7 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
   app.delete(
     '/users/me/sessions/:id',
     {
-      preValidation: guard,
+      preValidation: ownSignIn,
       schema: {
         tags: ['accounts'],
         summary: 'End one of your sessions',

@@ -43,7 +43,9 @@ export function selfAudit(request: FastifyRequest): Omit<AuditEntry, 'event'> {
 export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { mfa } = gatehouse;
-  const guard = app.auth.require({ scopes: ['me'] });
+  // Second factors decide who can sign in: never an OAuth app's to set up or remove, even with
+  // `me` (red-team 2026-12c H2: an app enrolled TOTP and held the recovery codes).
+  const guard = app.auth.require({ scopes: ['me'], firstParty: true });
 
   app.get(
     '/users/me/mfa',

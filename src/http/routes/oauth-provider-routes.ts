@@ -3,7 +3,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
-import type { AuthorizationParameters, AuthorizationRequest } from '../../oauth/authorization-server.js';
+import {
+  type AuthorizationParameters,
+  type AuthorizationRequest,
+  PROMPT_VALUES,
+  REAUTHENTICATION_WINDOW_SECONDS,
+} from '../../oauth/authorization-server.js';
 import { clientScopes } from '../../oauth/oauth-clients.js';
 import type { LogoutParameters, LogoutRequest } from '../../oauth/rp-initiated-logout.js';
 import type { UserAuthContext } from '../auth.js';
@@ -27,7 +32,17 @@ const AuthorizeFields = {
   nonce: Param('OpenID Connect: copied into the ID token', 512),
   code_challenge: Param('PKCE (RFC 7636): BASE64URL(SHA256(code_verifier)), required', 128),
   code_challenge_method: Param('`S256` (required; `plain` is refused)', 16),
-  prompt: Param('`none`: answer without showing a page (OIDC Core §3.1.2.1)', 64),
+  prompt: Param(
+    'OIDC Core §3.1.2.1, space-separated: `none` answers without showing a page (`login_required` / ' +
+      '`consent_required` otherwise; alone only), `login` asks the person to sign in again, `consent` shows the ' +
+      'consent page even when it was remembered; `select_account` changes nothing (one account per browser)',
+    64,
+  ),
+  max_age: Param(
+    'OIDC Core §3.1.2.1: seconds; a browser sign-in older than this is repeated first (`0` is `prompt=login`). ' +
+      'The ID token’s `auth_time` says when it happened',
+    16,
+  ),
   response_mode: Param('`query` (the only one)', 32),
 };
 const AuthorizeQuery = Type.Object(AuthorizeFields);
@@ -80,6 +95,7 @@ function toParameters(query: Static<typeof AuthorizeQuery>): AuthorizationParame
     codeChallenge: query.code_challenge,
     codeChallengeMethod: query.code_challenge_method,
     prompt: query.prompt,
+    maxAge: query.max_age,
     responseMode: query.response_mode,
   };
 }
@@ -161,6 +177,25 @@ export function registerOAuthProviderRoutes(
     const query = request.url.indexOf('?');
     const back = `/authorize${query < 0 ? '' : request.url.slice(query)}`;
     return `/#/login?return_to=${encodeURIComponent(back)}`;
+  };
+
+  /**
+   * To the login form although the browser is signed in (`prompt=login`, or a sign-in older than
+   * `max_age`). The request it returns to drops `login` from `prompt` and asks for a sign-in within
+   * `max(max_age, REAUTHENTICATION_WINDOW_SECONDS)`, which the new sign-in meets: no loop, however
+   * small `max_age` was (OIDC Core §3.1.2.1: `max_age=0` is `prompt=login`). The app reads the
+   * truth from the ID token's `auth_time`.
+   */
+  const reauthenticationRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) => {
+    const query = request.url.indexOf('?');
+    const params = new URLSearchParams(query < 0 ? '' : request.url.slice(query + 1));
+    const prompts = (params.get('prompt') ?? '')
+      .split(' ')
+      .filter((value) => value !== '' && value !== 'login');
+    if (prompts.length > 0) params.set('prompt', prompts.join(' '));
+    else params.delete('prompt');
+    params.set('max_age', String(Math.max(authorization.maxAge ?? 0, REAUTHENTICATION_WINDOW_SECONDS)));
+    return `/#/login?reauthenticate=1&return_to=${encodeURIComponent(`/authorize?${params.toString()}`)}`;
   };
 
   const consentPage = (
@@ -272,8 +307,25 @@ export function registerOAuthProviderRoutes(
         return reply.header('cache-control', 'no-store').redirect(loginRedirect(request), 303);
       }
       const session = await sessionStore.findSession(auth.sessionId);
+      const authTime = session?.authTime ?? session?.createdAt ?? 0;
+      const tooOld =
+        authorization.maxAge !== undefined && gatehouse.clock() - authTime > authorization.maxAge * 1000;
+      if (authorization.promptLogin || tooOld) {
+        if (authorization.promptNone) {
+          return reply.redirect(
+            server.errorRedirect(authorization, 'login_required', 'A more recent sign-in is needed.'),
+            303,
+          );
+        }
+        return reply
+          .header('cache-control', 'no-store')
+          .redirect(reauthenticationRedirect(request, authorization), 303);
+      }
       const scopes = server.grantableScopes(authorization, auth.user, session?.amr ?? ['pwd']);
-      if (await server.hasConsent(auth.user.id, authorization.client.clientId, scopes)) {
+      if (
+        !authorization.promptConsent &&
+        (await server.hasConsent(auth.user.id, authorization.client.clientId, scopes))
+      ) {
         return approveAndRedirect(reply, request, authorization, auth, false);
       }
       if (authorization.promptNone) {
@@ -403,6 +455,8 @@ export function registerOAuthProviderRoutes(
         // RFC 7662 §2.1 / RFC 8414 §2: introspection needs an authenticated confidential client.
         introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
         code_challenge_methods_supported: ['S256'],
+        // OpenID Connect Prompt Create 1.0 §4.1 metadata: the `prompt` values /authorize honours.
+        prompt_values_supported: [...PROMPT_VALUES],
         claims_supported: [
           'sub',
           'iss',
@@ -580,7 +634,8 @@ export function registerOAuthProviderRoutes(
     },
   );
 
-  const meGuard = app.auth.require({ scopes: ['me'] });
+  // Which apps hold the account is the person's business: an app may not list or disconnect others.
+  const meGuard = app.auth.require({ scopes: ['me'], firstParty: true });
   app.get(
     '/users/me/connected-apps',
     {

@@ -113,7 +113,9 @@ function passkeyName(typed: string | undefined, userAgent: string | undefined): 
 export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { passkeys } = gatehouse;
-  const guard = app.auth.require({ scopes: ['me'] });
+  // A passkey is a way into the account: never an OAuth app's to register or remove, even with
+  // `me` (red-team 2026-12c H2: an app's server answered the ceremony with an authenticator of its own).
+  const guard = app.auth.require({ scopes: ['me'], firstParty: true });
 
   app.get(
     '/users/me/passkeys',
@@ -220,7 +222,7 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
   app.post(
     '/auth/reauthenticate/passkey/options',
     {
-      preValidation: app.auth.require(),
+      preValidation: app.auth.require({ firstParty: true }),
       schema: {
         tags: ['accounts'],
         summary: 'Start re-authenticating this session with a passkey',
@@ -245,7 +247,7 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
   app.post(
     '/auth/reauthenticate/passkey',
     {
-      preValidation: app.auth.require(),
+      preValidation: app.auth.require({ firstParty: true }),
       schema: {
         tags: ['accounts'],
         summary: 'Re-authenticate this session with a passkey (step-up)',

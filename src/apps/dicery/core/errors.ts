@@ -10,6 +10,7 @@ export type DiceryErrorCode =
   | 'ROOM_FULL'
   | 'INVALID_DICE_NOTATION'
   | 'TOO_MANY_STREAMS'
+  | 'TOO_MANY_EXPORTS'
   | 'ROOM_TOKEN_EXPIRED'
   | 'SEAT_INVALID'
   | 'SEAT_EXPIRED'
@@ -49,8 +50,10 @@ export function roomNotFound(): DiceryError {
 export function ambiguousCookie(name: string): DiceryError {
   return new GatehouseError<DiceryErrorCode>(
     'AMBIGUOUS_COOKIE',
-    `The request carries more than one ${name} cookie: another site on this domain may have set one. ` +
-      "Clear this site's cookies and join again.",
+    `The request carries more than one ${name} cookie, so none was used: another site under this domain ` +
+      'may have planted one to pass you off as someone else. This answer asks your browser to drop every copy ' +
+      'this server never sets, so trying again should work. If it keeps happening, that site keeps planting ' +
+      "it: clear this site's cookies and join the room again (or take your seat back with a claim code).",
     { errors: [{ field: name, message: 'More than one cookie of this name' }] },
   );
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Static, Type } from 'typebox';
 import type { AppChannel, AppChannelOptions, Scheduler } from '../../../index.js';
+import { createKeyedThrottle } from './keyed-throttle.js';
 
 /**
  * Who is connected to a room now (issue 14, item 2): a member is online while at least one of
@@ -15,16 +16,34 @@ import type { AppChannel, AppChannelOptions, Scheduler } from '../../../index.js
  * heartbeats is dropped, so a crashed (or partitioned) instance cannot leave players shown online.
  * Pub/sub is at-most-once, so a lost change is corrected by the next heartbeat's full state.
  *
+ * Churn is coalesced per room (red-team 2026-12b G8): a room's changes are published to the other
+ * instances, and announced to its watchers, at most once per {@link PRESENCE_COALESCE_MS}. The
+ * first change of a quiet room goes out at once; the changes after it within the window go out
+ * together at its end as the net difference from what was last announced (a member who came and
+ * went inside the window is never announced), computed from the latest state, so the final state
+ * always arrives. Streams opening and closing in a loop thus cost each watcher at most one
+ * `spectators` message and one `presence` message per member per window, and the other instances
+ * one message per room per window, however fast they churn.
+ *
  * Bounds: local counts exist only while streams are open (capped per player, account and IP);
  * another instance's state is replaced, never appended to, by each of its messages, whose size
  * the schema caps; instances expire, and so do their rooms no message has named for as long (a
  * heartbeat sent in parts whose parts never all arrive cannot leave a room online for ever); one
  * heartbeat being collected in parts per other instance, replaced by its next heartbeat and
- * dropped with the instance. The change handlers exist only while streams are open.
+ * dropped with the instance. The change handlers exist only while streams are open. The
+ * coalescing holds one timer per room changed within the last window (rooms with streams here, or
+ * watched here), and nothing else: what goes out is read from the state when the window ends.
  */
 
 /** Heartbeats without a message after which another instance's presence is dropped. */
 export const PRESENCE_EXPIRY_BEATS = 3;
+
+/**
+ * Milliseconds between two announcements of one room's presence, to its watchers and to the other
+ * instances: short enough that people see each other arrive "at once", long enough that stream
+ * churn cannot turn into a frame per change per watcher (red-team 2026-12b G8).
+ */
+export const PRESENCE_COALESCE_MS = 500;
 
 /** The app channel's name. */
 export const PRESENCE_CHANNEL = 'room-presence';
@@ -138,6 +157,11 @@ export interface PresenceOptions {
   heartbeatMs: number;
   /** Where a throwing change handler is reported. */
   onWarning: (message: string) => void;
+  /**
+   * Milliseconds between two announcements of a room's presence (watchers and other instances).
+   * @default PRESENCE_COALESCE_MS
+   */
+  coalesceMs?: number;
 }
 
 const HOST = 'host';
@@ -149,6 +173,12 @@ const spectatorsIn = (members: Set<string>) => {
   for (const key of members) if (isSpectator(key)) count++;
   return count;
 };
+const sameMembers = (a: Set<string> | undefined, b: Set<string> | undefined) => {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.size !== b.size) return false;
+  for (const key of a) if (!b.has(key)) return false;
+  return true;
+};
 const changeOf = (room: string, key: string, online: boolean): PresenceChange => ({
   room,
   playerId: key === HOST ? null : key.slice('player:'.length),
@@ -158,6 +188,7 @@ const changeOf = (room: string, key: string, online: boolean): PresenceChange =>
 /** Creates the {@link Presence} of this instance and joins the deployment's presence channel. */
 export async function createPresence(options: PresenceOptions): Promise<Presence> {
   const { clock, scheduler, heartbeatMs, onWarning } = options;
+  const coalesceMs = options.coalesceMs ?? PRESENCE_COALESCE_MS;
   const instance = randomUUID();
   /** Open streams per room and member on this instance. */
   const local = new Map<string, Map<string, number>>();
@@ -192,7 +223,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     return members;
   };
 
-  /** Tells `room`'s handlers what changed since the last announcement. */
+  /** Tells `room`'s handlers what changed since the last announcement (through {@link announce}). */
   const recompute = (room: string) => {
     const listeners = handlers.get(room);
     if (listeners === undefined) return;
@@ -216,6 +247,15 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     }
   };
 
+  /**
+   * Announces `room`'s changes to its handlers, coalesced. Only rooms with handlers on this
+   * instance are triggered, so the windows are bounded by the rooms this instance streams.
+   */
+  const announce = createKeyedThrottle(scheduler, coalesceMs, recompute);
+  const changed = (room: string) => {
+    if (handlers.has(room)) announce.trigger(room);
+  };
+
   const roomState = (room: string) => ({ code: room, members: [...(local.get(room)?.keys() ?? [])] });
 
   const channel = await options.openChannel({
@@ -229,9 +269,13 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
         named: new Map<string, number>(),
       };
       state.seenAt = clock();
-      const touched = new Set<string>(message.rooms.map((entry) => entry.code));
+      // What the sender had before, to announce only rooms whose members changed: a heartbeat
+      // repeats every room's state, and a room's announcement opens its coalescing window.
+      const before = new Map(state.rooms);
+      const named = new Set<string>(message.rooms.map((entry) => entry.code));
+      const touched = new Set<string>();
       if (message.full) {
-        for (const room of state.rooms.keys()) touched.add(room);
+        for (const room of state.rooms.keys()) named.add(room);
         state.rooms = new Map();
         state.named = new Map();
         beats.delete(message.instance);
@@ -277,7 +321,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
         }
       }
       remote.set(message.instance, state);
-      for (const room of touched) recompute(room);
+      for (const room of named) if (!sameMembers(before.get(room), state.rooms.get(room))) touched.add(room);
+      for (const room of touched) changed(room);
     },
     // Messages were lost meanwhile: the next heartbeat's full states put everything right.
   });
@@ -286,6 +331,15 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     // Never rejects (see AppChannel.publish); a lost message is corrected by the next heartbeat.
     void channel.publish({ instance, ...message });
   };
+
+  /**
+   * Publishes this instance's member set of a room, coalesced: at the caps a room's set is ≈ 33 KB,
+   * so one message per change would multiply churn by the instances. The set is read when the
+   * message goes, so the last one always carries the latest state (an empty set: no streams left).
+   */
+  const share = createKeyedThrottle(scheduler, coalesceMs, (room) =>
+    publish({ full: false, rooms: [roomState(room)] }),
+  );
 
   const heartbeat = scheduler.setInterval(() => {
     for (const message of heartbeatMessages([...local.keys()].map(roomState))) publish(message);
@@ -301,14 +355,14 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
           if (namedAt >= oldest) continue;
           state.rooms.delete(room);
           state.named.delete(room);
-          recompute(room);
+          changed(room);
         }
         continue;
       }
       // Not heard from for several heartbeats: crashed or cut off. Its members go offline.
       remote.delete(id);
       beats.delete(id);
-      for (const room of state.rooms.keys()) recompute(room);
+      for (const room of state.rooms.keys()) changed(room);
     }
   }, heartbeatMs);
 
@@ -322,8 +376,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
     const first = !members.has(key);
     members.set(key, (members.get(key) ?? 0) + 1);
     if (first) {
-      publish({ full: false, rooms: [roomState(room)] });
-      recompute(room);
+      share.trigger(room);
+      changed(room);
     }
     let done = false;
     return () => {
@@ -338,8 +392,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
       }
       current.delete(key);
       if (current.size === 0) local.delete(room);
-      publish({ full: false, rooms: [roomState(room)] });
-      recompute(room);
+      share.trigger(room);
+      changed(room);
     };
   };
 
@@ -383,6 +437,8 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
 
     close() {
       heartbeat.cancel();
+      share.clear();
+      announce.clear();
       // Tell the others at once rather than leave them waiting for the expiry.
       publish({ full: true, rooms: [] });
       channel.close();

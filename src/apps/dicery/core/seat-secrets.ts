@@ -11,6 +11,11 @@ export function generateSeatSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/** Whether `value` has the shape of a seat secret ({@link generateSeatSecret}: 43 base64url characters). */
+export function looksLikeSeatSecret(value: string): boolean {
+  return /^[A-Za-z0-9_-]{43}$/.test(value);
+}
+
 /**
  * SHA-256 (hex) of a seat secret or claim code. A plain hash suffices: both are high-entropy
  * random values, so there is nothing for a slow hash to protect against a table dump.

@@ -180,16 +180,28 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
    * The room credential of the request: an `Authorization: Bearer` room token, else the room's
    * cookie. `account: true` when the bearer token is not a room token (an account token).
    */
-  const findRoomCredential = (
+  const findRoomCredential = async (
     request: FastifyRequest,
+    reply: FastifyReply,
     code: string,
-  ): RoomCredential | { account: true } | { spectator: true } | null => {
+  ): Promise<RoomCredential | { account: true } | { spectator: true } | null> => {
     const bearer = readBearerToken(request);
     if (bearer !== undefined) {
       if (looksLikeRoomToken(bearer)) return { token: bearer, transport: 'bearer' };
       return looksLikeSpectatorToken(bearer) ? { spectator: true } : { account: true };
     }
-    const cookie = readRoomCookie(request, roomCookieName(app.cookiePolicy, code));
+    const cookie = await readRoomCookie({
+      request,
+      reply,
+      cookies: app.cookiePolicy,
+      name: roomCookieName(app.cookiePolicy, code),
+      code,
+      // Signed by this server for this room; an expired one may still be the caller's own.
+      couldBeOurs: async (value) => {
+        const check = await roomTokens.verify(value);
+        return check.ok ? check.roomCode === code : check.reason === 'expired';
+      },
+    });
     return cookie === undefined ? null : { token: cookie, transport: 'cookie' };
   };
 
@@ -256,14 +268,23 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
    * The spectator credential of the request: a spectator bearer token (`Authorization`), else the
    * watch cookie; undefined when it carries neither.
    */
-  const watchCredentialOf = (
+  const watchCredentialOf = async (
     request: FastifyRequest,
+    reply: FastifyReply,
     code: string,
-  ): { secret: string; transport: RoomSpectatorAuth['transport'] } | undefined => {
+  ): Promise<{ secret: string; transport: RoomSpectatorAuth['transport'] } | undefined> => {
     const bearer = readBearerToken(request);
     if (bearer !== undefined && looksLikeSpectatorToken(bearer))
       return { secret: bearer, transport: 'bearer' };
-    const value = readRoomCookie(request, watchCookieName(app.cookiePolicy, code));
+    const value = await readRoomCookie({
+      request,
+      reply,
+      cookies: app.cookiePolicy,
+      name: watchCookieName(app.cookiePolicy, code),
+      code,
+      // Opaque secrets: only their shape can be judged without the database's current state.
+      couldBeOurs: looksLikeSpectatorToken,
+    });
     return value === undefined ? undefined : { secret: value, transport: 'cookie' };
   };
 
@@ -280,12 +301,12 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     return { sessionId: identity.sessionId, linkId: identity.linkId, transport: credential.transport };
   };
 
-  const player: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
+  const player: preHandlerAsyncHookHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     const code = codeOf(request);
-    const credential = findRoomCredential(request, code);
+    const credential = await findRoomCredential(request, reply, code);
     if (credential === null || 'spectator' in credential) {
       // Watching is read-only: a spectator gets a refusal that says so, not "join first".
-      const watch = watchCredentialOf(request, code);
+      const watch = await watchCredentialOf(request, reply, code);
       if (watch !== undefined) {
         await checkSpectator(code, watch);
         throw spectatorReadOnly();
@@ -298,9 +319,9 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     request.room = { code, player: await checkPlayer(request, code, credential), host: null };
   };
 
-  const admitMember = async (request: FastifyRequest): Promise<void> => {
+  const admitMember = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const code = codeOf(request);
-    const credential = findRoomCredential(request, code);
+    const credential = await findRoomCredential(request, reply, code);
     if (credential !== null && 'spectator' in credential) throw spectatorLinkInvalid();
     const asPlayer: Check<RoomPlayerAuth> =
       credential === null || 'account' in credential
@@ -320,18 +341,18 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     };
   };
 
-  const member: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) =>
-    admitMember(request);
+  const member: preHandlerAsyncHookHandler = async (request: FastifyRequest, reply: FastifyReply) =>
+    admitMember(request, reply);
 
-  const viewer: preHandlerAsyncHookHandler = async (request: FastifyRequest, _reply: FastifyReply) => {
+  const viewer: preHandlerAsyncHookHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     const code = codeOf(request);
-    const watch = watchCredentialOf(request, code);
-    if (watch === undefined) return admitMember(request);
+    const watch = await watchCredentialOf(request, reply, code);
+    if (watch === undefined) return admitMember(request, reply);
     // A spectator bearer token fills the Authorization header: it is what the caller is.
     if (watch.transport === 'cookie') {
       // A member (player or host) holding a watch cookie too is let in as what they are.
       const asMember = await attempt(async () => {
-        await admitMember(request);
+        await admitMember(request, reply);
         return request.room;
       });
       if (asMember.ok) return;

@@ -529,12 +529,15 @@ cookie of \`POST /rooms/{code}/watch\`; they get what other players get, secret 
 - \`presence\` \`{ player_id, online }\` (only with \`?presence=true\`; no \`id:\`, not in the log): a player (\`player_id\`) or the host
   (\`player_id: null\`) opened their first or closed their last stream on any instance; \`GET /rooms/{code}\`'s
   \`online\` is the state to start from. An instance that stops answering has its streams counted offline after
-  three heartbeats.
+  three heartbeats. Coalesced per room over 500 ms: the first change of a quiet room comes at once, later ones in
+  the window come together at its end as the net change (someone who came and went inside it is not announced),
+  always ending with the latest state; treat a message as "is now online/offline", not as a count of streams.
 - \`room_updated\` \`{ id, name, locked, at }\` (the host renamed or (un)locked the room)
 - \`host_changed\` \`{ id, at }\` (another account took the room over; host streams end after it)
 - \`spectator_link_created\` / \`spectator_link_revoked\` \`{ id, link_id, at }\` (the host made or revoked a watch link;
   the streams of a revoked link end after its event with \`stream_end\` \`link_revoked\`)
-- \`spectators\` \`{ count }\` (only with \`?presence=true\`; no \`id:\`): how many streams watch through watch links now.
+- \`spectators\` \`{ count }\` (only with \`?presence=true\`; no \`id:\`): how many streams watch through watch links now
+  (coalesced as \`presence\` is: at most one per 500 ms, the latest count last).
   Spectators never appear in \`presence\` or as players
 - \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" | "watch_ended" }\` (no \`id:\`), the last message when
   the credential that opened the stream ends it (\`watch_ended\`: a spectator stopped watching, or the link's

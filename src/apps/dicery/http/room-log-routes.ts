@@ -1,9 +1,11 @@
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { enforceRateLimit, errorResponses, problemRef, userAuthOf } from '../../../http/index.js';
-import { addressBucket } from '../../../index.js';
+import { addressBucket, type ConcurrencyCap, createConcurrencyCaps, GatehouseError } from '../../../index.js';
+import type { DiceryErrorCode } from '../core/errors.js';
 import { rollCsvHeader, rollCsvLine } from '../core/roll-export.js';
 import { ROLL_HISTORY_MAX_PAGE } from '../core/room-history.js';
 import { ROOM_LOG_MAX_PAGE } from '../core/room-log.js';
@@ -67,6 +69,14 @@ discloses the salt and content here. Pages of up to ${ROOM_LOG_MAX_PAGE} entries
 verification proves, and what it does not (it says nothing about the server's random numbers), is in the README.`;
 
 /**
+ * Exports the players and spectators of every network together may hold at once: three quarters of
+ * `MAX_EXPORTS_TOTAL` (at least one), the rest kept for host accounts.
+ */
+export function anonymousShare(maxExportsTotal: number): number {
+  return Math.max(1, Math.floor((maxExportsTotal * 3) / 4));
+}
+
+/**
  * The history, export, reveal and log routes (issue 14, items 4, 5 and 7). Registered by
  * `registerRoomRoutes`, which owns the room guards.
  */
@@ -121,6 +131,73 @@ export function registerRoomLogRoutes(
     await hit(`room-${kind}:${who}`, perCaller);
     // After the spectator's own budget: a viewer refused there adds nothing to the link's count.
     if (spectator !== null) await hit(`room-${kind}:watch:${spectator.linkId}`, perLink);
+  };
+
+  // Exports held open at once (per instance). The per-minute limits above bound how often an export
+  // starts, not how many run: a client that reads slowly (never slower than the server's send
+  // timeout, or its socket is destroyed) keeps each one open, with a page of rolls and a socket's
+  // buffers, for as long as it likes. So: per caller, per network for the credentials anyone can
+  // mint, and for the whole instance.
+  const exportSlots = createConcurrencyCaps();
+  type ExportCap = ConcurrencyCap & { per: string };
+
+  /**
+   * Takes an export slot for this request, or throws 429 `TOO_MANY_EXPORTS` (a caller or network
+   * cap) / 503 `SERVICE_UNAVAILABLE` (the instance's), with `Retry-After`. The slot is released
+   * when the response closes, which Node signals once whether the body was sent in full, the
+   * client went away, or the body's stream failed (Fastify destroys the response then).
+   */
+  const holdExportSlot = (request: Parameters<typeof roomOf>[0], raw: ServerResponse): void => {
+    const caller = roomOf(request);
+    const spectator = caller.spectator ?? null;
+    const callerCap: ExportCap =
+      caller.player !== null
+        ? { key: `player:${caller.player.id}`, max: settings.maxExportsPerCaller, per: 'player' }
+        : spectator !== null
+          ? { key: `spectator:${spectator.sessionId}`, max: settings.maxExportsPerCaller, per: 'spectator' }
+          : {
+              key: `account:${caller.host?.userId ?? ''}`,
+              max: settings.maxExportsPerCaller,
+              per: 'account',
+            };
+    // Players and spectators are free to mint (a join, a watch-link exchange), so one network
+    // must not multiply its share by minting more; an IPv6 site routes a /48 (RFC 6177 §3), as the
+    // event streams count it. A host account is not counted per network: a stranger on the same
+    // network (CGNAT, a campus) could otherwise take every slot and refuse the host its exports.
+    // Accounts cost a registration (rate limited per address), and the instance's cap bounds all.
+    // Players and spectators together get at most three quarters of the instance's exports, so a
+    // flood of them from many networks (each network within its cap) still leaves hosts a quarter.
+    const anonymousCaps: ExportCap[] =
+      caller.player !== null || spectator !== null
+        ? [
+            {
+              key: `net:${addressBucket(request.ip, 48)}`,
+              max: settings.maxExportsPerNetwork,
+              per: 'client network',
+            },
+            { key: 'anonymous', max: anonymousShare(settings.maxExportsTotal), per: 'instance' },
+          ]
+        : [];
+    const totalCap: ExportCap = { key: 'total', max: settings.maxExportsTotal, per: 'instance' };
+    const slot = exportSlots.tryAcquire([callerCap, ...anonymousCaps, totalCap]);
+    if (!slot.ok) {
+      // The instance's share is a capacity limit, not the caller's fault (as for event streams).
+      if (slot.cap.per === 'instance') {
+        throw new GatehouseError(
+          'SERVICE_UNAVAILABLE',
+          'This server has as many exports running as it may; try again shortly.',
+          { retryAfterSeconds: 10 },
+        );
+      }
+      throw new GatehouseError<DiceryErrorCode>(
+        'TOO_MANY_EXPORTS',
+        `At most ${slot.cap.max} exports per ${slot.cap.per} at once; wait for one to finish.`,
+        { retryAfterSeconds: 5 },
+      );
+    }
+    raw.once('close', slot.release);
+    // The client may have gone before the slot was taken: 'close' has then been emitted already.
+    if (raw.destroyed) slot.release();
   };
 
   const viewerOf = (request: Parameters<typeof roomOf>[0]) => {
@@ -188,7 +265,13 @@ export function registerRoomLogRoutes(
           'download is one page whatever the room holds. Each export reads the whole log, so it is limited per ' +
           'caller (`ROOM_EXPORTS_PER_MINUTE`; each spectator on their own), per client IP ' +
           '(`ROOM_EXPORTS_PER_MINUTE_PER_IP`) and per watch link (`ROOM_EXPORTS_PER_MINUTE_PER_WATCH_LINK`, its ' +
-          'spectators together): beyond any, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
+          'spectators together): beyond any, 429 `TOO_MANY_REQUESTS` with `Retry-After`. Exports running at once ' +
+          'are capped per caller (`MAX_EXPORTS_PER_CALLER`: a player, a spectator, or a host account across its ' +
+          'rooms) and, for players and spectators, per client network (`MAX_EXPORTS_PER_NETWORK`: an IPv4 address ' +
+          'or IPv6 /48): beyond either, 429 `TOO_MANY_EXPORTS` with `Retry-After`; and per server instance ' +
+          '(`MAX_EXPORTS_TOTAL`, of which players and spectators together get three quarters): beyond it, 503 ' +
+          '`SERVICE_UNAVAILABLE` with `Retry-After`. A slot is freed when ' +
+          'the download ends, whether it completed, the client went away or it failed.',
         params: CodeParams,
         querystring: Type.Object(
           {
@@ -210,10 +293,14 @@ export function registerRoomLogRoutes(
           ...errorResponses,
           404: problemRef,
           429: problemRef,
+          503: problemRef,
         },
       },
     },
     async (request, reply) => {
+      // The slot first: answered from memory, so a refusal costs no counter round trip and spends
+      // none of the caller's per-minute exports. Whatever ends the response releases it.
+      holdExportSlot(request, reply.raw);
       await limitReads(request, 'export');
       const { code, viewer } = viewerOf(request);
       const csv = request.query.format === 'csv';

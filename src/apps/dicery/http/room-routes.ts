@@ -16,6 +16,7 @@ import {
 import { addressBucket, GatehouseError } from '../../../index.js';
 import { type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
 import type { SeatedPlayer } from '../core/room-service.js';
+import { looksLikeSeatSecret } from '../core/seat-secrets.js';
 import { looksLikeSpectatorToken } from '../core/spectator-links.js';
 import { formatClaimCode } from '../shared/claim-code.js';
 import { normalizeRoomCode } from '../shared/room-code.js';
@@ -164,9 +165,16 @@ export function registerRoomRoutes(
     name: seatCookieName(app.cookiePolicy, code),
     attributes: { ...app.cookiePolicy.httpOnly, path: roomCookiePath(code) },
   });
-  const seatOf = (request: FastifyRequest, code: string): string | undefined => {
-    return readRoomCookie(request, seatCookie(code).name);
-  };
+  const seatOf = (request: FastifyRequest, reply: FastifyReply, code: string): Promise<string | undefined> =>
+    readRoomCookie({
+      request,
+      reply,
+      cookies: app.cookiePolicy,
+      name: seatCookie(code).name,
+      code,
+      // Opaque secrets: only their shape can be judged without the database's current state.
+      couldBeOurs: looksLikeSeatSecret,
+    });
 
   /**
    * Answers a seated join, resume or claim: mints a room token for the seat's generation, sets
@@ -303,7 +311,7 @@ export function registerRoomRoutes(
         return sendSeated(
           reply,
           room,
-          await rooms.joinSeated(room.code, body.player, seatOf(request, room.code)),
+          await rooms.joinSeated(room.code, body.player, await seatOf(request, reply, room.code)),
         );
       }
       const player = await rooms.join(room.code, body.player);
@@ -466,7 +474,14 @@ export function registerRoomRoutes(
         await context.dicery.spectators.end(code, bearer);
         return reply.code(204).send();
       }
-      const secret = readRoomCookie(request, cookie.name);
+      const secret = await readRoomCookie({
+        request,
+        reply,
+        cookies: app.cookiePolicy,
+        name: cookie.name,
+        code,
+        couldBeOurs: looksLikeSpectatorToken,
+      });
       if (secret !== undefined) {
         // A cookie rides along on cross-site requests: the double-submit token proves this page sent it.
         app.csrf.verify(request, await currentCsrfBinding(request));
@@ -602,7 +617,7 @@ export function registerRoomRoutes(
       app.csrf.checkOrigin(request);
       await limitJoins(request.ip);
       const room = await rooms.getRoom(request.params.code);
-      const secret = seatOf(request, room.code);
+      const secret = await seatOf(request, reply, room.code);
       if (secret === undefined) {
         throw new GatehouseError<DiceryErrorCode>(
           'SEAT_INVALID',

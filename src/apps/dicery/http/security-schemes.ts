@@ -17,7 +17,10 @@ export function diceryOpenApiSchemes(cookies: CookiePolicy): Record<string, Open
         '`POST /rooms/{code}/join` with `Path=/rooms/{code}`. Swagger UI cannot send cookies itself and ' +
         'needs nothing here: after "Try it out" on join, your browser keeps the cookie (this page is ' +
         "same-origin) and sends it on that room's calls. Unsafe calls also need `X-CSRF-Token` from " +
-        '`GET /auth/csrf`.',
+        '`GET /auth/csrf`. Two different values of a room, seat or watch cookie (one planted by another site ' +
+        'under your domain) are never resolved in favour of one this server could have issued to someone else: ' +
+        'values that cannot be ours for this room are set aside, and otherwise the call answers 400 ' +
+        '`AMBIGUOUS_COOKIE` with `Set-Cookie` headers that drop the planted copies; retry once.',
     },
     roomBearer: {
       type: 'http',

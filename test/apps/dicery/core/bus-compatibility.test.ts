@@ -4,6 +4,7 @@ import {
   createPresence,
   heartbeatMessages,
   MAX_PRESENCE_MESSAGE_LENGTH,
+  PRESENCE_COALESCE_MS,
   type PresenceMessage,
   presenceMessageSchema,
 } from '../../../../src/apps/dicery/core/presence.js';
@@ -198,12 +199,14 @@ describe('spectators on several instances', () => {
         onWarning: () => {},
       });
       peers.push(self);
-      return presence;
+      return { presence, clock };
     };
-    const [a, b] = [await open(), await open()];
+    const [{ presence: a }, { presence: b, clock: clockB }] = [await open(), await open()];
     a.connectSpectator('ROOM23');
     b.connectSpectator('ROOM23');
     b.connectSpectator('ROOM23');
+    // B's second spectator travels with B's next coalesced message (see PRESENCE_COALESCE_MS).
+    clockB.advance(PRESENCE_COALESCE_MS);
     expect(a.online('ROOM23').spectators).toBe(3);
     expect(b.online('ROOM23').spectators).toBe(3);
     a.close();

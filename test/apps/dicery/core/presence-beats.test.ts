@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
   createPresence,
+  PRESENCE_COALESCE_MS,
   PRESENCE_EXPIRY_BEATS,
   type PresenceChange,
   type PresenceMessage,
@@ -114,6 +115,8 @@ describe('presence: a heartbeat in parts whose parts never all arrive', () => {
     expect(online('BACK03')).toBe(false);
     heartbeat([['KEEP03'], ['BACK03']]);
     expect(online('BACK03')).toBe(true);
+    // Announced at the end of the coalescing window its going offline opened (red-team G8).
+    clock.advance(PRESENCE_COALESCE_MS);
     expect(changes).toEqual([
       { room: 'BACK03', playerId: 'back03', online: false },
       { room: 'BACK03', playerId: 'back03', online: true },

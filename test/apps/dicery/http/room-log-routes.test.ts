@@ -1,9 +1,12 @@
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RoomLogDocument, verifyRoomLog } from '../../../../src/apps/dicery/shared/room-log.js';
+import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
+import { listenOnLoopback } from '../../../support/listen.js';
 import { createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 
 const NO_ROOM_LIMITS = {
@@ -460,5 +463,234 @@ describe('Dicery room reads are rate-limited per caller and per address', () => 
     }
     const fresh = await joinAsBot(app, room.code, 'Fresh');
     expectLimited(await get(`/rooms/${room.code}/rolls/export`, fresh.headers));
+  });
+});
+
+describe('Dicery exports running at once are capped per caller, per network and per instance', () => {
+  let app: FastifyInstance;
+  let base: string;
+  let host: SignedIn;
+  let big: { code: string; players: JoinedPlayer[] };
+  let small: string;
+  const MAX_EXPORTS_PER_CALLER = 1;
+  const MAX_EXPORTS_PER_NETWORK = 2;
+  const MAX_EXPORTS_TOTAL = 4;
+  // ≈ 600 bytes of JSON each: ≈ 24 MB, far more than loopback's socket buffers hold, so an export
+  // whose client stops reading stays open until the test ends it.
+  const COPIES = 40_000;
+  const held: ReturnType<typeof request>[] = [];
+
+  beforeAll(async () => {
+    app = await buildTestServer({
+      ...NO_ROOM_LIMITS,
+      roomExportsPerMinute: 10_000,
+      roomExportsPerMinutePerIp: 10_000,
+      maxExportsPerCaller: MAX_EXPORTS_PER_CALLER,
+      maxExportsPerNetwork: MAX_EXPORTS_PER_NETWORK,
+      maxExportsTotal: MAX_EXPORTS_TOTAL,
+      // Each request says which address it comes from (X-Forwarded-For), over real sockets.
+      trustProxy: ['127.0.0.1'],
+    });
+    base = await listenOnLoopback(app);
+    host = await signIn(app);
+    small = (await createRoom(app, host, 'Small')).code;
+    const room = await createRoom(app, host, 'Big');
+    const players = [];
+    for (const name of ['Pat', 'Sam', 'Kim', 'Lou']) players.push(await joinAsBot(app, room.code, name));
+    const rolled = await app.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/rolls`,
+      headers: players[0]?.headers,
+      payload: { notation: '100d1000', label: 'x'.repeat(60) },
+    });
+    expect(rolled.statusCode, rolled.body).toBe(201);
+    // Copies of that roll written straight to the log: rolling 40 000 times over HTTP would only be slower.
+    const db = app.gatehouse.appDatabase<DiceryTables>();
+    const roll = await db
+      .selectFrom('room_events')
+      .selectAll()
+      .where('room_code', '=', room.code)
+      .where('type', '=', 'roll')
+      .executeTakeFirstOrThrow();
+    for (let from = 1; from <= COPIES; from += 500) {
+      const rows = [];
+      for (let i = from; i < from + 500 && i <= COPIES; i++) {
+        rows.push({
+          room_code: room.code,
+          seq: roll.seq + i,
+          type: 'roll',
+          data: roll.data,
+          created_at: roll.created_at,
+        });
+      }
+      await db.insertInto('room_events').values(rows).execute();
+    }
+    await db
+      .updateTable('rooms')
+      .set({ last_event_seq: roll.seq + COPIES })
+      .where('code', '=', room.code)
+      .execute();
+    big = { code: room.code, players };
+  }, 60_000);
+  afterAll(async () => {
+    for (const req of held) req.destroy();
+    await app.close();
+  });
+  // Each test starts with every slot free (tests run in a shuffled order): the server has seen every
+  // connection of the test go, and a response's 'close' (which frees its slot) comes with its socket's.
+  afterEach(async () => {
+    for (const req of held.splice(0)) req.destroy();
+    const openConnections = () =>
+      new Promise<number>((resolve, reject) =>
+        app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      );
+    for (const deadline = Date.now() + 5000; (await openConnections()) > 0; ) {
+      if (Date.now() > deadline) throw new Error('connections of the test still open after 5 s');
+      app.server.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  });
+
+  /** Starts an export over a real socket and stops reading once its first bytes arrived. */
+  function holdExport(code: string, headers: Record<string, string>, from: string) {
+    return new Promise<{ req: ReturnType<typeof request>; resume: () => Promise<'end' | 'cut'> }>(
+      (resolve, reject) => {
+        const req = request(`${base}/rooms/${code}/rolls/export`, {
+          headers: { ...headers, 'x-forwarded-for': from },
+          agent: false,
+        });
+        held.push(req);
+        req.on('error', () => {});
+        req.on('response', (response) => {
+          if (response.statusCode !== 200) {
+            reject(new Error(`export refused: ${response.statusCode}`));
+            return;
+          }
+          const ended = new Promise<'end' | 'cut'>((done) => {
+            response.on('end', () => done('end'));
+            response.on('aborted', () => done('cut'));
+            response.on('error', () => done('cut'));
+          });
+          response.once('data', () => {
+            response.pause();
+            resolve({
+              req,
+              resume: () => {
+                response.resume();
+                return ended;
+              },
+            });
+          });
+        });
+        req.end();
+      },
+    );
+  }
+
+  const exportOf = (code: string, headers: Record<string, string>, from: string) =>
+    fetch(`${base}/rooms/${code}/rolls/export`, { headers: { ...headers, 'x-forwarded-for': from } });
+
+  async function expectRefused(response: Response, status: number, code: string) {
+    expect(response.status).toBe(status);
+    expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await response.json()) as { code: string }).code).toBe(code);
+  }
+
+  /** The host's next small export, once the server has seen the held one end (bounded wait). */
+  async function hostExportsAgain(from: string) {
+    for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+      const response = await exportOf(small, host.headers, from);
+      if (response.status === 200) return response.json();
+      await response.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error('the export slot never came back');
+  }
+
+  it('a finished export gives its slot back', async () => {
+    for (let i = 0; i < 3; i++) {
+      const response = await exportOf(small, host.headers, '192.0.2.1');
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual([]);
+    }
+  });
+
+  it('a client that goes away mid-export gives its slot back', async () => {
+    const first = await holdExport(big.code, host.headers, '192.0.2.1');
+    await expectRefused(await exportOf(small, host.headers, '192.0.2.1'), 429, 'TOO_MANY_EXPORTS');
+    first.req.destroy();
+    expect(await hostExportsAgain('192.0.2.1')).toEqual([]);
+  });
+
+  it('an export that fails midway gives its slot back', async () => {
+    const first = await holdExport(big.code, host.headers, '192.0.2.1');
+    await expectRefused(await exportOf(small, host.headers, '192.0.2.1'), 429, 'TOO_MANY_EXPORTS');
+    const db = app.gatehouse.appDatabase<DiceryTables>();
+    // The log's next page cannot be read: the body's stream fails after its headers went out.
+    await sql`ALTER TABLE room_events RENAME TO room_events_away`.execute(db);
+    try {
+      expect(await first.resume()).toBe('cut');
+    } finally {
+      await sql`ALTER TABLE room_events_away RENAME TO room_events`.execute(db);
+    }
+    expect(await hostExportsAgain('192.0.2.1')).toEqual([]);
+  });
+
+  it('each spectator has a slot of their own: one viewer of a shared watch link cannot spend another’s', async () => {
+    const link = await app.inject({
+      method: 'POST',
+      url: `/rooms/${big.code}/spectator-links`,
+      headers: host.headers,
+    });
+    expect(link.statusCode, link.body).toBe(201);
+    const watcher = async () => {
+      const exchanged = await app.inject({
+        method: 'POST',
+        url: `/rooms/${big.code}/watch`,
+        payload: { token: (link.json() as { token: string }).token, transport: 'bearer' },
+      });
+      expect(exchanged.statusCode, exchanged.body).toBe(200);
+      return { authorization: `Bearer ${(exchanged.json() as { access_token: string }).access_token}` };
+    };
+    const [ana, ben] = [await watcher(), await watcher()];
+    const held = await holdExport(big.code, ana, '198.51.100.20');
+    await expectRefused(await exportOf(big.code, ana, '198.51.100.21'), 429, 'TOO_MANY_EXPORTS');
+    // Ben, on the same link, is served (holdExport fails the test on anything but 200).
+    await holdExport(big.code, ben, '198.51.100.22');
+    expect(held.req.destroyed).toBe(false);
+  });
+
+  it('players of one network share its cap; strangers there cannot take the host’s; the instance has its own', async () => {
+    const [pat, sam, kim, lou] = big.players;
+    if (pat === undefined || sam === undefined || kim === undefined || lou === undefined)
+      throw new Error('players');
+    // Two /64s of one /48: one network.
+    const patExport = await holdExport(big.code, pat.headers, '2001:db8:1:1::1');
+    await expectRefused(await exportOf(big.code, pat.headers, '198.51.100.7'), 429, 'TOO_MANY_EXPORTS');
+    const samExport = await holdExport(big.code, sam.headers, '2001:db8:1:2::1');
+    await expectRefused(await exportOf(big.code, kim.headers, '2001:db8:1:ffff::9'), 429, 'TOO_MANY_EXPORTS');
+    // The network is full of anonymous exports, yet the host's account, on that same network, is not
+    // counted there: the room's players (whoever they are) cannot use up the host's exports.
+    expect(await (await exportOf(small, host.headers, '2001:db8:1:3::1')).json()).toEqual([]);
+    // Kim from elsewhere takes the players' and spectators' last slot (three quarters of 4): Lou,
+    // from a third network, waits with 503 although the instance has a slot left…
+    const kimExport = await holdExport(big.code, kim.headers, '2001:db8:2::1');
+    await expectRefused(await exportOf(big.code, lou.headers, '2001:db8:3::1'), 503, 'SERVICE_UNAVAILABLE');
+    // …which a host account takes: anonymous exports from many networks never refuse every host.
+    const hostExport = await holdExport(big.code, host.headers, '2001:db8:1:3::1');
+    // Now the instance is full for everyone, hosts included.
+    const otherHost = await signIn(app);
+    const otherRoom = await createRoom(app, otherHost, 'Other');
+    await expectRefused(
+      await exportOf(otherRoom.code, otherHost.headers, '203.0.113.5'),
+      503,
+      'SERVICE_UNAVAILABLE',
+    );
+    for (const held of [patExport, samExport, kimExport, hostExport]) held.req.destroy();
+    expect(await hostExportsAgain('203.0.113.5')).toEqual([]);
+    // Lou, refused before, is served now (holdExport fails the test on anything but 200).
+    await holdExport(big.code, lou.headers, '2001:db8:1:4::1');
   });
 });

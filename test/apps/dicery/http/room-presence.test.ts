@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PRESENCE_COALESCE_MS } from '../../../../src/apps/dicery/core/presence.js';
 import { buildServer } from '../../../../src/server.js';
 import { buildTestServer, testConfig } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
@@ -23,6 +24,8 @@ const NO_ROOM_LIMITS = {
   maxOpenRoomsPerHost: 10_000,
   maxStreamsPerAccount: 10_000,
   maxStreamsPerIp: 10_000,
+  roomStreamOpensPerMinute: 100_000,
+  roomStreamOpensPerMinutePerIp: 100_000,
 } as const;
 
 async function listen(app: FastifyInstance): Promise<string> {
@@ -40,6 +43,46 @@ async function onlineIn(app: FastifyInstance, code: string, headers: Record<stri
   const response = await app.inject({ method: 'GET', url: `/rooms/${code}`, headers });
   expect(response.statusCode).toBe(200);
   return response.json().online as { player_ids: string[]; host: boolean; spectators: number };
+}
+
+/**
+ * Opens and closes `player`'s stream `times` times on `base`, each close seen by `app` (the player
+ * is offline there again) before the next open, so every iteration is two real presence changes.
+ * Returns when the loop started (epoch ms).
+ */
+async function churn(
+  base: string,
+  app: FastifyInstance,
+  code: string,
+  player: JoinedPlayer,
+  times: number,
+): Promise<number> {
+  const started = Date.now();
+  for (let i = 0; i < times; i++) {
+    const stream = await openSse(`${base}/rooms/${code}/events?presence=true`, player.headers);
+    expect(stream.status).toBe(200);
+    stream.close();
+    while ((await onlineIn(app, code, player.headers)).player_ids.includes(player.id)) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  return started;
+}
+
+/** `presence` messages about `playerId` a stream has received. */
+const presenceAbout = (stream: SseStream, playerId: string) =>
+  stream.messages.filter((message) => message.event === 'presence' && message.data.player_id === playerId);
+
+/**
+ * Waits until the last `presence` message about `playerId` says `online` (the final state arrived),
+ * then returns how many windows of {@link PRESENCE_COALESCE_MS} fit since `started`, plus the one
+ * that may open at `started`: the most announcements coalescing allows in that time.
+ */
+async function settledWindows(stream: SseStream, playerId: string, online: boolean, started: number) {
+  await expect
+    .poll(() => presenceAbout(stream, playerId).at(-1)?.data.online, { timeout: 10_000 })
+    .toBe(online);
+  return Math.ceil((Date.now() - started) / PRESENCE_COALESCE_MS) + 1;
 }
 
 /** Presence (issue 14, item 2) on one instance: open streams make members online. */
@@ -115,6 +158,30 @@ describe('room presence on one instance', () => {
     await plain.next((message) => message.event === 'player_left');
     expect(plain.messages.some((message) => message.event === 'presence')).toBe(false);
     expect(plain.messages.every((message) => message.id !== undefined)).toBe(true);
+  });
+
+  it('G8: churn reaches each watcher at most once per window, and the final state always arrives', async () => {
+    const host = await signIn(app);
+    const { code } = await createRoom(app, host);
+    const pat = await joinAsBot(app, code, 'Pat');
+    const sam = await joinAsBot(app, code, 'Sam');
+    const watchers = [await follow(code, host.headers), await follow(code, sam.headers)];
+    const churns = 60;
+    const started = await churn(base, app, code, pat, churns);
+    // A sample inside the churn may have caught Pat either way; a stream held open now is the final
+    // state, and it must reach every watcher (the watchers started with Pat offline)...
+    const held = await follow(code, pat.headers);
+    for (const watcher of watchers) {
+      const windows = await settledWindows(watcher, pat.id, true, started);
+      const frames = presenceAbout(watcher, pat.id).length;
+      // Uncoalesced, each churn was two frames to each watcher (120 here).
+      expect(frames).toBeLessThanOrEqual(windows);
+      expect(frames).toBeLessThan(2 * churns);
+    }
+    // ...and so must its end, even inside the window the arrival opened.
+    held.close();
+    for (const watcher of watchers) await settledWindows(watcher, pat.id, false, Date.now());
+    expect((await onlineIn(app, code, host.headers)).player_ids).not.toContain(pat.id);
   });
 });
 
@@ -226,18 +293,72 @@ describe.runIf(servicesConfigured)('room presence across two instances on Postgr
     onA.close();
   });
 
+  it('G8: churn on one instance reaches the other at most once per window, over Redis and to its watchers', async () => {
+    // Every presence message A publishes for this room, as Redis delivers it.
+    const listener = admin.duplicate();
+    const changes: { full: boolean }[] = [];
+    try {
+      await listener.subscribe('gatehouse:room-presence');
+      listener.on('message', (_channel: string, raw: string) => {
+        const { event } = JSON.parse(raw) as {
+          event: { full: boolean; rooms: { code: string }[] };
+        };
+        // Heartbeats (`full`, every 0.2 s here) are the periodic state, not churn.
+        if (!event.full && event.rooms.some((room) => room.code === code)) changes.push(event);
+      });
+      const watcher = await follow(1, player(0).headers);
+      const sam = player(1);
+      const churns = 40;
+      const started = await churn(instance(0).base, instance(0).app, code, sam, churns);
+      // The final state, held: it must reach the other instance's watcher, then its end must too.
+      const held = await openSse(`${instance(0).base}/rooms/${code}/events?presence=true`, sam.headers);
+      streams.push(held);
+      const windows = await settledWindows(watcher, sam.id, true, started);
+      const frames = presenceAbout(watcher, sam.id).length;
+      expect(frames).toBeLessThanOrEqual(windows);
+      expect(frames).toBeLessThan(2 * churns);
+      // Both instances publish changes of this room (B: its watcher's own stream, once).
+      expect(changes.length).toBeLessThanOrEqual(windows + 1);
+      expect(changes.length).toBeLessThan(2 * churns);
+      held.close();
+      await settledWindows(watcher, sam.id, false, Date.now());
+      await expect
+        .poll(async () => (await onlineIn(instance(1).app, code, player(0).headers)).player_ids)
+        .toEqual([player(0).id]);
+      watcher.close();
+    } finally {
+      listener.disconnect();
+    }
+  });
+
   it('drops the players of an instance that went silent after three heartbeats', async () => {
     const watcher = await follow(1, player(0).headers);
-    // A "crashed instance": it announced Sam online once and then never spoke again.
+    // A "crashed instance": it announces Sam online, then never speaks again. It speaks every
+    // 100 ms until both the stream and the snapshot have shown Sam: one message is dropped after
+    // three heartbeats (0.6 s here), and the stream's message may wait up to a coalescing window
+    // (0.5 s), so a single one could be gone before the snapshot is read on a loaded machine.
     const ghost = randomUUID();
-    const message = {
-      from: ghost,
-      at: Date.now(),
-      event: { instance: ghost, full: true, rooms: [{ code, members: [`player:${player(1).id}`] }] },
-    };
-    await admin.publish('gatehouse:room-presence', JSON.stringify(message));
-    await watcher.next(presenceOf(player(1).id, true), 10_000);
-    expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).toContain(player(1).id);
+    const speak = () =>
+      admin.publish(
+        'gatehouse:room-presence',
+        JSON.stringify({
+          from: ghost,
+          at: Date.now(),
+          event: { instance: ghost, full: true, rooms: [{ code, members: [`player:${player(1).id}`] }] },
+        }),
+      );
+    const speaking = setInterval(() => void speak(), 100);
+    try {
+      await speak();
+      await watcher.next(presenceOf(player(1).id, true), 10_000);
+      await expect
+        .poll(async () => (await onlineIn(instance(1).app, code, player(0).headers)).player_ids, {
+          timeout: 10_000,
+        })
+        .toContain(player(1).id);
+    } finally {
+      clearInterval(speaking);
+    }
     await watcher.next(presenceOf(player(1).id, false), 10_000);
     expect((await onlineIn(instance(1).app, code, player(0).headers)).player_ids).not.toContain(player(1).id);
     // Each instance ages the ghost out on its own heartbeat timer: wait for the other one too, or

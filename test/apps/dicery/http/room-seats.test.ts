@@ -338,4 +338,104 @@ describe('red team 2026-12b: cookie tossing', () => {
       await app.close();
     }
   });
+
+  it('G2: a planted value that cannot be ours is set aside, and one that could be is refused without a lockout', async () => {
+    const app = await buildTestServer({ roomJoinsPerMinute: 10_000 });
+    try {
+      const host = await signIn(app);
+      const { code } = await createRoom(app, host);
+      const other = await createRoom(app, host);
+      const victim = new Browser(app);
+      const attacker = new Browser(app);
+      const stranger = new Browser(app);
+      const victimId = String((await victim.join(code, 'Victim')).json().player.id);
+      await attacker.join(code, 'Mallory');
+      await stranger.join(other.code, 'Elsewhere');
+      const link = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/spectator-links`,
+        headers: host.headers,
+      });
+      const watched = await victim.request('POST', `/rooms/${code}/watch`, {
+        payload: { token: link.json().token },
+      });
+      expect(watched.statusCode).toBe(200);
+      const own = (name: string) => victim.cookies.get(name)?.value ?? '';
+      const roomName = `${ROOM}${code}`;
+      const snapshot = (cookie: string, host = 'app.example.com') =>
+        app.inject({ method: 'GET', url: `/rooms/${code}`, headers: { cookie, host } });
+
+      // Values this server cannot have issued for this room go first (as a longer path would):
+      // junk, another room's token, a token with a broken signature. The caller's own is used.
+      const ownToken = own(roomName);
+      const forged = `${ownToken.slice(0, -4)}${ownToken.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
+      for (const planted of ['junk', stranger.cookies.get(`${ROOM}${other.code}`)?.value, forged]) {
+        const answer = await snapshot(`${roomName}=${planted}; ${roomName}=${ownToken}`);
+        expect(answer.statusCode, String(planted)).toBe(200);
+        expect(answer.json().you.player_id).toBe(victimId);
+      }
+      // Seat and watch cookies are opaque secrets: a value of the wrong shape is set aside.
+      const seat = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/seat`,
+        headers: { cookie: `${SEAT}${code}=junk; ${SEAT}${code}=${own(`${SEAT}${code}`)}` },
+      });
+      expect(seat.statusCode, seat.body).toBe(200);
+      expect(seat.json().player.id).toBe(victimId);
+      const watch = await app.inject({
+        method: 'GET',
+        url: `/rooms/${code}/rolls`,
+        headers: { cookie: `${WATCH}${code}=junk; ${WATCH}${code}=${own(`${WATCH}${code}`)}` },
+      });
+      expect(watch.statusCode, watch.body).toBe(200);
+
+      // Two tokens this server issued for this room: neither is picked, even when only the planted
+      // one still works (the victim was removed): whoever planted it must not choose who we are.
+      const kicked = await app.inject({
+        method: 'DELETE',
+        url: `/rooms/${code}/players/${victimId}`,
+        headers: host.headers,
+      });
+      expect(kicked.statusCode).toBe(204);
+      const refused = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/rolls`,
+        headers: {
+          host: 'app.example.com',
+          cookie: `${roomName}=${attacker.cookies.get(roomName)?.value}; ${roomName}=${ownToken}`,
+        },
+        payload: { notation: '1d6' },
+      });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({ code: 'AMBIGUOUS_COOKIE' });
+      expect(refused.json().detail).toMatch(/try(ing)? again/);
+
+      // The refusal asks the browser to drop every copy the server never sets: Domain= copies for
+      // this host and its parent, at each path that matched the request; never the host-only one
+      // at /rooms/<code> (ours), and nothing for another cookie.
+      const cleared = ([] as string[]).concat(refused.headers['set-cookie'] ?? []);
+      const paths = ['/', '/rooms', '/rooms/', `/rooms/${code}`, `/rooms/${code}/`, `/rooms/${code}/rolls`];
+      const expected = ['app.example.com', 'example.com'].flatMap((domain) =>
+        paths
+          .filter((path) => !(domain === 'app.example.com' && path === `/rooms/${code}`))
+          .map((path) => `${domain} ${path}`),
+      );
+      const seen = cleared.map((line) => {
+        expect(line.startsWith(`${roomName}=;`), line).toBe(true);
+        expect(line).toMatch(/; Max-Age=0(;|$)/);
+        expect(line).toMatch(/; Secure(;|$)/);
+        return `${/; Domain=([^;]+)/.exec(line)?.[1]} ${/; Path=([^;]+)/.exec(line)?.[1]}`;
+      });
+      expect(seen.sort()).toEqual(expected.sort());
+      // An IP address has no sibling domains: nothing to clear there.
+      const byAddress = await snapshot(
+        `${roomName}=${attacker.cookies.get(roomName)?.value}; ${roomName}=${ownToken}`,
+        '127.0.0.1',
+      );
+      expect(byAddress.statusCode).toBe(400);
+      expect(byAddress.headers['set-cookie']).toBeUndefined();
+    } finally {
+      await app.close();
+    }
+  });
 });

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PRESENCE_COALESCE_MS } from '../../../../src/apps/dicery/core/presence.js';
 import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
@@ -132,6 +133,8 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     const watching = await follow(code, watchHeaders(browser, code), '?presence=true');
     expect(watching.status).toBe(200);
     const patStream = await follow(code, pat.headers, '?presence=true');
+    // Pat came online inside the window the spectator's arrival opened: announced at its end.
+    clock.advance(PRESENCE_COALESCE_MS);
     await patStream.next((m) => m.event === 'presence' && m.data.player_id === pat.id);
     await watching.next((m) => m.event === 'presence' && m.data.player_id === pat.id);
     const online = (await app.inject({ method: 'GET', url: `/rooms/${code}`, headers: pat.headers })).json()
@@ -142,6 +145,11 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
       pat.id,
     ]);
     watching.close();
+    // Once the server has seen the close, the window's end announces it.
+    const onlineNow = async () =>
+      (await app.inject({ method: 'GET', url: `/rooms/${code}`, headers: pat.headers })).json().online;
+    await expect.poll(async () => (await onlineNow()).spectators).toBe(0);
+    clock.advance(PRESENCE_COALESCE_MS);
     await patStream.next((m) => m.event === 'spectators' && m.data.count === 0);
   });
 
