@@ -47,6 +47,23 @@ export type SecondFactorCheck<T> =
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
 /**
+ * The value of an accepted {@link SecondFactorCheck}; otherwise throws the refusal:
+ * TOO_MANY_LOGIN_ATTEMPTS (with its Retry-After) or INVALID_OTP naming `field`, the request's
+ * field that carried the code.
+ */
+export function valueOrRefusal<T>(check: SecondFactorCheck<T>, field: string): T {
+  if (check.ok) return check.value;
+  if (check.reason === 'throttled') {
+    throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
+      retryAfterSeconds: check.retryAfterSeconds,
+    });
+  }
+  throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
+    errors: [{ field, message: 'must be the current code of your authenticator app or a recovery code' }],
+  });
+}
+
+/**
  * The stores a login's second step spends its factor on: those of the transaction that writes the
  * session (see `SessionStartOptions.spend`), so the spending commits with the session or not at all.
  */
@@ -410,18 +427,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     if (totp === undefined || totp.confirmedAt === null) {
       throw new GatehouseError('MFA_NOT_ENABLED', 'This account has no second factor.');
     }
-    const check = await verifyForSession(userId, sessionId, otp, apply);
-    if (check.ok) return check.value;
-    if (check.reason === 'throttled') {
-      throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
-        retryAfterSeconds: check.retryAfterSeconds,
-      });
-    }
-    throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
-      errors: [
-        { field: 'code', message: 'must be the current code of your authenticator app or a recovery code' },
-      ],
-    });
+    return valueOrRefusal(await verifyForSession(userId, sessionId, otp, apply), 'code');
   };
 
   const newRecoveryCodes = () => {

@@ -2,7 +2,7 @@ import type { AccountService } from '../accounts/account-service.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
-import { amrOf, type MfaService, type MfaTransactionStores } from '../mfa/mfa-service.js';
+import { amrOf, type MfaService, type MfaTransactionStores, valueOrRefusal } from '../mfa/mfa-service.js';
 import { PASSKEY_AMR, type PasskeyService } from '../mfa/passkeys.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
@@ -106,20 +106,7 @@ export function createReauthentication(deps: ReauthenticationDeps): Reauthentica
       const check = await deps.mfa.verifyForSession(userId, sessionId, request.otp ?? '', (stores, method) =>
         recordIn(stores, userId, sessionId, amrOf(method), caller),
       );
-      if (check.ok) return check.value;
-      if (check.reason === 'throttled') {
-        throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
-          retryAfterSeconds: check.retryAfterSeconds,
-        });
-      }
-      throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
-        errors: [
-          {
-            field: 'otp',
-            message: 'must be the current code of your authenticator app or a recovery code',
-          },
-        ],
-      });
+      return valueOrRefusal(check, 'otp');
     },
 
     async reauthenticateWithPasskey(userId, sessionId, passkey, caller) {

@@ -7,6 +7,7 @@ import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, cookiesOf, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
+import { enrolTotpSignedIn } from '../support/mfa.js';
 
 const STEP = 30_000;
 
@@ -24,22 +25,7 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
   afterAll(async () => app.close());
 
   /** A new account with a confirmed authenticator; its confirming code used up the current step. */
-  const enrolled = async () => {
-    const user = await createUser(app);
-    const { access_token: token } = await login(app, user.email);
-    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
-    expect(started.statusCode).toBe(201);
-    const { secret } = started.json<{ secret: string }>();
-    const confirmed = await app.inject({
-      method: 'POST',
-      url: '/users/me/mfa/totp/confirm',
-      headers: bearer(token),
-      payload: { code: generateTotpCode(secret, clock()) },
-    });
-    expect(confirmed.statusCode).toBe(200);
-    const recoveryCodes = confirmed.json<{ recovery_codes: string[] }>().recovery_codes;
-    return { user, token, secret, recoveryCodes };
-  };
+  const enrolled = () => enrolTotpSignedIn(app, clock());
 
   const passwordGrant = (email: string, extra: Record<string, string> = {}) =>
     postToken(app, { grant_type: 'password', username: email, password: PASSWORD, ...extra });

@@ -6,11 +6,10 @@ import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { bearer, createUser, login, PASSWORD, postToken } from './accounts.js';
 
 /**
- * A new account with a confirmed authenticator (its confirming code used up the step at `now`) and
- * its 10 recovery codes. The bearer session that enrolled it is ended, so the account's live
- * sessions afterwards are those the test starts.
+ * A new account with a confirmed authenticator (its confirming code used up the step at `now`),
+ * its 10 recovery codes, and the bearer token of the session that enrolled it (still live).
  */
-export async function enrolTotp(app: FastifyInstance, now: number) {
+export async function enrolTotpSignedIn(app: FastifyInstance, now: number) {
   const user = await createUser(app);
   const { access_token: token } = await login(app, user.email);
   const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
@@ -24,6 +23,15 @@ export async function enrolTotp(app: FastifyInstance, now: number) {
   });
   expect(confirmed.statusCode).toBe(200);
   const recoveryCodes = confirmed.json<{ recovery_codes: string[] }>().recovery_codes;
+  return { user, token, secret, recoveryCodes };
+}
+
+/**
+ * As {@link enrolTotpSignedIn}, but the bearer session that enrolled it is ended, so the account's
+ * live sessions afterwards are those the test starts.
+ */
+export async function enrolTotp(app: FastifyInstance, now: number) {
+  const { user, secret, recoveryCodes } = await enrolTotpSignedIn(app, now);
   await gatehouseCore(app.gatehouse).sessions.revokeUserSessions(user.id);
   return { user, secret, recoveryCodes };
 }

@@ -72,7 +72,8 @@ function asPostgres(command: string, args: string[]): string {
 }
 
 /**
- * Creates a cluster in a fresh temporary folder (trust auth, fsync off: it is thrown away) and
+ * Creates a cluster in a fresh temporary folder (trust auth, fsync off: it is thrown away; commits
+ * synchronous, so a killed server keeps what it committed) and
  * starts it on a free port. The server is stopped and deleted when the process exits, even if the
  * test forgets to dispose it.
  */
@@ -106,8 +107,11 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     // fails to bind, or worse, the server under test reconnects to somebody else's PostgreSQL
     // (seen in CI: logins answered invalid_grant, pg_terminate_backend found no connections).
     "-c listen_addresses=''",
+    // fsync and full-page writes only guard against the OS crashing, which no test does. Commits
+    // stay synchronous: a killed server must keep what it had committed, as a real one does
+    // (with synchronous_commit=off a kill lost a session revocation committed just before it, and
+    // mfa-login-database.test.ts then found that session live).
     '-c fsync=off',
-    '-c synchronous_commit=off',
     '-c full_page_writes=off',
     '-c max_connections=50',
   ].join(' ');
