@@ -191,8 +191,11 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new GatehouseError('BODY_TOO_LARGE', 'The request body is too large.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new GatehouseError('UNSUPPORTED_MEDIA_TYPE', 'This content type is not accepted here.');
+    // RFC 9112 §6.3: a body that does not match its Content-Length is a malformed request (400),
+    // not a media-type problem.
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GatehouseError('BAD_REQUEST', 'The request body does not match its Content-Length.');
     case 'FST_ERR_RATE_LIMIT':
       return new GatehouseError('TOO_MANY_REQUESTS', 'Too many requests; slow down.');
     default:

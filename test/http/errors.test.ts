@@ -65,6 +65,16 @@ describe('error responses', () => {
     expectProblem(response, 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('answers a body shorter than its Content-Length with 400, not 415', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { 'content-type': 'application/json', 'content-length': '100' },
+      payload: '{}',
+    });
+    expectProblem(response, 400, 'BAD_REQUEST');
+  });
+
   it('never leaks internals for unexpected errors', async () => {
     const broken = await buildTestServer();
     broken.get('/boom', async () => {
