@@ -10,6 +10,7 @@ import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { sendProblem } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
 import { addressBucket } from './lib/address-bucket.js';
+import { createConcurrencyCaps } from './lib/concurrency-caps.js';
 import { outboxDirectory } from './mail/outbox.js';
 import {
   type BuildServerOptions,
@@ -250,26 +251,20 @@ export async function startServer(
 
 /**
  * Closes a connection as soon as it is accepted when its client network (`addressBucket(ip, 48)`:
- * an IPv4 address or an IPv6 /48, as the stream caps count one site) already holds `max`. The map
- * holds a key only while a connection of that network is open, so it is bounded by
+ * an IPv4 address or an IPv6 /48, as the stream caps count one site) already holds `max`. The
+ * caps hold a key only while a connection of that network is open, so they are bounded by
  * `MAX_CONNECTIONS`. Counted on `connection`, which Node emits only for a socket within
  * `maxConnections`, and released on the socket's `close`.
  */
 function limitConnectionsPerNetwork(server: Server, max: number): void {
-  const open = new Map<string, number>();
+  const open = createConcurrencyCaps();
   server.on('connection', (socket: Socket) => {
-    const network = addressBucket(socket.remoteAddress ?? '', 48);
-    const count = open.get(network) ?? 0;
-    if (count >= max) {
+    const slot = open.tryAcquire([{ key: addressBucket(socket.remoteAddress ?? '', 48), max }]);
+    if (!slot.ok) {
       socket.destroy();
       return;
     }
-    open.set(network, count + 1);
-    socket.once('close', () => {
-      const left = (open.get(network) ?? 1) - 1;
-      if (left > 0) open.set(network, left);
-      else open.delete(network);
-    });
+    socket.once('close', slot.release);
   });
 }
 
