@@ -6,6 +6,8 @@ import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+import { REDIRECT, tokensFor } from '../support/oauth-provider.js';
 import { linkToken, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
 import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
@@ -447,6 +449,37 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     const response = await app.inject({ url: '/admin/outbox?limit=5', headers: bearer(root.token) });
     expect(response.statusCode).toBe(200);
     expect(response.json().items.length).toBeGreaterThan(0);
+  });
+
+  it("refuses the outbox to a super admin's token without users:write, and to an app's token", async () => {
+    const root = await createUser(app, { role: 'super_admin', email: uniqueEmail('root') });
+    // A first-party token the client narrowed to `me`: the role is there, the scope is not.
+    const narrowed = await postToken(app, {
+      grant_type: 'password',
+      username: root.email,
+      password: PASSWORD,
+      scope: 'me',
+    });
+    expect(narrowed.statusCode, narrowed.body).toBe(200);
+    const outbox = (token: string) => app.inject({ url: '/admin/outbox', headers: bearer(token) });
+    const narrowedAnswer = await outbox(narrowed.json().access_token);
+    expect([narrowedAnswer.statusCode, narrowedAnswer.json().code]).toEqual([403, 'INSUFFICIENT_SCOPE']);
+    // An app the super admin allowed to know who they are (`openid`) must not read everyone's
+    // reset links, nor may one allowed every scope.
+    const client = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        { name: 'Some app', redirectUris: [REDIRECT], scopes: ['openid', 'users:write'] },
+        { actorId: null },
+      )
+    ).client;
+    const browser = new Browser(app);
+    expect((await browser.login(root.email)).statusCode).toBe(204);
+    for (const scope of ['openid', 'openid users:write']) {
+      const { access_token: token } = await tokensFor(app, browser, client, scope);
+      const answer = await outbox(token);
+      expect([scope, answer.statusCode, answer.json().code]).toEqual([scope, 403, expect.any(String)]);
+      expect(answer.json().code).toBe(scope === 'openid' ? 'INSUFFICIENT_SCOPE' : 'FIRST_PARTY_ONLY');
+    }
   });
 });
 
