@@ -200,6 +200,9 @@ export function callerSource(caller: Caller): string {
  */
 async function forgetPreProofAccess(stores: LifecycleStores, userId: string, now: number) {
   const removed = await stores.forgetSignInMethods(userId);
+  // A pending email change was asked by whoever held the account before (its link went to the
+  // address they chose): confirmed after the owner's claim, it would hand them the account.
+  await stores.tokens.deleteUserTokens(userId, 'change_email');
   const ended = await stores.sessions.revokeUserSessions(userId, now);
   return { removed, ended };
 }
@@ -457,8 +460,11 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         const firstProof = user.emailVerified
           ? undefined
           : await forgetPreProofAccess(stores, user.id, clock());
-        // OWASP Forgot Password Cheat Sheet: end every session after a reset.
+        // OWASP Forgot Password Cheat Sheet: end every session after a reset. The account's other
+        // links die too: a pending email change asked by whoever held the old password (its link
+        // went to the address they chose) would otherwise take the account back once confirmed.
         const ended = firstProof?.ended ?? (await stores.sessions.revokeUserSessions(user.id, clock()));
+        await stores.tokens.deleteUserTokens(user.id);
         await tx.audit.record({
           event: 'password_reset',
           actorId: user.id,

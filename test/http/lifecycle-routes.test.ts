@@ -842,6 +842,78 @@ describe('red team 2026-12c: pre-account takeover', () => {
     );
   });
 
+  /** As the holder of `token` (who knows `password`), asks to move the account to a new address; returns its link. */
+  const askEmailChange = async (token: string, password: string) => {
+    const to = uniqueEmail('squatter-inbox');
+    const asked = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(token),
+      payload: { email: to, current_password: password },
+    });
+    expect(asked.statusCode).toBe(202);
+    return linkToken((await lastMail(app, to, /Confirm your new email/)).text);
+  };
+
+  // The stranger's pending email change survived the owner's claim: its link (mailed to the
+  // stranger's own inbox) moved the account to the stranger's address afterwards, and a reset
+  // from there took it back for good.
+  it('a pending email change asked before the first proof dies with it (reset link)', async () => {
+    const email = uniqueEmail('change-then-claim');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  it('a pending email change asked before the first proof dies with it (verification link)', async () => {
+    const email = uniqueEmail('change-then-verify');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  // Not only for a first proof: whoever learnt the password of a verified account and asked to
+  // move it must not get it back after the owner resets the password (the owner was told of the
+  // request at the old address, and a reset is how they lock the intruder out).
+  it('a password reset ends a pending email change of a verified account', async () => {
+    const email = uniqueEmail('verified-change');
+    const { userId, token, squatterPassword } = await squat(email);
+    await gatehouseCore(app.gatehouse).users.updateUser(userId, { emailVerified: true }, Date.now());
+    const changeLink = await askEmailChange(token, squatterPassword);
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  it('keeps a pending email change when the account’s own session confirms the address', async () => {
+    const email = uniqueEmail('own-change');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link }, bearer(token))).statusCode).toBe(204);
+    expect((await post(app, '/auth/email-change/confirm', { token: changeLink })).statusCode).toBe(204);
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).not.toBe(email);
+  });
+
   it('keeps everything when the account’s own session confirms the address (an ordinary sign-up)', async () => {
     const email = uniqueEmail('verify-own');
     const { userId, token } = await squat(email);
