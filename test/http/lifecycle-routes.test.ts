@@ -925,3 +925,68 @@ describe('red team 2026-12c: pre-account takeover', () => {
     expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toHaveLength(1);
   });
 });
+
+describe('red team 2026-12d: a pending email change outlives the owner taking the account back', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      publicUrl: 'https://auth.example.com',
+      forgotPasswordPerIpPerHour: 1000,
+      accountMailsPerHour: 100,
+    });
+  });
+  afterAll(async () => app.close());
+
+  /** Someone with the password signs in and asks to move the account to their own address. */
+  async function hijackStarted() {
+    const owner = await user(app);
+    const attackerEmail = uniqueEmail('attacker');
+    const asked = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(owner.token),
+      payload: { email: attackerEmail, current_password: PASSWORD },
+    });
+    expect(asked.statusCode).toBe(202);
+    const changeToken = linkToken((await lastMail(app, attackerEmail, /Confirm your new email/)).text);
+    // The owner is told ("If this was not you, change your password now").
+    expect((await lastMail(app, owner.email, /about to change/)).text).toMatch(/change your password now/);
+    return { owner, attackerEmail, changeToken };
+  }
+
+  /** After the owner's remedy: the attacker's link must be dead and the address the owner's. */
+  async function expectLinkDead(owner: { id: string; email: string }, changeToken: string) {
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeToken });
+    const account = await app.gatehouse.users.get(owner.id);
+    // Before a fix: 204, and the account's address is the attacker's, who then resets its password.
+    expect({ status: confirmed.statusCode, email: account?.email }).toEqual({
+      status: 400,
+      email: owner.email,
+    });
+  }
+
+  it.fails('I1: a password reset by the owner cancels the email change the attacker asked for', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    // The owner follows the notice's advice through "forgot password": every session ends…
+    await post(app, '/auth/forgot-password', { email: owner.email });
+    const resetToken = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: resetToken, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    // …but the attacker's confirmation link still moves the account to the attacker's address.
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it.fails('I1: a password change by the owner cancels the email change the attacker asked for', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const ownSession = await login(app, owner.email);
+    const changed = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(ownSession.access_token),
+      payload: { password: NEW_PASSWORD, current_password: PASSWORD },
+    });
+    expect(changed.statusCode).toBe(200);
+    await expectLinkDead(owner, changeToken);
+  });
+});
