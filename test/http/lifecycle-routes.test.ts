@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
@@ -965,7 +966,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     });
   }
 
-  it.fails('I1: a password reset by the owner cancels the email change the attacker asked for', async () => {
+  it('I1: a password reset by the owner cancels the email change the attacker asked for', async () => {
     const { owner, changeToken } = await hijackStarted();
     // The owner follows the notice's advice through "forgot password": every session ends…
     await post(app, '/auth/forgot-password', { email: owner.email });
@@ -977,7 +978,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     await expectLinkDead(owner, changeToken);
   });
 
-  it.fails('I1: a password change by the owner cancels the email change the attacker asked for', async () => {
+  it('I1: a password change by the owner cancels the email change the attacker asked for', async () => {
     const { owner, changeToken } = await hijackStarted();
     const ownSession = await login(app, owner.email);
     const changed = await app.inject({
@@ -988,5 +989,49 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     });
     expect(changed.statusCode).toBe(200);
     await expectLinkDead(owner, changeToken);
+  });
+
+  // The edges of the fix: the link lives only as long as the session that asked for it.
+  it('I1: "log out everywhere" by the owner cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const ownSession = await login(app, owner.email);
+    const ended = await post(app, '/auth/logout-all', {}, bearer(ownSession.access_token));
+    expect(ended.statusCode).toBe(204);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: the owner ending the asking session alone cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const ownSession = await login(app, owner.email);
+    const asking = String(decodeJwt(owner.token).sid);
+    const ended = await app.inject({
+      method: 'DELETE',
+      url: `/users/me/sessions/${asking}`,
+      headers: bearer(ownSession.access_token),
+    });
+    expect(ended.statusCode).toBe(204);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: an administrator disabling the account cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const admin = await user(app, 'admin');
+    const disabled = await app.inject({
+      method: 'PATCH',
+      url: `/users/${owner.id}`,
+      headers: bearer(admin.token),
+      payload: { is_active: false },
+    });
+    expect(disabled.statusCode).toBe(200);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: a change asked by the owner still applies while the asking session is live', async () => {
+    const { owner, attackerEmail, changeToken } = await hijackStarted();
+    // Other sessions of the account come and go; the asking one stays.
+    const other = await login(app, owner.email);
+    expect((await post(app, '/auth/logout', {}, bearer(other.access_token))).statusCode).toBe(204);
+    expect((await post(app, '/auth/email-change/confirm', { token: changeToken })).statusCode).toBe(204);
+    expect((await app.gatehouse.users.get(owner.id))?.email).toBe(attackerEmail);
   });
 });

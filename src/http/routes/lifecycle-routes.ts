@@ -184,7 +184,8 @@ export function registerLifecycleRoutes(
         description:
           'The `token` mailed to the new address by `PATCH /users/me` with `email`: the account’s address changes ' +
           'now (and counts as verified), the previous address is told. 400 `INVALID_LINK_TOKEN` for a used, expired ' +
-          'or unknown token; 409 `EMAIL_TAKEN` when the address was taken meanwhile.',
+          'or unknown token, and once the session that asked for the change has ended (revoked or expired) or the ' +
+          'account is disabled; 409 `EMAIL_TAKEN` when the address was taken meanwhile.',
         body: TokenBody,
         response: { 204: NoBody(), 400: problemRef, 409: problemRef },
       },
