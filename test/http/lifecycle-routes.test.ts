@@ -948,4 +948,33 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
       release();
     }
   });
+
+  it.fails('I4: a reset link alone does not strip the second factor of an account that never confirmed its address', async () => {
+    // An operator's account (`gatehouse create-user`, or an import) starts unverified, as every
+    // sign-up that never clicked its link; its owner turns TOTP on, which nothing refuses.
+    const admin = await createUser(app, { role: 'super_admin', email: uniqueEmail('operator') });
+    const { access_token: token } = await login(app, admin.email);
+    const { secret } = (
+      await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) })
+    ).json<{ secret: string }>();
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, Date.now()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    // Someone who reads the mailbox (the threat the second factor is there for) resets the password…
+    await ownerResets(admin.email);
+    // …and signs in with it alone: the reset counted as the address's "first proof" and removed TOTP.
+    const signIn = await postToken(app, {
+      grant_type: 'password',
+      username: admin.email,
+      password: NEW_PASSWORD,
+    });
+    expect({ status: signIn.statusCode, error: signIn.json().error }).toEqual({
+      status: 400,
+      error: 'mfa_required',
+    });
+  });
 });
