@@ -8,6 +8,7 @@ import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
+import { enrolTotp, postMfaGrant, requestMfaToken } from '../support/mfa.js';
 import { REDIRECT, tokensFor } from '../support/oauth-provider.js';
 import { linkToken, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
 import { createSoftAuthenticator } from '../support/soft-authenticator.js';
@@ -1033,5 +1034,97 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     expect((await post(app, '/auth/logout', {}, bearer(other.access_token))).statusCode).toBe(204);
     expect((await post(app, '/auth/email-change/confirm', { token: changeToken })).statusCode).toBe(204);
     expect((await app.gatehouse.users.get(owner.id))?.email).toBe(attackerEmail);
+  });
+
+  /** The owner takes the account back through "forgot password". */
+  async function ownerResets(email: string) {
+    await post(app, '/auth/forgot-password', { email });
+    const resetToken = linkToken((await lastMail(app, email, /Reset/)).text);
+    const reset = await post(app, '/auth/reset-password', { token: resetToken, password: NEW_PASSWORD });
+    expect(reset.statusCode).toBe(204);
+  }
+
+  it.fails('I3: an mfa_token issued for the old password cannot finish a sign-in after the reset', async () => {
+    // The attacker has the old password and a second factor (a recovery code off the owner's desk).
+    const { user: owner, recoveryCodes } = await enrolTotp(app, Date.now());
+    // A verified account: its reset keeps the second factor (only a first proof removes it).
+    await gatehouseCore(app.gatehouse).users.updateUser(owner.id, { emailVerified: true }, Date.now());
+    const mfaToken = await requestMfaToken(app, owner.email);
+    await ownerResets(owner.email);
+    // Within MFA_TOKEN_TTL (5 min; an attacker keeps a fresh one at all times) the token is still good.
+    const late = await postMfaGrant(app, mfaToken, String(recoveryCodes[0]));
+    expect({ status: late.statusCode, error: late.json().error }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+    });
+  });
+
+  it.fails('I3: a sign-in that checked the old password while the owner reset it gets no live session', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('raced') });
+    const { hasher } = gatehouseCore(app.gatehouse);
+    const verify = hasher.verify;
+    let entered = () => {};
+    const inVerify = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The attacker's login is held right after its (right) password check, as a slow hash or a busy
+    // event loop holds it in real life: the reset commits in that gap.
+    hasher.verify = async (...args) => {
+      const ok = await verify.apply(hasher, args);
+      entered();
+      await held;
+      return ok;
+    };
+    try {
+      const attacker = postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD });
+      await inVerify;
+      hasher.verify = verify;
+      await ownerResets(owner.email);
+      release();
+      const answer = await attacker;
+      const token: unknown = answer.json().access_token;
+      const me =
+        typeof token === 'string'
+          ? (await app.inject({ url: '/users/me', headers: bearer(token) })).statusCode
+          : answer.statusCode;
+      // Before a fix: 200, a session minted for the old password after every session was ended.
+      expect(me).not.toBe(200);
+    } finally {
+      hasher.verify = verify;
+      release();
+    }
+  });
+
+  it.fails('I4: a reset link alone does not strip the second factor of an account that never confirmed its address', async () => {
+    // An operator's account (`gatehouse create-user`, or an import) starts unverified, as every
+    // sign-up that never clicked its link; its owner turns TOTP on, which nothing refuses.
+    const admin = await createUser(app, { role: 'super_admin', email: uniqueEmail('operator') });
+    const { access_token: token } = await login(app, admin.email);
+    const { secret } = (
+      await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) })
+    ).json<{ secret: string }>();
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, Date.now()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    // Someone who reads the mailbox (the threat the second factor is there for) resets the password…
+    await ownerResets(admin.email);
+    // …and signs in with it alone: the reset counted as the address's "first proof" and removed TOTP.
+    const signIn = await postToken(app, {
+      grant_type: 'password',
+      username: admin.email,
+      password: NEW_PASSWORD,
+    });
+    expect({ status: signIn.statusCode, error: signIn.json().error }).toEqual({
+      status: 400,
+      error: 'mfa_required',
+    });
   });
 });

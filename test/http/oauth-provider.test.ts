@@ -561,6 +561,27 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(again.statusCode).toBe(404);
     });
 
+    it.fails('I2: disconnecting an app also kills the codes it has not exchanged yet', async () => {
+      const { browser } = await signedIn();
+      await tokensFor(browser, spa);
+      // The consent is remembered: the app's next visit through /authorize answers a code silently.
+      const { verifier, challenge } = pkce();
+      const pending = await codeFor(browser, spa, challenge);
+      const removed = await browser.request('DELETE', `/users/me/connected-apps/${spa.clientId}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(removed.statusCode).toBe(204);
+      // Up to 60 s later the app exchanges the code it held back: a new session with a refresh token,
+      // which "connected apps" no longer lists (the consent is gone) and which rotates for ever.
+      const late = await exchange(spa, pending, verifier);
+      const listed = (await browser.request('GET', '/users/me/connected-apps')).json();
+      expect({ status: late.statusCode, error: late.json().error, listed }).toEqual({
+        status: 400,
+        error: 'invalid_grant',
+        listed: [],
+      });
+    });
+
     it('deleting a client revokes its tokens; deleting an account revokes the account’s', async () => {
       const core = gatehouseCore(app.gatehouse);
       const doomed = (
