@@ -1128,3 +1128,47 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     });
   });
 });
+
+describe('red team 2026-12d: device tokens outlive the password reset', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      publicUrl: 'https://auth.example.com',
+      forgotPasswordPerIpPerHour: 1000,
+      accountMailsPerHour: 1,
+    });
+  });
+  afterAll(async () => app.close());
+
+  it.fails("I6: a device token from before the reset no longer puts its holder in the owner's mail lane", async () => {
+    const owner = await createUser(app, { email: uniqueEmail('reclaimed') });
+    const forgot = (remoteAddress: string, deviceToken: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/forgot-password',
+        remoteAddress,
+        payload: { email: owner.email, device_token: deviceToken },
+      });
+    const deviceTokenFor = async (password: string): Promise<string> =>
+      (await postToken(app, { grant_type: 'password', username: owner.email, password })).json().device_token;
+    // The attacker signed in once with the phished password: the answer carried a device token.
+    const attackerDevice = await deviceTokenFor(PASSWORD);
+    // The owner takes the account back, then signs in on their own device with the new password.
+    expect((await post(app, '/auth/forgot-password', { email: owner.email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const ownerDevice = await deviceTokenFor(NEW_PASSWORD);
+    // The owner's lane holds ten mails an hour (ACCOUNT_MAIL_CEILING_FACTOR × 1): ten addresses
+    // holding the pre-reset device token fill it…
+    for (let host = 1; host <= 10; host += 1) {
+      expect((await forgot(`203.0.113.${host}`, attackerDevice)).statusCode).toBe(202);
+      await mailsTo(app, owner.email);
+    }
+    const flooded = (await mailsTo(app, owner.email)).length;
+    // …so the owner's own request, from their own device, sends nothing (202 all the same).
+    expect((await forgot('198.51.100.11', ownerDevice)).statusCode).toBe(202);
+    expect((await mailsTo(app, owner.email)).length - flooded).toBe(1);
+  });
+});

@@ -166,6 +166,27 @@ describe('POST /auth/register: the per-address limit', () => {
       await app.close();
     }
   });
+
+  it.fails('I8: the /64s of one IPv6 /48 share a ceiling, so one network cannot sign up without end', async () => {
+    // Each sign-up is an argon2id hash on the shared lane (logins of every new device wait behind
+    // them) and a verification mail to any address: per /64 alone, one /48 gets 65 536 × 20 an hour.
+    const app = await buildTestServer({ registrationsPerHour: 1 });
+    try {
+      const codes: number[] = [];
+      for (let subnet = 1; subnet <= 40; subnet += 1) {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          remoteAddress: `2001:db8:5eed:${subnet.toString(16)}::1`,
+          payload: { email: `flood${subnet}@example.com`, password: PASSWORD },
+        });
+        codes.push(response.statusCode);
+      }
+      expect(codes.filter((code) => code === 429).length).toBeGreaterThan(20);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('GET /auth/password-policy', () => {
