@@ -810,6 +810,28 @@ describe('red team 2026-12c: pre-account takeover', () => {
     );
   });
 
+  it.fails('I9: a verification link followed without a session leaves no way in for the stranger’s password', async () => {
+    const email = uniqueEmail('verify-pwd');
+    const { squatterPassword } = await squat(email);
+    // The owner follows the "Confirm your email address" link the stranger's sign-up sent them.
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    // The "change of owner" removed the stranger's passkey and sessions, but kept the password they
+    // chose: they sign in again, now to an account whose address counts as verified.
+    const again = await postToken(app, {
+      grant_type: 'password',
+      username: email,
+      password: squatterPassword,
+    });
+    const verified =
+      again.statusCode === 200
+        ? (
+            await app.inject({ method: 'GET', url: '/users/me', headers: bearer(again.json().access_token) })
+          ).json().email_verified
+        : undefined;
+    expect({ status: again.statusCode, verified }).toEqual({ status: 400, verified: undefined });
+  });
+
   it('keeps everything when the account’s own session confirms the address (an ordinary sign-up)', async () => {
     const email = uniqueEmail('verify-own');
     const { userId, token } = await squat(email);
