@@ -971,6 +971,49 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     }
   });
 
+  it.fails('I10: a sign-in that races the account’s deletion is refused, not a 500', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('leaving') });
+    const { access_token: token } = await login(app, owner.email);
+    const { hasher } = gatehouseCore(app.gatehouse);
+    const verify = hasher.verify;
+    let entered = () => {};
+    const inVerify = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    hasher.verify = async (...args) => {
+      const ok = await verify.apply(hasher, args);
+      entered();
+      await held;
+      return ok;
+    };
+    try {
+      const racing = postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD });
+      await inVerify;
+      hasher.verify = verify;
+      const deleted = await app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { current_password: PASSWORD },
+      });
+      expect(deleted.statusCode).toBe(204);
+      release();
+      // Before a fix: 500 (the session's insert fails its foreign key: the user row is gone).
+      const answer = await racing;
+      expect({ status: answer.statusCode, error: answer.json().error }).toEqual({
+        status: 400,
+        error: 'invalid_grant',
+      });
+    } finally {
+      hasher.verify = verify;
+      release();
+    }
+  });
+
   it.fails('I4: a reset link alone does not strip the second factor of an account that never confirmed its address', async () => {
     // An operator's account (`gatehouse create-user`, or an import) starts unverified, as every
     // sign-up that never clicked its link; its owner turns TOTP on, which nothing refuses.
