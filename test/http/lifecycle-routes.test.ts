@@ -916,6 +916,28 @@ describe('red team 2026-12c: pre-account takeover', () => {
     expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).not.toBe(email);
   });
 
+  it.fails('I9: a verification link followed without a session leaves no way in for the stranger’s password', async () => {
+    const email = uniqueEmail('verify-pwd');
+    const { squatterPassword } = await squat(email);
+    // The owner follows the "Confirm your email address" link the stranger's sign-up sent them.
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    // The "change of owner" removed the stranger's passkey and sessions, but kept the password they
+    // chose: they sign in again, now to an account whose address counts as verified.
+    const again = await postToken(app, {
+      grant_type: 'password',
+      username: email,
+      password: squatterPassword,
+    });
+    const verified =
+      again.statusCode === 200
+        ? (
+            await app.inject({ method: 'GET', url: '/users/me', headers: bearer(again.json().access_token) })
+          ).json().email_verified
+        : undefined;
+    expect({ status: again.statusCode, verified }).toEqual({ status: 400, verified: undefined });
+  });
+
   it('keeps everything when the account’s own session confirms the address (an ordinary sign-up)', async () => {
     const email = uniqueEmail('verify-own');
     const { userId, token } = await squat(email);
@@ -1093,6 +1115,49 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
           : answer.statusCode;
       // Before a fix: 200, a session minted for the old password after every session was ended.
       expect(me).not.toBe(200);
+    } finally {
+      hasher.verify = verify;
+      release();
+    }
+  });
+
+  it.fails('I10: a sign-in that races the account’s deletion is refused, not a 500', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('leaving') });
+    const { access_token: token } = await login(app, owner.email);
+    const { hasher } = gatehouseCore(app.gatehouse);
+    const verify = hasher.verify;
+    let entered = () => {};
+    const inVerify = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    hasher.verify = async (...args) => {
+      const ok = await verify.apply(hasher, args);
+      entered();
+      await held;
+      return ok;
+    };
+    try {
+      const racing = postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD });
+      await inVerify;
+      hasher.verify = verify;
+      const deleted = await app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { current_password: PASSWORD },
+      });
+      expect(deleted.statusCode).toBe(204);
+      release();
+      // Before a fix: 500 (the session's insert fails its foreign key: the user row is gone).
+      const answer = await racing;
+      expect({ status: answer.statusCode, error: answer.json().error }).toEqual({
+        status: 400,
+        error: 'invalid_grant',
+      });
     } finally {
       hasher.verify = verify;
       release();

@@ -677,6 +677,43 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     });
   });
 
+  describe('admin powers through an app’s tokens (red-team 2026-12d)', () => {
+    it.fails('I11: an admin’s app that a super_admin allowed cannot make its admin a super_admin', async () => {
+      // An admin (clients:write, which every admin holds) registers an app asking for users:write.
+      const admin = await createUser(app, { role: 'admin' });
+      const adminToken = bearer(
+        (await postToken(app, { grant_type: 'password', username: admin.email, password: PASSWORD })).json()
+          .access_token,
+      );
+      const registered = await app.inject({
+        method: 'POST',
+        url: '/oauth/clients',
+        headers: adminToken,
+        payload: { name: 'Team dashboard', redirect_uris: [REDIRECT], scopes: ['openid', 'users:write'] },
+      });
+      expect(registered.statusCode, registered.body).toBe(201);
+      const tool = await gatehouseCore(app.gatehouse).oauthClients.find(registered.json().client_id);
+      if (tool === undefined) throw new Error('client not found');
+      // A super_admin allows it on the consent page ("Change, disable and delete user accounts").
+      const owner = await createUser(app, { role: 'super_admin' });
+      const browser = new Browser(app);
+      expect((await browser.login(owner.email)).statusCode).toBe(204);
+      const { verifier, challenge } = pkce();
+      const answer = await consent(browser, request(tool, challenge, { scope: 'openid users:write' }));
+      const tokens = await exchange(tool, String(locationOf(answer).searchParams.get('code')), verifier);
+      expect(tokens.json().scope).toContain('users:write');
+      // The admin's app now acts with the super_admin's role: it promotes its own admin.
+      const promoted = await app.inject({
+        method: 'PATCH',
+        url: `/users/${admin.id}`,
+        headers: bearer(tokens.json().access_token),
+        payload: { role: 'super_admin' },
+      });
+      expect((await app.gatehouse.users.get(admin.id))?.role).toBe('admin');
+      expect(promoted.statusCode).toBe(403);
+    });
+  });
+
   describe('step-up through an app’s tokens (red-team 2026-12c)', () => {
     /** The app's tokens for `browser`'s person (consent given if asked), with `openid me`. */
     const appTokens = async (browser: Browser) => {
