@@ -777,6 +777,16 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
   if (error instanceof CliFailure || error instanceof ConfigError) return error;
   const { isDatabaseUnavailable } = await import('./storage/open-database.js');
   const where = redactUrl(config.databaseUrl);
+  const code = innermostCode(error);
+  // Before the outage check, which counts a read-only file too (a server answers 503 and waits):
+  // for a command, a file it cannot write is a setting to fix, not a wait.
+  if (code === 'SQLITE_CANTOPEN' || code?.startsWith('SQLITE_READONLY')) {
+    return new CliFailure(
+      EXIT.cantCreate,
+      `cannot open ${where} for writing (${code}): set DATABASE_URL or DATA_DIR to a writable place`,
+      { cause: error },
+    );
+  }
   if (isDatabaseUnavailable(error)) {
     return new CliFailure(
       EXIT.unavailable,
@@ -784,7 +794,6 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
       { cause: error },
     );
   }
-  const code = innermostCode(error);
   // SQLSTATE class 28 (invalid authorization) and 3D000 (invalid catalog name: no such database).
   if (code !== undefined && (code.startsWith('28') || code === '3D000')) {
     return new CliFailure(
@@ -793,13 +802,6 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
       {
         cause: error,
       },
-    );
-  }
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') {
-    return new CliFailure(
-      EXIT.cantCreate,
-      `cannot open ${where} for writing (${code}): set DATABASE_URL or DATA_DIR to a writable place`,
-      { cause: error },
     );
   }
   return error;
