@@ -1,9 +1,11 @@
 import {
   CompiledQuery,
   type DatabaseConnection,
+  type DialectAdapter,
   type Driver,
   type QueryCompiler,
   type QueryResult,
+  SqliteAdapter,
   SqliteDialect,
   type SqliteDialectConfig,
   type TransactionSettings,
@@ -46,6 +48,8 @@ function isBusy(error: unknown): boolean {
  * transaction that read before another process wrote could only fail at its first write
  * (SQLITE_BUSY_SNAPSHOT, no wait would help). A busy answer inside a transaction is not retried.
  * Within the process, Kysely's one-connection mutex already serializes transactions.
+ *
+ * Migrations run in one such transaction too ({@link TransactionalDdlSqliteAdapter}).
  */
 export class BusyWaitingSqliteDialect extends SqliteDialect {
   readonly #wait: SqliteBusyWait;
@@ -57,6 +61,29 @@ export class BusyWaitingSqliteDialect extends SqliteDialect {
 
   override createDriver(): Driver {
     return new BusyWaitingDriver(super.createDriver(), this.#wait);
+  }
+
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+/**
+ * Kysely's SQLite adapter, but saying what SQLite does: DDL is transactional ("all changes
+ * within a single transaction occur completely or not at all", SQLite's "Atomic Commit" page).
+ * Kysely's adapter says no, so its Migrator ran SQLite migrations statement by statement with a
+ * no-op lock (it assumes one connection): two processes migrating a fresh file at once (`gatehouse
+ * migrate` beside a starting server, two servers) both ran the same migration and one failed
+ * ("table users already exists", "duplicate column name"), and a process dying inside a
+ * migration left it half applied and unrecorded, so every later start failed. Now the Migrator
+ * runs each history's pending migrations and their history rows in one `BEGIN IMMEDIATE`
+ * transaction: a second migrator waits for the first and then finds nothing to run
+ * (`test/cli-migrate.test.ts`). No migration may rely on `PRAGMA foreign_keys`, which SQLite
+ * ignores inside a transaction.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 
