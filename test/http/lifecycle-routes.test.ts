@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
@@ -6,7 +7,9 @@ import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
 import { enrolTotp, postMfaGrant, requestMfaToken } from '../support/mfa.js';
+import { REDIRECT, tokensFor } from '../support/oauth-provider.js';
 import { linkToken, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
 import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
@@ -449,6 +452,37 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json().items.length).toBeGreaterThan(0);
   });
+
+  it("refuses the outbox to a super admin's token without users:write, and to an app's token", async () => {
+    const root = await createUser(app, { role: 'super_admin', email: uniqueEmail('root') });
+    // A first-party token the client narrowed to `me`: the role is there, the scope is not.
+    const narrowed = await postToken(app, {
+      grant_type: 'password',
+      username: root.email,
+      password: PASSWORD,
+      scope: 'me',
+    });
+    expect(narrowed.statusCode, narrowed.body).toBe(200);
+    const outbox = (token: string) => app.inject({ url: '/admin/outbox', headers: bearer(token) });
+    const narrowedAnswer = await outbox(narrowed.json().access_token);
+    expect([narrowedAnswer.statusCode, narrowedAnswer.json().code]).toEqual([403, 'INSUFFICIENT_SCOPE']);
+    // An app the super admin allowed to know who they are (`openid`) must not read everyone's
+    // reset links, nor may one allowed every scope.
+    const client = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        { name: 'Some app', redirectUris: [REDIRECT], scopes: ['openid', 'users:write'] },
+        { actorId: null },
+      )
+    ).client;
+    const browser = new Browser(app);
+    expect((await browser.login(root.email)).statusCode).toBe(204);
+    for (const scope of ['openid', 'openid users:write']) {
+      const { access_token: token } = await tokensFor(app, browser, client, scope);
+      const answer = await outbox(token);
+      expect([scope, answer.statusCode, answer.json().code]).toEqual([scope, 403, expect.any(String)]);
+      expect(answer.json().code).toBe(scope === 'openid' ? 'INSUFFICIENT_SCOPE' : 'FIRST_PARTY_ONLY');
+    }
+  });
 });
 
 describe('account lifecycle, separate settings', () => {
@@ -810,6 +844,78 @@ describe('red team 2026-12c: pre-account takeover', () => {
     );
   });
 
+  /** As the holder of `token` (who knows `password`), asks to move the account to a new address; returns its link. */
+  const askEmailChange = async (token: string, password: string) => {
+    const to = uniqueEmail('squatter-inbox');
+    const asked = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(token),
+      payload: { email: to, current_password: password },
+    });
+    expect(asked.statusCode).toBe(202);
+    return linkToken((await lastMail(app, to, /Confirm your new email/)).text);
+  };
+
+  // The stranger's pending email change survived the owner's claim: its link (mailed to the
+  // stranger's own inbox) moved the account to the stranger's address afterwards, and a reset
+  // from there took it back for good.
+  it('a pending email change asked before the first proof dies with it (reset link)', async () => {
+    const email = uniqueEmail('change-then-claim');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  it('a pending email change asked before the first proof dies with it (verification link)', async () => {
+    const email = uniqueEmail('change-then-verify');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  // Not only for a first proof: whoever learnt the password of a verified account and asked to
+  // move it must not get it back after the owner resets the password (the owner was told of the
+  // request at the old address, and a reset is how they lock the intruder out).
+  it('a password reset ends a pending email change of a verified account', async () => {
+    const email = uniqueEmail('verified-change');
+    const { userId, token, squatterPassword } = await squat(email);
+    await gatehouseCore(app.gatehouse).users.updateUser(userId, { emailVerified: true }, Date.now());
+    const changeLink = await askEmailChange(token, squatterPassword);
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  it('keeps a pending email change when the account’s own session confirms the address', async () => {
+    const email = uniqueEmail('own-change');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link }, bearer(token))).statusCode).toBe(204);
+    expect((await post(app, '/auth/email-change/confirm', { token: changeLink })).statusCode).toBe(204);
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).not.toBe(email);
+  });
+
   it.fails('I9: a verification link followed without a session leaves no way in for the stranger’s password', async () => {
     const email = uniqueEmail('verify-pwd');
     const { squatterPassword } = await squat(email);
@@ -883,7 +989,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     });
   }
 
-  it.fails('I1: a password reset by the owner cancels the email change the attacker asked for', async () => {
+  it('I1: a password reset by the owner cancels the email change the attacker asked for', async () => {
     const { owner, changeToken } = await hijackStarted();
     // The owner follows the notice's advice through "forgot password": every session ends…
     await post(app, '/auth/forgot-password', { email: owner.email });
@@ -895,7 +1001,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     await expectLinkDead(owner, changeToken);
   });
 
-  it.fails('I1: a password change by the owner cancels the email change the attacker asked for', async () => {
+  it('I1: a password change by the owner cancels the email change the attacker asked for', async () => {
     const { owner, changeToken } = await hijackStarted();
     const ownSession = await login(app, owner.email);
     const changed = await app.inject({
@@ -906,6 +1012,50 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     });
     expect(changed.statusCode).toBe(200);
     await expectLinkDead(owner, changeToken);
+  });
+
+  // The edges of the fix: the link lives only as long as the session that asked for it.
+  it('I1: "log out everywhere" by the owner cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const ownSession = await login(app, owner.email);
+    const ended = await post(app, '/auth/logout-all', {}, bearer(ownSession.access_token));
+    expect(ended.statusCode).toBe(204);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: the owner ending the asking session alone cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const ownSession = await login(app, owner.email);
+    const asking = String(decodeJwt(owner.token).sid);
+    const ended = await app.inject({
+      method: 'DELETE',
+      url: `/users/me/sessions/${asking}`,
+      headers: bearer(ownSession.access_token),
+    });
+    expect(ended.statusCode).toBe(204);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: an administrator disabling the account cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const admin = await user(app, 'admin');
+    const disabled = await app.inject({
+      method: 'PATCH',
+      url: `/users/${owner.id}`,
+      headers: bearer(admin.token),
+      payload: { is_active: false },
+    });
+    expect(disabled.statusCode).toBe(200);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: a change asked by the owner still applies while the asking session is live', async () => {
+    const { owner, attackerEmail, changeToken } = await hijackStarted();
+    // Other sessions of the account come and go; the asking one stays.
+    const other = await login(app, owner.email);
+    expect((await post(app, '/auth/logout', {}, bearer(other.access_token))).statusCode).toBe(204);
+    expect((await post(app, '/auth/email-change/confirm', { token: changeToken })).statusCode).toBe(204);
+    expect((await app.gatehouse.users.get(owner.id))?.email).toBe(attackerEmail);
   });
 
   /** The owner takes the account back through "forgot password". */

@@ -561,7 +561,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(again.statusCode).toBe(404);
     });
 
-    it.fails('I2: disconnecting an app also kills the codes it has not exchanged yet', async () => {
+    it('I2: disconnecting an app also kills the codes it has not exchanged yet', async () => {
       const { browser } = await signedIn();
       await tokensFor(browser, spa);
       // The consent is remembered: the app's next visit through /authorize answers a code silently.
@@ -579,6 +579,37 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         status: 400,
         error: 'invalid_grant',
         listed: [],
+      });
+    });
+
+    it('I2: disconnecting one app leaves the codes of another app live', async () => {
+      const { browser } = await signedIn();
+      await tokensFor(browser, spa);
+      const { verifier, challenge } = pkce();
+      const kept = await codeFor(browser, other, challenge);
+      const removed = await browser.request('DELETE', `/users/me/connected-apps/${spa.clientId}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(removed.statusCode).toBe(204);
+      expect((await exchange(other, kept, verifier)).statusCode).toBe(200);
+    });
+
+    it('I2: "log out everywhere" also kills the codes apps have not exchanged yet', async () => {
+      const { user, browser } = await signedIn();
+      await tokensFor(browser, spa);
+      const { verifier, challenge } = pkce();
+      const pending = await codeFor(browser, spa, challenge);
+      const own = await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
+      const ended = await app.inject({
+        method: 'POST',
+        url: '/auth/logout-all',
+        headers: bearer(own.json().access_token),
+      });
+      expect(ended.statusCode).toBe(204);
+      const late = await exchange(spa, pending, verifier);
+      expect({ status: late.statusCode, error: late.json().error }).toEqual({
+        status: 400,
+        error: 'invalid_grant',
       });
     });
 
