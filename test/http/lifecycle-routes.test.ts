@@ -1066,7 +1066,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     expect(reset.statusCode).toBe(204);
   }
 
-  it.fails('I3: an mfa_token issued for the old password cannot finish a sign-in after the reset', async () => {
+  it('I3: an mfa_token issued for the old password cannot finish a sign-in after the reset', async () => {
     // The attacker has the old password and a second factor (a recovery code off the owner's desk).
     const { user: owner, recoveryCodes } = await enrolTotp(app, Date.now());
     // A verified account: its reset keeps the second factor (only a first proof removes it).
