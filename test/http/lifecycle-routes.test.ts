@@ -1081,8 +1081,14 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     });
   });
 
-  it.fails('I3: a sign-in that checked the old password while the owner reset it gets no live session', async () => {
-    const owner = await createUser(app, { email: uniqueEmail('raced') });
+  /**
+   * Runs `signIn`, holds it right after its (right) password check, as a slow hash or a busy event
+   * loop holds it in real life, runs `inGap` in that gap, then lets the sign-in finish.
+   */
+  async function signInHeldAfterPasswordCheck<T>(
+    signIn: () => Promise<T>,
+    inGap: () => Promise<void>,
+  ): Promise<T> {
     const { hasher } = gatehouseCore(app.gatehouse);
     const verify = hasher.verify;
     let entered = () => {};
@@ -1093,8 +1099,6 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    // The attacker's login is held right after its (right) password check, as a slow hash or a busy
-    // event loop holds it in real life: the reset commits in that gap.
     hasher.verify = async (...args) => {
       const ok = await verify.apply(hasher, args);
       entered();
@@ -1102,65 +1106,50 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
       return ok;
     };
     try {
-      const attacker = postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD });
+      const signingIn = signIn();
       await inVerify;
       hasher.verify = verify;
-      await ownerResets(owner.email);
+      await inGap();
       release();
-      const answer = await attacker;
-      const token: unknown = answer.json().access_token;
-      const me =
-        typeof token === 'string'
-          ? (await app.inject({ url: '/users/me', headers: bearer(token) })).statusCode
-          : answer.statusCode;
-      // Before a fix: 200, a session minted for the old password after every session was ended.
-      expect(me).not.toBe(200);
+      return await signingIn;
     } finally {
       hasher.verify = verify;
       release();
     }
+  }
+
+  it.fails('I3: a sign-in that checked the old password while the owner reset it gets no live session', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('raced') });
+    // The attacker's login is held after its password check: the reset commits in that gap.
+    const answer = await signInHeldAfterPasswordCheck(
+      () => postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD }),
+      () => ownerResets(owner.email),
+    );
+    const token: unknown = answer.json().access_token;
+    const me =
+      typeof token === 'string'
+        ? (await app.inject({ url: '/users/me', headers: bearer(token) })).statusCode
+        : answer.statusCode;
+    // Before a fix: 200, a session minted for the old password after every session was ended.
+    expect(me).not.toBe(200);
   });
 
-  /**
-   * Runs `signIn` for a fresh account, held right after its (right) password check, deletes the
-   * account with its owner's `DELETE /users/me` in that gap, then lets the sign-in finish.
-   */
+  /** `signIn` for a fresh account, whose owner deletes it (`DELETE /users/me`) after the password check. */
   async function signInRacingDeletion(signIn: (email: string) => Promise<LightMyRequestResponse>) {
     const owner = await createUser(app, { email: uniqueEmail('leaving') });
     const { access_token: token } = await login(app, owner.email);
-    const { hasher } = gatehouseCore(app.gatehouse);
-    const verify = hasher.verify;
-    let entered = () => {};
-    const inVerify = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    hasher.verify = async (...args) => {
-      const ok = await verify.apply(hasher, args);
-      entered();
-      await held;
-      return ok;
-    };
-    try {
-      const racing = signIn(owner.email);
-      await inVerify;
-      hasher.verify = verify;
-      const deleted = await app.inject({
-        method: 'DELETE',
-        url: '/users/me',
-        headers: bearer(token),
-        payload: { current_password: PASSWORD },
-      });
-      expect(deleted.statusCode).toBe(204);
-      release();
-      return await racing;
-    } finally {
-      hasher.verify = verify;
-      release();
-    }
+    return signInHeldAfterPasswordCheck(
+      () => signIn(owner.email),
+      async () => {
+        const deleted = await app.inject({
+          method: 'DELETE',
+          url: '/users/me',
+          headers: bearer(token),
+          payload: { current_password: PASSWORD },
+        });
+        expect(deleted.statusCode).toBe(204);
+      },
+    );
   }
 
   it('I10: a sign-in that races the account’s deletion is refused, not a 500', async () => {
