@@ -351,7 +351,7 @@ export const gatehouseConfigSchema = Type.Object(
       maximum: 1_000_000,
       default: 20,
       description:
-        'account sign-ups per client IP per hour (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
+        'account sign-ups per client IP (IPv6: per /64, and 4× this per /48) per hour (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
     }),
     deviceTokenTtl: secondsSetting({
       env: 'DEVICE_TOKEN_TTL',
