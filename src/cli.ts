@@ -194,7 +194,7 @@ async function serve(args: string[]): Promise<void> {
   // so a database outage at start-up is not a crash loop; see startServer.
   const { startServer } = await import('./start-server.js');
   const server = await startServer(config, { notices }).catch((error: unknown) => {
-    throw listenFailure(config, error);
+    throw listenFailure({ host: config.host, port: config.port, setting: '' }, error);
   });
   let closing = false;
   const shutdown = (signal: string) => {
@@ -224,31 +224,44 @@ async function serve(args: string[]): Promise<void> {
   server.ready.catch((error: unknown) => {
     // Not a dependency outage (those are retried) but a bug or a bad setting: stop for good.
     server.log.fatal({ reason: describe(error) }, 'the server could not be built');
-    exitWith(error);
+    // The metrics listener is the one socket opened after start-up: its address said as its
+    // settings' (it was "internal error: getaddrinfo ENOTFOUND … report it", exit 70).
+    exitWith(
+      config.metricsPort === undefined
+        ? error
+        : listenFailure({ host: config.metricsHost, port: config.metricsPort, setting: 'METRICS_' }, error),
+    );
   });
 }
 
-/** The one line for a socket that could not listen (Node's `listen` error codes). */
-function listenFailure(config: GatehouseConfig, error: unknown): unknown {
-  const where = `${config.host}:${config.port}`;
+/**
+ * The one line for a socket that could not listen (Node's `listen` error codes), naming the
+ * listener's settings: `HOST`/`PORT` (`setting` '') or `METRICS_HOST`/`METRICS_PORT` ('METRICS_').
+ */
+function listenFailure(
+  listener: { host: string; port: number; setting: '' | 'METRICS_' },
+  error: unknown,
+): unknown {
+  const { host, port, setting } = listener;
+  const where = `${host}:${port}`;
   switch (systemCode(error)) {
     case 'EADDRINUSE':
       return new CliFailure(
         EXIT.unavailable,
-        `port ${config.port} is in use on ${config.host}: set PORT to a free port or stop the other process`,
+        `port ${port} is in use on ${host}: set ${setting}PORT to a free port or stop the other process`,
         { cause: error },
       );
     case 'EACCES':
       return new CliFailure(
         EXIT.unavailable,
-        `not allowed to listen on ${where}: set PORT to 1024 or above, or grant the capability to bind low ports`,
+        `not allowed to listen on ${where}: set ${setting}PORT to 1024 or above, or grant the capability to bind low ports`,
         { cause: error },
       );
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
       return new CliFailure(
         EXIT.config,
-        `HOST=${config.host} is not an address of this machine: set HOST to one of its addresses (or 0.0.0.0)`,
+        `${setting}HOST=${host} is not an address of this machine: set ${setting}HOST to one of its addresses (or 0.0.0.0)`,
         { cause: error },
       );
     default:

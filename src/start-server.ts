@@ -179,6 +179,10 @@ export async function startServer(
         });
       } catch (error) {
         if (abort.signal.aborted) return undefined;
+        // A setting checked only here (MAIL_TEMPLATES_DIR names no folder, an app's setting out of
+        // its bounds) will be as wrong on every retry: stop with its line, as a bad setting read
+        // before listening does. It was retried for ever, the server never ready and never gone.
+        if (error instanceof ConfigError) throw error;
         // Capped exponential backoff: quick recovery from a blip, no hammering of a database
         // that is down for long (AWS Architecture Blog, "Exponential Backoff And Jitter").
         const delay = Math.min(maxDelay, initialDelay * 2 ** (attempt - 1));

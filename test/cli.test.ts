@@ -378,6 +378,37 @@ describe('gatehouse CLI failures: one line naming cause and fix, a sysexits code
     });
   });
 
+  it('names METRICS_PORT and METRICS_HOST when the metrics listener cannot listen', async () => {
+    await withBusyPort(async (port) => {
+      const result = await run(['serve'], { DATA_DIR: tempDir(), PORT: '0', METRICS_PORT: String(port) });
+      expectOneLine(
+        result,
+        69,
+        new RegExp(`^gatehouse: port ${port} is in use on 127\\.0\\.0\\.1: set METRICS_PORT to a free port`),
+      );
+    });
+    expectOneLine(
+      await run(['serve'], {
+        DATA_DIR: tempDir(),
+        PORT: '0',
+        METRICS_PORT: '0',
+        METRICS_HOST: 'no-such-host.invalid',
+      }),
+      78,
+      /^gatehouse: METRICS_HOST=no-such-host\.invalid is not an address of this machine: set METRICS_HOST/,
+    );
+  });
+
+  it('stops with the setting named when a setting checked at start-up is wrong, instead of retrying it (78)', async () => {
+    const result = await run(['serve'], {
+      DATA_DIR: tempDir(),
+      PORT: '0',
+      MAIL_TEMPLATES_DIR: join(tempDir(), 'missing'),
+    });
+    expectOneLine(result, 78, /^gatehouse: invalid setting: MAIL_TEMPLATES_DIR: .*missing does not exist/);
+    expect(result.stdout).not.toMatch(/start-up attempt failed; retrying/);
+  });
+
   it('refuses a DATA_DIR that is a file, under a file, or not writable (73)', async () => {
     const file = join(tempDir(), 'not-a-dir');
     writeFileSync(file, 'x');

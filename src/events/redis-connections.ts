@@ -110,8 +110,14 @@ function loadRedis(): typeof Redis {
   return (require('ioredis') as { Redis: typeof Redis }).Redis;
 }
 
-/** How often a tripped connection is probed with PING. */
+/** How often a tripped connection is probed (with a write: see the probe). */
 export const PROBE_INTERVAL_MS = 1000;
+
+/** The key the probe writes: one per Redis, whatever the number of instances. */
+const PROBE_KEY = 'gatehouse:probe';
+
+/** How long the probe's key lives: a few probes, so it never outlives an outage by much. */
+const PROBE_KEY_TTL_MS = 10_000;
 
 /**
  * Most commands awaiting an answer on the command connection before Redis counts as unusable.
@@ -207,13 +213,21 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
     if (!failed || probing || command.status !== 'ready') return;
     probing = true;
     command
-      .ping()
+      // A write, not PING: a Redis at `maxmemory` under `noeviction` (Redis's default policy)
+      // answers PING but refuses every write (OOM), and so does a replica after a failover
+      // (READONLY). With PING the counters went back to Redis every second and the next write took
+      // them off again: two warnings a second per instance, and limits counted half in Redis, half
+      // here. One small key, shared by the instances, that expires by itself.
+      .set(PROBE_KEY, '1', 'PX', PROBE_KEY_TTL_MS)
       .then(
         () => {
           failed = false;
           warn('Redis answers again');
         },
-        () => {
+        (error: unknown) => {
+          // Redis answered, with a refusal: it is alive, so keep the connection and ask again on
+          // the next probe (the refusal was logged when the command that met it failed).
+          if (error instanceof Error && error.name === 'ReplyError') return;
           // No answer on a connection that looks open: a frozen server (SIGSTOP, a stuck proxy).
           // Commands written to it stay in ioredis' queue after they time out, so a long freeze
           // would grow it by one PING a second. Reconnect instead: the queue is flushed (its

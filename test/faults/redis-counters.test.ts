@@ -8,6 +8,7 @@ import {
 import {
   type CoreWarn,
   createRedisConnections,
+  PROBE_INTERVAL_MS,
   type RedisConnections,
 } from '../../src/events/redis-connections.js';
 import { createGatehouse } from '../../src/gatehouse.js';
@@ -85,6 +86,38 @@ describe.runIf(runPrivateRedisTests)(
       await vi.waitFor(async () =>
         expect(await inspect.get(`gatehouse:count:${hashCounterKey('k3')}`)).toBe('1'),
       );
+    });
+
+    // Redis's default policy: at maxmemory it answers PING but refuses writes ("OOM command not
+    // allowed"). The probe was a PING, so each second the counters went back to Redis, the next
+    // INCR failed and took them off again: state flapping, two warnings a second, and every
+    // limit counted partly in Redis and partly here.
+    it('stays on local counters while Redis is full (noeviction), and goes back once it takes writes', async () => {
+      const counters = store();
+      await inspect.config('SET', 'maxmemory-policy', 'noeviction');
+      await inspect.config('SET', 'maxmemory', '1');
+      warn.mockClear();
+      try {
+        expect((await counters.increment('k4', 60_000)).count).toBe(1);
+        expect(connections.state()).toBe('down');
+        // Three probes' worth of time: Redis stays unused, and nothing more is logged.
+        const until = Date.now() + 3.5 * PROBE_INTERVAL_MS;
+        while (Date.now() < until) {
+          expect(connections.state()).toBe('down');
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect((await counters.increment('k4', 60_000)).count).toBe(2);
+        expect(warn).toHaveBeenCalledTimes(1);
+        expect(warn).toHaveBeenCalledWith(
+          'Redis command failed; using local state until Redis answers',
+          expect.objectContaining({ error: expect.stringMatching(/OOM|EXECABORT/) }),
+        );
+      } finally {
+        await inspect.config('SET', 'maxmemory', '0');
+      }
+      await vi.waitFor(() => expect(connections.state()).toBe('up'), { timeout: 5000 });
+      expect((await counters.increment('k5', 60_000)).count).toBe(1);
+      expect(await inspect.get(`gatehouse:count:${hashCounterKey('k5')}`)).toBe('1');
     });
   },
 );

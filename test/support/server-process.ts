@@ -75,7 +75,12 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     alive: () => running,
     url: '',
   };
-  const [, url] = await waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/);
+  // A server that never says where it listens is never handed to the caller, so nobody else could
+  // stop it: it outlived the test run (found by the fault review, two strays after a LOG_LEVEL=warn try).
+  const [, url] = await waitFor(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/).catch((error: unknown) => {
+    if (running) child.kill('SIGKILL');
+    throw error;
+  });
   server.url = url ?? '';
   return server;
 }
