@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
@@ -1121,7 +1121,11 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     }
   });
 
-  it.fails('I10: a sign-in that races the account’s deletion is refused, not a 500', async () => {
+  /**
+   * Runs `signIn` for a fresh account, held right after its (right) password check, deletes the
+   * account with its owner's `DELETE /users/me` in that gap, then lets the sign-in finish.
+   */
+  async function signInRacingDeletion(signIn: (email: string) => Promise<LightMyRequestResponse>) {
     const owner = await createUser(app, { email: uniqueEmail('leaving') });
     const { access_token: token } = await login(app, owner.email);
     const { hasher } = gatehouseCore(app.gatehouse);
@@ -1141,7 +1145,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
       return ok;
     };
     try {
-      const racing = postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD });
+      const racing = signIn(owner.email);
       await inVerify;
       hasher.verify = verify;
       const deleted = await app.inject({
@@ -1152,16 +1156,35 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
       });
       expect(deleted.statusCode).toBe(204);
       release();
-      // Before a fix: 500 (the session's insert fails its foreign key: the user row is gone).
-      const answer = await racing;
-      expect({ status: answer.statusCode, error: answer.json().error }).toEqual({
-        status: 400,
-        error: 'invalid_grant',
-      });
+      return await racing;
     } finally {
       hasher.verify = verify;
       release();
     }
+  }
+
+  it('I10: a sign-in that races the account’s deletion is refused, not a 500', async () => {
+    const answer = await signInRacingDeletion((email) =>
+      postToken(app, { grant_type: 'password', username: email, password: PASSWORD }),
+    );
+    // Before the fix: 500 (the session's insert fails its foreign key: the user row is gone).
+    expect({ status: answer.statusCode, error: answer.json().error, code: answer.json().code }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect(answer.headers['cache-control']).toBe('no-store');
+  });
+
+  it('I10: a browser sign-in that races the account’s deletion is refused with INVALID_CREDENTIALS and no cookie', async () => {
+    const browser = new Browser(app);
+    const answer = await signInRacingDeletion((email) => browser.login(email));
+    expect(answer.headers['content-type']).toContain('application/problem+json');
+    expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
+      status: 400,
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect([...browser.jar.keys()].some((name) => name.includes('session'))).toBe(false);
   });
 
   it.fails('I4: a reset link alone does not strip the second factor of an account that never confirmed its address', async () => {

@@ -678,7 +678,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
   });
 
   describe('admin powers through an app’s tokens (red-team 2026-12d)', () => {
-    it.fails('I11: an admin’s app that a super_admin allowed cannot make its admin a super_admin', async () => {
+    it('I11: an admin’s app that a super_admin allowed cannot make its admin a super_admin', async () => {
       // An admin (clients:write, which every admin holds) registers an app asking for users:write.
       const admin = await createUser(app, { role: 'admin' });
       const adminToken = bearer(

@@ -47,7 +47,7 @@ describe('GET /users/me with a bearer token', () => {
     expect(response.json()).toMatchObject({ id: user.id, email: 'me@example.com', role: 'user' });
   });
 
-  it.fails('I7: personal data answers say Cache-Control: no-store', async () => {
+  it('I7: personal data answers say Cache-Control: no-store', async () => {
     // Authenticated by a cookie they are not covered by RFC 9111 §3.5 (which only spares requests
     // with Authorization), and the web UI reads them with its cookie session on shared computers.
     const paths = [

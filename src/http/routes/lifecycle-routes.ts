@@ -38,7 +38,7 @@ export function registerLifecycleRoutes(
   const { gatehouse, cookies } = deps;
   const { lifecycle, config } = gatehouse;
   const signedIn = app.auth.require({ scopes: ['me'] });
-  const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'] });
+  const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'], firstParty: true });
   // Deleting the account is the person's own decision, never an app's (red-team 2026-12c H2).
   const ownSignIn = app.auth.require({ scopes: ['me'], firstParty: true });
 
