@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { printTop } from './callgrind-top.mjs';
 import { usersMeRequest } from './users-me-request.mjs';
 
 const WARMUP = Number(process.env.BENCH_IR_WARMUP ?? 2_000);
@@ -107,67 +108,6 @@ function dumpedInstructions(dir) {
   return { all, main, file: mainFile };
 }
 
-/**
- * The TOP functions by self instructions per request, JIT-compiled code named from the perf map
- * that `--perf-basic-prof` wrote (callgrind itself only sees their addresses).
- */
-function printTop(file, pid, answered) {
-  const map = readFileSync(`/tmp/perf-${pid}.map`, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [start, size, ...name] = line.split(' ');
-      return {
-        start: Number.parseInt(start, 16),
-        end: Number.parseInt(start, 16) + Number.parseInt(size, 16),
-        name: name.join(' '),
-      };
-    })
-    .sort((a, b) => a.start - b.start);
-  // V8 reuses the addresses of collected code: the map's last entry starting there is the live one.
-  const latest = new Map(map.map((entry) => [entry.start, entry.name]));
-  for (const line of readFileSync(`/tmp/perf-${pid}.map`, 'utf8').split('\n')) {
-    const [start, , ...name] = line.split(' ');
-    if (start) latest.set(Number.parseInt(start, 16), name.join(' '));
-  }
-  const nameOf = (address) => {
-    if (latest.has(address)) return latest.get(address);
-    let low = 0;
-    let high = map.length - 1;
-    while (low <= high) {
-      const middle = (low + high) >> 1;
-      const entry = map[middle];
-      if (address < entry.start) high = middle - 1;
-      else if (address >= entry.end) low = middle + 1;
-      else return entry.name;
-    }
-    return `0x${address.toString(16)}`;
-  };
-  const out = spawnSync('callgrind_annotate', ['--threshold=100', file], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
-  const totals = new Map();
-  for (const line of out.stdout.split('\n')) {
-    const match = /^\s*([\d,]+) \([\d. %]+\)\s+(.*)$/.exec(line) ?? /^\s*([\d,]+)\s+(\S.*)$/.exec(line);
-    if (match === null) continue;
-    const ir = Number(match[1].replaceAll(',', ''));
-    let name = match[2].replace(/ \[.*\]$/, '');
-    const address = /^\?\?\?:0x([0-9a-f]+)$/.exec(name);
-    if (address !== null) name = nameOf(Number.parseInt(address[1], 16));
-    // Frames that only enclose others (callgrind_annotate lists them with the whole thread's count).
-    if (
-      /PROGRAM TOTALS|below main|:main$|:clone$|start_thread|node::Start\(|NodeMainInstance::Run|SpinEventLoop|^0x1ab70$/.test(
-        name,
-      )
-    )
-      continue;
-    totals.set(name, (totals.get(name) ?? 0) + ir);
-  }
-  const top = [...totals].sort((a, b) => b[1] - a[1]).slice(0, TOP);
-  for (const [name, ir] of top) console.log(`${String(Math.round(ir / answered)).padStart(8)}  ${name}`);
-}
-
 async function bodyOfUsersMe() {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ir-'));
   const server = await startServer('server.mjs', {}, dir, false);
@@ -203,7 +143,7 @@ async function measure(target, body) {
     await stop(server.child);
   }
   const { all, main, file } = dumpedInstructions(dir);
-  if (KEEP && TOP > 0) printTop(file, pid, answered);
+  if (KEEP && TOP > 0) printTop(file, pid, answered, TOP);
   if (KEEP) console.log(`callgrind files kept: ${file} (JIT names: /tmp/perf-${pid}.map)`);
   else rmSync(dir, { recursive: true, force: true });
   return { all, main, answered };

@@ -10,7 +10,9 @@
 //   BENCH_LOGIN_NODE_FLAGS="" node bench/login-instructions.mjs   # Node's defaults
 //
 // Settings: BENCH_IR_WARMUP (300 logins), BENCH_IR_LOGINS (300), BENCH_IR_RUNS (1; several runs
-// print each and the median), BENCH_IR_KEEP=1 (keep the callgrind files, for callgrind_annotate).
+// print each and the median), BENCH_IR_KEEP=1 (keep the callgrind files, for callgrind_annotate;
+// with BENCH_IR_TOP=N, also print the main thread's top N functions per login, JIT code named
+// through `--perf-basic-prof`'s map).
 // Needs valgrind. Slow: ≈ 50× native, about a minute per run. V8's compiler and GC threads are
 // counted too (the "others"), and what they do depends on timing, so read the main thread first.
 import { spawn, spawnSync } from 'node:child_process';
@@ -19,11 +21,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { printTop } from './callgrind-top.mjs';
 import { loginRequests } from './login-requests.mjs';
 
 const WARMUP = Number(process.env.BENCH_IR_WARMUP ?? 300);
 const LOGINS = Number(process.env.BENCH_IR_LOGINS ?? 300);
 const RUNS = Number(process.env.BENCH_IR_RUNS ?? 1);
+const KEEP = process.env.BENCH_IR_KEEP === '1';
+const TOP = Number(process.env.BENCH_IR_TOP ?? 0);
 const flagsOverride = process.env.BENCH_LOGIN_NODE_FLAGS;
 const nodeFlags =
   flagsOverride !== undefined
@@ -57,6 +62,8 @@ async function run() {
       `--callgrind-out-file=${join(dir, 'callgrind.out.%p')}`,
       process.execPath,
       ...nodeFlags,
+      // Names for JIT-compiled code (/tmp/perf-<pid>.map), for BENCH_IR_TOP.
+      ...(KEEP && TOP > 0 ? ['--perf-basic-prof'] : []),
       '--import',
       './bench/argon2-stub/register.mjs',
       'bench/server.mjs',
@@ -78,12 +85,16 @@ async function run() {
     // One file per thread: "<file>-01" is the main thread.
     let main = 0;
     let others = 0;
+    let mainFile = '';
     for (const file of readdirSync(dir)) {
       const ir = instructionsOf(join(dir, file));
       if (!/\.1-\d+$/.test(file)) continue; // the dump's files, not the start-up one
-      if (/-01$/.test(file)) main += ir;
-      else others += ir;
+      if (/-01$/.test(file)) {
+        main += ir;
+        mainFile = join(dir, file);
+      } else others += ir;
     }
+    if (KEEP && TOP > 0) printTop(mainFile, child.pid, LOGINS, TOP);
     return { main: main / LOGINS, others: others / LOGINS, dir };
   } finally {
     await new Promise((resolve) => {
@@ -91,7 +102,7 @@ async function run() {
       child.once('exit', resolve);
       child.kill('SIGTERM');
     });
-    if (process.env.BENCH_IR_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
+    if (!KEEP) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -105,7 +116,7 @@ for (let i = 0; i < RUNS; i += 1) {
       node_flags: nodeFlags.join(' '),
       ir_per_login_main_thread: Math.round(r.main),
       ir_per_login_other_threads: Math.round(r.others),
-      ...(process.env.BENCH_IR_KEEP === '1' ? { callgrind_files: r.dir } : {}),
+      ...(KEEP ? { callgrind_files: r.dir } : {}),
     }),
   );
 }

@@ -1,4 +1,5 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { fillRandom } from '../lib/random-pool.js';
 
 /**
  * Device tokens, after OWASP's "Slow Down Online Guessing Attacks with Device Cookies": a client
@@ -59,7 +60,7 @@ export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
       const body = Buffer.alloc(BODY_BYTES);
       body.writeUInt8(VERSION, 0);
       Buffer.from(accountId.replaceAll('-', ''), 'hex').copy(body, 1);
-      randomBytes(16).copy(body, 17);
+      fillRandom(body, 17, 16);
       body.writeBigUInt64BE(BigInt(Math.floor(options.clock() / 1000)), 33);
       return Buffer.concat([body, mac(body)]).toString('base64url');
     },

@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { addressBucket } from '../lib/address-bucket.js';
+import { BoundedMap } from '../lib/bounded-map.js';
 import { type CounterStore, type HashedCounterKey, hashedCounterKey } from './counter-store.js';
 
 /**
@@ -43,6 +44,12 @@ export interface LoginThrottleLimits {
 export type LoginSubject =
   | { readonly trust: 'trusted'; readonly deviceKey: string }
   | { readonly trust: 'untrusted'; readonly accountKey: string | undefined; readonly ip: string };
+
+/**
+ * Client addresses whose two counter keys are kept between attempts (see `addressCounters`):
+ * ≈ 0.4 KiB each, so at most ≈ 0.4 MiB.
+ */
+export const ADDRESS_KEY_CACHE_SIZE = 1024;
 
 /** The counters a {@link LoginSubject} is judged on, their keys hashed once. */
 type SubjectCounters =
@@ -132,6 +139,22 @@ export function createLoginThrottle(
   // fields are readonly, so the keys cannot go stale; the store receives the same hashed keys it
   // would have computed (Redis key names unchanged).
   const counters = new WeakMap<LoginSubject, SubjectCounters>();
+  // An address's two keys (its /64 or IPv4 bucket, its /48) are pure functions of the address,
+  // and logins come again and again from the same ones (a NAT, a carrier's gateway, a user's
+  // home line, an attacker's flood): kept between attempts, they spare four SHA-256 and two
+  // address parses per login (issue 10). Bounded (oldest evicted): whoever sends from many
+  // addresses only makes later attempts hash again, since an evicted entry comes back equal.
+  const addresses = new BoundedMap<string, { ip: HashedCounterKey; network: HashedCounterKey }>(
+    ADDRESS_KEY_CACHE_SIZE,
+  );
+  const addressCounters = (ip: string) => {
+    let keys = addresses.get(ip);
+    if (keys === undefined) {
+      keys = { ip: hashedCounterKey(ipKey(ip)), network: hashedCounterKey(networkKey(ip)) };
+      addresses.set(ip, keys);
+    }
+    return keys;
+  };
   const countersOf = (subject: LoginSubject): SubjectCounters => {
     let keys = counters.get(subject);
     if (keys === undefined) {
@@ -140,8 +163,7 @@ export function createLoginThrottle(
           ? { trust: 'trusted', device: hashedCounterKey(deviceKey(subject.deviceKey)) }
           : {
               trust: 'untrusted',
-              ip: hashedCounterKey(ipKey(subject.ip)),
-              network: hashedCounterKey(networkKey(subject.ip)),
+              ...addressCounters(subject.ip),
               account:
                 subject.accountKey === undefined
                   ? undefined

@@ -1,4 +1,5 @@
-import { hash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
+import { randomBase64url } from '../lib/random-pool.js';
 
 /** Prefixes make a leaked token's kind obvious (and greppable by secret scanners). */
 export type OpaqueTokenPrefix = 'ghr' | 'gha' | 'ghs';
@@ -16,7 +17,7 @@ export interface OpaqueToken {
  * entropy, so a fast hash is enough (no salt or KDF needed), and a database leak reveals no token.
  */
 export function generateOpaqueToken(prefix: OpaqueTokenPrefix): OpaqueToken {
-  const token = `${prefix}_${randomBytes(32).toString('base64url')}`;
+  const token = `${prefix}_${randomBase64url(32)}`;
   return { token, hash: hashOpaqueToken(token) };
 }
 

@@ -7,6 +7,7 @@ import {
   hashCounterKey,
 } from '../../src/accounts/counter-store.js';
 import {
+  ADDRESS_KEY_CACHE_SIZE,
   createLoginThrottle,
   type LoginSubject,
   OPEN_BREAKER_FAILURES_PER_NETWORK,
@@ -138,10 +139,30 @@ describe('createLoginThrottle', () => {
     for (let i = 0; i < 4; i += 1) expect(second[i]?.[0]).toBe(first[i]?.[0]);
     // The account counter cleared on success is the very key object the checks read.
     expect(first.some(([key]) => key === reset.mock.calls[0]?.[0])).toBe(true);
-    // A new attempt (a new subject) gets its own keys, equal in value.
+    // A new attempt (a new subject) gets its own account key, equal in value; the address's keys
+    // (peeked first and last) are kept between attempts.
     await throttle.check(untrusted('a@example.com', '1.2.3.4'));
-    expect(peek.mock.calls[8]?.[0]).not.toBe(first[0]?.[0]);
-    expect(peek.mock.calls[8]?.[0]).toEqual(first[0]?.[0]);
+    expect(peek.mock.calls[9]?.[0]).not.toBe(first[1]?.[0]);
+    expect(peek.mock.calls[9]?.[0]).toEqual(first[1]?.[0]);
+    expect(peek.mock.calls[8]?.[0]).toBe(first[0]?.[0]);
+    expect(peek.mock.calls[11]?.[0]).toBe(first[3]?.[0]);
+  });
+
+  it('counts an address on the same counters after its cached keys were evicted', async () => {
+    const { store, throttle } = setUp();
+    const increment = vi.spyOn(store, 'increment');
+    await throttle.recordFailure(untrusted(undefined, '2001:db8:1:2::7'));
+    const before = increment.mock.calls.map(([key]) => (typeof key === 'string' ? key : key.hashed));
+    // More distinct addresses than the cache holds: the first one's keys are built again.
+    for (let i = 0; i <= ADDRESS_KEY_CACHE_SIZE; i += 1)
+      await throttle.check(untrusted(undefined, `10.1.${i >> 8}.${i & 255}`));
+    increment.mockClear();
+    await throttle.recordFailure(untrusted(undefined, '2001:db8:1:2::8'));
+    const after = increment.mock.calls.map(([key]) => (typeof key === 'string' ? key : key.hashed));
+    // Same /64 and /48: the same stored keys (network, ip; the global counter too).
+    expect(after).toEqual(before);
+    const peeked = await store.peek(after[1] === undefined ? '' : { key: '', hashed: after[1] });
+    expect(peeked?.count).toBe(2);
   });
 
   it("limits an account's successful logins, hashing its success counter's key once per attempt", async () => {
