@@ -11,7 +11,10 @@ import { isPostgres } from './dialect.js';
  *   `is not null`, so SQLite and PostgreSQL still use it for the cookie look-up.
  * - `sessions_revoked_idx (revoked_at, expires_at)` serves only the revocation list's
  *   `revoked_at > ? and expires_at > ?`; a new session is never revoked, so it now indexes revoked
- *   sessions only (`where revoked_at is not null`, which that range condition implies).
+ *   sessions only (`where revoked_at is not null`, which that range condition implies). It also
+ *   stops SQLite's planner from answering a user's live sessions (`user_id = ? and revoked_at is
+ *   null`: listing them, revoking them all) with that index's NULL range, i.e. every live session
+ *   of every user; those queries now use `sessions_user_idx`.
  *
  * Measured (bench/login-sql.mjs, SQLite, 20 000 sessions already stored): WAL frames per login
  * 14.3 → 12.5; instructions in SQLite's statements per login 201.6 k → 189.2 k.
@@ -49,13 +52,21 @@ export async function down(db: Kysely<unknown>): Promise<void> {
       db,
     );
     await db.schema.dropIndex('sessions_revoked_idx').execute();
-    await db.schema.createIndex('sessions_revoked_idx').on('sessions').columns(['revoked_at', 'expires_at']).execute();
+    await db.schema
+      .createIndex('sessions_revoked_idx')
+      .on('sessions')
+      .columns(['revoked_at', 'expires_at'])
+      .execute();
     return;
   }
   await rebuildSqliteSessions(
     db,
     async (trx) => {
-      await trx.schema.createIndex('sessions_revoked_idx').on('sessions').columns(['revoked_at', 'expires_at']).execute();
+      await trx.schema
+        .createIndex('sessions_revoked_idx')
+        .on('sessions')
+        .columns(['revoked_at', 'expires_at'])
+        .execute();
     },
     { uniqueCookieColumn: true },
   );
@@ -137,7 +148,8 @@ async function rebuildSqliteSessions(
       if (enforced) {
         // Step 10 of the procedure: the copy must leave no reference dangling, either way.
         const violations = await sql`pragma foreign_key_check`.execute(trx);
-        if (violations.rows.length > 0) throw new Error('migration 021a: foreign key check failed after the rebuild');
+        if (violations.rows.length > 0)
+          throw new Error('migration 021a: foreign key check failed after the rebuild');
       }
     });
   } finally {

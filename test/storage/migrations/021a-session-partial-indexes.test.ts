@@ -93,8 +93,22 @@ describe.each(engines)('migration 021a: partial session indexes ($name)', ({ nam
     await raw
       .insertInto('refresh_tokens')
       .values([
-        { token_hash: 'r1', session_id: 'bearer-1', created_at: 1, expires_at: 2, spent_at: null, client_id: 'c' },
-        { token_hash: 'r2', session_id: 'bearer-2', created_at: 1, expires_at: 2, spent_at: 3, client_id: null },
+        {
+          token_hash: 'r1',
+          session_id: 'bearer-1',
+          created_at: 1,
+          expires_at: 2,
+          spent_at: null,
+          client_id: 'c',
+        },
+        {
+          token_hash: 'r2',
+          session_id: 'bearer-2',
+          created_at: 1,
+          expires_at: 2,
+          spent_at: 3,
+          client_id: null,
+        },
       ])
       .execute();
     await raw
@@ -123,13 +137,15 @@ describe.each(engines)('migration 021a: partial session indexes ($name)', ({ nam
     expect(await raw.selectFrom('access_tokens').selectAll().execute()).toEqual(before.access);
 
     const indexes = await sessionIndexes(database);
-    expect(indexes.sessions_cookie_token_idx).toMatch(/unique index .*where.*cookie_token_hash.* is not null/i);
+    expect(indexes.sessions_cookie_token_idx).toMatch(
+      /unique index .*where.*cookie_token_hash.* is not null/i,
+    );
     expect(indexes.sessions_revoked_idx).toMatch(/where.*revoked_at.* is not null/i);
     expect(indexes.sessions_user_idx).toBeDefined();
     // The column's own unique index is gone (SQLite's autoindex 2, PostgreSQL's constraint index).
-    expect(Object.keys(indexes).filter((index) => /autoindex_sessions_2|cookie_token_hash_key/.test(index))).toEqual(
-      [],
-    );
+    expect(
+      Object.keys(indexes).filter((index) => /autoindex_sessions_2|cookie_token_hash_key/.test(index)),
+    ).toEqual([]);
     if (name === 'sqlite') {
       const { rows } = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(database.db);
       expect(rows[0]?.foreign_keys).toBe(1);
@@ -150,13 +166,21 @@ describe.each(engines)('migration 021a: partial session indexes ($name)', ({ nam
       );
     expect(isUniqueViolation(duplicate)).toBe(true);
     // Bearer sessions have no cookie hash: any number of NULLs.
-    await raw.insertInto('sessions').values([session('bearer-3'), session('bearer-4')]).execute();
-    await expect(raw.insertInto('sessions').values(session('orphan', { user_id: 'nobody' })).execute()).rejects.toThrow(
-      /foreign key/i,
-    );
+    await raw
+      .insertInto('sessions')
+      .values([session('bearer-3'), session('bearer-4')])
+      .execute();
+    await expect(
+      raw
+        .insertInto('sessions')
+        .values(session('orphan', { user_id: 'nobody' }))
+        .execute(),
+    ).rejects.toThrow(/foreign key/i);
     await raw.deleteFrom('users').where('id', '=', 'u2').execute();
     expect(await raw.selectFrom('sessions').select('id').where('user_id', '=', 'u2').execute()).toEqual([]);
-    expect(await raw.selectFrom('refresh_tokens').select('token_hash').execute()).toEqual([{ token_hash: 'r1' }]);
+    expect(await raw.selectFrom('refresh_tokens').select('token_hash').execute()).toEqual([
+      { token_hash: 'r1' },
+    ]);
     expect(await raw.selectFrom('access_tokens').select('token_hash').execute()).toEqual([]);
   });
 
@@ -173,7 +197,16 @@ describe.each(engines)('migration 021a: partial session indexes ($name)', ({ nam
       (await sql.raw<{ detail: string }>(`explain query plan ${query}`).execute(database.db)).rows
         .map((row) => row.detail)
         .join('; ');
-    expect(await plan(`select * from sessions where cookie_token_hash = 'h'`)).toMatch(/sessions_cookie_token_idx/);
+    expect(await plan(`select * from sessions where cookie_token_hash = 'h'`)).toMatch(
+      /sessions_cookie_token_idx/,
+    );
+    // Before 021a SQLite answered a user's live sessions (listLiveSessions, revokeUserSessions) from
+    // sessions_revoked_idx's `revoked_at is null` range: every live session of every user.
+    const userSessions = `select * from sessions where user_id = 'u1' and revoked_at is null and expires_at > 0`;
+    expect(await plan(userSessions)).toMatch(/sessions_user_idx/);
+    expect(
+      await plan(`update sessions set revoked_at = 1 where user_id = 'u1' and revoked_at is null`),
+    ).toMatch(/sessions_user_idx/);
     expect(await plan('select id from sessions where revoked_at > 0 and expires_at > 0')).toMatch(
       /sessions_revoked_idx/,
     );
