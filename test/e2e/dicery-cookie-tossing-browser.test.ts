@@ -15,8 +15,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
+import { STREAM_COOKIE_PLANTED } from '../../web/src/lobby-controller.js';
 import { signIn } from '../support/accounts.js';
 import { launchChromium } from '../support/browser.js';
+import { eventually } from '../support/room-browser.js';
 import { createRoom, joinAsBot } from '../support/rooms.js';
 
 const PARENT = 'gatehouse.test';
@@ -119,5 +121,91 @@ describe('red team 2026-12b G2 in Chromium: a planted room cookie', () => {
     const rolled = await call(victimPage, 'POST', `/rooms/${code}/rolls`, { notation: '1d20' }, csrf);
     expect(rolled.status).toBe(201);
     expect(rolled.json.player).toMatchObject({ id: victimId });
+  });
+
+  /**
+   * The victim joins `code` in a page of their own (a fresh context: their own cookie store), a
+   * page on `planter` plants Mallory's room token for the room's event stream only (a longer path,
+   * RFC 6265 §5.4) under `domain`, and then the victim opens the room's lobby in the web UI.
+   */
+  const lobbyWithPlantedStreamCookie = async (planter: string, domain: string) => {
+    const host = await signIn(app);
+    const { code } = await createRoom(app, host);
+    const mallory = await joinAsBot(app, code, 'Mallory');
+    const own = await chromium.newContext();
+    const victim = await own.newPage();
+    await victim.goto(`http://${APP_HOST}:${port}/healthz`);
+    const joined = await victim.evaluate(async (path) => {
+      const response = await fetch(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ player: 'Victim' }),
+      });
+      return response.status;
+    }, `/rooms/${code}/join`);
+    expect(joined).toBe(201);
+    const sibling = await own.newPage();
+    await sibling.goto(`http://${planter}:${port}/healthz`);
+    await sibling.evaluate(
+      ({ name, path, token, domain }) => {
+        // biome-ignore lint/suspicious/noDocumentCookie: the attack under test
+        document.cookie = `${name}=${token}; Domain=${domain}; Path=${path}`;
+      },
+      { name: `dicery_room_${code}`, path: `/rooms/${code}/events`, token: mallory.token, domain },
+    );
+    await victim.goto(`http://${APP_HOST}:${port}/#/rooms/${code}`);
+    return { code, mallory, own, victim };
+  };
+
+  it('the lobby gets its live updates back after a planted cookie refused its stream (reopened once, no reload)', async () => {
+    const { code, mallory, own, victim } = await lobbyWithPlantedStreamCookie(SIBLING_HOST, PARENT);
+    try {
+      // The stream was refused AMBIGUOUS_COOKIE (its answer dropped the sibling's copy) and reopened:
+      // a roll made elsewhere arrives live, and no status says live updates stopped.
+      await eventually(async () => {
+        const rolled = await app.inject({
+          method: 'POST',
+          url: `/rooms/${code}/rolls`,
+          headers: mallory.headers,
+          payload: { notation: '1d6', label: 'live' },
+        });
+        expect(rolled.statusCode).toBe(201);
+        return victim.getByTestId('roll-log').getByTestId('roll-player').allTextContents();
+      }).toContain('Mallory');
+      expect(await victim.getByTestId('status-message').isHidden()).toBe(true);
+      const left = (await own.cookies(`http://${APP_HOST}:${port}/rooms/${code}/events`)).filter(
+        (cookie) => cookie.name === `dicery_room_${code}`,
+      );
+      expect(left).toHaveLength(1);
+      expect(left[0]).toMatchObject({ domain: APP_HOST, path: `/rooms/${code}` });
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a planted cookie that keeps coming back stops the stream with the way out, not "too many tabs"', async () => {
+    const { own, victim, code, mallory } = await lobbyWithPlantedStreamCookie(SIBLING_HOST, PARENT);
+    try {
+      // The sibling plants again before every stream request (its page still open in another tab):
+      // the refusal's clearing headers drop each copy, and the next request carries a new one.
+      await own.route(`**/rooms/${code}/events*`, async (route) => {
+        await own.addCookies([
+          {
+            name: `dicery_room_${code}`,
+            value: mallory.token,
+            domain: `.${PARENT}`,
+            path: `/rooms/${code}/events`,
+          },
+        ]);
+        await route.continue();
+      });
+      await victim.reload();
+      await eventually(() => victim.getByTestId('status-message').textContent()).toContain(
+        STREAM_COOKIE_PLANTED,
+      );
+      expect(await victim.getByTestId('reconnect-button').isVisible()).toBe(true);
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -1,7 +1,12 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { forgetCsrfToken } from '../../web/src/api.js';
-import { LOBBY_ENDED, STREAM_STOPPED, startLobby } from '../../web/src/lobby-controller.js';
+import {
+  LOBBY_ENDED,
+  STREAM_COOKIE_PLANTED,
+  STREAM_STOPPED,
+  startLobby,
+} from '../../web/src/lobby-controller.js';
 import type { openRoomStream, RoomStreamHandlers } from '../../web/src/room-stream.js';
 import { createLobbyStore, type LobbyStore } from '../../web/src/store.js';
 import type { RoomSnapshot } from '../../web/src/types.js';
@@ -38,9 +43,11 @@ afterEach(() => {
 function start(snapshot: RoomSnapshot = snapshotOf()) {
   const lobby = createLobbyStore(snapshot);
   let handlers: RoomStreamHandlers | undefined;
+  let opens = 0;
   const close = vi.fn();
   const openStream: typeof openRoomStream = (_code, on) => {
     handlers = on;
+    opens++;
     return { close };
   };
   const leave = new AbortController();
@@ -48,9 +55,11 @@ function start(snapshot: RoomSnapshot = snapshotOf()) {
   const remount = vi.fn();
   const actions = startLobby(lobby, { signal: leave.signal, remount, navigate, openStream });
   if (handlers === undefined) throw new Error('no stream opened');
-  return { lobby, actions, on: handlers, close, leave, navigate, remount };
+  return { lobby, actions, on: handlers, close, leave, navigate, remount, opened: () => opens };
 }
 
+/** The stream's own answer, asked for when `EventSource` reports a refusal. */
+const EVENTS = 'GET /rooms/ABCD2345/events?presence=true';
 const names = (lobby: LobbyStore) => lobby.players.value.map((player) => player.name);
 const problem = (status: number, code: string) => ({
   status,
@@ -138,12 +147,46 @@ describe('startLobby', () => {
     await vi.waitFor(() => expect(lobby.ended.value).toBe(LOBBY_ENDED.closed));
   });
 
-  it('offers Reconnect when the stream failed but the viewer is still in the room', async () => {
-    const { lobby, on } = start();
+  it('offers Reconnect when the stream caps refused the stream but the viewer is still in the room', async () => {
+    const { lobby, on, opened } = start();
     replies.set('GET /rooms/ABCD2345', { status: 200, body: snapshotOf() });
+    replies.set(EVENTS, problem(429, 'TOO_MANY_STREAMS'));
     on.onRefused();
     await vi.waitFor(() => expect(lobby.status.value).toEqual({ message: STREAM_STOPPED, kind: 'stopped' }));
     expect(lobby.ended.value).toBeNull();
+    // Asked once why, and not reopened: it would only be refused again.
+    expect(requests.filter((request) => request === EVENTS)).toHaveLength(1);
+    expect(opened()).toBe(1);
+  });
+
+  it('reopens the stream once after a planted cookie was refused and dropped (red-team G2), and says what to do when it persists', async () => {
+    const { lobby, on, opened } = start();
+    replies.set('GET /rooms/ABCD2345', { status: 200, body: snapshotOf() });
+    replies.set(EVENTS, problem(400, 'AMBIGUOUS_COOKIE'));
+    on.onRefused();
+    await vi.waitFor(() => expect(opened()).toBe(2));
+    expect(lobby.status.value).toBeNull();
+    // The reopened stream is refused for the same reason: no loop, the way out instead.
+    on.onRefused();
+    await vi.waitFor(() =>
+      expect(lobby.status.value).toEqual({ message: STREAM_COOKIE_PLANTED, kind: 'stopped' }),
+    );
+    expect(opened()).toBe(2);
+    // A stream that opens earns the next refusal its own automatic reopen.
+    on.onOpen();
+    on.onRefused();
+    await vi.waitFor(() => expect(opened()).toBe(3));
+  });
+
+  it('does not claim the stream stopped when only an action was refused', async () => {
+    const { lobby, actions } = start();
+    replies.set('POST /rooms/ABCD2345/rolls', problem(403, 'CSRF_ORIGIN'));
+    replies.set('GET /rooms/ABCD2345', { status: 200, body: snapshotOf() });
+    await actions.roll('1d20', '');
+    await vi.waitFor(() => expect(requests).toContain('GET /rooms/ABCD2345'));
+    await settle();
+    expect(lobby.status.value).toBeNull();
+    expect(requests).not.toContain(EVENTS);
   });
 
   it('rolls with the CSRF token and puts the answer in the log once, even when its event follows', async () => {

@@ -59,6 +59,36 @@ export async function api<T>(method: Method, path: string, body?: unknown): Prom
   return call<T>(method, path, body);
 }
 
+/**
+ * Asks for an event stream to learn why it would be refused: `EventSource` reports a refusal only
+ * as "closed", never its status or problem (WHATWG HTML §9.2), and the right advice differs (too
+ * many tabs, a planted cookie, a rate limit). A stream that opens is closed at once (ok); a
+ * refusal's problem is read. Costs one stream open, so callers probe only after a refusal.
+ *
+ * @param path - The stream's absolute path on this origin, already URL-encoded.
+ */
+export async function probeStream(path: string): Promise<ApiResult<null>> {
+  const abort = new AbortController();
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method: 'GET',
+      headers: { Accept: 'text/event-stream' },
+      credentials: 'same-origin',
+      cache: 'no-store',
+      signal: abort.signal,
+    });
+  } catch {
+    return { ok: false, problem: networkProblem() };
+  }
+  if (response.ok) {
+    abort.abort();
+    return { ok: true, status: response.status, data: null };
+  }
+  const parsed = await readJson(response);
+  return { ok: false, problem: toProblem(response.status, parsed, response.headers.get('Retry-After')) };
+}
+
 /** {@link api} without the retry after `AMBIGUOUS_COOKIE`. */
 async function call<T>(method: Method, path: string, body?: unknown): Promise<ApiResult<T>> {
   if (!UNSAFE.has(method)) return send<T>(method, path, body);

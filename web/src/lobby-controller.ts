@@ -5,7 +5,7 @@
  * render what the store says.
  */
 import { batch } from '@preact/signals-core';
-import { type ApiResult, api } from './api.js';
+import { type ApiResult, api, probeStream } from './api.js';
 import { problemMessage } from './problem.js';
 import {
   asHistoryPage,
@@ -19,7 +19,7 @@ import {
   withRollRevealed,
   withSnapshot,
 } from './room-state.js';
-import { openRoomStream, type RoomStream } from './room-stream.js';
+import { openRoomStream, type RoomStream, type RoomStreamHandlers, roomEventsPath } from './room-stream.js';
 import { type LobbyStatus, type LobbyStore, presenceOf } from './store.js';
 import type { Player, Roll, RoomSnapshot } from './types.js';
 
@@ -46,6 +46,20 @@ export const HISTORY_PAGE_SIZE = 50;
 /** Why live updates stopped while the viewer may still be in the room (issue 14: say why). */
 export const STREAM_STOPPED =
   'Live updates stopped: this room is already open in too many tabs or windows of yours. Close one, then reconnect.';
+
+/**
+ * Why live updates stopped when the stream is refused `AMBIGUOUS_COOKIE` again after the refusal's
+ * own headers dropped the planted copies (red-team G2): a copy those headers cannot clear (a child
+ * of this host planted it for this host), or a sibling site planting it again. The server will not
+ * guess which cookie is the player's, so only the browser's cookies can change.
+ */
+export const STREAM_COOKIE_PLANTED =
+  'Live updates stopped: your browser keeps sending a second cookie for this room, planted by another site ' +
+  "under this domain, so the server cannot tell which player you are and will not guess. Clear this site's " +
+  'cookies in your browser settings, then join the room again.';
+
+/** Why live updates stopped when the stream was refused, yet opens when asked again. */
+export const STREAM_REFUSED = 'Live updates stopped. Reconnect to try again.';
 
 /**
  * What ends a player's lobby, by the code the server answered: each cause has its own code, so an
@@ -126,6 +140,10 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
    */
   let presenceEvents = 0;
   let loadingOlder = false;
+  /** Set when the stream was refused, until {@link explainRefusal} has looked into it. */
+  let streamRefused = false;
+  /** One automatic reopen per run of refusals; a stream that opens allows the next. */
+  let reopened = false;
 
   const isEnded = () => lobby.ended.peek() !== null;
   const showStatus = (status: LobbyStatus | null) => {
@@ -200,10 +218,37 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
         showStatus({ message: `Live updates stopped: ${problemMessage(result.problem)}`, kind: 'stopped' });
       return;
     }
-    // Still allowed in: the room refused only the stream, and the stream caps are what refuse it.
+    // Still allowed in: the room refused only the stream (if it was the stream that was refused).
     const fresh = asSnapshot(result.data);
     if (fresh !== undefined) mergeSnapshot(fresh, presenceEventsBefore);
-    showStatus({ message: STREAM_STOPPED, kind: 'stopped' });
+    if (streamRefused) void explainRefusal();
+  }
+
+  /**
+   * The stream was refused while the room still admits this viewer: ask the stream itself why
+   * (`EventSource` does not say). A refusal for a planted cookie (`AMBIGUOUS_COOKIE`, red-team G2)
+   * carried headers that drop the planted copies, as the server's problem detail says, so the
+   * stream is reopened once, as `api` retries once; likewise when the stream opens now. Otherwise,
+   * or when the reopened stream is refused too, the status says what to do.
+   */
+  async function explainRefusal(): Promise<void> {
+    streamRefused = false;
+    const probe = await probeStream(roomEventsPath(code));
+    if (signal.aborted || isEnded()) return;
+    const cookie = !probe.ok && probe.problem.code === 'AMBIGUOUS_COOKIE';
+    if ((probe.ok || cookie) && !reopened) {
+      reopened = true;
+      connect();
+      return;
+    }
+    const message = probe.ok
+      ? STREAM_REFUSED
+      : cookie
+        ? STREAM_COOKIE_PLANTED
+        : probe.problem.code === 'TOO_MANY_STREAMS'
+          ? STREAM_STOPPED
+          : `Live updates stopped: ${problemMessage(probe.problem)}`;
+    showStatus({ message, kind: 'stopped' });
   }
 
   /**
@@ -237,8 +282,9 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     if (fresh !== undefined) mergeSnapshot(fresh, presenceEventsBefore);
   }
 
-  stream = (options.openStream ?? openRoomStream)(code, {
+  const handlers: RoomStreamHandlers = {
     onOpen() {
+      reopened = false;
       if (isEnded()) return;
       if (lobby.status.peek()?.kind === 'reconnecting') showStatus(null);
       // Catch up on anything between the snapshot and the stream's start; merging is idempotent.
@@ -305,9 +351,16 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
       if (!isEnded()) showStatus({ message: 'Connection lost. Reconnecting…', kind: 'reconnecting' });
     },
     onRefused() {
+      streamRefused = true;
       void checkMembership();
     },
-  });
+  };
+  /** Opens (or, after a refusal, reopens) the room's stream. */
+  function connect(): void {
+    stream?.close();
+    stream = (options.openStream ?? openRoomStream)(code, handlers);
+  }
+  connect();
   signal.addEventListener('abort', () => stream?.close(), { once: true });
 
   /** After a refused action: 401/403/404 may mean the viewer or the room is gone. */

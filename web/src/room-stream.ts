@@ -44,10 +44,17 @@ export interface RoomStream {
   close(): void;
 }
 
+/**
+ * The room's event stream, as {@link openRoomStream} opens it. `presence=true`: the server sends
+ * `presence` messages only to clients that ask for them.
+ */
+export function roomEventsPath(code: string): string {
+  return `/rooms/${encodeURIComponent(code)}/events?presence=true`;
+}
+
 /** Opens the room's event stream. */
 export function openRoomStream(code: string, handlers: RoomStreamHandlers): RoomStream {
-  // `presence=true`: the server sends `presence` messages only to clients that ask for them.
-  const source = new EventSource(`/rooms/${encodeURIComponent(code)}/events?presence=true`);
+  const source = new EventSource(roomEventsPath(code));
   let closed = false;
   const close = () => {
     closed = true;

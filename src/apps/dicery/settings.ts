@@ -44,7 +44,7 @@ export const dicerySettings = defineAppSettings({
       // As high as ROOM_ROLLS_PER_MINUTE's: load tests lift both out of the way.
       maximum: 100_000,
       default: 20,
-      description: 'room join attempts per client IP per minute',
+      description: 'room join attempts per client IP (IPv6: per /64, and 4× this per /48) per minute',
     }),
     maxStreamsPerPlayer: integerSetting({
       env: 'MAX_STREAMS_PER_PLAYER',
@@ -218,6 +218,21 @@ export const dicerySettings = defineAppSettings({
       default: 64,
       description:
         'history exports streaming at once on one instance; players and spectators together get at most three quarters of it, so host accounts keep a quarter; beyond either, 503 `SERVICE_UNAVAILABLE` with `Retry-After`',
+    }),
+    roomExportStallTimeout: secondsSetting({
+      env: 'ROOM_EXPORT_STALL_TIMEOUT',
+      maximum: 600,
+      default: 60,
+      description:
+        'a history export whose client takes none of its next rolls for this long (it stopped reading, or reads too slowly to drain the buffers) is cut short, freeing its slot of `MAX_EXPORTS_*`; enforced by the Dicery plugin itself, so it holds on any server, not only under the send timeout of `gatehouse serve`',
+    }),
+    roomExportMaxDuration: secondsSetting({
+      env: 'ROOM_EXPORT_MAX_DURATION',
+      minimum: 10,
+      maximum: DAY,
+      default: 900,
+      description:
+        'longest a history export may stream, however steadily its client reads; then it is cut short (the client sees an incomplete body) and its slot freed, so a client that trickles its reads cannot hold a slot for good',
     }),
     maxWatchLinksPerRoom: integerSetting({
       env: 'MAX_WATCH_LINKS_PER_ROOM',

@@ -13,6 +13,7 @@ import * as oauthGrants from './016a-oauth-grants.js';
 import * as spentChallenges from './019a-spent-challenges.js';
 import * as oauthClientControls from './020a-oauth-client-controls.js';
 import * as sessionPartialIndexes from './021a-session-partial-indexes.js';
+import * as emailChangeSession from './022a-email-change-session.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -43,4 +44,5 @@ export const migrations: Record<string, Migration> = {
   '019a-spent-challenges': spentChallenges,
   '020a-oauth-client-controls': oauthClientControls,
   '021a-session-partial-indexes': sessionPartialIndexes,
+  '022a-email-change-session': emailChangeSession,
 };

@@ -59,6 +59,8 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       MAX_EXPORTS_PER_CALLER: ['maxExportsPerCaller', 2],
       MAX_EXPORTS_PER_NETWORK: ['maxExportsPerNetwork', 8],
       MAX_EXPORTS_TOTAL: ['maxExportsTotal', 64],
+      ROOM_EXPORT_STALL_TIMEOUT: ['roomExportStallTimeout', 60],
+      ROOM_EXPORT_MAX_DURATION: ['roomExportMaxDuration', 900],
       MAX_WATCH_LINKS_PER_ROOM: ['maxWatchLinksPerRoom', 20],
       WATCH_LINKS_PER_HOUR_PER_ACCOUNT: ['watchLinksPerHourPerAccount', 60],
       MAX_SPECTATORS_PER_WATCH_LINK: ['maxSpectatorsPerWatchLink', 100],

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { enforceRateLimit, errorResponses, problemRef } from '../../../http/index.js';
-import { addressBucket, GatehouseError, type ScheduledTimer } from '../../../index.js';
+import { addressBucket, createConcurrencyCaps, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import { type DiceryError, type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
 import { isKnownRoomEvent, type LoggedRoomEvent } from '../core/room-bus.js';
 import { type ViewedRoomEvent, viewRoomEvent } from '../core/room-event-view.js';
@@ -57,8 +57,8 @@ interface Stream {
   spectatorSessionId: string | null;
   /** The host's account session, or null for a player. */
   hostSessionId: string | null;
-  /** What the stream caps count this stream under (player or account, and client IP). */
-  capKeys: string[];
+  /** Frees what the stream caps count this stream under (player or account, client IP); idempotent. */
+  releaseSlot: () => void;
   /** The credential that opened it; the stream ends with it. */
   credential: 'room_token' | 'access_token' | 'cookie_session' | 'watch_link';
   /** When that credential expires, epoch ms (a cookie session's may move later on a re-check). */
@@ -191,8 +191,9 @@ function lastEventIdOf(request: FastifyRequest): number | undefined {
  * or whose player is gone, and host streams whose account session was revoked.
  *
  * The stream caps (`maxStreamsPerPlayer`, `maxStreamsPerAccount`, `maxStreamsPerIp` per address
- * and its multiple per IPv6 /48, `maxStreamsTotal`) are counted per instance, in a map whose
- * entries exist only while a stream counts under them; opens are rate limited over the counters.
+ * and its multiple per IPv6 /48, `maxStreamsTotal`) are counted per instance, with
+ * `createConcurrencyCaps` (entries exist only while a stream counts under them, as for exports);
+ * opens are rate limited over the counters.
  */
 export function registerRoomEventsRoute(
   app: FastifyInstance,
@@ -213,7 +214,7 @@ export function registerRoomEventsRoute(
   }
 
   const streams = new Set<Stream>();
-  const openPerCaller = new Map<string, number>();
+  const streamSlots = createConcurrencyCaps();
 
   /**
    * Ends a stream. With a `reason` the credential ended it: a final `stream_end` event tells the
@@ -227,12 +228,7 @@ export function registerRoomEventsRoute(
     stream.presenceOff();
     stream.expiry?.cancel();
     streams.delete(stream);
-    // An entry lives only while a stream counts under it, so the map is bounded by open streams.
-    for (const key of stream.capKeys) {
-      const left = (openPerCaller.get(key) ?? 1) - 1;
-      if (left > 0) openPerCaller.set(key, left);
-      else openPerCaller.delete(key);
-    }
+    stream.releaseSlot();
     if (stream.raw !== undefined && !stream.raw.writableEnded) {
       const final = reason === undefined ? '' : `event: stream_end\ndata: ${JSON.stringify({ reason })}\n\n`;
       const note = comment === undefined ? '' : `: ${comment}\n\n`;
@@ -644,8 +640,8 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       }
       // Concurrent streams are capped per player, per host account across all of its rooms, and per
       // client address (IPv4 address, IPv6 /64, and IPv6 /48) across all rooms: more rooms or more
-      // players must not multiply what one client can hold open (issue 8). Checked before anything
-      // is counted, so a refusal costs no state. A spectator has a player's cap of their own, and
+      // players must not multiply what one client can hold open (issue 8). All checked before any
+      // is counted (tryAcquire), so a refusal costs no state. A spectator has a player's cap of their own, and
       // the link's audience one together, so a spectator opening many tabs never takes every
       // stream of the link.
       const callerCaps =
@@ -679,15 +675,14 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
               },
             ]),
       ];
-      const full = caps.find((cap) => (openPerCaller.get(cap.key) ?? 0) >= cap.max);
-      if (full !== undefined) {
+      const slot = streamSlots.tryAcquire(caps);
+      if (!slot.ok) {
         throw new GatehouseError<DiceryErrorCode>(
           'TOO_MANY_STREAMS',
-          `At most ${full.max} event streams per ${full.per} at once.`,
+          `At most ${slot.cap.max} event streams per ${slot.cap.per} at once.`,
           { retryAfterSeconds: 5 },
         );
       }
-      for (const cap of caps) openPerCaller.set(cap.key, (openPerCaller.get(cap.key) ?? 0) + 1);
       const stream: Stream = {
         code,
         playerId: caller.player?.id ?? null,
@@ -696,7 +691,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         spectatorLinkId: spectator?.linkId ?? null,
         spectatorSessionId: spectator?.sessionId ?? null,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
-        capKeys: caps.map((cap) => cap.key),
+        releaseSlot: slot.release,
         credential:
           caller.player !== null
             ? 'room_token'

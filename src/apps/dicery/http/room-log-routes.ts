@@ -1,10 +1,16 @@
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { enforceRateLimit, errorResponses, problemRef, userAuthOf } from '../../../http/index.js';
-import { addressBucket, type ConcurrencyCap, createConcurrencyCaps, GatehouseError } from '../../../index.js';
+import {
+  addressBucket,
+  type ConcurrencyCap,
+  createConcurrencyCaps,
+  GatehouseError,
+  type ScheduledTimer,
+} from '../../../index.js';
 import type { DiceryErrorCode } from '../core/errors.js';
 import { rollCsvHeader, rollCsvLine } from '../core/roll-export.js';
 import { ROLL_HISTORY_MAX_PAGE } from '../core/room-history.js';
@@ -88,7 +94,7 @@ export function registerRoomLogRoutes(
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { rooms, history, log, settings } = context.dicery;
   const host = app.auth.require({ scopes: ['rooms:host'] });
-  const { counters, clock } = context.gatehouse;
+  const { counters, clock, scheduler } = context.gatehouse;
 
   /**
    * Room reads cost the database a page (or, for an export, the whole log) each: limited per
@@ -134,10 +140,9 @@ export function registerRoomLogRoutes(
   };
 
   // Exports held open at once (per instance). The per-minute limits above bound how often an export
-  // starts, not how many run: a client that reads slowly (never slower than the server's send
-  // timeout, or its socket is destroyed) keeps each one open, with a page of rolls and a socket's
-  // buffers, for as long as it likes. So: per caller, per network for the credentials anyone can
-  // mint, and for the whole instance.
+  // starts, not how many run: a client that reads slowly keeps each one open, with a page of rolls
+  // and a socket's buffers, up to the time bounds below. So: per caller, per network for the
+  // credentials anyone can mint, and for the whole instance.
   const exportSlots = createConcurrencyCaps();
   type ExportCap = ConcurrencyCap & { per: string };
 
@@ -198,6 +203,45 @@ export function registerRoomLogRoutes(
     raw.once('close', slot.release);
     // The client may have gone before the slot was taken: 'close' has then been emitted already.
     if (raw.destroyed) slot.release();
+  };
+
+  const stallMs = settings.roomExportStallTimeout * 1000;
+  const maxDurationMs = settings.roomExportMaxDuration * 1000;
+
+  /**
+   * Bounds how long an export holds its slot (red-team G5): the caps above say how many run, not
+   * for how long. A client that stops reading (or drains its socket too slowly for the body's
+   * generator to be asked for another roll) is cut after `ROOM_EXPORT_STALL_TIMEOUT`, and any export
+   * after `ROOM_EXPORT_MAX_DURATION`, however steadily it reads (a client trickling one byte a
+   * minute defeats any inactivity timeout). Destroying the response closes it, which frees the slot
+   * and ends the generator. Here rather than only in `gatehouse serve`'s socket timeout, so an
+   * application embedding the plugin is bounded too. One timer per export, on the core's scheduler
+   * (a test clock drives it), re-armed for whichever bound falls due first and cancelled on close.
+   * Returns what the body calls each time it hands out a chunk: that is progress.
+   */
+  const boundExportTime = (request: { log: FastifyBaseLogger }, raw: ServerResponse): (() => void) => {
+    const started = clock();
+    let progressed = started;
+    let timer: ScheduledTimer | undefined;
+    const check = (): void => {
+      const now = clock();
+      const left = Math.min(progressed + stallMs - now, started + maxDurationMs - now);
+      if (left > 0) {
+        timer = scheduler.setTimeout(check, left);
+        return;
+      }
+      request.log.info(
+        { stalledMs: now - progressed, runningMs: now - started },
+        'room export cut short: stalled or past ROOM_EXPORT_MAX_DURATION',
+      );
+      raw.destroy();
+    };
+    timer = scheduler.setTimeout(check, Math.min(stallMs, maxDurationMs));
+    raw.once('close', () => timer?.cancel());
+    if (raw.destroyed) timer.cancel();
+    return () => {
+      progressed = clock();
+    };
   };
 
   const viewerOf = (request: Parameters<typeof roomOf>[0]) => {
@@ -271,7 +315,9 @@ export function registerRoomLogRoutes(
           'or IPv6 /48): beyond either, 429 `TOO_MANY_EXPORTS` with `Retry-After`; and per server instance ' +
           '(`MAX_EXPORTS_TOTAL`, of which players and spectators together get three quarters): beyond it, 503 ' +
           '`SERVICE_UNAVAILABLE` with `Retry-After`. A slot is freed when ' +
-          'the download ends, whether it completed, the client went away or it failed.',
+          'the download ends, whether it completed, the client went away or it failed; a download whose client ' +
+          'takes no data for `ROOM_EXPORT_STALL_TIMEOUT`, or still running after `ROOM_EXPORT_MAX_DURATION`, is ' +
+          'cut short (an incomplete body) and its slot freed.',
         params: CodeParams,
         querystring: Type.Object(
           {
@@ -305,11 +351,13 @@ export function registerRoomLogRoutes(
       const { code, viewer } = viewerOf(request);
       const csv = request.query.format === 'csv';
       const rolls = history.all(code, viewer);
+      const progress = boundExportTime(request, reply.raw);
       async function* body(): AsyncGenerator<string> {
         if (csv) yield rollCsvHeader();
         else yield '[';
         let first = true;
         for await (const roll of rolls) {
+          progress();
           yield csv ? rollCsvLine(roll) : `${first ? '' : ','}${JSON.stringify(roll)}`;
           first = false;
         }

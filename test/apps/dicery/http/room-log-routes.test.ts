@@ -478,19 +478,29 @@ describe('Dicery exports running at once are capped per caller, per network and 
   // ≈ 600 bytes of JSON each: ≈ 24 MB, far more than loopback's socket buffers hold, so an export
   // whose client stops reading stays open until the test ends it.
   const COPIES = 40_000;
+  const STALL_MS = 60_000;
+  const MAX_DURATION_MS = 90_000;
+  const READ_ON = 12_000_000;
   const held: ReturnType<typeof request>[] = [];
+  // The export's time bounds run on the core's scheduler: time moves only when a test advances it.
+  const clock = createTestClock();
 
   beforeAll(async () => {
-    app = await buildTestServer({
-      ...NO_ROOM_LIMITS,
-      roomExportsPerMinute: 10_000,
-      roomExportsPerMinutePerIp: 10_000,
-      maxExportsPerCaller: MAX_EXPORTS_PER_CALLER,
-      maxExportsPerNetwork: MAX_EXPORTS_PER_NETWORK,
-      maxExportsTotal: MAX_EXPORTS_TOTAL,
-      // Each request says which address it comes from (X-Forwarded-For), over real sockets.
-      trustProxy: ['127.0.0.1'],
-    });
+    app = await buildTestServer(
+      {
+        ...NO_ROOM_LIMITS,
+        roomExportsPerMinute: 10_000,
+        roomExportsPerMinutePerIp: 10_000,
+        maxExportsPerCaller: MAX_EXPORTS_PER_CALLER,
+        maxExportsPerNetwork: MAX_EXPORTS_PER_NETWORK,
+        maxExportsTotal: MAX_EXPORTS_TOTAL,
+        roomExportStallTimeout: STALL_MS / 1000,
+        roomExportMaxDuration: MAX_DURATION_MS / 1000,
+        // Each request says which address it comes from (X-Forwarded-For), over real sockets.
+        trustProxy: ['127.0.0.1'],
+      },
+      { clock, scheduler: clock },
+    );
     base = await listenOnLoopback(app);
     host = await signIn(app);
     small = (await createRoom(app, host, 'Small')).code;
@@ -552,40 +562,60 @@ describe('Dicery exports running at once are capped per caller, per network and 
     await new Promise((resolve) => setImmediate(resolve));
   });
 
+  interface HeldExport {
+    req: ReturnType<typeof request>;
+    /** Reads on to the end of the body: 'end' when it was whole, 'cut' when the server cut it short. */
+    resume: () => Promise<'end' | 'cut'>;
+    /** Reads `bytes` more of the body, then stops reading again. */
+    read: (bytes: number) => Promise<void>;
+  }
+
   /** Starts an export over a real socket and stops reading once its first bytes arrived. */
   function holdExport(code: string, headers: Record<string, string>, from: string) {
-    return new Promise<{ req: ReturnType<typeof request>; resume: () => Promise<'end' | 'cut'> }>(
-      (resolve, reject) => {
-        const req = request(`${base}/rooms/${code}/rolls/export`, {
-          headers: { ...headers, 'x-forwarded-for': from },
-          agent: false,
+    return new Promise<HeldExport>((resolve, reject) => {
+      const req = request(`${base}/rooms/${code}/rolls/export`, {
+        headers: { ...headers, 'x-forwarded-for': from },
+        agent: false,
+      });
+      held.push(req);
+      req.on('error', () => {});
+      req.on('response', (response) => {
+        if (response.statusCode !== 200) {
+          reject(new Error(`export refused: ${response.statusCode}`));
+          return;
+        }
+        const ended = new Promise<'end' | 'cut'>((done) => {
+          response.on('end', () => done('end'));
+          response.on('aborted', () => done('cut'));
+          response.on('error', () => done('cut'));
         });
-        held.push(req);
-        req.on('error', () => {});
-        req.on('response', (response) => {
-          if (response.statusCode !== 200) {
-            reject(new Error(`export refused: ${response.statusCode}`));
-            return;
-          }
-          const ended = new Promise<'end' | 'cut'>((done) => {
-            response.on('end', () => done('end'));
-            response.on('aborted', () => done('cut'));
-            response.on('error', () => done('cut'));
-          });
-          response.once('data', () => {
-            response.pause();
-            resolve({
-              req,
-              resume: () => {
+        response.once('data', () => {
+          response.pause();
+          resolve({
+            req,
+            resume: () => {
+              response.resume();
+              return ended;
+            },
+            read: (bytes) =>
+              new Promise<void>((done, fail) => {
+                let left = bytes;
+                const onData = (chunk: Buffer) => {
+                  left -= chunk.length;
+                  if (left > 0) return;
+                  response.pause();
+                  response.off('data', onData);
+                  done();
+                };
+                response.on('data', onData);
+                void ended.then(() => fail(new Error(`the export ended with ${left} bytes left to read`)));
                 response.resume();
-                return ended;
-              },
-            });
+              }),
           });
         });
-        req.end();
-      },
-    );
+      });
+      req.end();
+    });
   }
 
   const exportOf = (code: string, headers: Record<string, string>, from: string) =>
@@ -621,6 +651,29 @@ describe('Dicery exports running at once are capped per caller, per network and 
     const first = await holdExport(big.code, host.headers, '192.0.2.1');
     await expectRefused(await exportOf(small, host.headers, '192.0.2.1'), 429, 'TOO_MANY_EXPORTS');
     first.req.destroy();
+    expect(await hostExportsAgain('192.0.2.1')).toEqual([]);
+  });
+
+  it('an export whose client stops reading is cut after ROOM_EXPORT_STALL_TIMEOUT, freeing its slot (red-team G5)', async () => {
+    const first = await holdExport(big.code, host.headers, '192.0.2.1');
+    await expectRefused(await exportOf(small, host.headers, '192.0.2.1'), 429, 'TOO_MANY_EXPORTS');
+    // Whatever the server wrote before its socket filled up, it wrote before time moved.
+    clock.advance(STALL_MS);
+    expect(await first.resume()).toBe('cut');
+    expect(await hostExportsAgain('192.0.2.1')).toEqual([]);
+  });
+
+  it('a client that keeps reading is not cut as stalled, but is at ROOM_EXPORT_MAX_DURATION (a trickle holds no slot for good)', async () => {
+    const first = await holdExport(big.code, host.headers, '192.0.2.1');
+    clock.advance(50_000);
+    // More than the socket buffers between them held when the client stopped reading: the server
+    // must hand out rolls again, now, 50 s in.
+    await first.read(READ_ON);
+    clock.advance(20_000);
+    // 70 s after it started and 20 s after its last progress: the stall bound (60 s) has not cut it.
+    await expectRefused(await exportOf(small, host.headers, '192.0.2.1'), 429, 'TOO_MANY_EXPORTS');
+    clock.advance(MAX_DURATION_MS - 70_000);
+    expect(await first.resume()).toBe('cut');
     expect(await hostExportsAgain('192.0.2.1')).toEqual([]);
   });
 
