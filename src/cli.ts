@@ -76,7 +76,8 @@ Exit codes (sysexits.h):
   69  unavailable: database unreachable (migrate, create-user); the port is in use or not allowed
   70  software: an unexpected error (rerun with --debug and report it)
   73  can't create: DATA_DIR not a writable directory; the backup file exists or cannot be created
-  74  I/O error: reading stdin or the import file, or writing the backup failed
+  74  I/O error: reading stdin or the import file, or writing the backup failed; no room
+      left on the disk (or under the file size limit) for DATA_DIR or the database
   78  config: a setting is invalid (one line per problem), or the command does not fit the settings
 
 Settings come from the environment and .env; see README.md.`;
@@ -777,6 +778,18 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
   if (error instanceof CliFailure || error instanceof ConfigError) return error;
   const { isDatabaseUnavailable } = await import('./storage/open-database.js');
   const where = redactUrl(config.databaseUrl);
+  const full = diskFullFailure(error);
+  if (full !== undefined) return full;
+  const code = innermostCode(error);
+  // Before the outage check, which counts a read-only file too (a server answers 503 and waits):
+  // for a command, a file it cannot write is a setting to fix, not a wait.
+  if (code === 'SQLITE_CANTOPEN' || code?.startsWith('SQLITE_READONLY')) {
+    return new CliFailure(
+      EXIT.cantCreate,
+      `cannot open ${where} for writing (${code}): set DATABASE_URL or DATA_DIR to a writable place`,
+      { cause: error },
+    );
+  }
   if (isDatabaseUnavailable(error)) {
     return new CliFailure(
       EXIT.unavailable,
@@ -784,7 +797,6 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
       { cause: error },
     );
   }
-  const code = innermostCode(error);
   // SQLSTATE class 28 (invalid authorization) and 3D000 (invalid catalog name: no such database).
   if (code !== undefined && (code.startsWith('28') || code === '3D000')) {
     return new CliFailure(
@@ -793,13 +805,6 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
       {
         cause: error,
       },
-    );
-  }
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY') {
-    return new CliFailure(
-      EXIT.cantCreate,
-      `cannot open ${where} for writing (${code}): set DATABASE_URL or DATA_DIR to a writable place`,
-      { cause: error },
     );
   }
   return error;
@@ -846,9 +851,29 @@ function describe(error: unknown): string {
   return (parts.length > 0 ? parts.join(': ') : String(error)).replaceAll(/\s*\n\s*/g, ' ');
 }
 
+/** Codes of a write refused for want of room: the disk, the user's quota, the file size limit. */
+const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'SQLITE_FULL']);
+
+/**
+ * A write that found no room, as one line (exit 74) instead of "internal error … report it": the
+ * operator frees space and starts again. Nothing half-written is left behind (the secret file
+ * appears whole or not at all, a migration commits whole or not at all).
+ */
+function diskFullFailure(error: unknown): CliFailure | undefined {
+  const code = innermostCode(error);
+  if (code === undefined || !DISK_FULL_CODES.has(code)) return undefined;
+  return new CliFailure(
+    EXIT.ioError,
+    `no room to write (${code}: ${describe(error)}): free space on the disk holding DATA_DIR and the database, then retry`,
+    { cause: error },
+  );
+}
+
 /** The lines and exit code an error ends the command with. */
 function toFailure(error: unknown): CliFailure {
   if (error instanceof CliFailure) return error;
+  const full = diskFullFailure(error);
+  if (full !== undefined) return full;
   if (error instanceof ConfigError) {
     return new CliFailure(
       EXIT.config,

@@ -301,6 +301,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     userId: string,
     purpose: AccountTokenPurpose,
     email: { display: string; key: string },
+    sessionId: string | null = null,
   ) => {
     // 256 bits from the CSPRNG (OWASP Forgot Password Cheat Sheet; the issue asks ≥ 128).
     const token = randomBytes(32).toString('base64url');
@@ -313,6 +314,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       email: email.display,
       createdAt: now,
       expiresAt: now + ttlMs(purpose),
+      sessionId,
     });
     return token;
   };
@@ -458,8 +460,10 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         const firstProof = user.emailVerified
           ? undefined
           : await forgetPreProofAccess(stores, user.id, clock());
-        // OWASP Forgot Password Cheat Sheet: end every session after a reset.
+        // OWASP Forgot Password Cheat Sheet: end every session after a reset, and the account's
+        // other links (a pending email change also dies with the session that asked for it).
         const ended = firstProof?.ended ?? (await stores.sessions.revokeUserSessions(user.id, clock()));
+        await stores.tokens.deleteUserTokens(user.id);
         await tx.audit.record({
           event: 'password_reset',
           actorId: user.id,
@@ -542,7 +546,9 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       }
       if (!(await mayMail(email.key, caller))) return user;
       const token = await deps.transaction(async (tx, stores) => {
-        const value = await issue(stores, user.id, 'change_email', email);
+        // Bound to the asking session: whatever ends it (a reset, a password change, "log out
+        // everywhere", the owner ending it) ends the change too (red-team 2026-12d I1).
+        const value = await issue(stores, user.id, 'change_email', email, sessionId);
         await tx.audit.record({
           event: 'email_change_requested',
           actorId: userId,
@@ -564,6 +570,20 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       const { before, after } = await deps
         .transaction(async (tx, stores) => {
           const { record, user } = await consume(stores, token, 'change_email');
+          // Only while the session that asked is live and the account active: otherwise whoever
+          // asked (an intruder the owner has since locked out) could still move the account.
+          const asking =
+            record.sessionId === null ? undefined : await stores.sessions.findSession(record.sessionId);
+          const now = clock();
+          if (
+            !user.isActive ||
+            asking === undefined ||
+            asking.userId !== user.id ||
+            asking.revokedAt !== null ||
+            asking.expiresAt <= now
+          ) {
+            throw invalidLink();
+          }
           const updated = await stores.users.updateUser(
             user.id,
             { email: record.email, emailKey: record.emailKey, emailVerified: true },

@@ -311,7 +311,8 @@ export const gatehouseConfigSchema = Type.Object(
       default: 5000,
       description:
         'longest SQL statement (PostgreSQL `statement_timeout`; the client gives up 1 s later if the server is ' +
-        'silent; SQLite `busy_timeout`); an idle transaction is ended after twice this',
+        'silent; on SQLite, the longest wait for a write lock held by another process, without blocking the server); ' +
+        'an idle transaction is ended after twice this',
     }),
     shutdownGracePeriodMs: millisecondsSetting({
       env: 'SHUTDOWN_GRACE_PERIOD',
@@ -350,7 +351,7 @@ export const gatehouseConfigSchema = Type.Object(
       maximum: 1_000_000,
       default: 20,
       description:
-        'account sign-ups per client IP per hour (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
+        'account sign-ups per client IP (IPv6: per /64, and 4× this per /48) per hour (429 `TOO_MANY_REQUESTS` with `Retry-After` beyond)',
     }),
     deviceTokenTtl: secondsSetting({
       env: 'DEVICE_TOKEN_TTL',

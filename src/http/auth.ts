@@ -537,13 +537,23 @@ export function installAuth(
         });
       }
     };
-    const finish = (request: FastifyRequest, auth: AuthContext | null, done: HookHandlerDoneFunction) => {
+    const finish = (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      auth: AuthContext | null,
+      done: HookHandlerDoneFunction,
+    ) => {
       try {
         authorize(request, auth);
       } catch (error) {
         done(asError(error));
         return;
       }
+      // An answer to an authenticated request is someone's data: never stored by a cache (RFC 9111
+      // §5.2.2.5). RFC 9111 §3.5 keeps only requests with Authorization out of shared caches, and
+      // browsers read these with the session cookie (red-team 2026-12d I7). A route that may be
+      // cached sets its own Cache-Control, which replaces this one.
+      reply.header('cache-control', 'no-store');
       if (
         firstParty &&
         auth?.kind === 'user' &&
@@ -562,7 +572,7 @@ export function installAuth(
       request.auth = auth;
       done();
     };
-    const guard = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    const guard = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
       let identified: ReturnType<typeof identifyRequest>;
       try {
         identified = identifyRequest(request, allow);
@@ -572,11 +582,11 @@ export function installAuth(
       }
       if (identified instanceof Promise) {
         identified.then(
-          (auth) => finish(request, auth, done),
+          (auth) => finish(request, reply, auth, done),
           (error: unknown) => done(asError(error)),
         );
       } else {
-        finish(request, identified, done);
+        finish(request, reply, identified, done);
       }
     };
     return Object.assign(guard, { requirement: { ...options } });

@@ -227,6 +227,10 @@ export function toOAuthError(problem: GatehouseError<string>, status: number): O
     ...(problem.challenge === undefined ? {} : { challenge: problem.challenge }),
   };
   if (status === 429) return new OAuthTokenError('temporarily_unavailable', problem.message, options);
+  // RFC 6749 §5.2: credentials that no longer hold (an account deleted while its sign-in was in
+  // flight, red-team 2026-12d I10) are an invalid grant, as a wrong password is.
+  if (problem.code === 'INVALID_CREDENTIALS')
+    return new OAuthTokenError('invalid_grant', problem.message, options);
   if (status >= 500) return new OAuthTokenError('server_error', problem.message, options);
   return new OAuthTokenError('invalid_request', problem.message, options);
 }

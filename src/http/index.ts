@@ -28,8 +28,8 @@ export type { ErrorStatuses, ErrorStatusRegistry } from './error-status.js';
 export { CORE_ERROR_STATUSES } from './error-status.js';
 export type { GatehousePluginOptions } from './plugin.js';
 export { gatehousePlugin } from './plugin.js';
-export type { RateLimit } from './rate-limit.js';
-export { enforceRateLimit } from './rate-limit.js';
+export type { AddressRateLimit, RateLimit } from './rate-limit.js';
+export { enforceAddressRateLimit, enforceRateLimit, NETWORK_LIMIT_FACTOR } from './rate-limit.js';
 export {
   errorResponses,
   IdParam,

@@ -1,5 +1,6 @@
 import type { CounterStore } from '../accounts/counter-store.js';
 import { GatehouseError } from '../errors.js';
+import { addressBucket } from '../lib/address-bucket.js';
 
 /** One fixed-window limit: at most `max` hits on `key` per `windowMs`. */
 export interface RateLimit {
@@ -26,4 +27,43 @@ export async function enforceRateLimit(
       retryAfterSeconds: retryAfter,
     });
   }
+}
+
+/**
+ * How many times the allowance of one client address its network gets in all: an IPv6 /48 (a
+ * site's usual allocation, RFC 6177 §3, and what a tunnel broker hands out for free) holds 65 536
+ * /64s, each of which {@link enforceAddressRateLimit} counts as one address.
+ */
+export const NETWORK_LIMIT_FACTOR = 4;
+
+/** A limit per client address: {@link RateLimit} with a key prefix instead of a key. */
+export interface AddressRateLimit extends Omit<RateLimit, 'key'> {
+  /** The counters' key prefix: keys are `<prefix>:ip:<address>` and `<prefix>:net:<network>`. */
+  prefix: string;
+}
+
+/**
+ * {@link enforceRateLimit} per client address (an IPv4 address or an IPv6 /64, `addressBucket`),
+ * then, for IPv6, per /48 with {@link NETWORK_LIMIT_FACTOR} times the allowance: counted per /64
+ * alone, one /48 would get 65 536 allowances (red-team 2026-12d I5, I8). The network is counted
+ * only after the address passed, so a client refused for its own address spends none of its
+ * neighbours' share.
+ */
+export async function enforceAddressRateLimit(
+  counters: Pick<CounterStore, 'increment'>,
+  limit: AddressRateLimit,
+  ip: string,
+  clock: () => number,
+): Promise<void> {
+  const { prefix, ...rest } = limit;
+  const address = addressBucket(ip);
+  await enforceRateLimit(counters, { ...rest, key: `${prefix}:ip:${address}` }, clock);
+  const network = addressBucket(ip, 48);
+  // An IPv4 address is its own network: counting it twice would change nothing.
+  if (network === address) return;
+  await enforceRateLimit(
+    counters,
+    { ...rest, key: `${prefix}:net:${network}`, max: limit.max * NETWORK_LIMIT_FACTOR },
+    clock,
+  );
 }

@@ -521,8 +521,12 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
 
     async disconnectApp(userId, clientId, caller) {
       const had = await grants.deleteConsent(userId, clientId);
+      // Before the sessions are read: a code the app held back would start a session afterwards
+      // (red-team 2026-12d I2). On PostgreSQL the DELETE waits for an exchange spending one of them
+      // to commit, so the read below sees the session it started.
+      const codes = await grants.deleteUnexchangedCodes(userId, clientId);
       const ended = await sessions.revokeSessions(await grants.sessionsOfClient(clientId, userId));
-      if (!had && ended === 0) return false;
+      if (!had && ended === 0 && codes === 0) return false;
       await recordCommitted(audit, caller, {
         event: 'oauth_consent_revoked',
         actorId: userId,

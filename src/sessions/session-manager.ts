@@ -3,11 +3,13 @@ import { errors as joseErrors } from 'jose';
 import { createScopePolicy, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { GatehouseConfig } from '../config/config.js';
+import { GatehouseError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
 import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
+import { isForeignKeyViolation } from '../storage/open-database.js';
 import type {
   RevokedSession,
   SessionRecord,
@@ -444,6 +446,28 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     await users.replacePasswordHash(upgrade.userId, upgrade.from, upgrade.to, now);
   };
 
+  /**
+   * Runs a sign-in's transaction for `session`. An account deleted after its credentials were
+   * checked (the owner's `DELETE /users/me` or an admin's, between the password check and this
+   * commit) makes the session's insert fail its foreign key: that is the sign-in's refusal, as if
+   * the address were unknown, not a server error (red-team 2026-12d I10). The hot path pays
+   * nothing: the account is read again only after such a failure, and any other failure (or one
+   * whose account still exists) is rethrown as it was.
+   */
+  const signInTransaction = async <T>(
+    session: SessionRecord,
+    work: (stores: RefreshStores) => Promise<T>,
+  ): Promise<T> => {
+    try {
+      return await deps.transaction(work);
+    } catch (error) {
+      if (isForeignKeyViolation(error) && (await deps.users.findUserById(session.userId)) === undefined) {
+        throw new GatehouseError('INVALID_CREDENTIALS', 'This account no longer exists.', { cause: error });
+      }
+      throw error;
+    }
+  };
+
   const bearerTokens = (session: SessionRecord, now: number, accessToken: string, refreshToken: string) => ({
     session,
     accessToken,
@@ -463,7 +487,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   ): Promise<BearerTokens> => {
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
-    const opaque = await deps.transaction(async (stores) => {
+    const opaque = await signInTransaction(session, async (stores) => {
       await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
       await stores.sessions.insertSession(session);
@@ -798,7 +822,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       // One write transaction per login: what it is bought with is spent, the browser's previous
       // session ends, the new one and its audit entry are written (and an imported hash
       // upgraded), together or not at all.
-      const revoked = await deps.transaction(async (stores) => {
+      const revoked = await signInTransaction(session, async (stores) => {
         await spend?.(stores, session);
         await upgradePassword(stores.users, passwordUpgrade, clock());
         const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());

@@ -15,6 +15,11 @@ export interface AccountTokenRecord {
   email: string;
   createdAt: number;
   expiresAt: number;
+  /**
+   * The session that asked for it (`change_email`: the link applies only while that session is
+   * live, red-team 2026-12d I1); null for the other purposes.
+   */
+  sessionId: string | null;
 }
 
 /** Persistence of mailed link tokens (`account_tokens`, migration 010). */
@@ -51,6 +56,7 @@ function toRecord(row: Selectable<AccountTokensTable>): AccountTokenRecord {
     email: row.email,
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
+    sessionId: row.session_id ?? null,
   };
 }
 
@@ -73,6 +79,7 @@ export function createAccountTokenStore(db: Kysely<Schema>): AccountTokenStore {
           email: token.email,
           created_at: token.createdAt,
           expires_at: token.expiresAt,
+          session_id: token.sessionId,
         })
         .execute();
     },

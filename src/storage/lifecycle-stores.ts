@@ -17,7 +17,7 @@ export interface ForgottenSignInMethods {
 /** The stores an account-lifecycle change works with, all bound to its one transaction. */
 export interface LifecycleStores {
   users: UserStore;
-  sessions: Pick<SessionStore, 'revokeUserSessions'>;
+  sessions: Pick<SessionStore, 'revokeUserSessions' | 'findSession'>;
   tokens: AccountTokenStore;
   auditRetention: Pick<AuditRetentionStore, 'forgetPersonalData'>;
   /**

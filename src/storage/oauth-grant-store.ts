@@ -63,6 +63,11 @@ export interface OAuthGrantStore {
   deleteConsent(userId: string, clientId: string): Promise<boolean>;
   /** Live sessions holding refresh tokens of `clientId` (of `userId` only, when given). */
   sessionsOfClient(clientId: string, userId?: string): Promise<string[]>;
+  /**
+   * Deletes the codes `clientId` holds for `userId` and has not exchanged (spent ones stay, for
+   * replay detection); returns how many.
+   */
+  deleteUnexchangedCodes(userId: string, clientId: string): Promise<number>;
 }
 
 const scopeList = (scope: string) => scope.split(' ').filter((item) => item !== '');
@@ -226,6 +231,15 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         .where('client_id', '=', clientId)
         .executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
+    },
+    async deleteUnexchangedCodes(userId, clientId) {
+      const result = await db
+        .deleteFrom('oauth_codes')
+        .where('user_id', '=', userId)
+        .where('client_id', '=', clientId)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
     async sessionsOfClient(clientId, userId) {
       let query = db

@@ -10,11 +10,11 @@ import {
   type PostgresPool,
   type PostgresPoolClient,
   type PostgresQueryResult,
-  SqliteDialect,
   type Transaction,
 } from 'kysely';
 import type pg from 'pg';
 import type { Schema } from './schema.js';
+import { BusyWaitingSqliteDialect } from './sqlite-busy-wait.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
 
 /** Which SQL engine a {@link Database} talks to. */
@@ -78,7 +78,8 @@ export interface OpenDatabaseOptions {
   connectTimeoutMs?: number;
   /**
    * Milliseconds a statement may run: PostgreSQL `statement_timeout` (plus a client-side
-   * `query_timeout` 1 s later for a server that does not answer at all) and SQLite `busy_timeout`.
+   * `query_timeout` 1 s later for a server that does not answer at all); on SQLite, the longest
+   * wait for another process's lock, between tries on a timer (never blocking the event loop).
    * @default 5000
    */
   statementTimeoutMs?: number;
@@ -116,15 +117,19 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
       closeSync(openSync(path, 'a', 0o600));
     }
     const sqlite = new SQLite(path);
-    // WAL lets readers proceed while one writer commits; busy_timeout waits instead of failing.
+    // WAL lets readers proceed while one writer commits.
     if (path !== ':memory:') sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');
-    // A writer waits this long for another process's write lock (e.g. a second instance on the
-    // same file), then fails with SQLITE_BUSY instead of blocking the event loop's next turn forever.
-    sqlite.pragma(`busy_timeout = ${Math.trunc(statementTimeoutMs)}`);
+    // No synchronous wait for another process's lock: SQLite would sleep inside the call and stall
+    // the whole event loop. The dialect waits between tries instead, up to the statement timeout,
+    // then fails with SQLITE_BUSY (a 503); see sqlite-busy-wait.ts.
+    sqlite.pragma('busy_timeout = 0');
     sqlite.pragma('synchronous = NORMAL');
     const db = new Kysely<Schema>({
-      dialect: new SqliteDialect({ database: withStatementCache(sqlite) }),
+      dialect: new BusyWaitingSqliteDialect(
+        { database: withStatementCache(sqlite) },
+        { timeoutMs: statementTimeoutMs, inTransaction: () => sqlite.inTransaction },
+      ),
       ...(log === undefined ? {} : { log }),
     });
     return {
@@ -246,10 +251,23 @@ class GuardedClient implements PostgresPoolClient {
 /**
  * PostgreSQL SQLSTATEs that mean "the database cannot serve this now", not "this request is
  * wrong": class 08 (connection exception), 57014 (query_canceled: statement_timeout), 57P01–57P05
- * (admin/crash shutdown, cannot connect now, idle session timeout), 53300 (too many connections)
- * and 25P03 (idle_in_transaction_session_timeout). See PostgreSQL's "Error Codes" appendix.
+ * (admin/crash shutdown, cannot connect now, idle session timeout), class 53 (insufficient
+ * resources: disk full, out of memory, too many connections), class 58 (system error: I/O),
+ * 25P03 (idle_in_transaction_session_timeout) and 25006 (read_only_sql_transaction: after a
+ * failover the address reached a standby, or the server was put in read-only mode). See
+ * PostgreSQL's "Error Codes" appendix.
  */
-const PG_UNAVAILABLE = /^(08...|57014|57P0[1-5]|53300|25P03)$/;
+const PG_UNAVAILABLE = /^(08...|57014|57P0[1-5]|53...|58...|25P03|25006)$/;
+
+/**
+ * SQLite result codes (better-sqlite3 puts the name, extended or not, in `code`) that mean the
+ * file cannot be written now, not that the request is wrong: another process's lock past the
+ * statement timeout (BUSY), a full disk (FULL), an I/O error (IOERR: ENOSPC on the WAL, EIO), and a
+ * file or file system that became read-only (READONLY). Each passes when the operator frees space
+ * or the lock, with no restart (`test/faults/sqlite-file-faults.test.ts`). SQLITE_CORRUPT is left
+ * out: it does not pass by itself.
+ */
+const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|FULL|IOERR|READONLY)(_[A-Z_]+)?$/;
 
 /** Messages node-postgres and better-sqlite3 use for a lost, refused or timed-out connection. */
 const UNAVAILABLE_MESSAGES =
@@ -273,8 +291,8 @@ const NETWORK_CODES = new Set([
 /**
  * True when `error` (or any error in its `cause` chain) says the database is unavailable or did
  * not answer in time, on either engine: the caller should answer "try again later" (503), not
- * "something is wrong with this request" (500). SQLite's SQLITE_BUSY counts (another writer held
- * the lock past `busy_timeout`).
+ * "something is wrong with this request" (500). On SQLite that includes another writer holding
+ * the lock past the statement timeout, a full disk and a file that became read-only.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   let current: unknown = error;
@@ -282,7 +300,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     const code = 'code' in current ? (current as { code: unknown }).code : undefined;
     if (typeof code === 'string') {
       if (PG_UNAVAILABLE.test(code) || NETWORK_CODES.has(code)) return true;
-      if (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_')) return true;
+      if (SQLITE_UNAVAILABLE.test(code)) return true;
     }
     if (current instanceof Error && UNAVAILABLE_MESSAGES.test(current.message)) return true;
     // AggregateError (several addresses refused, e.g. ::1 and 127.0.0.1) wraps the socket errors.
@@ -299,4 +317,11 @@ export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;
   const code = (error as { code: unknown }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** True when `error` is a foreign-key violation on either engine (a row names one that is gone). */
+export function isForeignKeyViolation(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return false;
+  const code = (error as { code: unknown }).code;
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }

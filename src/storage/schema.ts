@@ -31,6 +31,8 @@ export interface AccountTokensTable {
   email: string;
   created_at: number;
   expires_at: number;
+  /** The session that asked for an email change (migration `022a`); null for other purposes. */
+  session_id: string | null;
 }
 
 /** A login: every token (access, refresh, cookie) is a view of one session row. */

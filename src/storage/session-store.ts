@@ -84,7 +84,12 @@ export interface SessionStore {
   recordAuthentication(id: string, amr: readonly string[], now: number): Promise<boolean>;
   /** Revokes sessions by id (already-revoked ones are left alone); returns those revoked now. */
   revokeSessions(ids: readonly string[], now: number): Promise<RevokedSession[]>;
-  /** Revokes every live session of a user except `keep`; returns those revoked now. */
+  /**
+   * Revokes every live session of a user except `keep`; returns those revoked now. The user's
+   * unexchanged authorization codes go first: each would start a new session after this one
+   * (red-team 2026-12d I2), and every "end my sessions" (log out everywhere, a password change or
+   * reset, a disable) means those too.
+   */
   revokeUserSessions(userId: string, now: number, keep?: string): Promise<RevokedSession[]>;
   /**
    * Sessions revoked after `since` that have not expired at `now`: what an in-memory revocation
@@ -232,6 +237,11 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
     },
     async revokeUserSessions(userId, now, keep) {
+      // First: on PostgreSQL this waits for an exchange that has spent one of these codes (its row
+      // lock) until it commits, so the UPDATE below, a statement with a newer snapshot, sees the
+      // session that exchange started and revokes it. A code not yet spent is gone before the
+      // exchange's compare-and-set, which then refuses it.
+      await db.deleteFrom('oauth_codes').where('user_id', '=', userId).where('used_at', 'is', null).execute();
       let query = db
         .updateTable('sessions')
         .set({ revoked_at: now })

@@ -190,7 +190,12 @@ describe('red team 2026-12b G2 in Chromium: a planted room cookie', () => {
       // the refusal's clearing headers drop each copy, and the next request carries a new one.
       await own.route(`**/rooms/${code}/events*`, async (route) => {
         await own.addCookies([
-          { name: `dicery_room_${code}`, value: mallory.token, domain: `.${PARENT}`, path: `/rooms/${code}/events` },
+          {
+            name: `dicery_room_${code}`,
+            value: mallory.token,
+            domain: `.${PARENT}`,
+            path: `/rooms/${code}/events`,
+          },
         ]);
         await route.continue();
       });

@@ -138,7 +138,7 @@ describe('admins and second factors (issue 13)', () => {
     expect(plain.scope.split(' ').sort()).toEqual(['clothes:read', 'me', 'rooms:host']);
     const audit = await app.inject({ url: '/audit', headers: bearer(plain.access_token) });
     expect(audit.statusCode).toBe(403);
-    // A browser session likewise; and a route guarded by the role alone (no scope) refuses it too.
+    // A browser session likewise; and the outbox (role, `users:write`) refuses it for the second factor.
     const browser = new Browser(app);
     expect((await browser.login(boss.email)).statusCode).toBe(204);
     expect((await browser.request('GET', '/audit')).statusCode).toBe(403);

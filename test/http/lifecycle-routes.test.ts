@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../src/accounts/roles.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
@@ -6,6 +7,9 @@ import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+import { enrolTotp, postMfaGrant, requestMfaToken } from '../support/mfa.js';
+import { REDIRECT, tokensFor } from '../support/oauth-provider.js';
 import { linkToken, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
 import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
@@ -448,6 +452,37 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json().items.length).toBeGreaterThan(0);
   });
+
+  it("refuses the outbox to a super admin's token without users:write, and to an app's token", async () => {
+    const root = await createUser(app, { role: 'super_admin', email: uniqueEmail('root') });
+    // A first-party token the client narrowed to `me`: the role is there, the scope is not.
+    const narrowed = await postToken(app, {
+      grant_type: 'password',
+      username: root.email,
+      password: PASSWORD,
+      scope: 'me',
+    });
+    expect(narrowed.statusCode, narrowed.body).toBe(200);
+    const outbox = (token: string) => app.inject({ url: '/admin/outbox', headers: bearer(token) });
+    const narrowedAnswer = await outbox(narrowed.json().access_token);
+    expect([narrowedAnswer.statusCode, narrowedAnswer.json().code]).toEqual([403, 'INSUFFICIENT_SCOPE']);
+    // An app the super admin allowed to know who they are (`openid`) must not read everyone's
+    // reset links, nor may one allowed every scope.
+    const client = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        { name: 'Some app', redirectUris: [REDIRECT], scopes: ['openid', 'users:write'] },
+        { actorId: null },
+      )
+    ).client;
+    const browser = new Browser(app);
+    expect((await browser.login(root.email)).statusCode).toBe(204);
+    for (const scope of ['openid', 'openid users:write']) {
+      const { access_token: token } = await tokensFor(app, browser, client, scope);
+      const answer = await outbox(token);
+      expect([scope, answer.statusCode, answer.json().code]).toEqual([scope, 403, expect.any(String)]);
+      expect(answer.json().code).toBe(scope === 'openid' ? 'INSUFFICIENT_SCOPE' : 'FIRST_PARTY_ONLY');
+    }
+  });
 });
 
 describe('account lifecycle, separate settings', () => {
@@ -851,6 +886,100 @@ describe('red team 2026-12c: pre-account takeover', () => {
     );
   });
 
+  /** As the holder of `token` (who knows `password`), asks to move the account to a new address; returns its link. */
+  const askEmailChange = async (token: string, password: string) => {
+    const to = uniqueEmail('squatter-inbox');
+    const asked = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(token),
+      payload: { email: to, current_password: password },
+    });
+    expect(asked.statusCode).toBe(202);
+    return linkToken((await lastMail(app, to, /Confirm your new email/)).text);
+  };
+
+  // The stranger's pending email change survived the owner's claim: its link (mailed to the
+  // stranger's own inbox) moved the account to the stranger's address afterwards, and a reset
+  // from there took it back for good.
+  it('a pending email change asked before the first proof dies with it (reset link)', async () => {
+    const email = uniqueEmail('change-then-claim');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  it('a pending email change asked before the first proof dies with it (verification link)', async () => {
+    const email = uniqueEmail('change-then-verify');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  // Not only for a first proof: whoever learnt the password of a verified account and asked to
+  // move it must not get it back after the owner resets the password (the owner was told of the
+  // request at the old address, and a reset is how they lock the intruder out).
+  it('a password reset ends a pending email change of a verified account', async () => {
+    const email = uniqueEmail('verified-change');
+    const { userId, token, squatterPassword } = await squat(email);
+    await gatehouseCore(app.gatehouse).users.updateUser(userId, { emailVerified: true }, Date.now());
+    const changeLink = await askEmailChange(token, squatterPassword);
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  });
+
+  it('keeps a pending email change when the account’s own session confirms the address', async () => {
+    const email = uniqueEmail('own-change');
+    const { userId, token, squatterPassword } = await squat(email);
+    const changeLink = await askEmailChange(token, squatterPassword);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link }, bearer(token))).statusCode).toBe(204);
+    expect((await post(app, '/auth/email-change/confirm', { token: changeLink })).statusCode).toBe(204);
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).not.toBe(email);
+  });
+
+  it.fails('I9: a verification link followed without a session leaves no way in for the stranger’s password', async () => {
+    const email = uniqueEmail('verify-pwd');
+    const { squatterPassword } = await squat(email);
+    // The owner follows the "Confirm your email address" link the stranger's sign-up sent them.
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    // The "change of owner" removed the stranger's passkey and sessions, but kept the password they
+    // chose: they sign in again, now to an account whose address counts as verified.
+    const again = await postToken(app, {
+      grant_type: 'password',
+      username: email,
+      password: squatterPassword,
+    });
+    const verified =
+      again.statusCode === 200
+        ? (
+            await app.inject({ method: 'GET', url: '/users/me', headers: bearer(again.json().access_token) })
+          ).json().email_verified
+        : undefined;
+    expect({ status: again.statusCode, verified }).toEqual({ status: 400, verified: undefined });
+  });
+
   it('keeps everything when the account’s own session confirms the address (an ordinary sign-up)', async () => {
     const email = uniqueEmail('verify-own');
     const { userId, token } = await squat(email);
@@ -860,5 +989,316 @@ describe('red team 2026-12c: pre-account takeover', () => {
     expect(me.statusCode).toBe(200);
     expect(me.json().email_verified).toBe(true);
     expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toHaveLength(1);
+  });
+});
+
+describe('red team 2026-12d: a pending email change outlives the owner taking the account back', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      publicUrl: 'https://auth.example.com',
+      forgotPasswordPerIpPerHour: 1000,
+      accountMailsPerHour: 100,
+    });
+  });
+  afterAll(async () => app.close());
+
+  /** Someone with the password signs in and asks to move the account to their own address. */
+  async function hijackStarted() {
+    const owner = await user(app);
+    const attackerEmail = uniqueEmail('attacker');
+    const asked = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(owner.token),
+      payload: { email: attackerEmail, current_password: PASSWORD },
+    });
+    expect(asked.statusCode).toBe(202);
+    const changeToken = linkToken((await lastMail(app, attackerEmail, /Confirm your new email/)).text);
+    // The owner is told ("If this was not you, change your password now").
+    expect((await lastMail(app, owner.email, /about to change/)).text).toMatch(/change your password now/);
+    return { owner, attackerEmail, changeToken };
+  }
+
+  /** After the owner's remedy: the attacker's link must be dead and the address the owner's. */
+  async function expectLinkDead(owner: { id: string; email: string }, changeToken: string) {
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeToken });
+    const account = await app.gatehouse.users.get(owner.id);
+    // Before a fix: 204, and the account's address is the attacker's, who then resets its password.
+    expect({ status: confirmed.statusCode, email: account?.email }).toEqual({
+      status: 400,
+      email: owner.email,
+    });
+  }
+
+  it('I1: a password reset by the owner cancels the email change the attacker asked for', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    // The owner follows the notice's advice through "forgot password": every session ends…
+    await post(app, '/auth/forgot-password', { email: owner.email });
+    const resetToken = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: resetToken, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    // …but the attacker's confirmation link still moves the account to the attacker's address.
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: a password change by the owner cancels the email change the attacker asked for', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const ownSession = await login(app, owner.email);
+    const changed = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(ownSession.access_token),
+      payload: { password: NEW_PASSWORD, current_password: PASSWORD },
+    });
+    expect(changed.statusCode).toBe(200);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  // The edges of the fix: the link lives only as long as the session that asked for it.
+  it('I1: "log out everywhere" by the owner cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const ownSession = await login(app, owner.email);
+    const ended = await post(app, '/auth/logout-all', {}, bearer(ownSession.access_token));
+    expect(ended.statusCode).toBe(204);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: the owner ending the asking session alone cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const ownSession = await login(app, owner.email);
+    const asking = String(decodeJwt(owner.token).sid);
+    const ended = await app.inject({
+      method: 'DELETE',
+      url: `/users/me/sessions/${asking}`,
+      headers: bearer(ownSession.access_token),
+    });
+    expect(ended.statusCode).toBe(204);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: an administrator disabling the account cancels it', async () => {
+    const { owner, changeToken } = await hijackStarted();
+    const admin = await user(app, 'admin');
+    const disabled = await app.inject({
+      method: 'PATCH',
+      url: `/users/${owner.id}`,
+      headers: bearer(admin.token),
+      payload: { is_active: false },
+    });
+    expect(disabled.statusCode).toBe(200);
+    await expectLinkDead(owner, changeToken);
+  });
+
+  it('I1: a change asked by the owner still applies while the asking session is live', async () => {
+    const { owner, attackerEmail, changeToken } = await hijackStarted();
+    // Other sessions of the account come and go; the asking one stays.
+    const other = await login(app, owner.email);
+    expect((await post(app, '/auth/logout', {}, bearer(other.access_token))).statusCode).toBe(204);
+    expect((await post(app, '/auth/email-change/confirm', { token: changeToken })).statusCode).toBe(204);
+    expect((await app.gatehouse.users.get(owner.id))?.email).toBe(attackerEmail);
+  });
+
+  /** The owner takes the account back through "forgot password". */
+  async function ownerResets(email: string) {
+    await post(app, '/auth/forgot-password', { email });
+    const resetToken = linkToken((await lastMail(app, email, /Reset/)).text);
+    const reset = await post(app, '/auth/reset-password', { token: resetToken, password: NEW_PASSWORD });
+    expect(reset.statusCode).toBe(204);
+  }
+
+  it.fails('I3: an mfa_token issued for the old password cannot finish a sign-in after the reset', async () => {
+    // The attacker has the old password and a second factor (a recovery code off the owner's desk).
+    const { user: owner, recoveryCodes } = await enrolTotp(app, Date.now());
+    // A verified account: its reset keeps the second factor (only a first proof removes it).
+    await gatehouseCore(app.gatehouse).users.updateUser(owner.id, { emailVerified: true }, Date.now());
+    const mfaToken = await requestMfaToken(app, owner.email);
+    await ownerResets(owner.email);
+    // Within MFA_TOKEN_TTL (5 min; an attacker keeps a fresh one at all times) the token is still good.
+    const late = await postMfaGrant(app, mfaToken, String(recoveryCodes[0]));
+    expect({ status: late.statusCode, error: late.json().error }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+    });
+  });
+
+  it.fails('I3: a sign-in that checked the old password while the owner reset it gets no live session', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('raced') });
+    const { hasher } = gatehouseCore(app.gatehouse);
+    const verify = hasher.verify;
+    let entered = () => {};
+    const inVerify = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The attacker's login is held right after its (right) password check, as a slow hash or a busy
+    // event loop holds it in real life: the reset commits in that gap.
+    hasher.verify = async (...args) => {
+      const ok = await verify.apply(hasher, args);
+      entered();
+      await held;
+      return ok;
+    };
+    try {
+      const attacker = postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD });
+      await inVerify;
+      hasher.verify = verify;
+      await ownerResets(owner.email);
+      release();
+      const answer = await attacker;
+      const token: unknown = answer.json().access_token;
+      const me =
+        typeof token === 'string'
+          ? (await app.inject({ url: '/users/me', headers: bearer(token) })).statusCode
+          : answer.statusCode;
+      // Before a fix: 200, a session minted for the old password after every session was ended.
+      expect(me).not.toBe(200);
+    } finally {
+      hasher.verify = verify;
+      release();
+    }
+  });
+
+  /**
+   * Runs `signIn` for a fresh account, held right after its (right) password check, deletes the
+   * account with its owner's `DELETE /users/me` in that gap, then lets the sign-in finish.
+   */
+  async function signInRacingDeletion(signIn: (email: string) => Promise<LightMyRequestResponse>) {
+    const owner = await createUser(app, { email: uniqueEmail('leaving') });
+    const { access_token: token } = await login(app, owner.email);
+    const { hasher } = gatehouseCore(app.gatehouse);
+    const verify = hasher.verify;
+    let entered = () => {};
+    const inVerify = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    hasher.verify = async (...args) => {
+      const ok = await verify.apply(hasher, args);
+      entered();
+      await held;
+      return ok;
+    };
+    try {
+      const racing = signIn(owner.email);
+      await inVerify;
+      hasher.verify = verify;
+      const deleted = await app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { current_password: PASSWORD },
+      });
+      expect(deleted.statusCode).toBe(204);
+      release();
+      return await racing;
+    } finally {
+      hasher.verify = verify;
+      release();
+    }
+  }
+
+  it('I10: a sign-in that races the account’s deletion is refused, not a 500', async () => {
+    const answer = await signInRacingDeletion((email) =>
+      postToken(app, { grant_type: 'password', username: email, password: PASSWORD }),
+    );
+    // Before the fix: 500 (the session's insert fails its foreign key: the user row is gone).
+    expect({ status: answer.statusCode, error: answer.json().error, code: answer.json().code }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect(answer.headers['cache-control']).toBe('no-store');
+  });
+
+  it('I10: a browser sign-in that races the account’s deletion is refused with INVALID_CREDENTIALS and no cookie', async () => {
+    const browser = new Browser(app);
+    const answer = await signInRacingDeletion((email) => browser.login(email));
+    expect(answer.headers['content-type']).toContain('application/problem+json');
+    expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
+      status: 400,
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect([...browser.jar.keys()].some((name) => name.includes('session'))).toBe(false);
+  });
+
+  it.fails('I4: a reset link alone does not strip the second factor of an account that never confirmed its address', async () => {
+    // An operator's account (`gatehouse create-user`, or an import) starts unverified, as every
+    // sign-up that never clicked its link; its owner turns TOTP on, which nothing refuses.
+    const admin = await createUser(app, { role: 'super_admin', email: uniqueEmail('operator') });
+    const { access_token: token } = await login(app, admin.email);
+    const { secret } = (
+      await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) })
+    ).json<{ secret: string }>();
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, Date.now()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    // Someone who reads the mailbox (the threat the second factor is there for) resets the password…
+    await ownerResets(admin.email);
+    // …and signs in with it alone: the reset counted as the address's "first proof" and removed TOTP.
+    const signIn = await postToken(app, {
+      grant_type: 'password',
+      username: admin.email,
+      password: NEW_PASSWORD,
+    });
+    expect({ status: signIn.statusCode, error: signIn.json().error }).toEqual({
+      status: 400,
+      error: 'mfa_required',
+    });
+  });
+});
+
+describe('red team 2026-12d: device tokens outlive the password reset', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      publicUrl: 'https://auth.example.com',
+      forgotPasswordPerIpPerHour: 1000,
+      accountMailsPerHour: 1,
+    });
+  });
+  afterAll(async () => app.close());
+
+  it.fails("I6: a device token from before the reset no longer puts its holder in the owner's mail lane", async () => {
+    const owner = await createUser(app, { email: uniqueEmail('reclaimed') });
+    const forgot = (remoteAddress: string, deviceToken: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/forgot-password',
+        remoteAddress,
+        payload: { email: owner.email, device_token: deviceToken },
+      });
+    const deviceTokenFor = async (password: string): Promise<string> =>
+      (await postToken(app, { grant_type: 'password', username: owner.email, password })).json().device_token;
+    // The attacker signed in once with the phished password: the answer carried a device token.
+    const attackerDevice = await deviceTokenFor(PASSWORD);
+    // The owner takes the account back, then signs in on their own device with the new password.
+    expect((await post(app, '/auth/forgot-password', { email: owner.email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const ownerDevice = await deviceTokenFor(NEW_PASSWORD);
+    // The owner's lane holds ten mails an hour (ACCOUNT_MAIL_CEILING_FACTOR × 1): ten addresses
+    // holding the pre-reset device token fill it…
+    for (let host = 1; host <= 10; host += 1) {
+      expect((await forgot(`203.0.113.${host}`, attackerDevice)).statusCode).toBe(202);
+      await mailsTo(app, owner.email);
+    }
+    const flooded = (await mailsTo(app, owner.email)).length;
+    // …so the owner's own request, from their own device, sends nothing (202 all the same).
+    expect((await forgot('198.51.100.11', ownerDevice)).statusCode).toBe(202);
+    expect((await mailsTo(app, owner.email)).length - flooded).toBe(1);
   });
 });

@@ -561,6 +561,58 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(again.statusCode).toBe(404);
     });
 
+    it('I2: disconnecting an app also kills the codes it has not exchanged yet', async () => {
+      const { browser } = await signedIn();
+      await tokensFor(browser, spa);
+      // The consent is remembered: the app's next visit through /authorize answers a code silently.
+      const { verifier, challenge } = pkce();
+      const pending = await codeFor(browser, spa, challenge);
+      const removed = await browser.request('DELETE', `/users/me/connected-apps/${spa.clientId}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(removed.statusCode).toBe(204);
+      // Up to 60 s later the app exchanges the code it held back: a new session with a refresh token,
+      // which "connected apps" no longer lists (the consent is gone) and which rotates for ever.
+      const late = await exchange(spa, pending, verifier);
+      const listed = (await browser.request('GET', '/users/me/connected-apps')).json();
+      expect({ status: late.statusCode, error: late.json().error, listed }).toEqual({
+        status: 400,
+        error: 'invalid_grant',
+        listed: [],
+      });
+    });
+
+    it('I2: disconnecting one app leaves the codes of another app live', async () => {
+      const { browser } = await signedIn();
+      await tokensFor(browser, spa);
+      const { verifier, challenge } = pkce();
+      const kept = await codeFor(browser, other, challenge);
+      const removed = await browser.request('DELETE', `/users/me/connected-apps/${spa.clientId}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(removed.statusCode).toBe(204);
+      expect((await exchange(other, kept, verifier)).statusCode).toBe(200);
+    });
+
+    it('I2: "log out everywhere" also kills the codes apps have not exchanged yet', async () => {
+      const { user, browser } = await signedIn();
+      await tokensFor(browser, spa);
+      const { verifier, challenge } = pkce();
+      const pending = await codeFor(browser, spa, challenge);
+      const own = await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
+      const ended = await app.inject({
+        method: 'POST',
+        url: '/auth/logout-all',
+        headers: bearer(own.json().access_token),
+      });
+      expect(ended.statusCode).toBe(204);
+      const late = await exchange(spa, pending, verifier);
+      expect({ status: late.statusCode, error: late.json().error }).toEqual({
+        status: 400,
+        error: 'invalid_grant',
+      });
+    });
+
     it('deleting a client revokes its tokens; deleting an account revokes the account’s', async () => {
       const core = gatehouseCore(app.gatehouse);
       const doomed = (
@@ -622,6 +674,43 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(locationOf(done).toString()).toBe(`${LOGOUT_REDIRECT}?state=bye`);
       expect(await works(tokens.access_token)).toBe(false);
       expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);
+    });
+  });
+
+  describe('admin powers through an app’s tokens (red-team 2026-12d)', () => {
+    it('I11: an admin’s app that a super_admin allowed cannot make its admin a super_admin', async () => {
+      // An admin (clients:write, which every admin holds) registers an app asking for users:write.
+      const admin = await createUser(app, { role: 'admin' });
+      const adminToken = bearer(
+        (await postToken(app, { grant_type: 'password', username: admin.email, password: PASSWORD })).json()
+          .access_token,
+      );
+      const registered = await app.inject({
+        method: 'POST',
+        url: '/oauth/clients',
+        headers: adminToken,
+        payload: { name: 'Team dashboard', redirect_uris: [REDIRECT], scopes: ['openid', 'users:write'] },
+      });
+      expect(registered.statusCode, registered.body).toBe(201);
+      const tool = await gatehouseCore(app.gatehouse).oauthClients.find(registered.json().client_id);
+      if (tool === undefined) throw new Error('client not found');
+      // A super_admin allows it on the consent page ("Change, disable and delete user accounts").
+      const owner = await createUser(app, { role: 'super_admin' });
+      const browser = new Browser(app);
+      expect((await browser.login(owner.email)).statusCode).toBe(204);
+      const { verifier, challenge } = pkce();
+      const answer = await consent(browser, request(tool, challenge, { scope: 'openid users:write' }));
+      const tokens = await exchange(tool, String(locationOf(answer).searchParams.get('code')), verifier);
+      expect(tokens.json().scope).toContain('users:write');
+      // The admin's app now acts with the super_admin's role: it promotes its own admin.
+      const promoted = await app.inject({
+        method: 'PATCH',
+        url: `/users/${admin.id}`,
+        headers: bearer(tokens.json().access_token),
+        payload: { role: 'super_admin' },
+      });
+      expect((await app.gatehouse.users.get(admin.id))?.role).toBe('admin');
+      expect(promoted.statusCode).toBe(403);
     });
   });
 

@@ -166,6 +166,56 @@ describe('POST /auth/register: the per-address limit', () => {
       await app.close();
     }
   });
+
+  it('I8: the /64s of one IPv6 /48 share a ceiling, so one network cannot sign up without end', async () => {
+    // Each sign-up is an argon2id hash on the shared lane (logins of every new device wait behind
+    // them) and a verification mail to any address: per /64 alone, one /48 gets 65 536 × 20 an hour.
+    const app = await buildTestServer({ registrationsPerHour: 1 });
+    try {
+      const codes: number[] = [];
+      for (let subnet = 1; subnet <= 40; subnet += 1) {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          remoteAddress: `2001:db8:5eed:${subnet.toString(16)}::1`,
+          payload: { email: `flood${subnet}@example.com`, password: PASSWORD },
+        });
+        codes.push(response.statusCode);
+      }
+      expect(codes.filter((code) => code === 429).length).toBeGreaterThan(20);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("I8: a /64 refused for its own sign-ups spends none of its network's share", async () => {
+    const app = await buildTestServer({ registrationsPerHour: 1 });
+    try {
+      const signUp = (remoteAddress: string, email: string) =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          remoteAddress,
+          payload: { email, password: PASSWORD },
+        });
+      expect((await signUp('2001:db8:beef:1::1', 'first@example.com')).statusCode).toBe(201);
+      // The same /64 again and again: refused by its own allowance, never counted on the /48.
+      for (let i = 0; i < 10; i += 1) {
+        expect((await signUp('2001:db8:beef:1::2', `again${i}@example.com`)).statusCode).toBe(429);
+      }
+      // The /48 allows NETWORK_LIMIT_FACTOR (4) in all: three more /64s, then refused.
+      const neighbours: number[] = [];
+      for (let subnet = 2; subnet <= 5; subnet += 1) {
+        neighbours.push((await signUp(`2001:db8:beef:${subnet}::1`, `n${subnet}@example.com`)).statusCode);
+      }
+      expect(neighbours).toEqual([201, 201, 201, 429]);
+      // IPv4 addresses are counted each alone, as before.
+      expect((await signUp('192.0.2.7', 'v4a@example.com')).statusCode).toBe(201);
+      expect((await signUp('192.0.2.8', 'v4b@example.com')).statusCode).toBe(201);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('GET /auth/password-policy', () => {

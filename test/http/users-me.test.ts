@@ -47,6 +47,25 @@ describe('GET /users/me with a bearer token', () => {
     expect(response.json()).toMatchObject({ id: user.id, email: 'me@example.com', role: 'user' });
   });
 
+  it('I7: personal data answers say Cache-Control: no-store', async () => {
+    // Authenticated by a cookie they are not covered by RFC 9111 §3.5 (which only spares requests
+    // with Authorization), and the web UI reads them with its cookie session on shared computers.
+    const paths = [
+      '/users/me',
+      '/users/me/sessions',
+      '/users/me/mfa',
+      '/users/me/passkeys',
+      '/users/me/connected-apps',
+    ];
+    const headers: Record<string, string | undefined> = {};
+    for (const url of paths) {
+      headers[url] = String(
+        (await app.inject({ method: 'GET', url, headers: bearer(token) })).headers['cache-control'],
+      );
+    }
+    expect(headers).toEqual(Object.fromEntries(paths.map((url) => [url, 'no-store'])));
+  });
+
   it('asks for credentials with WWW-Authenticate when none are sent', async () => {
     const response = await me({});
     expect(response.statusCode).toBe(401);

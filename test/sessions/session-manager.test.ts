@@ -340,3 +340,68 @@ describe('answers from memory (peekAccessToken, peekCookieToken)', () => {
     }
   });
 });
+
+describe.each(engines)('a sign-in whose account is gone ($name, red-team 2026-12d I10)', ({ name }) => {
+  let gatehouse: GatehouseCore;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    gatehouse = await createGatehouseCore(testConfig({ databaseUrl: database.url }));
+  });
+  afterAll(async () => {
+    await gatehouse.close();
+    await drop();
+  });
+
+  let counter = 0;
+  const register = async () => {
+    counter += 1;
+    return gatehouse.accounts.register({
+      email: `gone${counter}.${name}@example.com`,
+      password: 'correct horse battery',
+    });
+  };
+  /** The account deleted after its credentials were checked, as `DELETE /users/me` does mid-login. */
+  const deletedUserId = async () => {
+    const user = await register();
+    expect(await gatehouse.users.deleteUser(user.id)).toBe(true);
+    return user.id;
+  };
+
+  it('refuses a bearer session with INVALID_CREDENTIALS, not the foreign-key failure', async () => {
+    const userId = await deletedUserId();
+    await expect(gatehouse.sessions.startBearerSession(userId, ['me'], client)).rejects.toMatchObject({
+      name: 'GatehouseError',
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect(await gatehouse.sessions.listSessions(userId)).toEqual([]);
+  });
+
+  it('refuses a cookie session the same way', async () => {
+    const userId = await deletedUserId();
+    await expect(gatehouse.sessions.startCookieSession(userId, ['me'], client)).rejects.toMatchObject({
+      name: 'GatehouseError',
+      code: 'INVALID_CREDENTIALS',
+    });
+  });
+
+  it('rethrows a foreign-key failure whose account still exists, unchanged (a bug stays a bug)', async () => {
+    const user = await register();
+    const violation = Object.assign(new Error('FOREIGN KEY constraint failed'), {
+      code: name === 'postgres' ? '23503' : 'SQLITE_CONSTRAINT_FOREIGNKEY',
+    });
+    const spend = async () => {
+      throw violation;
+    };
+    await expect(
+      gatehouse.sessions.startBearerSession(user.id, ['me'], client, undefined, { spend }),
+    ).rejects.toBe(violation);
+    await expect(gatehouse.sessions.startCookieSession(user.id, ['me'], client, { spend })).rejects.toBe(
+      violation,
+    );
+    // Rolled back: the refused sign-ins left no session behind.
+    expect(await gatehouse.sessions.listSessions(user.id)).toEqual([]);
+  });
+});

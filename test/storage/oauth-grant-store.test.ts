@@ -164,4 +164,32 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     expect(await store.sessionsOfClient(clientId)).toContain(mine);
     expect(await store.sessionsOfClient(clientId, randomUUID())).toEqual([]);
   });
+
+  // Red-team 2026-12d I2: a code an app holds back must not start a session after the person cut
+  // the app off (disconnect) or ended every session.
+  it('deletes the unexchanged codes of one client and account; spent codes and others stay', async () => {
+    const userId = await addUser();
+    const someoneElse = await addUser();
+    const [pending, spent, theirs] = [code(userId), code(userId), code(someoneElse)];
+    for (const record of [pending, spent, theirs]) await store.insertCode(record);
+    expect(await store.spendCode(spent.codeHash, 2_000)).toBe(true);
+    expect(await store.deleteUnexchangedCodes(userId, `client-${randomUUID()}`)).toBe(0);
+    expect(await store.deleteUnexchangedCodes(userId, clientId)).toBe(1);
+    expect(await store.findCode(pending.codeHash)).toBeUndefined();
+    // Kept for replay detection until it expires.
+    expect((await store.findCode(spent.codeHash))?.usedAt).toBe(2_000);
+    expect(await store.findCode(theirs.codeHash)).toBeDefined();
+  });
+
+  it("revoking a user's sessions deletes the user's unexchanged codes too", async () => {
+    const userId = await addUser();
+    const someoneElse = await addUser();
+    const [pending, spent, theirs] = [code(userId), code(userId), code(someoneElse)];
+    for (const record of [pending, spent, theirs]) await store.insertCode(record);
+    expect(await store.spendCode(spent.codeHash, 2_000)).toBe(true);
+    await createSessionStore(test.database.db).revokeUserSessions(userId, 3_000);
+    expect(await store.findCode(pending.codeHash)).toBeUndefined();
+    expect(await store.findCode(spent.codeHash)).toBeDefined();
+    expect(await store.findCode(theirs.codeHash)).toBeDefined();
+  });
 });

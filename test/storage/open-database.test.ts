@@ -43,6 +43,22 @@ describe('isDatabaseUnavailable', () => {
       'SQLite busy past busy_timeout',
       Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }),
     ],
+    [
+      'SQLite lock snapshot conflict',
+      Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY_SNAPSHOT' }),
+    ],
+    ['a full disk (SQLite)', Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })],
+    ['an I/O error (SQLite)', Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_WRITE' })],
+    [
+      'a file made read-only (SQLite)',
+      Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' }),
+    ],
+    ['a full disk (53100)', Object.assign(new Error('could not extend file'), { code: '53100' })],
+    ['an I/O error (58030)', Object.assign(new Error('could not read block'), { code: '58030' })],
+    [
+      'a standby after failover (25006)',
+      Object.assign(new Error('cannot execute INSERT in a read-only transaction'), { code: '25006' }),
+    ],
     ['a closed SQLite handle', new TypeError('The database connection is not open')],
     ['a wrapped cause', new Error('Database migration failed', { cause: new Error('Query read timeout') })],
     [
@@ -57,6 +73,9 @@ describe('isDatabaseUnavailable', () => {
     ['a unique violation', Object.assign(new Error('duplicate key'), { code: '23505' })],
     ['a syntax error', Object.assign(new Error('syntax error'), { code: '42601' })],
     ['a constraint failure', Object.assign(new Error('UNIQUE'), { code: 'SQLITE_CONSTRAINT_UNIQUE' })],
+    // A damaged file does not heal by itself: an operator must act, so it stays a 500.
+    ['a corrupt SQLite file', Object.assign(new Error('malformed'), { code: 'SQLITE_CORRUPT' })],
+    ['a SQLite syntax error', Object.assign(new Error('near "x": syntax error'), { code: 'SQLITE_ERROR' })],
     ['a plain bug', new TypeError("Cannot read properties of undefined (reading 'id')")],
     ['not an error', 'ECONNREFUSED'],
     ['nothing', undefined],

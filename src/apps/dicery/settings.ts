@@ -44,7 +44,7 @@ export const dicerySettings = defineAppSettings({
       // As high as ROOM_ROLLS_PER_MINUTE's: load tests lift both out of the way.
       maximum: 100_000,
       default: 20,
-      description: 'room join attempts per client IP per minute',
+      description: 'room join attempts per client IP (IPv6: per /64, and 4× this per /48) per minute',
     }),
     maxStreamsPerPlayer: integerSetting({
       env: 'MAX_STREAMS_PER_PLAYER',

@@ -25,7 +25,7 @@ export function registerAdminMfaRoutes(parent: FastifyInstance, gatehouse: Gateh
   app.get(
     '/users/:id/mfa',
     {
-      preValidation: app.auth.require({ role: 'admin', scopes: ['users:read'] }),
+      preValidation: app.auth.require({ role: 'admin', scopes: ['users:read'], firstParty: true }),
       schema: {
         tags: ['admin'],
         summary: "An account's second factors",
@@ -47,7 +47,7 @@ export function registerAdminMfaRoutes(parent: FastifyInstance, gatehouse: Gateh
   app.delete(
     '/users/:id/mfa',
     {
-      preValidation: app.auth.require({ role: 'admin', scopes: ['users:write'] }),
+      preValidation: app.auth.require({ role: 'admin', scopes: ['users:write'], firstParty: true }),
       schema: {
         tags: ['admin'],
         summary: "Reset an account's second factors",

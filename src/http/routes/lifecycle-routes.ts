@@ -38,7 +38,7 @@ export function registerLifecycleRoutes(
   const { gatehouse, cookies } = deps;
   const { lifecycle, config } = gatehouse;
   const signedIn = app.auth.require({ scopes: ['me'] });
-  const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'] });
+  const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'], firstParty: true });
   // Deleting the account is the person's own decision, never an app's (red-team 2026-12c H2).
   const ownSignIn = app.auth.require({ scopes: ['me'], firstParty: true });
 
@@ -184,7 +184,8 @@ export function registerLifecycleRoutes(
         description:
           'The `token` mailed to the new address by `PATCH /users/me` with `email`: the account’s address changes ' +
           'now (and counts as verified), the previous address is told. 400 `INVALID_LINK_TOKEN` for a used, expired ' +
-          'or unknown token; 409 `EMAIL_TAKEN` when the address was taken meanwhile.',
+          'or unknown token, and once the session that asked for the change has ended (revoked or expired) or the ' +
+          'account is disabled; 409 `EMAIL_TAKEN` when the address was taken meanwhile.',
         body: TokenBody,
         response: { 204: NoBody(), 400: problemRef, 409: problemRef },
       },
@@ -277,13 +278,17 @@ export function registerLifecycleRoutes(
     app.get(
       '/admin/outbox',
       {
-        preValidation: app.auth.require({ role: 'super_admin' }),
+        // The messages hold live reset links of every account, super admins' included: reading
+        // them is taking those accounts over. A role alone let any token of a super admin in (an
+        // app's with `openid` only, a first-party token narrowed to `me`), so it also needs the
+        // scope that manages accounts, and the person's own sign-in (no OAuth app's token).
+        preValidation: app.auth.require({ role: 'super_admin', scopes: ['users:write'], firstParty: true }),
         schema: {
           tags: ['admin'],
           summary: 'Read the mail outbox (MAIL_OUTBOX_HTTP)',
           description:
             'The newest messages written to `DATA_DIR/outbox` (no SMTP configured), newest first. Registered only ' +
-            'with `MAIL_OUTBOX_HTTP=true`; super_admin only. The messages hold live reset links: keep it off in ' +
+            'with `MAIL_OUTBOX_HTTP=true`; super_admin only, with `users:write`. The messages hold live reset links: keep it off in ' +
             'production.',
           querystring: Type.Object(
             { limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }) },

@@ -80,7 +80,8 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
           '`current_password` guesses are limited per session (LOGIN_MAX_FAILURES_PER_DEVICE): then 429 with Retry-After. ' +
           'An `email` change (with `current_password`, on its own) answers 202: a confirmation link goes to the new ' +
           'address (`POST /auth/email-change/confirm`), a notice to the current one, and the address changes only ' +
-          'once confirmed. A taken address is 409 `EMAIL_TAKEN` (with `REQUIRE_VERIFIED_EMAIL`, 202 like any other). ' +
+          'once confirmed, and only while the session that asked is live: a password reset or change, "log out ' +
+          'everywhere", ending that session or the account being disabled cancels it. A taken address is 409 `EMAIL_TAKEN` (with `REQUIRE_VERIFIED_EMAIL`, 202 like any other). ' +
           "Password and email changes are first-party only: an OAuth app's token (authorization code flow) may " +
           'change `full_name` alone, and gets 403 `FIRST_PARTY_ONLY` for the rest.',
         body: Type.Object(

@@ -46,8 +46,8 @@ const ClientIdParams = Type.Object({
 export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const clients = gatehouse.oauthClients;
-  const canRead = app.auth.require({ role: 'admin', scopes: ['clients:read'] });
-  const canWrite = app.auth.require({ role: 'admin', scopes: ['clients:write'] });
+  const canRead = app.auth.require({ role: 'admin', scopes: ['clients:read'], firstParty: true });
+  const canWrite = app.auth.require({ role: 'admin', scopes: ['clients:write'], firstParty: true });
 
   app.post(
     '/oauth/clients',

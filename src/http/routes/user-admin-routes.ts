@@ -31,8 +31,11 @@ const RULES =
 export function registerUserAdminRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const admin = gatehouse.userAdmin;
-  const canRead = app.auth.require({ role: 'admin', scopes: ['users:read'] });
-  const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'] });
+  // Administration is first-party only, like the account's security routes: an app an admin
+  // registered with admin scopes, allowed by a super_admin, acted with the super_admin's role
+  // (red-team 2026-12d I11: it promoted its admin). The scopes still narrow first-party tokens.
+  const canRead = app.auth.require({ role: 'admin', scopes: ['users:read'], firstParty: true });
+  const canWrite = app.auth.require({ role: 'admin', scopes: ['users:write'], firstParty: true });
 
   app.get(
     '/users',

@@ -12,6 +12,7 @@ import * as passkeys from './014a-passkeys.js';
 import * as oauthGrants from './016a-oauth-grants.js';
 import * as spentChallenges from './019a-spent-challenges.js';
 import * as oauthClientControls from './020a-oauth-client-controls.js';
+import * as emailChangeSession from './022a-email-change-session.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -41,4 +42,5 @@ export const migrations: Record<string, Migration> = {
   '016a-oauth-grants': oauthGrants,
   '019a-spent-challenges': spentChallenges,
   '020a-oauth-client-controls': oauthClientControls,
+  '022a-email-change-session': emailChangeSession,
 };

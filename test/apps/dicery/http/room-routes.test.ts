@@ -879,6 +879,23 @@ describe('Dicery room routes: join and roll rate limits, insecure cookies', () =
     expect((await from('198.51.100.1', room.code, 'Other')).statusCode).toBe(201);
   });
 
+  it('I5: one IPv6 /48 does not get a join allowance per /64 to guess room codes with', async () => {
+    // 2001:db8:d1ce::/48 holds 65 536 /64s; each counted alone, the /48 gets 65 536 × ROOM_JOINS_PER_MINUTE
+    // guesses a minute (1.3 million at the default 20): with 1 000 open rooms, one found every ≈ 11 hours.
+    const answers: number[] = [];
+    for (let subnet = 1; subnet <= 40; subnet += 1) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/rooms/ZZZZZZZZ/join',
+        remoteAddress: `2001:db8:d1ce:${subnet.toString(16)}::1`,
+        payload: { player: 'Guess', transport: 'bearer' },
+      });
+      answers.push(response.statusCode);
+    }
+    // A per-/48 allowance (as the login breaker and the event-stream caps have) refuses most of them.
+    expect(answers.filter((status) => status === 429).length).toBeGreaterThan(20);
+  });
+
   it('limits rolls per player, with Retry-After', async () => {
     const room = await createRoom(app, host);
     const player = await app.inject({
