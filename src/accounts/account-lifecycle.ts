@@ -195,8 +195,9 @@ export function callerSource(caller: Caller): string {
  * holding the recovery codes, an app's consent) that would outlive the owner claiming the account.
  * The first proof of the address (a reset link, or a verification link followed without a session
  * of the account) therefore counts as a change of owner: in the proof's transaction every session
- * ends and every sign-in method but the new password and the mailbox is removed. Device tokens
- * only spare a client lockouts and need the password as well; they are left.
+ * ends and every sign-in method but the new password and the mailbox is removed. Device tokens are
+ * stateless: one issued before the proof is marked so and stops verifying once the address is
+ * proven (`device-token.ts`), so the stranger keeps no lane past the owner's lockout either.
  */
 async function forgetPreProofAccess(stores: LifecycleStores, userId: string, now: number) {
   const removed = await stores.forgetSignInMethods(userId);
@@ -278,7 +279,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
    * the fallback is the budget every request had before.
    */
   const resetLane = async (user: UserRecord, caller: Caller, proof: ResetRequestProof | undefined) => {
-    if (deps.deviceTokens?.verify(proof?.deviceToken, user.id) !== undefined) return 'owner';
+    if (deps.deviceTokens?.verify(proof?.deviceToken, user) !== undefined) return 'owner';
     if (deps.sessions === undefined) return 'stranger';
     const bucket = addressBucket(caller.client.ip);
     try {

@@ -175,7 +175,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     if (deps.requireVerifiedEmail === true && !user.emailVerified)
       return { ok: false, reason: 'unverified', userId: user.id };
     await deps.throttle.recordLogin(loginAccount);
-    const deviceToken = deps.deviceTokens.issue(user.id);
+    const deviceToken = deps.deviceTokens.issue(user);
     const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
     if (!hasher.needsRehash(user.passwordHash)) {
       return { ok: true, user, deviceToken, trustedDeviceId };
@@ -288,7 +288,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       // OWASP device cookies: a client that presents a valid device token for this account is
       // judged on its own counter; when that counter is exhausted it is treated as untrusted.
       const user = presentedDevice === undefined ? undefined : await users.findUserByEmailKey(email.key);
-      const device = user === undefined ? undefined : deps.deviceTokens.verify(presentedDevice, user.id);
+      const device = user === undefined ? undefined : deps.deviceTokens.verify(presentedDevice, user);
       if (device !== undefined && user !== undefined) {
         const trusted: LoginSubject = { trust: 'trusted', deviceKey: device.deviceId };
         const owner = user;

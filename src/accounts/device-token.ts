@@ -9,10 +9,22 @@ import { fillRandom } from '../lib/random-pool.js';
  *
  * Layout (73 bytes, 98 base64url characters, fixed whatever the account):
  * `version (1) | account id, a UUID (16) | nonce (16) | issued at, epoch seconds (8) | HMAC-SHA256 (32)`.
+ *
+ * The version byte also says whether the account's address was proven when the token was issued. A
+ * token issued before the first proof of the address may be a stranger's (whoever signed up with
+ * someone else's address first, red-team 2026-12c H3), so it stops verifying once the address is
+ * proven, with the stranger's other credentials: otherwise it would keep its holder a lane of
+ * their own past the owner's lockout (password guesses, reset mails). The owner's own such token
+ * ends too; their next sign-in hands them a new one.
  * The MAC covers every byte before it; the key is derived from SECRET_KEY with HKDF (RFC 5869) under
  * a label of its own, so a device token can never verify as any other signed value.
  */
-const VERSION = 1;
+/** Issued before the address rule: accepted as before until it expires (`DEVICE_TOKEN_TTL`). */
+const VERSION_LEGACY = 1;
+/** Issued while the account's address was proven. */
+const VERSION_PROVEN = 2;
+/** Issued while it was not: valid only until it is. */
+const VERSION_BEFORE_PROOF = 3;
 const BODY_BYTES = 1 + 16 + 16 + 8;
 const TOKEN_BYTES = BODY_BYTES + 32;
 /** Length of an encoded token; anything else is refused before any decoding work. */
@@ -29,15 +41,25 @@ export interface TrustedDevice {
   issuedAt: number;
 }
 
+/** The account a device token is issued for or checked against. */
+export interface DeviceAccount {
+  /** The account's id, a UUID. */
+  id: string;
+  /** Whether its address has been proven (`email_verified`); it never goes back to false. */
+  emailVerified: boolean;
+}
+
 /** Issues and verifies device tokens. */
 export interface DeviceTokens {
-  /** A new token for `accountId` (a UUID), valid for the configured lifetime. */
-  issue(accountId: string): string;
+  /** A new token for `account`, valid for the configured lifetime. */
+  issue(account: DeviceAccount): string;
   /**
-   * The device when `token` is authentic, unexpired and was issued for `accountId`; undefined for
-   * anything else (forged, truncated, expired, another account's): such a client is untrusted.
+   * The device when `token` is authentic, unexpired, was issued for `account` and, if issued before
+   * its address was proven, the address still is not; undefined for anything else (forged,
+   * truncated, expired, another account's, a stranger's from before the proof): such a client is
+   * untrusted.
    */
-  verify(token: string | undefined, accountId: string): TrustedDevice | undefined;
+  verify(token: string | undefined, account: DeviceAccount): TrustedDevice | undefined;
 }
 
 /** Settings of {@link createDeviceTokens}. */
@@ -55,16 +77,16 @@ export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
   const key = Buffer.from(hkdfSync('sha256', options.secretKey, '', 'gatehouse device token v1', 32));
   const mac = (body: Buffer) => createHmac('sha256', key).update(body).digest();
   return {
-    issue(accountId) {
+    issue({ id: accountId, emailVerified }) {
       if (!UUID.test(accountId)) throw new TypeError('device tokens are issued for UUID account ids');
       const body = Buffer.alloc(BODY_BYTES);
-      body.writeUInt8(VERSION, 0);
+      body.writeUInt8(emailVerified ? VERSION_PROVEN : VERSION_BEFORE_PROOF, 0);
       Buffer.from(accountId.replaceAll('-', ''), 'hex').copy(body, 1);
       fillRandom(body, 17, 16);
       body.writeBigUInt64BE(BigInt(Math.floor(options.clock() / 1000)), 33);
       return Buffer.concat([body, mac(body)]).toString('base64url');
     },
-    verify(token, accountId) {
+    verify(token, { id: accountId, emailVerified }) {
       if (token === undefined || token.length !== DEVICE_TOKEN_LENGTH || !UUID.test(accountId))
         return undefined;
       const bytes = Buffer.from(token, 'base64url');
@@ -72,7 +94,10 @@ export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
       if (bytes.length !== TOKEN_BYTES || bytes.toString('base64url') !== token) return undefined;
       const body = bytes.subarray(0, BODY_BYTES);
       if (!timingSafeEqual(bytes.subarray(BODY_BYTES), mac(body))) return undefined;
-      if (body.readUInt8(0) !== VERSION) return undefined;
+      const version = body.readUInt8(0);
+      if (version !== VERSION_LEGACY && version !== VERSION_PROVEN && version !== VERSION_BEFORE_PROOF)
+        return undefined;
+      if (version === VERSION_BEFORE_PROOF && emailVerified) return undefined;
       if (body.subarray(1, 17).toString('hex') !== accountId.replaceAll('-', '')) return undefined;
       const issuedAt = Number(body.readBigUInt64BE(33)) * 1000;
       const now = options.clock();

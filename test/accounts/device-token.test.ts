@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createDeviceTokens, DEVICE_TOKEN_LENGTH } from '../../src/accounts/device-token.js';
 import { createTestClock } from '../../src/testing.js';
@@ -8,7 +8,7 @@ const secretKey = new Uint8Array(32).fill(1);
 describe('createDeviceTokens', () => {
   const clock = createTestClock(1_800_000_000_000);
   const tokens = createDeviceTokens({ secretKey, ttlSeconds: 3600, clock });
-  const account = randomUUID();
+  const account = { id: randomUUID(), emailVerified: true };
 
   it('issues fixed-size tokens that verify for their account only', () => {
     const token = tokens.issue(account);
@@ -18,7 +18,7 @@ describe('createDeviceTokens', () => {
       deviceId: expect.any(String),
       issuedAt: 1_800_000_000_000,
     });
-    expect(tokens.verify(token, randomUUID())).toBeUndefined();
+    expect(tokens.verify(token, { id: randomUUID(), emailVerified: true })).toBeUndefined();
     // Two logins of one account are two devices.
     expect(tokens.verify(tokens.issue(account), account)?.deviceId).not.toBe(
       tokens.verify(token, account)?.deviceId,
@@ -63,6 +63,34 @@ describe('createDeviceTokens', () => {
   });
 
   it('only issues for UUID account ids', () => {
-    expect(() => tokens.issue('42')).toThrow(TypeError);
+    expect(() => tokens.issue({ id: '42', emailVerified: true })).toThrow(TypeError);
+  });
+
+  // Red-team 2026-12c H3: whoever signed up first with someone else's address holds device tokens
+  // for the account; the owner's first proof of the address must end them with the rest.
+  it('a token issued before the address was proven stops verifying once it is; later ones keep working', () => {
+    const unproven = { id: randomUUID(), emailVerified: false };
+    const stranger = tokens.issue(unproven);
+    expect(tokens.verify(stranger, unproven)).toBeDefined();
+    const proven = { ...unproven, emailVerified: true };
+    expect(tokens.verify(stranger, proven)).toBeUndefined();
+    expect(tokens.verify(tokens.issue(proven), proven)).toBeDefined();
+  });
+
+  it('accepts a token of the first layout (issued before the rule) until it expires', () => {
+    // Version 1, as the previous release issued it: the same bytes, and its MAC under the same key.
+    const current = Buffer.from(tokens.issue(account), 'base64url');
+    const body = Buffer.from(current.subarray(0, 41));
+    body.writeUInt8(1, 0);
+    const key = Buffer.from(hkdfSync('sha256', secretKey, '', 'gatehouse device token v1', 32));
+    const legacy = Buffer.concat([body, createHmac('sha256', key).update(body).digest()]).toString(
+      'base64url',
+    );
+    expect(tokens.verify(legacy, account)).toBeDefined();
+    body.writeUInt8(4, 0);
+    const unknown = Buffer.concat([body, createHmac('sha256', key).update(body).digest()]).toString(
+      'base64url',
+    );
+    expect(tokens.verify(unknown, account)).toBeUndefined();
   });
 });

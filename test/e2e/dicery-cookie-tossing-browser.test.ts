@@ -10,7 +10,6 @@
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
  */
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import { buildTestServer } from '../../src/testing.js';
 import { STREAM_COOKIE_PLANTED } from '../../web/src/lobby-controller.js';
 import { signIn } from '../support/accounts.js';
 import { launchChromium } from '../support/browser.js';
+import { listenOnLoopback } from '../support/listen.js';
 import { eventually } from '../support/room-browser.js';
 import { createRoom, joinAsBot } from '../support/rooms.js';
 
@@ -33,8 +33,7 @@ describe('red team 2026-12b G2 in Chromium: a planted room cookie', () => {
 
   beforeAll(async () => {
     app = await buildTestServer({ cookieSecure: false, roomJoinsPerMinute: 10_000 });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    port = (app.server.address() as AddressInfo).port;
+    port = Number(new URL(await listenOnLoopback(app)).port);
     chromium = await launchChromium([`--host-resolver-rules=MAP *.${PARENT} 127.0.0.1`]);
     context = await chromium.newContext();
   });

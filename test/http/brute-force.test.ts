@@ -213,7 +213,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
       secretKey: new Uint8Array(32).fill(7),
       ttlSeconds: 86400,
       clock,
-    }).issue(victim.id);
+    }).issue({ id: victim.id, emailVerified: true });
     for (const token of [flipped, valid.slice(0, 97), `${valid}A`, foreign, otherAccounts, old, 'x']) {
       const response = await grant(app, victim.email, PASSWORD, { device: token });
       expect(response.statusCode, token).toBe(429);

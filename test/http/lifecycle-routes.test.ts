@@ -817,6 +817,48 @@ describe('red team 2026-12c: pre-account takeover', () => {
     });
   });
 
+  it('H3: the first proof of the address ends the device tokens handed out before it (no lane past the lockout)', async () => {
+    const email = uniqueEmail('device-claim');
+    const { squatterPassword } = await squat(email);
+    const grant = (password: string, remoteAddress: string, device?: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/token',
+        remoteAddress,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form({
+          grant_type: 'password',
+          username: email,
+          password,
+          ...(device === undefined ? {} : { device_token: device }),
+        }),
+      });
+    const strangers = await grant(squatterPassword, '192.0.2.66');
+    expect(strangers.statusCode).toBe(200);
+    const strangerDevice: string = strangers.json().device_token;
+
+    // The owner of the address claims the account, and signs in: a device token of their own.
+    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const owners = await grant(NEW_PASSWORD, '198.51.100.66');
+    expect(owners.statusCode).toBe(200);
+    const ownerDevice: string = owners.json().device_token;
+
+    // Wrong passwords from many addresses lock the account for untrusted clients…
+    for (let i = 1; i <= 6; i++) {
+      // 400 until the account's failure limit is reached, 429 after.
+      expect([400, 429]).toContain((await grant(`wrong guess ${i}`, `10.66.0.${i}`)).statusCode);
+    }
+    expect((await grant(NEW_PASSWORD, '203.0.113.66')).statusCode).toBe(429);
+    // …and the stranger's device token, from before the proof, no longer opens a lane of its own
+    // (it would let them go on guessing the owner's password); the owner's still does.
+    expect((await grant(NEW_PASSWORD, '203.0.113.67', strangerDevice)).statusCode).toBe(429);
+    expect((await grant(NEW_PASSWORD, '203.0.113.68', ownerDevice)).statusCode).toBe(200);
+  });
+
   it('keeps the passkeys and second factor of a verified account through a password reset', async () => {
     const email = uniqueEmail('verified');
     const { userId, token } = await squat(email);
@@ -1219,6 +1261,9 @@ describe('red team 2026-12d: device tokens outlive the password reset', () => {
 
   it.fails("I6: a device token from before the reset no longer puts its holder in the owner's mail lane", async () => {
     const owner = await createUser(app, { email: uniqueEmail('reclaimed') });
+    // A verified account (the phished owner's usual case): for an unverified one the reset is the
+    // first proof of the address, which already ends the device tokens issued before it (H3).
+    await gatehouseCore(app.gatehouse).users.updateUser(owner.id, { emailVerified: true }, Date.now());
     const forgot = (remoteAddress: string, deviceToken: string) =>
       app.inject({
         method: 'POST',

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { signIn } from '../../../support/accounts.js';
+import { listenOnLoopback } from '../../../support/listen.js';
 import { createRoom, joinAsBot } from '../../../support/rooms.js';
 import { openSse, type SseStream } from '../../../support/sse-client.js';
 
@@ -22,10 +23,7 @@ describe('room event stream heartbeat on the injected scheduler', () => {
       { roomHeartbeatInterval: 60, roomJoinsPerMinute: 10_000, roomsPerHourPerIp: 10_000 },
       { clock, scheduler: clock },
     );
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    base = `http://127.0.0.1:${address.port}`;
+    base = await listenOnLoopback(app);
   });
   afterAll(async () => {
     for (const stream of open) stream.close();
@@ -66,10 +64,7 @@ describe('room event stream credential expiry on the injected scheduler', () => 
       },
       { clock, scheduler: clock },
     );
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    base = `http://127.0.0.1:${address.port}`;
+    base = await listenOnLoopback(app);
   });
   afterAll(async () => {
     for (const stream of open) stream.close();

@@ -73,10 +73,7 @@ describe('Dicery secret rolls, history, exports and the signed log (issue 14, it
 
   beforeAll(async () => {
     app = await buildTestServer(NO_ROOM_LIMITS);
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    base = `http://127.0.0.1:${address.port}`;
+    base = await listenOnLoopback(app);
     host = await signIn(app);
   });
   afterAll(async () => {

@@ -5,6 +5,7 @@ import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
+import { listenOnLoopback } from '../../../support/listen.js';
 import { Browser } from '../../../support/room-browser.js';
 import { createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 import { openSse, type SseStream } from '../../../support/sse-client.js';
@@ -58,10 +59,7 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
       },
       { clock, scheduler: clock },
     );
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    base = `http://127.0.0.1:${address.port}`;
+    base = await listenOnLoopback(app);
     host = await signIn(app);
   });
   afterAll(async () => {
