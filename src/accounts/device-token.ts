@@ -8,8 +8,17 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
  *
  * Layout (73 bytes, 98 base64url characters, fixed whatever the account):
  * `version (1) | account id, a UUID (16) | nonce (16) | issued at, epoch seconds (8) | HMAC-SHA256 (32)`.
- * The MAC covers every byte before it; the key is derived from SECRET_KEY with HKDF (RFC 5869) under
- * a label of its own, so a device token can never verify as any other signed value.
+ * The MAC covers every byte before it and, without carrying it, the account's password hash as it
+ * was at issue; the key is derived from SECRET_KEY with HKDF (RFC 5869) under a label of its own, so
+ * a device token can never verify as any other signed value.
+ *
+ * Binding the password hash ends every device token of an account when its password changes (a
+ * reset, a change, an upgrade of the hash's parameters) with no state to keep: a token is a
+ * reward for having known the password, and a reset is how an owner takes the account back from
+ * whoever knew it (red-team 2026-12d I6: the ex-attacker's token kept them the owner's reset-mail
+ * lane and a login lane of their own for `DEVICE_TOKEN_TTL`). OWASP Forgot Password Cheat Sheet:
+ * after a reset, invalidate what the old password granted. The owner's next sign-in hands their
+ * device a fresh token. Tokens issued before this rule were not bound and no longer verify.
  */
 const VERSION = 1;
 const BODY_BYTES = 1 + 16 + 16 + 8;
@@ -28,15 +37,24 @@ export interface TrustedDevice {
   issuedAt: number;
 }
 
+/** The account a device token is issued for or checked against. */
+export interface DeviceAccount {
+  /** The account's id, a UUID. */
+  id: string;
+  /** Its stored password hash: a token verifies only while the hash is the one it was issued under. */
+  passwordHash: string;
+}
+
 /** Issues and verifies device tokens. */
 export interface DeviceTokens {
-  /** A new token for `accountId` (a UUID), valid for the configured lifetime. */
-  issue(accountId: string): string;
+  /** A new token for `account`, valid for the configured lifetime or until its password changes. */
+  issue(account: DeviceAccount): string;
   /**
-   * The device when `token` is authentic, unexpired and was issued for `accountId`; undefined for
-   * anything else (forged, truncated, expired, another account's): such a client is untrusted.
+   * The device when `token` is authentic, unexpired and was issued for `account` under its current
+   * password hash; undefined for anything else (forged, truncated, expired, another account's,
+   * issued before the password last changed): such a client is untrusted.
    */
-  verify(token: string | undefined, accountId: string): TrustedDevice | undefined;
+  verify(token: string | undefined, account: DeviceAccount): TrustedDevice | undefined;
 }
 
 /** Settings of {@link createDeviceTokens}. */
@@ -52,25 +70,27 @@ export interface DeviceTokenOptions {
 /** Creates {@link DeviceTokens}. */
 export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
   const key = Buffer.from(hkdfSync('sha256', options.secretKey, '', 'gatehouse device token v1', 32));
-  const mac = (body: Buffer) => createHmac('sha256', key).update(body).digest();
+  // The body has a fixed length, so appending the hash after it is unambiguous.
+  const mac = (body: Buffer, passwordHash: string) =>
+    createHmac('sha256', key).update(body).update(passwordHash).digest();
   return {
-    issue(accountId) {
+    issue({ id: accountId, passwordHash }) {
       if (!UUID.test(accountId)) throw new TypeError('device tokens are issued for UUID account ids');
       const body = Buffer.alloc(BODY_BYTES);
       body.writeUInt8(VERSION, 0);
       Buffer.from(accountId.replaceAll('-', ''), 'hex').copy(body, 1);
       randomBytes(16).copy(body, 17);
       body.writeBigUInt64BE(BigInt(Math.floor(options.clock() / 1000)), 33);
-      return Buffer.concat([body, mac(body)]).toString('base64url');
+      return Buffer.concat([body, mac(body, passwordHash)]).toString('base64url');
     },
-    verify(token, accountId) {
+    verify(token, { id: accountId, passwordHash }) {
       if (token === undefined || token.length !== DEVICE_TOKEN_LENGTH || !UUID.test(accountId))
         return undefined;
       const bytes = Buffer.from(token, 'base64url');
       // Buffer.from drops characters outside the alphabet, so a mangled token comes out short.
       if (bytes.length !== TOKEN_BYTES || bytes.toString('base64url') !== token) return undefined;
       const body = bytes.subarray(0, BODY_BYTES);
-      if (!timingSafeEqual(bytes.subarray(BODY_BYTES), mac(body))) return undefined;
+      if (!timingSafeEqual(bytes.subarray(BODY_BYTES), mac(body, passwordHash))) return undefined;
       if (body.readUInt8(0) !== VERSION) return undefined;
       if (body.subarray(1, 17).toString('hex') !== accountId.replaceAll('-', '')) return undefined;
       const issuedAt = Number(body.readBigUInt64BE(33)) * 1000;

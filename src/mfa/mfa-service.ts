@@ -601,7 +601,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         user: started.user,
         challenge,
         method: started.method,
-        deviceToken: deps.deviceTokens.issue(started.user.id),
+        deviceToken: deps.deviceTokens.issue(started.user),
       };
     },
   };

@@ -355,7 +355,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         ok: true,
         user,
         passkey: { ...passkey, counter: info.newCounter, backedUp: info.credentialBackedUp },
-        deviceToken: deps.deviceTokens.issue(user.id),
+        deviceToken: deps.deviceTokens.issue(user),
       };
     },
   };

@@ -8,7 +8,7 @@ const secretKey = new Uint8Array(32).fill(1);
 describe('createDeviceTokens', () => {
   const clock = createTestClock(1_800_000_000_000);
   const tokens = createDeviceTokens({ secretKey, ttlSeconds: 3600, clock });
-  const account = randomUUID();
+  const account = { id: randomUUID(), passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA' };
 
   it('issues fixed-size tokens that verify for their account only', () => {
     const token = tokens.issue(account);
@@ -18,7 +18,7 @@ describe('createDeviceTokens', () => {
       deviceId: expect.any(String),
       issuedAt: 1_800_000_000_000,
     });
-    expect(tokens.verify(token, randomUUID())).toBeUndefined();
+    expect(tokens.verify(token, { ...account, id: randomUUID() })).toBeUndefined();
     // Two logins of one account are two devices.
     expect(tokens.verify(tokens.issue(account), account)?.deviceId).not.toBe(
       tokens.verify(token, account)?.deviceId,
@@ -63,6 +63,22 @@ describe('createDeviceTokens', () => {
   });
 
   it('only issues for UUID account ids', () => {
-    expect(() => tokens.issue('42')).toThrow(TypeError);
+    expect(() => tokens.issue({ ...account, id: '42' })).toThrow(TypeError);
+  });
+
+  // Red-team 2026-12d I6: whoever signed in with a phished password kept a device token (the
+  // owner's reset-mail lane, a login lane of their own) through the owner's reset.
+  it('stops verifying once the password hash changes, and only verifies under the hash it was issued with', () => {
+    const token = tokens.issue(account);
+    const reset = { ...account, passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3aGFzaA' };
+    expect(tokens.verify(token, reset)).toBeUndefined();
+    // One character more or less is another hash too (the hash is appended after a fixed-size body).
+    expect(tokens.verify(token, { ...account, passwordHash: `${account.passwordHash}A` })).toBeUndefined();
+    expect(
+      tokens.verify(token, { ...account, passwordHash: account.passwordHash.slice(0, -1) }),
+    ).toBeUndefined();
+    // The owner's next sign-in, under the new hash, gets one that verifies.
+    expect(tokens.verify(tokens.issue(reset), reset)).toBeDefined();
+    expect(tokens.verify(token, account)).toBeDefined();
   });
 });
