@@ -21,6 +21,8 @@ export default async function setup(): Promise<void> {
       cause: error,
     });
   }
+  // The server's JavaScript as `npm run build` leaves it: without comments, in ASCII (issue 10).
+  execSync('node scripts/compact-dist.mjs', { stdio: 'pipe' });
   // The web bundle is what the browser tests load; a bundling error fails the run.
   execSync('node scripts/build-web.mjs', { stdio: 'inherit' });
   execSync('node scripts/copy-assets.mjs', { stdio: 'inherit' });

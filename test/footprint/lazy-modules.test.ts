@@ -45,13 +45,16 @@ const esm = [...resolved].filter((url) => url.includes('/node_modules/')).map((u
 // First use: the documentation and the web UI load their modules now, and answer.
 const answers = {};
 for (const url of ['/openapi.json', '/docs/', '/']) answers[url] = (await app.inject({ method: 'GET', url })).statusCode;
+// The first player name loads the confusables map, and is answered.
+const { normalizePlayerName } = await import(${JSON.stringify(join(DIST, 'apps', 'dicery', 'core', 'player-name.js'))});
+answers.cyrillicAliceIsAlice = normalizePlayerName('\u0410lice').key === normalizePlayerName('Alice').key;
 const after = packages();
 await app.close();
 process.stdout.write(JSON.stringify({ before, after, answers, esm }));
 `;
 
 describe('optional modules', () => {
-  it('a server on SQLite without Redis never loads pg, ioredis, prom-client, argon2, nodemailer, Swagger or static serving', async () => {
+  it('a server on SQLite without Redis never loads pg, ioredis, prom-client, argon2, nodemailer, Swagger, static serving or the confusables map', async () => {
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', CHILD], {
       env: { PATH: process.env.PATH ?? '' },
     });
@@ -63,7 +66,7 @@ describe('optional modules', () => {
     } = JSON.parse(stdout) as {
       before: string[];
       after: string[];
-      answers: Record<string, number>;
+      answers: Record<string, number | boolean>;
       esm: string[];
     };
     // The control: the cache does see CommonJS packages that the server does use.
@@ -87,10 +90,19 @@ describe('optional modules', () => {
     for (const name of ['@fastify/swagger', '@fastify/swagger-ui', '@fastify/static', 'yaml']) {
       expect(loaded).not.toContain(name);
     }
-    // The first request loads them and is answered.
-    expect(answers).toEqual({ '/openapi.json': 200, '/docs/': 200, '/': 200 });
+    // No Dicery player has named themselves: no confusables map (≈ 0.8 MiB of heap).
+    expect(loaded).not.toContain('unhomoglyph');
+    // The first request loads them and is answered; the first player name loads the map, which
+    // gives Cyrillic А the key of Latin A.
+    expect(answers).toEqual({ '/openapi.json': 200, '/docs/': 200, '/': 200, cyrillicAliceIsAlice: true });
     expect(after).toEqual(
-      expect.arrayContaining(['@fastify/swagger', '@fastify/swagger-ui', '@fastify/static', 'yaml']),
+      expect.arrayContaining([
+        '@fastify/swagger',
+        '@fastify/swagger-ui',
+        '@fastify/static',
+        'yaml',
+        'unhomoglyph',
+      ]),
     );
   });
 });
