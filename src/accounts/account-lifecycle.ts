@@ -182,10 +182,13 @@ export const MAX_RUNNING_RESETS = 8;
 
 /**
  * The source a request's background work and mail are counted under for fairness: its client's
- * address bucket (an IPv6 /64 counts as one client, as in the rate limits).
+ * network (an IPv4 address, an IPv6 /48). Per /64, one /48 was 65 536 "clients" of one message
+ * each, and a fair queue shared out among them crowds everyone's reset mail out as surely as an
+ * unfair one (red-team 2026-12d I8). A site's network weighs as one client, as for the mail
+ * shares (`mayMail`), the login breaker and the sign-up limit; RFC 6177 §3 (a site gets a /48).
  */
 export function callerSource(caller: Caller): string {
-  return `ip:${addressBucket(caller.client.ip)}`;
+  return `ip:${addressBucket(caller.client.ip, 48)}`;
 }
 
 /**
@@ -197,7 +200,8 @@ export function callerSource(caller: Caller): string {
  * of the account) therefore counts as a change of owner: in the proof's transaction every session
  * ends and every sign-in method but the new password and the mailbox is removed. Device tokens are
  * stateless: one issued before the proof is marked so and stops verifying once the address is
- * proven (`device-token.ts`), so the stranger keeps no lane past the owner's lockout either.
+ * proven, and every one is bound to the password hash, so a reset ends them too (`device-token.ts`):
+ * the stranger keeps no lane past the owner's lockout either.
  */
 async function forgetPreProofAccess(stores: LifecycleStores, userId: string, now: number) {
   const removed = await stores.forgetSignInMethods(userId);

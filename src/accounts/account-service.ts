@@ -175,10 +175,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     if (deps.requireVerifiedEmail === true && !user.emailVerified)
       return { ok: false, reason: 'unverified', userId: user.id };
     await deps.throttle.recordLogin(loginAccount);
-    const deviceToken = deps.deviceTokens.issue(user);
     const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
     if (!hasher.needsRehash(user.passwordHash)) {
-      return { ok: true, user, deviceToken, trustedDeviceId };
+      return { ok: true, user, deviceToken: deps.deviceTokens.issue(user), trustedDeviceId };
     }
     // Upgrade imported and older-parameter hashes while we hold the plaintext (the NFKC form,
     // which every later check uses). Hashed here, outside any transaction; stored by the caller
@@ -188,6 +187,12 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       from: user.passwordHash,
       to: await hasher.hash(password, lane),
     };
+    // Bound to the hash the login stores (a device token dies with the hash it was issued under).
+    const deviceToken = deps.deviceTokens.issue({
+      id: user.id,
+      emailVerified: user.emailVerified,
+      passwordHash: passwordUpgrade.to,
+    });
     return { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade };
   };
 

@@ -16,11 +16,21 @@ import { fillRandom } from '../lib/random-pool.js';
  * proven, with the stranger's other credentials: otherwise it would keep its holder a lane of
  * their own past the owner's lockout (password guesses, reset mails). The owner's own such token
  * ends too; their next sign-in hands them a new one.
- * The MAC covers every byte before it; the key is derived from SECRET_KEY with HKDF (RFC 5869) under
- * a label of its own, so a device token can never verify as any other signed value.
+ *
+ * The MAC covers every byte before it and, without carrying it, the account's password hash as it
+ * was at issue; the key is derived from SECRET_KEY with HKDF (RFC 5869) under a label of its own, so
+ * a device token can never verify as any other signed value.
+ *
+ * Binding the password hash ends every device token of an account when its password changes (a
+ * reset, a change, an upgrade of the hash's parameters) with no state to keep: a token is a
+ * reward for having known the password, and a reset is how an owner takes the account back from
+ * whoever knew it (red-team 2026-12d I6: the ex-attacker's token kept them the owner's reset-mail
+ * lane and a login lane of their own for `DEVICE_TOKEN_TTL`). OWASP Forgot Password Cheat Sheet:
+ * after a reset, invalidate what the old password granted. The owner's next sign-in hands their
+ * device a fresh token. Tokens of the first layout (version 1) were not bound and no longer verify.
+ *
+ * Both rules are needed: a verification link proves the address without changing the password.
  */
-/** Issued before the address rule: accepted as before until it expires (`DEVICE_TOKEN_TTL`). */
-const VERSION_LEGACY = 1;
 /** Issued while the account's address was proven. */
 const VERSION_PROVEN = 2;
 /** Issued while it was not: valid only until it is. */
@@ -47,17 +57,19 @@ export interface DeviceAccount {
   id: string;
   /** Whether its address has been proven (`email_verified`); it never goes back to false. */
   emailVerified: boolean;
+  /** Its stored password hash: a token verifies only while the hash is the one it was issued under. */
+  passwordHash: string;
 }
 
 /** Issues and verifies device tokens. */
 export interface DeviceTokens {
-  /** A new token for `account`, valid for the configured lifetime. */
+  /** A new token for `account`, valid for the configured lifetime or until its password changes. */
   issue(account: DeviceAccount): string;
   /**
-   * The device when `token` is authentic, unexpired, was issued for `account` and, if issued before
-   * its address was proven, the address still is not; undefined for anything else (forged,
-   * truncated, expired, another account's, a stranger's from before the proof): such a client is
-   * untrusted.
+   * The device when `token` is authentic, unexpired, was issued for `account` under its current
+   * password hash and, if issued before its address was proven, the address still is not; undefined
+   * for anything else (forged, truncated, expired, another account's, issued before the password
+   * last changed, a stranger's from before the proof): such a client is untrusted.
    */
   verify(token: string | undefined, account: DeviceAccount): TrustedDevice | undefined;
 }
@@ -75,28 +87,29 @@ export interface DeviceTokenOptions {
 /** Creates {@link DeviceTokens}. */
 export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
   const key = Buffer.from(hkdfSync('sha256', options.secretKey, '', 'gatehouse device token v1', 32));
-  const mac = (body: Buffer) => createHmac('sha256', key).update(body).digest();
+  // The body has a fixed length, so appending the hash after it is unambiguous.
+  const mac = (body: Buffer, passwordHash: string) =>
+    createHmac('sha256', key).update(body).update(passwordHash).digest();
   return {
-    issue({ id: accountId, emailVerified }) {
+    issue({ id: accountId, emailVerified, passwordHash }) {
       if (!UUID.test(accountId)) throw new TypeError('device tokens are issued for UUID account ids');
       const body = Buffer.alloc(BODY_BYTES);
       body.writeUInt8(emailVerified ? VERSION_PROVEN : VERSION_BEFORE_PROOF, 0);
       Buffer.from(accountId.replaceAll('-', ''), 'hex').copy(body, 1);
       fillRandom(body, 17, 16);
       body.writeBigUInt64BE(BigInt(Math.floor(options.clock() / 1000)), 33);
-      return Buffer.concat([body, mac(body)]).toString('base64url');
+      return Buffer.concat([body, mac(body, passwordHash)]).toString('base64url');
     },
-    verify(token, { id: accountId, emailVerified }) {
+    verify(token, { id: accountId, emailVerified, passwordHash }) {
       if (token === undefined || token.length !== DEVICE_TOKEN_LENGTH || !UUID.test(accountId))
         return undefined;
       const bytes = Buffer.from(token, 'base64url');
       // Buffer.from drops characters outside the alphabet, so a mangled token comes out short.
       if (bytes.length !== TOKEN_BYTES || bytes.toString('base64url') !== token) return undefined;
       const body = bytes.subarray(0, BODY_BYTES);
-      if (!timingSafeEqual(bytes.subarray(BODY_BYTES), mac(body))) return undefined;
+      if (!timingSafeEqual(bytes.subarray(BODY_BYTES), mac(body, passwordHash))) return undefined;
       const version = body.readUInt8(0);
-      if (version !== VERSION_LEGACY && version !== VERSION_PROVEN && version !== VERSION_BEFORE_PROOF)
-        return undefined;
+      if (version !== VERSION_PROVEN && version !== VERSION_BEFORE_PROOF) return undefined;
       if (version === VERSION_BEFORE_PROOF && emailVerified) return undefined;
       if (body.subarray(1, 17).toString('hex') !== accountId.replaceAll('-', '')) return undefined;
       const issuedAt = Number(body.readBigUInt64BE(33)) * 1000;

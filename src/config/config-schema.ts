@@ -638,7 +638,8 @@ export const gatehouseConfigSchema = Type.Object(
       minimum: 1,
       maximum: 1_000_000,
       default: 20,
-      description: '`/auth/forgot-password` requests per client IP per hour (429 `TOO_MANY_REQUESTS` beyond)',
+      description:
+        '`/auth/forgot-password` requests per client IP (IPv6: per /64, and 4× this per /48) per hour (429 `TOO_MANY_REQUESTS` beyond)',
     }),
   },
   { additionalProperties: false },

@@ -8,7 +8,11 @@ const secretKey = new Uint8Array(32).fill(1);
 describe('createDeviceTokens', () => {
   const clock = createTestClock(1_800_000_000_000);
   const tokens = createDeviceTokens({ secretKey, ttlSeconds: 3600, clock });
-  const account = { id: randomUUID(), emailVerified: true };
+  const account = {
+    id: randomUUID(),
+    emailVerified: true,
+    passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+  };
 
   it('issues fixed-size tokens that verify for their account only', () => {
     const token = tokens.issue(account);
@@ -18,7 +22,7 @@ describe('createDeviceTokens', () => {
       deviceId: expect.any(String),
       issuedAt: 1_800_000_000_000,
     });
-    expect(tokens.verify(token, { id: randomUUID(), emailVerified: true })).toBeUndefined();
+    expect(tokens.verify(token, { ...account, id: randomUUID() })).toBeUndefined();
     // Two logins of one account are two devices.
     expect(tokens.verify(tokens.issue(account), account)?.deviceId).not.toBe(
       tokens.verify(token, account)?.deviceId,
@@ -63,13 +67,29 @@ describe('createDeviceTokens', () => {
   });
 
   it('only issues for UUID account ids', () => {
-    expect(() => tokens.issue({ id: '42', emailVerified: true })).toThrow(TypeError);
+    expect(() => tokens.issue({ ...account, id: '42' })).toThrow(TypeError);
+  });
+
+  // Red-team 2026-12d I6: whoever signed in with a phished password kept a device token (the
+  // owner's reset-mail lane, a login lane of their own) through the owner's reset.
+  it('stops verifying once the password hash changes, and only verifies under the hash it was issued with', () => {
+    const token = tokens.issue(account);
+    const reset = { ...account, passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3aGFzaA' };
+    expect(tokens.verify(token, reset)).toBeUndefined();
+    // One character more or less is another hash too (the hash is appended after a fixed-size body).
+    expect(tokens.verify(token, { ...account, passwordHash: `${account.passwordHash}A` })).toBeUndefined();
+    expect(
+      tokens.verify(token, { ...account, passwordHash: account.passwordHash.slice(0, -1) }),
+    ).toBeUndefined();
+    // The owner's next sign-in, under the new hash, gets one that verifies.
+    expect(tokens.verify(tokens.issue(reset), reset)).toBeDefined();
+    expect(tokens.verify(token, account)).toBeDefined();
   });
 
   // Red-team 2026-12c H3: whoever signed up first with someone else's address holds device tokens
   // for the account; the owner's first proof of the address must end them with the rest.
   it('a token issued before the address was proven stops verifying once it is; later ones keep working', () => {
-    const unproven = { id: randomUUID(), emailVerified: false };
+    const unproven = { ...account, id: randomUUID(), emailVerified: false };
     const stranger = tokens.issue(unproven);
     expect(tokens.verify(stranger, unproven)).toBeDefined();
     const proven = { ...unproven, emailVerified: true };
@@ -77,8 +97,9 @@ describe('createDeviceTokens', () => {
     expect(tokens.verify(tokens.issue(proven), proven)).toBeDefined();
   });
 
-  it('accepts a token of the first layout (issued before the rule) until it expires', () => {
-    // Version 1, as the previous release issued it: the same bytes, and its MAC under the same key.
+  it('refuses a token of the first layout (not bound to the password hash) and unknown versions', () => {
+    // Version 1, as an earlier release issued it: the same bytes, and its MAC (over the body alone)
+    // under the same key; unbound to the password hash, it no longer verifies (red-team 2026-12d I6).
     const current = Buffer.from(tokens.issue(account), 'base64url');
     const body = Buffer.from(current.subarray(0, 41));
     body.writeUInt8(1, 0);
@@ -86,11 +107,16 @@ describe('createDeviceTokens', () => {
     const legacy = Buffer.concat([body, createHmac('sha256', key).update(body).digest()]).toString(
       'base64url',
     );
-    expect(tokens.verify(legacy, account)).toBeDefined();
+    expect(tokens.verify(legacy, account)).toBeUndefined();
+    // Nor when its MAC does cover the hash: version 1 is not a version verify accepts.
+    const bound = (bytes: Buffer) =>
+      Buffer.concat([bytes, createHmac('sha256', key).update(bytes).update(account.passwordHash).digest()]);
+    expect(tokens.verify(bound(body).toString('base64url'), account)).toBeUndefined();
     body.writeUInt8(4, 0);
-    const unknown = Buffer.concat([body, createHmac('sha256', key).update(body).digest()]).toString(
-      'base64url',
-    );
+    const unknown = Buffer.concat([
+      body,
+      createHmac('sha256', key).update(body).update(account.passwordHash).digest(),
+    ]).toString('base64url');
     expect(tokens.verify(unknown, account)).toBeUndefined();
   });
 });

@@ -209,11 +209,14 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     const otherAccounts = await trustedDevice(app, other.email);
     await guessFromMany(app, victim.email, 2);
     const flipped = `${valid.slice(0, 50)}${valid[50] === 'A' ? 'B' : 'A'}${valid.slice(51)}`;
+    const victimRecord = await gatehouseCore(app.gatehouse).users.findUserById(victim.id);
+    if (victimRecord === undefined) throw new Error('the victim was just created');
     const foreign = createDeviceTokens({
       secretKey: new Uint8Array(32).fill(7),
       ttlSeconds: 86400,
       clock,
-    }).issue({ id: victim.id, emailVerified: true });
+      // Signed with another key over the victim's id and current hash: only the key is wrong.
+    }).issue(victimRecord);
     for (const token of [flipped, valid.slice(0, 97), `${valid}A`, foreign, otherAccounts, old, 'x']) {
       const response = await grant(app, victim.email, PASSWORD, { device: token });
       expect(response.statusCode, token).toBe(429);

@@ -517,6 +517,28 @@ describe('account lifecycle, separate settings', () => {
     }
   });
 
+  it('I8: the /64s of one IPv6 /48 share a forgot-password ceiling', async () => {
+    const app = await buildTestServer({ forgotPasswordPerIpPerHour: 1 });
+    try {
+      const ask = (remoteAddress: string) =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/forgot-password',
+          remoteAddress,
+          payload: { email: 'x@example.com' },
+        });
+      const codes: number[] = [];
+      for (let net = 1; net <= 40; net += 1) codes.push((await ask(`2001:db8:f0f0:${net}::1`)).statusCode);
+      // One allowance per /64, four (NETWORK_LIMIT_FACTOR) per /48: the first four pass.
+      expect(codes.filter((code) => code === 202)).toHaveLength(4);
+      expect(codes.filter((code) => code === 429)).toHaveLength(36);
+      // Another /48 has its own.
+      expect((await ask('2001:db8:f0f1:1::1')).statusCode).toBe(202);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('reset links expire after PASSWORD_RESET_TTL', async () => {
     const clock = createTestClock();
     const app = await buildTestServer({ passwordResetTtl: 600 }, { clock, scheduler: clock });
@@ -1259,38 +1281,106 @@ describe('red team 2026-12d: device tokens outlive the password reset', () => {
   });
   afterAll(async () => app.close());
 
-  it.fails("I6: a device token from before the reset no longer puts its holder in the owner's mail lane", async () => {
+  const forgot = (email: string, remoteAddress: string, deviceToken: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/auth/forgot-password',
+      remoteAddress,
+      payload: { email, device_token: deviceToken },
+    });
+  const signIn = (email: string, password: string) =>
+    postToken(app, { grant_type: 'password', username: email, password });
+  /**
+   * Ten requests with `staleDevice` from ten addresses, then one with `ownerDevice`: how many mails
+   * the owner's own request sent (1 when the stale token no longer reaches the owner's lane, whose
+   * ceiling is ACCOUNT_MAIL_CEILING_FACTOR × 1 = 10 here; 0 when it filled it).
+   */
+  const ownerMailsAfterFlood = async (email: string, staleDevice: string, ownerDevice: string) => {
+    for (let host = 1; host <= 10; host += 1) {
+      expect((await forgot(email, `203.0.113.${host}`, staleDevice)).statusCode).toBe(202);
+      await mailsTo(app, email);
+    }
+    const flooded = (await mailsTo(app, email)).length;
+    // 202 whatever happens behind it.
+    expect((await forgot(email, '198.51.100.11', ownerDevice)).statusCode).toBe(202);
+    return (await mailsTo(app, email)).length - flooded;
+  };
+
+  it("I6: a device token from before the reset no longer puts its holder in the owner's mail lane", async () => {
     const owner = await createUser(app, { email: uniqueEmail('reclaimed') });
     // A verified account (the phished owner's usual case): for an unverified one the reset is the
     // first proof of the address, which already ends the device tokens issued before it (H3).
     await gatehouseCore(app.gatehouse).users.updateUser(owner.id, { emailVerified: true }, Date.now());
-    const forgot = (remoteAddress: string, deviceToken: string) =>
-      app.inject({
-        method: 'POST',
-        url: '/auth/forgot-password',
-        remoteAddress,
-        payload: { email: owner.email, device_token: deviceToken },
-      });
-    const deviceTokenFor = async (password: string): Promise<string> =>
-      (await postToken(app, { grant_type: 'password', username: owner.email, password })).json().device_token;
     // The attacker signed in once with the phished password: the answer carried a device token.
-    const attackerDevice = await deviceTokenFor(PASSWORD);
+    const attackerDevice: string = (await signIn(owner.email, PASSWORD)).json().device_token;
     // The owner takes the account back, then signs in on their own device with the new password.
     expect((await post(app, '/auth/forgot-password', { email: owner.email })).statusCode).toBe(202);
     const link = linkToken((await lastMail(app, owner.email, /Reset/)).text);
     expect(
       (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
     ).toBe(204);
-    const ownerDevice = await deviceTokenFor(NEW_PASSWORD);
-    // The owner's lane holds ten mails an hour (ACCOUNT_MAIL_CEILING_FACTOR × 1): ten addresses
-    // holding the pre-reset device token fill it…
-    for (let host = 1; host <= 10; host += 1) {
-      expect((await forgot(`203.0.113.${host}`, attackerDevice)).statusCode).toBe(202);
-      await mailsTo(app, owner.email);
+    const ownerDevice: string = (await signIn(owner.email, NEW_PASSWORD)).json().device_token;
+    expect(await ownerMailsAfterFlood(owner.email, attackerDevice, ownerDevice)).toBe(1);
+  });
+
+  it('I6: a password change ends the device tokens from before it as well', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('changed') });
+    const attacker = (await signIn(owner.email, PASSWORD)).json();
+    const ownSession = (await signIn(owner.email, PASSWORD)).json();
+    const changed = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(ownSession.access_token),
+      payload: { password: NEW_PASSWORD, current_password: PASSWORD },
+    });
+    expect(changed.statusCode).toBe(200);
+    const ownerDevice: string = (await signIn(owner.email, NEW_PASSWORD)).json().device_token;
+    expect(await ownerMailsAfterFlood(owner.email, attacker.device_token, ownerDevice)).toBe(1);
+  });
+
+  it('I6: without a password change, a device token keeps its holder in the owner lane', async () => {
+    // The control: the same flood with a token issued under the current password fills the lane.
+    const owner = await createUser(app, { email: uniqueEmail('kept') });
+    const device: string = (await signIn(owner.email, PASSWORD)).json().device_token;
+    expect(await ownerMailsAfterFlood(owner.email, device, device)).toBe(0);
+  });
+
+  it('I6: the old device token no longer opens a login lane past the lockout; the new one does', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('locked') });
+    const stale: string = (await signIn(owner.email, PASSWORD)).json().device_token;
+    expect((await post(app, '/auth/forgot-password', { email: owner.email })).statusCode).toBe(202);
+    const link = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    expect(
+      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+    const fresh: string = (await signIn(owner.email, NEW_PASSWORD)).json().device_token;
+    const grant = (remoteAddress: string, device?: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/token',
+        remoteAddress,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form({
+          grant_type: 'password',
+          username: owner.email,
+          password: NEW_PASSWORD,
+          ...(device === undefined ? {} : { device_token: device }),
+        }),
+      });
+    // Wrong passwords from many addresses lock the account for untrusted clients…
+    for (let i = 1; i <= 6; i++) {
+      const wrong = await app.inject({
+        method: 'POST',
+        url: '/token',
+        remoteAddress: `10.77.0.${i}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form({ grant_type: 'password', username: owner.email, password: `wrong guess ${i}` }),
+      });
+      expect([400, 429]).toContain(wrong.statusCode);
     }
-    const flooded = (await mailsTo(app, owner.email)).length;
-    // …so the owner's own request, from their own device, sends nothing (202 all the same).
-    expect((await forgot('198.51.100.11', ownerDevice)).statusCode).toBe(202);
-    expect((await mailsTo(app, owner.email)).length - flooded).toBe(1);
+    expect((await grant('203.0.113.77')).statusCode).toBe(429);
+    // …and the pre-reset token is an untrusted client like them, while the owner's new one signs in.
+    expect((await grant('203.0.113.78', stale)).statusCode).toBe(429);
+    expect((await grant('203.0.113.79', fresh)).statusCode).toBe(200);
   });
 });
