@@ -38,7 +38,8 @@ Commands:
   create-user --email E [--role R] [--name N]
                                           create an account; R is user, admin or super_admin.
                                           The password is the first line of stdin (a second
-                                          non-empty line is refused), or prompted for on a terminal
+                                          non-empty line is refused), or prompted for on a terminal.
+                                          The address counts as verified: the operator vouches for it
   rotate-keys [--revoke=KID]              add a next signing key (published now, signing after the
                                           publication delay), or withdraw a key at once; under
                                           JWT_ALG=HS256, the ES256 keys that sign ID tokens
@@ -399,6 +400,9 @@ async function createUser(args: string[]): Promise<void> {
       password,
       fullName: values.name,
       role,
+      // The operator vouches for the address: the account may set up a second factor at once
+      // (second factors need a proved address: red team 2026-12d I4).
+      emailVerified: true,
     });
     console.log(`Created ${user.role} ${user.email} (id ${user.id})`);
   } catch (error) {

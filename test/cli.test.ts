@@ -44,6 +44,16 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     );
     expect(created.stderr).toBe('');
     expect(created.stdout).toMatch(/Created super_admin root@example.com/);
+    // The operator vouches for the address: the account may set up a second factor at once (red team
+    // 2026-12d I4: second factors need a proven address).
+    const db = new SQLite(join(env.DATA_DIR, 'gatehouse.db'), { readonly: true });
+    try {
+      expect(db.prepare('SELECT email_verified FROM users WHERE email = ?').get('root@example.com')).toEqual({
+        email_verified: 1,
+      });
+    } finally {
+      db.close();
+    }
     const weak = await run(['create-user', '--email', 'weak@example.com'], env, 'password12345678\n');
     expect(weak.code).toBe(65);
     expect(weak.stderr).toMatch(/common/);

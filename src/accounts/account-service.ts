@@ -20,6 +20,12 @@ export interface Registration {
   password: string;
   fullName?: string | null | undefined;
   role?: Role;
+  /**
+   * True when the caller vouches for the address, as an operator creating an account does
+   * (`gatehouse create-user`): the account can set up a second factor without a confirmation mail.
+   * Sign-ups never set it (`POST /auth/register` builds its own input).
+   */
+  emailVerified?: boolean;
 }
 
 /**
@@ -258,7 +264,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         passwordHash: await hasher.hash(password),
         role: input.role ?? 'user',
         isActive: true,
-        emailVerified: false,
+        emailVerified: input.emailVerified === true,
         createdAt: now,
         updatedAt: now,
       };

@@ -10,6 +10,7 @@ import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
 import type { ChallengeFlow, MfaChallenge, MfaTokens } from './mfa-token.js';
+import { requireProvenAddress } from './proven-address.js';
 import { generateRecoveryCodes, hashRecoveryCode, normalizeRecoveryCode } from './recovery-codes.js';
 import type { MfaStore } from './storage/mfa-store.js';
 import type { PasskeyStore } from './storage/passkey-store.js';
@@ -123,11 +124,12 @@ export interface MfaService {
   isEnrolled(userId: string): Promise<boolean>;
   /**
    * Starts (or restarts) TOTP enrolment: a new secret, stored sealed and pending until
-   * {@link MfaService.confirmTotp}. Throws MFA_ALREADY_ENABLED when a confirmed one exists, and
+   * {@link MfaService.confirmTotp}. Throws EMAIL_NOT_VERIFIED until the account's address is proved
+   * (`requireProvenAddress`), MFA_ALREADY_ENABLED when a confirmed one exists, and
    * STEP_UP_REQUIRED unless session `sessionId` authenticated within STEP_UP_MAX_AGE.
    */
   startTotpEnrolment(
-    user: Pick<UserRecord, 'id' | 'email'>,
+    user: Pick<UserRecord, 'id' | 'email' | 'emailVerified'>,
     sessionId: string,
   ): Promise<{ secret: string; uri: string }>;
   /**
@@ -452,6 +454,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     },
 
     async startTotpEnrolment(user, sessionId) {
+      requireProvenAddress(user);
       await deps.stepUp.requireRecentAuthentication(sessionId);
       const secret = generateTotpSecret();
       const stored = await store.putPendingTotp(user.id, sealer.seal(secret, `totp:${user.id}`), clock());

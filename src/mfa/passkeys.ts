@@ -11,6 +11,7 @@ import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { PasskeyCeremony, PasskeyChallenge, PasskeyChallenges } from './passkey-challenge.js';
+import { requireProvenAddress } from './proven-address.js';
 import type { PasskeyRecord, PasskeyStore } from './storage/passkey-store.js';
 
 /**
@@ -61,11 +62,12 @@ export interface PasskeyService {
   list(userId: string): Promise<PasskeyRecord[]>;
   /**
    * Options for `navigator.credentials.create()`: a discoverable credential (resident key) with
-   * user verification required, excluding the account's passkeys. Throws STEP_UP_REQUIRED and
+   * user verification required, excluding the account's passkeys. Throws EMAIL_NOT_VERIFIED until
+   * the account's address is proved (`requireProvenAddress`), STEP_UP_REQUIRED and
    * PASSKEY_LIMIT_REACHED.
    */
   registrationOptions(
-    user: Pick<UserRecord, 'id' | 'email' | 'fullName'>,
+    user: Pick<UserRecord, 'id' | 'email' | 'fullName' | 'emailVerified'>,
     sessionId: string,
   ): Promise<PasskeyOptions<PublicKeyCredentialCreationOptionsJSON>>;
   /**
@@ -182,6 +184,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
     },
 
     async registrationOptions(user, sessionId) {
+      requireProvenAddress(user);
       await deps.stepUp.requireRecentAuthentication(sessionId);
       const existing = await store.listPasskeys(user.id);
       if (existing.length >= MAX_PASSKEYS_PER_ACCOUNT) {

@@ -97,7 +97,7 @@ describe.runIf(runBrowserTests)('second factors in a real browser', () => {
   });
 
   it('registers a passkey from the security page, signs in with it and no password, and re-authenticates with it', async () => {
-    const user = await createUser(app, { email: 'passkey-owner@example.com' });
+    const user = await createUser(app, { email: 'passkey-owner@example.com', verified: true });
     const { page, context } = await openPage('#/login');
     const { cdp, authenticatorId } = await addVirtualAuthenticator(context, page);
 
@@ -149,7 +149,7 @@ describe.runIf(runBrowserTests)('second factors in a real browser', () => {
   });
 
   it('sets up an authenticator app through the UI (QR code, recovery codes to download), then signs in with its code', async () => {
-    const user = await createUser(app, { email: 'totp-owner@example.com' });
+    const user = await createUser(app, { email: 'totp-owner@example.com', verified: true });
     const { page } = await openPage('#/login');
     await logInWithPassword(page, user.email, user.password);
     await page.getByTestId('nav-user').waitFor();

@@ -767,6 +767,22 @@ describe('red team 2026-12c: pre-account takeover', () => {
   });
   afterAll(async () => app.close());
 
+  /**
+   * Runs `plant` as if it happened before second factors needed a proven address (red team 2026-12d
+   * I4): the address is marked proven around it, then unproven again. Since that fix a squatter's
+   * enrolment is refused (EMAIL_NOT_VERIFIED, tested under I4), but factors planted earlier may
+   * still sit in a database, and the first proof must still remove them.
+   */
+  const asBeforeI4 = async <T>(userId: string, plant: () => Promise<T>): Promise<T> => {
+    const { accounts } = gatehouseCore(app.gatehouse);
+    await accounts.applyUserChange(userId, { emailVerified: true });
+    try {
+      return await plant();
+    } finally {
+      await accounts.applyUserChange(userId, { emailVerified: false });
+    }
+  };
+
   /** A stranger signs up with `email` first, signs in and plants a passkey; returns the account and token. */
   const squat = async (email: string) => {
     const squatterPassword = 'the squatter’s own passphrase';
@@ -775,6 +791,11 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const userId: string = (
       await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })
     ).json().id;
+    await asBeforeI4(userId, () => plantPasskey(token));
+    return { userId, token, squatterPassword };
+  };
+
+  const plantPasskey = async (token: string) => {
     const started = await app.inject({
       method: 'POST',
       url: '/users/me/passkeys/options',
@@ -791,11 +812,12 @@ describe('red team 2026-12c: pre-account takeover', () => {
       },
     });
     expect(planted.statusCode).toBe(201);
-    return { userId, token, squatterPassword };
   };
 
-  /** Starts TOTP enrolment and confirms it, as the holder of `token`. */
-  const enrolTotp = async (token: string) => {
+  /** Starts TOTP enrolment and confirms it, as the holder of `token` (of account `userId`). */
+  const enrolTotp = (userId: string, token: string) => asBeforeI4(userId, () => enrolTotpNow(token));
+
+  const enrolTotpNow = async (token: string) => {
     const { secret } = (
       await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) })
     ).json<{ secret: string }>();
@@ -814,7 +836,7 @@ describe('red team 2026-12c: pre-account takeover', () => {
   it('H3: the first proof of the address removes the passkeys set up before it', async () => {
     const email = uniqueEmail('claimed');
     const { userId, token } = await squat(email);
-    await enrolTotp(token);
+    await enrolTotp(userId, token);
 
     // The owner of the address claims the account.
     expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
@@ -885,7 +907,7 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const email = uniqueEmail('verified');
     const { userId, token } = await squat(email);
     await gatehouseCore(app.gatehouse).users.updateUser(userId, { emailVerified: true }, Date.now());
-    await enrolTotp(token);
+    await enrolTotpNow(token);
     expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
     const link = linkToken((await lastMail(app, email, /Reset/)).text);
     expect(
@@ -1240,10 +1262,29 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     expect([...browser.jar.keys()].some((name) => name.includes('session'))).toBe(false);
   });
 
-  it.fails('I4: a reset link alone does not strip the second factor of an account that never confirmed its address', async () => {
-    // An operator's account (`gatehouse create-user`, or an import) starts unverified, as every
-    // sign-up that never clicked its link; its owner turns TOTP on, which nothing refuses.
-    const admin = await createUser(app, { role: 'super_admin', email: uniqueEmail('operator') });
+  it('I4: an account whose address nobody proved cannot set up a second factor (TOTP nor passkey): 403 EMAIL_NOT_VERIFIED', async () => {
+    // A first proof of the address removes the factors set up before it (H3); were the owner able to
+    // set one up unproven, a reset link alone (a mailbox) would strip it.
+    const user = await createUser(app, { email: uniqueEmail('unproven') });
+    const { access_token: token } = await login(app, user.email);
+    for (const url of ['/users/me/mfa/totp', '/users/me/passkeys/options']) {
+      const refused = await app.inject({ method: 'POST', url, headers: bearer(token) });
+      expect(refused.headers['content-type']).toContain('application/problem+json');
+      expect({ url, status: refused.statusCode, code: refused.json().code }).toEqual({
+        url,
+        status: 403,
+        code: 'EMAIL_NOT_VERIFIED',
+      });
+    }
+    expect((await gatehouseCore(app.gatehouse).mfa.status(user.id)).totp).toBe('off');
+  });
+
+  it('I4: an operator-made account (address vouched for, as `gatehouse create-user` makes it) keeps its second factor through a reset link', async () => {
+    const admin = await createUser(app, {
+      role: 'super_admin',
+      email: uniqueEmail('operator'),
+      verified: true,
+    });
     const { access_token: token } = await login(app, admin.email);
     const { secret } = (
       await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) })
@@ -1257,7 +1298,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     expect(confirmed.statusCode).toBe(200);
     // Someone who reads the mailbox (the threat the second factor is there for) resets the password…
     await ownerResets(admin.email);
-    // …and signs in with it alone: the reset counted as the address's "first proof" and removed TOTP.
+    // …and still needs the second factor: a reset of a proven address touches no factor.
     const signIn = await postToken(app, {
       grant_type: 'password',
       username: admin.email,

@@ -40,7 +40,7 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     postToken(app, { grant_type: MFA_OTP_GRANT_TYPE, mfa_token: token, otp });
 
   it('enrols: a secret and otpauth URI, pending until a first code confirms it', async () => {
-    const user = await createUser(app);
+    const user = await createUser(app, { verified: true });
     const { access_token: token } = await login(app, user.email);
     const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
     expect(started.statusCode).toBe(201);

@@ -76,8 +76,8 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       ...extra,
     });
 
-  const signedIn = async () => {
-    const user = await createUser(app);
+  const signedIn = async (options: { verified?: boolean } = {}) => {
+    const user = await createUser(app, options);
     const browser = new Browser(app);
     expect((await browser.login(user.email)).statusCode).toBe(204);
     return { user, browser };
@@ -732,7 +732,8 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     // app the person allowed passed step-up (RFC 9470, STEP_UP_MAX_AGE) at will and registered a
     // passkey of its own.
     it('H2: an app cannot register a passkey with a token minted long after the person signed in', async () => {
-      const { user, browser } = await signedIn();
+      // A proven address, so that the passkey routes get as far as step-up (red team 2026-12d I4).
+      const { user, browser } = await signedIn({ verified: true });
       // Well past STEP_UP_MAX_AGE (300 s): the browser itself now needs to re-authenticate.
       clock.advance(301_000);
       const own = await browser.request('POST', '/users/me/passkeys/options', {

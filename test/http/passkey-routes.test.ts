@@ -28,7 +28,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
 
   /** A new account signed in with a bearer token, and an authenticator holding one of its passkeys. */
   const withPasskey = async () => {
-    const user = await createUser(app);
+    const user = await createUser(app, { verified: true });
     const { access_token: token } = await login(app, user.email);
     const authenticator = createSoftAuthenticator(ORIGIN);
     const started = await app.inject({
@@ -61,7 +61,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
     });
 
   it('registers with the rp id from PUBLIC_URL, resident key and user verification required, and lists it', async () => {
-    const user = await createUser(app);
+    const user = await createUser(app, { verified: true });
     const { access_token: token } = await login(app, user.email);
     const started = await app.inject({
       method: 'POST',
@@ -257,7 +257,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
     expect(full.json().code).toBe('PASSKEY_LIMIT_REACHED');
 
     // Another account presenting a credential already registered (same id): refused, not moved.
-    const other = await createUser(app);
+    const other = await createUser(app, { verified: true });
     const { access_token: otherToken } = await login(app, other.email);
     const started = await app.inject({
       method: 'POST',

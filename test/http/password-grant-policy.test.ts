@@ -84,7 +84,7 @@ describe('the password grant’s policy', () => {
 
     it('also refuses the mfa-otp grant (its second half), even with a valid mfa_token and a right code', async () => {
       const core = gatehouseCore(app.gatehouse);
-      const user = await createUser(app);
+      const user = await createUser(app, { verified: true });
       // An enrolled account and an mfa_token as the password grant would have issued it before the
       // switch (the grant itself no longer issues any).
       const session = await core.sessions.startBearerSession(user.id, ['me'], { ip: null, userAgent: null });

@@ -25,7 +25,7 @@ describe('step-up: recent authentication for sensitive changes (RFC 9470)', () =
 
   /** An account with a confirmed authenticator, signed in with both factors. */
   const enrolled = async () => {
-    const user = await createUser(app);
+    const user = await createUser(app, { verified: true });
     const { access_token: setup } = await login(app, user.email);
     const { secret } = (
       await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(setup) })
@@ -138,7 +138,7 @@ describe('step-up: recent authentication for sensitive changes (RFC 9470)', () =
   });
 
   it('asks for a recent authentication before setting up an authenticator', async () => {
-    const user = await createUser(app);
+    const user = await createUser(app, { verified: true });
     const { access_token: token } = await login(app, user.email);
     clock.advance(maxAgeMs + 1000);
     const stale = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });

@@ -14,16 +14,20 @@ export function uniqueEmail(prefix = 'user'): string {
   return `${prefix}${counter}.${process.pid}@example.com`;
 }
 
-/** Creates a user directly through the core. */
+/**
+ * Creates a user directly through the core; `verified` marks its address proven (as
+ * `gatehouse create-user` does), which a second factor needs.
+ */
 export async function createUser(
   app: FastifyInstance,
-  options: { email?: string; role?: Role; password?: string } = {},
+  options: { email?: string; role?: Role; password?: string; verified?: boolean } = {},
 ) {
   const email = options.email ?? uniqueEmail(options.role ?? 'user');
   const user = await gatehouseCore(app.gatehouse).accounts.register({
     email,
     password: options.password ?? PASSWORD,
     role: options.role,
+    emailVerified: options.verified,
   });
   return { ...user, password: options.password ?? PASSWORD };
 }

@@ -6,11 +6,11 @@ import { MFA_OTP_GRANT_TYPE } from '../../src/sessions/token-grants.js';
 import { bearer, createUser, login, PASSWORD, postToken } from './accounts.js';
 
 /**
- * A new account with a confirmed authenticator (its confirming code used up the step at `now`),
+ * A new account (address verified: a second factor needs it) with a confirmed authenticator (its confirming code used up the step at `now`),
  * its 10 recovery codes, and the bearer token of the session that enrolled it (still live).
  */
 export async function enrolTotpSignedIn(app: FastifyInstance, now: number) {
-  const user = await createUser(app);
+  const user = await createUser(app, { verified: true });
   const { access_token: token } = await login(app, user.email);
   const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
   expect(started.statusCode).toBe(201);

@@ -73,7 +73,9 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         description:
           'Answers a new RFC 6238 secret (base32) and its `otpauth://` URI (scan it as a QR code, or type the ' +
           'secret). Nothing changes at login until `POST /users/me/mfa/totp/confirm` with a first code; asking again ' +
-          'before that replaces the secret. 409 `MFA_ALREADY_ENABLED` when an authenticator is already on.',
+          "before that replaces the secret. 403 `EMAIL_NOT_VERIFIED` until the account's address is verified (a " +
+          'second factor is set up only on a proven address), 409 `MFA_ALREADY_ENABLED` when an authenticator is ' +
+          'already on.',
         response: {
           201: Type.Object({
             secret: Type.String({ description: 'Base32 shared secret (160 bits)' }),

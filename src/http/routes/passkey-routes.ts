@@ -141,7 +141,8 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
           'Answers `options` for `navigator.credentials.create()` (a discoverable credential, user verification ' +
           'required, relying-party id = the host name of PUBLIC_URL) and a `passkey_token` to send back with the ' +
           `answer to \`POST /users/me/passkeys\`. Needs a recent sign-in (STEP_UP_MAX_AGE, else 401 RFC 9470); at most ` +
-          `${MAX_PASSKEYS_PER_ACCOUNT} passkeys per account (409 \`PASSKEY_LIMIT_REACHED\`).`,
+          `${MAX_PASSKEYS_PER_ACCOUNT} passkeys per account (409 \`PASSKEY_LIMIT_REACHED\`); 403 \`EMAIL_NOT_VERIFIED\` ` +
+          "until the account's address is verified (a second factor is set up only on a proven address).",
         response: {
           200: OptionsAnswer('PublicKeyCredentialCreationOptionsJSON (WebAuthn §5.4)'),
           ...errorResponses,
