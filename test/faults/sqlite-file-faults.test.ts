@@ -52,6 +52,9 @@ describe('a second process writing the SQLite file (real server process)', { tim
       DATA_DIR: dataDir,
       SECRET_KEY: 'sqlite-fault-secret-sqlite-fault-secret-0123',
       DATABASE_STATEMENT_TIMEOUT: `${STATEMENT_TIMEOUT_MS}ms`,
+      // One account signs in throughout: on a slow machine the CLI test's login loop alone passed
+      // the default 60 successful logins per window, and later logins got 429 (a limit, not a fault).
+      LOGIN_MAX_SUCCESSES_PER_ACCOUNT: '1000000',
     });
     await server.waitFor(/Gatehouse is ready/);
     email = `writer.${process.pid}@example.com`;
