@@ -20,6 +20,19 @@ function removeTemporaryDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+let exitCleanupInstalled = false;
+
+/**
+ * One `exit` listener per process removes what is left. It used to be added whenever the set was
+ * empty, so a suite that built and closed servers in turn added one per server and Node warned of a
+ * listener leak (MaxListenersExceededWarning, "11 exit listeners added to [process]").
+ */
+function installExitCleanup(): void {
+  if (exitCleanupInstalled) return;
+  exitCleanupInstalled = true;
+  process.once('exit', () => temporaryDirs.forEach(removeTemporaryDir));
+}
+
 /**
  * Settings for tests: an in-memory SQLite database, a random secret, a temporary data directory,
  * and everything else at its production default (hashing parameters included). The directory is
@@ -30,7 +43,7 @@ export function testConfig(overrides: TestConfigOverrides = {}): ReferenceServer
   let dataDir = overrides.dataDir;
   if (dataDir === undefined) {
     dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-test-'));
-    if (temporaryDirs.size === 0) process.once('exit', () => temporaryDirs.forEach(removeTemporaryDir));
+    installExitCleanup();
     temporaryDirs.add(dataDir);
   }
   return {

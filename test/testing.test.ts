@@ -41,6 +41,12 @@ describe('testConfig', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it('adds at most one exit listener to the process however many test servers come and go', async () => {
+    const before = process.listenerCount('exit');
+    for (let round = 0; round < 3; round += 1) await (await buildTestServer()).close();
+    expect(process.listenerCount('exit') - before).toBeLessThanOrEqual(1);
+  });
+
   it('leaves a data directory it was given alone', () => {
     expect(testConfig({ dataDir: '/nonexistent/given' }).dataDir).toBe('/nonexistent/given');
   });

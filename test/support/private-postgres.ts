@@ -147,6 +147,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   };
 
   let disposed = false;
+  const disposeAtExit = () => server.dispose();
   const server: PrivatePostgres = {
     port,
     // node-postgres reads `host` from the query string as the socket folder (libpq does the same).
@@ -193,6 +194,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     dispose: () => {
       if (disposed) return;
       disposed = true;
+      // A disposed server needs no exit hook: one left per server tripped Node's listener-leak warning.
+      process.off('exit', disposeAtExit);
       signalAll('SIGCONT');
       try {
         pgCtl('-m', 'immediate', '-w', 'stop');
@@ -202,7 +205,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       rmSync(root, { recursive: true, force: true });
     },
   };
-  process.once('exit', () => server.dispose());
+  process.once('exit', disposeAtExit);
   server.start();
   return server;
 }
