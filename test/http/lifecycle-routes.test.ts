@@ -37,6 +37,15 @@ async function user(app: FastifyInstance, role: Role = 'user') {
   return { ...created, token: tokens.access_token };
 }
 
+/** "Forgot password" for `email`, then the mailed link sets NEW_PASSWORD (whoever reads the mailbox). */
+async function resetThroughMail(app: FastifyInstance, email: string): Promise<void> {
+  expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
+  const link = linkToken((await lastMail(app, email, /Reset/)).text);
+  expect((await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode).toBe(
+    204,
+  );
+}
+
 describe('account lifecycle over HTTP (file outbox)', () => {
   let app: FastifyInstance;
   const queries: string[] = [];
@@ -814,6 +823,14 @@ describe('red team 2026-12c: pre-account takeover', () => {
     expect(planted.statusCode).toBe(201);
   };
 
+  /** The stranger's email-change link is refused and the account keeps `email`. */
+  const expectChangeLinkDead = async (changeLink: string, userId: string, email: string) => {
+    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
+    expect(confirmed.statusCode).toBe(400);
+    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
+    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+  };
+
   /** Starts TOTP enrolment and confirms it, as the holder of `token` (of account `userId`). */
   const enrolTotp = (userId: string, token: string) => asBeforeI4(userId, () => enrolTotpNow(token));
 
@@ -839,11 +856,7 @@ describe('red team 2026-12c: pre-account takeover', () => {
     await enrolTotp(userId, token);
 
     // The owner of the address claims the account.
-    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
-    const link = linkToken((await lastMail(app, email, /Reset/)).text);
-    expect(
-      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
-    ).toBe(204);
+    await resetThroughMail(app, email);
     const core = gatehouseCore(app.gatehouse);
     expect(await core.passkeys.list(userId)).toEqual([]);
     expect(await core.mfa.isEnrolled(userId)).toBe(false);
@@ -882,11 +895,7 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const strangerDevice: string = strangers.json().device_token;
 
     // The owner of the address claims the account, and signs in: a device token of their own.
-    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
-    const link = linkToken((await lastMail(app, email, /Reset/)).text);
-    expect(
-      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
-    ).toBe(204);
+    await resetThroughMail(app, email);
     const owners = await grant(NEW_PASSWORD, '198.51.100.66');
     expect(owners.statusCode).toBe(200);
     const ownerDevice: string = owners.json().device_token;
@@ -908,11 +917,7 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const { userId, token } = await squat(email);
     await gatehouseCore(app.gatehouse).users.updateUser(userId, { emailVerified: true }, Date.now());
     await enrolTotpNow(token);
-    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
-    const link = linkToken((await lastMail(app, email, /Reset/)).text);
-    expect(
-      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
-    ).toBe(204);
+    await resetThroughMail(app, email);
     // A reset link is no second factor: the account keeps what its verified owner set up.
     expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toHaveLength(1);
     expect(await gatehouseCore(app.gatehouse).mfa.isEnrolled(userId)).toBe(true);
@@ -950,15 +955,8 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const email = uniqueEmail('change-then-claim');
     const { userId, token, squatterPassword } = await squat(email);
     const changeLink = await askEmailChange(token, squatterPassword);
-    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
-    const link = linkToken((await lastMail(app, email, /Reset/)).text);
-    expect(
-      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
-    ).toBe(204);
-    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
-    expect(confirmed.statusCode).toBe(400);
-    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
-    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+    await resetThroughMail(app, email);
+    await expectChangeLinkDead(changeLink, userId, email);
   });
 
   it('a pending email change asked before the first proof dies with it (verification link)', async () => {
@@ -967,10 +965,7 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const changeLink = await askEmailChange(token, squatterPassword);
     const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
     expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
-    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
-    expect(confirmed.statusCode).toBe(400);
-    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
-    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+    await expectChangeLinkDead(changeLink, userId, email);
   });
 
   // Not only for a first proof: whoever learnt the password of a verified account and asked to
@@ -981,15 +976,8 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const { userId, token, squatterPassword } = await squat(email);
     await gatehouseCore(app.gatehouse).users.updateUser(userId, { emailVerified: true }, Date.now());
     const changeLink = await askEmailChange(token, squatterPassword);
-    expect((await post(app, '/auth/forgot-password', { email })).statusCode).toBe(202);
-    const link = linkToken((await lastMail(app, email, /Reset/)).text);
-    expect(
-      (await post(app, '/auth/reset-password', { token: link, password: NEW_PASSWORD })).statusCode,
-    ).toBe(204);
-    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeLink });
-    expect(confirmed.statusCode).toBe(400);
-    expect(confirmed.json().code).toBe('INVALID_LINK_TOKEN');
-    expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).toBe(email);
+    await resetThroughMail(app, email);
+    await expectChangeLinkDead(changeLink, userId, email);
   });
 
   it('keeps a pending email change when the account’s own session confirms the address', async () => {
@@ -1144,21 +1132,13 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     expect((await app.gatehouse.users.get(owner.id))?.email).toBe(attackerEmail);
   });
 
-  /** The owner takes the account back through "forgot password". */
-  async function ownerResets(email: string) {
-    await post(app, '/auth/forgot-password', { email });
-    const resetToken = linkToken((await lastMail(app, email, /Reset/)).text);
-    const reset = await post(app, '/auth/reset-password', { token: resetToken, password: NEW_PASSWORD });
-    expect(reset.statusCode).toBe(204);
-  }
-
   it('I3: an mfa_token issued for the old password cannot finish a sign-in after the reset', async () => {
     // The attacker has the old password and a second factor (a recovery code off the owner's desk).
     const { user: owner, recoveryCodes } = await enrolTotp(app, Date.now());
     // A verified account: its reset keeps the second factor (only a first proof removes it).
     await gatehouseCore(app.gatehouse).users.updateUser(owner.id, { emailVerified: true }, Date.now());
     const mfaToken = await requestMfaToken(app, owner.email);
-    await ownerResets(owner.email);
+    await resetThroughMail(app, owner.email);
     // Within MFA_TOKEN_TTL (5 min; an attacker keeps a fresh one at all times) the token is still good.
     const late = await postMfaGrant(app, mfaToken, String(recoveryCodes[0]));
     expect({ status: late.statusCode, error: late.json().error }).toEqual({
@@ -1209,7 +1189,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     // The attacker's login is held after its password check: the reset commits in that gap.
     const answer = await signInHeldAfterPasswordCheck(
       () => postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD }),
-      () => ownerResets(owner.email),
+      () => resetThroughMail(app, owner.email),
     );
     const token: unknown = answer.json().access_token;
     const me =
@@ -1297,7 +1277,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     });
     expect(confirmed.statusCode).toBe(200);
     // Someone who reads the mailbox (the threat the second factor is there for) resets the password…
-    await ownerResets(admin.email);
+    await resetThroughMail(app, admin.email);
     // …and still needs the second factor: a reset of a proven address touches no factor.
     const signIn = await postToken(app, {
       grant_type: 'password',
