@@ -930,6 +930,27 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       );
       expect(fine.searchParams.get('code')).not.toBeNull();
     });
+
+    // Red-team 2026-12e J1: the resumed request drops `login` and says `max_age=600`, which the
+    // *old* sign-in meets when it is under ten minutes old. Whoever sits at the signed-in browser
+    // skips the login form (back button, or the return_to link itself) and the app's own
+    // `prompt=login` request answers a code for the person who walked away.
+    it.fails('J1: the request prompt=login resumes is not met by the sign-in it asked to repeat', async () => {
+      const { browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      clock.advance(120_000);
+      const { challenge } = pkce();
+      const asked = await browser.request('GET', request(spa, challenge, { prompt: 'login' }));
+      const to = String(asked.headers.location);
+      expect(to.startsWith('/#/login?reauthenticate=1&return_to=')).toBe(true);
+      const back = decodeURIComponent(to.slice(to.indexOf('return_to=') + 10));
+      // Nobody signs in: the browser goes straight to the resumed request.
+      const resumed = locationOf(await browser.request('GET', back));
+      expect({ path: resumed.pathname, code: resumed.searchParams.get('code') !== null }).toEqual({
+        path: '/',
+        code: false,
+      });
+    });
   });
 
   describe('password checks through an app’s sessions (red-team 2026-12c)', () => {
