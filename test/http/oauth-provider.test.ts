@@ -1005,5 +1005,30 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       const same = locationOf(await browser.request('GET', request(spa, pkce().challenge)));
       expect([toOther.searchParams.get('error'), same.searchParams.get('error')]).toEqual([null, null]);
     });
+
+    // J5: OIDC Core §3.1.2.1: with `id_token_hint`, a positive answer only when the person it names
+    // is the one signed in; otherwise an error such as login_required. /authorize ignores the hint,
+    // so an app checking silently "is Alice still signed in?" gets a code, and an ID token, for Bob.
+    it.fails('J5: prompt=none with the id_token_hint of another person is login_required, not a code for whoever is signed in', async () => {
+      const { user: alice, browser } = await signedIn();
+      const first = pkce();
+      const code = await codeFor(browser, spa, first.challenge);
+      const hint = String((await exchange(spa, code, first.verifier)).json().id_token);
+      expect(decodeJwt(hint).sub).toBe(alice.id);
+      // The same browser now belongs to Bob, who also allowed the app.
+      const bob = await createUser(app);
+      expect((await browser.login(bob.email)).statusCode).toBe(204);
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      const silent = locationOf(
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', id_token_hint: hint })),
+      );
+      expect({
+        code: silent.searchParams.get('code') !== null,
+        error: silent.searchParams.get('error'),
+      }).toEqual({
+        code: false,
+        error: 'login_required',
+      });
+    });
   });
 });
