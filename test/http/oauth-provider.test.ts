@@ -989,10 +989,10 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
   });
 
   describe('the live-code cap aimed from another site (red-team 2026-12e)', () => {
-    // J2: /authorize answers a GET: any page can navigate the person's browser there (a popup
-    // whose location its opener keeps setting), the SameSite=Lax cookie goes along, and with a
-    // remembered consent each visit stores a code that nobody will exchange. MAX_LIVE_CODES_PER_ACCOUNT
-    // of them refuse every app's sign-in for that account, the person's own included.
+    // J2: /authorize answers a top-level GET, the SameSite=Lax cookie goes along, and with a
+    // remembered consent each visit stores a code. An allowed app whose redirect page sends the tab
+    // straight back (or any page, one click per visit) stores codes nobody will exchange, and
+    // MAX_LIVE_CODES_PER_ACCOUNT of them refuse every app's sign-in for that account.
     it.fails('J2: codes nobody exchanges do not refuse the person’s next sign-in to an app', async () => {
       const { browser } = await signedIn();
       locationOf(await consent(browser, request(spa, pkce().challenge)));
