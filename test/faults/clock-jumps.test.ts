@@ -5,6 +5,11 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryCounterStore } from '../../src/accounts/counter-store.js';
 import { createUserCache } from '../../src/accounts/user-cache.js';
+import {
+  createPresence,
+  PRESENCE_EXPIRY_BEATS,
+  type PresenceMessage,
+} from '../../src/apps/dicery/core/presence.js';
 import { createMemoryEventBus } from '../../src/events/event-bus.js';
 import { hasElapsed } from '../../src/lib/elapsed.js';
 import { createLiveClients } from '../../src/oauth/live-clients.js';
@@ -223,6 +228,37 @@ describe('clock stepped back', () => {
       await list.reload();
       expect(list.isRevoked('revoked')).toBe(true);
     });
+  });
+});
+
+describe('Dicery presence across a step', () => {
+  const HEARTBEAT_MS = 1000;
+
+  async function presenceHearing() {
+    const timers = createTestClock();
+    let deliver: ((message: PresenceMessage) => void) | undefined;
+    const presence = await createPresence({
+      openChannel: async (options) => {
+        deliver = options.deliver;
+        return { publish: async () => true, close: () => {} };
+      },
+      scheduler: timers,
+      heartbeatMs: HEARTBEAT_MS,
+      onWarning: () => {},
+    });
+    // Another instance says its stream in ROOM01 is open, then crashes (no more heartbeats).
+    deliver?.({ instance: 'other', full: true, rooms: [{ code: 'ROOM01', members: ['player:p1'] }] });
+    return { presence, timers };
+  }
+
+  it("drops a crashed instance's members after the expiry heartbeats, whatever the wall clock did", async () => {
+    const { presence, timers } = await presenceHearing();
+    expect(presence.online('ROOM01').playerIds).toEqual(['p1']);
+    // Silence is counted in heartbeats: before, it was `clock() - seenAt`, and a wall clock stepped
+    // back an hour here kept p1 shown online for that hour.
+    timers.advance((PRESENCE_EXPIRY_BEATS + 1) * HEARTBEAT_MS);
+    expect(presence.online('ROOM01').playerIds).toEqual([]);
+    presence.close();
   });
 });
 

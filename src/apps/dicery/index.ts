@@ -142,7 +142,6 @@ export async function createDicery(
   });
   const presence = await createPresence({
     openChannel: (channel) => gatehouse.openChannel(channel),
-    clock,
     scheduler: gatehouse.scheduler,
     heartbeatMs: config.roomHeartbeatInterval * 1000,
     onWarning,
