@@ -19,7 +19,7 @@ import { createRevocationList } from '../../src/sessions/revocation-list.js';
 import type { RevokedSessionRow, SessionStore } from '../../src/storage/session-store.js';
 import type { UserRecord, UserStore } from '../../src/storage/user-store.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
-import { signIn } from '../support/accounts.js';
+import { createUser, login, postToken, signIn } from '../support/accounts.js';
 import { createRoom, joinAsBot } from '../support/rooms.js';
 
 /**
@@ -274,6 +274,23 @@ describe('clock stepped forward', () => {
     app = await buildTestServer({ roomIdleTtl: IDLE_TTL }, { clock: wall, scheduler: timers });
   });
   afterAll(async () => app.close());
+
+  it('deletes no session that is live once the clock is put right (hourly sweep)', async () => {
+    const user = await createUser(app);
+    const tokens = await login(app, user.email);
+    // A wall clock set a year ahead (a typo in `date -s`, a wrong NTP server), for one sweep.
+    offset += 365 * 24 * HOUR;
+    timers.advance(HOUR);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    offset -= 365 * 24 * HOUR;
+    // Before the fix the sweep had deleted every session "expired" a year ahead: refresh failed
+    // with invalid_grant, every user logged out for good.
+    const refreshed = await postToken(app, {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+    });
+    expect(refreshed.statusCode, refreshed.body).toBe(200);
+  });
 
   it('does not close every live room at once (Dicery idle sweep)', async () => {
     const host = await signIn(app);

@@ -203,7 +203,8 @@ export function startIdleRoomSweep(
   // closed them all, live ones included. Clamped, the sweep catches up over the next ticks, and a
   // room that sees an event meanwhile stays open. Moved on every tick, even one skipped because a
   // pass still runs, so a slow pass never makes the sweep fall behind.
-  let sweepTime: number | undefined;
+  // (The core's hourly sweep does the same with its own helper; apps see only the public API.)
+  let sweepTime = gatehouse.clock();
   const sweep = () => {
     // A pass due while one runs is remembered (once) and runs right after it, with the time then.
     if (running) {
@@ -212,7 +213,7 @@ export function startIdleRoomSweep(
     }
     running = true;
     dicery.hostTools
-      .closeIdleRooms((sweepTime ?? gatehouse.clock()) - ttlMs)
+      .closeIdleRooms(sweepTime - ttlMs)
       .catch((error: unknown) =>
         onWarning(`Idle room sweep failed: ${error instanceof Error ? error.message : String(error)}`),
       )
@@ -226,7 +227,7 @@ export function startIdleRoomSweep(
   };
   const tick = () => {
     const now = gatehouse.clock();
-    sweepTime = sweepTime === undefined ? now : Math.min(now, sweepTime + 2 * everyMs);
+    sweepTime = Math.min(now, sweepTime + 2 * everyMs);
     sweep();
   };
   return gatehouse.scheduler.setInterval(tick, everyMs);
