@@ -1,8 +1,13 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { exportJWK, generateKeyPair } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryCounterStore } from '../../src/accounts/counter-store.js';
 import { createUserCache } from '../../src/accounts/user-cache.js';
 import {
@@ -16,6 +21,7 @@ import { createLiveClients } from '../../src/oauth/live-clients.js';
 import type { OAuthClient, OAuthClients } from '../../src/oauth/oauth-clients.js';
 import { createRemoteKeySet } from '../../src/resource-server/remote-key-set.js';
 import { createRevocationList } from '../../src/sessions/revocation-list.js';
+import { openDatabase } from '../../src/storage/open-database.js';
 import type { RevokedSessionRow, SessionStore } from '../../src/storage/session-store.js';
 import type { UserRecord, UserStore } from '../../src/storage/user-store.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
@@ -228,6 +234,42 @@ describe('clock stepped back', () => {
       await list.reload();
       expect(list.isRevoked('revoked')).toBe(true);
     });
+  });
+});
+
+describe('a statement waiting for the SQLite write lock', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-clock-sqlite-'));
+  const path = join(dir, 'gatehouse.db');
+  const database = openDatabase(`sqlite:${path}`, { statementTimeoutMs: 200 });
+  const holder = new SQLite(path);
+  afterAll(async () => {
+    holder.close();
+    await database.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives up after the statement timeout even when the wall clock steps back meanwhile', async () => {
+    await sql`create table t (x integer)`.execute(database.db);
+    holder.exec('begin immediate');
+    const realNow = Date.now.bind(Date);
+    let reads = 0;
+    // The first reading is the deadline's start; every later one is an hour earlier.
+    const stepped = vi.spyOn(Date, 'now').mockImplementation(() => realNow() - (reads++ > 0 ? HOUR : 0));
+    try {
+      const insert = sql`insert into t values (1)`.execute(database.db);
+      // A hang bound, not a timing assertion: before the fix the insert waited out the hour.
+      const outcome = await Promise.race([
+        insert.then(
+          () => 'inserted',
+          (error: unknown) => (error as { code?: string }).code,
+        ),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000)),
+      ]);
+      expect(outcome).toBe('SQLITE_BUSY');
+    } finally {
+      stepped.mockRestore();
+      holder.exec('rollback');
+    }
   });
 });
 
