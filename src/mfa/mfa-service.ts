@@ -560,12 +560,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         if (factor === undefined) return undefined;
         const user = await deps.users.findUserById(userId);
         if (user === undefined || !user.isActive) return { refused: 'invalid_token' };
-        // The account changed since the password step (a reset or password change, a disable and
-        // re-enable, a role change): the first factor this token stands for may be the old
-        // password, so it finishes nothing (red-team 2026-12d I3). `updatedAt` moves with every
-        // change of the row, so an unrelated change (a new name) also ends a pending sign-in,
-        // which then starts again from the password: a few minutes' token, a rare cost.
-        if (user.updatedAt > challenge.expiresAt - limits.tokenTtlMs) return { refused: 'invalid_token' };
+        // Every session of the account was ended since the password step (a reset or password
+        // change, "log out everywhere", a disable…): the first factor this token stands for may be
+        // the old password, so it finishes nothing (red-team 2026-12d I3). A cheap early answer;
+        // the session's transaction checks again (`credentialsVersion`), for a change that
+        // commits while this completion runs.
+        if (user.credentialsVersion !== challenge.credentialsVersion) return { refused: 'invalid_token' };
         const spend = async (stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>) => {
           // Single use: the first completion claims the nonce; a second (a replayed request with
           // another valid code) finds it claimed. A database row kept until the token expires: a
