@@ -134,7 +134,9 @@ export interface MfaService {
   ): Promise<{ secret: string; uri: string }>;
   /**
    * Confirms enrolment with a first code (proving the app holds the secret) and returns 10 new
-   * recovery codes, shown once. Throws MFA_ENROLMENT_NOT_STARTED, INVALID_OTP or STEP_UP_REQUIRED.
+   * recovery codes, shown once. Throws EMAIL_NOT_VERIFIED (as {@link MfaService.startTotpEnrolment}:
+   * a pending enrolment on an unproven address is never confirmed), MFA_ENROLMENT_NOT_STARTED,
+   * INVALID_OTP or STEP_UP_REQUIRED.
    */
   confirmTotp(
     userId: string,
@@ -468,6 +470,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     },
 
     async confirmTotp(userId, sessionId, code, audit) {
+      // Checked again here, not only when the enrolment started: a pending secret has no expiry,
+      // and one started on an unproven address before that check existed (red team 2026-12d I4)
+      // must not become a factor the first proof of the address would then strip.
+      const user = await deps.users.findUserById(userId);
+      if (user === undefined) {
+        throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
+      }
+      requireProvenAddress(user);
       await deps.stepUp.requireRecentAuthentication(sessionId);
       const totp = await store.findTotp(userId);
       if (totp === undefined || totp.confirmedAt !== null) {

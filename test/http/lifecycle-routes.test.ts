@@ -1333,6 +1333,38 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     expect((await gatehouseCore(app.gatehouse).mfa.status(user.id)).totp).toBe('off');
   });
 
+  it('I4: a TOTP enrolment started on an unproven address (before the fix) cannot be confirmed until the address is proven', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('pending-unproven') });
+    const { access_token: token } = await login(app, owner.email);
+    const { accounts, mfa } = gatehouseCore(app.gatehouse);
+    // Started as it could be before enrolment needed a proven address: a pending secret has no expiry.
+    await accounts.applyUserChange(owner.id, { emailVerified: true });
+    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    expect(started.statusCode).toBe(201);
+    await accounts.applyUserChange(owner.id, { emailVerified: false });
+    const { secret } = started.json<{ secret: string }>();
+    const confirm = () =>
+      app.inject({
+        method: 'POST',
+        url: '/users/me/mfa/totp/confirm',
+        headers: bearer(token),
+        payload: { code: generateTotpCode(secret, Date.now()) },
+      });
+    const refused = await confirm();
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    // Before the fix: 200, a factor the first proof (a reset link: a mailbox alone) would strip.
+    expect({ status: refused.statusCode, code: refused.json().code }).toEqual({
+      status: 403,
+      code: 'EMAIL_NOT_VERIFIED',
+    });
+    expect((await mfa.status(owner.id)).totp).toBe('pending');
+    // Proven by its owner (here as a link followed with the account's session would): the same
+    // pending enrolment now confirms.
+    await accounts.applyUserChange(owner.id, { emailVerified: true });
+    expect((await confirm()).statusCode).toBe(200);
+    expect((await mfa.status(owner.id)).totp).toBe('on');
+  });
+
   it('I4: an operator-made account (address vouched for, as `gatehouse create-user` makes it) keeps its second factor through a reset link', async () => {
     const admin = await createUser(app, {
       role: 'super_admin',
