@@ -20,9 +20,10 @@ export const AUTHORIZATION_CODE_TTL_MS = 60_000;
 export const MAX_LIVE_CODES_PER_ACCOUNT = 20;
 
 /**
- * After `prompt=login` or a too old sign-in (`max_age`) sent the person to the login form, the
- * resumed authorization request accepts a sign-in this recent (or within its own `max_age`, if
- * longer): time to sign in, and no loop for `max_age=0`.
+ * After `prompt=login` or a too old sign-in (`max_age`) sent the person to the login form, how
+ * long the resumed authorization request's `login_after` marker holds: the time to sign in. While
+ * it holds, a sign-in later than the redirect meets the request (so `max_age=0` cannot loop), and
+ * no earlier one does (red-team 2026-12e J1).
  */
 export const REAUTHENTICATION_WINDOW_SECONDS = 600;
 

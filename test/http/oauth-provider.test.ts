@@ -894,9 +894,10 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(to.startsWith('/#/login?reauthenticate=1&return_to=')).toBe(true);
       const back = new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
       expect(back.pathname).toBe('/authorize');
-      // `login` is dropped and the window widened, so the new sign-in satisfies it: no loop.
-      expect(back.searchParams.get('prompt')).toBe('consent');
-      expect(back.searchParams.get('max_age')).toBe(String(REAUTHENTICATION_WINDOW_SECONDS));
+      // The app's request, unchanged, plus the signed marker a sign-in after the redirect meets.
+      expect(back.searchParams.get('prompt')).toBe('login consent');
+      expect(back.searchParams.get('max_age')).toBe('0');
+      expect(back.searchParams.get('login_after')).toMatch(/^[0-9]+\.[A-Za-z0-9_-]+$/);
       // Unchanged without signing in again: the old sign-in is a minute old, max_age wants 0.
       expect(
         locationOf(await browser.request('GET', request(spa, challenge, { max_age: '0' }))).pathname,
@@ -935,7 +936,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     // *old* sign-in meets when it is under ten minutes old. Whoever sits at the signed-in browser
     // skips the login form (back button, or the return_to link itself) and the app's own
     // `prompt=login` request answers a code for the person who walked away.
-    it.fails('J1: the request prompt=login resumes is not met by the sign-in it asked to repeat', async () => {
+    it('J1: the request prompt=login resumes is not met by the sign-in it asked to repeat', async () => {
       const { browser } = await signedIn();
       locationOf(await consent(browser, request(spa, pkce().challenge)));
       clock.advance(120_000);
@@ -950,6 +951,45 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         path: '/',
         code: false,
       });
+    });
+
+    it('J1: a login_after marker counts only for its own request, signed by us, within the window', async () => {
+      const { user, browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      clock.advance(120_000);
+      const resumedFrom = async (challenge: string) => {
+        const asked = await browser.request('GET', request(spa, challenge, { prompt: 'login' }));
+        const to = String(asked.headers.location);
+        return new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
+      };
+      const mine = pkce();
+      const back = await resumedFrom(mine.challenge);
+      const marker = String(back.searchParams.get('login_after'));
+      const [at, mac] = marker.split('.');
+      clock.advance(1_000);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const outcome = async (challenge: string, loginAfter: string) => {
+        const to = locationOf(
+          await browser.request('GET', request(spa, challenge, { prompt: 'login', login_after: loginAfter })),
+        );
+        return to.searchParams.get('code') !== null ? 'code' : to.pathname;
+      };
+      expect({
+        // Its time changed, or carried over to another request (another PKCE challenge):
+        // the signature no longer matches, so prompt=login asks for the form again.
+        backdated: await outcome(mine.challenge, `${Number(at) - 600_000}.${mac}`),
+        otherRequest: await outcome(pkce().challenge, marker),
+        garbage: await outcome(mine.challenge, 'x.y'),
+        // Its own request, after the new sign-in: answered.
+        own: await outcome(mine.challenge, marker),
+      }).toEqual({ backdated: '/', otherRequest: '/', garbage: '/', own: 'code' });
+      // Past REAUTHENTICATION_WINDOW_SECONDS the marker is ignored: the form again (a new marker).
+      const late = pkce();
+      const lateBack = await resumedFrom(late.challenge);
+      clock.advance(1_000);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      clock.advance(REAUTHENTICATION_WINDOW_SECONDS * 1000 + 1);
+      expect(await outcome(late.challenge, String(lateBack.searchParams.get('login_after')))).toBe('/');
     });
   });
 

@@ -45,7 +45,15 @@ const AuthorizeFields = {
   ),
   response_mode: Param('`query` (the only one)', 32),
 };
-const AuthorizeQuery = Type.Object(AuthorizeFields);
+const AuthorizeQuery = Type.Object({
+  ...AuthorizeFields,
+  login_after: Param(
+    'Not for apps: added by this server to the request it resumes after sending the person to sign in again ' +
+      '(`prompt=login`, or `max_age` older than the sign-in). Signed and bound to the request: a sign-in later ' +
+      'than it satisfies `prompt=login` and `max_age`; the sign-in the redirect asked to repeat does not',
+    128,
+  ),
+});
 
 const ConsentForm = Type.Object({
   ...AuthorizeFields,
@@ -180,21 +188,39 @@ export function registerOAuthProviderRoutes(
   };
 
   /**
+   * A `login_after` marker: when the login form was asked for, bound to the request's fields by
+   * an HMAC. Not bound to the browser session: the new sign-in starts another one.
+   */
+  const loginAfterMarker = (authorization: AuthorizationRequest, at: number) =>
+    `${at}.${formTokens.issue('login_after', '', [...boundFields(authorization), String(at)])}`;
+
+  /**
+   * When the request carries a valid `login_after` marker (ours, for this very request, issued at
+   * most REAUTHENTICATION_WINDOW_SECONDS ago), the time a sign-in must be later than; else undefined.
+   */
+  const loginAfterOf = (marker: string | undefined, authorization: AuthorizationRequest) => {
+    const match = /^([0-9]{1,15})\.([A-Za-z0-9_-]{1,64})$/.exec(marker ?? '');
+    if (match === null) return undefined;
+    const at = Number(match[1]);
+    const mac = match[2];
+    if (gatehouse.clock() - at > REAUTHENTICATION_WINDOW_SECONDS * 1000) return undefined;
+    return formTokens.verify(mac, 'login_after', '', [...boundFields(authorization), String(at)])
+      ? at
+      : undefined;
+  };
+
+  /**
    * To the login form although the browser is signed in (`prompt=login`, or a sign-in older than
-   * `max_age`). The request it returns to drops `login` from `prompt` and asks for a sign-in within
-   * `max(max_age, REAUTHENTICATION_WINDOW_SECONDS)`, which the new sign-in meets: no loop, however
-   * small `max_age` was (OIDC Core §3.1.2.1: `max_age=0` is `prompt=login`). The app reads the
-   * truth from the ID token's `auth_time`.
+   * `max_age`). The request it returns to is the app's, unchanged, plus a `login_after` marker
+   * of now: only a sign-in after this redirect meets it (red-team 2026-12e J1: before, the resumed
+   * request dropped `login` and widened `max_age` to 600 s, so the old sign-in met it too, and
+   * whoever sat at the browser skipped the form with the Back button). The new sign-in meets it
+   * however small `max_age` was (`max_age=0` is `prompt=login`, OIDC Core §3.1.2.1): no loop.
    */
   const reauthenticationRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) => {
     const query = request.url.indexOf('?');
     const params = new URLSearchParams(query < 0 ? '' : request.url.slice(query + 1));
-    const prompts = (params.get('prompt') ?? '')
-      .split(' ')
-      .filter((value) => value !== '' && value !== 'login');
-    if (prompts.length > 0) params.set('prompt', prompts.join(' '));
-    else params.delete('prompt');
-    params.set('max_age', String(Math.max(authorization.maxAge ?? 0, REAUTHENTICATION_WINDOW_SECONDS)));
+    params.set('login_after', loginAfterMarker(authorization, gatehouse.clock()));
     return `/#/login?reauthenticate=1&return_to=${encodeURIComponent(`/authorize?${params.toString()}`)}`;
   };
 
@@ -308,9 +334,13 @@ export function registerOAuthProviderRoutes(
       }
       const session = await sessionStore.findSession(auth.sessionId);
       const authTime = session?.authTime ?? session?.createdAt ?? 0;
+      const loginAfter = loginAfterOf(request.query.login_after, authorization);
       const tooOld =
         authorization.maxAge !== undefined && gatehouse.clock() - authTime > authorization.maxAge * 1000;
-      if (authorization.promptLogin || tooOld) {
+      // Resumed after the login form: only a sign-in later than the redirect counts (J1).
+      const signInAgain =
+        loginAfter === undefined ? authorization.promptLogin || tooOld : authTime <= loginAfter;
+      if (signInAgain) {
         if (authorization.promptNone) {
           return reply.redirect(
             server.errorRedirect(authorization, 'login_required', 'A more recent sign-in is needed.'),
