@@ -1027,4 +1027,23 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(new Set(answers)).toEqual(new Set(['FIRST_PARTY_ONLY']));
     });
   });
+
+  describe('the live-code cap aimed from another site (red-team 2026-12e)', () => {
+    // J2: /authorize answers a GET: any page can navigate the person's browser there (a popup
+    // whose location its opener keeps setting), the SameSite=Lax cookie goes along, and with a
+    // remembered consent each visit stores a code that nobody will exchange. MAX_LIVE_CODES_PER_ACCOUNT
+    // of them refuse every app's sign-in for that account, the person's own included.
+    it.fails('J2: codes nobody exchanges do not refuse the person’s next sign-in to an app', async () => {
+      const { browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      // The attacker's page: silent requests for the app the person already allowed, never exchanged.
+      for (let visit = 0; visit < 25; visit += 1) {
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', state: `x${visit}` }));
+      }
+      // The person now signs in to another app (first consent) and to the allowed one.
+      const toOther = locationOf(await consent(browser, request(other, pkce().challenge)));
+      const same = locationOf(await browser.request('GET', request(spa, pkce().challenge)));
+      expect([toOther.searchParams.get('error'), same.searchParams.get('error')]).toEqual([null, null]);
+    });
+  });
 });
