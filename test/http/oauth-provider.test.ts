@@ -1033,10 +1033,10 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
   });
 
   describe('the live-code cap aimed from another site (red-team 2026-12e)', () => {
-    // J2: /authorize answers a GET: any page can navigate the person's browser there (a popup
-    // whose location its opener keeps setting), the SameSite=Lax cookie goes along, and with a
-    // remembered consent each visit stores a code that nobody will exchange. MAX_LIVE_CODES_PER_ACCOUNT
-    // of them refuse every app's sign-in for that account, the person's own included.
+    // J2: /authorize answers a top-level GET, the SameSite=Lax cookie goes along, and with a
+    // remembered consent each visit stores a code. An allowed app whose redirect page sends the tab
+    // straight back (or any page, one click per visit) stores codes nobody will exchange, and
+    // MAX_LIVE_CODES_PER_ACCOUNT of them refuse every app's sign-in for that account.
     it('J2: codes nobody exchanges do not refuse the person’s next sign-in to an app', async () => {
       const { browser } = await signedIn();
       locationOf(await consent(browser, request(spa, pkce().challenge)));
@@ -1071,6 +1071,31 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       // The table stays bounded: the account holds no more than the cap.
       const grants = createOAuthGrantStore(gatehouseCore(app.gatehouse).database.db);
       expect(await grants.countLiveCodes(user.id, clock())).toBe(MAX_LIVE_CODES_PER_ACCOUNT);
+    });
+
+    // J5: OIDC Core §3.1.2.1: with `id_token_hint`, a positive answer only when the person it names
+    // is the one signed in; otherwise an error such as login_required. /authorize ignores the hint,
+    // so an app checking silently "is Alice still signed in?" gets a code, and an ID token, for Bob.
+    it.fails('J5: prompt=none with the id_token_hint of another person is login_required, not a code for whoever is signed in', async () => {
+      const { user: alice, browser } = await signedIn();
+      const first = pkce();
+      const code = await codeFor(browser, spa, first.challenge);
+      const hint = String((await exchange(spa, code, first.verifier)).json().id_token);
+      expect(decodeJwt(hint).sub).toBe(alice.id);
+      // The same browser now belongs to Bob, who also allowed the app.
+      const bob = await createUser(app);
+      expect((await browser.login(bob.email)).statusCode).toBe(204);
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      const silent = locationOf(
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', id_token_hint: hint })),
+      );
+      expect({
+        code: silent.searchParams.get('code') !== null,
+        error: silent.searchParams.get('error'),
+      }).toEqual({
+        code: false,
+        error: 'login_required',
+      });
     });
   });
 });
