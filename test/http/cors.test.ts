@@ -8,7 +8,8 @@ import { Browser } from '../support/cookie-browser.js';
 
 const ALLOWED = 'https://app.example.com';
 const OPTIONS = {
-  origins: [ALLOWED, 'https://admin.example.com'],
+  origins: [],
+  credentialedOrigins: [ALLOWED, 'https://admin.example.com'],
   methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
   allowedHeaders: ['Authorization', 'Content-Type', 'X-CSRF-Token', 'Last-Event-ID'],
   maxAgeSeconds: 600,
@@ -73,17 +74,24 @@ const CASES: [string, InjectOptions][] = [
   ['OPTIONS without Origin or method', preflight(undefined, '/x', null)],
 ];
 
-describe('CORS (installCors)', () => {
+describe.each([
+  { list: 'credentialedOrigins', credentials: true, options: OPTIONS },
+  {
+    list: 'origins',
+    credentials: false,
+    options: { ...OPTIONS, origins: OPTIONS.credentialedOrigins, credentialedOrigins: [] },
+  },
+])('CORS (installCors, $list)', ({ credentials, options }) => {
   let ours: FastifyInstance;
   let library: FastifyInstance;
   beforeAll(async () => {
-    ours = await appWith((app) => installCors(app, OPTIONS));
+    ours = await appWith((app) => installCors(app, options));
     // @fastify/cors with the options the server passed it before installCors replaced it.
     library = await appWith(async (app) => {
-      const allowed = new Set(OPTIONS.origins);
+      const allowed = new Set([...options.origins, ...options.credentialedOrigins]);
       await app.register(fastifyCors, {
         origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
-        credentials: true,
+        credentials,
         methods: OPTIONS.methods,
         allowedHeaders: OPTIONS.allowedHeaders,
         maxAge: OPTIONS.maxAgeSeconds,
@@ -112,10 +120,10 @@ describe('CORS (installCors)', () => {
     expect(answer.headers['access-control-allow-methods']).toBeUndefined();
   });
 
-  it('echoes only an allowed origin, with credentials, and answers its preflight with 204', async () => {
+  it('echoes only an allowed origin, with credentials for the credentialed list only, and answers its preflight with 204', async () => {
     const simple = await ours.inject({ method: 'GET', url: '/x', headers: { origin: ALLOWED } });
     expect(simple.headers['access-control-allow-origin']).toBe(ALLOWED);
-    expect(simple.headers['access-control-allow-credentials']).toBe('true');
+    expect(simple.headers['access-control-allow-credentials']).toBe(credentials ? 'true' : undefined);
     expect(simple.headers.vary).toBe('Origin');
     const answer = await ours.inject(preflight(ALLOWED));
     expect(answer.statusCode).toBe(204);
@@ -157,6 +165,8 @@ describe('CORS (installCors)', () => {
       });
       expect(anonymous.statusCode).toBe(401);
       expect(anonymous.headers['access-control-allow-origin']).toBe(ALLOWED);
+      // CORS_ORIGINS is for apps with bearer tokens: never the person's cookies (J6).
+      expect(anonymous.headers['access-control-allow-credentials']).toBeUndefined();
       expect(anonymous.headers.vary).toMatch(/Origin/);
     } finally {
       await server.close();
@@ -170,7 +180,7 @@ describe('CORS_ORIGINS and the first-party cookie session (red-team 2026-12e)', 
   // Origin allowlist too, so a listed origin on the same site (app.example.com beside
   // auth.example.com: the Lax and Strict cookies go along) reads /auth/csrf and acts as the web UI
   // itself, past the consent page and every `firstParty` guard.
-  it.fails('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot use the person’s cookie session', async () => {
+  it('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot use the person’s cookie session', async () => {
     const server = await buildTestServer({ publicUrl: 'https://auth.example.com', corsOrigins: [ALLOWED] });
     try {
       const user = await createUser(server, { verified: true });
@@ -179,7 +189,10 @@ describe('CORS_ORIGINS and the first-party cookie session (red-team 2026-12e)', 
       // The SPA's fetch(…, { credentials: 'include' }) from https://app.example.com.
       const fromApp = { origin: ALLOWED, 'sec-fetch-site': 'same-site' };
       const csrf = await browser.request('GET', '/auth/csrf', { headers: fromApp });
-      const readable = csrf.headers['access-control-allow-origin'] === ALLOWED;
+      // A fetch with credentials is readable only with both headers (Fetch §3.2.5, CORS check).
+      const readable =
+        csrf.headers['access-control-allow-origin'] === ALLOWED &&
+        csrf.headers['access-control-allow-credentials'] === 'true';
       const enrol = await browser.request('POST', '/users/me/mfa/totp', {
         headers: { ...fromApp, 'x-csrf-token': String(csrf.json().csrf_token) },
       });
