@@ -5,6 +5,7 @@ import { installCors } from '../../src/http/cors.js';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
+import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
 const ALLOWED = 'https://app.example.com';
 const OPTIONS = {
@@ -199,6 +200,42 @@ describe('CORS_ORIGINS and the first-party cookie session (red-team 2026-12e)', 
       expect({ csrfTokenReadable: readable, totpEnrolment: enrol.statusCode }).toEqual({
         csrfTokenReadable: false,
         totpEnrolment: 403,
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  // J6, to the end: the app's page registers a passkey of its own (a software authenticator
+  // writes any clientDataJSON origin it likes), then signs in as the person from anywhere (H2's
+  // takeover, back through CORS).
+  it('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot register a passkey on the person’s account', async () => {
+    const server = await buildTestServer({ publicUrl: 'https://auth.example.com', corsOrigins: [ALLOWED] });
+    try {
+      const user = await createUser(server, { verified: true });
+      const browser = new Browser(server);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const fromApp = { origin: ALLOWED, 'sec-fetch-site': 'same-site' };
+      const token = String(
+        (await browser.request('GET', '/auth/csrf', { headers: fromApp })).json().csrf_token,
+      );
+      const headers = { ...fromApp, 'x-csrf-token': token };
+      const started = await browser.request('POST', '/users/me/passkeys/options', { headers });
+      const appAuthenticator = createSoftAuthenticator('https://auth.example.com');
+      const registered =
+        started.statusCode === 200
+          ? await browser.request('POST', '/users/me/passkeys', {
+              headers,
+              payload: {
+                passkey_token: started.json().passkey_token,
+                credential: appAuthenticator.register(started.json().options),
+                name: 'app',
+              },
+            })
+          : started;
+      expect({ status: registered.statusCode, code: registered.json().code }).toEqual({
+        status: 403,
+        code: 'CROSS_SITE_REQUEST',
       });
     } finally {
       await server.close();

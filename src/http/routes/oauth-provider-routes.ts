@@ -180,13 +180,6 @@ export function registerOAuthProviderRoutes(
     return undefined;
   };
 
-  const loginRedirect = (request: FastifyRequest) => {
-    // Only our own path goes into the return address (the web UI accepts same-origin paths only).
-    const query = request.url.indexOf('?');
-    const back = `/authorize${query < 0 ? '' : request.url.slice(query)}`;
-    return `/#/login?return_to=${encodeURIComponent(back)}`;
-  };
-
   /**
    * A `login_after` marker: when the login form was asked for, bound to the request's fields by
    * an HMAC. Not bound to the browser session: the new sign-in starts another one.
@@ -210,19 +203,36 @@ export function registerOAuthProviderRoutes(
   };
 
   /**
-   * To the login form although the browser is signed in (`prompt=login`, or a sign-in older than
-   * `max_age`). The request it returns to is the app's, unchanged, plus a `login_after` marker
-   * of now: only a sign-in after this redirect meets it (red-team 2026-12e J1: before, the resumed
-   * request dropped `login` and widened `max_age` to 600 s, so the old sign-in met it too, and
-   * whoever sat at the browser skipped the form with the Back button). The new sign-in meets it
-   * however small `max_age` was (`max_age=0` is `prompt=login`, OIDC Core §3.1.2.1): no loop.
+   * The `/authorize` request the login form returns to: the app's, unchanged. When the app asked
+   * for a fresh sign-in (`prompt=login` or `max_age`), plus a `login_after` marker of now: the
+   * sign-in about to happen is that fresh sign-in and meets it (no second form, no loop however
+   * small `max_age` was: OIDC Core §3.1.2.1, `max_age=0` is `prompt=login`), and no sign-in from
+   * before this redirect does (red-team 2026-12e J1: the request used to drop `login` and widen
+   * `max_age` to 600 s, so the old sign-in met it too, and whoever sat at the browser skipped the
+   * form with the Back button). Only our own path goes into it (the web UI accepts same-origin
+   * paths only).
    */
-  const reauthenticationRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) => {
+  const returnAddress = (request: FastifyRequest, authorization: AuthorizationRequest) => {
     const query = request.url.indexOf('?');
-    const params = new URLSearchParams(query < 0 ? '' : request.url.slice(query + 1));
+    const search = query < 0 ? '' : request.url.slice(query);
+    if (!authorization.promptLogin && authorization.maxAge === undefined) {
+      return encodeURIComponent(`/authorize${search}`);
+    }
+    const params = new URLSearchParams(search);
     params.set('login_after', loginAfterMarker(authorization, gatehouse.clock()));
-    return `/#/login?reauthenticate=1&return_to=${encodeURIComponent(`/authorize?${params.toString()}`)}`;
+    return encodeURIComponent(`/authorize?${params.toString()}`);
   };
+
+  /** To the login form: nobody is signed in in this browser. */
+  const loginRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) =>
+    `/#/login?return_to=${returnAddress(request, authorization)}`;
+
+  /**
+   * To the login form although the browser is signed in (`prompt=login`, or a sign-in older than
+   * `max_age`): `reauthenticate=1` makes the web UI show the form to a signed-in person.
+   */
+  const reauthenticationRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) =>
+    `/#/login?reauthenticate=1&return_to=${returnAddress(request, authorization)}`;
 
   const consentPage = (
     reply: FastifyReply,
@@ -330,16 +340,16 @@ export function registerOAuthProviderRoutes(
         if (authorization.promptNone) {
           return reply.redirect(server.errorRedirect(authorization, 'login_required', 'Sign in first.'), 303);
         }
-        return reply.header('cache-control', 'no-store').redirect(loginRedirect(request), 303);
+        return reply.header('cache-control', 'no-store').redirect(loginRedirect(request, authorization), 303);
       }
       const session = await sessionStore.findSession(auth.sessionId);
       const authTime = session?.authTime ?? session?.createdAt ?? 0;
       const loginAfter = loginAfterOf(request.query.login_after, authorization);
       const tooOld =
         authorization.maxAge !== undefined && gatehouse.clock() - authTime > authorization.maxAge * 1000;
-      // Resumed after the login form: only a sign-in later than the redirect counts (J1).
+      // Resumed after the login form: only a sign-in from the redirect on counts (J1).
       const signInAgain =
-        loginAfter === undefined ? authorization.promptLogin || tooOld : authTime <= loginAfter;
+        loginAfter === undefined ? authorization.promptLogin || tooOld : authTime < loginAfter;
       if (signInAgain) {
         if (authorization.promptNone) {
           return reply.redirect(
