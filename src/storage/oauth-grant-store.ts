@@ -116,10 +116,16 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
       .where('user_id', '=', userId)
       .where('expires_at', '>', now)
       .where('used_at', 'is', null);
+    // Among equally busy clients, the one whose code waited longest.
     const busiest = await unexchanged
-      .select((eb) => ['client_id', eb.fn.countAll<number | string | bigint>().as('n')])
+      .select((eb) => [
+        'client_id',
+        eb.fn.countAll<number | string | bigint>().as('n'),
+        eb.fn.min('created_at').as('oldest'),
+      ])
       .groupBy('client_id')
       .orderBy('n', 'desc')
+      .orderBy('oldest')
       .orderBy('client_id')
       .executeTakeFirst();
     if (busiest === undefined) return undefined;

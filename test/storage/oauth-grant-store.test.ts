@@ -128,6 +128,23 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     expect(await store.insertCodeWithinCap(at(70_000), 3)).toBe(true);
   });
 
+  it('between equally busy clients, displaces the code that waited longest, whichever client holds it', async () => {
+    for (const [older, newer] of [
+      [clientId, secondClientId],
+      [secondClientId, clientId],
+    ] as const) {
+      const userId = await addUser();
+      const at = (ms: number, client: string) => ({ ...code(userId), clientId: client, createdAt: ms });
+      const waited = at(1_000, older);
+      const fresh = at(1_001, newer);
+      for (const record of [waited, fresh]) expect(await store.insertCodeWithinCap(record, 2)).toBe(true);
+      // One code each: a tie, so the code that waited longest makes room.
+      expect(await store.insertCodeWithinCap(at(1_002, newer), 2)).toBe(true);
+      expect(await store.findCode(waited.codeHash)).toBeUndefined();
+      expect(await store.findCode(fresh.codeHash)).toBeDefined();
+    }
+  });
+
   it("joins the caller's transaction when it runs inside one", async () => {
     const userId = await addUser();
     await expect(
