@@ -38,6 +38,20 @@ function isHttpOrigin(value: string): boolean {
   return /^https?:$/.test(url.protocol) && url.origin === value;
 }
 
+/** A list of exact http(s) origins, empty by default (`CORS_ORIGINS`, `CORS_CREDENTIALED_ORIGINS`). */
+function originListSetting(env: string, description: string) {
+  return setting(Type.Array(Type.Refine(Type.String(), isHttpOrigin)), {
+    env,
+    syntax: 'list',
+    default: [],
+    accepts: {
+      env: `comma-separated origins ${ORIGIN_EXAMPLE}`,
+      code: `an array of origins ${ORIGIN_EXAMPLE}`,
+    },
+    description,
+  });
+}
+
 const DAY = 86400;
 
 /**
@@ -168,16 +182,21 @@ export const gatehouseConfigSchema = Type.Object(
       default: 'gatehouse-api',
       description: '`aud` of access tokens, checked on verify',
     }),
-    corsOrigins: setting(Type.Array(Type.Refine(Type.String(), isHttpOrigin)), {
-      env: 'CORS_ORIGINS',
-      syntax: 'list',
-      default: [],
-      accepts: {
-        env: `comma-separated origins ${ORIGIN_EXAMPLE}`,
-        code: `an array of origins ${ORIGIN_EXAMPLE}`,
-      },
-      description: 'exact origins allowed to make credentialed cross-origin requests',
-    }),
+    corsOrigins: originListSetting(
+      'CORS_ORIGINS',
+      "exact origins allowed to read answers cross-origin without credentials (an OAuth app's SPA calling " +
+        '`/token`, `/userinfo` or an API with its bearer token): no cookie session, no CSRF exemption',
+    ),
+    // Red-team 2026-12e J6: CORS_ORIGINS was credentialed and the CSRF guard's Origin allowlist, and
+    // the README told operators to list an OAuth SPA there: a same-site SPA then read /auth/csrf and
+    // acted as the web UI with the person's session, past consent and every first-party guard.
+    // Acting as the web UI is now a setting of its own, named for what it grants.
+    corsCredentialedOrigins: originListSetting(
+      'CORS_CREDENTIALED_ORIGINS',
+      "exact origins that act as the web UI with the person's cookie session: credentialed CORS and " +
+        'accepted by the CSRF Origin check (first-party front ends only, never an OAuth app: they get the ' +
+        "account's whole power, past consent and every first-party guard)",
+    ),
     cookieSecure: flagSetting({
       env: 'COOKIE_SECURE',
       default: true,
