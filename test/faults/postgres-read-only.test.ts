@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type PrivatePostgres,
+  runPostgresFaultTests,
+  startPrivatePostgres,
+} from '../support/private-postgres.js';
+import { type ServerProcess, startServerProcess } from '../support/server-process.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
+
+/**
+ * Fault review, second part: the database address reaches a server that answers but refuses
+ * writes, as after a failover to a standby still in recovery or with `default_transaction_read_only`
+ * set by an operator (the same SQLSTATE, 25006, either way; the setting is what a test can do to a
+ * private cluster). The real server process on a private PostgreSQL.
+ */
+
+const PASSWORD = 'correct horse battery';
+const HANG_BOUND_MS = 4000;
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+async function call(server: ServerProcess, path: string, init: RequestInit = {}): Promise<Answer> {
+  const response = await fetch(`${server.url}${path}`, {
+    ...init,
+    signal: AbortSignal.timeout(HANG_BOUND_MS),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) };
+}
+
+const login = (email: string): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams({ grant_type: 'password', username: email, password: PASSWORD }).toString(),
+});
+
+const register = (email: string): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ email, password: PASSWORD }),
+});
+
+async function readinessBecomes(server: ServerProcess, status: number): Promise<Answer> {
+  const deadline = Date.now() + 10_000;
+  let ready = await call(server, '/readyz');
+  while (ready.status !== status && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ready = await call(server, '/readyz');
+  }
+  return ready;
+}
+
+describe.skipIf(!runPostgresFaultTests)('PostgreSQL refusing writes (read-only, private PostgreSQL)', () => {
+  let postgres: PrivatePostgres;
+  let server: ServerProcess;
+  const email = `read-only.${process.pid}@example.com`;
+
+  beforeAll(async () => {
+    postgres = await startPrivatePostgres();
+    server = await startServerProcess({
+      DATA_DIR: tempDir('gh-read-only-'),
+      DATABASE_URL: postgres.url,
+      DATABASE_CONNECT_TIMEOUT: '1s',
+      DATABASE_STATEMENT_TIMEOUT: '1s',
+      SECRET_KEY: 'fault-test-secret-fault-test-secret-0123456789',
+    });
+    await server.waitFor(/Gatehouse is ready/);
+    expect((await call(server, '/auth/register', register(email))).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    if (server?.alive()) {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+    postgres?.dispose();
+  });
+
+  it('says not ready (database read-only), answers writes 503, keeps JWT reads, and is ready again once writable', async () => {
+    const signedIn = await call(server, '/token', login(email));
+    expect(signedIn.status).toBe(200);
+    const bearer = { authorization: `Bearer ${String(signedIn.body.access_token)}` };
+    expect((await call(server, '/users/me', { headers: bearer })).status).toBe(200);
+
+    postgres.psql('alter system set default_transaction_read_only = on');
+    postgres.psql('select pg_reload_conf()');
+    // Before the fix the probe's `select 1` still answered: 200 "ready" while every write failed.
+    const ready = await readinessBecomes(server, 503);
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'not ready', database: 'read-only' });
+    await server.waitFor(/readiness check: the database is read-only/);
+
+    const refused = await call(server, '/token', login(email));
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ error: 'temporarily_unavailable', code: 'DATABASE_UNAVAILABLE' });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    const signUp = await call(server, '/auth/register', register(`x.${email}`));
+    expect(signUp.status).toBe(503);
+    expect(signUp.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect((await call(server, '/users/me', { headers: bearer })).status).toBe(200);
+
+    // ALTER SYSTEM writes a file, not a table: a read-only server takes it.
+    postgres.psql('alter system reset default_transaction_read_only');
+    postgres.psql('select pg_reload_conf()');
+    expect((await readinessBecomes(server, 200)).body).toMatchObject({ status: 'ready', database: 'up' });
+    expect((await call(server, '/token', login(email))).status).toBe(200);
+    expect(server.alive()).toBe(true);
+  });
+});
