@@ -4,6 +4,7 @@ import {
   runPostgresFaultTests,
   startPrivatePostgres,
 } from '../support/private-postgres.js';
+import { callServer, jsonPost, passwordGrant, readinessBecomes } from '../support/server-calls.js';
 import { type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
@@ -19,42 +20,10 @@ const tempDir = useTempDirs();
 const PASSWORD = 'correct horse battery';
 const HANG_BOUND_MS = 4000;
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(server: ServerProcess, path: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(`${server.url}${path}`, {
-    ...init,
-    signal: AbortSignal.timeout(HANG_BOUND_MS),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) };
-}
-
-const login = (email: string): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams({ grant_type: 'password', username: email, password: PASSWORD }).toString(),
-});
-
-const register = (email: string): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ email, password: PASSWORD }),
-});
-
-async function readinessBecomes(server: ServerProcess, status: number): Promise<Answer> {
-  const deadline = Date.now() + 10_000;
-  let ready = await call(server, '/readyz');
-  while (ready.status !== status && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    ready = await call(server, '/readyz');
-  }
-  return ready;
-}
+const call = (server: ServerProcess, path: string, init: RequestInit = {}) =>
+  callServer(server, path, init, HANG_BOUND_MS);
+const login = (email: string) => passwordGrant(email, PASSWORD);
+const register = (email: string) => jsonPost({ email, password: PASSWORD });
 
 describe.skipIf(!runPostgresFaultTests)('PostgreSQL refusing writes (read-only, private PostgreSQL)', () => {
   let postgres: PrivatePostgres;
@@ -91,7 +60,7 @@ describe.skipIf(!runPostgresFaultTests)('PostgreSQL refusing writes (read-only, 
     postgres.psql('alter system set default_transaction_read_only = on');
     postgres.psql('select pg_reload_conf()');
     // Before the fix the probe's `select 1` still answered: 200 "ready" while every write failed.
-    const ready = await readinessBecomes(server, 503);
+    const ready = await readinessBecomes(server, 503, HANG_BOUND_MS);
     expect(ready.status).toBe(503);
     expect(ready.body).toMatchObject({ status: 'not ready', database: 'read-only' });
     await server.waitFor(/readiness check: the database is read-only/);
@@ -108,7 +77,10 @@ describe.skipIf(!runPostgresFaultTests)('PostgreSQL refusing writes (read-only, 
     // ALTER SYSTEM writes a file, not a table: a read-only server takes it.
     postgres.psql('alter system reset default_transaction_read_only');
     postgres.psql('select pg_reload_conf()');
-    expect((await readinessBecomes(server, 200)).body).toMatchObject({ status: 'ready', database: 'up' });
+    expect((await readinessBecomes(server, 200, HANG_BOUND_MS)).body).toMatchObject({
+      status: 'ready',
+      database: 'up',
+    });
     expect((await call(server, '/token', login(email))).status).toBe(200);
     expect(server.alive()).toBe(true);
   });

@@ -6,6 +6,7 @@ import {
   runPostgresFaultTests,
   startPrivatePostgres,
 } from '../support/private-postgres.js';
+import { callServer, jsonPost, passwordGrant, readinessBecomes } from '../support/server-calls.js';
 import { type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
@@ -24,26 +25,9 @@ const STATEMENT_TIMEOUT_MS = 1000;
 /** A refused connection answers at once; this bounds a hang (connect timeout plus two busy cores). */
 const HANG_BOUND_MS = CONNECT_TIMEOUT_MS + 2000;
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(server: ServerProcess, path: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(`${server.url}${path}`, {
-    ...init,
-    signal: AbortSignal.timeout(HANG_BOUND_MS),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) };
-}
-
-const login = (email: string): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams({ grant_type: 'password', username: email, password: PASSWORD }).toString(),
-});
+const call = (server: ServerProcess, path: string, init: RequestInit = {}) =>
+  callServer(server, path, init, HANG_BOUND_MS);
+const login = (email: string) => passwordGrant(email, PASSWORD);
 
 /** The pool's gauges, read from the server's own metrics listener. */
 async function poolGauges(metricsUrl: string): Promise<Record<string, number>> {
@@ -99,11 +83,7 @@ describe.skipIf(!runPostgresFaultTests)('PostgreSQL max_connections exhausted (p
     });
     metricsUrl = `http://127.0.0.1:${metricsPort}`;
     await server.waitFor(/Gatehouse is ready/);
-    const created = await call(server, '/auth/register', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password: PASSWORD }),
-    });
+    const created = await call(server, '/auth/register', jsonPost({ email, password: PASSWORD }));
     expect(created.status).toBe(201);
   });
 
@@ -151,13 +131,7 @@ describe.skipIf(!runPostgresFaultTests)('PostgreSQL max_connections exhausted (p
 
     await releaseSlots();
     // Recovery needs no restart: the next request connects again.
-    const deadline = Date.now() + 10_000;
-    let readyAgain = await call(server, '/readyz');
-    while (readyAgain.status !== 200 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      readyAgain = await call(server, '/readyz');
-    }
-    expect(readyAgain.status).toBe(200);
+    expect((await readinessBecomes(server, 200, HANG_BOUND_MS)).status).toBe(200);
     const after = await Promise.all(Array.from({ length: 12 }, () => call(server, '/token', login(email))));
     for (const answer of after) expect(answer.status, JSON.stringify(answer.body)).toBe(200);
     const gauges = await poolGauges(metricsUrl);
