@@ -276,11 +276,15 @@ export const gatehouseConfigSchema = Type.Object(
       env: 'MAX_CONNECTIONS_PER_NETWORK',
       minimum: 1,
       maximum: 1_000_000,
-      // A browser opens at most 6 connections per origin; 512 leaves room for a NAT of ≈ 80 busy
-      // browsers, while 16 such networks are needed to fill MAX_CONNECTIONS instead of one.
+      // A browser opens at most 6 connections per origin, and one with our pages open keeps 2 or 3
+      // (keep-alive for 72 s, an event stream): 512 leaves room for a NAT of ≈ 80 busy or ≈ 200
+      // ordinary browsers, while 16 such networks are needed to fill MAX_CONNECTIONS instead of
+      // one. Kept at 512 (2026-12): a bigger NAT first meets MAX_STREAMS_PER_IP (50) and
+      // ROOM_READS_PER_MINUTE_PER_IP (600), and raising this alone would let 8 hosts, not 16,
+      // hold every connection; a large shared-address audience is a deployment with a proxy.
       default: 512,
       description:
-        'connections `gatehouse serve` keeps open at once from one client network (an IPv4 address, an IPv6 /48); beyond it a new one is closed as soon as it is accepted. Without it one host could hold every connection (`MAX_CONNECTIONS`) with idle keep-alive sockets. Not applied when `TRUST_PROXY` is set: every connection then comes from the proxy, which must limit its clients itself',
+        'connections `gatehouse serve` keeps open at once from one client network (an IPv4 address, an IPv6 /48: all of one NAT); beyond it a new one is closed on accept, unanswered, and the log warns (`TOO_MANY_CONNECTIONS_FROM_NETWORK`, at most once a minute). Off when `TRUST_PROXY` is set (the proxy limits its clients). For a large NAT see "Faults and timeouts" on how to size it up',
     }),
     loginMaxFailuresPerAccount: integerSetting({
       env: 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
