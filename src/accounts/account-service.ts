@@ -81,6 +81,8 @@ export interface AccountService {
    * Changes name and/or password; a password change ends every other session of the user. The
    * current-password check is limited per session (the signed-in client is a trusted one), never
    * by the account's lockout, so failures elsewhere cannot stop its owner changing the password.
+   * The password is replaced only while the stored hash is still the one checked: a reset (or a
+   * change of owner) committed meanwhile wins, and this answers INVALID_CURRENT_PASSWORD.
    */
   updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
   /**
@@ -334,14 +336,30 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       const patch: Parameters<UserStore['updateUser']>[1] = {};
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
       if (change.password !== undefined) {
-        await verifyCurrentPassword(user, change.currentPassword, currentSessionId);
-        patch.passwordHash = await hasher.hash(
+        // Checked against the stored hash (not a cached one), and replaced only while it is still
+        // that hash: a reset, or a verification link's change of owner, that commits while this
+        // request hashes must not be undone by it. Before, a squatter's password change in flight
+        // across the owner's take-over set the squatter's new password on the owner's account
+        // (red-team 2026-12d I9, found while fixing it).
+        const stored = await users.findUserById(user.id);
+        if (stored === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+        await verifyCurrentPassword(stored, change.currentPassword, currentSessionId);
+        const next = await hasher.hash(
           checkedPassword(passwordPolicy, change.password, 'password', user.email),
           'reserved',
         );
         // OWASP Session Management: a new password ends every other session. Revoke before the
         // cache-eviction broadcast, so a failing broadcast can never leave those sessions alive.
         await deps.sessions.revokeUserSessions(user.id, currentSessionId);
+        if (!(await users.replacePasswordHash(user.id, stored.passwordHash, next, clock()))) {
+          throw new GatehouseError(
+            'INVALID_CURRENT_PASSWORD',
+            'current_password is no longer the password.',
+            {
+              errors: [{ field: 'current_password', message: 'was changed meanwhile' }],
+            },
+          );
+        }
       }
       const updated = await applyUserChange(user.id, patch);
       if (updated === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
