@@ -931,4 +931,5 @@ const PLACEHOLDER_TARGET: UserRecord = {
   emailVerified: false,
   createdAt: 0,
   updatedAt: 0,
+  credentialsVersion: 0,
 };

@@ -1539,7 +1539,7 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
   const signInHeldAfterPasswordCheck = <T>(signIn: () => Promise<T>, inGap: () => Promise<void>) =>
     heldAfterPasswordCheck(app, signIn, inGap);
 
-  it.fails('I3: a sign-in that checked the old password while the owner reset it gets no live session', async () => {
+  it('I3: a sign-in that checked the old password while the owner reset it gets no live session', async () => {
     const owner = await createUser(app, { email: uniqueEmail('raced') });
     // The attacker's login is held after its password check: the reset commits in that gap.
     const answer = await signInHeldAfterPasswordCheck(
@@ -1553,6 +1553,80 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
         : answer.statusCode;
     // Before a fix: 200, a session minted for the old password after every session was ended.
     expect(me).not.toBe(200);
+    // Refused as a wrong password is (RFC 6749 §5.2 invalid_grant), with nothing written.
+    expect({ status: answer.statusCode, error: answer.json().error, code: answer.json().code }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect(await gatehouseCore(app.gatehouse).sessions.listSessions(owner.id)).toEqual([]);
+  });
+
+  /**
+   * The owner's remedies other than a reset, each committed while an attacker's password grant
+   * (the old password, right when checked) waits between its check and its session: the grant
+   * gets no session. `remedy` gets a session of the owner's own, made before the race.
+   */
+  const remedies: [string, (ownToken: string) => Promise<LightMyRequestResponse>][] = [
+    [
+      'a password change',
+      (ownToken) =>
+        app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: bearer(ownToken),
+          payload: { password: NEW_PASSWORD, current_password: PASSWORD },
+        }),
+    ],
+    ['"log out everywhere"', (ownToken) => post(app, '/auth/logout-all', {}, bearer(ownToken))],
+  ];
+  it.each(remedies)('I3: a password grant straddling %s gets no session', async (_name, remedy) => {
+    const owner = await createUser(app, { email: uniqueEmail('straddled') });
+    const own = await login(app, owner.email);
+    const answer = await signInHeldAfterPasswordCheck(
+      () => postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD }),
+      async () => {
+        expect((await remedy(own.access_token)).statusCode).toBeLessThan(300);
+      },
+    );
+    expect({ status: answer.statusCode, error: answer.json().error, code: answer.json().code }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+      code: 'INVALID_CREDENTIALS',
+    });
+    // Only the owner's own session may remain: the password change keeps the one that made it.
+    const live = await gatehouseCore(app.gatehouse).sessions.listSessions(owner.id);
+    expect(live.every((session) => session.id === decodeJwt(own.access_token).sid)).toBe(true);
+  });
+
+  it('I3: a browser sign-in straddling "log out everywhere" is refused with INVALID_CREDENTIALS and no cookie', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('straddled-browser') });
+    const own = await login(app, owner.email);
+    const browser = new Browser(app);
+    const answer = await signInHeldAfterPasswordCheck(
+      () => browser.login(owner.email),
+      async () => {
+        expect((await post(app, '/auth/logout-all', {}, bearer(own.access_token))).statusCode).toBe(204);
+      },
+    );
+    expect(answer.headers['content-type']).toContain('application/problem+json');
+    expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
+      status: 400,
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect([...browser.jar.keys()].some((name) => name.includes('session'))).toBe(false);
+    expect(await gatehouseCore(app.gatehouse).sessions.listSessions(owner.id)).toEqual([]);
+  });
+
+  it('I3: a sign-in that starts after the reset, with the new password, is not affected', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('after-reset') });
+    await resetThroughMail(app, owner.email);
+    const answer = await postToken(app, {
+      grant_type: 'password',
+      username: owner.email,
+      password: NEW_PASSWORD,
+    });
+    expect(answer.statusCode).toBe(200);
   });
 
   /** `signIn` for a fresh account, whose owner deletes it (`DELETE /users/me`) after the password check. */
@@ -1612,6 +1686,38 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
       });
     }
     expect((await gatehouseCore(app.gatehouse).mfa.status(user.id)).totp).toBe('off');
+  });
+
+  it('I4: a TOTP enrolment started on an unproven address (before the fix) cannot be confirmed until the address is proven', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('pending-unproven') });
+    const { access_token: token } = await login(app, owner.email);
+    const { accounts, mfa } = gatehouseCore(app.gatehouse);
+    // Started as it could be before enrolment needed a proven address: a pending secret has no expiry.
+    await accounts.applyUserChange(owner.id, { emailVerified: true });
+    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    expect(started.statusCode).toBe(201);
+    await accounts.applyUserChange(owner.id, { emailVerified: false });
+    const { secret } = started.json<{ secret: string }>();
+    const confirm = () =>
+      app.inject({
+        method: 'POST',
+        url: '/users/me/mfa/totp/confirm',
+        headers: bearer(token),
+        payload: { code: generateTotpCode(secret, Date.now()) },
+      });
+    const refused = await confirm();
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    // Before the fix: 200, a factor the first proof (a reset link: a mailbox alone) would strip.
+    expect({ status: refused.statusCode, code: refused.json().code }).toEqual({
+      status: 403,
+      code: 'EMAIL_NOT_VERIFIED',
+    });
+    expect((await mfa.status(owner.id)).totp).toBe('pending');
+    // Proven by its owner (here as a link followed with the account's session would): the same
+    // pending enrolment now confirms.
+    await accounts.applyUserChange(owner.id, { emailVerified: true });
+    expect((await confirm()).statusCode).toBe(200);
+    expect((await mfa.status(owner.id)).totp).toBe('on');
   });
 
   it('I4: an operator-made account (address vouched for, as `gatehouse create-user` makes it) keeps its second factor through a reset link', async () => {
