@@ -159,4 +159,34 @@ async function tokens(dist) {
   };
 }
 
-export const loops = { 'sign-in': signIn, tokens };
+/**
+ * One successful untrusted password login's throttle calls, in account-service.ts's order, on the
+ * in-process counter store (no Redis, as `npm start`): checkLogins, check (before the gate),
+ * check (inside it), recordSuccess, recordLogin.
+ */
+async function throttle(dist) {
+  const load = loadFrom(dist);
+  const [{ createMemoryCounterStore }, { createLoginThrottle }] = await Promise.all([
+    load('src/accounts/counter-store.js'),
+    load('src/accounts/login-throttle.js'),
+  ]);
+  const throttle = createLoginThrottle(
+    createMemoryCounterStore(Date.now),
+    { perAccount: 10, perIp: 100, perDevice: 10, global: 1000, windowMs: 900_000, successesPerAccount: 1e9 },
+    Date.now,
+  );
+  let next = 0;
+  return async () => {
+    const accountKey = `loop-${next}@example.com`;
+    next = (next + 1) % ACCOUNTS;
+    const account = { accountKey };
+    await throttle.checkLogins(account);
+    const subject = { trust: 'untrusted', accountKey, ip: '203.0.113.7' };
+    await throttle.check(subject);
+    await throttle.check(subject);
+    await throttle.recordSuccess(subject);
+    await throttle.recordLogin(account);
+  };
+}
+
+export const loops = { 'sign-in': signIn, tokens, throttle };
