@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { fillRandom } from '../lib/random-pool.js';
 
 /**
@@ -86,7 +86,11 @@ export interface DeviceTokenOptions {
 
 /** Creates {@link DeviceTokens}. */
 export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
-  const key = Buffer.from(hkdfSync('sha256', options.secretKey, '', 'gatehouse device token v1', 32));
+  // A KeyObject, not bytes: createHmac would otherwise wrap the bytes in a new key on every MAC
+  // (≈ 1.7 k instructions of each ≈ 28 k, issue 10).
+  const key = createSecretKey(
+    Buffer.from(hkdfSync('sha256', options.secretKey, '', 'gatehouse device token v1', 32)),
+  );
   // The body has a fixed length, so appending the hash after it is unambiguous.
   const mac = (body: Buffer, passwordHash: string) =>
     createHmac('sha256', key).update(body).update(passwordHash).digest();

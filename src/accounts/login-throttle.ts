@@ -188,27 +188,42 @@ export function createLoginThrottle(
   return {
     async checkLogins(account) {
       if (successes === Number.POSITIVE_INFINITY) return { allowed: true };
-      const window = await store.peek(loginsKey(account));
+      const local = store.synchronous?.();
+      const key = loginsKey(account);
+      const window = local === undefined ? await store.peek(key) : local.peek(key);
       if (window === undefined || window.count < successes) return { allowed: true };
       return { allowed: false, retryAfterSeconds: retryAfter(window.resetAt) };
     },
     async recordLogin(account) {
-      if (successes !== Number.POSITIVE_INFINITY) await store.increment(loginsKey(account), limits.windowMs);
+      if (successes === Number.POSITIVE_INFINITY) return;
+      const local = store.synchronous?.();
+      if (local === undefined) await store.increment(loginsKey(account), limits.windowMs);
+      else local.increment(loginsKey(account), limits.windowMs);
     },
     async check(subject) {
       const keys = countersOf(subject);
+      // In-process counters answer synchronously: no promise per read (issue 10).
+      const local = store.synchronous?.();
       if (keys.trust === 'trusted') {
-        const device = await store.peek(keys.device);
+        const device = local === undefined ? await store.peek(keys.device) : local.peek(keys.device);
         return device !== undefined && device.count >= limits.perDevice
           ? { allowed: false, retryAfterSeconds: retryAfter(device.resetAt) }
           : { allowed: true };
       }
-      const [ip, account, global, network] = await Promise.all([
-        store.peek(keys.ip),
-        keys.account === undefined ? undefined : store.peek(keys.account),
-        store.peek(GLOBAL),
-        store.peek(keys.network),
-      ]);
+      const [ip, account, global, network] =
+        local === undefined
+          ? await Promise.all([
+              store.peek(keys.ip),
+              keys.account === undefined ? undefined : store.peek(keys.account),
+              store.peek(GLOBAL),
+              store.peek(keys.network),
+            ])
+          : [
+              local.peek(keys.ip),
+              keys.account === undefined ? undefined : local.peek(keys.account),
+              local.peek(GLOBAL),
+              local.peek(keys.network),
+            ];
       const full = [
         ip !== undefined && ip.count >= limits.perIp ? ip : undefined,
         account !== undefined && account.count >= limits.perAccount ? account : undefined,
@@ -234,6 +249,18 @@ export function createLoginThrottle(
     },
     async recordFailure(subject) {
       const keys = countersOf(subject);
+      const local = store.synchronous?.();
+      if (local !== undefined) {
+        if (keys.trust === 'trusted') {
+          local.increment(keys.device, limits.windowMs);
+          return;
+        }
+        const network = local.increment(keys.network, limits.windowMs);
+        local.increment(keys.ip, limits.windowMs);
+        if (keys.account !== undefined) local.increment(keys.account, limits.windowMs);
+        if (network.count <= limits.perIp) local.increment(GLOBAL, limits.windowMs);
+        return;
+      }
       if (keys.trust === 'trusted') {
         await store.increment(keys.device, limits.windowMs);
         return;
@@ -250,13 +277,13 @@ export function createLoginThrottle(
     },
     async recordSuccess(subject) {
       const keys = countersOf(subject);
-      if (keys.trust === 'trusted') {
-        await store.reset(keys.device);
-      } else if (keys.account !== undefined) {
-        // The account's owner proved the password: their other untrusted clients need not wait out
-        // failures made before. The IP and global counters stay: they measure the flood, not the account.
-        await store.reset(keys.account);
-      }
+      // The account's owner proved the password: their other untrusted clients need not wait out
+      // failures made before. The IP and global counters stay: they measure the flood, not the account.
+      const key = keys.trust === 'trusted' ? keys.device : keys.account;
+      if (key === undefined) return;
+      const local = store.synchronous?.();
+      if (local === undefined) await store.reset(key);
+      else local.reset(key);
     },
   };
 }

@@ -16,6 +16,7 @@ import type pg from 'pg';
 import type { Schema } from './schema.js';
 import { BusyWaitingSqliteDialect } from './sqlite-busy-wait.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
+import { createSqliteTransaction } from './sqlite-transaction.js';
 
 /** Which SQL engine a {@link Database} talks to. */
 export type DialectName = 'sqlite' | 'postgres';
@@ -125,17 +126,15 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     // then fails with SQLITE_BUSY (a 503); see sqlite-busy-wait.ts.
     sqlite.pragma('busy_timeout = 0');
     sqlite.pragma('synchronous = NORMAL');
-    const db = new Kysely<Schema>({
-      dialect: new BusyWaitingSqliteDialect(
-        { database: withStatementCache(sqlite) },
-        { timeoutMs: statementTimeoutMs, inTransaction: () => sqlite.inTransaction },
-      ),
-      ...(log === undefined ? {} : { log }),
-    });
+    const dialect = new BusyWaitingSqliteDialect(
+      { database: withStatementCache(sqlite) },
+      { timeoutMs: statementTimeoutMs, inTransaction: () => sqlite.inTransaction },
+    );
+    const db = new Kysely<Schema>({ dialect, ...(log === undefined ? {} : { log }) });
     return {
       db,
       dialect: 'sqlite',
-      transaction: (work) => db.transaction().execute(work),
+      transaction: createSqliteTransaction(db, dialect),
       close: () => db.destroy(),
       poolStats: () => ({ max: 1, open: 1, idle: sqlite.inTransaction ? 0 : 1, waiting: 0 }),
     };

@@ -53,14 +53,21 @@ function isBusy(error: unknown): boolean {
  */
 export class BusyWaitingSqliteDialect extends SqliteDialect {
   readonly #wait: SqliteBusyWait;
+  #driver: Driver | undefined;
 
   constructor(config: SqliteDialectConfig, wait: SqliteBusyWait) {
     super(config);
     this.#wait = wait;
   }
 
+  /** The driver Kysely created (it calls {@link createDriver} once), for `createSqliteTransaction`. */
+  get driver(): Driver | undefined {
+    return this.#driver;
+  }
+
   override createDriver(): Driver {
-    return new BusyWaitingDriver(super.createDriver(), this.#wait);
+    this.#driver = new BusyWaitingDriver(super.createDriver(), this.#wait);
+    return this.#driver;
   }
 
   override createAdapter(): DialectAdapter {

@@ -18,11 +18,27 @@ const b64url = (json: unknown) => Buffer.from(JSON.stringify(json)).toString('ba
  * finite, as jose requires.
  */
 export function signHs256Jwt(header: JWTHeaderParameters, claims: JWTPayload, key: KeyObject): string {
+  return signHs256JwtWithHeader(encodeJwtHeader(header), claims, key);
+}
+
+/**
+ * A JWT's protected header as its first compact-serialization segment (RFC 7515 §7.1:
+ * BASE64URL(UTF8(JSON))), for {@link signHs256JwtWithHeader}.
+ */
+export function encodeJwtHeader(header: JWTHeaderParameters): string {
+  return b64url(header);
+}
+
+/**
+ * {@link signHs256Jwt} with the header already encoded by {@link encodeJwtHeader}: the header is
+ * the same for every token of one key and `typ`, so a signer encodes it once (issue 10).
+ */
+export function signHs256JwtWithHeader(headerSegment: string, claims: JWTPayload, key: KeyObject): string {
   for (const claim of ['iat', 'nbf', 'exp'] as const) {
     const value = claims[claim];
     if (typeof value === 'number' && !Number.isFinite(value))
       throw new TypeError(`"${claim}" claim must be a finite number`);
   }
-  const signingInput = `${b64url(header)}.${b64url(claims)}`;
+  const signingInput = `${headerSegment}.${b64url(claims)}`;
   return `${signingInput}.${createHmac('sha256', key).update(signingInput).digest('base64url')}`;
 }

@@ -59,6 +59,19 @@ describe('createMemoryCounterStore', () => {
     expect(await store.peek('k')).toBeUndefined();
   });
 
+  it('answers synchronously through the same counters (the throttle calls it so, issue 10)', async () => {
+    const clock = createTestClock(1_000_000);
+    const store = createMemoryCounterStore(clock);
+    const local = store.synchronous?.();
+    if (local === undefined) throw new Error('the memory store answers synchronously');
+    expect(local.increment('k', 1000)).toEqual({ count: 1, resetAt: 1_001_000 });
+    expect(await store.increment('k', 1000)).toEqual({ count: 2, resetAt: 1_001_000 });
+    local.decrement('k');
+    expect(local.peek('k')).toEqual({ count: 1, resetAt: 1_001_000 });
+    local.reset('k');
+    expect(await store.peek('k')).toBeUndefined();
+  });
+
   it('holds at most maxKeys, forgetting the least recently incremented', async () => {
     const store = createMemoryCounterStore(createTestClock(), { maxKeys: 1000 });
     await store.increment('hot', 60_000);

@@ -47,6 +47,8 @@ describe.runIf(runPrivateRedisTests)(
     it('counts in Redis while it answers', async () => {
       await vi.waitFor(() => expect(connections.usable()).toBe(true));
       const counters = store();
+      // While Redis answers, no caller takes the synchronous (local) path (issue 10's fast path).
+      expect(counters.synchronous?.()).toBeUndefined();
       expect((await counters.increment('k1', 60_000)).count).toBe(1);
       expect((await counters.increment('k1', 60_000)).count).toBe(2);
       await inspect.connect();
@@ -78,10 +80,13 @@ describe.runIf(runPrivateRedisTests)(
       await redis.kill();
       await vi.waitFor(() => expect(connections.usable()).toBe(false));
       expect((await counters.increment('k3', 60_000)).count).toBe(1);
+      // The synchronous view is the fallback's while Redis is unusable: the same local counters.
+      expect(counters.synchronous?.()?.peek('k3')).toMatchObject({ count: 1 });
       await counters.decrement('k3');
       await counters.reset('k3');
       await redis.restart();
       await vi.waitFor(() => expect(connections.state()).toBe('up'), { timeout: 5000 });
+      expect(counters.synchronous?.()).toBeUndefined();
       expect((await counters.increment('k3', 60_000)).count).toBe(1);
       await vi.waitFor(async () =>
         expect(await inspect.get(`gatehouse:count:${hashCounterKey('k3')}`)).toBe('1'),

@@ -73,6 +73,23 @@ describe('HS256 keyring', () => {
     }
   });
 
+  it('signs each typ with its own header, byte for byte what jose signs, however the typs interleave', async () => {
+    // The header segment is encoded once per typ (issue 10): a cached one must never leak into
+    // another typ's tokens.
+    const keyring = await hmac();
+    const key = new Uint8Array(secret);
+    for (const typ of ['at+jwt', 'dicery-room+jwt', 'at+jwt', 'id_token+jwt', 'dicery-room+jwt']) {
+      const payload = claims(1_700_000_000_000);
+      const token = await keyring.sign(payload, typ);
+      const kid = decodeProtectedHeader(token).kid as string;
+      const expected = await new SignJWT(payload)
+        .setProtectedHeader({ alg: 'HS256', typ, kid })
+        .setIssuer('gatehouse')
+        .sign(key);
+      expect(token).toBe(expected);
+    }
+  });
+
   it('verifies tokens signed under SECRET_KEY_PREVIOUS, signs only with SECRET_KEY, publishes nothing', async () => {
     const old = await hmac({ secret: otherSecret });
     const oldToken = await old.sign(claims(), 'at+jwt');

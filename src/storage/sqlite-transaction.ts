@@ -1,0 +1,71 @@
+import { type DatabaseConnection, type Dialect, type Driver, type Kysely, Transaction } from 'kysely';
+
+/** A dialect that hands out the driver it created (see `BusyWaitingSqliteDialect`). */
+export interface DialectWithDriver extends Dialect {
+  /** The driver the `Kysely` instance runs on, once it has been created. */
+  readonly driver: Driver | undefined;
+}
+
+/** Runs `work` in one transaction: see {@link createSqliteTransaction}. */
+export type SqliteTransactionRunner<DB> = <T>(work: (trx: Transaction<DB>) => Promise<T>) => Promise<T>;
+
+/**
+ * `Database.transaction` for SQLite, on the driver directly: what `db.transaction().execute(work)`
+ * does, without the parts a one-connection, synchronous engine does not need.
+ *
+ * Kysely's transaction builder wraps every statement inside the transaction in an executor that
+ * asserts the transaction is still open (a new executor and a new closure per statement) over a
+ * `SingleConnectionProvider` that queues statements behind a promise chain. On a login (three
+ * inserts between `begin immediate` and `commit`) that plumbing was about a quarter of the bytes a
+ * login allocates (issue 10, seventh round). Here one guard per transaction does the assertion,
+ * and statements go straight to the connection: better-sqlite3 runs each one synchronously when it
+ * is called, so two statements of one transaction can never interleave. (A stream inside the
+ * transaction could, and better-sqlite3 would refuse the second statement with "connection is
+ * busy": an error, never a wrong result. Nothing in Gatehouse streams inside a transaction.)
+ *
+ * Unchanged from Kysely's: the connection is taken through the database's own executor (its
+ * one-connection mutex, its lazy initialisation, its query log), so a statement outside the
+ * transaction waits for it to end; `begin`, `commit` and `rollback` are the driver's (`BEGIN
+ * IMMEDIATE`, see `sqlite-busy-wait.ts`); a failure after `begin`, the commit's included, rolls
+ * back and rethrows; and a statement through `trx` once `work` has returned throws, as Kysely's
+ * "Transaction is already committed" does, instead of running outside (or inside a later)
+ * transaction.
+ */
+export function createSqliteTransaction<DB>(
+  db: Kysely<DB>,
+  dialect: DialectWithDriver,
+): SqliteTransactionRunner<DB> {
+  const executor = db.getExecutor();
+  const config = { dialect };
+  return async (work) =>
+    executor.provideConnection(async (connection) => {
+      const driver = dialect.driver;
+      if (driver === undefined) throw new Error('createSqliteTransaction: the dialect has no driver yet');
+      let open = true;
+      const guarded = {
+        provideConnection<R>(consumer: (connection: DatabaseConnection) => Promise<R>): Promise<R> {
+          if (!open) return Promise.reject(new Error('Transaction is already committed or rolled back'));
+          return consumer(connection);
+        },
+      };
+      const trx = new Transaction<DB>({
+        config,
+        dialect,
+        driver,
+        executor: executor.withConnectionProvider(guarded),
+      });
+      let begun = false;
+      try {
+        await driver.beginTransaction(connection, {});
+        begun = true;
+        const result = await work(trx);
+        open = false;
+        await driver.commitTransaction(connection);
+        return result;
+      } catch (error) {
+        open = false;
+        if (begun) await driver.rollbackTransaction(connection);
+        throw error;
+      }
+    });
+}
