@@ -83,7 +83,7 @@ describe('compactHeap', { timeout: 60_000 }, () => {
   });
 
   it('with --expose-gc: uses the process gc() and keeps it', async () => {
-    const { report, gcLines } = await compactInChild(['--expose-gc']);
+    const { report, gcLines } = await compactInChild(['--expose-gc', '--max-semi-space-size=1']);
     expect(report.result.ok).toBe(true);
     expect(report.result.heapAfterBytes).toBeLessThan(report.result.heapBeforeBytes / 2);
     expect(gcLines).toHaveLength(2);
