@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Type } from 'typebox';
 import { ROLES } from '../accounts/roles.js';
 import { REDIS_URL_PATTERN } from '../events/redis-url.js';
@@ -14,6 +15,15 @@ import {
 
 /** The shortest secret accepted: 256 bits, as RFC 7518 §3.2 requires for HS256 keys. */
 export const MIN_SECRET_BYTES = 32;
+
+/**
+ * The default of `PASSWORD_HASH_CONCURRENCY`: 2, or 1 when this process may run on one core only
+ * (its CPU affinity, as `taskset` sets it; Node 20's `availableParallelism` does not read a
+ * container's CPU quota). Two argon2id hashes on one core only take turns: none finishes sooner,
+ * and each costs ≈ 25 % more CPU, as their 19 MiB working sets evict each other from the caches
+ * (bench/README.md, "Issue 10, eighth round").
+ */
+export const DEFAULT_PASSWORD_HASH_CONCURRENCY = Math.min(2, availableParallelism());
 
 const ORIGIN_EXAMPLE = 'like https://app.example.com (scheme://host[:port], no path)';
 
@@ -296,8 +306,10 @@ export const gatehouseConfigSchema = Type.Object(
       env: 'PASSWORD_HASH_CONCURRENCY',
       minimum: 1,
       maximum: 64,
-      default: 2,
-      description: 'argon2id hashes computed at once (more wait)',
+      default: DEFAULT_PASSWORD_HASH_CONCURRENCY,
+      defaultText: '`2`, or `1` on one core',
+      description:
+        'argon2id hashes computed at once (more wait); above the cores the process may use, hashes only take turns and each costs more CPU',
     }),
     databaseConnectTimeoutMs: millisecondsSetting({
       env: 'DATABASE_CONNECT_TIMEOUT',

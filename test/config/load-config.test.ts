@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bootstrapSecret } from '../../src/config/bootstrap-secret.js';
@@ -19,7 +21,25 @@ const problemsOf = (env: Record<string, string>): string[] => {
   return [];
 };
 
+/** `PASSWORD_HASH_CONCURRENCY`'s default in a fresh process limited to `cpus` by `taskset`. */
+function defaultHashConcurrencyOn(cpus: string): number {
+  const schema = join(import.meta.dirname, '..', '..', 'dist', 'src', 'config', 'config-schema.js');
+  const script = `import(${JSON.stringify(schema)}).then((m) => console.log(m.DEFAULT_PASSWORD_HASH_CONCURRENCY))`;
+  return Number(execFileSync('taskset', ['-c', cpus, process.execPath, '-e', script], { encoding: 'utf8' }));
+}
+
 describe('loadConfig', () => {
+  it('hashes one password at a time when the process may use one core only', () => {
+    // Two hashes on one core only take turns, each dearer (issue 10, bench/README.md).
+    expect(defaultHashConcurrencyOn('0')).toBe(1);
+    expect(loadConfig({ PASSWORD_HASH_CONCURRENCY: '3' }).passwordHashConcurrency).toBe(3);
+  });
+
+  it.runIf(availableParallelism() >= 2)('hashes two passwords at a time given two cores or more', () => {
+    expect(defaultHashConcurrencyOn('0,1')).toBe(2);
+    expect(loadConfig({}).passwordHashConcurrency).toBe(2);
+  });
+
   it('has production defaults with no environment at all', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({

@@ -3,6 +3,9 @@ import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestR
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCors } from '../../src/http/cors.js';
 import { buildTestServer } from '../../src/testing.js';
+import { createUser } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
 const ALLOWED = 'https://app.example.com';
 const OPTIONS = {
@@ -156,6 +159,68 @@ describe('CORS (installCors)', () => {
       expect(anonymous.statusCode).toBe(401);
       expect(anonymous.headers['access-control-allow-origin']).toBe(ALLOWED);
       expect(anonymous.headers.vary).toMatch(/Origin/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('CORS_ORIGINS and the first-party cookie session (red-team 2026-12e)', () => {
+  // J6: the README tells operators to list an OAuth SPA's origin in CORS_ORIGINS for its calls to
+  // /token and /userinfo (bearer calls, no cookie). The list is credentialed and the CSRF guard's
+  // Origin allowlist too, so a listed origin on the same site (app.example.com beside
+  // auth.example.com: the Lax and Strict cookies go along) reads /auth/csrf and acts as the web UI
+  // itself, past the consent page and every `firstParty` guard.
+  it.fails('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot use the person’s cookie session', async () => {
+    const server = await buildTestServer({ publicUrl: 'https://auth.example.com', corsOrigins: [ALLOWED] });
+    try {
+      const user = await createUser(server, { verified: true });
+      const browser = new Browser(server);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      // The SPA's fetch(…, { credentials: 'include' }) from https://app.example.com.
+      const fromApp = { origin: ALLOWED, 'sec-fetch-site': 'same-site' };
+      const csrf = await browser.request('GET', '/auth/csrf', { headers: fromApp });
+      const readable = csrf.headers['access-control-allow-origin'] === ALLOWED;
+      const enrol = await browser.request('POST', '/users/me/mfa/totp', {
+        headers: { ...fromApp, 'x-csrf-token': String(csrf.json().csrf_token) },
+      });
+      expect({ csrfTokenReadable: readable, totpEnrolment: enrol.statusCode }).toEqual({
+        csrfTokenReadable: false,
+        totpEnrolment: 403,
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  // J6, to the end: the app's page registers a passkey of its own (a software authenticator
+  // writes any clientDataJSON origin it likes), then signs in as the person from anywhere (H2's
+  // takeover, back through CORS).
+  it.fails('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot register a passkey on the person’s account', async () => {
+    const server = await buildTestServer({ publicUrl: 'https://auth.example.com', corsOrigins: [ALLOWED] });
+    try {
+      const user = await createUser(server, { verified: true });
+      const browser = new Browser(server);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const fromApp = { origin: ALLOWED, 'sec-fetch-site': 'same-site' };
+      const token = String(
+        (await browser.request('GET', '/auth/csrf', { headers: fromApp })).json().csrf_token,
+      );
+      const headers = { ...fromApp, 'x-csrf-token': token };
+      const started = await browser.request('POST', '/users/me/passkeys/options', { headers });
+      const appAuthenticator = createSoftAuthenticator('https://auth.example.com');
+      const registered =
+        started.statusCode === 200
+          ? await browser.request('POST', '/users/me/passkeys', {
+              headers,
+              payload: {
+                passkey_token: started.json().passkey_token,
+                credential: appAuthenticator.register(started.json().options),
+                name: 'app',
+              },
+            })
+          : started;
+      expect(registered.statusCode).toBe(403);
     } finally {
       await server.close();
     }

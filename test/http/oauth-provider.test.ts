@@ -912,6 +912,28 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(decodeJwt(tokens.json().id_token).auth_time).toBe(Math.floor(signedInAgain / 1000));
     });
 
+    it('prompt=login from a signed-out browser asks for one sign-in, not two', async () => {
+      // Found by the prompt=login browser test: the login form returned to the request as sent, whose
+      // `prompt=login` then sent the person, now freshly signed in, to the form a second time.
+      const user = await createUser(app);
+      const browser = new Browser(app);
+      const asked = await browser.request('GET', request(spa, pkce().challenge, { prompt: 'login' }));
+      expect(asked.statusCode).toBe(303);
+      const to = String(asked.headers.location);
+      expect(to.startsWith('/#/login?return_to=')).toBe(true);
+      const back = new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
+      expect(back.searchParams.get('prompt')).toBeNull();
+      expect(back.searchParams.get('max_age')).toBe(String(REAUTHENTICATION_WINDOW_SECONDS));
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const resumed = await browser.request('GET', back.pathname + back.search);
+      expect(resumed.statusCode).toBe(200); // the consent page, not the login form again
+      expect(resumed.body).toContain('consent-form');
+      // A request without prompt or max_age returns unchanged, byte for byte.
+      const plain = request(spa, pkce().challenge);
+      const plainTo = String((await new Browser(app).request('GET', plain)).headers.location);
+      expect(decodeURIComponent(plainTo.slice(plainTo.indexOf('return_to=') + 10))).toBe(plain);
+    });
+
     it('prompt=none with a too old sign-in is login_required; prompt=none with another value is invalid_request', async () => {
       const { browser } = await signedIn();
       locationOf(await consent(browser, request(spa, pkce().challenge)));
@@ -929,6 +951,27 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', max_age: '600' })),
       );
       expect(fine.searchParams.get('code')).not.toBeNull();
+    });
+
+    // Red-team 2026-12e J1: the resumed request drops `login` and says `max_age=600`, which the
+    // *old* sign-in meets when it is under ten minutes old. Whoever sits at the signed-in browser
+    // skips the login form (back button, or the return_to link itself) and the app's own
+    // `prompt=login` request answers a code for the person who walked away.
+    it.fails('J1: the request prompt=login resumes is not met by the sign-in it asked to repeat', async () => {
+      const { browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      clock.advance(120_000);
+      const { challenge } = pkce();
+      const asked = await browser.request('GET', request(spa, challenge, { prompt: 'login' }));
+      const to = String(asked.headers.location);
+      expect(to.startsWith('/#/login?reauthenticate=1&return_to=')).toBe(true);
+      const back = decodeURIComponent(to.slice(to.indexOf('return_to=') + 10));
+      // Nobody signs in: the browser goes straight to the resumed request.
+      const resumed = locationOf(await browser.request('GET', back));
+      expect({ path: resumed.pathname, code: resumed.searchParams.get('code') !== null }).toEqual({
+        path: '/',
+        code: false,
+      });
     });
   });
 
@@ -964,6 +1007,50 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(answers.filter((code) => code === 'INVALID_CURRENT_PASSWORD').length).toBeLessThanOrEqual(5);
       // Re-authentication is first-party only: no password is checked for an app's token at all.
       expect(new Set(answers)).toEqual(new Set(['FIRST_PARTY_ONLY']));
+    });
+  });
+
+  describe('the live-code cap aimed from another site (red-team 2026-12e)', () => {
+    // J2: /authorize answers a top-level GET, the SameSite=Lax cookie goes along, and with a
+    // remembered consent each visit stores a code. An allowed app whose redirect page sends the tab
+    // straight back (or any page, one click per visit) stores codes nobody will exchange, and
+    // MAX_LIVE_CODES_PER_ACCOUNT of them refuse every app's sign-in for that account.
+    it.fails('J2: codes nobody exchanges do not refuse the person’s next sign-in to an app', async () => {
+      const { browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      // The attacker's page: silent requests for the app the person already allowed, never exchanged.
+      for (let visit = 0; visit < 25; visit += 1) {
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', state: `x${visit}` }));
+      }
+      // The person now signs in to another app (first consent) and to the allowed one.
+      const toOther = locationOf(await consent(browser, request(other, pkce().challenge)));
+      const same = locationOf(await browser.request('GET', request(spa, pkce().challenge)));
+      expect([toOther.searchParams.get('error'), same.searchParams.get('error')]).toEqual([null, null]);
+    });
+
+    // J5: OIDC Core §3.1.2.1: with `id_token_hint`, a positive answer only when the person it names
+    // is the one signed in; otherwise an error such as login_required. /authorize ignores the hint,
+    // so an app checking silently "is Alice still signed in?" gets a code, and an ID token, for Bob.
+    it.fails('J5: prompt=none with the id_token_hint of another person is login_required, not a code for whoever is signed in', async () => {
+      const { user: alice, browser } = await signedIn();
+      const first = pkce();
+      const code = await codeFor(browser, spa, first.challenge);
+      const hint = String((await exchange(spa, code, first.verifier)).json().id_token);
+      expect(decodeJwt(hint).sub).toBe(alice.id);
+      // The same browser now belongs to Bob, who also allowed the app.
+      const bob = await createUser(app);
+      expect((await browser.login(bob.email)).statusCode).toBe(204);
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      const silent = locationOf(
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', id_token_hint: hint })),
+      );
+      expect({
+        code: silent.searchParams.get('code') !== null,
+        error: silent.searchParams.get('error'),
+      }).toEqual({
+        code: false,
+        error: 'login_required',
+      });
     });
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { MAX_PASSKEYS_PER_ACCOUNT } from '../../src/mfa/passkeys.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
-import { bearer, createUser, login } from '../support/accounts.js';
+import { bearer, cookiesOf, createUser, login } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createSoftAuthenticator, FLAGS } from '../support/soft-authenticator.js';
 
@@ -313,5 +313,73 @@ describe('passkeys over HTTP (software authenticator)', () => {
     });
     expect(garbage.statusCode).toBe(400);
     expect(garbage.json().code).toBe('PASSKEY_INVALID');
+  });
+
+  describe('failed passkey sign-ins from nobody (red-team 2026-12e)', () => {
+    /** A passkey of no account here: what anyone can make with a software authenticator. */
+    const strangerAuthenticator = () => {
+      const stranger = createSoftAuthenticator(ORIGIN);
+      stranger.register({ challenge: 'unused', rp: { id: 'auth.example.org' }, user: { id: 'c3RyYW5nZXI' } });
+      return stranger;
+    };
+
+    /** One failed passkey sign-in by a fresh browser at `remoteAddress`: the status answered. */
+    const strangerTry = async (
+      server: FastifyInstance,
+      stranger: ReturnType<typeof createSoftAuthenticator>,
+      remoteAddress: string,
+    ) => {
+      const csrf = await server.inject({ method: 'GET', url: '/auth/csrf', remoteAddress });
+      const cookie = [...cookiesOf(csrf)].map(([name, { value }]) => `${name}=${value}`).join('; ');
+      const started = await server.inject({
+        method: 'POST',
+        url: '/auth/passkey/options',
+        remoteAddress,
+        headers: { cookie },
+      });
+      const { options, passkey_token } = started.json<Options>();
+      const answer = await server.inject({
+        method: 'POST',
+        url: '/auth/passkey/login',
+        remoteAddress,
+        headers: { cookie, 'x-csrf-token': csrf.json().csrf_token },
+        payload: { passkey_token, credential: stranger.authenticate(options) },
+      });
+      return answer.statusCode;
+    };
+
+    // J3: wrong passwords are tallied per account and hour (audit-log.ts: "anyone can send them, so
+    // one row per attempt would let an anonymous flood grow the database"); failed passkey sign-ins,
+    // which anyone can send too, are written one `passkey_failed` row each, kept AUDIT_RETENTION.
+    it.fails('J3: failed passkey sign-ins of nobody are not written one audit row each', async () => {
+      const stranger = strangerAuthenticator();
+      const count = async () =>
+        (await core().audit.list({ limit: 1, offset: 0, event: 'passkey_failed' })).total;
+      const before = await count();
+      const statuses: number[] = [];
+      for (let attempt = 0; attempt < 10; attempt += 1)
+        statuses.push(await strangerTry(app, stranger, '198.51.100.7'));
+      expect(new Set(statuses)).toEqual(new Set([400]));
+      expect(await count()).toBeLessThanOrEqual(before + 1);
+    });
+
+    // J3: and the only limit on them is LOGIN_MAX_FAILURES_PER_IP per IPv4 address or IPv6 /64
+    // (`passkey:ip:`), with no share per /48 (as I5 and I8 added for joins and sign-ups) and no
+    // server-wide budget (as the login breaker has): one /48 sends 65 536 times the allowance.
+    it.fails('J3: the /64s of one IPv6 /48 share a ceiling of failed passkey sign-ins', async () => {
+      const server = await buildTestServer({ publicUrl: ORIGIN, loginMaxFailuresPerIp: 1 });
+      try {
+        const stranger = strangerAuthenticator();
+        const statuses: number[] = [];
+        for (let net = 0; net < 40; net += 1) {
+          statuses.push(await strangerTry(server, stranger, `2001:db8:ba55:${net.toString(16)}::1`));
+        }
+        // Each try is a failed sign-in (400 PASSKEY_INVALID) or refused by a limit (429), nothing else.
+        expect(statuses.filter((status) => status !== 400 && status !== 429)).toEqual([]);
+        expect(statuses.filter((status) => status === 429).length).toBeGreaterThan(20);
+      } finally {
+        await server.close();
+      }
+    });
   });
 });

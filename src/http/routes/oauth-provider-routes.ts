@@ -172,31 +172,40 @@ export function registerOAuthProviderRoutes(
     return undefined;
   };
 
-  const loginRedirect = (request: FastifyRequest) => {
-    // Only our own path goes into the return address (the web UI accepts same-origin paths only).
-    const query = request.url.indexOf('?');
-    const back = `/authorize${query < 0 ? '' : request.url.slice(query)}`;
-    return `/#/login?return_to=${encodeURIComponent(back)}`;
-  };
-
   /**
-   * To the login form although the browser is signed in (`prompt=login`, or a sign-in older than
-   * `max_age`). The request it returns to drops `login` from `prompt` and asks for a sign-in within
-   * `max(max_age, REAUTHENTICATION_WINDOW_SECONDS)`, which the new sign-in meets: no loop, however
-   * small `max_age` was (OIDC Core §3.1.2.1: `max_age=0` is `prompt=login`). The app reads the
-   * truth from the ID token's `auth_time`.
+   * The `/authorize` request the login form returns to. When the app asked for a fresh sign-in
+   * (`prompt=login` or `max_age`), the sign-in about to happen is that fresh sign-in, so the request
+   * drops `login` from `prompt` and asks for one within `max(max_age, REAUTHENTICATION_WINDOW_SECONDS)`,
+   * which it meets: no second form, no loop however small `max_age` was (OIDC Core §3.1.2.1:
+   * `max_age=0` is `prompt=login`). The app reads the truth from the ID token's `auth_time`.
+   * Only our own path goes into it (the web UI accepts same-origin paths only).
    */
-  const reauthenticationRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) => {
+  const returnAddress = (request: FastifyRequest, authorization: AuthorizationRequest) => {
     const query = request.url.indexOf('?');
-    const params = new URLSearchParams(query < 0 ? '' : request.url.slice(query + 1));
+    const search = query < 0 ? '' : request.url.slice(query);
+    if (!authorization.promptLogin && authorization.maxAge === undefined) {
+      return encodeURIComponent(`/authorize${search}`);
+    }
+    const params = new URLSearchParams(search);
     const prompts = (params.get('prompt') ?? '')
       .split(' ')
       .filter((value) => value !== '' && value !== 'login');
     if (prompts.length > 0) params.set('prompt', prompts.join(' '));
     else params.delete('prompt');
     params.set('max_age', String(Math.max(authorization.maxAge ?? 0, REAUTHENTICATION_WINDOW_SECONDS)));
-    return `/#/login?reauthenticate=1&return_to=${encodeURIComponent(`/authorize?${params.toString()}`)}`;
+    return encodeURIComponent(`/authorize?${params.toString()}`);
   };
+
+  /** To the login form: nobody is signed in in this browser. */
+  const loginRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) =>
+    `/#/login?return_to=${returnAddress(request, authorization)}`;
+
+  /**
+   * To the login form although the browser is signed in (`prompt=login`, or a sign-in older than
+   * `max_age`): `reauthenticate=1` makes the web UI show the form to a signed-in person.
+   */
+  const reauthenticationRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) =>
+    `/#/login?reauthenticate=1&return_to=${returnAddress(request, authorization)}`;
 
   const consentPage = (
     reply: FastifyReply,
@@ -304,7 +313,7 @@ export function registerOAuthProviderRoutes(
         if (authorization.promptNone) {
           return reply.redirect(server.errorRedirect(authorization, 'login_required', 'Sign in first.'), 303);
         }
-        return reply.header('cache-control', 'no-store').redirect(loginRedirect(request), 303);
+        return reply.header('cache-control', 'no-store').redirect(loginRedirect(request, authorization), 303);
       }
       const session = await sessionStore.findSession(auth.sessionId);
       const authTime = session?.authTime ?? session?.createdAt ?? 0;

@@ -46,6 +46,21 @@ describe('normalizePlayerName', () => {
     expect(other.key).toBe(alice.key);
   });
 
+  // Red-team 2026-12e J4: F8's skeleton folds look-alike letters but keeps invisible characters.
+  // Default_Ignorable_Code_Point marks of category Mn/Lo (U+034F combining grapheme joiner,
+  // U+FE0F variation selector, U+115F / U+3164 Hangul fillers) pass the display-text rules
+  // (which refuse only Cc, Cf, Cs, Co, Cn, Zl, Zp), render as nothing, and change the key: a second
+  // "Alice" joins beside the first, and a name-banned player comes back under the same name.
+  it.fails('J4: invisible characters do not make a second player of the same name', () => {
+    const alice = normalizePlayerName('Alice');
+    const sameKey: Record<string, boolean | 'refused'> = {};
+    for (const name of ['Alice\u034F', 'Al\u034Fice', 'Alice\uFE0F', 'Alice\u115F', 'Alice\u3164']) {
+      const result = normalizePlayerName(name);
+      sameKey[JSON.stringify(name)] = result.ok ? alice.ok && result.key === alice.key : 'refused';
+    }
+    expect(Object.values(sameKey).filter((same) => same === false)).toEqual([]);
+  });
+
   it('folds digits and letter pairs that read alike (UTS #39 skeleton)', () => {
     const key = (raw: string) => {
       const result = normalizePlayerName(raw);
