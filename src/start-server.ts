@@ -31,7 +31,7 @@ export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse'
   /**
    * Runs one compacting garbage collection when start-up has finished, before the first request
    * reaches the application (`/readyz` still answers 503 "starting" during it): start-up's garbage
-   * otherwise keeps ≈ 7 MiB of RSS until V8's memory reducer runs, ≈ 20 s later. It briefly
+   * otherwise keeps ≈ 6–8 MiB of RSS until V8's memory reducer runs, ≈ 20 s later. It briefly
    * changes V8 flags for the whole process (see `compactHeap`), so it is off for embedders and on
    * in `gatehouse serve`. @default false
    */
