@@ -494,11 +494,12 @@ export async function createGatehouseCore(
       ttlSeconds: config.deviceTokenTtl,
       clock,
     });
+    const userAdminTransaction = createUserAdminTransaction(database);
     const accounts = createAccountService({
       users,
       userCache,
       hasher,
-      sessions,
+      transaction: userAdminTransaction,
       throttle,
       // Entries live only while a password check runs or waits: bounded by these two numbers.
       gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
@@ -604,7 +605,7 @@ export async function createGatehouseCore(
     });
     const userAdmin = createUserAdminService({
       users,
-      transaction: createUserAdminTransaction(database),
+      transaction: userAdminTransaction,
       revocations,
       bus,
       clock,

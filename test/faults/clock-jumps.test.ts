@@ -94,6 +94,7 @@ describe('clock stepped back', () => {
       emailVerified: false,
       createdAt: 0,
       updatedAt: 0,
+      credentialsVersion: 0,
     };
     let reads = 0;
     const store = {
