@@ -35,7 +35,7 @@ if (pinned && process.env.BENCH_PINNED !== '1') {
 
 /**
  * Node's flags in `npm start` (package.json), so the login measurement runs the server as it is
- * deployed: `--max-semi-space-size=1` makes V8 scavenge more often, and that GC work is part of
+ * deployed: `--max-semi-space-size=2` makes V8 scavenge more often, and that GC work is part of
  * a login's non-hash CPU in production. `BENCH_LOGIN_NODE_FLAGS` replaces them (e.g. "" for
  * Node's defaults, as the GET variants run) to compare.
  */

@@ -194,9 +194,13 @@ async function serve(args: string[]): Promise<void> {
   // Listens at once and starts the core in the background (retrying while the database is down),
   // so a database outage at start-up is not a crash loop; see startServer.
   const { startServer } = await import('./start-server.js');
-  const server = await startServer(config, { notices }).catch((error: unknown) => {
-    throw listenFailure({ host: config.host, port: config.port, setting: '' }, error);
-  });
+  // compactHeapWhenReady: the process is ours alone, so the start-up heap's free pages can be
+  // released at once (idle RSS, issue 10) rather than ≈ 20 s later by V8's memory reducer.
+  const server = await startServer(config, { notices, compactHeapWhenReady: true }).catch(
+    (error: unknown) => {
+      throw listenFailure({ host: config.host, port: config.port, setting: '' }, error);
+    },
+  );
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;

@@ -297,6 +297,29 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
     expect(result.stderr).toMatch(/pg_restore/);
     expect((await run(['backup'], {})).code).toBe(64);
   });
+
+  // Issue 10, eighth round: start-up's garbage is compacted away before the server takes traffic.
+  it('compacts the start-up heap once, before it is ready, and not again under requests', async () => {
+    const server = await serve({ DATA_DIR: tempDir(), LOG_LEVEL: 'debug' });
+    const compactions = () =>
+      server
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('compacted the start-up heap'));
+    const [line] = compactions();
+    expect(compactions()).toHaveLength(1);
+    const logged = JSON.parse(line ?? '{}') as { heapBeforeMiB: number; heapAfterMiB: number };
+    expect(logged.heapAfterMiB).toBeLessThan(logged.heapBeforeMiB);
+    // Inside start-up: logged before the ready line, while /readyz still answered 503.
+    expect(server.output().indexOf('compacted the start-up heap')).toBeLessThan(
+      server.output().indexOf('Gatehouse is ready'),
+    );
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect(await register(server.url, 'compact@example.com')).toBe(201);
+    expect((await token(server.url, 'compact@example.com')).status).toBe(200);
+    expect(compactions()).toHaveLength(1);
+    expect(server.output()).not.toMatch(/could not compact/);
+  });
 });
 
 /** Asserts the failure was one line on stderr (no stack trace) with the given exit code. */
