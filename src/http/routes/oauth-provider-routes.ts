@@ -44,6 +44,13 @@ const AuthorizeFields = {
     16,
   ),
   response_mode: Param('`query` (the only one)', 32),
+  id_token_hint: Param(
+    'OIDC Core §3.1.2.1: an ID token this server issued to the client (expired ones are accepted), naming the ' +
+      'person the app expects. When another person is signed in, `prompt=none` answers `login_required` and ' +
+      'any other request shows the login form first. One that does not verify, or was issued to another ' +
+      'client, is `invalid_request`',
+    8192,
+  ),
 };
 const AuthorizeQuery = Type.Object(AuthorizeFields);
 
@@ -97,6 +104,7 @@ function toParameters(query: Static<typeof AuthorizeQuery>): AuthorizationParame
     prompt: query.prompt,
     maxAge: query.max_age,
     responseMode: query.response_mode,
+    idTokenHint: query.id_token_hint,
   };
 }
 
@@ -184,11 +192,18 @@ export function registerOAuthProviderRoutes(
    * `max_age`). The request it returns to drops `login` from `prompt` and asks for a sign-in within
    * `max(max_age, REAUTHENTICATION_WINDOW_SECONDS)`, which the new sign-in meets: no loop, however
    * small `max_age` was (OIDC Core §3.1.2.1: `max_age=0` is `prompt=login`). The app reads the
-   * truth from the ID token's `auth_time`.
+   * truth from the ID token's `auth_time`. With `dropHint`, the request it returns to drops
+   * `id_token_hint` too: the person at the login form chose whom to sign in as, and keeping the hint
+   * of someone else would send them back to the form again and again.
    */
-  const reauthenticationRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) => {
+  const reauthenticationRedirect = (
+    request: FastifyRequest,
+    authorization: AuthorizationRequest,
+    dropHint = false,
+  ) => {
     const query = request.url.indexOf('?');
     const params = new URLSearchParams(query < 0 ? '' : request.url.slice(query + 1));
+    if (dropHint) params.delete('id_token_hint');
     const prompts = (params.get('prompt') ?? '')
       .split(' ')
       .filter((value) => value !== '' && value !== 'login');
@@ -305,6 +320,20 @@ export function registerOAuthProviderRoutes(
           return reply.redirect(server.errorRedirect(authorization, 'login_required', 'Sign in first.'), 303);
         }
         return reply.header('cache-control', 'no-store').redirect(loginRedirect(request), 303);
+      }
+      if (authorization.hintUserId !== undefined && authorization.hintUserId !== auth.user.id) {
+        // OIDC Core §3.1.2.1 (red-team 2026-12e J5): the app asked about another person than the one
+        // signed in in this browser (a shared computer); a silent check must not answer for them.
+        if (authorization.promptNone) {
+          return reply.redirect(
+            server.errorRedirect(authorization, 'login_required', 'Another person is signed in.'),
+            303,
+          );
+        }
+        // Not silent: the person at the browser signs in (as whoever they are) before any code.
+        return reply
+          .header('cache-control', 'no-store')
+          .redirect(reauthenticationRedirect(request, authorization, true), 303);
       }
       const session = await sessionStore.findSession(auth.sessionId);
       const authTime = session?.authTime ?? session?.createdAt ?? 0;
