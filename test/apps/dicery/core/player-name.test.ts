@@ -6,6 +6,13 @@ import {
   PLAYER_NAME_MAX_LENGTH,
 } from '../../../../src/apps/dicery/core/player-name.js';
 
+/** The key of a name that must be accepted. */
+const key = (raw: string) => {
+  const result = normalizePlayerName(raw);
+  if (!result.ok) throw new Error(`rejected ${raw}`);
+  return result.key;
+};
+
 describe('normalizePlayerName', () => {
   it('trims, keeps the name as typed (NFC) and folds width and case in the key', () => {
     expect(normalizePlayerName('  Ｂｏｂ ')).toEqual({
@@ -62,22 +69,12 @@ describe('normalizePlayerName', () => {
   });
 
   it('J4: variation selectors display text keeps (after an emoji or a digit) do not change the key', () => {
-    const key = (raw: string) => {
-      const result = normalizePlayerName(raw);
-      if (!result.ok) throw new Error(`rejected ${raw}`);
-      return result.key;
-    };
     expect(key('Bob1\uFE0F')).toBe(key('Bob1'));
     expect(key('Bob \u2764\uFE0F')).toBe(key('Bob \u2764'));
     expect(key('Alice\u2800')).toBe(key('Alice'));
   });
 
   it('folds digits and letter pairs that read alike (UTS #39 skeleton)', () => {
-    const key = (raw: string) => {
-      const result = normalizePlayerName(raw);
-      if (!result.ok) throw new Error(`rejected ${raw}`);
-      return result.key;
-    };
     expect(key('B0b')).toBe(key('Bob'));
     expect(key('Sarn')).toBe(key('Sam'));
     expect(key('Bob')).not.toBe(key('Rob'));
