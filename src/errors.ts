@@ -59,6 +59,20 @@ export const ERROR_CODES = [
   'EMAIL_NOT_VERIFIED',
   /** A mailed link's token is unknown, used, expired, or for another purpose or address (alike). */
   'INVALID_LINK_TOKEN',
+  /**
+   * A verification link followed without a session of the account, with neither the account's
+   * current password nor a new one: the mailbox is proven, not that the clicker chose the
+   * password (red-team 2026-12d I9). The link stays usable.
+   */
+  'VERIFICATION_NEEDS_PASSWORD',
+  /**
+   * An email-change link followed without a session of the account and without its current
+   * password: the new address's owner may not be the account's (red-team 2026-12d I9). The link
+   * stays usable.
+   */
+  'EMAIL_CHANGE_NEEDS_PASSWORD',
+  /** A new password offered with a verification link of an address already confirmed: use a reset. */
+  'EMAIL_ALREADY_VERIFIED',
   /** A second-factor code (TOTP or recovery code) is missing, wrong, expired or already used. */
   'INVALID_OTP',
   /**

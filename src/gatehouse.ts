@@ -44,6 +44,7 @@ import {
   runGatehouseTransaction,
 } from './gatehouse-transaction.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
+import { createSweepClock } from './lib/sweep-clock.js';
 import { loadMailTemplates } from './mail/mail-templates.js';
 import { createSmtpTransport } from './mail/mail-transport.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
@@ -341,6 +342,9 @@ export async function createGatehouse(
 /** Namespace of the keys apps count under (see {@link AppCounters}); the core's never start so. */
 const APP_COUNTER_PREFIX = 'app:';
 
+/** How often expired sessions, tokens, spent markers and old audit rows are deleted. */
+const SWEEP_INTERVAL_MS = 3600_000;
+
 /**
  * Wires up one instance and returns its internals (internal: the adapter, the reference server,
  * the CLI and white-box tests use it; embedders get the facade from {@link createGatehouse}).
@@ -491,11 +495,12 @@ export async function createGatehouseCore(
       ttlSeconds: config.deviceTokenTtl,
       clock,
     });
+    const userAdminTransaction = createUserAdminTransaction(database);
     const accounts = createAccountService({
       users,
       userCache,
       hasher,
-      sessions,
+      transaction: userAdminTransaction,
       throttle,
       // Entries live only while a password check runs or waits: bounded by these two numbers.
       gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
@@ -601,7 +606,7 @@ export async function createGatehouseCore(
     });
     const userAdmin = createUserAdminService({
       users,
-      transaction: createUserAdminTransaction(database),
+      transaction: userAdminTransaction,
       revocations,
       bus,
       clock,
@@ -812,20 +817,24 @@ export async function createGatehouseCore(
     // Bounded by the apps' code: each opens its few channels once, at start-up.
     const channels = new Set<{ close(): void }>();
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
+    // By a clamped clock: a wall clock stepped far ahead must not delete what is still live.
+    const sweepClock = createSweepClock(clock, 2 * SWEEP_INTERVAL_MS);
     const sweeper = scheduler.setInterval(() => {
-      sessionStore.deleteExpired(clock()).catch(() => {});
-      accountTokens.deleteExpired(clock()).catch(() => {});
+      const now = sweepClock();
+      sessionStore.deleteExpired(now).catch(() => {});
+      accountTokens.deleteExpired(now).catch(() => {});
+      // Authorization codes live a minute and are unusable once deleted: nothing to clamp.
       authorizationServer.sweep().catch(() => {});
       // A minute past expiry: an instance whose clock runs a little behind may still open the token.
-      spentChallenges.deleteExpiredChallenges(clock() - 60_000).catch(() => {});
-      clientTokenRevocations.deleteExpiredRevocations(clock() - 60_000).catch(() => {});
+      spentChallenges.deleteExpiredChallenges(now - 60_000).catch(() => {});
+      clientTokenRevocations.deleteExpiredRevocations(now - 60_000).catch(() => {});
       // Encrypted refresh successors are needed only during the grace interval.
       sessionStore
-        .forgetRefreshSuccessors({ spentBefore: clock() - config.refreshReuseInterval * 1000 })
+        .forgetRefreshSuccessors({ spentBefore: now - config.refreshReuseInterval * 1000 })
         .catch(() => {});
       // AUDIT_RETENTION: the audit trail is bounded in time, so no flood can grow it for ever.
-      auditRetention.deleteBefore(clock() - config.auditRetention * 1000).catch(() => {});
-    }, 3600_000);
+      auditRetention.deleteBefore(now - config.auditRetention * 1000).catch(() => {});
+    }, SWEEP_INTERVAL_MS);
     const close = async () => {
       sweeper.cancel();
       mailer?.close();

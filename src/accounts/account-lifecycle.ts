@@ -14,7 +14,7 @@ import type { RevocationList } from '../sessions/revocation-list.js';
 import type { AccountTokenPurpose, AccountTokenStore } from '../storage/account-token-store.js';
 import type { LifecycleStores } from '../storage/lifecycle-stores.js';
 import { isUniqueViolation } from '../storage/open-database.js';
-import type { RevokedSession, SessionStore } from '../storage/session-store.js';
+import type { RevokedSession, SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, Registration } from './account-service.js';
 import type { CounterStore } from './counter-store.js';
@@ -51,6 +51,38 @@ export interface ResetRequestProof {
  */
 export type MailLane = 'stranger' | 'owner';
 
+/**
+ * What a request following a mailed verification or email-change link brings besides the token
+ * (red-team 2026-12d I9). The link proves that the clicker reads the mailbox, not that they chose
+ * the account's password: whoever signed up first may be a stranger. So without a session of the
+ * account the link needs the account's current password (the person who signed up elsewhere), or,
+ * for a verification only, a new password (the address's owner takes the account over).
+ */
+export interface LinkFollower {
+  /** The request's own sign-in, if any: a session of the account needs nothing more. */
+  holder?: { userId: string; sessionId: string } | undefined;
+  /**
+   * The account's current password, checked as a login checks it (`loginWithPassword`: the same
+   * per-account, per-IP and global limits, the same generic INVALID_CREDENTIALS), so the link is
+   * no unlimited password oracle. Checked whenever sent, unless the address is already verified
+   * (a verification then has nothing left to confirm).
+   */
+  currentPassword?: string | undefined;
+  /** The device token the client holds for the account: its own failure counter, as at a login. */
+  deviceToken?: string | undefined;
+}
+
+/** A {@link LinkFollower} of a verification link, which may also choose a new password. */
+export interface VerificationFollower extends LinkFollower {
+  /**
+   * "I did not create this account" (or "I forgot its password"): a change of owner, in one
+   * transaction with the proof: {@link forgetPreProofAccess}, the password replaced by this one
+   * (the reset's policy), every session ended. Not with `currentPassword`; refused on an address
+   * already verified (EMAIL_ALREADY_VERIFIED: a reset is the way there).
+   */
+  newPassword?: string | undefined;
+}
+
 /** Outcome of {@link AccountLifecycle.register}: the new account, or `accepted` when nothing may be told. */
 export type LifecycleRegistration = { status: 'created'; user: UserRecord } | { status: 'accepted' };
 
@@ -85,16 +117,15 @@ export interface AccountLifecycle {
   /** Mails a verification link to the signed-in user's address (dropped beyond the per-address cap). */
   requestVerification(userId: string, caller: Caller): Promise<void>;
   /**
-   * Marks the address verified; throws INVALID_LINK_TOKEN. The first proof of an address is a
-   * change of owner (see {@link forgetPreProofAccess}) unless `holder` (the verifying request's
-   * own sign-in, if any) is a session of this account: then whoever holds the account also holds
-   * the mailbox, the ordinary sign-up, and nothing is removed. @default holder: none
+   * Marks the address verified. An unverified account's link needs one of (see
+   * {@link VerificationFollower}): `holder` a session of this account (the ordinary sign-up,
+   * nothing else changes); `currentPassword` (verified as it is, nothing removed); `newPassword`
+   * (a change of owner). With none: VERIFICATION_NEEDS_PASSWORD, and the link stays usable.
+   * Throws INVALID_LINK_TOKEN, INVALID_CREDENTIALS, TOO_MANY_LOGIN_ATTEMPTS, TOO_MANY_REQUESTS,
+   * WEAK_PASSWORD, EMAIL_ALREADY_VERIFIED or VALIDATION_FAILED (both passwords); every refusal
+   * leaves the link usable. @default follower: none
    */
-  verifyEmail(
-    token: string,
-    caller: Caller,
-    holder?: { userId: string; sessionId: string },
-  ): Promise<UserRecord>;
+  verifyEmail(token: string, caller: Caller, follower?: VerificationFollower): Promise<UserRecord>;
   /**
    * Asks to move the account to `newEmail` (the current password required, through the step-up
    * check): a confirmation link to the new address, a notice to the current one. The address
@@ -108,8 +139,16 @@ export interface AccountLifecycle {
     sessionId: string,
     caller: Caller,
   ): Promise<UserRecord>;
-  /** Applies an email change; throws INVALID_LINK_TOKEN or EMAIL_TAKEN (taken since it was asked). */
-  confirmEmailChange(token: string, caller: Caller): Promise<UserRecord>;
+  /**
+   * Applies an email change, while the session that asked for it is live (red-team 2026-12d I1).
+   * Without a session of the account (`follower.holder`) it needs the account's
+   * `currentPassword` (red-team 2026-12d I9: a stranger's account must not become a verified
+   * account of the victim's address because the victim clicked); without either,
+   * EMAIL_CHANGE_NEEDS_PASSWORD and the link stays usable. Throws INVALID_LINK_TOKEN,
+   * INVALID_CREDENTIALS, TOO_MANY_LOGIN_ATTEMPTS, TOO_MANY_REQUESTS or EMAIL_TAKEN (taken since
+   * it was asked). @default follower: none
+   */
+  confirmEmailChange(token: string, caller: Caller, follower?: LinkFollower): Promise<UserRecord>;
   /**
    * Deletes the caller's own account (step-up check first): its sessions end, apps' hooks run in
    * the same transaction (Dicery closes what it hosts), audit rows keep the id but lose the
@@ -135,7 +174,8 @@ export interface AccountLifecycleDeps {
    * `stores` are the core's stores over the same transaction.
    */
   transaction: <T>(work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>) => Promise<T>;
-  accounts: Pick<AccountService, 'verifyCurrentPassword'>;
+  /** `loginWithPassword` checks a password sent with a mailed link, under the login's limits. */
+  accounts: Pick<AccountService, 'verifyCurrentPassword' | 'loginWithPassword'>;
   /** Step-up for accounts with a second factor (see {@link createStepUp}); absent in unit tests. */
   secondFactor?: SecondFactorStepUp | undefined;
   selfService: Pick<SelfService, 'register'>;
@@ -145,8 +185,12 @@ export interface AccountLifecycleDeps {
   counters: Pick<CounterStore, 'increment'>;
   /** Checks a forgot-password requester's device token (see {@link ResetRequestProof}); absent in unit tests. */
   deviceTokens?: Pick<DeviceTokens, 'verify'> | undefined;
-  /** The account's live sessions, whose addresses count as the owner's (see {@link MailLane}); absent in unit tests. */
-  sessions?: Pick<SessionStore, 'listLiveSessions'> | undefined;
+  /**
+   * The account's live sessions, whose addresses count as the owner's (see {@link MailLane}), and
+   * the session that asked for an email change (checked before a password is asked for); absent
+   * in unit tests.
+   */
+  sessions?: Pick<SessionStore, 'listLiveSessions' | 'findSession'> | undefined;
   revocations: Pick<RevocationList, 'add'>;
   bus: Pick<EventBus, 'publish'>;
   mailer: Mailer;
@@ -231,6 +275,65 @@ function invalidLink(): GatehouseError {
     'This link is invalid, used or expired; ask for a new one.',
   );
 }
+
+/**
+ * A wrong current password sent with a link: the login's generic refusal (the code a wrong
+ * password answers at `/auth/login`), under the field the page asked it in.
+ */
+function wrongPassword(): GatehouseError {
+  return new GatehouseError('INVALID_CREDENTIALS', 'The password is wrong.', {
+    errors: [{ field: 'current_password', message: 'is not the account’s password' }],
+  });
+}
+
+/** A link followed without a session of the account and without its password (the link stays usable). */
+function needsPassword(code: 'VERIFICATION_NEEDS_PASSWORD' | 'EMAIL_CHANGE_NEEDS_PASSWORD'): GatehouseError {
+  return new GatehouseError(
+    code,
+    code === 'VERIFICATION_NEEDS_PASSWORD'
+      ? 'You are not signed in to this account here: enter its password, or choose a new one if you did not create it.'
+      : 'You are not signed in to this account here: enter its password to confirm the change.',
+    { errors: [{ field: 'current_password', message: 'is required without a session of the account' }] },
+  );
+}
+
+function alreadyVerified(): GatehouseError {
+  return new GatehouseError(
+    'EMAIL_ALREADY_VERIFIED',
+    'This address is already confirmed. To choose a new password, use “Forgot password”.',
+  );
+}
+
+/**
+ * Whether a link of `purpose` still belongs to `user`: a verification or reset link was mailed
+ * to the account's address and dies when it changes; an email-change link was mailed to the new
+ * one, and applies only from the account it was asked for.
+ */
+function sentToAccount(record: { purpose: AccountTokenPurpose; emailKey: string }, user: UserRecord) {
+  return record.purpose === 'change_email' || record.emailKey === user.emailKey;
+}
+
+/**
+ * Whether an email change still applies (red-team 2026-12d I1): the account is active and the
+ * session that asked for it is live.
+ */
+function changeApplies(
+  link: { record: { sessionId: string | null }; user: UserRecord },
+  asking: SessionRecord | undefined,
+  now: number,
+): boolean {
+  return (
+    link.user.isActive &&
+    link.record.sessionId !== null &&
+    asking !== undefined &&
+    asking.userId === link.user.id &&
+    asking.revokedAt === null &&
+    asking.expiresAt > now
+  );
+}
+
+/** The audit detail of how a link's follower showed they hold the account. */
+type LinkProof = 'session' | 'current_password' | 'new_password' | 'already_verified';
 
 function digest(value: string): string {
   return createHash('sha256').update(value).digest('base64url').slice(0, 22);
@@ -389,6 +492,17 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     );
   };
 
+  /**
+   * A live link token and its account, without using it up: checked before any hash or password
+   * check, so a made-up token costs one indexed read, and a refusal leaves the link usable.
+   */
+  const findLink = async (token: string, purpose: AccountTokenPurpose) => {
+    const record = await deps.tokens.findToken(hashLinkToken(token), purpose, clock());
+    const user = record === undefined ? undefined : await users.findUserById(record.userId);
+    if (record === undefined || user === undefined || !sentToAccount(record, user)) throw invalidLink();
+    return { record, user };
+  };
+
   /** Consumes a link token in `tx` and returns it with its account, checked against the address it was sent to. */
   const consume = async (stores: LifecycleStores, token: string, purpose: AccountTokenPurpose) => {
     const record = await stores.tokens.consumeToken(hashLinkToken(token), purpose, clock());
@@ -396,8 +510,124 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     const user = await stores.users.findUserById(record.userId);
     // Bound to the address: a link mailed to an address the account no longer has is dead
     // (verify, reset), and an email change applies only from the address it was asked from.
-    if (user === undefined) throw invalidLink();
+    if (user === undefined || !sentToAccount(record, user)) throw invalidLink();
     return { record, user };
+  };
+
+  /**
+   * Checks the account's current password sent with a mailed link (red-team 2026-12d I9) as a
+   * login checks it: `loginWithPassword`'s per-account, per-IP and global failure limits (a
+   * device token's own counter when the client holds one), the hashing lanes, the same generic
+   * refusal; a wrong password is tallied as a failed login. Whoever holds the link may guess the
+   * password no faster than at the login form. Returns the hash the password matched, for the
+   * caller to compare inside its transaction (a password changed meanwhile is not the one
+   * checked). A right password counts as a login toward `LOGIN_MAX_SUCCESSES_PER_ACCOUNT`.
+   */
+  const checkAccountPassword = async (
+    user: UserRecord,
+    password: string,
+    caller: Caller,
+    follower: LinkFollower,
+  ) => {
+    const seen = user.passwordHash;
+    const login = await deps.accounts.loginWithPassword(
+      user.email,
+      password,
+      caller.client.ip,
+      follower.deviceToken,
+    );
+    if (login.ok || login.reason === 'disabled' || login.reason === 'unverified') {
+      // A right password (disabled or unverified accounts are only told so once it was right).
+      // Another account under the address can only mean it moved meanwhile: the link is dead.
+      if ((login.ok ? login.user.id : login.userId) !== user.id) throw invalidLink();
+      return seen;
+    }
+    if (login.reason === 'throttled') {
+      throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
+        retryAfterSeconds: login.retryAfterSeconds,
+      });
+    }
+    if (login.reason === 'busy') {
+      throw new GatehouseError('TOO_MANY_REQUESTS', 'Too many password checks at once; try again shortly.', {
+        retryAfterSeconds: login.retryAfterSeconds,
+      });
+    }
+    const entry: AuditEntry = {
+      event: 'login_failed',
+      targetId: user.id,
+      ...caller.client,
+      details: { reason: 'invalid_credentials', via: 'email_link' },
+    };
+    // After the refusal is decided: a lost tally entry must not turn it into a 500.
+    await deps
+      .transaction((tx) => tx.audit.record(entry))
+      .catch((error: unknown) => caller.onAuditLost(error, entry));
+    throw wrongPassword();
+  };
+
+  /**
+   * Sets a new password through a mailed link: a reset link, or a verification link whose
+   * follower never chose the account's password (red-team 2026-12d I9's change of owner). One
+   * transaction: the link used, the password replaced, the address verified, on a first proof
+   * everything set up before it forgotten ({@link forgetPreProofAccess}), every session and the
+   * account's other links ended. The link stays usable on any refusal (weak password, a
+   * verification of an address verified meanwhile).
+   */
+  const setPasswordByLink = async (
+    token: string,
+    purpose: 'reset_password' | 'verify_email',
+    rawPassword: string,
+    caller: Caller,
+  ) => {
+    // Checked before any hash: a made-up token costs one indexed read.
+    const { user: owner } = await findLink(token, purpose);
+    const viaVerification = purpose === 'verify_email';
+    if (viaVerification && owner.emailVerified) throw alreadyVerified();
+    const check = deps.passwordPolicy.check(rawPassword, { email: owner.email });
+    if (!check.ok) {
+      throw new GatehouseError('WEAK_PASSWORD', check.reason, {
+        errors: [{ field: viaVerification ? 'new_password' : 'password', message: check.reason }],
+      });
+    }
+    const passwordHash = await deps.hasher.hash(check.password);
+    const { user, revoked } = await deps.transaction(async (tx, stores) => {
+      const { user } = await consume(stores, token, purpose);
+      // Verified since the look-up (by its own session, say): a change of owner no longer applies.
+      if (viaVerification && user.emailVerified) throw alreadyVerified();
+      // Following the link proved the address, so it counts as verified.
+      const updated = await stores.users.updateUser(user.id, { passwordHash, emailVerified: true }, clock());
+      if (updated === undefined) throw invalidLink();
+      // The first proof of the address: whatever was set up before it may be a stranger's.
+      const firstProof = user.emailVerified
+        ? undefined
+        : await forgetPreProofAccess(stores, user.id, clock());
+      // OWASP Forgot Password Cheat Sheet: end every session after a reset, and the account's
+      // other links (a pending email change also dies with the session that asked for it).
+      const ended = firstProof?.ended ?? (await stores.sessions.revokeUserSessions(user.id, clock()));
+      await stores.tokens.deleteUserTokens(user.id);
+      const proofDetails = firstProof === undefined ? {} : firstProofDetails(firstProof);
+      await tx.audit.record({
+        event: viaVerification ? 'email_verified' : 'password_reset',
+        actorId: user.id,
+        targetId: user.id,
+        ...caller.client,
+        ...(viaVerification
+          ? { details: { ...proofDetails, proof: 'new_password' satisfies LinkProof } }
+          : firstProof === undefined
+            ? {}
+            : { details: proofDetails }),
+      });
+      return { user: updated, revoked: ended };
+    });
+    await announce(user.id, revoked);
+    // The lockout an attacker may have caused ends: the owner just proved the address.
+    await deps.throttle.clearAccount(user.emailKey).catch((error: unknown) =>
+      warn('login lockout not cleared after a reset', {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+    mailer.send('password_changed', user.email, { when: new Date(clock()).toISOString() });
+    return user;
   };
 
   return {
@@ -438,53 +668,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     },
 
     async resetPassword(token, rawPassword, caller) {
-      // Checked before any hash: a made-up token costs one indexed read.
-      const found = await deps.tokens.findToken(hashLinkToken(token), 'reset_password', clock());
-      if (found === undefined) throw invalidLink();
-      const owner = await users.findUserById(found.userId);
-      if (owner === undefined || owner.emailKey !== found.emailKey) throw invalidLink();
-      const check = deps.passwordPolicy.check(rawPassword, { email: owner.email });
-      if (!check.ok) {
-        throw new GatehouseError('WEAK_PASSWORD', check.reason, {
-          errors: [{ field: 'password', message: check.reason }],
-        });
-      }
-      const passwordHash = await deps.hasher.hash(check.password);
-      const { user, revoked } = await deps.transaction(async (tx, stores) => {
-        const { record, user } = await consume(stores, token, 'reset_password');
-        if (user.emailKey !== record.emailKey) throw invalidLink();
-        // Following the link proved the address, so it counts as verified.
-        const updated = await stores.users.updateUser(
-          user.id,
-          { passwordHash, emailVerified: true },
-          clock(),
-        );
-        if (updated === undefined) throw invalidLink();
-        // The first proof of the address: whatever was set up before it may be a stranger's.
-        const firstProof = user.emailVerified
-          ? undefined
-          : await forgetPreProofAccess(stores, user.id, clock());
-        // OWASP Forgot Password Cheat Sheet: end every session after a reset, and the account's
-        // other links (a pending email change also dies with the session that asked for it).
-        const ended = firstProof?.ended ?? (await stores.sessions.revokeUserSessions(user.id, clock()));
-        await stores.tokens.deleteUserTokens(user.id);
-        await tx.audit.record({
-          event: 'password_reset',
-          actorId: user.id,
-          targetId: user.id,
-          ...caller.client,
-          ...(firstProof === undefined ? {} : { details: firstProofDetails(firstProof) }),
-        });
-        return { user: updated, revoked: ended };
-      });
-      await announce(user.id, revoked);
-      // The lockout an attacker may have caused ends: the owner just proved the address.
-      await deps.throttle.clearAccount(user.emailKey).catch((error: unknown) =>
-        warn('login lockout not cleared after a reset', {
-          error: error instanceof Error ? error.message : String(error),
-        }),
-      );
-      mailer.send('password_changed', user.email, { when: new Date(clock()).toISOString() });
+      await setPasswordByLink(token, 'reset_password', rawPassword, caller);
     },
 
     async requestVerification(userId, caller) {
@@ -504,24 +688,53 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       );
     },
 
-    async verifyEmail(token, caller, holder) {
-      const { user, revoked } = await deps.transaction(async (tx, stores) => {
-        const { record, user } = await consume(stores, token, 'verify_email');
-        if (user.emailKey !== record.emailKey) throw invalidLink();
+    async verifyEmail(token, caller, follower = {}) {
+      const { currentPassword, newPassword } = follower;
+      if (currentPassword !== undefined && newPassword !== undefined) {
+        const message = 'send current_password or new_password, not both';
+        throw new GatehouseError('VALIDATION_FAILED', message, {
+          errors: [
+            { field: 'current_password', message },
+            { field: 'new_password', message },
+          ],
+        });
+      }
+      if (newPassword !== undefined) return setPasswordByLink(token, 'verify_email', newPassword, caller);
+      const found = await findLink(token, 'verify_email');
+      const checked =
+        currentPassword === undefined || found.user.emailVerified
+          ? undefined
+          : await checkAccountPassword(found.user, currentPassword, caller, follower);
+      // How the follower holds the account, if they do (red-team 2026-12d I9: a mailbox alone is
+      // not the account; before, it counted as a change of owner that kept the stranger's password).
+      const proofOf = (user: UserRecord): LinkProof | undefined =>
+        user.emailVerified
+          ? 'already_verified'
+          : checked !== undefined && user.passwordHash === checked
+            ? 'current_password'
+            : follower.holder?.userId === user.id
+              ? 'session'
+              : undefined;
+      if (proofOf(found.user) === undefined) throw needsPassword('VERIFICATION_NEEDS_PASSWORD');
+      const user = await deps.transaction(async (tx, stores) => {
+        const { user } = await consume(stores, token, 'verify_email');
+        // Read again in the link's transaction: a password changed since it was checked is not
+        // the one the follower knows (rolled back, the link stays usable).
+        const proof = proofOf(user);
+        if (proof === undefined)
+          throw checked === undefined ? needsPassword('VERIFICATION_NEEDS_PASSWORD') : wrongPassword();
         const updated = await stores.users.updateUser(user.id, { emailVerified: true }, clock());
         if (updated === undefined) throw invalidLink();
-        const changeOfOwner = !user.emailVerified && holder?.userId !== user.id;
-        const firstProof = changeOfOwner ? await forgetPreProofAccess(stores, user.id, clock()) : undefined;
         await tx.audit.record({
           event: 'email_verified',
           actorId: user.id,
           targetId: user.id,
           ...caller.client,
-          ...(firstProof === undefined ? {} : { details: firstProofDetails(firstProof) }),
+          details: { proof },
         });
-        return { user: updated, revoked: firstProof?.ended ?? [] };
+        return updated;
       });
-      await announce(user.id, revoked);
+      await announce(user.id, []);
       return user;
     },
 
@@ -570,7 +783,25 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       return user;
     },
 
-    async confirmEmailChange(token, caller) {
+    async confirmEmailChange(token, caller, follower = {}) {
+      const found = await findLink(token, 'change_email');
+      // A dead link says so before any password is asked for or checked.
+      const { sessionId } = found.record;
+      if (deps.sessions !== undefined) {
+        const asking = sessionId === null ? undefined : await deps.sessions.findSession(sessionId);
+        if (!changeApplies(found, asking, clock())) throw invalidLink();
+      }
+      // Red-team 2026-12d I9's neighbouring path: a stranger asks to move their account to the
+      // victim's address, and the victim's click on "Use this address" would make it a verified
+      // account of that address, password and passkeys the stranger's. Whoever follows the link
+      // must hold the account: a session of it, or its password.
+      const { currentPassword } = follower;
+      const checked =
+        currentPassword === undefined
+          ? undefined
+          : await checkAccountPassword(found.user, currentPassword, caller, follower);
+      if (checked === undefined && follower.holder?.userId !== found.user.id)
+        throw needsPassword('EMAIL_CHANGE_NEEDS_PASSWORD');
       const { before, after } = await deps
         .transaction(async (tx, stores) => {
           const { record, user } = await consume(stores, token, 'change_email');
@@ -578,16 +809,9 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           // asked (an intruder the owner has since locked out) could still move the account.
           const asking =
             record.sessionId === null ? undefined : await stores.sessions.findSession(record.sessionId);
-          const now = clock();
-          if (
-            !user.isActive ||
-            asking === undefined ||
-            asking.userId !== user.id ||
-            asking.revokedAt !== null ||
-            asking.expiresAt <= now
-          ) {
-            throw invalidLink();
-          }
+          if (!changeApplies({ record, user }, asking, clock())) throw invalidLink();
+          // The password checked must still be the account's (rolled back, the link stays usable).
+          if (checked !== undefined && user.passwordHash !== checked) throw wrongPassword();
           const updated = await stores.users.updateUser(
             user.id,
             { email: record.email, emailKey: record.emailKey, emailVerified: true },
@@ -601,6 +825,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
             actorId: user.id,
             targetId: user.id,
             ...caller.client,
+            details: { proof: (checked === undefined ? 'session' : 'current_password') satisfies LinkProof },
           });
           return { before: user, after: updated };
         })
@@ -706,4 +931,5 @@ const PLACEHOLDER_TARGET: UserRecord = {
   emailVerified: false,
   createdAt: 0,
   updatedAt: 0,
+  credentialsVersion: 0,
 };

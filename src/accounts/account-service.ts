@@ -4,7 +4,8 @@ import type { EventBus } from '../events/event-bus.js';
 import type { Lane } from '../passwords/limit-concurrency.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
-import type { PasswordUpgrade, SessionManager } from '../sessions/session-manager.js';
+import type { PasswordUpgrade } from '../sessions/session-manager.js';
+import type { SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
 import type { DeviceTokens } from './device-token.js';
@@ -78,9 +79,10 @@ export interface AccountService {
     deviceToken?: string | undefined,
   ): Promise<PasswordLogin>;
   /**
-   * Changes name and/or password; a password change ends every other session of the user. The
-   * current-password check is limited per session (the signed-in client is a trusted one), never
-   * by the account's lockout, so failures elsewhere cannot stop its owner changing the password.
+   * Changes name and/or password; a password change ends every other session of the user, in the
+   * transaction that writes the new hash. The current-password check is limited per session (the
+   * signed-in client is a trusted one), never by the account's lockout, so failures elsewhere
+   * cannot stop its owner changing the password.
    */
   updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
   /**
@@ -93,12 +95,22 @@ export interface AccountService {
   applyUserChange(id: string, patch: Parameters<UserStore['updateUser']>[1]): Promise<UserRecord | undefined>;
 }
 
+/** The stores a profile change runs on inside one transaction. */
+export interface ProfileStores {
+  users: Pick<UserStore, 'updateUser'>;
+  sessions: Pick<SessionStore, 'revokeUserSessions'>;
+}
+
 /** Dependencies of {@link createAccountService}. */
 export interface AccountServiceDeps {
   users: UserStore;
   userCache: UserCache;
   hasher: PasswordHasher;
-  sessions: SessionManager;
+  /**
+   * Runs `work` in one database transaction over stores bound to it: a new password and the end
+   * of the other sessions commit together.
+   */
+  transaction<T>(work: (stores: ProfileStores) => Promise<T>): Promise<T>;
   throttle: LoginThrottle;
   /** One password check per account (untrusted clients) or per device at a time. */
   gate: KeyedGate;
@@ -267,6 +279,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         emailVerified: input.emailVerified === true,
         createdAt: now,
         updatedAt: now,
+        credentialsVersion: 0,
       };
       // The unique index decides races: of 50 concurrent sign-ups exactly one row is written.
       const inserted = await users.insertUser(user);
@@ -335,16 +348,29 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
       if (change.password !== undefined) {
         await verifyCurrentPassword(user, change.currentPassword, currentSessionId);
+        // Hashed before the transaction: hashing never holds one open.
         patch.passwordHash = await hasher.hash(
           checkedPassword(passwordPolicy, change.password, 'password', user.email),
           'reserved',
         );
-        // OWASP Session Management: a new password ends every other session. Revoke before the
-        // cache-eviction broadcast, so a failing broadcast can never leave those sessions alive.
-        await deps.sessions.revokeUserSessions(user.id, currentSessionId);
       }
-      const updated = await applyUserChange(user.id, patch);
-      if (updated === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+      const { updated, revoked } = await deps.transaction(async (stores) => {
+        const updated = await stores.users.updateUser(user.id, patch, clock());
+        if (updated === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+        // OWASP Session Management: a new password ends every other session, in the transaction
+        // that writes it and after it (red-team 2026-12d I3: ending them first left a gap where a
+        // sign-in with the old password started a session that nothing ended). Moving the
+        // credentials version with them also stops the sign-ins in flight.
+        const revoked =
+          patch.passwordHash === undefined
+            ? []
+            : await stores.sessions.revokeUserSessions(user.id, clock(), currentSessionId);
+        return { updated, revoked };
+      });
+      // After the commit: a broadcast never goes out for a change that rolled back.
+      if (revoked.length > 0) await deps.bus.publish({ type: 'sessions_revoked', sessions: revoked });
+      deps.userCache.evict(user.id);
+      await deps.bus.publish({ type: 'user_changed', userId: user.id });
       return updated;
     },
 

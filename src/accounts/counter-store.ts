@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisConnections } from '../events/redis-connections.js';
+import { hasElapsed } from '../lib/elapsed.js';
 
 /** A fixed-window counter's state. */
 export interface WindowCount {
@@ -64,6 +65,11 @@ function storedKey(key: CounterKey): string {
   return typeof key === 'string' ? hashCounterKey(key) : key.hashed;
 }
 
+/** A window of {@link createMemoryCounterStore}: its count, and when it opened and ends (epoch ms). */
+interface OpenWindow extends WindowCount {
+  openedAt: number;
+}
+
 /** Options of {@link createMemoryCounterStore}. */
 export interface MemoryCounterStoreOptions {
   /**
@@ -91,19 +97,27 @@ export function createMemoryCounterStore(
   options: MemoryCounterStoreOptions = {},
 ): CounterStore {
   const maxKeys = options.maxKeys ?? 100_000;
-  const windows = new Map<string, WindowCount>();
+  const windows = new Map<string, OpenWindow>();
   const live = (hashed: string) => {
     const entry = windows.get(hashed);
-    if (entry !== undefined && entry.resetAt <= clock()) {
+    // A window ends at its resetAt, or at once when the wall clock was stepped back past its
+    // opening: measured from the new time, a lockout would otherwise last the step longer (an
+    // hour back, an hour more of 429s), and Retry-After would say so.
+    if (entry !== undefined && hasElapsed(clock(), entry.openedAt, entry.resetAt - entry.openedAt)) {
       windows.delete(hashed);
       return undefined;
     }
     return entry;
   };
+  const view = (entry: OpenWindow): WindowCount => ({ count: entry.count, resetAt: entry.resetAt });
   return {
     async increment(key, windowMs) {
       const hashed = storedKey(key);
-      const entry = live(hashed) ?? { count: 0, resetAt: clock() + windowMs };
+      let entry = live(hashed);
+      if (entry === undefined) {
+        const now = clock();
+        entry = { count: 0, openedAt: now, resetAt: now + windowMs };
+      }
       entry.count += 1;
       windows.delete(hashed);
       windows.set(hashed, entry);
@@ -111,7 +125,7 @@ export function createMemoryCounterStore(
         const oldest = windows.keys().next();
         if (oldest.done !== true) windows.delete(oldest.value);
       }
-      return { ...entry };
+      return view(entry);
     },
     async peek(key) {
       const hashed = storedKey(key);
@@ -121,7 +135,7 @@ export function createMemoryCounterStore(
       // and must not drift to the front where a flood of other keys would evict it.
       windows.delete(hashed);
       windows.set(hashed, entry);
-      return { ...entry };
+      return view(entry);
     },
     async decrement(key) {
       const entry = live(storedKey(key));

@@ -16,13 +16,14 @@ export interface PublicUser {
 /**
  * A stored user without its password hash: what the user cache holds and `request.auth.user` is.
  * The hash never leaves the account service's login check, so code handed a signed-in user (an
- * embedding app's handler, a log line that serializes it) cannot leak it.
+ * embedding app's handler, a log line that serializes it) cannot leak it. The credentials version
+ * (the sign-ins' bookkeeping, red-team 2026-12d I3) stays inside the core too.
  */
-export type AccountUser = Omit<UserRecord, 'passwordHash'>;
+export type AccountUser = Omit<UserRecord, 'passwordHash' | 'credentialsVersion'>;
 
-/** Drops the password hash from a stored user (see {@link AccountUser}). */
+/** Drops the password hash (and the credentials version) from a stored user (see {@link AccountUser}). */
 export function withoutHash(user: UserRecord): AccountUser {
-  const { passwordHash: _hash, ...rest } = user;
+  const { passwordHash: _hash, credentialsVersion: _version, ...rest } = user;
   return rest;
 }
 

@@ -158,14 +158,23 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
   const { accounts, sessions, users, sessionStore, audit, mfa } = deps;
   const scopePolicy = deps.scopes ?? createScopePolicy();
 
-  /** Starts the cookie session of a completed sign-in, ending the browser's previous one. */
+  /**
+   * Starts the cookie session of a completed sign-in, ending the browser's previous one. `user` is
+   * the record the sign-in was decided on: if every session of the account is ended before this
+   * one commits (a reset, "log out everywhere"…), it is not written (`credentialsVersion`,
+   * red-team 2026-12d I3), unless `credentialsVersion` names the version to hold instead.
+   */
   const startSession = (
     user: UserRecord,
     previous: string | undefined,
     caller: Caller,
     secondFactor: string | undefined,
     amr: string[],
-    { passwordUpgrade, spend }: Pick<SessionStartOptions, 'passwordUpgrade' | 'spend'> = {},
+    {
+      passwordUpgrade,
+      spend,
+      credentialsVersion = user.credentialsVersion,
+    }: Pick<SessionStartOptions, 'passwordUpgrade' | 'spend' | 'credentialsVersion'> = {},
   ) => {
     const { client } = caller;
     const role = effectiveRole(user.role, amr, deps.requireMfaForRoles ?? []);
@@ -174,6 +183,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       amr,
       passwordUpgrade,
       spend,
+      credentialsVersion,
       audit: (started) => ({
         event: 'login_succeeded',
         actorId: user.id,
@@ -226,6 +236,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
           clientId: 'gatehouse',
           flow: 'cookie',
           deviceId: login.trustedDeviceId,
+          credentialsVersion: login.user.credentialsVersion,
         });
         return { ok: false, reason: 'mfa_required', mfaToken };
       }
@@ -248,6 +259,8 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       // spends nothing, so the same token and code work on a retry.
       const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'cookie', (proof) =>
         startSession(proof.user, request.previousSessionId, caller, proof.method, amrOf(proof.method), {
+          // The version the password step saw, not the one read at completion.
+          credentialsVersion: proof.challenge.credentialsVersion,
           spend: (stores) =>
             proof.spend(stores, { actorId: proof.user.id, targetId: proof.user.id, ...caller.client }),
         }),

@@ -1,6 +1,7 @@
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
+import { hasElapsed } from '../lib/elapsed.js';
 import { isDatabaseUnavailable } from '../storage/open-database.js';
 import type { UserStore } from '../storage/user-store.js';
 import { type AccountUser, withoutHash } from './public-user.js';
@@ -101,18 +102,18 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
   return {
     peek(id) {
       const cached = users.get(id);
-      if (cached === undefined || clock() - cached.readAt >= maxAgeMs) return undefined;
+      if (cached === undefined || hasElapsed(clock(), cached.readAt, maxAgeMs)) return undefined;
       counts.hits += 1;
       return cached.user;
     },
     async get(id) {
       const now = clock();
       const cached = users.get(id);
-      if (cached !== undefined && now - cached.readAt < maxAgeMs) {
+      if (cached !== undefined && !hasElapsed(now, cached.readAt, maxAgeMs)) {
         counts.hits += 1;
         return cached.user;
       }
-      const usableStale = cached !== undefined && now - cached.readAt < maxStaleMs;
+      const usableStale = cached !== undefined && !hasElapsed(now, cached.readAt, maxStaleMs);
       if (usableStale && cached.retryAt !== undefined && now < cached.retryAt) {
         counts.hits += 1;
         return cached.user;

@@ -3,7 +3,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import { parseLegacyHash } from '../passwords/legacy-hash-format.js';
 import type { UserImportStore } from '../storage/user-import-store.js';
-import type { UserRecord } from '../storage/user-store.js';
+import type { NewUser } from '../storage/user-store.js';
 import { normalizeFullName } from './account-service.js';
 import { normalizeEmail } from './normalize-email.js';
 import { isRole, type Role } from './roles.js';
@@ -85,7 +85,7 @@ export interface UserImportDeps {
 /** Most bytes of a hash string the import accepts (the longest supported format is ~150). */
 const MAX_FIELD_LENGTH = 1024;
 
-type Validated = { ok: true; user: UserRecord } | { ok: false; reason: string };
+type Validated = { ok: true; user: NewUser } | { ok: false; reason: string };
 
 function text(fields: Readonly<Record<string, unknown>>, name: string): string | undefined | null {
   const value = fields[name];
@@ -168,7 +168,7 @@ export function createUserImport(deps: UserImportDeps): UserImport {
         options.onProblem?.(problem);
       };
 
-      const flush = async (stores: UserImportStores, batch: { line: number; user: UserRecord }[]) => {
+      const flush = async (stores: UserImportStores, batch: { line: number; user: NewUser }[]) => {
         const inserted = await stores.users.insertUsers(batch.map((row) => row.user));
         counts.imported += inserted.size;
         const refused = batch.filter((row) => !inserted.has(row.user.emailKey));
@@ -188,7 +188,7 @@ export function createUserImport(deps: UserImportDeps): UserImport {
 
       const run = async (stores: UserImportStores) => {
         // One batch in memory at a time: the file is never held whole (1 000 000 rows stream).
-        let batch: { line: number; user: UserRecord }[] = [];
+        let batch: { line: number; user: NewUser }[] = [];
         let batchLines = new Map<string, number>();
         for await (const record of records) {
           counts.records += 1;

@@ -73,7 +73,9 @@ export function openRedisChannel<S extends TSchema>(
 
   const drop = (reason: string) => {
     dropped += 1;
-    const now = Date.now();
+    // Monotonic: after a wall clock stepped back, `Date.now() - lastReport` stayed below the
+    // interval for the step's length, and no dropped message was reported in all that time.
+    const now = performance.now();
     if (now - lastReport < DROP_REPORT_INTERVAL_MS) return;
     lastReport = now;
     warn(`Dropped malformed message(s) on Redis channel ${name}`, { reason, dropped });

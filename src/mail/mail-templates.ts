@@ -39,16 +39,24 @@ interface Template {
 }
 
 const footer = 'If this was not you, you can ignore this message.';
+const takeOver =
+  'If you did not create this account, someone else used your address: you can take the account over by ' +
+  'choosing a password on that page, or ignore this message.';
+const notYourChange =
+  'Unless you are signed in to that account, the page asks for its password. If you did not ask for this, ' +
+  'ignore this message: nothing changes.';
 
 const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
+  // Red-team 2026-12d I9: whoever signed up with this address may not be its owner, so the mail
+  // says what the page offers them (the page asks for the password, or a new one, without a session).
   verify_email: {
     subject: 'Confirm your email address',
     text:
       'Confirm this address for your account by opening this link within {{hours}} hours:\n\n{{link}}\n\n' +
-      footer,
+      takeOver,
     html:
       '<p>Confirm this address for your account by opening this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my address</a></p><p>' +
-      footer +
+      takeOver +
       '</p>',
   },
   reset_password: {
@@ -60,10 +68,10 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
     subject: 'Confirm your new email address',
     text:
       'To make {{new_email}} the address of your account, open this link within {{hours}} hours:\n\n{{link}}\n\n' +
-      footer,
+      notYourChange,
     html:
       '<p>To make {{new_email}} the address of your account, open this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my new address</a></p><p>' +
-      footer +
+      notYourChange +
       '</p>',
   },
   email_change_requested: {

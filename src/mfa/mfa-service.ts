@@ -134,7 +134,9 @@ export interface MfaService {
   ): Promise<{ secret: string; uri: string }>;
   /**
    * Confirms enrolment with a first code (proving the app holds the secret) and returns 10 new
-   * recovery codes, shown once. Throws MFA_ENROLMENT_NOT_STARTED, INVALID_OTP or STEP_UP_REQUIRED.
+   * recovery codes, shown once. Throws EMAIL_NOT_VERIFIED (as {@link MfaService.startTotpEnrolment}:
+   * a pending enrolment on an unproven address is never confirmed), MFA_ENROLMENT_NOT_STARTED,
+   * INVALID_OTP or STEP_UP_REQUIRED.
    */
   confirmTotp(
     userId: string,
@@ -468,6 +470,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     },
 
     async confirmTotp(userId, sessionId, code, audit) {
+      // Checked again here, not only when the enrolment started: a pending secret has no expiry,
+      // and one started on an unproven address before that check existed (red team 2026-12d I4)
+      // must not become a factor the first proof of the address would then strip.
+      const user = await deps.users.findUserById(userId);
+      if (user === undefined) {
+        throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
+      }
+      requireProvenAddress(user);
       await deps.stepUp.requireRecentAuthentication(sessionId);
       const totp = await store.findTotp(userId);
       if (totp === undefined || totp.confirmedAt !== null) {
@@ -560,12 +570,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         if (factor === undefined) return undefined;
         const user = await deps.users.findUserById(userId);
         if (user === undefined || !user.isActive) return { refused: 'invalid_token' };
-        // The account changed since the password step (a reset or password change, a disable and
-        // re-enable, a role change): the first factor this token stands for may be the old
-        // password, so it finishes nothing (red-team 2026-12d I3). `updatedAt` moves with every
-        // change of the row, so an unrelated change (a new name) also ends a pending sign-in,
-        // which then starts again from the password: a few minutes' token, a rare cost.
-        if (user.updatedAt > challenge.expiresAt - limits.tokenTtlMs) return { refused: 'invalid_token' };
+        // Every session of the account was ended since the password step (a reset or password
+        // change, "log out everywhere", a disable…): the first factor this token stands for may be
+        // the old password, so it finishes nothing (red-team 2026-12d I3). A cheap early answer;
+        // the session's transaction checks again (`credentialsVersion`), for a change that
+        // commits while this completion runs.
+        if (user.credentialsVersion !== challenge.credentialsVersion) return { refused: 'invalid_token' };
         const spend = async (stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>) => {
           // Single use: the first completion claims the nonce; a second (a replayed request with
           // another valid code) finds it claimed. A database row kept until the token expires: a

@@ -17,6 +17,12 @@ export interface MfaChallenge {
    * token: its second-factor failures count on its own counter, not the account's.
    */
   deviceId: string | undefined;
+  /**
+   * The account's credentials version when the password was checked (`UserRecord.credentialsVersion`):
+   * once it moves (a reset, a password change, "log out everywhere"…), the token finishes nothing
+   * (red-team 2026-12d I3).
+   */
+  credentialsVersion: number;
   /** Unique per challenge: the key of its failure counter and of its single use. */
   nonce: string;
   /** Epoch ms after which the token is refused. */
@@ -43,6 +49,8 @@ interface Payload {
   c: string;
   f: ChallengeFlow;
   d: string | null;
+  /** The credentials version. Tokens sealed before it was carried lack it and open as nothing. */
+  v: number;
   n: string;
   e: number;
 }
@@ -57,6 +65,7 @@ function isPayload(value: unknown): value is Payload {
     typeof p.c === 'string' &&
     (p.f === 'token' || p.f === 'cookie') &&
     (p.d === null || typeof p.d === 'string') &&
+    typeof p.v === 'number' &&
     typeof p.n === 'string' &&
     typeof p.e === 'number'
   );
@@ -78,6 +87,7 @@ export function createMfaTokens(secretKey: Uint8Array): MfaTokens {
         c: challenge.clientId,
         f: challenge.flow,
         d: challenge.deviceId ?? null,
+        v: challenge.credentialsVersion,
         n: nonce,
         e: challenge.expiresAt,
       };
@@ -92,6 +102,7 @@ export function createMfaTokens(secretKey: Uint8Array): MfaTokens {
         clientId: payload.c,
         flow: payload.f,
         deviceId: payload.d ?? undefined,
+        credentialsVersion: payload.v,
         nonce: payload.n,
         expiresAt: payload.e,
       };

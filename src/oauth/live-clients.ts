@@ -1,5 +1,6 @@
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
+import { hasElapsed } from '../lib/elapsed.js';
 import { isDatabaseUnavailable } from '../storage/open-database.js';
 import { MAX_OAUTH_CLIENTS, type OAuthClient, type OAuthClients } from './oauth-clients.js';
 
@@ -82,17 +83,17 @@ export function createLiveClients(
   return {
     peek(clientId) {
       const cached = cache.get(clientId);
-      if (cached === undefined || clock() - cached.readAt >= maxAgeMs) return undefined;
+      if (cached === undefined || hasElapsed(clock(), cached.readAt, maxAgeMs)) return undefined;
       return cached.client;
     },
     async get(clientId) {
       const now = clock();
       const cached = cache.get(clientId);
-      if (cached !== undefined && now - cached.readAt < maxAgeMs) return cached.client;
+      if (cached !== undefined && !hasElapsed(now, cached.readAt, maxAgeMs)) return cached.client;
       if (
         cached?.retryAt !== undefined &&
         now < cached.retryAt &&
-        now - cached.readAt < CLIENT_CACHE_MAX_STALE_MS
+        !hasElapsed(now, cached.readAt, CLIENT_CACHE_MAX_STALE_MS)
       ) {
         return cached.client;
       }

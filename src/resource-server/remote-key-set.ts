@@ -5,6 +5,7 @@ import {
   type JSONWebKeySet,
   type JWSHeaderParameters,
 } from 'jose';
+import { hasElapsed } from '../lib/elapsed.js';
 import { isTrustedHttpUrl } from './external-issuer-schema.js';
 import { ExternalFetchError, fetchJson } from './fetch-json.js';
 
@@ -77,7 +78,7 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
   let jwksUri = options.jwksUri;
   let pending: Promise<void> | undefined;
 
-  const mayFetch = () => clock() - lastAttemptAt >= cooldownMs;
+  const mayFetch = () => hasElapsed(clock(), lastAttemptAt, cooldownMs);
   const secondsUntilFetch = () => Math.max(1, Math.ceil((lastAttemptAt + cooldownMs - clock()) / 1000));
 
   const load = async (signal: AbortSignal): Promise<void> => {
@@ -111,7 +112,8 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
     async resolve(header, token) {
       // Stale but usable: serve from it and refresh in the background (keys removed by the
       // provider stop working once the new set arrives).
-      if (local !== undefined && clock() - fetchedAt >= options.maxAgeMs && mayFetch()) void refresh();
+      if (local !== undefined && hasElapsed(clock(), fetchedAt, options.maxAgeMs) && mayFetch())
+        void refresh();
       if (local === undefined) {
         if (pending !== undefined) await pending;
         else if (mayFetch()) await refresh();
@@ -134,7 +136,7 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
       return local(header, token);
     },
     generation: () => generation,
-    isStale: () => local === undefined || clock() - fetchedAt >= options.maxAgeMs,
+    isStale: () => local === undefined || hasElapsed(clock(), fetchedAt, options.maxAgeMs),
   };
 }
 

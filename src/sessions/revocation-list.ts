@@ -125,13 +125,21 @@ export async function createRevocationList(options: RevocationListOptions): Prom
     throw error;
   }
   let watermark = started - overlapMs;
+  let lastStart = started;
 
   let running: Promise<void> | undefined;
   const reload = () => {
-    running ??= loadSince(watermark)
+    // The wall clock stepped back since the last load (NTP, an operator, a restored VM): rows
+    // revoked from now on carry times below the watermark, which the incremental read would skip
+    // until the clock caught up (every instance's revocations lost but for the broadcast), and the
+    // entries swept before the step guard tokens whose `exp` lies ahead again. Read everything
+    // that may still matter from the new time, as the first load did, and restart the watermark.
+    const steppedBack = clock() < lastStart;
+    running ??= loadSince(steppedBack ? clock() - keepFor : watermark)
       .then(
         (start) => {
-          watermark = Math.max(watermark, start - overlapMs);
+          watermark = steppedBack ? start - overlapMs : Math.max(watermark, start - overlapMs);
+          lastStart = start;
         },
         (error: unknown) => {
           options.onReloadError?.(error);

@@ -228,6 +228,16 @@ export interface SessionStartOptions {
    * is written, and the start rejects with what it threw. @default nothing to spend
    */
   spend?: ((stores: RefreshStores, session: SessionRecord) => Promise<void>) | undefined;
+  /**
+   * The account's credentials version (`UserRecord.credentialsVersion`) as read when the sign-in
+   * was decided (the record its password was checked against, or the one its `mfa_token` or
+   * passkey was issued for). Re-read inside the session's transaction, after the session's insert:
+   * if it moved (a reset, a password change, "log out everywhere"… committed meanwhile), nothing is
+   * written and the start rejects with INVALID_CREDENTIALS, as a wrong password would (red-team
+   * 2026-12d I3). @default not checked (a start decided by other means: an authorization code,
+   * which every such change deletes)
+   */
+  credentialsVersion?: number | undefined;
 }
 
 /**
@@ -447,6 +457,26 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   };
 
   /**
+   * Refuses a sign-in decided on credentials that no longer hold (see
+   * {@link SessionStartOptions.credentialsVersion}): inside its transaction, right after the
+   * session's insert. After, not before: on PostgreSQL the insert takes the user row's `FOR KEY
+   * SHARE` lock (its foreign key), which a revocation of all the account's sessions waits for
+   * (`moveCredentialsVersion`), and a read after it is a new snapshot (READ COMMITTED) that sees a
+   * revocation which committed while the insert waited. So either the revocation sees this session
+   * or this read sees the revocation. One primary-key read, no lock of its own (issue 10).
+   */
+  const confirmCredentials = async (
+    users: UserStore,
+    session: SessionRecord,
+    expected: number | undefined,
+  ): Promise<void> => {
+    if (expected === undefined) return;
+    if ((await users.findCredentialsVersion(session.userId)) === expected) return;
+    // The same refusal as a wrong password: the sign-in learns nothing it could use.
+    throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
+  };
+
+  /**
    * Runs a sign-in's transaction for `session`. An account deleted after its credentials were
    * checked (the owner's `DELETE /users/me` or an admin's, between the password check and this
    * commit) makes the session's insert fail its foreign key: that is the sign-in's refusal, as if
@@ -483,7 +513,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const startBearer = async (
     session: SessionRecord,
     clientId: string,
-    { audit, passwordUpgrade, spend }: SessionStartOptions,
+    { audit, passwordUpgrade, spend, credentialsVersion }: SessionStartOptions,
   ): Promise<BearerTokens> => {
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
@@ -491,6 +521,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
       await stores.sessions.insertSession(session);
+      await confirmCredentials(stores.users, session, credentialsVersion);
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
       // RFC 6749 §10.4: the refresh token stays bound to the client it was issued to.
       await stores.sessions.insertRefreshToken(
@@ -818,7 +849,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     async startCookieSession(userId, scopes, client, options = {}) {
       const session = newSession(userId, 'cookie', scopes, client, options);
       const cookie = generateOpaqueToken('ghs');
-      const { replaces, audit, passwordUpgrade, spend } = options;
+      const { replaces, audit, passwordUpgrade, spend, credentialsVersion } = options;
       // One write transaction per login: what it is bought with is spent, the browser's previous
       // session ends, the new one and its audit entry are written (and an imported hash
       // upgraded), together or not at all.
@@ -827,6 +858,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         await upgradePassword(stores.users, passwordUpgrade, clock());
         const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
         await stores.sessions.insertSession(session, cookie.hash);
+        await confirmCredentials(stores.users, session, credentialsVersion);
         if (audit !== undefined) await stores.audit.record(audit(session));
         return ended;
       });

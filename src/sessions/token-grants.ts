@@ -241,6 +241,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
         clientId: request.clientId,
         flow: 'token',
         deviceId: login.trustedDeviceId,
+        credentialsVersion: login.user.credentialsVersion,
       });
       return {
         ok: false,
@@ -253,6 +254,9 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     // is one write, and a session never exists without its entry.
     const tokens = await sessions.startBearerSession(userId, grant.scopes, client, request.clientId, {
       passwordUpgrade: login.passwordUpgrade,
+      // A reset (or "log out everywhere"…) committing after the password check ends this sign-in
+      // with it (red-team 2026-12d I3).
+      credentialsVersion: login.user.credentialsVersion,
       audit: (session) => ({
         event: 'login_succeeded',
         actorId: userId,
@@ -283,6 +287,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
       return sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
         amr: amrOf(method),
+        credentialsVersion: challenge.credentialsVersion,
         spend: (stores) => proof.spend(stores, { actorId: user.id, targetId: user.id, ...client }),
         audit: (session) => ({
           event: 'login_succeeded',

@@ -17,6 +17,11 @@ export interface UsersTable {
   email_verified: Generated<number>;
   created_at: number;
   updated_at: number;
+  /**
+   * Moved by everything that ends all of the account's sessions (migration `023a`); a sign-in
+   * writes its session only while it still holds the value it was decided on (red-team 2026-12d I3).
+   */
+  credentials_version: Generated<number>;
 }
 
 /**

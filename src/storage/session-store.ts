@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { precompiledQuery } from './precompiled-query.js';
 import type { RefreshTokensTable, Schema, SessionsTable } from './schema.js';
+import { moveCredentialsVersion } from './user-store.js';
 
 /** How a session's tokens travel. */
 export type SessionTransport = 'bearer' | 'cookie';
@@ -88,7 +89,9 @@ export interface SessionStore {
    * Revokes every live session of a user except `keep`; returns those revoked now. The user's
    * unexchanged authorization codes go first: each would start a new session after this one
    * (red-team 2026-12d I2), and every "end my sessions" (log out everywhere, a password change or
-   * reset, a disable) means those too.
+   * reset, a disable) means those too. It also moves the account's credentials version, so a
+   * sign-in in flight writes no session after this (red-team 2026-12d I3). Runs in the caller's
+   * transaction, or in one of its own.
    */
   revokeUserSessions(userId: string, now: number, keep?: string): Promise<RevokedSession[]>;
   /**
@@ -237,20 +240,35 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
     },
     async revokeUserSessions(userId, now, keep) {
-      // First: on PostgreSQL this waits for an exchange that has spent one of these codes (its row
-      // lock) until it commits, so the UPDATE below, a statement with a newer snapshot, sees the
-      // session that exchange started and revokes it. A code not yet spent is gone before the
-      // exchange's compare-and-set, which then refuses it.
-      await db.deleteFrom('oauth_codes').where('user_id', '=', userId).where('used_at', 'is', null).execute();
-      let query = db
-        .updateTable('sessions')
-        .set({ revoked_at: now })
-        .where('user_id', '=', userId)
-        .where('revoked_at', 'is', null)
-        .where('expires_at', '>', now);
-      if (keep !== undefined) query = query.where('id', '!=', keep);
-      const rows = await query.returning(['id', 'expires_at']).execute();
-      return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+      const revoke = async (trx: Kysely<Schema>) => {
+        // First: on PostgreSQL this waits for an exchange that has spent one of these codes (its
+        // row lock) until it commits, so the UPDATE below, a statement with a newer snapshot, sees
+        // the session that exchange started and revokes it. A code not yet spent is gone before
+        // the exchange's compare-and-set, which then refuses it. Before the user row's lock below:
+        // that exchange's session insert needs the row (its foreign key), so the other order
+        // would deadlock.
+        await trx
+          .deleteFrom('oauth_codes')
+          .where('user_id', '=', userId)
+          .where('used_at', 'is', null)
+          .execute();
+        // Sign-ins in flight (their password checked, their session not yet committed): they
+        // either commit before the revocation below reads the sessions, or find the version moved
+        // and write nothing (red-team 2026-12d I3; the locking is in moveCredentialsVersion).
+        await moveCredentialsVersion(trx, userId);
+        let query = trx
+          .updateTable('sessions')
+          .set({ revoked_at: now })
+          .where('user_id', '=', userId)
+          .where('revoked_at', 'is', null)
+          .where('expires_at', '>', now);
+        if (keep !== undefined) query = query.where('id', '!=', keep);
+        const rows = await query.returning(['id', 'expires_at']).execute();
+        return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+      };
+      // The version's lock must be held until the revocation commits: its own transaction when
+      // the caller has none.
+      return db.isTransaction ? revoke(db) : db.transaction().execute(revoke);
     },
     async listRevokedSince(since, now) {
       const rows = await db

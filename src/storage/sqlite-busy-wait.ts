@@ -167,12 +167,14 @@ class BusyWaitingConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const deadline = Date.now() + this.#wait.timeoutMs;
+    // A monotonic clock: a wall clock stepped back an hour while a statement waited made it wait
+    // (and hold its request) for the hour, whatever the statement timeout.
+    const deadline = performance.now() + this.#wait.timeoutMs;
     for (let pause = FIRST_PAUSE_MS; ; pause = Math.min(MAX_PAUSE_MS, pause * 2)) {
       try {
         return await this.inner.executeQuery<R>(compiledQuery);
       } catch (error) {
-        const left = deadline - Date.now();
+        const left = deadline - performance.now();
         // Past the bound the busy error goes up as it is: isDatabaseUnavailable makes it a 503.
         if (!isBusy(error) || this.#wait.inTransaction() || left <= 0) throw error;
         await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));

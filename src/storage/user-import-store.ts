@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Schema } from './schema.js';
-import type { UserRecord } from './user-store.js';
+import type { NewUser } from './user-store.js';
 
 /** Writes of `gatehouse import-users`, run inside the import's transaction. */
 export interface UserImportStore {
@@ -9,7 +9,7 @@ export interface UserImportStore {
    * an earlier batch of this import) is skipped by the unique index, never overwritten. Returns
    * the email keys actually inserted.
    */
-  insertUsers(users: readonly UserRecord[]): Promise<Set<string>>;
+  insertUsers(users: readonly NewUser[]): Promise<Set<string>>;
   /** When each of these email keys' accounts was created (for telling why a row was a duplicate). */
   createdAtOf(emailKeys: readonly string[]): Promise<Map<string, number>>;
 }

@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
+import { type Kysely, PostgresAdapter, type Selectable, sql, type Updateable } from 'kysely';
 import type { Role } from '../accounts/roles.js';
 import { isUniqueViolation } from './open-database.js';
 import { precompiledQuery } from './precompiled-query.js';
@@ -17,7 +17,16 @@ export interface UserRecord {
   emailVerified: boolean;
   createdAt: number;
   updatedAt: number;
+  /**
+   * Moves whenever every session of the account is ended (a reset, a password change, "log out
+   * everywhere", a disable…): a sign-in decided on this record writes its session only while the
+   * value is still this one (`SessionStartOptions.credentialsVersion`, red-team 2026-12d I3).
+   */
+  credentialsVersion: number;
 }
+
+/** A new account: its credentials version starts at 0. */
+export type NewUser = Omit<UserRecord, 'credentialsVersion'>;
 
 /** Fields an update may change. */
 export type UserPatch = Partial<
@@ -36,11 +45,16 @@ export interface UserQuery {
 /** Persistence of accounts. */
 export interface UserStore {
   /** Inserts a user; `email_taken` when the email key exists (atomic under concurrency). */
-  insertUser(user: UserRecord): Promise<{ ok: true } | { ok: false; reason: 'email_taken' }>;
+  insertUser(user: NewUser): Promise<{ ok: true } | { ok: false; reason: 'email_taken' }>;
   /** The user with this id. */
   findUserById(id: string): Promise<UserRecord | undefined>;
   /** The user with this normalized email key. */
   findUserByEmailKey(emailKey: string): Promise<UserRecord | undefined>;
+  /**
+   * The account's credentials version ({@link UserRecord.credentialsVersion}), or undefined when the
+   * account is gone: one primary-key read, which a sign-in makes inside its session's transaction.
+   */
+  findCredentialsVersion(id: string): Promise<number | undefined>;
   /** Applies `patch`; returns the updated user, or undefined when it does not exist. */
   updateUser(id: string, patch: UserPatch, now: number): Promise<UserRecord | undefined>;
   /**
@@ -68,6 +82,7 @@ function toRecord(row: Selectable<UsersTable>): UserRecord {
     emailVerified: row.email_verified === 1,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    credentialsVersion: Number(row.credentials_version),
   };
 }
 
@@ -81,6 +96,37 @@ const selectUserByEmailKey = precompiledQuery<Schema, { email_key: string }, Sel
   ['email_key'],
   (db, { email_key }) => db.selectFrom('users').selectAll().where('email_key', '=', email_key),
 );
+
+// Every sign-in re-reads it in its session's transaction: compiled once (see precompiledQuery).
+const selectCredentialsVersion = precompiledQuery<
+  Schema,
+  { id: string },
+  Pick<Selectable<UsersTable>, 'credentials_version'>
+>(['id'], (db, { id }) => db.selectFrom('users').select('credentials_version').where('id', '=', id));
+
+/**
+ * Moves `userId`'s credentials version, as part of ending all of the account's sessions; `db` must
+ * be the transaction that ends them, and this must run before the sessions are read for revoking.
+ *
+ * PostgreSQL: the row is first locked `FOR UPDATE`, which conflicts with the `FOR KEY SHARE` lock a
+ * session insert takes on its user (the foreign key). So a sign-in whose session insert came first
+ * makes this wait until it commits, and the revocation that follows (a statement with a newer
+ * snapshot, READ COMMITTED) sees and ends that session; a sign-in whose insert comes after this
+ * lock waits until this transaction commits, and then reads the moved version and writes nothing.
+ * A plain UPDATE would take only `FOR NO KEY UPDATE`, which does not conflict: a sign-in could read
+ * the old version, and commit its session after this transaction revoked the ones it saw.
+ * SQLite: a transaction runs alone on the one connection; nothing interleaves.
+ */
+export async function moveCredentialsVersion(db: Kysely<Schema>, userId: string): Promise<void> {
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    await db.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
+  }
+  await db
+    .updateTable('users')
+    .set((eb) => ({ credentials_version: eb('credentials_version', '+', 1) }))
+    .where('id', '=', userId)
+    .execute();
+}
 
 /** A {@link UserStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createUserStore(db: Kysely<Schema>): UserStore {
@@ -115,6 +161,10 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
     async findUserByEmailKey(emailKey) {
       const [row] = (await selectUserByEmailKey(db, { email_key: emailKey })).rows;
       return row && toRecord(row);
+    },
+    async findCredentialsVersion(id) {
+      const [row] = (await selectCredentialsVersion(db, { id })).rows;
+      return row === undefined ? undefined : Number(row.credentials_version);
     },
     async updateUser(id, patch, now) {
       const values: Updateable<UsersTable> = { updated_at: now };

@@ -63,6 +63,7 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
       emailVerified: false,
       createdAt: now,
       updatedAt: now,
+      credentialsVersion: 0,
       ...overrides,
     };
     expect(await gatehouse.users.insertUser(user)).toEqual({ ok: true });

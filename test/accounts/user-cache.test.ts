@@ -14,6 +14,7 @@ const user = (role: UserRecord['role']): UserRecord => ({
   emailVerified: false,
   createdAt: 0,
   updatedAt: 0,
+  credentialsVersion: 0,
 });
 
 /** A store whose `findUserById` answers only when the test releases it. */

@@ -2,8 +2,9 @@
  * The account lifecycle in a real browser against a real listening server that mails through a
  * real SMTP server (started here): forgot password → the mail → its link → a new password → log
  * in; confirming and changing the address through the links mailed from the account page; the
- * account page's sessions; and an admin disabling a user from the console, after which
- * the user's session no longer works.
+ * account page's sessions; a verification link opened signed out (the account's password, or a
+ * new one that takes the account over); and an admin disabling a user from the console, after
+ * which the user's session no longer works.
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
  */
@@ -161,6 +162,67 @@ describe('account lifecycle in a browser', () => {
     await expect
       .poll(() => page.getByTestId('nav-user').textContent(), { timeout: UI_TIMEOUT })
       .toBe(newEmail);
+    expect(pageFailures).toEqual([]);
+  });
+
+  // Red-team 2026-12d I9: the link proves the mailbox, not the password, so signed out the page asks
+  // for the account's password, or lets the address's owner take the account over with a new one.
+  it('a verification link opened signed out asks for the password, or takes the account over with a new one', async () => {
+    if (sink === undefined) throw new Error('no SMTP sink');
+    const signUp = async (label: string) => {
+      const email = uniqueEmail(label);
+      const before = sink?.messages.length ?? 0;
+      const created = await (app as FastifyInstance).inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email, password: PASSWORD },
+      });
+      expect(created.statusCode).toBe(201);
+      const mail = await sink?.waitFor(before + 1);
+      expect(mail?.subject).toBe('Confirm your email address');
+      return { email, link: firstLink(mail?.text) };
+    };
+
+    // Signed up on another device: confirmed here with the account's password.
+    const mine = await signUp('browser-elsewhere');
+    const page = await openPerson('#/login');
+    await page.goto(mine.link);
+    await page.getByTestId('confirm-link-button').click();
+    await page.getByTestId('link-needs-password').waitFor();
+    await page.getByTestId('link-current-password-input').fill('not the password at all');
+    await page.getByTestId('link-current-password-button').click();
+    await expect
+      .poll(() => page.getByTestId('form-error').first().textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/password is wrong/);
+    await page.getByTestId('link-current-password-input').fill(PASSWORD);
+    await page.getByTestId('link-current-password-button').click();
+    await expect
+      .poll(() => page.getByTestId('notice').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/confirmed/);
+    await logIn(page, mine.email, PASSWORD);
+
+    // Someone else signed up with this address: its owner takes the account over.
+    const squatted = await signUp('browser-squatted');
+    const owner = await openPerson('#/login');
+    await owner.goto(squatted.link);
+    await owner.getByTestId('confirm-link-button').click();
+    await owner.getByTestId('link-new-password-input').fill(NEW_PASSWORD);
+    await owner.getByTestId('link-new-password-button').click();
+    await expect
+      .poll(() => owner.getByTestId('notice').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/account is yours/);
+    await logIn(owner, squatted.email, NEW_PASSWORD);
+    const stranger = await (app as FastifyInstance).inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({
+        grant_type: 'password',
+        username: squatted.email,
+        password: PASSWORD,
+      }).toString(),
+    });
+    expect(stranger.statusCode).toBe(400);
     expect(pageFailures).toEqual([]);
   });
 

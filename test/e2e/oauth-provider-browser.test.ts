@@ -2,7 +2,8 @@
  * Gatehouse as an OpenID Connect provider, end to end: a real relying party (oauth4webapi, in
  * this process, with its callback served by a small HTTP server of its own) and a person in
  * headless Chromium go through login → consent → code → tokens → userinfo → refresh →
- * RP-initiated logout with `id_token_hint`, against a real listening Gatehouse.
+ * RP-initiated logout with `id_token_hint`, against a real listening Gatehouse; and `prompt=login`,
+ * which asks for the password again although the browser is signed in.
  *
  * Needs Debian's Chromium (`apt-get install -y chromium`); it is never downloaded.
  */
@@ -14,11 +15,61 @@ import * as oauth from 'oauth4webapi';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
-import { buildTestServer } from '../../src/testing.js';
+import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { createUser, PASSWORD } from '../support/accounts.js';
 import { launchChromium, runBrowserTests } from '../support/browser.js';
 
 const UI_TIMEOUT = 15_000;
+const insecure = { [oauth.allowInsecureRequests]: true };
+
+/** An authorization request (PKCE S256, state, nonce) the relying party sends the browser to. */
+async function authorizationRequest(
+  as: oauth.AuthorizationServer,
+  client: oauth.Client,
+  redirectUri: string,
+  extra: Record<string, string> = {},
+) {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const nonce = oauth.generateRandomNonce();
+  const url = new URL(String(as.authorization_endpoint));
+  url.search = new URLSearchParams({
+    client_id: client.client_id,
+    redirect_uri: redirectUri,
+    response_type: 'code',
+    scope: 'openid profile email',
+    state,
+    nonce,
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    ...extra,
+  }).toString();
+  return { url, verifier, state, nonce };
+}
+
+/** What oauth4webapi makes of the callback: state and iss checked (RFC 9207), the code redeemed. */
+async function redeem(
+  as: oauth.AuthorizationServer,
+  client: oauth.Client,
+  callback: URL,
+  redirectUri: string,
+  request: { verifier: string; state: string; nonce: string },
+) {
+  const params = oauth.validateAuthResponse(as, client, callback, request.state);
+  const tokenResponse = await oauth.authorizationCodeGrantRequest(
+    as,
+    client,
+    oauth.None(),
+    params,
+    redirectUri,
+    request.verifier,
+    insecure,
+  );
+  return oauth.processAuthorizationCodeResponse(as, client, tokenResponse, {
+    expectedNonce: request.nonce,
+    requireIdToken: true,
+  });
+}
 
 /** A free loopback port (the issuer URL must be known before the server is built). */
 function freePort(): Promise<number> {
@@ -36,6 +87,8 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
   let app: FastifyInstance | undefined;
   let rp: Server | undefined;
   let browser: Browser | undefined;
+  // Moved by hand so that a second sign-in has a later `auth_time` (whole seconds) than the first.
+  let clock: TestClock;
   let issuer = '';
   let rpBase = '';
   /** The callback URLs the relying party received, newest last. */
@@ -52,7 +105,8 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     rpBase = `http://127.0.0.1:${(rp.address() as AddressInfo).port}`;
     const port = await freePort();
     issuer = `http://127.0.0.1:${port}`;
-    app = await buildTestServer({ publicUrl: issuer, issuer });
+    clock = createTestClock();
+    app = await buildTestServer({ publicUrl: issuer, issuer }, { clock });
     await app.listen({ port, host: '127.0.0.1' });
     browser = await launchChromium();
   });
@@ -76,7 +130,6 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
       { actorId: null },
     );
     const client: oauth.Client = { client_id: registered.client.clientId };
-    const insecure = { [oauth.allowInsecureRequests]: true };
 
     // Discovery (OIDC Discovery §4).
     const issuerUrl = new URL(issuer);
@@ -87,20 +140,8 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     expect(as.authorization_endpoint).toBe(`${issuer}/authorize`);
 
     // The authorization request, PKCE S256, state and nonce.
-    const verifier = oauth.generateRandomCodeVerifier();
-    const state = oauth.generateRandomState();
-    const nonce = oauth.generateRandomNonce();
-    const authorizationUrl = new URL(String(as.authorization_endpoint));
-    authorizationUrl.search = new URLSearchParams({
-      client_id: client.client_id,
-      redirect_uri: `${rpBase}/callback`,
-      response_type: 'code',
-      scope: 'openid profile email',
-      state,
-      nonce,
-      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-    }).toString();
+    const authorization = await authorizationRequest(as, client, `${rpBase}/callback`);
+    const authorizationUrl = authorization.url;
 
     const context = await browser.newContext();
     const page: Page = await context.newPage();
@@ -138,23 +179,10 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     expect(callback.href).toBe(page.url());
 
     // oauth4webapi checks state and iss (RFC 9207), then redeems the code with the verifier.
-    const params = oauth.validateAuthResponse(as, client, callback, state);
-    const tokenResponse = await oauth.authorizationCodeGrantRequest(
-      as,
-      client,
-      oauth.None(),
-      params,
-      `${rpBase}/callback`,
-      verifier,
-      insecure,
-    );
-    const tokens = await oauth.processAuthorizationCodeResponse(as, client, tokenResponse, {
-      expectedNonce: nonce,
-      requireIdToken: true,
-    });
+    const tokens = await redeem(as, client, callback, `${rpBase}/callback`, authorization);
     const claims = oauth.getValidatedIdTokenClaims(tokens);
     expect(claims?.sub).toBe(user.id);
-    expect(claims?.nonce).toBe(nonce);
+    expect(claims?.nonce).toBe(authorization.nonce);
 
     // The ID token's signature, against the published JWK Set (ES256: this server's JWT_ALG is HS256).
     const verified = await jwtVerify(
@@ -214,6 +242,87 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     await expect(oauth.processRefreshTokenResponse(as, client, after)).rejects.toMatchObject({
       error: 'invalid_grant',
     });
+    expect(pageFailures).toEqual([]);
+    await context.close();
+  });
+
+  it('prompt=login asks for the password again although the browser is signed in, then continues to the app', async () => {
+    if (app === undefined || browser === undefined) throw new Error('not started');
+    const user = await createUser(app);
+    const registered = await gatehouseCore(app.gatehouse).oauthClients.create(
+      {
+        name: 'Dice Stats SPA',
+        redirectUris: [`${rpBase}/callback`],
+        scopes: ['openid', 'profile', 'email'],
+      },
+      { actorId: null },
+    );
+    const client: oauth.Client = { client_id: registered.client.clientId };
+    const issuerUrl = new URL(issuer);
+    const as = await oauth.processDiscoveryResponse(
+      issuerUrl,
+      await oauth.discoveryRequest(issuerUrl, { algorithm: 'oidc', ...insecure }),
+    );
+    const context = await browser.newContext();
+    const page: Page = await context.newPage();
+    page.setDefaultTimeout(UI_TIMEOUT);
+    page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
+    const callbacksSoFar = () => callbacks.filter((url) => url.pathname === '/callback').length;
+    /** The callback after the browser came back to the relying party, redeemed. */
+    const backAtTheApp = async (request: Awaited<ReturnType<typeof authorizationRequest>>) => {
+      await page.waitForURL((url) => url.href.startsWith(rpBase));
+      const callback = callbacks.findLast((url) => url.pathname === '/callback');
+      if (callback === undefined) throw new Error('no callback');
+      return oauth.getValidatedIdTokenClaims(
+        await redeem(as, client, callback, `${rpBase}/callback`, request),
+      );
+    };
+
+    // Not signed in yet, with prompt=login: one login form, then consent, then the app (the sign-in
+    // just made is the fresh one prompt=login asks for; a second form would be a loop).
+    const first = await authorizationRequest(as, client, `${rpBase}/callback`, { prompt: 'login' });
+    await page.goto(first.url.toString());
+    await page.getByTestId('email-input').fill(user.email);
+    await page.getByTestId('password-input').fill(PASSWORD);
+    await page.getByTestId('login-button').click();
+    await page.getByTestId('consent-client').or(page.getByTestId('reauthenticate-note')).waitFor();
+    expect(await page.getByTestId('reauthenticate-note').count()).toBe(0);
+    await page.getByTestId('consent-allow').click(); // "Remember my choice" is ticked
+    const firstClaims = await backAtTheApp(first);
+    expect(firstClaims?.sub).toBe(user.id);
+    const firstAuthTime = Number(firstClaims?.auth_time);
+
+    // Signed in, consent remembered: without prompt=login the app gets a code with no page at all.
+    clock.advance(5_000);
+    const silent = await authorizationRequest(as, client, `${rpBase}/callback`);
+    await page.goto(silent.url.toString());
+    expect(Number((await backAtTheApp(silent))?.auth_time)).toBe(firstAuthTime);
+
+    // With prompt=login the same live session gets the login form again, not "signed in as".
+    const again = await authorizationRequest(as, client, `${rpBase}/callback`, { prompt: 'login' });
+    await page.goto(again.url.toString());
+    await page.getByTestId('reauthenticate-note').waitFor();
+    expect(await page.getByTestId('signed-in-as').count()).toBe(0);
+    const seen = callbacksSoFar();
+
+    // A wrong password keeps the person on the form: the app receives nothing.
+    await page.getByTestId('email-input').fill(user.email);
+    await page.getByTestId('password-input').fill(`${PASSWORD}-wrong`);
+    await page.getByTestId('login-button').click();
+    await page
+      .getByTestId('form-error')
+      .getByText(/invalid email or password/i)
+      .waitFor();
+    expect(page.url().startsWith(issuer)).toBe(true);
+    expect(callbacksSoFar()).toBe(seen);
+
+    // The right one continues to the app (consent is remembered) with the new sign-in's auth_time.
+    await page.getByTestId('password-input').fill(PASSWORD);
+    await page.getByTestId('login-button').click();
+    const againClaims = await backAtTheApp(again);
+    expect(againClaims?.sub).toBe(user.id);
+    expect(Number(againClaims?.auth_time)).toBeGreaterThanOrEqual(firstAuthTime + 5);
+    expect(callbacksSoFar()).toBe(seen + 1);
     expect(pageFailures).toEqual([]);
     await context.close();
   });

@@ -4,6 +4,7 @@ import { buildServer } from '../../src/server.js';
 import { testConfig } from '../../src/testing.js';
 import { type SignedIn, signIn } from '../support/accounts.js';
 import { createTestDatabaseUrl } from '../support/databases.js';
+import { listenOnLoopback } from '../support/listen.js';
 import { type PrivateRedis, runPrivateRedisTests, startPrivateRedis } from '../support/private-redis.js';
 import { createRoom, type JoinedPlayer, joinAsBot } from '../support/rooms.js';
 import { openSse, type SseStream } from '../support/sse-client.js';
@@ -91,10 +92,7 @@ describe.runIf(runPrivateRedisTests && process.env.DATABASE_URL?.startsWith('pos
       });
       for (let i = 0; i < 2; i++) {
         const server = await buildServer(config, { logger: false });
-        await server.listen({ port: 0, host: '127.0.0.1' });
-        const address = server.server.address();
-        if (address === null || typeof address === 'string') throw new Error('no TCP address');
-        instances.push({ app: server, base: `http://127.0.0.1:${address.port}` });
+        instances.push({ app: server, base: await listenOnLoopback(server) });
       }
       host = await signIn(app(0));
       code = (await createRoom(app(0), host)).code;

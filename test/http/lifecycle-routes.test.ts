@@ -46,6 +46,45 @@ async function resetThroughMail(app: FastifyInstance, email: string): Promise<vo
   );
 }
 
+/**
+ * Runs `signIn` (a sign-in, or any request that checks a password), holds it right after its
+ * password check, as a slow hash or a busy event loop holds it in real life, runs `inGap` in that
+ * gap, then lets the request finish.
+ */
+async function heldAfterPasswordCheck<T>(
+  app: FastifyInstance,
+  signIn: () => Promise<T>,
+  inGap: () => Promise<void>,
+): Promise<T> {
+  const { hasher } = gatehouseCore(app.gatehouse);
+  const verify = hasher.verify;
+  let entered = () => {};
+  const inVerify = new Promise<void>((resolve) => {
+    entered = resolve;
+  });
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  hasher.verify = async (...args) => {
+    const ok = await verify.apply(hasher, args);
+    entered();
+    await held;
+    return ok;
+  };
+  try {
+    const signingIn = signIn();
+    await inVerify;
+    hasher.verify = verify;
+    await inGap();
+    release();
+    return await signingIn;
+  } finally {
+    hasher.verify = verify;
+    release();
+  }
+}
+
 describe('account lifecycle over HTTP (file outbox)', () => {
   let app: FastifyInstance;
   const queries: string[] = [];
@@ -294,8 +333,12 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     const response = await post(app, '/auth/register', { email, password: PASSWORD });
     expect(response.statusCode).toBe(201);
     expect(response.json()).toMatchObject({ email_verified: false });
-    const token = linkToken((await lastMail(app, email, /Confirm your email/)).text);
-    expect((await post(app, '/auth/verify', { token })).statusCode).toBe(204);
+    const mail = await lastMail(app, email, /Confirm your email/);
+    // It tells whoever reads it that a sign-up they did not make can be taken over (red-team I9).
+    expect(mail.text).toMatch(/did not create this account.*take the account over by choosing a password/s);
+    const token = linkToken(mail.text);
+    // Signed up on another device: the link is followed without a session, with the password.
+    expect((await post(app, '/auth/verify', { token, current_password: PASSWORD })).statusCode).toBe(204);
   });
 
   it('changes the email only once the new address confirms; the old one is told', async () => {
@@ -320,8 +363,17 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     const token = linkToken((await lastMail(app, newEmail, /Confirm your new email/)).text);
     // Not yet changed.
     expect((await login(app, owner.email)).access_token).toEqual(expect.any(String));
-    expect((await post(app, '/auth/email-change/confirm', { token })).statusCode).toBe(204);
-    expect((await post(app, '/auth/email-change/confirm', { token })).json()).toMatchObject({
+    // The mail says what the page will ask of someone not signed in to the account (red-team I9).
+    expect((await lastMail(app, newEmail, /Confirm your new email/)).text).toMatch(
+      /asks for its password\. If you did not ask for this, ignore this message/,
+    );
+    // Followed in the same browser: the session that asked.
+    expect((await post(app, '/auth/email-change/confirm', { token }, bearer(owner.token))).statusCode).toBe(
+      204,
+    );
+    expect(
+      (await post(app, '/auth/email-change/confirm', { token }, bearer(owner.token))).json(),
+    ).toMatchObject({
       code: 'INVALID_LINK_TOKEN',
     });
     expect(
@@ -346,7 +398,9 @@ describe('account lifecycle over HTTP (file outbox)', () => {
       payload: { email: newEmail, current_password: PASSWORD },
     });
     const token = linkToken((await lastMail(app, newEmail, /Confirm your new email/)).text);
-    expect((await post(app, '/auth/email-change/confirm', { token })).statusCode).toBe(204);
+    expect((await post(app, '/auth/email-change/confirm', { token }, bearer(owner.token))).statusCode).toBe(
+      204,
+    );
     expect((await post(app, '/auth/verify', { token: verifyToken })).json()).toMatchObject({
       code: 'INVALID_LINK_TOKEN',
     });
@@ -615,7 +669,9 @@ describe('account lifecycle, separate settings', () => {
       });
       expect(wrong.json().code).not.toBe('EMAIL_NOT_VERIFIED');
       const token = linkToken((await lastMail(app, email, /Confirm your email/)).text);
-      expect((await post(app, '/auth/verify', { token })).statusCode).toBe(204);
+      // Nobody can sign in yet, so the link comes with the password chosen at sign-up (red-team I9):
+      // a right password of an unverified account passes here, where a login answers EMAIL_NOT_VERIFIED.
+      expect((await post(app, '/auth/verify', { token, current_password: PASSWORD })).statusCode).toBe(204);
       expect((await login(app, email)).access_token).toEqual(expect.any(String));
     } finally {
       await app.close();
@@ -926,18 +982,20 @@ describe('red team 2026-12c: pre-account takeover', () => {
   it('H3: a verification link followed without a session of the account ends the stranger’s sessions and passkeys', async () => {
     const email = uniqueEmail('verify-claim');
     const { userId, token } = await squat(email);
-    // The link mailed at the stranger's sign-up reaches the owner, who follows it (signed out).
+    // The link mailed at the stranger's sign-up reaches the owner, who follows it (signed out) and
+    // takes the account over with a password of their own (red-team 2026-12d I9).
     const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
-    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    expect((await post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD })).statusCode).toBe(
+      204,
+    );
     expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toEqual([]);
     expect((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode).toBe(
       401,
     );
   });
 
-  /** As the holder of `token` (who knows `password`), asks to move the account to a new address; returns its link. */
-  const askEmailChange = async (token: string, password: string) => {
-    const to = uniqueEmail('squatter-inbox');
+  /** As the holder of `token` (who knows `password`), asks to move the account to `to`; returns its link. */
+  const askEmailChange = async (token: string, password: string, to = uniqueEmail('squatter-inbox')) => {
     const asked = await app.inject({
       method: 'PATCH',
       url: '/users/me',
@@ -964,7 +1022,9 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const { userId, token, squatterPassword } = await squat(email);
     const changeLink = await askEmailChange(token, squatterPassword);
     const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
-    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+    expect((await post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD })).statusCode).toBe(
+      204,
+    );
     await expectChangeLinkDead(changeLink, userId, email);
   });
 
@@ -986,18 +1046,29 @@ describe('red team 2026-12c: pre-account takeover', () => {
     const changeLink = await askEmailChange(token, squatterPassword);
     const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
     expect((await post(app, '/auth/verify', { token: link }, bearer(token))).statusCode).toBe(204);
-    expect((await post(app, '/auth/email-change/confirm', { token: changeLink })).statusCode).toBe(204);
+    expect(
+      (await post(app, '/auth/email-change/confirm', { token: changeLink }, bearer(token))).statusCode,
+    ).toBe(204);
     expect((await gatehouseCore(app.gatehouse).users.findUserById(userId))?.email).not.toBe(email);
   });
 
-  it.fails('I9: a verification link followed without a session leaves no way in for the stranger’s password', async () => {
+  it('I9: a verification link followed without a session leaves no way in for the stranger’s password', async () => {
     const email = uniqueEmail('verify-pwd');
     const { squatterPassword } = await squat(email);
     // The owner follows the "Confirm your email address" link the stranger's sign-up sent them.
     const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
-    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
-    // The "change of owner" removed the stranger's passkey and sessions, but kept the password they
-    // chose: they sign in again, now to an account whose address counts as verified.
+    // The link alone proves the mailbox, not the password: the page is asked to ask which it is.
+    const bare = await post(app, '/auth/verify', { token: link });
+    expect({ status: bare.statusCode, code: bare.json().code }).toEqual({
+      status: 400,
+      code: 'VERIFICATION_NEEDS_PASSWORD',
+    });
+    // "I did not create this account": the owner chooses a password of their own.
+    expect((await post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD })).statusCode).toBe(
+      204,
+    );
+    // Before the fix the "change of owner" removed the stranger's passkey and sessions but kept the
+    // password they chose: they signed in again, to an account whose address counted as verified.
     const again = await postToken(app, {
       grant_type: 'password',
       username: email,
@@ -1012,6 +1083,193 @@ describe('red team 2026-12c: pre-account takeover', () => {
     expect({ status: again.statusCode, verified }).toEqual({ status: 400, verified: undefined });
   });
 
+  it('I9: a link followed with neither a session nor a password changes nothing and stays usable', async () => {
+    const email = uniqueEmail('verify-neither');
+    const { userId, token } = await squat(email);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    const bare = await post(app, '/auth/verify', { token: link });
+    expect(bare.headers['content-type']).toContain('application/problem+json');
+    expect(bare.json()).toMatchObject({ status: 400, code: 'VERIFICATION_NEEDS_PASSWORD' });
+    // Nothing happened: unverified, the passkey and the session still there…
+    expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toHaveLength(1);
+    const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+    expect({ status: me.statusCode, verified: me.json().email_verified }).toEqual({
+      status: 200,
+      verified: false,
+    });
+    // …and the link was not spent: the same link, now with the account's session, verifies.
+    expect((await post(app, '/auth/verify', { token: link }, bearer(token))).statusCode).toBe(204);
+  });
+
+  it('I9: the account’s current password confirms the address from another device and removes nothing', async () => {
+    const email = uniqueEmail('verify-elsewhere');
+    // Here the person who signed up is the address's owner, following the link on their phone.
+    const { userId, token, squatterPassword: password } = await squat(email);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link, current_password: password })).statusCode).toBe(
+      204,
+    );
+    const core = gatehouseCore(app.gatehouse);
+    expect(await core.passkeys.list(userId)).toHaveLength(1);
+    const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+    expect({ status: me.statusCode, verified: me.json().email_verified }).toEqual({
+      status: 200,
+      verified: true,
+    });
+    expect((await postToken(app, { grant_type: 'password', username: email, password })).statusCode).toBe(
+      200,
+    );
+    const audit = await core.audit.list({ targetId: userId, limit: 50, offset: 0 });
+    expect(audit.items.find((entry) => entry.event === 'email_verified')?.details).toEqual({
+      proof: 'current_password',
+    });
+  });
+
+  it('I9: a new password takes the account over: the stranger’s password, passkeys, TOTP and sessions are gone', async () => {
+    const email = uniqueEmail('verify-takeover');
+    const { userId, token, squatterPassword } = await squat(email);
+    await enrolTotp(userId, token);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD })).statusCode).toBe(
+      204,
+    );
+    const core = gatehouseCore(app.gatehouse);
+    expect(await core.passkeys.list(userId)).toEqual([]);
+    expect(await core.mfa.isEnrolled(userId)).toBe(false);
+    expect((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode).toBe(
+      401,
+    );
+    const strangers = await postToken(app, {
+      grant_type: 'password',
+      username: email,
+      password: squatterPassword,
+    });
+    expect({ status: strangers.statusCode, error: strangers.json().error }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+    });
+    // The owner signs in with their password alone (no factor of the stranger's asked), verified.
+    const owner = await postToken(app, { grant_type: 'password', username: email, password: NEW_PASSWORD });
+    expect(owner.statusCode).toBe(200);
+    const me = await app.inject({
+      method: 'GET',
+      url: '/users/me',
+      headers: bearer(owner.json().access_token),
+    });
+    expect(me.json().email_verified).toBe(true);
+    expect((await lastMail(app, email, /password was changed/)).text).toContain('every session was ended');
+    const audit = await core.audit.list({ targetId: userId, limit: 50, offset: 0 });
+    expect(audit.items.find((entry) => entry.event === 'email_verified')?.details).toMatchObject({
+      proof: 'new_password',
+      first_proof: true,
+      totp_removed: true,
+      passkeys_removed: 1,
+    });
+    // The link is spent.
+    expect((await post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD })).json().code).toBe(
+      'INVALID_LINK_TOKEN',
+    );
+  });
+
+  it('I9: a weak new password, both passwords at once, or a new password for a verified address leave the link usable', async () => {
+    const email = uniqueEmail('verify-refusals');
+    const { userId, token } = await squat(email);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    const weak = await post(app, '/auth/verify', { token: link, new_password: 'short' });
+    expect(weak.json()).toMatchObject({ code: 'WEAK_PASSWORD', errors: [{ field: 'new_password' }] });
+    const both = await post(app, '/auth/verify', {
+      token: link,
+      new_password: NEW_PASSWORD,
+      current_password: PASSWORD,
+    });
+    expect(both.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toHaveLength(1);
+    // Verified by other means meanwhile: taking over is what a reset is for (its shorter-lived link,
+    // and the second factors of a proven address kept); the link itself still confirms.
+    await gatehouseCore(app.gatehouse).users.updateUser(userId, { emailVerified: true }, Date.now());
+    const late = await post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD });
+    expect({ status: late.statusCode, code: late.json().code }).toEqual({
+      status: 409,
+      code: 'EMAIL_ALREADY_VERIFIED',
+    });
+    expect((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode).toBe(
+      200,
+    );
+    expect((await post(app, '/auth/verify', { token: link })).statusCode).toBe(204);
+  });
+
+  it('I9: a password changed while the link’s password check ran is not the one accepted', async () => {
+    const email = uniqueEmail('verify-raced');
+    const { token, squatterPassword } = await squat(email);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    const answer = await heldAfterPasswordCheck(
+      app,
+      () => post(app, '/auth/verify', { token: link, current_password: squatterPassword }),
+      async () => {
+        const changed = await app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: bearer(token),
+          payload: { password: NEW_PASSWORD, current_password: squatterPassword },
+        });
+        expect(changed.statusCode).toBe(200);
+      },
+    );
+    expect(answer.json()).toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    // Refused in the link's transaction, so not spent: the new password confirms it.
+    expect(
+      (await post(app, '/auth/verify', { token: link, current_password: NEW_PASSWORD })).statusCode,
+    ).toBe(204);
+  });
+
+  it('I9: two follow-ups of one link race: exactly one applies', async () => {
+    const email = uniqueEmail('verify-twice');
+    const { squatterPassword } = await squat(email);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    const answers = await Promise.all([
+      post(app, '/auth/verify', { token: link, current_password: squatterPassword }),
+      post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD }),
+    ]);
+    expect(answers.filter((answer) => answer.statusCode === 204)).toHaveLength(1);
+    // The other finds the link spent (or, had the password's check won before it looked, the
+    // address verified: a take-over is then refused).
+    expect(['INVALID_LINK_TOKEN', 'EMAIL_ALREADY_VERIFIED']).toContain(
+      answers.find((answer) => answer.statusCode !== 204)?.json().code,
+    );
+  });
+
+  // Red-team 2026-12d I9's neighbouring path: the stranger proves an address of their own, then asks
+  // to move the account to the victim's; the victim's click on "Use this address" made it a verified
+  // account of the victim's address, with the stranger's password (and passkeys) in it.
+  it('I9: an email-change link followed without a session of the account needs its password', async () => {
+    const stranger = await createUser(app, { email: uniqueEmail('mover'), verified: true });
+    const { access_token: strangerToken } = await login(app, stranger.email);
+    const victimEmail = uniqueEmail('victim');
+    const victim = await createUser(app, { email: uniqueEmail('victim-other') });
+    const { access_token: victimToken } = await login(app, victim.email);
+    const link = await askEmailChange(strangerToken, PASSWORD, victimEmail);
+    // The victim presses the button, signed out, or signed in to an account of their own.
+    for (const headers of [{}, bearer(victimToken)]) {
+      const refused = await post(app, '/auth/email-change/confirm', { token: link }, headers);
+      expect(refused.headers['content-type']).toContain('application/problem+json');
+      expect({ status: refused.statusCode, code: refused.json().code }).toEqual({
+        status: 400,
+        code: 'EMAIL_CHANGE_NEEDS_PASSWORD',
+      });
+    }
+    const guessed = await post(app, '/auth/email-change/confirm', {
+      token: link,
+      current_password: 'a guess a guess',
+    });
+    expect(guessed.json()).toMatchObject({ code: 'INVALID_CREDENTIALS' });
+    expect((await app.gatehouse.users.get(stranger.id))?.email).toBe(stranger.email);
+    // Not spent by the refusals: followed from another device with the account's password, it applies.
+    expect(
+      (await post(app, '/auth/email-change/confirm', { token: link, current_password: PASSWORD })).statusCode,
+    ).toBe(204);
+    expect((await app.gatehouse.users.get(stranger.id))?.email).toBe(victimEmail);
+  });
+
   it('keeps everything when the account’s own session confirms the address (an ordinary sign-up)', async () => {
     const email = uniqueEmail('verify-own');
     const { userId, token } = await squat(email);
@@ -1021,6 +1279,93 @@ describe('red team 2026-12c: pre-account takeover', () => {
     expect(me.statusCode).toBe(200);
     expect(me.json().email_verified).toBe(true);
     expect(await gatehouseCore(app.gatehouse).passkeys.list(userId)).toHaveLength(1);
+  });
+});
+
+describe('red team 2026-12d I9: a link’s password is checked under the login’s limits', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      publicUrl: 'https://auth.example.com',
+      registrationsPerHour: 1000,
+      loginMaxFailuresPerAccount: 3,
+      loginMaxFailuresPerIp: 1000,
+    });
+  });
+  afterAll(async () => app.close());
+
+  const signUp = async () => {
+    const email = uniqueEmail('link-guess');
+    expect((await post(app, '/auth/register', { email, password: PASSWORD })).statusCode).toBe(201);
+    return { email, link: linkToken((await lastMail(app, email, /Confirm your email/)).text) };
+  };
+
+  it('wrong passwords answer the generic refusal, count as failed logins, and lock the link and the login alike', async () => {
+    const { email, link } = await signUp();
+    // The owner's browser signed in once (its device cookie), then signed out.
+    const browser = new Browser(app);
+    expect((await browser.login(email)).statusCode).toBe(204);
+    const csrf = await browser.csrf();
+    expect(
+      (await browser.request('POST', '/auth/logout', { headers: { 'x-csrf-token': csrf } })).statusCode,
+    ).toBe(204);
+    for (let guess = 1; guess <= 3; guess += 1) {
+      const wrong = await post(app, '/auth/verify', {
+        token: link,
+        current_password: `wrong guess ${guess}`,
+      });
+      expect(wrong.headers['content-type']).toContain('application/problem+json');
+      expect({ status: wrong.statusCode, code: wrong.json().code }).toEqual({
+        status: 400,
+        code: 'INVALID_CREDENTIALS',
+      });
+    }
+    // The account's limit for untrusted clients is reached: the link's next check is refused
+    // before any hash, even with the right password, and so is a login from elsewhere.
+    const locked = await post(app, '/auth/verify', { token: link, current_password: PASSWORD });
+    expect({ status: locked.statusCode, code: locked.json().code }).toEqual({
+      status: 429,
+      code: 'TOO_MANY_LOGIN_ATTEMPTS',
+    });
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+    const login = await postToken(app, { grant_type: 'password', username: email, password: PASSWORD });
+    expect(login.statusCode).toBe(429);
+    // Failures from elsewhere never lock out the browser that signed in to the account before.
+    const trusted = await browser.request('POST', '/auth/verify', {
+      payload: { token: link, current_password: PASSWORD },
+    });
+    expect(trusted.statusCode).toBe(204);
+  });
+
+  it('a locked account’s owner can still take it over with a new password (the lockout then clears)', async () => {
+    const { email, link } = await signUp();
+    for (let guess = 1; guess <= 4; guess += 1) {
+      await post(app, '/auth/verify', { token: link, current_password: `wrong guess ${guess}` });
+    }
+    expect((await post(app, '/auth/verify', { token: link, current_password: PASSWORD })).statusCode).toBe(
+      429,
+    );
+    expect((await post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD })).statusCode).toBe(
+      204,
+    );
+    expect((await login(app, email, NEW_PASSWORD)).access_token).toEqual(expect.any(String));
+  });
+
+  it('an admin’s re-sent verification is followed with the password on another device', async () => {
+    const admin = await createUser(app, { role: 'admin', email: uniqueEmail('link-admin') });
+    const { access_token: adminToken } = await login(app, admin.email);
+    const target = await createUser(app, { email: uniqueEmail('link-managed') });
+    expect((await post(app, `/users/${target.id}/verification`, {}, bearer(adminToken))).statusCode).toBe(
+      202,
+    );
+    const link = linkToken((await lastMail(app, target.email, /Confirm your email/)).text);
+    expect((await post(app, '/auth/verify', { token: link })).json().code).toBe(
+      'VERIFICATION_NEEDS_PASSWORD',
+    );
+    expect((await post(app, '/auth/verify', { token: link, current_password: PASSWORD })).statusCode).toBe(
+      204,
+    );
+    expect((await app.gatehouse.users.get(target.id))?.emailVerified).toBe(true);
   });
 });
 
@@ -1054,11 +1399,17 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
 
   /** After the owner's remedy: the attacker's link must be dead and the address the owner's. */
   async function expectLinkDead(owner: { id: string; email: string }, changeToken: string) {
-    const confirmed = await post(app, '/auth/email-change/confirm', { token: changeToken });
+    // Sent with the password the attacker knows (I9 asks for one without a session): the link
+    // itself must be dead, refused before any password is checked.
+    const confirmed = await post(app, '/auth/email-change/confirm', {
+      token: changeToken,
+      current_password: PASSWORD,
+    });
     const account = await app.gatehouse.users.get(owner.id);
     // Before a fix: 204, and the account's address is the attacker's, who then resets its password.
-    expect({ status: confirmed.statusCode, email: account?.email }).toEqual({
+    expect({ status: confirmed.statusCode, code: confirmed.json().code, email: account?.email }).toEqual({
       status: 400,
+      code: 'INVALID_LINK_TOKEN',
       email: owner.email,
     });
   }
@@ -1128,7 +1479,11 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     // Other sessions of the account come and go; the asking one stays.
     const other = await login(app, owner.email);
     expect((await post(app, '/auth/logout', {}, bearer(other.access_token))).statusCode).toBe(204);
-    expect((await post(app, '/auth/email-change/confirm', { token: changeToken })).statusCode).toBe(204);
+    // Followed from elsewhere, so with the account's password (red-team I9).
+    expect(
+      (await post(app, '/auth/email-change/confirm', { token: changeToken, current_password: PASSWORD }))
+        .statusCode,
+    ).toBe(204);
     expect((await app.gatehouse.users.get(owner.id))?.email).toBe(attackerEmail);
   });
 
@@ -1147,44 +1502,10 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
     });
   });
 
-  /**
-   * Runs `signIn`, holds it right after its (right) password check, as a slow hash or a busy event
-   * loop holds it in real life, runs `inGap` in that gap, then lets the sign-in finish.
-   */
-  async function signInHeldAfterPasswordCheck<T>(
-    signIn: () => Promise<T>,
-    inGap: () => Promise<void>,
-  ): Promise<T> {
-    const { hasher } = gatehouseCore(app.gatehouse);
-    const verify = hasher.verify;
-    let entered = () => {};
-    const inVerify = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    let release = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    hasher.verify = async (...args) => {
-      const ok = await verify.apply(hasher, args);
-      entered();
-      await held;
-      return ok;
-    };
-    try {
-      const signingIn = signIn();
-      await inVerify;
-      hasher.verify = verify;
-      await inGap();
-      release();
-      return await signingIn;
-    } finally {
-      hasher.verify = verify;
-      release();
-    }
-  }
+  const signInHeldAfterPasswordCheck = <T>(signIn: () => Promise<T>, inGap: () => Promise<void>) =>
+    heldAfterPasswordCheck(app, signIn, inGap);
 
-  it.fails('I3: a sign-in that checked the old password while the owner reset it gets no live session', async () => {
+  it('I3: a sign-in that checked the old password while the owner reset it gets no live session', async () => {
     const owner = await createUser(app, { email: uniqueEmail('raced') });
     // The attacker's login is held after its password check: the reset commits in that gap.
     const answer = await signInHeldAfterPasswordCheck(
@@ -1198,6 +1519,80 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
         : answer.statusCode;
     // Before a fix: 200, a session minted for the old password after every session was ended.
     expect(me).not.toBe(200);
+    // Refused as a wrong password is (RFC 6749 §5.2 invalid_grant), with nothing written.
+    expect({ status: answer.statusCode, error: answer.json().error, code: answer.json().code }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect(await gatehouseCore(app.gatehouse).sessions.listSessions(owner.id)).toEqual([]);
+  });
+
+  /**
+   * The owner's remedies other than a reset, each committed while an attacker's password grant
+   * (the old password, right when checked) waits between its check and its session: the grant
+   * gets no session. `remedy` gets a session of the owner's own, made before the race.
+   */
+  const remedies: [string, (ownToken: string) => Promise<LightMyRequestResponse>][] = [
+    [
+      'a password change',
+      (ownToken) =>
+        app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: bearer(ownToken),
+          payload: { password: NEW_PASSWORD, current_password: PASSWORD },
+        }),
+    ],
+    ['"log out everywhere"', (ownToken) => post(app, '/auth/logout-all', {}, bearer(ownToken))],
+  ];
+  it.each(remedies)('I3: a password grant straddling %s gets no session', async (_name, remedy) => {
+    const owner = await createUser(app, { email: uniqueEmail('straddled') });
+    const own = await login(app, owner.email);
+    const answer = await signInHeldAfterPasswordCheck(
+      () => postToken(app, { grant_type: 'password', username: owner.email, password: PASSWORD }),
+      async () => {
+        expect((await remedy(own.access_token)).statusCode).toBeLessThan(300);
+      },
+    );
+    expect({ status: answer.statusCode, error: answer.json().error, code: answer.json().code }).toEqual({
+      status: 400,
+      error: 'invalid_grant',
+      code: 'INVALID_CREDENTIALS',
+    });
+    // Only the owner's own session may remain: the password change keeps the one that made it.
+    const live = await gatehouseCore(app.gatehouse).sessions.listSessions(owner.id);
+    expect(live.every((session) => session.id === decodeJwt(own.access_token).sid)).toBe(true);
+  });
+
+  it('I3: a browser sign-in straddling "log out everywhere" is refused with INVALID_CREDENTIALS and no cookie', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('straddled-browser') });
+    const own = await login(app, owner.email);
+    const browser = new Browser(app);
+    const answer = await signInHeldAfterPasswordCheck(
+      () => browser.login(owner.email),
+      async () => {
+        expect((await post(app, '/auth/logout-all', {}, bearer(own.access_token))).statusCode).toBe(204);
+      },
+    );
+    expect(answer.headers['content-type']).toContain('application/problem+json');
+    expect({ status: answer.statusCode, code: answer.json().code }).toEqual({
+      status: 400,
+      code: 'INVALID_CREDENTIALS',
+    });
+    expect([...browser.jar.keys()].some((name) => name.includes('session'))).toBe(false);
+    expect(await gatehouseCore(app.gatehouse).sessions.listSessions(owner.id)).toEqual([]);
+  });
+
+  it('I3: a sign-in that starts after the reset, with the new password, is not affected', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('after-reset') });
+    await resetThroughMail(app, owner.email);
+    const answer = await postToken(app, {
+      grant_type: 'password',
+      username: owner.email,
+      password: NEW_PASSWORD,
+    });
+    expect(answer.statusCode).toBe(200);
   });
 
   /** `signIn` for a fresh account, whose owner deletes it (`DELETE /users/me`) after the password check. */
@@ -1257,6 +1652,38 @@ describe('red team 2026-12d: a pending email change outlives the owner taking th
       });
     }
     expect((await gatehouseCore(app.gatehouse).mfa.status(user.id)).totp).toBe('off');
+  });
+
+  it('I4: a TOTP enrolment started on an unproven address (before the fix) cannot be confirmed until the address is proven', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('pending-unproven') });
+    const { access_token: token } = await login(app, owner.email);
+    const { accounts, mfa } = gatehouseCore(app.gatehouse);
+    // Started as it could be before enrolment needed a proven address: a pending secret has no expiry.
+    await accounts.applyUserChange(owner.id, { emailVerified: true });
+    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    expect(started.statusCode).toBe(201);
+    await accounts.applyUserChange(owner.id, { emailVerified: false });
+    const { secret } = started.json<{ secret: string }>();
+    const confirm = () =>
+      app.inject({
+        method: 'POST',
+        url: '/users/me/mfa/totp/confirm',
+        headers: bearer(token),
+        payload: { code: generateTotpCode(secret, Date.now()) },
+      });
+    const refused = await confirm();
+    expect(refused.headers['content-type']).toContain('application/problem+json');
+    // Before the fix: 200, a factor the first proof (a reset link: a mailbox alone) would strip.
+    expect({ status: refused.statusCode, code: refused.json().code }).toEqual({
+      status: 403,
+      code: 'EMAIL_NOT_VERIFIED',
+    });
+    expect((await mfa.status(owner.id)).totp).toBe('pending');
+    // Proven by its owner (here as a link followed with the account's session would): the same
+    // pending enrolment now confirms.
+    await accounts.applyUserChange(owner.id, { emailVerified: true });
+    expect((await confirm()).statusCode).toBe(200);
+    expect((await mfa.status(owner.id)).totp).toBe('on');
   });
 
   it('I4: an operator-made account (address vouched for, as `gatehouse create-user` makes it) keeps its second factor through a reset link', async () => {

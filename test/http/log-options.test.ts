@@ -6,6 +6,7 @@ import { buildServer } from '../../src/server.js';
 import { startServer } from '../../src/start-server.js';
 import { testConfig } from '../../src/testing.js';
 import { cookiesOf, createUser, form } from '../support/accounts.js';
+import { listenOnLoopback } from '../support/listen.js';
 
 const SESSION = '__Host-gatehouse_session';
 const PASSWORD = 'log-test passphrase violet 7731';
@@ -50,9 +51,7 @@ describe('logs at trace level hold no secret (issue 8)', () => {
       logStream: { write: (line: string) => void lines.push(line) },
       webUi: false,
     });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    port = typeof address === 'object' && address !== null ? address.port : 0;
+    port = Number(new URL(await listenOnLoopback(app)).port);
   });
   afterAll(async () => app?.close());
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser, form, signIn } from '../support/accounts.js';
+import { listenOnLoopback } from '../support/listen.js';
 import { createRoom, joinAsBot } from '../support/rooms.js';
 import { openSse } from '../support/sse-client.js';
 
@@ -95,10 +96,8 @@ describe('metrics', () => {
       await app.inject({ method: 'GET', url: '/users/me', headers: host.headers });
     const room = await createRoom(app, host);
     const player = await joinAsBot(app, room.code, 'Metrics Bot');
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address !== null ? address.port : 0;
-    const stream = await openSse(`http://127.0.0.1:${port}/rooms/${room.code}/events`, player.headers);
+    const base = await listenOnLoopback(app);
+    const stream = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
     try {
       const text = await scrape();
       expect(sample(text, 'gatehouse_event_streams_open')).toBe(1);

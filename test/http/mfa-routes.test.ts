@@ -78,7 +78,8 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     const again = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
     expect(again.statusCode).toBe(409);
     expect(again.json().code).toBe('MFA_ALREADY_ENABLED');
-    const other = await createUser(app);
+    // A proven address (an unproven one is refused first: EMAIL_NOT_VERIFIED, red team 2026-12d I4).
+    const other = await createUser(app, { verified: true });
     const { access_token: otherToken } = await login(app, other.email);
     const confirm = await app.inject({
       method: 'POST',

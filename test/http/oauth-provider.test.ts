@@ -912,6 +912,28 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(decodeJwt(tokens.json().id_token).auth_time).toBe(Math.floor(signedInAgain / 1000));
     });
 
+    it('prompt=login from a signed-out browser asks for one sign-in, not two', async () => {
+      // Found by the prompt=login browser test: the login form returned to the request as sent, whose
+      // `prompt=login` then sent the person, now freshly signed in, to the form a second time.
+      const user = await createUser(app);
+      const browser = new Browser(app);
+      const asked = await browser.request('GET', request(spa, pkce().challenge, { prompt: 'login' }));
+      expect(asked.statusCode).toBe(303);
+      const to = String(asked.headers.location);
+      expect(to.startsWith('/#/login?return_to=')).toBe(true);
+      const back = new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
+      expect(back.searchParams.get('prompt')).toBeNull();
+      expect(back.searchParams.get('max_age')).toBe(String(REAUTHENTICATION_WINDOW_SECONDS));
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const resumed = await browser.request('GET', back.pathname + back.search);
+      expect(resumed.statusCode).toBe(200); // the consent page, not the login form again
+      expect(resumed.body).toContain('consent-form');
+      // A request without prompt or max_age returns unchanged, byte for byte.
+      const plain = request(spa, pkce().challenge);
+      const plainTo = String((await new Browser(app).request('GET', plain)).headers.location);
+      expect(decodeURIComponent(plainTo.slice(plainTo.indexOf('return_to=') + 10))).toBe(plain);
+    });
+
     it('prompt=none with a too old sign-in is login_required; prompt=none with another value is invalid_request', async () => {
       const { browser } = await signedIn();
       locationOf(await consent(browser, request(spa, pkce().challenge)));

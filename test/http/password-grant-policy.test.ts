@@ -98,6 +98,7 @@ describe('the password grant’s policy', () => {
         clientId: 'gatehouse',
         flow: 'token',
         deviceId: undefined,
+        credentialsVersion: 0,
       });
       const response = await postToken(app, {
         grant_type: MFA_OTP_GRANT_TYPE,

@@ -41,6 +41,22 @@ function countWriteTransactions(log: readonly string[]): number {
 }
 
 /**
+ * Red-team 2026-12d I3: inside the login's transaction, after its session's insert (and before its
+ * commit), the account's credentials version is read once, with no lock of its own.
+ */
+function expectCredentialsReread(statements: readonly string[]): void {
+  const insert = statements.findIndex((sql) => /insert into "sessions"/.test(sql));
+  const reread = statements.findIndex((sql) => /select "credentials_version" from "users"/.test(sql));
+  const commit = statements.findLastIndex((sql) => END.test(sql));
+  expect({ afterInsert: reread > insert, beforeCommit: reread < commit }).toEqual({
+    afterInsert: true,
+    beforeCommit: true,
+  });
+  expect(statements.filter((sql) => /credentials_version/.test(sql))).toHaveLength(1);
+  expect(statements.filter((sql) => /for (update|share|no key update|key share)/i.test(sql))).toEqual([]);
+}
+
+/**
  * Issue 10, item 5: a login writes its session, its tokens and its audit entry in one
  * transaction, so the database work per login is one commit beside the password hash.
  */
@@ -86,6 +102,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       });
       expect(status).toBe(200);
       expect(countWriteTransactions(statements)).toBe(1);
+      expectCredentialsReread(statements);
       // The control: the counted transaction does write all three.
       const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
       expect(writes).toMatch(/insert into "sessions"/);
@@ -109,6 +126,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       });
       expect(status).toBe(200);
       expect(countWriteTransactions(statements)).toBe(1);
+      expectCredentialsReread(statements);
       const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
       expect(writes).toMatch(/insert into "spent_challenges"/);
       expect(writes).toMatch(/update "mfa_recovery_codes"/);
@@ -177,12 +195,51 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       });
       expect(status).toBe(204);
       expect(countWriteTransactions(statements)).toBe(1);
+      expectCredentialsReread(statements);
       const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
       expect(writes).toMatch(/update "sessions"/);
       expect(writes).toMatch(/insert into "sessions"/);
       expect(writes).toMatch(/insert into "audit_events"/);
       const sessions = await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(user.id, Date.now());
       expect(sessions).toHaveLength(1);
+    });
+
+    it('PATCH /users/me with a new password: the hash, then the end of the other sessions, in one transaction', async () => {
+      const user = await createUser(app);
+      const other = await postToken(app, {
+        grant_type: 'password',
+        username: user.email,
+        password: PASSWORD,
+      });
+      const own = await postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD });
+      let status = 0;
+      const statements = await logOf(async () => {
+        const changed = await app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: { authorization: `Bearer ${own.json().access_token}` },
+          payload: { password: 'another long passphrase', current_password: PASSWORD },
+        });
+        status = changed.statusCode;
+      });
+      expect(status).toBe(200);
+      // Red-team 2026-12d I3: the sessions used to end first, in a statement of their own, and a
+      // login with the old password that ran between the two kept its session.
+      const hash = statements.findIndex((sql) => /update "users" set .*"password_hash"/.test(sql));
+      const moved = statements.findIndex((sql) => /update "users" set "credentials_version"/.test(sql));
+      const revoke = statements.findIndex((sql) => /update "sessions" set "revoked_at"/.test(sql));
+      const begin = statements.findLastIndex((sql, i) => BEGIN.test(sql) && i < hash);
+      const commit = statements.findIndex((sql, i) => END.test(sql) && i > hash);
+      expect({
+        begin: begin >= 0,
+        hashFirst: hash < moved && moved < revoke,
+        oneCommit: revoke < commit,
+      }).toEqual({ begin: true, hashFirst: true, oneCommit: true });
+      const verify = await app.inject({
+        url: '/users/me',
+        headers: { authorization: `Bearer ${other.json().access_token}` },
+      });
+      expect(verify.statusCode).toBe(401);
     });
   });
 });

@@ -15,6 +15,7 @@ function newUser(email: string, overrides: Partial<UserRecord> = {}): UserRecord
     emailVerified: false,
     createdAt: 1_000,
     updatedAt: 1_000,
+    credentialsVersion: 0,
     ...overrides,
   };
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { BrowserContext, Browser as Chromium, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
 import { cookiesOf, PASSWORD } from './accounts.js';
+import { listenOnLoopback } from './listen.js';
 
 /** Methods the jar speaks. */
 export type Method = 'GET' | 'POST' | 'DELETE';
@@ -117,8 +117,7 @@ export function useDiceryBrowser(): DiceryBrowserSuite {
 
   beforeAll(async () => {
     app = await buildTestServer();
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    baseUrl = await listenOnLoopback(app);
     // Loaded here, not at the top: the inject tests that use this file's cookie jar need no browser.
     const { launchChromium } = await import('./browser.js');
     chromium = await launchChromium();

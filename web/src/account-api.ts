@@ -72,14 +72,24 @@ export function resetPassword(token: string, password: string): Promise<ApiResul
   return api('POST', '/auth/reset-password', { token, password });
 }
 
+/**
+ * What a mailed link's page sends besides the token when it is not signed in to the account
+ * (`VERIFICATION_NEEDS_PASSWORD`, `EMAIL_CHANGE_NEEDS_PASSWORD`): the account's password, or, for
+ * a verification only, a new one that takes the account over.
+ */
+export type LinkPassword = { current_password: string } | { new_password: string } | Record<string, never>;
+
 /** `POST /auth/verify` with the mailed token. */
-export function verifyEmail(token: string): Promise<ApiResult<undefined>> {
-  return api('POST', '/auth/verify', { token });
+export function verifyEmail(token: string, password: LinkPassword = {}): Promise<ApiResult<undefined>> {
+  return api('POST', '/auth/verify', { token, ...password });
 }
 
 /** `POST /auth/email-change/confirm` with the token mailed to the new address. */
-export function confirmEmailChange(token: string): Promise<ApiResult<undefined>> {
-  return api('POST', '/auth/email-change/confirm', { token });
+export function confirmEmailChange(
+  token: string,
+  password: { current_password: string } | Record<string, never> = {},
+): Promise<ApiResult<undefined>> {
+  return api('POST', '/auth/email-change/confirm', { token, ...password });
 }
 
 /** `POST /auth/verify/request`: mails a verification link to the signed-in user. */

@@ -6,7 +6,7 @@ import { requestPasswordReset, resetPassword } from './account-api.js';
 import { h } from './dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from './forms.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
-import { followPasswordPolicy, passwordHint, passwordLengthProblem } from './password-rule.js';
+import { buildNewPasswordField, passwordLengthAccepted } from './password-rule.js';
 import { loginHash } from './routes.js';
 import { loadCurrentUser } from './session.js';
 
@@ -72,18 +72,13 @@ export function renderResetPassword(ctx: PageContext, token: string | undefined)
     ctx.main.append(missingToken('forgot-password'));
     return;
   }
-  const password = buildField({
-    name: 'password',
-    label: 'New password',
-    type: 'password',
-    autocomplete: 'new-password',
-    required: true,
-    hint: passwordHint(null),
-    testId: 'new-password-input',
-  });
   // The lengths are the server's (`GET /auth/password-policy`); until they arrive it alone checks.
   void ctx.account.loadPasswordPolicy();
-  followPasswordPolicy(password, ctx.store.passwordPolicy, ctx.signal);
+  const password = buildNewPasswordField(
+    { name: 'password', label: 'New password', testId: 'new-password-input' },
+    ctx.store.passwordPolicy,
+    ctx.signal,
+  );
   const alert = buildAlert('form-error');
   const button = h(
     'button',
@@ -105,11 +100,7 @@ export function renderResetPassword(ctx: PageContext, token: string | undefined)
     event.preventDefault();
     alert.clear();
     if (!checkRequired([password], alert)) return;
-    const short = passwordLengthProblem(password.input.value, ctx.store.passwordPolicy.peek());
-    if (short !== undefined) {
-      showProblem(short, [password], alert, { WEAK_PASSWORD: 'password' });
-      return;
-    }
+    if (!passwordLengthAccepted(password, [password], ctx.store.passwordPolicy.peek(), alert)) return;
     setBusy(form, button, true, 'Saving…');
     void (async () => {
       const result = await resetPassword(token, password.input.value);

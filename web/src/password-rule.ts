@@ -6,7 +6,7 @@
  */
 import type { ReadonlySignal } from '@preact/signals-core';
 import { watch } from './components/watch.js';
-import type { Field } from './forms.js';
+import { type Alert, buildField, type Field, showProblem } from './forms.js';
 import { type Problem, toProblem } from './problem.js';
 import type { PasswordPolicy } from './types.js';
 
@@ -50,4 +50,40 @@ export function followPasswordPolicy(
     if (current === null) field.input.removeAttribute('minlength');
     else field.input.minLength = current.min_length;
   });
+}
+
+/**
+ * A field for choosing a password (`autocomplete="new-password"`, the policy's hint), kept in
+ * step with `policy` until `until` aborts.
+ */
+export function buildNewPasswordField(
+  spec: { name: string; label: string; testId: string },
+  policy: ReadonlySignal<PasswordPolicy | null>,
+  until: AbortSignal,
+): Field {
+  const field = buildField({
+    ...spec,
+    type: 'password',
+    autocomplete: 'new-password',
+    required: true,
+    hint: passwordHint(null),
+  });
+  followPasswordPolicy(field, policy, until);
+  return field;
+}
+
+/**
+ * Checks `field`'s value against the policy's lengths before it is sent, and shows the problem on
+ * it (among the form's `fields`) when it breaks them: true when the value may go to the server.
+ */
+export function passwordLengthAccepted(
+  field: Field,
+  fields: readonly Field[],
+  policy: PasswordPolicy | null,
+  alert: Alert,
+): boolean {
+  const problem = passwordLengthProblem(field.input.value, policy);
+  if (problem === undefined) return true;
+  showProblem(problem, fields, alert, { WEAK_PASSWORD: field.input.name });
+  return false;
 }

@@ -142,7 +142,6 @@ export async function createDicery(
   });
   const presence = await createPresence({
     openChannel: (channel) => gatehouse.openChannel(channel),
-    clock,
     scheduler: gatehouse.scheduler,
     heartbeatMs: config.roomHeartbeatInterval * 1000,
     onWarning,
@@ -198,6 +197,14 @@ export function startIdleRoomSweep(
   const everyMs = Math.max(1000, Math.min(5 * 60_000, Math.floor(ttlMs / 4)));
   let running = false;
   let again = false;
+  // The sweep's own time: the wall clock, but moved at most two intervals per tick of the timer.
+  // The timer is monotonic and the wall clock is not: stepped forward by an hour (NTP correcting
+  // a clock that ran late, a VM resumed from a suspend), one pass found every room idle and
+  // closed them all, live ones included. Clamped, the sweep catches up over the next ticks, and a
+  // room that sees an event meanwhile stays open. Moved on every tick, even one skipped because a
+  // pass still runs, so a slow pass never makes the sweep fall behind.
+  // (The core's hourly sweep does the same with its own helper; apps see only the public API.)
+  let sweepTime = gatehouse.clock();
   const sweep = () => {
     // A pass due while one runs is remembered (once) and runs right after it, with the time then.
     if (running) {
@@ -206,7 +213,7 @@ export function startIdleRoomSweep(
     }
     running = true;
     dicery.hostTools
-      .closeIdleRooms(gatehouse.clock() - ttlMs)
+      .closeIdleRooms(sweepTime - ttlMs)
       .catch((error: unknown) =>
         onWarning(`Idle room sweep failed: ${error instanceof Error ? error.message : String(error)}`),
       )
@@ -218,7 +225,12 @@ export function startIdleRoomSweep(
         }
       });
   };
-  return gatehouse.scheduler.setInterval(sweep, everyMs);
+  const tick = () => {
+    const now = gatehouse.clock();
+    sweepTime = Math.min(now, sweepTime + 2 * everyMs);
+    sweep();
+  };
+  return gatehouse.scheduler.setInterval(tick, everyMs);
 }
 
 async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promise<void> {

@@ -17,7 +17,10 @@ const LinkToken = Type.String({
   pattern: '^[A-Za-z0-9_-]+$',
   description: 'The `token` of the mailed link (`…#/reset-password?token=…`)',
 });
-const TokenBody = Type.Object({ token: LinkToken }, { additionalProperties: false });
+/** The account's password sent with a mailed link by someone not signed in to it (red-team 2026-12d I9). */
+const LinkCurrentPassword = Type.Optional(
+  Type.String({ maxLength: 4096, description: 'The account’s current password, when not signed in to it' }),
+);
 const Accepted = Type.Object(
   { status: Type.Literal('accepted') },
   { description: 'Taken in; what happens next arrives by mail, if anything' },
@@ -155,6 +158,16 @@ export function registerLifecycleRoutes(
     }
   };
 
+  /**
+   * What a link's request brings besides the token (red-team 2026-12d I9): its own sign-in, the
+   * account's password if sent, and the browser's device cookie (the login's own counter).
+   */
+  const followerOf = async (request: FastifyRequest, currentPassword: string | undefined) => ({
+    holder: await holderOf(request),
+    currentPassword,
+    deviceToken: request.cookies[cookies.deviceName],
+  });
+
   app.post(
     '/auth/verify',
     {
@@ -163,16 +176,40 @@ export function registerLifecycleRoutes(
         summary: 'Confirm your address with a mailed link',
         description:
           'The link’s `token`: single use, expiring, and only for the address it was mailed to (400 ' +
-          '`INVALID_LINK_TOKEN` otherwise). The first confirmation of an address sent without a session of ' +
-          'the account (cookie or bearer) counts as its owner claiming it: every session ends and passkeys, ' +
-          'TOTP, recovery codes and connected apps set up before it are removed (pre-account hijacking). ' +
-          'Sent with one, nothing else changes.',
-        body: TokenBody,
-        response: { 204: NoBody(), 400: problemRef },
+          '`INVALID_LINK_TOKEN` otherwise). The link proves the mailbox, not that whoever follows it chose the ' +
+          'account’s password (whoever signed up first may be a stranger), so it confirms an unverified address ' +
+          'only with one of: **a session of the account** (cookie or bearer: the ordinary sign-up, nothing else ' +
+          'changes); **`current_password`**, the account’s password (signed up on another device; nothing else ' +
+          'changes; checked as a login is, under the same failure limits: 400 `INVALID_CREDENTIALS`, then 429 ' +
+          'with Retry-After); or **`new_password`** (“I did not create this account”, or “I forgot its ' +
+          'password”): a change of owner, in one transaction the password is replaced (the reset’s policy: 400 ' +
+          '`WEAK_PASSWORD`), passkeys, TOTP, recovery codes, connected apps and pending links set up before are ' +
+          'removed, every session ends, the login lockout clears and a notice is mailed. With none of them: 400 ' +
+          '`VERIFICATION_NEEDS_PASSWORD`. Every refusal leaves the link usable. An address already verified needs ' +
+          'nothing (the link changes nothing); `new_password` is then 409 `EMAIL_ALREADY_VERIFIED` (use ' +
+          '`POST /auth/forgot-password`). Both passwords at once: 400 `VALIDATION_FAILED`.',
+        body: Type.Object(
+          {
+            token: LinkToken,
+            current_password: LinkCurrentPassword,
+            new_password: Type.Optional(
+              Type.String({
+                maxLength: 4096,
+                description:
+                  'A new password for an account you did not create (or whose password you forgot): takes it over',
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 204: NoBody(), 400: problemRef, 409: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
-      await lifecycle.verifyEmail(request.body.token, callerOf(request), await holderOf(request));
+      await lifecycle.verifyEmail(request.body.token, callerOf(request), {
+        ...(await followerOf(request, request.body.current_password)),
+        newPassword: request.body.new_password,
+      });
       return reply.code(204).send();
     },
   );
@@ -187,13 +224,27 @@ export function registerLifecycleRoutes(
           'The `token` mailed to the new address by `PATCH /users/me` with `email`: the account’s address changes ' +
           'now (and counts as verified), the previous address is told. 400 `INVALID_LINK_TOKEN` for a used, expired ' +
           'or unknown token, and once the session that asked for the change has ended (revoked or expired) or the ' +
-          'account is disabled; 409 `EMAIL_TAKEN` when the address was taken meanwhile.',
-        body: TokenBody,
-        response: { 204: NoBody(), 400: problemRef, 409: problemRef },
+          'account is disabled; 409 `EMAIL_TAKEN` when the address was taken meanwhile. The new address’s owner ' +
+          'may not be the account’s (a stranger may ask to move their account to your address), so the link needs ' +
+          'a session of the account (cookie or bearer) or its `current_password` (checked as a login is: 400 ' +
+          '`INVALID_CREDENTIALS`, then 429 with Retry-After); with neither, 400 `EMAIL_CHANGE_NEEDS_PASSWORD`. ' +
+          'Every refusal leaves the link usable.',
+        body: Type.Object(
+          {
+            token: LinkToken,
+            current_password: LinkCurrentPassword,
+          },
+          { additionalProperties: false },
+        ),
+        response: { 204: NoBody(), 400: problemRef, 409: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
-      await lifecycle.confirmEmailChange(request.body.token, callerOf(request));
+      await lifecycle.confirmEmailChange(
+        request.body.token,
+        callerOf(request),
+        await followerOf(request, request.body.current_password),
+      );
       return reply.code(204).send();
     },
   );

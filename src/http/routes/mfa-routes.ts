@@ -105,7 +105,9 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         summary: 'Turn the authenticator on with its first code',
         description:
           'Proves the app holds the secret; from now on logins ask for a code. Answers ten recovery codes, shown ' +
-          'only now. 400 `INVALID_OTP` for a wrong code, 409 `MFA_ENROLMENT_NOT_STARTED` without a pending enrolment.',
+          "only now. 400 `INVALID_OTP` for a wrong code, 403 `EMAIL_NOT_VERIFIED` while the account's address is " +
+          'not verified (a pending enrolment is confirmed only on a proven address), 409 `MFA_ENROLMENT_NOT_STARTED` ' +
+          'without a pending enrolment.',
         body: Type.Object(
           { code: Type.String({ minLength: 1, maxLength: 16, description: 'Six-digit code from the app' }) },
           { additionalProperties: false },

@@ -180,38 +180,47 @@ export function registerOAuthProviderRoutes(
     return undefined;
   };
 
-  const loginRedirect = (request: FastifyRequest) => {
-    // Only our own path goes into the return address (the web UI accepts same-origin paths only).
-    const query = request.url.indexOf('?');
-    const back = `/authorize${query < 0 ? '' : request.url.slice(query)}`;
-    return `/#/login?return_to=${encodeURIComponent(back)}`;
-  };
-
   /**
-   * To the login form although the browser is signed in (`prompt=login`, or a sign-in older than
-   * `max_age`). The request it returns to drops `login` from `prompt` and asks for a sign-in within
-   * `max(max_age, REAUTHENTICATION_WINDOW_SECONDS)`, which the new sign-in meets: no loop, however
-   * small `max_age` was (OIDC Core §3.1.2.1: `max_age=0` is `prompt=login`). The app reads the
-   * truth from the ID token's `auth_time`. With `dropHint`, the request it returns to drops
-   * `id_token_hint` too: the person at the login form chose whom to sign in as, and keeping the hint
-   * of someone else would send them back to the form again and again.
+   * The `/authorize` request the login form returns to. When the app asked for a fresh sign-in
+   * (`prompt=login` or `max_age`), the sign-in about to happen is that fresh sign-in, so the request
+   * drops `login` from `prompt` and asks for one within `max(max_age, REAUTHENTICATION_WINDOW_SECONDS)`,
+   * which it meets: no second form, no loop however small `max_age` was (OIDC Core §3.1.2.1:
+   * `max_age=0` is `prompt=login`). The app reads the truth from the ID token's `auth_time`.
+   * With `dropHint`, it drops `id_token_hint` too: the person at the login form chose whom to sign
+   * in as, and keeping the hint of someone else would send them back to the form again and again.
+   * Only our own path goes into it (the web UI accepts same-origin paths only).
    */
-  const reauthenticationRedirect = (
-    request: FastifyRequest,
-    authorization: AuthorizationRequest,
-    dropHint = false,
-  ) => {
+  const returnAddress = (request: FastifyRequest, authorization: AuthorizationRequest, dropHint = false) => {
     const query = request.url.indexOf('?');
-    const params = new URLSearchParams(query < 0 ? '' : request.url.slice(query + 1));
+    const search = query < 0 ? '' : request.url.slice(query);
+    const fresh = authorization.promptLogin || authorization.maxAge !== undefined;
+    if (!fresh && !dropHint) return encodeURIComponent(`/authorize${search}`);
+    const params = new URLSearchParams(search);
     if (dropHint) params.delete('id_token_hint');
+    if (!fresh) return encodeURIComponent(`/authorize?${params.toString()}`);
     const prompts = (params.get('prompt') ?? '')
       .split(' ')
       .filter((value) => value !== '' && value !== 'login');
     if (prompts.length > 0) params.set('prompt', prompts.join(' '));
     else params.delete('prompt');
     params.set('max_age', String(Math.max(authorization.maxAge ?? 0, REAUTHENTICATION_WINDOW_SECONDS)));
-    return `/#/login?reauthenticate=1&return_to=${encodeURIComponent(`/authorize?${params.toString()}`)}`;
+    return encodeURIComponent(`/authorize?${params.toString()}`);
   };
+
+  /** To the login form: nobody is signed in in this browser. */
+  const loginRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) =>
+    `/#/login?return_to=${returnAddress(request, authorization)}`;
+
+  /**
+   * To the login form although the browser is signed in (`prompt=login`, a sign-in older than
+   * `max_age`, or an `id_token_hint` of another person): `reauthenticate=1` makes the web UI show
+   * the form to a signed-in person.
+   */
+  const reauthenticationRedirect = (
+    request: FastifyRequest,
+    authorization: AuthorizationRequest,
+    dropHint = false,
+  ) => `/#/login?reauthenticate=1&return_to=${returnAddress(request, authorization, dropHint)}`;
 
   const consentPage = (
     reply: FastifyReply,
@@ -319,7 +328,7 @@ export function registerOAuthProviderRoutes(
         if (authorization.promptNone) {
           return reply.redirect(server.errorRedirect(authorization, 'login_required', 'Sign in first.'), 303);
         }
-        return reply.header('cache-control', 'no-store').redirect(loginRedirect(request), 303);
+        return reply.header('cache-control', 'no-store').redirect(loginRedirect(request, authorization), 303);
       }
       if (authorization.hintUserId !== undefined && authorization.hintUserId !== auth.user.id) {
         // OIDC Core §3.1.2.1 (red-team 2026-12e J5): the app asked about another person than the one

@@ -14,6 +14,7 @@ import * as spentChallenges from './019a-spent-challenges.js';
 import * as oauthClientControls from './020a-oauth-client-controls.js';
 import * as sessionRevokedIndex from './021a-session-revoked-index.js';
 import * as emailChangeSession from './022a-email-change-session.js';
+import * as credentialsVersion from './023a-credentials-version.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -45,4 +46,5 @@ export const migrations: Record<string, Migration> = {
   '020a-oauth-client-controls': oauthClientControls,
   '021a-session-revoked-index': sessionRevokedIndex,
   '022a-email-change-session': emailChangeSession,
+  '023a-credentials-version': credentialsVersion,
 };

@@ -4,7 +4,7 @@
  */
 import { h } from '../dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from '../forms.js';
-import { followPasswordPolicy, passwordHint, passwordLengthProblem } from '../password-rule.js';
+import { buildNewPasswordField, passwordLengthAccepted } from '../password-rule.js';
 import type { AccountActions, AccountSectionContext } from './account-section.js';
 import { say, sectionFrame, statusLine } from './account-section.js';
 
@@ -21,16 +21,11 @@ export function accountPassword(
     required: true,
     testId: 'current-password-input',
   });
-  const next = buildField({
-    name: 'password',
-    label: 'New password',
-    type: 'password',
-    autocomplete: 'new-password',
-    required: true,
-    hint: passwordHint(null),
-    testId: 'change-password-input',
-  });
-  followPasswordPolicy(next, store.passwordPolicy, until);
+  const next = buildNewPasswordField(
+    { name: 'password', label: 'New password', testId: 'change-password-input' },
+    store.passwordPolicy,
+    until,
+  );
   const fields = [current, next];
   const alert = buildAlert('password-error');
   const status = statusLine('password-status');
@@ -52,11 +47,7 @@ export function accountPassword(
     alert.clear();
     status.hidden = true;
     if (!checkRequired(fields, alert)) return;
-    const short = passwordLengthProblem(next.input.value, store.passwordPolicy.peek());
-    if (short !== undefined) {
-      showProblem(short, fields, alert, { WEAK_PASSWORD: 'password' });
-      return;
-    }
+    if (!passwordLengthAccepted(next, fields, store.passwordPolicy.peek(), alert)) return;
     setBusy(form, button, true, 'Changing…');
     void actions
       .updateProfile({ current_password: current.input.value, password: next.input.value })

@@ -7,7 +7,7 @@ import type { AccountActions } from '../account-actions.js';
 import { h } from '../dom.js';
 import { buildAlert, buildField, checkRequired, setBusy, showProblem } from '../forms.js';
 import { linkButton } from '../page.js';
-import { followPasswordPolicy, passwordHint, passwordLengthProblem } from '../password-rule.js';
+import { buildNewPasswordField, passwordLengthAccepted } from '../password-rule.js';
 import { loginHash } from '../routes.js';
 import type { AppStore } from '../store.js';
 
@@ -40,16 +40,11 @@ export function signupForm(
     maxLength: 400,
     testId: 'full-name-input',
   });
-  const password = buildField({
-    name: 'password',
-    label: 'Password',
-    type: 'password',
-    autocomplete: 'new-password',
-    required: true,
-    hint: passwordHint(null),
-    testId: 'password-input',
-  });
-  followPasswordPolicy(password, store.passwordPolicy, options.until);
+  const password = buildNewPasswordField(
+    { name: 'password', label: 'Password', testId: 'password-input' },
+    store.passwordPolicy,
+    options.until,
+  );
   const fields = [email, fullName, password];
   const alert = buildAlert('form-error');
   const button = h(
@@ -68,11 +63,7 @@ export function signupForm(
     event.preventDefault();
     alert.clear();
     if (!checkRequired([email, password], alert)) return;
-    const tooShortOrLong = passwordLengthProblem(password.input.value, store.passwordPolicy.peek());
-    if (tooShortOrLong !== undefined) {
-      showProblem(tooShortOrLong, fields, alert, { WEAK_PASSWORD: 'password' });
-      return;
-    }
+    if (!passwordLengthAccepted(password, fields, store.passwordPolicy.peek(), alert)) return;
     setBusy(form, button, true, 'Creating account…');
     void (async () => {
       const input = { email: email.input.value.trim(), password: password.input.value };

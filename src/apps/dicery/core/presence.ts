@@ -150,7 +150,6 @@ export interface PresenceOptions {
   openChannel: (
     options: AppChannelOptions<typeof presenceMessageSchema>,
   ) => Promise<AppChannel<PresenceMessage>>;
-  clock: () => number;
   /** The core's scheduler, so a test clock drives the heartbeat. */
   scheduler: Scheduler;
   /** Milliseconds between full-state messages (the room heartbeat). */
@@ -187,20 +186,27 @@ const changeOf = (room: string, key: string, online: boolean): PresenceChange =>
 
 /** Creates the {@link Presence} of this instance and joins the deployment's presence channel. */
 export async function createPresence(options: PresenceOptions): Promise<Presence> {
-  const { clock, scheduler, heartbeatMs, onWarning } = options;
+  const { scheduler, heartbeatMs, onWarning } = options;
   const coalesceMs = options.coalesceMs ?? PRESENCE_COALESCE_MS;
   const instance = randomUUID();
   /** Open streams per room and member on this instance. */
   const local = new Map<string, Map<string, number>>();
   /**
-   * Other instances' member sets, when each was last heard from, and when each of its rooms was
-   * last named by one of its messages (`named`: a room a heartbeat part that never arrives left
+   * Other instances' member sets, the heartbeat (`beat`) in which each was last heard from, and
+   * the one in which each of its rooms was last named by one of its messages (`named`: a room a heartbeat part that never arrives left
    * unconfirmed ages out like a silent instance, see the heartbeat below).
    */
   const remote = new Map<
     string,
     { seenAt: number; rooms: Map<string, Set<string>>; named: Map<string, number> }
   >();
+  /**
+   * This instance's heartbeats so far: `seenAt` and `named` are counted in them, not read off the
+   * wall clock. Silence is measured by the (monotonic) heartbeat timer: stepped back an hour, the
+   * wall clock kept a crashed instance's players shown online for that hour; stepped forward,
+   * every other instance's members went offline at once.
+   */
+  let beat = 0;
   /** Change handlers per room (streams on this instance). */
   const handlers = new Map<string, Set<(change: PresenceChange | SpectatorCountChange) => void>>();
   /** The member set last announced to a room's handlers; kept only while it has handlers. */
@@ -268,7 +274,7 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
         rooms: new Map<string, Set<string>>(),
         named: new Map<string, number>(),
       };
-      state.seenAt = clock();
+      state.seenAt = beat;
       // What the sender had before, to announce only rooms whose members changed: a heartbeat
       // repeats every room's state, and a room's announcement opens its coalescing window.
       const before = new Map(state.rooms);
@@ -342,8 +348,9 @@ export async function createPresence(options: PresenceOptions): Promise<Presence
   );
 
   const heartbeat = scheduler.setInterval(() => {
+    beat += 1;
     for (const message of heartbeatMessages([...local.keys()].map(roomState))) publish(message);
-    const oldest = clock() - PRESENCE_EXPIRY_BEATS * heartbeatMs;
+    const oldest = beat - PRESENCE_EXPIRY_BEATS;
     for (const [id, state] of remote) {
       if (state.seenAt >= oldest) {
         // Heard from, but a room its messages have not named for as long: every heartbeat names

@@ -114,7 +114,6 @@ describe('presence reading a newer instance’s messages', () => {
     const onWarning = vi.fn<(message: string) => void>();
     const presence = await createPresence({
       openChannel: (options) => channel.open(options),
-      clock,
       scheduler: clock,
       heartbeatMs: 1000,
       onWarning,
@@ -193,7 +192,6 @@ describe('spectators on several instances', () => {
             close: () => {},
           };
         },
-        clock,
         scheduler: clock,
         heartbeatMs: 1000,
         onWarning: () => {},

@@ -27,7 +27,6 @@ describe('presence: a heartbeat in parts whose parts never all arrive', () => {
         deliver = options.deliver;
         return { publish: async () => true, close: () => {} };
       },
-      clock,
       scheduler: clock,
       heartbeatMs: HEARTBEAT_MS,
       onWarning: vi.fn(),

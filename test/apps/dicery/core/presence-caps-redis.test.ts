@@ -51,7 +51,6 @@ describe.runIf(REDIS_URL)('presence at the caps over Redis', { timeout: 60_000 }
     const coreB = await core();
     b = await createPresence({
       openChannel: (options) => coreB.openChannel(options),
-      clock: clockB,
       scheduler: clockB,
       heartbeatMs: HEARTBEAT_MS,
       onWarning: (message) => warnings.push(message),
@@ -70,7 +69,6 @@ describe.runIf(REDIS_URL)('presence at the caps over Redis', { timeout: 60_000 }
           close: () => channel.close(),
         };
       },
-      clock: clockA,
       scheduler: clockA,
       heartbeatMs: HEARTBEAT_MS,
       onWarning: (message) => warnings.push(message),

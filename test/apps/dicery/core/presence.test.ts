@@ -34,7 +34,6 @@ function createDeployment(heartbeatMs = 3_600_000) {
           close: () => {},
         };
       },
-      clock,
       scheduler: clock,
       // By default far from the windows under test: only the coalescing is exercised.
       heartbeatMs,

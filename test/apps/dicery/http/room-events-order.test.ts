@@ -6,6 +6,7 @@ import { buildServer } from '../../../../src/server.js';
 import { testConfig } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
 import { createTestDatabaseUrl } from '../../../support/databases.js';
+import { listenOnLoopback } from '../../../support/listen.js';
 import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 import { openSse, type SseStream } from '../../../support/sse-client.js';
 
@@ -20,13 +21,6 @@ function namedRedisUrl(name: string): string {
   const url = new URL(REDIS_URL ?? '');
   url.searchParams.set('connectionName', name);
   return url.toString();
-}
-
-async function listen(app: FastifyInstance): Promise<string> {
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return `http://127.0.0.1:${address.port}`;
 }
 
 /** Sequence numbers a stream received, in the order received. */
@@ -86,7 +80,7 @@ describe.runIf(servicesConfigured)('room events across two instances on PostgreS
     for (const suffix of ['a', 'b']) {
       const name = `${tag}-${suffix}`;
       const app = await buildServer({ ...base, redisUrl: namedRedisUrl(name) }, { logger: false });
-      instances.push({ app, base: await listen(app), name });
+      instances.push({ app, base: await listenOnLoopback(app), name });
     }
     admin = new Redis(REDIS_URL ?? '', { connectionName: `${tag}-admin` });
   });
@@ -212,7 +206,7 @@ describe.runIf(servicesConfigured)('room streams resync when the bus reconnects'
     const host = await signIn(a);
     const room = await createRoom(a, host);
     const player = await joinAsBot(a, room.code, 'Pat');
-    const stream = await openSse(`${await listen(a)}/rooms/${room.code}/events`, player.headers);
+    const stream = await openSse(`${await listenOnLoopback(a)}/rooms/${room.code}/events`, player.headers);
     expect(stream.status).toBe(200);
 
     // A's subscriber is gone (ioredis reconnects after ~200 ms); B rolls meanwhile, so Redis

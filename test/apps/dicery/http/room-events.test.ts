@@ -14,6 +14,7 @@ import {
   signIn,
 } from '../../../support/accounts.js';
 import { createTestDatabaseUrl } from '../../../support/databases.js';
+import { listenOnLoopback } from '../../../support/listen.js';
 import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 import { openSse, type SseStream } from '../../../support/sse-client.js';
 import { useTempDirs } from '../../../support/temp-dirs.js';
@@ -54,14 +55,6 @@ async function cookieLogin(app: FastifyInstance, email: string): Promise<string>
   return header();
 }
 
-/** Starts `app` on an ephemeral port of the loopback interface; returns its base URL. */
-async function listen(app: FastifyInstance): Promise<string> {
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return `http://127.0.0.1:${address.port}`;
-}
-
 describe('GET /rooms/{code}/events (real server)', () => {
   let app: FastifyInstance;
   let base: string;
@@ -88,7 +81,7 @@ describe('GET /rooms/{code}/events (real server)', () => {
       maxStreamsPerPlayer: 2,
       ...NO_ROOM_LIMITS,
     });
-    base = await listen(app);
+    base = await listenOnLoopback(app);
     host = await signIn(app);
   });
   afterAll(async () => {
@@ -382,7 +375,7 @@ describe('room event streams: replaying a room of big rolls', () => {
     const app = await buildTestServer({ ...NO_ROOM_LIMITS, roomRollsPerMinute: 10_000 });
     let stream: SseStream | undefined;
     try {
-      const base = await listen(app);
+      const base = await listenOnLoopback(app);
       const room = await createRoom(app, await signIn(app));
       const player = await joinAsBot(app, room.code, 'Mallory');
       const ids: string[] = [];
@@ -425,7 +418,7 @@ describe('room event streams: token expiry and shutdown', () => {
   it('ends a stream with a final stream_end event when its room token expires', async () => {
     const app = await buildTestServer({ roomTokenTtl: 1 });
     try {
-      const base = await listen(app);
+      const base = await listenOnLoopback(app);
       const host = await signIn(app);
       const room = await createRoom(app, host);
       const player = await joinAsBot(app, room.code, 'Shortlived');
@@ -448,7 +441,7 @@ describe('room event streams: token expiry and shutdown', () => {
 
   it('ends open streams so the server can close', async () => {
     const app = await buildTestServer();
-    const base = await listen(app);
+    const base = await listenOnLoopback(app);
     const host = await signIn(app);
     const room = await createRoom(app, host);
     const player = await joinAsBot(app, room.code, 'Night owl');
@@ -481,7 +474,7 @@ describe('room event streams: caps per account and per client address', () => {
       maxStreamsPerAccount: 2,
       maxStreamsPerIp: 3,
     });
-    base = await listen(app);
+    base = await listenOnLoopback(app);
   });
   afterAll(async () => {
     for (const stream of open) stream.close();
@@ -564,7 +557,7 @@ describe('room event streams: the instance-wide cap (red-team G4)', () => {
     const app = await buildTestServer({ ...NO_ROOM_LIMITS, trustProxy: 1, maxStreamsTotal: 2 });
     const open: SseStream[] = [];
     try {
-      const base = await listen(app);
+      const base = await listenOnLoopback(app);
       const host = await signIn(app);
       const { code } = await createRoom(app, host);
       const players = await Promise.all(['Ann', 'Bob', 'Cid'].map((name) => joinAsBot(app, code, name)));
@@ -622,7 +615,7 @@ describe('room event streams end with the credential that opened them', () => {
       },
       { clock },
     );
-    base = await listen(app);
+    base = await listenOnLoopback(app);
   });
   afterAll(async () => {
     for (const stream of open) stream.close();
@@ -738,7 +731,7 @@ describe.runIf(process.env.REDIS_URL)('room event streams across two instances (
     });
     first = await buildServer(config, { logger: false });
     second = await buildServer(config, { logger: false });
-    base2 = await listen(second);
+    base2 = await listenOnLoopback(second);
   });
   afterAll(async () => {
     for (const stream of open) stream.close();

@@ -7,6 +7,7 @@ import { buildServer } from '../../../../src/server.js';
 import { buildTestServer, testConfig } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
 import { createTestDatabaseUrl } from '../../../support/databases.js';
+import { listenOnLoopback } from '../../../support/listen.js';
 import { createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
 import { openSse, type SseMessage, type SseStream } from '../../../support/sse-client.js';
 
@@ -27,13 +28,6 @@ const NO_ROOM_LIMITS = {
   roomStreamOpensPerMinute: 100_000,
   roomStreamOpensPerMinutePerIp: 100_000,
 } as const;
-
-async function listen(app: FastifyInstance): Promise<string> {
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return `http://127.0.0.1:${address.port}`;
-}
 
 /** A `presence` message about `playerId` (null: the host) going `online`. */
 const presenceOf = (playerId: string | null, online: boolean) => (message: SseMessage) =>
@@ -93,7 +87,7 @@ describe('room presence on one instance', () => {
 
   beforeAll(async () => {
     app = await buildTestServer(NO_ROOM_LIMITS);
-    base = await listen(app);
+    base = await listenOnLoopback(app);
   });
   afterAll(async () => {
     for (const stream of streams) stream.close();
@@ -210,7 +204,7 @@ describe.runIf(servicesConfigured)('room presence across two instances on Postgr
     });
     for (let i = 0; i < 2; i++) {
       const app = await buildServer(config, { logger: false });
-      instances.push({ app, base: await listen(app) });
+      instances.push({ app, base: await listenOnLoopback(app) });
     }
     admin = new Redis(REDIS_URL ?? '', { connectionName: `gh-presence-${randomBytes(4).toString('hex')}` });
     const a = instances[0]?.app as FastifyInstance;
@@ -381,7 +375,7 @@ describe('red team 2026-12b: stream churn', () => {
   it('G8: re-opening a stream in a loop is rate limited', async () => {
     const app = await buildTestServer();
     try {
-      const base = await listen(app);
+      const base = await listenOnLoopback(app);
       const host = await signIn(app);
       const { code } = await createRoom(app, host);
       const pat = await joinAsBot(app, code, 'Pat');
