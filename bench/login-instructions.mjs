@@ -15,12 +15,13 @@
 // through `--perf-basic-prof`'s map).
 // Needs valgrind. Slow: ≈ 50× native, about a minute per run. V8's compiler and GC threads are
 // counted too (the "others"), and what they do depends on timing, so read the main thread first.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { callgrindArgs, callgrindControl, firstDumpInstructions } from './callgrind.mjs';
 import { printTop } from './callgrind-top.mjs';
 import { loginRequests } from './login-requests.mjs';
 
@@ -38,36 +39,18 @@ const nodeFlags =
         .slice(1)
         .filter((arg) => arg.startsWith('--'));
 
-function callgrindControl(...args) {
-  const result = spawnSync('callgrind_control', args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${result.stderr}`);
-}
-
-/** Sum of `events: Ir` over a callgrind output file (its `totals:` line). */
-function instructionsOf(file) {
-  const totals = /^totals:\s+(\d+)/m.exec(readFileSync(file, 'utf8'));
-  return totals === null ? 0 : Number(totals[1]);
-}
-
 async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ir-'));
   const child = spawn(
     'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      '--separate-threads=yes',
-      // V8 writes and rewrites machine code in anonymous memory.
-      '--smc-check=all-non-file',
-      `--callgrind-out-file=${join(dir, 'callgrind.out.%p')}`,
-      process.execPath,
+    callgrindArgs(dir, [
       ...nodeFlags,
       // Names for JIT-compiled code (/tmp/perf-<pid>.map), for BENCH_IR_TOP.
       ...(KEEP && TOP > 0 ? ['--perf-basic-prof'] : []),
       '--import',
       './bench/argon2-stub/register.mjs',
       'bench/server.mjs',
-    ],
+    ]),
     { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, BENCH_LOGIN_ACCOUNTS: '10' } },
   );
   try {
@@ -82,18 +65,7 @@ async function run() {
     const result = await autocannon({ ...loginRequests(server), amount: LOGINS, timeout: 60 });
     callgrindControl('-d', String(child.pid));
     if (result['2xx'] !== LOGINS) throw new Error(`${LOGINS - result['2xx']} logins failed`);
-    // One file per thread: "<file>-01" is the main thread.
-    let main = 0;
-    let others = 0;
-    let mainFile = '';
-    for (const file of readdirSync(dir)) {
-      const ir = instructionsOf(join(dir, file));
-      if (!/\.1-\d+$/.test(file)) continue; // the dump's files, not the start-up one
-      if (/-01$/.test(file)) {
-        main += ir;
-        mainFile = join(dir, file);
-      } else others += ir;
-    }
+    const { main, others, mainFile } = firstDumpInstructions(dir);
     if (KEEP && TOP > 0) printTop(mainFile, child.pid, LOGINS, TOP);
     return { main: main / LOGINS, others: others / LOGINS, dir };
   } finally {

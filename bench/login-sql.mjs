@@ -18,12 +18,13 @@
 // (logins counted: 2 000), BENCH_SQL_WARMUP (1 000), BENCH_SQL_ACCOUNTS (100).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { sql } from 'kysely';
+import { callgrindArgs, callgrindControl, firstDumpInstructions } from './callgrind.mjs';
 
 const DIST = resolve(process.env.BENCH_DIST ?? 'dist');
 const PRESET = Number(process.env.BENCH_SQL_PRESET ?? 20_000);
@@ -226,11 +227,6 @@ async function irChild(path) {
   process.exit(0);
 }
 
-function callgrindControl(...args) {
-  const result = spawnSync('callgrind_control', args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${result.stderr}`);
-}
-
 /**
  * Instructions inside better-sqlite3's statement calls (`Statement::JS_run`, `JS_all`, `JS_get`,
  * inclusive): SQLite's own work and the binding's, without V8's and Kysely's, which move with JIT
@@ -256,18 +252,7 @@ async function ir() {
   await prepared.database.close();
   const child = spawn(
     'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      '--separate-threads=yes',
-      '--smc-check=all-non-file',
-      `--callgrind-out-file=${join(dir, 'callgrind.out.%p')}`,
-      process.execPath,
-      ...process.execArgv,
-      new URL(import.meta.url).pathname,
-      'ir-child',
-      prepared.path,
-    ],
+    callgrindArgs(dir, [...process.execArgv, new URL(import.meta.url).pathname, 'ir-child', prepared.path]),
     { stdio: ['pipe', 'pipe', process.env.BENCH_IR_VERBOSE === '1' ? 'inherit' : 'ignore'] },
   );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -282,18 +267,8 @@ async function ir() {
   callgrindControl('-d', String(child.pid));
   child.stdin.write('end\n');
   await new Promise((resolve) => child.once('exit', resolve));
-  let main = 0;
-  let others = 0;
-  let sqlite = 0;
-  for (const file of readdirSync(dir).filter((name) => name.startsWith('callgrind.out'))) {
-    if (!/\.1-\d+$/.test(file)) continue;
-    const totals = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, file), 'utf8'));
-    const count = totals === null ? 0 : Number(totals[1]);
-    if (/-01$/.test(file)) {
-      main += count;
-      sqlite += statementInstructions(join(dir, file));
-    } else others += count;
-  }
+  const { main, others, mainFile } = firstDumpInstructions(dir);
+  const sqlite = statementInstructions(mainFile);
   console.log(
     JSON.stringify({
       dist: DIST,

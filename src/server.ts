@@ -157,6 +157,7 @@ export async function buildServer(
       cors: {
         // Exact string match only: no wildcards, suffixes or "null" (CORS_ORIGINS is an allowlist).
         origins: config.corsOrigins,
+        credentialedOrigins: config.corsCredentialedOrigins,
         methods: CORS_METHODS,
         allowedHeaders: CORS_ALLOWED_HEADERS,
         maxAgeSeconds: 600,

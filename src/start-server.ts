@@ -134,7 +134,10 @@ export async function startServer(
       // One network must not hold them all: idle keep-alive sockets cost a client nothing, and
       // Node's cap is global. Behind a proxy every connection is the proxy's, so it limits its own
       // clients (and TRUST_PROXY tells us it is there).
-      if (config.trustProxy === false) limitConnectionsPerNetwork(server, config.maxConnectionsPerNetwork);
+      // `shell` is read only when a connection is refused, long after this factory returned.
+      if (config.trustProxy === false) {
+        limitConnectionsPerNetwork(server, config.maxConnectionsPerNetwork, () => shell.log);
+      }
       return server;
     },
   });
@@ -253,19 +256,46 @@ export async function startServer(
   return { log: shell.log, url: `http://${shownHost}:${port}`, ready, close };
 }
 
+/** At most one warning per this many ms about refused connections (the rest are counted in it). */
+const REFUSAL_WARNING_INTERVAL_MS = 60_000;
+
 /**
  * Closes a connection as soon as it is accepted when its client network (`addressBucket(ip, 48)`:
  * an IPv4 address or an IPv6 /48, as the stream caps count one site) already holds `max`. The
  * caps hold a key only while a connection of that network is open, so they are bounded by
  * `MAX_CONNECTIONS`. Counted on `connection`, which Node emits only for a socket within
  * `maxConnections`, and released on the socket's `close`.
+ *
+ * The refused client gets no HTTP answer: Node's HTTP parser is already attached to the socket, so
+ * an answer would have to outlive the request the client is sending, which the parser would then
+ * hand to the application; and a refused socket held open for an answer would count against
+ * `MAX_CONNECTIONS`, which is what this cap protects. People behind one address (a campus or
+ * carrier NAT) cannot act on an answer anyway; the operator can, so the operator gets a warning
+ * naming the setting and the fix, at most one a minute (a refusal flood cannot flood the log:
+ * two numbers of state), with how many were refused since the last one.
  */
-function limitConnectionsPerNetwork(server: Server, max: number): void {
+function limitConnectionsPerNetwork(server: Server, max: number, log: () => FastifyBaseLogger): void {
   const open = createConcurrencyCaps();
+  let lastWarning = Number.NEGATIVE_INFINITY;
+  let refusedSinceWarning = 0;
   server.on('connection', (socket: Socket) => {
-    const slot = open.tryAcquire([{ key: addressBucket(socket.remoteAddress ?? '', 48), max }]);
+    const network = addressBucket(socket.remoteAddress ?? '', 48);
+    const slot = open.tryAcquire([{ key: network, max }]);
     if (!slot.ok) {
       socket.destroy();
+      refusedSinceWarning += 1;
+      const now = Date.now();
+      if (now - lastWarning >= REFUSAL_WARNING_INTERVAL_MS) {
+        log().warn(
+          { code: 'TOO_MANY_CONNECTIONS_FROM_NETWORK', network, max, refused: refusedSinceWarning },
+          `MAX_CONNECTIONS_PER_NETWORK (${max}) reached: new connections from ${network} are closed unanswered ` +
+            `(${refusedSinceWarning} since the last warning). If many people share that address (a campus or ` +
+            'carrier-grade NAT), raise MAX_CONNECTIONS_PER_NETWORK, or put a reverse proxy in front that limits ' +
+            'its own clients and set TRUST_PROXY.',
+        );
+        lastWarning = now;
+        refusedSinceWarning = 0;
+      }
       return;
     }
     socket.once('close', slot.release);

@@ -317,8 +317,9 @@ describe('startServer', () => {
   it('closes a connection beyond MAX_CONNECTIONS_PER_NETWORK; other networks are served meanwhile', {
     timeout: 30_000,
   }, async () => {
-    const server = await startServer(testConfig({ port: 0, maxConnectionsPerNetwork: 4 }), {
-      logger: false,
+    const lines: string[] = [];
+    const server = await startServer(testConfig({ port: 0, maxConnectionsPerNetwork: 4, logLevel: 'warn' }), {
+      logStream: { write: (line: string) => void lines.push(line) },
       webUi: false,
     });
     const sockets: Socket[] = [];
@@ -340,6 +341,14 @@ describe('startServer', () => {
         answer = await answerOn(from('127.0.0.1'));
       }
       expect(answer).toMatch(/^HTTP\/1\.1 200/);
+      // The operator learns which setting refused whom and what to change; one line however many
+      // were refused (the test ends well within the minute between two warnings).
+      const warnings = lines
+        .map((line) => JSON.parse(line) as { code?: string; msg: string; network?: string; max?: number })
+        .filter((entry) => entry.code === 'TOO_MANY_CONNECTIONS_FROM_NETWORK');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ network: '127.0.0.1', max: 4 });
+      expect(warnings[0]?.msg).toMatch(/MAX_CONNECTIONS_PER_NETWORK \(4\).*NAT.*TRUST_PROXY/);
     } finally {
       for (const socket of sockets) socket.destroy();
       await server.close();

@@ -38,6 +38,20 @@ function isHttpOrigin(value: string): boolean {
   return /^https?:$/.test(url.protocol) && url.origin === value;
 }
 
+/** A list of exact http(s) origins, empty by default (`CORS_ORIGINS`, `CORS_CREDENTIALED_ORIGINS`). */
+function originListSetting(env: string, description: string) {
+  return setting(Type.Array(Type.Refine(Type.String(), isHttpOrigin)), {
+    env,
+    syntax: 'list',
+    default: [],
+    accepts: {
+      env: `comma-separated origins ${ORIGIN_EXAMPLE}`,
+      code: `an array of origins ${ORIGIN_EXAMPLE}`,
+    },
+    description,
+  });
+}
+
 const DAY = 86400;
 
 /**
@@ -168,16 +182,21 @@ export const gatehouseConfigSchema = Type.Object(
       default: 'gatehouse-api',
       description: '`aud` of access tokens, checked on verify',
     }),
-    corsOrigins: setting(Type.Array(Type.Refine(Type.String(), isHttpOrigin)), {
-      env: 'CORS_ORIGINS',
-      syntax: 'list',
-      default: [],
-      accepts: {
-        env: `comma-separated origins ${ORIGIN_EXAMPLE}`,
-        code: `an array of origins ${ORIGIN_EXAMPLE}`,
-      },
-      description: 'exact origins allowed to make credentialed cross-origin requests',
-    }),
+    corsOrigins: originListSetting(
+      'CORS_ORIGINS',
+      "exact origins allowed to read answers cross-origin without credentials (an OAuth app's SPA calling " +
+        '`/token`, `/userinfo` or an API with its bearer token): no cookie session, no CSRF exemption',
+    ),
+    // Red-team 2026-12e J6: CORS_ORIGINS was credentialed and the CSRF guard's Origin allowlist, and
+    // the README told operators to list an OAuth SPA there: a same-site SPA then read /auth/csrf and
+    // acted as the web UI with the person's session, past consent and every first-party guard.
+    // Acting as the web UI is now a setting of its own, named for what it grants.
+    corsCredentialedOrigins: originListSetting(
+      'CORS_CREDENTIALED_ORIGINS',
+      "exact origins that act as the web UI with the person's cookie session: credentialed CORS and " +
+        'accepted by the CSRF Origin check (first-party front ends only, never an OAuth app: they get the ' +
+        "account's whole power, past consent and every first-party guard)",
+    ),
     cookieSecure: flagSetting({
       env: 'COOKIE_SECURE',
       default: true,
@@ -276,11 +295,15 @@ export const gatehouseConfigSchema = Type.Object(
       env: 'MAX_CONNECTIONS_PER_NETWORK',
       minimum: 1,
       maximum: 1_000_000,
-      // A browser opens at most 6 connections per origin; 512 leaves room for a NAT of ≈ 80 busy
-      // browsers, while 16 such networks are needed to fill MAX_CONNECTIONS instead of one.
+      // A browser opens at most 6 connections per origin, and one with our pages open keeps 2 or 3
+      // (keep-alive for 72 s, an event stream): 512 leaves room for a NAT of ≈ 80 busy or ≈ 200
+      // ordinary browsers, while 16 such networks are needed to fill MAX_CONNECTIONS instead of
+      // one. Kept at 512 (2026-12): a bigger NAT first meets MAX_STREAMS_PER_IP (50) and
+      // ROOM_READS_PER_MINUTE_PER_IP (600), and raising this alone would let 8 hosts, not 16,
+      // hold every connection; a large shared-address audience is a deployment with a proxy.
       default: 512,
       description:
-        'connections `gatehouse serve` keeps open at once from one client network (an IPv4 address, an IPv6 /48); beyond it a new one is closed as soon as it is accepted. Without it one host could hold every connection (`MAX_CONNECTIONS`) with idle keep-alive sockets. Not applied when `TRUST_PROXY` is set: every connection then comes from the proxy, which must limit its clients itself',
+        'connections `gatehouse serve` keeps open at once from one client network (an IPv4 address, an IPv6 /48: all of one NAT); beyond it a new one is closed on accept, unanswered, and the log warns (`TOO_MANY_CONNECTIONS_FROM_NETWORK`, at most once a minute). Off when `TRUST_PROXY` is set (the proxy limits its clients). For a large NAT see "Faults and timeouts" on how to size it up',
     }),
     loginMaxFailuresPerAccount: integerSetting({
       env: 'LOGIN_MAX_FAILURES_PER_ACCOUNT',

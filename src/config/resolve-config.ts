@@ -50,6 +50,16 @@ export function resolveConfig(
         'metadata links); set it to the URL clients use',
     });
   }
+  if (loaded.corsOrigins.length > 0) {
+    // An upgrade note (red-team 2026-12e J6): a deployment that listed its own front end here lost
+    // its cookie session and should move it to CORS_CREDENTIALED_ORIGINS, never an app's origin.
+    notices.push({
+      level: 'info',
+      message:
+        'CORS_ORIGINS answers cross-origin reads without credentials (bearer tokens only): a front end that ' +
+        "must act as the web UI with the person's cookie session belongs in CORS_CREDENTIALED_ORIGINS",
+    });
+  }
   for (const loose of findLooseFileModes(loaded.dataDir, loaded.databaseUrl)) {
     notices.push({ level: 'warn', message: describeLooseFileMode(loose) });
   }

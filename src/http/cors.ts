@@ -4,8 +4,17 @@ import { sendProblem } from './error-handler.js';
 
 /** Options of {@link installCors}. */
 export interface CorsOptions {
-  /** Origins allowed to read responses with credentials, compared as exact strings (`CORS_ORIGINS`). */
+  /**
+   * Origins allowed to read responses without credentials (`CORS_ORIGINS`: OAuth apps' browser
+   * code, which authenticates with bearer tokens), compared as exact strings.
+   */
   origins: readonly string[];
+  /**
+   * Origins allowed to read responses with credentials, i.e. with the person's cookie session
+   * (`CORS_CREDENTIALED_ORIGINS`: first-party front ends), compared as exact strings; an origin in
+   * both lists is credentialed. @default []
+   */
+  credentialedOrigins?: readonly string[];
   /** `Access-Control-Allow-Methods` of preflight answers. */
   methods: readonly string[];
   /** `Access-Control-Allow-Headers` of preflight answers. */
@@ -34,7 +43,8 @@ export type CorsStep = (request: FastifyRequest, reply: FastifyReply) => boolean
 
 /** The CORS step for `options` (see {@link installCors} for what it answers). */
 export function createCorsStep(options: CorsOptions): CorsStep {
-  const allowed = new Set(options.origins);
+  const credentialed = new Set(options.credentialedOrigins ?? []);
+  const allowed = new Set([...options.origins, ...credentialed]);
   const methods = options.methods.join(', ');
   const allowedHeaders = options.allowedHeaders.join(', ');
   const maxAge = String(options.maxAgeSeconds);
@@ -43,7 +53,10 @@ export function createCorsStep(options: CorsOptions): CorsStep {
     const origin = request.headers.origin;
     if (origin === undefined || !allowed.has(origin)) return false;
     reply.header('access-control-allow-origin', origin);
-    reply.header('access-control-allow-credentials', 'true');
+    // Without this header a browser withholds the answer to a request that carried cookies, and
+    // fails the preflight of one that would (Fetch §3.2.5): a CORS_ORIGINS app can use bearer
+    // tokens only, never the person's session (red-team 2026-12e J6).
+    if (credentialed.has(origin)) reply.header('access-control-allow-credentials', 'true');
     if (request.method !== 'OPTIONS') return false;
     if (request.headers['access-control-request-method'] === undefined) {
       // @fastify/cors's strict preflight refusal (400), as problem+json with a stable code like
@@ -69,9 +82,10 @@ export function createCorsStep(options: CorsOptions): CorsStep {
 }
 
 /**
- * CORS for an allowlist of exact origins, with credentials: the answers `@fastify/cors` gave with
- * the same options (a function origin answering `allowed.has(origin)`, `credentials`, strict
- * preflight, 204 preflight answers), byte for byte but for the body of a refused preflight
+ * CORS for allowlists of exact origins, with credentials (`credentialedOrigins`) or without
+ * (`origins`): the answers `@fastify/cors` gave with the same options (a function origin answering
+ * `allowed.has(origin)`, `credentials` for the credentialed list, strict preflight, 204 preflight
+ * answers), byte for byte but for the body of a refused preflight
  * (`test/http/cors.test.ts` compares them), in one
  * `onRequest` hook that does no work beyond a `Vary` header for requests without an allowed
  * `Origin`. `@fastify/cors` copied its options object and built a callback wrapper on every
@@ -79,8 +93,9 @@ export function createCorsStep(options: CorsOptions): CorsStep {
  *
  * - Every response carries `Vary: Origin`: it differs by `Origin`, so shared caches must key on it
  *   (Fetch standard, "CORS protocol and HTTP caches").
- * - An allowed origin is echoed with `Access-Control-Allow-Credentials: true`; any other origin
- *   (including `null` and look-alikes) gets no CORS header at all, so browsers withhold the answer.
+ * - An allowed origin is echoed, with `Access-Control-Allow-Credentials: true` when it is a
+ *   credentialed one; any other origin (including `null` and look-alikes) gets no CORS header at
+ *   all, so browsers withhold the answer.
  * - A preflight (`OPTIONS` with an allowed `Origin`) is answered here, before any guard (browsers
  *   send no credentials with it): 204 with the allowed methods, headers and max age, or 400
  *   `CORS_PREFLIGHT_INVALID` (problem+json) when

@@ -98,7 +98,13 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   if (options.errorHandler ?? true) installErrorHandling(app, errorStatuses);
 
   const cookies = createCookiePolicy(config.cookieSecure);
-  const csrf = createCsrfGuard({ secretKey: config.secretKey, cookies, allowedOrigins: config.corsOrigins });
+  // Only first-party front ends pass the Origin check; CORS_ORIGINS (apps with bearer tokens) never
+  // does (red-team 2026-12e J6).
+  const csrf = createCsrfGuard({
+    secretKey: config.secretKey,
+    cookies,
+    allowedOrigins: config.corsCredentialedOrigins,
+  });
   app.decorate('gatehouse', gatehouse.facade);
   app.decorate('cookiePolicy', cookies);
   app.decorate('csrf', csrf);

@@ -17,13 +17,19 @@ import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-client
 /** Longest life of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes; we keep 60 s). */
 export const AUTHORIZATION_CODE_TTL_MS = 60_000;
 
-/** Most live (unexpired) codes one account may hold at once: bounds `oauth_codes` per account. */
+/**
+ * Most live (unexpired) codes one account may hold at once: bounds `oauth_codes` per account. A
+ * new code beyond it displaces the oldest unexchanged code of the client holding the most, so a
+ * page steering the person's browser through silent `/authorize` visits cannot refuse their real
+ * sign-ins (red-team 2026-12e J2).
+ */
 export const MAX_LIVE_CODES_PER_ACCOUNT = 20;
 
 /**
- * After `prompt=login` or a too old sign-in (`max_age`) sent the person to the login form, the
- * resumed authorization request accepts a sign-in this recent (or within its own `max_age`, if
- * longer): time to sign in, and no loop for `max_age=0`.
+ * After `prompt=login` or a too old sign-in (`max_age`) sent the person to the login form, how
+ * long the resumed authorization request's `login_after` marker holds: the time to sign in. While
+ * it holds, a sign-in later than the redirect meets the request (so `max_age=0` cannot loop), and
+ * no earlier one does (red-team 2026-12e J1).
  */
 export const REAUTHENTICATION_WINDOW_SECONDS = 600;
 
@@ -165,7 +171,8 @@ export interface AuthorizationServer {
   /**
    * Approves `request` for `user`, remembering consent when `remember`, and returns where to send
    * the browser: the redirect URI with `code`, `state` and `iss` (RFC 9207), or an error there
-   * (`temporarily_unavailable` beyond {@link MAX_LIVE_CODES_PER_ACCOUNT}).
+   * (`temporarily_unavailable` only when {@link MAX_LIVE_CODES_PER_ACCOUNT} codes were all
+   * exchanged within the code's lifetime; otherwise the oldest unexchanged one makes room).
    */
   approve(
     request: AuthorizationRequest,

@@ -33,9 +33,11 @@ export interface OAuthGrantStore {
   /** Adds a code. */
   insertCode(code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>): Promise<void>;
   /**
-   * Adds a code unless `userId` already holds `max` codes unexpired at `code.createdAt`; false
-   * when at the cap. Exact under concurrency: the count and the insert run in one transaction
-   * holding the account's row lock (see `lockUserRow`).
+   * Adds a code, keeping `userId` at most `max` codes unexpired at `code.createdAt`. At the cap the
+   * code displaces the oldest unexchanged code of the client holding the most of them; false only
+   * when every live code is spent (kept for replay detection). Exact under concurrency: the count,
+   * the displacement and the insert run in one transaction holding the account's row lock (see
+   * `lockUserRow`).
    */
   insertCodeWithinCap(
     code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>,
@@ -107,11 +109,47 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
       .executeTakeFirst();
     return Number(row?.n ?? 0);
   };
+  /** The oldest unexchanged live code of the client holding the most of them for `userId`. */
+  const oldestCodeOfBusiestClient = async (trx: Kysely<Schema>, userId: string, now: number) => {
+    const unexchanged = trx
+      .selectFrom('oauth_codes')
+      .where('user_id', '=', userId)
+      .where('expires_at', '>', now)
+      .where('used_at', 'is', null);
+    // Among equally busy clients, the one whose code waited longest.
+    const busiest = await unexchanged
+      .select((eb) => [
+        'client_id',
+        eb.fn.countAll<number | string | bigint>().as('n'),
+        eb.fn.min('created_at').as('oldest'),
+      ])
+      .groupBy('client_id')
+      .orderBy('n', 'desc')
+      .orderBy('oldest')
+      .orderBy('client_id')
+      .executeTakeFirst();
+    if (busiest === undefined) return undefined;
+    const oldest = await unexchanged
+      .select('code_hash')
+      .where('client_id', '=', busiest.client_id)
+      .orderBy('created_at')
+      .orderBy('code_hash')
+      .executeTakeFirst();
+    return oldest?.code_hash;
+  };
   return {
     insertCode: (code) => insertCode(db, code),
     insertCodeWithinCap: (code, max) =>
       lockUserRow(db, code.userId, async (trx) => {
-        if ((await countLiveCodes(trx, code.userId, code.createdAt)) >= max) return false;
+        if ((await countLiveCodes(trx, code.userId, code.createdAt)) >= max) {
+          // Red-team 2026-12e J2: refusing the newest code let any page that steers the person's
+          // browser through silent /authorize visits (codes it never exchanges) refuse their real
+          // sign-ins. Displacing the oldest unexchanged code keeps the table bounded and hits the
+          // flood first: it holds the most codes, and an honest flow exchanges its code at once.
+          const victim = await oldestCodeOfBusiestClient(trx, code.userId, code.createdAt);
+          if (victim === undefined) return false;
+          await trx.deleteFrom('oauth_codes').where('code_hash', '=', victim).execute();
+        }
         await insertCode(trx, code);
         return true;
       }),

@@ -52,6 +52,7 @@ describe('loadConfig', () => {
       cookieSecure: true,
       trustProxy: false,
       corsOrigins: [],
+      corsCredentialedOrigins: [],
       accessTokenTtl: 900,
       refreshIdleTtl: 7 * 86400,
       sessionAbsoluteTtl: 30 * 86400,
@@ -64,12 +65,14 @@ describe('loadConfig', () => {
       ACCESS_TOKEN_TTL: '5m',
       REFRESH_TOKEN_IDLE_TTL: '2d',
       CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
+      CORS_CREDENTIALED_ORIGINS: 'https://ui.example.com',
       TRUST_PROXY: '1',
       DATABASE_URL: 'postgres://u@h:5432/db',
     });
     expect(config.accessTokenTtl).toBe(300);
     expect(config.refreshIdleTtl).toBe(172800);
     expect(config.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(config.corsCredentialedOrigins).toEqual(['https://ui.example.com']);
     expect(config.trustProxy).toBe(1);
   });
 
@@ -84,6 +87,7 @@ describe('loadConfig', () => {
     [{ ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL'],
     [{ CORS_ORIGINS: 'https://app.example.com/path' }, 'CORS_ORIGINS'],
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
+    [{ CORS_CREDENTIALED_ORIGINS: '*' }, 'CORS_CREDENTIALED_ORIGINS'],
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ SECRET_KEY: 'too-short' }, 'SECRET_KEY'],
     [{ PASSWORD_MIN_LENGTH: '7' }, 'PASSWORD_MIN_LENGTH'],

@@ -117,7 +117,11 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     await new Promise((resolve) => rp?.close(resolve));
   });
 
-  it('login → consent → code → tokens → userinfo → refresh → logout', async () => {
+  /**
+   * A new account, a registered public client with its metadata discovered (OIDC Discovery §4),
+   * and a fresh browser context whose page errors and CSP violations land in `pageFailures`.
+   */
+  const startRelyingParty = async () => {
     if (app === undefined || browser === undefined) throw new Error('not started');
     const user = await createUser(app);
     const registered = await gatehouseCore(app.gatehouse).oauthClients.create(
@@ -130,19 +134,11 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
       { actorId: null },
     );
     const client: oauth.Client = { client_id: registered.client.clientId };
-
-    // Discovery (OIDC Discovery §4).
     const issuerUrl = new URL(issuer);
     const as = await oauth.processDiscoveryResponse(
       issuerUrl,
       await oauth.discoveryRequest(issuerUrl, { algorithm: 'oidc', ...insecure }),
     );
-    expect(as.authorization_endpoint).toBe(`${issuer}/authorize`);
-
-    // The authorization request, PKCE S256, state and nonce.
-    const authorization = await authorizationRequest(as, client, `${rpBase}/callback`);
-    const authorizationUrl = authorization.url;
-
     const context = await browser.newContext();
     const page: Page = await context.newPage();
     page.setDefaultTimeout(UI_TIMEOUT);
@@ -152,6 +148,16 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
         pageFailures.push(`CSP: ${message.text()}`);
       }
     });
+    return { user, client, as, context, page };
+  };
+
+  it('login → consent → code → tokens → userinfo → refresh → logout', async () => {
+    const { user, client, as, context, page } = await startRelyingParty();
+    expect(as.authorization_endpoint).toBe(`${issuer}/authorize`);
+
+    // The authorization request, PKCE S256, state and nonce.
+    const authorization = await authorizationRequest(as, client, `${rpBase}/callback`);
+    const authorizationUrl = authorization.url;
 
     // Not signed in: the provider sends the browser to its login page, which comes back.
     await page.goto(authorizationUrl.toString());
@@ -247,26 +253,7 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
   });
 
   it('prompt=login asks for the password again although the browser is signed in, then continues to the app', async () => {
-    if (app === undefined || browser === undefined) throw new Error('not started');
-    const user = await createUser(app);
-    const registered = await gatehouseCore(app.gatehouse).oauthClients.create(
-      {
-        name: 'Dice Stats SPA',
-        redirectUris: [`${rpBase}/callback`],
-        scopes: ['openid', 'profile', 'email'],
-      },
-      { actorId: null },
-    );
-    const client: oauth.Client = { client_id: registered.client.clientId };
-    const issuerUrl = new URL(issuer);
-    const as = await oauth.processDiscoveryResponse(
-      issuerUrl,
-      await oauth.discoveryRequest(issuerUrl, { algorithm: 'oidc', ...insecure }),
-    );
-    const context = await browser.newContext();
-    const page: Page = await context.newPage();
-    page.setDefaultTimeout(UI_TIMEOUT);
-    page.on('pageerror', (error) => pageFailures.push(`pageerror: ${error.message}`));
+    const { user, client, as, context, page } = await startRelyingParty();
     const callbacksSoFar = () => callbacks.filter((url) => url.pathname === '/callback').length;
     /** The callback after the browser came back to the relying party, redeemed. */
     const backAtTheApp = async (request: Awaited<ReturnType<typeof authorizationRequest>>) => {

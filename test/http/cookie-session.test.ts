@@ -7,12 +7,17 @@ import { Browser } from '../support/cookie-browser.js';
 
 const SESSION = '__Host-gatehouse_session';
 const CSRF_SECRET = '__Host-gatehouse_csrf_secret';
+/** An OAuth app's origin (CORS_ORIGINS): cross-origin reads with bearer tokens, no session. */
+const BEARER_APP = 'https://spa.example.com';
 
 describe('cookie sessions, CSRF and CORS', () => {
   let app: FastifyInstance;
   let user: Awaited<ReturnType<typeof createUser>>;
   beforeAll(async () => {
-    app = await buildTestServer({ corsOrigins: ['https://app.example.com'] });
+    app = await buildTestServer({
+      corsCredentialedOrigins: ['https://app.example.com'],
+      corsOrigins: [BEARER_APP],
+    });
     user = await createUser(app);
   });
   afterAll(async () => app.close());
@@ -121,6 +126,12 @@ describe('cookie sessions, CSRF and CORS', () => {
       payload: { full_name: 'Z' },
     });
     expect(allowed.statusCode).toBe(200);
+    // An origin of CORS_ORIGINS (an OAuth app's, bearer tokens only) is not first-party (J6).
+    const fromApp = await browser.request('PATCH', '/users/me', {
+      headers: { 'x-csrf-token': token, origin: BEARER_APP, 'sec-fetch-site': 'same-site' },
+      payload: { full_name: 'W' },
+    });
+    expect(fromApp.json().code).toBe('CROSS_SITE_REQUEST');
   });
 
   it('needs no CSRF token for bearer requests', async () => {
@@ -170,7 +181,17 @@ describe('cookie sessions, CSRF and CORS', () => {
         headers: { origin, 'access-control-request-method': 'PATCH' },
       });
 
-    it('echoes an allowed origin with credentials and Vary: Origin', async () => {
+    it('echoes a CORS_ORIGINS origin without credentials (bearer tokens only, red-team 2026-12e J6)', async () => {
+      const response = await app.inject({ method: 'GET', url: '/healthz', headers: { origin: BEARER_APP } });
+      expect(response.headers['access-control-allow-origin']).toBe(BEARER_APP);
+      expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+      const answer = await preflight(BEARER_APP);
+      expect(answer.statusCode).toBe(204);
+      expect(answer.headers['access-control-allow-origin']).toBe(BEARER_APP);
+      expect(answer.headers['access-control-allow-credentials']).toBeUndefined();
+    });
+
+    it('echoes a CORS_CREDENTIALED_ORIGINS origin with credentials and Vary: Origin', async () => {
       const response = await app.inject({
         method: 'GET',
         url: '/healthz',

@@ -8,8 +8,11 @@ import { Browser } from '../support/cookie-browser.js';
 import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
 const ALLOWED = 'https://app.example.com';
+/** A first-party front end on another origin (CORS_CREDENTIALED_ORIGINS). */
+const FIRST_PARTY = 'https://ui.example.com';
 const OPTIONS = {
-  origins: [ALLOWED, 'https://admin.example.com'],
+  origins: [],
+  credentialedOrigins: [ALLOWED, 'https://admin.example.com'],
   methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
   allowedHeaders: ['Authorization', 'Content-Type', 'X-CSRF-Token', 'Last-Event-ID'],
   maxAgeSeconds: 600,
@@ -74,17 +77,24 @@ const CASES: [string, InjectOptions][] = [
   ['OPTIONS without Origin or method', preflight(undefined, '/x', null)],
 ];
 
-describe('CORS (installCors)', () => {
+describe.each([
+  { list: 'credentialedOrigins', credentials: true, options: OPTIONS },
+  {
+    list: 'origins',
+    credentials: false,
+    options: { ...OPTIONS, origins: OPTIONS.credentialedOrigins, credentialedOrigins: [] },
+  },
+])('CORS (installCors, $list)', ({ credentials, options }) => {
   let ours: FastifyInstance;
   let library: FastifyInstance;
   beforeAll(async () => {
-    ours = await appWith((app) => installCors(app, OPTIONS));
+    ours = await appWith((app) => installCors(app, options));
     // @fastify/cors with the options the server passed it before installCors replaced it.
     library = await appWith(async (app) => {
-      const allowed = new Set(OPTIONS.origins);
+      const allowed = new Set([...options.origins, ...options.credentialedOrigins]);
       await app.register(fastifyCors, {
         origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
-        credentials: true,
+        credentials,
         methods: OPTIONS.methods,
         allowedHeaders: OPTIONS.allowedHeaders,
         maxAge: OPTIONS.maxAgeSeconds,
@@ -113,10 +123,10 @@ describe('CORS (installCors)', () => {
     expect(answer.headers['access-control-allow-methods']).toBeUndefined();
   });
 
-  it('echoes only an allowed origin, with credentials, and answers its preflight with 204', async () => {
+  it('echoes only an allowed origin, with credentials for the credentialed list only, and answers its preflight with 204', async () => {
     const simple = await ours.inject({ method: 'GET', url: '/x', headers: { origin: ALLOWED } });
     expect(simple.headers['access-control-allow-origin']).toBe(ALLOWED);
-    expect(simple.headers['access-control-allow-credentials']).toBe('true');
+    expect(simple.headers['access-control-allow-credentials']).toBe(credentials ? 'true' : undefined);
     expect(simple.headers.vary).toBe('Origin');
     const answer = await ours.inject(preflight(ALLOWED));
     expect(answer.statusCode).toBe(204);
@@ -158,6 +168,8 @@ describe('CORS (installCors)', () => {
       });
       expect(anonymous.statusCode).toBe(401);
       expect(anonymous.headers['access-control-allow-origin']).toBe(ALLOWED);
+      // CORS_ORIGINS is for apps with bearer tokens: never the person's cookies (J6).
+      expect(anonymous.headers['access-control-allow-credentials']).toBeUndefined();
       expect(anonymous.headers.vary).toMatch(/Origin/);
     } finally {
       await server.close();
@@ -167,62 +179,76 @@ describe('CORS (installCors)', () => {
 
 describe('CORS_ORIGINS and the first-party cookie session (red-team 2026-12e)', () => {
   // J6: the README tells operators to list an OAuth SPA's origin in CORS_ORIGINS for its calls to
-  // /token and /userinfo (bearer calls, no cookie). The list is credentialed and the CSRF guard's
+  // /token and /userinfo (bearer calls, no cookie). The list was credentialed and the CSRF guard's
   // Origin allowlist too, so a listed origin on the same site (app.example.com beside
-  // auth.example.com: the Lax and Strict cookies go along) reads /auth/csrf and acts as the web UI
+  // auth.example.com: the Lax and Strict cookies go along) read /auth/csrf and acted as the web UI
   // itself, past the consent page and every `firstParty` guard.
-  it.fails('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot use the person’s cookie session', async () => {
-    const server = await buildTestServer({ publicUrl: 'https://auth.example.com', corsOrigins: [ALLOWED] });
-    try {
-      const user = await createUser(server, { verified: true });
-      const browser = new Browser(server);
-      expect((await browser.login(user.email)).statusCode).toBe(204);
-      // The SPA's fetch(…, { credentials: 'include' }) from https://app.example.com.
-      const fromApp = { origin: ALLOWED, 'sec-fetch-site': 'same-site' };
-      const csrf = await browser.request('GET', '/auth/csrf', { headers: fromApp });
-      const readable = csrf.headers['access-control-allow-origin'] === ALLOWED;
-      const enrol = await browser.request('POST', '/users/me/mfa/totp', {
-        headers: { ...fromApp, 'x-csrf-token': String(csrf.json().csrf_token) },
-      });
-      expect({ csrfTokenReadable: readable, totpEnrolment: enrol.statusCode }).toEqual({
-        csrfTokenReadable: false,
-        totpEnrolment: 403,
-      });
-    } finally {
-      await server.close();
-    }
+  let server: FastifyInstance;
+  beforeAll(async () => {
+    server = await buildTestServer({
+      publicUrl: 'https://auth.example.com',
+      corsOrigins: [ALLOWED],
+      corsCredentialedOrigins: [FIRST_PARTY],
+    });
+  });
+  afterAll(async () => server.close());
+
+  /** A signed-in browser, and the headers of a same-site page of `origin` calling with its cookies. */
+  const signedInFrom = async (origin: string) => {
+    const user = await createUser(server, { verified: true });
+    const browser = new Browser(server);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+    // The page's fetch(…, { credentials: 'include' }).
+    const fromPage = { origin, 'sec-fetch-site': 'same-site' };
+    const csrf = await browser.request('GET', '/auth/csrf', { headers: fromPage });
+    // A fetch with credentials is readable only with both headers (Fetch §3.2.5, CORS check).
+    const readable =
+      csrf.headers['access-control-allow-origin'] === origin &&
+      csrf.headers['access-control-allow-credentials'] === 'true';
+    // The token is taken from the answer as if it were readable: the Origin check alone must stop it.
+    const headers = { ...fromPage, 'x-csrf-token': String(csrf.json().csrf_token) };
+    return { browser, readable, headers };
+  };
+
+  it('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot use the person’s cookie session', async () => {
+    const { browser, readable, headers } = await signedInFrom(ALLOWED);
+    const enrol = await browser.request('POST', '/users/me/mfa/totp', { headers });
+    expect({ csrfTokenReadable: readable, totpEnrolment: enrol.statusCode }).toEqual({
+      csrfTokenReadable: false,
+      totpEnrolment: 403,
+    });
   });
 
   // J6, to the end: the app's page registers a passkey of its own (a software authenticator
   // writes any clientDataJSON origin it likes), then signs in as the person from anywhere (H2's
   // takeover, back through CORS).
-  it.fails('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot register a passkey on the person’s account', async () => {
-    const server = await buildTestServer({ publicUrl: 'https://auth.example.com', corsOrigins: [ALLOWED] });
-    try {
-      const user = await createUser(server, { verified: true });
-      const browser = new Browser(server);
-      expect((await browser.login(user.email)).statusCode).toBe(204);
-      const fromApp = { origin: ALLOWED, 'sec-fetch-site': 'same-site' };
-      const token = String(
-        (await browser.request('GET', '/auth/csrf', { headers: fromApp })).json().csrf_token,
-      );
-      const headers = { ...fromApp, 'x-csrf-token': token };
-      const started = await browser.request('POST', '/users/me/passkeys/options', { headers });
-      const appAuthenticator = createSoftAuthenticator('https://auth.example.com');
-      const registered =
-        started.statusCode === 200
-          ? await browser.request('POST', '/users/me/passkeys', {
-              headers,
-              payload: {
-                passkey_token: started.json().passkey_token,
-                credential: appAuthenticator.register(started.json().options),
-                name: 'app',
-              },
-            })
-          : started;
-      expect(registered.statusCode).toBe(403);
-    } finally {
-      await server.close();
-    }
+  it('J6: an OAuth SPA’s origin in CORS_ORIGINS cannot register a passkey on the person’s account', async () => {
+    const { browser, headers } = await signedInFrom(ALLOWED);
+    const started = await browser.request('POST', '/users/me/passkeys/options', { headers });
+    const appAuthenticator = createSoftAuthenticator('https://auth.example.com');
+    const registered =
+      started.statusCode === 200
+        ? await browser.request('POST', '/users/me/passkeys', {
+            headers,
+            payload: {
+              passkey_token: started.json().passkey_token,
+              credential: appAuthenticator.register(started.json().options),
+              name: 'app',
+            },
+          })
+        : started;
+    expect({ status: registered.statusCode, code: registered.json().code }).toEqual({
+      status: 403,
+      code: 'CROSS_SITE_REQUEST',
+    });
+  });
+
+  it('a CORS_CREDENTIALED_ORIGINS origin acts as the web UI: what the operator opted in to', async () => {
+    const { browser, readable, headers } = await signedInFrom(FIRST_PARTY);
+    const enrol = await browser.request('POST', '/users/me/mfa/totp', { headers });
+    expect({ csrfTokenReadable: readable, totpEnrolment: enrol.statusCode }).toEqual({
+      csrfTokenReadable: true,
+      totpEnrolment: 201,
+    });
   });
 });

@@ -2,8 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
-import { REAUTHENTICATION_WINDOW_SECONDS } from '../../src/oauth/authorization-server.js';
+import {
+  MAX_LIVE_CODES_PER_ACCOUNT,
+  REAUTHENTICATION_WINDOW_SECONDS,
+} from '../../src/oauth/authorization-server.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
+import { createOAuthGrantStore } from '../../src/storage/oauth-grant-store.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
@@ -894,9 +898,10 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(to.startsWith('/#/login?reauthenticate=1&return_to=')).toBe(true);
       const back = new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
       expect(back.pathname).toBe('/authorize');
-      // `login` is dropped and the window widened, so the new sign-in satisfies it: no loop.
-      expect(back.searchParams.get('prompt')).toBe('consent');
-      expect(back.searchParams.get('max_age')).toBe(String(REAUTHENTICATION_WINDOW_SECONDS));
+      // The app's request, unchanged, plus the signed marker a sign-in after the redirect meets.
+      expect(back.searchParams.get('prompt')).toBe('login consent');
+      expect(back.searchParams.get('max_age')).toBe('0');
+      expect(back.searchParams.get('login_after')).toMatch(/^[0-9]+\.[A-Za-z0-9_-]+$/);
       // Unchanged without signing in again: the old sign-in is a minute old, max_age wants 0.
       expect(
         locationOf(await browser.request('GET', request(spa, challenge, { max_age: '0' }))).pathname,
@@ -922,8 +927,10 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       const to = String(asked.headers.location);
       expect(to.startsWith('/#/login?return_to=')).toBe(true);
       const back = new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
-      expect(back.searchParams.get('prompt')).toBeNull();
-      expect(back.searchParams.get('max_age')).toBe(String(REAUTHENTICATION_WINDOW_SECONDS));
+      // The app's request with the marker the sign-in about to happen meets (red-team 2026-12e J1).
+      expect(back.searchParams.get('prompt')).toBe('login');
+      expect(back.searchParams.get('max_age')).toBeNull();
+      expect(back.searchParams.get('login_after')).toMatch(/^[0-9]+\.[A-Za-z0-9_-]+$/);
       expect((await browser.login(user.email)).statusCode).toBe(204);
       const resumed = await browser.request('GET', back.pathname + back.search);
       expect(resumed.statusCode).toBe(200); // the consent page, not the login form again
@@ -957,7 +964,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     // *old* sign-in meets when it is under ten minutes old. Whoever sits at the signed-in browser
     // skips the login form (back button, or the return_to link itself) and the app's own
     // `prompt=login` request answers a code for the person who walked away.
-    it.fails('J1: the request prompt=login resumes is not met by the sign-in it asked to repeat', async () => {
+    it('J1: the request prompt=login resumes is not met by the sign-in it asked to repeat', async () => {
       const { browser } = await signedIn();
       locationOf(await consent(browser, request(spa, pkce().challenge)));
       clock.advance(120_000);
@@ -972,6 +979,45 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         path: '/',
         code: false,
       });
+    });
+
+    it('J1: a login_after marker counts only for its own request, signed by us, within the window', async () => {
+      const { user, browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      clock.advance(120_000);
+      const resumedFrom = async (challenge: string) => {
+        const asked = await browser.request('GET', request(spa, challenge, { prompt: 'login' }));
+        const to = String(asked.headers.location);
+        return new URL(decodeURIComponent(to.slice(to.indexOf('return_to=') + 10)), PUBLIC_URL);
+      };
+      const mine = pkce();
+      const back = await resumedFrom(mine.challenge);
+      const marker = String(back.searchParams.get('login_after'));
+      const [at, mac] = marker.split('.');
+      clock.advance(1_000);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const outcome = async (challenge: string, loginAfter: string) => {
+        const to = locationOf(
+          await browser.request('GET', request(spa, challenge, { prompt: 'login', login_after: loginAfter })),
+        );
+        return to.searchParams.get('code') !== null ? 'code' : to.pathname;
+      };
+      expect({
+        // Its time changed, or carried over to another request (another PKCE challenge):
+        // the signature no longer matches, so prompt=login asks for the form again.
+        backdated: await outcome(mine.challenge, `${Number(at) - 600_000}.${mac}`),
+        otherRequest: await outcome(pkce().challenge, marker),
+        garbage: await outcome(mine.challenge, 'x.y'),
+        // Its own request, after the new sign-in: answered.
+        own: await outcome(mine.challenge, marker),
+      }).toEqual({ backdated: '/', otherRequest: '/', garbage: '/', own: 'code' });
+      // Past REAUTHENTICATION_WINDOW_SECONDS the marker is ignored: the form again (a new marker).
+      const late = pkce();
+      const lateBack = await resumedFrom(late.challenge);
+      clock.advance(1_000);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      clock.advance(REAUTHENTICATION_WINDOW_SECONDS * 1000 + 1);
+      expect(await outcome(late.challenge, String(lateBack.searchParams.get('login_after')))).toBe('/');
     });
   });
 
@@ -1015,7 +1061,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     // remembered consent each visit stores a code. An allowed app whose redirect page sends the tab
     // straight back (or any page, one click per visit) stores codes nobody will exchange, and
     // MAX_LIVE_CODES_PER_ACCOUNT of them refuse every app's sign-in for that account.
-    it.fails('J2: codes nobody exchanges do not refuse the person’s next sign-in to an app', async () => {
+    it('J2: codes nobody exchanges do not refuse the person’s next sign-in to an app', async () => {
       const { browser } = await signedIn();
       locationOf(await consent(browser, request(spa, pkce().challenge)));
       // The attacker's page: silent requests for the app the person already allowed, never exchanged.
@@ -1026,6 +1072,29 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       const toOther = locationOf(await consent(browser, request(other, pkce().challenge)));
       const same = locationOf(await browser.request('GET', request(spa, pkce().challenge)));
       expect([toOther.searchParams.get('error'), same.searchParams.get('error')]).toEqual([null, null]);
+    });
+
+    it('J2: a flood of one app’s codes displaces its own oldest, never another app’s code in flight', async () => {
+      const { user, browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      const flood = async (visits: number) => {
+        for (let visit = 0; visit < visits; visit += 1) {
+          await browser.request(
+            'GET',
+            request(spa, pkce().challenge, { prompt: 'none', state: `x${visit}` }),
+          );
+        }
+      };
+      await flood(MAX_LIVE_CODES_PER_ACCOUNT);
+      const mine = pkce();
+      const toOther = locationOf(await consent(browser, request(other, mine.challenge)));
+      // The flood goes on while the other app exchanges: its code is not the busiest client's.
+      await flood(MAX_LIVE_CODES_PER_ACCOUNT * 2);
+      const tokens = await exchange(other, String(toOther.searchParams.get('code')), mine.verifier);
+      expect(tokens.statusCode).toBe(200);
+      // The table stays bounded: the account holds no more than the cap.
+      const grants = createOAuthGrantStore(gatehouseCore(app.gatehouse).database.db);
+      expect(await grants.countLiveCodes(user.id, clock())).toBe(MAX_LIVE_CODES_PER_ACCOUNT);
     });
 
     // J5: OIDC Core §3.1.2.1: with `id_token_hint`, a positive answer only when the person it names
@@ -1089,7 +1158,12 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       // The request it returns to no longer names Alice: whoever signs in there chose to (no loop).
       const back = decodeURIComponent(to.slice(to.indexOf('return_to=') + 'return_to='.length));
       expect(back.startsWith('/authorize?')).toBe(true);
-      expect(new URLSearchParams(back.slice(back.indexOf('?') + 1)).has('id_token_hint')).toBe(false);
+      const resumed = new URLSearchParams(back.slice(back.indexOf('?') + 1));
+      expect(resumed.has('id_token_hint')).toBe(false);
+      // J1's marker: the sign-in already in the browser (Bob's, before this redirect) does not meet it.
+      expect(resumed.has('login_after')).toBe(true);
+      const notSignedInAgain = locationOf(await browser.request('GET', back));
+      expect(notSignedInAgain.searchParams.get('code')).toBeNull();
     });
 
     it('J5: an id_token_hint that is not our ID token for this client is invalid_request', async () => {

@@ -10,6 +10,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
   let test: TestDatabase;
   let store: OAuthGrantStore;
   const clientId = `client-${randomUUID()}`;
+  const secondClientId = `client-${randomUUID()}`;
 
   const addUser = async () => {
     const id = randomUUID();
@@ -45,17 +46,19 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
   beforeAll(async () => {
     test = await createTestDatabase(name);
     store = createOAuthGrantStore(test.database.db);
-    await createOAuthClientStore(test.database.db).insertClient({
-      clientId,
-      name: 'App',
-      secretHash: null,
-      redirectUris: ['https://app.example/cb'],
-      postLogoutRedirectUris: [],
-      grantTypes: ['authorization_code'],
-      scopes: ['openid', 'email'],
-      createdAt: 0,
-      disabledAt: null,
-    });
+    for (const id of [clientId, secondClientId]) {
+      await createOAuthClientStore(test.database.db).insertClient({
+        clientId: id,
+        name: 'App',
+        secretHash: null,
+        redirectUris: ['https://app.example/cb'],
+        postLogoutRedirectUris: [],
+        grantTypes: ['authorization_code'],
+        scopes: ['openid', 'email'],
+        createdAt: 0,
+        disabledAt: null,
+      });
+    }
   });
   afterAll(async () => test.dispose());
 
@@ -80,7 +83,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     expect(await store.attachSession(other.codeHash, 'session-2')).toBe(false);
   });
 
-  it('adds codes within the per-account cap exactly, even when 25 approvals race', async () => {
+  it('keeps the per-account cap exactly, even when 25 approvals race: the newest displace the oldest', async () => {
     const userId = await addUser();
     const other = await addUser();
     // An expired code does not count; another account's codes do not count.
@@ -89,13 +92,57 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     const added = await Promise.all(
       Array.from({ length: 25 }, () => store.insertCodeWithinCap(code(userId), 20)),
     );
-    expect(added.filter(Boolean)).toHaveLength(20);
+    // Red-team 2026-12e J2: the newest code is never the one refused (a flood of codes nobody
+    // exchanges refused the person's real sign-in); the oldest unexchanged one makes room.
+    expect(added.filter(Boolean)).toHaveLength(25);
     expect(await store.countLiveCodes(userId, 1_000)).toBe(20);
     expect(await store.insertCodeWithinCap(code(other), 20)).toBe(true);
+    expect(await store.countLiveCodes(other, 1_000)).toBe(2);
+  });
+
+  it('at the cap, displaces the oldest unexchanged code of the busiest client; refuses when all are spent', async () => {
+    const userId = await addUser();
+    const at = (ms: number, client = clientId) => ({
+      ...code(userId),
+      clientId: client,
+      createdAt: ms,
+      expiresAt: ms + 60_000,
+    });
+    const quiet = at(1_000, secondClientId);
+    const busyOld = at(1_001);
+    const busyNew = at(1_002);
+    for (const record of [quiet, busyOld, busyNew])
+      expect(await store.insertCodeWithinCap(record, 3)).toBe(true);
+    // The quiet client's code is the oldest, but the busy client holds more: its oldest goes.
+    const next = at(1_003, secondClientId);
+    expect(await store.insertCodeWithinCap(next, 3)).toBe(true);
+    expect(await store.findCode(busyOld.codeHash)).toBeUndefined();
+    expect(await store.findCode(quiet.codeHash)).toBeDefined();
+    expect(await store.findCode(next.codeHash)).toBeDefined();
+    // Spent codes are kept for replay detection, never displaced: with all three spent, refused.
+    for (const record of [quiet, busyNew, next])
+      expect(await store.spendCode(record.codeHash, 1_004)).toBe(true);
+    expect(await store.insertCodeWithinCap(at(1_005), 3)).toBe(false);
+    expect(await store.countLiveCodes(userId, 1_005)).toBe(3);
     // Once the live codes expire, the account may start sign-ins again.
-    expect(
-      await store.insertCodeWithinCap({ ...code(userId), createdAt: 61_000, expiresAt: 121_000 }, 20),
-    ).toBe(true);
+    expect(await store.insertCodeWithinCap(at(70_000), 3)).toBe(true);
+  });
+
+  it('between equally busy clients, displaces the code that waited longest, whichever client holds it', async () => {
+    for (const [older, newer] of [
+      [clientId, secondClientId],
+      [secondClientId, clientId],
+    ] as const) {
+      const userId = await addUser();
+      const at = (ms: number, client: string) => ({ ...code(userId), clientId: client, createdAt: ms });
+      const waited = at(1_000, older);
+      const fresh = at(1_001, newer);
+      for (const record of [waited, fresh]) expect(await store.insertCodeWithinCap(record, 2)).toBe(true);
+      // One code each: a tie, so the code that waited longest makes room.
+      expect(await store.insertCodeWithinCap(at(1_002, newer), 2)).toBe(true);
+      expect(await store.findCode(waited.codeHash)).toBeUndefined();
+      expect(await store.findCode(fresh.codeHash)).toBeDefined();
+    }
   });
 
   it("joins the caller's transaction when it runs inside one", async () => {

@@ -1,4 +1,4 @@
-import { type Kysely, Migrator, sql } from 'kysely';
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import * as clothes from '../../src/apps/clothes/storage/migrations/002-clothes.js';
 import * as rooms from '../../src/apps/dicery/storage/migrations/005-rooms.js';
@@ -10,8 +10,8 @@ import * as audit from '../../src/storage/migrations/003-audit.js';
 import * as sessionRevocation from '../../src/storage/migrations/007-session-revocation.js';
 import * as loginFailures from '../../src/storage/migrations/008-login-failures.js';
 import { migrations as coreMigrations } from '../../src/storage/migrations/index.js';
-import { openDatabase } from '../../src/storage/open-database.js';
-import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { engines } from '../support/databases.js';
+import { insertOldUser, migrateOnly, type RawDatabase, withTestDatabase } from '../support/old-schema.js';
 
 /** The core's migrations exactly as they were before the apps moved out (one history table). */
 const BEFORE_THE_MOVE = {
@@ -36,9 +36,7 @@ const APPS_ADDED_SINCE = Object.entries(REFERENCE_APP_MIGRATIONS)
   .map(([app, name]) => `${app}/${name}`)
   .sort();
 
-type Rows = Record<string, Record<string, unknown>>;
-
-async function historyOf(db: Kysely<Rows>, table: string): Promise<string[]> {
+async function historyOf(db: RawDatabase, table: string): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`select name from ${sql.table(table)} order by name`.execute(
     db,
   );
@@ -47,26 +45,9 @@ async function historyOf(db: Kysely<Rows>, table: string): Promise<string[]> {
 
 describe.each(engines)('retired core migrations on $name', ({ name: engine }) => {
   it('upgrades a database migrated before the move: nothing re-run, no error, data kept', async () => {
-    const { url, drop } = await createTestDatabaseUrl(engine);
-    const database = openDatabase(url);
-    try {
-      const old = new Migrator({ db: database.db, provider: { getMigrations: async () => BEFORE_THE_MOVE } });
-      expect((await old.migrateToLatest()).error).toBeUndefined();
-      const raw = database.db as unknown as Kysely<Rows>;
-      await raw
-        .insertInto('users')
-        .values({
-          id: 'host',
-          email: 'host@example.com',
-          email_key: 'host@example.com',
-          full_name: null,
-          password_hash: 'x',
-          role: 'user',
-          is_active: 1,
-          created_at: 1,
-          updated_at: 1,
-        })
-        .execute();
+    await withTestDatabase(engine, async (database) => {
+      const raw = await migrateOnly(database, BEFORE_THE_MOVE);
+      await insertOldUser(raw, 'host');
       await raw
         .insertInto('rooms')
         .values({ code: 'AAAA2222', name: 'Table', host_user_id: 'host', state: 'open', created_at: 1 })
@@ -95,33 +76,21 @@ describe.each(engines)('retired core migrations on $name', ({ name: engine }) =>
       expect(await raw.selectFrom('clothes').select('name').execute()).toEqual([{ name: 'Shirt' }]);
       // Idempotent: the next start finds nothing to move and nothing to run.
       expect((await migrateToLatest(database, REFERENCE_APP_MIGRATIONS)).applied).toEqual([]);
-    } finally {
-      await database.close();
-      await drop();
-    }
+    });
   });
 
   it('starts a core without the apps on such a database (the rows move regardless)', async () => {
-    const { url, drop } = await createTestDatabaseUrl(engine);
-    const database = openDatabase(url);
-    try {
-      const old = new Migrator({ db: database.db, provider: { getMigrations: async () => BEFORE_THE_MOVE } });
-      expect((await old.migrateToLatest()).error).toBeUndefined();
+    await withTestDatabase(engine, async (database) => {
+      const raw = await migrateOnly(database, BEFORE_THE_MOVE);
       expect((await migrateToLatest(database)).applied).toEqual(ADDED_SINCE);
-      const raw = database.db as unknown as Kysely<Rows>;
       expect(await historyOf(raw, 'kysely_migration')).not.toContain('002-clothes');
       // Registering the apps later re-runs none of the moved migrations, only the apps' newer ones.
       expect((await migrateToLatest(database, REFERENCE_APP_MIGRATIONS)).applied).toEqual(APPS_ADDED_SINCE);
-    } finally {
-      await database.close();
-      await drop();
-    }
+    });
   });
 
   it('migrates a new database with the apps in their own histories', async () => {
-    const { url, drop } = await createTestDatabaseUrl(engine);
-    const database = openDatabase(url);
-    try {
+    await withTestDatabase(engine, async (database) => {
       const report = await migrateToLatest(database, REFERENCE_APP_MIGRATIONS);
       expect(report.applied).toEqual([
         ...Object.keys(coreMigrations),
@@ -130,12 +99,8 @@ describe.each(engines)('retired core migrations on $name', ({ name: engine }) =>
         'dicery/006-room-event-sequence',
         ...APPS_ADDED_SINCE.filter((name) => name.startsWith('dicery/')),
       ]);
-      const raw = database.db as unknown as Kysely<Rows>;
-      const core = await historyOf(raw, 'kysely_migration');
+      const core = await historyOf(database.db as unknown as RawDatabase, 'kysely_migration');
       expect(core.filter((name) => name in RETIRED_CORE_MIGRATIONS)).toEqual([]);
-    } finally {
-      await database.close();
-      await drop();
-    }
+    });
   });
 });

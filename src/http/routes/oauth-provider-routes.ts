@@ -52,7 +52,15 @@ const AuthorizeFields = {
     8192,
   ),
 };
-const AuthorizeQuery = Type.Object(AuthorizeFields);
+const AuthorizeQuery = Type.Object({
+  ...AuthorizeFields,
+  login_after: Param(
+    'Not for apps: added by this server to the request it resumes after sending the person to sign in again ' +
+      '(`prompt=login`, or `max_age` older than the sign-in). Signed and bound to the request: a sign-in later ' +
+      'than it satisfies `prompt=login` and `max_age`; the sign-in the redirect asked to repeat does not',
+    128,
+  ),
+});
 
 const ConsentForm = Type.Object({
   ...AuthorizeFields,
@@ -181,14 +189,39 @@ export function registerOAuthProviderRoutes(
   };
 
   /**
-   * The `/authorize` request the login form returns to. When the app asked for a fresh sign-in
-   * (`prompt=login` or `max_age`), the sign-in about to happen is that fresh sign-in, so the request
-   * drops `login` from `prompt` and asks for one within `max(max_age, REAUTHENTICATION_WINDOW_SECONDS)`,
-   * which it meets: no second form, no loop however small `max_age` was (OIDC Core §3.1.2.1:
-   * `max_age=0` is `prompt=login`). The app reads the truth from the ID token's `auth_time`.
-   * With `dropHint`, it drops `id_token_hint` too: the person at the login form chose whom to sign
-   * in as, and keeping the hint of someone else would send them back to the form again and again.
-   * Only our own path goes into it (the web UI accepts same-origin paths only).
+   * A `login_after` marker: when the login form was asked for, bound to the request's fields by
+   * an HMAC. Not bound to the browser session: the new sign-in starts another one.
+   */
+  const loginAfterMarker = (authorization: AuthorizationRequest, at: number) =>
+    `${at}.${formTokens.issue('login_after', '', [...boundFields(authorization), String(at)])}`;
+
+  /**
+   * When the request carries a valid `login_after` marker (ours, for this very request, issued at
+   * most REAUTHENTICATION_WINDOW_SECONDS ago), the time a sign-in must be later than; else undefined.
+   */
+  const loginAfterOf = (marker: string | undefined, authorization: AuthorizationRequest) => {
+    const match = /^([0-9]{1,15})\.([A-Za-z0-9_-]{1,64})$/.exec(marker ?? '');
+    if (match === null) return undefined;
+    const at = Number(match[1]);
+    const mac = match[2];
+    if (gatehouse.clock() - at > REAUTHENTICATION_WINDOW_SECONDS * 1000) return undefined;
+    return formTokens.verify(mac, 'login_after', '', [...boundFields(authorization), String(at)])
+      ? at
+      : undefined;
+  };
+
+  /**
+   * The `/authorize` request the login form returns to: the app's, unchanged. When the app asked
+   * for a fresh sign-in (`prompt=login` or `max_age`), plus a `login_after` marker of now: the
+   * sign-in about to happen is that fresh sign-in and meets it (no second form, no loop however
+   * small `max_age` was: OIDC Core §3.1.2.1, `max_age=0` is `prompt=login`), and no sign-in from
+   * before this redirect does (red-team 2026-12e J1: the request used to drop `login` and widen
+   * `max_age` to 600 s, so the old sign-in met it too, and whoever sat at the browser skipped the
+   * form with the Back button). With `dropHint` (an `id_token_hint` of another person than the one
+   * signed in, red-team 2026-12e J5), it drops the hint and carries the marker too: the person at
+   * the form chose whom to sign in as, and keeping the other person's hint would send them back to
+   * the form again and again. Only our own path goes into it (the web UI accepts same-origin
+   * paths only).
    */
   const returnAddress = (request: FastifyRequest, authorization: AuthorizationRequest, dropHint = false) => {
     const query = request.url.indexOf('?');
@@ -197,13 +230,7 @@ export function registerOAuthProviderRoutes(
     if (!fresh && !dropHint) return encodeURIComponent(`/authorize${search}`);
     const params = new URLSearchParams(search);
     if (dropHint) params.delete('id_token_hint');
-    if (!fresh) return encodeURIComponent(`/authorize?${params.toString()}`);
-    const prompts = (params.get('prompt') ?? '')
-      .split(' ')
-      .filter((value) => value !== '' && value !== 'login');
-    if (prompts.length > 0) params.set('prompt', prompts.join(' '));
-    else params.delete('prompt');
-    params.set('max_age', String(Math.max(authorization.maxAge ?? 0, REAUTHENTICATION_WINDOW_SECONDS)));
+    params.set('login_after', loginAfterMarker(authorization, gatehouse.clock()));
     return encodeURIComponent(`/authorize?${params.toString()}`);
   };
 
@@ -346,9 +373,13 @@ export function registerOAuthProviderRoutes(
       }
       const session = await sessionStore.findSession(auth.sessionId);
       const authTime = session?.authTime ?? session?.createdAt ?? 0;
+      const loginAfter = loginAfterOf(request.query.login_after, authorization);
       const tooOld =
         authorization.maxAge !== undefined && gatehouse.clock() - authTime > authorization.maxAge * 1000;
-      if (authorization.promptLogin || tooOld) {
+      // Resumed after the login form: only a sign-in from the redirect on counts (J1).
+      const signInAgain =
+        loginAfter === undefined ? authorization.promptLogin || tooOld : authTime < loginAfter;
+      if (signInAgain) {
         if (authorization.promptNone) {
           return reply.redirect(
             server.errorRedirect(authorization, 'login_required', 'A more recent sign-in is needed.'),

@@ -1,41 +1,21 @@
-import { type Kysely, Migrator } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../../src/storage/migrate.js';
 import { migrations as coreMigrations } from '../../../src/storage/migrations/index.js';
-import { openDatabase } from '../../../src/storage/open-database.js';
-import { createTestDatabaseUrl, engines } from '../../support/databases.js';
+import { engines } from '../../support/databases.js';
+import { insertOldUser, migrateOnly, withTestDatabase } from '../../support/old-schema.js';
 
 /** The core's migrations before `022a`, as an installation upgrading to it has run them. */
 const BEFORE = Object.fromEntries(
   Object.entries(coreMigrations).filter(([name]) => name < '022a-email-change-session'),
 );
 
-type Rows = Record<string, Record<string, unknown>>;
-
 describe.each(engines)('migration 022a-email-change-session on $name', ({ name: engine }) => {
   // A pending email change from before the upgrade names no session, so the rule "the link lives
   // only as long as the session that asked" could not hold for it: the upgrade drops it.
   it('drops pending email changes (they name no session) and keeps the other links, unbound', async () => {
-    const { url, drop } = await createTestDatabaseUrl(engine);
-    const database = openDatabase(url);
-    try {
-      const old = new Migrator({ db: database.db, provider: { getMigrations: async () => BEFORE } });
-      expect((await old.migrateToLatest()).error).toBeUndefined();
-      const raw = database.db as unknown as Kysely<Rows>;
-      await raw
-        .insertInto('users')
-        .values({
-          id: 'owner',
-          email: 'owner@example.com',
-          email_key: 'owner@example.com',
-          full_name: null,
-          password_hash: 'x',
-          role: 'user',
-          is_active: 1,
-          created_at: 1,
-          updated_at: 1,
-        })
-        .execute();
+    await withTestDatabase(engine, async (database) => {
+      const raw = await migrateOnly(database, BEFORE);
+      await insertOldUser(raw, 'owner');
       const link = (purpose: string, email: string) => ({
         token_hash: `hash-${purpose}`,
         user_id: 'owner',
@@ -64,9 +44,6 @@ describe.each(engines)('migration 022a-email-change-session on $name', ({ name: 
         { purpose: 'reset_password', session_id: null },
         { purpose: 'verify_email', session_id: null },
       ]);
-    } finally {
-      await database.close();
-      await drop();
-    }
+    });
   });
 });

@@ -1,0 +1,56 @@
+import { type Kysely, type Migration, Migrator } from 'kysely';
+import { expect } from 'vitest';
+import { type Database, openDatabase } from '../../src/storage/open-database.js';
+import { createTestDatabaseUrl } from './databases.js';
+
+/** Untyped rows: a database at an old schema, which the typed `Schema` (the latest) does not describe. */
+export type RawDatabase = Kysely<Record<string, Record<string, unknown>>>;
+
+/**
+ * Runs `test` on a throwaway, unmigrated database of `engine`, closed and dropped afterwards
+ * whether `test` passed or not.
+ */
+export async function withTestDatabase(
+  engine: 'sqlite' | 'postgres',
+  test: (database: Database) => Promise<void>,
+): Promise<void> {
+  const { url, drop } = await createTestDatabaseUrl(engine);
+  const database = openDatabase(url);
+  try {
+    await test(database);
+  } finally {
+    await database.close();
+    await drop();
+  }
+}
+
+/**
+ * Runs exactly `migrations` on `database` (Kysely's Migrator, the core's history table), as an
+ * installation that has not upgraded yet ran them; returns an untyped handle to seed and read it.
+ */
+export async function migrateOnly(
+  database: Database,
+  migrations: Record<string, Migration>,
+): Promise<RawDatabase> {
+  const old = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
+  expect((await old.migrateToLatest()).error).toBeUndefined();
+  return database.db as unknown as RawDatabase;
+}
+
+/** Inserts an ordinary account `id` (`<id>@example.com`) with the `users` columns of 001-accounts. */
+export async function insertOldUser(raw: RawDatabase, id: string): Promise<void> {
+  await raw
+    .insertInto('users')
+    .values({
+      id,
+      email: `${id}@example.com`,
+      email_key: `${id}@example.com`,
+      full_name: null,
+      password_hash: 'x',
+      role: 'user',
+      is_active: 1,
+      created_at: 1,
+      updated_at: 1,
+    })
+    .execute();
+}
