@@ -82,7 +82,9 @@ export interface AccountService {
    * Changes name and/or password; a password change ends every other session of the user, in the
    * transaction that writes the new hash. The current-password check is limited per session (the
    * signed-in client is a trusted one), never by the account's lockout, so failures elsewhere
-   * cannot stop its owner changing the password.
+   * cannot stop its owner changing the password. The password is replaced only while the stored
+   * hash is still the one checked: a reset (or a change of owner) committed meanwhile wins, and
+   * this answers INVALID_CURRENT_PASSWORD.
    */
   updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
   /**
@@ -97,7 +99,7 @@ export interface AccountService {
 
 /** The stores a profile change runs on inside one transaction. */
 export interface ProfileStores {
-  users: Pick<UserStore, 'updateUser'>;
+  users: Pick<UserStore, 'updateUser' | 'replacePasswordHash'>;
   sessions: Pick<SessionStore, 'revokeUserSessions'>;
 }
 
@@ -346,8 +348,18 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     async updateProfile(user, change, currentSessionId) {
       const patch: Parameters<UserStore['updateUser']>[1] = {};
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
+      /** The stored hash the current password was checked against. */
+      let checked: string | undefined;
       if (change.password !== undefined) {
-        await verifyCurrentPassword(user, change.currentPassword, currentSessionId);
+        // Checked against the stored hash (not a cached one), and replaced below only while it is
+        // still that hash: a reset, or a verification link's change of owner, that commits while
+        // this request hashes must not be undone by it. Before, a squatter's password change in
+        // flight across the owner's take-over set the squatter's new password on the owner's
+        // account (red-team 2026-12d I9, found while fixing it).
+        const stored = await users.findUserById(user.id);
+        if (stored === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+        await verifyCurrentPassword(stored, change.currentPassword, currentSessionId);
+        checked = stored.passwordHash;
         // Hashed before the transaction: hashing never holds one open.
         patch.passwordHash = await hasher.hash(
           checkedPassword(passwordPolicy, change.password, 'password', user.email),
@@ -355,6 +367,19 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         );
       }
       const { updated, revoked } = await deps.transaction(async (stores) => {
+        if (
+          checked !== undefined &&
+          patch.passwordHash !== undefined &&
+          !(await stores.users.replacePasswordHash(user.id, checked, patch.passwordHash, clock()))
+        ) {
+          throw new GatehouseError(
+            'INVALID_CURRENT_PASSWORD',
+            'current_password is no longer the password.',
+            {
+              errors: [{ field: 'current_password', message: 'was changed meanwhile' }],
+            },
+          );
+        }
         const updated = await stores.users.updateUser(user.id, patch, clock());
         if (updated === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
         // OWASP Session Management: a new password ends every other session, in the transaction

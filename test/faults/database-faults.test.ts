@@ -4,6 +4,7 @@ import {
   runPostgresFaultTests,
   startPrivatePostgres,
 } from '../support/private-postgres.js';
+import { type Answer, callServer, passwordGrant } from '../support/server-calls.js';
 import { type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
@@ -39,31 +40,11 @@ function serverEnv(postgres: PrivatePostgres): Record<string, string> {
   };
 }
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
 /** One request that must answer within {@link HANG_BOUND_MS}; a hang fails the test. */
-async function call(
-  server: ServerProcess,
-  path: string,
-  init: RequestInit = {},
-  boundMs = HANG_BOUND_MS,
-): Promise<Answer> {
-  const response = await fetch(`${server.url}${path}`, { ...init, signal: AbortSignal.timeout(boundMs) });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) };
-}
+const call = (server: ServerProcess, path: string, init: RequestInit = {}, boundMs = HANG_BOUND_MS) =>
+  callServer(server, path, init, boundMs);
 
-function tokenRequest(email: string): RequestInit {
-  return {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'password', username: email, password: PASSWORD }).toString(),
-  };
-}
+const tokenRequest = (email: string) => passwordGrant(email, PASSWORD);
 
 async function register(server: ServerProcess, email: string): Promise<string> {
   const created = await call(server, '/auth/register', {

@@ -8,6 +8,7 @@ import {
   startPrivatePostgres,
 } from '../support/private-postgres.js';
 import { run } from '../support/run-cli.js';
+import { type Answer, callServer, formPost, jsonPost } from '../support/server-calls.js';
 import { type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
@@ -26,31 +27,8 @@ const STATEMENT_TIMEOUT_MS = 1000;
 /** Query timeout (statement timeout + 1 s) or connect timeout, plus slack for two busy cores. */
 const HANG_BOUND_MS = STATEMENT_TIMEOUT_MS + 1000 + 2000;
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Record<string, unknown>;
-}
-
-async function call(server: ServerProcess, path: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(`${server.url}${path}`, {
-    ...init,
-    signal: AbortSignal.timeout(HANG_BOUND_MS),
-  });
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text === '' ? {} : JSON.parse(text) };
-}
-
-const formPost = (body: Record<string, string>, headers: Record<string, string> = {}): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-  body: new URLSearchParams(body).toString(),
-});
-const jsonPost = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
-  method: 'POST',
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-});
+const call = (server: ServerProcess, path: string, init: RequestInit = {}) =>
+  callServer(server, path, init, HANG_BOUND_MS);
 
 function expectOAuthUnavailable(answer: Answer): void {
   expect(answer.status, JSON.stringify(answer.body)).toBe(503);

@@ -1222,6 +1222,40 @@ describe('red team 2026-12c: pre-account takeover', () => {
     ).toBe(204);
   });
 
+  it('I9: the stranger’s password change in flight across the owner’s take-over does not undo it', async () => {
+    const email = uniqueEmail('verify-inflight');
+    const { token, squatterPassword } = await squat(email);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    const next = 'the squatter’s next passphrase';
+    // The stranger's change has checked their password; the owner's take-over commits meanwhile.
+    const changed = await heldAfterPasswordCheck(
+      app,
+      () =>
+        app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: bearer(token),
+          payload: { password: next, current_password: squatterPassword },
+        }),
+      async () => {
+        expect(
+          (await post(app, '/auth/verify', { token: link, new_password: NEW_PASSWORD })).statusCode,
+        ).toBe(204);
+      },
+    );
+    // Before: 200, and the account the owner had just claimed had the stranger's new password.
+    expect({ status: changed.statusCode, code: changed.json().code }).toEqual({
+      status: 400,
+      code: 'INVALID_CURRENT_PASSWORD',
+    });
+    expect(
+      (await postToken(app, { grant_type: 'password', username: email, password: next })).statusCode,
+    ).toBe(400);
+    expect(
+      (await postToken(app, { grant_type: 'password', username: email, password: NEW_PASSWORD })).statusCode,
+    ).toBe(200);
+  });
+
   it('I9: two follow-ups of one link race: exactly one applies', async () => {
     const email = uniqueEmail('verify-twice');
     const { squatterPassword } = await squat(email);

@@ -13,7 +13,11 @@ export const READINESS_CHECK_TIMEOUT_MS = 800;
 /** `/readyz`'s body: overall status and each dependency's state. */
 export const ReadinessSchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not ready'), Type.Literal('starting')]),
-  database: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  database: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('read-only')], {
+    description:
+      '`read-only`: the database answers but refuses writes (a PostgreSQL standby after a failover, or ' +
+      '`default_transaction_read_only`); logins and sign-ups would all fail, so the instance is not ready',
+  }),
   redis: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('disabled')]),
 });
 
@@ -40,7 +44,7 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         summary: 'Readiness: the database answers (Redis is reported, never required)',
         description:
           'Answers within about a second whatever the dependencies do. 503 while the database is down, ' +
-          'frozen or slower than the probe, or while the server is still starting. Redis is an ' +
+          'frozen, slower than the probe or read-only, or while the server is still starting. Redis is an ' +
           'accelerator: its state is reported but a Redis outage keeps the instance ready, so a load ' +
           'balancer does not drop every instance at once.',
         response: { 200: ReadinessSchema, 503: ReadinessSchema },
@@ -51,8 +55,12 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         pingDatabase(gatehouse.database, READINESS_CHECK_TIMEOUT_MS),
         gatehouse.checkRedis(READINESS_CHECK_TIMEOUT_MS),
       ]);
-      if (database === 'down') {
-        request.log.warn('readiness check: the database did not answer');
+      if (database !== 'up') {
+        request.log.warn(
+          database === 'down'
+            ? 'readiness check: the database did not answer'
+            : 'readiness check: the database is read-only (a standby, or default_transaction_read_only)',
+        );
         return reply.code(503).send({ status: 'not ready', database, redis });
       }
       return { status: 'ready' as const, database, redis };
