@@ -59,6 +59,7 @@ import { createPasskeyStore } from './mfa/storage/passkey-store.js';
 import { createAuthorizationServer } from './oauth/authorization-server.js';
 import { createClientCredentials } from './oauth/client-credentials.js';
 import { createClientEndpointLimits } from './oauth/client-endpoint-limits.js';
+import { createIdTokenHintVerifier } from './oauth/id-token-hint.js';
 import { createLiveClients } from './oauth/live-clients.js';
 import { createOAuthClients } from './oauth/oauth-clients.js';
 import { createRpInitiatedLogout } from './oauth/rp-initiated-logout.js';
@@ -737,6 +738,7 @@ export async function createGatehouseCore(
       );
     };
     const oauthGrants = createOAuthGrantStore(database.db);
+    const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, clock };
     const authorizationServer = createAuthorizationServer({
       issuer: config.issuer,
       clients: oauthClients,
@@ -744,6 +746,7 @@ export async function createGatehouseCore(
       sessions,
       users: userCache,
       idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
+      verifyIdTokenHint: createIdTokenHintVerifier(hintVerifier),
       audit,
       clock,
       scopes: scopePolicy,
@@ -753,9 +756,7 @@ export async function createGatehouseCore(
       clients: oauthClients,
       grants: oauthGrants,
       sessions,
-      idTokenKeys,
-      expiredHintGraceSeconds: config.sessionAbsoluteTtl,
-      clock,
+      ...hintVerifier,
     });
     const tokenGrants = createTokenGrants({
       scopes: scopePolicy,

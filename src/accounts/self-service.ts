@@ -3,7 +3,7 @@ import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import { amrOf, type MfaService } from '../mfa/mfa-service.js';
-import { PASSKEY_AMR, type PasskeyService } from '../mfa/passkeys.js';
+import { PASSKEY_AMR, type PasskeyAuthentication, type PasskeyService } from '../mfa/passkeys.js';
 import type { SessionManager, SessionStartOptions } from '../sessions/session-manager.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
@@ -282,13 +282,16 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     },
 
     async signInWithPasskey(request, caller) {
-      const result =
+      const result: PasskeyAuthentication =
         deps.passkeys === undefined
-          ? ({ ok: false, reason: 'invalid' } as const)
+          ? { ok: false, reason: 'invalid' }
           : await deps.passkeys.authenticate('login', request.token, request.response);
       if (!result.ok) {
+        // An `invalid` answer is tallied per account and hour, as a wrong password is (audit-log.ts):
+        // anyone can send one (red-team 2026-12e J3).
         await recordCommitted(audit, caller, {
           event: 'passkey_failed',
+          ...(result.reason === 'invalid' && result.userId !== undefined ? { targetId: result.userId } : {}),
           ...caller.client,
           details: { via: 'cookie', reason: result.reason },
         });

@@ -82,9 +82,14 @@ export function createAuditLog(
 ): AuditLog {
   return {
     async record(entry) {
-      // Wrong passwords are tallied per account and hour, not written one row each: anyone can
-      // send them, so one row per attempt would let an anonymous flood grow the database (issue 8).
-      if (entry.event === 'login_failed' && entry.details?.reason === 'invalid_credentials') {
+      // Wrong passwords, and passkeys that did not verify, are tallied per account and hour, not
+      // written one row each: anyone can send them, so one row per attempt would let an anonymous
+      // flood grow the database (issue 8; red-team 2026-12e J3 for passkeys; OWASP Logging Cheat
+      // Sheet: logging must not be a way to exhaust storage).
+      if (
+        (entry.event === 'login_failed' && entry.details?.reason === 'invalid_credentials') ||
+        (entry.event === 'passkey_failed' && entry.details?.reason === 'invalid')
+      ) {
         await tallies.recordLoginFailure(entry.targetId ?? null, entry.ip ?? null, clock());
         return;
       }

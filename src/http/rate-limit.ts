@@ -67,3 +67,19 @@ export async function enforceAddressRateLimit(
     clock,
   );
 }
+
+/**
+ * Gives back one hit that {@link enforceAddressRateLimit} counted under `prefix` for `ip` (its
+ * address, and its /48 for IPv6), for limits that count failures only: charged before the attempt,
+ * so concurrent tries cannot slip past the cap, and refunded when it succeeds.
+ */
+export async function refundAddressRateLimit(
+  counters: Pick<CounterStore, 'decrement'>,
+  prefix: string,
+  ip: string,
+): Promise<void> {
+  const address = addressBucket(ip);
+  await counters.decrement(`${prefix}:ip:${address}`);
+  const network = addressBucket(ip, 48);
+  if (network !== address) await counters.decrement(`${prefix}:net:${network}`);
+}

@@ -43,8 +43,12 @@ export type PasskeyAuthentication =
       /** A fresh device token: a passkey proves every factor (see {@link PASSKEY_AMR}). */
       deviceToken: string;
     }
-  /** Token forged, expired, used or for another ceremony; unknown credential; signature wrong. */
-  | { ok: false; reason: 'invalid' }
+  /**
+   * Token forged, expired, used or for another ceremony; unknown credential; signature wrong.
+   * `userId` names the account whose passkey the credential id is, when it is one: failed
+   * sign-ins are tallied per account (red-team 2026-12e J3).
+   */
+  | { ok: false; reason: 'invalid'; userId?: string }
   /** The account is disabled (told only after the passkey verified). */
   | { ok: false; reason: 'disabled' }
   /** REQUIRE_VERIFIED_EMAIL and the address is unconfirmed (told only after the passkey verified). */
@@ -313,11 +317,12 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       if (challenge === undefined) return { ok: false, reason: 'invalid' };
       const passkey = await store.findPasskey(response.id);
       if (passkey === undefined) return { ok: false, reason: 'invalid' };
-      if (account !== undefined && passkey.userId !== account.userId) return { ok: false, reason: 'invalid' };
+      const refused = { ok: false, reason: 'invalid', userId: passkey.userId } as const;
+      if (account !== undefined && passkey.userId !== account.userId) return refused;
       // WebAuthn §7.2 step 6: a discoverable sign-in's user handle must name the credential's owner.
       const handle = response.response.userHandle;
       if (handle !== undefined && Buffer.from(handle, 'base64url').toString('utf8') !== passkey.userId) {
-        return { ok: false, reason: 'invalid' };
+        return refused;
       }
       const { verifyAuthenticationResponse } = await webAuthn();
       let verification: Awaited<ReturnType<WebAuthnLibrary['verifyAuthenticationResponse']>>;
@@ -338,9 +343,9 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       } catch {
         // Wrong signature, origin, rp id or challenge, no user verification, or a counter that did
         // not grow (a possibly cloned authenticator, WebAuthn §6.1.1): refused alike.
-        return { ok: false, reason: 'invalid' };
+        return refused;
       }
-      if (!verification.verified || !(await claim(challenge))) return { ok: false, reason: 'invalid' };
+      if (!verification.verified || !(await claim(challenge))) return refused;
       const info = verification.authenticationInfo;
       const recorded = await store.recordPasskeyUse(passkey.id, passkey.counter, {
         counter: info.newCounter,
@@ -349,7 +354,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       });
       // Another request moved the counter between our read and this write: the same signature
       // cannot have been valid for both unless the counter is not used (always 0), so refuse.
-      if (!recorded) return { ok: false, reason: 'invalid' };
+      if (!recorded) return refused;
       const user = await deps.users.findUserById(passkey.userId);
       if (user === undefined) return { ok: false, reason: 'invalid' };
       if (!user.isActive) return { ok: false, reason: 'disabled' };

@@ -11,6 +11,7 @@ import type {
   ConsentRecord,
   OAuthGrantStore,
 } from '../storage/oauth-grant-store.js';
+import type { IdTokenHint } from './id-token-hint.js';
 import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
 
 /** Longest life of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes; we keep 60 s). */
@@ -63,6 +64,8 @@ export interface AuthorizationParameters {
   /** OIDC Core §3.1.2.1 `max_age`, as sent: seconds, a non-negative integer. */
   maxAge?: string | undefined;
   responseMode?: string | undefined;
+  /** OIDC Core §3.1.2.1 `id_token_hint`: an ID token we issued to this client, expired or not. */
+  idTokenHint?: string | undefined;
 }
 
 /** A checked authorization request: its client and redirect URI are known to be registered. */
@@ -85,6 +88,13 @@ export interface AuthorizationRequest {
    * `prompt=login`). The ID token's `auth_time` says when it happened, so the app can check.
    */
   maxAge: number | undefined;
+  /**
+   * The `sub` of a verified `id_token_hint`: the person the app expects. Only they may get a code
+   * (OIDC Core §3.1.2.1: "If the End-User identified by the ID Token is logged in or is logged in by
+   * the request, then the Authorization Server returns a positive response; otherwise, it SHOULD
+   * return an error, such as login_required"; red-team 2026-12e J5).
+   */
+  hintUserId: string | undefined;
 }
 
 /**
@@ -201,6 +211,8 @@ export interface AuthorizationServerDeps {
   sessions: Pick<SessionManager, 'startBearerSession' | 'revokeSessions'>;
   users: { get(userId: string): Promise<AccountUser | undefined> };
   idTokens: IdTokenSigner;
+  /** Verifies an `id_token_hint` (`createIdTokenHintVerifier`, shared with RP-initiated logout). */
+  verifyIdTokenHint: (token: string) => Promise<IdTokenHint | undefined>;
   audit: Pick<AuditLog, 'record'>;
   clock: () => number;
   /** The server's scopes (its apps' included), for what a role may grant. @default the core's */
@@ -346,6 +358,18 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       if (params.maxAge !== undefined && !/^[0-9]{1,9}$/.test(params.maxAge)) {
         return fail('invalid_request', 'max_age must be a number of seconds.');
       }
+      let hintUserId: string | undefined;
+      if (params.idTokenHint !== undefined) {
+        // Checked last: verification may load the keyring (a database read on first use).
+        const hint = await deps.verifyIdTokenHint(params.idTokenHint);
+        if (hint === undefined)
+          return fail('invalid_request', 'The id_token_hint is not an ID token this server issued.');
+        // Its `aud` must be the client asking: another app's ID token says nothing about whom this
+        // app expects.
+        if (hint.clientId !== client.clientId)
+          return fail('invalid_request', 'The id_token_hint was issued to another app.');
+        hintUserId = hint.userId;
+      }
       return {
         ok: true,
         request: {
@@ -359,6 +383,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           promptLogin: prompts.has('login'),
           promptConsent: prompts.has('consent'),
           maxAge: params.maxAge === undefined ? undefined : Number(params.maxAge),
+          hintUserId,
         },
       };
     },

@@ -1,9 +1,13 @@
-import { decodeJwt } from 'jose';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
-import type { VerifyExpectations } from '../tokens/keyring.js';
-import { ID_TOKEN_TYP } from './authorization-server.js';
+import {
+  createIdTokenHintVerifier,
+  type IdTokenHint,
+  type IdTokenHintVerifierDeps,
+} from './id-token-hint.js';
 import type { OAuthClient, OAuthClients } from './oauth-clients.js';
+
+export type { IdTokenHint } from './id-token-hint.js';
 
 /** The parameters of the end-session endpoint (OpenID Connect RP-Initiated Logout 1.0 §2). */
 export interface LogoutParameters {
@@ -11,16 +15,6 @@ export interface LogoutParameters {
   clientId?: string | undefined;
   postLogoutRedirectUri?: string | undefined;
   state?: string | undefined;
-}
-
-/** What a verified `id_token_hint` says: whose session, with which client. */
-export interface IdTokenHint {
-  /** The ID token's `sub`. */
-  userId: string;
-  /** Its `sid`: the session the client's tokens belong to (the one its code exchange started). */
-  sessionId: string;
-  /** Its `aud`: the client it was issued to. */
-  clientId: string;
 }
 
 /** A parameter that failed validation, and so is treated as not supplied (RP-Initiated Logout 1.0 §4). */
@@ -78,53 +72,18 @@ export interface RpInitiatedLogout {
 }
 
 /** Dependencies of {@link createRpInitiatedLogout}, wired in `createGatehouseCore`. */
-export interface RpInitiatedLogoutDeps {
+export interface RpInitiatedLogoutDeps extends IdTokenHintVerifierDeps {
   clients: Pick<OAuthClients, 'find'>;
   grants: Pick<OAuthGrantStore, 'sessionsOfClient'>;
   sessions: Pick<SessionManager, 'revokeSessions'>;
-  /** The ID-token keyring (`core.idTokenKeys()`). */
-  idTokenKeys: () => Promise<{ verify(token: string, expect: VerifyExpectations): Promise<unknown> }>;
-  /**
-   * How long after its `exp` a hint is still accepted (seconds): SESSION_ABSOLUTE_TTL, since the
-   * session an older hint names has ended anyway.
-   */
-  expiredHintGraceSeconds: number;
-  clock: () => number;
 }
 
 /** Creates the {@link RpInitiatedLogout}. */
 export function createRpInitiatedLogout(deps: RpInitiatedLogoutDeps): RpInitiatedLogout {
-  const { clients, grants, sessions, clock } = deps;
+  const { clients, grants, sessions } = deps;
 
   /** The hint's claims when it is one of our ID tokens, else undefined (any failure: ignored). */
-  const verifyHint = async (token: string): Promise<IdTokenHint | undefined> => {
-    let audience: unknown;
-    try {
-      // Read unverified only to learn which audience to demand; verify() checks it with the rest.
-      audience = decodeJwt(token).aud;
-    } catch {
-      return undefined;
-    }
-    if (typeof audience !== 'string') return undefined; // ours always carry one client id
-    // Outside the try: a database outage while the keyring first loads is not the hint's fault
-    // and propagates (503), where verification itself is in memory.
-    const keyring = await deps.idTokenKeys();
-    try {
-      const claims = (await keyring.verify(token, {
-        typ: ID_TOKEN_TYP,
-        audience,
-        requiredClaims: ['sub', 'sid'],
-        now: clock(),
-        expiredGraceSeconds: deps.expiredHintGraceSeconds,
-      })) as Record<string, unknown>;
-      const { sub, sid } = claims;
-      if (typeof sub !== 'string' || typeof sid !== 'string') return undefined;
-      return { userId: sub, sessionId: sid, clientId: audience };
-    } catch {
-      // A bad signature, an unknown or withdrawn key, another issuer, audience or token type.
-      return undefined;
-    }
-  };
+  const verifyHint = createIdTokenHintVerifier(deps);
 
   const liveSessionOf = async (hint: IdTokenHint): Promise<boolean> =>
     (await grants.sessionsOfClient(hint.clientId, hint.userId)).includes(hint.sessionId);

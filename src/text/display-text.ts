@@ -20,6 +20,34 @@ export type DisplayTextResult = { ok: true; text: string } | { ok: false; reason
  */
 const FORBIDDEN_CHARACTERS = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u;
 
+/** Variation selectors: default-ignorable, but they choose the glyph of the character before them. */
+const VARIATION_SELECTOR = String.raw`[\u180B-\u180D\u180F\uFE00-\uFE0F\u{E0100}-\u{E01EF}]`;
+
+/**
+ * Invisible characters of other categories than `Cf` (checked after NFC; red-team 2026-12e J4):
+ * Unicode's `Default_Ignorable_Code_Point`s draw as nothing (UAX #44; UTS #39 §4's identifier
+ * profile and UTS #55 exclude them), and some are `Mn` or `Lo`: U+034F COMBINING GRAPHEME JOINER,
+ * the Hangul fillers U+115F, U+1160, U+3164 and U+FFA0, the Khmer inherent vowels U+17B4–U+17B5.
+ * `"Alice\u034F"` would show as `"Alice"` and compare as another name (a second "Alice", a ban
+ * dodged). Variation selectors are kept where they select something: U+FE0F after an emoji
+ * (`❤️`, keycaps `1️⃣`), ideographic variation sequences after a CJK ideograph, Mongolian free
+ * variation selectors after a Mongolian letter, one each; after anything else (`"Alice\uFE0F"`) they are
+ * refused. Comparison keys built from display text should still drop them (`"Bob1\uFE0F"` draws
+ * as `"Bob1"`).
+ */
+const INVISIBLE_CHARACTERS = new RegExp(
+  // No look-behind (the web bundle runs this too, and Safari before 16.4 has none): a selector
+  // is refused at the start or after a character that takes none, another selector included.
+  String.raw`(?!${VARIATION_SELECTOR})\p{Default_Ignorable_Code_Point}|(?:^|[^\p{Emoji}\p{Ideographic}\u1820-\u1878\u1880-\u18AA])${VARIATION_SELECTOR}`,
+  'u',
+);
+
+/**
+ * Blank characters that are not Unicode white space (`\s`) but draw as one: U+2800 BRAILLE PATTERN
+ * BLANK. They are collapsed and trimmed like spaces, so `"Alice\u2800"` is `"Alice"`.
+ */
+const BLANKS = /[\s\u2800]+/gu;
+
 /**
  * Raw input longer than this (UTF-16 units) is rejected before normalizing, so the work done for
  * one request stays bounded whatever a client sends.
@@ -34,9 +62,10 @@ export const DISPLAY_TEXT_MAX_RAW_LENGTH = 1024;
  *   accents is one string. Not NFKC: that rewrites what the person wrote (`²` → `2`, `ﬁ` → `fi`,
  *   full-width forms); comparisons that must ignore such differences (player-name uniqueness)
  *   derive their own key.
- * - Unsafe characters (`FORBIDDEN_CHARACTERS`) are refused, never stripped: stripping would
- *   turn `"Al\u200Bice"` into `"Alice"` silently.
- * - Every run of spaces becomes one space (`"a  b"` cannot pose as `"a b"`) and the ends are trimmed.
+ * - Unsafe and invisible characters (`FORBIDDEN_CHARACTERS`, `INVISIBLE_CHARACTERS`) are
+ *   refused, never stripped: stripping would turn `"Al\u200Bice"` into `"Alice"` silently.
+ * - Every run of spaces and blanks (`BLANKS`) becomes one space (`"a  b"` cannot pose as `"a b"`)
+ *   and the ends are trimmed.
  * - Length is counted in code points (an emoji is one), after normalizing.
  *
  * @param raw - Text as received.
@@ -47,8 +76,9 @@ export function normalizeDisplayText(raw: string, maxLength: number): DisplayTex
   // A lone surrogate survives `normalize`, and the `Cs` test below catches it; test before
   // collapsing whitespace, since `\s` also matches U+FEFF and U+2028, which must be refused.
   const normalized = raw.normalize('NFC');
-  if (FORBIDDEN_CHARACTERS.test(normalized)) return { ok: false, reason: 'invalid_characters' };
-  const text = normalized.replace(/\s+/gu, ' ').trim();
+  if (FORBIDDEN_CHARACTERS.test(normalized) || INVISIBLE_CHARACTERS.test(normalized))
+    return { ok: false, reason: 'invalid_characters' };
+  const text = normalized.replace(BLANKS, ' ').trim();
   if (text === '') return { ok: false, reason: 'empty' };
   if (countCodePoints(text) > maxLength) return { ok: false, reason: 'too_long' };
   return { ok: true, text };
@@ -67,7 +97,7 @@ export function describeDisplayTextRejection(reason: DisplayTextRejection, maxLe
     case 'too_long':
       return `must be at most ${maxLength} characters`;
     case 'invalid_characters':
-      return 'must not contain control, formatting (bidi, zero-width) or unassigned characters';
+      return 'must not contain control, formatting (bidi, zero-width), invisible or unassigned characters';
   }
 }
 

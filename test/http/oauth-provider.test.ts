@@ -1100,7 +1100,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     // J5: OIDC Core §3.1.2.1: with `id_token_hint`, a positive answer only when the person it names
     // is the one signed in; otherwise an error such as login_required. /authorize ignores the hint,
     // so an app checking silently "is Alice still signed in?" gets a code, and an ID token, for Bob.
-    it.fails('J5: prompt=none with the id_token_hint of another person is login_required, not a code for whoever is signed in', async () => {
+    it('J5: prompt=none with the id_token_hint of another person is login_required, not a code for whoever is signed in', async () => {
       const { user: alice, browser } = await signedIn();
       const first = pkce();
       const code = await codeFor(browser, spa, first.challenge);
@@ -1120,6 +1120,66 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         code: false,
         error: 'login_required',
       });
+    });
+
+    /** A browser signed in as a new person who allowed `spa`, and the ID token `spa` got for them. */
+    const hintFor = async () => {
+      const { user, browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const code = await codeFor(browser, spa, challenge);
+      return { user, browser, hint: String((await exchange(spa, code, verifier)).json().id_token) };
+    };
+
+    it('J5: the id_token_hint of the person signed in answers prompt=none with a code, expired hints included', async () => {
+      const { browser, hint } = await hintFor();
+      const fresh = locationOf(
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', id_token_hint: hint })),
+      );
+      expect(fresh.searchParams.get('code')).not.toBeNull();
+      // OIDC Core §3.1.2.1: a hint is a hint after its `exp` (300 s) too; this is the usual silent renewal.
+      clock.advance(600_000);
+      const expired = locationOf(
+        await browser.request('GET', request(spa, pkce().challenge, { prompt: 'none', id_token_hint: hint })),
+      );
+      expect([expired.searchParams.get('error'), expired.searchParams.get('code') !== null]).toEqual([
+        null,
+        true,
+      ]);
+    });
+
+    it('J5: without prompt=none, another person’s hint sends the browser to the login form, not to the app', async () => {
+      const { browser, hint } = await hintFor();
+      const bob = await createUser(app);
+      expect((await browser.login(bob.email)).statusCode).toBe(204);
+      const answer = await browser.request('GET', request(spa, pkce().challenge, { id_token_hint: hint }));
+      expect(answer.statusCode).toBe(303);
+      const to = String(answer.headers.location);
+      expect(to.startsWith('/#/login?reauthenticate=1&return_to=')).toBe(true);
+      // The request it returns to no longer names Alice: whoever signs in there chose to (no loop).
+      const back = decodeURIComponent(to.slice(to.indexOf('return_to=') + 'return_to='.length));
+      expect(back.startsWith('/authorize?')).toBe(true);
+      const resumed = new URLSearchParams(back.slice(back.indexOf('?') + 1));
+      expect(resumed.has('id_token_hint')).toBe(false);
+      // J1's marker: only a sign-in after this redirect meets the resumed request.
+      expect(resumed.has('login_after')).toBe(true);
+    });
+
+    it('J5: an id_token_hint that is not our ID token for this client is invalid_request', async () => {
+      const { browser, hint } = await hintFor();
+      const [header, payload, signature] = hint.split('.');
+      const forged = `${header}.${payload}.${String(signature).slice(0, -4)}AAAA`;
+      const errorOf = async (client: OAuthClient, idTokenHint: string) =>
+        locationOf(
+          await browser.request(
+            'GET',
+            request(client, pkce().challenge, { prompt: 'none', id_token_hint: idTokenHint }),
+          ),
+        ).searchParams.get('error');
+      expect({
+        forged: await errorOf(spa, forged),
+        garbage: await errorOf(spa, 'not-a-jwt'),
+        anotherClient: await errorOf(other, hint),
+      }).toEqual({ forged: 'invalid_request', garbage: 'invalid_request', anotherClient: 'invalid_request' });
     });
   });
 });

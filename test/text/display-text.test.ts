@@ -8,7 +8,7 @@ import {
 
 const FORBIDDEN =
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for.
-  /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\u200B-\u200D\u2060\uFEFF\u2028\u2029]|\p{Cs}/u;
+  /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069\u200B-\u200D\u2060\uFEFF\u2028\u2029\u115F\u1160\u3164\uFFA0\u2800]|\u034F|\p{Cs}/u;
 
 describe('normalizeDisplayText', () => {
   it('composes to NFC, collapses spaces and trims, keeping what was typed otherwise', () => {
@@ -48,10 +48,38 @@ describe('normalizeDisplayText', () => {
     ['unpaired low surrogate', '\uDC00'],
     ['private use', '\uE000'],
     ['unassigned', '\u0378'],
+    // Red-team 2026-12e J4: default-ignorable code points of categories Mn and Lo draw as nothing.
+    ['combining grapheme joiner', '\u034F'],
+    ...['\u115F', '\u1160', '\u3164', '\uFFA0'].map((c) => ['Hangul filler', c]),
+    ['Khmer inherent vowel', '\u17B4'],
+    ...['\uFE0F', '\uFE00', '\u{E0100}', '\u180B'].map((c) => ['variation selector after a letter', c]),
   ])('refuses a %s (%j) anywhere in the text', (_label, character) => {
     for (const text of [`${character}Alice`, `Al${character}ice`, `Alice${character}`]) {
       expect(normalizeDisplayText(text, 40)).toEqual({ ok: false, reason: 'invalid_characters' });
     }
+  });
+
+  it('keeps variation selectors where they select a glyph (J4), one each', () => {
+    for (const text of [
+      'I \u2764\uFE0F dice',
+      'Team 1\uFE0F\u20E3',
+      '\u845B\u{E0100}',
+      '\u1820\u180B',
+      '\u263A\uFE0E',
+    ]) {
+      expect(normalizeDisplayText(text, 40)).toEqual({ ok: true, text });
+    }
+    for (const text of ['\uFE0F', '\u2764\uFE0F\uFE0F', '\u1820\u180B\u180B']) {
+      expect(normalizeDisplayText(text, 40)).toEqual({ ok: false, reason: 'invalid_characters' });
+    }
+  });
+
+  it('collapses and trims a braille blank like a space (J4)', () => {
+    expect(normalizeDisplayText('\u2800Alice\u2800\u2800Bob\u2800', 40)).toEqual({
+      ok: true,
+      text: 'Alice Bob',
+    });
+    expect(normalizeDisplayText('\u2800', 40)).toEqual({ ok: false, reason: 'empty' });
   });
 
   it('describes each rejection for a field error', () => {

@@ -105,9 +105,10 @@ export function registerAuditRoutes(parent: FastifyInstance, gatehouse: Gatehous
         tags: ['admin'],
         summary: 'Read failed-login tallies',
         description:
-          'Wrong passwords are not logged one entry each (anyone can send them, so that would let a flood grow the ' +
-          'database): they are counted per account and hour. `subject_id` is an account id, or `none` for ' +
-          'addresses with no account and usernames that are not addresses. Newest hour first.',
+          'Wrong passwords and passkey sign-ins that did not verify are not logged one entry each (anyone can send ' +
+          'them, so that would let a flood grow the database): they are counted per account and hour. `subject_id` ' +
+          'is an account id, or `none` for addresses with no account, usernames that are not addresses and ' +
+          'passkeys of no account. Newest hour first.',
         querystring: Type.Object(
           {
             subject_id: Type.Optional(

@@ -44,6 +44,13 @@ const AuthorizeFields = {
     16,
   ),
   response_mode: Param('`query` (the only one)', 32),
+  id_token_hint: Param(
+    'OIDC Core §3.1.2.1: an ID token this server issued to the client (expired ones are accepted), naming the ' +
+      'person the app expects. When another person is signed in, `prompt=none` answers `login_required` and ' +
+      'any other request shows the login form first. One that does not verify, or was issued to another ' +
+      'client, is `invalid_request`',
+    8192,
+  ),
 };
 const AuthorizeQuery = Type.Object({
   ...AuthorizeFields,
@@ -105,6 +112,7 @@ function toParameters(query: Static<typeof AuthorizeQuery>): AuthorizationParame
     prompt: query.prompt,
     maxAge: query.max_age,
     responseMode: query.response_mode,
+    idTokenHint: query.id_token_hint,
   };
 }
 
@@ -209,16 +217,19 @@ export function registerOAuthProviderRoutes(
    * small `max_age` was: OIDC Core §3.1.2.1, `max_age=0` is `prompt=login`), and no sign-in from
    * before this redirect does (red-team 2026-12e J1: the request used to drop `login` and widen
    * `max_age` to 600 s, so the old sign-in met it too, and whoever sat at the browser skipped the
-   * form with the Back button). Only our own path goes into it (the web UI accepts same-origin
+   * form with the Back button). With `dropHint` (an `id_token_hint` of another person than the one
+   * signed in, red-team 2026-12e J5), it drops the hint and carries the marker too: the person at
+   * the form chose whom to sign in as, and keeping the other person's hint would send them back to
+   * the form again and again. Only our own path goes into it (the web UI accepts same-origin
    * paths only).
    */
-  const returnAddress = (request: FastifyRequest, authorization: AuthorizationRequest) => {
+  const returnAddress = (request: FastifyRequest, authorization: AuthorizationRequest, dropHint = false) => {
     const query = request.url.indexOf('?');
     const search = query < 0 ? '' : request.url.slice(query);
-    if (!authorization.promptLogin && authorization.maxAge === undefined) {
-      return encodeURIComponent(`/authorize${search}`);
-    }
+    const fresh = authorization.promptLogin || authorization.maxAge !== undefined;
+    if (!fresh && !dropHint) return encodeURIComponent(`/authorize${search}`);
     const params = new URLSearchParams(search);
+    if (dropHint) params.delete('id_token_hint');
     params.set('login_after', loginAfterMarker(authorization, gatehouse.clock()));
     return encodeURIComponent(`/authorize?${params.toString()}`);
   };
@@ -228,11 +239,15 @@ export function registerOAuthProviderRoutes(
     `/#/login?return_to=${returnAddress(request, authorization)}`;
 
   /**
-   * To the login form although the browser is signed in (`prompt=login`, or a sign-in older than
-   * `max_age`): `reauthenticate=1` makes the web UI show the form to a signed-in person.
+   * To the login form although the browser is signed in (`prompt=login`, a sign-in older than
+   * `max_age`, or an `id_token_hint` of another person): `reauthenticate=1` makes the web UI show
+   * the form to a signed-in person.
    */
-  const reauthenticationRedirect = (request: FastifyRequest, authorization: AuthorizationRequest) =>
-    `/#/login?reauthenticate=1&return_to=${returnAddress(request, authorization)}`;
+  const reauthenticationRedirect = (
+    request: FastifyRequest,
+    authorization: AuthorizationRequest,
+    dropHint = false,
+  ) => `/#/login?reauthenticate=1&return_to=${returnAddress(request, authorization, dropHint)}`;
 
   const consentPage = (
     reply: FastifyReply,
@@ -341,6 +356,20 @@ export function registerOAuthProviderRoutes(
           return reply.redirect(server.errorRedirect(authorization, 'login_required', 'Sign in first.'), 303);
         }
         return reply.header('cache-control', 'no-store').redirect(loginRedirect(request, authorization), 303);
+      }
+      if (authorization.hintUserId !== undefined && authorization.hintUserId !== auth.user.id) {
+        // OIDC Core §3.1.2.1 (red-team 2026-12e J5): the app asked about another person than the one
+        // signed in in this browser (a shared computer); a silent check must not answer for them.
+        if (authorization.promptNone) {
+          return reply.redirect(
+            server.errorRedirect(authorization, 'login_required', 'Another person is signed in.'),
+            303,
+          );
+        }
+        // Not silent: the person at the browser signs in (as whoever they are) before any code.
+        return reply
+          .header('cache-control', 'no-store')
+          .redirect(reauthenticationRedirect(request, authorization, true), 303);
       }
       const session = await sessionStore.findSession(auth.sessionId);
       const authTime = session?.authTime ?? session?.createdAt ?? 0;

@@ -56,7 +56,7 @@ export type PlayerNameResult =
  *
  * The name is kept as typed (NFC). The key ignores case and width (NFKC and case folding, the
  * comparison of RFC 8266's nickname profile, so `Ｂｏｂ` and `bob` cannot both be present), spaces
- * (`A l i c e`), and look-alike characters: it is the UTS #39 §4 confusable skeleton of the folded
+ * (`A l i c e`), invisible characters (variation selectors), and look-alike characters: it is the UTS #39 §4 confusable skeleton of the folded
  * name, so Cyrillic `Аlice`, `B0b` and `Sarn`/`Sam` collide with `Alice`, `Bob` and each other
  * (red-team F8: a kicked bot came back as a homoglyph of its banned name).
  *
@@ -105,8 +105,15 @@ function skeleton(text: string): string {
  */
 function confusableKey(text: string): string {
   const capitals = text.normalize('NFKC').toUpperCase().normalize('NFKC');
-  return foldCase(skeleton(foldCase(skeleton(capitals)))).replace(/\s+/gu, '');
+  return foldCase(skeleton(foldCase(skeleton(capitals)))).replace(IGNORED_IN_KEY, '');
 }
+
+/**
+ * White space, and the default-ignorable code points display text still lets through (variation
+ * selectors after an emoji or a digit: `"Bob1\uFE0F"` draws as `"Bob1"`), so they cannot make a
+ * second player of one visible name (red-team 2026-12e J4).
+ */
+const IGNORED_IN_KEY = /[\s\p{Default_Ignorable_Code_Point}]+/gu;
 
 /** The keys of {@link RESERVED_PLAYER_NAMES}, computed with the first name (they need the map). */
 let reservedKeys: ReadonlySet<string> | undefined;
