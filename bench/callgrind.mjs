@@ -1,5 +1,5 @@
 // Running Node under valgrind's callgrind with instrumentation off until told, shared by
-// login-instructions.mjs (the bench server) and login-sql.mjs (its `ir` child): start-up and
+// login-instructions.mjs (the bench server), login-sql.mjs (its `ir` child) and loop-instructions.mjs: start-up and
 // warm-up then run ≈ 10× faster than instrumented, and only the counted batch is measured.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -15,11 +15,12 @@
 // `throttle` (one successful login's counter-store calls), `tokens` (the device token and the
 // access JWT a login signs). Settings: BENCH_LOOP_SHORT (1000), BENCH_LOOP_LONG (6000),
 // BENCH_LOOP_WARMUP (2000), BENCH_LOOP_RUNS (1; several print each and the median).
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { callgrindArgs, callgrindControl, firstDumpInstructions } from './callgrind.mjs';
 import { loops } from './loops.mjs';
 
 const DIST = resolve(process.env.BENCH_DIST ?? 'dist');
@@ -41,31 +42,21 @@ async function child(name, count) {
   process.exit(0);
 }
 
-function callgrindControl(...args) {
-  const result = spawnSync('callgrind_control', args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${result.stderr}`);
-}
-
 /** Main-thread instructions of `count` iterations (instrumentation on for them only). */
 async function measure(name, count) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-loop-ir-'));
   try {
     const process_ = spawn(
       'valgrind',
-      [
-        '--tool=callgrind',
-        '--instr-atstart=no',
-        '--separate-threads=yes',
-        '--smc-check=all-non-file',
-        `--callgrind-out-file=${join(dir, 'callgrind.out.%p')}`,
-        process.execPath,
-        // npm start's semi-space: the scavenges a login causes are part of its cost.
+      callgrindArgs(dir, [
+        // The semi-space npm start had when these loops were measured (eighth round): the
+        // scavenges a login causes are part of its cost.
         '--max-semi-space-size=1',
         new URL(import.meta.url).pathname,
         'child',
         name,
         String(count),
-      ],
+      ]),
       { stdio: ['pipe', 'pipe', process.env.BENCH_IR_VERBOSE === '1' ? 'inherit' : 'ignore'] },
     );
     const lines = createInterface({ input: process_.stdout })[Symbol.asyncIterator]();
@@ -80,14 +71,7 @@ async function measure(name, count) {
     callgrindControl('-d', String(process_.pid));
     process_.stdin.write('end\n');
     await new Promise((done) => process_.once('exit', done));
-    let main = 0;
-    for (const file of readdirSync(dir)) {
-      // The dump's main-thread file: callgrind.out.<pid>.1-01.
-      if (!/\.1-01$/.test(file)) continue;
-      const totals = /^totals:\s+(\d+)/m.exec(readFileSync(join(dir, file), 'utf8'));
-      main += totals === null ? 0 : Number(totals[1]);
-    }
-    return main;
+    return firstDumpInstructions(dir).main;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
