@@ -350,26 +350,21 @@ export function registerOAuthProviderRoutes(
         return reply.redirect(check.to, 303);
       }
       const authorization = check.request;
+      // A sign-in is needed first: a silent request (prompt=none) cannot show the form, so it
+      // answers login_required (OIDC Core §3.1.2.1); any other goes to the login form at `to()`.
+      const requireSignIn = (description: string, to: () => string) =>
+        authorization.promptNone
+          ? reply.redirect(server.errorRedirect(authorization, 'login_required', description), 303)
+          : reply.header('cache-control', 'no-store').redirect(to(), 303);
       const auth = await browserSession(request);
-      if (auth === null) {
-        if (authorization.promptNone) {
-          return reply.redirect(server.errorRedirect(authorization, 'login_required', 'Sign in first.'), 303);
-        }
-        return reply.header('cache-control', 'no-store').redirect(loginRedirect(request, authorization), 303);
-      }
+      if (auth === null) return requireSignIn('Sign in first.', () => loginRedirect(request, authorization));
       if (authorization.hintUserId !== undefined && authorization.hintUserId !== auth.user.id) {
         // OIDC Core §3.1.2.1 (red-team 2026-12e J5): the app asked about another person than the one
         // signed in in this browser (a shared computer); a silent check must not answer for them.
-        if (authorization.promptNone) {
-          return reply.redirect(
-            server.errorRedirect(authorization, 'login_required', 'Another person is signed in.'),
-            303,
-          );
-        }
         // Not silent: the person at the browser signs in (as whoever they are) before any code.
-        return reply
-          .header('cache-control', 'no-store')
-          .redirect(reauthenticationRedirect(request, authorization, true), 303);
+        return requireSignIn('Another person is signed in.', () =>
+          reauthenticationRedirect(request, authorization, true),
+        );
       }
       const session = await sessionStore.findSession(auth.sessionId);
       const authTime = session?.authTime ?? session?.createdAt ?? 0;
@@ -380,15 +375,9 @@ export function registerOAuthProviderRoutes(
       const signInAgain =
         loginAfter === undefined ? authorization.promptLogin || tooOld : authTime < loginAfter;
       if (signInAgain) {
-        if (authorization.promptNone) {
-          return reply.redirect(
-            server.errorRedirect(authorization, 'login_required', 'A more recent sign-in is needed.'),
-            303,
-          );
-        }
-        return reply
-          .header('cache-control', 'no-store')
-          .redirect(reauthenticationRedirect(request, authorization), 303);
+        return requireSignIn('A more recent sign-in is needed.', () =>
+          reauthenticationRedirect(request, authorization),
+        );
       }
       const scopes = server.grantableScopes(authorization, auth.user, session?.amr ?? ['pwd']);
       if (
