@@ -312,7 +312,8 @@ function limitConnectionsPerNetwork(server: Server, max: number, log: () => Fast
     if (!slot.ok) {
       socket.destroy();
       refusedSinceWarning += 1;
-      const now = Date.now();
+      // Monotonic: a wall clock stepped back must not silence the warning for the step.
+      const now = performance.now();
       if (now - lastWarning >= REFUSAL_WARNING_INTERVAL_MS) {
         log().warn(
           { code: 'TOO_MANY_CONNECTIONS_FROM_NETWORK', network, max, refused: refusedSinceWarning },
