@@ -7,8 +7,12 @@ export interface SmtpSink {
   /** `smtp://127.0.0.1:<port>` */
   url: string;
   messages: ParsedMail[];
-  /** Resolves with the `count`-th message once it has arrived. */
-  waitFor(count: number): Promise<ParsedMail>;
+  /**
+   * Resolves with the first message (in arrival order) addressed to `to`, and titled `subject` when
+   * given, once it has arrived. Keyed on the recipient, not on a count, because mail is sent after
+   * the response: a message an earlier test caused can arrive during the next one.
+   */
+  waitForMail(to: string, subject?: string): Promise<ParsedMail>;
   /** Refuse the next `n` messages with a 451 (temporary failure). */
   failNext(n: number): void;
   /**
@@ -22,7 +26,7 @@ export interface SmtpSink {
 /** Starts an {@link SmtpSink} (plain SMTP, no STARTTLS, any or no credentials). */
 export async function startSmtpSink(): Promise<SmtpSink> {
   const messages: ParsedMail[] = [];
-  const waiters: { count: number; resolve: (mail: ParsedMail) => void }[] = [];
+  const waiters: { matches: (mail: ParsedMail) => boolean; resolve: (mail: ParsedMail) => void }[] = [];
   let failures = 0;
   let held: Promise<void> | undefined;
   const server = new SMTPServer({
@@ -43,9 +47,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
         .then(async (mail) => {
           await held;
           messages.push(mail);
-          for (const waiter of waiters.filter((w) => w.count <= messages.length)) {
+          for (const waiter of waiters.filter((w) => w.matches(mail))) {
             waiters.splice(waiters.indexOf(waiter), 1);
-            waiter.resolve(messages[waiter.count - 1] as ParsedMail);
+            waiter.resolve(mail);
           }
           callback();
         })
@@ -57,10 +61,12 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages,
-    waitFor(count) {
-      const ready = messages[count - 1];
+    waitForMail(to, subject) {
+      const matches = (mail: ParsedMail) =>
+        recipientsOf(mail).includes(to.toLowerCase()) && (subject === undefined || mail.subject === subject);
+      const ready = messages.find(matches);
       if (ready !== undefined) return Promise.resolve(ready);
-      return new Promise((resolve) => waiters.push({ count, resolve }));
+      return new Promise((resolve) => waiters.push({ matches, resolve }));
     },
     failNext(n) {
       failures = n;
@@ -77,6 +83,12 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** The lower-cased addresses a message was sent to. */
+export function recipientsOf(mail: ParsedMail): string[] {
+  const to = mail.to === undefined ? [] : Array.isArray(mail.to) ? mail.to : [mail.to];
+  return to.flatMap((list) => list.value.map((entry) => (entry.address ?? '').toLowerCase()));
 }
 
 /** The token of the first Gatehouse link (`#/page?token=…`) in `text`. */
