@@ -13,6 +13,7 @@ import {
   type Transaction,
 } from 'kysely';
 import type pg from 'pg';
+import { SharedLookupSocket } from './postgres-socket.js';
 import type { Schema } from './schema.js';
 import { BusyWaitingSqliteDialect } from './sqlite-busy-wait.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
@@ -155,6 +156,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     // on an idle pooled connection; probing after 10 s idle instead of the OS default of 2 h.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    // A stalled resolver costs one outstanding look-up of the host name, not one per connect
+    // attempt queued on libuv's thread pool ahead of every other look-up (postgres-socket.ts).
+    stream: () => new SharedLookupSocket(),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID
