@@ -5,8 +5,21 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedRoomEvent } from '../../src/apps/dicery/core/room-bus.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { MAX_LIVE_CODES_PER_ACCOUNT } from '../../src/oauth/authorization-server.js';
+import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
-import { PASSWORD, signIn } from '../support/accounts.js';
+import { createUser, form, PASSWORD, postToken, signIn } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+import {
+  authorizeUrl,
+  FORM,
+  hiddenField,
+  locationOf,
+  PUBLIC_URL,
+  pkce,
+  REDIRECT,
+} from '../support/oauth-provider.js';
 import { createRoom } from '../support/rooms.js';
 
 describe('K1: an admin deleting an account skips what self-deletion does', () => {
@@ -72,5 +85,101 @@ describe('K1: an admin deleting an account skips what self-deletion does', () =>
     const items = page.json().items as { event: string; ip: string | null; user_agent: string | null }[];
     expect(items.map((item) => item.event)).toContain('login_succeeded');
     expect(items.filter((item) => item.ip !== null || item.user_agent !== null)).toEqual([]);
+  });
+});
+
+describe('K2: J2’s fix, bypassed by an app that exchanges its own codes', () => {
+  let app: FastifyInstance;
+  let bouncer: OAuthClient;
+  let other: OAuthClient;
+  beforeAll(async () => {
+    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL });
+    const clients = gatehouseCore(app.gatehouse).oauthClients;
+    const operator = { actorId: null };
+    bouncer = (await clients.create({ name: 'Bouncer', redirectUris: [REDIRECT] }, operator)).client;
+    other = (await clients.create({ name: 'Other', redirectUris: [REDIRECT] }, operator)).client;
+  });
+  afterAll(async () => app.close());
+
+  const request = (client: OAuthClient, challenge: string, extra: Record<string, string> = {}) =>
+    authorizeUrl({
+      response_type: 'code',
+      client_id: client.clientId,
+      redirect_uri: REDIRECT,
+      scope: 'openid',
+      state: 'st',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ...extra,
+    });
+
+  /** The consent page, allowed with "Remember my choice": the redirect carrying the code. */
+  const allow = async (browser: Browser, url: string) => {
+    const page = await browser.request('GET', url);
+    expect(page.statusCode, page.body).toBe(200);
+    const body: Record<string, string> = { decision: 'allow', remember: 'on' };
+    for (const name of [
+      'response_type',
+      'client_id',
+      'redirect_uri',
+      'scope',
+      'state',
+      'nonce',
+      'code_challenge',
+      'code_challenge_method',
+      'csrf_token',
+    ]) {
+      if (page.body.includes(`name="${name}"`)) body[name] = hiddenField(page.body, name);
+    }
+    return locationOf(
+      browser.absorb(
+        await app.inject({
+          method: 'POST',
+          url: '/authorize',
+          headers: { ...FORM, cookie: browser.cookieHeader() },
+          payload: form(body),
+        }),
+      ),
+    );
+  };
+
+  const exchange = (client: OAuthClient, code: string, verifier: string) =>
+    postToken(app, {
+      grant_type: 'authorization_code',
+      client_id: client.clientId,
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
+
+  it.fails('K2: an allowed app that bounces the tab and exchanges each code does not refuse the person’s sign-in to another app', async () => {
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+    const first = pkce();
+    const allowed = await allow(browser, request(bouncer, first.challenge));
+    expect(
+      (await exchange(bouncer, String(allowed.searchParams.get('code')), first.verifier)).statusCode,
+    ).toBe(200);
+    // The app's redirect page: back to /authorize at once (remembered consent, no page shown), and
+    // the app's backend exchanges every code it gets. Spent codes are kept for replay detection
+    // and never displaced, so they fill MAX_LIVE_CODES_PER_ACCOUNT.
+    const exchanged: number[] = [];
+    // With the first code, MAX_LIVE_CODES_PER_ACCOUNT spent codes in all, within their 60 s.
+    for (let visit = 1; visit < MAX_LIVE_CODES_PER_ACCOUNT; visit += 1) {
+      const pair = pkce();
+      const bounce = locationOf(
+        await browser.request(
+          'GET',
+          request(bouncer, pair.challenge, { prompt: 'none', state: `b${visit}` }),
+        ),
+      );
+      const code = bounce.searchParams.get('code');
+      exchanged.push(code === null ? 0 : (await exchange(bouncer, code, pair.verifier)).statusCode);
+    }
+    expect(exchanged).toEqual(Array.from({ length: MAX_LIVE_CODES_PER_ACCOUNT - 1 }, () => 200));
+    // The person now signs in to another app (a first consent).
+    const toOther = await allow(browser, request(other, pkce().challenge));
+    expect(toOther.searchParams.get('error')).toBeNull();
   });
 });
