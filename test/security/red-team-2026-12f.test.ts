@@ -9,12 +9,11 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { MAX_LIVE_CODES_PER_ACCOUNT } from '../../src/oauth/authorization-server.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
-import { createUser, form, PASSWORD, postToken, signIn } from '../support/accounts.js';
+import { createUser, PASSWORD, postToken, signIn } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import {
+  authorizationResponse,
   authorizeUrl,
-  FORM,
-  hiddenField,
   locationOf,
   PUBLIC_URL,
   pkce,
@@ -113,36 +112,6 @@ describe('K2: J2’s fix, bypassed by an app that exchanges its own codes', () =
       ...extra,
     });
 
-  /** The consent page, allowed with "Remember my choice": the redirect carrying the code. */
-  const allow = async (browser: Browser, url: string) => {
-    const page = await browser.request('GET', url);
-    expect(page.statusCode, page.body).toBe(200);
-    const body: Record<string, string> = { decision: 'allow', remember: 'on' };
-    for (const name of [
-      'response_type',
-      'client_id',
-      'redirect_uri',
-      'scope',
-      'state',
-      'nonce',
-      'code_challenge',
-      'code_challenge_method',
-      'csrf_token',
-    ]) {
-      if (page.body.includes(`name="${name}"`)) body[name] = hiddenField(page.body, name);
-    }
-    return locationOf(
-      browser.absorb(
-        await app.inject({
-          method: 'POST',
-          url: '/authorize',
-          headers: { ...FORM, cookie: browser.cookieHeader() },
-          payload: form(body),
-        }),
-      ),
-    );
-  };
-
   const exchange = (client: OAuthClient, code: string, verifier: string) =>
     postToken(app, {
       grant_type: 'authorization_code',
@@ -157,7 +126,7 @@ describe('K2: J2’s fix, bypassed by an app that exchanges its own codes', () =
     const browser = new Browser(app);
     expect((await browser.login(user.email)).statusCode).toBe(204);
     const first = pkce();
-    const allowed = await allow(browser, request(bouncer, first.challenge));
+    const allowed = await authorizationResponse(app, browser, bouncer, first.challenge, 'openid');
     expect(
       (await exchange(bouncer, String(allowed.searchParams.get('code')), first.verifier)).statusCode,
     ).toBe(200);
@@ -179,7 +148,7 @@ describe('K2: J2’s fix, bypassed by an app that exchanges its own codes', () =
     }
     expect(exchanged).toEqual(Array.from({ length: MAX_LIVE_CODES_PER_ACCOUNT - 1 }, () => 200));
     // The person now signs in to another app (a first consent).
-    const toOther = await allow(browser, request(other, pkce().challenge));
+    const toOther = await authorizationResponse(app, browser, other, pkce().challenge, 'openid');
     expect(toOther.searchParams.get('error')).toBeNull();
   });
 });
