@@ -745,7 +745,7 @@ export async function createGatehouseCore(
       );
     };
     const oauthGrants = createOAuthGrantStore(database.db);
-    const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, clock };
+    const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, counters, clock };
     const authorizationServer = createAuthorizationServer({
       issuer: config.issuer,
       clients: oauthClients,
