@@ -9,7 +9,6 @@ import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
 import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
-import { isForeignKeyViolation } from '../storage/open-database.js';
 import type {
   RevokedSession,
   SessionRecord,
@@ -231,8 +230,8 @@ export interface SessionStartOptions {
   /**
    * The account's credentials version (`UserRecord.credentialsVersion`) as read when the sign-in
    * was decided (the record its password was checked against, or the one its `mfa_token` or
-   * passkey was issued for). Re-read inside the session's transaction, after the session's insert:
-   * if it moved (a reset, a password change, "log out everywhere"… committed meanwhile), nothing is
+   * passkey was issued for). Re-read by the session's transaction as its first statement, under
+   * the user row's lock (see `signInTransaction`): if it moved (a reset, a password change, "log out everywhere"… committed meanwhile), nothing is
    * written and the start rejects with INVALID_CREDENTIALS, as a wrong password would (red-team
    * 2026-12d I3). @default not checked (a start decided by other means: an authorization code,
    * which every such change deletes)
@@ -457,46 +456,40 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   };
 
   /**
-   * Refuses a sign-in decided on credentials that no longer hold (see
-   * {@link SessionStartOptions.credentialsVersion}): inside its transaction, right after the
-   * session's insert. After, not before: on PostgreSQL the insert takes the user row's `FOR KEY
-   * SHARE` lock (its foreign key), which a revocation of all the account's sessions waits for
-   * (`moveCredentialsVersion`), and a read after it is a new snapshot (READ COMMITTED) that sees a
-   * revocation which committed while the insert waited. So either the revocation sees this session
-   * or this read sees the revocation. One primary-key read, no lock of its own (issue 10).
-   */
-  const confirmCredentials = async (
-    users: UserStore,
-    session: SessionRecord,
-    expected: number | undefined,
-  ): Promise<void> => {
-    if (expected === undefined) return;
-    if ((await users.findCredentialsVersion(session.userId)) === expected) return;
-    // The same refusal as a wrong password: the sign-in learns nothing it could use.
-    throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
-  };
-
-  /**
-   * Runs a sign-in's transaction for `session`. An account deleted after its credentials were
-   * checked (the owner's `DELETE /users/me` or an admin's, between the password check and this
-   * commit) makes the session's insert fail its foreign key: that is the sign-in's refusal, as if
-   * the address were unknown, not a server error (red-team 2026-12d I10). The hot path pays
-   * nothing: the account is read again only after such a failure, and any other failure (or one
-   * whose account still exists) is rethrown as it was.
+   * Runs a sign-in's transaction for `session`. Its first statement reads the account and takes
+   * its row's share on PostgreSQL (`UserStore.lockUserShared`: `FOR KEY SHARE`, or `FOR NO KEY
+   * UPDATE` when the login also upgrades the account's hash, so the lock is never strengthened
+   * later), before anything the sign-in spends (a code, a TOTP step, a recovery code) or writes.
+   * That is the lock order (ARCHITECTURE.md, "Lock order"): a change that holds the user row
+   * `FOR UPDATE` and then deletes those rows (an admin's disable, a deletion, "log out
+   * everywhere") makes the sign-in wait here, holding nothing it needs. Before, the sign-in spent
+   * its code first and met the user row only at its session's insert (the foreign key): opposite
+   * orders, and PostgreSQL ended one of the two with 40P01 (test/http/lock-order.test.ts).
+   *
+   * The read refuses, as a wrong password would (INVALID_CREDENTIALS):
+   * - an account deleted since its credentials were checked (red-team 2026-12d I10);
+   * - credentials that no longer hold ({@link SessionStartOptions.credentialsVersion}, red-team
+   *   2026-12d I3): a revocation of all sessions that committed first has moved the version (the
+   *   locking read sees it after waiting); one that comes later waits for this transaction
+   *   (`moveCredentialsVersion`'s `FOR UPDATE`) and then ends this session.
    */
   const signInTransaction = async <T>(
     session: SessionRecord,
+    { credentialsVersion, passwordUpgrade }: SessionStartOptions,
     work: (stores: RefreshStores) => Promise<T>,
-  ): Promise<T> => {
-    try {
-      return await deps.transaction(work);
-    } catch (error) {
-      if (isForeignKeyViolation(error) && (await deps.users.findUserById(session.userId)) === undefined) {
-        throw new GatehouseError('INVALID_CREDENTIALS', 'This account no longer exists.', { cause: error });
+  ): Promise<T> =>
+    deps.transaction(async (stores) => {
+      const mode = passwordUpgrade === undefined ? 'key share' : 'no key update';
+      const account = await stores.users.lockUserShared(session.userId, mode);
+      if (account === undefined) {
+        throw new GatehouseError('INVALID_CREDENTIALS', 'This account no longer exists.');
       }
-      throw error;
-    }
-  };
+      if (credentialsVersion !== undefined && account.credentialsVersion !== credentialsVersion) {
+        // The same refusal as a wrong password: the sign-in learns nothing it could use.
+        throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
+      }
+      return work(stores);
+    });
 
   const bearerTokens = (session: SessionRecord, now: number, accessToken: string, refreshToken: string) => ({
     session,
@@ -513,15 +506,15 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const startBearer = async (
     session: SessionRecord,
     clientId: string,
-    { audit, passwordUpgrade, spend, credentialsVersion }: SessionStartOptions,
+    options: SessionStartOptions,
   ): Promise<BearerTokens> => {
+    const { audit, passwordUpgrade, spend } = options;
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
-    const opaque = await signInTransaction(session, async (stores) => {
+    const opaque = await signInTransaction(session, options, async (stores) => {
       await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
       await stores.sessions.insertSession(session);
-      await confirmCredentials(stores.users, session, credentialsVersion);
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
       // RFC 6749 §10.4: the refresh token stays bound to the client it was issued to.
       await stores.sessions.insertRefreshToken(
@@ -609,7 +602,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (session === undefined || session.revokedAt !== null || session.expiresAt <= now) {
         return { ok: false, result: { ok: false, reason: 'invalid' } };
       }
-      const user = await users.findUserById(session.userId);
+      // The lock order (ARCHITECTURE.md): the user row's share before this refresh spends its
+      // token or touches its session. A deletion holds the row `FOR UPDATE` and then deletes the
+      // sessions and their refresh tokens (cascade): had the refresh spent its token first, each
+      // would wait for the other (40P01, test/http/lock-order.test.ts). After waiting, the read
+      // sees the account gone or disabled.
+      const user = await users.lockUserShared(session.userId, 'key share');
       if (user === undefined || !user.isActive)
         return { ok: false, result: { ok: false, reason: 'disabled' } };
       // RFC 6749 §6: a refresh may not widen the scope originally granted. Checked before any
@@ -849,16 +847,15 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     async startCookieSession(userId, scopes, client, options = {}) {
       const session = newSession(userId, 'cookie', scopes, client, options);
       const cookie = generateOpaqueToken('ghs');
-      const { replaces, audit, passwordUpgrade, spend, credentialsVersion } = options;
+      const { replaces, audit, passwordUpgrade, spend } = options;
       // One write transaction per login: what it is bought with is spent, the browser's previous
       // session ends, the new one and its audit entry are written (and an imported hash
       // upgraded), together or not at all.
-      const revoked = await signInTransaction(session, async (stores) => {
+      const revoked = await signInTransaction(session, options, async (stores) => {
         await spend?.(stores, session);
         await upgradePassword(stores.users, passwordUpgrade, clock());
         const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
         await stores.sessions.insertSession(session, cookie.hash);
-        await confirmCredentials(stores.users, session, credentialsVersion);
         if (audit !== undefined) await stores.audit.record(audit(session));
         return ended;
       });

@@ -55,6 +55,18 @@ export interface UserStore {
    * account is gone: one primary-key read, which a sign-in makes inside its session's transaction.
    */
   findCredentialsVersion(id: string): Promise<number | undefined>;
+  /**
+   * The account, read as the first statement of a transaction that will write rows referring to it
+   * (a sign-in, a refresh), holding on PostgreSQL the row lock `mode` names until the transaction
+   * ends: `key share` for one that only adds rows referring to the account, `no key update` for
+   * one that also updates the row (a login's hash upgrade). The lock the foreign keys would take
+   * anyway, taken first, so the transaction obeys the lock order (ARCHITECTURE.md, "Lock order"):
+   * a change holding the row `FOR UPDATE` makes it wait here, before it holds any code, token or
+   * session row that change must delete. After such a wait the read sees the committed change
+   * (READ COMMITTED re-reads a locked row): the account gone, disabled, or its credentials version
+   * moved. SQLite: a plain read (a transaction runs alone on the one connection).
+   */
+  lockUserShared(id: string, mode: 'key share' | 'no key update'): Promise<UserRecord | undefined>;
   /** Applies `patch`; returns the updated user, or undefined when it does not exist. */
   updateUser(id: string, patch: UserPatch, now: number): Promise<UserRecord | undefined>;
   /**
@@ -104,18 +116,29 @@ const selectCredentialsVersion = precompiledQuery<
   Pick<Selectable<UsersTable>, 'credentials_version'>
 >(['id'], (db, { id }) => db.selectFrom('users').select('credentials_version').where('id', '=', id));
 
+const selectUserLocked = (mode: 'key share' | 'no key update') =>
+  precompiledQuery<Schema, { id: string }, Selectable<UsersTable>>(['id'], (db, { id }) => {
+    const query = db.selectFrom('users').selectAll().where('id', '=', id);
+    if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return query;
+    return mode === 'key share' ? query.forKeyShare() : query.forNoKeyUpdate();
+  });
+// The first statement of every sign-in and refresh: compiled once per dialect (see precompiledQuery).
+const selectUserForKeyShare = selectUserLocked('key share');
+const selectUserForNoKeyUpdate = selectUserLocked('no key update');
+
 /**
  * Moves `userId`'s credentials version, as part of ending all of the account's sessions; `db` must
- * be the transaction that ends them, and this must run before the sessions are read for revoking.
+ * be the transaction that ends them, and this must run before anything else of the account is
+ * touched (the lock order: the user row first, ARCHITECTURE.md "Lock order").
  *
- * PostgreSQL: the row is first locked `FOR UPDATE`, which conflicts with the `FOR KEY SHARE` lock a
- * session insert takes on its user (the foreign key). So a sign-in whose session insert came first
- * makes this wait until it commits, and the revocation that follows (a statement with a newer
- * snapshot, READ COMMITTED) sees and ends that session; a sign-in whose insert comes after this
- * lock waits until this transaction commits, and then reads the moved version and writes nothing.
- * A plain UPDATE would take only `FOR NO KEY UPDATE`, which does not conflict: a sign-in could read
- * the old version, and commit its session after this transaction revoked the ones it saw.
- * SQLite: a transaction runs alone on the one connection; nothing interleaves.
+ * PostgreSQL: the row is first locked `FOR UPDATE`, which conflicts with the `FOR KEY SHARE` a
+ * sign-in takes as its first statement (`UserStore.lockUserShared`, the lock its session insert's
+ * foreign key would take anyway). So a sign-in that locked first makes this wait until it commits,
+ * and the revocation that follows (a statement with a newer snapshot, READ COMMITTED) sees and ends
+ * its session; a sign-in that comes after this lock waits until this transaction commits, and then
+ * reads the moved version and writes nothing. A plain UPDATE would take only `FOR NO KEY UPDATE`,
+ * which does not conflict: a sign-in could read the old version, and commit its session after this
+ * transaction revoked the ones it saw. SQLite: a transaction runs alone on the one connection.
  */
 export async function moveCredentialsVersion(db: Kysely<Schema>, userId: string): Promise<void> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) {
@@ -165,6 +188,11 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
     async findCredentialsVersion(id) {
       const [row] = (await selectCredentialsVersion(db, { id })).rows;
       return row === undefined ? undefined : Number(row.credentials_version);
+    },
+    async lockUserShared(id, mode) {
+      const select = mode === 'key share' ? selectUserForKeyShare : selectUserForNoKeyUpdate;
+      const [row] = (await select(db, { id })).rows;
+      return row && toRecord(row);
     },
     async updateUser(id, patch, now) {
       const values: Updateable<UsersTable> = { updated_at: now };
