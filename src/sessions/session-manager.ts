@@ -155,8 +155,12 @@ export interface SessionManager {
   checkCookieSession(sessionId: string): Promise<CookieSessionCheck>;
   /** Sessions of a user that are still live. */
   listSessions(userId: string): Promise<SessionRecord[]>;
-  /** Revokes the given sessions everywhere, effective on the next request. */
-  revokeSessions(ids: readonly string[]): Promise<number>;
+  /**
+   * Revokes the given sessions everywhere, effective on the next request. `audit` (built from the
+   * number ended) is written in the revocation's transaction: a failing audit write rolls the
+   * revocation back, so a logout is never in effect without its entry. @default no entry
+   */
+  revokeSessions(ids: readonly string[], audit?: RevocationAudit): Promise<number>;
   /**
    * RFC 7009: ends the session behind a refresh or access token, everywhere on the next request
    * (a token is a view of its session, so revoking either ends both). `hint` only orders the
@@ -164,11 +168,20 @@ export interface SessionManager {
    * not `clientId`, are left alone (`revoked: false`; the endpoint still answers 200, §2.2).
    */
   revokeToken(token: string, options: { hint?: TokenTypeHint; clientId: string }): Promise<TokenRevocation>;
-  /** Revokes every session of a user (except `keep`), effective on the next request. */
-  revokeUserSessions(userId: string, keep?: string): Promise<number>;
+  /**
+   * Revokes every session of a user (except `keep`), effective on the next request; `audit` as
+   * for {@link SessionManager.revokeSessions}.
+   */
+  revokeUserSessions(userId: string, keep?: string, audit?: RevocationAudit): Promise<number>;
   /** Hits and misses of the verified-token caches since start, by cache (metrics). */
   cacheStats(): Record<TokenCacheName, CacheStats>;
 }
+
+/**
+ * The audit entry of a revocation, built from the number of sessions it ended, written in the
+ * revocation's own transaction (a logout, "log out everywhere", ending one session).
+ */
+export type RevocationAudit = (revoked: number) => AuditEntry;
 
 /** The token caches of a {@link SessionManager}: verified JWTs, opaque access tokens, cookies. */
 export type TokenCacheName = 'jwt' | 'opaque' | 'cookie';
@@ -457,7 +470,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   /**
    * Runs a sign-in's transaction for `session`. Its first statement reads the account and takes
-   * its row's share on PostgreSQL (`UserStore.lockUserShared`: `FOR KEY SHARE`, or `FOR NO KEY
+   * its row's share on PostgreSQL (`UserStore.lockUser`: `FOR KEY SHARE`, or `FOR NO KEY
    * UPDATE` when the login also upgrades the account's hash, so the lock is never strengthened
    * later), before anything the sign-in spends (a code, a TOTP step, a recovery code) or writes.
    * That is the lock order (ARCHITECTURE.md, "Lock order"): a change that holds the user row
@@ -480,7 +493,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   ): Promise<T> =>
     deps.transaction(async (stores) => {
       const mode = passwordUpgrade === undefined ? 'key share' : 'no key update';
-      const account = await stores.users.lockUserShared(session.userId, mode);
+      const account = await stores.users.lockUser(session.userId, mode);
       if (account === undefined) {
         throw new GatehouseError('INVALID_CREDENTIALS', 'This account no longer exists.');
       }
@@ -607,7 +620,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       // sessions and their refresh tokens (cascade): had the refresh spent its token first, each
       // would wait for the other (40P01, test/http/lock-order.test.ts). After waiting, the read
       // sees the account gone or disabled.
-      const user = await users.lockUserShared(session.userId, 'key share');
+      const user = await users.lockUser(session.userId, 'key share');
       if (user === undefined || !user.isActive)
         return { ok: false, result: { ok: false, reason: 'disabled' } };
       // RFC 6749 §6: a refresh may not widen the scope originally granted. Checked before any
@@ -670,11 +683,29 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return accepted(entry, cookieExpiryOf(entry));
   };
 
-  const revokeSessions = async (ids: readonly string[]) => {
-    const revoked = await sessions.revokeSessions(ids, clock());
+  /**
+   * Runs a revocation (`revoke`, over the pool's store or a transaction's) and its audit entry in
+   * one transaction when there is an entry, then broadcasts what it ended: after the commit, so a
+   * broadcast never goes out for a revocation that rolled back.
+   */
+  const revokeAndAudit = async (
+    revoke: (store: SessionStore) => Promise<RevokedSession[]>,
+    audit: RevocationAudit | undefined,
+  ): Promise<number> => {
+    const revoked =
+      audit === undefined
+        ? await revoke(sessions)
+        : await deps.transaction(async (stores) => {
+            const ended = await revoke(stores.sessions);
+            await stores.audit.record(audit(ended.length));
+            return ended;
+          });
     if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
     return revoked.length;
   };
+
+  const revokeSessions = (ids: readonly string[], audit?: RevocationAudit) =>
+    revokeAndAudit((store) => store.revokeSessions(ids, clock()), audit);
 
   // The keyring's revision changes when a signing key is revoked: every cached verification may be
   // of one of its tokens, so all are dropped (rare; the next request re-verifies).
@@ -956,10 +987,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
     revokeSessions,
 
-    async revokeUserSessions(userId, keep) {
-      const revoked = await sessions.revokeUserSessions(userId, clock(), keep);
-      if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
-      return revoked.length;
-    },
+    revokeUserSessions: (userId, keep, audit) =>
+      revokeAndAudit((store) => store.revokeUserSessions(userId, clock(), keep), audit),
   };
 }

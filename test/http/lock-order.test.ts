@@ -111,7 +111,7 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
     it('"log out everywhere" takes the account row before the codes, so an exchange in progress finishes first and its session is ended', async () => {
       const { user } = await accountWithCode();
       const { access_token: token } = await login(app, user.email);
-      // An exchange in progress, as it runs now: the user row's share first (`lockUserShared`).
+      // An exchange in progress, as it runs now: the user row's share first (`lockUser`).
       const exchange = await rawTransaction();
       await exchange.query('select id from users where id = $1 for key share', [user.id]);
       const logoutAll = app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(token) });
