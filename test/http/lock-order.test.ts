@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { hashLinkToken } from '../../src/accounts/account-lifecycle.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
+import { createAccountTokenStore } from '../../src/storage/account-token-store.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, postToken } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
@@ -162,6 +164,39 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       const answer = await refreshed;
       expect(answer.statusCode, answer.body).toBe(400);
       expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+    });
+
+    it('a password reset waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
+      const user = await createUser(app);
+      const token = randomUUID();
+      const now = Date.now();
+      await createAccountTokenStore(gatehouseCore(app.gatehouse).database.db).replaceToken({
+        tokenHash: hashLinkToken(token),
+        userId: user.id,
+        purpose: 'reset_password',
+        emailKey: user.emailKey,
+        email: user.email,
+        createdAt: now,
+        expiresAt: now + 600_000,
+        sessionId: null,
+      });
+      // The deletion: `lockAccount` (FOR UPDATE) first.
+      const deletion = await rawTransaction();
+      await deletion.query('select id from users where id = $1 for update', [user.id]);
+      const reset = app.inject({
+        method: 'POST',
+        url: '/auth/reset-password',
+        payload: { token, password: 'a brand new passphrase 4417' },
+      });
+      // Before: the reset spent its link (the link row's lock), then waited to update the user
+      // row. Now: it waits for the user row, holding nothing.
+      await waitsOnALock(reset);
+      // Before: the cascade waited for the link's row: a deadlock (40P01).
+      await deletion.query('delete from users where id = $1', [user.id]);
+      await deletion.query('commit');
+      const answer = await reset;
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
     });
   },
 );
