@@ -562,6 +562,7 @@ export async function createGatehouseCore(
       transaction: (work) =>
         database.transaction((trx) =>
           work({
+            users: createUserStore(trx),
             mfa: createMfaStore(trx),
             passkeys: createPasskeyStore(trx),
             audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),

@@ -414,6 +414,9 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     // 256 bits from the CSPRNG (OWASP Forgot Password Cheat Sheet; the issue asks ≥ 128).
     const token = randomBytes(32).toString('base64url');
     const now = clock();
+    // The lock order (ARCHITECTURE.md): the account's row before the link it replaces, whose
+    // deletion locks that link's row while the insert's foreign key waits for the account's.
+    await stores.users.lockUser(userId, 'key share');
     await stores.tokens.replaceToken({
       tokenHash: hashLinkToken(token),
       userId,
@@ -506,9 +509,17 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
   /** Consumes a link token in `tx` and returns it with its account, checked against the address it was sent to. */
   const consume = async (stores: LifecycleStores, token: string, purpose: AccountTokenPurpose) => {
-    const record = await stores.tokens.consumeToken(hashLinkToken(token), purpose, clock());
+    const hash = hashLinkToken(token);
+    // The lock order (ARCHITECTURE.md): the account's row first, FOR UPDATE (the link's change
+    // updates it, and a reset ends every session), and only then the link's row. Spending the link
+    // first deadlocked with a deletion holding the user row and deleting the account's links by
+    // cascade (40P01, test/http/lock-order.test.ts). So: which account (a plain read), its lock,
+    // then the single-use spend, which still decides a race between two followers.
+    const found = await stores.tokens.findToken(hash, purpose, clock());
+    if (found === undefined) throw invalidLink();
+    const user = await stores.users.lockUser(found.userId, 'update');
+    const record = await stores.tokens.consumeToken(hash, purpose, clock());
     if (record === undefined) throw invalidLink();
-    const user = await stores.users.findUserById(record.userId);
     // Bound to the address: a link mailed to an address the account no longer has is dead
     // (verify, reset), and an email change applies only from the address it was asked from.
     if (user === undefined || !sentToAccount(record, user)) throw invalidLink();

@@ -88,8 +88,10 @@ export interface OwnSession extends SessionRecord {
 
 /**
  * What people do to their own account, signed in or signing up: register, browser sign-in and
- * sign-out, profile changes, and their own sessions. Each operation audits what it did, after it
- * committed ({@link recordCommitted}).
+ * sign-out, profile changes, and their own sessions. Each operation audits what it did: a change
+ * to an existing account (a sign-in, a logout, ending sessions, a password change) in the change's
+ * own transaction, so it never takes effect unrecorded; a refusal (nothing committed to go with)
+ * and a sign-up after the fact ({@link recordCommitted}).
  */
 export interface SelfService {
   /** Creates an account and audits it; throws EMAIL_TAKEN, WEAK_PASSWORD or VALIDATION_FAILED. */
@@ -210,6 +212,9 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
   return {
     async register(input, caller) {
       const user = await accounts.register(input);
+      // After the insert, not with it: the account's row (one statement in AccountService.register,
+      // shared with `create-user` and the import) records its own `created_at`, so a lost entry
+      // loses no fact, and a sign-up that took effect must not answer 503 for it.
       await recordCommitted(audit, caller, {
         event: 'user_registered',
         actorId: user.id,
@@ -337,26 +342,25 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     },
 
     async signOut(userId, sessionId, caller) {
-      await sessions.revokeSessions([sessionId]);
-      await recordCommitted(audit, caller, {
+      // The entry commits with the revocation (DESIGN.md §5): a logout never takes effect
+      // unrecorded, and a failing audit write answers 503 with the session still live.
+      await sessions.revokeSessions([sessionId], () => ({
         event: 'logout',
         actorId: userId,
         targetId: userId,
         ...caller.client,
         details: { session: sessionId },
-      });
+      }));
     },
 
     async signOutEverywhere(userId, caller) {
-      const count = await sessions.revokeUserSessions(userId);
-      await recordCommitted(audit, caller, {
+      return sessions.revokeUserSessions(userId, undefined, (count) => ({
         event: 'logout_all',
         actorId: userId,
         targetId: userId,
         ...caller.client,
         details: { sessions: count },
-      });
-      return count;
+      }));
     },
 
     async changeProfile(userId, change, currentSessionId, caller) {
@@ -368,14 +372,15 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       if (change.password !== undefined && (await mfa.isEnrolled(userId))) {
         await deps.stepUp.requireRecentAuthentication(currentSessionId);
       }
-      const updated = await accounts.updateProfile(user, change, currentSessionId);
+      // A new password and its `password_changed` entry commit together (in updateProfile's
+      // transaction): a process dying after the commit cannot leave the change unrecorded.
+      const updated = await accounts.updateProfile(user, change, currentSessionId, {
+        event: 'password_changed',
+        actorId: userId,
+        targetId: userId,
+        ...caller.client,
+      });
       if (change.password !== undefined) {
-        await recordCommitted(audit, caller, {
-          event: 'password_changed',
-          actorId: userId,
-          targetId: userId,
-          ...caller.client,
-        });
         // Queued after the change committed; never delays or fails it.
         deps.mailer?.send('password_changed', updated.email, {
           when: new Date((deps.clock ?? Date.now)()).toISOString(),
@@ -397,14 +402,13 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       if (session === undefined || session.userId !== userId || session.revokedAt !== null) {
         throw new GatehouseError('SESSION_NOT_FOUND', 'No such session.');
       }
-      await sessions.revokeSessions([sessionId]);
-      await recordCommitted(audit, caller, {
+      await sessions.revokeSessions([sessionId], () => ({
         event: 'session_revoked',
         actorId: userId,
         targetId: userId,
         ...caller.client,
         details: { session: sessionId },
-      });
+      }));
     },
   };
 }

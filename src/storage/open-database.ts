@@ -332,6 +332,33 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
+/**
+ * PostgreSQL SQLSTATEs of a transaction the server ended because it conflicted with another:
+ * 40P01 (deadlock_detected: each waited for a row lock the other held) and 40001
+ * (serialization_failure: under READ COMMITTED, what a `SELECT … FOR UPDATE` or a row lock raises
+ * when a concurrent change makes it unsatisfiable, and a standby's recovery conflict). The server
+ * rolled the whole transaction back, and the same request run again can succeed.
+ */
+const PG_CONFLICT = /^(40P01|40001)$/;
+
+/**
+ * True when `error` (or any error in its `cause` chain) is a transaction that PostgreSQL ended
+ * because it conflicted with a concurrent one (a deadlock or a serialization failure): not a
+ * bug in the request, and not an outage; the adapter answers 503 TRANSACTION_CONFLICT with
+ * `Retry-After`. Every transaction takes the user row first (ARCHITECTURE.md, "Lock order"), so
+ * Gatehouse's own transactions should not deadlock each other; this is what remains (an app's
+ * transactions, an operator's session, a lock order yet unknown). SQLite never raises these.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth += 1) {
+    const code = 'code' in current ? (current as { code: unknown }).code : undefined;
+    if (typeof code === 'string' && PG_CONFLICT.test(code)) return true;
+    current = 'cause' in current ? (current as { cause: unknown }).cause : undefined;
+  }
+  return false;
+}
+
 /** True when `error` is a unique-constraint violation on either engine. */
 export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;
