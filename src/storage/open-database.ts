@@ -14,7 +14,8 @@ import {
 } from 'kysely';
 import type pg from 'pg';
 import type { Schema } from './schema.js';
-import { BusyWaitingSqliteDialect } from './sqlite-busy-wait.js';
+import { BusyWaitingSqliteDialect, isBusy } from './sqlite-busy-wait.js';
+import { createDirectStatementRunner, registerDirectStatements } from './sqlite-direct-statements.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
 import { createSqliteTransaction } from './sqlite-transaction.js';
 
@@ -126,15 +127,28 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     // then fails with SQLITE_BUSY (a 503); see sqlite-busy-wait.ts.
     sqlite.pragma('busy_timeout = 0');
     sqlite.pragma('synchronous = NORMAL');
+    const statements = withStatementCache(sqlite);
     const dialect = new BusyWaitingSqliteDialect(
-      { database: withStatementCache(sqlite) },
+      { database: statements },
       { timeoutMs: statementTimeoutMs, inTransaction: () => sqlite.inTransaction },
     );
     const db = new Kysely<Schema>({ dialect, ...(log === undefined ? {} : { log }) });
+    // Precompiled statements (a login's look-ups) run on the connection directly while nobody holds
+    // it; a busy lock sends them through Kysely's path, which waits and retries (see
+    // sqlite-direct-statements.ts). `db` has no plugins, whose result transforms this would skip.
+    registerDirectStatements(
+      db.getExecutor(),
+      createDirectStatementRunner({
+        statements,
+        mayRun: () => dialect.connectionFree,
+        retried: (error) => isBusy(error) && !sqlite.inTransaction,
+        onQuery,
+      }),
+    );
     return {
       db,
       dialect: 'sqlite',
-      transaction: createSqliteTransaction(db, dialect),
+      transaction: createSqliteTransaction(db, dialect, { statements, onQuery }),
       close: () => db.destroy(),
       poolStats: () => ({ max: 1, open: 1, idle: sqlite.inTransaction ? 0 : 1, waiting: 0 }),
     };

@@ -1,10 +1,21 @@
 import { type DatabaseConnection, type Dialect, type Driver, type Kysely, Transaction } from 'kysely';
+import {
+  createDirectStatementRunner,
+  type DirectStatementOptions,
+  registerDirectStatements,
+} from './sqlite-direct-statements.js';
 
 /** A dialect that hands out the driver it created (see `BusyWaitingSqliteDialect`). */
 export interface DialectWithDriver extends Dialect {
   /** The driver the `Kysely` instance runs on, once it has been created. */
   readonly driver: Driver | undefined;
 }
+
+/**
+ * Lets the transaction's precompiled statements skip Kysely's executor
+ * (`sqlite-direct-statements.ts`): the connection's statement cache and the query log.
+ */
+export type SqliteTransactionDirect = Pick<DirectStatementOptions, 'statements' | 'onQuery'>;
 
 /** Runs `work` in one transaction: see {@link createSqliteTransaction}. */
 export type SqliteTransactionRunner<DB> = <T>(work: (trx: Transaction<DB>) => Promise<T>) => Promise<T>;
@@ -30,10 +41,16 @@ export type SqliteTransactionRunner<DB> = <T>(work: (trx: Transaction<DB>) => Pr
  * back and rethrows; and a statement through `trx` once `work` has returned throws, as Kysely's
  * "Transaction is already committed" does, instead of running outside (or inside a later)
  * transaction.
+ *
+ * With `direct`, the precompiled statements `work` runs through `trx` go straight to the statement
+ * (`runDirectStatement`) while the transaction is open, and through the guard above once it is not.
+ * A busy lock inside the transaction is thrown, not retried, as on Kysely's path (`BEGIN
+ * IMMEDIATE` took the lock first).
  */
 export function createSqliteTransaction<DB>(
   db: Kysely<DB>,
   dialect: DialectWithDriver,
+  direct?: SqliteTransactionDirect,
 ): SqliteTransactionRunner<DB> {
   const executor = db.getExecutor();
   const config = { dialect };
@@ -48,12 +65,14 @@ export function createSqliteTransaction<DB>(
           return consumer(connection);
         },
       };
-      const trx = new Transaction<DB>({
-        config,
-        dialect,
-        driver,
-        executor: executor.withConnectionProvider(guarded),
-      });
+      const trxExecutor = executor.withConnectionProvider(guarded);
+      const trx = new Transaction<DB>({ config, dialect, driver, executor: trxExecutor });
+      if (direct !== undefined) {
+        registerDirectStatements(
+          trxExecutor,
+          createDirectStatementRunner({ ...direct, mayRun: () => open, retried: () => false }),
+        );
+      }
       let begun = false;
       try {
         await driver.beginTransaction(connection, {});
