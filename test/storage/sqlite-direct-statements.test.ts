@@ -124,18 +124,30 @@ describe('precompiled statements on SQLite: the one connection', () => {
   it("wait out another process's write lock, as Kysely's path does, instead of failing busy", async () => {
     const { database, path } = await open();
     const other = new SQLite(path);
-    try {
+    /** Runs `write` while `other` holds the write lock, which it lets go once `write` is waiting. */
+    const underLock = async (write: () => Promise<unknown>) => {
       other.exec('begin immediate');
       let answered = false;
-      const write = insertAudit(database.db, { event: 'after-lock', created_at: 1 }).finally(() => {
+      const pending = write().finally(() => {
         answered = true;
       });
-      // The write is waiting (a busy answer thrown as it came would have rejected it within this
-      // turn of the event loop), then goes through once the lock is gone.
+      // Waiting: a busy answer thrown as it came would have rejected it within this turn.
       await new Promise((resolve) => setImmediate(resolve));
       expect(answered).toBe(false);
       other.exec('commit');
-      await expect(write).resolves.toMatchObject({ numAffectedRows: 1n });
+      return pending;
+    };
+    try {
+      // A statement outside a transaction, then a transaction's `begin immediate`, each alone.
+      await expect(
+        underLock(() => insertAudit(database.db, { event: 'after-lock', created_at: 1 })),
+      ).resolves.toMatchObject({ numAffectedRows: 1n });
+      await expect(
+        underLock(() =>
+          database.transaction((trx) => insertAudit(trx, { event: 'after-lock', created_at: 2 })),
+        ),
+      ).resolves.toMatchObject({ numAffectedRows: 1n });
+      expect((await selectEvents(database.db, { event: 'after-lock' })).rows).toHaveLength(2);
     } finally {
       if (other.inTransaction) other.exec('rollback');
       other.close();
