@@ -257,7 +257,10 @@ describe('Dicery secret rolls, history, exports and the signed log (issue 14, it
     const changed = structuredClone(log);
     const second = changed.entries[1];
     if (second === undefined) throw new Error('missing');
-    second.entry = second.entry.replace(/"total":-?\d+/, '"total":4');
+    // 99: a total 4dF cannot roll (−4…4), so the entry really changed (4 was a 1-in-81 no-op).
+    const tampered = second.entry.replace(/"total":-?\d+/, '"total":99');
+    expect(tampered).not.toBe(second.entry);
+    second.entry = tampered;
     expect(await verifyRoomLog(changed)).toMatchObject({
       ok: false,
       problems: [{ index: 1, reason: 'hash_mismatch' }],
