@@ -15,7 +15,8 @@ import {
 import type pg from 'pg';
 import { SharedLookupSocket } from './postgres-socket.js';
 import type { Schema } from './schema.js';
-import { BusyWaitingSqliteDialect } from './sqlite-busy-wait.js';
+import { BusyWaitingSqliteDialect, isBusy } from './sqlite-busy-wait.js';
+import { createDirectStatementRunner, registerDirectStatements } from './sqlite-direct-statements.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
 import { createSqliteTransaction } from './sqlite-transaction.js';
 
@@ -133,11 +134,24 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     // then fails with SQLITE_BUSY (a 503); see sqlite-busy-wait.ts.
     sqlite.pragma('busy_timeout = 0');
     sqlite.pragma('synchronous = NORMAL');
+    const statements = withStatementCache(sqlite);
     const dialect = new BusyWaitingSqliteDialect(
-      { database: withStatementCache(sqlite) },
+      { database: statements },
       { timeoutMs: statementTimeoutMs, inTransaction: () => sqlite.inTransaction },
     );
     const db = new Kysely<Schema>({ dialect, ...(log === undefined ? {} : { log }) });
+    // Precompiled statements (a login's look-ups) run on the connection directly while nobody holds
+    // it; a busy lock sends them through Kysely's path, which waits and retries (see
+    // sqlite-direct-statements.ts). `db` has no plugins, whose result transforms this would skip.
+    registerDirectStatements(
+      db.getExecutor(),
+      createDirectStatementRunner({
+        statements,
+        mayRun: () => dialect.connectionFree,
+        retried: (error) => isBusy(error) && !sqlite.inTransaction,
+        onQuery,
+      }),
+    );
     // The file's identity when opened: SQLite keeps writing to that inode whatever the path later
     // names (fault review, third part: a deleted file went on answering 201 to sign-ups).
     const opened = path === ':memory:' ? undefined : statSync(path);
@@ -152,7 +166,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
               return now === undefined || now.ino !== opened.ino || now.dev !== opened.dev;
             },
           }),
-      transaction: createSqliteTransaction(db, dialect),
+      transaction: createSqliteTransaction(db, dialect, { statements, onQuery }),
       close: () => db.destroy(),
       poolStats: () => ({ max: 1, open: 1, idle: sqlite.inTransaction ? 0 : 1, waiting: 0 }),
     };
