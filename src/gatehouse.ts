@@ -13,6 +13,7 @@ import { createDeviceTokens } from './accounts/device-token.js';
 import { createKeyedGate } from './accounts/keyed-gate.js';
 import { createLoginThrottle } from './accounts/login-throttle.js';
 import { normalizeEmail } from './accounts/normalize-email.js';
+import { createPasskeyThrottle } from './accounts/passkey-throttle.js';
 import { type AccountUser, withoutHash } from './accounts/public-user.js';
 import { createScopePolicy, type ScopeDefinitions } from './accounts/scopes.js';
 import { createSelfService } from './accounts/self-service.js';
@@ -476,15 +477,18 @@ export async function createGatehouseCore(
       bus,
       clock,
     });
+    const loginLimits = {
+      perIp: config.loginMaxFailuresPerIp,
+      global: config.loginMaxFailuresGlobal,
+      perDevice: config.loginMaxFailuresPerDevice,
+      windowMs: config.loginFailureWindow * 1000,
+    };
     const throttle = createLoginThrottle(
       counters,
       {
+        ...loginLimits,
         perAccount: config.loginMaxFailuresPerAccount,
-        perIp: config.loginMaxFailuresPerIp,
-        global: config.loginMaxFailuresGlobal,
-        perDevice: config.loginMaxFailuresPerDevice,
         successesPerAccount: config.loginMaxSuccessesPerAccount,
-        windowMs: config.loginFailureWindow * 1000,
       },
       clock,
     );
@@ -593,6 +597,9 @@ export async function createGatehouseCore(
       audit,
       mfa,
       passkeys,
+      // The password breaker's settings on counters of their own (red-team 2026-12e J3): failed
+      // passkey sign-ins, each a signature verification, get a server-wide budget too.
+      passkeyThrottle: createPasskeyThrottle({ counters, limits: loginLimits, deviceTokens, users, clock }),
       stepUp,
       requireMfaForRoles: config.requireMfaForRoles,
       mailer,
@@ -750,7 +757,7 @@ export async function createGatehouseCore(
       );
     };
     const oauthGrants = createOAuthGrantStore(database.db);
-    const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, clock };
+    const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, counters, clock };
     const authorizationServer = createAuthorizationServer({
       issuer: config.issuer,
       clients: oauthClients,

@@ -20,6 +20,7 @@ import type { AnnounceAccountChange } from './announce-account-change.js';
 import type { CounterStore } from './counter-store.js';
 import type { DeviceTokens } from './device-token.js';
 import type { LoginThrottle } from './login-throttle.js';
+import { maskEmail } from './mask-email.js';
 import { normalizeEmail } from './normalize-email.js';
 import type { SelfService } from './self-service.js';
 import { createStepUp, type SecondFactorStepUp, type StepUpProof } from './step-up.js';
@@ -757,8 +758,12 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         link: mailer.link('confirm-email', token),
         new_email: email.display,
         hours,
+        account_email: maskEmail(user.email),
       });
-      mailer.send('email_change_requested', user.email, { new_email: email.display });
+      mailer.send('email_change_requested', user.email, {
+        new_email: email.display,
+        account_email: user.email,
+      });
       return user;
     },
 
@@ -816,7 +821,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           throw error;
         });
       await announce(after.id, []);
-      mailer.send('email_changed', before.email, { new_email: after.email });
+      mailer.send('email_changed', before.email, { new_email: after.email, account_email: before.email });
       return after;
     },
 

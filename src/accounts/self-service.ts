@@ -9,6 +9,7 @@ import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, ProfileChange, Registration } from './account-service.js';
+import type { PasskeyAdmission, PasskeyThrottle } from './passkey-throttle.js';
 import { effectiveRole, type Role } from './roles.js';
 import { createScopePolicy, type ScopePolicy } from './scopes.js';
 
@@ -66,12 +67,18 @@ export interface PasskeySignInRequest {
   response: Parameters<PasskeyService['authenticate']>[2];
   /** The session this browser is signed in with now, which the new sign-in ends (no fixation). */
   previousSessionId?: string | undefined;
+  /** The browser's device cookie: its lane when the server-wide budget is spent (`passkey-throttle.ts`). */
+  deviceToken?: string | undefined;
 }
 
-/** Outcome of {@link SelfService.signInWithPasskey}. */
+/**
+ * Outcome of {@link SelfService.signInWithPasskey}. `throttled`: too many failed passkey sign-ins
+ * (this address, this credential or server-wide), nothing verified.
+ */
 export type PasskeySignIn =
   | Extract<BrowserSignIn, { ok: true }>
-  | { ok: false; reason: 'invalid' | 'disabled' | 'unverified' };
+  | { ok: false; reason: 'invalid' | 'disabled' | 'unverified' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
 /** A live session of the caller's account, marked when it is the one asking. */
 export interface OwnSession extends SessionRecord {
@@ -142,6 +149,8 @@ export interface SelfServiceDeps {
   mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
   /** Passwordless sign-in. @default none: signInWithPasskey answers `invalid` */
   passkeys?: Pick<PasskeyService, 'authenticate'>;
+  /** The budget of failed passkey sign-ins (red-team 2026-12e J3). @default none: unlimited */
+  passkeyThrottle?: PasskeyThrottle;
   stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
   /** REQUIRE_MFA_FOR_ROLES (see {@link effectiveRole}). @default [] */
   requireMfaForRoles?: readonly Role[];
@@ -282,10 +291,29 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     },
 
     async signInWithPasskey(request, caller) {
+      const { passkeyThrottle } = deps;
+      // Decided before the signature is verified: that is the cost the budget bounds.
+      const admission: PasskeyAdmission | undefined = await passkeyThrottle?.admit({
+        deviceToken: request.deviceToken,
+        ip: caller.client.ip,
+      });
+      if (admission !== undefined && !admission.allowed)
+        return { ok: false, reason: 'throttled', retryAfterSeconds: admission.retryAfterSeconds };
       const result: PasskeyAuthentication =
         deps.passkeys === undefined
           ? { ok: false, reason: 'invalid' }
-          : await deps.passkeys.authenticate('login', request.token, request.response);
+          : await deps.passkeys.authenticate(
+              'login',
+              request.token,
+              request.response,
+              undefined,
+              admission?.ownerId,
+            );
+      if (admission !== undefined) {
+        // Only a failed assertion counts; a disabled or unverified account's passkey verified.
+        if (result.ok) await passkeyThrottle?.recordSuccess(admission.subject);
+        else if (result.reason === 'invalid') await passkeyThrottle?.recordFailure(admission.subject);
+      }
       if (!result.ok) {
         // An `invalid` answer is tallied per account and hour, as a wrong password is (audit-log.ts):
         // anyone can send one (red-team 2026-12e J3).

@@ -246,8 +246,10 @@ export function installErrorHandling(app: FastifyInstance, registry: ErrorStatus
     const problem = toGatehouseError(error);
     const status = statusOf(problem, registry);
     if (problem.code === 'DATABASE_UNAVAILABLE') {
-      // Expected during an outage and logged once per request, without a stack per request.
-      request.log.warn({ err: { message: error.message, code: error.code } }, 'database unavailable');
+      // Expected during an outage and logged once per request, without a stack per request. Not
+      // under `err`: pino's error serializer prints a plain object there as "[not an Error]", and
+      // the operator lost the reason (fault review, third part).
+      request.log.warn({ error: error.message, code: error.code }, 'database unavailable');
     } else if (registry.statusOf(problem.code) === undefined) {
       // An app raised a code it never registered: answered 500 (its own code and message, no
       // stack), logged so the missing `app.gatehouseErrors.register` is found.

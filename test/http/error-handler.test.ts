@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
-import { buildTestServer } from '../../src/testing.js';
+import { buildServer } from '../../src/server.js';
+import { buildTestServer, testConfig } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 
 describe('a database outage', () => {
@@ -52,5 +53,32 @@ describe('a database outage', () => {
     const response = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(accessToken) });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ email });
+  });
+});
+
+describe('the log line of a database outage', () => {
+  it('names the reason (not pino\'s "[not an Error]")', async () => {
+    const lines: string[] = [];
+    const app = await buildServer(testConfig({ logLevel: 'warn' }), {
+      logStream: { write: (line) => void lines.push(line) },
+      webUi: false,
+    });
+    try {
+      await gatehouseCore(app.gatehouse).database.close();
+      const response = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: 'outage@example.com', password: PASSWORD },
+      });
+      expect(response.statusCode).toBe(503);
+    } finally {
+      await app.close().catch(() => {});
+    }
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const warning = entries.find((entry) => entry.msg === 'database unavailable');
+    expect(warning).toBeDefined();
+    expect(typeof warning?.error).toBe('string');
+    expect(String(warning?.error)).not.toBe('');
+    expect(JSON.stringify(warning)).not.toContain('[not an Error]');
   });
 });
