@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Static, TObject, TSchema } from 'typebox';
-import { type AccountDeletingHook, createAccountLifecycle } from './accounts/account-lifecycle.js';
+import { type AccountDeletingHook, createAccountDeletion } from './accounts/account-deletion.js';
+import { createAccountLifecycle } from './accounts/account-lifecycle.js';
 import { createAccountService, type Registration } from './accounts/account-service.js';
+import { createAccountChangeAnnouncer } from './accounts/announce-account-change.js';
 import {
   createMemoryCounterStore,
   createResilientCounterStore,
@@ -85,7 +87,7 @@ import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { createClientTokenRevocationStore } from './storage/client-token-revocation-store.js';
-import { createLifecycleStores } from './storage/lifecycle-stores.js';
+import { createLifecycleStores, type LifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
@@ -612,16 +614,29 @@ export async function createGatehouseCore(
       audit,
       clock,
     });
+    const onPublishError = (error: unknown, event: GatehouseEvent) =>
+      warn(`Committed account change not broadcast (${event.type})`, {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    // The account lifecycle's unit of work: the apps' hooks (`tx`) and the core's stores share it.
+    const lifecycleTransaction = <T>(
+      work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>,
+    ) => runCoreTransaction({ database, clock }, (tx, trx) => work(tx, createLifecycleStores(trx)));
+    const announce = createAccountChangeAnnouncer({ revocations, bus, onPublishError });
+    const accountDeletion = createAccountDeletion({
+      transaction: lifecycleTransaction,
+      announce,
+      mailer,
+      clock,
+    });
     const userAdmin = createUserAdminService({
       users,
       transaction: userAdminTransaction,
+      deletion: accountDeletion,
       revocations,
       bus,
       clock,
-      onPublishError: (error, event) =>
-        warn(`Committed account change not broadcast (${event.type})`, {
-          error: error instanceof Error ? error.message : String(error),
-        }),
+      onPublishError,
     });
     const accountTokens = createAccountTokenStore(database.db);
     const lifecycle = createAccountLifecycle({
@@ -631,10 +646,7 @@ export async function createGatehouseCore(
         isEnrolled: (userId) => mfa.isEnrolled(userId),
         requireRecentAuthentication: (sessionId) => stepUp.requireRecentAuthentication(sessionId),
       },
-      transaction: (work) =>
-        runCoreTransaction({ database, clock }, (tx, trx) =>
-          work(tx, createLifecycleStores(trx, database.dialect)),
-        ),
+      transaction: lifecycleTransaction,
       accounts,
       selfService,
       deviceTokens,
@@ -643,8 +655,8 @@ export async function createGatehouseCore(
       passwordPolicy,
       throttle,
       counters,
-      revocations,
-      bus,
+      announce,
+      deletion: accountDeletion,
       mailer,
       clock,
       warn,
@@ -916,7 +928,7 @@ export async function createGatehouseCore(
         return channel;
       },
       redisState: () => redis?.state() ?? 'disabled',
-      onAccountDeleting: (hook: AccountDeletingHook) => lifecycle.onAccountDeleting(hook),
+      onAccountDeleting: (hook: AccountDeletingHook) => accountDeletion.onAccountDeleting(hook),
       close,
     });
     const core: GatehouseCore = {
@@ -942,6 +954,7 @@ export async function createGatehouseCore(
       reauthentication,
       selfService,
       userAdmin,
+      accountDeletion,
       lifecycle,
       mailer,
       userImport,
