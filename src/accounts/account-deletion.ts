@@ -75,6 +75,15 @@ export function createAccountDeletion(deps: AccountDeletionDeps): AccountDeletio
           // The actor as stored now, under the lock, not as the guard saw them; judged before
           // "not found", so only an administrator learns whether an id exists.
           assertMayManageUser(await stores.users.findUserById(actorId), target);
+          // One's own account only through self-service deletion, whose step-up asks for the
+          // password (and second factor): else a stolen admin token deletes its owner's account
+          // with no re-authentication at all (fixk1's report: the admin route skipped it).
+          if (actorId === userId) {
+            throw new GatehouseError(
+              'FORBIDDEN',
+              'Delete your own account at DELETE /users/me, which asks for your password.',
+            );
+          }
         }
         if (target === undefined) throw notFound();
         if (

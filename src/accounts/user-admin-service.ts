@@ -113,7 +113,9 @@ function isPrivileged(role: Role): boolean {
 function assertMayManage(actor: AdminActor, target: UserRecord): void {
   if (actor.role === 'super_admin') return;
   if (ROLES.indexOf(actor.role) <= ROLES.indexOf(target.role)) {
-    throw forbidden(`Only a super_admin may change a ${target.role} account.`);
+    throw forbidden(
+      `Only a super_admin may change ${target.role === 'admin' ? 'an' : 'a'} ${target.role} account.`,
+    );
   }
 }
 

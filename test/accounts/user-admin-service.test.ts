@@ -381,7 +381,17 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
 
     it('never lets the last active super_admin be deleted', async () => {
       const boss = await account('super_admin');
-      expect(await codeOf(admin.deleteUser(boss, boss.id, CLIENT))).toBe('LAST_SUPER_ADMIN');
+      // The only one who could delete them is themselves, and only through self-service deletion.
+      expect(await codeOf(gatehouse.accountDeletion.deleteAccount(boss.id, { by: 'self' }))).toBe(
+        'LAST_SUPER_ADMIN',
+      );
+      expect(await gatehouse.users.findUserById(boss.id)).toBeDefined();
+    });
+
+    it('refuses an administrator’s deletion of their own account (self-service asks for the password)', async () => {
+      const boss = await account('super_admin');
+      await account('super_admin');
+      expect(await codeOf(admin.deleteUser(boss, boss.id, CLIENT))).toBe('FORBIDDEN');
       expect(await gatehouse.users.findUserById(boss.id)).toBeDefined();
     });
 

@@ -205,10 +205,19 @@ describe('admin user routes', () => {
         expect(response.statusCode).toBe(409);
         expect(response.json().code).toBe('LAST_SUPER_ADMIN');
       }
-      const deleted = await remove(boss.user.id, boss);
-      expect(deleted.statusCode).toBe(409);
-      expect(deleted.json().code).toBe('LAST_SUPER_ADMIN');
       expect((await get('/users/me', boss)).json().role).toBe('super_admin');
+    });
+
+    it('refuses to delete the caller’s own account, which is DELETE /users/me with its password', async () => {
+      const me = await signIn(app, 'super_admin');
+      await createAccount(app, 'super_admin');
+      const deleted = await remove(me.user.id, me);
+      expect(deleted.statusCode).toBe(403);
+      expect(deleted.json()).toMatchObject({
+        code: 'FORBIDDEN',
+        detail: 'Delete your own account at DELETE /users/me, which asks for your password.',
+      });
+      expect((await get('/users/me', me)).json().role).toBe('super_admin');
     });
 
     it('names the offending field', async () => {
