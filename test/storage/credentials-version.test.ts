@@ -1,39 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/storage/open-database.js';
 import { createSessionStore, type SessionRecord } from '../../src/storage/session-store.js';
 import { createUserStore } from '../../src/storage/user-store.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
-
-/** A gate a transaction waits on: `open()` lets it go on (and commit). */
-function gate() {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { opened, open };
-}
-
-/**
- * Resolves once another connection of `database` waits on a lock (PostgreSQL), or at once
- * (SQLite: a transaction holds the only connection, so whatever was started meanwhile is queued
- * behind it whatever the timing). Also resolves when `settled` does, so a run that never blocks
- * (the bug) ends the wait and fails on its assertions instead of hanging.
- */
-async function someoneWaitsOnALock(database: Database, settled: Promise<unknown>): Promise<void> {
-  if (database.dialect !== 'postgres') return;
-  let done = false;
-  void settled.finally(() => {
-    done = true;
-  });
-  while (!done) {
-    const { rows } = await sql<{ n: string }>`select count(*) as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock'`.execute(database.db);
-    if (Number(rows[0]?.n) > 0) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
 
 /**
  * Red-team 2026-12d I3: a sign-in re-reads the account's credentials version inside its session's

@@ -1,0 +1,31 @@
+import { sql } from 'kysely';
+import type { Database } from '../../src/storage/open-database.js';
+
+/** A gate a transaction waits on: `open()` lets it go on (and commit). */
+export function gate(): { opened: Promise<void>; open: () => void } {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+}
+
+/**
+ * Resolves once another connection of `database` waits on a lock (PostgreSQL), or at once
+ * (SQLite: a transaction holds the only connection, so whatever was started meanwhile is queued
+ * behind it whatever the timing). Also resolves when `settled` does, so a run that never blocks
+ * (the bug) ends the wait and fails on its assertions instead of hanging.
+ */
+export async function someoneWaitsOnALock(database: Database, settled: Promise<unknown>): Promise<void> {
+  if (database.dialect !== 'postgres') return;
+  let done = false;
+  void settled.finally(() => {
+    done = true;
+  });
+  while (!done) {
+    const { rows } = await sql<{ n: string }>`select count(*) as n from pg_stat_activity
+      where datname = current_database() and wait_event_type = 'Lock'`.execute(database.db);
+    if (Number(rows[0]?.n) > 0) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
