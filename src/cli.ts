@@ -504,7 +504,7 @@ async function clients(args: string[]): Promise<void> {
     });
     const { name } = values;
     if (name === undefined) throw usage('clients create needs --name');
-    return withClients('created', async (service, clientView) => {
+    return withClients('created', async (service, clientView, config) => {
       const created = await service.create(
         {
           name,
@@ -516,9 +516,18 @@ async function clients(args: string[]): Promise<void> {
         },
         { actorId: null },
       );
+      // As the admin route: an app whose origin CORS_CREDENTIALED_ORIGINS trusts gets the person's
+      // cookie session, so the operator is told (in the JSON, and on stderr for a person).
+      const { credentialedAppOrigins, credentialedAppWarning } = await import(
+        './oauth/credentialed-app-origins.js'
+      );
+      const origins = credentialedAppOrigins(created.client, config.corsCredentialedOrigins);
+      const warning = origins.length === 0 ? undefined : credentialedAppWarning(created.client, origins);
+      if (warning !== undefined) console.error(`warning: ${warning}`);
       const output = {
         ...clientView(created.client),
         ...(created.clientSecret === undefined ? {} : { client_secret: created.clientSecret }),
+        ...(warning === undefined ? {} : { warnings: [warning] }),
       };
       console.log(JSON.stringify(output, null, 2));
     });
@@ -558,6 +567,7 @@ async function withClients(
   work: (
     service: import('./oauth/oauth-clients.js').OAuthClients,
     clientView: typeof import('./oauth/client-view.js').clientView,
+    config: GatehouseConfig,
   ) => Promise<void>,
 ): Promise<void> {
   const { config, apps } = await settings();
@@ -575,7 +585,7 @@ async function withClients(
     },
   );
   try {
-    await work(gatehouse.oauthClients, clientView);
+    await work(gatehouse.oauthClients, clientView, config);
   } catch (error) {
     if (error instanceof GatehouseError && CLIENT_REFUSED.has(error.code)) {
       const details = (error.errors ?? []).map((field) => `${field.field}: ${field.message}`);

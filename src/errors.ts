@@ -51,6 +51,12 @@ export const ERROR_CODES = [
   /** The database did not answer in time or is down; the client should retry. */
   'DATABASE_UNAVAILABLE',
   /**
+   * PostgreSQL ended the request's transaction because it conflicted with a concurrent one (a
+   * deadlock, 40P01, or a serialization failure, 40001); nothing of it was written, and the same
+   * request may be retried at once.
+   */
+  'TRANSACTION_CONFLICT',
+  /**
    * An external issuer's keys could not be fetched (down, hanging, or answering nonsense) and none
    * are cached, so its token cannot be checked now (resource-server mode).
    */

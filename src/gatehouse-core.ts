@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { AccountDeletion } from './accounts/account-deletion.js';
 import type { AccountLifecycle } from './accounts/account-lifecycle.js';
 import type { AccountService } from './accounts/account-service.js';
 import type { CounterStore } from './accounts/counter-store.js';
@@ -82,9 +83,13 @@ export interface GatehouseCore {
   /** Administration of other people's accounts (roles, disabling, deletion). */
   readonly userAdmin: UserAdminService;
   /**
+   * The one account deletion routine, behind both `DELETE /users/me` and `DELETE /users/{id}`: its
+   * hooks are the apps' (`Gatehouse.onAccountDeleting`).
+   */
+  readonly accountDeletion: AccountDeletion;
+  /**
    * Email verification, password reset, email change and account deletion (issue 12): mailed,
-   * single-use, expiring links. Apps register account-deletion hooks through the facade
-   * (`Gatehouse.onAccountDeleting`).
+   * single-use, expiring links; self-service deletion (through {@link GatehouseCore.accountDeletion}).
    */
   readonly lifecycle: AccountLifecycle;
   /**

@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Static, TObject, TSchema } from 'typebox';
-import { type AccountDeletingHook, createAccountLifecycle } from './accounts/account-lifecycle.js';
+import { type AccountDeletingHook, createAccountDeletion } from './accounts/account-deletion.js';
+import { createAccountLifecycle } from './accounts/account-lifecycle.js';
 import { createAccountService, type Registration } from './accounts/account-service.js';
+import { createAccountChangeAnnouncer } from './accounts/announce-account-change.js';
 import {
   createMemoryCounterStore,
   createResilientCounterStore,
@@ -11,6 +13,7 @@ import { createDeviceTokens } from './accounts/device-token.js';
 import { createKeyedGate } from './accounts/keyed-gate.js';
 import { createLoginThrottle } from './accounts/login-throttle.js';
 import { normalizeEmail } from './accounts/normalize-email.js';
+import { createPasskeyThrottle } from './accounts/passkey-throttle.js';
 import { type AccountUser, withoutHash } from './accounts/public-user.js';
 import { createScopePolicy, type ScopeDefinitions } from './accounts/scopes.js';
 import { createSelfService } from './accounts/self-service.js';
@@ -84,7 +87,7 @@ import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { createClientTokenRevocationStore } from './storage/client-token-revocation-store.js';
-import { createLifecycleStores } from './storage/lifecycle-stores.js';
+import { createLifecycleStores, type LifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
@@ -474,15 +477,18 @@ export async function createGatehouseCore(
       bus,
       clock,
     });
+    const loginLimits = {
+      perIp: config.loginMaxFailuresPerIp,
+      global: config.loginMaxFailuresGlobal,
+      perDevice: config.loginMaxFailuresPerDevice,
+      windowMs: config.loginFailureWindow * 1000,
+    };
     const throttle = createLoginThrottle(
       counters,
       {
+        ...loginLimits,
         perAccount: config.loginMaxFailuresPerAccount,
-        perIp: config.loginMaxFailuresPerIp,
-        global: config.loginMaxFailuresGlobal,
-        perDevice: config.loginMaxFailuresPerDevice,
         successesPerAccount: config.loginMaxSuccessesPerAccount,
-        windowMs: config.loginFailureWindow * 1000,
       },
       clock,
     );
@@ -558,6 +564,7 @@ export async function createGatehouseCore(
       transaction: (work) =>
         database.transaction((trx) =>
           work({
+            users: createUserStore(trx),
             mfa: createMfaStore(trx),
             passkeys: createPasskeyStore(trx),
             audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
@@ -591,6 +598,9 @@ export async function createGatehouseCore(
       audit,
       mfa,
       passkeys,
+      // The password breaker's settings on counters of their own (red-team 2026-12e J3): failed
+      // passkey sign-ins, each a signature verification, get a server-wide budget too.
+      passkeyThrottle: createPasskeyThrottle({ counters, limits: loginLimits, deviceTokens, users, clock }),
       stepUp,
       requireMfaForRoles: config.requireMfaForRoles,
       mailer,
@@ -604,16 +614,29 @@ export async function createGatehouseCore(
       audit,
       clock,
     });
+    const onPublishError = (error: unknown, event: GatehouseEvent) =>
+      warn(`Committed account change not broadcast (${event.type})`, {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    // The account lifecycle's unit of work: the apps' hooks (`tx`) and the core's stores share it.
+    const lifecycleTransaction = <T>(
+      work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>,
+    ) => runCoreTransaction({ database, clock }, (tx, trx) => work(tx, createLifecycleStores(trx)));
+    const announce = createAccountChangeAnnouncer({ revocations, bus, onPublishError });
+    const accountDeletion = createAccountDeletion({
+      transaction: lifecycleTransaction,
+      announce,
+      mailer,
+      clock,
+    });
     const userAdmin = createUserAdminService({
       users,
       transaction: userAdminTransaction,
+      deletion: accountDeletion,
       revocations,
       bus,
       clock,
-      onPublishError: (error, event) =>
-        warn(`Committed account change not broadcast (${event.type})`, {
-          error: error instanceof Error ? error.message : String(error),
-        }),
+      onPublishError,
     });
     const accountTokens = createAccountTokenStore(database.db);
     const lifecycle = createAccountLifecycle({
@@ -623,10 +646,7 @@ export async function createGatehouseCore(
         isEnrolled: (userId) => mfa.isEnrolled(userId),
         requireRecentAuthentication: (sessionId) => stepUp.requireRecentAuthentication(sessionId),
       },
-      transaction: (work) =>
-        runCoreTransaction({ database, clock }, (tx, trx) =>
-          work(tx, createLifecycleStores(trx, database.dialect)),
-        ),
+      transaction: lifecycleTransaction,
       accounts,
       selfService,
       deviceTokens,
@@ -635,8 +655,8 @@ export async function createGatehouseCore(
       passwordPolicy,
       throttle,
       counters,
-      revocations,
-      bus,
+      announce,
+      deletion: accountDeletion,
       mailer,
       clock,
       warn,
@@ -738,7 +758,7 @@ export async function createGatehouseCore(
       );
     };
     const oauthGrants = createOAuthGrantStore(database.db);
-    const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, clock };
+    const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, counters, clock };
     const authorizationServer = createAuthorizationServer({
       issuer: config.issuer,
       clients: oauthClients,
@@ -908,7 +928,7 @@ export async function createGatehouseCore(
         return channel;
       },
       redisState: () => redis?.state() ?? 'disabled',
-      onAccountDeleting: (hook: AccountDeletingHook) => lifecycle.onAccountDeleting(hook),
+      onAccountDeleting: (hook: AccountDeletingHook) => accountDeletion.onAccountDeleting(hook),
       close,
     });
     const core: GatehouseCore = {
@@ -934,6 +954,7 @@ export async function createGatehouseCore(
       reauthentication,
       selfService,
       userAdmin,
+      accountDeletion,
       lifecycle,
       mailer,
       userImport,

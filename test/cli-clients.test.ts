@@ -9,6 +9,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // Each case starts a Node process that opens (and migrates) the database: seconds on a busy machine.
 describe('gatehouse clients (compiled CLI)', { timeout: 120_000 }, () => {
+  it('warns when the client redirects to an origin of CORS_CREDENTIALED_ORIGINS', async () => {
+    const env = { DATA_DIR: join(dir, 'cors'), CORS_CREDENTIALED_ORIGINS: 'https://front.example' };
+    const created = await run(
+      ['clients', 'create', '--name', 'Partner', '--redirect-uri', 'https://front.example/cb'],
+      env,
+    );
+    expect(created.code).toBe(0);
+    expect(created.stderr).toMatch(
+      /^warning: OAuth client \S+ redirects to https:\/\/front\.example, which CORS_CREDENTIALED_ORIGINS/,
+    );
+    expect(JSON.parse(created.stdout).warnings).toEqual([expect.stringContaining('https://front.example')]);
+  });
+
   it('creates public and confidential clients as JSON, lists and deletes them', async () => {
     const env = { DATA_DIR: join(dir, 'a') };
     const spa = await run(

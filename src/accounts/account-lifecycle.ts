@@ -2,7 +2,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { AuditEntry } from '../audit/audit-log.js';
 import type { Caller } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
-import type { EventBus, GatehouseEvent } from '../events/event-bus.js';
 import type { CoreWarn } from '../events/redis-connections.js';
 import type { GatehouseTransaction } from '../gatehouse-transaction.js';
 import { addressBucket } from '../lib/address-bucket.js';
@@ -10,27 +9,22 @@ import { createFairWorkQueue } from '../lib/fair-work-queue.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
-import type { RevocationList } from '../sessions/revocation-list.js';
 import type { AccountTokenPurpose, AccountTokenStore } from '../storage/account-token-store.js';
 import type { LifecycleStores } from '../storage/lifecycle-stores.js';
 import { isUniqueViolation } from '../storage/open-database.js';
-import type { RevokedSession, SessionRecord, SessionStore } from '../storage/session-store.js';
+import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
+import type { AccountDeletion } from './account-deletion.js';
 import type { AccountService, Registration } from './account-service.js';
+import type { AnnounceAccountChange } from './announce-account-change.js';
 import type { CounterStore } from './counter-store.js';
 import type { DeviceTokens } from './device-token.js';
 import type { LoginThrottle } from './login-throttle.js';
+import { maskEmail } from './mask-email.js';
 import { normalizeEmail } from './normalize-email.js';
 import type { SelfService } from './self-service.js';
 import { createStepUp, type SecondFactorStepUp, type StepUpProof } from './step-up.js';
 import { type AdminActor, assertMayManageUser } from './user-admin-service.js';
-
-/**
- * Called inside the transaction that deletes an account, before the row goes: an app ends what
- * the account owns (Dicery closes what it hosts) in the same unit of work, and publishes with
- * `tx.afterCommit`. Throwing aborts the deletion.
- */
-export type AccountDeletingHook = (tx: GatehouseTransaction, userId: string) => Promise<void>;
 
 /**
  * What a forgot-password requester may show to be counted as the account's owner: the device
@@ -150,17 +144,16 @@ export interface AccountLifecycle {
    */
   confirmEmailChange(token: string, caller: Caller, follower?: LinkFollower): Promise<UserRecord>;
   /**
-   * Deletes the caller's own account (step-up check first): its sessions end, apps' hooks run in
-   * the same transaction (Dicery closes what it hosts), audit rows keep the id but lose the
-   * IPs and user agents. Throws LAST_SUPER_ADMIN for the last active super admin.
+   * Deletes the caller's own account: the step-up check, then the one deletion routine
+   * ({@link AccountDeletion.deleteAccount}): its sessions end, apps' hooks run in the same
+   * transaction (Dicery closes what it hosts), audit rows keep the id but lose the IPs and user
+   * agents. Throws LAST_SUPER_ADMIN for the last active super admin.
    */
   deleteOwnAccount(userId: string, proof: StepUpProof, sessionId: string, caller: Caller): Promise<void>;
   /** An admin re-sends the verification mail of an account they may manage. */
   resendVerificationFor(actor: AdminActor, userId: string, caller: Caller): Promise<void>;
   /** An admin mails a reset link to an account they may manage (the password stays until it is used). */
   sendResetFor(actor: AdminActor, userId: string, caller: Caller): Promise<void>;
-  /** Adds a hook run when an account is deleted; returns its removal. */
-  onAccountDeleting(hook: AccountDeletingHook): () => void;
   /** Resolves when background requests and queued mail are done (tests). */
   idle(): Promise<void>;
 }
@@ -170,8 +163,8 @@ export interface AccountLifecycleDeps {
   users: Pick<UserStore, 'findUserById' | 'findUserByEmailKey'>;
   tokens: Pick<AccountTokenStore, 'findToken'>;
   /**
-   * Runs a unit of work: `tx` is what an app's account-deleting hooks get (`Gatehouse.transaction`'s),
-   * `stores` are the core's stores over the same transaction.
+   * Runs a unit of work: `tx` is `Gatehouse.transaction`'s (its audit log), `stores` are the core's
+   * stores over the same transaction.
    */
   transaction: <T>(work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>) => Promise<T>;
   /** `loginWithPassword` checks a password sent with a mailed link, under the login's limits. */
@@ -191,8 +184,10 @@ export interface AccountLifecycleDeps {
    * in unit tests.
    */
   sessions?: Pick<SessionStore, 'listLiveSessions' | 'findSession'> | undefined;
-  revocations: Pick<RevocationList, 'add'>;
-  bus: Pick<EventBus, 'publish'>;
+  /** After commit: the revocation list, then `sessions_revoked` and `user_changed` on the bus. */
+  announce: AnnounceAccountChange;
+  /** The one deletion routine, shared with the administrators' deletion. */
+  deletion: Pick<AccountDeletion, 'deleteAccount'>;
   mailer: Mailer;
   clock: () => number;
   warn: CoreWarn;
@@ -343,7 +338,6 @@ function digest(value: string): string {
 export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifecycle {
   const { users, mailer, clock, settings, warn } = deps;
   const stepUp = createStepUp(deps.accounts, deps.secondFactor);
-  const hooks = new Set<AccountDeletingHook>();
   const background = createFairWorkQueue({
     maxRunning: MAX_RUNNING_RESETS,
     maxQueued: MAX_BACKGROUND_RESETS,
@@ -413,6 +407,9 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     // 256 bits from the CSPRNG (OWASP Forgot Password Cheat Sheet; the issue asks ≥ 128).
     const token = randomBytes(32).toString('base64url');
     const now = clock();
+    // The lock order (ARCHITECTURE.md): the account's row before the link it replaces, whose
+    // deletion locks that link's row while the insert's foreign key waits for the account's.
+    await stores.users.lockUser(userId, 'key share');
     await stores.tokens.replaceToken({
       tokenHash: hashLinkToken(token),
       userId,
@@ -427,21 +424,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
   };
 
   /** After commit: this instance's revocation list, then the broadcasts (failures reported, not thrown). */
-  const announce = async (userId: string, revoked: readonly RevokedSession[]) => {
-    if (revoked.length > 0) deps.revocations.add(revoked);
-    const events: GatehouseEvent[] = [];
-    if (revoked.length > 0) events.push({ type: 'sessions_revoked', sessions: [...revoked] });
-    events.push({ type: 'user_changed', userId });
-    for (const event of events) {
-      try {
-        await deps.bus.publish(event);
-      } catch (error) {
-        warn(`Committed account change not broadcast (${event.type})`, {
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
-  };
+  const { announce } = deps;
 
   const sendVerification = async (
     user: UserRecord,
@@ -505,9 +488,17 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
   /** Consumes a link token in `tx` and returns it with its account, checked against the address it was sent to. */
   const consume = async (stores: LifecycleStores, token: string, purpose: AccountTokenPurpose) => {
-    const record = await stores.tokens.consumeToken(hashLinkToken(token), purpose, clock());
+    const hash = hashLinkToken(token);
+    // The lock order (ARCHITECTURE.md): the account's row first, FOR UPDATE (the link's change
+    // updates it, and a reset ends every session), and only then the link's row. Spending the link
+    // first deadlocked with a deletion holding the user row and deleting the account's links by
+    // cascade (40P01, test/http/lock-order.test.ts). So: which account (a plain read), its lock,
+    // then the single-use spend, which still decides a race between two followers.
+    const found = await stores.tokens.findToken(hash, purpose, clock());
+    if (found === undefined) throw invalidLink();
+    const user = await stores.users.lockUser(found.userId, 'update');
+    const record = await stores.tokens.consumeToken(hash, purpose, clock());
     if (record === undefined) throw invalidLink();
-    const user = await stores.users.findUserById(record.userId);
     // Bound to the address: a link mailed to an address the account no longer has is dead
     // (verify, reset), and an email change applies only from the address it was asked from.
     if (user === undefined || !sentToAccount(record, user)) throw invalidLink();
@@ -778,8 +769,12 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         link: mailer.link('confirm-email', token),
         new_email: email.display,
         hours,
+        account_email: maskEmail(user.email),
       });
-      mailer.send('email_change_requested', user.email, { new_email: email.display });
+      mailer.send('email_change_requested', user.email, {
+        new_email: email.display,
+        account_email: user.email,
+      });
       return user;
     },
 
@@ -837,7 +832,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           throw error;
         });
       await announce(after.id, []);
-      mailer.send('email_changed', before.email, { new_email: after.email });
+      mailer.send('email_changed', before.email, { new_email: after.email, account_email: before.email });
       return after;
     },
 
@@ -845,44 +840,14 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       const user = await users.findUserById(userId);
       if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
       await stepUp.confirm(user, proof, sessionId);
-      const revoked = await deps.transaction(async (tx, stores) => {
-        await stores.lockAccount(userId);
-        const current = await stores.users.findUserById(userId);
-        if (current === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
-        if (
-          current.role === 'super_admin' &&
-          current.isActive &&
-          (await stores.users.countActiveSuperAdmins()) <= 1
-        ) {
-          throw new GatehouseError(
-            'LAST_SUPER_ADMIN',
-            'This is the last active super_admin: make another account super_admin first.',
-          );
-        }
-        for (const hook of hooks) await hook(tx, userId);
-        const ended = await stores.sessions.revokeUserSessions(userId, clock());
-        await stores.auditRetention.forgetPersonalData(userId);
-        await stores.users.deleteUser(userId);
-        // No IP, user agent or address: the row keeps only the id (GDPR art. 17 erasure).
-        await tx.audit.record({
-          event: 'user_deleted',
-          actorId: userId,
-          targetId: userId,
-          details: { self: true },
-        });
-        return ended;
-      });
-      await announce(userId, revoked);
-      mailer.send('account_deleted', user.email, { when: new Date(clock()).toISOString() });
+      await deps.deletion.deleteAccount(userId, { by: 'self' });
     },
 
     async resendVerificationFor(actor, userId, caller) {
       const target = await users.findUserById(userId);
-      if (target === undefined) {
-        assertMayManageUser(actor, { ...PLACEHOLDER_TARGET });
-        throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
-      }
+      // A missing account is judged as any account would be: only admins learn it is missing.
       assertMayManageUser(actor, target);
+      if (target === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
       if (target.emailVerified) return;
       await sendVerification(
         target,
@@ -899,17 +864,10 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
     async sendResetFor(actor, userId, caller) {
       const target = await users.findUserById(userId);
-      if (target === undefined) {
-        assertMayManageUser(actor, { ...PLACEHOLDER_TARGET });
-        throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
-      }
+      // A missing account is judged as any account would be: only admins learn it is missing.
       assertMayManageUser(actor, target);
+      if (target === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
       await sendReset(target, caller, actor.id, 'owner');
-    },
-
-    onAccountDeleting(hook) {
-      hooks.add(hook);
-      return () => hooks.delete(hook);
     },
 
     async idle() {
@@ -918,18 +876,3 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     },
   };
 }
-
-/** Stands in for a missing account in the admin check, so "not found" is only told to admins. */
-const PLACEHOLDER_TARGET: UserRecord = {
-  id: '',
-  email: '',
-  emailKey: '',
-  fullName: null,
-  passwordHash: '',
-  role: 'user',
-  isActive: true,
-  emailVerified: false,
-  createdAt: 0,
-  updatedAt: 0,
-  credentialsVersion: 0,
-};

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { type AuditEntry, createAuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Lane } from '../passwords/limit-concurrency.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
 import type { PasswordUpgrade } from '../sessions/session-manager.js';
+import type { AuditRetentionStore } from '../storage/audit-retention-store.js';
+import type { AuditStore } from '../storage/audit-store.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
@@ -84,9 +87,16 @@ export interface AccountService {
    * signed-in client is a trusted one), never by the account's lockout, so failures elsewhere
    * cannot stop its owner changing the password. The password is replaced only while the stored
    * hash is still the one checked: a reset (or a change of owner) committed meanwhile wins, and
-   * this answers INVALID_CURRENT_PASSWORD.
+   * this answers INVALID_CURRENT_PASSWORD. `passwordAudit`, the entry of a password change, is
+   * written in that same transaction (nothing is written for a name-only change): a failing audit
+   * write rolls the change back. @default no entry
    */
-  updateProfile(user: UserRecord, change: ProfileChange, currentSessionId: string): Promise<UserRecord>;
+  updateProfile(
+    user: UserRecord,
+    change: ProfileChange,
+    currentSessionId: string,
+    passwordAudit?: AuditEntry,
+  ): Promise<UserRecord>;
   /**
    * Checks the signed-in user's current password (a password change, a re-authentication): limited
    * per session with the device limit, in the reserved hashing lane, never by the account's
@@ -99,8 +109,12 @@ export interface AccountService {
 
 /** The stores a profile change runs on inside one transaction. */
 export interface ProfileStores {
-  users: Pick<UserStore, 'updateUser' | 'replacePasswordHash'>;
+  users: Pick<UserStore, 'updateUser' | 'replacePasswordHash' | 'lockUser'>;
   sessions: Pick<SessionStore, 'revokeUserSessions'>;
+  /** The password change's audit row, committed with it. */
+  audit: AuditStore;
+  /** What an audit log built over this unit needs besides rows. */
+  auditTallies: Pick<AuditRetentionStore, 'recordLoginFailure'>;
 }
 
 /** Dependencies of {@link createAccountService}. */
@@ -345,7 +359,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },
 
-    async updateProfile(user, change, currentSessionId) {
+    async updateProfile(user, change, currentSessionId, passwordAudit) {
       const patch: Parameters<UserStore['updateUser']>[1] = {};
       if (change.fullName !== undefined) patch.fullName = normalizeFullName(change.fullName);
       /** The stored hash the current password was checked against. */
@@ -367,6 +381,10 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         );
       }
       const { updated, revoked } = await deps.transaction(async (stores) => {
+        // The lock order (ARCHITECTURE.md): a password change ends the other sessions, which
+        // takes the user row FOR UPDATE; taken first, so it is never strengthened from the
+        // replacement's FOR NO KEY UPDATE while a sign-in holds the row's share and waits.
+        if (patch.passwordHash !== undefined) await stores.users.lockUser(user.id, 'update');
         if (
           checked !== undefined &&
           patch.passwordHash !== undefined &&
@@ -390,6 +408,11 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
           patch.passwordHash === undefined
             ? []
             : await stores.sessions.revokeUserSessions(user.id, clock(), currentSessionId);
+        // The entry commits with the change, or neither does: a process dying between a commit
+        // and an audit write after it would leave a password change unrecorded.
+        if (patch.passwordHash !== undefined && passwordAudit !== undefined) {
+          await createAuditLog(stores.audit, clock, stores.auditTallies).record(passwordAudit);
+        }
         return { updated, revoked };
       });
       // After the commit: a broadcast never goes out for a change that rolled back.

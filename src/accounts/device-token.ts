@@ -84,6 +84,20 @@ export interface DeviceTokenOptions {
   clock: () => number;
 }
 
+/**
+ * The account id a device token names, read without checking it: which account's record to verify
+ * it against ({@link DeviceTokens.verify} decides) when nothing else in the request names one (a
+ * passkey sign-in, where the account is known only once the assertion is verified). Undefined for
+ * anything not shaped like a token.
+ */
+export function deviceTokenAccount(token: string | undefined): string | undefined {
+  if (token === undefined || token.length !== DEVICE_TOKEN_LENGTH) return undefined;
+  const bytes = Buffer.from(token, 'base64url');
+  if (bytes.length !== TOKEN_BYTES) return undefined;
+  const hex = bytes.subarray(1, 17).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** Creates {@link DeviceTokens}. */
 export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
   // A KeyObject, not bytes: createHmac would otherwise wrap the bytes in a new key on every MAC

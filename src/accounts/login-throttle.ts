@@ -120,19 +120,24 @@ export const OPEN_BREAKER_FAILURES_PER_IP = 3;
  */
 export const OPEN_BREAKER_FAILURES_PER_NETWORK = 10 * OPEN_BREAKER_FAILURES_PER_IP;
 
-/** Creates a {@link LoginThrottle} over a {@link CounterStore}. */
+/**
+ * Creates a {@link LoginThrottle} over a {@link CounterStore}. `namespace` prefixes its counter
+ * keys: password logins use `login`, passkey sign-ins a throttle of their own (`passkey-login`,
+ * see `passkey-throttle.ts`), so neither kind of failure spends the other's budget.
+ */
 export function createLoginThrottle(
   store: CounterStore,
   limits: LoginThrottleLimits,
   clock: () => number,
+  namespace = 'login',
 ): LoginThrottle {
-  const deviceKey = (key: string) => `login:device:${digest(key)}`;
-  const ipKey = (ip: string) => `login:ip:${digest(addressBucket(ip))}`;
-  const accountKey = (key: string) => `login:account:${digest(key)}`;
+  const deviceKey = (key: string) => `${namespace}:device:${digest(key)}`;
+  const ipKey = (ip: string) => `${namespace}:ip:${digest(addressBucket(ip))}`;
+  const accountKey = (key: string) => `${namespace}:account:${digest(key)}`;
   // One IPv6 /48 (a site) feeds the breaker as one client at most: a host with a routed /56 or /48
   // could otherwise trip it alone from 200 of its /64s (red-team F9).
-  const networkKey = (ip: string) => `login:net:${digest(addressBucket(ip, 48))}`;
-  const GLOBAL = hashedCounterKey('login:global');
+  const networkKey = (ip: string) => `${namespace}:net:${digest(addressBucket(ip, 48))}`;
+  const GLOBAL = hashedCounterKey(`${namespace}:global`);
   // A login reads its subject's counters twice (before and inside the account's gate) and then
   // counts or clears them: each key is built and hashed once per subject, not on every call (an
   // untrusted login made 20 SHA-256 for its counters, now 8 with the success counter's below). The subject object lives for one attempt and its
@@ -177,7 +182,7 @@ export function createLoginThrottle(
   const loginsKey = (account: LoginAccount) => {
     let key = loginsKeys.get(account);
     if (key === undefined) {
-      key = hashedCounterKey(`login:success:${digest(account.accountKey)}`);
+      key = hashedCounterKey(`${namespace}:success:${digest(account.accountKey)}`);
       loginsKeys.set(account, key);
     }
     return key;

@@ -9,6 +9,7 @@ import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, ProfileChange, Registration } from './account-service.js';
+import type { PasskeyAdmission, PasskeyThrottle } from './passkey-throttle.js';
 import { effectiveRole, type Role } from './roles.js';
 import { createScopePolicy, type ScopePolicy } from './scopes.js';
 
@@ -66,12 +67,18 @@ export interface PasskeySignInRequest {
   response: Parameters<PasskeyService['authenticate']>[2];
   /** The session this browser is signed in with now, which the new sign-in ends (no fixation). */
   previousSessionId?: string | undefined;
+  /** The browser's device cookie: its lane when the server-wide budget is spent (`passkey-throttle.ts`). */
+  deviceToken?: string | undefined;
 }
 
-/** Outcome of {@link SelfService.signInWithPasskey}. */
+/**
+ * Outcome of {@link SelfService.signInWithPasskey}. `throttled`: too many failed passkey sign-ins
+ * (this address, this credential or server-wide), nothing verified.
+ */
 export type PasskeySignIn =
   | Extract<BrowserSignIn, { ok: true }>
-  | { ok: false; reason: 'invalid' | 'disabled' | 'unverified' };
+  | { ok: false; reason: 'invalid' | 'disabled' | 'unverified' }
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
 /** A live session of the caller's account, marked when it is the one asking. */
 export interface OwnSession extends SessionRecord {
@@ -81,8 +88,10 @@ export interface OwnSession extends SessionRecord {
 
 /**
  * What people do to their own account, signed in or signing up: register, browser sign-in and
- * sign-out, profile changes, and their own sessions. Each operation audits what it did, after it
- * committed ({@link recordCommitted}).
+ * sign-out, profile changes, and their own sessions. Each operation audits what it did: a change
+ * to an existing account (a sign-in, a logout, ending sessions, a password change) in the change's
+ * own transaction, so it never takes effect unrecorded; a refusal (nothing committed to go with)
+ * and a sign-up after the fact ({@link recordCommitted}).
  */
 export interface SelfService {
   /** Creates an account and audits it; throws EMAIL_TAKEN, WEAK_PASSWORD or VALIDATION_FAILED. */
@@ -142,6 +151,8 @@ export interface SelfServiceDeps {
   mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
   /** Passwordless sign-in. @default none: signInWithPasskey answers `invalid` */
   passkeys?: Pick<PasskeyService, 'authenticate'>;
+  /** The budget of failed passkey sign-ins (red-team 2026-12e J3). @default none: unlimited */
+  passkeyThrottle?: PasskeyThrottle;
   stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
   /** REQUIRE_MFA_FOR_ROLES (see {@link effectiveRole}). @default [] */
   requireMfaForRoles?: readonly Role[];
@@ -201,6 +212,9 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
   return {
     async register(input, caller) {
       const user = await accounts.register(input);
+      // After the insert, not with it: the account's row (one statement in AccountService.register,
+      // shared with `create-user` and the import) records its own `created_at`, so a lost entry
+      // loses no fact, and a sign-up that took effect must not answer 503 for it.
       await recordCommitted(audit, caller, {
         event: 'user_registered',
         actorId: user.id,
@@ -282,10 +296,29 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     },
 
     async signInWithPasskey(request, caller) {
+      const { passkeyThrottle } = deps;
+      // Decided before the signature is verified: that is the cost the budget bounds.
+      const admission: PasskeyAdmission | undefined = await passkeyThrottle?.admit({
+        deviceToken: request.deviceToken,
+        ip: caller.client.ip,
+      });
+      if (admission !== undefined && !admission.allowed)
+        return { ok: false, reason: 'throttled', retryAfterSeconds: admission.retryAfterSeconds };
       const result: PasskeyAuthentication =
         deps.passkeys === undefined
           ? { ok: false, reason: 'invalid' }
-          : await deps.passkeys.authenticate('login', request.token, request.response);
+          : await deps.passkeys.authenticate(
+              'login',
+              request.token,
+              request.response,
+              undefined,
+              admission?.ownerId,
+            );
+      if (admission !== undefined) {
+        // Only a failed assertion counts; a disabled or unverified account's passkey verified.
+        if (result.ok) await passkeyThrottle?.recordSuccess(admission.subject);
+        else if (result.reason === 'invalid') await passkeyThrottle?.recordFailure(admission.subject);
+      }
       if (!result.ok) {
         // An `invalid` answer is tallied per account and hour, as a wrong password is (audit-log.ts):
         // anyone can send one (red-team 2026-12e J3).
@@ -309,26 +342,25 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
     },
 
     async signOut(userId, sessionId, caller) {
-      await sessions.revokeSessions([sessionId]);
-      await recordCommitted(audit, caller, {
+      // The entry commits with the revocation (DESIGN.md §5): a logout never takes effect
+      // unrecorded, and a failing audit write answers 503 with the session still live.
+      await sessions.revokeSessions([sessionId], () => ({
         event: 'logout',
         actorId: userId,
         targetId: userId,
         ...caller.client,
         details: { session: sessionId },
-      });
+      }));
     },
 
     async signOutEverywhere(userId, caller) {
-      const count = await sessions.revokeUserSessions(userId);
-      await recordCommitted(audit, caller, {
+      return sessions.revokeUserSessions(userId, undefined, (count) => ({
         event: 'logout_all',
         actorId: userId,
         targetId: userId,
         ...caller.client,
         details: { sessions: count },
-      });
-      return count;
+      }));
     },
 
     async changeProfile(userId, change, currentSessionId, caller) {
@@ -340,14 +372,15 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       if (change.password !== undefined && (await mfa.isEnrolled(userId))) {
         await deps.stepUp.requireRecentAuthentication(currentSessionId);
       }
-      const updated = await accounts.updateProfile(user, change, currentSessionId);
+      // A new password and its `password_changed` entry commit together (in updateProfile's
+      // transaction): a process dying after the commit cannot leave the change unrecorded.
+      const updated = await accounts.updateProfile(user, change, currentSessionId, {
+        event: 'password_changed',
+        actorId: userId,
+        targetId: userId,
+        ...caller.client,
+      });
       if (change.password !== undefined) {
-        await recordCommitted(audit, caller, {
-          event: 'password_changed',
-          actorId: userId,
-          targetId: userId,
-          ...caller.client,
-        });
         // Queued after the change committed; never delays or fails it.
         deps.mailer?.send('password_changed', updated.email, {
           when: new Date((deps.clock ?? Date.now)()).toISOString(),
@@ -369,14 +402,13 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       if (session === undefined || session.userId !== userId || session.revokedAt !== null) {
         throw new GatehouseError('SESSION_NOT_FOUND', 'No such session.');
       }
-      await sessions.revokeSessions([sessionId]);
-      await recordCommitted(audit, caller, {
+      await sessions.revokeSessions([sessionId], () => ({
         event: 'session_revoked',
         actorId: userId,
         targetId: userId,
         ...caller.client,
         details: { session: sessionId },
-      });
+      }));
     },
   };
 }

@@ -6,7 +6,9 @@ import type { ClientInfo } from '../sessions/session-manager.js';
 import type { RevokedSession } from '../storage/session-store.js';
 import type { UserAdminTransaction } from '../storage/user-admin-transaction.js';
 import type { UserPatch, UserQuery, UserRecord, UserStore } from '../storage/user-store.js';
+import type { AccountDeletion } from './account-deletion.js';
 import { normalizeFullName } from './account-service.js';
+import { createAccountChangeAnnouncer } from './announce-account-change.js';
 import { isRole, ROLES, type Role, roleAtLeast } from './roles.js';
 
 /**
@@ -41,7 +43,12 @@ export interface UserAdminService {
   getUser(actor: AdminActor, id: string): Promise<UserRecord>;
   /** Applies `change`; throws VALIDATION_FAILED, FORBIDDEN, USER_NOT_FOUND or LAST_SUPER_ADMIN. */
   updateUser(actor: AdminActor, id: string, change: UserChange, client: ClientInfo): Promise<UserRecord>;
-  /** Deletes an account and (by cascade) its sessions; throws FORBIDDEN, USER_NOT_FOUND or LAST_SUPER_ADMIN. */
+  /**
+   * Deletes an account through the one deletion routine ({@link AccountDeletion.deleteAccount}):
+   * the apps' hooks run, its sessions are revoked, its audit rows lose their IPs and user agents,
+   * and the `user_deleted` row keeps the account's id and role but not its address. Throws
+   * FORBIDDEN, USER_NOT_FOUND, LAST_SUPER_ADMIN or what an app's hook threw.
+   */
   deleteUser(actor: AdminActor, id: string, client: ClientInfo): Promise<void>;
 }
 
@@ -54,6 +61,11 @@ export interface UserAdminServiceDeps {
    * (`createUserAdminTransaction(database)`).
    */
   transaction: UserAdminTransaction;
+  /**
+   * The one deletion routine, shared with self-service deletion: it applies the same
+   * administration rules ({@link assertMayManageUser}) under its own locks.
+   */
+  deletion: Pick<AccountDeletion, 'deleteAccount'>;
   /** This instance's revocation list: told about revoked sessions right after the commit. */
   revocations: Pick<RevocationList, 'add'>;
   /**
@@ -107,11 +119,13 @@ function assertMayManage(actor: AdminActor, target: UserRecord): void {
 
 /**
  * Throws FORBIDDEN unless `actor` is an active admin who may manage `target` (the rules above):
- * for actions on someone else's account outside this service (resend a verification, trigger a reset).
+ * for actions on someone else's account outside this service (resend a verification, trigger a
+ * reset, delete). With `target` undefined (no such account) only the admin check applies, so the
+ * caller's USER_NOT_FOUND is told to admins alone.
  */
-export function assertMayManageUser(actor: AdminActor | undefined, target: UserRecord): void {
+export function assertMayManageUser(actor: AdminActor | undefined, target: UserRecord | undefined): void {
   assertAdmin(actor);
-  assertMayManage(actor, target);
+  if (target !== undefined) assertMayManage(actor, target);
 }
 
 function isActiveSuperAdmin(user: Pick<UserRecord, 'role' | 'isActive'>): boolean {
@@ -132,24 +146,8 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
     revokeSessions(userId: string): Promise<RevokedSession[]>;
   }
 
-  /**
-   * After commit, in this order: this instance's revocation list (a local Map, cannot fail), then
-   * the broadcasts. A failed broadcast is reported, never thrown: the committed change must not
-   * turn into a 5xx (issue 9), and the local bus delivers before the network is touched.
-   */
-  const announce = async (userId: string, revoked: readonly RevokedSession[]) => {
-    if (revoked.length > 0) revocations.add(revoked);
-    const events: GatehouseEvent[] = [];
-    if (revoked.length > 0) events.push({ type: 'sessions_revoked', sessions: [...revoked] });
-    events.push({ type: 'user_changed', userId });
-    for (const event of events) {
-      try {
-        await bus.publish(event);
-      } catch (error) {
-        onPublishError(error, event);
-      }
-    }
-  };
+  /** After commit: the revocation list, then the broadcasts (a failed one is reported, not thrown). */
+  const announce = createAccountChangeAnnouncer({ revocations, bus, onPublishError });
 
   /**
    * Runs an account change in a transaction that first locks (PostgreSQL) and reads the actor and
@@ -247,21 +245,7 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
     },
 
     async deleteUser(actor, id, client) {
-      await withParties(actor.id, id, async ({ store, audit }, _current, target) => {
-        if (isActiveSuperAdmin(target)) await assertNotLastSuperAdmin(store);
-        if (!(await store.deleteUser(id))) throw notFound();
-        // The row is gone, so the entry keeps who it was (an email is personal data, not a secret).
-        await audit.record({
-          event: 'user_deleted',
-          actorId: actor.id,
-          targetId: id,
-          ...client,
-          details: { email: target.email, role: target.role },
-        });
-      });
-      // The sessions went with the row (ON DELETE CASCADE); evicting the cached user makes every
-      // token of it fail on its next request, as the guard then finds no account.
-      await announce(id, []);
+      await deps.deletion.deleteAccount(id, { by: 'admin', actorId: actor.id, client });
     },
   };
 }

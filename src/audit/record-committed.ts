@@ -23,8 +23,13 @@ export interface Caller {
  * second sign-up answers "email taken", a retried password change counts as a wrong guess). The
  * loss goes to {@link Caller.onAuditLost} instead, for the operator to notice.
  *
- * Changes that must commit together with their audit row (admin changes) write it inside their
- * transaction instead (`src/accounts/user-admin-service.ts`).
+ * Only for what has no transaction of its own to carry the entry (a refusal: a wrong password or
+ * code, a replayed code's alarm; a stateless token issued). A change to an account's security
+ * state writes its entry inside the change's transaction instead, so a process that dies between
+ * the commit and this write cannot leave it unrecorded: admin changes
+ * (`src/accounts/user-admin-service.ts`), sign-ins (`SessionStartOptions.audit`), logouts and
+ * ended sessions (`SessionManager.revokeSessions`' `audit`), password changes
+ * (`AccountService.updateProfile`), resets and links (`src/accounts/account-lifecycle.ts`).
  */
 export async function recordCommitted(
   audit: Pick<AuditLog, 'record'>,

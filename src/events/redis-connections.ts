@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { AbstractConnector, Redis, RedisOptions } from 'ioredis';
 import { type Scheduler, systemScheduler } from '../lib/scheduler.js';
 import { withTimeout } from '../lib/with-timeout.js';
+import { sharedLookupConnector } from './redis-connector.js';
 import { parseRedisUrl } from './redis-url.js';
 
 /** Whether Redis can be used right now, as readiness reports it. */
@@ -106,8 +107,8 @@ const require = createRequire(import.meta.url);
  * Loads ioredis on first use: an instance without `REDIS_URL` never pays for its modules
  * (issue 10, footprint). A synchronous require (ioredis is CommonJS) keeps this factory synchronous.
  */
-function loadRedis(): typeof Redis {
-  return (require('ioredis') as { Redis: typeof Redis }).Redis;
+function loadRedis(): { Redis: typeof Redis; AbstractConnector: typeof AbstractConnector } {
+  return require('ioredis') as { Redis: typeof Redis; AbstractConnector: typeof AbstractConnector };
 }
 
 /** How often a tripped connection is probed (with a write: see the probe). */
@@ -147,12 +148,15 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
     retryStrategy: (attempt: number) =>
       Math.min(100 * 2 ** Math.min(attempt, 10), settings.maxReconnectDelayMs),
   };
-  const RedisClient = loadRedis();
+  const { Redis: RedisClient, AbstractConnector: BaseConnector } = loadRedis();
   const target = parseRedisUrl(settings.url);
   // The settings check refuses a bad URL at start-up; this is for callers that skip it.
   if (!target.ok) throw new TypeError(`Redis URL ${target.problem}`);
+  // A host name is resolved through the process's shared look-up: a stalled resolver then holds
+  // one look-up for both connections and all their reconnects (see shared-lookup.ts).
+  const Connector = sharedLookupConnector(BaseConnector);
   const open = () => {
-    if (target.target.kind === 'tcp') return new RedisClient(target.target.url, options);
+    if (target.target.kind === 'tcp') return new RedisClient(target.target.url, { ...options, Connector });
     const { kind: _kind, ...socket } = target.target;
     return new RedisClient({ ...options, ...socket });
   };

@@ -6,7 +6,7 @@ import {
   type OAuthErrorCode,
   OAuthTokenError,
 } from '../errors.js';
-import { isDatabaseUnavailable } from '../storage/open-database.js';
+import { isDatabaseUnavailable, isTransactionConflict } from '../storage/open-database.js';
 import { CORE_ERROR_STATUSES, type ErrorStatusRegistry } from './error-status.js';
 
 /** RFC 9457 media type. */
@@ -96,6 +96,9 @@ export function sendProblem(
 /** Seconds a client is told to wait after a dependency outage (RFC 9110 §10.2.3 `Retry-After`). */
 export const OUTAGE_RETRY_AFTER_SECONDS = 2;
 
+/** `Retry-After` of a transaction ended by a conflict: the other transaction is done by then. */
+export const CONFLICT_RETRY_AFTER_SECONDS = 1;
+
 /**
  * Sends a 503 on the token endpoint in the RFC 6749 JSON shape OAuth clients parse, with the
  * `temporarily_unavailable` code (RFC 6749 §4.1.2.1, the registry's code for this condition)
@@ -179,6 +182,15 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
       cause: error,
     });
   }
+  // A deadlock or serialization failure rolled the whole transaction back: the request can be run
+  // again as it is. 503 + Retry-After (RFC 9110 §15.6.4), not a 500: nothing is broken. Not retried
+  // here: a service's work may have done what cannot run twice (a mail queued, a counter spent).
+  if (isTransactionConflict(error)) {
+    return new GatehouseError('TRANSACTION_CONFLICT', 'A concurrent change got in the way; try again.', {
+      retryAfterSeconds: CONFLICT_RETRY_AFTER_SECONDS,
+      cause: error,
+    });
+  }
   if (error.validation !== undefined) {
     const errors = fieldErrors(error);
     const detail = errors.map((e) => `${e.field} ${e.message}`).join('; ');
@@ -246,8 +258,13 @@ export function installErrorHandling(app: FastifyInstance, registry: ErrorStatus
     const problem = toGatehouseError(error);
     const status = statusOf(problem, registry);
     if (problem.code === 'DATABASE_UNAVAILABLE') {
-      // Expected during an outage and logged once per request, without a stack per request.
-      request.log.warn({ err: { message: error.message, code: error.code } }, 'database unavailable');
+      // Expected during an outage and logged once per request, without a stack per request. Not
+      // under `err`: pino's error serializer prints a plain object there as "[not an Error]", and
+      // the operator lost the reason (fault review, third part).
+      request.log.warn({ error: error.message, code: error.code }, 'database unavailable');
+    } else if (problem.code === 'TRANSACTION_CONFLICT') {
+      // Rare and harmless to the data (rolled back), but a lock order to find: warned, no stack.
+      request.log.warn({ error: error.message, code: error.code }, 'transaction conflict');
     } else if (registry.statusOf(problem.code) === undefined) {
       // An app raised a code it never registered: answered 500 (its own code and message, no
       // stack), logged so the missing `app.gatehouseErrors.register` is found.

@@ -9,6 +9,7 @@ import { describeStructureErrors } from '../config/validate-config.js';
 import { ConfigError } from '../errors.js';
 import type { Gatehouse } from '../gatehouse.js';
 import { type GatehouseCore, gatehouseCore } from '../gatehouse-core.js';
+import { credentialedAppOrigins, credentialedAppWarning } from '../oauth/credentialed-app-origins.js';
 import type { ExternalIssuer } from '../resource-server/external-issuer-schema.js';
 import {
   createExternalTokenVerifier,
@@ -130,6 +131,22 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       registerUserAdminRoutes(routes, gatehouse);
       registerOAuthClientRoutes(routes, gatehouse);
       registerAuditRoutes(routes, gatehouse);
+    });
+  }
+  if (config.corsCredentialedOrigins.length > 0) {
+    // Said at every start while it holds: a registration's warning is easy to miss, and the
+    // setting may have changed since (red-team 2026-12e J6's other half).
+    app.addHook('onReady', async () => {
+      try {
+        for (const client of await gatehouse.oauthClients.list()) {
+          const origins = credentialedAppOrigins(client, config.corsCredentialedOrigins);
+          if (origins.length > 0)
+            app.log.warn({ client_id: client.clientId }, credentialedAppWarning(client, origins));
+        }
+      } catch (error) {
+        // Only a warning: a database that cannot answer now must not keep the server from starting.
+        app.log.warn({ err: error }, 'could not check OAuth clients against CORS_CREDENTIALED_ORIGINS');
+      }
     });
   }
 }

@@ -13,12 +13,17 @@ export interface MailKinds {
   verify_email: { link: string; hours: string };
   /** A password reset link (`POST /auth/forgot-password`, or an admin's trigger). */
   reset_password: { link: string; minutes: string };
-  /** Sent to the new address of an email change: following it makes the change. */
-  confirm_email_change: { link: string; new_email: string; hours: string };
-  /** Sent to the current address when an email change is asked for. */
-  email_change_requested: { new_email: string };
-  /** Sent to the previous address once the change took effect. */
-  email_changed: { new_email: string };
+  /**
+   * Sent to the new address of an email change: following it makes the change. `account_email` is
+   * the account's current address, masked (`a***@example.com`, `maskEmail`): its reader must be able
+   * to tell which account asks, but the new address is not yet proven to be its owner's (it may be
+   * mistyped), so it is not told the account's sign-in address.
+   */
+  confirm_email_change: { link: string; new_email: string; hours: string; account_email: string };
+  /** Sent to the current address when an email change is asked for; `account_email` is that address. */
+  email_change_requested: { new_email: string; account_email: string };
+  /** Sent to the previous address once the change took effect; `account_email` is that address. */
+  email_changed: { new_email: string; account_email: string };
   /** The password was changed or reset. */
   password_changed: { when: string };
   /** Someone tried to sign up (or move an account) to an address that already has an account. */
@@ -67,22 +72,22 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
   confirm_email_change: {
     subject: 'Confirm your new email address',
     text:
-      'To make {{new_email}} the address of your account, open this link within {{hours}} hours:\n\n{{link}}\n\n' +
+      'The account {{account_email}} asked to make {{new_email}} its address. To confirm, open this link within {{hours}} hours:\n\n{{link}}\n\n' +
       notYourChange,
     html:
-      '<p>To make {{new_email}} the address of your account, open this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my new address</a></p><p>' +
+      '<p>The account {{account_email}} asked to make {{new_email}} its address. To confirm, open this link within {{hours}} hours:</p><p><a href="{{link}}">Confirm my new address</a></p><p>' +
       notYourChange +
       '</p>',
   },
   email_change_requested: {
     subject: 'Your email address is about to change',
-    text: 'Someone signed in to your account asked to change its address to {{new_email}}. It changes only once that address confirms. If this was not you, change your password now.',
-    html: '<p>Someone signed in to your account asked to change its address to {{new_email}}. It changes only once that address confirms. If this was not you, change your password now.</p>',
+    text: 'Someone signed in to your account {{account_email}} asked to change its address to {{new_email}}. It changes only once that address confirms. If this was not you, change your password now.',
+    html: '<p>Someone signed in to your account {{account_email}} asked to change its address to {{new_email}}. It changes only once that address confirms. If this was not you, change your password now.</p>',
   },
   email_changed: {
     subject: 'Your email address was changed',
-    text: 'The address of your account is now {{new_email}}; this address no longer signs in. If this was not you, contact the administrator.',
-    html: '<p>The address of your account is now {{new_email}}; this address no longer signs in. If this was not you, contact the administrator.</p>',
+    text: 'The address of your account {{account_email}} is now {{new_email}}; {{account_email}} no longer signs in. If this was not you, contact the administrator.',
+    html: '<p>The address of your account {{account_email}} is now {{new_email}}; {{account_email}} no longer signs in. If this was not you, contact the administrator.</p>',
   },
   password_changed: {
     subject: 'Your password was changed',

@@ -109,6 +109,12 @@ export type ChallengeCompletion<T> =
 
 /** The stores a second-factor change runs on inside one transaction. */
 export interface MfaTransactionStores {
+  /**
+   * The account's row lock, taken first (ARCHITECTURE.md, "Lock order"): a change that spends a
+   * code and then writes the account's factors must not hold a factor's row while it waits for
+   * the account's, which a deletion holds while its cascade waits for that factor.
+   */
+  users: Pick<UserStore, 'lockUser'>;
   mfa: MfaStore;
   passkeys: Pick<PasskeyStore, 'deletePasskeys'>;
   audit: Pick<AuditLog, 'record'>;
@@ -406,6 +412,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         // Spent first, in the change's own transaction (single use: RFC 6238 §5.2 for TOTP, whose
         // compare-and-set also stops two requests racing with one code).
         return await deps.transaction(async (stores) => {
+          // The account's row first: `apply` may write recovery codes (a foreign key to it).
+          await stores.users.lockUser(userId, 'key share');
           if (!(await spendFactor(stores.mfa, userId, factor))) throw new SpendRefused('invalid_otp');
           return { method: factor.method, value: await apply(stores, factor.method) };
         });
@@ -494,7 +502,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const now = clock();
       // The authenticator, its recovery codes and the audit row commit together: an account never
       // has MFA on without recovery codes.
-      const confirmed = await deps.transaction(async ({ mfa, audit: log }) => {
+      const confirmed = await deps.transaction(async ({ users, mfa, audit: log }) => {
+        // The account's row before the authenticator's (lock order): the codes' insert needs it.
+        await users.lockUser(userId, 'key share');
         if (!(await mfa.confirmTotp(userId, step, now))) return false;
         await mfa.replaceRecoveryCodes(userId, hashes, now);
         await log.record({ ...audit, event: 'mfa_enabled', details: { factor: 'totp' } });

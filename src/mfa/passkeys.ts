@@ -98,13 +98,16 @@ export interface PasskeyService {
   /**
    * Verifies an assertion: the challenge (single use, unexpired, this ceremony and, to
    * re-authenticate, this session), the credential, the origin and rp id, user verification and
-   * the signature counter; records the use. `login` answers the account it belongs to.
+   * the signature counter; records the use. `login` answers the account it belongs to. `ownerId`
+   * limits a `login` to that account's passkeys: any other credential is refused before its
+   * signature is verified (a trusted device's lane, `passkey-throttle.ts`).
    */
   authenticate(
     ceremony: 'login' | 'reauthenticate',
     token: string,
     response: AuthenticationResponseJSON,
     account?: PasskeyAccount,
+    ownerId?: string,
   ): Promise<PasskeyAuthentication>;
 }
 
@@ -312,13 +315,14 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       return { options, token: sealed.token };
     },
 
-    async authenticate(ceremony, token, response, account) {
+    async authenticate(ceremony, token, response, account, ownerId) {
       const challenge = open(token, ceremony, account);
       if (challenge === undefined) return { ok: false, reason: 'invalid' };
       const passkey = await store.findPasskey(response.id);
       if (passkey === undefined) return { ok: false, reason: 'invalid' };
       const refused = { ok: false, reason: 'invalid', userId: passkey.userId } as const;
       if (account !== undefined && passkey.userId !== account.userId) return refused;
+      if (ownerId !== undefined && passkey.userId !== ownerId) return refused;
       // WebAuthn §7.2 step 6: a discoverable sign-in's user handle must name the credential's owner.
       const handle = response.response.userHandle;
       if (handle !== undefined && Buffer.from(handle, 'base64url').toString('utf8') !== passkey.userId) {

@@ -11,7 +11,7 @@ import type {
   ConsentRecord,
   OAuthGrantStore,
 } from '../storage/oauth-grant-store.js';
-import type { IdTokenHint } from './id-token-hint.js';
+import type { IdTokenHintVerifier } from './id-token-hint.js';
 import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
 
 /** Longest life of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes; we keep 60 s). */
@@ -75,6 +75,8 @@ export interface AuthorizationParameters {
   responseMode?: string | undefined;
   /** OIDC Core §3.1.2.1 `id_token_hint`: an ID token we issued to this client, expired or not. */
   idTokenHint?: string | undefined;
+  /** The client's address, not a parameter: failed hints are limited per address. */
+  clientIp?: string | undefined;
 }
 
 /** A checked authorization request: its client and redirect URI are known to be registered. */
@@ -222,7 +224,7 @@ export interface AuthorizationServerDeps {
   users: { get(userId: string): Promise<AccountUser | undefined> };
   idTokens: IdTokenSigner;
   /** Verifies an `id_token_hint` (`createIdTokenHintVerifier`, shared with RP-initiated logout). */
-  verifyIdTokenHint: (token: string) => Promise<IdTokenHint | undefined>;
+  verifyIdTokenHint: IdTokenHintVerifier;
   audit: Pick<AuditLog, 'record'>;
   clock: () => number;
   /** The server's scopes (its apps' included), for what a role may grant. @default the core's */
@@ -371,7 +373,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       let hintUserId: string | undefined;
       if (params.idTokenHint !== undefined) {
         // Checked last: verification may load the keyring (a database read on first use).
-        const hint = await deps.verifyIdTokenHint(params.idTokenHint);
+        const hint = await deps.verifyIdTokenHint(params.idTokenHint, params.clientIp);
         if (hint === undefined)
           return fail('invalid_request', 'The id_token_hint is not an ID token this server issued.');
         // Its `aud` must be the client asking: another app's ID token says nothing about whom this

@@ -12,6 +12,8 @@ export type { IdTokenHint } from './id-token-hint.js';
 /** The parameters of the end-session endpoint (OpenID Connect RP-Initiated Logout 1.0 §2). */
 export interface LogoutParameters {
   idTokenHint?: string | undefined;
+  /** The client's address, not a parameter: failed hints are limited per address. */
+  clientIp?: string | undefined;
   clientId?: string | undefined;
   postLogoutRedirectUri?: string | undefined;
   state?: string | undefined;
@@ -93,7 +95,7 @@ export function createRpInitiatedLogout(deps: RpInitiatedLogoutDeps): RpInitiate
       const ignored: IgnoredLogoutParameter[] = [];
       let hint: IdTokenHint | undefined;
       if (params.idTokenHint !== undefined) {
-        hint = await verifyHint(params.idTokenHint);
+        hint = await verifyHint(params.idTokenHint, params.clientIp);
         if (hint === undefined) {
           ignored.push({
             parameter: 'id_token_hint',

@@ -9,7 +9,6 @@ import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
 import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
-import { isForeignKeyViolation } from '../storage/open-database.js';
 import type {
   RevokedSession,
   SessionRecord,
@@ -156,8 +155,12 @@ export interface SessionManager {
   checkCookieSession(sessionId: string): Promise<CookieSessionCheck>;
   /** Sessions of a user that are still live. */
   listSessions(userId: string): Promise<SessionRecord[]>;
-  /** Revokes the given sessions everywhere, effective on the next request. */
-  revokeSessions(ids: readonly string[]): Promise<number>;
+  /**
+   * Revokes the given sessions everywhere, effective on the next request. `audit` (built from the
+   * number ended) is written in the revocation's transaction: a failing audit write rolls the
+   * revocation back, so a logout is never in effect without its entry. @default no entry
+   */
+  revokeSessions(ids: readonly string[], audit?: RevocationAudit): Promise<number>;
   /**
    * RFC 7009: ends the session behind a refresh or access token, everywhere on the next request
    * (a token is a view of its session, so revoking either ends both). `hint` only orders the
@@ -165,11 +168,20 @@ export interface SessionManager {
    * not `clientId`, are left alone (`revoked: false`; the endpoint still answers 200, §2.2).
    */
   revokeToken(token: string, options: { hint?: TokenTypeHint; clientId: string }): Promise<TokenRevocation>;
-  /** Revokes every session of a user (except `keep`), effective on the next request. */
-  revokeUserSessions(userId: string, keep?: string): Promise<number>;
+  /**
+   * Revokes every session of a user (except `keep`), effective on the next request; `audit` as
+   * for {@link SessionManager.revokeSessions}.
+   */
+  revokeUserSessions(userId: string, keep?: string, audit?: RevocationAudit): Promise<number>;
   /** Hits and misses of the verified-token caches since start, by cache (metrics). */
   cacheStats(): Record<TokenCacheName, CacheStats>;
 }
+
+/**
+ * The audit entry of a revocation, built from the number of sessions it ended, written in the
+ * revocation's own transaction (a logout, "log out everywhere", ending one session).
+ */
+export type RevocationAudit = (revoked: number) => AuditEntry;
 
 /** The token caches of a {@link SessionManager}: verified JWTs, opaque access tokens, cookies. */
 export type TokenCacheName = 'jwt' | 'opaque' | 'cookie';
@@ -231,8 +243,8 @@ export interface SessionStartOptions {
   /**
    * The account's credentials version (`UserRecord.credentialsVersion`) as read when the sign-in
    * was decided (the record its password was checked against, or the one its `mfa_token` or
-   * passkey was issued for). Re-read inside the session's transaction, after the session's insert:
-   * if it moved (a reset, a password change, "log out everywhere"… committed meanwhile), nothing is
+   * passkey was issued for). Re-read by the session's transaction as its first statement, under
+   * the user row's lock (see `signInTransaction`): if it moved (a reset, a password change, "log out everywhere"… committed meanwhile), nothing is
    * written and the start rejects with INVALID_CREDENTIALS, as a wrong password would (red-team
    * 2026-12d I3). @default not checked (a start decided by other means: an authorization code,
    * which every such change deletes)
@@ -460,46 +472,40 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   };
 
   /**
-   * Refuses a sign-in decided on credentials that no longer hold (see
-   * {@link SessionStartOptions.credentialsVersion}): inside its transaction, right after the
-   * session's insert. After, not before: on PostgreSQL the insert takes the user row's `FOR KEY
-   * SHARE` lock (its foreign key), which a revocation of all the account's sessions waits for
-   * (`moveCredentialsVersion`), and a read after it is a new snapshot (READ COMMITTED) that sees a
-   * revocation which committed while the insert waited. So either the revocation sees this session
-   * or this read sees the revocation. One primary-key read, no lock of its own (issue 10).
-   */
-  const confirmCredentials = async (
-    users: UserStore,
-    session: SessionRecord,
-    expected: number | undefined,
-  ): Promise<void> => {
-    if (expected === undefined) return;
-    if ((await users.findCredentialsVersion(session.userId)) === expected) return;
-    // The same refusal as a wrong password: the sign-in learns nothing it could use.
-    throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
-  };
-
-  /**
-   * Runs a sign-in's transaction for `session`. An account deleted after its credentials were
-   * checked (the owner's `DELETE /users/me` or an admin's, between the password check and this
-   * commit) makes the session's insert fail its foreign key: that is the sign-in's refusal, as if
-   * the address were unknown, not a server error (red-team 2026-12d I10). The hot path pays
-   * nothing: the account is read again only after such a failure, and any other failure (or one
-   * whose account still exists) is rethrown as it was.
+   * Runs a sign-in's transaction for `session`. Its first statement reads the account and takes
+   * its row's share on PostgreSQL (`UserStore.lockUser`: `FOR KEY SHARE`, or `FOR NO KEY
+   * UPDATE` when the login also upgrades the account's hash, so the lock is never strengthened
+   * later), before anything the sign-in spends (a code, a TOTP step, a recovery code) or writes.
+   * That is the lock order (ARCHITECTURE.md, "Lock order"): a change that holds the user row
+   * `FOR UPDATE` and then deletes those rows (an admin's disable, a deletion, "log out
+   * everywhere") makes the sign-in wait here, holding nothing it needs. Before, the sign-in spent
+   * its code first and met the user row only at its session's insert (the foreign key): opposite
+   * orders, and PostgreSQL ended one of the two with 40P01 (test/http/lock-order.test.ts).
+   *
+   * The read refuses, as a wrong password would (INVALID_CREDENTIALS):
+   * - an account deleted since its credentials were checked (red-team 2026-12d I10);
+   * - credentials that no longer hold ({@link SessionStartOptions.credentialsVersion}, red-team
+   *   2026-12d I3): a revocation of all sessions that committed first has moved the version (the
+   *   locking read sees it after waiting); one that comes later waits for this transaction
+   *   (`moveCredentialsVersion`'s `FOR UPDATE`) and then ends this session.
    */
   const signInTransaction = async <T>(
     session: SessionRecord,
+    { credentialsVersion, passwordUpgrade }: SessionStartOptions,
     work: (stores: RefreshStores) => Promise<T>,
-  ): Promise<T> => {
-    try {
-      return await deps.transaction(work);
-    } catch (error) {
-      if (isForeignKeyViolation(error) && (await deps.users.findUserById(session.userId)) === undefined) {
-        throw new GatehouseError('INVALID_CREDENTIALS', 'This account no longer exists.', { cause: error });
+  ): Promise<T> =>
+    deps.transaction(async (stores) => {
+      const mode = passwordUpgrade === undefined ? 'key share' : 'no key update';
+      const account = await stores.users.lockUser(session.userId, mode);
+      if (account === undefined) {
+        throw new GatehouseError('INVALID_CREDENTIALS', 'This account no longer exists.');
       }
-      throw error;
-    }
-  };
+      if (credentialsVersion !== undefined && account.credentialsVersion !== credentialsVersion) {
+        // The same refusal as a wrong password: the sign-in learns nothing it could use.
+        throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
+      }
+      return work(stores);
+    });
 
   /**
    * Writes `session` within MAX_SESSIONS_PER_ACCOUNT, half of it per client (`SessionStore.insertSessionWithinCap`): the
@@ -549,15 +555,15 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const startBearer = async (
     session: SessionRecord,
     clientId: string,
-    { audit, passwordUpgrade, spend, credentialsVersion }: SessionStartOptions,
+    options: SessionStartOptions,
   ): Promise<BearerTokens> => {
+    const { audit, passwordUpgrade, spend } = options;
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
-    const { token: opaque, ended } = await signInTransaction(session, async (stores) => {
+    const { token: opaque, ended } = await signInTransaction(session, options, async (stores) => {
       await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
       const ended = await admitSession(stores, session, {});
-      await confirmCredentials(stores.users, session, credentialsVersion);
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
       // RFC 6749 §10.4: the refresh token stays bound to the client it was issued to.
       await stores.sessions.insertRefreshToken(
@@ -646,7 +652,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (session === undefined || session.revokedAt !== null || session.expiresAt <= now) {
         return { ok: false, result: { ok: false, reason: 'invalid' } };
       }
-      const user = await users.findUserById(session.userId);
+      // The lock order (ARCHITECTURE.md): the user row's share before this refresh spends its
+      // token or touches its session. A deletion holds the row `FOR UPDATE` and then deletes the
+      // sessions and their refresh tokens (cascade): had the refresh spent its token first, each
+      // would wait for the other (40P01, test/http/lock-order.test.ts). After waiting, the read
+      // sees the account gone or disabled.
+      const user = await users.lockUser(session.userId, 'key share');
       if (user === undefined || !user.isActive)
         return { ok: false, result: { ok: false, reason: 'disabled' } };
       // RFC 6749 §6: a refresh may not widen the scope originally granted. Checked before any
@@ -709,11 +720,29 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return accepted(entry, cookieExpiryOf(entry));
   };
 
-  const revokeSessions = async (ids: readonly string[]) => {
-    const revoked = await sessions.revokeSessions(ids, clock());
+  /**
+   * Runs a revocation (`revoke`, over the pool's store or a transaction's) and its audit entry in
+   * one transaction when there is an entry, then broadcasts what it ended: after the commit, so a
+   * broadcast never goes out for a revocation that rolled back.
+   */
+  const revokeAndAudit = async (
+    revoke: (store: SessionStore) => Promise<RevokedSession[]>,
+    audit: RevocationAudit | undefined,
+  ): Promise<number> => {
+    const revoked =
+      audit === undefined
+        ? await revoke(sessions)
+        : await deps.transaction(async (stores) => {
+            const ended = await revoke(stores.sessions);
+            await stores.audit.record(audit(ended.length));
+            return ended;
+          });
     if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
     return revoked.length;
   };
+
+  const revokeSessions = (ids: readonly string[], audit?: RevocationAudit) =>
+    revokeAndAudit((store) => store.revokeSessions(ids, clock()), audit);
 
   // The keyring's revision changes when a signing key is revoked: every cached verification may be
   // of one of its tokens, so all are dropped (rare; the next request re-verifies).
@@ -887,15 +916,14 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       // Cookies are only ever set by Gatehouse's own sign-in pages and routes.
       const session = newSession(userId, 'cookie', scopes, client, FIRST_PARTY_CLIENT_ID, options);
       const cookie = generateOpaqueToken('ghs');
-      const { replaces, audit, passwordUpgrade, spend, credentialsVersion } = options;
+      const { replaces, audit, passwordUpgrade, spend } = options;
       // One write transaction per login: what it is bought with is spent, the browser's previous
       // session ends, the new one and its audit entry are written (and an imported hash
       // upgraded), together or not at all.
-      const revoked = await signInTransaction(session, async (stores) => {
+      const revoked = await signInTransaction(session, options, async (stores) => {
         await spend?.(stores, session);
         await upgradePassword(stores.users, passwordUpgrade, clock());
         const ended = await admitSession(stores, session, { cookieTokenHash: cookie.hash, replaces });
-        await confirmCredentials(stores.users, session, credentialsVersion);
         if (audit !== undefined) await stores.audit.record(audit(session));
         return ended;
       });
@@ -995,10 +1023,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
     revokeSessions,
 
-    async revokeUserSessions(userId, keep) {
-      const revoked = await sessions.revokeUserSessions(userId, clock(), keep);
-      if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
-      return revoked.length;
-    },
+    revokeUserSessions: (userId, keep, audit) =>
+      revokeAndAudit((store) => store.revokeUserSessions(userId, clock(), keep), audit),
   };
 }

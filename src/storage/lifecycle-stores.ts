@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type AccountTokenStore, createAccountTokenStore } from './account-token-store.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './audit-retention-store.js';
+import { lockAccountsAndSuperAdmins } from './lock-user-row.js';
 import type { Schema } from './schema.js';
 import { createSessionStore, type SessionStore } from './session-store.js';
 import { createUserStore, type UserStore } from './user-store.js';
@@ -28,16 +29,16 @@ export interface LifecycleStores {
    */
   forgetSignInMethods(userId: string): Promise<ForgottenSignInMethods>;
   /**
-   * Locks `userId`'s row and every active super admin's (PostgreSQL `FOR UPDATE`, in id order), so
-   * a concurrent demotion or deletion waits and then reads this change's result: two last super
-   * admins deleting themselves at once cannot both succeed. SQLite runs a transaction on its one
-   * connection with nothing interleaved.
+   * Locks the rows of `actorId` (who asks: the account itself, or an administrator) and `targetId`
+   * and every active super admin's ({@link lockAccountsAndSuperAdmins}), so a concurrent demotion
+   * or deletion waits and then reads this change's result: two last super admins deleting
+   * themselves, or each other, at once cannot both succeed.
    */
-  lockAccount(userId: string): Promise<void>;
+  lockParties(actorId: string, targetId: string): Promise<void>;
 }
 
 /** Builds {@link LifecycleStores} over a transaction (the core's side of `runCoreTransaction`). */
-export function createLifecycleStores(trx: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): LifecycleStores {
+export function createLifecycleStores(trx: Kysely<Schema>): LifecycleStores {
   return {
     users: createUserStore(trx),
     sessions: createSessionStore(trx),
@@ -56,17 +57,6 @@ export function createLifecycleStores(trx: Kysely<Schema>, dialect: 'sqlite' | '
         apps: Number(apps.numDeletedRows),
       };
     },
-    async lockAccount(userId) {
-      if (dialect !== 'postgres') return;
-      await trx
-        .selectFrom('users')
-        .select('id')
-        .where((eb) =>
-          eb.or([eb('id', '=', userId), eb.and([eb('role', '=', 'super_admin'), eb('is_active', '=', 1)])]),
-        )
-        .orderBy('id')
-        .forUpdate()
-        .execute();
-    },
+    lockParties: (actorId, targetId) => lockAccountsAndSuperAdmins(trx, [actorId, targetId]),
   };
 }

@@ -27,3 +27,31 @@ export async function lockUserRow<T>(
   };
   return db.isTransaction ? locked(db) : db.transaction().execute(locked);
 }
+
+/**
+ * Locks, in id order, the rows of `userIds` and of every active super admin (PostgreSQL
+ * `SELECT … FOR UPDATE`), so a concurrent change of any of them waits for this transaction and
+ * then reads its result: two super admins demoting or deleting each other at once leave one in
+ * place, and a change judged on an actor's role cannot commit after that role was taken away. Id
+ * order means two such transactions never deadlock each other. SQLite: a transaction runs on the
+ * one connection with nothing interleaved, and a second process writing the same file makes it
+ * fail with SQLITE_BUSY rather than commit on stale reads, so nothing is taken.
+ */
+export async function lockAccountsAndSuperAdmins(
+  trx: Kysely<Schema>,
+  userIds: readonly string[],
+): Promise<void> {
+  if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
+  await trx
+    .selectFrom('users')
+    .select('id')
+    .where((eb) =>
+      eb.or([
+        eb('id', 'in', [...userIds]),
+        eb.and([eb('role', '=', 'super_admin'), eb('is_active', '=', 1)]),
+      ]),
+    )
+    .orderBy('id')
+    .forUpdate()
+    .execute();
+}

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -13,8 +13,10 @@ import {
   type Transaction,
 } from 'kysely';
 import type pg from 'pg';
+import { SharedLookupSocket } from './postgres-socket.js';
 import type { Schema } from './schema.js';
-import { BusyWaitingSqliteDialect } from './sqlite-busy-wait.js';
+import { BusyWaitingSqliteDialect, isBusy } from './sqlite-busy-wait.js';
+import { createDirectStatementRunner, registerDirectStatements } from './sqlite-direct-statements.js';
 import { withStatementCache } from './sqlite-statement-cache.js';
 import { createSqliteTransaction } from './sqlite-transaction.js';
 
@@ -38,6 +40,12 @@ export interface Database {
   close(): Promise<void>;
   /** How the connections are used right now (metrics). */
   poolStats(): DatabasePoolStats;
+  /**
+   * SQLite on a file: true once its path no longer names the file this process has open (deleted,
+   * renamed, or replaced by a restore while running). Every write since then, and every write
+   * after, lives only in that open file, which the next start will not read. Absent otherwise.
+   */
+  fileMoved?(): boolean;
 }
 
 /**
@@ -126,15 +134,39 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     // then fails with SQLITE_BUSY (a 503); see sqlite-busy-wait.ts.
     sqlite.pragma('busy_timeout = 0');
     sqlite.pragma('synchronous = NORMAL');
+    const statements = withStatementCache(sqlite);
     const dialect = new BusyWaitingSqliteDialect(
-      { database: withStatementCache(sqlite) },
+      { database: statements },
       { timeoutMs: statementTimeoutMs, inTransaction: () => sqlite.inTransaction },
     );
     const db = new Kysely<Schema>({ dialect, ...(log === undefined ? {} : { log }) });
+    // Precompiled statements (a login's look-ups) run on the connection directly while nobody holds
+    // it; a busy lock sends them through Kysely's path, which waits and retries (see
+    // sqlite-direct-statements.ts). `db` has no plugins, whose result transforms this would skip.
+    registerDirectStatements(
+      db.getExecutor(),
+      createDirectStatementRunner({
+        statements,
+        mayRun: () => dialect.connectionFree,
+        retried: (error) => isBusy(error) && !sqlite.inTransaction,
+        onQuery,
+      }),
+    );
+    // The file's identity when opened: SQLite keeps writing to that inode whatever the path later
+    // names (fault review, third part: a deleted file went on answering 201 to sign-ups).
+    const opened = path === ':memory:' ? undefined : statSync(path);
     return {
       db,
       dialect: 'sqlite',
-      transaction: createSqliteTransaction(db, dialect),
+      ...(opened === undefined
+        ? {}
+        : {
+            fileMoved: () => {
+              const now = statSync(path, { throwIfNoEntry: false });
+              return now === undefined || now.ino !== opened.ino || now.dev !== opened.dev;
+            },
+          }),
+      transaction: createSqliteTransaction(db, dialect, { statements, onQuery }),
       close: () => db.destroy(),
       poolStats: () => ({ max: 1, open: 1, idle: sqlite.inTransaction ? 0 : 1, waiting: 0 }),
     };
@@ -155,6 +187,9 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     // on an idle pooled connection; probing after 10 s idle instead of the OS default of 2 h.
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    // A stalled resolver costs one outstanding look-up of the host name, not one per connect
+    // attempt queued on libuv's thread pool ahead of every other look-up (postgres-socket.ts).
+    stream: () => new SharedLookupSocket(),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID
@@ -306,6 +341,33 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (current instanceof AggregateError && current.errors.some((inner) => isDatabaseUnavailable(inner))) {
       return true;
     }
+    current = 'cause' in current ? (current as { cause: unknown }).cause : undefined;
+  }
+  return false;
+}
+
+/**
+ * PostgreSQL SQLSTATEs of a transaction the server ended because it conflicted with another:
+ * 40P01 (deadlock_detected: each waited for a row lock the other held) and 40001
+ * (serialization_failure: under READ COMMITTED, what a `SELECT … FOR UPDATE` or a row lock raises
+ * when a concurrent change makes it unsatisfiable, and a standby's recovery conflict). The server
+ * rolled the whole transaction back, and the same request run again can succeed.
+ */
+const PG_CONFLICT = /^(40P01|40001)$/;
+
+/**
+ * True when `error` (or any error in its `cause` chain) is a transaction that PostgreSQL ended
+ * because it conflicted with a concurrent one (a deadlock or a serialization failure): not a
+ * bug in the request, and not an outage; the adapter answers 503 TRANSACTION_CONFLICT with
+ * `Retry-After`. Every transaction takes the user row first (ARCHITECTURE.md, "Lock order"), so
+ * Gatehouse's own transactions should not deadlock each other; this is what remains (an app's
+ * transactions, an operator's session, a lock order yet unknown). SQLite never raises these.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth += 1) {
+    const code = 'code' in current ? (current as { code: unknown }).code : undefined;
+    if (typeof code === 'string' && PG_CONFLICT.test(code)) return true;
     current = 'cause' in current ? (current as { cause: unknown }).cause : undefined;
   }
   return false;

@@ -2,8 +2,11 @@ import { sql } from 'kysely';
 import { withTimeout } from '../lib/with-timeout.js';
 import type { Database } from './open-database.js';
 
-/** What {@link pingDatabase} found: answering, not answering, or answering but refusing writes. */
-export type DatabaseState = 'up' | 'down' | 'read-only';
+/**
+ * What {@link pingDatabase} found: answering, not answering, answering but refusing writes, or
+ * (SQLite) answering from a file its path no longer names.
+ */
+export type DatabaseState = 'up' | 'down' | 'read-only' | 'moved';
 
 /**
  * Asks the database one trivial question and says whether it answered within `timeoutMs`. Its own
@@ -17,6 +20,9 @@ export type DatabaseState = 'up' | 'down' | 'read-only';
  * while every login and sign-up failed with 25006 `read_only_sql_transaction` (a 503).
  */
 export async function pingDatabase(database: Database, timeoutMs: number): Promise<DatabaseState> {
+  // SQLite answers from the open file even once it is deleted or replaced: `select 1` said ready
+  // while every acknowledged write was headed for a file the next start would not read.
+  if (database.fileMoved?.() === true) return 'moved';
   try {
     const question =
       database.dialect === 'postgres'

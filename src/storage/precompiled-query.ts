@@ -1,4 +1,5 @@
 import { type Compilable, CompiledQuery, type Kysely, type QueryResult } from 'kysely';
+import { runDirectStatement } from './sqlite-direct-statements.js';
 
 /** A statement of fixed shape, run with fresh values: see {@link precompiledQuery}. */
 export type PrecompiledQuery<DB, Values extends object, Row> = (
@@ -23,6 +24,8 @@ export type PrecompiledMarkers<Values extends object> = { readonly [K in keyof V
  * exactly the listed columns); the compiled parameters are mapped back to the markers, so
  * whatever order Kysely emits them in, each call's values land in their places. A `build` that
  * breaks the rule (a marker missing, repeated, or not a parameter) throws on first use.
+ *
+ * On SQLite the statement then skips Kysely's executor when it can (`runDirectStatement`).
  *
  * The compiled text is cached per dialect adapter, which a transaction shares with its database,
  * so stores built over a transaction reuse it: at most one entry per database, weakly held.
@@ -51,11 +54,11 @@ export function precompiledQuery<DB, Values extends object, Row = unknown>(
   };
   return async (db, values) => {
     const { sql, order } = prepare(db);
-    return db.executeQuery<Row>(
-      CompiledQuery.raw(
-        sql,
-        order.map((name) => values[name]),
-      ) as CompiledQuery<Row>,
+    const parameters = order.map((name) => values[name]);
+    // On SQLite, straight to the statement when the connection allows it (sqlite-direct-statements.ts).
+    return (
+      runDirectStatement<Row>(db, sql, parameters) ??
+      db.executeQuery<Row>(CompiledQuery.raw(sql, parameters) as CompiledQuery<Row>)
     );
   };
 }

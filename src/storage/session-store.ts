@@ -123,12 +123,14 @@ export interface SessionStore {
   /** Revokes sessions by id (already-revoked ones are left alone); returns those revoked now. */
   revokeSessions(ids: readonly string[], now: number): Promise<RevokedSession[]>;
   /**
-   * Revokes every live session of a user except `keep`; returns those revoked now. The user's
-   * unexchanged authorization codes go first: each would start a new session after this one
-   * (red-team 2026-12d I2), and every "end my sessions" (log out everywhere, a password change or
-   * reset, a disable) means those too. It also moves the account's credentials version, so a
-   * sign-in in flight writes no session after this (red-team 2026-12d I3). Runs in the caller's
-   * transaction, or in one of its own.
+   * Revokes every live session of a user except `keep`; returns those revoked now. It first moves
+   * the account's credentials version under the user row's `FOR UPDATE` lock, so a sign-in in
+   * flight writes no session after this (red-team 2026-12d I3); then the user's unexchanged
+   * authorization codes go, since each would start a new session after this one (red-team 2026-12d
+   * I2), and every "end my sessions" (log out everywhere, a password change or reset, a disable)
+   * means those too. Runs in the caller's transaction, or in one of its own; a caller that touched
+   * other rows of the account before must have locked the user row first (ARCHITECTURE.md, "Lock
+   * order").
    */
   revokeUserSessions(userId: string, now: number, keep?: string): Promise<RevokedSession[]>;
   /**
@@ -304,19 +306,16 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
     return displaced;
   };
   /**
-   * Serialises the session caps of one account until the transaction ends. PostgreSQL: first the
-   * `FOR KEY SHARE` lock on the user row that the session insert's foreign key takes anyway, taken
-   * before any session row is touched: a revocation of all the account's sessions (`FOR UPDATE` on
-   * the user row, then the sessions) and this sign-in then lock in the same order, so neither
-   * holds what the other waits for. Then a transaction-scoped advisory lock on the account, taken
-   * only here: not the user row's `FOR NO KEY UPDATE`, which a code approval holds while it
-   * deletes codes, and a code exchange that spent one comes here holding that code's row (a
-   * deadlock). A hash collision between two accounts only makes their sign-ins wait for each
-   * other. SQLite: the transaction (`BEGIN IMMEDIATE`) alone serialises it.
+   * Serialises the session caps of one account until the transaction ends. PostgreSQL: a
+   * transaction-scoped advisory lock on the account, taken only here. Not the user row's
+   * `FOR NO KEY UPDATE`: a sign-in holds that row's `FOR KEY SHARE` from its first statement (the
+   * lock order, ARCHITECTURE.md) and a code exchange arrives holding its code's row, while an
+   * approval holds `FOR NO KEY UPDATE` as it deletes codes: a deadlock. A hash collision between two
+   * accounts only makes their sign-ins wait for each other. SQLite: the transaction
+   * (`BEGIN IMMEDIATE`) alone serialises it.
    */
   const lockSessionCap = async (trx: Kysely<Schema>, userId: string) => {
     if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
-    await trx.selectFrom('users').select('id').where('id', '=', userId).forKeyShare().execute();
     await sql`select pg_advisory_xact_lock(hashtextextended(${`gatehouse.sessions:${userId}`}, 0))`.execute(
       trx,
     );
@@ -395,21 +394,20 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
     },
     async revokeUserSessions(userId, now, keep) {
       const revoke = async (trx: Kysely<Schema>) => {
-        // First: on PostgreSQL this waits for an exchange that has spent one of these codes (its
-        // row lock) until it commits, so the UPDATE below, a statement with a newer snapshot, sees
-        // the session that exchange started and revokes it. A code not yet spent is gone before
-        // the exchange's compare-and-set, which then refuses it. Before the user row's lock below:
-        // that exchange's session insert needs the row (its foreign key), so the other order
-        // would deadlock.
+        // The user row first (the lock order, ARCHITECTURE.md "Lock order"): every sign-in and
+        // refresh takes its share of it as its first statement, before it spends a code or a
+        // refresh token. So one in progress makes this wait until it commits, and the statements
+        // below (newer snapshots, READ COMMITTED) see the session it started; one that comes later
+        // waits for this commit and then finds the version moved and its code gone. Deleting the
+        // codes first, as before, deadlocked with an exchange that held the user row's share and
+        // waited for its code's row (40P01, test/http/lock-order.test.ts).
+        await moveCredentialsVersion(trx, userId);
+        // Unexchanged codes: each would start a session after this (red-team 2026-12d I2).
         await trx
           .deleteFrom('oauth_codes')
           .where('user_id', '=', userId)
           .where('used_at', 'is', null)
           .execute();
-        // Sign-ins in flight (their password checked, their session not yet committed): they
-        // either commit before the revocation below reads the sessions, or find the version moved
-        // and write nothing (red-team 2026-12d I3; the locking is in moveCredentialsVersion).
-        await moveCredentialsVersion(trx, userId);
         let query = trx
           .updateTable('sessions')
           .set({ revoked_at: now })

@@ -25,7 +25,7 @@ const FIRST_PAUSE_MS = 2;
 const MAX_PAUSE_MS = 50;
 
 /** SQLITE_BUSY and its extended codes (better-sqlite3 puts the name in `code`). */
-function isBusy(error: unknown): boolean {
+export function isBusy(error: unknown): boolean {
   if (typeof error !== 'object' || error === null || !('code' in error)) return false;
   const { code } = error as { code: unknown };
   return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'));
@@ -53,7 +53,7 @@ function isBusy(error: unknown): boolean {
  */
 export class BusyWaitingSqliteDialect extends SqliteDialect {
   readonly #wait: SqliteBusyWait;
-  #driver: Driver | undefined;
+  #driver: BusyWaitingDriver | undefined;
 
   constructor(config: SqliteDialectConfig, wait: SqliteBusyWait) {
     super(config);
@@ -65,7 +65,16 @@ export class BusyWaitingSqliteDialect extends SqliteDialect {
     return this.#driver;
   }
 
-  override createDriver(): Driver {
+  /**
+   * True while nobody holds the one connection (no transaction, no statement, no stream in
+   * progress through Kysely) and the database is not destroyed: a statement run on it now, outside
+   * Kysely, runs alone and outside any transaction (`sqlite-direct-statements.ts`).
+   */
+  get connectionFree(): boolean {
+    return this.#driver?.connectionFree === true;
+  }
+
+  override createDriver(): BusyWaitingDriver {
     this.#driver = new BusyWaitingDriver(super.createDriver(), this.#wait);
     return this.#driver;
   }
@@ -98,6 +107,10 @@ class BusyWaitingDriver implements Driver {
   readonly #inner: Driver;
   readonly #wait: SqliteBusyWait;
   #connection: BusyWaitingConnection | undefined;
+  // Kysely's SQLite driver lends its one connection to one holder at a time (its mutex): set from
+  // the moment a holder has it until it gives it back.
+  #held = false;
+  #destroyed = false;
 
   constructor(inner: Driver, wait: SqliteBusyWait) {
     this.#inner = inner;
@@ -108,8 +121,14 @@ class BusyWaitingDriver implements Driver {
     return this.#inner.init();
   }
 
+  /** See {@link BusyWaitingSqliteDialect.connectionFree}. */
+  get connectionFree(): boolean {
+    return !this.#held && !this.#destroyed;
+  }
+
   async acquireConnection(): Promise<DatabaseConnection> {
     const connection = await this.#inner.acquireConnection();
+    this.#held = true;
     // SQLite's driver hands out its one connection every time: wrap it once.
     if (this.#connection?.inner !== connection) {
       this.#connection = new BusyWaitingConnection(connection, this.#wait);
@@ -154,12 +173,14 @@ class BusyWaitingDriver implements Driver {
   }
 
   releaseConnection(connection: DatabaseConnection): Promise<void> {
+    this.#held = false;
     return this.#inner.releaseConnection(
       connection instanceof BusyWaitingConnection ? connection.inner : connection,
     );
   }
 
   destroy(): Promise<void> {
+    this.#destroyed = true;
     return this.#inner.destroy();
   }
 }

@@ -1,10 +1,27 @@
 import { type DatabaseConnection, type Dialect, type Driver, type Kysely, Transaction } from 'kysely';
+import { isBusy } from './sqlite-busy-wait.js';
+import {
+  createDirectStatementRunner,
+  type DirectStatementOptions,
+  registerDirectStatements,
+} from './sqlite-direct-statements.js';
 
 /** A dialect that hands out the driver it created (see `BusyWaitingSqliteDialect`). */
 export interface DialectWithDriver extends Dialect {
   /** The driver the `Kysely` instance runs on, once it has been created. */
   readonly driver: Driver | undefined;
 }
+
+// What BusyWaitingDriver.beginTransaction and Kysely's SqliteDriver.commitTransaction send.
+const BEGIN = 'begin immediate';
+const COMMIT = 'commit';
+const NO_PARAMETERS: readonly unknown[] = [];
+
+/**
+ * Lets the transaction's precompiled statements skip Kysely's executor
+ * (`sqlite-direct-statements.ts`): the connection's statement cache and the query log.
+ */
+export type SqliteTransactionDirect = Pick<DirectStatementOptions, 'statements' | 'onQuery'>;
 
 /** Runs `work` in one transaction: see {@link createSqliteTransaction}. */
 export type SqliteTransactionRunner<DB> = <T>(work: (trx: Transaction<DB>) => Promise<T>) => Promise<T>;
@@ -30,13 +47,29 @@ export type SqliteTransactionRunner<DB> = <T>(work: (trx: Transaction<DB>) => Pr
  * back and rethrows; and a statement through `trx` once `work` has returned throws, as Kysely's
  * "Transaction is already committed" does, instead of running outside (or inside a later)
  * transaction.
+ *
+ * With `direct`, the precompiled statements `work` runs through `trx` go straight to the statement
+ * (`runDirectStatement`) while the transaction is open, and through the guard above once it is not.
+ * A busy lock inside the transaction is thrown, not retried, as on Kysely's path (`BEGIN
+ * IMMEDIATE` took the lock first). `begin immediate` and `commit` go straight to their statements
+ * too; a busy `begin` then takes the driver's path, which waits for the lock and retries.
  */
 export function createSqliteTransaction<DB>(
   db: Kysely<DB>,
   dialect: DialectWithDriver,
+  direct?: SqliteTransactionDirect,
 ): SqliteTransactionRunner<DB> {
   const executor = db.getExecutor();
   const config = { dialect };
+  // The transaction's own control statements, on the connection this transaction holds.
+  const always = () => true;
+  const control =
+    direct === undefined
+      ? undefined
+      : {
+          begin: createDirectStatementRunner({ ...direct, mayRun: always, retried: isBusy }),
+          commit: createDirectStatementRunner({ ...direct, mayRun: always, retried: () => false }),
+        };
   return async (work) =>
     executor.provideConnection(async (connection) => {
       const driver = dialect.driver;
@@ -48,19 +81,21 @@ export function createSqliteTransaction<DB>(
           return consumer(connection);
         },
       };
-      const trx = new Transaction<DB>({
-        config,
-        dialect,
-        driver,
-        executor: executor.withConnectionProvider(guarded),
-      });
+      const trxExecutor = executor.withConnectionProvider(guarded);
+      const trx = new Transaction<DB>({ config, dialect, driver, executor: trxExecutor });
+      if (direct !== undefined) {
+        registerDirectStatements(
+          trxExecutor,
+          createDirectStatementRunner({ ...direct, mayRun: () => open, retried: () => false }),
+        );
+      }
       let begun = false;
       try {
-        await driver.beginTransaction(connection, {});
+        if (control?.begin(BEGIN, NO_PARAMETERS) === undefined) await driver.beginTransaction(connection, {});
         begun = true;
         const result = await work(trx);
         open = false;
-        await driver.commitTransaction(connection);
+        if (control?.commit(COMMIT, NO_PARAMETERS) === undefined) await driver.commitTransaction(connection);
         return result;
       } catch (error) {
         open = false;

@@ -1,5 +1,6 @@
 import { type AuditRetentionStore, createAuditRetentionStore } from './audit-retention-store.js';
 import { type AuditStore, createAuditStore } from './audit-store.js';
+import { lockAccountsAndSuperAdmins } from './lock-user-row.js';
 import type { Database } from './open-database.js';
 import { createSessionStore, type SessionStore } from './session-store.js';
 import { createUserStore, type UserStore } from './user-store.js';
@@ -15,12 +16,9 @@ export interface UserAdminStores {
   /** The failed-login tallies (what an audit log built over this unit needs besides rows). */
   auditTallies: Pick<AuditRetentionStore, 'recordLoginFailure'>;
   /**
-   * Locks, in id order, the actor's and the target's rows and every active super admin's, so a
-   * concurrent change of any of them waits for this transaction and then reads its result (two
-   * super admins demoting each other at once leave one in place). Id order means two changes can
-   * never deadlock each other. PostgreSQL only (`SELECT … FOR UPDATE`): SQLite runs a Kysely
-   * transaction on its one connection with nothing interleaved, and a second process writing the
-   * same file makes the transaction fail with SQLITE_BUSY rather than commit on stale reads.
+   * Locks the actor's and the target's rows and every active super admin's
+   * ({@link lockAccountsAndSuperAdmins}), so a concurrent change of any of them waits for this
+   * transaction and then reads its result.
    */
   lockParties(actorId: string, targetId: string): Promise<void>;
 }
@@ -40,21 +38,7 @@ export function createUserAdminTransaction(database: Database): UserAdminTransac
         sessions: createSessionStore(trx),
         audit: createAuditStore(trx),
         auditTallies: createAuditRetentionStore(trx),
-        async lockParties(actorId, targetId) {
-          if (database.dialect !== 'postgres') return;
-          await trx
-            .selectFrom('users')
-            .select('id')
-            .where((eb) =>
-              eb.or([
-                eb('id', 'in', [actorId, targetId]),
-                eb.and([eb('role', '=', 'super_admin'), eb('is_active', '=', 1)]),
-              ]),
-            )
-            .orderBy('id')
-            .forUpdate()
-            .execute();
-        },
+        lockParties: (actorId, targetId) => lockAccountsAndSuperAdmins(trx, [actorId, targetId]),
       }),
     );
 }

@@ -28,6 +28,9 @@ export interface UserRecord {
 /** A new account: its credentials version starts at 0. */
 export type NewUser = Omit<UserRecord, 'credentialsVersion'>;
 
+/** How {@link UserStore.lockUser} locks the account's row on PostgreSQL (`SELECT … FOR <mode>`). */
+export type UserLockMode = 'key share' | 'no key update' | 'update';
+
 /** Fields an update may change. */
 export type UserPatch = Partial<
   Pick<UserRecord, 'fullName' | 'passwordHash' | 'role' | 'isActive' | 'email' | 'emailKey' | 'emailVerified'>
@@ -55,6 +58,20 @@ export interface UserStore {
    * account is gone: one primary-key read, which a sign-in makes inside its session's transaction.
    */
   findCredentialsVersion(id: string): Promise<number | undefined>;
+  /**
+   * The account, read as the first statement of a transaction that will touch its rows, holding on
+   * PostgreSQL the row lock `mode` names until the transaction ends (ARCHITECTURE.md, "Lock
+   * order": the user row first, in the strongest mode the transaction will need on it):
+   * `key share` for one that only adds or changes rows referring to the account (a sign-in, a
+   * refresh: the lock their foreign keys take anyway), `no key update` for one that also updates
+   * the row (a login's hash upgrade), `update` for one that ends all its sessions or deletes rows
+   * referring to it (a password change, a mailed link's use). A change holding the row `FOR UPDATE`
+   * makes it wait here, before it holds any code, token or session row that change must delete.
+   * After such a wait the read sees the committed change (READ COMMITTED re-reads a locked row):
+   * the account gone, disabled, or its credentials version moved. SQLite: a plain read (a
+   * transaction runs alone on the one connection).
+   */
+  lockUser(id: string, mode: UserLockMode): Promise<UserRecord | undefined>;
   /** Applies `patch`; returns the updated user, or undefined when it does not exist. */
   updateUser(id: string, patch: UserPatch, now: number): Promise<UserRecord | undefined>;
   /**
@@ -104,18 +121,33 @@ const selectCredentialsVersion = precompiledQuery<
   Pick<Selectable<UsersTable>, 'credentials_version'>
 >(['id'], (db, { id }) => db.selectFrom('users').select('credentials_version').where('id', '=', id));
 
+const selectUserLocked = (mode: UserLockMode) =>
+  precompiledQuery<Schema, { id: string }, Selectable<UsersTable>>(['id'], (db, { id }) => {
+    const query = db.selectFrom('users').selectAll().where('id', '=', id);
+    if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return query;
+    if (mode === 'key share') return query.forKeyShare();
+    return mode === 'no key update' ? query.forNoKeyUpdate() : query.forUpdate();
+  });
+// The first statement of every sign-in and refresh: compiled once per dialect (see precompiledQuery).
+const selectUserLockedBy: Record<UserLockMode, ReturnType<typeof selectUserLocked>> = {
+  'key share': selectUserLocked('key share'),
+  'no key update': selectUserLocked('no key update'),
+  update: selectUserLocked('update'),
+};
+
 /**
  * Moves `userId`'s credentials version, as part of ending all of the account's sessions; `db` must
- * be the transaction that ends them, and this must run before the sessions are read for revoking.
+ * be the transaction that ends them, and this must run before anything else of the account is
+ * touched (the lock order: the user row first, ARCHITECTURE.md "Lock order").
  *
- * PostgreSQL: the row is first locked `FOR UPDATE`, which conflicts with the `FOR KEY SHARE` lock a
- * session insert takes on its user (the foreign key). So a sign-in whose session insert came first
- * makes this wait until it commits, and the revocation that follows (a statement with a newer
- * snapshot, READ COMMITTED) sees and ends that session; a sign-in whose insert comes after this
- * lock waits until this transaction commits, and then reads the moved version and writes nothing.
- * A plain UPDATE would take only `FOR NO KEY UPDATE`, which does not conflict: a sign-in could read
- * the old version, and commit its session after this transaction revoked the ones it saw.
- * SQLite: a transaction runs alone on the one connection; nothing interleaves.
+ * PostgreSQL: the row is first locked `FOR UPDATE`, which conflicts with the `FOR KEY SHARE` a
+ * sign-in takes as its first statement (`UserStore.lockUser`, the lock its session insert's
+ * foreign key would take anyway). So a sign-in that locked first makes this wait until it commits,
+ * and the revocation that follows (a statement with a newer snapshot, READ COMMITTED) sees and ends
+ * its session; a sign-in that comes after this lock waits until this transaction commits, and then
+ * reads the moved version and writes nothing. A plain UPDATE would take only `FOR NO KEY UPDATE`,
+ * which does not conflict: a sign-in could read the old version, and commit its session after this
+ * transaction revoked the ones it saw. SQLite: a transaction runs alone on the one connection.
  */
 export async function moveCredentialsVersion(db: Kysely<Schema>, userId: string): Promise<void> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) {
@@ -165,6 +197,10 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
     async findCredentialsVersion(id) {
       const [row] = (await selectCredentialsVersion(db, { id })).rows;
       return row === undefined ? undefined : Number(row.credentials_version);
+    },
+    async lockUser(id, mode) {
+      const [row] = (await selectUserLockedBy[mode](db, { id })).rows;
+      return row && toRecord(row);
     },
     async updateUser(id, patch, now) {
       const values: Updateable<UsersTable> = { updated_at: now };

@@ -1,6 +1,10 @@
 import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createDeviceTokens, DEVICE_TOKEN_LENGTH } from '../../src/accounts/device-token.js';
+import {
+  createDeviceTokens,
+  DEVICE_TOKEN_LENGTH,
+  deviceTokenAccount,
+} from '../../src/accounts/device-token.js';
 import { createTestClock } from '../../src/testing.js';
 
 const secretKey = new Uint8Array(32).fill(1);
@@ -27,6 +31,13 @@ describe('createDeviceTokens', () => {
     expect(tokens.verify(tokens.issue(account), account)?.deviceId).not.toBe(
       tokens.verify(token, account)?.deviceId,
     );
+  });
+
+  it('names the account it was issued for, unchecked, and nothing for what is not shaped like one', () => {
+    expect(deviceTokenAccount(tokens.issue(account))).toBe(account.id);
+    expect(deviceTokenAccount(undefined)).toBeUndefined();
+    expect(deviceTokenAccount(tokens.issue(account).slice(1))).toBeUndefined();
+    expect(deviceTokenAccount('!'.repeat(DEVICE_TOKEN_LENGTH))).toBeUndefined();
   });
 
   it('refuses every altered byte, other lengths and other alphabets', () => {

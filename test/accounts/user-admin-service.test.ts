@@ -6,6 +6,7 @@ import { createUserAdminService, type UserAdminService } from '../../src/account
 import type { ErrorCode } from '../../src/errors.js';
 import { createGatehouseCore } from '../../src/gatehouse.js';
 import type { GatehouseCore } from '../../src/gatehouse-core.js';
+import { outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
 import { createUserAdminTransaction } from '../../src/storage/user-admin-transaction.js';
 import type { UserRecord } from '../../src/storage/user-store.js';
 import { createTestClock, testConfig } from '../../src/testing.js';
@@ -132,7 +133,7 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
       });
     });
 
-    it('deletes a plain user, whose tokens then find no account', async () => {
+    it('deletes a plain user, whose tokens are revoked at once', async () => {
       const ann = await account('admin');
       const bob = await account('user');
       const token = await liveToken(bob);
@@ -140,18 +141,84 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
       await admin.deleteUser(ann, bob.id, CLIENT);
       expect(await gatehouse.users.findUserById(bob.id)).toBeUndefined();
       expect(await gatehouse.userCache.get(bob.id)).toBeUndefined();
-      const check = await gatehouse.sessions.verifyAccessToken(token);
-      // The JWT itself may still verify; the guard then finds no user and answers 401.
-      if (check.ok) expect(await gatehouse.userCache.get(check.userId)).toBeUndefined();
+      // Revoked before the row went (revocation list), not only cascaded away with it.
+      expect(await gatehouse.sessions.verifyAccessToken(token)).toEqual({ ok: false, reason: 'revoked' });
       expect(await auditEvents()).toMatchObject([
-        {
-          event: 'user_deleted',
-          actorId: ann.id,
-          targetId: bob.id,
-          details: { email: bob.email, role: 'user' },
-        },
+        { event: 'user_deleted', actorId: ann.id, targetId: bob.id, details: { role: 'user' } },
       ]);
       expect(await codeOf(admin.deleteUser(ann, bob.id, CLIENT))).toBe('USER_NOT_FOUND');
+    });
+
+    it('deletes as self-deletion does (red-team 2026-12f K1): hooks in its transaction, IPs erased, no address kept, owner mailed', async () => {
+      const ann = await account('admin');
+      const bob = await account('user');
+      const now = gatehouse.clock();
+      await gatehouse.audit.record({
+        event: 'login_succeeded',
+        actorId: bob.id,
+        targetId: bob.id,
+        ip: '198.51.100.9',
+        userAgent: 'bob-browser/1.0',
+      });
+      await gatehouse.audit.record({ event: 'user_enabled', actorId: ann.id, targetId: bob.id, ...CLIENT });
+      await gatehouse.auditRetention.recordLoginFailure(bob.id, '198.51.100.9', now);
+      const seen: string[] = [];
+      const removeHook = gatehouse.accountDeletion.onAccountDeleting(async (tx, userId) => {
+        seen.push(`deleting ${userId}`);
+        // Written in the deletion's transaction, before the erasure: it loses its IP too.
+        await tx.audit.record({ event: 'logout', actorId: userId, targetId: userId, ip: '198.51.100.10' });
+        tx.afterCommit(() => void seen.push(`committed ${userId}`));
+      });
+      try {
+        await admin.deleteUser(ann, bob.id, CLIENT);
+      } finally {
+        removeHook();
+      }
+      expect(seen).toEqual([`deleting ${bob.id}`, `committed ${bob.id}`]);
+      const rows = await auditEvents();
+      const deleted = rows.find((row) => row.event === 'user_deleted');
+      // The administrator's own IP and user agent stay (accountability); the account keeps its id and role only.
+      expect(deleted).toMatchObject({
+        actorId: ann.id,
+        targetId: bob.id,
+        ip: CLIENT.ip,
+        userAgent: CLIENT.userAgent,
+      });
+      expect(deleted?.details).toEqual({ role: 'user' });
+      expect(JSON.stringify(rows)).not.toContain(bob.email);
+      const before = rows.filter((row) => row !== deleted);
+      expect(before.map((row) => row.event).sort()).toEqual(['login_succeeded', 'logout', 'user_enabled']);
+      for (const row of before) expect([row.ip, row.userAgent]).toEqual([null, null]);
+      expect(
+        (await gatehouse.auditRetention.listLoginFailures({ subjectId: bob.id, limit: 10 })).map(
+          (tally) => tally.lastIp,
+        ),
+      ).toEqual([null]);
+      await gatehouse.lifecycle.idle();
+      const mails = await readOutbox(outboxDirectory(gatehouse.config.dataDir), 1000);
+      expect(mails.filter((mail) => mail.to === bob.email).map((mail) => mail.subject)).toEqual([
+        'Your account was deleted',
+      ]);
+    });
+
+    it('lets an app’s failing hook abort an admin’s deletion: account, sessions and audit stay', async () => {
+      const boss = await account('super_admin');
+      const bob = await account('user');
+      const token = await liveToken(bob);
+      await gatehouse.audit.record({ event: 'login_succeeded', actorId: bob.id, ip: '198.51.100.9' });
+      const removeHook = gatehouse.accountDeletion.onAccountDeleting(async () => {
+        throw new Error('app refuses');
+      });
+      try {
+        await expect(admin.deleteUser(boss, bob.id, CLIENT)).rejects.toThrow('app refuses');
+      } finally {
+        removeHook();
+      }
+      expect(await gatehouse.users.findUserById(bob.id)).toEqual(bob);
+      expect((await gatehouse.sessions.verifyAccessToken(token)).ok).toBe(true);
+      expect((await auditEvents()).map((row) => [row.event, row.ip])).toEqual([
+        ['login_succeeded', '198.51.100.9'],
+      ]);
     });
 
     it('cannot make anyone admin or super_admin', async () => {
@@ -255,6 +322,7 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
       const offline = createUserAdminService({
         users: gatehouse.users,
         transaction: createUserAdminTransaction(gatehouse.database),
+        deletion: gatehouse.accountDeletion,
         revocations: gatehouse.revocations,
         clock: gatehouse.clock,
         bus: { publish: () => Promise.reject(new Error('redis down')) },

@@ -1,3 +1,4 @@
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
@@ -218,5 +219,44 @@ describe('the SQLite disk full (SQLITE_FULL)', () => {
       await sql.raw('pragma max_page_count = 1073741823').execute(db());
     }
     expect((await register('after.full@example.com')).statusCode).toBe(201);
+  });
+});
+
+/**
+ * The SQLite file renamed or deleted under the running server (a careless restore, a clean-up
+ * script). SQLite keeps the open file: before the third part of the fault review `/readyz` said
+ * ready and sign-ups answered 201 into a deleted file, lost when the process stopped.
+ */
+describe('the SQLite file moved or deleted while open', () => {
+  let app: FastifyInstance;
+  let file: string;
+
+  beforeAll(async () => {
+    file = join(tempDir('gh-sqlite-moved-'), 'gatehouse.db');
+    app = await buildTestServer({ databaseUrl: `sqlite:${file}` });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  const readyz = async () => {
+    const response = await app.inject({ method: 'GET', url: '/readyz' });
+    return { status: response.statusCode, body: response.json() as Record<string, unknown> };
+  };
+
+  it('says not ready (database moved) while the path names another file or none, and ready once it is back', async () => {
+    expect(await readyz()).toMatchObject({ status: 200, body: { database: 'up' } });
+    renameSync(file, `${file}.old`);
+    expect(await readyz()).toEqual({
+      status: 503,
+      body: { status: 'not ready', database: 'moved', redis: 'disabled' },
+    });
+    // A new file at the path (what the next start would open) is not the one this process writes.
+    writeFileSync(file, '');
+    expect((await readyz()).body).toMatchObject({ database: 'moved' });
+    renameSync(`${file}.old`, file);
+    expect(await readyz()).toMatchObject({ status: 200, body: { database: 'up' } });
+    unlinkSync(file);
+    expect((await readyz()).body).toMatchObject({ status: 'not ready', database: 'moved' });
   });
 });

@@ -1,7 +1,11 @@
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
-import { buildTestServer } from '../../src/testing.js';
+import { gatehousePlugin } from '../../src/http/index.js';
+import { createGatehouse, type Gatehouse } from '../../src/index.js';
+import { buildServer } from '../../src/server.js';
+import { isDatabaseUnavailable, isTransactionConflict } from '../../src/storage/open-database.js';
+import { buildTestServer, testConfig } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 
 describe('a database outage', () => {
@@ -52,5 +56,97 @@ describe('a database outage', () => {
     const response = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(accessToken) });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ email });
+  });
+});
+
+describe('the log line of a database outage', () => {
+  it('names the reason (not pino\'s "[not an Error]")', async () => {
+    const lines: string[] = [];
+    const app = await buildServer(testConfig({ logLevel: 'warn' }), {
+      logStream: { write: (line) => void lines.push(line) },
+      webUi: false,
+    });
+    try {
+      await gatehouseCore(app.gatehouse).database.close();
+      const response = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: 'outage@example.com', password: PASSWORD },
+      });
+      expect(response.statusCode).toBe(503);
+    } finally {
+      await app.close().catch(() => {});
+    }
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const warning = entries.find((entry) => entry.msg === 'database unavailable');
+    expect(warning).toBeDefined();
+    expect(typeof warning?.error).toBe('string');
+    expect(String(warning?.error)).not.toBe('');
+    expect(JSON.stringify(warning)).not.toContain('[not an Error]');
+  });
+});
+
+/**
+ * A transaction PostgreSQL ended because it conflicted with another (40P01 deadlock_detected,
+ * 40001 serialization_failure): rolled back whole, so the same request may be sent again. The
+ * lock order keeps Gatehouse's own transactions from deadlocking each other
+ * (test/http/lock-order.test.ts); what remains (an app's transaction, an operator's session) must
+ * not be a 500 with a stack. Routes that throw what node-postgres rejects with, wrapped the way
+ * Kysely and a service may wrap it.
+ */
+describe('a transaction ended by a conflict', () => {
+  const pgError = (code: string, message: string) =>
+    Object.assign(new Error(message), { code, severity: 'ERROR', detail: 'Process 1 waits for ShareLock' });
+  let app: FastifyInstance;
+  let gatehouse: Gatehouse;
+  beforeAll(async () => {
+    gatehouse = await createGatehouse(testConfig());
+    app = Fastify();
+    await app.register(gatehousePlugin, { gatehouse, routes: false });
+    app.post('/deadlock', async () => {
+      throw pgError('40P01', 'deadlock detected');
+    });
+    app.post('/serialization', async () => {
+      throw new Error('the change failed', { cause: pgError('40001', 'could not serialize access') });
+    });
+    // The token endpoint's error shape (RFC 6749 §5.2) is chosen by the route's path.
+    app.post('/token', async () => {
+      throw pgError('40P01', 'deadlock detected');
+    });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app.close();
+    await gatehouse.close();
+  });
+
+  it.each(['/deadlock', '/serialization'])(
+    '%s: 503 problem+json TRANSACTION_CONFLICT with Retry-After, no stack',
+    async (url) => {
+      const response = await app.inject({ method: 'POST', url });
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.headers['retry-after']).toBe('1');
+      expect(response.json()).toMatchObject({ status: 503, code: 'TRANSACTION_CONFLICT' });
+      expect(response.body).not.toMatch(/\bat .+\.(ts|js):\d+|deadlock|serialize|ShareLock/);
+    },
+  );
+
+  it('on /token: temporarily_unavailable with our code, no-store', async () => {
+    const response = await app.inject({ method: 'POST', url: '/token' });
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.headers['retry-after']).toBe('1');
+    expect(response.json()).toEqual({
+      error: 'temporarily_unavailable',
+      error_description: expect.any(String),
+      code: 'TRANSACTION_CONFLICT',
+    });
+  });
+
+  it('is not an outage: isDatabaseUnavailable stays false, so cached reads are not served stale for it', () => {
+    expect(isTransactionConflict(pgError('40P01', 'deadlock detected'))).toBe(true);
+    expect(isDatabaseUnavailable(pgError('40P01', 'deadlock detected'))).toBe(false);
+    expect(isTransactionConflict(pgError('23505', 'duplicate key'))).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maskEmail } from '../../src/accounts/mask-email.js';
 import type { Role } from '../../src/accounts/roles.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
@@ -359,8 +360,20 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     });
     expect(asked.statusCode).toBe(202);
     expect(asked.json()).toMatchObject({ email: owner.email });
-    expect((await lastMail(app, owner.email, /about to change/)).text).toContain(newEmail);
-    const token = linkToken((await lastMail(app, newEmail, /Confirm your new email/)).text);
+    const notice = await lastMail(app, owner.email, /about to change/);
+    expect(notice.text).toContain(newEmail);
+    // Each mail names the account it is about: the notice to its own address in full...
+    for (const body of [notice.text, notice.html]) expect(body).toContain(owner.email);
+    const confirmation = await lastMail(app, newEmail, /Confirm your new email/);
+    // ...the link to the new, not yet proven, address masked: whoever typed it may have mistyped it,
+    // and its reader learns which account asks without learning the account's sign-in address.
+    const masked = maskEmail(owner.email);
+    expect(masked).not.toBe(owner.email);
+    for (const body of [confirmation.text, confirmation.html]) {
+      expect(body).toContain(masked);
+      expect(body).not.toContain(owner.email);
+    }
+    const token = linkToken(confirmation.text);
     // Not yet changed.
     expect((await login(app, owner.email)).access_token).toEqual(expect.any(String));
     // The mail says what the page will ask of someone not signed in to the account (red-team I9).
@@ -383,7 +396,9 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     const moved = await login(app, newEmail);
     const me = await app.inject({ url: '/users/me', headers: bearer(moved.access_token) });
     expect(me.json()).toMatchObject({ email: newEmail, email_verified: true });
-    expect((await lastMail(app, owner.email, /was changed/)).text).toContain(newEmail);
+    const changed = await lastMail(app, owner.email, /was changed/);
+    expect(changed.text).toContain(newEmail);
+    for (const body of [changed.text, changed.html]) expect(body).toContain(owner.email);
   });
 
   it('a verification link dies when the address changes (bound to the address)', async () => {

@@ -1,9 +1,13 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearerFor, createAccount, type SignedIn, signIn } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { useTempDirs } from '../support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 describe.each(engines)('OAuth client admin routes ($name)', ({ name }) => {
   let app: FastifyInstance;
@@ -35,6 +39,55 @@ describe.each(engines)('OAuth client admin routes ($name)', ({ name }) => {
       expect(response.json().code).toBe('VALIDATION_FAILED');
     },
   );
+
+  // An app's origin in CORS_CREDENTIALED_ORIGINS reads the person's session API with their cookies
+  // (red-team 2026-12e J6's other half): the operator is told when the app is registered, in the
+  // answer and the log, and at every start while it stays so.
+  it('warns when an app redirects to an origin of CORS_CREDENTIALED_ORIGINS, in the answer, the log and at start-up', async () => {
+    const database = await createTestDatabaseUrl(name);
+    const logged: string[] = [];
+    const logger = { level: 'warn', stream: { write: (line: string) => void logged.push(line) } };
+    const settings = {
+      // A file, for SQLite: the second start reads what the first wrote.
+      databaseUrl: name === 'sqlite' ? `sqlite:${join(tempDir('gh-cors-apps-'), 'db.sqlite')}` : database.url,
+      corsCredentialedOrigins: ['https://front.example', 'https://other.example'],
+    };
+    let server = await buildTestServer(settings, { logger });
+    try {
+      const owner = await signIn(server, 'admin');
+      const register = (body: object) =>
+        server.inject({ method: 'POST', url: '/oauth/clients', headers: owner.headers, payload: body });
+      const risky = await register({
+        name: 'Partner',
+        redirect_uris: ['https://front.example/cb', 'https://app.partner.example/cb'],
+        post_logout_redirect_uris: ['https://other.example/bye'],
+      });
+      expect(risky.statusCode).toBe(201);
+      const { client_id: riskyId, warnings } = risky.json<{ client_id: string; warnings: string[] }>();
+      expect(warnings).toEqual([expect.stringContaining('https://front.example, https://other.example')]);
+      expect(warnings[0]).toContain(riskyId);
+      const warned = () =>
+        logged.filter((line) => line.includes(riskyId) && line.includes('CORS_CREDENTIALED_ORIGINS'));
+      expect(warned()).toHaveLength(1);
+      // An app elsewhere (a private-use scheme has no origin at all): no warning.
+      const fine = await register({
+        name: 'Elsewhere',
+        redirect_uris: ['https://app.partner.example/cb', 'com.example.app:/cb'],
+      });
+      expect(fine.statusCode).toBe(201);
+      expect(fine.json()).not.toHaveProperty('warnings');
+      await server.close();
+      logged.length = 0;
+      // The next start says it again, for that client alone.
+      server = await buildTestServer(settings, { logger });
+      await server.ready();
+      expect(warned()).toHaveLength(1);
+      expect(logged.filter((line) => line.includes(fine.json().client_id))).toEqual([]);
+    } finally {
+      await server.close();
+      await database.drop();
+    }
+  });
 
   it('registers a public client (201, no secret, no-store) and shows it in the list and by id', async () => {
     const response = await create({ name: 'Notes', redirect_uris: ['https://notes.example/cb'] });

@@ -6,6 +6,7 @@ import {
   MAX_LIVE_CODES_PER_CLIENT,
   REAUTHENTICATION_WINDOW_SECONDS,
 } from '../../src/oauth/authorization-server.js';
+import { ID_TOKEN_HINT_FAILURES_PER_MINUTE } from '../../src/oauth/id-token-hint.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { createOAuthGrantStore } from '../../src/storage/oauth-grant-store.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
@@ -1145,6 +1146,49 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         null,
         true,
       ]);
+    });
+
+    // Item 4 of the 2026-12 gaps round: each id_token_hint costs an ES256 verification (≈ 0.2 ms
+    // here), and anyone may send /authorize a forged one: failed hints are limited per address.
+    it('limits failed id_token_hints per client address; hints that verify never count', async () => {
+      const { hint } = await hintFor();
+      const [header, payload, signature] = hint.split('.');
+      // Our key id and claims, a signature of the right length that is not ours.
+      const forged = `${header}.${payload}.${String(signature).startsWith('A') ? 'B' : 'A'}${String(signature).slice(1)}`;
+      const anonymous = (idTokenHint: string, remoteAddress: string) =>
+        app.inject({
+          method: 'GET',
+          url: request(spa, pkce().challenge, { id_token_hint: idTokenHint }),
+          remoteAddress,
+        });
+      const answers: (string | null)[] = [];
+      for (let attempt = 0; attempt <= ID_TOKEN_HINT_FAILURES_PER_MINUTE; attempt += 1) {
+        const answer = await anonymous(forged, '203.0.113.44');
+        answers.push(
+          answer.statusCode === 303
+            ? locationOf(answer).searchParams.get('error')
+            : String(answer.statusCode),
+        );
+      }
+      expect(answers.slice(0, -1)).toEqual(Array(ID_TOKEN_HINT_FAILURES_PER_MINUTE).fill('invalid_request'));
+      const refused = await anonymous(forged, '203.0.113.44');
+      expect(refused.statusCode).toBe(429);
+      expect(refused.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      // RP-Initiated Logout verifies hints too: the same allowance.
+      const logout = await app.inject({
+        method: 'GET',
+        url: `/oauth/logout?id_token_hint=${forged}`,
+        remoteAddress: '203.0.113.44',
+      });
+      expect(logout.statusCode).toBe(429);
+      // Another address has its own allowance; a genuine hint is never counted.
+      expect((await anonymous(forged, '203.0.113.45')).statusCode).toBe(303);
+      for (let attempt = 0; attempt <= ID_TOKEN_HINT_FAILURES_PER_MINUTE; attempt += 1)
+        expect((await anonymous(hint, '203.0.113.46')).statusCode).toBe(303);
+      // The window ends: the address may try again.
+      clock.advance(60_000);
+      expect((await anonymous(forged, '203.0.113.44')).statusCode).toBe(303);
     });
 
     it('J5: without prompt=none, another person’s hint sends the browser to the login form, not to the app', async () => {

@@ -27,18 +27,18 @@ describe('passkeys over HTTP (software authenticator)', () => {
   const core = () => gatehouseCore(app.gatehouse);
 
   /** A new account signed in with a bearer token, and an authenticator holding one of its passkeys. */
-  const withPasskey = async () => {
-    const user = await createUser(app, { verified: true });
-    const { access_token: token } = await login(app, user.email);
+  const withPasskey = async (server: FastifyInstance = app) => {
+    const user = await createUser(server, { verified: true });
+    const { access_token: token } = await login(server, user.email);
     const authenticator = createSoftAuthenticator(ORIGIN);
-    const started = await app.inject({
+    const started = await server.inject({
       method: 'POST',
       url: '/users/me/passkeys/options',
       headers: bearer(token),
     });
     expect(started.statusCode).toBe(200);
     const { options, passkey_token } = started.json<Options>();
-    const registered = await app.inject({
+    const registered = await server.inject({
       method: 'POST',
       url: '/users/me/passkeys',
       headers: bearer(token),
@@ -323,14 +323,21 @@ describe('passkeys over HTTP (software authenticator)', () => {
       return stranger;
     };
 
-    /** One failed passkey sign-in by a fresh browser at `remoteAddress`: the status answered. */
-    const strangerTry = async (
+    /**
+     * One passkey sign-in by a fresh browser at `remoteAddress`, holding `deviceCookie` (a
+     * `name=value` pair) if given: the answer.
+     */
+    const passkeyTry = async (
       server: FastifyInstance,
-      stranger: ReturnType<typeof createSoftAuthenticator>,
+      authenticator: ReturnType<typeof createSoftAuthenticator>,
       remoteAddress: string,
+      deviceCookie?: string,
     ) => {
       const csrf = await server.inject({ method: 'GET', url: '/auth/csrf', remoteAddress });
-      const cookie = [...cookiesOf(csrf)].map(([name, { value }]) => `${name}=${value}`).join('; ');
+      const cookie = [
+        ...[...cookiesOf(csrf)].map(([name, { value }]) => `${name}=${value}`),
+        ...(deviceCookie === undefined ? [] : [deviceCookie]),
+      ].join('; ');
       const started = await server.inject({
         method: 'POST',
         url: '/auth/passkey/options',
@@ -343,10 +350,76 @@ describe('passkeys over HTTP (software authenticator)', () => {
         url: '/auth/passkey/login',
         remoteAddress,
         headers: { cookie, 'x-csrf-token': csrf.json().csrf_token },
-        payload: { passkey_token, credential: stranger.authenticate(options) },
+        payload: { passkey_token, credential: authenticator.authenticate(options) },
       });
-      return answer.statusCode;
+      return answer;
     };
+
+    /** One failed passkey sign-in by a fresh browser at `remoteAddress`: the status answered. */
+    const strangerTry = async (
+      server: FastifyInstance,
+      stranger: ReturnType<typeof createSoftAuthenticator>,
+      remoteAddress: string,
+    ) => (await passkeyTry(server, stranger, remoteAddress)).statusCode;
+
+    /** The device cookie a passkey sign-in's answer set, as a `name=value` pair. */
+    const deviceCookieOf = (answer: Awaited<ReturnType<typeof passkeyTry>>) => {
+      const found = [...cookiesOf(answer)].find(([name]) => name.endsWith('gatehouse_device'));
+      if (found === undefined) throw new Error('no device cookie');
+      return `${found[0]}=${found[1].value}`;
+    };
+
+    // J3's remainder: per-address limits alone leave a botnet of many /48s unlimited signature
+    // verifications; password logins have a server-wide breaker (login-throttle.ts), passkeys had none.
+    it('J3: a server-wide budget of failed passkey sign-ins; the owner still signs in', async () => {
+      const server = await buildTestServer({
+        publicUrl: ORIGIN,
+        loginMaxFailuresGlobal: 4,
+        loginMaxFailuresPerIp: 50,
+        loginMaxFailuresPerAccount: 100,
+      });
+      try {
+        const stranger = strangerAuthenticator();
+        const { user, authenticator } = await withPasskey(server);
+        // The owner's browser signs in once (before the flood) and keeps its device cookie.
+        const first = await passkeyTry(server, authenticator, '198.51.100.30');
+        expect(first.statusCode).toBe(204);
+        const ownersDevice = deviceCookieOf(first);
+        // A flood from four addresses spends the budget...
+        for (let bot = 0; bot < 4; bot += 1)
+          expect(await strangerTry(server, stranger, `192.0.2.${bot + 1}`)).toBe(400);
+        // ...after which one address gets OPEN_BREAKER_FAILURES_PER_IP failures, not 50.
+        const tries: number[] = [];
+        for (let attempt = 0; attempt < 5; attempt += 1)
+          tries.push(await strangerTry(server, stranger, '203.0.113.5'));
+        expect(tries).toEqual([400, 400, 400, 429, 429]);
+        const refused = await passkeyTry(server, stranger, '203.0.113.5');
+        expect(refused.json()).toMatchObject({ code: 'TOO_MANY_LOGIN_ATTEMPTS' });
+        expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+        // The owner's known browser, behind that very address, is judged on its own counter.
+        const known = await passkeyTry(server, authenticator, '203.0.113.5', ownersDevice);
+        expect(known.statusCode).toBe(204);
+        // Without the cookie, the same passkey there waits like anyone (nothing verified)...
+        expect((await passkeyTry(server, authenticator, '203.0.113.5')).statusCode).toBe(429);
+        // ...and from an address of its own, a new device of the owner signs in.
+        expect((await passkeyTry(server, authenticator, '198.51.100.31')).statusCode).toBe(204);
+        // A device cookie opens its lane for its own account's passkeys only: the attacker's cookie
+        // of their own account buys no verifications of anyone else's.
+        const attacker = await withPasskey(server);
+        const attackersDevice = deviceCookieOf(
+          await passkeyTry(server, attacker.authenticator, '198.51.100.32'),
+        );
+        const counterOf = async () =>
+          (await gatehouseCore(server.gatehouse).passkeys.list(user.id))[0]?.counter;
+        const before = await counterOf();
+        // The owner's genuine assertion, sent with the attacker's cookie: refused unverified.
+        const borrowed = await passkeyTry(server, authenticator, '203.0.113.5', attackersDevice);
+        expect(borrowed.json()).toMatchObject({ code: 'PASSKEY_INVALID' });
+        expect(await counterOf()).toBe(before);
+      } finally {
+        await server.close();
+      }
+    });
 
     // J3: wrong passwords are tallied per account and hour (audit-log.ts: "anyone can send them, so
     // one row per attempt would let an anonymous flood grow the database"); failed passkey sign-ins,

@@ -242,6 +242,31 @@ describe('admin user routes', () => {
       expect((await get(`/users/${bob.user.id}`, ann)).json().code).toBe('USER_NOT_FOUND');
       expect((await remove(bob.user.id, ann)).json().code).toBe('USER_NOT_FOUND');
     });
+
+    it('runs the apps’ account-deletion hooks, and a failing one aborts it (500, the account stays)', async () => {
+      const boss = await signIn(app, 'super_admin');
+      const bob = await signIn(app, 'user');
+      const refuse = app.gatehouse.onAccountDeleting(async () => {
+        throw new Error('app refuses');
+      });
+      try {
+        const refused = await remove(bob.user.id, boss);
+        expect(refused.statusCode).toBe(500);
+        expect(refused.body).not.toContain('app refuses\n    at');
+      } finally {
+        refuse();
+      }
+      expect((await get('/users/me', bob)).statusCode).toBe(200);
+      const hooked: string[] = [];
+      const record = app.gatehouse.onAccountDeleting(async (_tx, userId) => void hooked.push(userId));
+      try {
+        expect((await remove(bob.user.id, boss)).statusCode).toBe(204);
+      } finally {
+        record();
+      }
+      expect(hooked).toEqual([bob.user.id]);
+      expect((await get('/users/me', bob)).statusCode).toBe(401);
+    });
   });
 
   it('documents each route’s security requirement and scopes in OpenAPI', async () => {

@@ -241,8 +241,12 @@ describe('mail queue fairness under a flood from many addresses', () => {
 
 describe('templates', () => {
   it('escapes values in HTML and keeps line breaks out of the subject', () => {
-    const message = templates.render('email_changed', 'g@example.com', { new_email: '<b>x</b>@example.com' });
+    const message = templates.render('email_changed', 'g@example.com', {
+      new_email: '<b>x</b>@example.com',
+      account_email: 'g&"h"@example.com',
+    });
     expect(message.html).toContain('&#60;b&#62;x&#60;/b&#62;@example.com');
+    expect(message.html).toContain('g&#38;&#34;h&#34;@example.com');
     expect(message.text).toContain('<b>x</b>@example.com');
   });
 

@@ -41,26 +41,20 @@ function countWriteTransactions(log: readonly string[]): number {
 }
 
 /**
- * Red-team 2026-12d I3: inside the login's transaction, after its session's insert (and before its
- * commit), the account's credentials version is read once, with no lock of its own.
+ * The lock order (ARCHITECTURE.md, "Lock order"): the login's transaction reads its account as its
+ * first statement, on PostgreSQL under the user row's `FOR KEY SHARE` (the lock its session
+ * insert's foreign key takes anyway), before it spends or writes anything; that read is also the
+ * re-read of the credentials version (red-team 2026-12d I3). One read of the account, the only
+ * locking statement of the login.
  */
-function expectCredentialsReread(statements: readonly string[]): void {
-  const insert = statements.findIndex((sql) => /insert into "sessions"/.test(sql));
-  const reread = statements.findIndex((sql) => /select "credentials_version" from "users"/.test(sql));
-  const commit = statements.findLastIndex((sql) => END.test(sql));
-  expect({ afterInsert: reread > insert, beforeCommit: reread < commit }).toEqual({
-    afterInsert: true,
-    beforeCommit: true,
-  });
-  expect(statements.filter((sql) => /credentials_version/.test(sql))).toHaveLength(1);
-  // The one row lock is the session cap's (MAX_SESSIONS_PER_ACCOUNT, PostgreSQL only): the
-  // `FOR KEY SHARE` the session insert's foreign key takes anyway, taken before it; the re-read
-  // itself takes none.
-  const locks = statements.filter((sql) => /for (update|share|no key update|key share)/i.test(sql));
-  expect(
-    locks.filter((sql) => !/^select "id" from "users" where "id" = \$1 for key share$/.test(sql)),
-  ).toEqual([]);
-  expect(locks.length).toBeLessThanOrEqual(1);
+function expectAccountLockedFirst(statements: readonly string[], engine: 'sqlite' | 'postgres'): void {
+  const transaction = statements.slice(statements.findIndex((sql) => BEGIN.test(sql)));
+  const read = /^select \* from "users" where "id" = \S+( for key share)?$/;
+  expect(transaction[1]).toMatch(read);
+  expect(transaction.filter((sql) => /from "users"/.test(sql))).toHaveLength(1);
+  expect(statements.filter((sql) => /for (update|share|no key update|key share)/i.test(sql))).toEqual(
+    engine === 'postgres' ? [transaction[1]] : [],
+  );
 }
 
 /**
@@ -109,7 +103,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       });
       expect(status).toBe(200);
       expect(countWriteTransactions(statements)).toBe(1);
-      expectCredentialsReread(statements);
+      expectAccountLockedFirst(statements, name);
       // The control: the counted transaction does write all three.
       const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
       expect(writes).toMatch(/insert into "sessions"/);
@@ -133,7 +127,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       });
       expect(status).toBe(200);
       expect(countWriteTransactions(statements)).toBe(1);
-      expectCredentialsReread(statements);
+      expectAccountLockedFirst(statements, name);
       const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
       expect(writes).toMatch(/insert into "spent_challenges"/);
       expect(writes).toMatch(/update "mfa_recovery_codes"/);
@@ -159,6 +153,15 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
       expect(writes).toMatch(/update "users" set "password_hash"/);
       expect(writes).toMatch(/insert into "sessions"/);
+      // The lock order: the strongest lock the login takes on the user row (the upgrade's UPDATE
+      // takes FOR NO KEY UPDATE) is taken first, so it is never strengthened while another
+      // transaction waits for the row (a password change's FOR UPDATE would deadlock with it).
+      const transaction = statements.slice(statements.findIndex((sql) => BEGIN.test(sql)));
+      expect(transaction[1]).toMatch(
+        name === 'postgres'
+          ? /from "users" where "id" = \S+ for no key update$/
+          : /from "users" where "id" = \S+$/,
+      );
       const upgraded = await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email);
       expect(upgraded?.passwordHash.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
       // The second login verifies the new hash and writes no upgrade.
@@ -202,7 +205,7 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       });
       expect(status).toBe(204);
       expect(countWriteTransactions(statements)).toBe(1);
-      expectCredentialsReread(statements);
+      expectAccountLockedFirst(statements, name);
       const writes = statements.filter((sql) => WRITE.test(sql)).join('\n');
       expect(writes).toMatch(/update "sessions"/);
       expect(writes).toMatch(/insert into "sessions"/);

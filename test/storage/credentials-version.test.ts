@@ -7,10 +7,13 @@ import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
 
 /**
  * Red-team 2026-12d I3: a sign-in re-reads the account's credentials version inside its session's
- * transaction, after the insert; ending all the account's sessions moves it. These tests run the
- * two transactions against each other in both orders: on PostgreSQL (READ COMMITTED, real
- * interleaving) the revocation's `FOR UPDATE` on the user row and the session insert's foreign-key
- * lock order them; on SQLite a transaction holds the one connection.
+ * transaction; ending all the account's sessions moves it. These tests run the two transactions
+ * against each other in both orders: on PostgreSQL (READ COMMITTED, real interleaving) the
+ * revocation's `FOR UPDATE` on the user row and the sign-in's share of it order them; on SQLite a
+ * transaction holds the one connection. The sign-in side here takes its share through the session
+ * insert's foreign key (the older statement order); the service now takes it as its first
+ * statement (`UserStore.lockUser`, test/sessions/login-transaction.test.ts), and the revocation
+ * must order both the same way.
  */
 describe.each(engines)('credentials version on $name', ({ name }) => {
   let test: TestDatabase;

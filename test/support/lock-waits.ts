@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Database } from '../../src/storage/open-database.js';
 
 /** A gate a transaction waits on: `open()` lets it go on (and commit). */
-export function gate(): { opened: Promise<void>; open: () => void } {
+export function gate(): { opened: Promise<void>; open(): void } {
   let open = () => {};
   const opened = new Promise<void>((resolve) => {
     open = resolve;
@@ -14,7 +14,8 @@ export function gate(): { opened: Promise<void>; open: () => void } {
  * Resolves once another connection of `database` waits on a lock (PostgreSQL), or at once
  * (SQLite: a transaction holds the only connection, so whatever was started meanwhile is queued
  * behind it whatever the timing). Also resolves when `settled` does, so a run that never blocks
- * (the bug) ends the wait and fails on its assertions instead of hanging.
+ * (the bug) ends the wait and fails on its assertions instead of hanging. Polls on the event loop
+ * (`setImmediate`), never on a timer: the wait is for a condition, not for time to pass.
  */
 export async function someoneWaitsOnALock(database: Database, settled: Promise<unknown>): Promise<void> {
   if (database.dialect !== 'postgres') return;

@@ -22,9 +22,17 @@ export interface ServerProcess {
   url: string;
 }
 
-/** Starts `gatehouse serve` on a free port with `env` and waits until it listens. */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve'], {
+/**
+ * Starts `gatehouse serve` on a free port with `env` and waits until it listens. `wrapper` is an
+ * argv prefix that runs it (e.g. a stalled resolver's namespace); it must `exec` the server, so
+ * the child's PID is the server's.
+ */
+export async function startServerProcess(
+  env: Record<string, string>,
+  wrapper: readonly string[] = [],
+): Promise<ServerProcess> {
+  const [command = process.execPath, ...args] = [...wrapper, process.execPath, CLI, 'serve'];
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

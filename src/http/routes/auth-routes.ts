@@ -282,7 +282,7 @@ export function registerAuthRoutes(
     },
   );
 
-  registerPasskeySignInRoutes(app, { gatehouse, csrf, startBrowserSession });
+  registerPasskeySignInRoutes(app, { gatehouse, csrf, cookies, startBrowserSession });
 
   /** Sets the cookies of a completed sign-in and answers 204. */
   function startBrowserSession(

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { clientView } from '../../oauth/client-view.js';
+import { credentialedAppOrigins, credentialedAppWarning } from '../../oauth/credentialed-app-origins.js';
 import {
   clientScopes,
   MAX_OAUTH_CLIENTS,
@@ -92,6 +93,13 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
               client_secret: Type.Optional(
                 Type.String({ description: 'Confidential clients only; shown once' }),
               ),
+              warnings: Type.Optional(
+                Type.Array(Type.String(), {
+                  description:
+                    'For the operator: a redirect URI’s origin is in CORS_CREDENTIALED_ORIGINS, which gives this app ' +
+                    'the person’s cookie session (also logged, and again at every start)',
+                }),
+              ),
             }),
           ]),
           409: problemRef,
@@ -112,12 +120,16 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
         },
         { actorId: authOf(request).user.id, client: clientInfo(request) },
       );
+      const origins = credentialedAppOrigins(created.client, gatehouse.config.corsCredentialedOrigins);
+      const warning = origins.length === 0 ? undefined : credentialedAppWarning(created.client, origins);
+      if (warning !== undefined) request.log.warn({ client_id: created.client.clientId }, warning);
       return reply
         .code(201)
         .header('cache-control', 'no-store')
         .send({
           ...clientView(created.client),
           ...(created.clientSecret === undefined ? {} : { client_secret: created.clientSecret }),
+          ...(warning === undefined ? {} : { warnings: [warning] }),
         });
     },
   );

@@ -99,8 +99,9 @@ const ConnectedAppSchema = Type.Object({
   consented_at: Type.String({ format: 'date-time' }),
 });
 
-function toParameters(query: Static<typeof AuthorizeQuery>): AuthorizationParameters {
+function toParameters(query: Static<typeof AuthorizeQuery>, clientIp: string): AuthorizationParameters {
   return {
+    clientIp,
     responseType: query.response_type,
     clientId: query.client_id,
     redirectUri: query.redirect_uri,
@@ -344,7 +345,7 @@ export function registerOAuthProviderRoutes(
           'The request is malformed (a parameter is repeated or too long).',
         );
       }
-      const check = await server.checkRequest(toParameters(request.query));
+      const check = await server.checkRequest(toParameters(request.query, request.ip));
       if (!check.ok) {
         if (!check.redirect) return sendErrorPage(reply, 400, check.code, check.description);
         return reply.redirect(check.to, 303);
@@ -426,7 +427,7 @@ export function registerOAuthProviderRoutes(
       const auth = await browserSession(request);
       if (auth === null)
         return sendErrorPage(reply, 401, 'UNAUTHENTICATED', 'Your session ended; start again from the app.');
-      const check = await server.checkRequest(toParameters(request.body));
+      const check = await server.checkRequest(toParameters(request.body, request.ip));
       if (!check.ok) {
         if (!check.redirect) return sendErrorPage(reply, 400, check.code, check.description);
         return reply.redirect(check.to, 303);
@@ -537,7 +538,8 @@ export function registerOAuthProviderRoutes(
   );
 
   /** The logout parameters as the core reads them. */
-  const logoutParameters = (fields: Static<typeof LogoutQuery>): LogoutParameters => ({
+  const logoutParameters = (fields: Static<typeof LogoutQuery>, clientIp: string): LogoutParameters => ({
+    clientIp,
     idTokenHint: fields.id_token_hint,
     clientId: fields.client_id,
     postLogoutRedirectUri: fields.post_logout_redirect_uri,
@@ -620,7 +622,7 @@ export function registerOAuthProviderRoutes(
       if (request.validationError !== undefined) {
         return sendErrorPage(reply, 400, 'INVALID_REQUEST', 'The request is malformed.');
       }
-      const logout = await rpLogout.check(logoutParameters(request.query));
+      const logout = await rpLogout.check(logoutParameters(request.query, request.ip));
       const auth = await browserSession(request);
       if (auth === null) return signedOut(reply, logout);
       if (await rpLogout.needsNoConfirmation(logout, { userId: auth.user.id, sessionId: auth.sessionId })) {
@@ -677,7 +679,7 @@ export function registerOAuthProviderRoutes(
       const refusal = refusePost(request, reply);
       if (refusal !== undefined) return refusal;
       const { body } = request;
-      const logout = await rpLogout.check(logoutParameters(body));
+      const logout = await rpLogout.check(logoutParameters(body, request.ip));
       const auth = await browserSession(request);
       if (auth === null) return signedOut(reply, logout);
       if (!formTokens.verify(body.csrf_token, 'logout', auth.sessionId, logoutBound(body))) {

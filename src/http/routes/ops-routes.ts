@@ -13,11 +13,16 @@ export const READINESS_CHECK_TIMEOUT_MS = 800;
 /** `/readyz`'s body: overall status and each dependency's state. */
 export const ReadinessSchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not ready'), Type.Literal('starting')]),
-  database: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('read-only')], {
-    description:
-      '`read-only`: the database answers but refuses writes (a PostgreSQL standby after a failover, or ' +
-      '`default_transaction_read_only`); logins and sign-ups would all fail, so the instance is not ready',
-  }),
+  database: Type.Union(
+    [Type.Literal('up'), Type.Literal('down'), Type.Literal('read-only'), Type.Literal('moved')],
+    {
+      description:
+        '`read-only`: the database answers but refuses writes (a PostgreSQL standby after a failover, or ' +
+        '`default_transaction_read_only`); logins and sign-ups would all fail, so the instance is not ready. ' +
+        '`moved`: the SQLite file was deleted, renamed or replaced while open; the server still writes to ' +
+        'the file it opened, which the next start will not read',
+    },
+  ),
   redis: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('disabled')]),
 });
 
@@ -56,11 +61,21 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         gatehouse.checkRedis(READINESS_CHECK_TIMEOUT_MS),
       ]);
       if (database !== 'up') {
-        request.log.warn(
-          database === 'down'
-            ? 'readiness check: the database did not answer'
-            : 'readiness check: the database is read-only (a standby, or default_transaction_read_only)',
-        );
+        if (database === 'moved') {
+          // An error, not a warning: data is at stake, and only this process can still save it.
+          request.log.error(
+            { pid: process.pid },
+            'readiness check: the SQLite database file was deleted, renamed or replaced while the server ' +
+              'had it open; writes since then are only in the open file, which the next start will not ' +
+              'read. Before stopping, copy it out: ls -l /proc/<pid>/fd shows it (marked "(deleted)" if gone)',
+          );
+        } else {
+          request.log.warn(
+            database === 'down'
+              ? 'readiness check: the database did not answer'
+              : 'readiness check: the database is read-only (a standby, or default_transaction_read_only)',
+          );
+        }
         return reply.code(503).send({ status: 'not ready', database, redis });
       }
       return { status: 'ready' as const, database, redis };

@@ -7,6 +7,7 @@ import { MAX_PASSKEY_TOKEN_LENGTH } from '../../mfa/passkey-challenge.js';
 import { MAX_PASSKEYS_PER_ACCOUNT } from '../../mfa/passkeys.js';
 import type { PasskeyRecord } from '../../mfa/storage/passkey-store.js';
 import { callerOf } from '../caller.js';
+import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
 import { enforceAddressRateLimit, refundAddressRateLimit } from '../rate-limit.js';
@@ -295,10 +296,15 @@ export type StartBrowserSession = (
  */
 export function registerPasskeySignInRoutes(
   parent: FastifyInstance,
-  deps: { gatehouse: GatehouseCore; csrf: CsrfGuard; startBrowserSession: StartBrowserSession },
+  deps: {
+    gatehouse: GatehouseCore;
+    csrf: CsrfGuard;
+    cookies: Pick<CookiePolicy, 'deviceName'>;
+    startBrowserSession: StartBrowserSession;
+  },
 ): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
-  const { gatehouse, csrf, startBrowserSession } = deps;
+  const { gatehouse, csrf, cookies, startBrowserSession } = deps;
   const { config } = gatehouse;
 
   /**
@@ -355,7 +361,9 @@ export function registerPasskeySignInRoutes(
           'cookies; the session’s `amr` is `pop user mfa` (RFC 8176: every factor, so no second-factor prompt, and ' +
           'it satisfies REQUIRE_MFA_FOR_ROLES). 400 `PASSKEY_INVALID` for an unknown passkey, a bad signature, a ' +
           'counter that did not grow, or an expired or used token; 403 `ACCOUNT_DISABLED`/`EMAIL_NOT_VERIFIED`; ' +
-          'verifications are limited per client address (429).',
+          'verifications are limited per client address (429 `TOO_MANY_REQUESTS`), and failures per passkey and ' +
+          'server-wide as password logins are (429 `TOO_MANY_LOGIN_ATTEMPTS`; a browser holding the device cookie ' +
+          'of the passkey’s account signs in past the server-wide limit).',
         body: Type.Object(
           { passkey_token: PasskeyToken, credential: AuthenticationCredential },
           { additionalProperties: false },
@@ -372,10 +380,21 @@ export function registerPasskeySignInRoutes(
           token: request.body.passkey_token,
           response: request.body.credential,
           previousSessionId: binding === ANONYMOUS ? undefined : binding,
+          deviceToken: request.cookies[cookies.deviceName],
         },
         callerOf(request),
       );
       if (!login.ok) {
+        if (login.reason === 'throttled') {
+          // Refused before any verification: like a refused password login, it spends nothing of
+          // the address's allowance, so refusals cannot run down a neighbour's owner (same NAT).
+          await refundAddressRateLimit(gatehouse.counters, 'passkey', request.ip);
+          throw new GatehouseError(
+            'TOO_MANY_LOGIN_ATTEMPTS',
+            'Too many failed passkey sign-ins; try again later.',
+            { retryAfterSeconds: login.retryAfterSeconds },
+          );
+        }
         if (login.reason === 'disabled')
           throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
         if (login.reason === 'unverified') {

@@ -1,0 +1,135 @@
+import type { AuditEntry } from '../audit/audit-log.js';
+import { GatehouseError } from '../errors.js';
+import type { GatehouseTransaction } from '../gatehouse-transaction.js';
+import type { Mailer } from '../mail/mailer.js';
+import type { ClientInfo } from '../sessions/session-manager.js';
+import type { LifecycleStores } from '../storage/lifecycle-stores.js';
+import type { AnnounceAccountChange } from './announce-account-change.js';
+import type { Role } from './roles.js';
+import { assertMayManageUser } from './user-admin-service.js';
+
+/**
+ * Called inside the transaction that deletes an account, before the row goes: an app ends what
+ * the account owns (Dicery closes what it hosts) in the same unit of work, and publishes with
+ * `tx.afterCommit`. Throwing aborts the deletion, whoever asked for it.
+ */
+export type AccountDeletingHook = (tx: GatehouseTransaction, userId: string) => Promise<void>;
+
+/**
+ * Who deletes the account: its owner (`DELETE /users/me`, after the step-up the caller checked),
+ * or an administrator (`DELETE /users/{id}`), judged by the administration rules under the
+ * deletion's locks, whose own IP and user agent go on the audit row.
+ */
+export type AccountDeleter = { by: 'self' } | { by: 'admin'; actorId: string; client: ClientInfo };
+
+/**
+ * The one way an account is deleted (red-team 2026-12f K1: the admin route used to delete the row
+ * alone, skipping the apps' hooks and the audit erasure). Every path (self-service, administration)
+ * goes through {@link AccountDeletion.deleteAccount}, so they give the same guarantees.
+ */
+export interface AccountDeletion {
+  /**
+   * Deletes `userId`'s account in one transaction: locks the parties and every active super admin,
+   * re-reads them (an administrator must still be allowed to manage the account: FORBIDDEN), refuses
+   * the last active super admin (LAST_SUPER_ADMIN), runs the apps' hooks, ends every session
+   * (revocation list and `sessions_revoked` after commit), strips IPs and user agents from the
+   * account's audit rows and failed-login tallies, deletes the row and writes `user_deleted`.
+   * A hook or a write that fails rolls all of it back. After commit: the announcements and the
+   * `account_deleted` mail to the address. Throws USER_NOT_FOUND (only to administrators and the
+   * owner), FORBIDDEN, LAST_SUPER_ADMIN, or what a hook threw.
+   */
+  deleteAccount(userId: string, deleter: AccountDeleter): Promise<void>;
+  /** Adds a hook run when an account is deleted; returns its removal. */
+  onAccountDeleting(hook: AccountDeletingHook): () => void;
+}
+
+/** Dependencies of {@link createAccountDeletion}, wired in `createGatehouse`. */
+export interface AccountDeletionDeps {
+  /**
+   * Runs a unit of work: `tx` is what the apps' hooks get (`Gatehouse.transaction`'s), `stores`
+   * are the core's stores over the same transaction.
+   */
+  transaction: <T>(work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>) => Promise<T>;
+  /** After commit: the revocation list, then `sessions_revoked` and `user_changed` on the bus. */
+  announce: AnnounceAccountChange;
+  mailer: Pick<Mailer, 'send'>;
+  clock: () => number;
+}
+
+function notFound(): GatehouseError {
+  return new GatehouseError('USER_NOT_FOUND', 'User not found.');
+}
+
+/** Creates the {@link AccountDeletion}. */
+export function createAccountDeletion(deps: AccountDeletionDeps): AccountDeletion {
+  const { clock } = deps;
+  const hooks = new Set<AccountDeletingHook>();
+
+  return {
+    async deleteAccount(userId, deleter) {
+      const actorId = deleter.by === 'admin' ? deleter.actorId : userId;
+      const { email, revoked } = await deps.transaction(async (tx, stores) => {
+        await stores.lockParties(actorId, userId);
+        const target = await stores.users.findUserById(userId);
+        if (deleter.by === 'admin') {
+          // The actor as stored now, under the lock, not as the guard saw them; judged before
+          // "not found", so only an administrator learns whether an id exists.
+          assertMayManageUser(await stores.users.findUserById(actorId), target);
+        }
+        if (target === undefined) throw notFound();
+        if (
+          target.role === 'super_admin' &&
+          target.isActive &&
+          (await stores.users.countActiveSuperAdmins()) <= 1
+        ) {
+          throw new GatehouseError(
+            'LAST_SUPER_ADMIN',
+            'This is the last active super_admin: make another account super_admin first.',
+          );
+        }
+        for (const hook of hooks) await hook(tx, userId);
+        // Revoked, not only cascaded away with the row: the revocation list then stops the
+        // account's JWTs on every instance at once, without waiting for a user-cache eviction.
+        const ended = await stores.sessions.revokeUserSessions(userId, clock());
+        await stores.auditRetention.forgetPersonalData(userId);
+        if (!(await stores.users.deleteUser(userId))) throw notFound();
+        await tx.audit.record(deletionEntry(userId, target.role, deleter));
+        return { email: target.email, revoked: ended };
+      });
+      await deps.announce(userId, revoked);
+      // Also when an administrator deleted it: the owner learns what happened to their account
+      // (and can object, if they did not ask for it).
+      deps.mailer.send('account_deleted', email, { when: new Date(clock()).toISOString() });
+    },
+
+    onAccountDeleting(hook) {
+      hooks.add(hook);
+      return () => hooks.delete(hook);
+    },
+  };
+}
+
+/**
+ * The `user_deleted` row, written after the account's rows lost their IPs and user agents.
+ *
+ * Retention decision (red-team 2026-12f K1): the row keeps the account's id and role, never its
+ * email address, whoever deleted it. The deletion answers an erasure request (GDPR art. 17) as
+ * often as it removes an abusive account, and the address is personal data the log would keep for
+ * `AUDIT_RETENTION` after the person asked for it to go; art. 5(1)(c) (data minimisation) asks
+ * what the row needs, and accountability needs who acted, on which account, when: the
+ * administrator's id, IP and user agent (their own data) and the deleted account's id, which
+ * the account's earlier rows also carry. An operator who must prove a particular erasure keeps
+ * the request (and its address) in their ticketing system, outside this log.
+ */
+function deletionEntry(userId: string, role: Role, deleter: AccountDeleter): AuditEntry {
+  if (deleter.by === 'self') {
+    return { event: 'user_deleted', actorId: userId, targetId: userId, details: { self: true } };
+  }
+  return {
+    event: 'user_deleted',
+    actorId: deleter.actorId,
+    targetId: userId,
+    ...deleter.client,
+    details: { role },
+  };
+}

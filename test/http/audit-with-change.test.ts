@@ -1,0 +1,132 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEventName } from '../../src/audit/audit-log.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { buildTestServer } from '../../src/testing.js';
+import { bearer, createUser, login, PASSWORD } from '../support/accounts.js';
+import { type AuditFault, createAuditFault } from '../support/audit-fault.js';
+import { Browser } from '../support/cookie-browser.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
+
+const NEW_PASSWORD = 'a brand new passphrase 4417';
+
+/**
+ * DESIGN.md §5: a change commits in one transaction with its audit row. A password change, "log
+ * out everywhere", a logout and ending one session used to write their entry after the commit
+ * (`recordCommitted`), so a process dying in between lost a security event. Now the entry is
+ * written in the change's transaction: with the entry's write failing (`createAuditFault`, what an
+ * outage raises), the change answers 503 and is rolled back; healed, the same request takes effect
+ * and is on record.
+ */
+describe.each(engines)('audit entries that commit with their change ($name)', ({ name }) => {
+  let app: FastifyInstance;
+  let drop: () => Promise<void> = async () => {};
+  let fault: AuditFault | undefined;
+
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    app = await buildTestServer({ databaseUrl: database.url });
+  });
+  afterEach(async () => {
+    await fault?.heal();
+    fault = undefined;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await drop();
+  });
+
+  const failWritesOf = async (event: AuditEventName) => {
+    fault = createAuditFault(gatehouseCore(app.gatehouse).database.db, name, event);
+    await fault.inject();
+    return fault;
+  };
+
+  const entriesOf = async (event: AuditEventName, targetId: string) =>
+    (await gatehouseCore(app.gatehouse).audit.list({ event, limit: 100, offset: 0 })).items.filter(
+      (item) => item.targetId === targetId,
+    );
+
+  const works = async (token: string) =>
+    (await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode === 200;
+
+  it('a password change whose entry cannot be written is not made, and the other sessions stay', async () => {
+    const user = await createUser(app);
+    const { access_token: token } = await login(app, user.email);
+    const { access_token: other } = await login(app, user.email);
+    const change = () =>
+      app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { password: NEW_PASSWORD, current_password: PASSWORD },
+      });
+    const faulted = await failWritesOf('password_changed');
+    const refused = await change();
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(refused.json()).toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    // Rolled back whole: the old password still signs in, the other session still works.
+    expect((await login(app, user.email, PASSWORD)).access_token).toEqual(expect.any(String));
+    expect(await works(other)).toBe(true);
+    expect(await entriesOf('password_changed', user.id)).toEqual([]);
+
+    await faulted.heal();
+    expect((await change()).statusCode).toBe(200);
+    expect(await works(other)).toBe(false);
+    expect(await entriesOf('password_changed', user.id)).toHaveLength(1);
+  });
+
+  it('"log out everywhere" whose entry cannot be written ends no session', async () => {
+    const user = await createUser(app);
+    const { access_token: token } = await login(app, user.email);
+    const logoutAll = () => app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(token) });
+    const faulted = await failWritesOf('logout_all');
+    expect((await logoutAll()).statusCode).toBe(503);
+    expect(await works(token)).toBe(true);
+    expect(await entriesOf('logout_all', user.id)).toEqual([]);
+
+    await faulted.heal();
+    expect((await logoutAll()).statusCode).toBe(204);
+    expect(await works(token)).toBe(false);
+    expect(await entriesOf('logout_all', user.id)).toMatchObject([{ details: { sessions: 1 } }]);
+  });
+
+  it('a browser logout and ending one session carry their entries the same way', async () => {
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+    const { access_token: token } = await login(app, user.email);
+    const sessionStore = gatehouseCore(app.gatehouse).sessionStore;
+    const [bearerSession] = (await sessionStore.listLiveSessions(user.id, Date.now())).filter(
+      (session) => session.transport === 'bearer',
+    );
+
+    let faulted = await failWritesOf('session_revoked');
+    const end = () =>
+      app.inject({
+        method: 'DELETE',
+        url: `/users/me/sessions/${bearerSession?.id}`,
+        headers: bearer(token),
+      });
+    expect((await end()).statusCode).toBe(503);
+    expect(await works(token)).toBe(true);
+    await faulted.heal();
+    expect((await end()).statusCode).toBe(204);
+    expect(await works(token)).toBe(false);
+    expect(await entriesOf('session_revoked', user.id)).toHaveLength(1);
+
+    faulted = await failWritesOf('logout');
+    const logout = async () => {
+      const csrf = await browser.csrf();
+      return browser.request('POST', '/auth/logout', { headers: { 'x-csrf-token': csrf } });
+    };
+    expect((await logout()).statusCode).toBe(503);
+    expect((await browser.request('GET', '/users/me')).statusCode).toBe(200);
+    await faulted.heal();
+    expect((await logout()).statusCode).toBe(204);
+    expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);
+    expect(await entriesOf('logout', user.id)).toHaveLength(1);
+  });
+});

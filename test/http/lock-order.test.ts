@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { hashLinkToken } from '../../src/accounts/account-lifecycle.js';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
+import { createAccountTokenStore } from '../../src/storage/account-token-store.js';
+import { buildTestServer } from '../../src/testing.js';
+import { bearer, createUser, login, postToken } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { someoneWaitsOnALock } from '../support/lock-waits.js';
+import { authorizationResponse, PUBLIC_URL, pkce, REDIRECT } from '../support/oauth-provider.js';
+
+/**
+ * The lock order (ARCHITECTURE.md, "Lock order"): every transaction that touches an account's
+ * rows takes the user row first. Each test holds, on a second raw connection, the locks one side
+ * of a real inversion takes first (the statements that side runs, in its order), starts the other
+ * side through the HTTP routes, waits until PostgreSQL reports that side blocked on a lock
+ * (`pg_stat_activity`, never a sleep), and then runs the raw side's next statement. Before the fix
+ * the two waited for each other and PostgreSQL ended one with 40P01 after `deadlock_timeout`:
+ * either the raw statement threw, or the request answered 500. Now the request waits at its first
+ * statement, holding nothing the raw side needs.
+ *
+ * PostgreSQL only: on SQLite a transaction holds the one connection, so nothing interleaves.
+ */
+describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
+  'lock order on PostgreSQL',
+  { timeout: 30_000 },
+  () => {
+    let app: FastifyInstance;
+    let url: string;
+    let drop: () => Promise<void> = async () => {};
+    let client: OAuthClient;
+    let raw: pg.Client | undefined;
+
+    beforeAll(async () => {
+      const database = await createTestDatabaseUrl('postgres');
+      url = database.url;
+      drop = database.drop;
+      app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL, databaseUrl: url });
+      client = (
+        await gatehouseCore(app.gatehouse).oauthClients.create(
+          { name: 'Locks', redirectUris: [REDIRECT] },
+          { actorId: null },
+        )
+      ).client;
+    });
+    afterEach(async () => {
+      // A failed test may leave its transaction open: ending the connection rolls it back.
+      await raw?.end();
+      raw = undefined;
+    });
+    afterAll(async () => {
+      await app?.close();
+      await drop();
+    });
+
+    /** A second connection to the server's database, in a transaction of its own. */
+    const rawTransaction = async (): Promise<pg.Client> => {
+      raw = new pg.Client({ connectionString: url });
+      await raw.connect();
+      await raw.query('begin');
+      return raw;
+    };
+
+    const waitsOnALock = (request: Promise<unknown>) =>
+      someoneWaitsOnALock(gatehouseCore(app.gatehouse).database, request);
+
+    /** A signed-in account with an authorization code for the test client, and how to exchange it. */
+    const accountWithCode = async () => {
+      const user = await createUser(app);
+      const browser = new Browser(app);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const { verifier, challenge } = pkce();
+      const location = await authorizationResponse(app, browser, client, challenge);
+      const exchange = () =>
+        postToken(app, {
+          grant_type: 'authorization_code',
+          client_id: client.clientId,
+          code: String(location.searchParams.get('code')),
+          redirect_uri: REDIRECT,
+          code_verifier: verifier,
+        });
+      return { user, exchange };
+    };
+
+    const liveBearerSessions = async (userId: string) =>
+      (await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(userId, Date.now())).filter(
+        (session) => session.transport === 'bearer',
+      );
+
+    it('a code exchange waits for an admin disable that holds the account row, instead of deadlocking with it', async () => {
+      const { user, exchange } = await accountWithCode();
+      // The admin's disable: `lockParties` (FOR UPDATE), then `revokeUserSessions`.
+      const admin = await rawTransaction();
+      await admin.query('select id from users where id = $1 for update', [user.id]);
+      const exchanged = exchange();
+      // Before: the exchange spent its code (the code row's lock), then waited at its session
+      // insert (the foreign key's KEY SHARE on the user row). Now: at its first statement.
+      await waitsOnALock(exchanged);
+      // Before: this waited for the exchange's code row: a deadlock (40P01).
+      await admin.query('delete from oauth_codes where user_id = $1 and used_at is null', [user.id]);
+      await admin.query('update users set is_active = 0 where id = $1', [user.id]);
+      await admin.query('commit');
+      const answer = await exchanged;
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+      expect(await liveBearerSessions(user.id)).toEqual([]);
+    });
+
+    it('"log out everywhere" takes the account row before the codes, so an exchange in progress finishes first and its session is ended', async () => {
+      const { user } = await accountWithCode();
+      const { access_token: token } = await login(app, user.email);
+      // An exchange in progress, as it runs now: the user row's share first (`lockUser`).
+      const exchange = await rawTransaction();
+      await exchange.query('select id from users where id = $1 for key share', [user.id]);
+      const logoutAll = app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(token) });
+      // Before: "log out everywhere" deleted the codes (their row locks) and then waited for the
+      // user row. Now: it waits for the user row first.
+      await waitsOnALock(logoutAll);
+      // The exchange spends its code and writes its session. Before: this waited for the code row
+      // the logout had deleted: a deadlock (40P01).
+      const spent = await exchange.query(
+        'update oauth_codes set used_at = $2 where user_id = $1 and used_at is null',
+        [user.id, Date.now()],
+      );
+      expect(spent.rowCount).toBe(1);
+      const sessionId = randomUUID();
+      const now = Date.now();
+      await exchange.query(
+        `insert into sessions (id, user_id, transport, scope, created_at, last_used_at, expires_at,
+           revoked_at, user_agent, ip, cookie_token_hash, auth_time, amr)
+         values ($1, $2, 'bearer', 'openid', $3, $3, $4, null, null, null, null, $3, 'pwd')`,
+        [sessionId, user.id, now, now + 3_600_000],
+      );
+      await exchange.query('commit');
+      const answer = await logoutAll;
+      expect(answer.statusCode, answer.body).toBe(204);
+      // The logout read the sessions after the exchange committed: its session is ended too.
+      const session = await gatehouseCore(app.gatehouse).sessionStore.findSession(sessionId);
+      expect(session?.revokedAt).not.toBeNull();
+      expect(await liveBearerSessions(user.id)).toEqual([]);
+    });
+
+    it('a refresh waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
+      const user = await createUser(app);
+      const { refresh_token: refreshToken } = await login(app, user.email);
+      // The deletion (`deleteOwnAccount`): `lockAccount` (FOR UPDATE), `revokeUserSessions`.
+      const deletion = await rawTransaction();
+      await deletion.query('select id from users where id = $1 for update', [user.id]);
+      await deletion.query('update sessions set revoked_at = $2 where user_id = $1 and revoked_at is null', [
+        user.id,
+        Date.now(),
+      ]);
+      const refreshed = postToken(app, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      // Before: the refresh spent its token, inserted its successor (KEY SHARE on the session
+      // row) and waited to touch the session. Now: it waits for the user row, holding nothing.
+      await waitsOnALock(refreshed);
+      // Before: the cascade waited for the session row's KEY SHARE: a deadlock (40P01).
+      await deletion.query('delete from users where id = $1', [user.id]);
+      await deletion.query('commit');
+      const answer = await refreshed;
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+    });
+
+    it('a password reset waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
+      const user = await createUser(app);
+      const token = randomUUID();
+      const now = Date.now();
+      await createAccountTokenStore(gatehouseCore(app.gatehouse).database.db).replaceToken({
+        tokenHash: hashLinkToken(token),
+        userId: user.id,
+        purpose: 'reset_password',
+        emailKey: user.emailKey,
+        email: user.email,
+        createdAt: now,
+        expiresAt: now + 600_000,
+        sessionId: null,
+      });
+      // The deletion: `lockAccount` (FOR UPDATE) first.
+      const deletion = await rawTransaction();
+      await deletion.query('select id from users where id = $1 for update', [user.id]);
+      const reset = app.inject({
+        method: 'POST',
+        url: '/auth/reset-password',
+        payload: { token, password: 'a brand new passphrase 4417' },
+      });
+      // Before: the reset spent its link (the link row's lock), then waited to update the user
+      // row. Now: it waits for the user row, holding nothing.
+      await waitsOnALock(reset);
+      // Before: the cascade waited for the link's row: a deadlock (40P01).
+      await deletion.query('delete from users where id = $1', [user.id]);
+      await deletion.query('commit');
+      const answer = await reset;
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
+    });
+  },
+);
