@@ -8,6 +8,11 @@ export type AuditEventName =
   | 'logout'
   | 'logout_all'
   | 'session_revoked'
+  /**
+   * A sign-in at `MAX_SESSIONS_PER_ACCOUNT` ended an older session of the account; `targetId` is
+   * the account, `details` name the session ended, its client and the new session.
+   */
+  | 'session_displaced'
   | 'refresh_token_reused'
   | 'password_changed'
   | 'user_registered'

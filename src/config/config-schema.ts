@@ -155,6 +155,17 @@ export const gatehouseConfigSchema = Type.Object(
       default: 30 * DAY,
       description: 'every session ends this long after login',
     }),
+    maxSessionsPerAccount: integerSetting({
+      env: 'MAX_SESSIONS_PER_ACCOUNT',
+      minimum: 1,
+      maximum: 100_000,
+      default: 100,
+      description:
+        "live sessions (cookie and bearer, apps' included) per account, and half of it per client (first-party or " +
+        "app); a sign-in beyond its client's half ends that client's least recently used session, beyond the " +
+        "account's the busiest client's (audited `session_displaced`), never the new one: an app minting sessions " +
+        'pushes out only its own',
+    }),
     tokenStrategy: choiceSetting({
       env: 'TOKEN_STRATEGY',
       values: ['jwt', 'database'],

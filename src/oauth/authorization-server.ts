@@ -18,12 +18,21 @@ import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-client
 export const AUTHORIZATION_CODE_TTL_MS = 60_000;
 
 /**
- * Most live (unexpired) codes one account may hold at once: bounds `oauth_codes` per account. A
- * new code beyond it displaces the oldest unexchanged code of the client holding the most, so a
- * page steering the person's browser through silent `/authorize` visits cannot refuse their real
- * sign-ins (red-team 2026-12e J2).
+ * Most live (unexpired) codes one account may hold for one client. A new code beyond it displaces
+ * that client's oldest unexchanged code; when all of them were exchanged (spent codes stay until
+ * they expire, for replay detection) the client's new code is refused, and only the client's: an
+ * app that bounces the person's browser through silent `/authorize` visits and exchanges every
+ * code refuses itself, never the person's sign-ins to other apps (red-team 2026-12f K2).
  */
-export const MAX_LIVE_CODES_PER_ACCOUNT = 20;
+export const MAX_LIVE_CODES_PER_CLIENT = 20;
+
+/**
+ * Most live codes one account may hold in all (bounds `oauth_codes` per account). A new code beyond
+ * it displaces the oldest unexchanged code of the client holding the most, so a page steering the
+ * person's browser through silent `/authorize` visits cannot refuse their real sign-ins (red-team
+ * 2026-12e J2); filling it with spent codes takes five clients the person allowed, working together.
+ */
+export const MAX_LIVE_CODES_PER_ACCOUNT = 5 * MAX_LIVE_CODES_PER_CLIENT;
 
 /**
  * After `prompt=login` or a too old sign-in (`max_age`) sent the person to the login form, how
@@ -173,8 +182,9 @@ export interface AuthorizationServer {
   /**
    * Approves `request` for `user`, remembering consent when `remember`, and returns where to send
    * the browser: the redirect URI with `code`, `state` and `iss` (RFC 9207), or an error there
-   * (`temporarily_unavailable` only when {@link MAX_LIVE_CODES_PER_ACCOUNT} codes were all
-   * exchanged within the code's lifetime; otherwise the oldest unexchanged one makes room).
+   * (`temporarily_unavailable` only when the client's {@link MAX_LIVE_CODES_PER_CLIENT} codes, or
+   * the account's {@link MAX_LIVE_CODES_PER_ACCOUNT}, were all exchanged within the code's
+   * lifetime; otherwise the oldest unexchanged one makes room).
    */
   approve(
     request: AuthorizationRequest,
@@ -431,7 +441,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           createdAt: now,
           expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
         },
-        MAX_LIVE_CODES_PER_ACCOUNT,
+        { perClient: MAX_LIVE_CODES_PER_CLIENT, perAccount: MAX_LIVE_CODES_PER_ACCOUNT },
       );
       if (!inserted) {
         return errorRedirect(

@@ -277,6 +277,7 @@ export interface SessionManagerDeps {
     | 'audience'
     | 'refreshReuseInterval'
     | 'secretKey'
+    | 'maxSessionsPerAccount'
   >;
   sessions: SessionStore;
   users: UserStore;
@@ -388,6 +389,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     transport: SessionTransport,
     scopes: string[],
     client: ClientInfo,
+    clientId: string,
     { amr = ['pwd'], authTime }: Pick<SessionStartOptions, 'amr' | 'authTime'>,
   ) => {
     const now = clock();
@@ -404,6 +406,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       ip: client.ip,
       authTime: authTime === undefined ? now : Math.min(authTime, now),
       amr,
+      clientId,
     } satisfies SessionRecord;
   };
 
@@ -504,6 +507,39 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return work(stores);
     });
 
+  /**
+   * Writes `session` within MAX_SESSIONS_PER_ACCOUNT, half of it per client (`SessionStore.insertSessionWithinCap`): the
+   * sessions it displaces are audited in the sign-in's transaction; returns every session ended
+   * (those and the one it replaces), to be broadcast once the transaction commits.
+   */
+  const admitSession = async (
+    stores: RefreshStores,
+    session: SessionRecord,
+    options: { cookieTokenHash?: string; replaces?: string | undefined },
+  ): Promise<RevokedSession[]> => {
+    const { replaced, displaced } = await stores.sessions.insertSessionWithinCap(session, {
+      ...options,
+      perAccount: config.maxSessionsPerAccount,
+      // No client, first-party included, holds more than half: one app minting sessions can fill
+      // only its half, so the person's other devices and apps keep theirs.
+      perClient: Math.ceil(config.maxSessionsPerAccount / 2),
+    });
+    for (const old of displaced) {
+      await stores.audit.record({
+        event: 'session_displaced',
+        actorId: session.userId,
+        targetId: session.userId,
+        details: { session: old.id, client_id: old.clientId, by_session: session.id },
+      });
+    }
+    return [...replaced, ...displaced.map(({ id, expiresAt }) => ({ id, expiresAt }))];
+  };
+
+  /** Broadcasts a sign-in's ended sessions, after its commit: never for a change that rolled back. */
+  const publishRevoked = async (revoked: RevokedSession[]) => {
+    if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
+  };
+
   const bearerTokens = (session: SessionRecord, now: number, accessToken: string, refreshToken: string) => ({
     session,
     accessToken,
@@ -524,10 +560,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     const { audit, passwordUpgrade, spend } = options;
     const now = clock();
     const refresh = generateOpaqueToken('ghr');
-    const opaque = await signInTransaction(session, options, async (stores) => {
+    const { token: opaque, ended } = await signInTransaction(session, options, async (stores) => {
       await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
-      await stores.sessions.insertSession(session);
+      const ended = await admitSession(stores, session, {});
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
       // RFC 6749 §10.4: the refresh token stays bound to the client it was issued to.
       await stores.sessions.insertRefreshToken(
@@ -538,8 +574,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         clientId,
       );
       if (audit !== undefined) await stores.audit.record(audit(session));
-      return token;
+      return { token, ended };
     });
+    await publishRevoked(ended);
     const accessToken = opaque ?? (await signAccessJwt(session, now, clientId));
     return bearerTokens(session, now, accessToken, refresh.token);
   };
@@ -872,11 +909,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
-      return startBearer(newSession(userId, 'bearer', scopes, client, options), clientId, options);
+      return startBearer(newSession(userId, 'bearer', scopes, client, clientId, options), clientId, options);
     },
 
     async startCookieSession(userId, scopes, client, options = {}) {
-      const session = newSession(userId, 'cookie', scopes, client, options);
+      // Cookies are only ever set by Gatehouse's own sign-in pages and routes.
+      const session = newSession(userId, 'cookie', scopes, client, FIRST_PARTY_CLIENT_ID, options);
       const cookie = generateOpaqueToken('ghs');
       const { replaces, audit, passwordUpgrade, spend } = options;
       // One write transaction per login: what it is bought with is spent, the browser's previous
@@ -885,13 +923,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       const revoked = await signInTransaction(session, options, async (stores) => {
         await spend?.(stores, session);
         await upgradePassword(stores.users, passwordUpgrade, clock());
-        const ended = replaces === undefined ? [] : await stores.sessions.revokeSessions([replaces], clock());
-        await stores.sessions.insertSession(session, cookie.hash);
+        const ended = await admitSession(stores, session, { cookieTokenHash: cookie.hash, replaces });
         if (audit !== undefined) await stores.audit.record(audit(session));
         return ended;
       });
-      // After the commit: a broadcast never goes out for a change that rolled back.
-      if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
+      await publishRevoked(revoked);
       return { session, cookieToken: cookie.token };
     },
 

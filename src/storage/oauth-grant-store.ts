@@ -19,6 +19,12 @@ export interface AuthorizationCodeRecord {
   sessionId: string | null;
 }
 
+/** The bounds of {@link OAuthGrantStore.insertCodeWithinCap}: live codes per account and client, and per account. */
+export interface LiveCodeCaps {
+  perClient: number;
+  perAccount: number;
+}
+
 /** A remembered consent, with the client's display name. */
 export interface ConsentRecord {
   clientId: string;
@@ -33,15 +39,17 @@ export interface OAuthGrantStore {
   /** Adds a code. */
   insertCode(code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>): Promise<void>;
   /**
-   * Adds a code, keeping `userId` at most `max` codes unexpired at `code.createdAt`. At the cap the
-   * code displaces the oldest unexchanged code of the client holding the most of them; false only
-   * when every live code is spent (kept for replay detection). Exact under concurrency: the count,
-   * the displacement and the insert run in one transaction holding the account's row lock (see
-   * `lockUserRow`).
+   * Adds a code within `caps` of codes unexpired at `code.createdAt`: at most `perClient` of
+   * `code.clientId` for `code.userId`, and `perAccount` for the account in all. At the client's cap
+   * the code displaces that client's oldest unexchanged code; at the account's, the oldest
+   * unexchanged code of the client holding the most. False when the cap reached holds only spent
+   * codes (kept for replay detection): at the client's cap that refuses the client alone. Exact
+   * under concurrency: the counts, the displacement and the insert run in one transaction holding
+   * the account's row lock (see `lockUserRow`), and a code spent meanwhile is never displaced.
    */
   insertCodeWithinCap(
     code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>,
-    max: number,
+    caps: LiveCodeCaps,
   ): Promise<boolean>;
   /** Codes of `userId` not yet expired at `now`. */
   countLiveCodes(userId: string, now: number): Promise<number>;
@@ -100,24 +108,36 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
       })
       .execute();
   };
-  const countLiveCodes = async (trx: Kysely<Schema>, userId: string, now: number) => {
-    const row = await trx
+  const countLiveCodes = async (trx: Kysely<Schema>, userId: string, now: number, clientId?: string) => {
+    let query = trx
       .selectFrom('oauth_codes')
       .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
       .where('user_id', '=', userId)
-      .where('expires_at', '>', now)
-      .executeTakeFirst();
+      .where('expires_at', '>', now);
+    if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    const row = await query.executeTakeFirst();
     return Number(row?.n ?? 0);
   };
-  /** The oldest unexchanged live code of the client holding the most of them for `userId`. */
-  const oldestCodeOfBusiestClient = async (trx: Kysely<Schema>, userId: string, now: number) => {
-    const unexchanged = trx
+  const unexchanged = (trx: Kysely<Schema>, userId: string, now: number) =>
+    trx
       .selectFrom('oauth_codes')
       .where('user_id', '=', userId)
       .where('expires_at', '>', now)
       .where('used_at', 'is', null);
+  /** The oldest unexchanged live code of `clientId` for `userId`. */
+  const oldestCodeOf = async (trx: Kysely<Schema>, userId: string, now: number, clientId: string) => {
+    const oldest = await unexchanged(trx, userId, now)
+      .select('code_hash')
+      .where('client_id', '=', clientId)
+      .orderBy('created_at')
+      .orderBy('code_hash')
+      .executeTakeFirst();
+    return oldest?.code_hash;
+  };
+  /** The oldest unexchanged live code of the client holding the most of them for `userId`. */
+  const oldestCodeOfBusiestClient = async (trx: Kysely<Schema>, userId: string, now: number) => {
     // Among equally busy clients, the one whose code waited longest.
-    const busiest = await unexchanged
+    const busiest = await unexchanged(trx, userId, now)
       .select((eb) => [
         'client_id',
         eb.fn.countAll<number | string | bigint>().as('n'),
@@ -128,27 +148,61 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
       .orderBy('oldest')
       .orderBy('client_id')
       .executeTakeFirst();
-    if (busiest === undefined) return undefined;
-    const oldest = await unexchanged
-      .select('code_hash')
-      .where('client_id', '=', busiest.client_id)
-      .orderBy('created_at')
-      .orderBy('code_hash')
-      .executeTakeFirst();
-    return oldest?.code_hash;
+    return busiest === undefined ? undefined : oldestCodeOf(trx, userId, now, busiest.client_id);
+  };
+  /**
+   * Deletes the code `pick` chooses, if it is still unexchanged; false when there is none to
+   * choose. RFC 6749 §4.1.2 / RFC 9700 §4.5: a spent code must stay until it expires, so that its
+   * replay is refused *and* revokes the tokens it produced; deleting it would leave a replay
+   * nothing to find. On PostgreSQL an exchange may spend the chosen code between the pick and the
+   * DELETE (the account's row lock does not cover the exchange): the DELETE waits for its row,
+   * re-checks `used_at` and deletes nothing, and the next round picks another. Each lost round
+   * is a code spent, so the rounds are bounded by the live codes.
+   */
+  const displaceUnexchanged = async (
+    trx: Kysely<Schema>,
+    pick: () => Promise<string | undefined>,
+    rounds: number,
+  ) => {
+    for (let round = 0; round < rounds; round += 1) {
+      const victim = await pick();
+      if (victim === undefined) return false;
+      const deleted = await trx
+        .deleteFrom('oauth_codes')
+        .where('code_hash', '=', victim)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(deleted.numDeletedRows) === 1) return true;
+    }
+    return false;
   };
   return {
     insertCode: (code) => insertCode(db, code),
-    insertCodeWithinCap: (code, max) =>
+    insertCodeWithinCap: (code, caps) =>
       lockUserRow(db, code.userId, async (trx) => {
-        if ((await countLiveCodes(trx, code.userId, code.createdAt)) >= max) {
-          // Red-team 2026-12e J2: refusing the newest code let any page that steers the person's
-          // browser through silent /authorize visits (codes it never exchanges) refuse their real
-          // sign-ins. Displacing the oldest unexchanged code keeps the table bounded and hits the
-          // flood first: it holds the most codes, and an honest flow exchanges its code at once.
-          const victim = await oldestCodeOfBusiestClient(trx, code.userId, code.createdAt);
-          if (victim === undefined) return false;
-          await trx.deleteFrom('oauth_codes').where('code_hash', '=', victim).execute();
+        const { userId, clientId, createdAt: now } = code;
+        // Red-team 2026-12f K2: with one account-wide cap, an app that bounced the browser through
+        // silent /authorize visits and exchanged every code filled it with spent codes, which
+        // cannot be displaced (above), and refused the person's sign-ins to every other app. Its
+        // own cap makes a client's spent codes refuse that client alone.
+        const ownCodes = await countLiveCodes(trx, userId, now, clientId);
+        if (
+          ownCodes >= caps.perClient &&
+          !(await displaceUnexchanged(trx, () => oldestCodeOf(trx, userId, now, clientId), ownCodes))
+        ) {
+          return false;
+        }
+        // Red-team 2026-12e J2: refusing the newest code let any page that steers the person's
+        // browser through silent /authorize visits (codes it never exchanges) refuse their real
+        // sign-ins. Displacing the oldest unexchanged code keeps the table bounded and hits the
+        // flood first: it holds the most codes, and an honest flow exchanges its code at once.
+        // Filled with spent codes only by at least perAccount / perClient clients together.
+        const allCodes = await countLiveCodes(trx, userId, now);
+        if (
+          allCodes >= caps.perAccount &&
+          !(await displaceUnexchanged(trx, () => oldestCodeOfBusiestClient(trx, userId, now), allCodes))
+        ) {
+          return false;
         }
         await insertCode(trx, code);
         return true;

@@ -58,6 +58,8 @@ export interface SessionsTable {
   auth_time: number | null;
   /** RFC 8176 methods of that authentication, space-separated (migration 012b); null: `pwd`. */
   amr: string | null;
+  /** The client the session was started for (migration 024a); `gatehouse` for first-party ones. */
+  client_id: string;
 }
 
 /** Refresh tokens, stored only as hashes; `spent_at` marks a rotated-away token. */

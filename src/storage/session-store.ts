@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
 import { precompiledQuery } from './precompiled-query.js';
 import type { RefreshTokensTable, Schema, SessionsTable } from './schema.js';
 import { moveCredentialsVersion } from './user-store.js';
@@ -25,12 +25,36 @@ export interface SessionRecord {
   authTime?: number;
   /** How (RFC 8176 `amr` values: `pwd`, `otp`, `mfa`, …). @default ['pwd'] */
   amr?: string[];
+  /**
+   * The client the session was started for (its tokens' RFC 9068 `client_id`); what the
+   * per-account session cap groups by. @default 'gatehouse' (first-party)
+   */
+  clientId?: string;
 }
 
 /** A revoked session id with the time after which its tokens are dead anyway. */
 export interface RevokedSession {
   id: string;
   expiresAt: number;
+}
+
+/** A session revoked to make room for a new one of its account (see {@link SessionStore.insertSessionWithinCap}). */
+export interface DisplacedSession extends RevokedSession {
+  clientId: string;
+}
+
+/** The bounds of {@link SessionStore.insertSessionWithinCap}: live sessions per account and client, and per account. */
+export interface SessionCaps {
+  perClient: number;
+  perAccount: number;
+}
+
+/** What {@link SessionStore.insertSessionWithinCap} revoked before inserting. */
+export interface SessionAdmission {
+  /** The session the sign-in replaces (`replaces`), if it was live. */
+  replaced: RevokedSession[];
+  /** Sessions revoked because the account was at its cap, least recently used first. */
+  displaced: DisplacedSession[];
 }
 
 /** A revoked session as the database holds it: {@link RevokedSession} plus when it was revoked. */
@@ -70,6 +94,19 @@ export interface AccessTokenRecord {
 export interface SessionStore {
   /** Inserts a session (with the hash of its cookie token for cookie sessions). */
   insertSession(session: SessionRecord, cookieTokenHash?: string): Promise<void>;
+  /**
+   * Inserts `session` within `perClient` live sessions of its client for its account and
+   * `perAccount` for the account. `replaces` (the browser's previous session) is revoked first;
+   * then, while the session's client holds `perClient` or more, its least recently used session is
+   * revoked; then, while the account holds `perAccount` or more, the least recently used session
+   * of the client holding the most. The new session is inserted last, so it is never the one
+   * displaced. Exact under concurrency: the counts, the revocations and the insert run under a
+   * per-account lock held until the caller's transaction ends (joined when `db` is one).
+   */
+  insertSessionWithinCap(
+    session: SessionRecord,
+    options: SessionCaps & { cookieTokenHash?: string | undefined; replaces?: string | undefined },
+  ): Promise<SessionAdmission>;
   /** The session with this id. */
   findSession(id: string): Promise<SessionRecord | undefined>;
   /** The session whose cookie token hashes to `hash`. */
@@ -148,6 +185,7 @@ function toRecord(row: Selectable<SessionsTable>): SessionRecord {
     ip: row.ip,
     authTime: Number(row.auth_time ?? row.created_at),
     amr: row.amr === null || row.amr === '' ? ['pwd'] : row.amr.split(' '),
+    clientId: row.client_id,
   };
 }
 
@@ -167,6 +205,7 @@ const insertSessionRow = precompiledQuery<Schema, SessionsTable>(
     'cookie_token_hash',
     'auth_time',
     'amr',
+    'client_id',
   ],
   (db, row) => db.insertInto('sessions').values(row),
 );
@@ -175,25 +214,145 @@ const insertRefreshTokenRow = precompiledQuery<Schema, Omit<RefreshTokensTable, 
   (db, row) => db.insertInto('refresh_tokens').values(row),
 );
 
+/** `sessions.client_id` of a session started with no client named (the migration's default too). */
+const FIRST_PARTY_SESSION_CLIENT = 'gatehouse';
+
 /** A {@link SessionStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createSessionStore(db: Kysely<Schema>): SessionStore {
+  const insertSession = async (trx: Kysely<Schema>, session: SessionRecord, cookieTokenHash?: string) => {
+    await insertSessionRow(trx, {
+      id: session.id,
+      user_id: session.userId,
+      transport: session.transport,
+      scope: session.scopes.join(' '),
+      created_at: session.createdAt,
+      last_used_at: session.lastUsedAt,
+      expires_at: session.expiresAt,
+      revoked_at: session.revokedAt,
+      user_agent: session.userAgent,
+      ip: session.ip,
+      cookie_token_hash: cookieTokenHash ?? null,
+      auth_time: session.authTime ?? session.createdAt,
+      amr: (session.amr ?? ['pwd']).join(' '),
+      client_id: session.clientId ?? FIRST_PARTY_SESSION_CLIENT,
+    });
+  };
+  const revokeSessions = async (trx: Kysely<Schema>, ids: readonly string[], now: number) => {
+    if (ids.length === 0) return [];
+    const rows = await trx
+      .updateTable('sessions')
+      .set({ revoked_at: now })
+      .where('id', 'in', ids)
+      .where('revoked_at', 'is', null)
+      .returning(['id', 'expires_at', 'client_id'])
+      .execute();
+    return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at), clientId: row.client_id }));
+  };
+  const live = (trx: Kysely<Schema>, userId: string, now: number) =>
+    trx
+      .selectFrom('sessions')
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now);
+  /** The least recently used live session of `clientId` for `userId`. */
+  const leastRecentlyUsedOf = async (trx: Kysely<Schema>, userId: string, now: number, clientId: string) => {
+    const victim = await live(trx, userId, now)
+      .select('id')
+      .where('client_id', '=', clientId)
+      .orderBy('last_used_at')
+      .orderBy('created_at')
+      .orderBy('id')
+      .executeTakeFirst();
+    return victim?.id;
+  };
+  /** The least recently used live session of the client holding the most live sessions of `userId`. */
+  const leastRecentlyUsedOfBusiestClient = async (trx: Kysely<Schema>, userId: string, now: number) => {
+    // Among equally busy clients, the one whose session went unused longest.
+    const busiest = await live(trx, userId, now)
+      .select((eb) => [
+        'client_id',
+        eb.fn.countAll<number | string | bigint>().as('n'),
+        eb.fn.min('last_used_at').as('idlest'),
+      ])
+      .groupBy('client_id')
+      .orderBy('n', 'desc')
+      .orderBy('idlest')
+      .orderBy('client_id')
+      .executeTakeFirst();
+    return busiest === undefined ? undefined : leastRecentlyUsedOf(trx, userId, now, busiest.client_id);
+  };
+  const countLive = async (trx: Kysely<Schema>, userId: string, now: number, clientId?: string) => {
+    let query = live(trx, userId, now).select((eb) => eb.fn.countAll<number | string | bigint>().as('n'));
+    if (clientId !== undefined) query = query.where('client_id', '=', clientId);
+    return Number((await query.executeTakeFirst())?.n ?? 0);
+  };
+  /**
+   * Revokes what `pick` chooses until `excess` are gone (more than one only when the cap was
+   * lowered; each round revokes one, so the rounds are bounded by the sessions counted). A victim
+   * a logout revoked meanwhile revokes nothing here and made room just the same.
+   */
+  const displace = async (
+    trx: Kysely<Schema>,
+    excess: number,
+    pick: () => Promise<string | undefined>,
+    now: number,
+  ) => {
+    const displaced: DisplacedSession[] = [];
+    for (let round = 0; round < excess; round += 1) {
+      const victim = await pick();
+      if (victim === undefined) break;
+      displaced.push(...(await revokeSessions(trx, [victim], now)));
+    }
+    return displaced;
+  };
+  /**
+   * Serialises the session caps of one account until the transaction ends. PostgreSQL: a
+   * transaction-scoped advisory lock on the account, taken only here. Not the user row's
+   * `FOR NO KEY UPDATE`: a sign-in holds that row's `FOR KEY SHARE` from its first statement (the
+   * lock order, ARCHITECTURE.md) and a code exchange arrives holding its code's row, while an
+   * approval holds `FOR NO KEY UPDATE` as it deletes codes: a deadlock. A hash collision between two
+   * accounts only makes their sign-ins wait for each other. SQLite: the transaction
+   * (`BEGIN IMMEDIATE`) alone serialises it.
+   */
+  const lockSessionCap = async (trx: Kysely<Schema>, userId: string) => {
+    if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`gatehouse.sessions:${userId}`}, 0))`.execute(
+      trx,
+    );
+  };
   return {
-    async insertSession(session, cookieTokenHash) {
-      await insertSessionRow(db, {
-        id: session.id,
-        user_id: session.userId,
-        transport: session.transport,
-        scope: session.scopes.join(' '),
-        created_at: session.createdAt,
-        last_used_at: session.lastUsedAt,
-        expires_at: session.expiresAt,
-        revoked_at: session.revokedAt,
-        user_agent: session.userAgent,
-        ip: session.ip,
-        cookie_token_hash: cookieTokenHash ?? null,
-        auth_time: session.authTime ?? session.createdAt,
-        amr: (session.amr ?? ['pwd']).join(' '),
-      });
+    insertSession: (session, cookieTokenHash) => insertSession(db, session, cookieTokenHash),
+    insertSessionWithinCap(session, { perClient, perAccount, cookieTokenHash, replaces }) {
+      const admit = async (trx: Kysely<Schema>): Promise<SessionAdmission> => {
+        const now = session.createdAt;
+        await lockSessionCap(trx, session.userId);
+        const replaced = (await revokeSessions(trx, replaces === undefined ? [] : [replaces], now)).map(
+          ({ id, expiresAt }) => ({ id, expiresAt }),
+        );
+        const { userId } = session;
+        const clientId = session.clientId ?? FIRST_PARTY_SESSION_CLIENT;
+        // First the client's own share: an app minting a session per code exchange (red-team
+        // 2026-12f, K2's loop) ends its own, and cannot make itself the account's busiest client
+        // by more than half, so it never pushes out the person's other devices and apps.
+        const displaced = await displace(
+          trx,
+          (await countLive(trx, userId, now, clientId)) - (perClient - 1),
+          () => leastRecentlyUsedOf(trx, userId, now, clientId),
+          now,
+        );
+        // Then the account: several clients together fill it; the busiest gives way.
+        displaced.push(
+          ...(await displace(
+            trx,
+            (await countLive(trx, userId, now)) - (perAccount - 1),
+            () => leastRecentlyUsedOfBusiestClient(trx, userId, now),
+            now,
+          )),
+        );
+        await insertSession(trx, session, cookieTokenHash);
+        return { replaced, displaced };
+      };
+      return db.isTransaction ? admit(db) : db.transaction().execute(admit);
     },
     async recordAuthentication(id, amr, now) {
       const result = await db
@@ -231,15 +390,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       await db.updateTable('sessions').set({ last_used_at: now }).where('id', '=', id).execute();
     },
     async revokeSessions(ids, now) {
-      if (ids.length === 0) return [];
-      const rows = await db
-        .updateTable('sessions')
-        .set({ revoked_at: now })
-        .where('id', 'in', ids)
-        .where('revoked_at', 'is', null)
-        .returning(['id', 'expires_at'])
-        .execute();
-      return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+      return (await revokeSessions(db, ids, now)).map(({ id, expiresAt }) => ({ id, expiresAt }));
     },
     async revokeUserSessions(userId, now, keep) {
       const revoke = async (trx: Kysely<Schema>) => {

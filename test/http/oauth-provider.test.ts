@@ -3,7 +3,7 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import {
-  MAX_LIVE_CODES_PER_ACCOUNT,
+  MAX_LIVE_CODES_PER_CLIENT,
   REAUTHENTICATION_WINDOW_SECONDS,
 } from '../../src/oauth/authorization-server.js';
 import { ID_TOKEN_HINT_FAILURES_PER_MINUTE } from '../../src/oauth/id-token-hint.js';
@@ -1061,7 +1061,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     // J2: /authorize answers a top-level GET, the SameSite=Lax cookie goes along, and with a
     // remembered consent each visit stores a code. An allowed app whose redirect page sends the tab
     // straight back (or any page, one click per visit) stores codes nobody will exchange, and
-    // MAX_LIVE_CODES_PER_ACCOUNT of them refuse every app's sign-in for that account.
+    // 20 of them (the account-wide cap then) refused every app's sign-in for that account.
     it('J2: codes nobody exchanges do not refuse the person’s next sign-in to an app', async () => {
       const { browser } = await signedIn();
       locationOf(await consent(browser, request(spa, pkce().challenge)));
@@ -1086,16 +1086,16 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
           );
         }
       };
-      await flood(MAX_LIVE_CODES_PER_ACCOUNT);
+      await flood(MAX_LIVE_CODES_PER_CLIENT);
       const mine = pkce();
       const toOther = locationOf(await consent(browser, request(other, mine.challenge)));
       // The flood goes on while the other app exchanges: its code is not the busiest client's.
-      await flood(MAX_LIVE_CODES_PER_ACCOUNT * 2);
+      await flood(MAX_LIVE_CODES_PER_CLIENT * 2);
       const tokens = await exchange(other, String(toOther.searchParams.get('code')), mine.verifier);
       expect(tokens.statusCode).toBe(200);
-      // The table stays bounded: the account holds no more than the cap.
+      // The table stays bounded: the flooding app holds its own cap, the other app its spent code.
       const grants = createOAuthGrantStore(gatehouseCore(app.gatehouse).database.db);
-      expect(await grants.countLiveCodes(user.id, clock())).toBe(MAX_LIVE_CODES_PER_ACCOUNT);
+      expect(await grants.countLiveCodes(user.id, clock())).toBe(MAX_LIVE_CODES_PER_CLIENT + 1);
     });
 
     // J5: OIDC Core §3.1.2.1: with `id_token_hint`, a positive answer only when the person it names

@@ -3,8 +3,11 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/config/config.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+import { PUBLIC_URL, REDIRECT, tokensFor } from '../support/oauth-provider.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
 const tempDir = useTempDirs();
@@ -226,5 +229,88 @@ describe('revocation survives a restart', () => {
       gatehouseCore(second.gatehouse).revocations.isRevoked(String(decodeJwt(tokens.access_token).sid)),
     ).toBe(true);
     await second.close();
+  });
+});
+
+describe('MAX_SESSIONS_PER_ACCOUNT (red-team 2026-12f: no per-account session bound)', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+  let oauthApp: OAuthClient;
+  // Four per account, so two per client (first-party included).
+  beforeAll(async () => {
+    clock = createTestClock();
+    app = await buildTestServer(
+      { maxSessionsPerAccount: 4, publicUrl: PUBLIC_URL, issuer: PUBLIC_URL },
+      { clock },
+    );
+    const clients = gatehouseCore(app.gatehouse).oauthClients;
+    oauthApp = (await clients.create({ name: 'Minter', redirectUris: [REDIRECT] }, { actorId: null })).client;
+  });
+  afterAll(async () => app.close());
+
+  const me = (token: string) => app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+  const sid = (token: string) => String(decodeJwt(token).sid);
+  const displacedFor = async (userId: string) =>
+    (
+      await gatehouseCore(app.gatehouse).audit.list({
+        limit: 100,
+        offset: 0,
+        event: 'session_displaced',
+        targetId: userId,
+      })
+    ).items.map((item) => item.details);
+
+  it('a login beyond its client’s share ends the least recently used session at once, audited, never the new one', async () => {
+    const user = await createUser(app);
+    const logins = [];
+    for (let login_ = 0; login_ < 3; login_ += 1) {
+      logins.push(await login(app, user.email));
+      clock.advance(1_000);
+    }
+    const [first, second, third] = logins.map((tokens) => tokens.access_token);
+    expect([
+      (await me(String(first))).statusCode,
+      (await me(String(second))).statusCode,
+      (await me(String(third))).statusCode,
+    ]).toEqual([401, 200, 200]);
+    expect(await displacedFor(user.id)).toEqual([
+      { session: sid(String(first)), client_id: 'gatehouse', by_session: sid(String(third)) },
+    ]);
+  });
+
+  it('an app minting a session per code exchange ends only its own; the person’s browser and other sessions stay', async () => {
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+    const script = await login(app, user.email);
+    const minted: string[] = [];
+    for (let exchange = 0; exchange < 5; exchange += 1) {
+      minted.push((await tokensFor(app, browser, oauthApp, 'openid')).access_token);
+      clock.advance(1_000);
+    }
+    const userinfo = (token: string) =>
+      app.inject({ method: 'GET', url: '/userinfo', headers: bearer(token) });
+    const statuses = await Promise.all(minted.map(async (token) => (await userinfo(token)).statusCode));
+    expect(statuses).toEqual([401, 401, 401, 200, 200]);
+    expect((await browser.request('GET', '/users/me')).statusCode).toBe(200);
+    expect((await me(script.access_token)).statusCode).toBe(200);
+    expect((await displacedFor(user.id)).map((details) => details?.client_id)).toEqual(
+      Array.from({ length: 3 }, () => oauthApp.clientId),
+    );
+  });
+
+  it('holds the bound when logins race at it: every login answers, the account keeps its share', async () => {
+    const user = await createUser(app);
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        postToken(app, { grant_type: 'password', username: user.email, password: PASSWORD }),
+      ),
+    );
+    expect(answers.map((answer) => answer.statusCode)).toEqual(Array.from({ length: 6 }, () => 200));
+    const live = await gatehouseCore(app.gatehouse).sessions.listSessions(user.id);
+    expect(live).toHaveLength(2);
+    const issued = answers.map((answer) => sid(answer.json().access_token));
+    expect(live.every((session) => issued.includes(session.id))).toBe(true);
+    expect(await displacedFor(user.id)).toHaveLength(4);
   });
 });

@@ -5,6 +5,7 @@ import { createOAuthGrantStore, type OAuthGrantStore } from '../../src/storage/o
 import { createSessionStore } from '../../src/storage/session-store.js';
 import { createUserStore } from '../../src/storage/user-store.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
 
 describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
   let test: TestDatabase;
@@ -42,6 +43,9 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     createdAt: 1_000,
     expiresAt: overrides.expiresAt ?? 61_000,
   });
+
+  /** One cap for the account and for each client: the account-wide rule alone decides. */
+  const caps = (max: number) => ({ perClient: max, perAccount: max });
 
   beforeAll(async () => {
     test = await createTestDatabase(name);
@@ -90,13 +94,13 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     await store.insertCode(code(userId, { expiresAt: 500 }));
     await store.insertCode(code(other));
     const added = await Promise.all(
-      Array.from({ length: 25 }, () => store.insertCodeWithinCap(code(userId), 20)),
+      Array.from({ length: 25 }, () => store.insertCodeWithinCap(code(userId), caps(20))),
     );
     // Red-team 2026-12e J2: the newest code is never the one refused (a flood of codes nobody
     // exchanges refused the person's real sign-in); the oldest unexchanged one makes room.
     expect(added.filter(Boolean)).toHaveLength(25);
     expect(await store.countLiveCodes(userId, 1_000)).toBe(20);
-    expect(await store.insertCodeWithinCap(code(other), 20)).toBe(true);
+    expect(await store.insertCodeWithinCap(code(other), caps(20))).toBe(true);
     expect(await store.countLiveCodes(other, 1_000)).toBe(2);
   });
 
@@ -112,20 +116,20 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     const busyOld = at(1_001);
     const busyNew = at(1_002);
     for (const record of [quiet, busyOld, busyNew])
-      expect(await store.insertCodeWithinCap(record, 3)).toBe(true);
+      expect(await store.insertCodeWithinCap(record, caps(3))).toBe(true);
     // The quiet client's code is the oldest, but the busy client holds more: its oldest goes.
     const next = at(1_003, secondClientId);
-    expect(await store.insertCodeWithinCap(next, 3)).toBe(true);
+    expect(await store.insertCodeWithinCap(next, caps(3))).toBe(true);
     expect(await store.findCode(busyOld.codeHash)).toBeUndefined();
     expect(await store.findCode(quiet.codeHash)).toBeDefined();
     expect(await store.findCode(next.codeHash)).toBeDefined();
     // Spent codes are kept for replay detection, never displaced: with all three spent, refused.
     for (const record of [quiet, busyNew, next])
       expect(await store.spendCode(record.codeHash, 1_004)).toBe(true);
-    expect(await store.insertCodeWithinCap(at(1_005), 3)).toBe(false);
+    expect(await store.insertCodeWithinCap(at(1_005), caps(3))).toBe(false);
     expect(await store.countLiveCodes(userId, 1_005)).toBe(3);
     // Once the live codes expire, the account may start sign-ins again.
-    expect(await store.insertCodeWithinCap(at(70_000), 3)).toBe(true);
+    expect(await store.insertCodeWithinCap(at(70_000), caps(3))).toBe(true);
   });
 
   it('between equally busy clients, displaces the code that waited longest, whichever client holds it', async () => {
@@ -137,19 +141,73 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
       const at = (ms: number, client: string) => ({ ...code(userId), clientId: client, createdAt: ms });
       const waited = at(1_000, older);
       const fresh = at(1_001, newer);
-      for (const record of [waited, fresh]) expect(await store.insertCodeWithinCap(record, 2)).toBe(true);
+      for (const record of [waited, fresh])
+        expect(await store.insertCodeWithinCap(record, caps(2))).toBe(true);
       // One code each: a tie, so the code that waited longest makes room.
-      expect(await store.insertCodeWithinCap(at(1_002, newer), 2)).toBe(true);
+      expect(await store.insertCodeWithinCap(at(1_002, newer), caps(2))).toBe(true);
       expect(await store.findCode(waited.codeHash)).toBeUndefined();
       expect(await store.findCode(fresh.codeHash)).toBeDefined();
     }
+  });
+
+  // Red-team 2026-12f K2: a client that exchanges every code fills its cap with spent codes.
+  it('at a client’s own cap, displaces its oldest unexchanged code, and its spent codes refuse that client alone', async () => {
+    const userId = await addUser();
+    const within = { perClient: 2, perAccount: 10 };
+    const at = (ms: number, client = clientId) => ({ ...code(userId), clientId: client, createdAt: ms });
+    const theirs = at(1_000, secondClientId);
+    const [first, second] = [at(1_001), at(1_002)];
+    for (const record of [theirs, first, second])
+      expect(await store.insertCodeWithinCap(record, within)).toBe(true);
+    // The other client's code is older, yet only the client's own oldest makes room.
+    const third = at(1_003);
+    expect(await store.insertCodeWithinCap(third, within)).toBe(true);
+    expect(await store.findCode(first.codeHash)).toBeUndefined();
+    expect(await store.findCode(theirs.codeHash)).toBeDefined();
+    // Every live code of the client exchanged: its next is refused, another client's is not.
+    for (const record of [second, third]) expect(await store.spendCode(record.codeHash, 1_004)).toBe(true);
+    expect(await store.insertCodeWithinCap(at(1_005), within)).toBe(false);
+    expect(await store.insertCodeWithinCap(at(1_005, secondClientId), within)).toBe(true);
+    // The spent codes stay for replay detection.
+    expect((await store.findCode(second.codeHash))?.usedAt).toBe(1_004);
+    expect((await store.findCode(third.codeHash))?.usedAt).toBe(1_004);
+  });
+
+  // RFC 9700 §4.5: a spent code must stay so that its replay revokes what it produced.
+  it('never displaces a code that an exchange spends while the displacement picks it', async () => {
+    const userId = await addUser();
+    const [older, newer] = [
+      { ...code(userId), createdAt: 1_000 },
+      { ...code(userId), createdAt: 1_001 },
+    ];
+    for (const record of [older, newer]) expect(await store.insertCodeWithinCap(record, caps(2))).toBe(true);
+    // An exchange spends the oldest code and holds its transaction open.
+    const hold = gate();
+    const spent = gate();
+    const exchange = test.database.transaction(async (trx) => {
+      expect(await createOAuthGrantStore(trx).spendCode(older.codeHash, 1_002)).toBe(true);
+      spent.open();
+      await hold.opened;
+    });
+    await spent.opened;
+    // Meanwhile a new code needs room. On PostgreSQL it reads `older` as unexchanged and its DELETE
+    // waits for the exchange's row; on SQLite it waits for the exchange's transaction.
+    const next = { ...code(userId), createdAt: 1_003 };
+    const inserted = store.insertCodeWithinCap(next, caps(2));
+    await someoneWaitsOnALock(test.database, inserted);
+    hold.open();
+    await exchange;
+    expect(await inserted).toBe(true);
+    expect((await store.findCode(older.codeHash))?.usedAt).toBe(1_002);
+    expect(await store.findCode(newer.codeHash)).toBeUndefined();
+    expect(await store.countLiveCodes(userId, 1_003)).toBe(2);
   });
 
   it("joins the caller's transaction when it runs inside one", async () => {
     const userId = await addUser();
     await expect(
       test.database.transaction(async (trx) => {
-        expect(await createOAuthGrantStore(trx).insertCodeWithinCap(code(userId), 1)).toBe(true);
+        expect(await createOAuthGrantStore(trx).insertCodeWithinCap(code(userId), caps(1))).toBe(true);
         throw new Error('roll back');
       }),
     ).rejects.toThrow('roll back');

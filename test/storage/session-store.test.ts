@@ -26,8 +26,29 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     ip: '127.0.0.1',
     authTime: 1_000,
     amr: ['pwd'],
+    clientId: 'gatehouse',
     ...overrides,
   });
+
+  const addUser = async () => {
+    const id = randomUUID();
+    await createUserStore(test.database.db).insertUser({
+      id,
+      email: `${id}@example.com`,
+      emailKey: `${id}@example.com`,
+      fullName: null,
+      passwordHash: 'h',
+      role: 'user',
+      isActive: true,
+      emailVerified: false,
+      createdAt: 0,
+      updatedAt: 0,
+    });
+    return id;
+  };
+
+  const liveIds = async (owner: string, now: number) =>
+    (await store.listLiveSessions(owner, now)).map((session) => session.id).sort();
 
   beforeAll(async () => {
     test = await createTestDatabase(name);
@@ -76,6 +97,99 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
       .where('id', '=', legacy.id)
       .execute();
     expect(await store.findSession(legacy.id)).toMatchObject({ authTime: 3_000, amr: ['pwd'] });
+  });
+
+  describe('the per-account session cap', () => {
+    /** One cap for the account and for each client: the account-wide rule alone decides. */
+    const caps = (max: number) => ({ perClient: max, perAccount: max });
+
+    it('at a client’s share, ends that client’s least recently used session, however idle the others are', async () => {
+      const owner = await addUser();
+      const at = (ms: number, clientId: string) =>
+        newSession({ userId: owner, clientId, createdAt: ms, lastUsedAt: ms });
+      const browser = at(1_000, 'gatehouse');
+      const [first, second] = [at(1_001, 'app'), at(1_002, 'app')];
+      const within = { perClient: 2, perAccount: 10 };
+      for (const session of [browser, first, second]) await store.insertSessionWithinCap(session, within);
+      const third = at(1_003, 'app');
+      const { displaced } = await store.insertSessionWithinCap(third, within);
+      expect(displaced).toEqual([{ id: first.id, expiresAt: first.expiresAt, clientId: 'app' }]);
+      expect(await liveIds(owner, 1_003)).toEqual([browser.id, second.id, third.id].sort());
+    });
+
+    it('at the cap, ends the least recently used session of the client holding the most, never the new one', async () => {
+      const owner = await addUser();
+      const at = (ms: number, clientId: string, lastUsedAt = ms) =>
+        newSession({ userId: owner, clientId, createdAt: ms, lastUsedAt });
+      // The person's browser is the oldest and idlest session; the app holds the most.
+      const browser = at(1_000, 'gatehouse');
+      const [appOld, appNew] = [at(1_001, 'app', 1_500), at(1_002, 'app', 1_100)];
+      for (const session of [browser, appOld, appNew]) {
+        expect(await store.insertSessionWithinCap(session, caps(3))).toEqual({
+          replaced: [],
+          displaced: [],
+        });
+      }
+      const next = at(2_000, 'app');
+      expect(await store.insertSessionWithinCap(next, caps(3))).toEqual({
+        replaced: [],
+        displaced: [{ id: appNew.id, expiresAt: appNew.expiresAt, clientId: 'app' }],
+      });
+      expect(await liveIds(owner, 2_000)).toEqual([browser.id, appOld.id, next.id].sort());
+      // At a cap of one, a sign-in ends every other session and keeps itself.
+      const only = at(3_000, 'gatehouse');
+      const { displaced } = await store.insertSessionWithinCap(only, caps(1));
+      expect(displaced.map((session) => session.id).sort()).toEqual([browser.id, appOld.id, next.id].sort());
+      expect(await liveIds(owner, 3_000)).toEqual([only.id]);
+    });
+
+    it('revokes the session a sign-in replaces before counting, and ignores revoked and expired ones', async () => {
+      const owner = await addUser();
+      const old = newSession({ userId: owner, createdAt: 1_000, transport: 'cookie' });
+      const expired = newSession({ userId: owner, createdAt: 1_000, expiresAt: 1_500 });
+      const kept = newSession({ userId: owner, createdAt: 1_001 });
+      for (const session of [old, expired, kept]) await store.insertSessionWithinCap(session, caps(10));
+      const replacement = newSession({ userId: owner, createdAt: 2_000, transport: 'cookie' });
+      expect(
+        await store.insertSessionWithinCap(replacement, {
+          ...caps(2),
+          cookieTokenHash: 'h2',
+          replaces: old.id,
+        }),
+      ).toEqual({ replaced: [{ id: old.id, expiresAt: old.expiresAt }], displaced: [] });
+      expect(await liveIds(owner, 2_000)).toEqual([kept.id, replacement.id].sort());
+      expect((await store.findSessionByCookieHash('h2'))?.id).toBe(replacement.id);
+    });
+
+    it('holds exactly at the cap when sign-ins race, and keeps every racing sign-in over older sessions', async () => {
+      const owner = await addUser();
+      const older = Array.from({ length: 5 }, (_, index) =>
+        newSession({ userId: owner, createdAt: 1_000 + index }),
+      );
+      for (const session of older) await store.insertSessionWithinCap(session, caps(5));
+      const racing = Array.from({ length: 4 }, () => newSession({ userId: owner, createdAt: 2_000 }));
+      const admissions = await Promise.all(
+        racing.map((session) => store.insertSessionWithinCap(session, caps(5))),
+      );
+      // Four sign-ins ended exactly four sessions between them, all of them older ones.
+      const ended = admissions.flatMap(({ displaced }) => displaced.map((session) => session.id));
+      expect(ended.sort()).toEqual(
+        older
+          .slice(0, 4)
+          .map((session) => session.id)
+          .sort(),
+      );
+      expect(await liveIds(owner, 2_000)).toEqual(
+        [older[4]?.id, ...racing.map((session) => session.id)].sort(),
+      );
+      // More racing sign-ins than the cap: the account still ends with exactly the cap.
+      await Promise.all(
+        Array.from({ length: 12 }, () =>
+          store.insertSessionWithinCap(newSession({ userId: owner, createdAt: 3_000 }), caps(5)),
+        ),
+      );
+      expect(await liveIds(owner, 3_000)).toHaveLength(5);
+    });
   });
 
   it('spends a refresh token exactly once under 20 concurrent attempts, then reports reuse', async () => {

@@ -15,6 +15,7 @@ import * as oauthClientControls from './020a-oauth-client-controls.js';
 import * as sessionRevokedIndex from './021a-session-revoked-index.js';
 import * as emailChangeSession from './022a-email-change-session.js';
 import * as credentialsVersion from './023a-credentials-version.js';
+import * as sessionClient from './024a-session-client.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -47,4 +48,5 @@ export const migrations: Record<string, Migration> = {
   '021a-session-revoked-index': sessionRevokedIndex,
   '022a-email-change-session': emailChangeSession,
   '023a-credentials-version': credentialsVersion,
+  '024a-session-client': sessionClient,
 };
