@@ -257,10 +257,10 @@ describe('Dicery secret rolls, history, exports and the signed log (issue 14, it
     const changed = structuredClone(log);
     const second = changed.entries[1];
     if (second === undefined) throw new Error('missing');
-    // 4dF totals −4..4, so 5 always changes the entry. With 4, a roll of 4 (1 in 81) left it
-    // unchanged and the "tampered" log verified (fresh-clone CI of 018f16c: 1 failed of 2493).
-    second.entry = second.entry.replace(/"total":-?\d+/, '"total":5');
-    expect(second.entry).not.toBe(log.entries[1]?.entry);
+    // 99: a total 4dF cannot roll (−4…4), so the entry really changed (4 was a 1-in-81 no-op).
+    const tampered = second.entry.replace(/"total":-?\d+/, '"total":99');
+    expect(tampered).not.toBe(second.entry);
+    second.entry = tampered;
     expect(await verifyRoomLog(changed)).toMatchObject({
       ok: false,
       problems: [{ index: 1, reason: 'hash_mismatch' }],
