@@ -20,7 +20,7 @@ const FORMAT = process.env.BENCH_IMPORT_FORMAT === 'jsonl' ? 'jsonl' : 'csv';
 const HASH = '$2b$12$ZLmHzH/w2Nru2BK7vLhFe.84ccb9nXqxheNZK7GpwQLFEr2i0vuaO';
 const CLI = new URL('../dist/src/cli.js', import.meta.url).pathname;
 
-execSync('node scripts/build-if-needed.mjs', { stdio: 'inherit' });
+execSync('node scripts/build.mjs --if-needed', { stdio: 'inherit' });
 const dir = mkdtempSync(join(tmpdir(), 'gh-bench-import-'));
 try {
   const file = join(dir, `users.${FORMAT}`);

@@ -20,7 +20,7 @@ const dist = (path) => new URL(`../dist/src/${path}`, import.meta.url).href;
 if (process.argv[2] === 'measure') {
   await measure(process.argv[3], process.argv[4]);
 } else {
-  execSync('node scripts/build-if-needed.mjs', { stdio: 'inherit' });
+  execSync('node scripts/build.mjs --if-needed', { stdio: 'inherit' });
   await main();
 }
 

@@ -5,7 +5,7 @@
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-execSync('node scripts/build-if-needed.mjs', { stdio: 'inherit' });
+execSync('node scripts/build.mjs --if-needed', { stdio: 'inherit' });
 const { replaceSettingsTable } = await import('../dist/src/config/settings-table.js');
 const { REFERENCE_APP_SETTINGS } = await import('../dist/src/server.js');
 const readme = readFileSync('README.md', 'utf8');

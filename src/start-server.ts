@@ -54,6 +54,34 @@ export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse'
   sendTimeoutMs?: number;
 }
 
+/** The slow-client timeouts {@link startServer} sets on Node's HTTP server, in ms. */
+export interface RequestTimeouts {
+  /** Longest time for one whole request, headers and body (Node answers 408). */
+  readonly requestTimeout: number;
+  /** Longest time for the request's headers alone. */
+  readonly headersTimeout: number;
+  /** How often Node looks for requests past either timeout. */
+  readonly connectionsCheckingInterval: number;
+}
+
+/**
+ * The slow-client timeouts for a request timeout of `requestTimeoutMs` (what `gatehouse serve`
+ * runs with when left out): one function, so the defaults can be checked without waiting them out.
+ */
+export function requestTimeouts(requestTimeoutMs = 30_000): RequestTimeouts {
+  return {
+    // Node's defaults (300 s per request, 60 s for headers) let a client that trickles a body
+    // byte by byte hold a socket for five minutes (red-team F6; OWASP "slow HTTP" DoS). Bodies
+    // here are small (BODY_LIMIT), so 30 s is generous; event streams are responses and not
+    // affected. A reverse proxy in front remains the real defence against many slow clients.
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: Math.ceil(requestTimeoutMs / 2),
+    // Node's own default (30 s) would double the timeouts above: a request is cut only at the
+    // first check after its timeout.
+    connectionsCheckingInterval: Math.min(5_000, Math.ceil(requestTimeoutMs / 4)),
+  };
+}
+
 /** A listening Gatehouse server, possibly still starting (see {@link startServer}). */
 export interface RunningServer {
   /** The server's logger (the same before and after start-up). */
@@ -92,7 +120,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   const initialDelay = options.initialRetryDelayMs ?? 250;
   const maxDelay = options.maxRetryDelayMs ?? 10_000;
-  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const timeouts = requestTimeouts(options.requestTimeoutMs);
   const sendTimeout = options.sendTimeoutMs ?? 60_000;
   if (!Number.isInteger(sendTimeout) || sendTimeout < 1) {
     throw new Error(`startServer: sendTimeoutMs must be a positive integer of ms, got ${sendTimeout}`);
@@ -114,20 +142,14 @@ export async function startServer(
     // the full application is ready, then every request goes to it.
     serverFactory: (starting) => {
       const server = createServer(
-        // How often Node looks for requests past their timeout (its default, 30 s, would double
-        // the timeout below).
-        { connectionsCheckingInterval: Math.min(5_000, Math.ceil(requestTimeout / 4)) },
+        { connectionsCheckingInterval: timeouts.connectionsCheckingInterval },
         (request, response) => (current ?? starting)(request, response),
       );
       // Fastify's own default (Node's is 5 s): longer than the 60 s idle timeout of common load
       // balancers, so they never reuse a connection the server has just closed.
       server.keepAliveTimeout = 72_000;
-      // Node's defaults (300 s per request, 60 s for headers) let a client that trickles a body
-      // byte by byte hold a socket for five minutes (red-team F6; OWASP "slow HTTP" DoS). Bodies
-      // here are small (BODY_LIMIT), so 30 s is generous; event streams are responses and not
-      // affected. A reverse proxy in front remains the real defence against many slow clients.
-      server.requestTimeout = requestTimeout;
-      server.headersTimeout = Math.ceil(requestTimeout / 2);
+      server.requestTimeout = timeouts.requestTimeout;
+      server.headersTimeout = timeouts.headersTimeout;
       // Node's default is 0 (none) since Node 13: a client that stops reading an answer bigger than
       // the kernel's socket buffers held its descriptor and the answer's state for ever (red-team
       // G5). Socket inactivity: any byte the peer accepts re-arms it, so a slow but reading client is

@@ -1,31 +1,35 @@
-import { execSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 
 /**
- * Compiles dist/ once (the CLI tests run the compiled CLI and the browser test loads the bundled
- * web UI), failing the whole run when the build fails, and, when REQUIRE_SERVICES=1 (as in
- * .ci/run), makes sure the PostgreSQL and Redis suites
+ * Builds dist/ when it was not completely built from the current sources (the CLI tests run the
+ * compiled CLI and the browser tests load the bundled web UI), failing the whole run when the build
+ * fails, and, when REQUIRE_SERVICES=1 (as in .ci/run), makes sure the PostgreSQL and Redis suites
  * will run: a missing or unreachable DATABASE_URL / REDIS_URL fails the whole run instead of
  * letting those suites skip silently.
  */
 export default async function setup(): Promise<void> {
-  // A failed build must fail the run: tsc still emits on type errors, and the CLI and browser
-  // tests would then exercise a dist/ that does not match the sources.
+  // `npm run build`'s steps (tsc, compact-dist for the server's JavaScript as it ships, the web
+  // bundle, the assets), skipped when dist/.build-inputs shows a complete build of exactly these
+  // sources (see scripts/build.mjs): CI's OpenAPI lint has just built them. A failed build must fail
+  // the run: tsc still emits on type errors, and the CLI and browser tests would then exercise a
+  // dist/ that does not match the sources (the stamp is written only after a build that succeeded).
   try {
-    execSync('npx tsc -p tsconfig.build.json', { stdio: 'pipe' });
+    process.stdout.write(
+      execFileSync(process.execPath, ['scripts/build.mjs', '--if-needed'], { stdio: 'pipe' }),
+    );
   } catch (error) {
-    const output =
-      typeof error === 'object' && error !== null && 'stdout' in error ? String(error.stdout).trim() : '';
-    throw new Error(`the build (tsc -p tsconfig.build.json) failed, so dist/ is stale:\n${output}`, {
-      cause: error,
-    });
+    const output = ['stdout', 'stderr']
+      .map((stream) =>
+        typeof error === 'object' && error !== null && stream in error
+          ? String((error as Record<string, unknown>)[stream]).trim()
+          : '',
+      )
+      .filter((text) => text !== '')
+      .join('\n');
+    throw new Error(`the build (scripts/build.mjs) failed, so dist/ is stale:\n${output}`, { cause: error });
   }
-  // The server's JavaScript as `npm run build` leaves it: without comments, in ASCII (issue 10).
-  execSync('node scripts/compact-dist.mjs', { stdio: 'pipe' });
-  // The web bundle is what the browser tests load; a bundling error fails the run.
-  execSync('node scripts/build-web.mjs', { stdio: 'inherit' });
-  execSync('node scripts/copy-assets.mjs', { stdio: 'inherit' });
   if (process.env.REQUIRE_SERVICES !== '1') return;
   const { DATABASE_URL, REDIS_URL } = process.env;
   if (!DATABASE_URL?.startsWith('postgres')) {

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
 import { gatehouseCore } from '../src/gatehouse-core.js';
-import { startServer } from '../src/start-server.js';
+import { requestTimeouts, startServer } from '../src/start-server.js';
 import { pingDatabase } from '../src/storage/ping-database.js';
 import { testConfig } from '../src/testing.js';
 import { PASSWORD } from './support/accounts.js';
@@ -379,11 +379,33 @@ describe('startServer', () => {
     await expect(started).rejects.toThrow(/MAX_CONNECTIONS .*1000.*MAX_STREAMS_TOTAL \(900\).*at least 1072/);
   });
 
-  it('cuts a client that sends its headers one byte every 10 s at the headers timeout (slowloris)', {
+  it('gives headers half of the request timeout, 15 s of the default 30 s, checked every 5 s', () => {
+    // What `gatehouse serve` runs with (it passes no requestTimeoutMs).
+    expect(requestTimeouts()).toEqual({
+      requestTimeout: 30_000,
+      headersTimeout: 15_000,
+      connectionsCheckingInterval: 5_000,
+    });
+    expect(requestTimeouts(1_000)).toEqual({
+      requestTimeout: 1_000,
+      headersTimeout: 500,
+      connectionsCheckingInterval: 250,
+    });
+  });
+
+  // The defaults' proportions at a fifth of their length (the defaults above took 15–20 s of wall
+  // clock to wait out): a 6 s request timeout gives headers 3 s, checked every 1.5 s, and the
+  // client sends a byte every 2 s, as it sent one every 10 s against 15 s.
+  it('cuts a client that sends its headers one byte at a time at the headers timeout (slowloris)', {
     timeout: 40_000,
   }, async () => {
-    // The defaults of gatehouse serve: request timeout 30 s, so headers get 15 s.
-    const server = await startServer(testConfig({ port: 0 }), { logger: false, webUi: false });
+    const { headersTimeout, connectionsCheckingInterval } = requestTimeouts(6_000);
+    const byteEvery = 2_000;
+    const server = await startServer(testConfig({ port: 0 }), {
+      logger: false,
+      webUi: false,
+      requestTimeoutMs: 6_000,
+    });
     try {
       await server.ready;
       const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
@@ -401,15 +423,17 @@ describe('startServer', () => {
       };
       write();
       // Each byte re-arms the 60 s send timeout, so only the headers timeout can end this.
-      const trickle = setInterval(write, 10_000);
+      const trickle = setInterval(write, byteEvery);
       await closed;
       clearInterval(trickle);
       const elapsed = Date.now() - started;
       expect(received).toMatch(/^HTTP\/1\.1 408/);
-      // 15 s, plus at most one 5 s pass of Node's connection check.
-      expect(elapsed).toBeGreaterThanOrEqual(14_500);
-      expect(elapsed).toBeLessThan(22_000);
-      expect(sent).toBeLessThanOrEqual(3);
+      // The headers timeout, plus at most one pass of Node's connection check (and the same 0.5 s
+      // and 2 s of slack as at full length).
+      const latest = headersTimeout + connectionsCheckingInterval + 2_000;
+      expect(elapsed).toBeGreaterThanOrEqual(headersTimeout - 500);
+      expect(elapsed).toBeLessThan(latest);
+      expect(sent).toBeLessThanOrEqual(Math.ceil(latest / byteEvery));
     } finally {
       await server.close();
     }
