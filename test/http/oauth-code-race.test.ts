@@ -7,7 +7,13 @@ import { bearer, createUser, postToken } from '../support/accounts.js';
 import { createAuditFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
-import { authorizationResponse, PUBLIC_URL, pkce, REDIRECT } from '../support/oauth-provider.js';
+import {
+  authorizationResponse,
+  exchangeCode,
+  PUBLIC_URL,
+  pkce,
+  REDIRECT,
+} from '../support/oauth-provider.js';
 
 /**
  * A code presented several times at once (RFC 6749 §4.1.2: single use; a replay revokes what the
@@ -45,14 +51,7 @@ describe.each(engines)('authorization code exchanged concurrently ($name)', ({ n
     const { verifier, challenge } = pkce();
     const location = await authorizationResponse(app, browser, client, challenge);
     const code = String(location.searchParams.get('code'));
-    const present = () =>
-      postToken(app, {
-        grant_type: 'authorization_code',
-        client_id: client.clientId,
-        code,
-        redirect_uri: REDIRECT,
-        code_verifier: verifier,
-      });
+    const present = () => exchangeCode(app, client, code, verifier);
     return { user, present };
   };
 

@@ -12,11 +12,12 @@ import {
 } from '../../src/oauth/authorization-server.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
-import { createUser, PASSWORD, postToken, signIn } from '../support/accounts.js';
+import { createUser, PASSWORD, signIn } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import {
   authorizationResponse,
   authorizeUrl,
+  exchangeCode,
   locationOf,
   PUBLIC_URL,
   pkce,
@@ -116,13 +117,7 @@ describe('K2: J2’s fix, bypassed by an app that exchanges its own codes', () =
     });
 
   const exchange = (client: OAuthClient, code: string, verifier: string) =>
-    postToken(app, {
-      grant_type: 'authorization_code',
-      client_id: client.clientId,
-      code,
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-    });
+    exchangeCode(app, client, code, verifier);
 
   it('K2: an allowed app that bounces the tab and exchanges each code does not refuse the person’s sign-in to another app', async () => {
     const user = await createUser(app);

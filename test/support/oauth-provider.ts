@@ -89,6 +89,17 @@ export async function authorizationResponse(
   return locationOf(answer);
 }
 
+/** Exchanges `code` at `/token` the way `client` would (PKCE `verifier`, the test redirect URI). */
+export function exchangeCode(app: FastifyInstance, client: OAuthClient, code: string, verifier: string) {
+  return postToken(app, {
+    grant_type: 'authorization_code',
+    client_id: client.clientId,
+    code,
+    redirect_uri: REDIRECT,
+    code_verifier: verifier,
+  });
+}
+
 /** The whole code flow for tests about what comes after: the token response's JSON. */
 export async function tokensFor(
   app: FastifyInstance,
@@ -98,13 +109,7 @@ export async function tokensFor(
 ): Promise<{ access_token: string; refresh_token: string; id_token: string }> {
   const { verifier, challenge } = pkce();
   const location = await authorizationResponse(app, browser, client, challenge, scope);
-  const response = await postToken(app, {
-    grant_type: 'authorization_code',
-    client_id: client.clientId,
-    code: String(location.searchParams.get('code')),
-    redirect_uri: REDIRECT,
-    code_verifier: verifier,
-  });
+  const response = await exchangeCode(app, client, String(location.searchParams.get('code')), verifier);
   expect(response.statusCode, response.body).toBe(200);
   return response.json();
 }
