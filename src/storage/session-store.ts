@@ -281,10 +281,15 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       .executeTakeFirst();
     return busiest === undefined ? undefined : leastRecentlyUsedOf(trx, userId, now, busiest.client_id);
   };
-  const countLive = async (trx: Kysely<Schema>, userId: string, now: number, clientId?: string) => {
-    let query = live(trx, userId, now).select((eb) => eb.fn.countAll<number | string | bigint>().as('n'));
-    if (clientId !== undefined) query = query.where('client_id', '=', clientId);
-    return Number((await query.executeTakeFirst())?.n ?? 0);
+  /** Live sessions of `userId`: all of them, and `clientId`'s, in one statement (a sign-in's hot path). */
+  const countLive = async (trx: Kysely<Schema>, userId: string, now: number, clientId: string) => {
+    const counts = await live(trx, userId, now)
+      .select((eb) => [
+        eb.fn.countAll<number | string | bigint>().as('account'),
+        eb.fn.countAll<number | string | bigint>().filterWhere('client_id', '=', clientId).as('client'),
+      ])
+      .executeTakeFirst();
+    return { account: Number(counts?.account ?? 0), client: Number(counts?.client ?? 0) };
   };
   /**
    * Revokes what `pick` chooses until `excess` are gone (more than one only when the cap was
@@ -334,17 +339,23 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         // First the client's own share: an app minting a session per code exchange (red-team
         // 2026-12f, K2's loop) ends its own, and cannot make itself the account's busiest client
         // by more than half, so it never pushes out the person's other devices and apps.
+        const counts = await countLive(trx, userId, now, clientId);
+        const clientExcess = counts.client - (perClient - 1);
         const displaced = await displace(
           trx,
-          (await countLive(trx, userId, now, clientId)) - (perClient - 1),
+          clientExcess,
           () => leastRecentlyUsedOf(trx, userId, now, clientId),
           now,
         );
-        // Then the account: several clients together fill it; the busiest gives way.
+        // Then the account: several clients together fill it; the busiest gives way. Counted
+        // again only when the client's own share made room (the usual sign-in, under both caps,
+        // counts once).
+        const accountLive =
+          clientExcess > 0 ? (await countLive(trx, userId, now, clientId)).account : counts.account;
         displaced.push(
           ...(await displace(
             trx,
-            (await countLive(trx, userId, now)) - (perAccount - 1),
+            accountLive - (perAccount - 1),
             () => leastRecentlyUsedOfBusiestClient(trx, userId, now),
             now,
           )),
