@@ -214,7 +214,9 @@ async function measureLogins() {
         login_ratio_to_formula: +(loginsPerSecond / formula).toFixed(3),
         login_cpu_ms: +loginCpuMs.toFixed(2),
         login_main_thread_cpu_ms: +perLoginMs(after.main - before.main).toFixed(2),
+        login_main_thread_system_cpu_ms: +perLoginMs(after.mainSystem - before.mainSystem).toFixed(2),
         login_hash_threads_cpu_ms: +hashCpuMs.toFixed(2),
+        login_hash_threads_system_cpu_ms: +perLoginMs(after.poolSystem - before.poolSystem).toFixed(2),
         login_other_threads_cpu_ms: +perLoginMs(
           after.others - after.pool - before.others + before.pool,
         ).toFixed(2),

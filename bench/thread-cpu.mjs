@@ -11,11 +11,14 @@ const TICK_US = 1e6 / Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString(
  * counts: minor page faults and context switches (voluntary: the thread waited; involuntary: the
  * scheduler took the core away) summed over the threads. With `poolTids` (the server's libuv pool,
  * `pool-threads.mjs`), `pool` is those threads' share of `others`: the CPU that went to hashing.
+ * `mainSystem` and `poolSystem` are the kernel's part (stime) of `main` and `pool`.
  */
 export function threadCpu(pid, poolTids = []) {
   const pool = new Set(poolTids.map(String));
   const totals = {
     main: 0,
+    mainSystem: 0,
+    poolSystem: 0,
     others: 0,
     pool: 0,
     minorFaults: 0,
@@ -34,9 +37,15 @@ export function threadCpu(pid, poolTids = []) {
     // Fields after the parenthesised command name: minflt is the 8th, utime and stime the 12th and 13th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const us = (Number(fields[11]) + Number(fields[12])) * TICK_US;
-    if (tid === String(pid)) totals.main += us;
-    else totals.others += us;
-    if (pool.has(tid)) totals.pool += us;
+    const systemUs = Number(fields[12]) * TICK_US;
+    if (tid === String(pid)) {
+      totals.main += us;
+      totals.mainSystem += systemUs;
+    } else totals.others += us;
+    if (pool.has(tid)) {
+      totals.pool += us;
+      totals.poolSystem += systemUs;
+    }
     totals.minorFaults += Number(fields[7]);
     totals.voluntarySwitches += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);
     totals.involuntarySwitches += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0);

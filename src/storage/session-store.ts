@@ -214,6 +214,24 @@ const insertRefreshTokenRow = precompiledQuery<Schema, Omit<RefreshTokensTable, 
   (db, row) => db.insertInto('refresh_tokens').values(row),
 );
 
+// Every sign-in counts its account's and its client's live sessions (the session caps): compiled
+// once (see precompiledQuery); built per call, Kysely's builder and compiler ran on every login.
+const countLiveSessions = precompiledQuery<
+  Schema,
+  { userId: string; now: number; clientId: string },
+  { account: number | string | bigint; client: number | string | bigint }
+>(['userId', 'now', 'clientId'], (db, { userId, now, clientId }) =>
+  db
+    .selectFrom('sessions')
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .select((eb) => [
+      eb.fn.countAll<number | string | bigint>().as('account'),
+      eb.fn.countAll<number | string | bigint>().filterWhere('client_id', '=', clientId).as('client'),
+    ]),
+);
+
 /** `sessions.client_id` of a session started with no client named (the migration's default too). */
 const FIRST_PARTY_SESSION_CLIENT = 'gatehouse';
 
@@ -283,12 +301,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
   };
   /** Live sessions of `userId`: all of them, and `clientId`'s, in one statement (a sign-in's hot path). */
   const countLive = async (trx: Kysely<Schema>, userId: string, now: number, clientId: string) => {
-    const counts = await live(trx, userId, now)
-      .select((eb) => [
-        eb.fn.countAll<number | string | bigint>().as('account'),
-        eb.fn.countAll<number | string | bigint>().filterWhere('client_id', '=', clientId).as('client'),
-      ])
-      .executeTakeFirst();
+    const [counts] = (await countLiveSessions(trx, { userId, now, clientId })).rows;
     return { account: Number(counts?.account ?? 0), client: Number(counts?.client ?? 0) };
   };
   /**
