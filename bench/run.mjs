@@ -263,9 +263,12 @@ async function main() {
 async function measureReads() {
   const servers = [];
   try {
-    const gatehouse = await startServer('bench/server.mjs');
+    // BENCH_GET_NODE_FLAGS: Node flags for the Gatehouse servers of these rounds (none by default,
+    // as the ceiling runs), to compare a flag of npm start's on the GET path.
+    const getFlags = (process.env.BENCH_GET_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+    const gatehouse = await startServer('bench/server.mjs', {}, getFlags);
     servers.push(gatehouse);
-    const database = await startServer('bench/server.mjs', { BENCH_TOKEN_STRATEGY: 'database' });
+    const database = await startServer('bench/server.mjs', { BENCH_TOKEN_STRATEGY: 'database' }, getFlags);
     servers.push(database);
     const me = await fetch(`${gatehouse.url}/users/me`, {
       headers: { authorization: `Bearer ${gatehouse.token}` },

@@ -3,7 +3,8 @@ import type { AccountUser } from '../accounts/public-user.js';
 import type { RevocationList } from '../sessions/revocation-list.js';
 import { FIRST_PARTY_CLIENT_ID, type SessionManager } from '../sessions/session-manager.js';
 import type { SessionStore } from '../storage/session-store.js';
-import { hashOpaqueToken, looksLikeOpaqueToken } from '../tokens/opaque-token.js';
+import { hashOpaqueToken } from '../tokens/opaque-token.js';
+import { looksLikeRefreshToken } from '../tokens/refresh-token.js';
 import type { ClientCredentials } from './client-credentials.js';
 import type { OAuthClient } from './oauth-clients.js';
 
@@ -150,7 +151,7 @@ export function createTokenIntrospection(deps: TokenIntrospectionDeps): TokenInt
 
   /** The requester's own live refresh token: unspent, unexpired, its session and account live. */
   const refreshToken = async (token: string, requester: OAuthClient): Promise<Introspection | undefined> => {
-    if (!looksLikeOpaqueToken(token, 'ghr')) return undefined;
+    if (!looksLikeRefreshToken(token)) return undefined;
     const record = await sessionStore.findRefreshToken(hashOpaqueToken(token));
     const now = clock();
     // RFC 7662 §4: another client's refresh token is none of this client's business.

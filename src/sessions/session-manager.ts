@@ -19,6 +19,7 @@ import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { Keyring } from '../tokens/keyring.js';
 import { generateOpaqueToken, hashOpaqueToken, looksLikeOpaqueToken } from '../tokens/opaque-token.js';
+import { createRefreshTokens, looksLikeRefreshToken } from '../tokens/refresh-token.js';
 import { createTokenSealer } from '../tokens/token-sealer.js';
 import type { RevocationList } from './revocation-list.js';
 
@@ -277,6 +278,7 @@ export interface SessionManagerDeps {
     | 'audience'
     | 'refreshReuseInterval'
     | 'secretKey'
+    | 'secretKeyPrevious'
     | 'maxSessionsPerAccount'
   >;
   sessions: SessionStore;
@@ -382,6 +384,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const cookieCache = new BoundedMap<string, CachedCookie>(VERIFIED_CACHE_SIZE);
   const opaqueCache = new BoundedMap<string, CachedOpaqueToken>(VERIFIED_CACHE_SIZE);
   const sealer = createTokenSealer(config.secretKey);
+  const refreshTokens = createRefreshTokens({
+    secretKey: config.secretKey,
+    previousSecretKey: config.secretKeyPrevious,
+  });
   const graceMs = config.refreshReuseInterval * 1000;
 
   const newSession = (
@@ -559,7 +565,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   ): Promise<BearerTokens> => {
     const { audit, passwordUpgrade, spend } = options;
     const now = clock();
-    const refresh = generateOpaqueToken('ghr');
+    const refresh = refreshTokens.issue(session.id);
     const { token: opaque, ended } = await signInTransaction(session, options, async (stores) => {
       await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
@@ -612,19 +618,46 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         clientId: string;
       };
 
+  /**
+   * A refresh token with no row: unknown, unless its family tag names a live session of the
+   * client presenting it. Then it is an older token of that session, spent and pruned since
+   * (`deleteSpentRefreshTokens`), or expired: RFC 9700 §4.14.2 reuse, and the session ends as it
+   * would for a spent token whose row were kept. Another client's token changes nothing
+   * (RFC 6749 §10.4, as for a token with a row). Tokens of the earlier, random-only layout carry
+   * no family: theirs is only `invalid`.
+   */
+  const prunedRefreshToken = async (
+    store: SessionStore,
+    token: string,
+    now: number,
+    requestingClient: string,
+  ): Promise<RefreshOutcome> => {
+    const family = refreshTokens.familyOf(token);
+    const session = family === undefined ? undefined : await store.findSession(family);
+    if (
+      session === undefined ||
+      session.revokedAt !== null ||
+      (session.clientId ?? FIRST_PARTY_CLIENT_ID) !== requestingClient
+    )
+      return { ok: false, result: { ok: false, reason: 'invalid' } };
+    const revoked = await store.revokeSessions([session.id], now);
+    return { ok: false, result: { ok: false, reason: 'reused' }, revoked };
+  };
+
   /** The whole refresh, run inside one transaction: reads, checks, then writes. */
   const refreshInTransaction = async (
     { sessions: store, users }: RefreshStores,
-    hash: string,
+    presented: { token: string; hash: string },
     requestedScopes: readonly string[],
     now: number,
     requestingClient: string,
   ): Promise<RefreshOutcome> => {
     // Two rounds at most: losing the compare-and-set to a concurrent refresh of the same token
     // means it is now spent, and the second round treats this request as a retry of it.
+    const { hash } = presented;
     for (let round = 0; round < 2; round++) {
       const token = await store.findRefreshToken(hash);
-      if (token === undefined) return { ok: false, result: { ok: false, reason: 'invalid' } };
+      if (token === undefined) return prunedRefreshToken(store, presented.token, now, requestingClient);
       // RFC 6749 §10.4: a refresh token is bound to its client; another client presenting it gets
       // invalid_grant and changes nothing (it may be a leak, but revoking would let any client with
       // a stolen token log its owner out). Tokens from before migration 009 name no client.
@@ -676,13 +709,16 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       };
       let refreshToken: string;
       if (successor === undefined) {
-        const next = generateOpaqueToken('ghr');
+        const next = refreshTokens.issue(session.id);
         // The successor is kept (encrypted, bound to this row) for a retry within the interval.
         const sealed = graceMs > 0 ? sealer.seal(next.token, hash) : undefined;
         const spent = await store.spendRefreshToken(hash, now, sealed);
         if (spent.status !== 'spent') continue;
-        // Only the newest spent token may still be retried; older kept successors go now.
-        if (graceMs > 0) await store.forgetRefreshSuccessors({ sessionId: session.id, exceptHash: hash });
+        // The session keeps two rows: the token just spent (a retry within the grace interval,
+        // a reuse after it) and its successor. Older spent tokens are recognised by their
+        // family tag when they come back (prunedRefreshToken), so their rows go: without this,
+        // a client refreshing in a loop grew the table by a row per refresh for a week.
+        await store.deleteSpentRefreshTokens(session.id, hash);
         await store.insertRefreshToken(next.hash, session.id, now, refreshExpiry(session, now), clientId);
         refreshToken = next.token;
       } else {
@@ -858,9 +894,17 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
    * migration 009 name no client and count as anyone's.
    */
   const sessionOfRefreshToken = async (token: string, clientId: string) => {
-    if (!looksLikeOpaqueToken(token, 'ghr')) return undefined;
+    if (!looksLikeRefreshToken(token)) return undefined;
     const record = await sessions.findRefreshToken(hashOpaqueToken(token));
-    if (record === undefined || (record.clientId !== null && record.clientId !== clientId)) return undefined;
+    if (record === undefined) {
+      // Spent and pruned since (or expired): its family tag still names its session.
+      const family = refreshTokens.familyOf(token);
+      const session = family === undefined ? undefined : await sessions.findSession(family);
+      return session !== undefined && (session.clientId ?? FIRST_PARTY_CLIENT_ID) === clientId
+        ? session.id
+        : undefined;
+    }
+    if (record.clientId !== null && record.clientId !== clientId) return undefined;
     return record.sessionId;
   };
 
@@ -932,11 +976,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     },
 
     async refresh(refreshToken, requestedScopes = [], clientId = FIRST_PARTY_CLIENT_ID) {
-      if (!looksLikeOpaqueToken(refreshToken, 'ghr')) return { ok: false, reason: 'invalid' };
+      if (!looksLikeRefreshToken(refreshToken)) return { ok: false, reason: 'invalid' };
       const now = clock();
-      const hash = hashOpaqueToken(refreshToken);
+      const presented = { token: refreshToken, hash: hashOpaqueToken(refreshToken) };
       const outcome = await deps.transaction((stores) =>
-        refreshInTransaction(stores, hash, requestedScopes, now, clientId),
+        refreshInTransaction(stores, presented, requestedScopes, now, clientId),
       );
       if (!outcome.ok) {
         // After the commit: a broadcast never goes out for a change that rolled back.

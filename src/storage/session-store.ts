@@ -156,13 +156,13 @@ export interface SessionStore {
    */
   spendRefreshToken(hash: string, now: number, successor?: string): Promise<SpendResult>;
   /**
-   * Forgets the kept successors of a session's spent refresh tokens, except `exceptHash`'s (after
-   * a rotation only the newest spent token may still be retried), and every successor kept since
-   * before `spentBefore` (the grace interval is over).
+   * Deletes the spent refresh tokens of `sessionId` except `exceptHash`'s, the one a rotation just
+   * spent: a session keeps that one and its successor (the family tag recognises the rest,
+   * `refresh-token.ts`).
    */
-  forgetRefreshSuccessors(
-    filter: { sessionId: string; exceptHash: string } | { spentBefore: number },
-  ): Promise<void>;
+  deleteSpentRefreshTokens(sessionId: string, exceptHash: string): Promise<void>;
+  /** Forgets every kept successor of a token spent before `spentBefore` (the grace interval is over). */
+  forgetRefreshSuccessors(filter: { spentBefore: number }): Promise<void>;
   /** Stores the hash of a database-strategy access token. */
   insertAccessToken(hash: string, token: Omit<AccessTokenRecord, 'userId'>, now: number): Promise<void>;
   /** The live access token with this hash (joined with a session that is not revoked). */
@@ -230,6 +230,18 @@ const countLiveSessions = precompiledQuery<
       eb.fn.countAll<number | string | bigint>().as('account'),
       eb.fn.countAll<number | string | bigint>().filterWhere('client_id', '=', clientId).as('client'),
     ]),
+);
+
+// Every rotation prunes its session's older spent tokens: compiled once (see precompiledQuery).
+// Through `refresh_tokens_session_idx`, so it reads only the session's own (at most three) rows.
+const deleteSpentRefreshTokenRows = precompiledQuery<Schema, { sessionId: string; exceptHash: string }>(
+  ['sessionId', 'exceptHash'],
+  (db, { sessionId, exceptHash }) =>
+    db
+      .deleteFrom('refresh_tokens')
+      .where('session_id', '=', sessionId)
+      .where('spent_at', 'is not', null)
+      .where('token_hash', '!=', exceptHash),
 );
 
 /** `sessions.client_id` of a session started with no client named (the migration's default too). */
@@ -503,16 +515,16 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         .executeTakeFirst();
       return existing ? { status: 'reused', sessionId: existing.session_id } : { status: 'unknown' };
     },
-    async forgetRefreshSuccessors(filter) {
-      let query = db
+    async deleteSpentRefreshTokens(sessionId, exceptHash) {
+      await deleteSpentRefreshTokenRows(db, { sessionId, exceptHash });
+    },
+    async forgetRefreshSuccessors({ spentBefore }) {
+      await db
         .updateTable('refresh_tokens')
         .set({ successor: null })
-        .where('successor', 'is not', null);
-      query =
-        'sessionId' in filter
-          ? query.where('session_id', '=', filter.sessionId).where('token_hash', '!=', filter.exceptHash)
-          : query.where('spent_at', '<', filter.spentBefore);
-      await query.execute();
+        .where('successor', 'is not', null)
+        .where('spent_at', '<', spentBefore)
+        .execute();
     },
     async insertAccessToken(hash, token, now) {
       await db

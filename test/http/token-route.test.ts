@@ -37,7 +37,7 @@ describe('POST /token', () => {
       access_token: expect.any(String),
       token_type: 'bearer',
       expires_in: 900,
-      refresh_token: expect.stringMatching(/^ghr_[A-Za-z0-9_-]{43}$/),
+      refresh_token: expect.stringMatching(/^ghr_[A-Za-z0-9_-]{86}$/),
       scope: 'me clothes:read rooms:host',
       device_token: expect.stringMatching(/^[A-Za-z0-9_-]{98}$/),
     });

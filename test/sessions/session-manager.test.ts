@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createGatehouseCore } from '../../src/gatehouse.js';
 import type { GatehouseCore } from '../../src/gatehouse-core.js';
@@ -8,7 +9,8 @@ import {
   type RefreshResult,
 } from '../../src/sessions/session-manager.js';
 import { createTestClock, type TestClock, testConfig } from '../../src/testing.js';
-import { hashOpaqueToken } from '../../src/tokens/opaque-token.js';
+import { generateOpaqueToken, hashOpaqueToken } from '../../src/tokens/opaque-token.js';
+import { createRefreshTokens, REFRESH_TOKEN_LENGTH } from '../../src/tokens/refresh-token.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 
 const INTERVAL = 10;
@@ -131,17 +133,102 @@ describe.each(engines)('refresh grace on $name', ({ name }) => {
           .selectFrom('refresh_tokens')
           .select('successor')
           .where('token_hash', '=', hashOpaqueToken(token))
-          .executeTakeFirstOrThrow()
-      ).successor;
+          .executeTakeFirst()
+      )?.successor;
     const sealed = await kept(first.refreshToken);
     expect(sealed).toMatch(/^v1\./);
     expect(sealed).not.toContain(second.refreshToken.slice(4));
     tokensOf(await gatehouse.sessions.refresh(second.refreshToken));
-    expect(await kept(first.refreshToken)).toBeNull();
+    // The older spent token's row is gone altogether (pruned), successor and all.
+    expect(await kept(first.refreshToken)).toBeUndefined();
     expect(await kept(second.refreshToken)).not.toBeNull();
     // And the sweep forgets it once the interval is over.
     await gatehouse.sessionStore.forgetRefreshSuccessors({ spentBefore: clock() + 1 });
     expect(await kept(second.refreshToken)).toBeNull();
+  });
+
+  describe('a session keeps two refresh-token rows and still knows its older tokens', () => {
+    const rowsOf = async (core: GatehouseCore, sessionId: string) =>
+      (
+        await core.database.db
+          .selectFrom('refresh_tokens')
+          .select('token_hash')
+          .where('session_id', '=', sessionId)
+          .execute()
+      ).length;
+    /** A session refreshed `times` times, past the grace interval each time; all its refresh tokens, oldest first. */
+    const rotated = async (core: GatehouseCore, times: number) => {
+      const first = await startSession(core);
+      const tokens = [first];
+      for (let i = 0; i < times; i += 1) {
+        clock.advance(INTERVAL * 1000);
+        tokens.push(tokensOf(await core.sessions.refresh(tokens[tokens.length - 1]?.refreshToken ?? '')));
+      }
+      return { sessionId: first.session.id, tokens: tokens.map((t) => t.refreshToken) };
+    };
+
+    it('however often it refreshes: the token spent last and its successor', async () => {
+      const { sessionId, tokens } = await rotated(gatehouse, 25);
+      expect(await rowsOf(gatehouse, sessionId)).toBe(2);
+      const { sessionId: strictSession } = await rotated(strict, 5);
+      expect(await rowsOf(strict, strictSession)).toBe(2);
+      // The current token still works.
+      expect((await gatehouse.sessions.refresh(tokens[25] ?? '')).ok).toBe(true);
+    });
+
+    it('an old token whose row is gone still ends the session (RFC 9700 §4.14.2)', async () => {
+      const { sessionId, tokens } = await rotated(gatehouse, 6);
+      const reuse = await gatehouse.sessions.refresh(tokens[2] ?? '');
+      expect(reuse).toEqual({ ok: false, reason: 'reused' });
+      expect(gatehouse.revocations.isRevoked(sessionId)).toBe(true);
+      expect(await gatehouse.sessions.refresh(tokens[6] ?? '')).toMatchObject({ ok: false });
+      expect(await gatehouse.sessionStore.findSession(sessionId)).toMatchObject({
+        revokedAt: expect.any(Number),
+      });
+    });
+
+    it('a token forged for the session, or another client presenting an old one, changes nothing', async () => {
+      const { sessionId, tokens } = await rotated(gatehouse, 3);
+      // Made under another SECRET_KEY for this very session: no family, so unknown.
+      const forged = createRefreshTokens({ secretKey: new Uint8Array(randomBytes(32)) }).issue(
+        sessionId,
+      ).token;
+      expect(await gatehouse.sessions.refresh(forged)).toEqual({ ok: false, reason: 'invalid' });
+      // RFC 6749 §10.4: bound to its client; another client's presenting it revokes nothing.
+      expect(await gatehouse.sessions.refresh(tokens[0] ?? '', [], 'another-client')).toEqual({
+        ok: false,
+        reason: 'invalid',
+      });
+      expect(await gatehouse.sessions.revokeToken(tokens[0] ?? '', { clientId: 'another-client' })).toEqual({
+        revoked: false,
+      });
+      expect(gatehouse.revocations.isRevoked(sessionId)).toBe(false);
+      expect((await gatehouse.sessions.refresh(tokens[3] ?? '')).ok).toBe(true);
+    });
+
+    it('RFC 7009: revoking an old token whose row is gone ends its session', async () => {
+      const { sessionId, tokens } = await rotated(gatehouse, 4);
+      expect(await gatehouse.sessions.revokeToken(tokens[1] ?? '', { clientId: 'gatehouse' })).toMatchObject({
+        revoked: true,
+        sessionId,
+      });
+      expect(gatehouse.revocations.isRevoked(sessionId)).toBe(true);
+    });
+
+    it('a token of the earlier, random-only layout still refreshes, into the new layout', async () => {
+      const first = await startSession(gatehouse);
+      const legacy = generateOpaqueToken('ghr');
+      await gatehouse.sessionStore.insertRefreshToken(
+        legacy.hash,
+        first.session.id,
+        clock(),
+        clock() + 3_600_000,
+        'gatehouse',
+      );
+      const next = tokensOf(await gatehouse.sessions.refresh(legacy.token));
+      expect(next.refreshToken).toHaveLength(REFRESH_TOKEN_LENGTH);
+      expect(next.session.id).toBe(first.session.id);
+    });
   });
 });
 
