@@ -330,6 +330,14 @@ interface CachedOpaqueToken extends CachedToken {
 export const COOKIE_RECHECK_MS = 30_000;
 
 const VERIFIED_CACHE_SIZE = 10_000;
+
+/**
+ * `TOKEN_STRATEGY=database`: access-token rows a session keeps. A refresh beyond them deletes the
+ * session's oldest, which then stop working (on another instance that verified one lately, within
+ * {@link COOKIE_RECHECK_MS}). No client holds this many access tokens of one session at once: each
+ * refresh replaces the one before.
+ */
+export const MAX_ACCESS_TOKENS_PER_SESSION = 10;
 /**
  * Writing last_used_at on every cookie request would put a database write on the hot path;
  * once a minute is precise enough for the sessions list and the idle timeout.
@@ -726,6 +734,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       }
       await store.touchSession(session.id, now);
       const accessToken = await storeOpaqueAccessToken(store, current, now, clientId);
+      // Each refresh (a retry within the grace interval too) mints an access token; with the
+      // database strategy each is a row until it expires, so a client refreshing in a loop would
+      // add rows as fast as it can ask. The session keeps its newest few; older ones end early.
+      if (accessToken !== undefined)
+        await store.deleteOlderAccessTokens(session.id, MAX_ACCESS_TOKENS_PER_SESSION);
       return {
         ok: true,
         session: current,

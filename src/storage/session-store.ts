@@ -165,6 +165,8 @@ export interface SessionStore {
   forgetRefreshSuccessors(filter: { spentBefore: number }): Promise<void>;
   /** Stores the hash of a database-strategy access token. */
   insertAccessToken(hash: string, token: Omit<AccessTokenRecord, 'userId'>, now: number): Promise<void>;
+  /** Deletes the access tokens of `sessionId` but its `keep` newest (`TOKEN_STRATEGY=database`). */
+  deleteOlderAccessTokens(sessionId: string, keep: number): Promise<void>;
   /** The live access token with this hash (joined with a session that is not revoked). */
   findAccessToken(hash: string, now: number): Promise<AccessTokenRecord | undefined>;
   /** Deletes expired tokens and long-expired sessions; returns rows removed. */
@@ -537,6 +539,22 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
           expires_at: token.expiresAt,
           client_id: token.clientId ?? null,
         })
+        .execute();
+    },
+    async deleteOlderAccessTokens(sessionId, keep) {
+      // Through `access_tokens_session_idx`: only the session's own rows are read.
+      await db
+        .deleteFrom('access_tokens')
+        .where('session_id', '=', sessionId)
+        .where('token_hash', 'not in', (eb) =>
+          eb
+            .selectFrom('access_tokens')
+            .select('token_hash')
+            .where('session_id', '=', sessionId)
+            .orderBy('created_at', 'desc')
+            .orderBy('token_hash', 'desc')
+            .limit(keep),
+        )
         .execute();
     },
     async findAccessToken(hash, now) {

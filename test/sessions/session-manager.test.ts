@@ -6,6 +6,7 @@ import {
   ACCESS_TOKEN_TYP,
   type BearerTokens,
   COOKIE_RECHECK_MS,
+  MAX_ACCESS_TOKENS_PER_SESSION,
   type RefreshResult,
 } from '../../src/sessions/session-manager.js';
 import { createTestClock, type TestClock, testConfig } from '../../src/testing.js';
@@ -266,6 +267,61 @@ describe('database token strategy', () => {
       expect(await verify(`${second.accessToken.slice(0, -2)}xx`)).toBe(false);
     } finally {
       await core.close();
+    }
+  });
+});
+
+describe.each(engines)('database token strategy on $name: access-token rows per session', ({ name }) => {
+  it('a session keeps its newest few however often it refreshes, retries within the grace interval included', async () => {
+    const clock = createTestClock();
+    const { url, drop } = await createTestDatabaseUrl(name);
+    const core = await createGatehouseCore(
+      testConfig({ databaseUrl: url, tokenStrategy: 'database', refreshReuseInterval: INTERVAL }),
+      { clock },
+    );
+    try {
+      const user = await core.accounts.register({
+        email: `rows.${name}@example.com`,
+        password: 'correct horse battery',
+      });
+      const first = await core.sessions.startBearerSession(user.id, ['me'], client);
+      const rows = async () =>
+        (
+          await core.database.db
+            .selectFrom('access_tokens')
+            .select('token_hash')
+            .where('session_id', '=', first.session.id)
+            .execute()
+        ).length;
+      const issued = [first.accessToken];
+      let refresh = first.refreshToken;
+      for (let i = 0; i < MAX_ACCESS_TOKENS_PER_SESSION + 5; i += 1) {
+        clock.advance(1);
+        const result = await core.sessions.refresh(refresh);
+        if (!result.ok) throw new Error(result.reason);
+        issued.push(result.tokens.accessToken);
+        refresh = result.tokens.refreshToken;
+      }
+      expect(await rows()).toBe(MAX_ACCESS_TOKENS_PER_SESSION);
+      // A retried spent token mints an access token each time too: bounded the same way.
+      const spent = refresh;
+      const next = await core.sessions.refresh(spent);
+      if (!next.ok) throw new Error(next.reason);
+      let newest = next.tokens.accessToken;
+      for (let i = 0; i < MAX_ACCESS_TOKENS_PER_SESSION + 5; i += 1) {
+        clock.advance(1);
+        const retried = await core.sessions.refresh(spent);
+        expect(retried).toMatchObject({ ok: true, retried: true });
+        if (retried.ok) newest = retried.tokens.accessToken;
+      }
+      expect(await rows()).toBe(MAX_ACCESS_TOKENS_PER_SESSION);
+      // The newest works; older ones, never verified on this instance, are gone.
+      expect((await core.sessions.verifyAccessToken(newest)).ok).toBe(true);
+      for (const old of [issued[0], issued[1], next.tokens.accessToken])
+        expect((await core.sessions.verifyAccessToken(old ?? '')).ok).toBe(false);
+    } finally {
+      await core.close();
+      await drop();
     }
   });
 });
