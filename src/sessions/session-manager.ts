@@ -131,6 +131,7 @@ export interface SessionManager {
     refreshToken: string,
     requestedScopes?: readonly string[],
     clientId?: string,
+    options?: RefreshOptions,
   ): Promise<RefreshResult>;
   /** Checks an access token (a JWT or, with the database strategy, an opaque token). */
   verifyAccessToken(token: string): Promise<TokenCheck>;
@@ -168,7 +169,18 @@ export interface SessionManager {
    * look-ups (§2.1). Unknown, expired or malformed tokens, and access tokens whose `client_id` is
    * not `clientId`, are left alone (`revoked: false`; the endpoint still answers 200, §2.2).
    */
-  revokeToken(token: string, options: { hint?: TokenTypeHint; clientId: string }): Promise<TokenRevocation>;
+  revokeToken(
+    token: string,
+    options: {
+      hint?: TokenTypeHint;
+      clientId: string;
+      /**
+       * The entry recording the revocation, written in its transaction (a failed write rolls it
+       * back), and only when it ended a session. @default no entry
+       */
+      audit?: (ended: { sessionId: string; userId: string }) => AuditEntry;
+    },
+  ): Promise<TokenRevocation>;
   /**
    * Revokes every session of a user (except `keep`), effective on the next request; `audit` as
    * for {@link SessionManager.revokeSessions}.
@@ -176,6 +188,16 @@ export interface SessionManager {
   revokeUserSessions(userId: string, keep?: string, audit?: RevocationAudit): Promise<number>;
   /** Hits and misses of the verified-token caches since start, by cache (metrics). */
   cacheStats(): Record<TokenCacheName, CacheStats>;
+}
+
+/** Options of {@link SessionManager.refresh}. */
+export interface RefreshOptions {
+  /**
+   * The entry recording a detected reuse (RFC 9700 §4.14.2), built from the session it ends and
+   * written in the transaction that ends it, so the session is never revoked without its entry.
+   * @default no entry
+   */
+  reuseAudit?: (session: SessionRecord) => AuditEntry;
 }
 
 /**
@@ -635,37 +657,58 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
    * no family: theirs is only `invalid`.
    */
   const prunedRefreshToken = async (
-    store: SessionStore,
+    stores: RefreshStores,
     token: string,
     now: number,
     requestingClient: string,
+    reuseAudit: RefreshOptions['reuseAudit'],
   ): Promise<RefreshOutcome> => {
     const family = refreshTokens.familyOf(token);
-    const session = family === undefined ? undefined : await store.findSession(family);
+    const session = family === undefined ? undefined : await stores.sessions.findSession(family);
     if (
       session === undefined ||
       session.revokedAt !== null ||
       (session.clientId ?? FIRST_PARTY_CLIENT_ID) !== requestingClient
     )
       return { ok: false, result: { ok: false, reason: 'invalid' } };
-    const revoked = await store.revokeSessions([session.id], now);
+    return endReusedFamily(stores, session.id, now, reuseAudit);
+  };
+
+  /**
+   * Ends the session of a reused refresh token, with its audit entry, in the refresh's
+   * transaction; the revocation is broadcast after the commit. A session already ended (by a
+   * concurrent logout or reuse) is not audited twice.
+   */
+  const endReusedFamily = async (
+    { sessions: store, audit }: RefreshStores,
+    sessionId: string,
+    now: number,
+    reuseAudit: RefreshOptions['reuseAudit'],
+  ): Promise<RefreshOutcome> => {
+    const session = reuseAudit === undefined ? undefined : await store.findSession(sessionId);
+    const revoked = await store.revokeSessions([sessionId], now);
+    if (reuseAudit !== undefined && session !== undefined && revoked.length > 0)
+      await audit.record(reuseAudit(session));
     return { ok: false, result: { ok: false, reason: 'reused' }, revoked };
   };
 
   /** The whole refresh, run inside one transaction: reads, checks, then writes. */
   const refreshInTransaction = async (
-    { sessions: store, users }: RefreshStores,
+    stores: RefreshStores,
     presented: { token: string; hash: string },
     requestedScopes: readonly string[],
     now: number,
     requestingClient: string,
+    reuseAudit: RefreshOptions['reuseAudit'],
   ): Promise<RefreshOutcome> => {
+    const { sessions: store, users } = stores;
     // Two rounds at most: losing the compare-and-set to a concurrent refresh of the same token
     // means it is now spent, and the second round treats this request as a retry of it.
     const { hash } = presented;
     for (let round = 0; round < 2; round++) {
       const token = await store.findRefreshToken(hash);
-      if (token === undefined) return prunedRefreshToken(store, presented.token, now, requestingClient);
+      if (token === undefined)
+        return prunedRefreshToken(stores, presented.token, now, requestingClient, reuseAudit);
       // RFC 6749 §10.4: a refresh token is bound to its client; another client presenting it gets
       // invalid_grant and changes nothing (it may be a leak, but revoking would let any client with
       // a stolen token log its owner out). Tokens from before migration 009 name no client.
@@ -683,8 +726,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
           // RFC 9700 §4.14.2: a spent refresh token coming back outside the grace interval means
           // it leaked (or a client raced itself); either way the family is compromised, so the
           // whole session ends. Revoked in this transaction, broadcast after it commits.
-          const revoked = await store.revokeSessions([token.sessionId], now);
-          return { ok: false, result: { ok: false, reason: 'reused' }, revoked };
+          return endReusedFamily(stores, token.sessionId, now, reuseAudit);
         }
       } else if (token.expiresAt <= now) {
         return { ok: false, result: { ok: false, reason: 'expired' } };
@@ -948,7 +990,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   };
 
   return {
-    async revokeToken(token, { hint, clientId }) {
+    async revokeToken(token, { hint, clientId, audit }) {
       const lookups =
         hint === 'refresh_token'
           ? [() => sessionOfRefreshToken(token, clientId), () => sessionOfAccessToken(token, clientId)]
@@ -959,8 +1001,17 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         const session = await sessions.findSession(sessionId);
         // Already over: nothing to revoke, broadcast or audit again.
         if (session === undefined || session.revokedAt !== null) return { revoked: false };
-        await revokeSessions([sessionId]);
-        return { revoked: true, sessionId, userId: session.userId };
+        const { userId } = session;
+        // The entry goes in the revocation's transaction, and only if this request ended the
+        // session (two concurrent revocations record one).
+        const ended = await deps.transaction(async (stores) => {
+          const rows = await stores.sessions.revokeSessions([sessionId], clock());
+          if (audit !== undefined && rows.length > 0) await stores.audit.record(audit({ sessionId, userId }));
+          return rows;
+        });
+        if (ended.length === 0) return { revoked: false };
+        await bus.publish({ type: 'sessions_revoked', sessions: ended });
+        return { revoked: true, sessionId, userId };
       }
       return { revoked: false };
     },
@@ -988,12 +1039,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return { session, cookieToken: cookie.token };
     },
 
-    async refresh(refreshToken, requestedScopes = [], clientId = FIRST_PARTY_CLIENT_ID) {
+    async refresh(refreshToken, requestedScopes = [], clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
       if (!looksLikeRefreshToken(refreshToken)) return { ok: false, reason: 'invalid' };
       const now = clock();
       const presented = { token: refreshToken, hash: hashOpaqueToken(refreshToken) };
       const outcome = await deps.transaction((stores) =>
-        refreshInTransaction(stores, presented, requestedScopes, now, clientId),
+        refreshInTransaction(stores, presented, requestedScopes, now, clientId, options.reuseAudit),
       );
       if (!outcome.ok) {
         // After the commit: a broadcast never goes out for a change that rolled back.

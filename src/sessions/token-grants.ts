@@ -332,17 +332,18 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     // The scope is checked by the session manager before anything is minted or stored (RFC 6749
     // §6: a refresh may not widen the scope originally granted); a refused request leaves the
     // token unspent.
-    const result = await sessions.refresh(request.refreshToken, requested, request.clientId);
+    const result = await sessions.refresh(request.refreshToken, requested, request.clientId, {
+      // In the transaction that ends the session (SessionManager.refresh).
+      reuseAudit: (session) => ({
+        event: 'refresh_token_reused',
+        targetId: session.userId,
+        ...caller.client,
+        details: { action: 'session revoked', session: session.id },
+      }),
+    });
     if (result.ok) return { ok: true, tokens: result.tokens };
     if (result.reason === 'invalid_scope') {
       return refuse('invalid_scope', `Scope was not granted to this session: ${result.rejected.join(' ')}.`);
-    }
-    if (result.reason === 'reused') {
-      await recordCommitted(audit, caller, {
-        event: 'refresh_token_reused',
-        ...caller.client,
-        details: { action: 'session revoked' },
-      });
     }
     return refuse('invalid_grant', 'The refresh token is invalid, expired or already used.');
   };
@@ -378,14 +379,17 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     async revoke(token, options, caller) {
       const hint: TokenTypeHint | undefined =
         options.hint === 'access_token' || options.hint === 'refresh_token' ? options.hint : undefined;
-      const result = await sessions.revokeToken(token, { hint, clientId: options.clientId });
-      if (!result.revoked) return;
-      await recordCommitted(audit, caller, {
-        event: 'session_revoked',
-        actorId: result.userId,
-        targetId: result.userId,
-        ...caller.client,
-        details: { session: result.sessionId, via: 'revoke' },
+      // The entry goes in the revocation's transaction (SessionManager.revokeToken).
+      await sessions.revokeToken(token, {
+        hint,
+        clientId: options.clientId,
+        audit: ({ sessionId, userId }) => ({
+          event: 'session_revoked',
+          actorId: userId,
+          targetId: userId,
+          ...caller.client,
+          details: { session: sessionId, via: 'revoke' },
+        }),
       });
     },
   };

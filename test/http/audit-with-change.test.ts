@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEventName } from '../../src/audit/audit-log.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
-import { bearer, createUser, login, PASSWORD } from '../support/accounts.js';
+import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 import { type AuditFault, createAuditFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
@@ -128,5 +128,46 @@ describe.each(engines)('audit entries that commit with their change ($name)', ({
     expect((await logout()).statusCode).toBe(204);
     expect((await browser.request('GET', '/users/me')).statusCode).toBe(401);
     expect(await entriesOf('logout', user.id)).toHaveLength(1);
+  });
+
+  it('a reused refresh token and an RFC 7009 revocation end the session only with their entries', async () => {
+    const user = await createUser(app);
+    const first = await login(app, user.email);
+    const refresh = async (token: string) =>
+      postToken(app, { grant_type: 'refresh_token', refresh_token: token });
+    const second = (await refresh(first.refresh_token)).json();
+    const third = (await refresh(second.refresh_token)).json();
+    // `first` is spent, and its row pruned by the second rotation: its family tag still names the session.
+    let faulted = await failWritesOf('refresh_token_reused');
+    const replayed = await refresh(first.refresh_token);
+    expect(replayed.statusCode, replayed.body).toBe(503);
+    expect(replayed.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(await works(third.access_token)).toBe(true);
+    expect(await entriesOf('refresh_token_reused', user.id)).toEqual([]);
+    await faulted.heal();
+    expect((await refresh(first.refresh_token)).json()).toMatchObject({ error: 'invalid_grant' });
+    expect(await works(third.access_token)).toBe(false);
+    expect(await entriesOf('refresh_token_reused', user.id)).toMatchObject([
+      { details: { action: 'session revoked' } },
+    ]);
+
+    const other = await login(app, user.email);
+    const revoke = () =>
+      app.inject({
+        method: 'POST',
+        url: '/revoke',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ token: other.refresh_token, client_id: 'gatehouse' }).toString(),
+      });
+    faulted = await failWritesOf('session_revoked');
+    expect((await revoke()).statusCode).toBe(503);
+    expect(await works(other.access_token)).toBe(true);
+    await faulted.heal();
+    expect((await revoke()).statusCode).toBe(200);
+    expect(await works(other.access_token)).toBe(false);
+    expect(await entriesOf('session_revoked', user.id)).toMatchObject([{ details: { via: 'revoke' } }]);
+    // Revoked already: a second request changes nothing and records nothing.
+    expect((await revoke()).statusCode).toBe(200);
+    expect(await entriesOf('session_revoked', user.id)).toHaveLength(1);
   });
 });
