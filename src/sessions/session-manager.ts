@@ -649,12 +649,14 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       };
 
   /**
-   * A refresh token with no row: unknown, unless its family tag names a live session of the
-   * client presenting it. Then it is an older token of that session, spent and pruned since
-   * (`deleteSpentRefreshTokens`), or expired: RFC 9700 §4.14.2 reuse, and the session ends as it
-   * would for a spent token whose row were kept. Another client's token changes nothing
-   * (RFC 6749 §10.4, as for a token with a row). Tokens of the earlier, random-only layout carry
-   * no family: theirs is only `invalid`.
+   * A refresh token with no row: unknown, unless its family tag names a session of the client
+   * presenting it. While that session is live and still holds a live refresh token (someone holds
+   * its current token), this one is an older token of it, spent and pruned since
+   * (`deleteSpentRefreshTokens`): RFC 9700 §4.14.2 reuse, and the session ends as it would for a
+   * spent token whose row were kept. When the family has no live token left (a client back after
+   * `REFRESH_TOKEN_IDLE_TTL`, its row swept as expired), nobody can refresh it any more: `expired`,
+   * and nothing ends. Another client's token changes nothing (RFC 6749 §10.4, as for a token with
+   * a row). Tokens of the earlier, random-only layout carry no family: theirs is only `invalid`.
    */
   const prunedRefreshToken = async (
     stores: RefreshStores,
@@ -671,6 +673,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       (session.clientId ?? FIRST_PARTY_CLIENT_ID) !== requestingClient
     )
       return { ok: false, result: { ok: false, reason: 'invalid' } };
+    if (session.expiresAt <= now || !(await stores.sessions.hasLiveRefreshToken(session.id, now)))
+      return { ok: false, result: { ok: false, reason: 'expired' } };
     return endReusedFamily(stores, session.id, now, reuseAudit);
   };
 

@@ -76,6 +76,11 @@ export interface RefreshTokensTable {
   successor: string | null;
   /** RFC 9068 `client_id` of the client that obtained the token (migration 009); null before it. */
   client_id: string | null;
+  /**
+   * 1 when the token names its session under a MAC (`tokens/refresh-token.ts`), 0 for the earlier
+   * random-only layout (migration 025a): only tagged spent rows are pruned by a rotation.
+   */
+  tagged: Generated<number>;
 }
 
 /** Opaque access tokens for `TOKEN_STRATEGY=database`, stored only as hashes. */

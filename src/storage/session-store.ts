@@ -146,9 +146,13 @@ export interface SessionStore {
     now: number,
     expiresAt: number,
     clientId?: string,
+    /** Whether the token is of the family layout (`tokens/refresh-token.ts`). @default true */
+    tagged?: boolean,
   ): Promise<void>;
   /** The refresh token with this hash, spent or not. */
   findRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined>;
+  /** Whether `sessionId` holds a refresh token that is neither spent nor expired at `now`. */
+  hasLiveRefreshToken(sessionId: string, now: number): Promise<boolean>;
   /**
    * Atomically marks a refresh token spent, keeping `successor` (an encrypted token) beside it.
    * Exactly one concurrent caller gets `spent`; callers presenting an already-spent token get
@@ -156,9 +160,10 @@ export interface SessionStore {
    */
   spendRefreshToken(hash: string, now: number, successor?: string): Promise<SpendResult>;
   /**
-   * Deletes the spent refresh tokens of `sessionId` except `exceptHash`'s, the one a rotation just
-   * spent: a session keeps that one and its successor (the family tag recognises the rest,
-   * `refresh-token.ts`).
+   * Deletes the tagged spent refresh tokens of `sessionId` except `exceptHash`'s, the one a rotation
+   * just spent: a session keeps that one and its successor (the family tag recognises the rest,
+   * `refresh-token.ts`). Untagged rows (the earlier layout) stay until they expire: nothing would
+   * recognise their tokens once gone.
    */
   deleteSpentRefreshTokens(sessionId: string, exceptHash: string): Promise<void>;
   /** Forgets every kept successor of a token spent before `spentBefore` (the grace interval is over). */
@@ -211,9 +216,11 @@ const insertSessionRow = precompiledQuery<Schema, SessionsTable>(
   ],
   (db, row) => db.insertInto('sessions').values(row),
 );
-const insertRefreshTokenRow = precompiledQuery<Schema, Omit<RefreshTokensTable, 'successor'>>(
-  ['token_hash', 'session_id', 'created_at', 'expires_at', 'spent_at', 'client_id'],
-  (db, row) => db.insertInto('refresh_tokens').values(row),
+const insertRefreshTokenRow = precompiledQuery<
+  Schema,
+  Omit<RefreshTokensTable, 'successor' | 'tagged'> & { tagged: number }
+>(['token_hash', 'session_id', 'created_at', 'expires_at', 'spent_at', 'client_id', 'tagged'], (db, row) =>
+  db.insertInto('refresh_tokens').values(row),
 );
 
 // Every sign-in counts its account's and its client's live sessions (the session caps): compiled
@@ -235,7 +242,8 @@ const countLiveSessions = precompiledQuery<
 );
 
 // Every rotation prunes its session's older spent tokens: compiled once (see precompiledQuery).
-// Through `refresh_tokens_session_idx`, so it reads only the session's own (at most three) rows.
+// Through `refresh_tokens_session_idx`, so it reads only the session's own rows: two, or a
+// session's untagged ones from before migration 025a besides (kept until they expire).
 const deleteSpentRefreshTokenRows = precompiledQuery<Schema, { sessionId: string; exceptHash: string }>(
   ['sessionId', 'exceptHash'],
   (db, { sessionId, exceptHash }) =>
@@ -243,6 +251,8 @@ const deleteSpentRefreshTokenRows = precompiledQuery<Schema, { sessionId: string
       .deleteFrom('refresh_tokens')
       .where('session_id', '=', sessionId)
       .where('spent_at', 'is not', null)
+      // A literal, not a parameter: precompiledQuery binds only the listed values.
+      .where('tagged', '=', sql.lit(1))
       .where('token_hash', '!=', exceptHash),
 );
 
@@ -473,7 +483,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         revokedAt: Number(row.revoked_at),
       }));
     },
-    async insertRefreshToken(hash, sessionId, now, expiresAt, clientId) {
+    async insertRefreshToken(hash, sessionId, now, expiresAt, clientId, tagged = true) {
       await insertRefreshTokenRow(db, {
         token_hash: hash,
         session_id: sessionId,
@@ -481,7 +491,19 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         expires_at: expiresAt,
         spent_at: null,
         client_id: clientId ?? null,
+        tagged: tagged ? 1 : 0,
       });
+    },
+    async hasLiveRefreshToken(sessionId, now) {
+      const row = await db
+        .selectFrom('refresh_tokens')
+        .select('token_hash')
+        .where('session_id', '=', sessionId)
+        .where('spent_at', 'is', null)
+        .where('expires_at', '>', now)
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
     },
     async findRefreshToken(hash) {
       const row = await db

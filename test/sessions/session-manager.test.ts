@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createGatehouseCore } from '../../src/gatehouse.js';
 import type { GatehouseCore } from '../../src/gatehouse-core.js';
@@ -216,7 +219,7 @@ describe.each(engines)('refresh grace on $name', ({ name }) => {
       expect(gatehouse.revocations.isRevoked(sessionId)).toBe(true);
     });
 
-    it('a token of the earlier, random-only layout still refreshes, into the new layout', async () => {
+    it('a token of the earlier, random-only layout still refreshes, into the new layout, and its row is kept', async () => {
       const first = await startSession(gatehouse);
       const legacy = generateOpaqueToken('ghr');
       await gatehouse.sessionStore.insertRefreshToken(
@@ -225,10 +228,60 @@ describe.each(engines)('refresh grace on $name', ({ name }) => {
         clock(),
         clock() + 3_600_000,
         'gatehouse',
+        false,
       );
       const next = tokensOf(await gatehouse.sessions.refresh(legacy.token));
       expect(next.refreshToken).toHaveLength(REFRESH_TOKEN_LENGTH);
       expect(next.session.id).toBe(first.session.id);
+      clock.advance(INTERVAL * 1000);
+      const after = tokensOf(await gatehouse.sessions.refresh(next.refreshToken));
+      // Its tag-less token would be merely unknown once its row went: the row stays (until it
+      // expires), so the token coming back is still a reuse that ends the session.
+      clock.advance(INTERVAL * 1000);
+      expect(await gatehouse.sessions.refresh(legacy.token)).toEqual({ ok: false, reason: 'reused' });
+      expect(gatehouse.revocations.isRevoked(first.session.id)).toBe(true);
+      expect((await gatehouse.sessions.refresh(after.refreshToken)).ok).toBe(false);
+    });
+
+    it('a client back after the idle timeout, its tokens swept, gets expired and ends nothing', async () => {
+      const core = await open(INTERVAL);
+      const { sessionId, tokens } = await rotated(core, 3);
+      clock.advance(7 * 24 * 3600 * 1000 + 1);
+      await core.sessionStore.deleteExpired(clock());
+      expect(await rowsOf(core, sessionId)).toBe(0);
+      for (const token of [tokens[3], tokens[1]])
+        expect(await core.sessions.refresh(token ?? '')).toEqual({ ok: false, reason: 'expired' });
+      expect((await core.sessionStore.findSession(sessionId))?.revokedAt).toBeNull();
+      expect(core.revocations.isRevoked(sessionId)).toBe(false);
+      await core.close();
+    });
+
+    it('through a SECRET_KEY rotation, an old token issued under the previous key still ends its session', async () => {
+      // Both cores on one database: a file for SQLite (its test URL is a private in-memory one).
+      const { url, drop } =
+        name === 'sqlite'
+          ? {
+              url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'gh-rotation-')), 'db.sqlite')}`,
+              drop: async () => {},
+            }
+          : await createTestDatabaseUrl(name);
+      drops.push(drop);
+      const before = testConfig({ databaseUrl: url, refreshReuseInterval: INTERVAL, accessTokenTtl: 3600 });
+      const old = await createGatehouseCore(before, { clock });
+      const { sessionId, tokens } = await rotated(old, 2);
+      await old.close();
+      const rotatedCore = await createGatehouseCore(
+        { ...before, secretKey: new Uint8Array(randomBytes(32)), secretKeyPrevious: before.secretKey },
+        { clock },
+      );
+      try {
+        expect(await rotatedCore.sessions.refresh(tokens[0] ?? '')).toEqual({ ok: false, reason: 'reused' });
+        expect((await rotatedCore.sessionStore.findSession(sessionId))?.revokedAt).toEqual(
+          expect.any(Number),
+        );
+      } finally {
+        await rotatedCore.close();
+      }
     });
   });
 });

@@ -16,6 +16,7 @@ import * as sessionRevokedIndex from './021a-session-revoked-index.js';
 import * as emailChangeSession from './022a-email-change-session.js';
 import * as credentialsVersion from './023a-credentials-version.js';
 import * as sessionClient from './024a-session-client.js';
+import * as refreshTokenFamily from './025a-refresh-token-family.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -49,4 +50,5 @@ export const migrations: Record<string, Migration> = {
   '022a-email-change-session': emailChangeSession,
   '023a-credentials-version': credentialsVersion,
   '024a-session-client': sessionClient,
+  '025a-refresh-token-family': refreshTokenFamily,
 };
