@@ -610,8 +610,13 @@ export async function createGatehouseCore(
       mfa,
       passkeys,
       users,
-      sessions: sessionStore,
-      audit,
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            sessions: createSessionStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
       clock,
     });
     const onPublishError = (error: unknown, event: GatehouseEvent) =>
@@ -763,6 +768,16 @@ export async function createGatehouseCore(
       issuer: config.issuer,
       clients: oauthClients,
       grants: oauthGrants,
+      transaction: (work) =>
+        database.transaction((trx) =>
+          work({
+            users: createUserStore(trx),
+            grants: createOAuthGrantStore(trx),
+            sessions: createSessionStore(trx),
+            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+          }),
+        ),
+      bus,
       sessions,
       users: userCache,
       idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },

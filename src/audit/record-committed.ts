@@ -29,7 +29,8 @@ export interface Caller {
  * the commit and this write cannot leave it unrecorded: admin changes
  * (`src/accounts/user-admin-service.ts`), sign-ins (`SessionStartOptions.audit`), logouts and
  * ended sessions (`SessionManager.revokeSessions`' `audit`), a reused refresh token's revocation
- * (`SessionManager.refresh`'s `reuseAudit`), RFC 7009 revocations (`revokeToken`'s `audit`), password changes
+ * (`SessionManager.refresh`'s `reuseAudit`), RFC 7009 revocations (`revokeToken`'s `audit`),
+ * remembered consents and disconnected apps (`AuthorizationServer`), re-authentications, password changes
  * (`AccountService.updateProfile`), resets and links (`src/accounts/account-lifecycle.ts`).
  */
 export async function recordCommitted(

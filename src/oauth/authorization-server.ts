@@ -5,12 +5,15 @@ import { effectiveRole, type Role } from '../accounts/roles.js';
 import { isScope, parseScopeParameter, ROLE_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { BearerTokens, SessionManager } from '../sessions/session-manager.js';
 import type {
   AuthorizationCodeRecord,
   ConsentRecord,
   OAuthGrantStore,
 } from '../storage/oauth-grant-store.js';
+import type { SessionStore } from '../storage/session-store.js';
+import type { UserStore } from '../storage/user-store.js';
 import type { IdTokenHintVerifier } from './id-token-hint.js';
 import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
 
@@ -215,11 +218,27 @@ export interface AuthorizationServer {
   sweep(): Promise<number>;
 }
 
+/**
+ * The stores a consent change runs on inside one transaction: what it writes, the sessions it
+ * ends and its audit entry commit together, after the account's row lock (ARCHITECTURE.md, "Lock
+ * order").
+ */
+export interface ConsentStores {
+  users: Pick<UserStore, 'lockUser'>;
+  grants: OAuthGrantStore;
+  sessions: Pick<SessionStore, 'revokeSessions'>;
+  audit: Pick<AuditLog, 'record'>;
+}
+
 /** Dependencies of {@link createAuthorizationServer}, wired in `createGatehouseCore`. */
 export interface AuthorizationServerDeps {
   issuer: string;
   clients: Pick<OAuthClients, 'find'>;
   grants: OAuthGrantStore;
+  /** Runs `work` in one database transaction over {@link ConsentStores} bound to it. */
+  transaction<T>(work: (stores: ConsentStores) => Promise<T>): Promise<T>;
+  /** Where the sessions a disconnection ended are announced, once it has committed. */
+  bus: Pick<EventBus, 'publish'>;
   sessions: Pick<SessionManager, 'startBearerSession' | 'revokeSessions'>;
   users: { get(userId: string): Promise<AccountUser | undefined> };
   idTokens: IdTokenSigner;
@@ -411,18 +430,23 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       const now = clock();
       const scopes = grantableScopes(request, roleOf(user, authentication.amr), deps.scopes);
       if (options.remember) {
-        const before = (await grants.findConsent(user.id, request.client.clientId)) ?? [];
-        const union = [...new Set([...before, ...scopes])];
-        await grants.saveConsent(user.id, request.client.clientId, union, now);
-        if (union.length !== before.length) {
-          await recordCommitted(audit, caller, {
+        // One transaction: the consent and its entry commit together. The account's row lock
+        // first (the lock order) also makes two approvals of one account merge their scopes in
+        // turn, where both could read the same `before` and the second drop the first's scopes.
+        await deps.transaction(async (stores) => {
+          await stores.users.lockUser(user.id, 'no key update');
+          const before = (await stores.grants.findConsent(user.id, request.client.clientId)) ?? [];
+          const union = [...new Set([...before, ...scopes])];
+          await stores.grants.saveConsent(user.id, request.client.clientId, union, now);
+          if (union.length === before.length) return;
+          await stores.audit.record({
             event: 'oauth_consent_granted',
             actorId: user.id,
             targetId: user.id,
             ...caller.client,
             details: { client_id: request.client.clientId, scope: union.join(' ') },
           });
-        }
+        });
       }
       // 256 random bits (RFC 6749 §10.10); only the hash is stored.
       const code = randomBytes(32).toString('base64url');
@@ -564,20 +588,37 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
     listConnectedApps: (userId) => grants.listConsents(userId),
 
     async disconnectApp(userId, clientId, caller) {
-      const had = await grants.deleteConsent(userId, clientId);
-      // Before the sessions are read: a code the app held back would start a session afterwards
-      // (red-team 2026-12d I2). On PostgreSQL the DELETE waits for an exchange spending one of them
-      // to commit, so the read below sees the session it started.
-      const codes = await grants.deleteUnexchangedCodes(userId, clientId);
-      const ended = await sessions.revokeSessions(await grants.sessionsOfClient(clientId, userId));
-      if (!had && ended === 0 && codes === 0) return false;
-      await recordCommitted(audit, caller, {
-        event: 'oauth_consent_revoked',
-        actorId: userId,
-        targetId: userId,
-        ...caller.client,
-        details: { client_id: clientId, sessions_ended: ended },
+      // One transaction: consent, codes, sessions and the entry go together (a process dying
+      // halfway left the consent gone and the app's sessions live, or the change unrecorded).
+      // The account's row `FOR UPDATE` first: a code exchange takes its `KEY SHARE` first (the
+      // lock order), so one in flight commits before this reads the app's sessions and its
+      // session is ended here, and one arriving later waits, then finds its code deleted.
+      const ended = await deps.transaction(async (stores) => {
+        await stores.users.lockUser(userId, 'update');
+        const had = await stores.grants.deleteConsent(userId, clientId);
+        // Before the sessions are read: a code the app held back would start a session
+        // afterwards (red-team 2026-12d I2).
+        const codes = await stores.grants.deleteUnexchangedCodes(userId, clientId);
+        const revoked = await stores.sessions.revokeSessions(
+          await stores.grants.sessionsOfClient(clientId, userId),
+          clock(),
+        );
+        if (!had && revoked.length === 0 && codes === 0) return undefined;
+        await stores.audit.record({
+          event: 'oauth_consent_revoked',
+          actorId: userId,
+          targetId: userId,
+          ...caller.client,
+          details: { client_id: clientId, sessions_ended: revoked.length },
+        });
+        return revoked;
       });
+      if (ended === undefined) return false;
+      if (ended.length > 0)
+        await deps.bus.publish({
+          type: 'sessions_revoked',
+          sessions: ended.map(({ id, expiresAt }) => ({ id, expiresAt })),
+        });
       return true;
     },
 

@@ -1,10 +1,9 @@
 import type { AccountService } from '../accounts/account-service.js';
-import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
-import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { AuditEntry } from '../audit/audit-log.js';
+import type { Caller } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
 import { amrOf, type MfaService, type MfaTransactionStores, valueOrRefusal } from '../mfa/mfa-service.js';
 import { PASSKEY_AMR, type PasskeyService } from '../mfa/passkeys.js';
-import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
 
 /** What the client proves at `POST /auth/reauthenticate`. */
@@ -47,10 +46,13 @@ export interface ReauthenticationDeps {
   accounts: Pick<AccountService, 'verifyCurrentPassword'>;
   mfa: Pick<MfaService, 'isEnrolled' | 'verifyForSession'>;
   users: Pick<UserStore, 'findUserById'>;
-  sessions: Pick<SessionStore, 'recordAuthentication'>;
+  /**
+   * Runs `work` in one database transaction over stores bound to it: a re-authentication's new
+   * `auth_time` and its audit entry commit together or not at all.
+   */
+  transaction<T>(work: (stores: Pick<MfaTransactionStores, 'sessions' | 'audit'>) => Promise<T>): Promise<T>;
   /** For {@link Reauthentication.reauthenticateWithPasskey}. @default none: it always refuses */
   passkeys?: Pick<PasskeyService, 'authenticate'>;
-  audit: Pick<AuditLog, 'record'>;
   clock: () => number;
 }
 
@@ -65,13 +67,12 @@ export function createReauthentication(deps: ReauthenticationDeps): Reauthentica
   });
   const ended = () => new GatehouseError('SESSION_NOT_FOUND', 'This session has ended; sign in again.');
 
-  /** Moves the session's `auth_time` to now with `amr`, and audits it. */
-  const record = async (userId: string, sessionId: string, amr: string[], caller: Caller) => {
-    const now = deps.clock();
-    if (!(await deps.sessions.recordAuthentication(sessionId, amr, now))) throw ended();
-    await recordCommitted(deps.audit, caller, entry(userId, sessionId, amr, caller));
-    return { authTime: now, amr };
-  };
+  /**
+   * Moves the session's `auth_time` to now with `amr`, and audits it, in one transaction: a
+   * process dying after the commit can no longer leave a step-up unrecorded.
+   */
+  const record = (userId: string, sessionId: string, amr: string[], caller: Caller) =>
+    deps.transaction((stores) => recordIn(stores, userId, sessionId, amr, caller));
 
   /** {@link record} inside the transaction that spends the second factor (`stores`). */
   const recordIn = async (

@@ -2,11 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEventName } from '../../src/audit/audit-log.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 import { type AuditFault, createAuditFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { authorizationAnswer, PUBLIC_URL, pkce, REDIRECT, tokensFor } from '../support/oauth-provider.js';
 
 const NEW_PASSWORD = 'a brand new passphrase 4417';
 
@@ -169,5 +171,102 @@ describe.each(engines)('audit entries that commit with their change ($name)', ({
     // Revoked already: a second request changes nothing and records nothing.
     expect((await revoke()).statusCode).toBe(200);
     expect(await entriesOf('session_revoked', user.id)).toHaveLength(1);
+  });
+});
+
+describe.each(engines)('consent and step-up entries that commit with their change ($name)', ({ name }) => {
+  let app: FastifyInstance;
+  let client: OAuthClient;
+  let drop: () => Promise<void> = async () => {};
+  let fault: AuditFault | undefined;
+
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL, databaseUrl: database.url });
+    client = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        { name: 'App', redirectUris: [REDIRECT], scopes: ['openid', 'profile', 'email'] },
+        { actorId: null },
+      )
+    ).client;
+  });
+  afterEach(async () => {
+    await fault?.heal();
+    fault = undefined;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await drop();
+  });
+
+  const failWritesOf = async (event: AuditEventName) => {
+    fault = createAuditFault(gatehouseCore(app.gatehouse).database.db, name, event);
+    await fault.inject();
+    return fault;
+  };
+  const entriesOf = async (event: AuditEventName, targetId: string) =>
+    (await gatehouseCore(app.gatehouse).audit.list({ event, limit: 100, offset: 0 })).items.filter(
+      (item) => item.targetId === targetId,
+    );
+  const connectedApps = async (browser: Browser) =>
+    (await browser.request('GET', '/users/me/connected-apps')).json() as unknown[];
+
+  it('a remembered consent whose entry cannot be written is not saved; disconnecting likewise ends nothing', async () => {
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+
+    let faulted = await failWritesOf('oauth_consent_granted');
+    const refused = await authorizationAnswer(app, browser, client, pkce().challenge);
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(await connectedApps(browser)).toEqual([]);
+    await faulted.heal();
+    const tokens = await tokensFor(app, browser, client);
+    expect(await connectedApps(browser)).toHaveLength(1);
+    expect(await entriesOf('oauth_consent_granted', user.id)).toHaveLength(1);
+
+    const appWorks = async () =>
+      (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(tokens.access_token) }))
+        .statusCode === 200;
+    const disconnect = async () =>
+      browser.request('DELETE', `/users/me/connected-apps/${client.clientId}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+    faulted = await failWritesOf('oauth_consent_revoked');
+    expect((await disconnect()).statusCode).toBe(503);
+    // Rolled back whole: the consent is still there and the app's session still works.
+    expect(await connectedApps(browser)).toHaveLength(1);
+    expect(await appWorks()).toBe(true);
+    await faulted.heal();
+    expect((await disconnect()).statusCode).toBe(204);
+    expect(await connectedApps(browser)).toEqual([]);
+    expect(await appWorks()).toBe(false);
+    expect(await entriesOf('oauth_consent_revoked', user.id)).toMatchObject([
+      { details: { sessions_ended: 1 } },
+    ]);
+  });
+
+  it('a re-authentication whose entry cannot be written does not move auth_time', async () => {
+    const user = await createUser(app);
+    const { access_token: token } = await login(app, user.email);
+    const [session] = await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(user.id, Date.now());
+    const authTime = session?.authTime;
+    const step = () =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/reauthenticate',
+        headers: bearer(token),
+        payload: { current_password: PASSWORD },
+      });
+    const faulted = await failWritesOf('reauthenticated');
+    expect((await step()).statusCode).toBe(503);
+    expect((await gatehouseCore(app.gatehouse).sessionStore.findSession(session?.id ?? ''))?.authTime).toBe(
+      authTime,
+    );
+    expect(await entriesOf('reauthenticated', user.id)).toEqual([]);
+    await faulted.heal();
+    expect((await step()).statusCode).toBe(200);
+    expect(await entriesOf('reauthenticated', user.id)).toHaveLength(1);
   });
 });

@@ -63,6 +63,20 @@ export async function authorizationResponse(
   challenge: string,
   scope = 'openid profile email',
 ): Promise<URL> {
+  return locationOf(await authorizationAnswer(app, browser, client, challenge, scope));
+}
+
+/**
+ * {@link authorizationResponse}'s last answer itself: the redirect, or the approval's error (a
+ * consent that could not be saved answers 503).
+ */
+export async function authorizationAnswer(
+  app: FastifyInstance,
+  browser: Browser,
+  client: OAuthClient,
+  challenge: string,
+  scope = 'openid profile email',
+): Promise<LightMyRequestResponse> {
   const url = authorizeUrl({
     response_type: 'code',
     client_id: client.clientId,
@@ -86,7 +100,7 @@ export async function authorizationResponse(
       }),
     );
   }
-  return locationOf(answer);
+  return answer;
 }
 
 /** Exchanges `code` at `/token` the way `client` would (PKCE `verifier`, the test redirect URI). */
