@@ -595,10 +595,11 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       // session is ended here, and one arriving later waits, then finds its code deleted.
       const ended = await deps.transaction(async (stores) => {
         await stores.users.lockUser(userId, 'update');
-        const had = await stores.grants.deleteConsent(userId, clientId);
         // Before the sessions are read: a code the app held back would start a session
-        // afterwards (red-team 2026-12d I2).
+        // afterwards (red-team 2026-12d I2). Codes before the consent, the order in which removing
+        // the client cascades (oauth_codes' trigger fires first), so the two cannot deadlock.
         const codes = await stores.grants.deleteUnexchangedCodes(userId, clientId);
+        const had = await stores.grants.deleteConsent(userId, clientId);
         const revoked = await stores.sessions.revokeSessions(
           await stores.grants.sessionsOfClient(clientId, userId),
           clock(),

@@ -193,11 +193,12 @@ export interface SessionManager {
 /** Options of {@link SessionManager.refresh}. */
 export interface RefreshOptions {
   /**
-   * The entry recording a detected reuse (RFC 9700 §4.14.2), built from the session it ends and
-   * written in the transaction that ends it, so the session is never revoked without its entry.
+   * The entry recording a detected reuse (RFC 9700 §4.14.2), built from the session and whether
+   * this reuse ended it (false: it had ended already), written in the transaction that ends it, so
+   * the session is never revoked without its entry.
    * @default no entry
    */
-  reuseAudit?: (session: SessionRecord) => AuditEntry;
+  reuseAudit?: (session: SessionRecord, ended: boolean) => AuditEntry;
 }
 
 /**
@@ -355,8 +356,8 @@ const VERIFIED_CACHE_SIZE = 10_000;
 
 /**
  * `TOKEN_STRATEGY=database`: access-token rows a session keeps. A refresh beyond them deletes the
- * session's oldest, which then stop working (on another instance that verified one lately, within
- * {@link COOKIE_RECHECK_MS}). No client holds this many access tokens of one session at once: each
+ * session's oldest, which then stop working (on an instance that verified one lately, this one
+ * included, within {@link COOKIE_RECHECK_MS}). No client holds this many access tokens of one session at once: each
  * refresh replaces the one before.
  */
 export const MAX_ACCESS_TOKENS_PER_SESSION = 10;
@@ -680,8 +681,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   /**
    * Ends the session of a reused refresh token, with its audit entry, in the refresh's
-   * transaction; the revocation is broadcast after the commit. A session already ended (by a
-   * concurrent logout or reuse) is not audited twice.
+   * transaction; the revocation is broadcast after the commit. A reuse of a session already ended
+   * (a thief replaying after a logout, a second replay) is audited too, as `already ended`: the
+   * alarm is the token coming back, whatever the session's state.
    */
   const endReusedFamily = async (
     { sessions: store, audit }: RefreshStores,
@@ -691,8 +693,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   ): Promise<RefreshOutcome> => {
     const session = reuseAudit === undefined ? undefined : await store.findSession(sessionId);
     const revoked = await store.revokeSessions([sessionId], now);
-    if (reuseAudit !== undefined && session !== undefined && revoked.length > 0)
-      await audit.record(reuseAudit(session));
+    if (reuseAudit !== undefined && session !== undefined)
+      await audit.record(reuseAudit(session, revoked.length > 0));
     return { ok: false, result: { ok: false, reason: 'reused' }, revoked };
   };
 
@@ -747,6 +749,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       const user = await users.lockUser(session.userId, 'key share');
       if (user === undefined || !user.isActive)
         return { ok: false, result: { ok: false, reason: 'disabled' } };
+      // What the lock waited for may have ended this session ("log out everywhere", a password
+      // change, a disconnected app: each holds the account's row while it revokes): read again,
+      // or this refresh would hand out tokens of a session that has just ended.
+      const live = await store.findSession(session.id);
+      if (live === undefined || live.revokedAt !== null)
+        return { ok: false, result: { ok: false, reason: 'invalid' } };
       // RFC 6749 §6: a refresh may not widen the scope originally granted. Checked before any
       // write, so a refused request leaves the refresh token as it was.
       const rejected = requestedScopes.filter((scope) => !session.scopes.includes(scope));

@@ -334,11 +334,11 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     // token unspent.
     const result = await sessions.refresh(request.refreshToken, requested, request.clientId, {
       // In the transaction that ends the session (SessionManager.refresh).
-      reuseAudit: (session) => ({
+      reuseAudit: (session, ended) => ({
         event: 'refresh_token_reused',
         targetId: session.userId,
         ...caller.client,
-        details: { action: 'session revoked', session: session.id },
+        details: { action: ended ? 'session revoked' : 'already ended', session: session.id },
       }),
     });
     if (result.ok) return { ok: true, tokens: result.tokens };

@@ -166,6 +166,45 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
     });
 
+    it('a refresh that waited for "log out everywhere" does not hand out tokens of the session it ended', async () => {
+      const user = await createUser(app);
+      const { refresh_token: refreshToken } = await login(app, user.email);
+      // "Log out everywhere" (`revokeUserSessions`): the account FOR UPDATE, then its sessions.
+      const logoutAll = await rawTransaction();
+      await logoutAll.query('select id from users where id = $1 for update', [user.id]);
+      await logoutAll.query('update sessions set revoked_at = $2 where user_id = $1 and revoked_at is null', [
+        user.id,
+        Date.now(),
+      ]);
+      const refreshed = postToken(app, { grant_type: 'refresh_token', refresh_token: refreshToken });
+      // The refresh read the session (live, before the commit) and waits for the account.
+      await waitsOnALock(refreshed);
+      await logoutAll.query('commit');
+      const answer = await refreshed;
+      // Before: it went on with the session it had read and answered 200 with tokens of it.
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+    });
+
+    it('disconnecting an app deletes its codes before its consent, the order in which removing the client cascades', async () => {
+      const { user } = await accountWithCode();
+      const browser = new Browser(app);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      // The client's removal: its cascade deletes the codes (oauth_codes' trigger fires first),
+      // then the consents; here it holds the codes and is about to take the consent.
+      const removal = await rawTransaction();
+      await removal.query('delete from oauth_codes where client_id = $1', [client.clientId]);
+      const disconnect = browser.request('DELETE', `/users/me/connected-apps/${client.clientId}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      // Before: the disconnect deleted the consent first, then waited for the codes: a deadlock
+      // once the removal reached the consent. Now it waits at the codes, holding no consent.
+      await waitsOnALock(disconnect);
+      await removal.query('delete from oauth_consents where client_id = $1', [client.clientId]);
+      await removal.query('rollback');
+      expect((await disconnect).statusCode).toBe(204);
+    });
+
     it('a password reset waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
       const user = await createUser(app);
       const token = randomUUID();

@@ -182,8 +182,22 @@ describe('TokenGrants (no HTTP)', () => {
       ok: false,
       reason: 'revoked',
     });
-    const page = await gatehouse.audit.list({ limit: 10, offset: 0, event: 'refresh_token_reused' });
-    expect(page.items.some((item) => item.userAgent === 'grants-test/1.0')).toBe(true);
+    const reuses = async () =>
+      (await gatehouse.audit.list({ limit: 10, offset: 0, event: 'refresh_token_reused' })).items.filter(
+        (item) => item.details?.session === second.tokens.session.id,
+      );
+    expect(await reuses()).toMatchObject([
+      { userAgent: 'grants-test/1.0', details: { action: 'session revoked' } },
+    ]);
+    // The token coming back again, its session already ended: the alarm is recorded all the same.
+    await gatehouse.tokenGrants.exchange(
+      { grantType: 'refresh_token', clientId: 'cli', refreshToken: first.tokens.refreshToken },
+      caller(),
+    );
+    expect((await reuses()).map((item) => item.details?.action).sort()).toEqual([
+      'already ended',
+      'session revoked',
+    ]);
   });
 
   it('a successful login writes its audit entry in its own transaction, not through the after-commit log', async () => {

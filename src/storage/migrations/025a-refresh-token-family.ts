@@ -15,7 +15,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .execute();
 }
 
-/** Drops the column (rotations then must not prune; an older build never does). */
+/**
+ * Drops the column. A build from before it must then run: it never prunes (a build that pruned
+ * every spent row, untagged ones included, existed only between two commits of 2026-12-04).
+ */
 export async function down(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('refresh_tokens').dropColumn('tagged').execute();
 }
