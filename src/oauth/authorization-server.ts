@@ -636,6 +636,9 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
 
   async function revokeReplayed(record: AuthorizationCodeRecord, now: number, caller: Caller): Promise<void> {
     const sessionId = await grants.markReplayed(record.codeHash, now);
+    // The code was deleted after it was read (its app disconnected, "log out everywhere"): the
+    // exchange lost to that, not to a replay. Refused all the same, with no false alarm.
+    if (sessionId === undefined) return;
     if (sessionId !== null) await sessions.revokeSessions([sessionId]);
     await recordCommitted(audit, caller, {
       event: 'oauth_code_replayed',

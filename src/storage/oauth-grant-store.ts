@@ -57,8 +57,12 @@ export interface OAuthGrantStore {
   findCode(codeHash: string): Promise<AuthorizationCodeRecord | undefined>;
   /** Marks an unspent code spent; false when it was spent already (compare-and-set, race-safe). */
   spendCode(codeHash: string, now: number): Promise<boolean>;
-  /** Records a replay of a spent code; returns the session its exchange started, if any yet. */
-  markReplayed(codeHash: string, now: number): Promise<string | null>;
+  /**
+   * Records a replay of a spent code; returns the session its exchange started, if any yet, or
+   * undefined when the code's row is gone (deleted since it was read: an app disconnected, "log
+   * out everywhere", the sweep).
+   */
+  markReplayed(codeHash: string, now: number): Promise<string | null | undefined>;
   /** Records the session a code's exchange started; returns true when a replay came meanwhile. */
   attachSession(codeHash: string, sessionId: string): Promise<boolean>;
   /** Deletes codes expired before `now`; returns how many. */
@@ -251,7 +255,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         .select('session_id')
         .where('code_hash', '=', codeHash)
         .executeTakeFirst();
-      return row?.session_id ?? null;
+      return row === undefined ? undefined : row.session_id;
     },
     async attachSession(codeHash, sessionId) {
       await db

@@ -205,6 +205,28 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect((await disconnect).statusCode).toBe(204);
     });
 
+    it('an exchange whose code a disconnect deleted meanwhile is refused without a false replay alarm', async () => {
+      const { user, exchange } = await accountWithCode();
+      // The disconnect: the account FOR UPDATE, then the app's unexchanged codes.
+      const disconnect = await rawTransaction();
+      await disconnect.query('select id from users where id = $1 for update', [user.id]);
+      await disconnect.query('delete from oauth_codes where user_id = $1 and used_at is null', [user.id]);
+      // The exchange read its code (the delete not yet committed) and waits for the account.
+      const exchanged = exchange();
+      await waitsOnALock(exchanged);
+      await disconnect.query('commit');
+      const answer = await exchanged;
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+      // Before: the spend that found no row was taken for a replay and audited as one.
+      const alarms = await gatehouseCore(app.gatehouse).audit.list({
+        event: 'oauth_code_replayed',
+        limit: 100,
+        offset: 0,
+      });
+      expect(alarms.items.filter((item) => item.targetId === user.id)).toEqual([]);
+    });
+
     it('a password reset waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
       const user = await createUser(app);
       const token = randomUUID();
