@@ -14,21 +14,30 @@ const NEW_PASSWORD = 'a brand new passphrase 4417';
 
 /**
  * DESIGN.md §5: a change commits in one transaction with its audit row. A password change, "log
- * out everywhere", a logout and ending one session used to write their entry after the commit
- * (`recordCommitted`), so a process dying in between lost a security event. Now the entry is
+ * out everywhere", a logout, ending one session, a reused refresh token's revocation, an RFC 7009
+ * revocation, a remembered consent, disconnecting an app and a re-authentication used to write
+ * their entry after the commit (`recordCommitted`), so a process dying in between lost a security
+ * event. Now the entry is
  * written in the change's transaction: with the entry's write failing (`createAuditFault`, what an
  * outage raises), the change answers 503 and is rolled back; healed, the same request takes effect
  * and is on record.
  */
 describe.each(engines)('audit entries that commit with their change ($name)', ({ name }) => {
   let app: FastifyInstance;
+  let client: OAuthClient;
   let drop: () => Promise<void> = async () => {};
   let fault: AuditFault | undefined;
 
   beforeAll(async () => {
     const database = await createTestDatabaseUrl(name);
     drop = database.drop;
-    app = await buildTestServer({ databaseUrl: database.url });
+    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL, databaseUrl: database.url });
+    client = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        { name: 'App', redirectUris: [REDIRECT], scopes: ['openid', 'profile', 'email'] },
+        { actorId: null },
+      )
+    ).client;
   });
   afterEach(async () => {
     await fault?.heal();
@@ -172,43 +181,7 @@ describe.each(engines)('audit entries that commit with their change ($name)', ({
     expect((await revoke()).statusCode).toBe(200);
     expect(await entriesOf('session_revoked', user.id)).toHaveLength(1);
   });
-});
 
-describe.each(engines)('consent and step-up entries that commit with their change ($name)', ({ name }) => {
-  let app: FastifyInstance;
-  let client: OAuthClient;
-  let drop: () => Promise<void> = async () => {};
-  let fault: AuditFault | undefined;
-
-  beforeAll(async () => {
-    const database = await createTestDatabaseUrl(name);
-    drop = database.drop;
-    app = await buildTestServer({ publicUrl: PUBLIC_URL, issuer: PUBLIC_URL, databaseUrl: database.url });
-    client = (
-      await gatehouseCore(app.gatehouse).oauthClients.create(
-        { name: 'App', redirectUris: [REDIRECT], scopes: ['openid', 'profile', 'email'] },
-        { actorId: null },
-      )
-    ).client;
-  });
-  afterEach(async () => {
-    await fault?.heal();
-    fault = undefined;
-  });
-  afterAll(async () => {
-    await app?.close();
-    await drop();
-  });
-
-  const failWritesOf = async (event: AuditEventName) => {
-    fault = createAuditFault(gatehouseCore(app.gatehouse).database.db, name, event);
-    await fault.inject();
-    return fault;
-  };
-  const entriesOf = async (event: AuditEventName, targetId: string) =>
-    (await gatehouseCore(app.gatehouse).audit.list({ event, limit: 100, offset: 0 })).items.filter(
-      (item) => item.targetId === targetId,
-    );
   const connectedApps = async (browser: Browser) =>
     (await browser.request('GET', '/users/me/connected-apps')).json() as unknown[];
 
