@@ -455,6 +455,9 @@ export async function createGatehouseCore(
         }),
     });
     const userCache = createUserCache(users, bus, { clock });
+    /** The audit log writing through `trx`, for a change whose entry commits with it. */
+    const auditIn = (trx: Kysely<Schema>) =>
+      createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx));
     const hasher = createPasswordHasher(config.passwordHashConcurrency, config.passwordHashReservedSlots);
     const sessions = createSessionManager({
       scopes: scopePolicy,
@@ -466,7 +469,7 @@ export async function createGatehouseCore(
           work({
             sessions: createSessionStore(trx),
             users: createUserStore(trx),
-            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            audit: auditIn(trx),
             mfa: createMfaStore(trx),
             spent: createSpentChallengeStore(trx),
             grants: createOAuthGrantStore(trx),
@@ -544,7 +547,7 @@ export async function createGatehouseCore(
         database.transaction((trx) =>
           work({
             passkeys: createPasskeyStore(trx),
-            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            audit: auditIn(trx),
           }),
         ),
       users,
@@ -567,7 +570,7 @@ export async function createGatehouseCore(
             users: createUserStore(trx),
             mfa: createMfaStore(trx),
             passkeys: createPasskeyStore(trx),
-            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            audit: auditIn(trx),
             sessions: createSessionStore(trx),
           }),
         ),
@@ -614,7 +617,7 @@ export async function createGatehouseCore(
         database.transaction((trx) =>
           work({
             sessions: createSessionStore(trx),
-            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            audit: auditIn(trx),
           }),
         ),
       clock,
@@ -677,7 +680,7 @@ export async function createGatehouseCore(
         database.transaction((trx) =>
           work({
             users: createUserImportStore(trx),
-            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            audit: auditIn(trx),
           }),
         ),
       clock,
@@ -689,7 +692,7 @@ export async function createGatehouseCore(
         database.transaction((trx) =>
           work({
             clients: createOAuthClientStore(trx),
-            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            audit: auditIn(trx),
           }),
         ),
       clock,
@@ -720,7 +723,7 @@ export async function createGatehouseCore(
         database.transaction((trx) =>
           work({
             revocations: createClientTokenRevocationStore(trx),
-            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            audit: auditIn(trx),
           }),
         ),
       bus,
@@ -774,7 +777,7 @@ export async function createGatehouseCore(
             users: createUserStore(trx),
             grants: createOAuthGrantStore(trx),
             sessions: createSessionStore(trx),
-            audit: createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx)),
+            audit: auditIn(trx),
           }),
         ),
       bus,

@@ -666,17 +666,29 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     requestingClient: string,
     reuseAudit: RefreshOptions['reuseAudit'],
   ): Promise<RefreshOutcome> => {
-    const family = refreshTokens.familyOf(token);
-    const session = family === undefined ? undefined : await stores.sessions.findSession(family);
-    if (
-      session === undefined ||
-      session.revokedAt !== null ||
-      (session.clientId ?? FIRST_PARTY_CLIENT_ID) !== requestingClient
-    )
+    const session = await familySessionOf(stores.sessions, token, requestingClient);
+    if (session === undefined || session.revokedAt !== null)
       return { ok: false, result: { ok: false, reason: 'invalid' } };
     if (session.expiresAt <= now || !(await stores.sessions.hasLiveRefreshToken(session.id, now)))
       return { ok: false, result: { ok: false, reason: 'expired' } };
-    return endReusedFamily(stores, session.id, now, reuseAudit);
+    return endReusedFamily(stores, session.id, now, reuseAudit, session);
+  };
+
+  /**
+   * The session a refresh token's family tag names, when the tag verifies and the session is
+   * `clientId`'s (RFC 6749 §10.4: another client's token is none of this one's business); for a
+   * token whose row is gone (spent and pruned, or swept as expired).
+   */
+  const familySessionOf = async (
+    store: Pick<SessionStore, 'findSession'>,
+    token: string,
+    clientId: string,
+  ): Promise<SessionRecord | undefined> => {
+    const family = refreshTokens.familyOf(token);
+    const session = family === undefined ? undefined : await store.findSession(family);
+    return session !== undefined && (session.clientId ?? FIRST_PARTY_CLIENT_ID) === clientId
+      ? session
+      : undefined;
   };
 
   /**
@@ -690,8 +702,10 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     sessionId: string,
     now: number,
     reuseAudit: RefreshOptions['reuseAudit'],
+    /** The session, when the caller has read it already. */
+    known?: SessionRecord,
   ): Promise<RefreshOutcome> => {
-    const session = reuseAudit === undefined ? undefined : await store.findSession(sessionId);
+    const session = reuseAudit === undefined ? undefined : (known ?? (await store.findSession(sessionId)));
     const revoked = await store.revokeSessions([sessionId], now);
     if (reuseAudit !== undefined && session !== undefined)
       await audit.record(reuseAudit(session, revoked.length > 0));
@@ -830,14 +844,16 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
    */
   const revokeAndAudit = async (
     revoke: (store: SessionStore) => Promise<RevokedSession[]>,
-    audit: RevocationAudit | undefined,
+    // Undefined from `audit`: no entry for this outcome (an RFC 7009 revocation that ended nothing).
+    audit: ((revoked: number) => AuditEntry | undefined) | undefined,
   ): Promise<number> => {
     const revoked =
       audit === undefined
         ? await revoke(sessions)
         : await deps.transaction(async (stores) => {
             const ended = await revoke(stores.sessions);
-            await stores.audit.record(audit(ended.length));
+            const entry = audit(ended.length);
+            if (entry !== undefined) await stores.audit.record(entry);
             return ended;
           });
     if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
@@ -963,14 +979,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const sessionOfRefreshToken = async (token: string, clientId: string) => {
     if (!looksLikeRefreshToken(token)) return undefined;
     const record = await sessions.findRefreshToken(hashOpaqueToken(token));
-    if (record === undefined) {
-      // Spent and pruned since (or expired): its family tag still names its session.
-      const family = refreshTokens.familyOf(token);
-      const session = family === undefined ? undefined : await sessions.findSession(family);
-      return session !== undefined && (session.clientId ?? FIRST_PARTY_CLIENT_ID) === clientId
-        ? session.id
-        : undefined;
-    }
+    // Spent and pruned since (or expired): its family tag still names its session.
+    if (record === undefined) return (await familySessionOf(sessions, token, clientId))?.id;
     if (record.clientId !== null && record.clientId !== clientId) return undefined;
     return record.sessionId;
   };
@@ -1016,14 +1026,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         const { userId } = session;
         // The entry goes in the revocation's transaction, and only if this request ended the
         // session (two concurrent revocations record one).
-        const ended = await deps.transaction(async (stores) => {
-          const rows = await stores.sessions.revokeSessions([sessionId], clock());
-          if (audit !== undefined && rows.length > 0) await stores.audit.record(audit({ sessionId, userId }));
-          return rows;
-        });
-        if (ended.length === 0) return { revoked: false };
-        await bus.publish({ type: 'sessions_revoked', sessions: ended });
-        return { revoked: true, sessionId, userId };
+        const ended = await revokeAndAudit(
+          (store) => store.revokeSessions([sessionId], clock()),
+          audit === undefined ? undefined : (count) => (count > 0 ? audit({ sessionId, userId }) : undefined),
+        );
+        return ended > 0 ? { revoked: true, sessionId, userId } : { revoked: false };
       }
       return { revoked: false };
     },
