@@ -785,7 +785,6 @@ export async function createGatehouseCore(
       users: userCache,
       idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
       verifyIdTokenHint: createIdTokenHintVerifier(hintVerifier),
-      audit,
       clock,
       scopes: scopePolicy,
       requireMfaForRoles: config.requireMfaForRoles,

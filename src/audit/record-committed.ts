@@ -24,13 +24,13 @@ export interface Caller {
  * loss goes to {@link Caller.onAuditLost} instead, for the operator to notice.
  *
  * Only for what has no transaction of its own to carry the entry (a refusal: a wrong password or
- * code, a replayed code's alarm; a stateless token issued). A change to an account's security
+ * code; a stateless token issued). A change to an account's security
  * state writes its entry inside the change's transaction instead, so a process that dies between
  * the commit and this write cannot leave it unrecorded: admin changes
  * (`src/accounts/user-admin-service.ts`), sign-ins (`SessionStartOptions.audit`), logouts and
  * ended sessions (`SessionManager.revokeSessions`' `audit`), a reused refresh token's revocation
  * (`SessionManager.refresh`'s `reuseAudit`), RFC 7009 revocations (`revokeToken`'s `audit`),
- * remembered consents and disconnected apps (`AuthorizationServer`), re-authentications, password changes
+ * remembered consents, disconnected apps and replayed codes' revocations (`AuthorizationServer`), re-authentications, password changes
  * (`AccountService.updateProfile`), resets and links (`src/accounts/account-lifecycle.ts`).
  */
 export async function recordCommitted(

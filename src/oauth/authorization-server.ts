@@ -4,7 +4,7 @@ import type { AccountUser } from '../accounts/public-user.js';
 import { effectiveRole, type Role } from '../accounts/roles.js';
 import { isScope, parseScopeParameter, ROLE_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import type { Caller } from '../audit/record-committed.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { BearerTokens, SessionManager } from '../sessions/session-manager.js';
 import type {
@@ -12,7 +12,7 @@ import type {
   ConsentRecord,
   OAuthGrantStore,
 } from '../storage/oauth-grant-store.js';
-import type { SessionStore } from '../storage/session-store.js';
+import type { RevokedSession, SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { IdTokenHintVerifier } from './id-token-hint.js';
 import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
@@ -244,7 +244,6 @@ export interface AuthorizationServerDeps {
   idTokens: IdTokenSigner;
   /** Verifies an `id_token_hint` (`createIdTokenHintVerifier`, shared with RP-initiated logout). */
   verifyIdTokenHint: IdTokenHintVerifier;
-  audit: Pick<AuditLog, 'record'>;
   clock: () => number;
   /** The server's scopes (its apps' included), for what a role may grant. @default the core's */
   scopes?: Pick<ScopePolicy, 'forRole'>;
@@ -288,7 +287,7 @@ function grantableScopes(
 export function createAuthorizationServer(deps: AuthorizationServerDeps): AuthorizationServer {
   const roleOf = (user: AccountUser, amr: readonly string[]): Role =>
     effectiveRole(user.role, amr, deps.requireMfaForRoles ?? []);
-  const { issuer, clients, grants, sessions, users, idTokens, audit, clock } = deps;
+  const { issuer, clients, grants, sessions, users, idTokens, clock } = deps;
 
   const redirectWith = (redirectUri: string, params: Record<string, string | undefined>): string => {
     const url = new URL(redirectUri);
@@ -615,11 +614,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         return revoked;
       });
       if (ended === undefined) return false;
-      if (ended.length > 0)
-        await deps.bus.publish({
-          type: 'sessions_revoked',
-          sessions: ended.map(({ id, expiresAt }) => ({ id, expiresAt })),
-        });
+      await announceEnded(ended);
       return true;
     },
 
@@ -635,16 +630,32 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
   };
 
   async function revokeReplayed(record: AuthorizationCodeRecord, now: number, caller: Caller): Promise<void> {
-    const sessionId = await grants.markReplayed(record.codeHash, now);
-    // The code was deleted after it was read (its app disconnected, "log out everywhere"): the
-    // exchange lost to that, not to a replay. Refused all the same, with no false alarm.
-    if (sessionId === undefined) return;
-    if (sessionId !== null) await sessions.revokeSessions([sessionId]);
-    await recordCommitted(audit, caller, {
-      event: 'oauth_code_replayed',
-      targetId: record.userId,
-      ...caller.client,
-      details: { client_id: record.clientId, action: sessionId === null ? 'none yet' : 'session revoked' },
+    // One transaction: the mark, the session's end and the alarm commit together (a process dying
+    // between them left the session ended without its alarm, or the code marked and its session
+    // live). Lock order: the code's row, then the session's, never the account (ARCHITECTURE.md).
+    const ended = await deps.transaction(async (stores) => {
+      const sessionId = await stores.grants.markReplayed(record.codeHash, now);
+      // The code was deleted after it was read (its app disconnected, "log out everywhere"): the
+      // exchange lost to that, not to a replay. Refused all the same, with no false alarm.
+      if (sessionId === undefined) return [];
+      const revoked = sessionId === null ? [] : await stores.sessions.revokeSessions([sessionId], now);
+      await stores.audit.record({
+        event: 'oauth_code_replayed',
+        targetId: record.userId,
+        ...caller.client,
+        details: { client_id: record.clientId, action: sessionId === null ? 'none yet' : 'session revoked' },
+      });
+      return revoked;
+    });
+    await announceEnded(ended);
+  }
+
+  /** Tells every instance (this one too) of sessions a committed transaction ended. */
+  async function announceEnded(ended: readonly RevokedSession[]): Promise<void> {
+    if (ended.length === 0) return;
+    await deps.bus.publish({
+      type: 'sessions_revoked',
+      sessions: ended.map(({ id, expiresAt }) => ({ id, expiresAt })),
     });
   }
 }

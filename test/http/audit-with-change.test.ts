@@ -8,14 +8,23 @@ import { bearer, createUser, login, PASSWORD, postToken } from '../support/accou
 import { type AuditFault, createAuditFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
-import { authorizationAnswer, PUBLIC_URL, pkce, REDIRECT, tokensFor } from '../support/oauth-provider.js';
+import {
+  authorizationAnswer,
+  authorizationResponse,
+  exchangeCode,
+  PUBLIC_URL,
+  pkce,
+  REDIRECT,
+  tokensFor,
+} from '../support/oauth-provider.js';
 
 const NEW_PASSWORD = 'a brand new passphrase 4417';
 
 /**
  * DESIGN.md §5: a change commits in one transaction with its audit row. A password change, "log
  * out everywhere", a logout, ending one session, a reused refresh token's revocation, an RFC 7009
- * revocation, a remembered consent, disconnecting an app and a re-authentication used to write
+ * revocation, a remembered consent, disconnecting an app, a re-authentication and a replayed
+ * authorization code's revocation used to write
  * their entry after the commit (`recordCommitted`), so a process dying in between lost a security
  * event. Now the entry is
  * written in the change's transaction: with the entry's write failing (`createAuditFault`, what an
@@ -241,5 +250,36 @@ describe.each(engines)('audit entries that commit with their change ($name)', ({
     await faulted.heal();
     expect((await step()).statusCode).toBe(200);
     expect(await entriesOf('reauthenticated', user.id)).toHaveLength(1);
+  });
+
+  it('a replayed authorization code ends the session it started only with its alarm', async () => {
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+    const { verifier, challenge } = pkce();
+    const code = String(
+      (await authorizationResponse(app, browser, client, challenge)).searchParams.get('code'),
+    );
+    const exchange = () => exchangeCode(app, client, code, verifier);
+    const first = await exchange();
+    expect(first.statusCode, first.body).toBe(200);
+    const appWorks = async () =>
+      (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(first.json().access_token) }))
+        .statusCode === 200;
+
+    const faulted = await failWritesOf('oauth_code_replayed');
+    const refused = await exchange();
+    // Before: the session was revoked and the alarm's loss only logged; the replay answered 400.
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(await appWorks()).toBe(true);
+    expect(await entriesOf('oauth_code_replayed', user.id)).toEqual([]);
+    await faulted.heal();
+    const replayed = await exchange();
+    expect(replayed.statusCode).toBe(400);
+    expect(replayed.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(await appWorks()).toBe(false);
+    expect(await entriesOf('oauth_code_replayed', user.id)).toMatchObject([
+      { details: { client_id: client.clientId, action: 'session revoked' } },
+    ]);
   });
 });
