@@ -1,5 +1,39 @@
-import { type Kysely, PostgresAdapter } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import type { Schema } from './schema.js';
+
+/** Who else may hold an account's gate ({@link enterAccountGate}) beside a transaction. */
+export type AccountGateMode = 'shared' | 'exclusive';
+
+/**
+ * Takes, on PostgreSQL, the transaction-scoped advisory lock that queues the transactions locking
+ * account `userId`'s row: `shared` before a `FOR KEY SHARE` or `FOR NO KEY UPDATE`, `exclusive`
+ * before a `FOR UPDATE`. Released when the transaction ends; a no-op on SQLite.
+ *
+ * Why: row locks have no fair queue. PostgreSQL grants `FOR KEY SHARE` (and `FOR NO KEY UPDATE`)
+ * beside the shares already held without waiting behind a `FOR UPDATE` that waits for them
+ * (heapam.c `heap_lock_tuple`: no sleep when the lockers' modes do not conflict). So overlapping
+ * sign-ins or refreshes, which a thief holding one refresh token can keep going, kept "log out
+ * everywhere", a password change, a disconnect or an admin's disable waiting until
+ * `statement_timeout`, and the victim could not end the thief's session. Heavyweight locks do
+ * queue: a request that conflicts with one already waiting waits behind it (lock.c, `waitMask`).
+ * With this gate taken first, a revocation waits only for the shares held when it arrived; a
+ * sign-in or refresh arriving after it waits for it, and then reads what it changed.
+ *
+ * The key is a 64-bit hash of the account id under a label of its own; a collision with another
+ * account or an app's own advisory lock only makes one transaction wait for the other.
+ */
+export async function enterAccountGate(
+  db: Kysely<Schema>,
+  userId: string,
+  mode: AccountGateMode,
+): Promise<void> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+  const key = sql`hashtextextended(${`gatehouse.account:${userId}`}, 0)`;
+  await (mode === 'shared'
+    ? sql`select pg_advisory_xact_lock_shared(${key})`
+    : sql`select pg_advisory_xact_lock(${key})`
+  ).execute(db);
+}
 
 /**
  * Runs `work` in a transaction that holds `userId`'s row lock, so per-account caps counted inside
@@ -7,7 +41,8 @@ import type { Schema } from './schema.js';
  * waits for this transaction to end and then counts what it inserted. Joins `db`'s transaction
  * when `db` already is one (the lock then lasts until that transaction ends).
  *
- * PostgreSQL: `SELECT … FOR NO KEY UPDATE` — it conflicts with itself but not with the
+ * PostgreSQL: the account's gate shared ({@link enterAccountGate}), then `SELECT … FOR NO KEY
+ * UPDATE` — it conflicts with itself but not with the
  * `FOR KEY SHARE` locks foreign-key inserts take, so sign-ins writing sessions for the account are
  * not held up. Under READ COMMITTED a count and an insert in one transaction are not enough on
  * their own: two transactions both count N − 1 and both insert. SQLite: a transaction runs on the
@@ -21,6 +56,7 @@ export async function lockUserRow<T>(
 ): Promise<T> {
   const locked = async (trx: Kysely<Schema>) => {
     if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+      await enterAccountGate(trx, userId, 'shared');
       await trx.selectFrom('users').select('id').where('id', '=', userId).forNoKeyUpdate().execute();
     }
     return work(trx);
@@ -29,8 +65,8 @@ export async function lockUserRow<T>(
 }
 
 /**
- * Locks, in id order, the rows of `userIds` and of every active super admin (PostgreSQL
- * `SELECT … FOR UPDATE`), so a concurrent change of any of them waits for this transaction and
+ * Locks, in id order, the rows of `userIds` and of every active super admin (PostgreSQL: their
+ * gates exclusive, {@link enterAccountGate}, then `SELECT … FOR UPDATE`), so a concurrent change of any of them waits for this transaction and
  * then reads its result: two super admins demoting or deleting each other at once leave one in
  * place, and a change judged on an actor's role cannot commit after that role was taken away. Id
  * order means two such transactions never deadlock each other. SQLite: a transaction runs on the
@@ -42,7 +78,7 @@ export async function lockAccountsAndSuperAdmins(
   userIds: readonly string[],
 ): Promise<void> {
   if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
-  await trx
+  const parties = trx
     .selectFrom('users')
     .select('id')
     .where((eb) =>
@@ -51,7 +87,9 @@ export async function lockAccountsAndSuperAdmins(
         eb.and([eb('role', '=', 'super_admin'), eb('is_active', '=', 1)]),
       ]),
     )
-    .orderBy('id')
-    .forUpdate()
-    .execute();
+    .orderBy('id');
+  // Gates first, in one order (code units) for every transaction that takes several.
+  const ids = (await parties.execute()).map((row) => row.id).sort();
+  for (const id of ids) await enterAccountGate(trx, id, 'exclusive');
+  await parties.forUpdate().execute();
 }

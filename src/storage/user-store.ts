@@ -1,5 +1,6 @@
 import { type Kysely, PostgresAdapter, type Selectable, sql, type Updateable } from 'kysely';
 import type { Role } from '../accounts/roles.js';
+import { enterAccountGate } from './lock-user-row.js';
 import { isUniqueViolation } from './open-database.js';
 import { precompiledQuery } from './precompiled-query.js';
 import type { Schema, UsersTable } from './schema.js';
@@ -68,8 +69,10 @@ export interface UserStore {
    * referring to it (a password change, a mailed link's use). A change holding the row `FOR UPDATE`
    * makes it wait here, before it holds any code, token or session row that change must delete.
    * After such a wait the read sees the committed change (READ COMMITTED re-reads a locked row):
-   * the account gone, disabled, or its credentials version moved. SQLite: a plain read (a
-   * transaction runs alone on the one connection).
+   * the account gone, disabled, or its credentials version moved. The account's gate comes first
+   * (`enterAccountGate`: exclusive for `update`, shared otherwise), so a stream of shares cannot
+   * keep an `update` waiting. SQLite: a plain read (a transaction runs alone on the one
+   * connection).
    */
   lockUser(id: string, mode: UserLockMode): Promise<UserRecord | undefined>;
   /** Applies `patch`; returns the updated user, or undefined when it does not exist. */
@@ -140,7 +143,8 @@ const selectUserLockedBy: Record<UserLockMode, ReturnType<typeof selectUserLocke
  * be the transaction that ends them, and this must run before anything else of the account is
  * touched (the lock order: the user row first, ARCHITECTURE.md "Lock order").
  *
- * PostgreSQL: the row is first locked `FOR UPDATE`, which conflicts with the `FOR KEY SHARE` a
+ * PostgreSQL: the row is first locked `FOR UPDATE` (after the account's gate, exclusive:
+ * `enterAccountGate`, so sign-ins arriving meanwhile queue behind it), which conflicts with the `FOR KEY SHARE` a
  * sign-in takes as its first statement (`UserStore.lockUser`, the lock its session insert's
  * foreign key would take anyway). So a sign-in that locked first makes this wait until it commits,
  * and the revocation that follows (a statement with a newer snapshot, READ COMMITTED) sees and ends
@@ -151,6 +155,7 @@ const selectUserLockedBy: Record<UserLockMode, ReturnType<typeof selectUserLocke
  */
 export async function moveCredentialsVersion(db: Kysely<Schema>, userId: string): Promise<void> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    await enterAccountGate(db, userId, 'exclusive');
     await db.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
   }
   await db
@@ -199,6 +204,7 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
       return row === undefined ? undefined : Number(row.credentials_version);
     },
     async lockUser(id, mode) {
+      await enterAccountGate(db, id, mode === 'update' ? 'exclusive' : 'shared');
       const [row] = (await selectUserLockedBy[mode](db, { id })).rows;
       return row && toRecord(row);
     },

@@ -7,11 +7,11 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { createAccountTokenStore } from '../../src/storage/account-token-store.js';
 import { buildTestServer } from '../../src/testing.js';
-import { bearer, createUser, login, postToken } from '../support/accounts.js';
+import { bearer, createUser, login, postToken, signIn } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { someoneWaitsOnALock } from '../support/lock-waits.js';
-import { authorizationResponse, PUBLIC_URL, pkce, REDIRECT } from '../support/oauth-provider.js';
+import { authorizationResponse, PUBLIC_URL, pkce, REDIRECT, tokensFor } from '../support/oauth-provider.js';
 
 /**
  * The lock order (ARCHITECTURE.md, "Lock order"): every transaction that touches an account's
@@ -259,5 +259,80 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.statusCode, answer.body).toBe(400);
       expect(answer.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
     });
+
+    /**
+     * What a thief holding a refresh token could keep from ending: "log out everywhere" (the
+     * account's own bearer session), an admin's disable, and disconnecting the app (the app's
+     * session).
+     */
+    const revocations = [
+      {
+        name: '"log out everywhere"',
+        setUp: async (email: string) => {
+          const { access_token: token, refresh_token: refreshToken } = await login(app, email);
+          const revoke = () =>
+            app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(token) });
+          return { refresh: { refresh_token: refreshToken }, revoke, done: 204 };
+        },
+      },
+      {
+        name: 'an admin disabling the account',
+        setUp: async (email: string) => {
+          const { refresh_token: refreshToken, access_token: token } = await login(app, email);
+          const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) });
+          const admin = await signIn(app, 'admin');
+          const revoke = () =>
+            app.inject({
+              method: 'PATCH',
+              url: `/users/${me.json().id}`,
+              headers: admin.headers,
+              payload: { is_active: false },
+            });
+          return { refresh: { refresh_token: refreshToken }, revoke, done: 200 };
+        },
+      },
+      {
+        name: 'disconnecting an app',
+        setUp: async (email: string) => {
+          const browser = new Browser(app);
+          expect((await browser.login(email)).statusCode).toBe(204);
+          const { refresh_token: refreshToken } = await tokensFor(app, browser, client);
+          const revoke = async () =>
+            browser.request('DELETE', `/users/me/connected-apps/${client.clientId}`, {
+              headers: { 'x-csrf-token': await browser.csrf() },
+            });
+          // The app's refresh names its client (RFC 6749 §6).
+          return { refresh: { refresh_token: refreshToken, client_id: client.clientId }, revoke, done: 204 };
+        },
+      },
+    ];
+
+    it.each(revocations)(
+      'a refresh arriving while $name waits for the account queues behind it, so a stream of refreshes cannot keep it waiting',
+      async ({ setUp }) => {
+        const user = await createUser(app);
+        const { refresh, revoke, done } = await setUp(user.email);
+        // A sign-in or refresh in flight holds the account's share (as a foreign-key insert does).
+        const inFlight = await rawTransaction();
+        await inFlight.query('select id from users where id = $1 for key share', [user.id]);
+        const revoked = revoke();
+        await waitsOnALock(revoked);
+        let refreshAnswered = false;
+        const refreshed = postToken(app, { grant_type: 'refresh_token', ...refresh }).finally(() => {
+          refreshAnswered = true;
+        });
+        // Before: PostgreSQL granted the refresh's KEY SHARE beside the one in flight, past the
+        // waiting FOR UPDATE (row locks do not queue), so it answered 200 while the revocation
+        // still waited; refreshes overlapping without end kept it waiting until statement_timeout.
+        // Now the refresh waits at the account's gate, behind the revocation.
+        await someoneWaitsOnALock(gatehouseCore(app.gatehouse).database, refreshed, 2);
+        expect(refreshAnswered).toBe(false);
+        await inFlight.query('commit');
+        expect((await revoked).statusCode).toBe(done);
+        const answer = await refreshed;
+        expect(answer.statusCode, answer.body).toBe(400);
+        expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+      },
+    );
   },
 );

@@ -45,15 +45,21 @@ function countWriteTransactions(log: readonly string[]): number {
  * first statement, on PostgreSQL under the user row's `FOR KEY SHARE` (the lock its session
  * insert's foreign key takes anyway), before it spends or writes anything; that read is also the
  * re-read of the credentials version (red-team 2026-12d I3). One read of the account, the only
- * locking statement of the login.
+ * locking statement of the login beside the account's gate just before it.
  */
 function expectAccountLockedFirst(statements: readonly string[], engine: 'sqlite' | 'postgres'): void {
   const transaction = statements.slice(statements.findIndex((sql) => BEGIN.test(sql)));
   const read = /^select \* from "users" where "id" = \S+( for key share)?$/;
-  expect(transaction[1]).toMatch(read);
+  // PostgreSQL: the account's gate, shared, just before its row (`enterAccountGate`).
+  const readAt = engine === 'postgres' ? 2 : 1;
+  if (engine === 'postgres') expect(transaction[1]).toMatch(/^select pg_advisory_xact_lock_shared\(/);
+  expect(transaction[readAt]).toMatch(read);
   expect(transaction.filter((sql) => /from "users"/.test(sql))).toHaveLength(1);
   expect(statements.filter((sql) => /for (update|share|no key update|key share)/i.test(sql))).toEqual(
-    engine === 'postgres' ? [transaction[1]] : [],
+    engine === 'postgres' ? [transaction[readAt]] : [],
+  );
+  expect(statements.filter((sql) => /pg_advisory_xact_lock_shared/.test(sql))).toHaveLength(
+    engine === 'postgres' ? 1 : 0,
   );
 }
 
@@ -157,7 +163,8 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       // takes FOR NO KEY UPDATE) is taken first, so it is never strengthened while another
       // transaction waits for the row (a password change's FOR UPDATE would deadlock with it).
       const transaction = statements.slice(statements.findIndex((sql) => BEGIN.test(sql)));
-      expect(transaction[1]).toMatch(
+      // PostgreSQL: after the account's gate, shared (`enterAccountGate`).
+      expect(transaction[name === 'postgres' ? 2 : 1]).toMatch(
         name === 'postgres'
           ? /from "users" where "id" = \S+ for no key update$/
           : /from "users" where "id" = \S+$/,

@@ -11,13 +11,18 @@ export function gate(): { opened: Promise<void>; open(): void } {
 }
 
 /**
- * Resolves once another connection of `database` waits on a lock (PostgreSQL), or at once
+ * Resolves once `waiters` other connections of `database` (one by default) wait on a lock
+ * (PostgreSQL), or at once
  * (SQLite: a transaction holds the only connection, so whatever was started meanwhile is queued
  * behind it whatever the timing). Also resolves when `settled` does, so a run that never blocks
  * (the bug) ends the wait and fails on its assertions instead of hanging. Polls on the event loop
  * (`setImmediate`), never on a timer: the wait is for a condition, not for time to pass.
  */
-export async function someoneWaitsOnALock(database: Database, settled: Promise<unknown>): Promise<void> {
+export async function someoneWaitsOnALock(
+  database: Database,
+  settled: Promise<unknown>,
+  waiters = 1,
+): Promise<void> {
   if (database.dialect !== 'postgres') return;
   let done = false;
   void settled.finally(() => {
@@ -26,7 +31,7 @@ export async function someoneWaitsOnALock(database: Database, settled: Promise<u
   while (!done) {
     const { rows } = await sql<{ n: string }>`select count(*) as n from pg_stat_activity
       where datname = current_database() and wait_event_type = 'Lock'`.execute(database.db);
-    if (Number(rows[0]?.n) > 0) return;
+    if (Number(rows[0]?.n) >= waiters) return;
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
