@@ -11,6 +11,7 @@ import { bearer, createUser, login, postToken, signIn } from '../support/account
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { someoneWaitsOnALock } from '../support/lock-waits.js';
+import { enrolTotpSignedIn } from '../support/mfa.js';
 import { authorizationResponse, PUBLIC_URL, pkce, REDIRECT, tokensFor } from '../support/oauth-provider.js';
 
 /**
@@ -258,6 +259,29 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       const answer = await reset;
       expect(answer.statusCode, answer.body).toBe(400);
       expect(answer.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
+    });
+
+    it('an MFA change with a recovery code waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
+      const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
+      // The deletion (`deleteOwnAccount`): the account FOR UPDATE first.
+      const deletion = await rawTransaction();
+      await deletion.query('select id from users where id = $1 for update', [user.id]);
+      const disable = app.inject({
+        method: 'DELETE',
+        url: '/users/me/mfa/totp',
+        headers: bearer(token),
+        payload: { code: recoveryCodes[0] },
+      });
+      // It waits for the account before it spends the code (the code row's lock).
+      await waitsOnALock(disable);
+      // The cascade deletes the recovery codes: had the change spent one first, this waited for
+      // its row, a deadlock (40P01).
+      await deletion.query('delete from users where id = $1', [user.id]);
+      await deletion.query('commit');
+      const answer = await disable;
+      // Then it finds the account's codes gone with it. Before: 503 TRANSACTION_CONFLICT.
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
     });
 
     /**
