@@ -499,7 +499,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       if (record === undefined) return invalid('The code is invalid, expired or already used.');
       if (record.usedAt !== null) {
         // RFC 6749 §4.1.2: a code used twice is stolen or replayed; revoke what it produced.
-        await revokeReplayed(record, now, caller);
+        await revokeReplayed(record, caller);
         return invalid('The code is invalid, expired or already used.');
       }
       // Each check names no secret: the same answer for every mismatch.
@@ -554,7 +554,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       } catch (error) {
         if (!(error instanceof CodeSpent)) throw error;
         // RFC 6749 §4.1.2: spent by a concurrent exchange: a replay; what it produced is revoked.
-        await revokeReplayed(record, now, caller);
+        await revokeReplayed(record, caller);
         return invalid('The code is invalid, expired or already used.');
       }
       const idToken = record.scopes.includes('openid')
@@ -629,14 +629,19 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
     sweep: () => grants.deleteExpiredCodes(clock()),
   };
 
-  async function revokeReplayed(record: AuthorizationCodeRecord, now: number, caller: Caller): Promise<void> {
+  async function revokeReplayed(record: AuthorizationCodeRecord, caller: Caller): Promise<void> {
     // One transaction: the mark, the session's end and the alarm commit together (a process dying
     // between them left the session ended without its alarm, or the code marked and its session
-    // live). Lock order: the code's row, then the session's, never the account (ARCHITECTURE.md).
+    // live). The account's row first (the lock order): an account deletion holds the session's row
+    // when its cascade reaches the code's, so taking the code's row and then the session's
+    // deadlocked with it.
     const ended = await deps.transaction(async (stores) => {
+      await stores.users.lockUser(record.userId, 'key share');
+      // After the locks: the revocation list reloads by `revoked_at`, which must not trail the commit.
+      const now = clock();
       const sessionId = await stores.grants.markReplayed(record.codeHash, now);
-      // The code was deleted after it was read (its app disconnected, "log out everywhere"): the
-      // exchange lost to that, not to a replay. Refused all the same, with no false alarm.
+      // The code was deleted after it was read (its app disconnected, "log out everywhere", the
+      // account deleted): the exchange lost to that, not to a replay. Refused, with no false alarm.
       if (sessionId === undefined) return [];
       const revoked = sessionId === null ? [] : await stores.sessions.revokeSessions([sessionId], now);
       await stores.audit.record({

@@ -4,6 +4,11 @@ import type { Schema } from './schema.js';
 /** Who else may hold an account's gate ({@link enterAccountGate}) beside a transaction. */
 export type AccountGateMode = 'shared' | 'exclusive';
 
+/** The text whose 64-bit hash (`hashtextextended(label, 0)`) keys account `userId`'s gate. */
+export function accountGateLabel(userId: string): string {
+  return `gatehouse.account:${userId}`;
+}
+
 /**
  * Takes, on PostgreSQL, the transaction-scoped advisory lock that queues the transactions locking
  * account `userId`'s row: `shared` before a `FOR KEY SHARE` or `FOR NO KEY UPDATE`, `exclusive`
@@ -28,7 +33,7 @@ export async function enterAccountGate(
   mode: AccountGateMode,
 ): Promise<void> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
-  const key = sql`hashtextextended(${`gatehouse.account:${userId}`}, 0)`;
+  const key = sql`hashtextextended(${accountGateLabel(userId)}, 0)`;
   await (mode === 'shared'
     ? sql`select pg_advisory_xact_lock_shared(${key})`
     : sql`select pg_advisory_xact_lock(${key})`
@@ -88,8 +93,20 @@ export async function lockAccountsAndSuperAdmins(
       ]),
     )
     .orderBy('id');
-  // Gates first, in one order (code units) for every transaction that takes several.
-  const ids = (await parties.execute()).map((row) => row.id).sort();
-  for (const id of ids) await enterAccountGate(trx, id, 'exclusive');
+  // Gates first, in one order (code units) for every transaction that takes several. Read again
+  // once they are held: a promotion that committed while this waited for a gate adds a super
+  // admin, whose row must not be locked without its gate either (a stream of its shares would
+  // keep this waiting). Once every super admin's gate is held no promotion can commit (it needs
+  // them too), so the second read settles it; a gate taken out of order there may deadlock with
+  // another such transaction, which PostgreSQL breaks (503 TRANSACTION_CONFLICT).
+  const gated = new Set<string>();
+  for (;;) {
+    const missing = (await parties.execute()).map((row) => row.id).filter((id) => !gated.has(id));
+    if (missing.length === 0) break;
+    for (const id of missing.sort()) {
+      await enterAccountGate(trx, id, 'exclusive');
+      gated.add(id);
+    }
+  }
   await parties.forUpdate().execute();
 }

@@ -6,8 +6,9 @@ import { hashLinkToken } from '../../src/accounts/account-lifecycle.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { createAccountTokenStore } from '../../src/storage/account-token-store.js';
+import { accountGateLabel } from '../../src/storage/lock-user-row.js';
 import { buildTestServer } from '../../src/testing.js';
-import { bearer, createUser, login, postToken, signIn } from '../support/accounts.js';
+import { bearer, createUser, login, PASSWORD, postToken, signIn } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { someoneWaitsOnALock } from '../support/lock-waits.js';
@@ -261,6 +262,29 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
     });
 
+    it('a replayed code waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
+      const { user, exchange } = await accountWithCode();
+      expect((await exchange()).statusCode).toBe(200);
+      // The deletion (`deleteAccount`): the account FOR UPDATE, then its sessions (the session the
+      // code started among them).
+      const deletion = await rawTransaction();
+      await deletion.query('select id from users where id = $1 for update', [user.id]);
+      await deletion.query('update sessions set revoked_at = $2 where user_id = $1 and revoked_at is null', [
+        user.id,
+        Date.now(),
+      ]);
+      const replayed = exchange();
+      // Before: the replay marked the code (its row's lock), then waited for the session's row.
+      // Now it waits for the account, holding nothing.
+      await waitsOnALock(replayed);
+      // Before: the cascade waited for the code's row: a deadlock (40P01), and the deletion failed.
+      await deletion.query('delete from users where id = $1', [user.id]);
+      await deletion.query('commit');
+      const answer = await replayed;
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+    });
+
     it('an MFA change with a recovery code waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
       const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
       // The deletion (`deleteOwnAccount`): the account FOR UPDATE first.
@@ -286,8 +310,8 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
 
     /**
      * What a thief holding a refresh token could keep from ending: "log out everywhere" (the
-     * account's own bearer session), an admin's disable, and disconnecting the app (the app's
-     * session).
+     * account's own bearer session), a password change, an admin's disable, and disconnecting the
+     * app (the app's session).
      */
     const revocations = [
       {
@@ -297,6 +321,22 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
           const revoke = () =>
             app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(token) });
           return { refresh: { refresh_token: refreshToken }, revoke, done: 204 };
+        },
+      },
+      {
+        name: 'a password change',
+        setUp: async (email: string) => {
+          const { refresh_token: refreshToken } = await login(app, email);
+          const { access_token: token } = await login(app, email);
+          // Ends the account's other sessions, the thief's among them.
+          const revoke = () =>
+            app.inject({
+              method: 'PATCH',
+              url: '/users/me',
+              headers: bearer(token),
+              payload: { password: 'a brand new passphrase 4417', current_password: PASSWORD },
+            });
+          return { refresh: { refresh_token: refreshToken }, revoke, done: 200 };
         },
       },
       {
@@ -336,8 +376,12 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       async ({ setUp }) => {
         const user = await createUser(app);
         const { refresh, revoke, done } = await setUp(user.email);
-        // A sign-in or refresh in flight holds the account's share (as a foreign-key insert does).
+        // A sign-in or refresh in flight, as `lockUser` takes it: the account's gate shared, then
+        // the row's share. The revocation then queues at the gate, and the refresh behind it.
         const inFlight = await rawTransaction();
+        await inFlight.query('select pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [
+          accountGateLabel(user.id),
+        ]);
         await inFlight.query('select id from users where id = $1 for key share', [user.id]);
         const revoked = revoke();
         await waitsOnALock(revoked);
