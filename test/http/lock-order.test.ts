@@ -308,6 +308,84 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
     });
 
+    it("an admin change that waited while a super admin was promoted takes the new super admin's gate before its row", async () => {
+      const boss = await signIn(app, 'super_admin');
+      const target = await createUser(app);
+      const promoted = await createUser(app);
+      const { refresh_token: refreshToken } = await login(app, promoted.email);
+      const gateKey = async (userId: string) => {
+        const { rows } = await (raw as pg.Client).query<{ key: string }>(
+          'select hashtextextended($1, 0)::text as key',
+          [accountGateLabel(userId)],
+        );
+        return String(rows[0]?.key);
+      };
+      /**
+       * Resolves once `n` lock waits match `where` (pg_locks; `$1` is `key`), or `settled` settles.
+       */
+      const waits = async (where: string, key: string, n: number, settled: Promise<unknown>) => {
+        let done = false;
+        void settled.finally(() => {
+          done = true;
+        });
+        while (!done) {
+          const { rows } = await (raw as pg.Client).query<{ n: string }>(
+            `select count(*) as n from pg_locks where not granted and ${where}`,
+            [key],
+          );
+          if (Number(rows[0]?.n) >= n) return;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      };
+      const AT_GATE = `locktype = 'advisory' and ((classid::bigint << 32) | objid::bigint)::text = $1`;
+      // A promotion in progress (`lockParties`): every super admin's gate, then the update.
+      const promotion = await rawTransaction();
+      await promotion.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        accountGateLabel(boss.user.id),
+      ]);
+      await promotion.query(`update users set role = 'super_admin' where id = $1`, [promoted.id]);
+      // The promoted account's refresh in flight, on a connection of its own.
+      const inFlight = new pg.Client({ connectionString: url });
+      await inFlight.connect();
+      try {
+        await inFlight.query('begin');
+        await inFlight.query('select pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [
+          accountGateLabel(promoted.id),
+        ]);
+        await inFlight.query('select id from users where id = $1 for key share', [promoted.id]);
+        // The boss disables someone: it reads the super admins (the promotion not yet committed)
+        // and waits for the boss's gate.
+        const change = app.inject({
+          method: 'PATCH',
+          url: `/users/${target.id}`,
+          headers: boss.headers,
+          payload: { is_active: false },
+        });
+        const bossGate = await gateKey(boss.user.id);
+        await waits(AT_GATE, bossGate, 1, change);
+        await promotion.query('commit');
+        // Now a super admin too: the change waits for the refresh, at the new super admin's gate
+        // (before: at its row, having skipped the gate).
+        await waits(`not (${AT_GATE})`, bossGate, 1, change);
+        let refreshAnswered = false;
+        const refreshed = postToken(app, {
+          grant_type: 'refresh_token',
+          refresh_token: refreshToken,
+        }).finally(() => {
+          refreshAnswered = true;
+        });
+        // Before: the change locked the new super admin's row without its gate, so this refresh
+        // passed it (row shares do not queue) and answered while the change still waited.
+        await waits(AT_GATE, await gateKey(promoted.id), 2, refreshed);
+        expect(refreshAnswered).toBe(false);
+        await inFlight.query('commit');
+        expect((await change).statusCode).toBe(200);
+        expect((await refreshed).statusCode).toBe(200);
+      } finally {
+        await inFlight.end();
+      }
+    });
+
     /**
      * What a thief holding a refresh token could keep from ending: "log out everywhere" (the
      * account's own bearer session), a password change, an admin's disable, and disconnecting the
