@@ -288,16 +288,18 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     return value === undefined ? undefined : { secret: value, transport: 'cookie' };
   };
 
-  /** The spectator a credential proves; closed rooms answer ROOM_NOT_FOUND as for everyone. */
+  /**
+   * The spectator a credential proves. A credential that proves none answers the same whether the
+   * room is open, closed or was never made: anyone can send a made-up watch cookie, so telling
+   * them apart (it answered 404 for no room) let a client test room codes as fast as the server
+   * answers, past `ROOM_JOINS_PER_MINUTE`, which is what keeps a code's 40 bits unguessable.
+   */
   const checkSpectator = async (
     code: string,
     credential: { secret: string; transport: RoomSpectatorAuth['transport'] },
   ): Promise<RoomSpectatorAuth> => {
     const identity = await dicery.spectators.check(code, credential.secret);
-    if (identity === undefined) {
-      await rooms.getRoom(code);
-      throw spectatorLinkInvalid();
-    }
+    if (identity === undefined) throw spectatorLinkInvalid();
     return { sessionId: identity.sessionId, linkId: identity.linkId, transport: credential.transport };
   };
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRESENCE_COALESCE_MS } from '../../../../src/apps/dicery/core/presence.js';
+import { SPECTATOR_TOKEN_PREFIX } from '../../../../src/apps/dicery/core/spectator-links.js';
 import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
@@ -315,7 +316,7 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     expect(stream.messages.at(-1)).toMatchObject({ event: 'stream_end', data: { reason: 'link_revoked' } });
   });
 
-  it('closing the room ends spectator streams and the link answers 404 like the room', async () => {
+  it('closing the room ends spectator streams; the link answers 404 like the room, the credential 401', async () => {
     const { code } = await table();
     const { browser, token } = await spectator(code);
     const stream = await follow(code, watchHeaders(browser, code));
@@ -324,7 +325,9 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     ).toBe(204);
     await stream.ended;
     expect(stream.messages.at(-1)?.event).toBe('room_closed');
-    expect((await browser.request('GET', `/rooms/${code}`)).json().code).toBe('ROOM_NOT_FOUND');
+    // The spectator's credential proves nothing now, the answer any made-up one gets: whether a
+    // room exists is never told to a credential that proves nothing (no code oracle).
+    expect((await browser.request('GET', `/rooms/${code}`)).json().code).toBe('SPECTATOR_LINK_INVALID');
     const exchange = await new Browser(app).request('POST', `/rooms/${code}/watch`, { payload: { token } });
     expect(exchange.statusCode).toBe(404);
     // A closed room's links and spectators can never be used again: their rows are gone.
@@ -571,6 +574,31 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     });
     expect(forged.statusCode).toBe(401);
     expect(forged.json().code).toBe('SPECTATOR_LINK_INVALID');
+  });
+
+  it('answers a made-up spectator credential alike for an open room, a closed one and no room', async () => {
+    const open = await table();
+    const closed = await table();
+    expect(
+      (await app.inject({ method: 'DELETE', url: `/rooms/${closed.code}`, headers: host.headers }))
+        .statusCode,
+    ).toBe(204);
+    const absent = [...open.code].reverse().join('');
+    const made = `${SPECTATOR_TOKEN_PREFIX}${'C'.repeat(43)}`;
+    const answers = new Set<string>();
+    for (const code of [open.code, closed.code, absent]) {
+      for (const url of [`/rooms/${code}`, `/rooms/${code}/log`, `/rooms/${code}/events`]) {
+        for (const headers of [
+          { authorization: `Bearer ${made}` },
+          { cookie: `${WATCH_COOKIE}${code}=${made}` },
+        ]) {
+          const response = await app.inject({ method: 'GET', url, headers });
+          answers.add(`${response.statusCode} ${response.json().code}`);
+        }
+      }
+    }
+    // Before: 404 ROOM_NOT_FOUND for the closed room and no room, 401 for the open one.
+    expect([...answers]).toEqual(['401 SPECTATOR_LINK_INVALID']);
   });
 });
 
