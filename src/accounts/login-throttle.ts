@@ -90,8 +90,10 @@ export interface LoginThrottle {
   /** Counts a successful login to the account. */
   recordLogin(account: LoginAccount): Promise<void>;
   /**
-   * Forgets the account's failed-login count (untrusted clients), after its owner proved control
-   * of the address by a password reset: the lockout an attacker caused ends with it.
+   * Forgets the account's failed-login count (untrusted clients) and its successful logins in the
+   * window, after its owner proved control of the address by a password reset: the lockout an
+   * attacker caused ends with it, whether by wrong passwords or by spending the logins with one
+   * that was right until the reset.
    */
   clearAccount(accountKey: string): Promise<void>;
 }
@@ -278,7 +280,10 @@ export function createLoginThrottle(
       if (network.count <= limits.perIp) await store.increment(GLOBAL, limits.windowMs);
     },
     async clearAccount(key) {
-      await store.reset(accountKey(key));
+      // Its successful logins too: someone who knew the old password (or squatted the address
+      // before its owner proved it) could otherwise spend the window's logins and keep the owner
+      // out of the account they just recovered.
+      await Promise.all([store.reset(accountKey(key)), store.reset(loginsKey({ accountKey: key }))]);
     },
     async recordSuccess(subject) {
       const keys = countersOf(subject);

@@ -573,6 +573,30 @@ describe('account lifecycle, separate settings', () => {
     }
   });
 
+  it('a reset ends the window of successful logins someone who knew the old password spent', async () => {
+    const app = await buildTestServer({ loginMaxSuccessesPerAccount: 2 });
+    try {
+      const owner = await createUser(app, { email: uniqueEmail('spent') });
+      // Whoever knew the password spends the account's logins for the window.
+      for (let i = 0; i < 2; i += 1) await login(app, owner.email);
+      const spent = await postToken(app, {
+        grant_type: 'password',
+        username: owner.email,
+        password: PASSWORD,
+      });
+      expect(spent.statusCode).toBe(429);
+      await post(app, '/auth/forgot-password', { email: owner.email });
+      const token = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+      expect((await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode).toBe(
+        204,
+      );
+      // Before: 429 until the window ended, the account just recovered still out of reach.
+      expect((await login(app, owner.email, NEW_PASSWORD)).access_token).toEqual(expect.any(String));
+    } finally {
+      await app.close();
+    }
+  });
+
   it('limits forgot-password per client IP (429), not per address', async () => {
     const app = await buildTestServer({ forgotPasswordPerIpPerHour: 2 });
     try {
