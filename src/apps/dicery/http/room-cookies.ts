@@ -112,12 +112,19 @@ function decodeCookieValue(raw: string): string {
   }
 }
 
+// RFC 1123 §2.1 host name label (letters, digits, inner hyphens), lower-cased above.
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
 /** Appends Set-Cookie headers expiring every copy of `name` this server would never have set. */
 function dropPlantedCopies({ request, reply, cookies, name, code }: RoomCookieRead): void {
   const host = request.hostname.toLowerCase();
   // An IP address or a single label has no sibling that could set a `Domain=` cookie for it.
   if (isIP(host) !== 0 || host.startsWith('[') || !host.includes('.')) return;
   const labels = host.split('.');
+  // The Host header is the client's to write: a name no browser could hold a cookie for
+  // (`a_b.example`, an empty label) has no planted copy to clear, and as a `Domain=` attribute it
+  // made the cookie serializer throw (a 500).
+  if (!labels.every((label) => DNS_LABEL.test(label))) return;
   const domains: string[] = [];
   // The host and each parent but the top-level label (a browser ignores a public suffix anyway).
   for (let at = 0; at < labels.length - 1 && domains.length < MAX_CLEARED_DOMAINS; at++) {

@@ -374,6 +374,13 @@ describe('red team 2026-12b: cookie tossing', () => {
         expect(answer.statusCode, String(planted)).toBe(200);
         expect(answer.json().you.player_id).toBe(victimId);
       }
+      // A Host no browser could hold a cookie for has no copies to clear. Before: a 500 (the
+      // serializer refused it as a Domain attribute).
+      for (const badHost of ['a_b.example.com', 'a..example.com', 'app.example.com.']) {
+        const answer = await snapshot(`${roomName}=junk; ${roomName}=${ownToken}`, badHost);
+        expect(answer.statusCode, badHost).toBe(200);
+        expect(answer.json().you.player_id).toBe(victimId);
+      }
       // Seat and watch cookies are opaque secrets: a value of the wrong shape is set aside.
       const seat = await app.inject({
         method: 'POST',
