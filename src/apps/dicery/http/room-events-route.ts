@@ -3,7 +3,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { enforceRateLimit, errorResponses, problemRef } from '../../../http/index.js';
 import { addressBucket, createConcurrencyCaps, GatehouseError, type ScheduledTimer } from '../../../index.js';
-import { type DiceryError, type DiceryErrorCode, spectatorLinkInvalid } from '../core/errors.js';
+import {
+  type DiceryError,
+  type DiceryErrorCode,
+  roomNotFound,
+  spectatorLinkInvalid,
+} from '../core/errors.js';
 import { isKnownRoomEvent, type LoggedRoomEvent } from '../core/room-bus.js';
 import { type ViewedRoomEvent, viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
@@ -57,6 +62,11 @@ interface Stream {
   spectatorSessionId: string | null;
   /** The host's account session, or null for a player. */
   hostSessionId: string | null;
+  /**
+   * The account a host stream was opened as, else null: a hand-over ends the stream even when its
+   * `host_changed` event never reaches it (the stream started after it, or the bus lost it).
+   */
+  hostUserId: string | null;
   /** Frees what the stream caps count this stream under (player or account, client IP); idempotent. */
   releaseSlot: () => void;
   /** The credential that opened it; the stream ends with it. */
@@ -445,6 +455,11 @@ export function registerRoomEventsRoute(
           }
         }
         if (room.state !== 'open') continue;
+        // A hand-over whose `host_changed` the bus lost, with nothing after it to show a gap.
+        for (const stream of list) {
+          if (stream.hostUserId !== null && stream.hostUserId !== room.hostUserId)
+            end(stream, 'host changed');
+        }
         const spectatorSessions = list.flatMap((stream) =>
           stream.spectatorSessionId === null ? [] : [stream.spectatorSessionId],
         );
@@ -691,6 +706,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         spectatorLinkId: spectator?.linkId ?? null,
         spectatorSessionId: spectator?.sessionId ?? null,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
+        hostUserId: caller.player === null && caller.host !== null ? caller.host.userId : null,
         releaseSlot: slot.release,
         credential:
           caller.player !== null
@@ -742,7 +758,11 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         // Events 1..lastEventSeq are committed once this is read. A resume id beyond it cannot be
         // one of this room's (e.g. a global id kept from before migration 006): waiting for that
         // number would skip real events, so it counts as "up to date".
-        const { lastEventSeq } = await rooms.getRoom(code);
+        const { lastEventSeq, hostUserId } = await rooms.getRoom(code);
+        // A hand-over that committed after the guard: its `host_changed` is at or before
+        // `lastEventSeq`, so this stream would never see it, and would show the new host's secret
+        // rolls to the old one. Refused as the guard now would: the room is not theirs.
+        if (stream.hostUserId !== null && stream.hostUserId !== hostUserId) throw roomNotFound();
         stream.lastId = lastEventId === undefined ? lastEventSeq : Math.min(lastEventId, lastEventSeq);
       } catch (error) {
         end(stream);

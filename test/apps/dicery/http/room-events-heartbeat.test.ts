@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
+import { gatehouseCore } from '../../../../src/gatehouse-core.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { signIn } from '../../../support/accounts.js';
 import { listenOnLoopback } from '../../../support/listen.js';
@@ -39,6 +41,26 @@ describe('room event stream heartbeat on the injected scheduler', () => {
     expect(stream.comments).not.toContain('heartbeat');
     clock.advance(60_000);
     expect(await stream.nextComment((comment) => comment === 'heartbeat')).toBe('heartbeat');
+  });
+
+  it('ends the old host’s stream at the heartbeat when a hand-over’s event never reached it', async () => {
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const stream = await openSse(`${base}/rooms/${room.code}/events`, host.headers);
+    open.push(stream);
+    expect(stream.status).toBe(200);
+    // The room changes hands with no event on the bus (lost, or before the stream's start).
+    const next = await signIn(app);
+    await gatehouseCore(app.gatehouse)
+      .database.db.withTables<Pick<DiceryTables, 'rooms'>>()
+      .updateTable('rooms')
+      .set({ host_user_id: next.user.id })
+      .where('code', '=', room.code)
+      .execute();
+    clock.advance(60_000);
+    // Before: it stayed open, showing the new host's secret rolls to the old one.
+    expect(await stream.nextComment((comment) => comment === 'host changed')).toBe('host changed');
+    await stream.ended;
   });
 });
 
