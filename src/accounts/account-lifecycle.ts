@@ -748,8 +748,16 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       if (taken !== undefined) {
         if (!settings.requireVerifiedEmail)
           throw new GatehouseError('EMAIL_TAKEN', 'An account with this email already exists.');
-        if (await mayMail(taken.emailKey, caller))
+        if (await mayMail(taken.emailKey, caller)) {
           mailer.send('account_exists', taken.email, { link: mailer.link('forgot-password') });
+          // The asker's own address hears of the request as it would for a free address: a notice
+          // there only when the address was free told any signed-in account which addresses have
+          // accounts, which REQUIRE_VERIFIED_EMAIL must not (red-team finding).
+          mailer.send('email_change_requested', user.email, {
+            new_email: email.display,
+            account_email: user.email,
+          });
+        }
         return user;
       }
       if (!(await mayMail(email.key, caller))) return user;

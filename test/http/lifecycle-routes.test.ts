@@ -688,6 +688,36 @@ describe('account lifecycle, separate settings', () => {
     }
   });
 
+  it('REQUIRE_VERIFIED_EMAIL: an email change tells its asker nothing about whether the new address has an account', async () => {
+    const app = await buildTestServer({ requireVerifiedEmail: true, registrationsPerHour: 1000 });
+    try {
+      const asker = await createUser(app, { email: uniqueEmail('asker'), verified: true });
+      const { access_token: token } = await login(app, asker.email);
+      const owner = await createUser(app, { email: uniqueEmail('owner'), verified: true });
+      const ask = (email: string) =>
+        app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: bearer(token),
+          payload: { email, current_password: PASSWORD },
+        });
+      const noticesToAsker = async () =>
+        (await mailsTo(app, asker.email)).filter((mail) => /asked to change its address/.test(mail.text))
+          .length;
+      const taken = await ask(owner.email);
+      const afterTaken = await noticesToAsker();
+      const free = await ask(uniqueEmail('free'));
+      expect([taken.statusCode, free.statusCode]).toEqual([202, 202]);
+      // Before: 0 notices after the taken address, 1 after the free one.
+      expect([afterTaken, await noticesToAsker()]).toEqual([1, 2]);
+      expect((await lastMail(app, owner.email, /already have an account/)).text).toContain(
+        '#/forgot-password',
+      );
+    } finally {
+      await app.close();
+    }
+  });
+
   it('REQUIRE_VERIFIED_EMAIL: sign-up answers 202 either way, logins wait for verification', async () => {
     const app = await buildTestServer({ requireVerifiedEmail: true, registrationsPerHour: 1000 });
     try {
