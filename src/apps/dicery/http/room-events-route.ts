@@ -415,8 +415,14 @@ export function registerRoomEventsRoute(
 
   /** Ends streams the database says must not be open any more (see the TSDoc above). */
   let reconciling = false;
+  // Asked for while a pass ran (a resync): one more pass follows, which reads every room afresh.
+  let reconcileAgain = false;
   const reconcile = async () => {
-    if (reconciling || streams.size === 0) return;
+    if (reconciling) {
+      reconcileAgain = true;
+      return;
+    }
+    if (streams.size === 0) return;
     reconciling = true;
     try {
       const byRoom = new Map<string, Stream[]>();
@@ -495,14 +501,20 @@ export function registerRoomEventsRoute(
       app.log.warn({ err: error }, 'room stream reconciliation failed');
     } finally {
       reconciling = false;
+      if (reconcileAgain) {
+        reconcileAgain = false;
+        void reconcile();
+      }
     }
   };
 
   // The bus lost its pub/sub connection and is back: events published meanwhile never reached
-  // this instance, so every stream reads its room's log tail now rather than at the next heartbeat.
-  const stopResync = roomBus.onResync(() => {
-    for (const stream of streams) void catchUpTail(stream);
-  });
+  // this instance, so the heartbeat's check runs now rather than at the next beat: one read per
+  // room, one room at a time, and a log read only for the streams whose room moved past them. It
+  // was a log read per stream, all at once: up to MAX_STREAMS_TOTAL reads (two each for a stream
+  // already up to date) queued on the pool on every reconnect, holding up sign-ins, and a read
+  // that timed out ended its stream, so the clients all reconnected together (red-team finding).
+  const stopResync = roomBus.onResync(() => void reconcile());
 
   // On the core's scheduler (unref'd Node timers in production), so a test clock drives it.
   const heartbeat = gatehouse.scheduler.setInterval(() => {

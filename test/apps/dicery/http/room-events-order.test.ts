@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildServer } from '../../../../src/server.js';
 import { testConfig } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
@@ -206,8 +206,18 @@ describe.runIf(servicesConfigured)('room streams resync when the bus reconnects'
     const host = await signIn(a);
     const room = await createRoom(a, host);
     const player = await joinAsBot(a, room.code, 'Pat');
-    const stream = await openSse(`${await listenOnLoopback(a)}/rooms/${room.code}/events`, player.headers);
+    const baseA = await listenOnLoopback(a);
+    const stream = await openSse(`${baseA}/rooms/${room.code}/events`, player.headers);
     expect(stream.status).toBe(200);
+    // A quiet room's streams, up to date: the resync must not read the log for each of them.
+    const quiet = await createRoom(a, host);
+    const quietStreams: SseStream[] = [];
+    for (let i = 0; i < 4; i++) {
+      const bot = await joinAsBot(a, quiet.code, `Q${i}`);
+      quietStreams.push(await openSse(`${baseA}/rooms/${quiet.code}/events`, bot.headers));
+    }
+    const catchUps = vi.spyOn(a.dicery.rooms, 'catchUp');
+    const roomReads = vi.spyOn(a.dicery.roomStore, 'findRoom');
 
     // A's subscriber is gone (ioredis reconnects after ~200 ms); B rolls meanwhile, so Redis
     // delivers the roll to nobody on A.
@@ -222,6 +232,14 @@ describe.runIf(servicesConfigured)('room streams resync when the bus reconnects'
     const id = String(roll.json().id);
     const received = await stream.next((message) => message.id === id, 10_000);
     expect(received.event).toBe('roll');
+    // The quiet room was read once, as a room, and none of its streams read the log. Before:
+    // every stream of the instance read its log tail, all at once (a burst of MAX_STREAMS_TOTAL
+    // reads on every reconnect).
+    await vi.waitFor(() => expect(roomReads.mock.calls.some(([code]) => code === quiet.code)).toBe(true));
+    expect(catchUps.mock.calls.filter(([code]) => code === quiet.code)).toEqual([]);
+    catchUps.mockRestore();
+    roomReads.mockRestore();
     stream.close();
+    for (const quietStream of quietStreams) quietStream.close();
   });
 });
