@@ -1,5 +1,12 @@
 import { ROLES, type Role } from './roles.js';
 
+/** The OpenID Connect Core §5.4 scopes a client may ask for, besides Gatehouse's own {@link SCOPES}. */
+export const OIDC_SCOPES = {
+  openid: 'Sign you in with your Gatehouse account (OpenID Connect)',
+  profile: 'See your name',
+  email: 'See your email address',
+} as const satisfies Record<string, string>;
+
 /**
  * The core's own OAuth 2.0 scopes, with the description shown in Swagger UI's Authorize dialog.
  * Apps add theirs through {@link createScopePolicy} (`createGatehouse`'s `scopes` option).

@@ -1,5 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SCOPES, type ScopePolicy } from '../accounts/scopes.js';
+import { OIDC_SCOPES, SCOPES, type ScopePolicy } from '../accounts/scopes.js';
+
+export { OIDC_SCOPES };
+
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { type FieldError, GatehouseError } from '../errors.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
@@ -15,13 +18,6 @@ export const OAUTH_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client
 
 /** One of {@link OAUTH_GRANT_TYPES}. */
 export type OAuthGrantType = (typeof OAUTH_GRANT_TYPES)[number];
-
-/** The OpenID Connect Core §5.4 scopes a client may ask for, besides Gatehouse's own {@link SCOPES}. */
-export const OIDC_SCOPES = {
-  openid: 'Sign you in with your Gatehouse account (OpenID Connect)',
-  profile: 'See your name',
-  email: 'See your email address',
-} as const satisfies Record<string, string>;
 
 /** Every scope a client registration may list on a server without apps: OpenID Connect's and the core's. */
 export const CLIENT_SCOPES: Readonly<Record<string, string>> = { ...OIDC_SCOPES, ...SCOPES };

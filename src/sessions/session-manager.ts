@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { errors as joseErrors } from 'jose';
-import { createScopePolicy, type ScopePolicy } from '../accounts/scopes.js';
+import { createScopePolicy, OIDC_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { GatehouseConfig } from '../config/config.js';
 import { GatehouseError } from '../errors.js';
@@ -775,12 +775,19 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (rejected.length > 0) {
         return { ok: false, result: { ok: false, reason: 'invalid_scope', rejected } };
       }
+      // RFC 6749 §6: the access token carries the scope asked for, when one was (the session and
+      // its refresh token keep the scope granted: a later refresh may ask for all of it again).
+      const asked = requestedScopes.length === 0 ? session.scopes : requestedScopes;
       // Defence in depth: never mint a scope the user's current role no longer allows, even if a
-      // revocation after a role change was missed.
+      // revocation after a role change was missed. OpenID Connect's scopes concern the person's
+      // own identity and no role grants them (`/authorize` keeps them the same way): filtering
+      // them out left an app's refreshed token unable to read `/userinfo`.
       const allowed = scopePolicy.forRole(user.role);
       const current = {
         ...session,
-        scopes: session.scopes.filter((scope) => allowed.includes(scope)),
+        scopes: session.scopes.filter(
+          (scope) => asked.includes(scope) && (Object.hasOwn(OIDC_SCOPES, scope) || allowed.includes(scope)),
+        ),
         lastUsedAt: now,
       };
       let refreshToken: string;

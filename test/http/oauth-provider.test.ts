@@ -197,10 +197,33 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       client_id: spa.clientId,
     });
     expect(refreshed.statusCode).toBe(200);
+    // OpenID Connect's scopes survive the refresh: no role grants them, so the role filter took
+    // them out (scope "" and /userinfo 403 after the app's first refresh).
+    expect(refreshed.json().scope).toBe('openid profile email');
+    const userInfo = (token: string) =>
+      app.inject({ method: 'GET', url: '/userinfo', headers: bearer(token) });
+    expect((await userInfo(refreshed.json().access_token)).statusCode).toBe(200);
+    // RFC 6749 §6: a narrower scope asked at refresh is the new access token's; the refresh token
+    // keeps the scope granted, so the next refresh may ask for all of it again.
+    const narrowed = await postToken(app, {
+      grant_type: 'refresh_token',
+      refresh_token: refreshed.json().refresh_token,
+      client_id: spa.clientId,
+      scope: 'openid',
+    });
+    expect(narrowed.json().scope).toBe('openid');
+    const narrowInfo = await userInfo(narrowed.json().access_token);
+    expect(narrowInfo.json()).toEqual({ sub: user.id });
+    const widened = await postToken(app, {
+      grant_type: 'refresh_token',
+      refresh_token: narrowed.json().refresh_token,
+      client_id: spa.clientId,
+    });
+    expect(widened.json().scope).toBe('openid profile email');
     // Bound to the client: another client cannot use it.
     const stolen = await postToken(app, {
       grant_type: 'refresh_token',
-      refresh_token: refreshed.json().refresh_token,
+      refresh_token: widened.json().refresh_token,
       client_id: other.clientId,
     });
     expect(stolen.json()).toMatchObject({ error: 'invalid_grant' });
