@@ -497,14 +497,12 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       const record = await grants.findCode(codeHash);
       const now = clock();
       if (record === undefined) return invalid('The code is invalid, expired or already used.');
-      if (record.usedAt !== null) {
-        // RFC 6749 §4.1.2: a code used twice is stolen or replayed; revoke what it produced.
-        await revokeReplayed(record, caller);
-        return invalid('The code is invalid, expired or already used.');
-      }
-      // Each check names no secret: the same answer for every mismatch.
+      // Each check names no secret: the same answer for every mismatch. The client, redirect URI
+      // and verifier come before the replay check: only who could have exchanged the code may end
+      // what it produced, so a leaked spent code sent under another (public) client's id, or
+      // without the verifier, ends nobody's session (as a refresh token another client presents
+      // changes nothing).
       if (record.clientId !== client.clientId) return invalid('The code was issued to another client.');
-      if (record.expiresAt <= now) return invalid('The code is invalid, expired or already used.');
       // RFC 6749 §4.1.3: the same redirect_uri as the authorization request, exactly. It may be
       // left out only where /authorize could leave it out: the client registered that one URI.
       const omittedButImplied =
@@ -518,6 +516,12 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       if (!CODE_VERIFIER.test(codeVerifier) || !verifierMatches(codeVerifier, record.codeChallenge)) {
         return invalid('The code_verifier does not match the code_challenge.');
       }
+      if (record.usedAt !== null) {
+        // RFC 6749 §4.1.2: a code used twice is stolen or replayed; revoke what it produced.
+        await revokeReplayed(record, caller);
+        return invalid('The code is invalid, expired or already used.');
+      }
+      if (record.expiresAt <= now) return invalid('The code is invalid, expired or already used.');
       const user = await users.get(record.userId);
       if (user === undefined || !user.isActive) return invalid('The account is disabled or gone.');
       let tokens: BearerTokens;

@@ -417,6 +417,18 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(first.access_token) }))
           .statusCode,
       ).toBe(200);
+      // Sent under another client's id, or without the right verifier, a leaked spent code ends
+      // nothing: only who could have exchanged it may end what it produced (before: both revoked).
+      for (const [client, presented] of [
+        [other, verifier],
+        [spa, pkce().verifier],
+      ] as const) {
+        expect((await exchange(client, code, presented)).json()).toMatchObject({ error: 'invalid_grant' });
+        expect(
+          (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(first.access_token) }))
+            .statusCode,
+        ).toBe(200);
+      }
       const replay = await exchange(spa, code, verifier);
       expect(replay.statusCode).toBe(400);
       expect(replay.json()).toMatchObject({ error: 'invalid_grant' });
