@@ -326,6 +326,10 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
   };
 
   const refreshGrant = async (request: TokenRequest, caller: Caller): Promise<TokenGrant> => {
+    // RFC 6749 §5.2: a registered client may use only the grants it registered.
+    if (request.client !== undefined && !request.client.grantTypes.includes('refresh_token')) {
+      return refuse('unauthorized_client', 'This client may not use the refresh_token grant.');
+    }
     if (request.refreshToken === undefined) return missing('refresh_token');
     const requested = parseScopeParameter(request.scope ?? '');
     if (requested === undefined) return MALFORMED_SCOPE;

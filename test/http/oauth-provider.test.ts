@@ -450,6 +450,26 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(audit.total).toBeGreaterThan(0);
     });
 
+    it('refuses the refresh_token grant to a client that did not register it (RFC 6749 §5.2)', async () => {
+      const { browser } = await signedIn();
+      const codeOnly = (
+        await gatehouseCore(app.gatehouse).oauthClients.create(
+          { name: 'Code only', redirectUris: [REDIRECT], grantTypes: ['authorization_code'] },
+          { actorId: null },
+        )
+      ).client;
+      const { verifier, challenge } = pkce();
+      const tokens = (await exchange(codeOnly, await codeFor(browser, codeOnly, challenge), verifier)).json();
+      const refreshed = await postToken(app, {
+        grant_type: 'refresh_token',
+        refresh_token: tokens.refresh_token,
+        client_id: codeOnly.clientId,
+      });
+      // Before: 200, until the session's absolute expiry.
+      expect(refreshed.statusCode).toBe(400);
+      expect(refreshed.json()).toMatchObject({ error: 'unauthorized_client' });
+    });
+
     it('refuses the password grant to a registered client', async () => {
       const user = await createUser(app);
       const response = await postToken(app, {
