@@ -93,7 +93,7 @@ import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
-import { createSessionStore } from './storage/session-store.js';
+import { createSessionStore, type RevokedSession } from './storage/session-store.js';
 import { createSpentChallengeStore } from './storage/spent-challenge-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserImportStore } from './storage/user-import-store.js';
@@ -693,26 +693,30 @@ export async function createGatehouseCore(
           work({
             clients: createOAuthClientStore(trx),
             audit: auditIn(trx),
+            endClientSessions: async (clientId) =>
+              createSessionStore(trx).revokeSessions(
+                await createOAuthGrantStore(trx).sessionsOfClient(clientId),
+                clock(),
+              ),
           }),
         ),
       clock,
-      afterRemove: async (clientId) => {
-        // Its client_credentials tokens stop here at once and on the other instances when the
-        // message arrives (or within the live-client cache's 30 s); its users' sessions end too.
-        liveClients.evict(clientId);
-        await bus.publish({ type: 'oauth_client_removed', clientId });
-        await authorizationServer.revokeClientSessions(clientId);
-      },
-      afterDisable: async (clientId, disabled) => {
-        // The same path as a removal: every instance forgets the client (the bus message means
-        // "re-read it"), so its client_credentials tokens stop at once; a disable also ends every
-        // session holding its tokens (an enable brings none back: their users sign in again).
-        liveClients.evict(clientId);
-        await bus.publish({ type: 'oauth_client_removed', clientId });
-        if (disabled) await authorizationServer.revokeClientSessions(clientId);
-      },
+      // Its client_credentials tokens stop here at once and on the other instances when the
+      // message arrives (or within the live-client cache's 30 s); the sessions its transaction
+      // ended are announced. A disable takes the same path (the bus message means "re-read it").
+      afterRemove: (clientId, ended) => forgetClient(clientId, ended),
+      afterDisable: (clientId, _disabled, ended) => forgetClient(clientId, ended),
     });
     const liveClients = createLiveClients(oauthClients, bus, { clock });
+    async function forgetClient(clientId: string, ended: readonly RevokedSession[]): Promise<void> {
+      liveClients.evict(clientId);
+      await bus.publish({ type: 'oauth_client_removed', clientId });
+      if (ended.length > 0)
+        await bus.publish({
+          type: 'sessions_revoked',
+          sessions: ended.map(({ id, expiresAt }) => ({ id, expiresAt })),
+        });
+    }
     const clientCredentials = createClientCredentials({
       keyring,
       clients: liveClients,

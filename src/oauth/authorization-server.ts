@@ -212,8 +212,6 @@ export interface AuthorizationServer {
   disconnectApp(userId: string, clientId: string, caller: Caller): Promise<boolean>;
   /** Ends `userId`'s sessions holding tokens of `clientId` (RP-initiated logout); the consent stays. */
   endClientSessions(userId: string, clientId: string): Promise<number>;
-  /** Ends every session holding tokens of `clientId` (the client is being removed). */
-  revokeClientSessions(clientId: string): Promise<number>;
   /** Deletes expired codes (the hourly sweep). */
   sweep(): Promise<number>;
 }
@@ -624,10 +622,6 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
 
     async endClientSessions(userId, clientId) {
       return sessions.revokeSessions(await grants.sessionsOfClient(clientId, userId));
-    },
-
-    async revokeClientSessions(clientId) {
-      return sessions.revokeSessions(await grants.sessionsOfClient(clientId));
     },
 
     sweep: () => grants.deleteExpiredCodes(clock()),

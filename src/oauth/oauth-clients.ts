@@ -8,6 +8,7 @@ import { type FieldError, GatehouseError } from '../errors.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
 import { FIRST_PARTY_CLIENT_ID } from '../sessions/session-manager.js';
 import type { OAuthClientRecord, OAuthClientStore } from '../storage/oauth-client-store.js';
+import type { RevokedSession } from '../storage/session-store.js';
 import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
 
 /**
@@ -137,23 +138,34 @@ export interface OAuthClients {
 export interface OAuthClientsDeps {
   /** Reads outside a change. */
   clients: Pick<OAuthClientStore, 'findClient' | 'listClients'>;
-  /** A change and its audit row commit in one transaction of this. */
-  transaction: <T>(
-    work: (stores: { clients: OAuthClientStore; audit: Pick<AuditLog, 'record'> }) => Promise<T>,
-  ) => Promise<T>;
+  /** A change, the sessions it ends and its audit row commit in one transaction of this. */
+  transaction: <T>(work: (stores: OAuthClientChangeStores) => Promise<T>) => Promise<T>;
   clock: () => number;
   /**
-   * Called after a removal committed: ends every session holding the client's tokens (its codes
-   * and consents go with the row, `on delete cascade`). @default nothing
+   * Called after a removal committed (the client's sessions already ended in its transaction, its
+   * codes and consents gone with the row, `on delete cascade`): caches forget the client and the
+   * ended sessions are announced on every instance. @default nothing
    */
-  afterRemove?: (clientId: string) => Promise<unknown>;
+  afterRemove?: (clientId: string, ended: readonly RevokedSession[]) => Promise<unknown>;
   /**
-   * Called after a disable or enable committed: caches forget the client on every instance, and a
-   * disable ends every session holding its tokens. @default nothing
+   * Called after a disable or enable committed: caches forget the client on every instance, and
+   * the sessions a disable ended in its transaction are announced. @default nothing
    */
-  afterDisable?: (clientId: string, disabled: boolean) => Promise<unknown>;
+  afterDisable?: (clientId: string, disabled: boolean, ended: readonly RevokedSession[]) => Promise<unknown>;
   /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
   scopes?: ScopePolicy;
+}
+
+/** What a client's removal or disable changes, bound to its transaction. */
+export interface OAuthClientChangeStores {
+  clients: OAuthClientStore;
+  audit: Pick<AuditLog, 'record'>;
+  /**
+   * Ends every live session holding refresh tokens of the client, in this transaction: a removal
+   * or disable never commits with the client's sessions still live (they were ended after the
+   * commit, and a failure there could not be retried: the client was gone, or already disabled).
+   */
+  endClientSessions(clientId: string): Promise<RevokedSession[]>;
 }
 
 /** SHA-256 (hex) of a client secret: see migration 013a for why a fast hash is right here. */
@@ -300,14 +312,22 @@ function notFound(): GatehouseError {
   return new GatehouseError('CLIENT_NOT_FOUND', 'No OAuth client has this id.');
 }
 
-function auditEntry(event: AuditEntry['event'], clientId: string, actor: ClientAdminActor): AuditEntry {
+function auditEntry(
+  event: AuditEntry['event'],
+  clientId: string,
+  actor: ClientAdminActor,
+  sessionsEnded?: number,
+): AuditEntry {
   return {
     event,
     actorId: actor.actorId,
     targetId: clientId,
     ip: actor.client?.ip ?? null,
     userAgent: actor.client?.userAgent ?? null,
-    details: { client_id: clientId },
+    details: {
+      client_id: clientId,
+      ...(sessionsEnded === undefined ? {} : { sessions_ended: sessionsEnded }),
+    },
   };
 }
 
@@ -374,24 +394,37 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
 
     async remove(clientId, actor) {
       if ((await find(clientId)) === undefined) throw notFound();
-      await transaction(async (stores) => {
+      const ended = await transaction(async (stores) => {
+        // The row first (its cascade takes the codes, then the consents), then the sessions: the
+        // order a disconnect takes them in, so the two cannot deadlock. A code exchange that
+        // committed while the cascade waited for its code is read here and ended too.
         if (!(await stores.clients.deleteClient(clientId))) throw notFound();
-        await stores.audit.record(auditEntry('oauth_client_deleted', clientId, actor));
+        const revoked = await stores.endClientSessions(clientId);
+        await stores.audit.record(auditEntry('oauth_client_deleted', clientId, actor, revoked.length));
+        return revoked;
       });
-      await deps.afterRemove?.(clientId);
+      await deps.afterRemove?.(clientId, ended);
     },
 
     async setDisabled(clientId, disabled, actor) {
       const found = await find(clientId);
       if (found === undefined) throw notFound();
       if (found.client.disabled === disabled) return found.client;
-      await transaction(async (stores) => {
+      const ended = await transaction(async (stores) => {
         if (!(await stores.clients.setClientDisabled(clientId, disabled ? clock() : null))) throw notFound();
+        // An enable brings no session back: their users sign in again.
+        const revoked = disabled ? await stores.endClientSessions(clientId) : [];
         await stores.audit.record(
-          auditEntry(disabled ? 'oauth_client_disabled' : 'oauth_client_enabled', clientId, actor),
+          auditEntry(
+            disabled ? 'oauth_client_disabled' : 'oauth_client_enabled',
+            clientId,
+            actor,
+            disabled ? revoked.length : undefined,
+          ),
         );
+        return revoked;
       });
-      await deps.afterDisable?.(clientId, disabled);
+      await deps.afterDisable?.(clientId, disabled, ended);
       return { ...found.client, disabled };
     },
 

@@ -11,6 +11,7 @@ import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { createOAuthGrantStore } from '../../src/storage/oauth-grant-store.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
+import { createWriteFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import {
@@ -693,6 +694,40 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         userAgent: null,
       });
       expect(await works(owned.access_token)).toBe(false);
+    });
+
+    it('a client removal or disable whose sessions cannot be ended is not made, and a retry makes it', async () => {
+      const core = gatehouseCore(app.gatehouse);
+      const operator = { actorId: null };
+      for (const change of ['remove', 'disable'] as const) {
+        const doomed = (
+          await core.oauthClients.create({ name: `Doomed ${change}`, redirectUris: [REDIRECT] }, operator)
+        ).client;
+        const { browser } = await signedIn();
+        const tokens = await tokensFor(browser, doomed);
+        const act = () =>
+          change === 'remove'
+            ? core.oauthClients.remove(doomed.clientId, operator)
+            : core.oauthClients.setDisabled(doomed.clientId, true, operator);
+        const fault = createWriteFault(core.database.db, name, {
+          write: 'update',
+          table: 'sessions',
+          when: 'new.revoked_at is not null and old.revoked_at is null',
+        });
+        await fault.inject();
+        try {
+          await expect(act()).rejects.toThrow();
+        } finally {
+          await fault.heal();
+        }
+        // Rolled back whole. Before: the change had committed and the sessions' end, after it,
+        // failed; a retry then found the client gone (404) or already disabled, and the app's
+        // sessions lived on.
+        expect((await core.oauthClients.find(doomed.clientId))?.disabled, change).toBe(false);
+        expect(await works(tokens.access_token)).toBe(true);
+        await act();
+        expect(await works(tokens.access_token), change).toBe(false);
+      }
     });
 
     it('logs out at the registered post-logout URI only, after confirmation, ending the app’s sessions', async () => {

@@ -74,6 +74,7 @@ describe('OAuthClients', () => {
           work({
             clients: createOAuthClientStore(trx),
             audit: createAuditLog(createAuditStore(trx), () => T0, createAuditRetentionStore(trx)),
+            endClientSessions: async () => [],
           }),
         ),
       clock: () => T0,
@@ -211,7 +212,8 @@ describe('OAuthClients registration cap', () => {
       const full = { ...store, countClients: async () => 1000 };
       const clients = createOAuthClients({
         clients: store,
-        transaction: (work) => work({ clients: full, audit: { record: async () => {} } }),
+        transaction: (work) =>
+          work({ clients: full, audit: { record: async () => {} }, endClientSessions: async () => [] }),
         clock: () => T0,
       });
       expect(

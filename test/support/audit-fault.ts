@@ -26,26 +26,42 @@ export function createAuditFault(
 ): AuditFault {
   // A name from the AuditEventName union (letters and underscores), so quoting it is enough.
   const literal = `'${event.replace(/[^a-z_]/g, '')}'`;
+  return createWriteFault(db, engine, {
+    write: 'insert',
+    table: 'audit_events',
+    when: `new.event = ${literal}`,
+  });
+}
+
+/**
+ * A fault in every `write` of `table`'s rows that `when` (an SQL condition over `new` and `old`,
+ * valid on both engines) holds for, raised as {@link createAuditFault} raises it.
+ */
+export function createWriteFault(
+  db: Kysely<Schema>,
+  engine: 'sqlite' | 'postgres',
+  fault: { write: 'insert' | 'update'; table: string; when: string },
+): AuditFault {
+  const { write, table, when } = fault;
   return {
     async inject() {
       if (engine === 'postgres') {
         await sql
           .raw(
-            `create or replace function gh_test_login_fault() returns trigger language plpgsql as $$
+            `create or replace function gh_test_write_fault() returns trigger language plpgsql as $$
              begin raise exception 'injected outage' using errcode = '57014'; end $$`,
           )
           .execute(db);
         await sql
           .raw(
-            `create trigger gh_test_login_fault before insert on audit_events for each row
-             when (new.event = ${literal}) execute function gh_test_login_fault()`,
+            `create trigger gh_test_write_fault before ${write} on ${table}
+             for each row when (${when}) execute function gh_test_write_fault()`,
           )
           .execute(db);
       } else {
         await sql
           .raw(
-            `create trigger gh_test_login_fault before insert on audit_events
-             when new.event = ${literal}
+            `create trigger gh_test_write_fault before ${write} on ${table} when ${when}
              begin select raise(abort, 'The database connection is not open'); end`,
           )
           .execute(db);
@@ -55,8 +71,8 @@ export function createAuditFault(
       await sql
         .raw(
           engine === 'postgres'
-            ? 'drop trigger if exists gh_test_login_fault on audit_events'
-            : 'drop trigger if exists gh_test_login_fault',
+            ? `drop trigger if exists gh_test_write_fault on ${table}`
+            : 'drop trigger if exists gh_test_write_fault',
         )
         .execute(db);
     },
