@@ -144,8 +144,10 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           'registered OAuth client is refused it (400 `unauthorized_client`), and `PASSWORD_GRANT=false` turns it ' +
           'off for everyone (400 `unsupported_grant_type`). `grant_type=authorization_code` (registered clients, ' +
           'after `GET /authorize`) takes `code`, `redirect_uri` (exactly as sent to /authorize) and `code_verifier` ' +
-          '(PKCE, RFC 7636); with the `openid` scope the answer carries an `id_token`. A replayed code is refused and ' +
-          'ends the session its first exchange started. Confidential clients authenticate with HTTP Basic ' +
+          '(PKCE, RFC 7636); with the `openid` scope the answer carries an `id_token`. A replayed code is refused and, ' +
+          'sent by its client with the right `redirect_uri` and `code_verifier`, ends the session its first exchange ' +
+          'started. A registered client uses `grant_type=refresh_token` only when registered for it (else 400 ' +
+          '`unauthorized_client`). Confidential clients authenticate with HTTP Basic ' +
           '(`client_secret_basic`) or `client_id` + `client_secret` in the form (`client_secret_post`), not both; ' +
           'public clients send `client_id` only. Failed client authentication answers 401 `invalid_client`. ' +
           '`grant_type=client_credentials` (RFC 6749 §4.4, service-to-service calls): a confidential client ' +
@@ -167,7 +169,12 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           password: Type.Optional(Type.String({ description: 'Password (password grant)' })),
           refresh_token: Type.Optional(Type.String({ description: 'Refresh token (refresh_token grant)' })),
           scope: Type.Optional(
-            Type.String({ description: 'Space-separated scopes; default: all your role allows' }),
+            Type.String({
+              description:
+                'Space-separated scopes; default: all your role allows. At `refresh_token`: at most the ' +
+                'scope granted (400 `invalid_scope` beyond it); the new access token carries what is asked, ' +
+                'the refresh token keeps the grant (RFC 6749 §6)',
+            }),
           ),
           code: Type.Optional(Type.String({ description: 'Authorization code grant: the code' })),
           redirect_uri: Type.Optional(

@@ -81,7 +81,8 @@ stays out of Referer headers and access logs; the page posts it here once and fo
 With the cookie, the read-only room routes answer (snapshot, event stream, history, export, log), showing what other
 players see (a secret roll as its placeholder). A spectator is not a player: no name, nothing in the player list or in
 \`presence\`, and every player route answers 403 \`SPECTATOR_READ_ONLY\`. When the host revokes the link, every
-request with it answers 401 \`SPECTATOR_LINK_INVALID\` and its streams end (\`stream_end\` \`link_revoked\`).
+request with it answers 401 \`SPECTATOR_LINK_INVALID\` and its streams end (\`stream_end\` \`link_revoked\`). A
+credential of a closed room answers the same 401: one that proves nothing never learns whether a room exists.
 
 A wrong or revoked secret answers 401 \`SPECTATOR_LINK_INVALID\`, a closed room 404. Attempts count on the join
 limit of the client address (\`ROOM_JOINS_PER_MINUTE\`), which is also what bounds how fast one holder of the link can
