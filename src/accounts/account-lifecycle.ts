@@ -749,6 +749,12 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         if (!settings.requireVerifiedEmail)
           throw new GatehouseError('EMAIL_TAKEN', 'An account with this email already exists.');
         if (await mayMail(taken.emailKey, caller)) {
+          // As a request for a free address replaces the account's pending change link, so does
+          // this one: a link left alive told the asker, on following it, which case this was.
+          await deps.transaction(async (_tx, stores) => {
+            await stores.users.lockUser(user.id, 'key share');
+            await stores.tokens.deleteUserTokens(user.id, 'change_email');
+          });
           mailer.send('account_exists', taken.email, { link: mailer.link('forgot-password') });
           // The asker's own address hears of the request as it would for a free address: a notice
           // there only when the address was free told any signed-in account which addresses have
