@@ -348,6 +348,9 @@ const APP_COUNTER_PREFIX = 'app:';
 /** How often expired sessions, tokens, spent markers and old audit rows are deleted. */
 const SWEEP_INTERVAL_MS = 3600_000;
 
+/** Sessions a client's removal or disable ends per statement, and announces per bus message. */
+const CLIENT_SESSIONS_BATCH = 500;
+
 /**
  * Wires up one instance and returns its internals (internal: the adapter, the reference server,
  * the CLI and white-box tests use it; embedders get the facade from {@link createGatehouse}).
@@ -693,11 +696,19 @@ export async function createGatehouseCore(
           work({
             clients: createOAuthClientStore(trx),
             audit: auditIn(trx),
-            endClientSessions: async (clientId) =>
-              createSessionStore(trx).revokeSessions(
-                await createOAuthGrantStore(trx).sessionsOfClient(clientId),
-                clock(),
-              ),
+            endClientSessions: async (clientId) => {
+              // In batches: a client with more sessions than a statement takes parameters (65 535
+              // on PostgreSQL, 32 766 on SQLite) could otherwise never be removed. Each batch's
+              // sessions are no longer live, so the next read returns the next ones.
+              const grants = createOAuthGrantStore(trx);
+              const sessionStore = createSessionStore(trx);
+              const ended: RevokedSession[] = [];
+              for (;;) {
+                const ids = await grants.sessionsOfClient(clientId, undefined, CLIENT_SESSIONS_BATCH);
+                if (ids.length === 0) return ended;
+                ended.push(...(await sessionStore.revokeSessions(ids, clock())));
+              }
+            },
           }),
         ),
       clock,
@@ -711,10 +722,13 @@ export async function createGatehouseCore(
     async function forgetClient(clientId: string, ended: readonly RevokedSession[]): Promise<void> {
       liveClients.evict(clientId);
       await bus.publish({ type: 'oauth_client_removed', clientId });
-      if (ended.length > 0)
+      // One message per batch: a bus message stays small whatever the client's sessions.
+      for (let at = 0; at < ended.length; at += CLIENT_SESSIONS_BATCH)
         await bus.publish({
           type: 'sessions_revoked',
-          sessions: ended.map(({ id, expiresAt }) => ({ id, expiresAt })),
+          sessions: ended
+            .slice(at, at + CLIENT_SESSIONS_BATCH)
+            .map(({ id, expiresAt }) => ({ id, expiresAt })),
         });
     }
     const clientCredentials = createClientCredentials({

@@ -75,8 +75,11 @@ export interface OAuthGrantStore {
   listConsents(userId: string): Promise<ConsentRecord[]>;
   /** Forgets a consent; false when there was none. */
   deleteConsent(userId: string, clientId: string): Promise<boolean>;
-  /** Live sessions holding refresh tokens of `clientId` (of `userId` only, when given). */
-  sessionsOfClient(clientId: string, userId?: string): Promise<string[]>;
+  /**
+   * Live sessions holding refresh tokens of `clientId` (of `userId` only, when given; at most
+   * `limit`, when given).
+   */
+  sessionsOfClient(clientId: string, userId?: string, limit?: number): Promise<string[]>;
   /**
    * Deletes the codes `clientId` holds for `userId` and has not exchanged (spent ones stay, for
    * replay detection); returns how many.
@@ -337,7 +340,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },
-    async sessionsOfClient(clientId, userId) {
+    async sessionsOfClient(clientId, userId, limit) {
       let query = db
         .selectFrom('refresh_tokens')
         .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
@@ -346,6 +349,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         .where('refresh_tokens.client_id', '=', clientId)
         .where('sessions.revoked_at', 'is', null);
       if (userId !== undefined) query = query.where('sessions.user_id', '=', userId);
+      if (limit !== undefined) query = query.limit(limit);
       return (await query.execute()).map((row) => row.id);
     },
   };

@@ -33,7 +33,10 @@ export const LOBBY_ENDED = {
   expired: 'Your seat expired — rejoin to keep playing.',
   replaced: 'You continued on another device with a claim code, so this window stopped.',
   noSeat: 'You are no longer in this room. Join it again to keep playing.',
-  linkRevoked: 'The host revoked this watch link, so watching stopped. Ask them for a new one.',
+  // The server cannot tell a closed room's spectator from a made-up credential (it tells a
+  // credential that proves nothing no room's state), so this covers both.
+  linkRevoked:
+    'Watching stopped: the host revoked this watch link or closed the room. Ask them for a new link.',
   stoppedWatching: 'You stopped watching this room.',
   watchEnded:
     'Watching stopped: you stopped in another window, or more people opened this watch link than it allows. ' +

@@ -93,7 +93,8 @@ function roomUnavailable(
 ): Node[] {
   // The server's own reason wins: a kick, an expired seat or a seat moved on are told apart.
   const ending = endingFor(seatProblem?.code ?? problem.code);
-  if (ending === LOBBY_ENDED.kicked) {
+  // A spectator has no seat to join with: a join form would only fail for a closed room.
+  if (ending === LOBBY_ENDED.kicked || ending === LOBBY_ENDED.linkRevoked) {
     return [
       pageHeading(`Room ${code}`),
       h('p', { class: 'alert', role: 'alert', 'data-testid': 'status-message' }, ending),

@@ -415,11 +415,12 @@ export function registerRoomEventsRoute(
 
   /** Ends streams the database says must not be open any more (see the TSDoc above). */
   let reconciling = false;
-  // Asked for while a pass ran (a resync): one more pass follows, which reads every room afresh.
+  // A resync while a pass ran: one more pass follows, which reads every room afresh. (A heartbeat
+  // that finds a pass running is skipped: passes slower than the beat must not queue up.)
   let reconcileAgain = false;
-  const reconcile = async () => {
+  const reconcile = async (afterRunning = false) => {
     if (reconciling) {
-      reconcileAgain = true;
+      if (afterRunning) reconcileAgain = true;
       return;
     }
     if (streams.size === 0) return;
@@ -514,7 +515,7 @@ export function registerRoomEventsRoute(
   // was a log read per stream, all at once: up to MAX_STREAMS_TOTAL reads (two each for a stream
   // already up to date) queued on the pool on every reconnect, holding up sign-ins, and a read
   // that timed out ended its stream, so the clients all reconnected together (red-team finding).
-  const stopResync = roomBus.onResync(() => void reconcile());
+  const stopResync = roomBus.onResync(() => void reconcile(true));
 
   // On the core's scheduler (unref'd Node timers in production), so a test clock drives it.
   const heartbeat = gatehouse.scheduler.setInterval(() => {
