@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import {
 import { ID_TOKEN_HINT_FAILURES_PER_MINUTE } from '../../src/oauth/id-token-hint.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { createOAuthGrantStore } from '../../src/storage/oauth-grant-store.js';
+import { createSessionStore } from '../../src/storage/session-store.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, createUser, form, PASSWORD, postToken } from '../support/accounts.js';
 import { createWriteFault } from '../support/audit-fault.js';
@@ -728,6 +730,40 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         await act();
         expect(await works(tokens.access_token), change).toBe(false);
       }
+    });
+
+    it('a client removal ends more sessions than one batch holds', async () => {
+      const core = gatehouseCore(app.gatehouse);
+      const crowded = (
+        await core.oauthClients.create({ name: 'Crowded', redirectUris: [REDIRECT] }, { actorId: null })
+      ).client;
+      const user = await createUser(app);
+      const now = clock();
+      const ids = Array.from({ length: 501 }, () => randomUUID());
+      await core.database.transaction(async (trx) => {
+        const store = createSessionStore(trx);
+        for (const id of ids) {
+          await store.insertSession({
+            id,
+            userId: user.id,
+            transport: 'bearer',
+            scopes: ['openid'],
+            createdAt: now,
+            lastUsedAt: now,
+            expiresAt: now + 3_600_000,
+            revokedAt: null,
+            userAgent: null,
+            ip: null,
+            clientId: crowded.clientId,
+          });
+          await store.insertRefreshToken(`hash-${id}`, id, now, now + 3_600_000, crowded.clientId);
+        }
+      });
+      await core.oauthClients.remove(crowded.clientId, { actorId: null });
+      // Two batches (500, then 1), then none left: all ended, and the removal finished.
+      expect(await createOAuthGrantStore(core.database.db).sessionsOfClient(crowded.clientId)).toEqual([]);
+      const ended = await Promise.all(ids.map((id) => core.sessionStore.findSession(id)));
+      expect(ended.filter((session) => session?.revokedAt === null)).toEqual([]);
     });
 
     it('logs out at the registered post-logout URI only, after confirmation, ending the app’s sessions', async () => {
