@@ -31,7 +31,12 @@ import {
 import type { GatehouseConfig } from './config/config.js';
 import { assertValidConfig } from './config/validate-config.js';
 import { type AppChannel, type AppChannelOptions, openAppChannel } from './events/app-channel.js';
-import { createMemoryEventBus, type EventBus, type GatehouseEvent } from './events/event-bus.js';
+import {
+  createMemoryEventBus,
+  type EventBus,
+  type GatehouseEvent,
+  publishRevokedSessions,
+} from './events/event-bus.js';
 import {
   type CoreWarn,
   createRedisConnections,
@@ -348,7 +353,7 @@ const APP_COUNTER_PREFIX = 'app:';
 /** How often expired sessions, tokens, spent markers and old audit rows are deleted. */
 const SWEEP_INTERVAL_MS = 3600_000;
 
-/** Sessions a client's removal or disable ends per statement, and announces per bus message. */
+/** Sessions a client's removal or disable ends per statement. */
 const CLIENT_SESSIONS_BATCH = 500;
 
 /**
@@ -722,14 +727,7 @@ export async function createGatehouseCore(
     async function forgetClient(clientId: string, ended: readonly RevokedSession[]): Promise<void> {
       liveClients.evict(clientId);
       await bus.publish({ type: 'oauth_client_removed', clientId });
-      // One message per batch: a bus message stays small whatever the client's sessions.
-      for (let at = 0; at < ended.length; at += CLIENT_SESSIONS_BATCH)
-        await bus.publish({
-          type: 'sessions_revoked',
-          sessions: ended
-            .slice(at, at + CLIENT_SESSIONS_BATCH)
-            .map(({ id, expiresAt }) => ({ id, expiresAt })),
-        });
+      await publishRevokedSessions(bus, ended);
     }
     const clientCredentials = createClientCredentials({
       keyring,

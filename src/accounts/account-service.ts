@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type AuditEntry, createAuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
-import type { EventBus } from '../events/event-bus.js';
+import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { Lane } from '../passwords/limit-concurrency.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
@@ -416,7 +416,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         return { updated, revoked };
       });
       // After the commit: a broadcast never goes out for a change that rolled back.
-      if (revoked.length > 0) await deps.bus.publish({ type: 'sessions_revoked', sessions: revoked });
+      await publishRevokedSessions(deps.bus, revoked);
       deps.userCache.evict(user.id);
       await deps.bus.publish({ type: 'user_changed', userId: user.id });
       return updated;

@@ -25,6 +25,28 @@ export interface EventBus {
   close(): Promise<void>;
 }
 
+/** Most sessions one `sessions_revoked` message carries: a message stays small however many a change ended. */
+export const REVOKED_SESSIONS_PER_MESSAGE = 500;
+
+/**
+ * Announces the sessions a committed change ended, in messages of at most
+ * {@link REVOKED_SESSIONS_PER_MESSAGE}; nothing when there are none. Call it after the commit: a
+ * broadcast must never go out for a change that rolled back.
+ */
+export async function publishRevokedSessions(
+  bus: Pick<EventBus, 'publish'>,
+  ended: readonly { id: string; expiresAt: number }[],
+): Promise<void> {
+  for (let at = 0; at < ended.length; at += REVOKED_SESSIONS_PER_MESSAGE) {
+    await bus.publish({
+      type: 'sessions_revoked',
+      sessions: ended
+        .slice(at, at + REVOKED_SESSIONS_PER_MESSAGE)
+        .map(({ id, expiresAt }) => ({ id, expiresAt })),
+    });
+  }
+}
+
 /** Options of {@link createMemoryEventBus}. */
 export interface MemoryEventBusOptions {
   /**

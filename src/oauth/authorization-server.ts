@@ -5,14 +5,14 @@ import { effectiveRole, type Role } from '../accounts/roles.js';
 import { isScope, parseScopeParameter, ROLE_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Caller } from '../audit/record-committed.js';
-import type { EventBus } from '../events/event-bus.js';
+import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { BearerTokens, SessionManager } from '../sessions/session-manager.js';
 import type {
   AuthorizationCodeRecord,
   ConsentRecord,
   OAuthGrantStore,
 } from '../storage/oauth-grant-store.js';
-import type { RevokedSession, SessionStore } from '../storage/session-store.js';
+import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { IdTokenHintVerifier } from './id-token-hint.js';
 import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
@@ -616,7 +616,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         return revoked;
       });
       if (ended === undefined) return false;
-      await announceEnded(ended);
+      await publishRevokedSessions(deps.bus, ended);
       return true;
     },
 
@@ -650,15 +650,6 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       });
       return revoked;
     });
-    await announceEnded(ended);
-  }
-
-  /** Tells every instance (this one too) of sessions a committed transaction ended. */
-  async function announceEnded(ended: readonly RevokedSession[]): Promise<void> {
-    if (ended.length === 0) return;
-    await deps.bus.publish({
-      type: 'sessions_revoked',
-      sessions: ended.map(({ id, expiresAt }) => ({ id, expiresAt })),
-    });
+    await publishRevokedSessions(deps.bus, ended);
   }
 }

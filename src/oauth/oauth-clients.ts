@@ -1,8 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { OIDC_SCOPES, SCOPES, type ScopePolicy } from '../accounts/scopes.js';
-
-export { OIDC_SCOPES };
-
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { type FieldError, GatehouseError } from '../errors.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
@@ -10,6 +7,9 @@ import { FIRST_PARTY_CLIENT_ID } from '../sessions/session-manager.js';
 import type { OAuthClientRecord, OAuthClientStore } from '../storage/oauth-client-store.js';
 import type { RevokedSession } from '../storage/session-store.js';
 import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
+
+// Moved to accounts/scopes.ts (sessions need it without importing this module); kept here too.
+export { OIDC_SCOPES } from '../accounts/scopes.js';
 
 /**
  * Grant types a registered client may be allowed. No `implicit` and no `password`: RFC 9700 §2.1.2

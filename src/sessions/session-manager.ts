@@ -4,7 +4,7 @@ import { createScopePolicy, OIDC_SCOPES, type ScopePolicy } from '../accounts/sc
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { GatehouseConfig } from '../config/config.js';
 import { GatehouseError } from '../errors.js';
-import type { EventBus } from '../events/event-bus.js';
+import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
@@ -574,7 +574,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   /** Broadcasts a sign-in's ended sessions, after its commit: never for a change that rolled back. */
   const publishRevoked = async (revoked: RevokedSession[]) => {
-    if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
+    await publishRevokedSessions(bus, revoked);
   };
 
   const bearerTokens = (session: SessionRecord, now: number, accessToken: string, refreshToken: string) => ({
@@ -863,7 +863,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
             if (entry !== undefined) await stores.audit.record(entry);
             return ended;
           });
-    if (revoked.length > 0) await bus.publish({ type: 'sessions_revoked', sessions: revoked });
+    await publishRevokedSessions(bus, revoked);
     return revoked.length;
   };
 
@@ -1074,9 +1074,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       );
       if (!outcome.ok) {
         // After the commit: a broadcast never goes out for a change that rolled back.
-        if (outcome.revoked !== undefined && outcome.revoked.length > 0) {
-          await bus.publish({ type: 'sessions_revoked', sessions: outcome.revoked });
-        }
+        await publishRevokedSessions(bus, outcome.revoked ?? []);
         return outcome.result;
       }
       const accessToken =

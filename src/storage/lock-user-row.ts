@@ -27,13 +27,23 @@ export function accountGateLabel(userId: string): string {
  * The key is a 64-bit hash of the account id under a label of its own; a collision with another
  * account or an app's own advisory lock only makes one transaction wait for the other.
  */
-export async function enterAccountGate(
+export function enterAccountGate(db: Kysely<Schema>, userId: string, mode: AccountGateMode): Promise<void> {
+  return takeTransactionLock(db, accountGateLabel(userId), mode);
+}
+
+/**
+ * PostgreSQL: the transaction-scoped advisory lock keyed by a 64-bit hash of `label`
+ * (`hashtextextended(label, 0)`), in `mode`, held until the transaction ends; a no-op on SQLite,
+ * where a transaction runs alone on the one connection. Labels start `gatehouse.`, so the core's
+ * locks keep out of each other's way (and, but for a 2⁻⁶⁴ collision, an app's).
+ */
+export async function takeTransactionLock(
   db: Kysely<Schema>,
-  userId: string,
+  label: string,
   mode: AccountGateMode,
 ): Promise<void> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
-  const key = sql`hashtextextended(${accountGateLabel(userId)}, 0)`;
+  const key = sql`hashtextextended(${label}, 0)`;
   await (mode === 'shared'
     ? sql`select pg_advisory_xact_lock_shared(${key})`
     : sql`select pg_advisory_xact_lock(${key})`
@@ -47,9 +57,8 @@ export async function enterAccountGate(
  * when `db` already is one (the lock then lasts until that transaction ends).
  *
  * PostgreSQL: the account's gate shared ({@link enterAccountGate}), then `SELECT … FOR NO KEY
- * UPDATE` — it conflicts with itself but not with the
- * `FOR KEY SHARE` locks foreign-key inserts take, so sign-ins writing sessions for the account are
- * not held up. Under READ COMMITTED a count and an insert in one transaction are not enough on
+ * UPDATE` — it conflicts with itself but not with the `FOR KEY SHARE` locks foreign-key inserts
+ * take, so sign-ins writing sessions for the account are not held up. Under READ COMMITTED a count and an insert in one transaction are not enough on
  * their own: two transactions both count N − 1 and both insert. SQLite: a transaction runs on the
  * one connection with nothing interleaved (and a second process's write fails with SQLITE_BUSY),
  * so the transaction alone makes the count and the insert atomic.
@@ -71,8 +80,8 @@ export async function lockUserRow<T>(
 
 /**
  * Locks, in id order, the rows of `userIds` and of every active super admin (PostgreSQL: their
- * gates exclusive, {@link enterAccountGate}, then `SELECT … FOR UPDATE`), so a concurrent change of any of them waits for this transaction and
- * then reads its result: two super admins demoting or deleting each other at once leave one in
+ * gates exclusive, {@link enterAccountGate}, then `SELECT … FOR UPDATE`), so a concurrent change
+ * of any of them waits for this transaction and then reads its result: two super admins demoting or deleting each other at once leave one in
  * place, and a change judged on an actor's role cannot commit after that role was taken away. Id
  * order means two such transactions never deadlock each other. SQLite: a transaction runs on the
  * one connection with nothing interleaved, and a second process writing the same file makes it

@@ -1,4 +1,5 @@
-import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
+import { takeTransactionLock } from './lock-user-row.js';
 import { precompiledQuery } from './precompiled-query.js';
 import type { RefreshTokensTable, Schema, SessionsTable } from './schema.js';
 import { moveCredentialsVersion } from './user-store.js';
@@ -356,12 +357,8 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
    * accounts only makes their sign-ins wait for each other. SQLite: the transaction
    * (`BEGIN IMMEDIATE`) alone serialises it.
    */
-  const lockSessionCap = async (trx: Kysely<Schema>, userId: string) => {
-    if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
-    await sql`select pg_advisory_xact_lock(hashtextextended(${`gatehouse.sessions:${userId}`}, 0))`.execute(
-      trx,
-    );
-  };
+  const lockSessionCap = (trx: Kysely<Schema>, userId: string) =>
+    takeTransactionLock(trx, `gatehouse.sessions:${userId}`, 'exclusive');
   return {
     insertSession: (session, cookieTokenHash) => insertSession(db, session, cookieTokenHash),
     insertSessionWithinCap(session, { perClient, perAccount, cookieTokenHash, replaces }) {

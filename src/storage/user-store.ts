@@ -144,8 +144,8 @@ const selectUserLockedBy: Record<UserLockMode, ReturnType<typeof selectUserLocke
  * touched (the lock order: the user row first, ARCHITECTURE.md "Lock order").
  *
  * PostgreSQL: the row is first locked `FOR UPDATE` (after the account's gate, exclusive:
- * `enterAccountGate`, so sign-ins arriving meanwhile queue behind it), which conflicts with the `FOR KEY SHARE` a
- * sign-in takes as its first statement (`UserStore.lockUser`, the lock its session insert's
+ * `enterAccountGate`, so sign-ins arriving meanwhile queue behind it), which conflicts with the
+ * `FOR KEY SHARE` a sign-in takes as its first statement (`UserStore.lockUser`, the lock its session insert's
  * foreign key would take anyway). So a sign-in that locked first makes this wait until it commits,
  * and the revocation that follows (a statement with a newer snapshot, READ COMMITTED) sees and ends
  * its session; a sign-in that comes after this lock waits until this transaction commits, and then
