@@ -396,7 +396,17 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     }
   };
 
-  /** A fresh token for `user`, replacing their previous one of this purpose, in `tx`. */
+  /**
+   * How many live links of a purpose an account keeps. An email change: one, the newest request
+   * is the one that applies. A reset or verification: as many as the mail budget can send to the
+   * address in an hour (both lanes' ceilings), so no mailed link is pushed out while it lives
+   * (reset links live ≤ 30 minutes) — before, a stranger's forgot-password request killed the link
+   * the owner had just been mailed. Using a reset link still ends them all.
+   */
+  const linksKept = (purpose: AccountTokenPurpose) =>
+    purpose === 'change_email' ? 1 : 2 * ACCOUNT_MAIL_CEILING_FACTOR * settings.accountMailsPerHour;
+
+  /** A fresh token for `user` in `tx`, beside their newest ones of this purpose ({@link linksKept}). */
   const issue = async (
     stores: LifecycleStores,
     userId: string,
@@ -410,16 +420,19 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     // The lock order (ARCHITECTURE.md): the account's row before the link it replaces, whose
     // deletion locks that link's row while the insert's foreign key waits for the account's.
     await stores.users.lockUser(userId, 'key share');
-    await stores.tokens.replaceToken({
-      tokenHash: hashLinkToken(token),
-      userId,
-      purpose,
-      emailKey: email.key,
-      email: email.display,
-      createdAt: now,
-      expiresAt: now + ttlMs(purpose),
-      sessionId,
-    });
+    await stores.tokens.storeToken(
+      {
+        tokenHash: hashLinkToken(token),
+        userId,
+        purpose,
+        emailKey: email.key,
+        email: email.display,
+        createdAt: now,
+        expiresAt: now + ttlMs(purpose),
+        sessionId,
+      },
+      linksKept(purpose),
+    );
     return token;
   };
 

@@ -24,8 +24,12 @@ export interface AccountTokenRecord {
 
 /** Persistence of mailed link tokens (`account_tokens`, migration 010). */
 export interface AccountTokenStore {
-  /** Stores `token`, replacing the account's previous token of the same purpose (one live link each). */
-  replaceToken(token: AccountTokenRecord): Promise<void>;
+  /**
+   * Stores `token` and keeps at most `keep` live links of its account and purpose, the newest:
+   * the older ones beyond that, and expired ones, are deleted first (`keep` 1 replaces the
+   * previous link). A reset link no longer dies because someone else asked for another.
+   */
+  storeToken(token: AccountTokenRecord, keep: number): Promise<void>;
   /** The unexpired token with this hash and purpose, without using it up. */
   findToken(
     tokenHash: string,
@@ -63,11 +67,30 @@ function toRecord(row: Selectable<AccountTokensTable>): AccountTokenRecord {
 /** An {@link AccountTokenStore} over Kysely (the pool or a transaction). */
 export function createAccountTokenStore(db: Kysely<Schema>): AccountTokenStore {
   return {
-    async replaceToken(token) {
+    async storeToken(token, keep) {
+      // Delete, then insert: with `keep` 1 the insert never meets a same-millisecond twin that a
+      // "newest first" cut could rank above it.
       await db
         .deleteFrom('account_tokens')
         .where('user_id', '=', token.userId)
         .where('purpose', '=', token.purpose)
+        .where((eb) =>
+          eb.or([
+            eb('expires_at', '<=', token.createdAt),
+            eb(
+              'token_hash',
+              'not in',
+              eb
+                .selectFrom('account_tokens')
+                .select('token_hash')
+                .where('user_id', '=', token.userId)
+                .where('purpose', '=', token.purpose)
+                .orderBy('created_at', 'desc')
+                .orderBy('token_hash', 'desc')
+                .limit(Math.max(0, keep - 1)),
+            ),
+          ]),
+        )
         .execute();
       await db
         .insertInto('account_tokens')

@@ -187,9 +187,43 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     expect((await from('198.51.100.7')).statusCode).toBe(202);
     const mails = await mailsTo(app, victim.email);
     expect(mails).toHaveLength(7);
-    // The newest link is the live one (each mail replaces the previous token) and it works.
+    // The newest link works.
     const token = linkToken((await lastMail(app, victim.email, /Reset/)).text);
     expect((await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode).toBe(204);
+  });
+
+  // A new link used to replace the account's previous one: a stranger asking after the owner killed
+  // the link in the owner's inbox, as often as the stranger's mail budget allowed.
+  it("a stranger's reset requests leave the owner's mailed link working; using it ends every link", async () => {
+    const owner = await createUser(app, { email: uniqueEmail('owner-link') });
+    const ask = (remoteAddress: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/forgot-password',
+        payload: { email: owner.email },
+        remoteAddress,
+      });
+    expect((await ask('198.51.100.20')).statusCode).toBe(202);
+    const ownersLink = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    for (const stranger of ['203.0.113.21', '203.0.113.22']) {
+      for (let i = 0; i < 3; i += 1) expect((await ask(stranger)).statusCode).toBe(202);
+      await mailsTo(app, owner.email);
+    }
+    const resets = (await mailsTo(app, owner.email)).filter((mail) => /Reset/.test(mail.subject));
+    expect(resets).toHaveLength(7);
+    const strangersLink = linkToken(resets.at(-1)?.text ?? '');
+    expect(strangersLink).not.toBe(ownersLink);
+
+    const used = await post(app, '/auth/reset-password', { token: ownersLink, password: NEW_PASSWORD });
+    expect(used.statusCode).toBe(204);
+    expect((await login(app, owner.email, NEW_PASSWORD)).access_token).toEqual(expect.any(String));
+    // The reset ended the account's other links (OWASP: a used reset ends what was pending).
+    const later = await post(app, '/auth/reset-password', {
+      token: strangersLink,
+      password: 'yet another passphrase',
+    });
+    expect(later.statusCode).toBe(400);
+    expect(later.json().code).toBe('INVALID_LINK_TOKEN');
   });
 
   it('caps the mails to one address from all clients together at ten shares an hour', async () => {

@@ -233,16 +233,19 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       const user = await createUser(app);
       const token = randomUUID();
       const now = Date.now();
-      await createAccountTokenStore(gatehouseCore(app.gatehouse).database.db).replaceToken({
-        tokenHash: hashLinkToken(token),
-        userId: user.id,
-        purpose: 'reset_password',
-        emailKey: user.emailKey,
-        email: user.email,
-        createdAt: now,
-        expiresAt: now + 600_000,
-        sessionId: null,
-      });
+      await createAccountTokenStore(gatehouseCore(app.gatehouse).database.db).storeToken(
+        {
+          tokenHash: hashLinkToken(token),
+          userId: user.id,
+          purpose: 'reset_password',
+          emailKey: user.emailKey,
+          email: user.email,
+          createdAt: now,
+          expiresAt: now + 600_000,
+          sessionId: null,
+        },
+        1,
+      );
       // The deletion: `lockAccount` (FOR UPDATE) first.
       const deletion = await rawTransaction();
       await deletion.query('select id from users where id = $1 for update', [user.id]);

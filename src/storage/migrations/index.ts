@@ -17,6 +17,7 @@ import * as emailChangeSession from './022a-email-change-session.js';
 import * as credentialsVersion from './023a-credentials-version.js';
 import * as sessionClient from './024a-session-client.js';
 import * as refreshTokenFamily from './025a-refresh-token-family.js';
+import * as severalAccountLinks from './026a-several-account-links.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -51,4 +52,5 @@ export const migrations: Record<string, Migration> = {
   '023a-credentials-version': credentialsVersion,
   '024a-session-client': sessionClient,
   '025a-refresh-token-family': refreshTokenFamily,
+  '026a-several-account-links': severalAccountLinks,
 };
