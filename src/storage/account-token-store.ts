@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { AccountTokensTable, Schema } from './schema.js';
 
 /** What a mailed link is for; a token is good for its own purpose only. */
@@ -27,7 +27,8 @@ export interface AccountTokenStore {
   /**
    * Stores `token` and keeps at most `keep` live links of its account and purpose, the newest:
    * the older ones beyond that, and expired ones, are deleted first (`keep` 1 replaces the
-   * previous link). A reset link no longer dies because someone else asked for another.
+   * previous link). A reset link no longer dies because someone else asked for another. An
+   * email change is always one per account: a racing second one takes the first's place.
    */
   storeToken(token: AccountTokenRecord, keep: number): Promise<void>;
   /** The unexpired token with this hash and purpose, without using it up. */
@@ -92,19 +93,28 @@ export function createAccountTokenStore(db: Kysely<Schema>): AccountTokenStore {
           ]),
         )
         .execute();
-      await db
-        .insertInto('account_tokens')
-        .values({
-          token_hash: token.tokenHash,
-          user_id: token.userId,
-          purpose: token.purpose,
-          email_key: token.emailKey,
-          email: token.email,
-          created_at: token.createdAt,
-          expires_at: token.expiresAt,
-          session_id: token.sessionId,
-        })
-        .execute();
+      const row = {
+        token_hash: token.tokenHash,
+        user_id: token.userId,
+        purpose: token.purpose,
+        email_key: token.emailKey,
+        email: token.email,
+        created_at: token.createdAt,
+        expires_at: token.expiresAt,
+        session_id: token.sessionId,
+      };
+      const insert = db.insertInto('account_tokens').values(row);
+      // One email change per account (a partial unique index, migration 026a). Two requests
+      // racing past the delete both insert; the later takes the earlier's place instead of
+      // failing (23505, a 500), so the newest request is the one that applies.
+      await (token.purpose === 'change_email'
+        ? insert.onConflict((conflict) =>
+            // The index's own predicate, as a literal: SQLite matches a partial index's
+            // conflict target only against the same expression, never a bound parameter.
+            conflict.column('user_id').where(sql<boolean>`purpose = 'change_email'`).doUpdateSet(row),
+          )
+        : insert
+      ).execute();
     },
     async findToken(tokenHash, purpose, now) {
       const row = await db

@@ -453,6 +453,32 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     });
   });
 
+  // One live email change per account (a partial unique index since migration 026a): two racing
+  // requests must not both leave a link, nor answer 500.
+  it('two racing email changes leave one pending change and answer no 500', async () => {
+    const owner = await user(app);
+    const targets = [uniqueEmail('race-a'), uniqueEmail('race-b')];
+    const answers = await Promise.all(
+      targets.map((email) =>
+        app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: bearer(owner.token),
+          payload: { email, current_password: PASSWORD },
+        }),
+      ),
+    );
+    for (const answer of answers) expect(answer.statusCode, answer.body).toBeLessThan(500);
+    const links = (await Promise.all(targets.map((email) => mailsTo(app, email))))
+      .flat()
+      .map((mail) => linkToken(mail.text));
+    const confirmed = [];
+    for (const token of links) {
+      confirmed.push((await post(app, '/auth/email-change/confirm', { token }, bearer(owner.token))).statusCode);
+    }
+    expect(confirmed.filter((status) => status === 204)).toHaveLength(1);
+  });
+
   it('refuses changing to a taken address (409) and an email change mixed with other fields', async () => {
     const owner = await user(app);
     const other = await createUser(app, { email: uniqueEmail('taken') });

@@ -265,6 +265,37 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
     });
 
+    // One live email change per account (migration 026a's partial unique index): two requests
+    // released together both deleted the pending link and both inserted one; the second insert met
+    // the first's row and answered 500 (23505). Now the later one replaces the earlier.
+    it('two email changes released together leave one pending change, with no 500', async () => {
+      const user = await createUser(app);
+      const { access_token } = await login(app, user.email);
+      // Hold the account so both requests reach their link's transaction and wait there together.
+      const holder = await rawTransaction();
+      await holder.query('select id from users where id = $1 for update', [user.id]);
+      const requests = Promise.all(
+        ['a', 'b'].map((letter) =>
+          app.inject({
+            method: 'PATCH',
+            url: '/users/me',
+            headers: bearer(access_token),
+            payload: { email: `race-${letter}-${randomUUID()}@example.com`, current_password: PASSWORD },
+          }),
+        ),
+      );
+      await someoneWaitsOnALock(gatehouseCore(app.gatehouse).database, requests, 2);
+      await holder.query('commit');
+      for (const answer of await requests) expect(answer.statusCode, answer.body).toBe(202);
+      const pending = await gatehouseCore(app.gatehouse)
+        .database.db.selectFrom('account_tokens')
+        .select('token_hash')
+        .where('user_id', '=', user.id)
+        .where('purpose', '=', 'change_email')
+        .execute();
+      expect(pending).toHaveLength(1);
+    });
+
     it('a replayed code waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
       const { user, exchange } = await accountWithCode();
       expect((await exchange()).statusCode).toBe(200);
