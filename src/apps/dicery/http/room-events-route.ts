@@ -2,7 +2,13 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { enforceRateLimit, errorResponses, problemRef } from '../../../http/index.js';
-import { addressBucket, createConcurrencyCaps, GatehouseError, type ScheduledTimer } from '../../../index.js';
+import {
+  addressBucket,
+  createConcurrencyCaps,
+  GatehouseError,
+  isDatabaseUnavailable,
+  type ScheduledTimer,
+} from '../../../index.js';
 import {
   type DiceryError,
   type DiceryErrorCode,
@@ -444,58 +450,16 @@ export function registerRoomEventsRoute(
         else list.push(stream);
       }
       // Only streams listed before the query are judged by it: a player who joins and connects
-      // while it runs must not be mistaken for a departed one.
+      // while it runs must not be mistaken for a departed one. A room whose reads fail (a timeout,
+      // a bad row) is skipped, not the rest of the pass, or the rooms after it would never be
+      // checked while it kept failing; a database that is down ends the pass (every read would
+      // fail, each holding the pool).
       for (const [code, list] of byRoom) {
-        const room = await roomStore.findRoom(code);
-        if (room === undefined) {
-          for (const stream of list) end(stream, 'room closed');
-          continue;
-        }
-        // Tail check: an event lost on the bus with nothing after it shows no gap to the stream,
-        // only a room whose counter is ahead of it. A closed room's streams first get what they
-        // missed (its last event is room_closed, which ends them).
-        for (const stream of list) {
-          if (stream.lastId < room.lastEventSeq || room.state !== 'open') {
-            void catchUpTail(stream).then(() => {
-              if (room.state !== 'open') end(stream, 'room closed');
-            });
-          }
-        }
-        if (room.state !== 'open') continue;
-        // A hand-over whose `host_changed` the bus lost, with nothing after it to show a gap.
-        for (const stream of list) {
-          if (stream.hostUserId !== null && stream.hostUserId !== room.hostUserId)
-            end(stream, 'host changed');
-        }
-        const spectatorSessions = list.flatMap((stream) =>
-          stream.spectatorSessionId === null ? [] : [stream.spectatorSessionId],
-        );
-        if (spectatorSessions.length > 0) {
-          // A revocation whose event the bus lost still ends its streams here; so does a spectator
-          // credential ended by "Stop watching" (on any instance) or by the link's spectator cap.
-          // One query for the links, one for the (at most this instance's streams') credentials.
-          const [links, live] = await Promise.all([
-            roomStore.spectators.listLinkIds(code),
-            roomStore.spectators.liveSessionIds(code, [...new Set(spectatorSessions)], now),
-          ]);
-          const liveLinks = new Set(links);
-          const liveSessions = new Set(live);
-          for (const stream of list) {
-            if (stream.spectatorLinkId === null || stream.spectatorSessionId === null) continue;
-            if (!liveLinks.has(stream.spectatorLinkId)) end(stream, undefined, 'link_revoked');
-            else if (!liveSessions.has(stream.spectatorSessionId)) end(stream, undefined, 'watch_ended');
-          }
-        }
-        if (!list.some((stream) => stream.playerId !== null)) continue;
-        const present = new Map(
-          (await roomStore.listPresentPlayers(code)).map((player) => [player.id, player.seatGeneration]),
-        );
-        for (const stream of list) {
-          if (stream.playerId === null) continue;
-          const generation = present.get(stream.playerId);
-          if (generation === undefined) end(stream, 'no longer in the room');
-          // The seat was claimed on another device: this one's credential is spent.
-          else if (generation > stream.seatGeneration) end(stream, undefined, 'seat_replaced');
+        try {
+          await reconcileRoom(code, list, now);
+        } catch (error) {
+          app.log.warn({ err: error, room: code }, 'room stream reconciliation failed for a room');
+          if (isDatabaseUnavailable(error)) break;
         }
       }
     } catch (error) {
@@ -506,6 +470,60 @@ export function registerRoomEventsRoute(
         reconcileAgain = false;
         void reconcile();
       }
+    }
+  };
+
+  /** One room's part of {@link reconcile}: its streams, listed before the room was read. */
+  const reconcileRoom = async (code: string, list: Stream[], now: number) => {
+    const room = await roomStore.findRoom(code);
+    if (room === undefined) {
+      for (const stream of list) end(stream, 'room closed');
+      return;
+    }
+    // Tail check: an event lost on the bus with nothing after it shows no gap to the stream,
+    // only a room whose counter is ahead of it. A closed room's streams first get what they
+    // missed (its last event is room_closed, which ends them).
+    for (const stream of list) {
+      if (stream.lastId < room.lastEventSeq || room.state !== 'open') {
+        void catchUpTail(stream).then(() => {
+          if (room.state !== 'open') end(stream, 'room closed');
+        });
+      }
+    }
+    if (room.state !== 'open') return;
+    // A hand-over whose `host_changed` the bus lost, with nothing after it to show a gap.
+    for (const stream of list) {
+      if (stream.hostUserId !== null && stream.hostUserId !== room.hostUserId) end(stream, 'host changed');
+    }
+    const spectatorSessions = list.flatMap((stream) =>
+      stream.spectatorSessionId === null ? [] : [stream.spectatorSessionId],
+    );
+    if (spectatorSessions.length > 0) {
+      // A revocation whose event the bus lost still ends its streams here; so does a spectator
+      // credential ended by "Stop watching" (on any instance) or by the link's spectator cap.
+      // One query for the links, one for the (at most this instance's streams') credentials.
+      const [links, live] = await Promise.all([
+        roomStore.spectators.listLinkIds(code),
+        roomStore.spectators.liveSessionIds(code, [...new Set(spectatorSessions)], now),
+      ]);
+      const liveLinks = new Set(links);
+      const liveSessions = new Set(live);
+      for (const stream of list) {
+        if (stream.spectatorLinkId === null || stream.spectatorSessionId === null) continue;
+        if (!liveLinks.has(stream.spectatorLinkId)) end(stream, undefined, 'link_revoked');
+        else if (!liveSessions.has(stream.spectatorSessionId)) end(stream, undefined, 'watch_ended');
+      }
+    }
+    if (!list.some((stream) => stream.playerId !== null)) return;
+    const present = new Map(
+      (await roomStore.listPresentPlayers(code)).map((player) => [player.id, player.seatGeneration]),
+    );
+    for (const stream of list) {
+      if (stream.playerId === null) continue;
+      const generation = present.get(stream.playerId);
+      if (generation === undefined) end(stream, 'no longer in the room');
+      // The seat was claimed on another device: this one's credential is spent.
+      else if (generation > stream.seatGeneration) end(stream, undefined, 'seat_replaced');
     }
   };
 

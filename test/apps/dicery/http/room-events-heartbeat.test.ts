@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { gatehouseCore } from '../../../../src/gatehouse-core.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
@@ -61,6 +61,39 @@ describe('room event stream heartbeat on the injected scheduler', () => {
     // Before: it stayed open, showing the new host's secret rolls to the old one.
     expect(await stream.nextComment((comment) => comment === 'host changed')).toBe('host changed');
     await stream.ended;
+  });
+
+  it('reconciles the other rooms when one room cannot be read', async () => {
+    const unreadable = await createRoom(app, await signIn(app));
+    const bot = await joinAsBot(app, unreadable.code, 'Stuck');
+    const first = await openSse(`${base}/rooms/${unreadable.code}/events`, bot.headers);
+    open.push(first);
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const stream = await openSse(`${base}/rooms/${room.code}/events`, host.headers);
+    open.push(stream);
+    expect([first.status, stream.status]).toEqual([200, 200]);
+    const next = await signIn(app);
+    await gatehouseCore(app.gatehouse)
+      .database.db.withTables<Pick<DiceryTables, 'rooms'>>()
+      .updateTable('rooms')
+      .set({ host_user_id: next.user.id })
+      .where('code', '=', room.code)
+      .execute();
+    // The first room's read fails as a query does (a statement timeout, a bad row), the database up.
+    const findRoom = app.dicery.roomStore.findRoom.bind(app.dicery.roomStore);
+    const reads = vi.spyOn(app.dicery.roomStore, 'findRoom').mockImplementation(async (code) => {
+      if (code === unreadable.code) throw new Error('canceling statement due to statement timeout');
+      return findRoom(code);
+    });
+    try {
+      clock.advance(60_000);
+      // Before: the pass ended at the failed read, and the rooms after it waited for a later beat.
+      expect(await stream.nextComment((comment) => comment === 'host changed')).toBe('host changed');
+      await stream.ended;
+    } finally {
+      reads.mockRestore();
+    }
   });
 });
 
