@@ -47,6 +47,15 @@ export function createMfaAdministration(deps: MfaAdministrationDeps): MfaAdminis
     async reset(actor, userId, client) {
       const user = await target(userId);
       assertMayManageUser(actor, user);
+      // One's own factors only through the self-service routes, which ask for a code or a recent
+      // sign-in: else a stolen super_admin token (with the password) strips its owner's second
+      // factor, as account deletion refuses for the same reason (red-team 2026-12-04).
+      if (actor?.id === user.id) {
+        throw new GatehouseError(
+          'FORBIDDEN',
+          'Turn off your own second factors at /users/me/mfa, which asks for a current code.',
+        );
+      }
       const removed = await deps.mfa.reset(user.id, {
         actorId: actor?.id ?? null,
         targetId: user.id,

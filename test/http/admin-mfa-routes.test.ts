@@ -69,6 +69,22 @@ describe('admins and second factors (issue 13)', () => {
     expect(missing.statusCode).toBe(404);
   });
 
+  // Red-team 2026-12-04: the admin route skipped what the self-service one asks for (a current
+  // code), so a super_admin's stolen token and password stripped its owner's second factor.
+  it("refuses a super_admin's reset of their own second factors: that is /users/me/mfa, with a code", async () => {
+    const { user, secret } = await enrolled('super_admin');
+    const { access_token: token } = await mfaLogin(user.email, secret);
+    const reset = await app.inject({
+      method: 'DELETE',
+      url: `/users/${user.id}/mfa`,
+      headers: bearer(token),
+    });
+    expect(reset.statusCode).toBe(403);
+    expect(reset.json()).toMatchObject({ code: 'FORBIDDEN' });
+    expect((await core().mfa.status(user.id)).totp).toBe('on');
+    expect((await app.inject({ url: '/users/me', headers: bearer(token) })).statusCode).toBe(200);
+  });
+
   it('resets a user’s second factors: audited, every session ended; password logins work again', async () => {
     const admin = await createUser(app, { role: 'admin' });
     const { access_token: adminToken } = await login(app, admin.email);

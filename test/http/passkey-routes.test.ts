@@ -218,6 +218,17 @@ describe('passkeys over HTTP (software authenticator)', () => {
     });
     expect(foreign.statusCode).toBe(404);
     expect(foreign.json().code).toBe('PASSKEY_NOT_FOUND');
+    // Not a credential id at all: refused by name before any query (a NUL byte was a 500 on
+    // PostgreSQL, 22021, and a 404 on SQLite).
+    for (const id of ['%00', 'a%20b', 'x%27y']) {
+      const malformed = await app.inject({
+        method: 'DELETE',
+        url: `/users/me/passkeys/${id}`,
+        headers: bearer(token),
+      });
+      expect(malformed.statusCode, id).toBe(400);
+      expect(malformed.json().code).toBe('VALIDATION_FAILED');
+    }
     const removed = await app.inject({
       method: 'DELETE',
       url: `/users/me/passkeys/${passkey.id}`,

@@ -54,7 +54,8 @@ export function registerAdminMfaRoutes(parent: FastifyInstance, gatehouse: Gateh
         description:
           'For someone who lost their authenticator or passkeys: removes the authenticator, the recovery codes and ' +
           'every passkey, audits `mfa_reset`, ends every session of the account and mails its owner. Admins reset ' +
-          'plain users; only a super_admin resets an admin or super_admin (403 `FORBIDDEN`). `removed` is false when ' +
+          'plain users; only a super_admin resets an admin or super_admin (403 `FORBIDDEN`), and nobody their own ' +
+          'account here (403: `DELETE /users/me/mfa/totp` asks for a current code). `removed` is false when ' +
           'there was nothing to remove (the sessions end all the same).',
         params: IdParams,
         response: {

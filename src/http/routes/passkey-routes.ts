@@ -206,7 +206,9 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
         summary: 'Remove a passkey',
         description:
           'Needs a recent sign-in (STEP_UP_MAX_AGE). 404 `PASSKEY_NOT_FOUND` when it is not yours.',
-        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 1024 }) }),
+        // The credential id's own form: a free string let a NUL byte through, which PostgreSQL
+        // refuses (22021, a 500) where SQLite answered 404.
+        params: Type.Object({ id: B64(1024) }),
         response: { 204: NoBody(), ...errorResponses, 404: problemRef },
       },
     },
