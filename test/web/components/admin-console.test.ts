@@ -84,6 +84,39 @@ describe('admin console', () => {
     expect(actions.listUsers).toHaveBeenLastCalledWith({ email_prefix: 'bo', limit: 50 });
   });
 
+  // A search read before a disable answered must not bring the active row back (the list would
+  // show bob active while the server has him disabled, until the next search).
+  it('users: a search answer older than a change keeps the change', async () => {
+    let answerSearch = () => {};
+    const searched = new Promise<void>((resolve) => {
+      answerSearch = resolve;
+    });
+    let calls = 0;
+    const actions = {
+      listUsers: vi.fn(async () => {
+        calls += 1;
+        if (calls === 2) await searched;
+        return ok(pageOf([base, bob]));
+      }),
+      updateUser: vi.fn(async (_id: string, change: { is_active?: boolean }) => ok({ ...bob, ...change })),
+      resendVerification: vi.fn(),
+      sendPasswordReset: vi.fn(),
+    };
+    const section = adminUsers(actions, base, new AbortController().signal);
+    await settle();
+    byTestId<HTMLFormElement>(section, 'user-search').dispatchEvent(
+      new Event('submit', { cancelable: true }),
+    );
+    await settle();
+    byTestId<HTMLButtonElement>(rowOf(section, bob.email), 'user-toggle-active').click();
+    await settle();
+    expect(byTestId(rowOf(section, bob.email), 'user-state').textContent).toBe('disabled');
+    answerSearch();
+    await settle();
+    expect(actions.listUsers).toHaveBeenCalledTimes(2);
+    expect(byTestId(rowOf(section, bob.email), 'user-state').textContent).toBe('disabled');
+  });
+
   it('users: a refused role change puts the select back and says why', async () => {
     const actions = {
       listUsers: vi.fn(async () => ok(pageOf([bob]))),

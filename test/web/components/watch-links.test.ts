@@ -64,6 +64,37 @@ describe('watchLinks', () => {
     expect(byTestId(card, 'watch-link-url')).toHaveLength(0);
   });
 
+  // The card's first list request can answer after the one a create sends: it must not wipe the
+  // link just made (a CI flake of the browser session test showed the race, red-team 2026-12-04).
+  it('draws only the newest list answer, whichever order they arrive in', async () => {
+    const actions = fakeActions();
+    const list = actions.list;
+    let releaseFirst = () => {};
+    const firstHeld = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let calls = 0;
+    actions.list = vi.fn(async (code: string) => {
+      calls += 1;
+      if (calls === 1) {
+        const stale = await list(code);
+        await firstHeld;
+        return stale;
+      }
+      return list(code);
+    });
+    const card = watchLinks('ABCD2345', actions, new AbortController().signal);
+    document.body.append(card);
+    await settle();
+    byTestId(card, 'create-watch-link-button')[0]?.click();
+    await settle();
+    await settle();
+    expect(byTestId(card, 'watch-link-item')).toHaveLength(1);
+    releaseFirst();
+    await settle();
+    expect(byTestId(card, 'watch-link-item')).toHaveLength(1);
+  });
+
   it('shows the server’s refusal, e.g. too many links', async () => {
     const actions = fakeActions();
     actions.create = vi.fn(async () => ({

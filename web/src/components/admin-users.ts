@@ -57,17 +57,28 @@ export function adminUsers(actions: AdminUserActions, you: User, until: AbortSig
     status.textContent = text;
     status.hidden = false;
   };
+  // A list answer may have been read before a change answered meanwhile (disable, role): the
+  // changes made since it was asked are laid over it, or the stale row would come back. Only the
+  // newest search draws.
+  let searches = 0;
+  let changedSince = new Map<string, User>();
   const load = async () => {
     alert.clear();
     setBusy(form, searchButton, true, 'Searching…');
+    searches += 1;
+    const mine = searches;
+    const changes = new Map<string, User>();
+    changedSince = changes;
     const result = await actions.listUsers({ email_prefix: search.input.value.trim(), limit: PAGE_SIZE });
-    if (until.aborted) return;
+    if (until.aborted || mine !== searches) return;
     setBusy(form, searchButton, false, '');
-    if (result.ok) page.value = result.data;
-    else fail(result.problem);
+    if (result.ok) {
+      page.value = { ...result.data, items: result.data.items.map((u) => changes.get(u.id) ?? u) };
+    } else fail(result.problem);
   };
   /** Puts `user` (as the server now has it) into the list. */
   const replace = (user: User) => {
+    changedSince.set(user.id, user);
     const current = page.peek();
     if (current === null) return;
     page.value = { ...current, items: current.items.map((u) => (u.id === user.id ? user : u)) };

@@ -62,9 +62,14 @@ export function watchLinks(code: string, actions: WatchLinkActions, until: Abort
     if (links.length === 0) list.append(h('li', { class: 'empty' }, 'No watch links.'));
   };
 
+  // Only the newest list request draws: an older one answering last (the card's first load,
+  // overtaken by the one after a create) would wipe the link just made.
+  let requested = 0;
   const refresh = async () => {
+    requested += 1;
+    const mine = requested;
     const result = await actions.list(code);
-    if (until.aborted) return;
+    if (until.aborted || mine !== requested) return;
     if (result.ok) render(result.data.items);
     else alert.show(problemMessage(result.problem));
   };
