@@ -57,6 +57,12 @@ export const ERROR_CODES = [
    */
   'TRANSACTION_CONFLICT',
   /**
+   * Something the request writes for (an account, a room, an app) was deleted by a concurrent
+   * request after it was read: a foreign key found its row gone (23503). Nothing was written;
+   * the same request now finds it missing.
+   */
+  'CONCURRENT_DELETION',
+  /**
    * An external issuer's keys could not be fetched (down, hanging, or answering nonsense) and none
    * are cached, so its token cannot be checked now (resource-server mode).
    */

@@ -101,7 +101,7 @@ export type { CookieSessionCheck, TokenFailure, TokenIdentity } from './sessions
 export type { AppMigrations } from './storage/migrate.js';
 export { RETIRED_CORE_MIGRATIONS } from './storage/migrate.js';
 export { isPostgres } from './storage/migrations/dialect.js';
-export { isDatabaseUnavailable, isUniqueViolation } from './storage/open-database.js';
+export { isDatabaseUnavailable, isForeignKeyViolation, isUniqueViolation } from './storage/open-database.js';
 export type { DisplayTextRejection, DisplayTextResult } from './text/display-text.js';
 export {
   countCodePoints,

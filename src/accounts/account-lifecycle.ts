@@ -419,7 +419,11 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     const now = clock();
     // The lock order (ARCHITECTURE.md): the account's row before the link it replaces, whose
     // deletion locks that link's row while the insert's foreign key waits for the account's.
-    await stores.users.lockUser(userId, 'key share');
+    // Deleted since it was read (before the mail budget was checked, say): its link's key would
+    // name no account (23503).
+    if ((await stores.users.lockUser(userId, 'key share')) === undefined) {
+      throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
+    }
     await stores.tokens.storeToken(
       {
         tokenHash: hashLinkToken(token),

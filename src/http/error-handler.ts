@@ -6,7 +6,11 @@ import {
   type OAuthErrorCode,
   OAuthTokenError,
 } from '../errors.js';
-import { isDatabaseUnavailable, isTransactionConflict } from '../storage/open-database.js';
+import {
+  isDatabaseUnavailable,
+  isForeignKeyViolation,
+  isTransactionConflict,
+} from '../storage/open-database.js';
 import { CORE_ERROR_STATUSES, type ErrorStatusRegistry } from './error-status.js';
 
 /** RFC 9457 media type. */
@@ -191,6 +195,16 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
       cause: error,
     });
   }
+  // The safety net under the sites that check for it themselves: a parent row deleted by a
+  // concurrent request (an account, a room, an app) between a read and the write that names it.
+  // Nothing was written; a 409 with its own code, not a 500 (helper audit 2026-12-04).
+  if (isForeignKeyViolation(error)) {
+    return new GatehouseError(
+      'CONCURRENT_DELETION',
+      'Something this request needs was deleted meanwhile; nothing was changed.',
+      { cause: error },
+    );
+  }
   if (error.validation !== undefined) {
     const errors = fieldErrors(error);
     const detail = errors.map((e) => `${e.field} ${e.message}`).join('; ');
@@ -241,7 +255,7 @@ export function toOAuthError(problem: GatehouseError<string>, status: number): O
   if (status === 429) return new OAuthTokenError('temporarily_unavailable', problem.message, options);
   // RFC 6749 §5.2: credentials that no longer hold (an account deleted while its sign-in was in
   // flight, red-team 2026-12d I10) are an invalid grant, as a wrong password is.
-  if (problem.code === 'INVALID_CREDENTIALS')
+  if (problem.code === 'INVALID_CREDENTIALS' || problem.code === 'CONCURRENT_DELETION')
     return new OAuthTokenError('invalid_grant', problem.message, options);
   if (status >= 500) return new OAuthTokenError('server_error', problem.message, options);
   return new OAuthTokenError('invalid_request', problem.message, options);
@@ -262,9 +276,13 @@ export function installErrorHandling(app: FastifyInstance, registry: ErrorStatus
       // under `err`: pino's error serializer prints a plain object there as "[not an Error]", and
       // the operator lost the reason (fault review, third part).
       request.log.warn({ error: error.message, code: error.code }, 'database unavailable');
-    } else if (problem.code === 'TRANSACTION_CONFLICT') {
-      // Rare and harmless to the data (rolled back), but a lock order to find: warned, no stack.
-      request.log.warn({ error: error.message, code: error.code }, 'transaction conflict');
+    } else if (problem.code === 'TRANSACTION_CONFLICT' || problem.code === 'CONCURRENT_DELETION') {
+      // Rare and harmless to the data (rolled back), but a lock order (or a missing existence
+      // check) to find: warned, no stack.
+      request.log.warn(
+        { error: error.message, code: error.code },
+        problem.code.toLowerCase().replaceAll('_', ' '),
+      );
     } else if (registry.statusOf(problem.code) === undefined) {
       // An app raised a code it never registered: answered 500 (its own code and message, no
       // stack), logged so the missing `app.gatehouseErrors.register` is found.

@@ -380,9 +380,16 @@ export function isUniqueViolation(error: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-/** True when `error` is a foreign-key violation on either engine (a row names one that is gone). */
+/**
+ * True when `error`, or an error it was caused by, is a foreign-key violation on either engine: a
+ * row names one that is gone (deleted by a concurrent request after it was read).
+ */
 export function isForeignKeyViolation(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return false;
-  const code = (error as { code: unknown }).code;
-  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth += 1) {
+    const code = 'code' in current ? (current as { code: unknown }).code : undefined;
+    if (code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return true;
+    current = 'cause' in current ? (current as { cause: unknown }).cause : undefined;
+  }
+  return false;
 }

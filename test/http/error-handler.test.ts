@@ -150,3 +150,58 @@ describe('a transaction ended by a conflict', () => {
     expect(isTransactionConflict(pgError('23505', 'duplicate key'))).toBe(false);
   });
 });
+
+/**
+ * A row deleted by a concurrent request between a read and the write naming it (an account, a
+ * room, an app): PostgreSQL answers 23503, SQLite SQLITE_CONSTRAINT_FOREIGNKEY. The sites that can
+ * meet it check for it themselves; this is the net under the ones that cannot know.
+ */
+describe('a write whose parent row was deleted meanwhile', () => {
+  const fkError = (code: string) =>
+    Object.assign(new Error('insert or update on table "passkeys" violates foreign key constraint'), {
+      code,
+      detail: 'Key (user_id)=(abc) is not present in table "users".',
+    });
+  let app: FastifyInstance;
+  let gatehouse: Gatehouse;
+  beforeAll(async () => {
+    gatehouse = await createGatehouse(testConfig());
+    app = Fastify();
+    await app.register(gatehousePlugin, { gatehouse, routes: false });
+    app.post('/postgres', async () => {
+      throw fkError('23503');
+    });
+    app.post('/sqlite', async () => {
+      throw new Error('the change failed', { cause: fkError('SQLITE_CONSTRAINT_FOREIGNKEY') });
+    });
+    app.post('/token', async () => {
+      throw fkError('23503');
+    });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app.close();
+    await gatehouse.close();
+  });
+
+  it.each(['/postgres', '/sqlite'])(
+    '%s: 409 problem+json CONCURRENT_DELETION, no SQL, no stack',
+    async (url) => {
+      const response = await app.inject({ method: 'POST', url });
+      expect(response.statusCode).toBe(409);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json()).toMatchObject({ status: 409, code: 'CONCURRENT_DELETION' });
+      expect(response.body).not.toMatch(/\bat .+\.(ts|js):\d+|foreign key|passkeys|user_id/);
+    },
+  );
+
+  it('on /token: invalid_grant (the grant names something gone), with our code', async () => {
+    const response = await app.inject({ method: 'POST', url: '/token' });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({
+      error: 'invalid_grant',
+      error_description: expect.any(String),
+      code: 'CONCURRENT_DELETION',
+    });
+  });
+});

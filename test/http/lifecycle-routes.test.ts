@@ -474,7 +474,9 @@ describe('account lifecycle over HTTP (file outbox)', () => {
       .map((mail) => linkToken(mail.text));
     const confirmed = [];
     for (const token of links) {
-      confirmed.push((await post(app, '/auth/email-change/confirm', { token }, bearer(owner.token))).statusCode);
+      confirmed.push(
+        (await post(app, '/auth/email-change/confirm', { token }, bearer(owner.token))).statusCode,
+      );
     }
     expect(confirmed.filter((status) => status === 204)).toHaveLength(1);
   });

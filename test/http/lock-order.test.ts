@@ -13,7 +13,15 @@ import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { someoneWaitsOnALock } from '../support/lock-waits.js';
 import { enrolTotpSignedIn } from '../support/mfa.js';
-import { authorizationResponse, PUBLIC_URL, pkce, REDIRECT, tokensFor } from '../support/oauth-provider.js';
+import {
+  authorizationAnswer,
+  authorizationResponse,
+  PUBLIC_URL,
+  pkce,
+  REDIRECT,
+  tokensFor,
+} from '../support/oauth-provider.js';
+import { createRoom } from '../support/rooms.js';
 
 /**
  * The lock order (ARCHITECTURE.md, "Lock order"): every transaction that touches an account's
@@ -294,6 +302,66 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
         .where('purpose', '=', 'change_email')
         .execute();
       expect(pending).toHaveLength(1);
+    });
+
+    // Helper audit 2026-12-04: a write naming a row a concurrent request deleted after it was read
+    // hit the foreign key (23503) and answered 500. Each case: the deletion holds the row (not yet
+    // committed), the request reads the committed row, then waits on the key check, and fails.
+    it('an approval whose app is removed meanwhile shows the error page, not a 500 or a redirect', async () => {
+      const doomed = (
+        await gatehouseCore(app.gatehouse).oauthClients.create(
+          { name: 'Doomed', redirectUris: [REDIRECT] },
+          { actorId: null },
+        )
+      ).client;
+      const user = await createUser(app);
+      const browser = new Browser(app);
+      expect((await browser.login(user.email)).statusCode).toBe(204);
+      const removal = await rawTransaction();
+      await removal.query('delete from oauth_clients where client_id = $1', [doomed.clientId]);
+      const answer = authorizationAnswer(app, browser, doomed, pkce().challenge);
+      await waitsOnALock(answer);
+      await removal.query('commit');
+      const page = await answer;
+      expect(page.statusCode, page.body).toBe(409);
+      expect(page.headers.location).toBeUndefined();
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.body).toContain('CONCURRENT_DELETION');
+    });
+
+    it("an admin's reset link for an account deleted meanwhile answers 404, not a 500", async () => {
+      const admin = await createUser(app, { role: 'admin' });
+      const { access_token } = await login(app, admin.email);
+      const user = await createUser(app);
+      const deletion = await rawTransaction();
+      await deletion.query('delete from users where id = $1', [user.id]);
+      const reset = app.inject({
+        method: 'POST',
+        url: `/users/${user.id}/password-reset`,
+        headers: bearer(access_token),
+      });
+      await waitsOnALock(reset);
+      await deletion.query('commit');
+      const answer = await reset;
+      expect(answer.statusCode, answer.body).toBe(404);
+      expect(answer.json()).toMatchObject({ code: 'USER_NOT_FOUND' });
+    });
+
+    it('a Dicery join to a room deleted meanwhile (its host deleted) answers 404, not a 500', async () => {
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      const deletion = await rawTransaction();
+      await deletion.query('delete from rooms where code = $1', [room.code]);
+      const join = app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Late', transport: 'bearer' },
+      });
+      await waitsOnALock(join);
+      await deletion.query('commit');
+      const answer = await join;
+      expect(answer.statusCode, answer.body).toBe(404);
+      expect(answer.json()).toMatchObject({ code: 'ROOM_NOT_FOUND' });
     });
 
     it('a replayed code waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {

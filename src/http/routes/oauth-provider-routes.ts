@@ -11,6 +11,7 @@ import {
 } from '../../oauth/authorization-server.js';
 import { clientScopes } from '../../oauth/oauth-clients.js';
 import type { LogoutParameters, LogoutRequest } from '../../oauth/rp-initiated-logout.js';
+import { isForeignKeyViolation } from '../../storage/open-database.js';
 import type { UserAuthContext } from '../auth.js';
 import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
@@ -300,13 +301,27 @@ export function registerOAuthProviderRoutes(
     remember: boolean,
   ) => {
     const session = await sessionStore.findSession(auth.sessionId);
-    const to = await server.approve(
-      request,
-      auth.user,
-      { authTime: session?.authTime ?? session?.createdAt ?? Date.now(), amr: session?.amr ?? ['pwd'] },
-      { remember },
-      callerOf(fastifyRequest),
-    );
+    let to: string;
+    try {
+      to = await server.approve(
+        request,
+        auth.user,
+        { authTime: session?.authTime ?? session?.createdAt ?? Date.now(), amr: session?.amr ?? ['pwd'] },
+        { remember },
+        callerOf(fastifyRequest),
+      );
+    } catch (error) {
+      // The app was removed (or the account deleted) after the request was checked: its code or
+      // consent named a row gone (23503). Shown, never redirected: the redirect URI belonged to an
+      // app that no longer exists (RFC 6749 §4.1.2.1), and nothing was granted.
+      if (!isForeignKeyViolation(error)) throw error;
+      return sendErrorPage(
+        reply,
+        409,
+        'CONCURRENT_DELETION',
+        'This app, or your account, was removed while you were signing in. Nothing was granted.',
+      );
+    }
     return reply.header('cache-control', 'no-store').redirect(to, 303);
   };
 

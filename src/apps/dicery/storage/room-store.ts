@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { isUniqueViolation } from '../../../index.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../../../index.js';
 import { createRoomHostStore, type RoomHostStore } from './room-host-store.js';
 import { createRoomLogStore, type RoomLogStore } from './room-log-store.js';
 import { createSpectatorLinkStore, type SpectatorLinkStore } from './spectator-link-store.js';
@@ -351,6 +351,9 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
         // Player ids are random UUIDs, so the only unique index a join can realistically hit is
         // (room_code, present_key).
         if (isUniqueViolation(error)) return { ok: false, reason: 'name_taken' };
+        // PostgreSQL: the room was open when the SELECT read it, and its host's account deletion
+        // (rooms cascade from it) committed while the insert's key check waited on it.
+        if (isForeignKeyViolation(error)) return { ok: false, reason: 'room_not_open' };
         throw error;
       }
       if (inserted === undefined || inserted === 0n) {
