@@ -818,6 +818,7 @@ export async function createGatehouseCore(
       audit,
       mfa,
       requireMfaForRoles: config.requireMfaForRoles,
+      requireVerifiedEmail: config.requireVerifiedEmail,
       passwordGrant: {
         enabled: config.passwordGrant,
         isRegisteredClient: async (clientId) => (await oauthClients.find(clientId)) !== undefined,

@@ -743,6 +743,13 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         return updated;
       });
       await announce(user.id, []);
+      // Before the address was proved, a right password counted as a failed login (it is
+      // answered as one under REQUIRE_VERIFIED_EMAIL): the owner's own tries end with the proof.
+      await deps.throttle.clearAccount(user.emailKey).catch((error: unknown) =>
+        warn('login lockout not cleared after a verification', {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
       return user;
     },
 

@@ -203,11 +203,16 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       await deps.throttle.recordFailure(subject);
       return { ok: false, reason: 'invalid_credentials', userId: user.id };
     }
+    // REQUIRE_VERIFIED_EMAIL: an unverified account's right password is tallied as a failure, as a
+    // wrong one is: the routes answer both alike, and a lockout reached by one but not the other
+    // would tell a stranger who chose the password at sign-up whether the address had an account.
+    // (A mailed link's follower, who proves the address, clears the tally.)
+    if (user.isActive && deps.requireVerifiedEmail === true && !user.emailVerified) {
+      await deps.throttle.recordFailure(subject);
+      return { ok: false, reason: 'unverified', userId: user.id };
+    }
     await deps.throttle.recordSuccess(subject);
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
-    // REQUIRE_VERIFIED_EMAIL: told only once the password was right, like "disabled".
-    if (deps.requireVerifiedEmail === true && !user.emailVerified)
-      return { ok: false, reason: 'unverified', userId: user.id };
     await deps.throttle.recordLogin(loginAccount);
     const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
     if (!hasher.needsRehash(user.passwordHash)) {

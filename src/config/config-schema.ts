@@ -577,7 +577,8 @@ export const gatehouseConfigSchema = Type.Object(
       env: 'REQUIRE_VERIFIED_EMAIL',
       default: false,
       description:
-        '`/token` and cookie login refuse accounts whose email is not verified (`EMAIL_NOT_VERIFIED`); ' +
+        '`/token` and cookie login refuse accounts whose email is not verified, with the answer a wrong password ' +
+        'gets (so a stranger who signed up with an address cannot tell whether it had an account); ' +
         '`/auth/register` then answers 202 whether or not the address has an account',
     }),
     emailVerificationTtl: secondsSetting({

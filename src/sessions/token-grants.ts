@@ -1,4 +1,5 @@
 import type { AccountService } from '../accounts/account-service.js';
+import { INVALID_OR_UNCONFIRMED_LOGIN } from '../accounts/login-refusal.js';
 import { effectiveRole, type Role } from '../accounts/roles.js';
 import { createScopePolicy, parseScopeParameter, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -126,6 +127,11 @@ export interface TokenGrantsDeps {
   /** REQUIRE_MFA_FOR_ROLES (see `effectiveRole`). @default [] */
   requireMfaForRoles?: readonly Role[];
   /**
+   * REQUIRE_VERIFIED_EMAIL: an unverified account's right password gets the wrong password's
+   * answer, {@link INVALID_OR_UNCONFIRMED_LOGIN}. @default false
+   */
+  requireVerifiedEmail?: boolean;
+  /**
    * Who may use the password grant (issue 15; RFC 9700 §2.4 says it MUST NOT be used): nobody
    * when `enabled` is false (`PASSWORD_GRANT=false`), and never a registered OAuth client, which
    * must use the authorization code flow. @default enabled, no client registered
@@ -205,17 +211,12 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       // "Disabled" is only revealed once the password was right (see loginWithPassword); unknown
       // email and wrong password give byte-identical answers (no account enumeration).
       if (login.reason === 'disabled') return refuse('invalid_grant', 'The account is disabled.');
-      if (login.reason === 'unverified') {
-        // REQUIRE_VERIFIED_EMAIL; like "disabled", told only to the password's holder.
-        return {
-          ok: false,
-          reason: 'error',
-          error: 'invalid_grant',
-          description: 'Confirm your email address first: follow the link mailed to it.',
-          code: 'EMAIL_NOT_VERIFIED',
-        };
-      }
-      return refuse('invalid_grant', 'Invalid username or password.');
+      // An unverified account (REQUIRE_VERIFIED_EMAIL) answers as a wrong password does, byte for
+      // byte (see INVALID_OR_UNCONFIRMED_LOGIN).
+      return refuse(
+        'invalid_grant',
+        deps.requireVerifiedEmail === true ? INVALID_OR_UNCONFIRMED_LOGIN : 'Invalid username or password.',
+      );
     }
     const userId = login.user.id;
     const enrolled = await mfa.isEnrolled(userId);

@@ -787,18 +787,57 @@ describe('account lifecycle, separate settings', () => {
       expect((await lastMail(app, email, /already have an account/)).text).toContain('#/forgot-password');
       const refused = await postToken(app, { grant_type: 'password', username: email, password: PASSWORD });
       expect(refused.statusCode).toBe(400);
-      expect(refused.json()).toMatchObject({ error: 'invalid_grant', code: 'EMAIL_NOT_VERIFIED' });
-      const wrong = await postToken(app, {
-        grant_type: 'password',
-        username: email,
-        password: 'wrong password here',
+      expect(refused.json()).toEqual({
+        error: 'invalid_grant',
+        error_description:
+          'Invalid email or password, or the address is not confirmed yet: follow the link mailed to it.',
       });
-      expect(wrong.json().code).not.toBe('EMAIL_NOT_VERIFIED');
       const token = linkToken((await lastMail(app, email, /Confirm your email/)).text);
       // Nobody can sign in yet, so the link comes with the password chosen at sign-up (red-team I9):
-      // a right password of an unverified account passes here, where a login answers EMAIL_NOT_VERIFIED.
+      // a right password of an unverified account passes here, where a login is refused.
       expect((await post(app, '/auth/verify', { token, current_password: PASSWORD })).statusCode).toBe(204);
       expect((await login(app, email)).access_token).toEqual(expect.any(String));
+    } finally {
+      await app.close();
+    }
+  });
+
+  // Whoever signs up with someone's address chooses the new account's password. "Confirm your
+  // address first" (EMAIL_NOT_VERIFIED) for that password, and INVALID_CREDENTIALS when the sign-up
+  // found the address taken, told them which addresses have accounts: what the 202 hides.
+  it('REQUIRE_VERIFIED_EMAIL: a stranger who signs up with an address cannot tell from logging in whether it had an account', async () => {
+    const app = await buildTestServer({
+      requireVerifiedEmail: true,
+      registrationsPerHour: 1000,
+      loginMaxFailuresPerAccount: 3,
+      loginMaxFailuresPerIp: 1000,
+    });
+    try {
+      const taken = await createUser(app, { email: uniqueEmail('has-account'), verified: true });
+      const free = uniqueEmail('no-account');
+      const chosen = 'the stranger chose this one';
+      for (const email of [taken.email, free]) {
+        expect((await post(app, '/auth/register', { email, password: chosen })).statusCode).toBe(202);
+      }
+      const answers = async (email: string) => {
+        const seen: string[] = [];
+        for (let attempt = 0; attempt < 4; attempt += 1) {
+          const viaToken = await postToken(app, {
+            grant_type: 'password',
+            username: email,
+            password: chosen,
+          });
+          const browser = new Browser(app);
+          const viaCookie = await browser.login(email, chosen);
+          // Statuses and bodies, with the account's own address taken out.
+          seen.push(`${viaToken.statusCode} ${viaToken.body} | ${viaCookie.statusCode} ${viaCookie.body}`);
+        }
+        return seen.map((line) => line.replaceAll(email, '<email>'));
+      };
+      const forTaken = await answers(taken.email);
+      expect(forTaken[0]).toContain('400');
+      expect(forTaken.at(-1)).toContain('429');
+      expect(await answers(free)).toEqual(forTaken);
     } finally {
       await app.close();
     }

@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { INVALID_OR_UNCONFIRMED_LOGIN } from '../../accounts/login-refusal.js';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
@@ -204,18 +205,19 @@ export function registerAuthRoutes(
         }
         if (login.reason === 'disabled')
           throw new GatehouseError('ACCOUNT_DISABLED', 'The account is disabled.');
-        if (login.reason === 'unverified')
-          throw new GatehouseError(
-            'EMAIL_NOT_VERIFIED',
-            'Confirm your email address first: follow the link mailed to it.',
-          );
         if (login.reason === 'mfa_required') {
           return reply
             .code(200)
             .header('cache-control', 'no-store')
             .send({ mfa_required: true as const, mfa_token: login.mfaToken });
         }
-        throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
+        // An unverified account (REQUIRE_VERIFIED_EMAIL) answers as a wrong password does (see
+        // INVALID_OR_UNCONFIRMED_LOGIN: else a sign-up with someone's address told whether it had
+        // an account).
+        throw new GatehouseError(
+          'INVALID_CREDENTIALS',
+          config.requireVerifiedEmail ? INVALID_OR_UNCONFIRMED_LOGIN : 'Invalid email or password.',
+        );
       }
       return startBrowserSession(request, reply, login);
     },
