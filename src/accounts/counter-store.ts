@@ -175,18 +175,36 @@ export function createMemoryCounterStore(
 }
 
 /**
- * A Redis-backed {@link CounterStore}: INCR plus PEXPIRE NX, so the window starts at the first hit.
- * Keys are `prefix` + {@link hashCounterKey}. Calls reject when Redis does (see
+ * One counter hit, atomically: INCR, and an expiry set only when the key has none, so the window
+ * starts at the first hit; answers the count and the milliseconds left. A script rather than
+ * `PEXPIRE … NX`, which Redis before 7.0 refuses: the whole MULTI failed there, every hit fell
+ * back to a local count while the health probe (a plain SET) kept finding Redis up, and login
+ * throttling let an attacker try a password a second per account (operator red-team 2026-12-04).
+ */
+const INCREMENT_SCRIPT = `local count = redis.call('incr', KEYS[1])
+local ttl = redis.call('pttl', KEYS[1])
+if ttl < 0 then
+  redis.call('pexpire', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}`;
+
+/**
+ * A Redis-backed {@link CounterStore}: INCR plus an expiry set at the first hit, so the window
+ * starts there ({@link INCREMENT_SCRIPT}; any Redis version with scripting, 2.6 on). Keys are
+ * `prefix` + {@link hashCounterKey}. Calls reject when Redis does (see
  * {@link createResilientCounterStore} for the store Gatehouse uses).
  */
 export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:'): CounterStore {
   const redisKey = (key: CounterKey) => prefix + storedKey(key);
   return {
     async increment(key, windowMs) {
-      const k = redisKey(key);
-      const result = await redis.multi().incr(k).pexpire(k, windowMs, 'NX').pttl(k).exec();
-      const count = Number(result?.[0]?.[1] ?? 1);
-      const ttl = Number(result?.[2]?.[1] ?? windowMs);
+      const result = (await redis.eval(INCREMENT_SCRIPT, 1, redisKey(key), Math.ceil(windowMs))) as [
+        number,
+        number,
+      ];
+      const count = Number(result[0]);
+      const ttl = Number(result[1]);
       return { count, resetAt: Date.now() + Math.max(ttl, 0) };
     },
     async peek(key) {

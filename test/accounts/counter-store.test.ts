@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   createMemoryCounterStore,
   createRedisCounterStore,
@@ -119,6 +119,33 @@ describe.runIf(process.env.REDIS_URL)('createRedisCounterStore', () => {
       await store.reset(key);
       expect(await store.peek(key)).toBeUndefined();
     } finally {
+      redis.disconnect();
+    }
+  });
+
+  // Redis before 7.0 refuses `PEXPIRE … NX`, which failed every increment there: the throttle
+  // fell back to local counts while the health probe kept finding Redis up (operator red-team).
+  it('starts the window at the first hit with commands every Redis version has', async () => {
+    const redis = new Redis(process.env.REDIS_URL ?? '');
+    const prefix = `gatehouse:test:${randomUUID()}:`;
+    const sent = vi.spyOn(redis, 'sendCommand');
+    try {
+      const store = createRedisCounterStore(redis, prefix);
+      const first = await store.increment('window', 60_000);
+      // A later hit asking for a shorter window neither shortens nor restarts it.
+      const second = await store.increment('window', 1_000);
+      expect(second.count).toBe(2);
+      expect(await redis.pttl(prefix + hashCounterKey('window'))).toBeGreaterThan(50_000);
+      expect(Math.abs(second.resetAt - first.resetAt)).toBeLessThan(5_000);
+      // A key left without an expiry (by anything) gets one at the next hit instead of living on.
+      await redis.set(prefix + hashCounterKey('stuck'), '7');
+      expect((await store.increment('stuck', 60_000)).count).toBe(8);
+      expect(await redis.pttl(prefix + hashCounterKey('stuck'))).toBeGreaterThan(0);
+      const commands = sent.mock.calls.map(([command]) => [command.name, ...command.args.map(String)]);
+      expect(commands.filter(([name]) => name === 'multi' || name === 'pexpire')).toEqual([]);
+      expect(commands.flat().map((part) => part.toUpperCase())).not.toContain('NX');
+    } finally {
+      sent.mockRestore();
       redis.disconnect();
     }
   });
