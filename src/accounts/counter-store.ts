@@ -191,7 +191,7 @@ return {count, ttl}`;
 
 /**
  * A Redis-backed {@link CounterStore}: INCR plus an expiry set at the first hit, so the window
- * starts there ({@link INCREMENT_SCRIPT}; any Redis version with scripting, 2.6 on). Keys are
+ * starts there ({@link INCREMENT_SCRIPT}, commands Redis 6 has). Keys are
  * `prefix` + {@link hashCounterKey}. Calls reject when Redis does (see
  * {@link createResilientCounterStore} for the store Gatehouse uses).
  */
