@@ -58,7 +58,7 @@ import { createSmtpTransport } from './mail/mail-transport.js';
 import { createMailer, type Mailer } from './mail/mailer.js';
 import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
 import { createMfaAdministration } from './mfa/mfa-administration.js';
-import { createMfaService } from './mfa/mfa-service.js';
+import { createMfaService, resealTotpSecrets } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
 import { createPasskeyChallenges } from './mfa/passkey-challenge.js';
 import { createPasskeyService } from './mfa/passkeys.js';
@@ -568,6 +568,11 @@ export async function createGatehouseCore(
       challengeTtlMs: config.mfaTokenTtl * 1000,
       clock,
     });
+    // A SECRET_KEY rotation: the authenticators' secrets move to the new secret, as the signing
+    // keys did in createKeyring (README, "Keys and rotation").
+    if (config.secretKeyPrevious !== undefined) {
+      await resealTotpSecrets(createMfaStore(database.db), config.secretKey, config.secretKeyPrevious);
+    }
     const mfa = createMfaService({
       stepUp,
       store: createMfaStore(database.db),
@@ -588,6 +593,7 @@ export async function createGatehouseCore(
       tokens: createMfaTokens(config.secretKey),
       deviceTokens,
       secretKey: config.secretKey,
+      previousSecretKey: config.secretKeyPrevious,
       issuer: config.issuer,
       limits: {
         tokenTtlMs: config.mfaTokenTtl * 1000,

@@ -134,7 +134,7 @@ export const gatehouseConfigSchema = Type.Object(
           code: `a Uint8Array of at least ${MIN_SECRET_BYTES} bytes (256 bits), or undefined`,
         },
         description:
-          'the secret `SECRET_KEY` replaced, while rotating it: HS256 tokens it signed verify until they expire; signing keys sealed under it are re-sealed under `SECRET_KEY` at start-up',
+          'the secret `SECRET_KEY` replaced, while rotating it: HS256 tokens it signed verify until they expire; signing keys and authenticator (TOTP) secrets sealed under it are re-sealed under `SECRET_KEY` at start-up',
       },
     ),
     accessTokenTtl: secondsSetting({

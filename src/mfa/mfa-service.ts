@@ -230,6 +230,11 @@ export interface MfaServiceDeps {
   deviceTokens: Pick<DeviceTokens, 'issue'>;
   secretKey: Uint8Array;
   /**
+   * `SECRET_KEY_PREVIOUS` while rotating: secrets sealed under it still open (start-up re-seals
+   * them under `secretKey`, {@link resealTotpSecrets}). @default undefined
+   */
+  previousSecretKey?: Uint8Array | undefined;
+  /**
    * Step-up for enrolment. Turning the factor off or renewing recovery codes needs a current code
    * instead: a fresh proof of the strongest factor the account has, which is a step-up in itself.
    */
@@ -247,6 +252,43 @@ export interface MfaServiceDeps {
 
 // HKDF purpose label of its own (RFC 5869 §3.2): TOTP secrets never open as any other sealed value.
 const TOTP_SECRET_PURPOSE = 'gatehouse totp-secret v1';
+
+/** What a TOTP secret of `userId` is sealed against (AAD): a secret copied to another row never opens. */
+const totpContext = (userId: string) => `totp:${userId}`;
+
+/** How many secrets {@link resealTotpSecrets} reads at a time. */
+const RESEAL_PAGE = 500;
+
+/**
+ * Re-seals under `secretKey` every TOTP secret still sealed under `previousSecretKey` (a
+ * `SECRET_KEY` rotation), as start-up does for the signing keys: else every authenticator stopped
+ * working once the secret changed, and again once `SECRET_KEY_PREVIOUS` was removed (operator
+ * red-team 2026-12-04). Compare-and-set per row, so instances starting together write each row
+ * once. Returns how many it re-sealed.
+ */
+export async function resealTotpSecrets(
+  store: Pick<MfaStore, 'listSealedSecrets' | 'replaceSealedSecret'>,
+  secretKey: Uint8Array,
+  previousSecretKey: Uint8Array,
+): Promise<number> {
+  const current = createSealer(secretKey, TOTP_SECRET_PURPOSE);
+  const previous = createSealer(previousSecretKey, TOTP_SECRET_PURPOSE);
+  let resealed = 0;
+  let after = '';
+  for (;;) {
+    const page = await store.listSealedSecrets(after, RESEAL_PAGE);
+    for (const { userId, sealedSecret } of page) {
+      if (current.open(sealedSecret, totpContext(userId)) !== undefined) continue;
+      const secret = previous.open(sealedSecret, totpContext(userId));
+      if (secret === undefined) continue;
+      const next = current.seal(secret, totpContext(userId));
+      if (await store.replaceSealedSecret(userId, sealedSecret, next)) resealed += 1;
+    }
+    const last = page.at(-1);
+    if (last === undefined || page.length < RESEAL_PAGE) return resealed;
+    after = last.userId;
+  }
+}
 
 function digest(value: string): string {
   return createHash('sha256').update(value).digest('base64url').slice(0, 22);
@@ -289,8 +331,14 @@ function issuerLabel(issuer: string): string {
 export function createMfaService(deps: MfaServiceDeps): MfaService {
   const { store, counters, limits, clock } = deps;
   const sealer: TokenSealer = createSealer(deps.secretKey, TOTP_SECRET_PURPOSE);
-  // The sealed secret is bound to its account (AAD), so a secret copied to another row never opens.
-  const openSecret = (userId: string, sealed: string) => sealer.open(sealed, `totp:${userId}`);
+  const previousSealer =
+    deps.previousSecretKey === undefined
+      ? undefined
+      : createSealer(deps.previousSecretKey, TOTP_SECRET_PURPOSE);
+  // Under the previous secret too while rotating: a row start-up has not re-sealed yet (another
+  // instance's enrolment under the old secret during a rolling deploy) still opens.
+  const openSecret = (userId: string, sealed: string) =>
+    sealer.open(sealed, totpContext(userId)) ?? previousSealer?.open(sealed, totpContext(userId));
 
   /**
    * After a removal committed: tells the owner, so a factor removed by someone holding a stolen
@@ -467,7 +515,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       requireProvenAddress(user);
       await deps.stepUp.requireRecentAuthentication(sessionId);
       const secret = generateTotpSecret();
-      const stored = await store.putPendingTotp(user.id, sealer.seal(secret, `totp:${user.id}`), clock());
+      const stored = await store.putPendingTotp(user.id, sealer.seal(secret, totpContext(user.id)), clock());
       if (!stored) {
         throw new GatehouseError(
           'MFA_ALREADY_ENABLED',

@@ -41,6 +41,13 @@ export interface MfaStore {
   useRecoveryCode(userId: string, hash: string, now: number): Promise<boolean>;
   /** Unused recovery codes of the account. */
   countRecoveryCodes(userId: string): Promise<number>;
+  /** Up to `limit` stored secrets (sealed) of accounts after `afterUserId`, in id order: a page. */
+  listSealedSecrets(afterUserId: string, limit: number): Promise<{ userId: string; sealedSecret: string }[]>;
+  /**
+   * Replaces the account's sealed secret with `next` if it is still `current` (compare-and-set:
+   * of two instances re-sealing at start-up, one writes); true when it did.
+   */
+  replaceSealedSecret(userId: string, current: string, next: string): Promise<boolean>;
 }
 
 // Every password login asks whether the account has a second factor: compiled once (see precompiledQuery).
@@ -145,6 +152,25 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
         .where('used_at', 'is', null)
         .executeTakeFirstOrThrow();
       return Number(row.n);
+    },
+    async listSealedSecrets(afterUserId, limit) {
+      const rows = await db
+        .selectFrom('mfa_totp')
+        .select(['user_id', 'secret'])
+        .where('user_id', '>', afterUserId)
+        .orderBy('user_id')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => ({ userId: row.user_id, sealedSecret: row.secret }));
+    },
+    async replaceSealedSecret(userId, current, next) {
+      const result = await db
+        .updateTable('mfa_totp')
+        .set({ secret: next })
+        .where('user_id', '=', userId)
+        .where('secret', '=', current)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
   };
 }
