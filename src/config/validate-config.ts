@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { TSchema } from 'typebox';
 import { Check, Errors } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
@@ -11,6 +12,28 @@ type CheckedSettings = Omit<GatehouseConfig, 'secretKey'>;
 
 /** Names a setting in a message: its environment variable, or its property in code. */
 export type SettingLabel = (property: keyof GatehouseConfig) => string;
+
+/**
+ * The shortest prefix a trusted-proxy range may have. Shorter ranges (`0.0.0.0/0`, `::/0`, two
+ * `/1` halves) trust every client's own X-Forwarded-For, the hole `TRUST_PROXY=true` is refused for
+ * (red-team F7; operator red-team 2026-12-04): per-address limits dodged, audit addresses forged.
+ * A /8 still covers `10.0.0.0/8` and IPv6 unique-local `fd00::/8`.
+ */
+const MIN_PROXY_PREFIX = 8;
+
+/** Why `entry` is not a proxy address or range Gatehouse trusts; undefined when it is fine. */
+function trustedProxyProblem(entry: string): string | undefined {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return 'is not an IP address or CIDR range';
+  if (prefix === undefined) return undefined;
+  const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : Number.NaN;
+  if (!(bits <= (family === 4 ? 32 : 128))) return 'has an invalid prefix length';
+  if (bits < MIN_PROXY_PREFIX) {
+    return `is too wide a range to trust (shorter than /${MIN_PROXY_PREFIX}): it would trust every client's own X-Forwarded-For`;
+  }
+  return undefined;
+}
 
 /**
  * Rules between settings that are each valid alone, shared by the environment and the code path
@@ -40,6 +63,12 @@ export function findCrossSettingProblems(config: CheckedSettings, label: Setting
   // to the external verifier and its fetched keys instead.
   if (config.externalIssuers.some((entry) => entry.issuer === config.issuer)) {
     problems.push(`${label('externalIssuers')}: must not list ${label('issuer')} (Gatehouse's own tokens)`);
+  }
+  if (Array.isArray(config.trustProxy)) {
+    for (const entry of config.trustProxy) {
+      const problem = trustedProxyProblem(entry);
+      if (problem !== undefined) problems.push(`${label('trustProxy')}: ${JSON.stringify(entry)} ${problem}`);
+    }
   }
   // The schema checks the scheme; a Unix-socket URL's path and parameters are checked here, so a
   // typo fails at start-up rather than as a reconnect loop (the message never echoes the URL).

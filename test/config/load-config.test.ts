@@ -76,9 +76,20 @@ describe('loadConfig', () => {
     expect(config.trustProxy).toBe(1);
   });
 
+  it('takes proxy addresses and ranges down to /8 (a private network, IPv6 unique-local)', () => {
+    const config = loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.7, fd00::/8, 2001:db8::1' });
+    expect(config.trustProxy).toEqual(['10.0.0.0/8', '192.0.2.7', 'fd00::/8', '2001:db8::1']);
+  });
+
   it.each([
     [{ PORT: 'eighty' }, 'PORT'],
     [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY'],
+    // A range that wide trusts every client's own X-Forwarded-For, as `true` would.
+    [{ TRUST_PROXY: '0.0.0.0/0' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '10.0.0.1, ::/0' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '128.0.0.0/1' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: 'abc' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY'],
     [{ PORT: '70000' }, 'PORT'],
     [{ TOKEN_STRATEGY: 'magic' }, 'TOKEN_STRATEGY'],
     [{ JWT_ALG: 'none' }, 'JWT_ALG'],
