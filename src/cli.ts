@@ -847,6 +847,8 @@ function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
+    // pg also reads `?password=` and `?sslpassword=`: the query goes too (operator red-team).
+    parsed.search = '';
     return parsed.toString();
   } catch {
     return 'DATABASE_URL';

@@ -510,6 +510,16 @@ describe('gatehouse CLI failures: one line naming cause and fix, a sysexits code
     const created = await run(['create-user', '--email', 'a@example.com'], env, 'correct horse battery\n');
     expectOneLine(created, 69, pattern);
     expect(migrated.stderr + created.stderr).not.toContain('hunter2');
+    // pg also takes the password from the query: that goes too.
+    const inQuery = await run(['migrate'], {
+      DATA_DIR: tempDir(),
+      DATABASE_URL: 'postgres://gatehouse@127.0.0.1:1/none?password=swordfish&sslpassword=marlin',
+    });
+    expect(inQuery.code).toBe(69);
+    expect(inQuery.stderr).toMatch(
+      /cannot reach the database at postgres:\/\/gatehouse@127\.0\.0\.1:1\/none /,
+    );
+    expect(inQuery.stderr).not.toMatch(/swordfish|marlin/);
   });
 
   it('takes the password from the first line of stdin and refuses a second line (65) or none (66)', async () => {

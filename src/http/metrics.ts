@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatehouseCore } from '../gatehouse-core.js';
 
+/** Connections the metrics listener accepts at once; more are closed on arrival. */
+const METRICS_MAX_CONNECTIONS = 16;
+
 /** Where the metrics listener answers, once it listens. */
 export interface MetricsListener {
   /** Base URL of the listener, e.g. `http://127.0.0.1:9464`; scrape `${url}/metrics`. */
@@ -259,6 +262,14 @@ export async function installMetrics(
       },
     );
   });
+  // A scraper needs one connection at a time and answers in well under a second. Bounds for a
+  // listener often bound to 0.0.0.0 inside a cluster: without them any pod could hold thousands of
+  // idle sockets (Node's defaults: 60 s for headers, 300 s per request), spending the file
+  // descriptors the public port and the database pool share (operator red-team 2026-12-04).
+  server.maxConnections = METRICS_MAX_CONNECTIONS;
+  server.headersTimeout = 5_000;
+  server.requestTimeout = 10_000;
+  server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => {

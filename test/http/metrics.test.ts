@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
@@ -28,6 +29,42 @@ describe('metrics', () => {
       await plain.close();
     }
     expect((await app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+  });
+
+  // Operator red-team 2026-12-04: the listener (often on 0.0.0.0 in a cluster) took any number of
+  // idle sockets, each held up to Node's default 300 s, spending the process's file descriptors.
+  it('holds at most 16 connections at once and still answers a scrape when they go', async () => {
+    const url = new URL(app.metricsUrl ?? '');
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 20; i += 1) {
+        const socket = connect(Number(url.port), url.hostname);
+        await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+        sockets.push(socket);
+      }
+      // The server closes what comes beyond its cap at once: at most 16 stay open.
+      const closed = await Promise.all(
+        sockets.map(
+          (socket) =>
+            new Promise<boolean>((resolve) => {
+              socket.once('close', () => resolve(true));
+              setTimeout(() => resolve(socket.destroyed), 500);
+            }),
+        ),
+      );
+      expect(closed.filter((gone) => !gone).length).toBeLessThanOrEqual(16);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    // Once the server has seen them go (a scrape arriving first is refused like the others).
+    let status = 0;
+    for (let attempt = 0; attempt < 50 && status !== 200; attempt += 1) {
+      status = await fetch(`${url.origin}/metrics`, { signal: AbortSignal.timeout(2_000) }).then(
+        (response) => response.status,
+        () => 0,
+      );
+    }
+    expect(status).toBe(200);
   });
 
   it('are scraped in Prometheus text format, labelled by route template only', async () => {
