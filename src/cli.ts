@@ -278,11 +278,19 @@ async function migrate(args: string[]): Promise<void> {
   parseCommand('migrate', args, {});
   const { config } = await settings();
   const { openDatabase } = await import('./storage/open-database.js');
-  const { migrateToLatest } = await import('./storage/migrate.js');
+  const { migrateToLatest, MIGRATION_STATEMENT_TIMEOUT_MS } = await import('./storage/migrate.js');
   // The whole schema `serve` needs: the core's and the reference server's apps' (Dicery, clothes),
   // so servers started after `gatehouse migrate` (a rolling deploy) find nothing left to run.
   const { REFERENCE_APP_MIGRATIONS } = await import('./server.js');
-  const database = openDatabase(config.databaseUrl);
+  // The configured timeouts, but PostgreSQL statements as long as a migration may need (see
+  // MIGRATION_STATEMENT_TIMEOUT_MS: the 5 s default failed a big table's migration as "cannot
+  // reach"). SQLite's timeout is only the wait for another process's write lock: as configured.
+  const database = openDatabase(config.databaseUrl, {
+    connectTimeoutMs: config.databaseConnectTimeoutMs,
+    statementTimeoutMs: config.databaseUrl.startsWith('postgres')
+      ? MIGRATION_STATEMENT_TIMEOUT_MS
+      : config.databaseStatementTimeoutMs,
+  });
   try {
     const { applied } = await migrateToLatest(database, REFERENCE_APP_MIGRATIONS);
     console.log(applied.length === 0 ? 'Schema is up to date.' : `Applied: ${applied.join(', ')}`);

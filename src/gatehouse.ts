@@ -93,7 +93,7 @@ import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { createClientTokenRevocationStore } from './storage/client-token-revocation-store.js';
 import { createLifecycleStores, type LifecycleStores } from './storage/lifecycle-stores.js';
-import { type AppMigrations, migrateToLatest } from './storage/migrate.js';
+import { type AppMigrations, migrateToLatest, openMigrationDatabase } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
@@ -390,7 +390,17 @@ export async function createGatehouseCore(
   let mailer: Mailer | undefined;
   let closeIdTokenKeys = () => {};
   try {
-    if (options.migrate ?? true) await migrateToLatest(database, options.migrations);
+    if (options.migrate ?? true) {
+      const migrating = openMigrationDatabase(config.databaseUrl, database, {
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        onConnectionError: (error) => warn('migration connection lost', { error: error.message }),
+      });
+      try {
+        await migrateToLatest(migrating.database, options.migrations);
+      } finally {
+        await migrating.close();
+      }
+    }
     const users = createUserStore(database.db);
     const sessionStore = createSessionStore(database.db);
     // Connected in the background: Redis being down never fails nor blocks start-up (it is an

@@ -1,7 +1,7 @@
 import { DEFAULT_MIGRATION_TABLE, type Kysely, type Migration, Migrator, sql } from 'kysely';
 import { ConfigError } from '../errors.js';
 import { migrations } from './migrations/index.js';
-import type { Database } from './open-database.js';
+import { type Database, type OpenDatabaseOptions, openDatabase } from './open-database.js';
 
 /** Result of {@link migrateToLatest}: the names applied by this call. */
 export interface MigrationReport {
@@ -108,6 +108,32 @@ async function run(migrator: Migrator, prefix: string): Promise<string[]> {
   return (results ?? [])
     .filter((r) => r.status === 'Success')
     .map((r) => (prefix === '' ? r.migrationName : `${prefix}/${r.migrationName}`));
+}
+
+/**
+ * The longest statement a PostgreSQL migration may run ({@link openMigrationDatabase}): a migration
+ * rewrites whole tables (`024a` updates every session), which a busy installation cannot do within
+ * the request path's `DATABASE_STATEMENT_TIMEOUT` (5 s by default). Capped all the same, so a
+ * migration stuck behind a lock gives up and its start-up retries.
+ */
+export const MIGRATION_STATEMENT_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * The handle migrations run on: on PostgreSQL a pool of its own whose statements may take
+ * {@link MIGRATION_STATEMENT_TIMEOUT_MS} (the server's pool cancels them after
+ * `DATABASE_STATEMENT_TIMEOUT`, client-side too, which no `SET LOCAL` lifts), closed by the caller;
+ * on SQLite `database` itself (an in-memory database exists only on its own connection). Before,
+ * a migration that outlasted the statement timeout failed as "cannot reach the database", and a
+ * starting server retried it forever, holding its locks each time (operator red-team 2026-12-04).
+ */
+export function openMigrationDatabase(
+  url: string,
+  database: Database,
+  options: Pick<OpenDatabaseOptions, 'connectTimeoutMs' | 'onConnectionError'>,
+): { database: Database; close: () => Promise<void> } {
+  if (database.dialect !== 'postgres') return { database, close: async () => {} };
+  const own = openDatabase(url, { ...options, statementTimeoutMs: MIGRATION_STATEMENT_TIMEOUT_MS });
+  return { database: own, close: () => own.close() };
 }
 
 /**
