@@ -22,6 +22,26 @@ describe('ops routes', () => {
     });
   });
 
+  // Operator red-team 2026-12-04: a flood of the unauthenticated probe ran one database query (and
+  // one Redis PING) per request, taking pool connections from sign-ins.
+  it('runs one dependency check for probes that arrive together, and a fresh one for the next', async () => {
+    const queries: string[] = [];
+    const probed = await buildTestServer({}, { onQuery: (sql) => void queries.push(sql) });
+    try {
+      const pings = () => queries.filter((sql) => sql === 'select 1').length;
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () => probed.inject({ method: 'GET', url: '/readyz' })),
+      );
+      expect(answers.map((answer) => answer.statusCode)).toEqual(Array(50).fill(200));
+      expect(pings()).toBeLessThanOrEqual(2);
+      const before = pings();
+      expect((await probed.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+      expect(pings()).toBe(before + 1);
+    } finally {
+      await probed.close();
+    }
+  });
+
   it('reports not ready when the database is gone', async () => {
     const broken = await buildTestServer();
     await gatehouseCore(broken.gatehouse).database.close();

@@ -2,7 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { GatehouseCore } from '../../gatehouse-core.js';
-import { pingDatabase } from '../../storage/ping-database.js';
+import { type DatabaseState, pingDatabase } from '../../storage/ping-database.js';
 
 /**
  * How long `/readyz` waits for each dependency. Both are checked in parallel, so the probe answers
@@ -29,6 +29,21 @@ export const ReadinessSchema = Type.Object({
 /** Liveness, readiness and (for asymmetric keys) the JWK Set. */
 export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+
+  // One check at a time, shared by every probe that arrives while it runs: `/readyz` needs no
+  // credentials, and a flood of it ran a database query and a Redis PING per request, taking pool
+  // connections from sign-ins (operator red-team 2026-12-04). The answer is never older than the
+  // request (a probe that arrives after a check ended starts its own).
+  let running: Promise<[DatabaseState, 'up' | 'down' | 'disabled']> | undefined;
+  const checkDependencies = () => {
+    running ??= Promise.all([
+      pingDatabase(gatehouse.database, READINESS_CHECK_TIMEOUT_MS),
+      gatehouse.checkRedis(READINESS_CHECK_TIMEOUT_MS),
+    ]).finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
   app.get(
     '/healthz',
     {
@@ -56,10 +71,7 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
       },
     },
     async (request, reply) => {
-      const [database, redis] = await Promise.all([
-        pingDatabase(gatehouse.database, READINESS_CHECK_TIMEOUT_MS),
-        gatehouse.checkRedis(READINESS_CHECK_TIMEOUT_MS),
-      ]);
+      const [database, redis] = await checkDependencies();
       if (database !== 'up') {
         if (database === 'moved') {
           // An error, not a warning: data is at stake, and only this process can still save it.
