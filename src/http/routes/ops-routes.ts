@@ -32,8 +32,8 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
 
   // One check at a time, shared by every probe that arrives while it runs: `/readyz` needs no
   // credentials, and a flood of it ran a database query and a Redis PING per request, taking pool
-  // connections from sign-ins (operator red-team 2026-12-04). The answer is never older than the
-  // request (a probe that arrives after a check ended starts its own).
+  // connections from sign-ins (operator red-team 2026-12-04). An answer is at most one check old
+  // (≤ READINESS_CHECK_TIMEOUT_MS): a probe arriving after a check ended starts its own.
   let running: Promise<[DatabaseState, 'up' | 'down' | 'disabled']> | undefined;
   const checkDependencies = () => {
     running ??= Promise.all([
