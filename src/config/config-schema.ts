@@ -230,8 +230,8 @@ export const gatehouseConfigSchema = Type.Object(
         syntax: 'trust-proxy',
         default: false,
         accepts: {
-          env: 'false, the number of proxies in front (e.g. 1), or their IPs/CIDRs (/8 or narrower); not true',
-          code: "false, a hop count from 1 to 999, or a list of proxy IPs/CIDRs (/8 or narrower); not true or 0.0.0.0/0 (they trust the client's own X-Forwarded-For)",
+          env: 'false, the number of proxies in front (e.g. 1), or their IPs/CIDRs (IPv4 /8, IPv6 /32 or narrower); not true',
+          code: "false, a hop count from 1 to 999, or a list of proxy IPs/CIDRs (IPv4 /8, IPv6 /32 or narrower); not true or 0.0.0.0/0 (they trust the client's own X-Forwarded-For)",
         },
         description:
           'trust `X-Forwarded-For` from that many proxies (a hop count) or from those proxy IPs/CIDRs; `true` is refused because it lets a client pick its own address',

@@ -14,12 +14,14 @@ type CheckedSettings = Omit<GatehouseConfig, 'secretKey'>;
 export type SettingLabel = (property: keyof GatehouseConfig) => string;
 
 /**
- * The shortest prefix a trusted-proxy range may have. Shorter ranges (`0.0.0.0/0`, `::/0`, two
- * `/1` halves) trust every client's own X-Forwarded-For, the hole `TRUST_PROXY=true` is refused for
- * (red-team F7; operator red-team 2026-12-04): per-address limits dodged, audit addresses forged.
- * A /8 still covers `10.0.0.0/8` and IPv6 unique-local `fd00::/8`.
+ * The shortest prefixes a trusted-proxy range may have. Wider ranges (`0.0.0.0/0`, `::/0`, two
+ * `/1` halves, `::ffff:0.0.0.0/96`, which proxy-addr matches against every IPv4 peer) trust
+ * clients' own X-Forwarded-For, the hole `TRUST_PROXY=true` is refused for (red-team F7; operator
+ * red-team and review 2026-12-04): per-address limits dodged, audit addresses forged. IPv4 (mapped
+ * or not) down to /8 (`10.0.0.0/8`); IPv6 down to /32, or /7 inside unique-local `fc00::/7`.
  */
-const MIN_PROXY_PREFIX = 8;
+const MIN_IPV4_PREFIX = 8;
+const MIN_IPV6_PREFIX = 32;
 
 /** Why `entry` is not a proxy address or range Gatehouse trusts; undefined when it is fine. */
 function trustedProxyProblem(entry: string): string | undefined {
@@ -29,10 +31,12 @@ function trustedProxyProblem(entry: string): string | undefined {
   if (prefix === undefined) return undefined;
   const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : Number.NaN;
   if (!(bits <= (family === 4 ? 32 : 128))) return 'has an invalid prefix length';
-  if (bits < MIN_PROXY_PREFIX) {
-    return `is too wide a range to trust (shorter than /${MIN_PROXY_PREFIX}): it would trust every client's own X-Forwarded-For`;
-  }
-  return undefined;
+  const tooWide = `is too wide a range to trust: it would trust clients' own X-Forwarded-For`;
+  if (family === 4) return bits < MIN_IPV4_PREFIX ? tooWide : undefined;
+  // An IPv4-mapped range (::ffff:a.b.c.d/n) covers IPv4 peers: its IPv4 part is n − 96 bits.
+  if (/^::ffff:/i.test(address)) return bits - 96 < MIN_IPV4_PREFIX ? tooWide : undefined;
+  const uniqueLocal = /^f[cd]/i.test(address) && bits >= 7;
+  return bits < MIN_IPV6_PREFIX && !uniqueLocal ? tooWide : undefined;
 }
 
 /**

@@ -76,9 +76,17 @@ describe('loadConfig', () => {
     expect(config.trustProxy).toBe(1);
   });
 
-  it('takes proxy addresses and ranges down to /8 (a private network, IPv6 unique-local)', () => {
-    const config = loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.7, fd00::/8, 2001:db8::1' });
-    expect(config.trustProxy).toEqual(['10.0.0.0/8', '192.0.2.7', 'fd00::/8', '2001:db8::1']);
+  it('takes proxy addresses and ranges: IPv4 down to /8, IPv6 down to /32 (unique-local /8), mapped IPv4', () => {
+    const config = loadConfig({
+      TRUST_PROXY: '10.0.0.0/8, 192.0.2.7, fd00::/8, 2001:db8::/32, ::ffff:10.0.0.0/104',
+    });
+    expect(config.trustProxy).toEqual([
+      '10.0.0.0/8',
+      '192.0.2.7',
+      'fd00::/8',
+      '2001:db8::/32',
+      '::ffff:10.0.0.0/104',
+    ]);
   });
 
   it.each([
@@ -90,6 +98,11 @@ describe('loadConfig', () => {
     [{ TRUST_PROXY: '128.0.0.0/1' }, 'TRUST_PROXY'],
     [{ TRUST_PROXY: 'abc' }, 'TRUST_PROXY'],
     [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY'],
+    // IPv4-mapped: proxy-addr matches every IPv4 peer against ::ffff:0.0.0.0/96.
+    [{ TRUST_PROXY: '::ffff:0.0.0.0/96' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '::ffff:0:0/97' }, 'TRUST_PROXY'],
+    // A public IPv6 /8 is a large part of the internet.
+    [{ TRUST_PROXY: '2a00::/8' }, 'TRUST_PROXY'],
     [{ PORT: '70000' }, 'PORT'],
     [{ TOKEN_STRATEGY: 'magic' }, 'TOKEN_STRATEGY'],
     [{ JWT_ALG: 'none' }, 'JWT_ALG'],
