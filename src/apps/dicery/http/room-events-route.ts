@@ -2,13 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { enforceRateLimit, errorResponses, problemRef } from '../../../http/index.js';
-import {
-  addressBucket,
-  createConcurrencyCaps,
-  GatehouseError,
-  isDatabaseUnavailable,
-  type ScheduledTimer,
-} from '../../../index.js';
+import { addressBucket, createConcurrencyCaps, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import {
   type DiceryError,
   type DiceryErrorCode,
@@ -23,6 +17,9 @@ import type { DiceryContext } from './dicery-context.js';
 import { type RoomGuards, roomOf, standingError, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
 import { toEventPayload } from './room-views.js';
+
+/** Failed room reads in a row after which a reconciliation pass stops (see `reconcile`). */
+const RECONCILE_FAILURES_TO_STOP = 3;
 
 /** Options of the room event stream route. */
 export interface RoomEventsRouteOptions {
@@ -450,16 +447,20 @@ export function registerRoomEventsRoute(
         else list.push(stream);
       }
       // Only streams listed before the query are judged by it: a player who joins and connects
-      // while it runs must not be mistaken for a departed one. A room whose reads fail (a timeout,
-      // a bad row) is skipped, not the rest of the pass, or the rooms after it would never be
-      // checked while it kept failing; a database that is down ends the pass (every read would
-      // fail, each holding the pool).
+      // while it runs must not be mistaken for a departed one. A room whose reads fail (a statement
+      // timeout, a bad row) is skipped, not the rest of the pass, or the rooms after it would never
+      // be checked while it kept failing. Several failures in a row end the pass: the database is
+      // likely down, and every further read would fail too, each holding the pool for its timeout.
+      // (Not isDatabaseUnavailable alone: it counts a statement timeout as an outage.)
+      let failuresInARow = 0;
       for (const [code, list] of byRoom) {
         try {
           await reconcileRoom(code, list, now);
+          failuresInARow = 0;
         } catch (error) {
           app.log.warn({ err: error, room: code }, 'room stream reconciliation failed for a room');
-          if (isDatabaseUnavailable(error)) break;
+          failuresInARow += 1;
+          if (failuresInARow >= RECONCILE_FAILURES_TO_STOP) break;
         }
       }
     } catch (error) {

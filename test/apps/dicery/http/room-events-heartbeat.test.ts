@@ -83,7 +83,10 @@ describe('room event stream heartbeat on the injected scheduler', () => {
     // The first room's read fails as a query does (a statement timeout, a bad row), the database up.
     const findRoom = app.dicery.roomStore.findRoom.bind(app.dicery.roomStore);
     const reads = vi.spyOn(app.dicery.roomStore, 'findRoom').mockImplementation(async (code) => {
-      if (code === unreadable.code) throw new Error('canceling statement due to statement timeout');
+      // PostgreSQL's statement_timeout (57014), which isDatabaseUnavailable counts as an outage.
+      if (code === unreadable.code) {
+        throw Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+      }
       return findRoom(code);
     });
     try {
