@@ -278,7 +278,9 @@ async function migrate(args: string[]): Promise<void> {
   parseCommand('migrate', args, {});
   const { config } = await settings();
   const { openDatabase } = await import('./storage/open-database.js');
-  const { migrateToLatest, MIGRATION_STATEMENT_TIMEOUT_MS } = await import('./storage/migrate.js');
+  const { migrateToLatest, MIGRATION_LOCK_TIMEOUT_MS, MIGRATION_STATEMENT_TIMEOUT_MS } = await import(
+    './storage/migrate.js'
+  );
   // The whole schema `serve` needs: the core's and the reference server's apps' (Dicery, clothes),
   // so servers started after `gatehouse migrate` (a rolling deploy) find nothing left to run.
   const { REFERENCE_APP_MIGRATIONS } = await import('./server.js');
@@ -287,9 +289,9 @@ async function migrate(args: string[]): Promise<void> {
   // reach"). SQLite's timeout is only the wait for another process's write lock: as configured.
   const database = openDatabase(config.databaseUrl, {
     connectTimeoutMs: config.databaseConnectTimeoutMs,
-    statementTimeoutMs: config.databaseUrl.startsWith('postgres')
-      ? MIGRATION_STATEMENT_TIMEOUT_MS
-      : config.databaseStatementTimeoutMs,
+    ...(config.databaseUrl.startsWith('postgres')
+      ? { statementTimeoutMs: MIGRATION_STATEMENT_TIMEOUT_MS, lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS }
+      : { statementTimeoutMs: config.databaseStatementTimeoutMs }),
   });
   try {
     const { applied } = await migrateToLatest(database, REFERENCE_APP_MIGRATIONS);

@@ -394,6 +394,7 @@ export async function createGatehouseCore(
       const migrating = openMigrationDatabase(config.databaseUrl, database, {
         connectTimeoutMs: config.databaseConnectTimeoutMs,
         onConnectionError: (error) => warn('migration connection lost', { error: error.message }),
+        ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
       });
       try {
         await migrateToLatest(migrating.database, options.migrations);

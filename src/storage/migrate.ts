@@ -113,10 +113,17 @@ async function run(migrator: Migrator, prefix: string): Promise<string[]> {
 /**
  * The longest statement a PostgreSQL migration may run ({@link openMigrationDatabase}): a migration
  * rewrites whole tables (`024a` updates every session), which a busy installation cannot do within
- * the request path's `DATABASE_STATEMENT_TIMEOUT` (5 s by default). Capped all the same, so a
- * migration stuck behind a lock gives up and its start-up retries.
+ * the request path's `DATABASE_STATEMENT_TIMEOUT` (5 s by default).
  */
 export const MIGRATION_STATEMENT_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * The longest a PostgreSQL migration waits for a lock ({@link openMigrationDatabase}). A DDL
+ * statement waiting for its ACCESS EXCLUSIVE lock behind a long reader (a backup, a report) makes
+ * every later request on that table queue behind it; failing after this long lets the readers go
+ * on, and a starting server retries the migration (review 2026-12-04).
+ */
+export const MIGRATION_LOCK_TIMEOUT_MS = 10_000;
 
 /**
  * The handle migrations run on: on PostgreSQL a pool of its own whose statements may take
@@ -129,10 +136,14 @@ export const MIGRATION_STATEMENT_TIMEOUT_MS = 30 * 60_000;
 export function openMigrationDatabase(
   url: string,
   database: Database,
-  options: Pick<OpenDatabaseOptions, 'connectTimeoutMs' | 'onConnectionError'>,
+  options: Pick<OpenDatabaseOptions, 'connectTimeoutMs' | 'onConnectionError' | 'onQuery'>,
 ): { database: Database; close: () => Promise<void> } {
   if (database.dialect !== 'postgres') return { database, close: async () => {} };
-  const own = openDatabase(url, { ...options, statementTimeoutMs: MIGRATION_STATEMENT_TIMEOUT_MS });
+  const own = openDatabase(url, {
+    ...options,
+    statementTimeoutMs: MIGRATION_STATEMENT_TIMEOUT_MS,
+    lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS,
+  });
   return { database: own, close: () => own.close() };
 }
 

@@ -93,6 +93,11 @@ export interface OpenDatabaseOptions {
    */
   statementTimeoutMs?: number;
   /**
+   * PostgreSQL `lock_timeout`: milliseconds a statement may wait for a lock before it fails.
+   * @default none (the statement timeout bounds the wait)
+   */
+  lockTimeoutMs?: number;
+  /**
    * Told about connection errors that no query is waiting for (a terminated or lost pool
    * connection). The pool drops such a connection and opens a new one on demand; without a
    * listener, Node would turn the `error` event into a process exit. @default ignore
@@ -183,6 +188,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     statement_timeout: statementTimeoutMs,
     query_timeout: statementTimeoutMs + 1000,
     idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+    ...(options.lockTimeoutMs === undefined ? {} : { lock_timeout: options.lockTimeoutMs }),
     // TCP keepalive notices a peer that vanished without a FIN (a dead host, a dropped NAT entry)
     // on an idle pooled connection; probing after 10 s idle instead of the OS default of 2 h.
     keepAlive: true,

@@ -14,8 +14,9 @@ import { createTestDatabaseUrl, engines } from '../support/databases.js';
 describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
   'a migration longer than DATABASE_STATEMENT_TIMEOUT (PostgreSQL)',
   () => {
-    it('completes at start-up, and the server keeps its own short statement timeout', async () => {
+    it('completes at start-up with a 10 s lock wait, and the server keeps its own short statement timeout', async () => {
       const { url, drop } = await createTestDatabaseUrl('postgres');
+      let lockWait: string | undefined;
       try {
         const gatehouse = await createGatehouse(
           testConfig({ databaseUrl: url, databaseStatementTimeoutMs: 1000 }),
@@ -25,6 +26,10 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
                 '001-slow': {
                   up: async (db) => {
                     await sql`select pg_sleep(1.6)`.execute(db);
+                    const { rows } = await sql<{
+                      wait: string;
+                    }>`select current_setting('lock_timeout') as wait`.execute(db);
+                    lockWait = rows[0]?.wait;
                   },
                 },
               },
@@ -32,6 +37,8 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
           },
         );
         await gatehouse.close();
+        // A schema change behind a long reader fails after 10 s instead of queueing every request.
+        expect(lockWait).toBe('10s');
         // The server's own pool still cancels a statement past its timeout.
         const again = await createGatehouse(
           testConfig({ databaseUrl: url, databaseStatementTimeoutMs: 1000 }),
