@@ -335,10 +335,20 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     deps.previousSecretKey === undefined
       ? undefined
       : createSealer(deps.previousSecretKey, TOTP_SECRET_PURPOSE);
-  // Under the previous secret too while rotating: a row start-up has not re-sealed yet (another
-  // instance's enrolment under the old secret during a rolling deploy) still opens.
-  const openSecret = (userId: string, sealed: string) =>
-    sealer.open(sealed, totpContext(userId)) ?? previousSealer?.open(sealed, totpContext(userId));
+  // Under the previous secret too while rotating: a row start-up has not re-sealed (an old
+  // instance's enrolment during a rolling deploy) still opens, and is re-sealed under the current
+  // secret there and then (compare-and-set; a failure leaves it for the next use or start-up), so
+  // removing SECRET_KEY_PREVIOUS later does not strand it (review 2026-12-04).
+  const openSecret = (userId: string, sealed: string) => {
+    const context = totpContext(userId);
+    const current = sealer.open(sealed, context);
+    if (current !== undefined || previousSealer === undefined) return current;
+    const old = previousSealer.open(sealed, context);
+    if (old !== undefined) {
+      void store.replaceSealedSecret(userId, sealed, sealer.seal(old, context)).catch(() => {});
+    }
+    return old;
+  };
 
   /**
    * After a removal committed: tells the owner, so a factor removed by someone holding a stolen

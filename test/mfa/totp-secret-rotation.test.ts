@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { enrolTotp, postMfaGrant, requestMfaToken } from '../support/mfa.js';
@@ -20,34 +22,46 @@ describe('TOTP secrets through a SECRET_KEY rotation', () => {
   const oldKey = new Uint8Array(randomBytes(32));
   const newKey = new Uint8Array(randomBytes(32));
 
+  const serve = (settings: { secretKey: Uint8Array; secretKeyPrevious?: Uint8Array }) =>
+    buildTestServer({ databaseUrl, ...settings }, { clock, scheduler: clock });
+
+  /** A sign-in with a code of `secret` on `app`, a time step after the last one: its status. */
+  const codeSignIn = async (app: FastifyInstance, email: string, secret: string) => {
+    clock.advance(30_000);
+    const answer = await postMfaGrant(
+      app,
+      await requestMfaToken(app, email),
+      generateTotpCode(secret, clock()),
+    );
+    return answer.statusCode;
+  };
+
+  /** {@link codeSignIn} on a server of its own with `settings`. */
   const signInWithCode = async (
     settings: { secretKey: Uint8Array; secretKeyPrevious?: Uint8Array },
     email: string,
     secret: string,
   ) => {
-    const app = await buildTestServer({ databaseUrl, ...settings }, { clock, scheduler: clock });
+    const app = await serve(settings);
     try {
-      clock.advance(30_000);
-      const answer = await postMfaGrant(
-        app,
-        await requestMfaToken(app, email),
-        generateTotpCode(secret, clock()),
-      );
-      return answer.statusCode;
+      return await codeSignIn(app, email, secret);
     } finally {
       await app.close();
     }
   };
 
-  it('keeps every authenticator working during the rotation and after SECRET_KEY_PREVIOUS is gone', async () => {
-    const before = await buildTestServer({ databaseUrl, secretKey: oldKey }, { clock, scheduler: clock });
-    let enrolled: Awaited<ReturnType<typeof enrolTotp>>;
+  /** An account enrolled on a server with the old secret alone. */
+  const enrolUnderOldKey = async () => {
+    const old = await serve({ secretKey: oldKey });
     try {
-      enrolled = await enrolTotp(before, clock());
+      return await enrolTotp(old, clock());
     } finally {
-      await before.close();
+      await old.close();
     }
-    const { user, secret } = enrolled;
+  };
+
+  it('keeps every authenticator working during the rotation and after SECRET_KEY_PREVIOUS is gone', async () => {
+    const { user, secret } = await enrolUnderOldKey();
     // During the rotation (start-up re-seals the secret), then with the new secret alone.
     expect(await signInWithCode({ secretKey: newKey, secretKeyPrevious: oldKey }, user.email, secret)).toBe(
       200,
@@ -57,5 +71,31 @@ describe('TOTP secrets through a SECRET_KEY rotation', () => {
     expect(await signInWithCode({ secretKey: new Uint8Array(randomBytes(32)) }, user.email, secret)).toBe(
       400,
     );
+  });
+
+  // A rolling deploy: an old instance (old secret alone) enrols someone after the new ones started,
+  // so no start-up re-sealed that row. Its first use on a new instance re-seals it.
+  it('re-seals a secret an old instance enrolled after start-up at its first use', async () => {
+    const rotating = await serve({ secretKey: newKey, secretKeyPrevious: oldKey });
+    let late: Awaited<ReturnType<typeof enrolTotp>>;
+    try {
+      late = await enrolUnderOldKey();
+      const { id } = late.user;
+      const sealedNow = async () =>
+        (
+          await gatehouseCore(rotating.gatehouse)
+            .database.db.selectFrom('mfa_totp')
+            .select('secret')
+            .where('user_id', '=', id)
+            .executeTakeFirstOrThrow()
+        ).secret;
+      const enrolledAs = await sealedNow();
+      expect(await codeSignIn(rotating, late.user.email, late.secret)).toBe(200);
+      // The re-seal is written beside the sign-in, not awaited by it.
+      await expect.poll(sealedNow).not.toBe(enrolledAs);
+    } finally {
+      await rotating.close();
+    }
+    expect(await signInWithCode({ secretKey: newKey }, late.user.email, late.secret)).toBe(200);
   });
 });
