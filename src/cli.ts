@@ -857,8 +857,11 @@ function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
-    // pg also reads `?password=` and `?sslpassword=`: the query goes too (operator red-team).
-    parsed.search = '';
+    // pg also reads credentials from the query (operator red-team): those go, the rest (a socket
+    // `host=`, `sslmode=`) stays to tell the operator where it tried.
+    for (const name of ['password', 'sslpassword', 'sslkey', 'sslcert']) {
+      if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
+    }
     return parsed.toString();
   } catch {
     return 'DATABASE_URL';

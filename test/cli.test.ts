@@ -517,7 +517,7 @@ describe('gatehouse CLI failures: one line naming cause and fix, a sysexits code
     });
     expect(inQuery.code).toBe(69);
     expect(inQuery.stderr).toMatch(
-      /cannot reach the database at postgres:\/\/gatehouse@127\.0\.0\.1:1\/none /,
+      /cannot reach the database at postgres:\/\/gatehouse@127\.0\.0\.1:1\/none\?password=\*\*\*&sslpassword=\*\*\* /,
     );
     expect(inQuery.stderr).not.toMatch(/swordfish|marlin/);
   });

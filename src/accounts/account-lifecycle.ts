@@ -398,13 +398,15 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
   /**
    * How many live links of a purpose an account keeps. An email change: one, the newest request
-   * is the one that applies. A reset or verification: as many as the mail budget can send to the
-   * address in an hour (both lanes' ceilings), so no mailed link is pushed out while it lives
-   * (reset links live ≤ 30 minutes) — before, a stranger's forgot-password request killed the link
-   * the owner had just been mailed. Using a reset link still ends them all.
+   * is the one that applies. A reset or verification: what both mail lanes' ceilings can send to
+   * the address in two adjacent hourly windows (the counters' windows are fixed, so a flood timed
+   * on a boundary sends two windows' worth within minutes), so no reset link (≤ 30 minutes) is
+   * pushed out while it lives. Before, a stranger's forgot-password request killed the link the
+   * owner had just been mailed. Verification links live longer, but only the owner and admins add
+   * them after sign-up. Using a reset link still ends them all.
    */
   const linksKept = (purpose: AccountTokenPurpose) =>
-    purpose === 'change_email' ? 1 : 2 * ACCOUNT_MAIL_CEILING_FACTOR * settings.accountMailsPerHour;
+    purpose === 'change_email' ? 1 : 4 * ACCOUNT_MAIL_CEILING_FACTOR * settings.accountMailsPerHour;
 
   /** A fresh token for `user` in `tx`, beside their newest ones of this purpose ({@link linksKept}). */
   const issue = async (
@@ -417,8 +419,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     // 256 bits from the CSPRNG (OWASP Forgot Password Cheat Sheet; the issue asks ≥ 128).
     const token = randomBytes(32).toString('base64url');
     const now = clock();
-    // The lock order (ARCHITECTURE.md): the account's row before the link it replaces, whose
-    // deletion locks that link's row while the insert's foreign key waits for the account's.
+    // The lock order (ARCHITECTURE.md): the account's row before the links it deletes, whose
+    // deletion locks their rows while the insert's foreign key waits for the account's.
     // Deleted since it was read (before the mail budget was checked, say): its link's key would
     // name no account (23503).
     if ((await stores.users.lockUser(userId, 'key share')) === undefined) {

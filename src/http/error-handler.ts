@@ -276,13 +276,13 @@ export function installErrorHandling(app: FastifyInstance, registry: ErrorStatus
       // under `err`: pino's error serializer prints a plain object there as "[not an Error]", and
       // the operator lost the reason (fault review, third part).
       request.log.warn({ error: error.message, code: error.code }, 'database unavailable');
-    } else if (problem.code === 'TRANSACTION_CONFLICT' || problem.code === 'CONCURRENT_DELETION') {
-      // Rare and harmless to the data (rolled back), but a lock order (or a missing existence
-      // check) to find: warned, no stack.
-      request.log.warn(
-        { error: error.message, code: error.code },
-        problem.code.toLowerCase().replaceAll('_', ' '),
-      );
+    } else if (problem.code === 'TRANSACTION_CONFLICT') {
+      // Rare and harmless to the data (rolled back), but a lock order to find: warned, no stack.
+      request.log.warn({ error: error.message, code: error.code }, 'transaction conflict');
+    } else if (problem.code === 'CONCURRENT_DELETION') {
+      // Most likely a missing existence check (or a wrong id, a bug): logged as an error with the
+      // stack and the route, so the net does not hide it.
+      request.log.error({ err: error, route: request.routeOptions.url }, 'write named a row that is gone');
     } else if (registry.statusOf(problem.code) === undefined) {
       // An app raised a code it never registered: answered 500 (its own code and message, no
       // stack), logged so the missing `app.gatehouseErrors.register` is found.

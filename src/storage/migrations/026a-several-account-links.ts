@@ -10,7 +10,8 @@ import { isPostgres } from './dialect.js';
  * "invalid link"). The account store now keeps the newest links of a purpose, as many as the mail
  * budget can send in the link's life (`storeToken`'s `keep`), and a used reset link still ends
  * them all. An email change keeps one live link: the newest request is the only one that applies,
- * which a partial unique index still enforces (two racing requests: one fails, as before).
+ * which a partial unique index enforces (`storeToken` upserts on it, so of two racing requests
+ * the later one applies).
  *
  * SQLite cannot drop a table constraint, so it rebuilds the table (the documented
  * create-copy-drop-rename procedure; the migrator runs it in one transaction, see
