@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AccountTokenPurpose,
@@ -6,8 +5,7 @@ import {
   createAccountTokenStore,
 } from '../../src/storage/account-token-store.js';
 import { isUniqueViolation } from '../../src/storage/open-database.js';
-import { createUserStore } from '../../src/storage/user-store.js';
-import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+import { addTestUser, createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
 describe.each(engines)('AccountTokenStore on $name', ({ name }) => {
   let test: TestDatabase;
@@ -19,22 +17,7 @@ describe.each(engines)('AccountTokenStore on $name', ({ name }) => {
   });
   afterAll(async () => test.dispose());
 
-  const addUser = async () => {
-    const id = randomUUID();
-    await createUserStore(test.database.db).insertUser({
-      id,
-      email: `${id}@example.com`,
-      emailKey: `${id}@example.com`,
-      fullName: null,
-      passwordHash: 'h',
-      role: 'user',
-      isActive: true,
-      emailVerified: false,
-      createdAt: 0,
-      updatedAt: 0,
-    });
-    return id;
-  };
+  const addUser = () => addTestUser(test.database.db);
 
   const link = (
     userId: string,

@@ -4,7 +4,7 @@ import { createOAuthClientStore } from '../../src/storage/oauth-client-store.js'
 import { createOAuthGrantStore, type OAuthGrantStore } from '../../src/storage/oauth-grant-store.js';
 import { createSessionStore } from '../../src/storage/session-store.js';
 import { createUserStore } from '../../src/storage/user-store.js';
-import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+import { addTestUser, createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
 
 describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
@@ -13,22 +13,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
   const clientId = `client-${randomUUID()}`;
   const secondClientId = `client-${randomUUID()}`;
 
-  const addUser = async () => {
-    const id = randomUUID();
-    await createUserStore(test.database.db).insertUser({
-      id,
-      email: `${id}@example.com`,
-      emailKey: `${id}@example.com`,
-      fullName: null,
-      passwordHash: 'h',
-      role: 'user',
-      isActive: true,
-      emailVerified: false,
-      createdAt: 0,
-      updatedAt: 0,
-    });
-    return id;
-  };
+  const addUser = () => addTestUser(test.database.db);
 
   const code = (userId: string, overrides: { codeHash?: string; expiresAt?: number } = {}) => ({
     codeHash: overrides.codeHash ?? randomUUID(),

@@ -6,7 +6,7 @@ import {
   type SessionStore,
 } from '../../src/storage/session-store.js';
 import { createUserStore } from '../../src/storage/user-store.js';
-import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+import { addTestUser, createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
 describe.each(engines)('SessionStore on $name', ({ name }) => {
   let test: TestDatabase;
@@ -30,22 +30,7 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     ...overrides,
   });
 
-  const addUser = async () => {
-    const id = randomUUID();
-    await createUserStore(test.database.db).insertUser({
-      id,
-      email: `${id}@example.com`,
-      emailKey: `${id}@example.com`,
-      fullName: null,
-      passwordHash: 'h',
-      role: 'user',
-      isActive: true,
-      emailVerified: false,
-      createdAt: 0,
-      updatedAt: 0,
-    });
-    return id;
-  };
+  const addUser = () => addTestUser(test.database.db);
 
   const liveIds = async (owner: string, now: number) =>
     (await store.listLiveSessions(owner, now)).map((session) => session.id).sort();

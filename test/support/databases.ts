@@ -1,7 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { type AppMigrations, migrateToLatest } from '../../src/storage/migrate.js';
 import { type Database, openDatabase } from '../../src/storage/open-database.js';
+import type { Schema } from '../../src/storage/schema.js';
+import { createUserStore } from '../../src/storage/user-store.js';
 
 /** A database a test suite owns: migrated, and dropped again by `dispose`. */
 export interface TestDatabase {
@@ -59,4 +62,25 @@ export async function createTestDatabase(
       await drop();
     },
   };
+}
+
+/**
+ * Inserts a plain, active account with a random id (`<id>@example.com`) through the user store,
+ * for store tests whose rows need an account to belong to; returns its id.
+ */
+export async function addTestUser(db: Kysely<Schema>): Promise<string> {
+  const id = randomUUID();
+  await createUserStore(db).insertUser({
+    id,
+    email: `${id}@example.com`,
+    emailKey: `${id}@example.com`,
+    fullName: null,
+    passwordHash: 'h',
+    role: 'user',
+    isActive: true,
+    emailVerified: false,
+    createdAt: 0,
+    updatedAt: 0,
+  });
+  return id;
 }
