@@ -120,6 +120,9 @@ const PROBE_KEY = 'gatehouse:probe';
 /** How long the probe's key lives: a few probes, so it never outlives an outage by much. */
 const PROBE_KEY_TTL_MS = 10_000;
 
+/** The probe's write: SET with an expiry, run as a script (see the probe). */
+const PROBE_SCRIPT = "return redis.call('set', KEYS[1], '1', 'PX', ARGV[1])";
+
 /**
  * Most commands awaiting an answer on the command connection before Redis counts as unusable.
  * A healthy Redis answers in well under a millisecond, so the queue is short; a frozen one (socket
@@ -222,7 +225,10 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
       // (READONLY). With PING the counters went back to Redis every second and the next write took
       // them off again: two warnings a second per instance, and limits counted half in Redis, half
       // here. One small key, shared by the instances, that expires by itself.
-      .set(PROBE_KEY, '1', 'PX', PROBE_KEY_TTL_MS)
+      // And through a script, as the counters write (counter-store.ts): a Redis whose ACL forbids
+      // scripting answered a plain SET, so each probe put the counters back on a Redis that
+      // refused every count (review 2026-12-04).
+      .eval(PROBE_SCRIPT, 1, PROBE_KEY, PROBE_KEY_TTL_MS)
       .then(
         () => {
           failed = false;
