@@ -8,9 +8,8 @@ import {
   type RevokedSessionRow,
   type SessionStore,
 } from '../../src/storage/session-store.js';
-import { createUserStore } from '../../src/storage/user-store.js';
 import { createTestClock } from '../../src/testing.js';
-import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+import { addTestUser, createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
 const RETENTION = 900_000;
 const OVERLAP = 60_000;
@@ -186,18 +185,7 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))('revocation
   beforeAll(async () => {
     test = await createTestDatabase('postgres');
     store = createSessionStore(test.database.db);
-    await createUserStore(test.database.db).insertUser({
-      id: userId,
-      email: 'r@example.com',
-      emailKey: 'r@example.com',
-      fullName: null,
-      passwordHash: 'h',
-      role: 'user',
-      isActive: true,
-      emailVerified: false,
-      createdAt: 0,
-      updatedAt: 0,
-    });
+    await addTestUser(test.database.db, userId);
   });
   afterAll(async () => test.dispose());
 

@@ -5,7 +5,6 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../../src/storage/session-store.js';
-import { createUserStore } from '../../src/storage/user-store.js';
 import { addTestUser, createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
 describe.each(engines)('SessionStore on $name', ({ name }) => {
@@ -38,18 +37,7 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
   beforeAll(async () => {
     test = await createTestDatabase(name);
     store = createSessionStore(test.database.db);
-    await createUserStore(test.database.db).insertUser({
-      id: userId,
-      email: 's@example.com',
-      emailKey: 's@example.com',
-      fullName: null,
-      passwordHash: 'h',
-      role: 'user',
-      isActive: true,
-      emailVerified: false,
-      createdAt: 0,
-      updatedAt: 0,
-    });
+    await addTestUser(test.database.db, userId);
   });
   afterAll(async () => test.dispose());
 

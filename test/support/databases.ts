@@ -65,11 +65,10 @@ export async function createTestDatabase(
 }
 
 /**
- * Inserts a plain, active account with a random id (`<id>@example.com`) through the user store,
- * for store tests whose rows need an account to belong to; returns its id.
+ * Inserts a plain, active account (`<id>@example.com`, a random id unless given) through the user
+ * store, for store tests whose rows need an account to belong to; returns its id.
  */
-export async function addTestUser(db: Kysely<Schema>): Promise<string> {
-  const id = randomUUID();
+export async function addTestUser(db: Kysely<Schema>, id: string = randomUUID()): Promise<string> {
   await createUserStore(db).insertUser({
     id,
     email: `${id}@example.com`,
