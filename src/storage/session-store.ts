@@ -226,6 +226,8 @@ const insertRefreshTokenRow = precompiledQuery<
 
 // Every sign-in counts its account's and its client's live sessions (the session caps): compiled
 // once (see precompiledQuery); built per call, Kysely's builder and compiler ran on every login.
+// Answered from `sessions_user_idx (user_id, revoked_at, expires_at, client_id)` alone (migration
+// 027a): one index range, not one table page per session of the account.
 const countLiveSessions = precompiledQuery<
   Schema,
   { userId: string; now: number; clientId: string },

@@ -18,6 +18,7 @@ import * as credentialsVersion from './023a-credentials-version.js';
 import * as sessionClient from './024a-session-client.js';
 import * as refreshTokenFamily from './025a-refresh-token-family.js';
 import * as severalAccountLinks from './026a-several-account-links.js';
+import * as sessionUserLiveIndex from './027a-session-user-live-index.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -53,4 +54,5 @@ export const migrations: Record<string, Migration> = {
   '024a-session-client': sessionClient,
   '025a-refresh-token-family': refreshTokenFamily,
   '026a-several-account-links': severalAccountLinks,
+  '027a-session-user-live-index': sessionUserLiveIndex,
 };
