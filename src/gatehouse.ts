@@ -540,7 +540,20 @@ export async function createGatehouseCore(
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
-    const stepUp = createStepUpPolicy({ sessions: sessionStore, maxAgeSeconds: config.stepUpMaxAge, clock });
+    const passkeyStore = createPasskeyStore(database.db);
+    const mfaStore = createMfaStore(database.db);
+    const stepUp = createStepUpPolicy({
+      sessions: sessionStore,
+      maxAgeSeconds: config.stepUpMaxAge,
+      clock,
+      hasSecondFactor: async (userId) => {
+        const [totp, passkeyCount] = await Promise.all([
+          mfaStore.findTotp(userId),
+          passkeyStore.countPasskeys(userId),
+        ]);
+        return (totp !== undefined && totp.confirmedAt !== null) || passkeyCount > 0;
+      },
+    });
     // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
     const transport =
       config.smtpUrl === undefined
@@ -558,7 +571,6 @@ export async function createGatehouseCore(
       scheduler,
       warn,
     });
-    const passkeyStore = createPasskeyStore(database.db);
     const spentChallenges = createSpentChallengeStore(database.db);
     const passkeys = createPasskeyService({
       store: passkeyStore,
@@ -582,11 +594,11 @@ export async function createGatehouseCore(
     // A SECRET_KEY rotation: the authenticators' secrets move to the new secret, as the signing
     // keys did in createKeyring (README, "Keys and rotation").
     if (config.secretKeyPrevious !== undefined) {
-      await resealTotpSecrets(createMfaStore(database.db), config.secretKey, config.secretKeyPrevious);
+      await resealTotpSecrets(mfaStore, config.secretKey, config.secretKeyPrevious);
     }
     const mfa = createMfaService({
       stepUp,
-      store: createMfaStore(database.db),
+      store: mfaStore,
       passkeys: passkeyStore,
       transaction: (work) =>
         database.transaction((trx) =>

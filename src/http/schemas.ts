@@ -38,6 +38,15 @@ export const problemRef = Type.Unsafe<unknown>({ $ref: 'Problem#' });
 export const publicUserRef = Type.Unsafe<PublicUser>({ $ref: 'PublicUser#' });
 
 /** Standard error responses, for documentation. */
+/**
+ * The OpenAPI note of every route that changes an account's second factors (see
+ * `StepUpPolicy.requireFactorChangeAuthentication`).
+ */
+export const FACTOR_CHANGE_NOTE =
+  ' Once the account holds a second factor (an authenticator app or a passkey), only a session that proved ' +
+  'one may change its factors (`amr` has `mfa`: a sign-in with a code or a passkey, or `POST /auth/reauthenticate` ' +
+  'with one); a session signed in with the password alone gets 401 `STEP_UP_REQUIRED` (NIST SP 800-63B §6.1.2.1).';
+
 export const errorResponses = {
   400: problemRef,
   401: problemRef,

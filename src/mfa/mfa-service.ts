@@ -132,7 +132,8 @@ export interface MfaService {
    * Starts (or restarts) TOTP enrolment: a new secret, stored sealed and pending until
    * {@link MfaService.confirmTotp}. Throws EMAIL_NOT_VERIFIED until the account's address is proved
    * (`requireProvenAddress`), MFA_ALREADY_ENABLED when a confirmed one exists, and
-   * STEP_UP_REQUIRED unless session `sessionId` authenticated within STEP_UP_MAX_AGE.
+   * STEP_UP_REQUIRED unless session `sessionId` authenticated within STEP_UP_MAX_AGE (with a second
+   * factor, when the account holds a passkey: `StepUpPolicy.requireFactorChangeAuthentication`).
    */
   startTotpEnrolment(
     user: Pick<UserRecord, 'id' | 'email' | 'emailVerified'>,
@@ -238,7 +239,7 @@ export interface MfaServiceDeps {
    * Step-up for enrolment. Turning the factor off or renewing recovery codes needs a current code
    * instead: a fresh proof of the strongest factor the account has, which is a step-up in itself.
    */
-  stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
+  stepUp: Pick<StepUpPolicy, 'requireFactorChangeAuthentication'>;
   /** `JWT_ISSUER`: the issuer the authenticator app shows. */
   issuer: string;
   limits: MfaLimits;
@@ -523,7 +524,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
     async startTotpEnrolment(user, sessionId) {
       requireProvenAddress(user);
-      await deps.stepUp.requireRecentAuthentication(sessionId);
+      await deps.stepUp.requireFactorChangeAuthentication(sessionId);
       const secret = generateTotpSecret();
       const stored = await store.putPendingTotp(user.id, sealer.seal(secret, totpContext(user.id)), clock());
       if (!stored) {
@@ -544,7 +545,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
       }
       requireProvenAddress(user);
-      await deps.stepUp.requireRecentAuthentication(sessionId);
+      await deps.stepUp.requireFactorChangeAuthentication(sessionId);
       const totp = await store.findTotp(userId);
       if (totp === undefined || totp.confirmedAt !== null) {
         throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');

@@ -67,8 +67,9 @@ export interface PasskeyService {
   /**
    * Options for `navigator.credentials.create()`: a discoverable credential (resident key) with
    * user verification required, excluding the account's passkeys. Throws EMAIL_NOT_VERIFIED until
-   * the account's address is proved (`requireProvenAddress`), STEP_UP_REQUIRED and
-   * PASSKEY_LIMIT_REACHED.
+   * the account's address is proved (`requireProvenAddress`), STEP_UP_REQUIRED (no sign-in within
+   * STEP_UP_MAX_AGE, or one without a second factor on an account that holds one:
+   * `StepUpPolicy.requireFactorChangeAuthentication`) and PASSKEY_LIMIT_REACHED.
    */
   registrationOptions(
     user: Pick<UserRecord, 'id' | 'email' | 'fullName' | 'emailVerified'>,
@@ -85,7 +86,10 @@ export interface PasskeyService {
     name: string,
     audit: Omit<AuditEntry, 'event'>,
   ): Promise<PasskeyRecord>;
-  /** Removes one passkey. Throws STEP_UP_REQUIRED and PASSKEY_NOT_FOUND. */
+  /**
+   * Removes one passkey. Throws STEP_UP_REQUIRED (as {@link registrationOptions}: a password alone
+   * never removes a factor) and PASSKEY_NOT_FOUND.
+   */
   remove(account: PasskeyAccount, passkeyId: string, audit: Omit<AuditEntry, 'event'>): Promise<void>;
   /**
    * Options for `navigator.credentials.get()`: for `login` no credential list (the browser offers
@@ -126,7 +130,7 @@ export interface PasskeyServiceDeps {
   /** Single use of challenges: a table, never the evictable counter store. */
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   deviceTokens: Pick<DeviceTokens, 'issue'>;
-  stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
+  stepUp: Pick<StepUpPolicy, 'requireFactorChangeAuthentication'>;
   /** `PUBLIC_URL`: its origin is the expected WebAuthn origin, its host name the rp id. */
   publicUrl: string;
   /** REQUIRE_VERIFIED_EMAIL: a passkey sign-in obeys it as a password sign-in does. */
@@ -192,7 +196,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
 
     async registrationOptions(user, sessionId) {
       requireProvenAddress(user);
-      await deps.stepUp.requireRecentAuthentication(sessionId);
+      await deps.stepUp.requireFactorChangeAuthentication(sessionId);
       const existing = await store.listPasskeys(user.id);
       if (existing.length >= MAX_PASSKEYS_PER_ACCOUNT) {
         throw new GatehouseError(
@@ -226,7 +230,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
     },
 
     async register(account, token, response, name, audit) {
-      await deps.stepUp.requireRecentAuthentication(account.sessionId);
+      await deps.stepUp.requireFactorChangeAuthentication(account.sessionId);
       const challenge = open(token, 'register', account);
       if (challenge === undefined) throw invalid();
       const { verifyRegistrationResponse } = await webAuthn();
@@ -276,7 +280,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
     },
 
     async remove(account, passkeyId, audit) {
-      await deps.stepUp.requireRecentAuthentication(account.sessionId);
+      await deps.stepUp.requireFactorChangeAuthentication(account.sessionId);
       await deps.transaction(async ({ passkeys, audit: log }) => {
         if (!(await passkeys.deletePasskey(account.userId, passkeyId))) {
           throw new GatehouseError('PASSKEY_NOT_FOUND', 'No such passkey on your account.');

@@ -1,5 +1,5 @@
 import { GatehouseError } from '../errors.js';
-import type { SessionStore } from '../storage/session-store.js';
+import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 
 /**
  * Step-up for sensitive changes (OWASP ASVS 5 V6, issue 13): a change needs an authentication
@@ -15,6 +15,18 @@ export interface StepUpPolicy {
    * on every instance, without new tokens.
    */
   requireRecentAuthentication(sessionId: string): Promise<void>;
+  /**
+   * For a change to the account's factors (adding an authenticator app or a passkey, removing a
+   * passkey): {@link requireRecentAuthentication}, and, when the account already holds a second
+   * factor (a confirmed authenticator app or a passkey), a session whose `amr` proves one
+   * (`mfa`). NIST SP 800-63B §6.1.2.1: binding an authenticator needs an authentication at the
+   * level it will serve; a password alone must not add (or take away) what signs in with every
+   * factor: a passkey planted by a password thief would then pass REQUIRE_MFA_FOR_ROLES, and an
+   * authenticator app they set up would lock the owner out of password sign-in. Throws
+   * STEP_UP_REQUIRED either way (the remedy is `POST /auth/reauthenticate`, with the second
+   * factor: a code or a passkey, which records `mfa` on the session).
+   */
+  requireFactorChangeAuthentication(sessionId: string): Promise<void>;
   /** `STEP_UP_MAX_AGE` in seconds. */
   readonly maxAgeSeconds: number;
 }
@@ -24,26 +36,48 @@ export interface StepUpPolicyDeps {
   sessions: Pick<SessionStore, 'findSession'>;
   maxAgeSeconds: number;
   clock: () => number;
+  /**
+   * Whether the account holds a second factor (a confirmed authenticator app or a passkey), for
+   * {@link StepUpPolicy.requireFactorChangeAuthentication}. @default none ever does
+   */
+  hasSecondFactor?: (userId: string) => Promise<boolean>;
 }
 
 /** Creates the {@link StepUpPolicy}. */
 export function createStepUpPolicy(deps: StepUpPolicyDeps): StepUpPolicy {
   const { maxAgeSeconds, clock } = deps;
+  const stepUpRequired = (message: string) =>
+    new GatehouseError('STEP_UP_REQUIRED', message, {
+      challenge: {
+        scheme: 'Bearer',
+        error: 'insufficient_user_authentication',
+        description: 'A more recent authentication is required',
+        maxAge: maxAgeSeconds,
+      },
+    });
+  /** The session, when it authenticated within `STEP_UP_MAX_AGE`; throws STEP_UP_REQUIRED otherwise. */
+  const recentSession = async (sessionId: string): Promise<SessionRecord> => {
+    const session = await deps.sessions.findSession(sessionId);
+    const authTime = session === undefined ? undefined : (session.authTime ?? session.createdAt);
+    if (session !== undefined && authTime !== undefined && clock() - authTime <= maxAgeSeconds * 1000)
+      return session;
+    throw stepUpRequired(
+      'This change needs a recent sign-in. Re-authenticate at POST /auth/reauthenticate, then retry.',
+    );
+  };
   return {
     maxAgeSeconds,
     async requireRecentAuthentication(sessionId) {
-      const session = await deps.sessions.findSession(sessionId);
-      const authTime = session === undefined ? undefined : (session.authTime ?? session.createdAt);
-      if (authTime !== undefined && clock() - authTime <= maxAgeSeconds * 1000) return;
-      const description = 'Re-authenticate at POST /auth/reauthenticate, then retry.';
-      throw new GatehouseError('STEP_UP_REQUIRED', `This change needs a recent sign-in. ${description}`, {
-        challenge: {
-          scheme: 'Bearer',
-          error: 'insufficient_user_authentication',
-          description: 'A more recent authentication is required',
-          maxAge: maxAgeSeconds,
-        },
-      });
+      await recentSession(sessionId);
+    },
+    async requireFactorChangeAuthentication(sessionId) {
+      const session = await recentSession(sessionId);
+      if (session.amr?.includes('mfa') === true) return;
+      if (deps.hasSecondFactor === undefined || !(await deps.hasSecondFactor(session.userId))) return;
+      throw stepUpRequired(
+        'This change to your sign-in factors needs a sign-in with your second factor. Re-authenticate at ' +
+          'POST /auth/reauthenticate with a code from your authenticator app or with a passkey, then retry.',
+      );
     },
   };
 }

@@ -107,6 +107,13 @@ describe.runIf(runBrowserTests)('second factors in a real browser', () => {
     await page.getByTestId('passkeys-empty').waitFor();
     await page.getByTestId('passkey-add-button').click();
     await expect.poll(() => page.getByTestId('passkey-item').count(), { timeout: UI_TIMEOUT }).toBe(1);
+    // This session signed in with the password alone: now that the account holds a passkey,
+    // changing its factors asks for the passkey, not the password (NIST 800-63B §6.1.2.1).
+    await page.getByTestId('passkey-remove-button').click();
+    await page.getByTestId('step-up').waitFor();
+    expect(await page.getByTestId('step-up-password').count()).toBe(0);
+    await page.getByTestId('step-up-cancel').click();
+    expect(await page.getByTestId('passkey-item').count()).toBe(1);
 
     // The authenticator holds one discoverable credential for rp id "localhost", user handle = account id.
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });

@@ -74,8 +74,20 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
   });
 
   it('refuses a second enrolment while an authenticator is on, and a confirmation without one', async () => {
-    const { token } = await enrolled();
-    const again = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    const { user, token, secret } = await enrolled();
+    // The session that enrolled signed in with the password alone: it may not change the factors
+    // any more (requireFactorChangeAuthentication); a session signed in with a code may.
+    const stale = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    expect(stale.statusCode).toBe(401);
+    expect(stale.json().code).toBe('STEP_UP_REQUIRED');
+    clock.advance(STEP);
+    const signedIn = await mfaGrant(await mfaToken(user.email), generateTotpCode(secret, clock()));
+    expect(signedIn.statusCode).toBe(200);
+    const again = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp',
+      headers: bearer(signedIn.json().access_token),
+    });
     expect(again.statusCode).toBe(409);
     expect(again.json().code).toBe('MFA_ALREADY_ENABLED');
     // A proven address (an unproven one is refused first: EMAIL_NOT_VERIFIED, red team 2026-12d I4).

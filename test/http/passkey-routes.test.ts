@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { MAX_PASSKEYS_PER_ACCOUNT } from '../../src/mfa/passkeys.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
-import { bearer, cookiesOf, createUser, login } from '../support/accounts.js';
+import { bearer, cookiesOf, createUser, login, PASSWORD } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createSoftAuthenticator, FLAGS } from '../support/soft-authenticator.js';
 
@@ -46,6 +46,26 @@ describe('passkeys over HTTP (software authenticator)', () => {
     });
     expect(registered.statusCode).toBe(201);
     return { user, token, authenticator, passkey: registered.json<{ id: string }>() };
+  };
+
+  /** Re-authenticates bearer session `token` with `authenticator`'s passkey: its `amr` then proves `mfa`. */
+  const stepUpWithPasskey = async (
+    token: string,
+    authenticator: ReturnType<typeof createSoftAuthenticator>,
+  ) => {
+    const started = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey/options',
+      headers: bearer(token),
+    });
+    const { options, passkey_token } = started.json<Options>();
+    const done = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey',
+      headers: bearer(token),
+      payload: { passkey_token, credential: authenticator.authenticate(options) },
+    });
+    expect(done.statusCode).toBe(200);
   };
 
   const signInOptions = async (browser: Browser) => {
@@ -171,6 +191,40 @@ describe('passkeys over HTTP (software authenticator)', () => {
     expect(crossed.json().code).toBe('PASSKEY_INVALID');
   });
 
+  it('once an account holds a passkey, its factors change only from a session that proved one (NIST 800-63B §6.1.2.1)', async () => {
+    // The session that registered the passkey signed in with the password alone, as a thief would.
+    const { user, token, authenticator, passkey } = await withPasskey();
+    const attempts = {
+      addPasskey: () =>
+        app.inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(token) }),
+      addAuthenticatorApp: () =>
+        app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) }),
+      removePasskey: () =>
+        app.inject({ method: 'DELETE', url: `/users/me/passkeys/${passkey.id}`, headers: bearer(token) }),
+    };
+    for (const attempt of Object.values(attempts)) {
+      const refused = await attempt();
+      expect(refused.statusCode).toBe(401);
+      expect(refused.json().code).toBe('STEP_UP_REQUIRED');
+      expect(refused.headers['www-authenticate']).toContain('error="insufficient_user_authentication"');
+    }
+    // A fresh password re-authentication is recent, but proves no second factor.
+    const password = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate',
+      headers: bearer(token),
+      payload: { current_password: PASSWORD },
+    });
+    expect(password.statusCode).toBe(200);
+    expect((await attempts.addPasskey()).json().code).toBe('STEP_UP_REQUIRED');
+    expect(await core().passkeys.list(user.id)).toHaveLength(1);
+    // The passkey proves it: the same session may now change the factors.
+    await stepUpWithPasskey(token, authenticator);
+    expect((await attempts.addAuthenticatorApp()).statusCode).toBe(201);
+    expect((await attempts.addPasskey()).statusCode).toBe(200);
+    expect((await attempts.removePasskey()).statusCode).toBe(204);
+  });
+
   it('adding and removing need a recent sign-in (RFC 9470); a passkey re-authentication restores it', async () => {
     const { user, token, authenticator, passkey } = await withPasskey();
     clock.advance((core().config.stepUpMaxAge + 1) * 1000);
@@ -244,6 +298,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
 
   it(`caps an account at ${MAX_PASSKEYS_PER_ACCOUNT} passkeys and refuses a credential registered twice`, async () => {
     const { token, authenticator } = await withPasskey();
+    await stepUpWithPasskey(token, authenticator);
     for (let i = 1; i < MAX_PASSKEYS_PER_ACCOUNT; i++) {
       const started = await app.inject({
         method: 'POST',

@@ -49,7 +49,10 @@ export function renderSecurity(ctx: PageContext): void {
   const sensitive = async <T>(run: () => Promise<ApiResult<T>>): Promise<ApiResult<T>> => {
     const first = await run();
     if (first.ok || first.problem.code !== 'STEP_UP_REQUIRED') return first;
-    if (!(await confirm.ask(status?.totp === 'on'))) return first;
+    // An account whose only second factor is a passkey proves it with the passkey: a password
+    // re-authentication is recent but proves no factor, and the server refuses factor changes then.
+    const passkeyOnly = status !== undefined && status.totp !== 'on' && status.passkeys > 0;
+    if (!(await confirm.ask(status?.totp === 'on', passkeyOnly))) return first;
     return run();
   };
 
@@ -285,12 +288,18 @@ function renderPasskeys(section: HTMLElement, passkeys: Passkey[], deps: Section
   );
 }
 
-/** The "confirm it's you" prompt: password (plus a code when the account has one) or a passkey. */
-function stepUpPanel(ctx: PageContext): { element: HTMLElement; ask(withCode: boolean): Promise<boolean> } {
+/**
+ * The "confirm it's you" prompt: password (plus a code when the account has one) or a passkey;
+ * the passkey alone when it is the account's only second factor (`passkeyOnly`).
+ */
+function stepUpPanel(ctx: PageContext): {
+  element: HTMLElement;
+  ask(withCode: boolean, passkeyOnly: boolean): Promise<boolean>;
+} {
   const element = h('section', { class: 'step-up', 'data-testid': 'step-up', hidden: true });
   return {
     element,
-    ask(withCode) {
+    ask(withCode, passkeyOnly) {
       return new Promise<boolean>((resolve) => {
         const alert = buildAlert('step-up-error');
         const password = buildField({
@@ -308,7 +317,7 @@ function stepUpPanel(ctx: PageContext): { element: HTMLElement; ask(withCode: bo
           required: true,
           testId: 'step-up-otp',
         });
-        const fields = withCode ? [password, code] : [password];
+        const fields = passkeyOnly ? [] : withCode ? [password, code] : [password];
         const submit = h(
           'button',
           { type: 'submit', class: 'button button--primary', 'data-testid': 'step-up-button' },
@@ -319,13 +328,17 @@ function stepUpPanel(ctx: PageContext): { element: HTMLElement; ask(withCode: bo
           { type: 'button', class: 'button button--secondary', 'data-testid': 'step-up-passkey-button' },
           'Use a passkey',
         );
-        const cancel = h('button', { type: 'button', class: 'button button--link' }, 'Cancel');
+        const cancel = h(
+          'button',
+          { type: 'button', class: 'button button--link', 'data-testid': 'step-up-cancel' },
+          'Cancel',
+        );
         const form = h(
           'form',
           { novalidate: true },
           alert.element,
           ...fields.map((f) => f.element),
-          submit,
+          ...(passkeyOnly ? [] : [submit]),
           withPasskey,
           cancel,
         );
@@ -360,11 +373,17 @@ function stepUpPanel(ctx: PageContext): { element: HTMLElement; ask(withCode: bo
         setChildren(
           element,
           h('h2', {}, 'Confirm it’s you'),
-          h('p', {}, 'This change needs a recent sign-in.'),
+          h(
+            'p',
+            {},
+            passkeyOnly
+              ? 'Changing how you sign in needs one of your passkeys.'
+              : 'This change needs a recent sign-in.',
+          ),
           form,
         );
         element.hidden = false;
-        password.input.focus();
+        (passkeyOnly ? withPasskey : password.input).focus();
       });
     },
   };

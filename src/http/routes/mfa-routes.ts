@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { AuditEntry } from '../../audit/audit-log.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { callerOf } from '../caller.js';
-import { errorResponses, NoBody, problemRef } from '../schemas.js';
+import { errorResponses, FACTOR_CHANGE_NOTE, NoBody, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
 
 const MfaStatusView = Type.Object({
@@ -75,7 +75,8 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
           'secret). Nothing changes at login until `POST /users/me/mfa/totp/confirm` with a first code; asking again ' +
           "before that replaces the secret. 403 `EMAIL_NOT_VERIFIED` until the account's address is verified (a " +
           'second factor is set up only on a proven address), 409 `MFA_ALREADY_ENABLED` when an authenticator is ' +
-          'already on.',
+          'already on.' +
+          FACTOR_CHANGE_NOTE,
         response: {
           201: Type.Object({
             secret: Type.String({ description: 'Base32 shared secret (160 bits)' }),
@@ -107,7 +108,8 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
           'Proves the app holds the secret; from now on logins ask for a code. Answers ten recovery codes, shown ' +
           "only now. 400 `INVALID_OTP` for a wrong code, 403 `EMAIL_NOT_VERIFIED` while the account's address is " +
           'not verified (a pending enrolment is confirmed only on a proven address), 409 `MFA_ENROLMENT_NOT_STARTED` ' +
-          'without a pending enrolment.',
+          'without a pending enrolment.' +
+          FACTOR_CHANGE_NOTE,
         body: Type.Object(
           { code: Type.String({ minLength: 1, maxLength: 16, description: 'Six-digit code from the app' }) },
           { additionalProperties: false },

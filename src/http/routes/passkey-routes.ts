@@ -11,7 +11,7 @@ import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
 import { enforceAddressRateLimit, refundAddressRateLimit } from '../rate-limit.js';
-import { errorResponses, NoBody, problemRef } from '../schemas.js';
+import { errorResponses, FACTOR_CHANGE_NOTE, NoBody, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
 import { selfAudit } from './mfa-routes.js';
 
@@ -142,7 +142,8 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
           'required, relying-party id = the host name of PUBLIC_URL) and a `passkey_token` to send back with the ' +
           `answer to \`POST /users/me/passkeys\`. Needs a recent sign-in (STEP_UP_MAX_AGE, else 401 RFC 9470); at most ` +
           `${MAX_PASSKEYS_PER_ACCOUNT} passkeys per account (409 \`PASSKEY_LIMIT_REACHED\`); 403 \`EMAIL_NOT_VERIFIED\` ` +
-          "until the account's address is verified (a second factor is set up only on a proven address).",
+          "until the account's address is verified (a second factor is set up only on a proven address)." +
+          FACTOR_CHANGE_NOTE,
         response: {
           200: OptionsAnswer('PublicKeyCredentialCreationOptionsJSON (WebAuthn §5.4)'),
           ...errorResponses,
@@ -170,7 +171,8 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
           'The authenticator’s answer to the options of `POST /users/me/passkeys/options`, with its `passkey_token` ' +
           '(single use, same session). Needs a recent sign-in. 400 `PASSKEY_INVALID` when the answer does not verify ' +
           '(wrong challenge, origin or rp id, no user verification) or the token expired; 409 ' +
-          '`PASSKEY_ALREADY_REGISTERED`.',
+          '`PASSKEY_ALREADY_REGISTERED`.' +
+          FACTOR_CHANGE_NOTE,
         body: Type.Object(
           {
             passkey_token: PasskeyToken,
@@ -205,7 +207,8 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
         tags: ['second factors'],
         summary: 'Remove a passkey',
         description:
-          'Needs a recent sign-in (STEP_UP_MAX_AGE). 404 `PASSKEY_NOT_FOUND` when it is not yours.',
+          'Needs a recent sign-in (STEP_UP_MAX_AGE). 404 `PASSKEY_NOT_FOUND` when it is not yours.' +
+          FACTOR_CHANGE_NOTE,
         // The credential id's own form: a free string let a NUL byte through, which PostgreSQL
         // refuses (22021, a 500) where SQLite answered 404.
         params: Type.Object({ id: B64(1024) }),
