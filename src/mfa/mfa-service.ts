@@ -564,7 +564,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const confirmed = await deps.transaction(async ({ users, mfa, audit: log }) => {
         // The account's row before the authenticator's (lock order): the codes' insert needs it.
         await users.lockUser(userId, 'key share');
-        if (!(await mfa.confirmTotp(userId, step, now))) return false;
+        if (!(await mfa.confirmTotp(userId, totp.sealedSecret, step, now))) return false;
         await mfa.replaceRecoveryCodes(userId, hashes, now);
         await log.record({ ...audit, event: 'mfa_enabled', details: { factor: 'totp' } });
         return true;

@@ -191,6 +191,37 @@ describe('passkeys over HTTP (software authenticator)', () => {
     expect(crossed.json().code).toBe('PASSKEY_INVALID');
   });
 
+  it('a typed label follows the display-text rule: control and bidi characters refused, spaces trimmed, empty means the default', async () => {
+    const user = await createUser(app, { verified: true });
+    const { access_token: token } = await login(app, user.email);
+    const authenticator = createSoftAuthenticator(ORIGIN);
+    const register = async (name: string) => {
+      const started = await app.inject({
+        method: 'POST',
+        url: '/users/me/passkeys/options',
+        headers: bearer(token),
+      });
+      const { options, passkey_token } = started.json<Options>();
+      return app.inject({
+        method: 'POST',
+        url: '/users/me/passkeys',
+        headers: { ...bearer(token), 'user-agent': 'Mozilla/5.0 Firefox/120.0' },
+        payload: { passkey_token, credential: authenticator.register(options), name },
+      });
+    };
+    // A NUL byte reached the database (PostgreSQL refuses it: a 500); a bidi override or a line
+    // break would be shown in the list as typed.
+    for (const name of ['a\u0000b', 'evil\u202Egpj.exe', 'two\nlines']) {
+      const refused = await register(name);
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'name' }] });
+    }
+    expect(await core().passkeys.list(user.id)).toEqual([]);
+    const trimmed = await register('  Work   key ');
+    expect(trimmed.statusCode).toBe(201);
+    expect(trimmed.json().name).toBe('Work key');
+  });
+
   it('once an account holds a passkey, its factors change only from a session that proved one (NIST 800-63B §6.1.2.1)', async () => {
     // The session that registered the passkey signed in with the password alone, as a thief would.
     const { user, token, authenticator, passkey } = await withPasskey();

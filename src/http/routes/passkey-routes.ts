@@ -6,6 +6,7 @@ import type { GatehouseCore } from '../../gatehouse-core.js';
 import { MAX_PASSKEY_TOKEN_LENGTH } from '../../mfa/passkey-challenge.js';
 import { MAX_PASSKEYS_PER_ACCOUNT } from '../../mfa/passkeys.js';
 import type { PasskeyRecord } from '../../mfa/storage/passkey-store.js';
+import { describeDisplayTextRejection, normalizeDisplayText } from '../../text/display-text.js';
 import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
@@ -100,10 +101,26 @@ function toView(passkey: PasskeyRecord): Static<typeof PasskeyView> {
   };
 }
 
-/** A label for a new passkey: the one the user typed, else the browser family from its user agent. */
+/** Most code points in a passkey's label. */
+const PASSKEY_NAME_MAX_LENGTH = 64;
+
+/**
+ * A label for a new passkey: the one the user typed, under the display-text rule every shown name
+ * follows (`full_name`'s: a NUL byte reached PostgreSQL, which refuses it, as a 500; bidi
+ * overrides and line breaks would be shown in the list), else the browser family from its user
+ * agent. Throws VALIDATION_FAILED for a label the rule refuses.
+ */
 function passkeyName(typed: string | undefined, userAgent: string | undefined): string {
-  const name = typed?.trim();
-  if (name !== undefined && name !== '') return name;
+  if (typed !== undefined) {
+    const name = normalizeDisplayText(typed, PASSKEY_NAME_MAX_LENGTH);
+    if (name.ok) return name.text;
+    if (name.reason !== 'empty') {
+      const message = describeDisplayTextRejection(name.reason, PASSKEY_NAME_MAX_LENGTH);
+      throw new GatehouseError('VALIDATION_FAILED', `name ${message}`, {
+        errors: [{ field: 'name', message }],
+      });
+    }
+  }
   const ua = userAgent ?? '';
   const family = ['Edg', 'Firefox', 'Chrome', 'Safari'].find((word) => ua.includes(word));
   return family === undefined ? 'Passkey' : `Passkey (${family === 'Edg' ? 'Edge' : family})`;
@@ -178,7 +195,10 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
             passkey_token: PasskeyToken,
             credential: RegistrationCredential,
             name: Type.Optional(
-              Type.String({ maxLength: 64, description: 'A label; default from the browser' }),
+              Type.String({
+                maxLength: PASSKEY_NAME_MAX_LENGTH,
+                description: 'A label (no control or invisible characters); default from the browser',
+              }),
             ),
           },
           { additionalProperties: false },

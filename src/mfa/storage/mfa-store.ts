@@ -26,8 +26,13 @@ export interface MfaStore {
    * written, when the account already has a confirmed authenticator.
    */
   putPendingTotp(userId: string, sealedSecret: string, now: number): Promise<boolean>;
-  /** Marks the pending authenticator confirmed at `step`; false when there is none pending. */
-  confirmTotp(userId: string, step: number, now: number): Promise<boolean>;
+  /**
+   * Marks the pending authenticator confirmed at `step`, if its secret is still `sealedSecret`
+   * (the one the code was checked against); false when none is pending, or a new enrolment
+   * replaced it meanwhile (confirming that one would switch on a secret no code was checked
+   * against, which the user's app does not hold).
+   */
+  confirmTotp(userId: string, sealedSecret: string, step: number, now: number): Promise<boolean>;
   /**
    * Records `step` as used when it is later than the last one used (RFC 6238 §5.2: a code is
    * accepted once); false for a replay, or when no confirmed authenticator exists.
@@ -73,7 +78,8 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
 
     async putPendingTotp(userId, sealedSecret, now) {
       // One statement: a concurrent confirmation either lands first (then this updates nothing)
-      // or after (and confirms the new secret, which its code then fails: harmless).
+      // or after, and then finds the secret it checked its code against replaced and confirms
+      // nothing (confirmTotp compares the secret).
       const row = await db
         .insertInto('mfa_totp')
         .values({
@@ -94,12 +100,13 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
       return row !== undefined;
     },
 
-    async confirmTotp(userId, step, now) {
+    async confirmTotp(userId, sealedSecret, step, now) {
       const result = await db
         .updateTable('mfa_totp')
         .set({ confirmed_at: now, last_step: step })
         .where('user_id', '=', userId)
         .where('confirmed_at', 'is', null)
+        .where('secret', '=', sealedSecret)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
     },

@@ -43,8 +43,11 @@ describe.each(engines)('MfaStore on $name', ({ name }) => {
       confirmedAt: null,
       lastStep: null,
     });
-    expect(await store.confirmTotp(id, 100, 30)).toBe(true);
-    expect(await store.confirmTotp(id, 101, 31)).toBe(false);
+    // A code checked against the replaced secret confirms nothing (a second enrolment raced it).
+    expect(await store.confirmTotp(id, 'sealed-1', 100, 30)).toBe(false);
+    expect((await store.findTotp(id))?.confirmedAt).toBeNull();
+    expect(await store.confirmTotp(id, 'sealed-2', 100, 30)).toBe(true);
+    expect(await store.confirmTotp(id, 'sealed-2', 101, 31)).toBe(false);
     expect(await store.putPendingTotp(id, 'sealed-3', 40)).toBe(false);
     expect((await store.findTotp(id))?.sealedSecret).toBe('sealed-2');
   });
@@ -54,7 +57,7 @@ describe.each(engines)('MfaStore on $name', ({ name }) => {
     expect(await store.acceptTotpStep(id, 5)).toBe(false); // no authenticator yet
     await store.putPendingTotp(id, 's', 1);
     expect(await store.acceptTotpStep(id, 5)).toBe(false); // pending only
-    await store.confirmTotp(id, 100, 2);
+    await store.confirmTotp(id, 's', 100, 2);
     expect(await store.acceptTotpStep(id, 100)).toBe(false);
     expect(await store.acceptTotpStep(id, 99)).toBe(false);
     expect(await store.acceptTotpStep(id, 101)).toBe(true);
@@ -64,7 +67,7 @@ describe.each(engines)('MfaStore on $name', ({ name }) => {
   it('lets exactly one of 20 concurrent uses of one step win', async () => {
     const id = await account();
     await store.putPendingTotp(id, 's', 1);
-    await store.confirmTotp(id, 1, 2);
+    await store.confirmTotp(id, 's', 1, 2);
     const wins = await Promise.all(Array.from({ length: 20 }, () => store.acceptTotpStep(id, 7)));
     expect(wins.filter(Boolean)).toHaveLength(1);
   });
