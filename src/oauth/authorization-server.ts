@@ -180,10 +180,23 @@ export interface AuthorizationServer {
    * `user` when REQUIRE_MFA_FOR_ROLES lists it and the sign-in's `amr` has no second factor.
    */
   grantableScopes(request: AuthorizationRequest, user: AccountUser, amr: readonly string[]): string[];
-  /** True when `userId` already allowed `clientId` every one of `scopes`. */
-  hasConsent(userId: string, clientId: string, scopes: readonly string[]): Promise<boolean>;
   /**
-   * Approves `request` for `user`, remembering consent when `remember`, and returns where to send
+   * Whether a consent to `request` may be remembered and later answer without a page: for a
+   * confidential client, or a redirect URI under `https` (which only the site's holder receives).
+   * RFC 8252 §8.6: a public client redirecting to a private-use scheme or a loopback address
+   * cannot prove its identity (any app on the device can claim the scheme or listen on the port,
+   * and brings its own PKCE pair), so each of its requests is treated as if none had been
+   * approved before: the consent page every time, and `consent_required` for `prompt=none`.
+   */
+  mayRememberConsent(request: AuthorizationRequest): boolean;
+  /**
+   * True when `userId` already allowed `request`'s client every one of `scopes`, and the request
+   * may be answered from that ({@link mayRememberConsent}).
+   */
+  hasConsent(userId: string, request: AuthorizationRequest, scopes: readonly string[]): Promise<boolean>;
+  /**
+   * Approves `request` for `user`, remembering consent when `remember` (and
+   * {@link mayRememberConsent}), and returns where to send
    * the browser: the redirect URI with `code`, `state` and `iss` (RFC 9207), or an error there
    * (`temporarily_unavailable` only when the client's {@link MAX_LIVE_CODES_PER_CLIENT} codes, or
    * the account's {@link MAX_LIVE_CODES_PER_ACCOUNT}, were all exchanged within the code's
@@ -418,15 +431,18 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
 
     grantableScopes: (request, user, amr) => grantableScopes(request, roleOf(user, amr), deps.scopes),
 
-    async hasConsent(userId, clientId, scopes) {
-      const allowed = await grants.findConsent(userId, clientId);
+    mayRememberConsent,
+
+    async hasConsent(userId, request, scopes) {
+      if (!mayRememberConsent(request)) return false;
+      const allowed = await grants.findConsent(userId, request.client.clientId);
       return allowed !== undefined && scopes.every((scope) => allowed.includes(scope));
     },
 
     async approve(request, user, authentication, options, caller) {
       const now = clock();
       const scopes = grantableScopes(request, roleOf(user, authentication.amr), deps.scopes);
-      if (options.remember) {
+      if (options.remember && mayRememberConsent(request)) {
         // One transaction: the consent and its entry commit together. The account's row lock
         // first (the lock order) also makes two approvals of one account merge their scopes in
         // turn, where both could read the same `before` and the second drop the first's scopes.
@@ -626,6 +642,10 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
 
     sweep: () => grants.deleteExpiredCodes(clock()),
   };
+
+  function mayRememberConsent(request: AuthorizationRequest): boolean {
+    return request.client.type === 'confidential' || /^https:\/\//i.test(request.redirectUri);
+  }
 
   async function revokeReplayed(record: AuthorizationCodeRecord, caller: Caller): Promise<void> {
     // One transaction: the mark, the session's end and the alarm commit together (a process dying

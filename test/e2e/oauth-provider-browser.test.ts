@@ -274,15 +274,22 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     await page.getByTestId('login-button').click();
     await page.getByTestId('consent-client').or(page.getByTestId('reauthenticate-note')).waitFor();
     expect(await page.getByTestId('reauthenticate-note').count()).toBe(0);
-    await page.getByTestId('consent-allow').click(); // "Remember my choice" is ticked
+    // A public client on a loopback redirect cannot prove which app receives the code (RFC 8252
+    // §8.6): no "remember" box, the consent page every time.
+    expect(await page.getByTestId('consent-not-remembered').count()).toBe(1);
+    await page.getByTestId('consent-allow').click();
     const firstClaims = await backAtTheApp(first);
     expect(firstClaims?.sub).toBe(user.id);
     const firstAuthTime = Number(firstClaims?.auth_time);
 
-    // Signed in, consent remembered: without prompt=login the app gets a code with no page at all.
+    // Signed in: without prompt=login no login form, only the consent page, and the sign-in's
+    // auth_time is the first one's.
     clock.advance(5_000);
     const silent = await authorizationRequest(as, client, `${rpBase}/callback`);
     await page.goto(silent.url.toString());
+    await page.getByTestId('consent-client').waitFor();
+    expect(await page.getByTestId('email-input').count()).toBe(0);
+    await page.getByTestId('consent-allow').click();
     expect(Number((await backAtTheApp(silent))?.auth_time)).toBe(firstAuthTime);
 
     // With prompt=login the same live session gets the login form again, not "signed in as".
@@ -303,9 +310,10 @@ describe.runIf(runBrowserTests)('OpenID Connect provider in a real browser with 
     expect(page.url().startsWith(issuer)).toBe(true);
     expect(callbacksSoFar()).toBe(seen);
 
-    // The right one continues to the app (consent is remembered) with the new sign-in's auth_time.
+    // The right one continues (through the consent page) to the app with the new sign-in's auth_time.
     await page.getByTestId('password-input').fill(PASSWORD);
     await page.getByTestId('login-button').click();
+    await page.getByTestId('consent-allow').click();
     const againClaims = await backAtTheApp(again);
     expect(againClaims?.sub).toBe(user.id);
     expect(Number(againClaims?.auth_time)).toBeGreaterThanOrEqual(firstAuthTime + 5);

@@ -239,6 +239,38 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     expect(wider.statusCode).toBe(200);
   });
 
+  it('never answers from a remembered consent for a public client on a private-use scheme or loopback redirect (RFC 8252 §8.6)', async () => {
+    const NATIVE = 'com.example.notes:/cb';
+    const LOOPBACK = 'http://127.0.0.1/cb';
+    const operator = { actorId: null };
+    const native = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        { name: 'Notes', redirectUris: [NATIVE, LOOPBACK], scopes: ['openid', 'profile'] },
+        operator,
+      )
+    ).client;
+    const { user, browser } = await signedIn();
+    for (const redirectUri of [NATIVE, LOOPBACK]) {
+      const url = request(native, pkce().challenge, { redirect_uri: redirectUri, scope: 'openid profile' });
+      // Any app on the device may claim the scheme (or listen on the port) and bring its own PKCE
+      // pair: so no "remember" box, and a ticked one sent anyway remembers nothing.
+      const page = await browser.request('GET', url);
+      expect(page.statusCode).toBe(200);
+      expect(page.body).not.toContain('name="remember"');
+      expect(page.body).toContain('data-testid="consent-not-remembered"');
+      const approved = locationOf(await consent(browser, url, 'allow', true));
+      expect(approved.protocol + approved.pathname).toBe(redirectUri.replace('//127.0.0.1', ''));
+      expect(approved.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      // The next request asks again; prompt=none gets consent_required, not a silent code.
+      expect((await browser.request('GET', url)).statusCode).toBe(200);
+      const none = locationOf(await browser.request('GET', `${url}&prompt=none`));
+      expect(none.searchParams.get('error')).toBe('consent_required');
+      expect(none.searchParams.get('code')).toBeNull();
+    }
+    // Nothing was remembered.
+    expect(await gatehouseCore(app.gatehouse).authorizationServer.listConnectedApps(user.id)).toEqual([]);
+  });
+
   it('advertises the flow in OpenID discovery and RFC 8414 metadata', async () => {
     const discovery = (await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json();
     expect(discovery).toMatchObject({

@@ -285,7 +285,10 @@ export function registerOAuthProviderRoutes(
           code_challenge_method: 'S256',
           csrf_token: token,
         }) +
-        '<p><label><input type="checkbox" name="remember" value="on" checked> Remember my choice for this app</label></p>' +
+        (server.mayRememberConsent(request)
+          ? '<p><label><input type="checkbox" name="remember" value="on" checked> Remember my choice for this app</label></p>'
+          : // RFC 8252 §8.6: nothing proves which app on this device will receive the answer.
+            '<p class="aside" data-testid="consent-not-remembered">This app cannot prove its identity, so you will be asked each time.</p>') +
         '<p><button type="submit" name="decision" value="allow" class="button button--primary" data-testid="consent-allow">Allow</button> ' +
         '<button type="submit" name="decision" value="deny" class="button" data-testid="consent-deny">Deny</button></p>' +
         '</form>',
@@ -396,10 +399,7 @@ export function registerOAuthProviderRoutes(
         );
       }
       const scopes = server.grantableScopes(authorization, auth.user, session?.amr ?? ['pwd']);
-      if (
-        !authorization.promptConsent &&
-        (await server.hasConsent(auth.user.id, authorization.client.clientId, scopes))
-      ) {
+      if (!authorization.promptConsent && (await server.hasConsent(auth.user.id, authorization, scopes))) {
         return approveAndRedirect(reply, request, authorization, auth, false);
       }
       if (authorization.promptNone) {
