@@ -176,6 +176,18 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
 
     const info = await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(body.access_token) });
     expect(info.json()).toEqual({ sub: user.id, email: user.email, email_verified: false });
+    // OIDC Core §5.3.1: POST too, with or without a form body.
+    for (const extra of [{}, { headers: FORM, payload: '' }]) {
+      const posted = await app.inject({
+        method: 'POST',
+        url: '/userinfo',
+        ...extra,
+        headers: { ...bearer(body.access_token), ...('headers' in extra ? extra.headers : {}) },
+      });
+      expect(posted.statusCode).toBe(200);
+      expect(posted.headers['cache-control']).toBe('no-store');
+      expect(posted.json()).toEqual(info.json());
+    }
     // The token has no `me` scope: account routes stay closed to it.
     const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(body.access_token) });
     expect(me.statusCode).toBe(403);
@@ -269,6 +281,24 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     }
     // Nothing was remembered.
     expect(await gatehouseCore(app.gatehouse).authorizationServer.listConnectedApps(user.id)).toEqual([]);
+  });
+
+  it('treats a parameter sent without a value as omitted (RFC 6749 §3.1)', async () => {
+    const { browser } = await signedIn();
+    const url = request(spa, pkce().challenge, {
+      scope: '',
+      redirect_uri: '',
+      nonce: '',
+      response_mode: '',
+      prompt: '',
+      max_age: '',
+    });
+    // The client's default scopes (not none), its one registered redirect URI, no error.
+    const page = await browser.request('GET', url);
+    expect(page.statusCode).toBe(200);
+    expect(hiddenField(page.body, 'scope')).toBe('openid profile email me');
+    expect(hiddenField(page.body, 'redirect_uri')).toBe(REDIRECT);
+    expect(page.body).not.toContain('name="nonce"');
   });
 
   it('advertises the flow in OpenID discovery and RFC 8414 metadata', async () => {

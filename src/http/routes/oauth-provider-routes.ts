@@ -100,21 +100,27 @@ const ConnectedAppSchema = Type.Object({
   consented_at: Type.String({ format: 'date-time' }),
 });
 
+/**
+ * The authorization request's parameters. RFC 6749 §3.1: a parameter sent without a value is
+ * treated as omitted (`scope=` asks for the client's default scopes, not none; `redirect_uri=`
+ * means the one registered URI), as `/token` does.
+ */
 function toParameters(query: Static<typeof AuthorizeQuery>, clientIp: string): AuthorizationParameters {
+  const given = (value: string | undefined) => (value === '' ? undefined : value);
   return {
     clientIp,
-    responseType: query.response_type,
-    clientId: query.client_id,
-    redirectUri: query.redirect_uri,
-    scope: query.scope,
-    state: query.state,
-    nonce: query.nonce,
-    codeChallenge: query.code_challenge,
-    codeChallengeMethod: query.code_challenge_method,
-    prompt: query.prompt,
-    maxAge: query.max_age,
-    responseMode: query.response_mode,
-    idTokenHint: query.id_token_hint,
+    responseType: given(query.response_type),
+    clientId: given(query.client_id),
+    redirectUri: given(query.redirect_uri),
+    scope: given(query.scope),
+    state: given(query.state),
+    nonce: given(query.nonce),
+    codeChallenge: given(query.code_challenge),
+    codeChallengeMethod: given(query.code_challenge_method),
+    prompt: given(query.prompt),
+    maxAge: given(query.max_age),
+    responseMode: given(query.response_mode),
+    idTokenHint: given(query.id_token_hint),
   };
 }
 
@@ -488,6 +494,13 @@ export function registerOAuthProviderRoutes(
   app.get(
     '/userinfo',
     { preValidation: app.auth.require(), schema: { ...userinfoSchema, operationId: 'getUserInfo' } },
+    async (request, reply) => reply.header('cache-control', 'no-store').send(await userinfo(request)),
+  );
+  // OIDC Core §5.3.1: the UserInfo endpoint MUST support GET and POST. The token comes in the
+  // Authorization header either way; a form body is not read.
+  app.post(
+    '/userinfo',
+    { preValidation: app.auth.require(), schema: { ...userinfoSchema, operationId: 'postUserInfo' } },
     async (request, reply) => reply.header('cache-control', 'no-store').send(await userinfo(request)),
   );
 
