@@ -524,6 +524,12 @@ export async function createGatehouseCore(
       clock,
     });
     const userAdminTransaction = createUserAdminTransaction(database);
+    const mfaStore = createMfaStore(database.db);
+    /** A confirmed authenticator app: what a password sign-in must also prove (MfaService.isEnrolled). */
+    const hasConfirmedTotp = async (userId: string) => {
+      const totp = await mfaStore.findTotp(userId);
+      return totp !== undefined && totp.confirmedAt !== null;
+    };
     const accounts = createAccountService({
       users,
       userCache,
@@ -537,22 +543,17 @@ export async function createGatehouseCore(
       clock,
       passwordPolicy,
       requireVerifiedEmail: config.requireVerifiedEmail,
+      secondFactor: { isEnrolled: hasConfirmedTotp },
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
     const passkeyStore = createPasskeyStore(database.db);
-    const mfaStore = createMfaStore(database.db);
     const stepUp = createStepUpPolicy({
       sessions: sessionStore,
       maxAgeSeconds: config.stepUpMaxAge,
       clock,
-      hasSecondFactor: async (userId) => {
-        const [totp, passkeyCount] = await Promise.all([
-          mfaStore.findTotp(userId),
-          passkeyStore.countPasskeys(userId),
-        ]);
-        return (totp !== undefined && totp.confirmedAt !== null) || passkeyCount > 0;
-      },
+      hasSecondFactor: async (userId) =>
+        (await hasConfirmedTotp(userId)) || (await passkeyStore.countPasskeys(userId)) > 0,
     });
     // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
     const transport =

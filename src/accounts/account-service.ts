@@ -55,6 +55,11 @@ export type PasswordLogin =
       passwordUpgrade?: PasswordUpgrade;
       /** The counter key of the valid device token this client presented, if it was trusted. */
       trustedDeviceId?: string | undefined;
+      /**
+       * The account has a second factor its password sign-ins must prove
+       * (`AccountServiceDeps.secondFactor`): the caller asks for it before any session.
+       */
+      secondFactor: boolean;
     }
   | { ok: false; reason: 'invalid_credentials' | 'disabled' | 'unverified'; userId?: string }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
@@ -128,6 +133,13 @@ export interface AccountServiceDeps {
    */
   transaction<T>(work: (stores: ProfileStores) => Promise<T>): Promise<T>;
   throttle: LoginThrottle;
+  /**
+   * Whether an account's password sign-ins need a second factor (a confirmed authenticator app),
+   * read once the password was right: an untrusted client's right password then counts against
+   * the account's challenges, not its logins (`LoginThrottle.checkChallenges`), and the answer
+   * goes back as {@link PasswordLogin}'s `secondFactor`.
+   */
+  secondFactor: { isEnrolled(userId: string): Promise<boolean> };
   /** One password check per account (untrusted clients) or per device at a time. */
   gate: KeyedGate;
   deviceTokens: DeviceTokens;
@@ -213,10 +225,16 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     }
     await deps.throttle.recordSuccess(subject);
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
-    await deps.throttle.recordLogin(loginAccount);
+    const secondFactor = await deps.secondFactor.isEnrolled(user.id);
+    // A right password from an untrusted client that stops at the second factor is all a thief
+    // of the password gets: counted apart, so it cannot spend the logins the owner's trusted
+    // devices need (red-team 2026-12e MFA #4). A trusted device's is counted as a login: only a
+    // completed sign-in hands out device tokens.
+    if (secondFactor && subject.trust === 'untrusted') await deps.throttle.recordChallenge(loginAccount);
+    else await deps.throttle.recordLogin(loginAccount);
     const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
     if (!hasher.needsRehash(user.passwordHash)) {
-      return { ok: true, user, deviceToken: deps.deviceTokens.issue(user), trustedDeviceId };
+      return { ok: true, user, deviceToken: deps.deviceTokens.issue(user), trustedDeviceId, secondFactor };
     }
     // Upgrade imported and older-parameter hashes while we hold the plaintext (the NFKC form,
     // which every later check uses). Hashed here, outside any transaction; stored by the caller
@@ -232,7 +250,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       emailVerified: user.emailVerified,
       passwordHash: passwordUpgrade.to,
     });
-    return { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade };
+    return { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade, secondFactor };
   };
 
   const verifyCurrentPassword: AccountService['verifyCurrentPassword'] = async (
@@ -346,10 +364,14 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       }
       const untrusted: LoginSubject = { trust: 'untrusted', accountKey: email.key, ip };
       // Checked (read only) before anything else: a refused attempt costs no database read, no
-      // hash, and counts nowhere.
+      // hash, and counts nowhere. Untrusted clients also wait on the account's second-factor
+      // challenges (see LoginThrottle.checkChallenges); trusted devices never do.
       const early = await deps.throttle.check(untrusted);
       if (!early.allowed)
         return { ok: false, reason: 'throttled', retryAfterSeconds: early.retryAfterSeconds };
+      const challenges = await deps.throttle.checkChallenges(loginAccount);
+      if (!challenges.allowed)
+        return { ok: false, reason: 'throttled', retryAfterSeconds: challenges.retryAfterSeconds };
       // Looked up outside the gate: with a slow or frozen database each request waits out its own
       // timeout (and answers 503) instead of queueing behind the other requests for this account
       // one timeout at a time.

@@ -90,6 +90,17 @@ export interface LoginThrottle {
   /** Counts a successful login to the account. */
   recordLogin(account: LoginAccount): Promise<void>;
   /**
+   * Whether an untrusted client may still try a password on the account (a second-factor one)
+   * whose right passwords from untrusted clients stop at the second factor. Reads only. Their own
+   * allowance (`successesPerAccount` as well), apart from {@link checkLogins}': a right password
+   * alone is all a thief of it has, and spending the account's allowance with it would keep the
+   * owner's trusted devices out (OWASP: a lockout must not be aimable at the owner). So only
+   * untrusted clients wait on it.
+   */
+  checkChallenges(account: LoginAccount): Promise<ThrottleDecision>;
+  /** Counts a right password from an untrusted client that stopped at the second factor. */
+  recordChallenge(account: LoginAccount): Promise<void>;
+  /**
    * Forgets the account's failed-login count (untrusted clients) and its successful logins in the
    * window, after its owner proved control of the address by a password reset: the lockout an
    * attacker caused ends with it, whether by wrong passwords or by spending the logins with one
@@ -180,33 +191,41 @@ export function createLoginThrottle(
     }
     return keys;
   };
-  const loginsKeys = new WeakMap<LoginAccount, HashedCounterKey>();
-  const loginsKey = (account: LoginAccount) => {
-    let key = loginsKeys.get(account);
-    if (key === undefined) {
-      key = hashedCounterKey(`${namespace}:success:${digest(account.accountKey)}`);
-      loginsKeys.set(account, key);
-    }
-    return key;
+  /** An account's counter key of `kind`, hashed once per attempt (the attempt checks and counts it). */
+  const accountCounterKey = (kind: 'success' | 'challenge') => {
+    const keys = new WeakMap<LoginAccount, HashedCounterKey>();
+    return (account: LoginAccount) => {
+      let key = keys.get(account);
+      if (key === undefined) {
+        key = hashedCounterKey(`${namespace}:${kind}:${digest(account.accountKey)}`);
+        keys.set(account, key);
+      }
+      return key;
+    };
   };
+  const loginsKey = accountCounterKey('success');
+  const challengesKey = accountCounterKey('challenge');
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
   const openBreakerPerIp = Math.min(limits.perIp, OPEN_BREAKER_FAILURES_PER_IP);
   const successes = limits.successesPerAccount ?? Number.POSITIVE_INFINITY;
+  const checkSuccesses = async (key: HashedCounterKey): Promise<ThrottleDecision> => {
+    if (successes === Number.POSITIVE_INFINITY) return { allowed: true };
+    const local = store.synchronous?.();
+    const window = local === undefined ? await store.peek(key) : local.peek(key);
+    if (window === undefined || window.count < successes) return { allowed: true };
+    return { allowed: false, retryAfterSeconds: retryAfter(window.resetAt) };
+  };
+  const countSuccess = async (key: HashedCounterKey) => {
+    if (successes === Number.POSITIVE_INFINITY) return;
+    const local = store.synchronous?.();
+    if (local === undefined) await store.increment(key, limits.windowMs);
+    else local.increment(key, limits.windowMs);
+  };
   return {
-    async checkLogins(account) {
-      if (successes === Number.POSITIVE_INFINITY) return { allowed: true };
-      const local = store.synchronous?.();
-      const key = loginsKey(account);
-      const window = local === undefined ? await store.peek(key) : local.peek(key);
-      if (window === undefined || window.count < successes) return { allowed: true };
-      return { allowed: false, retryAfterSeconds: retryAfter(window.resetAt) };
-    },
-    async recordLogin(account) {
-      if (successes === Number.POSITIVE_INFINITY) return;
-      const local = store.synchronous?.();
-      if (local === undefined) await store.increment(loginsKey(account), limits.windowMs);
-      else local.increment(loginsKey(account), limits.windowMs);
-    },
+    checkLogins: (account) => checkSuccesses(loginsKey(account)),
+    recordLogin: (account) => countSuccess(loginsKey(account)),
+    checkChallenges: (account) => checkSuccesses(challengesKey(account)),
+    recordChallenge: (account) => countSuccess(challengesKey(account)),
     async check(subject) {
       const keys = countersOf(subject);
       // In-process counters answer synchronously: no promise per read (issue 10).
@@ -283,7 +302,12 @@ export function createLoginThrottle(
       // Its successful logins too: someone who knew the old password (or squatted the address
       // before its owner proved it) could otherwise spend the window's logins and keep the owner
       // out of the account they just recovered.
-      await Promise.all([store.reset(accountKey(key)), store.reset(loginsKey({ accountKey: key }))]);
+      const account = { accountKey: key };
+      await Promise.all([
+        store.reset(accountKey(key)),
+        store.reset(loginsKey(account)),
+        store.reset(challengesKey(account)),
+      ]);
     },
     async recordSuccess(subject) {
       const keys = countersOf(subject);

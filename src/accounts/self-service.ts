@@ -242,7 +242,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         });
         return { ok: false, reason: login.reason };
       }
-      if (await mfa.isEnrolled(login.user.id)) {
+      if (login.secondFactor) {
         // One factor proven: no session and no device token until the second (issue 13).
         const mfaToken = mfa.issueChallenge({
           userId: login.user.id,

@@ -120,7 +120,7 @@ export interface TokenGrantsDeps {
   /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
   scopes?: ScopePolicy;
   accounts: Pick<AccountService, 'loginWithPassword'>;
-  mfa: Pick<MfaService, 'isEnrolled' | 'issueChallenge' | 'completeChallenge'>;
+  mfa: Pick<MfaService, 'issueChallenge' | 'completeChallenge'>;
   sessions: Pick<SessionManager, 'startBearerSession' | 'refresh' | 'revokeToken'>;
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
@@ -219,7 +219,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       );
     }
     const userId = login.user.id;
-    const enrolled = await mfa.isEnrolled(userId);
+    const enrolled = login.secondFactor;
     // Unlike seed 001's tutorial, asking for a scope never grants it: the role decides. A role that
     // needs a second factor (REQUIRE_MFA_FOR_ROLES) counts as `user` for a password-only login.
     const role = enrolled

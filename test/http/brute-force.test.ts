@@ -3,8 +3,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDeviceTokens } from '../../src/accounts/device-token.js';
 import type { GatehouseConfig } from '../../src/config/config.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, cookiesOf, createUser, form, login, PASSWORD, uniqueEmail } from '../support/accounts.js';
+import { enrolTotp, postMfaGrant } from '../support/mfa.js';
 
 const WRONG = 'wrong password!';
 const DEVICE_COOKIE = '__Host-gatehouse_device';
@@ -260,6 +262,37 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     await guessFromMany(app, victim.email, 4, 51);
     const victimDevice = await trustedDevice(app, victim.email);
     expect((await grant(app, victim.email, PASSWORD, { device: victimDevice })).statusCode).toBe(200);
+  });
+
+  // Attack (red-team 2026-12e MFA #4): on an account with a second factor the password alone is
+  // what a thief has, and each right password (answered mfa_required) spent one of the account's
+  // logins; LOGIN_MAX_SUCCESSES_PER_ACCOUNT of them kept the owner out, trusted devices included,
+  // for as long as the thief repeated it.
+  it("a thief holding only the password of a second-factor account cannot spend its owner's trusted logins", async () => {
+    const clock = createTestClock();
+    app = await build({ loginMaxSuccessesPerAccount: 3 }, clock);
+    const { user, secret } = await enrolTotp(app, clock());
+    // The owner's earlier full sign-in gave this device its token.
+    clock.advance(30_000);
+    const first = await grant(app, user.email, PASSWORD, { ip: '192.0.2.1' });
+    expect(first.json().error).toBe('mfa_required');
+    const completed = await postMfaGrant(app, first.json().mfa_token, generateTotpCode(secret, clock()));
+    expect(completed.statusCode).toBe(200);
+    const device = completed.json().device_token as string;
+    // The thief's right passwords stop at the second factor, until untrusted clients are refused.
+    for (let i = 0; i < 2; i++) {
+      const stopped = await grant(app, user.email, PASSWORD, { ip: `10.60.0.${i + 1}` });
+      expect(stopped.json().error).toBe('mfa_required');
+    }
+    const refused = await grant(app, user.email, PASSWORD, { ip: '10.60.0.9' });
+    expect(refused.statusCode).toBe(429);
+    // The owner's trusted device still signs in, with its second factor.
+    clock.advance(30_000);
+    const owner = await grant(app, user.email, PASSWORD, { device });
+    expect(owner.json().error).toBe('mfa_required');
+    expect(
+      (await postMfaGrant(app, owner.json().mfa_token, generateTotpCode(secret, clock()))).statusCode,
+    ).toBe(200);
   });
 
   it('lets exactly the limit of a parallel burst of wrong guesses reach the password check', async () => {

@@ -1029,16 +1029,34 @@ describe('red team 2026-12c: pre-account takeover', () => {
       headers: bearer(token),
     });
     expect(started.statusCode).toBe(200);
+    const authenticator = createSoftAuthenticator(ORIGIN);
     const planted = await app.inject({
       method: 'POST',
       url: '/users/me/passkeys',
       headers: bearer(token),
       payload: {
         passkey_token: started.json().passkey_token,
-        credential: createSoftAuthenticator(ORIGIN).register(started.json().options),
+        credential: authenticator.register(started.json().options),
       },
     });
     expect(planted.statusCode).toBe(201);
+    // The stranger then proves the passkey on this session, as they would to change the factors
+    // further (setting up an authenticator app needs a session that proved one now).
+    const options = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey/options',
+      headers: bearer(token),
+    });
+    const proved = await app.inject({
+      method: 'POST',
+      url: '/auth/reauthenticate/passkey',
+      headers: bearer(token),
+      payload: {
+        passkey_token: options.json().passkey_token,
+        credential: authenticator.authenticate(options.json().options),
+      },
+    });
+    expect(proved.statusCode).toBe(200);
   };
 
   /** The stranger's email-change link is refused and the account keeps `email`. */
