@@ -76,7 +76,7 @@ export const dicerySettings = defineAppSettings({
       description:
         'players present in one room at once (joining needs no account); beyond it 409 `ROOM_FULL` until one ' +
         'leaves or is removed. A join into a full room first removes (`expired`) the players no credential can ' +
-        'act for any more: an unused seat past `ROOM_SEAT_TTL`, a bearer player 12 h after joining',
+        'act for any more: a seat unused for `ROOM_SEAT_TTL`; 12 h after joining, a bearer player or one who never came back',
     }),
     roomsPerHourPerAccount: integerSetting({
       env: 'ROOMS_PER_HOUR_PER_ACCOUNT',

@@ -80,6 +80,32 @@ export async function findOpenRoom(store: RoomStore, rawCode: string): Promise<R
 }
 
 /**
+ * The open room with this code (any case), inside a change, with the room's row lock held until the
+ * change ends; with `hostUserId`, only if that account hosts it. `ROOM_NOT_FOUND` otherwise (unknown,
+ * closed, someone else's: one answer).
+ *
+ * Call it first in every change, before any read the change decides on (who is present, who hosts,
+ * a ban, a lock): everything read after it is what the change commits over. Checked before the lock
+ * (PostgreSQL, READ COMMITTED), a kick or a hand-over committing in between went unseen: the kicked
+ * player's roll was committed and broadcast after their `player_left`, and the previous host could
+ * still close, rename or kick. SQLite's write transactions run one at a time, so there it only reads.
+ * Lock order: a change that needs an account's lock (creation, hand-over) takes it before this
+ * (ARCHITECTURE.md, "Lock order"); nothing takes an account's row after a room's.
+ */
+export async function lockOpenRoom(
+  store: RoomStore,
+  rawCode: string,
+  hostUserId?: string,
+): Promise<RoomRecord> {
+  const code = normalizeRoomCode(rawCode);
+  if (code === undefined) throw roomNotFound();
+  const room = await store.lockRoom(code);
+  if (room === undefined || room.state !== 'open') throw roomNotFound();
+  if (hostUserId !== undefined && room.hostUserId !== hostUserId) throw roomNotFound();
+  return room;
+}
+
+/**
  * Refuses with `TOO_MANY_OPEN_ROOMS` when `hostUserId` already has `max` open rooms
  * (`MAX_OPEN_ROOMS_PER_HOST`). Call it inside the unit of work that then creates or takes over a
  * room: it locks the host's account first, so parallel creations and hand-overs are counted one

@@ -5,7 +5,7 @@ import type { HostedRoomRow, RoomBanRecord } from '../storage/room-host-store.js
 import type { RoomRecord, RoomStore } from '../storage/room-store.js';
 import { type DiceryErrorCode, roomNotFound, transferCodeInvalid } from './errors.js';
 import { normalizeDisplayText } from './player-name.js';
-import { assertOpenRoomAllowed, findOpenRoom, type RoomChange } from './room-change.js';
+import { assertOpenRoomAllowed, findOpenRoom, lockOpenRoom, type RoomChange } from './room-change.js';
 import { textError } from './room-service.js';
 import { generateClaimCode, hashSecret } from './seat-secrets.js';
 
@@ -92,7 +92,10 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
   const transferTtlMs = (options.transferCodeTtlSeconds ?? 600) * 1000;
   const maxOpenRooms = options.maxOpenRoomsPerHost ?? 20;
 
-  /** The open room `rawCode` if `hostUserId` hosts it; else the same 404 as for no room. */
+  /**
+   * The open room `rawCode` if `hostUserId` hosts it; else the same 404 as for no room. For reads
+   * outside a change; a change takes the room's lock with `lockOpenRoom` instead.
+   */
   async function hostedRoom(store: RoomStore, rawCode: string, hostUserId: string): Promise<RoomRecord> {
     const room = await findOpenRoom(store, rawCode);
     if (room.hostUserId !== hostUserId) throw roomNotFound();
@@ -119,7 +122,7 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
 
     liftBan: (code, hostUserId, banId) =>
       change(async (store) => {
-        const room = await hostedRoom(store, code, hostUserId);
+        const room = await lockOpenRoom(store, code, hostUserId);
         if ((await store.deleteBan(room.code, banId)) === undefined) {
           throw new GatehouseError<DiceryErrorCode>('BAN_NOT_FOUND', 'No such ban in this room.');
         }
@@ -133,7 +136,8 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
         name = valid.text;
       }
       return change(async (store, emit) => {
-        const room = await hostedRoom(store, code, hostUserId);
+        // Under the room's lock: the previous host of a room just handed over is refused here.
+        const room = await lockOpenRoom(store, code, hostUserId);
         const next = { ...room, name: name ?? room.name, locked: changes.locked ?? room.locked };
         if (next.name === room.name && next.locked === room.locked) return room;
         const now = clock();
@@ -150,7 +154,7 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
       const transfer = generateClaimCode();
       const expiresAt = clock() + transferTtlMs;
       await change(async (store) => {
-        const room = await hostedRoom(store, code, hostUserId);
+        const room = await lockOpenRoom(store, code, hostUserId);
         if (!(await store.setTransferCode(room.code, hashSecret(transfer), expiresAt))) throw roomNotFound();
       });
       return { code: transfer, expiresAt };
@@ -163,13 +167,14 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
       return change(async (store, emit, unit) => {
         // The account lock comes first (then the room's row): the order room creation takes too.
         await assertOpenRoomAllowed(store, unit, newHostUserId, maxOpenRooms);
+        const locked = await lockOpenRoom(store, room.code);
         const now = clock();
         // The conditional UPDATE makes the code single-use under concurrent accepts.
-        if (!(await store.takeOverRoom(room.code, hashSecret(normalized), newHostUserId, now))) {
+        if (!(await store.takeOverRoom(locked.code, hashSecret(normalized), newHostUserId, now))) {
           throw transferCodeInvalid();
         }
-        await emit(room.code, 'host_changed', {}, now);
-        return { ...room, hostUserId: newHostUserId, lastActivityAt: now };
+        await emit(locked.code, 'host_changed', {}, now);
+        return { ...locked, hostUserId: newHostUserId, lastActivityAt: now };
       });
     },
 
@@ -178,8 +183,9 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
       for (const code of await rooms.listIdleRooms(idleBefore, IDLE_SWEEP_BATCH)) {
         try {
           await change(async (store, emit) => {
-            const room = await findOpenRoom(store, code);
-            // Re-read inside the change: an event since the listing keeps the room open.
+            // Re-read inside the change, under the room's lock: an event since the listing (or one
+            // committing meanwhile) keeps the room open.
+            const room = await lockOpenRoom(store, code);
             if (room.lastActivityAt >= idleBefore) return;
             const now = clock();
             await emit(room.code, 'room_closed', {}, now);

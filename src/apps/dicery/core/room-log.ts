@@ -35,6 +35,15 @@ import type { RoomEvent } from './room-bus.js';
 export const ROOM_LOG_MAX_PAGE = 200;
 
 /**
+ * Longest {@link RoomLog.keys} answers from memory before reading the keys again (ms). The route is
+ * public and unauthenticated, so a read per request let anyone put unbounded load on the database;
+ * now it costs at most one read per this interval per instance. A key this instance creates or
+ * retires shows at once; another instance's within this long (keys change only when a sealed key no
+ * longer opens, and clients cache the answer for 5 minutes anyway).
+ */
+export const ROOM_LOG_KEYS_MAX_AGE_MS = 5_000;
+
+/**
  * JSON with object keys sorted at every level: the same value always gives the same text, so a
  * secret roll's content can be rebuilt byte for byte from the stored roll when it is revealed.
  */
@@ -98,7 +107,11 @@ export interface RoomLog {
     afterSeq: number,
     limit: number,
   ): Promise<RoomLogDocument & { next_after: number | null }>;
-  /** Every log key ever used (all stay published while any entry cites them, i.e. always). */
+  /**
+   * Every log key ever used (all stay published while any entry cites them, i.e. always), from
+   * memory when read less than {@link ROOM_LOG_KEYS_MAX_AGE_MS} ago; concurrent calls share one read.
+   * Rejects (and remembers nothing) when the read fails, so the next call reads again.
+   */
   keys(): Promise<RoomLogKey[]>;
 }
 
@@ -109,6 +122,16 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
   const { store, sealer, clock } = options;
   let signer: { kid: string; key: KeyObject } | undefined;
   let loading: Promise<void> | undefined;
+  // The published keys as last read: one array (a few keys, one per key change ever) and at most
+  // one read in flight. `keysVersion` moves when this instance changes a key, so a read that
+  // started before the change neither fills the cache nor serves calls made after it.
+  let publishedKeys: { keys: RoomLogKey[]; readAt: number } | undefined;
+  let readingKeys: { version: number; keys: Promise<RoomLogKey[]> } | undefined;
+  let keysVersion = 0;
+  const forgetKeys = () => {
+    keysVersion += 1;
+    publishedKeys = undefined;
+  };
 
   const makeKey = async () => {
     const pair = generateKeyPairSync('ed25519');
@@ -122,6 +145,7 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
       sealedPrivateKey: sealer.seal(pkcs8, SEAL_CONTEXT(kid)),
       createdAt: clock(),
     });
+    forgetKeys();
   };
 
   const openKey = (record: RoomLogKeyRecord) => {
@@ -147,6 +171,7 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
       // Sealed under a SECRET_KEY no longer configured: the key can no longer sign, so it retires
       // (and stays published for the entries it signed) and a new one takes over.
       await store.retireKey(current.keyId, clock());
+      forgetKeys();
     }
     throw new Error('No usable room-log signing key after 3 attempts');
   };
@@ -249,7 +274,31 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
     },
 
     async keys() {
-      return (await store.listKeys()).map(toPublished);
+      const now = clock();
+      // The wall clock may step back: a read "from the future" counts as old (read again).
+      if (
+        publishedKeys !== undefined &&
+        now >= publishedKeys.readAt &&
+        now - publishedKeys.readAt < ROOM_LOG_KEYS_MAX_AGE_MS
+      ) {
+        return publishedKeys.keys;
+      }
+      if (readingKeys === undefined || readingKeys.version !== keysVersion) {
+        const version = keysVersion;
+        const reading = store.listKeys().then((rows) => {
+          const keys = rows.map(toPublished);
+          if (version === keysVersion) publishedKeys = { keys, readAt: clock() };
+          return keys;
+        });
+        // Settled either way, the next call after it reads afresh (when the cache is stale or the
+        // read failed): a failure is never remembered, as an empty list or otherwise.
+        const settled = () => {
+          if (readingKeys?.keys === reading) readingKeys = undefined;
+        };
+        void reading.then(settled, settled);
+        readingKeys = { version, keys: reading };
+      }
+      return readingKeys.keys;
     },
   };
 }

@@ -40,6 +40,7 @@ import {
   createRoomChange,
   type Emit,
   findOpenRoom,
+  lockOpenRoom,
   type RoomTransaction,
 } from './room-change.js';
 import { type RoomLog, rollContent } from './room-log.js';
@@ -203,8 +204,10 @@ export interface RoomService {
    * `expired`), so an abandoned seat does not keep its name forever. Throws like {@link join}.
    *
    * Both joins, into a full room, first remove (reason `expired`) every present player no
-   * credential can act for any more: a seat past its expiry, or a seatless (bearer) player who
-   * joined more than `ROOM_TOKEN_MAX_TTL` ago (nothing renews its token).
+   * credential can act for any more: a seat past its expiry, a seatless (bearer) player who
+   * joined more than `ROOM_TOKEN_MAX_TTL` ago (nothing renews its token), and a seated player who
+   * joined that long ago and never came back (no seat resume or claim, no roll: `firstActiveAt`
+   * null). A player who ever came back stays until their seat expires.
    */
   joinSeated(code: string, rawName: string, presentedSeat?: string): Promise<SeatedPlayer>;
   /**
@@ -237,7 +240,8 @@ export interface RoomService {
   close(code: string, hostUserId: string): Promise<void>;
   /**
    * Rolls `notation` for a present player with the server's CSPRNG, stores and publishes the
-   * result. Throws `ROOM_NOT_FOUND`, `FORBIDDEN` (not a present player of this room),
+   * result. Throws `ROOM_NOT_FOUND`, `PLAYER_REMOVED` (kicked from this room), `FORBIDDEN` (not
+   * a present player of this room otherwise),
    * `INVALID_DICE_NOTATION` (with `extra.position`, 0-based in `notation`) or
    * `VALIDATION_FAILED` (field `label`). A blank label counts as none.
    */
@@ -417,10 +421,9 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
 
   function removePlayer(rawCode: string, playerId: string, reason: 'left' | 'kicked', hostUserId?: string) {
     return change(async (store, emit) => {
-      const room = await getOpenRoom(store, rawCode);
-      if (hostUserId !== undefined && room.hostUserId !== hostUserId) {
-        throw roomNotFound(); // not the host: indistinguishable from no room
-      }
+      // Not the host: indistinguishable from no room. Checked under the room's lock, so a host who
+      // has just handed the room over cannot kick any more.
+      const room = await lockOpenRoom(store, rawCode, hostUserId);
       const player = await findPresentPlayer(store, room, playerId);
       if (player === undefined) throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
       const now = clock();
@@ -443,7 +446,9 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     seat: { hash: string; expiresAt: number } | null,
   ): Promise<PlayerRecord> {
     const name = normalizePlayerName(rawName);
-    const room = await getOpenRoom(store, code);
+    // Locked first: the ban, the count and the room's lock below are read as the join commits over
+    // them (a kick committing meanwhile would otherwise let its name back in).
+    const room = await lockOpenRoom(store, code);
     if (!name.ok) throw playerNameError(name.reason);
     // A ban recorded before keys folded confusables carries the old key: check both.
     if (
@@ -455,10 +460,9 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     const now = clock();
     const present = await store.listPresentPlayers(room.code);
     if (present.length >= maxPlayers) {
-      // A full room first lets go of the players no credential can act for any more: an unused
-      // seat past its expiry, and a seatless (bearer) player past the longest a room token lasts,
-      // since nothing renews its token. Otherwise anyone with the code could fill a room with
-      // ghosts for good, and each kick the host answered with would be a ban (at most 1000).
+      // A full room first lets go of its ghosts (see isGhost). Otherwise anyone with the code
+      // could fill a room with them for good (or for ROOM_SEAT_TTL, 30 days, with cookie joins),
+      // and each kick the host answered with would be a ban (at most 1000).
       for (const player of present)
         if (isGhost(player, now)) await expirePlayer(store, emit, room.code, player, now);
     } else if (seat !== null) {
@@ -496,11 +500,20 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     return player;
   }
 
-  /** A present player no live credential can act for: see {@link RoomService.joinSeated}. */
+  /**
+   * A present player a full room may let go of (see {@link RoomService.joinSeated}). The join's
+   * room token lasts at most `ROOM_TOKEN_MAX_TTL`; past it, nobody acts for a player unless a
+   * credential was minted since. A bearer player has no seat to mint one: a ghost. A seated player
+   * whose seat expired: a ghost. A seated player who never came back (no resume, claim or roll since
+   * the join) is one too: that is what a script joining with cookies it throws away leaves behind,
+   * 30 days a seat; a browser still in the room past its token has resumed its seat to renew it, so
+   * it is never taken for one. The price: someone who joined, never rolled, and returns after the
+   * room filled up and let them go joins afresh (their name is free again).
+   */
   function isGhost(player: PlayerRecord, now: number): boolean {
-    return player.seatExpiresAt === null
-      ? player.joinedAt + ROOM_TOKEN_MAX_TTL * 1000 <= now
-      : player.seatExpiresAt <= now;
+    const joinTokenDead = player.joinedAt + ROOM_TOKEN_MAX_TTL * 1000 <= now;
+    if (player.seatExpiresAt === null) return joinTokenDead;
+    return player.seatExpiresAt <= now || (player.firstActiveAt === null && joinTokenDead);
   }
 
   async function expirePlayer(store: RoomStore, emit: Emit, code: string, player: PlayerRecord, now: number) {
@@ -525,7 +538,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     if (secret === '' || secret.length > SEAT_SECRET_MAX_LENGTH) return { ok: false, reason: 'unknown' };
     const seatHash = hashSecret(secret);
     return change(async (store, emit) => {
-      const room = await getOpenRoom(store, rawCode);
+      const room = await lockOpenRoom(store, rawCode);
       const player = await store.findPlayerBySeat(room.code, seatHash);
       if (player === undefined) return { ok: false, reason: 'unknown' } as const;
       if (player.leftReason === 'kicked') return { ok: false, reason: 'kicked' } as const;
@@ -537,10 +550,12 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       }
       const expiresAt = now + seatTtlMs;
       if (!(await store.renewSeat(player.id, expiresAt))) return { ok: false, reason: 'unknown' } as const;
+      // Back with the seat: never a ghost from now on (see isGhost).
+      if (player.firstActiveAt === null) await store.markPlayerActive(player.id, now);
       return {
         ok: true,
         value: {
-          player: { ...player, seatExpiresAt: expiresAt },
+          player: { ...player, seatExpiresAt: expiresAt, firstActiveAt: player.firstActiveAt ?? now },
           seat: { secret, expiresAt },
           resumed: true,
         },
@@ -599,8 +614,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const claim = generateClaimCode();
       const expiresAt = clock() + claimTtlMs;
       await transaction(async (store) => {
-        const room = await getOpenRoom(store, code);
-        if (hostUserId !== undefined && room.hostUserId !== hostUserId) throw roomNotFound();
+        const room = await lockOpenRoom(store, code, hostUserId);
         const player = await findPresentPlayer(store, room, playerId);
         if (player === undefined || !(await store.setClaimCode(player.id, hashSecret(claim), expiresAt))) {
           throw new GatehouseError('PLAYER_NOT_FOUND', 'Player not found');
@@ -626,7 +640,14 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
         ) {
           throw claimCodeInvalid();
         }
-        return { ...found, seatExpiresAt: expiresAt, seatGeneration: found.seatGeneration + 1 };
+        // The seat taken to a device: someone came back for this player (see isGhost).
+        if (found.firstActiveAt === null) await store.markPlayerActive(found.id, now);
+        return {
+          ...found,
+          seatExpiresAt: expiresAt,
+          seatGeneration: found.seatGeneration + 1,
+          firstActiveAt: found.firstActiveAt ?? now,
+        };
       });
       return { player, seat: { secret, expiresAt }, resumed: true };
     },
@@ -676,8 +697,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
 
     close(code, hostUserId) {
       return change(async (store, emit) => {
-        const room = await getOpenRoom(store, code);
-        if (room.hostUserId !== hostUserId) throw roomNotFound(); // not the host: same as no room
+        const room = await lockOpenRoom(store, code, hostUserId); // not the host: same as no room
         const now = clock();
         // The event first: appending needs the room open, and the close must be its last event.
         await emit(room.code, 'room_closed', {}, now);
@@ -687,8 +707,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
 
     async reveal(code, hostUserId, rollId) {
       return change(async (store, emit) => {
-        const room = await getOpenRoom(store, code);
-        if (room.hostUserId !== hostUserId) throw roomNotFound(); // not the host: same as no room
+        const room = await lockOpenRoom(store, code, hostUserId); // not the host: same as no room
         const entry = await store.log.findEntry(room.code, rollId);
         const stored = await store.log.findEvent(room.code, rollId);
         if (entry === undefined || entry.salt === null || stored === undefined || stored.type !== 'roll') {
@@ -733,9 +752,14 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
           ? undefined
           : normalizeDisplayText(label, ROLL_LABEL_MAX_LENGTH);
       return change(async (store, emit) => {
-        const room = await getOpenRoom(store, code);
-        const player = await findPresentPlayer(store, room, playerId);
-        if (player === undefined) {
+        // Locked before the player is read: a kick that commits while this roll waits is seen here,
+        // so no roll of a removed player is committed (and broadcast) after their `player_left`.
+        const room = await lockOpenRoom(store, code);
+        const player = await store.findPlayer(playerId);
+        if (player === undefined || player.roomCode !== room.code || player.leftAt !== null) {
+          // What the room guard answers a kicked player's requests, so a roll that lost the race
+          // to a kick reads like every later one.
+          if (player?.roomCode === room.code && player.leftReason === 'kicked') throw playerRemoved();
           throw new GatehouseError('FORBIDDEN', 'Only players present in this room can roll');
         }
         if (!parsed.ok) {
@@ -750,6 +774,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
         }
         const outcome = rollDice(parsed.expression, options.randomInt);
         const now = clock();
+        // A player who rolls is someone, not a script's leftover: never a ghost (see isGhost).
+        if (player.firstActiveAt === null) await store.markPlayerActive(player.id, now);
         const event = await emit(
           room.code,
           'roll',

@@ -3,7 +3,7 @@ import { GatehouseError } from '../../../index.js';
 import type { RoomStore } from '../storage/room-store.js';
 import type { SpectatorLinkRecord } from '../storage/spectator-link-store.js';
 import { type DiceryErrorCode, roomNotFound } from './errors.js';
-import { findOpenRoom, type RoomChange } from './room-change.js';
+import { findOpenRoom, lockOpenRoom, type RoomChange } from './room-change.js';
 import type { Page } from './room-host-tools.js';
 import { generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
 
@@ -126,7 +126,7 @@ export function createSpectatorLinks(options: SpectatorLinksOptions): SpectatorL
       const id = randomUUID();
       const createdAt = clock();
       await change(async (store, emit) => {
-        const room = await hostedRoom(store, code, hostUserId);
+        const room = await lockOpenRoom(store, code, hostUserId);
         // The event first: its append row-locks the room (PostgreSQL) or holds the one writer
         // (SQLite) until commit, so concurrent creations are counted one at a time and the cap is exact.
         await emit(room.code, 'spectator_link_created', { link_id: id }, createdAt);
@@ -157,7 +157,7 @@ export function createSpectatorLinks(options: SpectatorLinksOptions): SpectatorL
 
     revoke: (code, hostUserId, linkId) =>
       change(async (store, emit) => {
-        const room = await hostedRoom(store, code, hostUserId);
+        const room = await lockOpenRoom(store, code, hostUserId);
         if (!(await store.spectators.deleteLink(room.code, linkId))) {
           throw new GatehouseError<DiceryErrorCode>(
             'SPECTATOR_LINK_NOT_FOUND',

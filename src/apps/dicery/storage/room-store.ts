@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, PostgresAdapter, type Selectable } from 'kysely';
 import { isForeignKeyViolation, isUniqueViolation } from '../../../index.js';
 import { createRoomHostStore, type RoomHostStore } from './room-host-store.js';
 import { createRoomLogStore, type RoomLogStore } from './room-log-store.js';
@@ -56,6 +56,12 @@ export interface PlayerRecord {
   seatExpiresAt: number | null;
   /** Generation of the seat; room tokens minted for an older one are refused. */
   seatGeneration: number;
+  /**
+   * When the player first used the room after joining (a seat resume or claim, a roll), epoch ms;
+   * null while they never have. A seated player who never did is a ghost once the join's room
+   * token cannot be alive any more (see `RoomService.joinSeated`).
+   */
+  firstActiveAt: number | null;
 }
 
 /** A row of the room event log, with its payload still serialized. */
@@ -124,6 +130,14 @@ export interface RoomStore extends RoomHostStore {
   /** The room with this (normalized) code, open or closed. */
   findRoom(code: string): Promise<RoomRecord | undefined>;
   /**
+   * {@link RoomStore.findRoom}, row-locked until the enclosing transaction ends: on PostgreSQL
+   * `SELECT … FOR NO KEY UPDATE`, the mode {@link RoomStore.appendEvent}'s UPDATE takes, so a change
+   * that appends later never strengthens it (an upgrade can deadlock) and inserts naming the room
+   * (their foreign key's `KEY SHARE`) are not held up. On SQLite a plain read: the write transaction
+   * (`BEGIN IMMEDIATE`) already shuts every other writer out. Outside a transaction it locks nothing.
+   */
+  lockRoom(code: string): Promise<RoomRecord | undefined>;
+  /**
    * Closes an open room, and deletes its watch links and spectators (useless once it is closed);
    * false when it is unknown or already closed.
    */
@@ -140,7 +154,10 @@ export interface RoomStore extends RoomHostStore {
   insertPlayer(player: NewPlayer): Promise<InsertPlayerResult>;
   /** The player with this id, present or gone. */
   findPlayer(id: string): Promise<PlayerRecord | undefined>;
-  /** Players of a room who have not left, in join order. */
+  /**
+   * Players of a room who have not left, in join order: a range of the `(room_code, present_key)`
+   * index, so its cost follows the players present, never those who ever joined.
+   */
   listPresentPlayers(code: string): Promise<PlayerRecord[]>;
   /**
    * Marks a present player gone and frees their name; false when unknown or already gone. A
@@ -152,6 +169,11 @@ export interface RoomStore extends RoomHostStore {
   findPlayerBySeat(code: string, seatHash: string): Promise<PlayerRecord | undefined>;
   /** Slides a present player's seat expiry forward; false when the player is gone. */
   renewSeat(id: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Records a present player's first use of the room after the join (`firstActiveAt`), unless one
+   * is recorded already: a player who ever came back is never taken for a ghost.
+   */
+  markPlayerActive(id: string, now: number): Promise<void>;
   /**
    * Stores the one pending claim code of a present player (replacing any earlier one); false when
    * the player is gone.
@@ -218,6 +240,7 @@ function toPlayer(row: Selectable<RoomPlayersTable>): PlayerRecord {
     leftReason: row.left_reason as PlayerLeftReason | null,
     seatExpiresAt: row.seat_expires_at === null ? null : Number(row.seat_expires_at),
     seatGeneration: Number(row.seat_generation),
+    firstActiveAt: row.first_active_at === null ? null : Number(row.first_active_at),
   };
 }
 
@@ -233,6 +256,8 @@ function toEvent(row: Selectable<RoomEventsTable>): StoredRoomEvent {
 
 /** A {@link RoomStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
+  // SQLite has no row locks (nor their syntax); its write transactions exclude each other whole.
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
   return {
     ...createRoomHostStore(db),
     log: createRoomLogStore(db),
@@ -267,6 +292,11 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
     },
     async findRoom(code) {
       const row = await db.selectFrom('rooms').selectAll().where('code', '=', code).executeTakeFirst();
+      return row && toRoom(row);
+    },
+    async lockRoom(code) {
+      const query = db.selectFrom('rooms').selectAll().where('code', '=', code);
+      const row = await (postgres ? query.forNoKeyUpdate() : query).executeTakeFirst();
       return row && toRoom(row);
     },
     async closeRoom(code, now) {
@@ -377,6 +407,7 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
           leftReason: null,
           seatExpiresAt: player.seatExpiresAt ?? null,
           seatGeneration: 0,
+          firstActiveAt: null,
         },
       };
     },
@@ -385,11 +416,16 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
       return row && toPlayer(row);
     },
     async listPresentPlayers(code) {
+      // By present_key, not left_at (the same rows: the presence check of migrations 005 and 007
+      // holds `present_key is null` exactly when `left_at` is set). Departed players' rows stay
+      // (bans and the log name them), so `room_code` alone, then `left_at`, read every player the
+      // room ever had; `(room_code, present_key)` (the unique name index) reaches the present ones
+      // only: at most MAX_PLAYERS_PER_ROOM, however many came and went.
       const rows = await db
         .selectFrom('room_players')
         .selectAll()
         .where('room_code', '=', code)
-        .where('left_at', 'is', null)
+        .where('present_key', 'is not', null)
         .orderBy('joined_at')
         .orderBy('id')
         .execute();
@@ -429,6 +465,15 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
         .where('left_at', 'is', null)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
+    },
+    async markPlayerActive(id, now) {
+      await db
+        .updateTable('room_players')
+        .set({ first_active_at: now })
+        .where('id', '=', id)
+        .where('first_active_at', 'is', null)
+        .where('left_at', 'is', null)
+        .execute();
     },
     async setClaimCode(id, claimHash, expiresAt) {
       const result = await db

@@ -2,8 +2,8 @@ import type { Generated } from 'kysely';
 
 /**
  * Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`,
- * `008a-room-host-tools`, `009a-room-log`, `010a-spectator-links`, `011a-spectator-sessions`), for
- * `Kysely<DiceryTables>`.
+ * `008a-room-host-tools`, `009a-room-log`, `010a-spectator-links`, `011a-spectator-sessions`,
+ * `012a-player-activity`), for `Kysely<DiceryTables>`.
  */
 export interface DiceryTables {
   rooms: RoomsTable;
@@ -74,6 +74,11 @@ export interface RoomPlayersTable {
   claim_hash: string | null;
   /** When the pending claim code expires, epoch ms. */
   claim_expires_at: number | null;
+  /**
+   * When the player first used the room after joining (a seat resume or claim, a roll), epoch ms;
+   * null while they never have (migration 012a).
+   */
+  first_active_at: number | null;
 }
 
 /** The per-room event log that SSE `Last-Event-ID` resumes from. */

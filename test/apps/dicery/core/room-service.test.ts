@@ -175,6 +175,7 @@ describe('RoomService', () => {
         leftReason: null,
         seatExpiresAt: null,
         seatGeneration: 0,
+        firstActiveAt: null,
       });
       const [stored] = await service.eventsAfter(room.code, 0);
       expect(published).toEqual([
@@ -357,8 +358,12 @@ describe('RoomService', () => {
       const other = await service.createRoom(host, 'Other');
       await expectError(service.roll(other.code, ann.id, '1d6'), 'FORBIDDEN');
       await expectError(service.roll(room.code, randomUUID(), '1d6'), 'FORBIDDEN');
+      const bob = await service.join(room.code, 'Bob');
+      await service.leave(room.code, bob.id);
+      await expectError(service.roll(room.code, bob.id, '1d6'), 'FORBIDDEN');
+      // A kicked player hears what the room guard tells them on every other request.
       await service.kick(room.code, host, ann.id);
-      await expectError(service.roll(room.code, ann.id, '1d6'), 'FORBIDDEN');
+      await expectError(service.roll(room.code, ann.id, '1d6'), 'PLAYER_REMOVED');
     });
   });
 

@@ -1,8 +1,20 @@
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  it,
+  type MockInstance,
+  vi,
+} from 'vitest';
+import { ROOM_LOG_KEYS_MAX_AGE_MS } from '../../../../src/apps/dicery/core/room-log.js';
 import { type RoomLogDocument, verifyRoomLog } from '../../../../src/apps/dicery/shared/room-log.js';
+import type { RoomLogStore } from '../../../../src/apps/dicery/storage/room-log-store.js';
 import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
@@ -393,6 +405,79 @@ describe('Dicery secret rolls, history, exports and the signed log (issue 14, it
       payload: { notation: '1d6', visibility: 'everyone' },
     });
     expect(badVisibility.statusCode).toBe(400);
+  });
+});
+
+describe('GET /rooms/log-keys answers from memory (public route, no database read per request)', () => {
+  let app: FastifyInstance;
+  let clock: TestClock;
+  let host: SignedIn;
+  let listKeys: MockInstance<RoomLogStore['listKeys']>;
+
+  // A server per test: what one test's reads left in memory must not answer another's.
+  beforeEach(async () => {
+    clock = createTestClock();
+    app = await buildTestServer(NO_ROOM_LIMITS, { clock, scheduler: clock });
+    host = await signIn(app);
+    // The store the plugin's roll log reads its keys through.
+    listKeys = vi.spyOn(app.dicery.roomStore.log, 'listKeys');
+  });
+  afterEach(async () => app.close());
+
+  const keysOf = async () => {
+    const response = await app.inject({ method: 'GET', url: '/rooms/log-keys' });
+    expect(response.statusCode, response.body).toBe(200);
+    return (response.json() as { keys: { kid: string }[] }).keys.map((key) => key.kid);
+  };
+
+  it('shows a key this instance creates at once, even while an earlier answer is fresh', async () => {
+    expect(await keysOf()).toEqual([]);
+    const room = await createRoom(app, host);
+    const pat = await joinAsBot(app, room.code, 'Pat');
+    // The first roll creates the signing key.
+    const rolled = await app.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/rolls`,
+      headers: pat.headers,
+      payload: { notation: '1d6' },
+    });
+    expect(rolled.statusCode, rolled.body).toBe(201);
+    const created = await app.dicery.roomStore.log.currentKey();
+    expect(await keysOf()).toEqual([created?.keyId]);
+  });
+
+  it('serves 20 concurrent requests with one read, and reads again only once the answer is stale', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => app.inject({ method: 'GET', url: '/rooms/log-keys' })),
+    );
+    expect(answers.map((answer) => answer.statusCode)).toEqual(answers.map(() => 200));
+    expect(new Set(answers.map((answer) => answer.body)).size).toBe(1);
+    expect(listKeys).toHaveBeenCalledTimes(1);
+    for (let i = 0; i < 5; i++) await keysOf();
+    clock.advance(ROOM_LOG_KEYS_MAX_AGE_MS - 1);
+    await keysOf();
+    expect(listKeys).toHaveBeenCalledTimes(1);
+    clock.advance(1);
+    await keysOf();
+    expect(listKeys).toHaveBeenCalledTimes(2);
+  });
+
+  it('answers a failed read 503 problem+json to everyone waiting on it, and remembers nothing of it', async () => {
+    await app.dicery.log.ready(); // creates the signing key
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    listKeys.mockRejectedValueOnce(refused);
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => app.inject({ method: 'GET', url: '/rooms/log-keys' })),
+    );
+    expect(listKeys).toHaveBeenCalledTimes(1);
+    for (const answer of answers) {
+      expect(answer.statusCode).toBe(503);
+      expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(answer.json().code).toBe('DATABASE_UNAVAILABLE');
+    }
+    // Not cached as "no keys": the next request reads again, and finds the key.
+    expect(await keysOf()).toHaveLength(1);
+    expect(listKeys).toHaveBeenCalledTimes(2);
   });
 });
 

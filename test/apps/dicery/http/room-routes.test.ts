@@ -1029,13 +1029,15 @@ describe('POST /rooms/{code}/join: players whose credentials are dead do not kee
       const ghost = await joinAsBot(app, room.code, 'Ghost');
       const seated = new Browser(app);
       expect((await seated.join(room.code, 'Seated')).statusCode).toBe(201);
+      // Back with its seat (a seated player who never came back would be a ghost after 12 h too).
+      expect((await seated.request('POST', `/rooms/${room.code}/seat`)).statusCode).toBe(200);
       const refused = await app.inject({
         method: 'POST',
         url: `/rooms/${room.code}/join`,
         payload: { player: 'Late', transport: 'bearer' },
       });
       expect(refused.json().code).toBe('ROOM_FULL');
-      // Past the longest room token: the bot's credential is dead, the seat (24 h) is not.
+      // Past the longest room token: the bot's credential is dead, the resumed seat (24 h) is not.
       clock.advance(12 * 3600 * 1000 + 1000);
       const late = await joinAsBot(app, room.code, 'Late');
       const players = (await app.dicery.rooms.snapshot(room.code)).players.map((p) => p.name).sort();
@@ -1057,6 +1059,82 @@ describe('POST /rooms/{code}/join: players whose credentials are dead do not kee
       expect(late.id).toBeDefined();
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe.each(engines)('POST /rooms/{code}/join: cookie joins that never come back ($name)', ({ name }) => {
+  // A join without `transport` gets a seat valid ROOM_SEAT_TTL (30 days). A script that throws the
+  // cookies away used to keep a full room full for that long: only an expired seat freed a place.
+  const HOUR = 3600 * 1000;
+  const DAY = 24 * HOUR;
+
+  it('frees the seats nobody came back to once the join token is dead; a player who came back stays', async () => {
+    const database = await createTestDatabaseUrl(name);
+    const clock = createTestClock();
+    const app = await buildTestServer(
+      // Idle rooms close after 14 days by default; this one must live through the test's weeks.
+      {
+        databaseUrl: database.url,
+        maxPlayersPerRoom: 4,
+        roomJoinsPerMinute: 1000,
+        roomIdleTtl: 60 * 24 * 3600,
+      },
+      { clock, scheduler: clock },
+    );
+    try {
+      const host = await signIn(app);
+      const room = await createRoom(app, host);
+      // The script: no Origin, no transport, and the seat cookie dropped on the floor.
+      const scripted = async (player: string) => {
+        const response = await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/join`,
+          payload: { player },
+        });
+        expect(response.statusCode, response.body).toBe(201);
+        return response.json().player.id as string;
+      };
+      const bots = [await scripted('Bot 1'), await scripted('Bot 2')];
+      // Two people: one comes back an hour later (a seat resume), one rolls.
+      const back = new Browser(app);
+      expect((await back.join(room.code, 'Back')).statusCode).toBe(201);
+      const roller = new Browser(app);
+      expect((await roller.join(room.code, 'Roller')).statusCode).toBe(201);
+      const rolled = await roller.request('POST', `/rooms/${room.code}/rolls`, {
+        headers: { 'x-csrf-token': await roller.csrf() },
+        payload: { notation: '1d6' },
+      });
+      expect(rolled.statusCode, rolled.body).toBe(201);
+      clock.advance(HOUR);
+      expect((await back.request('POST', `/rooms/${room.code}/seat`)).statusCode).toBe(200);
+      const join = (player: string) =>
+        app.inject({ method: 'POST', url: `/rooms/${room.code}/join`, payload: { player } });
+      const present = async () => (await app.dicery.rooms.snapshot(room.code)).players.map((p) => p.name);
+
+      // Until the join's room token (12 h at most) may still be alive, every seat holds.
+      clock.advance(11 * HOUR - 1000);
+      expect((await join('Early')).json().code).toBe('ROOM_FULL');
+      clock.advance(1000);
+      // Before: ROOM_FULL until the bots' seats expired, 30 days after they joined.
+      const late = await join('Late');
+      expect(late.statusCode, late.body).toBe(201);
+      expect((await present()).sort()).toEqual(['Back', 'Late', 'Roller']);
+      const left = (await app.dicery.rooms.eventsAfter(room.code, 0)).flatMap((event) =>
+        event.type === 'player_left' ? [event.data] : [],
+      );
+      expect(left.map((data) => data.player.id).sort()).toEqual([...bots].sort());
+      expect(left.map((data) => data.reason)).toEqual(['expired', 'expired']);
+
+      // Weeks on, in a full room again: those who came back keep their places (their seats last
+      // 30 days), the never-returned are let go.
+      expect((await join('Filler')).statusCode).toBe(201);
+      clock.advance(28 * DAY);
+      expect((await join('Newcomer')).statusCode).toBe(201);
+      expect((await present()).sort()).toEqual(['Back', 'Newcomer', 'Roller']);
+    } finally {
+      await app.close();
+      await database.drop();
     }
   });
 });

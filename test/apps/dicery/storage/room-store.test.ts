@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type Kysely, Migrator } from 'kysely';
+import {
+  CompiledQuery,
+  createQueryId,
+  type Kysely,
+  type KyselyPlugin,
+  Migrator,
+  type RootOperationNode,
+} from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { diceryMigrations } from '../../../../src/apps/dicery/index.js';
 import {
@@ -135,7 +142,14 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
     it('inserts and finds a present player', async () => {
       const player = newPlayer('Ann');
       const result = await store.insertPlayer(player);
-      const expected = { ...player, leftAt: null, leftReason: null, seatExpiresAt: null, seatGeneration: 0 };
+      const expected = {
+        ...player,
+        leftAt: null,
+        leftReason: null,
+        seatExpiresAt: null,
+        seatGeneration: 0,
+        firstActiveAt: null,
+      };
       expect(result).toEqual({ ok: true, player: expected });
       expect(await store.findPlayer(player.id)).toEqual(expected);
       expect(await store.findPlayer(randomUUID())).toBeUndefined();
@@ -168,6 +182,44 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
       for (const p of [late, early, gone]) await store.insertPlayer(p);
       await store.markPlayerGone(gone.id, 'left', T0 + 40);
       expect((await store.listPresentPlayers(code)).map((p) => p.name)).toEqual(['Ann', 'Cid']);
+    });
+
+    it('lists the present players through the (room_code, present_key) index, however many left', async () => {
+      // A bearer join and a leave, over and over, as a script can: every departed player's row stays.
+      for (let i = 0; i < 30; i++) {
+        const gone = newPlayer(`Gone ${i}`, { joinedAt: T0 + i });
+        await store.insertPlayer(gone);
+        await store.markPlayerGone(
+          gone.id,
+          i % 3 === 0 ? 'kicked' : i % 3 === 1 ? 'left' : 'expired',
+          T0 + 100,
+        );
+      }
+      const stays = newPlayer('Stays', { joinedAt: T0 + 50 });
+      await store.insertPlayer(stays);
+      expect((await store.listPresentPlayers(code)).map((p) => p.id)).toEqual([stays.id]);
+      if (engine !== 'sqlite') return;
+      // The statement the store runs, captured as compiled (with its parameters), then explained.
+      const nodes: RootOperationNode[] = [];
+      const capture: KyselyPlugin = {
+        transformQuery: ({ node }) => {
+          nodes.push(node);
+          return node;
+        },
+        transformResult: async ({ result }) => result,
+      };
+      const view = appTables<DiceryTables, Schema>(testDb.database.db);
+      await createRoomStore(view.withPlugin(capture)).listPresentPlayers(code);
+      const [node] = nodes;
+      if (node === undefined) throw new Error('no query captured');
+      const query = view.getExecutor().compileQuery(node, createQueryId());
+      const plan = await view.executeQuery<{ detail: string }>(
+        CompiledQuery.raw(`explain query plan ${query.sql}`, [...query.parameters]),
+      );
+      // Before: `USING INDEX room_players_room_idx (room_code=?)`, every row the room ever had.
+      expect(plan.rows.map((row) => row.detail).join('; ')).toMatch(
+        /USING INDEX room_players_present_name_idx \(room_code=\? AND present_key>\?\)/,
+      );
     });
 
     it('marks a player gone once, keeping the reason, and frees the name', async () => {

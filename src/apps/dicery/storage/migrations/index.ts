@@ -6,6 +6,7 @@ import * as roomHostTools from './008a-room-host-tools.js';
 import * as roomLog from './009a-room-log.js';
 import * as spectatorLinks from './010a-spectator-links.js';
 import * as spectatorSessions from './011a-spectator-sessions.js';
+import * as playerActivity from './012a-player-activity.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
@@ -21,4 +22,5 @@ export const diceryMigrations: Record<string, Migration> = {
   '009a-room-log': roomLog,
   '010a-spectator-links': spectatorLinks,
   '011a-spectator-sessions': spectatorSessions,
+  '012a-player-activity': playerActivity,
 };
