@@ -28,6 +28,11 @@ export interface MailKinds {
   password_changed: { when: string };
   /** Someone tried to sign up (or move an account) to an address that already has an account. */
   account_exists: { link: string };
+  /**
+   * A second factor (`factor`: "A passkey" or "An authenticator app") was added to the account (ASVS
+   * V2.5.5 / OWASP MFA: the owner learns of a factor a thief of the password would plant).
+   */
+  second_factor_added: { when: string; factor: string };
   /** A second factor was removed from the account (sent by the MFA module). */
   second_factor_removed: { when: string };
   /** The account was deleted. */
@@ -103,6 +108,15 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
       '<p>Someone tried to create an account with this address, which already has one. If it was you, sign in, or <a href="{{link}}">reset your password</a>.</p><p>' +
       footer +
       '</p>',
+  },
+  second_factor_added: {
+    subject: 'A new way to sign in was added to your account',
+    text:
+      '{{factor}} was added to your account at {{when}}. If this was not you, reset your password now and ' +
+      'ask your administrator to remove the second factors you did not set up.',
+    html:
+      '<p>{{factor}} was added to your account at {{when}}. If this was not you, reset your password now and ' +
+      'ask your administrator to remove the second factors you did not set up.</p>',
   },
   second_factor_removed: {
     subject: 'A second factor was removed from your account',

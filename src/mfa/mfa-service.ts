@@ -572,6 +572,10 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       if (!confirmed) {
         throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
       }
+      deps.mailer?.send('second_factor_added', user.email, {
+        when: new Date(now).toISOString(),
+        factor: 'An authenticator app',
+      });
       return codes;
     },
 

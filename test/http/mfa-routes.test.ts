@@ -266,6 +266,28 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     expect(again.json().code).toBe('MFA_NOT_ENABLED');
   });
 
+  it('mails the owner when an authenticator app is turned on (ASVS V2.5.5), not when an enrolment only starts', async () => {
+    const added = async (email: string) => {
+      await gatehouseCore(app.gatehouse).lifecycle.idle();
+      const mail = await readOutbox(outboxDirectory(app.gatehouse.config.dataDir), 1000);
+      return mail.filter((m) => m.to === email && /new way to sign in was added/.test(m.subject));
+    };
+    const user = await createUser(app, { verified: true });
+    const { access_token: token } = await login(app, user.email);
+    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    expect(await added(user.email)).toHaveLength(0);
+    const { secret } = started.json<{ secret: string }>();
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, clock()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    const [notice] = await added(user.email);
+    expect(notice?.text).toMatch(/An authenticator app was added to your account at .*If this was not you/);
+  });
+
   it('mails the owner when a second factor is removed (turned off, or reset by an admin); not on a refused attempt', async () => {
     const core = gatehouseCore(app.gatehouse);
     const removals = async (email: string) => {

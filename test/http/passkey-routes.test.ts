@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
 import { MAX_PASSKEYS_PER_ACCOUNT } from '../../src/mfa/passkeys.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, cookiesOf, createUser, login, PASSWORD } from '../support/accounts.js';
@@ -220,6 +221,14 @@ describe('passkeys over HTTP (software authenticator)', () => {
     const trimmed = await register('  Work   key ');
     expect(trimmed.statusCode).toBe(201);
     expect(trimmed.json().name).toBe('Work key');
+    // The owner is told a way to sign in was added (ASVS V2.5.5), once: the refused ones added none.
+    await core().lifecycle.idle();
+    const notices = (await readOutbox(outboxDirectory(app.gatehouse.config.dataDir), 1000)).filter(
+      (mail) => mail.to === user.email && /new way to sign in was added/.test(mail.subject),
+    );
+    expect(notices.map((mail) => mail.text)).toEqual([
+      expect.stringMatching(/^A passkey was added to your account at /),
+    ]);
   });
 
   it('once an account holds a passkey, its factors change only from a session that proved one (NIST 800-63B §6.1.2.1)', async () => {

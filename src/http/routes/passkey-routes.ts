@@ -215,6 +215,10 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
         passkeyName(request.body.name, request.headers['user-agent']),
         selfAudit(request),
       );
+      gatehouse.mailer.send('second_factor_added', user.email, {
+        when: new Date(gatehouse.clock()).toISOString(),
+        factor: 'A passkey',
+      });
       return reply.code(201).send(toView(passkey));
     },
   );
