@@ -14,7 +14,7 @@ import type {
 } from '../storage/oauth-grant-store.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
-import type { IdTokenHintVerifier } from './id-token-hint.js';
+import { type IdTokenHintVerifier, isHintThrottled } from './id-token-hint.js';
 import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
 
 /** Longest life of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes; we keep 60 s). */
@@ -402,7 +402,16 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       let hintUserId: string | undefined;
       if (params.idTokenHint !== undefined) {
         // Checked last: verification may load the keyring (a database read on first use).
-        const hint = await deps.verifyIdTokenHint(params.idTokenHint, params.clientIp);
+        let hint: Awaited<ReturnType<typeof deps.verifyIdTokenHint>>;
+        try {
+          hint = await deps.verifyIdTokenHint(params.idTokenHint, params.clientIp);
+        } catch (error) {
+          if (!isHintThrottled(error)) throw error;
+          return fail(
+            'temporarily_unavailable',
+            'Too many invalid id_token_hints from this address; try again in a minute.',
+          );
+        }
         if (hint === undefined)
           return fail('invalid_request', 'The id_token_hint is not an ID token this server issued.');
         // Its `aud` must be the client asking: another app's ID token says nothing about whom this

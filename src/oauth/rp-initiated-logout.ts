@@ -4,6 +4,7 @@ import {
   createIdTokenHintVerifier,
   type IdTokenHint,
   type IdTokenHintVerifierDeps,
+  isHintThrottled,
 } from './id-token-hint.js';
 import type { OAuthClient, OAuthClients } from './oauth-clients.js';
 
@@ -22,7 +23,10 @@ export interface LogoutParameters {
 /** A parameter that failed validation, and so is treated as not supplied (RP-Initiated Logout 1.0 §4). */
 export interface IgnoredLogoutParameter {
   parameter: 'id_token_hint' | 'client_id' | 'post_logout_redirect_uri';
-  /** A stable code: `INVALID_ID_TOKEN_HINT`, `CLIENT_MISMATCH`, `UNKNOWN_CLIENT`, `INVALID_REDIRECT_URI`. */
+  /**
+   * A stable code: `INVALID_ID_TOKEN_HINT`, `CLIENT_MISMATCH`, `UNKNOWN_CLIENT`,
+   * `INVALID_REDIRECT_URI`, `TOO_MANY_REQUESTS` (the address sent too many failing hints).
+   */
   code: string;
   description: string;
 }
@@ -95,8 +99,20 @@ export function createRpInitiatedLogout(deps: RpInitiatedLogoutDeps): RpInitiate
       const ignored: IgnoredLogoutParameter[] = [];
       let hint: IdTokenHint | undefined;
       if (params.idTokenHint !== undefined) {
-        hint = await verifyHint(params.idTokenHint, params.clientIp);
-        if (hint === undefined) {
+        let throttled = false;
+        hint = await verifyHint(params.idTokenHint, params.clientIp).catch((error: unknown) => {
+          if (!isHintThrottled(error)) throw error;
+          throttled = true;
+          return undefined;
+        });
+        if (throttled) {
+          // Ignored like any hint that failed (§4): the person is asked to confirm instead.
+          ignored.push({
+            parameter: 'id_token_hint',
+            code: 'TOO_MANY_REQUESTS',
+            description: 'Too many invalid id_token_hints from this address: the hint was not checked.',
+          });
+        } else if (hint === undefined) {
           ignored.push({
             parameter: 'id_token_hint',
             code: 'INVALID_ID_TOKEN_HINT',

@@ -1359,17 +1359,21 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         );
       }
       expect(answers.slice(0, -1)).toEqual(Array(ID_TOKEN_HINT_FAILURES_PER_MINUTE).fill('invalid_request'));
-      const refused = await anonymous(forged, '203.0.113.44');
-      expect(refused.statusCode).toBe(429);
-      expect(refused.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
-      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
-      // RP-Initiated Logout verifies hints too: the same allowance.
+      // Refused at the app's redirect URI (RFC 6749 §4.1.2.1), not with a 429 page the app never
+      // sees: the address may be a NAT whose other users' genuine hints land here too.
+      for (const idTokenHint of [forged, hint]) {
+        const refused = locationOf(await anonymous(idTokenHint, '203.0.113.44'));
+        expect(refused.searchParams.get('error')).toBe('temporarily_unavailable');
+        expect(refused.searchParams.get('state')).toBe('st-123');
+      }
+      // RP-Initiated Logout verifies hints too, with the same allowance; over it the hint is ignored
+      // (§4): the person is asked to confirm, where a 429 left their sessions live.
       const logout = await app.inject({
         method: 'GET',
-        url: `/oauth/logout?id_token_hint=${forged}`,
+        url: `/oauth/logout?id_token_hint=${hint}`,
         remoteAddress: '203.0.113.44',
       });
-      expect(logout.statusCode).toBe(429);
+      expect(logout.statusCode).toBe(200);
       // Another address has its own allowance; a genuine hint is never counted.
       expect((await anonymous(forged, '203.0.113.45')).statusCode).toBe(303);
       for (let attempt = 0; attempt <= ID_TOKEN_HINT_FAILURES_PER_MINUTE; attempt += 1)
