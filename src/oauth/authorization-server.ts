@@ -14,7 +14,8 @@ import type {
 } from '../storage/oauth-grant-store.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
-import { type IdTokenHintVerifier, isHintThrottled } from './id-token-hint.js';
+import { isHintThrottled } from './hint-throttle.js';
+import type { IdTokenHintVerifier } from './id-token-hint.js';
 import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
 
 /** Longest life of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes; we keep 60 s). */

@@ -56,17 +56,6 @@ export type IdTokenHintVerifier = (token: string, ip?: string) => Promise<IdToke
  * (a database outage is not the hint's fault: the caller answers 503), and with TOO_MANY_REQUESTS
  * when `ip` has sent too many hints that failed ({@link ID_TOKEN_HINT_FAILURES_PER_MINUTE}).
  */
-/**
- * Whether `error` is the verifier's refusal of an address that sent too many failing hints. The
- * callers treat it as a hint that did not verify (a logout ignores it, RP-Initiated Logout §4; an
- * authorization request is answered `temporarily_unavailable` at its redirect URI, RFC 6749
- * §4.1.2.1), never as a 429 page: the address may be a NAT that others share, whose valid hints
- * would otherwise strand their logouts and silent sign-ins on a JSON error.
- */
-export function isHintThrottled(error: unknown): boolean {
-  return error instanceof GatehouseError && error.code === 'TOO_MANY_REQUESTS';
-}
-
 export function createIdTokenHintVerifier(deps: IdTokenHintVerifierDeps): IdTokenHintVerifier {
   const { counters } = deps;
   /** Charges one failure to `ip`'s address and network; undefined when there is nothing to charge. */

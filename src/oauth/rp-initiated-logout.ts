@@ -1,10 +1,10 @@
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
+import { isHintThrottled } from './hint-throttle.js';
 import {
   createIdTokenHintVerifier,
   type IdTokenHint,
   type IdTokenHintVerifierDeps,
-  isHintThrottled,
 } from './id-token-hint.js';
 import type { OAuthClient, OAuthClients } from './oauth-clients.js';
 
