@@ -151,7 +151,7 @@ export const dicerySettings = defineAppSettings({
       maximum: 1_000_000,
       default: 120,
       description:
-        'room page reads (history and signed log together, up to 200 rolls each) per caller per minute: a player, ' +
+        'room page reads (snapshots, history and signed log together, up to 200 rolls each) per caller per minute: a player, ' +
         "the host's account across its rooms, or one spectator (each watch cookie on its own) (429 `TOO_MANY_REQUESTS` beyond)",
     }),
     roomReadsPerMinutePerIp: integerSetting({

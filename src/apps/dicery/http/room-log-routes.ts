@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { enforceRateLimit, errorResponses, problemRef, userAuthOf } from '../../../http/index.js';
+import { errorResponses, problemRef, userAuthOf } from '../../../http/index.js';
 import {
   addressBucket,
   type ConcurrencyCap,
@@ -19,17 +19,9 @@ import { RollRevealedDataSchema, RollViewSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { type RoomGuards, roomOf, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
+import { createRoomReadLimits, READ_LIMITS_DESCRIPTION } from './room-read-limits.js';
 
 const CodeParams = Type.Object({ code: RoomCodeParam });
-
-const MINUTE_MS = 60_000;
-
-/** The read limits as the routes' descriptions state them (the settings' names, never their values). */
-const READ_LIMITS_DESCRIPTION =
-  "Limited per caller (a player, the host's account, or one spectator: each watch cookie or spectator token on " +
-  'its own) to `ROOM_READS_PER_MINUTE` page reads (history and log together) a minute, per client IP to ' +
-  '`ROOM_READS_PER_MINUTE_PER_IP`, and the spectators of one watch link together to ' +
-  '`ROOM_READS_PER_MINUTE_PER_WATCH_LINK`; beyond any, 429 `TOO_MANY_REQUESTS` with `Retry-After`.';
 
 const Sequence = (description: string) =>
   Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
@@ -94,50 +86,9 @@ export function registerRoomLogRoutes(
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { rooms, history, log, settings } = context.dicery;
   const host = app.auth.require({ scopes: ['rooms:host'] });
-  const { counters, clock, scheduler } = context.gatehouse;
+  const { clock, scheduler } = context.gatehouse;
 
-  /**
-   * Room reads cost the database a page (or, for an export, the whole log) each: limited per
-   * caller and per address, the address first so a refused client adds nothing to the caller's
-   * count. A player is one room's; a host's account is counted across all its rooms. A spectator
-   * is counted on their own (one exchange of a watch link: a link shared with fifty people is
-   * fifty budgets, so a heavy viewer never starves the others) and, after that, on the link's
-   * audience as a whole, which keeps what one link (and, at `MAX_WATCH_LINKS_PER_ROOM` links, one
-   * room's spectators) can read bounded.
-   */
-  const limitReads = async (
-    request: Parameters<typeof roomOf>[0],
-    kind: 'page' | 'export',
-  ): Promise<void> => {
-    const caller = roomOf(request);
-    const spectator = caller.spectator ?? null;
-    const who =
-      caller.player !== null
-        ? `player:${caller.player.id}`
-        : spectator !== null
-          ? `spectator:${spectator.sessionId}`
-          : `host:${caller.host?.userId ?? ''}`;
-    const [perCaller, perIp, perLink, message] =
-      kind === 'page'
-        ? [
-            settings.roomReadsPerMinute,
-            settings.roomReadsPerMinutePerIp,
-            settings.roomReadsPerMinutePerWatchLink,
-            'Too many room reads; slow down.',
-          ]
-        : [
-            settings.roomExportsPerMinute,
-            settings.roomExportsPerMinutePerIp,
-            settings.roomExportsPerMinutePerWatchLink,
-            'Too many exports; try again in a minute.',
-          ];
-    const hit = (key: string, max: number) =>
-      enforceRateLimit(counters, { key, max, windowMs: MINUTE_MS, message }, clock);
-    await hit(`room-${kind}:ip:${addressBucket(request.ip)}`, perIp);
-    await hit(`room-${kind}:${who}`, perCaller);
-    // After the spectator's own budget: a viewer refused there adds nothing to the link's count.
-    if (spectator !== null) await hit(`room-${kind}:watch:${spectator.linkId}`, perLink);
-  };
+  const limitReads = createRoomReadLimits(context);
 
   // Exports held open at once (per instance). The per-minute limits above bound how often an export
   // starts, not how many run: a client that reads slowly keeps each one open, with a page of rolls

@@ -34,6 +34,7 @@ import {
 } from './room-cookies.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
 import { registerRoomLogRoutes } from './room-log-routes.js';
+import { createRoomReadLimits, READ_LIMITS_DESCRIPTION } from './room-read-limits.js';
 import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
 
 /** The caller's account, on a route behind an account guard (which set it or refused). */
@@ -155,6 +156,7 @@ export function registerRoomRoutes(
   const { settings } = context.dicery;
   const guards = installRoomAuth(app, context.dicery);
   const host = app.auth.require({ scopes: ['rooms:host'] });
+  const limitReads = createRoomReadLimits(context);
 
   const roomCookie = (code: string) => ({
     // `__Secure-` (not `__Host-`) because the path is the room's own (RFC 6265bis §4.1.3).
@@ -351,7 +353,8 @@ export function registerRoomRoutes(
           'bearer token), its host (account credential) and its spectators (watch cookie: `you.spectator` is ' +
           'true; they are never among `players`, and `online.spectators` counts them). Follow `GET /rooms/{code}/events` with ' +
           '`?last_event_id=<last_event_id>` to receive exactly what happened after this snapshot. Event ids ' +
-          'are sequence numbers within this room (1, 2, 3… with no gap), unrelated to other rooms.',
+          'are sequence numbers within this room (1, 2, 3… with no gap), unrelated to other rooms. ' +
+          READ_LIMITS_DESCRIPTION,
         params: CodeParams,
         security: VIEWER_SECURITY,
         response: {
@@ -362,6 +365,9 @@ export function registerRoomRoutes(
       },
     },
     async (request, reply) => {
+      // A page read like history's and the log's (the room, its players, 20 rolls): a viewer
+      // looping it over keep-alive cost the database each time with nothing to stop it.
+      await limitReads(request, 'page');
       const caller = roomOf(request);
       const snapshot = await rooms.snapshot(caller.code);
       const online = context.dicery.presence.online(caller.code);

@@ -513,14 +513,16 @@ describe('Dicery room reads are rate-limited per caller and per address', () => 
     expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
   };
 
-  it('history and log pages: a member looping over the log is stopped; other members are not', async () => {
+  it('snapshot, history and log pages: a member looping over them is stopped; other members are not', async () => {
     const room = await createRoom(app, host);
     const pat = await joinAsBot(app, room.code, 'Pat');
     const sam = await joinAsBot(app, room.code, 'Sam');
     for (let i = 0; i < ROOM_PAGE_READS_PER_MINUTE; i++) {
-      const url = i % 2 === 0 ? `/rooms/${room.code}/rolls` : `/rooms/${room.code}/log`;
-      expect((await get(url, pat.headers)).statusCode).toBe(200);
+      const url = [`/rooms/${room.code}/rolls`, `/rooms/${room.code}/log`, `/rooms/${room.code}`][i % 3];
+      expect((await get(String(url), pat.headers)).statusCode).toBe(200);
     }
+    // The snapshot is a page read too (a viewer looping it read the database without end).
+    expectLimited(await get(`/rooms/${room.code}`, pat.headers));
     expectLimited(await get(`/rooms/${room.code}/log`, pat.headers));
     expectLimited(await get(`/rooms/${room.code}/rolls`, pat.headers));
     expect((await get(`/rooms/${room.code}/rolls`, sam.headers)).statusCode).toBe(200);
