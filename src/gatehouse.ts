@@ -548,12 +548,14 @@ export async function createGatehouseCore(
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
     const passkeyStore = createPasskeyStore(database.db);
+    /** Any second factor: a confirmed authenticator app or a passkey (step-up's notion). */
+    const hasSecondFactor = async (userId: string) =>
+      (await hasConfirmedTotp(userId)) || (await passkeyStore.countPasskeys(userId)) > 0;
     const stepUp = createStepUpPolicy({
       sessions: sessionStore,
       maxAgeSeconds: config.stepUpMaxAge,
       clock,
-      hasSecondFactor: async (userId) =>
-        (await hasConfirmedTotp(userId)) || (await passkeyStore.countPasskeys(userId)) > 0,
+      hasSecondFactor,
     });
     // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
     const transport =
@@ -688,9 +690,12 @@ export async function createGatehouseCore(
     const lifecycle = createAccountLifecycle({
       users,
       tokens: accountTokens,
+      // An email change or an account deletion, on an account with any second factor (a
+      // passkey-only one included, whose password still signs in alone): a recent session that
+      // proved the factor.
       secondFactor: {
-        isEnrolled: (userId) => mfa.isEnrolled(userId),
-        requireRecentAuthentication: (sessionId) => stepUp.requireRecentAuthentication(sessionId),
+        isEnrolled: hasSecondFactor,
+        requireRecentAuthentication: (sessionId) => stepUp.requireFactorChangeAuthentication(sessionId),
       },
       transaction: lifecycleTransaction,
       accounts,

@@ -531,7 +531,9 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
    * refusal; a wrong password is tallied as a failed login. Whoever holds the link may guess the
    * password no faster than at the login form. Returns the hash the password matched, for the
    * caller to compare inside its transaction (a password changed meanwhile is not the one
-   * checked). A right password counts as a login toward `LOGIN_MAX_SUCCESSES_PER_ACCOUNT`.
+   * checked). A right password counts as a login toward `LOGIN_MAX_SUCCESSES_PER_ACCOUNT`, or, from an
+   * untrusted client on an account with an authenticator app, toward its challenges
+   * (`LoginThrottle.checkChallenges`: the same size; only untrusted clients wait on it).
    */
   const checkAccountPassword = async (
     user: UserRecord,

@@ -153,7 +153,7 @@ export interface SelfServiceDeps {
   passkeys?: Pick<PasskeyService, 'authenticate'>;
   /** The budget of failed passkey sign-ins (red-team 2026-12e J3). @default none: unlimited */
   passkeyThrottle?: PasskeyThrottle;
-  stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication'>;
+  stepUp: Pick<StepUpPolicy, 'requireRecentAuthentication' | 'requireSecondFactorAuthentication'>;
   /** REQUIRE_MFA_FOR_ROLES (see {@link effectiveRole}). @default [] */
   requireMfaForRoles?: readonly Role[];
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
@@ -367,10 +367,10 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       const user = await users.findUserById(userId);
       if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
       // Step-up (issue 13): `current_password` proves a recent authentication only for an account
-      // whose password is its only factor; with a second factor the session must have
-      // authenticated (all factors) within STEP_UP_MAX_AGE. Checked before any hash is spent.
-      if (change.password !== undefined && (await mfa.isEnrolled(userId))) {
-        await deps.stepUp.requireRecentAuthentication(currentSessionId);
+      // whose password is its only factor; with a second factor (an authenticator app or a passkey)
+      // the session must have proved it within STEP_UP_MAX_AGE. Checked before any hash is spent.
+      if (change.password !== undefined) {
+        await deps.stepUp.requireSecondFactorAuthentication(currentSessionId);
       }
       // A new password and its `password_changed` entry commit together (in updateProfile's
       // transaction): a process dying after the commit cannot leave the change unrecorded.

@@ -91,11 +91,13 @@ export interface RequestingClient {
   registered: OAuthClient | undefined;
 }
 
-function invalidClient(description: string): OAuthTokenError {
-  // RFC 6749 §5.2: 401 with a challenge in the scheme the client used for the Authorization
-  // header; a client that sent its credentials in the form gets the same 401, and RFC 9110
-  // §15.5.2 requires every 401 to carry a challenge: Basic, the one scheme a client can use here.
-  return new OAuthTokenError('invalid_client', description, { challenge: { scheme: 'Basic' } });
+function invalidClient(description: string, basic: boolean): OAuthTokenError {
+  // RFC 6749 §5.2: 401 with a challenge in the scheme the client used for the Authorization header.
+  // A client that authenticated in the form (or not at all) gets the 401 §5.2 allows with no
+  // challenge: RFC 9110 §15.5.2 asks every 401 for one, but client libraries (oauth4webapi,
+  // openid-client) read a 401 that carries a challenge as that challenge and drop the body's
+  // `invalid_client`, so their users could no longer tell a wrong secret from anything else.
+  return new OAuthTokenError('invalid_client', description, basic ? { challenge: { scheme: 'Basic' } } : {});
 }
 
 /**
@@ -115,7 +117,7 @@ export async function authenticateClient(
   clients: Pick<OAuthClients, 'authenticate'>,
 ): Promise<RequestingClient> {
   const basic = basicCredentials(request);
-  if (basic === 'malformed') throw invalidClient('The HTTP Basic client credentials are malformed.');
+  if (basic === 'malformed') throw invalidClient('The HTTP Basic client credentials are malformed.', true);
   const formSecret = formParam(form, 'client_secret', false);
   const formId = formParam(form, 'client_id', false);
   const basicSecret = basic?.secret === '' ? undefined : basic?.secret;
@@ -128,8 +130,9 @@ export async function authenticateClient(
   }
   const clientId = formId ?? basicId;
   const secret = basicSecret ?? formSecret;
+  const usedBasic = basicSecret !== undefined;
   if (clientId === undefined) {
-    if (secret !== undefined) throw invalidClient('A client secret needs a client_id.');
+    if (secret !== undefined) throw invalidClient('A client secret needs a client_id.', usedBasic);
     return { clientId: FIRST_PARTY_CLIENT_ID, registered: undefined };
   }
   if (!/^[\x20-\x7E]{1,255}$/.test(clientId))
@@ -140,15 +143,15 @@ export async function authenticateClient(
     // Unregistered ids stay usable as labels by public first-party callers; with a secret they
     // can only be a misconfigured client that must not believe it authenticated.
     if (secret === undefined) return { clientId, registered: undefined };
-    throw invalidClient('Client authentication failed.');
+    throw invalidClient('Client authentication failed.', usedBasic);
   }
   if (result.reason === 'client_disabled') {
-    throw invalidClient('This client is disabled.');
+    throw invalidClient('This client is disabled.', usedBasic);
   }
   if (result.reason === 'secret_required') {
-    throw invalidClient('This client is confidential: authenticate with its secret.');
+    throw invalidClient('This client is confidential: authenticate with its secret.', basic !== undefined);
   }
-  throw invalidClient('Client authentication failed.');
+  throw invalidClient('Client authentication failed.', usedBasic);
 }
 
 /** A limit on failed client authentications per address (the grant's, introspection's). */
@@ -191,7 +194,7 @@ export function authenticateConfidentialClient(
   description: string,
 ): Promise<OAuthClient> {
   return limitAuthenticationFailures(request, limit, async () =>
-    confidentialClient(await authenticateClient(request, form, clients), description),
+    confidentialClient(request, await authenticateClient(request, form, clients), description),
   );
 }
 
@@ -214,7 +217,11 @@ export async function admitAuthenticatedClient(
  * such a client may make (the client credentials grant, RFC 6749 §4.4.2; introspection, RFC 7662
  * §2.1). A public client or a bare `client_id` proves nothing about who is asking.
  */
-export function confidentialClient(client: RequestingClient, description: string): OAuthClient {
+export function confidentialClient(
+  request: FastifyRequest,
+  client: RequestingClient,
+  description: string,
+): OAuthClient {
   if (client.registered?.type === 'confidential') return client.registered;
-  throw invalidClient(description);
+  throw invalidClient(description, request.headers.authorization !== undefined);
 }

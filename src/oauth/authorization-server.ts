@@ -16,7 +16,12 @@ import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
 import { isHintThrottled } from './hint-throttle.js';
 import type { IdTokenHintVerifier } from './id-token-hint.js';
-import { type OAuthClient, type OAuthClients, OIDC_SCOPES } from './oauth-clients.js';
+import {
+  type OAuthClient,
+  type OAuthClients,
+  OIDC_SCOPES,
+  redirectIdentifiesClient,
+} from './oauth-clients.js';
 
 /** Longest life of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes; we keep 60 s). */
 export const AUTHORIZATION_CODE_TTL_MS = 60_000;
@@ -183,7 +188,8 @@ export interface AuthorizationServer {
   grantableScopes(request: AuthorizationRequest, user: AccountUser, amr: readonly string[]): string[];
   /**
    * Whether a consent to `request` may be remembered and later answer without a page: for a
-   * confidential client, or a redirect URI under `https` (which only the site's holder receives).
+   * confidential client, or a redirect URI under `https` on a host that is not a loopback one
+   * (which only the site's holder receives: `redirectIdentifiesClient`).
    * RFC 8252 §8.6: a public client redirecting to a private-use scheme or a loopback address
    * cannot prove its identity (any app on the device can claim the scheme or listen on the port,
    * and brings its own PKCE pair), so each of its requests is treated as if none had been
@@ -452,7 +458,10 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
     async approve(request, user, authentication, options, caller) {
       const now = clock();
       const scopes = grantableScopes(request, roleOf(user, authentication.amr), deps.scopes);
-      if (options.remember && mayRememberConsent(request)) {
+      // Recorded as well for a client whose consent is never remembered (RFC 8252 §8.6): it never
+      // answers a request for it (hasConsent), but lists the app under "Connected apps", where
+      // the person sees it and can disconnect it (ending its sessions).
+      if (options.remember || !mayRememberConsent(request)) {
         // One transaction: the consent and its entry commit together. The account's row lock
         // first (the lock order) also makes two approvals of one account merge their scopes in
         // turn, where both could read the same `before` and the second drop the first's scopes.
@@ -654,7 +663,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
   };
 
   function mayRememberConsent(request: AuthorizationRequest): boolean {
-    return request.client.type === 'confidential' || /^https:\/\//i.test(request.redirectUri);
+    return request.client.type === 'confidential' || redirectIdentifiesClient(request.redirectUri);
   }
 
   async function revokeReplayed(record: AuthorizationCodeRecord, caller: Caller): Promise<void> {

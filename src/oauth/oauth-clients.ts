@@ -183,6 +183,22 @@ function secretMatches(secret: string, storedHash: string): boolean {
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 /**
+ * Whether only the client can receive what is sent to `uri`: an `https` URI on a host other than a
+ * loopback one (only the site's holder has its certificate). A private-use scheme, or any loopback
+ * address (`https` included: a local process with a locally trusted certificate can bind the
+ * port), may be claimed by any app on the device (RFC 8252 §8.6).
+ */
+export function redirectIdentifiesClient(uri: string): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(uri);
+  } catch {
+    return false;
+  }
+  return parsed.protocol === 'https:' && !LOOPBACK_HOSTS.has(parsed.hostname);
+}
+
+/**
  * A host as the URL parser writes a plain one (lower case, IDNA already turned into `xn--` labels):
  * dot-separated letter-digit-hyphen labels (RFC 1123 §2.1; this also covers IPv4, which the parser
  * normalises to dotted decimal) or a bracketed IPv6 literal. WHATWG URL lets `;`, `,`, `_`, `!` and

@@ -27,6 +27,15 @@ export interface StepUpPolicy {
    * factor: a code or a passkey, which records `mfa` on the session).
    */
   requireFactorChangeAuthentication(sessionId: string): Promise<void>;
+  /**
+   * For a sensitive change that a password alone proves on an account without a second factor (a
+   * new password): resolves at once for such an account; for one holding a second factor (an
+   * authenticator app or a passkey), as {@link requireFactorChangeAuthentication}. On a
+   * passkey-only account the password still signs in alone, so it must not also change the password
+   * (or, through `createStepUp`, the address or the account's existence) that the passkey's owner
+   * would need to take the account back.
+   */
+  requireSecondFactorAuthentication(sessionId: string): Promise<void>;
   /** `STEP_UP_MAX_AGE` in seconds. */
   readonly maxAgeSeconds: number;
 }
@@ -38,9 +47,10 @@ export interface StepUpPolicyDeps {
   clock: () => number;
   /**
    * Whether the account holds a second factor (a confirmed authenticator app or a passkey), for
-   * {@link StepUpPolicy.requireFactorChangeAuthentication}. @default none ever does
+   * {@link StepUpPolicy.requireFactorChangeAuthentication}. Required: a missing one would let
+   * every password-only session change every factor.
    */
-  hasSecondFactor?: (userId: string) => Promise<boolean>;
+  hasSecondFactor: (userId: string) => Promise<boolean>;
 }
 
 /** Creates the {@link StepUpPolicy}. */
@@ -55,6 +65,11 @@ export function createStepUpPolicy(deps: StepUpPolicyDeps): StepUpPolicy {
         maxAge: maxAgeSeconds,
       },
     });
+  const factorRequired = () =>
+    stepUpRequired(
+      'This change needs a sign-in with your second factor. Re-authenticate at POST /auth/reauthenticate with a ' +
+        'code from your authenticator app, or at POST /auth/reauthenticate/passkey with a passkey, then retry.',
+    );
   /** The session, when it authenticated within `STEP_UP_MAX_AGE`; throws STEP_UP_REQUIRED otherwise. */
   const recentSession = async (sessionId: string): Promise<SessionRecord> => {
     const session = await deps.sessions.findSession(sessionId);
@@ -73,11 +88,15 @@ export function createStepUpPolicy(deps: StepUpPolicyDeps): StepUpPolicy {
     async requireFactorChangeAuthentication(sessionId) {
       const session = await recentSession(sessionId);
       if (session.amr?.includes('mfa') === true) return;
-      if (deps.hasSecondFactor === undefined || !(await deps.hasSecondFactor(session.userId))) return;
-      throw stepUpRequired(
-        'This change to your sign-in factors needs a sign-in with your second factor. Re-authenticate at ' +
-          'POST /auth/reauthenticate with a code from your authenticator app or with a passkey, then retry.',
-      );
+      if (!(await deps.hasSecondFactor(session.userId))) return;
+      throw factorRequired();
+    },
+    async requireSecondFactorAuthentication(sessionId) {
+      const session = await deps.sessions.findSession(sessionId);
+      // A session that ended answers as a stale one: the guard in front refuses it anyway.
+      if (session !== undefined && !(await deps.hasSecondFactor(session.userId))) return;
+      const recent = await recentSession(sessionId);
+      if (recent.amr?.includes('mfa') !== true) throw factorRequired();
     },
   };
 }

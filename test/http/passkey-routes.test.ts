@@ -265,6 +265,43 @@ describe('passkeys over HTTP (software authenticator)', () => {
     expect((await attempts.removePasskey()).statusCode).toBe(204);
   });
 
+  it('on a passkey-only account the password alone changes neither the password, nor the address, nor deletes the account', async () => {
+    // Password sign-in asks no second step there, so this is all a thief of the password gets.
+    const { token, authenticator } = await withPasskey();
+    const changes = {
+      password: () =>
+        app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: bearer(token),
+          payload: { password: 'a brand new passphrase 7', current_password: PASSWORD },
+        }),
+      email: () =>
+        app.inject({
+          method: 'PATCH',
+          url: '/users/me',
+          headers: bearer(token),
+          payload: { email: 'elsewhere@example.org', current_password: PASSWORD },
+        }),
+      deletion: () =>
+        app.inject({
+          method: 'DELETE',
+          url: '/users/me',
+          headers: bearer(token),
+          payload: { current_password: PASSWORD },
+        }),
+    };
+    for (const change of Object.values(changes)) {
+      const refused = await change();
+      expect(refused.statusCode).toBe(401);
+      expect(refused.json().code).toBe('STEP_UP_REQUIRED');
+    }
+    // Proved with the passkey, the same session may.
+    await stepUpWithPasskey(token, authenticator);
+    expect((await changes.email()).statusCode).toBe(202);
+    expect((await changes.password()).statusCode).toBe(200);
+  });
+
   it('adding and removing need a recent sign-in (RFC 9470); a passkey re-authentication restores it', async () => {
     const { user, token, authenticator, passkey } = await withPasskey();
     clock.advance((core().config.stepUpMaxAge + 1) * 1000);

@@ -36,7 +36,8 @@ const AuthorizeFields = {
   prompt: Param(
     'OIDC Core §3.1.2.1, space-separated: `none` answers without showing a page (`login_required` / ' +
       '`consent_required` otherwise; alone only), `login` asks the person to sign in again, `consent` shows the ' +
-      'consent page even when it was remembered; `select_account` changes nothing (one account per browser)',
+      'consent page even when it was remembered (a public client redirecting to a private-use scheme or a loopback ' +
+      'address never has it remembered, RFC 8252 §8.6); `select_account` changes nothing (one account per browser)',
     64,
   ),
   max_age: Param(
@@ -100,13 +101,17 @@ const ConnectedAppSchema = Type.Object({
   consented_at: Type.String({ format: 'date-time' }),
 });
 
+/** RFC 6749 §3.1: a parameter sent without a value is treated as omitted. */
+function given(value: string | undefined): string | undefined {
+  return value === '' ? undefined : value;
+}
+
 /**
  * The authorization request's parameters. RFC 6749 §3.1: a parameter sent without a value is
  * treated as omitted (`scope=` asks for the client's default scopes, not none; `redirect_uri=`
  * means the one registered URI), as `/token` does.
  */
 function toParameters(query: Static<typeof AuthorizeQuery>, clientIp: string): AuthorizationParameters {
-  const given = (value: string | undefined) => (value === '' ? undefined : value);
   return {
     clientIp,
     responseType: given(query.response_type),
@@ -344,7 +349,8 @@ export function registerOAuthProviderRoutes(
         summary: 'Authorization endpoint (OAuth 2.1 code flow with PKCE, OpenID Connect)',
         description:
           "Browser navigation, not an API call. Checks the request, signs the person in (the web UI's login, " +
-          'which comes back here), asks for consent unless it was remembered for these scopes, and redirects ' +
+          'which comes back here), asks for consent unless it was remembered for these scopes (never for a public ' +
+          'client redirecting to a private-use scheme or a loopback address, RFC 8252 §8.6), and redirects ' +
           'to `redirect_uri` with `code`, `state` and `iss` (RFC 9207). A code lives 60 s, is single use and is ' +
           'bound to the client, the redirect URI and the PKCE challenge. An unknown client or a redirect URI ' +
           'that is not registered exactly gets an HTML error page (never a redirect: RFC 6749 §4.1.2.1); other ' +
@@ -568,18 +574,20 @@ export function registerOAuthProviderRoutes(
   /** The logout parameters as the core reads them. */
   const logoutParameters = (fields: Static<typeof LogoutQuery>, clientIp: string): LogoutParameters => ({
     clientIp,
-    idTokenHint: fields.id_token_hint,
-    clientId: fields.client_id,
-    postLogoutRedirectUri: fields.post_logout_redirect_uri,
-    state: fields.state,
+    // Empty ones as omitted (RFC 6749 §3.1), as at /authorize: an empty hint would count against
+    // the address's failed-hint allowance, and an empty state come back as `state=`.
+    idTokenHint: given(fields.id_token_hint),
+    clientId: given(fields.client_id),
+    postLogoutRedirectUri: given(fields.post_logout_redirect_uri),
+    state: given(fields.state),
   });
 
-  /** The fields a sign-out form token binds, in a fixed order. */
+  /** The fields a sign-out form token binds, in a fixed order (as logoutParameters reads them). */
   const logoutBound = (fields: Static<typeof LogoutQuery>) => [
-    fields.client_id,
-    fields.post_logout_redirect_uri,
-    fields.state,
-    fields.id_token_hint,
+    given(fields.client_id),
+    given(fields.post_logout_redirect_uri),
+    given(fields.state),
+    given(fields.id_token_hint),
   ];
 
   /** Says which parameters were ignored (RP-Initiated Logout §4), for the RP's developers. */
