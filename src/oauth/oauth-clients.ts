@@ -183,6 +183,18 @@ function secretMatches(secret: string, storedHash: string): boolean {
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 /**
+ * A new client id: 128 random bits, base64url (unguessable, URL-safe, never equal to the
+ * first-party id), never starting with `-`: one in 64 did, and a command line took it for an
+ * option (`gatehouse clients delete -Xy…` answered "unknown option", exit 64).
+ */
+export function newClientId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+/**
  * Whether only the client can receive what is sent to `uri`: an `https` URI on a host other than a
  * loopback one (only the site's holder has its certificate). A private-use scheme, or any loopback
  * address (`https` included: a local process with a locally trusted certificate can bind the
@@ -362,8 +374,7 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
   return {
     async create(input, actor) {
       const valid = validate(input, known);
-      // 128 random bits, base64url: unguessable, URL-safe, never equal to the first-party id.
-      const clientId = randomBytes(16).toString('base64url');
+      const clientId = newClientId();
       // 256 random bits (RFC 6749 §10.10: credentials must be infeasible to guess).
       const clientSecret = valid.confidential ? randomBytes(32).toString('base64url') : undefined;
       const record: OAuthClientRecord = {

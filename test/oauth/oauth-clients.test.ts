@@ -5,6 +5,7 @@ import {
   createOAuthClients,
   hashClientSecret,
   MAX_REDIRECT_URIS,
+  newClientId,
   type OAuthClients,
   redirectUriProblem,
 } from '../../src/oauth/oauth-clients.js';
@@ -226,5 +227,13 @@ describe('OAuthClients registration cap', () => {
     } finally {
       await test.dispose();
     }
+  });
+});
+
+describe('client ids', () => {
+  it('are 128 random bits in base64url that never start with "-" (a command line would take one for an option)', () => {
+    const ids = Array.from({ length: 5_000 }, () => newClientId());
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
