@@ -631,7 +631,7 @@ export async function createGatehouseCore(
       clock,
       mailer,
     });
-    const mfaAdministration = createMfaAdministration({ users, mfa, sessions });
+    const mfaAdministration = createMfaAdministration({ users, mfa, sessions, stepUp });
     const selfService = createSelfService({
       scopes: scopePolicy,
       accounts,

@@ -1,6 +1,7 @@
 import { type AdminActor, assertMayManageUser } from '../accounts/user-admin-service.js';
 import { GatehouseError } from '../errors.js';
 import type { ClientInfo, SessionManager } from '../sessions/session-manager.js';
+import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { MfaService, MfaStatus } from './mfa-service.js';
 
@@ -17,9 +18,18 @@ export interface MfaAdministration {
    * the account ends and its owner is mailed (`second_factor_removed`, by `MfaService.reset`). Only who may manage the
    * account may (admins manage plain users; super admins everyone): FORBIDDEN otherwise,
    * USER_NOT_FOUND. False when it had nothing to remove (the sessions still end, so a retry after
-   * a failure between the steps completes the reset).
+   * a failure between the steps completes the reset). An actor whose own account holds a second
+   * factor must have proved it on `actorSessionId` recently (STEP_UP_REQUIRED otherwise,
+   * `StepUpPolicy.requireSecondFactorAuthentication`): a password alone never removes a factor,
+   * not even someone else's, so a passkey-only admin's stolen password cannot strip the accounts
+   * it manages.
    */
-  reset(actor: AdminActor | undefined, userId: string, client: ClientInfo): Promise<boolean>;
+  reset(
+    actor: AdminActor | undefined,
+    userId: string,
+    client: ClientInfo,
+    actorSessionId: string,
+  ): Promise<boolean>;
 }
 
 /** Dependencies of {@link createMfaAdministration}. */
@@ -27,6 +37,7 @@ export interface MfaAdministrationDeps {
   users: Pick<UserStore, 'findUserById'>;
   mfa: Pick<MfaService, 'status' | 'reset'>;
   sessions: Pick<SessionManager, 'revokeUserSessions'>;
+  stepUp: Pick<StepUpPolicy, 'requireSecondFactorAuthentication'>;
 }
 
 /** Creates the {@link MfaAdministration}. */
@@ -44,7 +55,7 @@ export function createMfaAdministration(deps: MfaAdministrationDeps): MfaAdminis
       return deps.mfa.status((await target(userId)).id);
     },
 
-    async reset(actor, userId, client) {
+    async reset(actor, userId, client, actorSessionId) {
       const user = await target(userId);
       assertMayManageUser(actor, user);
       // One's own factors only through the self-service routes, which ask for a code or a recent
@@ -56,6 +67,7 @@ export function createMfaAdministration(deps: MfaAdministrationDeps): MfaAdminis
           'Turn off your own second factors at /users/me/mfa, which asks for a current code.',
         );
       }
+      await deps.stepUp.requireSecondFactorAuthentication(actorSessionId);
       const removed = await deps.mfa.reset(user.id, {
         actorId: actor?.id ?? null,
         targetId: user.id,

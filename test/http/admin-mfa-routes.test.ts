@@ -118,6 +118,29 @@ describe('admins and second factors (issue 13)', () => {
     ).toBe(1);
   });
 
+  it('an admin whose own account holds a second factor resets others’ only from a session that proved it, recently', async () => {
+    const { user: admin, secret } = await enrolled('admin');
+    const { user: target } = await enrolled('user');
+    const reset = (token: string) =>
+      app.inject({ method: 'DELETE', url: `/users/${target.id}/mfa`, headers: bearer(token) });
+    // A password-only session of this admin (one started before its factor, or a passkey-only
+    // admin's password sign-in): a password alone never removes a factor, not even someone else's.
+    const passwordOnly = await core().sessions.startBearerSession(
+      admin.id,
+      ['me', 'users:read', 'users:write'],
+      {
+        ip: null,
+        userAgent: null,
+      },
+    );
+    const refused = await reset(passwordOnly.accessToken);
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json().code).toBe('STEP_UP_REQUIRED');
+    expect(await core().mfa.isEnrolled(target.id)).toBe(true);
+    const { access_token: proved } = await mfaLogin(admin.email, secret);
+    expect((await reset(proved)).json()).toEqual({ removed: true });
+  });
+
   it('an admin cannot reset another admin’s second factors; a super_admin can', async () => {
     const admin = await createUser(app, { role: 'admin' });
     const { access_token: adminToken } = await login(app, admin.email);

@@ -56,7 +56,8 @@ export function registerAdminMfaRoutes(parent: FastifyInstance, gatehouse: Gateh
           'every passkey, audits `mfa_reset`, ends every session of the account and mails its owner. Admins reset ' +
           'plain users; only a super_admin resets an admin or super_admin (403 `FORBIDDEN`), and nobody their own ' +
           'account here (403: `DELETE /users/me/mfa/totp` asks for a current code). `removed` is false when ' +
-          'there was nothing to remove (the sessions end all the same).',
+          'there was nothing to remove (the sessions end all the same). An admin whose own account holds a second ' +
+          'factor must have proved it recently on this session (401 `STEP_UP_REQUIRED`).',
         params: IdParams,
         response: {
           200: Type.Object({ removed: Type.Boolean() }),
@@ -66,10 +67,12 @@ export function registerAdminMfaRoutes(parent: FastifyInstance, gatehouse: Gateh
       },
     },
     async (request) => {
+      const auth = authOf(request);
       const removed = await mfaAdministration.reset(
-        authOf(request).user,
+        auth.user,
         request.params.id,
         clientInfo(request),
+        auth.sessionId,
       );
       return { removed };
     },
