@@ -525,11 +525,10 @@ export async function createGatehouseCore(
     });
     const userAdminTransaction = createUserAdminTransaction(database);
     const mfaStore = createMfaStore(database.db);
-    /** A confirmed authenticator app: what a password sign-in must also prove (MfaService.isEnrolled). */
-    const hasConfirmedTotp = async (userId: string) => {
-      const totp = await mfaStore.findTotp(userId);
-      return totp !== undefined && totp.confirmedAt !== null;
-    };
+    /** When the account's authenticator app was confirmed: what a password sign-in must also prove. */
+    const totpConfirmedAt = async (userId: string) =>
+      (await mfaStore.findTotp(userId))?.confirmedAt ?? undefined;
+    const hasConfirmedTotp = async (userId: string) => (await totpConfirmedAt(userId)) !== undefined;
     const accounts = createAccountService({
       users,
       userCache,
@@ -543,7 +542,7 @@ export async function createGatehouseCore(
       clock,
       passwordPolicy,
       requireVerifiedEmail: config.requireVerifiedEmail,
-      secondFactor: { isEnrolled: hasConfirmedTotp },
+      secondFactor: { confirmedAt: totpConfirmedAt },
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);

@@ -139,7 +139,10 @@ export interface AccountServiceDeps {
    * the account's challenges, not its logins (`LoginThrottle.checkChallenges`), and the answer
    * goes back as {@link PasswordLogin}'s `secondFactor`.
    */
-  secondFactor: { isEnrolled(userId: string): Promise<boolean> };
+  secondFactor: {
+    /** When the account's authenticator app was confirmed (epoch ms); undefined without one. */
+    confirmedAt(userId: string): Promise<number | undefined>;
+  };
   /** One password check per account (untrusted clients) or per device at a time. */
   gate: KeyedGate;
   deviceTokens: DeviceTokens;
@@ -225,7 +228,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     }
     await deps.throttle.recordSuccess(subject);
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
-    const secondFactor = await deps.secondFactor.isEnrolled(user.id);
+    const secondFactor = (await deps.secondFactor.confirmedAt(user.id)) !== undefined;
     // A right password from an untrusted client that stops at the second factor is all a thief
     // of the password gets: counted apart, so it cannot spend the logins the owner's trusted
     // devices need (red-team 2026-12e MFA #4). A trusted device's is counted as a login: only a
@@ -351,7 +354,16 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       // OWASP device cookies: a client that presents a valid device token for this account is
       // judged on its own counter; when that counter is exhausted it is treated as untrusted.
       const user = presentedDevice === undefined ? undefined : await users.findUserByEmailKey(email.key);
-      const device = user === undefined ? undefined : deps.deviceTokens.verify(presentedDevice, user);
+      let device = user === undefined ? undefined : deps.deviceTokens.verify(presentedDevice, user);
+      // Trust comes only after every factor (issue 13): a token issued before the account's
+      // authenticator app was confirmed is a reward for the password alone, and a thief who signed
+      // in before the owner turned the app on would keep a lane of guesses per token (password
+      // and codes) besides the account's (red-team 2026-12e MFA #2). Tokens carry whole seconds.
+      if (device !== undefined && user !== undefined) {
+        const confirmedAt = await deps.secondFactor.confirmedAt(user.id);
+        if (confirmedAt !== undefined && device.issuedAt < Math.floor(confirmedAt / 1000) * 1000)
+          device = undefined;
+      }
       if (device !== undefined && user !== undefined) {
         const trusted: LoginSubject = { trust: 'trusted', deviceKey: device.deviceId };
         const owner = user;

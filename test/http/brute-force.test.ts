@@ -295,6 +295,38 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     ).toBe(200);
   });
 
+  // Red-team 2026-12e MFA #2: a device token is trust earned by every factor; one issued before the
+  // owner turned an authenticator app on was earned by the password alone (perhaps a thief's), and
+  // kept a guessing lane of its own past the account's lockout.
+  it('a device token issued before the authenticator app was turned on is no longer trusted', async () => {
+    const clock = createTestClock();
+    app = await build({ loginMaxFailuresPerAccount: 3 }, clock);
+    const user = await createUser(app, { verified: true });
+    const before = await trustedDevice(app, user.email);
+    clock.advance(2_000);
+    const { access_token: token } = await login(app, user.email);
+    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    const { secret } = started.json<{ secret: string }>();
+    const confirmed = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/totp/confirm',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, clock()) },
+    });
+    expect(confirmed.statusCode).toBe(200);
+    clock.advance(30_000);
+    // The owner's full sign-in after it earns a token that is trusted.
+    const first = await grant(app, user.email, PASSWORD, { ip: '192.0.2.1' });
+    const after = (await postMfaGrant(app, first.json().mfa_token, generateTotpCode(secret, clock()))).json()
+      .device_token as string;
+    // Untrusted clients are locked out of the account...
+    await guessFromMany(app, user.email, 3, 61);
+    expect((await grant(app, user.email, PASSWORD)).statusCode).toBe(429);
+    // ...and the token from before the app is one of them now; the one from after is not.
+    expect((await grant(app, user.email, PASSWORD, { device: before })).statusCode).toBe(429);
+    expect((await grant(app, user.email, PASSWORD, { device: after })).json().error).toBe('mfa_required');
+  });
+
   it('lets exactly the limit of a parallel burst of wrong guesses reach the password check', async () => {
     app = await build({ loginMaxFailuresPerAccount: 5 });
     const user = await createUser(app);
