@@ -207,6 +207,8 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     password: string,
     raw: string,
     loginAccount: LoginAccount,
+    /** The account's factor as the attempt already read it (a device token's check), if it did. */
+    factorRead?: { confirmedAt: number | undefined },
   ): Promise<PasswordLogin> => {
     const lane = subject.trust === 'trusted' ? 'reserved' : 'shared';
     if (user === undefined) {
@@ -228,7 +230,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     }
     await deps.throttle.recordSuccess(subject);
     if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
-    const secondFactor = (await deps.secondFactor.confirmedAt(user.id)) !== undefined;
+    const confirmedAt =
+      factorRead === undefined ? await deps.secondFactor.confirmedAt(user.id) : factorRead.confirmedAt;
+    const secondFactor = confirmedAt !== undefined;
     // A right password from an untrusted client that stops at the second factor is all a thief
     // of the password gets: counted apart, so it cannot spend the logins the owner's trusted
     // devices need (red-team 2026-12e MFA #4). A trusted device's is counted as a login: only a
@@ -355,12 +359,14 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       // judged on its own counter; when that counter is exhausted it is treated as untrusted.
       const user = presentedDevice === undefined ? undefined : await users.findUserByEmailKey(email.key);
       let device = user === undefined ? undefined : deps.deviceTokens.verify(presentedDevice, user);
+      let factorRead: { confirmedAt: number | undefined } | undefined;
       // Trust comes only after every factor (issue 13): a token issued before the account's
       // authenticator app was confirmed is a reward for the password alone, and a thief who signed
       // in before the owner turned the app on would keep a lane of guesses per token (password
       // and codes) besides the account's (red-team 2026-12e MFA #2). Tokens carry whole seconds.
       if (device !== undefined && user !== undefined) {
-        const confirmedAt = await deps.secondFactor.confirmedAt(user.id);
+        factorRead = { confirmedAt: await deps.secondFactor.confirmedAt(user.id) };
+        const { confirmedAt } = factorRead;
         if (confirmedAt !== undefined && device.issuedAt < Math.floor(confirmedAt / 1000) * 1000)
           device = undefined;
       }
@@ -369,7 +375,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const owner = user;
         const attempt = await deps.gate.run(`device:${device.deviceId}`, async () => {
           if (!(await deps.throttle.check(trusted)).allowed) return undefined;
-          return checkPassword(trusted, owner, password, rawPassword, loginAccount);
+          return checkPassword(trusted, owner, password, rawPassword, loginAccount, factorRead);
         });
         if (!attempt.ok) return { ok: false, reason: 'busy', retryAfterSeconds: 1 };
         if (attempt.value !== undefined) return attempt.value;
@@ -393,7 +399,15 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const decision = await deps.throttle.check(untrusted);
         if (!decision.allowed)
           return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
-        return checkPassword(untrusted, account, password, rawPassword, loginAccount);
+        // The factor read above is this account's only when the account is the one it was read for.
+        return checkPassword(
+          untrusted,
+          account,
+          password,
+          rawPassword,
+          loginAccount,
+          account === user ? factorRead : undefined,
+        );
       });
       return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },

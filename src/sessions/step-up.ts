@@ -70,16 +70,15 @@ export function createStepUpPolicy(deps: StepUpPolicyDeps): StepUpPolicy {
       'This change needs a sign-in with your second factor. Re-authenticate at POST /auth/reauthenticate with a ' +
         'code from your authenticator app, or at POST /auth/reauthenticate/passkey with a passkey, then retry.',
     );
-  /** The session, when it authenticated within `STEP_UP_MAX_AGE`; throws STEP_UP_REQUIRED otherwise. */
-  const recentSession = async (sessionId: string): Promise<SessionRecord> => {
-    const session = await deps.sessions.findSession(sessionId);
-    const authTime = session === undefined ? undefined : (session.authTime ?? session.createdAt);
-    if (session !== undefined && authTime !== undefined && clock() - authTime <= maxAgeSeconds * 1000)
+  /** `session` when it authenticated within `STEP_UP_MAX_AGE`; throws STEP_UP_REQUIRED otherwise. */
+  const recent = (session: SessionRecord | undefined): SessionRecord => {
+    if (session !== undefined && clock() - (session.authTime ?? session.createdAt) <= maxAgeSeconds * 1000)
       return session;
     throw stepUpRequired(
       'This change needs a recent sign-in. Re-authenticate at POST /auth/reauthenticate, then retry.',
     );
   };
+  const recentSession = async (sessionId: string) => recent(await deps.sessions.findSession(sessionId));
   return {
     maxAgeSeconds,
     async requireRecentAuthentication(sessionId) {
@@ -95,8 +94,7 @@ export function createStepUpPolicy(deps: StepUpPolicyDeps): StepUpPolicy {
       const session = await deps.sessions.findSession(sessionId);
       // A session that ended answers as a stale one: the guard in front refuses it anyway.
       if (session !== undefined && !(await deps.hasSecondFactor(session.userId))) return;
-      const recent = await recentSession(sessionId);
-      if (recent.amr?.includes('mfa') !== true) throw factorRequired();
+      if (recent(session).amr?.includes('mfa') !== true) throw factorRequired();
     },
   };
 }

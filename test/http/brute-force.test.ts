@@ -6,7 +6,7 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, cookiesOf, createUser, form, login, PASSWORD, uniqueEmail } from '../support/accounts.js';
-import { enrolTotp, postMfaGrant } from '../support/mfa.js';
+import { enrolTotp, enrolTotpAs, postMfaGrant } from '../support/mfa.js';
 
 const WRONG = 'wrong password!';
 const DEVICE_COOKIE = '__Host-gatehouse_device';
@@ -305,15 +305,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     const before = await trustedDevice(app, user.email);
     clock.advance(2_000);
     const { access_token: token } = await login(app, user.email);
-    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
-    const { secret } = started.json<{ secret: string }>();
-    const confirmed = await app.inject({
-      method: 'POST',
-      url: '/users/me/mfa/totp/confirm',
-      headers: bearer(token),
-      payload: { code: generateTotpCode(secret, clock()) },
-    });
-    expect(confirmed.statusCode).toBe(200);
+    const { secret } = await enrolTotpAs(app, token, clock());
     clock.advance(30_000);
     // The owner's full sign-in after it earns a token that is trusted.
     const first = await grant(app, user.email, PASSWORD, { ip: '192.0.2.1' });

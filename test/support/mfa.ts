@@ -12,6 +12,14 @@ import { bearer, createUser, login, PASSWORD, postToken } from './accounts.js';
 export async function enrolTotpSignedIn(app: FastifyInstance, now: number) {
   const user = await createUser(app, { verified: true });
   const { access_token: token } = await login(app, user.email);
+  return { user, token, ...(await enrolTotpAs(app, token, now)) };
+}
+
+/**
+ * Sets up and confirms an authenticator app as the holder of bearer `token` (its first code that
+ * of `now`); answers its secret and 10 recovery codes.
+ */
+export async function enrolTotpAs(app: FastifyInstance, token: string, now: number) {
   const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
   expect(started.statusCode).toBe(201);
   const { secret } = started.json<{ secret: string }>();
@@ -23,7 +31,7 @@ export async function enrolTotpSignedIn(app: FastifyInstance, now: number) {
   });
   expect(confirmed.statusCode).toBe(200);
   const recoveryCodes = confirmed.json<{ recovery_codes: string[] }>().recovery_codes;
-  return { user, token, secret, recoveryCodes };
+  return { secret, recoveryCodes };
 }
 
 /**
