@@ -14,7 +14,7 @@ import type { Kysely } from 'kysely';
  * Not done here: making the `cookie_token_hash` UNIQUE partial as well (bearer sessions put a NULL
  * into it). On SQLite that needs a table rebuild of `sessions`, and migrations now run inside one
  * transaction with foreign keys on, where dropping the old table would cascade to the refresh and
- * access tokens (bench/README.md, seventh round).
+ * access tokens (bench/README.md, seventh round). Done since by 028a, which copies them aside.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.dropIndex('sessions_revoked_idx').execute();

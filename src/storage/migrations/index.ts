@@ -19,6 +19,7 @@ import * as sessionClient from './024a-session-client.js';
 import * as refreshTokenFamily from './025a-refresh-token-family.js';
 import * as severalAccountLinks from './026a-several-account-links.js';
 import * as sessionUserLiveIndex from './027a-session-user-live-index.js';
+import * as sessionCookieHashPartial from './028a-session-cookie-hash-partial.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -55,4 +56,5 @@ export const migrations: Record<string, Migration> = {
   '025a-refresh-token-family': refreshTokenFamily,
   '026a-several-account-links': severalAccountLinks,
   '027a-session-user-live-index': sessionUserLiveIndex,
+  '028a-session-cookie-hash-partial': sessionCookieHashPartial,
 };
