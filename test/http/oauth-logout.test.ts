@@ -124,6 +124,34 @@ describe.each(engines)('RP-initiated logout with id_token_hint ($name)', ({ name
     expect(await works(withOther.access_token)).toBe(true);
   });
 
+  it('accepts a logout request by form post (§2): answered by the GET, where the session cookie is sent', async () => {
+    const { browser } = await signedIn();
+    const tokens = await tokensFor(app, browser, spa);
+    const fields = {
+      id_token_hint: tokens.id_token,
+      post_logout_redirect_uri: LOGOUT_REDIRECT,
+      state: 'bye',
+    };
+    // Posted cross-site without the browser's cookie (SameSite=Lax keeps it off): answered in
+    // place it would find nobody signed in and end nothing.
+    const posted = await app.inject({
+      method: 'POST',
+      url: '/oauth/logout',
+      headers: { ...FORM, origin: 'https://app.example' },
+      payload: form(fields),
+    });
+    expect(posted.statusCode).toBe(303);
+    expect(posted.headers['cache-control']).toBe('no-store');
+    const to = new URL(String(posted.headers.location), PUBLIC_URL);
+    expect(`${to.pathname}${to.search}`).toBe(logoutUrl(fields));
+    expect(await works(tokens.access_token)).toBe(true);
+    // The browser follows it with its cookie: signed out at once, back to the app.
+    const done = browser.absorb(await browser.request('GET', `${to.pathname}${to.search}`));
+    expect(locationOf(done).toString()).toBe(`${LOGOUT_REDIRECT}?state=bye`);
+    expect(await works(tokens.access_token)).toBe(false);
+    expect(await signedInStill(browser)).toBe(false);
+  });
+
   it('accepts an expired hint (§2), and a matching client_id', async () => {
     const { browser } = await signedIn();
     const tokens = await tokensFor(app, browser, spa);

@@ -308,6 +308,45 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     expect(page.body).not.toContain('name="nonce"');
   });
 
+  it('accepts an authorization request by form post (OIDC Core §3.1.2.1): answered by the GET, where the session cookie is sent', async () => {
+    const { browser } = await signedIn();
+    const { challenge, verifier } = pkce();
+    const fields = Object.fromEntries(new URL(request(spa, challenge), PUBLIC_URL).searchParams);
+    // Posted cross-site, as an app's form is, and without the browser's cookie (SameSite=Lax
+    // keeps it off a cross-site post): the answer is the same request as a GET, not a 401 page.
+    const posted = await app.inject({
+      method: 'POST',
+      url: '/authorize',
+      headers: { ...FORM, origin: 'https://app.example' },
+      payload: form({ ...fields, unknown_extension: 'ignored' }),
+    });
+    expect(posted.statusCode).toBe(303);
+    expect(posted.headers['cache-control']).toBe('no-store');
+    const to = new URL(String(posted.headers.location), PUBLIC_URL);
+    expect(to.pathname).toBe('/authorize');
+    expect(Object.fromEntries(to.searchParams)).toEqual(fields);
+    // The browser follows it with its cookie: the consent page, then a code that exchanges.
+    const code = locationOf(await consent(browser, `${to.pathname}${to.search}`)).searchParams.get('code');
+    expect((await exchange(spa, String(code), verifier)).statusCode).toBe(200);
+    // A form with only one of the consent page's fields is malformed, not an app's request.
+    const half = await app.inject({
+      method: 'POST',
+      url: '/authorize',
+      headers: { ...FORM, cookie: browser.cookieHeader() },
+      payload: form({ ...fields, decision: 'allow' }),
+    });
+    expect(half.statusCode).toBe(400);
+    expect(half.headers['content-type']).toMatch(/^text\/html/);
+    // A repeated field is malformed too (an error page, never a redirect).
+    const repeated = await app.inject({
+      method: 'POST',
+      url: '/authorize',
+      headers: FORM,
+      payload: `${form(fields)}&client_id=${encodeURIComponent(other.clientId)}`,
+    });
+    expect(repeated.statusCode).toBe(400);
+  });
+
   it('advertises the flow in OpenID discovery and RFC 8414 metadata', async () => {
     const discovery = (await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' })).json();
     expect(discovery).toMatchObject({

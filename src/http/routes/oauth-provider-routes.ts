@@ -64,10 +64,23 @@ const AuthorizeQuery = Type.Object({
   ),
 });
 
+/**
+ * `POST /authorize`: an app's authorization request sent as a form (no `csrf_token`, no `decision`),
+ * or the consent page's answer (both).
+ */
 const ConsentForm = Type.Object({
   ...AuthorizeFields,
-  csrf_token: Type.String({ maxLength: 128, description: 'The token the consent page carries' }),
-  decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+  csrf_token: Type.Optional(
+    Type.String({
+      maxLength: 128,
+      description: 'The token the consent page carries (the consent page only)',
+    }),
+  ),
+  decision: Type.Optional(
+    Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
+      description: 'The person’s answer (the consent page only)',
+    }),
+  ),
   remember: Type.Optional(Type.Literal('on', { description: 'Remember this consent for this app' })),
 });
 
@@ -86,6 +99,27 @@ const LogoutFields = {
 };
 
 const LogoutQuery = Type.Object(LogoutFields);
+
+/**
+ * The address of the GET endpoint `path` with the `names` fields of a POSTed form as its query, in
+ * a fixed order: an app's request sent by POST is answered by the GET handler (OIDC Core §3.1.2.1
+ * for `/authorize`, RP-Initiated Logout 1.0 §2 for `/oauth/logout`: both MUST accept POST). The
+ * browser follows the 303 as a top-level GET navigation, which carries the `SameSite=Lax` session
+ * cookie that a cross-site form post does not: answered in place, a POST would see nobody signed in.
+ * A field sent empty stays empty (the GET treats it as omitted, RFC 6749 §3.1).
+ */
+function asQuery(path: string, fields: Record<string, string | undefined>, names: readonly string[]): string {
+  const query = new URLSearchParams();
+  for (const name of names) {
+    const value = fields[name];
+    if (value !== undefined) query.set(name, value);
+  }
+  const search = query.toString();
+  return search === '' ? path : `${path}?${search}`;
+}
+
+const AUTHORIZE_FIELD_NAMES = Object.keys(AuthorizeFields);
+const LOGOUT_FIELD_NAMES = Object.keys(LogoutFields);
 
 const UserInfoSchema = Type.Object({
   sub: Type.String(),
@@ -431,17 +465,24 @@ export function registerOAuthProviderRoutes(
       schema: {
         tags: ['oauth'],
         operationId: 'decideConsent',
-        summary: 'Answer the consent page',
+        summary: 'Authorization request by form post, or the answer to the consent page',
         description:
-          'Posted by the consent page only: the form carries the authorization request and a token bound to the ' +
-          'browser session and to that exact request (a page of another origin cannot post it: the `Origin` ' +
-          'check and the token both stop it). `allow` redirects with a code, `deny` with `error=access_denied`.',
+          'Two uses. **An app’s authorization request sent as a form** (OIDC Core §3.1.2.1: the endpoint accepts ' +
+          'POST as well as GET), with the same fields as `GET /authorize` and neither `csrf_token` nor `decision`: ' +
+          'redirected (303) to `GET /authorize` with those fields as its query, where the browser’s session ' +
+          'cookie is sent (a cross-site form post carries none), and answered there. **The consent page’s ' +
+          'answer**: the form carries the authorization request and a token bound to the browser session and ' +
+          'to that exact request (a page of another origin cannot post it: the `Origin` check and the token ' +
+          'both stop it). `allow` redirects with a code, `deny` with `error=access_denied`; a form with only ' +
+          'one of `csrf_token` and `decision` is malformed (400).',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
         produces: ['text/html'],
         body: ConsentForm,
         response: {
-          303: NoBody({ description: 'To redirect_uri with a code or an error' }),
+          303: NoBody({
+            description: 'To `GET /authorize` (an app’s request), or to redirect_uri with a code or an error',
+          }),
           400: Type.String({ description: 'Error page (HTML)' }),
           401: Type.String({ description: 'Error page (HTML): not signed in' }),
           403: Type.String({ description: 'Error page (HTML): the form token is wrong' }),
@@ -449,20 +490,38 @@ export function registerOAuthProviderRoutes(
       },
     },
     async (request, reply) => {
+      const { body } = request;
+      if (
+        request.validationError === undefined &&
+        body.csrf_token === undefined &&
+        body.decision === undefined
+      ) {
+        // An app's request, not an answer: nothing changes here, so no Origin check (it is cross-site).
+        return reply
+          .header('cache-control', 'no-store')
+          .redirect(asQuery('/authorize', body, AUTHORIZE_FIELD_NAMES), 303);
+      }
       const refusal = refusePost(request, reply);
       if (refusal !== undefined) return refusal;
+      const { csrf_token: csrfToken, decision } = body;
+      if (csrfToken === undefined || decision === undefined) {
+        return sendErrorPage(
+          reply,
+          400,
+          'VALIDATION_FAILED',
+          'The form is malformed; start again from the app.',
+        );
+      }
       const auth = await browserSession(request);
       if (auth === null)
         return sendErrorPage(reply, 401, 'UNAUTHENTICATED', 'Your session ended; start again from the app.');
-      const check = await server.checkRequest(toParameters(request.body, request.ip));
+      const check = await server.checkRequest(toParameters(body, request.ip));
       if (!check.ok) {
         if (!check.redirect) return sendErrorPage(reply, 400, check.code, check.description);
         return reply.redirect(check.to, 303);
       }
       const authorization = check.request;
-      if (
-        !formTokens.verify(request.body.csrf_token, 'consent', auth.sessionId, boundFields(authorization))
-      ) {
+      if (!formTokens.verify(csrfToken, 'consent', auth.sessionId, boundFields(authorization))) {
         return sendErrorPage(
           reply,
           403,
@@ -470,13 +529,13 @@ export function registerOAuthProviderRoutes(
           'This consent form is not valid for your session.',
         );
       }
-      if (request.body.decision === 'deny') {
+      if (decision === 'deny') {
         return reply.redirect(
           server.errorRedirect(authorization, 'access_denied', 'The person declined.'),
           303,
         );
       }
-      return approveAndRedirect(reply, request, authorization, auth, request.body.remember === 'on');
+      return approveAndRedirect(reply, request, authorization, auth, body.remember === 'on');
     },
   );
 
@@ -693,32 +752,50 @@ export function registerOAuthProviderRoutes(
       schema: {
         tags: ['oauth'],
         operationId: 'confirmLogout',
-        summary: 'Confirm RP-initiated logout',
+        summary: 'RP-initiated logout by form post, or the sign-out page’s confirmation',
         description:
-          'Posted by the sign-out page only (Origin check and a token bound to the session and to every field).',
+          'Two uses. **An app’s logout request sent as a form** (RP-Initiated Logout 1.0 §2: the endpoint accepts ' +
+          'POST as well as GET), with the fields of `GET /oauth/logout` and no `csrf_token`: redirected (303) to ' +
+          '`GET /oauth/logout` with those fields as its query, where the browser’s session cookie is sent (a ' +
+          'cross-site form post carries none, and the session would seem already ended). **The sign-out page’s ' +
+          'confirmation**: Origin check and a token bound to the session and to every field.',
         security: [],
         consumes: ['application/x-www-form-urlencoded'],
         produces: ['text/html'],
         body: Type.Object({
           ...LogoutFields,
-          csrf_token: Type.String({ maxLength: 128, description: 'The token the sign-out page carries' }),
+          csrf_token: Type.Optional(
+            Type.String({
+              maxLength: 128,
+              description: 'The token the sign-out page carries (that page only)',
+            }),
+          ),
         }),
         response: {
           200: Type.String({ description: 'Signed out (HTML)' }),
-          303: NoBody({ description: 'To post_logout_redirect_uri' }),
+          303: NoBody({
+            description: 'To `GET /oauth/logout` (an app’s request), or to post_logout_redirect_uri',
+          }),
           400: Type.String({ description: 'Error page (HTML)' }),
           403: Type.String({ description: 'Error page (HTML)' }),
         },
       },
     },
     async (request, reply) => {
+      const { body } = request;
+      if (request.validationError === undefined && body.csrf_token === undefined) {
+        // An app's request, not a confirmation: nothing ends here, so no Origin check (it is cross-site).
+        return reply
+          .header('cache-control', 'no-store')
+          .redirect(asQuery('/oauth/logout', body, LOGOUT_FIELD_NAMES), 303);
+      }
       const refusal = refusePost(request, reply);
       if (refusal !== undefined) return refusal;
-      const { body } = request;
+      const csrfToken = body.csrf_token ?? '';
       const logout = await rpLogout.check(logoutParameters(body, request.ip));
       const auth = await browserSession(request);
       if (auth === null) return signedOut(reply, logout);
-      if (!formTokens.verify(body.csrf_token, 'logout', auth.sessionId, logoutBound(body))) {
+      if (!formTokens.verify(csrfToken, 'logout', auth.sessionId, logoutBound(body))) {
         return sendErrorPage(
           reply,
           403,
