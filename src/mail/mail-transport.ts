@@ -31,8 +31,41 @@ export interface SmtpTransportOptions {
   timeoutMs: number;
 }
 
+/** SMTP_URL query parameters that choose how STARTTLS is used; any of them leaves the choice to the URL. */
+const TLS_CHOICES = ['requireTLS', 'ignoreTLS', 'opportunisticTLS'];
+
 /**
- * SMTP delivery with nodemailer. Every phase has a timeout, so a server that accepts the TCP
+ * Whether an `smtp://` connection must upgrade with STARTTLS before anything is sent: the default
+ * for every server but one on this machine. Without it nodemailer upgrades only when the server
+ * advertises STARTTLS, so anyone on the path who strips the advertisement (a downgrade, RFC 3207
+ * §6) reads the SMTP credentials (`AUTH PLAIN`) and every message: password-reset and sign-in
+ * links. RFC 8314 §3 asks for TLS on submission. A loopback relay (a local MTA) is not on a
+ * network path and often offers no TLS, so it is exempt; `smtps://` is TLS from the first byte
+ * anyway. An operator who must use a plaintext relay on the network says so in the URL
+ * (`?requireTLS=false`, or any `ignoreTLS` / `opportunisticTLS`), which is then followed as given.
+ */
+export function requiresStartTls(url: string): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // nodemailer reports the malformed URL itself on the first message.
+    return false;
+  }
+  if (parsed.protocol !== 'smtp:') return false;
+  if (TLS_CHOICES.some((name) => parsed.searchParams.has(name))) return false;
+  const host = parsed.hostname.toLowerCase();
+  const loopback =
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    /^127\.\d+\.\d+\.\d+$/.test(host) ||
+    host === '[::1]';
+  return !loopback;
+}
+
+/**
+ * SMTP delivery with nodemailer: STARTTLS is required on a network path ({@link requiresStartTls}).
+ * Every phase has a timeout, so a server that accepts the TCP
  * connection and then hangs costs one attempt, not a stuck queue. File and URL access in message
  * content are disabled: bodies come from our templates, never from paths or URLs to fetch.
  *
@@ -45,6 +78,8 @@ export function createSmtpTransport(options: SmtpTransportOptions): MailTranspor
     transporter ??= import('nodemailer').then(({ createTransport }) =>
       createTransport({
         url: options.url,
+        // The URL's own TLS parameters, when it has any, override this (nodemailer reads them last).
+        ...(requiresStartTls(options.url) ? { requireTLS: true } : {}),
         connectionTimeout: options.timeoutMs,
         greetingTimeout: options.timeoutMs,
         socketTimeout: options.timeoutMs,

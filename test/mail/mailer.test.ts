@@ -1,10 +1,15 @@
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { loadMailTemplates } from '../../src/mail/mail-templates.js';
-import { createSmtpTransport, type MailMessage, type MailTransport } from '../../src/mail/mail-transport.js';
+import {
+  createSmtpTransport,
+  type MailMessage,
+  type MailTransport,
+  requiresStartTls,
+} from '../../src/mail/mail-transport.js';
 import { createMailer, MAIL_MAX_QUEUED_PER_ADDRESS } from '../../src/mail/mailer.js';
 import { createOutboxTransport, readOutbox } from '../../src/mail/outbox.js';
 import { createTestClock } from '../../src/testing.js';
@@ -90,6 +95,63 @@ describe('SMTP delivery (a real SMTP server)', () => {
     expect(warnings.at(-1)).toMatch(/dropped/);
     expect(mailer.pending()).toBe(0);
     mailer.close();
+  });
+});
+
+describe('STARTTLS on a network path (RFC 3207 §6, RFC 8314 §3)', () => {
+  it('is required by default for smtp:// off loopback; the URL can say otherwise', () => {
+    expect(requiresStartTls('smtp://user:pass@mail.example.com:587')).toBe(true);
+    expect(requiresStartTls('smtp://MAIL.example.com')).toBe(true);
+    expect(requiresStartTls('smtp://192.0.2.25:25')).toBe(true);
+    expect(requiresStartTls('smtp://[2001:db8::25]:25')).toBe(true);
+    // A relay on this machine, and implicit TLS, need no upgrade.
+    for (const local of [
+      'smtp://localhost:25',
+      'smtp://127.0.0.1:2525',
+      'smtp://[::1]:25',
+      'smtp://mta.localhost',
+    ]) {
+      expect(requiresStartTls(local)).toBe(false);
+    }
+    expect(requiresStartTls('smtps://mail.example.com:465')).toBe(false);
+    // The operator's explicit choice is followed as given.
+    expect(requiresStartTls('smtp://mail.example.com:25?requireTLS=false')).toBe(false);
+    expect(requiresStartTls('smtp://mail.example.com:25?ignoreTLS=true')).toBe(false);
+    expect(requiresStartTls('smtp://mail.example.com:25?opportunisticTLS=true')).toBe(false);
+    // A look-alike of a loopback name is not one.
+    expect(requiresStartTls('smtp://localhost.example.com')).toBe(true);
+    expect(requiresStartTls('smtp://127.0.0.1.example.com')).toBe(true);
+  });
+
+  it('sends nothing to a server off loopback that offers no STARTTLS (a downgrade), unless the URL allows it', async () => {
+    // One of this machine's own addresses that is not loopback: the path a relay on the network takes.
+    const address = Object.values(networkInterfaces())
+      .flat()
+      .find((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)?.address;
+    expect(address, 'the machine has a non-loopback IPv4 address').toBeDefined();
+    const sink = await startSmtpSink(address);
+    try {
+      const message = {
+        to: 'ada@example.com',
+        subject: 'Reset your password',
+        text: 'SECRET-LINK',
+        html: '',
+      };
+      const strict = createSmtpTransport({ url: `${sink.url}`, from: 'gh@example.com', timeoutMs: 5000 });
+      await expect(strict.send(message)).rejects.toThrow(/STARTTLS/i);
+      strict.close();
+      expect(sink.messages).toHaveLength(0);
+      const plaintext = createSmtpTransport({
+        url: `${sink.url}?requireTLS=false`,
+        from: 'gh@example.com',
+        timeoutMs: 5000,
+      });
+      await plaintext.send(message);
+      plaintext.close();
+      expect((await sink.waitForMail('ada@example.com')).text).toContain('SECRET-LINK');
+    } finally {
+      await sink.close();
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { SMTPServer } from 'smtp-server';
 
 /** A real SMTP server on a free port that keeps every message it receives, parsed. */
 export interface SmtpSink {
-  /** `smtp://127.0.0.1:<port>` */
+  /** `smtp://<host>:<port>` */
   url: string;
   messages: ParsedMail[];
   /**
@@ -23,8 +23,11 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-/** Starts an {@link SmtpSink} (plain SMTP, no STARTTLS, any or no credentials). */
-export async function startSmtpSink(): Promise<SmtpSink> {
+/**
+ * Starts an {@link SmtpSink} (plain SMTP, no STARTTLS, any or no credentials), on `host`
+ * (127.0.0.1 by default; another of the machine's addresses to be reached off loopback).
+ */
+export async function startSmtpSink(host = '127.0.0.1'): Promise<SmtpSink> {
   const messages: ParsedMail[] = [];
   const waiters: { matches: (mail: ParsedMail) => boolean; resolve: (mail: ParsedMail) => void }[] = [];
   let failures = 0;
@@ -56,10 +59,10 @@ export async function startSmtpSink(): Promise<SmtpSink> {
         .catch((error: Error) => callback(error));
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.server.address() as AddressInfo;
   return {
-    url: `smtp://127.0.0.1:${port}`,
+    url: `smtp://${host}:${port}`,
     messages,
     waitForMail(to, subject) {
       const matches = (mail: ParsedMail) =>
