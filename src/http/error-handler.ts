@@ -276,6 +276,16 @@ export function installErrorHandling(app: FastifyInstance, registry: ErrorStatus
       // under `err`: pino's error serializer prints a plain object there as "[not an Error]", and
       // the operator lost the reason (fault review, third part).
       request.log.warn({ error: error.message, code: error.code }, 'database unavailable');
+    } else if (
+      (problem.code === 'SERVICE_UNAVAILABLE' || problem.code === 'EXTERNAL_ISSUER_UNAVAILABLE') &&
+      problem.cause === undefined
+    ) {
+      // A deliberate refusal (the password-hash queue full, an instance-wide stream or export cap)
+      // or a remote issuer's outage: expected under load, and one a flood of cheap requests
+      // produces per request. Warned without a stack: logged as errors, each refused login wrote a
+      // ≈ 1.5 KB stack trace (found by the SIGTERM fault test's flood), a log flood aimed at the
+      // operator. One with a cause (a module that failed to load) keeps the error and its stack.
+      request.log.warn({ error: error.message, code: problem.code }, 'refused: unavailable');
     } else if (problem.code === 'TRANSACTION_CONFLICT') {
       // Rare and harmless to the data (rolled back), but a lock order to find: warned, no stack.
       request.log.warn({ error: error.message, code: error.code }, 'transaction conflict');

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GatehouseError } from '../../src/errors.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { gatehousePlugin } from '../../src/http/index.js';
 import { createGatehouse, type Gatehouse } from '../../src/index.js';
@@ -83,6 +84,44 @@ describe('the log line of a database outage', () => {
     expect(typeof warning?.error).toBe('string');
     expect(String(warning?.error)).not.toBe('');
     expect(JSON.stringify(warning)).not.toContain('[not an Error]');
+  });
+});
+
+describe('the log line of a deliberate 503 (load shed)', () => {
+  it('is a warning without a stack; one caused by a fault keeps the error and its stack', async () => {
+    const lines: string[] = [];
+    const app = await buildServer(testConfig({ logLevel: 'warn' }), {
+      logStream: { write: (line) => void lines.push(line) },
+      webUi: false,
+    });
+    app.get('/test/busy', () => {
+      throw new GatehouseError('SERVICE_UNAVAILABLE', 'The server is busy; try again shortly.', {
+        retryAfterSeconds: 1,
+      });
+    });
+    app.get('/test/broken', () => {
+      throw new GatehouseError('SERVICE_UNAVAILABLE', 'The server could not load a module it needs.', {
+        cause: new Error('Cannot find module'),
+      });
+    });
+    try {
+      const busy = await app.inject({ method: 'GET', url: '/test/busy' });
+      expect(busy.statusCode).toBe(503);
+      expect(busy.headers['retry-after']).toBe('1');
+      expect(busy.json()).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      expect((await app.inject({ method: 'GET', url: '/test/broken' })).statusCode).toBe(503);
+    } finally {
+      await app.close().catch(() => {});
+    }
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const refused = entries.filter((entry) => entry.msg === 'refused: unavailable');
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ level: 40, code: 'SERVICE_UNAVAILABLE' });
+    expect(JSON.stringify(refused[0])).not.toContain('stack');
+    const errors = entries.filter((entry) => Number(entry.level) >= 50);
+    expect(errors).toHaveLength(1);
+    expect(JSON.stringify(errors[0])).toContain('could not load a module');
+    expect(JSON.stringify(errors[0])).toContain('stack');
   });
 });
 
