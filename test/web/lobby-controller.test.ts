@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { forgetCsrfToken } from '../../web/src/api.js';
 import {
   LOBBY_ENDED,
+  ROOM_OUT_OF_DATE,
+  ROOM_RELOADED,
   STREAM_COOKIE_PLANTED,
   STREAM_STOPPED,
   startLobby,
@@ -65,6 +67,20 @@ const problem = (status: number, code: string) => ({
   status,
   body: { type: 'about:blank', title: 'x', status, detail: `${code} happened.`, code },
 });
+const ROOM = 'GET /rooms/ABCD2345';
+const ids = (lobby: LobbyStore) => lobby.state.value.rolls.map((roll) => roll.id);
+/** Makes the next fetch wait; the returned function answers it with `body` (200, JSON). */
+function holdNextFetch(): (body: unknown) => void {
+  let answer: (value: Response) => void = () => {};
+  vi.mocked(fetch).mockImplementationOnce(async (path, init) => {
+    requests.push(`${init?.method} ${String(path)}`);
+    return new Promise((resolve) => (answer = resolve));
+  });
+  return (body) =>
+    answer(
+      new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } }),
+    );
+}
 
 describe('startLobby', () => {
   it('adds a joining player once and announces them once', () => {
@@ -343,6 +359,96 @@ describe('startLobby', () => {
     expect(host.lobby.state.value.rolls[0]?.revealed).toBe(true);
     replies.set('POST /rooms/ABCD2345/rolls/5/reveal', problem(403, 'FORBIDDEN'));
     expect(await host.actions.reveal({ ...secret, id: 5 })).toBe('FORBIDDEN happened.');
+  });
+
+  describe('after a resync (the stream skipped what happened while the page was away)', () => {
+    const secret = {
+      player: { id: 'p2', name: 'Bob' },
+      notation: '',
+      label: null,
+      terms: [],
+      total: 0,
+      hidden: true,
+      visibility: 'host' as const,
+      rolled_at: rollOf(4).rolled_at,
+      id: 4,
+    };
+    const away = () => start(snapshotOf({ rolls: [secret, rollOf(3)] }));
+
+    it('replaces the view with a fresh read of the room, keeping what the stream brought meanwhile', async () => {
+      const { lobby, on } = away();
+      expect(lobby.history.value).toEqual({ before: 3 });
+      const answer = holdNextFetch();
+      on.onResync();
+      // Meanwhile, live events after the resync; the answer may predate them.
+      on.onRoll(rollOf(42));
+      on.onPlayerLeft({ player: { id: 'p3', name: 'Cleo' }, reason: 'left' });
+      on.onPlayerJoined({ player: { id: 'p4', name: 'Dan' } });
+      answer(
+        snapshotOf({
+          // Bob left while the page was away; Cleo joined; secret roll 4 was revealed.
+          players: [
+            { id: 'p1', name: 'Alice' },
+            { id: 'p3', name: 'Cleo' },
+          ],
+          rolls: [rollOf(41), rollOf(40), { ...rollOf(4), player: { id: 'p2', name: 'Bob' } }],
+          online: { player_ids: ['p1'], host: true },
+        }),
+      );
+      await vi.waitFor(() => expect(lobby.announcement.value).toBe(ROOM_RELOADED));
+      expect(names(lobby)).toEqual(['Alice', 'Dan']);
+      // Roll 3 is gone from the view (it sat before a hole); 4 shows in full; 42 is kept.
+      expect(ids(lobby)).toEqual([42, 41, 40, 4]);
+      expect(lobby.state.value.rolls.at(-1)).toMatchObject({ total: 4 });
+      expect(lobby.state.value.rolls.at(-1)?.hidden).not.toBe(true);
+      expect(lobby.history.value).toEqual({ before: 4 });
+      expect(lobby.presence.value).toMatchObject({ host: true });
+      expect(requests.filter((request) => request === ROOM)).toHaveLength(1);
+    });
+
+    it('reads one at a time: a resync during the read asks for one more, whose answer is shown', async () => {
+      const { lobby, on } = away();
+      const answer = holdNextFetch();
+      on.onResync();
+      on.onResync();
+      on.onResync();
+      expect(requests.filter((request) => request === ROOM)).toHaveLength(1);
+      replies.set(ROOM, { status: 200, body: snapshotOf({ rolls: [rollOf(50)] }) });
+      answer(snapshotOf({ rolls: [rollOf(45)] }));
+      await vi.waitFor(() => expect(lobby.announcement.value).toBe(ROOM_RELOADED));
+      expect(ids(lobby)).toEqual([50]);
+      expect(requests.filter((request) => request === ROOM)).toHaveLength(2);
+    });
+
+    it('drops a page of older rolls asked for before the reload: it would continue the old log', async () => {
+      const { lobby, on, actions } = away();
+      const olderPage = holdNextFetch();
+      const loading = actions.loadOlder();
+      replies.set(ROOM, { status: 200, body: snapshotOf({ rolls: [rollOf(50)] }) });
+      on.onResync();
+      await vi.waitFor(() => expect(lobby.announcement.value).toBe(ROOM_RELOADED));
+      olderPage({ items: [rollOf(2)], next_before: 2 });
+      expect(await loading).toBeNull();
+      expect(ids(lobby)).toEqual([50]);
+      expect(lobby.history.value).toEqual({ before: 50 });
+    });
+
+    it('says the view is stale and offers Reconnect when the room cannot be read, and ends a closed room', async () => {
+      const { lobby, on, remount, actions } = away();
+      replies.set(ROOM, problem(429, 'TOO_MANY_REQUESTS'));
+      on.onResync();
+      await vi.waitFor(() =>
+        expect(lobby.status.value).toEqual({ message: ROOM_OUT_OF_DATE, kind: 'stopped' }),
+      );
+      expect(names(lobby)).toEqual(['Alice', 'Bob']);
+      actions.reconnect();
+      expect(remount).toHaveBeenCalled();
+
+      const closed = away();
+      replies.set(ROOM, problem(404, 'ROOM_NOT_FOUND'));
+      closed.on.onResync();
+      await vi.waitFor(() => expect(closed.lobby.ended.value).toBe(LOBBY_ENDED.closed));
+    });
   });
 
   it('closes its stream when the page is left', () => {

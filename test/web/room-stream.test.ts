@@ -30,6 +30,7 @@ function handlers(): { [K in keyof RoomStreamHandlers]-?: Mock<Required<RoomStre
     onPlayerLeft: vi.fn(),
     onRoll: vi.fn(),
     onRoomClosed: vi.fn(),
+    onResync: vi.fn(),
     onStreamEnd: vi.fn(),
     onReconnecting: vi.fn(),
     onRefused: vi.fn(),
@@ -103,6 +104,19 @@ describe('openRoomStream', () => {
     source.emit('spectators', { count: '3' });
     source.emit('spectators', { count: 0 });
     expect(on.onSpectators.mock.calls).toEqual([[2], [0]]);
+  });
+
+  it('reports resync whatever its data (the view is stale either way), and nothing once closed', () => {
+    const on = handlers();
+    const stream = openRoomStream('ABCD2345', on);
+    const source = FakeEventSource.last as FakeEventSource;
+    source.emit('resync', { last_event_id: 42 });
+    source.dispatchEvent(new MessageEvent('resync', { data: 'not json', lastEventId: '43' }));
+    expect(on.onResync).toHaveBeenCalledTimes(2);
+    expect(on.onRoll).not.toHaveBeenCalled();
+    stream.close();
+    source.emit('resync', { last_event_id: 44 });
+    expect(on.onResync).toHaveBeenCalledTimes(2);
   });
 
   it('treats an unknown stream_end reason as the session ending', () => {

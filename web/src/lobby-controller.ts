@@ -11,7 +11,10 @@ import {
   asHistoryPage,
   asRoll,
   asSnapshot,
+  emptyLobby,
+  type LobbyState,
   MAX_ROLLS,
+  oldestRollId,
   withOlderRolls,
   withPlayerJoined,
   withPlayerLeft,
@@ -63,6 +66,25 @@ export const STREAM_COOKIE_PLANTED =
 
 /** Why live updates stopped when the stream was refused, yet opens when asked again. */
 export const STREAM_REFUSED = 'Live updates stopped. Reconnect to try again.';
+
+/**
+ * Said when the stream skipped what happened while this page was away (`resync`) and the room could
+ * not be read again: the view is stale, and Reconnect loads the room afresh.
+ */
+export const ROOM_OUT_OF_DATE =
+  'You missed updates while away, and the room could not be reloaded. Reconnect to see where things stand.';
+
+/** Announced once the view was rebuilt after a `resync`, so a screen reader hears why it changed. */
+export const ROOM_RELOADED = 'You were away for a while, so the room was reloaded.';
+
+/** A change to the lobby's players and rolls (see `room-state.ts`: each is idempotent). */
+type Update = (state: LobbyState) => LobbyState;
+
+/**
+ * Most view updates recorded while a reload's read is out (see `reloadRoom` in {@link startLobby});
+ * beyond it the reload gives up and offers Reconnect rather than hold a busy room's traffic.
+ */
+const MAX_UPDATES_DURING_RELOAD = MAX_ROLLS;
 
 /**
  * What ends a player's lobby, by the code the server answered: each cause has its own code, so an
@@ -147,6 +169,16 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
   let streamRefused = false;
   /** One automatic reopen per run of refusals; a stream that opens allows the next. */
   let reopened = false;
+  /** A reload (see {@link reloadRoom}) is waiting for its read; `reloadAgain`: one more after it. */
+  let reloading = false;
+  let reloadAgain = false;
+  /** Reloads started: a page of older rolls asked for before one no longer fits the view. */
+  let reloads = 0;
+  /**
+   * While a reload's read is out, the updates made to the view meanwhile, to replay over its answer
+   * (which may predate them), at most {@link MAX_UPDATES_DURING_RELOAD}. Undefined otherwise.
+   */
+  let sinceReload: { updates: Update[]; overflowed: boolean } | undefined;
 
   const isEnded = () => lobby.ended.peek() !== null;
   const showStatus = (status: LobbyStatus | null) => {
@@ -155,10 +187,11 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
   const announce = (message: string) => {
     lobby.announcement.value = message;
   };
-  const update = (
-    next: (state: ReturnType<typeof lobby.state.peek>) => ReturnType<typeof lobby.state.peek>,
-  ) => {
+  const update = (next: Update) => {
     lobby.state.value = next(lobby.state.peek());
+    if (sinceReload === undefined || sinceReload.overflowed) return;
+    if (sinceReload.updates.length < MAX_UPDATES_DURING_RELOAD) sinceReload.updates.push(next);
+    else sinceReload = { updates: [], overflowed: true };
   };
 
   /** Ends the lobby for this viewer: no more stream, no more controls. The first reason wins. */
@@ -285,6 +318,66 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     if (fresh !== undefined) mergeSnapshot(fresh, presenceEventsBefore);
   }
 
+  /**
+   * After a `resync`: reads the room as the page's first load does (`GET /rooms/{code}`) and
+   * replaces the view with it. Merging, as after an ordinary reconnect, would keep what the skipped
+   * events changed: players who left meanwhile, a hole between the rolls shown and the snapshot's,
+   * placeholders of secret rolls revealed meanwhile. The updates the stream made while the read was
+   * out are replayed over its answer, which may predate them. One read at a time: room reads are
+   * rate limited (`ROOM_READS_PER_MINUTE`, 120 by default), and a resync comes at most once per
+   * stream open (`ROOM_STREAM_OPENS_PER_MINUTE`, 30), so with `onOpen`'s read an open costs two at
+   * most. A resync meanwhile (from a later stream) asks for one more read, since the answer out may
+   * predate what that stream skipped.
+   */
+  async function reloadRoom(): Promise<void> {
+    if (reloading) {
+      reloadAgain = true;
+      return;
+    }
+    reloading = true;
+    try {
+      do {
+        reloadAgain = false;
+        reloads++;
+        sinceReload = { updates: [], overflowed: false };
+        const presenceEventsBefore = presenceEvents;
+        const result = await api<unknown>('GET', roomPath(code));
+        const { updates, overflowed } = sinceReload;
+        sinceReload = undefined;
+        if (signal.aborted || isEnded()) return;
+        if (!result.ok && [401, 403, 404].includes(result.problem.status)) {
+          void checkMembership();
+          return;
+        }
+        const fresh = result.ok ? asSnapshot(result.data) : undefined;
+        if (fresh === undefined || overflowed) {
+          showStatus({ message: ROOM_OUT_OF_DATE, kind: 'stopped' });
+          return;
+        }
+        if (!reloadAgain) replaceView(fresh, updates, presenceEventsBefore);
+      } while (reloadAgain);
+    } finally {
+      reloading = false;
+      sinceReload = undefined;
+    }
+  }
+
+  /** Replaces players, rolls, presence and the history's start with `fresh`, then `replayed`. */
+  function replaceView(fresh: RoomSnapshot, replayed: readonly Update[], presenceEventsBefore: number): void {
+    // Departures seen stay known: player ids are never reused, and a replayed join must not bring a
+    // ghost back.
+    const base = withSnapshot({ ...emptyLobby(), gone: lobby.state.peek().gone }, fresh);
+    const state = replayed.reduce((current, next) => next(current), base);
+    batch(() => {
+      lobby.state.value = state;
+      // As on a first load: older rolls continue before the oldest one shown.
+      lobby.history.value = { before: oldestRollId(state.rolls) ?? null };
+      if (presenceEvents === presenceEventsBefore) lobby.presence.value = presenceOf(fresh);
+      if (lobby.status.peek()?.message === ROOM_OUT_OF_DATE) showStatus(null);
+    });
+    announce(ROOM_RELOADED);
+  }
+
   const handlers: RoomStreamHandlers = {
     onOpen() {
       reopened = false;
@@ -340,6 +433,9 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     },
     onRoomClosed() {
       end(you.host ? LOBBY_ENDED.closedByYou : LOBBY_ENDED.closed);
+    },
+    onResync() {
+      if (!isEnded()) void reloadRoom();
     },
     onStreamEnd(reason) {
       // A player's stream runs on the room token, a host's on the account session. A player's
@@ -442,12 +538,14 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
         return null;
       }
       loadingOlder = true;
+      const reloadsBefore = reloads;
       const result = await api<unknown>(
         'GET',
         roomPath(code, `/rolls?before=${before}&limit=${HISTORY_PAGE_SIZE}`),
       );
       loadingOlder = false;
-      if (signal.aborted) return null;
+      // A reload replaced the log meanwhile: this page continues the old one, and would leave a hole.
+      if (signal.aborted || reloads !== reloadsBefore) return null;
       if (!result.ok) {
         recheckAfter(result.problem.status, [401, 403, 404]);
         return problemMessage(result.problem);

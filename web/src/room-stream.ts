@@ -1,7 +1,8 @@
 /**
  * Following a room live over Server-Sent Events (`GET /rooms/{code}/events`). `EventSource` sends
  * the same-origin cookies (room cookie or session) and resumes after a dropped connection with
- * `Last-Event-ID` by itself; this module parses the events and reports the connection state.
+ * `Last-Event-ID` by itself (from too far behind, the server sends `resync` instead of the events
+ * missed); this module parses the events and reports the connection state.
  */
 import { asPlayer, asRoll } from './room-state.js';
 import type { PlayerJoinedData, PlayerLeftData, PresenceEventData, Roll, StreamEndReason } from './types.js';
@@ -23,6 +24,12 @@ export interface RoomStreamHandlers {
   /** How many spectators are watching now (sent on `?presence=true` streams when it changes). */
   onSpectators?(count: number): void;
   onRoomClosed(): void;
+  /**
+   * The stream resumed from further behind than the server replays (`ROOM_MAX_REPLAY_EVENTS`): it
+   * skipped the events in between and goes on live from the room's newest, so the view is stale
+   * and must be rebuilt from a fresh read of the room.
+   */
+  onResync(): void;
   /**
    * The server ended the stream because the credential that opened it ended (room token or
    * session expired, session revoked). The stream is closed for good: reconnecting with the same
@@ -120,6 +127,11 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
       handlers.onSpectators?.(count);
   });
   listen('room_closed', () => handlers.onRoomClosed());
+  // Not through `listen`: the event itself says the view is stale, whatever its data (the id it
+  // carries is already the browser's Last-Event-ID), so a garbled body must not hide it.
+  source.addEventListener('resync', () => {
+    if (!closed) handlers.onResync();
+  });
   listen('stream_end', (data) => {
     close();
     handlers.onStreamEnd(

@@ -145,6 +145,18 @@ export const dicerySettings = defineAppSettings({
       description:
         'event streams opened per client IP (IPv6 /64) per minute, across players, spectators and rooms; beyond it 429 `TOO_MANY_REQUESTS`',
     }),
+    roomMaxReplayEvents: integerSetting({
+      env: 'ROOM_MAX_REPLAY_EVENTS',
+      minimum: 1,
+      maximum: 100_000,
+      // Each open may replay this many events (≈ 12 KB each at worst), at ROOM_STREAM_OPENS_PER_MINUTE
+      // opens a minute per player: without it, one player reconnecting with id 0 made the server read
+      // and send the room's whole log, which grows for as long as the room lives.
+      default: 1000,
+      description:
+        'events an event stream replays on resume (`Last-Event-ID`); a client further behind gets one `resync` event ' +
+        'instead, then live events, and re-reads the room',
+    }),
     roomReadsPerMinute: integerSetting({
       env: 'ROOM_READS_PER_MINUTE',
       minimum: 1,

@@ -50,6 +50,7 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       MAX_STREAMS_TOTAL: ['maxStreamsTotal', 5000],
       ROOM_STREAM_OPENS_PER_MINUTE: ['roomStreamOpensPerMinute', 30],
       ROOM_STREAM_OPENS_PER_MINUTE_PER_IP: ['roomStreamOpensPerMinutePerIp', 120],
+      ROOM_MAX_REPLAY_EVENTS: ['roomMaxReplayEvents', 1000],
       ROOM_READS_PER_MINUTE: ['roomReadsPerMinute', 120],
       ROOM_READS_PER_MINUTE_PER_IP: ['roomReadsPerMinutePerIp', 600],
       ROOM_READS_PER_MINUTE_PER_WATCH_LINK: ['roomReadsPerMinutePerWatchLink', 1200],
@@ -128,6 +129,18 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       'ROOM_ROLLS_PER_MINUTE_PER_IP',
     ]) {
       expect(problemsOf({ [name]: '0' })).toEqual([expect.stringContaining(name)]);
+    }
+  });
+
+  it('reads how far back a stream replays, from 1 to 100000 events', () => {
+    expect(loadConfig({}, { settings: [dicerySettings] })).toMatchObject({ roomMaxReplayEvents: 1000 });
+    expect(
+      loadConfig({ ROOM_MAX_REPLAY_EVENTS: '50' }, { settings: [dicerySettings] }).roomMaxReplayEvents,
+    ).toBe(50);
+    for (const value of ['0', '100001', '1.5']) {
+      expect(problemsOf({ ROOM_MAX_REPLAY_EVENTS: value })).toEqual([
+        expect.stringContaining('ROOM_MAX_REPLAY_EVENTS'),
+      ]);
     }
   });
 

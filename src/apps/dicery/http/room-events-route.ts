@@ -12,7 +12,12 @@ import {
 import { isKnownRoomEvent, type LoggedRoomEvent } from '../core/room-bus.js';
 import { type ViewedRoomEvent, viewRoomEvent } from '../core/room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE } from '../core/room-service.js';
-import type { PresenceEventData, SpectatorsEventData, StreamEndReason } from '../shared/wire.js';
+import type {
+  PresenceEventData,
+  ResyncEventData,
+  SpectatorsEventData,
+  StreamEndReason,
+} from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { type RoomGuards, roomOf, standingError, VIEWER_SECURITY } from './room-auth.js';
 import { RoomCodeParam } from './room-code-param.js';
@@ -80,8 +85,9 @@ interface Stream {
   renewing: boolean;
   raw: ServerResponse | undefined;
   /**
-   * Sequence number of the newest event written. The stream writes exactly `lastId + 1` next:
-   * older or equal ids are skipped (replay and live overlap), later ones wait for a refetch.
+   * Sequence number of the newest event written (or of the `resync` written instead of older
+   * ones). The stream writes exactly `lastId + 1` next: older or equal ids are skipped (replay and
+   * live overlap), later ones wait for a refetch.
    */
   lastId: number;
   /**
@@ -155,6 +161,32 @@ function presenceFrame(playerId: string | null, online: boolean): string {
   return `event: presence\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/**
+ * An SSE `resync` message (see {@link ResyncEventData}). Its `id:` is the room's newest event, so
+ * an EventSource's next reconnect resumes after it instead of from the events it was not sent.
+ */
+function resyncFrame(lastEventId: number): string {
+  const data: ResyncEventData = { last_event_id: lastEventId };
+  return `id: ${lastEventId}\nevent: resync\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * Where a stream opened with `lastEventId` (undefined: a fresh connect) starts, in a room whose
+ * newest event is `lastEventSeq`: after the client's id when at most `maxReplay` events are
+ * missing, else after the newest event with a `resync` in place of the missing ones. An id beyond
+ * the newest cannot be one of this room's (e.g. a global id kept from before migration 006):
+ * waiting for that number would skip real events, so it counts as up to date.
+ */
+function replayStart(
+  lastEventId: number | undefined,
+  lastEventSeq: number,
+  maxReplay: number,
+): { after: number; resync: boolean } {
+  if (lastEventId === undefined || lastEventId >= lastEventSeq) return { after: lastEventSeq, resync: false };
+  if (lastEventSeq - lastEventId > maxReplay) return { after: lastEventSeq, resync: true };
+  return { after: lastEventId, resync: false };
+}
+
 function badLastEventId(): DiceryError {
   const message = 'must be a non-negative integer (an event id)';
   return new GatehouseError('VALIDATION_FAILED', `Last-Event-ID ${message}`, {
@@ -191,6 +223,15 @@ function lastEventIdOf(request: FastifyRequest): number | undefined {
  * rounds the stream ends and the client resumes with `Last-Event-ID`. A lost event with nothing
  * after it is caught by the heartbeat, which also compares the room's `last_event_seq` with each
  * stream's `lastId` and refetches the tail.
+ *
+ * Replay depth: a stream resumed (`Last-Event-ID`, `?last_event_id=`) from more than
+ * `settings.roomMaxReplayEvents` events behind the room's `last_event_seq` replays nothing. Room
+ * logs grow for as long as a room lives, and opens are only rate limited, so a client reconnecting
+ * from id 0 would otherwise make the server read and write the whole log on every open. It gets
+ * one `resync` message instead, carrying `id: <last_event_seq>` (its client must re-read the room),
+ * and then starts exactly as a fresh connect does, after that seq, with the guarantees above for
+ * every event after it. So one open replays at most that many events of the log, however old
+ * the room. (Not to be confused with the bus's resync below, which re-checks open streams.)
  *
  * A stream ends on `room_closed`, on `player_left` for its own player (after writing the event),
  * when the client goes away, when the server closes, and with the credential that opened it:
@@ -582,6 +623,10 @@ cookie of \`POST /rooms/{code}/watch\`; they get what other players get, secret 
 - \`spectators\` \`{ count }\` (only with \`?presence=true\`; no \`id:\`): how many streams watch through watch links now
   (coalesced as \`presence\` is: at most one per 500 ms, the latest count last).
   Spectators never appear in \`presence\` or as players
+- \`resync\` \`{ last_event_id }\` (with \`id:\` \`last_event_id\`, not in the log): the first message of a stream resumed from
+  more than \`ROOM_MAX_REPLAY_EVENTS\` events behind the room's newest. Those events are not replayed: what you show is
+  stale, so re-read the room (\`GET /rooms/{code}\`) and replace your view with it. Live events follow from
+  \`last_event_id + 1\`, and your next reconnect resumes from \`last_event_id\`
 - \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" | "watch_ended" }\` (no \`id:\`), the last message when
   the credential that opened the stream ends it (\`watch_ended\`: a spectator stopped watching, or the link's
   \`MAX_SPECTATORS_PER_WATCH_LINK\` ended this oldest spectator; seen within a heartbeat): the room token or the host's access token expired
@@ -591,11 +636,12 @@ cookie of \`POST /rooms/{code}/watch\`; they get what other players get, secret 
   reconnect with the same credential.
 
 Every message has an \`id:\`: the event's sequence number **within this room** (1, 2, 3… with no gap; ids of different
-rooms are unrelated and say nothing about each other). A stream sends every number exactly once, in order. To resume,
-send \`Last-Event-ID\` (EventSource does on reconnect) or \`?last_event_id=\` (e.g. the \`last_event_id\` of
-\`GET /rooms/{code}\`): the stored events of this room after it come first, then live ones. Without either, the stream
-starts after the room's newest event; an id beyond the newest (e.g. a global id from before ids were per room) counts
-as the newest. \`: heartbeat\` comments keep the connection alive.
+rooms are unrelated and say nothing about each other). A stream sends every number after the one it starts from
+exactly once, in order. To resume, send \`Last-Event-ID\` (EventSource does on reconnect) or \`?last_event_id=\` (e.g.
+the \`last_event_id\` of \`GET /rooms/{code}\`): the stored events of this room after it come first, then live ones.
+At most \`ROOM_MAX_REPLAY_EVENTS\` are replayed: from further behind, one \`resync\` comes instead (see above). Without
+either, the stream starts after the room's newest event; an id beyond the newest (e.g. a global id from before ids
+were per room) counts as the newest. \`: heartbeat\` comments keep the connection alive.
 
 The server ends the stream when the room closes, when you leave or are removed (after sending that \`player_left\`),
 and with its credential (after \`stream_end\`, within one heartbeat interval at most). Open streams are capped per
@@ -766,6 +812,8 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       streams.add(stream);
       // Registered first: the client may go away while the log is read, before the hijack.
       reply.raw.once('close', () => end(stream));
+      // Set when the client is too far behind to replay (see the TSDoc above).
+      let sendResync = false;
       // Subscribe before reading the room, so nothing published meanwhile is missed: it waits in
       // `pending` and what both the log and the bus deliver is written once (by sequence number).
       stream.unsubscribe = roomBus.subscribe(code, (event) => receive(stream, event));
@@ -787,15 +835,15 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
             throw spectatorLinkInvalid();
           }
         }
-        // Events 1..lastEventSeq are committed once this is read. A resume id beyond it cannot be
-        // one of this room's (e.g. a global id kept from before migration 006): waiting for that
-        // number would skip real events, so it counts as "up to date".
+        // Events 1..lastEventSeq are committed once this is read.
         const { lastEventSeq, hostUserId } = await rooms.getRoom(code);
         // A hand-over that committed after the guard: its `host_changed` is at or before
         // `lastEventSeq`, so this stream would never see it, and would show the new host's secret
         // rolls to the old one. Refused as the guard now would: the room is not theirs.
         if (stream.hostUserId !== null && stream.hostUserId !== hostUserId) throw roomNotFound();
-        stream.lastId = lastEventId === undefined ? lastEventSeq : Math.min(lastEventId, lastEventSeq);
+        const start = replayStart(lastEventId, lastEventSeq, settings.roomMaxReplayEvents);
+        stream.lastId = start.after;
+        sendResync = start.resync;
       } catch (error) {
         end(stream);
         throw error;
@@ -828,6 +876,9 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         'x-accel-buffering': 'no',
       });
       raw.write(`retry: ${retryMs}\n\n`);
+      // Before any event: `pending` holds what the bus delivered meanwhile (all after `lastId`),
+      // and the catch-up below writes it after this, in order.
+      if (sendResync) raw.write(resyncFrame(stream.lastId));
 
       // Online from now until the stream ends (issue 14). Presence frames carry no `id:`: they are
       // not in the log, so they never move the client's Last-Event-ID.

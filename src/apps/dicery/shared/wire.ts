@@ -373,6 +373,17 @@ export interface SpectatorsEventData {
   count: number;
 }
 
+/**
+ * `data:` of an SSE `resync` message, the first after a resume (`Last-Event-ID`) from more than
+ * `ROOM_MAX_REPLAY_EVENTS` events behind: the stream does not replay them, so the client's view
+ * is stale and it must re-read the room (`GET /rooms/{code}`). Sent with `id:` `last_event_id`,
+ * the room's newest event when the stream opened, so the next reconnect resumes from there; the
+ * events after it follow live, in order, as on a fresh connect. Not in the event log.
+ */
+export interface ResyncEventData {
+  last_event_id: number;
+}
+
 /** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
 export type StreamEndReason =
   | 'token_expired'
