@@ -106,6 +106,13 @@ export const ERROR_CODES = [
   /** A second-factor operation on an account that has none. */
   'MFA_NOT_ENABLED',
   /**
+   * The account's run of wrong second-factor codes reached MFA_MAX_CONSECUTIVE_FAILURES (NIST SP
+   * 800-63B §5.2.2): codes from new clients and signed-in sessions are refused, unchecked, until a
+   * second factor is accepted elsewhere (a passkey, a device that signed in before) or the
+   * password is reset.
+   */
+  'SECOND_FACTOR_LOCKED',
+  /**
    * A passkey ceremony failed: the `passkey_token` is forged, expired, used or for another
    * ceremony, or the authenticator's answer does not verify (WebAuthn §7), alike.
    */

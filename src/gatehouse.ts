@@ -576,6 +576,7 @@ export async function createGatehouseCore(
     const spentChallenges = createSpentChallengeStore(database.db);
     const passkeys = createPasskeyService({
       store: passkeyStore,
+      codes: mfaStore,
       transaction: (work) =>
         database.transaction((trx) =>
           work({
@@ -626,6 +627,7 @@ export async function createGatehouseCore(
         perAccount: config.mfaMaxFailuresPerAccount,
         perDevice: config.loginMaxFailuresPerDevice,
         windowMs: config.loginFailureWindow * 1000,
+        consecutive: config.mfaMaxConsecutiveFailures,
       },
       clock,
       mailer,

@@ -616,6 +616,9 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       // OWASP Forgot Password Cheat Sheet: end every session after a reset, and the account's
       // other links (a pending email change also dies with the session that asked for it).
       const ended = firstProof?.ended ?? (await stores.sessions.revokeUserSessions(user.id, clock()));
+      // The password someone guessed codes behind is dead: their run of wrong codes ends with it
+      // (MFA_MAX_CONSECUTIVE_FAILURES), and the owner's new sign-ins can use codes again.
+      await stores.mfa.clearConsecutiveFailures(user.id);
       await stores.tokens.deleteUserTokens(user.id);
       const proofDetails = firstProof === undefined ? {} : firstProofDetails(firstProof);
       await tx.audit.record({

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type AuditEntry, createAuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
+import type { MfaStore } from '../mfa/storage/mfa-store.js';
 import type { Lane } from '../passwords/limit-concurrency.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
@@ -120,6 +121,8 @@ export interface ProfileStores {
   audit: AuditStore;
   /** What an audit log built over this unit needs besides rows. */
   auditTallies: Pick<AuditRetentionStore, 'recordLoginFailure'>;
+  /** The account's run of wrong second-factor codes, which a new password ends. */
+  mfa: Pick<MfaStore, 'clearConsecutiveFailures'>;
 }
 
 /** Dependencies of {@link createAccountService}. */
@@ -461,6 +464,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
           patch.passwordHash === undefined
             ? []
             : await stores.sessions.revokeUserSessions(user.id, clock(), currentSessionId);
+        // The password someone guessed codes behind is dead: their run of wrong codes ends with
+        // it (MFA_MAX_CONSECUTIVE_FAILURES), in the change's transaction, after the account's row.
+        if (patch.passwordHash !== undefined) await stores.mfa.clearConsecutiveFailures(user.id);
         // The entry commits with the change, or neither does: a process dying between a commit
         // and an audit write after it would leave a password change unrecorded.
         if (patch.passwordHash !== undefined && passwordAudit !== undefined) {

@@ -56,7 +56,8 @@ export interface SecondFactorSignInRequest {
 /** Outcome of {@link SelfService.completeSignIn}. */
 export type SecondFactorSignIn =
   | Extract<BrowserSignIn, { ok: true }>
-  | { ok: false; reason: 'invalid_token' | 'invalid_otp' }
+  /** `locked`: the account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES (see `MfaService`). */
+  | { ok: false; reason: 'invalid_token' | 'invalid_otp' | 'locked' }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
 
 /** Input of {@link SelfService.signInWithPasskey}. */
@@ -104,7 +105,9 @@ export interface SelfService {
   signIn(request: BrowserSignInRequest, caller: Caller): Promise<BrowserSignIn>;
   /**
    * The second step of a browser sign-in to an account with a second factor: checks the code
-   * (capped per `mfa_token` and per account or trusted device) and starts the cookie session.
+   * (capped per `mfa_token` and per account or trusted device, and refused unchecked at the
+   * account's MFA_MAX_CONSECUTIVE_FAILURES unless the browser is a trusted device) and starts the
+   * cookie session.
    */
   completeSignIn(request: SecondFactorSignInRequest, caller: Caller): Promise<SecondFactorSignIn>;
   /**
@@ -271,13 +274,18 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       // Spending the code, claiming the mfa_token, ending the browser's previous session, the new
       // session and the audit rows are one transaction: an outage before the session is written
       // spends nothing, so the same token and code work on a retry.
-      const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'cookie', (proof) =>
-        startSession(proof.user, request.previousSessionId, caller, proof.method, amrOf(proof.method), {
-          // The version the password step saw, not the one read at completion.
-          credentialsVersion: proof.challenge.credentialsVersion,
-          spend: (stores) =>
-            proof.spend(stores, { actorId: proof.user.id, targetId: proof.user.id, ...caller.client }),
-        }),
+      const result = await mfa.completeChallenge(
+        request.mfaToken,
+        request.otp,
+        'cookie',
+        (proof) =>
+          startSession(proof.user, request.previousSessionId, caller, proof.method, amrOf(proof.method), {
+            // The version the password step saw, not the one read at completion.
+            credentialsVersion: proof.challenge.credentialsVersion,
+            spend: (stores) =>
+              proof.spend(stores, { actorId: proof.user.id, targetId: proof.user.id, ...caller.client }),
+          }),
+        caller.client,
       );
       if (!result.ok) {
         if (result.reason === 'invalid_otp') {

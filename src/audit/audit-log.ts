@@ -44,6 +44,12 @@ export type AuditEventName =
   | 'mfa_recovery_codes_regenerated'
   | 'mfa_recovery_code_used'
   | 'mfa_failed'
+  /**
+   * The account's run of wrong second-factor codes reached MFA_MAX_CONSECUTIVE_FAILURES (NIST SP
+   * 800-63B §5.2.2): codes are refused but from trusted devices; `targetId` is the account, the
+   * client facts those of the wrong code that reached the cap, `details.via` its flow.
+   */
+  | 'mfa_locked'
   | 'mfa_reset'
   | 'passkey_added'
   | 'passkey_removed'

@@ -467,6 +467,19 @@ export const gatehouseConfigSchema = Type.Object(
         'wrong second-factor codes per account per `LOGIN_FAILURE_WINDOW` from clients without a device token; ' +
         'trusted devices count on their own (`LOGIN_MAX_FAILURES_PER_DEVICE`)',
     }),
+    // NIST SP 800-63B §5.2.2: "no more than 100" consecutive failed attempts per account, hence
+    // the maximum.
+    mfaMaxConsecutiveFailures: integerSetting({
+      env: 'MFA_MAX_CONSECUTIVE_FAILURES',
+      minimum: 1,
+      maximum: 100,
+      default: 100,
+      description:
+        'wrong second-factor codes in a row per account, from any client, kept in the database; then codes ' +
+        'from clients without a device token and from signed-in sessions are refused unchecked ' +
+        '(`SECOND_FACTOR_LOCKED`) until a password reset or change, an accepted code from a trusted device, ' +
+        'a passkey sign-in or an admin MFA reset, and the owner is mailed once',
+    }),
     passwordHashReservedSlots: integerSetting({
       env: 'PASSWORD_HASH_RESERVED_SLOTS',
       minimum: 0,

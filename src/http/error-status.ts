@@ -51,6 +51,8 @@ export const CORE_ERROR_STATUSES: Readonly<Record<ErrorCode, number>> = {
   MFA_ALREADY_ENABLED: 409,
   MFA_ENROLMENT_NOT_STARTED: 409,
   MFA_NOT_ENABLED: 409,
+  // Not 429: waiting does not lift it; a new password (or another factor) does.
+  SECOND_FACTOR_LOCKED: 403,
   PASSKEY_INVALID: 400,
   PASSKEY_NOT_FOUND: 404,
   PASSKEY_LIMIT_REACHED: 409,

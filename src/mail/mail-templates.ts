@@ -35,6 +35,12 @@ export interface MailKinds {
   second_factor_added: { when: string; factor: string };
   /** A second factor was removed from the account (sent by the MFA module). */
   second_factor_removed: { when: string };
+  /**
+   * `failures` wrong second-factor codes in a row (MFA_MAX_CONSECUTIVE_FAILURES) were entered for
+   * the account: whoever entered them knows its password, and codes are refused until a reset
+   * (sent by the MFA module, once per run of wrong codes).
+   */
+  second_factor_locked: { when: string; failures: string };
   /** The account was deleted. */
   account_deleted: { when: string };
 }
@@ -122,6 +128,21 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
     subject: 'A second factor was removed from your account',
     text: 'A second factor was removed from your account at {{when}}. If this was not you, reset your password now.',
     html: '<p>A second factor was removed from your account at {{when}}. If this was not you, reset your password now.</p>',
+  },
+  // Only someone who typed the right password reaches the code prompt, so the mail says so and
+  // asks for the one thing that ends it: a new password (NIST SP 800-63B §5.2.2 lockout).
+  second_factor_locked: {
+    subject: 'Someone who knows your password is trying to sign in',
+    text:
+      '{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}. Only someone who ' +
+      'knew your password could get that far. Sign-in codes are now refused on new devices until you reset your ' +
+      'password: reset it now ("Forgot password" on the sign-in page). Devices you signed in with before, and ' +
+      'passkeys, still work.',
+    html:
+      '<p>{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}. Only someone ' +
+      'who knew your password could get that far.</p><p>Sign-in codes are now refused on new devices until you reset ' +
+      'your password: reset it now ("Forgot password" on the sign-in page). Devices you signed in with before, and ' +
+      'passkeys, still work.</p>',
   },
   account_deleted: {
     subject: 'Your account was deleted',

@@ -45,12 +45,19 @@ export interface MfaStatus {
 export type SecondFactorCheck<T> =
   | { ok: true; method: SecondFactorMethod; value: T }
   | { ok: false; reason: 'invalid' }
-  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
+  /** The account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES: refused whatever the code. */
+  | { ok: false; reason: 'locked' };
+
+/** What a code presented at the cap is told: waiting does not help, a new password does. */
+export const SECOND_FACTOR_LOCKED_MESSAGE =
+  'Too many wrong codes in a row: this account refuses codes until its password is reset ' +
+  '("Forgot password"). A passkey, or a device that signed in to it before, still signs in.';
 
 /**
  * The value of an accepted {@link SecondFactorCheck}; otherwise throws the refusal:
- * TOO_MANY_LOGIN_ATTEMPTS (with its Retry-After) or INVALID_OTP naming `field`, the request's
- * field that carried the code.
+ * TOO_MANY_LOGIN_ATTEMPTS (with its Retry-After), SECOND_FACTOR_LOCKED, or INVALID_OTP naming
+ * `field`, the request's field that carried the code.
  */
 export function valueOrRefusal<T>(check: SecondFactorCheck<T>, field: string): T {
   if (check.ok) return check.value;
@@ -59,6 +66,8 @@ export function valueOrRefusal<T>(check: SecondFactorCheck<T>, field: string): T
       retryAfterSeconds: check.retryAfterSeconds,
     });
   }
+  if (check.reason === 'locked')
+    throw new GatehouseError('SECOND_FACTOR_LOCKED', SECOND_FACTOR_LOCKED_MESSAGE);
   throw new GatehouseError('INVALID_OTP', 'The code is wrong, expired or already used.', {
     errors: [{ field, message: 'must be the current code of your authenticator app or a recovery code' }],
   });
@@ -69,7 +78,7 @@ export function valueOrRefusal<T>(check: SecondFactorCheck<T>, field: string): T
  * session (see `SessionStartOptions.spend`), so the spending commits with the session or not at all.
  */
 export interface SecondFactorStores {
-  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode'>;
+  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode' | 'clearConsecutiveFailures'>;
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   audit: Pick<AuditLog, 'record'>;
 }
@@ -84,7 +93,8 @@ export interface SecondFactorProof {
   method: SecondFactorMethod;
   /**
    * Claims the `mfa_token` and spends the factor (records the TOTP step, or uses the recovery code
-   * and audits `mfa_recovery_code_used` with `audit`'s client facts) on `stores`. Call it inside the
+   * and audits `mfa_recovery_code_used` with `audit`'s client facts) on `stores`, ending the
+   * account's run of wrong codes with it. Call it inside the
    * session's transaction. Throws when another request claimed the token or spent the code first,
    * so the transaction rolls back; {@link MfaService.completeChallenge} turns that into its answer.
    */
@@ -105,7 +115,19 @@ export type ChallengeCompletion<T> =
   /** The `mfa_token` is forged, expired, already used, for another flow, or spent its tries. */
   | { ok: false; reason: 'invalid_token' }
   | { ok: false; reason: 'invalid_otp' }
-  | { ok: false; reason: 'throttled'; retryAfterSeconds: number };
+  | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
+  /**
+   * The account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES and the client holds no
+   * device token of it: refused whatever the code (not looked at, or, when wrong codes racing it
+   * reached the cap first, neither spent nor told apart).
+   */
+  | { ok: false; reason: 'locked' };
+
+/**
+ * Where a second-factor attempt came from: the client facts of the `mfa_locked` audit entry it
+ * writes when it is the wrong code that brings the account's run to the cap.
+ */
+export type AttemptOrigin = Pick<AuditEntry, 'ip' | 'userAgent'>;
 
 /** The stores a second-factor change runs on inside one transaction. */
 export interface MfaTransactionStores {
@@ -155,18 +177,23 @@ export interface MfaService {
    * Checks a TOTP or recovery code presented by a signed-in session (`sessionId`), limited per
    * session, and runs `apply` (the change the code authorizes) in the transaction that spends it (a
    * recovery code used, a TOTP step recorded: no replay): an outage, or `apply` throwing, spends
-   * nothing and is not counted as a wrong code.
+   * nothing and is not counted as a wrong code. A wrong code also counts toward the account's
+   * MFA_MAX_CONSECUTIVE_FAILURES; at that cap the code is refused unchecked (`locked`): a session is
+   * no trusted device, since a stolen session must not guess on past the cap. `origin` goes into
+   * the `mfa_locked` audit entry. @default origin: none
    */
   verifyForSession<T>(
     userId: string,
     sessionId: string,
     otp: string,
     apply: (stores: MfaTransactionStores, method: SecondFactorMethod) => Promise<T>,
+    origin?: AttemptOrigin,
   ): Promise<SecondFactorCheck<T>>;
   /**
    * Removes the authenticator and recovery codes. Needs a current TOTP or recovery code (`otp`,
    * checked as {@link MfaService.verifyForSession}): a stolen password or access token alone must
-   * not remove the second factor. Throws MFA_NOT_ENABLED, INVALID_OTP, TOO_MANY_LOGIN_ATTEMPTS.
+   * not remove the second factor. Throws MFA_NOT_ENABLED, INVALID_OTP, TOO_MANY_LOGIN_ATTEMPTS,
+   * SECOND_FACTOR_LOCKED.
    */
   disable(userId: string, sessionId: string, otp: string, audit: Omit<AuditEntry, 'event'>): Promise<void>;
   /**
@@ -182,7 +209,8 @@ export interface MfaService {
   /**
    * Removes every second factor of an account (authenticator, recovery codes and passkeys) on an
    * administrator's word (a lost phone), audited in the same transaction; the caller ends the
-   * account's sessions. True when there was something to remove.
+   * account's sessions. The run of wrong codes goes with the authenticator's row. True when there
+   * was something to remove.
    */
   reset(userId: string, audit: Omit<AuditEntry, 'event'>): Promise<boolean>;
   /** An `mfa_token` for a login whose password was right, valid for `MFA_TOKEN_TTL`. */
@@ -193,13 +221,19 @@ export interface MfaService {
    * start the session in a transaction that runs `proof.spend` first: the token, the code and the
    * session commit together. When `start` fails (the database, the process), nothing is spent: the
    * same token and code work again, and the try is not counted against the caps. A wrong code is
-   * counted (outside any transaction, so it stays counted).
+   * counted (outside any transaction, so it stays counted), also toward the account's
+   * MFA_MAX_CONSECUTIVE_FAILURES: at that cap a client without a device token of the account is
+   * refused unchecked (`locked`), while a trusted device still tries within its own lane (a
+   * lockout someone holding only the password could aim at the owner's devices is no lockout to
+   * build, OWASP Authentication Cheat Sheet). `origin` goes into the `mfa_locked` audit entry.
+   * @default origin: none
    */
   completeChallenge<T>(
     mfaToken: string,
     otp: string,
     flow: ChallengeFlow,
     start: (proof: SecondFactorProof) => Promise<T>,
+    origin?: AttemptOrigin,
   ): Promise<ChallengeCompletion<T>>;
 }
 
@@ -215,6 +249,11 @@ export interface MfaLimits {
   perDevice: number;
   /** `LOGIN_FAILURE_WINDOW`, ms. */
   windowMs: number;
+  /**
+   * `MFA_MAX_CONSECUTIVE_FAILURES`: wrong codes in a row per account, from any client, before
+   * untrusted clients and sessions are refused (NIST SP 800-63B §5.2.2: at most 100).
+   */
+  consecutive: number;
 }
 
 /** Dependencies of {@link createMfaService}, wired in `createGatehouse`. */
@@ -246,7 +285,8 @@ export interface MfaServiceDeps {
   clock: () => number;
   /**
    * Mails the owner a notice when a second factor is removed (issue 12: "users get a notice when
-   * … a second factor is removed"), queued after the removal committed; absent in unit tests.
+   * … a second factor is removed"), queued after the removal committed, and when wrong codes lock
+   * the account's codes (`second_factor_locked`); absent in unit tests.
    */
   mailer?: Pick<Mailer, 'send'> | undefined;
 }
@@ -306,7 +346,9 @@ interface Lane {
 type PendingFactor = { method: 'totp'; step: number } | { method: 'recovery_code'; hash: string };
 
 /** What a login's second step ends with inside its attempt: the session started, or a refusal. */
-type Started<T> = { user: UserRecord; method: SecondFactorMethod; value: T } | { refused: 'invalid_token' };
+type Started<T> =
+  | { user: UserRecord; method: SecondFactorMethod; value: T }
+  | { refused: 'invalid_token' | 'locked' };
 
 /**
  * Thrown by {@link SecondFactorProof.spend} inside the session's transaction to roll it back when
@@ -365,12 +407,21 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
   /**
    * What `otp` would spend, found by reads alone (the spending happens in the session's
    * transaction, {@link SecondFactorProof.spend}): a TOTP step later than the last accepted one, or
-   * a well-formed recovery code (whether it is unused is known only when it is spent).
+   * a well-formed recovery code (whether it is unused is known only when it is spent). `locked`,
+   * without a look at the code, when the account's run of wrong codes is at `cap` (NIST SP
+   * 800-63B §5.2.2; no cap: a trusted device).
    */
-  const matchFactor = async (userId: string, otp: string): Promise<PendingFactor | undefined> => {
+  const matchFactor = async (
+    userId: string,
+    otp: string,
+    cap: number | undefined,
+  ): Promise<PendingFactor | 'locked' | undefined> => {
     const code = otp.replace(/\s/g, '');
+    // The authenticator's row holds the run: read for every code, recovery codes included.
+    const totp = await store.findTotp(userId);
+    const confirmed = totp !== undefined && totp.confirmedAt !== null;
+    if (cap !== undefined && confirmed && totp.consecutiveFailures >= cap) return 'locked';
     if (looksLikeTotpCode(code)) {
-      const totp = await store.findTotp(userId);
       if (totp === undefined || totp.confirmedAt === null) return undefined;
       const secret = openSecret(userId, totp.sealedSecret);
       if (secret === undefined) return undefined;
@@ -383,11 +434,24 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     return recovery === undefined ? undefined : { method: 'recovery_code', hash: hashRecoveryCode(recovery) };
   };
 
-  /** Spends `factor` on `mfa` (a transaction's store): false when another request spent it first. */
-  const spendFactor = (mfa: SecondFactorStores['mfa'], userId: string, factor: PendingFactor) =>
-    factor.method === 'totp'
-      ? mfa.acceptTotpStep(userId, factor.step)
-      : mfa.useRecoveryCode(userId, factor.hash, clock());
+  /**
+   * Spends `factor` on `mfa` (a transaction's store) and ends the account's run of wrong codes
+   * with it, only while the run is below `cap`: false when another request spent the factor
+   * first, or when wrong codes committed meanwhile brought the run to the cap (the statements
+   * serialize on the authenticator's row, so a right code never slips past the cap in a race).
+   */
+  const spendFactor = async (
+    mfa: SecondFactorStores['mfa'],
+    userId: string,
+    factor: PendingFactor,
+    cap: number | undefined,
+  ) => {
+    // The TOTP step's statement ends the run itself; a recovery code's end of the run follows its
+    // use (the order the factors' deletion takes, recovery codes first: ARCHITECTURE.md).
+    if (factor.method === 'totp') return mfa.acceptTotpStep(userId, factor.step, cap);
+    if (!(await mfa.useRecoveryCode(userId, factor.hash, clock()))) return false;
+    return mfa.clearConsecutiveFailures(userId, cap);
+  };
 
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
 
@@ -429,6 +493,53 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     return { ok: true, value };
   };
 
+  /**
+   * Counts a wrong code in the account's run (NIST SP 800-63B §5.2.2, MFA_MAX_CONSECUTIVE_FAILURES),
+   * a database row that neither expires nor depends on Redis. Only below `cap` (no cap: a trusted
+   * device, counted but never refused): `locked` when wrong codes racing this one brought the run
+   * to the cap first, so the client is told what it would have been told a moment later, and not
+   * whether its code was right. Counted after the check, outside any transaction: a right code,
+   * an outage, or a refusal that is not the code's fault (a token claimed first) counts nothing.
+   * `reachedCap`: this code brought the run to the cap (one per run: the counts are handed out one
+   * at a time on the row), so the owner is told once.
+   */
+  const countWrongCode = async (
+    userId: string,
+    cap: number | undefined,
+  ): Promise<{ locked: boolean; reachedCap: boolean }> => {
+    const charge = await store.chargeConsecutiveFailure(userId, cap);
+    if (!charge.charged) return { locked: charge.locked, reachedCap: false };
+    return { locked: false, reachedCap: charge.count === limits.consecutive };
+  };
+
+  /**
+   * The wrong code that brought the account's run to the cap: the owner is mailed (whoever typed
+   * the codes knows the password, which is what they should change) and it is audited. The count
+   * committed before this runs: an audit write failing here answers 503, and a retry is refused as
+   * locked, which is what the client would learn anyway; the mail is queued first.
+   */
+  const reportLocked = async (
+    userId: string,
+    via: ChallengeFlow | 'session',
+    origin: AttemptOrigin | undefined,
+  ) => {
+    const user = await deps.users.findUserById(userId);
+    if (user !== undefined) {
+      deps.mailer?.send('second_factor_locked', user.email, {
+        when: new Date(clock()).toISOString(),
+        failures: String(limits.consecutive),
+      });
+    }
+    await deps.transaction(({ audit }) =>
+      audit.record({
+        event: 'mfa_locked',
+        targetId: userId,
+        ...origin,
+        details: { via, consecutive_failures: limits.consecutive },
+      }),
+    );
+  };
+
   const accountLane = (userId: string): Lane => ({
     key: `mfa:account:${digest(userId)}`,
     max: limits.perAccount,
@@ -445,15 +556,16 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
    * knows the password could exhaust; a client that has completed a login before (a valid device
    * token at the first step) is charged to its own counter instead, so the owner's devices are never
    * locked out by someone else's tries (OWASP device cookies, as for passwords). When the device's
-   * own counter is spent, it counts as untrusted.
+   * own counter is spent, it counts as untrusted. `trusted`: charged to a device's own lane, and so
+   * not refused at the account's MFA_MAX_CONSECUTIVE_FAILURES either.
    */
-  const loginLane = async (challenge: MfaChallenge): Promise<Lane> => {
+  const loginLane = async (challenge: MfaChallenge): Promise<{ lane: Lane; trusted: boolean }> => {
     if (challenge.deviceId !== undefined) {
       const lane = deviceLane(`login:${challenge.deviceId}`);
       const window = await counters.peek(lane.key);
-      if (window === undefined || window.count < lane.max) return lane;
+      if (window === undefined || window.count < lane.max) return { lane, trusted: true };
     }
-    return accountLane(challenge.userId);
+    return { lane: accountLane(challenge.userId), trusted: false };
   };
 
   const verifyForSession = async <T>(
@@ -461,44 +573,63 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     sessionId: string,
     otp: string,
     apply: (stores: MfaTransactionStores, method: SecondFactorMethod) => Promise<T>,
+    origin?: AttemptOrigin,
   ): Promise<SecondFactorCheck<T>> => {
     // A stolen access token alone must not turn MFA off by guessing codes: limited per session
-    // (the signed-in client), never by the account's lock, which others could aim at its owner.
+    // (the signed-in client), never by the account's windowed lane, which others could aim at its
+    // owner. The account's run of wrong codes caps sessions too, as untrusted: a session is what a
+    // thief of one would guess with, and its owner is not stuck (a passkey re-authentication, or a
+    // sign-in with a code from a device that signed in before, ends the run).
+    const cap = limits.consecutive;
+    let reachedCap = false;
     const result = await attempt([deviceLane(`session:${sessionId}`)], async () => {
-      const factor = await matchFactor(userId, otp);
-      if (factor === undefined) return undefined;
+      // A refusal at the cap is no try of the session's either: `attempt` gives its lane back.
+      const wrongCode = async () => {
+        const counted = await countWrongCode(userId, cap);
+        reachedCap = counted.reachedCap;
+        return counted.locked ? ({ locked: true } as const) : undefined;
+      };
+      const factor = await matchFactor(userId, otp, cap);
+      if (factor === 'locked') return { locked: true } as const;
+      if (factor === undefined) return wrongCode();
       try {
         // Spent first, in the change's own transaction (single use: RFC 6238 §5.2 for TOTP, whose
         // compare-and-set also stops two requests racing with one code).
         return await deps.transaction(async (stores) => {
           // The account's row first: `apply` may write recovery codes (a foreign key to it).
           await stores.users.lockUser(userId, 'key share');
-          if (!(await spendFactor(stores.mfa, userId, factor))) throw new SpendRefused('invalid_otp');
+          if (!(await spendFactor(stores.mfa, userId, factor, cap))) throw new SpendRefused('invalid_otp');
           return { method: factor.method, value: await apply(stores, factor.method) };
         });
       } catch (error) {
-        if (error instanceof SpendRefused) return undefined;
+        if (error instanceof SpendRefused) return wrongCode();
         throw error;
       }
     });
-    return result.ok ? { ok: true, method: result.value.method, value: result.value.value } : result;
+    if (reachedCap) await reportLocked(userId, 'session', origin);
+    if (!result.ok) return result;
+    if ('locked' in result.value) return { ok: false, reason: 'locked' };
+    return { ok: true, method: result.value.method, value: result.value.value };
   };
 
   /**
    * Runs `apply` in the transaction that spends `otp`, which must be a current second factor of the
-   * account (see {@link MfaService.disable}); throws otherwise.
+   * account (see {@link MfaService.disable}); throws otherwise. `audit`'s client facts are those of
+   * an `mfa_locked` entry.
    */
   const requireSecondFactor = async <T>(
     userId: string,
     sessionId: string,
     otp: string,
+    audit: Omit<AuditEntry, 'event'>,
     apply: (stores: MfaTransactionStores) => Promise<T>,
   ): Promise<T> => {
     const totp = await store.findTotp(userId);
     if (totp === undefined || totp.confirmedAt === null) {
       throw new GatehouseError('MFA_NOT_ENABLED', 'This account has no second factor.');
     }
-    return valueOrRefusal(await verifyForSession(userId, sessionId, otp, apply), 'code');
+    const origin = { ip: audit.ip, userAgent: audit.userAgent };
+    return valueOrRefusal(await verifyForSession(userId, sessionId, otp, apply, origin), 'code');
   };
 
   const newRecoveryCodes = () => {
@@ -582,16 +713,24 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     verifyForSession,
 
     async disable(userId, sessionId, otp, audit) {
-      const removed = await requireSecondFactor(userId, sessionId, otp, async ({ mfa, audit: log }) => {
-        const deleted = await mfa.deleteFactors(userId);
-        if (deleted) await log.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
-        return deleted;
-      });
+      const removed = await requireSecondFactor(
+        userId,
+        sessionId,
+        otp,
+        audit,
+        async ({ mfa, audit: log }) => {
+          const deleted = await mfa.deleteFactors(userId);
+          if (deleted) await log.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
+          return deleted;
+        },
+      );
       if (removed) await noticeRemoved(userId);
     },
 
     async reset(userId, audit) {
       const removed = await deps.transaction(async ({ mfa, passkeys, audit: log }) => {
+        // The authenticator's row takes the account's run of wrong codes with it (migration
+        // `029a`): a new authenticator starts with none, in this very transaction.
         const totp = await mfa.deleteFactors(userId);
         const removedPasskeys = await passkeys.deletePasskeys(userId);
         const deleted = totp || removedPasskeys > 0;
@@ -606,7 +745,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     async regenerateRecoveryCodes(userId, sessionId, otp, audit) {
       const { codes, hashes } = newRecoveryCodes();
       const now = clock();
-      await requireSecondFactor(userId, sessionId, otp, async ({ mfa, audit: log }) => {
+      await requireSecondFactor(userId, sessionId, otp, audit, async ({ mfa, audit: log }) => {
         await mfa.replaceRecoveryCodes(userId, hashes, now);
         await log.record({ ...audit, event: 'mfa_recovery_codes_regenerated' });
       });
@@ -622,6 +761,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       otp: string,
       flow: ChallengeFlow,
       start: (proof: SecondFactorProof) => Promise<T>,
+      origin?: AttemptOrigin,
     ): Promise<ChallengeCompletion<T>> {
       const challenge = deps.tokens.open(mfaToken, flow, clock());
       if (challenge === undefined) return { ok: false, reason: 'invalid_token' };
@@ -636,11 +776,21 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       // A token that has used up its tries is dead: the client starts again from the password.
       const tries = await counters.peek(tokenLane.key);
       if (tries !== undefined && tries.count >= tokenLane.max) return { ok: false, reason: 'invalid_token' };
-      const lane = await loginLane(challenge);
+      const { lane, trusted } = await loginLane(challenge);
       const { userId } = challenge;
+      // A trusted device's codes are checked and counted at the cap too, never refused by it.
+      const cap = trusted ? undefined : limits.consecutive;
+      let reachedCap = false;
       const result = await attempt<Started<T>>([tokenLane, lane], async () => {
-        const factor = await matchFactor(userId, otp);
-        if (factor === undefined) return undefined;
+        // Refused at the cap: no try of the token's or the lane's either (`attempt` gives them back).
+        const wrongCode = async (): Promise<Started<T> | undefined> => {
+          const counted = await countWrongCode(userId, cap);
+          reachedCap = counted.reachedCap;
+          return counted.locked ? { refused: 'locked' } : undefined;
+        };
+        const factor = await matchFactor(userId, otp, cap);
+        if (factor === 'locked') return { refused: 'locked' };
+        if (factor === undefined) return wrongCode();
         const user = await deps.users.findUserById(userId);
         if (user === undefined || !user.isActive) return { refused: 'invalid_token' };
         // Every session of the account was ended since the password step (a reset or password
@@ -660,8 +810,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           }
           // RFC 6238 §5.2: a code is accepted once. The compare-and-set refuses a step at or
           // before the last accepted one (a used recovery code alike), so two requests racing
-          // with one code cannot both pass.
-          if (!(await spendFactor(stores.mfa, userId, factor))) throw new SpendRefused('invalid_otp');
+          // with one code cannot both pass; nor does a right code once wrong ones racing it
+          // brought the run to the cap.
+          if (!(await spendFactor(stores.mfa, userId, factor, cap))) throw new SpendRefused('invalid_otp');
           if (factor.method === 'recovery_code') {
             await stores.audit.record({ ...audit, event: 'mfa_recovery_code_used' });
           }
@@ -671,11 +822,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           return { user, method: factor.method, value };
         } catch (error) {
           if (!(error instanceof SpendRefused)) throw error;
-          // A code another request spent first is a wrong code (counted); a token claimed first
-          // is not the code's fault (given back).
-          return error.reason === 'invalid_otp' ? undefined : { refused: 'invalid_token' };
+          // A code another request spent first is a wrong code (counted; at the cap, refused as
+          // locked); a token claimed first is not the code's fault (given back).
+          return error.reason === 'invalid_otp' ? wrongCode() : { refused: 'invalid_token' };
         }
       });
+      if (reachedCap) await reportLocked(userId, flow, origin);
       if (!result.ok) {
         if (result.reason === 'throttled') {
           // The token's own cap ends the token; the account's (or device's) asks to wait.

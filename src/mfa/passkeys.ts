@@ -12,6 +12,7 @@ import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { PasskeyCeremony, PasskeyChallenge, PasskeyChallenges } from './passkey-challenge.js';
 import { requireProvenAddress } from './proven-address.js';
+import type { MfaStore } from './storage/mfa-store.js';
 import type { PasskeyRecord, PasskeyStore } from './storage/passkey-store.js';
 
 /**
@@ -124,6 +125,8 @@ export interface PasskeyTransactionStores {
 /** Dependencies of {@link createPasskeyService}, wired in `createGatehouseCore`. */
 export interface PasskeyServiceDeps {
   store: PasskeyStore;
+  /** The account's run of wrong codes, which an accepted passkey ends (`MfaStore`). */
+  codes: Pick<MfaStore, 'clearConsecutiveFailures'>;
   transaction<T>(work: (stores: PasskeyTransactionStores) => Promise<T>): Promise<T>;
   users: Pick<UserStore, 'findUserById'>;
   challenges: PasskeyChallenges;
@@ -363,6 +366,10 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       // Another request moved the counter between our read and this write: the same signature
       // cannot have been valid for both unless the counter is not used (always 0), so refuse.
       if (!recorded) return refused;
+      // An accepted second factor ends the account's run of wrong codes (MFA_MAX_CONSECUTIVE_FAILURES),
+      // as a right code does: the owner proved possession. No transaction to join (the ceremony
+      // writes its use on its own), so its own statement, after the use is recorded.
+      await deps.codes.clearConsecutiveFailures(passkey.userId);
       const user = await deps.users.findUserById(passkey.userId);
       if (user === undefined) return { ok: false, reason: 'invalid' };
       if (!user.isActive) return { ok: false, reason: 'disabled' };

@@ -19,7 +19,8 @@ export interface Reauthentication {
   /**
    * Checks the factors the account requires (its password; and a TOTP or recovery code when it has
    * a second factor: every factor, as at login) and moves the session's `auth_time` to now.
-   * Throws INVALID_CURRENT_PASSWORD, INVALID_OTP, TOO_MANY_LOGIN_ATTEMPTS, SESSION_NOT_FOUND.
+   * Throws INVALID_CURRENT_PASSWORD, INVALID_OTP, TOO_MANY_LOGIN_ATTEMPTS, SECOND_FACTOR_LOCKED,
+   * SESSION_NOT_FOUND.
    */
   reauthenticate(
     userId: string,
@@ -104,8 +105,12 @@ export function createReauthentication(deps: ReauthenticationDeps): Reauthentica
       if (!enrolled) return record(userId, sessionId, ['pwd'], caller);
       // The code is spent in the transaction that moves auth_time (and audits it): an outage, or
       // a session ended meanwhile, spends no recovery code.
-      const check = await deps.mfa.verifyForSession(userId, sessionId, request.otp ?? '', (stores, method) =>
-        recordIn(stores, userId, sessionId, amrOf(method), caller),
+      const check = await deps.mfa.verifyForSession(
+        userId,
+        sessionId,
+        request.otp ?? '',
+        (stores, method) => recordIn(stores, userId, sessionId, amrOf(method), caller),
+        caller.client,
       );
       return valueOrRefusal(check, 'otp');
     },

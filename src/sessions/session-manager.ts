@@ -220,7 +220,7 @@ export interface RefreshStores {
   /** The audit log writing in the same transaction (a login's entry commits with its session). */
   audit: Pick<AuditLog, 'record'>;
   /** Second factors, for a login that spends one ({@link SessionStartOptions.spend}). */
-  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode'>;
+  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode' | 'clearConsecutiveFailures'>;
   /** Single-use challenges (`mfa_token`), claimed by the login that spends them. */
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   /** OAuth authorization codes, spent by the exchange that starts the session. */

@@ -5,7 +5,7 @@ import { createScopePolicy, parseScopeParameter, type ScopePolicy } from '../acc
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted } from '../audit/record-committed.js';
 import type { ErrorCode } from '../errors.js';
-import { amrOf, type MfaService } from '../mfa/mfa-service.js';
+import { amrOf, type MfaService, SECOND_FACTOR_LOCKED_MESSAGE } from '../mfa/mfa-service.js';
 import type { AuthorizationServer } from '../oauth/authorization-server.js';
 import type { OAuthClient } from '../oauth/oauth-clients.js';
 import type { BearerTokens, SessionManager, TokenTypeHint } from './session-manager.js';
@@ -281,25 +281,43 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     // Spending the code, claiming the mfa_token, the session, its tokens and the audit rows are one
     // transaction: an outage before the session is written spends nothing, so the same token and
     // code work on a retry.
-    const result = await mfa.completeChallenge(request.mfaToken, request.otp, 'token', (proof) => {
-      const { user, challenge, method } = proof;
-      // The role may have changed since the first step: never mint a scope it no longer allows.
-      const allowed = scopePolicy.forRole(user.role);
-      const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
-      return sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
-        amr: amrOf(method),
-        credentialsVersion: challenge.credentialsVersion,
-        spend: (stores) => proof.spend(stores, { actorId: user.id, targetId: user.id, ...client }),
-        audit: (session) => ({
-          event: 'login_succeeded',
-          actorId: user.id,
-          targetId: user.id,
-          ...client,
-          details: { via: 'token', session: session.id, second_factor: method },
-        }),
-      });
-    });
+    const result = await mfa.completeChallenge(
+      request.mfaToken,
+      request.otp,
+      'token',
+      (proof) => {
+        const { user, challenge, method } = proof;
+        // The role may have changed since the first step: never mint a scope it no longer allows.
+        const allowed = scopePolicy.forRole(user.role);
+        const scopes = challenge.scopes.filter((scope) => allowed.includes(scope));
+        return sessions.startBearerSession(user.id, scopes, client, challenge.clientId, {
+          amr: amrOf(method),
+          credentialsVersion: challenge.credentialsVersion,
+          spend: (stores) => proof.spend(stores, { actorId: user.id, targetId: user.id, ...client }),
+          audit: (session) => ({
+            event: 'login_succeeded',
+            actorId: user.id,
+            targetId: user.id,
+            ...client,
+            details: { via: 'token', session: session.id, second_factor: method },
+          }),
+        });
+      },
+      client,
+    );
     if (!result.ok) {
+      if (result.reason === 'locked') {
+        // RFC 6749 §5.2 `invalid_grant`: the grant (this password's second step) is refused until
+        // the password is reset, so waiting (`temporarily_unavailable`) would be the wrong advice;
+        // `code` tells it apart from a wrong code.
+        return {
+          ok: false,
+          reason: 'error',
+          error: 'invalid_grant',
+          description: SECOND_FACTOR_LOCKED_MESSAGE,
+          code: 'SECOND_FACTOR_LOCKED',
+        };
+      }
       if (result.reason === 'throttled') {
         return {
           ok: false,

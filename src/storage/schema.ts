@@ -198,6 +198,11 @@ export interface MfaTotpTable {
   confirmed_at: number | null;
   /** RFC 6238 time step of the last accepted code: a code at or before it is a replay. */
   last_step: number | null;
+  /**
+   * Wrong codes (TOTP or recovery) since the account's last accepted second factor (migration
+   * `029a`, NIST SP 800-63B §5.2.2): at `MFA_MAX_CONSECUTIVE_FAILURES` untrusted clients are refused.
+   */
+  consecutive_failures: Generated<number>;
 }
 
 /** Single-use recovery codes (migration 012), stored only as SHA-256 hashes. */

@@ -1,3 +1,4 @@
+import { createMfaStore, type MfaStore } from '../mfa/storage/mfa-store.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './audit-retention-store.js';
 import { type AuditStore, createAuditStore } from './audit-store.js';
 import { lockAccountsAndSuperAdmins } from './lock-user-row.js';
@@ -15,6 +16,8 @@ export interface UserAdminStores {
   audit: AuditStore;
   /** The failed-login tallies (what an audit log built over this unit needs besides rows). */
   auditTallies: Pick<AuditRetentionStore, 'recordLoginFailure'>;
+  /** The account's run of wrong second-factor codes, which a new password ends. */
+  mfa: Pick<MfaStore, 'clearConsecutiveFailures'>;
   /**
    * Locks the actor's and the target's rows and every active super admin's
    * ({@link lockAccountsAndSuperAdmins}), so a concurrent change of any of them waits for this
@@ -38,6 +41,7 @@ export function createUserAdminTransaction(database: Database): UserAdminTransac
         sessions: createSessionStore(trx),
         audit: createAuditStore(trx),
         auditTallies: createAuditRetentionStore(trx),
+        mfa: createMfaStore(trx),
         lockParties: (actorId, targetId) => lockAccountsAndSuperAdmins(trx, [actorId, targetId]),
       }),
     );

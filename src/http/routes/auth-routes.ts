@@ -5,6 +5,7 @@ import { INVALID_OR_UNCONFIRMED_LOGIN } from '../../accounts/login-refusal.js';
 import { toPublicUser } from '../../accounts/public-user.js';
 import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
+import { SECOND_FACTOR_LOCKED_MESSAGE } from '../../mfa/mfa-service.js';
 import { MAX_PASSWORD_LENGTH } from '../../passwords/password-policy.js';
 import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
@@ -234,7 +235,10 @@ export function registerAuthRoutes(
           'authenticator app, or an unused recovery code (spent by this use). Needs `X-CSRF-Token`. On success, as ' +
           '`/auth/login`: 204 with the session, CSRF and device cookies. A wrong code answers 400 `INVALID_OTP`; ' +
           'after MFA_MAX_FAILURES_PER_TOKEN wrong codes the token is dead (400 `MFA_TOKEN_INVALID`: sign in again); ' +
-          'wrong codes are also limited per account (browsers holding a device cookie count on their own): 429.',
+          'wrong codes are also limited per account (browsers holding a device cookie count on their own): 429. ' +
+          'After MFA_MAX_CONSECUTIVE_FAILURES wrong codes in a row on the account (from any client), a browser ' +
+          'without its device cookie is refused before its code is checked: 403 `SECOND_FACTOR_LOCKED`, until the ' +
+          'password is reset (or a passkey, or a device that signed in before, signs in).',
         body: Type.Object(
           {
             mfa_token: Type.String({ minLength: 1, maxLength: 2048 }),
@@ -261,6 +265,9 @@ export function registerAuthRoutes(
           throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong codes; try again later.', {
             retryAfterSeconds: login.retryAfterSeconds,
           });
+        }
+        if (login.reason === 'locked') {
+          throw new GatehouseError('SECOND_FACTOR_LOCKED', SECOND_FACTOR_LOCKED_MESSAGE);
         }
         if (login.reason === 'invalid_token') {
           throw new GatehouseError(
@@ -323,7 +330,9 @@ export function registerAuthRoutes(
           '`WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=…` (RFC 9470). Send ' +
           '`current_password`, plus `otp` (a TOTP or recovery code) when the account has a second factor: every ' +
           "factor, as at login. Moves the session's `auth_time` to now (tokens already issued keep working; new " +
-          'access tokens carry the new `auth_time`). Wrong guesses are limited per session (429).',
+          'access tokens carry the new `auth_time`). Wrong guesses are limited per session (429); wrong codes also ' +
+          "count toward the account's MFA_MAX_CONSECUTIVE_FAILURES, at which codes are refused unchecked (403 " +
+          '`SECOND_FACTOR_LOCKED`: re-authenticate with a passkey, or reset the password).',
         body: Type.Object(
           {
             current_password: Type.String({ maxLength: 4096 }),

@@ -138,8 +138,9 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         summary: 'Turn the authenticator off',
         description:
           'Needs a current authenticator or recovery code in `code`: a stolen password or token alone cannot ' +
-          'remove the second factor. Wrong codes are limited per session (429 with Retry-After). Removes the ' +
-          'recovery codes too.',
+          'remove the second factor. Wrong codes are limited per session (429 with Retry-After), and count toward ' +
+          "the account's MFA_MAX_CONSECUTIVE_FAILURES, at which codes are refused unchecked (403 " +
+          '`SECOND_FACTOR_LOCKED`). Removes the recovery codes too.',
         body: CodeBody,
         response: { 204: NoBody(), ...errorResponses, 409: problemRef, 429: problemRef },
       },
@@ -159,8 +160,9 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         tags: ['second factors'],
         summary: 'Replace your recovery codes',
         description:
-          'Needs a current authenticator or recovery code in `code`. The old codes stop working; the ten new ones ' +
-          'are shown only now.',
+          'Needs a current authenticator or recovery code in `code`, limited as for turning the authenticator off ' +
+          '(429; 403 `SECOND_FACTOR_LOCKED` at MFA_MAX_CONSECUTIVE_FAILURES). The old codes stop working; the ten ' +
+          'new ones are shown only now.',
         body: CodeBody,
         response: { 200: RecoveryCodes, ...errorResponses, 409: problemRef, 429: problemRef },
       },

@@ -12,7 +12,19 @@ export interface TotpRecord {
   confirmedAt: number | null;
   /** RFC 6238 time step of the last accepted code. */
   lastStep: number | null;
+  /** Wrong codes since the account's last accepted second factor (migration `029a`). */
+  consecutiveFailures: number;
 }
+
+/** Outcome of {@link MfaStore.chargeConsecutiveFailure}. */
+export type ConsecutiveFailureCharge =
+  /** Charged: `count` is the account's run of wrong codes, this try included. */
+  | { charged: true; count: number }
+  /**
+   * Nothing charged: `locked` when the run is already at the cap, else the account has no
+   * confirmed authenticator (no code of it can be right, so there is nothing to count).
+   */
+  | { charged: false; locked: boolean };
 
 /**
  * Persistence of second factors (migration 012). Every write that must not race is one
@@ -35,9 +47,24 @@ export interface MfaStore {
   confirmTotp(userId: string, sealedSecret: string, step: number, now: number): Promise<boolean>;
   /**
    * Records `step` as used when it is later than the last one used (RFC 6238 §5.2: a code is
-   * accepted once); false for a replay, or when no confirmed authenticator exists.
+   * accepted once), and ends the account's run of wrong codes in the same statement, only while
+   * the run is below `cap` when one is given; false for a replay, a run at the cap, or when no
+   * confirmed authenticator exists.
    */
-  acceptTotpStep(userId: string, step: number): Promise<boolean>;
+  acceptTotpStep(userId: string, step: number, cap?: number): Promise<boolean>;
+  /**
+   * Adds a wrong code to the account's run, only while the run is below `cap` when one is given
+   * (no cap: a trusted device, counted but never refused). One conditional `UPDATE … RETURNING`:
+   * concurrent wrong codes queue on the row's lock, so no more than `cap` of them are counted,
+   * and each one learns its own count.
+   */
+  chargeConsecutiveFailure(userId: string, cap: number | undefined): Promise<ConsecutiveFailureCharge>;
+  /**
+   * Ends the account's run of wrong codes (an accepted second factor, a new password); with `cap`,
+   * only while the run is below it: false when it is at the cap, and nothing changes (a wrong
+   * code committed first). Writes, and locks the row, only when there is a run to end.
+   */
+  clearConsecutiveFailures(userId: string, cap?: number): Promise<boolean>;
   /** Removes the account's authenticator and every recovery code; true when something was removed. */
   deleteFactors(userId: string): Promise<boolean>;
   /** Replaces every recovery code of the account with `hashes` (SHA-256, hex). */
@@ -63,6 +90,16 @@ const selectTotp = precompiledQuery<Schema, { user_id: string }, Selectable<MfaT
 
 /** An {@link MfaStore} over Kysely (the pool or a transaction); the same code serves SQLite and PostgreSQL. */
 export function createMfaStore(db: Kysely<Schema>): MfaStore {
+  /** True when the account's confirmed authenticator has a run of wrong codes at `cap` or more. */
+  const runAtCap = async (userId: string, cap: number) => {
+    const row = await db
+      .selectFrom('mfa_totp')
+      .select('consecutive_failures')
+      .where('user_id', '=', userId)
+      .where('confirmed_at', 'is not', null)
+      .executeTakeFirst();
+    return row !== undefined && Number(row.consecutive_failures) >= cap;
+  };
   return {
     async findTotp(userId) {
       const [row] = (await selectTotp(db, { user_id: userId })).rows;
@@ -73,6 +110,7 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
         createdAt: Number(row.created_at),
         confirmedAt: row.confirmed_at === null ? null : Number(row.confirmed_at),
         lastStep: row.last_step === null ? null : Number(row.last_step),
+        consecutiveFailures: Number(row.consecutive_failures),
       };
     },
 
@@ -111,15 +149,44 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
       return Number(result.numUpdatedRows) > 0;
     },
 
-    async acceptTotpStep(userId, step) {
-      const result = await db
+    async acceptTotpStep(userId, step, cap) {
+      let accept = db
         .updateTable('mfa_totp')
-        .set({ last_step: step })
+        .set({ last_step: step, consecutive_failures: 0 })
         .where('user_id', '=', userId)
         .where('confirmed_at', 'is not', null)
-        .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]))
-        .executeTakeFirst();
+        .where((eb) => eb.or([eb('last_step', 'is', null), eb('last_step', '<', step)]));
+      if (cap !== undefined) accept = accept.where('consecutive_failures', '<', cap);
+      const result = await accept.executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
+    },
+
+    async chargeConsecutiveFailure(userId, cap) {
+      let charge = db
+        .updateTable('mfa_totp')
+        .set((eb) => ({ consecutive_failures: eb('consecutive_failures', '+', 1) }))
+        .where('user_id', '=', userId)
+        .where('confirmed_at', 'is not', null);
+      if (cap !== undefined) charge = charge.where('consecutive_failures', '<', cap);
+      const row = await charge.returning('consecutive_failures').executeTakeFirst();
+      if (row !== undefined) return { charged: true, count: Number(row.consecutive_failures) };
+      // Nothing charged: at the cap, or no confirmed authenticator. Read only on this rare path.
+      return { charged: false, locked: cap !== undefined && (await runAtCap(userId, cap)) };
+    },
+
+    async clearConsecutiveFailures(userId, cap) {
+      // `> 0`: the common case (no run) writes nothing and takes no lock. A run just below the cap
+      // matches, so the statement waits for a wrong code charging it concurrently and then sees
+      // its count (PostgreSQL re-checks a row it waited for): the two serialize on the row.
+      let clear = db
+        .updateTable('mfa_totp')
+        .set({ consecutive_failures: 0 })
+        .where('user_id', '=', userId)
+        .where('consecutive_failures', '>', 0);
+      if (cap !== undefined) clear = clear.where('consecutive_failures', '<', cap);
+      const result = await clear.executeTakeFirst();
+      if (Number(result.numUpdatedRows) > 0 || cap === undefined) return true;
+      return !(await runAtCap(userId, cap));
     },
 
     async deleteFactors(userId) {

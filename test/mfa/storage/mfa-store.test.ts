@@ -42,6 +42,7 @@ describe.each(engines)('MfaStore on $name', ({ name }) => {
       createdAt: 20,
       confirmedAt: null,
       lastStep: null,
+      consecutiveFailures: 0,
     });
     // A code checked against the replaced secret confirms nothing (a second enrolment raced it).
     expect(await store.confirmTotp(id, 'sealed-1', 100, 30)).toBe(false);
@@ -70,6 +71,58 @@ describe.each(engines)('MfaStore on $name', ({ name }) => {
     await store.confirmTotp(id, 's', 1, 2);
     const wins = await Promise.all(Array.from({ length: 20 }, () => store.acceptTotpStep(id, 7)));
     expect(wins.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('counts the run of wrong codes below the cap only, and ends it below the cap only', async () => {
+    const id = await account();
+    const run = async () => (await store.findTotp(id))?.consecutiveFailures;
+    // No confirmed authenticator: no code of it can be right, nothing to count.
+    expect(await store.chargeConsecutiveFailure(id, 2)).toEqual({ charged: false, locked: false });
+    await store.putPendingTotp(id, 's', 1);
+    expect(await store.chargeConsecutiveFailure(id, 2)).toEqual({ charged: false, locked: false });
+    await store.confirmTotp(id, 's', 100, 2);
+    expect(await store.chargeConsecutiveFailure(id, 2)).toEqual({ charged: true, count: 1 });
+    expect(await store.chargeConsecutiveFailure(id, 2)).toEqual({ charged: true, count: 2 });
+    expect(await store.chargeConsecutiveFailure(id, 2)).toEqual({ charged: false, locked: true });
+    // Without a cap (a trusted device) the wrong code is counted past it.
+    expect(await store.chargeConsecutiveFailure(id, undefined)).toEqual({ charged: true, count: 3 });
+    // At the cap, a right code's spend does not end the run (nor spend its step)…
+    expect(await store.acceptTotpStep(id, 101, 3)).toBe(false);
+    expect(await store.clearConsecutiveFailures(id, 3)).toBe(false);
+    expect(await run()).toBe(3);
+    // …but without a cap it does, in the step's own statement.
+    expect(await store.acceptTotpStep(id, 101)).toBe(true);
+    expect(await run()).toBe(0);
+    // Below the cap: a replayed step ends nothing, a new one ends the run.
+    await store.chargeConsecutiveFailure(id, 2);
+    expect(await store.acceptTotpStep(id, 101, 2)).toBe(false);
+    expect(await run()).toBe(1);
+    expect(await store.acceptTotpStep(id, 102, 2)).toBe(true);
+    expect(await run()).toBe(0);
+    // Clearing: below the cap, or with nothing to clear, it answers true.
+    expect(await store.clearConsecutiveFailures(id, 2)).toBe(true);
+    await store.chargeConsecutiveFailure(id, 2);
+    expect(await store.clearConsecutiveFailures(id, 2)).toBe(true);
+    expect(await run()).toBe(0);
+    await store.chargeConsecutiveFailure(id, undefined);
+    await store.chargeConsecutiveFailure(id, undefined);
+    expect(await store.clearConsecutiveFailures(id)).toBe(true);
+    expect(await run()).toBe(0);
+    // An account without an authenticator has no run to end.
+    expect(await store.clearConsecutiveFailures(await account(), 2)).toBe(true);
+  });
+
+  it('charges exactly the cap of 20 concurrent wrong codes, one count each', async () => {
+    const id = await account();
+    await store.putPendingTotp(id, 's', 1);
+    await store.confirmTotp(id, 's', 1, 2);
+    const charges = await Promise.all(
+      Array.from({ length: 20 }, () => store.chargeConsecutiveFailure(id, 5)),
+    );
+    const counts = charges.flatMap((charge) => (charge.charged ? [charge.count] : []));
+    expect(counts.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5]);
+    expect(charges.filter((charge) => !charge.charged && charge.locked)).toHaveLength(15);
+    expect((await store.findTotp(id))?.consecutiveFailures).toBe(5);
   });
 
   it('spends a recovery code once, also under concurrency, and replaces the whole set', async () => {
