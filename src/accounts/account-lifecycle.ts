@@ -616,9 +616,10 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       // OWASP Forgot Password Cheat Sheet: end every session after a reset, and the account's
       // other links (a pending email change also dies with the session that asked for it).
       const ended = firstProof?.ended ?? (await stores.sessions.revokeUserSessions(user.id, clock()));
-      // The password someone guessed codes behind is dead: their run of wrong codes ends with it
-      // (MFA_MAX_CONSECUTIVE_FAILURES), and the owner's new sign-ins can use codes again.
-      await stores.mfa.clearConsecutiveFailures(user.id);
+      // Not the end of a run of wrong codes (MFA_MAX_CONSECUTIVE_FAILURES): a reset proves the
+      // mailbox alone, and someone holding the password and the mailbox would otherwise get a
+      // fresh run of guesses at the second factor per reset (review 2026-12-04 #6). Only a second
+      // factor accepted (a trusted device's code, a passkey) or an admin reset ends it.
       await stores.tokens.deleteUserTokens(user.id);
       const proofDetails = firstProof === undefined ? {} : firstProofDetails(firstProof);
       await tx.audit.record({

@@ -477,8 +477,9 @@ export const gatehouseConfigSchema = Type.Object(
       description:
         'wrong second-factor codes in a row per account, from any client, kept in the database; then codes ' +
         'from clients without a device token and from signed-in sessions are refused unchecked ' +
-        '(`SECOND_FACTOR_LOCKED`) until a password reset or change, an accepted code from a trusted device, ' +
-        'a passkey sign-in or an admin MFA reset, and the owner is mailed once',
+        '(`SECOND_FACTOR_LOCKED`) until an accepted code from a trusted device, a passkey sign-in, a password ' +
+        'change by a session that proved its second factor, or an admin MFA reset (a password reset by mail ' +
+        'does not lift it), and the owner is mailed once',
     }),
     passwordHashReservedSlots: integerSetting({
       env: 'PASSWORD_HASH_RESERVED_SLOTS',

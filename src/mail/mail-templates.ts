@@ -132,17 +132,19 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
   // Only someone who typed the right password reaches the code prompt, so the mail says so and
   // asks for the one thing that ends it: a new password (NIST SP 800-63B §5.2.2 lockout).
   second_factor_locked: {
-    subject: 'Someone who knows your password is trying to sign in',
+    subject: 'Too many wrong sign-in codes on your account',
     text:
-      '{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}. Only someone who ' +
-      'knew your password could get that far. Sign-in codes are now refused on new devices until you reset your ' +
-      'password: reset it now ("Forgot password" on the sign-in page). Devices you signed in with before, and ' +
-      'passkeys, still work.',
+      '{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}, by someone ' +
+      'who knew your password or held one of your signed-in sessions. Sign-in codes are now refused on new ' +
+      'devices. Sign in with a passkey, or with a code on a device you signed in with before (that lifts this), ' +
+      'then change your password on your account page. Without either, ask an administrator to reset your ' +
+      'second factor. "Forgot password" alone does not lift it.',
     html:
-      '<p>{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}. Only someone ' +
-      'who knew your password could get that far.</p><p>Sign-in codes are now refused on new devices until you reset ' +
-      'your password: reset it now ("Forgot password" on the sign-in page). Devices you signed in with before, and ' +
-      'passkeys, still work.</p>',
+      '<p>{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}, by ' +
+      'someone who knew your password or held one of your signed-in sessions.</p><p>Sign-in codes are now ' +
+      'refused on new devices. Sign in with a passkey, or with a code on a device you signed in with before ' +
+      '(that lifts this), then change your password on your account page. Without either, ask an administrator ' +
+      'to reset your second factor. "Forgot password" alone does not lift it.</p>',
   },
   account_deleted: {
     subject: 'Your account was deleted',

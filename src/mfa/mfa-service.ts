@@ -51,8 +51,9 @@ export type SecondFactorCheck<T> =
 
 /** What a code presented at the cap is told: waiting does not help, a new password does. */
 export const SECOND_FACTOR_LOCKED_MESSAGE =
-  'Too many wrong codes in a row: this account refuses codes until its password is reset ' +
-  '("Forgot password"). A passkey, or a device that signed in to it before, still signs in.';
+  'Too many wrong codes in a row: this account refuses codes from new devices. Sign in with a passkey, or ' +
+  'with a code on a device that signed in to it before (that lifts this), then change your password; ' +
+  'without either, ask an administrator to reset your second factor.';
 
 /**
  * The value of an accepted {@link SecondFactorCheck}; otherwise throws the refusal:

@@ -308,7 +308,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
     if (!result.ok) {
       if (result.reason === 'locked') {
         // RFC 6749 §5.2 `invalid_grant`: the grant (this password's second step) is refused until
-        // the password is reset, so waiting (`temporarily_unavailable`) would be the wrong advice;
+        // another factor ends the run, so waiting (`temporarily_unavailable`) would be the wrong advice;
         // `code` tells it apart from a wrong code.
         return {
           ok: false,

@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import { createMfaStore, type MfaStore } from '../mfa/storage/mfa-store.js';
 import { type AccountTokenStore, createAccountTokenStore } from './account-token-store.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './audit-retention-store.js';
 import { lockAccountsAndSuperAdmins } from './lock-user-row.js';
@@ -22,8 +21,6 @@ export interface LifecycleStores {
   sessions: Pick<SessionStore, 'revokeUserSessions' | 'findSession'>;
   tokens: AccountTokenStore;
   auditRetention: Pick<AuditRetentionStore, 'forgetPersonalData'>;
-  /** The account's run of wrong second-factor codes, which a reset's new password ends. */
-  mfa: Pick<MfaStore, 'clearConsecutiveFailures'>;
   /**
    * Removes every way into `userId`'s account but the password and the mailbox: TOTP and recovery
    * codes, passkeys, remembered OAuth consents and unused authorization codes (red-team 2026-12c
@@ -47,7 +44,6 @@ export function createLifecycleStores(trx: Kysely<Schema>): LifecycleStores {
     sessions: createSessionStore(trx),
     tokens: createAccountTokenStore(trx),
     auditRetention: createAuditRetentionStore(trx),
-    mfa: createMfaStore(trx),
     async forgetSignInMethods(userId) {
       await trx.deleteFrom('mfa_recovery_codes').where('user_id', '=', userId).execute();
       const totp = await trx.deleteFrom('mfa_totp').where('user_id', '=', userId).executeTakeFirst();

@@ -237,8 +237,9 @@ export function registerAuthRoutes(
           'after MFA_MAX_FAILURES_PER_TOKEN wrong codes the token is dead (400 `MFA_TOKEN_INVALID`: sign in again); ' +
           'wrong codes are also limited per account (browsers holding a device cookie count on their own): 429. ' +
           'After MFA_MAX_CONSECUTIVE_FAILURES wrong codes in a row on the account (from any client), a browser ' +
-          'without its device cookie is refused before its code is checked: 403 `SECOND_FACTOR_LOCKED`, until the ' +
-          'password is reset (or a passkey, or a device that signed in before, signs in).',
+          'without its device cookie is refused before its code is checked: 403 `SECOND_FACTOR_LOCKED`, until a ' +
+          'passkey, or a code from a device that signed in before, signs in (or an admin resets the factor; a ' +
+          'password reset does not lift it).',
         body: Type.Object(
           {
             mfa_token: Type.String({ minLength: 1, maxLength: 2048 }),
@@ -332,7 +333,7 @@ export function registerAuthRoutes(
           "factor, as at login. Moves the session's `auth_time` to now (tokens already issued keep working; new " +
           'access tokens carry the new `auth_time`). Wrong guesses are limited per session (429); wrong codes also ' +
           "count toward the account's MFA_MAX_CONSECUTIVE_FAILURES, at which codes are refused unchecked (403 " +
-          '`SECOND_FACTOR_LOCKED`: re-authenticate with a passkey, or reset the password).',
+          '`SECOND_FACTOR_LOCKED`: re-authenticate with a passkey, or sign in with a code on a trusted device).',
         body: Type.Object(
           {
             current_password: Type.String({ maxLength: 4096 }),

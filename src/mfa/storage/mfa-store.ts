@@ -60,7 +60,7 @@ export interface MfaStore {
    */
   chargeConsecutiveFailure(userId: string, cap: number | undefined): Promise<ConsecutiveFailureCharge>;
   /**
-   * Ends the account's run of wrong codes (an accepted second factor, a new password); with `cap`,
+   * Ends the account's run of wrong codes (an accepted second factor, a password change); with `cap`,
    * only while the run is below it: false when it is at the cap, and nothing changes (a wrong
    * code committed first). Writes, and locks the row, only when there is a run to end.
    */
