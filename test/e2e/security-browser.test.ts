@@ -155,6 +155,44 @@ describe.runIf(runBrowserTests)('second factors in a real browser', () => {
     expect(pageFailures).toEqual([]);
   });
 
+  it('a passkey-only account changes its password on the account page after confirming with the passkey', async () => {
+    const user = await createUser(app, { email: 'passkey-password@example.com', verified: true });
+    const { page, context } = await openPage('#/login');
+    await addVirtualAuthenticator(context, page);
+    await logInWithPassword(page, user.email, user.password);
+    await page.getByTestId('nav-user').waitFor();
+    await page.goto(`${base}/#/account/security`);
+    await page.getByTestId('passkeys-empty').waitFor();
+    await page.getByTestId('passkey-add-button').click();
+    await page.getByTestId('passkey-item').waitFor();
+
+    // Signed in with the password alone: the server wants the passkey before a new password
+    // (STEP_UP_REQUIRED), and the account page asks for it instead of showing the API's text.
+    const newPassword = 'a brand new passphrase for this account';
+    await page.goto(`${base}/#/account`);
+    const section = page.getByTestId('account-password');
+    await section.getByTestId('current-password-input').fill(user.password);
+    await section.getByTestId('change-password-input').fill(newPassword);
+    await section.getByTestId('change-password-button').click();
+    const stepUp = section.getByTestId('step-up');
+    await stepUp.waitFor();
+    expect(await stepUp.getByTestId('step-up-password').count()).toBe(0);
+    await stepUp.getByTestId('step-up-passkey-button').click();
+    await expect
+      .poll(() => section.getByTestId('password-status').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/password was changed/);
+    expect(await stepUp.isHidden()).toBe(true);
+
+    // The new password signs in (a passkey-only account's password still does, alone).
+    await page.getByTestId('logout-button').click();
+    await page.getByTestId('nav-login').waitFor();
+    await logInWithPassword(page, user.email, newPassword);
+    await expect
+      .poll(() => page.getByTestId('nav-user').textContent(), { timeout: UI_TIMEOUT })
+      .toBe(user.email);
+    expect(pageFailures).toEqual([]);
+  });
+
   it('sets up an authenticator app through the UI (QR code, recovery codes to download), then signs in with its code', async () => {
     const user = await createUser(app, { email: 'totp-owner@example.com', verified: true });
     const { page } = await openPage('#/login');

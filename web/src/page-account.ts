@@ -13,6 +13,7 @@ import { accountConnectedApps } from './components/connected-apps.js';
 import { h } from './dom.js';
 import { noticeBanner, type PageContext, pageHeading, setTitle } from './page.js';
 import { loginHash } from './routes.js';
+import { loadMfaStatus, reauthenticate, reauthenticateWithPasskey } from './security-api.js';
 import type { AppStore } from './store.js';
 
 /** The account page's sections, top to bottom. */
@@ -37,7 +38,7 @@ export function renderAccount(ctx: PageContext, store: AppStore): void {
   void ctx.account.loadPasswordPolicy();
   const sectionContext = {
     store,
-    actions: accountApi,
+    actions: { ...accountApi, loadMfaStatus, reauthenticate, reauthenticateWithPasskey },
     until: ctx.signal,
     signedOut(notice: string) {
       ctx.account.recordUser(null);

@@ -6,6 +6,7 @@
  */
 import type { ApiResult } from './api.js';
 import { qrCode } from './components/qr-code.js';
+import { createStepUp } from './components/step-up.js';
 import { h, setChildren } from './dom.js';
 import { buildAlert, buildField, checkRequired, showProblem } from './forms.js';
 import { type PageContext, pageHeading, setTitle } from './page.js';
@@ -40,23 +41,20 @@ export function renderSecurity(ctx: PageContext): void {
     return;
   }
   const alert = buildAlert('security-error');
-  const confirm = stepUpPanel(ctx);
+  let status: MfaStatus | undefined;
+  const stepUp = createStepUp({
+    actions: { reauthenticate, reauthenticateWithPasskey },
+    // The status the sections were drawn from (their buttons exist only once it is loaded).
+    factors: async () => (status === undefined ? loadMfaStatus() : { ok: true, status: 200, data: status }),
+    until: ctx.signal,
+  });
   const totp = h('section', { 'data-testid': 'totp-section', 'aria-labelledby': 'totp-heading' });
   const passkeys = h('section', { 'data-testid': 'passkeys-section', 'aria-labelledby': 'passkeys-heading' });
-  ctx.main.append(pageHeading('Security'), alert.element, confirm.element, totp, passkeys);
+  ctx.main.append(pageHeading('Security'), alert.element, stepUp.element, totp, passkeys);
 
   /** Runs a sensitive change; asks the user to confirm it is them when the server wants that. */
-  const sensitive = async <T>(run: () => Promise<ApiResult<T>>): Promise<ApiResult<T>> => {
-    const first = await run();
-    if (first.ok || first.problem.code !== 'STEP_UP_REQUIRED') return first;
-    // An account whose only second factor is a passkey proves it with the passkey: a password
-    // re-authentication is recent but proves no factor, and the server refuses factor changes then.
-    const passkeyOnly = status !== undefined && status.totp !== 'on' && status.passkeys > 0;
-    if (!(await confirm.ask(status?.totp === 'on', passkeyOnly))) return first;
-    return run();
-  };
+  const sensitive = <T>(run: () => Promise<ApiResult<T>>): Promise<ApiResult<T>> => stepUp.sensitive(run);
 
-  let status: MfaStatus | undefined;
   const refresh = async () => {
     const [loaded, keys] = await Promise.all([loadMfaStatus(), listPasskeys()]);
     if (ctx.signal.aborted) return;
@@ -286,105 +284,4 @@ function renderPasskeys(section: HTMLElement, passkeys: Passkey[], deps: Section
       : h('ul', { 'data-testid': 'passkey-list' }, ...items),
     add,
   );
-}
-
-/**
- * The "confirm it's you" prompt: password (plus a code when the account has one) or a passkey;
- * the passkey alone when it is the account's only second factor (`passkeyOnly`).
- */
-function stepUpPanel(ctx: PageContext): {
-  element: HTMLElement;
-  ask(withCode: boolean, passkeyOnly: boolean): Promise<boolean>;
-} {
-  const element = h('section', { class: 'step-up', 'data-testid': 'step-up', hidden: true });
-  return {
-    element,
-    ask(withCode, passkeyOnly) {
-      return new Promise<boolean>((resolve) => {
-        const alert = buildAlert('step-up-error');
-        const password = buildField({
-          name: 'current_password',
-          label: 'Password',
-          type: 'password',
-          autocomplete: 'current-password',
-          required: true,
-          testId: 'step-up-password',
-        });
-        const code = buildField({
-          name: 'otp',
-          label: 'Code from your authenticator app',
-          autocomplete: 'one-time-code',
-          required: true,
-          testId: 'step-up-otp',
-        });
-        const fields = passkeyOnly ? [] : withCode ? [password, code] : [password];
-        const submit = h(
-          'button',
-          { type: 'submit', class: 'button button--primary', 'data-testid': 'step-up-button' },
-          'Confirm',
-        );
-        const withPasskey = h(
-          'button',
-          { type: 'button', class: 'button button--secondary', 'data-testid': 'step-up-passkey-button' },
-          'Use a passkey',
-        );
-        const cancel = h(
-          'button',
-          { type: 'button', class: 'button button--link', 'data-testid': 'step-up-cancel' },
-          'Cancel',
-        );
-        const form = h(
-          'form',
-          { novalidate: true },
-          alert.element,
-          ...fields.map((f) => f.element),
-          ...(passkeyOnly ? [] : [submit]),
-          withPasskey,
-          cancel,
-        );
-        const close = (ok: boolean) => {
-          element.hidden = true;
-          element.replaceChildren();
-          resolve(ok);
-        };
-        form.addEventListener('submit', (event) => {
-          event.preventDefault();
-          if (!checkRequired(fields, alert)) return;
-          void reauthenticate(password.input.value, withCode ? code.input.value.trim() : undefined).then(
-            (result) => {
-              if (ctx.signal.aborted) return;
-              if (!result.ok)
-                showProblem(result.problem, fields, alert, {
-                  INVALID_CURRENT_PASSWORD: 'current_password',
-                  INVALID_OTP: 'otp',
-                });
-              else close(true);
-            },
-          );
-        });
-        withPasskey.addEventListener('click', () => {
-          void reauthenticateWithPasskey().then((result) => {
-            if (ctx.signal.aborted) return;
-            if (!result.ok) alert.show(problemMessage(result.problem));
-            else close(true);
-          });
-        });
-        cancel.addEventListener('click', () => close(false));
-        setChildren(
-          element,
-          h('h2', {}, 'Confirm it’s you'),
-          h(
-            'p',
-            {},
-            passkeyOnly
-              ? 'Changing how you sign in needs one of your passkeys.'
-              : 'This change needs a recent sign-in.',
-          ),
-          form,
-        );
-        element.hidden = false;
-        (passkeyOnly ? withPasskey : password.input).focus();
-      });
-    },
-  };
 }

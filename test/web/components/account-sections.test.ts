@@ -7,6 +7,7 @@ import { accountEmail } from '../../../web/src/components/account-email.js';
 import { accountPassword } from '../../../web/src/components/account-password.js';
 import { accountProfile } from '../../../web/src/components/account-profile.js';
 import { accountSessions } from '../../../web/src/components/account-sessions.js';
+import type { StepUpActions } from '../../../web/src/components/step-up.js';
 import { ACCOUNT_SECTIONS } from '../../../web/src/page-account.js';
 import { createAppStore } from '../../../web/src/store.js';
 import type { User } from '../../../web/src/types.js';
@@ -34,11 +35,19 @@ function byTestId<T extends HTMLElement>(root: HTMLElement, testId: string): T {
   return found;
 }
 
+/** The step-up calls, for tests where the server never asks to step up (`account-step-up.test.ts` does). */
+function noStepUp(): StepUpActions {
+  const unexpected = async (): Promise<never> => {
+    throw new Error('no step-up expected');
+  };
+  return { loadMfaStatus: unexpected, reauthenticate: unexpected, reauthenticateWithPasskey: unexpected };
+}
+
 function context<A>(actions: A) {
   const store = createAppStore();
   store.user.value = user;
   const signedOut = vi.fn();
-  return { store, actions, until: new AbortController().signal, signedOut };
+  return { store, actions: { ...noStepUp(), ...actions }, until: new AbortController().signal, signedOut };
 }
 
 function fill(root: HTMLElement, testId: string, value: string) {

@@ -4,10 +4,16 @@
  */
 import type * as AccountApi from '../account-api.js';
 import { h } from '../dom.js';
+import type { Alert } from '../forms.js';
+import type { Problem } from '../problem.js';
 import type { AppStore } from '../store.js';
+import { createStepUp, type StepUp, type StepUpActions } from './step-up.js';
 
-/** The account calls, as one object so tests pass fakes (each section takes the `Pick` it uses). */
-export type AccountActions = typeof AccountApi;
+/**
+ * The account calls, as one object so tests pass fakes (each section takes the `Pick` it uses),
+ * with the step-up calls that sensitive sections make when the server answers STEP_UP_REQUIRED.
+ */
+export type AccountActions = typeof AccountApi & StepUpActions;
 
 /** Handed to each section; `A` narrows the calls a section makes, so its tests pass only those. */
 export interface AccountSectionContext<A = AccountActions> {
@@ -37,4 +43,41 @@ export function statusLine(testId: string): HTMLElement {
 export function say(line: HTMLElement, text: string): void {
   line.textContent = text;
   line.hidden = false;
+}
+
+/**
+ * The "confirm it's you" prompt of a section's sensitive form (`step-up.ts`): the account's
+ * factors are read only when the server asks to step up, and the prompt sits in the section.
+ */
+export function sectionStepUp(ctx: AccountSectionContext<StepUpActions>): StepUp {
+  const { actions, until } = ctx;
+  return createStepUp({
+    actions,
+    factors: () => actions.loadMfaStatus(),
+    until,
+    headingLevel: 'h3',
+    passkeyOnlyText: 'This change needs one of your passkeys.',
+  });
+}
+
+/**
+ * Shows why a sensitive change did not happen when the person is not confirmed; false for any
+ * other answer, which the section shows itself. Cancelled: the form stays as it was, `cancelled`
+ * goes to `line` and focus back to `button` (the prompt that had it is gone). Refused again after
+ * confirming (the account's factors changed meanwhile): plain words in `alert`, since the server's
+ * text names API routes, and the next submit asks again.
+ */
+export function showUnconfirmed(
+  failed: { problem: Problem; cancelled?: true },
+  parts: { line: HTMLElement; alert: Alert; button: HTMLButtonElement; cancelled: string },
+): boolean {
+  if (failed.cancelled === true) {
+    say(parts.line, parts.cancelled);
+    parts.button.focus();
+    return true;
+  }
+  if (failed.problem.code !== 'STEP_UP_REQUIRED') return false;
+  parts.alert.show('This change still needs you to confirm it’s you. Please try again.');
+  parts.button.focus();
+  return true;
 }
