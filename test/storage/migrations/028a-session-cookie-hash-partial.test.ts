@@ -136,6 +136,11 @@ describe.each(engines)(
       return database;
     };
 
+    /** A test of SQLite's rebuild alone (PostgreSQL alters the table in place): not registered on PostgreSQL. */
+    const sqliteOnly = (title: string, test: () => Promise<void>) => {
+      if (name === 'sqlite') it(title, test);
+    };
+
     const contents = async (database: Database) => {
       const raw = database.db as unknown as Raw;
       return {
@@ -205,6 +210,77 @@ describe.each(engines)(
       await raw.deleteFrom('users').where('id', '=', 'u1').execute();
       expect(await raw.selectFrom('sessions').select('id').execute()).toEqual([]);
       expect((await contents(database)).access).toEqual([]);
+    });
+
+    sqliteOnly(
+      'keeps what an operator or an app added on SQLite: a view, a capitalised reference, triggers, an index',
+      async () => {
+        const database = await populatedAtPreviousHead();
+        const run = (text: string) => sql.raw(text).execute(database.db);
+        // Named as the app wrote it: pragma_foreign_key_list says `Sessions`.
+        await run(
+          `create table app_session_tags (sid text references Sessions (id) on delete set null, tag text)`,
+        );
+        await run(`insert into app_session_tags values ('cookie-1', 'kept')`);
+        await run('create view live_sessions as select id from sessions where revoked_at is null');
+        await run('create index app_sessions_ip_idx on sessions (ip)');
+        await run('create table app_trigger_log (what text)');
+        await run(
+          `create trigger app_refresh_log after insert on refresh_tokens begin insert into app_trigger_log values ('insert'); end`,
+        );
+        await run(
+          `create trigger app_session_log after delete on sessions begin insert into app_trigger_log values ('session gone'); end`,
+        );
+        cleanups.push(async () => {
+          for (const statement of [
+            'drop view if exists live_sessions',
+            'drop table if exists app_session_tags',
+            'drop table if exists app_trigger_log',
+          ])
+            await run(statement);
+        });
+        expect((await migrateToLatest(database)).applied).toContain(MIGRATION);
+        expect(
+          (await sql<{ tag: string; sid: string }>`select * from app_session_tags`.execute(database.db)).rows,
+        ).toEqual([{ sid: 'cookie-1', tag: 'kept' }]);
+        expect(
+          (await sql<{ id: string }>`select id from live_sessions order by id`.execute(database.db)).rows,
+        ).toEqual([{ id: 'bearer-1' }, { id: 'cookie-1' }]);
+        // Moving the rows out and back fired no trigger, and every trigger and index is back.
+        expect((await sql`select * from app_trigger_log`.execute(database.db)).rows).toEqual([]);
+        const names = await sql<{ name: string }>`select name from sqlite_master
+        where type in ('index', 'trigger') and name like 'app_%' order by name`.execute(database.db);
+        expect(names.rows.map((row) => row.name)).toEqual([
+          'app_refresh_log',
+          'app_session_log',
+          'app_sessions_ip_idx',
+        ]);
+        const raw = database.db as unknown as Raw;
+        await raw
+          .insertInto('refresh_tokens')
+          .values({ token_hash: 'r3', session_id: 'cookie-1', created_at: 3, expires_at: 9 })
+          .execute();
+        await raw.deleteFrom('sessions').where('id', '=', 'bearer-2').execute();
+        expect(
+          (await sql<{ what: string }>`select what from app_trigger_log`.execute(database.db)).rows,
+        ).toEqual([{ what: 'insert' }, { what: 'session gone' }]);
+      },
+    );
+
+    sqliteOnly('refuses, with the reason, to rebuild a sessions table with columns of an app', async () => {
+      const database = await populatedAtPreviousHead();
+      await sql`alter table sessions add column app_note text`.execute(database.db);
+      await expect(migrateToLatest(database)).rejects.toThrow(/Database migration failed/);
+      const migrator = new Migrator({
+        db: database.db,
+        provider: { getMigrations: async () => migrations },
+      });
+      const { error } = await migrator.migrateToLatest();
+      expect(String((error as Error | undefined)?.message)).toMatch(
+        /sessions has columns Gatehouse did not create \(app_note\)/,
+      );
+      // Nothing changed: still at 027a, every row there.
+      expect((await contents(database)).sessions).toHaveLength(3);
     });
 
     it('migrates down to the column constraint, keeping the rows, and up again', async () => {
