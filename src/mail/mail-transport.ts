@@ -31,9 +31,6 @@ export interface SmtpTransportOptions {
   timeoutMs: number;
 }
 
-/** SMTP_URL query parameters that choose how STARTTLS is used; any of them leaves the choice to the URL. */
-const TLS_CHOICES = ['requireTLS', 'ignoreTLS', 'opportunisticTLS'];
-
 /**
  * Whether an `smtp://` connection must upgrade with STARTTLS before anything is sent: the default
  * for every server but one on this machine. Without it nodemailer upgrades only when the server
@@ -42,7 +39,7 @@ const TLS_CHOICES = ['requireTLS', 'ignoreTLS', 'opportunisticTLS'];
  * links. RFC 8314 §3 asks for TLS on submission. A loopback relay (a local MTA) is not on a
  * network path and often offers no TLS, so it is exempt; `smtps://` is TLS from the first byte
  * anyway. An operator who must use a plaintext relay on the network says so in the URL
- * (`?requireTLS=false`, or any `ignoreTLS` / `opportunisticTLS`), which is then followed as given.
+ * (`?requireTLS=false`, `?ignoreTLS=true` or `?opportunisticTLS=true`), which is then followed as given.
  */
 export function requiresStartTls(url: string): boolean {
   let parsed: URL;
@@ -53,7 +50,11 @@ export function requiresStartTls(url: string): boolean {
     return false;
   }
   if (parsed.protocol !== 'smtp:') return false;
-  if (TLS_CHOICES.some((name) => parsed.searchParams.has(name))) return false;
+  // The URL's own choice: `requireTLS` with any value, or a plaintext option turned on
+  // (`?ignoreTLS=false` asks for nothing less than the default, so it keeps it).
+  const { searchParams } = parsed;
+  if (searchParams.has('requireTLS')) return false;
+  if (['ignoreTLS', 'opportunisticTLS'].some((name) => searchParams.get(name) === 'true')) return false;
   const host = parsed.hostname.toLowerCase();
   const loopback =
     host === 'localhost' ||

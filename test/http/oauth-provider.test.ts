@@ -338,6 +338,16 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     });
     expect(half.statusCode).toBe(400);
     expect(half.headers['content-type']).toMatch(/^text\/html/);
+    // Fields each within their caps but together too long for the GET it would become: the error
+    // page, not a redirect the browser's GET would answer with a bare 431.
+    const long = await app.inject({
+      method: 'POST',
+      url: '/authorize',
+      headers: FORM,
+      payload: form({ ...fields, state: '<'.repeat(2048), nonce: '>'.repeat(512), scope: '"'.repeat(2048) }),
+    });
+    expect(long.statusCode).toBe(400);
+    expect(long.headers.location).toBeUndefined();
     // A repeated field is malformed too (an error page, never a redirect).
     const repeated = await app.inject({
       method: 'POST',

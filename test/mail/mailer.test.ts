@@ -118,6 +118,9 @@ describe('STARTTLS on a network path (RFC 3207 §6, RFC 8314 §3)', () => {
     expect(requiresStartTls('smtp://mail.example.com:25?requireTLS=false')).toBe(false);
     expect(requiresStartTls('smtp://mail.example.com:25?ignoreTLS=true')).toBe(false);
     expect(requiresStartTls('smtp://mail.example.com:25?opportunisticTLS=true')).toBe(false);
+    // Turning a plaintext option off asks for nothing less than the default.
+    expect(requiresStartTls('smtp://mail.example.com:25?ignoreTLS=false')).toBe(true);
+    expect(requiresStartTls('smtp://mail.example.com:25?opportunisticTLS=false')).toBe(true);
     // A look-alike of a loopback name is not one.
     expect(requiresStartTls('smtp://localhost.example.com')).toBe(true);
     expect(requiresStartTls('smtp://127.0.0.1.example.com')).toBe(true);

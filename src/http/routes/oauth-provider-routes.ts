@@ -118,6 +118,29 @@ function asQuery(path: string, fields: Record<string, string | undefined>, names
   return search === '' ? path : `${path}?${search}`;
 }
 
+/**
+ * The longest address {@link forwardToGet} redirects to. Each field is capped, but together (an
+ * 8 KiB `id_token_hint`, 2 KiB for each of `state`, `scope`, `redirect_uri`, percent-encoding
+ * tripling some bytes) they could pass Node's 16 KiB request-header limit, and the browser's GET
+ * would get a bare 431 instead of an answer; such a request gets the error page instead.
+ */
+const MAX_FORWARDED_ADDRESS_LENGTH = 8192;
+
+/** Answers an app's form post with a 303 to the GET endpoint `path` ({@link asQuery}), or 400 when too long. */
+function forwardToGet(
+  reply: FastifyReply,
+  path: string,
+  fields: Record<string, string | undefined>,
+  names: readonly string[],
+) {
+  const to = asQuery(path, fields, names);
+  // Nothing in it can be trusted to redirect to (RFC 6749 §4.1.2.1), as for a GET that is too long.
+  if (to.length > MAX_FORWARDED_ADDRESS_LENGTH) {
+    return sendErrorPage(reply, 400, 'INVALID_REQUEST', 'The request is too long.');
+  }
+  return reply.header('cache-control', 'no-store').redirect(to, 303);
+}
+
 const AUTHORIZE_FIELD_NAMES = Object.keys(AuthorizeFields);
 const LOGOUT_FIELD_NAMES = Object.keys(LogoutFields);
 
@@ -497,9 +520,7 @@ export function registerOAuthProviderRoutes(
         body.decision === undefined
       ) {
         // An app's request, not an answer: nothing changes here, so no Origin check (it is cross-site).
-        return reply
-          .header('cache-control', 'no-store')
-          .redirect(asQuery('/authorize', body, AUTHORIZE_FIELD_NAMES), 303);
+        return forwardToGet(reply, '/authorize', body, AUTHORIZE_FIELD_NAMES);
       }
       const refusal = refusePost(request, reply);
       if (refusal !== undefined) return refusal;
@@ -785,9 +806,7 @@ export function registerOAuthProviderRoutes(
       const { body } = request;
       if (request.validationError === undefined && body.csrf_token === undefined) {
         // An app's request, not a confirmation: nothing ends here, so no Origin check (it is cross-site).
-        return reply
-          .header('cache-control', 'no-store')
-          .redirect(asQuery('/oauth/logout', body, LOGOUT_FIELD_NAMES), 303);
+        return forwardToGet(reply, '/oauth/logout', body, LOGOUT_FIELD_NAMES);
       }
       const refusal = refusePost(request, reply);
       if (refusal !== undefined) return refusal;
