@@ -447,11 +447,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     factor: PendingFactor,
     cap: number | undefined,
   ) => {
-    // The TOTP step's statement ends the run itself; a recovery code's end of the run follows its
-    // use (the order the factors' deletion takes, recovery codes first: ARCHITECTURE.md).
+    // The TOTP step's statement ends the run itself. A recovery code ends it first, then is used:
+    // the authenticator's row before the recovery codes, the order every second-factor
+    // transaction takes (ARCHITECTURE.md); a code found used rolls the end of the run back with it.
     if (factor.method === 'totp') return mfa.acceptTotpStep(userId, factor.step, cap);
-    if (!(await mfa.useRecoveryCode(userId, factor.hash, clock()))) return false;
-    return mfa.clearConsecutiveFailures(userId, cap);
+    if (!(await mfa.clearConsecutiveFailures(userId, cap))) return false;
+    return mfa.useRecoveryCode(userId, factor.hash, clock());
   };
 
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));

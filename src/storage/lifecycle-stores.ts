@@ -45,8 +45,9 @@ export function createLifecycleStores(trx: Kysely<Schema>): LifecycleStores {
     tokens: createAccountTokenStore(trx),
     auditRetention: createAuditRetentionStore(trx),
     async forgetSignInMethods(userId) {
-      await trx.deleteFrom('mfa_recovery_codes').where('user_id', '=', userId).execute();
+      // The authenticator's row before the recovery codes: the second-factor lock order.
       const totp = await trx.deleteFrom('mfa_totp').where('user_id', '=', userId).executeTakeFirst();
+      await trx.deleteFrom('mfa_recovery_codes').where('user_id', '=', userId).execute();
       const passkeys = await trx.deleteFrom('passkeys').where('user_id', '=', userId).executeTakeFirst();
       const apps = await trx.deleteFrom('oauth_consents').where('user_id', '=', userId).executeTakeFirst();
       // A code approved before the proof would still start an app session for 60 s after it.

@@ -410,6 +410,39 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
     });
 
+    it("a recovery code's spending takes the authenticator's row before the codes, as a TOTP-code change does, instead of deadlocking with it", async () => {
+      const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
+      // A run of wrong codes to end (MFA_MAX_CONSECUTIVE_FAILURES): the spending then writes, and locks, the row.
+      await gatehouseCore(app.gatehouse)
+        .database.db.updateTable('mfa_totp')
+        .set({ consecutive_failures: 1 })
+        .where('user_id', '=', user.id)
+        .execute();
+      // A change paid with a TOTP code (new recovery codes, turning the app off): the account
+      // (KEY SHARE), then the step on the authenticator's row, then the recovery codes.
+      const totpChange = await rawTransaction();
+      await totpChange.query('select id from users where id = $1 for key share', [user.id]);
+      await totpChange.query(
+        'update mfa_totp set last_step = coalesce(last_step, 0) + 1 where user_id = $1',
+        [user.id],
+      );
+      const regenerate = app.inject({
+        method: 'POST',
+        url: '/users/me/mfa/recovery-codes',
+        headers: bearer(token),
+        payload: { code: recoveryCodes[0] },
+      });
+      // It waits at the authenticator's row, holding no recovery code's lock.
+      await waitsOnALock(regenerate);
+      // Had it used the code first, this waited for that row: a deadlock (40P01).
+      await totpChange.query('delete from mfa_recovery_codes where user_id = $1', [user.id]);
+      await totpChange.query('commit');
+      const answer = await regenerate;
+      // Then it finds the codes replaced: a wrong code, not 503 TRANSACTION_CONFLICT.
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
+    });
+
     it("an admin change that waited while a super admin was promoted takes the new super admin's gate before its row", async () => {
       const boss = await signIn(app, 'super_admin');
       const target = await createUser(app);

@@ -190,11 +190,13 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
     },
 
     async deleteFactors(userId) {
+      // The authenticator's row first, as every second-factor transaction takes it (ARCHITECTURE.md,
+      // lock order): the other order could deadlock with a code's spending on PostgreSQL.
+      const totp = await db.deleteFrom('mfa_totp').where('user_id', '=', userId).executeTakeFirst();
       const codes = await db
         .deleteFrom('mfa_recovery_codes')
         .where('user_id', '=', userId)
         .executeTakeFirst();
-      const totp = await db.deleteFrom('mfa_totp').where('user_id', '=', userId).executeTakeFirst();
       return Number(codes.numDeletedRows) + Number(totp.numDeletedRows) > 0;
     },
 
