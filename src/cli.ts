@@ -40,6 +40,9 @@ Commands:
                                           The password is the first line of stdin (a second
                                           non-empty line is refused), or prompted for on a terminal.
                                           The address counts as verified: the operator vouches for it
+  reset-mfa --email E                     remove an account's second factors (authenticator app,
+                                          recovery codes, passkeys) and end its sessions, as an
+                                          admin's reset does: the way back for a lone super admin
   rotate-keys [--revoke=KID]              add a next signing key (published now, signing after the
                                           publication delay), or withdraw a key at once; under
                                           JWT_ALG=HS256, the ES256 keys that sign ID tokens
@@ -429,6 +432,55 @@ async function createUser(args: string[]): Promise<void> {
       });
     }
     throw await databaseFailure(config, error);
+  } finally {
+    await gatehouse.close();
+  }
+}
+
+/**
+ * `reset-mfa --email E`: removes every second factor of an account (authenticator app, recovery
+ * codes, passkeys) and ends its sessions, on the operator's word, as an admin's reset does
+ * (`mfa_reset` audited with no actor, the owner mailed `second_factor_removed`). The way back for
+ * an account nobody can reset over HTTP: a lone super admin who lost their phone, or whose codes
+ * are refused at MFA_MAX_CONSECUTIVE_FAILURES with no passkey and no device used before (a
+ * password reset by mail does not lift that, by design). Shell access to the server is the proof.
+ */
+async function resetMfa(args: string[]): Promise<void> {
+  const { values } = parseCommand('reset-mfa', args, { email: { type: 'string' } });
+  if (values.email === undefined) throw usage('reset-mfa needs --email');
+  const { config, apps } = await settings();
+  const { createGatehouse } = await import('./gatehouse.js');
+  const { gatehouseCore } = await import('./gatehouse-core.js');
+  const { normalizeEmail } = await import('./accounts/normalize-email.js');
+  const email = normalizeEmail(values.email);
+  if (email === undefined) throw usage(`reset-mfa: ${values.email} is not an email address`);
+  const gatehouse = await createGatehouse(config, { settings: apps }).catch(async (error: unknown) => {
+    throw await databaseFailure(config, error);
+  });
+  try {
+    const core = gatehouseCore(gatehouse);
+    const user = await core.users.findUserByEmailKey(email.key).catch(async (error: unknown) => {
+      throw await databaseFailure(config, error);
+    });
+    if (user === undefined)
+      throw new CliFailure(EXIT.dataError, `no account has the address ${values.email}`);
+    try {
+      const removed = await core.mfa.reset(user.id, {
+        actorId: null,
+        targetId: user.id,
+        details: { via: 'cli' },
+      });
+      // Even with nothing left to remove (a retry after a failure here): whoever held the factor,
+      // or a session opened with it, is out everywhere.
+      const ended = await core.sessions.revokeUserSessions(user.id);
+      await core.lifecycle.idle();
+      console.log(
+        `${removed ? 'Removed the second factors of' : 'No second factor to remove for'} ${user.email}; ` +
+          `ended ${ended} session${ended === 1 ? '' : 's'}`,
+      );
+    } catch (error) {
+      throw await databaseFailure(config, error);
+    }
   } finally {
     await gatehouse.close();
   }
@@ -971,6 +1023,8 @@ async function main(argv: string[]): Promise<void> {
       return migrate(rest);
     case 'create-user':
       return createUser(rest);
+    case 'reset-mfa':
+      return resetMfa(rest);
     case 'rotate-keys':
       return rotateKeys(rest);
     case 'backup':

@@ -1,5 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { Agent, get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -63,6 +71,79 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
       'correct horse battery\n',
     );
     expect(badRole.code).toBe(64);
+  });
+
+  it("reset-mfa removes an account's second factors and ends its sessions, on the operator's word", async () => {
+    const env = { DATA_DIR: tempDir() };
+    const created = await run(
+      ['create-user', '--email', 'lone@example.com', '--role', 'super_admin'],
+      env,
+      'correct horse battery\n',
+    );
+    expect(created.code, created.stderr).toBe(0);
+    // A lone super admin whose codes are refused at the cap (MFA_MAX_CONSECUTIVE_FAILURES), with
+    // recovery codes, a passkey and a live session: nobody can reset it over HTTP.
+    const db = new SQLite(join(env.DATA_DIR, 'gatehouse.db'));
+    const { id } = db.prepare('SELECT id FROM users WHERE email = ?').get('lone@example.com') as {
+      id: string;
+    };
+    try {
+      const now = Date.now();
+      db.prepare(
+        'INSERT INTO mfa_totp (user_id, secret, created_at, confirmed_at, consecutive_failures) VALUES (?, ?, ?, ?, 100)',
+      ).run(id, 'sealed', now, now);
+      db.prepare('INSERT INTO mfa_recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)').run(
+        id,
+        'h',
+        now,
+      );
+      db.prepare(
+        `INSERT INTO passkeys (id, user_id, public_key, counter, device_type, backed_up, transports, name, created_at)
+         VALUES ('pk1', ?, 'key', 0, 'singleDevice', 0, '[]', 'Phone', ?)`,
+      ).run(id, now);
+      db.prepare(
+        `INSERT INTO sessions (id, user_id, transport, scope, created_at, last_used_at, expires_at)
+         VALUES ('s1', ?, 'bearer', 'me', ?, ?, ?)`,
+      ).run(id, now, now, now + 86_400_000);
+    } finally {
+      db.close();
+    }
+    const reset = await run(['reset-mfa', '--email', 'Lone@Example.com'], env);
+    expect(reset.stderr).toBe('');
+    expect(reset.code).toBe(0);
+    expect(reset.stdout).toMatch(/Removed the second factors of lone@example.com; ended 1 session/);
+    const after = new SQLite(join(env.DATA_DIR, 'gatehouse.db'), { readonly: true });
+    try {
+      for (const table of ['mfa_totp', 'mfa_recovery_codes', 'passkeys']) {
+        expect(after.prepare(`SELECT count(*) AS n FROM ${table} WHERE user_id = ?`).get(id)).toEqual({
+          n: 0,
+        });
+      }
+      expect(
+        after.prepare('SELECT revoked_at IS NOT NULL AS ended FROM sessions WHERE id = ?').get('s1'),
+      ).toEqual({
+        ended: 1,
+      });
+      expect(
+        after
+          .prepare("SELECT actor_id, details FROM audit_events WHERE event = 'mfa_reset' AND target_id = ?")
+          .get(id),
+      ).toEqual({ actor_id: null, details: JSON.stringify({ via: 'cli', passkeys: 1 }) });
+    } finally {
+      after.close();
+    }
+    // The owner is told (after the change committed: the command waits for its mail to be written).
+    const outbox = join(env.DATA_DIR, 'outbox');
+    const mails = readdirSync(outbox).map((file) => readFileSync(join(outbox, file), 'utf8'));
+    expect(mails.some((mail) => mail.includes('lone@example.com') && /removed/i.test(mail))).toBe(true);
+    // Run again: nothing left to remove, still a success.
+    expect((await run(['reset-mfa', '--email', 'lone@example.com'], env)).stdout).toMatch(
+      /No second factor to remove/,
+    );
+    const unknown = await run(['reset-mfa', '--email', 'nobody@example.com'], env);
+    expect(unknown.code).toBe(65);
+    expect(unknown.stderr).toMatch(/no account has the address nobody@example.com/);
+    expect((await run(['reset-mfa'], env)).code).toBe(64);
   });
 
   it("refuses to start with a bad setting, naming it (the core's and Dicery's alike)", async () => {

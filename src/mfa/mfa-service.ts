@@ -737,7 +737,11 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         const removedPasskeys = await passkeys.deletePasskeys(userId);
         const deleted = totp || removedPasskeys > 0;
         if (deleted)
-          await log.record({ ...audit, event: 'mfa_reset', details: { passkeys: removedPasskeys } });
+          await log.record({
+            ...audit,
+            event: 'mfa_reset',
+            details: { ...audit.details, passkeys: removedPasskeys },
+          });
         return deleted;
       });
       if (removed) await noticeRemoved(userId);
