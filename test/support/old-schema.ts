@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Kysely, type Migration, Migrator } from 'kysely';
 import { expect } from 'vitest';
+import { migrations } from '../../src/storage/migrations/index.js';
 import { type Database, openDatabase } from '../../src/storage/open-database.js';
 import { createTestDatabaseUrl } from './databases.js';
 
@@ -53,4 +57,36 @@ export async function insertOldUser(raw: RawDatabase, id: string): Promise<void>
       updated_at: 1,
     })
     .execute();
+}
+
+/** Something a test undoes after it, latest first. */
+export type Cleanup = () => Promise<void> | void;
+
+/**
+ * A database of `engine` migrated to the core migration `migration` and no further, for a test
+ * of the migration after it: on SQLite a file (WAL, as in production: an in-memory database
+ * would hide the rebuilds' file-level behaviour), on PostgreSQL a database of its own. Its close
+ * and removal are pushed on `cleanups`.
+ */
+export async function databaseMigratedTo(
+  engine: 'sqlite' | 'postgres',
+  migration: string,
+  cleanups: Cleanup[],
+): Promise<Database> {
+  let url: string;
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), `gatehouse-${migration}-`));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    url = `sqlite:${join(dir, 'db.sqlite')}`;
+  } else {
+    const created = await createTestDatabaseUrl('postgres');
+    cleanups.push(created.drop);
+    url = created.url;
+  }
+  const database = openDatabase(url);
+  cleanups.push(() => database.close());
+  const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
+  const { error } = await migrator.migrateTo(migration);
+  if (error !== undefined) throw new Error(`migrating to ${migration} failed`, { cause: error });
+  return database;
 }

@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Kysely, Migrator, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../../src/storage/migrate.js';
 import { migrations } from '../../../src/storage/migrations/index.js';
-import { type Database, isUniqueViolation, openDatabase } from '../../../src/storage/open-database.js';
+import { type Database, isUniqueViolation } from '../../../src/storage/open-database.js';
 import { createSessionStore } from '../../../src/storage/session-store.js';
-import { createTestDatabaseUrl, engines } from '../../support/databases.js';
+import { engines } from '../../support/databases.js';
+import { databaseMigratedTo } from '../../support/old-schema.js';
 
 type Raw = Kysely<Record<string, Record<string, unknown>>>;
 
@@ -53,20 +51,7 @@ describe.each(engines)('migration 021a: partial revoked-session index ($name)', 
 
   /** A database migrated to 020a (a file, on SQLite: WAL, as in production), with rows in it. */
   const populatedAtPreviousHead = async (): Promise<Database> => {
-    let url: string;
-    if (name === 'sqlite') {
-      const dir = mkdtempSync(join(tmpdir(), 'gatehouse-021a-'));
-      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      url = `sqlite:${join(dir, 'db.sqlite')}`;
-    } else {
-      const created = await createTestDatabaseUrl('postgres');
-      cleanups.push(created.drop);
-      url = created.url;
-    }
-    const database = openDatabase(url);
-    cleanups.push(() => database.close());
-    const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
-    expect((await migrator.migrateTo(PREVIOUS_HEAD)).error).toBeUndefined();
+    const database = await databaseMigratedTo(name, PREVIOUS_HEAD, cleanups);
     const raw = database.db as unknown as Raw;
     for (const id of ['u1', 'u2']) {
       await raw

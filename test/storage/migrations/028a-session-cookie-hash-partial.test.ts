@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type Kysely, Migrator, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../../src/storage/migrate.js';
 import { migrations } from '../../../src/storage/migrations/index.js';
-import { type Database, openDatabase } from '../../../src/storage/open-database.js';
-import { createTestDatabaseUrl, engines } from '../../support/databases.js';
+import type { Database } from '../../../src/storage/open-database.js';
+import { engines } from '../../support/databases.js';
+import { databaseMigratedTo } from '../../support/old-schema.js';
 
 type Raw = Kysely<Record<string, Record<string, unknown>>>;
 
@@ -66,20 +64,7 @@ describe.each(engines)(
 
     /** A database at 027a (a file, on SQLite), with sessions, their tokens and an app table of its own. */
     const populatedAtPreviousHead = async (): Promise<Database> => {
-      let url: string;
-      if (name === 'sqlite') {
-        const dir = mkdtempSync(join(tmpdir(), 'gatehouse-028a-'));
-        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        url = `sqlite:${join(dir, 'db.sqlite')}`;
-      } else {
-        const created = await createTestDatabaseUrl('postgres');
-        cleanups.push(created.drop);
-        url = created.url;
-      }
-      const database = openDatabase(url);
-      cleanups.push(() => database.close());
-      const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
-      expect((await migrator.migrateTo(PREVIOUS_HEAD)).error).toBeUndefined();
+      const database = await databaseMigratedTo(name, PREVIOUS_HEAD, cleanups);
       const raw = database.db as unknown as Raw;
       await raw
         .insertInto('users')
