@@ -37,8 +37,9 @@ export interface MailKinds {
   second_factor_removed: { when: string };
   /**
    * `failures` wrong second-factor codes in a row (MFA_MAX_CONSECUTIVE_FAILURES) were entered for
-   * the account: whoever entered them knows its password, and codes are refused until a reset
-   * (sent by the MFA module, once per run of wrong codes).
+   * the account, by someone who knows its password or holds one of its sessions; codes from new
+   * devices are refused until a passkey or a device used before signs in, or an admin resets the
+   * factor (a password reset by mail does not lift it). Sent by the MFA module, once per run.
    */
   second_factor_locked: { when: string; failures: string };
   /** The account was deleted. */
@@ -129,8 +130,8 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
     text: 'A second factor was removed from your account at {{when}}. If this was not you, reset your password now.',
     html: '<p>A second factor was removed from your account at {{when}}. If this was not you, reset your password now.</p>',
   },
-  // Only someone who typed the right password reaches the code prompt, so the mail says so and
-  // asks for the one thing that ends it: a new password (NIST SP 800-63B §5.2.2 lockout).
+  // Someone with the password (or a session) reached the codes: the mail says how the owner gets
+  // out, with a passkey or a device used before, or an administrator (NIST SP 800-63B §5.2.2).
   second_factor_locked: {
     subject: 'Too many wrong sign-in codes on your account',
     text:

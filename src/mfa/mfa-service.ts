@@ -49,7 +49,7 @@ export type SecondFactorCheck<T> =
   /** The account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES: refused whatever the code. */
   | { ok: false; reason: 'locked' };
 
-/** What a code presented at the cap is told: waiting does not help, a new password does. */
+/** What a code presented at the cap is told: waiting does not help, another factor does. */
 export const SECOND_FACTOR_LOCKED_MESSAGE =
   'Too many wrong codes in a row: this account refuses codes from new devices. Sign in with a passkey, or ' +
   'with a code on a device that signed in to it before (that lifts this), then change your password; ' +
