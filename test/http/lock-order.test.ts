@@ -443,6 +443,32 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
     });
 
+    it("a recovery code's spending takes the authenticator's row even with no run of wrong codes to end, so a code-paid disable cannot deadlock with a TOTP-paid change", async () => {
+      const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
+      // No run pending (consecutive_failures 0): the common case.
+      const totpChange = await rawTransaction();
+      await totpChange.query('select id from users where id = $1 for key share', [user.id]);
+      await totpChange.query(
+        'update mfa_totp set last_step = coalesce(last_step, 0) + 1 where user_id = $1',
+        [user.id],
+      );
+      // Turning the app off with a recovery code: the code, then deleteFactors' authenticator row.
+      const disable = app.inject({
+        method: 'DELETE',
+        url: '/users/me/mfa/totp',
+        headers: bearer(token),
+        payload: { code: recoveryCodes[0] },
+      });
+      // It waits at the authenticator's row, holding no recovery code's lock.
+      await waitsOnALock(disable);
+      // Had it used the code first, this waited for that row while it waited here: 40P01.
+      await totpChange.query('delete from mfa_recovery_codes where user_id = $1', [user.id]);
+      await totpChange.query('commit');
+      const answer = await disable;
+      expect(answer.statusCode, answer.body).toBe(400);
+      expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
+    });
+
     it("an admin change that waited while a super admin was promoted takes the new super admin's gate before its row", async () => {
       const boss = await signIn(app, 'super_admin');
       const target = await createUser(app);

@@ -62,7 +62,8 @@ export interface MfaStore {
   /**
    * Ends the account's run of wrong codes (an accepted second factor, a password change); with `cap`,
    * only while the run is below it: false when it is at the cap, and nothing changes (a wrong
-   * code committed first). Writes, and locks the row, only when there is a run to end.
+   * code committed first). Without `cap`, writes (and locks the row) only when there is a run to
+   * end; with it (before a recovery code is used), always locks the row: the second-factor lock order.
    */
   clearConsecutiveFailures(userId: string, cap?: number): Promise<boolean>;
   /** Removes the account's authenticator and every recovery code; true when something was removed. */
@@ -175,18 +176,36 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
     },
 
     async clearConsecutiveFailures(userId, cap) {
-      // `> 0`: the common case (no run) writes nothing and takes no lock. A run just below the cap
-      // matches, so the statement waits for a wrong code charging it concurrently and then sees
-      // its count (PostgreSQL re-checks a row it waited for): the two serialize on the row.
-      let clear = db
+      if (cap === undefined) {
+        // `> 0`: the common case (no run) writes nothing and takes no lock.
+        await db
+          .updateTable('mfa_totp')
+          .set({ consecutive_failures: 0 })
+          .where('user_id', '=', userId)
+          .where('consecutive_failures', '>', 0)
+          .execute();
+        return true;
+      }
+      // Before a recovery code: the row is written, and so locked, even with no run to end, so the
+      // code's spending takes the authenticator's row before the codes in every case (the lock
+      // order, ARCHITECTURE.md; without it a code-paid disable, which deletes this row after
+      // using the code, deadlocked on PostgreSQL with a TOTP-paid change of the codes). The
+      // `CASE` is evaluated on the row it waited for (PostgreSQL re-checks it), so a wrong code
+      // charging it concurrently is seen: the two serialize on the row.
+      const row = await db
         .updateTable('mfa_totp')
-        .set({ consecutive_failures: 0 })
+        .set((eb) => ({
+          consecutive_failures: eb
+            .case()
+            .when('consecutive_failures', '<', cap)
+            .then(0)
+            .else(eb.ref('consecutive_failures'))
+            .end(),
+        }))
         .where('user_id', '=', userId)
-        .where('consecutive_failures', '>', 0);
-      if (cap !== undefined) clear = clear.where('consecutive_failures', '<', cap);
-      const result = await clear.executeTakeFirst();
-      if (Number(result.numUpdatedRows) > 0 || cap === undefined) return true;
-      return !(await runAtCap(userId, cap));
+        .returning('consecutive_failures')
+        .executeTakeFirst();
+      return row === undefined || Number(row.consecutive_failures) < cap;
     },
 
     async deleteFactors(userId) {
