@@ -91,7 +91,10 @@ export interface AuthorizationParameters {
 /** A checked authorization request: its client and redirect URI are known to be registered. */
 export interface AuthorizationRequest {
   client: OAuthClient;
+  /** The request's `redirect_uri`, or the client's only registered one when the request left it out. */
   redirectUri: string;
+  /** Whether the request carried `redirect_uri`: the code's exchange must then repeat it (RFC 6749 §4.1.3). */
+  redirectUriGiven: boolean;
   /** The scopes asked for, all allowed to the client (a role may narrow them at approval). */
   scopes: string[];
   state: string | undefined;
@@ -432,6 +435,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         request: {
           client,
           redirectUri,
+          redirectUriGiven: params.redirectUri !== undefined,
           scopes: [...new Set(requested)],
           state,
           nonce: params.nonce,
@@ -489,6 +493,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           clientId: request.client.clientId,
           userId: user.id,
           redirectUri: request.redirectUri,
+          redirectUriGiven: request.redirectUriGiven,
           scopes,
           codeChallenge: request.codeChallenge,
           nonce: request.nonce ?? null,
@@ -536,10 +541,12 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       // without the verifier, ends nobody's session (as a refresh token another client presents
       // changes nothing).
       if (record.clientId !== client.clientId) return invalid('The code was issued to another client.');
-      // RFC 6749 §4.1.3: the same redirect_uri as the authorization request, exactly. It may be
-      // left out only where /authorize could leave it out: the client registered that one URI.
+      // RFC 6749 §4.1.3: "REQUIRED, if the redirect_uri parameter was included in the
+      // authorization request, and their values MUST be identical". Left out at /authorize (a
+      // client with one registered URI), it may be left out here too, or sent as that URI.
       const omittedButImplied =
         redirectUri === undefined &&
+        !record.redirectUriGiven &&
         client.redirectUris.length === 1 &&
         client.redirectUris[0] === record.redirectUri;
       if (redirectUri !== record.redirectUri && !omittedButImplied)

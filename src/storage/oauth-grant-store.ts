@@ -7,7 +7,10 @@ export interface AuthorizationCodeRecord {
   codeHash: string;
   clientId: string;
   userId: string;
+  /** The redirect URI the code is bound to: the request's, or the client's only one when it left it out. */
   redirectUri: string;
+  /** Whether the authorization request carried `redirect_uri` (RFC 6749 §4.1.3: /token must then repeat it). */
+  redirectUriGiven: boolean;
   scopes: string[];
   codeChallenge: string;
   nonce: string | null;
@@ -102,6 +105,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         client_id: code.clientId,
         user_id: code.userId,
         redirect_uri: code.redirectUri,
+        redirect_uri_given: code.redirectUriGiven ? 1 : 0,
         scope: code.scopes.join(' '),
         code_challenge: code.codeChallenge,
         nonce: code.nonce,
@@ -227,6 +231,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         clientId: row.client_id,
         userId: row.user_id,
         redirectUri: row.redirect_uri,
+        redirectUriGiven: Number(row.redirect_uri_given) === 1,
         scopes: scopeList(row.scope),
         codeChallenge: row.code_challenge,
         nonce: row.nonce,

@@ -240,6 +240,8 @@ export interface OAuthCodesTable {
   client_id: string;
   user_id: string;
   redirect_uri: string;
+  /** 1 when the authorization request carried `redirect_uri` (migration 030a): /token must repeat it. */
+  redirect_uri_given: Generated<number>;
   /** Space-separated granted scopes. */
   scope: string;
   /** RFC 7636 S256 challenge (base64url of SHA-256 of the verifier). */

@@ -107,7 +107,11 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       'csrf_token',
     ];
     const body: Record<string, string> = { decision };
-    for (const name of fields) body[name] = hiddenField(page.body, name);
+    for (const name of fields) {
+      // The form carries redirect_uri only when the request did (RFC 6749 §4.1.3).
+      if (name === 'redirect_uri' && !page.body.includes('name="redirect_uri"')) continue;
+      body[name] = hiddenField(page.body, name);
+    }
     if (remember) body.remember = 'on';
     return browser.absorb(
       await app.inject({
@@ -304,7 +308,9 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     const page = await browser.request('GET', url);
     expect(page.statusCode).toBe(200);
     expect(hiddenField(page.body, 'scope')).toBe('openid profile email me');
-    expect(hiddenField(page.body, 'redirect_uri')).toBe(REDIRECT);
+    // Left out, as the request left it out: the code's exchange may then leave it out too.
+    expect(page.body).not.toContain('name="redirect_uri"');
+    expect(page.body).toContain(new URL(REDIRECT).origin);
     expect(page.body).not.toContain('name="nonce"');
   });
 
@@ -519,6 +525,24 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         code_verifier: verifier,
       });
       expect(response.statusCode).toBe(200);
+    });
+
+    it('requires redirect_uri at /token when the authorization request carried it (RFC 6749 §4.1.3), even for a client with one URI', async () => {
+      const { browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      // spa registered exactly one redirect URI, so /authorize could have left it out; it did not.
+      expect(spa.redirectUris).toEqual([REDIRECT]);
+      const code = await codeFor(browser, spa, challenge);
+      const omitted = await postToken(app, {
+        grant_type: 'authorization_code',
+        client_id: spa.clientId,
+        code,
+        code_verifier: verifier,
+      });
+      expect(omitted.statusCode).toBe(400);
+      expect(omitted.json()).toMatchObject({ error: 'invalid_grant' });
+      // Refused before the code was spent: the request with it still succeeds.
+      expect((await exchange(spa, code, verifier)).statusCode).toBe(200);
     });
 
     it('refuses an expired code (60 s)', async () => {

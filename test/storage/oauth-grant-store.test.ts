@@ -20,6 +20,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     clientId,
     userId,
     redirectUri: 'https://app.example/cb',
+    redirectUriGiven: true,
     scopes: ['openid', 'email'],
     codeChallenge: 'c'.repeat(43),
     nonce: 'n',

@@ -345,7 +345,8 @@ export function registerOAuthProviderRoutes(
         hiddenFields({
           response_type: 'code',
           client_id: request.client.clientId,
-          redirect_uri: request.redirectUri,
+          // Only as the app sent it: left out, the code's exchange may leave it out too (RFC 6749 §4.1.3).
+          redirect_uri: request.redirectUriGiven ? request.redirectUri : undefined,
           scope: request.scopes.join(' '),
           state: request.state,
           nonce: request.nonce,

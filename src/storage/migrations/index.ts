@@ -21,6 +21,7 @@ import * as severalAccountLinks from './026a-several-account-links.js';
 import * as sessionUserLiveIndex from './027a-session-user-live-index.js';
 import * as sessionCookieHashPartial from './028a-session-cookie-hash-partial.js';
 import * as mfaConsecutiveFailures from './029a-mfa-consecutive-failures.js';
+import * as codeRedirectUriGiven from './030a-code-redirect-uri-given.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -59,4 +60,5 @@ export const migrations: Record<string, Migration> = {
   '027a-session-user-live-index': sessionUserLiveIndex,
   '028a-session-cookie-hash-partial': sessionCookieHashPartial,
   '029a-mfa-consecutive-failures': mfaConsecutiveFailures,
+  '030a-code-redirect-uri-given': codeRedirectUriGiven,
 };
