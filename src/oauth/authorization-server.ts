@@ -158,7 +158,7 @@ export interface CodeExchange {
 
 /** Outcome of {@link AuthorizationServer.exchangeCode}. */
 export type CodeExchangeResult =
-  | { ok: true; tokens: BearerTokens; idToken: string | undefined }
+  | { ok: true; tokens: BearerTokens<boolean>; idToken: string | undefined }
   | { ok: false; error: 'invalid_request' | 'invalid_grant' | 'unauthorized_client'; description: string };
 
 /** A connected app as the account page lists it. */
@@ -564,7 +564,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       if (record.expiresAt <= now) return invalid('The code is invalid, expired or already used.');
       const user = await users.get(record.userId);
       if (user === undefined || !user.isActive) return invalid('The account is disabled or gone.');
-      let tokens: BearerTokens;
+      let tokens: BearerTokens<boolean>;
       try {
         tokens = await sessions.startBearerSession(
           record.userId,
@@ -576,6 +576,8 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
             // The person's sign-in, not this exchange: step-up (RFC 9470) must not count an app's
             // token request as a fresh authentication (red-team 2026-12c H2).
             authTime: record.authTime,
+            // An app registered without the refresh_token grant could never use one.
+            refreshToken: client.grantTypes.includes('refresh_token'),
             // Spending the code, recording the session it started and the session itself are one
             // transaction: an outage (or a crash) before the session is written leaves the code
             // unspent, so the client's retry is an exchange, not a replay that revokes and alarms.

@@ -161,7 +161,7 @@ export interface OAuthClientChangeStores {
   clients: OAuthClientStore;
   audit: Pick<AuditLog, 'record'>;
   /**
-   * Ends every live session holding refresh tokens of the client, in this transaction: a removal
+   * Ends every live session started for the client (with or without refresh tokens), in this transaction: a removal
    * or disable never commits with the client's sessions still live (they were ended after the
    * commit, and a failure there could not be retried: the client was gone, or already disabled).
    */

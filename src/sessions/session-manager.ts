@@ -71,12 +71,17 @@ export interface ClientInfo {
 }
 
 /** Tokens handed out for a bearer session. */
-export interface BearerTokens {
+/**
+ * The tokens of a bearer session. `Refresh`: whether it is known to carry a refresh token (`true`
+ * unless it was started with `refreshToken: false`, see {@link SessionStartOptions.refreshToken}).
+ */
+export interface BearerTokens<Refresh extends boolean = true> {
   session: SessionRecord;
   accessToken: string;
   /** Seconds until the access token expires. */
   expiresIn: number;
-  refreshToken: string;
+  /** Undefined when the session was started without one ({@link SessionStartOptions.refreshToken}). */
+  refreshToken: Refresh extends true ? string : string | undefined;
 }
 
 /** Result of a refresh-token grant. */
@@ -100,16 +105,17 @@ export type TokenRevocation = { revoked: true; sessionId: string; userId: string
 /** Creates, checks and ends sessions and the tokens that are views of them (DESIGN.md §3). */
 export interface SessionManager {
   /**
-   * Starts a bearer session: access token plus refresh token. `clientId` becomes the access
+   * Starts a bearer session: access token plus refresh token (unless `options.refreshToken` is
+   * false). `clientId` becomes the access
    * token's `client_id` (RFC 9068 §2.2). @default FIRST_PARTY_CLIENT_ID
    */
-  startBearerSession(
+  startBearerSession<Refresh extends boolean = true>(
     userId: string,
     scopes: string[],
     client: ClientInfo,
     clientId?: string,
-    options?: SessionStartOptions,
-  ): Promise<BearerTokens>;
+    options?: SessionStartOptions & { refreshToken?: Refresh },
+  ): Promise<BearerTokens<Refresh>>;
   /**
    * Starts a browser session: an opaque cookie token (always new, so no session fixation).
    * `options.replaces` names the session this browser had, revoked in the same transaction.
@@ -274,6 +280,14 @@ export interface SessionStartOptions {
    * which every such change deletes)
    */
   credentialsVersion?: number | undefined;
+  /**
+   * Whether the bearer session gets a refresh token. False for an app registered without the
+   * `refresh_token` grant: it could never use one (the grant answers `unauthorized_client`), so
+   * issuing it would only leave a live credential in the app's hands and a row in the database
+   * (RFC 6749 §1.5 and §5.1: a refresh token is optional, issued at the server's discretion). The
+   * session then ends with its access token. @default true
+   */
+  refreshToken?: boolean | undefined;
 }
 
 /**
@@ -577,7 +591,12 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     await publishRevokedSessions(bus, revoked);
   };
 
-  const bearerTokens = (session: SessionRecord, now: number, accessToken: string, refreshToken: string) => ({
+  const bearerTokens = <Token extends string | undefined>(
+    session: SessionRecord,
+    now: number,
+    accessToken: string,
+    refreshToken: Token,
+  ) => ({
     session,
     accessToken,
     expiresIn: Math.max(0, Math.floor((accessExpiry(session, now) - now) / 1000)),
@@ -593,29 +612,31 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     session: SessionRecord,
     clientId: string,
     options: SessionStartOptions,
-  ): Promise<BearerTokens> => {
+  ): Promise<BearerTokens<boolean>> => {
     const { audit, passwordUpgrade, spend } = options;
     const now = clock();
-    const refresh = refreshTokens.issue(session.id);
+    const refresh = options.refreshToken === false ? undefined : refreshTokens.issue(session.id);
     const { token: opaque, ended } = await signInTransaction(session, options, async (stores) => {
       await spend?.(stores, session);
       await upgradePassword(stores.users, passwordUpgrade, now);
       const ended = await admitSession(stores, session, {});
       const token = await storeOpaqueAccessToken(stores.sessions, session, now, clientId);
       // RFC 6749 §10.4: the refresh token stays bound to the client it was issued to.
-      await stores.sessions.insertRefreshToken(
-        refresh.hash,
-        session.id,
-        now,
-        refreshExpiry(session, now),
-        clientId,
-      );
+      if (refresh !== undefined) {
+        await stores.sessions.insertRefreshToken(
+          refresh.hash,
+          session.id,
+          now,
+          refreshExpiry(session, now),
+          clientId,
+        );
+      }
       if (audit !== undefined) await stores.audit.record(audit(session));
       return { token, ended };
     });
     await publishRevoked(ended);
     const accessToken = opaque ?? (await signAccessJwt(session, now, clientId));
-    return bearerTokens(session, now, accessToken, refresh.token);
+    return bearerTokens(session, now, accessToken, refresh?.token);
   };
 
   /**
@@ -1042,8 +1063,16 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       return { revoked: false };
     },
 
-    async startBearerSession(userId, scopes, client, clientId = FIRST_PARTY_CLIENT_ID, options = {}) {
-      return startBearer(newSession(userId, 'bearer', scopes, client, clientId, options), clientId, options);
+    async startBearerSession<Refresh extends boolean = true>(
+      userId: string,
+      scopes: string[],
+      client: ClientInfo,
+      clientId = FIRST_PARTY_CLIENT_ID,
+      options: SessionStartOptions & { refreshToken?: Refresh } = {},
+    ) {
+      const session = newSession(userId, 'bearer', scopes, client, clientId, options);
+      // A refresh token unless `options.refreshToken` is false: what BearerTokens<Refresh> says.
+      return (await startBearer(session, clientId, options)) as BearerTokens<Refresh>;
     },
 
     async startCookieSession(userId, scopes, client, options = {}) {

@@ -79,8 +79,8 @@ export interface OAuthGrantStore {
   /** Forgets a consent; false when there was none. */
   deleteConsent(userId: string, clientId: string): Promise<boolean>;
   /**
-   * Live sessions holding refresh tokens of `clientId` (of `userId` only, when given; at most
-   * `limit`, when given).
+   * Unrevoked sessions started for `clientId` (of `userId` only, when given; at most `limit`, when
+   * given), with or without refresh tokens.
    */
   sessionsOfClient(clientId: string, userId?: string, limit?: number): Promise<string[]>;
   /**
@@ -346,14 +346,14 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
       return Number(result.numDeletedRows);
     },
     async sessionsOfClient(clientId, userId, limit) {
+      // The session's own client (migration 024a), not its refresh tokens' rows: a session of an
+      // app registered without the refresh_token grant has none, and must end all the same.
       let query = db
-        .selectFrom('refresh_tokens')
-        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
-        .select('sessions.id as id')
-        .distinct()
-        .where('refresh_tokens.client_id', '=', clientId)
-        .where('sessions.revoked_at', 'is', null);
-      if (userId !== undefined) query = query.where('sessions.user_id', '=', userId);
+        .selectFrom('sessions')
+        .select('id')
+        .where('client_id', '=', clientId)
+        .where('revoked_at', 'is', null);
+      if (userId !== undefined) query = query.where('user_id', '=', userId);
       if (limit !== undefined) query = query.limit(limit);
       return (await query.execute()).map((row) => row.id);
     },

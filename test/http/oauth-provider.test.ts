@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import {
@@ -595,7 +596,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(audit.total).toBeGreaterThan(0);
     });
 
-    it('refuses the refresh_token grant to a client that did not register it (RFC 6749 §5.2)', async () => {
+    it('gives no refresh token to a client that did not register the grant, and refuses the grant to it (RFC 6749 §5.2)', async () => {
       const { browser } = await signedIn();
       const codeOnly = (
         await gatehouseCore(app.gatehouse).oauthClients.create(
@@ -604,15 +605,81 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         )
       ).client;
       const { verifier, challenge } = pkce();
-      const tokens = (await exchange(codeOnly, await codeFor(browser, codeOnly, challenge), verifier)).json();
+      const exchanged = await exchange(codeOnly, await codeFor(browser, codeOnly, challenge), verifier);
+      expect(exchanged.statusCode).toBe(200);
+      const tokens = exchanged.json();
+      // It could never use one: no refresh token in the answer, and none stored for the session.
+      expect(tokens).not.toHaveProperty('refresh_token');
+      expect(tokens.access_token).toEqual(expect.any(String));
+      const sessionId = String(decodeJwt(tokens.id_token).sid);
+      const stored = await sql<{ n: number | string }>`select count(*) as n from refresh_tokens
+        where session_id = ${sessionId}`.execute(gatehouseCore(app.gatehouse).database.db);
+      expect(Number(stored.rows[0]?.n)).toBe(0);
+      expect(
+        (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(tokens.access_token) }))
+          .statusCode,
+      ).toBe(200);
+      // The grant itself is refused to it before any token is looked up.
       const refreshed = await postToken(app, {
         grant_type: 'refresh_token',
-        refresh_token: tokens.refresh_token,
+        refresh_token: 'x'.repeat(43),
         client_id: codeOnly.clientId,
       });
-      // Before: 200, until the session's absolute expiry.
       expect(refreshed.statusCode).toBe(400);
       expect(refreshed.json()).toMatchObject({ error: 'unauthorized_client' });
+    });
+
+    it("ends a code-only client's sessions, which hold no refresh token, on disconnect, the client's removal and RP-initiated logout", async () => {
+      const core = gatehouseCore(app.gatehouse);
+      const codeOnlyClient = async () =>
+        (
+          await core.oauthClients.create(
+            {
+              name: 'Code only',
+              redirectUris: [REDIRECT],
+              postLogoutRedirectUris: [LOGOUT_REDIRECT],
+              grantTypes: ['authorization_code'],
+            },
+            { actorId: null },
+          )
+        ).client;
+      const sessionOf = async (browser: Browser, client: OAuthClient) => {
+        const { verifier, challenge } = pkce();
+        const answer = await exchange(client, await codeFor(browser, client, challenge), verifier);
+        expect(answer.statusCode).toBe(200);
+        const tokens = answer.json() as { access_token: string; id_token: string };
+        expect(tokens).not.toHaveProperty('refresh_token');
+        return tokens;
+      };
+      const works = async (token: string) =>
+        (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(token) })).statusCode === 200;
+
+      // "Disconnect app" on the account page.
+      const { browser } = await signedIn();
+      const disconnected = await codeOnlyClient();
+      const first = await sessionOf(browser, disconnected);
+      expect(await works(first.access_token)).toBe(true);
+      const removed = await browser.request('DELETE', `/users/me/connected-apps/${disconnected.clientId}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(removed.statusCode).toBe(204);
+      expect(await works(first.access_token)).toBe(false);
+
+      // An operator removes the client.
+      const doomed = await codeOnlyClient();
+      const second = await sessionOf(browser, doomed);
+      await core.oauthClients.remove(doomed.clientId, { actorId: null });
+      expect(await works(second.access_token)).toBe(false);
+
+      // RP-initiated logout naming the app's session.
+      const loggedOut = await codeOnlyClient();
+      const third = await sessionOf(browser, loggedOut);
+      const bye = await browser.request(
+        'GET',
+        `/oauth/logout?${new URLSearchParams({ id_token_hint: third.id_token, post_logout_redirect_uri: LOGOUT_REDIRECT })}`,
+      );
+      expect(bye.statusCode, bye.body).toBe(303);
+      expect(await works(third.access_token)).toBe(false);
     });
 
     it('refuses the password grant to a registered client', async () => {

@@ -229,10 +229,10 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     expect(await store.countLiveCodes(userId, 0)).toBe(0);
   });
 
-  it("finds the live sessions holding a client's refresh tokens", async () => {
+  it("finds a client's live sessions, with or without refresh tokens", async () => {
     const userId = await addUser();
     const sessions = createSessionStore(test.database.db);
-    const session = (id: string) => ({
+    const session = (id: string, client: string) => ({
       id,
       userId,
       transport: 'bearer' as const,
@@ -243,16 +243,22 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
       revokedAt: null,
       userAgent: null,
       ip: null,
+      clientId: client,
     });
-    const [mine, firstParty, ended] = [randomUUID(), randomUUID(), randomUUID()];
-    for (const id of [mine, firstParty, ended]) await sessions.insertSession(session(id));
+    const [mine, noRefresh, firstParty, ended] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    await sessions.insertSession(session(mine, clientId));
+    // An app registered without the refresh_token grant: its session holds no refresh token.
+    await sessions.insertSession(session(noRefresh, clientId));
+    await sessions.insertSession(session(firstParty, 'gatehouse'));
+    await sessions.insertSession(session(ended, clientId));
     await sessions.insertRefreshToken(`h-${mine}-1`, mine, 0, 10_000_000_000_000, clientId);
     await sessions.insertRefreshToken(`h-${mine}-2`, mine, 0, 10_000_000_000_000, clientId);
     await sessions.insertRefreshToken(`h-${firstParty}`, firstParty, 0, 10_000_000_000_000, 'gatehouse');
     await sessions.insertRefreshToken(`h-${ended}`, ended, 0, 10_000_000_000_000, clientId);
     await sessions.revokeSessions([ended], 1);
-    expect(await store.sessionsOfClient(clientId, userId)).toEqual([mine]);
-    expect(await store.sessionsOfClient(clientId)).toContain(mine);
+    expect((await store.sessionsOfClient(clientId, userId)).sort()).toEqual([mine, noRefresh].sort());
+    expect(await store.sessionsOfClient(clientId)).toEqual(expect.arrayContaining([mine, noRefresh]));
+    expect(await store.sessionsOfClient(clientId, userId, 1)).toHaveLength(1);
     expect(await store.sessionsOfClient(clientId, randomUUID())).toEqual([]);
   });
 

@@ -41,7 +41,12 @@ const TokenResponse = Type.Object({
   ),
 });
 
-function sendTokens(reply: FastifyReply, tokens: BearerTokens, deviceToken?: string, idToken?: string) {
+function sendTokens(
+  reply: FastifyReply,
+  tokens: BearerTokens<boolean>,
+  deviceToken?: string,
+  idToken?: string,
+) {
   // RFC 6749 §5.1: responses carrying tokens must not be cached.
   return reply
     .header('cache-control', 'no-store')
@@ -149,7 +154,8 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           'after `GET /authorize`) takes `code`, `redirect_uri` (exactly as sent to /authorize) and `code_verifier` ' +
           '(PKCE, RFC 7636); with the `openid` scope the answer carries an `id_token`. A replayed code is refused and, ' +
           'sent by its client with the right `redirect_uri` and `code_verifier`, ends the session its first exchange ' +
-          'started. A registered client uses `grant_type=refresh_token` only when registered for it (else 400 ' +
+          'started. A registered client gets a `refresh_token` from the code exchange, and uses ' +
+          '`grant_type=refresh_token`, only when registered for that grant (else no refresh token, and 400 ' +
           '`unauthorized_client`). Confidential clients authenticate with HTTP Basic ' +
           '(`client_secret_basic`) or `client_id` + `client_secret` in the form (`client_secret_post`), not both; ' +
           'public clients send `client_id` only. Failed client authentication answers 401 `invalid_client`. ' +
