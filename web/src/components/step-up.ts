@@ -187,7 +187,11 @@ export function createStepUp(options: StepUpOptions): StepUp {
       const factors = await options.factors();
       if (until.aborted) return first;
       if (!factors.ok) return factors;
-      if (!(await ask(promptFor(factors.data)))) return { ...first, cancelled: true };
+      if (!(await ask(promptFor(factors.data)))) {
+        // The refusal's own text asks to confirm, which the person just declined: say what happened.
+        const problem = { ...first.problem, detail: 'Nothing was changed: you closed the confirmation.' };
+        return { ok: false, problem, cancelled: true };
+      }
       // Once only: a second refusal (say the factors changed meanwhile) goes back to the caller.
       return run();
     },
