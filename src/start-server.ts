@@ -7,6 +7,7 @@ import type { ConfigNotice } from './config/resolve-config.js';
 import { assertValidConfig } from './config/validate-config.js';
 import { ConfigError, GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
+import { gatehouseCore } from './gatehouse-core.js';
 import { sendProblem } from './http/error-handler.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
 import { addressBucket } from './lib/address-bucket.js';
@@ -267,6 +268,21 @@ export async function startServer(
       shell.log.warn(
         `no SMTP_URL: mail is written to ${outboxDirectory(config.dataDir)} (mode 0600), not sent`,
       );
+    } else {
+      // Asked once in the background, never holding start-up: a relay that is down, refuses the
+      // credentials or offers no STARTTLS is said now, not at the first password reset.
+      gatehouseCore(core)
+        .mailer.checkTransport()
+        .then(
+          () => shell.log.info('SMTP relay checked: it accepts a connection and the credentials'),
+          (error: unknown) => {
+            if (abort.signal.aborted) return; // closed while it was asking
+            shell.log.error(
+              { error: error instanceof Error ? error.message : String(error) },
+              'SMTP relay check failed: mail will be retried, and dropped if it keeps failing',
+            );
+          },
+        );
     }
     // PUBLIC_URL first: it is the address to open (a WebAuthn relying-party id cannot be an IP).
     shell.log.info(

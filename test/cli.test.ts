@@ -10,12 +10,13 @@ import {
 } from 'node:fs';
 import { Agent, get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CLI, type Run, run } from './support/run-cli.js';
 import { type ServerProcess, startServerProcess } from './support/server-process.js';
+import { startSmtpSink } from './support/smtp-sink.js';
 import { openSse } from './support/sse-client.js';
 
 const temporary: string[] = [];
@@ -410,6 +411,35 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
     expect((await token(server.url, 'compact@example.com')).status).toBe(200);
     expect(compactions()).toHaveLength(1);
     expect(server.output()).not.toMatch(/could not compact/);
+  });
+
+  it('checks the SMTP relay once at start-up, in the background, and says what to change when it offers no STARTTLS', async () => {
+    // One of this machine's own addresses that is not loopback: a relay on the network, where
+    // STARTTLS is required by default; the sink offers none (as a downgrade would leave it).
+    const address = Object.values(networkInterfaces())
+      .flat()
+      .find((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)?.address;
+    expect(address, 'the machine has a non-loopback IPv4 address').toBeDefined();
+    const sink = await startSmtpSink(address);
+    try {
+      const strict = await serve({ DATA_DIR: tempDir(), SMTP_URL: sink.url });
+      const [failed] = await strict.waitFor(/.*SMTP relay check failed.*/);
+      expect(JSON.parse(failed)).toMatchObject({
+        level: 50,
+        error: expect.stringMatching(/STARTTLS.*\?requireTLS=false to SMTP_URL/),
+      });
+      // It did not hold start-up, and the server serves.
+      expect((await fetch(`${strict.url}/readyz`)).status).toBe(200);
+      strict.child.kill('SIGTERM');
+      await strict.exited;
+
+      const plaintext = await serve({ DATA_DIR: tempDir(), SMTP_URL: `${sink.url}?requireTLS=false` });
+      await plaintext.waitFor(/SMTP relay checked/);
+      expect(plaintext.output()).not.toMatch(/SMTP relay check failed/);
+      expect(sink.messages).toHaveLength(0);
+    } finally {
+      await sink.close();
+    }
   });
 });
 

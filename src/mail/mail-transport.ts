@@ -17,6 +17,11 @@ export interface MailTransport {
   readonly kind: 'smtp' | 'outbox';
   /** Delivers one message; rejects on failure (the mailer retries with backoff). */
   send(message: MailMessage): Promise<void>;
+  /**
+   * Checks, without sending, that messages could be delivered now (SMTP: connects, upgrades with
+   * STARTTLS when required and authenticates); rejects with what is wrong, and how to fix it.
+   */
+  check(): Promise<void>;
   /** Closes pooled connections. */
   close(): void;
 }
@@ -80,7 +85,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): MailTranspor
       createTransport({
         url: options.url,
         // The URL's own TLS parameters, when it has any, override this (nodemailer reads them last).
-        ...(requiresStartTls(options.url) ? { requireTLS: true } : {}),
+        ...(startTls ? { requireTLS: true } : {}),
         connectionTimeout: options.timeoutMs,
         greetingTimeout: options.timeoutMs,
         socketTimeout: options.timeoutMs,
@@ -88,18 +93,41 @@ export function createSmtpTransport(options: SmtpTransportOptions): MailTranspor
     );
     return transporter;
   };
+  const startTls = requiresStartTls(options.url);
+  /**
+   * nodemailer's error, with the remedy when it is the STARTTLS this transport requires: an
+   * operator upgrading from a version that sent in plaintext sees why mail stopped.
+   */
+  const explained = (error: unknown): unknown => {
+    if (!startTls || !(error instanceof Error) || !/STARTTLS/i.test(error.message)) return error;
+    error.message +=
+      ' (STARTTLS is required for a relay off this machine; to send in plaintext anyway, add ' +
+      '?requireTLS=false to SMTP_URL)';
+    return error;
+  };
   return {
     kind: 'smtp',
     async send(message) {
-      await (await ready()).sendMail({
-        from: options.from,
-        to: message.to,
-        subject: message.subject,
-        text: message.text,
-        html: message.html,
-        disableFileAccess: true,
-        disableUrlAccess: true,
-      });
+      try {
+        await (await ready()).sendMail({
+          from: options.from,
+          to: message.to,
+          subject: message.subject,
+          text: message.text,
+          html: message.html,
+          disableFileAccess: true,
+          disableUrlAccess: true,
+        });
+      } catch (error) {
+        throw explained(error);
+      }
+    },
+    async check() {
+      try {
+        await (await ready()).verify();
+      } catch (error) {
+        throw explained(error);
+      }
     },
     close: () => {
       // Nothing to close when no message was ever sent (nodemailer was never loaded).

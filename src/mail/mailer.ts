@@ -48,6 +48,8 @@ export interface Mailer {
    * so it stays out of access logs, proxies and `Referer` headers.
    */
   link(page: 'verify-email' | 'reset-password' | 'confirm-email' | 'forgot-password', token?: string): string;
+  /** The transport's own check ({@link MailTransport.check}): could mail be delivered now? */
+  checkTransport(): Promise<void>;
   /** Messages waiting or in flight. */
   pending(): number;
   /** Resolves when nothing is waiting or in flight (tests; graceful shutdown). */
@@ -183,6 +185,7 @@ export function createMailer(options: MailerOptions): Mailer {
 
   return {
     transport: transport.kind,
+    checkTransport: () => transport.check(),
     send(kind, to, values, sendOptions) {
       if (closed) return false;
       const recipient = `to:${to.toLowerCase()}`;

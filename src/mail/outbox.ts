@@ -57,6 +57,11 @@ export function createOutboxTransport(options: OutboxOptions): MailTransport {
   };
   return {
     kind: 'outbox',
+    async check() {
+      // The folder, made 0700 if missing: what every message needs.
+      ready ??= prepare();
+      await ready;
+    },
     async send(message) {
       ready ??= prepare();
       await ready;

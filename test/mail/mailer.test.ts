@@ -141,7 +141,9 @@ describe('STARTTLS on a network path (RFC 3207 §6, RFC 8314 §3)', () => {
         html: '',
       };
       const strict = createSmtpTransport({ url: `${sink.url}`, from: 'gh@example.com', timeoutMs: 5000 });
-      await expect(strict.send(message)).rejects.toThrow(/STARTTLS/i);
+      // The error says what to change, at start-up's check and on every refused message.
+      await expect(strict.check()).rejects.toThrow(/STARTTLS.*\?requireTLS=false to SMTP_URL/i);
+      await expect(strict.send(message)).rejects.toThrow(/STARTTLS.*\?requireTLS=false to SMTP_URL/i);
       strict.close();
       expect(sink.messages).toHaveLength(0);
       const plaintext = createSmtpTransport({
@@ -149,6 +151,7 @@ describe('STARTTLS on a network path (RFC 3207 §6, RFC 8314 §3)', () => {
         from: 'gh@example.com',
         timeoutMs: 5000,
       });
+      await plaintext.check();
       await plaintext.send(message);
       plaintext.close();
       expect((await sink.waitForMail('ada@example.com')).text).toContain('SECRET-LINK');
@@ -195,7 +198,12 @@ describe('the file outbox', () => {
 
 describe('the queue', () => {
   it('is bounded: beyond MAIL_QUEUE_MAX a message is dropped with a warning', async () => {
-    const never: MailTransport = { kind: 'outbox', send: () => new Promise(() => {}), close() {} };
+    const never: MailTransport = {
+      kind: 'outbox',
+      check: async () => {},
+      send: () => new Promise(() => {}),
+      close() {},
+    };
     const { mailer, warnings } = mailerOver(never, { maxQueued: 2 });
     expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(true);
     expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(true);
@@ -205,7 +213,12 @@ describe('the queue', () => {
   });
 
   it('holds at most MAIL_MAX_QUEUED_PER_ADDRESS messages for one address', () => {
-    const never: MailTransport = { kind: 'outbox', send: () => new Promise(() => {}), close() {} };
+    const never: MailTransport = {
+      kind: 'outbox',
+      check: async () => {},
+      send: () => new Promise(() => {}),
+      close() {},
+    };
     const { mailer, warnings } = mailerOver(never, { maxQueued: 100 });
     const sent = Array.from({ length: MAIL_MAX_QUEUED_PER_ADDRESS + 2 }, (_, i) =>
       // Case does not make a second address.
@@ -222,6 +235,7 @@ describe('the queue', () => {
     const gates: (() => void)[] = [];
     const gated: MailTransport = {
       kind: 'outbox',
+      check: async () => {},
       send: (message) =>
         new Promise<void>((resolve) => {
           gates.push(() => {
@@ -277,6 +291,7 @@ describe('mail queue fairness under a flood from many addresses', () => {
     const gates: (() => void)[] = [];
     const gated: MailTransport = {
       kind: 'outbox',
+      check: async () => {},
       send: (message) =>
         new Promise<void>((resolve) => {
           gates.push(() => {

@@ -92,7 +92,7 @@ describe('parseRoute', () => {
 
   it('opens the page each mailed link points at, with its token', () => {
     const mailer = createMailer({
-      transport: { kind: 'outbox', send: async () => {}, close() {} },
+      transport: { kind: 'outbox', check: async () => {}, send: async () => {}, close() {} },
       templates: loadMailTemplates(undefined),
       publicUrl: 'https://auth.example.com/',
       maxQueued: 1,
