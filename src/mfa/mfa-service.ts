@@ -79,7 +79,7 @@ export function valueOrRefusal<T>(check: SecondFactorCheck<T>, field: string): T
  * session (see `SessionStartOptions.spend`), so the spending commits with the session or not at all.
  */
 export interface SecondFactorStores {
-  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode' | 'clearConsecutiveFailures'>;
+  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode' | 'endRunBeforeRecoveryCode'>;
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   audit: Pick<AuditLog, 'record'>;
 }
@@ -451,7 +451,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     // the authenticator's row before the recovery codes, the order every second-factor
     // transaction takes (ARCHITECTURE.md); a code found used rolls the end of the run back with it.
     if (factor.method === 'totp') return mfa.acceptTotpStep(userId, factor.step, cap);
-    if (!(await mfa.clearConsecutiveFailures(userId, cap))) return false;
+    if (!(await mfa.endRunBeforeRecoveryCode(userId, cap))) return false;
     return mfa.useRecoveryCode(userId, factor.hash, clock());
   };
 

@@ -226,7 +226,7 @@ export interface RefreshStores {
   /** The audit log writing in the same transaction (a login's entry commits with its session). */
   audit: Pick<AuditLog, 'record'>;
   /** Second factors, for a login that spends one ({@link SessionStartOptions.spend}). */
-  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode' | 'clearConsecutiveFailures'>;
+  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode' | 'endRunBeforeRecoveryCode'>;
   /** Single-use challenges (`mfa_token`), claimed by the login that spends them. */
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   /** OAuth authorization codes, spent by the exchange that starts the session. */
@@ -1070,7 +1070,16 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       clientId = FIRST_PARTY_CLIENT_ID,
       options: SessionStartOptions & { refreshToken?: Refresh } = {},
     ) {
-      const session = newSession(userId, 'bearer', scopes, client, clientId, options);
+      const started = newSession(userId, 'bearer', scopes, client, clientId, options);
+      // Without a refresh token nothing can use the session once its access token expires, so it
+      // ends then: it neither lists as live for SESSION_ABSOLUTE_TTL nor fills the session cap.
+      const session =
+        options.refreshToken === false
+          ? {
+              ...started,
+              expiresAt: Math.min(started.expiresAt, started.createdAt + config.accessTokenTtl * 1000),
+            }
+          : started;
       // A refresh token unless `options.refreshToken` is false: what BearerTokens<Refresh> says.
       return (await startBearer(session, clientId, options)) as BearerTokens<Refresh>;
     },

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { lockUserRow } from './lock-user-row.js';
 import type { Schema } from './schema.js';
 
@@ -348,10 +348,14 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
     async sessionsOfClient(clientId, userId, limit) {
       // The session's own client (migration 024a), not its refresh tokens' rows: a session of an
       // app registered without the refresh_token grant has none, and must end all the same.
+      // No registered client is the first party (`FIRST_PARTY_CLIENT_ID`): the predicate of
+      // `sessions_client_live_idx` (migration 031a), literally, so both engines can use that index.
+      if (clientId === 'gatehouse') return [];
       let query = db
         .selectFrom('sessions')
         .select('id')
         .where('client_id', '=', clientId)
+        .where(sql<boolean>`client_id <> 'gatehouse'`)
         .where('revoked_at', 'is', null);
       if (userId !== undefined) query = query.where('user_id', '=', userId);
       if (limit !== undefined) query = query.limit(limit);

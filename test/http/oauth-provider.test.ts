@@ -615,6 +615,13 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       const stored = await sql<{ n: number | string }>`select count(*) as n from refresh_tokens
         where session_id = ${sessionId}`.execute(gatehouseCore(app.gatehouse).database.db);
       expect(Number(stored.rows[0]?.n)).toBe(0);
+      // Nothing can use the session after its access token: it ends then, not at the absolute TTL.
+      const session = await sql<{ expires_at: number | string }>`select expires_at from sessions
+        where id = ${sessionId}`.execute(gatehouseCore(app.gatehouse).database.db);
+      const accessExpiry = Number(decodeJwt(tokens.access_token).exp) * 1000; // whole seconds
+      const sessionExpiry = Number(session.rows[0]?.expires_at);
+      expect(sessionExpiry - accessExpiry).toBeGreaterThanOrEqual(0);
+      expect(sessionExpiry - accessExpiry).toBeLessThan(1000);
       expect(
         (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(tokens.access_token) }))
           .statusCode,

@@ -23,7 +23,8 @@ const TokenResponse = Type.Object({
     Type.String({
       description:
         'Opaque, single use: each refresh returns a new one. Never with `client_credentials` (RFC 6749 §4.4.3): ' +
-        'the client asks for a new token instead',
+        'the client asks for a new token instead; nor from the code exchange of a client registered without the ' +
+        '`refresh_token` grant (it could never use one: its session ends with the access token)',
     }),
   ),
   scope: Type.String({ description: 'Space-separated scopes granted' }),

@@ -60,12 +60,17 @@ export interface MfaStore {
    */
   chargeConsecutiveFailure(userId: string, cap: number | undefined): Promise<ConsecutiveFailureCharge>;
   /**
-   * Ends the account's run of wrong codes (an accepted second factor, a password change); with `cap`,
-   * only while the run is below it: false when it is at the cap, and nothing changes (a wrong
-   * code committed first). Without `cap`, writes (and locks the row) only when there is a run to
-   * end; with it (before a recovery code is used), always locks the row: the second-factor lock order.
+   * Ends the account's run of wrong codes (a passkey's sign-in, a password change); writes, and so
+   * locks the row, only when there is a run to end.
    */
-  clearConsecutiveFailures(userId: string, cap?: number): Promise<boolean>;
+  clearConsecutiveFailures(userId: string): Promise<void>;
+  /**
+   * Ends the account's run of wrong codes before a recovery code is used, with `cap` only while the
+   * run is below it: false when it is at the cap, and nothing changes (a wrong code committed
+   * first). Always writes, and so locks, the authenticator's row, run or not: the second-factor
+   * lock order (ARCHITECTURE.md), the authenticator's row before the recovery codes.
+   */
+  endRunBeforeRecoveryCode(userId: string, cap: number | undefined): Promise<boolean>;
   /** Removes the account's authenticator and every recovery code; true when something was removed. */
   deleteFactors(userId: string): Promise<boolean>;
   /** Replaces every recovery code of the account with `hashes` (SHA-256, hex). */
@@ -175,37 +180,40 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
       return { charged: false, locked: cap !== undefined && (await runAtCap(userId, cap)) };
     },
 
-    async clearConsecutiveFailures(userId, cap) {
-      if (cap === undefined) {
-        // `> 0`: the common case (no run) writes nothing and takes no lock.
-        await db
-          .updateTable('mfa_totp')
-          .set({ consecutive_failures: 0 })
-          .where('user_id', '=', userId)
-          .where('consecutive_failures', '>', 0)
-          .execute();
-        return true;
-      }
-      // Before a recovery code: the row is written, and so locked, even with no run to end, so the
-      // code's spending takes the authenticator's row before the codes in every case (the lock
-      // order, ARCHITECTURE.md; without it a code-paid disable, which deletes this row after
-      // using the code, deadlocked on PostgreSQL with a TOTP-paid change of the codes). The
-      // `CASE` is evaluated on the row it waited for (PostgreSQL re-checks it), so a wrong code
-      // charging it concurrently is seen: the two serialize on the row.
+    async clearConsecutiveFailures(userId) {
+      // `> 0`: the common case (no run) writes nothing and takes no lock.
+      await db
+        .updateTable('mfa_totp')
+        .set({ consecutive_failures: 0 })
+        .where('user_id', '=', userId)
+        .where('consecutive_failures', '>', 0)
+        .execute();
+    },
+
+    async endRunBeforeRecoveryCode(userId, cap) {
+      // The row is written, and so locked, even with no run to end, so the code's spending takes
+      // the authenticator's row before the codes in every case (the lock order, ARCHITECTURE.md;
+      // without it a code-paid disable, which deletes this row after using the code, deadlocked on
+      // PostgreSQL with a TOTP-paid change of the codes). The `CASE` is evaluated on the row it
+      // waited for (PostgreSQL re-checks it), so a wrong code charging it concurrently is seen:
+      // the two serialize on the row.
       const row = await db
         .updateTable('mfa_totp')
         .set((eb) => ({
-          consecutive_failures: eb
-            .case()
-            .when('consecutive_failures', '<', cap)
-            .then(0)
-            .else(eb.ref('consecutive_failures'))
-            .end(),
+          consecutive_failures:
+            cap === undefined
+              ? eb.val(0)
+              : eb
+                  .case()
+                  .when('consecutive_failures', '<', cap)
+                  .then(0)
+                  .else(eb.ref('consecutive_failures'))
+                  .end(),
         }))
         .where('user_id', '=', userId)
         .returning('consecutive_failures')
         .executeTakeFirst();
-      return row === undefined || Number(row.consecutive_failures) < cap;
+      return row === undefined || Number(row.consecutive_failures) === 0;
     },
 
     async deleteFactors(userId) {

@@ -22,6 +22,7 @@ import * as sessionUserLiveIndex from './027a-session-user-live-index.js';
 import * as sessionCookieHashPartial from './028a-session-cookie-hash-partial.js';
 import * as mfaConsecutiveFailures from './029a-mfa-consecutive-failures.js';
 import * as codeRedirectUriGiven from './030a-code-redirect-uri-given.js';
+import * as sessionClientLiveIndex from './031a-session-client-live-index.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -61,4 +62,5 @@ export const migrations: Record<string, Migration> = {
   '028a-session-cookie-hash-partial': sessionCookieHashPartial,
   '029a-mfa-consecutive-failures': mfaConsecutiveFailures,
   '030a-code-redirect-uri-given': codeRedirectUriGiven,
+  '031a-session-client-live-index': sessionClientLiveIndex,
 };

@@ -181,11 +181,14 @@ describe.each(engines)(
         where type = 'index' and tbl_name = 'sessions' and sql is not null order by name`.execute(
           database.db,
         );
-        expect(names.rows.map((row) => row.name)).toEqual([
-          'sessions_cookie_token_hash_idx',
-          'sessions_revoked_idx',
-          'sessions_user_idx',
-        ]);
+        // (Later migrations add their own: these are the ones 028a rebuilt.)
+        expect(names.rows.map((row) => row.name)).toEqual(
+          expect.arrayContaining([
+            'sessions_cookie_token_hash_idx',
+            'sessions_revoked_idx',
+            'sessions_user_idx',
+          ]),
+        );
       }
       // The foreign keys still cascade from the new table: deleting a session ends its tokens,
       // and through them the app's rows.
