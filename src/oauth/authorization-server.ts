@@ -360,6 +360,17 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         };
       }
       const { state } = params;
+      // OIDC Core §3.1.2.1: redirect_uri is REQUIRED in an OpenID Connect request, whatever was
+      // registered. Shown, never redirected: the request named no address to send it to.
+      const scopesAsked = params.scope === undefined ? client.scopes : parseScopeParameter(params.scope);
+      if (params.redirectUri === undefined && scopesAsked?.includes('openid') === true) {
+        return {
+          ok: false,
+          redirect: false,
+          code: 'INVALID_REDIRECT_URI',
+          description: 'An OpenID Connect request (scope openid) must send its redirect_uri.',
+        };
+      }
       const fail = (error: AuthorizationErrorCode, description: string): AuthorizationCheck => ({
         ok: false,
         redirect: true,

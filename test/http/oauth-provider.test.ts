@@ -299,19 +299,25 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     const { browser } = await signedIn();
     const url = request(spa, pkce().challenge, {
       scope: '',
-      redirect_uri: '',
       nonce: '',
       response_mode: '',
       prompt: '',
       max_age: '',
     });
-    // The client's default scopes (not none), its one registered redirect URI, no error.
+    // The client's default scopes (not none), no error.
     const page = await browser.request('GET', url);
     expect(page.statusCode).toBe(200);
     expect(hiddenField(page.body, 'scope')).toBe('openid profile email me');
+    expect(page.body).not.toContain('name="nonce"');
+    // An empty redirect_uri in a plain OAuth request: the one registered URI.
+    const plain = await browser.request(
+      'GET',
+      request(spa, pkce().challenge, { scope: 'profile email', redirect_uri: '' }),
+    );
+    expect(plain.statusCode).toBe(200);
     // Left out, as the request left it out: the code's exchange may then leave it out too.
-    expect(page.body).not.toContain('name="redirect_uri"');
-    expect(page.body).toContain(new URL(REDIRECT).origin);
+    expect(plain.body).not.toContain('name="redirect_uri"');
+    expect(plain.body).toContain(new URL(REDIRECT).origin);
     expect(page.body).not.toContain('name="nonce"');
   });
 
@@ -516,7 +522,8 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     it('lets a client that registered one redirect URI leave it out, at /authorize and /token alike', async () => {
       const { browser } = await signedIn();
       const { verifier, challenge } = pkce();
-      const url = request(spa, challenge, { redirect_uri: undefined });
+      // A plain OAuth request: OpenID Connect's always names its redirect_uri (below).
+      const url = request(spa, challenge, { redirect_uri: undefined, scope: 'profile email' });
       const answer = locationOf(await consent(browser, url));
       expect(answer.origin + answer.pathname).toBe(REDIRECT);
       const response = await postToken(app, {
@@ -526,6 +533,20 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         code_verifier: verifier,
       });
       expect(response.statusCode).toBe(200);
+    });
+
+    it('refuses an OpenID Connect request without redirect_uri (OIDC Core §3.1.2.1), on a page, even for a client with one URI', async () => {
+      const { browser } = await signedIn();
+      for (const scope of ['openid profile', undefined]) {
+        // `undefined`: no scope parameter, so the client's defaults, which include openid.
+        const page = await browser.request(
+          'GET',
+          request(spa, pkce().challenge, { redirect_uri: undefined, scope }),
+        );
+        expect(page.statusCode, page.body).toBe(400);
+        expect(page.headers.location).toBeUndefined();
+        expect(page.body).toContain('must send its redirect_uri');
+      }
     });
 
     it('requires redirect_uri at /token when the authorization request carried it (RFC 6749 §4.1.3), even for a client with one URI', async () => {
