@@ -717,6 +717,7 @@ export async function createGatehouseCore(
         emailVerificationTtl: config.emailVerificationTtl,
         passwordResetTtl: config.passwordResetTtl,
         accountMailsPerHour: config.accountMailsPerHour,
+        mfaMaxConsecutiveFailures: config.mfaMaxConsecutiveFailures,
       },
     });
     const userImport = createUserImport({
