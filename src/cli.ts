@@ -442,8 +442,8 @@ async function createUser(args: string[]): Promise<void> {
  * codes, passkeys) and ends its sessions, on the operator's word, as an admin's reset does
  * (`mfa_reset` audited with no actor, the owner mailed `second_factor_removed`). The way back for
  * an account nobody can reset over HTTP: a lone super admin who lost their phone, or whose codes
- * are refused at MFA_MAX_CONSECUTIVE_FAILURES with no passkey and no device used before and whose
- * few tries after a reset by mail went wrong too. Shell access to the server is the proof.
+ * are refused at MFA_MAX_CONSECUTIVE_FAILURES with no passkey and no device used before (a
+ * password reset by mail does not lift that, by design). Shell access to the server is the proof.
  */
 async function resetMfa(args: string[]): Promise<void> {
   const { values } = parseCommand('reset-mfa', args, { email: { type: 'string' } });

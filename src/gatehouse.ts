@@ -717,7 +717,6 @@ export async function createGatehouseCore(
         emailVerificationTtl: config.emailVerificationTtl,
         passwordResetTtl: config.passwordResetTtl,
         accountMailsPerHour: config.accountMailsPerHour,
-        mfaMaxConsecutiveFailures: config.mfaMaxConsecutiveFailures,
       },
     });
     const userImport = createUserImport({

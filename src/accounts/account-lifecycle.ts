@@ -7,7 +7,6 @@ import type { GatehouseTransaction } from '../gatehouse-transaction.js';
 import { addressBucket } from '../lib/address-bucket.js';
 import { createFairWorkQueue } from '../lib/fair-work-queue.js';
 import type { Mailer } from '../mail/mailer.js';
-import { MFA_TRIES_AFTER_RESET } from '../mfa/mfa-service.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
 import type { AccountTokenPurpose, AccountTokenStore } from '../storage/account-token-store.js';
@@ -199,8 +198,6 @@ export interface AccountLifecycleDeps {
     /** Seconds. */
     passwordResetTtl: number;
     accountMailsPerHour: number;
-    /** `MFA_MAX_CONSECUTIVE_FAILURES`: a reset lowers the run of wrong codes below it. */
-    mfaMaxConsecutiveFailures: number;
   };
 }
 
@@ -621,17 +618,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       const ended = firstProof?.ended ?? (await stores.sessions.revokeUserSessions(user.id, clock()));
       // Not the end of a run of wrong codes (MFA_MAX_CONSECUTIVE_FAILURES): a reset proves the
       // mailbox alone, and someone holding the password and the mailbox would otherwise get a
-      // fresh run of guesses at the second factor per reset (review 2026-12-04 #6). But a few
-      // tries back: the reset also ends every device token (they are bound to the password hash),
-      // the trusted lane that was the owner's way out, so a thief who ran the count up with the
-      // old password would otherwise have locked out an owner without a passkey for good
-      // (red-team 2026-12-04 F1). Only a second factor accepted or an admin reset ends it.
-      if (firstProof === undefined) {
-        await stores.lowerSecondFactorRun(
-          user.id,
-          Math.max(0, settings.mfaMaxConsecutiveFailures - MFA_TRIES_AFTER_RESET),
-        );
-      }
+      // fresh run of guesses at the second factor per reset (review 2026-12-04 #6). Only a second
+      // factor accepted (a trusted device's code, a passkey) or an admin reset ends it.
       await stores.tokens.deleteUserTokens(user.id);
       const proofDetails = firstProof === undefined ? {} : firstProofDetails(firstProof);
       await tx.audit.record({

@@ -479,7 +479,7 @@ export const gatehouseConfigSchema = Type.Object(
         'from clients without a device token and from signed-in sessions are refused unchecked ' +
         '(`SECOND_FACTOR_LOCKED`) until an accepted code from a trusted device, a passkey sign-in, a password ' +
         'change by a session that proved its second factor, or an admin MFA reset (a password reset by mail ' +
-        'lowers the count to 5 below the cap, no further), and the owner is mailed once',
+        'does not lift it), and the owner is mailed once',
     }),
     passwordHashReservedSlots: integerSetting({
       env: 'PASSWORD_HASH_RESERVED_SLOTS',

@@ -138,16 +138,14 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
       '{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}, by someone ' +
       'who knew your password or held one of your signed-in sessions. Sign-in codes are now refused on new ' +
       'devices. Sign in with a passkey, or with a code on a device you signed in with before (that lifts this), ' +
-      'then change your password on your account page. Without either, reset your password with "Forgot ' +
-      'password": that allows a few more codes (the new password also stops whoever has the old one). Or ask ' +
-      'an administrator to reset your second factor.',
+      'then change your password on your account page. Without either, ask an administrator to reset your ' +
+      'second factor. "Forgot password" alone does not lift it.',
     html:
       '<p>{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}, by ' +
       'someone who knew your password or held one of your signed-in sessions.</p><p>Sign-in codes are now ' +
       'refused on new devices. Sign in with a passkey, or with a code on a device you signed in with before ' +
-      '(that lifts this), then change your password on your account page. Without either, reset your password ' +
-      'with "Forgot password": that allows a few more codes (the new password also stops whoever has the old ' +
-      'one). Or ask an administrator to reset your second factor.</p>',
+      '(that lifts this), then change your password on your account page. Without either, ask an administrator ' +
+      'to reset your second factor. "Forgot password" alone does not lift it.</p>',
   },
   account_deleted: {
     subject: 'Your account was deleted',

@@ -49,22 +49,11 @@ export type SecondFactorCheck<T> =
   /** The account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES: refused whatever the code. */
   | { ok: false; reason: 'locked' };
 
-/**
- * Codes a password reset by mail gives back to an account at `MFA_MAX_CONSECUTIVE_FAILURES`: the run
- * of wrong codes is lowered to at most the cap minus this, never ended (a reset proves the mailbox
- * alone). The owner, who lost the password to a thief running the count up, needs one right code;
- * the thief no longer knows the new password. Someone holding the mailbox and the password gets this
- * many guesses per reset mail (at most `ACCOUNT_MAILS_PER_HOUR` × 10 an hour from strangers), within
- * the windowed `MFA_MAX_FAILURES_PER_ACCOUNT` as well, instead of a fresh run of the cap.
- */
-export const MFA_TRIES_AFTER_RESET = 5;
-
 /** What a code presented at the cap is told: waiting does not help, another factor does. */
 export const SECOND_FACTOR_LOCKED_MESSAGE =
   'Too many wrong codes in a row: this account refuses codes from new devices. Sign in with a passkey, or ' +
-  'with a code on a device that signed in to it before (that lifts this), then change your password. ' +
-  `Without either, reset your password by mail: that allows ${MFA_TRIES_AFTER_RESET} more codes. ` +
-  'Or ask an administrator to reset your second factor.';
+  'with a code on a device that signed in to it before (that lifts this), then change your password; ' +
+  'without either, ask an administrator to reset your second factor.';
 
 /**
  * The value of an accepted {@link SecondFactorCheck}; otherwise throws the refusal:

@@ -29,11 +29,6 @@ export interface LifecycleStores {
    */
   forgetSignInMethods(userId: string): Promise<ForgottenSignInMethods>;
   /**
-   * Lowers `userId`'s run of wrong second-factor codes to at most `ceiling` (a password reset by
-   * mail, `MFA_TRIES_AFTER_RESET` below the cap); writes only when the run is above it.
-   */
-  lowerSecondFactorRun(userId: string, ceiling: number): Promise<void>;
-  /**
    * Locks the rows of `actorId` (who asks: the account itself, or an administrator) and `targetId`
    * and every active super admin's ({@link lockAccountsAndSuperAdmins}), so a concurrent demotion
    * or deletion waits and then reads this change's result: two last super admins deleting
@@ -49,14 +44,6 @@ export function createLifecycleStores(trx: Kysely<Schema>): LifecycleStores {
     sessions: createSessionStore(trx),
     tokens: createAccountTokenStore(trx),
     auditRetention: createAuditRetentionStore(trx),
-    async lowerSecondFactorRun(userId, ceiling) {
-      await trx
-        .updateTable('mfa_totp')
-        .set({ consecutive_failures: ceiling })
-        .where('user_id', '=', userId)
-        .where('consecutive_failures', '>', ceiling)
-        .execute();
-    },
     async forgetSignInMethods(userId) {
       // The authenticator's row before the recovery codes: the second-factor lock order.
       const totp = await trx.deleteFrom('mfa_totp').where('user_id', '=', userId).executeTakeFirst();

@@ -238,8 +238,8 @@ export function registerAuthRoutes(
           'wrong codes are also limited per account (browsers holding a device cookie count on their own): 429. ' +
           'After MFA_MAX_CONSECUTIVE_FAILURES wrong codes in a row on the account (from any client), a browser ' +
           'without its device cookie is refused before its code is checked: 403 `SECOND_FACTOR_LOCKED`, until a ' +
-          'passkey, or a code from a device that signed in before, signs in (or an admin resets the factor); a ' +
-          'password reset by mail allows a few more codes (MFA_TRIES_AFTER_RESET, 5) without ending the run.',
+          'passkey, or a code from a device that signed in before, signs in (or an admin resets the factor; a ' +
+          'password reset does not lift it).',
         body: Type.Object(
           {
             mfa_token: Type.String({ minLength: 1, maxLength: 2048 }),

@@ -149,8 +149,7 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           'present a `device_token` count on their own). After MFA_MAX_CONSECUTIVE_FAILURES wrong codes in a row ' +
           'on the account (from any client), a client without a `device_token` of it is refused before its code ' +
           'is checked: 400 `invalid_grant` with `code` `SECOND_FACTOR_LOCKED`, until a passkey, or a code from a ' +
-          'device that signed in before, signs in (or an admin resets the factor; a password reset by mail allows 5 ' +
-          'more codes). The password grant is for first-party clients only: a ' +
+          'device that signed in before, signs in (or an admin resets the factor). The password grant is for first-party clients only: a ' +
           'registered OAuth client is refused it (400 `unauthorized_client`), and `PASSWORD_GRANT=false` turns it ' +
           'off for everyone (400 `unsupported_grant_type`). `grant_type=authorization_code` (registered clients, ' +
           'after `GET /authorize`) takes `code`, `redirect_uri` (exactly as sent to /authorize) and `code_verifier` ' +
