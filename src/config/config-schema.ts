@@ -477,7 +477,8 @@ export const gatehouseConfigSchema = Type.Object(
       description:
         'wrong second-factor codes in a row per account, from any client, kept in the database; then codes ' +
         'from clients without a device token and from signed-in sessions are refused unchecked ' +
-        '(`SECOND_FACTOR_LOCKED`) until an accepted code from a trusted device, a passkey sign-in, a password ' +
+        '(`SECOND_FACTOR_LOCKED`; recovery codes are still checked) until an accepted code from a trusted device, ' +
+        'a recovery code, a passkey sign-in, a password ' +
         'change by a session that proved its second factor, or an admin MFA reset (a password reset by mail ' +
         'does not lift it), and the owner is mailed once',
     }),

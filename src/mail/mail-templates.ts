@@ -136,16 +136,17 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
     subject: 'Too many wrong sign-in codes on your account',
     text:
       '{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}, by someone ' +
-      'who knew your password or held one of your signed-in sessions. Sign-in codes are now refused on new ' +
-      'devices. Sign in with a passkey, or with a code on a device you signed in with before (that lifts this), ' +
-      'then change your password on your account page. Without either, ask an administrator to reset your ' +
-      'second factor. "Forgot password" alone does not lift it.',
+      'who knew your password or held one of your signed-in sessions. Codes from your authenticator app are ' +
+      'now refused on new devices. Sign in with one of your recovery codes, a passkey, or a code on a device ' +
+      'you signed in with before (each lifts this), then change your password on your account page. Without ' +
+      'any of them, ask an administrator to reset your second factor. "Forgot password" alone does not lift it.',
     html:
       '<p>{{failures}} wrong sign-in codes in a row were entered for your account, the last at {{when}}, by ' +
-      'someone who knew your password or held one of your signed-in sessions.</p><p>Sign-in codes are now ' +
-      'refused on new devices. Sign in with a passkey, or with a code on a device you signed in with before ' +
-      '(that lifts this), then change your password on your account page. Without either, ask an administrator ' +
-      'to reset your second factor. "Forgot password" alone does not lift it.</p>',
+      'someone who knew your password or held one of your signed-in sessions.</p><p>Codes from your ' +
+      'authenticator app are now refused on new devices. Sign in with one of your recovery codes, a passkey, ' +
+      'or a code on a device you signed in with before (each lifts this), then change your password on your ' +
+      'account page. Without any of them, ask an administrator to reset your second factor. "Forgot password" ' +
+      'alone does not lift it.</p>',
   },
   account_deleted: {
     subject: 'Your account was deleted',

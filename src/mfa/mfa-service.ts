@@ -51,9 +51,9 @@ export type SecondFactorCheck<T> =
 
 /** What a code presented at the cap is told: waiting does not help, another factor does. */
 export const SECOND_FACTOR_LOCKED_MESSAGE =
-  'Too many wrong codes in a row: this account refuses codes from new devices. Sign in with a passkey, or ' +
-  'with a code on a device that signed in to it before (that lifts this), then change your password; ' +
-  'without either, ask an administrator to reset your second factor.';
+  'Too many wrong codes in a row: this account refuses authenticator-app codes from new devices. Sign in ' +
+  'with one of your recovery codes, a passkey, or a code on a device that signed in to it before (each ' +
+  'lifts this), then change your password; without any, ask an administrator to reset your second factor.';
 
 /**
  * The value of an accepted {@link SecondFactorCheck}; otherwise throws the refusal:
@@ -420,9 +420,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     const code = otp.replace(/\s/g, '');
     // The authenticator's row holds the run: read for every code, recovery codes included.
     const totp = await store.findTotp(userId);
-    const confirmed = totp !== undefined && totp.confirmedAt !== null;
-    if (cap !== undefined && confirmed && totp.consecutiveFailures >= cap) return 'locked';
     if (looksLikeTotpCode(code)) {
+      // At the cap an authenticator's code (6 digits, 20 bits) is refused unchecked. A recovery
+      // code is still checked: 80 random bits (NIST SP 800-63B §5.1.2.2 asks for rate limiting
+      // only below 64), so the run's cap protects nothing there, and it is the owner's way back
+      // when a thief of the password ran the count up (red-team 2026-12-04 F1: a reset by mail
+      // also ends the device tokens, so without it an owner with no passkey was locked out).
+      const confirmed = totp !== undefined && totp.confirmedAt !== null;
+      if (cap !== undefined && confirmed && totp.consecutiveFailures >= cap) return 'locked';
       if (totp === undefined || totp.confirmedAt === null) return undefined;
       const secret = openSecret(userId, totp.sealedSecret);
       if (secret === undefined) return undefined;
@@ -437,9 +442,10 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
   /**
    * Spends `factor` on `mfa` (a transaction's store) and ends the account's run of wrong codes
-   * with it, only while the run is below `cap`: false when another request spent the factor
-   * first, or when wrong codes committed meanwhile brought the run to the cap (the statements
-   * serialize on the authenticator's row, so a right code never slips past the cap in a race).
+   * with it: a TOTP step only while the run is below `cap` (false when another request spent the
+   * step first, or when wrong codes committed meanwhile brought the run to the cap: the statements
+   * serialize on the authenticator's row, so a right code never slips past the cap in a race); a
+   * recovery code at any count (false when it is unknown or used).
    */
   const spendFactor = async (
     mfa: SecondFactorStores['mfa'],
@@ -451,7 +457,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     // the authenticator's row before the recovery codes, the order every second-factor
     // transaction takes (ARCHITECTURE.md); a code found used rolls the end of the run back with it.
     if (factor.method === 'totp') return mfa.acceptTotpStep(userId, factor.step, cap);
-    if (!(await mfa.endRunBeforeRecoveryCode(userId, cap))) return false;
+    // A recovery code is accepted at the cap too (see matchFactor), and ends the run.
+    await mfa.endRunBeforeRecoveryCode(userId, undefined);
     return mfa.useRecoveryCode(userId, factor.hash, clock());
   };
 
@@ -586,10 +593,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     let reachedCap = false;
     const result = await attempt([deviceLane(`session:${sessionId}`)], async () => {
       // A refusal at the cap is no try of the session's either: `attempt` gives its lane back.
-      const wrongCode = async () => {
+      // A wrong recovery code at the cap is a wrong code (the lanes count it), not "locked":
+      // recovery codes are still checked there (see matchFactor).
+      const wrongCode = async (recovery = false) => {
         const counted = await countWrongCode(userId, cap);
         reachedCap = counted.reachedCap;
-        return counted.locked ? ({ locked: true } as const) : undefined;
+        return counted.locked && !recovery ? ({ locked: true } as const) : undefined;
       };
       const factor = await matchFactor(userId, otp, cap);
       if (factor === 'locked') return { locked: true } as const;
@@ -604,7 +613,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           return { method: factor.method, value: await apply(stores, factor.method) };
         });
       } catch (error) {
-        if (error instanceof SpendRefused) return wrongCode();
+        if (error instanceof SpendRefused) return wrongCode(factor.method === 'recovery_code');
         throw error;
       }
     });
@@ -789,22 +798,26 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       let reachedCap = false;
       const result = await attempt<Started<T>>([tokenLane, lane], async () => {
         // Refused at the cap: no try of the token's or the lane's either (`attempt` gives them back).
-        const wrongCode = async (): Promise<Started<T> | undefined> => {
+        // A wrong recovery code at the cap is a wrong code (the lanes count it), not "locked":
+        // recovery codes are still checked there (see matchFactor).
+        const wrongCode = async (recovery = false): Promise<Started<T> | undefined> => {
           const counted = await countWrongCode(userId, cap);
           reachedCap = counted.reachedCap;
-          return counted.locked ? { refused: 'locked' } : undefined;
+          return counted.locked && !recovery ? { refused: 'locked' } : undefined;
         };
+        // Before any code is looked at or counted: every session of the account was ended since
+        // the password step (a reset or password change, "log out everywhere", a disable…), so
+        // the first factor this token stands for may be the old password; it finishes nothing
+        // (red-team 2026-12d I3), and its wrong codes count nothing either (red-team 2026-12-04:
+        // a thief's token minted before the owner's reset went on running up the count). The
+        // session's transaction checks again (`credentialsVersion`), for a change that commits
+        // while this completion runs.
+        const user = await deps.users.findUserById(userId);
+        if (user === undefined || !user.isActive) return { refused: 'invalid_token' };
+        if (user.credentialsVersion !== challenge.credentialsVersion) return { refused: 'invalid_token' };
         const factor = await matchFactor(userId, otp, cap);
         if (factor === 'locked') return { refused: 'locked' };
         if (factor === undefined) return wrongCode();
-        const user = await deps.users.findUserById(userId);
-        if (user === undefined || !user.isActive) return { refused: 'invalid_token' };
-        // Every session of the account was ended since the password step (a reset or password
-        // change, "log out everywhere", a disable…): the first factor this token stands for may be
-        // the old password, so it finishes nothing (red-team 2026-12d I3). A cheap early answer;
-        // the session's transaction checks again (`credentialsVersion`), for a change that
-        // commits while this completion runs.
-        if (user.credentialsVersion !== challenge.credentialsVersion) return { refused: 'invalid_token' };
         const spend = async (stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>) => {
           // Single use: the first completion claims the nonce; a second (a replayed request with
           // another valid code) finds it claimed. A database row kept until the token expires: a
@@ -830,7 +843,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           if (!(error instanceof SpendRefused)) throw error;
           // A code another request spent first is a wrong code (counted; at the cap, refused as
           // locked); a token claimed first is not the code's fault (given back).
-          return error.reason === 'invalid_otp' ? wrongCode() : { refused: 'invalid_token' };
+          return error.reason === 'invalid_otp'
+            ? wrongCode(factor.method === 'recovery_code')
+            : { refused: 'invalid_token' };
         }
       });
       if (reachedCap) await reportLocked(userId, flow, origin);

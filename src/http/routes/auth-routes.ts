@@ -237,9 +237,9 @@ export function registerAuthRoutes(
           'after MFA_MAX_FAILURES_PER_TOKEN wrong codes the token is dead (400 `MFA_TOKEN_INVALID`: sign in again); ' +
           'wrong codes are also limited per account (browsers holding a device cookie count on their own): 429. ' +
           'After MFA_MAX_CONSECUTIVE_FAILURES wrong codes in a row on the account (from any client), a browser ' +
-          'without its device cookie is refused before its code is checked: 403 `SECOND_FACTOR_LOCKED`, until a ' +
-          'passkey, or a code from a device that signed in before, signs in (or an admin resets the factor; a ' +
-          'password reset does not lift it).',
+          'without its device cookie is refused before its authenticator-app code is checked: 403 ' +
+          '`SECOND_FACTOR_LOCKED`, until a recovery code (still checked at the cap), a passkey, or a code from a ' +
+          'device that signed in before, signs in (or an admin resets the factor; a password reset does not lift it).',
         body: Type.Object(
           {
             mfa_token: Type.String({ minLength: 1, maxLength: 2048 }),

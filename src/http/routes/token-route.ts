@@ -147,9 +147,10 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           `\`grant_type=${MFA_OTP_GRANT_TYPE}\`, \`mfa_token\` and \`otp\` (a TOTP or recovery code). ` +
           'Wrong codes are limited per `mfa_token` (then it is dead: log in again) and per account (clients that ' +
           'present a `device_token` count on their own). After MFA_MAX_CONSECUTIVE_FAILURES wrong codes in a row ' +
-          'on the account (from any client), a client without a `device_token` of it is refused before its code ' +
-          'is checked: 400 `invalid_grant` with `code` `SECOND_FACTOR_LOCKED`, until a passkey, or a code from a ' +
-          'device that signed in before, signs in (or an admin resets the factor). The password grant is for first-party clients only: a ' +
+          'on the account (from any client), a client without a `device_token` of it is refused before its ' +
+          'authenticator-app code is checked: 400 `invalid_grant` with `code` `SECOND_FACTOR_LOCKED`, until a recovery ' +
+          'code (still checked at the cap), a passkey, or a code from a device that signed in before, signs in (or an ' +
+          'admin resets the factor). The password grant is for first-party clients only: a ' +
           'registered OAuth client is refused it (400 `unauthorized_client`), and `PASSWORD_GRANT=false` turns it ' +
           'off for everyone (400 `unsupported_grant_type`). `grant_type=authorization_code` (registered clients, ' +
           'after `GET /authorize`) takes `code`, `redirect_uri` (exactly as sent to /authorize) and `code_verifier` ' +
