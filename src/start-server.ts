@@ -274,7 +274,10 @@ export async function startServer(
       gatehouseCore(core)
         .mailer.checkTransport()
         .then(
-          () => shell.log.info('SMTP relay checked: it accepts a connection and the credentials'),
+          () =>
+            shell.log.info(
+              'SMTP relay checked: it answered (with STARTTLS when required, and the credentials when the URL has any)',
+            ),
           (error: unknown) => {
             if (abort.signal.aborted) return; // closed while it was asking
             shell.log.error(

@@ -428,7 +428,7 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
         level: 50,
         error: expect.stringMatching(/STARTTLS.*\?requireTLS=false to SMTP_URL/),
       });
-      // It did not hold start-up, and the server serves.
+      // The check runs after start-up (serve() waited for "ready"): the server serves meanwhile.
       expect((await fetch(`${strict.url}/readyz`)).status).toBe(200);
       strict.child.kill('SIGTERM');
       await strict.exited;

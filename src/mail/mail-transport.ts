@@ -100,6 +100,8 @@ export function createSmtpTransport(options: SmtpTransportOptions): MailTranspor
    */
   const explained = (error: unknown): unknown => {
     if (!startTls || !(error instanceof Error) || !/STARTTLS/i.test(error.message)) return error;
+    // 454 is a relay that offers TLS but cannot now (RFC 3207 §4): plaintext is not the remedy.
+    if ((error as { responseCode?: unknown }).responseCode === 454) return error;
     error.message +=
       ' (STARTTLS is required for a relay off this machine; to send in plaintext anyway, add ' +
       '?requireTLS=false to SMTP_URL)';

@@ -91,8 +91,12 @@ export function createRpInitiatedLogout(deps: RpInitiatedLogoutDeps): RpInitiate
   /** The hint's claims when it is one of our ID tokens, else undefined (any failure: ignored). */
   const verifyHint = createIdTokenHintVerifier(deps);
 
+  // Live: not revoked and not expired (a code-only client's session expires with its access token,
+  // and an expired one is swept only hourly).
   const liveSessionOf = async (hint: IdTokenHint): Promise<boolean> =>
-    (await grants.sessionsOfClient(hint.clientId, hint.userId)).includes(hint.sessionId);
+    (await grants.sessionsOfClient(hint.clientId, hint.userId, undefined, deps.clock())).includes(
+      hint.sessionId,
+    );
 
   return {
     async check(params) {

@@ -80,9 +80,9 @@ export interface OAuthGrantStore {
   deleteConsent(userId: string, clientId: string): Promise<boolean>;
   /**
    * Unrevoked sessions started for `clientId` (of `userId` only, when given; at most `limit`, when
-   * given), with or without refresh tokens.
+   * given; unexpired at `liveAt`, when given), with or without refresh tokens.
    */
-  sessionsOfClient(clientId: string, userId?: string, limit?: number): Promise<string[]>;
+  sessionsOfClient(clientId: string, userId?: string, limit?: number, liveAt?: number): Promise<string[]>;
   /**
    * Deletes the codes `clientId` holds for `userId` and has not exchanged (spent ones stay, for
    * replay detection); returns how many.
@@ -345,7 +345,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },
-    async sessionsOfClient(clientId, userId, limit) {
+    async sessionsOfClient(clientId, userId, limit, liveAt) {
       // The session's own client (migration 024a), not its refresh tokens' rows: a session of an
       // app registered without the refresh_token grant has none, and must end all the same.
       // No registered client is the first party (`FIRST_PARTY_CLIENT_ID`): the predicate of
@@ -358,6 +358,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         .where(sql<boolean>`client_id <> 'gatehouse'`)
         .where('revoked_at', 'is', null);
       if (userId !== undefined) query = query.where('user_id', '=', userId);
+      if (liveAt !== undefined) query = query.where('expires_at', '>', liveAt);
       if (limit !== undefined) query = query.limit(limit);
       return (await query.execute()).map((row) => row.id);
     },

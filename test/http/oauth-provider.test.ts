@@ -708,6 +708,19 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       );
       expect(bye.statusCode, bye.body).toBe(303);
       expect(await works(third.access_token)).toBe(false);
+
+      // Once its access token expired, the session is over too: its hint names no live session,
+      // so the logout asks the person instead of acting on the app's word.
+      // (The logout above signed the browser out too.)
+      const { browser: again } = await signedIn();
+      const fourth = await sessionOf(again, loggedOut);
+      clock.advance(16 * 60_000);
+      const late = await again.request(
+        'GET',
+        `/oauth/logout?${new URLSearchParams({ id_token_hint: fourth.id_token, post_logout_redirect_uri: LOGOUT_REDIRECT })}`,
+      );
+      expect(late.statusCode, late.body).toBe(200);
+      expect(late.body).toContain('data-testid="logout-confirm"');
     });
 
     it('refuses the password grant to a registered client', async () => {
