@@ -46,7 +46,7 @@ export type SecondFactorCheck<T> =
   | { ok: true; method: SecondFactorMethod; value: T }
   | { ok: false; reason: 'invalid' }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
-  /** The account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES: refused whatever the code. */
+  /** The account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES: an authenticator-app code refused unchecked. */
   | { ok: false; reason: 'locked' };
 
 /** What a code presented at the cap is told: waiting does not help, another factor does. */
@@ -119,8 +119,8 @@ export type ChallengeCompletion<T> =
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
   /**
    * The account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES and the client holds no
-   * device token of it: refused whatever the code (not looked at, or, when wrong codes racing it
-   * reached the cap first, neither spent nor told apart).
+   * device token of it: an authenticator-app code is refused (not looked at, or, when wrong codes
+   * racing it reached the cap first, neither spent nor told apart); recovery codes are still checked.
    */
   | { ok: false; reason: 'locked' };
 
@@ -179,7 +179,8 @@ export interface MfaService {
    * session, and runs `apply` (the change the code authorizes) in the transaction that spends it (a
    * recovery code used, a TOTP step recorded: no replay): an outage, or `apply` throwing, spends
    * nothing and is not counted as a wrong code. A wrong code also counts toward the account's
-   * MFA_MAX_CONSECUTIVE_FAILURES; at that cap the code is refused unchecked (`locked`): a session is
+   * MFA_MAX_CONSECUTIVE_FAILURES; at that cap an authenticator-app code is refused unchecked
+   * (`locked`; a recovery code is still checked, see matchFactor): a session is
    * no trusted device, since a stolen session must not guess on past the cap. `origin` goes into
    * the `mfa_locked` audit entry. @default origin: none
    */
@@ -223,8 +224,8 @@ export interface MfaService {
    * session commit together. When `start` fails (the database, the process), nothing is spent: the
    * same token and code work again, and the try is not counted against the caps. A wrong code is
    * counted (outside any transaction, so it stays counted), also toward the account's
-   * MFA_MAX_CONSECUTIVE_FAILURES: at that cap a client without a device token of the account is
-   * refused unchecked (`locked`), while a trusted device still tries within its own lane (a
+   * MFA_MAX_CONSECUTIVE_FAILURES: at that cap a client without a device token of the account has
+   * its authenticator-app codes refused unchecked (`locked`; recovery codes are still checked), while a trusted device still tries within its own lane (a
    * lockout someone holding only the password could aim at the owner's devices is no lockout to
    * build, OWASP Authentication Cheat Sheet). `origin` goes into the `mfa_locked` audit entry.
    * @default origin: none
@@ -409,8 +410,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
    * What `otp` would spend, found by reads alone (the spending happens in the session's
    * transaction, {@link SecondFactorProof.spend}): a TOTP step later than the last accepted one, or
    * a well-formed recovery code (whether it is unused is known only when it is spent). `locked`,
-   * without a look at the code, when the account's run of wrong codes is at `cap` (NIST SP
-   * 800-63B §5.2.2; no cap: a trusted device).
+   * without a look at the code, for an authenticator-app code when the account's run of wrong codes
+   * is at `cap` (NIST SP 800-63B §5.2.2; no cap: a trusted device); recovery codes, 80 random bits,
+   * are matched at any count.
    */
   const matchFactor = async (
     userId: string,
@@ -458,7 +460,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     // transaction takes (ARCHITECTURE.md); a code found used rolls the end of the run back with it.
     if (factor.method === 'totp') return mfa.acceptTotpStep(userId, factor.step, cap);
     // A recovery code is accepted at the cap too (see matchFactor), and ends the run.
-    await mfa.endRunBeforeRecoveryCode(userId, undefined);
+    await mfa.endRunBeforeRecoveryCode(userId);
     return mfa.useRecoveryCode(userId, factor.hash, clock());
   };
 
@@ -602,7 +604,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       };
       const factor = await matchFactor(userId, otp, cap);
       if (factor === 'locked') return { locked: true } as const;
-      if (factor === undefined) return wrongCode();
+      // Not six digits: a mistyped recovery code, a wrong code even at the cap (see wrongCode).
+      if (factor === undefined) return wrongCode(!looksLikeTotpCode(otp.replace(/\s/g, '')));
       try {
         // Spent first, in the change's own transaction (single use: RFC 6238 §5.2 for TOTP, whose
         // compare-and-set also stops two requests racing with one code).
@@ -817,7 +820,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         if (user.credentialsVersion !== challenge.credentialsVersion) return { refused: 'invalid_token' };
         const factor = await matchFactor(userId, otp, cap);
         if (factor === 'locked') return { refused: 'locked' };
-        if (factor === undefined) return wrongCode();
+        // Not six digits: a mistyped recovery code, a wrong code even at the cap (see wrongCode).
+        if (factor === undefined) return wrongCode(!looksLikeTotpCode(otp.replace(/\s/g, '')));
         const spend = async (stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>) => {
           // Single use: the first completion claims the nonce; a second (a replayed request with
           // another valid code) finds it claimed. A database row kept until the token expires: a

@@ -268,6 +268,31 @@ describe.each(engines)('MFA_MAX_CONSECUTIVE_FAILURES ($name)', ({ name }) => {
     expect(await runOf(user.id)).toBe(0);
   });
 
+  it('checks recovery codes at the cap, at /token too: a wrong or mistyped one is a wrong code there, and counts in the run below it', async () => {
+    const { user, recoveryCodes } = await enrolTotp(app, clock());
+    // Below the cap a wrong recovery code adds to the run, as a wrong TOTP code does.
+    const token = await requestMfaToken(app, user.email);
+    expect((await postMfaGrant(app, token, 'aaaa-bbbb-cccc-dddd')).json()).toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect(await runOf(user.id)).toBe(1);
+    await wrongCodes(user.email, CAP - 1);
+    expect(await runOf(user.id)).toBe(CAP);
+    // At the cap: a well-formed wrong one, and one mistyped out of base32 (a 0 for an o), are
+    // wrong codes (invalid_grant without SECOND_FACTOR_LOCKED, whose message sends the owner to
+    // their recovery codes), not a lock.
+    const right = String(recoveryCodes[0]);
+    for (const wrong of ['aaaa-bbbb-cccc-dddd', `${right.slice(0, -1)}0`]) {
+      const answer = await postMfaGrant(app, await requestMfaToken(app, user.email), wrong);
+      expect(answer.json(), wrong).toMatchObject({ error: 'invalid_grant' });
+      expect(answer.json().code, wrong).toBeUndefined();
+    }
+    expect(await runOf(user.id)).toBe(CAP);
+    const signedIn = await postMfaGrant(app, await requestMfaToken(app, user.email), right);
+    expect(signedIn.statusCode, signedIn.body).toBe(200);
+    expect(await runOf(user.id)).toBe(0);
+  });
+
   it('ends the run with a password change by a session that proved its second factor', async () => {
     const { user, secret } = await enrolTotp(app, clock());
     const signedIn = await postMfaGrant(app, await requestMfaToken(app, user.email), nextCode(secret));

@@ -65,12 +65,12 @@ export interface MfaStore {
    */
   clearConsecutiveFailures(userId: string): Promise<void>;
   /**
-   * Ends the account's run of wrong codes before a recovery code is used, with `cap` only while the
-   * run is below it: false when it is at the cap, and nothing changes (a wrong code committed
-   * first). Always writes, and so locks, the authenticator's row, run or not: the second-factor
-   * lock order (ARCHITECTURE.md), the authenticator's row before the recovery codes.
+   * Ends the account's run of wrong codes before a recovery code is used (at any count: recovery
+   * codes are checked at the cap too; rolled back with the transaction when the code turns out
+   * wrong or used). Always writes, and so locks, the authenticator's row, run or not: the
+   * second-factor lock order (ARCHITECTURE.md), the authenticator's row before the recovery codes.
    */
-  endRunBeforeRecoveryCode(userId: string, cap: number | undefined): Promise<boolean>;
+  endRunBeforeRecoveryCode(userId: string): Promise<void>;
   /** Removes the account's authenticator and every recovery code; true when something was removed. */
   deleteFactors(userId: string): Promise<boolean>;
   /** Replaces every recovery code of the account with `hashes` (SHA-256, hex). */
@@ -190,30 +190,16 @@ export function createMfaStore(db: Kysely<Schema>): MfaStore {
         .execute();
     },
 
-    async endRunBeforeRecoveryCode(userId, cap) {
+    async endRunBeforeRecoveryCode(userId) {
       // The row is written, and so locked, even with no run to end, so the code's spending takes
       // the authenticator's row before the codes in every case (the lock order, ARCHITECTURE.md;
       // without it a code-paid disable, which deletes this row after using the code, deadlocked on
-      // PostgreSQL with a TOTP-paid change of the codes). The `CASE` is evaluated on the row it
-      // waited for (PostgreSQL re-checks it), so a wrong code charging it concurrently is seen:
-      // the two serialize on the row.
-      const row = await db
+      // PostgreSQL with a TOTP-paid change of the codes).
+      await db
         .updateTable('mfa_totp')
-        .set((eb) => ({
-          consecutive_failures:
-            cap === undefined
-              ? eb.val(0)
-              : eb
-                  .case()
-                  .when('consecutive_failures', '<', cap)
-                  .then(0)
-                  .else(eb.ref('consecutive_failures'))
-                  .end(),
-        }))
+        .set({ consecutive_failures: 0 })
         .where('user_id', '=', userId)
-        .returning('consecutive_failures')
-        .executeTakeFirst();
-      return row === undefined || Number(row.consecutive_failures) === 0;
+        .execute();
     },
 
     async deleteFactors(userId) {

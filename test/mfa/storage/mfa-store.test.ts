@@ -88,7 +88,6 @@ describe.each(engines)('MfaStore on $name', ({ name }) => {
     expect(await store.chargeConsecutiveFailure(id, undefined)).toEqual({ charged: true, count: 3 });
     // At the cap, a right code's spend does not end the run (nor spend its step)…
     expect(await store.acceptTotpStep(id, 101, 3)).toBe(false);
-    expect(await store.endRunBeforeRecoveryCode(id, 3)).toBe(false);
     expect(await run()).toBe(3);
     // …but without a cap it does, in the step's own statement.
     expect(await store.acceptTotpStep(id, 101)).toBe(true);
@@ -99,23 +98,21 @@ describe.each(engines)('MfaStore on $name', ({ name }) => {
     expect(await run()).toBe(1);
     expect(await store.acceptTotpStep(id, 102, 2)).toBe(true);
     expect(await run()).toBe(0);
-    // Before a recovery code: below the cap, or with nothing to end, it answers true.
-    expect(await store.endRunBeforeRecoveryCode(id, 2)).toBe(true);
+    // Before a recovery code (checked at any count): it ends any run, past the cap too.
     await store.chargeConsecutiveFailure(id, 2);
-    expect(await store.endRunBeforeRecoveryCode(id, 2)).toBe(true);
+    await store.endRunBeforeRecoveryCode(id);
     expect(await run()).toBe(0);
-    // Without a cap (a trusted device) it ends any run.
     await store.chargeConsecutiveFailure(id, undefined);
     await store.chargeConsecutiveFailure(id, undefined);
     await store.chargeConsecutiveFailure(id, undefined);
-    expect(await store.endRunBeforeRecoveryCode(id, undefined)).toBe(true);
+    await store.endRunBeforeRecoveryCode(id);
     expect(await run()).toBe(0);
     // A passkey or a new password ends it too.
     await store.chargeConsecutiveFailure(id, undefined);
     await store.clearConsecutiveFailures(id);
     expect(await run()).toBe(0);
     // An account without an authenticator has no run to end.
-    expect(await store.endRunBeforeRecoveryCode(await account(), 2)).toBe(true);
+    await expect(store.endRunBeforeRecoveryCode(await account())).resolves.toBeUndefined();
   });
 
   it('charges exactly the cap of 20 concurrent wrong codes, one count each', async () => {
