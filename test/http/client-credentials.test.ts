@@ -337,7 +337,7 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
       // The consent page never treats a client token as a signed-in person.
       const authorize = await app.inject({
         method: 'GET',
-        url: `/authorize?response_type=code&client_id=${spa.clientId}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`,
+        url: `/authorize?response_type=code&client_id=${spa.clientId}&redirect_uri=${encodeURIComponent('https://app.example/callback')}&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`,
         headers: bearer(token),
       });
       expect([302, 303, 401]).toContain(authorize.statusCode);
