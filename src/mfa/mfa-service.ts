@@ -418,7 +418,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     userId: string,
     otp: string,
     cap: number | undefined,
-  ): Promise<PendingFactor | 'locked' | undefined> => {
+  ): Promise<PendingFactor | 'locked' | 'replayed' | undefined> => {
     const code = otp.replace(/\s/g, '');
     // The authenticator's row holds the run: read for every code, recovery codes included.
     const totp = await store.findTotp(userId);
@@ -434,8 +434,11 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const secret = openSecret(userId, totp.sealedSecret);
       if (secret === undefined) return undefined;
       const step = matchTotpStep(secret, code, clock());
-      // A replay refused early; acceptTotpStep's compare-and-set stays the authority.
-      if (step === undefined || (totp.lastStep !== null && step <= totp.lastStep)) return undefined;
+      if (step === undefined) return undefined;
+      // A replay refused early (acceptTotpStep's compare-and-set stays the authority): a right code
+      // used before, not a guess, so the run of wrong codes is not charged (a client retrying
+      // after a timeout, or ten requests racing with one code, must not lock its owner out).
+      if (totp.lastStep !== null && step <= totp.lastStep) return 'replayed';
       return { method: 'totp', step };
     }
     const recovery = normalizeRecoveryCode(code);
@@ -462,6 +465,16 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     // A recovery code is accepted at the cap too (see matchFactor), and ends the run.
     await mfa.endRunBeforeRecoveryCode(userId);
     return mfa.useRecoveryCode(userId, factor.hash, clock());
+  };
+
+  /**
+   * Why a matched authenticator-app step was not spent: the run reached the cap while it waited
+   * (`locked`), or another request spent the step first, a right code racing itself, which is no
+   * guess and charges no run (`replayed`: the lanes still count it).
+   */
+  const refusedStep = async (userId: string, cap: number | undefined): Promise<'locked' | 'replayed'> => {
+    const totp = await store.findTotp(userId);
+    return cap !== undefined && totp !== undefined && totp.consecutiveFailures >= cap ? 'locked' : 'replayed';
   };
 
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
@@ -604,6 +617,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       };
       const factor = await matchFactor(userId, otp, cap);
       if (factor === 'locked') return { locked: true } as const;
+      if (factor === 'replayed') return undefined; // counted in the lane, not in the run
       // Not six digits: a mistyped recovery code, a wrong code even at the cap (see wrongCode).
       if (factor === undefined) return wrongCode(!looksLikeTotpCode(otp.replace(/\s/g, '')));
       try {
@@ -616,8 +630,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           return { method: factor.method, value: await apply(stores, factor.method) };
         });
       } catch (error) {
-        if (error instanceof SpendRefused) return wrongCode(factor.method === 'recovery_code');
-        throw error;
+        if (!(error instanceof SpendRefused)) throw error;
+        if (factor.method === 'recovery_code') return wrongCode(true);
+        return (await refusedStep(userId, cap)) === 'locked' ? ({ locked: true } as const) : undefined;
       }
     });
     if (reachedCap) await reportLocked(userId, 'session', origin);
@@ -820,6 +835,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         if (user.credentialsVersion !== challenge.credentialsVersion) return { refused: 'invalid_token' };
         const factor = await matchFactor(userId, otp, cap);
         if (factor === 'locked') return { refused: 'locked' };
+        if (factor === 'replayed') return undefined; // counted in the lanes, not in the run
         // Not six digits: a mistyped recovery code, a wrong code even at the cap (see wrongCode).
         if (factor === undefined) return wrongCode(!looksLikeTotpCode(otp.replace(/\s/g, '')));
         const spend = async (stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>) => {
@@ -845,11 +861,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           return { user, method: factor.method, value };
         } catch (error) {
           if (!(error instanceof SpendRefused)) throw error;
-          // A code another request spent first is a wrong code (counted; at the cap, refused as
-          // locked); a token claimed first is not the code's fault (given back).
-          return error.reason === 'invalid_otp'
-            ? wrongCode(factor.method === 'recovery_code')
-            : { refused: 'invalid_token' };
+          // A token claimed first is not the code's fault (given back). A recovery code refused is
+          // unknown or used: a wrong code. A right step another request spent first is no guess
+          // (the lanes count it, the run does not), unless the run reached the cap meanwhile.
+          if (error.reason !== 'invalid_otp') return { refused: 'invalid_token' };
+          if (factor.method === 'recovery_code') return wrongCode(true);
+          return (await refusedStep(userId, cap)) === 'locked' ? { refused: 'locked' } : undefined;
         }
       });
       if (reachedCap) await reportLocked(userId, flow, origin);

@@ -293,6 +293,26 @@ describe.each(engines)('MFA_MAX_CONSECUTIVE_FAILURES ($name)', ({ name }) => {
     expect(await runOf(user.id)).toBe(0);
   });
 
+  it('does not charge the run for a right code used twice: a replay, or requests racing with one code (red-team 2026-12-04 F2)', async () => {
+    const { user, secret } = await enrolTotp(app, clock());
+    const code = nextCode(secret);
+    const tokens = await Promise.all(Array.from({ length: CAP + 2 }, () => requestMfaToken(app, user.email)));
+    const answers = await Promise.all(tokens.map((token) => postMfaGrant(app, token, code)));
+    expect(answers.filter((answer) => answer.statusCode === 200)).toHaveLength(1);
+    for (const answer of answers.filter((a) => a.statusCode !== 200)) {
+      expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
+      expect(answer.json().code).toBeUndefined();
+    }
+    // The same code once more, later: a replay, refused, and still no wrong code in the run.
+    expect((await postMfaGrant(app, await requestMfaToken(app, user.email), code)).json()).toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect(await runOf(user.id)).toBe(0);
+    // A wrong code still counts.
+    await wrongCodes(user.email, 1);
+    expect(await runOf(user.id)).toBe(1);
+  });
+
   it('ends the run with a password change by a session that proved its second factor', async () => {
     const { user, secret } = await enrolTotp(app, clock());
     const signedIn = await postMfaGrant(app, await requestMfaToken(app, user.email), nextCode(secret));
