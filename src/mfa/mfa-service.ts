@@ -412,7 +412,10 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
    * a well-formed recovery code (whether it is unused is known only when it is spent). `locked`,
    * without a look at the code, for an authenticator-app code when the account's run of wrong codes
    * is at `cap` (NIST SP 800-63B §5.2.2; no cap: a trusted device); recovery codes, 80 random bits,
-   * are matched at any count.
+   * are matched at any count. `replayed` for a right code of a step at or before the last accepted
+   * one: refused, counted in the lanes but not in the run. A deliberate exception to counting
+   * every failure: such a code can never be accepted, it exists only for the ±1-step window after
+   * an accepted code, and a random guess hits one with a chance of at most 3 in a million.
    */
   const matchFactor = async (
     userId: string,
