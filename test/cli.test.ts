@@ -10,13 +10,13 @@ import {
 } from 'node:fs';
 import { Agent, get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CLI, type Run, run } from './support/run-cli.js';
 import { type ServerProcess, startServerProcess } from './support/server-process.js';
-import { startSmtpSink } from './support/smtp-sink.js';
+import { nonLoopbackIPv4, startSmtpSink } from './support/smtp-sink.js';
 import { openSse } from './support/sse-client.js';
 
 const temporary: string[] = [];
@@ -416,11 +416,7 @@ describe('gatehouse serve: shutdown and backups (compiled, real process)', () =>
   it('checks the SMTP relay once at start-up, in the background, and says what to change when it offers no STARTTLS', async () => {
     // One of this machine's own addresses that is not loopback: a relay on the network, where
     // STARTTLS is required by default; the sink offers none (as a downgrade would leave it).
-    const address = Object.values(networkInterfaces())
-      .flat()
-      .find((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)?.address;
-    expect(address, 'the machine has a non-loopback IPv4 address').toBeDefined();
-    const sink = await startSmtpSink(address);
+    const sink = await startSmtpSink(nonLoopbackIPv4());
     try {
       const strict = await serve({ DATA_DIR: tempDir(), SMTP_URL: sink.url });
       const [failed] = await strict.waitFor(/.*SMTP relay check failed.*/);

@@ -1,5 +1,5 @@
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
@@ -13,7 +13,7 @@ import {
 import { createMailer, MAIL_MAX_QUEUED_PER_ADDRESS } from '../../src/mail/mailer.js';
 import { createOutboxTransport, readOutbox } from '../../src/mail/outbox.js';
 import { createTestClock } from '../../src/testing.js';
-import { type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
+import { nonLoopbackIPv4, type SmtpSink, startSmtpSink } from '../support/smtp-sink.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
 const tempDir = useTempDirs();
@@ -128,11 +128,7 @@ describe('STARTTLS on a network path (RFC 3207 §6, RFC 8314 §3)', () => {
 
   it('sends nothing to a server off loopback that offers no STARTTLS (a downgrade), unless the URL allows it', async () => {
     // One of this machine's own addresses that is not loopback: the path a relay on the network takes.
-    const address = Object.values(networkInterfaces())
-      .flat()
-      .find((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)?.address;
-    expect(address, 'the machine has a non-loopback IPv4 address').toBeDefined();
-    const sink = await startSmtpSink(address);
+    const sink = await startSmtpSink(nonLoopbackIPv4());
     try {
       const message = {
         to: 'ada@example.com',

@@ -90,3 +90,34 @@ export async function databaseMigratedTo(
   if (error !== undefined) throw new Error(`migrating to ${migration} failed`, { cause: error });
   return database;
 }
+
+/**
+ * The core's migrations that sort before `name`, as an installation upgrading to it has run them
+ * (`before`, for {@link migrateOnly}), and the last of them (`previous`, where migrating down
+ * from `name` lands).
+ */
+export function migrationsBefore(name: string): { before: Record<string, Migration>; previous: string } {
+  const before = Object.fromEntries(Object.entries(migrations).filter(([other]) => other < name));
+  return { before, previous: Object.keys(before).sort().at(-1) ?? '' };
+}
+
+/**
+ * Migrates `database` down to `previous` and checks `whileDown` there, then up to the latest
+ * again: a migration's `down` and a second `up` over the rows the test left.
+ */
+export async function migrateDownAndUp(
+  database: Database,
+  previous: string,
+  whileDown: () => Promise<void>,
+): Promise<void> {
+  const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
+  expect((await migrator.migrateTo(previous)).error).toBeUndefined();
+  await whileDown();
+  expect((await migrator.migrateToLatest()).error).toBeUndefined();
+}
+
+/** The column names of `table` in `database` as it stands (introspected). */
+export async function columnsOf(database: Database, table: string): Promise<string[] | undefined> {
+  const tables = await database.db.introspection.getTables();
+  return tables.find((found) => found.name === table)?.columns.map((column) => column.name);
+}

@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { expect } from 'vitest';
 
 /** A real SMTP server on a free port that keeps every message it receives, parsed. */
 export interface SmtpSink {
@@ -99,4 +101,16 @@ export function linkToken(text: string | undefined): string {
   const match = /[#]\/[a-z-]+\?token=([A-Za-z0-9_-]+)/.exec(text ?? '');
   if (match?.[1] === undefined) throw new Error(`no link token in: ${text}`);
   return match[1];
+}
+
+/**
+ * One of this machine's own IPv4 addresses that is not loopback: where a sink is reached as a relay
+ * on the network is (STARTTLS is required there by default). Fails the test on a machine without one.
+ */
+export function nonLoopbackIPv4(): string {
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((entry) => entry !== undefined && entry.family === 'IPv4' && !entry.internal)?.address;
+  expect(address, 'the machine has a non-loopback IPv4 address').toBeDefined();
+  return String(address);
 }

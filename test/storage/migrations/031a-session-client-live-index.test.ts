@@ -1,23 +1,19 @@
-import {
-  CompiledQuery,
-  createQueryId,
-  type KyselyPlugin,
-  Migrator,
-  type RootOperationNode,
-  sql,
-} from 'kysely';
+import { CompiledQuery, createQueryId, type KyselyPlugin, type RootOperationNode, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../../src/storage/migrate.js';
-import { migrations as coreMigrations } from '../../../src/storage/migrations/index.js';
 import { createOAuthGrantStore } from '../../../src/storage/oauth-grant-store.js';
 import { engines } from '../../support/databases.js';
-import { insertOldUser, migrateOnly, withTestDatabase } from '../../support/old-schema.js';
+import {
+  insertOldUser,
+  migrateDownAndUp,
+  migrateOnly,
+  migrationsBefore,
+  withTestDatabase,
+} from '../../support/old-schema.js';
 
 const NAME = '031a-session-client-live-index';
 
-/** The core's migrations before `031a`, as an installation upgrading to it has run them. */
-const BEFORE = Object.fromEntries(Object.entries(coreMigrations).filter(([name]) => name < NAME));
-const PREVIOUS_HEAD = Object.keys(BEFORE).sort().at(-1) ?? '';
+const { before: BEFORE, previous: PREVIOUS_HEAD } = migrationsBefore(NAME);
 
 describe.each(engines)('migration 031a-session-client-live-index on $name', ({ name: engine }) => {
   it("finds a client's live sessions through the index, not a scan of every session, and migrates down and up", async () => {
@@ -77,13 +73,9 @@ describe.each(engines)('migration 031a-session-client-live-index on $name', ({ n
       });
       expect(plan).toContain('sessions_client_live_idx');
 
-      const migrator = new Migrator({
-        db: database.db,
-        provider: { getMigrations: async () => coreMigrations },
+      await migrateDownAndUp(database, PREVIOUS_HEAD, async () => {
+        expect(await createOAuthGrantStore(database.db).sessionsOfClient('app')).toEqual(['app-live']);
       });
-      expect((await migrator.migrateTo(PREVIOUS_HEAD)).error).toBeUndefined();
-      expect(await createOAuthGrantStore(database.db).sessionsOfClient('app')).toEqual(['app-live']);
-      expect((await migrator.migrateToLatest()).error).toBeUndefined();
     });
   });
 });
