@@ -410,64 +410,46 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
     });
 
-    it("a recovery code's spending takes the authenticator's row before the codes, as a TOTP-code change does, instead of deadlocking with it", async () => {
-      const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
-      // A run of wrong codes to end (MFA_MAX_CONSECUTIVE_FAILURES): the spending then writes, and locks, the row.
-      await gatehouseCore(app.gatehouse)
-        .database.db.updateTable('mfa_totp')
-        .set({ consecutive_failures: 1 })
-        .where('user_id', '=', user.id)
-        .execute();
-      // A change paid with a TOTP code (new recovery codes, turning the app off): the account
-      // (KEY SHARE), then the step on the authenticator's row, then the recovery codes.
-      const totpChange = await rawTransaction();
-      await totpChange.query('select id from users where id = $1 for key share', [user.id]);
-      await totpChange.query(
-        'update mfa_totp set last_step = coalesce(last_step, 0) + 1 where user_id = $1',
-        [user.id],
-      );
-      const regenerate = app.inject({
-        method: 'POST',
-        url: '/users/me/mfa/recovery-codes',
-        headers: bearer(token),
-        payload: { code: recoveryCodes[0] },
-      });
-      // It waits at the authenticator's row, holding no recovery code's lock.
-      await waitsOnALock(regenerate);
-      // Had it used the code first, this waited for that row: a deadlock (40P01).
-      await totpChange.query('delete from mfa_recovery_codes where user_id = $1', [user.id]);
-      await totpChange.query('commit');
-      const answer = await regenerate;
-      // Then it finds the codes replaced: a wrong code, not 503 TRANSACTION_CONFLICT.
-      expect(answer.statusCode, answer.body).toBe(400);
-      expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
-    });
-
-    it("a recovery code's spending takes the authenticator's row even with no run of wrong codes to end, so a code-paid disable cannot deadlock with a TOTP-paid change", async () => {
-      const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
-      // No run pending (consecutive_failures 0): the common case.
-      const totpChange = await rawTransaction();
-      await totpChange.query('select id from users where id = $1 for key share', [user.id]);
-      await totpChange.query(
-        'update mfa_totp set last_step = coalesce(last_step, 0) + 1 where user_id = $1',
-        [user.id],
-      );
-      // Turning the app off with a recovery code: the code, then deleteFactors' authenticator row.
-      const disable = app.inject({
-        method: 'DELETE',
-        url: '/users/me/mfa/totp',
-        headers: bearer(token),
-        payload: { code: recoveryCodes[0] },
-      });
-      // It waits at the authenticator's row, holding no recovery code's lock.
-      await waitsOnALock(disable);
-      // Had it used the code first, this waited for that row while it waited here: 40P01.
-      await totpChange.query('delete from mfa_recovery_codes where user_id = $1', [user.id]);
-      await totpChange.query('commit');
-      const answer = await disable;
-      expect(answer.statusCode, answer.body).toBe(400);
-      expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
-    });
+    // A change paid with a TOTP code (new recovery codes, turning the app off) takes the account
+    // (KEY SHARE), then the step on the authenticator's row, then the recovery codes. A change paid
+    // with a recovery code must take the authenticator's row before the code too: had it used the
+    // code first, each would wait for the other (40P01, answered 503 TRANSACTION_CONFLICT).
+    it.each([
+      // A run of wrong codes to end (MFA_MAX_CONSECUTIVE_FAILURES): new recovery codes.
+      { run: 1, change: 'new recovery codes', method: 'POST' as const, url: '/users/me/mfa/recovery-codes' },
+      // No run pending, the common case: turning the app off (deleteFactors deletes the row after).
+      { run: 0, change: 'turning the app off', method: 'DELETE' as const, url: '/users/me/mfa/totp' },
+    ])(
+      "a recovery code's spending ($change, run of wrong codes: $run) takes the authenticator's row before the codes instead of deadlocking with a TOTP-paid change",
+      async ({ run, method, url }) => {
+        const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
+        await gatehouseCore(app.gatehouse)
+          .database.db.updateTable('mfa_totp')
+          .set({ consecutive_failures: run })
+          .where('user_id', '=', user.id)
+          .execute();
+        const totpChange = await rawTransaction();
+        await totpChange.query('select id from users where id = $1 for key share', [user.id]);
+        await totpChange.query(
+          'update mfa_totp set last_step = coalesce(last_step, 0) + 1 where user_id = $1',
+          [user.id],
+        );
+        const change = app.inject({
+          method,
+          url,
+          headers: bearer(token),
+          payload: { code: recoveryCodes[0] },
+        });
+        // It waits at the authenticator's row, holding no recovery code's lock.
+        await waitsOnALock(change);
+        await totpChange.query('delete from mfa_recovery_codes where user_id = $1', [user.id]);
+        await totpChange.query('commit');
+        const answer = await change;
+        // Then it finds the codes replaced: a wrong code, not 503 TRANSACTION_CONFLICT.
+        expect(answer.statusCode, answer.body).toBe(400);
+        expect(answer.json()).toMatchObject({ code: 'INVALID_OTP' });
+      },
+    );
 
     it("an admin change that waited while a super admin was promoted takes the new super admin's gate before its row", async () => {
       const boss = await signIn(app, 'super_admin');
