@@ -332,8 +332,9 @@ export function registerAuthRoutes(
           '`current_password`, plus `otp` (a TOTP or recovery code) when the account has a second factor: every ' +
           "factor, as at login. Moves the session's `auth_time` to now (tokens already issued keep working; new " +
           'access tokens carry the new `auth_time`). Wrong guesses are limited per session (429); wrong codes also ' +
-          "count toward the account's MFA_MAX_CONSECUTIVE_FAILURES, at which codes are refused unchecked (403 " +
-          '`SECOND_FACTOR_LOCKED`: re-authenticate with a passkey, or sign in with a code on a trusted device).',
+          "count toward the account's MFA_MAX_CONSECUTIVE_FAILURES, at which authenticator-app codes are refused " +
+          'unchecked (403 `SECOND_FACTOR_LOCKED`: re-authenticate with a recovery code, which is still checked, or a ' +
+          'passkey, or sign in with a code on a trusted device).',
         body: Type.Object(
           {
             current_password: Type.String({ maxLength: 4096 }),
