@@ -107,11 +107,14 @@ export function createSmtpTransport(options: SmtpTransportOptions): MailTranspor
       '?requireTLS=false to SMTP_URL)';
     return error;
   };
+  const rethrowExplained = (error: unknown): never => {
+    throw explained(error);
+  };
   return {
     kind: 'smtp',
     async send(message) {
-      try {
-        await (await ready()).sendMail({
+      await (await ready())
+        .sendMail({
           from: options.from,
           to: message.to,
           subject: message.subject,
@@ -119,17 +122,11 @@ export function createSmtpTransport(options: SmtpTransportOptions): MailTranspor
           html: message.html,
           disableFileAccess: true,
           disableUrlAccess: true,
-        });
-      } catch (error) {
-        throw explained(error);
-      }
+        })
+        .catch(rethrowExplained);
     },
     async check() {
-      try {
-        await (await ready()).verify();
-      } catch (error) {
-        throw explained(error);
-      }
+      await (await ready()).verify().catch(rethrowExplained);
     },
     close: () => {
       // Nothing to close when no message was ever sent (nodemailer was never loaded).

@@ -356,6 +356,11 @@ type Started<T> =
  * Thrown by {@link SecondFactorProof.spend} inside the session's transaction to roll it back when
  * another request spent the token or the code first; caught by `completeChallenge`, never beyond.
  */
+/** Whether `otp` has an authenticator app's shape (six digits, spaces ignored), right or wrong. */
+function isAppCode(otp: string): boolean {
+  return looksLikeTotpCode(otp.replace(/\s/g, ''));
+}
+
 class SpendRefused extends Error {
   constructor(readonly reason: 'invalid_token' | 'invalid_otp') {
     super(`second factor already spent (${reason})`);
@@ -622,7 +627,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       if (factor === 'locked') return { locked: true } as const;
       if (factor === 'replayed') return undefined; // counted in the lane, not in the run
       // Not six digits: a mistyped recovery code, a wrong code even at the cap (see wrongCode).
-      if (factor === undefined) return wrongCode(!looksLikeTotpCode(otp.replace(/\s/g, '')));
+      if (factor === undefined) return wrongCode(!isAppCode(otp));
       try {
         // Spent first, in the change's own transaction (single use: RFC 6238 §5.2 for TOTP, whose
         // compare-and-set also stops two requests racing with one code).
@@ -840,7 +845,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         if (factor === 'locked') return { refused: 'locked' };
         if (factor === 'replayed') return undefined; // counted in the lanes, not in the run
         // Not six digits: a mistyped recovery code, a wrong code even at the cap (see wrongCode).
-        if (factor === undefined) return wrongCode(!looksLikeTotpCode(otp.replace(/\s/g, '')));
+        if (factor === undefined) return wrongCode(!isAppCode(otp));
         const spend = async (stores: SecondFactorStores, audit: Omit<AuditEntry, 'event'>) => {
           // Single use: the first completion claims the nonce; a second (a replayed request with
           // another valid code) finds it claimed. A database row kept until the token expires: a
