@@ -117,11 +117,26 @@ export async function assertOpenRoomAllowed(
   hostUserId: string,
   max: number,
 ): Promise<void> {
+  const refusal = await openRoomRefusal(store, unit, hostUserId, max);
+  if (refusal !== undefined) throw refusal;
+}
+
+/**
+ * As {@link assertOpenRoomAllowed} (the account's lock taken, then its open rooms counted), but
+ * returns the refusal instead of throwing it, for a caller that must check something else first
+ * and throw that error in its place (a hand-over: a wrong code is answered before the cap, or
+ * the cap would tell which rooms exist).
+ */
+export async function openRoomRefusal(
+  store: RoomStore,
+  unit: RoomUnit,
+  hostUserId: string,
+  max: number,
+): Promise<GatehouseError<DiceryErrorCode> | undefined> {
   await unit.lockAccount(hostUserId);
-  if ((await store.countOpenRooms(hostUserId)) >= max) {
-    throw new GatehouseError<DiceryErrorCode>(
-      'TOO_MANY_OPEN_ROOMS',
-      `You have ${max} open rooms, the most allowed; close one first.`,
-    );
-  }
+  if ((await store.countOpenRooms(hostUserId)) < max) return undefined;
+  return new GatehouseError<DiceryErrorCode>(
+    'TOO_MANY_OPEN_ROOMS',
+    `You have ${max} open rooms, the most allowed; close one first.`,
+  );
 }

@@ -5,7 +5,7 @@ import type { HostedRoomRow, RoomBanRecord } from '../storage/room-host-store.js
 import type { RoomRecord, RoomStore } from '../storage/room-store.js';
 import { type DiceryErrorCode, roomNotFound, transferCodeInvalid } from './errors.js';
 import { normalizeDisplayText } from './player-name.js';
-import { assertOpenRoomAllowed, findOpenRoom, lockOpenRoom, type RoomChange } from './room-change.js';
+import { findOpenRoom, lockOpenRoom, openRoomRefusal, type RoomChange } from './room-change.js';
 import { textError } from './room-service.js';
 import { generateClaimCode, hashSecret } from './seat-secrets.js';
 
@@ -75,8 +75,9 @@ export interface RoomHostTools {
   issueTransferCode(code: string, hostUserId: string): Promise<IssuedTransferCode>;
   /**
    * `newHostUserId` becomes the room's host with a hand-over code; emits `host_changed`. Throws
-   * `TRANSFER_CODE_INVALID` (unknown, spent, expired or malformed: one answer), `ROOM_NOT_FOUND`,
-   * `TOO_MANY_OPEN_ROOMS` (the room would pass the new host's cap; counted under their account lock).
+   * `TRANSFER_CODE_INVALID` (unknown, spent, expired or malformed, or no such open room: one answer),
+   * `TOO_MANY_OPEN_ROOMS` (a right code, but the room would pass the new host's cap; counted under
+   * their account lock).
    */
   acceptTransfer(code: string, newHostUserId: string, transferCode: string): Promise<RoomRecord>;
   /**
@@ -162,20 +163,30 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
 
     async acceptTransfer(code, newHostUserId, transferCode) {
       const normalized = normalizeClaimCode(transferCode);
-      const room = await findOpenRoom(rooms, code);
       if (normalized === undefined) throw transferCodeInvalid();
-      return change(async (store, emit, unit) => {
-        // The account lock comes first (then the room's row): the order room creation takes too.
-        await assertOpenRoomAllowed(store, unit, newHostUserId, maxOpenRooms);
-        const locked = await lockOpenRoom(store, room.code);
-        const now = clock();
-        // The conditional UPDATE makes the code single-use under concurrent accepts.
-        if (!(await store.takeOverRoom(locked.code, hashSecret(normalized), newHostUserId, now))) {
-          throw transferCodeInvalid();
-        }
-        await emit(locked.code, 'host_changed', {}, now);
-        return { ...locked, hostUserId: newHostUserId, lastActivityAt: now };
-      });
+      try {
+        const room = await findOpenRoom(rooms, code);
+        return await change(async (store, emit, unit) => {
+          // The account lock comes first (then the room's row): the order room creation takes too.
+          const refusal = await openRoomRefusal(store, unit, newHostUserId, maxOpenRooms);
+          const locked = await lockOpenRoom(store, room.code);
+          const now = clock();
+          // The conditional UPDATE makes the code single-use under concurrent accepts.
+          if (!(await store.takeOverRoom(locked.code, hashSecret(normalized), newHostUserId, now))) {
+            throw transferCodeInvalid();
+          }
+          // Only a right code learns of the cap: refused before, a caller at its cap would tell
+          // live rooms (409) from missing ones (400). Throwing rolls the takeover back.
+          if (refusal !== undefined) throw refusal;
+          await emit(locked.code, 'host_changed', {}, now);
+          return { ...locked, hostUserId: newHostUserId, lastActivityAt: now };
+        });
+      } catch (error) {
+        // A missing or closed room is answered as a wrong code: a 404 told any account which room
+        // codes are live, a guess per request (red-team 2026-12g D3).
+        if (error instanceof GatehouseError && error.code === 'ROOM_NOT_FOUND') throw transferCodeInvalid();
+        throw error;
+      }
     },
 
     async closeIdleRooms(idleBefore) {

@@ -11,12 +11,12 @@ import {
   problemRef,
   userAuthOf,
 } from '../../../http/index.js';
-import { addressBucket } from '../../../index.js';
 import { formatClaimCode } from '../shared/claim-code.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 import { HostedRoomSchema, SpectatorLinkCreatedSchema, SpectatorLinkSchema } from '../shared/wire.js';
 import type { DiceryContext } from './dicery-context.js';
 import { RoomCodeParam } from './room-code-param.js';
+import { createRoomJoinLimit } from './room-join-limit.js';
 import { RoomSchema, toRoomView } from './room-views.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -52,6 +52,7 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
   const { hostTools, spectators, settings } = context.dicery;
   const { counters, clock } = context.gatehouse;
   const host = app.auth.require({ scopes: ['rooms:host'] });
+  const limitJoins = createRoomJoinLimit(context);
 
   app.get(
     '/rooms',
@@ -212,29 +213,22 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
         description:
           "With the hand-over code the host gave you, you become the room's host (the previous host loses it; " +
           'their streams end after `host_changed`). A wrong, used or expired code answers 400 ' +
-          '`TRANSFER_CODE_INVALID`. Attempts are limited per client IP per minute (`ROOM_JOINS_PER_MINUTE`), and ' +
-          'the room counts on your `MAX_OPEN_ROOMS_PER_HOST`.',
+          '`TRANSFER_CODE_INVALID`, and so does a room that does not exist or is closed (no answer tells which room ' +
+          'codes are live). Attempts count on the same limit as joins, per client IP and per IPv6 /48 ' +
+          '(`ROOM_JOINS_PER_MINUTE`). The room counts on your `MAX_OPEN_ROOMS_PER_HOST` (409 ' +
+          '`TOO_MANY_OPEN_ROOMS`, answered only to a right code).',
         params: CodeParams,
         body: Type.Object(
           { transfer_code: Type.String({ maxLength: 64, examples: ['ABCD-EFGH-JKMN'] }) },
           { additionalProperties: false },
         ),
-        response: { 200: RoomSchema, ...errorResponses, 404: problemRef, 409: problemRef, 429: problemRef },
+        response: { 200: RoomSchema, ...errorResponses, 409: problemRef, 429: problemRef },
       },
     },
     async (request) => {
       const userId = authOf(request).user.id;
-      // Counted per address like joins and claims: ≈ 59 bits per code make guessing hopeless.
-      await enforceRateLimit(
-        counters,
-        {
-          key: `room-join:ip:${addressBucket(request.ip)}`,
-          max: settings.roomJoinsPerMinute,
-          windowMs: 60_000,
-          message: 'Too many attempts; try again later.',
-        },
-        clock,
-      );
+      // One budget with joins and claims: ≈ 59 bits per code make guessing hopeless.
+      await limitJoins(request.ip);
       const room = await hostTools.acceptTransfer(request.params.code, userId, request.body.transfer_code);
       return toRoomView(room);
     },

@@ -4,7 +4,6 @@ import { Type } from 'typebox';
 import {
   type AuthContext,
   currentCsrfBinding,
-  enforceAddressRateLimit,
   enforceRateLimit,
   errorResponses,
   IdParam,
@@ -33,6 +32,7 @@ import {
   watchCookieName,
 } from './room-cookies.js';
 import { type RoomEventsRouteOptions, registerRoomEventsRoute } from './room-events-route.js';
+import { createRoomJoinLimit } from './room-join-limit.js';
 import { registerRoomLogRoutes } from './room-log-routes.js';
 import { createRoomReadLimits, READ_LIMITS_DESCRIPTION } from './room-read-limits.js';
 import { RollSchema, RoomSchema, toPlayerView, toRollView, toRoomView } from './room-views.js';
@@ -211,22 +211,7 @@ export function registerRoomRoutes(
   /** Counts one hit on `key` per minute; beyond `max`, 429 with Retry-After. */
   const limit = (key: string, max: number, message: string) =>
     enforceRateLimit(counters, { key, max, windowMs: MINUTE_MS, message }, clock);
-  // Every join attempt counts, successful or not: a failed one is what enumeration looks like,
-  // and counting successes too keeps one address from filling rooms with players.
-  // Per address and, for IPv6, per /48: per /64 alone one network guessed room codes 65 536
-  // times faster than the limit says (red-team 2026-12d I5).
-  const limitJoins = (ip: string) =>
-    enforceAddressRateLimit(
-      counters,
-      {
-        prefix: 'room-join',
-        max: settings.roomJoinsPerMinute,
-        windowMs: MINUTE_MS,
-        message: 'Too many attempts to join rooms; try again later.',
-      },
-      ip,
-      clock,
-    );
+  const limitJoins = createRoomJoinLimit(context);
 
   app.post(
     '/rooms',

@@ -805,6 +805,54 @@ describe.each(engines)('MAX_OPEN_ROOMS_PER_HOST under concurrency ($name)', ({ n
     expect(await openRooms(host)).toBe(3);
   });
 
+  it('D3: a host at the cap learns of it only with a right code; a closed room is a wrong code', async () => {
+    const taker = await signIn(app);
+    for (const i of [1, 2, 3]) await createRoom(app, taker, `Mine ${i}`);
+    const giver = await signIn(app);
+    const room = await createRoom(app, giver);
+    const closed = await createRoom(app, giver);
+    const issue = async (code: string) =>
+      (await app.inject({ method: 'POST', url: `/rooms/${code}/host`, headers: giver.headers })).json()
+        .transfer_code as string;
+    const transferCode = await issue(room.code);
+    const closedCode = await issue(closed.code);
+    expect(
+      (await app.inject({ method: 'DELETE', url: `/rooms/${closed.code}`, headers: giver.headers }))
+        .statusCode,
+    ).toBe(204);
+    const accept = (code: string, transfer: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/host/accept`,
+        headers: taker.headers,
+        payload: { transfer_code: transfer },
+      });
+    // A wrong code on a live room, a closed room and a missing one: one answer, whatever the cap.
+    for (const answer of [
+      await accept(room.code, 'AAAA-BBBB-CCCC'),
+      await accept(closed.code, closedCode),
+      await accept('ZZZZZZZZ', transferCode),
+    ]) {
+      expect(answer.statusCode).toBe(400);
+      expect(answer.json().code).toBe('TRANSFER_CODE_INVALID');
+    }
+    // The right code meets the cap: refused, and the code is not spent by the refusal.
+    const refused = await accept(room.code, transferCode);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().code).toBe('TOO_MANY_OPEN_ROOMS');
+    const other = await signIn(app);
+    expect(
+      (
+        await app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/host/accept`,
+          headers: other.headers,
+          payload: { transfer_code: transferCode },
+        })
+      ).statusCode,
+    ).toBe(200);
+  });
+
   it('hand-overs accepted in parallel with creations stay within the cap', async () => {
     const taker = await signIn(app);
     const givers = await Promise.all([signIn(app), signIn(app), signIn(app)]);
@@ -894,6 +942,34 @@ describe('Dicery room routes: join and roll rate limits, insecure cookies', () =
     }
     // A per-/48 allowance (as the login breaker and the event-stream caps have) refuses most of them.
     expect(answers.filter((status) => status === 429).length).toBeGreaterThan(20);
+  });
+
+  it("D3: a hand-over attempt shares the joins' per-/48 budget and answers a missing room as a wrong code", async () => {
+    // Counted per /64 alone, and answered 404 for a missing room, the hand-over let any account with
+    // an IPv6 /48 test ≈ 1.3 million room codes a minute (red-team 2026-12g D3).
+    const answers: { status: number; code: string }[] = [];
+    for (let subnet = 1; subnet <= 40; subnet += 1) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/rooms/ZZZZZZZZ/host/accept',
+        remoteAddress: `2001:db8:acce:${subnet.toString(16)}::1`,
+        headers: host.headers,
+        payload: { transfer_code: 'AAAA-BBBB-CCCC' },
+      });
+      answers.push({ status: response.statusCode, code: response.json().code });
+    }
+    expect(answers.filter(({ status }) => status === 429).length).toBeGreaterThan(20);
+    for (const answer of answers.filter(({ status }) => status !== 429)) {
+      expect(answer).toEqual({ status: 400, code: 'TRANSFER_CODE_INVALID' });
+    }
+    // The same budget as joins: the /48 that spent it on hand-overs cannot join either.
+    const join = await app.inject({
+      method: 'POST',
+      url: '/rooms/ZZZZZZZZ/join',
+      remoteAddress: '2001:db8:acce:ff::1',
+      payload: { player: 'Guess', transport: 'bearer' },
+    });
+    expect(join.statusCode).toBe(429);
   });
 
   it('limits rolls per player, with Retry-After', async () => {
