@@ -7,6 +7,7 @@
  */
 import type { RollView } from '../shared/wire.js';
 import type { RoomStore } from '../storage/room-store.js';
+import { ROOM_PAGE_MAX_CHARS, withinBudget } from './page-budget.js';
 import type { LoggedRoomEvent, RoomEvent } from './room-bus.js';
 import { hideRoll, maySeeRoll, type RoomEventViewer } from './room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE, toRoomEvent } from './room-service.js';
@@ -25,7 +26,8 @@ export interface RollHistoryPage {
 export interface RoomHistory {
   /**
    * Up to `limit` (≤ {@link ROLL_HISTORY_MAX_PAGE}) rolls numbered below `before` (all when
-   * undefined), newest first, as `viewer` may see them. The room must have been checked (open,
+   * undefined), newest first, as `viewer` may see them; fewer when their stored JSON passes
+   * {@link ROOM_PAGE_MAX_CHARS} (at least one), `next_before` then naming the rest. The room must have been checked (open,
    * caller a member) by the caller.
    */
   page(
@@ -67,10 +69,13 @@ export function createRoomHistory(rooms: RoomStore): RoomHistory {
     async page(code, viewer, before, limit) {
       const size = Math.min(Math.max(Math.trunc(limit), 1), ROLL_HISTORY_MAX_PAGE);
       const stored = await rooms.log.listRollEvents(code, before ?? Number.MAX_SAFE_INTEGER, size);
-      const rolls = stored.map(toRoomEvent).filter(isRoll);
+      // Cut to the size budget before parsing: parsing and serialising is the page's cost.
+      const kept = withinBudget(stored, (event) => event.data.length, ROOM_PAGE_MAX_CHARS);
+      const rolls = kept.map(toRoomEvent).filter(isRoll);
       const items = await view(code, rolls, viewer);
       const oldest = rolls.at(-1);
-      return { items, next_before: rolls.length === size && oldest !== undefined ? oldest.id : null };
+      const more = kept.length < stored.length || stored.length === size;
+      return { items, next_before: more && oldest !== undefined ? oldest.id : null };
     },
     async *all(code, viewer) {
       // Up to the newest event when the export starts: a busy room cannot keep it running forever.

@@ -24,6 +24,7 @@ import {
 } from '../shared/room-log.js';
 import type { RollEventData } from '../shared/wire.js';
 import type { RoomLogEntryRecord, RoomLogKeyRecord, RoomLogStore } from '../storage/room-log-store.js';
+import { ROOM_PAGE_MAX_CHARS } from './page-budget.js';
 import type { RoomEvent } from './room-bus.js';
 
 /**
@@ -101,7 +102,11 @@ export interface RoomLog {
    * fresh 128-bit salt, kept on the server until the host reveals it.
    */
   record(store: RoomLogStore, roll: RoomEvent<'roll'>): Promise<string>;
-  /** Up to `limit` entries after `afterSeq`, with the keys they cite; reveals only of revealed rolls. */
+  /**
+   * Up to `limit` entries after `afterSeq`, with the keys they cite; reveals only of revealed
+   * rolls. Fewer when the entries and reveals pass {@link ROOM_PAGE_MAX_CHARS} (at least one),
+   * `next_after` then naming the rest.
+   */
   page(
     code: string,
     afterSeq: number,
@@ -252,6 +257,9 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
       const size = Math.min(Math.max(Math.trunc(limit), 1), ROOM_LOG_MAX_PAGE);
       const [entries, keys] = await Promise.all([store.listEntries(code, afterSeq, size), store.listKeys()]);
       const items: RoomLogItem[] = [];
+      const kept: RoomLogEntryRecord[] = [];
+      // The page's size budget (ROOM_PAGE_MAX_CHARS), counting a revealed roll's content too.
+      let used = 0;
       for (const entry of entries) {
         let reveal: { salt: string; content: string } | undefined;
         if (entry.salt !== null && entry.revealedSeq !== null) {
@@ -260,16 +268,20 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
             reveal = { salt: entry.salt, content: rollContent(JSON.parse(event.data) as RollEventData) };
           }
         }
+        used += entry.entry.length + (reveal?.content.length ?? 0);
+        if (kept.length > 0 && used > ROOM_PAGE_MAX_CHARS) break;
+        kept.push(entry);
         items.push(toItem(entry, reveal));
       }
-      const cited = new Set(entries.map((entry) => entry.keyId));
-      const last = entries.at(-1);
+      const cited = new Set(kept.map((entry) => entry.keyId));
+      const last = kept.at(-1);
+      const more = kept.length < entries.length || entries.length === size;
       return {
         format: ROOM_LOG_FORMAT,
         room: code,
         keys: keys.filter((key) => cited.has(key.keyId)).map(toPublished),
         entries: items,
-        next_after: entries.length === size && last !== undefined ? last.seq : null,
+        next_after: more && last !== undefined ? last.seq : null,
       };
     },
 

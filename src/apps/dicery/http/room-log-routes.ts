@@ -60,8 +60,8 @@ const LogDocumentSchema = Type.Object({
 const LOG_DESCRIPTION = `The room's roll log: every roll as an entry of a hash chain, each entry naming the hash of the
 one before it and signed with the server's Ed25519 room-log key (\`GET /rooms/log-keys\`), never with a token-signing key.
 A secret roll's entry holds only SHA-256(salt ‖ content) with a 128-bit salt; once the host reveals it, \`reveal\`
-discloses the salt and content here. Pages of up to ${ROOM_LOG_MAX_PAGE} entries in sequence order (\`after\`,
-\`next_after\`); join the pages' \`entries\` (and \`keys\`) into one document to verify it with
+discloses the salt and content here. Pages of up to ${ROOM_LOG_MAX_PAGE} entries and 128 KiB in sequence order (\`after\`,
+\`next_after\`: a page of large rolls holds fewer); join the pages' \`entries\` (and \`keys\`) into one document to verify it with
 \`gatehouse verify-room-log FILE\` or the web UI's verify page. For the room's players, its host and its spectators
 (watch links): everyone gets the same entries, since a secret roll's entry holds only its commitment until revealed. What a
 verification proves, and what it does not (it says nothing about the server's random numbers), is in the README.`;
@@ -209,7 +209,9 @@ export function registerRoomLogRoutes(
         summary: 'Roll history',
         description:
           'Every roll of the room, newest first, a page at a time: `before` is an event id (the `next_before` ' +
-          `of the previous page; omit it for the newest rolls), \`limit\` at most ${ROLL_HISTORY_MAX_PAGE}. ` +
+          `of the previous page; omit it for the newest rolls), \`limit\` at most ${ROLL_HISTORY_MAX_PAGE}; a page also ` +
+          'holds at most 128 KiB of rolls, so a page of large rolls holds fewer (follow `next_before` while it is not ' +
+          'null). ' +
           'Each roll carries its date (`rolled_at`). Secret rolls appear in full to the host, their roller, and ' +
           'everyone once revealed; to other players and spectators as `{ hidden: true }` placeholders (who and ' +
           'when only). ' +

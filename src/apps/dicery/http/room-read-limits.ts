@@ -1,5 +1,4 @@
-import { enforceRateLimit } from '../../../http/index.js';
-import { addressBucket } from '../../../index.js';
+import { enforceAddressRateLimit, enforceRateLimit } from '../../../http/index.js';
 import type { DiceryContext } from './dicery-context.js';
 import { roomOf } from './room-auth.js';
 
@@ -8,8 +7,9 @@ const MINUTE_MS = 60_000;
 /** The read limits as the routes' descriptions state them (the settings' names, never their values). */
 export const READ_LIMITS_DESCRIPTION =
   "Limited per caller (a player, the host's account, or one spectator: each watch cookie or spectator token on " +
-  'its own) to `ROOM_READS_PER_MINUTE` page reads (snapshots, history and log together) a minute, per client IP ' +
-  'to `ROOM_READS_PER_MINUTE_PER_IP`, and the spectators of one watch link together to ' +
+  'its own) to `ROOM_READS_PER_MINUTE` page reads (snapshots, history and log together; a page holds up to 128 KiB ' +
+  'of rolls) a minute, per client IP ' +
+  'to `ROOM_READS_PER_MINUTE_PER_IP` (an IPv6 /48 to four times that), and the spectators of one watch link together to ' +
   '`ROOM_READS_PER_MINUTE_PER_WATCH_LINK`; beyond any, 429 `TOO_MANY_REQUESTS` with `Retry-After`.';
 
 /** Which budget a room read draws on: a page (history, log, snapshot) or a whole-log export. */
@@ -55,7 +55,14 @@ export function createRoomReadLimits(context: DiceryContext): RoomReadLimit {
           ];
     const hit = (key: string, max: number) =>
       enforceRateLimit(counters, { key, max, windowMs: MINUTE_MS, message }, clock);
-    await hit(`room-${kind}:ip:${addressBucket(request.ip)}`, perIp);
+    // Per address and, for IPv6, per /48 (as joins): callers are free to mint, so per /64 alone one
+    // network would read 65 536 addresses' worth (red-team 2026-12g D1).
+    await enforceAddressRateLimit(
+      counters,
+      { prefix: `room-${kind}`, max: perIp, windowMs: MINUTE_MS, message },
+      request.ip,
+      clock,
+    );
     await hit(`room-${kind}:${who}`, perCaller);
     // After the spectator's own budget: a viewer refused there adds nothing to the link's count.
     if (spectator !== null) await hit(`room-${kind}:watch:${spectator.linkId}`, perLink);

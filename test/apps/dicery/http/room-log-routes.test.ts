@@ -12,6 +12,7 @@ import {
   type MockInstance,
   vi,
 } from 'vitest';
+import { ROOM_PAGE_MAX_CHARS } from '../../../../src/apps/dicery/core/page-budget.js';
 import { ROOM_LOG_KEYS_MAX_AGE_MS } from '../../../../src/apps/dicery/core/room-log.js';
 import { type RoomLogDocument, verifyRoomLog } from '../../../../src/apps/dicery/shared/room-log.js';
 import type { RoomLogStore } from '../../../../src/apps/dicery/storage/room-log-store.js';
@@ -356,6 +357,63 @@ describe('Dicery secret rolls, history, exports and the signed log (issue 14, it
     }
   });
 
+  it('D1: pages of the largest rolls are cut by size, and following next_before / next_after still reads every roll once', async () => {
+    // Counted by rolls alone, a page of 200 rolls of 300 dice was ≈ 2.2 MB and ≈ 110 ms of the event
+    // loop: one address within its read limit took the whole core (red-team 2026-12g D1).
+    const { code, pat } = await table();
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++)
+      ids.push((await roll(code, pat, { notation: '100d2ro1!kh99', label: 'x'.repeat(64) })).id);
+    const secret = await roll(code, pat, { notation: '100d2ro1!kh99', visibility: 'host' });
+    ids.push(secret.id);
+    const revealed = await app.inject({
+      method: 'POST',
+      url: `/rooms/${code}/rolls/${secret.id}/reveal`,
+      headers: host.headers,
+    });
+    expect(revealed.statusCode).toBe(201);
+
+    const history: number[] = [];
+    let before: number | null = Number.MAX_SAFE_INTEGER;
+    let pages = 0;
+    while (before !== null) {
+      const page = await get(`/rooms/${code}/rolls?limit=200&before=${before}`, pat.headers);
+      expect(page.statusCode).toBe(200);
+      expect(page.body.length).toBeLessThan(ROOM_PAGE_MAX_CHARS * 1.25);
+      const body = page.json() as { items: { id: number }[]; next_before: number | null };
+      history.push(...body.items.map((item) => item.id));
+      before = body.next_before;
+      pages += 1;
+    }
+    expect(pages).toBeGreaterThan(1);
+    expect(history).toEqual([...ids].reverse());
+
+    const entries: RoomLogDocument['entries'] = [];
+    const keys = new Map<string, RoomLogDocument['keys'][number]>();
+    let after: number | null = 0;
+    pages = 0;
+    while (after !== null) {
+      const page = await get(`/rooms/${code}/log?limit=200&after=${after}`, pat.headers);
+      expect(page.statusCode).toBe(200);
+      expect(page.body.length).toBeLessThan(ROOM_PAGE_MAX_CHARS * 1.25);
+      const body = page.json() as RoomLogDocument & { next_after: number | null };
+      entries.push(...body.entries);
+      for (const key of body.keys) keys.set(key.kid, key);
+      after = body.next_after;
+      pages += 1;
+    }
+    expect(pages).toBeGreaterThan(1);
+    expect(entries.map((entry) => entry.seq)).toEqual(ids);
+    expect(entries.at(-1)?.reveal).toBeDefined();
+    const document = {
+      format: 'dicery-room-log/1',
+      room: code,
+      keys: [...keys.values()],
+      entries,
+    } as RoomLogDocument;
+    expect(await verifyRoomLog(document)).toMatchObject({ ok: true, entries: ids.length, fromGenesis: true });
+  });
+
   it('exports JSON and CSV, neutralising formula cells (OWASP CSV injection)', async () => {
     const room = await createRoom(app, host);
     const mallory = await joinAsBot(app, room.code, '=HYPERLINK("http://x")');
@@ -550,6 +608,32 @@ describe('Dicery room reads are rate-limited per caller and per address', () => 
     }
     const fresh = await joinAsBot(app, room.code, 'Fresh');
     expectLimited(await get(`/rooms/${room.code}/rolls/export`, fresh.headers));
+  });
+});
+
+describe('Dicery page reads are counted per IPv6 /48 too (red-team 2026-12g D1)', () => {
+  let app: FastifyInstance;
+  const PER_IP = 2;
+  beforeAll(async () => {
+    app = await buildTestServer({
+      ...NO_ROOM_LIMITS,
+      roomReadsPerMinute: 1000,
+      roomReadsPerMinutePerIp: PER_IP,
+    });
+  });
+  afterAll(async () => app.close());
+
+  it("one /48 gets four addresses' reads, however many /64s it reads from", async () => {
+    const room = await createRoom(app, await signIn(app));
+    const pat = await joinAsBot(app, room.code, 'Pat');
+    const read = (remoteAddress: string) =>
+      app.inject({ method: 'GET', url: `/rooms/${room.code}/rolls`, headers: pat.headers, remoteAddress });
+    const answers: number[] = [];
+    for (let subnet = 1; subnet <= 12; subnet += 1)
+      answers.push((await read(`2001:db8:feed:${subnet}::1`)).statusCode);
+    expect(answers.filter((status) => status === 200)).toHaveLength(PER_IP * 4);
+    expect(answers.slice(PER_IP * 4).every((status) => status === 429)).toBe(true);
+    expect((await read('2001:db8:beef:1::1')).statusCode).toBe(200);
   });
 });
 
