@@ -770,12 +770,14 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       }
       const user = await users.findUserById(userId);
       if (user === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
-      await stepUp.confirm(user, proof, sessionId);
+      // Before the step-up: a request that changes nothing costs no password hash (red-team
+      // 2026-12g A1: right-password checks that changed nothing were a free flood of hashes).
       if (email.key === user.emailKey) {
         throw new GatehouseError('VALIDATION_FAILED', 'email is already your address', {
           errors: [{ field: 'email', message: 'is already your address' }],
         });
       }
+      await stepUp.confirm(user, proof, sessionId);
       const taken = await users.findUserByEmailKey(email.key);
       if (taken !== undefined) {
         if (!settings.requireVerifiedEmail)

@@ -7,6 +7,7 @@ import type { Lane } from '../passwords/limit-concurrency.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
 import type { PasswordUpgrade } from '../sessions/session-manager.js';
+import type { AccountTokenStore } from '../storage/account-token-store.js';
 import type { AuditRetentionStore } from '../storage/audit-retention-store.js';
 import type { AuditStore } from '../storage/audit-store.js';
 import type { SessionStore } from '../storage/session-store.js';
@@ -104,9 +105,11 @@ export interface AccountService {
     passwordAudit?: AuditEntry,
   ): Promise<UserRecord>;
   /**
-   * Checks the signed-in user's current password (a password change, a re-authentication): limited
-   * per session with the device limit, in the reserved hashing lane, never by the account's
-   * lockout. Throws INVALID_CURRENT_PASSWORD, TOO_MANY_LOGIN_ATTEMPTS or TOO_MANY_REQUESTS.
+   * Checks the signed-in user's current password (a password change, a re-authentication): wrong
+   * answers limited per session with the device limit, right ones counted as the account's logins
+   * (`LOGIN_MAX_SUCCESSES_PER_ACCOUNT`), one check per account at a time, in the reserved hashing
+   * lane, never by the account's lockout. Throws INVALID_CURRENT_PASSWORD, TOO_MANY_LOGIN_ATTEMPTS
+   * or TOO_MANY_REQUESTS.
    */
   verifyCurrentPassword(user: UserRecord, password: string | undefined, sessionId: string): Promise<void>;
   /** Applies a change made on behalf of the user and tells every instance. */
@@ -123,6 +126,8 @@ export interface ProfileStores {
   auditTallies: Pick<AuditRetentionStore, 'recordLoginFailure'>;
   /** The account's run of wrong second-factor codes, which a new password ends. */
   mfa: Pick<MfaStore, 'clearConsecutiveFailures'>;
+  /** The account's mailed links: a new password ends its password-reset links. */
+  tokens: Pick<AccountTokenStore, 'deleteUserTokens'>;
 }
 
 /** Dependencies of {@link createAccountService}. */
@@ -273,13 +278,26 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     // not become a permanent takeover by brute force. The signed-in session is the client
     // here, so it gets a trusted-device counter of its own and hashes in the reserved lane.
     const subject: LoginSubject = { trust: 'trusted', deviceKey: `session:${sessionId}` };
-    const outcome = await deps.gate.run(`session:${sessionId}`, async () => {
+    // A right answer is a sign-in's proof, and counts as one of the account's logins
+    // (LOGIN_MAX_SUCCESSES_PER_ACCOUNT), checked before the hash. Counted only on failures, a
+    // holder of the password could re-check it without end from many sessions at once, each check
+    // an argon2 hash in the lane kept for trusted devices, ahead of every new-device login
+    // (red-team 2026-12g A1: ten sessions stalled all other logins). Only a right password
+    // spends it, so nobody without one can aim it at the account.
+    const account: LoginAccount = { accountKey: user.emailKey };
+    // One check per account at a time (not per session): an account's sessions together hold at
+    // most one hash slot, and the allowance above is counted exactly.
+    const outcome = await deps.gate.run(`current-password:${user.id}`, async () => {
       const decision = await deps.throttle.check(subject);
-      if (!decision.allowed) return decision;
+      if (!decision.allowed) return { ...decision, limit: 'guesses' as const };
+      const logins = await deps.throttle.checkLogins(account);
+      if (!logins.allowed) return { ...logins, limit: 'logins' as const };
       // A missing value guesses nothing: no hash, no count.
       if (current === undefined) return 'wrong';
       const right = await hasher.verify(user.passwordHash, current, 'reserved');
-      await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
+      if (right)
+        await Promise.all([deps.throttle.recordSuccess(subject), deps.throttle.recordLogin(account)]);
+      else await deps.throttle.recordFailure(subject);
       return right ? 'right' : 'wrong';
     });
     if (!outcome.ok) {
@@ -288,8 +306,16 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       });
     }
     if (typeof outcome.value === 'object') {
+      const { limit, retryAfterSeconds } = outcome.value;
+      if (limit === 'logins') {
+        throw new GatehouseError(
+          'TOO_MANY_REQUESTS',
+          'Too many sign-ins and password checks for this account; try again later.',
+          { retryAfterSeconds },
+        );
+      }
       throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
-        retryAfterSeconds: outcome.value.retryAfterSeconds,
+        retryAfterSeconds,
       });
     }
     if (outcome.value === 'wrong') {
@@ -426,15 +452,16 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         // this request hashes must not be undone by it. Before, a squatter's password change in
         // flight across the owner's take-over set the squatter's new password on the owner's
         // account (red-team 2026-12d I9, found while fixing it).
+        // The new password's policy first: a change refused anyway costs no hash of the current
+        // one (red-team 2026-12g A1: a weak new password with the right current one was a free
+        // hash per request).
+        const next = checkedPassword(passwordPolicy, change.password, 'password', user.email);
         const stored = await users.findUserById(user.id);
         if (stored === undefined) throw new GatehouseError('USER_NOT_FOUND', 'User not found.');
         await verifyCurrentPassword(stored, change.currentPassword, currentSessionId);
         checked = stored.passwordHash;
         // Hashed before the transaction: hashing never holds one open.
-        patch.passwordHash = await hasher.hash(
-          checkedPassword(passwordPolicy, change.password, 'password', user.email),
-          'reserved',
-        );
+        patch.passwordHash = await hasher.hash(next, 'reserved');
       }
       const { updated, revoked } = await deps.transaction(async (stores) => {
         // The lock order (ARCHITECTURE.md): a password change ends the other sessions, which
@@ -467,6 +494,10 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         // The password someone guessed codes behind is dead: their run of wrong codes ends with
         // it (MFA_MAX_CONSECUTIVE_FAILURES), in the change's transaction, after the account's row.
         if (patch.passwordHash !== undefined) await stores.mfa.clearConsecutiveFailures(user.id);
+        // So are the reset links mailed before it: a link someone else saw (a shared mailbox, a
+        // forwarded mail) was still a takeover for PASSWORD_RESET_TTL after the owner reacted by
+        // changing the password (red-team 2026-12g A4). A reset already ends them all.
+        if (patch.passwordHash !== undefined) await stores.tokens.deleteUserTokens(user.id, 'reset_password');
         // The entry commits with the change, or neither does: a process dying between a commit
         // and an audit write after it would leave a password change unrecorded.
         if (patch.passwordHash !== undefined && passwordAudit !== undefined) {

@@ -1,4 +1,5 @@
 import { createMfaStore, type MfaStore } from '../mfa/storage/mfa-store.js';
+import { type AccountTokenStore, createAccountTokenStore } from './account-token-store.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './audit-retention-store.js';
 import { type AuditStore, createAuditStore } from './audit-store.js';
 import { lockAccountsAndSuperAdmins } from './lock-user-row.js';
@@ -18,6 +19,8 @@ export interface UserAdminStores {
   auditTallies: Pick<AuditRetentionStore, 'recordLoginFailure'>;
   /** The account's run of wrong second-factor codes, which a new password ends. */
   mfa: Pick<MfaStore, 'clearConsecutiveFailures'>;
+  /** The account's mailed links, which a new password ends the reset links of. */
+  tokens: Pick<AccountTokenStore, 'deleteUserTokens'>;
   /**
    * Locks the actor's and the target's rows and every active super admin's
    * ({@link lockAccountsAndSuperAdmins}), so a concurrent change of any of them waits for this
@@ -42,6 +45,7 @@ export function createUserAdminTransaction(database: Database): UserAdminTransac
         audit: createAuditStore(trx),
         auditTallies: createAuditRetentionStore(trx),
         mfa: createMfaStore(trx),
+        tokens: createAccountTokenStore(trx),
         lockParties: (actorId, targetId) => lockAccountsAndSuperAdmins(trx, [actorId, targetId]),
       }),
     );

@@ -406,6 +406,57 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     expect(limited.json().code).toBe('TOO_MANY_LOGIN_ATTEMPTS');
   });
 
+  // Attack (red-team 2026-12g A1): a right current password reset the session's counter, so a
+  // free account's sessions re-checked it without end (a weak new password, or their own address
+  // as the new one, changed nothing), each check an argon2 hash in the lane kept for trusted
+  // devices: ten sessions stalled every other login on the server.
+  it("A1: right current-password checks count as the account's logins, one per account at a time; a change refused anyway hashes nothing", async () => {
+    app = await build({ loginMaxSuccessesPerAccount: 4 });
+    const user = await createUser(app);
+    const [first, second] = [
+      (await login(app, user.email)).access_token,
+      (await login(app, user.email)).access_token,
+    ];
+    const { hasher } = gatehouseCore(app.gatehouse);
+    const verify = vi.spyOn(hasher, 'verify');
+    const patch = (token: string, payload: Record<string, string>) =>
+      app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(token), payload });
+    // Refused on what the request asks for, before any hash of the current password.
+    const weak = await patch(first, { password: 'x', current_password: PASSWORD });
+    expect(weak.json().code).toBe('WEAK_PASSWORD');
+    const same = await patch(first, { email: user.email, current_password: PASSWORD });
+    expect(same.json().code).toBe('VALIDATION_FAILED');
+    expect(verify).not.toHaveBeenCalled();
+    // Parallel checks from the account's sessions hash one at a time.
+    let running = 0;
+    let most = 0;
+    verify.mockImplementation(async (phc, password, lane) => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running -= 1;
+      return phc.length > 0 && password === PASSWORD && lane === 'reserved';
+    });
+    const reauthenticate = (token: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/reauthenticate',
+        headers: bearer(token),
+        payload: { current_password: PASSWORD },
+      });
+    const answers = await Promise.all([reauthenticate(first), reauthenticate(second)]);
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200]);
+    expect(most).toBe(1);
+    // Two logins and two right checks: the allowance of 4 is spent, for checks and logins alike.
+    const refused = await reauthenticate(first);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().code).toBe('TOO_MANY_REQUESTS');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await grant(app, user.email, PASSWORD)).statusCode).toBe(429);
+    expect(verify).toHaveBeenCalledTimes(2);
+    verify.mockRestore();
+  });
+
   it('limits a client IP across accounts (untrusted clients only)', async () => {
     app = await build({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100 });
     const user = await createUser(app);

@@ -304,6 +304,28 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     expect((await post(app, '/auth/reset-password', { token, password: NEW_PASSWORD })).statusCode).toBe(204);
   });
 
+  it('A4: a password change ends the reset links mailed before it', async () => {
+    // Red-team 2026-12g A4: the owner who reacts to a reset mail they did not ask for by changing
+    // the password left the link a takeover for PASSWORD_RESET_TTL.
+    const owner = await user(app);
+    await post(app, '/auth/forgot-password', { email: owner.email });
+    const token = linkToken((await lastMail(app, owner.email, /Reset/)).text);
+    const changed = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(owner.token),
+      payload: { password: NEW_PASSWORD, current_password: PASSWORD },
+    });
+    expect(changed.statusCode).toBe(200);
+    const stale = await post(app, '/auth/reset-password', { token, password: `${NEW_PASSWORD} 2` });
+    expect(stale.statusCode).toBe(400);
+    expect(stale.json()).toMatchObject({ code: 'INVALID_LINK_TOKEN' });
+    expect(
+      (await postToken(app, { grant_type: 'password', username: owner.email, password: NEW_PASSWORD }))
+        .statusCode,
+    ).toBe(200);
+  });
+
   it('resets the password: single use, ends every session, notifies, and logs in with the new one', async () => {
     const owner = await user(app);
     await post(app, '/auth/forgot-password', { email: owner.email });
