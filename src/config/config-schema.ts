@@ -696,7 +696,8 @@ export const gatehouseConfigSchema = Type.Object(
       maximum: 100_000,
       default: 120,
       description:
-        'failed client authentications at the `client_credentials` grant per client IP (IPv6: per /64) per minute; ' +
+        'failed client authentications at `/token` (every grant that names a client) per client IP (IPv6: per /64) ' +
+        'per minute; ' +
         'beyond, the address gets 429 `temporarily_unavailable` until the minute ends (successes never count)',
     }),
     forgotPasswordPerIpPerHour: integerSetting({

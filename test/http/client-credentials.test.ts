@@ -259,6 +259,45 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
     expect((await grant({}, basic(service.clientId, serviceSecret), address)).statusCode).toBe(200);
   });
 
+  // Red-team 2026-12g O3: only the client_credentials grant counted failed client authentications;
+  // the code and refresh grants answered any number of guesses (401 for a wrong secret, 400 for a
+  // right one), from an address the limit had already refused.
+  it('O3: counts failed client authentications at every grant, against the same per-address limit', async () => {
+    const address = nextAddress();
+    const asWebApp = (grantType: string, secret: string, from = address) =>
+      grant(
+        grantType === 'refresh_token'
+          ? { grant_type: grantType, refresh_token: 'ghr_not-a-token' }
+          : { grant_type: grantType, code: 'not-a-code', redirect_uri: 'https://app.example/callback' },
+        basic(webApp.clientId, secret),
+        from,
+      );
+    for (let i = 0; i < PER_IP; i++) {
+      const response = await asWebApp(i % 2 === 0 ? 'authorization_code' : 'refresh_token', `guess-${i}`);
+      expect(response.statusCode).toBe(401);
+      expect(response.json().error).toBe('invalid_client');
+    }
+    for (const grantType of ['authorization_code', 'refresh_token', 'client_credentials']) {
+      const refused =
+        grantType === 'client_credentials'
+          ? await grant({}, basic(service.clientId, serviceSecret), address)
+          : await asWebApp(grantType, webAppSecret);
+      expect(refused.statusCode).toBe(429);
+      expect(refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    }
+    // Another address is not refused; a first-party password grant names no client, so the refused
+    // address still reaches the password check (400 invalid_grant for an unknown account).
+    expect((await asWebApp('authorization_code', webAppSecret, nextAddress())).json().error).toBe(
+      'invalid_grant',
+    );
+    const password = await grant(
+      { grant_type: 'password', username: 'nobody@example.com', password: 'x' },
+      {},
+      address,
+    );
+    expect(password.json().error).toBe('invalid_grant');
+  });
+
   // Abuse assignment: every request counted, so junk requests from a service's own NAT spent its allowance.
   it('never counts successful requests against the address', async () => {
     const address = nextAddress();
