@@ -147,7 +147,9 @@ export function createRpInitiatedLogout(deps: RpInitiatedLogoutDeps): RpInitiate
       const uri = params.postLogoutRedirectUri;
       if (uri !== undefined) {
         // §3: only a URI registered for this client, compared exactly; else no redirect at all.
-        if (client?.postLogoutRedirectUris.includes(uri) === true) {
+        // Never for a disabled client: disabling stops an app at once, and one disabled because
+        // its domain was lost must not stay a redirect target on our origin (red-team 2026-12g O5).
+        if (client?.disabled === false && client.postLogoutRedirectUris.includes(uri)) {
           const url = new URL(uri);
           if (params.state !== undefined) url.searchParams.append('state', params.state);
           redirectTo = url.toString();
@@ -158,7 +160,9 @@ export function createRpInitiatedLogout(deps: RpInitiatedLogoutDeps): RpInitiate
             description:
               client === undefined
                 ? 'The post_logout_redirect_uri needs an id_token_hint or a client_id.'
-                : 'The post_logout_redirect_uri is not registered for this app.',
+                : client.disabled
+                  ? 'This app is disabled: it gets no redirect.'
+                  : 'The post_logout_redirect_uri is not registered for this app.',
           });
         }
       }

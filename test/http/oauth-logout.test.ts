@@ -335,6 +335,33 @@ describe.each(engines)('RP-initiated logout with id_token_hint ($name)', ({ name
     expect(plain.body).toContain('data-testid="logged-out"');
   });
 
+  it('O5: never redirects for a disabled client, and does again once it is enabled', async () => {
+    const clients = gatehouseCore(app.gatehouse).oauthClients;
+    const operator = { actorId: null };
+    const disabled = (
+      await clients.create(
+        { name: 'Lost Domain', redirectUris: [REDIRECT], postLogoutRedirectUris: [LOGOUT_REDIRECT] },
+        operator,
+      )
+    ).client;
+    await clients.setDisabled(disabled.clientId, true, operator);
+    const ask = () =>
+      app.inject({
+        method: 'GET',
+        url: logoutUrl({
+          client_id: disabled.clientId,
+          post_logout_redirect_uri: LOGOUT_REDIRECT,
+          state: 's',
+        }),
+      });
+    const refused = await ask();
+    expect(refused.statusCode).toBe(200);
+    expect(refused.headers.location).toBeUndefined();
+    expect(refused.body).toContain('This app is disabled');
+    await clients.setDisabled(disabled.clientId, false, operator);
+    expect(locationOf(await ask()).toString()).toBe(`${LOGOUT_REDIRECT}?state=s`);
+  });
+
   it('binds the confirmation form to the hint: swapping it breaks the token', async () => {
     const { browser } = await signedIn();
     const { browser: victimBrowser } = await signedIn();
