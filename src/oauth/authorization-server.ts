@@ -84,6 +84,10 @@ export interface AuthorizationParameters {
   responseMode?: string | undefined;
   /** OIDC Core §3.1.2.1 `id_token_hint`: an ID token we issued to this client, expired or not. */
   idTokenHint?: string | undefined;
+  /** OIDC Core §6.1 `request` (a request object): not supported, only noticed to refuse it. */
+  request?: string | undefined;
+  /** OIDC Core §6.2 `request_uri`: not supported, only noticed to refuse it. */
+  requestUri?: string | undefined;
   /** The client's address, not a parameter: failed hints are limited per address. */
   clientIp?: string | undefined;
 }
@@ -135,7 +139,9 @@ export type AuthorizationErrorCode =
   | 'invalid_scope'
   | 'temporarily_unavailable'
   | 'login_required'
-  | 'consent_required';
+  | 'consent_required'
+  | 'request_not_supported'
+  | 'request_uri_not_supported';
 
 /**
  * Outcome of {@link AuthorizationServer.checkRequest}. When the client or the redirect URI is
@@ -376,6 +382,13 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         redirect: true,
         to: errorRedirect({ redirectUri, state }, error, description),
       });
+      // OIDC Core §6.1, §6.2: an OP that does not support request objects MUST answer so. Served
+      // from the outer parameters instead, a request whose object said otherwise (another scope, a
+      // nonce) would be granted what its sender did not sign for.
+      if (params.request !== undefined)
+        return fail('request_not_supported', 'Request objects (the request parameter) are not supported.');
+      if (params.requestUri !== undefined)
+        return fail('request_uri_not_supported', 'The request_uri parameter is not supported.');
       // Only the query response mode: fragments and form posts are not offered (no implicit grant).
       if (params.responseMode !== undefined && params.responseMode !== 'query') {
         return fail('invalid_request', 'Only response_mode=query is supported.');

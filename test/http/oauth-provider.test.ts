@@ -382,6 +382,8 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       id_token_signing_alg_values_supported: ['ES256'],
       authorization_response_iss_parameter_supported: true,
       prompt_values_supported: ['none', 'login', 'consent', 'select_account'],
+      request_parameter_supported: false,
+      request_uri_parameter_supported: false,
     });
     const metadata = (
       await app.inject({ method: 'GET', url: '/.well-known/oauth-authorization-server' })
@@ -419,6 +421,9 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       [{ code_challenge: 'short' }, 'invalid_request'],
       [{ scope: 'openid users:write' }, 'invalid_scope'],
       [{ response_mode: 'fragment' }, 'invalid_request'],
+      // OIDC Core §6.1, §6.2 (red-team 2026-12g O6: a code was issued from the outer parameters).
+      [{ request: 'eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9.' }, 'request_not_supported'],
+      [{ request_uri: 'https://app.example/request.jwt' }, 'request_uri_not_supported'],
     ])('redirects %o with error=%s, state and iss', async (extra, error) => {
       const { browser } = await signedIn();
       const location = locationOf(await browser.request('GET', request(spa, pkce().challenge, extra)));

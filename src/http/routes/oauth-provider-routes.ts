@@ -46,6 +46,12 @@ const AuthorizeFields = {
     16,
   ),
   response_mode: Param('`query` (the only one)', 32),
+  request: Param(
+    'OIDC Core §6.1: request objects are not supported; a request carrying one is answered ' +
+      '`request_not_supported` (at the redirect URI), never served from its outer parameters',
+    8192,
+  ),
+  request_uri: Param('OIDC Core §6.2: not supported; answered `request_uri_not_supported`'),
   id_token_hint: Param(
     'OIDC Core §3.1.2.1: an ID token this server issued to the client (expired ones are accepted), naming the ' +
       'person the app expects. When another person is signed in, `prompt=none` answers `login_required` and ' +
@@ -183,6 +189,8 @@ function toParameters(query: Static<typeof AuthorizeQuery>, clientIp: string): A
     maxAge: given(query.max_age),
     responseMode: given(query.response_mode),
     idTokenHint: given(query.id_token_hint),
+    request: given(query.request),
+    requestUri: given(query.request_uri),
   };
 }
 
@@ -629,6 +637,9 @@ export function registerOAuthProviderRoutes(
         // RFC 7662 §2.1 / RFC 8414 §2: introspection needs an authenticated confidential client.
         introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
         code_challenge_methods_supported: ['S256'],
+        // OIDC Discovery §3: request_uri_parameter_supported defaults to true, so both are said.
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
         // OpenID Connect Prompt Create 1.0 §4.1 metadata: the `prompt` values /authorize honours.
         prompt_values_supported: [...PROMPT_VALUES],
         claims_supported: [
