@@ -232,12 +232,18 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     // wrong one is: the routes answer both alike, and a lockout reached by one but not the other
     // would tell a stranger who chose the password at sign-up whether the address had an account.
     // (A mailed link's follower, who proves the address, clears the tally.)
-    if (user.isActive && deps.requireVerifiedEmail === true && !user.emailVerified) {
+    // A disabled account's right password gains nothing, and is counted as a failure too:
+    // counted as a success (which clears the counters) it let whoever holds a disabled account's
+    // password hash and write an audit row per request without end (red-team 2026-12g A3).
+    if (!user.isActive) {
+      await deps.throttle.recordFailure(subject);
+      return { ok: false, reason: 'disabled', userId: user.id };
+    }
+    if (deps.requireVerifiedEmail === true && !user.emailVerified) {
       await deps.throttle.recordFailure(subject);
       return { ok: false, reason: 'unverified', userId: user.id };
     }
     await deps.throttle.recordSuccess(subject);
-    if (!user.isActive) return { ok: false, reason: 'disabled', userId: user.id };
     const confirmedAt =
       factorRead === undefined ? await deps.secondFactor.confirmedAt(user.id) : factorRead.confirmedAt;
     const secondFactor = confirmedAt !== undefined;

@@ -457,6 +457,22 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     verify.mockRestore();
   });
 
+  it("A3: a disabled account's right password counts as a failure, so its holder cannot hash (and be audited) without end", async () => {
+    app = await build({ loginMaxFailuresPerAccount: 3, loginMaxFailuresPerIp: 100 });
+    const user = await createUser(app);
+    await gatehouseCore(app.gatehouse).accounts.applyUserChange(user.id, { isActive: false });
+    for (let i = 0; i < 3; i++) {
+      const refused = await grant(app, user.email, PASSWORD, { ip: `10.80.0.${i + 1}` });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json().error).toBe('invalid_grant');
+    }
+    const { hasher } = gatehouseCore(app.gatehouse);
+    const verify = vi.spyOn(hasher, 'verify');
+    expect((await grant(app, user.email, PASSWORD, { ip: '10.80.0.9' })).statusCode).toBe(429);
+    expect(verify).not.toHaveBeenCalled();
+    verify.mockRestore();
+  });
+
   it('limits a client IP across accounts (untrusted clients only)', async () => {
     app = await build({ loginMaxFailuresPerIp: 2, loginMaxFailuresPerAccount: 100 });
     const user = await createUser(app);
