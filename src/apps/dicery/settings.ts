@@ -269,7 +269,7 @@ export const dicerySettings = defineAppSettings({
       default: 100,
       description:
         'spectators (watch cookies or spectator tokens) one watch link has at once; opening the link beyond it ends ' +
-        'the oldest of them',
+        'the oldest of the client network (IPv4 address or IPv6 /48) holding the most',
     }),
     maxSpectatorStreamsPerLink: integerSetting({
       env: 'MAX_SPECTATOR_STREAMS_PER_LINK',

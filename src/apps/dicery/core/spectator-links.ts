@@ -66,10 +66,11 @@ export interface SpectatorLinks {
   revoke(code: string, hostUserId: string, linkId: string): Promise<void>;
   /**
    * Exchanges a watch link's secret for a spectator's own credential in open room `code`
-   * (normalized), or undefined when the secret is no live link of it. The link's oldest
-   * spectators beyond `maxSpectatorsPerLink` (and its expired ones) end in the same transaction.
+   * (normalized), from client `network` (an IPv4 address or IPv6 /48), or undefined when the secret
+   * is no live link of it. Beyond `maxSpectatorsPerLink`, the oldest spectator of the network
+   * holding the most ends (and the link's expired ones), in the same transaction.
    */
-  open(code: string, linkSecret: string): Promise<OpenedSpectatorSession | undefined>;
+  open(code: string, linkSecret: string, network: string): Promise<OpenedSpectatorSession | undefined>;
   /**
    * The spectator a credential ({@link OpenedSpectatorSession.secret}) proves in open room `code`
    * (normalized), or undefined. Never throws for a bad secret.
@@ -94,7 +95,7 @@ export interface SpectatorLinksOptions {
   maxLinksPerRoom?: number;
   /**
    * Spectators one link has at once (`MAX_SPECTATORS_PER_WATCH_LINK`); opening it beyond ends the
-   * oldest.
+   * oldest of the network holding the most.
    * @default 100
    */
   maxSpectatorsPerLink?: number;
@@ -169,7 +170,7 @@ export function createSpectatorLinks(options: SpectatorLinksOptions): SpectatorL
         await emit(room.code, 'spectator_link_revoked', { link_id: linkId }, clock());
       }),
 
-    async open(code, linkSecret) {
+    async open(code, linkSecret, network) {
       if (linkSecret === '' || linkSecret.length > SEAT_SECRET_MAX_LENGTH) return undefined;
       const secret = SPECTATOR_TOKEN_PREFIX + generateSeatSecret();
       const now = clock();
@@ -188,6 +189,7 @@ export function createSpectatorLinks(options: SpectatorLinksOptions): SpectatorL
           tokenHash: hashSecret(secret),
           createdAt: now,
           expiresAt,
+          network,
         });
         await store.spectators.trimSessions(link.id, maxSpectators, now);
         return { sessionId, linkId: link.id, roomCode: code, secret, expiresAt };

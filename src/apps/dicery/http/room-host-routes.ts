@@ -246,7 +246,7 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
           'Share it as `/#/watch/{code}?token=…`: in the URL fragment, never sent to a server or in a Referer. ' +
           'The token is shown once (the server keeps its SHA-256). Players get a `spectator_link_created` event. ' +
           'Each person who opens it becomes a spectator of their own (`POST /rooms/{code}/watch`), with their own ' +
-          'read budget; at most `MAX_SPECTATORS_PER_WATCH_LINK` at once (opening it beyond ends the oldest). ' +
+          'read budget; at most `MAX_SPECTATORS_PER_WATCH_LINK` at once (opening it beyond ends the oldest of the client network holding the most). ' +
           'A room holds at most `MAX_WATCH_LINKS_PER_ROOM` live links (409 `TOO_MANY_SPECTATOR_LINKS`); an ' +
           'account creates at most `WATCH_LINKS_PER_HOUR_PER_ACCOUNT` per hour (429).',
         params: CodeParams,

@@ -67,7 +67,8 @@ const WATCH_DESCRIPTION = `Exchanges a watch link's secret for a **spectator cre
 its own read budget (\`ROOM_READS_PER_MINUTE\`, \`ROOM_EXPORTS_PER_MINUTE\`) and stream cap (\`MAX_STREAMS_PER_PLAYER\`), so
 a link shared with a whole audience is not one budget that its heaviest viewer spends for everyone; the link's audience
 together is bounded too (\`ROOM_READS_PER_MINUTE_PER_WATCH_LINK\`, \`MAX_SPECTATOR_STREAMS_PER_LINK\`), and a link has at
-most \`MAX_SPECTATORS_PER_WATCH_LINK\` spectators at once: opening it beyond ends the oldest one.
+most \`MAX_SPECTATORS_PER_WATCH_LINK\` spectators at once: opening it beyond ends the oldest spectator of the client network
+(IPv4 address or IPv6 /48) holding the most, so whoever opens a shared link again and again ends their own spectators first.
 
 **Cookie transport** (default, for browsers): the answer sets the **watch cookie** \`<prefix>watch_<CODE>\`
 (\`__Secure-dicery_watch_<CODE>\`), HttpOnly, SameSite=Lax, \`Path=/rooms/<CODE>\`. **Bearer transport**
@@ -87,7 +88,7 @@ credential of a closed room answers the same 401: one that proves nothing never 
 
 A wrong or revoked secret answers 401 \`SPECTATOR_LINK_INVALID\`, a closed room 404. Attempts count on the join
 limit of the client address (\`ROOM_JOINS_PER_MINUTE\`), which is also what bounds how fast one holder of the link can
-open it again (and so end the oldest spectators when the link is full).`;
+open it again (and, when the link is full, end its own oldest spectators).`;
 const HOUR_MS = 60 * MINUTE_MS;
 
 const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A room holds at most
@@ -428,7 +429,11 @@ export function registerRoomRoutes(
       // Counted on the join limit of the address: a secret has 256 bits, but every guess costs.
       await limitJoins(request.ip);
       const room = await rooms.getRoom(request.params.code);
-      const opened = await context.dicery.spectators.open(room.code, request.body.token);
+      const opened = await context.dicery.spectators.open(
+        room.code,
+        request.body.token,
+        addressBucket(request.ip, 48),
+      );
       if (opened === undefined) throw spectatorLinkInvalid();
       reply.header('cache-control', 'no-store');
       const answer = {

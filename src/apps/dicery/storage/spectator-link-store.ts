@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { DiceryTables } from './tables.js';
 
 /** A live spectator (watch) link of a room; its secret is never stored, only its hash. */
@@ -43,10 +43,14 @@ export interface SpectatorLinkStore {
    * spectators of one link are added and trimmed one exchange at a time.
    */
   touchLink(code: string, id: string, now: number): Promise<boolean>;
-  /** Inserts a spectator with the SHA-256 (hex) of their secret. */
-  insertSession(session: SpectatorSessionRecord & { tokenHash: string }): Promise<void>;
   /**
-   * Deletes link `linkId`'s expired spectators, then the oldest beyond the `keep` newest; returns
+   * Inserts a spectator with the SHA-256 (hex) of their secret and the client network it was
+   * opened from (IPv4 address or IPv6 /48).
+   */
+  insertSession(session: SpectatorSessionRecord & { tokenHash: string; network: string }): Promise<void>;
+  /**
+   * Deletes link `linkId`'s expired spectators, then, while more than `keep` are left, the oldest
+   * spectator of the network holding the most (ties: the network whose oldest is oldest); returns
    * how many went. Call it under the link's lock ({@link SpectatorLinkStore.touchLink}).
    */
   trimSessions(linkId: string, keep: number, now: number): Promise<number>;
@@ -159,6 +163,7 @@ export function createSpectatorLinkStore(db: Kysely<DiceryTables>): SpectatorLin
           token_hash: session.tokenHash,
           created_at: session.createdAt,
           expires_at: session.expiresAt,
+          network: session.network,
         })
         .execute();
     },
@@ -168,27 +173,43 @@ export function createSpectatorLinkStore(db: Kysely<DiceryTables>): SpectatorLin
         .where('link_id', '=', linkId)
         .where('expires_at', '<=', now)
         .executeTakeFirst();
-      // At most one over the cap when every exchange trims under the link's lock.
-      const extra = await db
+      const { count } = await db
         .selectFrom('room_spectator_sessions')
-        .select('id')
+        .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
         .where('link_id', '=', linkId)
-        .orderBy('created_at', 'desc')
-        .orderBy('id', 'desc')
-        .offset(keep)
-        .limit(1000)
-        .execute();
-      if (extra.length > 0) {
-        await db
-          .deleteFrom('room_spectator_sessions')
-          .where(
-            'id',
-            'in',
-            extra.map((row) => row.id),
-          )
-          .execute();
+        .executeTakeFirstOrThrow();
+      // One over the cap when every exchange trims under the link's lock; more only when an
+      // operator lowered the cap (then at most 1000 per exchange, as a batch).
+      const extra = Math.min(Number(count) - keep, 1000);
+      // Rows from before migration 013a have no network: together, as one.
+      const network = sql<string>`coalesce(network, '')`;
+      for (let i = 0; i < extra; i++) {
+        // The network holding the most gives way first, its oldest spectator: someone opening a
+        // shared link again and again ends their own spectators, not the rest of the audience
+        // (red-team 2026-12g D5). Ties: the network whose oldest spectator is oldest.
+        const largest = await db
+          .selectFrom('room_spectator_sessions')
+          .select(network.as('network'))
+          .where('link_id', '=', linkId)
+          .groupBy(network)
+          .orderBy((eb) => eb.fn.countAll(), 'desc')
+          .orderBy((eb) => eb.fn.min('created_at'), 'asc')
+          .limit(1)
+          .executeTakeFirst();
+        if (largest === undefined) break;
+        const oldest = await db
+          .selectFrom('room_spectator_sessions')
+          .select('id')
+          .where('link_id', '=', linkId)
+          .where(network, '=', largest.network)
+          .orderBy('created_at')
+          .orderBy('id')
+          .limit(1)
+          .executeTakeFirst();
+        if (oldest === undefined) break;
+        await db.deleteFrom('room_spectator_sessions').where('id', '=', oldest.id).execute();
       }
-      return Number(expired.numDeletedRows) + extra.length;
+      return Number(expired.numDeletedRows) + Math.max(extra, 0);
     },
     async findSessionByHash(code, tokenHash, now) {
       const row = await db

@@ -150,4 +150,6 @@ export interface RoomSpectatorSessionsTable {
   created_at: number;
   /** Epoch ms; the row counts for nothing after it and goes when the link is next opened. */
   expires_at: number;
+  /** The network it was opened from (IPv4 address or IPv6 /48; migration 013a); NULL before it. */
+  network: string | null;
 }

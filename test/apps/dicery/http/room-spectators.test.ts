@@ -401,6 +401,40 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     expect(rows).toHaveLength(MAX_SPECTATORS);
   });
 
+  it('D5: beyond the cap, the network holding the most spectators gives way: a link holder ends only their own', async () => {
+    // Red-team 2026-12g D5: MAX_SPECTATORS exchanges from one address ended every other viewer.
+    const { code } = await table();
+    const link = await linkToken(code);
+    const watchFrom = async (remoteAddress: string) => {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/watch`,
+        remoteAddress,
+        payload: { token: link.token, transport: 'bearer' },
+      });
+      expect(response.statusCode, response.body).toBe(200);
+      clock.advance(1);
+      return { authorization: `Bearer ${response.json().access_token}` };
+    };
+    const live = async (headers: Record<string, string>) =>
+      (await app.inject({ method: 'GET', url: `/rooms/${code}`, headers })).statusCode === 200;
+    const alice = await watchFrom('198.51.100.1');
+    const bob = await watchFrom('2001:db8:b0b:1::1');
+    // The attacker opens the link from one address over and over.
+    const attacker: Record<string, string>[] = [];
+    for (let i = 0; i < MAX_SPECTATORS * 3; i++) attacker.push(await watchFrom('203.0.113.66'));
+    expect(await live(alice)).toBe(true);
+    expect(await live(bob)).toBe(true);
+    const attackerLive = await Promise.all(attacker.map(live));
+    expect(attackerLive.filter(Boolean)).toHaveLength(MAX_SPECTATORS - 2);
+    // Its newest survive: the oldest of the largest network went first.
+    expect(attackerLive.slice(-(MAX_SPECTATORS - 2)).every(Boolean)).toBe(true);
+    // A /48 is one network: its /64s do not add up to more.
+    for (let i = 0; i < MAX_SPECTATORS; i++) await watchFrom(`2001:db8:bad:${i + 1}::1`);
+    expect(await live(alice)).toBe(true);
+    expect(await live(bob)).toBe(true);
+  });
+
   /** Every spectator row of room `code` (white-box: the suite's own database). */
   const sessionIdsOf = async (code: string): Promise<string[]> => {
     const rows = await app.gatehouse

@@ -7,6 +7,7 @@ import * as roomLog from './009a-room-log.js';
 import * as spectatorLinks from './010a-spectator-links.js';
 import * as spectatorSessions from './011a-spectator-sessions.js';
 import * as playerActivity from './012a-player-activity.js';
+import * as spectatorNetworks from './013a-spectator-networks.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
@@ -23,4 +24,5 @@ export const diceryMigrations: Record<string, Migration> = {
   '010a-spectator-links': spectatorLinks,
   '011a-spectator-sessions': spectatorSessions,
   '012a-player-activity': playerActivity,
+  '013a-spectator-networks': spectatorNetworks,
 };

@@ -44,7 +44,10 @@ describe.each(engines)('migration 012a-player-activity on $name', ({ name: engin
         .values([player('present', 10, false), player('gone', 20, true)])
         .execute();
 
-      expect((await migrateToLatest(database, { dicery: diceryMigrations })).applied).toEqual([
+      const through012a = Object.fromEntries(
+        Object.entries(diceryMigrations).filter(([name]) => name <= '012a-player-activity'),
+      );
+      expect((await migrateToLatest(database, { dicery: through012a })).applied).toEqual([
         'dicery/012a-player-activity',
       ]);
       const store = createRoomStore(appTables<DiceryTables, Schema>(database.db));
