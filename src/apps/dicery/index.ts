@@ -118,6 +118,7 @@ export async function createDicery(
     bus: roomBus,
     clock,
     maxPlayers: config.maxPlayersPerRoom,
+    maxPlayersPerNetwork: config.maxPlayersPerRoomPerNetwork,
     maxOpenRoomsPerHost: config.maxOpenRoomsPerHost,
     seatTtlSeconds: config.roomSeatTtl,
   });

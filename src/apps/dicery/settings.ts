@@ -78,6 +78,16 @@ export const dicerySettings = defineAppSettings({
         'leaves or is removed. A join into a full room first removes (`expired`) the players no credential can ' +
         'act for any more: a seat unused for `ROOM_SEAT_TTL`; 12 h after joining, a bearer player or one who never came back',
     }),
+    maxPlayersPerRoomPerNetwork: integerSetting({
+      env: 'MAX_PLAYERS_PER_ROOM_PER_NETWORK',
+      minimum: 1,
+      maximum: 10_000,
+      default: 25,
+      description:
+        'players one client network (an IPv4 address or an IPv6 /48) has present in one room at once; beyond it ' +
+        '409 `TOO_MANY_PLAYERS_FROM_NETWORK`, so whoever has the code cannot fill a room from one address. Raise it ' +
+        'for an event whose players share one NAT (a venue, a campus)',
+    }),
     roomsPerHourPerAccount: integerSetting({
       env: 'ROOMS_PER_HOUR_PER_ACCOUNT',
       minimum: 1,

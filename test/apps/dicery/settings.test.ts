@@ -65,6 +65,7 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       MAX_WATCH_LINKS_PER_ROOM: ['maxWatchLinksPerRoom', 20],
       WATCH_LINKS_PER_HOUR_PER_ACCOUNT: ['watchLinksPerHourPerAccount', 60],
       MAX_SPECTATORS_PER_WATCH_LINK: ['maxSpectatorsPerWatchLink', 100],
+      MAX_PLAYERS_PER_ROOM_PER_NETWORK: ['maxPlayersPerRoomPerNetwork', 25],
       MAX_SPECTATOR_STREAMS_PER_LINK: ['maxSpectatorStreamsPerLink', 200],
       ROOM_HEARTBEAT_INTERVAL: ['roomHeartbeatInterval', 15],
     });

@@ -102,6 +102,14 @@ export interface RoomServiceOptions {
    */
   maxPlayers?: number;
   /**
+   * Players of one client network (IPv4 address or IPv6 /48) present in a room at once
+   * (`MAX_PLAYERS_PER_ROOM_PER_NETWORK`); a join from it beyond throws `TOO_MANY_PLAYERS_FROM_NETWORK`.
+   * Joining needs only the code, and a player who came back once stays present for their seat's
+   * 30 days: without it, one address kept a room full (red-team 2026-12g D4).
+   * @default no limit
+   */
+  maxPlayersPerNetwork?: number;
+  /**
    * Rooms one host may have open at once (`MAX_OPEN_ROOMS_PER_HOST`); {@link RoomService.createRoom}
    * beyond it throws `TOO_MANY_OPEN_ROOMS`. Rooms stay open until closed, so the hourly creation
    * limits alone would let an account pile them up over many windows.
@@ -192,10 +200,12 @@ export interface RoomService {
   /** The open room with this code (any case, surrounding spaces allowed). Throws `ROOM_NOT_FOUND`. */
   getRoom(code: string): Promise<RoomRecord>;
   /**
-   * Adds a player to an open room. Throws `ROOM_NOT_FOUND`, `VALIDATION_FAILED` (field `player`)
-   * or `PLAYER_NAME_TAKEN` when a present player has the same name ignoring case.
+   * Adds a player to an open room, joining from client `network` (an IPv4 address or IPv6 /48;
+   * counted for `maxPlayersPerNetwork` when given). Throws `ROOM_NOT_FOUND`, `VALIDATION_FAILED`
+   * (field `player`), `PLAYER_NAME_TAKEN` when a present player has the same name ignoring case,
+   * `ROOM_FULL`, `TOO_MANY_PLAYERS_FROM_NETWORK`.
    */
-  join(code: string, rawName: string): Promise<PlayerRecord>;
+  join(code: string, rawName: string, network?: string): Promise<PlayerRecord>;
   /**
    * Joins with a seat (the browser flow). When `presentedSeat` is this room's seat of a present
    * player, that player is resumed whatever name was typed (the same browser never makes a
@@ -209,7 +219,7 @@ export interface RoomService {
    * joined that long ago and never came back (no seat resume or claim, no roll: `firstActiveAt`
    * null). A player who ever came back stays until their seat expires.
    */
-  joinSeated(code: string, rawName: string, presentedSeat?: string): Promise<SeatedPlayer>;
+  joinSeated(code: string, rawName: string, presentedSeat?: string, network?: string): Promise<SeatedPlayer>;
   /**
    * Resumes a seat: the present player it belongs to, with its expiry slid forward. Throws
    * `SEAT_INVALID` (unknown here, or given up by leaving), `PLAYER_REMOVED` (kicked),
@@ -400,6 +410,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
   const onPublishError = options.onPublishError ?? warnPublishError;
   const recentRollLimit = options.recentRollLimit ?? 20;
   const maxPlayers = options.maxPlayers ?? 100;
+  const maxPerNetwork = options.maxPlayersPerNetwork ?? Number.POSITIVE_INFINITY;
   const maxOpenRooms = options.maxOpenRoomsPerHost ?? 20;
   const seatTtlMs = (options.seatTtlSeconds ?? 30 * 86_400) * 1000;
   const claimTtlMs = (options.claimCodeTtlSeconds ?? 600) * 1000;
@@ -444,6 +455,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     code: string,
     rawName: string,
     seat: { hash: string; expiresAt: number } | null,
+    network: string | undefined,
   ): Promise<PlayerRecord> {
     const name = normalizePlayerName(rawName);
     // Locked first: the ban, the count and the room's lock below are read as the join commits over
@@ -459,11 +471,17 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     }
     const now = clock();
     const present = await store.listPresentPlayers(room.code);
+    const fromNetwork = (players: PlayerRecord[]) =>
+      network === undefined ? [] : players.filter((player) => player.network === network);
     if (present.length >= maxPlayers) {
       // A full room first lets go of its ghosts (see isGhost). Otherwise anyone with the code
       // could fill a room with them for good (or for ROOM_SEAT_TTL, 30 days, with cookie joins),
       // and each kick the host answered with would be a ban (at most 1000).
       for (const player of present)
+        if (isGhost(player, now)) await expirePlayer(store, emit, room.code, player, now);
+    } else if (fromNetwork(present).length >= maxPerNetwork) {
+      // So does the joining network's share of it, of that network's own ghosts.
+      for (const player of fromNetwork(present))
         if (isGhost(player, now)) await expirePlayer(store, emit, room.code, player, now);
     } else if (seat !== null) {
       // An abandoned seat must not hold its name forever: its player is removed as `expired`.
@@ -480,6 +498,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       joinedAt: now,
       seatHash: seat?.hash ?? null,
       seatExpiresAt: seat?.expiresAt ?? null,
+      network: network ?? null,
     });
     if (!result.ok) {
       if (result.reason === 'room_not_open') throw roomNotFound();
@@ -492,8 +511,18 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     // Counted after the event's append, which row-locks the room (PostgreSQL) or holds the one
     // writer (SQLite) until commit: concurrent joins are counted one at a time, so the cap is
     // exact, and a refused join rolls back with its player row and its sequence number.
-    if ((await store.listPresentPlayers(room.code)).length > maxPlayers) {
+    const after = await store.listPresentPlayers(room.code);
+    if (after.length > maxPlayers) {
       throw new GatehouseError('ROOM_FULL', `This room already has ${maxPlayers} players.`);
+    }
+    // Counted the same way, so the share is exact too. One network (an IPv4 address or IPv6 /48:
+    // a NAT, a household, a campus) holds at most its share of the room, so whoever has the code
+    // cannot keep a room full from one address (red-team 2026-12g D4).
+    if (fromNetwork(after).length > maxPerNetwork) {
+      throw new GatehouseError<DiceryErrorCode>(
+        'TOO_MANY_PLAYERS_FROM_NETWORK',
+        `This room already has ${maxPerNetwork} players from your network.`,
+      );
     }
     // Read after the append for the same reason: a lock committed before it is seen here.
     if ((await store.findRoom(room.code))?.locked === true) throw roomLocked();
@@ -585,9 +614,10 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
 
     getRoom: (code) => getOpenRoom(rooms, code),
 
-    join: (code, rawName) => change((store, emit) => addPlayer(store, emit, code, rawName, null)),
+    join: (code, rawName, network) =>
+      change((store, emit) => addPlayer(store, emit, code, rawName, null, network)),
 
-    async joinSeated(code, rawName, presentedSeat) {
+    async joinSeated(code, rawName, presentedSeat, network) {
       if (presentedSeat !== undefined) {
         const resumed = await tryResume(code, presentedSeat);
         if (resumed.ok) return resumed.value;
@@ -597,7 +627,7 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const secret = generateSeatSecret();
       const expiresAt = clock() + seatTtlMs;
       const player = await change((store, emit) =>
-        addPlayer(store, emit, code, rawName, { hash: hashSecret(secret), expiresAt }),
+        addPlayer(store, emit, code, rawName, { hash: hashSecret(secret), expiresAt }, network),
       );
       return { player, seat: { secret, expiresAt }, resumed: false };
     },

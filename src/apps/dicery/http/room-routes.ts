@@ -92,7 +92,9 @@ open it again (and, when the link is full, end its own oldest spectators).`;
 const HOUR_MS = 60 * MINUTE_MS;
 
 const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A room holds at most
-\`MAX_PLAYERS_PER_ROOM\` present players: beyond it, 409 \`ROOM_FULL\` until one leaves or is removed.
+\`MAX_PLAYERS_PER_ROOM\` present players: beyond it, 409 \`ROOM_FULL\` until one leaves or is removed; and at most
+\`MAX_PLAYERS_PER_ROOM_PER_NETWORK\` from one client network (an IPv4 address or IPv6 /48): beyond it, 409
+\`TOO_MANY_PLAYERS_FROM_NETWORK\`, so whoever has the code cannot fill the room from one address.
 Names are unique per room ignoring case, width, spaces and look-alike letters (the UTS #39 confusable skeleton:
 \`Аlice\` with a Cyrillic А is \`Alice\`), 409 \`PLAYER_NAME_TAKEN\`; \`Host\`, \`GM\`, \`Admin\`, \`Server\` and
 similar names are reserved, 400 \`VALIDATION_FAILED\`.
@@ -309,10 +311,15 @@ export function registerRoomRoutes(
         return sendSeated(
           reply,
           room,
-          await rooms.joinSeated(room.code, body.player, await seatOf(request, reply, room.code)),
+          await rooms.joinSeated(
+            room.code,
+            body.player,
+            await seatOf(request, reply, room.code),
+            addressBucket(request.ip, 48),
+          ),
         );
       }
-      const player = await rooms.join(room.code, body.player);
+      const player = await rooms.join(room.code, body.player, addressBucket(request.ip, 48));
       const issued = await roomTokens.issue(room.code, player.id);
       // The response carries a credential: never cache it (RFC 6749 §5.1 spirit).
       reply.header('cache-control', 'no-store');

@@ -62,6 +62,11 @@ export interface PlayerRecord {
    * token cannot be alive any more (see `RoomService.joinSeated`).
    */
   firstActiveAt: number | null;
+  /**
+   * The client network the player joined from (IPv4 address or IPv6 /48), for
+   * `MAX_PLAYERS_PER_ROOM_PER_NETWORK`; null for players from before migration 014a.
+   */
+  network: string | null;
 }
 
 /** A row of the room event log, with its payload still serialized. */
@@ -101,6 +106,8 @@ export interface NewPlayer {
   seatHash?: string | null;
   /** When that seat expires, epoch ms (none without a seat). */
   seatExpiresAt?: number | null;
+  /** The client network the player joins from (IPv4 address or IPv6 /48). */
+  network?: string | null;
 }
 
 /** Result of {@link RoomStore.insertRoom}; `code_taken` means "draw another code and retry". */
@@ -241,6 +248,7 @@ function toPlayer(row: Selectable<RoomPlayersTable>): PlayerRecord {
     seatExpiresAt: row.seat_expires_at === null ? null : Number(row.seat_expires_at),
     seatGeneration: Number(row.seat_generation),
     firstActiveAt: row.first_active_at === null ? null : Number(row.first_active_at),
+    network: row.network ?? null,
   };
 }
 
@@ -355,6 +363,7 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
             'left_reason',
             'seat_hash',
             'seat_expires_at',
+            'network',
           ])
           .expression((eb) =>
             eb
@@ -370,6 +379,7 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
                 eb.cast<string | null>(eb.lit(null), 'text').as('left_reason'),
                 eb.cast<string | null>(eb.val(player.seatHash ?? null), 'text').as('seat_hash'),
                 eb.cast<number | null>(eb.val(player.seatExpiresAt ?? null), 'bigint').as('seat_expires_at'),
+                eb.cast<string | null>(eb.val(player.network ?? null), 'text').as('network'),
               ])
               .where('rooms.code', '=', player.roomCode)
               .where('rooms.state', '=', 'open'),
@@ -408,6 +418,7 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
           seatExpiresAt: player.seatExpiresAt ?? null,
           seatGeneration: 0,
           firstActiveAt: null,
+          network: player.network ?? null,
         },
       };
     },

@@ -79,6 +79,8 @@ export interface RoomPlayersTable {
    * null while they never have (migration 012a).
    */
   first_active_at: number | null;
+  /** The network the player joined from (IPv4 address or IPv6 /48; migration 014a); NULL before it. */
+  network: string | null;
 }
 
 /** The per-room event log that SSE `Last-Event-ID` resumes from. */

@@ -176,6 +176,7 @@ describe('RoomService', () => {
         seatExpiresAt: null,
         seatGeneration: 0,
         firstActiveAt: null,
+        network: null,
       });
       const [stored] = await service.eventsAfter(room.code, 0);
       expect(published).toEqual([

@@ -1086,6 +1086,49 @@ describe.each(engines)('POST /rooms/{code}/join: players per room ($name)', ({ n
       await database.drop();
     }
   });
+
+  // Red-team 2026-12g D4: a player who came back once stays present for the seat's 30 days, so
+  // whoever had the code kept a room full from one address; the host's only answer was a kick.
+  it('D4: one network holds at most MAX_PLAYERS_PER_ROOM_PER_NETWORK players of a room, even when its joins race', async () => {
+    const database = await createTestDatabaseUrl(name);
+    const app = await buildTestServer({
+      databaseUrl: database.url,
+      maxPlayersPerRoom: 10,
+      maxPlayersPerRoomPerNetwork: 3,
+      roomJoinsPerMinute: 1000,
+    });
+    try {
+      const room = await createRoom(app, await signIn(app, 'user'));
+      const join = (player: string, remoteAddress: string, transport: 'bearer' | 'cookie' = 'bearer') =>
+        app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/join`,
+          remoteAddress,
+          payload: { player, transport },
+        });
+      // One IPv4 address: three, whether the joins race or use cookies.
+      const raced = await Promise.all(['A', 'B', 'C', 'D', 'E'].map((player) => join(player, '203.0.113.5')));
+      expect(raced.filter((answer) => answer.statusCode === 201)).toHaveLength(3);
+      const refused = await join('F', '203.0.113.5', 'cookie');
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({ code: 'TOO_MANY_PLAYERS_FROM_NETWORK', status: 409 });
+      // The /64s of one IPv6 /48 are one network.
+      const sixes = [];
+      for (let i = 1; i <= 4; i++) sixes.push((await join(`Six${i}`, `2001:db8:77:${i}::1`)).statusCode);
+      expect(sixes).toEqual([201, 201, 201, 409]);
+      // Other networks still join; a player leaving gives its network a place back.
+      expect((await join('Other', '198.51.100.9')).statusCode).toBe(201);
+      const snapshot = await app.dicery.rooms.snapshot(room.code);
+      expect(snapshot.players).toHaveLength(7);
+      const first = snapshot.players[0];
+      if (first === undefined) throw new Error('no player');
+      await app.dicery.rooms.leave(room.code, first.id);
+      expect((await join('G', '203.0.113.5')).statusCode).toBe(201);
+    } finally {
+      await app.close();
+      await database.drop();
+    }
+  });
 });
 
 describe('POST /rooms/{code}/join: players whose credentials are dead do not keep a full room full', () => {

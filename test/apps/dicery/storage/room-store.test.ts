@@ -149,6 +149,7 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
         seatExpiresAt: null,
         seatGeneration: 0,
         firstActiveAt: null,
+        network: null,
       };
       expect(result).toEqual({ ok: true, player: expected });
       expect(await store.findPlayer(player.id)).toEqual(expected);

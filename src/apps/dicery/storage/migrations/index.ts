@@ -8,6 +8,7 @@ import * as spectatorLinks from './010a-spectator-links.js';
 import * as spectatorSessions from './011a-spectator-sessions.js';
 import * as playerActivity from './012a-player-activity.js';
 import * as spectatorNetworks from './013a-spectator-networks.js';
+import * as playerNetworks from './014a-player-networks.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
@@ -25,4 +26,5 @@ export const diceryMigrations: Record<string, Migration> = {
   '011a-spectator-sessions': spectatorSessions,
   '012a-player-activity': playerActivity,
   '013a-spectator-networks': spectatorNetworks,
+  '014a-player-networks': playerNetworks,
 };

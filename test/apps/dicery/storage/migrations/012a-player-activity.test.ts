@@ -44,12 +44,10 @@ describe.each(engines)('migration 012a-player-activity on $name', ({ name: engin
         .values([player('present', 10, false), player('gone', 20, true)])
         .execute();
 
-      const through012a = Object.fromEntries(
-        Object.entries(diceryMigrations).filter(([name]) => name <= '012a-player-activity'),
-      );
-      expect((await migrateToLatest(database, { dicery: through012a })).applied).toEqual([
+      // The migrations after it run too (the stores below are today's): this one first.
+      expect((await migrateToLatest(database, { dicery: diceryMigrations })).applied[0]).toBe(
         'dicery/012a-player-activity',
-      ]);
+      );
       const store = createRoomStore(appTables<DiceryTables, Schema>(database.db));
       expect(await store.findPlayer('present')).toMatchObject({ firstActiveAt: 10 });
       expect(await store.findPlayer('gone')).toMatchObject({ firstActiveAt: null });

@@ -48,9 +48,10 @@ describe.each(engines)('migration 013a-spectator-networks on $name', ({ name: en
         .values([old('old-1', 10), old('old-2', 20)])
         .execute();
 
-      expect((await migrateToLatest(database, { dicery: diceryMigrations })).applied).toEqual([
+      // The migrations after it run too (the stores below are today's): this one first.
+      expect((await migrateToLatest(database, { dicery: diceryMigrations })).applied[0]).toBe(
         'dicery/013a-spectator-networks',
-      ]);
+      );
       const store = createRoomStore(appTables<DiceryTables, Schema>(database.db)).spectators;
       const open = async (id: string, network: string, createdAt: number) => {
         await store.insertSession({
