@@ -353,6 +353,16 @@ const APP_COUNTER_PREFIX = 'app:';
 /** How often expired sessions, tokens, spent markers and old audit rows are deleted. */
 const SWEEP_INTERVAL_MS = 3600_000;
 
+/**
+ * Least time a revoked session's row is kept (its tokens go with it). Kept at all for the revocation
+ * list, whose first load reads the revocations its retention still needs (so never less than that),
+ * and so that a refresh token of a session ended recently that comes back is still recognised and
+ * audited as reuse. Kept until the session's own expiry, they piled up: every sign-in displaced by a
+ * cap, each code exchange of an app, stayed up to SESSION_ABSOLUTE_TTL (red-team 2026-12g O4: one
+ * account made ~29 000 rows a day per public client). After it, such a token is only `invalid_grant`.
+ */
+const REVOKED_SESSION_RETENTION_MS = 24 * 3600_000;
+
 /** Sessions a client's removal or disable ends per statement. */
 const CLIENT_SESSIONS_BATCH = 500;
 
@@ -446,6 +456,15 @@ export async function createGatehouseCore(
       scheduler,
     });
     const clientTokenRevocations = createClientTokenRevocationStore(database.db);
+    const revocationRetention = revocationRetentionMs({
+      accessTokenTtlMs: config.accessTokenTtl * 1000,
+      cookieRecheckMs: COOKIE_RECHECK_MS,
+      appRevocationCheckMs: declarations.revocationCheckIntervalSeconds * 1000,
+    });
+    const revokedSessionRetentionMs = Math.max(
+      REVOKED_SESSION_RETENTION_MS,
+      revocationRetention + config.revocationReloadOverlap * 1000,
+    );
     const revocations = await createRevocationList({
       // Revoked sessions, and revoked client_credentials tokens (by jti) beside them: one list, one
       // reload, the same guarantees (RFC 7009 for tokens that have no session).
@@ -460,11 +479,7 @@ export async function createGatehouseCore(
       },
       bus,
       clock,
-      retentionMs: revocationRetentionMs({
-        accessTokenTtlMs: config.accessTokenTtl * 1000,
-        cookieRecheckMs: COOKIE_RECHECK_MS,
-        appRevocationCheckMs: declarations.revocationCheckIntervalSeconds * 1000,
-      }),
+      retentionMs: revocationRetention,
       reloadIntervalMs: config.revocationReloadInterval * 1000,
       scheduler,
       overlapMs: config.revocationReloadOverlap * 1000,
@@ -911,7 +926,7 @@ export async function createGatehouseCore(
     const sweepClock = createSweepClock(clock, 2 * SWEEP_INTERVAL_MS);
     const sweeper = scheduler.setInterval(() => {
       const now = sweepClock();
-      sessionStore.deleteExpired(now).catch(() => {});
+      sessionStore.deleteExpired(now, now - revokedSessionRetentionMs).catch(() => {});
       accountTokens.deleteExpired(now).catch(() => {});
       // Authorization codes live a minute and are unusable once deleted: nothing to clamp.
       authorizationServer.sweep().catch(() => {});

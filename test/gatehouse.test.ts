@@ -342,3 +342,39 @@ describe('app settings registration (issue 16)', () => {
     expect(withApp.sessions.isRevoked(appSession)).toBe(false);
   });
 });
+
+describe('the hourly sweep', () => {
+  // Red-team 2026-12g O4: a revoked session (a sign-in displaced by a cap, an app's session ended)
+  // stayed with its tokens until its own expiry, up to SESSION_ABSOLUTE_TTL.
+  it('O4: deletes a session a day after its revocation, or after the revocation list needs it if longer', async () => {
+    const rowAfter = async (accessTokenTtl: number, hours: number) => {
+      const clock = createTestClock();
+      const gatehouse = await createGatehouse(testConfig({ accessTokenTtl, revocationReloadOverlap: 3600 }), {
+        clock,
+        scheduler: clock,
+      });
+      try {
+        const core = gatehouseCore(gatehouse);
+        const user = await gatehouse.users.register({
+          email: `sweep-${accessTokenTtl}@example.com`,
+          password: PASSWORD,
+        });
+        const sessionId = (await core.sessions.startBearerSession(user.id, ['me'], CLIENT)).session.id;
+        await gatehouse.sessions.revokeAll(user.id);
+        const live = await core.sessionStore.findSession(sessionId);
+        expect(live?.revokedAt).not.toBeNull();
+        for (let hour = 0; hour < hours; hour++) clock.advance(3600_000);
+        // The sweep runs on the scheduler; its statements settle on the next turns of the loop.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        return (await core.sessionStore.findSession(sessionId)) !== undefined;
+      } finally {
+        await gatehouse.close();
+      }
+    };
+    expect(await rowAfter(900, 23)).toBe(true);
+    expect(await rowAfter(900, 24)).toBe(false);
+    // Access tokens of a day and an hour's overlap: the revocation list's first load still needs it.
+    expect(await rowAfter(86_400, 24)).toBe(true);
+    expect(await rowAfter(86_400, 26)).toBe(false);
+  });
+});

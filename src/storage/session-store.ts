@@ -175,8 +175,11 @@ export interface SessionStore {
   deleteOlderAccessTokens(sessionId: string, keep: number): Promise<void>;
   /** The live access token with this hash (joined with a session that is not revoked). */
   findAccessToken(hash: string, now: number): Promise<AccessTokenRecord | undefined>;
-  /** Deletes expired tokens and long-expired sessions; returns rows removed. */
-  deleteExpired(now: number): Promise<number>;
+  /**
+   * Deletes expired tokens and sessions, and, with `revokedBefore`, the sessions revoked before it
+   * (their tokens go with them); returns rows removed.
+   */
+  deleteExpired(now: number, revokedBefore?: number): Promise<number>;
 }
 
 function toRecord(row: Selectable<SessionsTable>): SessionRecord {
@@ -602,11 +605,21 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         ...(row.client_id === null ? {} : { clientId: row.client_id }),
       };
     },
-    async deleteExpired(now) {
+    async deleteExpired(now, revokedBefore) {
       const tokens = await db.deleteFrom('access_tokens').where('expires_at', '<=', now).executeTakeFirst();
       const refresh = await db.deleteFrom('refresh_tokens').where('expires_at', '<=', now).executeTakeFirst();
       const sessions = await db.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst();
-      return Number(tokens.numDeletedRows) + Number(refresh.numDeletedRows) + Number(sessions.numDeletedRows);
+      // A range of the `(revoked_at, expires_at)` index; refresh and access tokens cascade.
+      const revoked =
+        revokedBefore === undefined
+          ? undefined
+          : await db.deleteFrom('sessions').where('revoked_at', '<=', revokedBefore).executeTakeFirst();
+      return (
+        Number(tokens.numDeletedRows) +
+        Number(refresh.numDeletedRows) +
+        Number(sessions.numDeletedRows) +
+        Number(revoked?.numDeletedRows ?? 0)
+      );
     },
   };
 }

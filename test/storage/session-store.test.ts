@@ -233,4 +233,24 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     expect((await store.spendRefreshToken(`sweep-expired-${expired.id}`, 10_000_000)).status).toBe('unknown');
     expect((await store.spendRefreshToken(`sweep-live-${live.id}`, 10_000_000)).status).toBe('spent');
   });
+
+  // Red-team 2026-12g O4: a session ended by a cap (or any revocation) stayed until its own
+  // expiry, up to SESSION_ABSOLUTE_TTL, with its tokens: one account's code exchanges piled up.
+  it('O4: sweeps sessions revoked before revokedBefore with their tokens, keeps later revocations and live ones', async () => {
+    const old = newSession({ expiresAt: 90_000_000 });
+    const recent = newSession({ expiresAt: 90_000_000 });
+    const live = newSession({ expiresAt: 90_000_000 });
+    for (const s of [old, recent, live]) await store.insertSession(s);
+    await store.insertRefreshToken(`revoked-old-${old.id}`, old.id, 1_000, 90_000_000);
+    await store.revokeSessions([old.id], 2_000_000);
+    await store.revokeSessions([recent.id], 4_000_000);
+    expect(await store.deleteExpired(3_000_000, 3_000_000)).toBeGreaterThanOrEqual(1);
+    expect(await store.findSession(old.id)).toBeUndefined();
+    expect((await store.spendRefreshToken(`revoked-old-${old.id}`, 3_000_000)).status).toBe('unknown');
+    expect(await store.findSession(recent.id)).toMatchObject({ revokedAt: 4_000_000 });
+    expect(await store.findSession(live.id)).toEqual(live);
+    // Without revokedBefore, revoked sessions wait for their expiry as before.
+    await store.deleteExpired(5_000_000);
+    expect(await store.findSession(recent.id)).toBeDefined();
+  });
 });
