@@ -183,6 +183,23 @@ function secretMatches(secret: string, storedHash: string): boolean {
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 
 /**
+ * Whether `hostname` (as the URL parser writes it) reaches the device itself: `localhost` and any
+ * name under it (RFC 6761 §6.3), 127.0.0.0/8, 0.0.0.0, `::1`, `::` and IPv4-mapped loopback
+ * (`[::ffff:127.0.0.1]` is written `[::ffff:7f00:1]`). Broader than {@link LOOPBACK_HOSTS}, which
+ * lists where plain `http` may be registered: this says where no certificate proves who answers.
+ */
+function reachesDevice(hostname: string): boolean {
+  return (
+    LOOPBACK_HOSTS.has(hostname) ||
+    hostname.endsWith('.localhost') ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname) ||
+    hostname === '0.0.0.0' ||
+    hostname === '[::]' ||
+    /^\[::ffff:(?:7f[0-9a-f]{2}:[0-9a-f]{1,4}|0:0)\]$/.test(hostname)
+  );
+}
+
+/**
  * A new client id: 128 random bits, base64url (unguessable, URL-safe, never equal to the
  * first-party id), never starting with `-`: one in 64 did, and a command line took it for an
  * option (`gatehouse clients delete -Xy…` answered "unknown option", exit 64).
@@ -207,7 +224,10 @@ export function redirectIdentifiesClient(uri: string): boolean {
   } catch {
     return false;
   }
-  return parsed.protocol === 'https:' && !LOOPBACK_HOSTS.has(parsed.hostname);
+  // Any name or address of the device, not only the three http may use (red-team 2026-12g O1:
+  // `https://127.0.0.2/cb` and `https://app.localhost/cb` had consent remembered and `prompt=none`
+  // answered with a code, as if only the app could receive it).
+  return parsed.protocol === 'https:' && !reachesDevice(parsed.hostname);
 }
 
 /**

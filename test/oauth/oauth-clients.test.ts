@@ -7,6 +7,7 @@ import {
   MAX_REDIRECT_URIS,
   newClientId,
   type OAuthClients,
+  redirectIdentifiesClient,
   redirectUriProblem,
 } from '../../src/oauth/oauth-clients.js';
 import { createAuditRetentionStore } from '../../src/storage/audit-retention-store.js';
@@ -59,6 +60,36 @@ describe('redirectUriProblem', () => {
     ['a trailing dot', 'https://x.example./cb'],
     ['a semicolon in a loopback-looking host', 'http://localhost;x/cb'],
   ])('refuses %s', (_label, uri) => expect(redirectUriProblem(uri)).toBeTypeOf('string'));
+});
+
+describe('redirectIdentifiesClient', () => {
+  // Red-team 2026-12g O1: only three loopback names were known, so consent was remembered (and
+  // prompt=none answered with a code) for other names of the device that any local app can serve.
+  it("only for https on a host outside the device: every loopback name and address is any app's", () => {
+    for (const uri of [
+      'https://app.example/cb',
+      'https://127.example/cb',
+      'https://localhost.example/cb',
+      'https://[2001:db8::1]/cb',
+    ])
+      expect(redirectIdentifiesClient(uri), uri).toBe(true);
+    for (const uri of [
+      'http://app.example/cb',
+      'com.example.app:/cb',
+      'https://localhost/cb',
+      'https://app.localhost/cb',
+      'https://127.0.0.1/cb',
+      'https://127.0.0.2:8443/cb',
+      'https://127.1.2.3/cb',
+      'https://0.0.0.0/cb',
+      'https://[::1]/cb',
+      'https://[::]/cb',
+      'https://[::ffff:127.0.0.1]/cb',
+      'https://[::ffff:7f00:2]/cb',
+      'not a uri',
+    ])
+      expect(redirectIdentifiesClient(uri), uri).toBe(false);
+  });
 });
 
 describe('OAuthClients', () => {
