@@ -189,9 +189,11 @@ export async function limitAuthenticationFailures<T>(
  * {@link authenticateClient} behind {@link limitAuthenticationFailures} for every grant of the
  * token endpoint (RFC 6749 §10.10 / §2.3.1: guessing client credentials is guessing passwords).
  * Only the client_credentials grant was behind it, so the code and refresh grants were an
- * unmetered secret oracle for any address the limit had refused (red-team 2026-12g O3). A request
- * that names no client (no HTTP Basic credentials, no `client_id` or `client_secret`) is the first
- * party's and cannot fail client authentication: it reads no counter (the password grant's path).
+ * unmetered secret oracle for any address the limit had refused (red-team 2026-12g O3). Only a
+ * request that presents a secret (a non-empty one, or malformed HTTP Basic credentials) is behind
+ * it: one that presents none (a public client, a first-party label, Swagger UI's empty Basic
+ * credentials, the plain password grant) cannot guess a secret, reads no counter, and is never
+ * refused because someone else at its address guessed.
  */
 export function authenticateTokenClient(
   request: FastifyRequest,
@@ -199,11 +201,12 @@ export function authenticateTokenClient(
   clients: Pick<OAuthClients, 'authenticate'>,
   limit: AuthenticationFailureLimit,
 ): Promise<RequestingClient> {
-  const namesClient =
-    /^basic(\s|$)/i.test(request.headers.authorization ?? '') ||
-    formParam(form, 'client_id', false) !== undefined ||
-    formParam(form, 'client_secret', false) !== undefined;
-  if (!namesClient) return authenticateClient(request, form, clients);
+  const basic = basicCredentials(request);
+  const presentsSecret =
+    basic === 'malformed' ||
+    (basic !== undefined && basic.secret !== '') ||
+    (formParam(form, 'client_secret', false) ?? '') !== '';
+  if (!presentsSecret) return authenticateClient(request, form, clients);
   return limitAuthenticationFailures(request, limit, () => authenticateClient(request, form, clients));
 }
 

@@ -285,17 +285,36 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
       expect(refused.statusCode).toBe(429);
       expect(refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
     }
-    // Another address is not refused; a first-party password grant names no client, so the refused
-    // address still reaches the password check (400 invalid_grant for an unknown account).
+    // Another address is not refused. Requests that present no secret cannot guess one and are
+    // never refused for another's guesses at their address (review of O3): a public client, a
+    // first-party label, Swagger UI's empty Basic credentials, the plain password grant.
     expect((await asWebApp('authorization_code', webAppSecret, nextAddress())).json().error).toBe(
       'invalid_grant',
     );
-    const password = await grant(
-      { grant_type: 'password', username: 'nobody@example.com', password: 'x' },
-      {},
-      address,
-    );
-    expect(password.json().error).toBe('invalid_grant');
+    const noSecret = [
+      grant(
+        { grant_type: 'refresh_token', refresh_token: 'ghr_not-a-token', client_id: spa.clientId },
+        {},
+        address,
+      ),
+      grant(
+        {
+          grant_type: 'password',
+          username: 'nobody@example.com',
+          password: 'x',
+          client_id: 'payments-service',
+        },
+        {},
+        address,
+      ),
+      grant(
+        { grant_type: 'password', username: 'nobody@example.com', password: 'x' },
+        basic('', ''),
+        address,
+      ),
+      grant({ grant_type: 'password', username: 'nobody@example.com', password: 'x' }, {}, address),
+    ];
+    for (const answer of await Promise.all(noSecret)) expect(answer.json().error).toBe('invalid_grant');
   });
 
   // Abuse assignment: every request counted, so junk requests from a service's own NAT spent its allowance.
