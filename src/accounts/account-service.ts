@@ -106,8 +106,8 @@ export interface AccountService {
   ): Promise<UserRecord>;
   /**
    * Checks the signed-in user's current password (a password change, a re-authentication): wrong
-   * answers limited per session with the device limit, right ones counted as the account's logins
-   * (`LOGIN_MAX_SUCCESSES_PER_ACCOUNT`), one check per account at a time, in the reserved hashing
+   * answers limited per session with the device limit, every check by the session's own allowance
+   * (`CURRENT_PASSWORD_CHECKS_PER_SESSION`), one at a time per session, in the reserved hashing
    * lane, never by the account's lockout. Throws INVALID_CURRENT_PASSWORD, TOO_MANY_LOGIN_ATTEMPTS
    * or TOO_MANY_REQUESTS.
    */
@@ -284,26 +284,41 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     // not become a permanent takeover by brute force. The signed-in session is the client
     // here, so it gets a trusted-device counter of its own and hashes in the reserved lane.
     const subject: LoginSubject = { trust: 'trusted', deviceKey: `session:${sessionId}` };
-    // A right answer is a sign-in's proof, and counts as one of the account's logins
-    // (LOGIN_MAX_SUCCESSES_PER_ACCOUNT), checked before the hash. Counted only on failures, a
-    // holder of the password could re-check it without end from many sessions at once, each check
-    // an argon2 hash in the lane kept for trusted devices, ahead of every new-device login
-    // (red-team 2026-12g A1: ten sessions stalled all other logins). Only a right password
-    // spends it, so nobody without one can aim it at the account.
-    const account: LoginAccount = { accountKey: user.emailKey };
-    // One check per account at a time (not per session): an account's sessions together hold at
-    // most one hash slot, and the allowance above is counted exactly.
-    const outcome = await deps.gate.run(`current-password:${user.id}`, async () => {
-      const decision = await deps.throttle.check(subject);
-      if (!decision.allowed) return { ...decision, limit: 'guesses' as const };
-      const logins = await deps.throttle.checkLogins(account);
-      if (!logins.allowed) return { ...logins, limit: 'logins' as const };
+    const sessionKey = `session:${sessionId}`;
+    // Every check, right or wrong, also counts on the session's own allowance
+    // (CURRENT_PASSWORD_CHECKS_PER_SESSION): a right one cleared the count, so an account's
+    // sessions re-checked their password without end, an argon2 hash each in the lane kept for
+    // trusted devices (red-team 2026-12g A1). Per session, so nobody else (a thief signed in with
+    // the password included) can spend the owner's: the signed-in owner can always change it.
+    const refusal = async (): Promise<GatehouseError | undefined> => {
+      const guesses = await deps.throttle.check(subject);
+      if (!guesses.allowed) {
+        return new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
+          retryAfterSeconds: guesses.retryAfterSeconds,
+        });
+      }
+      const checks = await deps.throttle.checkSessionChecks(sessionKey);
+      if (checks.allowed) return undefined;
+      return new GatehouseError(
+        'TOO_MANY_REQUESTS',
+        'Too many password checks from this session; try again later.',
+        {
+          retryAfterSeconds: checks.retryAfterSeconds,
+        },
+      );
+    };
+    // Read before the gate too: a refused session never waits in it.
+    const early = await refusal();
+    if (early !== undefined) throw early;
+    const outcome = await deps.gate.run(sessionKey, async () => {
+      // Again inside the gate, where no other check of this session runs: exact.
+      const refused = await refusal();
+      if (refused !== undefined) return refused;
       // A missing value guesses nothing: no hash, no count.
       if (current === undefined) return 'wrong';
       const right = await hasher.verify(user.passwordHash, current, 'reserved');
-      if (right)
-        await Promise.all([deps.throttle.recordSuccess(subject), deps.throttle.recordLogin(account)]);
-      else await deps.throttle.recordFailure(subject);
+      await deps.throttle.recordSessionCheck(sessionKey);
+      await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
       return right ? 'right' : 'wrong';
     });
     if (!outcome.ok) {
@@ -311,19 +326,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         retryAfterSeconds: 1,
       });
     }
-    if (typeof outcome.value === 'object') {
-      const { limit, retryAfterSeconds } = outcome.value;
-      if (limit === 'logins') {
-        throw new GatehouseError(
-          'TOO_MANY_REQUESTS',
-          'Too many sign-ins and password checks for this account; try again later.',
-          { retryAfterSeconds },
-        );
-      }
-      throw new GatehouseError('TOO_MANY_LOGIN_ATTEMPTS', 'Too many wrong passwords; try again later.', {
-        retryAfterSeconds,
-      });
-    }
+    if (outcome.value instanceof GatehouseError) throw outcome.value;
     if (outcome.value === 'wrong') {
       throw new GatehouseError('INVALID_CURRENT_PASSWORD', 'current_password is missing or wrong.', {
         errors: [{ field: 'current_password', message: 'must be your current password' }],

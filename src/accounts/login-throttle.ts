@@ -101,6 +101,13 @@ export interface LoginThrottle {
   /** Counts a right password from an untrusted client that stopped at the second factor. */
   recordChallenge(account: LoginAccount): Promise<void>;
   /**
+   * Whether a signed-in session (`sessionKey`) may check its account's current password again now:
+   * {@link CURRENT_PASSWORD_CHECKS_PER_SESSION} checks per window, right ones included. Reads only.
+   */
+  checkSessionChecks(sessionKey: string): Promise<ThrottleDecision>;
+  /** Counts one check of the current password by the session, right or wrong. */
+  recordSessionCheck(sessionKey: string): Promise<void>;
+  /**
    * Forgets the account's failed-login count (untrusted clients) and its successful logins in the
    * window, after its owner proved control of the address by a password reset: the lockout an
    * attacker caused ends with it, whether by wrong passwords or by spending the logins with one
@@ -132,6 +139,16 @@ export const OPEN_BREAKER_FAILURES_PER_IP = 3;
  * customers of a carrier's shared /48 are not all shut out by one of them at once.
  */
 export const OPEN_BREAKER_FAILURES_PER_NETWORK = 10 * OPEN_BREAKER_FAILURES_PER_IP;
+
+/**
+ * Checks of the current password (a password or email change, a deletion, a re-authentication)
+ * one signed-in session may make per window, right answers included. Only wrong ones counted
+ * before (a right one cleared the count), so whoever held an account's password could re-check it
+ * without end from as many sessions as its logins allowed, each check an argon2 hash in the lane
+ * kept for trusted devices (red-team 2026-12g A1: ten sessions stalled every other login). Per
+ * session, so no other session of the account (a thief's included) can spend the owner's.
+ */
+export const CURRENT_PASSWORD_CHECKS_PER_SESSION = 10;
 
 /**
  * Creates a {@link LoginThrottle} over a {@link CounterStore}. `namespace` prefixes its counter
@@ -205,6 +222,8 @@ export function createLoginThrottle(
   };
   const loginsKey = accountCounterKey('success');
   const challengesKey = accountCounterKey('challenge');
+  const sessionChecksKey = (sessionKey: string) =>
+    hashedCounterKey(`${namespace}:session-check:${digest(sessionKey)}`);
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
   const openBreakerPerIp = Math.min(limits.perIp, OPEN_BREAKER_FAILURES_PER_IP);
   const successes = limits.successesPerAccount ?? Number.POSITIVE_INFINITY;
@@ -226,6 +245,20 @@ export function createLoginThrottle(
     recordLogin: (account) => countSuccess(loginsKey(account)),
     checkChallenges: (account) => checkSuccesses(challengesKey(account)),
     recordChallenge: (account) => countSuccess(challengesKey(account)),
+    async checkSessionChecks(sessionKey) {
+      const key = sessionChecksKey(sessionKey);
+      const local = store.synchronous?.();
+      const window = local === undefined ? await store.peek(key) : local.peek(key);
+      if (window === undefined || window.count < CURRENT_PASSWORD_CHECKS_PER_SESSION)
+        return { allowed: true };
+      return { allowed: false, retryAfterSeconds: retryAfter(window.resetAt) };
+    },
+    async recordSessionCheck(sessionKey) {
+      const key = sessionChecksKey(sessionKey);
+      const local = store.synchronous?.();
+      if (local === undefined) await store.increment(key, limits.windowMs);
+      else local.increment(key, limits.windowMs);
+    },
     async check(subject) {
       const keys = countersOf(subject);
       // In-process counters answer synchronously: no promise per read (issue 10).

@@ -427,8 +427,7 @@ export const gatehouseConfigSchema = Type.Object(
       default: 60,
       description:
         'successful logins per account per window, from any client (only a right password counts, so it cannot ' +
-        'be aimed at an account; a right current password for a change or a re-authentication counts as one); ' +
-        'beyond it 429 before any hash. On an account with an authenticator app, an ' +
+        'be aimed at an account); beyond it 429 before any hash. On an account with an authenticator app, an ' +
         "untrusted client's right password (it stops at the second factor) counts against an allowance of the " +
         "same size that only untrusted clients wait on, so a thief of the password cannot keep the owner's " +
         'trusted devices out',

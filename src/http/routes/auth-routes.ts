@@ -331,7 +331,8 @@ export function registerAuthRoutes(
           '`WWW-Authenticate: Bearer error="insufficient_user_authentication", max_age=…` (RFC 9470). Send ' +
           '`current_password`, plus `otp` (a TOTP or recovery code) when the account has a second factor: every ' +
           "factor, as at login. Moves the session's `auth_time` to now (tokens already issued keep working; new " +
-          'access tokens carry the new `auth_time`). Wrong guesses are limited per session (429); wrong codes also ' +
+          'access tokens carry the new `auth_time`). Wrong guesses are limited per session (429), and so are checks of ' +
+          'the password, right ones included (10 per LOGIN_FAILURE_WINDOW, 429 `TOO_MANY_REQUESTS`); wrong codes also ' +
           "count toward the account's MFA_MAX_CONSECUTIVE_FAILURES, at which authenticator-app codes are refused " +
           'unchecked (403 `SECOND_FACTOR_LOCKED`: re-authenticate with a recovery code, which is still checked, or a ' +
           'passkey, or sign in with a code on a trusted device).',

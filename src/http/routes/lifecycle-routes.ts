@@ -262,7 +262,8 @@ export function registerLifecycleRoutes(
         tags: ['accounts'],
         summary: 'Delete your account',
         description:
-          'Needs `current_password` (guesses limited per session, then 429). Every session ends, apps end what ' +
+          'Needs `current_password` (guesses, and checks right ones included, limited per session, then 429). ' +
+          'Every session ends, apps end what ' +
           'the account owns, audit entries keep your id but lose IPs and user agents, and a notice goes to your address. The ' +
           'last active super_admin cannot delete their account (409 `LAST_SUPER_ADMIN`).',
         body: Type.Object(

@@ -76,8 +76,10 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
         tags: ['accounts'],
         summary: 'Change your name, password or email',
         description:
-          'A password change needs `current_password` and ends every other session of your account. Wrong ' +
-          '`current_password` guesses are limited per session (LOGIN_MAX_FAILURES_PER_DEVICE): then 429 with Retry-After. ' +
+          'A password change needs `current_password`, ends every other session of your account and the password ' +
+          'reset links mailed before it. Wrong `current_password` guesses are limited per session ' +
+          '(LOGIN_MAX_FAILURES_PER_DEVICE: then 429 `TOO_MANY_LOGIN_ATTEMPTS`), and so are checks of it, right ones ' +
+          'included (10 per LOGIN_FAILURE_WINDOW: then 429 `TOO_MANY_REQUESTS`), each with Retry-After. ' +
           'An `email` change (with `current_password`, on its own) answers 202: a confirmation link goes to the new ' +
           'address (`POST /auth/email-change/confirm`), a notice to the current one, and the address changes only ' +
           'once confirmed, and only while the session that asked is live: a password reset or change, "log out ' +
