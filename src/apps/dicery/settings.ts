@@ -173,7 +173,8 @@ export const dicerySettings = defineAppSettings({
       maximum: 1_000_000,
       default: 120,
       description:
-        'room page reads (snapshots, history and signed log together, up to 200 rolls each) per caller per minute: a player, ' +
+        'room page reads (snapshots, history and signed log together; a history or log page holds up to 200 rolls and ' +
+        '128 KiB) per caller per minute: a player, ' +
         "the host's account across its rooms, or one spectator (each watch cookie on its own) (429 `TOO_MANY_REQUESTS` beyond)",
     }),
     roomReadsPerMinutePerIp: integerSetting({
@@ -182,7 +183,8 @@ export const dicerySettings = defineAppSettings({
       maximum: 10_000_000,
       default: 600,
       description:
-        'room page reads per client IP per minute, across callers and rooms (a table behind one NAT shares it)',
+        'room page reads per client IP (IPv6: per /64, and 4× this per /48) per minute, across callers and rooms (a ' +
+        'table behind one NAT shares it)',
     }),
     roomReadsPerMinutePerWatchLink: integerSetting({
       env: 'ROOM_READS_PER_MINUTE_PER_WATCH_LINK',
@@ -206,7 +208,7 @@ export const dicerySettings = defineAppSettings({
       minimum: 1,
       maximum: 1_000_000,
       default: 30,
-      description: 'history exports per client IP per minute',
+      description: 'history exports per client IP (IPv6: per /64, and 4× this per /48) per minute',
     }),
     roomExportsPerMinutePerWatchLink: integerSetting({
       env: 'ROOM_EXPORTS_PER_MINUTE_PER_WATCH_LINK',

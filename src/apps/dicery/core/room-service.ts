@@ -481,7 +481,8 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       // So does the joining network's share of it, of that network's own ghosts.
       for (const player of fromNetwork(present))
         if (isGhost(player, now)) await expirePlayer(store, emit, room.code, player, now);
-    } else if (seat !== null) {
+    }
+    if (seat !== null) {
       // An abandoned seat must not hold its name forever: its player is removed as `expired`.
       const holder = present.find((p) => p.nameKey === name.key);
       if (holder?.seatExpiresAt != null && holder.seatExpiresAt <= now) {

@@ -213,8 +213,8 @@ export function registerRoomHostRoutes(parent: FastifyInstance, context: DiceryC
         description:
           "With the hand-over code the host gave you, you become the room's host (the previous host loses it; " +
           'their streams end after `host_changed`). A wrong, used or expired code answers 400 ' +
-          '`TRANSFER_CODE_INVALID`, and so does a room that does not exist or is closed (no answer tells which room ' +
-          'codes are live). Attempts count on the same limit as joins, per client IP and per IPv6 /48 ' +
+          '`TRANSFER_CODE_INVALID`, and so does a room that does not exist or is closed. Attempts count on the same ' +
+          'limit as joins (which is what bounds guessing room codes), per client IP and per IPv6 /48 ' +
           '(`ROOM_JOINS_PER_MINUTE`). The room counts on your `MAX_OPEN_ROOMS_PER_HOST` (409 ' +
           '`TOO_MANY_OPEN_ROOMS`, answered only to a right code).',
         params: CodeParams,

@@ -7,8 +7,8 @@ const MINUTE_MS = 60_000;
 /** The read limits as the routes' descriptions state them (the settings' names, never their values). */
 export const READ_LIMITS_DESCRIPTION =
   "Limited per caller (a player, the host's account, or one spectator: each watch cookie or spectator token on " +
-  'its own) to `ROOM_READS_PER_MINUTE` page reads (snapshots, history and log together; a page holds up to 128 KiB ' +
-  'of rolls) a minute, per client IP ' +
+  'its own) to `ROOM_READS_PER_MINUTE` page reads (snapshots, history and log together; a history or log page holds ' +
+  'up to 128 KiB of rolls) a minute, per client IP ' +
   'to `ROOM_READS_PER_MINUTE_PER_IP` (an IPv6 /48 to four times that), and the spectators of one watch link together to ' +
   '`ROOM_READS_PER_MINUTE_PER_WATCH_LINK`; beyond any, 429 `TOO_MANY_REQUESTS` with `Retry-After`.';
 

@@ -320,6 +320,8 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
       // go now rather than stay for good (rooms are kept, closed, for their host's list and log).
       await db.deleteFrom('room_spectator_sessions').where('room_code', '=', code).execute();
       await db.deleteFrom('room_spectator_links').where('room_code', '=', code).execute();
+      // The players' client networks counted for the open room only: not kept with the closed one.
+      await db.updateTable('room_players').set({ network: null }).where('room_code', '=', code).execute();
       return true;
     },
     async listOpenRoomCodes(hostUserId) {
@@ -452,6 +454,8 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
           present_key: null,
           claim_hash: null,
           claim_expires_at: null,
+          // Only present players count per network: a client address is not kept past its use.
+          network: null,
           ...(reason === 'kicked' ? {} : { seat_hash: null, seat_expires_at: null }),
         })
         .where('id', '=', id)

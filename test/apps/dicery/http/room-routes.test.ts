@@ -1136,6 +1136,34 @@ describe('POST /rooms/{code}/join: players whose credentials are dead do not kee
   // lasts has passed, it is a ghost. An anonymous script with the code could otherwise fill a room
   // with MAX_PLAYERS_PER_ROOM ghosts for good, and each kick the host answers with is a ban (at
   // most 1000 of them).
+  it("D4: a network at its share of a room first lets go of its own ghosts, never another network's", async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer(
+      { maxPlayersPerRoom: 10, maxPlayersPerRoomPerNetwork: 2, roomJoinsPerMinute: 1000 },
+      { clock, scheduler: clock },
+    );
+    try {
+      const room = await createRoom(app, await signIn(app));
+      const join = (player: string, remoteAddress: string) =>
+        app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/join`,
+          remoteAddress,
+          payload: { player, transport: 'bearer' },
+        });
+      for (const player of ['X1', 'X2']) expect((await join(player, '203.0.113.8')).statusCode).toBe(201);
+      expect((await join('Y1', '198.51.100.8')).statusCode).toBe(201);
+      expect((await join('X3', '203.0.113.8')).json().code).toBe('TOO_MANY_PLAYERS_FROM_NETWORK');
+      // Past the longest room token, bearer players are ghosts: the network's own give way.
+      clock.advance(12 * 3600 * 1000 + 1000);
+      expect((await join('X3', '203.0.113.8')).statusCode).toBe(201);
+      const players = (await app.dicery.rooms.snapshot(room.code)).players.map((p) => p.name).sort();
+      expect(players).toEqual(['X3', 'Y1']);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('a join into a full room first removes players whose credential cannot be alive any more', async () => {
     const clock = createTestClock();
     const app = await buildTestServer(

@@ -21,7 +21,7 @@ const BEFORE = Object.fromEntries(
 describe.each(engines)('migration 014a-player-networks on $name', ({ name: engine }) => {
   // Players present before it joined from no known network: counted for none, so an upgrade
   // refuses nobody; a player joining after it carries the network it joined from.
-  it('adds the network: none for the players before it, the joining one for those after', async () => {
+  it('adds the network: none for the players before it, the joining one for those after, cleared once it counts no more', async () => {
     await withTestDatabase(engine, async (database) => {
       await migrateToLatest(database, { dicery: BEFORE });
       expect(await columnsOf(database, 'room_players')).not.toContain('network');
@@ -61,6 +61,19 @@ describe.each(engines)('migration 014a-player-networks on $name', ({ name: engin
         null,
         '2001:db8:77::/48',
       ]);
+      // Kept only while it counts: not after the player leaves, nor once the room closes.
+      expect(await store.markPlayerGone('after', 'left', 30)).toBe(true);
+      expect(await store.findPlayer('after')).toMatchObject({ network: null });
+      await store.insertPlayer({
+        id: 'last',
+        roomCode: 'ROOM2345',
+        name: 'last',
+        nameKey: 'last',
+        joinedAt: 40,
+        network: '198.51.100.7',
+      });
+      expect(await store.closeRoom('ROOM2345', 50)).toBe(true);
+      expect(await store.findPlayer('last')).toMatchObject({ network: null });
     });
   });
 });
