@@ -701,6 +701,7 @@ export async function createGatehouseCore(
       bus,
       clock,
       onPublishError,
+      throttle,
     });
     const accountTokens = createAccountTokenStore(database.db);
     const lifecycle = createAccountLifecycle({

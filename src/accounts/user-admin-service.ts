@@ -9,6 +9,7 @@ import type { UserPatch, UserQuery, UserRecord, UserStore } from '../storage/use
 import type { AccountDeletion } from './account-deletion.js';
 import { normalizeFullName } from './account-service.js';
 import { createAccountChangeAnnouncer } from './announce-account-change.js';
+import type { LoginThrottle } from './login-throttle.js';
 import { isRole, ROLES, type Role, roleAtLeast } from './roles.js';
 
 /**
@@ -74,6 +75,13 @@ export interface UserAdminServiceDeps {
    */
   bus: Pick<EventBus, 'publish'>;
   clock: () => number;
+  /**
+   * The login throttle: an account enabled again starts with a clean slate. Its holder's right
+   * password was counted as a failure while it was disabled (it gains nothing then), so without
+   * this the owner could stay locked out of new devices for `LOGIN_FAILURE_WINDOW` after an admin
+   * let them back in. Optional for embedders that build the service alone.
+   */
+  throttle?: Pick<LoginThrottle, 'clearAccount'>;
   /**
    * Called when a broadcast after commit fails (e.g. Redis is down). The change has committed and
    * still succeeds: this instance already applied it, and the others catch up through their
@@ -214,7 +222,7 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
       if (change.isActive !== undefined) patch.isActive = change.isActive;
 
       const entry = { actorId: actor.id, targetId: id, ...client } satisfies Omit<AuditEntry, 'event'>;
-      const { after, revoked } = await withParties(actor.id, id, async (unit, current, target) => {
+      const { after, revoked, enabled } = await withParties(actor.id, id, async (unit, current, target) => {
         const { store, audit } = unit;
         if (patch.role !== undefined && patch.role !== target.role) {
           if (current.role !== 'super_admin' && (isPrivileged(patch.role) || isPrivileged(target.role))) {
@@ -239,10 +247,12 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
           });
         }
         if (disabled) await audit.record({ ...entry, event: 'user_disabled' });
-        if (!target.isActive && updated.isActive) await audit.record({ ...entry, event: 'user_enabled' });
-        return { after: updated, revoked: ended };
+        const enabled = !target.isActive && updated.isActive;
+        if (enabled) await audit.record({ ...entry, event: 'user_enabled' });
+        return { after: updated, revoked: ended, enabled };
       });
       await announce(id, revoked);
+      if (enabled) await deps.throttle?.clearAccount(after.emailKey);
       return after;
     },
 

@@ -462,6 +462,16 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     expect((await grant(app, user.email, PASSWORD, { ip: '10.80.0.9' })).statusCode).toBe(429);
     expect(verify).not.toHaveBeenCalled();
     verify.mockRestore();
+    // Enabled again by an admin, the owner starts with a clean slate (review of A3).
+    const admin = await createUser(app, { role: 'super_admin' });
+    const enabled = await app.inject({
+      method: 'PATCH',
+      url: `/users/${user.id}`,
+      headers: bearer((await login(app, admin.email)).access_token),
+      payload: { is_active: true },
+    });
+    expect(enabled.statusCode).toBe(200);
+    expect((await grant(app, user.email, PASSWORD, { ip: '10.80.0.10' })).statusCode).toBe(200);
   });
 
   it('limits a client IP across accounts (untrusted clients only)', async () => {
