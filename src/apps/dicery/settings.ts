@@ -153,7 +153,8 @@ export const dicerySettings = defineAppSettings({
       maximum: 1_000_000,
       default: 120,
       description:
-        'event streams opened per client IP (IPv6 /64) per minute, across players, spectators and rooms; beyond it 429 `TOO_MANY_REQUESTS`',
+        'event streams opened per client IP (IPv6: per /64, and 4× this per /48) per minute, across players, spectators ' +
+        'and rooms; beyond it 429 `TOO_MANY_REQUESTS`',
     }),
     roomMaxReplayEvents: integerSetting({
       env: 'ROOM_MAX_REPLAY_EVENTS',

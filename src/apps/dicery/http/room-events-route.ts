@@ -1,7 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { enforceRateLimit, errorResponses, problemRef } from '../../../http/index.js';
+import {
+  enforceAddressRateLimit,
+  enforceRateLimit,
+  errorResponses,
+  problemRef,
+} from '../../../http/index.js';
 import { addressBucket, createConcurrencyCaps, GatehouseError, type ScheduledTimer } from '../../../index.js';
 import {
   type DiceryError,
@@ -695,14 +700,18 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       // the address first, so a refused client adds nothing to the principal's count. Before the
       // caps below: they are checked and counted with no await in between.
       const opened = 'Too many event streams opened; wait before reconnecting.';
-      await enforceRateLimit(
+      // Per IPv6 /48 too (four addresses' worth): each open may replay up to
+      // ROOM_MAX_REPLAY_EVENTS events, so per /64 alone one network read the log 65 536 times
+      // faster than the limit says (review of red-team 2026-12g D1).
+      await enforceAddressRateLimit(
         counters,
         {
-          key: `room-stream-open:ip:${address}`,
+          prefix: 'room-stream-open',
           max: settings.roomStreamOpensPerMinutePerIp,
           windowMs: MINUTE_MS,
           message: opened,
         },
+        request.ip,
         clock,
       );
       const principal =

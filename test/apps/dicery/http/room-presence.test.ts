@@ -404,4 +404,25 @@ describe('red team 2026-12b: stream churn', () => {
       await app.close();
     }
   });
+
+  // Review of red-team 2026-12g D1: each open may replay ROOM_MAX_REPLAY_EVENTS events, and opens
+  // were counted per /64 alone, so one IPv6 /48 had 65 536 addresses' allowance.
+  it("counts opens per IPv6 /48 too, four addresses' worth", async () => {
+    const app = await buildTestServer({ trustProxy: 1, roomStreamOpensPerMinutePerIp: 2 });
+    try {
+      const base = await listenOnLoopback(app);
+      const { code } = await createRoom(app, await signIn(app));
+      const pat = await joinAsBot(app, code, 'Pat');
+      const statuses: number[] = [];
+      for (let subnet = 1; subnet <= 10; subnet++) {
+        const from = { 'x-forwarded-for': `2001:db8:5ee:${subnet}::1` };
+        const stream = await openSse(`${base}/rooms/${code}/events`, { ...pat.headers, ...from });
+        statuses.push(stream.status);
+        stream.close();
+      }
+      expect(statuses).toEqual([...Array(8).fill(200), 429, 429]);
+    } finally {
+      await app.close();
+    }
+  });
 });
