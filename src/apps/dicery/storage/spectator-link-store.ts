@@ -50,10 +50,18 @@ export interface SpectatorLinkStore {
   insertSession(session: SpectatorSessionRecord & { tokenHash: string; network: string }): Promise<void>;
   /**
    * Deletes link `linkId`'s expired spectators, then, while more than `keep` are left, the oldest
-   * spectator of the network holding the most (ties: the network whose oldest is oldest); returns
-   * how many went. Call it under the link's lock ({@link SpectatorLinkStore.touchLink}).
+   * spectator of the network holding the most: the requester's (the network opening the link now,
+   * whose new spectator is `sessionId`) when it holds as many as any, else the one whose oldest is
+   * oldest among the largest. The requester's new spectator goes last of its network (only when it
+   * is the only one). Returns how many went. Call it under the link's lock
+   * ({@link SpectatorLinkStore.touchLink}).
    */
-  trimSessions(linkId: string, keep: number, now: number): Promise<number>;
+  trimSessions(
+    linkId: string,
+    keep: number,
+    now: number,
+    requester?: { network: string; sessionId: string },
+  ): Promise<number>;
   /** The unexpired spectator of room `code` whose secret hashes to `tokenHash`, if their link is live. */
   findSessionByHash(
     code: string,
@@ -167,7 +175,7 @@ export function createSpectatorLinkStore(db: Kysely<DiceryTables>): SpectatorLin
         })
         .execute();
     },
-    async trimSessions(linkId, keep, now) {
+    async trimSessions(linkId, keep, now, requester) {
       const expired = await db
         .deleteFrom('room_spectator_sessions')
         .where('link_id', '=', linkId)
@@ -197,11 +205,33 @@ export function createSpectatorLinkStore(db: Kysely<DiceryTables>): SpectatorLin
           .limit(1)
           .executeTakeFirst();
         if (largest === undefined) break;
+        // A tie with the requester's network is the requester's loss: otherwise each new network
+        // would end one spectator of an audience of one per network.
+        let victim = largest.network;
+        if (requester !== undefined && requester.network !== largest.network) {
+          const mine = await db
+            .selectFrom('room_spectator_sessions')
+            .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+            .where('link_id', '=', linkId)
+            .where(network, '=', requester.network)
+            .executeTakeFirstOrThrow();
+          const theirs = await db
+            .selectFrom('room_spectator_sessions')
+            .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+            .where('link_id', '=', linkId)
+            .where(network, '=', largest.network)
+            .executeTakeFirstOrThrow();
+          if (Number(mine.count) >= Number(theirs.count)) victim = requester.network;
+        }
+        // Several spectators opened in one millisecond tie on created_at: the new one never goes
+        // before an older one of its network.
+        const newest = sql<number>`case when id = ${requester?.sessionId ?? ''} then 1 else 0 end`;
         const oldest = await db
           .selectFrom('room_spectator_sessions')
           .select('id')
           .where('link_id', '=', linkId)
-          .where(network, '=', largest.network)
+          .where(network, '=', victim)
+          .orderBy(newest)
           .orderBy('created_at')
           .orderBy('id')
           .limit(1)

@@ -435,6 +435,30 @@ describe.each(engines)('Dicery spectators ($name)', ({ name }) => {
     expect(await live(bob)).toBe(true);
   });
 
+  it('D5: a full link where every network holds one is full for a new network (409 WATCH_LINK_FULL): nobody ends', async () => {
+    const { code } = await table();
+    const link = await linkToken(code);
+    const watch = (remoteAddress: string) =>
+      app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/watch`,
+        remoteAddress,
+        payload: { token: link.token, transport: 'bearer' },
+      });
+    const viewers: Record<string, string>[] = [];
+    for (let i = 1; i <= MAX_SPECTATORS; i++) {
+      const response = await watch(`198.51.100.${i}`);
+      expect(response.statusCode).toBe(200);
+      viewers.push({ authorization: `Bearer ${response.json().access_token}` });
+      clock.advance(1);
+    }
+    const refused = await watch('203.0.113.99');
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().code).toBe('WATCH_LINK_FULL');
+    for (const headers of viewers)
+      expect((await app.inject({ method: 'GET', url: `/rooms/${code}`, headers })).statusCode).toBe(200);
+  });
+
   /** Every spectator row of room `code` (white-box: the suite's own database). */
   const sessionIdsOf = async (code: string): Promise<string[]> => {
     const rows = await app.gatehouse
