@@ -15,9 +15,11 @@ import {
 } from './shared.js';
 
 /**
- * Most log pages (of up to 200 entries, `ROOM_LOG_MAX_PAGE`) fetched for one check: 10 000 rolls,
- * far above a real evening's log; it bounds what one check holds in memory, and stays under the
- * server's 120 page reads a minute per member, so "Check again" is not refused at once.
+ * Most log pages (of up to 200 entries and 128 KiB, `ROOM_LOG_MAX_PAGE`, `ROOM_PAGE_MAX_CHARS`)
+ * fetched for one check: 10 000 ordinary rolls, far above a real evening's log, but only ≈ 550 of
+ * the largest (300 dice each, ≈ 11 entries a page); it bounds what one check holds in memory
+ * (≈ 6 MiB), and stays under the server's 120 page reads a minute per member, so "Check again" is
+ * not refused at once. A longer log is saved as a file and checked with `gatehouse verify-room-log`.
  */
 export const MAX_LOG_PAGES = 50;
 
