@@ -191,6 +191,17 @@ export function createSpectatorLinkStore(db: Kysely<DiceryTables>): SpectatorLin
       const extra = Math.min(Number(count) - keep, 1000);
       // Rows from before migration 013a have no network: together, as one.
       const network = sql<string>`coalesce(network, '')`;
+      const spectatorsOf = async (of: string) =>
+        Number(
+          (
+            await db
+              .selectFrom('room_spectator_sessions')
+              .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
+              .where('link_id', '=', linkId)
+              .where(network, '=', of)
+              .executeTakeFirstOrThrow()
+          ).count,
+        );
       for (let i = 0; i < extra; i++) {
         // The network holding the most gives way first, its oldest spectator: someone opening a
         // shared link again and again ends their own spectators, not the rest of the audience
@@ -209,19 +220,8 @@ export function createSpectatorLinkStore(db: Kysely<DiceryTables>): SpectatorLin
         // would end one spectator of an audience of one per network.
         let victim = largest.network;
         if (requester !== undefined && requester.network !== largest.network) {
-          const mine = await db
-            .selectFrom('room_spectator_sessions')
-            .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
-            .where('link_id', '=', linkId)
-            .where(network, '=', requester.network)
-            .executeTakeFirstOrThrow();
-          const theirs = await db
-            .selectFrom('room_spectator_sessions')
-            .select((eb) => eb.fn.countAll<number | string | bigint>().as('count'))
-            .where('link_id', '=', linkId)
-            .where(network, '=', largest.network)
-            .executeTakeFirstOrThrow();
-          if (Number(mine.count) >= Number(theirs.count)) victim = requester.network;
+          if ((await spectatorsOf(requester.network)) >= (await spectatorsOf(largest.network)))
+            victim = requester.network;
         }
         // Several spectators opened in one millisecond tie on created_at: the new one never goes
         // before an older one of its network.

@@ -6,12 +6,10 @@ import { appTables } from '../../../../../src/storage/app-tables.js';
 import { migrateToLatest } from '../../../../../src/storage/migrate.js';
 import type { Schema } from '../../../../../src/storage/schema.js';
 import { engines } from '../../../../support/databases.js';
-import { insertOldUser, type RawDatabase, withTestDatabase } from '../../../../support/old-schema.js';
+import { diceryMigrationsBefore, insertOldRoom } from '../../../../support/dicery-old-schema.js';
+import { type RawDatabase, withTestDatabase } from '../../../../support/old-schema.js';
 
-/** Dicery's migrations before `012a`, as an installation upgrading to it has run them. */
-const BEFORE = Object.fromEntries(
-  Object.entries(diceryMigrations).filter(([name]) => name < '012a-player-activity'),
-);
+const BEFORE = diceryMigrationsBefore('012a-player-activity');
 
 describe.each(engines)('migration 012a-player-activity on $name', ({ name: engine }) => {
   // Nothing says whether a player present before the upgrade ever came back: counted as having
@@ -22,11 +20,7 @@ describe.each(engines)('migration 012a-player-activity on $name', ({ name: engin
         'dicery/012a-player-activity',
       );
       const raw = database.db as unknown as RawDatabase;
-      await insertOldUser(raw, 'host');
-      await raw
-        .insertInto('rooms')
-        .values({ code: 'ROOM2345', name: 'Table', host_user_id: 'host', state: 'open', created_at: 1 })
-        .execute();
+      await insertOldRoom(raw);
       const player = (id: string, joinedAt: number, gone: boolean) => ({
         id,
         room_code: 'ROOM2345',

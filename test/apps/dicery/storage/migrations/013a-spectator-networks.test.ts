@@ -6,6 +6,7 @@ import { appTables } from '../../../../../src/storage/app-tables.js';
 import { migrateToLatest } from '../../../../../src/storage/migrate.js';
 import type { Schema } from '../../../../../src/storage/schema.js';
 import { engines } from '../../../../support/databases.js';
+import { diceryMigrationsBefore, insertOldRoom } from '../../../../support/dicery-old-schema.js';
 import {
   columnsOf,
   insertOldUser,
@@ -13,10 +14,7 @@ import {
   withTestDatabase,
 } from '../../../../support/old-schema.js';
 
-/** Dicery's migrations before `013a`, as an installation upgrading to it has run them. */
-const BEFORE = Object.fromEntries(
-  Object.entries(diceryMigrations).filter(([name]) => name < '013a-spectator-networks'),
-);
+const BEFORE = diceryMigrationsBefore('013a-spectator-networks');
 
 describe.each(engines)('migration 013a-spectator-networks on $name', ({ name: engine }) => {
   // Spectators from before it have no network: together they are one, the first to give way when
@@ -26,11 +24,7 @@ describe.each(engines)('migration 013a-spectator-networks on $name', ({ name: en
       await migrateToLatest(database, { dicery: BEFORE });
       expect(await columnsOf(database, 'room_spectator_sessions')).not.toContain('network');
       const raw = database.db as unknown as RawDatabase;
-      await insertOldUser(raw, 'host');
-      await raw
-        .insertInto('rooms')
-        .values({ code: 'ROOM2345', name: 'Table', host_user_id: 'host', state: 'open', created_at: 1 })
-        .execute();
+      await insertOldRoom(raw);
       await raw
         .insertInto('room_spectator_links')
         .values({ id: 'link', room_code: 'ROOM2345', token_hash: 'link-hash', created_at: 1 })

@@ -6,6 +6,7 @@ import { appTables } from '../../../../../src/storage/app-tables.js';
 import { migrateToLatest } from '../../../../../src/storage/migrate.js';
 import type { Schema } from '../../../../../src/storage/schema.js';
 import { engines } from '../../../../support/databases.js';
+import { diceryMigrationsBefore, insertOldRoom } from '../../../../support/dicery-old-schema.js';
 import {
   columnsOf,
   insertOldUser,
@@ -13,10 +14,7 @@ import {
   withTestDatabase,
 } from '../../../../support/old-schema.js';
 
-/** Dicery's migrations before `014a`, as an installation upgrading to it has run them. */
-const BEFORE = Object.fromEntries(
-  Object.entries(diceryMigrations).filter(([name]) => name < '014a-player-networks'),
-);
+const BEFORE = diceryMigrationsBefore('014a-player-networks');
 
 describe.each(engines)('migration 014a-player-networks on $name', ({ name: engine }) => {
   // Players present before it joined from no known network: counted for none, so an upgrade
@@ -26,11 +24,7 @@ describe.each(engines)('migration 014a-player-networks on $name', ({ name: engin
       await migrateToLatest(database, { dicery: BEFORE });
       expect(await columnsOf(database, 'room_players')).not.toContain('network');
       const raw = database.db as unknown as RawDatabase;
-      await insertOldUser(raw, 'host');
-      await raw
-        .insertInto('rooms')
-        .values({ code: 'ROOM2345', name: 'Table', host_user_id: 'host', state: 'open', created_at: 1 })
-        .execute();
+      await insertOldRoom(raw);
       await raw
         .insertInto('room_players')
         .values({
