@@ -42,11 +42,10 @@ export type PlayerNameResult =
        */
       key: string;
       /**
-       * The keys names had before: NFKC and case only (before confusables were folded), and the
-       * confusable key before combining marks were dropped from it. Bans recorded then carry one
-       * of them, so a join is checked against each (deduplicated, without `key`).
+       * The key as it was before confusables were folded (NFKC and case only): bans recorded then
+       * carry it, so a join is checked against both.
        */
-      legacyKeys: string[];
+      legacyKey: string;
     }
   | { ok: false; reason: PlayerNameRejection };
 
@@ -66,18 +65,16 @@ export type PlayerNameResult =
  *
  * @example
  * ```ts
- * normalizePlayerName('  Ｂｏｂ ') // { ok: true, name: 'Ｂｏｂ', key: 'bob', legacyKeys: [] }
+ * normalizePlayerName('  Ｂｏｂ ') // { ok: true, name: 'Ｂｏｂ', key: 'bob', legacyKey: 'bob' }
  * ```
  */
 export function normalizePlayerName(raw: string): PlayerNameResult {
   const result = normalizeDisplayText(raw, PLAYER_NAME_MAX_LENGTH);
   if (!result.ok) return result;
-  const withMarks = skeletonKey(result.text);
   const key = confusableKey(result.text);
   reservedKeys ??= new Set(RESERVED_PLAYER_NAMES.map(confusableKey));
   if (reservedKeys.has(key)) return { ok: false, reason: 'reserved' };
-  const legacyKeys = [...new Set([withMarks, foldCase(result.text)])].filter((legacy) => legacy !== key);
-  return { ok: true, name: result.text, key, legacyKeys };
+  return { ok: true, name: result.text, key, legacyKey: foldCase(result.text) };
 }
 
 function foldCase(text: string): string {
@@ -107,23 +104,9 @@ function skeleton(text: string): string {
  * dependency) and runs on the server alone: the web bundle does not carry its 100 KB table.
  */
 function confusableKey(text: string): string {
-  // Dropped before casing too: some marks have capitals of their own (U+0345 is Greek iota's).
-  return skeletonKey(text.normalize('NFD').replace(MARKS, '')).replace(MARKS, '');
-}
-
-/** {@link confusableKey} before its combining marks are dropped (the key bans had until then). */
-function skeletonKey(text: string): string {
   const capitals = text.normalize('NFKC').toUpperCase().normalize('NFKC');
   return foldCase(skeleton(foldCase(skeleton(capitals)))).replace(IGNORED_IN_KEY, '');
 }
-
-/**
- * Non-spacing and enclosing marks, dropped from the key (after NFD, so accents are separate code
- * points): stacked on a letter they draw as, or next to, what the bare name draws, so `bot1` with
- * U+0345, `bȯt1` and `bot1` + U+0E47 were three more players beside `bot1` (red-team 2026-12g D8).
- * Names that differ only in accents (`José`, `Jose`) now share a key: one of them per room.
- */
-const MARKS = /[\p{Mn}\p{Me}]+/gu;
 
 /**
  * White space, and the default-ignorable code points display text still lets through (variation

@@ -462,10 +462,12 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     // them (a kick committing meanwhile would otherwise let its name back in).
     const room = await lockOpenRoom(store, code);
     if (!name.ok) throw playerNameError(name.reason);
-    // A ban recorded before keys folded confusables, or before they dropped combining marks,
-    // carries the key of then: check each.
-    for (const key of [name.key, ...name.legacyKeys]) {
-      if ((await store.findBan(room.code, key)) !== undefined) throw playerBanned();
+    // A ban recorded before keys folded confusables carries the old key: check both.
+    if (
+      (await store.findBan(room.code, name.key)) !== undefined ||
+      (name.legacyKey !== name.key && (await store.findBan(room.code, name.legacyKey)) !== undefined)
+    ) {
+      throw playerBanned();
     }
     const now = clock();
     const present = await store.listPresentPlayers(room.code);
