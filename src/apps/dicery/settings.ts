@@ -282,8 +282,8 @@ export const dicerySettings = defineAppSettings({
       default: 100,
       description:
         'spectators (watch cookies or spectator tokens) one watch link has at once; opening the link beyond it ends ' +
-        'the oldest of the client network (IPv4 address or IPv6 /48) holding the most (the opening one on a tie; ' +
-        '409 `WATCH_LINK_FULL` when that would be the spectator just added)',
+        'the oldest of the client network (IPv4 address or IPv6 /48) holding the most (the opening one on a tie, ' +
+        'when it has an older one)',
     }),
     maxSpectatorStreamsPerLink: integerSetting({
       env: 'MAX_SPECTATOR_STREAMS_PER_LINK',

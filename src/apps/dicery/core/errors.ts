@@ -28,7 +28,6 @@ export type DiceryErrorCode =
   | 'SPECTATOR_LINK_INVALID'
   | 'SPECTATOR_LINK_NOT_FOUND'
   | 'TOO_MANY_SPECTATOR_LINKS'
-  | 'WATCH_LINK_FULL'
   | 'SPECTATOR_READ_ONLY'
   | 'AMBIGUOUS_COOKIE';
 
@@ -128,17 +127,6 @@ export function spectatorLinkInvalid(): DiceryError {
     'SPECTATOR_LINK_INVALID',
     'This watch link is not valid: the host may have revoked it. Ask the host for a new one.',
     { errors: [{ field: 'token', message: 'Not a valid watch link' }], challenge: { scheme: 'Bearer' } },
-  );
-}
-
-/**
- * A watch link at `MAX_SPECTATORS_PER_WATCH_LINK` where the opening network holds as many of its
- * spectators as any other: opening it would end one of its own, the one just added.
- */
-export function watchLinkFull(): DiceryError {
-  return new GatehouseError<DiceryErrorCode>(
-    'WATCH_LINK_FULL',
-    'This watch link has as many spectators as it may. Ask the host for another link.',
   );
 }
 

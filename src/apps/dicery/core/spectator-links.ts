@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../../../index.js';
 import type { RoomStore } from '../storage/room-store.js';
 import type { SpectatorLinkRecord } from '../storage/spectator-link-store.js';
-import { type DiceryErrorCode, roomNotFound, watchLinkFull } from './errors.js';
+import { type DiceryErrorCode, roomNotFound } from './errors.js';
 import { findOpenRoom, lockOpenRoom, type RoomChange } from './room-change.js';
 import type { Page } from './room-host-tools.js';
 import { generateSeatSecret, hashSecret, SEAT_SECRET_MAX_LENGTH } from './seat-secrets.js';
@@ -192,10 +192,6 @@ export function createSpectatorLinks(options: SpectatorLinksOptions): SpectatorL
           network,
         });
         await store.spectators.trimSessions(link.id, maxSpectators, now, { network, sessionId });
-        // Every network holds as many as this one, so this one gave way, with the spectator just
-        // added: the link is full for it. Refused, which rolls the exchange back; nobody ends.
-        if ((await store.spectators.findSessionByHash(code, hashSecret(secret), now)) === undefined)
-          throw watchLinkFull();
         return { sessionId, linkId: link.id, roomCode: code, secret, expiresAt };
       });
     },

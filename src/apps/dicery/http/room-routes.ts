@@ -68,8 +68,8 @@ its own read budget (\`ROOM_READS_PER_MINUTE\`, \`ROOM_EXPORTS_PER_MINUTE\`) and
 a link shared with a whole audience is not one budget that its heaviest viewer spends for everyone; the link's audience
 together is bounded too (\`ROOM_READS_PER_MINUTE_PER_WATCH_LINK\`, \`MAX_SPECTATOR_STREAMS_PER_LINK\`), and a link has at
 most \`MAX_SPECTATORS_PER_WATCH_LINK\` spectators at once: opening it beyond ends the oldest spectator of the client network
-(IPv4 address or IPv6 /48) holding the most, the opening network's own when it holds as many as any (409 \`WATCH_LINK_FULL\`,
-nobody ended, when that would be the one just added): whoever opens a shared link again and again ends their own spectators.
+(IPv4 address or IPv6 /48) holding the most, the opening network's own when it holds as many as any and has an older one:
+whoever opens a shared link again and again ends their own spectators.
 
 **Cookie transport** (default, for browsers): the answer sets the **watch cookie** \`<prefix>watch_<CODE>\`
 (\`__Secure-dicery_watch_<CODE>\`), HttpOnly, SameSite=Lax, \`Path=/rooms/<CODE>\`. **Bearer transport**
@@ -427,7 +427,6 @@ export function registerRoomRoutes(
           401: problemRef,
           403: problemRef,
           404: problemRef,
-          409: problemRef,
           429: problemRef,
         },
       },

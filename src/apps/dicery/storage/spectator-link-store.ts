@@ -51,9 +51,9 @@ export interface SpectatorLinkStore {
   /**
    * Deletes link `linkId`'s expired spectators, then, while more than `keep` are left, the oldest
    * spectator of the network holding the most: the requester's (the network opening the link now,
-   * whose new spectator is `sessionId`) when it holds as many as any, else the one whose oldest is
-   * oldest among the largest. The requester's new spectator goes last of its network (only when it
-   * is the only one). Returns how many went. Call it under the link's lock
+   * whose new spectator is `sessionId`) when it holds as many as any and another besides the new
+   * one, else the one whose oldest is oldest among the largest. The requester's new spectator goes
+   * last of its network. Returns how many went. Call it under the link's lock
    * ({@link SpectatorLinkStore.touchLink}).
    */
   trimSessions(
@@ -216,12 +216,14 @@ export function createSpectatorLinkStore(db: Kysely<DiceryTables>): SpectatorLin
           .limit(1)
           .executeTakeFirst();
         if (largest === undefined) break;
-        // A tie with the requester's network is the requester's loss: otherwise each new network
-        // would end one spectator of an audience of one per network.
+        // A tie with the requester's network is the requester's loss when it has an older
+        // spectator to give: opening the link again ends its own. A network opening it for the
+        // first time into a full link of single viewers ends the oldest of them (a link is shared
+        // with an audience that comes and goes, and its rows outlive closed tabs by 30 days).
         let victim = largest.network;
         if (requester !== undefined && requester.network !== largest.network) {
-          if ((await spectatorsOf(requester.network)) >= (await spectatorsOf(largest.network)))
-            victim = requester.network;
+          const mine = await spectatorsOf(requester.network);
+          if (mine >= 2 && mine >= (await spectatorsOf(largest.network))) victim = requester.network;
         }
         // Several spectators opened in one millisecond tie on created_at: the new one never goes
         // before an older one of its network.
