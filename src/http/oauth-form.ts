@@ -186,16 +186,16 @@ export async function limitAuthenticationFailures<T>(
 }
 
 /**
- * {@link authenticateClient} behind {@link limitAuthenticationFailures} for every grant of the
- * token endpoint (RFC 6749 §10.10 / §2.3.1: guessing client credentials is guessing passwords).
- * Only the client_credentials grant was behind it, so the code and refresh grants were an
- * unmetered secret oracle for any address the limit had refused (red-team 2026-12g O3). Only a
- * request that presents a secret (a non-empty one, or malformed HTTP Basic credentials) is behind
- * it: one that presents none (a public client, a first-party label, Swagger UI's empty Basic
- * credentials, the plain password grant) cannot guess a secret, reads no counter, and is never
- * refused because someone else at its address guessed.
+ * {@link authenticateClient}, behind {@link limitAuthenticationFailures} only when the request
+ * presents a client secret (a non-empty one, or malformed HTTP Basic credentials): RFC 6749 §10.10 /
+ * §2.3.1, guessing client credentials is guessing passwords. Every grant of `/token` and `/revoke`
+ * use it: only the client_credentials grant was limited, so the code and refresh grants were an
+ * unmetered secret oracle (red-team 2026-12g O3). A request that presents no secret (a public
+ * client, a first-party label, Swagger UI's empty Basic credentials, the plain password grant)
+ * cannot guess one, reads no counter, and is never refused for someone else's guesses at its
+ * address (a public client's revocation at logout included).
  */
-export function authenticateTokenClient(
+export function authenticateClientLimited(
   request: FastifyRequest,
   form: Form,
   clients: Pick<OAuthClients, 'authenticate'>,

@@ -401,6 +401,12 @@ describe('POST /introspect limits and bad input', () => {
       );
       expect(blocked.statusCode).toBe(429);
       expect(blocked.json()).toMatchObject({ error: 'temporarily_unavailable' });
+      // A request that presents no secret cannot guess one: a public client's revocation at
+      // logout, or a first-party label, is never refused for the guesses (review of O3).
+      if (url === '/revoke') {
+        const labelled = await call(url, FORM, form({ token: 'x', client_id: 'payments-service' }), from);
+        expect(labelled.statusCode).toBe(200);
+      }
       // Another address is not affected.
       const elsewhere = await call(
         url,

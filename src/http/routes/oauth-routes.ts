@@ -6,10 +6,9 @@ import { clientScopes } from '../../oauth/oauth-clients.js';
 import { callerOf } from '../caller.js';
 import {
   admitAuthenticatedClient,
-  authenticateClient,
+  authenticateClientLimited,
   authenticateConfidentialClient,
   formParam,
-  limitAuthenticationFailures,
   OAuthErrorSchema,
   readForm,
 } from '../oauth-form.js';
@@ -146,8 +145,11 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
       // Failed client authentications count per address (checked first); an authenticated
       // confidential client's revocations count against its own allowance. Public clients and
       // first-party labels authenticate nothing, so no per-client count could be theirs alone.
-      const { clientId, registered } = await limitAuthenticationFailures(request, limits, () =>
-        authenticateClient(request, form, gatehouse.oauthClients),
+      const { clientId, registered } = await authenticateClientLimited(
+        request,
+        form,
+        gatehouse.oauthClients,
+        limits,
       );
       if (registered?.type === 'confidential') await admitAuthenticatedClient(limits, clientId);
       const token = formParam(form, 'token', true);

@@ -7,8 +7,8 @@ import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session
 import { MFA_OTP_GRANT_TYPE, type TokenGrant } from '../../sessions/token-grants.js';
 import { callerOf } from '../caller.js';
 import {
+  authenticateClientLimited,
   authenticateConfidentialClient,
-  authenticateTokenClient,
   type Form,
   OAuthErrorSchema,
   formParam as param,
@@ -237,7 +237,12 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
       const form = readForm(request);
       const grantType = param(form, 'grant_type', true);
       if (grantType === 'client_credentials') return clientCredentialsGrant(request, reply, form, gatehouse);
-      const client = await authenticateTokenClient(request, form, oauthClients, gatehouse.clientCredentials);
+      const client = await authenticateClientLimited(
+        request,
+        form,
+        oauthClients,
+        gatehouse.clientCredentials,
+      );
       const grant = await tokenGrants.exchange(
         {
           grantType,
