@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { defineAppSettings } from '../src/config/app-settings.js';
 import { integerSetting, secondsSetting } from '../src/config/setting.js';
 import { ConfigError } from '../src/errors.js';
@@ -360,12 +360,15 @@ describe('the hourly sweep', () => {
           password: PASSWORD,
         });
         const sessionId = (await core.sessions.startBearerSession(user.id, ['me'], CLIENT)).session.id;
+        // A control revoked long before: once it is gone, the last hour's sweep has run.
+        const control = (await core.sessions.startBearerSession(user.id, ['me'], CLIENT)).session.id;
+        await core.sessionStore.revokeSessions([control], clock() - 30 * 86_400_000);
         await gatehouse.sessions.revokeAll(user.id);
         const live = await core.sessionStore.findSession(sessionId);
         expect(live?.revokedAt).not.toBeNull();
         for (let hour = 0; hour < hours; hour++) clock.advance(3600_000);
-        // The sweep runs on the scheduler; its statements settle on the next turns of the loop.
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await vi.waitFor(async () => expect(await core.sessionStore.findSession(control)).toBeUndefined());
+        await new Promise((resolve) => setImmediate(resolve));
         return (await core.sessionStore.findSession(sessionId)) !== undefined;
       } finally {
         await gatehouse.close();

@@ -252,7 +252,9 @@ export function createUserAdminService(deps: UserAdminServiceDeps): UserAdminSer
         return { after: updated, revoked: ended, enabled };
       });
       await announce(id, revoked);
-      if (enabled) await deps.throttle?.clearAccount(after.emailKey);
+      // After the commit, and never its failure (Redis down): the change is made; the counters
+      // lapse on their own within LOGIN_FAILURE_WINDOW.
+      if (enabled) await deps.throttle?.clearAccount(after.emailKey).catch(() => {});
       return after;
     },
 

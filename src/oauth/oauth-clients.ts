@@ -188,7 +188,9 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
  * (`[::ffff:127.0.0.1]` is written `[::ffff:7f00:1]`). Broader than {@link LOOPBACK_HOSTS}, which
  * lists where plain `http` may be registered: this says where no certificate proves who answers.
  */
-function reachesDevice(hostname: string): boolean {
+function reachesDevice(fqdn: string): boolean {
+  // The root's dot is kept by the URL parser: `localhost.` is `localhost`.
+  const hostname = fqdn.endsWith('.') ? fqdn.slice(0, -1) : fqdn;
   return (
     LOOPBACK_HOSTS.has(hostname) ||
     hostname.endsWith('.localhost') ||

@@ -182,6 +182,9 @@ export interface SessionStore {
   deleteExpired(now: number, revokedBefore?: number): Promise<number>;
 }
 
+/** Revoked sessions {@link SessionStore.deleteExpired} deletes per statement. */
+const REVOKED_SWEEP_BATCH = 1000;
+
 function toRecord(row: Selectable<SessionsTable>): SessionRecord {
   return {
     id: row.id,
@@ -609,16 +612,29 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       const tokens = await db.deleteFrom('access_tokens').where('expires_at', '<=', now).executeTakeFirst();
       const refresh = await db.deleteFrom('refresh_tokens').where('expires_at', '<=', now).executeTakeFirst();
       const sessions = await db.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst();
-      // A range of the `(revoked_at, expires_at)` index; refresh and access tokens cascade.
-      const revoked =
-        revokedBefore === undefined
-          ? undefined
-          : await db.deleteFrom('sessions').where('revoked_at', '<=', revokedBefore).executeTakeFirst();
+      // In batches, each a range of the `(revoked_at, expires_at)` index (refresh and access tokens
+      // cascade): the first sweep after an upgrade may find a month of them, and one statement
+      // would hold SQLite's only writer (every sign-in) for all of it. At most 100 batches a sweep.
+      let revoked = 0;
+      for (let batch = 0; revokedBefore !== undefined && batch < 100; batch++) {
+        const result = await db
+          .deleteFrom('sessions')
+          .where('id', 'in', (eb) =>
+            eb
+              .selectFrom('sessions')
+              .select('id')
+              .where('revoked_at', '<=', revokedBefore)
+              .limit(REVOKED_SWEEP_BATCH),
+          )
+          .executeTakeFirst();
+        revoked += Number(result.numDeletedRows);
+        if (Number(result.numDeletedRows) < REVOKED_SWEEP_BATCH) break;
+      }
       return (
         Number(tokens.numDeletedRows) +
         Number(refresh.numDeletedRows) +
         Number(sessions.numDeletedRows) +
-        Number(revoked?.numDeletedRows ?? 0)
+        revoked
       );
     },
   };
