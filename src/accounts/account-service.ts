@@ -3,7 +3,7 @@ import { type AuditEntry, createAuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
-import type { Lane } from '../passwords/limit-concurrency.js';
+import { createLimiter, type Lane } from '../passwords/limit-concurrency.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
 import type { PasswordUpgrade } from '../sessions/session-manager.js';
@@ -187,10 +187,23 @@ function checkedPassword(policy: PasswordPolicy, raw: string, field: string, ema
   return check.password;
 }
 
+/** Current-password checks that may wait for the instance's one slot; more are answered 429. */
+export const CURRENT_PASSWORD_CHECKS_WAITING = 32;
+
 /** Creates the {@link AccountService}. */
 export function createAccountService(deps: AccountServiceDeps): AccountService {
   const { users, hasher, clock } = deps;
   const passwordPolicy = deps.passwordPolicy ?? createPasswordPolicy();
+  // Current-password checks hash one at a time on this instance, whatever the accounts and
+  // sessions asking (at most CURRENT_PASSWORD_CHECKS_WAITING waiting, then 429): each session's
+  // allowance bounds how many, not how many at once, and the reserved lane they hash in is the one
+  // kept for trusted devices, so a burst from an account's hundred sessions must not fill it
+  // (second review of red-team 2026-12g A1). One slot serves ≈ 70 checks a second.
+  const currentPasswordSlot = createLimiter(1, CURRENT_PASSWORD_CHECKS_WAITING, () => {
+    throw new GatehouseError('TOO_MANY_REQUESTS', 'Too many password checks at once; try again shortly.', {
+      retryAfterSeconds: 1,
+    });
+  });
 
   /**
    * Verifies `password` for `user` (a dummy hash when there is none, so timing does not reveal
@@ -316,7 +329,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       if (refused !== undefined) return refused;
       // A missing value guesses nothing: no hash, no count.
       if (current === undefined) return 'wrong';
-      const right = await hasher.verify(user.passwordHash, current, 'reserved');
+      const right = await currentPasswordSlot(() => hasher.verify(user.passwordHash, current, 'reserved'));
       await deps.throttle.recordSessionCheck(sessionKey);
       await (right ? deps.throttle.recordSuccess(subject) : deps.throttle.recordFailure(subject));
       return right ? 'right' : 'wrong';

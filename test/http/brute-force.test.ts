@@ -448,6 +448,36 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     expect(changed.statusCode).toBe(200);
   });
 
+  it('A1: current-password checks hash one at a time on the instance, whatever sessions ask', async () => {
+    app = await build();
+    const user = await createUser(app);
+    const sessions = [];
+    for (let i = 0; i < 3; i++) sessions.push((await login(app, user.email)).access_token);
+    const { hasher } = gatehouseCore(app.gatehouse);
+    let running = 0;
+    let most = 0;
+    const verify = vi.spyOn(hasher, 'verify').mockImplementation(async () => {
+      running += 1;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running -= 1;
+      return true;
+    });
+    const answers = await Promise.all(
+      sessions.map((token) =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/reauthenticate',
+          headers: bearer(token),
+          payload: { current_password: PASSWORD },
+        }),
+      ),
+    );
+    expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200, 200]);
+    expect(most).toBe(1);
+    verify.mockRestore();
+  });
+
   it("A3: a disabled account's right password counts as a failure, so its holder cannot hash (and be audited) without end", async () => {
     app = await build({ loginMaxFailuresPerAccount: 3, loginMaxFailuresPerIp: 100 });
     const user = await createUser(app);
