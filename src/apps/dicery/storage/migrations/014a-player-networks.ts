@@ -10,8 +10,8 @@ import type { Kysely } from 'kysely';
  * 2026-12g D4). Now one network holds at most its share of a room's players.
  *
  * Players from before it have none (NULL): counted for no network, so an upgrade refuses no one.
- * Only present players need it: it is cleared when a player leaves (or is removed) and when the
- * room closes, so a client address is not kept past its use.
+ * Only present players need it: it is cleared when a player leaves (or is removed, or expires) and
+ * when the room closes; a player who stays present keeps it until then.
  * Nullable, no default: an `ADD COLUMN` that rewrites nothing, on both engines.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
