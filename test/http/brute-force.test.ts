@@ -1,5 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CURRENT_PASSWORD_CHECKS_WAITING } from '../../src/accounts/account-service.js';
 import { createDeviceTokens } from '../../src/accounts/device-token.js';
 import { CURRENT_PASSWORD_CHECKS_PER_SESSION } from '../../src/accounts/login-throttle.js';
 import type { GatehouseConfig } from '../../src/config/config.js';
@@ -476,6 +477,43 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200, 200]);
     expect(most).toBe(1);
     verify.mockRestore();
+  });
+
+  it('A1: beyond CURRENT_PASSWORD_CHECKS_WAITING waiting checks, the next is 429 at once, and the slot serves the rest', async () => {
+    app = await build();
+    const user = await createUser(app);
+    const sessions: string[] = [];
+    for (let i = 0; i < CURRENT_PASSWORD_CHECKS_WAITING + 2; i++)
+      sessions.push((await login(app, user.email)).access_token);
+    const { hasher } = gatehouseCore(app.gatehouse);
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const verify = vi.spyOn(hasher, 'verify').mockImplementation(async () => {
+      await held;
+      return true;
+    });
+    const reauthenticate = (token: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/reauthenticate',
+        headers: bearer(token),
+        payload: { current_password: PASSWORD },
+      });
+    // One running and CURRENT_PASSWORD_CHECKS_WAITING waiting: the last is refused without waiting.
+    const checks = vi.spyOn(gatehouseCore(app.gatehouse).throttle, 'checkSessionChecks');
+    const pending = sessions.slice(0, -1).map(reauthenticate);
+    // Each reads its allowance twice, the second time inside its gate just before the slot.
+    await vi.waitFor(() => expect(checks).toHaveBeenCalledTimes(2 * (CURRENT_PASSWORD_CHECKS_WAITING + 1)));
+    expect(verify).toHaveBeenCalledTimes(1);
+    const refused = await reauthenticate(sessions.at(-1) ?? '');
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().code).toBe('TOO_MANY_REQUESTS');
+    release();
+    expect((await Promise.all(pending)).every((answer) => answer.statusCode === 200)).toBe(true);
+    verify.mockRestore();
+    checks.mockRestore();
   });
 
   it("A3: a disabled account's right password counts as a failure, so its holder cannot hash (and be audited) without end", async () => {
