@@ -68,13 +68,19 @@ export function createRoomHistory(rooms: RoomStore): RoomHistory {
     view,
     async page(code, viewer, before, limit) {
       const size = Math.min(Math.max(Math.trunc(limit), 1), ROLL_HISTORY_MAX_PAGE);
-      const stored = await rooms.log.listRollEvents(code, before ?? Number.MAX_SAFE_INTEGER, size);
-      // Cut to the size budget before parsing: parsing and serialising is the page's cost.
-      const kept = withinBudget(stored, (event) => event.data.length, ROOM_PAGE_MAX_CHARS);
+      // Cut to the size budget in the database: rows beyond it are never sent, decoded or parsed.
+      const stored = await rooms.log.listRollEvents(
+        code,
+        before ?? Number.MAX_SAFE_INTEGER,
+        size,
+        ROOM_PAGE_MAX_CHARS,
+      );
+      // Cut again in code units (the database counts characters; they differ past U+FFFF).
+      const kept = withinBudget(stored.rows, (event) => event.data.length, ROOM_PAGE_MAX_CHARS);
       const rolls = kept.map(toRoomEvent).filter(isRoll);
       const items = await view(code, rolls, viewer);
       const oldest = rolls.at(-1);
-      const more = kept.length < stored.length || stored.length === size;
+      const more = kept.length < stored.rows.length || stored.more;
       return { items, next_before: more && oldest !== undefined ? oldest.id : null };
     },
     async *all(code, viewer) {

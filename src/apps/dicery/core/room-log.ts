@@ -255,18 +255,23 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
 
     async page(code, afterSeq, limit) {
       const size = Math.min(Math.max(Math.trunc(limit), 1), ROOM_LOG_MAX_PAGE);
-      const [entries, keys] = await Promise.all([store.listEntries(code, afterSeq, size), store.listKeys()]);
+      // Cut to the size budget in the database (ROOM_PAGE_MAX_CHARS, counting a revealed roll's
+      // event too): rows beyond it are never sent, decoded or parsed.
+      const [entries, keys] = await Promise.all([
+        store.listEntries(code, afterSeq, size, ROOM_PAGE_MAX_CHARS),
+        store.listKeys(),
+      ]);
       const items: RoomLogItem[] = [];
       const kept: RoomLogEntryRecord[] = [];
-      // The page's size budget (ROOM_PAGE_MAX_CHARS), counting a revealed roll's content too.
+      // Cut again in code units, counting what the page shows of a reveal.
       let used = 0;
-      for (const entry of entries) {
+      for (const entry of entries.rows) {
         let reveal: { salt: string; content: string } | undefined;
-        if (entry.salt !== null && entry.revealedSeq !== null) {
-          const event = await store.findEvent(code, entry.seq);
-          if (event !== undefined) {
-            reveal = { salt: entry.salt, content: rollContent(JSON.parse(event.data) as RollEventData) };
-          }
+        if (entry.salt !== null && entry.revealedEventData !== null) {
+          reveal = {
+            salt: entry.salt,
+            content: rollContent(JSON.parse(entry.revealedEventData) as RollEventData),
+          };
         }
         used += entry.entry.length + (reveal?.content.length ?? 0);
         if (kept.length > 0 && used > ROOM_PAGE_MAX_CHARS) break;
@@ -275,7 +280,7 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
       }
       const cited = new Set(kept.map((entry) => entry.keyId));
       const last = kept.at(-1);
-      const more = kept.length < entries.length || entries.length === size;
+      const more = kept.length < entries.rows.length || entries.more;
       return {
         format: ROOM_LOG_FORMAT,
         room: code,

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { StoredRoomEvent } from './room-store.js';
 import type { DiceryTables, RoomLogEntriesTable } from './tables.js';
 
@@ -17,6 +17,22 @@ export interface RoomLogEntryRecord {
   salt: string | null;
   /** Sequence number of the `roll_revealed` event, once revealed. */
   revealedSeq: number | null;
+}
+
+/** A log entry of a page, with its roll's stored event JSON when the roll is a revealed secret. */
+export interface RoomLogPageEntry extends RoomLogEntryRecord {
+  /** The roll event's JSON, only for a secret roll already revealed (the page shows its content). */
+  revealedEventData: string | null;
+}
+
+/**
+ * Rows of one page, cut in the database to a size budget so that rows beyond it are never sent
+ * to (or decoded by) the server, and whether rows remain after them.
+ */
+export interface SizedPage<T> {
+  rows: T[];
+  /** True when the page was cut by the budget or filled its count: ask for the rest. */
+  more: boolean;
 }
 
 /** A stored log signing key. */
@@ -41,17 +57,31 @@ export interface RoomLogStore {
   insertEntry(entry: RoomLogEntryRecord): Promise<void>;
   /** The entry of the roll numbered `seq`. */
   findEntry(code: string, seq: number): Promise<RoomLogEntryRecord | undefined>;
-  /** Up to `limit` entries with `seq > afterSeq`, in order. */
-  listEntries(code: string, afterSeq: number, limit: number): Promise<RoomLogEntryRecord[]>;
+  /**
+   * Up to `limit` entries with `seq > afterSeq`, in order, fewer when their size (the entry's JSON,
+   * plus a revealed secret roll's event JSON) passes `maxChars`: at least one.
+   */
+  listEntries(
+    code: string,
+    afterSeq: number,
+    limit: number,
+    maxChars: number,
+  ): Promise<SizedPage<RoomLogPageEntry>>;
   /** Entries among `seqs` (at most a page), for the history's reveal state. */
   findEntries(code: string, seqs: readonly number[]): Promise<RoomLogEntryRecord[]>;
   /** Marks a secret roll revealed; false when it already was (of two concurrent reveals one wins). */
   markRevealed(code: string, seq: number, revealedSeq: number): Promise<boolean>;
   /**
-   * Up to `limit` roll events of a room numbered below `beforeSeq`, newest first (the history's
-   * pages; `(room_code, seq)` is the log's unique index, so a page is one index range scan).
+   * Up to `limit` roll events of a room numbered below `beforeSeq`, newest first, fewer when their
+   * JSON passes `maxChars`: at least one (the history's pages; `(room_code, seq)` is the log's
+   * unique index, so a page is one index range scan).
    */
-  listRollEvents(code: string, beforeSeq: number, limit: number): Promise<StoredRoomEvent[]>;
+  listRollEvents(
+    code: string,
+    beforeSeq: number,
+    limit: number,
+    maxChars: number,
+  ): Promise<SizedPage<StoredRoomEvent>>;
   /** The event numbered `seq` in a room. */
   findEvent(code: string, seq: number): Promise<StoredRoomEvent | undefined>;
   /** Rewrites a stored event's JSON (to add the chain hash, in the roll's own transaction). */
@@ -125,16 +155,45 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
         .executeTakeFirst();
       return row === undefined ? undefined : toEntry(row);
     },
-    async listEntries(code, afterSeq, limit) {
-      const rows = await db
+    async listEntries(code, afterSeq, limit, maxChars) {
+      const page = db
         .selectFrom('room_log_entries')
         .selectAll()
         .where('room_code', '=', code)
         .where('seq', '>', afterSeq)
         .orderBy('seq')
         .limit(limit)
+        .as('page');
+      const sized = db
+        .selectFrom(page)
+        // Only a revealed secret roll shows its content on the page, so only its event is read.
+        .leftJoin('room_events as ev', (join) =>
+          join
+            .onRef('ev.room_code', '=', 'page.room_code')
+            .onRef('ev.seq', '=', 'page.seq')
+            .on('page.salt', 'is not', null)
+            .on('page.revealed_seq', 'is not', null),
+        )
+        .selectAll('page')
+        .select([
+          'ev.data as revealed_event_data',
+          sql<
+            number | string
+          >`sum(length(page.entry) + coalesce(length(ev.data), 0)) over (order by page.seq)`.as('used'),
+          sql<number | string>`row_number() over (order by page.seq)`.as('position'),
+          sql<number | string>`count(*) over ()`.as('fetched'),
+        ])
+        .as('sized');
+      const rows = await db
+        .selectFrom(sized)
+        .selectAll()
+        .where((eb) => eb.or([eb('used', '<=', maxChars), eb('position', '=', 1)]))
+        .orderBy('seq')
         .execute();
-      return rows.map(toEntry);
+      return {
+        rows: rows.map((row) => ({ ...toEntry(row), revealedEventData: row.revealed_event_data })),
+        more: isCut(rows, limit),
+      };
     },
     async findEntries(code, seqs) {
       if (seqs.length === 0) return [];
@@ -156,8 +215,8 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
         .executeTakeFirst();
       return result.numUpdatedRows > 0n;
     },
-    async listRollEvents(code, beforeSeq, limit) {
-      const rows = await db
+    async listRollEvents(code, beforeSeq, limit, maxChars) {
+      const page = db
         .selectFrom('room_events')
         .select(['seq', 'room_code', 'type', 'data', 'created_at'])
         .where('room_code', '=', code)
@@ -165,8 +224,23 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
         .where('type', '=', 'roll')
         .orderBy('seq', 'desc')
         .limit(limit)
+        .as('page');
+      const sized = db
+        .selectFrom(page)
+        .selectAll()
+        .select([
+          sql<number | string>`sum(length(data)) over (order by seq desc)`.as('used'),
+          sql<number | string>`row_number() over (order by seq desc)`.as('position'),
+          sql<number | string>`count(*) over ()`.as('fetched'),
+        ])
+        .as('sized');
+      const rows = await db
+        .selectFrom(sized)
+        .selectAll()
+        .where((eb) => eb.or([eb('used', '<=', maxChars), eb('position', '=', 1)]))
+        .orderBy('seq', 'desc')
         .execute();
-      return rows.map(toStoredEvent);
+      return { rows: rows.map(toStoredEvent), more: isCut(rows, limit) };
     },
     async findEvent(code, seq) {
       const row = await db
@@ -225,6 +299,15 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
       return rows.map(toKey);
     },
   };
+}
+
+/**
+ * Whether rows remain after a sized page: it was cut by its budget (fewer rows than the database
+ * read; PostgreSQL counts as bigint, a string) or read its whole count.
+ */
+function isCut(rows: readonly { fetched: number | string }[], limit: number): boolean {
+  const fetched = Number(rows[0]?.fetched ?? 0);
+  return rows.length < fetched || fetched === limit;
 }
 
 function toStoredEvent(row: {

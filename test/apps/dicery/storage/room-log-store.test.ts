@@ -53,6 +53,74 @@ describe.each(engines)('room log on $name', ({ name: engine }) => {
     expect(await verifyRoomLog(log)).toMatchObject({ ok: true, entries: 24, fromGenesis: true, secret: 5 });
   });
 
+  it('cuts history and log pages to their size budget in the database, and the rest follows', async () => {
+    // Before, a page read its whole count (200 rows of ≈ 11 KB) and cut it in code: on PostgreSQL
+    // the driver still decoded ≈ 2.2 MB per request of the largest rolls (red-team 2026-12g).
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Big');
+    const rollIt = async (visibility: 'room' | 'host') => {
+      const answer = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/rolls`,
+        headers: player.headers,
+        payload: { notation: '100d2ro1!kh99', visibility },
+      });
+      expect(answer.statusCode).toBe(201);
+      return (answer.json() as { id: number }).id;
+    };
+    const secret = await rollIt('host');
+    const revealed = await app.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/rolls/${secret}/reveal`,
+      headers: host.headers,
+    });
+    expect(revealed.statusCode).toBe(201);
+    const ids = [secret];
+    for (let i = 0; i < 9; i++) ids.push(await rollIt('room'));
+    const store = app.dicery.roomStore.log;
+
+    const all = await store.listRollEvents(room.code, Number.MAX_SAFE_INTEGER, 200, 1_000_000);
+    expect(all.rows.map((event) => event.id)).toEqual([...ids].reverse());
+    expect(all.more).toBe(false);
+    const size = Math.max(...all.rows.map((event) => event.data.length));
+    const budget = size * 3;
+    const newest = await store.listRollEvents(room.code, Number.MAX_SAFE_INTEGER, 200, budget);
+    expect(newest.rows.length).toBeGreaterThanOrEqual(2);
+    expect(newest.rows.length).toBeLessThanOrEqual(3);
+    expect(newest.rows.reduce((sum, event) => sum + event.data.length, 0)).toBeLessThanOrEqual(budget);
+    expect(newest.more).toBe(true);
+    // A budget smaller than one row still moves forward by one.
+    const one = await store.listRollEvents(room.code, Number.MAX_SAFE_INTEGER, 200, 1);
+    expect(one.rows.map((event) => event.id)).toEqual([ids.at(-1)]);
+    expect(one.more).toBe(true);
+    // Following the pages reads every roll once; a full count without a cut still says "more".
+    const seen: number[] = [];
+    let before = Number.MAX_SAFE_INTEGER;
+    for (;;) {
+      const page = await store.listRollEvents(room.code, before, 200, budget);
+      seen.push(...page.rows.map((event) => event.id));
+      if (!page.more) break;
+      before = page.rows.at(-1)?.id ?? 0;
+    }
+    expect(seen).toEqual([...ids].reverse());
+    expect((await store.listRollEvents(room.code, Number.MAX_SAFE_INTEGER, 2, 1_000_000)).more).toBe(true);
+
+    // The log counts a revealed secret roll's event too, and sends it with its entry.
+    const entries = await store.listEntries(room.code, 0, 200, 1_000_000);
+    expect(entries.rows.map((entry) => entry.seq)).toEqual(ids);
+    expect(entries.rows[0]?.revealedEventData).toBe(all.rows.at(-1)?.data);
+    expect(entries.rows.slice(1).every((entry) => entry.revealedEventData === null)).toBe(true);
+    // Room for the first two entries alone, not with the reveal's event.
+    const twoEntries = (entries.rows[0]?.entry.length ?? 0) + (entries.rows[1]?.entry.length ?? 0);
+    const logPage = await store.listEntries(room.code, 0, 200, twoEntries);
+    expect(logPage.rows.map((entry) => entry.seq)).toEqual([ids[0]]);
+    expect(logPage.more).toBe(true);
+    const rest = await store.listEntries(room.code, ids[0] ?? 0, 200, 1_000_000);
+    expect(rest.rows.map((entry) => entry.seq)).toEqual(ids.slice(1));
+    expect(rest.more).toBe(false);
+  });
+
   it('agrees on one key when instances race to create it; retires a key that no longer opens', async () => {
     const store = app.dicery.roomStore.log;
     const before = await store.listKeys();
