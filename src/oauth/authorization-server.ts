@@ -21,6 +21,7 @@ import {
   type OAuthClients,
   OIDC_SCOPES,
   redirectIdentifiesClient,
+  redirectUriMatches,
 } from './oauth-clients.js';
 
 /** Longest life of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes; we keep 60 s). */
@@ -353,11 +354,15 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         // Shown, never redirected: the app may not start sign-ins while an operator has it disabled.
         return { ok: false, redirect: false, code: 'UNKNOWN_CLIENT', description: 'This app is disabled.' };
       }
-      // RFC 9700 §4.1.3 / OAuth 2.1 §2.3.1: exact string comparison; omitted only when the client
-      // registered exactly one (RFC 6749 §3.1.2.3).
+      // RFC 9700 §4.1.3 / OAuth 2.1 §2.3.1: exact string comparison, but for the port of a loopback
+      // IP (RFC 8252 §7.3); omitted only when the client registered exactly one (RFC 6749 §3.1.2.3).
+      // The code keeps the URI as presented, which the exchange must repeat exactly (§4.1.3).
       const redirectUri =
         params.redirectUri ?? (client.redirectUris.length === 1 ? client.redirectUris[0] : undefined);
-      if (redirectUri === undefined || !client.redirectUris.includes(redirectUri)) {
+      if (
+        redirectUri === undefined ||
+        !client.redirectUris.some((registered) => redirectUriMatches(registered, redirectUri))
+      ) {
         return {
           ok: false,
           redirect: false,

@@ -202,6 +202,30 @@ function reachesDevice(fqdn: string): boolean {
 }
 
 /**
+ * `http://` on a loopback IP literal, an optional port, and the rest of the URI as written: the
+ * form whose port RFC 8252 §7.3 lets vary. Only the IP literals, as that section says: `localhost`
+ * is NOT RECOMMENDED there (§8.3) and keeps exact matching.
+ */
+const LOOPBACK_IP_REDIRECT = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?].*)?$/;
+
+/**
+ * Whether a redirect URI presented at `/authorize` matches a registered one: the same string
+ * (RFC 9700 §4.1.3, OAuth 2.1 §2.3.1), except that for an `http` loopback IP literal the port may
+ * differ. RFC 8252 §7.3: the server "MUST allow any port to be specified at the time of the
+ * request for loopback IP redirect URIs", since a native app binds an ephemeral port each time.
+ * Everything else (host, path, query) is still compared as written, and the port must be one a
+ * socket can have (1–65535).
+ */
+export function redirectUriMatches(registered: string, presented: string): boolean {
+  if (registered === presented) return true;
+  const want = LOOPBACK_IP_REDIRECT.exec(registered);
+  const got = LOOPBACK_IP_REDIRECT.exec(presented);
+  if (want === null || got === null) return false;
+  const port = got[2] === undefined ? 80 : Number(got[2]);
+  return want[1] === got[1] && (want[3] ?? '') === (got[3] ?? '') && port >= 1 && port <= 65_535;
+}
+
+/**
  * A new client id: 128 random bits, base64url (unguessable, URL-safe, never equal to the
  * first-party id), never starting with `-`: one in 64 did, and a command line took it for an
  * option (`gatehouse clients delete -Xy…` answered "unknown option", exit 64).

@@ -295,6 +295,67 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
     ).toEqual([native.clientId]);
   });
 
+  it('lets a loopback IP redirect URI take any port at the request, and only the port (RFC 8252 §7.3)', async () => {
+    // A native app binds an ephemeral port each time: "The authorization server MUST allow any
+    // port to be specified at the time of the request for loopback IP redirect URIs". Before,
+    // only the registered port matched, so such an app could not sign in at all.
+    const operator = { actorId: null };
+    const cli = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        {
+          name: 'CLI',
+          redirectUris: ['http://127.0.0.1/cb', 'http://[::1]:8080/cb?x=1', 'http://localhost/cb'],
+          scopes: ['openid', 'profile'],
+        },
+        operator,
+      )
+    ).client;
+    const { browser } = await signedIn();
+    const { verifier, challenge } = pkce();
+    const asked = 'http://127.0.0.1:53123/cb';
+    const url = request(cli, challenge, { redirect_uri: asked, scope: 'openid profile' });
+    const page = await browser.request('GET', url);
+    expect(page.statusCode).toBe(200);
+    // The consent form may send the browser to the port asked for, not only the registered one.
+    expect(page.headers['content-security-policy']).toContain("form-action 'self' http://127.0.0.1:53123;");
+    const location = locationOf(await consent(browser, url, 'allow', false));
+    expect(location.origin + location.pathname).toBe(asked);
+    const code = String(location.searchParams.get('code'));
+    // The exchange repeats the URI of the request exactly (RFC 6749 §4.1.3), port included.
+    const registeredPort = await exchange(cli, code, verifier, { redirect_uri: 'http://127.0.0.1/cb' });
+    expect(registeredPort.statusCode).toBe(400);
+    expect(registeredPort.json().error).toBe('invalid_grant');
+    const { verifier: v2, challenge: c2 } = pkce();
+    const url2 = request(cli, c2, { redirect_uri: 'http://[::1]:41000/cb?x=1', scope: 'openid profile' });
+    const second = locationOf(await consent(browser, url2, 'allow', false));
+    expect(second.port).toBe('41000');
+    const exchanged = await exchange(cli, String(second.searchParams.get('code')), v2, {
+      redirect_uri: 'http://[::1]:41000/cb?x=1',
+    });
+    expect(exchanged.statusCode).toBe(200);
+
+    // Only the port: another path, query, host, scheme, or a port no socket has is still refused,
+    // and localhost (NOT RECOMMENDED, RFC 8252 §8.3) keeps exact matching.
+    for (const other of [
+      'http://127.0.0.1:53123/cb2',
+      'http://127.0.0.1:53123/cb?x=1',
+      'http://[::1]:41000/cb',
+      'http://127.0.0.2:53123/cb',
+      'https://127.0.0.1:53123/cb',
+      'http://127.0.0.1:0/cb',
+      'http://127.0.0.1:65536/cb',
+      'http://127.0.0.1:53123@evil.example/cb',
+      'http://localhost:53123/cb',
+    ]) {
+      const refused = await browser.request(
+        'GET',
+        request(cli, challenge, { redirect_uri: other, scope: 'openid' }),
+      );
+      expect(refused.statusCode, other).toBe(400);
+      expect(refused.headers.location, other).toBeUndefined();
+    }
+  });
+
   it('treats a parameter sent without a value as omitted (RFC 6749 §3.1)', async () => {
     const { browser } = await signedIn();
     const url = request(spa, pkce().challenge, {

@@ -8,6 +8,7 @@ import {
   newClientId,
   type OAuthClients,
   redirectIdentifiesClient,
+  redirectUriMatches,
   redirectUriProblem,
 } from '../../src/oauth/oauth-clients.js';
 import { createAuditRetentionStore } from '../../src/storage/audit-retention-store.js';
@@ -91,6 +92,33 @@ describe('redirectIdentifiesClient', () => {
       'not a uri',
     ])
       expect(redirectIdentifiesClient(uri), uri).toBe(false);
+  });
+});
+
+describe('redirectUriMatches', () => {
+  it('compares as written, but for the port of an http loopback IP literal (RFC 8252 §7.3)', () => {
+    expect(redirectUriMatches('https://app.example/cb', 'https://app.example/cb')).toBe(true);
+    expect(redirectUriMatches('https://app.example/cb', 'https://app.example:444/cb')).toBe(false);
+    expect(redirectUriMatches('https://app.example/cb', 'https://APP.example/cb')).toBe(false);
+    expect(redirectUriMatches('http://127.0.0.1/cb', 'http://127.0.0.1:1/cb')).toBe(true);
+    expect(redirectUriMatches('http://127.0.0.1:3000/cb', 'http://127.0.0.1:65535/cb')).toBe(true);
+    expect(redirectUriMatches('http://127.0.0.1:3000/cb', 'http://127.0.0.1/cb')).toBe(true);
+    expect(redirectUriMatches('http://[::1]/', 'http://[::1]:9/')).toBe(true);
+    expect(redirectUriMatches('http://127.0.0.1', 'http://127.0.0.1:9')).toBe(true);
+    for (const presented of [
+      'http://127.0.0.1:0/cb',
+      'http://127.0.0.1:65536/cb',
+      'http://127.0.0.1:99999/cb',
+      'http://127.0.0.1:80/cb/',
+      'http://127.0.0.1:80/CB',
+      'http://[::1]:80/cb',
+      'https://127.0.0.1:80/cb',
+      'http://127.0.0.1:80@evil.example/cb',
+      'http://127.0.0.1:80#/cb',
+    ])
+      expect(redirectUriMatches('http://127.0.0.1/cb', presented), presented).toBe(false);
+    expect(redirectUriMatches('http://localhost/cb', 'http://localhost:80/cb')).toBe(false);
+    expect(redirectUriMatches('http://127.0.0.2/cb', 'http://127.0.0.2:80/cb')).toBe(false);
   });
 });
 
