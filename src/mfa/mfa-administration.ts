@@ -18,11 +18,12 @@ export interface MfaAdministration {
    * the account ends and its owner is mailed (`second_factor_removed`, by `MfaService.reset`). Only who may manage the
    * account may (admins manage plain users; super admins everyone): FORBIDDEN otherwise,
    * USER_NOT_FOUND. False when it had nothing to remove (the sessions still end, so a retry after
-   * a failure between the steps completes the reset). An actor whose own account holds a second
-   * factor must have proved it on `actorSessionId` recently (STEP_UP_REQUIRED otherwise,
-   * `StepUpPolicy.requireSecondFactorAuthentication`): a password alone never removes a factor,
-   * not even someone else's, so a passkey-only admin's stolen password cannot strip the accounts
-   * it manages.
+   * a failure between the steps completes the reset). The actor must have signed in within
+   * `STEP_UP_MAX_AGE` on `actorSessionId`, with its second factor when its own account holds one
+   * (STEP_UP_REQUIRED otherwise, `StepUpPolicy.requireFactorChangeAuthentication`): a password
+   * alone never removes a factor, not even someone else's, so a passkey-only admin's stolen
+   * password cannot strip the accounts it manages; and an old token (a leaked cookie session lasts
+   * 30 days) cannot either, even a password-only admin's (OWASP ASVS 5 V7.5.3).
    */
   reset(
     actor: AdminActor | undefined,
@@ -37,7 +38,7 @@ export interface MfaAdministrationDeps {
   users: Pick<UserStore, 'findUserById'>;
   mfa: Pick<MfaService, 'status' | 'reset'>;
   sessions: Pick<SessionManager, 'revokeUserSessions'>;
-  stepUp: Pick<StepUpPolicy, 'requireSecondFactorAuthentication'>;
+  stepUp: Pick<StepUpPolicy, 'requireFactorChangeAuthentication'>;
 }
 
 /** Creates the {@link MfaAdministration}. */
@@ -67,7 +68,10 @@ export function createMfaAdministration(deps: MfaAdministrationDeps): MfaAdminis
           'Turn off your own second factors at /users/me/mfa, which asks for a current code.',
         );
       }
-      await deps.stepUp.requireSecondFactorAuthentication(actorSessionId);
+      // Like a change to one's own factors: a recent sign-in always (red-team 2026-12h M1: a
+      // password-only admin's stale token, refused at its own enrolment, removed anyone's factors),
+      // with the actor's second factor when it holds one.
+      await deps.stepUp.requireFactorChangeAuthentication(actorSessionId);
       const removed = await deps.mfa.reset(user.id, {
         actorId: actor?.id ?? null,
         targetId: user.id,

@@ -141,6 +141,26 @@ describe('admins and second factors (issue 13)', () => {
     expect((await reset(proved)).json()).toEqual({ removed: true });
   });
 
+  it('a password-only admin resets others’ second factors only from a recent sign-in (STEP_UP_MAX_AGE)', async () => {
+    // Red-team 2026-12h M1: requireSecondFactorAuthentication passes at once for an actor with no
+    // second factor, so a stale (leaked) admin token that may not enrol its own authenticator
+    // stripped any user's: the password (stuffed or phished) then signed the victim in alone.
+    const admin = await createUser(app, { role: 'admin' });
+    const { access_token: adminToken } = await login(app, admin.email);
+    const { user: target } = await enrolled('user');
+    const reset = (token: string) =>
+      app.inject({ method: 'DELETE', url: `/users/${target.id}/mfa`, headers: bearer(token) });
+    clock.advance((core().stepUp.maxAgeSeconds + 1) * 1000);
+    const stale = await reset(adminToken);
+    expect(stale.statusCode).toBe(401);
+    expect(stale.json().code).toBe('STEP_UP_REQUIRED');
+    expect(stale.headers['www-authenticate']).toContain('insufficient_user_authentication');
+    expect(await core().mfa.isEnrolled(target.id)).toBe(true);
+    // Signing in again (here a fresh login; POST /auth/reauthenticate does the same) lets it.
+    const { access_token: fresh } = await login(app, admin.email);
+    expect((await reset(fresh)).json()).toEqual({ removed: true });
+  });
+
   it('an admin cannot reset another admin’s second factors; a super_admin can', async () => {
     const admin = await createUser(app, { role: 'admin' });
     const { access_token: adminToken } = await login(app, admin.email);

@@ -56,8 +56,9 @@ export function registerAdminMfaRoutes(parent: FastifyInstance, gatehouse: Gateh
           'every passkey, audits `mfa_reset`, ends every session of the account and mails its owner. Admins reset ' +
           'plain users; only a super_admin resets an admin or super_admin (403 `FORBIDDEN`), and nobody their own ' +
           'account here (403: `DELETE /users/me/mfa/totp` asks for a current code). `removed` is false when ' +
-          'there was nothing to remove (the sessions end all the same). An admin whose own account holds a second ' +
-          'factor must have proved it recently on this session (401 `STEP_UP_REQUIRED`).',
+          'there was nothing to remove (the sessions end all the same). The admin must have signed in within ' +
+          '`STEP_UP_MAX_AGE` on this session, with its second factor when its own account holds one (401 ' +
+          '`STEP_UP_REQUIRED`; `POST /auth/reauthenticate`, then retry).',
         params: IdParams,
         response: {
           200: Type.Object({ removed: Type.Boolean() }),
