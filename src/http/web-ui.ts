@@ -34,8 +34,11 @@ function loopbackRedirect(publicUrl: string): onRequestHookHandler | undefined {
       done();
       return;
     }
-    // The path only (never the request's host); the fragment (the UI's route) stays in the browser.
-    void reply.redirect(new URL(request.url, target.origin).href, 308);
+    // The path and query only, never a host: the request target may be in absolute form
+    // (`GET http://evil.example/`, RFC 9112 §3.2.2) or start with `//`, and resolving it as a URL
+    // took its host (red-team 2026-12h M2). The fragment (the UI's route) stays in the browser.
+    const { pathname, search } = new URL(request.url, 'http://path.invalid');
+    void reply.redirect(`${target.origin}${pathname}${search}`, 308);
   };
 }
 
