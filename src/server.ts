@@ -169,6 +169,7 @@ export async function buildServer(
       const metrics = await installMetrics(app, gatehouseCore(gatehouse), {
         host: config.metricsHost,
         port: config.metricsPort,
+        allowedHosts: config.metricsAllowedHosts,
       });
       app.addHook('onClose', () => metrics.close());
       metricsUrl = metrics.url;

@@ -541,6 +541,22 @@ export const gatehouseConfigSchema = Type.Object(
       default: '127.0.0.1',
       description: 'interface of the metrics listener; keep it private (it reveals traffic)',
     }),
+    metricsAllowedHosts: setting(
+      Type.Array(Type.String({ pattern: '^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$' })),
+      {
+        env: 'METRICS_ALLOWED_HOSTS',
+        syntax: 'list',
+        default: [],
+        defaultText: '_(none)_',
+        accepts: {
+          env: 'comma-separated lower-case DNS names, e.g. gatehouse.monitoring.svc',
+          code: 'an array of lower-case DNS names',
+        },
+        description:
+          'DNS names a scraper may send in `Host` to the metrics listener, besides IP addresses and `localhost` ' +
+          '(always accepted); any other name gets 421, so a web page cannot read the metrics by DNS rebinding',
+      },
+    ),
     smtpUrl: setting(Type.Union([Type.String({ pattern: '^smtps?://' }), Type.Undefined()]), {
       env: 'SMTP_URL',
       syntax: 'text',

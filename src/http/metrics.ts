@@ -45,6 +45,23 @@ function isLogin(route: string, request: FastifyRequest): boolean {
   return typeof body === 'object' && body !== null && 'grant_type' in body && body.grant_type === 'password';
 }
 
+/** `Host` as a scraper sends it: an IPv4 address or a bracketed IPv6 one, then an optional port. */
+const IP_HOST = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * Whether a request to the metrics listener names a host it answers for: an IP address (how
+ * Prometheus scrapes a target it discovered), `localhost`, or a name in `METRICS_ALLOWED_HOSTS`,
+ * with any port. Any other name means the request came through a name the operator never gave
+ * the listener: a web page that rebinds its own name to 127.0.0.1 or a private address could
+ * otherwise read the metrics from a visitor's browser (DNS rebinding, red-team 2026-12h C1).
+ */
+export function scraperHost(host: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (host === undefined) return false;
+  if (IP_HOST.test(host)) return true;
+  const name = host.replace(/:\d{1,5}$/, '').toLowerCase();
+  return name === 'localhost' || allowed.has(name);
+}
+
 /**
  * Counts requests on `app` (by route template, never by raw path, so label sets stay bounded) and
  * serves them in Prometheus text format at `GET /metrics` on a listener of its own at
@@ -60,8 +77,9 @@ function isLogin(route: string, request: FastifyRequest): boolean {
 export async function installMetrics(
   app: FastifyInstance,
   gatehouse: GatehouseCore,
-  listen: { host: string; port: number },
+  listen: { host: string; port: number; allowedHosts?: readonly string[] },
 ): Promise<MetricsListener> {
+  const allowedHosts = new Set(listen.allowedHosts ?? []);
   const prom = await import('prom-client');
   const registry = new prom.Registry();
   prom.collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
@@ -250,6 +268,11 @@ export async function installMetrics(
   });
 
   const server: Server = createServer((request, response) => {
+    if (!scraperHost(request.headers.host, allowedHosts)) {
+      // RFC 9110 §15.5.20: not a name this listener answers for.
+      response.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request\n');
+      return;
+    }
     if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;

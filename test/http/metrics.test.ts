@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +66,48 @@ describe('metrics', () => {
       );
     }
     expect(status).toBe(200);
+  });
+
+  it('answer only a Host that is an IP address, localhost or in METRICS_ALLOWED_HOSTS (DNS rebinding)', async () => {
+    // Red-team 2026-12h C1: any Host was answered, so a page whose name rebinds to 127.0.0.1 (or a
+    // pod address) read the metrics from a visitor's browser.
+    const named = await buildTestServer(
+      { metricsPort: 0, metricsAllowedHosts: ['gatehouse.monitoring.svc'] },
+      { webUi: false },
+    );
+    try {
+      const url = new URL(named.metricsUrl ?? '');
+      const scrape = (host: string) =>
+        new Promise<number>((resolve, reject) => {
+          httpRequest(
+            { host: url.hostname, port: url.port, path: '/metrics', headers: { host } },
+            (answer) => {
+              answer.resume();
+              resolve(answer.statusCode ?? 0);
+            },
+          )
+            .on('error', reject)
+            .end();
+        });
+      for (const host of [
+        url.host,
+        '10.0.3.7:9464',
+        '[::1]:9464',
+        'localhost:9464',
+        'LOCALHOST',
+        'gatehouse.monitoring.svc:9464',
+      ])
+        expect(await scrape(host), host).toBe(200);
+      for (const host of [
+        'attacker.example:9464',
+        'localhost.attacker.example',
+        '127.0.0.1.nip.io',
+        'monitoring.svc',
+      ])
+        expect(await scrape(host), host).toBe(421);
+    } finally {
+      await named.close();
+    }
   });
 
   it('are scraped in Prometheus text format, labelled by route template only', async () => {
