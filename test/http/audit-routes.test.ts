@@ -40,17 +40,33 @@ describe('GET /audit', () => {
       headers: { ...(who?.headers ?? {}), 'user-agent': 'audit-test' },
     });
 
-  it('is for holders of audit:read: 401 signed out, 403 for users and admins', async () => {
+  it('is for super_admins holding audit:read: 401 signed out, 403 for users and admins', async () => {
     expect((await audit(undefined)).json().code).toBe('UNAUTHENTICATED');
     for (const role of ['user', 'admin'] as const) {
       const response = await audit(await signIn(app, role));
       expect(response.statusCode).toBe(403);
-      expect(response.json().code).toBe('INSUFFICIENT_SCOPE');
-      expect(response.headers['www-authenticate']).toContain('scope="audit:read"');
+      expect(response.json().code).toBe('FORBIDDEN');
     }
     const boss = await createAccount(app, 'super_admin');
     expect((await audit(await bearerFor(app, boss, 'me'))).json().code).toBe('INSUFFICIENT_SCOPE');
     expect((await audit(await bearerFor(app, boss, 'audit:read'))).statusCode).toBe(200);
+  });
+
+  it("checks the account's role now, not only the token's scope", async () => {
+    // Red-team 2026-12h C2: every other admin route checks the live role; /audit checked only the
+    // scope, so a super_admin demoted without its sessions ending (a missed revocation, an edit in
+    // the database) kept reading the audit log until its token expired.
+    const boss = await createAccount(app, 'super_admin');
+    const token = await bearerFor(app, boss, 'audit:read');
+    expect((await audit(token)).statusCode).toBe(200);
+    const core = gatehouseCore(app.gatehouse);
+    await core.users.updateUser(boss.id, { role: 'admin' }, Date.now());
+    core.userCache.clear();
+    for (const query of ['', '/login-failures']) {
+      const demoted = await audit(token, query);
+      expect(demoted.statusCode, query).toBe(403);
+      expect(demoted.json().code).toBe('FORBIDDEN');
+    }
   });
 
   it('records admin actions and logins with actor, target, IP, user agent and time, and no secrets', async () => {

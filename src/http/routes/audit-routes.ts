@@ -51,7 +51,7 @@ export function registerAuditRoutes(parent: FastifyInstance, gatehouse: Gatehous
   app.get(
     '/audit',
     {
-      preValidation: app.auth.require({ scopes: ['audit:read'], firstParty: true }),
+      preValidation: app.auth.require({ role: 'super_admin', scopes: ['audit:read'], firstParty: true }),
       schema: {
         tags: ['admin'],
         summary: 'Read the audit log',
@@ -100,7 +100,7 @@ export function registerAuditRoutes(parent: FastifyInstance, gatehouse: Gatehous
   app.get(
     '/audit/login-failures',
     {
-      preValidation: app.auth.require({ scopes: ['audit:read'], firstParty: true }),
+      preValidation: app.auth.require({ role: 'super_admin', scopes: ['audit:read'], firstParty: true }),
       schema: {
         tags: ['admin'],
         summary: 'Read failed-login tallies',
