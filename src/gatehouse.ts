@@ -55,7 +55,7 @@ import { type Scheduler, systemScheduler } from './lib/scheduler.js';
 import { createSweepClock } from './lib/sweep-clock.js';
 import { loadMailTemplates } from './mail/mail-templates.js';
 import { createSmtpTransport } from './mail/mail-transport.js';
-import { createMailer, type Mailer } from './mail/mailer.js';
+import { createMailer } from './mail/mailer.js';
 import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
 import { createMfaAdministration } from './mfa/mfa-administration.js';
 import { createMfaService, resealTotpSecrets } from './mfa/mfa-service.js';
@@ -395,10 +395,27 @@ export async function createGatehouseCore(
       ((error) => warn('database connection lost; the pool reconnects on demand', { error: error.message })),
     ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
   });
+  /**
+   * What start-up has opened (connections, timers, bus subscriptions), each pushed as it is made
+   * and closed in reverse order by the core's `close`, or when a later step fails: the server
+   * retries a failed start-up, and an attempt that left its revocation reload timer running logged
+   * "revocation list reload failed" against its closed database every few seconds for the life of
+   * the process (operator red-team 2026-12h F1).
+   */
+  const closers: (() => unknown)[] = [() => database.close()];
+  /** Runs every closer once, newest first; all run even when one throws (the first error is rethrown). */
+  const closeOpened = async () => {
+    let failure: unknown;
+    for (const closer of closers.splice(0).reverse()) {
+      try {
+        await closer();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  };
   let redis: RedisConnections | undefined;
-  let keyring: Keyring | undefined;
-  let mailer: Mailer | undefined;
-  let closeIdTokenKeys = () => {};
   try {
     if (options.migrate ?? true) {
       const migrating = openMigrationDatabase(config.databaseUrl, database, {
@@ -429,6 +446,15 @@ export async function createGatehouseCore(
             },
             warn,
           );
+    if (redis !== undefined) {
+      const connections = redis;
+      closers.push(() => connections.close());
+    }
+    /**
+     * After the bus re-subscribed (Redis came back), messages published meanwhile are lost:
+     * re-read what they would have changed. Set once the caches exist (operator red-team 2026-12h F3).
+     */
+    let resyncAfterBusGap = () => {};
     const bus: EventBus =
       redis === undefined
         ? createMemoryEventBus({
@@ -437,13 +463,14 @@ export async function createGatehouseCore(
                 error: error instanceof Error ? error.message : String(error),
               }),
           })
-        : await createRedisEventBus(redis, { warn });
+        : await createRedisEventBus(redis, { warn, onResubscribed: () => resyncAfterBusGap() });
+    closers.push(() => bus.close());
     const localCounters = createMemoryCounterStore(clock, { maxKeys: config.rateLimitMaxKeys });
     const counters =
       redis === undefined
         ? localCounters
         : createResilientCounterStore({ connections: redis, fallback: localCounters });
-    keyring = await createKeyring({
+    const keyring = await createKeyring({
       algorithm: config.jwtAlgorithm,
       secret: config.secretKey,
       previousSecret: config.secretKeyPrevious,
@@ -455,6 +482,7 @@ export async function createGatehouseCore(
       onWarning: warn,
       scheduler,
     });
+    closers.push(() => keyring.close());
     const clientTokenRevocations = createClientTokenRevocationStore(database.db);
     const revocationRetention = revocationRetentionMs({
       accessTokenTtlMs: config.accessTokenTtl * 1000,
@@ -488,7 +516,9 @@ export async function createGatehouseCore(
           error: error instanceof Error ? error.message : String(error),
         }),
     });
+    closers.push(() => revocations.close());
     const userCache = createUserCache(users, bus, { clock });
+    closers.push(() => userCache.close());
     /** The audit log writing through `trx`, for a change whose entry commits with it. */
     const auditIn = (trx: Kysely<Schema>) =>
       createAuditLog(createAuditStore(trx), clock, createAuditRetentionStore(trx));
@@ -580,7 +610,7 @@ export async function createGatehouseCore(
             from: config.mailFrom,
             timeoutMs: config.mailSendTimeoutMs,
           });
-    mailer = createMailer({
+    const mailer = createMailer({
       transport,
       templates: loadMailTemplates(config.mailTemplatesDir),
       publicUrl: config.publicUrl,
@@ -588,6 +618,7 @@ export async function createGatehouseCore(
       scheduler,
       warn,
     });
+    closers.push(() => mailer.close());
     const spentChallenges = createSpentChallengeStore(database.db);
     const passkeys = createPasskeyService({
       store: passkeyStore,
@@ -776,6 +807,12 @@ export async function createGatehouseCore(
       afterDisable: (clientId, _disabled, ended) => forgetClient(clientId, ended),
     });
     const liveClients = createLiveClients(oauthClients, bus, { clock });
+    closers.push(() => liveClients.close());
+    resyncAfterBusGap = () => {
+      userCache.clear();
+      liveClients.clear();
+      void revocations.reload();
+    };
     async function forgetClient(clientId: string, ended: readonly RevokedSession[]): Promise<void> {
       liveClients.evict(clientId);
       await bus.publish({ type: 'oauth_client_removed', clientId });
@@ -827,12 +864,12 @@ export async function createGatehouseCore(
       });
       return idTokenKeyring;
     };
-    closeIdTokenKeys = () => {
+    closers.push(() => {
       void idTokenKeyring?.then(
         (ring) => ring.close(),
         () => {},
       );
-    };
+    });
     const oauthGrants = createOAuthGrantStore(database.db);
     const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, counters, clock };
     const authorizationServer = createAuthorizationServer({
@@ -922,6 +959,9 @@ export async function createGatehouseCore(
     });
     // Bounded by the apps' code: each opens its few channels once, at start-up.
     const channels = new Set<{ close(): void }>();
+    closers.push(() => {
+      for (const channel of channels) channel.close();
+    });
     // Expired sessions and tokens are dead weight; sweep hourly without keeping the process alive.
     // By a clamped clock: a wall clock stepped far ahead must not delete what is still live.
     const sweepClock = createSweepClock(clock, 2 * SWEEP_INTERVAL_MS);
@@ -941,19 +981,8 @@ export async function createGatehouseCore(
       // AUDIT_RETENTION: the audit trail is bounded in time, so no flood can grow it for ever.
       auditRetention.deleteBefore(now - config.auditRetention * 1000).catch(() => {});
     }, SWEEP_INTERVAL_MS);
-    const close = async () => {
-      sweeper.cancel();
-      mailer?.close();
-      revocations.close();
-      userCache.close();
-      liveClients.close();
-      keyring?.close();
-      closeIdTokenKeys();
-      for (const channel of channels) channel.close();
-      await bus.close();
-      await redis?.close();
-      await database.close();
-    };
+    closers.push(() => sweeper.cancel());
+    const close = closeOpened;
     const { secretKey: _secret, secretKeyPrevious: _previous, ...given } = config;
     // The core's settings only: each app reads its own through appSettings.
     const settings: GatehouseSettings & { [appSetting: string]: unknown } = { ...given };
@@ -1066,10 +1095,7 @@ export async function createGatehouseCore(
     bindGatehouseCore(core);
     return core;
   } catch (error) {
-    mailer?.close();
-    keyring?.close();
-    await redis?.close();
-    await database.close();
+    await closeOpened().catch(() => {});
     throw error;
   }
 }

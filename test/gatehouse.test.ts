@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
 import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { defineAppSettings } from '../src/config/app-settings.js';
@@ -10,6 +13,9 @@ import type { Gatehouse as PublicGatehouse } from '../src/index.js';
 import { createTestClock, testConfig } from '../src/testing.js';
 import { PASSWORD } from './support/accounts.js';
 import { tampered } from './support/tampered.js';
+import { useTempDirs } from './support/temp-dirs.js';
+
+const tempDir = useTempDirs();
 
 const CLIENT = { userAgent: null, ip: null };
 
@@ -379,5 +385,44 @@ describe('the hourly sweep', () => {
     // Access tokens of a day and an hour's overlap: the revocation list's first load still needs it.
     expect(await rowAfter(86_400, 24)).toBe(true);
     expect(await rowAfter(86_400, 26)).toBe(false);
+  });
+});
+
+describe('a failed start-up', () => {
+  it('leaves no timer, subscription or connection of its own behind', async () => {
+    // Operator red-team 2026-12h F1: a step after the revocation list (the SECRET_KEY_PREVIOUS
+    // reseal, say, timing out) failed start-up, whose cleanup closed only the mailer, keyring,
+    // Redis and database: the list's reload timer kept firing against the closed database, and the
+    // server's retries each left one more ("revocation list reload failed", every 5 s, forever).
+    const databaseUrl = `sqlite:${join(tempDir('gh-failed-start-'), 'gatehouse.db')}`;
+    const config = testConfig({ databaseUrl });
+    await (await createGatehouse(config)).close();
+    // The reseal's table gone: the migrations count as done, so start-up fails at the reseal.
+    const sqlite = new SQLite(databaseUrl.slice('sqlite:'.length));
+    sqlite.exec('DROP TABLE mfa_totp');
+    sqlite.close();
+    const clock = createTestClock();
+    const live = new Set<object>();
+    const scheduler = {
+      setTimeout: (run: () => void, ms: number) => track(clock.setTimeout(run, ms)),
+      setInterval: (run: () => void, ms: number) => track(clock.setInterval(run, ms)),
+    };
+    function track(timer: { cancel(): void }) {
+      const handle = {
+        cancel: () => {
+          live.delete(handle);
+          timer.cancel();
+        },
+      };
+      live.add(handle);
+      return handle;
+    }
+    await expect(
+      createGatehouse(
+        { ...config, secretKeyPrevious: new Uint8Array(randomBytes(32)) },
+        { clock, scheduler },
+      ),
+    ).rejects.toThrow(/mfa_totp/);
+    expect(live.size).toBe(0);
   });
 });

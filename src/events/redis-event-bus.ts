@@ -58,6 +58,12 @@ const MAX_NOTED_TYPES = 32;
 export interface RedisEventBusOptions {
   /** Where bad messages, failed publishes and handler errors are reported. @default process warnings */
   warn?: CoreWarn;
+  /**
+   * Called after the bus re-subscribed to Redis (not after the first subscription): events
+   * published by other instances while it was away are lost (pub/sub is at-most-once), so what
+   * they would have evicted must be re-read.
+   */
+  onResubscribed?: () => void;
 }
 
 /**
@@ -111,6 +117,7 @@ export async function createRedisEventBus(
       }
     },
     warn,
+    ...(options.onResubscribed === undefined ? {} : { onResubscribed: options.onResubscribed }),
   });
   // Wait for SUBSCRIBE so no early message is missed, but never past a failed first attempt.
   await Promise.race([channel.subscribed, connections.firstAttemptFailed()]);

@@ -33,6 +33,11 @@ export interface LiveClients {
   get(clientId: string): Promise<OAuthClient | null>;
   /** Forgets a client (after a removal this instance made; the bus tells the others). */
   evict(clientId: string): void;
+  /**
+   * Forgets every client and cancels every fill in flight, when the bus reconnected and may have
+   * dropped `oauth_client_removed` messages.
+   */
+  clear(): void;
   /** Unsubscribes from the bus. */
   close(): void;
 }
@@ -119,6 +124,10 @@ export function createLiveClients(
       }
     },
     evict,
+    clear() {
+      cache.clear();
+      generation += 1;
+    },
     close: unsubscribe,
   };
 }

@@ -212,5 +212,35 @@ describe.runIf(runPrivateRedisTests && process.env.DATABASE_URL?.startsWith('pos
       expect(await heard).toMatchObject({ type: 'sessions_revoked' });
       expect((await me(two)).statusCode).toBe(401);
     });
+
+    it('re-reads cached users on the other instance once the bus is back: changes sent while Redis was away are lost', async () => {
+      // Operator red-team 2026-12h F3: nothing cleared the caches after a re-subscribe, so a
+      // `user_changed` published during the outage left instance two serving the old account for
+      // up to the cache's 30 s (the hook the user cache documents was never called).
+      const user = await createUser(one);
+      const tokens = await login(one, user.email);
+      const me = (app: FastifyInstance) =>
+        app.inject({ method: 'GET', url: '/users/me', headers: bearer(tokens.access_token) });
+      const nameOn = async (app: FastifyInstance) =>
+        (await me(app)).json<{ full_name: string | null }>().full_name;
+      const before = await nameOn(two);
+      await redis.kill();
+      await vi.waitFor(() => expect(one.gatehouse.redisState()).toBe('down'));
+      const renamed = await one.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(tokens.access_token),
+        payload: { full_name: 'Renamed While Redis Was Down' },
+      });
+      expect(renamed.statusCode).toBe(200);
+      // Instance two never heard of it: its cached entry is still fresh.
+      expect(await nameOn(two)).toBe(before);
+      await redis.restart();
+      // Well inside the cache's 30 s: the re-subscribe cleared it.
+      await vi.waitFor(async () => expect(await nameOn(two)).toBe('Renamed While Redis Was Down'), {
+        timeout: 8000,
+        interval: 100,
+      });
+    });
   },
 );
