@@ -1,5 +1,5 @@
 import type { AuditLog } from '../audit/audit-log.js';
-import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import { type Caller, recordCommitted, recordRefusal } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
 import { amrOf, type MfaService } from '../mfa/mfa-service.js';
@@ -237,7 +237,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       );
       if (!login.ok) {
         if (login.reason === 'throttled' || login.reason === 'busy') return login;
-        await recordCommitted(audit, caller, {
+        await recordRefusal(audit, caller, {
           event: 'login_failed',
           targetId: login.userId,
           ...client,
@@ -290,7 +290,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       if (!result.ok) {
         if (result.reason === 'invalid_otp') {
           // Outside the refused transaction: a wrong code stays on record.
-          await recordCommitted(audit, caller, {
+          await recordRefusal(audit, caller, {
             event: 'mfa_failed',
             ...caller.client,
             details: { via: 'cookie' },
@@ -330,7 +330,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
       if (!result.ok) {
         // An `invalid` answer is tallied per account and hour, as a wrong password is (audit-log.ts):
         // anyone can send one (red-team 2026-12e J3).
-        await recordCommitted(audit, caller, {
+        await recordRefusal(audit, caller, {
           event: 'passkey_failed',
           ...(result.reason === 'invalid' && result.userId !== undefined ? { targetId: result.userId } : {}),
           ...caller.client,

@@ -1,4 +1,5 @@
 import type { ClientInfo } from '../sessions/session-manager.js';
+import { isDatabaseUnavailable } from '../storage/open-database.js';
 import type { AuditEntry, AuditLog } from './audit-log.js';
 
 /**
@@ -23,8 +24,8 @@ export interface Caller {
  * second sign-up answers "email taken", a retried password change counts as a wrong guess). The
  * loss goes to {@link Caller.onAuditLost} instead, for the operator to notice.
  *
- * Only for what has no transaction of its own to carry the entry (a refusal: a wrong password or
- * code; a stateless token issued). A change to an account's security
+ * Only for what has no transaction of its own to carry the entry (a stateless token issued, a
+ * sign-up; a refusal, a wrong password or code, goes through {@link recordRefusal}). A change to an account's security
  * state writes its entry inside the change's transaction instead, so a process that dies between
  * the commit and this write cannot leave it unrecorded: admin changes
  * (`src/accounts/user-admin-service.ts`), sign-ins (`SessionStartOptions.audit`), logouts and
@@ -41,6 +42,27 @@ export async function recordCommitted(
   try {
     await audit.record(entry);
   } catch (error) {
+    caller.onAuditLost(error, entry);
+  }
+}
+
+/**
+ * Records the audit entry of a refusal (a wrong password, code or passkey). Nothing committed, so
+ * when the database cannot take the entry (down, or read-only after a failover) the refusal is not
+ * given at all: the error propagates (503 `DATABASE_UNAVAILABLE`, as the right answer's sign-in
+ * gets), rather than a refusal that leaves no trace. Before, a guesser's attempts during a
+ * failover went unaudited, each logging a stack at error level (operator red-team 2026-12h F2).
+ * Any other failure goes to {@link Caller.onAuditLost}, as in {@link recordCommitted}.
+ */
+export async function recordRefusal(
+  audit: Pick<AuditLog, 'record'>,
+  caller: Caller,
+  entry: AuditEntry,
+): Promise<void> {
+  try {
+    await audit.record(entry);
+  } catch (error) {
+    if (isDatabaseUnavailable(error)) throw error;
     caller.onAuditLost(error, entry);
   }
 }

@@ -3,7 +3,7 @@ import { INVALID_OR_UNCONFIRMED_LOGIN } from '../accounts/login-refusal.js';
 import { effectiveRole, type Role } from '../accounts/roles.js';
 import { createScopePolicy, parseScopeParameter, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { type Caller, recordCommitted } from '../audit/record-committed.js';
+import { type Caller, recordRefusal } from '../audit/record-committed.js';
 import type { ErrorCode } from '../errors.js';
 import { amrOf, type MfaService, SECOND_FACTOR_LOCKED_MESSAGE } from '../mfa/mfa-service.js';
 import type { AuthorizationServer } from '../oauth/authorization-server.js';
@@ -202,7 +202,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
           retryAfterSeconds: login.retryAfterSeconds,
         };
       }
-      await recordCommitted(audit, caller, {
+      await recordRefusal(audit, caller, {
         event: 'login_failed',
         targetId: login.userId,
         ...client,
@@ -334,7 +334,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
         );
       }
       // Outside the refused transaction: a wrong code stays on record.
-      await recordCommitted(audit, caller, {
+      await recordRefusal(audit, caller, {
         event: 'mfa_failed',
         ...client,
         details: { via: 'token' },

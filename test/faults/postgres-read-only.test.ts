@@ -72,6 +72,13 @@ describe.skipIf(!runPostgresFaultTests)('PostgreSQL refusing writes (read-only, 
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({ error: 'temporarily_unavailable', code: 'DATABASE_UNAVAILABLE' });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // A wrong password too: its login_failed entry cannot be written, so it is not answered as a
+    // refusal that leaves no trace (operator red-team 2026-12h F2: 400, the attempt unaudited and
+    // a stack logged at error level for each).
+    const guessed = await call(server, '/token', passwordGrant(email, 'wrong horse battery staple'));
+    expect(guessed.status).toBe(503);
+    expect(guessed.body).toMatchObject({ error: 'temporarily_unavailable', code: 'DATABASE_UNAVAILABLE' });
+    expect(server.output()).not.toMatch(/audit entry lost/);
     const signUp = await call(server, '/auth/register', register(`x.${email}`));
     expect(signUp.status).toBe(503);
     expect(signUp.headers.get('content-type')).toMatch(/^application\/problem\+json/);

@@ -5,7 +5,7 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
-import { type AuditFault, createAuditFault } from '../support/audit-fault.js';
+import { type AuditFault, createAuditFault, createWriteFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import {
@@ -70,6 +70,32 @@ describe.each(engines)('audit entries that commit with their change ($name)', ({
 
   const works = async (token: string) =>
     (await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode === 200;
+
+  it('a refused login whose failure cannot be tallied answers 503, never an unrecorded refusal', async () => {
+    // Operator red-team 2026-12h F2: on a read-only database (a failover) a wrong password was still
+    // answered 400 / 401 while its tally was lost (and a stack logged for each): a guesser's
+    // attempts then left no trace. Nothing committed, so the refusal waits for the database.
+    const user = await createUser(app);
+    fault = createWriteFault(gatehouseCore(app.gatehouse).database.db, name, {
+      write: 'insert',
+      table: 'login_failures',
+      when: `new.subject_id = '${user.id}'`,
+    });
+    await fault.inject();
+    const wrong = { grant_type: 'password', username: user.email, password: 'wrong guess 1234' };
+    const token = await postToken(app, wrong);
+    expect(token.statusCode).toBe(503);
+    expect(token.json()).toMatchObject({ error: 'temporarily_unavailable' });
+    const cookie = await new Browser(app).login(user.email, 'wrong guess 1234');
+    expect(cookie.statusCode).toBe(503);
+    expect(cookie.json().code).toBe('DATABASE_UNAVAILABLE');
+    const tallies = () =>
+      gatehouseCore(app.gatehouse).auditRetention.listLoginFailures({ subjectId: user.id, limit: 10 });
+    expect(await tallies()).toHaveLength(0);
+    await fault.heal();
+    expect((await postToken(app, wrong)).statusCode).toBe(400);
+    expect(await tallies()).toMatchObject([{ failures: 1 }]);
+  });
 
   it('a password change whose entry cannot be written is not made, and the other sessions stay', async () => {
     const user = await createUser(app);
