@@ -28,6 +28,8 @@ describe('POST /auth/register', () => {
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
     });
     expect(response.body).not.toMatch(/argon2|password/i);
+    // The new account's id and address are never kept by a cache (red-team 2026-12h C3).
+    expect(response.headers['cache-control']).toBe('no-store');
   });
 
   it('treats emails case-insensitively: a second spelling is EMAIL_TAKEN', async () => {

@@ -110,6 +110,9 @@ export function registerAuthRoutes(
         { email: body.email, password: body.password, fullName: body.full_name },
         callerOf(request),
       );
+      // The new account's id and address: never kept by a cache (authenticated routes get the same
+      // from the guard; this one has none). Red-team 2026-12h C3.
+      reply.header('cache-control', 'no-store');
       if (outcome.status === 'accepted') return reply.code(202).send({ status: 'accepted' as const });
       return reply.code(201).send(toPublicUser(outcome.user));
     },
