@@ -330,9 +330,16 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       const refused = { ok: false, reason: 'invalid', userId: passkey.userId } as const;
       if (account !== undefined && passkey.userId !== account.userId) return refused;
       if (ownerId !== undefined && passkey.userId !== ownerId) return refused;
-      // WebAuthn §7.2 step 6: a discoverable sign-in's user handle must name the credential's owner.
+      // WebAuthn L2 §7.2 step 6: a user handle, when given, must name the credential's owner; and a
+      // sign-in that named no user beforehand (a discoverable credential) must give one (red-team
+      // 2026-12h: it was accepted without).
       const handle = response.response.userHandle;
-      if (handle !== undefined && Buffer.from(handle, 'base64url').toString('utf8') !== passkey.userId) {
+      const identified = account !== undefined || ownerId !== undefined;
+      if (
+        handle === undefined
+          ? !identified
+          : Buffer.from(handle, 'base64url').toString('utf8') !== passkey.userId
+      ) {
         return refused;
       }
       const { verifyAuthenticationResponse } = await webAuthn();

@@ -129,6 +129,19 @@ describe('passkeys over HTTP (software authenticator)', () => {
     expect(replay.json().code).toBe('PASSKEY_INVALID');
   });
 
+  it('a passwordless sign-in must carry the user handle (WebAuthn L2 §7.2 step 6)', async () => {
+    // The sign-in named no user beforehand, so the authenticator must say whose credential it is;
+    // it was accepted without (red-team 2026-12h).
+    const { authenticator } = await withPasskey();
+    const browser = new Browser(app);
+    const { options, passkey_token } = await signInOptions(browser);
+    const assertion = authenticator.authenticate(options);
+    const { userHandle: _omitted, ...response } = assertion.response;
+    const refused = await passkeyLogin(browser, passkey_token, { ...assertion, response });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().code).toBe('PASSKEY_INVALID');
+  });
+
   it('refuses an expired challenge, a foreign origin, a missing user verification and a counter that did not grow', async () => {
     const { authenticator } = await withPasskey();
     const browser = new Browser(app);
