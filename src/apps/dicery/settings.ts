@@ -168,6 +168,19 @@ export const dicerySettings = defineAppSettings({
         'events an event stream replays on resume (`Last-Event-ID`); a client further behind gets one `resync` event ' +
         'instead, then live events, and re-reads the room',
     }),
+    roomMaxReplayBytes: integerSetting({
+      env: 'ROOM_MAX_REPLAY_BYTES',
+      minimum: 1024,
+      maximum: 1024 * 1024 * 1024,
+      // A thousand of the largest rolls are ≈ 11 MB to read, parse and send, and an address may open
+      // ROOM_STREAM_OPENS_PER_MINUTE_PER_IP streams a minute: counted by events alone, a few
+      // addresses took a core (red-team 2026-12g, left open then). A thousand ordinary events (a few
+      // hundred bytes each) stay well below it.
+      default: 1024 * 1024,
+      description:
+        'bytes of stored events an event stream replays on resume, summed in the database before it starts; a client ' +
+        'whose missed events are larger gets one `resync` event instead, as beyond `ROOM_MAX_REPLAY_EVENTS`',
+    }),
     roomReadsPerMinute: integerSetting({
       env: 'ROOM_READS_PER_MINUTE',
       minimum: 1,

@@ -7,7 +7,7 @@
  */
 import type { RollView } from '../shared/wire.js';
 import type { RoomStore } from '../storage/room-store.js';
-import { ROOM_PAGE_MAX_CHARS, withinBudget } from './page-budget.js';
+import { ROOM_PAGE_MAX_BYTES } from './page-budget.js';
 import type { LoggedRoomEvent, RoomEvent } from './room-bus.js';
 import { hideRoll, maySeeRoll, type RoomEventViewer } from './room-event-view.js';
 import { ROOM_EVENTS_MAX_PAGE, toRoomEvent } from './room-service.js';
@@ -27,7 +27,7 @@ export interface RoomHistory {
   /**
    * Up to `limit` (≤ {@link ROLL_HISTORY_MAX_PAGE}) rolls numbered below `before` (all when
    * undefined), newest first, as `viewer` may see them; fewer when their stored JSON passes
-   * {@link ROOM_PAGE_MAX_CHARS} (at least one), `next_before` then naming the rest. The room must have been checked (open,
+   * {@link ROOM_PAGE_MAX_BYTES} (at least one), `next_before` then naming the rest. The room must have been checked (open,
    * caller a member) by the caller.
    */
   page(
@@ -73,14 +73,12 @@ export function createRoomHistory(rooms: RoomStore): RoomHistory {
         code,
         before ?? Number.MAX_SAFE_INTEGER,
         size,
-        ROOM_PAGE_MAX_CHARS,
+        ROOM_PAGE_MAX_BYTES,
       );
-      // Cut again in code units (the database counts characters; they differ past U+FFFF).
-      const kept = withinBudget(stored.rows, (event) => event.data.length, ROOM_PAGE_MAX_CHARS);
-      const rolls = kept.map(toRoomEvent).filter(isRoll);
+      const rolls = stored.rows.map(toRoomEvent).filter(isRoll);
       const items = await view(code, rolls, viewer);
       const oldest = rolls.at(-1);
-      const more = kept.length < stored.rows.length || stored.more;
+      const more = stored.more;
       return { items, next_before: more && oldest !== undefined ? oldest.id : null };
     },
     async *all(code, viewer) {

@@ -24,7 +24,7 @@ import {
 } from '../shared/room-log.js';
 import type { RollEventData } from '../shared/wire.js';
 import type { RoomLogEntryRecord, RoomLogKeyRecord, RoomLogStore } from '../storage/room-log-store.js';
-import { ROOM_PAGE_MAX_CHARS } from './page-budget.js';
+import { ROOM_PAGE_MAX_BYTES } from './page-budget.js';
 import type { RoomEvent } from './room-bus.js';
 
 /**
@@ -104,7 +104,7 @@ export interface RoomLog {
   record(store: RoomLogStore, roll: RoomEvent<'roll'>): Promise<string>;
   /**
    * Up to `limit` entries after `afterSeq`, with the keys they cite; reveals only of revealed
-   * rolls. Fewer when the entries and reveals pass {@link ROOM_PAGE_MAX_CHARS} (at least one),
+   * rolls. Fewer when the entries and reveals pass {@link ROOM_PAGE_MAX_BYTES} (at least one),
    * `next_after` then naming the rest.
    */
   page(
@@ -255,32 +255,27 @@ export function createRoomLog(options: RoomLogOptions): RoomLog {
 
     async page(code, afterSeq, limit) {
       const size = Math.min(Math.max(Math.trunc(limit), 1), ROOM_LOG_MAX_PAGE);
-      // Cut to the size budget in the database (ROOM_PAGE_MAX_CHARS, counting a revealed roll's
+      // Cut to the size budget in the database (ROOM_PAGE_MAX_BYTES, counting a revealed roll's
       // event too): rows beyond it are never sent, decoded or parsed.
       const [entries, keys] = await Promise.all([
-        store.listEntries(code, afterSeq, size, ROOM_PAGE_MAX_CHARS),
+        store.listEntries(code, afterSeq, size, ROOM_PAGE_MAX_BYTES),
         store.listKeys(),
       ]);
-      const items: RoomLogItem[] = [];
-      const kept: RoomLogEntryRecord[] = [];
-      // Cut again in code units, counting what the page shows of a reveal.
-      let used = 0;
-      for (const entry of entries.rows) {
-        let reveal: { salt: string; content: string } | undefined;
-        if (entry.salt !== null && entry.revealedEventData !== null) {
-          reveal = {
-            salt: entry.salt,
-            content: rollContent(JSON.parse(entry.revealedEventData) as RollEventData),
-          };
-        }
-        used += entry.entry.length + (reveal?.content.length ?? 0);
-        if (kept.length > 0 && used > ROOM_PAGE_MAX_CHARS) break;
-        kept.push(entry);
-        items.push(toItem(entry, reveal));
-      }
+      const kept = entries.rows;
+      const items = kept.map((entry) =>
+        toItem(
+          entry,
+          entry.salt !== null && entry.revealedEventData !== null
+            ? {
+                salt: entry.salt,
+                content: rollContent(JSON.parse(entry.revealedEventData) as RollEventData),
+              }
+            : undefined,
+        ),
+      );
       const cited = new Set(kept.map((entry) => entry.keyId));
       const last = kept.at(-1);
-      const more = kept.length < entries.rows.length || entries.more;
+      const more = entries.more;
       return {
         format: ROOM_LOG_FORMAT,
         room: code,

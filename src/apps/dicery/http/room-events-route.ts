@@ -230,13 +230,14 @@ function lastEventIdOf(request: FastifyRequest): number | undefined {
  * stream's `lastId` and refetches the tail.
  *
  * Replay depth: a stream resumed (`Last-Event-ID`, `?last_event_id=`) from more than
- * `settings.roomMaxReplayEvents` events behind the room's `last_event_seq` replays nothing. Room
+ * `settings.roomMaxReplayEvents` events, or more than `settings.roomMaxReplayBytes` of them, behind
+ * the room's `last_event_seq` replays nothing. Room
  * logs grow for as long as a room lives, and opens are only rate limited, so a client reconnecting
  * from id 0 would otherwise make the server read and write the whole log on every open. It gets
  * one `resync` message instead, carrying `id: <last_event_seq>` (its client must re-read the room),
  * and then starts exactly as a fresh connect does, after that seq, with the guarantees above for
- * every event after it. So one open replays at most that many events of the log, however old
- * the room. (Not to be confused with the bus's resync below, which re-checks open streams.)
+ * every event after it. So one open replays at most that many events, and that many bytes, of
+ * the log, however old the room. (Not to be confused with the bus's resync below, which re-checks open streams.)
  *
  * A stream ends on `room_closed`, on `player_left` for its own player (after writing the event),
  * when the client goes away, when the server closes, and with the credential that opened it:
@@ -629,7 +630,7 @@ cookie of \`POST /rooms/{code}/watch\`; they get what other players get, secret 
   (coalesced as \`presence\` is: at most one per 500 ms, the latest count last).
   Spectators never appear in \`presence\` or as players
 - \`resync\` \`{ last_event_id }\` (with \`id:\` \`last_event_id\`, not in the log): the first message of a stream resumed from
-  more than \`ROOM_MAX_REPLAY_EVENTS\` events behind the room's newest. Those events are not replayed: what you show is
+  more than \`ROOM_MAX_REPLAY_EVENTS\` events (or more than \`ROOM_MAX_REPLAY_BYTES\` of them) behind the room's newest. Those events are not replayed: what you show is
   stale, so re-read the room (\`GET /rooms/{code}\`) and replace your view with it. Live events follow from
   \`last_event_id + 1\`, and your next reconnect resumes from \`last_event_id\`
 - \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" | "watch_ended" }\` (no \`id:\`), the last message when
@@ -644,7 +645,7 @@ Every message has an \`id:\`: the event's sequence number **within this room** (
 rooms are unrelated and say nothing about each other). A stream sends every number after the one it starts from
 exactly once, in order. To resume, send \`Last-Event-ID\` (EventSource does on reconnect) or \`?last_event_id=\` (e.g.
 the \`last_event_id\` of \`GET /rooms/{code}\`): the stored events of this room after it come first, then live ones.
-At most \`ROOM_MAX_REPLAY_EVENTS\` are replayed: from further behind, one \`resync\` comes instead (see above). Without
+At most \`ROOM_MAX_REPLAY_EVENTS\` (and \`ROOM_MAX_REPLAY_BYTES\` of them) are replayed: from further behind, one \`resync\` comes instead (see above). Without
 either, the stream starts after the room's newest event; an id beyond the newest (e.g. a global id from before ids
 were per room) counts as the newest. \`: heartbeat\` comments keep the connection alive.
 
@@ -850,7 +851,14 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         // `lastEventSeq`, so this stream would never see it, and would show the new host's secret
         // rolls to the old one. Refused as the guard now would: the room is not theirs.
         if (stream.hostUserId !== null && stream.hostUserId !== hostUserId) throw roomNotFound();
-        const start = replayStart(lastEventId, lastEventSeq, settings.roomMaxReplayEvents);
+        let start = replayStart(lastEventId, lastEventSeq, settings.roomMaxReplayEvents);
+        // By size too: a thousand of the largest rolls are ≈ 11 MB to read, parse and send.
+        if (
+          start.after < lastEventSeq &&
+          (await roomStore.eventBytes(code, start.after, lastEventSeq)) > settings.roomMaxReplayBytes
+        ) {
+          start = { after: lastEventSeq, resync: true };
+        }
         stream.lastId = start.after;
         sendResync = start.resync;
       } catch (error) {

@@ -375,7 +375,7 @@ export interface SpectatorsEventData {
 
 /**
  * `data:` of an SSE `resync` message, the first after a resume (`Last-Event-ID`) from more than
- * `ROOM_MAX_REPLAY_EVENTS` events behind: the stream does not replay them, so the client's view
+ * `ROOM_MAX_REPLAY_EVENTS` events (or `ROOM_MAX_REPLAY_BYTES` of them) behind: the stream does not replay them, so the client's view
  * is stale and it must re-read the room (`GET /rooms/{code}`). Sent with `id:` `last_event_id`,
  * the room's newest event when the stream opened, so the next reconnect resumes from there; the
  * events after it follow live, in order, as on a fresh connect. Not in the event log.

@@ -58,14 +58,14 @@ export interface RoomLogStore {
   /** The entry of the roll numbered `seq`. */
   findEntry(code: string, seq: number): Promise<RoomLogEntryRecord | undefined>;
   /**
-   * Up to `limit` entries with `seq > afterSeq`, in order, fewer when their size (the entry's JSON,
-   * plus a revealed secret roll's event JSON) passes `maxChars`: at least one.
+   * Up to `limit` entries with `seq > afterSeq`, in order, fewer when their size in bytes (the
+   * entry's JSON, plus a revealed secret roll's event JSON) passes `maxBytes`: at least one.
    */
   listEntries(
     code: string,
     afterSeq: number,
     limit: number,
-    maxChars: number,
+    maxBytes: number,
   ): Promise<SizedPage<RoomLogPageEntry>>;
   /** Entries among `seqs` (at most a page), for the history's reveal state. */
   findEntries(code: string, seqs: readonly number[]): Promise<RoomLogEntryRecord[]>;
@@ -73,14 +73,14 @@ export interface RoomLogStore {
   markRevealed(code: string, seq: number, revealedSeq: number): Promise<boolean>;
   /**
    * Up to `limit` roll events of a room numbered below `beforeSeq`, newest first, fewer when their
-   * JSON passes `maxChars`: at least one (the history's pages; `(room_code, seq)` is the log's
+   * JSON's bytes pass `maxBytes`: at least one (the history's pages; `(room_code, seq)` is the log's
    * unique index, so a page is one index range scan).
    */
   listRollEvents(
     code: string,
     beforeSeq: number,
     limit: number,
-    maxChars: number,
+    maxBytes: number,
   ): Promise<SizedPage<StoredRoomEvent>>;
   /** The event numbered `seq` in a room. */
   findEvent(code: string, seq: number): Promise<StoredRoomEvent | undefined>;
@@ -155,7 +155,7 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
         .executeTakeFirst();
       return row === undefined ? undefined : toEntry(row);
     },
-    async listEntries(code, afterSeq, limit, maxChars) {
+    async listEntries(code, afterSeq, limit, maxBytes) {
       const page = db
         .selectFrom('room_log_entries')
         .selectAll()
@@ -179,7 +179,9 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
           'ev.data as revealed_event_data',
           sql<
             number | string
-          >`sum(length(page.entry) + coalesce(length(ev.data), 0)) over (order by page.seq)`.as('used'),
+          >`sum(octet_length(page.entry) + coalesce(octet_length(ev.data), 0)) over (order by page.seq)`.as(
+            'used',
+          ),
           sql<number | string>`row_number() over (order by page.seq)`.as('position'),
           sql<number | string>`count(*) over ()`.as('fetched'),
         ])
@@ -187,7 +189,7 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
       const rows = await db
         .selectFrom(sized)
         .selectAll()
-        .where((eb) => eb.or([eb('used', '<=', maxChars), eb('position', '=', 1)]))
+        .where((eb) => eb.or([eb('used', '<=', maxBytes), eb('position', '=', 1)]))
         .orderBy('seq')
         .execute();
       return {
@@ -215,7 +217,7 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
         .executeTakeFirst();
       return result.numUpdatedRows > 0n;
     },
-    async listRollEvents(code, beforeSeq, limit, maxChars) {
+    async listRollEvents(code, beforeSeq, limit, maxBytes) {
       const page = db
         .selectFrom('room_events')
         .select(['seq', 'room_code', 'type', 'data', 'created_at'])
@@ -229,7 +231,7 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
         .selectFrom(page)
         .selectAll()
         .select([
-          sql<number | string>`sum(length(data)) over (order by seq desc)`.as('used'),
+          sql<number | string>`sum(octet_length(data)) over (order by seq desc)`.as('used'),
           sql<number | string>`row_number() over (order by seq desc)`.as('position'),
           sql<number | string>`count(*) over ()`.as('fetched'),
         ])
@@ -237,7 +239,7 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
       const rows = await db
         .selectFrom(sized)
         .selectAll()
-        .where((eb) => eb.or([eb('used', '<=', maxChars), eb('position', '=', 1)]))
+        .where((eb) => eb.or([eb('used', '<=', maxBytes), eb('position', '=', 1)]))
         .orderBy('seq', 'desc')
         .execute();
       return { rows: rows.map(toStoredEvent), more: isCut(rows, limit) };

@@ -1,4 +1,4 @@
-import { type Kysely, PostgresAdapter, type Selectable } from 'kysely';
+import { type Kysely, PostgresAdapter, type Selectable, sql } from 'kysely';
 import { isForeignKeyViolation, isUniqueViolation } from '../../../index.js';
 import { createRoomHostStore, type RoomHostStore } from './room-host-store.js';
 import { createRoomLogStore, type RoomLogStore } from './room-log-store.js';
@@ -212,6 +212,11 @@ export interface RoomStore extends RoomHostStore {
   ): Promise<StoredRoomEvent | undefined>;
   /** Up to `limit` events of a room with a sequence number greater than `afterId`, in order. */
   listEventsAfter(code: string, afterId: number, limit: number): Promise<StoredRoomEvent[]>;
+  /**
+   * Bytes of stored JSON of a room's events numbered after `afterId` up to `uptoId`, summed in the
+   * database (`octet_length`, which neither engine needs the values for): what replaying them costs.
+   */
+  eventBytes(code: string, afterId: number, uptoId: number): Promise<number>;
   /** The `limit` newest events of one type in a room, returned oldest first. */
   listRecentEvents(code: string, type: string, limit: number): Promise<StoredRoomEvent[]>;
   /** Sequence number of the newest event of a room, or 0 when it has none (or is unknown). */
@@ -560,6 +565,17 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
         .limit(limit)
         .execute();
       return rows.map(toEvent);
+    },
+    async eventBytes(code, afterId, uptoId) {
+      const row = await db
+        .selectFrom('room_events')
+        .select(sql<number | string | null>`sum(octet_length(data))`.as('bytes'))
+        .where('room_code', '=', code)
+        .where('seq', '>', afterId)
+        .where('seq', '<=', uptoId)
+        .executeTakeFirst();
+      // PostgreSQL sums to a bigint (a string); null over no rows.
+      return Number(row?.bytes ?? 0);
     },
     async listRecentEvents(code, type, limit) {
       const rows = await db

@@ -26,6 +26,7 @@ describe.each(engines)('room event streams replay at most ROOM_MAX_REPLAY_EVENTS
     app = await buildTestServer({
       databaseUrl: database.url,
       roomMaxReplayEvents: MAX_REPLAY,
+      roomMaxReplayBytes: 16 * 1024,
       // Limits these tests do not exercise, out of the way.
       roomJoinsPerMinute: 10_000,
       roomRollsPerMinute: 10_000,
@@ -131,5 +132,40 @@ describe.each(engines)('room event streams replay at most ROOM_MAX_REPLAY_EVENTS
     const again = await follow(code, { ...player.headers, 'last-event-id': String(resync.id) });
     await again.next((m) => m.id === String(missed[1]));
     expect(seen(again)).toEqual(missed.map((id) => ['roll', id]));
+  });
+
+  it('resyncs instead of replaying more than ROOM_MAX_REPLAY_BYTES, however few the events', async () => {
+    // Counted by events alone, a resume replayed up to ROOM_MAX_REPLAY_EVENTS of the largest rolls
+    // (≈ 11 KB each) on every open: a few addresses at the open limit took a core and sent
+    // gigabytes (red-team 2026-12g, left open then).
+    const { code } = await createRoom(app, host);
+    const player = await joinAsBot(app, code, 'Heavy');
+    let last = 0;
+    for (let i = 0; i < 3; i += 1) {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/rooms/${code}/rolls`,
+        headers: player.headers,
+        payload: { notation: '100d2r1!' },
+      });
+      expect(response.statusCode).toBe(201);
+      last = response.json().id as number;
+    }
+    const catchUps = vi.spyOn(app.dicery.rooms, 'catchUp');
+    try {
+      // Three events, within the count (MAX_REPLAY = 5), but ≈ 30 KB: over this server's 16 KiB.
+      const heavy = await follow(code, { ...player.headers, 'last-event-id': String(last - 3) });
+      expect(await heavy.next()).toEqual({
+        id: String(last),
+        event: 'resync',
+        data: { last_event_id: last },
+      });
+      expect(catchUps.mock.calls.filter(([room]) => room === code)).toEqual([[code, last]]);
+      // One of them fits: replayed as before.
+      const light = await follow(code, { ...player.headers, 'last-event-id': String(last - 1) });
+      expect(await light.next()).toMatchObject({ id: String(last), event: 'roll' });
+    } finally {
+      catchUps.mockRestore();
+    }
   });
 });

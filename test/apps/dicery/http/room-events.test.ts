@@ -372,7 +372,12 @@ describe('GET /rooms/{code}/events (real server)', () => {
 // then reread from the same id on every reconnect.
 describe('room event streams: replaying a room of big rolls', () => {
   it('replays more than a page of ≈ 12 KB rolls in order, under backpressure, and stays open', async () => {
-    const app = await buildTestServer({ ...NO_ROOM_LIMITS, roomRollsPerMinute: 10_000 });
+    // A replay budget above the 1.8 MB replayed here: this is about backpressure, not the budget.
+    const app = await buildTestServer({
+      ...NO_ROOM_LIMITS,
+      roomRollsPerMinute: 10_000,
+      roomMaxReplayBytes: 8 * 1024 * 1024,
+    });
     let stream: SseStream | undefined;
     try {
       const base = await listenOnLoopback(app);

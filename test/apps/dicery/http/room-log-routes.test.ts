@@ -12,7 +12,7 @@ import {
   type MockInstance,
   vi,
 } from 'vitest';
-import { ROOM_PAGE_MAX_CHARS } from '../../../../src/apps/dicery/core/page-budget.js';
+import { ROOM_PAGE_MAX_BYTES } from '../../../../src/apps/dicery/core/page-budget.js';
 import { ROOM_LOG_KEYS_MAX_AGE_MS } from '../../../../src/apps/dicery/core/room-log.js';
 import { type RoomLogDocument, verifyRoomLog } from '../../../../src/apps/dicery/shared/room-log.js';
 import type { RoomLogStore } from '../../../../src/apps/dicery/storage/room-log-store.js';
@@ -379,7 +379,7 @@ describe('Dicery secret rolls, history, exports and the signed log (issue 14, it
     while (before !== null) {
       const page = await get(`/rooms/${code}/rolls?limit=200&before=${before}`, pat.headers);
       expect(page.statusCode).toBe(200);
-      expect(page.body.length).toBeLessThan(ROOM_PAGE_MAX_CHARS * 1.25);
+      expect(page.body.length).toBeLessThan(ROOM_PAGE_MAX_BYTES * 1.25);
       const body = page.json() as { items: { id: number }[]; next_before: number | null };
       history.push(...body.items.map((item) => item.id));
       before = body.next_before;
@@ -395,7 +395,7 @@ describe('Dicery secret rolls, history, exports and the signed log (issue 14, it
     while (after !== null) {
       const page = await get(`/rooms/${code}/log?limit=200&after=${after}`, pat.headers);
       expect(page.statusCode).toBe(200);
-      expect(page.body.length).toBeLessThan(ROOM_PAGE_MAX_CHARS * 1.25);
+      expect(page.body.length).toBeLessThan(ROOM_PAGE_MAX_BYTES * 1.25);
       const body = page.json() as RoomLogDocument & { next_after: number | null };
       entries.push(...body.entries);
       for (const key of body.keys) keys.set(key.kid, key);

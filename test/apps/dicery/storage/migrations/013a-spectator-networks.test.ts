@@ -7,12 +7,7 @@ import { migrateToLatest } from '../../../../../src/storage/migrate.js';
 import type { Schema } from '../../../../../src/storage/schema.js';
 import { engines } from '../../../../support/databases.js';
 import { diceryMigrationsBefore, insertOldRoom } from '../../../../support/dicery-old-schema.js';
-import {
-  columnsOf,
-  insertOldUser,
-  type RawDatabase,
-  withTestDatabase,
-} from '../../../../support/old-schema.js';
+import { columnsOf, type RawDatabase, withTestDatabase } from '../../../../support/old-schema.js';
 
 const BEFORE = diceryMigrationsBefore('013a-spectator-networks');
 
