@@ -809,8 +809,9 @@ export async function createGatehouseCore(
     const liveClients = createLiveClients(oauthClients, bus, { clock });
     closers.push(() => liveClients.close());
     resyncAfterBusGap = () => {
-      userCache.clear();
-      liveClients.clear();
+      // Expired, not dropped: still served while the database is unavailable (stale-if-error).
+      userCache.expireAll();
+      liveClients.expireAll();
       void revocations.reload();
     };
     async function forgetClient(clientId: string, ended: readonly RevokedSession[]): Promise<void> {
@@ -982,7 +983,12 @@ export async function createGatehouseCore(
       auditRetention.deleteBefore(now - config.auditRetention * 1000).catch(() => {});
     }, SWEEP_INTERVAL_MS);
     closers.push(() => sweeper.cancel());
-    const close = closeOpened;
+    // One closing for every caller: a second close() waits for the first to finish.
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= closeOpened();
+      return closing;
+    };
     const { secretKey: _secret, secretKeyPrevious: _previous, ...given } = config;
     // The core's settings only: each app reads its own through appSettings.
     const settings: GatehouseSettings & { [appSetting: string]: unknown } = { ...given };

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuditEntry } from '../audit/audit-log.js';
-import type { Caller } from '../audit/record-committed.js';
+import { type Caller, recordRefusal } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
 import type { CoreWarn } from '../events/redis-connections.js';
 import type { GatehouseTransaction } from '../gatehouse-transaction.js';
@@ -570,10 +570,14 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       ...caller.client,
       details: { reason: 'invalid_credentials', via: 'email_link' },
     };
-    // After the refusal is decided: a lost tally entry must not turn it into a 500.
-    await deps
-      .transaction((tx) => tx.audit.record(entry))
-      .catch((error: unknown) => caller.onAuditLost(error, entry));
+    // After the refusal is decided: a tally lost to another failure must not turn it into a 500,
+    // and with the database unavailable the refusal waits for it (503), never a refusal that leaves
+    // no trace (review of operator red-team 2026-12h F2).
+    await recordRefusal(
+      { record: (refusal) => deps.transaction((tx) => tx.audit.record(refusal)) },
+      caller,
+      entry,
+    );
     throw wrongPassword();
   };
 

@@ -35,10 +35,17 @@ export interface UserCache {
   /** Forgets a user (after a change this instance made; the bus handles the others). */
   evict(id: string): void;
   /**
-   * Forgets every user and cancels every fill in flight (the global generation bump), e.g. when
-   * the bus reconnected and may have dropped evictions.
+   * Forgets every user and cancels every fill in flight (the global generation bump).
    */
   clear(): void;
+  /**
+   * Makes every entry re-read on its next use and cancels every fill in flight, when the bus
+   * reconnected and may have dropped evictions. Unlike {@link clear} the entries stay for
+   * stale-if-error: while the database is unavailable they are still served (up to `maxStaleMs`
+   * after their read), so a Redis that comes back before the database does not turn every
+   * request into a 503.
+   */
+  expireAll(): void;
   /** Unsubscribes from the bus. */
   close(): void;
   /** Hits (fresh, or stale while the database is away) and misses since start. */
@@ -69,6 +76,8 @@ export interface UserCacheOptions {
 interface CachedUser {
   user: AccountUser;
   readAt: number;
+  /** The cache's epoch when the read began: an older one is not fresh (see expireAll). */
+  epoch: number;
   /** Set after a re-read failed because the database is unavailable: no new attempt before it. */
   retryAt?: number;
 }
@@ -88,6 +97,10 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
   // itself when it settles. An eviction marks the user's reads stale instead of bumping a
   // per-user counter, so there is no per-user state to keep once nothing is in flight.
   const pending = new Map<string, Set<PendingRead>>();
+  // Bumped by expireAll: entries of an older epoch are not fresh, whatever their age.
+  let epoch = 0;
+  const fresh = (cached: CachedUser, now: number) =>
+    cached.epoch === epoch && !hasElapsed(now, cached.readAt, maxAgeMs);
 
   const evict = (id: string) => {
     users.delete(id);
@@ -102,14 +115,14 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
   return {
     peek(id) {
       const cached = users.get(id);
-      if (cached === undefined || hasElapsed(clock(), cached.readAt, maxAgeMs)) return undefined;
+      if (cached === undefined || !fresh(cached, clock())) return undefined;
       counts.hits += 1;
       return cached.user;
     },
     async get(id) {
       const now = clock();
       const cached = users.get(id);
-      if (cached !== undefined && !hasElapsed(now, cached.readAt, maxAgeMs)) {
+      if (cached !== undefined && fresh(cached, now)) {
         counts.hits += 1;
         return cached.user;
       }
@@ -119,6 +132,7 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
         return cached.user;
       }
       counts.misses += 1;
+      const readEpoch = epoch;
       const read: PendingRead = { stale: false };
       let reads = pending.get(id);
       if (reads === undefined) {
@@ -133,7 +147,7 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
         const account = user === undefined ? undefined : withoutHash(user);
         if (!read.stale) {
           if (account === undefined) users.delete(id);
-          else users.set(id, { user: account, readAt: now });
+          else users.set(id, { user: account, readAt: now, epoch: readEpoch });
         }
         return account;
       } catch (error) {
@@ -152,6 +166,11 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
     evict,
     clear() {
       users.clear();
+      for (const reads of pending.values()) for (const read of reads) read.stale = true;
+    },
+    expireAll() {
+      epoch += 1;
+      for (const cached of users.values()) cached.retryAt = undefined;
       for (const reads of pending.values()) for (const read of reads) read.stale = true;
     },
     close: unsubscribe,

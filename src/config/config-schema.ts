@@ -542,19 +542,20 @@ export const gatehouseConfigSchema = Type.Object(
       description: 'interface of the metrics listener; keep it private (it reveals traffic)',
     }),
     metricsAllowedHosts: setting(
-      Type.Array(Type.String({ pattern: '^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$' })),
+      Type.Array(Type.String({ pattern: '^[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_])?\\.?$' })),
       {
         env: 'METRICS_ALLOWED_HOSTS',
         syntax: 'list',
         default: [],
         defaultText: '_(none)_',
         accepts: {
-          env: 'comma-separated lower-case DNS names, e.g. gatehouse.monitoring.svc',
-          code: 'an array of lower-case DNS names',
+          env: 'comma-separated lower-case host names, e.g. gatehouse.monitoring.svc,gatehouse_app',
+          code: 'an array of lower-case host names',
         },
         description:
-          'DNS names a scraper may send in `Host` to the metrics listener, besides IP addresses and `localhost` ' +
-          '(always accepted); any other name gets 421, so a web page cannot read the metrics by DNS rebinding',
+          'host names a scraper may send in `Host` to the metrics listener, besides IP addresses, `localhost` and ' +
+          '`METRICS_HOST` (always accepted; a trailing dot is ignored); any other name gets 421 (logged), so a web ' +
+          'page cannot read the metrics by DNS rebinding',
       },
     ),
     smtpUrl: setting(Type.Union([Type.String({ pattern: '^smtps?://' }), Type.Undefined()]), {

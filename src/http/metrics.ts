@@ -50,15 +50,20 @@ const IP_HOST = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 
 /**
  * Whether a request to the metrics listener names a host it answers for: an IP address (how
- * Prometheus scrapes a target it discovered), `localhost`, or a name in `METRICS_ALLOWED_HOSTS`,
- * with any port. Any other name means the request came through a name the operator never gave
+ * Prometheus scrapes a target it discovered), `localhost`, or a name in `allowed`
+ * (`METRICS_ALLOWED_HOSTS` and `METRICS_HOST`, lower case, without a trailing dot), with any port
+ * and an optional trailing dot. Any other name means the request came through a name the operator never gave
  * the listener: a web page that rebinds its own name to 127.0.0.1 or a private address could
  * otherwise read the metrics from a visitor's browser (DNS rebinding, red-team 2026-12h C1).
  */
 export function scraperHost(host: string | undefined, allowed: ReadonlySet<string>): boolean {
   if (host === undefined) return false;
   if (IP_HOST.test(host)) return true;
-  const name = host.replace(/:\d{1,5}$/, '').toLowerCase();
+  // The root's dot is the same name: `gatehouse.svc.cluster.local.` is `gatehouse.svc.cluster.local`.
+  const name = host
+    .replace(/:\d{1,5}$/, '')
+    .toLowerCase()
+    .replace(/\.$/, '');
   return name === 'localhost' || allowed.has(name);
 }
 
@@ -79,7 +84,10 @@ export async function installMetrics(
   gatehouse: GatehouseCore,
   listen: { host: string; port: number; allowedHosts?: readonly string[] },
 ): Promise<MetricsListener> {
-  const allowedHosts = new Set(listen.allowedHosts ?? []);
+  const allowedHosts = new Set(
+    [...(listen.allowedHosts ?? []), listen.host].map((name) => name.toLowerCase().replace(/\.$/, '')),
+  );
+  let warnedAt = Number.NEGATIVE_INFINITY;
   const prom = await import('prom-client');
   const registry = new prom.Registry();
   prom.collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
@@ -269,6 +277,15 @@ export async function installMetrics(
 
   const server: Server = createServer((request, response) => {
     if (!scraperHost(request.headers.host, allowedHosts)) {
+      // At most one warning a minute, naming the setting: a scraper that uses a name the operator
+      // did not list would otherwise only show as "target down".
+      if (Date.now() - warnedAt > 60_000) {
+        warnedAt = Date.now();
+        app.log.warn(
+          { host: request.headers.host?.slice(0, 255) },
+          'metrics listener refused a request for a host name it does not know (421); list the name a scraper uses in METRICS_ALLOWED_HOSTS',
+        );
+      }
       // RFC 9110 §15.5.20: not a name this listener answers for.
       response.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request\n');
       return;

@@ -334,10 +334,11 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       // sign-in that named no user beforehand (a discoverable credential) must give one (red-team
       // 2026-12h: it was accepted without).
       const handle = response.response.userHandle;
-      const identified = account !== undefined || ownerId !== undefined;
+      // Only a re-authentication names its user; `ownerId` (a device cookie's owner, when the
+      // untrusted lane is full) does not make a discoverable sign-in any less one.
       if (
         handle === undefined
-          ? !identified
+          ? account === undefined
           : Buffer.from(handle, 'base64url').toString('utf8') !== passkey.userId
       ) {
         return refused;

@@ -34,10 +34,11 @@ export interface LiveClients {
   /** Forgets a client (after a removal this instance made; the bus tells the others). */
   evict(clientId: string): void;
   /**
-   * Forgets every client and cancels every fill in flight, when the bus reconnected and may have
-   * dropped `oauth_client_removed` messages.
+   * Makes every entry re-read on its next use and cancels every fill in flight, when the bus
+   * reconnected and may have dropped `oauth_client_removed` messages. The entries stay for
+   * stale-if-error, so a Redis back before the database keeps client tokens working.
    */
-  clear(): void;
+  expireAll(): void;
   /** Unsubscribes from the bus. */
   close(): void;
 }
@@ -53,6 +54,8 @@ export interface LiveClientsOptions {
 interface CachedClient {
   client: OAuthClient | null;
   readAt: number;
+  /** The cache's epoch when the read began: an older one is not fresh (see expireAll). */
+  epoch: number;
   /** Set when a re-read failed because the database is unavailable: no new attempt before it. */
   retryAt?: number;
 }
@@ -76,6 +79,10 @@ export function createLiveClients(
   // Bumped by every eviction: a read that began before one must not fill the cache with what may
   // be the row from before the removal. Removals are rare, so one counter for all ids is enough.
   let generation = 0;
+  // Bumped by expireAll: entries of an older epoch are not fresh, whatever their age.
+  let epoch = 0;
+  const fresh = (cached: CachedClient, now: number) =>
+    cached.epoch === epoch && !hasElapsed(now, cached.readAt, maxAgeMs);
 
   const evict = (clientId: string) => {
     cache.delete(clientId);
@@ -88,13 +95,13 @@ export function createLiveClients(
   return {
     peek(clientId) {
       const cached = cache.get(clientId);
-      if (cached === undefined || hasElapsed(clock(), cached.readAt, maxAgeMs)) return undefined;
+      if (cached === undefined || !fresh(cached, clock())) return undefined;
       return cached.client;
     },
     async get(clientId) {
       const now = clock();
       const cached = cache.get(clientId);
-      if (cached !== undefined && !hasElapsed(now, cached.readAt, maxAgeMs)) return cached.client;
+      if (cached !== undefined && fresh(cached, now)) return cached.client;
       if (
         cached?.retryAt !== undefined &&
         now < cached.retryAt &&
@@ -105,7 +112,8 @@ export function createLiveClients(
       const started = generation;
       try {
         const client = (await clients.find(clientId)) ?? null;
-        if (generation === started) cache.set(clientId, { client, readAt: now });
+        // A fill of this epoch: expireAll bumps the generation too, so an older read never lands.
+        if (generation === started) cache.set(clientId, { client, readAt: now, epoch });
         return client;
       } catch (error) {
         // Stale-if-error: nothing can remove a client while the database is away, and an
@@ -124,8 +132,9 @@ export function createLiveClients(
       }
     },
     evict,
-    clear() {
-      cache.clear();
+    expireAll() {
+      epoch += 1;
+      for (const cached of cache.values()) cached.retryAt = undefined;
       generation += 1;
     },
     close: unsubscribe,

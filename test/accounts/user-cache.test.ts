@@ -112,6 +112,42 @@ describe('user cache while the database is unavailable', () => {
     await expect(cache.get('u1')).rejects.toThrow('ECONNREFUSED');
   });
 
+  it('expireAll() (the bus came back) forces a re-read of fresh entries, yet keeps them for stale-if-error', async () => {
+    // Operator red-team 2026-12h F3 and its review: evictions published while Redis was away are
+    // lost, so entries are re-read after a re-subscribe; dropping them instead turned every request
+    // into a 503 when Redis came back before the database.
+    let now = 1_000;
+    let down = false;
+    let role: UserRecord['role'] = 'admin';
+    let reads = 0;
+    const store = {
+      findUserById: async () => {
+        reads += 1;
+        if (down) throw unavailable();
+        return user(role);
+      },
+    } as Pick<UserStore, 'findUserById'> as UserStore;
+    const cache = createUserCache(store, createMemoryEventBus(), { maxAgeMs: 30_000, clock: () => now });
+    expect((await cache.get('u1'))?.role).toBe('admin');
+    // Demoted on another instance; its user_changed is lost with Redis.
+    role = 'user';
+    now += 1_000;
+    expect(cache.peek('u1')?.role).toBe('admin');
+    cache.expireAll();
+    expect(cache.peek('u1')).toBeUndefined();
+    expect((await cache.get('u1'))?.role).toBe('user');
+    expect(reads).toBe(2);
+    // Fresh again after that read.
+    now += 1;
+    expect(cache.peek('u1')?.role).toBe('user');
+    // The database down when the bus comes back: the expired entry is still served.
+    down = true;
+    cache.expireAll();
+    now += 1;
+    expect((await cache.get('u1'))?.role).toBe('user');
+    expect(reads).toBe(3);
+  });
+
   it('never serves an evicted entry, and rethrows errors that are not an outage', async () => {
     let now = 1_000;
     let failure: Error | undefined;

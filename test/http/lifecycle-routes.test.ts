@@ -8,6 +8,7 @@ import { type OutboxMessage, outboxDirectory, readOutbox } from '../../src/mail/
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, postToken, uniqueEmail } from '../support/accounts.js';
+import { createWriteFault } from '../support/audit-fault.js';
 import { Browser } from '../support/cookie-browser.js';
 import { enrolTotp, postMfaGrant, requestMfaToken } from '../support/mfa.js';
 import { REDIRECT, tokensFor } from '../support/oauth-provider.js';
@@ -1283,6 +1284,38 @@ describe('red team 2026-12c: pre-account takeover', () => {
           ).json().email_verified
         : undefined;
     expect({ status: again.statusCode, verified }).toEqual({ status: 400, verified: undefined });
+  });
+
+  it('I9: a wrong current_password whose failure cannot be tallied answers 503 and changes nothing', async () => {
+    // Review of operator red-team 2026-12h F2: the link's password check swallowed a lost tally and
+    // answered 400, while a right password went on to a write and got 503: during a failover the
+    // guesses left no trace, and the two answers told right from wrong.
+    const email = uniqueEmail('verify-fault');
+    const { userId } = await squat(email);
+    const link = linkToken((await lastMail(app, email, /Confirm your email/)).text);
+    const fault = createWriteFault(gatehouseCore(app.gatehouse).database.db, 'sqlite', {
+      write: 'insert',
+      table: 'login_failures',
+      when: `new.subject_id = '${userId}'`,
+    });
+    await fault.inject();
+    try {
+      const wrong = await post(app, '/auth/verify', {
+        token: link,
+        current_password: 'not the password 123',
+      });
+      expect({ status: wrong.statusCode, code: wrong.json().code }).toEqual({
+        status: 503,
+        code: 'DATABASE_UNAVAILABLE',
+      });
+    } finally {
+      await fault.heal();
+    }
+    const healed = await post(app, '/auth/verify', { token: link, current_password: 'not the password 123' });
+    expect(healed.statusCode).toBe(400);
+    expect(
+      await gatehouseCore(app.gatehouse).auditRetention.listLoginFailures({ subjectId: userId, limit: 5 }),
+    ).toMatchObject([{ failures: 1 }]);
   });
 
   it('I9: a link followed with neither a session nor a password changes nothing and stays usable', async () => {

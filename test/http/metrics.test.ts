@@ -72,7 +72,7 @@ describe('metrics', () => {
     // Red-team 2026-12h C1: any Host was answered, so a page whose name rebinds to 127.0.0.1 (or a
     // pod address) read the metrics from a visitor's browser.
     const named = await buildTestServer(
-      { metricsPort: 0, metricsAllowedHosts: ['gatehouse.monitoring.svc'] },
+      { metricsPort: 0, metricsAllowedHosts: ['gatehouse.monitoring.svc', 'gatehouse_app.'] },
       { webUi: false },
     );
     try {
@@ -96,6 +96,8 @@ describe('metrics', () => {
         'localhost:9464',
         'LOCALHOST',
         'gatehouse.monitoring.svc:9464',
+        'gatehouse.monitoring.svc.:9464',
+        'gatehouse_app:9464',
       ])
         expect(await scrape(host), host).toBe(200);
       for (const host of [

@@ -488,6 +488,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
       authenticator: ReturnType<typeof createSoftAuthenticator>,
       remoteAddress: string,
       deviceCookie?: string,
+      withoutUserHandle = false,
     ) => {
       const csrf = await server.inject({ method: 'GET', url: '/auth/csrf', remoteAddress });
       const cookie = [
@@ -501,12 +502,15 @@ describe('passkeys over HTTP (software authenticator)', () => {
         headers: { cookie },
       });
       const { options, passkey_token } = started.json<Options>();
+      const assertion = authenticator.authenticate(options);
+      const { userHandle: _omitted, ...withoutHandle } = assertion.response;
+      const credential = withoutUserHandle ? { ...assertion, response: withoutHandle } : assertion;
       const answer = await server.inject({
         method: 'POST',
         url: '/auth/passkey/login',
         remoteAddress,
         headers: { cookie, 'x-csrf-token': csrf.json().csrf_token },
-        payload: { passkey_token, credential: authenticator.authenticate(options) },
+        payload: { passkey_token, credential },
       });
       return answer;
     };
@@ -555,6 +559,10 @@ describe('passkeys over HTTP (software authenticator)', () => {
         // The owner's known browser, behind that very address, is judged on its own counter.
         const known = await passkeyTry(server, authenticator, '203.0.113.5', ownersDevice);
         expect(known.statusCode).toBe(204);
+        // Still a discoverable sign-in: the device cookie names no user, so the user handle is
+        // required there too (WebAuthn L2 §7.2 step 6; review of red-team 2026-12h).
+        const anonymous = await passkeyTry(server, authenticator, '203.0.113.5', ownersDevice, true);
+        expect(anonymous.json()).toMatchObject({ code: 'PASSKEY_INVALID' });
         // Without the cookie, the same passkey there waits like anyone (nothing verified)...
         expect((await passkeyTry(server, authenticator, '203.0.113.5')).statusCode).toBe(429);
         // ...and from an address of its own, a new device of the owner signs in.

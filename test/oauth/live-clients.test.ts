@@ -56,6 +56,26 @@ describe('createLiveClients', () => {
     expect(store.state.reads).toBe(2);
   });
 
+  it('expireAll() (the bus came back) forces a re-read, yet keeps the entry while the database is away', async () => {
+    const clock = createTestClock();
+    const store = fakeStore();
+    const live = createLiveClients(store, createMemoryEventBus(), { clock });
+    expect(await live.get('svc')).toEqual(CLIENT);
+    // Removed on another instance while Redis was away: its oauth_client_removed is lost.
+    store.state.client = undefined;
+    live.expireAll();
+    expect(live.peek('svc')).toBeUndefined();
+    expect(await live.get('svc')).toBeNull();
+    expect(store.state.reads).toBe(2);
+    expect(live.peek('svc')).toBeNull();
+    // With the database down as well, the expired entry is what is served, not a 503.
+    store.state.client = CLIENT;
+    store.state.failure = unavailable();
+    live.expireAll();
+    expect(await live.get('svc')).toBeNull();
+    expect(store.state.reads).toBe(3);
+  });
+
   it('forgets a client at once when any instance announces its removal on the bus', async () => {
     const clock = createTestClock();
     const store = fakeStore();

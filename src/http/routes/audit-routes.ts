@@ -43,7 +43,10 @@ function parseDateTime(value: string): number {
   return Math.floor(Date.parse(value.replace(LEAP_SECOND, ':59')) / 1000) * 1000 + 1000;
 }
 
-/** `GET /audit`: the security audit trail, for holders of `audit:read` (super admins by default). */
+/**
+ * `GET /audit`: the security audit trail, for super admins holding `audit:read`; the account's role
+ * is checked as it is now, not only the token's scope.
+ */
 export function registerAuditRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { audit } = gatehouse;
@@ -58,7 +61,8 @@ export function registerAuditRoutes(parent: FastifyInstance, gatehouse: Gatehous
         description:
           'Newest first. Logins (success and failure), logouts, refresh-token reuse, password changes, role ' +
           'changes, disables, enables and deletions, with actor, target, IP, user agent and time. Filters ' +
-          'combine; `since` is inclusive and `until` exclusive. Entries never contain secrets.',
+          'combine; `since` is inclusive and `until` exclusive. Entries never contain secrets. Super admins only ' +
+          '(the role as it is now, and scope `audit:read`): 403 `FORBIDDEN` otherwise.',
         querystring: Type.Object(
           {
             ...PageQuery,
@@ -108,7 +112,8 @@ export function registerAuditRoutes(parent: FastifyInstance, gatehouse: Gatehous
           'Wrong passwords and passkey sign-ins that did not verify are not logged one entry each (anyone can send ' +
           'them, so that would let a flood grow the database): they are counted per account and hour. `subject_id` ' +
           'is an account id, or `none` for addresses with no account, usernames that are not addresses and ' +
-          'passkeys of no account. Newest hour first.',
+          'passkeys of no account. Newest hour first. Super admins only (the role as it is now, and scope ' +
+          '`audit:read`): 403 `FORBIDDEN` otherwise.',
         querystring: Type.Object(
           {
             subject_id: Type.Optional(

@@ -27,7 +27,9 @@ const Param = (description: string, maxLength = 2048) =>
 const AuthorizeFields = {
   response_type: Param('`code` (the only response type: no implicit grant, RFC 9700 §2.1.2)', 64),
   client_id: Param('A registered client', 255),
-  redirect_uri: Param('Exactly one of the redirect URIs registered for the client'),
+  redirect_uri: Param(
+    'One of the redirect URIs registered for the client, exactly; an http URI on 127.0.0.1 or [::1] may name any port (RFC 8252 §7.3)',
+  ),
   scope: Param('Space-separated scopes, each allowed to the client; default: all of its scopes'),
   state: Param('Returned unchanged with the answer'),
   nonce: Param('OpenID Connect: copied into the ID token', 512),
@@ -419,7 +421,7 @@ export function registerOAuthProviderRoutes(
           'client redirecting to a private-use scheme or a loopback address, RFC 8252 §8.6), and redirects ' +
           'to `redirect_uri` with `code`, `state` and `iss` (RFC 9207). A code lives 60 s, is single use and is ' +
           'bound to the client, the redirect URI and the PKCE challenge. An unknown client or a redirect URI ' +
-          'that is not registered exactly gets an HTML error page (never a redirect: RFC 6749 §4.1.2.1); other ' +
+          'that is not registered (exactly, but for the port of a loopback IP) gets an HTML error page (never a redirect: RFC 6749 §4.1.2.1); other ' +
           'errors are redirected with `error`. Only `response_type=code` and `code_challenge_method=S256`.',
         security: [],
         querystring: AuthorizeQuery,
