@@ -34,16 +34,12 @@ export interface Caller {
  * remembered consents, disconnected apps and replayed codes' revocations (`AuthorizationServer`), re-authentications, password changes
  * (`AccountService.updateProfile`), resets and links (`src/accounts/account-lifecycle.ts`).
  */
-export async function recordCommitted(
+export function recordCommitted(
   audit: Pick<AuditLog, 'record'>,
   caller: Caller,
   entry: AuditEntry,
 ): Promise<void> {
-  try {
-    await audit.record(entry);
-  } catch (error) {
-    caller.onAuditLost(error, entry);
-  }
+  return record(audit, caller, entry, () => false);
 }
 
 /**
@@ -54,15 +50,25 @@ export async function recordCommitted(
  * failover went unaudited, each logging a stack at error level (operator red-team 2026-12h F2).
  * Any other failure goes to {@link Caller.onAuditLost}, as in {@link recordCommitted}.
  */
-export async function recordRefusal(
+export function recordRefusal(
   audit: Pick<AuditLog, 'record'>,
   caller: Caller,
   entry: AuditEntry,
 ): Promise<void> {
+  return record(audit, caller, entry, isDatabaseUnavailable);
+}
+
+/** Writes `entry`; a failure is rethrown when `rethrows` says so, else told to `onAuditLost`. */
+async function record(
+  audit: Pick<AuditLog, 'record'>,
+  caller: Caller,
+  entry: AuditEntry,
+  rethrows: (error: unknown) => boolean,
+): Promise<void> {
   try {
     await audit.record(entry);
   } catch (error) {
-    if (isDatabaseUnavailable(error)) throw error;
+    if (rethrows(error)) throw error;
     caller.onAuditLost(error, entry);
   }
 }
