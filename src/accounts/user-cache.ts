@@ -23,6 +23,8 @@ import { type AccountUser, withoutHash } from './public-user.js';
  * up to `maxStaleMs` after it was read, and the store is asked again at most every
  * {@link USER_CACHE_RETRY_MS} instead of on every request (each attempt may cost a connect
  * timeout). No user can change while the database is down, and evictions still apply at once.
+ * After the bus re-subscribed ({@link UserCache.expireAll}: evictions may have been lost while it
+ * was away), entries are re-read, and served as stale only within `maxAgeMs` of it.
  */
 export interface UserCache {
   /** The user, from memory or the store. */
@@ -39,11 +41,11 @@ export interface UserCache {
    */
   clear(): void;
   /**
-   * Makes every entry re-read on its next use and cancels every fill in flight, when the bus
+   * Makes every entry re-read on its next use (reads in flight fill no fresh entry), when the bus
    * reconnected and may have dropped evictions. Unlike {@link clear} the entries stay for
-   * stale-if-error: while the database is unavailable they are still served (up to `maxStaleMs`
-   * after their read), so a Redis that comes back before the database does not turn every
-   * request into a 503.
+   * stale-if-error, but only for `maxAgeMs` after this call (the bound of a lost eviction): a
+   * Redis that comes back before the database does not turn every request into a 503 at once, and
+   * an entry whose eviction may have been lost is not served for `maxStaleMs`.
    */
   expireAll(): void;
   /** Unsubscribes from the bus. */
@@ -97,8 +99,10 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
   // itself when it settles. An eviction marks the user's reads stale instead of bumping a
   // per-user counter, so there is no per-user state to keep once nothing is in flight.
   const pending = new Map<string, Set<PendingRead>>();
-  // Bumped by expireAll: entries of an older epoch are not fresh, whatever their age.
+  // Bumped by expireAll: entries of an older epoch are not fresh, whatever their age, and serve as
+  // stale only until `maxAgeMs` after `expiredAt`.
   let epoch = 0;
+  let expiredAt = Number.NEGATIVE_INFINITY;
   const fresh = (cached: CachedUser, now: number) =>
     cached.epoch === epoch && !hasElapsed(now, cached.readAt, maxAgeMs);
 
@@ -126,7 +130,10 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
         counts.hits += 1;
         return cached.user;
       }
-      const usableStale = cached !== undefined && !hasElapsed(now, cached.readAt, maxStaleMs);
+      const usableStale =
+        cached !== undefined &&
+        !hasElapsed(now, cached.readAt, maxStaleMs) &&
+        (cached.epoch === epoch || !hasElapsed(now, expiredAt, maxAgeMs));
       if (usableStale && cached.retryAt !== undefined && now < cached.retryAt) {
         counts.hits += 1;
         return cached.user;
@@ -169,9 +176,10 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
       for (const reads of pending.values()) for (const read of reads) read.stale = true;
     },
     expireAll() {
+      // Reads in flight fill with the epoch they began in, so never a fresh entry; they keep their
+      // stale-if-error answer. `retryAt` stays: while the database is down, one read per entry.
       epoch += 1;
-      for (const cached of users.values()) cached.retryAt = undefined;
-      for (const reads of pending.values()) for (const read of reads) read.stale = true;
+      expiredAt = clock();
     },
     close: unsubscribe,
     stats: () => ({ ...counts }),

@@ -34,9 +34,10 @@ export interface LiveClients {
   /** Forgets a client (after a removal this instance made; the bus tells the others). */
   evict(clientId: string): void;
   /**
-   * Makes every entry re-read on its next use and cancels every fill in flight, when the bus
-   * reconnected and may have dropped `oauth_client_removed` messages. The entries stay for
-   * stale-if-error, so a Redis back before the database keeps client tokens working.
+   * Makes every entry re-read on its next use, when the bus reconnected and may have dropped
+   * `oauth_client_removed` messages. The entries stay for stale-if-error, but only for `maxAgeMs`
+   * after this call (the bound of a lost removal), so a Redis back before the database does not
+   * fail client tokens at once, and a client whose removal may have been lost is not served long.
    */
   expireAll(): void;
   /** Unsubscribes from the bus. */
@@ -79,8 +80,13 @@ export function createLiveClients(
   // Bumped by every eviction: a read that began before one must not fill the cache with what may
   // be the row from before the removal. Removals are rare, so one counter for all ids is enough.
   let generation = 0;
-  // Bumped by expireAll: entries of an older epoch are not fresh, whatever their age.
+  // Bumped by expireAll: entries of an older epoch are not fresh, whatever their age, and serve as
+  // stale only until `maxAgeMs` after `expiredAt`.
   let epoch = 0;
+  let expiredAt = Number.NEGATIVE_INFINITY;
+  const usableStale = (cached: CachedClient, now: number) =>
+    !hasElapsed(now, cached.readAt, CLIENT_CACHE_MAX_STALE_MS) &&
+    (cached.epoch === epoch || !hasElapsed(now, expiredAt, maxAgeMs));
   const fresh = (cached: CachedClient, now: number) =>
     cached.epoch === epoch && !hasElapsed(now, cached.readAt, maxAgeMs);
 
@@ -102,28 +108,21 @@ export function createLiveClients(
       const now = clock();
       const cached = cache.get(clientId);
       if (cached !== undefined && fresh(cached, now)) return cached.client;
-      if (
-        cached?.retryAt !== undefined &&
-        now < cached.retryAt &&
-        !hasElapsed(now, cached.readAt, CLIENT_CACHE_MAX_STALE_MS)
-      ) {
+      if (cached?.retryAt !== undefined && now < cached.retryAt && usableStale(cached, now)) {
         return cached.client;
       }
       const started = generation;
+      const readEpoch = epoch;
       try {
         const client = (await clients.find(clientId)) ?? null;
-        // A fill of this epoch: expireAll bumps the generation too, so an older read never lands.
-        if (generation === started) cache.set(clientId, { client, readAt: now, epoch });
+        // With the epoch it began in: a read overtaken by expireAll fills no fresh entry.
+        if (generation === started) cache.set(clientId, { client, readAt: now, epoch: readEpoch });
         return client;
       } catch (error) {
         // Stale-if-error: nothing can remove a client while the database is away, and an
         // eviction meanwhile already deleted the entry, so what is left is still right.
         const stale = cache.get(clientId);
-        if (
-          stale !== undefined &&
-          isDatabaseUnavailable(error) &&
-          now - stale.readAt < CLIENT_CACHE_MAX_STALE_MS
-        ) {
+        if (stale !== undefined && isDatabaseUnavailable(error) && usableStale(stale, now)) {
           // Each attempt may cost a connect timeout: ask again at most every few seconds.
           stale.retryAt = now + CLIENT_CACHE_RETRY_MS;
           return stale.client;
@@ -133,9 +132,9 @@ export function createLiveClients(
     },
     evict,
     expireAll() {
+      // `retryAt` stays: while the database is down, one read per entry every few seconds.
       epoch += 1;
-      for (const cached of cache.values()) cached.retryAt = undefined;
-      generation += 1;
+      expiredAt = clock();
     },
     close: unsubscribe,
   };

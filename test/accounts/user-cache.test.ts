@@ -140,12 +140,23 @@ describe('user cache while the database is unavailable', () => {
     // Fresh again after that read.
     now += 1;
     expect(cache.peek('u1')?.role).toBe('user');
-    // The database down when the bus comes back: the expired entry is still served.
+    // The database down when the bus comes back: the expired entry is still served, and a read in
+    // flight then keeps its stale answer too...
     down = true;
+    now += 1;
     cache.expireAll();
+    const inFlight = cache.get('u1');
+    expect(reads).toBe(3);
+    // Redis drops and comes back again while that read waits on the database.
+    cache.expireAll();
+    expect((await inFlight)?.role).toBe('user');
     now += 1;
     expect((await cache.get('u1'))?.role).toBe('user');
     expect(reads).toBe(3);
+    // ...but only within maxAgeMs of the re-subscribe (the bound of a lost eviction), not for the
+    // ten minutes of stale-if-error: its eviction may be what was lost.
+    now += 30_000;
+    await expect(cache.get('u1')).rejects.toThrow('ECONNREFUSED');
   });
 
   it('never serves an evicted entry, and rethrows errors that are not an outage', async () => {

@@ -68,12 +68,15 @@ describe('createLiveClients', () => {
     expect(await live.get('svc')).toBeNull();
     expect(store.state.reads).toBe(2);
     expect(live.peek('svc')).toBeNull();
-    // With the database down as well, the expired entry is what is served, not a 503.
+    // With the database down as well, the expired entry is what is served, not a 503...
     store.state.client = CLIENT;
     store.state.failure = unavailable();
     live.expireAll();
     expect(await live.get('svc')).toBeNull();
     expect(store.state.reads).toBe(3);
+    // ...but only within the maximum age of the re-subscribe: its removal may be what was lost.
+    clock.advance(CLIENT_CACHE_MAX_AGE_MS);
+    await expect(live.get('svc')).rejects.toThrow('ECONNREFUSED');
   });
 
   it('forgets a client at once when any instance announces its removal on the bus', async () => {

@@ -75,7 +75,7 @@ export const ROOM_OUT_OF_DATE =
   'You missed updates while away, and the room could not be reloaded. Reconnect to see where things stand.';
 
 /** Announced once the view was rebuilt after a `resync`, so a screen reader hears why it changed. */
-export const ROOM_RELOADED = 'You were away for a while, so the room was reloaded.';
+export const ROOM_RELOADED = 'You missed some updates, so the room was reloaded.';
 
 /** A change to the lobby's players and rolls (see `room-state.ts`: each is idempotent). */
 type Update = (state: LobbyState) => LobbyState;

@@ -15,7 +15,7 @@ import {
 } from './shared.js';
 
 /**
- * Most log pages (of up to 200 entries and 128 KiB, `ROOM_LOG_MAX_PAGE`, `ROOM_PAGE_MAX_CHARS`)
+ * Most log pages (of up to 200 entries and 128 KiB, `ROOM_LOG_MAX_PAGE`, `ROOM_PAGE_MAX_BYTES`)
  * fetched for one check: 10 000 ordinary rolls, far above a real evening's log, but only ≈ 550 of
  * the largest (300 dice each, ≈ 11 entries a page); it bounds what one check holds in memory
  * (≈ 6 MiB), and stays under the server's 120 page reads a minute per member, so "Check again" is

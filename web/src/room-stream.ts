@@ -25,7 +25,8 @@ export interface RoomStreamHandlers {
   onSpectators?(count: number): void;
   onRoomClosed(): void;
   /**
-   * The stream resumed from further behind than the server replays (`ROOM_MAX_REPLAY_EVENTS`): it
+   * The stream resumed from further behind than the server replays (`ROOM_MAX_REPLAY_EVENTS`, or
+   * `ROOM_MAX_REPLAY_BYTES` of large rolls, which a short drop in a busy room can pass): it
    * skipped the events in between and goes on live from the room's newest, so the view is stale
    * and must be rebuilt from a fresh read of the room.
    */

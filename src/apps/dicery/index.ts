@@ -185,8 +185,10 @@ export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery
  * drives it. Each pass closes at most `IDLE_SWEEP_BATCH` rooms and passes never overlap, so a
  * backlog drains over several passes instead of one long burst (a pass falling due during another
  * runs once right after it); every instance sweeps, and the
- * conditional close lets only one of them close a given room. A failed pass (database away) is
- * logged and the next one tries again. Returns the timer.
+ * conditional close lets only one of them close a given room. Each pass then deletes rooms closed
+ * more than `ROOM_CLOSED_RETENTION` ago (`purgeClosedRooms`, at most `PURGE_ROWS_PER_PASS` rows;
+ * two instances deleting the same room's rows only share the work). A failed pass (database away)
+ * is logged and the next one tries again. Returns the timer.
  */
 export function startIdleRoomSweep(
   gatehouse: Gatehouse,
@@ -194,6 +196,7 @@ export function startIdleRoomSweep(
   onWarning: (message: string) => void,
 ): { cancel(): void } {
   const ttlMs = dicery.settings.roomIdleTtl * 1000;
+  const retentionMs = dicery.settings.roomClosedRetention * 1000;
   // Often enough that a room outlives its idle time by at most a quarter of it (or 5 minutes).
   const everyMs = Math.max(1000, Math.min(5 * 60_000, Math.floor(ttlMs / 4)));
   let running = false;
@@ -213,10 +216,16 @@ export function startIdleRoomSweep(
       return;
     }
     running = true;
+    const cutoff = sweepTime;
     dicery.hostTools
-      .closeIdleRooms(sweepTime - ttlMs)
+      .closeIdleRooms(cutoff - ttlMs)
       .catch((error: unknown) =>
         onWarning(`Idle room sweep failed: ${error instanceof Error ? error.message : String(error)}`),
+      )
+      // Then ROOM_CLOSED_RETENTION: closed rooms past it go, a bounded number of rows per pass.
+      .then(() => dicery.hostTools.purgeClosedRooms(cutoff - retentionMs))
+      .catch((error: unknown) =>
+        onWarning(`Closed room sweep failed: ${error instanceof Error ? error.message : String(error)}`),
       )
       .finally(() => {
         running = false;

@@ -38,6 +38,18 @@ export const dicerySettings = defineAppSettings({
       description:
         'a Dicery room with no event (join, roll, leave…) for this long is closed by a background sweep (at most 100 rooms per pass, every few minutes); its code then answers 404',
     }),
+    roomClosedRetention: secondsSetting({
+      env: 'ROOM_CLOSED_RETENTION',
+      minimum: 3600,
+      maximum: 10 * 366 * DAY,
+      // Closed rooms kept their events, log, players and watch links for ever: anonymous players
+      // grew the database without bound (red-team 2026-12g D6). A host exports what it wants to
+      // keep; an export's signed log still verifies afterwards, as the log keys stay published.
+      default: 90 * DAY,
+      description:
+        'how long a closed Dicery room is kept, with its rolls, signed log, players and watch links; then a background ' +
+        'sweep deletes it (export a room to keep its history: the export still verifies, the log keys stay published)',
+    }),
     roomJoinsPerMinute: integerSetting({
       env: 'ROOM_JOINS_PER_MINUTE',
       minimum: 1,

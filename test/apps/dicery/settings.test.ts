@@ -37,6 +37,7 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       ROOM_TOKEN_TTL: ['roomTokenTtl', 43_200],
       ROOM_SEAT_TTL: ['roomSeatTtl', 30 * 86_400],
       ROOM_IDLE_TTL: ['roomIdleTtl', 14 * 86_400],
+      ROOM_CLOSED_RETENTION: ['roomClosedRetention', 90 * 86_400],
       ROOM_JOINS_PER_MINUTE: ['roomJoinsPerMinute', 20],
       MAX_STREAMS_PER_PLAYER: ['maxStreamsPerPlayer', 3],
       ROOM_ROLLS_PER_MINUTE: ['roomRollsPerMinute', 60],
@@ -51,6 +52,7 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       ROOM_STREAM_OPENS_PER_MINUTE: ['roomStreamOpensPerMinute', 30],
       ROOM_STREAM_OPENS_PER_MINUTE_PER_IP: ['roomStreamOpensPerMinutePerIp', 120],
       ROOM_MAX_REPLAY_EVENTS: ['roomMaxReplayEvents', 1000],
+      ROOM_MAX_REPLAY_BYTES: ['roomMaxReplayBytes', 1024 * 1024],
       ROOM_READS_PER_MINUTE: ['roomReadsPerMinute', 120],
       ROOM_READS_PER_MINUTE_PER_IP: ['roomReadsPerMinutePerIp', 600],
       ROOM_READS_PER_MINUTE_PER_WATCH_LINK: ['roomReadsPerMinutePerWatchLink', 1200],
@@ -91,6 +93,13 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
     });
     expect(problemsOf({ MAX_WATCH_LINKS_PER_ROOM: '0' }).join('\n')).toContain('MAX_WATCH_LINKS_PER_ROOM');
     expect(problemsOf({ ROOM_READS_PER_MINUTE: '0' }).join('\n')).toContain('ROOM_READS_PER_MINUTE');
+    // Below a kilobyte a replay budget would resync every resume; below an hour a closed room
+    // could be gone before its host has exported it.
+    expect(problemsOf({ ROOM_MAX_REPLAY_BYTES: '1023' }).join('\n')).toContain('ROOM_MAX_REPLAY_BYTES');
+    expect(problemsOf({ ROOM_CLOSED_RETENTION: '59m' }).join('\n')).toContain('ROOM_CLOSED_RETENTION');
+    expect(loadConfig({ ROOM_CLOSED_RETENTION: '30d' }, { settings: [dicerySettings] })).toMatchObject({
+      roomClosedRetention: 30 * 86_400,
+    });
   });
 
   it('reads the room and stream limits, with their defaults, and refuses zero', () => {

@@ -6,8 +6,9 @@
 
 /**
  * Most bytes of rolls (their stored JSON, UTF-8) one history or log page holds, measured in the
- * database (`octet_length`, which both engines answer without reading the value) so rows beyond it
- * are never sent. Bytes are never fewer than the UTF-16 code units the page costs in memory. A page is read,
+ * database (a running `sum(octet_length(…))` over the page's rows) so rows beyond it are never
+ * sent to the server nor turned into strings there. Bytes are never fewer than the UTF-16 code
+ * units the page costs in memory. A page is read,
  * parsed and serialised on the event loop, and the read limits count pages, not what is in them:
  * counted by rolls alone, a page of the largest rolls (`DICE_LIMITS.maxDrawsPerRoll` dice, ≈ 11 KB
  * each) was ≈ 2.2 MB and ≈ 110 ms of the event loop, so one address looping within its

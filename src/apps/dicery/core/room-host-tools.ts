@@ -12,6 +12,16 @@ import { generateClaimCode, hashSecret } from './seat-secrets.js';
 /** Rooms the idle sweeper closes per pass at most: one pass is a bounded amount of work. */
 export const IDLE_SWEEP_BATCH = 100;
 
+/**
+ * Rows (log entries and events) the retention sweep deletes per pass at most, in statements of
+ * {@link PURGE_CHUNK_ROWS}: a room of a million rolls goes over many passes, none holding a lock,
+ * a transaction or the database for long.
+ */
+export const PURGE_ROWS_PER_PASS = 20_000;
+
+/** Rows one delete statement of the retention sweep removes at most. */
+export const PURGE_CHUNK_ROWS = 2_000;
+
 /** A page of a list, as the routes answer it. */
 export interface Page<T> {
   items: T[];
@@ -85,6 +95,12 @@ export interface RoomHostTools {
    * ms), each with its `room_closed` event; returns how many it closed.
    */
   closeIdleRooms(idleBefore: number): Promise<number>;
+  /**
+   * Deletes rooms closed before `closedBefore` (epoch ms), oldest first, with everything they hold
+   * (events, log, players, bans, watch links), at most {@link PURGE_ROWS_PER_PASS} rows per call;
+   * returns how many rooms are gone. A room not finished is taken up again by the next call.
+   */
+  purgeClosedRooms(closedBefore: number): Promise<number>;
 }
 
 /** Creates the {@link RoomHostTools}. */
@@ -209,6 +225,23 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
         }
       }
       return closed;
+    },
+
+    async purgeClosedRooms(closedBefore) {
+      let budget = PURGE_ROWS_PER_PASS;
+      let purged = 0;
+      for (const code of await rooms.listClosedRooms(closedBefore, IDLE_SWEEP_BATCH)) {
+        for (;;) {
+          if (budget <= 0) return purged;
+          const step = await rooms.purgeClosedRoom(code, Math.min(PURGE_CHUNK_ROWS, budget));
+          budget -= step.deleted;
+          if (step.done) {
+            purged += 1;
+            break;
+          }
+        }
+      }
+      return purged;
     },
   };
 }

@@ -57,6 +57,16 @@ export interface RoomHostStore {
   countHostedRooms(hostUserId: string): Promise<number>;
   /** Codes of at most `limit` open rooms whose last activity is older than `before` (epoch ms). */
   listIdleRooms(before: number, limit: number): Promise<string[]>;
+  /** Codes of at most `limit` rooms closed before `before` (epoch ms), the oldest first. */
+  listClosedRooms(before: number, limit: number): Promise<string[]>;
+  /**
+   * Deletes up to `maxRows` of closed room `code`'s log entries and events (the rows a room piles
+   * up), oldest first; once none is left, the room itself, whose players, bans and watch links go
+   * with it (`on delete cascade`). `done` is true when the room is gone (or never was, or is open).
+   * Each call is its own statements, so a large room is removed over several calls, none holding
+   * locks or a transaction for long.
+   */
+  purgeClosedRoom(code: string, maxRows: number): Promise<{ deleted: number; done: boolean }>;
 }
 
 function toBan(row: Selectable<RoomBansTable>): RoomBanRecord {
@@ -207,6 +217,39 @@ export function createRoomHostStore(db: Kysely<DiceryTables>): RoomHostStore {
         .where('host_user_id', '=', hostUserId)
         .executeTakeFirstOrThrow();
       return countOf(row);
+    },
+    async listClosedRooms(before, limit) {
+      const rows = await db
+        .selectFrom('rooms')
+        .select('code')
+        .where('state', '=', 'closed')
+        .where('closed_at', '<', before)
+        .orderBy('closed_at')
+        .limit(limit)
+        .execute();
+      return rows.map((row) => row.code);
+    },
+    async purgeClosedRoom(code, maxRows) {
+      const room = await db.selectFrom('rooms').select('state').where('code', '=', code).executeTakeFirst();
+      if (room === undefined || room.state !== 'closed') return { deleted: 0, done: true };
+      let deleted = 0;
+      for (const table of ['room_log_entries', 'room_events'] as const) {
+        const left = maxRows - deleted;
+        if (left <= 0) return { deleted, done: false };
+        const result = await db
+          .deleteFrom(table)
+          .where('room_code', '=', code)
+          .where('seq', 'in', (eb) =>
+            eb.selectFrom(table).select('seq').where('room_code', '=', code).orderBy('seq').limit(left),
+          )
+          .executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+      }
+      // Each delete took fewer than it was allowed only when its table had no more rows.
+      if (deleted >= maxRows) return { deleted, done: false };
+      // Nothing of its rows left: the room, and through the cascade what little else it holds.
+      await db.deleteFrom('rooms').where('code', '=', code).where('state', '=', 'closed').execute();
+      return { deleted, done: true };
     },
     async listIdleRooms(before, limit) {
       const rows = await db

@@ -6,6 +6,7 @@ import { Browser } from '../../../support/room-browser.js';
 import { createRoom, joinAsBot } from '../../../support/rooms.js';
 
 const IDLE_TTL = 3600;
+const CLOSED_RETENTION = 7200;
 
 /**
  * Host tools (issue 14, item 3): the host's room list, kick = ban (by name and by seat) with
@@ -24,6 +25,7 @@ describe('Dicery host tools', () => {
         roomsPerHourPerIp: 10_000,
         maxOpenRoomsPerHost: 10_000,
         roomIdleTtl: IDLE_TTL,
+        roomClosedRetention: CLOSED_RETENTION,
       },
       { clock, scheduler: clock },
     );
@@ -368,6 +370,47 @@ describe('Dicery host tools', () => {
       expect(listed.items[0]).toMatchObject({ code: idle.code, state: 'closed' });
       const snapshot = await app.inject({ method: 'GET', url: `/rooms/${busy.code}`, headers: bot.headers });
       expect(snapshot.statusCode).toBe(200);
+    });
+
+    it('deletes rooms closed more than ROOM_CLOSED_RETENTION ago, with all they hold, and keeps the rest', async () => {
+      // Red-team 2026-12g D6: closed rooms kept their events, log, players and watch links for
+      // ever, so anonymous players grew the database without bound.
+      const old = await table();
+      const bot = await joinAsBot(app, old.code, 'Roller');
+      for (let i = 0; i < 3; i += 1) {
+        const roll = await app.inject({
+          method: 'POST',
+          url: `/rooms/${old.code}/rolls`,
+          headers: bot.headers,
+          payload: { notation: '2d6' },
+        });
+        expect(roll.statusCode).toBe(201);
+      }
+      const close = (code: string, host: SignedIn) =>
+        app.inject({ method: 'DELETE', url: `/rooms/${code}`, headers: host.headers });
+      expect((await close(old.code, old.host)).statusCode).toBe(204);
+      const rowsOf = async (code: string) => {
+        const db = app.dicery.roomStore;
+        return {
+          events: (await db.listEventsAfter(code, 0, 1000)).length,
+          log: (await db.log.listEntries(code, 0, 200, 1 << 30)).rows.length,
+        };
+      };
+      expect(await rowsOf(old.code)).toEqual({ events: 5, log: 3 });
+      clock.advance((CLOSED_RETENTION / 2) * 1000);
+      const recent = await table();
+      expect((await close(recent.code, recent.host)).statusCode).toBe(204);
+      // Closed by the idle sweep meanwhile, but only just: kept.
+      const idle = await table();
+      // Past the first room's retention plus a sweep interval, not the second's.
+      clock.advance((CLOSED_RETENTION / 2 + IDLE_TTL / 4 + 1) * 1000);
+      await expect.poll(async () => app.dicery.roomStore.findRoom(old.code)).toBeUndefined();
+      expect(await rowsOf(old.code)).toEqual({ events: 0, log: 0 });
+      expect(await app.dicery.roomStore.findPlayer(bot.id)).toBeUndefined();
+      expect((await app.dicery.roomStore.findRoom(recent.code))?.state).toBe('closed');
+      expect(await app.dicery.roomStore.findRoom(idle.code)).toBeDefined();
+      const listed = await app.dicery.hostTools.listHostedRooms(old.host.user.id, 10, 0);
+      expect(listed.items.map((room) => room.code)).not.toContain(old.code);
     });
   });
 });

@@ -116,6 +116,26 @@ describe.each(engines)('RoomHostStore on $name', ({ name: engine }) => {
     expect([first, second].sort()).toEqual([false, true]);
   });
 
+  it('deletes a closed room over several bounded calls, and never an open one (retention, red-team 2026-12g D6)', async () => {
+    for (let i = 0; i < 5; i += 1) expect(await store.appendEvent(code, 'roll', '{}', T0 + i)).toBeDefined();
+    const open = await newRoom();
+    expect(await store.appendEvent(open, 'roll', '{}', T0)).toBeDefined();
+    expect(await store.purgeClosedRoom(open, 10)).toEqual({ deleted: 0, done: true });
+    expect(await store.listEventsAfter(open, 0, 10)).toHaveLength(1);
+    expect(await store.closeRoom(code, T0 + 100)).toBe(true);
+    expect(await store.listClosedRooms(T0 + 100, 1000)).not.toContain(code);
+    expect(await store.listClosedRooms(T0 + 101, 1000)).toContain(code);
+    expect(await store.purgeClosedRoom(code, 2)).toEqual({ deleted: 2, done: false });
+    expect(await store.purgeClosedRoom(code, 2)).toEqual({ deleted: 2, done: false });
+    expect(await store.findRoom(code)).toBeDefined();
+    expect(await store.purgeClosedRoom(code, 2)).toEqual({ deleted: 1, done: true });
+    expect(await store.findRoom(code)).toBeUndefined();
+    expect(await store.listEventsAfter(code, 0, 10)).toEqual([]);
+    expect(await store.listClosedRooms(T0 + 101, 1000)).not.toContain(code);
+    expect(await store.purgeClosedRoom(code, 2)).toEqual({ deleted: 0, done: true });
+    expect((await store.findRoom(open))?.state).toBe('open');
+  });
+
   it("lists the host's rooms newest first with the total, and idle open rooms oldest first", async () => {
     const newer = await newRoom(T0 + 10);
     const newest = await newRoom(T0 + 20);

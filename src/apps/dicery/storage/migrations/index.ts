@@ -9,6 +9,7 @@ import * as spectatorSessions from './011a-spectator-sessions.js';
 import * as playerActivity from './012a-player-activity.js';
 import * as spectatorNetworks from './013a-spectator-networks.js';
 import * as playerNetworks from './014a-player-networks.js';
+import * as closedRoomRetention from './015a-closed-room-retention.js';
 
 /**
  * Dicery's migrations, run by the core after its own with Dicery's history table
@@ -27,4 +28,5 @@ export const diceryMigrations: Record<string, Migration> = {
   '012a-player-activity': playerActivity,
   '013a-spectator-networks': spectatorNetworks,
   '014a-player-networks': playerNetworks,
+  '015a-closed-room-retention': closedRoomRetention,
 };
