@@ -62,7 +62,7 @@ interface CachedClient {
 }
 
 /** While the database is unavailable, a stale entry's re-read is retried at most this often. */
-const CLIENT_CACHE_RETRY_MS = 5_000;
+export const CLIENT_CACHE_RETRY_MS = 5_000;
 
 /**
  * Creates the {@link LiveClients} cache. Bounded: one entry per client id that a verified token
@@ -122,7 +122,9 @@ export function createLiveClients(
         // Stale-if-error: nothing can remove a client while the database is away, and an
         // eviction meanwhile already deleted the entry, so what is left is still right.
         const stale = cache.get(clientId);
-        if (stale !== undefined && isDatabaseUnavailable(error) && usableStale(stale, now)) {
+        // Judged now, not at the read's start: an expireAll while it waited must not look like a
+        // clock stepped back (which hasElapsed counts as elapsed).
+        if (stale !== undefined && isDatabaseUnavailable(error) && usableStale(stale, clock())) {
           // Each attempt may cost a connect timeout: ask again at most every few seconds.
           stale.retryAt = now + CLIENT_CACHE_RETRY_MS;
           return stale.client;

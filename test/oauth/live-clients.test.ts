@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { createMemoryEventBus } from '../../src/events/event-bus.js';
-import { CLIENT_CACHE_MAX_AGE_MS, createLiveClients } from '../../src/oauth/live-clients.js';
+import {
+  CLIENT_CACHE_MAX_AGE_MS,
+  CLIENT_CACHE_RETRY_MS,
+  createLiveClients,
+} from '../../src/oauth/live-clients.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { createTestClock } from '../../src/testing.js';
 
@@ -74,7 +78,19 @@ describe('createLiveClients', () => {
     live.expireAll();
     expect(await live.get('svc')).toBeNull();
     expect(store.state.reads).toBe(3);
+    // A re-subscribe while a read waits on the database: the read keeps its stale answer.
+    clock.advance(CLIENT_CACHE_RETRY_MS);
+    let release = () => {};
+    store.state.hold = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const waiting = live.get('svc');
+    clock.advance(1);
+    live.expireAll();
+    release();
+    expect(await waiting).toBeNull();
     // ...but only within the maximum age of the re-subscribe: its removal may be what was lost.
+    store.state.hold = undefined;
     clock.advance(CLIENT_CACHE_MAX_AGE_MS);
     await expect(live.get('svc')).rejects.toThrow('ECONNREFUSED');
   });

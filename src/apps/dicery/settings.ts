@@ -42,13 +42,14 @@ export const dicerySettings = defineAppSettings({
       env: 'ROOM_CLOSED_RETENTION',
       minimum: 3600,
       maximum: 10 * 366 * DAY,
-      // Closed rooms kept their events, log, players and watch links for ever: anonymous players
-      // grew the database without bound (red-team 2026-12g D6). A host exports what it wants to
-      // keep; an export's signed log still verifies afterwards, as the log keys stay published.
+      // Closed rooms kept their events, log and players for ever: anonymous players grew the
+      // database without bound (red-team 2026-12g D6). Nobody can read a closed room (404), so
+      // nothing a user sees goes but its rows; a log saved before closing still verifies.
       default: 90 * DAY,
       description:
-        'how long a closed Dicery room is kept, with its rolls, signed log, players and watch links; then a background ' +
-        'sweep deletes it (export a room to keep its history: the export still verifies, the log keys stay published)',
+        'how long a closed Dicery room keeps its rolls, signed log, players and bans; then a background sweep deletes ' +
+        'them (the room row stays, listed as closed, so its code is never reused). A closed room cannot be read, so ' +
+        'save its log before closing it; a saved log still verifies, the log keys stay published',
     }),
     roomJoinsPerMinute: integerSetting({
       env: 'ROOM_JOINS_PER_MINUTE',

@@ -93,8 +93,8 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
     });
     expect(problemsOf({ MAX_WATCH_LINKS_PER_ROOM: '0' }).join('\n')).toContain('MAX_WATCH_LINKS_PER_ROOM');
     expect(problemsOf({ ROOM_READS_PER_MINUTE: '0' }).join('\n')).toContain('ROOM_READS_PER_MINUTE');
-    // Below a kilobyte a replay budget would resync every resume; below an hour a closed room
-    // could be gone before its host has exported it.
+    // Below a kilobyte a replay budget would resync every resume; below an hour a room closed by
+    // mistake would be emptied before anyone could look into it.
     expect(problemsOf({ ROOM_MAX_REPLAY_BYTES: '1023' }).join('\n')).toContain('ROOM_MAX_REPLAY_BYTES');
     expect(problemsOf({ ROOM_CLOSED_RETENTION: '59m' }).join('\n')).toContain('ROOM_CLOSED_RETENTION');
     expect(loadConfig({ ROOM_CLOSED_RETENTION: '30d' }, { settings: [dicerySettings] })).toMatchObject({

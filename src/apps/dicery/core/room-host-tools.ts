@@ -13,11 +13,11 @@ import { generateClaimCode, hashSecret } from './seat-secrets.js';
 export const IDLE_SWEEP_BATCH = 100;
 
 /**
- * Rows (log entries and events) the retention sweep deletes per pass at most, in statements of
- * {@link PURGE_CHUNK_ROWS}: a room of a million rolls goes over many passes, none holding a lock,
- * a transaction or the database for long.
+ * Rows (log entries, events, players…) the retention sweep deletes per pass at most, in statements
+ * of {@link PURGE_CHUNK_ROWS}: a room of a million rolls goes over several passes, none holding a
+ * lock, a transaction or the database for long.
  */
-export const PURGE_ROWS_PER_PASS = 20_000;
+export const PURGE_ROWS_PER_PASS = 50_000;
 
 /** Rows one delete statement of the retention sweep removes at most. */
 export const PURGE_CHUNK_ROWS = 2_000;
@@ -96,9 +96,11 @@ export interface RoomHostTools {
    */
   closeIdleRooms(idleBefore: number): Promise<number>;
   /**
-   * Deletes rooms closed before `closedBefore` (epoch ms), oldest first, with everything they hold
-   * (events, log, players, bans, watch links), at most {@link PURGE_ROWS_PER_PASS} rows per call;
-   * returns how many rooms are gone. A room not finished is taken up again by the next call.
+   * Empties rooms closed before `closedBefore` (epoch ms), oldest first: deletes what they hold
+   * (events, log, players, bans, watch links), at most {@link PURGE_ROWS_PER_PASS} rows per call,
+   * and keeps each room's own row (its code is never reused). Returns how many rooms it emptied. A
+   * room not finished is taken up again by the next call; one that fails does not stop the others
+   * (the first failure is thrown once the rest had their turn).
    */
   purgeClosedRooms(closedBefore: number): Promise<number>;
 }
@@ -230,17 +232,23 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
     async purgeClosedRooms(closedBefore) {
       let budget = PURGE_ROWS_PER_PASS;
       let purged = 0;
+      let failure: unknown;
       for (const code of await rooms.listClosedRooms(closedBefore, IDLE_SWEEP_BATCH)) {
-        for (;;) {
-          if (budget <= 0) return purged;
-          const step = await rooms.purgeClosedRoom(code, Math.min(PURGE_CHUNK_ROWS, budget));
-          budget -= step.deleted;
-          if (step.done) {
-            purged += 1;
-            break;
+        if (budget <= 0) break;
+        try {
+          for (;;) {
+            const step = await rooms.purgeClosedRoom(code, Math.min(PURGE_CHUNK_ROWS, budget), clock());
+            budget -= step.deleted;
+            if (step.done) purged += 1;
+            // Not done with no row deleted: another instance holds them; come back next pass.
+            if (step.done || step.deleted === 0 || budget <= 0) break;
           }
+        } catch (error) {
+          // The oldest room failing (a timeout on a huge one) must not hold every other one back.
+          failure ??= error;
         }
       }
+      if (failure !== undefined) throw failure;
       return purged;
     },
   };

@@ -57,17 +57,30 @@ export interface RoomHostStore {
   countHostedRooms(hostUserId: string): Promise<number>;
   /** Codes of at most `limit` open rooms whose last activity is older than `before` (epoch ms). */
   listIdleRooms(before: number, limit: number): Promise<string[]>;
-  /** Codes of at most `limit` rooms closed before `before` (epoch ms), the oldest first. */
+  /**
+   * Codes of at most `limit` rooms closed before `before` (epoch ms) and not yet emptied, the
+   * oldest first.
+   */
   listClosedRooms(before: number, limit: number): Promise<string[]>;
   /**
-   * Deletes up to `maxRows` of closed room `code`'s log entries and events (the rows a room piles
-   * up), oldest first; once none is left, the room itself, whose players, bans and watch links go
-   * with it (`on delete cascade`). `done` is true when the room is gone (or never was, or is open).
-   * Each call is its own statements, so a large room is removed over several calls, none holding
-   * locks or a transaction for long.
+   * Deletes up to `maxRows` of closed room `code`'s rows (log entries, events, bans, players,
+   * watch links and spectators), each table in statements of its own; once none is left, marks the
+   * room emptied (`purged_at`). Its row stays, so the code is never reused. `done` is true when the
+   * room is emptied (or is not a closed room). Rows another instance deletes at the same time
+   * are never taken for "none left": emptiness is read before the mark.
    */
-  purgeClosedRoom(code: string, maxRows: number): Promise<{ deleted: number; done: boolean }>;
+  purgeClosedRoom(code: string, maxRows: number, now: number): Promise<{ deleted: number; done: boolean }>;
 }
+
+/** What a room holds besides its own row, with each table's key for chunked deletes. */
+const PURGED_TABLES = [
+  { table: 'room_log_entries', key: 'seq' },
+  { table: 'room_events', key: 'seq' },
+  { table: 'room_bans', key: 'id' },
+  { table: 'room_spectator_sessions', key: 'id' },
+  { table: 'room_spectator_links', key: 'id' },
+  { table: 'room_players', key: 'id' },
+] as const;
 
 function toBan(row: Selectable<RoomBansTable>): RoomBanRecord {
   return {
@@ -223,32 +236,56 @@ export function createRoomHostStore(db: Kysely<DiceryTables>): RoomHostStore {
         .selectFrom('rooms')
         .select('code')
         .where('state', '=', 'closed')
+        .where('purged_at', 'is', null)
         .where('closed_at', '<', before)
         .orderBy('closed_at')
         .limit(limit)
         .execute();
       return rows.map((row) => row.code);
     },
-    async purgeClosedRoom(code, maxRows) {
-      const room = await db.selectFrom('rooms').select('state').where('code', '=', code).executeTakeFirst();
-      if (room === undefined || room.state !== 'closed') return { deleted: 0, done: true };
+    async purgeClosedRoom(code, maxRows, now) {
+      const room = await db
+        .selectFrom('rooms')
+        .select(['state', 'purged_at'])
+        .where('code', '=', code)
+        .executeTakeFirst();
+      // Only a closed room: one is never opened again, and its code is never reused (the row stays).
+      if (room === undefined || room.state !== 'closed' || room.purged_at != null) {
+        return { deleted: 0, done: true };
+      }
       let deleted = 0;
-      for (const table of ['room_log_entries', 'room_events'] as const) {
+      // Log entries name no player by key and spectators their link: any order works, this one
+      // takes the large tables first.
+      for (const { table, key } of PURGED_TABLES) {
         const left = maxRows - deleted;
         if (left <= 0) return { deleted, done: false };
         const result = await db
           .deleteFrom(table)
           .where('room_code', '=', code)
-          .where('seq', 'in', (eb) =>
-            eb.selectFrom(table).select('seq').where('room_code', '=', code).orderBy('seq').limit(left),
+          .where(key, 'in', (eb) =>
+            eb.selectFrom(table).select(key).where('room_code', '=', code).orderBy(key).limit(left),
           )
           .executeTakeFirst();
         deleted += Number(result.numDeletedRows);
       }
-      // Each delete took fewer than it was allowed only when its table had no more rows.
       if (deleted >= maxRows) return { deleted, done: false };
-      // Nothing of its rows left: the room, and through the cascade what little else it holds.
-      await db.deleteFrom('rooms').where('code', '=', code).where('state', '=', 'closed').execute();
+      // Read, not inferred from the counts: another instance's delete of the same rows, still
+      // uncommitted (then perhaps rolled back), counts as none here.
+      for (const { table } of PURGED_TABLES) {
+        const any = await db
+          .selectFrom(table)
+          .select('room_code')
+          .where('room_code', '=', code)
+          .limit(1)
+          .execute();
+        if (any.length > 0) return { deleted, done: false };
+      }
+      await db
+        .updateTable('rooms')
+        .set({ purged_at: now })
+        .where('code', '=', code)
+        .where('state', '=', 'closed')
+        .execute();
       return { deleted, done: true };
     },
     async listIdleRooms(before, limit) {

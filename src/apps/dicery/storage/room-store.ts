@@ -322,7 +322,7 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
       // Nothing can use a closed room's watch links or spectators again (both need it open): they
-      // go now rather than stay for good (rooms are kept, closed, for their host's list and log).
+      // go now rather than stay until the room is emptied (ROOM_CLOSED_RETENTION after closing).
       await db.deleteFrom('room_spectator_sessions').where('room_code', '=', code).execute();
       await db.deleteFrom('room_spectator_links').where('room_code', '=', code).execute();
       // The players' client networks counted for the open room only: not kept with the closed one.

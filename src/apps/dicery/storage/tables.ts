@@ -30,6 +30,11 @@ export interface RoomsTable {
   locked: Generated<number>;
   /** Epoch ms of the newest event, or creation; what the idle sweeper compares. */
   last_activity_at: number | null;
+  /**
+   * Epoch ms the retention sweep emptied this closed room (migration 015a): its rows are gone and
+   * the row itself stays, so its code is never drawn again. Null otherwise.
+   */
+  purged_at?: number | null;
   /** SHA-256 (hex) of the pending host hand-over code, if any. */
   transfer_hash: string | null;
   /** When that code expires, epoch ms. */

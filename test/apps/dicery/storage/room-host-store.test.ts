@@ -35,6 +35,8 @@ describe.each(engines)('RoomHostStore on $name', ({ name: engine }) => {
     );
     return room;
   };
+  const newRoomWithCode = (room: string) =>
+    store.insertRoom({ code: room, name: 'Table', hostUserId: hostId, createdAt: T0 });
 
   beforeEach(async () => {
     hostId = randomUUID();
@@ -116,23 +118,25 @@ describe.each(engines)('RoomHostStore on $name', ({ name: engine }) => {
     expect([first, second].sort()).toEqual([false, true]);
   });
 
-  it('deletes a closed room over several bounded calls, and never an open one (retention, red-team 2026-12g D6)', async () => {
+  it('empties a closed room over several bounded calls, keeps its row, and never touches an open one (retention, red-team 2026-12g D6)', async () => {
     for (let i = 0; i < 5; i += 1) expect(await store.appendEvent(code, 'roll', '{}', T0 + i)).toBeDefined();
     const open = await newRoom();
     expect(await store.appendEvent(open, 'roll', '{}', T0)).toBeDefined();
-    expect(await store.purgeClosedRoom(open, 10)).toEqual({ deleted: 0, done: true });
+    expect(await store.purgeClosedRoom(open, 10, T0)).toEqual({ deleted: 0, done: true });
     expect(await store.listEventsAfter(open, 0, 10)).toHaveLength(1);
     expect(await store.closeRoom(code, T0 + 100)).toBe(true);
     expect(await store.listClosedRooms(T0 + 100, 1000)).not.toContain(code);
     expect(await store.listClosedRooms(T0 + 101, 1000)).toContain(code);
-    expect(await store.purgeClosedRoom(code, 2)).toEqual({ deleted: 2, done: false });
-    expect(await store.purgeClosedRoom(code, 2)).toEqual({ deleted: 2, done: false });
-    expect(await store.findRoom(code)).toBeDefined();
-    expect(await store.purgeClosedRoom(code, 2)).toEqual({ deleted: 1, done: true });
-    expect(await store.findRoom(code)).toBeUndefined();
+    expect(await store.purgeClosedRoom(code, 2, T0 + 200)).toEqual({ deleted: 2, done: false });
+    expect(await store.purgeClosedRoom(code, 2, T0 + 200)).toEqual({ deleted: 2, done: false });
+    expect(await store.listClosedRooms(T0 + 101, 1000)).toContain(code);
+    expect(await store.purgeClosedRoom(code, 2, T0 + 200)).toEqual({ deleted: 1, done: true });
     expect(await store.listEventsAfter(code, 0, 10)).toEqual([]);
+    // The row stays (closed), so its code is never drawn again; it is not listed for the sweep again.
+    expect((await store.findRoom(code))?.state).toBe('closed');
+    expect((await newRoomWithCode(code)).ok).toBe(false);
     expect(await store.listClosedRooms(T0 + 101, 1000)).not.toContain(code);
-    expect(await store.purgeClosedRoom(code, 2)).toEqual({ deleted: 0, done: true });
+    expect(await store.purgeClosedRoom(code, 2, T0 + 300)).toEqual({ deleted: 0, done: true });
     expect((await store.findRoom(open))?.state).toBe('open');
   });
 
