@@ -185,9 +185,9 @@ export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery
  * drives it. Each pass closes at most `IDLE_SWEEP_BATCH` rooms and passes never overlap, so a
  * backlog drains over several passes instead of one long burst (a pass falling due during another
  * runs once right after it); every instance sweeps, and the
- * conditional close lets only one of them close a given room. Each pass then deletes rooms closed
+ * conditional close lets only one of them close a given room. Each pass then empties rooms closed
  * more than `ROOM_CLOSED_RETENTION` ago (`purgeClosedRooms`, at most `PURGE_ROWS_PER_PASS` rows;
- * two instances deleting the same room's rows only share the work). A failed pass (database away)
+ * an instance finding another one deleting a room's rows leaves it to the next pass). A failed pass (database away)
  * is logged and the next one tries again. Returns the timer.
  */
 export function startIdleRoomSweep(

@@ -1,4 +1,4 @@
-import { GatehouseError } from '../../../index.js';
+import { GatehouseError, isDatabaseUnavailable } from '../../../index.js';
 import { normalizeClaimCode } from '../shared/claim-code.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
 import type { HostedRoomRow, RoomBanRecord } from '../storage/room-host-store.js';
@@ -244,7 +244,9 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
             if (step.done || step.deleted === 0 || budget <= 0) break;
           }
         } catch (error) {
-          // The oldest room failing (a timeout on a huge one) must not hold every other one back.
+          // The database away: every other room would wait its own timeout; the next pass retries.
+          if (isDatabaseUnavailable(error)) throw error;
+          // One room failing (whatever it is) must not hold every other one back.
           failure ??= error;
         }
       }

@@ -238,6 +238,9 @@ export function createRoomHostStore(db: Kysely<DiceryTables>): RoomHostStore {
         .where('state', '=', 'closed')
         .where('purged_at', 'is', null)
         .where('closed_at', '<', before)
+        // purged_at is null throughout: ordered by it too so PostgreSQL reads the index in order
+        // (it does not take `IS NULL` for an equality when ordering) instead of sorting the backlog.
+        .orderBy('purged_at')
         .orderBy('closed_at')
         .limit(limit)
         .execute();

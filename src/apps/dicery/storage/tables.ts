@@ -3,7 +3,8 @@ import type { Generated } from 'kysely';
 /**
  * Dicery's tables (migrations `005-rooms`, `006-room-event-sequence`, `007-room-seats`,
  * `008a-room-host-tools`, `009a-room-log`, `010a-spectator-links`, `011a-spectator-sessions`,
- * `012a-player-activity`), for `Kysely<DiceryTables>`.
+ * `012a-player-activity`, `013a-spectator-networks`, `014a-player-networks`,
+ * `015a-closed-room-retention`), for `Kysely<DiceryTables>`.
  */
 export interface DiceryTables {
   rooms: RoomsTable;
@@ -34,7 +35,7 @@ export interface RoomsTable {
    * Epoch ms the retention sweep emptied this closed room (migration 015a): its rows are gone and
    * the row itself stays, so its code is never drawn again. Null otherwise.
    */
-  purged_at?: number | null;
+  purged_at: number | null;
   /** SHA-256 (hex) of the pending host hand-over code, if any. */
   transfer_hash: string | null;
   /** When that code expires, epoch ms. */

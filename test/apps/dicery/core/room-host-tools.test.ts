@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createRoomHostTools,
+  PURGE_CHUNK_ROWS,
+  PURGE_ROWS_PER_PASS,
+} from '../../../../src/apps/dicery/core/room-host-tools.js';
+import type { RoomStore } from '../../../../src/apps/dicery/storage/room-store.js';
+
+/**
+ * The retention sweep's pass over closed rooms (red-team 2026-12g D6), with a store that says what
+ * each room's purge does: the pass's row budget, a room another instance holds, one that fails,
+ * and the database away.
+ */
+describe('purgeClosedRooms', () => {
+  type Step = { deleted: number; done: boolean } | Error;
+  const toolsOver = (rooms: Record<string, Step[]>) => {
+    const calls: { code: string; maxRows: number }[] = [];
+    const store = {
+      listClosedRooms: async () => Object.keys(rooms),
+      purgeClosedRoom: async (code: string, maxRows: number) => {
+        calls.push({ code, maxRows });
+        const step = rooms[code]?.shift() ?? { deleted: 0, done: true };
+        if (step instanceof Error) throw step;
+        return step;
+      },
+    } as Pick<RoomStore, 'listClosedRooms' | 'purgeClosedRoom'> as RoomStore;
+    const tools = createRoomHostTools({
+      rooms: store,
+      change: async () => {
+        throw new Error('no change expected');
+      },
+      clock: () => 1,
+    });
+    return { tools, calls };
+  };
+
+  it('goes on with the other rooms when one fails, then reports the failure', async () => {
+    const { tools, calls } = toolsOver({
+      A: [new Error('boom')],
+      B: [{ deleted: 10, done: true }],
+    });
+    await expect(tools.purgeClosedRooms(100)).rejects.toThrow('boom');
+    expect(calls.map((call) => call.code)).toEqual(['A', 'B']);
+  });
+
+  it('stops at once when the database is away (each room would wait its own timeout)', async () => {
+    const away = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const { tools, calls } = toolsOver({ A: [away], B: [{ deleted: 10, done: true }] });
+    await expect(tools.purgeClosedRooms(100)).rejects.toThrow('ECONNREFUSED');
+    expect(calls.map((call) => call.code)).toEqual(['A']);
+  });
+
+  it('leaves a room another instance is deleting to the next pass, and keeps to its row budget', async () => {
+    const chunks = Math.ceil(PURGE_ROWS_PER_PASS / PURGE_CHUNK_ROWS) + 5;
+    const { tools, calls } = toolsOver({
+      // Rows held by another instance's delete: nothing deleted, not done.
+      HELD: [{ deleted: 0, done: false }],
+      BIG: Array.from({ length: chunks }, () => ({ deleted: PURGE_CHUNK_ROWS, done: false })),
+      NEXT: [{ deleted: 1, done: true }],
+    });
+    expect(await tools.purgeClosedRooms(100)).toBe(0);
+    expect(calls.filter((call) => call.code === 'HELD')).toHaveLength(1);
+    const big = calls.filter((call) => call.code === 'BIG');
+    expect(big.reduce((sum, call) => sum + call.maxRows, 0)).toBe(PURGE_ROWS_PER_PASS);
+    expect(calls.some((call) => call.code === 'NEXT')).toBe(false);
+  });
+});
