@@ -22,7 +22,7 @@ import { type AccountUser, withoutHash } from './public-user.js';
  * loaded) an entry past `maxAgeMs` whose re-read fails with "database unavailable" is still served,
  * up to `maxStaleMs` after it was read, and the store is asked again at most every
  * {@link USER_CACHE_RETRY_MS} instead of on every request (each attempt may cost a connect
- * timeout). No user can change while the database is down, and evictions still apply at once.
+ * timeout): once any re-read failed so, no other stale entry is re-read before then either. No user can change while the database is down, and evictions still apply at once.
  * After the bus re-subscribed ({@link UserCache.expireAll}: evictions may have been lost while it
  * was away), entries are re-read, and served as stale only within `maxAgeMs` of it.
  */
@@ -103,6 +103,9 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
   // stale only until `maxAgeMs` after `expiredAt`.
   let epoch = 0;
   let expiredAt = Number.NEGATIVE_INFINITY;
+  // Until when the database counts as away (the last re-read that failed so, plus the retry
+  // interval): other entries past their age are then served stale without a read of their own.
+  let awayUntil = Number.NEGATIVE_INFINITY;
   const fresh = (cached: CachedUser, now: number) =>
     cached.epoch === epoch && !hasElapsed(now, cached.readAt, maxAgeMs);
 
@@ -134,7 +137,10 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
         cached !== undefined &&
         !hasElapsed(now, cached.readAt, maxStaleMs) &&
         (cached.epoch === epoch || !hasElapsed(now, expiredAt, maxAgeMs));
-      if (usableStale && cached.retryAt !== undefined && now < cached.retryAt) {
+      // Not one timeout per user: during an outage, once one re-read failed, the others wait for
+      // the retry interval too (red-team 2026-12h F4: a request paid this read's timeout, then its
+      // route's own, ≈ 10 s before its 503).
+      if (usableStale && ((cached.retryAt !== undefined && now < cached.retryAt) || now < awayUntil)) {
         counts.hits += 1;
         return cached.user;
       }
@@ -149,6 +155,8 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
       reads.add(read);
       try {
         const user = await store.findUserById(id);
+        // The database answers: no longer away.
+        awayUntil = Number.NEGATIVE_INFINITY;
         // Fill only if nothing evicted this user while the query ran: otherwise the row may
         // predate the change and would sit in the cache after its eviction.
         const account = user === undefined ? undefined : withoutHash(user);
@@ -158,9 +166,11 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
         }
         return account;
       } catch (error) {
+        const away = isDatabaseUnavailable(error);
+        if (away) awayUntil = now + USER_CACHE_RETRY_MS;
         // Stale-if-error: the entry was right when read, and nothing can change it while the
         // database is away; an eviction meanwhile removed it from `users`, so it is not served.
-        if (usableStale && !read.stale && isDatabaseUnavailable(error) && users.get(id) === cached) {
+        if (usableStale && !read.stale && away && users.get(id) === cached) {
           cached.retryAt = now + USER_CACHE_RETRY_MS;
           return cached.user;
         }

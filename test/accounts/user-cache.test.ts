@@ -159,6 +159,35 @@ describe('user cache while the database is unavailable', () => {
     await expect(cache.get('u1')).rejects.toThrow('ECONNREFUSED');
   });
 
+  it('once one re-read failed as unavailable, serves every other stale entry without a read until the retry', async () => {
+    // Red-team 2026-12h F4: each user's first request in an outage paid a connect timeout of its
+    // own before its stale entry was served (then its route's query another): ≈ 10 s to a 503.
+    let now = 1_000;
+    let down = false;
+    const reads: string[] = [];
+    const store = {
+      findUserById: async (id: string) => {
+        reads.push(id);
+        if (down) throw unavailable();
+        return { ...user('user'), id };
+      },
+    } as Pick<UserStore, 'findUserById'> as UserStore;
+    const cache = createUserCache(store, createMemoryEventBus(), { maxAgeMs: 30_000, clock: () => now });
+    for (const id of ['a', 'b', 'c']) await cache.get(id);
+    down = true;
+    now += 60_000;
+    expect((await cache.get('a'))?.id).toBe('a');
+    expect((await cache.get('b'))?.id).toBe('b');
+    expect((await cache.get('c'))?.id).toBe('c');
+    expect(reads).toEqual(['a', 'b', 'c', 'a']);
+    // After the retry interval the next one tries again; once the database answers, reads resume.
+    now += 5_000;
+    down = false;
+    expect((await cache.get('b'))?.id).toBe('b');
+    expect((await cache.get('c'))?.id).toBe('c');
+    expect(reads).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
+  });
+
   it('never serves an evicted entry, and rethrows errors that are not an outage', async () => {
     let now = 1_000;
     let failure: Error | undefined;
