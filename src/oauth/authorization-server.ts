@@ -355,13 +355,18 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         return { ok: false, redirect: false, code: 'UNKNOWN_CLIENT', description: 'This app is disabled.' };
       }
       // RFC 9700 §4.1.3 / OAuth 2.1 §2.3.1: exact string comparison, but for the port of a loopback
-      // IP (RFC 8252 §7.3); omitted only when the client registered exactly one (RFC 6749 §3.1.2.3).
-      // The code keeps the URI as presented, which the exchange must repeat exactly (§4.1.3).
+      // IP for a native app, a public client (RFC 8252 §7.3); omitted only when the client
+      // registered exactly one (RFC 6749 §3.1.2.3). The code keeps the URI as presented, which the
+      // exchange must repeat exactly (§4.1.3).
       const redirectUri =
         params.redirectUri ?? (client.redirectUris.length === 1 ? client.redirectUris[0] : undefined);
+      const anyLoopbackPort = client.type === 'public';
       if (
         redirectUri === undefined ||
-        !client.redirectUris.some((registered) => redirectUriMatches(registered, redirectUri))
+        !client.redirectUris.some(
+          (registered) =>
+            registered === redirectUri || (anyLoopbackPort && redirectUriMatches(registered, redirectUri)),
+        )
       ) {
         return {
           ok: false,

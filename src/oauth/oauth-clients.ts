@@ -211,7 +211,7 @@ const LOOPBACK_IP_REDIRECT = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/
 /**
  * Whether a redirect URI presented at `/authorize` matches a registered one: the same string
  * (RFC 9700 §4.1.3, OAuth 2.1 §2.3.1), except that for an `http` loopback IP literal the port may
- * differ. RFC 8252 §7.3: the server "MUST allow any port to be specified at the time of the
+ * differ (the caller applies this to public clients only: native apps, which RFC 8252 is about). RFC 8252 §7.3: the server "MUST allow any port to be specified at the time of the
  * request for loopback IP redirect URIs", since a native app binds an ephemeral port each time.
  * Everything else (host, path, query) is still compared as written, and the port must be one a
  * socket can have (1–65535).

@@ -354,6 +354,29 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(refused.statusCode, other).toBe(400);
       expect(refused.headers.location, other).toBeUndefined();
     }
+    // A confidential client is no native app: its loopback URI keeps its port (RFC 8252 §7.3 is
+    // for public clients).
+    const local = (
+      await gatehouseCore(app.gatehouse).oauthClients.create(
+        {
+          name: 'Local dev',
+          redirectUris: ['http://127.0.0.1:8080/cb'],
+          confidential: true,
+          scopes: ['openid'],
+        },
+        operator,
+      )
+    ).client;
+    const otherPort = await browser.request(
+      'GET',
+      request(local, challenge, { redirect_uri: 'http://127.0.0.1:8081/cb', scope: 'openid' }),
+    );
+    expect(otherPort.statusCode).toBe(400);
+    const samePort = await browser.request(
+      'GET',
+      request(local, challenge, { redirect_uri: 'http://127.0.0.1:8080/cb', scope: 'openid' }),
+    );
+    expect(samePort.statusCode).toBe(200);
   });
 
   it('treats a parameter sent without a value as omitted (RFC 6749 §3.1)', async () => {

@@ -28,7 +28,7 @@ const AuthorizeFields = {
   response_type: Param('`code` (the only response type: no implicit grant, RFC 9700 §2.1.2)', 64),
   client_id: Param('A registered client', 255),
   redirect_uri: Param(
-    'One of the redirect URIs registered for the client, exactly; an http URI on 127.0.0.1 or [::1] may name any port (RFC 8252 §7.3)',
+    'One of the redirect URIs registered for the client, exactly; for a public client an http URI on 127.0.0.1 or [::1] may name any port (RFC 8252 §7.3)',
   ),
   scope: Param('Space-separated scopes, each allowed to the client; default: all of its scopes'),
   state: Param('Returned unchanged with the answer'),
