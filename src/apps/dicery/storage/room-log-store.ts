@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import type { StoredRoomEvent } from './room-store.js';
 import type { DiceryTables, RoomLogEntriesTable } from './tables.js';
 
@@ -177,13 +177,7 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
         .selectAll('page')
         .select([
           'ev.data as revealed_event_data',
-          sql<
-            number | string
-          >`sum(octet_length(page.entry) + coalesce(octet_length(ev.data), 0)) over (order by page.seq)`.as(
-            'used',
-          ),
-          sql<number | string>`row_number() over (order by page.seq)`.as('position'),
-          sql<number | string>`count(*) over ()`.as('fetched'),
+          ...budgetColumns(sql`octet_length(page.entry) + coalesce(octet_length(ev.data), 0)`, sql`page.seq`),
         ])
         .as('sized');
       const rows = await db
@@ -230,11 +224,7 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
       const sized = db
         .selectFrom(page)
         .selectAll()
-        .select([
-          sql<number | string>`sum(octet_length(data)) over (order by seq desc)`.as('used'),
-          sql<number | string>`row_number() over (order by seq desc)`.as('position'),
-          sql<number | string>`count(*) over ()`.as('fetched'),
-        ])
+        .select(budgetColumns(sql`octet_length(data)`, sql`seq desc`))
         .as('sized');
       const rows = await db
         .selectFrom(sized)
@@ -301,6 +291,19 @@ export function createRoomLogStore(db: Kysely<DiceryTables>): RoomLogStore {
       return rows.map(toKey);
     },
   };
+}
+
+/**
+ * The columns a sized page is cut by, over the page's rows in `order`: `used`, the running sum of
+ * `size` (bytes); `position`, the row's place (the first is always kept); `fetched`, how many rows
+ * the page read (see {@link isCut}). PostgreSQL answers the three as bigint (strings).
+ */
+function budgetColumns(size: RawBuilder<unknown>, order: RawBuilder<unknown>) {
+  return [
+    sql<number | string>`sum(${size}) over (order by ${order})`.as('used'),
+    sql<number | string>`row_number() over (order by ${order})`.as('position'),
+    sql<number | string>`count(*) over ()`.as('fetched'),
+  ];
 }
 
 /**
