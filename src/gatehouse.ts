@@ -99,6 +99,7 @@ import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
 import { createSessionStore, type RevokedSession } from './storage/session-store.js';
+import { createSigningKeyStore } from './storage/signing-key-store.js';
 import { createSpentChallengeStore } from './storage/spent-challenge-store.js';
 import { createUserAdminTransaction } from './storage/user-admin-transaction.js';
 import { createUserImportStore } from './storage/user-import-store.js';
@@ -393,6 +394,12 @@ export async function createGatehouseCore(
     onConnectionError:
       options.onConnectionError ??
       ((error) => warn('database connection lost; the pool reconnects on demand', { error: error.message })),
+    onReachabilityChange: (reachable, error) =>
+      reachable
+        ? warn('database answering again; calls go through')
+        : warn('database not answering; calls fail at once (503) until a probe reaches it', {
+            error: error?.message,
+          }),
     ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
   });
   /**
@@ -871,6 +878,16 @@ export async function createGatehouseCore(
         () => {},
       );
     });
+    // An installation that has ID-token keys already (it has issued ID tokens) loads them now, not
+    // on the first discovery or JWKS request. Loaded lazily, an instance that started shortly
+    // before a database outage answered those two 503 throughout it, though once loaded they need
+    // no database (operator red-team 2026-12h F4). One that never made any still creates none.
+    if (
+      accessKeyring.algorithm === 'HS256' &&
+      (await createSigningKeyStore(database.db).listKeys('ES256')).length > 0
+    ) {
+      await idTokenKeys();
+    }
     const oauthGrants = createOAuthGrantStore(database.db);
     const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, counters, clock };
     const authorizationServer = createAuthorizationServer({

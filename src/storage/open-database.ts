@@ -13,6 +13,11 @@ import {
   type Transaction,
 } from 'kysely';
 import type pg from 'pg';
+import {
+  type ConnectionBreaker,
+  createConnectionBreaker,
+  DatabaseUnreachableError,
+} from './connection-breaker.js';
 import { SharedLookupSocket } from './postgres-socket.js';
 import type { Schema } from './schema.js';
 import { BusyWaitingSqliteDialect, isBusy } from './sqlite-busy-wait.js';
@@ -103,6 +108,12 @@ export interface OpenDatabaseOptions {
    * listener, Node would turn the `error` event into a process exit. @default ignore
    */
   onConnectionError?: (error: Error) => void;
+  /**
+   * PostgreSQL: told when calls start failing fast because the server stopped answering
+   * (`reachable` false, with the failure that showed it) and when a probe reaches it again.
+   * @default ignore
+   */
+  onReachabilityChange?: (reachable: boolean, error?: Error) => void;
   /**
    * Told the SQL text of every statement once it has run (Kysely's query log), transaction
    * control (`begin`, `commit`, `rollback`) included. @default none (no logging cost)
@@ -210,15 +221,23 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   pool.on('connect', (client) => {
     client.on('error', (error) => onConnectionError(error));
   });
+  const breaker = createConnectionBreaker({
+    retryMs: UNREACHABLE_PROBE_INTERVAL_MS,
+    probe: () => probeServer(pool),
+    ...(options.onReachabilityChange === undefined ? {} : { onChange: options.onReachabilityChange }),
+  });
   const db = new Kysely<Schema>({
-    dialect: new PostgresDialect({ pool: discardBrokenConnections(pool) }),
+    dialect: new PostgresDialect({ pool: discardBrokenConnections(pool, breaker) }),
     ...(log === undefined ? {} : { log }),
   });
   return {
     db,
     dialect: 'postgres',
     transaction: (work) => db.transaction().execute(work),
-    close: () => db.destroy(),
+    close: () => {
+      breaker.dispose();
+      return db.destroy();
+    },
     poolStats: () => ({
       max: POSTGRES_POOL_SIZE,
       open: pool.totalCount,
@@ -229,25 +248,96 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
 }
 
 /**
+ * Milliseconds between the moment PostgreSQL stopped answering and the breaker's first probe, and
+ * between probes: how long calls fail fast before the server is asked again, so at most this much
+ * (plus the probe's round trip) is added to an outage once the server is back. A probe is one
+ * connect and `select 1`, one at a time: a few connect attempts a second per instance while the
+ * server is away.
+ */
+export const UNREACHABLE_PROBE_INTERVAL_MS = 250;
+
+/** pg-pool's error for a wait for a free pooled connection that timed out: the pool was busy. */
+const POOL_WAIT_TIMEOUT = 'timeout exceeded when trying to connect';
+
+/** True when the server sent `error` (it has a SQLSTATE): the server is reachable. */
+function answeredByServer(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'severity' in error;
+}
+
+/**
+ * A failed connect that shows the server did not answer: refused, unreachable, timed out. Not a
+ * wait for a busy pool's free connection (that is load, not an outage), not the pool closing, and
+ * not an error the server sent.
+ */
+function connectGotNoAnswer(error: unknown): error is Error {
+  return (
+    error instanceof Error &&
+    !answeredByServer(error) &&
+    error.message !== POOL_WAIT_TIMEOUT &&
+    !error.message.startsWith('Cannot use a pool after calling end') &&
+    isDatabaseUnavailable(error)
+  );
+}
+
+/**
+ * The breaker's probe: one `select 1` on a pooled connection (new or idle), bounded by the pool's
+ * connect timeout and the client-side query timeout. A connection whose probe got no answer is
+ * destroyed, not pooled again, as {@link GuardedClient} does.
+ */
+async function probeServer(pool: pg.Pool): Promise<boolean> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    return answeredByServer(error);
+  }
+  try {
+    await client.query('select 1');
+    client.release();
+    return true;
+  } catch (error) {
+    const answered = answeredByServer(error);
+    client.release(answered ? undefined : (error as Error));
+    return answered;
+  }
+}
+
+/**
  * Hands Kysely the pool's connections, but throws away (instead of pooling again) any connection
  * whose query failed without an answer from the server: a client-side `query_timeout` leaves the
  * statement outstanding on that connection, so every later query on it would queue behind an
  * answer that may never come (a partition, a frozen server). Discarding it at once also makes the
  * ROLLBACK that follows fail fast, so a transaction is bounded by one timeout, not two.
+ *
+ * A connect or query that got no answer at all also opens `breaker`: later checkouts fail at once
+ * until the server answers again, instead of each waiting its own timeout (red-team 2026-12h F4).
  */
-function discardBrokenConnections(pool: pg.Pool): PostgresPool {
+function discardBrokenConnections(pool: pg.Pool, breaker: ConnectionBreaker): PostgresPool {
   return {
-    connect: async () => new GuardedClient(await pool.connect()),
+    connect: async () => {
+      breaker.check();
+      try {
+        return new GuardedClient(await pool.connect(), breaker);
+      } catch (error) {
+        if (connectGotNoAnswer(error)) breaker.noAnswer(error);
+        throw error;
+      }
+    },
     end: () => pool.end(),
   };
 }
 
+/** pg's error for a query the server did not answer within the client-side `query_timeout`. */
+const QUERY_READ_TIMEOUT = 'Query read timeout';
+
 class GuardedClient implements PostgresPoolClient {
   #client: pg.PoolClient;
+  #breaker: ConnectionBreaker;
   #broken: Error | undefined;
 
-  constructor(client: pg.PoolClient) {
+  constructor(client: pg.PoolClient, breaker: ConnectionBreaker) {
     this.#client = client;
+    this.#breaker = breaker;
   }
 
   query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
@@ -265,6 +355,7 @@ class GuardedClient implements PostgresPoolClient {
     if (this.#broken !== undefined) throw this.#broken;
     try {
       const result = await this.#client.query(sql, [...parameters]);
+      this.#breaker.answered();
       return {
         // pg reports the command tag as a string; Kysely only compares it with these literals.
         command: result.command as PostgresQueryResult<R>['command'],
@@ -273,11 +364,15 @@ class GuardedClient implements PostgresPoolClient {
       };
     } catch (error) {
       // A SQLSTATE means the server answered: the connection itself is fine.
-      const answered = typeof error === 'object' && error !== null && 'severity' in error;
-      if (!answered && error instanceof Error && isDatabaseUnavailable(error)) {
+      const answered = answeredByServer(error);
+      if (answered) this.#breaker.answered();
+      else if (error instanceof Error && isDatabaseUnavailable(error)) {
         this.#broken = error;
         // pg's release(error) destroys the connection instead of returning it to the pool.
         this.#client.release(error);
+        // The server said nothing for statement_timeout + 1 s: frozen or cut off. (A connection that
+        // died mid-query does not count: pg_terminate_backend ends one, not the server.)
+        if (error.message === QUERY_READ_TIMEOUT) this.#breaker.noAnswer(error);
       }
       throw error;
     }
@@ -337,6 +432,7 @@ const NETWORK_CODES = new Set([
 export function isDatabaseUnavailable(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth += 1) {
+    if (current instanceof DatabaseUnreachableError) return true;
     const code = 'code' in current ? (current as { code: unknown }).code : undefined;
     if (typeof code === 'string') {
       if (PG_UNAVAILABLE.test(code) || NETWORK_CODES.has(code)) return true;

@@ -194,6 +194,15 @@ describe.skipIf(!runPostgresFaultTests)('database faults (private PostgreSQL, re
         Array.from({ length: 12 }, () => call(server, '/token', tokenRequest(email))),
       );
       for (const answer of burst) expectUnavailable(answer, true);
+      // Red-team 2026-12h F4: the pool has seen the server not answer, so later calls fail at once
+      // instead of each waiting its own connect timeout (1 s here) or query timeout (2 s).
+      await server.waitFor(/database not answering; calls fail at once/);
+      const started = Date.now();
+      const quick = await Promise.all(
+        Array.from({ length: 6 }, () => call(server, '/token', tokenRequest(email))),
+      );
+      for (const answer of quick) expectUnavailable(answer, true);
+      expect(Date.now() - started).toBeLessThan(CONNECT_TIMEOUT_MS);
     } finally {
       postgres.thaw();
     }

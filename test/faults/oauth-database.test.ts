@@ -8,7 +8,7 @@ import {
   startPrivatePostgres,
 } from '../support/private-postgres.js';
 import { run } from '../support/run-cli.js';
-import { type Answer, callServer, formPost, jsonPost } from '../support/server-calls.js';
+import { type Answer, callServer, formPost, jsonPost, readinessBecomes } from '../support/server-calls.js';
 import { type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { useTempDirs } from '../support/temp-dirs.js';
 
@@ -148,6 +148,8 @@ describe.skipIf(!runPostgresFaultTests)(
       } finally {
         postgres.thaw();
       }
+      // Calls fail fast until the pool's probe reaches the server again (a fraction of a second).
+      expect((await readinessBecomes(server, 200, HANG_BOUND_MS)).status).toBe(200);
       const again = await call(
         server,
         '/token',
@@ -187,6 +189,7 @@ describe.skipIf(!runPostgresFaultTests)(
       } finally {
         postgres.thaw();
       }
+      expect((await readinessBecomes(server, 200, HANG_BOUND_MS)).status).toBe(200);
       // Nothing was spent by the try that could not reach the database: neither the code's step,
       // nor the mfa_token's single use.
       const completed = await call(server, '/token', answer);
@@ -201,6 +204,7 @@ describe.skipIf(!runPostgresFaultTests)(
       } finally {
         postgres.start();
       }
+      expect((await readinessBecomes(server, 200, HANG_BOUND_MS)).status).toBe(200);
       const again = await call(
         server,
         '/introspect',

@@ -1,8 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isDatabaseUnavailable, openDatabase } from '../../src/storage/open-database.js';
+import { DatabaseUnreachableError } from '../../src/storage/connection-breaker.js';
+import {
+  isDatabaseUnavailable,
+  type OpenDatabaseOptions,
+  openDatabase,
+} from '../../src/storage/open-database.js';
 import { pingDatabase } from '../../src/storage/ping-database.js';
+import { type FreezableProxy, startFreezableProxy } from '../support/freezable-proxy.js';
 
 /** A TCP server that accepts connections and never answers: a frozen or black-holed database. */
 function silentServer(): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
@@ -128,3 +134,108 @@ describe('openDatabase timeouts (PostgreSQL that never answers)', () => {
     expect(await pingDatabase(database, 200)).toBe('down');
   });
 });
+
+/**
+ * Red-team 2026-12h F4: once PostgreSQL stops answering, later calls fail at once instead of each
+ * waiting its own timeout. Runs on the machine's PostgreSQL through a proxy this test freezes,
+ * so the shared server itself is never touched.
+ */
+describe.skipIf(!process.env.DATABASE_URL?.startsWith('postgres'))(
+  'openDatabase on a PostgreSQL that stops answering (the breaker)',
+  () => {
+    let proxy: FreezableProxy;
+    beforeAll(async () => {
+      proxy = await startFreezableProxy(Number(new URL(String(process.env.DATABASE_URL)).port || 5432));
+    });
+    afterAll(async () => {
+      await proxy.close();
+    });
+
+    function openThroughProxy(options: OpenDatabaseOptions = {}) {
+      const url = new URL(String(process.env.DATABASE_URL));
+      url.hostname = '127.0.0.1';
+      url.port = String(proxy.port);
+      return openDatabase(url.toString(), { connectTimeoutMs: 300, statementTimeoutMs: 300, ...options });
+    }
+
+    const failure = (query: Promise<unknown>) =>
+      query.then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+
+    it('after one call got no answer, refuses the next without connecting, and goes through again once a probe is answered', {
+      timeout: 15_000,
+    }, async () => {
+      const changes: boolean[] = [];
+      let markReachable = () => {};
+      const reachableAgain = new Promise<void>((resolve) => {
+        markReachable = resolve;
+      });
+      const database = openThroughProxy({
+        onReachabilityChange: (reachable) => {
+          changes.push(reachable);
+          if (reachable) markReachable();
+        },
+      });
+      try {
+        expect((await sql<{ one: number }>`select 1 as one`.execute(database.db)).rows).toEqual([{ one: 1 }]);
+        proxy.freeze();
+        // The pooled connection's query: no answer within the client-side timeout.
+        const first = await failure(sql`select 1`.execute(database.db));
+        expect(isDatabaseUnavailable(first)).toBe(true);
+        expect(changes).toEqual([false]);
+        const acceptedBefore = proxy.accepted();
+        const second = await failure(sql`select 1`.execute(database.db));
+        expect(second).toBeInstanceOf(DatabaseUnreachableError);
+        expect(isDatabaseUnavailable(second)).toBe(true);
+        // Refused before a connection was even tried (without the breaker: a new connect, then
+        // its 300 ms timeout).
+        expect(proxy.accepted()).toBe(acceptedBefore);
+        proxy.thaw();
+        await reachableAgain;
+        expect(changes).toEqual([false, true]);
+        expect((await sql<{ one: number }>`select 1 as one`.execute(database.db)).rows).toEqual([{ one: 1 }]);
+      } finally {
+        proxy.thaw();
+        await database.close();
+      }
+    });
+
+    it('a connection dropped mid-query (pg_terminate_backend, a restart) does not make the next call fail', async () => {
+      const changes: boolean[] = [];
+      const database = openThroughProxy({ onReachabilityChange: (reachable) => changes.push(reachable) });
+      try {
+        await sql`select 1`.execute(database.db);
+        const sleeping = failure(sql`select pg_sleep(0.2)`.execute(database.db));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        proxy.dropConnections();
+        expect(isDatabaseUnavailable(await sleeping)).toBe(true);
+        expect((await sql<{ one: number }>`select 1 as one`.execute(database.db)).rows).toEqual([{ one: 1 }]);
+        expect(changes).toEqual([]);
+      } finally {
+        await database.close();
+      }
+    });
+
+    it('a wait for a free connection of a busy pool that times out is load, not an outage', async () => {
+      const changes: boolean[] = [];
+      const database = openThroughProxy({
+        connectTimeoutMs: 200,
+        statementTimeoutMs: 5000,
+        onReachabilityChange: (reachable) => changes.push(reachable),
+      });
+      try {
+        // Ten connections (the pool's size) busy for 0.6 s; the eleventh call waits 200 ms for one.
+        const busy = Array.from({ length: 10 }, () => sql`select pg_sleep(0.6)`.execute(database.db));
+        const waited = await failure(sql`select 1`.execute(database.db));
+        expect(String(waited)).toMatch(/timeout exceeded when trying to connect/);
+        await Promise.all(busy);
+        expect(changes).toEqual([]);
+        expect((await sql<{ one: number }>`select 1 as one`.execute(database.db)).rows).toEqual([{ one: 1 }]);
+      } finally {
+        await database.close();
+      }
+    });
+  },
+);
