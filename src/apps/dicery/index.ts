@@ -22,7 +22,7 @@ import { createPresence, type Presence } from './core/presence.js';
 import type { RoomBus } from './core/room-bus.js';
 import { createRoomChange } from './core/room-change.js';
 import { createRoomHistory, type RoomHistory } from './core/room-history.js';
-import { createRoomHostTools, type RoomHostTools } from './core/room-host-tools.js';
+import { createRoomHostTools, emptyHostedRooms, type RoomHostTools } from './core/room-host-tools.js';
 import { createRoomLog, type RoomLog } from './core/room-log.js';
 import { createRoomService, type RoomService, type RoomTransaction } from './core/room-service.js';
 import { createRoomTokens, type RoomTokens } from './core/room-token.js';
@@ -169,14 +169,17 @@ export async function createDicery(
 
 /**
  * Closes the rooms an account hosts when it is deleted, in the deletion's own transaction (issue
- * 12); returns the hook's removal.
+ * 12), then empties them in bounded statements (`emptyHostedRooms`) so the account row's cascade
+ * deletes only their rows, not everything they held; returns the hook's removal.
  */
 export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery): () => void {
   return gatehouse.onAccountDeleting(async (tx, userId) => {
+    const store = createRoomStore(tx.appDatabase<DiceryTables>());
     await dicery.rooms.closeHostedRooms(userId, {
-      store: createRoomStore(tx.appDatabase<DiceryTables>()),
+      store,
       afterCommit: (callback) => tx.afterCommit(callback),
     });
+    await emptyHostedRooms(store, userId, gatehouse.clock());
   });
 }
 

@@ -22,6 +22,30 @@ export const PURGE_ROWS_PER_PASS = 50_000;
 /** Rows one delete statement of the retention sweep removes at most. */
 export const PURGE_CHUNK_ROWS = 2_000;
 
+/**
+ * Empties every closed room `hostUserId` hosts (call it after closing the open ones), through
+ * `store`, in delete statements of {@link PURGE_CHUNK_ROWS} rows: the account deletion runs it in
+ * its transaction before the account's row goes. That row's delete cascades to the rooms and
+ * through them to every event, log entry and player: as one statement, a host with a busy room
+ * outran the statement timeout on PostgreSQL (503 on every try: the account could never be
+ * deleted) and, on SQLite, stopped the event loop for as long as it ran. Returns the rows deleted.
+ *
+ * A room whose rows another instance's retention sweep is deleting at that moment is left at the
+ * first step that finds nothing it can take: what remains is at most that sweep's one statement,
+ * which the cascade then removes.
+ */
+export async function emptyHostedRooms(store: RoomStore, hostUserId: string, now: number): Promise<number> {
+  let deleted = 0;
+  for (const code of await store.listUnpurgedClosedRooms(hostUserId)) {
+    for (;;) {
+      const step = await store.purgeClosedRoom(code, PURGE_CHUNK_ROWS, now);
+      deleted += step.deleted;
+      if (step.done || step.deleted === 0) break;
+    }
+  }
+  return deleted;
+}
+
 /** A page of a list, as the routes answer it. */
 export interface Page<T> {
   items: T[];

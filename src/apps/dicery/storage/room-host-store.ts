@@ -62,6 +62,8 @@ export interface RoomHostStore {
    * oldest first.
    */
   listClosedRooms(before: number, limit: number): Promise<string[]>;
+  /** Codes of the rooms `hostUserId` hosts that are closed and not emptied yet (`rooms_host_idx`). */
+  listUnpurgedClosedRooms(hostUserId: string): Promise<string[]>;
   /**
    * Deletes up to `maxRows` of closed room `code`'s rows (log entries, events, bans, players,
    * watch links and spectators), each table in statements of its own; once none is left, marks the
@@ -230,6 +232,16 @@ export function createRoomHostStore(db: Kysely<DiceryTables>): RoomHostStore {
         .where('host_user_id', '=', hostUserId)
         .executeTakeFirstOrThrow();
       return countOf(row);
+    },
+    async listUnpurgedClosedRooms(hostUserId) {
+      const rows = await db
+        .selectFrom('rooms')
+        .select('code')
+        .where('host_user_id', '=', hostUserId)
+        .where('state', '=', 'closed')
+        .where('purged_at', 'is', null)
+        .execute();
+      return rows.map((row) => row.code);
     },
     async listClosedRooms(before, limit) {
       const rows = await db

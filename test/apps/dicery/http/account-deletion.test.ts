@@ -1,8 +1,12 @@
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedRoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
+import { PURGE_CHUNK_ROWS } from '../../../../src/apps/dicery/core/room-host-tools.js';
+import { gatehouseCore } from '../../../../src/gatehouse-core.js';
 import { buildTestServer } from '../../../../src/testing.js';
 import { PASSWORD, type SignedIn, signIn } from '../../../support/accounts.js';
+import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
 import { createRoom } from '../../../support/rooms.js';
 
 describe('deleting a host’s account (issue 12)', () => {
@@ -55,4 +59,78 @@ describe('deleting a host’s account (issue 12)', () => {
       expect((await app.inject({ url: `/rooms/${kept.code}`, headers: other.headers })).statusCode).toBe(200);
     },
   );
+});
+
+/**
+ * The account row's delete cascades to the rooms it hosts and through them to everything they
+ * hold: as one statement, a busy room's rows outran PostgreSQL's statement timeout (503 on every
+ * try, so the account could never be deleted) and stopped SQLite's event loop while it ran. The
+ * deletion now empties them first, in statements of PURGE_CHUNK_ROWS rows.
+ */
+describe.each(engines)('deleting the account of a host whose rooms hold many rows ($name)', ({ name }) => {
+  let app: FastifyInstance;
+  let drop: () => Promise<void> = async () => {};
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(name);
+    drop = database.drop;
+    app = await buildTestServer({ databaseUrl: database.url });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await drop();
+  });
+
+  it('empties its rooms in bounded statements before the rooms’ rows go, open and closed alike', async () => {
+    const db = gatehouseCore(app.gatehouse).database.db;
+    const host = await signIn(app);
+    const open = await createRoom(app, host);
+    const closed = await createRoom(app, host);
+    const rows = { [open.code]: PURGE_CHUNK_ROWS + 500, [closed.code]: 2 * PURGE_CHUNK_ROWS + 1 };
+    for (const [code, count] of Object.entries(rows)) {
+      for (let from = 0; from < count; from += 500) {
+        const batch = Array.from({ length: Math.min(500, count - from) }, (_, i) => ({
+          code,
+          at: from + i,
+        }));
+        await sql`insert into room_events (room_code, seq, type, data, created_at) values ${sql.join(
+          batch.map((row) => sql`(${row.code}, ${1000 + row.at}, 'roll', '{}', ${row.at})`),
+        )}`.execute(db);
+      }
+    }
+    expect(
+      (await app.inject({ method: 'DELETE', url: `/rooms/${closed.code}`, headers: host.headers }))
+        .statusCode,
+    ).toBe(204);
+    // What the cascade would trip: a room's row may only go once none of its events is left.
+    if (name === 'postgres') {
+      await sql`create function gh_test_room_emptied() returns trigger language plpgsql as $$
+        begin
+          if exists (select 1 from room_events where room_code = old.code) then
+            raise exception 'room % deleted with its events', old.code;
+          end if;
+          return old;
+        end $$`.execute(db);
+      await sql`create trigger gh_test_room_emptied before delete on rooms
+        for each row execute function gh_test_room_emptied()`.execute(db);
+    } else {
+      await sql`create trigger gh_test_room_emptied before delete on rooms
+        when exists (select 1 from room_events where room_code = old.code)
+        begin select raise(abort, 'room deleted with its events'); end`.execute(db);
+    }
+    const deleted = await app.inject({
+      method: 'DELETE',
+      url: '/users/me',
+      headers: host.headers,
+      payload: { current_password: PASSWORD },
+    });
+    expect(deleted.statusCode, deleted.body).toBe(204);
+    const left = await sql<{
+      n: number | string;
+    }>`select count(*) as n from room_events where room_code in (${open.code}, ${closed.code})`.execute(db);
+    expect(Number(left.rows[0]?.n)).toBe(0);
+    const roomsLeft = await sql<{
+      n: number | string;
+    }>`select count(*) as n from rooms where host_user_id = ${host.user.id}`.execute(db);
+    expect(Number(roomsLeft.rows[0]?.n)).toBe(0);
+  });
 });
