@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { GatehouseError, isDatabaseUnavailable } from '../../../index.js';
 import { normalizeClaimCode } from '../shared/claim-code.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -32,7 +33,9 @@ export const PURGE_CHUNK_ROWS = 2_000;
  *
  * A room whose rows another instance's retention sweep is deleting at that moment is left at the
  * first step that finds nothing it can take: what remains is at most that sweep's one statement,
- * which the cascade then removes.
+ * which the cascade then removes. Between statements it lets the event loop run: better-sqlite3
+ * runs each one synchronously, and back to back (promises only) they would hold the loop for the
+ * whole deletion.
  */
 export async function emptyHostedRooms(store: RoomStore, hostUserId: string, now: number): Promise<number> {
   let deleted = 0;
@@ -41,6 +44,7 @@ export async function emptyHostedRooms(store: RoomStore, hostUserId: string, now
       const step = await store.purgeClosedRoom(code, PURGE_CHUNK_ROWS, now);
       deleted += step.deleted;
       if (step.done || step.deleted === 0) break;
+      await nextTurn();
     }
   }
   return deleted;
@@ -266,6 +270,8 @@ export function createRoomHostTools(options: RoomHostToolsOptions): RoomHostTool
             if (step.done) purged += 1;
             // Not done with no row deleted: another instance holds them; come back next pass.
             if (step.done || step.deleted === 0 || budget <= 0) break;
+            // Requests run between two statements (on SQLite each holds the event loop while it runs).
+            await nextTurn();
           }
         } catch (error) {
           // The database away: every other room would wait its own timeout; the next pass retries.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   createRoomHostTools,
+  emptyHostedRooms,
   PURGE_CHUNK_ROWS,
   PURGE_ROWS_PER_PASS,
 } from '../../../../src/apps/dicery/core/room-host-tools.js';
@@ -11,6 +12,24 @@ import type { RoomStore } from '../../../../src/apps/dicery/storage/room-store.j
  * each room's purge does: the pass's row budget, a room another instance holds, one that fails,
  * and the database away.
  */
+/** Counts the event loop's turns (setImmediate callbacks) until `stop`. */
+function countEventLoopTurns(): { stop(): number } {
+  let turns = 0;
+  let running = true;
+  const tick = () => {
+    if (!running) return;
+    turns += 1;
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  return {
+    stop() {
+      running = false;
+      return turns;
+    },
+  };
+}
+
 describe('purgeClosedRooms', () => {
   type Step = { deleted: number; done: boolean } | Error;
   const toolsOver = (rooms: Record<string, Step[]>) => {
@@ -50,6 +69,15 @@ describe('purgeClosedRooms', () => {
     expect(calls.map((call) => call.code)).toEqual(['A']);
   });
 
+  it('lets the event loop run between two statements (better-sqlite3 runs each synchronously)', async () => {
+    const { tools } = toolsOver({
+      BIG: Array.from({ length: 10 }, (_, i) => ({ deleted: PURGE_CHUNK_ROWS, done: i === 9 })),
+    });
+    const turns = countEventLoopTurns();
+    expect(await tools.purgeClosedRooms(100)).toBe(1);
+    expect(turns.stop()).toBeGreaterThanOrEqual(9);
+  });
+
   it('leaves a room another instance is deleting to the next pass, and keeps to its row budget', async () => {
     const chunks = Math.ceil(PURGE_ROWS_PER_PASS / PURGE_CHUNK_ROWS) + 5;
     const { tools, calls } = toolsOver({
@@ -63,5 +91,38 @@ describe('purgeClosedRooms', () => {
     const big = calls.filter((call) => call.code === 'BIG');
     expect(big.reduce((sum, call) => sum + call.maxRows, 0)).toBe(PURGE_ROWS_PER_PASS);
     expect(calls.some((call) => call.code === 'NEXT')).toBe(false);
+  });
+});
+
+describe('emptyHostedRooms (a host account’s deletion)', () => {
+  it('empties each closed room chunk by chunk, letting the event loop run between statements', async () => {
+    const steps: Record<string, { deleted: number; done: boolean }[]> = {
+      A: [
+        { deleted: PURGE_CHUNK_ROWS, done: false },
+        { deleted: PURGE_CHUNK_ROWS, done: false },
+        { deleted: 7, done: true },
+      ],
+      // Another instance's sweep holds the rows: left to the cascade, not retried for ever.
+      HELD: [{ deleted: 0, done: false }],
+      B: [{ deleted: 3, done: true }],
+    };
+    const calls: { code: string; maxRows: number }[] = [];
+    const store = {
+      listUnpurgedClosedRooms: async (host: string) => (host === 'host' ? Object.keys(steps) : []),
+      purgeClosedRoom: async (code: string, maxRows: number) => {
+        calls.push({ code, maxRows });
+        return steps[code]?.shift() ?? { deleted: 0, done: true };
+      },
+    } as Pick<RoomStore, 'listUnpurgedClosedRooms' | 'purgeClosedRoom'> as RoomStore;
+    const turns = countEventLoopTurns();
+    expect(await emptyHostedRooms(store, 'host', 1)).toBe(2 * PURGE_CHUNK_ROWS + 10);
+    expect(turns.stop()).toBeGreaterThanOrEqual(2);
+    expect(calls).toEqual([
+      { code: 'A', maxRows: PURGE_CHUNK_ROWS },
+      { code: 'A', maxRows: PURGE_CHUNK_ROWS },
+      { code: 'A', maxRows: PURGE_CHUNK_ROWS },
+      { code: 'HELD', maxRows: PURGE_CHUNK_ROWS },
+      { code: 'B', maxRows: PURGE_CHUNK_ROWS },
+    ]);
   });
 });
