@@ -92,6 +92,7 @@ import { appTables } from './storage/app-tables.js';
 import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { createClientTokenRevocationStore } from './storage/client-token-revocation-store.js';
+import { reachabilityLog } from './storage/connection-breaker.js';
 import { createLifecycleStores, type LifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest, openMigrationDatabase } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
@@ -394,12 +395,7 @@ export async function createGatehouseCore(
     onConnectionError:
       options.onConnectionError ??
       ((error) => warn('database connection lost; the pool reconnects on demand', { error: error.message })),
-    onReachabilityChange: (reachable, error) =>
-      reachable
-        ? warn('database answering again; calls go through')
-        : warn('database not answering; calls fail at once (503) until a probe reaches it', {
-            error: error?.message,
-          }),
+    onReachabilityChange: reachabilityLog(warn),
     ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
   });
   /**
@@ -882,11 +878,17 @@ export async function createGatehouseCore(
     // on the first discovery or JWKS request. Loaded lazily, an instance that started shortly
     // before a database outage answered those two 503 throughout it, though once loaded they need
     // no database (operator red-team 2026-12h F4). One that never made any still creates none.
+    // A failure here is not start-up's: keys that no longer open (SECRET_KEY changed without
+    // SECRET_KEY_PREVIOUS) fail the routes that need them, as before, not every route.
     if (
       accessKeyring.algorithm === 'HS256' &&
       (await createSigningKeyStore(database.db).listKeys('ES256')).length > 0
     ) {
-      await idTokenKeys();
+      await idTokenKeys().catch((error: unknown) =>
+        warn('ID-token keys not loaded at start-up; trying again when first needed', {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
     }
     const oauthGrants = createOAuthGrantStore(database.db);
     const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, counters, clock };

@@ -203,6 +203,14 @@ export async function installMetrics(
     },
   });
   new prom.Gauge({
+    name: 'gatehouse_database_unreachable',
+    help: 'PostgreSQL: 1 while calls fail at once because the server stopped answering (the pool breaker), else 0.',
+    registers,
+    collect() {
+      this.set(gatehouse.database.poolStats().unreachable === true ? 1 : 0);
+    },
+  });
+  new prom.Gauge({
     name: 'gatehouse_database_connections_max',
     help: 'Most database connections the pool opens.',
     registers,

@@ -60,12 +60,20 @@ export function createConnectionBreaker(options: ConnectionBreakerOptions): Conn
   let timer: ReturnType<typeof setTimeout> | undefined;
   let disposed = false;
 
+  const tell = (reachable: boolean, error?: Error) => {
+    try {
+      options.onChange?.(reachable, error);
+    } catch {
+      // A logging listener's failure is not the database's.
+    }
+  };
+
   const close = () => {
     if (failure === undefined) return;
     failure = undefined;
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    options.onChange?.(true);
+    tell(true);
   };
 
   const scheduleProbe = () => {
@@ -95,8 +103,10 @@ export function createConnectionBreaker(options: ConnectionBreakerOptions): Conn
       const opening = failure === undefined;
       failure = error;
       if (!opening) return;
-      options.onChange?.(false, error);
+      // The probe first: a listener that throws must neither leave the breaker open for good nor
+      // replace the caller's error.
       scheduleProbe();
+      tell(false, error);
     },
     answered: close,
     get unreachable() {
@@ -108,5 +118,71 @@ export function createConnectionBreaker(options: ConnectionBreakerOptions): Conn
       timer = undefined;
       failure = undefined;
     },
+  };
+}
+
+/** Where {@link reachabilityLog} writes: the core's warning function. */
+export type ReachabilityWarn = (message: string, detail?: Record<string, unknown>) => void;
+
+/**
+ * A listener for the breaker's changes that logs them through `warn`, one "not answering" line
+ * and one "answering again" line per `everyMs` at most. In a partial outage (new connections
+ * refused while pooled ones still answer) the breaker opens on a failed connect and closes on the
+ * next answer, request after request; each change logged would flood the log. An "answering
+ * again" that falls within `everyMs` of the last "not answering" line is held until then, and
+ * written only if the database still answers; it says how many times the breaker opened
+ * meanwhile and since when calls have gone through.
+ */
+export function reachabilityLog(
+  warn: ReachabilityWarn,
+  options: { everyMs?: number; clock?: () => number } = {},
+): (reachable: boolean, error?: Error) => void {
+  const everyMs = options.everyMs ?? 10_000;
+  const clock = options.clock ?? Date.now;
+  let reachable = true;
+  let loggedDown = false;
+  let downLoggedAt = Number.NEGATIVE_INFINITY;
+  let openings = 0;
+  let reachableSince = 0;
+  let held: ReturnType<typeof setTimeout> | undefined;
+
+  const logUp = () => {
+    loggedDown = false;
+    warn('database answering again; calls go through', {
+      since: new Date(reachableSince).toISOString(),
+      ...(openings > 1 ? { timesNotAnswering: openings } : {}),
+    });
+    openings = 0;
+  };
+
+  return (nowReachable, error) => {
+    reachable = nowReachable;
+    const now = clock();
+    if (!nowReachable) {
+      openings += 1;
+      if (loggedDown) return;
+      loggedDown = true;
+      downLoggedAt = now;
+      openings = 1;
+      warn('database not answering; calls fail at once (503) until a probe reaches it', {
+        error: error?.message,
+      });
+      return;
+    }
+    reachableSince = now;
+    if (!loggedDown) return;
+    if (now - downLoggedAt >= everyMs) {
+      logUp();
+      return;
+    }
+    if (held !== undefined) return;
+    held = setTimeout(
+      () => {
+        held = undefined;
+        if (reachable && loggedDown) logUp();
+      },
+      downLoggedAt + everyMs - now,
+    );
+    held.unref?.();
   };
 }

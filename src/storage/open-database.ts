@@ -66,6 +66,11 @@ export interface DatabasePoolStats {
   idle: number;
   /** Callers waiting for a connection (PostgreSQL; always 0 for SQLite). */
   waiting: number;
+  /**
+   * PostgreSQL: true while calls fail at once because the server stopped answering (see
+   * `connection-breaker.ts`). Absent for SQLite.
+   */
+  unreachable?: boolean;
 }
 
 const INT8_OID = 20;
@@ -188,7 +193,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     };
   }
   const pgModule = loadPg();
-  const pool = new pgModule.Pool({
+  const connectionOptions = {
     connectionString: url,
     max: POSTGRES_POOL_SIZE,
     // Issue 9: nothing may wait forever on the database. Connecting (or waiting for a free pooled
@@ -213,7 +218,8 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
           ? (value: string) => Number(value)
           : pgModule.types.getTypeParser(oid, format)) as never,
     },
-  });
+  } satisfies pg.PoolConfig;
+  const pool = new pgModule.Pool(connectionOptions);
   // An idle pooled connection that dies (pg_terminate_backend, server restart) is reported here and
   // removed by the pool; one that dies while checked out (between two queries of a transaction)
   // emits on the client, which has no pool listener then. Unhandled, either would exit the process.
@@ -221,9 +227,10 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   pool.on('connect', (client) => {
     client.on('error', (error) => onConnectionError(error));
   });
+  const probe = createProbe(() => new pgModule.Client(connectionOptions));
   const breaker = createConnectionBreaker({
     retryMs: UNREACHABLE_PROBE_INTERVAL_MS,
-    probe: () => probeServer(pool),
+    probe: probe.run,
     ...(options.onReachabilityChange === undefined ? {} : { onChange: options.onReachabilityChange }),
   });
   const db = new Kysely<Schema>({
@@ -236,6 +243,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
     transaction: (work) => db.transaction().execute(work),
     close: () => {
       breaker.dispose();
+      probe.abort();
       return db.destroy();
     },
     poolStats: () => ({
@@ -243,6 +251,7 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
       open: pool.totalCount,
       idle: pool.idleCount,
       waiting: pool.waitingCount,
+      unreachable: breaker.unreachable,
     }),
   };
 }
@@ -280,26 +289,42 @@ function connectGotNoAnswer(error: unknown): error is Error {
 }
 
 /**
- * The breaker's probe: one `select 1` on a pooled connection (new or idle), bounded by the pool's
- * connect timeout and the client-side query timeout. A connection whose probe got no answer is
- * destroyed, not pooled again, as {@link GuardedClient} does.
+ * The breaker's probe: a connection of its own (never one of the pool's, which may be the frozen
+ * ones, and never a pool slot) that connects and asks `select 1`, bounded by the connect timeout
+ * and the client-side query timeout. The server counts as reached when it answered, and also on
+ * any failure that is not a lost, refused or timed-out connection (a TLS or authentication error
+ * after a restart): calls then go through and fail with that error, where an operator sees it,
+ * instead of "not answering" for as long as it lasts. `abort` ends a probe under way (the pool is
+ * closing: shutdown must not wait up to a connect timeout for it).
  */
-async function probeServer(pool: pg.Pool): Promise<boolean> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    return answeredByServer(error);
-  }
-  try {
-    await client.query('select 1');
-    client.release();
-    return true;
-  } catch (error) {
-    const answered = answeredByServer(error);
-    client.release(answered ? undefined : (error as Error));
-    return answered;
-  }
+function createProbe(newClient: () => pg.Client): { run(): Promise<boolean>; abort(): void } {
+  let current: pg.Client | undefined;
+  const destroy = (client: pg.Client) => {
+    // pg's end() on a connection the server never answered waits for it; the socket goes at once.
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  };
+  return {
+    async run() {
+      const client = newClient();
+      current = client;
+      // A probe connection lost later must not become an unhandled 'error' (a process exit).
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        await client.query('select 1');
+        return true;
+      } catch (error) {
+        return answeredByServer(error) || !isDatabaseUnavailable(error);
+      } finally {
+        if (current === client) current = undefined;
+        destroy(client);
+      }
+    },
+    abort() {
+      if (current !== undefined) destroy(current);
+      current = undefined;
+    },
+  };
 }
 
 /**
@@ -406,7 +431,7 @@ const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|FULL|IOERR|READONLY)(_[A-Z_]+)?$/;
 
 /** Messages node-postgres and better-sqlite3 use for a lost, refused or timed-out connection. */
 const UNAVAILABLE_MESSAGES =
-  /timeout exceeded when trying to connect|Query read timeout|Connection terminated|connection timeout|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end|The database connection is not open|driver has already been destroyed/i;
+  /timeout exceeded when trying to connect|^timeout expired$|Query read timeout|Connection terminated|connection timeout|Client has encountered a connection error|Client was closed|Cannot use a pool after calling end|The database connection is not open|driver has already been destroyed/i;
 
 /** Node socket error codes of a server that is down, unreachable or gone mid-call. */
 const NETWORK_CODES = new Set([

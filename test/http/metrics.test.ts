@@ -206,6 +206,7 @@ describe('metrics', () => {
       expect(sample(text, 'gatehouse_database_connections_max')).toBe(1);
       expect(sample(text, 'gatehouse_database_connections{state="waiting"}')).toBe(0);
       expect(sample(text, 'gatehouse_database_connections{state="idle"}')).toBe(1);
+      expect(sample(text, 'gatehouse_database_unreachable')).toBe(0);
       // No Redis here: no reconnects, no cross-instance messages.
       expect(sample(text, 'gatehouse_redis_reconnects_total')).toBe(0);
       expect(sample(text, 'gatehouse_bus_messages_total')).toBe(0);

@@ -56,8 +56,8 @@ describe.skipIf(!onPostgres)('discovery and JWKS while PostgreSQL is frozen (HS2
       app = await buildTestServer({
         databaseUrl: throughProxy.toString(),
         secretKey,
-        databaseConnectTimeoutMs: 300,
-        databaseStatementTimeoutMs: 300,
+        databaseConnectTimeoutMs: 1000,
+        databaseStatementTimeoutMs: 1000,
         publicUrl: PUBLIC_URL,
         issuer: PUBLIC_URL,
       });
@@ -71,6 +71,24 @@ describe.skipIf(!onPostgres)('discovery and JWKS while PostgreSQL is frozen (HS2
     } finally {
       proxy.thaw();
       await app?.close();
+    }
+  });
+  it('an instance whose ID-token keys do not open (SECRET_KEY changed) still starts', async () => {
+    const warnings: string[] = [];
+    const app = await buildTestServer(
+      { databaseUrl: url, publicUrl: PUBLIC_URL, issuer: PUBLIC_URL },
+      { onWarning: (message) => warnings.push(message) },
+    );
+    try {
+      expect(warnings).toContainEqual(expect.stringMatching(/^ID-token keys not loaded at start-up/));
+      const registered = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: `keys.${process.pid}@example.com`, password: 'correct horse battery' },
+      });
+      expect(registered.statusCode, registered.body).toBe(201);
+    } finally {
+      await app.close();
     }
   });
 });

@@ -1,5 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createConnectionBreaker, DatabaseUnreachableError } from '../../src/storage/connection-breaker.js';
+import {
+  createConnectionBreaker,
+  DatabaseUnreachableError,
+  reachabilityLog,
+} from '../../src/storage/connection-breaker.js';
 import { isDatabaseUnavailable } from '../../src/storage/open-database.js';
 
 /** A probe whose answers the test gives one at a time. */
@@ -119,5 +123,78 @@ describe('createConnectionBreaker', () => {
     expect(breaker.unreachable).toBe(false);
     await vi.advanceTimersByTimeAsync(1000);
     expect(probes).toBe(1);
+  });
+
+  it('a listener that throws neither stops the probes nor replaces the caller’s error', async () => {
+    const script = scriptedProbe();
+    const breaker = createConnectionBreaker({
+      retryMs: 100,
+      probe: script.probe,
+      onChange: () => {
+        throw new Error('logger broke');
+      },
+    });
+    expect(() => breaker.noAnswer(timeout())).not.toThrow();
+    expect(() => breaker.check()).toThrow(DatabaseUnreachableError);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(script.calls()).toBe(1);
+    script.answer(true);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(breaker.unreachable).toBe(false);
+  });
+});
+
+describe('reachabilityLog', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('logs one "not answering" and one "answering again" per interval however often it flips', async () => {
+    const lines: [string, Record<string, unknown> | undefined][] = [];
+    const log = reachabilityLog((message, detail) => lines.push([message, detail]), {
+      everyMs: 10_000,
+      clock: Date.now,
+    });
+    const start = Date.now();
+    log(false, timeout());
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.[0]).toMatch(/^database not answering/);
+    expect(lines[0]?.[1]).toEqual({ error: 'Query read timeout' });
+    // A partial outage: closed by an answer, opened by the next failed connect, forty times.
+    for (let i = 0; i < 40; i += 1) {
+      await vi.advanceTimersByTimeAsync(100);
+      log(true);
+      await vi.advanceTimersByTimeAsync(100);
+      log(false, timeout());
+    }
+    expect(lines).toHaveLength(1);
+    // It answers again, for good: said once the interval since the last line has passed.
+    await vi.advanceTimersByTimeAsync(100);
+    log(true);
+    const upAt = Date.now();
+    expect(lines).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(start + 10_000 - Date.now());
+    expect(lines).toHaveLength(2);
+    expect(lines[1]?.[0]).toMatch(/^database answering again/);
+    expect(lines[1]?.[1]).toEqual({ since: new Date(upAt).toISOString(), timesNotAnswering: 41 });
+  });
+
+  it('holds back an "answering again" that is undone before it is due', async () => {
+    const lines: string[] = [];
+    const log = reachabilityLog((message) => lines.push(message), { everyMs: 10_000 });
+    log(false, timeout());
+    await vi.advanceTimersByTimeAsync(1000);
+    log(true);
+    await vi.advanceTimersByTimeAsync(1000);
+    log(false, timeout());
+    await vi.advanceTimersByTimeAsync(20_000);
+    // Still not answering: the log's last word stays "not answering".
+    expect(lines).toHaveLength(1);
+    log(true);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/^database answering again/);
   });
 });

@@ -189,16 +189,104 @@ describe.skipIf(!process.env.DATABASE_URL?.startsWith('postgres'))(
         const second = await failure(sql`select 1`.execute(database.db));
         expect(second).toBeInstanceOf(DatabaseUnreachableError);
         expect(isDatabaseUnavailable(second)).toBe(true);
+        // What the metric gatehouse_database_unreachable reads.
+        expect(database.poolStats().unreachable).toBe(true);
         // Refused before a connection was even tried (without the breaker: a new connect, then
         // its 300 ms timeout).
         expect(proxy.accepted()).toBe(acceptedBefore);
         proxy.thaw();
         await reachableAgain;
         expect(changes).toEqual([false, true]);
+        expect(database.poolStats().unreachable).toBe(false);
         expect((await sql<{ one: number }>`select 1 as one`.execute(database.db)).rows).toEqual([{ one: 1 }]);
       } finally {
         proxy.thaw();
         await database.close();
+      }
+    });
+
+    it('a server that answers the probe with an error of its setup (TLS refused) lets calls through to show it', {
+      timeout: 15_000,
+    }, async () => {
+      // sslmode=require against a server without TLS: every connect fails, but not for want of an answer.
+      const url = new URL(String(process.env.DATABASE_URL));
+      url.hostname = '127.0.0.1';
+      url.port = String(proxy.port);
+      url.searchParams.set('sslmode', 'require');
+      const changes: boolean[] = [];
+      const database = openDatabase(url.toString(), {
+        connectTimeoutMs: 300,
+        statementTimeoutMs: 300,
+        onReachabilityChange: (reachable) => changes.push(reachable),
+      });
+      try {
+        proxy.freeze();
+        expect(isDatabaseUnavailable(await failure(sql`select 1`.execute(database.db)))).toBe(true);
+        expect(changes).toEqual([false]);
+        proxy.thaw();
+        const deadline = Date.now() + 5000;
+        while (changes.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(changes).toEqual([false, true]);
+        const error = await failure(sql`select 1`.execute(database.db));
+        expect(error).not.toBeInstanceOf(DatabaseUnreachableError);
+        expect(String(error)).toMatch(/SSL/);
+      } finally {
+        proxy.thaw();
+        await database.close();
+      }
+    });
+
+    it('close ends a probe under way at once (shutdown does not wait for its connect timeout)', {
+      timeout: 15_000,
+    }, async () => {
+      const database = openThroughProxy({ connectTimeoutMs: 10_000, statementTimeoutMs: 300 });
+      await sql`select 1`.execute(database.db);
+      proxy.freeze();
+      try {
+        // The pooled connection's query times out (1.3 s), which opens the breaker; 250 ms later
+        // its probe connects through the frozen proxy and waits.
+        await failure(sql`select 1`.execute(database.db));
+        const before = proxy.accepted();
+        const deadline = Date.now() + 3000;
+        while (proxy.accepted() === before && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        expect(proxy.accepted()).toBe(before + 1);
+        await database.close();
+        await new Promise((r) => setTimeout(r, 200));
+        expect(proxy.open()).toBe(0);
+      } finally {
+        proxy.thaw();
+        await database.close().catch(() => {});
+      }
+    });
+
+    it('an outage the server itself reports (too many connections, 53300) does not open it: the server answered', async () => {
+      const admin = openDatabase(String(process.env.DATABASE_URL));
+      const role = `gh_breaker_${process.pid}`;
+      await sql.raw(`create role ${role} login connection limit 0`).execute(admin.db);
+      const changes: boolean[] = [];
+      const url = new URL(String(process.env.DATABASE_URL));
+      url.hostname = '127.0.0.1';
+      url.port = String(proxy.port);
+      url.username = role;
+      const database = openDatabase(url.toString(), {
+        connectTimeoutMs: 1000,
+        onReachabilityChange: (reachable) => changes.push(reachable),
+      });
+      try {
+        const first = await failure(sql`select 1`.execute(database.db));
+        expect(first).toMatchObject({ code: '53300' });
+        expect(isDatabaseUnavailable(first)).toBe(true);
+        const before = proxy.accepted();
+        const second = await failure(sql`select 1`.execute(database.db));
+        expect(second).toMatchObject({ code: '53300' });
+        // Tried again (not refused before connecting), and never reported as not answering.
+        expect(proxy.accepted()).toBe(before + 1);
+        expect(changes).toEqual([]);
+      } finally {
+        await database.close();
+        await sql.raw(`drop role if exists ${role}`).execute(admin.db);
+        await admin.close();
       }
     });
 
@@ -221,13 +309,13 @@ describe.skipIf(!process.env.DATABASE_URL?.startsWith('postgres'))(
     it('a wait for a free connection of a busy pool that times out is load, not an outage', async () => {
       const changes: boolean[] = [];
       const database = openThroughProxy({
-        connectTimeoutMs: 200,
+        connectTimeoutMs: 1000,
         statementTimeoutMs: 5000,
         onReachabilityChange: (reachable) => changes.push(reachable),
       });
       try {
-        // Ten connections (the pool's size) busy for 0.6 s; the eleventh call waits 200 ms for one.
-        const busy = Array.from({ length: 10 }, () => sql`select pg_sleep(0.6)`.execute(database.db));
+        // Ten connections (the pool's size) busy for 2.5 s; the eleventh call waits 1 s for one.
+        const busy = Array.from({ length: 10 }, () => sql`select pg_sleep(2.5)`.execute(database.db));
         const waited = await failure(sql`select 1`.execute(database.db));
         expect(String(waited)).toMatch(/timeout exceeded when trying to connect/);
         await Promise.all(busy);

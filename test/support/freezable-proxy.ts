@@ -6,6 +6,8 @@ export interface FreezableProxy {
   port: number;
   /** Connections accepted so far (each new connect attempt through the proxy counts). */
   accepted(): number;
+  /** Connections open through the proxy now. */
+  open(): number;
   /**
    * Stops passing bytes either way, and leaves new connections accepted but unanswered: what a
    * client sees of a server under SIGSTOP or behind a partition (the kernel still completes the
@@ -56,6 +58,7 @@ export function startFreezableProxy(targetPort: number): Promise<FreezableProxy>
       resolve({
         port,
         accepted: () => accepted,
+        open: () => pairs.size,
         freeze() {
           frozen = true;
         },
