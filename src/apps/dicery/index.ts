@@ -121,6 +121,7 @@ export async function createDicery(
     maxPlayersPerNetwork: config.maxPlayersPerRoomPerNetwork,
     maxOpenRoomsPerHost: config.maxOpenRoomsPerHost,
     seatTtlSeconds: config.roomSeatTtl,
+    maxEventsPerRoom: config.roomMaxEvents,
   });
   const roomTokens = createRoomTokens({
     tokens: gatehouse.appTokens,
@@ -130,6 +131,7 @@ export async function createDicery(
   const change = createRoomChange({
     transaction,
     bus: roomBus,
+    maxEventsPerRoom: config.roomMaxEvents,
     onPublishError: (error, event) =>
       onWarning(
         `Room event ${event.type} #${event.id} was stored but not published: ${error instanceof Error ? error.message : String(error)}`,

@@ -169,6 +169,20 @@ export const dicerySettings = defineAppSettings({
         'event streams opened per client IP (IPv6: per /64, and 4× this per /48) per minute, across players, spectators ' +
         'and rooms; beyond it 429 `TOO_MANY_REQUESTS`',
     }),
+    roomMaxEvents: integerSetting({
+      env: 'ROOM_MAX_EVENTS',
+      minimum: 100,
+      maximum: 100_000_000,
+      // Rolls are rate limited per player and per address, but a room in use had no bound on what
+      // it held (red-team 2026-12g D6): at 300 rolls a minute from one address, ≈ 860 000 rows a
+      // day (event and log entry), all of it replayed, exported and deleted with the room. A long
+      // campaign (five players, a roll every ten seconds, four hours a week) writes ≈ 370 000 a year.
+      default: 100_000,
+      description:
+        'events one room holds at most (rolls, joins, host changes); past it rolls, joins and host changes answer 409 ' +
+        '`ROOM_EVENT_LIMIT` (the host closes the room and opens a new one), while leaving, kicks, reveals and closing ' +
+        'still work',
+    }),
     roomMaxReplayEvents: integerSetting({
       env: 'ROOM_MAX_REPLAY_EVENTS',
       minimum: 1,

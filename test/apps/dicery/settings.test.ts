@@ -51,6 +51,7 @@ describe("Dicery's settings, registered through the public API (issue 16)", () =
       MAX_STREAMS_TOTAL: ['maxStreamsTotal', 5000],
       ROOM_STREAM_OPENS_PER_MINUTE: ['roomStreamOpensPerMinute', 30],
       ROOM_STREAM_OPENS_PER_MINUTE_PER_IP: ['roomStreamOpensPerMinutePerIp', 120],
+      ROOM_MAX_EVENTS: ['roomMaxEvents', 100_000],
       ROOM_MAX_REPLAY_EVENTS: ['roomMaxReplayEvents', 1000],
       ROOM_MAX_REPLAY_BYTES: ['roomMaxReplayBytes', 1024 * 1024],
       ROOM_READS_PER_MINUTE: ['roomReadsPerMinute', 120],

@@ -37,13 +37,40 @@ export type RoomChange = <T>(
   work: (store: RoomStore, emit: Emit, unit: RoomUnit) => Promise<T>,
 ) => Promise<T>;
 
+/**
+ * Events a room appends past `ROOM_MAX_EVENTS` all the same: closing, leaving (a kick, an expired
+ * seat) and revealing a hidden roll must keep working in a full room, and each is bounded without
+ * the cap (one close, one leave per player present, one reveal per hidden roll).
+ */
+const APPENDED_PAST_LIMIT: ReadonlySet<RoomEventType> = new Set([
+  'room_closed',
+  'player_left',
+  'roll_revealed',
+]);
+
+/** `ROOM_EVENT_LIMIT`: the room holds `maxEvents` events, and this one is not exempt. */
+export function roomEventLimit(maxEvents: number): GatehouseError<DiceryErrorCode> {
+  return new GatehouseError<DiceryErrorCode>(
+    'ROOM_EVENT_LIMIT',
+    `This room has reached its limit of ${maxEvents} events: no more rolls or joins. The host can close it and open a new one.`,
+  );
+}
+
 /** Builds the {@link RoomChange} shared by the room service and the host tools. */
 export function createRoomChange(options: {
   transaction: RoomTransaction;
   bus: RoomBus;
   onPublishError: (error: unknown, event: RoomEvent) => void;
+  /**
+   * Events one room holds at most (`ROOM_MAX_EVENTS`): an append past it throws `ROOM_EVENT_LIMIT`
+   * and the change rolls back, except for {@link APPENDED_PAST_LIMIT}. Without it a room in use
+   * grew for as long as it lived (red-team 2026-12g D6): its log, its replay and its deletion with
+   * it. @default no limit
+   */
+  maxEventsPerRoom?: number;
 }): RoomChange {
   const { transaction, bus, onPublishError } = options;
+  const maxEvents = options.maxEventsPerRoom ?? Number.POSITIVE_INFINITY;
   return async (work) => {
     let events: RoomEvent[] = [];
     const result = await transaction((store, unit) => {
@@ -52,6 +79,9 @@ export function createRoomChange(options: {
         const stored = await store.appendEvent(code, type, JSON.stringify(data), now);
         // Closed by a concurrent change since it was read: nothing may follow `room_closed`.
         if (stored === undefined) throw roomNotFound();
+        // The sequence number is the room's event count (gap-free, handed out under the room's
+        // row lock): one past the limit rolls the whole change back, its number included.
+        if (stored.id > maxEvents && !APPENDED_PAST_LIMIT.has(type)) throw roomEventLimit(maxEvents);
         // TypeScript cannot correlate `type` and `data` through the generic; `data` is typed by `T`.
         const event = { id: stored.id, room: code, type, data, at: new Date(now).toISOString() } as RoomEvent;
         events.push(event);

@@ -122,6 +122,11 @@ export interface RoomServiceOptions {
    */
   seatTtlSeconds?: number;
   /**
+   * Events one room holds at most (`ROOM_MAX_EVENTS`); past it rolls and joins throw
+   * `ROOM_EVENT_LIMIT` (see `createRoomChange`). @default no limit
+   */
+  maxEventsPerRoom?: number;
+  /**
    * Seconds a claim code lasts.
    * @default 600
    */
@@ -428,7 +433,12 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
     return player;
   }
 
-  const change = createRoomChange({ transaction, bus, onPublishError });
+  const change = createRoomChange({
+    transaction,
+    bus,
+    onPublishError,
+    ...(options.maxEventsPerRoom === undefined ? {} : { maxEventsPerRoom: options.maxEventsPerRoom }),
+  });
 
   function removePlayer(rawCode: string, playerId: string, reason: 'left' | 'kicked', hostUserId?: string) {
     return change(async (store, emit) => {

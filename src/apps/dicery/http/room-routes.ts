@@ -96,6 +96,7 @@ const JOIN_DESCRIPTION = `Joins an open room as a player; no account needed. A r
 \`MAX_PLAYERS_PER_ROOM\` present players: beyond it, 409 \`ROOM_FULL\` until one leaves or is removed; and at most
 \`MAX_PLAYERS_PER_ROOM_PER_NETWORK\` from one client network (an IPv4 address or IPv6 /48): beyond it, 409
 \`TOO_MANY_PLAYERS_FROM_NETWORK\`, so whoever has the code cannot fill the room from one address.
+A room that holds \`ROOM_MAX_EVENTS\` events takes no more players: 409 \`ROOM_EVENT_LIMIT\`.
 Names are unique per room ignoring case, width, spaces and look-alike letters (the UTS #39 confusable skeleton:
 \`Аlice\` with a Cyrillic А is \`Alice\`), 409 \`PLAYER_NAME_TAKEN\`; \`Host\`, \`GM\`, \`Admin\`, \`Server\` and
 similar names are reserved, 400 \`VALIDATION_FAILED\`.
@@ -525,7 +526,9 @@ export function registerRoomRoutes(
           '1000 sides, 20 terms, 128 characters. A syntax error or a limit answers 422 ' +
           '`INVALID_DICE_NOTATION` with `position`, the 0-based offset of the problem in `notation`.\n\n' +
           'Rolls are limited per minute per player (`ROOM_ROLLS_PER_MINUTE`) and per client IP ' +
-          '(`ROOM_ROLLS_PER_MINUTE_PER_IP`): beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`.',
+          '(`ROOM_ROLLS_PER_MINUTE_PER_IP`): beyond either, 429 `TOO_MANY_REQUESTS` with `Retry-After`. ' +
+          'A room holds at most `ROOM_MAX_EVENTS` events: past it, 409 `ROOM_EVENT_LIMIT` (the host closes the ' +
+          'room and opens a new one).',
         params: CodeParams,
         headers: CsrfHeaders,
         body: Type.Object(

@@ -1371,3 +1371,70 @@ describe('Dicery room routes: roll results are bounded in size', () => {
     expect(snapshot.body.length).toBeLessThanOrEqual(MAX_SNAPSHOT_BYTES);
   });
 });
+
+describe.each(engines)('ROOM_MAX_EVENTS: what one room holds ($name)', ({ name }) => {
+  // Rolls are rate limited per player and per address, but a room in use grew for as long as it
+  // lived (red-team 2026-12g D6): its log, its replay, its export and its deletion with it.
+  it('refuses rolls, joins and host changes past it with 409 ROOM_EVENT_LIMIT, even when they race; leaving and closing still work', async () => {
+    const database = await createTestDatabaseUrl(name);
+    const app = await buildTestServer({
+      databaseUrl: database.url,
+      roomMaxEvents: 100,
+      roomRollsPerMinute: 10_000,
+      roomRollsPerMinutePerIp: 10_000,
+      roomJoinsPerMinute: 1000,
+    });
+    try {
+      const host = await signIn(app, 'user');
+      const room = await createRoom(app, host);
+      const alice = await joinAsBot(app, room.code, 'Alice');
+      const bob = await joinAsBot(app, room.code, 'Bob');
+      const roll = (player: JoinedPlayer) =>
+        app.inject({
+          method: 'POST',
+          url: `/rooms/${room.code}/rolls`,
+          headers: player.headers,
+          payload: { notation: '1d6' },
+        });
+      // Events 1–2 are the joins; 96 rolls bring the room to 98, then ten race for the last two.
+      for (let i = 0; i < 96; i += 1) expect((await roll(alice)).statusCode).toBe(201);
+      const racing = await Promise.all(Array.from({ length: 10 }, (_, i) => roll(i % 2 === 0 ? alice : bob)));
+      const statuses = racing.map((answer) => answer.statusCode);
+      expect(statuses.filter((status) => status === 201)).toHaveLength(2);
+      expect(statuses.filter((status) => status === 409)).toHaveLength(8);
+      const refused = racing.find((answer) => answer.statusCode === 409);
+      expect(refused?.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused?.json()).toMatchObject({ code: 'ROOM_EVENT_LIMIT', status: 409 });
+      const join = await app.inject({
+        method: 'POST',
+        url: `/rooms/${room.code}/join`,
+        payload: { player: 'Carol', transport: 'bearer' },
+      });
+      expect(join.statusCode).toBe(409);
+      expect(join.json()).toMatchObject({ code: 'ROOM_EVENT_LIMIT' });
+      const rename = await app.inject({
+        method: 'PATCH',
+        url: `/rooms/${room.code}`,
+        headers: host.headers,
+        payload: { name: 'Renamed' },
+      });
+      expect(rename.statusCode).toBe(409);
+      // Refused changes rolled back whole: no number was used, no player added, no rename.
+      const snapshot = await app.dicery.rooms.snapshot(room.code);
+      expect(snapshot.lastEventId).toBe(100);
+      expect(snapshot.players.map((player) => player.name).sort()).toEqual(['Alice', 'Bob']);
+      // What stays possible in a full room: leaving, then closing.
+      expect(
+        (await app.inject({ method: 'DELETE', url: `/rooms/${room.code}/players/me`, headers: bob.headers }))
+          .statusCode,
+      ).toBe(204);
+      expect(
+        (await app.inject({ method: 'DELETE', url: `/rooms/${room.code}`, headers: host.headers }))
+          .statusCode,
+      ).toBe(204);
+    } finally {
+      await app.close();
+      await database.drop();
+    }
+  });
+});
