@@ -414,11 +414,14 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       // Trust comes only after every factor (issue 13): a token issued before the account's
       // authenticator app was confirmed is a reward for the password alone, and a thief who signed
       // in before the owner turned the app on would keep a lane of guesses per token (password
-      // and codes) besides the account's (red-team 2026-12e MFA #2). Tokens carry whole seconds.
+      // and codes) besides the account's (red-team 2026-12e MFA #2). Tokens carry whole seconds, so
+      // one issued in the second of the confirmation is not trusted either: it may come before it
+      // (red-team 2026-12h M4). An owner's sign-in in that same second, after it, loses nothing but
+      // the token's lane, until the next sign-in's token.
       if (device !== undefined && user !== undefined) {
         factorRead = { confirmedAt: await deps.secondFactor.confirmedAt(user.id) };
         const { confirmedAt } = factorRead;
-        if (confirmedAt !== undefined && device.issuedAt < Math.floor(confirmedAt / 1000) * 1000)
+        if (confirmedAt !== undefined && device.issuedAt <= Math.floor(confirmedAt / 1000) * 1000)
           device = undefined;
       }
       if (device !== undefined && user !== undefined) {

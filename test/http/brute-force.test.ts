@@ -321,6 +321,21 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     expect((await grant(app, user.email, PASSWORD, { device: after })).json().error).toBe('mfa_required');
   });
 
+  // Red-team 2026-12h M4: tokens carry whole seconds, and one issued in the very second the app was
+  // confirmed (before it, by a thief with the password) stayed trusted.
+  it('a device token issued in the same second as the confirmation is not trusted either', async () => {
+    const clock = createTestClock(Math.floor(Date.now() / 1000) * 1000 + 100);
+    app = await build({ loginMaxFailuresPerAccount: 3 }, clock);
+    const user = await createUser(app, { verified: true });
+    const { access_token: token } = await login(app, user.email);
+    const sameSecond = await trustedDevice(app, user.email);
+    await enrolTotpAs(app, token, clock());
+    clock.advance(30_000);
+    await guessFromMany(app, user.email, 3, 61);
+    expect((await grant(app, user.email, PASSWORD)).statusCode).toBe(429);
+    expect((await grant(app, user.email, PASSWORD, { device: sameSecond })).statusCode).toBe(429);
+  });
+
   it('lets exactly the limit of a parallel burst of wrong guesses reach the password check', async () => {
     app = await build({ loginMaxFailuresPerAccount: 5 });
     const user = await createUser(app);
