@@ -61,10 +61,23 @@ export interface RedisEventBusOptions {
   /**
    * Called after the bus re-subscribed to Redis (not after the first subscription): events
    * published by other instances while it was away are lost (pub/sub is at-most-once), so what
-   * they would have evicted must be re-read.
+   * they would have evicted must be re-read. Also called when another instance says that events it
+   * published did not reach Redis (see {@link PUBLISHES_LOST}): the same loss, seen from its side.
    */
   onResubscribed?: () => void;
 }
+
+/**
+ * The frame an instance sends once Redis takes its publishes again after one failed: the events it
+ * delivered only locally meanwhile (a `user_changed`, an `oauth_client_removed`) never reached the
+ * others, whose subscriptions never dropped, so nothing else would tell them (operator red-team
+ * 2026-12h F3). Receivers re-read their caches as after a re-subscribe. Not a {@link GatehouseEvent}:
+ * it never reaches subscribers; an older instance skips it as an unknown type.
+ */
+export const PUBLISHES_LOST = 'publishes_lost';
+
+/** Milliseconds between tries of the {@link PUBLISHES_LOST} frame while Redis still refuses it. */
+export const PUBLISHES_LOST_RETRY_MS = 1000;
 
 /**
  * An {@link EventBus} over Redis pub/sub. Local subscribers get an event synchronously on
@@ -99,6 +112,7 @@ export async function createRedisEventBus(
     name: CHANNEL,
     schema: eventFrameSchema,
     deliver: (message) => {
+      if (message.type === PUBLISHES_LOST) return void options.onResubscribed?.();
       if (Check(gatehouseEventSchema, message)) return void local.publish(asEvent(message));
       if (KNOWN_TYPES.has(message.type)) {
         note(
@@ -119,15 +133,31 @@ export async function createRedisEventBus(
     warn,
     ...(options.onResubscribed === undefined ? {} : { onResubscribed: options.onResubscribed }),
   });
+  // One pending announcement at most, retried on a timer (one try in flight at a time) until Redis
+  // takes it: a flag and a timer, however many publishes failed meanwhile.
+  let lossTimer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+  const announceLoss = () => {
+    if (lossTimer !== undefined || closed) return;
+    lossTimer = setTimeout(() => {
+      void channel.publish({ type: PUBLISHES_LOST }).then((sent) => {
+        lossTimer = undefined;
+        if (!sent) announceLoss();
+      });
+    }, PUBLISHES_LOST_RETRY_MS);
+    lossTimer.unref?.();
+  };
   // Wait for SUBSCRIBE so no early message is missed, but never past a failed first attempt.
   await Promise.race([channel.subscribed, connections.firstAttemptFailed()]);
   return {
     async publish(event) {
       await local.publish(event);
-      await channel.publish(event);
+      if (!(await channel.publish(event))) announceLoss();
     },
     subscribe: (handler) => local.subscribe(handler),
     async close() {
+      closed = true;
+      if (lossTimer !== undefined) clearTimeout(lossTimer);
       channel.close();
       await local.close();
       if (owned) await connections.close();

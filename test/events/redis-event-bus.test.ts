@@ -6,6 +6,7 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login, postToken } from '../support/accounts.js';
 import { createTestDatabaseUrl } from '../support/databases.js';
+import { startFreezableProxy } from '../support/freezable-proxy.js';
 
 const { REDIS_URL, DATABASE_URL } = process.env;
 
@@ -23,6 +24,43 @@ describe.runIf(REDIS_URL)('Redis event bus', () => {
     expect(seenA).toEqual(['u-42']);
     await a.close();
     await b.close();
+  });
+
+  // Operator red-team 2026-12h F3: an instance whose own connection to Redis failed delivered its
+  // events locally only; the others, whose subscriptions never dropped, were never told.
+  it('an instance whose publish failed tells the others once Redis takes its publishes again', {
+    timeout: 20_000,
+  }, async () => {
+    const redisUrl = new URL(REDIS_URL ?? '');
+    const proxy = await startFreezableProxy(Number(redisUrl.port || 6379));
+    let resyncs = 0;
+    const types: string[] = [];
+    const other = await createRedisEventBus(REDIS_URL ?? '', {
+      onResubscribed: () => {
+        resyncs += 1;
+      },
+    });
+    other.subscribe((event) => void types.push(event.type));
+    const throughProxy = new URL(redisUrl);
+    throughProxy.hostname = '127.0.0.1';
+    throughProxy.port = String(proxy.port);
+    const cut = await createRedisEventBus(throughProxy.toString(), { warn: () => {} });
+    try {
+      proxy.freeze();
+      // Delivered here only: the publish to Redis times out (2 s).
+      await cut.publish({ type: 'user_changed', userId: 'u-lost' });
+      proxy.thaw();
+      const deadline = Date.now() + 15_000;
+      while (resyncs === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(resyncs).toBe(1);
+      // Never delivered to subscribers: the frame is the bus's own.
+      expect(types).not.toContain('publishes_lost');
+    } finally {
+      proxy.thaw();
+      await cut.close();
+      await other.close();
+      await proxy.close();
+    }
   });
 });
 
