@@ -326,7 +326,17 @@ export function createRoomStore(db: Kysely<DiceryTables>): RoomStore {
       await db.deleteFrom('room_spectator_sessions').where('room_code', '=', code).execute();
       await db.deleteFrom('room_spectator_links').where('room_code', '=', code).execute();
       // The players' client networks counted for the open room only: not kept with the closed one.
-      await db.updateTable('room_players').set({ network: null }).where('room_code', '=', code).execute();
+      // Only present players still carry one (a leave clears it), and they are a range of the
+      // (room_code, present_key) index: over every row the room ever had, anonymous join-and-leave
+      // cycles (one row each, kept) made this one statement outrun the statement timeout, and the
+      // room could be neither closed nor its host's account deleted (red-team 2026-12h follow-up).
+      await db
+        .updateTable('room_players')
+        .set({ network: null })
+        .where('room_code', '=', code)
+        .where('present_key', 'is not', null)
+        .where('network', 'is not', null)
+        .execute();
       return true;
     },
     async listOpenRoomCodes(hostUserId) {

@@ -6,6 +6,7 @@ import {
   type KyselyPlugin,
   Migrator,
   type RootOperationNode,
+  sql,
 } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { diceryMigrations } from '../../../../src/apps/dicery/index.js';
@@ -117,6 +118,45 @@ describe.each(engines)('RoomStore on $name', ({ name: engine }) => {
       expect(await store.closeRoom(code, T0 + 6)).toBe(false);
       expect(await store.closeRoom('NOPE2345', T0 + 6)).toBe(false);
       expect(await store.findRoom(code)).toMatchObject({ state: 'closed', closedAt: T0 + 5 });
+    });
+
+    it('closing clears the networks of present players only, not every row the room ever had', async () => {
+      // Departed players' rows stay (bans and the log name them) and one join-and-leave adds one:
+      // an update over all of them outran the statement timeout, and the room could not be closed.
+      const present = newPlayer('stays', { network: '198.51.100.7' });
+      await store.insertPlayer(present);
+      for (const name of ['left1', 'left2']) {
+        const gone = newPlayer(name, { network: '198.51.100.8' });
+        await store.insertPlayer(gone);
+        expect(await store.markPlayerGone(gone.id, 'left', T0 + 2)).toBe(true);
+      }
+      const db = testDb.database.db;
+      const trigger = `gh_test_departed_${code.toLowerCase()}`;
+      if (engine === 'postgres') {
+        await sql
+          .raw(`create function ${trigger}() returns trigger language plpgsql as $$
+          begin raise exception 'departed player row updated'; end $$`)
+          .execute(db);
+        await sql
+          .raw(`create trigger ${trigger} before update on room_players for each row
+          when (old.room_code = '${code}' and old.left_at is not null) execute function ${trigger}()`)
+          .execute(db);
+      } else {
+        await sql
+          .raw(`create trigger ${trigger} before update on room_players
+          when old.room_code = '${code}' and old.left_at is not null
+          begin select raise(abort, 'departed player row updated'); end`)
+          .execute(db);
+      }
+      try {
+        expect(await store.closeRoom(code, T0 + 5)).toBe(true);
+        expect((await store.findPlayer(present.id))?.network).toBeNull();
+      } finally {
+        await sql
+          .raw(`drop trigger ${trigger}${engine === 'postgres' ? ' on room_players' : ''}`)
+          .execute(db);
+        if (engine === 'postgres') await sql.raw(`drop function ${trigger}()`).execute(db);
+      }
     });
 
     it("counts a host's open rooms only", async () => {
