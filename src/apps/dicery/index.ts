@@ -171,8 +171,8 @@ export async function createDicery(
 
 /**
  * Closes the rooms an account hosts when it is deleted, in the deletion's own transaction (issue
- * 12), then empties them in bounded statements (`emptyHostedRooms`) so the account row's cascade
- * deletes only their rows, not everything they held; returns the hook's removal.
+ * 12), then deletes them in bounded statements (`emptyHostedRooms`) so the account row's cascade
+ * has nothing of theirs left to delete; returns the hook's removal.
  */
 export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery): () => void {
   return gatehouse.onAccountDeleting(async (tx, userId) => {
@@ -181,7 +181,7 @@ export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery
       store,
       afterCommit: (callback) => tx.afterCommit(callback),
     });
-    await emptyHostedRooms(store, userId, gatehouse.clock());
+    await emptyHostedRooms(store, userId);
   });
 }
 

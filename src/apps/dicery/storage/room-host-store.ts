@@ -62,8 +62,17 @@ export interface RoomHostStore {
    * oldest first.
    */
   listClosedRooms(before: number, limit: number): Promise<string[]>;
-  /** Codes of the rooms `hostUserId` hosts that are closed and not emptied yet (`rooms_host_idx`). */
-  listUnpurgedClosedRooms(hostUserId: string): Promise<string[]>;
+  /** Codes of every room `hostUserId` hosts, open, closed or emptied (`rooms_host_idx`). */
+  listHostedRoomCodes(hostUserId: string): Promise<string[]>;
+  /**
+   * Deletes room `code`'s events and log entries numbered after `afterSeq` up to `upToSeq`: a range
+   * of their `(room_code, seq)` keys, so a run of these walks the room once. (A `LIMIT` over what
+   * is left instead re-reads, inside one transaction, every row the earlier statements deleted.)
+   * Returns the rows deleted.
+   */
+  deleteRoomEventRange(code: string, afterSeq: number, upToSeq: number): Promise<number>;
+  /** Deletes room `code`'s row; what it still holds goes with it (foreign keys, `on delete cascade`). */
+  deleteRoom(code: string): Promise<boolean>;
   /**
    * Deletes up to `maxRows` of closed room `code`'s rows (log entries, events, bans, players,
    * watch links and spectators), each table in statements of its own; once none is left, marks the
@@ -233,15 +242,30 @@ export function createRoomHostStore(db: Kysely<DiceryTables>): RoomHostStore {
         .executeTakeFirstOrThrow();
       return countOf(row);
     },
-    async listUnpurgedClosedRooms(hostUserId) {
+    async listHostedRoomCodes(hostUserId) {
       const rows = await db
         .selectFrom('rooms')
         .select('code')
         .where('host_user_id', '=', hostUserId)
-        .where('state', '=', 'closed')
-        .where('purged_at', 'is', null)
         .execute();
       return rows.map((row) => row.code);
+    },
+    async deleteRoomEventRange(code, afterSeq, upToSeq) {
+      let deleted = 0;
+      for (const table of ['room_log_entries', 'room_events'] as const) {
+        const result = await db
+          .deleteFrom(table)
+          .where('room_code', '=', code)
+          .where('seq', '>', afterSeq)
+          .where('seq', '<=', upToSeq)
+          .executeTakeFirst();
+        deleted += Number(result.numDeletedRows);
+      }
+      return deleted;
+    },
+    async deleteRoom(code) {
+      const result = await db.deleteFrom('rooms').where('code', '=', code).executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
     },
     async listClosedRooms(before, limit) {
       const rows = await db

@@ -95,34 +95,36 @@ describe('purgeClosedRooms', () => {
 });
 
 describe('emptyHostedRooms (a host account’s deletion)', () => {
-  it('empties each closed room chunk by chunk, letting the event loop run between statements', async () => {
-    const steps: Record<string, { deleted: number; done: boolean }[]> = {
-      A: [
-        { deleted: PURGE_CHUNK_ROWS, done: false },
-        { deleted: PURGE_CHUNK_ROWS, done: false },
-        { deleted: 7, done: true },
-      ],
-      // Another instance's sweep holds the rows: left to the cascade, not retried for ever.
-      HELD: [{ deleted: 0, done: false }],
-      B: [{ deleted: 3, done: true }],
-    };
-    const calls: { code: string; maxRows: number }[] = [];
+  it('deletes each room by ranges of sequence numbers, then its row, letting the event loop run between statements', async () => {
+    const last: Record<string, number> = { A: 2 * PURGE_CHUNK_ROWS + 7, EMPTY: 0, B: 3 };
+    const calls: string[] = [];
     const store = {
-      listUnpurgedClosedRooms: async (host: string) => (host === 'host' ? Object.keys(steps) : []),
-      purgeClosedRoom: async (code: string, maxRows: number) => {
-        calls.push({ code, maxRows });
-        return steps[code]?.shift() ?? { deleted: 0, done: true };
+      listHostedRoomCodes: async (host: string) => (host === 'host' ? Object.keys(last) : []),
+      lastEventId: async (code: string) => last[code] ?? 0,
+      deleteRoomEventRange: async (code: string, after: number, upTo: number) => {
+        calls.push(`${code} ${after}..${upTo}`);
+        return Math.max(0, Math.min(upTo, last[code] ?? 0) - after) * 2;
       },
-    } as Pick<RoomStore, 'listUnpurgedClosedRooms' | 'purgeClosedRoom'> as RoomStore;
+      deleteRoom: async (code: string) => {
+        calls.push(`${code} row`);
+        return true;
+      },
+    } as Pick<
+      RoomStore,
+      'listHostedRoomCodes' | 'lastEventId' | 'deleteRoomEventRange' | 'deleteRoom'
+    > as RoomStore;
     const turns = countEventLoopTurns();
-    expect(await emptyHostedRooms(store, 'host', 1)).toBe(2 * PURGE_CHUNK_ROWS + 10);
-    expect(turns.stop()).toBeGreaterThanOrEqual(2);
+    expect(await emptyHostedRooms(store, 'host')).toBe((2 * PURGE_CHUNK_ROWS + 7 + 3) * 2);
+    expect(turns.stop()).toBeGreaterThanOrEqual(6);
+    const chunk = PURGE_CHUNK_ROWS;
     expect(calls).toEqual([
-      { code: 'A', maxRows: PURGE_CHUNK_ROWS },
-      { code: 'A', maxRows: PURGE_CHUNK_ROWS },
-      { code: 'A', maxRows: PURGE_CHUNK_ROWS },
-      { code: 'HELD', maxRows: PURGE_CHUNK_ROWS },
-      { code: 'B', maxRows: PURGE_CHUNK_ROWS },
+      `A 0..${chunk}`,
+      `A ${chunk}..${2 * chunk}`,
+      `A ${2 * chunk}..${3 * chunk}`,
+      'A row',
+      'EMPTY row',
+      `B 0..${chunk}`,
+      'B row',
     ]);
   });
 });

@@ -80,7 +80,7 @@ describe.each(engines)('deleting the account of a host whose rooms hold many row
     await drop();
   });
 
-  it('empties its rooms in bounded statements before the rooms’ rows go, open and closed alike', async () => {
+  it('deletes its rooms’ events in bounded statements before their rows go, open and closed rooms alike', async () => {
     const db = gatehouseCore(app.gatehouse).database.db;
     const host = await signIn(app);
     const open = await createRoom(app, host);
@@ -96,6 +96,8 @@ describe.each(engines)('deleting the account of a host whose rooms hold many row
           batch.map((row) => sql`(${row.code}, ${1000 + row.at}, 'roll', '{}', ${row.at})`),
         )}`.execute(db);
       }
+      // As appends keep it: the room's counter is its newest event's number.
+      await sql`update rooms set last_event_seq = ${1000 + count - 1} where code = ${code}`.execute(db);
     }
     expect(
       (await app.inject({ method: 'DELETE', url: `/rooms/${closed.code}`, headers: host.headers }))
