@@ -177,6 +177,9 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
 
   it('caps wrong codes per account, but never for a client that completed a login there before', async () => {
     const { user, secret } = await enrolled();
+    // A second later: a device token from the very second of the confirmation is not trusted
+    // (tokens carry whole seconds, so it may predate it: red-team 2026-12h M4).
+    clock.advance(1000);
     // The owner's phone signed in fully once: it holds a device token.
     const ownerLogin = await mfaGrant(await mfaToken(user.email), generateTotpCode(secret, clock() + STEP));
     const deviceToken = ownerLogin.json().device_token as string;
