@@ -40,13 +40,24 @@ export interface PrivatePostgres {
   dispose(): void;
 }
 
-function isZombie(pid: number): boolean {
+/** The state letter in `/proc/<pid>/stat` (R, S, T, Z, …), or undefined once the process is gone. */
+function processState(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    return stat.charAt(stat.lastIndexOf(')') + 2);
   } catch {
-    return true;
+    return undefined;
   }
+}
+
+function isZombie(pid: number): boolean {
+  const state = processState(pid);
+  return state === undefined || state === 'Z';
+}
+
+/** Blocks the thread for `ms` (the fault helpers are synchronous on purpose). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Finds a free TCP port on 127.0.0.1 by binding port 0 and releasing it. */
@@ -171,14 +182,38 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       // the next start refuse ("pre-existing shared memory block is still in use").
       const deadline = Date.now() + 10_000;
       while (pids.some((pid) => existsSync(`/proc/${pid}`) && !isZombie(pid)) && Date.now() < deadline) {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        sleepSync(20);
       }
       // The next start must not find stale lock files left by the dead postmaster.
       rmSync(join(data, 'postmaster.pid'), { force: true });
       rmSync(join(socketDir, `.s.PGSQL.${port}.lock`), { force: true });
       rmSync(join(socketDir, `.s.PGSQL.${port}`), { force: true });
     },
-    freeze: () => signalAll('SIGSTOP'),
+    freeze: () => {
+      // Stop the postmaster first so it forks no more backends, then every child, scanning again
+      // until a scan finds none not yet stopped: a backend forked for a connection while the first
+      // scan ran was missed before and went on answering queries (a login answered 200 "while
+      // frozen" in CI).
+      const stopped = new Set<number>();
+      for (let scan = 0; scan < 20; scan++) {
+        const fresh = serverPids().filter((pid) => !stopped.has(pid));
+        if (fresh.length === 0 && scan > 0) break;
+        for (const pid of fresh) {
+          try {
+            process.kill(pid, 'SIGSTOP');
+          } catch {}
+          stopped.add(pid);
+        }
+        // A fork the postmaster was inside when the signal came finishes first: wait until it is
+        // really stopped before the next scan.
+        const deadline = Date.now() + 1000;
+        const running = (pid: number) => !['T', 'Z', undefined].includes(processState(pid));
+        while ([...stopped].some(running)) {
+          if (Date.now() > deadline) break;
+          sleepSync(5);
+        }
+      }
+    },
     thaw: () => signalAll('SIGCONT'),
     psql: (statement) =>
       asPostgres(join(PG_BIN, 'psql'), [
