@@ -1,6 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Static, TObject, TSchema } from 'typebox';
-import { type AccountDeletingHook, createAccountDeletion } from './accounts/account-deletion.js';
+import {
+  type AccountDeletingHook,
+  type AccountDeletionPreparingHook,
+  createAccountDeletion,
+} from './accounts/account-deletion.js';
 import { createAccountLifecycle } from './accounts/account-lifecycle.js';
 import { createAccountService, type Registration } from './accounts/account-service.js';
 import { createAccountChangeAnnouncer } from './accounts/announce-account-change.js';
@@ -299,6 +303,15 @@ export interface Gatehouse {
    * function that removes the hook.
    */
   onAccountDeleting(hook: AccountDeletingHook): () => void;
+  /**
+   * Registers `hook` to run when an account's deletion has been judged allowed, before the
+   * deletion's transaction and outside it, with the account's id: delete there, in short
+   * transactions of your own, what would make that one transaction long (Dicery empties the rooms
+   * the account hosts in chunks). Do only what the deletion does anyway: it can still fail after
+   * the hook (a retry finishes it). Throwing aborts the deletion. Returns a function that removes
+   * the hook.
+   */
+  onAccountDeletionPreparing(hook: AccountDeletionPreparingHook): () => void;
   /**
    * A query handle typed with an app's own tables (`Tables`) only, for reads and single writes
    * outside a transaction (use {@link Gatehouse.transaction} for units of work). The core's tables
@@ -1069,6 +1082,8 @@ export async function createGatehouseCore(
       },
       redisState: () => redis?.state() ?? 'disabled',
       onAccountDeleting: (hook: AccountDeletingHook) => accountDeletion.onAccountDeleting(hook),
+      onAccountDeletionPreparing: (hook: AccountDeletionPreparingHook) =>
+        accountDeletion.onAccountDeletionPreparing(hook),
       close,
     });
     const core: GatehouseCore = {

@@ -69,6 +69,10 @@ describe('the Gatehouse facade (issue 16)', () => {
     expectTypeOf<PublicGatehouse>().not.toHaveProperty('stepUp');
     expectTypeOf<PublicGatehouse>().not.toHaveProperty('oauthClients');
     expectTypeOf<PublicGatehouse>().not.toHaveProperty('userImport');
+    expectTypeOf<PublicGatehouse['onAccountDeletionPreparing']>()
+      .parameter(0)
+      .parameter(0)
+      .toEqualTypeOf<string>();
     expectTypeOf<PublicGatehouse['onAccountDeleting']>()
       .parameter(0)
       .parameter(0)
@@ -219,6 +223,46 @@ describe('the Gatehouse facade (issue 16)', () => {
     const after = await gatehouse.users.register({ email: email(), password: PASSWORD });
     await deleteOwn(after.id);
     expect(seen).toHaveLength(2);
+    await core.lifecycle.idle();
+  });
+
+  it('runs onAccountDeletionPreparing hooks before the deletion’s transaction, only for a deletion that is allowed', async () => {
+    const core = gatehouseCore(gatehouse);
+    const seen: string[] = [];
+    const removePreparing = gatehouse.onAccountDeletionPreparing(async (userId) => {
+      seen.push(`preparing ${userId}`);
+      if (userId === refusedByApp.id) throw new Error('app refuses');
+    });
+    const removeDeleting = gatehouse.onAccountDeleting(
+      async (_tx, userId) => void seen.push(`deleting ${userId}`),
+    );
+    const client = { userAgent: null, ip: '127.0.0.1' };
+    const refusedByApp = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    const stranger = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    const target = await gatehouse.users.register({ email: email(), password: PASSWORD });
+    try {
+      // Not an administrator: refused before any app empties anything.
+      await expect(
+        core.accountDeletion.deleteAccount(target.id, { by: 'admin', actorId: stranger.id, client }),
+      ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+      expect(seen).toEqual([]);
+      // A throwing preparer aborts the deletion before its transaction.
+      await expect(core.accountDeletion.deleteAccount(refusedByApp.id, { by: 'self' })).rejects.toThrow(
+        'app refuses',
+      );
+      expect(seen).toEqual([`preparing ${refusedByApp.id}`]);
+      expect(await gatehouse.users.get(refusedByApp.id)).toMatchObject({ id: refusedByApp.id });
+      seen.length = 0;
+      await core.accountDeletion.deleteAccount(target.id, { by: 'self' });
+      expect(seen).toEqual([`preparing ${target.id}`, `deleting ${target.id}`]);
+      expect(await gatehouse.users.get(target.id)).toBeUndefined();
+    } finally {
+      removePreparing();
+      removeDeleting();
+    }
+    seen.length = 0;
+    await core.accountDeletion.deleteAccount(stranger.id, { by: 'self' });
+    expect(seen).toEqual([]);
     await core.lifecycle.idle();
   });
 

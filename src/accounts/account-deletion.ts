@@ -4,6 +4,7 @@ import type { GatehouseTransaction } from '../gatehouse-transaction.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
 import type { LifecycleStores } from '../storage/lifecycle-stores.js';
+import type { UserRecord } from '../storage/user-store.js';
 import type { AnnounceAccountChange } from './announce-account-change.js';
 import type { Role } from './roles.js';
 import { assertMayManageUser } from './user-admin-service.js';
@@ -14,6 +15,17 @@ import { assertMayManageUser } from './user-admin-service.js';
  * `tx.afterCommit`. Throwing aborts the deletion, whoever asked for it.
  */
 export type AccountDeletingHook = (tx: GatehouseTransaction, userId: string) => Promise<void>;
+
+/**
+ * Called once a deletion has been judged allowed, before its transaction and outside any: an app
+ * deletes there, in as many short transactions as it likes, what would otherwise make the
+ * deletion's one transaction long (Dicery empties the rooms the account hosts, which can hold
+ * millions of rows: inside the transaction that held SQLite's only connection, and PostgreSQL's
+ * request, for the whole of it). It may only do what the deletion does anyway, because the
+ * deletion can still fail after it (the database away, a racing change of roles); a retry then
+ * finishes it. Throwing aborts the deletion.
+ */
+export type AccountDeletionPreparingHook = (userId: string) => Promise<void>;
 
 /**
  * Who deletes the account: its owner (`DELETE /users/me`, after the step-up the caller checked),
@@ -34,13 +46,17 @@ export interface AccountDeletion {
    * the last active super admin (LAST_SUPER_ADMIN), runs the apps' hooks, ends every session
    * (revocation list and `sessions_revoked` after commit), strips IPs and user agents from the
    * account's audit rows and failed-login tallies, deletes the row and writes `user_deleted`.
-   * A hook or a write that fails rolls all of it back. After commit: the announcements and the
-   * `account_deleted` mail to the address. Throws USER_NOT_FOUND (only to administrators and the
+   * A hook or a write that fails rolls all of it back. Before that transaction, when any
+   * {@link AccountDeletionPreparingHook} is registered, the same checks run once without the
+   * locks and then those hooks, each committing its own work. After commit: the announcements
+   * and the `account_deleted` mail to the address. Throws USER_NOT_FOUND (only to administrators and the
    * owner), FORBIDDEN, LAST_SUPER_ADMIN, or what a hook threw.
    */
   deleteAccount(userId: string, deleter: AccountDeleter): Promise<void>;
   /** Adds a hook run when an account is deleted; returns its removal. */
   onAccountDeleting(hook: AccountDeletingHook): () => void;
+  /** Adds a hook run before a deletion's transaction, once it is judged allowed; returns its removal. */
+  onAccountDeletionPreparing(hook: AccountDeletionPreparingHook): () => void;
 }
 
 /** Dependencies of {@link createAccountDeletion}, wired in `createGatehouse`. */
@@ -65,37 +81,20 @@ export function createAccountDeletion(deps: AccountDeletionDeps): AccountDeletio
   const { clock } = deps;
   const hooks = new Set<AccountDeletingHook>();
 
+  const preparers = new Set<AccountDeletionPreparingHook>();
+
   return {
     async deleteAccount(userId, deleter) {
       const actorId = deleter.by === 'admin' ? deleter.actorId : userId;
+      if (preparers.size > 0) {
+        // Judged here too, so a refused deletion (an administrator who may not, the last super
+        // admin) never has an app empty anything; judged again below under the locks.
+        await deps.transaction(async (_tx, stores) => judgeDeletion(stores, actorId, userId, deleter));
+        for (const prepare of preparers) await prepare(userId);
+      }
       const { email, revoked } = await deps.transaction(async (tx, stores) => {
         await stores.lockParties(actorId, userId);
-        const target = await stores.users.findUserById(userId);
-        if (deleter.by === 'admin') {
-          // The actor as stored now, under the lock, not as the guard saw them; judged before
-          // "not found", so only an administrator learns whether an id exists.
-          assertMayManageUser(await stores.users.findUserById(actorId), target);
-          // One's own account only through self-service deletion, whose step-up asks for the
-          // password (and second factor): else a stolen admin token deletes its owner's account
-          // with no re-authentication at all (fixk1's report: the admin route skipped it).
-          if (actorId === userId) {
-            throw new GatehouseError(
-              'FORBIDDEN',
-              'Delete your own account at DELETE /users/me, which asks for your password.',
-            );
-          }
-        }
-        if (target === undefined) throw notFound();
-        if (
-          target.role === 'super_admin' &&
-          target.isActive &&
-          (await stores.users.countActiveSuperAdmins()) <= 1
-        ) {
-          throw new GatehouseError(
-            'LAST_SUPER_ADMIN',
-            'This is the last active super_admin: make another account super_admin first.',
-          );
-        }
+        const target = await judgeDeletion(stores, actorId, userId, deleter);
         for (const hook of hooks) await hook(tx, userId);
         // Revoked, not only cascaded away with the row: the revocation list then stops the
         // account's JWTs on every instance at once, without waiting for a user-cache eviction.
@@ -115,7 +114,51 @@ export function createAccountDeletion(deps: AccountDeletionDeps): AccountDeletio
       hooks.add(hook);
       return () => hooks.delete(hook);
     },
+
+    onAccountDeletionPreparing(hook) {
+      preparers.add(hook);
+      return () => preparers.delete(hook);
+    },
   };
+}
+
+/**
+ * Whether `actorId` may delete `userId` now, as `stores` read it: returns the account, or throws
+ * FORBIDDEN, USER_NOT_FOUND or LAST_SUPER_ADMIN.
+ */
+async function judgeDeletion(
+  stores: LifecycleStores,
+  actorId: string,
+  userId: string,
+  deleter: AccountDeleter,
+): Promise<UserRecord> {
+  const target = await stores.users.findUserById(userId);
+  if (deleter.by === 'admin') {
+    // The actor as stored now, under the lock, not as the guard saw them; judged before
+    // "not found", so only an administrator learns whether an id exists.
+    assertMayManageUser(await stores.users.findUserById(actorId), target);
+    // One's own account only through self-service deletion, whose step-up asks for the
+    // password (and second factor): else a stolen admin token deletes its owner's account
+    // with no re-authentication at all (fixk1's report: the admin route skipped it).
+    if (actorId === userId) {
+      throw new GatehouseError(
+        'FORBIDDEN',
+        'Delete your own account at DELETE /users/me, which asks for your password.',
+      );
+    }
+  }
+  if (target === undefined) throw notFound();
+  if (
+    target.role === 'super_admin' &&
+    target.isActive &&
+    (await stores.users.countActiveSuperAdmins()) <= 1
+  ) {
+    throw new GatehouseError(
+      'LAST_SUPER_ADMIN',
+      'This is the last active super_admin: make another account super_admin first.',
+    );
+  }
+  return target;
 }
 
 /**

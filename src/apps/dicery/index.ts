@@ -17,12 +17,17 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Gatehouse } from '../../index.js';
+import type { Gatehouse, GatehouseTransaction } from '../../index.js';
 import { createPresence, type Presence } from './core/presence.js';
 import type { RoomBus } from './core/room-bus.js';
 import { createRoomChange } from './core/room-change.js';
 import { createRoomHistory, type RoomHistory } from './core/room-history.js';
-import { createRoomHostTools, emptyHostedRooms, type RoomHostTools } from './core/room-host-tools.js';
+import {
+  createRoomHostTools,
+  emptyHostedRooms,
+  purgeHostedRooms,
+  type RoomHostTools,
+} from './core/room-host-tools.js';
 import { createRoomLog, type RoomLog } from './core/room-log.js';
 import { createRoomService, type RoomService, type RoomTransaction } from './core/room-service.js';
 import { createRoomTokens, type RoomTokens } from './core/room-token.js';
@@ -170,19 +175,42 @@ export async function createDicery(
 }
 
 /**
- * Closes the rooms an account hosts when it is deleted, in the deletion's own transaction (issue
- * 12), then deletes them in bounded statements (`emptyHostedRooms`) so the account row's cascade
- * has nothing of theirs left to delete; returns the hook's removal.
+ * Ends the rooms an account hosts when it is deleted (issue 12). Once the deletion is judged
+ * allowed and before its transaction: closes the open ones (their streams get `room_closed`) and
+ * empties every one in short committed statements (`purgeHostedRooms`), so the deletion's own
+ * transaction holds none of their rows, which can run to millions; `log` gets one line saying
+ * what that took. Then, inside the transaction: closes and deletes what is left
+ * (`emptyHostedRooms`: a room opened meanwhile), so the account row's cascade has nothing of
+ * theirs to walk. Returns the hooks' removal.
  */
-export function closeRoomsOnAccountDeletion(gatehouse: Gatehouse, dicery: Dicery): () => void {
-  return gatehouse.onAccountDeleting(async (tx, userId) => {
+export function closeRoomsOnAccountDeletion(
+  gatehouse: Gatehouse,
+  dicery: Dicery,
+  log: (message: string) => void = () => {},
+): () => void {
+  const closeOpenRooms = (tx: GatehouseTransaction, userId: string) => {
     const store = createRoomStore(tx.appDatabase<DiceryTables>());
-    await dicery.rooms.closeHostedRooms(userId, {
-      store,
-      afterCommit: (callback) => tx.afterCommit(callback),
-    });
-    await emptyHostedRooms(store, userId);
+    return dicery.rooms
+      .closeHostedRooms(userId, { store, afterCommit: (callback) => tx.afterCommit(callback) })
+      .then(() => store);
+  };
+  const removePreparing = gatehouse.onAccountDeletionPreparing(async (userId) => {
+    const started = Date.now();
+    await gatehouse.transaction((tx) => closeOpenRooms(tx, userId));
+    const deleted = await purgeHostedRooms(dicery.roomStore, userId, gatehouse.clock);
+    if (deleted > 0) {
+      log(
+        `Emptied the rooms of account ${userId} before its deletion: ${deleted} rows in ${Date.now() - started} ms`,
+      );
+    }
   });
+  const removeDeleting = gatehouse.onAccountDeleting(async (tx, userId) => {
+    await emptyHostedRooms(await closeOpenRooms(tx, userId), userId);
+  });
+  return () => {
+    removePreparing();
+    removeDeleting();
+  };
 }
 
 /**
@@ -256,7 +284,9 @@ async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promi
   app.openApiSecuritySchemes.register(diceryOpenApiSchemes(app.cookiePolicy));
   const dicery = await createDicery(options.gatehouse, (message) => app.log.warn(message));
   app.decorate('dicery', dicery);
-  const removeHook = closeRoomsOnAccountDeletion(options.gatehouse, dicery);
+  const removeHook = closeRoomsOnAccountDeletion(options.gatehouse, dicery, (message) =>
+    app.log.info(message),
+  );
   const idleSweep = startIdleRoomSweep(options.gatehouse, dicery, (message) => app.log.warn(message));
   app.addHook('onClose', async () => {
     idleSweep.cancel();

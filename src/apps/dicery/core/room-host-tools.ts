@@ -24,30 +24,62 @@ export const PURGE_ROWS_PER_PASS = 50_000;
 export const PURGE_CHUNK_ROWS = 2_000;
 
 /**
- * Deletes every room `hostUserId` hosts (call it after closing the open ones) through `store`, in
- * statements of at most {@link PURGE_CHUNK_ROWS} events and as many log entries, then each room's
- * row in a statement of its own: the account deletion runs it in its transaction before the
- * account's row goes. That row's delete cascaded to the rooms and through them to every event,
- * log entry and player: as one statement, a host with a busy room outran the statement timeout
- * on PostgreSQL (503 on every try: the account could never be deleted) and, on SQLite, stopped
- * the event loop while it ran. Returns the event and log rows deleted.
+ * Empties every room `hostUserId` hosts that is closed and not emptied yet, as the retention sweep
+ * empties one ({@link RoomStore.purgeClosedRoom}: statements of {@link PURGE_CHUNK_ROWS} rows, each
+ * committing alone, the event loop running between them), and marks each emptied. A host's account
+ * deletion runs it before its transaction (`onAccountDeletionPreparing`), once the rooms are
+ * closed: inside that one transaction a host with a million rolls held SQLite's only connection,
+ * and so every request needing the database, for its whole length (an outside tester measured
+ * 30 s for 2.4 million rows, then a 9 s checkpoint at its commit). Rows another instance is
+ * deleting at the same time are left to it (and to {@link emptyHostedRooms}). Returns the rows
+ * deleted.
+ */
+export async function purgeHostedRooms(
+  store: RoomStore,
+  hostUserId: string,
+  clock: () => number,
+): Promise<number> {
+  let deleted = 0;
+  for (const code of await store.listHostedRoomCodes(hostUserId)) {
+    for (;;) {
+      const step = await store.purgeClosedRoom(code, PURGE_CHUNK_ROWS, clock());
+      deleted += step.deleted;
+      if (step.done || step.deleted === 0) break;
+      await nextTurn();
+    }
+  }
+  return deleted;
+}
+
+/**
+ * Deletes every room `hostUserId` hosts and has not emptied yet (call it after closing the open
+ * ones) through `store`, in statements of at most {@link PURGE_CHUNK_ROWS} events and as many log
+ * entries, then each room's row in a statement of its own: the account deletion runs it in its
+ * transaction before the account's row goes, for what {@link purgeHostedRooms} left (a room opened
+ * or emptied by another instance meanwhile). That row's delete cascaded to the rooms and through
+ * them to every event, log entry and player: as one statement, a host with a busy room outran the
+ * statement timeout on PostgreSQL (503 on every try: the account could never be deleted) and, on
+ * SQLite, stopped the event loop while it ran. Returns the event and log rows deleted.
  *
- * By ranges of sequence numbers, not "the next 2 000 left": inside one transaction PostgreSQL's
- * index still holds every row the earlier statements deleted, and each "next 2 000" walked over
- * all of them, so a room of 900 000 rows took minutes and its last statements over a second each
- * (an outside tester's measurement). One room's row then goes alone: its cascade (players, bans,
- * what is left) walks that room's keys only. Between statements the event loop runs:
- * better-sqlite3 runs each one synchronously, and back to back (promises only) they would hold
- * the loop for the whole deletion.
+ * By ranges of sequence numbers from the room's first one left, not "the next 2 000 left": inside
+ * one transaction PostgreSQL's index still holds every row the earlier statements deleted, and
+ * each "next 2 000" walked over all of them, so a room of 900 000 rows took minutes and its last
+ * statements over a second each (an outside tester's measurement). One room's row then goes
+ * alone: its cascade (players, bans, what is left) walks that room's keys only. Between
+ * statements the event loop runs: better-sqlite3 runs each one synchronously, and back to back
+ * (promises only) they would hold the loop for the whole deletion.
  */
 export async function emptyHostedRooms(store: RoomStore, hostUserId: string): Promise<number> {
   let deleted = 0;
   for (const code of await store.listHostedRoomCodes(hostUserId)) {
     // Closed rooms take no event, and this transaction holds the open ones it just closed.
+    const first = await store.firstEventSeq(code);
     const last = await store.lastEventId(code);
-    for (let after = 0; after < last; after += PURGE_CHUNK_ROWS) {
-      deleted += await store.deleteRoomEventRange(code, after, after + PURGE_CHUNK_ROWS);
-      await nextTurn();
+    if (first !== undefined) {
+      for (let after = first - 1; after < last; after += PURGE_CHUNK_ROWS) {
+        deleted += await store.deleteRoomEventRange(code, after, after + PURGE_CHUNK_ROWS);
+        await nextTurn();
+      }
     }
     await store.deleteRoom(code);
     await nextTurn();

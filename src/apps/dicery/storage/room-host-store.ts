@@ -62,8 +62,17 @@ export interface RoomHostStore {
    * oldest first.
    */
   listClosedRooms(before: number, limit: number): Promise<string[]>;
-  /** Codes of every room `hostUserId` hosts, open, closed or emptied (`rooms_host_idx`). */
+  /**
+   * Codes of the rooms `hostUserId` hosts that are not emptied yet (`purged_at` null), open or
+   * closed (`rooms_host_idx`).
+   */
   listHostedRoomCodes(hostUserId: string): Promise<string[]>;
+  /**
+   * The lowest sequence number among room `code`'s events and log entries, or undefined when it
+   * has none: where {@link deleteRoomEventRange}'s ranges start, so a room emptied up to there is
+   * not walked again from 1.
+   */
+  firstEventSeq(code: string): Promise<number | undefined>;
   /**
    * Deletes room `code`'s events and log entries numbered after `afterSeq` up to `upToSeq`: a range
    * of their `(room_code, seq)` keys, so a run of these walks the room once. (A `LIMIT` over what
@@ -247,8 +256,24 @@ export function createRoomHostStore(db: Kysely<DiceryTables>): RoomHostStore {
         .selectFrom('rooms')
         .select('code')
         .where('host_user_id', '=', hostUserId)
+        .where('purged_at', 'is', null)
         .execute();
       return rows.map((row) => row.code);
+    },
+    async firstEventSeq(code) {
+      let first: number | undefined;
+      for (const table of ['room_log_entries', 'room_events'] as const) {
+        // Ordered and limited rather than min(): one step into the (room_code, seq) index on both engines.
+        const row = await db
+          .selectFrom(table)
+          .select('seq')
+          .where('room_code', '=', code)
+          .orderBy('seq')
+          .limit(1)
+          .executeTakeFirst();
+        if (row !== undefined && (first === undefined || Number(row.seq) < first)) first = Number(row.seq);
+      }
+      return first;
     },
     async deleteRoomEventRange(code, afterSeq, upToSeq) {
       let deleted = 0;

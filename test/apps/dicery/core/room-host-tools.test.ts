@@ -4,6 +4,7 @@ import {
   emptyHostedRooms,
   PURGE_CHUNK_ROWS,
   PURGE_ROWS_PER_PASS,
+  purgeHostedRooms,
 } from '../../../../src/apps/dicery/core/room-host-tools.js';
 import type { RoomStore } from '../../../../src/apps/dicery/storage/room-store.js';
 
@@ -96,14 +97,22 @@ describe('purgeClosedRooms', () => {
 
 describe('emptyHostedRooms (a host account’s deletion)', () => {
   it('deletes each room by ranges of sequence numbers, then its row, letting the event loop run between statements', async () => {
-    const last: Record<string, number> = { A: 2 * PURGE_CHUNK_ROWS + 7, EMPTY: 0, B: 3 };
+    const last: Record<string, number> = {
+      A: 2 * PURGE_CHUNK_ROWS + 7,
+      EMPTY: 0,
+      B: 3,
+      C: 3 * PURGE_CHUNK_ROWS,
+    };
+    // C was emptied up to 2 * PURGE_CHUNK_ROWS + 10 before the transaction: its ranges start there.
+    const first: Record<string, number | undefined> = { A: 1, B: 2, C: 2 * PURGE_CHUNK_ROWS + 11 };
     const calls: string[] = [];
     const store = {
       listHostedRoomCodes: async (host: string) => (host === 'host' ? Object.keys(last) : []),
+      firstEventSeq: async (code: string) => first[code],
       lastEventId: async (code: string) => last[code] ?? 0,
       deleteRoomEventRange: async (code: string, after: number, upTo: number) => {
         calls.push(`${code} ${after}..${upTo}`);
-        return Math.max(0, Math.min(upTo, last[code] ?? 0) - after) * 2;
+        return Math.max(0, Math.min(upTo, last[code] ?? 0) - Math.max(after, (first[code] ?? 1) - 1)) * 2;
       },
       deleteRoom: async (code: string) => {
         calls.push(`${code} row`);
@@ -111,10 +120,12 @@ describe('emptyHostedRooms (a host account’s deletion)', () => {
       },
     } as Pick<
       RoomStore,
-      'listHostedRoomCodes' | 'lastEventId' | 'deleteRoomEventRange' | 'deleteRoom'
+      'listHostedRoomCodes' | 'firstEventSeq' | 'lastEventId' | 'deleteRoomEventRange' | 'deleteRoom'
     > as RoomStore;
     const turns = countEventLoopTurns();
-    expect(await emptyHostedRooms(store, 'host')).toBe((2 * PURGE_CHUNK_ROWS + 7 + 3) * 2);
+    expect(await emptyHostedRooms(store, 'host')).toBe(
+      (2 * PURGE_CHUNK_ROWS + 7 + 2 + (PURGE_CHUNK_ROWS - 10)) * 2,
+    );
     expect(turns.stop()).toBeGreaterThanOrEqual(6);
     const chunk = PURGE_CHUNK_ROWS;
     expect(calls).toEqual([
@@ -123,8 +134,40 @@ describe('emptyHostedRooms (a host account’s deletion)', () => {
       `A ${2 * chunk}..${3 * chunk}`,
       'A row',
       'EMPTY row',
-      `B 0..${chunk}`,
+      `B 1..${chunk + 1}`,
       'B row',
+      `C ${2 * chunk + 10}..${3 * chunk + 10}`,
+      'C row',
     ]);
+  });
+});
+
+describe('purgeHostedRooms (before a host account’s deletion)', () => {
+  it('empties each room in chunks until it is done, leaves rows another instance holds, and lets the event loop run', async () => {
+    // Rows each room holds; HELD's are being deleted by another instance (none deleted, not done).
+    const rows: Record<string, number> = { A: 2 * PURGE_CHUNK_ROWS + 5, HELD: 50, EMPTY: 0 };
+    const calls: string[] = [];
+    const store = {
+      listHostedRoomCodes: async (host: string) => (host === 'host' ? Object.keys(rows) : []),
+      purgeClosedRoom: async (code: string, maxRows: number, now: number) => {
+        calls.push(`${code} ${maxRows} @${now}`);
+        if (code === 'HELD') return { deleted: 0, done: false };
+        const deleted = Math.min(maxRows, rows[code] ?? 0);
+        rows[code] = (rows[code] ?? 0) - deleted;
+        return { deleted, done: deleted < maxRows };
+      },
+    } as Pick<RoomStore, 'listHostedRoomCodes' | 'purgeClosedRoom'> as RoomStore;
+    const turns = countEventLoopTurns();
+    expect(await purgeHostedRooms(store, 'host', () => 42)).toBe(2 * PURGE_CHUNK_ROWS + 5);
+    expect(turns.stop()).toBeGreaterThanOrEqual(2);
+    const chunk = PURGE_CHUNK_ROWS;
+    expect(calls).toEqual([
+      `A ${chunk} @42`,
+      `A ${chunk} @42`,
+      `A ${chunk} @42`,
+      `HELD ${chunk} @42`,
+      `EMPTY ${chunk} @42`,
+    ]);
+    expect(await purgeHostedRooms(store, 'someone else', () => 42)).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
+import { type QueryExecutorProvider, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggedRoomEvent } from '../../../../src/apps/dicery/core/room-bus.js';
 import { PURGE_CHUNK_ROWS } from '../../../../src/apps/dicery/core/room-host-tools.js';
@@ -85,20 +86,8 @@ describe.each(engines)('deleting the account of a host whose rooms hold many row
     const host = await signIn(app);
     const open = await createRoom(app, host);
     const closed = await createRoom(app, host);
-    const rows = { [open.code]: PURGE_CHUNK_ROWS + 500, [closed.code]: 2 * PURGE_CHUNK_ROWS + 1 };
-    for (const [code, count] of Object.entries(rows)) {
-      for (let from = 0; from < count; from += 500) {
-        const batch = Array.from({ length: Math.min(500, count - from) }, (_, i) => ({
-          code,
-          at: from + i,
-        }));
-        await sql`insert into room_events (room_code, seq, type, data, created_at) values ${sql.join(
-          batch.map((row) => sql`(${row.code}, ${1000 + row.at}, 'roll', '{}', ${row.at})`),
-        )}`.execute(db);
-      }
-      // As appends keep it: the room's counter is its newest event's number.
-      await sql`update rooms set last_event_seq = ${1000 + count - 1} where code = ${code}`.execute(db);
-    }
+    await fillRoom(db, open.code, PURGE_CHUNK_ROWS + 500);
+    await fillRoom(db, closed.code, 2 * PURGE_CHUNK_ROWS + 1);
     expect(
       (await app.inject({ method: 'DELETE', url: `/rooms/${closed.code}`, headers: host.headers }))
         .statusCode,
@@ -135,4 +124,73 @@ describe.each(engines)('deleting the account of a host whose rooms hold many row
     }>`select count(*) as n from rooms where host_user_id = ${host.user.id}`.execute(db);
     expect(Number(roomsLeft.rows[0]?.n)).toBe(0);
   });
+
+  it('empties them in committed statements before its transaction: reads meanwhile see them partly emptied', async () => {
+    const db = gatehouseCore(app.gatehouse).database.db;
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const total = 3 * PURGE_CHUNK_ROWS + 1;
+    await fillRoom(db, room.code, total);
+    const seen: number[] = [];
+    let finished = false;
+    const deletion = app
+      .inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: host.headers,
+        payload: { current_password: PASSWORD },
+      })
+      .finally(() => {
+        finished = true;
+      });
+    // Inside one transaction (before), SQLite's only connection was the deletion's until it
+    // committed, and PostgreSQL showed other connections all rows or none: never a part.
+    while (!finished) {
+      seen.push(await eventsOf(db, room.code));
+      await nextTurn();
+    }
+    const response = await deletion;
+    expect(response.statusCode, response.body).toBe(204);
+    expect(
+      seen.some((count) => count > 0 && count < total),
+      String(seen),
+    ).toBe(true);
+    expect(await eventsOf(db, room.code)).toBe(0);
+  });
+
+  it('empties nothing when the deletion is refused', async () => {
+    const db = gatehouseCore(app.gatehouse).database.db;
+    // An administrator may not delete another administrator (only a super admin may).
+    const host = await signIn(app, 'admin');
+    const room = await createRoom(app, host);
+    await fillRoom(db, room.code, PURGE_CHUNK_ROWS + 1);
+    const refused = await app.inject({
+      method: 'DELETE',
+      url: `/users/${host.user.id}`,
+      headers: (await signIn(app, 'admin')).headers,
+    });
+    expect(refused.statusCode, refused.body).toBe(403);
+    expect(await eventsOf(db, room.code)).toBe(PURGE_CHUNK_ROWS + 1);
+    const state = await sql<{ state: string }>`select state from rooms where code = ${room.code}`.execute(db);
+    expect(state.rows).toEqual([{ state: 'open' }]);
+  });
 });
+
+/** Gives room `code` `count` events numbered from 1000, as appends would have left them. */
+async function fillRoom(db: QueryExecutorProvider, code: string, count: number): Promise<void> {
+  for (let from = 0; from < count; from += 500) {
+    const batch = Array.from({ length: Math.min(500, count - from) }, (_, i) => from + i);
+    await sql`insert into room_events (room_code, seq, type, data, created_at) values ${sql.join(
+      batch.map((at) => sql`(${code}, ${1000 + at}, 'roll', '{}', ${at})`),
+    )}`.execute(db);
+  }
+  // As appends keep it: the room's counter is its newest event's number.
+  await sql`update rooms set last_event_seq = ${1000 + count - 1} where code = ${code}`.execute(db);
+}
+
+async function eventsOf(db: QueryExecutorProvider, code: string): Promise<number> {
+  const rows = await sql<{
+    n: number | string;
+  }>`select count(*) as n from room_events where room_code = ${code}`.execute(db);
+  return Number(rows.rows[0]?.n);
+}
