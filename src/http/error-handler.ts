@@ -6,6 +6,7 @@ import {
   type OAuthErrorCode,
   OAuthTokenError,
 } from '../errors.js';
+import { createLogSampler, type LogSampler } from '../lib/log-sampler.js';
 import {
   isDatabaseUnavailable,
   isForeignKeyViolation,
@@ -261,21 +262,41 @@ export function toOAuthError(problem: GatehouseError<string>, status: number): O
   return new OAuthTokenError('invalid_request', problem.message, options);
 }
 
+/** One "database unavailable" or "refused: unavailable" line per code per this long, at most. */
+export const UNAVAILABLE_LOG_EVERY_MS = 10_000;
+
+/** The field a sampled line carries when it stands for lines held back since the last one. */
+function heldBack(held: number): { alsoRefusedSinceLastLine?: number } {
+  return held > 0 ? { alsoRefusedSinceLastLine: held } : {};
+}
+
 /**
  * Installs the one error handler and the 404 handler: problem+json with a stable `code` for
  * everything, RFC 6749 JSON on the token endpoint, no stack traces ever. Statuses come from
  * `registry` (the core's codes and those apps registered).
  */
-export function installErrorHandling(app: FastifyInstance, registry: ErrorStatusRegistry): void {
+export function installErrorHandling(
+  app: FastifyInstance,
+  registry: ErrorStatusRegistry,
+  sampler: LogSampler = createLogSampler(UNAVAILABLE_LOG_EVERY_MS),
+): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof OAuthTokenError) return sendOAuthError(reply, error);
     const problem = toGatehouseError(error);
     const status = statusOf(problem, registry);
     if (problem.code === 'DATABASE_UNAVAILABLE') {
-      // Expected during an outage and logged once per request, without a stack per request. Not
-      // under `err`: pino's error serializer prints a plain object there as "[not an Error]", and
-      // the operator lost the reason (fault review, third part).
-      request.log.warn({ error: error.message, code: error.code }, 'database unavailable');
+      // Expected during an outage, without a stack, and one line per interval however many
+      // requests it refuses (each is in the request log anyway): at 400 requests a second, one
+      // line each was ≈ 1 800 lines in 8 s (red-team 2026-12h). Not under `err`: pino's error
+      // serializer prints a plain object there as "[not an Error]", and the operator lost the
+      // reason (fault review, third part).
+      const held = sampler.take(problem.code);
+      if (held !== undefined) {
+        request.log.warn(
+          { error: error.message, code: error.code, ...heldBack(held) },
+          'database unavailable',
+        );
+      }
     } else if (
       (problem.code === 'SERVICE_UNAVAILABLE' || problem.code === 'EXTERNAL_ISSUER_UNAVAILABLE') &&
       problem.cause === undefined
@@ -284,8 +305,15 @@ export function installErrorHandling(app: FastifyInstance, registry: ErrorStatus
       // or a remote issuer's outage: expected under load, and one a flood of cheap requests
       // produces per request. Warned without a stack: logged as errors, each refused login wrote a
       // ≈ 1.5 KB stack trace (found by the SIGTERM fault test's flood), a log flood aimed at the
-      // operator. One with a cause (a module that failed to load) keeps the error and its stack.
-      request.log.warn({ error: error.message, code: problem.code }, 'refused: unavailable');
+      // operator. Sampled as above, per code. One with a cause (a module that failed to load)
+      // keeps the error and its stack.
+      const held = sampler.take(problem.code);
+      if (held !== undefined) {
+        request.log.warn(
+          { error: error.message, code: problem.code, ...heldBack(held) },
+          'refused: unavailable',
+        );
+      }
     } else if (problem.code === 'TRANSACTION_CONFLICT') {
       // Rare and harmless to the data (rolled back), but a lock order to find: warned, no stack.
       request.log.warn({ error: error.message, code: error.code }, 'transaction conflict');

@@ -9,6 +9,7 @@ import { describeStructureErrors } from '../config/validate-config.js';
 import { ConfigError } from '../errors.js';
 import type { Gatehouse } from '../gatehouse.js';
 import { type GatehouseCore, gatehouseCore } from '../gatehouse-core.js';
+import { createLogSampler } from '../lib/log-sampler.js';
 import { credentialedAppOrigins, credentialedAppWarning } from '../oauth/credentialed-app-origins.js';
 import type { ExternalIssuer } from '../resource-server/external-issuer-schema.js';
 import {
@@ -18,7 +19,7 @@ import {
 import { installAuth } from './auth.js';
 import { type CookiePolicy, createCookiePolicy } from './cookies.js';
 import { type CsrfGuard, createCsrfGuard } from './csrf.js';
-import { installErrorHandling } from './error-handler.js';
+import { installErrorHandling, UNAVAILABLE_LOG_EVERY_MS } from './error-handler.js';
 import { createErrorStatusRegistry, type ErrorStatusRegistry } from './error-status.js';
 import { registerAdminMfaRoutes } from './routes/admin-mfa-routes.js';
 import { registerAuditRoutes } from './routes/audit-routes.js';
@@ -96,7 +97,9 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   const errorStatuses = createErrorStatusRegistry();
   app.decorate('gatehouseErrors', errorStatuses);
   app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry());
-  if (options.errorHandler ?? true) installErrorHandling(app, errorStatuses);
+  if (options.errorHandler ?? true) {
+    installErrorHandling(app, errorStatuses, createLogSampler(UNAVAILABLE_LOG_EVERY_MS, gatehouse.clock));
+  }
 
   const cookies = createCookiePolicy(config.cookieSecure);
   // Only first-party front ends pass the Origin check; CORS_ORIGINS (apps with bearer tokens) never

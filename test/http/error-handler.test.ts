@@ -2,11 +2,12 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatehouseError } from '../../src/errors.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { UNAVAILABLE_LOG_EVERY_MS } from '../../src/http/error-handler.js';
 import { gatehousePlugin } from '../../src/http/index.js';
 import { createGatehouse, type Gatehouse } from '../../src/index.js';
 import { buildServer } from '../../src/server.js';
 import { isDatabaseUnavailable, isTransactionConflict } from '../../src/storage/open-database.js';
-import { buildTestServer, testConfig } from '../../src/testing.js';
+import { buildTestServer, createTestClock, testConfig } from '../../src/testing.js';
 import { bearer, createUser, login, PASSWORD, postToken } from '../support/accounts.js';
 
 describe('a database outage', () => {
@@ -84,6 +85,42 @@ describe('the log line of a database outage', () => {
     expect(typeof warning?.error).toBe('string');
     expect(String(warning?.error)).not.toBe('');
     expect(JSON.stringify(warning)).not.toContain('[not an Error]');
+  });
+
+  it('is one line per interval, however many requests the outage refuses, saying how many it stands for', async () => {
+    const lines: string[] = [];
+    const clock = createTestClock();
+    const app = await buildServer(testConfig({ logLevel: 'warn' }), {
+      logStream: { write: (line) => void lines.push(line) },
+      webUi: false,
+      clock,
+      scheduler: clock,
+    });
+    const register = () =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: 'outage@example.com', password: PASSWORD },
+      });
+    const warnings = () =>
+      lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((entry) => entry.msg === 'database unavailable');
+    try {
+      await gatehouseCore(app.gatehouse).database.close();
+      for (let i = 0; i < 5; i++) expect((await register()).statusCode).toBe(503);
+      expect(warnings()).toHaveLength(1);
+      expect(warnings()[0]).not.toHaveProperty('alsoRefusedSinceLastLine');
+      clock.advance(UNAVAILABLE_LOG_EVERY_MS - 1);
+      expect((await register()).statusCode).toBe(503);
+      expect(warnings()).toHaveLength(1);
+      clock.advance(1);
+      expect((await register()).statusCode).toBe(503);
+      expect(warnings()).toHaveLength(2);
+      expect(warnings()[1]).toMatchObject({ error: expect.any(String), alsoRefusedSinceLastLine: 5 });
+    } finally {
+      await app.close().catch(() => {});
+    }
   });
 });
 
