@@ -307,9 +307,10 @@ export interface Gatehouse {
    * Registers `hook` to run when an account's deletion has been judged allowed, before the
    * deletion's transaction and outside it, with the account's id: delete there, in short
    * transactions of your own, what would make that one transaction long (Dicery empties the rooms
-   * the account hosts in chunks). Do only what the deletion does anyway: it can still fail after
-   * the hook (a retry finishes it). Throwing aborts the deletion. Returns a function that removes
-   * the hook.
+   * the account hosts in chunks). Do only what the deletion does anyway: what the hook did stands
+   * if the deletion then fails (a retry finishes it) or is refused under its locks after all (a
+   * race: see `AccountDeletionPreparingHook`). Throwing aborts the deletion. Returns a function
+   * that removes the hook.
    */
   onAccountDeletionPreparing(hook: AccountDeletionPreparingHook): () => void;
   /**

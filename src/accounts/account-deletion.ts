@@ -21,9 +21,12 @@ export type AccountDeletingHook = (tx: GatehouseTransaction, userId: string) => 
  * deletes there, in as many short transactions as it likes, what would otherwise make the
  * deletion's one transaction long (Dicery empties the rooms the account hosts, which can hold
  * millions of rows: inside the transaction that held SQLite's only connection, and PostgreSQL's
- * request, for the whole of it). It may only do what the deletion does anyway, because the
- * deletion can still fail after it (the database away, a racing change of roles); a retry then
- * finishes it. Throwing aborts the deletion.
+ * request, for the whole of it). It may only do what the deletion does anyway, and what it did
+ * stands if the deletion then fails: after a failure (the database away) a retry finishes it; a
+ * deletion refused under the locks after all (a racing change of roles, the other of the last two
+ * super admins deleting themselves at the same moment, an `onAccountDeleting` hook that refuses)
+ * leaves the account with that work done. An app whose own hook may refuse a deletion should
+ * refuse in a preparing hook registered before the others. Throwing aborts the deletion.
  */
 export type AccountDeletionPreparingHook = (userId: string) => Promise<void>;
 
@@ -134,7 +137,8 @@ async function judgeDeletion(
 ): Promise<UserRecord> {
   const target = await stores.users.findUserById(userId);
   if (deleter.by === 'admin') {
-    // The actor as stored now, under the lock, not as the guard saw them; judged before
+    // The actor as stored now (under the lock, in the deletion's transaction), not as the guard
+    // saw them; judged before
     // "not found", so only an administrator learns whether an id exists.
     assertMayManageUser(await stores.users.findUserById(actorId), target);
     // One's own account only through self-service deletion, whose step-up asks for the

@@ -178,10 +178,11 @@ export async function createDicery(
  * Ends the rooms an account hosts when it is deleted (issue 12). Once the deletion is judged
  * allowed and before its transaction: closes the open ones (their streams get `room_closed`) and
  * empties every one in short committed statements (`purgeHostedRooms`), so the deletion's own
- * transaction holds none of their rows, which can run to millions; `log` gets one line saying
- * what that took. Then, inside the transaction: closes and deletes what is left
- * (`emptyHostedRooms`: a room opened meanwhile), so the account row's cascade has nothing of
- * theirs to walk. Returns the hooks' removal.
+ * transaction holds none of their rows, which can run to millions (nor the emptied rooms' own
+ * rows); `log` gets a line saying what that took whenever it deleted anything. Then, inside the
+ * transaction: closes and deletes what is left (`emptyHostedRooms`: a room opened or emptied
+ * meanwhile), so the account row's cascade has nothing of theirs to walk. Returns the hooks'
+ * removal.
  */
 export function closeRoomsOnAccountDeletion(
   gatehouse: Gatehouse,

@@ -135,8 +135,8 @@ export function registerUserAdminRoutes(parent: FastifyInstance, gatehouse: Gate
         summary: 'Delete an account',
         description:
           `${RULES} The same deletion as \`DELETE /users/me\` (red-team 2026-12f K1): every session of the ` +
-          'account ends, the apps’ account-deletion hooks run in its transaction (Dicery closes the rooms ' +
-          'it hosts; a hook that fails aborts the deletion), the IP addresses and user agents of its audit ' +
+          'account ends, the apps’ account-deletion hooks run (Dicery closes the rooms it hosts and ' +
+          'empties them first, in short transactions of their own; a hook that fails aborts the deletion), the IP addresses and user agents of its audit ' +
           'entries and failed-login tallies are erased, and the owner is mailed. The `user_deleted` audit ' +
           'entry keeps the account’s id and role and the administrator’s id, IP and user agent, not the address. ' +
           'Not for the caller’s own account (403 `FORBIDDEN`): that is `DELETE /users/me`, which asks for the password.',

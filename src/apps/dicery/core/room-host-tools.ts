@@ -1,4 +1,4 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { GatehouseError, isDatabaseUnavailable } from '../../../index.js';
 import { normalizeClaimCode } from '../shared/claim-code.js';
 import { ROOM_NAME_MAX_LENGTH } from '../shared/limits.js';
@@ -23,16 +23,20 @@ export const PURGE_ROWS_PER_PASS = 50_000;
 /** Rows one delete statement of the retention sweep removes at most. */
 export const PURGE_CHUNK_ROWS = 2_000;
 
+/** Passes in a row that find another instance deleting a room's rows before it is left to it. */
+const PURGE_PATIENCE = 5;
+
 /**
  * Empties every room `hostUserId` hosts that is closed and not emptied yet, as the retention sweep
  * empties one ({@link RoomStore.purgeClosedRoom}: statements of {@link PURGE_CHUNK_ROWS} rows, each
- * committing alone, the event loop running between them), and marks each emptied. A host's account
- * deletion runs it before its transaction (`onAccountDeletionPreparing`), once the rooms are
- * closed: inside that one transaction a host with a million rolls held SQLite's only connection,
- * and so every request needing the database, for its whole length (an outside tester measured
- * 30 s for 2.4 million rows, then a 9 s checkpoint at its commit). Rows another instance is
- * deleting at the same time are left to it (and to {@link emptyHostedRooms}). Returns the rows
- * deleted.
+ * committing alone, the event loop running between them), then deletes the emptied rooms' own
+ * rows, {@link PURGE_CHUNK_ROWS} a statement. A host's account deletion runs it before its
+ * transaction (`onAccountDeletionPreparing`), once the rooms are closed: inside that one
+ * transaction a host with a million rolls held SQLite's only connection, and so every request
+ * needing the database, for its whole length (an outside tester measured 30 s for 2.4 million
+ * rows, then a 9 s checkpoint at its commit). A room whose rows another instance's sweep is
+ * deleting is waited for a few passes, then left to it and to {@link emptyHostedRooms}. Returns
+ * the rows deleted (events, log entries, players… and rooms).
  */
 export async function purgeHostedRooms(
   store: RoomStore,
@@ -41,22 +45,38 @@ export async function purgeHostedRooms(
 ): Promise<number> {
   let deleted = 0;
   for (const code of await store.listHostedRoomCodes(hostUserId)) {
-    for (;;) {
+    for (let idle = 0; idle < PURGE_PATIENCE; ) {
       const step = await store.purgeClosedRoom(code, PURGE_CHUNK_ROWS, clock());
       deleted += step.deleted;
-      if (step.done || step.deleted === 0) break;
-      await nextTurn();
+      if (step.done) break;
+      if (step.deleted === 0) {
+        idle += 1;
+        await sleep(PURGE_PATIENCE_MS);
+      } else {
+        idle = 0;
+        await nextTurn();
+      }
     }
+  }
+  for (;;) {
+    const rooms = await store.deleteEmptiedHostedRooms(hostUserId, PURGE_CHUNK_ROWS);
+    deleted += rooms;
+    if (rooms < PURGE_CHUNK_ROWS) break;
+    await nextTurn();
   }
   return deleted;
 }
 
+/** The wait between two passes that found a room's rows held by another instance. */
+const PURGE_PATIENCE_MS = 50;
+
 /**
  * Deletes every room `hostUserId` hosts and has not emptied yet (call it after closing the open
  * ones) through `store`, in statements of at most {@link PURGE_CHUNK_ROWS} events and as many log
- * entries, then each room's row in a statement of its own: the account deletion runs it in its
- * transaction before the account's row goes, for what {@link purgeHostedRooms} left (a room opened
- * or emptied by another instance meanwhile). That row's delete cascaded to the rooms and through
+ * entries, then each room's row in a statement of its own, then the rows of rooms emptied
+ * meanwhile {@link PURGE_CHUNK_ROWS} a statement: the account deletion runs it in its transaction
+ * before the account's row goes, for what {@link purgeHostedRooms} left (a room opened, or
+ * emptied by another instance's sweep, meanwhile). That row's delete cascaded to the rooms and through
  * them to every event, log entry and player: as one statement, a host with a busy room outran the
  * statement timeout on PostgreSQL (503 on every try: the account could never be deleted) and, on
  * SQLite, stopped the event loop while it ran. Returns the event and log rows deleted.
@@ -84,6 +104,8 @@ export async function emptyHostedRooms(store: RoomStore, hostUserId: string): Pr
     await store.deleteRoom(code);
     await nextTurn();
   }
+  // Emptied since (another instance's sweep): their rows too, not the account row's cascade.
+  while ((await store.deleteEmptiedHostedRooms(hostUserId, PURGE_CHUNK_ROWS)) > 0) await nextTurn();
   return deleted;
 }
 

@@ -83,6 +83,13 @@ export interface RoomHostStore {
   /** Deletes room `code`'s row; what it still holds goes with it (foreign keys, `on delete cascade`). */
   deleteRoom(code: string): Promise<boolean>;
   /**
+   * Deletes the rows of at most `limit` emptied rooms (`purged_at` set) that `hostUserId` hosts;
+   * returns how many. A host's account deletion runs it until none is left: left to the account
+   * row's cascade, 200 000 of them outran PostgreSQL's statement timeout (each row fires the
+   * cascade's checks of seven tables), so the account could never be deleted.
+   */
+  deleteEmptiedHostedRooms(hostUserId: string, limit: number): Promise<number>;
+  /**
    * Deletes up to `maxRows` of closed room `code`'s rows (log entries, events, bans, players,
    * watch links and spectators), each table in statements of its own; once none is left, marks the
    * room emptied (`purged_at`). Its row stays, so the code is never reused. `done` is true when the
@@ -291,6 +298,20 @@ export function createRoomHostStore(db: Kysely<DiceryTables>): RoomHostStore {
     async deleteRoom(code) {
       const result = await db.deleteFrom('rooms').where('code', '=', code).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
+    },
+    async deleteEmptiedHostedRooms(hostUserId, limit) {
+      const result = await db
+        .deleteFrom('rooms')
+        .where('code', 'in', (eb) =>
+          eb
+            .selectFrom('rooms')
+            .select('code')
+            .where('host_user_id', '=', hostUserId)
+            .where('purged_at', 'is not', null)
+            .limit(limit),
+        )
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
     async listClosedRooms(before, limit) {
       const rows = await db

@@ -118,9 +118,18 @@ describe('emptyHostedRooms (a host account’s deletion)', () => {
         calls.push(`${code} row`);
         return true;
       },
+      deleteEmptiedHostedRooms: async (host: string) => {
+        calls.push(`emptied rooms of ${host}`);
+        return 0;
+      },
     } as Pick<
       RoomStore,
-      'listHostedRoomCodes' | 'firstEventSeq' | 'lastEventId' | 'deleteRoomEventRange' | 'deleteRoom'
+      | 'listHostedRoomCodes'
+      | 'firstEventSeq'
+      | 'lastEventId'
+      | 'deleteRoomEventRange'
+      | 'deleteRoom'
+      | 'deleteEmptiedHostedRooms'
     > as RoomStore;
     const turns = countEventLoopTurns();
     expect(await emptyHostedRooms(store, 'host')).toBe(
@@ -138,6 +147,7 @@ describe('emptyHostedRooms (a host account’s deletion)', () => {
       'B row',
       `C ${2 * chunk + 10}..${3 * chunk + 10}`,
       'C row',
+      'emptied rooms of host',
     ]);
   });
 });
@@ -156,17 +166,30 @@ describe('purgeHostedRooms (before a host account’s deletion)', () => {
         rows[code] = (rows[code] ?? 0) - deleted;
         return { deleted, done: deleted < maxRows };
       },
-    } as Pick<RoomStore, 'listHostedRoomCodes' | 'purgeClosedRoom'> as RoomStore;
+      // The emptied rooms' own rows: a full chunk, then the rest.
+      deleteEmptiedHostedRooms: async (host: string, limit: number) => {
+        calls.push(`rooms ${host} ${limit}`);
+        const taken = host === 'host' ? Math.min(limit, emptiedRooms) : 0;
+        emptiedRooms -= taken;
+        return taken;
+      },
+    } as Pick<RoomStore, 'listHostedRoomCodes' | 'purgeClosedRoom' | 'deleteEmptiedHostedRooms'> as RoomStore;
+    let emptiedRooms = PURGE_CHUNK_ROWS + 3;
     const turns = countEventLoopTurns();
-    expect(await purgeHostedRooms(store, 'host', () => 42)).toBe(2 * PURGE_CHUNK_ROWS + 5);
-    expect(turns.stop()).toBeGreaterThanOrEqual(2);
+    expect(await purgeHostedRooms(store, 'host', () => 42)).toBe(
+      2 * PURGE_CHUNK_ROWS + 5 + PURGE_CHUNK_ROWS + 3,
+    );
+    expect(turns.stop()).toBeGreaterThanOrEqual(3);
     const chunk = PURGE_CHUNK_ROWS;
     expect(calls).toEqual([
       `A ${chunk} @42`,
       `A ${chunk} @42`,
       `A ${chunk} @42`,
-      `HELD ${chunk} @42`,
+      // Held by another instance: a few passes, then it is left to it.
+      ...Array.from({ length: 5 }, () => `HELD ${chunk} @42`),
       `EMPTY ${chunk} @42`,
+      `rooms host ${chunk}`,
+      `rooms host ${chunk}`,
     ]);
     expect(await purgeHostedRooms(store, 'someone else', () => 42)).toBe(0);
   });
