@@ -17,7 +17,9 @@ const temporaryDirs = new Set<string>();
 /** Removes a data directory made by {@link testConfig} (other paths are left alone). */
 function removeTemporaryDir(dir: string): void {
   if (!temporaryDirs.delete(dir)) return;
-  rmSync(dir, { recursive: true, force: true });
+  // Retried: a mail the closing server still writes to the outbox can land between the walk and
+  // the rmdir (ENOTEMPTY, seen once in a full run).
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 }
 
 let exitCleanupInstalled = false;
