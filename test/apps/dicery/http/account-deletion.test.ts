@@ -19,13 +19,7 @@ describe('deleting a host’s account (issue 12)', () => {
 
   /** The two ways an account goes (red-team 2026-12f K1: both run the apps' hooks). */
   const deletions = {
-    'DELETE /users/me': (host: SignedIn) =>
-      app.inject({
-        method: 'DELETE',
-        url: '/users/me',
-        headers: host.headers,
-        payload: { current_password: PASSWORD },
-      }),
+    'DELETE /users/me': (host: SignedIn) => deleteSelf(app, host),
     'DELETE /users/{id} (admin)': async (host: SignedIn) =>
       app.inject({
         method: 'DELETE',
@@ -108,12 +102,7 @@ describe.each(engines)('deleting the account of a host whose rooms hold many row
         when exists (select 1 from room_events where room_code = old.code)
         begin select raise(abort, 'room deleted with its events'); end`.execute(db);
     }
-    const deleted = await app.inject({
-      method: 'DELETE',
-      url: '/users/me',
-      headers: host.headers,
-      payload: { current_password: PASSWORD },
-    });
+    const deleted = await deleteSelf(app, host);
     expect(deleted.statusCode, deleted.body).toBe(204);
     const left = await sql<{
       n: number | string;
@@ -133,16 +122,9 @@ describe.each(engines)('deleting the account of a host whose rooms hold many row
     await fillRoom(db, room.code, total);
     const seen: number[] = [];
     let finished = false;
-    const deletion = app
-      .inject({
-        method: 'DELETE',
-        url: '/users/me',
-        headers: host.headers,
-        payload: { current_password: PASSWORD },
-      })
-      .finally(() => {
-        finished = true;
-      });
+    const deletion = deleteSelf(app, host).finally(() => {
+      finished = true;
+    });
     // Inside one transaction (before), SQLite's only connection was the deletion's until it
     // committed, and PostgreSQL showed other connections all rows or none: never a part.
     while (!finished) {
@@ -188,12 +170,7 @@ describe.each(engines)('deleting the account of a host whose rooms hold many row
         begin select raise(abort, 'room deleted by its host''s cascade'); end`.execute(db);
     }
     try {
-      const deleted = await app.inject({
-        method: 'DELETE',
-        url: '/users/me',
-        headers: host.headers,
-        payload: { current_password: PASSWORD },
-      });
+      const deleted = await deleteSelf(app, host);
       expect(deleted.statusCode, deleted.body).toBe(204);
       const left = await sql<{
         n: number | string;
@@ -241,4 +218,14 @@ async function eventsOf(db: QueryExecutorProvider, code: string): Promise<number
     n: number | string;
   }>`select count(*) as n from room_events where room_code = ${code}`.execute(db);
   return Number(rows.rows[0]?.n);
+}
+
+/** `DELETE /users/me` for `host`, with its password. */
+function deleteSelf(app: FastifyInstance, host: SignedIn) {
+  return app.inject({
+    method: 'DELETE',
+    url: '/users/me',
+    headers: host.headers,
+    payload: { current_password: PASSWORD },
+  });
 }
