@@ -1,5 +1,6 @@
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
+import { createCacheEpochs } from '../lib/cache-epochs.js';
 import type { CacheStats } from '../lib/cache-stats.js';
 import { hasElapsed } from '../lib/elapsed.js';
 import { isDatabaseUnavailable } from '../storage/open-database.js';
@@ -24,7 +25,8 @@ import { type AccountUser, withoutHash } from './public-user.js';
  * {@link USER_CACHE_RETRY_MS} instead of on every request (each attempt may cost a connect
  * timeout): once any re-read failed so, no other stale entry is re-read before then either. No user can change while the database is down, and evictions still apply at once.
  * After the bus re-subscribed ({@link UserCache.expireAll}: evictions may have been lost while it
- * was away), entries are re-read, and served as stale only within `maxAgeMs` of it.
+ * was away), entries are re-read, and an entry read before a re-subscribe is served as stale only
+ * within `maxAgeMs` of the first re-subscribe after its read (`lib/cache-epochs.ts`).
  */
 export interface UserCache {
   /** The user, from memory or the store. */
@@ -99,15 +101,14 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
   // itself when it settles. An eviction marks the user's reads stale instead of bumping a
   // per-user counter, so there is no per-user state to keep once nothing is in flight.
   const pending = new Map<string, Set<PendingRead>>();
-  // Bumped by expireAll: entries of an older epoch are not fresh, whatever their age, and serve as
-  // stale only until `maxAgeMs` after `expiredAt`.
-  let epoch = 0;
-  let expiredAt = Number.NEGATIVE_INFINITY;
+  // Ended by expireAll: entries of an older epoch are not fresh, whatever their age, and serve as
+  // stale only until `maxAgeMs` after their own epoch ended.
+  const epochs = createCacheEpochs(maxAgeMs);
   // Until when the database counts as away (the last re-read that failed so, plus the retry
   // interval): other entries past their age are then served stale without a read of their own.
   let awayUntil = Number.NEGATIVE_INFINITY;
   const fresh = (cached: CachedUser, now: number) =>
-    cached.epoch === epoch && !hasElapsed(now, cached.readAt, maxAgeMs);
+    cached.epoch === epochs.current() && !hasElapsed(now, cached.readAt, maxAgeMs);
 
   const evict = (id: string) => {
     users.delete(id);
@@ -136,7 +137,7 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
       const usableStale =
         cached !== undefined &&
         !hasElapsed(now, cached.readAt, maxStaleMs) &&
-        (cached.epoch === epoch || !hasElapsed(now, expiredAt, maxAgeMs));
+        epochs.servesStale(cached.epoch, now);
       // Not one timeout per user: during an outage, once one re-read failed, the others wait for
       // the retry interval too (red-team 2026-12h F4: a request paid this read's timeout, then its
       // route's own, ≈ 10 s before its 503).
@@ -145,7 +146,7 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
         return cached.user;
       }
       counts.misses += 1;
-      const readEpoch = epoch;
+      const readEpoch = epochs.current();
       const read: PendingRead = { stale: false };
       let reads = pending.get(id);
       if (reads === undefined) {
@@ -188,8 +189,7 @@ export function createUserCache(store: UserStore, bus: EventBus, options: UserCa
     expireAll() {
       // Reads in flight fill with the epoch they began in, so never a fresh entry; they keep their
       // stale-if-error answer. `retryAt` stays: while the database is down, one read per entry.
-      epoch += 1;
-      expiredAt = clock();
+      epochs.expireAll(clock());
     },
     close: unsubscribe,
     stats: () => ({ ...counts }),

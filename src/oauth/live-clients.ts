@@ -1,5 +1,6 @@
 import type { EventBus } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
+import { createCacheEpochs } from '../lib/cache-epochs.js';
 import { hasElapsed } from '../lib/elapsed.js';
 import { isDatabaseUnavailable } from '../storage/open-database.js';
 import { MAX_OAUTH_CLIENTS, type OAuthClient, type OAuthClients } from './oauth-clients.js';
@@ -80,15 +81,13 @@ export function createLiveClients(
   // Bumped by every eviction: a read that began before one must not fill the cache with what may
   // be the row from before the removal. Removals are rare, so one counter for all ids is enough.
   let generation = 0;
-  // Bumped by expireAll: entries of an older epoch are not fresh, whatever their age, and serve as
-  // stale only until `maxAgeMs` after `expiredAt`.
-  let epoch = 0;
-  let expiredAt = Number.NEGATIVE_INFINITY;
+  // Ended by expireAll: entries of an older epoch are not fresh, whatever their age, and serve as
+  // stale only until `maxAgeMs` after their own epoch ended.
+  const epochs = createCacheEpochs(maxAgeMs);
   const usableStale = (cached: CachedClient, now: number) =>
-    !hasElapsed(now, cached.readAt, CLIENT_CACHE_MAX_STALE_MS) &&
-    (cached.epoch === epoch || !hasElapsed(now, expiredAt, maxAgeMs));
+    !hasElapsed(now, cached.readAt, CLIENT_CACHE_MAX_STALE_MS) && epochs.servesStale(cached.epoch, now);
   const fresh = (cached: CachedClient, now: number) =>
-    cached.epoch === epoch && !hasElapsed(now, cached.readAt, maxAgeMs);
+    cached.epoch === epochs.current() && !hasElapsed(now, cached.readAt, maxAgeMs);
 
   const evict = (clientId: string) => {
     cache.delete(clientId);
@@ -112,7 +111,7 @@ export function createLiveClients(
         return cached.client;
       }
       const started = generation;
-      const readEpoch = epoch;
+      const readEpoch = epochs.current();
       try {
         const client = (await clients.find(clientId)) ?? null;
         // With the epoch it began in: a read overtaken by expireAll fills no fresh entry.
@@ -135,8 +134,7 @@ export function createLiveClients(
     evict,
     expireAll() {
       // `retryAt` stays: while the database is down, one read per entry every few seconds.
-      epoch += 1;
-      expiredAt = clock();
+      epochs.expireAll(clock());
     },
     close: unsubscribe,
   };

@@ -159,6 +159,30 @@ describe('user cache while the database is unavailable', () => {
     await expect(cache.get('u1')).rejects.toThrow('ECONNREFUSED');
   });
 
+  it('serves an entry read before a re-subscribe for maxAgeMs after that one, however often Redis drops after it', async () => {
+    let now = 1_000;
+    let down = false;
+    const store = {
+      findUserById: async () => {
+        if (down) throw unavailable();
+        return user('admin');
+      },
+    } as Pick<UserStore, 'findUserById'> as UserStore;
+    const cache = createUserCache(store, createMemoryEventBus(), { maxAgeMs: 30_000, clock: () => now });
+    expect((await cache.get('u1'))?.role).toBe('admin');
+    down = true;
+    // Redis flapping every 5 s with the database down: each gap may have lost this user's eviction.
+    now += 1_000;
+    cache.expireAll();
+    for (let i = 0; i < 6; i++) {
+      now += 5_000;
+      cache.expireAll();
+    }
+    // 30 s after the first re-subscribe, not after the latest (which was 0 s ago).
+    now = 1_000 + 1_000 + 30_000;
+    await expect(cache.get('u1')).rejects.toThrow('ECONNREFUSED');
+  });
+
   it('once one re-read failed as unavailable, serves every other stale entry without a read until the retry', async () => {
     // Red-team 2026-12h F4: each user's first request in an outage paid a connect timeout of its
     // own before its stale entry was served (then its route's query another): ≈ 10 s to a 503.

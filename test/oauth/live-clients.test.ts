@@ -95,6 +95,22 @@ describe('createLiveClients', () => {
     await expect(live.get('svc')).rejects.toThrow('ECONNREFUSED');
   });
 
+  it('serves an entry read before a re-subscribe for the maximum age after that one, however often Redis drops after it', async () => {
+    const clock = createTestClock();
+    const store = fakeStore();
+    const live = createLiveClients(store, createMemoryEventBus(), { clock });
+    expect(await live.get('svc')).toEqual(CLIENT);
+    store.state.failure = unavailable();
+    live.expireAll();
+    const stepMs = Math.floor(CLIENT_CACHE_MAX_AGE_MS / 6);
+    for (let i = 0; i < 6; i++) {
+      clock.advance(stepMs);
+      live.expireAll();
+    }
+    clock.advance(CLIENT_CACHE_MAX_AGE_MS - 6 * stepMs);
+    await expect(live.get('svc')).rejects.toThrow('ECONNREFUSED');
+  });
+
   it('forgets a client at once when any instance announces its removal on the bus', async () => {
     const clock = createTestClock();
     const store = fakeStore();
