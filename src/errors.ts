@@ -229,6 +229,21 @@ export interface OAuthTokenErrorOptions {
 }
 
 /**
+ * `text` in the characters RFC 6749 allows in an `error_description` (§4.1.2.1, §5.2: printable
+ * ASCII without `"` and `\`; RFC 6750 §3 the same for `WWW-Authenticate`). Typographic quotes and
+ * dashes become their ASCII look-alikes, a `"` a `'`, anything else `?`: a client's own input
+ * echoed in a description (an unsupported grant type) then breaks neither the RFC's parsers nor
+ * a challenge header's quoting (an outside tester's finding).
+ */
+export function oauthErrorText(text: string): string {
+  return text
+    .replace(/[\u2018\u2019"\u201C\u201D]/g, "'")
+    .replace(/[\u2010-\u2014]/g, '-')
+    .replace(/\u2026/g, '...')
+    .replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?');
+}
+
+/**
  * An OAuth 2.0 token endpoint error (RFC 6749 §5.2). Rendered as the RFC's JSON shape
  * (`error`, `error_description`) rather than problem+json, because OAuth clients parse it.
  */

@@ -927,6 +927,7 @@ export async function createGatehouseCore(
       clock,
       scopes: scopePolicy,
       requireMfaForRoles: config.requireMfaForRoles,
+      appSignIns: throttle,
     });
     const rpLogout = createRpInitiatedLogout({
       clients: oauthClients,

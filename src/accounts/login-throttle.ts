@@ -101,6 +101,19 @@ export interface LoginThrottle {
   /** Counts a right password from an untrusted client that stopped at the second factor. */
   recordChallenge(account: LoginAccount): Promise<void>;
   /**
+   * Whether `/authorize` may issue account `userId` another code for app `clientId` now: the
+   * account's successful-login allowance (`successesPerAccount` per window) again, per app. Each
+   * exchanged code writes a `login_succeeded` row with the caller's user agent, and a signed-in
+   * person (or a script holding their cookie) looping `/authorize` and `/token` hashes no password:
+   * only the live-code caps held them, ≈ 100 codes a minute, 230 000 audit rows a day per account
+   * kept for `AUDIT_RETENTION` (an outside tester's measurement). Per app, so an app bouncing the
+   * browser through silent `/authorize` visits uses up its own allowance only, never the
+   * person's sign-ins to others (red-team 2026-12f K2). Reads only.
+   */
+  checkAppSignIns(userId: string, clientId: string): Promise<ThrottleDecision>;
+  /** Counts a code issued to `clientId` for `userId`. */
+  recordAppSignIn(userId: string, clientId: string): Promise<void>;
+  /**
    * Whether a signed-in session (`sessionKey`) may check its account's current password again now:
    * {@link CURRENT_PASSWORD_CHECKS_PER_SESSION} checks per window, right ones included. Reads only.
    */
@@ -221,6 +234,8 @@ export function createLoginThrottle(
     };
   };
   const loginsKey = accountCounterKey('success');
+  const appSignInsKey = (userId: string, clientId: string) =>
+    hashedCounterKey(`${namespace}:app:${digest(`${userId}\n${clientId}`)}`);
   const challengesKey = accountCounterKey('challenge');
   const sessionChecksKey = (sessionKey: string) =>
     hashedCounterKey(`${namespace}:session-check:${digest(sessionKey)}`);
@@ -245,6 +260,8 @@ export function createLoginThrottle(
     recordLogin: (account) => countSuccess(loginsKey(account)),
     checkChallenges: (account) => checkSuccesses(challengesKey(account)),
     recordChallenge: (account) => countSuccess(challengesKey(account)),
+    checkAppSignIns: (userId, clientId) => checkSuccesses(appSignInsKey(userId, clientId)),
+    recordAppSignIn: (userId, clientId) => countSuccess(appSignInsKey(userId, clientId)),
     async checkSessionChecks(sessionKey) {
       const key = sessionChecksKey(sessionKey);
       const local = store.synchronous?.();

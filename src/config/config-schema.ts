@@ -430,7 +430,8 @@ export const gatehouseConfigSchema = Type.Object(
         'be aimed at an account); beyond it 429 before any hash. On an account with an authenticator app, an ' +
         "untrusted client's right password (it stops at the second factor) counts against an allowance of the " +
         "same size that only untrusted clients wait on, so a thief of the password cannot keep the owner's " +
-        'trusted devices out',
+        'trusted devices out. The same number is also the authorization codes `/authorize` issues an account per ' +
+        'app and window (then `temporarily_unavailable`): each exchanged one writes an audit row and hashes nothing',
     }),
     stepUpMaxAge: secondsSetting({
       env: 'STEP_UP_MAX_AGE',

@@ -5,6 +5,7 @@ import {
   GatehouseError,
   type OAuthErrorCode,
   OAuthTokenError,
+  oauthErrorText,
 } from '../errors.js';
 import { createLogSampler, type LogSampler } from '../lib/log-sampler.js';
 import {
@@ -50,7 +51,8 @@ export const REALM = 'gatehouse';
 export function renderChallenge(challenge: AuthChallenge): string {
   const parts = [`${challenge.scheme} realm="${REALM}"`];
   if (challenge.error !== undefined) parts.push(`error="${challenge.error}"`);
-  if (challenge.description !== undefined) parts.push(`error_description="${challenge.description}"`);
+  if (challenge.description !== undefined)
+    parts.push(`error_description="${oauthErrorText(challenge.description)}"`);
   if (challenge.scope !== undefined) parts.push(`scope="${challenge.scope.join(' ')}"`);
   if (challenge.maxAge !== undefined) parts.push(`max_age=${challenge.maxAge}`);
   return parts.join(', ');
@@ -116,7 +118,11 @@ export function sendOAuthUnavailable(reply: FastifyReply, error: GatehouseError<
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
     .type('application/json; charset=utf-8')
-    .send({ error: 'temporarily_unavailable', error_description: error.message, code: error.code });
+    .send({
+      error: 'temporarily_unavailable',
+      error_description: oauthErrorText(error.message),
+      code: error.code,
+    });
 }
 
 /** Statuses of the OAuth error codes that are not 400 (RFC 6749 §5.2 makes 400 the rule). */
@@ -139,7 +145,7 @@ export function sendOAuthError(reply: FastifyReply, error: OAuthTokenError): Fas
     .send({
       ...error.extra,
       error: error.error,
-      error_description: error.message,
+      error_description: oauthErrorText(error.message),
       ...(error.code === undefined ? {} : { code: error.code }),
     });
 }

@@ -1,10 +1,12 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { JWTPayload } from 'jose';
+import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { AccountUser } from '../accounts/public-user.js';
 import { effectiveRole, type Role } from '../accounts/roles.js';
 import { isScope, parseScopeParameter, ROLE_SCOPES, type ScopePolicy } from '../accounts/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Caller } from '../audit/record-committed.js';
+import { oauthErrorText } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { BearerTokens, SessionManager } from '../sessions/session-manager.js';
 import type {
@@ -236,7 +238,7 @@ export interface AuthorizationServer {
   exchangeCode(exchange: CodeExchange, caller: Caller): Promise<CodeExchangeResult>;
   /** The claims of `user` that `scopes` allow. */
   userInfo(user: AccountUser, scopes: readonly string[]): UserInfo;
-  /** The apps `userId` has allowed. */
+  /** The apps `userId` has allowed, and those holding a live session of theirs without a consent on record. */
   listConnectedApps(userId: string): Promise<ConnectedApp[]>;
   /** Forgets the consent and ends every session of that app for `userId`. False when there was none. */
   disconnectApp(userId: string, clientId: string, caller: Caller): Promise<boolean>;
@@ -280,6 +282,8 @@ export interface AuthorizationServerDeps {
    * must not get its role's scopes through `/authorize` either. @default []
    */
   requireMfaForRoles?: readonly Role[];
+  /** The codes an account may be issued per app and window (`LoginThrottle.checkAppSignIns`). @default unlimited */
+  appSignIns?: Pick<LoginThrottle, 'checkAppSignIns' | 'recordAppSignIn'>;
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
@@ -329,7 +333,11 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
   };
 
   const errorRedirect: AuthorizationServer['errorRedirect'] = (request, error, description) =>
-    redirectWith(request.redirectUri, { error, error_description: description, state: request.state });
+    redirectWith(request.redirectUri, {
+      error,
+      error_description: oauthErrorText(description),
+      state: request.state,
+    });
 
   return {
     async checkRequest(params) {
@@ -518,6 +526,15 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           });
         });
       }
+      const allowance = await deps.appSignIns?.checkAppSignIns(user.id, request.client.clientId);
+      if (allowance !== undefined && !allowance.allowed) {
+        // RFC 6749 §4.1.2.1: the error the authorization endpoint has for this.
+        return errorRedirect(
+          request,
+          'temporarily_unavailable',
+          `Too many sign-ins to this app; try again in ${Math.ceil(allowance.retryAfterSeconds / 60)} minutes.`,
+        );
+      }
       // 256 random bits (RFC 6749 §10.10); only the hash is stored.
       const code = randomBytes(32).toString('base64url');
       // Counted and inserted under the account's row lock: parallel approvals cannot overshoot.
@@ -545,6 +562,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           'Too many sign-ins in progress; try again in a minute.',
         );
       }
+      await deps.appSignIns?.recordAppSignIn(user.id, request.client.clientId);
       return redirectWith(request.redirectUri, { code, state: request.state });
     },
 
@@ -664,7 +682,17 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       };
     },
 
-    listConnectedApps: (userId) => grants.listConsents(userId),
+    async listConnectedApps(userId) {
+      // With the apps holding a live session and no consent on record: one the person allowed
+      // without "remember my choice" keeps its refresh token, and was not listed, so it could not
+      // be seen, nor disconnected short of knowing its id (an outside tester's finding).
+      const consents = await grants.listConsents(userId);
+      const listed = new Set(consents.map((consent) => consent.clientId));
+      const unlisted = (await grants.listSessionApps(userId, clock())).filter(
+        (app) => !listed.has(app.clientId),
+      );
+      return [...consents, ...unlisted].sort((a, b) => b.updatedAt - a.updatedAt);
+    },
 
     async disconnectApp(userId, clientId, caller) {
       // One transaction: consent, codes, sessions and the entry go together (a process dying

@@ -267,6 +267,9 @@ export function redirectIdentifiesClient(uri: string): boolean {
 const PLAIN_HOST =
   /^(?:(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:]+\])$/;
 
+/** Parameters the server adds to a redirect (the code response, its errors, RFC 9207, logout). */
+const RESPONSE_PARAMETERS = new Set(['code', 'state', 'iss', 'error', 'error_description', 'error_uri']);
+
 /**
  * Why `uri` cannot be a redirect URI, or undefined when it can. Rules: an absolute URI without a
  * fragment (RFC 6749 §3.1.2); `https`, or `http` only on a loopback host (OAuth 2.1 §2.3.1,
@@ -285,6 +288,13 @@ export function redirectUriProblem(uri: string): string | undefined {
   }
   if (uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
   if (parsed.username !== '' || parsed.password !== '') return 'must not contain user information';
+  // RFC 6749 §3.1: a response parameter must not appear twice, and the server adds these to the
+  // URI's own query (§3.1.2, §4.1.2, RFC 9207's `iss`): a registered `?code=…&iss=…` would give
+  // every response two of each, and most parsers read the registered (first) one.
+  const taken = [...parsed.searchParams.keys()].find((name) => RESPONSE_PARAMETERS.has(name));
+  if (taken !== undefined)
+    return `must not carry "${taken}" in its query: the server adds it to each response`;
+  if (parsed.port === '0') return 'must not use port 0';
   const scheme = parsed.protocol.slice(0, -1);
   if ((scheme === 'https' || scheme === 'http') && !PLAIN_HOST.test(parsed.hostname)) {
     return 'must have a DNS name or IP address as its host';

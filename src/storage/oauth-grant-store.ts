@@ -76,6 +76,11 @@ export interface OAuthGrantStore {
   saveConsent(userId: string, clientId: string, scopes: readonly string[], now: number): Promise<void>;
   /** Every consent of `userId`, newest first. */
   listConsents(userId: string): Promise<ConsentRecord[]>;
+  /**
+   * The registered apps holding a live session (not revoked, not expired at `now`) of `userId`,
+   * each with the scopes of those sessions, when they started (the first) and were last used.
+   */
+  listSessionApps(userId: string, now: number): Promise<ConsentRecord[]>;
   /** Forgets a consent; false when there was none. */
   deleteConsent(userId: string, clientId: string): Promise<boolean>;
   /**
@@ -327,6 +332,38 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         createdAt: Number(row.createdAt),
         updatedAt: Number(row.updatedAt),
       }));
+    },
+    async listSessionApps(userId, now) {
+      // One row per live session: bounded by the account's session caps (per app and in all).
+      const rows = await db
+        .selectFrom('sessions')
+        .innerJoin('oauth_clients', 'oauth_clients.client_id', 'sessions.client_id')
+        .select([
+          'sessions.client_id as clientId',
+          'oauth_clients.name as clientName',
+          'sessions.scope as scope',
+          'sessions.created_at as createdAt',
+          'sessions.last_used_at as lastUsedAt',
+        ])
+        .where('sessions.user_id', '=', userId)
+        .where('sessions.revoked_at', 'is', null)
+        .where('sessions.expires_at', '>', now)
+        .execute();
+      const apps = new Map<string, ConsentRecord>();
+      for (const row of rows) {
+        const app = apps.get(row.clientId) ?? {
+          clientId: row.clientId,
+          clientName: row.clientName,
+          scopes: [],
+          createdAt: Number(row.createdAt),
+          updatedAt: Number(row.lastUsedAt),
+        };
+        app.scopes = [...new Set([...app.scopes, ...scopeList(row.scope)])];
+        app.createdAt = Math.min(app.createdAt, Number(row.createdAt));
+        app.updatedAt = Math.max(app.updatedAt, Number(row.lastUsedAt));
+        apps.set(row.clientId, app);
+      }
+      return [...apps.values()].sort((a, b) => b.updatedAt - a.updatedAt);
     },
     async deleteConsent(userId, clientId) {
       const result = await db

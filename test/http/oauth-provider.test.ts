@@ -963,6 +963,28 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(again.statusCode).toBe(404);
     });
 
+    it('lists an app allowed without “remember my choice” while it holds a session, and disconnects it', async () => {
+      // An outside tester's finding: no consent on record, so the app and its 30-day refresh token
+      // were not listed, and the person could not see or end them.
+      const { browser } = await signedIn();
+      const { verifier, challenge } = pkce();
+      const answer = await consent(browser, request(spa, challenge), 'allow', false);
+      const code = String(locationOf(answer).searchParams.get('code'));
+      const tokens = (await exchange(spa, code, verifier)).json() as { access_token: string };
+      expect(await works(tokens.access_token)).toBe(true);
+      // Not remembered: the next visit asks again.
+      expect((await browser.request('GET', request(spa, pkce().challenge))).statusCode).toBe(200);
+      expect((await browser.request('GET', '/users/me/connected-apps')).json()).toEqual([
+        expect.objectContaining({ client_id: spa.clientId, scopes: ['openid', 'profile', 'email'] }),
+      ]);
+      const removed = await browser.request('DELETE', `/users/me/connected-apps/${spa.clientId}`, {
+        headers: { 'x-csrf-token': await browser.csrf() },
+      });
+      expect(removed.statusCode).toBe(204);
+      expect(await works(tokens.access_token)).toBe(false);
+      expect((await browser.request('GET', '/users/me/connected-apps')).json()).toEqual([]);
+    });
+
     it('I2: disconnecting an app also kills the codes it has not exchanged yet', async () => {
       const { browser } = await signedIn();
       await tokensFor(browser, spa);
@@ -1549,6 +1571,32 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       const toOther = locationOf(await consent(browser, request(other, pkce().challenge)));
       const same = locationOf(await browser.request('GET', request(spa, pkce().challenge)));
       expect([toOther.searchParams.get('error'), same.searchParams.get('error')]).toEqual([null, null]);
+    });
+
+    it('issues an account at most LOGIN_MAX_SUCCESSES_PER_ACCOUNT codes per app and window; other apps and people keep theirs', async () => {
+      // An outside tester looped /authorize and /token as their own user: ≈ 100 sign-ins a minute,
+      // each a login_succeeded audit row with a 600-byte user agent, kept for AUDIT_RETENTION.
+      const { config } = gatehouseCore(app.gatehouse);
+      const { browser } = await signedIn();
+      locationOf(await consent(browser, request(spa, pkce().challenge)));
+      const silent = async (client: OAuthClient) =>
+        locationOf(await browser.request('GET', request(client, pkce().challenge, { prompt: 'none' })));
+      for (let code = 1; code < config.loginMaxSuccessesPerAccount; code += 1) {
+        expect((await silent(spa)).searchParams.get('error')).toBeNull();
+      }
+      const refused = await silent(spa);
+      expect(refused.searchParams.get('error')).toBe('temporarily_unavailable');
+      expect(refused.searchParams.get('state')).toBe('st-123');
+      expect(refused.searchParams.get('code')).toBeNull();
+      // Another app of the same person, and the same app for another person, are not touched.
+      expect(
+        locationOf(await consent(browser, request(other, pkce().challenge))).searchParams.get('code'),
+      ).not.toBeNull();
+      const { browser: someoneElse } = await signedIn();
+      expect(await codeFor(someoneElse, spa, pkce().challenge)).not.toBe('null');
+      // The window ends: the app signs the person in again.
+      clock.advance(config.loginFailureWindow * 1000);
+      expect((await silent(spa)).searchParams.get('code')).not.toBeNull();
     });
 
     it('J2: a flood of one app’s codes displaces its own oldest, never another app’s code in flight', async () => {

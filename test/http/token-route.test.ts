@@ -22,6 +22,8 @@ describe('POST /token', () => {
     expect(response.headers['cache-control']).toBe('no-store');
     expect(response.headers['content-type']).toMatch(/^application\/json/);
     expect(response.json()).toEqual({ error, error_description: expect.any(String) });
+    // RFC 6749 §5.2: error_description is printable ASCII without '"' and '\\'.
+    expect(response.json().error_description).toMatch(/^[\x20\x21\x23-\x5B\x5D-\x7E]*$/);
   };
 
   it('issues an at+jwt access token and a refresh token with no-store', async () => {
@@ -91,6 +93,8 @@ describe('POST /token', () => {
       'invalid_request',
     ],
     [{ grant_type: 'urn:ietf:params:oauth:grant-type:device_code' }, 'unsupported_grant_type'],
+    // The client's own grant type is echoed in the description, in the RFC's characters only.
+    [{ grant_type: 'é"\\x’' }, 'unsupported_grant_type'],
     // Codes are only ever issued to registered clients (GET /authorize).
     [{ grant_type: 'authorization_code', code: 'x' }, 'unauthorized_client'],
     [{ grant_type: 'refresh_token' }, 'invalid_request'],

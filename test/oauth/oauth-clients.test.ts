@@ -60,6 +60,12 @@ describe('redirectUriProblem', () => {
     ['a "!" in the host', 'https://x!y.example/cb'],
     ['a trailing dot', 'https://x.example./cb'],
     ['a semicolon in a loopback-looking host', 'http://localhost;x/cb'],
+    // Response parameters in the registered query: every response would carry two of each.
+    ['a code in the query', 'https://app.example/cb?x=1&code=evil'],
+    ['an iss in the query', 'https://app.example/cb?iss=http://evil.example'],
+    ['a state in the query', 'https://app.example/cb?state=fixed'],
+    ['an error in the query', 'com.example.app:/oauth?error=x'],
+    ['port 0', 'https://app.example:0/cb'],
   ])('refuses %s', (_label, uri) => expect(redirectUriProblem(uri)).toBeTypeOf('string'));
 });
 

@@ -850,6 +850,10 @@ export function registerOAuthProviderRoutes(
         tags: ['me'],
         operationId: 'listConnectedApps',
         summary: 'Apps you allowed to use your account',
+        description:
+          'Every app you allowed, and every app holding a live session of yours (one you allowed without ' +
+          '"remember my choice" keeps its refresh token until it expires or you disconnect it here), newest ' +
+          'use first. First-party sessions only.',
         response: { 200: Type.Array(ConnectedAppSchema), 401: problemRef, 403: problemRef },
       },
     },
