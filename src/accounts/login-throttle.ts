@@ -102,16 +102,18 @@ export interface LoginThrottle {
   recordChallenge(account: LoginAccount): Promise<void>;
   /**
    * Whether `/authorize` may issue account `userId` another code for app `clientId` now: the
-   * account's successful-login allowance (`successesPerAccount` per window) again, per app. Each
+   * account's successful-login allowance (`successesPerAccount` per window) again, per app,
+   * spent by codes exchanged (only the app or the person can), never by codes issued. Each
    * exchanged code writes a `login_succeeded` row with the caller's user agent, and a signed-in
    * person (or a script holding their cookie) looping `/authorize` and `/token` hashes no password:
    * only the live-code caps held them, ≈ 100 codes a minute, 230 000 audit rows a day per account
    * kept for `AUDIT_RETENTION` (an outside tester's measurement). Per app, so an app bouncing the
    * browser through silent `/authorize` visits uses up its own allowance only, never the
-   * person's sign-ins to others (red-team 2026-12f K2). Reads only.
+   * person's sign-ins to others (red-team 2026-12f K2); and counted at exchange, so a site
+   * bouncing it without ever getting the codes spends nothing. Reads only.
    */
   checkAppSignIns(userId: string, clientId: string): Promise<ThrottleDecision>;
-  /** Counts a code issued to `clientId` for `userId`. */
+  /** Counts a code of `clientId` exchanged for `userId`'s tokens (a session started). */
   recordAppSignIn(userId: string, clientId: string): Promise<void>;
   /**
    * Whether a signed-in session (`sessionKey`) may check its account's current password again now:

@@ -430,8 +430,9 @@ export const gatehouseConfigSchema = Type.Object(
         'be aimed at an account); beyond it 429 before any hash. On an account with an authenticator app, an ' +
         "untrusted client's right password (it stops at the second factor) counts against an allowance of the " +
         "same size that only untrusted clients wait on, so a thief of the password cannot keep the owner's " +
-        'trusted devices out. The same number is also the authorization codes `/authorize` issues an account per ' +
-        'app and window (then `temporarily_unavailable`): each exchanged one writes an audit row and hashes nothing',
+        'trusted devices out. The same number is also the authorization codes an account may exchange per app and ' +
+        'window, after which `/authorize` answers `temporarily_unavailable` for that app: each exchange writes an audit ' +
+        'row and hashes nothing',
     }),
     stepUpMaxAge: secondsSetting({
       env: 'STEP_UP_MAX_AGE',

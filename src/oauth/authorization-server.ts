@@ -287,6 +287,12 @@ export interface AuthorizationServerDeps {
 }
 
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+
+/** "1 minute", "7 minutes": a wait in whole minutes, rounded up. */
+function minutes(seconds: number): string {
+  const count = Math.max(1, Math.ceil(seconds / 60));
+  return `${count} minute${count === 1 ? '' : 's'}`;
+}
 // RFC 7636 §4.1: code-verifier = 43*128unreserved
 const CODE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 
@@ -532,7 +538,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         return errorRedirect(
           request,
           'temporarily_unavailable',
-          `Too many sign-ins to this app; try again in ${Math.ceil(allowance.retryAfterSeconds / 60)} minutes.`,
+          `Too many sign-ins to this app; try again in ${minutes(allowance.retryAfterSeconds)}.`,
         );
       }
       // 256 random bits (RFC 6749 §10.10); only the hash is stored.
@@ -562,7 +568,6 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           'Too many sign-ins in progress; try again in a minute.',
         );
       }
-      await deps.appSignIns?.recordAppSignIn(user.id, request.client.clientId);
       return redirectWith(request.redirectUri, { code, state: request.state });
     },
 
@@ -655,6 +660,12 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         await revokeReplayed(record, caller);
         return invalid('The code is invalid, expired or already used.');
       }
+      // Counted here, where the `login_succeeded` row is written, not where the code is issued:
+      // any site can send a signed-in person's browser through silent /authorize visits (a Lax
+      // cookie goes along), but only the app (the holder of the PKCE verifier) or the person
+      // exchanges codes, so no stranger can spend the person's allowance for an app (a review's
+      // finding on the first version).
+      await deps.appSignIns?.recordAppSignIn(record.userId, client.clientId);
       const idToken = record.scopes.includes('openid')
         ? await idTokens.sign(
             {

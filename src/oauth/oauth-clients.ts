@@ -292,8 +292,7 @@ export function redirectUriProblem(uri: string): string | undefined {
   // URI's own query (§3.1.2, §4.1.2, RFC 9207's `iss`): a registered `?code=…&iss=…` would give
   // every response two of each, and most parsers read the registered (first) one.
   const taken = [...parsed.searchParams.keys()].find((name) => RESPONSE_PARAMETERS.has(name));
-  if (taken !== undefined)
-    return `must not carry "${taken}" in its query: the server adds it to each response`;
+  if (taken !== undefined) return `must not carry "${taken}" in its query: the server adds it to redirects`;
   if (parsed.port === '0') return 'must not use port 0';
   const scheme = parsed.protocol.slice(0, -1);
   if ((scheme === 'https' || scheme === 'http') && !PLAIN_HOST.test(parsed.hostname)) {

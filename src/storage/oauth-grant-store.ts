@@ -78,7 +78,8 @@ export interface OAuthGrantStore {
   listConsents(userId: string): Promise<ConsentRecord[]>;
   /**
    * The registered apps holding a live session (not revoked, not expired at `now`) of `userId`,
-   * each with the scopes of those sessions, when they started (the first) and were last used.
+   * each with the scopes of those sessions, when the first of them started (`createdAt`) and when
+   * the newest did (`updatedAt`: the person's latest approval, not the app's latest use).
    */
   listSessionApps(userId: string, now: number): Promise<ConsentRecord[]>;
   /** Forgets a consent; false when there was none. */
@@ -343,7 +344,6 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
           'oauth_clients.name as clientName',
           'sessions.scope as scope',
           'sessions.created_at as createdAt',
-          'sessions.last_used_at as lastUsedAt',
         ])
         .where('sessions.user_id', '=', userId)
         .where('sessions.revoked_at', 'is', null)
@@ -356,11 +356,11 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
           clientName: row.clientName,
           scopes: [],
           createdAt: Number(row.createdAt),
-          updatedAt: Number(row.lastUsedAt),
+          updatedAt: Number(row.createdAt),
         };
         app.scopes = [...new Set([...app.scopes, ...scopeList(row.scope)])];
         app.createdAt = Math.min(app.createdAt, Number(row.createdAt));
-        app.updatedAt = Math.max(app.updatedAt, Number(row.lastUsedAt));
+        app.updatedAt = Math.max(app.updatedAt, Number(row.createdAt));
         apps.set(row.clientId, app);
       }
       return [...apps.values()].sort((a, b) => b.updatedAt - a.updatedAt);

@@ -62,7 +62,8 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
           '`confidential` one gets a `client_secret`, shown in this response only (only its hash is stored), and ' +
           'authenticates with `client_secret_basic` or `client_secret_post`. Redirect URIs are matched exactly ' +
           '(RFC 9700 §4.1.3; for a public client an http one on 127.0.0.1 or [::1] with any port, RFC 8252 §7.3): https, http on 127.0.0.1/[::1]/localhost, or a reverse-domain private-use scheme; ' +
-          'no fragment. Grants: `authorization_code` (default, with `refresh_token`), `client_credentials` ' +
+          'no fragment, no port 0, and no `code`, `state`, `iss` or `error*` parameter in the query (the server ' +
+          'adds those to its redirects). Grants: `authorization_code` (default, with `refresh_token`), `client_credentials` ' +
           `(confidential only); never implicit or password. At most ${MAX_OAUTH_CLIENTS} clients ` +
           '(409 `TOO_MANY_CLIENTS`). Invalid fields answer 400 `VALIDATION_FAILED`, one error each.',
         body: Type.Object(

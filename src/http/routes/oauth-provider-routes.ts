@@ -852,8 +852,9 @@ export function registerOAuthProviderRoutes(
         summary: 'Apps you allowed to use your account',
         description:
           'Every app you allowed, and every app holding a live session of yours (one you allowed without ' +
-          '"remember my choice" keeps its refresh token until it expires or you disconnect it here), newest ' +
-          'use first. First-party sessions only.',
+          '"remember my choice" keeps its refresh token until it expires or you disconnect it here), the most ' +
+          'recently allowed first; for the latter, `consented_at` is when its newest session started. Callable ' +
+          'by first-party sessions only.',
         response: { 200: Type.Array(ConnectedAppSchema), 401: problemRef, 403: problemRef },
       },
     },
