@@ -282,7 +282,7 @@ export interface AuthorizationServerDeps {
    * must not get its role's scopes through `/authorize` either. @default []
    */
   requireMfaForRoles?: readonly Role[];
-  /** The codes an account may be issued per app and window (`LoginThrottle.checkAppSignIns`). @default unlimited */
+  /** The codes an account may exchange per app and window (`LoginThrottle.checkAppSignIns`). @default unlimited */
   appSignIns?: Pick<LoginThrottle, 'checkAppSignIns' | 'recordAppSignIn'>;
 }
 
@@ -664,8 +664,9 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       // any site can send a signed-in person's browser through silent /authorize visits (a Lax
       // cookie goes along), but only the app (the holder of the PKCE verifier) or the person
       // exchanges codes, so no stranger can spend the person's allowance for an app (a review's
-      // finding on the first version).
-      await deps.appSignIns?.recordAppSignIn(record.userId, client.clientId);
+      // finding on the first version). The session has committed: a counter that cannot be written
+      // must not fail the answer, or the app's retry would be a replay that revokes it.
+      await deps.appSignIns?.recordAppSignIn(record.userId, client.clientId).catch(() => {});
       const idToken = record.scopes.includes('openid')
         ? await idTokens.sign(
             {
