@@ -83,7 +83,6 @@ function notFound(): GatehouseError {
 export function createAccountDeletion(deps: AccountDeletionDeps): AccountDeletion {
   const { clock } = deps;
   const hooks = new Set<AccountDeletingHook>();
-
   const preparers = new Set<AccountDeletionPreparingHook>();
 
   return {

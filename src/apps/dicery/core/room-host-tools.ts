@@ -26,6 +26,9 @@ export const PURGE_CHUNK_ROWS = 2_000;
 /** Passes in a row that find another instance deleting a room's rows before it is left to it. */
 const PURGE_PATIENCE = 5;
 
+/** The wait between two passes that found a room's rows held by another instance. */
+const PURGE_PATIENCE_MS = 50;
+
 /**
  * Empties every room `hostUserId` hosts that is closed and not emptied yet, as the retention sweep
  * empties one ({@link RoomStore.purgeClosedRoom}: statements of {@link PURGE_CHUNK_ROWS} rows, each
@@ -66,9 +69,6 @@ export async function purgeHostedRooms(
   }
   return deleted;
 }
-
-/** The wait between two passes that found a room's rows held by another instance. */
-const PURGE_PATIENCE_MS = 50;
 
 /**
  * Deletes every room `hostUserId` hosts and has not emptied yet (call it after closing the open
