@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import {
   MAX_LIVE_CODES_PER_CLIENT,
@@ -1611,6 +1611,26 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       // The window ends: the app signs the person in again.
       clock.advance(config.loginFailureWindow * 1000);
       expect((await silent(spa)).searchParams.get('code')).not.toBeNull();
+    });
+
+    it('answers an exchange whose session committed even when its sign-in cannot be counted', async () => {
+      // Failing the answer then would make the app's retry a replay that revokes the session.
+      const { throttle } = gatehouseCore(app.gatehouse);
+      const record = vi.spyOn(throttle, 'recordAppSignIn').mockRejectedValue(new Error('counter store away'));
+      try {
+        const { browser } = await signedIn();
+        const { verifier, challenge } = pkce();
+        const code = await codeFor(browser, spa, challenge);
+        const answer = await exchange(spa, code, verifier);
+        expect(answer.statusCode).toBe(200);
+        expect(record).toHaveBeenCalledTimes(1);
+        expect(
+          (await app.inject({ method: 'GET', url: '/userinfo', headers: bearer(answer.json().access_token) }))
+            .statusCode,
+        ).toBe(200);
+      } finally {
+        record.mockRestore();
+      }
     });
 
     it('J2: a flood of one app’s codes displaces its own oldest, never another app’s code in flight', async () => {
