@@ -45,7 +45,8 @@ Commands:
                                           admin's reset does: the way back for a lone super admin
   rotate-keys [--revoke=KID]              add a next signing key (published now, signing after the
                                           publication delay), or withdraw a key at once; under
-                                          JWT_ALG=HS256, the ES256 keys that sign ID tokens
+                                          JWT_ALG=HS256, the ES256 keys that sign ID tokens; and
+                                          the RS256 ID-token keys once a client used them
   backup FILE                             copy the SQLite database to FILE, safely while servers run
   import-users FILE [--continue] [--format csv|jsonl]
                                           import accounts with their password hashes (passlib
@@ -53,9 +54,10 @@ Commands:
                                           pbkdf2_sha256) from CSV or JSON lines; all or nothing,
                                           or --continue to import the good rows and list the rest
   clients create --name N [--redirect-uri U]... [--post-logout-redirect-uri U]...
-                 [--confidential] [--grant G]... [--scope S]...
+                 [--confidential] [--grant G]... [--scope S]... [--id-token-alg A]
                                           register an OAuth client and print it as JSON (with
-                                          client_secret, shown once, when --confidential)
+                                          client_secret, shown once, when --confidential); A is
+                                          its ID tokens' algorithm: RS256, or the default
   clients list                            print every OAuth client as JSON
   clients disable CLIENT_ID               stop an OAuth client and its tokens at once
   clients enable CLIENT_ID                let a disabled OAuth client work again
@@ -492,11 +494,11 @@ async function rotateKeys(args: string[]): Promise<void> {
   // Under HS256 the access-token key is SECRET_KEY itself (rotated by setting a new one with the
   // old as SECRET_KEY_PREVIOUS); what rotates here is the ES256 keyring that signs ID tokens.
   const idTokensOnly = config.jwtAlgorithm === 'HS256';
-  const algorithm = config.jwtAlgorithm === 'HS256' ? 'ES256' : config.jwtAlgorithm;
   const { createGatehouseCore } = await import('./gatehouse.js');
   const { KEY_RELOAD_INTERVAL_SECONDS } = await import('./tokens/keyring.js');
   const { revokeSigningKey, rotateSigningKeys } = await import('./tokens/rotate-keys.js');
   const { SigningKeyError } = await import('./tokens/signing-key-error.js');
+  const { createSigningKeyStore } = await import('./storage/signing-key-store.js');
   const keyFailure = async (error: unknown) =>
     // A key set this SECRET_KEY cannot open, an unknown KID, a rotation already waiting: the
     // message names the fix.
@@ -508,32 +510,66 @@ async function rotateKeys(args: string[]): Promise<void> {
   const gatehouse = await createGatehouseCore(config, { settings: apps }).catch(async (error: unknown) => {
     throw await keyFailure(error);
   });
-  const what = idTokensOnly ? 'ID-token signing key' : 'signing key';
   try {
     // The ID-token keyring is made on first use; provisioned now, so that the rotation's next key
     // has a current one to follow (a lone next key would leave nothing signing until it activates).
-    if (idTokensOnly) await gatehouse.idTokenKeys();
+    if (idTokensOnly) await gatehouse.idTokenKeys.keyring();
+    const store = createSigningKeyStore(gatehouse.database.db);
+    const { defaultAlgorithm, algorithms } = gatehouse.idTokenKeys;
+    // The default key set always; another ID-token algorithm's (RS256 for the clients that chose
+    // it) once it has keys: one that has none yet is created, fresh, on its first use.
+    const targets: (typeof defaultAlgorithm)[] = [];
+    for (const algorithm of algorithms) {
+      if (algorithm === defaultAlgorithm || (await store.listKeys(algorithm)).length > 0)
+        targets.push(algorithm);
+    }
+    const what = (algorithm: string) =>
+      algorithm !== defaultAlgorithm
+        ? `${algorithm} ID-token signing key`
+        : idTokensOnly
+          ? 'ID-token signing key'
+          : 'signing key';
     const common = {
       database: gatehouse.database,
-      algorithm,
       secret: config.secretKey,
       now: Date.now(),
       // Keep retired keys for longer than any token they signed can live (the apps' declared tokens included).
       retentionSeconds: gatehouse.keyRetentionSeconds,
     };
     if (values.revoke !== undefined) {
-      const { revoked, replacement } = await revokeSigningKey({ ...common, kid: values.revoke });
+      const kid = values.revoke;
+      let algorithm = targets[0] ?? defaultAlgorithm;
+      for (const candidate of targets) {
+        if ((await store.listKeys(candidate)).some((key) => key.kid === kid)) algorithm = candidate;
+      }
+      const { revoked, replacement } = await revokeSigningKey({ ...common, algorithm, kid });
       console.log(
-        `Revoked ${what} ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`,
+        `Revoked ${what(algorithm)} ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`,
       );
       if (replacement !== undefined) console.log(`Key ${replacement} signs from now on.`);
       return;
     }
-    const { kid, activatesAt, removed } = await rotateSigningKeys(common);
-    console.log(
-      `New ${what} ${kid}: in every instance's JWKS within ${KEY_RELOAD_INTERVAL_SECONDS} s, signing from ${new Date(activatesAt).toISOString()}.` +
-        (removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''),
-    );
+    // Each key set on its own: one refused (a next key still waiting) must not keep the others
+    // from rotating, or a second run, refused by the first set, could never reach them.
+    const refusals: InstanceType<typeof SigningKeyError>[] = [];
+    for (const algorithm of targets) {
+      try {
+        const { kid, activatesAt, removed } = await rotateSigningKeys({ ...common, algorithm });
+        console.log(
+          `New ${what(algorithm)} ${kid}: in every instance's JWKS within ${KEY_RELOAD_INTERVAL_SECONDS} s, signing from ${new Date(activatesAt).toISOString()}.` +
+            (removed.length > 0 ? ` Removed expired keys: ${removed.join(', ')}.` : ''),
+        );
+      } catch (error) {
+        if (!(error instanceof SigningKeyError)) throw error;
+        refusals.push(
+          targets.length === 1 ? error : new SigningKeyError(error.code, `${algorithm}: ${error.message}`),
+        );
+      }
+    }
+    // The last refusal is the command's failure (printed as such); any before it are told first.
+    const last = refusals.pop();
+    for (const refusal of refusals) console.error(`gatehouse: rotate-keys: ${refusal.message}`);
+    if (last !== undefined) throw last;
   } catch (error) {
     throw await keyFailure(error);
   } finally {
@@ -563,6 +599,7 @@ async function clients(args: string[]): Promise<void> {
       confidential: { type: 'boolean' },
       grant: { type: 'string', multiple: true },
       scope: { type: 'string', multiple: true },
+      'id-token-alg': { type: 'string' },
     });
     const { name } = values;
     if (name === undefined) throw usage('clients create needs --name');
@@ -575,6 +612,7 @@ async function clients(args: string[]): Promise<void> {
           confidential: values.confidential === true,
           grantTypes: values.grant,
           scopes: values.scope,
+          idTokenSignedResponseAlg: values['id-token-alg'],
         },
         { actorId: null },
       );

@@ -49,6 +49,7 @@ import type { AuditRetentionStore } from './storage/audit-retention-store.js';
 import type { Database } from './storage/open-database.js';
 import type { SessionStore } from './storage/session-store.js';
 import type { UserStore } from './storage/user-store.js';
+import type { IdTokenKeys } from './tokens/id-token-keys.js';
 import type { Keyring } from './tokens/keyring.js';
 
 /**
@@ -136,10 +137,11 @@ export interface GatehouseCore {
   /** The revocation endpoint's limits, on counters of their own (same shape as introspection's). */
   readonly revocationLimits: ClientEndpointLimits;
   /**
-   * The keyring that signs ID tokens and whose keys `/.well-known/jwks.json` publishes: the
-   * access-token keyring when JWT_ALG is asymmetric, else an ES256 one created on first use.
+   * The keyrings that sign ID tokens, whose keys `/.well-known/jwks.json` publishes: the
+   * access-token keyring when JWT_ALG is asymmetric, else an ES256 one, plus an RS256 one for the
+   * clients that choose it (OpenID Connect Core §15.1); those are created on first use.
    */
-  idTokenKeys(): Promise<Keyring>;
+  readonly idTokenKeys: IdTokenKeys;
   readonly throttle: LoginThrottle;
   /** Expiring counters (login throttling, registration limits); in Redis when configured. */
   readonly counters: CounterStore;

@@ -111,7 +111,8 @@ import { createUserImportStore } from './storage/user-import-store.js';
 import { createUserStore, type UserRecord } from './storage/user-store.js';
 import { type AppSealer, createAppSealer } from './tokens/app-sealer.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
-import { createKeyring, type Keyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
+import { createIdTokenKeys } from './tokens/id-token-keys.js';
+import { createKeyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
 
 /** Options of {@link createGatehouse} that are not settings. */
 export interface GatehouseOptions {
@@ -793,6 +794,41 @@ export async function createGatehouseCore(
         ),
       clock,
     });
+    // ID tokens are verified by other parties, so they need published (asymmetric) keys: the
+    // access-token keyring's when JWT_ALG is asymmetric, else ES256 keys of their own, plus RS256
+    // ones for the clients that ask for it (OpenID Connect Core §15.1), in the same signing_keys
+    // table, created on first use (most HS256 installations never need any).
+    const idTokenKeys = createIdTokenKeys({
+      accessKeyring: keyring,
+      createKeyring: (algorithm) =>
+        createKeyring({
+          algorithm,
+          secret: config.secretKey,
+          previousSecret: config.secretKeyPrevious,
+          issuer: config.issuer,
+          dataDir: config.dataDir,
+          database,
+          clock,
+          retentionSeconds: keyRetentionSeconds,
+          onWarning: warn,
+          scheduler,
+        }),
+      hasStoredKeys: async (algorithm) =>
+        (await createSigningKeyStore(database.db).listKeys(algorithm)).length > 0,
+      onWarning: warn,
+    });
+    closers.push(() => idTokenKeys.close());
+    // An installation that has ID-token keys already (it has issued ID tokens) loads them now, not
+    // on the first discovery or JWKS request. Loaded lazily, an instance that started shortly
+    // before a database outage answered those two 503 throughout it, though once loaded they need
+    // no database (operator red-team 2026-12h F4). One that never made any still creates none.
+    // A failure here is not start-up's: keys that no longer open (SECRET_KEY changed without
+    // SECRET_KEY_PREVIOUS) fail the routes that need them, as before, not every route.
+    await idTokenKeys.preload().catch((error: unknown) =>
+      warn('ID-token keys not loaded at start-up; trying again when first needed', {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
     const oauthClients = createOAuthClients({
       scopes: scopePolicy,
       clients: createOAuthClientStore(database.db),
@@ -822,6 +858,8 @@ export async function createGatehouseCore(
       // ended are announced. A disable takes the same path (the bus message means "re-read it").
       afterRemove: (clientId, ended) => forgetClient(clientId, ended),
       afterDisable: (clientId, _disabled, ended) => forgetClient(clientId, ended),
+      afterUpdate: (clientId) => forgetClient(clientId, []),
+      idTokenAlgorithms: idTokenKeys.algorithms,
     });
     const liveClients = createLiveClients(oauthClients, bus, { clock });
     closers.push(() => liveClients.close());
@@ -858,52 +896,6 @@ export async function createGatehouseCore(
         perIpPerMinute: config.clientCredentialsPerMinutePerIp,
       },
     });
-    // ID tokens are verified by other parties, so they need a published (asymmetric) key: the
-    // access-token keyring's when JWT_ALG is asymmetric, else an ES256 keyring of their own in the
-    // same signing_keys table, created on first use (most HS256 installations never need it).
-    const accessKeyring = keyring;
-    let idTokenKeyring: Promise<Keyring> | undefined;
-    const idTokenKeys = (): Promise<Keyring> => {
-      if (accessKeyring.algorithm !== 'HS256') return Promise.resolve(accessKeyring);
-      idTokenKeyring ??= createKeyring({
-        algorithm: 'ES256',
-        secret: config.secretKey,
-        previousSecret: config.secretKeyPrevious,
-        issuer: config.issuer,
-        dataDir: config.dataDir,
-        database,
-        clock,
-        retentionSeconds: keyRetentionSeconds,
-        onWarning: warn,
-        scheduler,
-      }).catch((error: unknown) => {
-        idTokenKeyring = undefined; // a failed attempt (database down) is retried by the next call
-        throw error;
-      });
-      return idTokenKeyring;
-    };
-    closers.push(() => {
-      void idTokenKeyring?.then(
-        (ring) => ring.close(),
-        () => {},
-      );
-    });
-    // An installation that has ID-token keys already (it has issued ID tokens) loads them now, not
-    // on the first discovery or JWKS request. Loaded lazily, an instance that started shortly
-    // before a database outage answered those two 503 throughout it, though once loaded they need
-    // no database (operator red-team 2026-12h F4). One that never made any still creates none.
-    // A failure here is not start-up's: keys that no longer open (SECRET_KEY changed without
-    // SECRET_KEY_PREVIOUS) fail the routes that need them, as before, not every route.
-    if (
-      accessKeyring.algorithm === 'HS256' &&
-      (await createSigningKeyStore(database.db).listKeys('ES256')).length > 0
-    ) {
-      await idTokenKeys().catch((error: unknown) =>
-        warn('ID-token keys not loaded at start-up; trying again when first needed', {
-          error: error instanceof Error ? error.message : String(error),
-        }),
-      );
-    }
     const oauthGrants = createOAuthGrantStore(database.db);
     const hintVerifier = { idTokenKeys, expiredHintGraceSeconds: config.sessionAbsoluteTtl, counters, clock };
     const authorizationServer = createAuthorizationServer({
@@ -922,7 +914,7 @@ export async function createGatehouseCore(
       bus,
       sessions,
       users: userCache,
-      idTokens: { sign: async (payload, typ) => (await idTokenKeys()).sign(payload, typ) },
+      idTokens: idTokenKeys,
       verifyIdTokenHint: createIdTokenHintVerifier(hintVerifier),
       clock,
       scopes: scopePolicy,

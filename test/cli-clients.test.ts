@@ -84,6 +84,26 @@ describe('gatehouse clients (compiled CLI)', { timeout: 120_000 }, () => {
     expect(again.stderr).toMatch(/^gatehouse: client not deleted: No OAuth client has this id\.\n$/);
   });
 
+  it('registers a client whose ID tokens are RS256', async () => {
+    const env = { DATA_DIR: join(dir, 'rs256') };
+    // OpenID Connect Core §15.1: an RP that accepts RS256 alone gets RS256 ID tokens.
+    const cluster = await run(
+      [
+        'clients',
+        'create',
+        '--name',
+        'Cluster',
+        '--id-token-alg',
+        'RS256',
+        '--redirect-uri',
+        'https://k8s.example/cb',
+      ],
+      env,
+    );
+    expect(cluster.code, cluster.stderr).toBe(0);
+    expect(JSON.parse(cluster.stdout)).toMatchObject({ id_token_signed_response_alg: 'RS256' });
+  });
+
   it('refuses a bad registration in one line (65) and bad usage (64), creating nothing', async () => {
     const env = { DATA_DIR: join(dir, 'b') };
     const bad = await run(
@@ -98,6 +118,12 @@ describe('gatehouse clients (compiled CLI)', { timeout: 120_000 }, () => {
     );
     expect(implicit.code).toBe(65);
     expect(implicit.stderr).toContain('RFC 9700');
+    const hs256 = await run(
+      ['clients', 'create', '--name', 'X', '--id-token-alg', 'HS256', '--redirect-uri', 'https://a.example/'],
+      env,
+    );
+    expect(hs256.code).toBe(65);
+    expect(hs256.stderr).toMatch(/id_token_signed_response_alg: "HS256" is not offered; use ES256 or RS256/);
     for (const args of [
       ['clients'],
       ['clients', 'create'],

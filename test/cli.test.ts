@@ -196,6 +196,36 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
     expect(revoked.stdout).toContain(`Revoked signing key ${kid}`);
   });
 
+  it('rotates the RS256 ID-token keys too once they exist, and revokes a key of either set by its kid', async () => {
+    const dir = tempDir();
+    expect((await run(['migrate'], { DATA_DIR: dir })).code).toBe(0);
+    // The RS256 keys a first RS256 client's sign-in (or a JWKS request) makes, made here directly.
+    const { openDatabase } = await import('../src/storage/open-database.js');
+    const { provisionSigningKeys } = await import('../src/tokens/provision-signing-keys.js');
+    const database = openDatabase(`sqlite:${join(dir, 'gatehouse.db')}`);
+    try {
+      const secret = Buffer.from(readFileSync(join(dir, 'secret.key'), 'utf8').trim(), 'base64url');
+      await provisionSigningKeys({ database, algorithm: 'RS256', dataDir: dir, now: Date.now(), secret });
+    } finally {
+      await database.close();
+    }
+    const rotated = await run(['rotate-keys'], { DATA_DIR: dir });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const esKid = /New ID-token signing key (\S+):/.exec(rotated.stdout)?.[1];
+    const rsKid = /New RS256 ID-token signing key (\S+):/.exec(rotated.stdout)?.[1];
+    expect([esKid, rsKid]).toEqual([expect.any(String), expect.any(String)]);
+    // Both sets have a next key waiting: each refusal is told, in one line each (78).
+    const again = await run(['rotate-keys'], { DATA_DIR: dir });
+    expect(again.code).toBe(78);
+    expect(again.stderr.trimEnd().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^gatehouse: rotate-keys: ES256: Key ${esKid} is already waiting`)),
+      expect.stringMatching(new RegExp(`^gatehouse: rotate-keys: RS256: Key ${rsKid} is already waiting`)),
+    ]);
+    const revoked = await run(['rotate-keys', `--revoke=${rsKid ?? ''}`], { DATA_DIR: dir });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain(`Revoked RS256 ID-token signing key ${rsKid}`);
+  });
+
   it('serves, logs JSON, and shuts down gracefully on SIGTERM', async () => {
     const dir = tempDir();
     server = spawn(process.execPath, [CLI, 'serve'], {

@@ -32,6 +32,8 @@ export type AuditEventName =
   /** An operator disabled (or enabled again) an OAuth client; `targetId` is the client's id. */
   | 'oauth_client_disabled'
   | 'oauth_client_enabled'
+  /** An admin changed an OAuth client's settings (its ID tokens' algorithm); `targetId` is its id. */
+  | 'oauth_client_updated'
   | 'oauth_consent_granted'
   | 'oauth_consent_revoked'
   | 'oauth_code_replayed'

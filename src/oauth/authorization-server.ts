@@ -1,5 +1,4 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { JWTPayload } from 'jose';
 import type { LoginThrottle } from '../accounts/login-throttle.js';
 import type { AccountUser } from '../accounts/public-user.js';
 import { effectiveRole, type Role } from '../accounts/roles.js';
@@ -16,6 +15,8 @@ import type {
 } from '../storage/oauth-grant-store.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { UserStore } from '../storage/user-store.js';
+import type { Keyring } from '../tokens/keyring.js';
+import type { AsymmetricAlgorithm } from '../tokens/signing-key-material.js';
 import { isHintThrottled } from './hint-throttle.js';
 import type { IdTokenHintVerifier } from './id-token-hint.js';
 import {
@@ -173,9 +174,10 @@ export type CodeExchangeResult =
 /** A connected app as the account page lists it. */
 export type ConnectedApp = ConsentRecord;
 
-/** Signs ID tokens (a keyring with an asymmetric algorithm) and publishes its keys. */
+/** The keyrings that sign ID tokens, one per algorithm a client may choose (`IdTokenKeys`). */
 export interface IdTokenSigner {
-  sign(payload: JWTPayload, typ: string): Promise<string>;
+  /** The keyring of `algorithm` (the installation's default when undefined). */
+  keyring(algorithm?: AsymmetricAlgorithm): Promise<Pick<Keyring, 'sign'>>;
 }
 
 /** The OpenID Connect Core §5.1 claims `GET /userinfo` returns for the token's scopes. */
@@ -621,6 +623,11 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       if (record.expiresAt <= now) return invalid('The code is invalid, expired or already used.');
       const user = await users.get(record.userId);
       if (user === undefined || !user.isActive) return invalid('The account is disabled or gone.');
+      // The client's ID-token keyring before the code is spent: one made on first use needs the
+      // database, and a failure after the spend would make the app's retry a replay that revokes.
+      const idTokenKeyring = record.scopes.includes('openid')
+        ? await idTokens.keyring(client.idTokenSignedResponseAlg ?? undefined)
+        : undefined;
       let tokens: BearerTokens<boolean>;
       try {
         tokens = await sessions.startBearerSession(
@@ -667,22 +674,23 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       // finding on the first version). The session has committed: a counter that cannot be written
       // must not fail the answer, or the app's retry would be a replay that revokes it.
       await deps.appSignIns?.recordAppSignIn(record.userId, client.clientId).catch(() => {});
-      const idToken = record.scopes.includes('openid')
-        ? await idTokens.sign(
-            {
-              sub: record.userId,
-              aud: client.clientId,
-              azp: client.clientId,
-              iat: Math.floor(now / 1000),
-              exp: Math.floor(now / 1000) + ID_TOKEN_TTL_SECONDS,
-              auth_time: Math.floor(record.authTime / 1000),
-              amr: record.amr,
-              sid: tokens.session.id,
-              ...(record.nonce === null ? {} : { nonce: record.nonce }),
-            },
-            ID_TOKEN_TYP,
-          )
-        : undefined;
+      const idToken =
+        idTokenKeyring !== undefined
+          ? await idTokenKeyring.sign(
+              {
+                sub: record.userId,
+                aud: client.clientId,
+                azp: client.clientId,
+                iat: Math.floor(now / 1000),
+                exp: Math.floor(now / 1000) + ID_TOKEN_TTL_SECONDS,
+                auth_time: Math.floor(record.authTime / 1000),
+                amr: record.amr,
+                sid: tokens.session.id,
+                ...(record.nonce === null ? {} : { nonce: record.nonce }),
+              },
+              ID_TOKEN_TYP,
+            )
+          : undefined;
       return { ok: true, tokens, idToken };
     },
 

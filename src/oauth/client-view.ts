@@ -17,5 +17,6 @@ export function clientView(client: OAuthClient) {
       client.type === 'public' ? ('none' as const) : ('client_secret_basic' as const),
     created_at: new Date(client.createdAt).toISOString(),
     disabled: client.disabled,
+    id_token_signed_response_alg: client.idTokenSignedResponseAlg,
   };
 }

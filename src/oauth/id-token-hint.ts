@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import type { CounterStore } from '../accounts/counter-store.js';
 import { GatehouseError } from '../errors.js';
 import { addressBucket } from '../lib/address-bucket.js';
-import type { VerifyExpectations } from '../tokens/keyring.js';
+import type { Keyring } from '../tokens/keyring.js';
 import { ID_TOKEN_TYP } from './authorization-server.js';
 
 /**
@@ -29,8 +29,8 @@ export interface IdTokenHint {
 
 /** Dependencies of {@link createIdTokenHintVerifier}. */
 export interface IdTokenHintVerifierDeps {
-  /** The ID-token keyring (`core.idTokenKeys()`). */
-  idTokenKeys: () => Promise<{ verify(token: string, expect: VerifyExpectations): Promise<unknown> }>;
+  /** The ID-token keyrings (`core.idTokenKeys`): the one a hint's header names verifies it. */
+  idTokenKeys: { keyringFor(token: string): Promise<Pick<Keyring, 'verify'> | undefined> };
   /**
    * How long after its `exp` a hint is still accepted (seconds): SESSION_ABSOLUTE_TTL, since the
    * session an older hint names has ended anyway.
@@ -87,7 +87,8 @@ export function createIdTokenHintVerifier(deps: IdTokenHintVerifierDeps): IdToke
     if (typeof audience !== 'string') return undefined; // ours always carry one client id
     // Outside the try: a database outage while the keyring first loads propagates (503), where
     // verification itself is in memory.
-    const keyring = await deps.idTokenKeys();
+    const keyring = await deps.idTokenKeys.keyringFor(token);
+    if (keyring === undefined) return undefined; // no algorithm of ours
     try {
       const claims = (await keyring.verify(token, {
         typ: ID_TOKEN_TYP,

@@ -7,6 +7,7 @@ import { FIRST_PARTY_CLIENT_ID } from '../sessions/session-manager.js';
 import type { OAuthClientRecord, OAuthClientStore } from '../storage/oauth-client-store.js';
 import type { RevokedSession } from '../storage/session-store.js';
 import { describeDisplayTextRejection, normalizeDisplayText } from '../text/display-text.js';
+import type { AsymmetricAlgorithm } from '../tokens/signing-key-material.js';
 
 // Moved to accounts/scopes.ts (sessions need it without importing this module); kept here too.
 export { OIDC_SCOPES } from '../accounts/scopes.js';
@@ -63,6 +64,12 @@ export interface OAuthClient {
    * tokens stop working; enabling it restores everything but the sessions that ended.
    */
   disabled: boolean;
+  /**
+   * The JWS algorithm its ID tokens are signed with (`id_token_signed_response_alg`, OpenID
+   * Connect Dynamic Client Registration §2): the one it chose, or the installation's default when
+   * it chose none (or chose one the installation no longer offers, after a JWT_ALG change).
+   */
+  idTokenSignedResponseAlg: AsymmetricAlgorithm;
 }
 
 /** A registration request; omitted lists take the defaults documented on each member. */
@@ -78,6 +85,8 @@ export interface NewOAuthClient {
   grantTypes?: readonly string[] | undefined;
   /** @default ['openid', 'profile', 'email'] */
   scopes?: readonly string[] | undefined;
+  /** One of the installation's ID-token algorithms. @default the installation's default (stored as none) */
+  idTokenSignedResponseAlg?: string | undefined;
 }
 
 /** Who registers or removes a client, for the audit trail: an admin, or the operator's CLI (`null`). */
@@ -127,6 +136,12 @@ export interface OAuthClients {
    */
   setDisabled(clientId: string, disabled: boolean, actor: ClientAdminActor): Promise<OAuthClient>;
   /**
+   * Sets the algorithm of a client's ID tokens (one of the installation's, else VALIDATION_FAILED);
+   * audited `oauth_client_updated`; returns the client as it now is. Tokens already issued keep
+   * verifying (the JWK Set publishes every algorithm's keys). Throws CLIENT_NOT_FOUND when unknown.
+   */
+  setIdTokenAlgorithm(clientId: string, algorithm: string, actor: ClientAdminActor): Promise<OAuthClient>;
+  /**
    * Authenticates a client at the token, revocation or introspection endpoint (RFC 6749 §2.3):
    * a confidential client must present its secret, a public one must not present any. The
    * comparison takes the same time whatever the secret (hashes compared with `timingSafeEqual`).
@@ -154,6 +169,13 @@ export interface OAuthClientsDeps {
   afterDisable?: (clientId: string, disabled: boolean, ended: readonly RevokedSession[]) => Promise<unknown>;
   /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
   scopes?: ScopePolicy;
+  /**
+   * The algorithms a client may choose for its ID tokens, the default first (`IdTokenKeys.algorithms`).
+   * @default ['ES256', 'RS256'] (JWT_ALG=HS256's)
+   */
+  idTokenAlgorithms?: readonly AsymmetricAlgorithm[];
+  /** Called after a client's ID-token algorithm changed: caches forget the client. @default nothing */
+  afterUpdate?: (clientId: string) => Promise<unknown>;
 }
 
 /** What a client's removal or disable changes, bound to its transaction. */
@@ -308,7 +330,8 @@ export function redirectUriProblem(uri: string): string | undefined {
   return 'must use https, http on a loopback host, or a reverse-domain private-use scheme (RFC 8252 §7.1)';
 }
 
-function toClient(record: OAuthClientRecord): OAuthClient {
+function toClient(record: OAuthClientRecord, idTokenAlgorithms: readonly AsymmetricAlgorithm[]): OAuthClient {
+  const chosen = idTokenAlgorithms.find((algorithm) => algorithm === record.idTokenSignedResponseAlg);
   return {
     clientId: record.clientId,
     name: record.name,
@@ -321,6 +344,23 @@ function toClient(record: OAuthClientRecord): OAuthClient {
     scopes: record.scopes,
     createdAt: record.createdAt,
     disabled: record.disabledAt !== null,
+    idTokenSignedResponseAlg: chosen ?? defaultOf(idTokenAlgorithms),
+  };
+}
+
+function defaultOf(idTokenAlgorithms: readonly AsymmetricAlgorithm[]): AsymmetricAlgorithm {
+  return idTokenAlgorithms[0] ?? 'ES256';
+}
+
+/** `algorithm` when it is one of `idTokenAlgorithms`; else a field error naming them. */
+function idTokenAlgorithmProblem(
+  algorithm: string,
+  idTokenAlgorithms: readonly AsymmetricAlgorithm[],
+): FieldError | undefined {
+  if ((idTokenAlgorithms as readonly string[]).includes(algorithm)) return undefined;
+  return {
+    field: 'id_token_signed_response_alg',
+    message: `${JSON.stringify(algorithm.slice(0, 40))} is not offered; use ${idTokenAlgorithms.join(' or ')}`,
   };
 }
 
@@ -331,6 +371,8 @@ interface ValidClient {
   grantTypes: OAuthGrantType[];
   scopes: string[];
   confidential: boolean;
+  /** As asked for; null when left out (the default, whatever JWT_ALG becomes). */
+  idTokenSignedResponseAlg: string | null;
 }
 
 function checkUris(field: string, uris: readonly string[], errors: FieldError[]): string[] {
@@ -346,7 +388,11 @@ function checkUris(field: string, uris: readonly string[], errors: FieldError[])
 }
 
 /** Checks a registration, collecting every problem (one field error each). */
-function validate(input: NewOAuthClient, known: Readonly<Record<string, string>>): ValidClient {
+function validate(
+  input: NewOAuthClient,
+  known: Readonly<Record<string, string>>,
+  idTokenAlgorithms: readonly AsymmetricAlgorithm[],
+): ValidClient {
   const errors: FieldError[] = [];
   const name = normalizeDisplayText(input.name, MAX_NAME_LENGTH);
   if (!name.ok)
@@ -385,10 +431,24 @@ function validate(input: NewOAuthClient, known: Readonly<Record<string, string>>
       errors.push({ field: 'scopes', message: `${JSON.stringify(scope.slice(0, 40))} is not a known scope` });
     } else if (!scopes.includes(scope)) scopes.push(scope);
   }
+  const idTokenSignedResponseAlg = input.idTokenSignedResponseAlg ?? null;
+  const algorithmProblem =
+    idTokenSignedResponseAlg === null
+      ? undefined
+      : idTokenAlgorithmProblem(idTokenSignedResponseAlg, idTokenAlgorithms);
+  if (algorithmProblem !== undefined) errors.push(algorithmProblem);
   if (errors.length > 0 || !name.ok) {
     throw new GatehouseError('VALIDATION_FAILED', 'The client registration is invalid.', { errors });
   }
-  return { name: name.text, redirectUris, postLogoutRedirectUris, grantTypes, scopes, confidential };
+  return {
+    name: name.text,
+    redirectUris,
+    postLogoutRedirectUris,
+    grantTypes,
+    scopes,
+    confidential,
+    idTokenSignedResponseAlg,
+  };
 }
 
 function notFound(): GatehouseError {
@@ -400,6 +460,7 @@ function auditEntry(
   clientId: string,
   actor: ClientAdminActor,
   sessionsEnded?: number,
+  changes?: Record<string, string>,
 ): AuditEntry {
   return {
     event,
@@ -410,6 +471,7 @@ function auditEntry(
     details: {
       client_id: clientId,
       ...(sessionsEnded === undefined ? {} : { sessions_ended: sessionsEnded }),
+      ...changes,
     },
   };
 }
@@ -418,17 +480,18 @@ function auditEntry(
 export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
   const { clients, transaction, clock } = deps;
   const known = deps.scopes === undefined ? CLIENT_SCOPES : clientScopes(deps.scopes);
+  const idTokenAlgorithms = deps.idTokenAlgorithms ?? ['ES256', 'RS256'];
   const find = async (clientId: string) => {
     // The first-party id is declared, not registered (see FIRST_PARTY_CLIENT_ID); ids are
     // printable ASCII, so anything else cannot name a row and needs no query.
     if (clientId === FIRST_PARTY_CLIENT_ID || !/^[\x21-\x7E]{1,255}$/.test(clientId)) return undefined;
     const record = await clients.findClient(clientId);
-    return record === undefined ? undefined : { record, client: toClient(record) };
+    return record === undefined ? undefined : { record, client: toClient(record, idTokenAlgorithms) };
   };
 
   return {
     async create(input, actor) {
-      const valid = validate(input, known);
+      const valid = validate(input, known, idTokenAlgorithms);
       const clientId = newClientId();
       // 256 random bits (RFC 6749 §10.10: credentials must be infeasible to guess).
       const clientSecret = valid.confidential ? randomBytes(32).toString('base64url') : undefined;
@@ -442,6 +505,7 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
         scopes: valid.scopes,
         createdAt: clock(),
         disabledAt: null,
+        idTokenSignedResponseAlg: valid.idTokenSignedResponseAlg,
       };
       await transaction(async (stores) => {
         // Counted inside the write's transaction; two concurrent registrations may each see
@@ -457,11 +521,16 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
         if (!inserted.ok) throw new GatehouseError('INTERNAL_ERROR', 'Client id collision; try again.');
         await stores.audit.record(auditEntry('oauth_client_created', clientId, actor));
       });
-      return { client: toClient(record), ...(clientSecret === undefined ? {} : { clientSecret }) };
+      return {
+        client: toClient(record, idTokenAlgorithms),
+        ...(clientSecret === undefined ? {} : { clientSecret }),
+      };
     },
 
     async list() {
-      return (await clients.listClients(MAX_OAUTH_CLIENTS)).map(toClient);
+      return (await clients.listClients(MAX_OAUTH_CLIENTS)).map((record) =>
+        toClient(record, idTokenAlgorithms),
+      );
     },
 
     async find(clientId) {
@@ -508,6 +577,28 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
       });
       await deps.afterDisable?.(clientId, disabled, ended);
       return { ...found.client, disabled };
+    },
+
+    async setIdTokenAlgorithm(clientId, algorithm, actor) {
+      const problem = idTokenAlgorithmProblem(algorithm, idTokenAlgorithms);
+      if (problem !== undefined) {
+        throw new GatehouseError('VALIDATION_FAILED', 'The client change is invalid.', { errors: [problem] });
+      }
+      const found = await find(clientId);
+      if (found === undefined) throw notFound();
+      // Repeating the stored choice changes nothing (an implicit default made explicit is a change:
+      // it no longer follows JWT_ALG).
+      if (found.record.idTokenSignedResponseAlg === algorithm) return found.client;
+      await transaction(async (stores) => {
+        if (!(await stores.clients.setIdTokenAlgorithm(clientId, algorithm))) throw notFound();
+        await stores.audit.record(
+          auditEntry('oauth_client_updated', clientId, actor, undefined, {
+            id_token_signed_response_alg: algorithm,
+          }),
+        );
+      });
+      await deps.afterUpdate?.(clientId);
+      return toClient({ ...found.record, idTokenSignedResponseAlg: algorithm }, idTokenAlgorithms);
     },
 
     async authenticate(clientId, secret) {

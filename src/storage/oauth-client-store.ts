@@ -15,6 +15,8 @@ export interface OAuthClientRecord {
   createdAt: number;
   /** When it was disabled (migration 020a); null while enabled. */
   disabledAt: number | null;
+  /** The JWS algorithm its ID tokens are signed with (migration 032a); null for the default. */
+  idTokenSignedResponseAlg: string | null;
 }
 
 /** Persistence of registered OAuth clients (a few verb-noun methods; rules live in `src/oauth`). */
@@ -31,6 +33,8 @@ export interface OAuthClientStore {
   deleteClient(clientId: string): Promise<boolean>;
   /** Disables (a time) or enables (null) a client; false when there is none. */
   setClientDisabled(clientId: string, disabledAt: number | null): Promise<boolean>;
+  /** Sets the algorithm of a client's ID tokens (null: the default); false when there is no client. */
+  setIdTokenAlgorithm(clientId: string, algorithm: string | null): Promise<boolean>;
 }
 
 /** Reads a JSON array of strings written by this store; anything else reads as empty. */
@@ -50,6 +54,7 @@ function toRecord(row: Selectable<OAuthClientsTable>): OAuthClientRecord {
     scopes: stringList(row.scopes),
     createdAt: Number(row.created_at),
     disabledAt: row.disabled_at === null ? null : Number(row.disabled_at),
+    idTokenSignedResponseAlg: row.id_token_signed_response_alg,
   };
 }
 
@@ -70,6 +75,7 @@ export function createOAuthClientStore(db: Kysely<Schema>): OAuthClientStore {
             scopes: JSON.stringify(client.scopes),
             created_at: client.createdAt,
             disabled_at: client.disabledAt,
+            id_token_signed_response_alg: client.idTokenSignedResponseAlg,
           })
           .execute();
         return { ok: true };
@@ -114,6 +120,14 @@ export function createOAuthClientStore(db: Kysely<Schema>): OAuthClientStore {
       const result = await db
         .updateTable('oauth_clients')
         .set({ disabled_at: disabledAt })
+        .where('client_id', '=', clientId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
+    },
+    async setIdTokenAlgorithm(clientId, algorithm) {
+      const result = await db
+        .updateTable('oauth_clients')
+        .set({ id_token_signed_response_alg: algorithm })
         .where('client_id', '=', clientId)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;

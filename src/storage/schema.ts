@@ -186,6 +186,8 @@ export interface OAuthClientsTable {
   created_at: number;
   /** When an operator disabled the client (migration 020a); null while it is enabled. */
   disabled_at: number | null;
+  /** The JWS algorithm of its ID tokens (migration 032a); null for the installation's default. */
+  id_token_signed_response_alg: string | null;
 }
 
 /** An account's TOTP authenticator (migration 012); at most one per account. */

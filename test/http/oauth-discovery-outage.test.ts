@@ -67,7 +67,7 @@ describe.skipIf(!onPostgres)('discovery and JWKS while PostgreSQL is frozen (HS2
       expect((jwks.json() as { keys: { kid: string }[] }).keys.map((key) => key.kid)).toEqual(published);
       const discovery = await app.inject({ method: 'GET', url: '/.well-known/openid-configuration' });
       expect(discovery.statusCode, discovery.body).toBe(200);
-      expect(discovery.json()).toMatchObject({ id_token_signing_alg_values_supported: ['ES256'] });
+      expect(discovery.json()).toMatchObject({ id_token_signing_alg_values_supported: ['ES256', 'RS256'] });
     } finally {
       proxy.thaw();
       await app?.close();

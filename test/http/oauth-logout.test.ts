@@ -244,7 +244,7 @@ describe.each(engines)('RP-initiated logout with id_token_hint ($name)', ({ name
     it('a hint older than SESSION_ABSOLUTE_TTL', () =>
       attempt(async (token) => {
         // Our key and claims, but expired longer ago than any session can last.
-        const keyring = await gatehouseCore(app.gatehouse).idTokenKeys();
+        const keyring = await gatehouseCore(app.gatehouse).idTokenKeys.keyring();
         const claims = decodeJwt(token);
         const ttl = gatehouseCore(app.gatehouse).config.sessionAbsoluteTtl;
         const past = Math.floor(clock() / 1000) - ttl - 3600;

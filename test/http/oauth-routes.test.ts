@@ -117,9 +117,13 @@ describe.each(engines)('OAuth endpoints ($name)', ({ name }) => {
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       service_documentation: `${PUBLIC_URL}/docs`,
     });
-    // HS256: the shared secret is never published; the JWK Set holds only the ID tokens' ES256 keys.
+    // HS256: the shared secret is never published; the JWK Set holds only the ID tokens' keys:
+    // ES256 (the default) and RS256 (OpenID Connect Core §15.1).
     const jwks = (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
-    expect(jwks.keys.map((key: { alg?: string; kty: string }) => key.kty)).toEqual(['EC']);
+    expect(jwks.keys.map((key: { alg?: string; kty: string }) => [key.kty, key.alg])).toEqual([
+      ['EC', 'ES256'],
+      ['RSA', 'RS256'],
+    ]);
   });
 
   it('uses the first-party client_id when the client names none', async () => {

@@ -18,6 +18,7 @@ const CLIENT: OAuthClient = {
   scopes: ['me'],
   createdAt: 0,
   disabled: false,
+  idTokenSignedResponseAlg: 'ES256',
 };
 
 /** A store of one client that counts its reads and can be made to fail or to hold a read. */

@@ -177,9 +177,41 @@ describe('OAuthClients', () => {
       scopes: ['openid', 'profile', 'email'],
       createdAt: T0,
       disabled: false,
+      idTokenSignedResponseAlg: 'ES256',
     });
     expect(await clients.get(client.clientId)).toEqual(client);
     expect(await auditOf(client.clientId)).toEqual([['oauth_client_created', 'admin-1']]);
+  });
+
+  it('keeps an explicit ID-token algorithm across a JWT_ALG change, and falls back to the default only when it is no longer offered', async () => {
+    const rs256 = await clients.create(
+      { name: 'Cluster', redirectUris: ['https://k8s.example/cb'], idTokenSignedResponseAlg: 'RS256' },
+      { actorId: 'admin-1' },
+    );
+    const es256 = await clients.create(
+      { name: 'Pinned', redirectUris: ['https://pinned.example/cb'], idTokenSignedResponseAlg: 'ES256' },
+      { actorId: 'admin-1' },
+    );
+    const implicit = await clients.create(
+      { name: 'Default', redirectUris: ['https://d.example/cb'] },
+      { actorId: 'admin-1' },
+    );
+    expect([rs256, es256, implicit].map((made) => made.client.idTokenSignedResponseAlg)).toEqual([
+      'RS256',
+      'ES256',
+      'ES256',
+    ]);
+    // The same rows read by an installation whose JWT_ALG became EdDSA (its algorithms: EdDSA, RS256).
+    const afterChange = createOAuthClients({
+      clients: createOAuthClientStore(test.database.db),
+      transaction: () => Promise.reject(new Error('read only')),
+      clock: () => T0,
+      idTokenAlgorithms: ['EdDSA', 'RS256'],
+    });
+    const read = async (id: string) => (await afterChange.get(id)).idTokenSignedResponseAlg;
+    expect(await read(rs256.client.clientId)).toBe('RS256');
+    expect(await read(es256.client.clientId)).toBe('EdDSA');
+    expect(await read(implicit.client.clientId)).toBe('EdDSA');
   });
 
   it('gives a confidential client a 256-bit secret, stored only as its hash, and authenticates it', async () => {

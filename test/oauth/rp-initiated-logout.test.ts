@@ -13,6 +13,7 @@ const CLIENT: OAuthClient = {
   scopes: ['openid'],
   createdAt: 0,
   disabled: false,
+  idTokenSignedResponseAlg: 'ES256',
 };
 
 /** A token whose claims say what the verifier below returns (the fake keyring trusts it). */
@@ -32,10 +33,12 @@ function logoutWith(overrides: Partial<RpInitiatedLogoutDeps> = {}) {
         return ids.length;
       },
     },
-    idTokenKeys: async () => ({
-      verify: async (token: string) =>
-        JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()),
-    }),
+    idTokenKeys: {
+      keyringFor: async () => ({
+        verify: async (token: string) =>
+          JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()),
+      }),
+    },
     expiredHintGraceSeconds: 3600,
     clock: () => 1_000_000,
     ...overrides,
@@ -76,11 +79,13 @@ describe('RP-initiated logout rules', () => {
 
   it('ignores a hint whose verification fails, one with a list audience, and one of an unknown client', async () => {
     const refusing = logoutWith({
-      idTokenKeys: async () => ({
-        verify: async () => {
-          throw new Error('signature verification failed');
-        },
-      }),
+      idTokenKeys: {
+        keyringFor: async () => ({
+          verify: async () => {
+            throw new Error('signature verification failed');
+          },
+        }),
+      },
     });
     const bad = await refusing.logout.check({
       idTokenHint: await hintFor({ sub: 'u1', sid: 's1', aud: 'spa' }),
@@ -100,18 +105,22 @@ describe('RP-initiated logout rules', () => {
   it('passes the expiry grace to the keyring, and lets a database failure loading it propagate', async () => {
     let grace: number | undefined;
     const { logout } = logoutWith({
-      idTokenKeys: async () => ({
-        verify: async (token: string, expect) => {
-          grace = expect.expiredGraceSeconds;
-          return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString());
-        },
-      }),
+      idTokenKeys: {
+        keyringFor: async () => ({
+          verify: async (token: string, expect: { expiredGraceSeconds?: number }) => {
+            grace = expect.expiredGraceSeconds;
+            return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString());
+          },
+        }),
+      },
     });
     await logout.check({ idTokenHint: await hintFor({ sub: 'u1', sid: 's1', aud: 'spa' }) });
     expect(grace).toBe(3600);
     const down = logoutWith({
-      idTokenKeys: async () => {
-        throw new Error('connect ECONNREFUSED');
+      idTokenKeys: {
+        keyringFor: async () => {
+          throw new Error('connect ECONNREFUSED');
+        },
       },
     });
     await expect(

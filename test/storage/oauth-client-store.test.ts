@@ -20,6 +20,7 @@ const client = (overrides: Partial<OAuthClientRecord> = {}): OAuthClientRecord =
     scopes: ['openid', 'email'],
     createdAt: 1_800_000_000_000 + sequence,
     disabledAt: null,
+    idTokenSignedResponseAlg: null,
     ...overrides,
   };
 };

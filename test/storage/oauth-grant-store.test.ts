@@ -47,6 +47,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
         scopes: ['openid', 'email'],
         createdAt: 0,
         disabledAt: null,
+        idTokenSignedResponseAlg: null,
       });
     }
   });

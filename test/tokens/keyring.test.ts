@@ -309,13 +309,17 @@ describe('asymmetric tokens end to end', () => {
     await app.close();
   });
 
-  it("never publishes the HS256 secret: with HS256 the JWKS holds only the ID tokens' ES256 keys", async () => {
+  it("never publishes the HS256 secret: with HS256 the JWKS holds only the ID tokens' ES256 and RS256 keys", async () => {
     const app = await buildTestServer();
     const jwks = (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
-    expect(jwks.keys).toHaveLength(1);
-    expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256' });
-    expect(jwks.keys[0]).not.toHaveProperty('d');
-    expect(jwks.keys[0]).not.toHaveProperty('k');
+    expect(jwks.keys).toHaveLength(2);
+    expect(jwks.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
+    expect(jwks.keys[1]).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig' });
+    // No private member of either key type (RFC 7518 §6.2.2, §6.3.2), nor an HMAC secret.
+    for (const key of jwks.keys) {
+      for (const member of ['d', 'k', 'p', 'q', 'dp', 'dq', 'qi', 'oth'])
+        expect(key).not.toHaveProperty(member);
+    }
     await app.close();
   });
 });

@@ -34,7 +34,24 @@ const ClientSchema = Type.Object({
     description:
       'Disabled by an admin or operator: it cannot authenticate, get tokens or start a sign-in, and its tokens stop working',
   }),
+  id_token_signed_response_alg: Type.String({
+    description:
+      'The JWS algorithm of its ID tokens (OpenID Connect Dynamic Client Registration §2): the one it chose, else ' +
+      'the installation’s default (JWT_ALG when asymmetric, else ES256)',
+  }),
 });
+
+/** The `id_token_signed_response_alg` a registration or change may ask for: the installation's algorithms. */
+const IdTokenAlgorithm = (algorithms: readonly string[]) =>
+  Type.Union(
+    algorithms.map((algorithm) => Type.Literal(algorithm)),
+    {
+      description:
+        `The JWS algorithm of the client’s ID tokens: ${algorithms.join(' or ')}. The first is the installation’s ` +
+        'default (JWT_ALG when asymmetric, else ES256); RS256 is there for relying parties that accept nothing ' +
+        'else (OpenID Connect Core §15.1). An explicit choice stays when JWT_ALG changes (the default follows it).',
+    },
+  );
 
 const ClientIdParams = Type.Object({
   client_id: Type.String({ pattern: '^[\\x21-\\x7E]{1,255}$', description: 'The client id' }),
@@ -47,6 +64,7 @@ const ClientIdParams = Type.Object({
 export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const clients = gatehouse.oauthClients;
+  const idTokenAlgorithm = IdTokenAlgorithm(gatehouse.idTokenKeys.algorithms);
   const canRead = app.auth.require({ role: 'admin', scopes: ['clients:read'], firstParty: true });
   const canWrite = app.auth.require({ role: 'admin', scopes: ['clients:write'], firstParty: true });
 
@@ -84,6 +102,7 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
                 description: `Any of ${Object.keys(clientScopes(gatehouse.scopes)).join(', ')}; default openid, profile, email`,
               }),
             ),
+            id_token_signed_response_alg: Type.Optional(idTokenAlgorithm),
           },
           { additionalProperties: false },
         ),
@@ -118,6 +137,7 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
           confidential: body.confidential,
           grantTypes: body.grant_types,
           scopes: body.scopes,
+          idTokenSignedResponseAlg: body.id_token_signed_response_alg,
         },
         { actorId: authOf(request).user.id, client: clientInfo(request) },
       );
@@ -170,25 +190,37 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
       preValidation: canWrite,
       schema: {
         tags: ['admin'],
-        summary: 'Disable or enable an OAuth client',
+        summary: 'Disable or enable an OAuth client, or choose its ID tokens’ algorithm',
         description:
           'Admins. `{"disabled": true}` stops the client at once on every instance: it can no longer authenticate ' +
           '(`invalid_client`), get tokens or start a sign-in, its `client_credentials` tokens fail on their next use, ' +
           'and every session holding its tokens ends. `{"disabled": false}` lets it work again (ended sessions stay ' +
           'ended); its registration, secret and remembered consents were kept. Audited (`oauth_client_disabled`, ' +
-          '`oauth_client_enabled`); repeating the current state changes nothing. 404 `CLIENT_NOT_FOUND`.',
+          '`oauth_client_enabled`); repeating the current state changes nothing. ' +
+          '`{"id_token_signed_response_alg": "RS256"}` signs its next ID tokens so (audited `oauth_client_updated`); ' +
+          'those already issued keep verifying. With both members the algorithm changes first. 404 `CLIENT_NOT_FOUND`.',
         params: ClientIdParams,
-        body: Type.Object({ disabled: Type.Boolean() }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            disabled: Type.Optional(Type.Boolean()),
+            id_token_signed_response_alg: Type.Optional(idTokenAlgorithm),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
         response: { 200: ClientSchema, 404: problemRef, ...errorResponses },
       },
     },
-    async (request) =>
-      clientView(
-        await clients.setDisabled(request.params.client_id, request.body.disabled, {
-          actorId: authOf(request).user.id,
-          client: clientInfo(request),
-        }),
-      ),
+    async (request) => {
+      const { client_id: clientId } = request.params;
+      const { disabled, id_token_signed_response_alg: algorithm } = request.body;
+      const actor = { actorId: authOf(request).user.id, client: clientInfo(request) };
+      // Two changes, each in its own transaction: a request that fails between them has changed the
+      // algorithm only, and repeating it (both are idempotent) finishes the job.
+      let client =
+        algorithm === undefined ? undefined : await clients.setIdTokenAlgorithm(clientId, algorithm, actor);
+      if (disabled !== undefined) client = await clients.setDisabled(clientId, disabled, actor);
+      return clientView(client ?? (await clients.get(clientId)));
+    },
   );
 
   app.delete(

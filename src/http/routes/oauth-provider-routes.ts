@@ -613,7 +613,6 @@ export function registerOAuthProviderRoutes(
       },
     },
     async (_request, reply) => {
-      const keys = await gatehouse.idTokenKeys();
       return reply.header('cache-control', 'public, max-age=300').send({
         issuer: config.issuer,
         authorization_endpoint: `${base}/authorize`,
@@ -633,7 +632,9 @@ export function registerOAuthProviderRoutes(
           ...(config.passwordGrant ? ['password'] : []),
         ],
         subject_types_supported: ['public'],
-        id_token_signing_alg_values_supported: [keys.algorithm],
+        // OpenID Connect Discovery §3: RS256 MUST be listed; a client chooses with its
+        // id_token_signed_response_alg (the default first).
+        id_token_signing_alg_values_supported: [...gatehouse.idTokenKeys.algorithms],
         token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
         revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
         // RFC 7662 §2.1 / RFC 8414 §2: introspection needs an authenticated confidential client.

@@ -102,11 +102,12 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         summary: 'Public signing keys (JWK Set, RFC 7517)',
         description:
           'The keys of access tokens and ID tokens with an asymmetric JWT_ALG; with HS256 (whose shared secret ' +
-          'is never published) the ES256 keys of ID tokens only.',
+          'is never published) the ES256 keys of ID tokens only. Plus, unless JWT_ALG is RS256, the RS256 keys of ' +
+          'the ID tokens of clients that chose RS256 (OpenID Connect Core §15.1). Each key names its `alg` and `kid`.',
         response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
       },
     },
     async (_request, reply) =>
-      reply.header('cache-control', 'public, max-age=300').send((await gatehouse.idTokenKeys()).jwks()),
+      reply.header('cache-control', 'public, max-age=300').send(await gatehouse.idTokenKeys.jwks()),
   );
 }
