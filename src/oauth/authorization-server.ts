@@ -69,6 +69,17 @@ class CodeSpent extends Error {
   }
 }
 
+/**
+ * Thrown inside the exchange's transaction when the client was disabled or removed after its
+ * authentication, to roll back the session it was about to start; caught by `exchangeCode`.
+ */
+class ClientWithdrawn extends Error {
+  constructor() {
+    super('client disabled or removed');
+    this.name = 'ClientWithdrawn';
+  }
+}
+
 /** How long an ID token is valid: it is consumed at sign-in, not presented later. */
 export const ID_TOKEN_TTL_SECONDS = 300;
 
@@ -169,7 +180,11 @@ export interface CodeExchange {
 /** Outcome of {@link AuthorizationServer.exchangeCode}. */
 export type CodeExchangeResult =
   | { ok: true; tokens: BearerTokens<boolean>; idToken: string | undefined }
-  | { ok: false; error: 'invalid_request' | 'invalid_grant' | 'unauthorized_client'; description: string };
+  | {
+      ok: false;
+      error: 'invalid_request' | 'invalid_grant' | 'unauthorized_client' | 'invalid_client';
+      description: string;
+    };
 
 /** A connected app as the account page lists it. */
 export type ConnectedApp = ConsentRecord;
@@ -648,6 +663,10 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
             // A concurrent replay either finds the code unspent and waits on its row (PostgreSQL)
             // until this commits, or finds it spent with the session attached, and revokes it.
             spend: async (stores, session) => {
+              // The client first (after the account, the lock order): a disable or removal that
+              // raced this exchange past the client's authentication must not miss its session.
+              if ((await stores.grants.holdClient(client.clientId)) !== 'enabled')
+                throw new ClientWithdrawn();
               // Compare-and-set: of two concurrent exchanges exactly one spends the code.
               if (!(await stores.grants.spendCode(codeHash, now))) throw new CodeSpent();
               if (await stores.grants.attachSession(codeHash, session.id)) throw new CodeSpent();
@@ -662,6 +681,14 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           },
         );
       } catch (error) {
+        if (error instanceof ClientWithdrawn) {
+          // As the client's authentication answers a disabled or removed client (RFC 6749 §5.2).
+          return {
+            ok: false,
+            error: 'invalid_client',
+            description: 'The client is disabled or no longer registered.',
+          };
+        }
         if (!(error instanceof CodeSpent)) throw error;
         // RFC 6749 §4.1.2: spent by a concurrent exchange: a replay; what it produced is revoked.
         await revokeReplayed(record, caller);

@@ -230,7 +230,7 @@ export interface RefreshStores {
   /** Single-use challenges (`mfa_token`), claimed by the login that spends them. */
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   /** OAuth authorization codes, spent by the exchange that starts the session. */
-  grants: Pick<OAuthGrantStore, 'spendCode' | 'attachSession'>;
+  grants: Pick<OAuthGrantStore, 'holdClient' | 'spendCode' | 'attachSession'>;
 }
 
 /** Options of {@link SessionManager.startBearerSession} and {@link SessionManager.startCookieSession}. */

@@ -56,7 +56,9 @@ export type TokenErrorCode =
   | 'invalid_grant'
   | 'invalid_scope'
   | 'unsupported_grant_type'
-  | 'unauthorized_client';
+  | 'unauthorized_client'
+  /** A client disabled or removed between its authentication and its code's exchange. */
+  | 'invalid_client';
 
 /**
  * Outcome of {@link TokenGrants.exchange}. Refusals are values: `error` with its RFC 6749 §5.2

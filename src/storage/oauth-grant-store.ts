@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import { lockUserRow } from './lock-user-row.js';
 import type { Schema } from './schema.js';
 
@@ -58,6 +58,14 @@ export interface OAuthGrantStore {
   countLiveCodes(userId: string, now: number): Promise<number>;
   /** One code by hash, spent or not. */
   findCode(codeHash: string): Promise<AuthorizationCodeRecord | undefined>;
+  /**
+   * Reads whether a client is still there and enabled, holding its row (PostgreSQL `FOR SHARE`)
+   * until the transaction ends: a code exchange's first step on the client, so an admin's disable or
+   * removal running at the same moment either waits for the exchange and ends the session it made,
+   * or commits first and is seen here (red-team 2026-12j R1). Its `client_id` has no foreign key
+   * from `sessions`, so nothing else in the exchange would meet the change.
+   */
+  holdClient(clientId: string): Promise<'enabled' | 'disabled' | 'gone'>;
   /** Marks an unspent code spent; false when it was spent already (compare-and-set, race-safe). */
   spendCode(codeHash: string, now: number): Promise<boolean>;
   /**
@@ -248,6 +256,16 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         usedAt: row.used_at === null ? null : Number(row.used_at),
         sessionId: row.session_id,
       };
+    },
+    async holdClient(clientId) {
+      let query = db.selectFrom('oauth_clients').select('disabled_at').where('client_id', '=', clientId);
+      // FOR SHARE conflicts with a disable's UPDATE and a removal's DELETE of the row: either waits
+      // for this transaction (and then ends the session it made), or this one waits and reads the
+      // change. SQLite's write transactions are serial already.
+      if (db.getExecutor().adapter instanceof PostgresAdapter) query = query.forShare();
+      const row = await query.executeTakeFirst();
+      if (row === undefined) return 'gone';
+      return row.disabled_at === null ? 'enabled' : 'disabled';
     },
     async spendCode(codeHash, now) {
       const result = await db
