@@ -35,6 +35,7 @@ import type { PasskeyService } from './mfa/passkeys.js';
 import type { AuthorizationServer } from './oauth/authorization-server.js';
 import type { ClientCredentials } from './oauth/client-credentials.js';
 import type { ClientEndpointLimits } from './oauth/client-endpoint-limits.js';
+import type { LiveClients } from './oauth/live-clients.js';
 import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { RpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import type { TokenIntrospection } from './oauth/token-introspection.js';
@@ -116,6 +117,11 @@ export interface GatehouseCore {
   readonly userImport: UserImport;
   /** Registered OAuth clients: registration by admins, look-up, client authentication (issue 15). */
   readonly oauthClients: OAuthClients;
+  /**
+   * Registered clients as guards need them on every use, cached (at most 30 s stale; a removal or
+   * disable evicts them on every instance through the bus).
+   */
+  readonly liveClients: LiveClients;
   /**
    * Resource-server mode (issue 15): access tokens of the `EXTERNAL_ISSUERS`, verified against
    * their fetched keys; accepted only by guards that opt in (`allow: ['external']`).

@@ -1108,6 +1108,7 @@ export async function createGatehouseCore(
       mailer,
       userImport,
       oauthClients,
+      liveClients,
       externalTokens,
       authorizationServer,
       clientCredentials,

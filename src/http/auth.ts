@@ -9,7 +9,7 @@ import type {
 import type { JWTPayload } from 'jose';
 import type { AccountUser } from '../accounts/public-user.js';
 import { type Role, roleAtLeast } from '../accounts/roles.js';
-import type { Scope } from '../accounts/scopes.js';
+import { OIDC_SCOPES, type Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { GatehouseCore } from '../gatehouse-core.js';
 import type { ClientTokenCheck, ClientTokenFailure } from '../oauth/client-credentials.js';
@@ -109,6 +109,11 @@ export interface UserRequireOptions {
    * Scopes the credential must carry, all of them: the core's ({@link Scope}) or ones an app
    * registered (`createGatehouse`'s `scopes`). An unknown name throws when the guard is created,
    * so a typo fails at start-up instead of refusing every request.
+   *
+   * A token a registered OAuth client got through the authorization code flow carries the scopes
+   * the person consented to, and passes only a guard that names scopes (all of which it holds): a
+   * guard naming none (a bare `require()`, or a role alone) answers it 403 `FIRST_PARTY_ONLY`,
+   * since the person never allowed the app anything there. Name a scope to open a route to apps.
    */
   scopes?: readonly (Scope | (string & {}))[];
   /**
@@ -168,7 +173,8 @@ export interface AuthApi {
   /**
    * A preHandler that requires a signed-in active user and, optionally, a role and scopes.
    * Not signed in → 401; signed in but not allowed → 403. Cookie-authenticated unsafe requests
-   * must also pass the CSRF check. With `allow: ['external']` the route also accepts access
+   * must also pass the CSRF check. An OAuth app's token passes only a guard that names scopes
+   * (see {@link UserRequireOptions.scopes}): a bare or role-only guard is for the person's own sign-ins. With `allow: ['external']` the route also accepts access
    * tokens of the configured external issuers, with `allow: ['client']` our `client_credentials`
    * tokens (and then it cannot require a role).
    */
@@ -218,6 +224,9 @@ const FIRST_PARTY_ONLY =
   'sign-in (the session cookie, or a token of the password grant), never a token an app got through ' +
   'the authorization code flow.';
 const NO_CLIENTS = 'This route is for signed-in people: a client_credentials token cannot call it.';
+const APP_NEEDS_SCOPES =
+  "An app's token is good only for what the person allowed it: this route names no scope, so it takes " +
+  "the person's own sign-in (the session cookie, or a token of the password grant).";
 
 const CLIENT_DESCRIPTIONS: Record<ClientTokenFailure, string> = {
   invalid: 'The access token is invalid.',
@@ -466,12 +475,14 @@ export function installAuth(
    * which refuses registered ids, so the client registry tells them apart. A removed or disabled
    * client's sessions are revoked with it, so "not registered" never admits an app's live token.
    */
-  const requireFirstParty = async (auth: UserAuthContext): Promise<void> => {
+  const refuseAppToken = async (auth: UserAuthContext, message: string): Promise<void> => {
     if (auth.transport === 'cookie' || auth.clientId === FIRST_PARTY_CLIENT_ID) return;
-    if ((await gatehouse.oauthClients.find(auth.clientId)) !== undefined) {
-      throw new GatehouseError('FIRST_PARTY_ONLY', FIRST_PARTY_ONLY);
+    // Cached (a password-grant label that names no client is read once per 30 s, not per request).
+    if ((await gatehouse.liveClients.get(auth.clientId)) !== null) {
+      throw new GatehouseError('FIRST_PARTY_ONLY', message);
     }
   };
+  const requireFirstParty = (auth: UserAuthContext): Promise<void> => refuseAppToken(auth, FIRST_PARTY_ONLY);
 
   const usersOnly: ReadonlySet<OptInPrincipalKind> = new Set();
   async function identify(request: FastifyRequest): Promise<UserAuthContext | null>;
@@ -494,7 +505,11 @@ export function installAuth(
     // ScopePolicy does not know; every other guard checks scope names at creation (clients are
     // registered with known scopes only).
     if (!allow.has('external')) {
-      const unknown = requiredScopes.filter((scope) => !gatehouse.scopes.isKnown(scope));
+      // OpenID Connect's own scopes (`openid`, `profile`, `email`) are known too: `openid` opens a
+      // route to any app the person signed in to with Gatehouse (`/userinfo`).
+      const unknown = requiredScopes.filter(
+        (scope) => !gatehouse.scopes.isKnown(scope) && !Object.hasOwn(OIDC_SCOPES, scope),
+      );
       if (unknown.length > 0) {
         throw new TypeError(
           `auth.require: unknown scope ${unknown.join(', ')}; register it with createGatehouse's \`scopes\` option`,
@@ -554,13 +569,18 @@ export function installAuth(
       // browsers read these with the session cookie (red-team 2026-12d I7). A route that may be
       // cached sets its own Cache-Control, which replaces this one.
       reply.header('cache-control', 'no-store');
+      // An OAuth app's token carries the scopes the person consented to, and a guard that names
+      // none asks for none: without this, an app allowed `openid` alone passed every role-only or
+      // bare guard of an embedding app as the person (an admin's token: the admin's routes), which
+      // the consent never said (red-team 2026-12j E1; RFC 9700 §2.3, least privilege). So an app's
+      // token passes only guards that name scopes, all of which it holds.
       if (
-        firstParty &&
+        (firstParty || requiredScopes.length === 0) &&
         auth?.kind === 'user' &&
         auth.transport === 'bearer' &&
         auth.clientId !== FIRST_PARTY_CLIENT_ID
       ) {
-        requireFirstParty(auth).then(
+        refuseAppToken(auth, firstParty ? FIRST_PARTY_ONLY : APP_NEEDS_SCOPES).then(
           () => {
             request.auth = auth;
             done();
@@ -619,7 +639,10 @@ export function installAuth(
       firstParty
         ? "First-party only: the session cookie or a password-grant token; an OAuth app's token " +
           '(authorization code flow) gets 403 `FIRST_PARTY_ONLY` whatever its scopes.'
-        : '',
+        : scopes.length === 0 && !external && !clients
+          ? "No scope is named, so an OAuth app's token (authorization code flow) gets 403 `FIRST_PARTY_ONLY`: " +
+            'the session cookie or a password-grant token only.'
+          : '',
     ]
       .filter(Boolean)
       .join(' ');

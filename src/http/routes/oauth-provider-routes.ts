@@ -590,14 +590,20 @@ export function registerOAuthProviderRoutes(
   };
   app.get(
     '/userinfo',
-    { preValidation: app.auth.require(), schema: { ...userinfoSchema, operationId: 'getUserInfo' } },
+    {
+      preValidation: app.auth.require({ scopes: ['openid'] }),
+      schema: { ...userinfoSchema, operationId: 'getUserInfo' },
+    },
     async (request, reply) => reply.header('cache-control', 'no-store').send(await userinfo(request)),
   );
   // OIDC Core §5.3.1: the UserInfo endpoint MUST support GET and POST. The token comes in the
   // Authorization header either way; a form body is not read.
   app.post(
     '/userinfo',
-    { preValidation: app.auth.require(), schema: { ...userinfoSchema, operationId: 'postUserInfo' } },
+    {
+      preValidation: app.auth.require({ scopes: ['openid'] }),
+      schema: { ...userinfoSchema, operationId: 'postUserInfo' },
+    },
     async (request, reply) => reply.header('cache-control', 'no-store').send(await userinfo(request)),
   );
 
