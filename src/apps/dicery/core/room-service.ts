@@ -712,6 +712,11 @@ export function createRoomService(options: RoomServiceOptions): RoomService {
       const now = clock();
       const events: RoomEvent[] = [];
       for (const code of await unit.store.listOpenRoomCodes(hostUserId)) {
+        // Locked and read again, as every change does (`lockOpenRoom`): a hand-over that committed
+        // since the list made it another account's room, which is not this account's to close (it
+        // was closed under the new host's name, who was told 200, red-team 2026-12j R3).
+        const room = await unit.store.lockRoom(code);
+        if (room === undefined || room.state !== 'open' || room.hostUserId !== hostUserId) continue;
         // The event first, as in `close`: appending needs the room open.
         const stored = await unit.store.appendEvent(code, 'room_closed', '{}', now);
         if (stored === undefined) continue;

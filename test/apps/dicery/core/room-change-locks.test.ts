@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { gatehouseCore } from '../../../../src/gatehouse-core.js';
 import { buildTestServer } from '../../../../src/testing.js';
-import { signIn } from '../../../support/accounts.js';
+import { PASSWORD, signIn } from '../../../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../../../support/databases.js';
 import { someoneWaitsOnALock } from '../../../support/lock-waits.js';
 import { createRoom, joinAsBot } from '../../../support/rooms.js';
@@ -146,6 +146,38 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
         state: 'open',
         hostUserId: next.user.id,
       });
+    });
+
+    it("skips a room handed over while its previous host's account is deleted: it stays open, the new host's", async () => {
+      const previous = await signIn(app);
+      const next = await signIn(app);
+      const room = await createRoom(app, previous);
+      // The new host's `acceptTransfer`, up to its commit (its account lock first, then the room).
+      const handOver = await rawTransaction();
+      await handOver.query('select id from users where id = $1 for no key update', [next.user.id]);
+      await lockRoom(handOver, room.code);
+      await handOver.query(
+        'update rooms set host_user_id = $2, transfer_hash = null, transfer_expires_at = null where code = $1',
+        [room.code, next.user.id],
+      );
+      await appendEvent(handOver, room.code, 'host_changed', {});
+      // The deletion's preparing phase lists the previous host's open rooms (this one, as committed).
+      const deleted = app.inject({
+        method: 'DELETE',
+        url: '/users/me',
+        headers: previous.headers,
+        payload: { current_password: PASSWORD },
+      });
+      await waitsOnALock(deleted);
+      await handOver.query('commit');
+      expect((await deleted).statusCode, (await deleted).body).toBe(204);
+      // Before: the room closed under the new host's name, who had been told the hand-over worked.
+      expect(await app.dicery.roomStore.findRoom(room.code)).toMatchObject({
+        state: 'open',
+        hostUserId: next.user.id,
+      });
+      const seen = await app.inject({ method: 'GET', url: `/rooms/${room.code}`, headers: next.headers });
+      expect(seen.statusCode, seen.body).toBe(200);
     });
   },
 );
