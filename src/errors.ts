@@ -38,6 +38,13 @@ export const ERROR_CODES = [
   'CLIENT_NOT_FOUND',
   'SESSION_NOT_FOUND',
   'METHOD_NOT_ALLOWED',
+  /**
+   * An embedding app's own error with status 409, 410 or 422 (its `statusCode`), kept as that status
+   * with a generic detail: the status is the app's answer, the message may hold internals.
+   */
+  'CONFLICT',
+  'GONE',
+  'UNPROCESSABLE_CONTENT',
   'EMAIL_TAKEN',
   'LAST_SUPER_ADMIN',
   /** The installation holds `MAX_OAUTH_CLIENTS` clients already. */

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   type AuthChallenge,
+  type ErrorCode,
   type FieldError,
   GatehouseError,
   type OAuthErrorCode,
@@ -36,12 +37,27 @@ const TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
+  410: 'Gone',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+};
+
+/** The codes a non-Gatehouse error's 4xx `statusCode` maps to; any other 4xx is BAD_REQUEST. */
+const HOST_CLIENT_ERRORS: Readonly<Record<number, ErrorCode>> = {
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  410: 'GONE',
+  413: 'BODY_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'UNPROCESSABLE_CONTENT',
+  429: 'TOO_MANY_REQUESTS',
 };
 
 /** The realm of every challenge Gatehouse sends (RFC 9110 §11.5). */
@@ -236,9 +252,15 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
   }
   const status = error.statusCode ?? 500;
   if (status >= 400 && status < 500) {
+    // An embedding app's (or a plugin's) own refusal keeps its status, so its clients can tell a
+    // 403 or a 409 from a malformed request; the detail stays generic (its message may hold
+    // internals). A status without a code of its own answers 400 (red-team 2026-12j E4).
+    const code = HOST_CLIENT_ERRORS[status] ?? 'BAD_REQUEST';
     return new GatehouseError(
-      status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST',
+      code,
       'The request could not be processed.',
+      // RFC 9110 §15.5.2: a 401 carries a challenge.
+      status === 401 ? { challenge: { scheme: 'Bearer' } } : {},
     );
   }
   return new GatehouseError('INTERNAL_ERROR', 'Something went wrong on our side.', { cause: error });

@@ -281,3 +281,42 @@ describe('a write whose parent row was deleted meanwhile', () => {
     });
   });
 });
+
+// Red-team 2026-12j E4: an embedding app's own refusals kept only 404; a 403 or a 409 it threw
+// (or @fastify/sensible's helpers) answered 400 BAD_REQUEST.
+describe("an embedding app's own 4xx errors", () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer();
+    app.get('/host-error/:status', async (request) => {
+      const status = Number((request.params as { status: string }).status);
+      throw Object.assign(new Error(`internal detail for ${status}: order 1234 of user x`), {
+        statusCode: status,
+      });
+    });
+  });
+  afterAll(async () => app.close());
+
+  it.each([
+    [401, 'UNAUTHENTICATED'],
+    [403, 'FORBIDDEN'],
+    [404, 'NOT_FOUND'],
+    [409, 'CONFLICT'],
+    [410, 'GONE'],
+    [422, 'UNPROCESSABLE_CONTENT'],
+    [429, 'TOO_MANY_REQUESTS'],
+    [418, 'BAD_REQUEST'],
+  ])('keeps status %i as problem+json %s, with a generic detail', async (status, code) => {
+    const response = await app.inject({ method: 'GET', url: `/host-error/${status}` });
+    const expected = code === 'BAD_REQUEST' ? 400 : status;
+    expect(response.statusCode).toBe(expected);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json()).toMatchObject({
+      status: expected,
+      code,
+      detail: 'The request could not be processed.',
+    });
+    expect(response.body).not.toContain('internal detail');
+    if (status === 401) expect(response.headers['www-authenticate']).toMatch(/^Bearer realm="gatehouse"/);
+  });
+});
