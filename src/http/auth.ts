@@ -162,10 +162,25 @@ export type RequireOptions = UserRequireOptions | OptInRequireOptions;
  */
 export type Guard = preHandlerHookHandler & { readonly requirement: RequireOptions };
 
+/** Options of {@link AuthApi.identify} for Gatehouse users only. */
+export interface IdentifyUserOptions {
+  /**
+   * Whether a session cookie on an unsafe method (POST, PUT, PATCH, DELETE) must pass the CSRF
+   * check, as on a guarded route: a request another site made the browser send carries the cookie
+   * too (a sibling subdomain is same-site). Only a route with a CSRF defence of its own (a form token
+   * bound to the session) may say false. @default true
+   */
+  csrf?: boolean;
+  /** Only Gatehouse users (omit `allow`). */
+  allow?: undefined;
+}
+
 /** Options of {@link AuthApi.identify} that admit other kinds of caller. */
 export interface IdentifyOptions {
   /** The other kinds of caller to recognise, e.g. `['external']` or `['client']`. */
   allow: readonly OptInPrincipalKind[];
+  /** As {@link IdentifyUserOptions.csrf}. @default true */
+  csrf?: boolean;
 }
 
 /** The `app.auth` decorator. */
@@ -181,9 +196,10 @@ export interface AuthApi {
   require(options?: RequireOptions): Guard;
   /**
    * Identifies the caller if credentials are present; null otherwise. Throws on a bad credential,
-   * and on an external or client token unless `options.allow` names its kind.
+   * on an external or client token unless `options.allow` names its kind, and (unless
+   * `options.csrf` is false) on a cookie-authenticated unsafe request that fails the CSRF check.
    */
-  identify(request: FastifyRequest): Promise<UserAuthContext | null>;
+  identify(request: FastifyRequest, options?: IdentifyUserOptions): Promise<UserAuthContext | null>;
   identify(request: FastifyRequest, options: IdentifyOptions): Promise<AuthContext | null>;
   /**
    * Resolves when `auth` is the person's own sign-in (see {@link UserRequireOptions.firstParty});
@@ -485,13 +501,30 @@ export function installAuth(
   const requireFirstParty = (auth: UserAuthContext): Promise<void> => refuseAppToken(auth, FIRST_PARTY_ONLY);
 
   const usersOnly: ReadonlySet<OptInPrincipalKind> = new Set();
-  async function identify(request: FastifyRequest): Promise<UserAuthContext | null>;
+  async function identify(
+    request: FastifyRequest,
+    options?: IdentifyUserOptions,
+  ): Promise<UserAuthContext | null>;
   async function identify(request: FastifyRequest, options: IdentifyOptions): Promise<AuthContext | null>;
-  async function identify(request: FastifyRequest, options?: IdentifyOptions): Promise<AuthContext | null> {
-    return identifyRequest(
+  async function identify(
+    request: FastifyRequest,
+    options?: IdentifyUserOptions | IdentifyOptions,
+  ): Promise<AuthContext | null> {
+    const auth = await identifyRequest(
       request,
-      options === undefined ? usersOnly : allowedKinds(options, 'app.auth.identify'),
+      options?.allow === undefined ? usersOnly : allowedKinds(options, 'app.auth.identify'),
     );
+    // As a guard does (red-team 2026-12j E2: an "optional sign-in" POST took the cookie identity
+    // of a request another site made the browser send).
+    if (
+      options?.csrf !== false &&
+      auth?.kind === 'user' &&
+      auth.transport === 'cookie' &&
+      !SAFE_METHODS.has(request.method)
+    ) {
+      csrf.verify(request, auth.sessionId);
+    }
+    return auth;
   }
 
   const require = (options: RequireOptions = {}): Guard => {

@@ -236,7 +236,9 @@ export function registerOAuthProviderRoutes(
     if ((request.cookies[cookies.sessionName] ?? '') === '') return null;
     try {
       // identify() without `allow` recognises Gatehouse users only; the kind check narrows the type.
-      const auth = await app.auth.identify(request);
+      // No CSRF header check: the consent and logout forms carry their own token, bound to this
+      // session and to the exact request, and checked by their routes with the Origin.
+      const auth = await app.auth.identify(request, { csrf: false });
       return auth?.kind === 'user' && auth.transport === 'cookie' ? auth : null;
     } catch (error) {
       // An expired or revoked cookie means "signed out" here: the person signs in again.

@@ -236,10 +236,9 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
 
   /** The host by account credential; null when the request carries no account credential. */
   const checkHost = async (request: FastifyRequest, code: string): Promise<RoomHostAuth | null> => {
+    // identify() checks a cookie's CSRF token on unsafe methods, as a guard does.
     const auth = await app.auth.identify(request);
     if (auth === null) return null;
-    if (auth.transport === 'cookie' && !SAFE_METHODS.has(request.method))
-      app.csrf.verify(request, auth.sessionId);
     const room = await rooms.getRoom(code);
     if (room.hostUserId !== auth.user.id || !auth.scopes.includes(HOST_SCOPE)) {
       // Someone else's room answers exactly like a missing one: a signed-in account must not be
