@@ -17,6 +17,39 @@ import {
 export const MIN_SECRET_BYTES = 32;
 
 /**
+ * The least estimated entropy (bits) a `SECRET_KEY` may have: its length times the Shannon entropy
+ * of its bytes' frequencies (see {@link estimatedEntropyBits}). Not a proof of randomness (nothing
+ * seen from inside is), but a floor under keys anyone can guess: 40 spaces, 32 zero bytes, `aaaa…`,
+ * `passwordpassword…` estimate 0 to 22 bits (red-team 2026-12j E5). Random keys estimate ≈ 150
+ * (32 random bytes), ≈ 250 (64 hex digits, `openssl rand -hex 32`) and 93 at the least of 20 000
+ * keys of 32 hex digits (128 random bits), hence the margin.
+ */
+export const MIN_SECRET_ENTROPY_BITS = 80;
+
+/**
+ * {@link MIN_SECRET_ENTROPY_BITS}'s estimate of `bytes`. A key that repeats a shorter run of bytes
+ * (`changemechangeme…`) is estimated on that run alone: the repetitions add nothing to guess.
+ */
+export function estimatedEntropyBits(bytes: Uint8Array): number {
+  let period = bytes.byteLength;
+  for (let candidate = 1; candidate <= bytes.byteLength / 2; candidate++) {
+    if (bytes.every((byte, index) => byte === bytes[index % candidate])) {
+      period = candidate;
+      break;
+    }
+  }
+  const unit = bytes.subarray(0, period);
+  const counts = new Map<number, number>();
+  for (const byte of unit) counts.set(byte, (counts.get(byte) ?? 0) + 1);
+  let perByte = 0;
+  for (const count of counts.values()) {
+    const p = count / unit.byteLength;
+    perByte -= p * Math.log2(p);
+  }
+  return perByte * unit.byteLength;
+}
+
+/**
  * The default of `PASSWORD_HASH_CONCURRENCY`: 2, or 1 when this process may run on one core only
  * (its CPU affinity, as `taskset` sets it; Node 20's `availableParallelism` does not read a
  * container's CPU quota). Two argon2id hashes on one core only take turns: none finishes sooner,
@@ -101,7 +134,10 @@ export const gatehouseConfigSchema = Type.Object(
     secretKey: setting(
       Type.Refine(
         Type.Unsafe<Uint8Array>({}),
-        (value) => value instanceof Uint8Array && value.byteLength >= MIN_SECRET_BYTES,
+        (value) =>
+          value instanceof Uint8Array &&
+          value.byteLength >= MIN_SECRET_BYTES &&
+          estimatedEntropyBits(value) >= MIN_SECRET_ENTROPY_BITS,
       ),
       {
         env: 'SECRET_KEY',
@@ -109,10 +145,12 @@ export const gatehouseConfigSchema = Type.Object(
         sensitive: true,
         defaultText: 'generated into `DATA_DIR/secret.key`',
         accepts: {
-          env: `at least ${MIN_SECRET_BYTES} bytes (256 bits)`,
-          code: `a Uint8Array of at least ${MIN_SECRET_BYTES} bytes (256 bits)`,
+          env: `at least ${MIN_SECRET_BYTES} random bytes (256 bits; one that repeats a few characters is refused)`,
+          code: `a Uint8Array of at least ${MIN_SECRET_BYTES} random bytes (256 bits; one that repeats a few values is refused)`,
         },
-        description: 'HMAC secret for HS256 tokens and CSRF; start-up is refused when it is too short',
+        description:
+          'HMAC secret for HS256 tokens and CSRF; start-up is refused when it is too short or plainly not random ' +
+          `(under ${MIN_SECRET_ENTROPY_BITS} bits estimated from its bytes: a repeated character, zeros, a word repeated)`,
       },
     ),
     // Key rotation (issue 11): the replaced secret, held to the same length rule as SECRET_KEY.
@@ -578,6 +616,13 @@ export const gatehouseConfigSchema = Type.Object(
     mailFrom: textSetting({
       env: 'MAIL_FROM',
       default: 'Gatehouse <no-reply@localhost>',
+      // One mailbox (RFC 5322 §3.4): an address, or a display name (plain or quoted) and an address
+      // in angle brackets; no line break, list separator or second address. Unchecked, a value with
+      // CR/LF or a comma made nodemailer send as another address than the operator meant
+      // (red-team 2026-12j E6).
+      pattern: String.raw`^(?:(?:"[^"\\\r\n]*" ?|[^"<>\r\n,;:@\\]*)<[^<>\s@",;]+@[^<>\s@",;]+>|[^<>\s@",;]+@[^<>\s@",;]+)$`,
+      accepts:
+        'one mailbox: address@example.com, Name <address@example.com> or "Name, Inc." <address@example.com>',
       description: '`From` of every message (`Name <address>`)',
     }),
     mailOutboxHttp: flagSetting({

@@ -7,7 +7,7 @@ import {
 } from '../../src/accounts/device-token.js';
 import { createTestClock } from '../../src/testing.js';
 
-const secretKey = new Uint8Array(32).fill(1);
+const secretKey = new Uint8Array(32).map((_, i) => (i * 7 + 1) % 256);
 
 describe('createDeviceTokens', () => {
   const clock = createTestClock(1_800_000_000_000);
@@ -60,7 +60,11 @@ describe('createDeviceTokens', () => {
   });
 
   it('refuses tokens signed with another secret', () => {
-    const other = createDeviceTokens({ secretKey: new Uint8Array(32).fill(2), ttlSeconds: 3600, clock });
+    const other = createDeviceTokens({
+      secretKey: new Uint8Array(32).map((_, i) => (i * 7 + 2) % 256),
+      ttlSeconds: 3600,
+      clock,
+    });
     expect(tokens.verify(other.issue(account), account)).toBeUndefined();
   });
 

@@ -39,7 +39,7 @@ const widgets = defineAppSettings({
 const valid = () => ({
   ...defaultConfig,
   databaseUrl: 'sqlite::memory:',
-  secretKey: new Uint8Array(32).fill(1),
+  secretKey: new Uint8Array(32).map((_, i) => (i * 7 + 1) % 256),
 });
 
 const problemsOf = (run: () => unknown): string[] => {

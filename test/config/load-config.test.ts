@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -158,7 +159,20 @@ describe('loadConfig', () => {
   });
 
   it('accepts a 32-byte SECRET_KEY', () => {
-    expect(loadConfig({ SECRET_KEY: 'x'.repeat(32) }).secretKey?.byteLength).toBe(32);
+    // 32 hex digits (`openssl rand -hex 16`): 128 random bits, the least that looks random enough.
+    expect(loadConfig({ SECRET_KEY: '9f86d081884c7d659a2feaa0c55ad015' }).secretKey?.byteLength).toBe(32);
+    expect(loadConfig({ SECRET_KEY: randomBytes(32).toString('base64url') }).secretKey?.byteLength).toBe(43);
+  });
+
+  // Red-team 2026-12j E5: only the length was checked, so a key anyone can guess signed every token.
+  it.each([
+    ['40 spaces', ' '.repeat(40)],
+    ['a repeated character', 'a'.repeat(42)],
+    ['two characters alternating', 'ab'.repeat(20)],
+    ['a word repeated', 'password'.repeat(4)],
+    ['changeme repeated', 'changeme'.repeat(5)],
+  ])('refuses a SECRET_KEY that is plainly not random: %s', (_what, key) => {
+    expect(problemsOf({ SECRET_KEY: key })).toEqual([expect.stringContaining('SECRET_KEY')]);
   });
 
   it('reads .env under the real environment', () => {
@@ -408,5 +422,30 @@ describe('EXTERNAL_ISSUERS (resource-server mode)', () => {
     ).toEqual([
       expect.stringContaining("EXTERNAL_ISSUERS: must not list JWT_ISSUER (Gatehouse's own tokens)"),
     ]);
+  });
+});
+
+// Red-team 2026-12j E6: MAIL_FROM with CR/LF or a second address started the server, and
+// nodemailer sent as an address the operator never meant.
+describe('MAIL_FROM', () => {
+  it.each([
+    'no-reply@example.com',
+    'Gatehouse <no-reply@example.com>',
+    'Gatehouse Accounts <no-reply@auth.example.com>',
+    '"Gatehouse, Inc." <no-reply@example.com>',
+  ])('accepts one mailbox: %s', (value) => {
+    expect(loadConfig({ MAIL_FROM: value }).mailFrom).toBe(value);
+  });
+
+  it.each([
+    'Gatehouse <no-reply@x.test>\r\nBcc: attacker@evil.test',
+    'Gatehouse <no-reply@x.test>\nBcc: attacker@evil.test',
+    'a@x.test, b@evil.test',
+    'Gatehouse <a@x.test>, <b@evil.test>',
+    'Gatehouse, Inc. <a@x.test>',
+    'not an address',
+    '<>',
+  ])('refuses %j', (value) => {
+    expect(problemsOf({ MAIL_FROM: value })).toEqual([expect.stringContaining('MAIL_FROM')]);
   });
 });

@@ -10,7 +10,7 @@ import { createGatehouse } from '../../src/gatehouse.js';
 const valid = (): GatehouseConfig => ({
   ...defaultConfig,
   databaseUrl: 'sqlite::memory:',
-  secretKey: new Uint8Array(32).fill(1),
+  secretKey: new Uint8Array(32).map((_, i) => (i * 7 + 1) % 256),
 });
 
 /** The settings as a caller outside TypeScript's reach might pass them. */
@@ -23,7 +23,11 @@ describe('assertValidConfig (settings passed in code)', () => {
   });
 
   it.each([
-    ['secretKey', new Uint8Array(5), /^secretKey: got 5 bytes; expected a Uint8Array of at least 32 bytes/],
+    [
+      'secretKey',
+      new Uint8Array(5),
+      /^secretKey: got 5 bytes; expected a Uint8Array of at least 32 random bytes/,
+    ],
     ['secretKey', 'x'.repeat(40), /^secretKey: got a string; expected a Uint8Array/],
     [
       'accessTokenTtl',

@@ -216,7 +216,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     const victimRecord = await gatehouseCore(app.gatehouse).users.findUserById(victim.id);
     if (victimRecord === undefined) throw new Error('the victim was just created');
     const foreign = createDeviceTokens({
-      secretKey: new Uint8Array(32).fill(7),
+      secretKey: new Uint8Array(32).map((_, i) => (i * 7 + 7) % 256),
       ttlSeconds: 86400,
       clock,
       // Signed with another key over the victim's id and current hash: only the key is wrong.

@@ -210,7 +210,7 @@ describe('revocation survives a restart', () => {
   it('loads revoked sessions from the database, so a logged-out JWT stays dead', async () => {
     const { join } = await import('node:path');
     const dir = tempDir('gh-restart-');
-    const secretKey = new Uint8Array(32).fill(3);
+    const secretKey = new Uint8Array(32).map((_, i) => (i * 7 + 3) % 256);
     const settings = { databaseUrl: `sqlite:${join(dir, 'db.sqlite')}`, dataDir: dir, secretKey };
     const first = await buildTestServer(settings);
     const user = await createUser(first);

@@ -10,7 +10,7 @@ describe('GET /users/me with a bearer token', () => {
   let clock: TestClock;
   let token: string;
   let user: Awaited<ReturnType<typeof createUser>>;
-  const secret = new Uint8Array(32).fill(7);
+  const secret = new Uint8Array(32).map((_, i) => (i * 7 + 7) % 256);
 
   beforeAll(async () => {
     clock = createTestClock();
@@ -95,7 +95,13 @@ describe('GET /users/me with a bearer token', () => {
   it('rejects a token signed with another key', async () => {
     const kid =
       decodeJwt(token) && JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid;
-    await expectInvalidToken(await forge(() => {}, { kid }, new Uint8Array(32).fill(9)));
+    await expectInvalidToken(
+      await forge(
+        () => {},
+        { kid },
+        new Uint8Array(32).map((_, i) => (i * 7 + 9) % 256),
+      ),
+    );
   });
 
   it('rejects wrong typ, aud, iss and a missing exp even when correctly signed', async () => {

@@ -29,8 +29,8 @@ function appTokensFor(keyring: Keyring, clock: () => number) {
   return createAppTokens({ keyring, clock, reserved: { typ: 'at+jwt', audience: 'gatehouse' } });
 }
 
-const secret = new Uint8Array(32).fill(1);
-const otherSecret = new Uint8Array(32).fill(2);
+const secret = new Uint8Array(32).map((_, i) => (i * 7 + 1) % 256);
+const otherSecret = new Uint8Array(32).map((_, i) => (i * 7 + 2) % 256);
 const expect200 = { typ: 'at+jwt', audience: 'api', requiredClaims: ['sub'] };
 const claims = (now = Date.now()) => ({
   sub: 'u1',

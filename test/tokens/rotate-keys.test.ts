@@ -9,7 +9,7 @@ import { createKeyring, KEY_PUBLICATION_DELAY_SECONDS, type Keyring } from '../.
 import { revokeSigningKey, rotateSigningKeys } from '../../src/tokens/rotate-keys.js';
 import { createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
-const secret = new Uint8Array(32).fill(7);
+const secret = new Uint8Array(32).map((_, i) => (i * 7 + 7) % 256);
 const RETAIN = 13 * 3600;
 const verifyAt = (keyring: Keyring, token: string, now: number) =>
   keyring.verify(token, { typ: 'at+jwt', audience: 'api', requiredClaims: ['sub'], now });
