@@ -14,7 +14,7 @@ import {
   isForeignKeyViolation,
   isTransactionConflict,
 } from '../storage/open-database.js';
-import { CORE_ERROR_STATUSES, type ErrorStatusRegistry } from './error-status.js';
+import { CORE_ERROR_STATUSES, type ErrorStatusRegistry, processStatusOf } from './error-status.js';
 
 /** RFC 9457 media type. */
 export const PROBLEM_JSON = 'application/problem+json; charset=utf-8';
@@ -59,6 +59,42 @@ const HOST_CLIENT_ERRORS: Readonly<Record<number, ErrorCode>> = {
   422: 'UNPROCESSABLE_CONTENT',
   429: 'TOO_MANY_REQUESTS',
 };
+
+declare module '../errors.js' {
+  interface GatehouseError<Code extends string = ErrorCode> {
+    /**
+     * The HTTP status of the error's code (set by the Fastify adapter): what Fastify's default
+     * error handler, and a host's own, answer with when Gatehouse's handler is not the one in use
+     * (`errorHandler: false`, or a host's `setErrorHandler` after the plugin). 500 for a code no
+     * registry knows.
+     */
+    readonly statusCode: number;
+    /** `Retry-After` and `WWW-Authenticate` as the error asks for them (Fastify's default handler sends these). */
+    readonly headers: Record<string, string> | undefined;
+  }
+}
+
+// The core's errors carry no HTTP (the core knows none); the adapter gives them a status and the
+// headers they ask for, read where Fastify and most error handlers look (`statusCode`, `headers`).
+// Before, any other handler than Gatehouse's answered every refusal 500, and logged it with its
+// stack as a server error (red-team 2026-12j E3).
+Object.defineProperties(GatehouseError.prototype, {
+  statusCode: {
+    configurable: true,
+    get(this: GatehouseError<string>): number {
+      return processStatusOf(this.code) ?? 500;
+    },
+  },
+  headers: {
+    configurable: true,
+    get(this: GatehouseError<string>): Record<string, string> | undefined {
+      const headers: Record<string, string> = {};
+      if (this.retryAfterSeconds !== undefined) headers['retry-after'] = String(this.retryAfterSeconds);
+      if (this.challenge !== undefined) headers['www-authenticate'] = renderChallenge(this.challenge);
+      return Object.keys(headers).length > 0 ? headers : undefined;
+    },
+  },
+});
 
 /** The realm of every challenge Gatehouse sends (RFC 9110 §11.5). */
 export const REALM = 'gatehouse';

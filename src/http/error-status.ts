@@ -85,6 +85,18 @@ export interface ErrorStatusRegistry {
 
 const CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
+/**
+ * Every code's status as any registry of this process knows it (the core's, then each app's as it
+ * registers: the first status a code got). For an error rendered by another handler than
+ * Gatehouse's, which has no registry to ask: see {@link processStatusOf}.
+ */
+const processStatuses = new Map<string, number>(Object.entries(CORE_ERROR_STATUSES));
+
+/** The status of `code` as any registry of this process knows it; undefined when none does. */
+export function processStatusOf(code: string): number | undefined {
+  return processStatuses.get(code);
+}
+
 /** A registry holding the core's codes; apps add theirs. */
 export function createErrorStatusRegistry(): ErrorStatusRegistry {
   const statuses = new Map<string, number>(Object.entries(CORE_ERROR_STATUSES));
@@ -104,7 +116,10 @@ export function createErrorStatusRegistry(): ErrorStatusRegistry {
         else accepted.push([code, status]);
       }
       if (problems.length > 0) throw new ConfigError(problems);
-      for (const [code, status] of accepted) statuses.set(code, status);
+      for (const [code, status] of accepted) {
+        statuses.set(code, status);
+        if (!processStatuses.has(code)) processStatuses.set(code, status);
+      }
     },
     statusOf: (code) => statuses.get(code),
     entries: () => [...statuses],

@@ -320,3 +320,55 @@ describe("an embedding app's own 4xx errors", () => {
     if (status === 401) expect(response.headers['www-authenticate']).toMatch(/^Bearer realm="gatehouse"/);
   });
 });
+
+// Red-team 2026-12j E3: with `errorHandler: false`, or a host's own error handler, every
+// Gatehouse refusal answered 500 (GatehouseError carried no status) and was logged as a server error.
+describe("Gatehouse's refusals under another error handler", () => {
+  let gatehouse: Gatehouse;
+  beforeAll(async () => {
+    gatehouse = await createGatehouse(testConfig());
+  });
+  afterAll(async () => gatehouse.close());
+
+  const hostApp = async (handler: 'fastify' | 'host') => {
+    const app = Fastify();
+    await app.register(gatehousePlugin, { gatehouse, routes: false, errorHandler: false });
+    if (handler === 'host') {
+      app.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) =>
+        reply.code(error.statusCode ?? 500).send({ host: true, message: error.message }),
+      );
+    }
+    app.get('/reports', { preHandler: app.auth.require({ role: 'admin' }) }, async () => ({ ok: true }));
+    app.get('/throttled', async () => {
+      throw new GatehouseError('TOO_MANY_REQUESTS', 'Slow down.', { retryAfterSeconds: 7 });
+    });
+    await app.ready();
+    return app;
+  };
+
+  it.each(['fastify', 'host'] as const)(
+    'answers with the code’s status and headers (%s handler)',
+    async (handler) => {
+      const app = await hostApp(handler);
+      try {
+        const anonymous = await app.inject({ method: 'GET', url: '/reports' });
+        expect(anonymous.statusCode).toBe(401);
+        if (handler === 'fastify')
+          expect(anonymous.headers['www-authenticate']).toMatch(/^Bearer realm="gatehouse"/);
+        const forged = await app.inject({ method: 'GET', url: '/reports', headers: bearer('not.a.token') });
+        expect(forged.statusCode).toBe(401);
+        const throttled = await app.inject({ method: 'GET', url: '/throttled' });
+        expect(throttled.statusCode).toBe(429);
+        if (handler === 'fastify') expect(throttled.headers['retry-after']).toBe('7');
+      } finally {
+        await app.close();
+      }
+    },
+  );
+
+  it('keeps an unknown code at 500', () => {
+    expect(new GatehouseError<string>('NOBODY_REGISTERED_THIS', 'x').statusCode).toBe(500);
+    expect(new GatehouseError('FORBIDDEN', 'x').statusCode).toBe(403);
+    expect(new GatehouseError('FORBIDDEN', 'x').headers).toBeUndefined();
+  });
+});
