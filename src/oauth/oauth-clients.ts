@@ -563,6 +563,9 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
       if (found.client.disabled === disabled) return found.client;
       const ended = await transaction(async (stores) => {
         if (!(await stores.clients.setClientDisabled(clientId, disabled ? clock() : null))) throw notFound();
+        // Codes approved but not exchanged: a re-enable within their minute must not sign anyone in
+        // through them (a code inserted meanwhile waited for this row and is seen here).
+        if (disabled) await stores.clients.deleteUnexchangedCodes(clientId);
         // An enable brings no session back: their users sign in again.
         const revoked = disabled ? await stores.endClientSessions(clientId) : [];
         await stores.audit.record(

@@ -33,6 +33,11 @@ export interface OAuthClientStore {
   deleteClient(clientId: string): Promise<boolean>;
   /** Disables (a time) or enables (null) a client; false when there is none. */
   setClientDisabled(clientId: string, disabledAt: number | null): Promise<boolean>;
+  /**
+   * Deletes the client's codes not yet exchanged (a disable: a re-enable must not bring back a
+   * sign-in approved while it was being disabled); spent ones stay for replay detection.
+   */
+  deleteUnexchangedCodes(clientId: string): Promise<number>;
   /** Sets the algorithm of a client's ID tokens (null: the default); false when there is no client. */
   setIdTokenAlgorithm(clientId: string, algorithm: string | null): Promise<boolean>;
 }
@@ -123,6 +128,14 @@ export function createOAuthClientStore(db: Kysely<Schema>): OAuthClientStore {
         .where('client_id', '=', clientId)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
+    },
+    async deleteUnexchangedCodes(clientId) {
+      const result = await db
+        .deleteFrom('oauth_codes')
+        .where('client_id', '=', clientId)
+        .where('used_at', 'is', null)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
     async setIdTokenAlgorithm(clientId, algorithm) {
       const result = await db

@@ -106,6 +106,21 @@ export interface OAuthGrantStore {
 
 const scopeList = (scope: string) => scope.split(' ').filter((item) => item !== '');
 
+/**
+ * Whether `clientId` is still registered and enabled, read holding its row until `db`'s transaction
+ * ends (PostgreSQL `FOR SHARE`): see {@link OAuthGrantStore.holdClient}.
+ */
+async function holdClientRow(db: Kysely<Schema>, clientId: string): Promise<'enabled' | 'disabled' | 'gone'> {
+  let query = db.selectFrom('oauth_clients').select('disabled_at').where('client_id', '=', clientId);
+  // FOR SHARE conflicts with a disable's UPDATE and a removal's DELETE of the row: either waits
+  // for this transaction (and then ends what it made), or this one waits and reads the change.
+  // SQLite's write transactions are serial already.
+  if (db.getExecutor().adapter instanceof PostgresAdapter) query = query.forShare();
+  const row = await query.executeTakeFirst();
+  if (row === undefined) return 'gone';
+  return row.disabled_at === null ? 'enabled' : 'disabled';
+}
+
 /** Creates the {@link OAuthGrantStore} over `oauth_codes` and `oauth_consents` (pool or transaction). */
 export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
   const insertCode = async (
@@ -206,6 +221,10 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
     insertCodeWithinCap: (code, caps) =>
       lockUserRow(db, code.userId, async (trx) => {
         const { userId, clientId, createdAt: now } = code;
+        // The client's row next (the exchange's order: account, then client): a disable running now
+        // either waits for this code and then deletes it, or is seen here and the code is refused
+        // (as a capped one: the next /authorize shows the disabled client's error).
+        if ((await holdClientRow(trx, clientId)) !== 'enabled') return false;
         // Red-team 2026-12f K2: with one account-wide cap, an app that bounced the browser through
         // silent /authorize visits and exchanged every code filled it with spent codes, which
         // cannot be displaced (above), and refused the person's sign-ins to every other app. Its
@@ -257,16 +276,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         sessionId: row.session_id,
       };
     },
-    async holdClient(clientId) {
-      let query = db.selectFrom('oauth_clients').select('disabled_at').where('client_id', '=', clientId);
-      // FOR SHARE conflicts with a disable's UPDATE and a removal's DELETE of the row: either waits
-      // for this transaction (and then ends the session it made), or this one waits and reads the
-      // change. SQLite's write transactions are serial already.
-      if (db.getExecutor().adapter instanceof PostgresAdapter) query = query.forShare();
-      const row = await query.executeTakeFirst();
-      if (row === undefined) return 'gone';
-      return row.disabled_at === null ? 'enabled' : 'disabled';
-    },
+    holdClient: (clientId) => holdClientRow(db, clientId),
     async spendCode(codeHash, now) {
       const result = await db
         .updateTable('oauth_codes')

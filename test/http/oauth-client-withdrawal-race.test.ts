@@ -7,8 +7,10 @@ import { bearer, createUser, type SignedIn, signIn } from '../support/accounts.j
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import {
+  authorizationAnswer,
   authorizationResponse,
   exchangeCode,
+  locationOf,
   PUBLIC_URL,
   pkce,
   REDIRECT,
@@ -59,7 +61,7 @@ describe.each(engines)('a client withdrawn while its code is exchanged ($name)',
       (session) => session.clientId === clientId,
     );
 
-  it('refuses the exchange (401 invalid_client) when the disable committed after the client authenticated', async () => {
+  it('refuses the exchange when the disable committed after the client authenticated', async () => {
     const { client, user, exchange } = await freshCode();
     const clients = gatehouseCore(app.gatehouse).oauthClients;
     const authenticate = clients.authenticate;
@@ -71,11 +73,23 @@ describe.each(engines)('a client withdrawn while its code is exchanged ($name)',
     };
     try {
       const answer = await exchange();
-      expect(answer.statusCode, answer.body).toBe(401);
-      expect(answer.json()).toMatchObject({ error: 'invalid_client' });
+      // The disable deleted the unexchanged code (400 invalid_grant); had the code survived, the
+      // exchange's hold on the client refuses it (401 invalid_client). Never a session.
+      expect([400, 401], answer.body).toContain(answer.statusCode);
     } finally {
       clients.authenticate = authenticate;
     }
+    expect(await liveAppSessions(user.id, client.clientId)).toEqual([]);
+  });
+
+  it('a code approved before a disable does not sign anyone in after a quick re-enable', async () => {
+    const { client, user, exchange } = await freshCode();
+    const clients = gatehouseCore(app.gatehouse).oauthClients;
+    await clients.setDisabled(client.clientId, true, { actorId: null });
+    await clients.setDisabled(client.clientId, false, { actorId: null });
+    const answer = await exchange();
+    expect(answer.statusCode, answer.body).toBe(400);
+    expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
     expect(await liveAppSessions(user.id, client.clientId)).toEqual([]);
   });
 
@@ -134,6 +148,37 @@ describe.each(engines)('a client withdrawn while its code is exchanged ($name)',
       }
       expect(survivors).toEqual([]);
       expect(conflicts).toEqual([]);
+    },
+  );
+
+  it.runIf(name === 'postgres')(
+    'a sign-in approved while its client is disabled leaves no code a re-enable would bring back',
+    async () => {
+      const clients = gatehouseCore(app.gatehouse).oauthClients;
+      const revived: string[] = [];
+      for (let round = 0; round < 16; round++) {
+        const client: OAuthClient = (
+          await clients.create({ name: 'Approver', redirectUris: [REDIRECT] }, { actorId: null })
+        ).client;
+        const user = await createUser(app);
+        const browser = new Browser(app);
+        expect((await browser.login(user.email)).statusCode).toBe(204);
+        const { verifier, challenge } = pkce();
+        const [approved] = await Promise.all([
+          authorizationAnswer(app, browser, client, challenge),
+          (async () => {
+            await new Promise((resolve) => setTimeout(resolve, round % 4));
+            await clients.setDisabled(client.clientId, true, { actorId: null });
+          })(),
+        ]);
+        await clients.setDisabled(client.clientId, false, { actorId: null });
+        const code = approved.statusCode === 303 ? locationOf(approved).searchParams.get('code') : null;
+        if (code !== null) {
+          const answer = await exchangeCode(app, client, code, verifier);
+          if (answer.statusCode === 200) revived.push(`round ${round}`);
+        }
+      }
+      expect(revived).toEqual([]);
     },
   );
 });
