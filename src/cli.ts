@@ -46,7 +46,7 @@ Commands:
   rotate-keys [--revoke=KID]              add a next signing key (published now, signing after the
                                           publication delay), or withdraw a key at once; under
                                           JWT_ALG=HS256, the ES256 keys that sign ID tokens; and
-                                          the RS256 ID-token keys once a client used them
+                                          the RS256 ID-token keys once a client chose RS256
   backup FILE                             copy the SQLite database to FILE, safely while servers run
   import-users FILE [--continue] [--format csv|jsonl]
                                           import accounts with their password hashes (passlib

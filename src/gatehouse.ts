@@ -816,6 +816,7 @@ export async function createGatehouseCore(
       hasStoredKeys: async (algorithm) =>
         (await createSigningKeyStore(database.db).listKeys(algorithm)).length > 0,
       onWarning: warn,
+      clock,
     });
     closers.push(() => idTokenKeys.close());
     // An installation that has ID-token keys already (it has issued ID tokens) loads them now, not
@@ -859,6 +860,13 @@ export async function createGatehouseCore(
       afterRemove: (clientId, ended) => forgetClient(clientId, ended),
       afterDisable: (clientId, _disabled, ended) => forgetClient(clientId, ended),
       afterUpdate: (clientId) => forgetClient(clientId, []),
+      prepareIdTokenKeys: (algorithm) =>
+        idTokenKeys.keyring(algorithm).catch((error: unknown) =>
+          warn('ID-token keys not made at the client change; its first sign-in makes them', {
+            algorithm,
+            error: error instanceof Error ? error.message : String(error),
+          }),
+        ),
       idTokenAlgorithms: idTokenKeys.algorithms,
     });
     const liveClients = createLiveClients(oauthClients, bus, { clock });

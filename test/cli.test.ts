@@ -611,7 +611,11 @@ describe('gatehouse CLI failures: one line naming cause and fix, a sysexits code
     );
     // Settings that keep nothing in DATA_DIR (SECRET_KEY, HS256, PostgreSQL) do not need it.
     expectOneLine(
-      await run(['migrate'], { DATA_DIR: file, SECRET_KEY: 'k'.repeat(64), DATABASE_URL: unreachable }),
+      await run(['migrate'], {
+        DATA_DIR: file,
+        SECRET_KEY: 'kN3q-R7x_vT2p9Lm4Zc8Ys1Wd6Hf0Bg5Ja3Ue7Io2',
+        DATABASE_URL: unreachable,
+      }),
       69,
       /^gatehouse: cannot reach the database/,
     );

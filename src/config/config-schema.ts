@@ -150,7 +150,8 @@ export const gatehouseConfigSchema = Type.Object(
         },
         description:
           'HMAC secret for HS256 tokens and CSRF; start-up is refused when it is too short or plainly not random ' +
-          `(under ${MIN_SECRET_ENTROPY_BITS} bits estimated from its bytes: a repeated character, zeros, a word repeated)`,
+          `(under ${MIN_SECRET_ENTROPY_BITS} bits estimated from its bytes: one character or one short run repeated ` +
+          'throughout). A phrase can pass and still be guessable: generate it (`openssl rand -base64 32`)',
       },
     ),
     // Key rotation (issue 11): the replaced secret, held to the same length rule as SECRET_KEY.

@@ -5,7 +5,7 @@ import { Type } from 'typebox';
 import { Check } from 'typebox/schema';
 import { ConfigError } from '../errors.js';
 import { type AppSettings, type AppSettingValues, assertRegistrable } from './app-settings.js';
-import { type GatehouseConfig, gatehouseConfigSchema } from './config.js';
+import { type GatehouseConfig, gatehouseConfigSchema, MIN_SECRET_BYTES } from './config.js';
 import { type EnvSyntax, SETTING, type SettingSchema } from './setting.js';
 import { describeStructureErrors, findCrossSettingProblems } from './validate-config.js';
 
@@ -113,8 +113,10 @@ function readSetting(
   found.unset.add(property);
   if (info.syntax === 'bytes') {
     const bytes = new TextEncoder().encode(raw).byteLength;
+    // Long enough, and refused all the same: it is the randomness (SECRET_KEY's entropy floor).
+    const what = bytes >= MIN_SECRET_BYTES ? `is ${bytes} bytes but plainly not random` : `is ${bytes} bytes`;
     found.problems.push(
-      `${info.env} is ${bytes} bytes: it must be ${info.accepts.env}; generate one with: ` +
+      `${info.env} ${what}: it must be ${info.accepts.env}; generate one with: ` +
         "node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\"",
     );
   } else {

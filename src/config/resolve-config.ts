@@ -1,6 +1,7 @@
 import type { AppSettingValues } from './app-settings.js';
 import { bootstrapSecret } from './bootstrap-secret.js';
 import type { GatehouseConfig } from './config.js';
+import { estimatedEntropyBits, MIN_SECRET_ENTROPY_BITS } from './config-schema.js';
 import { describeLooseFileMode, findLooseFileModes } from './file-modes.js';
 import { type LoadConfigOptions, loadConfig, readEnvironment } from './load-config.js';
 
@@ -34,6 +35,19 @@ export function resolveConfig(
       message: secret.created
         ? `SECRET_KEY is not set: generated 256 random bits and saved them to ${secret.path} (mode 0600)`
         : `SECRET_KEY is not set: using the secret kept in ${secret.path}`,
+    });
+  }
+  if (
+    loaded.secretKeyPrevious !== undefined &&
+    estimatedEntropyBits(loaded.secretKeyPrevious) < MIN_SECRET_ENTROPY_BITS
+  ) {
+    // Accepted, so a weak key can be rotated away; but HS256 tokens it signed verify until they
+    // expire, and anyone who guesses it can forge them meanwhile (the review of red-team 2026-12j E5).
+    notices.push({
+      level: 'warn',
+      message:
+        'SECRET_KEY_PREVIOUS is plainly not random: tokens it signed (and any forged with it) verify until ' +
+        'ACCESS_TOKEN_TTL passes; remove it as soon as those have expired',
     });
   }
   if (!loaded.cookieSecure) {

@@ -485,7 +485,8 @@ export function installAuth(
   };
 
   /**
-   * Refuses an app's token on a `firstParty` route. Cookie sessions and tokens of the default
+   * Refuses an app's token (403 `FIRST_PARTY_ONLY` with `message`): on a `firstParty` route, and on
+   * any route whose guard names no scope. Cookie sessions and tokens of the default
    * client id are Gatehouse's own and pass without a read; any other `client_id` is a registered
    * client's (the authorization code flow) or a first-party caller's label of the password grant,
    * which refuses registered ids, so the client registry tells them apart. A removed or disabled
@@ -578,7 +579,14 @@ export function installAuth(
           `This needs the ${options.role} role, which needs a sign-in with a second factor.`,
         );
       }
-      const missing = requiredScopes.filter((scope) => !auth.scopes.includes(scope));
+      // The person's own sign-in (the cookie, or a token of the first-party client) holds the
+      // identity scopes OpenID Connect gives apps (`openid`, `profile`, `email`): a route named
+      // `openid` to open it to apps stays open to the person (the review of red-team 2026-12j E1).
+      const ownSignIn =
+        auth.kind === 'user' && (auth.transport === 'cookie' || auth.clientId === FIRST_PARTY_CLIENT_ID);
+      const missing = requiredScopes.filter(
+        (scope) => !auth.scopes.includes(scope) && !(ownSignIn && Object.hasOwn(OIDC_SCOPES, scope)),
+      );
       if (missing.length > 0) {
         throw new GatehouseError('INSUFFICIENT_SCOPE', `The token lacks the scope ${missing.join(' ')}.`, {
           challenge: { scheme: 'Bearer', error: 'insufficient_scope', scope: requiredScopes },
@@ -672,9 +680,10 @@ export function installAuth(
       firstParty
         ? "First-party only: the session cookie or a password-grant token; an OAuth app's token " +
           '(authorization code flow) gets 403 `FIRST_PARTY_ONLY` whatever its scopes.'
-        : scopes.length === 0 && !external && !clients
-          ? "No scope is named, so an OAuth app's token (authorization code flow) gets 403 `FIRST_PARTY_ONLY`: " +
-            'the session cookie or a password-grant token only.'
+        : scopes.length === 0
+          ? "No scope is named, so an OAuth app's token for a person (authorization code flow) gets 403 " +
+            '`FIRST_PARTY_ONLY`' +
+            (external || clients ? '.' : ': the session cookie or a password-grant token only.')
           : '',
     ]
       .filter(Boolean)

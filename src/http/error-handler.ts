@@ -88,9 +88,7 @@ Object.defineProperties(GatehouseError.prototype, {
   headers: {
     configurable: true,
     get(this: GatehouseError<string>): Record<string, string> | undefined {
-      const headers: Record<string, string> = {};
-      if (this.retryAfterSeconds !== undefined) headers['retry-after'] = String(this.retryAfterSeconds);
-      if (this.challenge !== undefined) headers['www-authenticate'] = renderChallenge(this.challenge);
+      const headers = headersOf(this);
       return Object.keys(headers).length > 0 ? headers : undefined;
     },
   },
@@ -346,7 +344,10 @@ export function installErrorHandling(
 ): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof OAuthTokenError) return sendOAuthError(reply, error);
-    const problem = toGatehouseError(error);
+    let problem = toGatehouseError(error);
+    // An embedding app's own 401 that set its own challenge (Basic for a metrics page) keeps it.
+    if (problem !== error && problem.challenge !== undefined && reply.hasHeader('www-authenticate'))
+      problem = new GatehouseError(problem.code, problem.message);
     const status = statusOf(problem, registry);
     if (problem.code === 'DATABASE_UNAVAILABLE') {
       // Expected during an outage, without a stack, and one line per interval however many

@@ -73,8 +73,8 @@ export type ErrorStatuses<Code extends string> = Readonly<Record<Code, number>>;
 export interface ErrorStatusRegistry {
   /**
    * Adds an app's codes. Codes are UPPER_SNAKE, statuses 400-599. Registering a code again with
-   * the same status is a no-op (two instances of an app plugin); with another status, or a
-   * core code, it throws a `ConfigError` at registration, naming the code.
+   * the same status is a no-op (two instances of an app plugin, or a core code with the core's
+   * status); with another status it throws a `ConfigError` at registration, naming the code.
    */
   register<Code extends string>(statuses: ErrorStatuses<Code>): void;
   /** The status of `code`, undefined when no one registered it. */
@@ -110,7 +110,10 @@ export function createErrorStatusRegistry(): ErrorStatusRegistry {
         if (!CODE.test(code)) problems.push(`error code ${JSON.stringify(code)} must be UPPER_SNAKE_CASE`);
         else if (!Number.isInteger(status) || status < 400 || status > 599)
           problems.push(`error code ${code}: status ${status} must be an integer from 400 to 599`);
-        else if (core.has(code)) problems.push(`error code ${code} belongs to the core; pick another name`);
+        // A core code with the core's own status changes nothing: an app that registered a
+        // generic name (`CONFLICT: 409`) before the core took it keeps starting.
+        else if (core.has(code) && known !== status)
+          problems.push(`error code ${code} belongs to the core (status ${known}); pick another name`);
         else if (known !== undefined && known !== status)
           problems.push(`error code ${code} is already registered with status ${known}`);
         else accepted.push([code, status]);

@@ -136,11 +136,16 @@ export interface OAuthClients {
    */
   setDisabled(clientId: string, disabled: boolean, actor: ClientAdminActor): Promise<OAuthClient>;
   /**
-   * Sets the algorithm of a client's ID tokens (one of the installation's, else VALIDATION_FAILED);
+   * Sets the algorithm of a client's ID tokens (one of the installation's, else VALIDATION_FAILED;
+   * null: none chosen, so the installation's default, which follows JWT_ALG);
    * audited `oauth_client_updated`; returns the client as it now is. Tokens already issued keep
    * verifying (the JWK Set publishes every algorithm's keys). Throws CLIENT_NOT_FOUND when unknown.
    */
-  setIdTokenAlgorithm(clientId: string, algorithm: string, actor: ClientAdminActor): Promise<OAuthClient>;
+  setIdTokenAlgorithm(
+    clientId: string,
+    algorithm: string | null,
+    actor: ClientAdminActor,
+  ): Promise<OAuthClient>;
   /**
    * Authenticates a client at the token, revocation or introspection endpoint (RFC 6749 §2.3):
    * a confidential client must present its secret, a public one must not present any. The
@@ -176,6 +181,12 @@ export interface OAuthClientsDeps {
   idTokenAlgorithms?: readonly AsymmetricAlgorithm[];
   /** Called after a client's ID-token algorithm changed: caches forget the client. @default nothing */
   afterUpdate?: (clientId: string) => Promise<unknown>;
+  /**
+   * Called after a client was registered with, or changed to, an ID-token algorithm: makes that
+   * algorithm's keys now (`IdTokenKeys.keyring`), so they are in every JWK Set before its first ID
+   * token. Its failure is the hook's to report: the exchange makes them then. @default nothing
+   */
+  prepareIdTokenKeys?: (algorithm: AsymmetricAlgorithm) => Promise<unknown>;
 }
 
 /** What a client's removal or disable changes, bound to its transaction. */
@@ -521,8 +532,11 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
         if (!inserted.ok) throw new GatehouseError('INTERNAL_ERROR', 'Client id collision; try again.');
         await stores.audit.record(auditEntry('oauth_client_created', clientId, actor));
       });
+      const client = toClient(record, idTokenAlgorithms);
+      if (record.idTokenSignedResponseAlg !== null)
+        await deps.prepareIdTokenKeys?.(client.idTokenSignedResponseAlg);
       return {
-        client: toClient(record, idTokenAlgorithms),
+        client,
         ...(clientSecret === undefined ? {} : { clientSecret }),
       };
     },
@@ -583,7 +597,7 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
     },
 
     async setIdTokenAlgorithm(clientId, algorithm, actor) {
-      const problem = idTokenAlgorithmProblem(algorithm, idTokenAlgorithms);
+      const problem = algorithm === null ? undefined : idTokenAlgorithmProblem(algorithm, idTokenAlgorithms);
       if (problem !== undefined) {
         throw new GatehouseError('VALIDATION_FAILED', 'The client change is invalid.', { errors: [problem] });
       }
@@ -596,12 +610,14 @@ export function createOAuthClients(deps: OAuthClientsDeps): OAuthClients {
         if (!(await stores.clients.setIdTokenAlgorithm(clientId, algorithm))) throw notFound();
         await stores.audit.record(
           auditEntry('oauth_client_updated', clientId, actor, undefined, {
-            id_token_signed_response_alg: algorithm,
+            id_token_signed_response_alg: algorithm ?? 'default',
           }),
         );
       });
       await deps.afterUpdate?.(clientId);
-      return toClient({ ...found.record, idTokenSignedResponseAlg: algorithm }, idTokenAlgorithms);
+      const client = toClient({ ...found.record, idTokenSignedResponseAlg: algorithm }, idTokenAlgorithms);
+      await deps.prepareIdTokenKeys?.(client.idTokenSignedResponseAlg);
+      return client;
     },
 
     async authenticate(clientId, secret) {

@@ -21,20 +21,27 @@ export interface IdTokenKeys {
   /** Every algorithm a client may choose, the default first (discovery lists these). */
   readonly algorithms: readonly AsymmetricAlgorithm[];
   /**
-   * The keyring of `algorithm` (the default when omitted), loaded or created on first use; a
-   * failure (the database unreachable) is not remembered, so the next call tries again.
+   * The keyring of `algorithm` (the default when omitted), loaded, or created with fresh keys on
+   * first use: for signing (a client's code exchange) and for a client that chose the algorithm
+   * (its registration), never for an anonymous request. A failure (the database unreachable) is
+   * not remembered, so the next call tries again.
    */
   keyring(algorithm?: AsymmetricAlgorithm): Promise<Keyring>;
   /**
-   * The public keys of every algorithm, as one JWK Set. The default keyring's failure propagates;
-   * another's leaves its keys out (and is reported through `onWarning`), so an outage while that
-   * keyring is first created cannot take away the keys that verify access tokens.
+   * The public keys of every algorithm, as one JWK Set, and whether it is complete. The default
+   * keyring is loaded or created as by {@link keyring} (with HS256, the ES256 keys of a first
+   * discovery) and its failure propagates. Another algorithm's keys are only loaded, once some
+   * instance created them (looked up at most every {@link STORED_KEYS_LOOKUP_MS}): an anonymous
+   * request never makes an RSA key (red-team 2026-12j review). One that cannot be loaded is left out
+   * (`complete: false`, and reported through `onWarning`), so an outage cannot take away the keys
+   * that verify access tokens.
    */
-  jwks(): Promise<{ keys: JWK[] }>;
+  jwks(): Promise<{ keys: JWK[]; complete: boolean }>;
   /**
    * The keyring that can verify `token` (an `id_token_hint`): the one of the algorithm its header
-   * names, when that is one of {@link algorithms}; undefined for a token that names none of them
-   * or has no readable header. Rejects only when that keyring cannot be loaded (the database).
+   * names, when that is one of {@link algorithms} and has keys (loaded as {@link jwks} loads them);
+   * undefined for a token that names none of them, has no readable header, or names an algorithm
+   * no key of ours has. Rejects only when the default keyring cannot be loaded (the database).
    */
   keyringFor(token: string): Promise<Keyring | undefined>;
   /** Loads now every keyring whose algorithm has keys stored (so discovery and JWKS need no database later). */
@@ -53,7 +60,19 @@ export interface IdTokenKeysOptions {
   hasStoredKeys(algorithm: AsymmetricAlgorithm): Promise<boolean>;
   /** Told when a keyring other than the default could not be loaded for the JWK Set. */
   onWarning?: (message: string, detail?: Record<string, unknown>) => void;
+  /** Epoch ms, for {@link STORED_KEYS_LOOKUP_MS}. @default Date.now */
+  clock?: () => number;
 }
+
+/** A look-up that failed moments ago, not tried again yet. */
+class StillFailing extends Error {}
+
+/**
+ * How often an instance looks for keys of a non-default algorithm that another instance may have
+ * created since (one query per algorithm at most this often, whatever the JWKS traffic): the most
+ * a new RS256 key set can be missing from this instance's JWK Set after another one made it.
+ */
+export const STORED_KEYS_LOOKUP_MS = 5_000;
 
 /**
  * Creates the {@link IdTokenKeys}. ID tokens are verified by other parties, so they need published
@@ -73,6 +92,9 @@ export function createIdTokenKeys(options: IdTokenKeysOptions): IdTokenKeys {
       ? [defaultAlgorithm]
       : [defaultAlgorithm, MANDATORY_ID_TOKEN_ALGORITHM];
   const made = new Map<AsymmetricAlgorithm, Promise<Keyring>>();
+  const clock = options.clock ?? Date.now;
+  /** When each non-default algorithm was last found without keys, or failed to load. */
+  const lookedUp = new Map<AsymmetricAlgorithm, { at: number; failed: boolean }>();
 
   const keyring = (algorithm: AsymmetricAlgorithm = defaultAlgorithm): Promise<Keyring> => {
     if (!algorithms.includes(algorithm)) {
@@ -90,32 +112,56 @@ export function createIdTokenKeys(options: IdTokenKeysOptions): IdTokenKeys {
     return pending;
   };
 
+  /**
+   * A non-default algorithm's keyring when it is made, or when keys of it are stored (then loaded,
+   * which creates nothing); undefined otherwise. Looked up at most every STORED_KEYS_LOOKUP_MS, and
+   * not again that long after a failure either. Rejects when the look-up or the load fails.
+   */
+  const stored = async (algorithm: AsymmetricAlgorithm): Promise<Keyring | undefined> => {
+    const pending = made.get(algorithm);
+    if (pending !== undefined) return pending;
+    const last = lookedUp.get(algorithm);
+    if (last !== undefined && clock() - last.at < STORED_KEYS_LOOKUP_MS) {
+      if (last.failed) throw new StillFailing();
+      return undefined;
+    }
+    try {
+      const found = (await options.hasStoredKeys(algorithm)) ? await keyring(algorithm) : undefined;
+      lookedUp.set(algorithm, { at: clock(), failed: false });
+      return found;
+    } catch (error) {
+      lookedUp.set(algorithm, { at: clock(), failed: true });
+      throw error;
+    }
+  };
+
   return {
     defaultAlgorithm,
     algorithms,
     keyring,
     async jwks() {
       const first = (await keyring(defaultAlgorithm)).jwks().keys;
+      let complete = true;
       const others = await Promise.all(
         algorithms
           .filter((algorithm) => algorithm !== defaultAlgorithm)
           .map((algorithm) =>
-            keyring(algorithm).then(
-              (ring) => ring.jwks().keys,
+            stored(algorithm).then(
+              (ring) => ring?.jwks().keys ?? [],
               (error: unknown) => {
-                options.onWarning?.(
-                  'ID-token keys left out of the JWK Set; trying again at the next request',
-                  {
-                    algorithm,
-                    error: error instanceof Error ? error.message : String(error),
-                  },
-                );
+                complete = false;
+                // Told once per attempt, not once per request while it waits to try again.
+                if (error instanceof StillFailing) return [];
+                options.onWarning?.('ID-token keys left out of the JWK Set; trying again shortly', {
+                  algorithm,
+                  error: error instanceof Error ? error.message : String(error),
+                });
                 return [];
               },
             ),
           ),
       );
-      return { keys: [...first, ...others.flat()] };
+      return { keys: [...first, ...others.flat()], complete };
     },
     async keyringFor(token) {
       // Read unverified only to choose the keyring; that keyring's verify() accepts its own
@@ -127,12 +173,16 @@ export function createIdTokenKeys(options: IdTokenKeysOptions): IdTokenKeys {
         return undefined;
       }
       const algorithm = algorithms.find((candidate) => candidate === alg);
-      return algorithm === undefined ? undefined : keyring(algorithm);
+      if (algorithm === undefined) return undefined;
+      if (algorithm === defaultAlgorithm) return keyring(algorithm);
+      // Never made for a hint: one naming an algorithm no key of ours has cannot be ours.
+      return stored(algorithm).catch(() => undefined);
     },
     async preload() {
       for (const algorithm of algorithms) {
         if (algorithm === access?.algorithm) continue;
         if (await options.hasStoredKeys(algorithm)) await keyring(algorithm);
+        else if (algorithm !== defaultAlgorithm) lookedUp.set(algorithm, { at: clock(), failed: false });
       }
     },
     close() {

@@ -449,3 +449,27 @@ describe('MAIL_FROM', () => {
     expect(problemsOf({ MAIL_FROM: value })).toEqual([expect.stringContaining('MAIL_FROM')]);
   });
 });
+
+describe('SECRET_KEY_PREVIOUS', () => {
+  // Accepted (a weak key must be rotatable away), but its tokens verify meanwhile: the operator is told.
+  it('warns when it is plainly not random, and is quiet for a random one', () => {
+    const dataDir = tempDir('gh-prev-');
+    const key = randomBytes(32).toString('base64url');
+    const warned = (previous: string) =>
+      resolveConfig({ DATA_DIR: dataDir, SECRET_KEY: key, SECRET_KEY_PREVIOUS: previous }).notices.filter(
+        (notice) => notice.message.startsWith('SECRET_KEY_PREVIOUS'),
+      );
+    expect(warned('a'.repeat(40))).toEqual([expect.objectContaining({ level: 'warn' })]);
+    expect(warned(randomBytes(32).toString('base64url'))).toEqual([]);
+  });
+});
+
+describe('SECRET_KEY refusal message', () => {
+  it('says a long enough key is refused for not being random, not for its length', () => {
+    expect(problemsOf({ SECRET_KEY: 'k'.repeat(64) })).toEqual([
+      expect.stringMatching(
+        /^SECRET_KEY is 64 bytes but plainly not random: it must be at least 32 random bytes/,
+      ),
+    ]);
+  });
+});

@@ -372,3 +372,21 @@ describe("Gatehouse's refusals under another error handler", () => {
     expect(new GatehouseError('FORBIDDEN', 'x').headers).toBeUndefined();
   });
 });
+
+describe("an embedding app's own 401 challenge", () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer();
+    app.get('/metrics-page', async (_request, reply) => {
+      reply.header('www-authenticate', 'Basic realm="metrics"');
+      throw Object.assign(new Error('no credentials'), { statusCode: 401 });
+    });
+  });
+  afterAll(async () => app.close());
+
+  it('is kept (the Bearer one is added only when the app set none)', async () => {
+    const response = await app.inject({ method: 'GET', url: '/metrics-page' });
+    expect(response.statusCode).toBe(401);
+    expect(response.headers['www-authenticate']).toBe('Basic realm="metrics"');
+  });
+});

@@ -87,15 +87,26 @@ describe.each(engines)('ID-token algorithms per client ($name)', ({ name }) => {
     return String(tokens.id_token);
   };
 
-  it('discovery lists RS256 beside the default, and the JWK Set publishes both kinds of key', async () => {
+  it('discovery lists RS256 beside the default; its keys are made when a client chooses it, never by a JWKS request', async () => {
     const as = await discover();
     expect(as.id_token_signing_alg_values_supported).toEqual(['ES256', 'RS256']);
-    const jwks = (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json<{
-      keys: { kty: string; alg: string; kid: string }[];
-    }>();
-    expect(new Set(jwks.keys.map((key) => `${key.kty}/${key.alg}`))).toEqual(
-      new Set(['EC/ES256', 'RSA/RS256']),
-    );
+    const kinds = async () =>
+      new Set(
+        (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' }))
+          .json<{ keys: { kty: string; alg: string }[] }>()
+          .keys.map((key) => `${key.kty}/${key.alg}`),
+      );
+    // Anonymous requests make no RSA key (a review's finding: each one could).
+    expect(await kinds()).toEqual(new Set(['EC/ES256']));
+    expect(await gatehouseCore(app.gatehouse).idTokenKeys.keyringFor('x.y.z')).toBeUndefined();
+    const registered = await register({
+      name: 'First RS256',
+      redirect_uris: [REDIRECT],
+      id_token_signed_response_alg: 'RS256',
+    });
+    expect(registered.statusCode).toBe(201);
+    // Made at the registration: published before the client's first ID token.
+    expect(await kinds()).toEqual(new Set(['EC/ES256', 'RSA/RS256']));
   });
 
   it('signs a client’s ID tokens with RS256 when it registered so; the default client keeps ES256', async () => {
@@ -146,6 +157,11 @@ describe.each(engines)('ID-token algorithms per client ($name)', ({ name }) => {
     expect((await change(clientId, { id_token_signed_response_alg: 'RS256' })).statusCode).toBe(200);
     const again = await gatehouseCore(app.gatehouse).audit.list({ targetId: clientId, limit: 50, offset: 0 });
     expect(again.items.filter((item) => item.event === 'oauth_client_updated')).toHaveLength(1);
+    // null: back to the default (which follows JWT_ALG).
+    const reset = await change(clientId, { id_token_signed_response_alg: null });
+    expect(reset.statusCode, reset.body).toBe(200);
+    expect(reset.json()).toMatchObject({ id_token_signed_response_alg: 'ES256' });
+    expect(decodeProtectedHeader(await signInAs(await clientOf(clientId), 'ES256')).alg).toBe('ES256');
   });
 
   it.each([

@@ -1,7 +1,7 @@
 import { generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { JwtAlgorithm } from '../../src/config/config.js';
-import { createIdTokenKeys } from '../../src/tokens/id-token-keys.js';
+import { createIdTokenKeys, STORED_KEYS_LOOKUP_MS } from '../../src/tokens/id-token-keys.js';
 import type { Keyring } from '../../src/tokens/keyring.js';
 import type { AsymmetricAlgorithm } from '../../src/tokens/signing-key-material.js';
 
@@ -21,6 +21,8 @@ function fakeKeyring(algorithm: JwtAlgorithm): Keyring {
 
 function keysWith(access: JwtAlgorithm, stored: AsymmetricAlgorithm[] = []) {
   const made: AsymmetricAlgorithm[] = [];
+  const lookups: AsymmetricAlgorithm[] = [];
+  let now = 1_000_000;
   const closed: AsymmetricAlgorithm[] = [];
   const failing = new Set<AsymmetricAlgorithm>();
   const warnings: string[] = [];
@@ -31,10 +33,17 @@ function keysWith(access: JwtAlgorithm, stored: AsymmetricAlgorithm[] = []) {
       if (failing.has(algorithm)) throw new Error('connect ECONNREFUSED');
       return { ...fakeKeyring(algorithm), close: () => void closed.push(algorithm) };
     },
-    hasStoredKeys: async (algorithm) => stored.includes(algorithm),
+    hasStoredKeys: async (algorithm) => {
+      lookups.push(algorithm);
+      return stored.includes(algorithm);
+    },
     onWarning: (message) => warnings.push(message),
+    clock: () => now,
   });
-  return { keys, made, closed, failing, warnings };
+  const advance = (ms: number) => {
+    now += ms;
+  };
+  return { keys, made, closed, failing, warnings, lookups, stored, advance };
 }
 
 async function tokenWithAlg(alg: 'ES256' | 'RS256' | 'EdDSA' | 'PS256'): Promise<string> {
@@ -73,18 +82,38 @@ describe('createIdTokenKeys', () => {
     expect(made).toEqual(['ES256', 'ES256']);
   });
 
-  it('publishes every algorithm’s keys; another keyring’s failure leaves only its own keys out', async () => {
-    const { keys, failing, warnings } = keysWith('ES256');
-    failing.add('RS256');
-    expect(await keys.jwks()).toEqual({ keys: [{ kid: 'ES256-key', alg: 'ES256' }] });
-    expect(warnings).toEqual([expect.stringContaining('left out of the JWK Set')]);
-    failing.clear();
+  it('never makes another algorithm’s keys for the JWK Set: only loads them once some instance made them', async () => {
+    const { keys, made, lookups, stored, advance } = keysWith('ES256');
+    expect(await keys.jwks()).toEqual({ keys: [{ kid: 'ES256-key', alg: 'ES256' }], complete: true });
+    // Looked up at most every STORED_KEYS_LOOKUP_MS, however many requests come.
+    for (let i = 0; i < 50; i++) await keys.jwks();
+    expect(made).toEqual([]);
+    expect(lookups).toEqual(['RS256']);
+    // Another instance makes them (a client chose RS256): published after the next look-up.
+    stored.push('RS256');
+    advance(STORED_KEYS_LOOKUP_MS);
     expect(await keys.jwks()).toEqual({
       keys: [
         { kid: 'ES256-key', alg: 'ES256' },
         { kid: 'RS256-key', alg: 'RS256' },
       ],
+      complete: true,
     });
+    expect(made).toEqual(['RS256']);
+  });
+
+  it('leaves out keys that cannot be loaded (complete: false), and tries again only after a pause', async () => {
+    const { keys, failing, warnings, made, advance } = keysWith('ES256', ['RS256']);
+    failing.add('RS256');
+    const incomplete = { keys: [{ kid: 'ES256-key', alg: 'ES256' }], complete: false };
+    expect(await keys.jwks()).toEqual(incomplete);
+    expect(await keys.jwks()).toEqual(incomplete); // within the pause: not tried again, still incomplete
+    expect(made).toEqual(['RS256']);
+    expect(warnings).toHaveLength(1);
+    failing.clear();
+    advance(STORED_KEYS_LOOKUP_MS);
+    expect((await keys.jwks()).complete).toBe(true);
+    expect(made).toEqual(['RS256', 'RS256']);
   });
 
   it('lets the default keyring’s failure propagate from the JWK Set (HS256: nothing else to publish)', async () => {
@@ -93,9 +122,13 @@ describe('createIdTokenKeys', () => {
     await expect(keys.jwks()).rejects.toThrow(/ECONNREFUSED/);
   });
 
-  it('chooses the keyring a hint’s header names, only among its own algorithms', async () => {
-    const { keys } = keysWith('HS256');
+  it('chooses the keyring a hint’s header names, only among its own algorithms, making none', async () => {
+    const none = keysWith('HS256');
+    expect(await none.keys.keyringFor(await tokenWithAlg('RS256'))).toBeUndefined();
+    expect(none.made).toEqual([]);
+    const { keys, made } = keysWith('HS256', ['RS256']);
     expect((await keys.keyringFor(await tokenWithAlg('RS256')))?.algorithm).toBe('RS256');
+    expect(made).toEqual(['RS256']); // loaded: its keys were stored
     expect((await keys.keyringFor(await tokenWithAlg('ES256')))?.algorithm).toBe('ES256');
     expect(await keys.keyringFor(await tokenWithAlg('EdDSA'))).toBeUndefined();
     expect(await keys.keyringFor(await tokenWithAlg('PS256'))).toBeUndefined();

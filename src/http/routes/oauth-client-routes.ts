@@ -197,13 +197,19 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
           'and every session holding its tokens ends. `{"disabled": false}` lets it work again (ended sessions stay ' +
           'ended); its registration, secret and remembered consents were kept. Audited (`oauth_client_disabled`, ' +
           '`oauth_client_enabled`); repeating the current state changes nothing. ' +
-          '`{"id_token_signed_response_alg": "RS256"}` signs its next ID tokens so (audited `oauth_client_updated`); ' +
+          '`{"id_token_signed_response_alg": "RS256"}` signs its next ID tokens so (audited `oauth_client_updated`; ' +
+          '`null` goes back to the default, which follows JWT_ALG); ' +
           'those already issued keep verifying. With both members the algorithm changes first. 404 `CLIENT_NOT_FOUND`.',
         params: ClientIdParams,
         body: Type.Object(
           {
             disabled: Type.Optional(Type.Boolean()),
-            id_token_signed_response_alg: Type.Optional(idTokenAlgorithm),
+            id_token_signed_response_alg: Type.Optional(
+              Type.Union([
+                idTokenAlgorithm,
+                Type.Null({ description: 'None chosen: the default, which follows JWT_ALG' }),
+              ]),
+            ),
           },
           { additionalProperties: false, minProperties: 1 },
         ),

@@ -107,7 +107,10 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         response: { 200: Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) }) },
       },
     },
-    async (_request, reply) =>
-      reply.header('cache-control', 'public, max-age=300').send(await gatehouse.idTokenKeys.jwks()),
+    async (_request, reply) => {
+      const { keys, complete } = await gatehouse.idTokenKeys.jwks();
+      // A set missing keys that could not be loaded must not be cached for five minutes.
+      return reply.header('cache-control', complete ? 'public, max-age=300' : 'no-store').send({ keys });
+    },
   );
 }
