@@ -37,6 +37,9 @@ describe.each(engines)('OAuth apps’ tokens on an embedding app’s guards ($na
       ok: 'card',
     }));
     app.get('/mine', { preHandler: app.auth.require({ scopes: ['me'] }) }, async () => ({ ok: 'mine' }));
+    app.get('/signed-in-anyhow', { preHandler: app.auth.require({ scopes: ['openid'] }) }, async () => ({
+      ok: 'anyhow',
+    }));
     quiz = await register(app);
   });
   afterAll(async () => {
@@ -80,6 +83,15 @@ describe.each(engines)('OAuth apps’ tokens on an embedding app’s guards ($na
     expect((await call('GET', '/mine', granted)).statusCode).toBe(200);
     // /userinfo names `openid`: any app the person signed in to reads it.
     expect((await call('GET', '/userinfo', appToken)).statusCode).toBe(200);
+  });
+
+  // The review of E1's fix: naming `openid` (the README's way to open a route to apps) refused the
+  // person's own sign-ins, which never carry it.
+  it('opens a route naming openid to apps and to the person’s own sign-ins alike', async () => {
+    const { appToken, ownToken, browser } = await adminWithApp('openid');
+    expect((await call('GET', '/signed-in-anyhow', appToken)).statusCode).toBe(200);
+    expect((await call('GET', '/signed-in-anyhow', ownToken)).statusCode).toBe(200);
+    expect((await browser.request('GET', '/signed-in-anyhow')).statusCode).toBe(200);
   });
 
   it('says so in the OpenAPI description of a guard that names no scope', async () => {
