@@ -582,10 +582,14 @@ export function installAuth(
       // The person's own sign-in (the cookie, or a token of the first-party client) holds the
       // identity scopes OpenID Connect gives apps (`openid`, `profile`, `email`): a route named
       // `openid` to open it to apps stays open to the person (the review of red-team 2026-12j E1).
-      const ownSignIn =
-        auth.kind === 'user' && (auth.transport === 'cookie' || auth.clientId === FIRST_PARTY_CLIENT_ID);
       const missing = requiredScopes.filter(
-        (scope) => !auth.scopes.includes(scope) && !(ownSignIn && Object.hasOwn(OIDC_SCOPES, scope)),
+        (scope) =>
+          !auth.scopes.includes(scope) &&
+          !(
+            Object.hasOwn(OIDC_SCOPES, scope) &&
+            auth.kind === 'user' &&
+            (auth.transport === 'cookie' || auth.clientId === FIRST_PARTY_CLIENT_ID)
+          ),
       );
       if (missing.length > 0) {
         throw new GatehouseError('INSUFFICIENT_SCOPE', `The token lacks the scope ${missing.join(' ')}.`, {

@@ -11,6 +11,7 @@ export type {
   ExternalAuthContext,
   Guard,
   IdentifyOptions,
+  IdentifyUserOptions,
   OptInPrincipalKind,
   OptInRequireOptions,
   PrincipalKind,
