@@ -4,10 +4,10 @@ import { createErrorStatusRegistry, processStatusOf } from '../../src/http/error
 describe('the error status registry', () => {
   it('takes an app’s codes, and the same code again with the same status', () => {
     const registry = createErrorStatusRegistry();
-    registry.register({ ROOM_FULL: 409 });
-    registry.register({ ROOM_FULL: 409 });
-    expect(registry.statusOf('ROOM_FULL')).toBe(409);
-    expect(processStatusOf('ROOM_FULL')).toBe(409);
+    registry.register({ TEST_ONLY_ROOM_FULL: 409 });
+    registry.register({ TEST_ONLY_ROOM_FULL: 409 });
+    expect(registry.statusOf('TEST_ONLY_ROOM_FULL')).toBe(409);
+    expect(processStatusOf('TEST_ONLY_ROOM_FULL')).toBe(409);
   });
 
   // The review of red-team 2026-12j E4: CONFLICT, GONE and UNPROCESSABLE_CONTENT became core codes;

@@ -90,23 +90,37 @@ describe.each(engines)('ID-token algorithms per client ($name)', ({ name }) => {
   it('discovery lists RS256 beside the default; its keys are made when a client chooses it, never by a JWKS request', async () => {
     const as = await discover();
     expect(as.id_token_signing_alg_values_supported).toEqual(['ES256', 'RS256']);
-    const kinds = async () =>
-      new Set(
-        (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' }))
-          .json<{ keys: { kty: string; alg: string }[] }>()
-          .keys.map((key) => `${key.kty}/${key.alg}`),
-      );
-    // Anonymous requests make no RSA key (a review's finding: each one could).
-    expect(await kinds()).toEqual(new Set(['EC/ES256']));
-    expect(await gatehouseCore(app.gatehouse).idTokenKeys.keyringFor('x.y.z')).toBeUndefined();
-    const registered = await register({
-      name: 'First RS256',
-      redirect_uris: [REDIRECT],
-      id_token_signed_response_alg: 'RS256',
+    // A server of its own: the other tests (in any order) register RS256 clients on the shared one.
+    const database = await createTestDatabaseUrl(name);
+    const fresh = await buildTestServer({
+      publicUrl: PUBLIC_URL,
+      issuer: PUBLIC_URL,
+      databaseUrl: database.url,
     });
-    expect(registered.statusCode).toBe(201);
-    // Made at the registration: published before the client's first ID token.
-    expect(await kinds()).toEqual(new Set(['EC/ES256', 'RSA/RS256']));
+    try {
+      const kinds = async () =>
+        new Set(
+          (await fresh.inject({ method: 'GET', url: '/.well-known/jwks.json' }))
+            .json<{ keys: { kty: string; alg: string }[] }>()
+            .keys.map((key) => `${key.kty}/${key.alg}`),
+        );
+      // Anonymous requests make no RSA key (a review's finding: each one could).
+      expect(await kinds()).toEqual(new Set(['EC/ES256']));
+      expect(await kinds()).toEqual(new Set(['EC/ES256']));
+      const owner = await signIn(fresh, 'admin');
+      const registered = await fresh.inject({
+        method: 'POST',
+        url: '/oauth/clients',
+        headers: owner.headers,
+        payload: { name: 'First RS256', redirect_uris: [REDIRECT], id_token_signed_response_alg: 'RS256' },
+      });
+      expect(registered.statusCode, registered.body).toBe(201);
+      // Made at the registration: published before the client's first ID token.
+      expect(await kinds()).toEqual(new Set(['EC/ES256', 'RSA/RS256']));
+    } finally {
+      await fresh.close();
+      await database.drop();
+    }
   });
 
   it('signs a client’s ID tokens with RS256 when it registered so; the default client keeps ES256', async () => {
