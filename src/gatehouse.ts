@@ -488,8 +488,8 @@ export async function createGatehouseCore(
       redis === undefined
         ? localCounters
         : createResilientCounterStore({ connections: redis, fallback: localCounters });
-    const keyring = await createKeyring({
-      algorithm: config.jwtAlgorithm,
+    // What every keyring of this core shares: the access tokens' (JWT_ALG) and the ID tokens' own.
+    const keyringOptions = {
       secret: config.secretKey,
       previousSecret: config.secretKeyPrevious,
       issuer: config.issuer,
@@ -499,7 +499,8 @@ export async function createGatehouseCore(
       retentionSeconds: keyRetentionSeconds,
       onWarning: warn,
       scheduler,
-    });
+    };
+    const keyring = await createKeyring({ algorithm: config.jwtAlgorithm, ...keyringOptions });
     closers.push(() => keyring.close());
     const clientTokenRevocations = createClientTokenRevocationStore(database.db);
     const revocationRetention = revocationRetentionMs({
@@ -800,19 +801,7 @@ export async function createGatehouseCore(
     // table, created on first use (most HS256 installations never need any).
     const idTokenKeys = createIdTokenKeys({
       accessKeyring: keyring,
-      createKeyring: (algorithm) =>
-        createKeyring({
-          algorithm,
-          secret: config.secretKey,
-          previousSecret: config.secretKeyPrevious,
-          issuer: config.issuer,
-          dataDir: config.dataDir,
-          database,
-          clock,
-          retentionSeconds: keyRetentionSeconds,
-          onWarning: warn,
-          scheduler,
-        }),
+      createKeyring: (algorithm) => createKeyring({ algorithm, ...keyringOptions }),
       hasStoredKeys: async (algorithm) =>
         (await createSigningKeyStore(database.db).listKeys(algorithm)).length > 0,
       onWarning: warn,

@@ -189,9 +189,10 @@ export interface AuthApi {
    * A preHandler that requires a signed-in active user and, optionally, a role and scopes.
    * Not signed in → 401; signed in but not allowed → 403. Cookie-authenticated unsafe requests
    * must also pass the CSRF check. An OAuth app's token passes only a guard that names scopes
-   * (see {@link UserRequireOptions.scopes}): a bare or role-only guard is for the person's own sign-ins. With `allow: ['external']` the route also accepts access
-   * tokens of the configured external issuers, with `allow: ['client']` our `client_credentials`
-   * tokens (and then it cannot require a role).
+   * (see {@link UserRequireOptions.scopes}): a bare or role-only guard is for the person's own
+   * sign-ins. With `allow: ['external']` the route also accepts access tokens of the configured
+   * external issuers, with `allow: ['client']` our `client_credentials` tokens (and then it cannot
+   * require a role).
    */
   require(options?: RequireOptions): Guard;
   /**
@@ -489,8 +490,10 @@ export function installAuth(
    * any route whose guard names no scope. Cookie sessions and tokens of the default
    * client id are Gatehouse's own and pass without a read; any other `client_id` is a registered
    * client's (the authorization code flow) or a first-party caller's label of the password grant,
-   * which refuses registered ids, so the client registry tells them apart. A removed or disabled
-   * client's sessions are revoked with it, so "not registered" never admits an app's live token.
+   * which refuses registered ids, so the client registry tells them apart. A removed client's
+   * sessions are revoked with it, so "not registered" admits an app's token only on an instance
+   * that has heard of the removal (the registry's bus message) before the revocation (its own
+   * message, or the list's reload): a window of the bus's delay (red-team 2026-12j review, open).
    */
   const refuseAppToken = async (auth: UserAuthContext, message: string): Promise<void> => {
     if (auth.transport === 'cookie' || auth.clientId === FIRST_PARTY_CLIENT_ID) return;
