@@ -95,6 +95,8 @@ export function createIdTokenKeys(options: IdTokenKeysOptions): IdTokenKeys {
   const clock = options.clock ?? Date.now;
   /** When each non-default algorithm was last found without keys, or failed to load. */
   const lookedUp = new Map<AsymmetricAlgorithm, { at: number; failed: boolean }>();
+  /** The look-up in flight per algorithm, if any. */
+  const lookingUp = new Map<AsymmetricAlgorithm, Promise<Keyring | undefined>>();
 
   const keyring = (algorithm: AsymmetricAlgorithm = defaultAlgorithm): Promise<Keyring> => {
     if (!algorithms.includes(algorithm)) {
@@ -117,22 +119,28 @@ export function createIdTokenKeys(options: IdTokenKeysOptions): IdTokenKeys {
    * which creates nothing); undefined otherwise. Looked up at most every STORED_KEYS_LOOKUP_MS, and
    * not again that long after a failure either. Rejects when the look-up or the load fails.
    */
-  const stored = async (algorithm: AsymmetricAlgorithm): Promise<Keyring | undefined> => {
-    const pending = made.get(algorithm);
+  const stored = (algorithm: AsymmetricAlgorithm): Promise<Keyring | undefined> => {
+    const pending = made.get(algorithm) ?? lookingUp.get(algorithm);
     if (pending !== undefined) return pending;
     const last = lookedUp.get(algorithm);
     if (last !== undefined && clock() - last.at < STORED_KEYS_LOOKUP_MS) {
-      if (last.failed) throw new StillFailing();
-      return undefined;
+      return last.failed ? Promise.reject(new StillFailing()) : Promise.resolve(undefined);
     }
-    try {
-      const found = (await options.hasStoredKeys(algorithm)) ? await keyring(algorithm) : undefined;
-      lookedUp.set(algorithm, { at: clock(), failed: false });
-      return found;
-    } catch (error) {
-      lookedUp.set(algorithm, { at: clock(), failed: true });
-      throw error;
-    }
+    // One look-up at a time: requests arriving meanwhile share it (a burst is one query).
+    const lookup = (async () => {
+      try {
+        const found = (await options.hasStoredKeys(algorithm)) ? await keyring(algorithm) : undefined;
+        lookedUp.set(algorithm, { at: clock(), failed: false });
+        return found;
+      } catch (error) {
+        lookedUp.set(algorithm, { at: clock(), failed: true });
+        throw error;
+      } finally {
+        lookingUp.delete(algorithm);
+      }
+    })();
+    lookingUp.set(algorithm, lookup);
+    return lookup;
   };
 
   return {
