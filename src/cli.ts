@@ -518,11 +518,12 @@ async function rotateKeys(args: string[]): Promise<void> {
     const { defaultAlgorithm, algorithms } = gatehouse.idTokenKeys;
     // The default key set always; another ID-token algorithm's (RS256 for the clients that chose
     // it) once it has keys: one that has none yet is created, fresh, on its first use.
-    const targets: (typeof defaultAlgorithm)[] = [];
+    const kidsByAlgorithm = new Map<typeof defaultAlgorithm, string[]>();
     for (const algorithm of algorithms) {
-      if (algorithm === defaultAlgorithm || (await store.listKeys(algorithm)).length > 0)
-        targets.push(algorithm);
+      const kids = (await store.listKeys(algorithm)).map((key) => key.kid);
+      if (algorithm === defaultAlgorithm || kids.length > 0) kidsByAlgorithm.set(algorithm, kids);
     }
+    const targets = [...kidsByAlgorithm.keys()];
     const what = (algorithm: string) =>
       algorithm !== defaultAlgorithm
         ? `${algorithm} ID-token signing key`
@@ -538,10 +539,9 @@ async function rotateKeys(args: string[]): Promise<void> {
     };
     if (values.revoke !== undefined) {
       const kid = values.revoke;
-      let algorithm = targets[0] ?? defaultAlgorithm;
-      for (const candidate of targets) {
-        if ((await store.listKeys(candidate)).some((key) => key.kid === kid)) algorithm = candidate;
-      }
+      // The set that holds the kid (read above); the default's refusal names an unknown one.
+      const algorithm =
+        targets.find((candidate) => kidsByAlgorithm.get(candidate)?.includes(kid)) ?? defaultAlgorithm;
       const { revoked, replacement } = await revokeSigningKey({ ...common, algorithm, kid });
       console.log(
         `Revoked ${what(algorithm)} ${revoked}: its tokens stop verifying on every instance within ${KEY_RELOAD_INTERVAL_SECONDS} s.`,
