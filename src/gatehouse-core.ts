@@ -29,6 +29,7 @@ import type { EventBus } from './events/event-bus.js';
 import type { RedisState, RedisStats } from './events/redis-connections.js';
 import type { Gatehouse } from './gatehouse.js';
 import type { Mailer } from './mail/mailer.js';
+import type { SecurityNotices } from './mail/security-notices.js';
 import type { MfaAdministration } from './mfa/mfa-administration.js';
 import type { MfaService } from './mfa/mfa-service.js';
 import type { PasskeyService } from './mfa/passkeys.js';
@@ -99,6 +100,12 @@ export interface GatehouseCore {
    * the background.
    */
   readonly mailer: Mailer;
+  /**
+   * Security notices (a password or address changed, a second factor added, removed or locked, an
+   * account deleted): stored with the change they report, mailed after its commit, so a crash
+   * between the two does not lose them (`pending_notices`).
+   */
+  readonly securityNotices: SecurityNotices;
   /** Second factors: TOTP enrolment, recovery codes, the second step of a login. */
   readonly mfa: MfaService;
   /** Passkeys (WebAuthn): registration, passwordless sign-in, re-authentication. */

@@ -61,6 +61,7 @@ import { loadMailTemplates } from './mail/mail-templates.js';
 import { createSmtpTransport } from './mail/mail-transport.js';
 import { createMailer } from './mail/mailer.js';
 import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
+import { createSecurityNotices } from './mail/security-notices.js';
 import { createMfaAdministration } from './mfa/mfa-administration.js';
 import { createMfaService, resealTotpSecrets } from './mfa/mfa-service.js';
 import { createMfaTokens } from './mfa/mfa-token.js';
@@ -587,7 +588,35 @@ export async function createGatehouseCore(
       ttlSeconds: config.deviceTokenTtl,
       clock,
     });
-    const userAdminTransaction = createUserAdminTransaction(database);
+    // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
+    const transport =
+      config.smtpUrl === undefined
+        ? createOutboxTransport({ dir: outboxDirectory(config.dataDir), from: config.mailFrom, clock })
+        : createSmtpTransport({
+            url: config.smtpUrl,
+            from: config.mailFrom,
+            timeoutMs: config.mailSendTimeoutMs,
+          });
+    const mailer = createMailer({
+      transport,
+      templates: loadMailTemplates(config.mailTemplatesDir),
+      publicUrl: config.publicUrl,
+      maxQueued: config.mailQueueMax,
+      scheduler,
+      warn,
+    });
+    closers.push(() => mailer.close());
+    // Security notices are stored with the change they report and mailed after its commit.
+    const securityNotices = createSecurityNotices({
+      database,
+      mailer,
+      maxQueued: config.mailQueueMax,
+      clock,
+      scheduler,
+      warn,
+    });
+    closers.push(() => securityNotices.close());
+    const userAdminTransaction = createUserAdminTransaction(database, securityNotices);
     const mfaStore = createMfaStore(database.db);
     /** When the account's authenticator app was confirmed: what a password sign-in must also prove. */
     const totpConfirmedAt = async (userId: string) =>
@@ -598,6 +627,7 @@ export async function createGatehouseCore(
       userCache,
       hasher,
       transaction: userAdminTransaction,
+      notices: securityNotices,
       throttle,
       // Entries live only while a password check runs or waits: bounded by these two numbers.
       gate: createKeyedGate({ maxWaitingPerKey: 32, maxKeys: 10_000 }),
@@ -620,24 +650,6 @@ export async function createGatehouseCore(
       clock,
       hasSecondFactor,
     });
-    // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
-    const transport =
-      config.smtpUrl === undefined
-        ? createOutboxTransport({ dir: outboxDirectory(config.dataDir), from: config.mailFrom, clock })
-        : createSmtpTransport({
-            url: config.smtpUrl,
-            from: config.mailFrom,
-            timeoutMs: config.mailSendTimeoutMs,
-          });
-    const mailer = createMailer({
-      transport,
-      templates: loadMailTemplates(config.mailTemplatesDir),
-      publicUrl: config.publicUrl,
-      maxQueued: config.mailQueueMax,
-      scheduler,
-      warn,
-    });
-    closers.push(() => mailer.close());
     const spentChallenges = createSpentChallengeStore(database.db);
     const passkeys = createPasskeyService({
       store: passkeyStore,
@@ -647,8 +659,11 @@ export async function createGatehouseCore(
           work({
             passkeys: createPasskeyStore(trx),
             audit: auditIn(trx),
+            users: createUserStore(trx),
+            notices: securityNotices.writer(trx),
           }),
         ),
+      notices: securityNotices,
       users,
       challenges: createPasskeyChallenges(config.secretKey),
       spent: spentChallenges,
@@ -676,8 +691,10 @@ export async function createGatehouseCore(
             passkeys: createPasskeyStore(trx),
             audit: auditIn(trx),
             sessions: createSessionStore(trx),
+            notices: securityNotices.writer(trx),
           }),
         ),
+      notices: securityNotices,
       users,
       counters,
       spent: spentChallenges,
@@ -712,7 +729,6 @@ export async function createGatehouseCore(
       passkeyThrottle: createPasskeyThrottle({ counters, limits: loginLimits, deviceTokens, users, clock }),
       stepUp,
       requireMfaForRoles: config.requireMfaForRoles,
-      mailer,
     });
     const reauthentication = createReauthentication({
       accounts,
@@ -735,12 +751,15 @@ export async function createGatehouseCore(
     // The account lifecycle's unit of work: the apps' hooks (`tx`) and the core's stores share it.
     const lifecycleTransaction = <T>(
       work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>,
-    ) => runCoreTransaction({ database, clock }, (tx, trx) => work(tx, createLifecycleStores(trx)));
+    ) =>
+      runCoreTransaction({ database, clock }, (tx, trx) =>
+        work(tx, createLifecycleStores(trx, securityNotices)),
+      );
     const announce = createAccountChangeAnnouncer({ revocations, bus, onPublishError });
     const accountDeletion = createAccountDeletion({
       transaction: lifecycleTransaction,
       announce,
-      mailer,
+      notices: securityNotices,
       clock,
     });
     const userAdmin = createUserAdminService({
@@ -776,6 +795,7 @@ export async function createGatehouseCore(
       announce,
       deletion: accountDeletion,
       mailer,
+      notices: securityNotices,
       clock,
       warn,
       settings: {
@@ -1103,6 +1123,7 @@ export async function createGatehouseCore(
       accountDeletion,
       lifecycle,
       mailer,
+      securityNotices,
       userImport,
       oauthClients,
       liveClients,

@@ -1,7 +1,7 @@
 import type { AuditEntry } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import type { GatehouseTransaction } from '../gatehouse-transaction.js';
-import type { Mailer } from '../mail/mailer.js';
+import type { SecurityNotices } from '../mail/security-notices.js';
 import type { ClientInfo } from '../sessions/session-manager.js';
 import type { LifecycleStores } from '../storage/lifecycle-stores.js';
 import type { UserRecord } from '../storage/user-store.js';
@@ -71,7 +71,8 @@ export interface AccountDeletionDeps {
   transaction: <T>(work: (tx: GatehouseTransaction, stores: LifecycleStores) => Promise<T>) => Promise<T>;
   /** After commit: the revocation list, then `sessions_revoked` and `user_changed` on the bus. */
   announce: AnnounceAccountChange;
-  mailer: Pick<Mailer, 'send'>;
+  /** Mails the `account_deleted` notice the deletion committed. */
+  notices: Pick<SecurityNotices, 'flush'>;
   clock: () => number;
 }
 
@@ -94,7 +95,7 @@ export function createAccountDeletion(deps: AccountDeletionDeps): AccountDeletio
         await deps.transaction(async (_tx, stores) => judgeDeletion(stores, actorId, userId, deleter));
         for (const prepare of preparers) await prepare(userId);
       }
-      const { email, revoked } = await deps.transaction(async (tx, stores) => {
+      const revoked = await deps.transaction(async (tx, stores) => {
         await stores.lockParties(actorId, userId);
         const target = await judgeDeletion(stores, actorId, userId, deleter);
         for (const hook of hooks) await hook(tx, userId);
@@ -104,12 +105,14 @@ export function createAccountDeletion(deps: AccountDeletionDeps): AccountDeletio
         await stores.auditRetention.forgetPersonalData(userId);
         if (!(await stores.users.deleteUser(userId))) throw notFound();
         await tx.audit.record(deletionEntry(userId, target.role, deleter));
-        return { email: target.email, revoked: ended };
+        // Also when an administrator deleted it: the owner learns what happened to their account
+        // (and can object, if they did not ask for it). Stored with the deletion, so the notice
+        // outlives the account's row and a crash right after the commit.
+        await stores.notices.add('account_deleted', target.email, { when: new Date(clock()).toISOString() });
+        return ended;
       });
+      deps.notices.flush();
       await deps.announce(userId, revoked);
-      // Also when an administrator deleted it: the owner learns what happened to their account
-      // (and can object, if they did not ask for it).
-      deps.mailer.send('account_deleted', email, { when: new Date(clock()).toISOString() });
     },
 
     onAccountDeleting(hook) {

@@ -7,6 +7,7 @@ import type { GatehouseTransaction } from '../gatehouse-transaction.js';
 import { addressBucket } from '../lib/address-bucket.js';
 import { createFairWorkQueue } from '../lib/fair-work-queue.js';
 import type { Mailer } from '../mail/mailer.js';
+import type { SecurityNotices } from '../mail/security-notices.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import type { PasswordPolicy } from '../passwords/password-policy.js';
 import type { AccountTokenPurpose, AccountTokenStore } from '../storage/account-token-store.js';
@@ -189,6 +190,8 @@ export interface AccountLifecycleDeps {
   /** The one deletion routine, shared with the administrators' deletion. */
   deletion: Pick<AccountDeletion, 'deleteAccount'>;
   mailer: Mailer;
+  /** Mails the notices a change committed (the stores' `notices` write them). */
+  notices: Pick<SecurityNotices, 'flush' | 'idle'>;
   clock: () => number;
   warn: CoreWarn;
   settings: {
@@ -637,8 +640,10 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
             ? {}
             : { details: proofDetails }),
       });
+      await stores.notices.add('password_changed', updated.email, { when: new Date(clock()).toISOString() });
       return { user: updated, revoked: ended };
     });
+    deps.notices.flush();
     await announce(user.id, revoked);
     // The lockout an attacker may have caused ends: the owner just proved the address.
     await deps.throttle.clearAccount(user.emailKey).catch((error: unknown) =>
@@ -646,7 +651,6 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         error: error instanceof Error ? error.message : String(error),
       }),
     );
-    mailer.send('password_changed', user.email, { when: new Date(clock()).toISOString() });
     return user;
   };
 
@@ -789,18 +793,19 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         if (await mayMail(taken.emailKey, caller)) {
           // As a request for a free address replaces the account's pending change link, so does
           // this one: a link left alive told the asker, on following it, which case this was.
-          await deps.transaction(async (_tx, stores) => {
-            await stores.users.lockUser(user.id, 'key share');
-            await stores.tokens.deleteUserTokens(user.id, 'change_email');
-          });
-          mailer.send('account_exists', taken.email, { link: mailer.link('forgot-password') });
           // The asker's own address hears of the request as it would for a free address: a notice
           // there only when the address was free told any signed-in account which addresses have
           // accounts, which REQUIRE_VERIFIED_EMAIL must not (red-team finding).
-          mailer.send('email_change_requested', user.email, {
-            new_email: email.display,
-            account_email: user.email,
+          await deps.transaction(async (_tx, stores) => {
+            await stores.users.lockUser(user.id, 'key share');
+            await stores.tokens.deleteUserTokens(user.id, 'change_email');
+            await stores.notices.add('email_change_requested', user.email, {
+              new_email: email.display,
+              account_email: user.email,
+            });
           });
+          mailer.send('account_exists', taken.email, { link: mailer.link('forgot-password') });
+          deps.notices.flush();
         }
         return user;
       }
@@ -815,6 +820,10 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           targetId: userId,
           ...caller.client,
         });
+        await stores.notices.add('email_change_requested', user.email, {
+          new_email: email.display,
+          account_email: user.email,
+        });
         return value;
       });
       mailer.send('confirm_email_change', email.display, {
@@ -823,10 +832,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         hours,
         account_email: maskEmail(user.email),
       });
-      mailer.send('email_change_requested', user.email, {
-        new_email: email.display,
-        account_email: user.email,
-      });
+      deps.notices.flush();
       return user;
     },
 
@@ -849,7 +855,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           : await checkAccountPassword(found.user, currentPassword, caller, follower);
       if (checked === undefined && follower.holder?.userId !== found.user.id)
         throw needsPassword('EMAIL_CHANGE_NEEDS_PASSWORD');
-      const { before, after } = await deps
+      const after = await deps
         .transaction(async (tx, stores) => {
           const { record, user } = await consume(stores, token, 'change_email');
           // Only while the session that asked is live and the account active: otherwise whoever
@@ -874,7 +880,11 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
             ...caller.client,
             details: { proof: (checked === undefined ? 'session' : 'current_password') satisfies LinkProof },
           });
-          return { before: user, after: updated };
+          await stores.notices.add('email_changed', user.email, {
+            new_email: updated.email,
+            account_email: user.email,
+          });
+          return updated;
         })
         .catch((error: unknown) => {
           // The unique index decides a race with a sign-up for the same address.
@@ -883,8 +893,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
             throw new GatehouseError('EMAIL_TAKEN', 'An account with this email already exists.');
           throw error;
         });
+      deps.notices.flush();
       await announce(after.id, []);
-      mailer.send('email_changed', before.email, { new_email: after.email, account_email: before.email });
       return after;
     },
 
@@ -924,6 +934,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
     async idle() {
       await background.idle();
+      await deps.notices.idle();
       await mailer.idle();
     },
   };

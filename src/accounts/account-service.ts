@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type AuditEntry, createAuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
+import type { NoticeWriter, SecurityNotices } from '../mail/security-notices.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
 import { createLimiter, type Lane } from '../passwords/limit-concurrency.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
@@ -128,6 +129,8 @@ export interface ProfileStores {
   mfa: Pick<MfaStore, 'clearConsecutiveFailures'>;
   /** The account's mailed links: a new password ends its password-reset links. */
   tokens: Pick<AccountTokenStore, 'deleteUserTokens'>;
+  /** The `password_changed` notice, committed with the new password. */
+  notices: NoticeWriter;
 }
 
 /** Dependencies of {@link createAccountService}. */
@@ -156,6 +159,8 @@ export interface AccountServiceDeps {
   deviceTokens: DeviceTokens;
   bus: EventBus;
   clock: () => number;
+  /** Mails the notices a change committed (`password_changed`). */
+  notices: Pick<SecurityNotices, 'flush'>;
   /** Rules for new passwords. @default createPasswordPolicy() (15 characters minimum) */
   passwordPolicy?: PasswordPolicy;
   /** `REQUIRE_VERIFIED_EMAIL`: a right password of an unverified account logs in nothing. @default false */
@@ -528,8 +533,15 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         if (patch.passwordHash !== undefined && passwordAudit !== undefined) {
           await createAuditLog(stores.audit, clock, stores.auditTallies).record(passwordAudit);
         }
+        // The owner hears of it even if this process dies right after the commit.
+        if (patch.passwordHash !== undefined) {
+          await stores.notices.add('password_changed', updated.email, {
+            when: new Date(clock()).toISOString(),
+          });
+        }
         return { updated, revoked };
       });
+      if (patch.passwordHash !== undefined) deps.notices.flush();
       // After the commit: a broadcast never goes out for a change that rolled back.
       await publishRevokedSessions(deps.bus, revoked);
       deps.userCache.evict(user.id);

@@ -1,7 +1,6 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { type Caller, recordCommitted, recordRefusal } from '../audit/record-committed.js';
 import { GatehouseError } from '../errors.js';
-import type { Mailer } from '../mail/mailer.js';
 import { amrOf, type MfaService } from '../mfa/mfa-service.js';
 import { PASSKEY_AMR, type PasskeyAuthentication, type PasskeyService } from '../mfa/passkeys.js';
 import type { SessionManager, SessionStartOptions } from '../sessions/session-manager.js';
@@ -161,10 +160,6 @@ export interface SelfServiceDeps {
   requireMfaForRoles?: readonly Role[];
   /** Read at each call (`audit.record`), so a replaced `record` is the one used. */
   audit: Pick<AuditLog, 'record'>;
-  /** Sends the "your password was changed" notice (issue 12). @default no notice */
-  mailer?: Pick<Mailer, 'send'>;
-  /** @default Date.now */
-  clock?: () => number;
 }
 
 /** Creates the {@link SelfService}. */
@@ -388,12 +383,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         targetId: userId,
         ...caller.client,
       });
-      if (change.password !== undefined) {
-        // Queued after the change committed; never delays or fails it.
-        deps.mailer?.send('password_changed', updated.email, {
-          when: new Date((deps.clock ?? Date.now)()).toISOString(),
-        });
-      }
+      // Its `password_changed` notice is written in that transaction too, and mailed after it.
       return updated;
     },
 

@@ -22,6 +22,11 @@ export interface SendOptions {
    * (`ip:…`); the default is the recipient, so notices are fair per address.
    */
   source?: string;
+  /**
+   * Called once the relay accepted the message (never when it is dropped, refused or the mailer
+   * closes): the security notices delete their stored row here (`security-notices.ts`).
+   */
+  onDelivered?: () => void;
 }
 
 /**
@@ -78,6 +83,7 @@ interface Job {
   attempt: number;
   source: string;
   recipient: string;
+  onDelivered: (() => void) | undefined;
 }
 
 /** A job waiting for its retry time, with the timer that will make it ready. */
@@ -152,6 +158,7 @@ export function createMailer(options: MailerOptions): Mailer {
         try {
           await transport.send(job.message);
           byRecipient.remove(job.recipient);
+          job.onDelivered?.();
         } catch (error) {
           const delay = delays[job.attempt];
           const reason = error instanceof Error ? error.message : String(error);
@@ -203,7 +210,14 @@ export function createMailer(options: MailerOptions): Mailer {
       }
       bySource.add(source);
       byRecipient.add(recipient);
-      ready.push({ kind, message: templates.render(kind, to, values), attempt: 0, source, recipient });
+      ready.push({
+        kind,
+        message: templates.render(kind, to, values),
+        attempt: 0,
+        source,
+        recipient,
+        onDelivered: sendOptions?.onDelivered,
+      });
       // Started on the next turn: the caller's response goes out first.
       setImmediate(() => void pump());
       return true;

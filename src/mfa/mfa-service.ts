@@ -4,6 +4,7 @@ import type { DeviceTokens } from '../accounts/device-token.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import type { Mailer } from '../mail/mailer.js';
+import { addAccountNotice, type NoticeWriter, type SecurityNotices } from '../mail/security-notices.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
@@ -137,10 +138,12 @@ export interface MfaTransactionStores {
    * code and then writes the account's factors must not hold a factor's row while it waits for
    * the account's, which a deletion holds while its cascade waits for that factor.
    */
-  users: Pick<UserStore, 'lockUser'>;
+  users: Pick<UserStore, 'lockUser' | 'findUserById'>;
   mfa: MfaStore;
   passkeys: Pick<PasskeyStore, 'deletePasskeys'>;
   audit: Pick<AuditLog, 'record'>;
+  /** The owner's notices (a factor added, removed, or its codes locked), committed with the change. */
+  notices: NoticeWriter;
   /** A re-authentication's session (`auth_time`), moved in the transaction that spends its code. */
   sessions: Pick<SessionStore, 'recordAuthentication'>;
 }
@@ -286,11 +289,12 @@ export interface MfaServiceDeps {
   limits: MfaLimits;
   clock: () => number;
   /**
-   * Mails the owner a notice when a second factor is removed (issue 12: "users get a notice when
-   * … a second factor is removed"), queued after the removal committed, and when wrong codes lock
-   * the account's codes (`second_factor_locked`); absent in unit tests.
+   * Mails the notices a change committed (issue 12: "users get a notice when … a second factor is
+   * removed"; also added, and the codes locked by wrong ones: `second_factor_locked`).
    */
-  mailer?: Pick<Mailer, 'send'> | undefined;
+  notices: Pick<SecurityNotices, 'flush'>;
+  /** The `second_factor_locked` notice when the database refuses to store it (see `reportLocked`). */
+  mailer: Pick<Mailer, 'send'>;
 }
 
 // HKDF purpose label of its own (RFC 5869 §3.2): TOTP secrets never open as any other sealed value.
@@ -401,15 +405,11 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
   };
 
   /**
-   * After a removal committed: tells the owner, so a factor removed by someone holding a stolen
-   * session (or by an admin on a forged request) does not go unnoticed. Never fails the removal.
+   * In a removal's transaction: tells the owner, so a factor removed by someone holding a stolen
+   * session (or by an admin on a forged request) does not go unnoticed.
    */
-  const noticeRemoved = async (userId: string) => {
-    if (deps.mailer === undefined) return;
-    const user = await deps.users.findUserById(userId).catch(() => undefined);
-    if (user === undefined) return;
-    deps.mailer.send('second_factor_removed', user.email, { when: new Date(clock()).toISOString() });
-  };
+  const noticeRemoved = (stores: MfaTransactionStores, userId: string) =>
+    addAccountNotice(stores, userId, 'second_factor_removed', { when: new Date(clock()).toISOString() });
 
   /**
    * What `otp` would spend, found by reads alone (the spending happens in the session's
@@ -546,30 +546,33 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
   /**
    * The wrong code that brought the account's run to the cap: the owner is mailed (whoever typed
-   * the codes knows the password, which is what they should change) and it is audited. The count
-   * committed before this runs: an audit write failing here answers 503, and a retry is refused as
-   * locked, which is what the client would learn anyway; the mail is queued first.
+   * the codes knows the password, which is what they should change) and it is audited, the notice
+   * and the entry in one transaction. The count committed before this runs: a write failing here
+   * answers 503, and a retry is refused as locked, which is what the client would learn anyway; the
+   * owner is then mailed from memory, the one way left (a crash at that moment loses it).
    */
   const reportLocked = async (
     userId: string,
     via: ChallengeFlow | 'session',
     origin: AttemptOrigin | undefined,
   ) => {
-    const user = await deps.users.findUserById(userId);
-    if (user !== undefined) {
-      deps.mailer?.send('second_factor_locked', user.email, {
-        when: new Date(clock()).toISOString(),
-        failures: String(limits.consecutive),
+    const values = { when: new Date(clock()).toISOString(), failures: String(limits.consecutive) };
+    try {
+      await deps.transaction(async (stores) => {
+        await stores.audit.record({
+          event: 'mfa_locked',
+          targetId: userId,
+          ...origin,
+          details: { via, consecutive_failures: limits.consecutive },
+        });
+        await addAccountNotice(stores, userId, 'second_factor_locked', values);
       });
+    } catch (error) {
+      const user = await deps.users.findUserById(userId).catch(() => undefined);
+      if (user !== undefined) deps.mailer.send('second_factor_locked', user.email, values);
+      throw error;
     }
-    await deps.transaction(({ audit }) =>
-      audit.record({
-        event: 'mfa_locked',
-        targetId: userId,
-        ...origin,
-        details: { via, consecutive_failures: limits.consecutive },
-      }),
-    );
+    deps.notices.flush();
   };
 
   const accountLane = (userId: string): Lane => ({
@@ -729,57 +732,58 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const now = clock();
       // The authenticator, its recovery codes and the audit row commit together: an account never
       // has MFA on without recovery codes.
-      const confirmed = await deps.transaction(async ({ users, mfa, audit: log }) => {
+      const confirmed = await deps.transaction(async (stores) => {
+        const { users, mfa, audit: log } = stores;
         // The account's row before the authenticator's (lock order): the codes' insert needs it.
         await users.lockUser(userId, 'key share');
         if (!(await mfa.confirmTotp(userId, totp.sealedSecret, step, now))) return false;
         await mfa.replaceRecoveryCodes(userId, hashes, now);
         await log.record({ ...audit, event: 'mfa_enabled', details: { factor: 'totp' } });
+        await addAccountNotice(stores, userId, 'second_factor_added', {
+          when: new Date(now).toISOString(),
+          factor: 'An authenticator app',
+        });
         return true;
       });
       if (!confirmed) {
         throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
       }
-      deps.mailer?.send('second_factor_added', user.email, {
-        when: new Date(now).toISOString(),
-        factor: 'An authenticator app',
-      });
+      deps.notices.flush();
       return codes;
     },
 
     verifyForSession,
 
     async disable(userId, sessionId, otp, audit) {
-      const removed = await requireSecondFactor(
-        userId,
-        sessionId,
-        otp,
-        audit,
-        async ({ mfa, audit: log }) => {
-          const deleted = await mfa.deleteFactors(userId);
-          if (deleted) await log.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
-          return deleted;
-        },
-      );
-      if (removed) await noticeRemoved(userId);
+      const removed = await requireSecondFactor(userId, sessionId, otp, audit, async (stores) => {
+        const deleted = await stores.mfa.deleteFactors(userId);
+        if (deleted) {
+          await stores.audit.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
+          await noticeRemoved(stores, userId);
+        }
+        return deleted;
+      });
+      if (removed) deps.notices.flush();
     },
 
     async reset(userId, audit) {
-      const removed = await deps.transaction(async ({ mfa, passkeys, audit: log }) => {
+      const removed = await deps.transaction(async (stores) => {
         // The authenticator's row takes the account's run of wrong codes with it (migration
         // `029a`): a new authenticator starts with none, in this very transaction.
-        const totp = await mfa.deleteFactors(userId);
-        const removedPasskeys = await passkeys.deletePasskeys(userId);
+        const totp = await stores.mfa.deleteFactors(userId);
+        const removedPasskeys = await stores.passkeys.deletePasskeys(userId);
         const deleted = totp || removedPasskeys > 0;
-        if (deleted)
-          await log.record({
+        if (deleted) {
+          await stores.audit.record({
             ...audit,
             event: 'mfa_reset',
             details: { ...audit.details, passkeys: removedPasskeys },
           });
+          await noticeRemoved(stores, userId);
+        }
         return deleted;
       });
-      if (removed) await noticeRemoved(userId);
+      if (removed) deps.notices.flush();
       return removed;
     },
 

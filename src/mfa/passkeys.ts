@@ -7,6 +7,7 @@ import type {
 import type { DeviceTokens } from '../accounts/device-token.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
+import { addAccountNotice, type NoticeWriter, type SecurityNotices } from '../mail/security-notices.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
@@ -120,6 +121,10 @@ export interface PasskeyService {
 export interface PasskeyTransactionStores {
   passkeys: PasskeyStore;
   audit: Pick<AuditLog, 'record'>;
+  /** The owner's address, read for the notice. */
+  users: Pick<UserStore, 'findUserById'>;
+  /** `second_factor_added` / `second_factor_removed`, committed with the change. */
+  notices: NoticeWriter;
 }
 
 /** Dependencies of {@link createPasskeyService}, wired in `createGatehouseCore`. */
@@ -128,6 +133,8 @@ export interface PasskeyServiceDeps {
   /** The account's run of wrong codes, which an accepted passkey ends (`MfaStore`). */
   codes: Pick<MfaStore, 'clearConsecutiveFailures'>;
   transaction<T>(work: (stores: PasskeyTransactionStores) => Promise<T>): Promise<T>;
+  /** Mails the notices a change committed. */
+  notices: Pick<SecurityNotices, 'flush'>;
   users: Pick<UserStore, 'findUserById'>;
   challenges: PasskeyChallenges;
   /** Single use of challenges: a table, never the evictable counter store. */
@@ -264,7 +271,8 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         createdAt: clock(),
         lastUsedAt: null,
       };
-      await deps.transaction(async ({ passkeys, audit: log }) => {
+      await deps.transaction(async (stores) => {
+        const { passkeys, audit: log } = stores;
         // Counted again under the account's row lock, in the inserting transaction: registrations
         // racing past the check in the options step cannot exceed the cap, on PostgreSQL either.
         const outcome = await passkeys.insertPasskeyWithinCap(passkey, MAX_PASSKEYS_PER_ACCOUNT);
@@ -278,22 +286,32 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
           throw new GatehouseError('PASSKEY_ALREADY_REGISTERED', 'This passkey is already registered.');
         }
         await log.record({ ...audit, event: 'passkey_added', details: { passkey: passkey.id.slice(0, 16) } });
+        // OWASP MFA: the owner learns of a factor a thief of the password or a session would plant.
+        await addAccountNotice(stores, account.userId, 'second_factor_added', {
+          when: new Date(clock()).toISOString(),
+          factor: 'A passkey',
+        });
       });
+      deps.notices.flush();
       return passkey;
     },
 
     async remove(account, passkeyId, audit) {
       await deps.stepUp.requireFactorChangeAuthentication(account.sessionId);
-      await deps.transaction(async ({ passkeys, audit: log }) => {
-        if (!(await passkeys.deletePasskey(account.userId, passkeyId))) {
+      await deps.transaction(async (stores) => {
+        if (!(await stores.passkeys.deletePasskey(account.userId, passkeyId))) {
           throw new GatehouseError('PASSKEY_NOT_FOUND', 'No such passkey on your account.');
         }
-        await log.record({
+        await stores.audit.record({
           ...audit,
           event: 'passkey_removed',
           details: { passkey: passkeyId.slice(0, 16) },
         });
+        await addAccountNotice(stores, account.userId, 'second_factor_removed', {
+          when: new Date(clock()).toISOString(),
+        });
       });
+      deps.notices.flush();
     },
 
     async authenticationOptions(ceremony, account) {

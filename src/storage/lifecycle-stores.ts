@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { NoticeWriter, SecurityNotices } from '../mail/security-notices.js';
 import { type AccountTokenStore, createAccountTokenStore } from './account-token-store.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './audit-retention-store.js';
 import { lockAccountsAndSuperAdmins } from './lock-user-row.js';
@@ -21,6 +22,8 @@ export interface LifecycleStores {
   sessions: Pick<SessionStore, 'revokeUserSessions' | 'findSession'>;
   tokens: AccountTokenStore;
   auditRetention: Pick<AuditRetentionStore, 'forgetPersonalData'>;
+  /** Security notices that commit with the change, mailed after it (`SecurityNotices.flush`). */
+  notices: NoticeWriter;
   /**
    * Removes every way into `userId`'s account but the password and the mailbox: TOTP and recovery
    * codes, passkeys, remembered OAuth consents and unused authorization codes (red-team 2026-12c
@@ -38,8 +41,12 @@ export interface LifecycleStores {
 }
 
 /** Builds {@link LifecycleStores} over a transaction (the core's side of `runCoreTransaction`). */
-export function createLifecycleStores(trx: Kysely<Schema>): LifecycleStores {
+export function createLifecycleStores(
+  trx: Kysely<Schema>,
+  notices: Pick<SecurityNotices, 'writer'>,
+): LifecycleStores {
   return {
+    notices: notices.writer(trx),
     users: createUserStore(trx),
     sessions: createSessionStore(trx),
     tokens: createAccountTokenStore(trx),

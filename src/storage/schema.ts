@@ -132,6 +132,25 @@ export interface Schema {
   passkeys: PasskeysTable;
   spent_challenges: SpentChallengesTable;
   client_token_revocations: ClientTokenRevocationsTable;
+  pending_notices: PendingNoticesTable;
+}
+
+/**
+ * Security notices not yet handed to the mail relay (migration `033a`): written in the transaction
+ * of the change they report, deleted once sent.
+ */
+export interface PendingNoticesTable {
+  id: string;
+  /** A notice kind (`NoticeKind`). */
+  kind: string;
+  recipient: string;
+  /** Lower-cased `recipient`, for the per-address cap. */
+  recipient_key: string;
+  /** JSON object of the template's values (times, addresses; never a link or a token). */
+  mail_values: string;
+  created_at: number;
+  /** The sending instance's lease (epoch ms); 0 until an instance takes the row. */
+  claimed_until: Generated<number>;
 }
 
 /** Revoked `client_credentials` access tokens by `jti` (migration `020a`), kept until they expire. */

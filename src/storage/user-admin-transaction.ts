@@ -1,3 +1,4 @@
+import type { NoticeWriter, SecurityNotices } from '../mail/security-notices.js';
 import { createMfaStore, type MfaStore } from '../mfa/storage/mfa-store.js';
 import { type AccountTokenStore, createAccountTokenStore } from './account-token-store.js';
 import { type AuditRetentionStore, createAuditRetentionStore } from './audit-retention-store.js';
@@ -21,6 +22,8 @@ export interface UserAdminStores {
   mfa: Pick<MfaStore, 'clearConsecutiveFailures'>;
   /** The account's mailed links, which a new password ends the reset links of. */
   tokens: Pick<AccountTokenStore, 'deleteUserTokens'>;
+  /** Security notices that commit with the change (a password changed), mailed after it. */
+  notices: NoticeWriter;
   /**
    * Locks the actor's and the target's rows and every active super admin's
    * ({@link lockAccountsAndSuperAdmins}), so a concurrent change of any of them waits for this
@@ -36,7 +39,10 @@ export type UserAdminTransaction = <T>(work: (stores: UserAdminStores) => Promis
  * The unit of work of administrative account changes (`UserAdminService`): a change, the sessions
  * it ends and its audit rows commit together or not at all (`Database.transaction`).
  */
-export function createUserAdminTransaction(database: Database): UserAdminTransaction {
+export function createUserAdminTransaction(
+  database: Database,
+  notices: Pick<SecurityNotices, 'writer'>,
+): UserAdminTransaction {
   return (work) =>
     database.transaction((trx) =>
       work({
@@ -46,6 +52,7 @@ export function createUserAdminTransaction(database: Database): UserAdminTransac
         auditTallies: createAuditRetentionStore(trx),
         mfa: createMfaStore(trx),
         tokens: createAccountTokenStore(trx),
+        notices: notices.writer(trx),
         lockParties: (actorId, targetId) => lockAccountsAndSuperAdmins(trx, [actorId, targetId]),
       }),
     );

@@ -321,7 +321,7 @@ describe.each(engines)('UserAdminService on $name', ({ name: engine }) => {
       const failed: string[] = [];
       const offline = createUserAdminService({
         users: gatehouse.users,
-        transaction: createUserAdminTransaction(gatehouse.database),
+        transaction: createUserAdminTransaction(gatehouse.database, gatehouse.securityNotices),
         deletion: gatehouse.accountDeletion,
         revocations: gatehouse.revocations,
         clock: gatehouse.clock,

@@ -215,10 +215,6 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
         passkeyName(request.body.name, request.headers['user-agent']),
         selfAudit(request),
       );
-      gatehouse.mailer.send('second_factor_added', user.email, {
-        when: new Date(gatehouse.clock()).toISOString(),
-        factor: 'A passkey',
-      });
       return reply.code(201).send(toView(passkey));
     },
   );
@@ -242,9 +238,6 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
     async (request, reply) => {
       const { user, sessionId } = authOf(request);
       await passkeys.remove({ userId: user.id, sessionId }, request.params.id, selfAudit(request));
-      gatehouse.mailer.send('second_factor_removed', user.email, {
-        when: new Date(gatehouse.clock()).toISOString(),
-      });
       return reply.code(204).send();
     },
   );

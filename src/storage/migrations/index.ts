@@ -24,6 +24,7 @@ import * as mfaConsecutiveFailures from './029a-mfa-consecutive-failures.js';
 import * as codeRedirectUriGiven from './030a-code-redirect-uri-given.js';
 import * as sessionClientLiveIndex from './031a-session-client-live-index.js';
 import * as clientIdTokenAlg from './032a-client-id-token-alg.js';
+import * as pendingNotices from './033a-pending-notices.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -65,4 +66,5 @@ export const migrations: Record<string, Migration> = {
   '030a-code-redirect-uri-given': codeRedirectUriGiven,
   '031a-session-client-live-index': sessionClientLiveIndex,
   '032a-client-id-token-alg': clientIdTokenAlg,
+  '033a-pending-notices': pendingNotices,
 };
