@@ -883,13 +883,21 @@ export async function createGatehouseCore(
     resyncAfterBusGap = () => {
       // Expired, not dropped: still served while the database is unavailable (stale-if-error).
       userCache.expireAll();
-      liveClients.expireAll();
-      void revocations.reload();
+      // The client registry once the revocations are in: a removed client's id read as unknown
+      // makes its tokens pass as a password-grant label's (see refuseAppToken in http/auth.ts), so
+      // its sessions must already read as revoked here.
+      void revocations.reload().finally(() => liveClients.expireAll());
     };
     async function forgetClient(clientId: string, ended: readonly RevokedSession[]): Promise<void> {
-      liveClients.evict(clientId);
-      await bus.publish({ type: 'oauth_client_removed', clientId });
-      await publishRevokedSessions(bus, ended);
+      // The sessions' end first, on the same channel (delivered in order): an instance that hears
+      // the client is gone already holds their revocations, so the client's live tokens never pass
+      // as a password-grant label's in between (red-team 2026-12j review's open item).
+      try {
+        await publishRevokedSessions(bus, ended);
+      } finally {
+        liveClients.evict(clientId);
+        await bus.publish({ type: 'oauth_client_removed', clientId });
+      }
     }
     const clientCredentials = createClientCredentials({
       keyring,

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
@@ -92,6 +93,32 @@ describe.each(engines)('OAuth apps’ tokens on an embedding app’s guards ($na
     expect((await call('GET', '/signed-in-anyhow', appToken)).statusCode).toBe(200);
     expect((await call('GET', '/signed-in-anyhow', ownToken)).statusCode).toBe(200);
     expect((await browser.request('GET', '/signed-in-anyhow')).statusCode).toBe(200);
+  });
+
+  // The review's open item: the removal published "client gone" before its sessions' end, so an
+  // instance that heard the first and not yet the second read the app's live token as a password
+  // grant's label (an unknown client id) and let it through the guards above.
+  it('a removed app’s sessions read as revoked by the time the registry forgets the app', async () => {
+    const doomed = await register(app);
+    const admin = await createUser(app, { role: 'admin' });
+    const browser = new Browser(app);
+    expect((await browser.login(admin.email)).statusCode).toBe(204);
+    const appToken = (await tokensFor(app, browser, doomed, 'openid')).access_token;
+    const sid = String(decodeJwt(appToken).sid);
+    const core = gatehouseCore(app.gatehouse);
+    const revokedWhenForgotten: boolean[] = [];
+    const unsubscribe = core.bus.subscribe((event) => {
+      if (event.type === 'oauth_client_removed' && event.clientId === doomed.clientId) {
+        revokedWhenForgotten.push(core.revocations.isRevoked(sid));
+      }
+    });
+    try {
+      await core.oauthClients.remove(doomed.clientId, { actorId: null });
+    } finally {
+      unsubscribe();
+    }
+    expect(revokedWhenForgotten).toEqual([true]);
+    expect((await call('POST', '/notes', appToken)).statusCode).toBe(401);
   });
 
   it('says so in the OpenAPI description of a guard that names no scope', async () => {
