@@ -491,9 +491,10 @@ export function installAuth(
    * client id are Gatehouse's own and pass without a read; any other `client_id` is a registered
    * client's (the authorization code flow) or a first-party caller's label of the password grant,
    * which refuses registered ids, so the client registry tells them apart. A removed client's
-   * sessions are revoked with it, so "not registered" admits an app's token only on an instance
-   * that has heard of the removal (the registry's bus message) before the revocation (its own
-   * message, or the list's reload): a window of the bus's delay (red-team 2026-12j review, open).
+   * sessions are revoked with it, and announced before the removal on the same channel (and
+   * reloaded before the registry is re-read after a bus gap), so an instance that reads the client
+   * as unknown already holds their revocations; only a `sessions_revoked` publish lost while the
+   * removal's went through leaves a window, until `publishes_lost` makes instances reload.
    */
   const refuseAppToken = async (auth: UserAuthContext, message: string): Promise<void> => {
     if (auth.transport === 'cookie' || auth.clientId === FIRST_PARTY_CLIENT_ID) return;
