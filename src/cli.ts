@@ -410,9 +410,11 @@ async function createUser(args: string[]): Promise<void> {
   const { config, apps } = await settings();
   const password = process.stdin.isTTY ? await promptPassword(process.stdin) : await readPipedPassword();
   const { createGatehouse } = await import('./gatehouse.js');
-  const gatehouse = await createGatehouse(config, { settings: apps }).catch(async (error: unknown) => {
-    throw await databaseFailure(config, error);
-  });
+  const gatehouse = await createGatehouse(config, { settings: apps, sendNotices: false }).catch(
+    async (error: unknown) => {
+      throw await databaseFailure(config, error);
+    },
+  );
   try {
     const user = await gatehouse.users.register({
       email: values.email,
@@ -456,9 +458,11 @@ async function resetMfa(args: string[]): Promise<void> {
   const { normalizeEmail } = await import('./accounts/normalize-email.js');
   const email = normalizeEmail(values.email);
   if (email === undefined) throw usage(`reset-mfa: ${values.email} is not an email address`);
-  const gatehouse = await createGatehouse(config, { settings: apps }).catch(async (error: unknown) => {
-    throw await databaseFailure(config, error);
-  });
+  const gatehouse = await createGatehouse(config, { settings: apps, sendNotices: false }).catch(
+    async (error: unknown) => {
+      throw await databaseFailure(config, error);
+    },
+  );
   try {
     const core = gatehouseCore(gatehouse);
     const user = await core.users.findUserByEmailKey(email.key).catch(async (error: unknown) => {
@@ -475,10 +479,11 @@ async function resetMfa(args: string[]): Promise<void> {
       // Even with nothing left to remove (a retry after a failure here): whoever held the factor,
       // or a session opened with it, is out everywhere.
       const ended = await core.sessions.revokeUserSessions(user.id);
-      await core.lifecycle.idle();
       console.log(
         `${removed ? 'Removed the second factors of' : 'No second factor to remove for'} ${user.email}; ` +
-          `ended ${ended} session${ended === 1 ? '' : 's'}`,
+          `ended ${ended} session${ended === 1 ? '' : 's'}` +
+          // Stored with the change; the servers mail it (this command sends no mail of its own).
+          (removed ? '; the server mails the owner a notice' : ''),
       );
     } catch (error) {
       throw await databaseFailure(config, error);

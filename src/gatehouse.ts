@@ -171,6 +171,13 @@ export interface GatehouseOptions {
    * it runs on the request path. @default none
    */
   onQuery?: (sql: string) => void;
+  /**
+   * Whether this instance mails the security notices stored with account changes (it sweeps
+   * `pending_notices`), or only writes them for the servers to mail. The CLI's commands pass
+   * false: a command that ends at once would take notices and leave them leased, or mail them
+   * through a transport of its own. @default true
+   */
+  sendNotices?: boolean;
 }
 
 /** The settings of a {@link Gatehouse} as apps read them: everything but the signing secrets. */
@@ -611,6 +618,7 @@ export async function createGatehouseCore(
       database,
       mailer,
       maxQueued: config.mailQueueMax,
+      deliver: options.sendNotices ?? true,
       clock,
       scheduler,
       warn,

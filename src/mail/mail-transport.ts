@@ -26,6 +26,30 @@ export interface MailTransport {
   close(): void;
 }
 
+/**
+ * True for a relay's permanent refusal of the message's recipient: nodemailer's `EENVELOPE` at
+ * `RCPT TO` with a 5xx reply (RFC 5321 §4.2.1: "permanent negative completion", such as 550 no
+ * such mailbox), which every retry would meet again. Nothing else counts: a 5xx to `AUTH`,
+ * `MAIL FROM` or the greeting is the relay's or the configuration's problem, which a later
+ * attempt (after the operator fixed it) may not meet, and refusing all mail for it would drop
+ * every message.
+ */
+export function isPermanentRejection(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, command, responseCode } = error as {
+    code?: unknown;
+    command?: unknown;
+    responseCode?: unknown;
+  };
+  return (
+    code === 'EENVELOPE' &&
+    command === 'RCPT TO' &&
+    typeof responseCode === 'number' &&
+    responseCode >= 500 &&
+    responseCode < 600
+  );
+}
+
 /** Options of {@link createSmtpTransport}. */
 export interface SmtpTransportOptions {
   /** `smtp://user:pass@host:587` or `smtps://host:465` (`SMTP_URL`). */

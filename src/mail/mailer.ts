@@ -2,7 +2,7 @@ import type { CoreWarn } from '../events/redis-connections.js';
 import type { Scheduler } from '../lib/scheduler.js';
 import { createSourceTally } from '../lib/source-tally.js';
 import type { MailKind, MailKinds, MailTemplates } from './mail-templates.js';
-import type { MailMessage, MailTransport } from './mail-transport.js';
+import { isPermanentRejection, type MailMessage, type MailTransport } from './mail-transport.js';
 
 /** Delays before the 2nd, 3rd, … attempt: 5 attempts over about 5 minutes, then the message is dropped. */
 export const MAIL_RETRY_DELAYS_MS = [2_000, 15_000, 60_000, 240_000] as const;
@@ -23,11 +23,16 @@ export interface SendOptions {
    */
   source?: string;
   /**
-   * Called once the relay accepted the message (never when it is dropped, refused or the mailer
-   * closes): the security notices delete their stored row here (`security-notices.ts`).
+   * Called once the message leaves the queue of a `send` that returned true: `delivered` (the
+   * relay accepted it), `rejected` (the relay refused its recipient for good, see
+   * {@link isPermanentRejection}), or `dropped` (every attempt failed, a full queue evicted it, or
+   * the mailer closed). The security notices keep their stored row by it (`security-notices.ts`).
    */
-  onDelivered?: () => void;
+  onSettled?: (outcome: MailOutcome) => void;
 }
+
+/** How a queued message left the queue (see {@link SendOptions.onSettled}). */
+export type MailOutcome = 'delivered' | 'rejected' | 'dropped';
 
 /**
  * Sends mail in the background. `send` only queues and returns at once, so no request ever waits
@@ -83,7 +88,7 @@ interface Job {
   attempt: number;
   source: string;
   recipient: string;
-  onDelivered: (() => void) | undefined;
+  onSettled: ((outcome: MailOutcome) => void) | undefined;
 }
 
 /** A job waiting for its retry time, with the timer that will make it ready. */
@@ -123,6 +128,7 @@ export function createMailer(options: MailerOptions): Mailer {
   const forget = (job: Job) => {
     bySource.remove(job.source);
     byRecipient.remove(job.recipient);
+    job.onSettled?.('dropped');
   };
 
   /** Drops the oldest ready (else retrying) message of `source`; false when only one in flight is left. */
@@ -158,10 +164,18 @@ export function createMailer(options: MailerOptions): Mailer {
         try {
           await transport.send(job.message);
           byRecipient.remove(job.recipient);
-          job.onDelivered?.();
+          job.onSettled?.('delivered');
         } catch (error) {
-          const delay = delays[job.attempt];
           const reason = error instanceof Error ? error.message : String(error);
+          // A recipient the relay refused for good (550 no such user) is refused on every retry:
+          // retrying only costs the relay's reputation (and a warning each time).
+          if (isPermanentRejection(error)) {
+            byRecipient.remove(job.recipient);
+            warn('mail refused by the relay for its recipient; dropped', { kind: job.kind, error: reason });
+            job.onSettled?.('rejected');
+            continue;
+          }
+          const delay = delays[job.attempt];
           if (delay === undefined) {
             byRecipient.remove(job.recipient);
             warn('mail not delivered after every retry; dropped', {
@@ -169,6 +183,7 @@ export function createMailer(options: MailerOptions): Mailer {
               attempts: job.attempt + 1,
               error: reason,
             });
+            job.onSettled?.('dropped');
             continue;
           }
           warn('mail delivery failed; retrying', { kind: job.kind, attempt: job.attempt + 1, error: reason });
@@ -216,7 +231,7 @@ export function createMailer(options: MailerOptions): Mailer {
         attempt: 0,
         source,
         recipient,
-        onDelivered: sendOptions?.onDelivered,
+        onSettled: sendOptions?.onSettled,
       });
       // Started on the next turn: the caller's response goes out first.
       setImmediate(() => void pump());

@@ -6,7 +6,7 @@ import type { DialectName } from '../storage/open-database.js';
 import type { Schema } from '../storage/schema.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { MailKind, MailKinds } from './mail-templates.js';
-import type { Mailer } from './mailer.js';
+import type { Mailer, MailOutcome } from './mailer.js';
 import { createNoticeStore, type NoticeStore, type StoredNotice } from './storage/notice-store.js';
 
 /**
@@ -32,11 +32,18 @@ export const NOTICE_KINDS = [
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
 /**
- * How long an instance holds the notices it took before another may send them: longer than the
- * mailer's own attempts (5 over about 5 minutes, each bounded by `MAIL_SEND_TIMEOUT`), so a notice
- * is sent twice only when its sender stopped. It is also how long a notice waits after a crash.
+ * How long an instance holds a notice it took before another may send it. Each sweep renews the
+ * leases of the notices still in this instance's mail queue (however long its queue or its relay
+ * takes), so a notice is sent twice only when its sender stopped, or the database did not take a
+ * renewal in time. It is also how long a notice a dead instance held waits.
  */
 export const NOTICE_LEASE_MS = 10 * 60_000;
+
+/**
+ * The most a notice waits between two takes after failed deliveries (each take is the mailer's
+ * five attempts): 10, 20, 40 … minutes, then this. About 80 attempts over {@link NOTICE_MAX_AGE_MS}.
+ */
+export const NOTICE_MAX_BACKOFF_MS = 6 * 60 * 60_000;
 
 /** How often each instance looks for notices that are due (its own retries and other instances' leftovers). */
 export const NOTICE_SWEEP_INTERVAL_MS = 60_000;
@@ -48,19 +55,24 @@ export const NOTICE_SWEEP_INTERVAL_MS = 60_000;
 export const NOTICE_MAX_AGE_MS = 3 * 24 * 60 * 60_000;
 
 /**
- * Notices pending to one address at most; a change beyond it writes none (with a warning). The
- * pending ones already tell the owner that something is happening, and an account changing itself
+ * Notices of one kind pending to one address at most; a change beyond it writes none (with a
+ * warning). The pending ones already tell the owner the same thing, and an account changing itself
  * over and over while the relay is down cannot grow the table without bound: with the three-day
- * age, the table holds at most this many rows per address any change mails.
+ * age, the table holds at most this many rows per kind and address any change mails. Per kind, so
+ * a burst of one (email change requests) cannot keep another (the change itself) from the owner.
  */
-export const NOTICE_MAX_PENDING_PER_ADDRESS = 10;
+export const NOTICE_MAX_PENDING_PER_KIND = 3;
 
 /** Notices taken per claim. */
 const CLAIM_BATCH = 20;
 
 /** Writes security notices in a change's transaction (see {@link SecurityNotices.writer}). */
 export interface NoticeWriter {
-  /** Records `kind` to `to`; it is mailed once the transaction commits and `flush` is called. */
+  /**
+   * Records `kind` to `to`; it is mailed once the transaction commits and `flush` is called. Writes
+   * nothing (with a warning) when {@link NOTICE_MAX_PENDING_PER_KIND} of that kind to that address
+   * are pending already.
+   */
   add<K extends NoticeKind>(kind: K, to: string, values: MailKinds[K]): Promise<void>;
 }
 
@@ -92,8 +104,9 @@ export interface SecurityNotices {
   /** Resolves when no claim is running and the mailer is idle (tests). */
   idle(): Promise<void>;
   /**
-   * Stops the periodic pass and gives back the notices this instance took and has not sent, so
-   * another instance (or this one restarted) sends them at once rather than after the lease.
+   * Stops the periodic pass and gives back the notices this instance took and has not seen
+   * delivered, so another instance (or this one restarted) sends them at once rather than after the
+   * lease. A notice the relay is taking at that moment may then arrive twice.
    */
   close(): Promise<void>;
 }
@@ -102,37 +115,55 @@ export interface SecurityNotices {
 export interface SecurityNoticesOptions {
   database: { db: Kysely<Schema>; dialect: DialectName };
   mailer: Pick<Mailer, 'send' | 'pending' | 'idle'>;
-  /** `MAIL_QUEUE_MAX`: a claim takes at most half of what is free, leaving room for link mails. */
+  /**
+   * `MAIL_QUEUE_MAX`: a claim takes at most half of what is free, leaving room for link mails, but
+   * always one (the mailer's fair eviction then makes room in a flood).
+   */
   maxQueued: number;
+  /**
+   * Whether this instance sends notices (sweeps and claims) or only writes them. The CLI writes
+   * only: a command that ends at once would take notices and leave them leased, or mail them
+   * through its own transport (an outbox directory no one reads). @default true
+   */
+  deliver?: boolean;
   clock: () => number;
   scheduler: Scheduler;
   warn: CoreWarn;
 }
 
-/** Reads a stored row back into a notice the templates can render; undefined when it is not one. */
-function readNotice(row: StoredNotice): { kind: NoticeKind; values: Record<string, string> } | undefined {
+/** Reads a stored row back into a notice the templates can render. */
+function readNotice(
+  row: StoredNotice,
+): { kind: NoticeKind; values: Record<string, string> } | 'unknown_kind' | 'malformed' {
   const kind = NOTICE_KINDS.find((known) => known === row.kind);
-  if (kind === undefined) return undefined;
+  // A newer version's kind (a rolling deploy): left for an instance that knows it.
+  if (kind === undefined) return 'unknown_kind';
   let values: unknown;
   try {
     values = JSON.parse(row.values);
   } catch {
-    return undefined;
+    return 'malformed';
   }
-  if (typeof values !== 'object' || values === null || Array.isArray(values)) return undefined;
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) return 'malformed';
   const entries = Object.entries(values);
-  if (!entries.every(([, value]) => typeof value === 'string')) return undefined;
+  if (!entries.every(([, value]) => typeof value === 'string')) return 'malformed';
   return { kind, values: Object.fromEntries(entries) as Record<string, string> };
 }
 
 const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** The wait before the next take of a notice whose take number `claims` failed. */
+export function noticeBackoffMs(claims: number): number {
+  return Math.min(NOTICE_LEASE_MS * 2 ** Math.max(0, Math.min(claims - 1, 10)), NOTICE_MAX_BACKOFF_MS);
+}
+
 /**
  * Creates the {@link SecurityNotices}: a sweep every {@link NOTICE_SWEEP_INTERVAL_MS} on
- * `scheduler`, and one at once (a restart sends what the previous process left, once its lease ends).
+ * `scheduler`, and one at once (a restart sends what the previous process left).
  */
 export function createSecurityNotices(options: SecurityNoticesOptions): SecurityNotices {
   const { database, mailer, clock, warn } = options;
+  const deliver = options.deliver ?? true;
   const store: NoticeStore = createNoticeStore(database.db, database.dialect);
   let closed = false;
   let claiming: Promise<void> | undefined;
@@ -140,56 +171,94 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
   /** The last claim took a full batch: more may be due, taken as deliveries make room. */
   let backlog = false;
 
-  const room = () => Math.min(CLAIM_BATCH, Math.floor((options.maxQueued - mailer.pending()) / 2));
+  const room = () =>
+    Math.min(CLAIM_BATCH, Math.max(1, Math.floor((options.maxQueued - mailer.pending()) / 2)));
 
   /**
-   * Notices this instance took and has not seen delivered, with their lease: given back on close.
-   * Bounded by what the claims of one lease can take (entries past their lease are pruned).
+   * Notices this instance took and handed to its mailer, with their lease: renewed by each sweep
+   * while the mailer holds them, given back on close. An entry leaves when the mailer settles it
+   * (delivered, refused for good, dropped), so the map holds at most what the mail queue holds.
    */
   const held = new Map<string, number>();
-  /** Deletions of delivered notices in flight (for `idle`). */
-  const removals = new Set<Promise<void>>();
-  const delivered = (id: string) => {
-    held.delete(id);
-    const removal = store
-      .remove(id)
-      .catch((error: unknown) =>
-        // Sent again when its lease ends: a second notice, never none.
-        warn('security notice sent but not deleted; it will be sent again', { error: reason(error) }),
-      )
-      .finally(() => removals.delete(removal));
-    removals.add(removal);
-    if (backlog) flush();
+  /** Unknown kinds already warned about (a newer version's): at most the kinds there are. */
+  const unknownKinds = new Set<string>();
+  /** Database writes after a settlement, in flight (for `idle` and `close`). */
+  const writes = new Set<Promise<void>>();
+  const track = (write: Promise<void>, failure: string) => {
+    const settled = write
+      .catch((error: unknown) => {
+        if (!closed) warn(failure, { error: reason(error) });
+      })
+      .finally(() => writes.delete(settled));
+    writes.add(settled);
+  };
+
+  const settle = (row: StoredNotice, outcome: MailOutcome) => {
+    if (outcome === 'delivered') {
+      // Also after close (the relay took the one in flight): fewer second copies.
+      held.delete(row.id);
+      // Sent again after its lease if this fails: a second notice, never none.
+      track(store.remove(row.id), 'security notice sent but not deleted; it will be sent again');
+      if (backlog) flush();
+      return;
+    }
+    const leaseUntil = held.get(row.id);
+    // Given back on close already (the mailer drops its queue after this closed).
+    if (closed || leaseUntil === undefined) return;
+    held.delete(row.id);
+    if (outcome === 'rejected') {
+      // The relay refused the address for good (550 no such user): no retry will differ.
+      warn('security notice refused by the relay for its recipient; deleted', { kind: row.kind });
+      track(store.remove(row.id), 'refused security notice not deleted');
+      return;
+    }
+    // Every attempt failed (or a full queue evicted it): the next take after a growing wait.
+    track(
+      store.postpone(row.id, leaseUntil, clock() + noticeBackoffMs(row.claims)),
+      'security notice not postponed; taken again when its lease ends',
+    );
   };
 
   const claimOnce = async (): Promise<void> => {
     const limit = room();
-    if (limit <= 0) return;
     const now = clock();
-    for (const [id, leaseUntil] of held) if (leaseUntil <= now) held.delete(id);
     const leaseUntil = now + NOTICE_LEASE_MS;
     const rows = await store.claim(now, leaseUntil, limit);
     backlog = rows.length === limit;
     for (const row of rows) {
-      held.set(row.id, leaseUntil);
       const notice = readNotice(row);
-      if (notice === undefined) {
-        // Nothing will ever render it: kept, it would be claimed again every lease for three days.
+      if (notice === 'unknown_kind') {
+        if (!unknownKinds.has(row.kind)) {
+          unknownKinds.add(row.kind);
+          warn('security notice of a kind this version does not know left for a newer instance', {
+            kind: row.kind,
+          });
+        }
+        continue;
+      }
+      if (notice === 'malformed') {
+        // Nothing will ever render it: kept, it would be taken again and again for three days.
         warn('unreadable security notice dropped', { kind: row.kind });
-        held.delete(row.id);
         await store.remove(row.id);
         continue;
       }
-      // Refused (the mailer's per-address or queue bound): the row stays, its lease runs out,
-      // and a later claim offers it again.
-      mailer.send(notice.kind, row.recipient, notice.values as MailKinds[NoticeKind], {
-        onDelivered: () => delivered(row.id),
+      held.set(row.id, leaseUntil);
+      const queued = mailer.send(notice.kind, row.recipient, notice.values as MailKinds[NoticeKind], {
+        onSettled: (outcome) => settle(row, outcome),
       });
+      if (!queued) {
+        // The mailer's per-address or queue bound: offered again at a later sweep, not a lease later.
+        held.delete(row.id);
+        track(
+          store.postpone(row.id, leaseUntil, now + NOTICE_SWEEP_INTERVAL_MS),
+          'security notice not postponed; taken again when its lease ends',
+        );
+      }
     }
   };
 
   function flush(): void {
-    if (closed) return;
+    if (closed || !deliver) return;
     if (claiming !== undefined) {
       again = true;
       return;
@@ -212,11 +281,28 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     });
   }
 
+  /** Keeps the notices still in this instance's mail queue its own for another lease. */
+  const renewHeld = async () => {
+    const now = clock();
+    const ending = [...held]
+      .filter(([, leaseUntil]) => leaseUntil - now < 2 * NOTICE_SWEEP_INTERVAL_MS)
+      .map(([id, leaseUntil]) => ({ id, leaseUntil }));
+    if (ending.length === 0) return;
+    const until = now + NOTICE_LEASE_MS;
+    await store.renew(ending, until);
+    for (const { id, leaseUntil } of ending) if (held.get(id) === leaseUntil) held.set(id, until);
+  };
+
   // A wall clock stepped days ahead must not delete notices that are hours old (see createSweepClock).
   const sweepClock = createSweepClock(clock, 2 * NOTICE_SWEEP_INTERVAL_MS);
   /** One sweep at a time: a slow database (or a test clock jumping hours) never piles them up. */
   let sweeping: Promise<void> | undefined;
   const sweepOnce = async () => {
+    try {
+      await renewHeld();
+    } catch (error) {
+      if (!closed) warn('security notice leases not renewed', { error: reason(error) });
+    }
     try {
       const dropped = await store.deleteOlderThan(sweepClock() - NOTICE_MAX_AGE_MS);
       if (dropped > 0) warn('security notices not delivered within three days; dropped', { count: dropped });
@@ -226,15 +312,19 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     flush();
   };
   const sweep = () => {
-    if (closed) return Promise.resolve();
+    if (closed || !deliver) return Promise.resolve();
     sweeping ??= sweepOnce().finally(() => {
       sweeping = undefined;
     });
     return sweeping;
   };
 
-  const timer = options.scheduler.setInterval(() => void sweep(), NOTICE_SWEEP_INTERVAL_MS);
-  const first = options.scheduler.setTimeout(() => void sweep(), 0);
+  const timers = deliver
+    ? [
+        options.scheduler.setInterval(() => void sweep(), NOTICE_SWEEP_INTERVAL_MS),
+        options.scheduler.setTimeout(() => void sweep(), 0),
+      ]
+    : [];
 
   return {
     writer(trx) {
@@ -244,10 +334,12 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
           const added = await notices.add(
             { kind, recipient: to, values: JSON.stringify(values) },
             clock(),
-            NOTICE_MAX_PENDING_PER_ADDRESS,
+            NOTICE_MAX_PENDING_PER_KIND,
           );
-          if (added === 'address_full') {
-            warn('security notices pending to this address at their cap; notice not written', { kind });
+          if (added === 'cap_reached') {
+            warn('security notices of this kind pending to this address at their cap; notice not written', {
+              kind,
+            });
           }
         },
       };
@@ -255,23 +347,21 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     flush,
     sweep,
     async idle() {
-      while (claiming !== undefined || removals.size > 0 || mailer.pending() > 0) {
+      while (claiming !== undefined || writes.size > 0 || mailer.pending() > 0) {
         await claiming;
         await mailer.idle();
-        await Promise.all(removals);
+        await Promise.all(writes);
       }
     },
     async close() {
       closed = true;
-      timer.cancel();
-      first.cancel();
+      for (const timer of timers) timer.cancel();
       await sweeping;
       await claiming;
-      await Promise.all(removals);
-      const now = clock();
-      const mine = [...held].filter(([, leaseUntil]) => leaseUntil > now);
+      await Promise.all(writes);
+      const mine = [...held].map(([id, leaseUntil]) => ({ id, leaseUntil }));
       held.clear();
-      await Promise.all(mine.map(([id, leaseUntil]) => store.release(id, leaseUntil))).catch(
+      await Promise.all(mine.map(({ id, leaseUntil }) => store.postpone(id, leaseUntil, 0))).catch(
         (error: unknown) =>
           warn('security notices not given back on close; sent after their lease', { error: reason(error) }),
       );

@@ -149,8 +149,10 @@ export interface PendingNoticesTable {
   /** JSON object of the template's values (times, addresses; never a link or a token). */
   mail_values: string;
   created_at: number;
-  /** The sending instance's lease (epoch ms); 0 until an instance takes the row. */
+  /** When an instance may take the row (epoch ms): 0 at first, then a lease or a backoff's end. */
   claimed_until: Generated<number>;
+  /** How many times an instance took the row (the backoff after failed deliveries grows with it). */
+  claims: Generated<number>;
 }
 
 /** Revoked `client_credentials` access tokens by `jti` (migration `020a`), kept until they expire. */

@@ -78,6 +78,53 @@ describe('SMTP delivery (a real SMTP server)', () => {
     mailer.close();
   });
 
+  it('drops at once a message whose recipient the relay refuses for good (550 at RCPT TO)', async () => {
+    const transport = createSmtpTransport({ url: sink.url, from: 'gh@example.com', timeoutMs: 5000 });
+    const { mailer, warnings } = mailerOver(transport);
+    sink.refuseRecipient('gone@example.com');
+    const outcomes: string[] = [];
+    expect(
+      mailer.send(
+        'password_changed',
+        'gone@example.com',
+        { when: 'now' },
+        { onSettled: (o) => outcomes.push(o) },
+      ),
+    ).toBe(true);
+    await mailer.idle();
+    expect(outcomes).toEqual(['rejected']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^mail refused by the relay for its recipient; dropped/);
+    mailer.close();
+  });
+
+  it('retries a 5xx that is not the recipient’s (the relay refused our credentials)', async () => {
+    const refusing = await startSmtpSink();
+    refusing.refuseAuth();
+    try {
+      const transport = createSmtpTransport({
+        url: refusing.url.replace('smtp://', 'smtp://user:wrong@'),
+        from: 'gh@example.com',
+        timeoutMs: 5000,
+      });
+      const { mailer, warnings } = mailerOver(transport);
+      const outcomes: string[] = [];
+      mailer.send(
+        'password_changed',
+        'kept@example.com',
+        { when: 'now' },
+        { onSettled: (o) => outcomes.push(o) },
+      );
+      while (warnings.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(warnings[0]).toMatch(/retrying/);
+      expect(mailer.pending()).toBe(1);
+      mailer.close();
+      expect(outcomes).toEqual(['dropped']);
+    } finally {
+      await refusing.close();
+    }
+  });
+
   it('gives up on an unreachable server after the retries, never blocking the sender', async () => {
     // A port nobody listens on: connection refused at once.
     const transport = createSmtpTransport({

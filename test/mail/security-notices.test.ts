@@ -6,7 +6,7 @@ import {
   createSecurityNotices,
   NOTICE_LEASE_MS,
   NOTICE_MAX_AGE_MS,
-  NOTICE_MAX_PENDING_PER_ADDRESS,
+  NOTICE_MAX_PENDING_PER_KIND,
   NOTICE_SWEEP_INTERVAL_MS,
   type SecurityNotices,
 } from '../../src/mail/security-notices.js';
@@ -17,17 +17,28 @@ import { createTestDatabase, engines, type TestDatabase } from '../support/datab
 
 const templates = loadMailTemplates(undefined);
 
-/** A relay the test drives: `up` delivers (recorded), down rejects, `hang` never answers. */
+/**
+ * A relay the test drives: `up` delivers (recorded), `down` fails, `refuse` answers 550 to the
+ * recipient (as nodemailer reports it), `hang` answers only once `release` is called.
+ */
 function relay() {
   const sent: MailMessage[] = [];
-  let state: 'up' | 'down' | 'hang' = 'up';
+  let state: 'up' | 'down' | 'hang' | 'refuse' = 'up';
   let attempts = 0;
+  const hung: (() => void)[] = [];
   const transport: MailTransport = {
     kind: 'smtp',
     async send(message) {
       attempts++;
       if (state === 'down') throw new Error('connection refused');
-      if (state === 'hang') return new Promise<void>(() => {});
+      if (state === 'refuse') {
+        throw Object.assign(new Error("Can't send mail - all recipients were rejected"), {
+          code: 'EENVELOPE',
+          command: 'RCPT TO',
+          responseCode: 550,
+        });
+      }
+      if (state === 'hang') await new Promise<void>((resolve) => hung.push(resolve));
       sent.push(message);
     },
     check: async () => {},
@@ -37,8 +48,13 @@ function relay() {
     transport,
     sent,
     attempts: () => attempts,
-    set(next: 'up' | 'down' | 'hang') {
+    set(next: 'up' | 'down' | 'hang' | 'refuse') {
       state = next;
+    },
+    /** Lets the sends waiting on a `hang` answer (delivered). */
+    release() {
+      state = 'up';
+      for (const resolve of hung.splice(0)) resolve();
     },
   };
 }
@@ -200,7 +216,8 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     const first = open(a.transport);
     const second = open(b.transport);
     for (let round = 0; round < 6; round++) {
-      await commitNotices(test.database, first.notices, `r${round}@example.com`, 5);
+      for (let i = 0; i < 5; i++)
+        await commitNotices(test.database, first.notices, `r${round}.${i}@example.com`);
     }
     await Promise.all([
       first.notices.sweep(),
@@ -220,15 +237,22 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     expect(await pending(test.database)).toBe(0);
   });
 
-  it(`keeps at most ${NOTICE_MAX_PENDING_PER_ADDRESS} pending per address (any spelling), and warns`, async () => {
+  it(`keeps at most ${NOTICE_MAX_PENDING_PER_KIND} of a kind pending per address (any spelling); other kinds still go in`, async () => {
     const mail = relay();
     mail.set('down');
     const { notices, warnings } = open(mail.transport);
-    await commitNotices(test.database, notices, 'loud@example.com', NOTICE_MAX_PENDING_PER_ADDRESS);
+    await commitNotices(test.database, notices, 'loud@example.com', NOTICE_MAX_PENDING_PER_KIND);
     await commitNotices(test.database, notices, 'LOUD@example.com', 3);
     await commitNotices(test.database, notices, 'quiet@example.com');
-    expect(await pending(test.database)).toBe(NOTICE_MAX_PENDING_PER_ADDRESS + 1);
+    expect(await pending(test.database)).toBe(NOTICE_MAX_PENDING_PER_KIND + 1);
     expect(warnings.filter((warning) => warning.includes('at their cap'))).toHaveLength(3);
+    // A burst of one kind (an intruder's email change requests) does not keep the change itself out.
+    await test.database.transaction(async (trx) => {
+      await notices
+        .writer(trx)
+        .add('email_changed', 'Loud@example.com', { new_email: 'x', account_email: 'y' });
+    });
+    expect(await pending(test.database)).toBe(NOTICE_MAX_PENDING_PER_KIND + 2);
   });
 
   it('deletes notices undelivered for three days, with a warning', async () => {
@@ -263,11 +287,10 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     expect(made.warnings).not.toContain('security notices not delivered within three days; dropped');
   });
 
-  it('drops a row it cannot render (an unknown kind, values that are not strings) instead of claiming it for ever', async () => {
+  it('drops a row of a known kind it cannot render; leaves a kind it does not know for a newer instance', async () => {
     const mail = relay();
     const { notices, warnings } = open(mail.transport);
     const store = createNoticeStore(test.database.db, test.database.dialect);
-    await store.add({ kind: 'no_such_kind', recipient: 'x@example.com', values: '{}' }, clock(), 10);
     await store.add(
       { kind: 'password_changed', recipient: 'y@example.com', values: '{"when":1}' },
       clock(),
@@ -278,23 +301,188 @@ describe.each(engines)('security notices on $name', ({ name }) => {
       clock(),
       10,
     );
+    await store.add({ kind: 'from_a_newer_version', recipient: 'x@example.com', values: '{}' }, clock(), 10);
+    await store.add({ kind: 'from_a_newer_version', recipient: 'w@example.com', values: '{}' }, clock(), 10);
     await commitNotices(test.database, notices, 'fine@example.com');
     await notices.sweep();
     await notices.idle();
     expect(mail.sent.map((message) => message.to)).toEqual(['fine@example.com']);
-    expect(warnings.filter((warning) => warning === 'unreadable security notice dropped')).toHaveLength(3);
+    expect(warnings.filter((warning) => warning === 'unreadable security notice dropped')).toHaveLength(2);
+    expect(warnings.filter((warning) => warning.includes('does not know'))).toHaveLength(1);
+    const left = await test.database.db.selectFrom('pending_notices').select('recipient').execute();
+    expect(left.map((row) => row.recipient).sort()).toEqual(['w@example.com', 'x@example.com']);
+  });
+
+  it('takes the oldest due notice first, a postponed one included', async () => {
+    const store = createNoticeStore(test.database.db, test.database.dialect);
+    await store.add({ kind: 'password_changed', recipient: 'old@example.com', values: '{}' }, clock(), 10);
+    const [old] = await store.claim(clock(), clock() + 1000, 1);
+    await store.postpone(old?.id ?? '', clock() + 1000, clock() + 5000);
+    for (let i = 0; i < 3; i++) {
+      await store.add(
+        { kind: 'password_changed', recipient: `new${i}@example.com`, values: '{}' },
+        clock() + 1 + i,
+        10,
+      );
+    }
+    const taken = await store.claim(clock() + 5000, clock() + 9000, 1);
+    expect(taken.map((row) => [row.recipient, row.claims])).toEqual([['old@example.com', 2]]);
+  });
+
+  it('takes half of what the mail queue has free, and one even when it is full (fair eviction makes room)', async () => {
+    const mail = relay();
+    mail.set('hang');
+    const { notices, mailer } = open(mail.transport, 10);
+    // Link mails of one flood (one source): one in flight at the relay, five waiting.
+    const link = (i: number) =>
+      mailer.send(
+        'reset_password',
+        `flood${i}@example.com`,
+        { link: 'l', minutes: '1' },
+        { source: 'ip:flood' },
+      );
+    for (let i = 0; i < 6; i++) expect(link(i)).toBe(true);
+    for (let i = 0; i < 12; i++) await commitNotices(test.database, notices, `m${i}@example.com`);
+    notices.flush();
+    await waitUntil(() => mailer.pending() === 8);
+    expect(await claimedCount(test.database, clock())).toBe(2);
+    // Full: the flood's oldest waiting mail gives way to one notice per claim.
+    for (let i = 6; i < 8; i++) expect(link(i)).toBe(true);
+    expect(mailer.pending()).toBe(10);
+    notices.flush();
+    await waitUntil(async () => (await claimedCount(test.database, clock())) === 3);
+    expect(mailer.pending()).toBe(10);
+    // Once the relay answers, every notice goes out as deliveries make room.
+    mail.release();
+    await waitUntil(
+      () => mail.sent.filter((message) => message.subject.includes('password was changed')).length === 12,
+    );
+    await notices.idle();
     expect(await pending(test.database)).toBe(0);
   });
 
-  it('leaves half of a full mail queue to link mails, and takes the rest as deliveries make room', async () => {
+  it('with MAIL_QUEUE_MAX=1 notices still go out', async () => {
     const mail = relay();
-    const { notices } = open(mail.transport, 10);
-    await commitNotices(test.database, notices, 'many@example.com', 1);
-    for (let i = 0; i < 11; i++) await commitNotices(test.database, notices, `m${i}@example.com`);
-    await notices.sweep();
+    const { notices } = open(mail.transport, 1);
+    await commitNotices(test.database, notices, 'tiny@example.com', 2);
+    notices.flush();
+    await waitUntil(() => mail.sent.length === 2);
     await notices.idle();
-    expect(mail.sent).toHaveLength(12);
     expect(await pending(test.database)).toBe(0);
+  });
+
+  it('a notice queued longer than its lease keeps it: sent once, never taken by another instance', async () => {
+    const mail = relay();
+    mail.set('hang');
+    const { notices, mailer } = open(mail.transport);
+    expect(mailer.send('reset_password', 'ahead@example.com', { link: 'l', minutes: '1' })).toBe(true);
+    await commitNotices(test.database, notices, 'patient@example.com');
+    notices.flush();
+    await waitUntil(() => mailer.pending() === 2);
+    const otherRelay = relay();
+    const other = open(otherRelay.transport, undefined, createTestClock(clock()));
+    for (let i = 0; i < 3; i++) {
+      // The sweeps every minute renew the lease while the mailer holds the notice.
+      for (let minute = 0; minute < 10; minute++) {
+        clock.advance(NOTICE_SWEEP_INTERVAL_MS);
+        await notices.sweep();
+      }
+      await other.notices.sweep();
+      expect(mailer.pending()).toBe(2);
+    }
+    expect(otherRelay.sent).toEqual([]);
+    mail.release();
+    await notices.idle();
+    expect(mail.sent.map((message) => message.to)).toEqual(['ahead@example.com', 'patient@example.com']);
+    expect(await pending(test.database)).toBe(0);
+  });
+
+  it('a recipient the relay refuses for good (550) is deleted after one attempt, with one warning', async () => {
+    const mail = relay();
+    mail.set('refuse');
+    const { notices, warnings } = open(mail.transport);
+    await commitNotices(test.database, notices, 'nobody@example.com');
+    notices.flush();
+    await notices.idle();
+    expect(mail.attempts()).toBe(1);
+    expect(await pending(test.database)).toBe(0);
+    expect(warnings.filter((warning) => warning.includes('refused'))).toEqual([
+      'mail refused by the relay for its recipient; dropped',
+      'security notice refused by the relay for its recipient; deleted',
+    ]);
+  });
+
+  it('waits longer after each failed take: 10, then 20 minutes', async () => {
+    const mail = relay();
+    mail.set('down');
+    // One attempt per take, so each take fails at once.
+    const mailer = createMailer({
+      transport: mail.transport,
+      templates,
+      publicUrl: 'https://auth.example.com',
+      maxQueued: 10,
+      scheduler: clock,
+      warn: () => {},
+      retryDelaysMs: [],
+    });
+    const notices = createSecurityNotices({
+      database: test.database,
+      mailer,
+      maxQueued: 10,
+      clock,
+      scheduler: clock,
+      warn: () => {},
+    });
+    opened.push(notices);
+    await commitNotices(test.database, notices, 'backoff@example.com');
+    const nextTake = async () =>
+      Number(
+        (
+          await test.database.db
+            .selectFrom('pending_notices')
+            .select('claimed_until')
+            .executeTakeFirstOrThrow()
+        ).claimed_until,
+      );
+    notices.flush();
+    await waitUntil(async () => mail.attempts() === 1 && (await nextTake()) === clock() + 10 * 60_000);
+    await notices.idle();
+    clock.advance(10 * 60_000 - NOTICE_SWEEP_INTERVAL_MS);
+    await notices.idle();
+    expect(mail.attempts()).toBe(1);
+    clock.advance(NOTICE_SWEEP_INTERVAL_MS);
+    await waitUntil(async () => mail.attempts() === 2 && (await nextTake()) === clock() + 20 * 60_000);
+    await notices.idle();
+  });
+
+  it('an instance that only writes (the CLI) takes nothing', async () => {
+    const mail = relay();
+    const mailer = createMailer({
+      transport: mail.transport,
+      templates,
+      publicUrl: 'https://auth.example.com',
+      maxQueued: 10,
+      scheduler: clock,
+      warn: () => {},
+    });
+    const writeOnly = createSecurityNotices({
+      database: test.database,
+      mailer,
+      maxQueued: 10,
+      deliver: false,
+      clock,
+      scheduler: clock,
+      warn: () => {},
+    });
+    opened.push(writeOnly);
+    await commitNotices(test.database, writeOnly, 'later@example.com');
+    writeOnly.flush();
+    await writeOnly.sweep();
+    clock.advance(NOTICE_SWEEP_INTERVAL_MS * 3);
+    await writeOnly.idle();
+    expect(mail.sent).toEqual([]);
+    expect(await claimedCount(test.database, 0)).toBe(0);
+    expect(await pending(test.database)).toBe(1);
   });
 });
 

@@ -17,6 +17,10 @@ export interface SmtpSink {
   waitForMail(to: string, subject?: string): Promise<ParsedMail>;
   /** Refuse the next `n` messages with a 451 (temporary failure). */
   failNext(n: number): void;
+  /** Refuse `address` at `RCPT TO` with a 550 (no such mailbox: a permanent failure). */
+  refuseRecipient(address: string): void;
+  /** Answer `AUTH` with a 535 (credentials refused: the relay's, not the recipient's). */
+  refuseAuth(): void;
   /**
    * Holds every message's end-of-data answer until the returned release is called (a slow relay):
    * the sender's queue backs up meanwhile. Release well within the sender's socket timeout.
@@ -34,10 +38,21 @@ export async function startSmtpSink(host = '127.0.0.1'): Promise<SmtpSink> {
   const waiters: { matches: (mail: ParsedMail) => boolean; resolve: (mail: ParsedMail) => void }[] = [];
   let failures = 0;
   let held: Promise<void> | undefined;
+  const refused = new Set<string>();
+  let authRefused = false;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    onRcptTo(address, _session, callback) {
+      if (!refused.has(address.address.toLowerCase())) return callback();
+      callback(Object.assign(new Error('no such mailbox'), { responseCode: 550 }));
+    },
+    onAuth(auth, _session, callback) {
+      if (authRefused)
+        return callback(Object.assign(new Error('credentials refused'), { responseCode: 535 }));
+      callback(null, { user: auth.username ?? 'anyone' });
+    },
     onData(stream, _session, callback) {
       if (failures > 0) {
         failures -= 1;
@@ -75,6 +90,12 @@ export async function startSmtpSink(host = '127.0.0.1'): Promise<SmtpSink> {
     },
     failNext(n) {
       failures = n;
+    },
+    refuseRecipient(address) {
+      refused.add(address.toLowerCase());
+    },
+    refuseAuth() {
+      authRefused = true;
     },
     hold() {
       let release = () => {};

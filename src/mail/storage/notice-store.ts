@@ -11,10 +11,12 @@ export interface StoredNotice {
   /** The raw JSON; the sender checks it against the kind before rendering. */
   values: string;
   createdAt: number;
+  /** How many times an instance took it, this take included. */
+  claims: number;
 }
 
 /** What {@link NoticeStore.add} did. */
-export type NoticeAdded = 'added' | 'address_full';
+export type NoticeAdded = 'added' | 'cap_reached';
 
 /**
  * `pending_notices` (migration `033a`): security notices written with the change they report and
@@ -22,27 +24,30 @@ export type NoticeAdded = 'added' | 'address_full';
  */
 export interface NoticeStore {
   /**
-   * Writes a notice (build the store over the change's transaction). `address_full` when
-   * `maxPerAddress` notices to that address are pending already: the ones waiting tell the owner
-   * that something is happening, and one account changing itself over and over while the relay is
-   * down cannot grow the table without bound.
+   * Writes a notice (build the store over the change's transaction). `cap_reached` when
+   * `maxPerKind` notices of that kind to that address are pending already: the ones waiting tell
+   * the owner the same thing, and one account changing itself over and over while the relay is
+   * down cannot grow the table without bound. Counted per kind, so a burst of one kind (email
+   * change requests) cannot keep another (the change itself) from being written.
    */
   add(
     notice: { kind: string; recipient: string; values: string },
     now: number,
-    maxPerAddress: number,
+    maxPerKind: number,
   ): Promise<NoticeAdded>;
   /**
-   * Takes up to `limit` notices whose lease ended (or that no instance took), oldest first, and
-   * leases them until `leaseUntil`: of instances claiming at once each row goes to one (PostgreSQL:
-   * `FOR UPDATE SKIP LOCKED`; SQLite: one statement, which runs alone).
+   * Takes up to `limit` notices due at `now` (never taken, or their lease or backoff ended),
+   * oldest first, and leases them until `leaseUntil`: of instances claiming at once each row goes
+   * to one (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one statement, which runs alone).
    */
   claim(now: number, leaseUntil: number, limit: number): Promise<StoredNotice[]>;
   /**
-   * Gives a claimed notice back (lease 0) while `leaseUntil` is still its lease: one this instance
-   * will not send (it is closing) goes to another at once, not when the lease ends.
+   * Moves a notice's next take to `until` while `leaseUntil` is still its lease (0 gives it back
+   * at once; later is a backoff). A row another instance took since is left alone.
    */
-  release(id: string, leaseUntil: number): Promise<void>;
+  postpone(id: string, leaseUntil: number, until: number): Promise<void>;
+  /** Extends the leases of notices this instance still holds (`leaseUntil` each) to `until`. */
+  renew(held: readonly { id: string; leaseUntil: number }[], until: number): Promise<void>;
   /** Deletes a notice that was sent (or cannot be). */
   remove(id: string): Promise<void>;
   /** Deletes notices written before `before`; returns how many. */
@@ -54,7 +59,7 @@ export interface NoticeStore {
 /** Creates the {@link NoticeStore} over `db` (the pool, or a change's transaction). */
 export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): NoticeStore {
   return {
-    async add(notice, now, maxPerAddress) {
+    async add(notice, now, maxPerKind) {
       const recipientKey = notice.recipient.toLowerCase();
       // A count then an insert: two changes at once may both pass at cap − 1, one row over at most
       // per concurrent change, which the cap does not need to be exact about.
@@ -62,8 +67,9 @@ export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): Not
         .selectFrom('pending_notices')
         .select((eb) => eb.fn.countAll<number | string>().as('n'))
         .where('recipient_key', '=', recipientKey)
+        .where('kind', '=', notice.kind)
         .executeTakeFirstOrThrow();
-      if (Number(pending.n) >= maxPerAddress) return 'address_full';
+      if (Number(pending.n) >= maxPerKind) return 'cap_reached';
       await db
         .insertInto('pending_notices')
         .values({
@@ -80,13 +86,12 @@ export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): Not
     async claim(now, leaseUntil, limit) {
       const rows = await db
         .updateTable('pending_notices')
-        .set({ claimed_until: leaseUntil })
+        .set((eb) => ({ claimed_until: leaseUntil, claims: eb('claims', '+', 1) }))
         .where('id', 'in', (eb) => {
           const due = eb
             .selectFrom('pending_notices')
             .select('id')
             .where('claimed_until', '<=', now)
-            .orderBy('claimed_until')
             .orderBy('created_at')
             .limit(limit);
           // Two instances claiming at once: each skips the rows the other holds, rather than
@@ -94,7 +99,7 @@ export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): Not
           return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
         })
         .where('claimed_until', '<=', now)
-        .returning(['id', 'kind', 'recipient', 'mail_values', 'created_at'])
+        .returning(['id', 'kind', 'recipient', 'mail_values', 'created_at', 'claims'])
         .execute();
       return rows
         .map((row) => ({
@@ -103,16 +108,31 @@ export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): Not
           recipient: row.recipient,
           values: row.mail_values,
           createdAt: Number(row.created_at),
+          claims: Number(row.claims),
         }))
         .sort((a, b) => a.createdAt - b.createdAt);
     },
-    async release(id, leaseUntil) {
+    async postpone(id, leaseUntil, until) {
       await db
         .updateTable('pending_notices')
-        .set({ claimed_until: 0 })
+        .set({ claimed_until: until })
         .where('id', '=', id)
         .where('claimed_until', '=', leaseUntil)
         .execute();
+    },
+    async renew(held, until) {
+      // One statement per lease value (a claim's batch shares one), not per row.
+      const byLease = new Map<number, string[]>();
+      for (const { id, leaseUntil } of held)
+        byLease.set(leaseUntil, [...(byLease.get(leaseUntil) ?? []), id]);
+      for (const [leaseUntil, ids] of byLease) {
+        await db
+          .updateTable('pending_notices')
+          .set({ claimed_until: until })
+          .where('id', 'in', ids)
+          .where('claimed_until', '=', leaseUntil)
+          .execute();
+      }
     },
     async remove(id) {
       await db.deleteFrom('pending_notices').where('id', '=', id).execute();

@@ -7,8 +7,9 @@ import type { Kysely } from 'kysely';
  * in-memory mail queue after the commit, so a process dying at that moment lost the owner's only
  * word of a change an intruder made (red-team 2026-12j, left open).
  *
- * `claimed_until` (epoch ms) is the lease of the instance sending a row: 0 for a row no instance has
- * taken yet. Link mails (reset, verification, email change) are not written here: their tokens
+ * `claimed_until` (epoch ms) is when an instance may take the row: 0 for a row no instance has taken
+ * yet, else the lease of the instance sending it or the end of its backoff after failed attempts
+ * (`claims` counts the takes, for that backoff). Link mails (reset, verification, email change) are not written here: their tokens
  * are stored hashed only, and whoever asked can ask again.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -21,24 +22,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('mail_values', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('claimed_until', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('claims', 'integer', (c) => c.notNull().defaultTo(0))
     .execute();
-  // The claim: rows whose lease ended, oldest first.
-  await db.schema
-    .createIndex('pending_notices_claim_idx')
-    .on('pending_notices')
-    .columns(['claimed_until', 'created_at'])
-    .execute();
-  // The per-address cap, counted at each insert.
-  await db.schema
-    .createIndex('pending_notices_recipient_idx')
-    .on('pending_notices')
-    .column('recipient_key')
-    .execute();
-  // The expiry sweep.
+  // The claim (due rows, oldest first) and the expiry sweep.
   await db.schema
     .createIndex('pending_notices_created_idx')
     .on('pending_notices')
     .column('created_at')
+    .execute();
+  // The cap per address and kind, counted at each insert.
+  await db.schema
+    .createIndex('pending_notices_recipient_idx')
+    .on('pending_notices')
+    .columns(['recipient_key', 'kind'])
     .execute();
 }
 
