@@ -109,6 +109,14 @@ class CliFailure extends Error {
 }
 
 /** A usage error (exit 64): what was wrong, then the usage line, on one line. */
+/**
+ * The options of every core a command creates: it writes security notices (`reset-mfa`'s) but
+ * never sends them. A command ends at once: a core that swept would take the servers' pending
+ * notices and mail them through its own transport (an outbox directory nobody reads, without
+ * SMTP_URL), or leave them leased. The servers mail them.
+ */
+const COMMAND_CORE = { sendNotices: false } as const;
+
 const usage = (message: string) => new CliFailure(EXIT.usage, `${message}; ${USAGE_LINE}`);
 
 /**
@@ -410,7 +418,7 @@ async function createUser(args: string[]): Promise<void> {
   const { config, apps } = await settings();
   const password = process.stdin.isTTY ? await promptPassword(process.stdin) : await readPipedPassword();
   const { createGatehouse } = await import('./gatehouse.js');
-  const gatehouse = await createGatehouse(config, { settings: apps, sendNotices: false }).catch(
+  const gatehouse = await createGatehouse(config, { settings: apps, ...COMMAND_CORE }).catch(
     async (error: unknown) => {
       throw await databaseFailure(config, error);
     },
@@ -458,7 +466,7 @@ async function resetMfa(args: string[]): Promise<void> {
   const { normalizeEmail } = await import('./accounts/normalize-email.js');
   const email = normalizeEmail(values.email);
   if (email === undefined) throw usage(`reset-mfa: ${values.email} is not an email address`);
-  const gatehouse = await createGatehouse(config, { settings: apps, sendNotices: false }).catch(
+  const gatehouse = await createGatehouse(config, { settings: apps, ...COMMAND_CORE }).catch(
     async (error: unknown) => {
       throw await databaseFailure(config, error);
     },
@@ -512,9 +520,11 @@ async function rotateKeys(args: string[]): Promise<void> {
       : databaseFailure(config, error);
   // The core's start-up provisions the key set first (imports DATA_DIR/signing-keys.json once),
   // so a rotation run before any server started on this database still builds on the old keys.
-  const gatehouse = await createGatehouseCore(config, { settings: apps }).catch(async (error: unknown) => {
-    throw await keyFailure(error);
-  });
+  const gatehouse = await createGatehouseCore(config, { settings: apps, ...COMMAND_CORE }).catch(
+    async (error: unknown) => {
+      throw await keyFailure(error);
+    },
+  );
   try {
     // The ID-token keyring is made on first use; provisioned now, so that the rotation's next key
     // has a current one to follow (a lone next key would leave nothing signing until it activates).
@@ -684,7 +694,7 @@ async function withClients(
     import('./apps/dicery/scopes.js'),
   ]);
   const scopes = { ...clothesScopes, ...diceryScopes };
-  const gatehouse = await createGatehouseCore(config, { scopes, settings: apps }).catch(
+  const gatehouse = await createGatehouseCore(config, { scopes, settings: apps, ...COMMAND_CORE }).catch(
     async (error: unknown) => {
       throw await databaseFailure(config, error);
     },
@@ -849,9 +859,11 @@ async function importUsers(args: string[]): Promise<void> {
   const { config, apps } = await settings();
   const { createGatehouseCore } = await import('./gatehouse.js');
   const { createProgressLine } = await import('./lib/progress-line.js');
-  const gatehouse = await createGatehouseCore(config, { settings: apps }).catch(async (error: unknown) => {
-    throw await databaseFailure(config, error);
-  });
+  const gatehouse = await createGatehouseCore(config, { settings: apps, ...COMMAND_CORE }).catch(
+    async (error: unknown) => {
+      throw await databaseFailure(config, error);
+    },
+  );
   const input = createReadStream(file);
   // A failure of the file (not of the database) is an I/O error: told apart by where it came from.
   let readError: unknown;

@@ -894,7 +894,11 @@ export async function createGatehouseCore(
       // The client registry once the revocations are in: a removed client's id read as unknown
       // makes its tokens pass as a password-grant label's (see refuseAppToken in http/auth.ts), so
       // its sessions must already read as revoked here.
-      void revocations.reload().finally(() => liveClients.expireAll());
+      // A reload that starts now (one under way may predate the gap); on failure the registry keeps
+      // its entries (a client it still holds is refused as an app, the safe side) until their age.
+      void revocations.reloadFresh().then((read) => {
+        if (read) liveClients.expireAll();
+      });
     };
     async function forgetClient(clientId: string, ended: readonly RevokedSession[]): Promise<void> {
       // The sessions' end first, on the same channel (delivered in order): an instance that hears

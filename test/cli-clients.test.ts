@@ -1,7 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createNoticeStore } from '../src/mail/storage/notice-store.js';
+import { openDatabase } from '../src/storage/open-database.js';
+import { createTestDatabaseUrl, engines } from './support/databases.js';
 import { run } from './support/run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gh-cli-clients-'));
@@ -138,3 +141,55 @@ describe('gatehouse clients (compiled CLI)', { timeout: 120_000 }, () => {
     expect(JSON.parse((await run(['clients', 'list'], env)).stdout)).toEqual([]);
   });
 });
+
+// Review of the security notices: a command's core swept at start-up, took the servers' pending
+// notices and mailed them through its own transport (DATA_DIR/outbox without SMTP_URL). Only a
+// PostgreSQL pool lets the sweep run during a short command, so this is that engine's test too.
+describe.each(engines)(
+  "commands leave the servers' security notices alone ($name)",
+  { timeout: 120_000 },
+  ({ name }) => {
+    it('clients list and rotate-keys take no pending notice and mail nothing', async () => {
+      const database = await createTestDatabaseUrl(name);
+      const dataDir = join(dir, `notices-${name}`);
+      const env: Record<string, string> = { DATA_DIR: dataDir };
+      if (name === 'postgres') env.DATABASE_URL = database.url;
+      try {
+        // The first command migrates the database.
+        expect((await run(['clients', 'list'], env)).code).toBe(0);
+        const url = name === 'postgres' ? database.url : `sqlite:${join(dataDir, 'gatehouse.db')}`;
+        const opened = openDatabase(url);
+        const store = createNoticeStore(opened.db, opened.dialect);
+        try {
+          await store.add(
+            { kind: 'password_changed', recipient: 'owner@example.com', values: '{"when":"t"}' },
+            Date.now(),
+            3,
+          );
+        } finally {
+          await opened.close();
+        }
+        for (const args of [['clients', 'list'], ['rotate-keys'], ['clients', 'list']]) {
+          const ran = await run(args, env);
+          expect(ran.code, ran.stderr).toBe(0);
+        }
+        const reopened = openDatabase(url);
+        try {
+          const rows = await reopened.db
+            .selectFrom('pending_notices')
+            .select(['recipient', 'claimed_until'])
+            .execute();
+          expect(rows.map((row) => [row.recipient, Number(row.claimed_until)])).toEqual([
+            ['owner@example.com', 0],
+          ]);
+        } finally {
+          await reopened.close();
+        }
+        const outbox = join(dataDir, 'outbox');
+        expect(existsSync(outbox) ? readdirSync(outbox) : []).toEqual([]);
+      } finally {
+        await database.drop();
+      }
+    });
+  },
+);

@@ -27,27 +27,20 @@ export interface MailTransport {
 }
 
 /**
- * True for a relay's permanent refusal of the message's recipient: nodemailer's `EENVELOPE` at
- * `RCPT TO` with a 5xx reply (RFC 5321 §4.2.1: "permanent negative completion", such as 550 no
- * such mailbox), which every retry would meet again. Nothing else counts: a 5xx to `AUTH`,
- * `MAIL FROM` or the greeting is the relay's or the configuration's problem, which a later
- * attempt (after the operator fixed it) may not meet, and refusing all mail for it would drop
- * every message.
+ * True for a relay's permanent refusal of the message's recipient mailbox: nodemailer's
+ * `EENVELOPE` at `RCPT TO` with a reply whose enhanced status code (RFC 3463) is 5.1.x (a bad
+ * destination address: 5.1.1 no such user) or 5.2.1 (mailbox disabled), which every retry would
+ * meet again. Nothing else counts, a bare 550 included: relays report relaying denied, sender and
+ * client restrictions at `RCPT TO` too (Postfix's 554 5.7.1, Exchange's 550 5.7.54), which are the
+ * configuration's problem, and a 552 there is temporary (RFC 5321 §4.5.3.1.10).
  */
 export function isPermanentRejection(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  const { code, command, responseCode } = error as {
-    code?: unknown;
-    command?: unknown;
-    responseCode?: unknown;
-  };
-  return (
-    code === 'EENVELOPE' &&
-    command === 'RCPT TO' &&
-    typeof responseCode === 'number' &&
-    responseCode >= 500 &&
-    responseCode < 600
-  );
+  const { code, command, response } = error as { code?: unknown; command?: unknown; response?: unknown };
+  if (code !== 'EENVELOPE' || command !== 'RCPT TO' || typeof response !== 'string') return false;
+  const enhanced = /^5\d\d[ -]5\.(\d{1,3})\.(\d{1,3})\b/.exec(response);
+  if (enhanced === null) return false;
+  return enhanced[1] === '1' || (enhanced[1] === '2' && enhanced[2] === '1');
 }
 
 /** Options of {@link createSmtpTransport}. */

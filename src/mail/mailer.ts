@@ -25,14 +25,15 @@ export interface SendOptions {
   /**
    * Called once the message leaves the queue of a `send` that returned true: `delivered` (the
    * relay accepted it), `rejected` (the relay refused its recipient for good, see
-   * {@link isPermanentRejection}), or `dropped` (every attempt failed, a full queue evicted it, or
-   * the mailer closed). The security notices keep their stored row by it (`security-notices.ts`).
+   * {@link isPermanentRejection}), `dropped` (every attempt failed, or the mailer closed), or
+   * `evicted` (a full queue made room for another source's message before it was sent). The
+   * security notices keep their stored row by it (`security-notices.ts`).
    */
   onSettled?: (outcome: MailOutcome) => void;
 }
 
 /** How a queued message left the queue (see {@link SendOptions.onSettled}). */
-export type MailOutcome = 'delivered' | 'rejected' | 'dropped';
+export type MailOutcome = 'delivered' | 'rejected' | 'dropped' | 'evicted';
 
 /**
  * Sends mail in the background. `send` only queues and returns at once, so no request ever waits
@@ -125,10 +126,22 @@ export function createMailer(options: MailerOptions): Mailer {
     for (const resolve of waiters) resolve();
   };
 
-  const forget = (job: Job) => {
+  /** Tells the sender how its message left the queue; a callback that throws is its bug, reported. */
+  const notify = (job: Job, outcome: MailOutcome) => {
+    try {
+      job.onSettled?.(outcome);
+    } catch (error) {
+      warn('a mail settlement callback threw', {
+        kind: job.kind,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  };
+
+  const forget = (job: Job, outcome: MailOutcome) => {
     bySource.remove(job.source);
     byRecipient.remove(job.recipient);
-    job.onSettled?.('dropped');
+    notify(job, outcome);
   };
 
   /** Drops the oldest ready (else retrying) message of `source`; false when only one in flight is left. */
@@ -136,7 +149,7 @@ export function createMailer(options: MailerOptions): Mailer {
     const index = ready.findIndex((job) => job.source === source);
     const evicted = index === -1 ? undefined : ready.splice(index, 1)[0];
     if (evicted !== undefined) {
-      forget(evicted);
+      forget(evicted, 'evicted');
       warn('mail queue full; the oldest message of the source holding the most dropped', {
         kind: evicted.kind,
       });
@@ -146,7 +159,7 @@ export function createMailer(options: MailerOptions): Mailer {
       if (entry.job.source !== source) continue;
       entry.cancel();
       waiting.delete(entry);
-      forget(entry.job);
+      forget(entry.job, 'evicted');
       warn('mail queue full; a retrying message of the source holding the most dropped', {
         kind: entry.job.kind,
       });
@@ -161,18 +174,24 @@ export function createMailer(options: MailerOptions): Mailer {
     try {
       for (let job = ready.shift(); job !== undefined && !closed; job = ready.shift()) {
         bySource.remove(job.source);
+        let delivered = false;
         try {
           await transport.send(job.message);
-          byRecipient.remove(job.recipient);
-          job.onSettled?.('delivered');
+          delivered = true;
         } catch (error) {
           const reason = error instanceof Error ? error.message : String(error);
+          // Failed while the mailer closed: no retry will run.
+          if (closed) {
+            byRecipient.remove(job.recipient);
+            notify(job, 'dropped');
+            continue;
+          }
           // A recipient the relay refused for good (550 no such user) is refused on every retry:
           // retrying only costs the relay's reputation (and a warning each time).
           if (isPermanentRejection(error)) {
             byRecipient.remove(job.recipient);
             warn('mail refused by the relay for its recipient; dropped', { kind: job.kind, error: reason });
-            job.onSettled?.('rejected');
+            notify(job, 'rejected');
             continue;
           }
           const delay = delays[job.attempt];
@@ -183,7 +202,7 @@ export function createMailer(options: MailerOptions): Mailer {
               attempts: job.attempt + 1,
               error: reason,
             });
-            job.onSettled?.('dropped');
+            notify(job, 'dropped');
             continue;
           }
           warn('mail delivery failed; retrying', { kind: job.kind, attempt: job.attempt + 1, error: reason });
@@ -197,6 +216,11 @@ export function createMailer(options: MailerOptions): Mailer {
           }, delay);
           const entry: Waiting = { job: retry, cancel: () => timer.cancel() };
           waiting.add(entry);
+        }
+        if (delivered) {
+          byRecipient.remove(job.recipient);
+          // Outside the attempt's try: a callback that throws is not a failed delivery (retried).
+          notify(job, 'delivered');
         }
       }
     } finally {
@@ -249,11 +273,11 @@ export function createMailer(options: MailerOptions): Mailer {
     },
     close() {
       closed = true;
-      for (const job of ready) forget(job);
+      for (const job of ready) forget(job, 'dropped');
       ready.length = 0;
       for (const entry of waiting) {
         entry.cancel();
-        forget(entry.job);
+        forget(entry.job, 'dropped');
       }
       waiting.clear();
       transport.close();

@@ -131,30 +131,28 @@ export interface SecurityNoticesOptions {
   warn: CoreWarn;
 }
 
-/** Reads a stored row back into a notice the templates can render. */
-function readNotice(
-  row: StoredNotice,
-): { kind: NoticeKind; values: Record<string, string> } | 'unknown_kind' | 'malformed' {
+/** Reads a stored row back into a notice the templates can render; undefined when it is not one. */
+function readNotice(row: StoredNotice): { kind: NoticeKind; values: Record<string, string> } | undefined {
+  // Claims ask for NOTICE_KINDS only: another kind here is not a row this version took.
   const kind = NOTICE_KINDS.find((known) => known === row.kind);
-  // A newer version's kind (a rolling deploy): left for an instance that knows it.
-  if (kind === undefined) return 'unknown_kind';
+  if (kind === undefined) return undefined;
   let values: unknown;
   try {
     values = JSON.parse(row.values);
   } catch {
-    return 'malformed';
+    return undefined;
   }
-  if (typeof values !== 'object' || values === null || Array.isArray(values)) return 'malformed';
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) return undefined;
   const entries = Object.entries(values);
-  if (!entries.every(([, value]) => typeof value === 'string')) return 'malformed';
+  if (!entries.every(([, value]) => typeof value === 'string')) return undefined;
   return { kind, values: Object.fromEntries(entries) as Record<string, string> };
 }
 
 const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-/** The wait before the next take of a notice whose take number `claims` failed. */
-export function noticeBackoffMs(claims: number): number {
-  return Math.min(NOTICE_LEASE_MS * 2 ** Math.max(0, Math.min(claims - 1, 10)), NOTICE_MAX_BACKOFF_MS);
+/** The wait before the next take of a notice after its `failures`-th failed take (1, 2, …). */
+export function noticeBackoffMs(failures: number): number {
+  return Math.min(NOTICE_LEASE_MS * 2 ** Math.max(0, Math.min(failures - 1, 10)), NOTICE_MAX_BACKOFF_MS);
 }
 
 /**
@@ -175,13 +173,12 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     Math.min(CLAIM_BATCH, Math.max(1, Math.floor((options.maxQueued - mailer.pending()) / 2)));
 
   /**
-   * Notices this instance took and handed to its mailer, with their lease: renewed by each sweep
-   * while the mailer holds them, given back on close. An entry leaves when the mailer settles it
-   * (delivered, refused for good, dropped), so the map holds at most what the mail queue holds.
+   * Notices this instance took and handed to its mailer, each with its lease (renewed by each sweep
+   * while the mailer holds it, given back on close). An entry leaves when the mailer settles that
+   * take (delivered, refused for good, dropped, evicted), so the map holds at most what the mail
+   * queue holds; a settlement acts only on its own take's entry (`entry === held.get(id)`).
    */
-  const held = new Map<string, number>();
-  /** Unknown kinds already warned about (a newer version's): at most the kinds there are. */
-  const unknownKinds = new Set<string>();
+  const held = new Map<string, { leaseUntil: number }>();
   /** Database writes after a settlement, in flight (for `idle` and `close`). */
   const writes = new Set<Promise<void>>();
   const track = (write: Promise<void>, failure: string) => {
@@ -193,28 +190,37 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     writes.add(settled);
   };
 
-  const settle = (row: StoredNotice, outcome: MailOutcome) => {
+  const settle = (row: StoredNotice, entry: { leaseUntil: number }, outcome: MailOutcome) => {
+    const own = held.get(row.id) === entry;
+    if (own) held.delete(row.id);
     if (outcome === 'delivered') {
-      // Also after close (the relay took the one in flight): fewer second copies.
-      held.delete(row.id);
+      // Also after close, or for an older take (the relay took it): fewer second copies.
       // Sent again after its lease if this fails: a second notice, never none.
       track(store.remove(row.id), 'security notice sent but not deleted; it will be sent again');
       if (backlog) flush();
       return;
     }
-    const leaseUntil = held.get(row.id);
-    // Given back on close already (the mailer drops its queue after this closed).
-    if (closed || leaseUntil === undefined) return;
-    held.delete(row.id);
-    if (outcome === 'rejected') {
-      // The relay refused the address for good (550 no such user): no retry will differ.
-      warn('security notice refused by the relay for its recipient; deleted', { kind: row.kind });
-      track(store.remove(row.id), 'refused security notice not deleted');
+    // Given back on close already (the mailer drops its queue after this closed), or a take
+    // superseded by a newer one of this instance.
+    if (closed || !own) return;
+    const now = clock();
+    if (outcome === 'evicted') {
+      // Never attempted: a full queue made room for another source. Offered again at the next
+      // sweep, with no failure counted (an intruder's flood must not age it into its backoff).
+      track(
+        store.postpone(row.id, entry.leaseUntil, now + NOTICE_SWEEP_INTERVAL_MS, false),
+        'security notice not postponed; taken again when its lease ends',
+      );
       return;
     }
-    // Every attempt failed (or a full queue evicted it): the next take after a growing wait.
+    // Every attempt failed, or the relay refused the address (for a notice, not trusted to be
+    // final: a relay refusing everyone at RCPT TO looks the same): the next take after a growing
+    // wait, until NOTICE_MAX_AGE_MS.
+    if (outcome === 'rejected') {
+      warn('security notice refused by the relay for its recipient; retried later', { kind: row.kind });
+    }
     track(
-      store.postpone(row.id, leaseUntil, clock() + noticeBackoffMs(row.claims)),
+      store.postpone(row.id, entry.leaseUntil, now + noticeBackoffMs(row.failures + 1), true),
       'security notice not postponed; taken again when its lease ends',
     );
   };
@@ -223,34 +229,33 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     const limit = room();
     const now = clock();
     const leaseUntil = now + NOTICE_LEASE_MS;
-    const rows = await store.claim(now, leaseUntil, limit);
+    const rows = await store.claim(now, leaseUntil, limit, NOTICE_KINDS);
     backlog = rows.length === limit;
     for (const row of rows) {
-      const notice = readNotice(row);
-      if (notice === 'unknown_kind') {
-        if (!unknownKinds.has(row.kind)) {
-          unknownKinds.add(row.kind);
-          warn('security notice of a kind this version does not know left for a newer instance', {
-            kind: row.kind,
-          });
-        }
+      const mine = held.get(row.id);
+      if (mine !== undefined) {
+        // Still in this instance's mail queue (its renewals did not reach the database in time):
+        // the new lease is this take's, and the queued copy stays the only one.
+        mine.leaseUntil = leaseUntil;
         continue;
       }
-      if (notice === 'malformed') {
+      const notice = readNotice(row);
+      if (notice === undefined) {
         // Nothing will ever render it: kept, it would be taken again and again for three days.
         warn('unreadable security notice dropped', { kind: row.kind });
         await store.remove(row.id);
         continue;
       }
-      held.set(row.id, leaseUntil);
+      const entry = { leaseUntil };
+      held.set(row.id, entry);
       const queued = mailer.send(notice.kind, row.recipient, notice.values as MailKinds[NoticeKind], {
-        onSettled: (outcome) => settle(row, outcome),
+        onSettled: (outcome) => settle(row, entry, outcome),
       });
       if (!queued) {
         // The mailer's per-address or queue bound: offered again at a later sweep, not a lease later.
         held.delete(row.id);
         track(
-          store.postpone(row.id, leaseUntil, now + NOTICE_SWEEP_INTERVAL_MS),
+          store.postpone(row.id, leaseUntil, now + NOTICE_SWEEP_INTERVAL_MS, false),
           'security notice not postponed; taken again when its lease ends',
         );
       }
@@ -285,12 +290,16 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
   const renewHeld = async () => {
     const now = clock();
     const ending = [...held]
-      .filter(([, leaseUntil]) => leaseUntil - now < 2 * NOTICE_SWEEP_INTERVAL_MS)
-      .map(([id, leaseUntil]) => ({ id, leaseUntil }));
+      .filter(([, entry]) => entry.leaseUntil - now < 2 * NOTICE_SWEEP_INTERVAL_MS)
+      .map(([id, entry]) => ({ id, leaseUntil: entry.leaseUntil }));
     if (ending.length === 0) return;
     const until = now + NOTICE_LEASE_MS;
-    await store.renew(ending, until);
-    for (const { id, leaseUntil } of ending) if (held.get(id) === leaseUntil) held.set(id, until);
+    const renewed = new Set(await store.renew(ending, until));
+    // Only what the database extended: a row another instance took is no longer this lease's.
+    for (const { id, leaseUntil } of ending) {
+      const entry = held.get(id);
+      if (renewed.has(id) && entry?.leaseUntil === leaseUntil) entry.leaseUntil = until;
+    }
   };
 
   // A wall clock stepped days ahead must not delete notices that are hours old (see createSweepClock).
@@ -359,9 +368,9 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
       await sweeping;
       await claiming;
       await Promise.all(writes);
-      const mine = [...held].map(([id, leaseUntil]) => ({ id, leaseUntil }));
+      const mine = [...held].map(([id, entry]) => ({ id, leaseUntil: entry.leaseUntil }));
       held.clear();
-      await Promise.all(mine.map(({ id, leaseUntil }) => store.postpone(id, leaseUntil, 0))).catch(
+      await Promise.all(mine.map(({ id, leaseUntil }) => store.postpone(id, leaseUntil, 0, false))).catch(
         (error: unknown) =>
           warn('security notices not given back on close; sent after their lease', { error: reason(error) }),
       );

@@ -24,6 +24,11 @@ export interface RevocationList {
    * failure is reported to `onReloadError`, and the next reload reads from the same watermark.
    */
   reload(): Promise<void>;
+  /**
+   * A reload that starts after this call (one already under way may have read before what the
+   * caller knows it missed): after a bus gap. True when it read; false when it failed (reported).
+   */
+  reloadFresh(): Promise<boolean>;
   /** Number of entries (for metrics and tests). */
   readonly size: number;
   /** Stops reloading and unsubscribes from the bus. */
@@ -127,8 +132,8 @@ export async function createRevocationList(options: RevocationListOptions): Prom
   let watermark = started - overlapMs;
   let lastStart = started;
 
-  let running: Promise<void> | undefined;
-  const reload = () => {
+  let running: Promise<boolean> | undefined;
+  const start = () => {
     // The wall clock stepped back since the last load (NTP, an operator, a restored VM): rows
     // revoked from now on carry times below the watermark, which the incremental read would skip
     // until the clock caught up (every instance's revocations lost but for the broadcast), and the
@@ -140,15 +145,25 @@ export async function createRevocationList(options: RevocationListOptions): Prom
         (start) => {
           watermark = steppedBack ? start - overlapMs : Math.max(watermark, start - overlapMs);
           lastStart = start;
+          return true;
         },
         (error: unknown) => {
           options.onReloadError?.(error);
+          return false;
         },
       )
       .finally(() => {
         running = undefined;
       });
     return running;
+  };
+  const reload = async () => {
+    await start();
+  };
+  const reloadFresh = async () => {
+    // One under way started before this call; the one after it (whoever starts it) did not.
+    if (running !== undefined) await running;
+    return start();
   };
 
   let closed = false;
@@ -167,6 +182,7 @@ export async function createRevocationList(options: RevocationListOptions): Prom
     isRevoked: (sessionId) => revoked.has(sessionId),
     add,
     reload,
+    reloadFresh,
     get size() {
       return revoked.size;
     },

@@ -151,8 +151,8 @@ export interface PendingNoticesTable {
   created_at: number;
   /** When an instance may take the row (epoch ms): 0 at first, then a lease or a backoff's end. */
   claimed_until: Generated<number>;
-  /** How many times an instance took the row (the backoff after failed deliveries grows with it). */
-  claims: Generated<number>;
+  /** Takes whose every delivery attempt failed (the backoff before the next take grows with it). */
+  failures: Generated<number>;
 }
 
 /** Revoked `client_credentials` access tokens by `jti` (migration `020a`), kept until they expire. */

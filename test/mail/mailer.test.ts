@@ -98,6 +98,22 @@ describe('SMTP delivery (a real SMTP server)', () => {
     mailer.close();
   });
 
+  it('retries a 5xx at RCPT TO that is the relay’s (554 5.7.1 relay access denied), and a bare 550', async () => {
+    const transport = createSmtpTransport({ url: sink.url, from: 'gh@example.com', timeoutMs: 5000 });
+    const { mailer, warnings } = mailerOver(transport);
+    sink.refuseRecipient('relay-denied@example.com', 554, '5.7.1 Relay access denied');
+    sink.refuseRecipient('bare@example.com', 550, 'Mailbox unavailable');
+    const outcomes: string[] = [];
+    for (const to of ['relay-denied@example.com', 'bare@example.com']) {
+      mailer.send('password_changed', to, { when: 'now' }, { onSettled: (o) => outcomes.push(o) });
+    }
+    while (warnings.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(warnings.every((warning) => /retrying/.test(warning))).toBe(true);
+    expect(mailer.pending()).toBe(2);
+    mailer.close();
+    expect(outcomes).toEqual(['dropped', 'dropped']);
+  });
+
   it('retries a 5xx that is not the recipient’s (the relay refused our credentials)', async () => {
     const refusing = await startSmtpSink();
     refusing.refuseAuth();
@@ -240,6 +256,60 @@ describe('the file outbox', () => {
 });
 
 describe('the queue', () => {
+  it('settles a message that fails while the mailer closes as dropped, with no retry left waiting', async () => {
+    let fail: (error: Error) => void = () => {};
+    const transport: MailTransport = {
+      kind: 'smtp',
+      send: () =>
+        new Promise<void>((_resolve, reject) => {
+          fail = reject;
+        }),
+      check: async () => {},
+      close() {},
+    };
+    const { mailer } = mailerOver(transport);
+    const outcomes: string[] = [];
+    mailer.send(
+      'password_changed',
+      'closing@example.com',
+      { when: 'x' },
+      { onSettled: (o) => outcomes.push(o) },
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    mailer.close();
+    fail(new Error('connection reset'));
+    await mailer.idle();
+    expect(outcomes).toEqual(['dropped']);
+    expect(mailer.pending()).toBe(0);
+  });
+
+  it('does not take a delivered message’s callback throwing for a failed delivery', async () => {
+    const sent: string[] = [];
+    const transport: MailTransport = {
+      kind: 'smtp',
+      send: async (message) => void sent.push(message.to),
+      check: async () => {},
+      close() {},
+    };
+    const { mailer, warnings } = mailerOver(transport);
+    mailer.send(
+      'password_changed',
+      'once@example.com',
+      { when: 'x' },
+      {
+        onSettled: () => {
+          throw new Error('the caller’s bug');
+        },
+      },
+    );
+    await mailer.idle().catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(sent).toEqual(['once@example.com']);
+    expect(warnings.filter((warning) => /retrying/.test(warning))).toEqual([]);
+    expect(warnings.some((warning) => warning.startsWith('a mail settlement callback threw'))).toBe(true);
+    mailer.close();
+  });
+
   it('is bounded: beyond MAIL_QUEUE_MAX a message is dropped with a warning', async () => {
     const never: MailTransport = {
       kind: 'outbox',

@@ -69,6 +69,47 @@ describe('revocation list', () => {
     list.close();
   });
 
+  it('reloadFresh reads after a reload already under way (which may predate a bus gap), and says whether it read', async () => {
+    const now = 10_000_000;
+    const rows: RevokedSessionRow[] = [];
+    let gate: Promise<void> = Promise.resolve();
+    let failing = false;
+    const store: Pick<SessionStore, 'listRevokedSince'> = {
+      async listRevokedSince(since, at) {
+        // Reads what exists when the query runs, then waits (a slow query).
+        const found = rows.filter((row) => row.revokedAt > since && row.expiresAt > at);
+        await gate;
+        if (failing) throw new Error('database down');
+        return found;
+      },
+    };
+    const list = await createRevocationList({
+      store,
+      bus: createMemoryEventBus(),
+      clock: () => now,
+      retentionMs: RETENTION,
+      reloadIntervalMs: INTERVAL,
+      overlapMs: OVERLAP,
+      onReloadError: () => {},
+    });
+    let open = () => {};
+    gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const early = list.reload();
+    // Revoked while the reload under way had already read (the revocation missed in a bus gap).
+    rows.push({ id: 'missed', revokedAt: now - 1, expiresAt: now + 86_400_000 });
+    const fresh = list.reloadFresh();
+    open();
+    await early;
+    expect(await fresh).toBe(true);
+    expect(list.isRevoked('missed')).toBe(true);
+    failing = true;
+    gate = Promise.resolve();
+    expect(await list.reloadFresh()).toBe(false);
+    list.close();
+  });
+
   it('reloads incrementally from the previous start minus the overlap, and survives failures', async () => {
     let now = 10_000_000;
     const { store, asked, fail } = fakeStore([]);

@@ -17,8 +17,11 @@ export interface SmtpSink {
   waitForMail(to: string, subject?: string): Promise<ParsedMail>;
   /** Refuse the next `n` messages with a 451 (temporary failure). */
   failNext(n: number): void;
-  /** Refuse `address` at `RCPT TO` with a 550 (no such mailbox: a permanent failure). */
-  refuseRecipient(address: string): void;
+  /**
+   * Refuse `address` at `RCPT TO` with `code` and `text` (by default 550 5.1.1, no such mailbox:
+   * permanent for that address).
+   */
+  refuseRecipient(address: string, code?: number, text?: string): void;
   /** Answer `AUTH` with a 535 (credentials refused: the relay's, not the recipient's). */
   refuseAuth(): void;
   /**
@@ -38,15 +41,16 @@ export async function startSmtpSink(host = '127.0.0.1'): Promise<SmtpSink> {
   const waiters: { matches: (mail: ParsedMail) => boolean; resolve: (mail: ParsedMail) => void }[] = [];
   let failures = 0;
   let held: Promise<void> | undefined;
-  const refused = new Set<string>();
+  const refused = new Map<string, { code: number; text: string }>();
   let authRefused = false;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     onRcptTo(address, _session, callback) {
-      if (!refused.has(address.address.toLowerCase())) return callback();
-      callback(Object.assign(new Error('no such mailbox'), { responseCode: 550 }));
+      const reply = refused.get(address.address.toLowerCase());
+      if (reply === undefined) return callback();
+      callback(Object.assign(new Error(reply.text), { responseCode: reply.code }));
     },
     onAuth(auth, _session, callback) {
       if (authRefused)
@@ -91,8 +95,8 @@ export async function startSmtpSink(host = '127.0.0.1'): Promise<SmtpSink> {
     failNext(n) {
       failures = n;
     },
-    refuseRecipient(address) {
-      refused.add(address.toLowerCase());
+    refuseRecipient(address, code = 550, text = '5.1.1 no such mailbox') {
+      refused.set(address.toLowerCase(), { code, text });
     },
     refuseAuth() {
       authRefused = true;

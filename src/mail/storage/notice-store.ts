@@ -11,8 +11,8 @@ export interface StoredNotice {
   /** The raw JSON; the sender checks it against the kind before rendering. */
   values: string;
   createdAt: number;
-  /** How many times an instance took it, this take included. */
-  claims: number;
+  /** Earlier takes whose every delivery attempt failed. */
+  failures: number;
 }
 
 /** What {@link NoticeStore.add} did. */
@@ -36,18 +36,23 @@ export interface NoticeStore {
     maxPerKind: number,
   ): Promise<NoticeAdded>;
   /**
-   * Takes up to `limit` notices due at `now` (never taken, or their lease or backoff ended),
-   * oldest first, and leases them until `leaseUntil`: of instances claiming at once each row goes
-   * to one (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one statement, which runs alone).
+   * Takes up to `limit` notices of `kinds` due at `now` (never taken, or their lease or backoff
+   * ended), oldest first, and leases them until `leaseUntil`: of instances claiming at once each
+   * row goes to one (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one statement, which runs
+   * alone). Only `kinds`: an older instance leaves a newer version's kinds alone.
    */
-  claim(now: number, leaseUntil: number, limit: number): Promise<StoredNotice[]>;
+  claim(now: number, leaseUntil: number, limit: number, kinds: readonly string[]): Promise<StoredNotice[]>;
   /**
    * Moves a notice's next take to `until` while `leaseUntil` is still its lease (0 gives it back
-   * at once; later is a backoff). A row another instance took since is left alone.
+   * at once; later is a wait), counting a failed take when `failed`. A row another instance took
+   * since is left alone.
    */
-  postpone(id: string, leaseUntil: number, until: number): Promise<void>;
-  /** Extends the leases of notices this instance still holds (`leaseUntil` each) to `until`. */
-  renew(held: readonly { id: string; leaseUntil: number }[], until: number): Promise<void>;
+  postpone(id: string, leaseUntil: number, until: number, failed: boolean): Promise<void>;
+  /**
+   * Extends the leases of notices this instance still holds (`leaseUntil` each) to `until`;
+   * answers the ids whose lease it extended (not those another instance took meanwhile).
+   */
+  renew(held: readonly { id: string; leaseUntil: number }[], until: number): Promise<string[]>;
   /** Deletes a notice that was sent (or cannot be). */
   remove(id: string): Promise<void>;
   /** Deletes notices written before `before`; returns how many. */
@@ -83,15 +88,26 @@ export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): Not
         .execute();
       return 'added';
     },
-    async claim(now, leaseUntil, limit) {
+    async claim(now, leaseUntil, limit, kinds) {
+      // A read first: an idle instance's sweeps write nothing (no WAL frame, no row lock, nothing
+      // in a query log) when no notice is due, which is nearly always.
+      const due = await db
+        .selectFrom('pending_notices')
+        .select('id')
+        .where('claimed_until', '<=', now)
+        .where('kind', 'in', kinds)
+        .limit(1)
+        .executeTakeFirst();
+      if (due === undefined) return [];
       const rows = await db
         .updateTable('pending_notices')
-        .set((eb) => ({ claimed_until: leaseUntil, claims: eb('claims', '+', 1) }))
+        .set({ claimed_until: leaseUntil })
         .where('id', 'in', (eb) => {
           const due = eb
             .selectFrom('pending_notices')
             .select('id')
             .where('claimed_until', '<=', now)
+            .where('kind', 'in', kinds)
             .orderBy('created_at')
             .limit(limit);
           // Two instances claiming at once: each skips the rows the other holds, rather than
@@ -99,7 +115,7 @@ export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): Not
           return dialect === 'postgres' ? due.forUpdate().skipLocked() : due;
         })
         .where('claimed_until', '<=', now)
-        .returning(['id', 'kind', 'recipient', 'mail_values', 'created_at', 'claims'])
+        .returning(['id', 'kind', 'recipient', 'mail_values', 'created_at', 'failures'])
         .execute();
       return rows
         .map((row) => ({
@@ -108,14 +124,17 @@ export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): Not
           recipient: row.recipient,
           values: row.mail_values,
           createdAt: Number(row.created_at),
-          claims: Number(row.claims),
+          failures: Number(row.failures),
         }))
         .sort((a, b) => a.createdAt - b.createdAt);
     },
-    async postpone(id, leaseUntil, until) {
+    async postpone(id, leaseUntil, until, failed) {
       await db
         .updateTable('pending_notices')
-        .set({ claimed_until: until })
+        .set((eb) => ({
+          claimed_until: until,
+          failures: failed ? eb('failures', '+', 1) : eb.ref('failures'),
+        }))
         .where('id', '=', id)
         .where('claimed_until', '=', leaseUntil)
         .execute();
@@ -125,19 +144,31 @@ export function createNoticeStore(db: Kysely<Schema>, dialect: DialectName): Not
       const byLease = new Map<number, string[]>();
       for (const { id, leaseUntil } of held)
         byLease.set(leaseUntil, [...(byLease.get(leaseUntil) ?? []), id]);
+      const renewed: string[] = [];
       for (const [leaseUntil, ids] of byLease) {
-        await db
+        const rows = await db
           .updateTable('pending_notices')
           .set({ claimed_until: until })
           .where('id', 'in', ids)
           .where('claimed_until', '=', leaseUntil)
+          .returning('id')
           .execute();
+        renewed.push(...rows.map((row) => row.id));
       }
+      return renewed;
     },
     async remove(id) {
       await db.deleteFrom('pending_notices').where('id', '=', id).execute();
     },
     async deleteOlderThan(before) {
+      // As the claim: a read first, so an idle sweep writes nothing.
+      const old = await db
+        .selectFrom('pending_notices')
+        .select('id')
+        .where('created_at', '<', before)
+        .limit(1)
+        .executeTakeFirst();
+      if (old === undefined) return 0;
       const result = await db
         .deleteFrom('pending_notices')
         .where('created_at', '<', before)

@@ -9,7 +9,7 @@ import type { Kysely } from 'kysely';
  *
  * `claimed_until` (epoch ms) is when an instance may take the row: 0 for a row no instance has taken
  * yet, else the lease of the instance sending it or the end of its backoff after failed attempts
- * (`claims` counts the takes, for that backoff). Link mails (reset, verification, email change) are not written here: their tokens
+ * (`failures` counts the takes whose every attempt failed, for that backoff). Link mails (reset, verification, email change) are not written here: their tokens
  * are stored hashed only, and whoever asked can ask again.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
@@ -22,7 +22,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('mail_values', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('claimed_until', 'bigint', (c) => c.notNull().defaultTo(0))
-    .addColumn('claims', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
     .execute();
   // The claim (due rows, oldest first) and the expiry sweep.
   await db.schema
