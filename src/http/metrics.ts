@@ -76,7 +76,8 @@ export function scraperHost(host: string | undefined, allowed: ReadonlySet<strin
  * Exposed: requests by method, route and status; request latency by method and route; logins by
  * outcome; throttled (429) requests by route; revoked sessions held in memory; password hashes
  * running, queued (by lane) and their wait; cache lookups by cache and result; database
- * connections by state; open event streams; Redis state, reconnects and bus lag; and prom-client's
+ * connections by state; open event streams; security notices queued and by outcome; Redis state,
+ * reconnects and bus lag; and prom-client's
  * process metrics (RSS, heap, event-loop lag, GC). Every label set is fixed in this file.
  */
 export async function installMetrics(
@@ -216,6 +217,30 @@ export async function installMetrics(
     registers,
     collect() {
       this.set(gatehouse.database.poolStats().max);
+    },
+  });
+  // Security notices: a relay that refuses or fails shows here long before a notice ages out.
+  new prom.Gauge({
+    name: 'gatehouse_security_notices_queued',
+    help: 'Security notices this instance took and holds in its mail queue.',
+    registers,
+    collect() {
+      this.set(gatehouse.securityNotices.stats().held);
+    },
+  });
+  new prom.Counter({
+    name: 'gatehouse_security_notices_total',
+    help:
+      'Security notices by outcome: delivered (the relay took it), failed_take (every attempt of a take ' +
+      'failed or the relay refused; retried after a backoff), expired (deleted undelivered after 3 days).',
+    labelNames: ['outcome'] as const,
+    registers,
+    collect() {
+      const { delivered, failedTakes, expired } = gatehouse.securityNotices.stats();
+      this.reset();
+      this.inc({ outcome: 'delivered' }, delivered);
+      this.inc({ outcome: 'failed_take' }, failedTakes);
+      this.inc({ outcome: 'expired' }, expired);
     },
   });
   // Open event streams: bounded by the open connections (each entry leaves when its socket closes).

@@ -103,12 +103,26 @@ export interface SecurityNotices {
   sweep(): Promise<void>;
   /** Resolves when no claim is running and the mailer is idle (tests). */
   idle(): Promise<void>;
+  /** This instance's figures since it started (metrics). */
+  stats(): SecurityNoticeStats;
   /**
    * Stops the periodic pass and gives back the notices this instance took and has not seen
    * delivered, so another instance (or this one restarted) sends them at once rather than after the
    * lease. A notice the relay is taking at that moment may then arrive twice.
    */
   close(): Promise<void>;
+}
+
+/** What {@link SecurityNotices.stats} reports: one instance's figures since it started. */
+export interface SecurityNoticeStats {
+  /** Notices in this instance's mail queue now. */
+  held: number;
+  /** Notices the relay took. */
+  delivered: number;
+  /** Takes whose every attempt failed, or that the relay refused (each then waits its backoff). */
+  failedTakes: number;
+  /** Notices deleted undelivered after {@link NOTICE_MAX_AGE_MS} (by this instance's sweeps). */
+  expired: number;
 }
 
 /** Dependencies of {@link createSecurityNotices}. */
@@ -179,6 +193,7 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
    * queue holds; a settlement acts only on its own take's entry (`entry === held.get(id)`).
    */
   const held = new Map<string, { leaseUntil: number }>();
+  const totals = { delivered: 0, failedTakes: 0, expired: 0 };
   /** Database writes after a settlement, in flight (for `idle` and `close`). */
   const writes = new Set<Promise<void>>();
   const track = (write: Promise<void>, failure: string) => {
@@ -194,6 +209,7 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     const own = held.get(row.id) === entry;
     if (own) held.delete(row.id);
     if (outcome === 'delivered') {
+      totals.delivered += 1;
       // Also after close, or for an older take (the relay took it): fewer second copies.
       // Sent again after its lease if this fails: a second notice, never none.
       track(store.remove(row.id), 'security notice sent but not deleted; it will be sent again');
@@ -216,6 +232,7 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     // Every attempt failed, or the relay refused the address (for a notice, not trusted to be
     // final: a relay refusing everyone at RCPT TO looks the same): the next take after a growing
     // wait, until NOTICE_MAX_AGE_MS.
+    totals.failedTakes += 1;
     if (outcome === 'rejected') {
       warn('security notice refused by the relay for its recipient; retried later', { kind: row.kind });
     }
@@ -314,6 +331,7 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     }
     try {
       const dropped = await store.deleteOlderThan(sweepClock() - NOTICE_MAX_AGE_MS);
+      totals.expired += dropped;
       if (dropped > 0) warn('security notices not delivered within three days; dropped', { count: dropped });
     } catch (error) {
       if (!closed) warn('old security notices not swept', { error: reason(error) });
@@ -355,6 +373,7 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
     },
     flush,
     sweep,
+    stats: () => ({ held: held.size, ...totals }),
     async idle() {
       while (claiming !== undefined || writes.size > 0 || mailer.pending() > 0) {
         await claiming;

@@ -2,8 +2,9 @@ import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
-import { createUser, form, signIn } from '../support/accounts.js';
+import { bearer, createUser, form, login, PASSWORD, signIn } from '../support/accounts.js';
 import { listenOnLoopback } from '../support/listen.js';
 import { createRoom, joinAsBot } from '../support/rooms.js';
 import { openSse } from '../support/sse-client.js';
@@ -166,6 +167,29 @@ describe('metrics', () => {
       expect((await fetch(`${url}/other`)).status).toBe(404);
     } finally {
       await app.close();
+    }
+  });
+
+  it('report security notices: queued, delivered, failed takes, expired', async () => {
+    const own = await buildTestServer({ metricsPort: 0 }, { webUi: false });
+    try {
+      const user = await createUser(own);
+      const { access_token: token } = await login(own, user.email);
+      const changed = await own.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(token),
+        payload: { password: 'a brand new passphrase', current_password: PASSWORD },
+      });
+      expect(changed.statusCode).toBe(200);
+      await gatehouseCore(own.gatehouse).lifecycle.idle();
+      const text = await (await fetch(`${own.metricsUrl}/metrics`)).text();
+      expect(sample(text, 'gatehouse_security_notices_queued')).toBe(0);
+      expect(sample(text, 'gatehouse_security_notices_total{outcome="delivered"}')).toBe(1);
+      expect(sample(text, 'gatehouse_security_notices_total{outcome="failed_take"}')).toBe(0);
+      expect(sample(text, 'gatehouse_security_notices_total{outcome="expired"}')).toBe(0);
+    } finally {
+      await own.close();
     }
   });
 

@@ -215,6 +215,8 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     expect(mailer.pending()).toBe(0);
     expect(mail.attempts()).toBe(5);
     expect(await pending(test.database)).toBe(1);
+    await notices.idle();
+    expect(notices.stats()).toEqual({ held: 0, delivered: 0, failedTakes: 1, expired: 0 });
     mail.set('up');
     clock.advance(NOTICE_LEASE_MS + NOTICE_SWEEP_INTERVAL_MS);
     await waitUntil(() => mail.sent.length === 1);
@@ -283,6 +285,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     await notices.sweep();
     expect(await pending(test.database)).toBe(0);
     expect(warnings).toContain('security notices not delivered within three days; dropped');
+    expect(notices.stats().expired).toBe(2);
   });
 
   it('a wall clock stepped days ahead deletes nothing young (the sweep clock moves two intervals a run)', async () => {
