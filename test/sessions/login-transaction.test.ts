@@ -34,7 +34,9 @@ function countWriteTransactions(log: readonly string[]): number {
       inBlock = false;
     } else if (WRITE.test(sql)) {
       if (inBlock) blockWrites = true;
-      else count += 1;
+      // A security notice's delivery (its claim, its deletion once the relay took it) runs on its
+      // own after the change committed the notice: mail work, not the change's transaction.
+      else if (!/"pending_notices"/.test(sql)) count += 1;
     }
   }
   return count;
@@ -88,6 +90,8 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
 
     /** Runs `work` and returns the statements it ran. */
     const logOf = async (work: () => Promise<unknown>): Promise<string[]> => {
+      // The previous test's background work (a notice's delivery) done first: not this one's.
+      await gatehouseCore(app.gatehouse).lifecycle.idle();
       log.length = 0;
       await work();
       return [...log];
