@@ -287,6 +287,7 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
           // Outside the refused transaction: a wrong code stays on record.
           await recordRefusal(audit, caller, {
             event: 'mfa_failed',
+            targetId: result.userId,
             ...caller.client,
             details: { via: 'cookie' },
           });

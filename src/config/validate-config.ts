@@ -74,6 +74,27 @@ export function findCrossSettingProblems(config: CheckedSettings, label: Setting
       if (problem !== undefined) problems.push(`${label('trustProxy')}: ${JSON.stringify(entry)} ${problem}`);
     }
   }
+  // A URL the WHATWG parser refuses (a password holding an unencoded / or #, a port out of range)
+  // failed only later, in the driver: SMTP's printed the whole URL, password included, in a
+  // deprecation warning, and a database's or Redis's was retried for ever (red-team 2026-12k P4).
+  // The message never echoes the URL.
+  const unparsable = (url: string) => {
+    try {
+      return new URL(url).hostname === '' && /^smtps?:/.test(url);
+    } catch {
+      return true;
+    }
+  };
+  const encodeHint =
+    'is not a valid URL (percent-encode reserved characters such as / # ? @ : in the user name and password, e.g. / as %2F; the port must be 1 to 65535)';
+  if (config.smtpUrl !== undefined && unparsable(config.smtpUrl))
+    problems.push(`${label('smtpUrl')}: ${encodeHint}`);
+  if (/^postgres(ql)?:/.test(config.databaseUrl) && unparsable(config.databaseUrl)) {
+    problems.push(`${label('databaseUrl')}: ${encodeHint}`);
+  }
+  if (config.redisUrl !== undefined && !config.redisUrl.startsWith('unix:') && unparsable(config.redisUrl)) {
+    problems.push(`${label('redisUrl')}: ${encodeHint}`);
+  }
   // The schema checks the scheme; a Unix-socket URL's path and parameters are checked here, so a
   // typo fails at start-up rather than as a reconnect loop (the message never echoes the URL).
   if (config.redisUrl !== undefined) {

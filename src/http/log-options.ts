@@ -63,6 +63,14 @@ export function serializeError(error: unknown, depth = 0): LoggedError {
 const SECRET_QUERY_KEY = /pass|token|secret|session|csrf|auth|key|code|otp|ticket/i;
 
 /**
+ * Query parameters that carry whom a request is about (OpenID Connect's `login_hint`, the admin
+ * search's `email_prefix`): personal data the request log keeps no need for (red-team 2026-12k P2;
+ * GDPR art. 5(1)(c)). A value holding an `@` is redacted too, whatever its name.
+ */
+const PERSONAL_QUERY_KEY = /email|login_hint|username|prefix/i;
+const ADDRESS_LIKE = /@|%40/i;
+
+/**
  * The request as logged: method, path, query with credential-like values redacted, client address.
  * Never headers (Authorization, Cookie) and never the body.
  */
@@ -95,7 +103,10 @@ function redactQuery(url: string): string {
       } catch {
         // A malformed escape is logged as sent; only its value could be secret.
       }
-      return eq !== -1 && SECRET_QUERY_KEY.test(name) ? `${key}=[redacted]` : pair;
+      if (eq === -1) return pair;
+      const redacted =
+        SECRET_QUERY_KEY.test(name) || PERSONAL_QUERY_KEY.test(name) || ADDRESS_LIKE.test(pair.slice(eq + 1));
+      return redacted ? `${key}=[redacted]` : pair;
     })
     .join('&');
   return `${url.slice(0, mark)}?${query}`;

@@ -4,6 +4,15 @@ import { createSourceTally } from '../lib/source-tally.js';
 import type { MailKind, MailKinds, MailTemplates } from './mail-templates.js';
 import { isPermanentRejection, type MailMessage, type MailTransport } from './mail-transport.js';
 
+/**
+ * `text` with every mail address replaced by `<address>`: a relay's reply repeats the recipient
+ * ("550 5.1.1 <alice@example.com>: Recipient address rejected"), and warnings name the kind and
+ * the error, never whom a message was for (red-team 2026-12k P3).
+ */
+export function withoutAddresses(text: string): string {
+  return text.replace(/<[^<>\s]*@[^<>\s]*>|[^\s<>"'(),;:]+@[^\s<>"'(),;:]+/g, '<address>');
+}
+
 /** Delays before the 2nd, 3rd, … attempt: 5 attempts over about 5 minutes, then the message is dropped. */
 export const MAIL_RETRY_DELAYS_MS = [2_000, 15_000, 60_000, 240_000] as const;
 
@@ -179,7 +188,7 @@ export function createMailer(options: MailerOptions): Mailer {
           await transport.send(job.message);
           delivered = true;
         } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error);
+          const reason = withoutAddresses(error instanceof Error ? error.message : String(error));
           // Failed while the mailer closed: no retry will run.
           if (closed) {
             byRecipient.remove(job.recipient);

@@ -116,7 +116,15 @@ export type ChallengeCompletion<T> =
     }
   /** The `mfa_token` is forged, expired, already used, for another flow, or spent its tries. */
   | { ok: false; reason: 'invalid_token' }
-  | { ok: false; reason: 'invalid_otp' }
+  | {
+      ok: false;
+      reason: 'invalid_otp';
+      /**
+       * The account the token names: the wrong code's audit entry is about it (attributed, and
+       * erased with the account's personal data).
+       */
+      userId: string;
+    }
   | { ok: false; reason: 'throttled'; retryAfterSeconds: number }
   /**
    * The account's run of wrong codes is at MFA_MAX_CONSECUTIVE_FAILURES and the client holds no
@@ -889,7 +897,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           if (own !== undefined && own.count >= tokenLane.max) return { ok: false, reason: 'invalid_token' };
           return result;
         }
-        return { ok: false, reason: 'invalid_otp' };
+        return { ok: false, reason: 'invalid_otp', userId };
       }
       const started = result.value;
       if ('refused' in started) return { ok: false, reason: started.refused };

@@ -338,6 +338,7 @@ export function createTokenGrants(deps: TokenGrantsDeps): TokenGrants {
       // Outside the refused transaction: a wrong code stays on record.
       await recordRefusal(audit, caller, {
         event: 'mfa_failed',
+        targetId: result.userId,
         ...client,
         details: { via: 'token' },
       });

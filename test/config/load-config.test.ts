@@ -30,6 +30,25 @@ function defaultHashConcurrencyOn(cpus: string): number {
 }
 
 describe('loadConfig', () => {
+  // Red-team 2026-12k P4: an SMTP password holding an unencoded / passed the scheme check, and
+  // nodemailer's URL parser then printed the whole URL, password included, to stderr.
+  it('refuses an SMTP, PostgreSQL or Redis URL the URL parser refuses, without echoing it', () => {
+    const cases = {
+      SMTP_URL: 'smtp://user:ab/cdSmtpLeak8@127.0.0.1:18940',
+      DATABASE_URL: 'postgres://app:pw@db.internal:99999/gatehouse',
+      REDIS_URL: 'redis://:s3cret#x@cache.internal:6379',
+    };
+    for (const [name, value] of Object.entries(cases)) {
+      const problems = problemsOf({ [name]: value });
+      expect(problems, name).toEqual([expect.stringMatching(new RegExp(`^${name}: is not a valid URL`))]);
+      expect(problems.join('\n')).not.toMatch(/SmtpLeak8|:pw@|s3cret/);
+    }
+    expect(problemsOf({ SMTP_URL: 'smtp://user:ab%2FcdSmtpLeak8@127.0.0.1:18940' })).toEqual([]);
+    expect(problemsOf({ SMTP_URL: 'smtp://' })).toEqual([
+      expect.stringMatching(/^SMTP_URL: is not a valid URL/),
+    ]);
+  });
+
   it('hashes one password at a time when the process may use one core only', () => {
     // Two hashes on one core only take turns, each dearer (issue 10, bench/README.md).
     expect(defaultHashConcurrencyOn('0')).toBe(1);

@@ -181,6 +181,23 @@ describe('log serializers', () => {
       remoteAddress: '127.0.0.1',
     });
   });
+
+  // Red-team 2026-12k P2: OpenID Connect's login_hint and the admin search put addresses in the
+  // query, which the info-level request log kept, IP alongside, past the account's deletion.
+  it('redact whom a request is about: login_hint, email keys, and any value holding an @', () => {
+    expect(
+      serializeRequest({
+        method: 'GET',
+        url: '/authorize?client_id=app&login_hint=alice%40example.com&scope=openid&state=s1',
+      }).url,
+    ).toBe('/authorize?client_id=app&login_hint=[redacted]&scope=openid&state=s1');
+    expect(serializeRequest({ method: 'GET', url: '/users?email_prefix=ali&limit=20' }).url).toBe(
+      '/users?email_prefix=[redacted]&limit=20',
+    );
+    expect(serializeRequest({ method: 'GET', url: '/callback?who=bob@example.org&page=2' }).url).toBe(
+      '/callback?who=[redacted]&page=2',
+    );
+  });
 });
 
 describe('the listening shell of `gatehouse serve` logs no secret either (issue 8)', () => {

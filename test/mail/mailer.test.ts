@@ -81,7 +81,12 @@ describe('SMTP delivery (a real SMTP server)', () => {
   it('drops at once a message whose recipient the relay refuses for good (550 at RCPT TO)', async () => {
     const transport = createSmtpTransport({ url: sink.url, from: 'gh@example.com', timeoutMs: 5000 });
     const { mailer, warnings } = mailerOver(transport);
-    sink.refuseRecipient('gone@example.com');
+    // Postfix's wording, which repeats the address: warnings must not (red-team 2026-12k P3).
+    sink.refuseRecipient(
+      'gone@example.com',
+      550,
+      '5.1.1 <gone@example.com>: Recipient address rejected: User unknown',
+    );
     const outcomes: string[] = [];
     expect(
       mailer.send(
@@ -95,6 +100,8 @@ describe('SMTP delivery (a real SMTP server)', () => {
     expect(outcomes).toEqual(['rejected']);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^mail refused by the relay for its recipient; dropped/);
+    expect(warnings[0]).toContain('5.1.1 <address>');
+    expect(warnings.join('\n')).not.toContain('gone@example.com');
     mailer.close();
   });
 

@@ -116,6 +116,15 @@ describe.each(engines)('MFA login completion is one transaction ($name)', ({ nam
       offset: 0,
     });
     expect(failedAfter.total - failedBefore.total).toBe(3);
+    // Attributed to the account the token names (red-team 2026-12k P5): its owner's audit view
+    // shows them, and the account's deletion erases their IP and user agent.
+    const mine = await gatehouseCore(app.gatehouse).audit.list({
+      event: 'mfa_failed',
+      targetId: user.id,
+      limit: 10,
+      offset: 0,
+    });
+    expect(mine.total).toBe(3);
     // The token spent its 3 tries: dead, even with a right code.
     const dead = await mfaGrant(token, generateTotpCode(secret, clock() + STEP));
     expect(dead.json().error_description).toMatch(/out of tries/);
