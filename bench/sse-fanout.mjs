@@ -50,8 +50,11 @@ async function runServer() {
     maxStreamsTotal: 1_000_000,
     roomStreamOpensPerMinute: 100_000,
     roomStreamOpensPerMinutePerIp: 1_000_000,
-    // One room holds every subscriber here: lift the per-room player cap (MAX_PLAYERS_PER_ROOM).
+    // One room holds every subscriber here: lift the per-room player cap (MAX_PLAYERS_PER_ROOM),
+    // and the per-network one (MAX_PLAYERS_PER_ROOM_PER_NETWORK, 25 by default since red-team
+    // 2026-12g D4): every player joins from 127.0.0.1, and without it the stage stopped at 409.
     maxPlayersPerRoom: 10_000,
+    maxPlayersPerRoomPerNetwork: 10_000,
   });
   const app = await buildServer(config, { logger: false, webUi: false });
   const password = 'correct horse battery';
