@@ -61,14 +61,26 @@ function relay() {
   };
 }
 
+/** How an {@link instance} differs from the default one. */
+interface InstanceOptions {
+  /** `MAIL_QUEUE_MAX`. @default 100 */
+  maxQueued?: number;
+  /** The wall clock its notices read. @default the scheduler's clock */
+  wall?: () => number;
+  /** The mailer's retries. @default MAIL_RETRY_DELAYS_MS */
+  retryDelaysMs?: readonly number[];
+  /** @default true */
+  deliver?: boolean;
+}
+
 /** One instance: its own mailer, clock and notices over `database`. */
 function instance(
   database: Database,
   clock: TestClock,
   transport: MailTransport,
-  maxQueued = 100,
-  wall: () => number = clock,
+  options: InstanceOptions = {},
 ) {
+  const { maxQueued = 100, wall = clock, retryDelaysMs, deliver } = options;
   const warnings: string[] = [];
   const warn = (message: string) => void warnings.push(message);
   const mailer = createMailer({
@@ -78,8 +90,17 @@ function instance(
     maxQueued,
     scheduler: clock,
     warn,
+    ...(retryDelaysMs === undefined ? {} : { retryDelaysMs }),
   });
-  const notices = createSecurityNotices({ database, mailer, maxQueued, clock: wall, scheduler: clock, warn });
+  const notices = createSecurityNotices({
+    database,
+    mailer,
+    maxQueued,
+    clock: wall,
+    scheduler: clock,
+    warn,
+    ...(deliver === undefined ? {} : { deliver }),
+  });
   return { mailer, notices, warnings };
 }
 
@@ -108,8 +129,8 @@ describe.each(engines)('security notices on $name', ({ name }) => {
   let clock: TestClock;
   const opened: SecurityNotices[] = [];
   /** `own`: a scheduler of its own, never advanced: the instance "dies" (its timers never fire). */
-  const open = (transport: MailTransport, maxQueued?: number, own?: TestClock) => {
-    const made = instance(test.database, own ?? clock, transport, maxQueued);
+  const open = (transport: MailTransport, options: InstanceOptions & { own?: TestClock } = {}) => {
+    const made = instance(test.database, options.own ?? clock, transport, options);
     opened.push(made.notices);
     return made;
   };
@@ -150,7 +171,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
   it('a process that dies after the commit: another instance sends the notice once the lease ends', async () => {
     const dead = relay();
     dead.set('hang');
-    const crashed = open(dead.transport, undefined, createTestClock(clock()));
+    const crashed = open(dead.transport, { own: createTestClock(clock()) });
     await commitNotices(test.database, crashed.notices, 'victim@example.com');
     crashed.notices.flush();
     // The first instance took it and is stuck in its delivery (then "dies": never closed).
@@ -170,7 +191,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
   });
 
   it('a notice written but never claimed (a crash right after the commit) is sent by the next start at once', async () => {
-    const crashed = open(relay().transport, undefined, createTestClock(clock()));
+    const crashed = open(relay().transport, { own: createTestClock(clock()) });
     await commitNotices(test.database, crashed.notices, 'restart@example.com');
     // No flush: the process died between the commit and the claim.
     const live = relay();
@@ -274,7 +295,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     mail.set('down');
     // Written three days ago by an instance since gone; swept by one running now (a sweep clock
     // follows the wall clock two intervals a run, so it starts where its instance starts).
-    const gone = open(mail.transport, undefined, createTestClock(clock()));
+    const gone = open(mail.transport, { own: createTestClock(clock()) });
     await commitNotices(test.database, gone.notices, 'old@example.com', 2);
     clock.advance(NOTICE_MAX_AGE_MS - 1);
     const { notices, warnings } = open(mail.transport);
@@ -292,8 +313,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     const mail = relay();
     mail.set('down');
     let step = 0;
-    const made = instance(test.database, clock, mail.transport, 100, () => clock() + step);
-    opened.push(made.notices);
+    const made = open(mail.transport, { wall: () => clock() + step });
     await commitNotices(test.database, made.notices, 'young@example.com');
     step = NOTICE_MAX_AGE_MS + 24 * 60 * 60_000;
     await made.notices.sweep();
@@ -354,7 +374,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
   it('takes half of what the mail queue has free, and one even when it is full (fair eviction makes room)', async () => {
     const mail = relay();
     mail.set('hang');
-    const { notices, mailer } = open(mail.transport, 10);
+    const { notices, mailer } = open(mail.transport, { maxQueued: 10 });
     // Link mails of one flood (one source): one in flight at the relay, five waiting.
     const link = (i: number) =>
       mailer.send(
@@ -385,7 +405,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
 
   it('with MAIL_QUEUE_MAX=1 notices still go out', async () => {
     const mail = relay();
-    const { notices } = open(mail.transport, 1);
+    const { notices } = open(mail.transport, { maxQueued: 1 });
     await commitNotices(test.database, notices, 'tiny@example.com', 2);
     notices.flush();
     await waitUntil(() => mail.sent.length === 2);
@@ -402,7 +422,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     notices.flush();
     await waitUntil(() => mailer.pending() === 2);
     const otherRelay = relay();
-    const other = open(otherRelay.transport, undefined, createTestClock(clock()));
+    const other = open(otherRelay.transport, { own: createTestClock(clock()) });
     for (let i = 0; i < 3; i++) {
       // The sweeps every minute renew the lease while the mailer holds the notice.
       for (let minute = 0; minute < 10; minute++) {
@@ -438,7 +458,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
   it('a notice a flood evicts from the full queue is offered again at the next sweep, no failure counted', async () => {
     const mail = relay();
     mail.set('hang');
-    const { notices, mailer } = open(mail.transport, 3);
+    const { notices, mailer } = open(mail.transport, { maxQueued: 3 });
     const link = (i: number) =>
       mailer.send(
         'reset_password',
@@ -485,24 +505,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     const mail = relay();
     mail.set('down');
     // One attempt per take, so each take fails at once.
-    const mailer = createMailer({
-      transport: mail.transport,
-      templates,
-      publicUrl: 'https://auth.example.com',
-      maxQueued: 10,
-      scheduler: clock,
-      warn: () => {},
-      retryDelaysMs: [],
-    });
-    const notices = createSecurityNotices({
-      database: test.database,
-      mailer,
-      maxQueued: 10,
-      clock,
-      scheduler: clock,
-      warn: () => {},
-    });
-    opened.push(notices);
+    const { notices } = open(mail.transport, { maxQueued: 10, retryDelaysMs: [] });
     await commitNotices(test.database, notices, 'backoff@example.com');
     const nextTake = async () =>
       Number(
@@ -526,24 +529,7 @@ describe.each(engines)('security notices on $name', ({ name }) => {
 
   it('an instance that only writes (the CLI) takes nothing', async () => {
     const mail = relay();
-    const mailer = createMailer({
-      transport: mail.transport,
-      templates,
-      publicUrl: 'https://auth.example.com',
-      maxQueued: 10,
-      scheduler: clock,
-      warn: () => {},
-    });
-    const writeOnly = createSecurityNotices({
-      database: test.database,
-      mailer,
-      maxQueued: 10,
-      deliver: false,
-      clock,
-      scheduler: clock,
-      warn: () => {},
-    });
-    opened.push(writeOnly);
+    const { notices: writeOnly } = open(mail.transport, { maxQueued: 10, deliver: false });
     await commitNotices(test.database, writeOnly, 'later@example.com');
     writeOnly.flush();
     await writeOnly.sweep();
