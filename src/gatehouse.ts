@@ -79,6 +79,7 @@ import { createRpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import { createTokenIntrospection } from './oauth/token-introspection.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { createPasswordPolicy } from './passwords/password-policy.js';
+import { createRefusalFloor } from './passwords/refusal-floor.js';
 import { createExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import { createReauthentication } from './sessions/reauthentication.js';
 import { createRevocationList, revocationRetentionMs } from './sessions/revocation-list.js';
@@ -98,6 +99,7 @@ import { createAuditRetentionStore } from './storage/audit-retention-store.js';
 import { createAuditStore } from './storage/audit-store.js';
 import { createClientTokenRevocationStore } from './storage/client-token-revocation-store.js';
 import { reachabilityLog } from './storage/connection-breaker.js';
+import { createLegacyHashCostStore } from './storage/legacy-hash-cost-store.js';
 import { createLifecycleStores, type LifecycleStores } from './storage/lifecycle-stores.js';
 import { type AppMigrations, migrateToLatest, openMigrationDatabase } from './storage/migrate.js';
 import { createOAuthClientStore } from './storage/oauth-client-store.js';
@@ -645,6 +647,11 @@ export async function createGatehouseCore(
       passwordPolicy,
       requireVerifiedEmail: config.requireVerifiedEmail,
       secondFactor: { confirmedAt: totpConfirmedAt },
+      refusalFloor: createRefusalFloor({
+        classes: () => createLegacyHashCostStore(database.db).list(),
+        hasher,
+        warn,
+      }),
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
@@ -818,6 +825,7 @@ export async function createGatehouseCore(
         database.transaction((trx) =>
           work({
             users: createUserImportStore(trx),
+            hashCosts: createLegacyHashCostStore(trx),
             audit: auditIn(trx),
           }),
         ),

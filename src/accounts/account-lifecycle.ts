@@ -173,7 +173,7 @@ export interface AccountLifecycleDeps {
   /** Step-up for accounts with a second factor (see {@link createStepUp}); absent in unit tests. */
   secondFactor?: SecondFactorStepUp | undefined;
   selfService: Pick<SelfService, 'register'>;
-  hasher: Pick<PasswordHasher, 'hash' | 'verifyDummy'>;
+  hasher: Pick<PasswordHasher, 'hash'>;
   passwordPolicy: PasswordPolicy;
   throttle: Pick<LoginThrottle, 'clearAccount'>;
   counters: Pick<CounterStore, 'increment'>;

@@ -5,8 +5,10 @@ import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { NoticeWriter, SecurityNotices } from '../mail/security-notices.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
 import { createLimiter, type Lane } from '../passwords/limit-concurrency.js';
+import { createLoginPasswordCheck } from '../passwords/login-password-check.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';
+import type { RefusalFloor } from '../passwords/refusal-floor.js';
 import type { PasswordUpgrade } from '../sessions/session-manager.js';
 import type { AccountTokenStore } from '../storage/account-token-store.js';
 import type { AuditRetentionStore } from '../storage/audit-retention-store.js';
@@ -165,6 +167,11 @@ export interface AccountServiceDeps {
   passwordPolicy?: PasswordPolicy;
   /** `REQUIRE_VERIFIED_EMAIL`: a right password of an unverified account logs in nothing. @default false */
   requireVerifiedEmail?: boolean;
+  /**
+   * How long a refused sign-in's password check lasts at least, so that it does not tell an
+   * imported account by its old hash's time. @default no floor (unit tests without imports)
+   */
+  refusalFloor?: RefusalFloor;
 }
 
 /** Most code points in a `full_name`. */
@@ -210,18 +217,10 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     });
   });
 
-  /**
-   * Verifies `password` for `user` (a dummy hash when there is none, so timing does not reveal
-   * which emails have accounts), counts only a real failure, and issues a device token on success.
-   */
-  /**
-   * Whether `password` matches the stored hash. Our hashes are of the NFKC form; an imported
-   * legacy hash was made by the old app from the password as typed, so when the two differ (and
-   * only then: at most one more hash) a hash that is not ours is also tried with the raw text.
-   */
-  const matchesStoredHash = async (phc: string, password: string, raw: string, lane: Lane) =>
-    (await hasher.verify(phc, password, lane)) ||
-    (raw !== password && hasher.needsRehash(phc) && (await hasher.verify(phc, raw, lane)));
+  const checkLoginPassword = createLoginPasswordCheck({
+    hasher,
+    floor: deps.refusalFloor ?? { get: async () => 0, observe: () => {} },
+  });
 
   /**
    * Verifies `password` for `user` (a dummy hash when there is none, so timing does not reveal
@@ -237,30 +236,26 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     factorRead?: { confirmedAt: number | undefined },
   ): Promise<PasswordLogin> => {
     const lane = subject.trust === 'trusted' ? 'reserved' : 'shared';
-    if (user === undefined) {
-      await hasher.verifyDummy(password);
+    const check = await checkLoginPassword(user?.passwordHash, password, raw, lane);
+    /** Every refusal alike: padded to the refusal floor, and tallied as a failure. */
+    const refuse = async (
+      reason: 'invalid_credentials' | 'disabled' | 'unverified',
+    ): Promise<PasswordLogin> => {
+      await check.padRefusal();
       await deps.throttle.recordFailure(subject);
-      return { ok: false, reason: 'invalid_credentials' };
-    }
-    if (!(await matchesStoredHash(user.passwordHash, password, raw, lane))) {
-      await deps.throttle.recordFailure(subject);
-      return { ok: false, reason: 'invalid_credentials', userId: user.id };
-    }
+      return user === undefined ? { ok: false, reason } : { ok: false, reason, userId: user.id };
+    };
+    if (user === undefined || !check.matches) return refuse('invalid_credentials');
     // REQUIRE_VERIFIED_EMAIL: an unverified account's right password is tallied as a failure, as a
     // wrong one is: the routes answer both alike, and a lockout reached by one but not the other
-    // would tell a stranger who chose the password at sign-up whether the address had an account.
+    // (or a quicker answer: hence the padding) would tell a stranger who chose the password at
+    // sign-up whether the address had an account.
     // (A mailed link's follower, who proves the address, clears the tally.)
     // A disabled account's right password gains nothing, and is counted as a failure too:
     // counted as a success (which clears the counters) it let whoever holds a disabled account's
     // password hash and write an audit row per request without end (red-team 2026-12g A3).
-    if (!user.isActive) {
-      await deps.throttle.recordFailure(subject);
-      return { ok: false, reason: 'disabled', userId: user.id };
-    }
-    if (deps.requireVerifiedEmail === true && !user.emailVerified) {
-      await deps.throttle.recordFailure(subject);
-      return { ok: false, reason: 'unverified', userId: user.id };
-    }
+    if (!user.isActive) return refuse('disabled');
+    if (deps.requireVerifiedEmail === true && !user.emailVerified) return refuse('unverified');
     await deps.throttle.recordSuccess(subject);
     const confirmedAt =
       factorRead === undefined ? await deps.secondFactor.confirmedAt(user.id) : factorRead.confirmedAt;
@@ -400,7 +395,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const decision = await deps.throttle.check(subject);
         if (!decision.allowed)
           return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
-        await hasher.verifyDummy(password);
+        await (await checkLoginPassword(undefined, password, rawPassword, 'shared')).padRefusal();
         await deps.throttle.recordFailure(subject);
         return { ok: false, reason: 'invalid_credentials' };
       }

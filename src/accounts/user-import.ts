@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
+import { costliestByFamily, type LegacyHashCost, legacyHashCost } from '../passwords/legacy-hash-class.js';
 import { parseLegacyHash } from '../passwords/legacy-hash-format.js';
+import type { LegacyHashCostStore } from '../storage/legacy-hash-cost-store.js';
 import type { UserImportStore } from '../storage/user-import-store.js';
 import type { NewUser } from '../storage/user-store.js';
 import { normalizeFullName } from './account-service.js';
@@ -72,6 +74,8 @@ export interface UserImport {
 /** The stores an import writes through, bound to its transaction. */
 export interface UserImportStores {
   users: UserImportStore;
+  /** Where the costliest hash class of each family is kept, with the accounts that need it. */
+  hashCosts: Pick<LegacyHashCostStore, 'record'>;
   audit: Pick<AuditLog, 'record'>;
 }
 
@@ -85,7 +89,16 @@ export interface UserImportDeps {
 /** Most bytes of a hash string the import accepts (the longest supported format is ~150). */
 const MAX_FIELD_LENGTH = 1024;
 
-type Validated = { ok: true; user: NewUser } | { ok: false; reason: string };
+/** A row to insert, with what verifying its hash costs (undefined for our own argon2id). */
+interface Row {
+  line: number;
+  user: NewUser;
+  cost: LegacyHashCost | undefined;
+}
+
+type Validated =
+  | { ok: true; user: NewUser; cost: LegacyHashCost | undefined }
+  | { ok: false; reason: string };
 
 function text(fields: Readonly<Record<string, unknown>>, name: string): string | undefined | null {
   const value = fields[name];
@@ -134,6 +147,7 @@ function validate(fields: Readonly<Record<string, unknown>>, createdAt: number):
   if (role === undefined) return { ok: false, reason: 'role is not user, admin or super_admin' };
   return {
     ok: true,
+    cost: legacyHashCost(parsed.hash),
     user: {
       id: randomUUID(),
       email: email.display,
@@ -168,9 +182,14 @@ export function createUserImport(deps: UserImportDeps): UserImport {
         options.onProblem?.(problem);
       };
 
-      const flush = async (stores: UserImportStores, batch: { line: number; user: NewUser }[]) => {
+      const flush = async (stores: UserImportStores, batch: Row[]) => {
         const inserted = await stores.users.insertUsers(batch.map((row) => row.user));
         counts.imported += inserted.size;
+        // In the accounts' transaction: no imported account exists that a running server's
+        // refusal floor does not know the cost of (once it re-reads the table, within a minute).
+        await stores.hashCosts.record(
+          costliestByFamily(batch.filter((row) => inserted.has(row.user.emailKey)).map((row) => row.cost)),
+        );
         const refused = batch.filter((row) => !inserted.has(row.user.emailKey));
         if (refused.length === 0) return;
         const createdAt = await stores.users.createdAtOf(refused.map((row) => row.user.emailKey));
@@ -188,7 +207,7 @@ export function createUserImport(deps: UserImportDeps): UserImport {
 
       const run = async (stores: UserImportStores) => {
         // One batch in memory at a time: the file is never held whole (1 000 000 rows stream).
-        let batch: { line: number; user: NewUser }[] = [];
+        let batch: Row[] = [];
         let batchLines = new Map<string, number>();
         for await (const record of records) {
           counts.records += 1;
@@ -208,7 +227,7 @@ export function createUserImport(deps: UserImportDeps): UserImport {
                 });
               } else {
                 batchLines.set(checked.user.emailKey, record.line);
-                batch.push({ line: record.line, user: checked.user });
+                batch.push({ line: record.line, user: checked.user, cost: checked.cost });
               }
             }
           }

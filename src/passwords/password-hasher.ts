@@ -24,6 +24,11 @@ function loadArgon2(): Promise<typeof import('@node-rs/argon2')> {
 
 const CURRENT_PREFIX = `$argon2id$v=19$m=${ARGON2_PARAMS.memoryCost},t=${ARGON2_PARAMS.timeCost},p=${ARGON2_PARAMS.parallelism}$`;
 
+/** Where {@link PasswordHasher.verify} adds the milliseconds its verifications held a slot. */
+export interface VerificationTiming {
+  ms: number;
+}
+
 /** Hashes and verifies passwords with argon2id, a bounded number at a time. */
 export interface PasswordHasher {
   /**
@@ -36,14 +41,16 @@ export interface PasswordHasher {
    * our argon2id, `phc` may be an imported legacy hash (bcrypt, passlib bcrypt-sha256 and
    * pbkdf2-sha256, Django pbkdf2_sha256, argon2i): see `legacy-hash-format.ts`. Work factors beyond
    * `LEGACY_HASH_LIMITS` are refused unverified. `lane: 'reserved'` is for trusted devices.
+   * `timing.ms`, when given, grows by how long the verification itself took (the wait for a slot
+   * not counted): what `refusal-floor.ts` pads refused sign-ins against.
    * @default 'shared'
    */
-  verify(phc: string, password: string, lane?: Lane): Promise<boolean>;
+  verify(phc: string, password: string, lane?: Lane, timing?: VerificationTiming): Promise<boolean>;
   /**
-   * Burns the same time as a real verification against a throwaway hash, so a login for an
-   * unknown email costs what a wrong password costs (OWASP Authentication Cheat Sheet).
+   * A throwaway argon2id hash with our parameters (made on first use): checking a password for an
+   * unknown email against it costs what a wrong password costs (OWASP Authentication Cheat Sheet).
    */
-  verifyDummy(password: string): Promise<void>;
+  dummyHash(): Promise<string>;
   /** True when `phc` was made with other parameters and should be re-hashed after a good login. */
   needsRehash(phc: string): boolean;
   /** Hashes running and queued, and the time spent waiting for a slot (metrics). */
@@ -72,26 +79,32 @@ export function createPasswordHasher(concurrency: number, reservedSlots = 0): Pa
   });
   const options = { algorithm: ARGON2ID, ...ARGON2_PARAMS };
   let dummy: Promise<string> | undefined;
-  const verifyPhc = (phc: string, password: string, lane?: Lane) =>
-    limit(async () => {
-      // Our own argon2id hashes and imported ones (bcrypt, bcrypt-sha256, argon2, PBKDF2) alike:
-      // parsed first, so a hash whose work factors exceed LEGACY_HASH_LIMITS is never computed.
-      const parsed = parseLegacyHash(phc);
-      if (!parsed.ok) return false;
-      // Outside the try: a binding that fails to load is an error, not a wrong password.
-      await loadLegacyVerifier(parsed.hash);
-      try {
-        return await verifyLegacyHash(parsed.hash, password);
-      } catch {
-        return false;
-      }
-    }, lane);
   return {
     hash: (password, lane) => limit(async () => (await loadArgon2()).hash(password, options), lane),
-    verify: verifyPhc,
-    async verifyDummy(password) {
+    verify: (phc, password, lane, timing) =>
+      limit(async () => {
+        // Our own argon2id hashes and imported ones (bcrypt, bcrypt-sha256, argon2, PBKDF2) alike:
+        // parsed first, so a hash whose work factors exceed LEGACY_HASH_LIMITS is never computed.
+        const parsed = parseLegacyHash(phc);
+        if (!parsed.ok) return false;
+        // Outside the try: a binding that fails to load is an error, not a wrong password.
+        await loadLegacyVerifier(parsed.hash);
+        const started = performance.now();
+        try {
+          return await verifyLegacyHash(parsed.hash, password);
+        } catch {
+          return false;
+        } finally {
+          if (timing !== undefined) timing.ms += performance.now() - started;
+        }
+      }, lane),
+    dummyHash() {
       dummy ??= limit(async () => (await loadArgon2()).hash(randomBytes(16).toString('base64url'), options));
-      await verifyPhc(await dummy, password);
+      // A failed attempt (a full queue) is not kept: the next caller tries again.
+      dummy.catch(() => {
+        dummy = undefined;
+      });
+      return dummy;
     },
     needsRehash: (phc) => !phc.startsWith(CURRENT_PREFIX),
     stats: () => limit.stats(),

@@ -133,6 +133,20 @@ export interface Schema {
   spent_challenges: SpentChallengesTable;
   client_token_revocations: ClientTokenRevocationsTable;
   pending_notices: PendingNoticesTable;
+  legacy_hash_costs: LegacyHashCostsTable;
+}
+
+/**
+ * The costliest imported password-hash class of each family (migration `034a`): what a refused
+ * sign-in must take so that it does not tell an imported account from an unknown address.
+ */
+export interface LegacyHashCostsTable {
+  /** `LegacyHashCost['family']`. */
+  family: string;
+  /** `LegacyHashCost['hashClass']`, e.g. `bcrypt:12`. */
+  hash_class: string;
+  /** `LegacyHashCost['work']`: orders the classes of one family. */
+  work: number;
 }
 
 /**

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportProblem, ImportRecord, UserImportOptions } from '../../src/accounts/user-import.js';
 import { createGatehouseCore } from '../../src/gatehouse.js';
 import type { GatehouseCore } from '../../src/gatehouse-core.js';
+import { createLegacyHashCostStore } from '../../src/storage/legacy-hash-cost-store.js';
 import { testConfig } from '../../src/testing.js';
 import { uniqueEmail } from '../support/accounts.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
@@ -163,5 +164,53 @@ describe.each(engines)('importing users on $name', ({ name: engine }) => {
     const { result } = await run(rows, { batchSize: 3, onProgress: (count) => seen.push(count) });
     expect(result.imported).toBe(7);
     expect(seen).toEqual([3, 6, 7]);
+  });
+});
+
+describe.each(engines)('the hash classes an import records on $name', ({ name: engine }) => {
+  let gatehouse: GatehouseCore;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const database = await createTestDatabaseUrl(engine);
+    drop = database.drop;
+    gatehouse = await createGatehouseCore(testConfig({ databaseUrl: database.url }));
+  });
+  afterAll(async () => {
+    await gatehouse?.close();
+    await drop?.();
+  });
+
+  const classes = () => createLegacyHashCostStore(gatehouse.database.db).list();
+  const costly = fixtures.find((row) => row.hash.startsWith('$2b$12$'))?.hash ?? '';
+
+  it('records the costliest class of each family with the accounts, and nothing for rows not written', async () => {
+    const taken = uniqueEmail('taken');
+    await gatehouse.userImport.importUsers(recordsOf([{ email: taken, hashed_password: BCRYPT }]));
+    expect(await classes()).toEqual(['bcrypt:4']);
+
+    // Rolled back (a bad row): neither the account nor its class.
+    await gatehouse.userImport.importUsers(
+      recordsOf([
+        { email: uniqueEmail('rolled'), hashed_password: costly },
+        { email: 'bad', hashed_password: PBKDF2 },
+      ]),
+    );
+    expect(await classes()).toEqual(['bcrypt:4']);
+    // A duplicate is not written: its hash is never verified, so its class does not count.
+    await gatehouse.userImport.importUsers(recordsOf([{ email: taken, hashed_password: costly }]), {
+      continueOnError: true,
+    });
+    expect(await classes()).toEqual(['bcrypt:4']);
+
+    await gatehouse.userImport.importUsers(
+      recordsOf([
+        { email: uniqueEmail('pbkdf2'), hashed_password: PBKDF2 },
+        { email: uniqueEmail('costly'), hashed_password: costly },
+        { email: uniqueEmail('cheap'), hashed_password: BCRYPT },
+      ]),
+      { batchSize: 1 },
+    );
+    expect(await classes()).toEqual(['bcrypt:12', 'pbkdf2-sha256:29000']);
   });
 });

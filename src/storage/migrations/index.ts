@@ -25,6 +25,7 @@ import * as codeRedirectUriGiven from './030a-code-redirect-uri-given.js';
 import * as sessionClientLiveIndex from './031a-session-client-live-index.js';
 import * as clientIdTokenAlg from './032a-client-id-token-alg.js';
 import * as pendingNotices from './033a-pending-notices.js';
+import * as legacyHashCosts from './034a-legacy-hash-costs.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -67,4 +68,5 @@ export const migrations: Record<string, Migration> = {
   '031a-session-client-live-index': sessionClientLiveIndex,
   '032a-client-id-token-alg': clientIdTokenAlg,
   '033a-pending-notices': pendingNotices,
+  '034a-legacy-hash-costs': legacyHashCosts,
 };
