@@ -600,7 +600,13 @@ export async function createGatehouseCore(
     // Without SMTP, mail goes to files only the operator can read; say so once at start-up.
     const transport =
       config.smtpUrl === undefined
-        ? createOutboxTransport({ dir: outboxDirectory(config.dataDir), from: config.mailFrom, clock })
+        ? createOutboxTransport({
+            dir: outboxDirectory(config.dataDir),
+            from: config.mailFrom,
+            clock,
+            // Kept while the longest-lived link in them lives, and no longer.
+            maxAgeMs: Math.max(config.emailVerificationTtl, config.passwordResetTtl) * 1000,
+          })
         : createSmtpTransport({
             url: config.smtpUrl,
             from: config.mailFrom,

@@ -41,19 +41,43 @@ export interface OutboxOptions {
   clock: () => number;
   /** @default OUTBOX_MAX_MESSAGES */
   maxMessages?: number;
+  /**
+   * Messages older than this are deleted at start-up and at each write: the longest-lived link
+   * they carry is dead by then, and a deleted account's mail must not stay readable (red-team
+   * 2026-12k P6). @default no age limit
+   */
+  maxAgeMs?: number;
+}
+
+/** The write time (epoch ms) a message's file name starts with, or undefined for another file. */
+function writtenAt(name: string): number | undefined {
+  const match = /^(\d{15})-/.exec(name);
+  return match === null ? undefined : Number(match[1]);
 }
 
 /**
  * The file outbox, for installations without SMTP: each message is one JSON file, created with
  * mode 0600 in a 0700 folder, so only the operator's account can read the links in it. Bounded:
- * beyond `maxMessages` files the oldest are deleted, so a flood of sign-ups cannot fill the disk.
+ * beyond `maxMessages` files the oldest are deleted, so a flood of sign-ups cannot fill the disk,
+ * and files older than `maxAgeMs` go too.
  */
 export function createOutboxTransport(options: OutboxOptions): MailTransport {
   const maxMessages = options.maxMessages ?? OUTBOX_MAX_MESSAGES;
   let ready: Promise<void> | undefined;
+  /** Deletes the oldest messages beyond `maxMessages`, and every message past `maxAgeMs`. */
+  const prune = async () => {
+    const names = (await readdir(options.dir)).filter((name) => name.endsWith('.json')).sort();
+    const oldest = options.maxAgeMs === undefined ? undefined : options.clock() - options.maxAgeMs;
+    // Names start with the zero-padded write time: the expired ones are the first, like the excess.
+    const expired =
+      oldest === undefined ? 0 : names.filter((name) => (writtenAt(name) ?? oldest) < oldest).length;
+    const excess = Math.max(names.length - maxMessages, expired);
+    for (const name of names.slice(0, excess)) await rm(join(options.dir, name), { force: true });
+  };
   const prepare = async () => {
     await mkdir(options.dir, { recursive: true, mode: 0o700 });
     await chmod(options.dir, 0o700);
+    await prune();
   };
   return {
     kind: 'outbox',
@@ -80,10 +104,7 @@ export function createOutboxTransport(options: OutboxOptions): MailTransport {
       } finally {
         await file.close();
       }
-      const names = (await readdir(options.dir)).filter((name) => name.endsWith('.json')).sort();
-      for (const name of names.slice(0, Math.max(0, names.length - maxMessages))) {
-        await rm(join(options.dir, name), { force: true });
-      }
+      await prune();
     },
     close() {},
   };

@@ -254,6 +254,31 @@ describe('the file outbox', () => {
     expect((await readOutbox(dir, 10)).map((m) => m.subject)).toEqual(['n4', 'n3', 'n2']);
   });
 
+  it('deletes messages older than maxAgeMs at start-up and at each write (red-team 2026-12k P6)', async () => {
+    const dir = join(tempDir('gh-outbox-'), 'outbox');
+    const clock = createTestClock();
+    const hour = 3_600_000;
+    const write = (options: { maxAgeMs?: number } = {}) =>
+      createOutboxTransport({ dir, from: 'gh@example.com', clock, ...options });
+    const first = write();
+    for (const subject of ['old', 'newer']) {
+      await first.send({ to: 'gone@example.com', subject, text: '', html: '' });
+      clock.advance(hour);
+    }
+    writeFileSync(join(dir, 'notes.json'), '{}');
+    // A restart a day later: the check that opens the outbox deletes the day-old message.
+    clock.advance(22 * hour);
+    const later = write({ maxAgeMs: 24 * hour - 1 });
+    await later.check();
+    expect((await readOutbox(dir, 10)).map((m) => m.subject)).toEqual(['newer']);
+    clock.advance(hour);
+    await later.send({ to: 'f@example.com', subject: 'today', text: '', html: '' });
+    expect((await readOutbox(dir, 10)).map((m) => m.subject)).toEqual(['today']);
+    // A file the outbox did not write is left alone.
+    expect(readdirSync(dir).sort()).toHaveLength(2);
+    expect(readdirSync(dir)).toContain('notes.json');
+  });
+
   it('reads nothing from a missing folder and skips files that are not messages', async () => {
     const dir = tempDir('gh-outbox-');
     expect(await readOutbox(join(dir, 'none'), 10)).toEqual([]);
