@@ -11,7 +11,7 @@
 // /proc/<pid>/status, excludes the clients, and the clients do not share its event loop. The
 // clients are raw `http` requests (no EventSource). Needs a file-descriptor limit above
 // IDLE_STREAMS in both processes (`ulimit -n`).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -26,9 +26,23 @@ const WARMUP_ROLLS = 5;
 const IDLE_STREAMS = Number(process.env.BENCH_IDLE_STREAMS ?? 10_000);
 const TARGETS = { p99_ms: 50, rss_mb: 400 };
 const here = fileURLToPath(import.meta.url);
+// The server on one core and the 1 000 clients on the other, as `run.mjs` pins its GET and login
+// stages. Before, the server inherited this process's affinity: under `npm run bench` (pinned to
+// the load core) the server and every client shared that one core, and the fan-out time measured
+// how the core was shared between them (66–77 ms p99 in full runs, 31–47 ms when run unpinned).
+const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '0';
+const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
+const pinned = process.argv[2] !== '--server' && spawnSync('taskset', ['-V']).status === 0;
 
 if (process.argv[2] === '--server') await runServer();
-else await runBenchmark();
+else if (pinned && process.env.BENCH_SSE_PINNED !== '1') {
+  // Re-run pinned to the load core (run.mjs already is; `node bench/sse-fanout.mjs` alone is not).
+  const child = spawn('taskset', ['-c', LOAD_CPU, process.execPath, here], {
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_SSE_PINNED: '1' },
+  });
+  child.on('exit', (code) => process.exit(code ?? 1));
+} else await runBenchmark();
 
 /** The server side: a Gatehouse server with one host account and one room. */
 async function runServer() {
@@ -95,7 +109,10 @@ async function runBenchmark() {
     process.exit(1);
   }
 
-  const server = spawn(process.execPath, [here, '--server'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [command, ...args] = pinned
+    ? ['taskset', '-c', SERVER_CPU, process.execPath, here, '--server']
+    : [process.execPath, here, '--server'];
+  const server = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const killServer = () => {
     if (server.exitCode === null) server.kill('SIGTERM');
   };
