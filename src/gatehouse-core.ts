@@ -41,6 +41,7 @@ import type { OAuthClients } from './oauth/oauth-clients.js';
 import type { RpInitiatedLogout } from './oauth/rp-initiated-logout.js';
 import type { TokenIntrospection } from './oauth/token-introspection.js';
 import type { PasswordHasher } from './passwords/password-hasher.js';
+import type { RefusalFloor } from './passwords/refusal-floor.js';
 import type { ExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import type { Reauthentication } from './sessions/reauthentication.js';
 import type { RevocationList } from './sessions/revocation-list.js';
@@ -69,6 +70,8 @@ export interface GatehouseCore {
   readonly sessionStore: SessionStore;
   readonly userCache: UserCache;
   readonly hasher: PasswordHasher;
+  /** How long refused sign-ins last at least, once legacy hashes were imported (metrics). */
+  readonly refusalFloor: RefusalFloor;
   readonly keyring: Keyring;
   /**
    * How long a retired signing key stays published: the longest of the access-token lifetime and

@@ -638,6 +638,11 @@ export async function createGatehouseCore(
     const totpConfirmedAt = async (userId: string) =>
       (await mfaStore.findTotp(userId))?.confirmedAt ?? undefined;
     const hasConfirmedTotp = async (userId: string) => (await totpConfirmedAt(userId)) !== undefined;
+    const refusalFloor = createRefusalFloor({
+      classes: () => createLegacyHashCostStore(database.db).list(),
+      hasher,
+      warn,
+    });
     const accounts = createAccountService({
       users,
       userCache,
@@ -653,11 +658,7 @@ export async function createGatehouseCore(
       passwordPolicy,
       requireVerifiedEmail: config.requireVerifiedEmail,
       secondFactor: { confirmedAt: totpConfirmedAt },
-      refusalFloor: createRefusalFloor({
-        classes: () => createLegacyHashCostStore(database.db).list(),
-        hasher,
-        warn,
-      }),
+      refusalFloor,
     });
     const auditRetention = createAuditRetentionStore(database.db);
     const audit = createAuditLog(createAuditStore(database.db), clock, auditRetention);
@@ -1140,6 +1141,7 @@ export async function createGatehouseCore(
       sessionStore,
       userCache,
       hasher,
+      refusalFloor,
       keyring,
       keyRetentionSeconds,
       bus,

@@ -171,7 +171,7 @@ export interface AccountServiceDeps {
    * How long a refused sign-in's password check lasts at least, so that it does not tell an
    * imported account by its old hash's time. @default no floor (unit tests without imports)
    */
-  refusalFloor?: RefusalFloor;
+  refusalFloor?: Pick<RefusalFloor, 'get' | 'observe'>;
 }
 
 /** Most code points in a `full_name`. */

@@ -176,6 +176,14 @@ export async function installMetrics(
       this.inc(gatehouse.hasher.stats().started);
     },
   });
+  new prom.Gauge({
+    name: 'gatehouse_login_refusal_floor_seconds',
+    help: "Least time a refused sign-in's password check takes (per verification), so that imported accounts do not show by their old hash's time; 0 while none was imported.",
+    registers,
+    collect() {
+      this.set(gatehouse.refusalFloor.current() / 1000);
+    },
+  });
   // Caches: lookups by cache and result (hit rate = hits / (hits + misses)).
   new prom.Counter({
     name: 'gatehouse_cache_lookups_total',

@@ -33,7 +33,7 @@ export type LoginPasswordCheck = (
 /** Dependencies of {@link createLoginPasswordCheck}. */
 export interface LoginPasswordCheckDeps {
   hasher: Pick<PasswordHasher, 'verify' | 'dummyHash' | 'needsRehash'>;
-  floor: RefusalFloor;
+  floor: Pick<RefusalFloor, 'get' | 'observe'>;
   /** Waits `ms` (a timer: no CPU). @default node:timers/promises setTimeout */
   sleep?: (ms: number) => Promise<unknown>;
 }

@@ -38,6 +38,8 @@ export interface RefusalFloor {
    * for nothing: the classes are read again in the background, at most once a minute).
    */
   get(): Promise<number>;
+  /** The floor as it stands, reading nothing (0 before the first refusal read it): for metrics. */
+  current(): number;
   /** A verification took `ms` (slot time only): the floor rises above what checks take now. */
   observe(ms: number): void;
 }
@@ -103,6 +105,9 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
     }
   };
 
+  const current = () =>
+    base === 0 ? 0 : Math.min(MAX_FLOOR_MS, Math.max(base, Math.max(peak, previousPeak) * MARGIN));
+
   return {
     async get() {
       if (reading === undefined && now() >= nextReadAt) {
@@ -112,9 +117,9 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
       }
       // Only the first read is waited for; after it, a refusal never waits on the database.
       if (!loaded && reading !== undefined) await reading;
-      if (base === 0) return 0;
-      return Math.min(MAX_FLOOR_MS, Math.max(base, Math.max(peak, previousPeak) * MARGIN));
+      return current();
     },
+    current,
     observe(ms) {
       peak = Math.max(peak, ms);
     },

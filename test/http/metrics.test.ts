@@ -227,6 +227,8 @@ describe('metrics', () => {
       expect(sample(text, 'gatehouse_password_hash_queue_depth{lane="shared"}')).toBe(0);
       expect(sample(text, 'gatehouse_password_hash_queue_depth{lane="reserved"}')).toBe(0);
       expect(sample(text, 'gatehouse_password_hash_running')).toBe(0);
+      // Nothing imported here: refusals are not padded.
+      expect(sample(text, 'gatehouse_login_refusal_floor_seconds')).toBe(0);
       expect(sample(text, 'gatehouse_database_connections_max')).toBe(1);
       expect(sample(text, 'gatehouse_database_connections{state="waiting"}')).toBe(0);
       expect(sample(text, 'gatehouse_database_connections{state="idle"}')).toBe(1);

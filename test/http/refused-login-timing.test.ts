@@ -69,6 +69,8 @@ describe('refused sign-ins after an import', () => {
   it('take as long for an unknown address, an account of ours, or a right password that signs in nothing, as for an imported account', async () => {
     // The first refusal reads the stored classes and times them once.
     await timed(uniqueEmail('warm-up'), 'a wrong password');
+    // What gatehouse_login_refusal_floor_seconds reports: above one bcrypt-9 verification (> 5 ms).
+    expect(gatehouseCore(app.gatehouse).refusalFloor.current()).toBeGreaterThan(5);
     const wrong = 'a wrong password';
     const times: Record<string, number[]> = {
       imported: [],

@@ -62,7 +62,10 @@ describe('refusal floor', () => {
   it('is the slowest of the stored classes and our own hash, timed twice each, plus a quarter', async () => {
     // bcrypt 12: 256 ms; PBKDF2 870 000: 87 ms; our argon2id dummy: 20 ms.
     const { floor, state } = setUp({ classes: ['bcrypt:12', 'pbkdf2-sha256:870000'] });
+    expect(floor.current()).toBe(0);
+    expect(state.reads).toBe(0);
     expect(await floor.get()).toBe(320);
+    expect(floor.current()).toBe(320);
     expect(state.verified).toHaveLength(6);
     expect(state.verified.filter((phc) => phc === DUMMY)).toHaveLength(2);
     // A probe of the class (no stored account's hash), timed twice.
