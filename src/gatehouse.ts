@@ -837,6 +837,7 @@ export async function createGatehouseCore(
           }),
         ),
       clock,
+      onCommitted: () => refusalFloor.invalidate(),
     });
     // ID tokens are verified by other parties, so they need published (asymmetric) keys: the
     // access-token keyring's when JWT_ALG is asymmetric, else ES256 keys of their own, plus RS256

@@ -222,6 +222,21 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     floor: deps.refusalFloor ?? { get: async () => 0, observe: () => {} },
   });
 
+  /** A sign-in's answer, and for a refusal the wait that makes it last the refusal floor. */
+  interface CheckedPassword {
+    login: PasswordLogin;
+    padRefusal?: () => Promise<void>;
+  }
+  /**
+   * Waits out a refusal's padding, outside the account's (or device's) gate: the gate serializes
+   * password checks, and holding it through the padding would let a stranger's refused attempts
+   * delay the owner's sign-in by a floor each.
+   */
+  const settle = async (checked: CheckedPassword): Promise<PasswordLogin> => {
+    await checked.padRefusal?.();
+    return checked.login;
+  };
+
   /**
    * Verifies `password` for `user` (a dummy hash when there is none, so timing does not reveal
    * which emails have accounts), counts only a real failure, and issues a device token on success.
@@ -234,16 +249,21 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     loginAccount: LoginAccount,
     /** The account's factor as the attempt already read it (a device token's check), if it did. */
     factorRead?: { confirmedAt: number | undefined },
-  ): Promise<PasswordLogin> => {
+  ): Promise<CheckedPassword> => {
     const lane = subject.trust === 'trusted' ? 'reserved' : 'shared';
     const check = await checkLoginPassword(user?.passwordHash, password, raw, lane);
-    /** Every refusal alike: padded to the refusal floor, and tallied as a failure. */
+    /**
+     * Every refusal alike: tallied as a failure at once (a request waiting out its padding is
+     * already counted, so a burst cannot pass the limits by more than before), then padded to the
+     * refusal floor by the caller, once the account's gate is free.
+     */
     const refuse = async (
       reason: 'invalid_credentials' | 'disabled' | 'unverified',
-    ): Promise<PasswordLogin> => {
-      await check.padRefusal();
+    ): Promise<CheckedPassword> => {
       await deps.throttle.recordFailure(subject);
-      return user === undefined ? { ok: false, reason } : { ok: false, reason, userId: user.id };
+      const login: PasswordLogin =
+        user === undefined ? { ok: false, reason } : { ok: false, reason, userId: user.id };
+      return { login, padRefusal: check.padRefusal };
     };
     if (user === undefined || !check.matches) return refuse('invalid_credentials');
     // REQUIRE_VERIFIED_EMAIL: an unverified account's right password is tallied as a failure, as a
@@ -268,7 +288,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
     else await deps.throttle.recordLogin(loginAccount);
     const trustedDeviceId = subject.trust === 'trusted' ? subject.deviceKey : undefined;
     if (!hasher.needsRehash(user.passwordHash)) {
-      return { ok: true, user, deviceToken: deps.deviceTokens.issue(user), trustedDeviceId, secondFactor };
+      return {
+        login: { ok: true, user, deviceToken: deps.deviceTokens.issue(user), trustedDeviceId, secondFactor },
+      };
     }
     // Upgrade imported and older-parameter hashes while we hold the plaintext (the NFKC form,
     // which every later check uses). Hashed here, outside any transaction; stored by the caller
@@ -284,7 +306,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       emailVerified: user.emailVerified,
       passwordHash: passwordUpgrade.to,
     });
-    return { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade, secondFactor };
+    return { login: { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade, secondFactor } };
   };
 
   const verifyCurrentPassword: AccountService['verifyCurrentPassword'] = async (
@@ -395,8 +417,9 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
         const decision = await deps.throttle.check(subject);
         if (!decision.allowed)
           return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
-        await (await checkLoginPassword(undefined, password, rawPassword, 'shared')).padRefusal();
+        const check = await checkLoginPassword(undefined, password, rawPassword, 'shared');
         await deps.throttle.recordFailure(subject);
+        await check.padRefusal();
         return { ok: false, reason: 'invalid_credentials' };
       }
       // Successful logins are limited per account whoever logs in (only a right password counts,
@@ -432,7 +455,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
           return checkPassword(trusted, owner, password, rawPassword, loginAccount, factorRead);
         });
         if (!attempt.ok) return { ok: false, reason: 'busy', retryAfterSeconds: 1 };
-        if (attempt.value !== undefined) return attempt.value;
+        if (attempt.value !== undefined) return settle(attempt.value);
       }
       const untrusted: LoginSubject = { trust: 'untrusted', accountKey: email.key, ip };
       // Checked (read only) before anything else: a refused attempt costs no database read, no
@@ -448,11 +471,11 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       // timeout (and answers 503) instead of queueing behind the other requests for this account
       // one timeout at a time.
       const account = user ?? (await users.findUserByEmailKey(email.key));
-      const attempt = await deps.gate.run(`account:${email.key}`, async (): Promise<PasswordLogin> => {
+      const attempt = await deps.gate.run(`account:${email.key}`, async (): Promise<CheckedPassword> => {
         // Checked again inside the gate, where no other check of this account runs: exact.
         const decision = await deps.throttle.check(untrusted);
         if (!decision.allowed)
-          return { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds };
+          return { login: { ok: false, reason: 'throttled', retryAfterSeconds: decision.retryAfterSeconds } };
         // The factor read above is this account's only when the account is the one it was read for.
         return checkPassword(
           untrusted,
@@ -463,7 +486,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
           account === user ? factorRead : undefined,
         );
       });
-      return attempt.ok ? attempt.value : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
+      return attempt.ok ? settle(attempt.value) : { ok: false, reason: 'busy', retryAfterSeconds: 1 };
     },
 
     async updateProfile(user, change, currentSessionId, passwordAudit) {

@@ -84,6 +84,11 @@ export interface UserImportDeps {
   /** Runs `work` in one transaction; rolls back when it throws. */
   transaction<T>(work: (stores: UserImportStores) => Promise<T>): Promise<T>;
   clock: () => number;
+  /**
+   * Told after an import committed accounts: the server's refusal floor reads the hash classes
+   * again at its next refusal instead of within its re-read interval.
+   */
+  onCommitted?: () => void;
 }
 
 /** Most bytes of a hash string the import accepts (the longest supported format is ~150). */
@@ -257,6 +262,7 @@ export function createUserImport(deps: UserImportDeps): UserImport {
         if (!(error instanceof RollBack)) throw error;
         return { ...counts, imported: 0, committed: false };
       }
+      if (counts.imported > 0) deps.onCommitted?.();
       return { ...counts, committed: true };
     },
   };

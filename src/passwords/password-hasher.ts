@@ -41,11 +41,24 @@ export interface PasswordHasher {
    * our argon2id, `phc` may be an imported legacy hash (bcrypt, passlib bcrypt-sha256 and
    * pbkdf2-sha256, Django pbkdf2_sha256, argon2i): see `legacy-hash-format.ts`. Work factors beyond
    * `LEGACY_HASH_LIMITS` are refused unverified. `lane: 'reserved'` is for trusted devices.
+   * Several passwords (the typed and the NFKC form) are tried in turn in one slot, so a check
+   * that needs two never waits for a slot twice (red-team review of 2026-12k P1).
    * `timing.ms`, when given, grows by how long the verification itself took (the wait for a slot
    * not counted): what `refusal-floor.ts` pads refused sign-ins against.
    * @default 'shared'
    */
-  verify(phc: string, password: string, lane?: Lane, timing?: VerificationTiming): Promise<boolean>;
+  verify(
+    phc: string,
+    password: string | readonly string[],
+    lane?: Lane,
+    timing?: VerificationTiming,
+  ): Promise<boolean>;
+  /**
+   * How long one verification of `phc` takes on this machine now (ms), with a throwaway password,
+   * outside the slots: a probe the refusal floor times (a few per minute at most), which a full
+   * queue must not refuse or delay.
+   */
+  timeVerification(phc: string): Promise<number>;
   /**
    * A throwaway argon2id hash with our parameters (made on first use): checking a password for an
    * unknown email against it costs what a wrong password costs (OWASP Authentication Cheat Sheet).
@@ -79,25 +92,33 @@ export function createPasswordHasher(concurrency: number, reservedSlots = 0): Pa
   });
   const options = { algorithm: ARGON2ID, ...ARGON2_PARAMS };
   let dummy: Promise<string> | undefined;
+  /** Tries `passwords` against `phc` in turn, here and now (the caller holds a slot, or probes). */
+  const verifyNow = async (phc: string, passwords: readonly string[], timing?: VerificationTiming) => {
+    // Our own argon2id hashes and imported ones (bcrypt, bcrypt-sha256, argon2, PBKDF2) alike:
+    // parsed first, so a hash whose work factors exceed LEGACY_HASH_LIMITS is never computed.
+    const parsed = parseLegacyHash(phc);
+    if (!parsed.ok) return false;
+    // Outside the try: a binding that fails to load is an error, not a wrong password.
+    await loadLegacyVerifier(parsed.hash);
+    const started = performance.now();
+    try {
+      for (const password of passwords) if (await verifyLegacyHash(parsed.hash, password)) return true;
+      return false;
+    } catch {
+      return false;
+    } finally {
+      if (timing !== undefined) timing.ms += performance.now() - started;
+    }
+  };
   return {
     hash: (password, lane) => limit(async () => (await loadArgon2()).hash(password, options), lane),
     verify: (phc, password, lane, timing) =>
-      limit(async () => {
-        // Our own argon2id hashes and imported ones (bcrypt, bcrypt-sha256, argon2, PBKDF2) alike:
-        // parsed first, so a hash whose work factors exceed LEGACY_HASH_LIMITS is never computed.
-        const parsed = parseLegacyHash(phc);
-        if (!parsed.ok) return false;
-        // Outside the try: a binding that fails to load is an error, not a wrong password.
-        await loadLegacyVerifier(parsed.hash);
-        const started = performance.now();
-        try {
-          return await verifyLegacyHash(parsed.hash, password);
-        } catch {
-          return false;
-        } finally {
-          if (timing !== undefined) timing.ms += performance.now() - started;
-        }
-      }, lane),
+      limit(() => verifyNow(phc, typeof password === 'string' ? [password] : password, timing), lane),
+    async timeVerification(phc) {
+      const timing = { ms: 0 };
+      await verifyNow(phc, [randomBytes(12).toString('base64url')], timing);
+      return timing.ms;
+    },
     dummyHash() {
       dummy ??= limit(async () => (await loadArgon2()).hash(randomBytes(16).toString('base64url'), options));
       // A failed attempt (a full queue) is not kept: the next caller tries again.

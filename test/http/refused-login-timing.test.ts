@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportRecord } from '../../src/accounts/user-import.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { MAX_REFUSAL_FLOOR_MS } from '../../src/passwords/refusal-floor.js';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser, postToken, uniqueEmail } from '../support/accounts.js';
 
@@ -103,5 +104,39 @@ describe('refused sign-ins after an import', () => {
       times.native?.push(await timed(native, wrong));
     }
     expectAlike(times, 'NFKC changes it');
+  });
+});
+
+describe('an import into a running server', () => {
+  it('is padded from the next refusal on: the longest floor while its class is timed, then the timed one', async () => {
+    const app = await buildTestServer({ loginMaxFailuresPerAccount: 1000, loginMaxFailuresPerIp: 100_000 });
+    try {
+      const refuse = async () => {
+        const started = performance.now();
+        const response = await postToken(app, {
+          grant_type: 'password',
+          username: uniqueEmail('unknown'),
+          password: 'a wrong password',
+        });
+        expect(response.statusCode).toBe(400);
+        return performance.now() - started;
+      };
+      // Read at this first refusal: nothing imported, nothing padded.
+      await refuse();
+      const core = gatehouseCore(app.gatehouse);
+      expect(core.refusalFloor.current()).toBe(0);
+      const legacy = await bcryptHash('the old password', 9);
+      async function* rows(): AsyncGenerator<ImportRecord> {
+        yield { line: 2, fields: { email: uniqueEmail('imported'), hashed_password: legacy } };
+      }
+      expect((await core.userImport.importUsers(rows())).imported).toBe(1);
+      // Read again at once (not within the 10 s re-read): fail closed while bcrypt 9 is timed.
+      expect(await refuse()).toBeGreaterThanOrEqual(MAX_REFUSAL_FLOOR_MS - 20);
+      const floor = core.refusalFloor.current();
+      expect(floor).toBeGreaterThan(5);
+      expect(floor).toBeLessThan(MAX_REFUSAL_FLOOR_MS);
+    } finally {
+      await app.close();
+    }
   });
 });

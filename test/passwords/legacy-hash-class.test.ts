@@ -34,11 +34,19 @@ describe('legacy hash cost classes', () => {
     expect(costOf('$argon2id$v=19$m=65536,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA')).toEqual({
       family: 'argon2',
       hashClass: 'argon2id:m=65536,t=3,p=1',
-      work: 196_608,
+      work: 262_144,
     });
     expect(costOf('$argon2i$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA')?.family).toBe(
       'argon2-lanes',
     );
+  });
+
+  it('ranks argon2 classes by memory × (passes + 1): filling a large memory costs more than a pass', () => {
+    const big = costOf('$argon2id$v=19$m=131072,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA');
+    const long = costOf('$argon2id$v=19$m=16384,t=10,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA');
+    expect(costliestByFamily([long, big]).map((cost) => cost.hashClass)).toEqual([
+      'argon2id:m=131072,t=1,p=1',
+    ]);
   });
 
   it('keeps the costliest class of each family', () => {

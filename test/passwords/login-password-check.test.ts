@@ -14,12 +14,22 @@ function setUp(floorMs: number, right: Record<string, string>) {
   const verified: [string, string][] = [];
   const observed: number[] = [];
   const slept: number[] = [];
+  let slots = 0;
   const check = createLoginPasswordCheck({
     hasher: {
-      verify: async (phc: string, password: string, _lane?: unknown, timing?: VerificationTiming) => {
-        verified.push([phc, password]);
-        if (timing !== undefined) timing.ms += phc === LEGACY ? 300 : 20;
-        return right[phc] === password;
+      verify: async (
+        phc: string,
+        texts: string | readonly string[],
+        _lane?: unknown,
+        timing?: VerificationTiming,
+      ) => {
+        slots += 1;
+        for (const text of typeof texts === 'string' ? [texts] : texts) {
+          verified.push([phc, text]);
+          if (timing !== undefined) timing.ms += phc === LEGACY ? 300 : 20;
+          if (right[phc] === text) return true;
+        }
+        return false;
       },
       dummyHash: async () => DUMMY,
       needsRehash: (phc) => phc !== OURS && phc !== DUMMY,
@@ -35,7 +45,7 @@ function setUp(floorMs: number, right: Record<string, string>) {
     await result.padRefusal();
     return result.matches;
   };
-  return { check, refused, verified, observed, slept };
+  return { check, refused, verified, observed, slept, slots: () => slots };
 }
 
 describe('login password check', () => {
@@ -58,13 +68,15 @@ describe('login password check', () => {
   });
 
   it('tries an imported hash with the typed text too, and pads two floors for every account then', async () => {
-    const { check, refused, slept, verified } = setUp(375, right);
+    const { check, refused, slept, verified, slots } = setUp(375, right);
     // NFKC of "ﬁne" is "fine": the legacy system hashed what was typed.
     expect((await check(LEGACY, 'fine', 'ﬁne', 'shared')).matches).toBe(true);
     expect(verified).toEqual([
       [LEGACY, 'fine'],
       [LEGACY, 'ﬁne'],
     ]);
+    // Both in one slot: a second wait for a slot would show in the answer's time.
+    expect(slots()).toBe(1);
     expect(await refused(LEGACY, 'fine!', 'ﬁne!')).toBe(false);
     expect(await refused(OURS, 'fine!', 'ﬁne!')).toBe(false);
     expect(await refused(undefined, 'fine!', 'ﬁne!')).toBe(false);
