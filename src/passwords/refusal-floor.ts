@@ -79,7 +79,7 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
   let peak = 0;
   let previousPeak = 0;
   let nextReadAt = Number.NEGATIVE_INFINITY;
-  /** The last read failed: until one succeeds, refusals wait the longest floor (fail closed). */
+  /** The last read failed (before any succeeded: refusals wait the longest floor, fail closed). */
   let readFailed = false;
   let reading: Promise<void> | undefined;
   /** A background timing runs (one at a time). */
@@ -134,9 +134,11 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
   };
 
   const current = () => {
-    // The classes cannot be known: the longest floor. (Never read yet: only metrics ask then.)
-    if (readFailed) return MAX_REFUSAL_FLOOR_MS;
-    if (stored === undefined) return 0;
+    // Never read: the longest floor if a read failed (fail closed), else nothing yet (only metrics
+    // ask before the first read). A later failed read keeps what the last one found: the table
+    // changes only with an import, and a server that never imported must not make every
+    // refusal wait 2 s through a database blip.
+    if (stored === undefined) return readFailed ? MAX_REFUSAL_FLOOR_MS : 0;
     const classes = wanted();
     if (classes.length === 0) return 0;
     let slowest = 0;

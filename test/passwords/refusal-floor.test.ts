@@ -150,7 +150,7 @@ describe('refusal floor', () => {
     expect(await floor.get()).toBe(MAX_REFUSAL_FLOOR_MS);
   });
 
-  it('fails closed: a failed read gives the longest floor until a read succeeds, retried after 5 s', async () => {
+  it('fails closed: a failed first read gives the longest floor until a read succeeds, retried after 5 s', async () => {
     const { floor, state } = setUp(['bcrypt:12']);
     state.failRead = true;
     expect(await floor.get()).toBe(MAX_REFUSAL_FLOOR_MS);
@@ -163,10 +163,17 @@ describe('refusal floor', () => {
     await floor.get();
     await settle();
     expect(await floor.get()).toBe(320);
-    // Known before: a later failed read is still the longest floor (the table may have changed).
+    // Known before: a later failed read keeps what the last one found.
     state.failRead = true;
     state.now = 5_000 + REFUSAL_FLOOR_REFRESH_MS;
-    expect(await floor.get()).toBe(MAX_REFUSAL_FLOOR_MS);
+    expect(await floor.get()).toBe(320);
+    expect(state.warnings).toHaveLength(2);
+    // So does a server that never imported anything: a database blip does not slow its refusals.
+    const { floor: none, state: noneState } = setUp();
+    expect(await none.get()).toBe(0);
+    noneState.failRead = true;
+    noneState.now = REFUSAL_FLOOR_REFRESH_MS;
+    expect(await none.get()).toBe(0);
   });
 
   it('stays at the longest floor while timing fails, and tries again at the next refusal', async () => {
