@@ -16,7 +16,7 @@ export const REFUSAL_FLOOR_REFRESH_MS = 10_000;
 export const REFUSAL_FLOOR_RETIME_MS = 5 * 60_000;
 /** Timings kept per class; the floor uses their median. */
 const TIMINGS_KEPT = 3;
-/** After a read failed, the next try. */
+/** After a read or a timing failed, the next try. */
 const RETRY_MS = 5_000;
 /**
  * Upper bound of the floor, and the floor while it cannot be known (fail closed): before the stored
@@ -82,8 +82,9 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
   /** The last read failed (before any succeeded: refusals wait the longest floor, fail closed). */
   let readFailed = false;
   let reading: Promise<void> | undefined;
-  /** A background timing runs (one at a time). */
+  /** A background timing runs (one at a time); after one failed, none starts before this. */
   let timingRuns = false;
+  let nextTimingAt = Number.NEGATIVE_INFINITY;
 
   const wanted = () => (stored === undefined || stored.length === 0 ? [] : [DUMMY, ...stored]);
 
@@ -93,8 +94,6 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
       const known = timings.get(hashClass);
       if (known !== undefined && now() - known.at < REFUSAL_FLOOR_RETIME_MS) continue;
       const probe = hashClass === DUMMY ? await hasher.dummyHash() : probeHash(hashClass);
-      // A class this version cannot read (a newer version's, or beyond today's limits) is never
-      // verified either: such an account's every check is refused unverified.
       if (probe === undefined) continue;
       const ms = await hasher.timeVerification(probe);
       timings.set(hashClass, { values: [...(known?.values ?? []), ms].slice(-TIMINGS_KEPT), at: now() });
@@ -102,10 +101,11 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
   };
 
   const startTiming = () => {
-    if (timingRuns) return;
+    if (timingRuns || now() < nextTimingAt) return;
     timingRuns = true;
     void retime()
       .catch((error: unknown) => {
+        nextTimingAt = now() + RETRY_MS;
         warn('could not time the imported password-hash classes; refusals wait the longest floor meanwhile', {
           error: error instanceof Error ? error.message : String(error),
         });
@@ -117,7 +117,9 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
 
   const read = async () => {
     try {
-      stored = await options.classes();
+      // A class this version cannot probe (a newer version's, or beyond today's limits) is never
+      // verified either: such an account's every check is refused unverified.
+      stored = (await options.classes()).filter((hashClass) => probeHash(hashClass) !== undefined);
       const keep = new Set(wanted());
       timings = new Map([...timings].filter(([hashClass]) => keep.has(hashClass)));
       previousPeak = peak;
@@ -144,10 +146,9 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
     let slowest = 0;
     for (const hashClass of classes) {
       const known = timings.get(hashClass);
-      // Not timed yet (and a probe can be made): the longest floor until it is.
-      if (known === undefined) {
-        if (hashClass === DUMMY || probeHash(hashClass) !== undefined) return MAX_REFUSAL_FLOOR_MS;
-      } else slowest = Math.max(slowest, median(known.values));
+      // Not timed yet: the longest floor until it is.
+      if (known === undefined) return MAX_REFUSAL_FLOOR_MS;
+      slowest = Math.max(slowest, median(known.values));
     }
     return Math.min(MAX_REFUSAL_FLOOR_MS, Math.max(slowest, peak, previousPeak) * MARGIN);
   };
