@@ -88,11 +88,15 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
 
   const wanted = () => (stored === undefined || stored.length === 0 ? [] : [DUMMY, ...stored]);
 
-  /** Times the wanted classes not timed yet or timed too long ago, one at a time. */
+  /** Not timed yet, or timed too long ago. */
+  const due = (hashClass: string) =>
+    now() - (timings.get(hashClass)?.at ?? -Infinity) >= REFUSAL_FLOOR_RETIME_MS;
+
+  /** Times the wanted classes that are due, one at a time. */
   const retime = async () => {
     for (const hashClass of wanted()) {
+      if (!due(hashClass)) continue;
       const known = timings.get(hashClass);
-      if (known !== undefined && now() - known.at < REFUSAL_FLOOR_RETIME_MS) continue;
       const probe = hashClass === DUMMY ? await hasher.dummyHash() : probeHash(hashClass);
       if (probe === undefined) continue;
       const ms = await hasher.timeVerification(probe);
@@ -161,12 +165,7 @@ export function createRefusalFloor(options: RefusalFloorOptions): RefusalFloor {
         });
         await reading;
       }
-      if (
-        wanted().some(
-          (hashClass) => now() - (timings.get(hashClass)?.at ?? -Infinity) >= REFUSAL_FLOOR_RETIME_MS,
-        )
-      )
-        startTiming();
+      if (wanted().some(due)) startTiming();
       return current();
     },
     current,

@@ -22,10 +22,10 @@ async function* recordsOf(rows: (Record<string, unknown> | string)[]): AsyncGene
   }
 }
 
-describe.each(engines)('importing users on $name', ({ name: engine }) => {
-  let gatehouse: GatehouseCore;
-  let drop: () => Promise<void>;
-
+/** A core on a throwaway database of `engine` for the enclosing suite; call the result for it. */
+function useCore(engine: 'sqlite' | 'postgres'): () => GatehouseCore {
+  let gatehouse: GatehouseCore | undefined;
+  let drop: () => Promise<void> = async () => {};
   beforeAll(async () => {
     const database = await createTestDatabaseUrl(engine);
     drop = database.drop;
@@ -33,12 +33,20 @@ describe.each(engines)('importing users on $name', ({ name: engine }) => {
   });
   afterAll(async () => {
     await gatehouse?.close();
-    await drop?.();
+    await drop();
   });
+  return () => {
+    if (gatehouse === undefined) throw new Error('the suite has not started');
+    return gatehouse;
+  };
+}
+
+describe.each(engines)('importing users on $name', ({ name: engine }) => {
+  const core = useCore(engine);
 
   const run = async (rows: (Record<string, unknown> | string)[], options: UserImportOptions = {}) => {
     const problems: ImportProblem[] = [];
-    const result = await gatehouse.userImport.importUsers(recordsOf(rows), {
+    const result = await core().userImport.importUsers(recordsOf(rows), {
       ...options,
       onProblem: (problem) => problems.push(problem),
     });
@@ -53,15 +61,15 @@ describe.each(engines)('importing users on $name', ({ name: engine }) => {
     ]);
     expect(problems).toEqual([]);
     expect(result).toMatchObject({ imported: 2, records: 2, problems: 0, committed: true });
-    const first = await gatehouse.users.findUserByEmailKey(ada);
+    const first = await core().users.findUserByEmailKey(ada);
     expect(first).toMatchObject({
       passwordHash: BCRYPT,
       fullName: 'Ada Lovelace',
       role: 'admin',
       isActive: true,
     });
-    expect(await gatehouse.users.findUserByEmailKey(bob)).toMatchObject({ isActive: false, role: 'user' });
-    const audit = await gatehouse.audit.list({ limit: 50, offset: 0, event: 'users_imported' });
+    expect(await core().users.findUserByEmailKey(bob)).toMatchObject({ isActive: false, role: 'user' });
+    const audit = await core().audit.list({ limit: 50, offset: 0, event: 'users_imported' });
     expect(audit.items.some((entry) => entry.details?.imported === 2)).toBe(true);
   });
 
@@ -94,7 +102,7 @@ describe.each(engines)('importing users on $name', ({ name: engine }) => {
     expect(problems[1]?.reason).toMatch(/bcrypt cost 31 is outside 4\.\.13/);
     expect(problems.map((problem) => problem.reason).join(' ')).not.toContain('dfB7jnT11ROoD');
     expect(result).toMatchObject({ imported: 0, committed: false, problems: 8 });
-    expect(await gatehouse.users.findUserByEmailKey(good)).toBeUndefined();
+    expect(await core().users.findUserByEmailKey(good)).toBeUndefined();
   });
 
   it('with continueOnError imports the good rows and reports the skipped ones', async () => {
@@ -108,12 +116,12 @@ describe.each(engines)('importing users on $name', ({ name: engine }) => {
     );
     expect(problems).toEqual([{ line: 3, kind: 'invalid', reason: 'email is not a valid address' }]);
     expect(result).toMatchObject({ imported: 1, problems: 1, committed: true });
-    expect(await gatehouse.users.findUserByEmailKey(good)).toBeDefined();
+    expect(await core().users.findUserByEmailKey(good)).toBeDefined();
   });
 
   it('tells duplicates within the file (same batch or an earlier one) from existing accounts', async () => {
     const existing = uniqueEmail('existing');
-    await gatehouse.accounts.register({ email: existing, password: 'a sufficiently long passphrase' });
+    await core().accounts.register({ email: existing, password: 'a sufficiently long passphrase' });
     const twice = uniqueEmail('twice');
     const across = uniqueEmail('across');
     const { result, problems } = await run(
@@ -134,7 +142,7 @@ describe.each(engines)('importing users on $name', ({ name: engine }) => {
     ]);
     expect(result).toMatchObject({ imported: 3, committed: true });
     // The existing account keeps its own password hash: an import never overwrites.
-    expect((await gatehouse.users.findUserByEmailKey(existing))?.passwordHash.startsWith('$argon2id$')).toBe(
+    expect((await core().users.findUserByEmailKey(existing))?.passwordHash.startsWith('$argon2id$')).toBe(
       true,
     );
   });
@@ -152,10 +160,10 @@ describe.each(engines)('importing users on $name', ({ name: engine }) => {
       yield { line: 2, fields: { email: first, hashed_password: BCRYPT } };
       throw new Error('disk read failed');
     }
-    await expect(gatehouse.userImport.importUsers(failing(), { batchSize: 1 })).rejects.toThrow(
+    await expect(core().userImport.importUsers(failing(), { batchSize: 1 })).rejects.toThrow(
       'disk read failed',
     );
-    expect(await gatehouse.users.findUserByEmailKey(first)).toBeUndefined();
+    expect(await core().users.findUserByEmailKey(first)).toBeUndefined();
   });
 
   it('holds one batch at a time: progress is told once per batch', async () => {
@@ -168,29 +176,18 @@ describe.each(engines)('importing users on $name', ({ name: engine }) => {
 });
 
 describe.each(engines)('the hash classes an import records on $name', ({ name: engine }) => {
-  let gatehouse: GatehouseCore;
-  let drop: () => Promise<void>;
+  const core = useCore(engine);
 
-  beforeAll(async () => {
-    const database = await createTestDatabaseUrl(engine);
-    drop = database.drop;
-    gatehouse = await createGatehouseCore(testConfig({ databaseUrl: database.url }));
-  });
-  afterAll(async () => {
-    await gatehouse?.close();
-    await drop?.();
-  });
-
-  const classes = () => createLegacyHashCostStore(gatehouse.database.db).list();
+  const classes = () => createLegacyHashCostStore(core().database.db).list();
   const costly = fixtures.find((row) => row.hash.startsWith('$2b$12$'))?.hash ?? '';
 
   it('records the costliest class of each family with the accounts, and nothing for rows not written', async () => {
     const taken = uniqueEmail('taken');
-    await gatehouse.userImport.importUsers(recordsOf([{ email: taken, hashed_password: BCRYPT }]));
+    await core().userImport.importUsers(recordsOf([{ email: taken, hashed_password: BCRYPT }]));
     expect(await classes()).toEqual(['bcrypt:4']);
 
     // Rolled back (a bad row): neither the account nor its class.
-    await gatehouse.userImport.importUsers(
+    await core().userImport.importUsers(
       recordsOf([
         { email: uniqueEmail('rolled'), hashed_password: costly },
         { email: 'bad', hashed_password: PBKDF2 },
@@ -198,12 +195,12 @@ describe.each(engines)('the hash classes an import records on $name', ({ name: e
     );
     expect(await classes()).toEqual(['bcrypt:4']);
     // A duplicate is not written: its hash is never verified, so its class does not count.
-    await gatehouse.userImport.importUsers(recordsOf([{ email: taken, hashed_password: costly }]), {
+    await core().userImport.importUsers(recordsOf([{ email: taken, hashed_password: costly }]), {
       continueOnError: true,
     });
     expect(await classes()).toEqual(['bcrypt:4']);
 
-    await gatehouse.userImport.importUsers(
+    await core().userImport.importUsers(
       recordsOf([
         { email: uniqueEmail('pbkdf2'), hashed_password: PBKDF2 },
         { email: uniqueEmail('costly'), hashed_password: costly },

@@ -5,6 +5,7 @@ import {
   MAX_REFUSAL_FLOOR_MS,
   REFUSAL_FLOOR_REFRESH_MS,
   REFUSAL_FLOOR_RETIME_MS,
+  type RefusalFloor,
 } from '../../src/passwords/refusal-floor.js';
 
 const DUMMY = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA';
@@ -56,6 +57,13 @@ function setUp(classes: string[] = []) {
 /** Lets the background timing finish. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
+/** A refusal (which may start a read or a timing), then the floor once the timing has finished. */
+async function settled(floor: RefusalFloor): Promise<number> {
+  await floor.get();
+  await settle();
+  return floor.get();
+}
+
 describe('refusal floor', () => {
   it('is 0, and times nothing, while no legacy class is stored', async () => {
     const { floor, state } = setUp();
@@ -81,17 +89,12 @@ describe('refusal floor', () => {
     // A probe of each class (no stored account's hash).
     expect(state.timed.filter((phc) => phc.startsWith('$2b$12$'))).toHaveLength(1);
     // Our own hash can be the slowest (a bcrypt 4 import is faster than argon2id).
-    const cheap = setUp(['bcrypt:4']);
-    await cheap.floor.get();
-    await settle();
-    expect(await cheap.floor.get()).toBe(25);
+    expect(await settled(setUp(['bcrypt:4']).floor)).toBe(25);
   });
 
   it('reads the classes again every 10 s (an import elsewhere), and at once after one in this process', async () => {
     const { floor, state } = setUp(['bcrypt:8']);
-    await floor.get();
-    await settle();
-    expect(await floor.get()).toBe(25);
+    expect(await settled(floor)).toBe(25);
     state.classes = ['bcrypt:12'];
     state.now = REFUSAL_FLOOR_REFRESH_MS - 1;
     expect(await floor.get()).toBe(25);
@@ -115,28 +118,22 @@ describe('refusal floor', () => {
     const { floor, state } = setUp(['bcrypt:12']);
     // Timed while the machine was three times slower than usual.
     state.load = 3;
-    await floor.get();
-    await settle();
-    expect(await floor.get()).toBe(960);
+    expect(await settled(floor)).toBe(960);
     state.load = 1;
     for (const [minutes, expected] of [
       [5, 960],
       [10, 320],
     ] as const) {
       state.now = minutes * 60_000;
-      await floor.get();
-      await settle();
       // The 5-minute retime: [768, 256] → median 768 (the later of two); then [768, 256, 256] → 256.
-      expect(await floor.get(), `after ${minutes} min`).toBe(expected);
+      expect(await settled(floor), `after ${minutes} min`).toBe(expected);
     }
     expect(REFUSAL_FLOOR_RETIME_MS).toBe(5 * 60_000);
   });
 
   it('rises above checks observed to take longer, for the window they were seen in and the next', async () => {
     const { floor, state } = setUp(['bcrypt:8']);
-    await floor.get();
-    await settle();
-    expect(await floor.get()).toBe(25);
+    expect(await settled(floor)).toBe(25);
     floor.observe(24);
     expect(await floor.get()).toBe(30);
     floor.observe(200);
@@ -160,9 +157,7 @@ describe('refusal floor', () => {
     expect(state.reads).toBe(1);
     state.failRead = false;
     state.now = 5_000;
-    await floor.get();
-    await settle();
-    expect(await floor.get()).toBe(320);
+    expect(await settled(floor)).toBe(320);
     // Known before: a later failed read keeps what the last one found.
     state.failRead = true;
     state.now = 5_000 + REFUSAL_FLOOR_REFRESH_MS;
@@ -179,9 +174,7 @@ describe('refusal floor', () => {
   it('stays at the longest floor while timing fails, and tries again at the next refusal', async () => {
     const { floor, state } = setUp(['bcrypt:12']);
     state.failTiming = true;
-    await floor.get();
-    await settle();
-    expect(await floor.get()).toBe(MAX_REFUSAL_FLOOR_MS);
+    expect(await settled(floor)).toBe(MAX_REFUSAL_FLOOR_MS);
     expect(state.warnings[0]).toMatch(/could not time/);
     // Not tried again (nor warned about) at every refusal: after 5 s.
     await floor.get();
@@ -189,9 +182,7 @@ describe('refusal floor', () => {
     expect(state.warnings).toHaveLength(1);
     state.failTiming = false;
     state.now = 5_000;
-    await floor.get();
-    await settle();
-    expect(await floor.get()).toBe(320);
+    expect(await settled(floor)).toBe(320);
   });
 
   it('reads once for many refusals at once, and skips a class it cannot probe', async () => {

@@ -35,6 +35,26 @@ function fakeStore(rows: RevokedSessionRow[]) {
   };
 }
 
+/**
+ * A revocation list over `store` with the tests' retention, overlap and (manual) reload interval,
+ * reading `now()` as its clock; `options` adds or replaces the rest (a bus, `onReloadError`).
+ */
+function listOver(
+  store: Pick<SessionStore, 'listRevokedSince'>,
+  now: () => number,
+  options: Partial<Parameters<typeof createRevocationList>[0]> = {},
+) {
+  return createRevocationList({
+    store,
+    bus: createMemoryEventBus(),
+    clock: now,
+    retentionMs: RETENTION,
+    reloadIntervalMs: INTERVAL,
+    overlapMs: OVERLAP,
+    ...options,
+  });
+}
+
 describe('revocation list', () => {
   it('keeps a revocation only until its last access token has expired (plus the overlap)', async () => {
     let now = 10_000_000;
@@ -42,14 +62,7 @@ describe('revocation list', () => {
     const recent = { id: 'recent', revokedAt: now - 1_000, expiresAt: now + 86_400_000 };
     const shortLived = { id: 'short', revokedAt: now - 1_000, expiresAt: now + 5_000 };
     const { store, asked } = fakeStore([old, recent, shortLived]);
-    const list = await createRevocationList({
-      store,
-      bus: createMemoryEventBus(),
-      clock: () => now,
-      retentionMs: RETENTION,
-      reloadIntervalMs: INTERVAL,
-      overlapMs: OVERLAP,
-    });
+    const list = await listOver(store, () => now);
     // The first load reaches back only as far as a revocation can still matter.
     expect(asked).toEqual([now - RETENTION - OVERLAP]);
     expect(list.isRevoked('old')).toBe(false);
@@ -83,15 +96,7 @@ describe('revocation list', () => {
         return found;
       },
     };
-    const list = await createRevocationList({
-      store,
-      bus: createMemoryEventBus(),
-      clock: () => now,
-      retentionMs: RETENTION,
-      reloadIntervalMs: INTERVAL,
-      overlapMs: OVERLAP,
-      onReloadError: () => {},
-    });
+    const list = await listOver(store, () => now, { onReloadError: () => {} });
     let open = () => {};
     gate = new Promise<void>((resolve) => {
       open = resolve;
@@ -114,15 +119,7 @@ describe('revocation list', () => {
     let now = 10_000_000;
     const { store, asked, fail } = fakeStore([]);
     const errors: unknown[] = [];
-    const list = await createRevocationList({
-      store,
-      bus: createMemoryEventBus(),
-      clock: () => now,
-      retentionMs: RETENTION,
-      reloadIntervalMs: INTERVAL,
-      overlapMs: OVERLAP,
-      onReloadError: (error) => errors.push(error),
-    });
+    const list = await listOver(store, () => now, { onReloadError: (error) => errors.push(error) });
     const firstStart = now;
     now += 5_000;
     fail(true);
@@ -178,14 +175,7 @@ describe('revocation list', () => {
   it('takes broadcasts at once and bounds them by the same retention', async () => {
     let now = 10_000_000;
     const bus = createMemoryEventBus();
-    const list = await createRevocationList({
-      store: fakeStore([]).store,
-      bus,
-      clock: () => now,
-      retentionMs: RETENTION,
-      reloadIntervalMs: INTERVAL,
-      overlapMs: OVERLAP,
-    });
+    const list = await listOver(fakeStore([]).store, () => now, { bus });
     await bus.publish({ type: 'sessions_revoked', sessions: [{ id: 's1', expiresAt: now + 86_400_000 }] });
     expect(list.isRevoked('s1')).toBe(true);
     now += RETENTION + OVERLAP;
@@ -245,14 +235,7 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))('revocation
       userAgent: null,
       ip: null,
     });
-    const list = await createRevocationList({
-      store,
-      bus: createMemoryEventBus(),
-      clock: () => now,
-      retentionMs: RETENTION,
-      reloadIntervalMs: INTERVAL,
-      overlapMs: OVERLAP,
-    });
+    const list = await listOver(store, () => now);
     // Another instance revokes the session at `revokedAt`, but its transaction stays open…
     const revokedAt = now + 1_000;
     const writer = new pg.Client({ connectionString: test.url });
