@@ -1,6 +1,6 @@
 import { hash as bcryptHash } from '@node-rs/bcrypt';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ImportRecord } from '../../src/accounts/user-import.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { MAX_REFUSAL_FLOOR_MS } from '../../src/passwords/refusal-floor.js';
@@ -135,6 +135,49 @@ describe('an import into a running server', () => {
       const floor = core.refusalFloor.current();
       expect(floor).toBeGreaterThan(5);
       expect(floor).toBeLessThan(MAX_REFUSAL_FLOOR_MS);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe("a refusal's wait", () => {
+  /** A server whose refusals wait 1.5 s (a floor as an import would set), and an account on it. */
+  const withFloor = async (overrides: Parameters<typeof buildTestServer>[0]) => {
+    const app = await buildTestServer(overrides);
+    const owner = await createUser(app, { verified: true });
+    vi.spyOn(gatehouseCore(app.gatehouse).refusalFloor, 'get').mockResolvedValue(1500);
+    const grant = async (password: string) => {
+      const started = performance.now();
+      const response = await postToken(app, { grant_type: 'password', username: owner.email, password });
+      return { status: response.statusCode, ms: performance.now() - started };
+    };
+    return { app, owner, grant };
+  };
+  const later = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it("does not hold the account's gate: the owner signs in while a stranger's refusal waits", async () => {
+    const { app, owner, grant } = await withFloor({});
+    try {
+      const stranger = grant('a wrong password');
+      await later(300);
+      const own = await grant(owner.password);
+      expect(own.status).toBe(200);
+      expect(own.ms).toBeLessThan(1000);
+      expect(await stranger).toMatchObject({ status: 400 });
+      expect((await stranger).ms).toBeGreaterThanOrEqual(1450);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('comes after the failure is counted: a second guess during the wait already meets the limit', async () => {
+    const { app, grant } = await withFloor({ loginMaxFailuresPerAccount: 1 });
+    try {
+      const first = grant('a wrong password');
+      await later(300);
+      expect((await grant('another wrong password')).status).toBe(429);
+      expect((await first).status).toBe(400);
     } finally {
       await app.close();
     }
