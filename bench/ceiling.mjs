@@ -1,13 +1,22 @@
 // The ceiling: a bare Fastify app (no plugins, no hooks, no logger) answering GET /users/me with
 // the body Gatehouse returns there (passed in BENCH_BODY), so a ratio to it is the whole server's
 // cost, not only the guard's. Prints one JSON line with its URL, like bench/server.mjs.
+//
+// BENCH_HEADERS (a JSON array of [name, value] pairs) makes it the *headers ceiling*: the same
+// app setting those headers too, one `reply.header` each, as Gatehouse's response-header hook does
+// (run.mjs passes the security, Vary and Cache-Control headers of Gatehouse's own answer). What
+// the bare ceiling and this one differ by is what sending those headers costs any Fastify app on
+// this Node; what this one and Gatehouse differ by is the rest of Gatehouse.
 import Fastify from 'fastify';
 
 const body = process.env.BENCH_BODY;
 if (body === undefined) throw new Error('BENCH_BODY (the JSON body of GET /users/me) is required');
+/** @type {[string, string][]} */
+const headers = JSON.parse(process.env.BENCH_HEADERS ?? '[]');
 const app = Fastify({ logger: false });
 // Serves the stored bytes as JSON: the same payload without a serializer in the way.
 app.get('/users/me', (_request, reply) => {
+  for (const [name, value] of headers) reply.header(name, value);
   reply.header('content-type', 'application/json; charset=utf-8').send(body);
 });
 await app.listen({ host: '127.0.0.1', port: 0 });

@@ -1,10 +1,11 @@
 // `npm run bench`: GET /users/me against the bare-Fastify ceiling (bench/ceiling.mjs serving the
-// same body), the unguarded twin, and the JWT, session-cookie and database-token strategies, in
+// same body), the same app sending Gatehouse's response headers too, the unguarded twin, and the JWT, session-cookie and database-token strategies, in
 // interleaved rounds so drifting machine load hits every variant alike. Servers run on cpu 0 and
 // this load generator on cpu 1 (taskset), so they do not compete for a core. Prints each round's
 // ratio to that round's ceiling and the medians. Then the SSE fan-out benchmark.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
@@ -18,6 +19,9 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const LOGIN_WARMUP_SECONDS = Number(process.env.BENCH_LOGIN_WARMUP_SECONDS ?? 15);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+/** Headers Node or the ceiling set themselves on every answer: not Gatehouse's additions. */
+const OWN_HEADERS = new Set(['content-type', 'content-length', 'date', 'connection', 'keep-alive']);
+
 const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '0';
 const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
 const pinned = spawnSync('taskset', ['-V']).status === 0;
@@ -88,6 +92,24 @@ async function measure(url, headers, duration, serverPid) {
     serverBusy: serverUs / wallUs,
     loadBusy: (load.user + load.system) / wallUs,
   };
+}
+
+/**
+ * The headers Gatehouse adds to its `GET /users/me` answer, as sent (order and case from the raw
+ * response; `fetch` would sort and merge them).
+ */
+function addedHeaders(url, token) {
+  return new Promise((resolve, reject) => {
+    get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      const pairs = [];
+      for (let i = 0; i < res.rawHeaders.length; i += 2) {
+        if (!OWN_HEADERS.has(res.rawHeaders[i].toLowerCase()))
+          pairs.push([res.rawHeaders[i], res.rawHeaders[i + 1]]);
+      }
+      resolve(pairs);
+    }).on('error', reject);
+  });
 }
 
 function median(values) {
@@ -273,11 +295,26 @@ async function measureReads() {
     const me = await fetch(`${gatehouse.url}/users/me`, {
       headers: { authorization: `Bearer ${gatehouse.token}` },
     });
-    const ceiling = await startServer('bench/ceiling.mjs', { BENCH_BODY: await me.text() });
+    const body = await me.text();
+    const ceiling = await startServer('bench/ceiling.mjs', { BENCH_BODY: body });
     servers.push(ceiling);
+    // The headers ceiling: the bare app plus the headers Gatehouse adds to this answer (security
+    // headers, Vary, Cache-Control), in the order Gatehouse sends them. Not a target: it splits the
+    // gap to the bare ceiling into what those headers cost any Fastify app and what the rest costs.
+    const headersCeiling = await startServer('bench/ceiling.mjs', {
+      BENCH_BODY: body,
+      BENCH_HEADERS: JSON.stringify(await addedHeaders(`${gatehouse.url}/users/me`, gatehouse.token)),
+    });
+    servers.push(headersCeiling);
 
     const variants = [
       { name: 'ceiling (bare Fastify)', url: `${ceiling.url}/users/me`, headers: {}, server: ceiling },
+      {
+        name: 'headers ceiling',
+        url: `${headersCeiling.url}/users/me`,
+        headers: {},
+        server: headersCeiling,
+      },
       {
         name: 'unguarded twin',
         url: `${gatehouse.url}/bench/users/me-unguarded`,
@@ -346,6 +383,15 @@ async function measureReads() {
         cookie_ratio: ratio('session cookie'),
         database_ratio: ratio('database token'),
         guard_ratio_jwt_vs_twin: +(ratio('JWT bearer') / ratio('unguarded twin')).toFixed(3),
+        // What the response headers alone leave of the bare ceiling, and each variant against the
+        // ceiling that sends them too (not targets: where the gap to the bare ceiling is).
+        headers_ceiling_ratio: ratio('headers ceiling'),
+        vs_headers_ceiling: {
+          twin: +(ratio('unguarded twin') / ratio('headers ceiling')).toFixed(3),
+          jwt: +(ratio('JWT bearer') / ratio('headers ceiling')).toFixed(3),
+          cookie: +(ratio('session cookie') / ratio('headers ceiling')).toFixed(3),
+          database: +(ratio('database token') / ratio('headers ceiling')).toFixed(3),
+        },
         cpu_ratios: {
           twin: cpuRatio('unguarded twin'),
           jwt: cpuRatio('JWT bearer'),
