@@ -159,8 +159,14 @@ export interface GatehouseCore {
    */
   readonly idTokenKeys: IdTokenKeys;
   readonly throttle: LoginThrottle;
-  /** Expiring counters (login throttling, registration limits); in Redis when configured. */
+  /** Expiring counters (route and registration limits, apps' counters); in Redis when configured. */
   readonly counters: CounterStore;
+  /**
+   * Expiring counters of the sign-in, second-factor and passkey lock-outs and the per-address mail
+   * caps: a store of their own, so that no flood of route-limit keys (one per client address)
+   * evicts them from memory (red-team 2026-12l N1). In Redis when configured.
+   */
+  readonly securityCounters: CounterStore;
   readonly audit: AuditLog;
   /** Failed-login tallies (one row per account and hour) and the AUDIT_RETENTION sweep. */
   readonly auditRetention: AuditRetentionStore;

@@ -4,7 +4,7 @@ import { GatehouseError } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { NoticeWriter, SecurityNotices } from '../mail/security-notices.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
-import { createLimiter, type Lane } from '../passwords/limit-concurrency.js';
+import { createLimiter } from '../passwords/limit-concurrency.js';
 import { createLoginPasswordCheck } from '../passwords/login-password-check.js';
 import type { PasswordHasher } from '../passwords/password-hasher.js';
 import { createPasswordPolicy, type PasswordPolicy } from '../passwords/password-policy.js';

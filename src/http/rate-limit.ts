@@ -21,12 +21,14 @@ export async function enforceRateLimit(
   clock: () => number,
 ): Promise<void> {
   const window = await counters.increment(limit.key, limit.windowMs);
-  if (window.count > limit.max) {
-    const retryAfter = Math.max(1, Math.ceil((window.resetAt - clock()) / 1000));
-    throw new GatehouseError('TOO_MANY_REQUESTS', limit.message, {
-      retryAfterSeconds: retryAfter,
-    });
-  }
+  if (window.count > limit.max) throw tooMany(limit.message, window.resetAt, clock);
+}
+
+/** 429 `TOO_MANY_REQUESTS` with `Retry-After` until `resetAt`. */
+function tooMany(message: string, resetAt: number, clock: () => number): GatehouseError {
+  return new GatehouseError('TOO_MANY_REQUESTS', message, {
+    retryAfterSeconds: Math.max(1, Math.ceil((resetAt - clock()) / 1000)),
+  });
 }
 
 /**
@@ -47,25 +49,32 @@ export interface AddressRateLimit extends Omit<RateLimit, 'key'> {
  * then, for IPv6, per /48 with {@link NETWORK_LIMIT_FACTOR} times the allowance: counted per /64
  * alone, one /48 would get 65 536 allowances (red-team 2026-12d I5, I8). The network is counted
  * only after the address passed, so a client refused for its own address spends none of its
- * neighbours' share.
+ * neighbours' share. A network already over its allowance is refused before its address is
+ * counted: each refused request from a fresh /64 made a key, and one /48's 65 536 of them, a key
+ * per route limit, flushed the in-memory counter store's least recently used keys (red-team
+ * 2026-12l N1). Now a /48 makes at most its allowance's worth of address keys per limit and window.
  */
 export async function enforceAddressRateLimit(
-  counters: Pick<CounterStore, 'increment'>,
+  counters: Pick<CounterStore, 'increment' | 'peek'>,
   limit: AddressRateLimit,
   ip: string,
   clock: () => number,
 ): Promise<void> {
   const { prefix, ...rest } = limit;
   const address = addressBucket(ip);
-  await enforceRateLimit(counters, { ...rest, key: `${prefix}:ip:${address}` }, clock);
   const network = addressBucket(ip, 48);
   // An IPv4 address is its own network: counting it twice would change nothing.
-  if (network === address) return;
-  await enforceRateLimit(
-    counters,
-    { ...rest, key: `${prefix}:net:${network}`, max: limit.max * NETWORK_LIMIT_FACTOR },
-    clock,
-  );
+  const networkLimit =
+    network === address
+      ? undefined
+      : { ...rest, key: `${prefix}:net:${network}`, max: limit.max * NETWORK_LIMIT_FACTOR };
+  if (networkLimit !== undefined) {
+    const spent = await counters.peek(networkLimit.key);
+    if (spent !== undefined && spent.count >= networkLimit.max)
+      throw tooMany(limit.message, spent.resetAt, clock);
+  }
+  await enforceRateLimit(counters, { ...rest, key: `${prefix}:ip:${address}` }, clock);
+  if (networkLimit !== undefined) await enforceRateLimit(counters, networkLimit, clock);
 }
 
 /**

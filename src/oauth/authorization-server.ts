@@ -8,6 +8,7 @@ import type { Caller } from '../audit/record-committed.js';
 import { oauthErrorText } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { BearerTokens, SessionManager } from '../sessions/session-manager.js';
+import type { SweepBatchOptions } from '../storage/batched-sweep.js';
 import type {
   AuthorizationCodeRecord,
   ConsentRecord,
@@ -261,8 +262,8 @@ export interface AuthorizationServer {
   disconnectApp(userId: string, clientId: string, caller: Caller): Promise<boolean>;
   /** Ends `userId`'s sessions holding tokens of `clientId` (RP-initiated logout); the consent stays. */
   endClientSessions(userId: string, clientId: string): Promise<number>;
-  /** Deletes expired codes (the hourly sweep). */
-  sweep(): Promise<number>;
+  /** Deletes expired codes (the hourly sweep), a batch at a time. */
+  sweep(options?: SweepBatchOptions): Promise<number>;
 }
 
 /**
@@ -777,7 +778,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
       return sessions.revokeSessions(await grants.sessionsOfClient(clientId, userId));
     },
 
-    sweep: () => grants.deleteExpiredCodes(clock()),
+    sweep: (options) => grants.deleteExpiredCodes(clock(), options),
   };
 
   function mayRememberConsent(request: AuthorizationRequest): boolean {

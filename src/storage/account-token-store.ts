@@ -1,4 +1,5 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
+import { deleteInBatches, type SweepBatchOptions } from './batched-sweep.js';
 import type { AccountTokensTable, Schema } from './schema.js';
 
 /** What a mailed link is for; a token is good for its own purpose only. */
@@ -48,8 +49,8 @@ export interface AccountTokenStore {
   ): Promise<AccountTokenRecord | undefined>;
   /** Deletes the account's tokens (of one purpose, or all). */
   deleteUserTokens(userId: string, purpose?: AccountTokenPurpose): Promise<void>;
-  /** Deletes expired tokens (the hourly sweep); returns how many. */
-  deleteExpired(now: number): Promise<number>;
+  /** Deletes expired tokens (the hourly sweep), a batch at a time; returns how many. */
+  deleteExpired(now: number, options?: SweepBatchOptions): Promise<number>;
 }
 
 function toRecord(row: Selectable<AccountTokensTable>): AccountTokenRecord {
@@ -141,9 +142,7 @@ export function createAccountTokenStore(db: Kysely<Schema>): AccountTokenStore {
       if (purpose !== undefined) query = query.where('purpose', '=', purpose);
       await query.execute();
     },
-    async deleteExpired(now) {
-      const result = await db.deleteFrom('account_tokens').where('expires_at', '<=', now).executeTakeFirst();
-      return Number(result.numDeletedRows);
-    },
+    deleteExpired: (now, options) =>
+      deleteInBatches(db, 'account_tokens', ['token_hash'], sql`expires_at <= ${now}`, options),
   };
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { deleteInBatches, type SweepBatchOptions } from './batched-sweep.js';
 import type { Schema } from './schema.js';
 
 /** Length of one failed-login tally window. */
@@ -26,8 +27,11 @@ export interface AuditRetentionStore {
   recordLoginFailure(subjectId: string | null, ip: string | null, at: number): Promise<void>;
   /** Tallies, newest first; `subjectId` null lists the no-account tallies. */
   listLoginFailures(query: { subjectId?: string | null; limit: number }): Promise<LoginFailureTally[]>;
-  /** Deletes audit entries and tallies from before `cutoff` (epoch ms); returns how many rows went. */
-  deleteBefore(cutoff: number): Promise<number>;
+  /**
+   * Deletes audit entries and tallies from before `cutoff` (epoch ms), a batch at a time through
+   * their time indexes; returns how many rows went.
+   */
+  deleteBefore(cutoff: number, options?: SweepBatchOptions): Promise<number>;
   /**
    * Strips personal data (IP, user agent) from the audit entries and tallies about `userId`, who
    * deleted their account: the rows keep the id, so the trail stays complete.
@@ -85,16 +89,17 @@ export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionSto
         .where('subject_id', '=', userId)
         .execute();
     },
-    async deleteBefore(cutoff) {
-      const [events, tallies] = await Promise.all([
-        db.deleteFrom('audit_events').where('created_at', '<', cutoff).executeTakeFirst(),
-        // A tally is kept while any of its hour is inside the retention.
-        db
-          .deleteFrom('login_failures')
-          .where('window_start', '<', cutoff - LOGIN_FAILURE_WINDOW_MS)
-          .executeTakeFirst(),
-      ]);
-      return Number(events.numDeletedRows) + Number(tallies.numDeletedRows);
+    async deleteBefore(cutoff, options) {
+      const events = await deleteInBatches(db, 'audit_events', ['id'], sql`created_at < ${cutoff}`, options);
+      // A tally is kept while any of its hour is inside the retention.
+      const tallies = await deleteInBatches(
+        db,
+        'login_failures',
+        ['subject_id', 'window_start'],
+        sql`window_start < ${cutoff - LOGIN_FAILURE_WINDOW_MS}`,
+        options,
+      );
+      return events + tallies;
     },
   };
 }

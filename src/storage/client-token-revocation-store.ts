@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { deleteInBatches, type SweepBatchOptions } from './batched-sweep.js';
 import type { Schema } from './schema.js';
 import type { RevokedSessionRow } from './session-store.js';
 
@@ -28,8 +29,8 @@ export interface ClientTokenRevocationStore {
    * list reads revoked sessions (ids from {@link clientTokenRevocationId}).
    */
   listRevokedSince(since: number, now: number): Promise<RevokedSessionRow[]>;
-  /** Deletes rows of tokens that expired before `before`; returns how many. */
-  deleteExpiredRevocations(before: number): Promise<number>;
+  /** Deletes rows of tokens that expired before `before`, a batch at a time; returns how many. */
+  deleteExpiredRevocations(before: number, options?: SweepBatchOptions): Promise<number>;
 }
 
 /** Creates the {@link ClientTokenRevocationStore} (pool or transaction). */
@@ -62,12 +63,7 @@ export function createClientTokenRevocationStore(db: Kysely<Schema>): ClientToke
         expiresAt: Number(row.expires_at),
       }));
     },
-    async deleteExpiredRevocations(before) {
-      const result = await db
-        .deleteFrom('client_token_revocations')
-        .where('expires_at', '<', before)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows);
-    },
+    deleteExpiredRevocations: (before, options) =>
+      deleteInBatches(db, 'client_token_revocations', ['jti'], sql`expires_at < ${before}`, options),
   };
 }

@@ -1,4 +1,5 @@
 import { type Kysely, PostgresAdapter, sql } from 'kysely';
+import { deleteInBatches, type SweepBatchOptions } from './batched-sweep.js';
 import { lockUserRow } from './lock-user-row.js';
 import type { Schema } from './schema.js';
 
@@ -76,8 +77,8 @@ export interface OAuthGrantStore {
   markReplayed(codeHash: string, now: number): Promise<string | null | undefined>;
   /** Records the session a code's exchange started; returns true when a replay came meanwhile. */
   attachSession(codeHash: string, sessionId: string): Promise<boolean>;
-  /** Deletes codes expired before `now`; returns how many. */
-  deleteExpiredCodes(now: number): Promise<number>;
+  /** Deletes codes expired before `now`, a batch at a time; returns how many. */
+  deleteExpiredCodes(now: number, options?: SweepBatchOptions): Promise<number>;
   /** The scopes `userId` allowed `clientId`, or undefined. */
   findConsent(userId: string, clientId: string): Promise<string[] | undefined>;
   /** Sets the scopes `userId` allowed `clientId` (insert or replace). */
@@ -312,10 +313,8 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         .executeTakeFirst();
       return row !== undefined && row.replayed_at !== null;
     },
-    async deleteExpiredCodes(now) {
-      const result = await db.deleteFrom('oauth_codes').where('expires_at', '<=', now).executeTakeFirst();
-      return Number(result.numDeletedRows);
-    },
+    deleteExpiredCodes: (now, options) =>
+      deleteInBatches(db, 'oauth_codes', ['code_hash'], sql`expires_at <= ${now}`, options),
     async findConsent(userId, clientId) {
       const row = await db
         .selectFrom('oauth_consents')

@@ -1,4 +1,5 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
+import { deleteByKeyWalk, deleteInBatches, type SweepBatchOptions, walkByKey } from './batched-sweep.js';
 import { takeTransactionLock } from './lock-user-row.js';
 import { precompiledQuery } from './precompiled-query.js';
 import type { RefreshTokensTable, Schema, SessionsTable } from './schema.js';
@@ -167,8 +168,11 @@ export interface SessionStore {
    * recognise their tokens once gone.
    */
   deleteSpentRefreshTokens(sessionId: string, exceptHash: string): Promise<void>;
-  /** Forgets every kept successor of a token spent before `spentBefore` (the grace interval is over). */
-  forgetRefreshSuccessors(filter: { spentBefore: number }): Promise<void>;
+  /**
+   * Forgets every kept successor of a token spent before `spentBefore` (the grace interval is over),
+   * one key range at a time (`walkByKey`).
+   */
+  forgetRefreshSuccessors(filter: { spentBefore: number }, options?: SweepBatchOptions): Promise<void>;
   /** Stores the hash of a database-strategy access token. */
   insertAccessToken(hash: string, token: Omit<AccessTokenRecord, 'userId'>, now: number): Promise<void>;
   /** Deletes the access tokens of `sessionId` but its `keep` newest (`TOKEN_STRATEGY=database`). */
@@ -177,13 +181,22 @@ export interface SessionStore {
   findAccessToken(hash: string, now: number): Promise<AccessTokenRecord | undefined>;
   /**
    * Deletes expired tokens and sessions, and, with `revokedBefore`, the sessions revoked before it
-   * (their tokens go with them); returns rows removed.
+   * (their tokens go with them); returns rows removed. A batch at a time (`storage/batched-sweep.ts`);
+   * the hourly sweep runs the parts as steps of their own ({@link deleteExpiredAccessTokens} …).
    */
-  deleteExpired(now: number, revokedBefore?: number): Promise<number>;
+  deleteExpired(now: number, revokedBefore?: number, options?: SweepBatchOptions): Promise<number>;
+  /** Deletes expired database-strategy access tokens, a key range at a time; returns how many. */
+  deleteExpiredAccessTokens(now: number, options?: SweepBatchOptions): Promise<number>;
+  /** Deletes expired refresh tokens, a key range at a time; returns how many. */
+  deleteExpiredRefreshTokens(now: number, options?: SweepBatchOptions): Promise<number>;
+  /** Deletes expired sessions (their tokens go with them), a key range at a time; returns how many. */
+  deleteExpiredSessions(now: number, options?: SweepBatchOptions): Promise<number>;
+  /**
+   * Deletes the sessions revoked before `revokedBefore` (their tokens go with them), in batches
+   * through the revoked-sessions index; returns how many.
+   */
+  deleteRevokedSessions(revokedBefore: number, options?: SweepBatchOptions): Promise<number>;
 }
-
-/** Revoked sessions {@link SessionStore.deleteExpired} deletes per statement. */
-const REVOKED_SWEEP_BATCH = 1000;
 
 function toRecord(row: Selectable<SessionsTable>): SessionRecord {
   return {
@@ -270,6 +283,26 @@ const FIRST_PARTY_SESSION_CLIENT = 'gatehouse';
 
 /** A {@link SessionStore} over Kysely; the same code serves SQLite and PostgreSQL. */
 export function createSessionStore(db: Kysely<Schema>): SessionStore {
+  const expired = (now: number) => sql`expires_at <= ${now}`;
+  const sweeps: Pick<
+    SessionStore,
+    | 'deleteExpiredAccessTokens'
+    | 'deleteExpiredRefreshTokens'
+    | 'deleteExpiredSessions'
+    | 'deleteRevokedSessions'
+  > = {
+    // No index on `expires_at` of these three tables (each sign-in would write one more): one
+    // walk over each table's primary key a pass, a range at a time.
+    deleteExpiredAccessTokens: (now, options) =>
+      deleteByKeyWalk(db, 'access_tokens', 'token_hash', expired(now), options),
+    deleteExpiredRefreshTokens: (now, options) =>
+      deleteByKeyWalk(db, 'refresh_tokens', 'token_hash', expired(now), options),
+    deleteExpiredSessions: (now, options) => deleteByKeyWalk(db, 'sessions', 'id', expired(now), options),
+    // Through the `(revoked_at, expires_at)` index over revoked sessions (refresh and access tokens
+    // cascade): the first sweep after an upgrade may find a month of them.
+    deleteRevokedSessions: (revokedBefore, options) =>
+      deleteInBatches(db, 'sessions', ['id'], sql`revoked_at <= ${revokedBefore}`, options),
+  };
   const insertSession = async (trx: Kysely<Schema>, session: SessionRecord, cookieTokenHash?: string) => {
     await insertSessionRow(trx, {
       id: session.id,
@@ -547,13 +580,22 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
     async deleteSpentRefreshTokens(sessionId, exceptHash) {
       await deleteSpentRefreshTokenRows(db, { sessionId, exceptHash });
     },
-    async forgetRefreshSuccessors({ spentBefore }) {
-      await db
-        .updateTable('refresh_tokens')
-        .set({ successor: null })
-        .where('successor', 'is not', null)
-        .where('spent_at', '<', spentBefore)
-        .execute();
+    async forgetRefreshSuccessors({ spentBefore }, options) {
+      // No index on `spent_at` (every rotation would write one): one walk over the table a pass.
+      await walkByKey(
+        db,
+        'refresh_tokens',
+        'token_hash',
+        async (range) =>
+          Number(
+            (
+              await sql`update refresh_tokens set successor = null where ${range} and successor is not null and spent_at < ${spentBefore}`.execute(
+                db,
+              )
+            ).numAffectedRows ?? 0n,
+          ),
+        options,
+      );
     },
     async insertAccessToken(hash, token, now) {
       await db
@@ -608,33 +650,13 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         ...(row.client_id === null ? {} : { clientId: row.client_id }),
       };
     },
-    async deleteExpired(now, revokedBefore) {
-      const tokens = await db.deleteFrom('access_tokens').where('expires_at', '<=', now).executeTakeFirst();
-      const refresh = await db.deleteFrom('refresh_tokens').where('expires_at', '<=', now).executeTakeFirst();
-      const sessions = await db.deleteFrom('sessions').where('expires_at', '<=', now).executeTakeFirst();
-      // In batches, each a range of the `(revoked_at, expires_at)` index (refresh and access tokens
-      // cascade): the first sweep after an upgrade may find a month of them, and one statement
-      // would hold SQLite's only writer (every sign-in) for all of it. At most 100 batches a sweep.
-      let revoked = 0;
-      for (let batch = 0; revokedBefore !== undefined && batch < 100; batch++) {
-        const result = await db
-          .deleteFrom('sessions')
-          .where('id', 'in', (eb) =>
-            eb
-              .selectFrom('sessions')
-              .select('id')
-              .where('revoked_at', '<=', revokedBefore)
-              .limit(REVOKED_SWEEP_BATCH),
-          )
-          .executeTakeFirst();
-        revoked += Number(result.numDeletedRows);
-        if (Number(result.numDeletedRows) < REVOKED_SWEEP_BATCH) break;
-      }
+    ...sweeps,
+    async deleteExpired(now, revokedBefore, options) {
       return (
-        Number(tokens.numDeletedRows) +
-        Number(refresh.numDeletedRows) +
-        Number(sessions.numDeletedRows) +
-        revoked
+        (await sweeps.deleteExpiredAccessTokens(now, options)) +
+        (await sweeps.deleteExpiredRefreshTokens(now, options)) +
+        (await sweeps.deleteExpiredSessions(now, options)) +
+        (revokedBefore === undefined ? 0 : await sweeps.deleteRevokedSessions(revokedBefore, options))
       );
     },
   };

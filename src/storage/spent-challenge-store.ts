@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { deleteInBatches, type SweepBatchOptions } from './batched-sweep.js';
 import type { Schema } from './schema.js';
 
 /** What a single-use challenge is for: each purpose has its own nonces. */
@@ -16,8 +17,8 @@ export interface SpentChallengeStore {
   claimChallenge(purpose: ChallengePurpose, nonce: string, expiresAt: number): Promise<boolean>;
   /** True when `nonce` was claimed (a cheap refusal before any other work). */
   isChallengeSpent(purpose: ChallengePurpose, nonce: string): Promise<boolean>;
-  /** Deletes markers that expired before `before`; returns how many. */
-  deleteExpiredChallenges(before: number): Promise<number>;
+  /** Deletes markers that expired before `before`, a batch at a time; returns how many. */
+  deleteExpiredChallenges(before: number, options?: SweepBatchOptions): Promise<number>;
 }
 
 /** Creates the {@link SpentChallengeStore} over `spent_challenges` (pool or transaction). */
@@ -41,12 +42,7 @@ export function createSpentChallengeStore(db: Kysely<Schema>): SpentChallengeSto
         .executeTakeFirst();
       return row !== undefined;
     },
-    async deleteExpiredChallenges(before) {
-      const result = await db
-        .deleteFrom('spent_challenges')
-        .where('expires_at', '<', before)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows);
-    },
+    deleteExpiredChallenges: (before, options) =>
+      deleteInBatches(db, 'spent_challenges', ['nonce'], sql`expires_at < ${before}`, options),
   };
 }

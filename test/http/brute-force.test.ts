@@ -351,7 +351,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
     app = await build({ loginMaxFailuresPerAccount: 2, loginMaxFailuresPerIp: 4 });
     const user = await createUser(app);
     await guessFromMany(app, user.email, 2);
-    const { hasher, counters } = gatehouseCore(app.gatehouse);
+    const { hasher, counters: routeCounters, securityCounters: counters } = gatehouseCore(app.gatehouse);
     const spies = [
       vi.spyOn(hasher, 'verify'),
       vi.spyOn(hasher, 'dummyHash'),
@@ -359,6 +359,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
       vi.spyOn(counters, 'increment'),
       vi.spyOn(counters, 'decrement'),
       vi.spyOn(counters, 'reset'),
+      vi.spyOn(routeCounters, 'increment'),
     ];
     expect((await grant(app, user.email, PASSWORD)).statusCode).toBe(429);
     expect((await cookieLogin(app, user.email, PASSWORD)).statusCode).toBe(429);
@@ -379,7 +380,7 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
 
   it('gives usernames that are not emails no per-account counter, and counts unknown addresses like real ones', async () => {
     app = await build({ loginMaxFailuresPerAccount: 2 });
-    const increments = vi.spyOn(gatehouseCore(app.gatehouse).counters, 'increment');
+    const increments = vi.spyOn(gatehouseCore(app.gatehouse).securityCounters, 'increment');
     for (const name of ['not an email', 'x'.repeat(300), 'a@', '@b.example']) {
       expect((await grant(app, name, WRONG, { ip: '10.50.0.1' })).statusCode).toBe(400);
     }
@@ -676,5 +677,43 @@ describe('failed-login limits that cannot be aimed at a victim (issue 8, OWASP d
       expect.objectContaining({ subjectId: null, failures: 3 }),
     ]);
     expect((await audit.list({ limit: 10, offset: 0, event: 'login_failed' })).total).toBe(0);
+  });
+});
+
+describe('a lock-out survives a flood of other counter keys (red-team 2026-12l N1)', () => {
+  let app: FastifyInstance;
+  afterEach(async () => app.close());
+
+  it('keeps an account locked while one IPv6 /48 and many IPv4 addresses flood route limits', async () => {
+    // A small store, so a few thousand requests are the 110 000 of the report (RATE_LIMIT_MAX_KEYS
+    // 100 000 by default): every counter key beyond it evicts the least recently used one.
+    app = await buildTestServer({ rateLimitMaxKeys: 1_000, loginMaxFailuresPerAccount: 5 });
+    const victim = await createUser(app);
+    for (let i = 0; i < 5; i++) {
+      expect((await grant(app, victim.email, WRONG, { ip: '2001:db8:99::1' })).statusCode).toBe(400);
+    }
+    expect((await grant(app, victim.email, WRONG, { ip: '2001:db8:99::1' })).statusCode).toBe(429);
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 1_500; i++) {
+      const fromV6 = await app.inject({
+        method: 'POST',
+        url: '/rooms/ZZZZZZZZ/join',
+        payload: { player: 'x' },
+        remoteAddress: `2001:db8:77:${i.toString(16)}::1`,
+      });
+      const fromV4 = await app.inject({
+        method: 'POST',
+        url: '/auth/forgot-password',
+        payload: { email: 'nobody@example.org' },
+        remoteAddress: `10.77.${i >> 8}.${i & 255}`,
+      });
+      for (const { statusCode } of [fromV6, fromV4])
+        statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
+    }
+    // The /48 is refused once over its allowance (429), the IPv4 addresses are not.
+    expect(statuses.get(429)).toBeGreaterThan(1_400);
+    // Before: the flood's 3 000 keys evicted the account's counter, and the next guess was a 400.
+    expect((await grant(app, victim.email, WRONG, { ip: '2001:db8:99::1' })).statusCode).toBe(429);
+    expect((await grant(app, victim.email, WRONG, { ip: '198.51.100.7' })).statusCode).toBe(429);
   });
 });
