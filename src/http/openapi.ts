@@ -265,7 +265,8 @@ export function registerOpenApi(
     });
     return docs;
   };
-  const handler = lazyAppHandler(build);
+  // The document (and the UI's own copies of it) is fixed once built: made once, sent from memory.
+  const handler = lazyAppHandler(build, { cachedPaths: ['/openapi.json', '/docs/json', '/docs/yaml'] });
   app.get('/openapi.json', HIDDEN, handler);
   app.get('/docs', HIDDEN, handler);
   app.get('/docs/*', HIDDEN, handler);
