@@ -219,6 +219,17 @@ export const MAX_BACKGROUND_RESETS = 64;
  */
 export const ACCOUNT_MAIL_CEILING_FACTOR = 10;
 
+/**
+ * Email-change requests an account may make per hour, and a requesting network (an IPv4 address,
+ * an IPv6 /48) for all its accounts together. Each request mails a link to an address of the
+ * requester's choosing: the per-address budget (`mayMail`) bounds one inbox, not how many inboxes.
+ * Without these, a free account sent 600 links to 600 strangers in 15 minutes, and one network's
+ * sign-ups tens of thousands an hour, from the operator's relay and reputation (red-team 2026-12l N4).
+ */
+export const EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR = 5;
+/** See {@link EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR}. */
+export const EMAIL_CHANGES_PER_NETWORK_PER_HOUR = 20;
+
 /** Forgot-password look-ups running at once (each is a read, a write and a queued mail). */
 export const MAX_RUNNING_RESETS = 8;
 
@@ -785,6 +796,19 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           errors: [{ field: 'email', message: 'is already your address' }],
         });
       }
+      // Counted before the password check (no hash for a refused request), per account and per
+      // requesting network: a refusal is a 429 the requester sees, as any rate limit.
+      for (const [key, max] of [
+        [`email-change:account:${digest(user.id)}`, EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR],
+        [`email-change:${digest(callerSource(caller))}`, EMAIL_CHANGES_PER_NETWORK_PER_HOUR],
+      ] as const) {
+        const window = await deps.counters.increment(key, 3600_000);
+        if (window.count > max) {
+          throw new GatehouseError('TOO_MANY_REQUESTS', 'Too many email change requests; try again later.', {
+            retryAfterSeconds: Math.max(1, Math.ceil((window.resetAt - clock()) / 1000)),
+          });
+        }
+      }
       await stepUp.confirm(user, proof, sessionId);
       const taken = await users.findUserByEmailKey(email.key);
       if (taken !== undefined) {
@@ -804,7 +828,12 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
               account_email: user.email,
             });
           });
-          mailer.send('account_exists', taken.email, { link: mailer.link('forgot-password') });
+          mailer.send(
+            'account_exists',
+            taken.email,
+            { link: mailer.link('forgot-password') },
+            { source: callerSource(caller) },
+          );
           deps.notices.flush();
         }
         return user;
@@ -826,12 +855,18 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         });
         return value;
       });
-      mailer.send('confirm_email_change', email.display, {
-        link: mailer.link('confirm-email', token),
-        new_email: email.display,
-        hours,
-        account_email: maskEmail(user.email),
-      });
+      mailer.send(
+        'confirm_email_change',
+        email.display,
+        {
+          link: mailer.link('confirm-email', token),
+          new_email: email.display,
+          hours,
+          account_email: maskEmail(user.email),
+        },
+        // Counted under the requester's network in the mail queue's fair share, as reset mail is.
+        { source: callerSource(caller) },
+      );
       deps.notices.flush();
       return user;
     },

@@ -1,6 +1,10 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR,
+  EMAIL_CHANGES_PER_NETWORK_PER_HOUR,
+} from '../../src/accounts/account-lifecycle.js';
 import { maskEmail } from '../../src/accounts/mask-email.js';
 import type { Role } from '../../src/accounts/roles.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
@@ -502,6 +506,45 @@ describe('account lifecycle over HTTP (file outbox)', () => {
       );
     }
     expect(confirmed.filter((status) => status === 204)).toHaveLength(1);
+  });
+
+  it('limits email change requests per account and per requesting network, before the password check (red-team 2026-12l N4)', async () => {
+    // Each request mails a link to an address of the requester's choosing: one free account sent
+    // 600 of them to 600 strangers in 15 minutes.
+    const change = (token: string, ip: string, password = PASSWORD) =>
+      app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        remoteAddress: ip,
+        headers: bearer(token),
+        payload: { email: uniqueEmail('spray'), current_password: password },
+      });
+    const owner = await user(app);
+    const answers = [];
+    for (let i = 0; i < EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR + 1; i++)
+      answers.push(await change(owner.token, '198.51.100.40'));
+    expect(answers.slice(0, -1).map((answer) => answer.statusCode)).toEqual(
+      Array(EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR).fill(202),
+    );
+    const refused = answers.at(-1);
+    expect(refused?.statusCode).toBe(429);
+    expect(refused?.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS' });
+    expect(Number(refused?.headers['retry-after'])).toBeGreaterThan(0);
+    // Refused before the password is checked: a wrong one is not even looked at.
+    const verifies = vi.spyOn(gatehouseCore(app.gatehouse).hasher, 'verify');
+    expect((await change(owner.token, '198.51.100.40', 'wrong password!')).statusCode).toBe(429);
+    expect(verifies).not.toHaveBeenCalled();
+    verifies.mockRestore();
+    // Many accounts on one network (an IPv6 /48 of many /64s) share the network's allowance.
+    const statuses: number[] = [];
+    for (let i = 0; statuses.length < EMAIL_CHANGES_PER_NETWORK_PER_HOUR + 1; i++) {
+      const account = await user(app);
+      for (let j = 0; j < 3 && statuses.length < EMAIL_CHANGES_PER_NETWORK_PER_HOUR + 1; j++) {
+        statuses.push((await change(account.token, `2001:db8:40:${i.toString(16)}::${j + 1}`)).statusCode);
+      }
+    }
+    expect(statuses.slice(0, -1).every((status) => status === 202)).toBe(true);
+    expect(statuses.at(-1)).toBe(429);
   });
 
   it('refuses changing to a taken address (409) and an email change mixed with other fields', async () => {
