@@ -105,12 +105,23 @@ export function createIdTokenHintVerifier(deps: IdTokenHintVerifierDeps): IdToke
       return undefined;
     }
   };
+  const refund = async (charged: Awaited<ReturnType<typeof charge>>) => {
+    if (charged !== undefined) for (const key of charged) await counters?.decrement(key);
+  };
   return async (token, ip) => {
     const charged = await charge(ip);
-    const hint = await verify(token);
+    let hint: Awaited<ReturnType<typeof verify>>;
+    try {
+      hint = await verify(token);
+    } catch (error) {
+      // The hint was never judged (the ID-token keys could not be read: a database outage, a
+      // 503): not a failure of the client's. Kept, a short outage left every valid hint from an
+      // office's address refused with 429 for the rest of the minute (red-team 2026-12l S3).
+      await refund(charged).catch(() => {});
+      throw error;
+    }
     // Only failures count: a hint that verified gives its charge back.
-    if (hint !== undefined && charged !== undefined)
-      for (const key of charged) await counters?.decrement(key);
+    if (hint !== undefined) await refund(charged);
     return hint;
   };
 }
