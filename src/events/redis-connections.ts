@@ -114,6 +114,19 @@ function loadRedis(): { Redis: typeof Redis; AbstractConnector: typeof AbstractC
 /** How often a tripped connection is probed (with a write: see the probe). */
 export const PROBE_INTERVAL_MS = 1000;
 
+/**
+ * How often the subscriber connection is asked for a PING (allowed in subscribe mode). It only
+ * ever receives, so a connection a NAT or load balancer dropped without a reset (AWS NLB after
+ * ≈ 350 s idle, Azure after ≈ 4 min) looked open and `ready` until TCP keepalive gave up, ≈ 2 h
+ * later with the OS defaults: meanwhile every other instance's `user_changed`, revocation and room
+ * event was lost here, and `/readyz` said Redis was up (operator red-team 2026-12l S2). A PING
+ * unanswered within `REDIS_COMMAND_TIMEOUT` reconnects it, which re-subscribes and resyncs.
+ */
+export const SUBSCRIBER_PING_INTERVAL_MS = 5_000;
+
+/** TCP keepalive's first probe on both connections (ioredis `keepAlive`; the OS default is 2 h). */
+const KEEPALIVE_INITIAL_DELAY_MS = 10_000;
+
 /** The key the probe writes: one per Redis, whatever the number of instances. */
 const PROBE_KEY = 'gatehouse:probe';
 
@@ -144,6 +157,7 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
     // caller falls back, instead of piling up in memory and firing late (ioredis' defaults).
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
+    keepAlive: KEEPALIVE_INITIAL_DELAY_MS,
     // Channels re-subscribe themselves on every `ready` (see redis-channel.ts), which also covers a
     // first SUBSCRIBE that failed; ioredis' own resubscription only replays successful ones.
     autoResubscribe: false,
@@ -251,6 +265,28 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
       });
   }, PROBE_INTERVAL_MS);
 
+  let subscriberPinging = false;
+  const subscriberPing = (settings.scheduler ?? systemScheduler).setInterval(() => {
+    if (closed || subscriberPinging || subscriber.status !== 'ready') return;
+    subscriberPinging = true;
+    subscriber
+      .ping()
+      .then(
+        () => {},
+        (error: unknown) => {
+          // Redis answered (with a refusal): the connection is alive.
+          if (closed || (error instanceof Error && error.name === 'ReplyError')) return;
+          warn('Redis subscriber connection did not answer PING; reconnecting it', {
+            error: error instanceof Error ? error.message : String(error),
+          });
+          subscriber.disconnect(true);
+        },
+      )
+      .finally(() => {
+        subscriberPinging = false;
+      });
+  }, SUBSCRIBER_PING_INTERVAL_MS);
+
   const first = new Promise<void>((resolve) => {
     // Real time, not the Scheduler: it bounds the first real connection attempt (see withTimeout).
     const timer = setTimeout(resolve, settings.connectTimeoutMs);
@@ -311,6 +347,7 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
     async close() {
       closed = true;
       probe.cancel();
+      subscriberPing.cancel();
       command.disconnect();
       subscriber.disconnect();
     },
