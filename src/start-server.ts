@@ -168,7 +168,12 @@ export async function startServer(
       // clients (and TRUST_PROXY tells us it is there).
       // `shell` is read only when a connection is refused, long after this factory returned.
       if (config.trustProxy === false) {
-        limitConnectionsPerNetwork(server, config.maxConnectionsPerNetwork, () => shell.log);
+        limitConnectionsPerNetwork(
+          server,
+          config.maxConnectionsPerNetwork,
+          config.maxConnections,
+          () => shell.log,
+        );
       }
       return server;
     },
@@ -342,13 +347,60 @@ const REFUSAL_WARNING_INTERVAL_MS = 60_000;
  * carrier NAT) cannot act on an answer anyway; the operator can, so the operator gets a warning
  * naming the setting and the fix, at most one a minute (a refusal flood cannot flood the log:
  * two numbers of state), with how many were refused since the last one.
+ *
+ * The per-network cap alone left `MAX_CONNECTIONS / MAX_CONNECTIONS_PER_NETWORK` networks (17 IPv4
+ * addresses at the defaults) able to hold every connection with idle keep-alive sockets, about
+ * 115 tiny requests a second in all, and every other client's connection closed unanswered
+ * (red-team 2026-12l N3). So once the open connections come within {@link connectionHeadroom} of
+ * `MAX_CONNECTIONS`, a connection from any network but the one holding the most closes one of that
+ * network's sockets that has no request in flight (an idle keep-alive socket, or one still sending
+ * its first request): closing an idle connection is every HTTP/1.1 server's right (RFC 9112 §9.6),
+ * and its client opens a new one when it needs it. Nothing changes while the server has room, nor
+ * for the network that holds the most.
  */
-function limitConnectionsPerNetwork(server: Server, max: number, log: () => FastifyBaseLogger): void {
+function limitConnectionsPerNetwork(
+  server: Server,
+  max: number,
+  maxConnections: number,
+  log: () => FastifyBaseLogger,
+): void {
   const open = createConcurrencyCaps();
   let lastWarning = Number.NEGATIVE_INFINITY;
   let refusedSinceWarning = 0;
+  // Sockets open per network (bounded by MAX_CONNECTIONS), and those with a request in flight.
+  const sockets = new Map<string, Set<Socket>>();
+  const busy = new WeakSet<Socket>();
+  let total = 0;
+  const pressureAt = maxConnections - connectionHeadroom(maxConnections);
+  // One shared listener, no closure per request: `this` is the response.
+  function requestDone(this: ServerResponse) {
+    busy.delete(this.req.socket);
+  }
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    busy.add(request.socket);
+    response.on('close', requestDone);
+  });
+  /** Closes one socket without a request in flight of the network holding the most but `network`. */
+  const makeRoom = (network: string) => {
+    let largest: Set<Socket> | undefined;
+    let largestNetwork = network;
+    for (const [candidate, held] of sockets) {
+      if (largest === undefined || held.size > largest.size) {
+        largest = held;
+        largestNetwork = candidate;
+      }
+    }
+    if (largest === undefined || largestNetwork === network) return;
+    for (const socket of largest) {
+      if (!busy.has(socket)) {
+        socket.destroy();
+        return;
+      }
+    }
+  };
   server.on('connection', (socket: Socket) => {
     const network = addressBucket(socket.remoteAddress ?? '', 48);
+    if (total >= pressureAt) makeRoom(network);
     const slot = open.tryAcquire([{ key: network, max }]);
     if (!slot.ok) {
       socket.destroy();
@@ -368,8 +420,28 @@ function limitConnectionsPerNetwork(server: Server, max: number, log: () => Fast
       }
       return;
     }
-    socket.once('close', slot.release);
+    total += 1;
+    let held = sockets.get(network);
+    if (held === undefined) {
+      held = new Set();
+      sockets.set(network, held);
+    }
+    held.add(socket);
+    socket.once('close', () => {
+      slot.release();
+      total -= 1;
+      held.delete(socket);
+      if (held.size === 0 && sockets.get(network) === held) sockets.delete(network);
+    });
   });
+}
+
+/**
+ * Connections kept for networks other than the one holding the most (see
+ * `limitConnectionsPerNetwork`): a sixty-fourth of `MAX_CONNECTIONS`, at least 16.
+ */
+function connectionHeadroom(maxConnections: number): number {
+  return Math.max(16, Math.ceil(maxConnections / 64));
 }
 
 /** Fewest connections that must stay free of held-open responses: a tenth, and at least 64. */

@@ -355,6 +355,50 @@ describe('startServer', () => {
     }
   });
 
+  it('keeps room for other networks: near MAX_CONNECTIONS a newcomer closes an idle socket of the network holding the most (red-team 2026-12l N3)', {
+    timeout: 30_000,
+  }, async () => {
+    // The smallest budget the check accepts (128), and 32 per network: four networks' idle
+    // keep-alive sockets filled every connection, and each other client's was closed unanswered.
+    const config = testConfig({
+      port: 0,
+      maxConnections: 128,
+      maxConnectionsPerNetwork: 32,
+      maxStreamsTotal: 56,
+      maxExportsTotal: 8,
+    });
+    const server = await startServer(config, { logger: false, webUi: false });
+    const sockets: Socket[] = [];
+    const from = (localAddress: string) => {
+      const socket = connect({ port: Number(new URL(server.url).port), host: '127.0.0.1', localAddress });
+      sockets.push(socket);
+      return socket;
+    };
+    try {
+      await server.ready;
+      const attackers = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+      const held: Socket[] = [];
+      for (const address of attackers) {
+        for (let i = 0; i < 32; i++) {
+          const socket = from(address);
+          // Answered, then held idle. Near the cap some of the earlier networks' sockets are closed
+          // to make room, so a later one is answered too.
+          expect(await answerOn(socket)).toMatch(/^HTTP\/1\.1 200/);
+          held.push(socket);
+        }
+      }
+      // Every newcomer is served, each closing one idle socket of the network holding the most.
+      for (const address of ['127.0.0.250', '127.0.0.251', '127.0.0.252']) {
+        expect(await answerOn(from(address))).toMatch(/^HTTP\/1\.1 200/);
+      }
+      const closed = held.filter((socket) => socket.destroyed || socket.readyState !== 'open').length;
+      expect(closed).toBeGreaterThan(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
   it('leaves the per-network cap to the proxy when TRUST_PROXY says there is one', async () => {
     const config = testConfig({ port: 0, maxConnectionsPerNetwork: 2, trustProxy: ['127.0.0.1'] });
     const server = await startServer(config, { logger: false, webUi: false });
