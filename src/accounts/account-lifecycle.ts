@@ -225,6 +225,8 @@ export const ACCOUNT_MAIL_CEILING_FACTOR = 10;
  * requester's choosing: the per-address budget (`mayMail`) bounds one inbox, not how many inboxes.
  * Without these, a free account sent 600 links to 600 strangers in 15 minutes, and one network's
  * sign-ups tens of thousands an hour, from the operator's relay and reputation (red-team 2026-12l N4).
+ * The account's count is taken before the password check, the network's after a right password
+ * (wrong ones from strangers behind a shared address must not spend it).
  */
 export const EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR = 5;
 /** See {@link EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR}. */
@@ -385,6 +387,16 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     if (share.count > settings.accountMailsPerHour) return false;
     const total = await deps.counters.increment(`mail:address:${address}`, 3600_000);
     return total.count <= settings.accountMailsPerHour * ACCOUNT_MAIL_CEILING_FACTOR;
+  };
+
+  /** Counts an email-change request under `key`; 429 with Retry-After beyond `max` an hour. */
+  const chargeEmailChange = async (key: string, max: number) => {
+    const window = await deps.counters.increment(key, 3600_000);
+    if (window.count > max) {
+      throw new GatehouseError('TOO_MANY_REQUESTS', 'Too many email change requests; try again later.', {
+        retryAfterSeconds: Math.max(1, Math.ceil((window.resetAt - clock()) / 1000)),
+      });
+    }
   };
 
   /**
@@ -796,20 +808,15 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           errors: [{ field: 'email', message: 'is already your address' }],
         });
       }
-      // Counted before the password check (no hash for a refused request), per account and per
-      // requesting network: a refusal is a 429 the requester sees, as any rate limit.
-      for (const [key, max] of [
-        [`email-change:account:${digest(user.id)}`, EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR],
-        [`email-change:${digest(callerSource(caller))}`, EMAIL_CHANGES_PER_NETWORK_PER_HOUR],
-      ] as const) {
-        const window = await deps.counters.increment(key, 3600_000);
-        if (window.count > max) {
-          throw new GatehouseError('TOO_MANY_REQUESTS', 'Too many email change requests; try again later.', {
-            retryAfterSeconds: Math.max(1, Math.ceil((window.resetAt - clock()) / 1000)),
-          });
-        }
-      }
+      // Per account before the password check (no hash for a refused request); per requesting
+      // network only once the password was right, so that strangers behind a shared address (a
+      // campus NAT) cannot spend its allowance with wrong passwords (review of N4).
+      await chargeEmailChange(`email-change:account:${digest(user.id)}`, EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR);
       await stepUp.confirm(user, proof, sessionId);
+      await chargeEmailChange(
+        `email-change:${digest(callerSource(caller))}`,
+        EMAIL_CHANGES_PER_NETWORK_PER_HOUR,
+      );
       const taken = await users.findUserByEmailKey(email.key);
       if (taken !== undefined) {
         if (!settings.requireVerifiedEmail)

@@ -119,8 +119,10 @@ export const PROBE_INTERVAL_MS = 1000;
  * ever receives, so a connection a NAT or load balancer dropped without a reset (AWS NLB after
  * ≈ 350 s idle, Azure after ≈ 4 min) looked open and `ready` until TCP keepalive gave up, ≈ 2 h
  * later with the OS defaults: meanwhile every other instance's `user_changed`, revocation and room
- * event was lost here, and `/readyz` said Redis was up (operator red-team 2026-12l S2). A PING
- * unanswered within `REDIS_COMMAND_TIMEOUT` reconnects it, which re-subscribes and resyncs.
+ * event was lost here, and `/readyz` said Redis was up (operator red-team 2026-12l S2). Two PINGs
+ * in a row unanswered within `REDIS_COMMAND_TIMEOUT` reconnect it, which re-subscribes and resyncs:
+ * one miss may be this process's own event loop, stalled past the timeout before it read the PONG
+ * already waiting (a review showed a healthy subscriber reconnected so).
  */
 export const SUBSCRIBER_PING_INTERVAL_MS = 5_000;
 
@@ -266,17 +268,26 @@ export function createRedisConnections(settings: RedisSettings, warn: CoreWarn):
   }, PROBE_INTERVAL_MS);
 
   let subscriberPinging = false;
+  let subscriberMisses = 0;
   const subscriberPing = (settings.scheduler ?? systemScheduler).setInterval(() => {
     if (closed || subscriberPinging || subscriber.status !== 'ready') return;
     subscriberPinging = true;
     subscriber
       .ping()
       .then(
-        () => {},
+        () => {
+          subscriberMisses = 0;
+        },
         (error: unknown) => {
           // Redis answered (with a refusal): the connection is alive.
-          if (closed || (error instanceof Error && error.name === 'ReplyError')) return;
-          warn('Redis subscriber connection did not answer PING; reconnecting it', {
+          if (closed || (error instanceof Error && error.name === 'ReplyError')) {
+            subscriberMisses = 0;
+            return;
+          }
+          subscriberMisses += 1;
+          if (subscriberMisses < 2) return;
+          subscriberMisses = 0;
+          warn('Redis subscriber connection did not answer PING twice; reconnecting it', {
             error: error instanceof Error ? error.message : String(error),
           });
           subscriber.disconnect(true);

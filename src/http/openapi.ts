@@ -185,6 +185,11 @@ function openApiBase(
 /** Marks the forwarding routes as not part of the document. */
 const HIDDEN = { schema: { hide: true } } as const;
 
+/** The OpenAPI document's paths: JSON at the root, and Swagger UI's JSON and YAML copies. */
+const DOCUMENT_PATHS = new Set(['/openapi.json', '/docs/json', '/docs/yaml']);
+/** A file of Swagger UI's own (`/docs/static/swagger-ui-bundle.js`): one plain name, no folders. */
+const DOCS_STATIC_FILE = /^\/docs\/static\/[\w-]+(?:\.[\w-]+)+$/;
+
 /**
  * Registers OpenAPI 3.1 at `/openapi.json` and Swagger UI at `/docs`. Must run before routes are
  * added (it collects them as they register). The OAuth2 password scheme points at `/token` and
@@ -265,8 +270,11 @@ export function registerOpenApi(
     });
     return docs;
   };
-  // The document (and the UI's own copies of it) is fixed once built: made once, sent from memory.
-  const handler = lazyAppHandler(build, { cachedPaths: ['/openapi.json', '/docs/json', '/docs/yaml'] });
+  // The document (and the UI's own copies of it) and the UI's files are fixed once built: made
+  // once, sent from memory.
+  const handler = lazyAppHandler(build, {
+    cacheable: (path) => DOCUMENT_PATHS.has(path) || DOCS_STATIC_FILE.test(path),
+  });
   app.get('/openapi.json', HIDDEN, handler);
   app.get('/docs', HIDDEN, handler);
   app.get('/docs/*', HIDDEN, handler);

@@ -55,7 +55,9 @@ export interface AddressRateLimit extends Omit<RateLimit, 'key'> {
  * 2026-12l N1). Now a /48 makes at most its allowance's worth of address keys per limit and window.
  */
 export async function enforceAddressRateLimit(
-  counters: Pick<CounterStore, 'increment' | 'peek'>,
+  // `peek` optional: a store without it (an app's own, written before it was used) skips only the
+  // pre-check, as before.
+  counters: Pick<CounterStore, 'increment'> & Partial<Pick<CounterStore, 'peek'>>,
   limit: AddressRateLimit,
   ip: string,
   clock: () => number,
@@ -68,7 +70,7 @@ export async function enforceAddressRateLimit(
     network === address
       ? undefined
       : { ...rest, key: `${prefix}:net:${network}`, max: limit.max * NETWORK_LIMIT_FACTOR };
-  if (networkLimit !== undefined) {
+  if (networkLimit !== undefined && counters.peek !== undefined) {
     const spent = await counters.peek(networkLimit.key);
     if (spent !== undefined && spent.count >= networkLimit.max)
       throw tooMany(limit.message, spent.resetAt, clock);

@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openRedisChannel } from '../../src/events/redis-channel.js';
 import { createRedisConnections, SUBSCRIBER_PING_INTERVAL_MS } from '../../src/events/redis-connections.js';
+import { createTestClock } from '../../src/testing.js';
 import { type PrivateRedis, runPrivateRedisTests, startPrivateRedis } from '../support/private-redis.js';
 
 /**
@@ -62,6 +63,51 @@ describe.runIf(runPrivateRedisTests)(
     });
     afterAll(async () => redis?.stop());
 
+    it('is not reconnected for one PING this process was too busy to read the answer of', async () => {
+      // Review of S2: the event loop stalled past the command timeout right after a PING, the
+      // timeout fired before the waiting PONG was read, and a healthy subscriber was reconnected
+      // (its messages meanwhile lost until the resync).
+      const clock = createTestClock();
+      const warnings: string[] = [];
+      const connections = createRedisConnections(
+        {
+          url: redis.url,
+          commandTimeoutMs: 300,
+          connectTimeoutMs: 1000,
+          maxReconnectDelayMs: 200,
+          scheduler: clock,
+        },
+        (message) => warnings.push(message),
+      );
+      const channel = openRedisChannel({
+        connections,
+        name: 'gatehouse:test-stall',
+        schema: Type.Object({ n: Type.Integer() }),
+        deliver: () => {},
+        warn: (message) => warnings.push(message),
+      });
+      try {
+        await channel.subscribed;
+        const before = connections.stats().reconnects;
+        // The PING goes out, then the loop is busy for twice the timeout before it reads anything.
+        clock.advance(SUBSCRIBER_PING_INTERVAL_MS);
+        const until = Date.now() + 600;
+        while (Date.now() < until) {
+          // busy
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        // The next PING is answered: the miss is forgiven.
+        clock.advance(SUBSCRIBER_PING_INTERVAL_MS);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect(warnings.filter((message) => message.includes('did not answer PING'))).toEqual([]);
+        expect(connections.stats().reconnects).toBe(before);
+        expect(connections.state()).toBe('up');
+      } finally {
+        channel.close();
+        await connections.close();
+      }
+    });
+
     it('is found by its PING within seconds, reconnected, and messages flow again', async () => {
       const proxy = await startSubscriberDroppingProxy(redis.socketPath);
       const warnings: string[] = [];
@@ -97,16 +143,16 @@ describe.runIf(runPrivateRedisTests)(
         expect(proxy.dropSubscriber()).toBe(1);
         await send(2);
         // Before: nothing noticed it for the ≈ 2 h of TCP keepalive; received stayed [1] and the
-        // state read "up". Now one PING interval, the command timeout, and the reconnect.
+        // state read "up". Now two PING intervals, the command timeout, and the reconnect.
         let n = 3;
         await vi.waitFor(
           async () => {
             await send(n++);
             expect(received.length).toBeGreaterThan(1);
           },
-          { timeout: SUBSCRIBER_PING_INTERVAL_MS + 5_000, interval: 250 },
+          { timeout: 2 * SUBSCRIBER_PING_INTERVAL_MS + 5_000, interval: 250 },
         );
-        expect(warnings).toContain('Redis subscriber connection did not answer PING; reconnecting it');
+        expect(warnings).toContain('Redis subscriber connection did not answer PING twice; reconnecting it');
         expect(connections.state()).toBe('up');
       } finally {
         other.disconnect();

@@ -535,6 +535,15 @@ describe('account lifecycle over HTTP (file outbox)', () => {
     expect((await change(owner.token, '198.51.100.40', 'wrong password!')).statusCode).toBe(429);
     expect(verifies).not.toHaveBeenCalled();
     verifies.mockRestore();
+    // Wrong passwords spend no network's allowance: strangers behind a shared address (a NAT)
+    // cannot use it up for everyone there (they spend only their own accounts').
+    for (let i = 0; i < 4; i++) {
+      const stranger = await user(app);
+      for (let j = 0; j < EMAIL_CHANGES_PER_ACCOUNT_PER_HOUR; j++) {
+        expect((await change(stranger.token, '198.51.100.77', 'wrong password!')).statusCode).toBe(400);
+      }
+    }
+    expect((await change((await user(app)).token, '198.51.100.77')).statusCode).toBe(202);
     // Many accounts on one network (an IPv6 /48 of many /64s) share the network's allowance.
     const statuses: number[] = [];
     for (let i = 0; statuses.length < EMAIL_CHANGES_PER_NETWORK_PER_HOUR + 1; i++) {

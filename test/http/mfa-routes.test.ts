@@ -409,7 +409,8 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     const token = await mfaToken(user.email);
     expect((await mfaGrant(token, generateTotpCode(secret, clock() + STEP))).statusCode).toBe(200);
     // What many clients failing logins from many addresses do to the in-memory counter store.
-    const { counters, config } = gatehouseCore(app.gatehouse);
+    // The store the MFA and passkey counters live in (login failures fill it).
+    const { securityCounters: counters, config } = gatehouseCore(app.gatehouse);
     for (let i = 0; i <= config.rateLimitMaxKeys; i++)
       await counters.increment(`login:ip:flood-${i}`, 60_000);
     const replay = await mfaGrant(token, recoveryCodes[0] ?? '');

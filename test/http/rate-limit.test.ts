@@ -48,6 +48,20 @@ describe('enforceAddressRateLimit', () => {
     }
   });
 
+  it('works with a store that has no peek (an app’s own counters), counting as before', async () => {
+    const store = createMemoryCounterStore(() => 0);
+    const incrementOnly = { increment: store.increment.bind(store) };
+    await expect(
+      enforceAddressRateLimit(incrementOnly, LIMIT, '2001:db8:5::1', () => 0),
+    ).resolves.toBeUndefined();
+    await enforceAddressRateLimit(incrementOnly, LIMIT, '2001:db8:5::1', () => 0);
+    await expect(
+      enforceAddressRateLimit(incrementOnly, LIMIT, '2001:db8:5::1', () => 0),
+    ).rejects.toMatchObject({
+      code: 'TOO_MANY_REQUESTS',
+    });
+  });
+
   it('counts an IPv4 address once', async () => {
     const counting = countingStore();
     expect(await attempt(counting, '192.0.2.1')).toBe('ok');

@@ -84,8 +84,9 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
           'address (`POST /auth/email-change/confirm`), a notice to the current one, and the address changes only ' +
           'once confirmed, and only while the session that asked is live: a password reset or change, "log out ' +
           'everywhere", ending that session or the account being disabled cancels it. A taken address is 409 `EMAIL_TAKEN` (with `REQUIRE_VERIFIED_EMAIL`, 202 like any other). ' +
-          'Email change requests are limited to 5 an hour per account and 20 per requesting network (an IPv4 ' +
-          'address, an IPv6 /48), counted before the password is checked: then 429 `TOO_MANY_REQUESTS` with Retry-After. ' +
+          'Email change requests are limited to 5 an hour per account (counted before the password is checked) and ' +
+          '20 per requesting network (an IPv4 address, an IPv6 /48; counted once the password was right): then 429 ' +
+          '`TOO_MANY_REQUESTS` with Retry-After. ' +
           "Password and email changes are first-party only: an OAuth app's token (authorization code flow) may " +
           'change `full_name` alone, and gets 403 `FIRST_PARTY_ONLY` for the rest.',
         body: Type.Object(
