@@ -38,6 +38,20 @@ function answerOn(socket: Socket): Promise<string> {
   });
 }
 
+/**
+ * Connections to the server at `url` from chosen loopback addresses: every address of 127.0.0.0/8
+ * is this machine's, so each is another client network. `sockets` holds them for the cleanup.
+ */
+function loopbackClients(url: string) {
+  const sockets: Socket[] = [];
+  const from = (localAddress: string) => {
+    const socket = connect({ port: Number(new URL(url).port), host: '127.0.0.1', localAddress });
+    sockets.push(socket);
+    return socket;
+  };
+  return { sockets, from };
+}
+
 async function getJson(url: string, init: RequestInit = {}) {
   const response = await fetch(url, init);
   return {
@@ -322,13 +336,7 @@ describe('startServer', () => {
       logStream: { write: (line: string) => void lines.push(line) },
       webUi: false,
     });
-    const sockets: Socket[] = [];
-    // Every address of 127.0.0.0/8 is this machine's: a second client network on loopback.
-    const from = (localAddress: string) => {
-      const socket = connect({ port: Number(new URL(server.url).port), host: '127.0.0.1', localAddress });
-      sockets.push(socket);
-      return socket;
-    };
+    const { sockets, from } = loopbackClients(server.url);
     try {
       await server.ready;
       for (let i = 0; i < 4; i++) expect(await answerOn(from('127.0.0.1'))).toMatch(/^HTTP\/1\.1 200/);
@@ -368,12 +376,7 @@ describe('startServer', () => {
       maxExportsTotal: 8,
     });
     const server = await startServer(config, { logger: false, webUi: false });
-    const sockets: Socket[] = [];
-    const from = (localAddress: string) => {
-      const socket = connect({ port: Number(new URL(server.url).port), host: '127.0.0.1', localAddress });
-      sockets.push(socket);
-      return socket;
-    };
+    const { sockets, from } = loopbackClients(server.url);
     try {
       await server.ready;
       const attackers = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
