@@ -45,6 +45,9 @@ function loopbackRedirect(publicUrl: string): onRequestHookHandler | undefined {
 /** Marks the web UI's routes as not part of the OpenAPI document (as `@fastify/static` does). */
 const HIDDEN = { schema: { hide: true } } as const;
 
+/** A bundled script or style sheet (`/assets/main.js`): one plain name, no folders. */
+const ASSET_FILE = /^\/assets\/[\w-]+(?:\.[\w-]+)+$/;
+
 /**
  * Serves the web UI: static pages from `web/public` at `/` and the compiled scripts from
  * `dist/web/assets` at `/assets/` (bundled by `npm run build`). Returns false when the scripts have not
@@ -65,21 +68,32 @@ export async function registerWebUi(
     app.log.warn('web UI not built (run npm run build); serving the API only');
     return false;
   }
-  const handler = lazyAppHandler(async () => {
-    const { default: fastifyStatic } = await import('@fastify/static');
-    const files = Fastify({ logger: false });
-    await files.register(fastifyStatic, { root: pages, prefix: '/', index: ['index.html'], wildcard: false });
-    await files.register(fastifyStatic, {
-      root: scripts,
-      prefix: '/assets/',
-      decorateReply: false,
-      wildcard: false,
-    });
-    return files;
-  });
   const names = readdirSync(pages, { recursive: true, withFileTypes: true })
     .filter((entry) => entry.isFile())
     .map((entry) => join(entry.parentPath, entry.name).slice(pages.length).split(sep).join('/'));
+  // The pages and the bundle are fixed files (`wildcard: false` lists them once): each is read and
+  // sent through the inner app once, then from memory (see lazyAppHandler), as the docs are.
+  const pagePaths = new Set(['/', ...names]);
+  const handler = lazyAppHandler(
+    async () => {
+      const { default: fastifyStatic } = await import('@fastify/static');
+      const files = Fastify({ logger: false });
+      await files.register(fastifyStatic, {
+        root: pages,
+        prefix: '/',
+        index: ['index.html'],
+        wildcard: false,
+      });
+      await files.register(fastifyStatic, {
+        root: scripts,
+        prefix: '/assets/',
+        decorateReply: false,
+        wildcard: false,
+      });
+      return files;
+    },
+    { cacheable: (path) => pagePaths.has(path) || ASSET_FILE.test(path) },
+  );
   const canonical = options.publicUrl === undefined ? undefined : loopbackRedirect(options.publicUrl);
   const pageOptions = canonical === undefined ? HIDDEN : { ...HIDDEN, onRequest: canonical };
   for (const name of names) app.get(name, pageOptions, handler);
