@@ -312,8 +312,9 @@ export const gatehouseConfigSchema = Type.Object(
       maximum: 10_000_000,
       default: 100_000,
       description:
-        'keys the in-memory rate-limit counters hold at most (least recently used forgotten first); keys are ' +
-        'SHA-256 hashes, 22 bytes',
+        'keys each of the two in-memory counter stores holds at most (least recently used forgotten first): one ' +
+        'for route limits and apps, one for the sign-in, second-factor and passkey lock-outs and the per-address ' +
+        'mail caps, so no flood of route-limit keys evicts a lock-out; keys are SHA-256 hashes, 22 bytes',
     }),
     logLevel: choiceSetting({
       env: 'LOG_LEVEL',
