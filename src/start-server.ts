@@ -400,7 +400,6 @@ function limitConnectionsPerNetwork(
   };
   server.on('connection', (socket: Socket) => {
     const network = addressBucket(socket.remoteAddress ?? '', 48);
-    if (total >= pressureAt) makeRoom(network);
     const slot = open.tryAcquire([{ key: network, max }]);
     if (!slot.ok) {
       socket.destroy();
@@ -420,6 +419,8 @@ function limitConnectionsPerNetwork(
       }
       return;
     }
+    // Only for a connection its own network's cap allowed: refused ones must not close others'.
+    if (total >= pressureAt) makeRoom(network);
     total += 1;
     let held = sockets.get(network);
     if (held === undefined) {

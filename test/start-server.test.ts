@@ -402,6 +402,45 @@ describe('startServer', () => {
     }
   });
 
+  it('makes no room for a connection its own network’s cap refuses', { timeout: 30_000 }, async () => {
+    const config = testConfig({
+      port: 0,
+      maxConnections: 128,
+      maxConnectionsPerNetwork: 32,
+      maxStreamsTotal: 56,
+      maxExportsTotal: 8,
+    });
+    const server = await startServer(config, { logger: false, webUi: false });
+    const { sockets, from } = loopbackClients(server.url);
+    try {
+      await server.ready;
+      // 32 + 32 + 32 + 16 = 112 open: at the point where room is made (128 less 16).
+      const byNetwork = new Map<string, Socket[]>();
+      for (const [address, count] of [
+        ['127.0.0.2', 32],
+        ['127.0.0.3', 32],
+        ['127.0.0.4', 32],
+        ['127.0.0.5', 16],
+      ] as const) {
+        const held: Socket[] = [];
+        for (let i = 0; i < count; i++) {
+          const socket = from(address);
+          expect(await answerOn(socket)).toMatch(/^HTTP\/1\.1 200/);
+          held.push(socket);
+        }
+        byNetwork.set(address, held);
+      }
+      // A network at its cap is refused; each refusal closed an idle socket of another network.
+      for (let i = 0; i < 5; i++) expect(await answerOn(from('127.0.0.3'))).toBe('');
+      for (const socket of byNetwork.get('127.0.0.2') ?? []) {
+        expect(await answerOn(socket)).toMatch(/^HTTP\/1\.1 200/);
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.close();
+    }
+  });
+
   it('leaves the per-network cap to the proxy when TRUST_PROXY says there is one', async () => {
     const config = testConfig({ port: 0, maxConnectionsPerNetwork: 2, trustProxy: ['127.0.0.1'] });
     const server = await startServer(config, { logger: false, webUi: false });
