@@ -122,6 +122,10 @@ describe.runIf(url)('openRedisChannel', () => {
       () => b.close(),
     );
     await Promise.all([a.subscribed, b.subscribed]);
+    // Subscribed says the subscriber connection is ready; a publish goes out on the command
+    // connection, which on a busy machine may still be connecting (publish then answers false and
+    // delivers locally, as it should: CI once caught that moment).
+    await vi.waitFor(() => expect(connectionsOfA.usable() && connectionsOfB.usable()).toBe(true));
     expect(await a.publish({ type: 'user_changed', userId: 'from-a' })).toBe(true);
     expect(await b.publish({ type: 'user_changed', userId: 'from-b' })).toBe(true);
     await vi.waitFor(() => expect(one).toHaveLength(1));
