@@ -504,12 +504,13 @@ export async function createGatehouseCore(
       redis === undefined
         ? localCounters
         : createResilientCounterStore({ connections: redis, fallback: localCounters });
-    // Sign-in, second-factor and passkey lock-outs and the per-address mail caps count in a store
-    // of their own (its own RATE_LIMIT_MAX_KEYS in memory; the same Redis, which never evicts
-    // them): route limits and apps make a key per client address, and one IPv6 /48 holds 65 536
-    // /64s, so a flood of refused room joins evicted a victim account's lock-out in 18 s, five more
-    // guesses a flood (red-team 2026-12l N1). A key here costs a password check, a second-factor
-    // try or a mail the per-address limits allowed.
+    // Sign-in, second-factor and passkey lock-outs, the per-address mail caps and the email-change
+    // limits count in a store of their own (its own RATE_LIMIT_MAX_KEYS in memory; in Redis, the
+    // one Redis and its `maxmemory`): route limits and apps make a key per client address, and one
+    // IPv6 /48 holds 65 536 /64s, so a flood of refused room joins evicted a victim account's
+    // lock-out in 18 s, five more guesses a flood (red-team 2026-12l N1). A key here comes with a
+    // password check, a second-factor try, a mail the per-address limits allowed or a signed-in
+    // account's email-change request.
     const localSecurityCounters = createMemoryCounterStore(clock, { maxKeys: config.rateLimitMaxKeys });
     const securityCounters =
       redis === undefined
