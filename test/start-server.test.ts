@@ -52,6 +52,20 @@ function loopbackClients(url: string) {
   return { sockets, from };
 }
 
+/**
+ * The smallest connection budget the start-up check accepts (128, with 56 streams and 8 exports),
+ * and 32 connections per network: four networks' sockets can fill it.
+ */
+function crowdedConfig() {
+  return testConfig({
+    port: 0,
+    maxConnections: 128,
+    maxConnectionsPerNetwork: 32,
+    maxStreamsTotal: 56,
+    maxExportsTotal: 8,
+  });
+}
+
 async function getJson(url: string, init: RequestInit = {}) {
   const response = await fetch(url, init);
   return {
@@ -368,13 +382,7 @@ describe('startServer', () => {
   }, async () => {
     // The smallest budget the check accepts (128), and 32 per network: four networks' idle
     // keep-alive sockets filled every connection, and each other client's was closed unanswered.
-    const config = testConfig({
-      port: 0,
-      maxConnections: 128,
-      maxConnectionsPerNetwork: 32,
-      maxStreamsTotal: 56,
-      maxExportsTotal: 8,
-    });
+    const config = crowdedConfig();
     const server = await startServer(config, { logger: false, webUi: false });
     const { sockets, from } = loopbackClients(server.url);
     try {
@@ -403,13 +411,7 @@ describe('startServer', () => {
   });
 
   it('makes no room for a connection its own network’s cap refuses', { timeout: 30_000 }, async () => {
-    const config = testConfig({
-      port: 0,
-      maxConnections: 128,
-      maxConnectionsPerNetwork: 32,
-      maxStreamsTotal: 56,
-      maxExportsTotal: 8,
-    });
+    const config = crowdedConfig();
     const server = await startServer(config, { logger: false, webUi: false });
     const { sockets, from } = loopbackClients(server.url);
     try {
