@@ -7,7 +7,15 @@
 // (run.mjs passes the security, Vary and Cache-Control headers of Gatehouse's own answer). What
 // the bare ceiling and this one differ by is what sending those headers costs any Fastify app on
 // this Node; what this one and Gatehouse differ by is the rest of Gatehouse.
-import Fastify from 'fastify';
+//
+// It pins nextTick's entry shape first, as `gatehouse serve` and bench/server.mjs do
+// (src/lib/tick-object-shape.ts): without it a Node 20 process drops to V8's slow path for every
+// nextTick after a few idle full collections, so a ceiling left idle between its rounds could
+// turn slower mid-run and flatter every ratio to it. Not a plugin: the app itself stays bare.
+import { pinTickObjectShape } from '../dist/src/lib/tick-object-shape.js';
+
+pinTickObjectShape();
+const { default: Fastify } = await import('fastify');
 
 const body = process.env.BENCH_BODY;
 if (body === undefined) throw new Error('BENCH_BODY (the JSON body of GET /users/me) is required');

@@ -4,11 +4,17 @@
 import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { toPublicUser } from '../dist/src/accounts/public-user.js';
-import { createLoggerOptions } from '../dist/src/http/log-options.js';
-import { buildServer } from '../dist/src/server.js';
-import { testConfig } from '../dist/src/testing.js';
-import { poolThreadIds } from './pool-threads.mjs';
+import { pinTickObjectShape } from '../dist/src/lib/tick-object-shape.js';
+
+// As `gatehouse serve` does first thing, before the server's modules load: keeps nextTick on V8's
+// fast path for the server's life (src/lib/tick-object-shape.ts). Hence the dynamic imports below.
+// BENCH_TICK_PIN=0 leaves it out, for an A/B.
+if (process.env.BENCH_TICK_PIN !== '0') pinTickObjectShape();
+const { toPublicUser } = await import('../dist/src/accounts/public-user.js');
+const { createLoggerOptions } = await import('../dist/src/http/log-options.js');
+const { buildServer } = await import('../dist/src/server.js');
+const { testConfig } = await import('../dist/src/testing.js');
+const { poolThreadIds } = await import('./pool-threads.mjs');
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
 const config = testConfig({

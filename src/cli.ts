@@ -8,6 +8,7 @@ import type { GatehouseConfig } from './config/config.js';
 import { loadConfig, readEnvironment } from './config/load-config.js';
 import { type ConfigNotice, resolveConfig } from './config/resolve-config.js';
 import { ConfigError, type ErrorCode, GatehouseError } from './errors.js';
+import { pinTickObjectShape } from './lib/tick-object-shape.js';
 
 // The commands' heavy modules (Fastify, Kysely, the database drivers, jose) are imported by the
 // command that needs them, so help and usage errors answer at once and `backup` loads no server.
@@ -203,6 +204,9 @@ function prepareDataDir(dataDir: string): void {
 
 async function serve(args: string[]): Promise<void> {
   parseCommand('serve', args, {});
+  // First, before start-up's collections can kill the maps nextTick's entries use: a long-running
+  // server keeps nextTick on V8's fast path only while they live (lib/tick-object-shape.ts).
+  pinTickObjectShape();
   const { config, notices } = await settings();
   // Listens at once and starts the core in the background (retrying while the database is down),
   // so a database outage at start-up is not a crash loop; see startServer.

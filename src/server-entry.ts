@@ -3,6 +3,7 @@
  * (Dicery, the clothes catalogue), as `npx gatehouse serve` runs it.
  */
 
+export { pinTickObjectShape } from './lib/tick-object-shape.js';
 export type { BuildServerOptions, ReferenceServerConfig } from './server.js';
 export {
   buildServer,
