@@ -13,11 +13,17 @@ import { loginRequests } from './login-requests.mjs';
 import { threadCpu } from './thread-cpu.mjs';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+// The GET rounds: many short slices rather than a few long ones. This machine's speed moves by up
+// to 2x from one 2-second slice to the next (the bare ceiling 30 000-62 000 req/s within a minute,
+// bench/README.md "Issue 10, fourteenth round"), so the median of 5 five-second ratios swung by
+// ±0.15 between runs of the same code; the median of 20 two-second ones is the steadier estimate
+// of the same ratio, and the printed 95 % interval says how steady it was.
+const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 2);
 // Logins before the counted flood: V8 compiles the login's code over its first few hundred
 // logins (its compiler threads cost ≈ 0.45 ms a login in the first 5 s, ≈ 0.2 ms once warm):
 // start-up cost, not a login's (bench/README.md, "Issue 10, eighth round").
 const LOGIN_WARMUP_SECONDS = Number(process.env.BENCH_LOGIN_WARMUP_SECONDS ?? 15);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 /** Headers Node or the ceiling set themselves on every answer: not Gatehouse's additions. */
 const OWN_HEADERS = new Set(['content-type', 'content-length', 'date', 'connection', 'keep-alive']);
@@ -116,6 +122,26 @@ function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * A 95 % bootstrap interval for the median of `values`: the 2.5th and 97.5th percentiles of the
+ * medians of 4 000 resamples (with replacement). Seeded, so a run's figures print the same twice.
+ */
+function medianInterval(values, resamples = 4000) {
+  let seed = 0x9e3779b9;
+  // mulberry32: a small, seedable PRNG; Math.random cannot be seeded.
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const medians = [];
+  for (let i = 0; i < resamples; i += 1)
+    medians.push(median(values.map(() => values[Math.floor(random() * values.length)])));
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(0.025 * resamples)], medians[Math.ceil(0.975 * resamples) - 1]];
 }
 
 /** Runs a bench script to completion (its output goes to ours). */
@@ -341,14 +367,18 @@ async function measureReads() {
       },
     ];
     // A short warm-up fills JIT and caches; it does not count.
-    for (const v of variants) await measure(v.url, v.headers, 1);
+    for (const v of variants) await measure(v.url, v.headers, GET_SECONDS);
 
     const results = new Map(variants.map((v) => [v.name, []]));
     const loads = [];
-    for (let round = 1; round <= ROUNDS; round += 1) {
+    for (let round = 0; round < ROUNDS; round += 1) {
       loads.push(loadavg()[0]);
-      for (const v of variants)
-        results.get(v.name).push(await measure(v.url, v.headers, DURATION, v.server.child.pid));
+      // Each round starts one variant later, so no variant always runs first after the ceiling
+      // or right after another server's burst (whose GC and timers then run on the shared core).
+      for (let i = 0; i < variants.length; i += 1) {
+        const v = variants[(round + i) % variants.length];
+        results.get(v.name).push(await measure(v.url, v.headers, GET_SECONDS, v.server.child.pid));
+      }
     }
     const ceilingRuns = results.get(variants[0].name);
     const rows = variants.map((v) => {
@@ -360,6 +390,7 @@ async function measureReads() {
         median_rps: Math.round(median(runs.map((r) => r.rps))),
         median_p99_ms: median(runs.map((r) => r.p99ms)),
         median_ratio: +median(ratios).toFixed(3),
+        ratio_ci95: medianInterval(ratios).map((r) => +r.toFixed(3)),
         round_ratios: ratios.map((r) => r.toFixed(2)).join(' '),
         // Server CPU (all threads) per request, and the ceiling's over ours: the load-steady ratio.
         median_server_cpu_us: +median(runs.map((r) => r.serverCpuUsPerRequest)).toFixed(1),
@@ -371,17 +402,25 @@ async function measureReads() {
     });
     console.table(rows);
     const ratio = (name) => rows.find((r) => r.variant === name).median_ratio;
+    const interval = (name) => rows.find((r) => r.variant === name).ratio_ci95;
     const cpuRatio = (name) => rows.find((r) => r.variant === name).median_cpu_ratio;
     console.log(
       JSON.stringify({
         rounds: ROUNDS,
-        seconds: DURATION,
+        seconds: GET_SECONDS,
         connections: CONNECTIONS,
         pinned,
         load_average_1m: loads.map((l) => +l.toFixed(2)),
         jwt_ratio: ratio('JWT bearer'),
         cookie_ratio: ratio('session cookie'),
         database_ratio: ratio('database token'),
+        // Bootstrap 95 % intervals of those medians: a target is met with confidence when the
+        // interval's low end is over it, and the run says nothing either way when it straddles it.
+        ci95: {
+          jwt: interval('JWT bearer'),
+          cookie: interval('session cookie'),
+          database: interval('database token'),
+        },
         guard_ratio_jwt_vs_twin: +(ratio('JWT bearer') / ratio('unguarded twin')).toFixed(3),
         // What the response headers alone leave of the bare ceiling, and each variant against the
         // ceiling that sends them too (not targets: where the gap to the bare ceiling is).
