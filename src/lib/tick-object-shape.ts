@@ -15,9 +15,10 @@ let pinned: object | undefined;
  * for such a literal then sees "a different map" and marks the site megamorphic, for good
  * (`Runtime_DefineKeyedOwnPropertyInLiteral`: a monomorphic entry whose map differs becomes
  * megamorphic, never monomorphic again). From then on every `nextTick` defines those properties
- * through the runtime instead of optimised code: ≈ 15 `nextTick`s per HTTP request, 20–30 % of
- * the CPU of `GET /users/me` (bench/README.md, "Issue 10, fourteenth round", where a bare Fastify
- * app turns slow the same way after five idle `gc()` calls, and stays fast with this pin).
+ * through the runtime instead of optimised code: ≈ 15 `nextTick`s per HTTP request, ≈ 22 % more
+ * CPU per `GET /users/me` (bench/README.md, "Issue 10, fourteenth round": `npm start`'s process
+ * was in that mode 3 times out of 3 without this pin; a bare Fastify app turns slow the same way
+ * after five idle `gc()` calls, and stays fast with the pin).
  *
  * Holding one real entry holds its map, and through the maps' back pointers the whole chain of
  * maps that literal builds, so the recorded map stays alive and the site stays monomorphic. The
