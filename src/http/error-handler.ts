@@ -236,6 +236,14 @@ function fieldErrors(
 /** Maps any thrown error to the problem it should be for the client (never leaking internals). */
 export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[] }): GatehouseError<string> {
   if (error instanceof GatehouseError) return error;
+  // The client closed its connection before its body was complete: Node's request stream fails
+  // with `aborted` / ECONNRESET, the very code a lost database connection has, and was taken for
+  // one: a "database unavailable" warning any anonymous client could write at will, mixed into a
+  // real outage's count (red-team 2026-12m M1). It is the client's malformed request (400; the
+  // client is gone, so no one reads the answer), and it is checked before the outage test.
+  if (isClientAbort(error)) {
+    return new GatehouseError('BAD_REQUEST', 'The request ended before its body was complete.');
+  }
   // A dependency outage is the server's problem but not a bug: 503 + Retry-After, never a 500.
   if (isDatabaseUnavailable(error)) {
     return new GatehouseError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly.', {
@@ -298,6 +306,15 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
     );
   }
   return new GatehouseError('INTERNAL_ERROR', 'Something went wrong on our side.', { cause: error });
+}
+
+/**
+ * True for the error Node's `IncomingMessage` fails with when its client goes away mid-body
+ * (`connResetException('aborted')`: message `aborted`, code `ECONNRESET`, no `syscall`). A socket
+ * error of a database driver carries a `syscall` (`read ECONNRESET`) or a message of its own.
+ */
+function isClientAbort(error: FastifyError): boolean {
+  return error.code === 'ECONNRESET' && error.message === 'aborted' && !('syscall' in error);
 }
 
 /** Paths whose errors follow RFC 6749 §5.2 instead of RFC 9457 (OAuth clients parse `error`). */

@@ -1,5 +1,7 @@
+import { once } from 'node:events';
+import { type AddressInfo, connect } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GatehouseError } from '../../src/errors.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { UNAVAILABLE_LOG_EVERY_MS } from '../../src/http/error-handler.js';
@@ -388,5 +390,49 @@ describe("an embedding app's own 401 challenge", () => {
     const response = await app.inject({ method: 'GET', url: '/metrics-page' });
     expect(response.statusCode).toBe(401);
     expect(response.headers['www-authenticate']).toBe('Basic realm="metrics"');
+  });
+});
+
+describe('a client that leaves in the middle of its body', () => {
+  it('is not logged as a database outage (red-team 2026-12m M1)', async () => {
+    const lines: string[] = [];
+    const app = await buildServer(testConfig({ logLevel: 'warn' }), {
+      logStream: { write: (line) => void lines.push(line) },
+      webUi: false,
+    });
+    // Node's request stream fails with `aborted` / ECONNRESET; the error handler runs right after.
+    const aborts: Error[] = [];
+    let reading = 0;
+    app.addHook('preParsing', (_request, _reply, payload, done) => {
+      reading += 1;
+      done(null, payload);
+    });
+    app.addHook('onError', (_request, _reply, error, done) => {
+      aborts.push(error);
+      done();
+    });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as AddressInfo;
+      for (let i = 0; i < 3; i += 1) {
+        // Content-Length promises 100 bytes; 7 come, and once the server is reading the body the
+        // client goes away.
+        const socket = connect(port, '127.0.0.1');
+        await once(socket, 'connect');
+        socket.write(
+          'POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+            'Content-Length: 100\r\n\r\n{"a":1,',
+        );
+        await vi.waitFor(() => expect(reading).toBe(i + 1), { timeout: 5000 });
+        socket.destroy();
+        await vi.waitFor(() => expect(aborts).toHaveLength(i + 1), { timeout: 5000 });
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      await app.close().catch(() => {});
+    }
+    expect(aborts.map((error) => error.message)).toEqual(['aborted', 'aborted', 'aborted']);
+    const warnings = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(warnings.filter((entry) => entry.msg === 'database unavailable')).toEqual([]);
   });
 });
