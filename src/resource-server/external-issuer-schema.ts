@@ -44,6 +44,42 @@ export function isTrustedHttpUrl(value: string): boolean {
   return url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
 }
 
+/**
+ * True for a host that is not on the public internet: `localhost`, and IP literals that are
+ * loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16,
+ * where cloud metadata services answer, fe80::/10) or unspecified. Takes a URL's `hostname`
+ * (IPv6 in brackets). Names are not resolved.
+ */
+export function isInternalHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$/.exec(host);
+  if (v4 !== null) {
+    const a = Number(v4[1]);
+    const b = Number(v4[2]);
+    return (
+      a === 0 ||
+      a === 10 ||
+      a === 127 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 169 && b === 254)
+    );
+  }
+  if (!host.includes(':')) return false;
+  // IPv4-mapped IPv6 (WHATWG URL serialises ::ffff:127.0.0.1 as ::ffff:7f00:1): internal when
+  // the address it maps is.
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (mapped !== null) {
+    const high = Number.parseInt(mapped[1] as string, 16);
+    const low = Number.parseInt(mapped[2] as string, 16);
+    return isInternalHost(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
+  }
+  return (
+    host === '::' || host === '::1' || /^f[cd][0-9a-f]{0,2}:/.test(host) || /^fe[89ab][0-9a-f]?:/.test(host)
+  );
+}
+
 const TrustedUrl = Type.Refine(
   Type.String({ maxLength: 2000 }),
   isTrustedHttpUrl,
@@ -87,8 +123,17 @@ export const ExternalIssuerSchema = Type.Object(
     jwksUri: Type.Optional(TrustedUrl),
     /** Seconds of clock difference tolerated on `exp` and `nbf`. @default 30 */
     clockTolerance: Type.Optional(Type.Number({ minimum: 0, maximum: 300 })),
-    /** Seconds a fetched key set is used before it is fetched again (then keys removed there stop working). @default 600 */
+    /**
+     * Seconds a fetched key set is used before it is fetched again (then keys removed there stop
+     * working; while fetching fails, the set serves `jwksMaxStale` longer at most). @default 600
+     */
     jwksMaxAge: Type.Optional(Type.Number({ minimum: 1, maximum: 86_400 })),
+    /**
+     * Seconds past `jwksMaxAge` the last fetched key set still serves while fetching a new one
+     * fails; after that this issuer's tokens get 503 until a fetch succeeds, so a key the provider
+     * removed never outlives a failing key set endpoint by more than this. @default 3600
+     */
+    jwksMaxStale: Type.Optional(Type.Number({ minimum: 0, maximum: 604_800 })),
     /**
      * Seconds between two fetches of the key set at least, whatever tokens arrive: an unknown `kid`
      * (a rotation) triggers a fetch only this long after the last one, so a flood of random `kid`s

@@ -89,7 +89,8 @@ function scopesOf(value: unknown): string[] {
  * Builds the verifier. State: one {@link RemoteKeySet} per configured issuer (bounded by
  * `MAX_EXTERNAL_ISSUERS`) and a cache of verified tokens bounded by `maxCachedTokens` (oldest
  * first); a cached verdict is dropped when its issuer's key set is re-fetched or grows stale, so
- * a key the provider removed stops working within `jwksMaxAge`.
+ * a key the provider removed stops working within `jwksMaxAge` once the provider answers, and
+ * within `jwksMaxAge + jwksMaxStale` while it does not.
  */
 export function createExternalTokenVerifier(options: ExternalTokenVerifierOptions): ExternalTokenVerifier {
   const { clock } = options;
@@ -105,6 +106,7 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
         timeoutMs: options.timeoutMs,
         maxAgeMs: (settings.jwksMaxAge ?? 600) * 1000,
         cooldownMs: (settings.jwksCooldown ?? 30) * 1000,
+        maxStaleMs: (settings.jwksMaxStale ?? 3600) * 1000,
         clock,
         warn: options.warn,
       }),
@@ -155,8 +157,20 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
     if (typeof typ !== 'string' || !rules.typs.has(normalizeTyp(typ))) {
       return { ok: false, reason: 'invalid', description: 'The access token has the wrong type (typ).' };
     }
-    if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') {
+    if (typeof payload.sub !== 'string' || payload.sub === '' || typeof payload.exp !== 'number') {
       return { ok: false, reason: 'invalid', description: 'The access token lacks sub or exp.' };
+    }
+    // RFC 8725 §3.12 (cross-JWT confusion): with `typ: JWT` configured, as Keycloak and Auth0
+    // need, the header no longer tells an ID token from an access token, and Keycloak's ID token
+    // for a client whose id is the API's audience passed (red-team 2026-12m E4). `at_hash` and
+    // `c_hash` exist only in ID tokens (OpenID Connect Core §3.1.3.6, §3.3.2.11); Keycloak also
+    // names its ID tokens `typ: ID` in the payload.
+    if (payload.at_hash !== undefined || payload.c_hash !== undefined || payload.typ === 'ID') {
+      return { ok: false, reason: 'invalid', description: 'An ID token is not an access token.' };
+    }
+    // An `iat` in the future (beyond the tolerance) is a token no honest issuer made yet.
+    if (typeof payload.iat === 'number' && payload.iat > clock() / 1000 + tolerance) {
+      return { ok: false, reason: 'invalid', description: 'The access token is issued in the future (iat).' };
     }
     // A sender-constrained token (`cnf`: DPoP's jkt, RFC 9449 §6; mTLS's x5t#S256, RFC 8705 §3.1)
     // is only valid with a proof of its key, which a bearer request does not carry: accepting it

@@ -6,7 +6,7 @@ import {
   type JWSHeaderParameters,
 } from 'jose';
 import { hasElapsed } from '../lib/elapsed.js';
-import { isTrustedHttpUrl } from './external-issuer-schema.js';
+import { isInternalHost, isTrustedHttpUrl } from './external-issuer-schema.js';
 import { ExternalFetchError, fetchJson } from './fetch-json.js';
 
 /** Most keys kept from one key set: providers publish a handful (current, next, previous). */
@@ -14,7 +14,11 @@ export const MAX_REMOTE_KEYS = 100;
 /** Largest discovery document or key set read, in bytes. */
 export const MAX_REMOTE_DOCUMENT_BYTES = 512 * 1024;
 
-/** The issuer's keys cannot be had right now: no key set was ever fetched, and fetching failed. */
+/**
+ * The issuer's keys cannot be had right now: no usable key set (none was fetched, or the last one
+ * is past its `maxAgeMs + maxStaleMs`, or a token's `kid` is unknown while the cooldown holds a
+ * refetch back), and no fetch can settle it now.
+ */
 export class KeySetUnavailableError extends Error {
   /** Seconds until the next fetch may be tried. */
   readonly retryAfterSeconds: number;
@@ -38,6 +42,13 @@ export interface RemoteKeySetOptions {
   maxAgeMs: number;
   /** At least this long between two fetch attempts, successful or not. */
   cooldownMs: number;
+  /**
+   * How long past `maxAgeMs` the last set still serves while fetching a new one fails. After it
+   * the set is not used at all (tokens of the issuer get "unavailable" until a fetch succeeds):
+   * otherwise a key the provider removed, after a leak, kept working for as long as its key set
+   * endpoint failed (red-team 2026-12m E1).
+   */
+  maxStaleMs: number;
   /** Epoch ms. */
   clock: () => number;
   /** Reports a failed load (at most one per cooldown). */
@@ -48,9 +59,12 @@ export interface RemoteKeySetOptions {
 export interface RemoteKeySet {
   /**
    * The key for a token (a jose key resolver): from the cached set, fetching it first when none
-   * was fetched yet, and once more when the token's `kid` is unknown (a rotation) unless a fetch
-   * happened within the cooldown. Throws jose's `JWKSNoMatchingKey` for a key the provider does
-   * not publish, {@link KeySetUnavailableError} when no key set could be had at all.
+   * was fetched yet (or the cached one is past `maxAgeMs + maxStaleMs`), and once more when the
+   * token's `kid` is unknown (a rotation). Throws jose's `JWKSNoMatchingKey` for a key the
+   * provider does not publish (known after a fetch), {@link KeySetUnavailableError} when no usable
+   * key set could be had, or when the `kid` is unknown and the cooldown holds the refetch back:
+   * the key may be a rotation's new one, so the client is told to retry (503 with `Retry-After`),
+   * not that its token is invalid (a 401 makes clients drop a good token; red-team 2026-12m E2).
    */
   resolve(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey>;
   /** Bumped on every successful load: verdicts cached under an older generation are stale. */
@@ -71,6 +85,7 @@ type LocalKeySet = ReturnType<typeof createLocalJWKSet>;
  */
 export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
   const { issuer, clock, cooldownMs } = options;
+  const usableMs = options.maxAgeMs + options.maxStaleMs;
   let local: LocalKeySet | undefined;
   let fetchedAt = Number.NEGATIVE_INFINITY;
   let lastAttemptAt = Number.NEGATIVE_INFINITY;
@@ -108,32 +123,44 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
     return pending;
   };
 
+  /** The cached set while it may still be used (within `maxAgeMs + maxStaleMs` of its fetch). */
+  const usable = (): LocalKeySet | undefined =>
+    local !== undefined && !hasElapsed(clock(), fetchedAt, usableMs) ? local : undefined;
+  const unavailable = () =>
+    new KeySetUnavailableError(
+      `The keys of ${issuer} cannot be fetched right now.`,
+      pending === undefined ? secondsUntilFetch() : 1,
+    );
+
   return {
     async resolve(header, token) {
       // Stale but usable: serve from it and refresh in the background (keys removed by the
       // provider stop working once the new set arrives).
       if (local !== undefined && hasElapsed(clock(), fetchedAt, options.maxAgeMs) && mayFetch())
         void refresh();
-      if (local === undefined) {
+      let keys = usable();
+      // Whether this call waited for a fetch: then its set is as fresh as can be, and a `kid`
+      // missing from it is the provider's answer, not a rotation we have yet to see.
+      let fetched = false;
+      if (keys === undefined) {
         if (pending !== undefined) await pending;
         else if (mayFetch()) await refresh();
-        if (local === undefined) {
-          throw new KeySetUnavailableError(
-            `The keys of ${issuer} cannot be fetched right now.`,
-            pending === undefined ? secondsUntilFetch() : 1,
-          );
-        }
+        fetched = true;
+        keys = usable();
+        if (keys === undefined) throw unavailable();
       }
       try {
-        return await local(header, token);
+        return await keys(header, token);
       } catch (error) {
-        if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+        if (!(error instanceof errors.JWKSNoMatchingKey) || fetched) throw error;
         // An unknown kid: the provider may have rotated. One fetch per cooldown at most.
         if (pending !== undefined) await pending;
         else if (mayFetch()) await refresh();
-        else throw error;
+        else throw unavailable();
       }
-      return local(header, token);
+      keys = usable();
+      if (keys === undefined) throw unavailable();
+      return keys(header, token);
     },
     generation: () => generation,
     isStale: () => local === undefined || hasElapsed(clock(), fetchedAt, options.maxAgeMs),
@@ -170,12 +197,29 @@ async function discover(issuer: string, signal: AbortSignal): Promise<string> {
     if (named !== issuer) {
       throw new ExternalFetchError(`${candidate} names the issuer ${JSON.stringify(named)}, not ${issuer}`);
     }
-    if (typeof jwks !== 'string' || !isTrustedHttpUrl(jwks)) {
-      throw new ExternalFetchError(`${candidate} has no usable jwks_uri (https, or http on loopback)`);
+    if (typeof jwks !== 'string' || !isTrustedHttpUrl(jwks) || !mayFollowJwksUri(issuer, jwks)) {
+      throw new ExternalFetchError(
+        `${candidate} has no usable jwks_uri (https, or http on loopback; internal hosts only for an internal issuer)`,
+      );
     }
     return jwks;
   }
   throw lastError instanceof Error ? lastError : new ExternalFetchError(`no metadata found for ${issuer}`);
+}
+
+/**
+ * Whether a `jwks_uri` named by `issuer`'s metadata may be fetched: the metadata comes off the
+ * network, so it must not lower what the operator configured (OWASP SSRF Prevention Cheat
+ * Sheet). An https issuer's keys come over https, and only an issuer on an internal host
+ * (loopback, private, link-local) may send us to one (red-team 2026-12m E3: a remote issuer's
+ * metadata named `http://127.0.0.1:…/admin/…`, and we fetched it). A host *name* that resolves to
+ * an internal address is not caught here.
+ */
+export function mayFollowJwksUri(issuer: string, jwksUri: string): boolean {
+  const from = new URL(issuer);
+  const target = new URL(jwksUri);
+  if (from.protocol === 'https:' && target.protocol !== 'https:') return false;
+  return !isInternalHost(target.hostname) || isInternalHost(from.hostname);
 }
 
 /** The document as a key set, or a thrown {@link ExternalFetchError}. */
@@ -185,10 +229,16 @@ function readKeySet(document: unknown): JSONWebKeySet {
   if (keys.length > MAX_REMOTE_KEYS) {
     throw new ExternalFetchError(`the key set has ${keys.length} keys (at most ${MAX_REMOTE_KEYS} are read)`);
   }
-  // Private or symmetric members never belong in a published set; jose skips keys it cannot use.
+  // Private or symmetric members never belong in a published set; jose skips keys it cannot use,
+  // but refuses the whole set for a member that is not an object at all (an array, a string), so
+  // those are dropped here one by one (red-team 2026-12m E5).
   const published = keys.filter(
     (key): key is JSONWebKeySet['keys'][number] =>
-      typeof key === 'object' && key !== null && !('d' in key) && (key as { kty?: unknown }).kty !== 'oct',
+      typeof key === 'object' &&
+      key !== null &&
+      !Array.isArray(key) &&
+      !('d' in key) &&
+      (key as { kty?: unknown }).kty !== 'oct',
   );
   return { keys: published };
 }

@@ -160,6 +160,7 @@ describe('clock stepped back', () => {
         timeoutMs: 2000,
         maxAgeMs: HOUR,
         cooldownMs: 30_000,
+        maxStaleMs: HOUR,
         clock,
         warn: () => {},
       });

@@ -3,12 +3,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ExternalIssuer } from '../../src/resource-server/external-issuer-schema.js';
+import { type ExternalIssuer, isInternalHost } from '../../src/resource-server/external-issuer-schema.js';
 import {
   createExternalTokenVerifier,
   type ExternalTokenCheck,
   type ExternalTokenVerifier,
 } from '../../src/resource-server/external-token-verifier.js';
+import { mayFollowJwksUri } from '../../src/resource-server/remote-key-set.js';
 import { createTestClock, type TestClock } from '../../src/testing.js';
 import {
   API_AUDIENCE,
@@ -209,8 +210,14 @@ describe('external token verifier', () => {
     rotating.useKeys([nextKey, firstKey]);
     const after = await rotating.issueToken();
     expect(decodeProtectedHeader(after).kid).toBe(nextKey.kid);
-    // Within the cooldown the unknown kid cannot trigger a fetch...
-    expectInvalid(await verifier.verify(after), /signing key is unknown/);
+    // Within the cooldown the unknown kid cannot trigger a fetch: it may be the rotation's new key,
+    // so the answer is "retry" (503 with Retry-After), not "invalid" (a 401 makes clients drop a
+    // good token; red-team 2026-12m E2)...
+    expect(await verifier.verify(after)).toMatchObject({
+      ok: false,
+      reason: 'unavailable',
+      retryAfterSeconds: 1,
+    });
     expect(rotating.jwksFetches()).toBe(1);
     // ...after it, one fetch finds the new key; tokens of the old key still verify.
     clock.advance(1000);
@@ -225,7 +232,12 @@ describe('external token verifier', () => {
     await verifier.verify(before);
     await expect.poll(() => rotating.jwksFetches()).toBe(3);
     await expect.poll(async () => (await verifier.verify(before)).ok).toBe(false);
+    // Its kid is now unknown; within the cooldown that is "retry" (it could be a newer key)...
+    expect(await verifier.verify(before)).toMatchObject({ ok: false, reason: 'unavailable' });
+    // ...and after one more fetch, which does not list it either, "invalid".
+    clock.advance(1000);
     expectInvalid(await verifier.verify(before), /signing key is unknown/);
+    expect(rotating.jwksFetches()).toBe(4);
     expect((await verifier.verify(after)).ok).toBe(true);
   });
 
@@ -253,7 +265,14 @@ describe('external token verifier', () => {
     for (const check of checks) expectInvalid(check, /signing key is unknown/);
     // One refetch for the whole flood (they shared it), then none until the cooldown passes.
     expect(flooded.jwksFetches()).toBe(2);
-    for (const token of forged) expectInvalid(await verifier.verify(token), /signing key is unknown/);
+    // Within the cooldown they are told to retry later, without a fetch.
+    for (const token of forged) {
+      expect(await verifier.verify(token)).toMatchObject({
+        ok: false,
+        reason: 'unavailable',
+        retryAfterSeconds: 30,
+      });
+    }
     expect(flooded.jwksFetches()).toBe(2);
   });
 
@@ -360,5 +379,109 @@ describe('external token verifier', () => {
       ok: false,
       reason: 'unavailable',
     });
+  });
+  it('stops using a key set once it is jwksMaxStale past jwksMaxAge while fetching fails (red-team 2026-12m E1)', async () => {
+    const failing = await startExternalProvider([firstKey]);
+    const verifier = verifierFor([
+      { issuer: failing.issuer, audience: API_AUDIENCE, jwksMaxAge: 60, jwksMaxStale: 120, jwksCooldown: 1 },
+    ]);
+    const token = await failing.issueToken();
+    expect((await verifier.verify(token)).ok).toBe(true);
+    // The provider's key set endpoint stops answering (say it removed a leaked key and is down).
+    await failing.close();
+    clock.advance(61_000);
+    // Stale: the last set still serves while the refetch fails...
+    expect((await verifier.verify(token)).ok).toBe(true);
+    clock.advance(118_000);
+    expect((await verifier.verify(token)).ok).toBe(true);
+    // ...but not past jwksMaxAge + jwksMaxStale: the issuer's keys are unavailable, not trusted.
+    clock.advance(2_000);
+    expect(await verifier.verify(token)).toMatchObject({ ok: false, reason: 'unavailable' });
+    expect(verifier.peek(token)).toBeUndefined();
+  });
+
+  it('refuses ID tokens, an empty sub and an iat in the future, even with typ JWT (red-team 2026-12m E4)', async () => {
+    const verifier = verifierFor([settings({ typ: 'JWT' })]);
+    const jwt = { typ: 'JWT' };
+    expect((await verifier.verify(await forge(firstKey, {}, jwt))).ok).toBe(true);
+    expectInvalid(await verifier.verify(await forge(firstKey, { at_hash: 'x' }, jwt)), /ID token/);
+    expectInvalid(await verifier.verify(await forge(firstKey, { c_hash: 'x' }, jwt)), /ID token/);
+    // Keycloak's ID token: `typ: ID` in the payload, `nonce`, `azp` = the client.
+    expectInvalid(
+      await verifier.verify(await forge(firstKey, { typ: 'ID', nonce: 'n', azp: 'orders-api' }, jwt)),
+      /ID token/,
+    );
+    expectInvalid(await verifier.verify(await forge(firstKey, { sub: '' }, jwt)), /lacks sub/);
+    const future = await new SignJWT({ iss: provider.issuer, aud: API_AUDIENCE, sub: 's' })
+      .setProtectedHeader({ alg: 'ES256', kid: firstKey.kid, typ: 'JWT' })
+      .setIssuedAt(Math.floor(clock() / 1000) + 3600)
+      .setExpirationTime(Math.floor(clock() / 1000) + 7200)
+      .sign(firstKey.privateKey);
+    expectInvalid(await verifier.verify(future), /issued in the future/);
+    // Within the clock tolerance (30 s) an iat ahead of us is a clock difference, not a forgery.
+    const skewed = await new SignJWT({ iss: provider.issuer, aud: API_AUDIENCE, sub: 's' })
+      .setProtectedHeader({ alg: 'ES256', kid: firstKey.kid, typ: 'JWT' })
+      .setIssuedAt(Math.floor(clock() / 1000) + 20)
+      .setExpirationTime(Math.floor(clock() / 1000) + 300)
+      .sign(firstKey.privateKey);
+    expect((await verifier.verify(skewed)).ok).toBe(true);
+  });
+
+  it('skips key set members that are not objects instead of refusing the whole set (red-team 2026-12m E5)', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    const server = createServer((_request, response) => {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ keys: [[], 'junk', 7, jwk] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const verifier = verifierFor([
+      { issuer: `${base}/odd`, audience: API_AUDIENCE, jwksUri: `${base}/keys` },
+    ]);
+    const token = await new SignJWT({ iss: `${base}/odd`, aud: API_AUDIENCE, sub: 's' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' })
+      .setExpirationTime(Math.floor(clock() / 1000) + 300)
+      .sign(privateKey);
+    expect((await verifier.verify(token)).ok).toBe(true);
+  });
+});
+
+describe('a jwks_uri named by discovery (red-team 2026-12m E3)', () => {
+  it('must not lower the issuer: https stays https, and only an internal issuer may name an internal host', () => {
+    expect(mayFollowJwksUri('https://idp.example.com/realms/a', 'https://idp.example.com/certs')).toBe(true);
+    // Google's keys live on another public host: allowed.
+    expect(
+      mayFollowJwksUri('https://accounts.google.com', 'https://www.googleapis.com/oauth2/v3/certs'),
+    ).toBe(true);
+    expect(mayFollowJwksUri('https://idp.example.com', 'http://idp.example.com/certs')).toBe(false);
+    for (const internal of [
+      'https://127.0.0.1:19444/admin/flush-cache?confirm=yes',
+      'https://localhost/certs',
+      'https://10.1.2.3/certs',
+      'https://172.20.0.1/certs',
+      'https://192.168.1.1/certs',
+      'https://169.254.169.254/latest/meta-data',
+      'https://[::1]/certs',
+      'https://[fd00::1]/certs',
+      'https://[fe80::1]/certs',
+      'https://[::ffff:127.0.0.1]/certs',
+      'https://0.0.0.0/certs',
+    ]) {
+      expect(mayFollowJwksUri('https://idp.example.com', internal), internal).toBe(false);
+    }
+    // An issuer that is itself internal (a provider on this machine or network) may.
+    expect(mayFollowJwksUri('http://127.0.0.1:8080', 'http://127.0.0.1:8080/jwks')).toBe(true);
+    expect(mayFollowJwksUri('https://10.0.0.5', 'https://10.0.0.6/jwks')).toBe(true);
+  });
+
+  it('names internal hosts by their literal only', () => {
+    expect(isInternalHost('172.15.0.1')).toBe(false);
+    expect(isInternalHost('172.32.0.1')).toBe(false);
+    expect(isInternalHost('8.8.8.8')).toBe(false);
+    expect(isInternalHost('[2001:db8::1]')).toBe(false);
+    expect(isInternalHost('idp.example.com')).toBe(false);
+    expect(isInternalHost('app.localhost')).toBe(true);
   });
 });
