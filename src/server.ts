@@ -19,6 +19,7 @@ import { createGatehouse, type Gatehouse, type GatehouseOptions } from './gateho
 import { gatehouseCore } from './gatehouse-core.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
+import { HTTP_SERVER_OPTIONS } from './http/host-header.js';
 import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
 import { installMetrics } from './http/metrics.js';
 import { registerOpenApi } from './http/openapi.js';
@@ -105,7 +106,11 @@ export async function buildServer(
     ...(options.loggerInstance === undefined
       ? { logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream) }
       : { loggerInstance: options.loggerInstance }),
-    ...(options.serverFactory === undefined ? {} : { serverFactory: options.serverFactory }),
+    // Node's server options (duplicate headers joined, http/host-header.ts) when Fastify makes the
+    // server; `startServer` makes its own with the same options.
+    ...(options.serverFactory === undefined
+      ? { http: HTTP_SERVER_OPTIONS }
+      : { serverFactory: options.serverFactory }),
     // One line per request (see http/request-log.ts); with Gatehouse's own logger options it may
     // skip redaction on the "request completed" line, whose fields are all allowlisted.
     logController: new OneLineRequestLog({

@@ -9,6 +9,7 @@ import { ConfigError, GatehouseError } from './errors.js';
 import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { gatehouseCore } from './gatehouse-core.js';
 import { sendProblem } from './http/error-handler.js';
+import { HTTP_SERVER_OPTIONS } from './http/host-header.js';
 import { createLoggerOptions, handleClientError } from './http/log-options.js';
 import { addressBucket } from './lib/address-bucket.js';
 import { compactHeap } from './lib/compact-heap.js';
@@ -143,7 +144,7 @@ export async function startServer(
     // the full application is ready, then every request goes to it.
     serverFactory: (starting) => {
       const server = createServer(
-        { connectionsCheckingInterval: timeouts.connectionsCheckingInterval },
+        { ...HTTP_SERVER_OPTIONS, connectionsCheckingInterval: timeouts.connectionsCheckingInterval },
         (request, response) => (current ?? starting)(request, response),
       );
       // Fastify's own default (Node's is 5 s): longer than the 60 s idle timeout of common load

@@ -3,6 +3,7 @@ import { Tokens } from '@fastify/csrf';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatehouseError } from '../errors.js';
 import type { CookiePolicy } from './cookies.js';
+import { isValidHost } from './host-header.js';
 
 /** What a CSRF token is bound to before anyone has signed in (login CSRF protection). */
 export const ANONYMOUS = 'anonymous';
@@ -38,7 +39,10 @@ export function refuseCrossSiteRequest(request: FastifyRequest, allowedOrigins: 
   const site = request.headers['sec-fetch-site'];
   const origin = request.headers.origin;
   if (origin !== undefined) {
-    const own = `${request.protocol}://${request.host}`;
+    // This server's own origin comes from `Host`: one that is not a plain host[:port] (user-info,
+    // a path, two joined lines) names no origin of ours, so only the allowlist can match.
+    const host = request.host;
+    const own = isValidHost(host) ? `${request.protocol}://${host}` : undefined;
     if (origin !== own && !allowedOrigins.has(origin)) {
       throw new GatehouseError('CROSS_SITE_REQUEST', 'Cross-site requests are not accepted here.');
     }

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { GatehouseError } from '../errors.js';
 import { type CorsOptions, createCorsStep } from './cors.js';
+import { isValidHost } from './host-header.js';
 import { precomputedSecurityHeaders, setSecurityHeaders } from './security-headers.js';
 
 /** Options of {@link installResponseHeaders}. */
@@ -12,7 +14,8 @@ export interface ResponseHeaderOptions {
 
 /**
  * The reference server's response headers in one `onRequest` hook: the precomputed security
- * headers (`installSecurityHeaders`), then CORS (`installCors`), with the same answers as those two
+ * headers (`installSecurityHeaders`), the `Host` check (400 problem+json for a repeated or
+ * malformed one, RFC 9112 §3.2), then CORS (`installCors`), with the same answers as those two
  * hooks in that order. One hook instead of two because every request runs it: each Fastify hook
  * costs a step of the hook runner per request (issue 10, `GET /users/me`'s hot path).
  */
@@ -21,6 +24,14 @@ export function installResponseHeaders(app: FastifyInstance, options: ResponseHe
   const cors = createCorsStep(options.cors);
   app.addHook('onRequest', (request, reply, done) => {
     setSecurityHeaders(reply, headers);
+    // RFC 9112 §3.2: 400 for a repeated or malformed Host (a missing one on HTTP/1.1 Node refuses
+    // itself). HTTP/1.0 may omit it. Here, in the hook every request runs anyway, rather than a
+    // hook of its own (issue 10: each hook is a step of Fastify's runner per request).
+    const host = request.headers.host;
+    if (host === undefined ? request.raw.httpVersionMinor !== 0 : !isValidHost(host)) {
+      done(new GatehouseError('BAD_REQUEST', 'The Host header is missing, repeated or malformed.'));
+      return;
+    }
     if (!cors(request, reply)) done();
   });
 }
