@@ -74,6 +74,12 @@ export const ERROR_CODES = [
    * are cached, so its token cannot be checked now (resource-server mode).
    */
   'EXTERNAL_ISSUER_UNAVAILABLE',
+  /**
+   * An external token's `kid` is not among its issuer's keys held here, and the keys may not be
+   * fetched again yet (`jwksCooldown`): it may be a key the issuer has just published, so 503 with
+   * `Retry-After` rather than 401 (resource-server mode).
+   */
+  'EXTERNAL_KEY_UNKNOWN',
   /** REQUIRE_VERIFIED_EMAIL: the password was right but the account's address is not confirmed. */
   'EMAIL_NOT_VERIFIED',
   /** A mailed link's token is unknown, used, expired, or for another purpose or address (alike). */

@@ -361,6 +361,14 @@ export function installAuth(
           retryAfterSeconds: check.retryAfterSeconds ?? 1,
         });
       }
+      // 503, not 401: clients retry a 503 but drop a token refused with 401, and this may be a
+      // rotation's new key (red-team 2026-12m E2). Its own code, not logged as an outage: anyone
+      // can send a token with a random kid (review of E2).
+      if (check.reason === 'key-unknown') {
+        throw new GatehouseError('EXTERNAL_KEY_UNKNOWN', check.description, {
+          retryAfterSeconds: check.retryAfterSeconds ?? 1,
+        });
+      }
       throw invalidToken(check.description);
     }
     const { principal } = check;

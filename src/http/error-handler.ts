@@ -236,14 +236,6 @@ function fieldErrors(
 /** Maps any thrown error to the problem it should be for the client (never leaking internals). */
 export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[] }): GatehouseError<string> {
   if (error instanceof GatehouseError) return error;
-  // The client closed its connection before its body was complete: Node's request stream fails
-  // with `aborted` / ECONNRESET, the very code a lost database connection has, and was taken for
-  // one: a "database unavailable" warning any anonymous client could write at will, mixed into a
-  // real outage's count (red-team 2026-12m M1). It is the client's malformed request (400; the
-  // client is gone, so no one reads the answer), and it is checked before the outage test.
-  if (isClientAbort(error)) {
-    return new GatehouseError('BAD_REQUEST', 'The request ended before its body was complete.');
-  }
   // A dependency outage is the server's problem but not a bug: 503 + Retry-After, never a 500.
   if (isDatabaseUnavailable(error)) {
     return new GatehouseError('DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly.', {
@@ -308,15 +300,6 @@ export function toGatehouseError(error: FastifyError & { validation?: AjvIssue[]
   return new GatehouseError('INTERNAL_ERROR', 'Something went wrong on our side.', { cause: error });
 }
 
-/**
- * True for the error Node's `IncomingMessage` fails with when its client goes away mid-body
- * (`connResetException('aborted')`: message `aborted`, code `ECONNRESET`, no `syscall`). A socket
- * error of a database driver carries a `syscall` (`read ECONNRESET`) or a message of its own.
- */
-function isClientAbort(error: FastifyError): boolean {
-  return error.code === 'ECONNRESET' && error.message === 'aborted' && !('syscall' in error);
-}
-
 /** Paths whose errors follow RFC 6749 §5.2 instead of RFC 9457 (OAuth clients parse `error`). */
 export const OAUTH_ROUTES: ReadonlySet<string> = new Set(['/token', '/revoke', '/introspect']);
 
@@ -361,7 +344,16 @@ export function installErrorHandling(
 ): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof OAuthTokenError) return sendOAuthError(reply, error);
-    let problem = toGatehouseError(error);
+    // The client closed its connection before its body was complete: this request's own stream
+    // failed (`aborted` / ECONNRESET, the very code a lost database connection has), and it was
+    // taken for an outage: a "database unavailable" warning any anonymous client could write at
+    // will, mixed into a real outage's count (red-team 2026-12m M1). The client's malformed
+    // request (400; it is gone, so no one reads the answer), told apart by the request's own
+    // stream, not by the error's shape (an upstream HTTP answer cut short looks the same).
+    let problem =
+      request.raw.errored === error
+        ? new GatehouseError('BAD_REQUEST', 'The request ended before its body was complete.')
+        : toGatehouseError(error);
     // An embedding app's own 401 that set its own challenge (Basic for a metrics page) keeps it.
     if (problem !== error && problem.challenge !== undefined && reply.hasHeader('www-authenticate'))
       problem = new GatehouseError(problem.code, problem.message);
@@ -396,6 +388,9 @@ export function installErrorHandling(
           'refused: unavailable',
         );
       }
+    } else if (problem.code === 'EXTERNAL_KEY_UNKNOWN') {
+      // Any client can send a token with a random kid: the client's matter, not the operator's.
+      request.log.debug({ code: problem.code }, 'external token with a key not held yet');
     } else if (problem.code === 'TRANSACTION_CONFLICT') {
       // Rare and harmless to the data (rolled back), but a lock order to find: warned, no stack.
       request.log.warn({ error: error.message, code: error.code }, 'transaction conflict');

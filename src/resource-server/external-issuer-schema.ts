@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { type Static, Type } from 'typebox';
 
 /**
@@ -45,39 +46,77 @@ export function isTrustedHttpUrl(value: string): boolean {
 }
 
 /**
- * True for a host that is not on the public internet: `localhost`, and IP literals that are
- * loopback (127/8, ::1), private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16,
- * where cloud metadata services answer, fe80::/10) or unspecified. Takes a URL's `hostname`
- * (IPv6 in brackets). Names are not resolved.
+ * Address ranges that are not the public internet: loopback, private, shared (CGNAT, where some
+ * clouds' metadata services answer), link-local (169.254/16: cloud metadata), unspecified, and
+ * the IPv6 forms that embed an IPv4 address (mapped, NAT64) or are site-local.
+ */
+const INTERNAL = (() => {
+  const list = new BlockList();
+  for (const [network, prefix] of [
+    ['0.0.0.0', 8],
+    ['10.0.0.0', 8],
+    ['100.64.0.0', 10],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+    ['172.16.0.0', 12],
+    ['192.168.0.0', 16],
+  ] as const)
+    list.addSubnet(network, prefix, 'ipv4');
+  for (const [network, prefix] of [
+    ['::', 128],
+    ['::1', 128],
+    ['fc00::', 7],
+    ['fe80::', 10],
+    ['fec0::', 10],
+    ['64:ff9b::', 96],
+  ] as const)
+    list.addSubnet(network, prefix, 'ipv6');
+  return list;
+})();
+
+/**
+ * True for a host that is not on the public internet: `localhost` (and names under it), and IP
+ * literals in {@link INTERNAL}'s ranges, IPv4-mapped and IPv4-compatible IPv6 forms judged by the
+ * IPv4 address they carry. Takes a URL's `hostname` (IPv6 in brackets; one trailing dot, which
+ * resolvers ignore, is ignored too). Names are not resolved.
  */
 export function isInternalHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '');
+  const host = hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.\d{1,3}\.\d{1,3}$/.exec(host);
-  if (v4 !== null) {
-    const a = Number(v4[1]);
-    const b = Number(v4[2]);
-    return (
-      a === 0 ||
-      a === 10 ||
-      a === 127 ||
-      (a === 172 && b >= 16 && b <= 31) ||
-      (a === 192 && b === 168) ||
-      (a === 169 && b === 254)
-    );
+  const family = isIP(host);
+  if (family === 4) return INTERNAL.check(host, 'ipv4');
+  if (family !== 6) return false;
+  if (INTERNAL.check(host, 'ipv6')) return true;
+  // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated) and ::a.b.c.d (compatible, deprecated):
+  // the last 32 bits are an IPv4 address, reached as that address by many stacks.
+  const words = expandIpv6(host);
+  const [w4, w5] = [words[4], words[5]];
+  const embedsIpv4 =
+    words.slice(0, 4).every((word) => word === 0) &&
+    ((w4 === 0 && (w5 === 0xffff || w5 === 0)) || (w4 === 0xffff && w5 === 0));
+  if (!embedsIpv4) return false;
+  const high = words[6] ?? 0;
+  const low = words[7] ?? 0;
+  return INTERNAL.check(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`, 'ipv4');
+}
+
+/** The eight 16-bit words of a valid IPv6 address (`::` expanded, a dotted IPv4 tail converted). */
+function expandIpv6(address: string): number[] {
+  let text = address;
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted !== null) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
-  if (!host.includes(':')) return false;
-  // IPv4-mapped IPv6 (WHATWG URL serialises ::ffff:127.0.0.1 as ::ffff:7f00:1): internal when
-  // the address it maps is.
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
-  if (mapped !== null) {
-    const high = Number.parseInt(mapped[1] as string, 16);
-    const low = Number.parseInt(mapped[2] as string, 16);
-    return isInternalHost(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
-  }
-  return (
-    host === '::' || host === '::1' || /^f[cd][0-9a-f]{0,2}:/.test(host) || /^fe[89ab][0-9a-f]?:/.test(host)
-  );
+  const [head = '', tail] = text.split('::');
+  const parse = (part: string) =>
+    part === '' ? [] : part.split(':').map((word) => Number.parseInt(word, 16));
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
 }
 
 const TrustedUrl = Type.Refine(

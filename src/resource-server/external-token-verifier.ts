@@ -20,7 +20,7 @@ export interface ExternalPrincipal {
 }
 
 /** Why an external token was refused. */
-export type ExternalTokenFailure = 'invalid' | 'expired' | 'unavailable';
+export type ExternalTokenFailure = 'invalid' | 'expired' | 'unavailable' | 'key-unknown';
 
 /** Outcome of checking an external token. */
 export type ExternalTokenCheck =
@@ -30,7 +30,11 @@ export type ExternalTokenCheck =
       reason: ExternalTokenFailure;
       /** Safe to show the caller (RFC 6750 `error_description`). */
       description: string;
-      /** With `unavailable`: seconds until the issuer's keys may be fetched again. */
+      /**
+       * With `unavailable` (the issuer's keys cannot be had) and `key-unknown` (the token's `kid`
+       * is not in the keys held, and a refetch is not allowed yet: it may be a rotation's new key):
+       * seconds until the issuer's keys may be fetched again.
+       */
       retryAfterSeconds?: number;
     };
 
@@ -106,6 +110,7 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
         timeoutMs: options.timeoutMs,
         maxAgeMs: (settings.jwksMaxAge ?? 600) * 1000,
         cooldownMs: (settings.jwksCooldown ?? 30) * 1000,
+        clockToleranceMs: (settings.clockTolerance ?? 30) * 1000,
         maxStaleMs: (settings.jwksMaxStale ?? 3600) * 1000,
         clock,
         warn: options.warn,
@@ -251,6 +256,14 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
 
 /** The verdict for a jose (or key set) error; descriptions are fixed texts, never token contents. */
 function failure(error: unknown): ExternalTokenCheck {
+  if (error instanceof KeySetUnavailableError && error.keyUnknown) {
+    return {
+      ok: false,
+      reason: 'key-unknown',
+      description: "The token's signing key is not among the keys held for its issuer yet; retry later.",
+      retryAfterSeconds: error.retryAfterSeconds,
+    };
+  }
   if (error instanceof KeySetUnavailableError) {
     return {
       ok: false,

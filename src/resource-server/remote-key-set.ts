@@ -22,11 +22,17 @@ export const MAX_REMOTE_DOCUMENT_BYTES = 512 * 1024;
 export class KeySetUnavailableError extends Error {
   /** Seconds until the next fetch may be tried. */
   readonly retryAfterSeconds: number;
+  /**
+   * True when the issuer is fine but the token's `kid` is not in the set we hold, and the cooldown
+   * holds a refetch back: not an outage (anyone can send such a token), so not reported as one.
+   */
+  readonly keyUnknown: boolean;
 
-  constructor(message: string, retryAfterSeconds: number) {
+  constructor(message: string, retryAfterSeconds: number, keyUnknown = false) {
     super(message);
     this.name = 'KeySetUnavailableError';
     this.retryAfterSeconds = retryAfterSeconds;
+    this.keyUnknown = keyUnknown;
   }
 }
 
@@ -42,6 +48,8 @@ export interface RemoteKeySetOptions {
   maxAgeMs: number;
   /** At least this long between two fetch attempts, successful or not. */
   cooldownMs: number;
+  /** The issuer's clock tolerance, for comparing a token's `iat` with our set's fetch time. */
+  clockToleranceMs: number;
   /**
    * How long past `maxAgeMs` the last set still serves while fetching a new one fails. After it
    * the set is not used at all (tokens of the issuer get "unavailable" until a fetch succeeds):
@@ -131,6 +139,21 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
       `The keys of ${issuer} cannot be fetched right now.`,
       pending === undefined ? secondsUntilFetch() : 1,
     );
+  /**
+   * Whether our set was fetched after `token` was issued (its unverified `iat`, less the clock
+   * tolerance): then a `kid` missing from it is the provider's answer, since a provider publishes
+   * a key before it signs with it. A forger picking `iat` only picks 401 or 503 for its own token.
+   */
+  const fetchedAfterIssue = (token: FlattenedJWSInput): boolean => {
+    let iat: unknown;
+    try {
+      iat = (JSON.parse(Buffer.from(token.payload as string, 'base64url').toString()) as { iat?: unknown })
+        .iat;
+    } catch {
+      return false;
+    }
+    return typeof iat === 'number' && iat * 1000 + options.clockToleranceMs <= fetchedAt;
+  };
 
   return {
     async resolve(header, token) {
@@ -152,11 +175,20 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
       try {
         return await keys(header, token);
       } catch (error) {
-        if (!(error instanceof errors.JWKSNoMatchingKey) || fetched) throw error;
+        if (!(error instanceof errors.JWKSNoMatchingKey) || fetched || fetchedAfterIssue(token)) throw error;
         // An unknown kid: the provider may have rotated. One fetch per cooldown at most.
+        const before = generation;
         if (pending !== undefined) await pending;
         else if (mayFetch()) await refresh();
-        else throw unavailable();
+        else {
+          throw new KeySetUnavailableError(
+            `The token's key is not among the keys held for ${issuer}; retry later.`,
+            secondsUntilFetch(),
+            true,
+          );
+        }
+        // The fetch failed: the new key may be there, we cannot tell (not a 401).
+        if (generation === before) throw unavailable();
       }
       keys = usable();
       if (keys === undefined) throw unavailable();

@@ -161,6 +161,7 @@ describe('clock stepped back', () => {
         maxAgeMs: HOUR,
         cooldownMs: 30_000,
         maxStaleMs: HOUR,
+        clockToleranceMs: 30_000,
         clock,
         warn: () => {},
       });

@@ -157,6 +157,33 @@ describe('app.auth.require with external issuers', () => {
     expect((await app.inject({ method: 'GET', url: '/either', headers })).statusCode).toBe(200);
   });
 
+  it('answers a kid the issuer has not published, within the cooldown, 503 EXTERNAL_KEY_UNKNOWN with Retry-After (red-team 2026-12m E2)', async () => {
+    // An app of its own, so the cooldown (an hour) surely covers the test.
+    const own = await buildTestServer({
+      externalIssuers: [{ issuer: provider.issuer, audience: API_AUDIENCE, jwksCooldown: 3600 }],
+    });
+    try {
+      own.get('/orders', { preHandler: own.auth.require({ allow: ['external'] }) }, async () => ({}));
+      // The provider's keys are fetched (a healthy token), then a token with a kid not among them.
+      const healthy = await provider.issueToken();
+      expect((await own.inject({ method: 'GET', url: '/orders', headers: bearer(healthy) })).statusCode).toBe(
+        200,
+      );
+      const stranger = await createProviderKey();
+      const token = await new SignJWT({ iss: provider.issuer, aud: API_AUDIENCE, sub: 's' })
+        .setProtectedHeader({ alg: 'ES256', kid: stranger.kid, typ: 'at+jwt' })
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(stranger.privateKey);
+      const response = await own.inject({ method: 'GET', url: '/orders', headers: bearer(token) });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toMatchObject({ code: 'EXTERNAL_KEY_UNKNOWN' });
+      expect(Number(response.headers['retry-after'])).toBeGreaterThan(3000);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('never accepts a role with other kinds of caller: a type error, and a TypeError at run time', () => {
     expect(() =>
       // @ts-expect-error: external callers can never hold a Gatehouse role

@@ -28,11 +28,12 @@ describe('pinTickObjectShape', () => {
   it('holds a real nextTick queue entry: the async ids by symbol, then callback and args', () => {
     const pinned = pinTickObjectShape();
     expect(pinned).toBeDefined();
-    // The literal whose maps the pin keeps alive (Node 20's internal/process/task_queues.js).
-    expect(shapeOf(pinned as object)).toEqual({
-      symbols: ['async_id_symbol', 'trigger_async_id_symbol'],
-      keys: ['callback', 'args'],
-    });
+    // The literal whose maps the pin keeps alive (internal/process/task_queues.js; later Node
+    // lines add symbols of their own, so only these are required).
+    expect(shapeOf(pinned as object)).toMatchObject({ keys: ['callback', 'args'] });
+    expect(shapeOf(pinned as object).symbols).toEqual(
+      expect.arrayContaining(['async_id_symbol', 'trigger_async_id_symbol']),
+    );
     const fresh = captureTickEntry();
     expect(fresh).toBeDefined();
     expect(shapeOf(fresh as object)).toEqual(shapeOf(pinned as object));

@@ -215,7 +215,7 @@ describe('external token verifier', () => {
     // good token; red-team 2026-12m E2)...
     expect(await verifier.verify(after)).toMatchObject({
       ok: false,
-      reason: 'unavailable',
+      reason: 'key-unknown',
       retryAfterSeconds: 1,
     });
     expect(rotating.jwksFetches()).toBe(1);
@@ -232,12 +232,10 @@ describe('external token verifier', () => {
     await verifier.verify(before);
     await expect.poll(() => rotating.jwksFetches()).toBe(3);
     await expect.poll(async () => (await verifier.verify(before)).ok).toBe(false);
-    // Its kid is now unknown; within the cooldown that is "retry" (it could be a newer key)...
-    expect(await verifier.verify(before)).toMatchObject({ ok: false, reason: 'unavailable' });
-    // ...and after one more fetch, which does not list it either, "invalid".
-    clock.advance(1000);
+    // Its kid is unknown to a set fetched after the token was issued: that is the provider's
+    // answer, so "invalid" at once, within the cooldown too (no retry loop for a removed key).
     expectInvalid(await verifier.verify(before), /signing key is unknown/);
-    expect(rotating.jwksFetches()).toBe(4);
+    expect(rotating.jwksFetches()).toBe(3);
     expect((await verifier.verify(after)).ok).toBe(true);
   });
 
@@ -269,7 +267,7 @@ describe('external token verifier', () => {
     for (const token of forged) {
       expect(await verifier.verify(token)).toMatchObject({
         ok: false,
-        reason: 'unavailable',
+        reason: 'key-unknown',
         retryAfterSeconds: 30,
       });
     }
@@ -400,6 +398,22 @@ describe('external token verifier', () => {
     expect(verifier.peek(token)).toBeUndefined();
   });
 
+  it('answers "unavailable", not "invalid", for an unknown kid whose refetch fails (review of E2)', async () => {
+    const failing = await startExternalProvider([firstKey]);
+    const verifier = verifierFor([{ issuer: failing.issuer, audience: API_AUDIENCE, jwksCooldown: 1 }]);
+    expect((await verifier.verify(await failing.issueToken())).ok).toBe(true);
+    // The provider rotates while its key set endpoint is down: a new key's token arrives.
+    await failing.close();
+    const nextKey = await createProviderKey();
+    clock.advance(1000);
+    const fresh = await new SignJWT({ iss: failing.issuer, aud: API_AUDIENCE, sub: 's' })
+      .setProtectedHeader({ alg: 'ES256', kid: nextKey.kid, typ: 'at+jwt' })
+      .setIssuedAt(Math.floor(clock() / 1000))
+      .setExpirationTime(Math.floor(clock() / 1000) + 300)
+      .sign(nextKey.privateKey);
+    expect(await verifier.verify(fresh)).toMatchObject({ ok: false, reason: 'unavailable' });
+  });
+
   it('refuses ID tokens, an empty sub and an iat in the future, even with typ JWT (red-team 2026-12m E4)', async () => {
     const verifier = verifierFor([settings({ typ: 'JWT' })]);
     const jwt = { typ: 'JWT' };
@@ -468,6 +482,15 @@ describe('a jwks_uri named by discovery (red-team 2026-12m E3)', () => {
       'https://[fe80::1]/certs',
       'https://[::ffff:127.0.0.1]/certs',
       'https://0.0.0.0/certs',
+      'https://localhost./certs',
+      'https://foo.localhost./certs',
+      'https://[::7f00:1]/certs',
+      'https://[::ffff:0:7f00:1]/certs',
+      'https://[64:ff9b::a9fe:a9fe]/certs',
+      'https://[fec0::1]/certs',
+      'https://100.100.100.200/latest/meta-data',
+      'https://2130706433/certs',
+      'https://0x7f.1/certs',
     ]) {
       expect(mayFollowJwksUri('https://idp.example.com', internal), internal).toBe(false);
     }
@@ -483,5 +506,9 @@ describe('a jwks_uri named by discovery (red-team 2026-12m E3)', () => {
     expect(isInternalHost('[2001:db8::1]')).toBe(false);
     expect(isInternalHost('idp.example.com')).toBe(false);
     expect(isInternalHost('app.localhost')).toBe(true);
+    // fc::1 is 0x00fc, fe8::1 is 0x0fe8: outside fc00::/7 and fe80::/10.
+    expect(isInternalHost('[fc::1]')).toBe(false);
+    expect(isInternalHost('[fe8::1]')).toBe(false);
+    expect(isInternalHost('[::ffff:8.8.8.8]')).toBe(false);
   });
 });
