@@ -45,23 +45,30 @@ export function isTrustedHttpUrl(value: string): boolean {
   return url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
 }
 
+/** IPv4 ranges that are not the public internet (CGNAT: some clouds' metadata services answer there). */
+const INTERNAL_IPV4 = [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+] as const;
+
 /**
- * Address ranges that are not the public internet: loopback, private, shared (CGNAT, where some
- * clouds' metadata services answer), link-local (169.254/16: cloud metadata), unspecified, and
- * the IPv6 forms that embed an IPv4 address (mapped, NAT64) or are site-local.
+ * Address ranges that are not the public internet: {@link INTERNAL_IPV4}, also inside the IPv6
+ * forms that carry an IPv4 address (BlockList matches IPv4-mapped `::ffff:a.b.c.d` against the
+ * IPv4 rules itself; IPv4-compatible `::a.b.c.d` and -translated `::ffff:0:a.b.c.d` are added),
+ * and IPv6 loopback, unspecified, unique-local, link-local, site-local and NAT64.
  */
 const INTERNAL = (() => {
   const list = new BlockList();
-  for (const [network, prefix] of [
-    ['0.0.0.0', 8],
-    ['10.0.0.0', 8],
-    ['100.64.0.0', 10],
-    ['127.0.0.0', 8],
-    ['169.254.0.0', 16],
-    ['172.16.0.0', 12],
-    ['192.168.0.0', 16],
-  ] as const)
+  for (const [network, prefix] of INTERNAL_IPV4) {
     list.addSubnet(network, prefix, 'ipv4');
+    list.addSubnet(`::${network}`, 96 + prefix, 'ipv6');
+    list.addSubnet(`::ffff:0:${network}`, 96 + prefix, 'ipv6');
+  }
   for (const [network, prefix] of [
     ['::', 128],
     ['::1', 128],
@@ -76,9 +83,8 @@ const INTERNAL = (() => {
 
 /**
  * True for a host that is not on the public internet: `localhost` (and names under it), and IP
- * literals in {@link INTERNAL}'s ranges, IPv4-mapped and IPv4-compatible IPv6 forms judged by the
- * IPv4 address they carry. Takes a URL's `hostname` (IPv6 in brackets; one trailing dot, which
- * resolvers ignore, is ignored too). Names are not resolved.
+ * literals in {@link INTERNAL}'s ranges. Takes a URL's `hostname` (IPv6 in brackets; one trailing
+ * dot, which resolvers ignore, is ignored too). Names are not resolved.
  */
 export function isInternalHost(hostname: string): boolean {
   const host = hostname
@@ -87,36 +93,7 @@ export function isInternalHost(hostname: string): boolean {
     .replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   const family = isIP(host);
-  if (family === 4) return INTERNAL.check(host, 'ipv4');
-  if (family !== 6) return false;
-  if (INTERNAL.check(host, 'ipv6')) return true;
-  // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated) and ::a.b.c.d (compatible, deprecated):
-  // the last 32 bits are an IPv4 address, reached as that address by many stacks.
-  const words = expandIpv6(host);
-  const [w4, w5] = [words[4], words[5]];
-  const embedsIpv4 =
-    words.slice(0, 4).every((word) => word === 0) &&
-    ((w4 === 0 && (w5 === 0xffff || w5 === 0)) || (w4 === 0xffff && w5 === 0));
-  if (!embedsIpv4) return false;
-  const high = words[6] ?? 0;
-  const low = words[7] ?? 0;
-  return INTERNAL.check(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`, 'ipv4');
-}
-
-/** The eight 16-bit words of a valid IPv6 address (`::` expanded, a dotted IPv4 tail converted). */
-function expandIpv6(address: string): number[] {
-  let text = address;
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted !== null) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const parse = (part: string) =>
-    part === '' ? [] : part.split(':').map((word) => Number.parseInt(word, 16));
-  const left = parse(head);
-  const right = tail === undefined ? [] : parse(tail);
-  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+  return family !== 0 && INTERNAL.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 const TrustedUrl = Type.Refine(
