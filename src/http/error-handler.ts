@@ -14,6 +14,7 @@ import {
   isForeignKeyViolation,
   isTransactionConflict,
 } from '../storage/open-database.js';
+import { trackAllowedMethods } from './allowed-methods.js';
 import { CORE_ERROR_STATUSES, type ErrorStatusRegistry, processStatusOf } from './error-status.js';
 
 /** RFC 9457 media type. */
@@ -411,11 +412,33 @@ export function installErrorHandling(
     }
     return sendProblem(reply, problem, registry);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(
+  const allowedMethods = trackAllowedMethods(app);
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = allowedMethods.at(path);
+    // A route of this method that found nothing to serve (`reply.callNotFound()`: a missing asset)
+    // is a 404 like any unknown path.
+    if (allowed.length === 0 || allowed.includes(request.method))
+      return sendProblem(
+        reply,
+        new GatehouseError('NOT_FOUND', `No route for ${request.method} ${path}`),
+        registry,
+      );
+    // RFC 9110 §9.3.7: OPTIONS on a path served (not a CORS preflight, answered before routing)
+    // tells its methods. §15.5.6: any other method the path does not take is a 405 with `Allow`.
+    if (request.method === 'OPTIONS')
+      return reply
+        .code(204)
+        .header('allow', [...allowed, 'OPTIONS'].join(', '))
+        .send();
+    reply.header('allow', allowed.join(', '));
+    return sendProblem(
       reply,
-      new GatehouseError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}`),
+      new GatehouseError(
+        'METHOD_NOT_ALLOWED',
+        `${request.method} is not allowed at ${path}: ${allowed.join(', ')}.`,
+      ),
       registry,
-    ),
-  );
+    );
+  });
 }

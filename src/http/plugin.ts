@@ -47,7 +47,10 @@ export interface GatehousePluginOptions {
    * Set false to use only the guards. @default true
    */
   routes?: boolean;
-  /** Install Gatehouse's problem+json error and 404 handlers. @default true */
+  /**
+   * Install Gatehouse's problem+json error and 404 handlers (the 404 handler answers 405 with
+   * `Allow` for a method a path registered after the plugin does not take). @default true
+   */
   errorHandler?: boolean;
   /**
    * External issuers whose access tokens this app's opted-in routes accept (resource-server

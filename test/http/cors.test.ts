@@ -137,7 +137,7 @@ describe.each([
     expect(refused.headers['access-control-allow-origin']).toBeUndefined();
   });
 
-  it('is what the reference server sends: preflights answered before the guard, problem+json 404 otherwise', async () => {
+  it('is what the reference server sends: preflights answered before the guard, the path’s own OPTIONS answer otherwise', async () => {
     const server = await buildTestServer({ corsOrigins: [ALLOWED] }, { webUi: false });
     try {
       const answer = await server.inject(preflight(ALLOWED, '/users/me'));
@@ -148,10 +148,14 @@ describe.each([
       );
       // The security headers are there too (both hooks run on every answer).
       expect(answer.headers['x-content-type-options']).toBe('nosniff');
+      // Another origin's preflight gets no CORS headers, so the browser refuses it; the path's
+      // own OPTIONS answer (RFC 9110 §9.3.7) names its methods.
       const refused = await server.inject(preflight('https://evil.example', '/users/me'));
-      expect(refused.statusCode).toBe(404);
-      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(refused.statusCode).toBe(204);
+      expect(refused.headers.allow).toBe('GET, HEAD, DELETE, PATCH, OPTIONS');
       expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+      expect(refused.headers['access-control-allow-methods']).toBeUndefined();
+      expect((await server.inject(preflight('https://evil.example', '/no/such'))).statusCode).toBe(404);
       // Not a preflight (no Access-Control-Request-Method): problem+json with a stable code, never
       // @fastify/cors's text/plain, and with the CORS and security headers still on it.
       const invalid = await server.inject(preflight(ALLOWED, '/users/me', null));
