@@ -20,5 +20,8 @@ export function isValidHost(host: string | undefined): host is string {
  * the request means one thing to us and possibly another to a proxy that took the last (red-team
  * 2026-12m M2). Joined (`a, b`), a second `Host` fails {@link isValidHost} and a second
  * `Authorization` is not a bearer token: both refused instead of half-read.
+ * `requireHostHeader: false`: Node's own refusal of an HTTP/1.1 request without `Host` is a bare
+ * 400 with no body; the reference server's `onRequest` hook refuses it instead, with problem+json
+ * like every other malformed `Host` (RFC 9112 §3.2), and lets HTTP/1.0 omit it.
  */
-export const HTTP_SERVER_OPTIONS = { joinDuplicateHeaders: true } as const;
+export const HTTP_SERVER_OPTIONS = { joinDuplicateHeaders: true, requireHostHeader: false } as const;

@@ -24,8 +24,8 @@ export function installResponseHeaders(app: FastifyInstance, options: ResponseHe
   const cors = createCorsStep(options.cors);
   app.addHook('onRequest', (request, reply, done) => {
     setSecurityHeaders(reply, headers);
-    // RFC 9112 §3.2: 400 for a repeated or malformed Host (a missing one on HTTP/1.1 Node refuses
-    // itself). HTTP/1.0 may omit it. Here, in the hook every request runs anyway, rather than a
+    // RFC 9112 §3.2: 400 for a missing, repeated or malformed Host (Node's own check is off,
+    // HTTP_SERVER_OPTIONS, so the answer is problem+json). HTTP/1.0 may omit it. Here, in the hook every request runs anyway, rather than a
     // hook of its own (issue 10: each hook is a step of Fastify's runner per request).
     const host = request.headers.host;
     if (host === undefined ? request.raw.httpVersionMinor !== 0 : !isValidHost(host)) {

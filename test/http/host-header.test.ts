@@ -92,6 +92,13 @@ describe('the Host header on the reference server (red-team 2026-12m M2)', () =>
     expect(answer).toMatch(/content-type: application\/problem\+json/i);
   });
 
+  it('answers an HTTP/1.1 request without Host with 400 problem+json, not a bare 400', async () => {
+    const answer = await rawRequest(port, 'GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toMatch(/content-type: application\/problem\+json/i);
+    expect(answer).toMatch(/"code":"BAD_REQUEST"/);
+  });
+
   it('answers two Host lines with 400, instead of reading the first', async () => {
     const answer = await rawRequest(
       port,
