@@ -16,6 +16,15 @@ export interface AllowedMethods {
    * the order they were registered, `HEAD` after `GET`; empty when no route matches it.
    */
   at(path: string): string[];
+  /** Every method some route takes, in the order first registered, `HEAD` after `GET`. */
+  all(): string[];
+}
+
+/** `methods` with `HEAD` right after `GET` when it has `GET` and not `HEAD` (Fastify answers it). */
+function withHead(methods: string[]): string[] {
+  if (!methods.includes('GET') || methods.includes('HEAD')) return methods;
+  const index = methods.indexOf('GET') + 1;
+  return [...methods.slice(0, index), 'HEAD', ...methods.slice(index)];
 }
 
 /**
@@ -43,16 +52,17 @@ export function trackAllowedMethods(app: FastifyInstance): AllowedMethods {
   });
   return {
     at(path) {
-      const found: string[] = methods.filter((method) => {
-        try {
-          return router.find(method, path) !== null;
-        } catch {
-          // A path the router cannot read (not starting with `/`, bad escapes): served by no route.
-          return false;
-        }
-      });
-      if (found.includes('GET') && !found.includes('HEAD')) found.splice(found.indexOf('GET') + 1, 0, 'HEAD');
-      return found;
+      return withHead(
+        methods.filter((method) => {
+          try {
+            return router.find(method, path) !== null;
+          } catch {
+            // A path the router cannot read (not starting with `/`, bad escapes): served by no route.
+            return false;
+          }
+        }),
+      );
     },
+    all: () => withHead([...methods]),
   };
 }

@@ -151,6 +151,9 @@ export function sendProblem(
   return reply.code(status).headers(headersOf(error)).type(PROBLEM_JSON).send(body);
 }
 
+/** RFC 5789 §3.1 `Accept-Patch`: the one patch format the PATCH routes read (JSON, merge semantics). */
+export const ACCEPT_PATCH = 'application/json';
+
 /** Seconds a client is told to wait after a dependency outage (RFC 9110 §10.2.3 `Retry-After`). */
 export const OUTAGE_RETRY_AFTER_SECONDS = 2;
 
@@ -358,6 +361,9 @@ export function installErrorHandling(
     // An embedding app's own 401 that set its own challenge (Basic for a metrics page) keeps it.
     if (problem !== error && problem.challenge !== undefined && reply.hasHeader('www-authenticate'))
       problem = new GatehouseError(problem.code, problem.message);
+    // RFC 5789 §2.2: a PATCH in a format not taken says which one is.
+    if (problem.code === 'UNSUPPORTED_MEDIA_TYPE' && request.method === 'PATCH')
+      reply.header('accept-patch', ACCEPT_PATCH);
     const status = statusOf(problem, registry);
     if (problem.code === 'DATABASE_UNAVAILABLE') {
       // Expected during an outage, without a stack, and one line per interval however many
@@ -415,29 +421,29 @@ export function installErrorHandling(
   const allowedMethods = trackAllowedMethods(app);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
+    // RFC 9110 §9.3.2: HEAD answers as GET would, Content-Length included, so its text names GET.
+    const method = request.method === 'HEAD' ? 'GET' : request.method;
+    // RFC 9110 §9.3.7: `OPTIONS *` asks about the server as a whole.
+    if (request.method === 'OPTIONS' && path === '*')
+      return reply
+        .code(204)
+        .header('allow', [...allowedMethods.all(), 'OPTIONS'].join(', '))
+        .send();
     const allowed = allowedMethods.at(path);
     // A route of this method that found nothing to serve (`reply.callNotFound()`: a missing asset)
     // is a 404 like any unknown path.
     if (allowed.length === 0 || allowed.includes(request.method))
-      return sendProblem(
-        reply,
-        new GatehouseError('NOT_FOUND', `No route for ${request.method} ${path}`),
-        registry,
-      );
-    // RFC 9110 §9.3.7: OPTIONS on a path served (not a CORS preflight, answered before routing)
-    // tells its methods. §15.5.6: any other method the path does not take is a 405 with `Allow`.
-    if (request.method === 'OPTIONS')
-      return reply
-        .code(204)
-        .header('allow', [...allowed, 'OPTIONS'].join(', '))
-        .send();
-    reply.header('allow', allowed.join(', '));
+      return sendProblem(reply, new GatehouseError('NOT_FOUND', `No route for ${method} ${path}`), registry);
+    // OPTIONS on a path served (not a CORS preflight: those are answered before routing) names its
+    // methods (§9.3.7), as does the 405 for any other method it does not take (§15.5.6); both name
+    // OPTIONS, which this handler answers. RFC 5789 §3.1: where PATCH is, Accept-Patch says in what.
+    const allow = [...allowed, 'OPTIONS'].join(', ');
+    reply.header('allow', allow);
+    if (allowed.includes('PATCH')) reply.header('accept-patch', ACCEPT_PATCH);
+    if (request.method === 'OPTIONS') return reply.code(204).send();
     return sendProblem(
       reply,
-      new GatehouseError(
-        'METHOD_NOT_ALLOWED',
-        `${request.method} is not allowed at ${path}: ${allowed.join(', ')}.`,
-      ),
+      new GatehouseError('METHOD_NOT_ALLOWED', `${method} is not allowed at ${path}: ${allow}.`),
       registry,
     );
   });

@@ -1,6 +1,13 @@
 import { AjvCompiler } from '@fastify/ajv-compiler';
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
-import type { FastifyInstance, FastifySchemaCompiler, FastifyServerOptions } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifySchemaCompiler,
+  FastifyServerOptions,
+  preParsingHookHandler,
+} from 'fastify';
+import { GatehouseError } from '../errors.js';
+import { ACCEPT_PATCH } from './error-handler.js';
 
 type FastifyValidationResult = ReturnType<FastifySchemaCompiler<unknown>>;
 
@@ -86,9 +93,46 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = compileOnFirstU
     : refuseNonFinite(textCompiler(route as Parameters<typeof textCompiler>[0])),
 );
 
-/** Installs {@link validatorCompiler} on `app` (and the contexts registered under it). */
+/** The media type `application/json` bodies are sent as, the only one a JSON route reads. */
+const JSON_TYPE = 'application/json';
+
+/**
+ * A JSON route's `preParsing` step: a body of any other type is refused with 415 before it is read.
+ * `@fastify/formbody` (for the OAuth endpoints) and Fastify's `text/plain` parser are app-wide, so
+ * without it a JSON route took a form or plain-text body too: both are CORS-safelisted types, so any
+ * web page could make its visitors' browsers sign up or ask for reset mails without a preflight
+ * (standards audit 2026-12-05; RFC 9110 §15.5.16). Routes that take forms say so (`consumes`).
+ */
+const refuseNonJsonBody: preParsingHookHandler = (request, reply, payload, done) => {
+  const type = request.headers['content-type'];
+  if (type === undefined || mediaTypeOf(type) === JSON_TYPE) {
+    done(null, payload);
+    return;
+  }
+  reply.header('accept', JSON_TYPE);
+  if (request.method === 'PATCH') reply.header('accept-patch', ACCEPT_PATCH);
+  done(new GatehouseError('UNSUPPORTED_MEDIA_TYPE', `Send the body as ${JSON_TYPE}.`));
+};
+
+/** The media type of a `Content-Type` value, without parameters, in lower case. */
+function mediaTypeOf(contentType: string): string {
+  const end = contentType.indexOf(';');
+  return (end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase();
+}
+
+/**
+ * Installs {@link validatorCompiler} on `app` (and the contexts registered under it), and the
+ * JSON-only body check on every route registered from now on that has a body schema and declares
+ * no `consumes` (a route of its own hook list: routes without a body pay nothing).
+ */
 export function installValidation(app: FastifyInstance): void {
   app.setValidatorCompiler(validatorCompiler);
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.body === undefined || route.schema.consumes !== undefined) return;
+    const steps = route.preParsing === undefined ? [] : [route.preParsing].flat();
+    // A context under one that installed this too sees the route twice.
+    if (!steps.includes(refuseNonJsonBody)) route.preParsing = [refuseNonJsonBody, ...steps];
+  });
 }
 
 type SerializerFactory = NonNullable<

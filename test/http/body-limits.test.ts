@@ -9,17 +9,20 @@ import { listenOnLoopback } from '../support/listen.js';
 const BODY_LIMIT = 4096;
 
 /** Every operation of the OpenAPI document that may carry a body, as Fastify routes it. */
-async function bodyRoutes(app: FastifyInstance): Promise<{ method: string; url: string; path: string }[]> {
+async function bodyRoutes(
+  app: FastifyInstance,
+): Promise<{ method: string; url: string; path: string; types: string[] }[]> {
   const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
-    paths: Record<string, Record<string, unknown>>;
+    paths: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>>;
   };
   const routes = [];
   for (const [path, operations] of Object.entries(doc.paths)) {
-    for (const method of Object.keys(operations)) {
+    for (const [method, operation] of Object.entries(operations)) {
       if (!['post', 'put', 'patch', 'delete'].includes(method)) continue;
       // Any value routes the request: a parameter is checked after the body is read.
       const url = path.replace(/\{[^}]+\}/g, 'ABCDEF');
-      routes.push({ method: method.toUpperCase(), url, path });
+      const types = Object.keys(operation.requestBody?.content ?? {});
+      routes.push({ method: method.toUpperCase(), url, path, types });
     }
   }
   return routes;
@@ -37,8 +40,15 @@ describe('request body limits', () => {
   const expectTooLarge = (
     path: string,
     response: { statusCode: number; headers: Record<string, unknown>; body: string },
+    refusedType = false,
   ) => {
     const where = `${path}: ${response.statusCode} ${response.body.slice(0, 200)}`;
+    if (refusedType) {
+      // A JSON route refuses another type before reading a byte of the body (validation.ts).
+      expect(response.statusCode, where).toBe(415);
+      expect(JSON.parse(response.body), where).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+      return;
+    }
     if (OAUTH_ROUTES.has(path)) {
       // RFC 6749 §5.2 has no "too large": invalid_request, with our code.
       expect(response.statusCode, where).toBe(400);
@@ -53,21 +63,24 @@ describe('request body limits', () => {
     expect(JSON.parse(response.body), where).toMatchObject({ status: 413, code: 'BODY_TOO_LARGE' });
   };
 
-  it('every route that takes a body answers one over BODY_LIMIT with 413, whatever its content type', async () => {
+  it('every route that takes a body answers one over BODY_LIMIT with 413 (or 415 for a type it does not take), unread', async () => {
     const routes = await bodyRoutes(app);
     // The document lists the JSON and form routes of the core and both apps.
     expect(routes.length).toBeGreaterThan(40);
     const json = JSON.stringify({ text: 'x'.repeat(BODY_LIMIT) });
     const form = `text=${'x'.repeat(BODY_LIMIT)}`;
-    for (const { method, url, path } of routes) {
+    for (const { method, url, path, types } of routes) {
       for (const [type, payload] of [
         ['application/json', json],
         ['application/x-www-form-urlencoded', form],
       ] as const) {
+        // A JSON route refuses another type first (form routes read their body and refuse it then).
+        const refusedType = types.includes('application/json') && !types.includes(type);
         // Declared by Content-Length: refused before a byte of the body is read.
         expectTooLarge(
           path,
           await app.inject({ method: method as 'POST', url, headers: { 'content-type': type }, payload }),
+          refusedType,
         );
         // Chunked, with no length: refused once the bytes received pass the limit.
         expectTooLarge(
@@ -78,6 +91,7 @@ describe('request body limits', () => {
             headers: { 'content-type': type },
             payload: Readable.from([payload.slice(0, 2000), payload.slice(2000)]),
           }),
+          refusedType,
         );
       }
     }

@@ -1,37 +1,10 @@
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refuseCrossSiteRequest } from '../../src/http/csrf.js';
 import { isValidHost } from '../../src/http/host-header.js';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser, login } from '../support/accounts.js';
-import { listenOnLoopback } from '../support/listen.js';
-
-/** Sends raw bytes and resolves with the whole answer once the server closes or answers. */
-async function rawRequest(port: number, text: string): Promise<string> {
-  const socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  let answer = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
-    answer += chunk;
-  });
-  socket.write(text);
-  // One request, so the answer ends with its body: wait for the blank line and the body's length.
-  await new Promise<void>((resolve, reject) => {
-    const check = () => {
-      const end = answer.indexOf('\r\n\r\n');
-      const length = /content-length: (\d+)/i.exec(answer);
-      if (end !== -1 && length !== null && answer.length >= end + 4 + Number(length[1])) resolve();
-    };
-    socket.on('data', check);
-    socket.on('close', () => resolve());
-    socket.on('error', reject);
-  });
-  socket.destroy();
-  return answer;
-}
+import { listenOnLoopback, rawRequest } from '../support/listen.js';
 
 describe('isValidHost (RFC 9110 §7.2)', () => {
   it('takes host[:port] with a reg-name, an IPv4 address or a bracketed IPv6 literal', () => {

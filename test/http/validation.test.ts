@@ -1,12 +1,14 @@
-import Fastify, { type FastifySchemaCompiler } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifySchemaCompiler } from 'fastify';
 import { Type } from 'typebox';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PageQuery } from '../../src/http/schemas.js';
 import {
   buildSerializerOnFirstUse,
   compileOnFirstUse,
   validatorCompiler,
 } from '../../src/http/validation.js';
+import { buildTestServer } from '../../src/testing.js';
+import { bearer, createUser, login, PASSWORD } from '../support/accounts.js';
 
 describe('validators compiled on first use', () => {
   it('compiles a schema only when its route is first called, once, and validates like the eager compiler', async () => {
@@ -140,5 +142,82 @@ describe('query integers (red-team 2026-12c H1)', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+// Standards audit 2026-12-05: the form parser (for the OAuth endpoints) and Fastify's text/plain
+// parser are app-wide, so JSON routes took those bodies too; both are CORS-safelisted, so any page
+// could make its visitors' browsers sign up or ask for reset mails without a preflight.
+describe('JSON routes take JSON bodies only (RFC 9110 §15.5.16)', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer();
+  });
+  afterAll(async () => app.close());
+
+  const form = 'application/x-www-form-urlencoded';
+  const crossSite = { origin: 'https://evil.example' };
+
+  it('refuses a form or plain-text body with 415 before reading it, and creates nothing', async () => {
+    const email = 'form-signup@example.com';
+    for (const type of [form, 'text/plain', 'TEXT/PLAIN; charset=utf-8']) {
+      const signUp = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        headers: { ...crossSite, 'content-type': type },
+        payload: `email=${encodeURIComponent(email)}&password=correct+horse+battery+staple`,
+      });
+      expect([signUp.statusCode, signUp.json().code, signUp.headers.accept]).toEqual([
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        'application/json',
+      ]);
+    }
+    const reset = await app.inject({
+      method: 'POST',
+      url: '/auth/forgot-password',
+      headers: { ...crossSite, 'content-type': form },
+      payload: `email=${encodeURIComponent(email)}`,
+    });
+    expect(reset.statusCode).toBe(415);
+    // No account was made: the same address signs up now, as JSON (parameters allowed).
+    const json = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      payload: JSON.stringify({ email, password: PASSWORD }),
+    });
+    expect(json.statusCode).toBe(201);
+  });
+
+  it("covers the reference server's apps too, and PATCH says what it takes", async () => {
+    const join = await app.inject({
+      method: 'POST',
+      url: '/rooms/ABCDEFGH/join',
+      headers: { 'content-type': form },
+      payload: 'player=Pat&transport=bearer',
+    });
+    expect([join.statusCode, join.json().code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    const user = await createUser(app);
+    const { access_token } = await login(app, user.email);
+    const patch = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: { ...bearer(access_token), 'content-type': 'text/plain' },
+      payload: 'name=Pat',
+    });
+    expect([patch.statusCode, patch.headers['accept-patch']]).toEqual([415, 'application/json']);
+    const merge = await app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: { ...bearer(access_token), 'content-type': 'application/merge-patch+json' },
+      payload: '{}',
+    });
+    expect([merge.statusCode, merge.headers['accept-patch']]).toEqual([415, 'application/json']);
+  });
+
+  it('leaves the form endpoints (declared with consumes) taking forms', async () => {
+    const user = await createUser(app);
+    expect((await login(app, user.email)).access_token).toEqual(expect.any(String));
   });
 });

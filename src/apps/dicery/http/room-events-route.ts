@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import {
   enforceAddressRateLimit,
@@ -692,6 +692,16 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       const caller = roomOf(request);
       const { code } = caller;
       const lastEventId = lastEventIdOf(request);
+      // RFC 9110 §9.3.2: HEAD gets GET's header fields and no stream, before any limit, slot or
+      // presence: a HEAD holds nothing (standards audit 2026-12-05: Node flushed no headers for a
+      // HEAD whose body was being written, so it hung, holding a stream slot and showing the
+      // player online).
+      if (request.method === 'HEAD') {
+        reply.hijack();
+        writeStreamHead(reply);
+        reply.raw.end();
+        return;
+      }
       const spectator = caller.spectator ?? null;
       const address = addressBucket(request.ip);
       const network = addressBucket(request.ip, 48);
@@ -882,16 +892,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       // client that stopped reading takes nothing and is still ended (or sooner by `maxBufferedBytes`).
       const socketTimeout = raw.socket.timeout ?? 0;
       if (socketTimeout > 0 && socketTimeout < 2 * heartbeatMs) raw.socket.setTimeout(2 * heartbeatMs);
-      // Hijacked replies skip onSend hooks; keep the headers hooks already set (helmet, CORS).
-      for (const [name, value] of Object.entries(reply.getHeaders())) {
-        if (value !== undefined) raw.setHeader(name, value);
-      }
-      raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        // Tells nginx not to buffer the stream (it would hold events back).
-        'x-accel-buffering': 'no',
-      });
+      writeStreamHead(reply);
       raw.write(`retry: ${retryMs}\n\n`);
       // Before any event: `pending` holds what the bus delivered meanwhile (all after `lastId`),
       // and the catch-up below writes it after this, in order.
@@ -927,4 +928,19 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
       if (!stream.closed) arm(stream);
     },
   );
+}
+
+/** Writes an event stream's status line and headers on a hijacked reply. */
+function writeStreamHead(reply: FastifyReply): void {
+  const raw = reply.raw;
+  // Hijacked replies skip onSend hooks; keep the headers hooks already set (helmet, CORS).
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) raw.setHeader(name, value);
+  }
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    // Tells nginx not to buffer the stream (it would hold events back).
+    'x-accel-buffering': 'no',
+  });
 }

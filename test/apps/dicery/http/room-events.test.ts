@@ -113,6 +113,27 @@ describe('GET /rooms/{code}/events (real server)', () => {
     expect(stream.retries).toEqual([3000]);
   });
 
+  it("answers HEAD at once with GET's headers, holding no stream slot (RFC 9110 §9.3.2)", async () => {
+    const room = await createRoom(app, host);
+    const alice = await joinAsBot(app, room.code, 'Alice');
+    // More HEADs than the player's stream cap (2 here): each would have held a slot, and hung.
+    for (let i = 0; i < 3; i += 1) {
+      const head = await fetch(`${base}/rooms/${room.code}/events`, {
+        method: 'HEAD',
+        headers: alice.headers,
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+      expect(head.headers.get('content-length')).toBeNull();
+      expect(head.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+    const state = await app.inject({ method: 'GET', url: `/rooms/${room.code}`, headers: alice.headers });
+    expect(state.json().online).not.toContain(alice.id);
+    const stream = await follow(room.code, alice.headers);
+    expect(stream.status).toBe(200);
+  });
+
   it('lets the host follow the room with an account credential, and nobody else', async () => {
     const room = await createRoom(app, host);
     const stream = await follow(room.code, host.headers);
