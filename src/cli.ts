@@ -49,6 +49,9 @@ Commands:
                                           JWT_ALG=HS256, the ES256 keys that sign ID tokens; and
                                           the RS256 ID-token keys once a client chose RS256
   backup FILE                             copy the SQLite database to FILE, safely while servers run
+  revoke-all                              after restoring a backup: revoke every signing key (a
+                                          fresh one signs at once) and end every session, so
+                                          nothing issued before verifies; every user signs in again
   import-users FILE [--continue] [--format csv|jsonl]
                                           import accounts with their password hashes (passlib
                                           bcrypt, bcrypt-sha256, pbkdf2-sha256, argon2; Django
@@ -79,8 +82,10 @@ Exit codes (sysexits.h):
       the account or client was refused (weak password, taken or invalid email, two
       stdin lines, a bad redirect URI, grant or scope), or no such client to delete; import-users
       found bad or duplicate rows (nothing imported) or a file that is no import
-  66  no input: no password on stdin; no database file to back up; no file to import
-  69  unavailable: database unreachable (migrate, create-user); the port is in use or not allowed
+  66  no input: no password on stdin; no database file to back up or to revoke-all in; no
+      file to import
+  69  unavailable: database unreachable (migrate, create-user, revoke-all…); the port is in use
+      or not allowed
   70  software: an unexpected error (rerun with --debug and report it)
   73  can't create: DATA_DIR not a writable directory; the backup file exists or cannot be created
   74  I/O error: reading stdin or the import file, or writing the backup failed; no room
@@ -90,7 +95,7 @@ Exit codes (sysexits.h):
 Settings come from the environment and .env; see README.md.`;
 
 const USAGE_LINE =
-  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|import-users|clients|verify-room-log|help> [options] (see gatehouse --help)';
+  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|revoke-all|import-users|clients|verify-room-log|help> [options] (see gatehouse --help)';
 
 /**
  * A failure the operator can act on: one line naming the cause and the fix, and its exit code.
@@ -294,6 +299,19 @@ function listenFailure(
 async function migrate(args: string[]): Promise<void> {
   parseCommand('migrate', args, {});
   const { config } = await settings();
+  const { database, migrateToLatest } = await openToMigrate(config);
+  try {
+    const { applied } = await migrateToLatest();
+    console.log(applied.length === 0 ? 'Schema is up to date.' : `Applied: ${applied.join(', ')}`);
+  } catch (error) {
+    throw await databaseFailure(config, error);
+  } finally {
+    await database.close();
+  }
+}
+
+/** A connection to the database with the timeouts a migration needs, and the migration it runs. */
+async function openToMigrate(config: GatehouseConfig) {
   const { openDatabase } = await import('./storage/open-database.js');
   const { migrateToLatest, MIGRATION_LOCK_TIMEOUT_MS, MIGRATION_STATEMENT_TIMEOUT_MS } = await import(
     './storage/migrate.js'
@@ -310,14 +328,7 @@ async function migrate(args: string[]): Promise<void> {
       ? { statementTimeoutMs: MIGRATION_STATEMENT_TIMEOUT_MS, lockTimeoutMs: MIGRATION_LOCK_TIMEOUT_MS }
       : { statementTimeoutMs: config.databaseStatementTimeoutMs }),
   });
-  try {
-    const { applied } = await migrateToLatest(database, REFERENCE_APP_MIGRATIONS);
-    console.log(applied.length === 0 ? 'Schema is up to date.' : `Applied: ${applied.join(', ')}`);
-  } catch (error) {
-    throw await databaseFailure(config, error);
-  } finally {
-    await database.close();
-  }
+  return { database, migrateToLatest: () => migrateToLatest(database, REFERENCE_APP_MIGRATIONS) };
 }
 
 /** Longest stdin accepted as a password: far above any passphrase, small enough to hold. */
@@ -783,6 +794,85 @@ async function verifyRoomLogFile(args: string[]): Promise<void> {
   );
 }
 
+/** The SQLite file of `databaseUrl`, which must exist (66 otherwise: a DATA_DIR or URL typo). */
+function requireSqliteFile(databaseUrl: string): string {
+  const file = databaseUrl.slice('sqlite:'.length);
+  if (file === ':memory:' || !existsSync(file)) {
+    throw new CliFailure(
+      EXIT.noInput,
+      `no database at ${file}: check DATABASE_URL and DATA_DIR, or run gatehouse migrate to create it`,
+    );
+  }
+  return file;
+}
+
+/**
+ * `revoke-all`: the step after restoring a backup (red-team: a restore brought back a key revoked
+ * as compromised, and the sessions ended since). Every signing key goes and a fresh one signs at
+ * once, then every session ends (refresh tokens, cookies, access tokens of either strategy), so
+ * nothing issued before verifies. A command to run after any restore rather than a `restore FILE`
+ * that copies the file too: PostgreSQL is restored with pg_restore, a VM or volume snapshot with
+ * neither, and one step after all of them is one thing to remember.
+ */
+async function revokeAll(args: string[]): Promise<void> {
+  parseCommand('revoke-all', args, {});
+  const { config, apps } = await settings();
+  // Never a new empty database in a mistyped DATA_DIR: that would revoke nothing and say it did.
+  if (config.databaseUrl.startsWith('sqlite:')) requireSqliteFile(config.databaseUrl);
+  const { revokeAllSigningKeys } = await import('./tokens/revoke-all-signing-keys.js');
+  const { idTokenAlgorithms } = await import('./tokens/id-token-keys.js');
+  const { KEY_RELOAD_INTERVAL_SECONDS } = await import('./tokens/keyring.js');
+  const { SigningKeyError } = await import('./tokens/signing-key-error.js');
+  const { createGatehouseCore } = await import('./gatehouse.js');
+  // The keys first, over a connection of its own and before any core starts: a core needs its
+  // current key to open, and a backup's keys may be sealed under a SECRET_KEY replaced since.
+  const { database, migrateToLatest } = await openToMigrate(config);
+  let keys: Awaited<ReturnType<typeof revokeAllSigningKeys>>;
+  try {
+    // A backup from an older version: its schema first, as `serve` would at start-up.
+    await migrateToLatest();
+    keys = await revokeAllSigningKeys({
+      database,
+      algorithms: idTokenAlgorithms(config.jwtAlgorithm),
+      secret: config.secretKey,
+      now: Date.now(),
+    });
+  } catch (error) {
+    throw error instanceof SigningKeyError
+      ? new CliFailure(EXIT.unavailable, `revoke-all: ${error.message}`, { cause: error })
+      : await databaseFailure(config, error);
+  } finally {
+    await database.close();
+  }
+  const listed = (list: readonly { algorithm: string; kid: string }[]) =>
+    list.map(({ algorithm, kid }) => `${algorithm} ${kid}`).join(', ');
+  console.log(
+    `Revoked ${keys.revoked.length} signing key${keys.revoked.length === 1 ? '' : 's'}` +
+      (keys.revoked.length > 0 ? ` (${listed(keys.revoked)})` : '') +
+      `; signing from now on: ${listed(keys.replacements)}.`,
+  );
+  // Then the sessions, through a core: its bus tells running instances at once (with Redis), and
+  // every instance's revocation list reads them at its next reload or start-up anyway. A session a
+  // running instance started meanwhile with an old key ends here too.
+  const gatehouse = await createGatehouseCore(config, { settings: apps, ...COMMAND_CORE }).catch(
+    async (error: unknown) => {
+      throw await databaseFailure(config, error);
+    },
+  );
+  try {
+    const ended = await gatehouse.sessions.revokeAllSessions().catch(async (error: unknown) => {
+      throw await databaseFailure(config, error);
+    });
+    console.log(
+      `Ended ${ended} session${ended === 1 ? '' : 's'}: every user signs in again. Running instances ` +
+        `drop the old keys within ${KEY_RELOAD_INTERVAL_SECONDS} s and the sessions at once or at their ` +
+        'next revocation reload (REVOCATION_RELOAD_INTERVAL).',
+    );
+  } finally {
+    await gatehouse.close();
+  }
+}
+
 async function backup(args: string[]): Promise<void> {
   const { positionals } = parseCommand('backup', args, {}, 1);
   const [file] = positionals;
@@ -796,13 +886,7 @@ async function backup(args: string[]): Promise<void> {
         'pg_restore --clean --if-exists --no-owner --dbname="$DATABASE_URL" gatehouse.dump',
     );
   }
-  const source = config.databaseUrl.slice('sqlite:'.length);
-  if (source === ':memory:' || !existsSync(source)) {
-    throw new CliFailure(
-      EXIT.noInput,
-      `no database at ${source}: check DATABASE_URL and DATA_DIR, or run gatehouse migrate to create it`,
-    );
-  }
+  const source = requireSqliteFile(config.databaseUrl);
   // Checked here for a clear code; backupDatabase checks again atomically (`wx`) against a race.
   if (existsSync(file)) throw new CliFailure(EXIT.cantCreate, `${file} exists: choose a new file name`);
   const { backupDatabase } = await import('./storage/backup-database.js');
@@ -1088,6 +1172,8 @@ async function main(argv: string[]): Promise<void> {
       return rotateKeys(rest);
     case 'backup':
       return backup(rest);
+    case 'revoke-all':
+      return revokeAll(rest);
     case 'import-users':
       return importUsers(rest);
     case 'clients':

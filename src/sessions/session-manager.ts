@@ -192,6 +192,12 @@ export interface SessionManager {
    * for {@link SessionManager.revokeSessions}.
    */
   revokeUserSessions(userId: string, keep?: string, audit?: RevocationAudit): Promise<number>;
+  /**
+   * Revokes every live session of every account (`gatehouse revoke-all`, after a restore): their
+   * refresh tokens, cookies and access tokens of either strategy stop, here at once and on other
+   * instances by the broadcast or their next revocation reload. Returns how many were ended.
+   */
+  revokeAllSessions(): Promise<number>;
   /** Hits and misses of the verified-token caches since start, by cache (metrics). */
   cacheStats(): Record<TokenCacheName, CacheStats>;
 }
@@ -1195,5 +1201,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
     revokeUserSessions: (userId, keep, audit) =>
       revokeAndAudit((store) => store.revokeUserSessions(userId, clock(), keep), audit),
+
+    revokeAllSessions: () => revokeAndAudit((store) => store.revokeAllSessions(clock()), undefined),
   };
 }

@@ -136,6 +136,13 @@ export interface SessionStore {
    */
   revokeUserSessions(userId: string, now: number, keep?: string): Promise<RevokedSession[]>;
   /**
+   * Revokes every live session of every account and client, and deletes every unexchanged
+   * authorization code (each would start a session after this): `gatehouse revoke-all`, after a
+   * backup was restored. Returns the sessions revoked now. One transaction (its own, or the
+   * caller's); its size is the number of live sessions, which a restore makes a one-off.
+   */
+  revokeAllSessions(now: number): Promise<RevokedSession[]>;
+  /**
    * Sessions revoked after `since` that have not expired at `now`: what an in-memory revocation
    * list loads and incrementally reloads. A range scan on the `(revoked_at, expires_at)` index,
    * so its cost depends on the revocations since `since`, not on all revocations ever made.
@@ -506,6 +513,20 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       };
       // The version's lock must be held until the revocation commits: its own transaction when
       // the caller has none.
+      return db.isTransaction ? revoke(db) : db.transaction().execute(revoke);
+    },
+    async revokeAllSessions(now) {
+      const revoke = async (trx: Kysely<Schema>) => {
+        await trx.deleteFrom('oauth_codes').where('used_at', 'is', null).execute();
+        const rows = await trx
+          .updateTable('sessions')
+          .set({ revoked_at: now })
+          .where('revoked_at', 'is', null)
+          .where('expires_at', '>', now)
+          .returning(['id', 'expires_at'])
+          .execute();
+        return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
+      };
       return db.isTransaction ? revoke(db) : db.transaction().execute(revoke);
     },
     async listRevokedSince(since, now) {

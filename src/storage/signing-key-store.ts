@@ -33,6 +33,11 @@ export interface SigningKeyStore {
   insertKey(key: SigningKeyRecord): Promise<boolean>;
   /** Marks a key revoked at `at`; false when there is no such key or it already was. */
   revokeKey(kid: string, at: number): Promise<boolean>;
+  /**
+   * Marks every key not yet revoked, of every algorithm, revoked at `at` (`gatehouse revoke-all`);
+   * returns those it revoked.
+   */
+  revokeAllKeys(at: number): Promise<{ kid: string; algorithm: string }[]>;
   /** Moves a key's activation forward to `at` (never later); false when nothing changed. */
   activateKey(kid: string, at: number): Promise<boolean>;
   /**
@@ -91,6 +96,15 @@ export function createSigningKeyStore(db: Kysely<Schema>): SigningKeyStore {
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
+    },
+    async revokeAllKeys(at) {
+      const rows = await db
+        .updateTable('signing_keys')
+        .set({ revoked_at: at })
+        .where('revoked_at', 'is', null)
+        .returning(['kid', 'alg'])
+        .execute();
+      return rows.map((row) => ({ kid: row.kid, algorithm: row.alg }));
     },
     async activateKey(kid, at) {
       const result = await db

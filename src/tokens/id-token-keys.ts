@@ -1,4 +1,5 @@
 import { decodeProtectedHeader, type JWK } from 'jose';
+import type { JwtAlgorithm } from '../config/config.js';
 import type { Keyring } from './keyring.js';
 import type { AsymmetricAlgorithm } from './signing-key-material.js';
 
@@ -75,6 +76,21 @@ class StillFailing extends Error {}
 export const STORED_KEYS_LOOKUP_MS = 5_000;
 
 /**
+ * The ID-token key sets of an installation whose access tokens use `jwtAlgorithm`, the default
+ * first: JWT_ALG when asymmetric (ID tokens share its keys), else ES256; then RS256 (see
+ * {@link MANDATORY_ID_TOKEN_ALGORITHM}) unless that is the default. Every asymmetric key set that
+ * signs is one of these.
+ */
+export function idTokenAlgorithms(
+  jwtAlgorithm: JwtAlgorithm,
+): readonly [AsymmetricAlgorithm, ...AsymmetricAlgorithm[]] {
+  const defaultAlgorithm: AsymmetricAlgorithm = jwtAlgorithm === 'HS256' ? 'ES256' : jwtAlgorithm;
+  return defaultAlgorithm === MANDATORY_ID_TOKEN_ALGORITHM
+    ? [defaultAlgorithm]
+    : [defaultAlgorithm, MANDATORY_ID_TOKEN_ALGORITHM];
+}
+
+/**
  * Creates the {@link IdTokenKeys}. ID tokens are verified by other parties, so they need published
  * (asymmetric) keys: the access-token keyring's when JWT_ALG is asymmetric, else ES256 keys of
  * their own in the same `signing_keys` table; plus RS256 keys (see
@@ -85,12 +101,8 @@ export const STORED_KEYS_LOOKUP_MS = 5_000;
 export function createIdTokenKeys(options: IdTokenKeysOptions): IdTokenKeys {
   const { accessKeyring } = options;
   const access = accessKeyring.algorithm === 'HS256' ? undefined : accessKeyring;
-  const defaultAlgorithm: AsymmetricAlgorithm =
-    access === undefined ? 'ES256' : (access.algorithm as AsymmetricAlgorithm);
-  const algorithms: AsymmetricAlgorithm[] =
-    defaultAlgorithm === MANDATORY_ID_TOKEN_ALGORITHM
-      ? [defaultAlgorithm]
-      : [defaultAlgorithm, MANDATORY_ID_TOKEN_ALGORITHM];
+  const algorithms = idTokenAlgorithms(accessKeyring.algorithm);
+  const [defaultAlgorithm] = algorithms;
   const made = new Map<AsymmetricAlgorithm, Promise<Keyring>>();
   const clock = options.clock ?? Date.now;
   /** When each non-default algorithm was last found without keys, or failed to load. */

@@ -1,0 +1,209 @@
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { decodeProtectedHeader, importJWK, type JWK, SignJWT } from 'jose';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createSigningKeySealer, sealContext } from '../src/tokens/signing-key-material.js';
+import { run } from './support/run-cli.js';
+import { type ServerProcess, startServerProcess } from './support/server-process.js';
+
+const temporary: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-revoke-all-'));
+  temporary.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of temporary.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const password = 'correct horse battery';
+
+// Red-team finding: restoring a backup brought back a signing key revoked as compromised and the
+// sessions ended since; the README's remedies did not end them. `revoke-all` is the step after it.
+describe('gatehouse revoke-all (compiled, real processes)', { timeout: 120_000 }, () => {
+  const servers: ServerProcess[] = [];
+  afterEach(() => {
+    for (const server of servers.splice(0)) if (server.alive()) server.child.kill('SIGKILL');
+  });
+  const serve = async (env: Record<string, string>) => {
+    const server = await startServerProcess(env);
+    servers.push(server);
+    await server.waitFor(/Gatehouse is ready/);
+    return server;
+  };
+  const stop = async (server: ServerProcess) => {
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  };
+  const post = async (url: string, path: string, form: Record<string, string>) => {
+    const response = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form).toString(),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const signUpAndIn = async (url: string, email: string) => {
+    const registered = await fetch(`${url}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password }),
+    });
+    expect(registered.status).toBe(201);
+    return login(url, email);
+  };
+  const login = async (url: string, email: string) => {
+    const { status, body } = await post(url, '/token', { grant_type: 'password', username: email, password });
+    expect(status, JSON.stringify(body)).toBe(200);
+    return { access: String(body.access_token), refresh: String(body.refresh_token) };
+  };
+  const me = async (url: string, token: string) => {
+    const response = await fetch(`${url}/users/me`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const refresh = (url: string, token: string) =>
+    post(url, '/token', { grant_type: 'refresh_token', refresh_token: token });
+  const jwksKids = async (url: string) => {
+    const { keys } = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
+    return keys.map((key) => key.kid);
+  };
+  /** The documented restore: servers stopped, the copy over the database, its -wal/-shm gone. */
+  const restore = (backup: string, dir: string) => {
+    copyFileSync(backup, join(dir, 'gatehouse.db'));
+    rmSync(join(dir, 'gatehouse.db-wal'), { force: true });
+    rmSync(join(dir, 'gatehouse.db-shm'), { force: true });
+  };
+
+  it('after a restore, ends the tokens issued before and the keys the backup held, even one revoked as compromised', async () => {
+    const dir = tempDir();
+    const env = { DATA_DIR: dir, JWT_ALG: 'ES256' };
+    const before = await serve(env);
+    const thief = await signUpAndIn(before.url, 'owner@example.com');
+    const leakedKid = decodeProtectedHeader(thief.access).kid ?? '';
+    const backup = join(tempDir(), 'b.db');
+    expect((await run(['backup', backup], env)).code).toBe(0);
+    // The leaked key, as the thief holds it (from the backup's row, opened with the secret).
+    const secret = Buffer.from(readFileSync(join(dir, 'secret.key'), 'utf8').trim(), 'base64url');
+    const copy = new SQLite(backup, { readonly: true });
+    const row = copy.prepare('SELECT private_key FROM signing_keys WHERE kid = ?').get(leakedKid) as {
+      private_key: string;
+    };
+    copy.close();
+    const opened = createSigningKeySealer(secret).open(row.private_key, sealContext('ES256', leakedKid));
+    const leakedKey = await importJWK(JSON.parse(opened ?? '{}') as JWK, 'ES256');
+    // The operator withdraws the compromised key, then restores the backup, which still holds it.
+    const revoked = await run(['rotate-keys', `--revoke=${leakedKid}`], env);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    await stop(before);
+    restore(backup, dir);
+
+    const result = await run(['revoke-all'], env);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      new RegExp(`^Revoked 1 signing key \\(ES256 ${leakedKid}\\); signing from now on: ES256 \\S+\\.\n`),
+    );
+    expect(result.stdout).toMatch(/^Ended 1 session: every user signs in again\./m);
+
+    const after = await serve(env);
+    expect(await jwksKids(after.url)).not.toContain(leakedKid);
+    expect(await me(after.url, thief.access)).toMatchObject({ status: 401, body: { code: 'INVALID_TOKEN' } });
+    expect(await refresh(after.url, thief.refresh)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant' },
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const forged = await new SignJWT({
+      sub: crypto.randomUUID(),
+      sid: crypto.randomUUID(),
+      scope: 'me',
+      client_id: 'gatehouse',
+      jti: crypto.randomUUID(),
+    })
+      .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: leakedKid })
+      .setIssuer(String(decodeJwtClaim(thief.access, 'iss')))
+      .setAudience(decodeJwtClaim(thief.access, 'aud') as string)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 86_400)
+      .sign(leakedKey);
+    expect(await me(after.url, forged)).toMatchObject({ status: 401, body: { code: 'INVALID_TOKEN' } });
+    // Everyone signs in again, under the fresh key.
+    const fresh = await login(after.url, 'owner@example.com');
+    expect(await me(after.url, fresh.access)).toMatchObject({ status: 200 });
+    const freshKid = decodeProtectedHeader(fresh.access).kid;
+    expect(freshKid).not.toBe(leakedKid);
+    expect(await jwksKids(after.url)).toContain(freshKid);
+    expect((await refresh(after.url, fresh.refresh)).status).toBe(200);
+  });
+
+  it('under HS256 ends the sessions (their access tokens too) and revokes the ID-token keys', async () => {
+    const dir = tempDir();
+    const env = { DATA_DIR: dir };
+    // The ES256 ID-token keys, provisioned as a first ID token would.
+    expect((await run(['rotate-keys'], env)).code).toBe(0);
+    const before = await serve(env);
+    const idKids = await jwksKids(before.url);
+    expect(idKids.length).toBeGreaterThan(0);
+    const thief = await signUpAndIn(before.url, 'owner@example.com');
+    await stop(before);
+
+    const result = await run(['revoke-all'], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(
+      /^Revoked 2 signing keys \(ES256 \S+, ES256 \S+\); signing from now on: ES256 \S+\.$/m,
+    );
+    expect(result.stdout).toMatch(/^Ended 1 session:/m);
+    const after = await serve(env);
+    const kidsAfter = await jwksKids(after.url);
+    for (const kid of idKids) expect(kidsAfter).not.toContain(kid);
+    expect(await me(after.url, thief.access)).toMatchObject({ status: 401, body: { code: 'INVALID_TOKEN' } });
+    expect(await refresh(after.url, thief.refresh)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant' },
+    });
+    const fresh = await login(after.url, 'owner@example.com');
+    expect((await me(after.url, fresh.access)).status).toBe(200);
+  });
+});
+
+describe('gatehouse revoke-all: bad input, one line and a sysexits code', { timeout: 60_000 }, () => {
+  it('refuses arguments (64), a missing database without creating one (66), an unreachable one (69), a bad setting (78)', async () => {
+    const dir = tempDir();
+    for (const args of [
+      ['revoke-all', 'now'],
+      ['revoke-all', '--yes'],
+    ]) {
+      const result = await run(args, { DATA_DIR: dir });
+      expect(result.code).toBe(64);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+    const missing = await run(['revoke-all'], { DATA_DIR: dir });
+    expect(missing.code).toBe(66);
+    expect(missing.stderr).toMatch(
+      /^gatehouse: no database at \S+gatehouse\.db: check DATABASE_URL and DATA_DIR/,
+    );
+    expect(existsSync(join(dir, 'gatehouse.db'))).toBe(false);
+    const unreachable = await run(['revoke-all'], {
+      DATA_DIR: dir,
+      DATABASE_URL: 'postgres://gatehouse:hunter2@127.0.0.1:1/none',
+    });
+    expect(unreachable.code).toBe(69);
+    expect(unreachable.stderr).toMatch(
+      /^gatehouse: cannot reach the database at postgres:\/\/gatehouse:\*\*\*@127\.0\.0\.1:1\/none [^\n]*\n$/,
+    );
+    const badSetting = await run(['revoke-all'], { DATA_DIR: dir, JWT_ALG: 'none' });
+    expect(badSetting.code).toBe(78);
+    expect(badSetting.stderr).toContain('JWT_ALG');
+  });
+});
+
+/** A claim of a JWT we issued ourselves (read only to forge a look-alike). */
+function decodeJwtClaim(token: string, claim: string): unknown {
+  const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<
+    string,
+    unknown
+  >;
+  return payload[claim];
+}
