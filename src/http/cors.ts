@@ -41,6 +41,9 @@ function varyOnOrigin(reply: FastifyReply): void {
  */
 export type CorsStep = (request: FastifyRequest, reply: FastifyReply) => boolean;
 
+/** The response headers an allowed origin's scripts may read beyond the CORS-safelisted ones. */
+export const EXPOSED_HEADERS = 'WWW-Authenticate, Retry-After, Location';
+
 /** The CORS step for `options` (see {@link installCors} for what it answers). */
 export function createCorsStep(options: CorsOptions): CorsStep {
   const credentialed = new Set(options.credentialedOrigins ?? []);
@@ -57,6 +60,9 @@ export function createCorsStep(options: CorsOptions): CorsStep {
     // fails the preflight of one that would (Fetch §3.2.5): a CORS_ORIGINS app can use bearer
     // tokens only, never the person's session (red-team 2026-12e J6).
     if (credentialed.has(origin)) reply.header('access-control-allow-credentials', 'true');
+    // Fetch §3.2.4: a script reads only the safelisted response headers unless named here; an app
+    // needs the challenge (RFC 6750 errors, RFC 9470 step-up), Retry-After and Location.
+    reply.header('access-control-expose-headers', EXPOSED_HEADERS);
     if (request.method !== 'OPTIONS') return false;
     if (request.headers['access-control-request-method'] === undefined) {
       // @fastify/cors's strict preflight refusal (400), as problem+json with a stable code like

@@ -8,6 +8,13 @@ const FORWARDED_REQUEST_HEADERS = ['accept', 'if-none-match', 'if-modified-since
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'content-length']);
 
 /**
+ * What a kept answer does not copy from the inner app besides {@link HOP_BY_HOP}: its validators
+ * and caching give way to ours, and it does not answer `If-Modified-Since` or `Range`, so it must
+ * not advertise them (`Last-Modified`, `Accept-Ranges: bytes`; standards audit 2026-12-05).
+ */
+const NOT_KEPT = new Set([...HOP_BY_HOP, 'etag', 'cache-control', 'last-modified', 'accept-ranges']);
+
+/**
  * A route handler that answers from a second Fastify app, built by `build` on the first request
  * and kept from then on (a failed build is retried on the next request). It lets rarely used
  * parts of the server (Swagger UI, the OpenAPI document, the web UI's static files) load their
@@ -76,11 +83,9 @@ export function lazyAppHandler(
       const value = request.headers[name];
       if (typeof value === 'string') headers[name] = value;
     }
-    const answer = await app.inject({
-      method: request.method === 'HEAD' ? 'HEAD' : 'GET',
-      url: request.url,
-      headers,
-    });
+    // GET for a HEAD too: the outer route's HEAD handling drops the body and keeps its length
+    // (RFC 9110 §9.3.2; the inner app's own HEAD answered Content-Length 0 for Swagger UI's page).
+    const answer = await app.inject({ method: 'GET', url: request.url, headers });
     // Our problem+json 404, not the inner app's.
     if (answer.statusCode === 404) return reply.callNotFound();
     reply.code(answer.statusCode);
@@ -105,21 +110,35 @@ function toCachedAnswer(headers: CachedAnswer['headers'], payload: Buffer): Cach
   return { headers, payload, etag: `"${digest}"` };
 }
 
-function copyHeaders(reply: FastifyReply, headers: CachedAnswer['headers']): void {
+function copyHeaders(
+  reply: FastifyReply,
+  headers: CachedAnswer['headers'],
+  skipped: ReadonlySet<string> = HOP_BY_HOP,
+): void {
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) reply.header(name, value);
+    if (value !== undefined && !skipped.has(name)) reply.header(name, value);
   }
+}
+
+/**
+ * True when `If-None-Match` (`held`) names `etag` or is `*`. RFC 9110 §13.1.2: If-None-Match uses
+ * the weak comparison, so `W/"x"` matches `"x"` (caches and proxies that re-encode weaken tags).
+ */
+export function noneMatchHolds(held: string | undefined, etag: string): boolean {
+  if (held === undefined) return false;
+  return held.split(',').some((item) => {
+    const tag = item.trim();
+    return tag === '*' || (tag.startsWith('W/') ? tag.slice(2) : tag) === etag;
+  });
 }
 
 /** Sends a kept answer: 304 when the client holds these bytes (RFC 9110 §13.1.2), else them. */
 function sendCached(request: FastifyRequest, reply: FastifyReply, answer: CachedAnswer) {
-  // The inner app's own validators (a static file's ETag and caching) give way to ours.
-  copyHeaders(reply, answer.headers);
   reply.header('etag', answer.etag).header('cache-control', 'no-cache');
-  const held = request.headers['if-none-match'];
-  if (held?.split(',').some((tag) => tag.trim() === answer.etag || tag.trim() === '*')) {
-    return reply.code(304).send();
-  }
+  // RFC 9110 §15.4.5: a 304 carries the validators and caching, not the representation's
+  // metadata (its Content-Type).
+  if (noneMatchHolds(request.headers['if-none-match'], answer.etag)) return reply.code(304).send();
+  copyHeaders(reply, answer.headers, NOT_KEPT);
   // A HEAD gets the same headers and no body: Fastify's HEAD route drops the payload.
   return reply.code(200).send(answer.payload);
 }

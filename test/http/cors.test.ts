@@ -1,7 +1,7 @@
 import fastifyCors from '@fastify/cors';
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installCors } from '../../src/http/cors.js';
+import { EXPOSED_HEADERS, installCors } from '../../src/http/cors.js';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
@@ -98,6 +98,7 @@ describe.each([
         methods: OPTIONS.methods,
         allowedHeaders: OPTIONS.allowedHeaders,
         maxAge: OPTIONS.maxAgeSeconds,
+        exposedHeaders: EXPOSED_HEADERS,
       });
     });
   });
@@ -175,6 +176,17 @@ describe.each([
       // CORS_ORIGINS is for apps with bearer tokens: never the person's cookies (J6).
       expect(anonymous.headers['access-control-allow-credentials']).toBeUndefined();
       expect(anonymous.headers.vary).toMatch(/Origin/);
+      // Fetch §3.2.4: the app's script may read the challenge (RFC 6750, RFC 9470 step-up),
+      // Retry-After and Location, which are not CORS-safelisted response headers.
+      expect(anonymous.headers['access-control-expose-headers']).toBe(
+        'WWW-Authenticate, Retry-After, Location',
+      );
+      const other = await server.inject({
+        method: 'GET',
+        url: '/users/me',
+        headers: { origin: 'https://evil.example' },
+      });
+      expect(other.headers['access-control-expose-headers']).toBeUndefined();
     } finally {
       await server.close();
     }

@@ -122,6 +122,16 @@ describe('the OpenAPI document', () => {
       expect(head.statusCode).toBe(200);
       expect(head.headers.etag).toBe(etag);
       expect(head.rawPayload.length).toBe(0);
+      expect(head.headers['content-length']).toBe(String(first.rawPayload.length));
+    }
+    // Swagger UI's page is not kept (its redirects and page): HEAD still says GET's length (§8.6).
+    for (const url of ['/docs', '/docs/']) {
+      const get = await app.inject({ method: 'GET', url });
+      const head = await app.inject({ method: 'HEAD', url });
+      expect([head.statusCode, head.headers['content-length']], url).toEqual([
+        get.statusCode,
+        String(get.rawPayload.length),
+      ]);
     }
     expect(
       String((await app.inject({ method: 'GET', url: '/openapi.json' })).headers['content-type']),

@@ -23,7 +23,17 @@ describe('web UI files', () => {
       const second = await app.inject({ url: `${url}?v=2` });
       expect(second.headers.etag).toBe(etag);
       expect(second.rawPayload.equals(first.rawPayload)).toBe(true);
-      expect((await app.inject({ url, headers: { 'if-none-match': etag } })).statusCode).toBe(304);
+      const revalidated = await app.inject({ url, headers: { 'if-none-match': etag } });
+      expect(revalidated.statusCode).toBe(304);
+      // RFC 9110 §15.4.5: validators and caching, not the representation's Content-Type.
+      expect(revalidated.headers['content-type']).toBeUndefined();
+      // §13.1.2: If-None-Match compares weakly (a proxy that re-encodes weakens the tag).
+      expect((await app.inject({ url, headers: { 'if-none-match': `W/${etag}` } })).statusCode).toBe(304);
+      // Not advertised, since not answered: If-Modified-Since and Range (standards audit 2026-12-05).
+      expect([first.headers['last-modified'], first.headers['accept-ranges']]).toEqual([
+        undefined,
+        undefined,
+      ]);
       // The outer app's security headers on every one.
       expect(first.headers['content-security-policy']).toContain("script-src 'self'");
     }
