@@ -32,6 +32,7 @@ export { gatehousePlugin } from './plugin.js';
 export type { AddressRateLimit, RateLimit } from './rate-limit.js';
 export { enforceAddressRateLimit, enforceRateLimit, NETWORK_LIMIT_FACTOR } from './rate-limit.js';
 export {
+  declareLocation,
   errorResponses,
   IdParam,
   NoBody,

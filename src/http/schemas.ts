@@ -53,6 +53,16 @@ export const errorResponses = {
   403: problemRef,
 } as const;
 
+/**
+ * Declares, in the OpenAPI document, that a response carries `Location`: for a 201 the created
+ * resource (RFC 9110 §10.2.2, §15.3.2), which the handler sets. `headers` is where
+ * @fastify/swagger reads a response's headers from; the serializer ignores it, so the route's
+ * validation and type stay `schema`'s.
+ */
+export function declareLocation<T extends TSchema>(schema: T, description: string): T {
+  return { ...schema, headers: { Location: { type: 'string', format: 'uri-reference', description } } };
+}
+
 /** Pagination query parameters shared by list routes. */
 export const PageQuery = {
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),

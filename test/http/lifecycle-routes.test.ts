@@ -858,6 +858,8 @@ describe('account lifecycle, separate settings', () => {
       const first = await post(app, '/auth/register', { email, password: PASSWORD });
       const second = await post(app, '/auth/register', { email, password: PASSWORD });
       expect([first.statusCode, second.statusCode]).toEqual([202, 202]);
+      // Nor does a Location name an account (a 201's would tell a new address from a taken one).
+      expect([first.headers.location, second.headers.location]).toEqual([undefined, undefined]);
       expect(first.body).toBe(second.body);
       expect((await lastMail(app, email, /already have an account/)).text).toContain('#/forgot-password');
       const refused = await postToken(app, { grant_type: 'password', username: email, password: PASSWORD });

@@ -101,9 +101,11 @@ describe.each(engines)('OAuth client admin routes ($name)', ({ name }) => {
       scopes: ['openid', 'profile', 'email'],
     });
     expect(body).not.toHaveProperty('client_secret');
+    // RFC 9110 §15.3.2: a 201 names the created resource in Location, the client's admin resource.
+    expect(response.headers.location).toBe(`/oauth/clients/${body.client_id}`);
     const one = await app.inject({
       method: 'GET',
-      url: `/oauth/clients/${body.client_id}`,
+      url: String(response.headers.location),
       headers: admin.headers,
     });
     expect(one.json()).toEqual(body);

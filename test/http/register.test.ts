@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
-import { PASSWORD } from '../support/accounts.js';
+import { PASSWORD, signIn } from '../support/accounts.js';
 
 describe('POST /auth/register', () => {
   let app: FastifyInstance;
@@ -30,6 +30,21 @@ describe('POST /auth/register', () => {
     expect(response.body).not.toMatch(/argon2|password/i);
     // The new account's id and address are never kept by a cache (red-team 2026-12h C3).
     expect(response.headers['cache-control']).toBe('no-store');
+  });
+
+  it('names the new account in Location: its resource, which admins read (RFC 9110 §15.3.2)', async () => {
+    const response = await register({ email: 'located@example.com', password: PASSWORD });
+    expect(response.statusCode).toBe(201);
+    const body = response.json();
+    expect(response.headers.location).toBe(`/users/${body.id}`);
+    const admin = await signIn(app, 'admin');
+    const shown = await app.inject({
+      method: 'GET',
+      url: String(response.headers.location),
+      headers: admin.headers,
+    });
+    expect(shown.statusCode).toBe(200);
+    expect(shown.json()).toEqual(body);
   });
 
   it('treats emails case-insensitively: a second spelling is EMAIL_TAKEN', async () => {

@@ -12,7 +12,7 @@ import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
 import { enforceAddressRateLimit } from '../rate-limit.js';
-import { errorResponses, NoBody, problemRef, publicUserRef } from '../schemas.js';
+import { declareLocation, errorResponses, NoBody, problemRef, publicUserRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
 import { registerPasskeySignInRoutes } from './passkey-routes.js';
 
@@ -82,7 +82,7 @@ export function registerAuthRoutes(
           { additionalProperties: false },
         ),
         response: {
-          201: publicUserRef,
+          201: declareLocation(publicUserRef, 'The new account: `/users/{id}` (admins read it there)'),
           202: Type.Object({ status: Type.Literal('accepted') }),
           400: problemRef,
           409: problemRef,
@@ -114,7 +114,10 @@ export function registerAuthRoutes(
       // from the guard; this one has none). Red-team 2026-12h C3.
       reply.header('cache-control', 'no-store');
       if (outcome.status === 'accepted') return reply.code(202).send({ status: 'accepted' as const });
-      return reply.code(201).send(toPublicUser(outcome.user));
+      // RFC 9110 §15.3.2: Location names the account created, `/users/{id}`, whose readers are
+      // admins; not `/users/me`, which names whoever asks, and which the new account reaches only
+      // once signed in. Never on the 202 above: it would tell a new address from a taken one.
+      return reply.code(201).header('location', `/users/${outcome.user.id}`).send(toPublicUser(outcome.user));
     },
   );
 

@@ -11,7 +11,7 @@ import {
   OAUTH_GRANT_TYPES,
 } from '../../oauth/oauth-clients.js';
 import { clientInfo } from '../client-info.js';
-import { errorResponses, NoBody, problemRef } from '../schemas.js';
+import { declareLocation, errorResponses, NoBody, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
 
 const UriList = (description: string) =>
@@ -40,6 +40,21 @@ const ClientSchema = Type.Object({
       'the installation’s default (JWT_ALG when asymmetric, else ES256)',
   }),
 });
+
+/** A client as its registration answers it: once with its secret, and any warning for the operator. */
+const RegisteredClientSchema = Type.Intersect([
+  ClientSchema,
+  Type.Object({
+    client_secret: Type.Optional(Type.String({ description: 'Confidential clients only; shown once' })),
+    warnings: Type.Optional(
+      Type.Array(Type.String(), {
+        description:
+          'For the operator: a redirect URI’s origin is in CORS_CREDENTIALED_ORIGINS, which gives this app ' +
+          'the person’s cookie session (also logged, and again at every start)',
+      }),
+    ),
+  }),
+]);
 
 /** The `id_token_signed_response_alg` a registration or change may ask for: the installation's algorithms. */
 const IdTokenAlgorithm = (algorithms: readonly string[]) =>
@@ -107,21 +122,10 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
           { additionalProperties: false },
         ),
         response: {
-          201: Type.Intersect([
-            ClientSchema,
-            Type.Object({
-              client_secret: Type.Optional(
-                Type.String({ description: 'Confidential clients only; shown once' }),
-              ),
-              warnings: Type.Optional(
-                Type.Array(Type.String(), {
-                  description:
-                    'For the operator: a redirect URI’s origin is in CORS_CREDENTIALED_ORIGINS, which gives this app ' +
-                    'the person’s cookie session (also logged, and again at every start)',
-                }),
-              ),
-            }),
-          ]),
+          201: declareLocation(
+            RegisteredClientSchema,
+            'The new client’s admin resource: `/oauth/clients/{client_id}`',
+          ),
           409: problemRef,
           ...errorResponses,
         },
@@ -146,6 +150,7 @@ export function registerOAuthClientRoutes(parent: FastifyInstance, gatehouse: Ga
       if (warning !== undefined) request.log.warn({ client_id: created.client.clientId }, warning);
       return reply
         .code(201)
+        .header('location', `/oauth/clients/${encodeURIComponent(created.client.clientId)}`)
         .header('cache-control', 'no-store')
         .send({
           ...clientView(created.client),

@@ -1,7 +1,15 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { errorResponses, IdParam, NoBody, PageQuery, pageOf, problemRef } from '../../../http/index.js';
+import {
+  declareLocation,
+  errorResponses,
+  IdParam,
+  NoBody,
+  PageQuery,
+  pageOf,
+  problemRef,
+} from '../../../http/index.js';
 import type { ClothesService } from '../core/clothes-service.js';
 import { COLORS, SIZES } from '../core/clothing-attributes.js';
 import { NAME_MAX_LENGTH, PHOTO_URL_MAX_LENGTH } from '../core/validate-clothing.js';
@@ -119,7 +127,7 @@ export function registerClothesRoutes(parent: FastifyInstance, clothes: ClothesS
           { name: NameSchema, photo_url: PhotoUrlSchema, size: SizeSchema, color: ColorSchema },
           { additionalProperties: false },
         ),
-        response: { 201: clothingRef, ...errorResponses },
+        response: { 201: declareLocation(clothingRef, 'The new item: `/clothes/{id}`'), ...errorResponses },
       },
     },
     async (request, reply) => {

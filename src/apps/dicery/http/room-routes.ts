@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import {
   type AuthContext,
   currentCsrfBinding,
+  declareLocation,
   enforceRateLimit,
   errorResponses,
   IdParam,
@@ -235,7 +236,12 @@ export function registerRoomRoutes(
           { name: Type.String({ maxLength: 1024, description: '1–80 characters after normalization' }) },
           { additionalProperties: false },
         ),
-        response: { 201: RoomSchema, ...errorResponses, 409: problemRef, 429: problemRef },
+        response: {
+          201: declareLocation(RoomSchema, 'The new room: `/rooms/{code}`'),
+          ...errorResponses,
+          409: problemRef,
+          429: problemRef,
+        },
       },
     },
     async (request, reply) => {
@@ -265,7 +271,7 @@ export function registerRoomRoutes(
         clock,
       );
       const room = await rooms.createRoom(hostId, name);
-      return reply.code(201).send(toRoomView(room));
+      return reply.code(201).header('location', `/rooms/${room.code}`).send(toRoomView(room));
     },
   );
 

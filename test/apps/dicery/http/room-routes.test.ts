@@ -51,6 +51,15 @@ describe('Dicery room routes', () => {
         locked: false,
       });
       expect(Number.isNaN(Date.parse(room.created_at))).toBe(false);
+      // RFC 9110 §15.3.2: a 201 names the created resource in Location; its host reads it there.
+      expect(response.headers.location).toBe(`/rooms/${room.code}`);
+      const shown = await app.inject({
+        method: 'GET',
+        url: String(response.headers.location),
+        headers: host.headers,
+      });
+      expect(shown.statusCode).toBe(200);
+      expect(shown.json()).toMatchObject({ room: { code: room.code, name: room.name } });
     });
 
     it('needs a signed-in user with the rooms:host scope and a valid name', async () => {
