@@ -9,6 +9,7 @@ import type { OpenApiSecurityScheme } from './security-schemes.js';
 
 /** The parts of an OpenAPI 3.1 document that {@link finishOpenApiDocument} rewrites. */
 interface OpenApiResponse {
+  $ref?: string;
   description?: string;
   content?: Record<string, { schema?: Record<string, unknown> }>;
   headers?: Record<string, unknown>;
@@ -21,7 +22,11 @@ interface OpenApiOperation {
 interface OpenApiDocument {
   servers?: { url: string; description?: string }[];
   paths?: Record<string, Record<string, OpenApiOperation>>;
-  components?: { securitySchemes?: Record<string, unknown> };
+  components?: {
+    securitySchemes?: Record<string, unknown>;
+    responses?: Record<string, OpenApiResponse>;
+    headers?: Record<string, unknown>;
+  };
 }
 
 const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
@@ -35,17 +40,91 @@ const NO_OUTAGE_PATHS = new Set([
   '/.well-known/oauth-authorization-server',
 ]);
 
-const RETRY_AFTER_HEADER = {
+/** Methods whose requests Fastify reads a body of (`GET` and `HEAD` it never reads). */
+const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+
+/**
+ * Response headers declared once in `components.headers` and referenced from every response that
+ * may carry them, by status: what the error handler sends for an error's `retryAfterSeconds` and
+ * `challenge`, and what `reply.redirect` sends. A 201's `Location` is the route's own
+ * (`declareLocation`): it names the resource made.
+ */
+const SHARED_HEADERS = {
   'Retry-After': {
     description: 'Seconds to wait before retrying (RFC 9110 §10.2.3)',
     schema: { type: 'integer', minimum: 0 },
   },
-};
+  'WWW-Authenticate': {
+    description:
+      'A challenge (RFC 9110 §11.6.1) where a credential would help: `Bearer` (RFC 6750 §3) for a missing or ' +
+      'invalid token, with `error="insufficient_scope"` and the `scope` needed on a 403 for a token that lacks ' +
+      'one, `error="insufficient_user_authentication"` (RFC 9470) for a step-up; `Basic` for a client that ' +
+      'authenticated with HTTP Basic at an OAuth endpoint.',
+    schema: { type: 'string' },
+  },
+  Location: {
+    description: 'Where to go next (RFC 9110 §10.2.2, §15.4.4)',
+    required: true,
+    schema: { type: 'string', format: 'uri-reference' },
+  },
+} as const;
+type SharedHeader = keyof typeof SHARED_HEADERS;
 
 /** The stable `code`s a status can carry, for each error response's description. */
 function codesFor(status: number, statuses: readonly [string, number][]): string[] {
   return statuses.filter(([, codeStatus]) => codeStatus === status).map(([code]) => code);
 }
+
+/** An error response's description: RFC 9457, the `code`s its status can carry, and `more`. */
+function problemDescription(status: number, statuses: readonly [string, number][], more = ''): string {
+  const codes = codesFor(status, statuses);
+  return `Problem details (RFC 9457)${codes.length > 0 ? `; \`code\`: ${codes.join(', ')}` : ''}${more}`;
+}
+
+/**
+ * Responses declared once in `components.responses` and referenced from every operation that can
+ * get them: they come from before any route's handler (the 404 handler, Fastify's body parser), so
+ * each reads the same on every path.
+ */
+function sharedResponses(statuses: readonly [string, number][]) {
+  const problem = { [PROBLEM_MEDIA_TYPE]: { schema: { $ref: '#/components/schemas/Problem' } } };
+  return {
+    MethodNotAllowed: {
+      description: problemDescription(
+        405,
+        statuses,
+        '. The request’s method is not one this path takes (RFC 9110 §15.5.6): sent for every method not ' +
+          'documented under the path, never for one that is.',
+      ),
+      headers: {
+        Allow: {
+          description: 'The methods the path takes (RFC 9110 §10.2.1), `HEAD` with `GET`',
+          required: true,
+          schema: { type: 'string' },
+        },
+      },
+      content: problem,
+    },
+    ContentTooLarge: {
+      description: problemDescription(
+        413,
+        statuses,
+        '. The body is larger than `BODY_LIMIT` bytes (RFC 9110 §15.5.14), whatever its type.',
+      ),
+      content: problem,
+    },
+    UnsupportedMediaType: {
+      description: problemDescription(
+        415,
+        statuses,
+        '. The body’s `Content-Type` is not one the server reads (RFC 9110 §15.5.16): send the one the ' +
+          'request body lists, or no body.',
+      ),
+      content: problem,
+    },
+  } satisfies Record<string, OpenApiResponse>;
+}
+type SharedResponse = keyof ReturnType<typeof sharedResponses>;
 
 /** `GET /users/{id}/mfa` → `getUsersByIdMfa`: stable, unique per method and path. */
 function operationIdOf(method: string, path: string): string {
@@ -73,7 +152,10 @@ function isProblemSchema(schema: Record<string, unknown> | undefined): boolean {
  * Makes the collected document say what the server does (issue 11; Redocly's recommended rules):
  * `servers` from PUBLIC_URL; error responses as `application/problem+json` (what
  * `sendProblem` sends; `/token` and `/revoke` keep RFC 6749 JSON) listing their possible `code`s;
- * 503 with `Retry-After` on every operation that reaches the database, `Retry-After` on every 429;
+ * 503 with `Retry-After` on every operation that reaches the database, `Retry-After` on every 429,
+ * `WWW-Authenticate` on every 401 and 403, `Location` on every 303; 405 with `Allow` on every
+ * operation, 413 and 415 on every one whose method has a body (the OAuth endpoints answer those
+ * 400 `invalid_request`, RFC 6749 §5.2), each a reference to one shared response;
  * an `operationId` on every operation (SDK generators need one); `security: []` on public ones
  * (guarded routes get theirs from the guard, see http/auth.ts).
  */
@@ -84,6 +166,18 @@ export function finishOpenApiDocument<T extends object>(
 ): T {
   const doc = document as OpenApiDocument;
   doc.servers = [{ url: publicUrl, description: 'This server (PUBLIC_URL)' }];
+  // Only what some operation refers to goes into `components` (Redocly: no unused components).
+  const headersUsed = new Set<SharedHeader>();
+  const withHeader = (response: OpenApiResponse, name: SharedHeader) => {
+    headersUsed.add(name);
+    // A route's own declaration of the header stays.
+    response.headers = { [name]: { $ref: `#/components/headers/${name}` }, ...response.headers };
+  };
+  const responsesUsed = new Set<SharedResponse>();
+  const refer = (name: SharedResponse): OpenApiResponse => {
+    responsesUsed.add(name);
+    return { $ref: `#/components/responses/${name}` };
+  };
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
     const oauth = OAUTH_ROUTES.has(path);
     for (const [method, operation] of Object.entries(item)) {
@@ -99,17 +193,35 @@ export function finishOpenApiDocument<T extends object>(
       }
       for (const [status, response] of Object.entries(responses)) {
         const code = Number(status);
+        if (response.$ref !== undefined) continue;
+        if (code === 303) withHeader(response, 'Location');
         if (!(code >= 400)) continue;
-        const retryable = code === 429 || code === 503;
         const schema = Object.values(response.content ?? {})[0]?.schema;
         if (!oauth && !isProblemSchema(schema)) continue;
-        if (retryable) response.headers = { ...RETRY_AFTER_HEADER, ...response.headers };
+        if (code === 429 || code === 503) withHeader(response, 'Retry-After');
+        if (code === 401 || code === 403) withHeader(response, 'WWW-Authenticate');
         if (oauth) continue;
         response.content = { [PROBLEM_MEDIA_TYPE]: { schema: schema ?? {} } };
-        const codes = codesFor(code, statuses);
-        response.description = `Problem details (RFC 9457)${codes.length > 0 ? `; \`code\`: ${codes.join(', ')}` : ''}`;
+        response.description = problemDescription(code, statuses);
+      }
+      // The 404 handler answers any path it serves, the OAuth endpoints too, in problem+json.
+      responses['405'] ??= refer('MethodNotAllowed');
+      if (BODY_METHODS.has(method) && !oauth) {
+        responses['413'] ??= refer('ContentTooLarge');
+        responses['415'] ??= refer('UnsupportedMediaType');
       }
     }
+  }
+  const shared = sharedResponses(statuses);
+  if (responsesUsed.size > 0) {
+    doc.components ??= {};
+    doc.components.responses ??= {};
+    for (const name of responsesUsed) doc.components.responses[name] = shared[name];
+  }
+  if (headersUsed.size > 0) {
+    doc.components ??= {};
+    doc.components.headers ??= {};
+    for (const name of headersUsed) doc.components.headers[name] = SHARED_HEADERS[name];
   }
   // Resource-server mode and client tokens: each scheme is described only where a route accepts it.
   const uses = (scheme: string) =>

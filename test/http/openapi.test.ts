@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -8,18 +9,28 @@ import { createRoom, joinAsBot } from '../support/rooms.js';
 
 const PUBLIC_URL = 'https://api.example.org';
 
+interface Response {
+  $ref?: string;
+  content?: Record<string, { schema: unknown }>;
+  headers?: Record<string, unknown>;
+}
 interface Operation {
   operationId?: string;
   security?: unknown[];
-  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+  responses: Record<string, Response>;
 }
 type Document = {
   servers: { url: string }[];
   paths: Record<string, Record<string, Operation>>;
   components: {
     securitySchemes: Record<string, { flows?: { password: { scopes: Record<string, string> } } }>;
+    responses: Record<string, Response>;
+    headers: Record<string, unknown>;
   };
 };
+
+/** The headers whose presence in a real response its declaration must list. */
+const DECLARED_HEADERS = ['location', 'www-authenticate', 'retry-after', 'allow'];
 
 /** JSON pointer escaping (RFC 6901), then URI-fragment encoding for Ajv's `$ref` lookup. */
 const pointer = (...parts: string[]) =>
@@ -39,6 +50,15 @@ describe('the OpenAPI document', () => {
     ajv.addSchema({ ...doc, $id: 'openapi' });
   });
   afterAll(async () => app.close());
+
+  /** A response, or the shared one it refers to, with its JSON pointer in the document. */
+  const resolve = (where: string[], response: Response): { response: Response; at: string[] } => {
+    const name = /^#\/components\/responses\/(.+)$/.exec(response.$ref ?? '')?.[1];
+    if (name === undefined) return { response, at: where };
+    const shared = doc.components.responses[name];
+    expect(shared, `${response.$ref} is declared`).toBeDefined();
+    return { response: shared ?? {}, at: ['components', 'responses', name] };
+  };
 
   it('declares the core’s security schemes and those the apps registered, with every scope of the server', () => {
     const schemes = doc.components.securitySchemes;
@@ -80,16 +100,19 @@ describe('the OpenAPI document', () => {
   const expectDocumented = (path: string, method: string, response: LightMyRequestResponse) => {
     const operation = doc.paths[path]?.[method];
     expect(operation, `${method} ${path} is documented`).toBeDefined();
-    const declared = operation?.responses[String(response.statusCode)];
-    expect(declared, `${method} ${path} documents ${response.statusCode}`).toBeDefined();
+    const status = String(response.statusCode);
+    const found = operation?.responses[status];
+    expect(found, `${method} ${path} documents ${status}`).toBeDefined();
+    const { response: declared, at } = resolve(['paths', path, method, 'responses', status], found ?? {});
+    const headers = Object.keys(declared.headers ?? {}).map((name) => name.toLowerCase());
+    for (const header of DECLARED_HEADERS) {
+      if (response.headers[header] === undefined) continue;
+      expect(headers, `${method} ${path} ${status} declares ${header}`).toContain(header);
+    }
     if (response.statusCode === 204 || response.body === '') return;
     const mediaType = String(response.headers['content-type']).split(';')[0] ?? '';
-    expect(Object.keys(declared?.content ?? {}), `${method} ${path} ${response.statusCode}`).toContain(
-      mediaType,
-    );
-    const validate = ajv.getSchema(
-      `openapi#/${pointer('paths', path, method, 'responses', String(response.statusCode), 'content', mediaType, 'schema')}`,
-    );
+    expect(Object.keys(declared.content ?? {}), `${method} ${path} ${status}`).toContain(mediaType);
+    const validate = ajv.getSchema(`openapi#/${pointer(...at, 'content', mediaType, 'schema')}`);
     expect(validate).toBeDefined();
     const body = response.json();
     const valid = validate?.(body);
@@ -156,19 +179,76 @@ describe('the OpenAPI document', () => {
         expect(Array.isArray(operation.security), `${method} ${path} declares security`).toBe(true);
         for (const [status, response] of Object.entries(operation.responses)) {
           if (Number(status) < 400 || path === '/readyz') continue;
-          const types = Object.keys(response.content ?? {});
-          // The provider's browser pages answer errors as HTML pages (a person reads them).
-          const expected = ['/token', '/revoke', '/introspect'].includes(path)
-            ? 'application/json'
-            : ['/authorize', '/oauth/logout'].includes(path) && status !== '503'
-              ? 'text/html'
-              : 'application/problem+json';
+          const types = Object.keys(resolve([], response).response.content ?? {});
+          // The provider's browser pages answer errors as HTML pages (a person reads them). The
+          // shared responses (405, 413, 415) come before any route's own format.
+          const expected =
+            response.$ref !== undefined
+              ? 'application/problem+json'
+              : ['/token', '/revoke', '/introspect'].includes(path)
+                ? 'application/json'
+                : ['/authorize', '/oauth/logout'].includes(path) && status !== '503'
+                  ? 'text/html'
+                  : 'application/problem+json';
           expect(types, `${method} ${path} ${status}`).toEqual([expected]);
         }
       }
     }
     expect(doc.paths['/users/me']?.get?.responses['503']).toBeDefined();
     expect(doc.paths['/.well-known/oauth-authorization-server']?.get?.security).toEqual([]);
+  });
+
+  it('declares Location, WWW-Authenticate, and the 405, 413 and 415 any route can get, each once (standards audit)', () => {
+    const ref = (name: string) => ({ $ref: `#/components/responses/${name}` });
+    expect(Object.keys(doc.components.responses).sort()).toEqual([
+      'ContentTooLarge',
+      'MethodNotAllowed',
+      'UnsupportedMediaType',
+    ]);
+    expect(doc.components.responses.MethodNotAllowed?.headers).toHaveProperty('Allow');
+    expect(Object.keys(doc.components.headers).sort()).toEqual([
+      'Location',
+      'Retry-After',
+      'WWW-Authenticate',
+    ]);
+    let redirects = 0;
+    let challenges = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      const oauth = ['/token', '/revoke', '/introspect'].includes(path);
+      for (const [method, operation] of Object.entries(item)) {
+        const where = `${method} ${path}`;
+        const { responses } = operation;
+        // The 404 handler's 405 (with Allow) for a method the path does not take: every path has one.
+        expect(responses['405'], where).toEqual(ref('MethodNotAllowed'));
+        // Fastify reads a body of these methods, whatever the route; the OAuth endpoints answer 400.
+        const body = ['post', 'put', 'patch', 'delete'].includes(method) && !oauth;
+        expect(responses['413'], where).toEqual(body ? ref('ContentTooLarge') : undefined);
+        expect(responses['415'], where).toEqual(body ? ref('UnsupportedMediaType') : undefined);
+        for (const [status, response] of Object.entries(responses)) {
+          if (status === '303') {
+            redirects += 1;
+            expect(response.headers?.Location, `${where} 303`).toEqual({
+              $ref: '#/components/headers/Location',
+            });
+          }
+          // Challenges come with problem+json and OAuth errors; the provider's HTML pages send none.
+          if ((status === '401' || status === '403') && !('text/html' in (response.content ?? {}))) {
+            challenges += 1;
+            expect(response.headers?.['WWW-Authenticate'], `${where} ${status}`).toEqual({
+              $ref: '#/components/headers/WWW-Authenticate',
+            });
+          }
+        }
+      }
+    }
+    expect(redirects).toBeGreaterThanOrEqual(4);
+    expect(challenges).toBeGreaterThan(100);
+    // The 201s that name what they made; the route says which resource.
+    for (const path of ['/rooms', '/oauth/clients', '/auth/register', '/clothes']) {
+      expect(doc.paths[path]?.post?.responses['201']?.headers?.Location, `post ${path} 201`).toMatchObject({
+        schema: { type: 'string', format: 'uri-reference' },
+      });
+    }
   });
 
   it('describes real 2xx and 4xx responses of every route family', async () => {
@@ -206,13 +286,71 @@ describe('the OpenAPI document', () => {
       payload: { email: 'not an email' },
     });
     expectDocumented('/auth/register', 'post', register);
+    const registered = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email: 'documented@example.com', password: PASSWORD },
+    });
+    expect(registered.statusCode).toBe(201);
+    expectDocumented('/auth/register', 'post', registered);
+    // The body parser's 413 and 415, before the route.
+    const tooLarge = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email: 'x'.repeat(70_000) },
+    });
+    expect(tooLarge.statusCode).toBe(413);
+    expectDocumented('/auth/register', 'post', tooLarge);
+    const csv = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { 'content-type': 'text/csv' },
+      payload: 'a,b',
+    });
+    expect(csv.statusCode).toBe(415);
+    expectDocumented('/auth/register', 'post', csv);
+    // A 405 is declared on each operation of its path (OpenAPI has no path-level responses).
+    const notAllowed = await app.inject({ method: 'DELETE', url: '/healthz' });
+    expect(notAllowed.statusCode).toBe(405);
+    expectDocumented('/healthz', 'get', notAllowed);
+    const client = await app.inject({
+      method: 'POST',
+      url: '/oauth/clients',
+      headers: admin.headers,
+      payload: { name: 'Documented', redirect_uris: ['https://app.example/callback'] },
+    });
+    expect(client.statusCode).toBe(201);
+    expectDocumented('/oauth/clients', 'post', client);
+    const challenge = createHash('sha256').update('documented verifier').digest('base64url');
+    const toLogin = await get(
+      `/authorize?${new URLSearchParams({
+        response_type: 'code',
+        client_id: client.json().client_id,
+        redirect_uri: 'https://app.example/callback',
+        scope: 'openid',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      })}`,
+    );
+    expect(toLogin.statusCode).toBe(303);
+    expectDocumented('/authorize', 'get', toLogin);
     expectDocumented('/users/me', 'get', await get('/users/me', user.headers));
-    expectDocumented('/users/me', 'get', await get('/users/me'));
+    const signedOut = await get('/users/me');
+    expect(signedOut.headers['www-authenticate']).toBe('Bearer realm="gatehouse"');
+    expectDocumented('/users/me', 'get', signedOut);
     expectDocumented('/users/me/sessions', 'get', await get('/users/me/sessions', user.headers));
     expectDocumented('/users', 'get', await get('/users', user.headers));
     expectDocumented('/users', 'get', await get('/users', admin.headers));
     expectDocumented('/clothes', 'get', await get('/clothes', user.headers));
     expectDocumented('/clothes/{id}', 'get', await get(`/clothes/${crypto.randomUUID()}`, user.headers));
+    const created = await app.inject({
+      method: 'POST',
+      url: '/rooms',
+      headers: user.headers,
+      payload: { name: 'Documented' },
+    });
+    expect(created.headers.location).toBeDefined();
+    expectDocumented('/rooms', 'post', created);
     const room = await createRoom(app, user);
     const player = await joinAsBot(app, room.code, 'Robo');
     expectDocumented('/rooms/{code}', 'get', await get(`/rooms/${room.code}`, player.headers));
