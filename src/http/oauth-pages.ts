@@ -102,16 +102,22 @@ export function hiddenFields(fields: Record<string, string | undefined>): string
  * Synchronizer tokens for the provider's HTML forms (OWASP CSRF Prevention Cheat Sheet): an HMAC,
  * under a key of their own derived from SECRET_KEY, over the purpose, the cookie session and
  * every field the form carries, so a token fits one session and one exact request. A plain HTML
- * form cannot send the `X-CSRF-Token` header the API's double-submit scheme uses.
+ * form cannot send the `X-CSRF-Token` header the API's double-submit scheme uses. Issued under
+ * `secretKey`; verified under it or `previousSecretKey` (SECRET_KEY_PREVIOUS), so a form an
+ * instance still on the old secret served posts to one on the new secret during a rotation.
  */
-export function createFormTokens(secretKey: Uint8Array) {
-  const key = createHmac('sha256', secretKey).update('gatehouse oauth form v1').digest();
-  const mac = (purpose: string, sessionId: string, fields: readonly (string | undefined)[]) =>
-    createHmac('sha256', key)
+export function createFormTokens(secretKey: Uint8Array, previousSecretKey?: Uint8Array) {
+  const keyOf = (secret: Uint8Array) =>
+    createHmac('sha256', secret).update('gatehouse oauth form v1').digest();
+  const key = keyOf(secretKey);
+  const keys = previousSecretKey === undefined ? [key] : [key, keyOf(previousSecretKey)];
+  const mac = (macKey: Buffer, purpose: string, sessionId: string, fields: readonly (string | undefined)[]) =>
+    createHmac('sha256', macKey)
       .update(JSON.stringify([purpose, sessionId, ...fields.map((field) => field ?? null)]))
       .digest('base64url');
   return {
-    issue: mac,
+    issue: (purpose: string, sessionId: string, fields: readonly (string | undefined)[]) =>
+      mac(key, purpose, sessionId, fields),
     verify(
       token: string | undefined,
       purpose: string,
@@ -119,9 +125,11 @@ export function createFormTokens(secretKey: Uint8Array) {
       fields: readonly (string | undefined)[],
     ) {
       if (token === undefined) return false;
-      const expected = Buffer.from(mac(purpose, sessionId, fields));
       const presented = Buffer.from(token);
-      return presented.length === expected.length && timingSafeEqual(presented, expected);
+      return keys.some((macKey) => {
+        const expected = Buffer.from(mac(macKey, purpose, sessionId, fields));
+        return presented.length === expected.length && timingSafeEqual(presented, expected);
+      });
     },
   };
 }

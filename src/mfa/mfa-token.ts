@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createSealer, openSealedJson } from '../tokens/token-sealer.js';
+import { createRotatingSealer, openSealedJson } from '../tokens/token-sealer.js';
 
 /** Which login a second-factor challenge continues: the token endpoint's or the browser's. */
 export type ChallengeFlow = 'token' | 'cookie';
@@ -74,10 +74,11 @@ function isPayload(value: unknown): value is Payload {
 /**
  * `mfa_token`s are stateless: sealed under a key derived from SECRET_KEY, so a challenge costs no
  * row (only a right password gets one, and successful logins are limited per account), and any
- * instance can open it. Single use and the failure cap live in the counter store, keyed by nonce.
+ * instance can open it, one still on `previousSecretKey` (SECRET_KEY_PREVIOUS) during a rolling
+ * rotation included. Single use and the failure cap live in the counter store, keyed by nonce.
  */
-export function createMfaTokens(secretKey: Uint8Array): MfaTokens {
-  const sealer = createSealer(secretKey, PURPOSE);
+export function createMfaTokens(secretKey: Uint8Array, previousSecretKey?: Uint8Array): MfaTokens {
+  const sealer = createRotatingSealer(secretKey, previousSecretKey, PURPOSE);
   return {
     issue(challenge) {
       const nonce = randomBytes(16).toString('base64url');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createSealer, openSealedJson } from '../tokens/token-sealer.js';
+import { createRotatingSealer, openSealedJson } from '../tokens/token-sealer.js';
 
 /** Which WebAuthn ceremony a challenge belongs to. */
 export type PasskeyCeremony = 'register' | 'login' | 'reauthenticate';
@@ -58,11 +58,15 @@ function isPayload(value: unknown): value is Payload {
 /**
  * Challenges are stateless, as `mfa_token`s are: sealed (AES-256-GCM) under a key derived from
  * SECRET_KEY, so asking for options costs no storage at all (anyone may ask for sign-in options),
- * any instance can open one, and it expires on its own. Single use is enforced by the caller in
+ * any instance can open one (one still on `previousSecretKey`, SECRET_KEY_PREVIOUS, during a
+ * rolling rotation included), and it expires on its own. Single use is enforced by the caller in
  * the counter store, keyed by nonce, once an answer has verified.
  */
-export function createPasskeyChallenges(secretKey: Uint8Array): PasskeyChallenges {
-  const sealer = createSealer(secretKey, PURPOSE);
+export function createPasskeyChallenges(
+  secretKey: Uint8Array,
+  previousSecretKey?: Uint8Array,
+): PasskeyChallenges {
+  const sealer = createRotatingSealer(secretKey, previousSecretKey, PURPOSE);
   return {
     issue(challenge) {
       const value = randomBytes(32).toString('base64url');

@@ -434,7 +434,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   };
   const cookieCache = new BoundedMap<string, CachedCookie>(VERIFIED_CACHE_SIZE);
   const opaqueCache = new BoundedMap<string, CachedOpaqueToken>(VERIFIED_CACHE_SIZE);
-  const sealer = createTokenSealer(config.secretKey);
+  const sealer = createTokenSealer(config.secretKey, config.secretKeyPrevious);
   const refreshTokens = createRefreshTokens({
     secretKey: config.secretKey,
     previousSecretKey: config.secretKeyPrevious,

@@ -1,4 +1,4 @@
-import { createSealer } from './token-sealer.js';
+import { createRotatingSealer } from './token-sealer.js';
 
 /**
  * Encryption at rest for an app's secrets (Dicery's roll-log signing key), under a key derived
@@ -37,11 +37,5 @@ export function createAppSealer(
   }
   // HKDF info label of its own per app purpose (RFC 5869 §3.2); the `app` prefix keeps every app
   // purpose apart from the core's labels.
-  const label = `gatehouse app seal v1 app:${purpose}`;
-  const current = createSealer(secret, label);
-  const previous = previousSecret === undefined ? undefined : createSealer(previousSecret, label);
-  return {
-    seal: (plaintext, context) => current.seal(plaintext, context),
-    open: (sealed, context) => current.open(sealed, context) ?? previous?.open(sealed, context),
-  };
+  return createRotatingSealer(secret, previousSecret, `gatehouse app seal v1 app:${purpose}`);
 }

@@ -23,10 +23,29 @@ const REFRESH_SUCCESSOR_PURPOSE = 'gatehouse refresh-successor seal v1';
  * Creates a {@link TokenSealer} with AES-256-GCM under a key derived from `secret` by HKDF-SHA-256
  * (RFC 5869). The context goes in as additional authenticated data, so a sealed token copied to
  * another row does not open there. A random 96-bit IV per seal (NIST SP 800-38D §8.2.2) is safe
- * for far more seals than a deployment makes under one key.
+ * for far more seals than a deployment makes under one key. During a `SECRET_KEY` rotation it
+ * also opens what `previousSecret` sealed (as {@link createRotatingSealer}).
  */
-export function createTokenSealer(secret: Uint8Array): TokenSealer {
-  return createSealer(secret, REFRESH_SUCCESSOR_PURPOSE);
+export function createTokenSealer(secret: Uint8Array, previousSecret?: Uint8Array): TokenSealer {
+  return createRotatingSealer(secret, previousSecret, REFRESH_SUCCESSOR_PURPOSE);
+}
+
+/**
+ * A sealer of `purpose` for a `SECRET_KEY` rotation: seals under `secret` alone, opens under
+ * `secret` and then `previousSecret` (`SECRET_KEY_PREVIOUS`, when set), so a value an instance
+ * still on the old secret sealed opens at one already on the new secret.
+ */
+export function createRotatingSealer(
+  secret: Uint8Array,
+  previousSecret: Uint8Array | undefined,
+  purpose: string,
+): TokenSealer {
+  const current = createSealer(secret, purpose);
+  const previous = previousSecret === undefined ? undefined : createSealer(previousSecret, purpose);
+  return {
+    seal: (token, context) => current.seal(token, context),
+    open: (sealed, context) => current.open(sealed, context) ?? previous?.open(sealed, context),
+  };
 }
 
 /**

@@ -151,6 +151,53 @@ describe.each(engines)('refresh grace on $name', ({ name }) => {
     expect(await kept(second.refreshToken)).toBeNull();
   });
 
+  // Red-team (Medium): in a rolling SECRET_KEY rotation, a refresh spent at an instance still on the
+  // old secret and retried at one on the new secret found no successor: a reuse, and the session ended.
+  it('through a SECRET_KEY rotation, a retry gets the successor an instance on the previous secret sealed', async () => {
+    // Every core on one database: a file for SQLite (its test URL is a private in-memory one).
+    const { url, drop } =
+      name === 'sqlite'
+        ? {
+            url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'gh-grace-rotation-')), 'db.sqlite')}`,
+            drop: async () => {},
+          }
+        : await createTestDatabaseUrl(name);
+    drops.push(drop);
+    const before = testConfig({ databaseUrl: url, refreshReuseInterval: INTERVAL, accessTokenTtl: 3600 });
+    const old = await createGatehouseCore(before, { clock });
+    const spent: { first: BearerTokens; second: BearerTokens }[] = [];
+    try {
+      for (let i = 0; i < 2; i += 1) {
+        const first = await startSession(old);
+        spent.push({ first, second: tokensOf(await old.sessions.refresh(first.refreshToken)) });
+      }
+    } finally {
+      await old.close();
+    }
+    const [during, after] = spent;
+    const newKey = new Uint8Array(randomBytes(32));
+    const rotating = await createGatehouseCore(
+      { ...before, secretKey: newKey, secretKeyPrevious: before.secretKey },
+      { clock },
+    );
+    try {
+      const retried = await rotating.sessions.refresh(during?.first.refreshToken ?? '');
+      expect(retried).toMatchObject({ ok: true, retried: true });
+      expect(tokensOf(retried).refreshToken).toBe(during?.second.refreshToken);
+    } finally {
+      await rotating.close();
+    }
+    const rotated = await createGatehouseCore({ ...before, secretKey: newKey }, { clock });
+    try {
+      expect(await rotated.sessions.refresh(after?.first.refreshToken ?? '')).toEqual({
+        ok: false,
+        reason: 'reused',
+      });
+    } finally {
+      await rotated.close();
+    }
+  });
+
   describe('a session keeps two refresh-token rows and still knows its older tokens', () => {
     const rowsOf = async (core: GatehouseCore, sessionId: string) =>
       (

@@ -27,4 +27,17 @@ describe('token sealer', () => {
     expect(createTokenSealer(secret).open('v2.abc', 'row-a')).toBeUndefined();
     expect(createTokenSealer(secret).open('v1.', 'row-a')).toBeUndefined();
   });
+
+  // Red-team (Medium): in a rolling SECRET_KEY rotation, a refresh successor an instance still on
+  // the old secret sealed did not open at one on the new secret.
+  it('opens what the previous secret sealed during a rotation, and seals under the current one', () => {
+    const newSecret = new Uint8Array(32).map((_, i) => (i * 7 + 8) % 256);
+    const sealed = createTokenSealer(secret).seal('ghr_secret-token', 'row-a');
+    expect(createTokenSealer(newSecret, secret).open(sealed, 'row-a')).toBe('ghr_secret-token');
+    expect(createTokenSealer(newSecret, secret).open(sealed, 'row-b')).toBeUndefined();
+    expect(createTokenSealer(newSecret).open(sealed, 'row-a')).toBeUndefined();
+    const resealed = createTokenSealer(newSecret, secret).seal('ghr_secret-token', 'row-a');
+    expect(createTokenSealer(newSecret).open(resealed, 'row-a')).toBe('ghr_secret-token');
+    expect(createTokenSealer(secret).open(resealed, 'row-a')).toBeUndefined();
+  });
 });

@@ -227,7 +227,7 @@ export function registerOAuthProviderRoutes(
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { gatehouse, cookies, csrf } = deps;
   const { config, authorizationServer: server, rpLogout, sessionStore, selfService } = gatehouse;
-  const formTokens = createFormTokens(config.secretKey);
+  const formTokens = createFormTokens(config.secretKey, config.secretKeyPrevious);
   const scopeDescriptions = clientScopes(gatehouse.scopes);
   const base = config.publicUrl;
 
