@@ -612,6 +612,7 @@ export async function createGatehouseCore(
     });
     const deviceTokens = createDeviceTokens({
       secretKey: config.secretKey,
+      previousSecretKey: config.secretKeyPrevious,
       ttlSeconds: config.deviceTokenTtl,
       clock,
     });

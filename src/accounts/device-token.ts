@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, type KeyObject, timingSafeEqual } from 'node:crypto';
 import { fillRandom } from '../lib/random-pool.js';
 
 /**
@@ -19,7 +19,8 @@ import { fillRandom } from '../lib/random-pool.js';
  *
  * The MAC covers every byte before it and, without carrying it, the account's password hash as it
  * was at issue; the key is derived from SECRET_KEY with HKDF (RFC 5869) under a label of its own, so
- * a device token can never verify as any other signed value.
+ * a device token can never verify as any other signed value (during a rotation, from
+ * SECRET_KEY_PREVIOUS too).
  *
  * Binding the password hash ends every device token of an account when its password changes (a
  * reset, a change, an upgrade of the hash's parameters) with no state to keep: a token is a
@@ -78,6 +79,12 @@ export interface DeviceTokens {
 export interface DeviceTokenOptions {
   /** The server secret (SECRET_KEY); the MAC key is derived from it. */
   secretKey: Uint8Array;
+  /**
+   * The secret SECRET_KEY replaced (SECRET_KEY_PREVIOUS), during a rotation: tokens it keyed still
+   * verify, so a device an instance still on the old secret signed in stays trusted at the new
+   * ones. Tokens are issued under `secretKey` alone. @default undefined
+   */
+  previousSecretKey?: Uint8Array | undefined;
   /** Lifetime in seconds (DEVICE_TOKEN_TTL). */
   ttlSeconds: number;
   /** Epoch ms. */
@@ -102,12 +109,14 @@ export function deviceTokenAccount(token: string | undefined): string | undefine
 export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
   // A KeyObject, not bytes: createHmac would otherwise wrap the bytes in a new key on every MAC
   // (≈ 1.7 k instructions of each ≈ 28 k, issue 10).
-  const key = createSecretKey(
-    Buffer.from(hkdfSync('sha256', options.secretKey, '', 'gatehouse device token v1', 32)),
-  );
+  const keyOf = (secret: Uint8Array) =>
+    createSecretKey(Buffer.from(hkdfSync('sha256', secret, '', 'gatehouse device token v1', 32)));
+  const key = keyOf(options.secretKey);
+  const keys: KeyObject[] =
+    options.previousSecretKey === undefined ? [key] : [key, keyOf(options.previousSecretKey)];
   // The body has a fixed length, so appending the hash after it is unambiguous.
-  const mac = (body: Buffer, passwordHash: string) =>
-    createHmac('sha256', key).update(body).update(passwordHash).digest();
+  const mac = (macKey: KeyObject, body: Buffer, passwordHash: string) =>
+    createHmac('sha256', macKey).update(body).update(passwordHash).digest();
   return {
     issue({ id: accountId, emailVerified, passwordHash }) {
       if (!UUID.test(accountId)) throw new TypeError('device tokens are issued for UUID account ids');
@@ -116,7 +125,7 @@ export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
       Buffer.from(accountId.replaceAll('-', ''), 'hex').copy(body, 1);
       fillRandom(body, 17, 16);
       body.writeBigUInt64BE(BigInt(Math.floor(options.clock() / 1000)), 33);
-      return Buffer.concat([body, mac(body, passwordHash)]).toString('base64url');
+      return Buffer.concat([body, mac(key, body, passwordHash)]).toString('base64url');
     },
     verify(token, { id: accountId, emailVerified, passwordHash }) {
       if (token === undefined || token.length !== DEVICE_TOKEN_LENGTH || !UUID.test(accountId))
@@ -125,7 +134,8 @@ export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
       // Buffer.from drops characters outside the alphabet, so a mangled token comes out short.
       if (bytes.length !== TOKEN_BYTES || bytes.toString('base64url') !== token) return undefined;
       const body = bytes.subarray(0, BODY_BYTES);
-      if (!timingSafeEqual(bytes.subarray(BODY_BYTES), mac(body, passwordHash))) return undefined;
+      const given = bytes.subarray(BODY_BYTES);
+      if (!keys.some((macKey) => timingSafeEqual(given, mac(macKey, body, passwordHash)))) return undefined;
       const version = body.readUInt8(0);
       if (version !== VERSION_PROVEN && version !== VERSION_BEFORE_PROOF) return undefined;
       if (version === VERSION_BEFORE_PROOF && emailVerified) return undefined;

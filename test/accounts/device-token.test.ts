@@ -68,6 +68,25 @@ describe('createDeviceTokens', () => {
     expect(tokens.verify(other.issue(account), account)).toBeUndefined();
   });
 
+  // Red-team (Medium), rolling SECRET_KEY rotation: a device an instance still on the old secret
+  // signed in was untrusted at one on the new secret (its own failure lane lost to the account's).
+  it('verifies a token keyed by SECRET_KEY_PREVIOUS during a rotation, and issues under SECRET_KEY alone', () => {
+    const newKey = new Uint8Array(32).map((_, i) => (i * 7 + 3) % 256);
+    const token = tokens.issue(account);
+    const rotating = createDeviceTokens({
+      secretKey: newKey,
+      previousSecretKey: secretKey,
+      ttlSeconds: 3600,
+      clock,
+    });
+    expect(rotating.verify(token, account)).toEqual(tokens.verify(token, account));
+    expect(rotating.verify(token, { ...account, passwordHash: `${account.passwordHash}A` })).toBeUndefined();
+    const rotated = createDeviceTokens({ secretKey: newKey, ttlSeconds: 3600, clock });
+    expect(rotated.verify(token, account)).toBeUndefined();
+    expect(rotated.verify(rotating.issue(account), account)).toBeDefined();
+    expect(tokens.verify(rotating.issue(account), account)).toBeUndefined();
+  });
+
   it('expires after its lifetime and refuses tokens from the future', () => {
     const local = createTestClock(1_800_000_000_000);
     const shortLived = createDeviceTokens({ secretKey, ttlSeconds: 60, clock: local });
