@@ -63,12 +63,23 @@ const TOKEN_MAX = 256;
  */
 export function createCsrfGuard(options: {
   secretKey: Uint8Array;
+  /**
+   * SECRET_KEY_PREVIOUS during a rotation: tokens keyed by it still verify, so a token an instance
+   * still on the old secret issued passes at one on the new secret. @default undefined
+   */
+  secretKeyPrevious?: Uint8Array | undefined;
   cookies: CookiePolicy;
   allowedOrigins: readonly string[];
 }): CsrfGuard {
   // A key of its own, derived from the secret, so CSRF tokens and JWTs never share a key.
-  const hmacKey = createHmac('sha256', options.secretKey).update('gatehouse csrf v1').digest();
-  const tokens = new Tokens({ userInfo: true, hmacKey });
+  const tokensOf = (secret: Uint8Array) =>
+    new Tokens({
+      userInfo: true,
+      hmacKey: createHmac('sha256', secret).update('gatehouse csrf v1').digest(),
+    });
+  const tokens = tokensOf(options.secretKey);
+  const previousTokens =
+    options.secretKeyPrevious === undefined ? undefined : tokensOf(options.secretKeyPrevious);
   const { cookies } = options;
   const allowed = new Set(options.allowedOrigins);
 
@@ -99,7 +110,7 @@ export function createCsrfGuard(options: {
         typeof header === 'string' &&
         header.length <= TOKEN_MAX &&
         secret !== undefined &&
-        tokens.verify(secret, header, binding);
+        (tokens.verify(secret, header, binding) || previousTokens?.verify(secret, header, binding) === true);
       if (!valid) {
         throw new GatehouseError(
           'CSRF_TOKEN_INVALID',

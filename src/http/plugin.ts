@@ -109,6 +109,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   // does (red-team 2026-12e J6).
   const csrf = createCsrfGuard({
     secretKey: config.secretKey,
+    secretKeyPrevious: config.secretKeyPrevious,
     cookies,
     allowedOrigins: config.corsCredentialedOrigins,
   });
