@@ -173,7 +173,7 @@ export const gatehouseConfigSchema = Type.Object(
           code: `a Uint8Array of at least ${MIN_SECRET_BYTES} bytes (256 bits), or undefined`,
         },
         description:
-          'the secret `SECRET_KEY` replaced, while rotating it: HS256 tokens it signed verify until they expire; signing keys and authenticator (TOTP) secrets sealed under it are re-sealed under `SECRET_KEY` at start-up',
+          'the secret `SECRET_KEY` replaced, while rotating it: what it signed or sealed (HS256 tokens, `mfa_token`s, passkey, form, CSRF and device tokens, refresh successors, app-sealed values) is still accepted; signing keys and authenticator (TOTP) secrets sealed under it are re-sealed under `SECRET_KEY` at start-up (see Keys and rotation)',
       },
     ),
     accessTokenTtl: secondsSetting({
