@@ -301,8 +301,9 @@ async function migrate(args: string[]): Promise<void> {
   const { config } = await settings();
   const { database, migrateToLatest } = await openToMigrate(config);
   try {
-    const { applied } = await migrateToLatest();
+    const { applied, newer } = await migrateToLatest();
     console.log(applied.length === 0 ? 'Schema is up to date.' : `Applied: ${applied.join(', ')}`);
+    if (newer.length > 0) console.log(`Migrated by a newer release as well: ${newer.join(', ')}`);
   } catch (error) {
     throw await databaseFailure(config, error);
   } finally {

@@ -458,7 +458,12 @@ export async function createGatehouseCore(
         ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
       });
       try {
-        await migrateToLatest(migrating.database, options.migrations);
+        const { newer } = await migrateToLatest(migrating.database, options.migrations);
+        if (newer.length > 0) {
+          warn('the database was migrated by a newer release; running on its schema', {
+            newerMigrations: newer,
+          });
+        }
       } finally {
         await migrating.close();
       }

@@ -23,6 +23,7 @@ import {
   REFERENCE_APP_SETTINGS,
   type ReferenceServerConfig,
 } from './server.js';
+import { SigningKeyError, type SigningKeyErrorCode } from './tokens/signing-key-error.js';
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse' | 'serverFactory'> {
@@ -224,6 +225,11 @@ export async function startServer(
         // its bounds) will be as wrong on every retry: stop with its line, as a bad setting read
         // before listening does. It was retried for ever, the server never ready and never gone.
         if (error instanceof ConfigError) throw error;
+        // Signing keys no SECRET_KEY here opens, or none left that may sign: as wrong on every
+        // retry, so the start-up stops with the key error's own line (red-team 2026-12-05 R3: it
+        // was retried for ever, the server never ready and never gone).
+        if (error instanceof SigningKeyError && FATAL_KEY_ERRORS.has(error.code))
+          throw new ConfigError([error.message]);
         // Capped exponential backoff: quick recovery from a blip, no hammering of a database
         // that is down for long (AWS Architecture Blog, "Exponential Backoff And Jitter").
         const delay = Math.min(maxDelay, initialDelay * 2 ** (attempt - 1));
@@ -330,6 +336,9 @@ export async function startServer(
 
   return { log: shell.log, url: `http://${shownHost}:${port}`, ready, close };
 }
+
+/** Key errors that no retry can mend: the operator's setting or action is needed. */
+const FATAL_KEY_ERRORS: ReadonlySet<SigningKeyErrorCode> = new Set(['SIGNING_KEY_SEALED', 'NO_SIGNING_KEY']);
 
 /** At most one warning per this many ms about refused connections (the rest are counted in it). */
 const REFUSAL_WARNING_INTERVAL_MS = 60_000;

@@ -493,6 +493,28 @@ describe('startServer', () => {
     await expect(started).rejects.toThrow(/MAX_CONNECTIONS .*1000.*MAX_STREAMS_TOTAL \(900\).*at least 1072/);
   });
 
+  // Red-team 2026-12-05 R3: a key no SECRET_KEY opens was retried for ever: never ready, never gone.
+  it('stops with the key error as a setting when no SECRET_KEY opens the signing keys', async () => {
+    const config = testConfig({ port: 0, jwtAlgorithm: 'ES256', logLevel: 'warn' });
+    const shared = { databaseUrl: `sqlite:${join(config.dataDir, 'keys.db')}`, dataDir: config.dataDir };
+    const first = await startServer({ ...config, ...shared }, { logger: false, webUi: false });
+    if ((await first.ready) === undefined) throw new Error('the first server did not start');
+    await first.close();
+    const other = testConfig({ port: 0, jwtAlgorithm: 'ES256', ...shared });
+    const second = await startServer(other, {
+      logger: false,
+      webUi: false,
+      initialRetryDelayMs: 50,
+      maxRetryDelayMs: 100,
+    });
+    try {
+      await expect(second.ready).rejects.toThrow(ConfigError);
+      await expect(second.ready).rejects.toThrow(/cannot be decrypted/);
+    } finally {
+      await second.close();
+    }
+  });
+
   it('gives headers half of the request timeout, 15 s of the default 30 s, checked every 5 s', () => {
     // What `gatehouse serve` runs with (it passes no requestTimeoutMs).
     expect(requestTimeouts()).toEqual({

@@ -7,6 +7,12 @@ import { type Database, type OpenDatabaseOptions, openDatabase } from './open-da
 export interface MigrationReport {
   /** Migrations run now, in order; an app's are named `<app>/<name>`. */
   applied: string[];
+  /**
+   * Migrations in the database's history that this release does not know: a newer release
+   * migrated it, after every migration this one has (a rolling deploy, or a rollback). Empty
+   * normally; the caller says so in a warning.
+   */
+  newer: string[];
 }
 
 /**
@@ -100,14 +106,39 @@ export async function adoptRetiredMigrations<DB>(db: Kysely<DB>): Promise<string
   }
 }
 
-async function run(migrator: Migrator, prefix: string): Promise<string[]> {
+/** Kysely's refusal of a history holding a name its migrations lack. */
+const MISSING_MIGRATION = /previously executed migration .+ is missing/;
+
+async function run<DB>(
+  db: Kysely<DB>,
+  migrator: Migrator,
+  table: string,
+  known: readonly string[],
+  prefix: string,
+): Promise<MigrationReport> {
+  const named = (name: string) => (prefix === '' ? name : `${prefix}/${name}`);
   const { error, results } = await migrator.migrateToLatest();
   if (error !== undefined) {
+    if (error instanceof Error && MISSING_MIGRATION.test(error.message)) {
+      // A newer release migrated this database. Kysely refuses to run with an unknown history
+      // row, and a starting server retried that for ever, never ready, never gone (red-team
+      // 2026-12-05 R2): a rollback, or an old instance restarting mid-deploy. Releases add to the
+      // schema so that the one before keeps working (README, "Upgrading"), so when every
+      // migration of ours has run, this release runs on the newer schema; else nothing can help
+      // but the newer release: a setting-like failure that stops the start-up with its line.
+      const { rows } = await sql<{ name: string }>`select name from ${sql.table(table)}`.execute(db);
+      const applied = new Set(rows.map((row) => row.name));
+      const newer = [...applied].filter((name) => !known.includes(name)).sort();
+      const missing = known.filter((name) => !applied.has(name));
+      if (missing.length === 0) return { applied: [], newer: newer.map(named) };
+      throw new ConfigError([
+        `the database was migrated by a newer release (${newer.map(named).join(', ')}) without this release's ${missing.map(named).join(', ')}: run that newer release, or restore a backup taken before it`,
+      ]);
+    }
     throw new Error(`Database migration failed${prefix === '' ? '' : ` (app ${prefix})`}`, { cause: error });
   }
-  return (results ?? [])
-    .filter((r) => r.status === 'Success')
-    .map((r) => (prefix === '' ? r.migrationName : `${prefix}/${r.migrationName}`));
+  const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => named(r.migrationName));
+  return { applied, newer: [] };
 }
 
 /**
@@ -158,17 +189,23 @@ export async function migrateToLatest(
 ): Promise<MigrationReport> {
   checkAppMigrations(apps);
   await adoptRetiredMigrations(database.db);
-  const applied = await run(
+  const report = await run(
+    database.db,
     new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } }),
+    DEFAULT_MIGRATION_TABLE,
+    Object.keys(migrations),
     '',
   );
   for (const [app, appMigrations] of Object.entries(apps)) {
+    const table = appMigrationTable(app);
     const migrator = new Migrator({
       db: database.db,
       provider: { getMigrations: async () => ({ ...appMigrations }) },
-      migrationTableName: appMigrationTable(app),
+      migrationTableName: table,
     });
-    applied.push(...(await run(migrator, app)));
+    const own = await run(database.db, migrator, table, Object.keys(appMigrations), app);
+    report.applied.push(...own.applied);
+    report.newer.push(...own.newer);
   }
-  return { applied };
+  return report;
 }
