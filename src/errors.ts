@@ -11,6 +11,18 @@ export const ERROR_CODES = [
   'VALIDATION_FAILED',
   'INVALID_JSON',
   'BAD_REQUEST',
+  /**
+   * Answers of the HTTP layer, before any route (`handleClientError`, `refuseExpectation`): the
+   * request took longer than the request or headers timeout (408); its request-target alone
+   * overflowed the header limit (414, RFC 9112 §3); its header fields did (431, RFC 6585 §5); an
+   * `Expect` other than `100-continue` (417, RFC 9110 §10.1.1); a method Node's parser does not
+   * know (501, RFC 9110 §9.1). Anything else the parser refuses is `BAD_REQUEST`.
+   */
+  'REQUEST_TIMEOUT',
+  'URI_TOO_LONG',
+  'HEADERS_TOO_LARGE',
+  'EXPECTATION_FAILED',
+  'NOT_IMPLEMENTED',
   'WEAK_PASSWORD',
   'INVALID_CURRENT_PASSWORD',
   'INVALID_CREDENTIALS',

@@ -20,7 +20,12 @@ import { gatehouseCore } from './gatehouse-core.js';
 import { createCookiePolicy } from './http/cookies.js';
 import { sendProblem, toGatehouseError } from './http/error-handler.js';
 import { HTTP_SERVER_OPTIONS } from './http/host-header.js';
-import { createLoggerOptions, handleClientError, type LogStream } from './http/log-options.js';
+import {
+  createLoggerOptions,
+  handleClientError,
+  type LogStream,
+  refuseExpectation,
+} from './http/log-options.js';
 import { installMetrics } from './http/metrics.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
@@ -107,7 +112,7 @@ export async function buildServer(
       ? { logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream) }
       : { loggerInstance: options.loggerInstance }),
     // Node's server options (duplicate headers joined, http/host-header.ts) when Fastify makes the
-    // server; `startServer` makes its own with the same options.
+    // server; `startServer` makes its own with the same options and `checkExpectation` listener.
     ...(options.serverFactory === undefined
       ? { http: HTTP_SERVER_OPTIONS }
       : { serverFactory: options.serverFactory }),
@@ -131,6 +136,9 @@ export async function buildServer(
       sendProblem(reply, toGatehouseError(error));
     },
   });
+  // The HTTP server Fastify made (see `http` above): an `Expect` other than 100-continue gets 417
+  // problem+json rather than Node's bare 417. `startServer`'s own server registers it too.
+  if (options.serverFactory === undefined) app.server.on('checkExpectation', refuseExpectation);
   let gatehouse: Gatehouse;
   try {
     gatehouse =

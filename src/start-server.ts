@@ -10,7 +10,7 @@ import { createGatehouse, type Gatehouse } from './gatehouse.js';
 import { gatehouseCore } from './gatehouse-core.js';
 import { sendProblem } from './http/error-handler.js';
 import { HTTP_SERVER_OPTIONS } from './http/host-header.js';
-import { createLoggerOptions, handleClientError } from './http/log-options.js';
+import { createLoggerOptions, handleClientError, refuseExpectation } from './http/log-options.js';
 import { addressBucket } from './lib/address-bucket.js';
 import { compactHeap } from './lib/compact-heap.js';
 import { createConcurrencyCaps } from './lib/concurrency-caps.js';
@@ -148,6 +148,8 @@ export async function startServer(
         { ...HTTP_SERVER_OPTIONS, connectionsCheckingInterval: timeouts.connectionsCheckingInterval },
         (request, response) => (current ?? starting)(request, response),
       );
+      // An `Expect` other than 100-continue: 417 problem+json rather than Node's bare 417.
+      server.on('checkExpectation', refuseExpectation);
       // Fastify's own default (Node's is 5 s): longer than the 60 s idle timeout of common load
       // balancers, so they never reuse a connection the server has just closed.
       server.keepAliveTimeout = 72_000;

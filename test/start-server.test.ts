@@ -145,6 +145,44 @@ describe('startServer', () => {
     expect(await server.ready).toBeUndefined();
   });
 
+  it('answers an expectation it cannot meet with 417 problem+json on its own HTTP server too, and meets 100-continue', async () => {
+    const server = await startServer(testConfig({ port: 0 }), { logger: false, webUi: false });
+    try {
+      if ((await server.ready) === undefined) throw new Error('the server did not start');
+      const port = Number(new URL(server.url).port);
+      const send = (request: string) =>
+        new Promise<string>((resolve) => {
+          const socket = connect(port, '127.0.0.1');
+          let received = '';
+          socket.on('data', (chunk: Buffer) => {
+            received += chunk.toString('utf8');
+            // Node's own 417 keeps the connection open: stop at its (empty) end.
+            if (
+              received.startsWith('HTTP/1.1 417 ') &&
+              received.includes('\r\n\r\n') &&
+              !received.includes('problem+json')
+            ) {
+              socket.destroy();
+              resolve(received);
+            }
+          });
+          socket.on('close', () => resolve(received));
+          socket.write(request);
+        });
+      const refused = await send('GET /healthz HTTP/1.1\r\nHost: localhost\r\nExpect: 200-ok\r\n\r\n');
+      expect(refused).toMatch(/^HTTP\/1\.1 417 /);
+      expect(refused).toMatch(/content-type: application\/problem\+json/i);
+      expect(refused).toMatch(/connection: close/i);
+      expect(refused).toContain('"code":"EXPECTATION_FAILED"');
+      const met = await send(
+        'GET /healthz HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+      );
+      expect(met).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    } finally {
+      await server.close();
+    }
+  });
+
   // The grace period is long on purpose: close() must not need it, so a hang fails this test.
   it('answers two Host lines, or none, with 400 problem+json on its own HTTP server too (red-team 2026-12m M2)', async () => {
     const config = testConfig({ port: 0, logLevel: 'warn' });
@@ -223,6 +261,8 @@ describe('startServer', () => {
       await closed;
       clearInterval(trickle);
       expect(received).toMatch(/^HTTP\/1\.1 408/);
+      expect(received).toMatch(/content-type: application\/problem\+json/i);
+      expect(received).toContain('"code":"REQUEST_TIMEOUT"');
     } finally {
       await server.close();
     }

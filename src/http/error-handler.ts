@@ -37,15 +37,25 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   410: 'Gone',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
+  417: 'Expectation Failed',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
   503: 'Service Unavailable',
 };
+
+/** The title of a problem of `status` (RFC 9110's reason phrase), `Error` for one not listed. */
+export function problemTitle(status: number): string {
+  return TITLES[status] ?? 'Error';
+}
 
 /** The codes a non-Gatehouse error's 4xx `statusCode` maps to; any other 4xx is BAD_REQUEST. */
 const HOST_CLIENT_ERRORS: Readonly<Record<number, ErrorCode>> = {
@@ -141,7 +151,7 @@ export function sendProblem(
   const body: ProblemDetails = {
     // RFC 9457 §4.2.1: "about:blank" says the status code is the whole story; our `code` refines it.
     type: 'about:blank',
-    title: TITLES[status] ?? 'Error',
+    title: problemTitle(status),
     status,
     detail: error.message,
     code: error.code,

@@ -1,7 +1,7 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serializeError, serializeRequest } from '../../src/http/log-options.js';
+import { handleClientError, serializeError, serializeRequest } from '../../src/http/log-options.js';
 import { buildServer } from '../../src/server.js';
 import { startServer } from '../../src/start-server.js';
 import { testConfig } from '../../src/testing.js';
@@ -229,5 +229,148 @@ describe('the listening shell of `gatehouse serve` logs no secret either (issue 
     } finally {
       await server.close();
     }
+  });
+});
+
+/**
+ * Sends raw bytes on a fresh connection; resolves with the answer once the server closed the
+ * connection or sent one whole final answer (interim 1xx answers skipped; body by Content-Length,
+ * or chunked up to its last chunk).
+ */
+function answerTo(port: number, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    const done = () => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+      const final = answer.replace(/^(?:HTTP\/1\.1 1\d\d [^\r]*\r\n(?:[^\r]+\r\n)*\r\n)+/, '');
+      const end = final.indexOf('\r\n\r\n');
+      const length = /content-length: (\d+)/i.exec(final);
+      if (end !== -1 && length !== null && final.length >= end + 4 + Number(length[1])) done();
+      else if (end !== -1 && /transfer-encoding: chunked/i.test(final) && final.endsWith('0\r\n\r\n')) done();
+    });
+    socket.on('error', reject);
+    socket.on('close', done);
+    socket.write(payload, 'latin1');
+  });
+}
+
+/** The problem+json body of a raw answer, after checking its status line and framing headers. */
+function problemOf(answer: string, status: number): Record<string, unknown> {
+  expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+  const [head = '', body = ''] = answer.split('\r\n\r\n');
+  expect(head).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+  expect(head).toMatch(/\r\nconnection: close\r\n/i);
+  const problem = JSON.parse(body) as Record<string, unknown>;
+  expect(problem).toMatchObject({ type: 'about:blank', status });
+  return problem;
+}
+
+describe('answers of the HTTP layer, before any route (RFC 9110, RFC 9112)', () => {
+  let app: FastifyInstance;
+  let port: number;
+  const lines: string[] = [];
+  const TARGET_MARK = 'tgt-marker-5c1f';
+
+  beforeAll(async () => {
+    app = await buildServer(testConfig({ logLevel: 'debug' }), {
+      logStream: { write: (line: string) => void lines.push(line) },
+      webUi: false,
+    });
+    port = Number(new URL(await listenOnLoopback(app)).port);
+  });
+  afterAll(async () => app?.close());
+
+  it('answers a request-target longer than the header limit 414 URI_TOO_LONG, not 431 (RFC 9112 §3)', async () => {
+    const answer = await answerTo(
+      port,
+      `GET /users/me?${TARGET_MARK}=${'a'.repeat(20 * 1024)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    );
+    expect(problemOf(answer, 414)).toMatchObject({ title: 'URI Too Long', code: 'URI_TOO_LONG' });
+    expect(answer).not.toContain(TARGET_MARK);
+    expect(lines.join('')).not.toContain(TARGET_MARK);
+  });
+
+  it('keeps 431 HEADERS_TOO_LARGE for header fields over the limit, with a code of its own', async () => {
+    const answer = await answerTo(
+      port,
+      `GET /users/me HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ${'p'.repeat(20 * 1024)}\r\n\r\n`,
+    );
+    expect(problemOf(answer, 431)).toMatchObject({
+      title: 'Request Header Fields Too Large',
+      code: 'HEADERS_TOO_LARGE',
+    });
+  });
+
+  it('answers an unknown method 501 NOT_IMPLEMENTED (RFC 9110 §9.1), without echoing it', async () => {
+    const answer = await answerTo(port, 'FOOMETHOD /users/me HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    expect(problemOf(answer, 501)).toMatchObject({ title: 'Not Implemented', code: 'NOT_IMPLEMENTED' });
+    expect(answer).not.toContain('FOOMETHOD');
+    expect(lines.join('')).not.toContain('FOOMETHOD');
+  });
+
+  it('answers bytes that are not HTTP at all (a TLS hello on the plain port) 400 BAD_REQUEST', async () => {
+    const answer = await answerTo(port, '\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u01fc\u0003\u0003');
+    expect(problemOf(answer, 400)).toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
+  it('answers an expectation it cannot meet 417 EXPECTATION_FAILED as problem+json, not a bare 417', async () => {
+    const answer = await answerTo(port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 200-ok\r\n\r\n');
+    expect(problemOf(answer, 417)).toMatchObject({ title: 'Expectation Failed', code: 'EXPECTATION_FAILED' });
+    expect(answer).not.toContain('200-ok');
+  });
+
+  it('still meets Expect: 100-continue', async () => {
+    const answer = await answerTo(
+      port,
+      'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n',
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    expect(answer).toContain('{"status":"ok"}');
+  });
+});
+
+describe('handleClientError tells a request-target overflow from a header overflow by the packet', () => {
+  /** The answer `handleClientError` writes for an overflow of `packet` at `offset`. */
+  function statusFor(packet: string, offset = packet.length): number {
+    let written = '';
+    const socket = {
+      destroyed: false,
+      writable: true,
+      end(text: string) {
+        written = text;
+      },
+    };
+    const error = Object.assign(new Error('Header overflow'), {
+      code: 'HPE_HEADER_OVERFLOW',
+      bytesParsed: offset,
+      rawPacket: Buffer.from(packet, 'latin1'),
+    });
+    const app = { log: { debug: () => {} } } as unknown as FastifyInstance;
+    handleClientError.call(app, error, socket as unknown as Socket);
+    return Number(/^HTTP\/1\.1 (\d{3}) /.exec(written)?.[1]);
+  }
+  const long = 'a'.repeat(17 * 1024);
+
+  it('414 when the request line is still open: in one packet, pipelined, or ending in a later one', () => {
+    expect(statusFor(`GET /${long}`)).toBe(414);
+    expect(statusFor(`GET /${long} HTTP/1.1\r\n\r\n`, 5 + long.length)).toBe(414);
+    expect(statusFor(`\r\nGET /${long}`)).toBe(414);
+    const first = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\n';
+    expect(statusFor(`${first}GET /${long}`)).toBe(414);
+    // A later packet of the target: the overflow stopped on the space before the version.
+    expect(statusFor(`${long} HTTP/1.1\r\nHost: x\r\n\r\n`, long.length)).toBe(414);
+  });
+
+  it('431 once a line has ended, and when the packet cannot tell (a header value over several packets)', () => {
+    expect(statusFor(`GET /a HTTP/1.1\r\nCookie: ${long}`)).toBe(431);
+    expect(statusFor(`GET /a HTTP/1.1\r\nX-A: ${long} HTTP/1.1\r\n\r\n`, 22 + long.length + 9)).toBe(431);
+    expect(statusFor(`c=${long}; d=e`)).toBe(431);
+    expect(statusFor(long)).toBe(431);
   });
 });
