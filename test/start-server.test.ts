@@ -9,6 +9,7 @@ import { requestTimeouts, startServer } from '../src/start-server.js';
 import { pingDatabase } from '../src/storage/ping-database.js';
 import { testConfig } from '../src/testing.js';
 import { PASSWORD } from './support/accounts.js';
+import { rawRequest } from './support/listen.js';
 import { freePort } from './support/private-postgres.js';
 import { openSse } from './support/sse-client.js';
 
@@ -150,25 +151,7 @@ describe('startServer', () => {
     try {
       if ((await server.ready) === undefined) throw new Error('the server did not start');
       const port = Number(new URL(server.url).port);
-      const send = (request: string) =>
-        new Promise<string>((resolve) => {
-          const socket = connect(port, '127.0.0.1');
-          let received = '';
-          socket.on('data', (chunk: Buffer) => {
-            received += chunk.toString('utf8');
-            // Node's own 417 keeps the connection open: stop at its (empty) end.
-            if (
-              received.startsWith('HTTP/1.1 417 ') &&
-              received.includes('\r\n\r\n') &&
-              !received.includes('problem+json')
-            ) {
-              socket.destroy();
-              resolve(received);
-            }
-          });
-          socket.on('close', () => resolve(received));
-          socket.write(request);
-        });
+      const send = (request: string) => rawRequest(port, request);
       const refused = await send('GET /healthz HTTP/1.1\r\nHost: localhost\r\nExpect: 200-ok\r\n\r\n');
       expect(refused).toMatch(/^HTTP\/1\.1 417 /);
       expect(refused).toMatch(/content-type: application\/problem\+json/i);
@@ -183,23 +166,13 @@ describe('startServer', () => {
     }
   });
 
-  // The grace period is long on purpose: close() must not need it, so a hang fails this test.
   it('answers two Host lines, or none, with 400 problem+json on its own HTTP server too (red-team 2026-12m M2)', async () => {
     const config = testConfig({ port: 0, logLevel: 'warn' });
     const server = await startServer(config, { logger: false, webUi: false });
     try {
       if ((await server.ready) === undefined) throw new Error('the server did not start');
       const port = Number(new URL(server.url).port);
-      const send = (request: string) =>
-        new Promise<string>((resolve) => {
-          const socket = connect(port, '127.0.0.1');
-          let received = '';
-          socket.on('data', (chunk: Buffer) => {
-            received += chunk.toString('utf8');
-          });
-          socket.on('close', () => resolve(received));
-          socket.write(request);
-        });
+      const send = (request: string) => rawRequest(port, request);
       for (const hosts of ['Host: evil.example\r\nHost: localhost\r\n', '']) {
         const answer = await send(`GET /healthz HTTP/1.1\r\n${hosts}Connection: close\r\n\r\n`);
         expect(answer).toMatch(/^HTTP\/1\.1 400 /);
@@ -210,6 +183,7 @@ describe('startServer', () => {
     }
   });
 
+  // The grace period is long on purpose: close() must not need it, so a hang fails this test.
   it('shuts down with an idle keep-alive client and an open event stream, then closes the core', {
     timeout: 10_000,
   }, async () => {
