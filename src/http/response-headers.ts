@@ -25,13 +25,23 @@ export function installResponseHeaders(app: FastifyInstance, options: ResponseHe
   app.addHook('onRequest', (request, reply, done) => {
     setSecurityHeaders(reply, headers);
     // RFC 9112 §3.2: 400 for a missing, repeated or malformed Host (Node's own check is off,
-    // HTTP_SERVER_OPTIONS, so the answer is problem+json). HTTP/1.0 may omit it. Here, in the hook every request runs anyway, rather than a
-    // hook of its own (issue 10: each hook is a step of Fastify's runner per request).
+    // HTTP_SERVER_OPTIONS, so the answer is problem+json). HTTP/1.0 may omit it. Here, in the hook
+    // every request runs anyway, rather than a hook of its own (issue 10: each hook is a step of
+    // Fastify's runner per request).
     const host = request.headers.host;
     if (host === undefined ? request.raw.httpVersionMinor !== 0 : !isValidHost(host)) {
       done(new GatehouseError('BAD_REQUEST', 'The Host header is missing, repeated or malformed.'));
       return;
     }
-    if (!cors(request, reply)) done();
+    if (cors(request, reply)) return;
+    // RFC 9110 §15.5.16: no route here decodes a content coding, and a gzip body was read as JSON
+    // (400) or as a form (standards audit 2026-12-05 S12): 415, saying which coding is taken.
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      reply.header('accept-encoding', 'identity');
+      done(new GatehouseError('UNSUPPORTED_MEDIA_TYPE', 'Send the body without a content coding.'));
+      return;
+    }
+    done();
   });
 }

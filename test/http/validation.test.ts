@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifySchemaCompiler } from 'fastify';
 import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -214,6 +215,38 @@ describe('JSON routes take JSON bodies only (RFC 9110 §15.5.16)', () => {
       payload: '{}',
     });
     expect([merge.statusCode, merge.headers['accept-patch']]).toEqual([415, 'application/json']);
+  });
+
+  it('refuses a body in a content coding with 415 and Accept-Encoding: identity, in RFC 6749 form on /token', async () => {
+    const json = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      payload: gzipSync(JSON.stringify({ email: 'gzip@example.com', password: PASSWORD })),
+    });
+    expect([json.statusCode, json.json().code, json.headers['accept-encoding']]).toEqual([
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      'identity',
+    ]);
+    const token = await app.inject({
+      method: 'POST',
+      url: '/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'GZIP' },
+      payload: gzipSync('grant_type=password&username=a%40example.com&password=x'),
+    });
+    expect([token.statusCode, token.json().error, token.headers['accept-encoding']]).toEqual([
+      400,
+      'invalid_request',
+      'identity',
+    ]);
+    const identity = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'identity' },
+      payload: JSON.stringify({ email: 'identity@example.com', password: PASSWORD }),
+    });
+    expect(identity.statusCode).toBe(201);
   });
 
   it('leaves the form endpoints (declared with consumes) taking forms', async () => {
