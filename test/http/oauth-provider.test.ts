@@ -193,6 +193,15 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect(posted.headers['cache-control']).toBe('no-store');
       expect(posted.json()).toEqual(info.json());
     }
+    // RFC 6750 §3.1: the person's session cookie alone is no access token here: the bare
+    // challenge, not a scope error about a token never sent (standards audit 2026-12-05 S10).
+    for (const method of ['GET', 'POST'] as const) {
+      const cookieOnly = await browser.request(method, '/userinfo');
+      expect([cookieOnly.statusCode, cookieOnly.headers['www-authenticate']]).toEqual([
+        401,
+        'Bearer realm="gatehouse"',
+      ]);
+    }
     // The token has no `me` scope: account routes stay closed to it.
     const me = await app.inject({ method: 'GET', url: '/users/me', headers: bearer(body.access_token) });
     expect(me.statusCode).toBe(403);

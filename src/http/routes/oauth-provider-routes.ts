@@ -583,6 +583,17 @@ export function registerOAuthProviderRoutes(
     }
     return server.userInfo(auth.user, auth.scopes);
   };
+  // RFC 6750 §3.1: a request with no access token gets the bare challenge, no error code. A
+  // browser's session cookie is no credential here (OIDC Core §5.3 serves access tokens): it got
+  // 403 `insufficient_scope`, telling the browser to ask for a scope for a token it never sent
+  // (standards audit 2026-12-05 S10).
+  const bearerOnly = async (request: FastifyRequest) => {
+    if (request.headers.authorization === undefined) {
+      throw new GatehouseError('UNAUTHENTICATED', 'Send an access token with the scope openid.', {
+        challenge: { scheme: 'Bearer' },
+      });
+    }
+  };
   const userinfoSchema = {
     tags: ['oauth'],
     summary: 'OpenID Connect UserInfo (OIDC Core §5.3)',
@@ -593,7 +604,7 @@ export function registerOAuthProviderRoutes(
   app.get(
     '/userinfo',
     {
-      preValidation: app.auth.require({ scopes: ['openid'] }),
+      preValidation: [bearerOnly, app.auth.require({ scopes: ['openid'] })],
       schema: { ...userinfoSchema, operationId: 'getUserInfo' },
     },
     async (request, reply) => reply.header('cache-control', 'no-store').send(await userinfo(request)),
@@ -603,7 +614,7 @@ export function registerOAuthProviderRoutes(
   app.post(
     '/userinfo',
     {
-      preValidation: app.auth.require({ scopes: ['openid'] }),
+      preValidation: [bearerOnly, app.auth.require({ scopes: ['openid'] })],
       schema: { ...userinfoSchema, operationId: 'postUserInfo' },
     },
     async (request, reply) => reply.header('cache-control', 'no-store').send(await userinfo(request)),
