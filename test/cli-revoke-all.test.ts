@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { decodeProtectedHeader, importJWK, type JWK, SignJWT } from 'jose';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createSigningKeySealer, sealContext } from '../src/tokens/signing-key-material.js';
 import { run } from './support/run-cli.js';
-import { type ServerProcess, startServerProcess } from './support/server-process.js';
+import { type ServerProcess, useServerProcesses } from './support/server-process.js';
 
 const temporary: string[] = [];
 function tempDir(): string {
@@ -23,16 +23,7 @@ const password = 'correct horse battery';
 // Red-team finding: restoring a backup brought back a signing key revoked as compromised and the
 // sessions ended since; the README's remedies did not end them. `revoke-all` is the step after it.
 describe('gatehouse revoke-all (compiled, real processes)', { timeout: 120_000 }, () => {
-  const servers: ServerProcess[] = [];
-  afterEach(() => {
-    for (const server of servers.splice(0)) if (server.alive()) server.child.kill('SIGKILL');
-  });
-  const serve = async (env: Record<string, string>) => {
-    const server = await startServerProcess(env);
-    servers.push(server);
-    await server.waitFor(/Gatehouse is ready/);
-    return server;
-  };
+  const serve = useServerProcesses();
   const stop = async (server: ServerProcess) => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);

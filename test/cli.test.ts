@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CLI, type Run, run } from './support/run-cli.js';
-import { type ServerProcess, startServerProcess } from './support/server-process.js';
+import { type ServerProcess, startServerProcess, useServerProcesses } from './support/server-process.js';
 import { nonLoopbackIPv4, startSmtpSink } from './support/smtp-sink.js';
 import { openSse } from './support/sse-client.js';
 
@@ -265,17 +265,8 @@ describe('gatehouse CLI (compiled)', { timeout: 120_000 }, () => {
 
 describe('gatehouse serve: shutdown and backups (compiled, real process)', () => {
   const password = 'correct horse battery';
-  const servers: ServerProcess[] = [];
-  afterEach(() => {
-    for (const server of servers.splice(0)) if (server.alive()) server.child.kill('SIGKILL');
-  });
+  const serve = useServerProcesses();
 
-  const serve = async (env: Record<string, string>) => {
-    const server = await startServerProcess(env);
-    servers.push(server);
-    await server.waitFor(/Gatehouse is ready/);
-    return server;
-  };
   const register = async (url: string, email: string) => {
     const response = await fetch(`${url}/auth/register`, {
       method: 'POST',

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 
 /** The compiled CLI (`npm test`'s global setup builds dist/). */
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli.js');
@@ -91,4 +92,21 @@ export async function startServerProcess(
   });
   server.url = url ?? '';
   return server;
+}
+
+/**
+ * For a `describe` whose tests start real servers: `serve(env)` starts one and waits until it is
+ * ready; every server still running is killed after each test.
+ */
+export function useServerProcesses(): (env: Record<string, string>) => Promise<ServerProcess> {
+  const servers: ServerProcess[] = [];
+  afterEach(() => {
+    for (const server of servers.splice(0)) if (server.alive()) server.child.kill('SIGKILL');
+  });
+  return async (env) => {
+    const server = await startServerProcess(env);
+    servers.push(server);
+    await server.waitFor(/Gatehouse is ready/);
+    return server;
+  };
 }
