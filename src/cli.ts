@@ -820,19 +820,20 @@ async function revokeAll(args: string[]): Promise<void> {
   const { config, apps } = await settings();
   // Never a new empty database in a mistyped DATA_DIR: that would revoke nothing and say it did.
   if (config.databaseUrl.startsWith('sqlite:')) requireSqliteFile(config.databaseUrl);
-  const { revokeAllSigningKeys } = await import('./tokens/revoke-all-signing-keys.js');
+  const { revokeAll: revokeEverything } = await import('./sessions/revoke-all.js');
   const { idTokenAlgorithms } = await import('./tokens/id-token-keys.js');
   const { KEY_RELOAD_INTERVAL_SECONDS } = await import('./tokens/keyring.js');
   const { SigningKeyError } = await import('./tokens/signing-key-error.js');
   const { createGatehouseCore } = await import('./gatehouse.js');
-  // The keys first, over a connection of its own and before any core starts: a core needs its
-  // current key to open, and a backup's keys may be sealed under a SECRET_KEY replaced since.
+  // Keys, cut-off, sessions and the audit entry in one transaction, over the migration connection
+  // (its statement timeout allows a whole site's sessions) and before any core starts: a core
+  // needs its current key to open, and a backup's keys may be sealed under a SECRET_KEY replaced since.
   const { database, migrateToLatest } = await openToMigrate(config);
-  let keys: Awaited<ReturnType<typeof revokeAllSigningKeys>>;
+  let outcome: Awaited<ReturnType<typeof revokeEverything>>;
   try {
     // A backup from an older version: its schema first, as `serve` would at start-up.
     await migrateToLatest();
-    keys = await revokeAllSigningKeys({
+    outcome = await revokeEverything({
       database,
       algorithms: idTokenAlgorithms(config.jwtAlgorithm),
       secret: config.secretKey,
@@ -845,6 +846,7 @@ async function revokeAll(args: string[]): Promise<void> {
   } finally {
     await database.close();
   }
+  const { keys, sessions } = outcome;
   const listed = (list: readonly { algorithm: string; kid: string }[]) =>
     list.map(({ algorithm, kid }) => `${algorithm} ${kid}`).join(', ');
   console.log(
@@ -852,25 +854,27 @@ async function revokeAll(args: string[]): Promise<void> {
       (keys.revoked.length > 0 ? ` (${listed(keys.revoked)})` : '') +
       `; signing from now on: ${listed(keys.replacements)}.`,
   );
-  // Then the sessions, through a core: its bus tells running instances at once (with Redis), and
-  // every instance's revocation list reads them at its next reload or start-up anyway. A session a
-  // running instance started meanwhile with an old key ends here too.
-  const gatehouse = await createGatehouseCore(config, { settings: apps, ...COMMAND_CORE }).catch(
-    async (error: unknown) => {
-      throw await databaseFailure(config, error);
-    },
+  console.log(
+    `Ended ${sessions.length} session${sessions.length === 1 ? '' : 's'}: every user signs in again; ` +
+      `no access token issued before ${new Date(outcome.notBefore).toISOString()} is accepted.`,
   );
+  // Then the broadcast, through a core's bus: running instances (with Redis) drop the sessions and
+  // take the cut-off at once. Everything is committed already, so a failure here only delays it.
+  const told =
+    `Running instances drop the old keys within ${KEY_RELOAD_INTERVAL_SECONDS} s and the sessions ` +
+    'at their next revocation reload (REVOCATION_RELOAD_INTERVAL)';
   try {
-    const ended = await gatehouse.sessions.revokeAllSessions().catch(async (error: unknown) => {
-      throw await databaseFailure(config, error);
-    });
-    console.log(
-      `Ended ${ended} session${ended === 1 ? '' : 's'}: every user signs in again. Running instances ` +
-        `drop the old keys within ${KEY_RELOAD_INTERVAL_SECONDS} s and the sessions at once or at their ` +
-        'next revocation reload (REVOCATION_RELOAD_INTERVAL).',
+    const gatehouse = await createGatehouseCore(config, { settings: apps, ...COMMAND_CORE });
+    try {
+      await gatehouse.sessions.announceRevokeAll(outcome);
+    } finally {
+      await gatehouse.close();
+    }
+    console.log(`${told}, or at once with Redis.`);
+  } catch (error) {
+    console.error(
+      `revoke-all: done, but the running instances could not be told (${error instanceof Error ? error.message : String(error)}). ${told}.`,
     );
-  } finally {
-    await gatehouse.close();
   }
 }
 

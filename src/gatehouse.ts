@@ -556,6 +556,7 @@ export async function createGatehouseCore(
           ]);
           return [...sessionRows, ...tokenRows];
         },
+        readRevocationCutoff: () => sessionStore.readRevocationCutoff(),
       },
       bus,
       clock,
@@ -1066,6 +1067,7 @@ export async function createGatehouseCore(
       reserved: { typ: ACCESS_TOKEN_TYP, audience: config.audience },
       // Never longer than the retired keys that verify them are kept.
       maxTtlSeconds: Math.max(config.accessTokenTtl, declarations.tokenLifetimeSeconds),
+      cutoff: revocations,
     });
     // Bounded by the apps' code: each opens its few channels once, at start-up.
     const channels = new Set<{ close(): void }>();

@@ -96,7 +96,9 @@ describe('gatehouse revoke-all (compiled, real processes)', { timeout: 120_000 }
     expect(result.stdout).toMatch(
       new RegExp(`^Revoked 1 signing key \\(ES256 ${leakedKid}\\); signing from now on: ES256 \\S+\\.\n`),
     );
-    expect(result.stdout).toMatch(/^Ended 1 session: every user signs in again\./m);
+    expect(result.stdout).toMatch(
+      /^Ended 1 session: every user signs in again; no access token issued before \S+Z is accepted\.$/m,
+    );
 
     const after = await serve(env);
     expect(await jwksKids(after.url)).not.toContain(leakedKid);
@@ -156,6 +158,77 @@ describe('gatehouse revoke-all (compiled, real processes)', { timeout: 120_000 }
     });
     const fresh = await login(after.url, 'owner@example.com');
     expect((await me(after.url, fresh.access)).status).toBe(200);
+  });
+  // Red-team 2026-12n, left open from R1: under HS256 the key is SECRET_KEY, which no backup holds,
+  // so tokens the restored database cannot name (a session opened after the backup, a client's
+  // token) verified until they expired. The cut-off refuses them by their `iat`.
+  it('under HS256 ends access tokens the restored database never knew and client tokens, and audits it once', async () => {
+    const dir = tempDir();
+    const env = { DATA_DIR: dir };
+    const created = await run(
+      [
+        'clients',
+        'create',
+        '--name',
+        'Billing',
+        '--confidential',
+        '--grant',
+        'client_credentials',
+        '--scope',
+        'me',
+      ],
+      env,
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
+    const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
+    const clientPost = async (url: string, path: string, form: Record<string, string>) => {
+      const response = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic },
+        body: new URLSearchParams(form).toString(),
+      });
+      return (await response.json()) as Record<string, unknown>;
+    };
+    const before = await serve(env);
+    await signUpAndIn(before.url, 'owner@example.com');
+    const backup = join(tempDir(), 'b.db');
+    expect((await run(['backup', backup], env)).code).toBe(0);
+    // After the backup: a sign-in and a client token the restored database will know nothing of.
+    const unknown = await login(before.url, 'owner@example.com');
+    const clientToken = String(
+      (await clientPost(before.url, '/token', { grant_type: 'client_credentials', scope: 'me' }))
+        .access_token,
+    );
+    await stop(before);
+    restore(backup, dir);
+
+    const result = await run(['revoke-all'], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^Ended 1 session:/m);
+    const after = await serve(env);
+    expect(await me(after.url, unknown.access)).toMatchObject({
+      status: 401,
+      body: { code: 'INVALID_TOKEN' },
+    });
+    expect(await clientPost(after.url, '/introspect', { token: clientToken })).toEqual({ active: false });
+    const fresh = await login(after.url, 'owner@example.com');
+    expect((await me(after.url, fresh.access)).status).toBe(200);
+    const newClientToken = String(
+      (await clientPost(after.url, '/token', { grant_type: 'client_credentials', scope: 'me' })).access_token,
+    );
+    expect(await clientPost(after.url, '/introspect', { token: newClientToken })).toMatchObject({
+      active: true,
+    });
+    await stop(after);
+    const database = new SQLite(join(dir, 'gatehouse.db'), { readonly: true });
+    const entries = database
+      .prepare("SELECT actor_id, details FROM audit_events WHERE event = 'all_revoked'")
+      .all() as { actor_id: string | null; details: string }[];
+    database.close();
+    expect(entries).toHaveLength(1);
+    expect(entries[0]?.actor_id).toBeNull();
+    expect(JSON.parse(entries[0]?.details ?? '{}')).toMatchObject({ sessions: 1, signing_keys: 0 });
   });
 });
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CLI, type Run, run } from './support/run-cli.js';
-import { type ServerProcess, startServerProcess, useServerProcesses } from './support/server-process.js';
+import { useServerProcesses } from './support/server-process.js';
 import { nonLoopbackIPv4, startSmtpSink } from './support/smtp-sink.js';
 import { openSse } from './support/sse-client.js';
 

@@ -9,6 +9,12 @@ export type AuditEventName =
   | 'logout_all'
   | 'session_revoked'
   /**
+   * `gatehouse revoke-all` (after restoring a backup): every signing key revoked, every session
+   * ended, the revocation cut-off raised. No actor (an operator at the console); `details` count the
+   * sessions and keys and give the cut-off (`not_before`, epoch ms).
+   */
+  | 'all_revoked'
+  /**
    * A sign-in at `MAX_SESSIONS_PER_ACCOUNT` ended an older session of the account; `targetId` is
    * the account, `details` name the session ended, its client and the new session.
    */

@@ -1,6 +1,11 @@
 /** Cross-instance notifications that keep in-memory caches correct. */
 export type GatehouseEvent =
   | { type: 'sessions_revoked'; sessions: { id: string; expiresAt: number }[] }
+  /**
+   * `gatehouse revoke-all` raised the revocation cut-off: no access token issued before
+   * `notBefore` (epoch ms) is accepted any more.
+   */
+  | { type: 'revocation_cutoff_raised'; notBefore: number }
   | { type: 'user_changed'; userId: string }
   /**
    * An OAuth client was removed, disabled or enabled: every instance forgets its cached look-up, so

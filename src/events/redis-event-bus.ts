@@ -26,6 +26,10 @@ export const gatehouseEventSchema = Type.Union([
     ),
   }),
   Type.Object({
+    type: Type.Literal('revocation_cutoff_raised'),
+    notBefore: Type.Integer({ minimum: 0 }),
+  }),
+  Type.Object({
     type: Type.Literal('user_changed'),
     userId: Type.String({ minLength: 1, maxLength: MAX_ID_LENGTH }),
   }),

@@ -117,7 +117,7 @@ export interface ClientCredentialsDeps {
   counters: Pick<CounterStore, 'increment' | 'peek'>;
   audit: Pick<AuditLog, 'record'>;
   /** Where a revoked token's `jti` is looked up on every use, and added once revoked. */
-  revocations: Pick<RevocationList, 'isRevoked' | 'add'>;
+  revocations: Pick<RevocationList, 'isRevoked' | 'add' | 'isCutOff'>;
   /** Stores a revocation and its audit row in one transaction. */
   revokeTransaction: <T>(
     work: (stores: {
@@ -174,7 +174,11 @@ export function createClientCredentials(deps: ClientCredentialsDeps): ClientCred
   /** The verdict once the token is verified and its client known. */
   const judge = (entry: VerifiedClientToken, client: OAuthClient | null, now: number): ClientTokenCheck => {
     if (entry.expiresAt <= now) return { ok: false, reason: 'expired' };
-    if (deps.revocations.isRevoked(clientTokenRevocationId(entry.tokenId))) {
+    if (
+      deps.revocations.isRevoked(clientTokenRevocationId(entry.tokenId)) ||
+      // `gatehouse revoke-all`: under HS256 no key revocation reaches a client's tokens.
+      deps.revocations.isCutOff(entry.issuedAt / 1000)
+    ) {
       return { ok: false, reason: 'revoked' };
     }
     if (client?.disabled === true) return { ok: false, reason: 'client_disabled' };

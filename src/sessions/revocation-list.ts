@@ -17,6 +17,15 @@ import type { RevokedSession, SessionStore } from '../storage/session-store.js';
 export interface RevocationList {
   /** True when the session was revoked (recently enough that one of its credentials may live). */
   isRevoked(sessionId: string): boolean;
+  /**
+   * True when a token issued at `issuedAtSeconds` (its `iat`) was issued before the revocation
+   * cut-off that `gatehouse revoke-all` sets: refused whatever key signed it and whichever
+   * session it names, known to the database or not (a restored one does not know the sessions
+   * opened after its backup).
+   */
+  isCutOff(issuedAtSeconds: number): boolean;
+  /** The revocation cut-off in epoch ms (0: none). */
+  readonly cutoff: number;
   /** Adds revoked sessions (from this instance or the bus). */
   add(sessions: readonly RevokedSession[]): void;
   /**
@@ -37,7 +46,7 @@ export interface RevocationList {
 
 /** Options of {@link createRevocationList}. */
 export interface RevocationListOptions {
-  store: Pick<SessionStore, 'listRevokedSince'>;
+  store: Pick<SessionStore, 'listRevokedSince' | 'readRevocationCutoff'>;
   bus: EventBus;
   /** The clock in epoch ms. */
   clock: () => number;
@@ -108,10 +117,20 @@ export async function createRevocationList(options: RevocationListOptions): Prom
     const now = clock();
     for (const session of sessions) keep(session.id, Math.min(session.expiresAt, now + keepFor), now);
   };
+  // Never lowered in a process: a bus message and a reload may arrive in either order, and a
+  // database restored from before a revoke-all is cut off again by the revoke-all that follows it.
+  let cutoff = 0;
+  const raiseCutoff = (notBefore: number) => {
+    if (notBefore > cutoff) cutoff = notBefore;
+  };
   const loadSince = async (since: number) => {
     const now = clock();
-    const rows = await store.listRevokedSince(since, now);
+    const [rows, notBefore] = await Promise.all([
+      store.listRevokedSince(since, now),
+      store.readRevocationCutoff(),
+    ]);
     for (const row of rows) keep(row.id, Math.min(row.expiresAt, row.revokedAt + keepFor), now);
+    raiseCutoff(notBefore);
     sweep(now);
     return now;
   };
@@ -121,6 +140,7 @@ export async function createRevocationList(options: RevocationListOptions): Prom
   // Subscribed first, so a broadcast sent while the first load runs is not lost.
   const unsubscribe = bus.subscribe((event) => {
     if (event.type === 'sessions_revoked') add(event.sessions);
+    else if (event.type === 'revocation_cutoff_raised') raiseCutoff(event.notBefore);
   });
   let started: number;
   try {
@@ -180,6 +200,12 @@ export async function createRevocationList(options: RevocationListOptions): Prom
 
   return {
     isRevoked: (sessionId) => revoked.has(sessionId),
+    // `iat` has whole seconds: a token issued in the cut-off's own second, before or after it, is
+    // refused (revoke-all rounds the cut-off up to a whole second, so none after it is).
+    isCutOff: (issuedAtSeconds) => issuedAtSeconds * 1000 < cutoff,
+    get cutoff() {
+      return cutoff;
+    },
     add,
     reload,
     reloadFresh,

@@ -193,11 +193,11 @@ export interface SessionManager {
    */
   revokeUserSessions(userId: string, keep?: string, audit?: RevocationAudit): Promise<number>;
   /**
-   * Revokes every live session of every account (`gatehouse revoke-all`, after a restore): their
-   * refresh tokens, cookies and access tokens of either strategy stop, here at once and on other
-   * instances by the broadcast or their next revocation reload. Returns how many were ended.
+   * Tells this instance and the others (over the bus) what a committed `gatehouse revoke-all`
+   * (`sessions/revoke-all.ts`) did: the sessions it ended and the cut-off it raised, which each
+   * instance's revocation list would otherwise read at its next reload.
    */
-  revokeAllSessions(): Promise<number>;
+  announceRevokeAll(outcome: { sessions: readonly RevokedSession[]; notBefore: number }): Promise<void>;
   /** Hits and misses of the verified-token caches since start, by cache (metrics). */
   cacheStats(): Record<TokenCacheName, CacheStats>;
 }
@@ -342,6 +342,8 @@ type CachedToken = TokenIdentity;
 interface CachedJwt extends CachedToken {
   /** The whole verified token: a hit must be byte-identical to it, not only share its signature. */
   token: string;
+  /** Its `iat`, in seconds: checked against the revocation cut-off on every use. */
+  issuedAt: number;
 }
 
 /**
@@ -906,7 +908,11 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       verifiedJwts.delete(key);
       return { ok: false, reason: 'expired' };
     }
-    if (revocations.isRevoked(entry.sessionId)) return { ok: false, reason: 'revoked' };
+    // The cut-off too: `gatehouse revoke-all` after a restore ends tokens of sessions the restored
+    // database never knew, which only their `iat` can tell (under HS256 no key revocation reaches them).
+    if (revocations.isRevoked(entry.sessionId) || revocations.isCutOff(entry.issuedAt)) {
+      return { ok: false, reason: 'revoked' };
+    }
     return accepted(entry, entry.expiresAt);
   };
 
@@ -942,12 +948,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       } catch (error) {
         return { ok: false, reason: error instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };
       }
-      const { sub, sid, scope, exp, client_id: clientId } = payload;
+      const { sub, sid, scope, exp, iat, client_id: clientId } = payload;
       if (
         typeof sub !== 'string' ||
         typeof sid !== 'string' ||
         typeof scope !== 'string' ||
-        exp === undefined
+        exp === undefined ||
+        iat === undefined
       ) {
         return { ok: false, reason: 'invalid' };
       }
@@ -959,6 +966,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         // Tokens signed before RFC 9068's `client_id` was added were all first-party.
         clientId: typeof clientId === 'string' ? clientId : FIRST_PARTY_CLIENT_ID,
         expiresAt: exp * 1000,
+        issuedAt: iat,
       };
       const key = jwtCacheKey(token);
       verifiedJwts.set(key, entry);
@@ -1202,6 +1210,9 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     revokeUserSessions: (userId, keep, audit) =>
       revokeAndAudit((store) => store.revokeUserSessions(userId, clock(), keep), audit),
 
-    revokeAllSessions: () => revokeAndAudit((store) => store.revokeAllSessions(clock()), undefined),
+    async announceRevokeAll({ sessions: ended, notBefore }) {
+      await bus.publish({ type: 'revocation_cutoff_raised', notBefore });
+      await publishRevokedSessions(bus, ended);
+    },
   };
 }

@@ -134,6 +134,17 @@ export interface Schema {
   client_token_revocations: ClientTokenRevocationsTable;
   pending_notices: PendingNoticesTable;
   legacy_hash_costs: LegacyHashCostsTable;
+  revocation_cutoff: RevocationCutoffTable;
+}
+
+/**
+ * The one row below whose `not_before` (epoch ms) no access token's `iat` is accepted (migration
+ * `035a`): raised by `gatehouse revoke-all`.
+ */
+export interface RevocationCutoffTable {
+  /** Always 1. */
+  id: number;
+  not_before: number;
 }
 
 /**

@@ -143,6 +143,16 @@ export interface SessionStore {
    */
   revokeAllSessions(now: number): Promise<RevokedSession[]>;
   /**
+   * The revocation cut-off (epoch ms; 0 when never set): no access token issued before it is
+   * accepted, whatever key signed it. One primary-key read.
+   */
+  readRevocationCutoff(): Promise<number>;
+  /**
+   * Raises the revocation cut-off to `notBefore` (never lowers it): `gatehouse revoke-all`, in its
+   * transaction. Returns the cut-off now stored.
+   */
+  raiseRevocationCutoff(notBefore: number): Promise<number>;
+  /**
    * Sessions revoked after `since` that have not expired at `now`: what an in-memory revocation
    * list loads and incrementally reloads. A range scan on the `(revoked_at, expires_at)` index,
    * so its cost depends on the revocations since `since`, not on all revocations ever made.
@@ -528,6 +538,36 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
         return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at) }));
       };
       return db.isTransaction ? revoke(db) : db.transaction().execute(revoke);
+    },
+    async readRevocationCutoff() {
+      const row = await db
+        .selectFrom('revocation_cutoff')
+        .select('not_before')
+        .where('id', '=', 1)
+        .executeTakeFirst();
+      return row === undefined ? 0 : Number(row.not_before);
+    },
+    async raiseRevocationCutoff(notBefore) {
+      const raise = async (trx: Kysely<Schema>) => {
+        await trx
+          .insertInto('revocation_cutoff')
+          .values({ id: 1, not_before: notBefore })
+          .onConflict((conflict) => conflict.column('id').doNothing())
+          .execute();
+        await trx
+          .updateTable('revocation_cutoff')
+          .set({ not_before: notBefore })
+          .where('id', '=', 1)
+          .where('not_before', '<', notBefore)
+          .execute();
+        const row = await trx
+          .selectFrom('revocation_cutoff')
+          .select('not_before')
+          .where('id', '=', 1)
+          .executeTakeFirstOrThrow();
+        return Number(row.not_before);
+      };
+      return db.isTransaction ? raise(db) : db.transaction().execute(raise);
     },
     async listRevokedSince(since, now) {
       const rows = await db

@@ -58,8 +58,13 @@ export function createAppTokens(options: {
    * verifying after a rotation. Capped at {@link APP_TOKEN_MAX_TTL}. @default APP_TOKEN_MAX_TTL
    */
   maxTtlSeconds?: number;
+  /**
+   * The revocation cut-off of `gatehouse revoke-all`: tokens issued before it are refused like
+   * access tokens. @default none
+   */
+  cutoff?: { isCutOff(issuedAtSeconds: number): boolean; readonly cutoff: number };
 }): AppTokens {
-  const { keyring, clock, reserved } = options;
+  const { keyring, clock, reserved, cutoff } = options;
   const maxTtl = Math.min(options.maxTtlSeconds ?? APP_TOKEN_MAX_TTL, APP_TOKEN_MAX_TTL);
   const checkKind = (kind: AppTokenKind) => {
     if (!TYP.test(kind.typ) || kind.typ === reserved.typ) {
@@ -74,7 +79,10 @@ export function createAppTokens(options: {
     }
   };
   return {
-    keyRevision: () => keyring.revision(),
+    // A raised cut-off counts as a revision too: under HS256 the key never changes, and an app's
+    // cache of verified tokens must still drop what the cut-off now refuses. Both only grow, so
+    // their sum changes whenever either does.
+    keyRevision: () => keyring.revision() + (cutoff?.cutoff ?? 0),
     async sign(kind, claims) {
       checkKind(kind);
       const issuedAt = claims.iat ?? Math.floor(clock() / 1000);
@@ -94,6 +102,9 @@ export function createAppTokens(options: {
           requiredClaims: [...(kind.requiredClaims ?? [])],
           now: clock(),
         });
+        if (cutoff !== undefined && typeof claims.iat === 'number' && cutoff.isCutOff(claims.iat)) {
+          return { ok: false, reason: 'invalid' };
+        }
         return { ok: true, claims };
       } catch (error) {
         return { ok: false, reason: error instanceof joseErrors.JWTExpired ? 'expired' : 'invalid' };

@@ -182,10 +182,13 @@ describe('clock stepped back', () => {
     const RETENTION = 15 * 60_000;
     const OVERLAP = 60_000;
 
-    function rowsStore(rows: RevokedSessionRow[]): Pick<SessionStore, 'listRevokedSince'> {
+    function rowsStore(
+      rows: RevokedSessionRow[],
+    ): Pick<SessionStore, 'listRevokedSince' | 'readRevocationCutoff'> {
       return {
         listRevokedSince: async (since, now) =>
           rows.filter((row) => row.revokedAt > since && row.expiresAt > now),
+        readRevocationCutoff: async () => 0,
       };
     }
 

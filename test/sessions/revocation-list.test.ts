@@ -15,20 +15,34 @@ const RETENTION = 900_000;
 const OVERLAP = 60_000;
 const INTERVAL = 3_600_000; // the tests call reload() themselves
 
-/** A store that answers from `rows` and records every `since` it was asked for. */
+/** What a revocation list reads from its store. */
+type ListStore = Pick<SessionStore, 'listRevokedSince' | 'readRevocationCutoff'>;
+
+/**
+ * A store that answers from `rows` (and the cut-off `setCutoff` gave it) and records every
+ * `since` it was asked for.
+ */
 function fakeStore(rows: RevokedSessionRow[]) {
   const asked: number[] = [];
   let failing = false;
-  const store: Pick<SessionStore, 'listRevokedSince'> = {
+  let cutoff = 0;
+  const store: ListStore = {
     async listRevokedSince(since, now) {
       asked.push(since);
       if (failing) throw new Error('database down');
       return rows.filter((row) => row.revokedAt > since && row.expiresAt > now);
     },
+    async readRevocationCutoff() {
+      if (failing) throw new Error('database down');
+      return cutoff;
+    },
   };
   return {
     store,
     asked,
+    setCutoff: (value: number) => {
+      cutoff = value;
+    },
     fail: (value: boolean) => {
       failing = value;
     },
@@ -40,7 +54,7 @@ function fakeStore(rows: RevokedSessionRow[]) {
  * reading `now()` as its clock; `options` adds or replaces the rest (a bus, `onReloadError`).
  */
 function listOver(
-  store: Pick<SessionStore, 'listRevokedSince'>,
+  store: ListStore,
   now: () => number,
   options: Partial<Parameters<typeof createRevocationList>[0]> = {},
 ) {
@@ -87,7 +101,7 @@ describe('revocation list', () => {
     const rows: RevokedSessionRow[] = [];
     let gate: Promise<void> = Promise.resolve();
     let failing = false;
-    const store: Pick<SessionStore, 'listRevokedSince'> = {
+    const store: ListStore = {
       async listRevokedSince(since, at) {
         // Reads what exists when the query runs, then waits (a slow query).
         const found = rows.filter((row) => row.revokedAt > since && row.expiresAt > at);
@@ -95,6 +109,7 @@ describe('revocation list', () => {
         if (failing) throw new Error('database down');
         return found;
       },
+      readRevocationCutoff: async () => 0,
     };
     const list = await listOver(store, () => now, { onReloadError: () => {} });
     let open = () => {};
@@ -148,6 +163,7 @@ describe('revocation list', () => {
           calls += 1;
           return [];
         },
+        readRevocationCutoff: async () => 0,
       },
       bus: createMemoryEventBus(),
       clock,
@@ -181,6 +197,33 @@ describe('revocation list', () => {
     now += RETENTION + OVERLAP;
     await list.reload();
     expect(list.isRevoked('s1')).toBe(false);
+    list.close();
+  });
+
+  it('cuts off tokens issued before the stored cut-off: from the first load, a reload or a broadcast, never lowered', async () => {
+    let now = 10_000_000;
+    const { store, setCutoff } = fakeStore([]);
+    setCutoff(5_000_000);
+    const bus = createMemoryEventBus();
+    const list = await listOver(store, () => now, { bus });
+    expect(list.cutoff).toBe(5_000_000);
+    // iat is in seconds: 4 999 s is before the cut-off, 5 000 s is not.
+    expect(list.isCutOff(4_999)).toBe(true);
+    expect(list.isCutOff(5_000)).toBe(false);
+    // Another instance's revoke-all, told over the bus.
+    await bus.publish({ type: 'revocation_cutoff_raised', notBefore: 8_000_000 });
+    expect(list.isCutOff(7_999)).toBe(true);
+    expect(list.isCutOff(8_000)).toBe(false);
+    // Missed broadcasts: the next reload reads it.
+    setCutoff(9_000_000);
+    now += 1_000;
+    await list.reload();
+    expect(list.isCutOff(8_999)).toBe(true);
+    // A lower value (a broadcast arriving late, a database restored from before) lowers nothing.
+    await bus.publish({ type: 'revocation_cutoff_raised', notBefore: 1_000 });
+    setCutoff(2_000);
+    await list.reload();
+    expect(list.cutoff).toBe(9_000_000);
     list.close();
   });
 

@@ -253,4 +253,25 @@ describe.each(engines)('SessionStore on $name', ({ name }) => {
     await store.deleteExpired(5_000_000);
     expect(await store.findSession(recent.id)).toBeDefined();
   });
+
+  it('keeps one revocation cut-off: 0 until raised, raised only upwards, alone or in a transaction', async () => {
+    // Its own database: the cut-off is one row for the whole database.
+    const own = await createTestDatabase(name);
+    try {
+      const cutoffs = createSessionStore(own.database.db);
+      expect(await cutoffs.readRevocationCutoff()).toBe(0);
+      expect(await cutoffs.raiseRevocationCutoff(5_000_000)).toBe(5_000_000);
+      expect(await cutoffs.raiseRevocationCutoff(4_000_000)).toBe(5_000_000);
+      expect(await cutoffs.readRevocationCutoff()).toBe(5_000_000);
+      const raised = await own.database.transaction((trx) =>
+        createSessionStore(trx).raiseRevocationCutoff(7_000_000_000_000),
+      );
+      expect(raised).toBe(7_000_000_000_000);
+      expect(await cutoffs.readRevocationCutoff()).toBe(7_000_000_000_000);
+      const rows = await own.database.db.selectFrom('revocation_cutoff').selectAll().execute();
+      expect(rows).toHaveLength(1);
+    } finally {
+      await own.dispose();
+    }
+  });
 });

@@ -26,6 +26,7 @@ import * as sessionClientLiveIndex from './031a-session-client-live-index.js';
 import * as clientIdTokenAlg from './032a-client-id-token-alg.js';
 import * as pendingNotices from './033a-pending-notices.js';
 import * as legacyHashCosts from './034a-legacy-hash-costs.js';
+import * as revocationCutoff from './035a-revocation-cutoff.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -69,4 +70,5 @@ export const migrations: Record<string, Migration> = {
   '032a-client-id-token-alg': clientIdTokenAlg,
   '033a-pending-notices': pendingNotices,
   '034a-legacy-hash-costs': legacyHashCosts,
+  '035a-revocation-cutoff': revocationCutoff,
 };

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { revokeAll } from '../../src/sessions/revoke-all.js';
+import { createSessionStore, type SessionRecord } from '../../src/storage/session-store.js';
+import { createSigningKeyStore } from '../../src/storage/signing-key-store.js';
+import { createSigningKeySealer, generateSigningKey } from '../../src/tokens/signing-key-material.js';
+import { createAuditFault } from '../support/audit-fault.js';
+import { addTestUser, createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
+
+const secret = new Uint8Array(32).map((_, i) => (i * 11 + 5) % 256);
+const NOW = 1_800_000_000_500;
+
+describe.each(engines)('revokeAll on $name', ({ name }) => {
+  let test: TestDatabase | undefined;
+  afterEach(async () => {
+    await test?.dispose();
+    test = undefined;
+  });
+
+  /** A database holding one ES256 key and one live session of one account. */
+  const seeded = async () => {
+    test = await createTestDatabase(name);
+    const { db } = test.database;
+    const key = await generateSigningKey({
+      algorithm: 'ES256',
+      generation: 1,
+      now: NOW - 60_000,
+      activatesAt: NOW - 60_000,
+      sealer: createSigningKeySealer(secret),
+    });
+    expect(await createSigningKeyStore(db).insertKey(key)).toBe(true);
+    const userId = randomUUID();
+    await addTestUser(db, userId);
+    const session: SessionRecord = {
+      id: randomUUID(),
+      userId,
+      transport: 'bearer',
+      scopes: ['me'],
+      createdAt: NOW - 60_000,
+      lastUsedAt: NOW - 60_000,
+      expiresAt: NOW + 86_400_000,
+      revokedAt: null,
+      userAgent: null,
+      ip: null,
+      authTime: NOW - 60_000,
+      amr: ['pwd'],
+      clientId: 'gatehouse',
+    };
+    await createSessionStore(db).insertSession(session);
+    return { database: test.database, key, session };
+  };
+
+  it('revokes the keys, ends the sessions, raises the cut-off to the next second and audits it, together', async () => {
+    const { database, key, session } = await seeded();
+    const outcome = await revokeAll({ database, algorithms: ['ES256'], secret, now: NOW });
+    expect(outcome.keys.revoked).toEqual([{ algorithm: 'ES256', kid: key.kid }]);
+    expect(outcome.keys.replacements).toHaveLength(1);
+    expect(outcome.sessions.map((ended) => ended.id)).toEqual([session.id]);
+    expect(outcome.notBefore).toBe(1_800_000_001_000);
+    const sessions = createSessionStore(database.db);
+    expect(await sessions.readRevocationCutoff()).toBe(1_800_000_001_000);
+    expect(await sessions.findSession(session.id)).toMatchObject({ revokedAt: NOW });
+    const rows = await database.db
+      .selectFrom('audit_events')
+      .select(['event', 'actor_id', 'details', 'created_at'])
+      .execute();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ event: 'all_revoked', actor_id: null });
+    expect(Number(rows[0]?.created_at)).toBe(NOW);
+    expect(JSON.parse(rows[0]?.details ?? '{}')).toEqual({
+      sessions: 1,
+      signing_keys: 1,
+      not_before: 1_800_000_001_000,
+    });
+  });
+
+  // Before, the keys went in one transaction and the sessions in a second through a core: a failure
+  // between them left the keys revoked and every session alive until someone ran it again.
+  it('changes nothing when any part fails: keys, sessions and cut-off stay as they were', async () => {
+    const { database, key, session } = await seeded();
+    await createAuditFault(database.db, name, 'all_revoked').inject();
+    await expect(revokeAll({ database, algorithms: ['ES256'], secret, now: NOW })).rejects.toThrow();
+    const keys = await createSigningKeyStore(database.db).listKeys('ES256');
+    expect(keys.map((stored) => [stored.kid, stored.revokedAt])).toEqual([[key.kid, null]]);
+    const sessions = createSessionStore(database.db);
+    expect(await sessions.findSession(session.id)).toMatchObject({ revokedAt: null });
+    expect(await sessions.readRevocationCutoff()).toBe(0);
+  });
+});
