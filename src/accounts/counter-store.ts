@@ -100,6 +100,20 @@ export interface MemoryCounterStoreOptions {
 }
 
 /**
+ * A {@link createMemoryCounterStore}: always synchronous, and able to take a count another store
+ * answered ({@link MemoryCounterStore.adopt}), which is how the resilient store keeps its local
+ * counters in step with Redis.
+ */
+export interface MemoryCounterStore extends CounterStore {
+  synchronous(): SyncCounterStore;
+  /**
+   * Sets `key`'s window to `window` (a count and the milliseconds it has left), or clears it when
+   * `window` is undefined: the answer Redis just gave for the key.
+   */
+  adopt(key: CounterKey, window: { count: number; ttlMs: number } | undefined): void;
+}
+
+/**
  * An in-process {@link CounterStore}, bounded by `maxKeys` with O(1) work per call whatever it
  * holds (OWASP: limiter state must not become the resource an attacker exhausts).
  *
@@ -115,7 +129,7 @@ export interface MemoryCounterStoreOptions {
 export function createMemoryCounterStore(
   clock: () => number,
   options: MemoryCounterStoreOptions = {},
-): CounterStore {
+): MemoryCounterStore {
   const maxKeys = options.maxKeys ?? 100_000;
   const windows = new Map<string, OpenWindow>();
   const live = (hashed: string) => {
@@ -130,6 +144,15 @@ export function createMemoryCounterStore(
     return entry;
   };
   const view = (entry: OpenWindow): WindowCount => ({ count: entry.count, resetAt: entry.resetAt });
+  /** Puts `entry` last (most recently used) and forgets the least recently used key beyond `maxKeys`. */
+  const store = (hashed: string, entry: OpenWindow) => {
+    windows.delete(hashed);
+    windows.set(hashed, entry);
+    if (windows.size > maxKeys) {
+      const oldest = windows.keys().next();
+      if (oldest.done !== true) windows.delete(oldest.value);
+    }
+  };
   const local: SyncCounterStore = {
     increment(key, windowMs) {
       const hashed = storedKey(key);
@@ -139,12 +162,7 @@ export function createMemoryCounterStore(
         entry = { count: 0, openedAt: now, resetAt: now + windowMs };
       }
       entry.count += 1;
-      windows.delete(hashed);
-      windows.set(hashed, entry);
-      if (windows.size > maxKeys) {
-        const oldest = windows.keys().next();
-        if (oldest.done !== true) windows.delete(oldest.value);
-      }
+      store(hashed, entry);
       return view(entry);
     },
     peek(key) {
@@ -171,6 +189,15 @@ export function createMemoryCounterStore(
     decrement: async (key) => local.decrement(key),
     reset: async (key) => local.reset(key),
     synchronous: () => local,
+    adopt(key, window) {
+      const hashed = storedKey(key);
+      if (window === undefined || window.count <= 0 || window.ttlMs <= 0) {
+        windows.delete(hashed);
+        return;
+      }
+      const now = clock();
+      store(hashed, { count: window.count, openedAt: now, resetAt: now + window.ttlMs });
+    },
   };
 }
 
@@ -189,31 +216,30 @@ if ttl < 0 then
 end
 return {count, ttl}`;
 
-/**
- * A Redis-backed {@link CounterStore}: INCR plus an expiry set at the first hit, so the window
- * starts there ({@link INCREMENT_SCRIPT}, commands Redis 6 has). Keys are
- * `prefix` + {@link hashCounterKey}. Calls reject when Redis does (see
- * {@link createResilientCounterStore} for the store Gatehouse uses).
- */
-export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:'): CounterStore {
+/** A Redis counter's answer: its count and the milliseconds its window has left. */
+interface RedisWindow {
+  count: number;
+  ttlMs: number;
+}
+
+/** The Redis commands behind the counter stores, answering counts with their time left. */
+function redisCounterCommands(redis: Redis, prefix: string) {
   const redisKey = (key: CounterKey) => prefix + storedKey(key);
   return {
-    async increment(key, windowMs) {
+    async increment(key: CounterKey, windowMs: number): Promise<RedisWindow> {
       const result = (await redis.eval(INCREMENT_SCRIPT, 1, redisKey(key), Math.ceil(windowMs))) as [
         number,
         number,
       ];
-      const count = Number(result[0]);
-      const ttl = Number(result[1]);
-      return { count, resetAt: Date.now() + Math.max(ttl, 0) };
+      return { count: Number(result[0]), ttlMs: Math.max(Number(result[1]), 0) };
     },
-    async peek(key) {
+    async peek(key: CounterKey): Promise<RedisWindow | undefined> {
       const k = redisKey(key);
       const [count, ttl] = await Promise.all([redis.get(k), redis.pttl(k)]);
       if (count === null || ttl < 0) return undefined;
-      return { count: Number(count), resetAt: Date.now() + ttl };
+      return { count: Number(count), ttlMs: ttl };
     },
-    async decrement(key) {
+    async decrement(key: CounterKey): Promise<void> {
       // Only an existing window: DECR on a missing key would create one without an expiry.
       await redis.eval(
         "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0",
@@ -221,9 +247,33 @@ export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:
         redisKey(key),
       );
     },
-    async reset(key) {
+    async reset(key: CounterKey): Promise<void> {
       await redis.del(redisKey(key));
     },
+  };
+}
+
+const windowCount = (window: RedisWindow): WindowCount => ({
+  count: window.count,
+  resetAt: Date.now() + window.ttlMs,
+});
+
+/**
+ * A Redis-backed {@link CounterStore}: INCR plus an expiry set at the first hit, so the window
+ * starts there ({@link INCREMENT_SCRIPT}, commands Redis 6 has). Keys are
+ * `prefix` + {@link hashCounterKey}. Calls reject when Redis does (see
+ * {@link createResilientCounterStore} for the store Gatehouse uses).
+ */
+export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:'): CounterStore {
+  const commands = redisCounterCommands(redis, prefix);
+  return {
+    increment: async (key, windowMs) => windowCount(await commands.increment(key, windowMs)),
+    async peek(key) {
+      const window = await commands.peek(key);
+      return window === undefined ? undefined : windowCount(window);
+    },
+    decrement: (key) => commands.decrement(key),
+    reset: (key) => commands.reset(key),
   };
 }
 
@@ -231,40 +281,76 @@ export function createRedisCounterStore(redis: Redis, prefix = 'gatehouse:count:
 export interface ResilientCounterStoreOptions {
   /** The instance's Redis connections; their health decides which store answers. */
   connections: RedisConnections;
-  /** Answers while Redis is down or failing: a {@link createMemoryCounterStore}. */
-  fallback: CounterStore;
+  /**
+   * Answers while Redis is down, failing or too busy: a {@link createMemoryCounterStore}, kept in
+   * step with every answer Redis gives meanwhile.
+   */
+  fallback: MemoryCounterStore;
   /** Redis key prefix. @default 'gatehouse:count:' */
   prefix?: string;
 }
 
 /**
- * Shared counters in Redis, with local counters standing in while Redis is down, frozen or timing
- * out: rate limits and login throttling never fail a request because Redis did. During an outage
- * limits are per instance (N instances allow up to N × the limit) and the counts are not merged
- * back when Redis returns; that is the price of Redis being optional rather than a single point of
- * failure. A command stuck on a frozen Redis costs at most `REDIS_COMMAND_TIMEOUT`, and only until
- * the connections are marked failed (see `RedisConnections.usable`).
+ * Shared counters in Redis, with local counters standing in while Redis is down, frozen, timing
+ * out, or has `MAX_PENDING_COMMANDS` commands awaiting answers: rate limits and login throttling
+ * never fail a request because Redis did. Every answer Redis gives is copied into the local
+ * counters (the count and its time left; a missing key clears the copy), and a refund or a reset
+ * goes to both: a call answered locally starts from the last shared count this instance saw, so
+ * an account locked out in Redis stays locked out here when Redis stops answering. Before, the
+ * local counters started from nothing, and a flood that kept Redis's command queue full (a busy
+ * Redis, nothing failed) or an outage handed a locked-out account's guesser a fresh allowance on
+ * every instance (red-team 2026-12p C1).
+ *
+ * While Redis is away, limits are per instance (from those copies: N instances allow up to N ×
+ * what was left), and the counts made meanwhile are not merged back when Redis returns: its next
+ * answer for a key replaces the copy. That is the price of Redis being optional rather than a
+ * single point of failure. A command stuck on a frozen Redis costs at most `REDIS_COMMAND_TIMEOUT`,
+ * and only until the connections are marked failed (see `RedisConnections.usable`).
  */
 export function createResilientCounterStore(options: ResilientCounterStoreOptions): CounterStore {
   const { connections, fallback } = options;
-  const shared = createRedisCounterStore(connections.command, options.prefix);
-  const either =
-    <A extends unknown[], R>(call: (store: CounterStore, ...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      if (!connections.usable()) return call(fallback, ...args);
-      try {
-        return await call(shared, ...args);
-      } catch (error) {
-        connections.markFailed(error);
-        return call(fallback, ...args);
-      }
-    };
+  const local = fallback.synchronous();
+  const shared = redisCounterCommands(connections.command, options.prefix ?? 'gatehouse:count:');
+  /** Runs `call` on Redis while it is usable; undefined when it is not, or when it failed (marked). */
+  const onRedis = async <R>(call: () => Promise<R>): Promise<{ answer: R } | undefined> => {
+    if (!connections.usable()) return undefined;
+    try {
+      return { answer: await call() };
+    } catch (error) {
+      connections.markFailed(error);
+      return undefined;
+    }
+  };
+  // Each call reaches both stores: hash a string key once for the two.
+  const once = (key: CounterKey): HashedCounterKey => (typeof key === 'string' ? hashedCounterKey(key) : key);
   return {
-    increment: either((store, key: CounterKey, windowMs: number) => store.increment(key, windowMs)),
-    peek: either((store, key: CounterKey) => store.peek(key)),
-    decrement: either((store, key: CounterKey) => store.decrement(key)),
-    reset: either((store, key: CounterKey) => store.reset(key)),
-    // The same switch as `either`, decided once for the caller's operation: Redis while usable.
-    synchronous: () => (connections.usable() ? undefined : fallback.synchronous?.()),
+    async increment(name, windowMs) {
+      const key = once(name);
+      const answered = await onRedis(() => shared.increment(key, windowMs));
+      if (answered === undefined) return local.increment(key, windowMs);
+      fallback.adopt(key, answered.answer);
+      return windowCount(answered.answer);
+    },
+    async peek(name) {
+      const key = once(name);
+      const answered = await onRedis(() => shared.peek(key));
+      if (answered === undefined) return local.peek(key);
+      fallback.adopt(key, answered.answer);
+      return answered.answer === undefined ? undefined : windowCount(answered.answer);
+    },
+    // Both: the copy follows the refund (else a right code's charge would stay counted here, and
+    // the owner be refused once Redis is away), and Redis takes it when it can.
+    async decrement(name) {
+      const key = once(name);
+      local.decrement(key);
+      await onRedis(() => shared.decrement(key));
+    },
+    async reset(name) {
+      const key = once(name);
+      local.reset(key);
+      await onRedis(() => shared.reset(key));
+    },
+    // The same switch, decided once for the caller's operation: Redis while usable.
+    synchronous: () => (connections.usable() ? undefined : local),
   };
 }
