@@ -38,6 +38,9 @@ import { ProblemSchema, PublicUserSchema } from './schemas.js';
 import { createSecuritySchemeRegistry, type SecuritySchemeRegistry } from './security-schemes.js';
 import { installValidation } from './validation.js';
 
+/** The media type of the OAuth endpoints' bodies (RFC 6749 §3.2). */
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
 /** Options of {@link gatehousePlugin}. */
 export interface GatehousePluginOptions {
   /** The core instance (see `createGatehouse`). The plugin does not close it. */
@@ -96,7 +99,6 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   const gatehouse = gatehouseCore(options.gatehouse);
   const { config } = gatehouse;
   if (!app.hasDecorator('parseCookie')) await app.register(cookie);
-  if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
   const errorStatuses = createErrorStatusRegistry();
   app.decorate('gatehouseErrors', errorStatuses);
   app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry());
@@ -124,6 +126,14 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
     // Our routes live in their own context so their strict validation (no coercion of JSON
     // bodies, unknown fields rejected) never changes how the host application validates its own.
     await app.register(async (routes) => {
+      // The OAuth endpoints read forms, with our parser (repeats kept as arrays, so a repeated
+      // parameter is refused: RFC 6749 §3.1), in this context only: registered app-wide, it made
+      // the host's own JSON routes take form bodies, a type any page can post cross-site without a
+      // preflight, and a host registering @fastify/formbody after us crashed at start-up
+      // (red-team 2026-12o O1). A host's own form parser (one that keeps the last of a repeated
+      // key, say) is replaced here, for our routes only.
+      if (routes.hasContentTypeParser(FORM_TYPE)) routes.removeContentTypeParser(FORM_TYPE);
+      await routes.register(formbody);
       installValidation(routes);
       registerTokenRoute(routes, gatehouse);
       registerOAuthRoutes(routes, gatehouse);

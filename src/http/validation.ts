@@ -98,7 +98,8 @@ const JSON_TYPE = 'application/json';
 
 /**
  * A JSON route's `preParsing` step: a body of any other type is refused with 415 before it is read.
- * `@fastify/formbody` (for the OAuth endpoints) and Fastify's `text/plain` parser are app-wide, so
+ * `@fastify/formbody` (for the OAuth endpoints, in the plugin's routes' context) and Fastify's
+ * `text/plain` parser reach every route there, so
  * without it a JSON route took a form or plain-text body too: both are CORS-safelisted types, so any
  * web page could make its visitors' browsers sign up or ask for reset mails without a preflight
  * (standards audit 2026-12-05; RFC 9110 §15.5.16). Routes that take forms say so (`consumes`).
