@@ -356,6 +356,20 @@ export function installErrorHandling(
   registry: ErrorStatusRegistry,
   sampler: LogSampler = createLogSampler(UNAVAILABLE_LOG_EVERY_MS),
 ): void {
+  installErrorHandler(app, registry, sampler);
+  installNotFoundHandler(app, registry);
+}
+
+/**
+ * The error handler of {@link installErrorHandling} alone, for `app` and the contexts under it:
+ * what Gatehouse's own routes answer with even when the host keeps its own handlers
+ * (`errorHandler: false`), since their response schemas fit no other handler's body.
+ */
+export function installErrorHandler(
+  app: FastifyInstance,
+  registry: ErrorStatusRegistry,
+  sampler: LogSampler = createLogSampler(UNAVAILABLE_LOG_EVERY_MS),
+): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof OAuthTokenError) return sendOAuthError(reply, error);
     // The client closed its connection before its body was complete: this request's own stream
@@ -428,6 +442,10 @@ export function installErrorHandling(
     }
     return sendProblem(reply, problem, registry);
   });
+}
+
+/** The 404 handler of {@link installErrorHandling}: 404, or 405 / 204 with `Allow` for a known path. */
+function installNotFoundHandler(app: FastifyInstance, registry: ErrorStatusRegistry): void {
   const allowedMethods = trackAllowedMethods(app);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';

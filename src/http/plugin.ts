@@ -19,7 +19,7 @@ import {
 import { installAuth } from './auth.js';
 import { type CookiePolicy, createCookiePolicy } from './cookies.js';
 import { type CsrfGuard, createCsrfGuard } from './csrf.js';
-import { installErrorHandling, UNAVAILABLE_LOG_EVERY_MS } from './error-handler.js';
+import { installErrorHandler, installErrorHandling, UNAVAILABLE_LOG_EVERY_MS } from './error-handler.js';
 import { createErrorStatusRegistry, type ErrorStatusRegistry } from './error-status.js';
 import { registerAdminMfaRoutes } from './routes/admin-mfa-routes.js';
 import { registerAuditRoutes } from './routes/audit-routes.js';
@@ -51,8 +51,10 @@ export interface GatehousePluginOptions {
    */
   routes?: boolean;
   /**
-   * Install Gatehouse's problem+json error and 404 handlers (the 404 handler answers 405 with
-   * `Allow` for a method a path registered after the plugin does not take). @default true
+   * Install Gatehouse's problem+json error and 404 handlers for the whole app (the 404 handler
+   * answers 405 with `Allow` for a method a path registered after the plugin does not take). With
+   * false, the app's own routes and unknown paths keep the app's handlers; Gatehouse's routes
+   * always answer with Gatehouse's. @default true
    */
   errorHandler?: boolean;
   /**
@@ -102,9 +104,9 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   const errorStatuses = createErrorStatusRegistry();
   app.decorate('gatehouseErrors', errorStatuses);
   app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry());
-  if (options.errorHandler ?? true) {
-    installErrorHandling(app, errorStatuses, createLogSampler(UNAVAILABLE_LOG_EVERY_MS, gatehouse.clock));
-  }
+  const errorLogSampler = createLogSampler(UNAVAILABLE_LOG_EVERY_MS, gatehouse.clock);
+  const appWideErrorHandler = options.errorHandler ?? true;
+  if (appWideErrorHandler) installErrorHandling(app, errorStatuses, errorLogSampler);
 
   const cookies = createCookiePolicy(config.cookieSecure);
   // Only first-party front ends pass the Origin check; CORS_ORIGINS (apps with bearer tokens) never
@@ -134,6 +136,11 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       // key, say) is replaced here, for our routes only.
       if (routes.hasContentTypeParser(FORM_TYPE)) routes.removeContentTypeParser(FORM_TYPE);
       await routes.register(formbody);
+      // Our routes answer with our handler whatever the host chose: their response schemas
+      // describe problem+json and RFC 6749 bodies, so Fastify's default handler (or a host's body)
+      // failed to serialize there and every refusal, a wrong password included, was a 500
+      // (red-team 2026-12o O2). `errorHandler: false` keeps the host's routes the host's.
+      if (!appWideErrorHandler) installErrorHandler(routes, errorStatuses, errorLogSampler);
       installValidation(routes);
       registerTokenRoute(routes, gatehouse);
       registerOAuthRoutes(routes, gatehouse);
