@@ -29,7 +29,23 @@ export interface CookiePolicy {
  */
 export function createCookiePolicy(secure: boolean): CookiePolicy {
   const prefix = secure ? '__Host-' : '';
-  const base = { path: '/', secure, sameSite: 'lax' } as const;
+  const base = {
+    path: '/',
+    secure,
+    sameSite: 'lax',
+    // Every other attribute is pinned too: @fastify/cookie fills what a cookie leaves out from the
+    // `parseOptions` of its registration, and an embedding app's (a Domain, `signed`, a Max-Age
+    // for its own cookies) gave Gatehouse's cookies a Domain, which makes browsers drop `__Host-`
+    // ones and sends unprefixed ones to every subdomain, and signed them, which broke cookie
+    // sign-in (red-team 2026-12o O3). A route that means a lifetime sets its own `maxAge`.
+    domain: undefined,
+    expires: undefined,
+    maxAge: undefined,
+    partitioned: undefined,
+    priority: undefined,
+    signed: false,
+    encode: undefined,
+  } as const;
   return {
     sessionName: `${prefix}gatehouse_session`,
     csrfSecretName: `${prefix}gatehouse_csrf_secret`,
