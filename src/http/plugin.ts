@@ -141,6 +141,13 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       // failed to serialize there and every refusal, a wrong password included, was a 500
       // (red-team 2026-12o O2). `errorHandler: false` keeps the host's routes the host's.
       if (!appWideErrorHandler) installErrorHandler(routes, errorStatuses, errorLogSampler);
+      // BODY_LIMIT on our routes: `buildServer` makes it the server's limit, but a host app's is
+      // its own (Fastify's 1 MiB, more for uploads), and the anonymous routes read and parsed
+      // bodies up to it (red-team 2026-12o O4). A host's stricter limit still holds.
+      const bodyLimit = Math.min(config.bodyLimit, routes.initialConfig.bodyLimit ?? config.bodyLimit);
+      routes.addHook('onRoute', (route) => {
+        route.bodyLimit ??= bodyLimit;
+      });
       installValidation(routes);
       registerTokenRoute(routes, gatehouse);
       registerOAuthRoutes(routes, gatehouse);
