@@ -93,12 +93,64 @@ declare module 'fastify' {
   }
 }
 
+/** The options {@link GatehousePluginOptions} has. */
+const PLUGIN_OPTIONS: ReadonlySet<string> = new Set([
+  'gatehouse',
+  'routes',
+  'errorHandler',
+  'externalIssuers',
+]);
+/** Options Fastify's `register` itself takes, which reach a fastify-plugin's options too. */
+const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['logLevel', 'logSerializers']);
+
+/**
+ * What is wrong with `options` and with where the plugin is registered, one line each (red-team
+ * 2026-12o O5): before, a missing `gatehouse` was a plain Error, a typo such as `route: false`
+ * left the account routes on, `prefix` was ignored (a fastify-plugin has none: the routes went to
+ * `/`), the routes worked under a prefixed context while every URL Gatehouse writes (discovery,
+ * `Location`, its redirects) named the root, and a second registration failed on a decorator.
+ */
+function pluginOptionProblems(app: FastifyInstance, options: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (options.gatehouse === undefined || options.gatehouse === null)
+    problems.push('gatehousePlugin: the `gatehouse` option is required (createGatehouse(config))');
+  for (const name of ['routes', 'errorHandler']) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean')
+      problems.push(`gatehousePlugin: \`${name}\` must be true or false`);
+  }
+  if (options.prefix !== undefined) {
+    problems.push(
+      'gatehousePlugin: `prefix` is not supported (a fastify-plugin mounts where it is registered); ' +
+        'every URL Gatehouse writes comes from PUBLIC_URL, an origin: serve its routes at the root',
+    );
+  }
+  for (const name of Object.keys(options)) {
+    if (!PLUGIN_OPTIONS.has(name) && !REGISTER_OPTIONS.has(name) && name !== 'prefix')
+      problems.push(`gatehousePlugin: unknown option \`${name}\``);
+  }
+  if (options.routes !== false && app.prefix !== '') {
+    problems.push(
+      `gatehousePlugin: registered under the prefix ${app.prefix}, but discovery, Location headers ` +
+        'and its redirects name paths at the root of PUBLIC_URL (an origin): register it at the root, ' +
+        'or with `routes: false` (the guards alone) anywhere',
+    );
+  }
+  if (app.hasDecorator('gatehouseErrors'))
+    problems.push('gatehousePlugin: already registered in this context (or one it is inside)');
+  return problems;
+}
+
 async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Promise<void> {
-  if (options.gatehouse === undefined)
-    throw new Error('gatehousePlugin: the `gatehouse` option is required (createGatehouse(config))');
+  const problems = pluginOptionProblems(app, options as unknown as Record<string, unknown>);
+  if (problems.length > 0) throw new ConfigError(problems);
   // The adapter runs on the core's internals (token checks, caches, the keyring); the app sees the
   // facade only (`app.gatehouse`).
-  const gatehouse = gatehouseCore(options.gatehouse);
+  let gatehouse: GatehouseCore;
+  try {
+    gatehouse = gatehouseCore(options.gatehouse);
+  } catch (error) {
+    throw new ConfigError([`gatehousePlugin: \`gatehouse\`: ${(error as Error).message}`]);
+  }
   const { config } = gatehouse;
   if (!app.hasDecorator('parseCookie')) await app.register(cookie);
   const errorStatuses = createErrorStatusRegistry();

@@ -1,0 +1,93 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { type GatehousePluginOptions, gatehousePlugin } from '../../src/http/index.js';
+import { createGatehouse, type Gatehouse } from '../../src/index.js';
+import { testConfig } from '../../src/testing.js';
+
+/**
+ * The plugin's options, and where it is registered, are checked when it registers: a mistake is a
+ * `ConfigError` from `ready()` naming the option, never a silent default or a crash deep inside.
+ */
+describe('gatehousePlugin: options and placement', () => {
+  let gatehouse: Gatehouse;
+  beforeAll(async () => {
+    gatehouse = await createGatehouse(testConfig());
+  });
+  afterAll(async () => gatehouse?.close());
+
+  /** The error `ready()` rejects with when the plugin is registered with `options`. */
+  const refusal = async (register: (app: FastifyInstance) => void): Promise<unknown> => {
+    const app = Fastify();
+    register(app);
+    try {
+      await app.ready();
+      return undefined;
+    } catch (error) {
+      return error;
+    } finally {
+      await app.close();
+    }
+  };
+  const withOptions = (options: unknown) =>
+    refusal((app) => {
+      app.register(gatehousePlugin, options as GatehousePluginOptions);
+    });
+
+  it('refuses a missing gatehouse, options of the wrong type, and unknown options by name', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{}, /gatehousePlugin: the `gatehouse` option is required/],
+      [{ gatehouse: {} }, /gatehousePlugin: `gatehouse`: not a Gatehouse instance/],
+      [{ gatehouse, routes: 'no' }, /gatehousePlugin: `routes` must be true or false/],
+      [{ gatehouse, errorHandler: 0 }, /gatehousePlugin: `errorHandler` must be true or false/],
+      // A typo must not leave the account routes on (`route: false` meant `routes: false`).
+      [{ gatehouse, route: false }, /gatehousePlugin: unknown option `route`/],
+    ];
+    for (const [options, message] of cases) {
+      const error = await withOptions(options);
+      expect(error, JSON.stringify(Object.keys(options as object))).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems.join('\n')).toMatch(message);
+    }
+    // Fastify's own register options are no mistake.
+    expect(await withOptions({ gatehouse, logLevel: 'warn' })).toBeUndefined();
+  });
+
+  it('refuses `prefix` (a fastify-plugin ignores it: the routes went to / unannounced)', async () => {
+    const error = await withOptions({ gatehouse, prefix: '/auth' });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.join('\n')).toMatch(/`prefix` is not supported/);
+  });
+
+  it('refuses its routes under a prefixed context, where every URL it writes would miss them', async () => {
+    const error = await refusal((app) => {
+      app.register(
+        async (scoped: FastifyInstance) => {
+          await scoped.register(gatehousePlugin, { gatehouse });
+        },
+        { prefix: '/auth' },
+      );
+    });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.join('\n')).toMatch(/registered under the prefix \/auth/);
+    // The guards alone have no URLs: fine anywhere.
+    const guardsOnly = await refusal((app) => {
+      app.register(
+        async (scoped: FastifyInstance) => {
+          await scoped.register(gatehousePlugin, { gatehouse, routes: false });
+          scoped.get('/me', { preHandler: scoped.auth.require() }, async () => 'ok');
+        },
+        { prefix: '/api' },
+      );
+    });
+    expect(guardsOnly).toBeUndefined();
+  });
+
+  it('refuses a second registration in the same context with a clear error', async () => {
+    const error = await refusal((app) => {
+      app.register(gatehousePlugin, { gatehouse });
+      app.register(gatehousePlugin, { gatehouse, routes: false });
+    });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.join('\n')).toMatch(/already registered/);
+  });
+});
