@@ -153,6 +153,18 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   }
   const { config } = gatehouse;
   if (!app.hasDecorator('parseCookie')) await app.register(cookie);
+  else {
+    // The app's own registration may parse late (`hook: 'preHandler'`) or never (`hook: false`):
+    // our guards (preValidation on our routes) and the CSRF check read `request.cookies`, and every
+    // cookie request was a 500 (red-team 2026-12o O6). Parsed here when it has not been yet.
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (request.cookies === undefined || request.cookies === null) {
+        const header = request.headers.cookie;
+        request.cookies = header === undefined ? {} : app.parseCookie(header);
+      }
+      done();
+    });
+  }
   const errorStatuses = createErrorStatusRegistry();
   app.decorate('gatehouseErrors', errorStatuses);
   app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry());
