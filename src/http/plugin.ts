@@ -174,12 +174,14 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
 
   const cookies = createCookiePolicy(config.cookieSecure);
   // Only first-party front ends pass the Origin check; CORS_ORIGINS (apps with bearer tokens) never
-  // does (red-team 2026-12e J6).
+  // does (red-team 2026-12e J6). PUBLIC_URL is this server's own origin by definition: behind a
+  // proxy that ends TLS, an app without `trustProxy` sees `http://` and its Host-derived origin
+  // alone refused every browser's sign-in as cross-site (red-team 2026-12o O7).
   const csrf = createCsrfGuard({
     secretKey: config.secretKey,
     secretKeyPrevious: config.secretKeyPrevious,
     cookies,
-    allowedOrigins: config.corsCredentialedOrigins,
+    allowedOrigins: [new URL(config.publicUrl).origin, ...config.corsCredentialedOrigins],
   });
   app.decorate('gatehouse', gatehouse.facade);
   app.decorate('cookiePolicy', cookies);
