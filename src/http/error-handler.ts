@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   type AuthChallenge,
+  ConfigError,
   type ErrorCode,
   type FieldError,
   GatehouseError,
@@ -14,7 +15,7 @@ import {
   isForeignKeyViolation,
   isTransactionConflict,
 } from '../storage/open-database.js';
-import { trackAllowedMethods } from './allowed-methods.js';
+import { type AllowedMethods, trackAllowedMethods } from './allowed-methods.js';
 import { CORE_ERROR_STATUSES, type ErrorStatusRegistry, processStatusOf } from './error-status.js';
 
 /** RFC 9457 media type. */
@@ -356,8 +357,10 @@ export function installErrorHandling(
   registry: ErrorStatusRegistry,
   sampler: LogSampler = createLogSampler(UNAVAILABLE_LOG_EVERY_MS),
 ): void {
-  installErrorHandler(app, registry, sampler);
+  // The 404 handler first: Fastify takes one per prefix, and an app that set its own gets a
+  // ConfigError before its error handler is replaced (red-team 2026-12o O8).
   installNotFoundHandler(app, registry);
+  installErrorHandler(app, registry, sampler);
 }
 
 /**
@@ -447,7 +450,20 @@ export function installErrorHandler(
 /** The 404 handler of {@link installErrorHandling}: 404, or 405 / 204 with `Allow` for a known path. */
 function installNotFoundHandler(app: FastifyInstance, registry: ErrorStatusRegistry): void {
   const allowedMethods = trackAllowedMethods(app);
-  app.setNotFoundHandler((request, reply) => {
+  try {
+    app.setNotFoundHandler(notFoundHandler(allowedMethods, registry));
+  } catch (error) {
+    // Fastify's plain "Not found handler already set" said nothing of the way out.
+    throw new ConfigError([
+      `gatehousePlugin: the app has its own 404 handler (${(error as Error).message}); register the ` +
+        "plugin with `errorHandler: false` to keep it (Gatehouse's routes keep Gatehouse's errors)",
+    ]);
+  }
+}
+
+/** The 404 handler itself (see {@link installNotFoundHandler}). */
+function notFoundHandler(allowedMethods: AllowedMethods, registry: ErrorStatusRegistry) {
+  return (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '';
     // RFC 9110 §9.3.2: HEAD answers as GET would, Content-Length included, so its text names GET.
     const method = request.method === 'HEAD' ? 'GET' : request.method;
@@ -474,5 +490,5 @@ function installNotFoundHandler(app: FastifyInstance, registry: ErrorStatusRegis
       new GatehouseError('METHOD_NOT_ALLOWED', `${method} is not allowed at ${path}: ${allow}.`),
       registry,
     );
-  });
+  };
 }
