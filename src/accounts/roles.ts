@@ -11,7 +11,10 @@ export function isRole(value: unknown): value is Role {
 
 /** True when `role` is `minimum` or above it (`user` < `admin` < `super_admin`). */
 export function roleAtLeast(role: Role, minimum: Role): boolean {
-  return ROLES.indexOf(role) >= ROLES.indexOf(minimum);
+  // Fails closed: a `minimum` that is no role (a misspelt one from JavaScript or a setting) ranked
+  // -1, below every role, and so let everyone through (red-team 2026-12o O9).
+  const needed = ROLES.indexOf(minimum);
+  return needed >= 0 && ROLES.indexOf(role) >= needed;
 }
 
 /**

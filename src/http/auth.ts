@@ -8,7 +8,7 @@ import type {
 } from 'fastify';
 import type { JWTPayload } from 'jose';
 import type { AccountUser } from '../accounts/public-user.js';
-import { type Role, roleAtLeast } from '../accounts/roles.js';
+import { isRole, ROLES, type Role, roleAtLeast } from '../accounts/roles.js';
 import { OIDC_SCOPES, type Scope } from '../accounts/scopes.js';
 import { GatehouseError } from '../errors.js';
 import type { GatehouseCore } from '../gatehouse-core.js';
@@ -103,7 +103,10 @@ export type OptInPrincipalKind = Exclude<PrincipalKind, 'user'>;
 
 /** A route for Gatehouse accounts only (the default): role and Gatehouse scopes. */
 export interface UserRequireOptions {
-  /** Minimum role (`user` < `admin` < `super_admin`). */
+  /**
+   * Minimum role (`user` < `admin` < `super_admin`). Any other value throws a `TypeError` when the
+   * guard is created.
+   */
   role?: Role;
   /**
    * Scopes the credential must carry, all of them: the core's ({@link Scope}) or ones an app
@@ -544,6 +547,13 @@ export function installAuth(
     const requiredScopes: readonly string[] = options.scopes ?? [];
     const allow = allowedKinds(options, 'app.auth.require');
     const firstParty = options.firstParty === true;
+    // A role Gatehouse does not know fails here, as an unknown scope does below: the type says
+    // Role, but the value may come from JavaScript or an app's own setting (red-team 2026-12o O9).
+    if (options.role !== undefined && !isRole(options.role)) {
+      throw new TypeError(
+        `app.auth.require: unknown role ${JSON.stringify(options.role)} (one of ${ROLES.join(', ')})`,
+      );
+    }
     if (firstParty && allow.size > 0) {
       throw new TypeError('app.auth.require: a firstParty route cannot allow other kinds of caller');
     }
