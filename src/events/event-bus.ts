@@ -3,7 +3,8 @@ export type GatehouseEvent =
   | { type: 'sessions_revoked'; sessions: { id: string; expiresAt: number }[] }
   /**
    * `gatehouse revoke-all` raised the revocation cut-off: no access token issued before
-   * `notBefore` (epoch ms) is accepted any more.
+   * `notBefore` (epoch ms) is accepted any more. Receivers read the cut-off from the database
+   * (`notBefore` only spares the read when already held): a message's value is never taken.
    */
   | { type: 'revocation_cutoff_raised'; notBefore: number }
   | { type: 'user_changed'; userId: string }

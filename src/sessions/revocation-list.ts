@@ -123,6 +123,29 @@ export async function createRevocationList(options: RevocationListOptions): Prom
   const raiseCutoff = (notBefore: number) => {
     if (notBefore > cutoff) cutoff = notBefore;
   };
+  let closed = false;
+  // A broadcast only says that the cut-off was raised; its value is read from the database, where
+  // only `gatehouse revoke-all` writes it. Taken from the message, anyone able to PUBLISH on Redis
+  // could set a cut-off far ahead and refuse every token, in every running instance, until each
+  // restarted. One read at a time: broadcasts during one cost one more read after it, however many.
+  let cutoffRead: Promise<void> | undefined;
+  let readCutoffAgain = false;
+  const readCutoff = () => {
+    if (cutoffRead !== undefined) {
+      readCutoffAgain = true;
+      return;
+    }
+    cutoffRead = store
+      .readRevocationCutoff()
+      .then(raiseCutoff, (error: unknown) => options.onReloadError?.(error))
+      .finally(() => {
+        cutoffRead = undefined;
+        if (readCutoffAgain && !closed) {
+          readCutoffAgain = false;
+          readCutoff();
+        }
+      });
+  };
   const loadSince = async (since: number) => {
     const now = clock();
     const [rows, notBefore] = await Promise.all([
@@ -140,7 +163,8 @@ export async function createRevocationList(options: RevocationListOptions): Prom
   // Subscribed first, so a broadcast sent while the first load runs is not lost.
   const unsubscribe = bus.subscribe((event) => {
     if (event.type === 'sessions_revoked') add(event.sessions);
-    else if (event.type === 'revocation_cutoff_raised') raiseCutoff(event.notBefore);
+    // Nothing to read for a cut-off this process already holds (a late or repeated broadcast).
+    else if (event.type === 'revocation_cutoff_raised' && event.notBefore > cutoff) readCutoff();
   });
   let started: number;
   try {
@@ -186,7 +210,6 @@ export async function createRevocationList(options: RevocationListOptions): Prom
     return start();
   };
 
-  let closed = false;
   let timer: ScheduledTimer | undefined;
   // A chain of timeouts rather than an interval: a slow reload never overlaps the next one.
   const schedule = () => {

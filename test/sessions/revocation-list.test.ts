@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMemoryEventBus } from '../../src/events/event-bus.js';
 import { createRevocationList, revocationRetentionMs } from '../../src/sessions/revocation-list.js';
 import {
@@ -210,9 +210,10 @@ describe('revocation list', () => {
     // iat is in seconds: 4 999 s is before the cut-off, 5 000 s is not.
     expect(list.isCutOff(4_999)).toBe(true);
     expect(list.isCutOff(5_000)).toBe(false);
-    // Another instance's revoke-all, told over the bus.
+    // A revoke-all, committed and then told over the bus (the value is read from the database).
+    setCutoff(8_000_000);
     await bus.publish({ type: 'revocation_cutoff_raised', notBefore: 8_000_000 });
-    expect(list.isCutOff(7_999)).toBe(true);
+    await vi.waitFor(() => expect(list.isCutOff(7_999)).toBe(true));
     expect(list.isCutOff(8_000)).toBe(false);
     // Missed broadcasts: the next reload reads it.
     setCutoff(9_000_000);
@@ -224,6 +225,27 @@ describe('revocation list', () => {
     setCutoff(2_000);
     await list.reload();
     expect(list.cutoff).toBe(9_000_000);
+    list.close();
+  });
+
+  it('takes a broadcast cut-off from the database, never from the message (a forged one cuts nothing off)', async () => {
+    const now = 10_000_000;
+    const { store, setCutoff } = fakeStore([]);
+    const bus = createMemoryEventBus();
+    const errors: unknown[] = [];
+    const list = await listOver(store, () => now, { bus, onReloadError: (error) => errors.push(error) });
+    // Anyone who can PUBLISH on Redis: a cut-off far ahead would refuse every token issued until
+    // then, in every running instance, and a process never lowers it.
+    await bus.publish({ type: 'revocation_cutoff_raised', notBefore: Number.MAX_SAFE_INTEGER });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(list.cutoff).toBe(0);
+    expect(list.isCutOff(now / 1000)).toBe(false);
+    // The real one: revoke-all committed it, then broadcast.
+    setCutoff(8_000_000);
+    await bus.publish({ type: 'revocation_cutoff_raised', notBefore: 8_000_000 });
+    await vi.waitFor(() => expect(list.cutoff).toBe(8_000_000));
+    expect(list.isCutOff(7_999)).toBe(true);
+    expect(errors).toEqual([]);
     list.close();
   });
 
