@@ -18,8 +18,10 @@ const temporaryDirs = new Set<string>();
 function removeTemporaryDir(dir: string): void {
   if (!temporaryDirs.delete(dir)) return;
   // Retried: a mail the closing server still writes to the outbox can land between the walk and
-  // the rmdir (ENOTEMPTY, seen once in a full run).
-  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  // the rmdir (ENOTEMPTY). A send in flight when the mailer closes still completes, and its file
+  // operations wait in libuv's pool behind any password hashes: 5 retries (≈ 0.75 s) ran out in a
+  // full run on a loaded machine, so 10, with Node's linear backoff (≈ 2.75 s in all).
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
 }
 
 let exitCleanupInstalled = false;
