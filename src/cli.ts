@@ -820,7 +820,7 @@ async function revokeAll(args: string[]): Promise<void> {
   const { config, apps } = await settings();
   // Never a new empty database in a mistyped DATA_DIR: that would revoke nothing and say it did.
   if (config.databaseUrl.startsWith('sqlite:')) requireSqliteFile(config.databaseUrl);
-  const { revokeAll: revokeEverything } = await import('./sessions/revoke-all.js');
+  const { revokeAll: revokeEverything, ClockSkewError } = await import('./sessions/revoke-all.js');
   const { idTokenAlgorithms } = await import('./tokens/id-token-keys.js');
   const { KEY_RELOAD_INTERVAL_SECONDS } = await import('./tokens/keyring.js');
   const { SigningKeyError } = await import('./tokens/signing-key-error.js');
@@ -840,6 +840,8 @@ async function revokeAll(args: string[]): Promise<void> {
       now: Date.now(),
     });
   } catch (error) {
+    if (error instanceof ClockSkewError)
+      throw new CliFailure(EXIT.config, `revoke-all: ${error.message}`, { cause: error });
     throw error instanceof SigningKeyError
       ? new CliFailure(EXIT.unavailable, `revoke-all: ${error.message}`, { cause: error })
       : await databaseFailure(config, error);

@@ -1,6 +1,7 @@
 import { createAuditLog } from '../audit/audit-log.js';
 import { createAuditRetentionStore } from '../storage/audit-retention-store.js';
 import { createAuditStore } from '../storage/audit-store.js';
+import { readDatabaseClock } from '../storage/database-clock.js';
 import { createSessionStore, type RevokedSession } from '../storage/session-store.js';
 import {
   draftReplacementKeys,
@@ -16,6 +17,37 @@ export interface RevokeAllOutcome {
   sessions: RevokedSession[];
   /** The revocation cut-off now stored (epoch ms): no access token issued before it is accepted. */
   notBefore: number;
+}
+
+/**
+ * How far this machine's clock may be from the database server's for {@link revokeAll} to set a
+ * cut-off: the skew every instance already tolerates in a token's `iat` (`IAT_CLOCK_SKEW_SECONDS`).
+ */
+export const REVOKE_ALL_MAX_CLOCK_SKEW_MS = 60_000;
+
+/**
+ * This machine's clock and the database server's differ by more than
+ * {@link REVOKE_ALL_MAX_CLOCK_SKEW_MS}: {@link revokeAll} set nothing. A cut-off ahead of the time
+ * refuses every token on every instance until the time comes (and it is never lowered), one behind
+ * it accepts the tokens issued in between.
+ */
+export class ClockSkewError extends Error {
+  /** Stable machine-readable code. */
+  readonly code = 'CLOCK_SKEW';
+  constructor(
+    /** This machine's clock (epoch ms). */
+    readonly localMs: number,
+    /** The database server's (epoch ms). */
+    readonly databaseMs: number,
+  ) {
+    const seconds = Math.round((localMs - databaseMs) / 1000);
+    super(
+      `this machine's clock is ${Math.abs(seconds)} s ${seconds > 0 ? 'ahead of' : 'behind'} the database ` +
+        "server's: the cut-off would be wrong on every instance; set the time right (NTP) and run it again. " +
+        'Nothing was revoked',
+    );
+    this.name = 'ClockSkewError';
+  }
 }
 
 /**
@@ -38,6 +70,13 @@ export interface RevokeAllOutcome {
  * replaced since.
  */
 export async function revokeAll(options: RevokeAllSigningKeysOptions): Promise<RevokeAllOutcome> {
+  // The cut-off is stored for good and read by every instance against its own clock: a command run
+  // on a machine whose clock is wrong (a laptop, a container) must not set it. PostgreSQL gives a
+  // second clock to check against; an SQLite file is on this machine, with the servers' clock.
+  const databaseNow = await readDatabaseClock(options.database);
+  if (databaseNow !== undefined && Math.abs(options.now - databaseNow) > REVOKE_ALL_MAX_CLOCK_SKEW_MS) {
+    throw new ClockSkewError(options.now, databaseNow);
+  }
   const drafts = await draftReplacementKeys(options);
   // `iat` has whole seconds: rounded up, every token issued before `now` has an `iat` below it.
   const notBefore = Math.ceil(options.now / 1000) * 1000;

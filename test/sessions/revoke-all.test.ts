@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { revokeAll } from '../../src/sessions/revoke-all.js';
+import { ClockSkewError, REVOKE_ALL_MAX_CLOCK_SKEW_MS, revokeAll } from '../../src/sessions/revoke-all.js';
 import { createSessionStore, type SessionRecord } from '../../src/storage/session-store.js';
 import { createSigningKeyStore } from '../../src/storage/signing-key-store.js';
 import { createSigningKeySealer, generateSigningKey } from '../../src/tokens/signing-key-material.js';
@@ -8,7 +8,9 @@ import { createAuditFault } from '../support/audit-fault.js';
 import { addTestUser, createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
 
 const secret = new Uint8Array(32).map((_, i) => (i * 11 + 5) % 256);
-const NOW = 1_800_000_000_500;
+// The real time, half-way through a second: PostgreSQL's clock is checked against it.
+const NOW = Math.floor(Date.now() / 1000) * 1000 + 500;
+const CUTOFF = NOW + 500;
 
 describe.each(engines)('revokeAll on $name', ({ name }) => {
   let test: TestDatabase | undefined;
@@ -56,9 +58,9 @@ describe.each(engines)('revokeAll on $name', ({ name }) => {
     expect(outcome.keys.revoked).toEqual([{ algorithm: 'ES256', kid: key.kid }]);
     expect(outcome.keys.replacements).toHaveLength(1);
     expect(outcome.sessions.map((ended) => ended.id)).toEqual([session.id]);
-    expect(outcome.notBefore).toBe(1_800_000_001_000);
+    expect(outcome.notBefore).toBe(CUTOFF);
     const sessions = createSessionStore(database.db);
-    expect(await sessions.readRevocationCutoff()).toBe(1_800_000_001_000);
+    expect(await sessions.readRevocationCutoff()).toBe(CUTOFF);
     expect(await sessions.findSession(session.id)).toMatchObject({ revokedAt: NOW });
     const rows = await database.db
       .selectFrom('audit_events')
@@ -70,7 +72,7 @@ describe.each(engines)('revokeAll on $name', ({ name }) => {
     expect(JSON.parse(rows[0]?.details ?? '{}')).toEqual({
       sessions: 1,
       signing_keys: 1,
-      not_before: 1_800_000_001_000,
+      not_before: CUTOFF,
     });
   });
 
@@ -86,4 +88,23 @@ describe.each(engines)('revokeAll on $name', ({ name }) => {
     expect(await sessions.findSession(session.id)).toMatchObject({ revokedAt: null });
     expect(await sessions.readRevocationCutoff()).toBe(0);
   });
+
+  // A reviewer's find: the cut-off comes from the clock of the machine the command runs on, and is
+  // never lowered: a clock ahead refused every token on every instance until that time came.
+  it.runIf(name === 'postgres')(
+    "refuses a clock more than a minute from the database server's, revoking nothing",
+    async () => {
+      const { database, key, session } = await seeded();
+      for (const skew of [REVOKE_ALL_MAX_CLOCK_SKEW_MS + 10_000, -(REVOKE_ALL_MAX_CLOCK_SKEW_MS + 10_000)]) {
+        await expect(
+          revokeAll({ database, algorithms: ['ES256'], secret, now: Date.now() + skew }),
+        ).rejects.toBeInstanceOf(ClockSkewError);
+      }
+      const keys = await createSigningKeyStore(database.db).listKeys('ES256');
+      expect(keys.map((stored) => [stored.kid, stored.revokedAt])).toEqual([[key.kid, null]]);
+      const sessions = createSessionStore(database.db);
+      expect(await sessions.findSession(session.id)).toMatchObject({ revokedAt: null });
+      expect(await sessions.readRevocationCutoff()).toBe(0);
+    },
+  );
 });
