@@ -5,7 +5,7 @@ import SQLite from 'better-sqlite3';
 import { decodeProtectedHeader, importJWK, type JWK, SignJWT } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSigningKeySealer, sealContext } from '../src/tokens/signing-key-material.js';
-import { run } from './support/run-cli.js';
+import { createServiceClient, run } from './support/run-cli.js';
 import { type ServerProcess, useServerProcesses } from './support/server-process.js';
 
 const temporary: string[] = [];
@@ -165,23 +165,7 @@ describe('gatehouse revoke-all (compiled, real processes)', { timeout: 120_000 }
   it('under HS256 ends access tokens the restored database never knew and client tokens, and audits it once', async () => {
     const dir = tempDir();
     const env = { DATA_DIR: dir };
-    const created = await run(
-      [
-        'clients',
-        'create',
-        '--name',
-        'Billing',
-        '--confidential',
-        '--grant',
-        'client_credentials',
-        '--scope',
-        'me',
-      ],
-      env,
-    );
-    expect(created.code, created.stderr).toBe(0);
-    const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
-    const basic = `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`;
+    const { basic } = await createServiceClient(env, 'me');
     const clientPost = async (url: string, path: string, form: Record<string, string>) => {
       const response = await fetch(`${url}${path}`, {
         method: 'POST',

@@ -7,7 +7,7 @@ import {
   runPostgresFaultTests,
   startPrivatePostgres,
 } from '../support/private-postgres.js';
-import { run } from '../support/run-cli.js';
+import { createServiceClient, run } from '../support/run-cli.js';
 import { type Answer, callServer, formPost, jsonPost, readinessBecomes } from '../support/server-calls.js';
 import { type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { useTempDirs } from '../support/temp-dirs.js';
@@ -65,23 +65,7 @@ describe.skipIf(!runPostgresFaultTests)(
         DATABASE_STATEMENT_TIMEOUT: `${STATEMENT_TIMEOUT_MS}ms`,
         SECRET_KEY: 'fault-test-secret-fault-test-secret-0123456789',
       };
-      const created = await run(
-        [
-          'clients',
-          'create',
-          '--name',
-          'Billing',
-          '--confidential',
-          '--grant',
-          'client_credentials',
-          '--scope',
-          'clothes:read',
-        ],
-        env,
-      );
-      expect(created.code, created.stderr).toBe(0);
-      const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
-      basic = `Basic ${Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64')}`;
+      ({ basic } = await createServiceClient(env, 'clothes:read'));
       server = await startServerProcess(env);
       await server.waitFor(/Gatehouse is ready/);
       const issued = await call(

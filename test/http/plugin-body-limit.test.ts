@@ -1,8 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatehousePlugin } from '../../src/http/index.js';
-import { createGatehouse, type Gatehouse } from '../../src/index.js';
-import { testConfig } from '../../src/testing.js';
+import { useGatehouse } from '../support/embedding.js';
 
 const BODY_LIMIT = 4096;
 const OVER = 10_000;
@@ -14,15 +13,11 @@ const OVER = 10_000;
  * 1 MiB by default, more on an app that takes uploads) and parsed them as JSON before refusing.
  */
 describe("gatehousePlugin: BODY_LIMIT holds on Gatehouse's routes in a host app", () => {
-  let gatehouse: Gatehouse;
-  beforeAll(async () => {
-    gatehouse = await createGatehouse(testConfig({ bodyLimit: BODY_LIMIT }));
-  });
-  afterAll(async () => gatehouse?.close());
+  const gatehouse = useGatehouse({ bodyLimit: BODY_LIMIT });
 
   const withApp = async (hostLimit: number | undefined, run: (app: FastifyInstance) => Promise<void>) => {
     const app = Fastify(hostLimit === undefined ? {} : { bodyLimit: hostLimit });
-    await app.register(gatehousePlugin, { gatehouse });
+    await app.register(gatehousePlugin, { gatehouse: gatehouse() });
     app.post('/upload', async (request) => ({ length: JSON.stringify(request.body).length }));
     try {
       await run(app);

@@ -1,11 +1,10 @@
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatehousePlugin } from '../../src/http/index.js';
-import { createGatehouse, type Gatehouse } from '../../src/index.js';
-import { testConfig } from '../../src/testing.js';
 import { createUser } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
+import { useGatehouse } from '../support/embedding.js';
 
 /**
  * @fastify/cookie parses cookies in the hook its registration names (`onRequest` by default,
@@ -14,17 +13,13 @@ import { Browser } from '../support/cookie-browser.js';
  * then not there yet: a TypeError, every cookie request a 500.
  */
 describe("gatehousePlugin under a host's @fastify/cookie that parses late or never", () => {
-  let gatehouse: Gatehouse;
-  beforeAll(async () => {
-    gatehouse = await createGatehouse(testConfig());
-  });
-  afterAll(async () => gatehouse?.close());
+  const gatehouse = useGatehouse();
 
   for (const hook of ['preHandler', false] as const) {
     it(`signs in with the cookie and guards the host's routes (hook: ${String(hook)})`, async () => {
       const app: FastifyInstance = Fastify();
       await app.register(cookie, { hook });
-      await app.register(gatehousePlugin, { gatehouse });
+      await app.register(gatehousePlugin, { gatehouse: gatehouse() });
       app.post('/mine', { preHandler: app.auth.require() }, async (request) => ({
         via: request.auth?.transport,
       }));

@@ -1,10 +1,9 @@
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatehousePlugin } from '../../src/http/index.js';
-import { createGatehouse, type Gatehouse } from '../../src/index.js';
-import { testConfig } from '../../src/testing.js';
 import { form } from '../support/accounts.js';
+import { useGatehouse } from '../support/embedding.js';
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
@@ -14,11 +13,7 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
  * without a preflight) because the plugin was registered next to them.
  */
 describe('gatehousePlugin: the form parser stays inside the plugin', () => {
-  let gatehouse: Gatehouse;
-  beforeAll(async () => {
-    gatehouse = await createGatehouse(testConfig());
-  });
-  afterAll(async () => gatehouse?.close());
+  const gatehouse = useGatehouse();
 
   const hostApp = async (setUp: (app: FastifyInstance) => Promise<void> = async () => {}) => {
     const app = Fastify();
@@ -30,7 +25,7 @@ describe('gatehousePlugin: the form parser stays inside the plugin', () => {
 
   it("leaves the host's own routes refusing form bodies (415), before and after the plugin", async () => {
     const app = await hostApp(async (host) => {
-      await host.register(gatehousePlugin, { gatehouse });
+      await host.register(gatehousePlugin, { gatehouse: gatehouse() });
     });
     try {
       for (const url of ['/before', '/after']) {
@@ -53,7 +48,7 @@ describe('gatehousePlugin: the form parser stays inside the plugin', () => {
 
   it('lets the host register @fastify/formbody after the plugin (it used to crash the process)', async () => {
     const app = await hostApp(async (host) => {
-      await host.register(gatehousePlugin, { gatehouse });
+      await host.register(gatehousePlugin, { gatehouse: gatehouse() });
       await host.register(formbody);
     });
     try {
@@ -75,7 +70,7 @@ describe('gatehousePlugin: the form parser stays inside the plugin', () => {
           done(null, Object.fromEntries(new URLSearchParams(String(body))));
         },
       );
-      await host.register(gatehousePlugin, { gatehouse });
+      await host.register(gatehousePlugin, { gatehouse: gatehouse() });
     });
     try {
       // RFC 6749 §3.1: a repeated parameter is refused, never resolved to one of its values.

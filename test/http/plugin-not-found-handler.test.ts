@@ -1,9 +1,8 @@
 import Fastify from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { gatehousePlugin } from '../../src/http/index.js';
-import { createGatehouse, type Gatehouse } from '../../src/index.js';
-import { testConfig } from '../../src/testing.js';
+import { useGatehouse } from '../support/embedding.js';
 
 /**
  * Fastify takes one 404 handler per prefix. An app that set its own before registering the plugin
@@ -11,16 +10,12 @@ import { testConfig } from '../../src/testing.js';
  * replaced its error handler, with nothing saying what to do.
  */
 describe("gatehousePlugin next to a host's own 404 handler", () => {
-  let gatehouse: Gatehouse;
-  beforeAll(async () => {
-    gatehouse = await createGatehouse(testConfig());
-  });
-  afterAll(async () => gatehouse?.close());
+  const gatehouse = useGatehouse();
 
   it('fails ready() with a ConfigError that names errorHandler: false, leaving the error handler alone', async () => {
     const app = Fastify();
     app.setNotFoundHandler((_request, reply) => reply.code(404).send({ mine: true }));
-    app.register(gatehousePlugin, { gatehouse });
+    app.register(gatehousePlugin, { gatehouse: gatehouse() });
     const error = await app.ready().then(
       () => undefined,
       (failure: unknown) => failure,
@@ -33,7 +28,7 @@ describe("gatehousePlugin next to a host's own 404 handler", () => {
   it('keeps the host 404 handler with errorHandler: false', async () => {
     const app = Fastify();
     app.setNotFoundHandler((_request, reply) => reply.code(404).send({ mine: true }));
-    await app.register(gatehousePlugin, { gatehouse, errorHandler: false });
+    await app.register(gatehousePlugin, { gatehouse: gatehouse(), errorHandler: false });
     try {
       expect((await app.inject({ method: 'GET', url: '/nothing' })).json()).toEqual({ mine: true });
       expect((await app.inject({ method: 'GET', url: '/users/me' })).statusCode).toBe(401);

@@ -1,20 +1,15 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { type GatehousePluginOptions, gatehousePlugin } from '../../src/http/index.js';
-import { createGatehouse, type Gatehouse } from '../../src/index.js';
-import { testConfig } from '../../src/testing.js';
+import { useGatehouse } from '../support/embedding.js';
 
 /**
  * The plugin's options, and where it is registered, are checked when it registers: a mistake is a
  * `ConfigError` from `ready()` naming the option, never a silent default or a crash deep inside.
  */
 describe('gatehousePlugin: options and placement', () => {
-  let gatehouse: Gatehouse;
-  beforeAll(async () => {
-    gatehouse = await createGatehouse(testConfig());
-  });
-  afterAll(async () => gatehouse?.close());
+  const gatehouse = useGatehouse();
 
   /** The error `ready()` rejects with when the plugin is registered with `options`. */
   const refusal = async (register: (app: FastifyInstance) => void): Promise<unknown> => {
@@ -38,10 +33,10 @@ describe('gatehousePlugin: options and placement', () => {
     const cases: [unknown, RegExp][] = [
       [{}, /gatehousePlugin: the `gatehouse` option is required/],
       [{ gatehouse: {} }, /gatehousePlugin: `gatehouse`: not a Gatehouse instance/],
-      [{ gatehouse, routes: 'no' }, /gatehousePlugin: `routes` must be true or false/],
-      [{ gatehouse, errorHandler: 0 }, /gatehousePlugin: `errorHandler` must be true or false/],
+      [{ gatehouse: gatehouse(), routes: 'no' }, /gatehousePlugin: `routes` must be true or false/],
+      [{ gatehouse: gatehouse(), errorHandler: 0 }, /gatehousePlugin: `errorHandler` must be true or false/],
       // A typo must not leave the account routes on (`route: false` meant `routes: false`).
-      [{ gatehouse, route: false }, /gatehousePlugin: unknown option `route`/],
+      [{ gatehouse: gatehouse(), route: false }, /gatehousePlugin: unknown option `route`/],
     ];
     for (const [options, message] of cases) {
       const error = await withOptions(options);
@@ -49,11 +44,11 @@ describe('gatehousePlugin: options and placement', () => {
       expect((error as ConfigError).problems.join('\n')).toMatch(message);
     }
     // Fastify's own register options are no mistake.
-    expect(await withOptions({ gatehouse, logLevel: 'warn' })).toBeUndefined();
+    expect(await withOptions({ gatehouse: gatehouse(), logLevel: 'warn' })).toBeUndefined();
   });
 
   it('refuses `prefix` (a fastify-plugin ignores it: the routes went to / unannounced)', async () => {
-    const error = await withOptions({ gatehouse, prefix: '/auth' });
+    const error = await withOptions({ gatehouse: gatehouse(), prefix: '/auth' });
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems.join('\n')).toMatch(/`prefix` is not supported/);
   });
@@ -62,7 +57,7 @@ describe('gatehousePlugin: options and placement', () => {
     const error = await refusal((app) => {
       app.register(
         async (scoped: FastifyInstance) => {
-          await scoped.register(gatehousePlugin, { gatehouse });
+          await scoped.register(gatehousePlugin, { gatehouse: gatehouse() });
         },
         { prefix: '/auth' },
       );
@@ -73,7 +68,7 @@ describe('gatehousePlugin: options and placement', () => {
     const guardsOnly = await refusal((app) => {
       app.register(
         async (scoped: FastifyInstance) => {
-          await scoped.register(gatehousePlugin, { gatehouse, routes: false });
+          await scoped.register(gatehousePlugin, { gatehouse: gatehouse(), routes: false });
           scoped.get('/me', { preHandler: scoped.auth.require() }, async () => 'ok');
         },
         { prefix: '/api' },
@@ -84,8 +79,8 @@ describe('gatehousePlugin: options and placement', () => {
 
   it('refuses a second registration in the same context with a clear error', async () => {
     const error = await refusal((app) => {
-      app.register(gatehousePlugin, { gatehouse });
-      app.register(gatehousePlugin, { gatehouse, routes: false });
+      app.register(gatehousePlugin, { gatehouse: gatehouse() });
+      app.register(gatehousePlugin, { gatehouse: gatehouse(), routes: false });
     });
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems.join('\n')).toMatch(/already registered/);

@@ -27,3 +27,44 @@ export function run(args: string[], env: Record<string, string>, input?: string)
     child.stdin.end(input ?? '');
   });
 }
+
+/** A confidential `client_credentials` client made with `gatehouse clients create`. */
+export interface ServiceClient {
+  clientId: string;
+  clientSecret: string;
+  /** Its `Authorization: Basic` header value (RFC 6749 §2.3.1: id and secret form-encoded first). */
+  basic: string;
+}
+
+/**
+ * Registers a confidential client for the `client_credentials` grant with `scope`, through the
+ * compiled CLI on `env`'s database (throws, with the CLI's stderr, when the command fails).
+ */
+export async function createServiceClient(
+  env: Record<string, string>,
+  scope: string,
+  name = 'Billing',
+): Promise<ServiceClient> {
+  const created = await run(
+    [
+      'clients',
+      'create',
+      '--name',
+      name,
+      '--confidential',
+      '--grant',
+      'client_credentials',
+      '--scope',
+      scope,
+    ],
+    env,
+  );
+  if (created.code !== 0) throw new Error(`clients create exited ${created.code}: ${created.stderr}`);
+  const client = JSON.parse(created.stdout) as { client_id: string; client_secret: string };
+  const pair = `${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`;
+  return {
+    clientId: client.client_id,
+    clientSecret: client.client_secret,
+    basic: `Basic ${Buffer.from(pair).toString('base64')}`,
+  };
+}
