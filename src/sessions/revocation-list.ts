@@ -223,8 +223,9 @@ export async function createRevocationList(options: RevocationListOptions): Prom
 
   return {
     isRevoked: (sessionId) => revoked.has(sessionId),
-    // `iat` has whole seconds: a token issued in the cut-off's own second, before or after it, is
-    // refused (revoke-all rounds the cut-off up to a whole second, so none after it is).
+    // `iat` has whole seconds and the cut-off is a whole second (revoke-all rounds its time up):
+    // every token issued before that time is refused, and so is one issued in the rest of its
+    // second (its holder signs in again).
     isCutOff: (issuedAtSeconds) => issuedAtSeconds * 1000 < cutoff,
     get cutoff() {
       return cutoff;

@@ -3,6 +3,7 @@ import { createAuditRetentionStore } from '../storage/audit-retention-store.js';
 import { createAuditStore } from '../storage/audit-store.js';
 import { readDatabaseClock } from '../storage/database-clock.js';
 import { createSessionStore, type RevokedSession } from '../storage/session-store.js';
+import { IAT_CLOCK_SKEW_SECONDS } from '../tokens/keyring.js';
 import {
   draftReplacementKeys,
   type RevokeAllSigningKeysOptions,
@@ -21,9 +22,9 @@ export interface RevokeAllOutcome {
 
 /**
  * How far this machine's clock may be from the database server's for {@link revokeAll} to set a
- * cut-off: the skew every instance already tolerates in a token's `iat` (`IAT_CLOCK_SKEW_SECONDS`).
+ * cut-off: the skew every instance already tolerates in a token's `iat`.
  */
-export const REVOKE_ALL_MAX_CLOCK_SKEW_MS = 60_000;
+export const REVOKE_ALL_MAX_CLOCK_SKEW_MS = IAT_CLOCK_SKEW_SECONDS * 1000;
 
 /**
  * This machine's clock and the database server's differ by more than
@@ -54,9 +55,8 @@ export class ClockSkewError extends Error {
  * `gatehouse revoke-all`, after a backup was restored: in **one** transaction, revokes every
  * signing key (a fresh one signs at once), raises the revocation cut-off to the next whole second,
  * ends every session with its unexchanged authorization codes, and writes the `all_revoked` audit
- * entry. One transaction, so a process that dies half-way leaves
- * everything as it was rather than keys revoked and sessions alive (red-team 2026-12n R1 left that
- * to a second run).
+ * entry. One transaction, so a process that dies half-way leaves everything as it was rather than
+ * keys revoked and sessions alive (red-team 2026-12n R1 left that to a second run).
  *
  * The cut-off reaches what neither a key revocation nor the restored rows can: under HS256 the
  * key is `SECRET_KEY`, which no backup holds, so access tokens of sessions opened after the
