@@ -249,6 +249,48 @@ describe('revocation list', () => {
     list.close();
   });
 
+  it('reads the cut-off once per burst of broadcasts, and catches up at the next reload when that read fails', async () => {
+    let now = 10_000_000;
+    const { store, setCutoff, fail } = fakeStore([]);
+    let reads = 0;
+    let release = () => {};
+    let gate = Promise.resolve();
+    const counted: ListStore = {
+      listRevokedSince: store.listRevokedSince,
+      async readRevocationCutoff() {
+        reads += 1;
+        await gate;
+        return store.readRevocationCutoff();
+      },
+    };
+    const bus = createMemoryEventBus();
+    const errors: unknown[] = [];
+    const list = await listOver(counted, () => now, { bus, onReloadError: (error) => errors.push(error) });
+    reads = 0;
+    // A flood of broadcasts (forged or not) while one read is held: one read more after it, no pile-up.
+    gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    setCutoff(6_000_000);
+    for (let i = 1; i <= 50; i++)
+      await bus.publish({ type: 'revocation_cutoff_raised', notBefore: 5_000_000 + i });
+    expect(reads).toBe(1);
+    release();
+    await vi.waitFor(() => expect(reads).toBe(2));
+    await vi.waitFor(() => expect(list.cutoff).toBe(6_000_000));
+    // The database down when the broadcast comes: reported, and the next reload reads it.
+    fail(true);
+    setCutoff(7_000_000);
+    await bus.publish({ type: 'revocation_cutoff_raised', notBefore: 7_000_000 });
+    await vi.waitFor(() => expect(errors).toHaveLength(1));
+    expect(list.cutoff).toBe(6_000_000);
+    fail(false);
+    now += 1_000;
+    await list.reload();
+    expect(list.cutoff).toBe(7_000_000);
+    list.close();
+  });
+
   it("retains entries as long as cookies, apps' re-checks and access tokens need them", () => {
     expect(
       revocationRetentionMs({

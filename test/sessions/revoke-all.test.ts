@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ClockSkewError, REVOKE_ALL_MAX_CLOCK_SKEW_MS, revokeAll } from '../../src/sessions/revoke-all.js';
 import { createSessionStore, type SessionRecord } from '../../src/storage/session-store.js';
 import { createSigningKeyStore } from '../../src/storage/signing-key-store.js';
+import { SigningKeyError } from '../../src/tokens/signing-key-error.js';
 import { createSigningKeySealer, generateSigningKey } from '../../src/tokens/signing-key-material.js';
 import { createAuditFault } from '../support/audit-fault.js';
 import { addTestUser, createTestDatabase, engines, type TestDatabase } from '../support/databases.js';
@@ -87,6 +88,32 @@ describe.each(engines)('revokeAll on $name', ({ name }) => {
     const sessions = createSessionStore(database.db);
     expect(await sessions.findSession(session.id)).toMatchObject({ revokedAt: null });
     expect(await sessions.readRevocationCutoff()).toBe(0);
+  });
+
+  // Two operators (or a retry in a script) at once: each run is whole or nothing, never half of two.
+  it('two runs at once: each commits whole or fails as a rotation conflict having changed nothing', async () => {
+    const { database, session } = await seeded();
+    const runs = await Promise.allSettled([
+      revokeAll({ database, algorithms: ['ES256'], secret, now: NOW }),
+      revokeAll({ database, algorithms: ['ES256'], secret, now: NOW + 1 }),
+    ]);
+    const done = runs.filter((run) => run.status === 'fulfilled');
+    expect(done.length).toBeGreaterThanOrEqual(1);
+    for (const run of runs) {
+      if (run.status === 'rejected') {
+        expect(run.reason).toBeInstanceOf(SigningKeyError);
+        expect((run.reason as SigningKeyError).code).toBe('KEY_ROTATION_CONFLICT');
+      }
+    }
+    const audits = await database.db.selectFrom('audit_events').select('event').execute();
+    expect(audits).toEqual(done.map(() => ({ event: 'all_revoked' })));
+    const keys = await createSigningKeyStore(database.db).listKeys('ES256');
+    // The seeded key and one fresh key per committed run; only the last run's key is unrevoked.
+    expect(keys).toHaveLength(1 + done.length);
+    expect(keys.filter((key) => key.revokedAt === null)).toHaveLength(1);
+    const sessions = createSessionStore(database.db);
+    expect(await sessions.findSession(session.id)).toMatchObject({ revokedAt: expect.any(Number) });
+    expect(await sessions.readRevocationCutoff()).toBe(CUTOFF);
   });
 
   // A reviewer's find: the cut-off comes from the clock of the machine the command runs on, and is
