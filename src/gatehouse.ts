@@ -235,6 +235,18 @@ export interface GatehouseSessions {
   /** Whether `sessionId` is known revoked, from memory only (cheap enough for every heartbeat). */
   isRevoked(sessionId: string): boolean;
   /**
+   * Whether a credential issued at `issuedAtSeconds` (a token's `iat`) was ended by
+   * `gatehouse revoke-all`'s cut-off, from memory only. For an app's own signed tokens that
+   * outlive a request (event streams): Gatehouse's verifiers already refuse such tokens.
+   */
+  isCutOff(issuedAtSeconds: number): boolean;
+  /**
+   * The revocation cut-off, epoch ms (0 when `gatehouse revoke-all` never ran). When it rises,
+   * every account session that existed before it has ended, including sessions the database
+   * never knew (a restore): a long-lived response opened before it should re-check its session.
+   */
+  revocationCutoff(): number;
+  /**
    * Ends every session of the user (logout everywhere), on every instance, from the very next
    * request; resolves with how many were live.
    */
@@ -1170,6 +1182,8 @@ export async function createGatehouseCore(
         },
         check: (sessionId: string) => sessions.checkCookieSession(sessionId),
         isRevoked: (sessionId: string) => revocations.isRevoked(sessionId),
+        isCutOff: (issuedAtSeconds: number) => revocations.isCutOff(issuedAtSeconds),
+        revocationCutoff: () => revocations.cutoff,
         revokeAll: (userId: string) => sessions.revokeUserSessions(userId),
       }),
       events: Object.freeze({

@@ -855,6 +855,16 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     return { ok: false, result: { ok: false, reason: 'invalid' } };
   };
 
+  /**
+   * Whether a cached session row may still answer: read within {@link COOKIE_RECHECK_MS}, and after
+   * the revocation cut-off. `gatehouse revoke-all` after a restore cannot name the sessions opened
+   * after the backup (the restored database never knew them), so a row read before the cut-off
+   * is read again: such a session has no row now, and its cookie or opaque token is refused at
+   * once instead of passing from memory until the re-read falls due.
+   */
+  const isFresh = (entry: { checkedAt: number }, now: number) =>
+    now - entry.checkedAt < COOKIE_RECHECK_MS && entry.checkedAt >= revocations.cutoff;
+
   // A cookie session ends at its absolute expiry, or after REFRESH_TOKEN_IDLE_TTL unused
   // (OWASP Session Management Cheat Sheet: idle and absolute timeouts), whichever comes first.
   const cookieExpiryOf = (session: { expiresAt: number; lastUsedAt: number }) =>
@@ -986,7 +996,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   const peekOpaque = (token: string, now: number): TokenCheck | undefined => {
     if (!looksLikeOpaqueToken(token, 'gha')) return { ok: false, reason: 'invalid' };
     const entry = opaqueCache.get(token);
-    if (entry === undefined || now - entry.checkedAt >= COOKIE_RECHECK_MS) return undefined;
+    if (entry === undefined || !isFresh(entry, now)) return undefined;
     counts.opaque.hits += 1;
     return checkOpaqueEntry(token, entry, now);
   };
@@ -1150,7 +1160,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (!looksLikeOpaqueToken(token, 'ghs')) return { ok: false, reason: 'malformed' };
       const now = clock();
       const entry = cookieCache.get(token);
-      if (entry === undefined || now - entry.checkedAt >= COOKIE_RECHECK_MS) return undefined;
+      if (entry === undefined || !isFresh(entry, now)) return undefined;
       const verdict = checkCookieEntry(token, entry, now);
       // A last use to write needs the database: the asynchronous path does it.
       if (verdict.ok && now - entry.lastUsedAt >= TOUCH_INTERVAL_MS) return undefined;
@@ -1162,7 +1172,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (!looksLikeOpaqueToken(token, 'ghs')) return { ok: false, reason: 'malformed' };
       const now = clock();
       let entry = cookieCache.get(token);
-      if (entry !== undefined && now - entry.checkedAt >= COOKIE_RECHECK_MS) entry = undefined;
+      if (entry !== undefined && !isFresh(entry, now)) entry = undefined;
       counts.cookie[entry === undefined ? 'misses' : 'hits'] += 1;
       if (entry === undefined) {
         const session = await sessions.findSessionByCookieHash(hashOpaqueToken(token));

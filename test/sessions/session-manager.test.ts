@@ -584,6 +584,75 @@ describe('answers from memory (peekAccessToken, peekCookieToken)', () => {
   });
 });
 
+describe('a raised revocation cut-off (gatehouse revoke-all after a restore)', () => {
+  // The restored database never knew the sessions opened after its backup, so revoke-all cannot
+  // name them in a broadcast: a session row read before the cut-off must be read again, or a cached
+  // cookie or opaque token of such a session would pass for up to COOKIE_RECHECK_MS more.
+  const forgetSessionAndRaiseCutoff = async (core: GatehouseCore, clock: TestClock, sessionId: string) => {
+    await core.database.db.deleteFrom('sessions').where('id', '=', sessionId).execute();
+    clock.advance(1);
+    await core.sessionStore.raiseRevocationCutoff(clock());
+    await core.revocations.reload();
+  };
+
+  it('re-reads a cached cookie session checked before the cut-off', async () => {
+    const clock = createTestClock();
+    const core = await createGatehouseCore(testConfig(), { clock });
+    try {
+      const user = await core.accounts.register({
+        email: 'cut-cookie@example.com',
+        password: 'correct horse battery',
+      });
+      const { cookieToken, session } = await core.sessions.startCookieSession(user.id, ['me'], client);
+      expect((await core.sessions.verifyCookieToken(cookieToken)).ok).toBe(true);
+      expect(core.sessions.peekCookieToken(cookieToken)?.ok).toBe(true);
+      await forgetSessionAndRaiseCutoff(core, clock, session.id);
+      expect(core.sessions.peekCookieToken(cookieToken)).toBeUndefined();
+      expect((await core.sessions.verifyCookieToken(cookieToken)).ok).toBe(false);
+    } finally {
+      await core.close();
+    }
+  });
+
+  it('re-reads a cached opaque access token checked before the cut-off (database strategy)', async () => {
+    const clock = createTestClock();
+    const core = await createGatehouseCore(testConfig({ tokenStrategy: 'database' }), { clock });
+    try {
+      const user = await core.accounts.register({
+        email: 'cut-opaque@example.com',
+        password: 'correct horse battery',
+      });
+      const tokens = await core.sessions.startBearerSession(user.id, ['me'], client);
+      expect((await core.sessions.verifyAccessToken(tokens.accessToken)).ok).toBe(true);
+      expect(core.sessions.peekAccessToken(tokens.accessToken)?.ok).toBe(true);
+      await forgetSessionAndRaiseCutoff(core, clock, tokens.session.id);
+      expect(core.sessions.peekAccessToken(tokens.accessToken)).toBeUndefined();
+      expect((await core.sessions.verifyAccessToken(tokens.accessToken)).ok).toBe(false);
+    } finally {
+      await core.close();
+    }
+  });
+
+  it('keeps answering from memory for rows read after the cut-off', async () => {
+    const clock = createTestClock();
+    const core = await createGatehouseCore(testConfig(), { clock });
+    try {
+      await core.sessionStore.raiseRevocationCutoff(clock() + 1);
+      await core.revocations.reload();
+      clock.advance(1);
+      const user = await core.accounts.register({
+        email: 'cut-after@example.com',
+        password: 'correct horse battery',
+      });
+      const { cookieToken } = await core.sessions.startCookieSession(user.id, ['me'], client);
+      expect((await core.sessions.verifyCookieToken(cookieToken)).ok).toBe(true);
+      expect(core.sessions.peekCookieToken(cookieToken)?.ok).toBe(true);
+    } finally {
+      await core.close();
+    }
+  });
+});
+
 describe.each(engines)('a sign-in whose account is gone ($name, red-team 2026-12d I10)', ({ name }) => {
   let gatehouse: GatehouseCore;
   let drop: () => Promise<void>;

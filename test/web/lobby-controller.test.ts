@@ -111,13 +111,16 @@ describe('startLobby', () => {
     expect(host.lobby.ended.value).toBe(LOBBY_ENDED.closedByYou);
   });
 
-  it('renews an expired room token from the seat and reloads, never ending the lobby as a kick', async () => {
-    const player = start();
-    replies.set('POST /rooms/ABCD2345/seat', { status: 200, body: {} });
-    player.on.onStreamEnd('token_expired');
-    await vi.waitFor(() => expect(player.remount).toHaveBeenCalled());
-    expect(player.lobby.ended.value).toBeNull();
-  });
+  it.each(['token_expired', 'token_revoked'] as const)(
+    'renews a room token (%s) from the seat and reloads, never ending the lobby as a kick',
+    async (reason) => {
+      const player = start();
+      replies.set('POST /rooms/ABCD2345/seat', { status: 200, body: {} });
+      player.on.onStreamEnd(reason);
+      await vi.waitFor(() => expect(player.remount).toHaveBeenCalled());
+      expect(player.lobby.ended.value).toBeNull();
+    },
+  );
 
   it('says "your seat expired" when the seat cannot renew the token, and "removed" only for a kick', async () => {
     const expired = start();

@@ -43,6 +43,7 @@ describe('openRoomStream', () => {
 
   it.each([
     'token_expired',
+    'token_revoked',
     'session_ended',
     'session_revoked',
     'seat_replaced',

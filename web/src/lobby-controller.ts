@@ -442,7 +442,9 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
       // expired token is renewed from the seat; nothing here ever reads as a kick.
       if (reason === 'link_revoked') end(LOBBY_ENDED.linkRevoked);
       else if (reason === 'watch_ended') end(LOBBY_ENDED.watchEnded);
-      else if (you.player_id !== null && reason === 'token_expired') void renewSeat();
+      // A revoke-all's cut-off ends room tokens, not seats: renewed the same way.
+      else if (you.player_id !== null && (reason === 'token_expired' || reason === 'token_revoked'))
+        void renewSeat();
       else if (you.player_id !== null && reason === 'seat_replaced') end(LOBBY_ENDED.replaced);
       else end(LOBBY_ENDED.signedOut);
     },

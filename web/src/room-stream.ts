@@ -137,6 +137,7 @@ export function openRoomStream(code: string, handlers: RoomStreamHandlers): Room
     close();
     handlers.onStreamEnd(
       data.reason === 'token_expired' ||
+        data.reason === 'token_revoked' ||
         data.reason === 'session_revoked' ||
         data.reason === 'seat_replaced' ||
         data.reason === 'link_revoked' ||

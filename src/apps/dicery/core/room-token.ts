@@ -39,6 +39,11 @@ export interface RoomTokenIdentity {
   roomCode: string;
   /** When the token expires, epoch ms (`exp`). */
   expiresAt: number;
+  /**
+   * When it was issued, epoch seconds (`iat`): an event stream opened with it ends when
+   * `gatehouse revoke-all` raises the cut-off past it.
+   */
+  issuedAt: number;
   /** The seat generation it was minted for ({@link SEAT_GENERATION_CLAIM}). */
   seatGeneration: number;
 }
@@ -147,14 +152,15 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
         const check = await tokens.verify(token, ROOM_TOKEN_KIND);
         if (!check.ok) return { ok: false, reason: check.reason };
         const payload = check.claims;
-        const { sub, exp } = payload;
+        const { sub, exp, iat } = payload;
         const room = payload[ROOM_CLAIM];
         if (
           typeof sub !== 'string' ||
           sub === '' ||
           typeof room !== 'string' ||
           room === '' ||
-          exp === undefined
+          exp === undefined ||
+          typeof iat !== 'number'
         ) {
           return { ok: false, reason: 'invalid' };
         }
@@ -162,7 +168,13 @@ export function createRoomTokens(options: RoomTokensOptions): RoomTokens {
         if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) {
           return { ok: false, reason: 'invalid' };
         }
-        identity = { playerId: sub, roomCode: room, expiresAt: exp * 1000, seatGeneration: generation };
+        identity = {
+          playerId: sub,
+          roomCode: room,
+          expiresAt: exp * 1000,
+          issuedAt: iat,
+          seatGeneration: generation,
+        };
         verified.set(token, identity);
       }
       if (identity.expiresAt <= now) {

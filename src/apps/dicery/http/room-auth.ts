@@ -24,6 +24,8 @@ export interface RoomPlayerAuth {
   id: string;
   /** When the room token expires, epoch ms; streams end then. */
   tokenExpiresAt: number;
+  /** When the room token was issued, epoch seconds (`iat`); streams end if a revoke-all cuts it off. */
+  tokenIssuedAt: number;
   /** The seat generation the token was minted for; a stream ends when the seat moves on. */
   seatGeneration: number;
   /** How the room token arrived. */
@@ -229,6 +231,7 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
     return {
       id: check.playerId,
       tokenExpiresAt: check.expiresAt,
+      tokenIssuedAt: check.issuedAt,
       seatGeneration: check.seatGeneration,
       transport: credential.transport,
     };

@@ -84,6 +84,13 @@ interface Stream {
   releaseSlot: () => void;
   /** The credential that opened it; the stream ends with it. */
   credential: 'room_token' | 'access_token' | 'cookie_session' | 'watch_link';
+  /** A player stream's room token `iat`, epoch seconds, else null: a revoke-all cut-off past it ends the stream. */
+  tokenIssuedAt: number | null;
+  /**
+   * The revocation cut-off (`gatehouse revoke-all`) a host stream's session was last known alive
+   * under, epoch ms: when the cut-off rises past it, the session is read again.
+   */
+  cutoffSeen: number;
   /** When that credential expires, epoch ms (a cookie session's may move later on a re-check). */
   expiresAt: number;
   /** True while a cookie session is re-read after its expiry passed. */
@@ -318,14 +325,23 @@ export function registerRoomEventsRoute(
       end(stream, undefined, 'token_expired');
       return;
     }
+    await recheckSession(stream, stream.hostSessionId);
+  };
+
+  /**
+   * Reads a host stream's account session again: ends the stream when it is gone or revoked, else
+   * moves a cookie session's expiry to what the row now says and re-arms the timer.
+   */
+  const recheckSession = async (stream: Stream, sessionId: string) => {
+    if (stream.closed || stream.renewing) return;
     stream.renewing = true;
     try {
-      const check = await gatehouse.sessions.check(stream.hostSessionId);
-      if (check.ok) {
+      const check = await gatehouse.sessions.check(sessionId);
+      if (!check.ok) {
+        end(stream, undefined, check.reason === 'revoked' ? 'session_revoked' : 'session_ended');
+      } else if (stream.credential === 'cookie_session') {
         stream.expiresAt = check.expiresAt;
         arm(stream);
-      } else {
-        end(stream, undefined, check.reason === 'revoked' ? 'session_revoked' : 'session_ended');
       }
     } catch (error) {
       // The session cannot be shown to be alive: end the stream without a reason, so the client
@@ -478,10 +494,24 @@ export function registerRoomEventsRoute(
     try {
       const byRoom = new Map<string, Stream[]>();
       const now = clock();
+      const cutoff = gatehouse.sessions.revocationCutoff();
       for (const stream of streams) {
         if (stream.hostSessionId !== null && gatehouse.sessions.isRevoked(stream.hostSessionId)) {
           end(stream, undefined, 'session_revoked');
           continue;
+        }
+        // `gatehouse revoke-all` (after a restore) refuses every credential issued before its
+        // cut-off, including ones the restored database never knew and its broadcast could not
+        // name: a player's room token by its `iat` (the browser renews it from its seat, as after
+        // an expiry), a host's session by reading it again (gone or revoked ends the stream).
+        if (stream.tokenIssuedAt !== null && gatehouse.sessions.isCutOff(stream.tokenIssuedAt)) {
+          end(stream, undefined, 'token_revoked');
+          continue;
+        }
+        // (Not while an expiry re-check runs: it may have read before the cut-off; the next beat does it.)
+        if (stream.hostSessionId !== null && cutoff > stream.cutoffSeen && !stream.renewing) {
+          stream.cutoffSeen = cutoff;
+          void recheckSession(stream, stream.hostSessionId);
         }
         // Backs up the expiry timer (a clock that jumped, a timer that fired late): no stream
         // outlives its credential by more than a heartbeat interval.
@@ -633,10 +663,12 @@ cookie of \`POST /rooms/{code}/watch\`; they get what other players get, secret 
   more than \`ROOM_MAX_REPLAY_EVENTS\` events (or more than \`ROOM_MAX_REPLAY_BYTES\` of them) behind the room's newest. Those events are not replayed: what you show is
   stale, so re-read the room (\`GET /rooms/{code}\`) and replace your view with it. Live events follow from
   \`last_event_id + 1\`, and your next reconnect resumes from \`last_event_id\`
-- \`stream_end\` \`{ reason: "token_expired" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" | "watch_ended" }\` (no \`id:\`), the last message when
+- \`stream_end\` \`{ reason: "token_expired" | "token_revoked" | "session_ended" | "session_revoked" | "seat_replaced" | "link_revoked" | "watch_ended" }\` (no \`id:\`), the last message when
   the credential that opened the stream ends it (\`watch_ended\`: a spectator stopped watching, or the link's
   \`MAX_SPECTATORS_PER_WATCH_LINK\` ended this oldest spectator; seen within a heartbeat): the room token or the host's access token expired
-  (\`token_expired\`; a browser renews it from its seat with \`POST /rooms/{code}/seat\`, then reconnects), the seat
+  (\`token_expired\`; a browser renews it from its seat with \`POST /rooms/{code}/seat\`, then reconnects), the
+  operator's \`gatehouse revoke-all\` refused every room token issued before it (\`token_revoked\`; renew from the
+  seat the same way), the seat
   was claimed on another device (\`seat_replaced\`), the host's cookie session reached its absolute or idle
   expiry (\`session_ended\`), or the host's session was revoked, e.g. by logout (\`session_revoked\`). Do not
   reconnect with the same credential.
@@ -806,6 +838,8 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
         hostUserId: caller.player === null && caller.host !== null ? caller.host.userId : null,
         releaseSlot: slot.release,
+        tokenIssuedAt: caller.player?.tokenIssuedAt ?? null,
+        cutoffSeen: gatehouse.sessions.revocationCutoff(),
         credential:
           caller.player !== null
             ? 'room_token'

@@ -131,7 +131,7 @@ A seat is a long-lived, revocable credential: 256 random bits in the HttpOnly co
 (\`__Secure-dicery_seat_<CODE>\`, \`Path=/rooms/<CODE>\`), stored on the server only as a SHA-256 hash. Joining with
 the cookie transport sets it; it lasts \`ROOM_SEAT_TTL\` unused, and every resume slides it forward. Room tokens stay
 short-lived (\`ROOM_TOKEN_TTL\`); when one expires (401 \`ROOM_TOKEN_EXPIRED\`, or \`stream_end\` with
-\`token_expired\`), call this and reconnect.
+\`token_expired\`, or \`token_revoked\` after the operator's \`gatehouse revoke-all\`), call this and reconnect.
 
 Answers: 200 with the player (\`resumed: true\`); 401 \`SEAT_INVALID\` (no seat, or given up by leaving); 401
 \`SEAT_EXPIRED\` (unused too long: the player is removed, \`player_left\` with \`reason: "expired"\`); 403

@@ -387,6 +387,7 @@ export interface ResyncEventData {
 /** The `reason` of the final `stream_end` event of a stream that ends with its credential. */
 export type StreamEndReason =
   | 'token_expired'
+  | 'token_revoked'
   | 'session_ended'
   | 'session_revoked'
   | 'seat_replaced'

@@ -58,6 +58,7 @@ describe('room tokens', () => {
       playerId: 'player-1',
       roomCode: 'ABCDEFGH',
       expiresAt: T0 + 3600_000,
+      issuedAt: T0 / 1000,
       seatGeneration: 0,
     });
   });
@@ -192,6 +193,12 @@ describe('room tokens', () => {
       ROOM_TOKEN_TYP,
     );
     expect(await tokens.verify(noRoom)).toEqual({ ok: false, reason: 'invalid' });
+    // Without `iat` no revoke-all cut-off could be applied to it (every token we issue has one).
+    const noIat = await keyring.sign(
+      { sub: 'p', [ROOM_CLAIM]: 'ABCDEFGH', aud: ROOM_TOKEN_AUDIENCE, exp: T0 / 1000 + 60, jti: 'j' },
+      ROOM_TOKEN_TYP,
+    );
+    expect(await tokens.verify(noIat)).toEqual({ ok: false, reason: 'invalid' });
     const numericRoom = await keyring.sign(
       { sub: 'p', [ROOM_CLAIM]: 42, aud: ROOM_TOKEN_AUDIENCE, iat: T0 / 1000, exp: T0 / 1000 + 60, jti: 'j' },
       ROOM_TOKEN_TYP,

@@ -733,6 +733,58 @@ describe('room event streams end with the credential that opened them', () => {
   });
 });
 
+describe('room event streams end at a revoke-all cut-off (after a restore)', () => {
+  const streamEnd = (reason: string) => ({ id: undefined, event: 'stream_end', data: { reason } });
+
+  // `gatehouse revoke-all` after restoring a backup: the restored database never knew the
+  // sessions opened after the backup, so no broadcast names them. Requests refuse their
+  // credentials by the cut-off; open streams must end too, within a heartbeat.
+  it("ends players' and hosts' streams opened before it, sessions the database never knew included", async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer({ ...NO_ROOM_LIMITS, roomHeartbeatInterval: 0.05 }, { clock });
+    const open: SseStream[] = [];
+    try {
+      const base = await listenOnLoopback(app);
+      const follow = async (code: string, headers: Record<string, string>) => {
+        const stream = await openSse(`${base}/rooms/${code}/events`, headers);
+        open.push(stream);
+        expect(stream.status).toBe(200);
+        return stream;
+      };
+      const user = await createUser(app);
+      const bearer = await bearerFor(app, user);
+      const room = await createRoom(app, bearer);
+      const cookie = await cookieLogin(app, user.email);
+      const player = await joinAsBot(app, room.code, 'Before');
+      const byToken = await follow(room.code, bearer.headers);
+      const byCookie = await follow(room.code, { cookie });
+      const byPlayer = await follow(room.code, player.headers);
+
+      const core = gatehouseCore(app.gatehouse);
+      await core.database.db.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+      // As revoke-all does: the next whole second, then the clock reaches it.
+      const cutoff = Math.ceil((clock() + 1) / 1000) * 1000;
+      await core.sessionStore.raiseRevocationCutoff(cutoff);
+      clock.advance(cutoff - clock());
+      await core.revocations.reload();
+
+      await Promise.all([byToken.ended, byCookie.ended, byPlayer.ended]);
+      expect(byPlayer.messages.at(-1)).toEqual(streamEnd('token_revoked'));
+      expect(byToken.messages.at(-1)).toEqual(streamEnd('session_ended'));
+      expect(byCookie.messages.at(-1)).toEqual(streamEnd('session_ended'));
+
+      // A player who joins after the cut-off streams as usual.
+      const later = await joinAsBot(app, room.code, 'After');
+      const fresh = await follow(room.code, later.headers);
+      await joinAsBot(app, room.code, 'Third');
+      await fresh.next((m) => m.event === 'player_joined');
+    } finally {
+      for (const stream of open) stream.close();
+      await app.close();
+    }
+  });
+});
+
 describe.runIf(process.env.REDIS_URL)('room event streams across two instances (Redis bus)', () => {
   let first: FastifyInstance;
   let second: FastifyInstance;
