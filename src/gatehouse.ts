@@ -58,9 +58,10 @@ import {
 import { startPeriodicSweep } from './lib/periodic-sweep.js';
 import { type Scheduler, systemScheduler } from './lib/scheduler.js';
 import { createSweepClock } from './lib/sweep-clock.js';
+import { withTimeout } from './lib/with-timeout.js';
 import { loadMailTemplates } from './mail/mail-templates.js';
 import { createSmtpTransport } from './mail/mail-transport.js';
-import { createMailer } from './mail/mailer.js';
+import { createMailer, MAIL_DRAIN_MAX_MS } from './mail/mailer.js';
 import { createOutboxTransport, outboxDirectory } from './mail/outbox.js';
 import { createSecurityNotices } from './mail/security-notices.js';
 import { createMfaAdministration } from './mfa/mfa-administration.js';
@@ -869,6 +870,16 @@ export async function createGatehouseCore(
         passwordResetTtl: config.passwordResetTtl,
         accountMailsPerHour: config.accountMailsPerHour,
       },
+    });
+    // Closed in reverse, so before the notices give back what the mailer holds and the mailer drops
+    // its queue: the forgot-password look-ups already answered 202 run and queue their mail, and
+    // the mail users asked for a moment ago (a reset link, a verification) goes out, all within one
+    // bound. A rolling deploy would otherwise lose it.
+    closers.push(async () => {
+      const bound = Math.min(config.shutdownGracePeriodMs, MAIL_DRAIN_MAX_MS);
+      const started = Date.now();
+      await withTimeout(lifecycle.backgroundIdle(), bound, undefined);
+      await mailer.drain(Math.max(0, bound - (Date.now() - started)));
     });
     const userImport = createUserImport({
       transaction: (work) =>

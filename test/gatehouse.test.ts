@@ -6,12 +6,13 @@ import { afterAll, beforeAll, describe, expect, expectTypeOf, it, vi } from 'vit
 import { defineAppSettings } from '../src/config/app-settings.js';
 import { integerSetting, secondsSetting } from '../src/config/setting.js';
 import { ConfigError } from '../src/errors.js';
-import { createGatehouse, type Gatehouse } from '../src/gatehouse.js';
+import { createGatehouse, createGatehouseCore, type Gatehouse } from '../src/gatehouse.js';
 import { gatehouseCore } from '../src/gatehouse-core.js';
 import type { GatehouseTransaction } from '../src/gatehouse-transaction.js';
 import type { Gatehouse as PublicGatehouse } from '../src/index.js';
 import { createTestClock, testConfig } from '../src/testing.js';
 import { PASSWORD } from './support/accounts.js';
+import { recipientsOf, type SmtpSink, startSmtpSink } from './support/smtp-sink.js';
 import { tampered } from './support/tampered.js';
 import { useTempDirs } from './support/temp-dirs.js';
 
@@ -468,5 +469,34 @@ describe('a failed start-up', () => {
       ),
     ).rejects.toThrow(/mfa_totp/);
     expect(live.size).toBe(0);
+  });
+});
+
+describe('closing with mail still to send (a graceful shutdown, a rolling deploy)', () => {
+  let sink: SmtpSink;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+  });
+  afterAll(async () => {
+    await sink.close();
+  });
+
+  it('runs the forgot-password look-ups already answered and sends their mail, a retry included, before it closes', async () => {
+    const core = await createGatehouseCore(
+      testConfig({ smtpUrl: sink.url, mailFrom: 'gh@example.com', shutdownGracePeriodMs: 10_000 }),
+    );
+    await core.accounts.register({ email: 'leaving@example.com', password: PASSWORD });
+    await core.accounts.register({ email: 'retried@example.com', password: PASSWORD });
+    const caller = { client: { ip: '127.0.0.1', userAgent: 'test' }, onAuditLost: () => {} };
+    // The first attempt of this one fails (451): its retry would wait 2 s on the core's clock.
+    sink.failNext(1);
+    core.lifecycle.requestPasswordReset('retried@example.com', caller);
+    await vi.waitFor(() => expect(core.mailer.pending()).toBe(1));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Answered 202 a moment before the shutdown: its look-up has not even run yet.
+    core.lifecycle.requestPasswordReset('leaving@example.com', caller);
+    await core.close();
+    const recipients = sink.messages.flatMap((mail) => recipientsOf(mail));
+    expect(recipients.sort()).toEqual(['leaving@example.com', 'retried@example.com']);
   });
 });

@@ -157,6 +157,11 @@ export interface AccountLifecycle {
   sendResetFor(actor: AdminActor, userId: string, caller: Caller): Promise<void>;
   /** Resolves when background requests and queued mail are done (tests). */
   idle(): Promise<void>;
+  /**
+   * Resolves when the background look-ups (forgot-password requests answered 202) have run and
+   * queued their mail: a graceful shutdown waits for them, bounded, before draining the mailer.
+   */
+  backgroundIdle(): Promise<void>;
 }
 
 /** Dependencies of {@link createAccountLifecycle}, wired in `createGatehouse`. */
@@ -979,5 +984,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       await deps.notices.idle();
       await mailer.idle();
     },
+
+    backgroundIdle: () => background.idle(),
   };
 }

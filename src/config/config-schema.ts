@@ -404,7 +404,8 @@ export const gatehouseConfigSchema = Type.Object(
       env: 'SHUTDOWN_GRACE_PERIOD',
       default: 5000,
       description:
-        'after SIGTERM/SIGINT, in-flight requests get this long before their connections are closed',
+        'after SIGTERM/SIGINT, in-flight requests get this long before their connections are closed; then queued ' +
+        'mail gets up to this long (at most 3 s) to be sent',
     }),
     revocationReloadInterval: secondsSetting({
       env: 'REVOCATION_RELOAD_INTERVAL',

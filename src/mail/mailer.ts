@@ -1,6 +1,7 @@
 import type { CoreWarn } from '../events/redis-connections.js';
 import type { Scheduler } from '../lib/scheduler.js';
 import { createSourceTally } from '../lib/source-tally.js';
+import { withTimeout } from '../lib/with-timeout.js';
 import type { MailKind, MailKinds, MailTemplates } from './mail-templates.js';
 import { isPermanentRejection, type MailMessage, type MailTransport } from './mail-transport.js';
 
@@ -15,6 +16,13 @@ export function withoutAddresses(text: string): string {
 
 /** Delays before the 2nd, 3rd, … attempt: 5 attempts over about 5 minutes, then the message is dropped. */
 export const MAIL_RETRY_DELAYS_MS = [2_000, 15_000, 60_000, 240_000] as const;
+
+/**
+ * Longest a shutdown waits for queued mail to go out ({@link Mailer.drain}), and never longer than
+ * `SHUTDOWN_GRACE_PERIOD`: `gatehouse serve` exits by force 5 s after the grace period, and closing
+ * the rest of the core needs part of those.
+ */
+export const MAIL_DRAIN_MAX_MS = 3_000;
 
 /**
  * Messages to one address waiting or retrying at once; beyond it new ones to that address are
@@ -74,7 +82,17 @@ export interface Mailer {
   pending(): number;
   /** Resolves when nothing is waiting or in flight (tests; graceful shutdown). */
   idle(): Promise<void>;
-  /** Stops retries and closes the transport; queued messages are dropped. */
+  /**
+   * Sends what is queued before a shutdown: messages waiting for a retry get one last attempt now
+   * (a failure drops them rather than scheduling another), and the promise resolves once nothing
+   * is queued or after `timeoutMs` of real time, whichever is first, with how many messages are
+   * still queued ({@link close} drops them). New messages are still accepted meanwhile.
+   */
+  drain(timeoutMs: number): Promise<number>;
+  /**
+   * Stops retries and closes the transport; queued messages are dropped, with one warning naming
+   * how many and of which kinds.
+   */
   close(): void;
 }
 
@@ -124,10 +142,18 @@ export function createMailer(options: MailerOptions): Mailer {
   /** Queued messages (ready, waiting, in flight) per recipient, for the per-address cap. */
   const byRecipient = createSourceTally();
   let running = false;
+  /** The message being handed to the transport, while `running`. */
+  let current: Job | undefined;
   let closed = false;
+  /** Set by `drain`: a failed attempt is the last one (no retry is scheduled). */
+  let draining = false;
   let idleWaiters: (() => void)[] = [];
 
   const count = () => ready.length + waiting.size + (running ? 1 : 0);
+  const idle = (): Promise<void> => {
+    if (count() === 0) return Promise.resolve();
+    return new Promise((resolve) => idleWaiters.push(resolve));
+  };
   const settle = () => {
     if (count() > 0) return;
     const waiters = idleWaiters;
@@ -184,14 +210,19 @@ export function createMailer(options: MailerOptions): Mailer {
       for (let job = ready.shift(); job !== undefined && !closed; job = ready.shift()) {
         bySource.remove(job.source);
         let delivered = false;
+        current = job;
         try {
           await transport.send(job.message);
           delivered = true;
         } catch (error) {
           const reason = withoutAddresses(error instanceof Error ? error.message : String(error));
-          // Failed while the mailer closed: no retry will run.
-          if (closed) {
+          // Failed while the mailer closed: no retry will run. Failed while it drains for a
+          // shutdown: that was its last attempt.
+          if (closed || draining) {
             byRecipient.remove(job.recipient);
+            if (draining && !closed) {
+              warn('mail not delivered before shutdown; dropped', { kind: job.kind, error: reason });
+            }
             notify(job, 'dropped');
             continue;
           }
@@ -234,6 +265,7 @@ export function createMailer(options: MailerOptions): Mailer {
       }
     } finally {
       running = false;
+      current = undefined;
       settle();
     }
   };
@@ -276,11 +308,32 @@ export function createMailer(options: MailerOptions): Mailer {
       return url.href;
     },
     pending: count,
-    idle() {
-      if (count() === 0) return Promise.resolve();
-      return new Promise((resolve) => idleWaiters.push(resolve));
+    idle,
+    async drain(timeoutMs) {
+      if (closed) return count();
+      draining = true;
+      for (const entry of waiting) {
+        entry.cancel();
+        ready.push(entry.job);
+      }
+      waiting.clear();
+      void pump();
+      // Real time (withTimeout), not the scheduler's: a test clock must not hold up a shutdown.
+      await withTimeout(idle(), timeoutMs, undefined);
+      return count();
     },
     close() {
+      if (!closed && count() > 0) {
+        const jobs = [
+          ...ready,
+          ...[...waiting].map((entry) => entry.job),
+          ...(current === undefined ? [] : [current]),
+        ];
+        warn('mail dropped at shutdown', {
+          messages: count(),
+          kinds: [...new Set(jobs.map((job) => job.kind))].sort(),
+        });
+      }
       closed = true;
       for (const job of ready) forget(job, 'dropped');
       ready.length = 0;

@@ -315,6 +315,64 @@ describe('the queue', () => {
     expect(mailer.pending()).toBe(0);
   });
 
+  // A graceful shutdown (rolling deploy) must not lose the reset or verification mail a user asked
+  // for a moment before: what is queued is sent first, for a bounded time.
+  it('drain() sends what is queued, retries included (one last attempt, no new retry), before close', async () => {
+    const sent: string[] = [];
+    let refuse = true;
+    const transport: MailTransport = {
+      kind: 'smtp',
+      send: async (message) => {
+        if (refuse && message.to === 'retrying@example.com') throw new Error('421 try again later');
+        sent.push(message.to);
+      },
+      check: async () => {},
+      close() {},
+    };
+    const { mailer, warnings } = mailerOver(transport);
+    const outcomes: string[] = [];
+    const track = { onSettled: (o: string) => void outcomes.push(o) };
+    mailer.send('password_changed', 'retrying@example.com', { when: 'x' }, track);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(warnings.some((warning) => warning.startsWith('mail delivery failed; retrying'))).toBe(true);
+    expect(mailer.pending()).toBe(1); // waiting for its retry, 2 s away on a clock nobody advances
+    refuse = false;
+    mailer.send('password_changed', 'queued@example.com', { when: 'x' }, track);
+    expect(await mailer.drain(5_000)).toBe(0);
+    expect(sent.sort()).toEqual(['queued@example.com', 'retrying@example.com']);
+    expect(outcomes).toEqual(['delivered', 'delivered']);
+
+    // A last attempt that fails again is dropped at once, not left waiting for a retry.
+    refuse = true;
+    mailer.send('password_changed', 'retrying@example.com', { when: 'x' }, track);
+    expect(await mailer.drain(5_000)).toBe(0);
+    expect(outcomes.at(-1)).toBe('dropped');
+    mailer.close();
+    expect(warnings.filter((warning) => warning.startsWith('mail dropped at shutdown'))).toEqual([]);
+  });
+
+  it('drain() gives up after its time on a relay that hangs; close() drops the rest with one warning', async () => {
+    const transport: MailTransport = {
+      kind: 'smtp',
+      send: () => new Promise<void>(() => {}),
+      check: async () => {},
+      close() {},
+    };
+    const { mailer, warnings } = mailerOver(transport);
+    const outcomes: string[] = [];
+    for (const to of ['a@example.com', 'b@example.com', 'c@example.com']) {
+      mailer.send('password_changed', to, { when: 'x' }, { onSettled: (o) => outcomes.push(o) });
+    }
+    const started = Date.now();
+    expect(await mailer.drain(50)).toBe(3);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    mailer.close();
+    expect(outcomes).toEqual(['dropped', 'dropped']); // the two waiting; the hung send never settles
+    expect(warnings.filter((warning) => warning.startsWith('mail dropped at shutdown'))).toEqual([
+      'mail dropped at shutdown {"messages":3,"kinds":["password_changed"]}',
+    ]);
+  });
+
   it('does not take a delivered message’s callback throwing for a failed delivery', async () => {
     const sent: string[] = [];
     const transport: MailTransport = {
