@@ -1040,6 +1040,18 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
       { cause: error },
     );
   }
+  // A TLS handshake that DATABASE_URL asked for and the server cannot give (no TLS there, an
+  // untrusted or mismatched certificate) is a setting to fix, not a bug to report (red-team
+  // 2026-12q Q1: `sslmode=require` exited 70 "internal error").
+  if (isTlsFailure(error)) {
+    return new CliFailure(
+      EXIT.config,
+      `TLS to the database at ${where} failed (${describe(error)}): fix DATABASE_URL (its host must match ` +
+        "the certificate; sslmode=disable only on a trusted network), or trust the server's CA with " +
+        'NODE_EXTRA_CA_CERTS=ca.pem',
+      { cause: error },
+    );
+  }
   // SQLSTATE class 28 (invalid authorization) and 3D000 (invalid catalog name: no such database).
   if (code !== undefined && (code.startsWith('28') || code === '3D000')) {
     return new CliFailure(
@@ -1051,6 +1063,25 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
     );
   }
   return error;
+}
+
+/**
+ * node-postgres's refusal when the server answers the SSLRequest with "no", and OpenSSL's
+ * certificate-verification codes (`DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`,
+ * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`…), which Node sets as the code of a failed handshake.
+ */
+const NO_SERVER_TLS = 'The server does not support SSL connections';
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_)|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT)/;
+
+/** True when `error` (or a cause) is a failed TLS set-up with the database. */
+function isTlsFailure(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth += 1) {
+    const code = systemCode(current);
+    if (current.message === NO_SERVER_TLS || (code !== undefined && TLS_CODE.test(code))) return true;
+    current = current.cause;
+  }
+  return false;
 }
 
 /** `DATABASE_URL` without its password, for messages. */
