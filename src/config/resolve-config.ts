@@ -1,3 +1,4 @@
+import { ConfigError } from '../errors.js';
 import type { AppSettingValues } from './app-settings.js';
 import { bootstrapSecret } from './bootstrap-secret.js';
 import type { GatehouseConfig } from './config.js';
@@ -28,14 +29,34 @@ export function resolveConfig(
   const notices: ConfigNotice[] = [];
   let secretKey = loaded.secretKey;
   if (secretKey === undefined) {
+    // A generated secret lives in this instance's DATA_DIR alone. With PostgreSQL other instances
+    // may share the database, and each one generating its own refuses the others' HS256 tokens,
+    // CSRF, mfa and device tokens, and TOTP secrets (red-team 2026-12q Q2). Unset may be a single
+    // instance on a kept volume, so it is a warning; set but empty is a template's unexpanded
+    // `${SECRET_KEY}`, never a choice, so it is refused before anything is generated.
+    const shared = /^postgres(ql)?:/.test(loaded.databaseUrl);
+    if (shared && env.SECRET_KEY === '') {
+      throw new ConfigError([
+        'SECRET_KEY is set but empty: with PostgreSQL every instance must share one secret, and one generated ' +
+          "here would be this instance's alone; set the same SECRET_KEY on every instance (generate one with: " +
+          "node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\")",
+      ]);
+    }
     const secret = bootstrapSecret(loaded.dataDir);
     secretKey = secret.key;
-    notices.push({
-      level: 'info',
-      message: secret.created
-        ? `SECRET_KEY is not set: generated 256 random bits and saved them to ${secret.path} (mode 0600)`
-        : `SECRET_KEY is not set: using the secret kept in ${secret.path}`,
-    });
+    const where = secret.created
+      ? `generated 256 random bits and saved them to ${secret.path} (mode 0600)`
+      : `using the secret kept in ${secret.path}`;
+    notices.push(
+      shared
+        ? {
+            level: 'warn',
+            message:
+              `SECRET_KEY is not set: ${where}; every other instance on this PostgreSQL database must use the same ` +
+              'secret (set SECRET_KEY to it everywhere), or each refuses the tokens the others issue',
+          }
+        : { level: 'info', message: `SECRET_KEY is not set: ${where}` },
+    );
   }
   if (
     loaded.secretKeyPrevious !== undefined &&

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -220,6 +220,42 @@ describe('secret bootstrap', () => {
     expect(config.secretKey.byteLength).toBe(32);
     expect(notices.map((n) => n.message).join('\n')).toMatch(/generated 256 random bits/);
     expect(notices.some((n) => n.level === 'warn' && n.message.includes('COOKIE_SECURE=false'))).toBe(true);
+  });
+
+  // Red-team 2026-12q Q2: instances sharing a PostgreSQL database each generated a secret of their
+  // own in their own DATA_DIR, told at info level only; under HS256 every token one issued was
+  // refused by the others (and CSRF, mfa and device tokens, TOTP secrets likewise), and nothing
+  // said why. `SECRET_KEY=` set but empty (a template's `${SECRET_KEY}` left unexpanded) is that
+  // mistake exactly, so it is refused there.
+  it('refuses an empty SECRET_KEY with PostgreSQL, and warns when a secret is generated for one', () => {
+    const dataDir = join(tempDir('gh-secret-'), 'data');
+    const postgres = { DATA_DIR: dataDir, DATABASE_URL: 'postgres://app@db.internal:5432/gatehouse' };
+    let problems: string[] = [];
+    try {
+      resolveConfig({ ...postgres, SECRET_KEY: '' });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems = error.problems;
+    }
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^SECRET_KEY is set but empty: with PostgreSQL every instance must share one secret/,
+      ),
+    ]);
+    expect(existsSync(join(dataDir, 'secret.key'))).toBe(false);
+
+    const { notices } = resolveConfig(postgres);
+    expect(notices).toContainEqual({
+      level: 'warn',
+      message: expect.stringMatching(
+        /^SECRET_KEY is not set: generated .* every other instance on this PostgreSQL database must use the same secret/,
+      ),
+    });
+    // SQLite keeps the quick start: no secret to set, empty or not, and only an info line.
+    const sqlite = resolveConfig({ DATA_DIR: join(tempDir('gh-secret-'), 'data'), SECRET_KEY: '' });
+    expect(sqlite.notices.filter((n) => n.message.startsWith('SECRET_KEY'))).toEqual([
+      { level: 'info', message: expect.stringMatching(/generated 256 random bits/) },
+    ]);
   });
 });
 
