@@ -222,19 +222,23 @@ export function closeRoomsOnAccountDeletion(
  * conditional close lets only one of them close a given room. Each pass then empties rooms closed
  * more than `ROOM_CLOSED_RETENTION` ago (`purgeClosedRooms`, at most `PURGE_ROWS_PER_PASS` rows;
  * an instance finding another one deleting a room's rows leaves it to the next pass). A failed pass (database away)
- * is logged and the next one tries again. Returns the timer.
+ * is logged and the next one tries again. `stop` cancels the timer and resolves once a pass under
+ * way has finished (a pass started before a shutdown must not run on into a closed database).
  */
 export function startIdleRoomSweep(
   gatehouse: Gatehouse,
   dicery: Dicery,
   onWarning: (message: string) => void,
-): { cancel(): void } {
+): { stop(): Promise<void> } {
   const ttlMs = dicery.settings.roomIdleTtl * 1000;
   const retentionMs = dicery.settings.roomClosedRetention * 1000;
   // Often enough that a room outlives its idle time by at most a quarter of it (or 5 minutes).
   const everyMs = Math.max(1000, Math.min(5 * 60_000, Math.floor(ttlMs / 4)));
   let running = false;
   let again = false;
+  let stopped = false;
+  /** The pass under way (it never rejects), for `stop`. */
+  let pass: Promise<void> | undefined;
   // The sweep's own time: the wall clock, but moved at most two intervals per tick of the timer.
   // The timer is monotonic and the wall clock is not: stepped forward by an hour (NTP correcting
   // a clock that ran late, a VM resumed from a suspend), one pass found every room idle and
@@ -244,6 +248,7 @@ export function startIdleRoomSweep(
   // (The core's hourly sweep does the same with its own helper; apps see only the public API.)
   let sweepTime = gatehouse.clock();
   const sweep = () => {
+    if (stopped) return;
     // A pass due while one runs is remembered (once) and runs right after it, with the time then.
     if (running) {
       again = true;
@@ -251,18 +256,20 @@ export function startIdleRoomSweep(
     }
     running = true;
     const cutoff = sweepTime;
-    dicery.hostTools
+    pass = dicery.hostTools
       .closeIdleRooms(cutoff - ttlMs)
       .catch((error: unknown) =>
         onWarning(`Idle room sweep failed: ${error instanceof Error ? error.message : String(error)}`),
       )
       // Then ROOM_CLOSED_RETENTION: closed rooms past it go, a bounded number of rows per pass.
-      .then(() => dicery.hostTools.purgeClosedRooms(cutoff - retentionMs))
+      .then(() => (stopped ? undefined : dicery.hostTools.purgeClosedRooms(cutoff - retentionMs)))
       .catch((error: unknown) =>
         onWarning(`Closed room sweep failed: ${error instanceof Error ? error.message : String(error)}`),
       )
+      .then(() => {})
       .finally(() => {
         running = false;
+        pass = undefined;
         if (again) {
           again = false;
           sweep();
@@ -274,7 +281,14 @@ export function startIdleRoomSweep(
     sweepTime = Math.min(now, sweepTime + 2 * everyMs);
     sweep();
   };
-  return gatehouse.scheduler.setInterval(tick, everyMs);
+  const timer = gatehouse.scheduler.setInterval(tick, everyMs);
+  return {
+    async stop() {
+      stopped = true;
+      timer.cancel();
+      await pass;
+    },
+  };
 }
 
 async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promise<void> {
@@ -290,7 +304,7 @@ async function plugin(app: FastifyInstance, options: DiceryPluginOptions): Promi
   );
   const idleSweep = startIdleRoomSweep(options.gatehouse, dicery, (message) => app.log.warn(message));
   app.addHook('onClose', async () => {
-    idleSweep.cancel();
+    await idleSweep.stop();
     dicery.presence.close();
     removeHook();
     await dicery.roomBus.close();

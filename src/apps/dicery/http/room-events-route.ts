@@ -484,13 +484,21 @@ export function registerRoomEventsRoute(
   // A resync while a pass ran: one more pass follows, which reads every room afresh. (A heartbeat
   // that finds a pass running is skipped: passes slower than the beat must not queue up.)
   let reconcileAgain = false;
-  const reconcile = async (afterRunning = false) => {
+  /** The pass under way, for close (it never rejects). */
+  let reconcilePass: Promise<void> | undefined;
+  /** Set by preClose: no pass follows the one under way. */
+  let closing = false;
+  const reconcile = (afterRunning = false): Promise<void> => {
     if (reconciling) {
       if (afterRunning) reconcileAgain = true;
-      return;
+      return reconcilePass ?? Promise.resolve();
     }
-    if (streams.size === 0) return;
+    if (streams.size === 0) return Promise.resolve();
     reconciling = true;
+    reconcilePass = reconcilePassOnce();
+    return reconcilePass;
+  };
+  const reconcilePassOnce = async () => {
     try {
       const byRoom = new Map<string, Stream[]>();
       const now = clock();
@@ -531,6 +539,8 @@ export function registerRoomEventsRoute(
       // (Not isDatabaseUnavailable alone: it counts a statement timeout as an outage.)
       let failuresInARow = 0;
       for (const [code, list] of byRoom) {
+        // Ended meanwhile (a shutdown ends every stream): nothing left to judge in this room.
+        if (list.every((stream) => stream.closed)) continue;
         try {
           await reconcileRoom(code, list, now);
           failuresInARow = 0;
@@ -544,7 +554,8 @@ export function registerRoomEventsRoute(
       app.log.warn({ err: error }, 'room stream reconciliation failed');
     } finally {
       reconciling = false;
-      if (reconcileAgain) {
+      reconcilePass = undefined;
+      if (reconcileAgain && !closing) {
         reconcileAgain = false;
         void reconcile();
       }
@@ -622,11 +633,15 @@ export function registerRoomEventsRoute(
   // Open streams would keep `server.close()` waiting forever; end them first. Clients reconnect
   // (to another instance, behind a load balancer) and resume with Last-Event-ID.
   app.addHook('preClose', async () => {
+    closing = true;
     for (const stream of streams) end(stream, 'server shutting down');
   });
   app.addHook('onClose', async () => {
     heartbeat.cancel();
     stopResync();
+    // A pass under way reads the database the core is about to close: let it finish (its rooms'
+    // streams are all ended, so it reads no further room).
+    await reconcilePass;
   });
 
   app.get(

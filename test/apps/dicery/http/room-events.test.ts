@@ -477,6 +477,37 @@ describe('room event streams: token expiry and shutdown', () => {
     await stream.ended;
     expect(stream.comments).toContain('server shutting down');
   });
+
+  // A heartbeat's re-check reading the database when the shutdown came went on after the core had
+  // closed that database under it ("room stream reconciliation failed").
+  it('lets a re-check pass under way finish before the close completes', async () => {
+    const app = await buildTestServer({ ...NO_ROOM_LIMITS, roomHeartbeatInterval: 0.05 });
+    const base = await listenOnLoopback(app);
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const player = await joinAsBot(app, room.code, 'Late reader');
+    const stream = await openSse(`${base}/rooms/${room.code}/events`, player.headers);
+    expect(stream.status).toBe(200);
+    let finish: () => void = () => {};
+    const read = app.dicery.roomStore.findRoom.bind(app.dicery.roomStore);
+    const reads = vi.spyOn(app.dicery.roomStore, 'findRoom').mockImplementation(
+      (code) =>
+        new Promise((resolve) => {
+          finish = () => resolve(read(code));
+        }),
+    );
+    await vi.waitFor(() => expect(reads).toHaveBeenCalled());
+    let closed = false;
+    const close = app.close().then(() => {
+      closed = true;
+    });
+    await stream.ended;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closed).toBe(false);
+    finish();
+    await close;
+    expect(reads).toHaveBeenCalledTimes(1);
+  });
 });
 
 describe('room event streams: caps per account and per client address', () => {
