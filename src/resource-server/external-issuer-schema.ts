@@ -45,7 +45,12 @@ export function isTrustedHttpUrl(value: string): boolean {
   return url.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
 }
 
-/** IPv4 ranges that are not the public internet (CGNAT: some clouds' metadata services answer there). */
+/**
+ * IPv4 ranges that are not the public internet (RFC 6890's special-purpose registry, less the
+ * documentation ranges): "this network", private, CGNAT (some clouds' metadata services answer
+ * there), loopback, link-local (169.254.169.254, the usual metadata service), IETF protocol
+ * assignments, benchmarking, multicast and reserved (with the broadcast address).
+ */
 const INTERNAL_IPV4 = [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -53,14 +58,27 @@ const INTERNAL_IPV4 = [
   ['127.0.0.0', 8],
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
   ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
 ] as const;
+
+/** The 6to4 prefix (RFC 3056 §2) that carries the IPv4 network `network`/`prefix`. */
+function sixToFour(network: string, prefix: number): [string, number] {
+  const [a = 0, b = 0, c = 0, d = 0] = network.split('.').map(Number);
+  const hex = (high: number, low: number) => ((high << 8) | low).toString(16);
+  return [`2002:${hex(a, b)}:${hex(c, d)}::`, 16 + prefix];
+}
 
 /**
  * Address ranges that are not the public internet: {@link INTERNAL_IPV4}, also inside the IPv6
  * forms that carry an IPv4 address (BlockList matches IPv4-mapped `::ffff:a.b.c.d` against the
- * IPv4 rules itself; IPv4-compatible `::a.b.c.d` and -translated `::ffff:0:a.b.c.d` are added),
- * and IPv6 loopback, unspecified, unique-local, link-local, site-local and NAT64.
+ * IPv4 rules itself; IPv4-compatible `::a.b.c.d`, -translated `::ffff:0:a.b.c.d` and 6to4
+ * `2002:aabb:ccdd::` are added), and IPv6 loopback, unspecified, unique-local, link-local,
+ * site-local, multicast, NAT64 (well-known and local-use, RFC 8215) and Teredo (RFC 4380: it
+ * tunnels to an IPv4 address it embeds, so its destination cannot be judged from the prefix).
  */
 const INTERNAL = (() => {
   const list = new BlockList();
@@ -68,6 +86,7 @@ const INTERNAL = (() => {
     list.addSubnet(network, prefix, 'ipv4');
     list.addSubnet(`::${network}`, 96 + prefix, 'ipv6');
     list.addSubnet(`::ffff:0:${network}`, 96 + prefix, 'ipv6');
+    list.addSubnet(...sixToFour(network, prefix), 'ipv6');
   }
   for (const [network, prefix] of [
     ['::', 128],
@@ -75,7 +94,10 @@ const INTERNAL = (() => {
     ['fc00::', 7],
     ['fe80::', 10],
     ['fec0::', 10],
+    ['ff00::', 8],
     ['64:ff9b::', 96],
+    ['64:ff9b:1::', 48],
+    ['2001::', 32],
   ] as const)
     list.addSubnet(network, prefix, 'ipv6');
   return list;
@@ -137,6 +159,15 @@ export const ExternalIssuerSchema = Type.Object(
     scopeClaim: Type.Optional(ClaimName),
     /** The key set's URL, when the provider publishes no discovery document. @default from discovery */
     jwksUri: Type.Optional(TrustedUrl),
+    /**
+     * The issuer is on your internal network under a DNS name (a Keycloak at
+     * `https://sso.corp.example`): its metadata and keys may then be fetched from internal
+     * addresses (loopback, private, link-local…), and its metadata may name a `jwks_uri` on one.
+     * Otherwise a connection that would reach an internal address is refused, however the name
+     * resolves (OWASP SSRF Prevention Cheat Sheet), unless the issuer's URL names an internal
+     * address itself. @default false
+     */
+    allowInternalAddresses: Type.Optional(Type.Boolean()),
     /** Seconds of clock difference tolerated on `exp` and `nbf`. @default 30 */
     clockTolerance: Type.Optional(Type.Number({ minimum: 0, maximum: 300 })),
     /**

@@ -1,6 +1,10 @@
 import { decodeJwt, errors, type JWTPayload, jwtVerify } from 'jose';
 import { BoundedMap } from '../lib/bounded-map.js';
-import { DEFAULT_EXTERNAL_ALGORITHMS, type ExternalIssuer } from './external-issuer-schema.js';
+import {
+  DEFAULT_EXTERNAL_ALGORITHMS,
+  type ExternalIssuer,
+  isInternalHost,
+} from './external-issuer-schema.js';
 import { createRemoteKeySet, KeySetUnavailableError, type RemoteKeySet } from './remote-key-set.js';
 
 /** A caller proven by an access token of an external issuer (resource-server mode). */
@@ -107,6 +111,8 @@ export function createExternalTokenVerifier(options: ExternalTokenVerifierOption
       keys: createRemoteKeySet({
         issuer: settings.issuer,
         jwksUri: settings.jwksUri,
+        internal:
+          settings.allowInternalAddresses === true || isInternalHost(new URL(settings.issuer).hostname),
         timeoutMs: options.timeoutMs,
         maxAgeMs: (settings.jwksMaxAge ?? 600) * 1000,
         cooldownMs: (settings.jwksCooldown ?? 30) * 1000,

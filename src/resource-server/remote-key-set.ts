@@ -7,7 +7,7 @@ import {
 } from 'jose';
 import { hasElapsed } from '../lib/elapsed.js';
 import { isInternalHost, isTrustedHttpUrl } from './external-issuer-schema.js';
-import { ExternalFetchError, fetchJson } from './fetch-json.js';
+import { type AddressScope, ExternalFetchError, fetchJson } from './fetch-json.js';
 
 /** Most keys kept from one key set: providers publish a handful (current, next, previous). */
 export const MAX_REMOTE_KEYS = 100;
@@ -42,6 +42,13 @@ export interface RemoteKeySetOptions {
   issuer: string;
   /** The key set's URL; discovered from the issuer's metadata when undefined. */
   jwksUri: string | undefined;
+  /**
+   * Whether the issuer is on an internal network (its host is an internal address, or the operator
+   * said so with `allowInternalAddresses`): then its documents, and the `jwks_uri` its metadata
+   * names, may be fetched from internal addresses. Otherwise every connection is refused that would
+   * reach one, a host name that resolves to one included (see `fetch-json.ts`).
+   */
+  internal: boolean;
   /** Bound on one load (discovery and key set together). */
   timeoutMs: number;
   /** A key set older than this is fetched again (in the background; the old one serves meanwhile). */
@@ -100,13 +107,24 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
   let generation = 0;
   let jwksUri = options.jwksUri;
   let pending: Promise<void> | undefined;
+  const issuerAddresses: AddressScope = options.internal ? 'any' : 'public';
+  // A key set URL the operator configured on an internal host is theirs to choose; one read off
+  // the network (discovery) only goes where the issuer may lead (mayFollowJwksUri).
+  const jwksAddresses: AddressScope =
+    options.jwksUri !== undefined && isInternalHost(new URL(options.jwksUri).hostname)
+      ? 'any'
+      : issuerAddresses;
 
   const mayFetch = () => hasElapsed(clock(), lastAttemptAt, cooldownMs);
   const secondsUntilFetch = () => Math.max(1, Math.ceil((lastAttemptAt + cooldownMs - clock()) / 1000));
 
   const load = async (signal: AbortSignal): Promise<void> => {
-    jwksUri ??= await discover(issuer, signal);
-    const document = await fetchJson(jwksUri, { signal, maxBytes: MAX_REMOTE_DOCUMENT_BYTES });
+    jwksUri ??= await discover(issuer, options.internal, signal);
+    const document = await fetchJson(jwksUri, {
+      signal,
+      maxBytes: MAX_REMOTE_DOCUMENT_BYTES,
+      addresses: jwksAddresses,
+    });
     local = createLocalJWKSet(readKeySet(document));
     fetchedAt = clock();
     generation += 1;
@@ -205,7 +223,7 @@ export function createRemoteKeySet(options: RemoteKeySetOptions): RemoteKeySet {
  * (`<origin>/.well-known/oauth-authorization-server<path>`). The document must name the same
  * issuer (OIDC Discovery §4.3, RFC 8414 §3.3), or its keys could be another issuer's.
  */
-async function discover(issuer: string, signal: AbortSignal): Promise<string> {
+async function discover(issuer: string, internal: boolean, signal: AbortSignal): Promise<string> {
   const url = new URL(issuer);
   const path = url.pathname.replace(/\/$/, '');
   const candidates = [
@@ -216,7 +234,11 @@ async function discover(issuer: string, signal: AbortSignal): Promise<string> {
   for (const candidate of candidates) {
     let metadata: unknown;
     try {
-      metadata = await fetchJson(candidate, { signal, maxBytes: MAX_REMOTE_DOCUMENT_BYTES });
+      metadata = await fetchJson(candidate, {
+        signal,
+        maxBytes: MAX_REMOTE_DOCUMENT_BYTES,
+        addresses: internal ? 'any' : 'public',
+      });
     } catch (error) {
       if (signal.aborted) throw error;
       lastError = error;
@@ -229,7 +251,7 @@ async function discover(issuer: string, signal: AbortSignal): Promise<string> {
     if (named !== issuer) {
       throw new ExternalFetchError(`${candidate} names the issuer ${JSON.stringify(named)}, not ${issuer}`);
     }
-    if (typeof jwks !== 'string' || !isTrustedHttpUrl(jwks) || !mayFollowJwksUri(issuer, jwks)) {
+    if (typeof jwks !== 'string' || !isTrustedHttpUrl(jwks) || !mayFollowJwksUri(issuer, jwks, internal)) {
       throw new ExternalFetchError(
         `${candidate} has no usable jwks_uri (https, or http on loopback; internal hosts only for an internal issuer)`,
       );
@@ -242,16 +264,22 @@ async function discover(issuer: string, signal: AbortSignal): Promise<string> {
 /**
  * Whether a `jwks_uri` named by `issuer`'s metadata may be fetched: the metadata comes off the
  * network, so it must not lower what the operator configured (OWASP SSRF Prevention Cheat
- * Sheet). An https issuer's keys come over https, and only an issuer on an internal host
- * (loopback, private, link-local) may send us to one (red-team 2026-12m E3: a remote issuer's
- * metadata named `http://127.0.0.1:…/admin/…`, and we fetched it). A host *name* that resolves to
- * an internal address is not caught here.
+ * Sheet). An https issuer's keys come over https, and only an internal issuer (on an internal
+ * host, or declared so with `allowInternalAddresses`: `internal`) may send us to an internal host
+ * (red-team 2026-12m E3: a remote issuer's metadata named `http://127.0.0.1:…/admin/…`, and we
+ * fetched it). This reads the URL's literal host only; a host *name* that resolves to an internal
+ * address is refused where the connection is made (`fetch-json.ts`, `guardedLookup`), for the
+ * issuer's own documents as for the key set.
  */
-export function mayFollowJwksUri(issuer: string, jwksUri: string): boolean {
+export function mayFollowJwksUri(
+  issuer: string,
+  jwksUri: string,
+  internal = isInternalHost(new URL(issuer).hostname),
+): boolean {
   const from = new URL(issuer);
   const target = new URL(jwksUri);
   if (from.protocol === 'https:' && target.protocol !== 'https:') return false;
-  return !isInternalHost(target.hostname) || isInternalHost(from.hostname);
+  return !isInternalHost(target.hostname) || internal;
 }
 
 /** The document as a key set, or a thrown {@link ExternalFetchError}. */

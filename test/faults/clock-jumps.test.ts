@@ -157,6 +157,7 @@ describe('clock stepped back', () => {
       const keySet = createRemoteKeySet({
         issuer: 'http://127.0.0.1/',
         jwksUri,
+        internal: true,
         timeoutMs: 2000,
         maxAgeMs: HOUR,
         cooldownMs: 30_000,

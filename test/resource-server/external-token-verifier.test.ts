@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeProtectedHeader, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import {
   startExternalProvider,
   startHangingServer,
 } from '../support/external-provider.js';
+import { resolveNames } from '../support/fake-dns.js';
 
 /** Issue 15 item 4: tokens of a real external provider (oidc-provider 8), verified by their issuer's keys. */
 describe('external token verifier', () => {
@@ -510,5 +511,82 @@ describe('a jwks_uri named by discovery (red-team 2026-12m E3)', () => {
     expect(isInternalHost('[fc::1]')).toBe(false);
     expect(isInternalHost('[fe8::1]')).toBe(false);
     expect(isInternalHost('[::ffff:8.8.8.8]')).toBe(false);
+  });
+});
+
+describe('an external issuer whose host name resolves to an internal address', () => {
+  let server: Server;
+  let port: number;
+  let connections = 0;
+  let restoreDns: () => void = () => {};
+  const warnings: Array<Record<string, unknown>> = [];
+
+  beforeAll(async () => {
+    // A whole issuer (discovery and key set) on loopback, for the name `idp.example.test`.
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    server = createServer((request, response) => {
+      const issuer = `http://idp.example.test:${port}`;
+      response.setHeader('content-type', 'application/json');
+      if (request.url === '/.well-known/openid-configuration') {
+        // A loopback key set: followed only for an issuer declared internal (mayFollowJwksUri).
+        response.end(JSON.stringify({ issuer, jwks_uri: `http://127.0.0.1:${port}/keys` }));
+      } else response.end(JSON.stringify({ keys: [jwk] }));
+    });
+    server.on('connection', () => {
+      connections += 1;
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+    signed = (issuer: string) =>
+      new SignJWT({ iss: issuer, aud: API_AUDIENCE, sub: 's' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' })
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 300)
+        .sign(privateKey);
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  afterEach(() => restoreDns());
+  let signed: (issuer: string) => Promise<string>;
+
+  const verify = async (settings: ExternalIssuer) => {
+    const verifier = createExternalTokenVerifier({
+      issuers: [settings],
+      timeoutMs: 2000,
+      clock: () => Date.now(),
+      warn: (_message, details) => warnings.push(details),
+    });
+    return verifier.verify(await signed(settings.issuer));
+  };
+
+  it('is never contacted, for discovery as for the key set; allowInternalAddresses opens it', async () => {
+    restoreDns = resolveNames({ 'idp.example.test': ['127.0.0.1'] });
+    const before = connections;
+    const discovered = await verify({ issuer: `https://idp.example.test:${port}`, audience: API_AUDIENCE });
+    expect(discovered).toMatchObject({ ok: false, reason: 'unavailable' });
+    expect(connections).toBe(before);
+    expect(warnings.at(-1)?.error).toMatch(
+      /idp\.example\.test resolves to 127\.0\.0\.1, an internal address/,
+    );
+    const configured = await verify({
+      issuer: `https://idp.example.test:${port}`,
+      audience: API_AUDIENCE,
+      jwksUri: `https://idp.example.test:${port}/keys`,
+    });
+    expect(configured).toMatchObject({ ok: false, reason: 'unavailable' });
+    expect(connections).toBe(before);
+
+    // The operator's declaration: the same issuer (here over plain HTTP, so that the loopback
+    // server can answer it) is fetched, its metadata may name a key set on loopback, and its
+    // token verifies.
+    const allowed = await verify({
+      issuer: `http://idp.example.test:${port}`,
+      audience: API_AUDIENCE,
+      allowInternalAddresses: true,
+    });
+    expect(allowed).toMatchObject({ ok: true });
+    expect(connections).toBeGreaterThan(before);
   });
 });
