@@ -199,11 +199,28 @@ const OAUTH_ERROR_STATUS: Partial<Record<OAuthErrorCode, number>> = {
   server_error: 500,
 };
 
-/** Sends an RFC 6749 §5.2 token-endpoint error. */
+/** The one HTTP authentication scheme of the OAuth endpoints (`client_secret_basic`, RFC 6749 §2.3.1). */
+const CLIENT_CHALLENGE: AuthChallenge = { scheme: 'Basic' };
+
+/**
+ * Sends an RFC 6749 §5.2 token-endpoint error. `invalid_client` is 401 with a `Basic` challenge when
+ * the client tried the `Authorization` header (§5.2: MUST, in the scheme it used; Basic is the only
+ * one taken), and 400 otherwise (form or no client authentication; §5.2's rule status). A 401
+ * must carry a challenge (RFC 9110 §15.5.2), and client libraries (oauth4webapi, openid-client) read
+ * a 401 with one as that challenge and drop the body's `invalid_client`: the 400 keeps the error
+ * readable for `client_secret_post` and public clients (red-team 2026-12n S4).
+ */
 export function sendOAuthError(reply: FastifyReply, error: OAuthTokenError): FastifyReply {
+  let status = OAUTH_ERROR_STATUS[error.error] ?? 400;
+  let challenge = error.challenge;
+  if (error.error === 'invalid_client') {
+    const headerAuthentication = reply.request.headers.authorization !== undefined;
+    status = headerAuthentication ? 401 : 400;
+    challenge = headerAuthentication ? CLIENT_CHALLENGE : undefined;
+  }
   return reply
-    .code(OAUTH_ERROR_STATUS[error.error] ?? 400)
-    .headers(headersOf(error))
+    .code(status)
+    .headers(headersOf({ retryAfterSeconds: error.retryAfterSeconds, challenge }))
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
     .type('application/json; charset=utf-8')

@@ -91,13 +91,12 @@ export interface RequestingClient {
   registered: OAuthClient | undefined;
 }
 
-function invalidClient(description: string, basic: boolean): OAuthTokenError {
-  // RFC 6749 §5.2: 401 with a challenge in the scheme the client used for the Authorization header.
-  // A client that authenticated in the form (or not at all) gets the 401 §5.2 allows with no
-  // challenge: RFC 9110 §15.5.2 asks every 401 for one, but client libraries (oauth4webapi,
-  // openid-client) read a 401 that carries a challenge as that challenge and drop the body's
-  // `invalid_client`, so their users could no longer tell a wrong secret from anything else.
-  return new OAuthTokenError('invalid_client', description, basic ? { challenge: { scheme: 'Basic' } } : {});
+/**
+ * `invalid_client`: 401 with a `Basic` challenge when the client tried the `Authorization` header,
+ * else 400, decided where every OAuth error is sent (`sendOAuthError`, RFC 6749 §5.2).
+ */
+function invalidClient(description: string): OAuthTokenError {
+  return new OAuthTokenError('invalid_client', description);
 }
 
 /**
@@ -108,8 +107,8 @@ function invalidClient(description: string, basic: boolean): OAuthTokenError {
  * a registered public client must present none and is identified by `client_id` alone (PKCE
  * protects its codes). An unregistered `client_id` is only a label for the first-party flows
  * (RFC 9068 `client_id` claim) and authenticates nothing; it may not carry a secret either.
- * Every refusal is 401 `invalid_client`, with the same description whether the client is unknown or
- * its secret wrong. Empty secrets count as absent: Swagger UI sends `Authorization: Basic` of ":".
+ * Every refusal is `invalid_client` (401 with a `Basic` challenge after HTTP Basic, else 400), with
+ * the same description whether the client is unknown or its secret wrong. Empty secrets count as absent: Swagger UI sends `Authorization: Basic` of ":".
  */
 export async function authenticateClient(
   request: FastifyRequest,
@@ -117,7 +116,7 @@ export async function authenticateClient(
   clients: Pick<OAuthClients, 'authenticate'>,
 ): Promise<RequestingClient> {
   const basic = basicCredentials(request);
-  if (basic === 'malformed') throw invalidClient('The HTTP Basic client credentials are malformed.', true);
+  if (basic === 'malformed') throw invalidClient('The HTTP Basic client credentials are malformed.');
   const formSecret = formParam(form, 'client_secret', false);
   const formId = formParam(form, 'client_id', false);
   const basicSecret = basic?.secret === '' ? undefined : basic?.secret;
@@ -130,9 +129,8 @@ export async function authenticateClient(
   }
   const clientId = formId ?? basicId;
   const secret = basicSecret ?? formSecret;
-  const usedBasic = basicSecret !== undefined;
   if (clientId === undefined) {
-    if (secret !== undefined) throw invalidClient('A client secret needs a client_id.', usedBasic);
+    if (secret !== undefined) throw invalidClient('A client secret needs a client_id.');
     return { clientId: FIRST_PARTY_CLIENT_ID, registered: undefined };
   }
   if (!/^[\x20-\x7E]{1,255}$/.test(clientId))
@@ -143,15 +141,15 @@ export async function authenticateClient(
     // Unregistered ids stay usable as labels by public first-party callers; with a secret they
     // can only be a misconfigured client that must not believe it authenticated.
     if (secret === undefined) return { clientId, registered: undefined };
-    throw invalidClient('Client authentication failed.', usedBasic);
+    throw invalidClient('Client authentication failed.');
   }
   if (result.reason === 'client_disabled') {
-    throw invalidClient('This client is disabled.', usedBasic);
+    throw invalidClient('This client is disabled.');
   }
   if (result.reason === 'secret_required') {
-    throw invalidClient('This client is confidential: authenticate with its secret.', basic !== undefined);
+    throw invalidClient('This client is confidential: authenticate with its secret.');
   }
-  throw invalidClient('Client authentication failed.', usedBasic);
+  throw invalidClient('Client authentication failed.');
 }
 
 /** A limit on failed client authentications per address (the grant's, introspection's). */
@@ -219,7 +217,7 @@ export function authenticateConfidentialClient(
   description: string,
 ): Promise<OAuthClient> {
   return limitAuthenticationFailures(request, limit, async () =>
-    confidentialClient(request, await authenticateClient(request, form, clients), description),
+    confidentialClient(await authenticateClient(request, form, clients), description),
   );
 }
 
@@ -238,15 +236,11 @@ export async function admitAuthenticatedClient(
 }
 
 /**
- * The registered confidential client that authenticated, or 401 `invalid_client`: for requests only
+ * The registered confidential client that authenticated, or `invalid_client`: for requests only
  * such a client may make (the client credentials grant, RFC 6749 §4.4.2; introspection, RFC 7662
  * §2.1). A public client or a bare `client_id` proves nothing about who is asking.
  */
-export function confidentialClient(
-  request: FastifyRequest,
-  client: RequestingClient,
-  description: string,
-): OAuthClient {
+export function confidentialClient(client: RequestingClient, description: string): OAuthClient {
   if (client.registered?.type === 'confidential') return client.registered;
-  throw invalidClient(description, request.headers.authorization !== undefined);
+  throw invalidClient(description);
 }

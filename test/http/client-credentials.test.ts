@@ -164,7 +164,7 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
     }
   });
 
-  it('answers invalid_client (401) when the client does not authenticate as a confidential client', async () => {
+  it('answers invalid_client when the client does not authenticate as a confidential client (401 only after HTTP Basic)', async () => {
     const cases: [Record<string, string>, Record<string, string>, boolean][] = [
       [{}, {}, false], // no client at all
       [{ client_id: service.clientId }, {}, false], // a confidential client without its secret
@@ -175,7 +175,7 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
     ];
     for (const [params, headers, usedBasic] of cases) {
       const response = await grant(params, headers);
-      expect(response.statusCode, JSON.stringify(params)).toBe(401);
+      expect(response.statusCode, JSON.stringify(params)).toBe(usedBasic ? 401 : 400);
       expect(response.json()).toMatchObject({ error: 'invalid_client' });
       expect(response.headers['cache-control']).toBe('no-store');
       // RFC 6749 §5.2: a challenge in the scheme the client used.
@@ -567,7 +567,7 @@ describe.each(engines)('client_credentials on $name', ({ name }) => {
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         payload: new URLSearchParams({ token, client_id: service.clientId }).toString(),
       });
-      expect(spoofed.statusCode).toBe(401);
+      expect(spoofed.statusCode).toBe(400);
       expect(spoofed.json()).toMatchObject({ error: 'invalid_client' });
       expect((await feed(token)).statusCode).toBe(200);
     });

@@ -305,10 +305,11 @@ describe.each(matrix)(
     it('is for authenticated confidential clients only', async () => {
       const user = await createUser(app);
       const tokens = await login(app, user.email);
+      // Form or no client authentication: 400 (RFC 6749 §5.2); after HTTP Basic: 401 with a challenge.
       const publicClient = await introspect(tokens.access_token, {}, { client_id: spa.clientId });
-      expect(publicClient.statusCode).toBe(401);
+      expect(publicClient.statusCode).toBe(400);
       expect(publicClient.json()).toMatchObject({ error: 'invalid_client' });
-      expect((await introspect(tokens.access_token, {})).statusCode).toBe(401);
+      expect((await introspect(tokens.access_token, {})).statusCode).toBe(400);
       const wrong = await introspect(tokens.access_token, basic(resource.clientId, 'nope'));
       expect(wrong.statusCode).toBe(401);
       expect(wrong.headers['www-authenticate']).toMatch(/^Basic /);
@@ -507,7 +508,7 @@ describe('POST /introspect limits and bad input', () => {
         {
           headers: FORM,
           payload: form({ token: 'x', client_id: resource.id, client_secret: 'wrong' }),
-          status: 401,
+          status: 400,
           error: 'invalid_client',
         },
         // RFC 6749 §5.2 has no "too large": invalid_request, with our code BODY_TOO_LARGE.

@@ -848,7 +848,8 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         code_verifier: verifier,
       };
       const none = await postToken(app, { ...params, client_id: service.clientId });
-      expect(none.statusCode).toBe(401);
+      expect(none.statusCode).toBe(400);
+      expect(none.headers['www-authenticate']).toBeUndefined();
       expect(none.json()).toMatchObject({ error: 'invalid_client' });
       const wrong = await postToken(app, params, { authorization: basic(service.clientId, 'wrong') });
       expect(wrong.statusCode).toBe(401);
@@ -903,9 +904,9 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
       expect((await introspect('garbage', asService)).json()).toEqual({ active: false });
       // Public clients, unregistered callers and wrong secrets get nothing.
       const publicClient = await introspect(tokens.access_token, {}, { client_id: spa.clientId });
-      expect(publicClient.statusCode).toBe(401);
+      expect(publicClient.statusCode).toBe(400);
       expect(publicClient.json()).toMatchObject({ error: 'invalid_client' });
-      expect((await introspect(tokens.access_token, {})).statusCode).toBe(401);
+      expect((await introspect(tokens.access_token, {})).statusCode).toBe(400);
       const wrong = await introspect(tokens.access_token, { authorization: basic(service.clientId, 'nope') });
       expect(wrong.statusCode).toBe(401);
       // A revoked token is inactive at once.
@@ -930,7 +931,7 @@ describe.each(engines)('OAuth 2.1 / OpenID Connect provider ($name)', ({ name })
         client_id: spa.clientId,
         client_secret: 'anything',
       });
-      expect(response.statusCode).toBe(401);
+      expect(response.statusCode).toBe(400);
       expect(response.json()).toMatchObject({ error: 'invalid_client' });
     });
   });

@@ -193,7 +193,8 @@ describe.each(engines)('OAuth endpoints ($name)', ({ name }) => {
     const json = await post(JSON.stringify({ token: 'x' }), { 'content-type': 'application/json' });
     expect(json.json()).toMatchObject({ error: 'invalid_request' });
     const secret = await post(form({ token: 'x', client_id: 'a', client_secret: 's' }), formType);
-    expect(secret.statusCode).toBe(401);
+    expect(secret.statusCode).toBe(400);
+    expect(secret.headers['www-authenticate']).toBeUndefined();
     expect(secret.json()).toMatchObject({ error: 'invalid_client' });
     const basic = await post(form({ token: 'x' }), { ...formType, authorization: 'Basic YTpi' });
     expect(basic.statusCode).toBe(401);
@@ -204,7 +205,7 @@ describe.each(engines)('OAuth endpoints ($name)', ({ name }) => {
     });
     await expect(oauth.processRevocationResponse(refused)).rejects.toMatchObject({
       error: 'invalid_client',
-      status: 401,
+      status: 400,
     });
   });
 
@@ -233,7 +234,7 @@ describe.each(engines)('OAuth endpoints ($name)', ({ name }) => {
       client_id: 'x',
       client_secret: 'guess',
     });
-    expect(response.statusCode).toBe(401);
+    expect(response.statusCode).toBe(400);
     expect(response.json()).toMatchObject({ error: 'invalid_client' });
   });
 });

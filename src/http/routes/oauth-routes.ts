@@ -176,7 +176,7 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
         summary: 'Token introspection (RFC 7662)',
         description:
           'Form-encoded, for resource servers (RFC 7662): a registered confidential client authenticates with ' +
-          '`client_secret_basic` or `client_secret_post` (anyone else: 401 `invalid_client`, so the endpoint is no ' +
+          '`client_secret_basic` or `client_secret_post` (anyone else: `invalid_client`, 401 with a `Basic` challenge after HTTP Basic, else 400, so the endpoint is no ' +
           'oracle for token scanning). Any such client may introspect any access token we issue (user tokens, JWT ' +
           'or opaque with TOKEN_STRATEGY=database, and `client_credentials` tokens): a resource server checks the ' +
           'tokens of every app that calls it. A refresh token is described only to the client it was issued to ' +

@@ -160,7 +160,7 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           '`grant_type=refresh_token`, only when registered for that grant (else no refresh token, and 400 ' +
           '`unauthorized_client`). Confidential clients authenticate with HTTP Basic ' +
           '(`client_secret_basic`) or `client_id` + `client_secret` in the form (`client_secret_post`), not both; ' +
-          'public clients send `client_id` only. Failed client authentication answers 401 `invalid_client`. ' +
+          'public clients send `client_id` only. Failed client authentication answers `invalid_client`: 401 with a `Basic` challenge when the client used HTTP Basic, else 400. ' +
           '`grant_type=client_credentials` (RFC 6749 §4.4, service-to-service calls): a confidential client ' +
           'registered for that grant authenticates and gets an access token for itself (a JWT, `typ: at+jwt`, ' +
           '`sub` = `client_id`, no user, no refresh token) with `scope` (default: every scope it is registered ' +
@@ -205,7 +205,7 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
           client_secret: Type.Optional(
             Type.String({
               description:
-                'Confidential clients using `client_secret_post`. Refused (401 `invalid_client`) for public and ' +
+                'Confidential clients using `client_secret_post`. Refused (`invalid_client`) for public and ' +
                 'unregistered clients.',
             }),
           ),
