@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import type { Schema } from './schema.js';
 
 /** One stored signing key. Times are epoch ms. */
@@ -35,7 +35,12 @@ export interface SigningKeyStore {
   revokeKey(kid: string, at: number): Promise<boolean>;
   /**
    * Marks every key not yet revoked, of every algorithm, revoked at `at` (`gatehouse revoke-all`);
-   * returns those it revoked.
+   * returns those it revoked. On PostgreSQL it first locks the table against other writers until
+   * the caller's transaction ends: under READ COMMITTED a second revoke-all whose UPDATE waited on
+   * the first's locked rows re-checked only those once the first committed, never saw the fresh key
+   * the first had inserted, and left it unrevoked beside its own (two current keys). The lock
+   * (`SHARE ROW EXCLUSIVE`) conflicts with itself and with rotations' inserts, never with readers;
+   * SQLite's write transactions are serial already.
    */
   revokeAllKeys(at: number): Promise<{ kid: string; algorithm: string }[]>;
   /** Moves a key's activation forward to `at` (never later); false when nothing changed. */
@@ -98,6 +103,9 @@ export function createSigningKeyStore(db: Kysely<Schema>): SigningKeyStore {
       return Number(result.numUpdatedRows) === 1;
     },
     async revokeAllKeys(at) {
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        await sql`lock table signing_keys in share row exclusive mode`.execute(db);
+      }
       const rows = await db
         .updateTable('signing_keys')
         .set({ revoked_at: at })
