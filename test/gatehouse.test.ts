@@ -482,8 +482,10 @@ describe('closing with mail still to send (a graceful shutdown, a rolling deploy
   });
 
   it('runs the forgot-password look-ups already answered and sends their mail, a retry included, before it closes', async () => {
+    const warnings: string[] = [];
     const core = await createGatehouseCore(
       testConfig({ smtpUrl: sink.url, mailFrom: 'gh@example.com', shutdownGracePeriodMs: 10_000 }),
+      { onWarning: (message) => void warnings.push(message) },
     );
     await core.accounts.register({ email: 'leaving@example.com', password: PASSWORD });
     await core.accounts.register({ email: 'retried@example.com', password: PASSWORD });
@@ -491,8 +493,9 @@ describe('closing with mail still to send (a graceful shutdown, a rolling deploy
     // The first attempt of this one fails (451): its retry would wait 2 s on the core's clock.
     sink.failNext(1);
     core.lifecycle.requestPasswordReset('retried@example.com', caller);
-    await vi.waitFor(() => expect(core.mailer.pending()).toBe(1));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Its first attempt has failed and its retry waits (the mailer says so when it schedules it).
+    await vi.waitFor(() => expect(warnings).toContain('mail delivery failed; retrying'), { timeout: 5_000 });
+    expect(core.mailer.pending()).toBe(1);
     // Answered 202 a moment before the shutdown: its look-up has not even run yet.
     core.lifecycle.requestPasswordReset('leaving@example.com', caller);
     await core.close();
