@@ -108,6 +108,7 @@ import { createOAuthClientStore } from './storage/oauth-client-store.js';
 import { createOAuthGrantStore } from './storage/oauth-grant-store.js';
 import { openDatabase } from './storage/open-database.js';
 import type { Schema } from './storage/schema.js';
+import { checkSharedSecretKey, precheckSharedSecretKey } from './storage/secret-key-check.js';
 import { createSessionStore, type RevokedSession } from './storage/session-store.js';
 import { createSigningKeyStore } from './storage/signing-key-store.js';
 import { createSpentChallengeStore } from './storage/spent-challenge-store.js';
@@ -481,6 +482,9 @@ export async function createGatehouseCore(
         await migrating.close();
       }
     }
+    // Before anything is signed or sealed: every instance on this database must hold one secret
+    // (recorded below, once the signing keys have opened under it).
+    await precheckSharedSecretKey(database.db, config.secretKey, config.secretKeyPrevious);
     const users = createUserStore(database.db);
     const sessionStore = createSessionStore(database.db);
     // Connected in the background: Redis being down never fails nor blocks start-up (it is an
@@ -548,6 +552,7 @@ export async function createGatehouseCore(
     };
     const keyring = await createKeyring({ algorithm: config.jwtAlgorithm, ...keyringOptions });
     closers.push(() => keyring.close());
+    await checkSharedSecretKey(database.db, config.secretKey, config.secretKeyPrevious, clock());
     const clientTokenRevocations = createClientTokenRevocationStore(database.db);
     const revocationRetention = revocationRetentionMs({
       accessTokenTtlMs: config.accessTokenTtl * 1000,

@@ -1,6 +1,7 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/errors.js';
@@ -515,17 +516,33 @@ describe('startServer', () => {
     if ((await first.ready) === undefined) throw new Error('the first server did not start');
     await first.close();
     const other = testConfig({ port: 0, jwtAlgorithm: 'ES256', ...shared });
-    const second = await startServer(other, {
-      logger: false,
-      webUi: false,
-      initialRetryDelayMs: 50,
-      maxRetryDelayMs: 100,
-    });
+    const startOther = () =>
+      startServer(other, { logger: false, webUi: false, initialRetryDelayMs: 50, maxRetryDelayMs: 100 });
+    // The database knows which secret its instances use (red-team 2026-12q Q2): refused before the keys.
+    const second = await startOther();
     try {
       await expect(second.ready).rejects.toThrow(ConfigError);
-      await expect(second.ready).rejects.toThrow(/cannot be decrypted/);
+      await expect(second.ready).rejects.toThrow(/SECRET_KEY is not the secret the other instances/);
     } finally {
       await second.close();
+    }
+    // A database from before that check (no fingerprint): the keys refuse the secret, and the
+    // failed start records no fingerprint of it (the right secret must still be able to start).
+    const raw = new SQLite(join(config.dataDir, 'keys.db'));
+    raw.prepare('DELETE FROM secret_key_check').run();
+    const third = await startOther();
+    try {
+      await expect(third.ready).rejects.toThrow(/cannot be decrypted/);
+      expect(raw.prepare('SELECT count(*) AS n FROM secret_key_check').get()).toEqual({ n: 0 });
+    } finally {
+      await third.close();
+      raw.close();
+    }
+    const again = await startServer({ ...config, ...shared }, { logger: false, webUi: false });
+    try {
+      expect(await again.ready).toBeDefined();
+    } finally {
+      await again.close();
     }
   });
 

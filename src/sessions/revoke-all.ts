@@ -2,6 +2,7 @@ import { createAuditLog } from '../audit/audit-log.js';
 import { createAuditRetentionStore } from '../storage/audit-retention-store.js';
 import { createAuditStore } from '../storage/audit-store.js';
 import { readDatabaseClock } from '../storage/database-clock.js';
+import { adoptSecretKey } from '../storage/secret-key-check.js';
 import { createSessionStore, type RevokedSession } from '../storage/session-store.js';
 import { IAT_CLOCK_SKEW_SECONDS } from '../tokens/keyring.js';
 import {
@@ -85,6 +86,9 @@ export async function revokeAll(options: RevokeAllSigningKeysOptions): Promise<R
     const sessionStore = createSessionStore(trx);
     const cutoff = await sessionStore.raiseRevocationCutoff(notBefore);
     const sessions = await sessionStore.revokeAllSessions(options.now);
+    // The secret the command runs with becomes the instances' (a new one replacing a leaked one):
+    // what was signed or sealed under another ends here anyway.
+    await adoptSecretKey(trx, options.secret, options.now);
     const audit = createAuditLog(createAuditStore(trx), () => options.now, createAuditRetentionStore(trx));
     await audit.record({
       event: 'all_revoked',

@@ -135,6 +135,7 @@ export interface Schema {
   pending_notices: PendingNoticesTable;
   legacy_hash_costs: LegacyHashCostsTable;
   revocation_cutoff: RevocationCutoffTable;
+  secret_key_check: SecretKeyCheckTable;
 }
 
 /**
@@ -145,6 +146,16 @@ export interface RevocationCutoffTable {
   /** Always 1. */
   id: number;
   not_before: number;
+}
+
+/** The one row holding the fingerprint of the instances' `SECRET_KEY` (migration `036a`). */
+export interface SecretKeyCheckTable {
+  /** Always 1. */
+  id: number;
+  /** HMAC-SHA-256 of a fixed label under the secret, base64url (`secret-key-check.ts`). */
+  fingerprint: string;
+  /** Epoch ms of the last write. */
+  updated_at: number;
 }
 
 /**

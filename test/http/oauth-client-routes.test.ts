@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +52,8 @@ describe.each(engines)('OAuth client admin routes ($name)', ({ name }) => {
       // A file, for SQLite: the second start reads what the first wrote.
       databaseUrl: name === 'sqlite' ? `sqlite:${join(tempDir('gh-cors-apps-'), 'db.sqlite')}` : database.url,
       corsCredentialedOrigins: ['https://front.example', 'https://other.example'],
+      // Both starts as one deployment: one SECRET_KEY (the database checks it).
+      secretKey: new Uint8Array(randomBytes(32)),
     };
     let server = await buildTestServer(settings, { logger });
     try {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { buildTestServer, createTestClock } from '../../src/testing.js';
@@ -22,8 +23,8 @@ describe('TOTP secrets through a SECRET_KEY rotation', () => {
   const oldKey = new Uint8Array(randomBytes(32));
   const newKey = new Uint8Array(randomBytes(32));
 
-  const serve = (settings: { secretKey: Uint8Array; secretKeyPrevious?: Uint8Array }) =>
-    buildTestServer({ databaseUrl, ...settings }, { clock, scheduler: clock });
+  const serve = (settings: { secretKey: Uint8Array; secretKeyPrevious?: Uint8Array }, url = databaseUrl) =>
+    buildTestServer({ databaseUrl: url, ...settings }, { clock, scheduler: clock });
 
   /** A sign-in with a code of `secret` on `app`, a time step after the last one: its status. */
   const codeSignIn = async (app: FastifyInstance, email: string, secret: string) => {
@@ -41,8 +42,9 @@ describe('TOTP secrets through a SECRET_KEY rotation', () => {
     settings: { secretKey: Uint8Array; secretKeyPrevious?: Uint8Array },
     email: string,
     secret: string,
+    url = databaseUrl,
   ) => {
-    const app = await serve(settings);
+    const app = await serve(settings, url);
     try {
       return await codeSignIn(app, email, secret);
     } finally {
@@ -67,19 +69,26 @@ describe('TOTP secrets through a SECRET_KEY rotation', () => {
       200,
     );
     expect(await signInWithCode({ secretKey: newKey }, user.email, secret)).toBe(200);
-    // A secret nobody ever had opens nothing: the code is refused, as a wrong one is.
-    expect(await signInWithCode({ secretKey: new Uint8Array(randomBytes(32)) }, user.email, secret)).toBe(
-      400,
-    );
+    // A secret nobody ever had opens nothing: such an instance does not even start (the database
+    // holds the fingerprint of the one its instances use, red-team 2026-12q Q2).
+    await expect(serve({ secretKey: new Uint8Array(randomBytes(32)) })).rejects.toThrow(ConfigError);
   });
 
   // A rolling deploy: an old instance (old secret alone) enrols someone after the new ones started,
   // so no start-up re-sealed that row. Its first use on a new instance re-seals it.
   it('re-seals a secret an old instance enrolled after start-up at its first use', async () => {
-    const rotating = await serve({ secretKey: newKey, secretKeyPrevious: oldKey });
+    // Its own database: the old instance was running before the rotation began (one started on the
+    // old secret alone after it would be refused).
+    const url = `sqlite:${join(dir, 'late.sqlite')}`;
+    const old = await serve({ secretKey: oldKey }, url);
+    const rotating = await serve({ secretKey: newKey, secretKeyPrevious: oldKey }, url);
     let late: Awaited<ReturnType<typeof enrolTotp>>;
     try {
-      late = await enrolUnderOldKey();
+      try {
+        late = await enrolTotp(old, clock());
+      } finally {
+        await old.close();
+      }
       const { id } = late.user;
       const sealedNow = async () =>
         (
@@ -96,6 +105,6 @@ describe('TOTP secrets through a SECRET_KEY rotation', () => {
     } finally {
       await rotating.close();
     }
-    expect(await signInWithCode({ secretKey: newKey }, late.user.email, late.secret)).toBe(200);
+    expect(await signInWithCode({ secretKey: newKey }, late.user.email, late.secret, url)).toBe(200);
   });
 });

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
 import { ClockSkewError, REVOKE_ALL_MAX_CLOCK_SKEW_MS, revokeAll } from '../../src/sessions/revoke-all.js';
+import { checkSharedSecretKey } from '../../src/storage/secret-key-check.js';
 import { createSessionStore, type SessionRecord } from '../../src/storage/session-store.js';
 import { createSigningKeyStore } from '../../src/storage/signing-key-store.js';
 import { SigningKeyError } from '../../src/tokens/signing-key-error.js';
@@ -75,6 +77,17 @@ describe.each(engines)('revokeAll on $name', ({ name }) => {
       signing_keys: 1,
       not_before: CUTOFF,
     });
+  });
+
+  // README "Backups": a SECRET_KEY that may have leaked is replaced by running revoke-all with the
+  // new one. The instances' check (red-team 2026-12q Q2) must then take the new one, not the old.
+  it('makes its SECRET_KEY the one instances must use, replacing the stored one', async () => {
+    const { database } = await seeded();
+    const leaked = new Uint8Array(32).map((_, i) => (i * 7 + 3) % 256);
+    await checkSharedSecretKey(database.db, leaked, undefined, NOW - 1000);
+    await revokeAll({ database, algorithms: ['ES256'], secret, now: NOW });
+    expect(await checkSharedSecretKey(database.db, secret, undefined, NOW + 1)).toBe('matched');
+    await expect(checkSharedSecretKey(database.db, leaked, undefined, NOW + 2)).rejects.toThrow(ConfigError);
   });
 
   // Before, the keys went in one transaction and the sessions in a second through a core: a failure

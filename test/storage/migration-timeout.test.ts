@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createGatehouse } from '../../src/gatehouse.js';
@@ -16,10 +17,12 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
   () => {
     it('completes at start-up with a 10 s lock wait, and the server keeps its own short statement timeout', async () => {
       const { url, drop } = await createTestDatabaseUrl('postgres');
+      // Both starts as one deployment: one SECRET_KEY (the database checks it).
+      const secretKey = new Uint8Array(randomBytes(32));
       let lockWait: string | undefined;
       try {
         const gatehouse = await createGatehouse(
-          testConfig({ databaseUrl: url, databaseStatementTimeoutMs: 1000 }),
+          testConfig({ databaseUrl: url, databaseStatementTimeoutMs: 1000, secretKey }),
           {
             migrations: {
               probe: {
@@ -41,7 +44,7 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
         expect(lockWait).toBe('10s');
         // The server's own pool still cancels a statement past its timeout.
         const again = await createGatehouse(
-          testConfig({ databaseUrl: url, databaseStatementTimeoutMs: 1000 }),
+          testConfig({ databaseUrl: url, databaseStatementTimeoutMs: 1000, secretKey }),
         );
         try {
           const core = gatehouseCore(again);

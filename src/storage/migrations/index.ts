@@ -27,6 +27,7 @@ import * as clientIdTokenAlg from './032a-client-id-token-alg.js';
 import * as pendingNotices from './033a-pending-notices.js';
 import * as legacyHashCosts from './034a-legacy-hash-costs.js';
 import * as revocationCutoff from './035a-revocation-cutoff.js';
+import * as secretKeyCheck from './036a-secret-key-check.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -71,4 +72,5 @@ export const migrations: Record<string, Migration> = {
   '033a-pending-notices': pendingNotices,
   '034a-legacy-hash-costs': legacyHashCosts,
   '035a-revocation-cutoff': revocationCutoff,
+  '036a-secret-key-check': secretKeyCheck,
 };
