@@ -102,26 +102,19 @@ describe('invalid_client on /token, /revoke and /introspect', () => {
 
   it('oauth4webapi reports invalid_client to a client_secret_post client, and the challenge to a Basic one', async () => {
     const as = { issuer: PUBLIC_URL, revocation_endpoint: `${PUBLIC_URL}/revoke` };
-    const options = { [oauth.customFetch]: injectFetch(app) };
-    const viaForm = await oauth.revocationRequest(
-      as,
-      { client_id: confidential.id },
-      oauth.ClientSecretPost('nope'),
-      'x',
-      options,
-    );
-    await expect(oauth.processRevocationResponse(viaForm)).rejects.toMatchObject({
+    const revokeWith = async (authentication: oauth.ClientAuth) =>
+      oauth.processRevocationResponse(
+        await oauth.revocationRequest(as, { client_id: confidential.id }, authentication, 'x', {
+          [oauth.customFetch]: injectFetch(app),
+        }),
+      );
+    await expect(revokeWith(oauth.ClientSecretPost('nope'))).rejects.toMatchObject({
       error: 'invalid_client',
       status: 400,
     });
-    const viaBasic = await oauth.revocationRequest(
-      as,
-      { client_id: confidential.id },
-      oauth.ClientSecretBasic('nope'),
-      'x',
-      options,
+    const error: unknown = await revokeWith(oauth.ClientSecretBasic('nope')).catch(
+      (caught: unknown) => caught,
     );
-    const error: unknown = await oauth.processRevocationResponse(viaBasic).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(oauth.WWWAuthenticateChallengeError);
     const challenge = error as oauth.WWWAuthenticateChallengeError;
     expect(challenge.status).toBe(401);
