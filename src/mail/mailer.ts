@@ -216,13 +216,9 @@ export function createMailer(options: MailerOptions): Mailer {
           delivered = true;
         } catch (error) {
           const reason = withoutAddresses(error instanceof Error ? error.message : String(error));
-          // Failed while the mailer closed: no retry will run. Failed while it drains for a
-          // shutdown: that was its last attempt.
-          if (closed || draining) {
+          // Failed while the mailer closed: no retry will run.
+          if (closed) {
             byRecipient.remove(job.recipient);
-            if (draining && !closed) {
-              warn('mail not delivered before shutdown; dropped', { kind: job.kind, error: reason });
-            }
             notify(job, 'dropped');
             continue;
           }
@@ -234,14 +230,20 @@ export function createMailer(options: MailerOptions): Mailer {
             notify(job, 'rejected');
             continue;
           }
-          const delay = delays[job.attempt];
+          // Failed while the mailer drains for a shutdown: that was its last attempt.
+          const delay = draining ? undefined : delays[job.attempt];
           if (delay === undefined) {
             byRecipient.remove(job.recipient);
-            warn('mail not delivered after every retry; dropped', {
-              kind: job.kind,
-              attempts: job.attempt + 1,
-              error: reason,
-            });
+            warn(
+              draining
+                ? 'mail not delivered before shutdown; dropped'
+                : 'mail not delivered after every retry; dropped',
+              {
+                kind: job.kind,
+                attempts: job.attempt + 1,
+                error: reason,
+              },
+            );
             notify(job, 'dropped');
             continue;
           }

@@ -347,6 +347,20 @@ describe('the queue', () => {
     mailer.send('password_changed', 'retrying@example.com', { when: 'x' }, track);
     expect(await mailer.drain(5_000)).toBe(0);
     expect(outcomes.at(-1)).toBe('dropped');
+    // A recipient the relay refuses for good is still told apart (security notices keep the row).
+    const unknown = 'gone@example.com';
+    transport.send = async (message) => {
+      if (message.to === unknown) {
+        throw Object.assign(new Error('550 5.1.1 no such user'), {
+          code: 'EENVELOPE',
+          command: 'RCPT TO',
+          response: '550 5.1.1 <gone@example.com>: no such user',
+        });
+      }
+    };
+    mailer.send('password_changed', unknown, { when: 'x' }, track);
+    expect(await mailer.drain(5_000)).toBe(0);
+    expect(outcomes.at(-1)).toBe('rejected');
     mailer.close();
     expect(warnings.filter((warning) => warning.startsWith('mail dropped at shutdown'))).toEqual([]);
   });
