@@ -119,6 +119,7 @@ import { type AppSealer, createAppSealer } from './tokens/app-sealer.js';
 import { type AppTokens, createAppTokens } from './tokens/app-tokens.js';
 import { createIdTokenKeys } from './tokens/id-token-keys.js';
 import { createKeyring, retiredKeyRetentionSeconds } from './tokens/keyring.js';
+import { SigningKeyError } from './tokens/signing-key-error.js';
 
 /** Options of {@link createGatehouse} that are not settings. */
 export interface GatehouseOptions {
@@ -552,7 +553,6 @@ export async function createGatehouseCore(
     };
     const keyring = await createKeyring({ algorithm: config.jwtAlgorithm, ...keyringOptions });
     closers.push(() => keyring.close());
-    await checkSharedSecretKey(database.db, config.secretKey, config.secretKeyPrevious, clock());
     const clientTokenRevocations = createClientTokenRevocationStore(database.db);
     const revocationRetention = revocationRetentionMs({
       accessTokenTtlMs: config.accessTokenTtl * 1000,
@@ -917,11 +917,22 @@ export async function createGatehouseCore(
     // no database (operator red-team 2026-12h F4). One that never made any still creates none.
     // A failure here is not start-up's: keys that no longer open (SECRET_KEY changed without
     // SECRET_KEY_PREVIOUS) fail the routes that need them, as before, not every route.
-    await idTokenKeys.preload().catch((error: unknown) =>
-      warn('ID-token keys not loaded at start-up; trying again when first needed', {
-        error: error instanceof Error ? error.message : String(error),
-      }),
+    const idTokenKeysOpen = await idTokenKeys.preload().then(
+      () => true,
+      (error: unknown) => {
+        warn('ID-token keys not loaded at start-up; trying again when first needed', {
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return !(error instanceof SigningKeyError && error.code === 'SIGNING_KEY_SEALED');
+      },
     );
+    // The secret is recorded (or the rotation to it) once it has opened what is sealed under it:
+    // the access-token keys (asymmetric JWT_ALG) and the stored ID-token keys, which under HS256
+    // (the default) are the only ones. A secret they refuse on a database with no fingerprint yet
+    // (from before 036a) must not become the one every other instance is held to.
+    if (idTokenKeysOpen) {
+      await checkSharedSecretKey(database.db, config.secretKey, config.secretKeyPrevious, clock());
+    }
     const oauthClients = createOAuthClients({
       scopes: scopePolicy,
       clients: createOAuthClientStore(database.db),

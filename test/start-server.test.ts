@@ -546,6 +546,40 @@ describe('startServer', () => {
     }
   });
 
+  // Under JWT_ALG=HS256 (the default) the access-token keyring opens nothing sealed, so it proves
+  // nothing about the secret; the ID-token keys stored in the database do.
+  it('records no fingerprint of a secret the stored ID-token keys refuse (HS256, database from before 036a)', async () => {
+    const config = testConfig({ port: 0, logLevel: 'warn' });
+    const shared = { databaseUrl: `sqlite:${join(config.dataDir, 'hs.db')}`, dataDir: config.dataDir };
+    const first = await startServer({ ...config, ...shared }, { logger: false, webUi: false });
+    try {
+      const app = await first.ready;
+      if (app === undefined) throw new Error('the first server did not start');
+      // ID tokens' ES256 keys are made on first use, sealed under the first secret.
+      const jwks = await app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+      expect(jwks.json<{ keys: unknown[] }>().keys.length).toBeGreaterThan(0);
+    } finally {
+      await first.close();
+    }
+    const raw = new SQLite(join(config.dataDir, 'hs.db'));
+    try {
+      raw.prepare('DELETE FROM secret_key_check').run();
+      const other = testConfig({ port: 0, logLevel: 'silent', ...shared });
+      const wrong = await startServer(other, { logger: false, webUi: false });
+      await wrong.ready.catch(() => undefined);
+      await wrong.close();
+      expect(raw.prepare('SELECT count(*) AS n FROM secret_key_check').get()).toEqual({ n: 0 });
+    } finally {
+      raw.close();
+    }
+    const again = await startServer({ ...config, ...shared }, { logger: false, webUi: false });
+    try {
+      expect(await again.ready).toBeDefined();
+    } finally {
+      await again.close();
+    }
+  });
+
   it('gives headers half of the request timeout, 15 s of the default 30 s, checked every 5 s', () => {
     // What `gatehouse serve` runs with (it passes no requestTimeoutMs).
     expect(requestTimeouts()).toEqual({
