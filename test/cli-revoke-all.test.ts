@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -227,7 +228,9 @@ describe('gatehouse revoke-all: bad input, one line and a sysexits code', { time
       expect(result.code).toBe(64);
       expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
     }
-    const missing = await run(['revoke-all'], { DATA_DIR: dir });
+    // The servers' secret, as an operator passes it (the cases below are about other mistakes).
+    const SECRET_KEY = randomBytes(32).toString('base64url');
+    const missing = await run(['revoke-all'], { DATA_DIR: dir, SECRET_KEY });
     expect(missing.code).toBe(66);
     expect(missing.stderr).toMatch(
       /^gatehouse: no database at \S+gatehouse\.db: check DATABASE_URL and DATA_DIR/,
@@ -235,15 +238,25 @@ describe('gatehouse revoke-all: bad input, one line and a sysexits code', { time
     expect(existsSync(join(dir, 'gatehouse.db'))).toBe(false);
     const unreachable = await run(['revoke-all'], {
       DATA_DIR: dir,
+      SECRET_KEY,
       DATABASE_URL: 'postgres://gatehouse:hunter2@127.0.0.1:1/none',
     });
     expect(unreachable.code).toBe(69);
     expect(unreachable.stderr).toMatch(
       /^gatehouse: cannot reach the database at postgres:\/\/gatehouse:\*\*\*@127\.0\.0\.1:1\/none [^\n]*\n$/,
     );
-    const badSetting = await run(['revoke-all'], { DATA_DIR: dir, JWT_ALG: 'none' });
+    const badSetting = await run(['revoke-all'], { DATA_DIR: dir, SECRET_KEY, JWT_ALG: 'none' });
     expect(badSetting.code).toBe(78);
     expect(badSetting.stderr).toContain('JWT_ALG');
+    // No SECRET_KEY and no secret kept in DATA_DIR (a host without the servers' secret): revoke-all
+    // would seal the fresh keys under a secret it made up and make every instance use it.
+    expect((await run(['migrate'], { DATA_DIR: dir, SECRET_KEY })).code).toBe(0);
+    const noSecret = await run(['revoke-all'], { DATA_DIR: dir });
+    expect(noSecret.code).toBe(78);
+    expect(noSecret.stderr).toMatch(
+      /^gatehouse: revoke-all: SECRET_KEY is not set and DATA_DIR holds no secret\.key/,
+    );
+    expect(existsSync(join(dir, 'secret.key'))).toBe(false);
   });
 });
 
