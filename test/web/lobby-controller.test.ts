@@ -14,7 +14,7 @@ import { createLobbyStore, type LobbyStore } from '../../web/src/store.js';
 import type { RoomSnapshot } from '../../web/src/types.js';
 import { rollOf, settle, snapshotOf } from './fixtures.js';
 
-type Reply = { status: number; body?: unknown };
+type Reply = { status: number; body?: unknown; headers?: Record<string, string> };
 /** Answers fetch calls by `METHOD path`; unknown requests fail the test. */
 let replies: Map<string, Reply>;
 let requests: string[];
@@ -33,7 +33,7 @@ beforeEach(() => {
       const type = reply.status < 400 ? 'application/json' : 'application/problem+json';
       return new Response(reply.body === undefined ? null : JSON.stringify(reply.body), {
         status: reply.status,
-        headers: reply.body === undefined ? {} : { 'Content-Type': type },
+        headers: { ...(reply.body === undefined ? {} : { 'Content-Type': type }), ...reply.headers },
       });
     }),
   );
@@ -121,6 +121,37 @@ describe('startLobby', () => {
       expect(player.lobby.ended.value).toBeNull();
     },
   );
+
+  // After `gatehouse revoke-all` every player's stream ends at one heartbeat; a class behind one
+  // address renews at once, past the join limit. A 429 or 503 is no lost seat.
+  it('tries a seat renewal again after a 429 or 503, and ends the lobby only after the last try', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const SEAT = 'POST /rooms/ABCD2345/seat';
+      const seatRequests = () => requests.filter((request) => request === SEAT).length;
+      const player = start();
+      replies.set(SEAT, { ...problem(429, 'TOO_MANY_REQUESTS'), headers: { 'Retry-After': '2' } });
+      player.on.onStreamEnd('token_revoked');
+      await vi.waitFor(() => expect(seatRequests()).toBe(1));
+      // A second stream end meanwhile starts no second chain of tries.
+      player.on.onStreamEnd('token_revoked');
+      expect(player.lobby.ended.value).toBeNull();
+      replies.set(SEAT, { status: 200, body: {} });
+      await vi.advanceTimersByTimeAsync(3_000); // Retry-After 2 s, spread by up to half as long
+      await vi.waitFor(() => expect(player.remount).toHaveBeenCalled());
+      expect(seatRequests()).toBe(2);
+      expect(player.lobby.ended.value).toBeNull();
+
+      const unlucky = start();
+      replies.set(SEAT, problem(503, 'SERVICE_UNAVAILABLE'));
+      unlucky.on.onStreamEnd('token_expired');
+      for (let wait = 0; wait < 5; wait++) await vi.advanceTimersByTimeAsync(7_500);
+      await vi.waitFor(() => expect(unlucky.lobby.ended.value).toBe(LOBBY_ENDED.noSeat));
+      expect(seatRequests()).toBe(2 + 5);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 
   it('says "your seat expired" when the seat cannot renew the token, and "removed" only for a kick', async () => {
     const expired = start();

@@ -26,6 +26,11 @@ import { openRoomStream, type RoomStream, type RoomStreamHandlers, roomEventsPat
 import { type LobbyStatus, type LobbyStore, presenceOf } from './store.js';
 import type { Player, Roll, RoomSnapshot } from './types.js';
 
+/** Seat renewals tried in all when the server answers 429 or 503 (see `renewSeat`). */
+const SEAT_RENEW_TRIES = 5;
+/** Seconds to wait before another seat renewal when a 429 or 503 names no `Retry-After`. */
+const SEAT_RENEW_DEFAULT_WAIT_S = 5;
+
 /** Messages shown when the lobby ends; the wording is part of what players are told. */
 export const LOBBY_ENDED = {
   kicked: 'The host removed you from this room.',
@@ -289,14 +294,32 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
 
   /**
    * Mints a fresh room token from this browser's seat (HttpOnly cookie) and reloads the lobby;
-   * when the seat cannot be resumed, ends the lobby with the reason the server gave.
+   * when the seat cannot be resumed, ends the lobby with the reason the server gave. A refusal
+   * that says "later" (429, 503) is no lost seat: after `gatehouse revoke-all` every player's token
+   * ends at the same heartbeat, and a class behind one address renews at once, past the join
+   * limit. Tried again after `Retry-After`, spread by up to half as long, {@link SEAT_RENEW_TRIES}
+   * times in all.
    */
-  async function renewSeat(): Promise<void> {
-    if (renewing || isEnded()) return;
+  async function renewSeat(attempt = 1): Promise<void> {
+    if ((renewing && attempt === 1) || isEnded()) return;
     renewing = true;
     const result = await api<unknown>('POST', roomPath(code, '/seat'));
+    if (signal.aborted || isEnded()) {
+      renewing = false;
+      return;
+    }
+    if (
+      !result.ok &&
+      (result.problem.status === 429 || result.problem.status === 503) &&
+      attempt < SEAT_RENEW_TRIES
+    ) {
+      const waitMs =
+        (result.problem.retryAfterSeconds ?? SEAT_RENEW_DEFAULT_WAIT_S) * 1000 * (1 + Math.random() / 2);
+      showStatus({ message: 'Renewing your seat…', kind: 'reconnecting' });
+      setTimeout(() => void renewSeat(attempt + 1), waitMs);
+      return;
+    }
     renewing = false;
-    if (signal.aborted || isEnded()) return;
     if (result.ok) {
       stream?.close();
       options.remount();
