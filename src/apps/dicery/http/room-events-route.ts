@@ -328,12 +328,19 @@ export function registerRoomEventsRoute(
     await recheckSession(stream, stream.hostSessionId);
   };
 
+  /** Session re-checks under way (never rejecting), for close: they read the database. */
+  const rechecks = new Set<Promise<void>>();
   /**
    * Reads a host stream's account session again: ends the stream when it is gone or revoked, else
    * moves a cookie session's expiry to what the row now says and re-arms the timer.
    */
-  const recheckSession = async (stream: Stream, sessionId: string) => {
-    if (stream.closed || stream.renewing) return;
+  const recheckSession = (stream: Stream, sessionId: string): Promise<void> => {
+    if (stream.closed || stream.renewing) return Promise.resolve();
+    const recheck = readSessionAgain(stream, sessionId).finally(() => rechecks.delete(recheck));
+    rechecks.add(recheck);
+    return recheck;
+  };
+  const readSessionAgain = async (stream: Stream, sessionId: string) => {
     stream.renewing = true;
     try {
       const check = await gatehouse.sessions.check(sessionId);
@@ -640,8 +647,9 @@ export function registerRoomEventsRoute(
     heartbeat.cancel();
     stopResync();
     // A pass under way reads the database the core is about to close: let it finish (its rooms'
-    // streams are all ended, so it reads no further room).
+    // streams are all ended, so it reads no further room). So do session re-checks under way.
     await reconcilePass;
+    await Promise.all(rechecks);
   });
 
   app.get(

@@ -816,6 +816,46 @@ describe('room event streams end at a revoke-all cut-off (after a restore)', () 
   });
 });
 
+describe('room event streams: a host session re-check under way at close', () => {
+  it('is awaited before the close completes', async () => {
+    const clock = createTestClock();
+    const app = await buildTestServer({ ...NO_ROOM_LIMITS, roomHeartbeatInterval: 0.05 }, { clock });
+    try {
+      const base = await listenOnLoopback(app);
+      const user = await createUser(app);
+      const room = await createRoom(app, await bearerFor(app, user));
+      const cookie = await cookieLogin(app, user.email);
+      const stream = await openSse(`${base}/rooms/${room.code}/events`, { cookie });
+      expect(stream.status).toBe(200);
+      const core = gatehouseCore(app.gatehouse);
+      let finish: () => void = () => {};
+      const recheck = vi.spyOn(core.sessions, 'checkCookieSession').mockImplementation(
+        () =>
+          new Promise((resolve) => {
+            finish = () => resolve({ ok: false, reason: 'revoked' });
+          }),
+      );
+      // A revoke-all's cut-off makes every host stream read its session again.
+      const cutoff = Math.ceil((clock() + 1) / 1000) * 1000;
+      await core.sessionStore.raiseRevocationCutoff(cutoff);
+      clock.advance(cutoff - clock());
+      await core.revocations.reload();
+      await vi.waitFor(() => expect(recheck).toHaveBeenCalled());
+      let closed = false;
+      const close = app.close().then(() => {
+        closed = true;
+      });
+      await stream.ended;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(closed).toBe(false);
+      finish();
+      await close;
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe.runIf(process.env.REDIS_URL)('room event streams across two instances (Redis bus)', () => {
   let first: FastifyInstance;
   let second: FastifyInstance;
