@@ -157,7 +157,7 @@ function parseCommand<const T extends Record<string, { type: 'string' | 'boolean
  * secret, signing keys and the SQLite database live there, and a failure deep inside start-up
  * would otherwise surface as a stack trace about `mkdir` or `SQLITE_CANTOPEN`.
  */
-async function settings(options: { existingSecret?: string } = {}): Promise<{
+async function settings(options: { refuseGeneratedSecret?: string } = {}): Promise<{
   config: GatehouseConfig & AppSettingValues;
   notices: ConfigNotice[];
   apps: readonly AppSettings[];
@@ -168,14 +168,14 @@ async function settings(options: { existingSecret?: string } = {}): Promise<{
   const { dicerySettings } = await import('./apps/dicery/settings.js');
   const apps = [dicerySettings];
   const loaded = loadConfig(env, { settings: apps });
-  // A command that makes its secret the instances' must not make one up: refused before
-  // resolveConfig would generate it into DATA_DIR.
+  // A command that makes its secret the instances' must not make one up: refused, with this
+  // message, before resolveConfig would generate it into DATA_DIR.
   if (
-    options.existingSecret !== undefined &&
+    options.refuseGeneratedSecret !== undefined &&
     loaded.secretKey === undefined &&
     !existsSync(resolve(loaded.dataDir, 'secret.key'))
   ) {
-    throw new CliFailure(EXIT.config, options.existingSecret);
+    throw new CliFailure(EXIT.config, options.refuseGeneratedSecret);
   }
   if (usesDataDir(loaded)) prepareDataDir(loaded.dataDir);
   return { ...resolveConfig(env, { settings: apps }), apps };
@@ -829,7 +829,7 @@ async function revokeAll(args: string[]): Promise<void> {
   // It seals the fresh keys under SECRET_KEY and records it as the one every instance must use: a
   // secret generated here, on a host without the servers' one, would lock every instance out.
   const { config, apps } = await settings({
-    existingSecret:
+    refuseGeneratedSecret:
       "revoke-all: SECRET_KEY is not set and DATA_DIR holds no secret.key: set SECRET_KEY to the servers' secret " +
       '(or to the new one replacing a leaked one); revoke-all seals the fresh keys under it and every instance must then use it',
   });

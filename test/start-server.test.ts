@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
+import type { GatehouseConfig } from '../src/config/config.js';
 import { ConfigError } from '../src/errors.js';
 import { gatehouseCore } from '../src/gatehouse-core.js';
 import { requestTimeouts, startServer } from '../src/start-server.js';
@@ -119,6 +120,16 @@ async function hostRoomAndJoin(url: string, app: FastifyInstance) {
     body: JSON.stringify({ player: 'Bot', transport: 'bearer' }),
   });
   return { code, playerAuth: { authorization: `Bearer ${String(joined.body.access_token)}` } };
+}
+
+/** Starts a server on `config` (the right secret, after a refused one) and checks it gets ready. */
+async function expectStarts(config: GatehouseConfig): Promise<void> {
+  const server = await startServer(config, { logger: false, webUi: false });
+  try {
+    expect(await server.ready).toBeDefined();
+  } finally {
+    await server.close();
+  }
 }
 
 describe('startServer', () => {
@@ -538,12 +549,7 @@ describe('startServer', () => {
       await third.close();
       raw.close();
     }
-    const again = await startServer({ ...config, ...shared }, { logger: false, webUi: false });
-    try {
-      expect(await again.ready).toBeDefined();
-    } finally {
-      await again.close();
-    }
+    await expectStarts({ ...config, ...shared });
   });
 
   // Under JWT_ALG=HS256 (the default) the access-token keyring opens nothing sealed, so it proves
@@ -572,12 +578,7 @@ describe('startServer', () => {
     } finally {
       raw.close();
     }
-    const again = await startServer({ ...config, ...shared }, { logger: false, webUi: false });
-    try {
-      expect(await again.ready).toBeDefined();
-    } finally {
-      await again.close();
-    }
+    await expectStarts({ ...config, ...shared });
   });
 
   it('gives headers half of the request timeout, 15 s of the default 30 s, checked every 5 s', () => {

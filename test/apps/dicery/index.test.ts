@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { buildTestServer, createTestClock } from '../../../src/testing.js';
+import { expectCloseToWaitFor } from '../../support/close-waits.js';
 
 describe('the Dicery plugin at close', () => {
   // A pass of the idle-room sweep started just before a shutdown went on into the closed database
@@ -18,14 +19,7 @@ describe('the Dicery plugin at close', () => {
     const purging = vi.spyOn(app.dicery.hostTools, 'purgeClosedRooms');
     clock.advance((IDLE_TTL / 4) * 1000);
     expect(closing).toHaveBeenCalledTimes(1);
-    let closed = false;
-    const close = app.close().then(() => {
-      closed = true;
-    });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(closed).toBe(false);
-    finish();
-    await close;
+    await expectCloseToWaitFor(app, () => finish());
     expect(purging).not.toHaveBeenCalled();
   });
 });

@@ -13,6 +13,7 @@ import {
   type SignedIn,
   signIn,
 } from '../../../support/accounts.js';
+import { expectCloseToWaitFor } from '../../../support/close-waits.js';
 import { createTestDatabaseUrl } from '../../../support/databases.js';
 import { listenOnLoopback } from '../../../support/listen.js';
 import { type CreatedRoom, createRoom, type JoinedPlayer, joinAsBot } from '../../../support/rooms.js';
@@ -497,15 +498,7 @@ describe('room event streams: token expiry and shutdown', () => {
         }),
     );
     await vi.waitFor(() => expect(reads).toHaveBeenCalled());
-    let closed = false;
-    const close = app.close().then(() => {
-      closed = true;
-    });
-    await stream.ended;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(closed).toBe(false);
-    finish();
-    await close;
+    await expectCloseToWaitFor(app, () => finish(), stream.ended);
     expect(reads).toHaveBeenCalledTimes(1);
   });
 });
@@ -841,15 +834,7 @@ describe('room event streams: a host session re-check under way at close', () =>
       clock.advance(cutoff - clock());
       await core.revocations.reload();
       await vi.waitFor(() => expect(recheck).toHaveBeenCalled());
-      let closed = false;
-      const close = app.close().then(() => {
-        closed = true;
-      });
-      await stream.ended;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(closed).toBe(false);
-      finish();
-      await close;
+      await expectCloseToWaitFor(app, () => finish(), stream.ended);
     } finally {
       await app.close();
     }
