@@ -45,3 +45,4 @@ export {
   QueryText,
 } from './schemas.js';
 export type { OpenApiSecurityScheme, SecuritySchemeRegistry } from './security-schemes.js';
+export { gatehouseSecuritySchemes } from './security-schemes.js';

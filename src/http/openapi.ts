@@ -5,7 +5,7 @@ import type { CookiePolicy } from './cookies.js';
 import { OAUTH_ROUTES } from './error-handler.js';
 import { CORE_ERROR_STATUSES } from './error-status.js';
 import { lazyAppHandler } from './lazy-app.js';
-import type { OpenApiSecurityScheme } from './security-schemes.js';
+import { coreSecuritySchemes, type OpenApiSecurityScheme } from './security-schemes.js';
 
 /** The parts of an OpenAPI 3.1 document that {@link finishOpenApiDocument} rewrites. */
 interface OpenApiResponse {
@@ -258,39 +258,7 @@ function openApiBase(
         'username and your password (leave client fields empty) to try the protected routes. Errors are ' +
         '`application/problem+json` (RFC 9457) with a stable `code`, except `/token` (RFC 6749 §5.2).',
     },
-    components: {
-      securitySchemes: {
-        OAuth2PasswordBearer: {
-          type: 'oauth2' as const,
-          description:
-            'OAuth 2.0 password grant; access tokens are JWTs (`typ: at+jwt`) sent as Bearer tokens.',
-          flows: { password: { tokenUrl: '/token', refreshUrl: '/token', scopes: { ...scopes } } },
-        },
-        sessionCookie: {
-          type: 'apiKey' as const,
-          in: 'cookie' as const,
-          name: cookies.sessionName,
-          description:
-            'Browser session from `POST /auth/login`. Unsafe methods also need `X-CSRF-Token` from `GET /auth/csrf`.',
-        },
-        ...appSchemes,
-        externalBearer: {
-          type: 'http' as const,
-          scheme: 'bearer',
-          bearerFormat: 'JWT of an external issuer (EXTERNAL_ISSUERS)',
-          description:
-            'An access token of one of the configured external issuers (Keycloak, Auth0, …), accepted only by ' +
-            'routes that opt in; never by account, admin or audit routes.',
-        },
-        OAuth2ClientCredentials: {
-          type: 'oauth2' as const,
-          description:
-            'OAuth 2.0 client credentials grant (service-to-service): a registered confidential client gets a ' +
-            'token for itself, accepted only by routes that opt in to client callers.',
-          flows: { clientCredentials: { tokenUrl: '/token', scopes: { ...scopes } } },
-        },
-      },
-    },
+    components: { securitySchemes: { ...coreSecuritySchemes(cookies, scopes), ...appSchemes } },
   };
 }
 

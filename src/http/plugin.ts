@@ -35,7 +35,12 @@ import { registerPasskeyRoutes } from './routes/passkey-routes.js';
 import { registerTokenRoute } from './routes/token-route.js';
 import { registerUserAdminRoutes } from './routes/user-admin-routes.js';
 import { ProblemSchema, PublicUserSchema } from './schemas.js';
-import { createSecuritySchemeRegistry, type SecuritySchemeRegistry } from './security-schemes.js';
+import {
+  coreSecuritySchemes,
+  createSecuritySchemeRegistry,
+  hostSecuritySchemes,
+  type SecuritySchemeRegistry,
+} from './security-schemes.js';
 import { installValidation } from './validation.js';
 
 /** The media type of the OAuth endpoints' bodies (RFC 6749 §3.2). */
@@ -167,12 +172,17 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   }
   const errorStatuses = createErrorStatusRegistry();
   app.decorate('gatehouseErrors', errorStatuses);
-  app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry());
+  // A host's own @fastify/swagger document gets the schemes our guards name (and apps' as they
+  // register them): without them, its document failed to build at all.
+  const hostSchemes = hostSecuritySchemes(app);
+  app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry(hostSchemes));
   const errorLogSampler = createLogSampler(UNAVAILABLE_LOG_EVERY_MS, gatehouse.clock);
   const appWideErrorHandler = options.errorHandler ?? true;
   if (appWideErrorHandler) installErrorHandling(app, errorStatuses, errorLogSampler);
 
   const cookies = createCookiePolicy(config.cookieSecure);
+  const coreSchemes = coreSecuritySchemes(cookies, gatehouse.scopes.descriptions);
+  for (const schemes of hostSchemes) Object.assign(schemes, coreSchemes);
   // Only first-party front ends pass the Origin check; CORS_ORIGINS (apps with bearer tokens) never
   // does (red-team 2026-12e J6). PUBLIC_URL is this server's own origin by definition: behind a
   // proxy that ends TLS, an app without `trustProxy` sees `http://` and its Host-derived origin

@@ -1,4 +1,6 @@
+import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../errors.js';
+import type { CookiePolicy } from './cookies.js';
 
 /**
  * An OpenAPI 3.1 Security Scheme Object (§4.8.27), as far as Gatehouse's apps use it: a cookie
@@ -40,8 +42,13 @@ export interface SecuritySchemeRegistry {
   entries(): Readonly<Record<string, OpenApiSecurityScheme>>;
 }
 
-/** An empty registry; bounded by the schemes apps declare at start-up. */
-export function createSecuritySchemeRegistry(): SecuritySchemeRegistry {
+/**
+ * An empty registry; bounded by the schemes apps declare at start-up. What it accepts is also
+ * copied into each of `mirrors` (a host's `gatehouseSecuritySchemes` objects).
+ */
+export function createSecuritySchemeRegistry(
+  mirrors: readonly Record<string, unknown>[] = [],
+): SecuritySchemeRegistry {
   const schemes = new Map<string, OpenApiSecurityScheme>();
   return {
     register(added) {
@@ -57,8 +64,88 @@ export function createSecuritySchemeRegistry(): SecuritySchemeRegistry {
           problems.push(`security scheme ${name} is already registered with another definition`);
       }
       if (problems.length > 0) throw new ConfigError(problems);
-      for (const [name, scheme] of Object.entries(added)) schemes.set(name, scheme);
+      for (const [name, scheme] of Object.entries(added)) {
+        schemes.set(name, scheme);
+        for (const mirror of mirrors) mirror[name] = scheme;
+      }
     },
     entries: () => Object.fromEntries(schemes),
   };
+}
+
+/**
+ * The security schemes the core's guards and routes name in their `security` (the OAuth2 flows
+ * listing `scopes`, the session cookie, external and client tokens): for Gatehouse's own document,
+ * and for a host app's `@fastify/swagger` document (see `gatehouseSecuritySchemes`).
+ */
+export function coreSecuritySchemes(cookies: CookiePolicy, scopes: Readonly<Record<string, string>>) {
+  return {
+    OAuth2PasswordBearer: {
+      type: 'oauth2' as const,
+      description: 'OAuth 2.0 password grant; access tokens are JWTs (`typ: at+jwt`) sent as Bearer tokens.',
+      flows: { password: { tokenUrl: '/token', refreshUrl: '/token', scopes: { ...scopes } } },
+    },
+    sessionCookie: {
+      type: 'apiKey' as const,
+      in: 'cookie' as const,
+      name: cookies.sessionName,
+      description:
+        'Browser session from `POST /auth/login`. Unsafe methods also need `X-CSRF-Token` from `GET /auth/csrf`.',
+    },
+    externalBearer: {
+      type: 'http' as const,
+      scheme: 'bearer',
+      bearerFormat: 'JWT of an external issuer (EXTERNAL_ISSUERS)',
+      description:
+        'An access token of one of the configured external issuers (Keycloak, Auth0, …), accepted only by ' +
+        'routes that opt in; never by account, admin or audit routes.',
+    },
+    OAuth2ClientCredentials: {
+      type: 'oauth2' as const,
+      description:
+        'OAuth 2.0 client credentials grant (service-to-service): a registered confidential client gets a ' +
+        'token for itself, accepted only by routes that opt in to client callers.',
+      flows: { clientCredentials: { tokenUrl: '/token', scopes: { ...scopes } } },
+    },
+  };
+}
+
+// The objects gatehouseSecuritySchemes handed out, by the instance they were asked for; weakly
+// held, so they go with their app. Bounded by the calls a host makes at start-up.
+const hostSchemes = new WeakMap<object, Record<string, unknown>>();
+
+/**
+ * The OpenAPI security schemes Gatehouse's routes and guards name, for a host app's own
+ * `@fastify/swagger` document: pass it as `openapi.components.securitySchemes` when registering
+ * `@fastify/swagger` on `app`, before `gatehousePlugin`. Without it, `app.swagger()` fails on the
+ * first guarded route ("Cannot read properties of undefined (reading 'OAuth2PasswordBearer')"):
+ * the swagger plugin looks up every scheme a route's `security` names, and only Gatehouse's own
+ * document declared them.
+ *
+ * The object is empty until `gatehousePlugin` is registered on `app` (or inside it), which fills
+ * in the core's schemes (the OAuth2 flows with the server's scopes, the session cookie by its
+ * name) and then every scheme apps register on `app.openApiSecuritySchemes`. `@fastify/swagger`
+ * reads it when it builds the document, after start-up. The same object is returned for the
+ * same `app`.
+ */
+export function gatehouseSecuritySchemes(app: FastifyInstance): Record<string, unknown> {
+  let schemes = hostSchemes.get(app);
+  if (schemes === undefined) {
+    schemes = {};
+    hostSchemes.set(app, schemes);
+  }
+  return schemes;
+}
+
+/**
+ * The {@link gatehouseSecuritySchemes} objects asked for `app` or for a context it is inside
+ * (Fastify makes an encapsulated context an object whose prototype is its parent).
+ */
+export function hostSecuritySchemes(app: FastifyInstance): Record<string, unknown>[] {
+  const found: Record<string, unknown>[] = [];
+  for (let context: object | null = app; context !== null; context = Object.getPrototypeOf(context)) {
+    const schemes = hostSchemes.get(context);
+    if (schemes !== undefined) found.push(schemes);
+  }
+  return found;
 }

@@ -1,7 +1,8 @@
+import swagger from '@fastify/swagger';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
-import { gatehousePlugin } from '../../src/http/index.js';
+import { gatehousePlugin, gatehouseSecuritySchemes } from '../../src/http/index.js';
 import { createSecuritySchemeRegistry } from '../../src/http/security-schemes.js';
 import { createGatehouse } from '../../src/index.js';
 import { testConfig } from '../../src/testing.js';
@@ -54,6 +55,94 @@ describe('auth.require with scopes', () => {
       await app.register(gatehousePlugin, { gatehouse, routes: false });
       expect(() => app.auth.require({ scopes: ['lookbook:read'] })).not.toThrow();
       expect(() => app.auth.require({ scopes: ['lookbok:read'] })).toThrow(/unknown scope lookbok:read/);
+    } finally {
+      await app.close();
+      await gatehouse.close();
+    }
+  });
+});
+
+/** Every scheme name the document's operations (and its top level) name in `security`. */
+function securityNames(document: OpenApiDocument): Set<string> {
+  const names = new Set<string>();
+  const requirements = [
+    ...(document.security ?? []),
+    ...Object.values(document.paths ?? {}).flatMap((item) =>
+      Object.values(item).flatMap((operation) => operation.security ?? []),
+    ),
+  ];
+  for (const requirement of requirements) for (const name of Object.keys(requirement)) names.add(name);
+  return names;
+}
+
+interface OpenApiDocument {
+  security?: Record<string, string[]>[];
+  paths?: Record<string, Record<string, { security?: Record<string, string[]>[] }>>;
+  components?: {
+    securitySchemes?: Record<string, { name?: string; flows?: { password?: { scopes: object } } }>;
+  };
+}
+
+describe("gatehouseSecuritySchemes: a host app's own @fastify/swagger document", () => {
+  it('declares every scheme the guards name, the core’s and apps’, so the document builds', async () => {
+    const gatehouse = await createGatehouse(testConfig(), {
+      scopes: { 'reports:read': { description: 'Read the reports', roles: ['admin'] } },
+    });
+    const app = Fastify();
+    try {
+      await app.register(swagger, {
+        openapi: {
+          info: { title: 'Host', version: '1.0.0' },
+          components: { securitySchemes: gatehouseSecuritySchemes(app) },
+        },
+      });
+      await app.register(gatehousePlugin, { gatehouse });
+      // An app's scheme, registered after the plugin, and a route that names it.
+      app.openApiSecuritySchemes.register({ roomBearer: bearer });
+      app.get('/rooms', { schema: { security: [{ roomBearer: [] }] } }, async () => []);
+      app.get('/reports', { preHandler: app.auth.require({ scopes: ['reports:read'] }) }, async () => []);
+      await app.ready();
+
+      const document = app.swagger() as OpenApiDocument;
+      const declared = document.components?.securitySchemes ?? {};
+      const named = securityNames(document);
+      expect([...named]).toEqual(
+        expect.arrayContaining(['OAuth2PasswordBearer', 'sessionCookie', 'roomBearer']),
+      );
+      for (const name of named) expect(declared, name).toHaveProperty(name);
+      expect(declared.sessionCookie?.name).toBe(app.cookiePolicy.sessionName);
+      expect(declared.OAuth2PasswordBearer?.flows?.password?.scopes).toHaveProperty('reports:read');
+      // Gatehouse's own routes are in the host's document, guarded ones with their requirement.
+      expect(document.paths?.['/users/me']?.get?.security).toEqual(
+        expect.arrayContaining([expect.objectContaining({ OAuth2PasswordBearer: expect.any(Array) })]),
+      );
+      expect(gatehouseSecuritySchemes(app)).toBe(document.components?.securitySchemes);
+    } finally {
+      await app.close();
+      await gatehouse.close();
+    }
+  });
+
+  it('fills the object asked for the root when the plugin sits in a context inside it', async () => {
+    const gatehouse = await createGatehouse(testConfig());
+    const app = Fastify();
+    try {
+      const schemes = gatehouseSecuritySchemes(app);
+      await app.register(async (child) => {
+        await child.register(gatehousePlugin, { gatehouse, routes: false });
+        child.get('/mine', { preHandler: child.auth.require() }, async () => ({}));
+      });
+      await app.ready();
+      expect(Object.keys(schemes)).toEqual(
+        expect.arrayContaining([
+          'OAuth2PasswordBearer',
+          'sessionCookie',
+          'externalBearer',
+          'OAuth2ClientCredentials',
+        ]),
+      );
+      // A second app's object is its own.
+      expect(gatehouseSecuritySchemes(Fastify())).toEqual({});
     } finally {
       await app.close();
       await gatehouse.close();
