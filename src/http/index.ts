@@ -44,5 +44,9 @@ export {
   publicUserRef,
   QueryText,
 } from './schemas.js';
-export type { OpenApiSecurityScheme, SecuritySchemeRegistry } from './security-schemes.js';
+export type {
+  OpenApiSecurityScheme,
+  SecuritySchemeObject,
+  SecuritySchemeRegistry,
+} from './security-schemes.js';
 export { gatehouseSecuritySchemes } from './security-schemes.js';

@@ -38,6 +38,7 @@ import { ProblemSchema, PublicUserSchema } from './schemas.js';
 import {
   coreSecuritySchemes,
   createSecuritySchemeRegistry,
+  fillHostSecuritySchemes,
   hostSecuritySchemes,
   type SecuritySchemeRegistry,
 } from './security-schemes.js';
@@ -181,8 +182,7 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   if (appWideErrorHandler) installErrorHandling(app, errorStatuses, errorLogSampler);
 
   const cookies = createCookiePolicy(config.cookieSecure);
-  const coreSchemes = coreSecuritySchemes(cookies, gatehouse.scopes.descriptions);
-  for (const schemes of hostSchemes) Object.assign(schemes, coreSchemes);
+  fillHostSecuritySchemes(hostSchemes, coreSecuritySchemes(cookies, gatehouse.scopes.descriptions));
   // Only first-party front ends pass the Origin check; CORS_ORIGINS (apps with bearer tokens) never
   // does (red-team 2026-12e J6). PUBLIC_URL is this server's own origin by definition: behind a
   // proxy that ends TLS, an app without `trustProxy` sees `http://` and its Host-derived origin

@@ -110,6 +110,26 @@ export function coreSecuritySchemes(cookies: CookiePolicy, scopes: Readonly<Reco
   };
 }
 
+/** One flow of an OAuth2 Security Scheme Object (OpenAPI 3 §4.8.29). */
+interface OAuthFlowObject {
+  tokenUrl: string;
+  refreshUrl?: string;
+  scopes: Record<string, string>;
+}
+
+/**
+ * An OpenAPI 3 Security Scheme Object (§4.8.27) of the kinds Gatehouse and its apps declare; the
+ * shape `@fastify/swagger`'s `openapi.components.securitySchemes` takes.
+ */
+export type SecuritySchemeObject =
+  | { type: 'http'; description?: string; scheme: string; bearerFormat?: string }
+  | { type: 'apiKey'; description?: string; name: string; in: string }
+  | {
+      type: 'oauth2';
+      description?: string;
+      flows: { password?: OAuthFlowObject; clientCredentials?: OAuthFlowObject };
+    };
+
 // The objects gatehouseSecuritySchemes handed out, by the instance they were asked for; weakly
 // held, so they go with their app. Bounded by the calls a host makes at start-up.
 const hostSchemes = new WeakMap<object, Record<string, unknown>>();
@@ -125,16 +145,42 @@ const hostSchemes = new WeakMap<object, Record<string, unknown>>();
  * The object is empty until `gatehousePlugin` is registered on `app` (or inside it), which fills
  * in the core's schemes (the OAuth2 flows with the server's scopes, the session cookie by its
  * name) and then every scheme apps register on `app.openApiSecuritySchemes`. `@fastify/swagger`
- * reads it when it builds the document, after start-up. The same object is returned for the
- * same `app`.
+ * reads it when it builds the document, after start-up. Your own schemes go in `own` (a spread
+ * such as `{ ...gatehouseSecuritySchemes(app), apiKey }` would copy the object while it is still
+ * empty); a name of Gatehouse's among them makes the plugin's registration fail with a
+ * `ConfigError`. The same object is returned for the same `app`, with `own` added.
  */
-export function gatehouseSecuritySchemes(app: FastifyInstance): Record<string, unknown> {
+export function gatehouseSecuritySchemes(
+  app: FastifyInstance,
+  own: Readonly<Record<string, SecuritySchemeObject>> = {},
+): Record<string, SecuritySchemeObject> {
   let schemes = hostSchemes.get(app);
   if (schemes === undefined) {
     schemes = {};
     hostSchemes.set(app, schemes);
   }
-  return schemes;
+  // Filled by the plugin with schemes of this shape (coreSecuritySchemes, and apps' registrations).
+  return Object.assign(schemes, own) as Record<string, SecuritySchemeObject>;
+}
+
+/**
+ * Fills each of a host's {@link gatehouseSecuritySchemes} objects with `core`; a name the host
+ * declared itself with another definition is a `ConfigError` (its routes would be documented
+ * with the wrong scheme, or ours with the host's).
+ */
+export function fillHostSecuritySchemes(
+  hosts: readonly Record<string, unknown>[],
+  core: Readonly<Record<string, unknown>>,
+): void {
+  const problems = hosts.flatMap((schemes) =>
+    Object.keys(core)
+      .filter((name) => name in schemes && JSON.stringify(schemes[name]) !== JSON.stringify(core[name]))
+      .map(
+        (name) => `gatehouseSecuritySchemes: ${name} is Gatehouse's security scheme; name yours otherwise`,
+      ),
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  for (const schemes of hosts) Object.assign(schemes, core);
 }
 
 /**

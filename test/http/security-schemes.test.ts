@@ -148,4 +148,26 @@ describe("gatehouseSecuritySchemes: a host app's own @fastify/swagger document",
       await gatehouse.close();
     }
   });
+
+  it("keeps the host's own schemes beside Gatehouse's, and refuses one that takes a name of Gatehouse's", async () => {
+    const gatehouse = await createGatehouse(testConfig());
+    const app = Fastify();
+    const clash = Fastify();
+    try {
+      const apiKey = { type: 'apiKey', in: 'header', name: 'X-Api-Key' } as const;
+      const schemes = gatehouseSecuritySchemes(app, { apiKey });
+      await app.register(gatehousePlugin, { gatehouse, routes: false });
+      await app.ready();
+      expect(schemes).toMatchObject({ apiKey, sessionCookie: { type: 'apiKey', in: 'cookie' } });
+
+      gatehouseSecuritySchemes(clash, { sessionCookie: apiKey });
+      await expect(clash.register(gatehousePlugin, { gatehouse, routes: false }).ready()).rejects.toThrow(
+        /sessionCookie is Gatehouse's security scheme/,
+      );
+    } finally {
+      await app.close();
+      await clash.close();
+      await gatehouse.close();
+    }
+  });
 });
