@@ -26,6 +26,12 @@ export interface RevocationList {
   isCutOff(issuedAtSeconds: number): boolean;
   /** The revocation cut-off in epoch ms (0: none). */
   readonly cutoff: number;
+  /**
+   * How many times this process saw the cut-off rise: a row read while it had one value was read
+   * before a cut-off learned since, whatever the clocks say (revoke-all's cut-off comes from the
+   * clock of the machine it ran on, which may be behind this one's).
+   */
+  readonly cutoffGeneration: number;
   /** Adds revoked sessions (from this instance or the bus). */
   add(sessions: readonly RevokedSession[]): void;
   /**
@@ -120,8 +126,12 @@ export async function createRevocationList(options: RevocationListOptions): Prom
   // Never lowered in a process: a bus message and a reload may arrive in either order, and a
   // database restored from before a revoke-all is cut off again by the revoke-all that follows it.
   let cutoff = 0;
+  let cutoffGeneration = 0;
   const raiseCutoff = (notBefore: number) => {
-    if (notBefore > cutoff) cutoff = notBefore;
+    if (notBefore > cutoff) {
+      cutoff = notBefore;
+      cutoffGeneration += 1;
+    }
   };
   let closed = false;
   // A broadcast only says that the cut-off was raised; its value is read from the database, where
@@ -229,6 +239,9 @@ export async function createRevocationList(options: RevocationListOptions): Prom
     isCutOff: (issuedAtSeconds) => issuedAtSeconds * 1000 < cutoff,
     get cutoff() {
       return cutoff;
+    },
+    get cutoffGeneration() {
+      return cutoffGeneration;
     },
     add,
     reload,

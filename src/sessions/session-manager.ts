@@ -360,11 +360,15 @@ interface CachedCookie extends CachedToken {
   lastUsedAt: number;
   /** When the row was read; re-read after {@link COOKIE_RECHECK_MS}. */
   checkedAt: number;
+  /** The revocation list's `cutoffGeneration` when the read began; re-read once it moves on. */
+  cutoffGeneration: number;
 }
 
 interface CachedOpaqueToken extends CachedToken {
   /** When the row was read; re-read after {@link COOKIE_RECHECK_MS}. */
   checkedAt: number;
+  /** The revocation list's `cutoffGeneration` when the read began; re-read once it moves on. */
+  cutoffGeneration: number;
 }
 
 /**
@@ -857,13 +861,16 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   /**
    * Whether a cached session row may still answer: read within {@link COOKIE_RECHECK_MS}, and after
-   * the revocation cut-off. `gatehouse revoke-all` after a restore cannot name the sessions opened
-   * after the backup (the restored database never knew them), so a row read before the cut-off
-   * is read again: such a session has no row now, and its cookie or opaque token is refused at
-   * once instead of passing from memory until the re-read falls due.
+   * this process learned the revocation cut-off. `gatehouse revoke-all` after a restore cannot name
+   * the sessions opened after the backup (the restored database never knew them), so a row read
+   * before the cut-off is read again: such a session has no row now, and its cookie or opaque token
+   * is refused at once instead of passing from memory until the re-read falls due. Told by the
+   * cut-off's generation, not by comparing `checkedAt` with the cut-off: the cut-off comes from the
+   * clock of the machine revoke-all ran on, and with this one's ahead of it a row read before the
+   * cut-off carried a later `checkedAt` and kept passing.
    */
-  const isFresh = (entry: { checkedAt: number }, now: number) =>
-    now - entry.checkedAt < COOKIE_RECHECK_MS && entry.checkedAt >= revocations.cutoff;
+  const isFresh = (entry: { checkedAt: number; cutoffGeneration: number }, now: number) =>
+    now - entry.checkedAt < COOKIE_RECHECK_MS && entry.cutoffGeneration === revocations.cutoffGeneration;
 
   // A cookie session ends at its absolute expiry, or after REFRESH_TOKEN_IDLE_TTL unused
   // (OWASP Session Management Cheat Sheet: idle and absolute timeouts), whichever comes first.
@@ -1007,6 +1014,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
     if (cached !== undefined) return cached;
     counts.opaque.misses += 1;
     {
+      // Before the read: a cut-off learned while it runs makes the row stale.
+      const cutoffGeneration = revocations.cutoffGeneration;
       const record = await sessions.findAccessToken(hashOpaqueToken(token), now);
       if (record === undefined) return { ok: false, reason: 'invalid' };
       const entry: CachedOpaqueToken = {
@@ -1017,6 +1026,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
         clientId: record.clientId ?? FIRST_PARTY_CLIENT_ID,
         expiresAt: record.expiresAt,
         checkedAt: now,
+        cutoffGeneration,
       };
       opaqueCache.set(token, entry);
       return checkOpaqueEntry(token, entry, now);
@@ -1175,6 +1185,8 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
       if (entry !== undefined && !isFresh(entry, now)) entry = undefined;
       counts.cookie[entry === undefined ? 'misses' : 'hits'] += 1;
       if (entry === undefined) {
+        // Before the read: a cut-off learned while it runs makes the row stale.
+        const cutoffGeneration = revocations.cutoffGeneration;
         const session = await sessions.findSessionByCookieHash(hashOpaqueToken(token));
         if (session === undefined || session.revokedAt !== null) return { ok: false, reason: 'invalid' };
         entry = {
@@ -1186,6 +1198,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
           expiresAt: session.expiresAt,
           lastUsedAt: session.lastUsedAt,
           checkedAt: now,
+          cutoffGeneration,
         };
         cookieCache.set(token, entry);
       }

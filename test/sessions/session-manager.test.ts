@@ -633,6 +633,31 @@ describe('a raised revocation cut-off (gatehouse revoke-all after a restore)', (
     }
   });
 
+  it("re-reads a row read before the cut-off was learned, when this clock is ahead of revoke-all's", async () => {
+    // revoke-all takes its cut-off from the clock of the machine it runs on (checked against the
+    // database's, within a minute); this instance's clock may be ahead of it by a few seconds. A
+    // row it read from the database before the cut-off then carries a `checkedAt` past the cut-off,
+    // and compared by time alone it passed from memory for up to COOKIE_RECHECK_MS more.
+    const clock = createTestClock();
+    const core = await createGatehouseCore(testConfig(), { clock });
+    try {
+      const user = await core.accounts.register({
+        email: 'cut-skew@example.com',
+        password: 'correct horse battery',
+      });
+      const { cookieToken, session } = await core.sessions.startCookieSession(user.id, ['me'], client);
+      expect((await core.sessions.verifyCookieToken(cookieToken)).ok).toBe(true);
+      await core.database.db.deleteFrom('sessions').where('id', '=', session.id).execute();
+      // revoke-all's machine is 3 s behind this one: its cut-off lies before this read.
+      await core.sessionStore.raiseRevocationCutoff(Math.ceil((clock() - 3_000) / 1000) * 1000);
+      await core.revocations.reload();
+      expect(core.sessions.peekCookieToken(cookieToken)).toBeUndefined();
+      expect((await core.sessions.verifyCookieToken(cookieToken)).ok).toBe(false);
+    } finally {
+      await core.close();
+    }
+  });
+
   it('keeps answering from memory for rows read after the cut-off', async () => {
     const clock = createTestClock();
     const core = await createGatehouseCore(testConfig(), { clock });
