@@ -40,6 +40,12 @@ export interface RoomHostAuth {
   transport: 'cookie' | 'bearer';
   /** When the account credential expires, epoch ms (see `AuthContext.expiresAt`); streams end then. */
   expiresAt: number;
+  /**
+   * The revocation cut-off (`gatehouse revoke-all`) known when the credential was checked, epoch ms:
+   * a stream opened with it reads the session again once the cut-off is past this, including one
+   * learned while the request was still being set up.
+   */
+  cutoffSeen: number;
 }
 
 /**
@@ -239,6 +245,8 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
 
   /** The host by account credential; null when the request carries no account credential. */
   const checkHost = async (request: FastifyRequest, code: string): Promise<RoomHostAuth | null> => {
+    // Read before the credential is checked: a cut-off learned after this may not have reached it.
+    const cutoffSeen = app.gatehouse.sessions.revocationCutoff();
     // identify() checks a cookie's CSRF token on unsafe methods, as a guard does.
     const auth = await app.auth.identify(request);
     if (auth === null) return null;
@@ -253,6 +261,7 @@ export function installRoomAuth(app: FastifyInstance, dicery: Dicery): RoomGuard
       sessionId: auth.sessionId,
       transport: auth.transport,
       expiresAt: auth.expiresAt,
+      cutoffSeen,
     };
   };
 

@@ -862,7 +862,9 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         hostUserId: caller.player === null && caller.host !== null ? caller.host.userId : null,
         releaseSlot: slot.release,
         tokenIssuedAt: caller.player?.tokenIssuedAt ?? null,
-        cutoffSeen: gatehouse.sessions.revocationCutoff(),
+        // The cut-off known when the guard checked the host's credential, not now: one learned
+        // while this request was set up (the room read, the open limits) must still re-check it.
+        cutoffSeen: caller.host?.cutoffSeen ?? gatehouse.sessions.revocationCutoff(),
         credential:
           caller.player !== null
             ? 'room_token'

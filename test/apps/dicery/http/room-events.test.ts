@@ -841,6 +841,69 @@ describe('room event streams: a host session re-check under way at close', () =>
   });
 });
 
+describe('a host stream whose guard ran before this instance learned the cut-off', () => {
+  // The guard accepts the host's session (a cached cookie, a verified access token) under the
+  // cut-off it knows; the stream is registered after further awaits (the room read, the open
+  // limits). A cut-off learned in between must still have the stream's session read again.
+  it('reads the session again at the next heartbeat', async () => {
+    const clock = createTestClock();
+    let learnOnAccountRead: (() => void) | undefined;
+    const app = await buildTestServer(
+      { ...NO_ROOM_LIMITS, roomHeartbeatInterval: 0.05 },
+      {
+        clock,
+        onQuery: (sql) => {
+          if (learnOnAccountRead !== undefined && /from "users"/i.test(sql)) {
+            const learn = learnOnAccountRead;
+            learnOnAccountRead = undefined;
+            learn();
+          }
+        },
+      },
+    );
+    let stream: SseStream | undefined;
+    try {
+      const base = await listenOnLoopback(app);
+      const user = await createUser(app);
+      const bearer = await bearerFor(app, user);
+      const room = await createRoom(app, bearer);
+      const core = gatehouseCore(app.gatehouse);
+      // The restored database never knew this session; the cut-off is stored, not yet learned.
+      await core.database.db.deleteFrom('sessions').where('user_id', '=', user.id).execute();
+      const cutoff = Math.ceil((clock() + 1) / 1000) * 1000;
+      await core.sessionStore.raiseRevocationCutoff(cutoff);
+      clock.advance(cutoff - clock());
+      // The account is read after its token was verified (as on a cold cache): the cut-off is
+      // learned then, while the guard and the stream's set-up go on.
+      core.userCache.evict(user.id);
+      // As the broadcast revoke-all sends after its commit makes an instance read the cut-off.
+      let learned: Promise<void> | undefined;
+      learnOnAccountRead = () => {
+        learned = core.bus.publish({ type: 'revocation_cutoff_raised', notBefore: cutoff });
+      };
+      stream = await openSse(`${base}/rooms/${room.code}/events`, bearer.headers);
+      expect(stream.status).toBe(200);
+      await learned;
+      expect(app.gatehouse.sessions.revocationCutoff()).toBe(cutoff);
+      // Heartbeats every 50 ms: a second is twenty of them. Before, the stream stayed open until
+      // the access token expired.
+      const ended = await Promise.race([
+        stream.ended.then(() => true),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), 1_000)),
+      ]);
+      expect(ended).toBe(true);
+      expect(stream.messages.at(-1)).toEqual({
+        id: undefined,
+        event: 'stream_end',
+        data: { reason: 'session_ended' },
+      });
+    } finally {
+      stream?.close();
+      await app.close();
+    }
+  });
+});
+
 describe.runIf(process.env.REDIS_URL)('room event streams across two instances (Redis bus)', () => {
   let first: FastifyInstance;
   let second: FastifyInstance;
