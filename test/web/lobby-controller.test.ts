@@ -124,7 +124,7 @@ describe('startLobby', () => {
 
   // After `gatehouse revoke-all` every player's stream ends at one heartbeat; a class behind one
   // address renews at once, past the join limit. A 429 or 503 is no lost seat.
-  it('tries a seat renewal again after a 429 or 503, and ends the lobby only after the last try', async () => {
+  it('tries a seat renewal again after a 429 or 503, and never ends the lobby for one', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout'] });
     try {
       const SEAT = 'POST /rooms/ABCD2345/seat';
@@ -142,12 +142,26 @@ describe('startLobby', () => {
       expect(seatRequests()).toBe(2);
       expect(player.lobby.ended.value).toBeNull();
 
+      // Still refused after the last try (a limit or an outage that outlasts them): the seat is
+      // still held, so the player is not told they left; the status line says what happened.
       const unlucky = start();
       replies.set(SEAT, problem(503, 'SERVICE_UNAVAILABLE'));
       unlucky.on.onStreamEnd('token_expired');
       for (let wait = 0; wait < 5; wait++) await vi.advanceTimersByTimeAsync(7_500);
-      await vi.waitFor(() => expect(unlucky.lobby.ended.value).toBe(LOBBY_ENDED.noSeat));
-      expect(seatRequests()).toBe(2 + 5);
+      await vi.waitFor(() => expect(seatRequests()).toBe(2 + 5));
+      await vi.waitFor(() => expect(unlucky.lobby.status.value?.kind).toBe('stopped'));
+      expect(unlucky.lobby.ended.value).toBeNull();
+
+      // A proxy's 502 while instances restart is tried again too.
+      const proxied = start();
+      replies.set(SEAT, problem(502, 'BAD_GATEWAY'));
+      proxied.on.onStreamEnd('token_revoked');
+      await vi.waitFor(() => expect(seatRequests()).toBe(2 + 5 + 1));
+      expect(proxied.lobby.ended.value).toBeNull();
+      replies.set(SEAT, { status: 200, body: {} });
+      await vi.advanceTimersByTimeAsync(7_500);
+      await vi.waitFor(() => expect(proxied.remount).toHaveBeenCalled());
+      expect(proxied.lobby.ended.value).toBeNull();
     } finally {
       vi.useRealTimers();
     }

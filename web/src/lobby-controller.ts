@@ -26,7 +26,7 @@ import { openRoomStream, type RoomStream, type RoomStreamHandlers, roomEventsPat
 import { type LobbyStatus, type LobbyStore, presenceOf } from './store.js';
 import type { Player, Roll, RoomSnapshot } from './types.js';
 
-/** Seat renewals tried in all when the server answers 429 or 503 (see `renewSeat`). */
+/** Seat renewals tried in all when the server answers 429 or 5xx, or not at all (see `renewSeat`). */
 const SEAT_RENEW_TRIES = 5;
 /** Seconds to wait before another seat renewal when a 429 or 503 names no `Retry-After`. */
 const SEAT_RENEW_DEFAULT_WAIT_S = 5;
@@ -298,7 +298,8 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
    * that says "later" (429, 503) is no lost seat: after `gatehouse revoke-all` every player's token
    * ends at the same heartbeat, and a class behind one address renews at once, past the join
    * limit. Tried again after `Retry-After`, spread by up to half as long, {@link SEAT_RENEW_TRIES}
-   * times in all.
+   * times in all; so are a 5xx and no answer at all. Refused so after the last try, the lobby stays
+   * (the status line says why): the seat was not lost, and a reload resumes it.
    */
   async function renewSeat(attempt = 1): Promise<void> {
     if ((renewing && attempt === 1) || isEnded()) return;
@@ -308,11 +309,12 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
       renewing = false;
       return;
     }
-    if (
+    // "Later", not "no": a limit (429), an instance starting or going away (503, a proxy's 502 or
+    // 504 during a deploy, no answer at all). None of them says the seat is gone.
+    const transient =
       !result.ok &&
-      (result.problem.status === 429 || result.problem.status === 503) &&
-      attempt < SEAT_RENEW_TRIES
-    ) {
+      (result.problem.status === 0 || result.problem.status === 429 || result.problem.status >= 500);
+    if (transient && attempt < SEAT_RENEW_TRIES) {
       const waitMs =
         (result.problem.retryAfterSeconds ?? SEAT_RENEW_DEFAULT_WAIT_S) * 1000 * (1 + Math.random() / 2);
       showStatus({ message: 'Renewing your seat…', kind: 'reconnecting' });
@@ -323,6 +325,12 @@ export function startLobby(lobby: LobbyStore, options: LobbyControllerOptions): 
     if (result.ok) {
       stream?.close();
       options.remount();
+      return;
+    }
+    if (transient) {
+      // Still refused after the last try: the seat is still this browser's (reloading the page
+      // resumes it), so never "you are no longer in this room".
+      showStatus({ message: `Live updates stopped: ${problemMessage(result.problem)}`, kind: 'stopped' });
       return;
     }
     if (result.problem.status === 404) end(LOBBY_ENDED.closed);
