@@ -80,10 +80,11 @@ Exit codes (sysexits.h):
   64  usage: no or unknown command, unknown option, missing or bad argument
   65  data error: a room log did not verify (one line per problem) or is not a log;
       the account or client was refused (weak password, taken or invalid email, two
-      stdin lines, a bad redirect URI, grant or scope), or no such client to delete; import-users
-      found bad or duplicate rows (nothing imported) or a file that is no import
+      stdin lines, a bad redirect URI, grant or scope), no such client to delete, disable or
+      enable, or no such account to reset-mfa; import-users found bad or duplicate rows
+      (nothing imported) or a file that is no import
   66  no input: no password on stdin; no database file to back up or to revoke-all in; no
-      file to import
+      file to import or room log to verify
   69  unavailable: database unreachable (migrate, create-user, revoke-all…); the port is in use
       or not allowed
   70  software: an unexpected error (rerun with --debug and report it)
@@ -91,6 +92,7 @@ Exit codes (sysexits.h):
   74  I/O error: reading stdin or the import file, or writing the backup failed; no room
       left on the disk (or under the file size limit) for DATA_DIR or the database
   78  config: a setting is invalid (one line per problem), or the command does not fit the settings
+      (rotate-keys: a next key still waiting, an unknown KID)
 
 Settings come from the environment and .env; see README.md.`;
 
