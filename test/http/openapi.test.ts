@@ -16,6 +16,7 @@ interface Response {
 }
 interface Operation {
   operationId?: string;
+  description?: string;
   security?: unknown[];
   responses: Record<string, Response>;
 }
@@ -168,12 +169,14 @@ describe('the OpenAPI document', () => {
     );
   });
 
-  it('names every operation, declares its security, and takes servers from PUBLIC_URL', () => {
+  it('names and describes every operation, declares its security, and takes servers from PUBLIC_URL', () => {
     expect(doc.servers).toEqual([expect.objectContaining({ url: PUBLIC_URL })]);
     const ids = new Set<string>();
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, operation] of Object.entries(item)) {
         expect(operation.operationId, `${method} ${path}`).toMatch(/^[a-z][A-Za-z0-9]+$/);
+        // Swagger UI shows the description under the summary: what the route answers and when.
+        expect(operation.description?.trim(), `${method} ${path} has a description`).toBeTruthy();
         expect(ids.has(String(operation.operationId))).toBe(false);
         ids.add(String(operation.operationId));
         expect(Array.isArray(operation.security), `${method} ${path} declares security`).toBe(true);

@@ -627,6 +627,11 @@ export function registerOAuthProviderRoutes(
         tags: ['oauth'],
         operationId: 'getOpenIdConfiguration',
         summary: 'OpenID Connect discovery (OIDC Discovery §3)',
+        description:
+          'The provider metadata OpenID Connect relying parties read: issuer, endpoints (including ' +
+          '`end_session_endpoint` for RP-initiated logout), the ID-token signing algorithms (the default ' +
+          'first, RS256 too), claims, scopes and client authentication methods, every URL derived from ' +
+          'PUBLIC_URL. Needs no database; cacheable for 5 minutes.',
         security: [],
         response: { 200: Type.Record(Type.String(), Type.Unknown()) },
       },

@@ -84,6 +84,11 @@ export function registerOAuthRoutes(parent: FastifyInstance, gatehouse: Gatehous
         tags: ['oauth'],
         operationId: 'getAuthorizationServerMetadata',
         summary: 'OAuth 2.0 authorization server metadata (RFC 8414)',
+        description:
+          'The endpoints (`/authorize`, `/token`, `/revoke`, `/introspect`, `/userinfo`, the JWKS), grant ' +
+          'types, PKCE method (S256), client authentication methods and scopes, every URL derived from ' +
+          'PUBLIC_URL. `password` is listed unless PASSWORD_GRANT=false. Needs no database; cacheable ' +
+          'for 5 minutes.',
         security: [],
         response: { 200: MetadataSchema },
       },

@@ -50,6 +50,10 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
       schema: {
         tags: ['ops'],
         summary: 'Liveness: the process is up',
+        description:
+          'Answers 200 `{"status":"ok"}` while the process serves HTTP, from the first moment it listens ' +
+          '(before the database is reached) until shutdown; it checks no dependency. Use `/readyz` to ' +
+          'decide whether to send traffic.',
         response: { 200: Type.Object({ status: Type.String() }) },
       },
     },
