@@ -25,7 +25,9 @@ const cpu = process.env.BENCH_SERVER_CPU;
 // The same command as `npm start` (read from package.json, so the two never drift apart), pinned
 // like the other servers when taskset is there. BENCH_FOOTPRINT_NODE_FLAGS replaces its Node flags
 // (e.g. "--max-semi-space-size=4") to compare settings.
-const start = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(/\s+/);
+const start = JSON.parse(readFileSync('package.json', 'utf8'))
+  .scripts.start.replace(/^exec\s+/, '')
+  .split(/\s+/);
 if (start[0] !== 'node') throw new Error(`npm start does not run node: ${start.join(' ')}`);
 const flags = process.env.BENCH_FOOTPRINT_NODE_FLAGS;
 const script = start.slice(1).filter((arg) => !arg.startsWith('--'));

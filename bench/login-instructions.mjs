@@ -35,7 +35,8 @@ const nodeFlags =
   flagsOverride !== undefined
     ? flagsOverride.split(/\s+/).filter(Boolean)
     : JSON.parse(readFileSync('package.json', 'utf8'))
-        .scripts.start.split(/\s+/)
+        .scripts.start.replace(/^exec\s+/, '')
+        .split(/\s+/)
         .slice(1)
         .filter((arg) => arg.startsWith('--'));
 

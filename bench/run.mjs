@@ -52,7 +52,9 @@ if (pinned && process.env.BENCH_PINNED !== '1') {
 function loginNodeFlags() {
   const override = process.env.BENCH_LOGIN_NODE_FLAGS;
   if (override !== undefined) return override.split(/\s+/).filter(Boolean);
-  const start = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.split(/\s+/);
+  const start = JSON.parse(readFileSync('package.json', 'utf8'))
+    .scripts.start.replace(/^exec\s+/, '')
+    .split(/\s+/);
   return start.slice(1).filter((arg) => arg.startsWith('--'));
 }
 
