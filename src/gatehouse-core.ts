@@ -179,6 +179,13 @@ export interface GatehouseCore {
    * frozen Redis shows as `down` even before a request ran into it. For readiness probes.
    */
   checkRedis(timeoutMs: number): Promise<RedisState>;
+  /**
+   * True once `gatehouse revoke-all` replaced the `SECRET_KEY` this instance runs with (the
+   * database's fingerprint is neither its `SECRET_KEY`'s nor `SECRET_KEY_PREVIOUS`'s, found when the
+   * cut-off rose): from then on it refuses every token checked against the cut-off and is not
+   * ready, until restarted with the new secret.
+   */
+  secretSuperseded(): boolean;
   /** The public facade over this core: what the plugin decorates `app.gatehouse` with. */
   readonly facade: Gatehouse;
   /** Closes connections and timers (the facade's `close`). */

@@ -85,6 +85,7 @@ import { createRefusalFloor } from './passwords/refusal-floor.js';
 import { createExternalTokenVerifier } from './resource-server/external-token-verifier.js';
 import { createReauthentication } from './sessions/reauthentication.js';
 import { createRevocationList, revocationRetentionMs } from './sessions/revocation-list.js';
+import { createSecretSupersededCheck } from './sessions/secret-superseded.js';
 import {
   ACCESS_TOKEN_TYP,
   COOKIE_RECHECK_MS,
@@ -563,6 +564,26 @@ export async function createGatehouseCore(
       REVOKED_SESSION_RETENTION_MS,
       revocationRetention + config.revocationReloadOverlap * 1000,
     );
+    // `gatehouse revoke-all` may replace SECRET_KEY (it leaked) while instances run: with the
+    // cut-off it raises, each re-reads the secret's fingerprint, and one whose secret is no longer
+    // the database's refuses every token from then on (a token forged with the old secret carries
+    // a fresh `iat` and any session id, and would pass both the cut-off and the revocation list)
+    // and answers /readyz 503, until restarted with the new one (red-team 2026-12r R4).
+    const secretCheck = createSecretSupersededCheck({
+      check: () => precheckSharedSecretKey(database.db, config.secretKey, config.secretKeyPrevious),
+      onSuperseded: () => {
+        revocations.refuseAll();
+        warn(
+          'SECRET_KEY superseded: gatehouse revoke-all made another secret the one this database uses; ' +
+            'this instance now refuses every token and reports not ready. Restart it with the new SECRET_KEY',
+        );
+      },
+      onError: (error) =>
+        warn('SECRET_KEY check after a revocation cut-off failed; retrying', {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      scheduler,
+    });
     const revocations = await createRevocationList({
       // Revoked sessions, and revoked client_credentials tokens (by jti) beside them: one list, one
       // reload, the same guarantees (RFC 7009 for tokens that have no session).
@@ -586,8 +607,10 @@ export async function createGatehouseCore(
         warn('revocation list reload failed; retrying', {
           error: error instanceof Error ? error.message : String(error),
         }),
+      onCutoffRaised: () => secretCheck.run(),
     });
     closers.push(() => revocations.close());
+    closers.push(() => secretCheck.close());
     const userCache = createUserCache(users, bus, { clock });
     closers.push(() => userCache.close());
     /** The audit log writing through `trx`, for a change whose entry commits with it. */
@@ -1293,6 +1316,7 @@ export async function createGatehouseCore(
       redisState: facade.redisState,
       redisStats: () => redis?.stats(),
       checkRedis: async (timeoutMs) => (redis === undefined ? 'disabled' : redis.check(timeoutMs)),
+      secretSuperseded: () => secretCheck.superseded,
       facade,
       close,
     };

@@ -217,6 +217,89 @@ describe('gatehouse revoke-all (compiled, real processes)', { timeout: 120_000 }
   });
 });
 
+// Red-team 2026-12r R4: revoke-all run with a new SECRET_KEY while an instance still ran on the
+// leaked one. That instance never re-read the secret's fingerprint, and under HS256 its key is the
+// secret: a token forged with it (a fresh `iat`, any session id) passed the cut-off and the
+// revocation list until the instance was restarted.
+describe('gatehouse revoke-all replacing SECRET_KEY under a running instance', { timeout: 120_000 }, () => {
+  const serve = useServerProcesses();
+  it('the instance still on the replaced secret refuses every token and reports not ready', async () => {
+    const dir = tempDir();
+    const leaked = randomBytes(32).toString('base64url');
+    const replacement = randomBytes(32).toString('base64url');
+    const running = await serve({ DATA_DIR: dir, SECRET_KEY: leaked, REVOCATION_RELOAD_INTERVAL: '1' });
+    const registered = await fetch(`${running.url}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'owner@example.com', password }),
+    });
+    expect(registered.status).toBe(201);
+    const signedIn = await fetch(`${running.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: 'owner@example.com',
+        password,
+      }).toString(),
+    });
+    const access = String(((await signedIn.json()) as Record<string, unknown>).access_token);
+    /** What the holder of the leaked secret mints: a fresh `iat`, a session nobody revoked. */
+    const forge = () => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({
+        sub: String(decodeJwtClaim(access, 'sub')),
+        sid: crypto.randomUUID(),
+        scope: 'me',
+        client_id: 'gatehouse',
+        jti: crypto.randomUUID(),
+      })
+        .setProtectedHeader(decodeProtectedHeader(access) as { alg: string })
+        .setIssuer(String(decodeJwtClaim(access, 'iss')))
+        .setAudience(decodeJwtClaim(access, 'aud') as string)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 3600)
+        .sign(new TextEncoder().encode(leaked));
+    };
+    const usersMe = async (token: string) => {
+      const response = await fetch(`${running.url}/users/me`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    expect((await usersMe(await forge())).status).toBe(200);
+
+    const result = await run(['revoke-all'], { DATA_DIR: dir, SECRET_KEY: replacement });
+    expect(result.code, result.stderr).toBe(0);
+    // Learned at the instance's next reload (every second here).
+    const readiness = async () => {
+      const response = await fetch(`${running.url}/readyz`);
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    await expect.poll(async () => (await readiness()).status, { timeout: 15_000, interval: 200 }).toBe(503);
+    expect((await readiness()).body).toMatchObject({ status: 'not ready', secret_key: 'superseded' });
+    expect(await usersMe(await forge())).toMatchObject({ status: 401, body: { code: 'INVALID_TOKEN' } });
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+
+    // Restarted with the new secret, it serves again.
+    const after = await serve({ DATA_DIR: dir, SECRET_KEY: replacement });
+    const again = await fetch(`${after.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: 'owner@example.com',
+        password,
+      }).toString(),
+    });
+    expect(again.status).toBe(200);
+    expect((await fetch(`${after.url}/readyz`)).status).toBe(200);
+    after.child.kill('SIGTERM');
+    expect(await after.exited).toBe(0);
+  });
+});
+
 describe('gatehouse revoke-all: bad input, one line and a sysexits code', { timeout: 60_000 }, () => {
   it('refuses arguments (64), a missing database without creating one (66), an unreachable one (69), a bad setting (78)', async () => {
     const dir = tempDir();

@@ -24,7 +24,7 @@ export interface RevocationList {
    * opened after its backup).
    */
   isCutOff(issuedAtSeconds: number): boolean;
-  /** The revocation cut-off in epoch ms (0: none). */
+  /** The revocation cut-off in epoch ms (0: none; infinite after {@link RevocationList.refuseAll}). */
   readonly cutoff: number;
   /**
    * How many times this process saw the cut-off rise: a row read while it had one value was read
@@ -32,6 +32,13 @@ export interface RevocationList {
    * clock of the machine it ran on, which may be behind this one's).
    */
   readonly cutoffGeneration: number;
+  /**
+   * Refuses every token checked against the cut-off from now on, whatever its `iat`: the cut-off
+   * becomes infinite, in this process, for good. For an instance whose `SECRET_KEY` `gatehouse
+   * revoke-all` replaced while it ran: it can no longer tell the tokens it signed from ones forged
+   * with the old (leaked) secret.
+   */
+  refuseAll(): void;
   /** Adds revoked sessions (from this instance or the bus). */
   add(sessions: readonly RevokedSession[]): void;
   /**
@@ -72,6 +79,11 @@ export interface RevocationListOptions {
   overlapMs: number;
   /** Told about a failed periodic reload (which is retried at the next interval). */
   onReloadError?: (error: unknown) => void;
+  /**
+   * Told when a reload or a broadcast raises the cut-off after the first load (`gatehouse
+   * revoke-all` ran while this instance did), with the new cut-off in epoch ms.
+   */
+  onCutoffRaised?: (notBefore: number) => void;
   /** Where the reloads are scheduled; tests pass a `TestClock`. @default Node's timers, unref'd */
   scheduler?: Scheduler;
 }
@@ -127,10 +139,13 @@ export async function createRevocationList(options: RevocationListOptions): Prom
   // database restored from before a revoke-all is cut off again by the revoke-all that follows it.
   let cutoff = 0;
   let cutoffGeneration = 0;
+  // Set once the first load is done: the cut-off it reads is the one start-up already knew of.
+  let loaded = false;
   const raiseCutoff = (notBefore: number) => {
     if (notBefore > cutoff) {
       cutoff = notBefore;
       cutoffGeneration += 1;
+      if (loaded && Number.isFinite(notBefore)) options.onCutoffRaised?.(notBefore);
     }
   };
   let closed = false;
@@ -183,6 +198,7 @@ export async function createRevocationList(options: RevocationListOptions): Prom
     unsubscribe();
     throw error;
   }
+  loaded = true;
   let watermark = started - overlapMs;
   let lastStart = started;
 
@@ -243,6 +259,7 @@ export async function createRevocationList(options: RevocationListOptions): Prom
     get cutoffGeneration() {
       return cutoffGeneration;
     },
+    refuseAll: () => raiseCutoff(Number.POSITIVE_INFINITY),
     add,
     reload,
     reloadFresh,

@@ -228,6 +228,30 @@ describe('revocation list', () => {
     list.close();
   });
 
+  it('tells onCutoffRaised of each rise after the first load, and refuseAll cuts off every iat for good', async () => {
+    const now = 10_000_000;
+    const { store, setCutoff } = fakeStore([]);
+    setCutoff(5_000_000);
+    const raised: number[] = [];
+    const list = await listOver(store, () => now, { onCutoffRaised: (notBefore) => raised.push(notBefore) });
+    // The first load's cut-off is the one start-up already checked against.
+    expect(raised).toEqual([]);
+    setCutoff(8_000_000);
+    await list.reload();
+    await list.reload();
+    expect(raised).toEqual([8_000_000]);
+    const generation = list.cutoffGeneration;
+    list.refuseAll();
+    expect(list.isCutOff(Number.MAX_SAFE_INTEGER / 1000)).toBe(true);
+    expect(list.cutoffGeneration).toBe(generation + 1);
+    // Not told of its own infinite cut-off, and no reload lowers it.
+    expect(raised).toEqual([8_000_000]);
+    setCutoff(9_000_000);
+    await list.reload();
+    expect(list.cutoff).toBe(Number.POSITIVE_INFINITY);
+    list.close();
+  });
+
   it('takes a broadcast cut-off from the database, never from the message (a forged one cuts nothing off)', async () => {
     const now = 10_000_000;
     const { store, setCutoff } = fakeStore([]);

@@ -24,6 +24,13 @@ export const ReadinessSchema = Type.Object({
     },
   ),
   redis: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('disabled')]),
+  secret_key: Type.Optional(
+    Type.Literal('superseded', {
+      description:
+        "Present when `gatehouse revoke-all` replaced this instance's SECRET_KEY while it ran: it refuses " +
+        'every token and stays not ready until restarted with the new secret',
+    }),
+  ),
 });
 
 /** Liveness, readiness and (for asymmetric keys) the JWK Set. */
@@ -68,7 +75,8 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
         summary: 'Readiness: the database answers (Redis is reported, never required)',
         description:
           'Answers within about a second whatever the dependencies do. 503 while the database is down, ' +
-          'frozen, slower than the probe or read-only, or while the server is still starting. Redis is an ' +
+          'frozen, slower than the probe or read-only, while the server is still starting, or once ' +
+          "`gatehouse revoke-all` replaced this instance's SECRET_KEY. Redis is an " +
           'accelerator: its state is reported but a Redis outage keeps the instance ready, so a load ' +
           'balancer does not drop every instance at once.',
         response: { 200: ReadinessSchema, 503: ReadinessSchema },
@@ -76,6 +84,14 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
     },
     async (request, reply) => {
       const [database, redis] = await checkDependencies();
+      if (gatehouse.secretSuperseded()) {
+        request.log.warn(
+          'readiness check: SECRET_KEY superseded by gatehouse revoke-all; restart with the new one',
+        );
+        return reply
+          .code(503)
+          .send({ status: 'not ready', database, redis, secret_key: 'superseded' as const });
+      }
       if (database !== 'up') {
         if (database === 'moved') {
           // An error, not a warning: data is at stake, and only this process can still save it.
