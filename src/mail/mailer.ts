@@ -276,7 +276,12 @@ export function createMailer(options: MailerOptions): Mailer {
     transport: transport.kind,
     checkTransport: () => transport.check(),
     send(kind, to, values, sendOptions) {
-      if (closed) return false;
+      if (closed) {
+        // Background work that outlived the shutdown's drain bound (a forgot-password look-up
+        // still running) lands here: said, like the queue's drop at close (reviewer's R5).
+        warn('mail dropped at shutdown', { messages: 1, kinds: [kind] });
+        return false;
+      }
       const recipient = `to:${to.toLowerCase()}`;
       const source = sendOptions?.source ?? recipient;
       if (byRecipient.count(recipient) >= MAIL_MAX_QUEUED_PER_ADDRESS) {

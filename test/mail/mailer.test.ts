@@ -385,6 +385,9 @@ describe('the queue', () => {
     expect(warnings.filter((warning) => warning.startsWith('mail dropped at shutdown'))).toEqual([
       'mail dropped at shutdown {"messages":3,"kinds":["password_changed"]}',
     ]);
+    // Asked for after close (background work that outlived the drain): refused, and said.
+    expect(mailer.send('password_changed', 'late@example.com', { when: 'x' })).toBe(false);
+    expect(warnings.at(-1)).toBe('mail dropped at shutdown {"messages":1,"kinds":["password_changed"]}');
   });
 
   it('does not take a delivered message’s callback throwing for a failed delivery', async () => {
