@@ -47,6 +47,8 @@ export interface SendOptions {
    * security notices keep their stored row by it (`security-notices.ts`).
    */
   onSettled?: (outcome: MailOutcome) => void;
+  /** Whose message it is, for {@link Mailer.withdraw}: any object its sender keeps. */
+  owner?: object;
 }
 
 /** How a queued message left the queue (see {@link SendOptions.onSettled}). */
@@ -90,6 +92,13 @@ export interface Mailer {
    */
   drain(timeoutMs: number): Promise<number>;
   /**
+   * Takes back the queued messages sent with `owner` ({@link SendOptions.owner}), waiting or ready,
+   * each settled `dropped`; the one in flight, if it is one of them, goes on. Returns how many. For
+   * the security notices' close: what they give back to the database for another instance to
+   * send must not be sent from this queue as well.
+   */
+  withdraw(owner: object): number;
+  /**
    * Stops retries and closes the transport; queued messages are dropped, with one warning naming
    * how many and of which kinds.
    */
@@ -117,6 +126,7 @@ interface Job {
   source: string;
   recipient: string;
   onSettled: ((outcome: MailOutcome) => void) | undefined;
+  owner: object | undefined;
 }
 
 /** A job waiting for its retry time, with the timer that will make it ready. */
@@ -304,6 +314,7 @@ export function createMailer(options: MailerOptions): Mailer {
         source,
         recipient,
         onSettled: sendOptions?.onSettled,
+        owner: sendOptions?.owner,
       });
       // Started on the next turn: the caller's response goes out first.
       setImmediate(() => void pump());
@@ -328,6 +339,19 @@ export function createMailer(options: MailerOptions): Mailer {
       // Real time (withTimeout), not the scheduler's: a test clock must not hold up a shutdown.
       await withTimeout(idle(), timeoutMs, undefined);
       return count();
+    },
+    withdraw(owner) {
+      const taken = ready.filter((job) => job.owner === owner);
+      for (let i = ready.length - 1; i >= 0; i -= 1) if (ready[i]?.owner === owner) ready.splice(i, 1);
+      for (const entry of waiting) {
+        if (entry.job.owner !== owner) continue;
+        entry.cancel();
+        waiting.delete(entry);
+        taken.push(entry.job);
+      }
+      for (const job of taken) forget(job, 'dropped');
+      settle();
+      return taken.length;
     },
     close() {
       if (!closed && count() > 0) {

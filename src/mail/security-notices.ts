@@ -108,7 +108,8 @@ export interface SecurityNotices {
   /**
    * Stops the periodic pass and gives back the notices this instance took and has not seen
    * delivered, so another instance (or this one restarted) sends them at once rather than after the
-   * lease. A notice the relay is taking at that moment may then arrive twice.
+   * lease; the notices still in this instance's mail queue are withdrawn from it first, so only
+   * one the relay is taking at that moment may then arrive twice.
    */
   close(): Promise<void>;
 }
@@ -128,7 +129,7 @@ export interface SecurityNoticeStats {
 /** Dependencies of {@link createSecurityNotices}. */
 export interface SecurityNoticesOptions {
   database: { db: Kysely<Schema>; dialect: DialectName };
-  mailer: Pick<Mailer, 'send' | 'pending' | 'idle'>;
+  mailer: Pick<Mailer, 'send' | 'pending' | 'idle' | 'withdraw'>;
   /**
    * `MAIL_QUEUE_MAX`: a claim takes at most half of what is free, leaving room for link mails, but
    * always one (the mailer's fair eviction then makes room in a flood).
@@ -193,6 +194,8 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
    * queue holds; a settlement acts only on its own take's entry (`entry === held.get(id)`).
    */
   const held = new Map<string, { leaseUntil: number }>();
+  /** This instance's mark on the notices it queues, to withdraw them on close. */
+  const queueOwner = {};
   const totals = { delivered: 0, failedTakes: 0, expired: 0 };
   /** Database writes after a settlement, in flight (for `idle` and `close`). */
   const writes = new Set<Promise<void>>();
@@ -267,6 +270,7 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
       held.set(row.id, entry);
       const queued = mailer.send(notice.kind, row.recipient, notice.values as MailKinds[NoticeKind], {
         onSettled: (outcome) => settle(row, entry, outcome),
+        owner: queueOwner,
       });
       if (!queued) {
         // The mailer's per-address or queue bound: offered again at a later sweep, not a lease later.
@@ -388,6 +392,10 @@ export function createSecurityNotices(options: SecurityNoticesOptions): Security
       await claiming;
       await Promise.all(writes);
       const mine = [...held].map(([id, entry]) => ({ id, leaseUntil: entry.leaseUntil }));
+      // Out of the mail queue before their leases go back: another instance takes them then, and
+      // this one must not send them as well (reviewer's R6: the mailer kept sending what it held
+      // until it closed, after this). Only the notice the relay has now may still go out twice.
+      mailer.withdraw(queueOwner);
       held.clear();
       await Promise.all(mine.map(({ id, leaseUntil }) => store.postpone(id, leaseUntil, 0, false))).catch(
         (error: unknown) =>

@@ -221,6 +221,26 @@ describe.each(engines)('security notices on $name', ({ name }) => {
     expect(live.sent.map((message) => message.to)).toEqual(['deploy@example.com']);
   });
 
+  it('a closing instance withdraws what is still in its mail queue: only the notice with the relay may go out twice', async () => {
+    const stuck = relay();
+    stuck.set('hang');
+    const closing = open(stuck.transport);
+    for (const to of ['one@example.com', 'two@example.com', 'three@example.com']) {
+      await commitNotices(test.database, closing.notices, to);
+    }
+    closing.notices.flush();
+    await waitUntil(async () => (await claimedCount(test.database, clock())) === 3);
+    await waitUntil(() => stuck.attempts() === 1);
+    await closing.notices.close();
+    // Given back, all three: another instance sends them now.
+    expect(await claimedCount(test.database, clock())).toBe(0);
+    // The two still queued are out of this mailer's queue; the relay's one goes on.
+    expect(closing.mailer.pending()).toBe(1);
+    stuck.release();
+    await closing.mailer.idle();
+    expect(stuck.sent).toHaveLength(1);
+  });
+
   it('a relay down longer than the mailer retries: the notice stays stored and goes out when it is back', async () => {
     const mail = relay();
     mail.set('down');
