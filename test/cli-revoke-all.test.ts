@@ -21,6 +21,33 @@ afterAll(() => {
 
 const password = 'correct horse battery';
 
+const post = async (url: string, path: string, form: Record<string, string>) => {
+  const response = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form).toString(),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+};
+const signUpAndIn = async (url: string, email: string) => {
+  const registered = await fetch(`${url}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  expect(registered.status).toBe(201);
+  return login(url, email);
+};
+const login = async (url: string, email: string) => {
+  const { status, body } = await post(url, '/token', { grant_type: 'password', username: email, password });
+  expect(status, JSON.stringify(body)).toBe(200);
+  return { access: String(body.access_token), refresh: String(body.refresh_token) };
+};
+const me = async (url: string, token: string) => {
+  const response = await fetch(`${url}/users/me`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+};
+
 // Red-team finding: restoring a backup brought back a signing key revoked as compromised and the
 // sessions ended since; the README's remedies did not end them. `revoke-all` is the step after it.
 describe('gatehouse revoke-all (compiled, real processes)', { timeout: 120_000 }, () => {
@@ -28,32 +55,6 @@ describe('gatehouse revoke-all (compiled, real processes)', { timeout: 120_000 }
   const stop = async (server: ServerProcess) => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
-  };
-  const post = async (url: string, path: string, form: Record<string, string>) => {
-    const response = await fetch(`${url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(form).toString(),
-    });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-  };
-  const signUpAndIn = async (url: string, email: string) => {
-    const registered = await fetch(`${url}/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password }),
-    });
-    expect(registered.status).toBe(201);
-    return login(url, email);
-  };
-  const login = async (url: string, email: string) => {
-    const { status, body } = await post(url, '/token', { grant_type: 'password', username: email, password });
-    expect(status, JSON.stringify(body)).toBe(200);
-    return { access: String(body.access_token), refresh: String(body.refresh_token) };
-  };
-  const me = async (url: string, token: string) => {
-    const response = await fetch(`${url}/users/me`, { headers: { authorization: `Bearer ${token}` } });
-    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const refresh = (url: string, token: string) =>
     post(url, '/token', { grant_type: 'refresh_token', refresh_token: token });
@@ -228,22 +229,7 @@ describe('gatehouse revoke-all replacing SECRET_KEY under a running instance', {
     const leaked = randomBytes(32).toString('base64url');
     const replacement = randomBytes(32).toString('base64url');
     const running = await serve({ DATA_DIR: dir, SECRET_KEY: leaked, REVOCATION_RELOAD_INTERVAL: '1' });
-    const registered = await fetch(`${running.url}/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: 'owner@example.com', password }),
-    });
-    expect(registered.status).toBe(201);
-    const signedIn = await fetch(`${running.url}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'password',
-        username: 'owner@example.com',
-        password,
-      }).toString(),
-    });
-    const access = String(((await signedIn.json()) as Record<string, unknown>).access_token);
+    const { access } = await signUpAndIn(running.url, 'owner@example.com');
     /** What the holder of the leaked secret mints: a fresh `iat`, a session nobody revoked. */
     const forge = () => {
       const now = Math.floor(Date.now() / 1000);
@@ -261,13 +247,7 @@ describe('gatehouse revoke-all replacing SECRET_KEY under a running instance', {
         .setExpirationTime(now + 3600)
         .sign(new TextEncoder().encode(leaked));
     };
-    const usersMe = async (token: string) => {
-      const response = await fetch(`${running.url}/users/me`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-    };
-    expect((await usersMe(await forge())).status).toBe(200);
+    expect((await me(running.url, await forge())).status).toBe(200);
 
     const result = await run(['revoke-all'], { DATA_DIR: dir, SECRET_KEY: replacement });
     expect(result.code, result.stderr).toBe(0);
@@ -278,22 +258,16 @@ describe('gatehouse revoke-all replacing SECRET_KEY under a running instance', {
     };
     await expect.poll(async () => (await readiness()).status, { timeout: 15_000, interval: 200 }).toBe(503);
     expect((await readiness()).body).toMatchObject({ status: 'not ready', secret_key: 'superseded' });
-    expect(await usersMe(await forge())).toMatchObject({ status: 401, body: { code: 'INVALID_TOKEN' } });
+    expect(await me(running.url, await forge())).toMatchObject({
+      status: 401,
+      body: { code: 'INVALID_TOKEN' },
+    });
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
 
     // Restarted with the new secret, it serves again.
     const after = await serve({ DATA_DIR: dir, SECRET_KEY: replacement });
-    const again = await fetch(`${after.url}/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'password',
-        username: 'owner@example.com',
-        password,
-      }).toString(),
-    });
-    expect(again.status).toBe(200);
+    await login(after.url, 'owner@example.com');
     expect((await fetch(`${after.url}/readyz`)).status).toBe(200);
     after.child.kill('SIGTERM');
     expect(await after.exited).toBe(0);
