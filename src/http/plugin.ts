@@ -109,6 +109,38 @@ const PLUGIN_OPTIONS: ReadonlySet<string> = new Set([
 /** Options Fastify's `register` itself takes, which reach a fastify-plugin's options too. */
 const REGISTER_OPTIONS: ReadonlySet<string> = new Set(['logLevel', 'logSerializers']);
 
+/** The instance decorators the plugin adds (see the `FastifyInstance` augmentation above). */
+const INSTANCE_DECORATORS = ['auth', 'csrf', 'gatehouse', 'cookiePolicy', 'openApiSecuritySchemes'] as const;
+/** The shared schemas it adds ($ref'd by its routes and by apps: `problemRef`, `publicUserRef`). */
+const SHARED_SCHEMAS = ['Problem', 'PublicUser'] as const;
+
+/**
+ * Names the app already uses that the plugin needs: before, Fastify's own "The decorator 'auth'
+ * has already been added!" came from deep inside, naming neither the plugin nor the way out
+ * (red-team 2026-12o, left open). `@fastify/auth` decorates `auth` too: the two cannot share a
+ * context (nor their TypeScript augmentations one program).
+ */
+function nameClashes(app: FastifyInstance): string[] {
+  const clashes: string[] = [];
+  for (const name of INSTANCE_DECORATORS) {
+    if (app.hasDecorator(name))
+      clashes.push(
+        `gatehousePlugin: the app already has a decorator \`${name}\`${name === 'auth' ? ' (@fastify/auth adds one)' : ''}, ` +
+          "which the plugin adds: keep the other one in an encapsulated context of its own (beside the plugin's, not around it)",
+      );
+  }
+  if (app.hasRequestDecorator('auth'))
+    clashes.push(
+      'gatehousePlugin: requests already have a decorator `auth`, which the plugin sets (request.auth)',
+    );
+  const schemas = app.getSchemas();
+  for (const id of SHARED_SCHEMAS) {
+    if (id in schemas)
+      clashes.push(`gatehousePlugin: the app already has a shared schema \`${id}\`, which the plugin adds`);
+  }
+  return clashes;
+}
+
 /**
  * What is wrong with `options` and with where the plugin is registered, one line each (red-team
  * 2026-12o O5): before, a missing `gatehouse` was a plain Error, a typo such as `route: false`
@@ -143,6 +175,7 @@ function pluginOptionProblems(app: FastifyInstance, options: Record<string, unkn
   }
   if (app.hasDecorator('gatehouseErrors'))
     problems.push('gatehousePlugin: already registered in this context (or one it is inside)');
+  else problems.push(...nameClashes(app));
   return problems;
 }
 

@@ -77,6 +77,38 @@ describe('gatehousePlugin: options and placement', () => {
     expect(guardsOnly).toBeUndefined();
   });
 
+  it("refuses, naming each, decorators and shared schemas of the app's that it needs (@fastify/auth's `auth`)", async () => {
+    const error = await refusal((app) => {
+      // What @fastify/auth does (its own type, which the plugin's augmentation does not know).
+      (app as unknown as { decorate(name: string, value: unknown): void }).decorate('auth', () => undefined);
+      app.decorateRequest('auth', null);
+      app.addSchema({ $id: 'Problem', type: 'object' });
+      app.register(gatehousePlugin, { gatehouse: gatehouse() });
+    });
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      expect.stringMatching(
+        /^gatehousePlugin: the app already has a decorator `auth` \(@fastify\/auth adds one\)/,
+      ),
+      expect.stringMatching(/^gatehousePlugin: requests already have a decorator `auth`/),
+      expect.stringMatching(/^gatehousePlugin: the app already has a shared schema `Problem`/),
+    ]);
+    // In a context beside the plugin's, the other one's decorator is no clash.
+    const app = Fastify();
+    try {
+      await app.register(async (other) => {
+        (other as unknown as { decorate(name: string, value: unknown): void }).decorate(
+          'auth',
+          () => undefined,
+        );
+      });
+      await app.register(gatehousePlugin, { gatehouse: gatehouse(), routes: false });
+      await expect(app.ready()).resolves.toBeDefined();
+    } finally {
+      await app.close();
+    }
+  });
+
   it('refuses a second registration in the same context with a clear error', async () => {
     const error = await refusal((app) => {
       app.register(gatehousePlugin, { gatehouse: gatehouse() });
