@@ -38,8 +38,7 @@ import { ProblemSchema, PublicUserSchema } from './schemas.js';
 import {
   coreSecuritySchemes,
   createSecuritySchemeRegistry,
-  fillHostSecuritySchemes,
-  hostSecuritySchemes,
+  registerHostSecuritySchemes,
   type SecuritySchemeRegistry,
 } from './security-schemes.js';
 import { installValidation } from './validation.js';
@@ -208,14 +207,18 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   app.decorate('gatehouseErrors', errorStatuses);
   // A host's own @fastify/swagger document gets the schemes our guards name (and apps' as they
   // register them): without them, its document failed to build at all.
-  const hostSchemes = hostSecuritySchemes(app);
-  app.decorate('openApiSecuritySchemes', createSecuritySchemeRegistry(hostSchemes));
+  const securitySchemes = createSecuritySchemeRegistry();
+  app.decorate('openApiSecuritySchemes', securitySchemes);
   const errorLogSampler = createLogSampler(UNAVAILABLE_LOG_EVERY_MS, gatehouse.clock);
   const appWideErrorHandler = options.errorHandler ?? true;
   if (appWideErrorHandler) installErrorHandling(app, errorStatuses, errorLogSampler);
 
   const cookies = createCookiePolicy(config.cookieSecure);
-  fillHostSecuritySchemes(hostSchemes, coreSecuritySchemes(cookies, gatehouse.scopes.descriptions));
+  registerHostSecuritySchemes(
+    app,
+    coreSecuritySchemes(cookies, gatehouse.scopes.descriptions),
+    securitySchemes,
+  );
   // Only first-party front ends pass the Origin check; CORS_ORIGINS (apps with bearer tokens) never
   // does (red-team 2026-12e J6). PUBLIC_URL is this server's own origin by definition: behind a
   // proxy that ends TLS, an app without `trustProxy` sees `http://` and its Host-derived origin

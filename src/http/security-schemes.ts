@@ -48,8 +48,12 @@ export interface SecuritySchemeRegistry {
  */
 export function createSecuritySchemeRegistry(
   mirrors: readonly Record<string, unknown>[] = [],
-): SecuritySchemeRegistry {
+): SecuritySchemeRegistry & {
+  /** Mirrors into `mirror` too, from now on, after copying what is registered already. */
+  attach(mirror: Record<string, unknown>): void;
+} {
   const schemes = new Map<string, OpenApiSecurityScheme>();
+  const targets = [...mirrors];
   return {
     register(added) {
       const problems: string[] = [];
@@ -62,15 +66,35 @@ export function createSecuritySchemeRegistry(
           problems.push(`security scheme ${JSON.stringify(name)} must match [A-Za-z0-9._-]+`);
         else if (known !== undefined && JSON.stringify(known) !== JSON.stringify(scheme))
           problems.push(`security scheme ${name} is already registered with another definition`);
+        // The host document's object holds the host's own schemes (and another plugin
+        // registration's, in a sibling context): overwritten, its routes were documented with ours.
+        else if (targets.some((mirror) => name in mirror && !sameScheme(mirror[name], scheme)))
+          problems.push(
+            `security scheme ${name} is declared with another definition in the host's gatehouseSecuritySchemes`,
+          );
       }
       if (problems.length > 0) throw new ConfigError(problems);
       for (const [name, scheme] of Object.entries(added)) {
         schemes.set(name, scheme);
-        for (const mirror of mirrors) mirror[name] = scheme;
+        for (const mirror of targets) mirror[name] = scheme;
       }
     },
     entries: () => Object.fromEntries(schemes),
+    attach(mirror) {
+      const problems = [...schemes]
+        .filter(([name, scheme]) => name in mirror && !sameScheme(mirror[name], scheme))
+        .map(
+          ([name]) => `gatehouseSecuritySchemes: ${name} is an app's security scheme; name yours otherwise`,
+        );
+      if (problems.length > 0) throw new ConfigError(problems);
+      for (const [name, scheme] of schemes) mirror[name] = scheme;
+      targets.push(mirror);
+    },
   };
+}
+
+function sameScheme(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /**
@@ -133,11 +157,39 @@ export type SecuritySchemeObject =
 // The objects gatehouseSecuritySchemes handed out, by the instance they were asked for; weakly
 // held, so they go with their app. Bounded by the calls a host makes at start-up.
 const hostSchemes = new WeakMap<object, Record<string, unknown>>();
+// The plugin's registrations, by the context it decorated: what a host's object asked for after the
+// plugin (a `@fastify/swagger` registered after it) is filled from. Weakly held, as above.
+const registrations = new WeakMap<
+  object,
+  { core: Readonly<Record<string, unknown>>; registry: { attach(mirror: Record<string, unknown>): void } }
+>();
+// The host objects already filled and mirrored into (never twice).
+const attached = new WeakSet<object>();
+
+/**
+ * Records the plugin's registration on `app` and fills the host objects asked for it or a context
+ * it is inside (see {@link gatehouseSecuritySchemes}); later ones are filled when asked for.
+ */
+export function registerHostSecuritySchemes(
+  app: FastifyInstance,
+  core: Readonly<Record<string, unknown>>,
+  registry: { attach(mirror: Record<string, unknown>): void },
+): void {
+  // All of them, filled by a registration in a sibling context or not: this one mirrors its apps'
+  // schemes there too (a clash with the sibling's is a ConfigError at registration).
+  const hosts = hostSecuritySchemes(app);
+  fillHostSecuritySchemes(hosts, core);
+  for (const schemes of hosts) {
+    registry.attach(schemes);
+    attached.add(schemes);
+  }
+  registrations.set(app, { core, registry });
+}
 
 /**
  * The OpenAPI security schemes Gatehouse's routes and guards name, for a host app's own
  * `@fastify/swagger` document: pass it as `openapi.components.securitySchemes` when registering
- * `@fastify/swagger` on `app`, before `gatehousePlugin`. Without it, `app.swagger()` fails on the
+ * `@fastify/swagger` on `app`, before or after `gatehousePlugin` (asked for after it, it is filled at once). Without it, `app.swagger()` fails on the
  * first guarded route ("Cannot read properties of undefined (reading 'OAuth2PasswordBearer')"):
  * the swagger plugin looks up every scheme a route's `security` names, and only Gatehouse's own
  * document declared them.
@@ -159,8 +211,31 @@ export function gatehouseSecuritySchemes(
     schemes = {};
     hostSchemes.set(app, schemes);
   }
+  if (attached.has(schemes)) {
+    // Filled already: the host's own may not replace what Gatehouse or an app declared.
+    const filled = schemes;
+    const problems = Object.entries(own)
+      .filter(([name, scheme]) => name in filled && !sameScheme(filled[name], scheme))
+      .map(
+        ([name]) => `gatehouseSecuritySchemes: ${name} is Gatehouse's security scheme; name yours otherwise`,
+      );
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+  Object.assign(schemes, own);
+  // Asked for after the plugin was registered here (or in a context this one is inside): filled
+  // now, and mirrored into from now on. Before, it stayed empty and the document failed to build.
+  if (!attached.has(schemes)) {
+    for (let context: object | null = app; context !== null; context = Object.getPrototypeOf(context)) {
+      const registration = registrations.get(context);
+      if (registration === undefined) continue;
+      fillHostSecuritySchemes([schemes], registration.core);
+      registration.registry.attach(schemes);
+      attached.add(schemes);
+      break;
+    }
+  }
   // Filled by the plugin with schemes of this shape (coreSecuritySchemes, and apps' registrations).
-  return Object.assign(schemes, own) as Record<string, SecuritySchemeObject>;
+  return schemes as Record<string, SecuritySchemeObject>;
 }
 
 /**

@@ -171,3 +171,65 @@ describe("gatehouseSecuritySchemes: a host app's own @fastify/swagger document",
     }
   });
 });
+
+describe('gatehouseSecuritySchemes: the order of registrations (review of d2f2e3a, 7bdad2c)', () => {
+  const bearerScheme = { type: 'http', scheme: 'bearer', description: 'A room token' } as const;
+
+  it('fills an object asked for after the plugin (@fastify/swagger registered after it), apps’ schemes too', async () => {
+    const gatehouse = await createGatehouse(testConfig());
+    const app = Fastify();
+    try {
+      await app.register(gatehousePlugin, { gatehouse, routes: false });
+      app.openApiSecuritySchemes.register({ roomBearer: bearerScheme });
+      await app.register(swagger, {
+        openapi: {
+          info: { title: 'Host', version: '1.0.0' },
+          components: { securitySchemes: gatehouseSecuritySchemes(app) },
+        },
+      });
+      app.openApiSecuritySchemes.register({ seatBearer: bearerScheme });
+      app.get('/mine', { preHandler: app.auth.require() }, async () => ({}));
+      await app.ready();
+      const document = app.swagger() as OpenApiDocument;
+      expect(Object.keys(document.components?.securitySchemes ?? {})).toEqual(
+        expect.arrayContaining(['OAuth2PasswordBearer', 'sessionCookie', 'roomBearer', 'seatBearer']),
+      );
+      // Asked for again: the same object, not filled twice, and the host may not replace ours.
+      expect(gatehouseSecuritySchemes(app)).toBe(document.components?.securitySchemes);
+      expect(() =>
+        gatehouseSecuritySchemes(app, { sessionCookie: { type: 'apiKey', in: 'header', name: 'X' } }),
+      ).toThrow(/sessionCookie is Gatehouse's security scheme/);
+    } finally {
+      await app.close();
+      await gatehouse.close();
+    }
+  });
+
+  it("refuses an app's scheme that would replace one of the host's own, or a sibling registration's", async () => {
+    const gatehouse = await createGatehouse(testConfig());
+    const app = Fastify();
+    try {
+      const hostOwn = { type: 'apiKey', in: 'header', name: 'X-Room', description: 'host' } as const;
+      const schemes = gatehouseSecuritySchemes(app, { roomBearer: hostOwn });
+      await app.register(async (first) => {
+        await first.register(gatehousePlugin, { gatehouse, routes: false, errorHandler: false });
+        expect(() => first.openApiSecuritySchemes.register({ roomBearer: bearerScheme })).toThrow(
+          /roomBearer is declared with another definition/,
+        );
+        first.openApiSecuritySchemes.register({ seatBearer: bearerScheme });
+      });
+      await app.register(async (second) => {
+        await second.register(gatehousePlugin, { gatehouse, routes: false, errorHandler: false });
+        expect(() =>
+          second.openApiSecuritySchemes.register({ seatBearer: { ...bearerScheme, description: 'other' } }),
+        ).toThrow(/seatBearer is declared with another definition/);
+      });
+      await app.ready();
+      expect(schemes.roomBearer).toEqual(hostOwn);
+      expect(schemes.seatBearer).toEqual(bearerScheme);
+    } finally {
+      await app.close();
+      await gatehouse.close();
+    }
+  });
+});
