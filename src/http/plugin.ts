@@ -38,6 +38,7 @@ import { ProblemSchema, PublicUserSchema } from './schemas.js';
 import {
   coreSecuritySchemes,
   createSecuritySchemeRegistry,
+  hostTokenUrl,
   registerHostSecuritySchemes,
   type SecuritySchemeRegistry,
 } from './security-schemes.js';
@@ -216,7 +217,11 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
   const cookies = createCookiePolicy(config.cookieSecure);
   registerHostSecuritySchemes(
     app,
-    coreSecuritySchemes(cookies, gatehouse.scopes.descriptions),
+    coreSecuritySchemes(
+      cookies,
+      gatehouse.scopes.descriptions,
+      hostTokenUrl(options.routes ?? true, config.issuer),
+    ),
     securitySchemes,
   );
   // Only first-party front ends pass the Origin check; CORS_ORIGINS (apps with bearer tokens) never

@@ -44,16 +44,15 @@ export interface SecuritySchemeRegistry {
 
 /**
  * An empty registry; bounded by the schemes apps declare at start-up. What it accepts is also
- * copied into each of `mirrors` (a host's `gatehouseSecuritySchemes` objects).
+ * copied into each host object given to its `attach` (a host's
+ * `gatehouseSecuritySchemes` objects).
  */
-export function createSecuritySchemeRegistry(
-  mirrors: readonly Record<string, unknown>[] = [],
-): SecuritySchemeRegistry & {
+export function createSecuritySchemeRegistry(): SecuritySchemeRegistry & {
   /** Mirrors into `mirror` too, from now on, after copying what is registered already. */
   attach(mirror: Record<string, unknown>): void;
 } {
   const schemes = new Map<string, OpenApiSecurityScheme>();
-  const targets = [...mirrors];
+  const targets: Record<string, unknown>[] = [];
   return {
     register(added) {
       const problems: string[] = [];
@@ -102,12 +101,16 @@ function sameScheme(a: unknown, b: unknown): boolean {
  * listing `scopes`, the session cookie, external and client tokens): for Gatehouse's own document,
  * and for a host app's `@fastify/swagger` document (see `gatehouseSecuritySchemes`).
  */
-export function coreSecuritySchemes(cookies: CookiePolicy, scopes: Readonly<Record<string, string>>) {
+export function coreSecuritySchemes(
+  cookies: CookiePolicy,
+  scopes: Readonly<Record<string, string>>,
+  tokenUrl = '/token',
+) {
   return {
     OAuth2PasswordBearer: {
       type: 'oauth2' as const,
       description: 'OAuth 2.0 password grant; access tokens are JWTs (`typ: at+jwt`) sent as Bearer tokens.',
-      flows: { password: { tokenUrl: '/token', refreshUrl: '/token', scopes: { ...scopes } } },
+      flows: { password: { tokenUrl, refreshUrl: tokenUrl, scopes: { ...scopes } } },
     },
     sessionCookie: {
       type: 'apiKey' as const,
@@ -129,7 +132,7 @@ export function coreSecuritySchemes(cookies: CookiePolicy, scopes: Readonly<Reco
       description:
         'OAuth 2.0 client credentials grant (service-to-service): a registered confidential client gets a ' +
         'token for itself, accepted only by routes that opt in to client callers.',
-      flows: { clientCredentials: { tokenUrl: '/token', scopes: { ...scopes } } },
+      flows: { clientCredentials: { tokenUrl, scopes: { ...scopes } } },
     },
   };
 }
@@ -269,4 +272,14 @@ export function hostSecuritySchemes(app: FastifyInstance): Record<string, unknow
     if (schemes !== undefined) found.push(schemes);
   }
   return found;
+}
+
+/**
+ * Where a host document's "Authorize" gets tokens: `/token` on the host itself when the plugin
+ * serves its routes there; with `routes: false` the host has none (Swagger UI resolves a relative
+ * URL against the host, and got a 404), so the issuer's, whose tokens the guards accept.
+ */
+export function hostTokenUrl(routes: boolean, issuer: string): string {
+  if (routes || !/^https?:\/\//.test(issuer)) return '/token';
+  return `${issuer.replace(/\/+$/, '')}/token`;
 }

@@ -141,6 +141,11 @@ describe("gatehouseSecuritySchemes: a host app's own @fastify/swagger document",
           'OAuth2ClientCredentials',
         ]),
       );
+      // With routes: false this app serves no /token: "Authorize" goes to the issuer's.
+      const issuer = testConfig().issuer;
+      expect(schemes.OAuth2PasswordBearer).toMatchObject({
+        flows: { password: { tokenUrl: `${issuer.replace(/\/+$/, '')}/token` } },
+      });
       // A second app's object is its own.
       expect(gatehouseSecuritySchemes(Fastify())).toEqual({});
     } finally {
