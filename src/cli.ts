@@ -49,9 +49,10 @@ Commands:
                                           JWT_ALG=HS256, the ES256 keys that sign ID tokens; and
                                           the RS256 ID-token keys once a client chose RS256
   backup FILE                             copy the SQLite database to FILE, safely while servers run
-  revoke-all                              after restoring a backup: revoke every signing key (a
+  revoke-all [--new-secret]               after restoring a backup: revoke every signing key (a
                                           fresh one signs at once) and end every session, so
-                                          nothing issued before verifies; every user signs in again
+                                          nothing issued before verifies; every user signs in again;
+                                          --new-secret when SECRET_KEY replaces the instances' one
   import-users FILE [--continue] [--format csv|jsonl]
                                           import accounts with their password hashes (passlib
                                           bcrypt, bcrypt-sha256, pbkdf2-sha256, argon2; Django
@@ -827,7 +828,7 @@ function requireSqliteFile(databaseUrl: string): string {
  * neither, and one step after all of them is one thing to remember.
  */
 async function revokeAll(args: string[]): Promise<void> {
-  parseCommand('revoke-all', args, {});
+  const { values } = parseCommand('revoke-all', args, { 'new-secret': { type: 'boolean' } });
   // It seals the fresh keys under SECRET_KEY and records it as the one every instance must use: a
   // secret generated here, on a host without the servers' one, would lock every instance out.
   const { config, apps } = await settings({
@@ -850,6 +851,22 @@ async function revokeAll(args: string[]): Promise<void> {
   try {
     // A backup from an older version: its schema first, as `serve` would at start-up.
     await migrateToLatest();
+    // It makes its secret the one every instance must use, and running instances on another one
+    // then refuse every token (red-team 2026-12r R4): a mistyped SECRET_KEY here would take them
+    // all out at once. Replacing the secret is said out loud (red-team 2026-12r S4).
+    if (values['new-secret'] !== true) {
+      const { precheckSharedSecretKey } = await import('./storage/secret-key-check.js');
+      try {
+        await precheckSharedSecretKey(database.db, config.secretKey, config.secretKeyPrevious);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        throw new CliFailure(
+          EXIT.config,
+          "revoke-all: SECRET_KEY is not the secret this database's instances use: to replace it (it leaked), " +
+            'run again with --new-secret (every instance must then be restarted with it); otherwise set the right one',
+        );
+      }
+    }
     outcome = await revokeEverything({
       database,
       algorithms: idTokenAlgorithms(config.jwtAlgorithm),

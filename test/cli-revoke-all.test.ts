@@ -249,7 +249,15 @@ describe('gatehouse revoke-all replacing SECRET_KEY under a running instance', {
     };
     expect((await me(running.url, await forge())).status).toBe(200);
 
-    const result = await run(['revoke-all'], { DATA_DIR: dir, SECRET_KEY: replacement });
+    // A SECRET_KEY other than the instances' is taken as a replacement only when said so: a
+    // mistyped one would otherwise take every running instance out.
+    const refused = await run(['revoke-all'], { DATA_DIR: dir, SECRET_KEY: replacement });
+    expect(refused.code).toBe(78);
+    expect(refused.stderr).toMatch(
+      /^gatehouse: revoke-all: SECRET_KEY is not the secret this database's instances use: to replace it \(it leaked\), run again with --new-secret/,
+    );
+    expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
+    const result = await run(['revoke-all', '--new-secret'], { DATA_DIR: dir, SECRET_KEY: replacement });
     expect(result.code, result.stderr).toBe(0);
     // Learned at the instance's next reload (every second here).
     const readiness = async () => {

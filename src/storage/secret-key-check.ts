@@ -28,7 +28,7 @@ function mismatch(): ConfigError {
   return new ConfigError([
     'SECRET_KEY is not the secret the other instances on this database use (its fingerprint is in the ' +
       'table secret_key_check): set the same SECRET_KEY on every instance. To change it, keep the old one as ' +
-      'SECRET_KEY_PREVIOUS; to replace it for good (it leaked), run `gatehouse revoke-all` with the new one ' +
+      'SECRET_KEY_PREVIOUS; to replace it for good (it leaked), run `gatehouse revoke-all --new-secret` with the new one ' +
       '(every session ends). If SECRET_KEY is unset here, this instance generated a secret of its own in DATA_DIR',
   ]);
 }
