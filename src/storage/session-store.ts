@@ -280,6 +280,43 @@ const countLiveSessions = precompiledQuery<
     ]),
 );
 
+// A sign-in at its client's cap (MAX_SESSIONS_PER_ACCOUNT / 2) picks and revokes a victim on
+// every login: a client that signs in again and again without logging out (a script, a CLI run by
+// cron) lives there. Compiled once (see precompiledQuery); built per call, Kysely's builder and
+// compiler ran for both statements on each such login. `limit 1`: only the first row is used, so
+// SQLite keeps one row in its sorter instead of handing every live session of the client back.
+const selectLeastRecentlyUsedOfClient = precompiledQuery<
+  Schema,
+  { userId: string; now: number; clientId: string },
+  { id: string }
+>(['userId', 'now', 'clientId'], (db, { userId, now, clientId }) =>
+  db
+    .selectFrom('sessions')
+    .select('id')
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .where('client_id', '=', clientId)
+    .orderBy('last_used_at')
+    .orderBy('created_at')
+    .orderBy('id')
+    // A literal, not a parameter: precompiledQuery binds only the listed values.
+    .limit(sql.lit(1)),
+);
+/** One session revoked unless it already was (a displaced one, a browser's replaced one). */
+const revokeSessionRow = precompiledQuery<
+  Schema,
+  { now: number; id: string },
+  { id: string; expires_at: number | string | bigint; client_id: string }
+>(['now', 'id'], (db, { now, id }) =>
+  db
+    .updateTable('sessions')
+    .set({ revoked_at: now })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .returning(['id', 'expires_at', 'client_id']),
+);
+
 // Every rotation prunes its session's older spent tokens: compiled once (see precompiledQuery).
 // Through `refresh_tokens_session_idx`, so it reads only the session's own rows: two, or a
 // session's untagged ones from before migration 025a besides (kept until they expire).
@@ -340,15 +377,21 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
   };
   const revokeSessions = async (trx: Kysely<Schema>, ids: readonly string[], now: number) => {
     if (ids.length === 0) return [];
-    const rows = await trx
+    // One id (a displaced or replaced session, a logout): the precompiled statement.
+    const rows =
+      ids.length === 1
+        ? (await revokeSessionRow(trx, { now, id: ids[0] as string })).rows
+        : await revokeSessionsBuilt(trx, ids, now);
+    return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at), clientId: row.client_id }));
+  };
+  const revokeSessionsBuilt = (trx: Kysely<Schema>, ids: readonly string[], now: number) =>
+    trx
       .updateTable('sessions')
       .set({ revoked_at: now })
       .where('id', 'in', ids)
       .where('revoked_at', 'is', null)
       .returning(['id', 'expires_at', 'client_id'])
       .execute();
-    return rows.map((row) => ({ id: row.id, expiresAt: Number(row.expires_at), clientId: row.client_id }));
-  };
   const live = (trx: Kysely<Schema>, userId: string, now: number) =>
     trx
       .selectFrom('sessions')
@@ -357,13 +400,7 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
       .where('expires_at', '>', now);
   /** The least recently used live session of `clientId` for `userId`. */
   const leastRecentlyUsedOf = async (trx: Kysely<Schema>, userId: string, now: number, clientId: string) => {
-    const victim = await live(trx, userId, now)
-      .select('id')
-      .where('client_id', '=', clientId)
-      .orderBy('last_used_at')
-      .orderBy('created_at')
-      .orderBy('id')
-      .executeTakeFirst();
+    const [victim] = (await selectLeastRecentlyUsedOfClient(trx, { userId, now, clientId })).rows;
     return victim?.id;
   };
   /** The least recently used live session of the client holding the most live sessions of `userId`. */
