@@ -51,6 +51,19 @@ export type LoginSubject =
  */
 export const ADDRESS_KEY_CACHE_SIZE = 1024;
 
+/**
+ * Accounts (normalized emails) whose three counter keys are kept between attempts (see
+ * `accountCounters`): ≈ 0.5 KiB each, so at most ≈ 0.5 MiB.
+ */
+export const ACCOUNT_KEY_CACHE_SIZE = 1024;
+
+/** An account's counter keys, hashed: its untrusted failures, its logins, its second-factor stops. */
+interface AccountCounters {
+  failures: HashedCounterKey;
+  successes: HashedCounterKey;
+  challenges: HashedCounterKey;
+}
+
 /** The counters a {@link LoginSubject} is judged on, their keys hashed once. */
 type SubjectCounters =
   | { trust: 'trusted'; device: HashedCounterKey }
@@ -62,8 +75,8 @@ type SubjectCounters =
     };
 
 /**
- * The account a login is for (its normalized email), as one object for the whole attempt: its
- * success counter's key is hashed once, though the attempt both checks and counts it.
+ * The account a login is for (its normalized email): its successful logins and its
+ * stopped-at-the-second-factor ones, which the attempt checks and then counts.
  */
 export interface LoginAccount {
   readonly accountKey: string;
@@ -178,16 +191,16 @@ export function createLoginThrottle(
 ): LoginThrottle {
   const deviceKey = (key: string) => `${namespace}:device:${digest(key)}`;
   const ipKey = (ip: string) => `${namespace}:ip:${digest(addressBucket(ip))}`;
-  const accountKey = (key: string) => `${namespace}:account:${digest(key)}`;
   // One IPv6 /48 (a site) feeds the breaker as one client at most: a host with a routed /56 or /48
   // could otherwise trip it alone from 200 of its /64s (red-team F9).
   const networkKey = (ip: string) => `${namespace}:net:${digest(addressBucket(ip, 48))}`;
   const GLOBAL = hashedCounterKey(`${namespace}:global`);
   // A login reads its subject's counters twice (before and inside the account's gate) and then
   // counts or clears them: each key is built and hashed once per subject, not on every call (an
-  // untrusted login made 20 SHA-256 for its counters, now 8 with the success counter's below). The subject object lives for one attempt and its
-  // fields are readonly, so the keys cannot go stale; the store receives the same hashed keys it
-  // would have computed (Redis key names unchanged).
+  // untrusted login made 20 SHA-256 for its counters; with the address and account keys below, a
+  // returning account from a known address makes none). The subject object lives for one attempt
+  // and its fields are readonly, so the keys cannot go stale; the store receives the same hashed
+  // keys it would have computed (Redis key names unchanged).
   const counters = new WeakMap<LoginSubject, SubjectCounters>();
   // An address's two keys (its /64 or IPv4 bucket, its /48) are pure functions of the address,
   // and logins come again and again from the same ones (a NAT, a carrier's gateway, a user's
@@ -205,6 +218,25 @@ export function createLoginThrottle(
     }
     return keys;
   };
+  // An account's three keys (its failures, its successful logins, its stopped-at-the-second-factor
+  // ones) are pure functions of its email key, and an attempt uses all three: made together from
+  // one digest of the email, and kept between attempts as the addresses' are (issue 10: an
+  // untrusted login hashed the same email three times and each key once more, six SHA-256 per
+  // attempt; a returning account now none, a new one four). Bounded the same way.
+  const accounts = new BoundedMap<string, AccountCounters>(ACCOUNT_KEY_CACHE_SIZE);
+  const accountCounters = (accountKey: string): AccountCounters => {
+    let keys = accounts.get(accountKey);
+    if (keys === undefined) {
+      const digested = digest(accountKey);
+      keys = {
+        failures: hashedCounterKey(`${namespace}:account:${digested}`),
+        successes: hashedCounterKey(`${namespace}:success:${digested}`),
+        challenges: hashedCounterKey(`${namespace}:challenge:${digested}`),
+      };
+      accounts.set(accountKey, keys);
+    }
+    return keys;
+  };
   const countersOf = (subject: LoginSubject): SubjectCounters => {
     let keys = counters.get(subject);
     if (keys === undefined) {
@@ -215,30 +247,16 @@ export function createLoginThrottle(
               trust: 'untrusted',
               ...addressCounters(subject.ip),
               account:
-                subject.accountKey === undefined
-                  ? undefined
-                  : hashedCounterKey(accountKey(subject.accountKey)),
+                subject.accountKey === undefined ? undefined : accountCounters(subject.accountKey).failures,
             };
       counters.set(subject, keys);
     }
     return keys;
   };
-  /** An account's counter key of `kind`, hashed once per attempt (the attempt checks and counts it). */
-  const accountCounterKey = (kind: 'success' | 'challenge') => {
-    const keys = new WeakMap<LoginAccount, HashedCounterKey>();
-    return (account: LoginAccount) => {
-      let key = keys.get(account);
-      if (key === undefined) {
-        key = hashedCounterKey(`${namespace}:${kind}:${digest(account.accountKey)}`);
-        keys.set(account, key);
-      }
-      return key;
-    };
-  };
-  const loginsKey = accountCounterKey('success');
+  const loginsKey = (account: LoginAccount) => accountCounters(account.accountKey).successes;
   const appSignInsKey = (userId: string, clientId: string) =>
     hashedCounterKey(`${namespace}:app:${digest(`${userId}\n${clientId}`)}`);
-  const challengesKey = accountCounterKey('challenge');
+  const challengesKey = (account: LoginAccount) => accountCounters(account.accountKey).challenges;
   const sessionChecksKey = (sessionKey: string) =>
     hashedCounterKey(`${namespace}:session-check:${digest(sessionKey)}`);
   const retryAfter = (resetAt: number) => Math.max(1, Math.ceil((resetAt - clock()) / 1000));
@@ -354,12 +372,8 @@ export function createLoginThrottle(
       // Its successful logins too: someone who knew the old password (or squatted the address
       // before its owner proved it) could otherwise spend the window's logins and keep the owner
       // out of the account they just recovered.
-      const account = { accountKey: key };
-      await Promise.all([
-        store.reset(accountKey(key)),
-        store.reset(loginsKey(account)),
-        store.reset(challengesKey(account)),
-      ]);
+      const { failures, successes, challenges } = accountCounters(key);
+      await Promise.all([store.reset(failures), store.reset(successes), store.reset(challenges)]);
     },
     async recordSuccess(subject) {
       const keys = countersOf(subject);

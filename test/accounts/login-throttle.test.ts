@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  type CounterKey,
   type CounterStore,
   createMemoryCounterStore,
   createRedisCounterStore,
@@ -9,6 +10,7 @@ import {
   type SyncCounterStore,
 } from '../../src/accounts/counter-store.js';
 import {
+  ACCOUNT_KEY_CACHE_SIZE,
   ADDRESS_KEY_CACHE_SIZE,
   createLoginThrottle,
   type LoginSubject,
@@ -151,13 +153,38 @@ describe('createLoginThrottle', () => {
     for (let i = 0; i < 4; i += 1) expect(second[i]?.[0]).toBe(first[i]?.[0]);
     // The account counter cleared on success is the very key object the checks read.
     expect(first.some(([key]) => key === reset.mock.calls[0]?.[0])).toBe(true);
-    // A new attempt (a new subject) gets its own account key, equal in value; the address's keys
-    // (peeked first and last) are kept between attempts.
+    // A new attempt (a new subject) reads the very same keys: the account's (peeked second) and
+    // the address's (peeked first and last) are kept between attempts.
     await throttle.check(untrusted('a@example.com', '1.2.3.4'));
-    expect(peek.mock.calls[9]?.[0]).not.toBe(first[1]?.[0]);
-    expect(peek.mock.calls[9]?.[0]).toEqual(first[1]?.[0]);
+    expect(peek.mock.calls[9]?.[0]).toBe(first[1]?.[0]);
     expect(peek.mock.calls[8]?.[0]).toBe(first[0]?.[0]);
     expect(peek.mock.calls[11]?.[0]).toBe(first[3]?.[0]);
+  });
+
+  it("keeps an account's stored key names, and counts it on the same counters after its cached keys were evicted", async () => {
+    const clock = createTestClock(1_000_000);
+    const store = createMemoryCounterStore(clock);
+    const throttle = createLoginThrottle(store, { ...limits, successesPerAccount: 5 }, clock);
+    const peek = vi.spyOn(syncOf(store), 'peek');
+    const increment = vi.spyOn(syncOf(store), 'increment');
+    const digest = (value: string) => createHash('sha256').update(value).digest('base64url').slice(0, 22);
+    const named = (prefix: string) => hashCounterKey(`${prefix}:${digest('a@example.com')}`);
+    const account = { accountKey: 'a@example.com' };
+    await throttle.recordFailure(untrusted('a@example.com'));
+    await throttle.checkLogins(account);
+    await throttle.checkChallenges(account);
+    const hashed = (calls: readonly (readonly [CounterKey, ...unknown[]])[]) =>
+      calls.map(([key]) => (typeof key === 'string' ? hashCounterKey(key) : key.hashed));
+    // The names the store (and Redis) has always held: one digest of the email, three counters.
+    expect(hashed(increment.mock.calls)).toContain(named('login:account'));
+    expect(hashed(peek.mock.calls)).toEqual([named('login:success'), named('login:challenge')]);
+    // More distinct accounts than the cache holds: the first one's keys are built again, equal.
+    for (let i = 0; i <= ACCOUNT_KEY_CACHE_SIZE; i += 1)
+      await throttle.checkLogins({ accountKey: `user-${i}@example.com` });
+    increment.mockClear();
+    await throttle.recordFailure(untrusted('a@example.com'));
+    expect(hashed(increment.mock.calls)).toContain(named('login:account'));
+    expect(await store.peek({ key: '', hashed: named('login:account') })).toMatchObject({ count: 2 });
   });
 
   it('counts an address on the same counters after its cached keys were evicted', async () => {
