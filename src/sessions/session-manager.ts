@@ -536,7 +536,7 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
 
   /**
    * Runs a sign-in's transaction for `session`. Its first statement reads the account and takes
-   * its row's share on PostgreSQL (`UserStore.lockUser`: `FOR KEY SHARE`, or `FOR NO KEY
+   * its row's share on PostgreSQL (`UserStore.lockCredentialsVersion`: `FOR KEY SHARE`, or `FOR NO KEY
    * UPDATE` when the login also upgrades the account's hash, so the lock is never strengthened
    * later), before anything the sign-in spends (a code, a TOTP step, a recovery code) or writes.
    * That is the lock order (ARCHITECTURE.md, "Lock order"): a change that holds the user row
@@ -559,11 +559,13 @@ export function createSessionManager(deps: SessionManagerDeps): SessionManager {
   ): Promise<T> =>
     deps.transaction(async (stores) => {
       const mode = passwordUpgrade === undefined ? 'key share' : 'no key update';
-      const account = await stores.users.lockUser(session.userId, mode);
-      if (account === undefined) {
+      // Only the version is read: whatever ended the credentials (a reset, a disable, "log out
+      // everywhere"…) moved it, and the caller checked the rest of the account before.
+      const version = await stores.users.lockCredentialsVersion(session.userId, mode);
+      if (version === undefined) {
         throw new GatehouseError('INVALID_CREDENTIALS', 'This account no longer exists.');
       }
-      if (credentialsVersion !== undefined && account.credentialsVersion !== credentialsVersion) {
+      if (credentialsVersion !== undefined && version !== credentialsVersion) {
         // The same refusal as a wrong password: the sign-in learns nothing it could use.
         throw new GatehouseError('INVALID_CREDENTIALS', 'Invalid email or password.');
       }

@@ -1,4 +1,11 @@
-import { type Kysely, PostgresAdapter, type Selectable, sql, type Updateable } from 'kysely';
+import {
+  type Kysely,
+  PostgresAdapter,
+  type Selectable,
+  type SelectQueryBuilder,
+  sql,
+  type Updateable,
+} from 'kysely';
 import type { Role } from '../accounts/roles.js';
 import { enterAccountGate } from './lock-user-row.js';
 import { isUniqueViolation } from './open-database.js';
@@ -75,6 +82,13 @@ export interface UserStore {
    * connection).
    */
   lockUser(id: string, mode: UserLockMode): Promise<UserRecord | undefined>;
+  /**
+   * {@link lockUser}, the same gate and row lock, reading only the account's credentials version
+   * (undefined when the account is gone): for a sign-in's transaction, which needs nothing else of
+   * the row (`signInTransaction`). Decoding the whole row (its hash, its email…) and building the
+   * record was about half of that statement's cost on a login (issue 10).
+   */
+  lockCredentialsVersion(id: string, mode: UserLockMode): Promise<number | undefined>;
   /** Applies `patch`; returns the updated user, or undefined when it does not exist. */
   updateUser(id: string, patch: UserPatch, now: number): Promise<UserRecord | undefined>;
   /**
@@ -125,18 +139,40 @@ const selectCredentialsVersion = precompiledQuery<
 >(['id'], (db, { id }) => db.selectFrom('users').select('credentials_version').where('id', '=', id));
 
 const selectUserLocked = (mode: UserLockMode) =>
-  precompiledQuery<Schema, { id: string }, Selectable<UsersTable>>(['id'], (db, { id }) => {
-    const query = db.selectFrom('users').selectAll().where('id', '=', id);
-    if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return query;
-    if (mode === 'key share') return query.forKeyShare();
-    return mode === 'no key update' ? query.forNoKeyUpdate() : query.forUpdate();
-  });
+  precompiledQuery<Schema, { id: string }, Selectable<UsersTable>>(['id'], (db, { id }) =>
+    lockedIn(db, mode, db.selectFrom('users').selectAll().where('id', '=', id)),
+  );
 // The first statement of every sign-in and refresh: compiled once per dialect (see precompiledQuery).
 const selectUserLockedBy: Record<UserLockMode, ReturnType<typeof selectUserLocked>> = {
   'key share': selectUserLocked('key share'),
   'no key update': selectUserLocked('no key update'),
   update: selectUserLocked('update'),
 };
+const selectCredentialsVersionLocked = (mode: UserLockMode) =>
+  precompiledQuery<Schema, { id: string }, Pick<Selectable<UsersTable>, 'credentials_version'>>(
+    ['id'],
+    (db, { id }) =>
+      lockedIn(db, mode, db.selectFrom('users').select('credentials_version').where('id', '=', id)),
+  );
+const selectCredentialsVersionLockedBy: Record<
+  UserLockMode,
+  ReturnType<typeof selectCredentialsVersionLocked>
+> = {
+  'key share': selectCredentialsVersionLocked('key share'),
+  'no key update': selectCredentialsVersionLocked('no key update'),
+  update: selectCredentialsVersionLocked('update'),
+};
+
+/** `query` with PostgreSQL's row lock `mode` (`FOR KEY SHARE`…); as it is on SQLite. */
+function lockedIn<Query extends SelectQueryBuilder<Schema, 'users', object>>(
+  db: Kysely<Schema>,
+  mode: UserLockMode,
+  query: Query,
+): Query {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return query;
+  if (mode === 'key share') return query.forKeyShare() as Query;
+  return (mode === 'no key update' ? query.forNoKeyUpdate() : query.forUpdate()) as Query;
+}
 
 /**
  * Moves `userId`'s credentials version, as part of ending all of the account's sessions; `db` must
@@ -207,6 +243,11 @@ export function createUserStore(db: Kysely<Schema>): UserStore {
       await enterAccountGate(db, id, mode === 'update' ? 'exclusive' : 'shared');
       const [row] = (await selectUserLockedBy[mode](db, { id })).rows;
       return row && toRecord(row);
+    },
+    async lockCredentialsVersion(id, mode) {
+      await enterAccountGate(db, id, mode === 'update' ? 'exclusive' : 'shared');
+      const [row] = (await selectCredentialsVersionLockedBy[mode](db, { id })).rows;
+      return row === undefined ? undefined : Number(row.credentials_version);
     },
     async updateUser(id, patch, now) {
       const values: Updateable<UsersTable> = { updated_at: now };

@@ -46,12 +46,13 @@ function countWriteTransactions(log: readonly string[]): number {
  * The lock order (ARCHITECTURE.md, "Lock order"): the login's transaction reads its account as its
  * first statement, on PostgreSQL under the user row's `FOR KEY SHARE` (the lock its session
  * insert's foreign key takes anyway), before it spends or writes anything; that read is also the
- * re-read of the credentials version (red-team 2026-12d I3). One read of the account, the only
+ * re-read of the credentials version (red-team 2026-12d I3), and reads only that. One read of the account, the only
  * locking statement of the login beside the account's gate just before it.
  */
 function expectAccountLockedFirst(statements: readonly string[], engine: 'sqlite' | 'postgres'): void {
   const transaction = statements.slice(statements.findIndex((sql) => BEGIN.test(sql)));
-  const read = /^select \* from "users" where "id" = \S+( for key share)?$/;
+  // Its credentials version alone: nothing else of the row is used there.
+  const read = /^select "credentials_version" from "users" where "id" = \S+( for key share)?$/;
   // PostgreSQL: the account's gate, shared, just before its row (`enterAccountGate`).
   const readAt = engine === 'postgres' ? 2 : 1;
   if (engine === 'postgres') expect(transaction[1]).toMatch(/^select pg_advisory_xact_lock_shared\(/);
@@ -170,8 +171,8 @@ describe.each(engines)('one write transaction per login ($name)', ({ name }) => 
       // PostgreSQL: after the account's gate, shared (`enterAccountGate`).
       expect(transaction[name === 'postgres' ? 2 : 1]).toMatch(
         name === 'postgres'
-          ? /from "users" where "id" = \S+ for no key update$/
-          : /from "users" where "id" = \S+$/,
+          ? /^select "credentials_version" from "users" where "id" = \S+ for no key update$/
+          : /^select "credentials_version" from "users" where "id" = \S+$/,
       );
       const upgraded = await gatehouseCore(app.gatehouse).users.findUserByEmailKey(email);
       expect(upgraded?.passwordHash.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);

@@ -12,7 +12,7 @@ import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
  * revocation's `FOR UPDATE` on the user row and the sign-in's share of it order them; on SQLite a
  * transaction holds the one connection. The sign-in side here takes its share through the session
  * insert's foreign key (the older statement order); the service now takes it as its first
- * statement (`UserStore.lockUser`, test/sessions/login-transaction.test.ts), and the revocation
+ * statement (`UserStore.lockCredentialsVersion`, test/sessions/login-transaction.test.ts), and the revocation
  * must order both the same way.
  */
 describe.each(engines)('credentials version on $name', ({ name }) => {
@@ -79,6 +79,28 @@ describe.each(engines)('credentials version on $name', ({ name }) => {
     expect(await users.replacePasswordHash(userId, 'h', 'h2', 5_000)).toBe(true);
     await users.updateUser(userId, { fullName: 'New Name' }, 5_000);
     expect(await users.findCredentialsVersion(userId)).toBe(2);
+  });
+
+  it('lockCredentialsVersion (a sign-in’s first statement) waits for a revocation of all sessions, then reads the moved version', async () => {
+    const { db } = test.database;
+    const userId = await newAccount();
+    expect(await createUserStore(db).lockCredentialsVersion(userId, 'key share')).toBe(0);
+    expect(await createUserStore(db).lockCredentialsVersion(randomUUID(), 'key share')).toBeUndefined();
+    const hold = gate();
+    let revoked = false;
+    const revoke = db.transaction().execute(async (trx) => {
+      await createSessionStore(trx).revokeUserSessions(userId, 2_000);
+      revoked = true;
+      await hold.opened;
+    });
+    while (!revoked) await new Promise((resolve) => setImmediate(resolve));
+    const signIn = db
+      .transaction()
+      .execute((trx) => createUserStore(trx).lockCredentialsVersion(userId, 'key share'));
+    await someoneWaitsOnALock(test.database, signIn);
+    hold.open();
+    await revoke;
+    expect(await signIn).toBe(1);
   });
 
   it('a sign-in whose session is inserted before all sessions are ended commits first, and its session is ended', async () => {
