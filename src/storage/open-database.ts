@@ -223,9 +223,17 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
   // An idle pooled connection that dies (pg_terminate_backend, server restart) is reported here and
   // removed by the pool; one that dies while checked out (between two queries of a transaction)
   // emits on the client, which has no pool listener then. Unhandled, either would exit the process.
-  pool.on('error', (error) => onConnectionError(error));
+  // An idle one's error reaches both listeners (the pool re-emits its idle clients' errors): told
+  // once, by the error's identity (before, every terminated idle connection was logged twice).
+  const reported = new WeakSet<Error>();
+  const report = (error: Error) => {
+    if (reported.has(error)) return;
+    reported.add(error);
+    onConnectionError(error);
+  };
+  pool.on('error', report);
   pool.on('connect', (client) => {
-    client.on('error', (error) => onConnectionError(error));
+    client.on('error', report);
   });
   const probe = createProbe(() => new pgModule.Client(connectionOptions));
   const breaker = createConnectionBreaker({
