@@ -63,7 +63,7 @@ export function createSecuritySchemeRegistry(): SecuritySchemeRegistry & {
         else if (!/^[A-Za-z0-9._-]+$/.test(name))
           // OpenAPI 3.1 §4.8.7: component names match ^[a-zA-Z0-9\.\-_]+$.
           problems.push(`security scheme ${JSON.stringify(name)} must match [A-Za-z0-9._-]+`);
-        else if (known !== undefined && JSON.stringify(known) !== JSON.stringify(scheme))
+        else if (known !== undefined && !sameScheme(known, scheme))
           problems.push(`security scheme ${name} is already registered with another definition`);
         // The host document's object holds the host's own schemes (and another plugin
         // registration's, in a sibling context): overwritten, its routes were documented with ours.
@@ -80,13 +80,12 @@ export function createSecuritySchemeRegistry(): SecuritySchemeRegistry & {
     },
     entries: () => Object.fromEntries(schemes),
     attach(mirror) {
-      const problems = [...schemes]
-        .filter(([name, scheme]) => name in mirror && !sameScheme(mirror[name], scheme))
-        .map(
-          ([name]) => `gatehouseSecuritySchemes: ${name} is an app's security scheme; name yours otherwise`,
-        );
+      const registered = Object.fromEntries(schemes);
+      const problems = clashes(mirror, registered).map(
+        (name) => `gatehouseSecuritySchemes: ${name} is an app's security scheme; name yours otherwise`,
+      );
       if (problems.length > 0) throw new ConfigError(problems);
-      for (const [name, scheme] of schemes) mirror[name] = scheme;
+      Object.assign(mirror, registered);
       targets.push(mirror);
     },
   };
@@ -94,6 +93,14 @@ export function createSecuritySchemeRegistry(): SecuritySchemeRegistry & {
 
 function sameScheme(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The names `target` already holds with another definition than `source` gives them. */
+function clashes(
+  target: Readonly<Record<string, unknown>>,
+  source: Readonly<Record<string, unknown>>,
+): string[] {
+  return Object.keys(source).filter((name) => name in target && !sameScheme(target[name], source[name]));
 }
 
 /**
@@ -160,42 +167,64 @@ export type SecuritySchemeObject =
 // The objects gatehouseSecuritySchemes handed out, by the instance they were asked for; weakly
 // held, so they go with their app. Bounded by the calls a host makes at start-up.
 const hostSchemes = new WeakMap<object, Record<string, unknown>>();
+/** What a plugin registration fills a host object with: the core's schemes, then its apps'. */
+interface Registration {
+  core: Readonly<Record<string, unknown>>;
+  registry: { attach(mirror: Record<string, unknown>): void };
+}
 // The plugin's registrations, by the context it decorated: what a host's object asked for after the
 // plugin (a `@fastify/swagger` registered after it) is filled from. Weakly held, as above.
-const registrations = new WeakMap<
-  object,
-  { core: Readonly<Record<string, unknown>>; registry: { attach(mirror: Record<string, unknown>): void } }
->();
-// The host objects already filled and mirrored into (never twice).
+const registrations = new WeakMap<object, Registration>();
+// The host objects already filled and mirrored into.
 const attached = new WeakSet<object>();
+
+/** `app` and the contexts it is inside (Fastify makes a context an object whose prototype is its parent). */
+function* contextsOf(app: object): Generator<object> {
+  for (let context: object | null = app; context !== null; context = Object.getPrototypeOf(context))
+    yield context;
+}
+
+/**
+ * Fills a host object with `registration`'s schemes and mirrors its apps' later ones into it; a
+ * name the host declared itself otherwise is a `ConfigError` (its routes would be documented with
+ * the wrong scheme, or ours with the host's).
+ */
+function attachHost(schemes: Record<string, unknown>, registration: Registration): void {
+  const problems = clashes(schemes, registration.core).map(
+    (name) => `gatehouseSecuritySchemes: ${name} is Gatehouse's security scheme; name yours otherwise`,
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  Object.assign(schemes, registration.core);
+  registration.registry.attach(schemes);
+  attached.add(schemes);
+}
 
 /**
  * Records the plugin's registration on `app` and fills the host objects asked for it or a context
- * it is inside (see {@link gatehouseSecuritySchemes}); later ones are filled when asked for.
+ * it is inside (see {@link gatehouseSecuritySchemes}); later ones are filled when asked for. One
+ * filled by a registration in a sibling context is filled again: this one mirrors its apps' schemes
+ * there too (a clash with the sibling's is a ConfigError at registration).
  */
 export function registerHostSecuritySchemes(
   app: FastifyInstance,
   core: Readonly<Record<string, unknown>>,
-  registry: { attach(mirror: Record<string, unknown>): void },
+  registry: Registration['registry'],
 ): void {
-  // All of them, filled by a registration in a sibling context or not: this one mirrors its apps'
-  // schemes there too (a clash with the sibling's is a ConfigError at registration).
-  const hosts = hostSecuritySchemes(app);
-  fillHostSecuritySchemes(hosts, core);
-  for (const schemes of hosts) {
-    registry.attach(schemes);
-    attached.add(schemes);
+  const registration = { core, registry };
+  for (const context of contextsOf(app)) {
+    const schemes = hostSchemes.get(context);
+    if (schemes !== undefined) attachHost(schemes, registration);
   }
-  registrations.set(app, { core, registry });
+  registrations.set(app, registration);
 }
 
 /**
  * The OpenAPI security schemes Gatehouse's routes and guards name, for a host app's own
  * `@fastify/swagger` document: pass it as `openapi.components.securitySchemes` when registering
- * `@fastify/swagger` on `app`, before or after `gatehousePlugin` (asked for after it, it is filled at once). Without it, `app.swagger()` fails on the
- * first guarded route ("Cannot read properties of undefined (reading 'OAuth2PasswordBearer')"):
- * the swagger plugin looks up every scheme a route's `security` names, and only Gatehouse's own
- * document declared them.
+ * `@fastify/swagger` on `app`, before or after `gatehousePlugin` (asked for after it, it is filled
+ * at once). Without it, `app.swagger()` fails on the first guarded route ("Cannot read properties
+ * of undefined (reading 'OAuth2PasswordBearer')"): the swagger plugin looks up every scheme a
+ * route's `security` names, and only Gatehouse's own document declared them.
  *
  * The object is empty until `gatehousePlugin` is registered on `app` (or inside it), which fills
  * in the core's schemes (the OAuth2 flows with the server's scopes, the session cookie by its
@@ -216,62 +245,24 @@ export function gatehouseSecuritySchemes(
   }
   if (attached.has(schemes)) {
     // Filled already: the host's own may not replace what Gatehouse or an app declared.
-    const filled = schemes;
-    const problems = Object.entries(own)
-      .filter(([name, scheme]) => name in filled && !sameScheme(filled[name], scheme))
-      .map(
-        ([name]) => `gatehouseSecuritySchemes: ${name} is Gatehouse's security scheme; name yours otherwise`,
-      );
+    const problems = clashes(schemes, own).map(
+      (name) => `gatehouseSecuritySchemes: ${name} is Gatehouse's security scheme; name yours otherwise`,
+    );
     if (problems.length > 0) throw new ConfigError(problems);
   }
   Object.assign(schemes, own);
   // Asked for after the plugin was registered here (or in a context this one is inside): filled
   // now, and mirrored into from now on. Before, it stayed empty and the document failed to build.
   if (!attached.has(schemes)) {
-    for (let context: object | null = app; context !== null; context = Object.getPrototypeOf(context)) {
+    for (const context of contextsOf(app)) {
       const registration = registrations.get(context);
       if (registration === undefined) continue;
-      fillHostSecuritySchemes([schemes], registration.core);
-      registration.registry.attach(schemes);
-      attached.add(schemes);
+      attachHost(schemes, registration);
       break;
     }
   }
   // Filled by the plugin with schemes of this shape (coreSecuritySchemes, and apps' registrations).
   return schemes as Record<string, SecuritySchemeObject>;
-}
-
-/**
- * Fills each of a host's {@link gatehouseSecuritySchemes} objects with `core`; a name the host
- * declared itself with another definition is a `ConfigError` (its routes would be documented
- * with the wrong scheme, or ours with the host's).
- */
-export function fillHostSecuritySchemes(
-  hosts: readonly Record<string, unknown>[],
-  core: Readonly<Record<string, unknown>>,
-): void {
-  const problems = hosts.flatMap((schemes) =>
-    Object.keys(core)
-      .filter((name) => name in schemes && JSON.stringify(schemes[name]) !== JSON.stringify(core[name]))
-      .map(
-        (name) => `gatehouseSecuritySchemes: ${name} is Gatehouse's security scheme; name yours otherwise`,
-      ),
-  );
-  if (problems.length > 0) throw new ConfigError(problems);
-  for (const schemes of hosts) Object.assign(schemes, core);
-}
-
-/**
- * The {@link gatehouseSecuritySchemes} objects asked for `app` or for a context it is inside
- * (Fastify makes an encapsulated context an object whose prototype is its parent).
- */
-export function hostSecuritySchemes(app: FastifyInstance): Record<string, unknown>[] {
-  const found: Record<string, unknown>[] = [];
-  for (let context: object | null = app; context !== null; context = Object.getPrototypeOf(context)) {
-    const schemes = hostSchemes.get(context);
-    if (schemes !== undefined) found.push(schemes);
-  }
-  return found;
 }
 
 /**

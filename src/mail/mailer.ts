@@ -341,8 +341,10 @@ export function createMailer(options: MailerOptions): Mailer {
       return count();
     },
     withdraw(owner) {
-      const taken = ready.filter((job) => job.owner === owner);
-      for (let i = ready.length - 1; i >= 0; i -= 1) if (ready[i]?.owner === owner) ready.splice(i, 1);
+      const taken: Job[] = [];
+      const kept: Job[] = [];
+      for (const job of ready) (job.owner === owner ? taken : kept).push(job);
+      ready.splice(0, ready.length, ...kept);
       for (const entry of waiting) {
         if (entry.job.owner !== owner) continue;
         entry.cancel();

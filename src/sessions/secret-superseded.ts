@@ -1,8 +1,22 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, GatehouseError } from '../errors.js';
 import type { ScheduledTimer, Scheduler } from '../lib/scheduler.js';
 
 /** How long after a check that could not read the database (down, frozen) it runs again. */
 export const SECRET_RECHECK_RETRY_MS = 5_000;
+
+/**
+ * The refusal of anything that would sign a token on an instance whose `SECRET_KEY` was
+ * superseded: every token it signed would be refused (by itself, through its infinite cut-off; by
+ * the others, by its key), so a client would only loop (refresh, 401, refresh). 503 with
+ * `Retry-After`: another, ready instance answers the retry.
+ */
+export function secretSupersededError(): GatehouseError {
+  return new GatehouseError(
+    'SERVICE_UNAVAILABLE',
+    'This instance was left on a SECRET_KEY that gatehouse revoke-all replaced; try again.',
+    { retryAfterSeconds: 5 },
+  );
+}
 
 /**
  * Whether `gatehouse revoke-all` replaced this instance's `SECRET_KEY` while it ran (see

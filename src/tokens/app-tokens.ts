@@ -1,5 +1,5 @@
 import { type JWTPayload, errors as joseErrors } from 'jose';
-import { GatehouseError } from '../errors.js';
+import { secretSupersededError } from '../sessions/secret-superseded.js';
 import type { Keyring } from './keyring.js';
 
 /**
@@ -90,11 +90,7 @@ export function createAppTokens(options: {
       // instance's SECRET_KEY) refuses every token signed from now on: minting one would hand out a
       // dead credential, and a client renewing it would loop (a Dicery seat: renew, 401, renew).
       if (cutoff !== undefined && cutoff.cutoff === Number.POSITIVE_INFINITY) {
-        throw new GatehouseError(
-          'SERVICE_UNAVAILABLE',
-          'This instance was left on a SECRET_KEY that gatehouse revoke-all replaced; try again.',
-          { retryAfterSeconds: 5 },
-        );
+        throw secretSupersededError();
       }
       const issuedAt = claims.iat ?? Math.floor(clock() / 1000);
       if (!Number.isInteger(claims.exp) || claims.exp <= issuedAt || claims.exp - issuedAt > maxTtl) {

@@ -33,6 +33,19 @@ describe.each(engines)('credentials version on $name', ({ name }) => {
     amr: ['pwd'],
   });
 
+  /** Ends all of `userId`'s sessions in a transaction held open after its work until `hold` opens. */
+  const heldRevocation = async (userId: string) => {
+    const hold = gate();
+    let revoked = false;
+    const revoke = test.database.db.transaction().execute(async (trx) => {
+      await createSessionStore(trx).revokeUserSessions(userId, 2_000);
+      revoked = true;
+      await hold.opened;
+    });
+    while (!revoked) await new Promise((resolve) => setImmediate(resolve));
+    return { hold, revoke };
+  };
+
   const newAccount = async (): Promise<string> => {
     const id = randomUUID();
     const inserted = await createUserStore(test.database.db).insertUser({
@@ -86,14 +99,7 @@ describe.each(engines)('credentials version on $name', ({ name }) => {
     const userId = await newAccount();
     expect(await createUserStore(db).lockCredentialsVersion(userId, 'key share')).toBe(0);
     expect(await createUserStore(db).lockCredentialsVersion(randomUUID(), 'key share')).toBeUndefined();
-    const hold = gate();
-    let revoked = false;
-    const revoke = db.transaction().execute(async (trx) => {
-      await createSessionStore(trx).revokeUserSessions(userId, 2_000);
-      revoked = true;
-      await hold.opened;
-    });
-    while (!revoked) await new Promise((resolve) => setImmediate(resolve));
+    const { hold, revoke } = await heldRevocation(userId);
     const signIn = db
       .transaction()
       .execute((trx) => createUserStore(trx).lockCredentialsVersion(userId, 'key share'));
@@ -133,16 +139,9 @@ describe.each(engines)('credentials version on $name', ({ name }) => {
   it('a sign-in whose session insert comes while all sessions are being ended reads the moved version', async () => {
     const { db } = test.database;
     const userId = await newAccount();
-    const hold = gate();
-    let revoked = false;
     // The owner's revocation, held open after its work (as a reset's transaction is, while it
     // writes its audit row and deletes the account's links).
-    const revoke = db.transaction().execute(async (trx) => {
-      await createSessionStore(trx).revokeUserSessions(userId, 2_000);
-      revoked = true;
-      await hold.opened;
-    });
-    while (!revoked) await new Promise((resolve) => setImmediate(resolve));
+    const { hold, revoke } = await heldRevocation(userId);
     // A sign-in decided on version 0 inserts its session and re-reads the version.
     const signIn = db.transaction().execute(async (trx) => {
       await createSessionStore(trx).insertSession(newSession(userId));

@@ -1,8 +1,9 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { GatehouseError, OAuthTokenError } from '../../errors.js';
+import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
+import { secretSupersededError } from '../../sessions/secret-superseded.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { MFA_OTP_GRANT_TYPE, type TokenGrant } from '../../sessions/token-grants.js';
 import { callerOf } from '../caller.js';
@@ -125,9 +126,6 @@ function toOAuthError(refusal: Exclude<TokenGrant, { ok: true }>): OAuthTokenErr
  * reads the form (RFC 6749 §3.2: form-encoded, no repeated parameter) and writes the answer; the
  * grant rules live in `gatehouse.tokenGrants`, the client credentials grant's in `gatehouse.clientCredentials`.
  */
-/** `Retry-After` of a /token refused by an instance whose SECRET_KEY was superseded. */
-const SUPERSEDED_RETRY_AFTER_SECONDS = 5;
-
 export function registerTokenRoute(parent: FastifyInstance, gatehouse: GatehouseCore): void {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { tokenGrants, oauthClients } = gatehouse;
@@ -241,13 +239,7 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
       // is refused (by itself, by the cut-off; by the others, by its key), so a 200 would only start
       // a refresh ↔ 401 loop and spend the client's refresh token on a dead answer. Refused before
       // anything is read or written; another (ready) instance answers the retry.
-      if (gatehouse.secretSuperseded()) {
-        throw new GatehouseError(
-          'SERVICE_UNAVAILABLE',
-          'This instance was left on a SECRET_KEY that gatehouse revoke-all replaced; try again.',
-          { retryAfterSeconds: SUPERSEDED_RETRY_AFTER_SECONDS },
-        );
-      }
+      if (gatehouse.secretSuperseded()) throw secretSupersededError();
       const form = readForm(request);
       const grantType = param(form, 'grant_type', true);
       if (grantType === 'client_credentials') return clientCredentialsGrant(request, reply, form, gatehouse);
