@@ -16,6 +16,7 @@ import {
   createExternalTokenVerifier,
   type ExternalTokenVerifier,
 } from '../resource-server/external-token-verifier.js';
+import { secretSupersededError } from '../sessions/secret-superseded.js';
 import { installAuth } from './auth.js';
 import { type CookiePolicy, createCookiePolicy } from './cookies.js';
 import { type CsrfGuard, createCsrfGuard } from './csrf.js';
@@ -266,19 +267,30 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
         route.bodyLimit ??= bodyLimit;
       });
       installValidation(routes);
-      registerTokenRoute(routes, gatehouse);
-      registerOAuthRoutes(routes, gatehouse);
-      registerOAuthProviderRoutes(routes, { gatehouse, cookies, csrf });
-      registerAuthRoutes(routes, { gatehouse, cookies, csrf });
-      registerMeRoutes(routes, gatehouse);
-      registerLifecycleRoutes(routes, { gatehouse, cookies });
-      registerMfaRoutes(routes, gatehouse);
-      registerPasskeyRoutes(routes, gatehouse);
-      registerAdminMfaRoutes(routes, gatehouse);
       registerOpsRoutes(routes, gatehouse);
-      registerUserAdminRoutes(routes, gatehouse);
-      registerOAuthClientRoutes(routes, gatehouse);
-      registerAuditRoutes(routes, gatehouse);
+      // Every other route of ours reads or writes something the instance's SECRET_KEY signs or
+      // seals (access, CSRF, mfa_token, passkey challenges, consent forms, device tokens). Once
+      // `gatehouse revoke-all` replaced that secret (it leaked), whoever holds it can forge any of
+      // them here, and an `iat` cut-off reaches only the first: the instance serves /healthz and
+      // /readyz (503) only, and everything else fails closed with 503 + Retry-After, which a client
+      // retries on another instance (red-team 2026-12r R4's remainder).
+      await routes.register(async (keyed) => {
+        keyed.addHook('onRequest', (_request, _reply, done) => {
+          done(gatehouse.secretSuperseded() ? secretSupersededError() : undefined);
+        });
+        registerTokenRoute(keyed, gatehouse);
+        registerOAuthRoutes(keyed, gatehouse);
+        registerOAuthProviderRoutes(keyed, { gatehouse, cookies, csrf });
+        registerAuthRoutes(keyed, { gatehouse, cookies, csrf });
+        registerMeRoutes(keyed, gatehouse);
+        registerLifecycleRoutes(keyed, { gatehouse, cookies });
+        registerMfaRoutes(keyed, gatehouse);
+        registerPasskeyRoutes(keyed, gatehouse);
+        registerAdminMfaRoutes(keyed, gatehouse);
+        registerUserAdminRoutes(keyed, gatehouse);
+        registerOAuthClientRoutes(keyed, gatehouse);
+        registerAuditRoutes(keyed, gatehouse);
+      });
     });
   }
   if (config.corsCredentialedOrigins.length > 0) {

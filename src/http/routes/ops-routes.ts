@@ -28,7 +28,8 @@ export const ReadinessSchema = Type.Object({
     Type.Literal('superseded', {
       description:
         "Present when `gatehouse revoke-all` replaced this instance's SECRET_KEY while it ran: it refuses " +
-        'every token and stays not ready until restarted with the new secret',
+        'every signed token, answers 503 on every Gatehouse route but /healthz, /readyz and the JWK Set, ' +
+        'and stays not ready until restarted with the new secret',
     }),
   ),
 });

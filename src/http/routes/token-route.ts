@@ -3,7 +3,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { OAuthTokenError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
-import { secretSupersededError } from '../../sessions/secret-superseded.js';
 import { type BearerTokens, FIRST_PARTY_CLIENT_ID } from '../../sessions/session-manager.js';
 import { MFA_OTP_GRANT_TYPE, type TokenGrant } from '../../sessions/token-grants.js';
 import { callerOf } from '../caller.js';
@@ -235,11 +234,8 @@ export function registerTokenRoute(parent: FastifyInstance, gatehouse: Gatehouse
     },
     async (request, reply) => {
       // `attachValidation`: the form is checked here, so its errors take RFC 6749 §5.2's shape.
-      // `gatehouse revoke-all` replaced this instance's SECRET_KEY: every access token it would sign
-      // is refused (by itself, by the cut-off; by the others, by its key), so a 200 would only start
-      // a refresh ↔ 401 loop and spend the client's refresh token on a dead answer. Refused before
-      // anything is read or written; another (ready) instance answers the retry.
-      if (gatehouse.secretSuperseded()) throw secretSupersededError();
+      // (On an instance whose SECRET_KEY `gatehouse revoke-all` replaced, the plugin's hook has
+      // answered 503 before this runs: a 200 would only start a refresh ↔ 401 loop.)
       const form = readForm(request);
       const grantType = param(form, 'grant_type', true);
       if (grantType === 'client_credentials') return clientCredentialsGrant(request, reply, form, gatehouse);
