@@ -275,6 +275,11 @@ async function plugin(app: FastifyInstance, options: GatehousePluginOptions): Pr
       // /readyz (503) only, and everything else fails closed with 503 + Retry-After, which a client
       // retries on another instance (red-team 2026-12r R4's remainder).
       await routes.register(async (keyed) => {
+        // Again here: a context under one that set a validator compiler takes it, but a context
+        // that sees a schema added rebuilds its compiler from the server's options, not its
+        // parent's, and fell back to Fastify's default (unknown body fields silently dropped
+        // instead of refused: test/http/register.test.ts).
+        installValidation(keyed);
         keyed.addHook('onRequest', (_request, _reply, done) => {
           done(gatehouse.secretSuperseded() ? secretSupersededError() : undefined);
         });
