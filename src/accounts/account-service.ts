@@ -305,6 +305,7 @@ export function createAccountService(deps: AccountServiceDeps): AccountService {
       id: user.id,
       emailVerified: user.emailVerified,
       passwordHash: passwordUpgrade.to,
+      credentialsVersion: user.credentialsVersion,
     });
     return { login: { ok: true, user, deviceToken, trustedDeviceId, passwordUpgrade, secondFactor } };
   };

@@ -31,6 +31,13 @@ import { fillRandom } from '../lib/random-pool.js';
  * device a fresh token. Tokens of the first layout (version 1) were not bound and no longer verify.
  *
  * Both rules are needed: a verification link proves the address without changing the password.
+ *
+ * The MAC also covers the account's credentials version (`UserRecord.credentialsVersion`), which
+ * moves whenever every session of the account is ended: "log out everywhere", a factor removed, an
+ * address proven or changed, an admin's reset or disabling. A thief whose session such an event
+ * ended loses the lane their sign-in earned with it (red-team 2026-12s M1: a removed passkey's
+ * device cookie kept its holder a login and reset-mail lane for `DEVICE_TOKEN_TTL`). Tokens issued
+ * before the version was bound no longer verify; the next sign-in hands the device a new one.
  */
 /** Issued while the account's address was proven. */
 const VERSION_PROVEN = 2;
@@ -60,17 +67,23 @@ export interface DeviceAccount {
   emailVerified: boolean;
   /** Its stored password hash: a token verifies only while the hash is the one it was issued under. */
   passwordHash: string;
+  /** Its credentials version: a token verifies only while the version is the one it was issued under. */
+  credentialsVersion: number;
 }
 
 /** Issues and verifies device tokens. */
 export interface DeviceTokens {
-  /** A new token for `account`, valid for the configured lifetime or until its password changes. */
+  /**
+   * A new token for `account`, valid for the configured lifetime or until its password changes or
+   * its credentials version moves.
+   */
   issue(account: DeviceAccount): string;
   /**
    * The device when `token` is authentic, unexpired, was issued for `account` under its current
-   * password hash and, if issued before its address was proven, the address still is not; undefined
-   * for anything else (forged, truncated, expired, another account's, issued before the password
-   * last changed, a stranger's from before the proof): such a client is untrusted.
+   * password hash and credentials version and, if issued before its address was proven, the address
+   * still is not; undefined for anything else (forged, truncated, expired, another account's, issued
+   * before the password last changed or the account's sessions were last all ended, a stranger's
+   * from before the proof): such a client is untrusted.
    */
   verify(token: string | undefined, account: DeviceAccount): TrustedDevice | undefined;
 }
@@ -114,20 +127,25 @@ export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
   const key = keyOf(options.secretKey);
   const keys: KeyObject[] =
     options.previousSecretKey === undefined ? [key] : [key, keyOf(options.previousSecretKey)];
-  // The body has a fixed length, so appending the hash after it is unambiguous.
-  const mac = (macKey: KeyObject, body: Buffer, passwordHash: string) =>
-    createHmac('sha256', macKey).update(body).update(passwordHash).digest();
+  // The body and the version have fixed lengths, so appending the hash after them is unambiguous.
+  const version = Buffer.alloc(8);
+  const mac = (macKey: KeyObject, body: Buffer, { passwordHash, credentialsVersion }: DeviceAccount) => {
+    version.writeBigUInt64BE(BigInt(credentialsVersion));
+    return createHmac('sha256', macKey).update(body).update(version).update(passwordHash).digest();
+  };
   return {
-    issue({ id: accountId, emailVerified, passwordHash }) {
+    issue(account) {
+      const { id: accountId, emailVerified } = account;
       if (!UUID.test(accountId)) throw new TypeError('device tokens are issued for UUID account ids');
       const body = Buffer.alloc(BODY_BYTES);
       body.writeUInt8(emailVerified ? VERSION_PROVEN : VERSION_BEFORE_PROOF, 0);
       Buffer.from(accountId.replaceAll('-', ''), 'hex').copy(body, 1);
       fillRandom(body, 17, 16);
       body.writeBigUInt64BE(BigInt(Math.floor(options.clock() / 1000)), 33);
-      return Buffer.concat([body, mac(key, body, passwordHash)]).toString('base64url');
+      return Buffer.concat([body, mac(key, body, account)]).toString('base64url');
     },
-    verify(token, { id: accountId, emailVerified, passwordHash }) {
+    verify(token, account) {
+      const { id: accountId, emailVerified } = account;
       if (token === undefined || token.length !== DEVICE_TOKEN_LENGTH || !UUID.test(accountId))
         return undefined;
       const bytes = Buffer.from(token, 'base64url');
@@ -135,7 +153,7 @@ export function createDeviceTokens(options: DeviceTokenOptions): DeviceTokens {
       if (bytes.length !== TOKEN_BYTES || bytes.toString('base64url') !== token) return undefined;
       const body = bytes.subarray(0, BODY_BYTES);
       const given = bytes.subarray(BODY_BYTES);
-      if (!keys.some((macKey) => timingSafeEqual(given, mac(macKey, body, passwordHash)))) return undefined;
+      if (!keys.some((macKey) => timingSafeEqual(given, mac(macKey, body, account)))) return undefined;
       const version = body.readUInt8(0);
       if (version !== VERSION_PROVEN && version !== VERSION_BEFORE_PROOF) return undefined;
       if (version === VERSION_BEFORE_PROOF && emailVerified) return undefined;

@@ -42,6 +42,14 @@ export interface MailKinds {
    * factor (a password reset by mail does not lift it). Sent by the MFA module, once per run.
    */
   second_factor_locked: { when: string; failures: string };
+  /**
+   * The account's recovery codes were replaced by ten new ones (OWASP MFA, ASVS V2.5.5: whoever
+   * replaced them holds a way past the authenticator app, and the owner's printed codes stopped
+   * working). Sent by the MFA module.
+   */
+  recovery_codes_replaced: { when: string };
+  /** A sign-in spent one of the account's recovery codes; `left` of them remain. Sent by the MFA module. */
+  recovery_code_used: { when: string; left: string };
   /** The account was deleted. */
   account_deleted: { when: string };
 }
@@ -147,6 +155,24 @@ const DEFAULT_TEMPLATES: { [K in MailKind]: Template } = {
       'or a code on a device you signed in with before (each lifts this), then change your password on your ' +
       'account page. Without any of them, ask an administrator to reset your second factor. "Forgot password" ' +
       'alone does not lift it.</p>',
+  },
+  recovery_codes_replaced: {
+    subject: 'Your recovery codes were replaced',
+    text:
+      'New recovery codes were made for your account at {{when}}; the ones you had no longer work. If this was ' +
+      'not you, sign in, change your password, and make new recovery codes on your account page.',
+    html:
+      '<p>New recovery codes were made for your account at {{when}}; the ones you had no longer work. If this ' +
+      'was not you, sign in, change your password, and make new recovery codes on your account page.</p>',
+  },
+  recovery_code_used: {
+    subject: 'A recovery code was used to sign in',
+    text:
+      'A recovery code of your account was used to sign in at {{when}}; {{left}} of your codes remain. If this ' +
+      'was not you, change your password and make new recovery codes on your account page.',
+    html:
+      '<p>A recovery code of your account was used to sign in at {{when}}; {{left}} of your codes remain. If ' +
+      'this was not you, change your password and make new recovery codes on your account page.</p>',
   },
   account_deleted: {
     subject: 'Your account was deleted',

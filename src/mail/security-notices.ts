@@ -25,6 +25,8 @@ export const NOTICE_KINDS = [
   'second_factor_added',
   'second_factor_removed',
   'second_factor_locked',
+  'recovery_codes_replaced',
+  'recovery_code_used',
   'account_deleted',
 ] as const satisfies readonly MailKind[];
 

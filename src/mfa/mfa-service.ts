@@ -3,6 +3,7 @@ import type { CounterStore } from '../accounts/counter-store.js';
 import type { DeviceTokens } from '../accounts/device-token.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
+import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { Mailer } from '../mail/mailer.js';
 import { addAccountNotice, type NoticeWriter, type SecurityNotices } from '../mail/security-notices.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
@@ -80,9 +81,14 @@ export function valueOrRefusal<T>(check: SecondFactorCheck<T>, field: string): T
  * session (see `SessionStartOptions.spend`), so the spending commits with the session or not at all.
  */
 export interface SecondFactorStores {
-  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode' | 'endRunBeforeRecoveryCode'>;
+  mfa: Pick<
+    MfaStore,
+    'acceptTotpStep' | 'useRecoveryCode' | 'endRunBeforeRecoveryCode' | 'countRecoveryCodes'
+  >;
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   audit: Pick<AuditLog, 'record'>;
+  /** The owner's `recovery_code_used` notice, committed with the sign-in that spends the code. */
+  notices: NoticeWriter;
 }
 
 /**
@@ -152,8 +158,11 @@ export interface MfaTransactionStores {
   audit: Pick<AuditLog, 'record'>;
   /** The owner's notices (a factor added, removed, or its codes locked), committed with the change. */
   notices: NoticeWriter;
-  /** A re-authentication's session (`auth_time`), moved in the transaction that spends its code. */
-  sessions: Pick<SessionStore, 'recordAuthentication'>;
+  /**
+   * A re-authentication's session (`auth_time`), moved in the transaction that spends its code; the
+   * other sessions a factor's removal ends.
+   */
+  sessions: Pick<SessionStore, 'recordAuthentication' | 'revokeUserSessions'>;
 }
 
 /** TOTP enrolment, recovery codes, and the second step of a login (issue 13). */
@@ -203,7 +212,8 @@ export interface MfaService {
     origin?: AttemptOrigin,
   ): Promise<SecondFactorCheck<T>>;
   /**
-   * Removes the authenticator and recovery codes. Needs a current TOTP or recovery code (`otp`,
+   * Removes the authenticator and recovery codes, and ends every other session of the account
+   * (and, with its credentials version, its device tokens). Needs a current TOTP or recovery code (`otp`,
    * checked as {@link MfaService.verifyForSession}): a stolen password or access token alone must
    * not remove the second factor. Throws MFA_NOT_ENABLED, INVALID_OTP, TOO_MANY_LOGIN_ATTEMPTS,
    * SECOND_FACTOR_LOCKED.
@@ -303,6 +313,8 @@ export interface MfaServiceDeps {
   notices: Pick<SecurityNotices, 'flush'>;
   /** The `second_factor_locked` notice when the database refuses to store it (see `reportLocked`). */
   mailer: Pick<Mailer, 'send'>;
+  /** Tells every instance of the sessions a factor's removal ended. */
+  bus: Pick<EventBus, 'publish'>;
 }
 
 // HKDF purpose label of its own (RFC 5869 §3.2): TOTP secrets never open as any other sealed value.
@@ -763,15 +775,19 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     verifyForSession,
 
     async disable(userId, sessionId, otp, audit) {
-      const removed = await requireSecondFactor(userId, sessionId, otp, audit, async (stores) => {
+      const ended = await requireSecondFactor(userId, sessionId, otp, audit, async (stores) => {
         const deleted = await stores.mfa.deleteFactors(userId);
-        if (deleted) {
-          await stores.audit.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
-          await noticeRemoved(stores, userId);
-        }
-        return deleted;
+        if (!deleted) return undefined;
+        await stores.audit.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
+        await noticeRemoved(stores, userId);
+        // The other sessions end with the factor, as with a passkey's removal (red-team 2026-12s
+        // M1): the owner turning it off may be taking the account back from whoever signed in with
+        // it. The account's row is already held (`verifyForSession` takes it first).
+        return stores.sessions.revokeUserSessions(userId, clock(), sessionId);
       });
-      if (removed) deps.notices.flush();
+      if (ended === undefined) return;
+      deps.notices.flush();
+      await publishRevokedSessions(deps.bus, ended);
     },
 
     async reset(userId, audit) {
@@ -798,10 +814,16 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     async regenerateRecoveryCodes(userId, sessionId, otp, audit) {
       const { codes, hashes } = newRecoveryCodes();
       const now = clock();
-      await requireSecondFactor(userId, sessionId, otp, audit, async ({ mfa, audit: log }) => {
-        await mfa.replaceRecoveryCodes(userId, hashes, now);
-        await log.record({ ...audit, event: 'mfa_recovery_codes_regenerated' });
+      await requireSecondFactor(userId, sessionId, otp, audit, async (stores) => {
+        await stores.mfa.replaceRecoveryCodes(userId, hashes, now);
+        await stores.audit.record({ ...audit, event: 'mfa_recovery_codes_regenerated' });
+        // OWASP MFA, ASVS V2.5.5: whoever replaced them holds a lasting way past the authenticator
+        // app, and the owner's own codes stopped working (red-team 2026-12s M2).
+        await addAccountNotice(stores, userId, 'recovery_codes_replaced', {
+          when: new Date(now).toISOString(),
+        });
       });
+      deps.notices.flush();
       return codes;
     },
 
@@ -874,10 +896,17 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           if (!(await spendFactor(stores.mfa, userId, factor, cap))) throw new SpendRefused('invalid_otp');
           if (factor.method === 'recovery_code') {
             await stores.audit.record({ ...audit, event: 'mfa_recovery_code_used' });
+            // OWASP MFA: the owner hears of a sign-in past the authenticator app (a found printout, a
+            // phished code), with the count left, committed with the session (red-team 2026-12s M2).
+            await stores.notices.add('recovery_code_used', user.email, {
+              when: new Date(clock()).toISOString(),
+              left: String(await stores.mfa.countRecoveryCodes(userId)),
+            });
           }
         };
         try {
           const value = await start({ user, challenge, method: factor.method, spend });
+          if (factor.method === 'recovery_code') deps.notices.flush();
           return { user, method: factor.method, value };
         } catch (error) {
           if (!(error instanceof SpendRefused)) throw error;

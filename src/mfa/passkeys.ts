@@ -7,8 +7,10 @@ import type {
 import type { DeviceTokens } from '../accounts/device-token.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
+import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import { addAccountNotice, type NoticeWriter, type SecurityNotices } from '../mail/security-notices.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
+import type { SessionStore } from '../storage/session-store.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { PasskeyCeremony, PasskeyChallenge, PasskeyChallenges } from './passkey-challenge.js';
@@ -89,8 +91,9 @@ export interface PasskeyService {
     audit: Omit<AuditEntry, 'event'>,
   ): Promise<PasskeyRecord>;
   /**
-   * Removes one passkey. Throws STEP_UP_REQUIRED (as {@link registrationOptions}: a password alone
-   * never removes a factor) and PASSKEY_NOT_FOUND.
+   * Removes one passkey, and ends every other session of the account (moving its credentials
+   * version, which ends its device tokens too) in the same transaction. Throws STEP_UP_REQUIRED (as
+   * {@link registrationOptions}: a password alone never removes a factor) and PASSKEY_NOT_FOUND.
    */
   remove(account: PasskeyAccount, passkeyId: string, audit: Omit<AuditEntry, 'event'>): Promise<void>;
   /**
@@ -125,6 +128,8 @@ export interface PasskeyTransactionStores {
   users: Pick<UserStore, 'findUserById'>;
   /** `second_factor_added` / `second_factor_removed`, committed with the change. */
   notices: NoticeWriter;
+  /** A removal ends the account's other sessions, in its own transaction. */
+  sessions: Pick<SessionStore, 'revokeUserSessions'>;
 }
 
 /** Dependencies of {@link createPasskeyService}, wired in `createGatehouseCore`. */
@@ -135,6 +140,8 @@ export interface PasskeyServiceDeps {
   transaction<T>(work: (stores: PasskeyTransactionStores) => Promise<T>): Promise<T>;
   /** Mails the notices a change committed. */
   notices: Pick<SecurityNotices, 'flush'>;
+  /** Tells every instance of the sessions a removal ended. */
+  bus: Pick<EventBus, 'publish'>;
   users: Pick<UserStore, 'findUserById'>;
   challenges: PasskeyChallenges;
   /** Single use of challenges: a table, never the evictable counter store. */
@@ -298,7 +305,14 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
 
     async remove(account, passkeyId, audit) {
       await deps.stepUp.requireFactorChangeAuthentication(account.sessionId);
-      await deps.transaction(async (stores) => {
+      const ended = await deps.transaction(async (stores) => {
+        // Every other session ends with the passkey, as with a new password: a removal is how an
+        // owner takes the account back from whoever holds a copy of it (a synced passkey, one
+        // planted from a stolen session), and that holder's sessions, opened with nothing else,
+        // lived on, re-authenticated with it and planted a new one (red-team 2026-12s M1). First,
+        // because it takes the account's row (ARCHITECTURE.md, "Lock order"); it also moves the
+        // credentials version, which ends the device cookies those sign-ins earned.
+        const revoked = await stores.sessions.revokeUserSessions(account.userId, clock(), account.sessionId);
         if (!(await stores.passkeys.deletePasskey(account.userId, passkeyId))) {
           throw new GatehouseError('PASSKEY_NOT_FOUND', 'No such passkey on your account.');
         }
@@ -310,8 +324,10 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         await addAccountNotice(stores, account.userId, 'second_factor_removed', {
           when: new Date(clock()).toISOString(),
         });
+        return revoked;
       });
       deps.notices.flush();
+      await publishRevokedSessions(deps.bus, ended);
     },
 
     async authenticationOptions(ceremony, account) {

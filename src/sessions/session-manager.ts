@@ -7,6 +7,7 @@ import { GatehouseError } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import { BoundedMap } from '../lib/bounded-map.js';
 import type { CacheStats } from '../lib/cache-stats.js';
+import type { NoticeWriter } from '../mail/security-notices.js';
 import type { MfaStore } from '../mfa/storage/mfa-store.js';
 import type { OAuthGrantStore } from '../storage/oauth-grant-store.js';
 import type {
@@ -232,7 +233,12 @@ export interface RefreshStores {
   /** The audit log writing in the same transaction (a login's entry commits with its session). */
   audit: Pick<AuditLog, 'record'>;
   /** Second factors, for a login that spends one ({@link SessionStartOptions.spend}). */
-  mfa: Pick<MfaStore, 'acceptTotpStep' | 'useRecoveryCode' | 'endRunBeforeRecoveryCode'>;
+  mfa: Pick<
+    MfaStore,
+    'acceptTotpStep' | 'useRecoveryCode' | 'endRunBeforeRecoveryCode' | 'countRecoveryCodes'
+  >;
+  /** The owner's notices of such a login (a recovery code spent), committed with its session. */
+  notices: NoticeWriter;
   /** Single-use challenges (`mfa_token`), claimed by the login that spends them. */
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   /** OAuth authorization codes, spent by the exchange that starts the session. */

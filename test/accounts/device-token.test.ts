@@ -16,6 +16,7 @@ describe('createDeviceTokens', () => {
     id: randomUUID(),
     emailVerified: true,
     passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA',
+    credentialsVersion: 3,
   };
 
   it('issues fixed-size tokens that verify for their account only', () => {
@@ -120,6 +121,24 @@ describe('createDeviceTokens', () => {
     expect(tokens.verify(token, account)).toBeDefined();
   });
 
+  // Red-team 2026-12s M1: the device cookie a stolen passkey's sign-in earned kept its holder a
+  // login and reset-mail lane after the owner removed the passkey and every other session ended.
+  it('stops verifying once the credentials version moves (every session of the account ended)', () => {
+    const token = tokens.issue(account);
+    const ended = { ...account, credentialsVersion: account.credentialsVersion + 1 };
+    expect(tokens.verify(token, ended)).toBeUndefined();
+    expect(tokens.verify(tokens.issue(ended), ended)).toBeDefined();
+    expect(tokens.verify(token, account)).toBeDefined();
+    // A token of the layout before the version was bound (MAC over body and hash) no longer verifies.
+    const bytes = Buffer.from(token, 'base64url').subarray(0, 41);
+    const key = Buffer.from(hkdfSync('sha256', secretKey, '', 'gatehouse device token v1', 32));
+    const unversioned = Buffer.concat([
+      bytes,
+      createHmac('sha256', key).update(bytes).update(account.passwordHash).digest(),
+    ]);
+    expect(tokens.verify(unversioned.toString('base64url'), account)).toBeUndefined();
+  });
+
   // Red-team 2026-12c H3: whoever signed up first with someone else's address holds device tokens
   // for the account; the owner's first proof of the address must end them with the rest.
   it('a token issued before the address was proven stops verifying once it is; later ones keep working', () => {
@@ -142,15 +161,21 @@ describe('createDeviceTokens', () => {
       'base64url',
     );
     expect(tokens.verify(legacy, account)).toBeUndefined();
-    // Nor when its MAC does cover the hash: version 1 is not a version verify accepts.
+    // Nor when its MAC is today's (body, credentials version, hash): version 1 is not a version
+    // verify accepts, and neither is 4.
+    const version = Buffer.alloc(8);
+    version.writeBigUInt64BE(BigInt(account.credentialsVersion));
     const bound = (bytes: Buffer) =>
-      Buffer.concat([bytes, createHmac('sha256', key).update(bytes).update(account.passwordHash).digest()]);
-    expect(tokens.verify(bound(body).toString('base64url'), account)).toBeUndefined();
+      Buffer.concat([
+        bytes,
+        createHmac('sha256', key).update(bytes).update(version).update(account.passwordHash).digest(),
+      ]).toString('base64url');
+    expect(tokens.verify(bound(body), account)).toBeUndefined();
     body.writeUInt8(4, 0);
-    const unknown = Buffer.concat([
-      body,
-      createHmac('sha256', key).update(body).update(account.passwordHash).digest(),
-    ]).toString('base64url');
-    expect(tokens.verify(unknown, account)).toBeUndefined();
+    expect(tokens.verify(bound(body), account)).toBeUndefined();
+    // The same construction with an accepted version byte does verify: the refusals above are the
+    // version byte's.
+    body.writeUInt8(2, 0);
+    expect(tokens.verify(bound(body), account)).toBeDefined();
   });
 });

@@ -269,6 +269,39 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     expect(again.json().code).toBe('MFA_NOT_ENABLED');
   });
 
+  // Red-team 2026-12s M1, the authenticator's side: turning it off ended nothing, so whoever had
+  // signed in with it (and the password) stayed in.
+  it('turning the authenticator off ends every other session of the account, not the one that did it', async () => {
+    const { user, token, secret } = await enrolled();
+    const other = new Browser(app);
+    const first = await other.login(user.email);
+    const second = await other.request('POST', '/auth/login/mfa', {
+      headers: { 'x-csrf-token': await other.csrf() },
+      payload: { mfa_token: first.json().mfa_token, otp: generateTotpCode(secret, clock() + STEP) },
+    });
+    expect(second.statusCode).toBe(204);
+    expect((await other.request('GET', '/users/me')).statusCode).toBe(200);
+    clock.advance(STEP);
+    const elsewhere = await mfaGrant(await mfaToken(user.email), generateTotpCode(secret, clock() + STEP));
+    expect(elsewhere.statusCode).toBe(200);
+    const bearerElsewhere = elsewhere.json<{ access_token: string }>().access_token;
+    clock.advance(STEP);
+    const off = await app.inject({
+      method: 'DELETE',
+      url: '/users/me/mfa/totp',
+      headers: bearer(token),
+      payload: { code: generateTotpCode(secret, clock() + STEP) },
+    });
+    expect(off.statusCode).toBe(204);
+    expect((await other.request('GET', '/users/me')).statusCode).toBe(401);
+    expect(
+      (await app.inject({ method: 'GET', url: '/users/me', headers: bearer(bearerElsewhere) })).statusCode,
+    ).toBe(401);
+    expect((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode).toBe(
+      200,
+    );
+  });
+
   it('mails the owner when an authenticator app is turned on (ASVS V2.5.5), not when an enrolment only starts', async () => {
     const added = async (email: string) => {
       await gatehouseCore(app.gatehouse).lifecycle.idle();
@@ -289,6 +322,48 @@ describe('second factors: TOTP, recovery codes, MFA login', () => {
     expect(confirmed.statusCode).toBe(200);
     const [notice] = await added(user.email);
     expect(notice?.text).toMatch(/An authenticator app was added to your account at .*If this was not you/);
+  });
+
+  // Red-team 2026-12s M2: someone holding the password and one recovery code (a found printout, a
+  // phished code) signed in, and days later replaced the ten codes with their own; the owner was told
+  // neither (OWASP MFA, ASVS V2.5.5).
+  it('mails the owner when a recovery code signs in (with the count left) and when the codes are replaced', async () => {
+    const { user, secret, recoveryCodes } = await enrolTotpSignedIn(app, clock());
+    const subjects = async () => {
+      await gatehouseCore(app.gatehouse).lifecycle.idle();
+      return (await readOutbox(outboxDirectory(app.gatehouse.config.dataDir), 1000))
+        .filter((m) => m.to === user.email)
+        .map((m) => `${m.subject} | ${m.text}`);
+    };
+    const browser = new Browser(app);
+    const first = await browser.login(user.email);
+    const second = await browser.request('POST', '/auth/login/mfa', {
+      headers: { 'x-csrf-token': await browser.csrf() },
+      payload: { mfa_token: first.json().mfa_token, otp: recoveryCodes[0] },
+    });
+    expect(second.statusCode).toBe(204);
+    expect((await subjects()).filter((m) => m.startsWith('A recovery code was used to sign in'))).toEqual([
+      expect.stringMatching(/ 9 of your codes remain/),
+    ]);
+    // The token endpoint's step too.
+    expect((await mfaGrant(await mfaToken(user.email), recoveryCodes[1] ?? '')).statusCode).toBe(200);
+    expect((await subjects()).filter((m) => / 8 of your codes remain/.test(m))).toHaveLength(1);
+    // An authenticator-app code is no news.
+    clock.advance(STEP);
+    expect((await mfaGrant(await mfaToken(user.email), generateTotpCode(secret, clock()))).statusCode).toBe(
+      200,
+    );
+    expect((await subjects()).filter((m) => m.startsWith('A recovery code was used'))).toHaveLength(2);
+
+    clock.advance(2 * 24 * 3600_000);
+    const replaced = await browser.request('POST', '/users/me/mfa/recovery-codes', {
+      headers: { 'x-csrf-token': await browser.csrf() },
+      payload: { code: generateTotpCode(secret, clock()) },
+    });
+    expect(replaced.statusCode).toBe(200);
+    expect((await subjects()).filter((m) => m.startsWith('Your recovery codes were replaced'))).toHaveLength(
+      1,
+    );
   });
 
   it('mails the owner when a second factor is removed (turned off, or reset by an admin); not on a refused attempt', async () => {

@@ -386,6 +386,52 @@ describe('passkeys over HTTP (software authenticator)', () => {
     expect(events).toEqual(expect.arrayContaining(['passkey_added', 'passkey_removed', 'reauthenticated']));
   });
 
+  // Red-team 2026-12s M1: removing a passkey ended nothing. A thief holding a copy (a synced
+  // passkey, one planted from a stolen session) kept the browser session it opened for its whole
+  // life, re-authenticated with the passkey and planted a new one right after the owner's removal.
+  it('removing a passkey ends every other session of the account (the copy holder is out), not this one', async () => {
+    const { user, token, authenticator, passkey } = await withPasskey();
+    const thief = new Browser(app);
+    const { options, passkey_token } = await signInOptions(thief);
+    expect((await passkeyLogin(thief, passkey_token, authenticator.authenticate(options))).statusCode).toBe(
+      204,
+    );
+    expect((await thief.request('GET', '/users/me')).statusCode).toBe(200);
+    const versionBefore = (await core().users.findUserById(user.id))?.credentialsVersion ?? -1;
+
+    await stepUpWithPasskey(token, authenticator);
+    const removed = await app.inject({
+      method: 'DELETE',
+      url: `/users/me/passkeys/${passkey.id}`,
+      headers: bearer(token),
+    });
+    expect(removed.statusCode).toBe(204);
+
+    expect((await thief.request('GET', '/users/me')).statusCode).toBe(401);
+    const replant = await thief.request('POST', '/users/me/passkeys/options', {
+      headers: { 'x-csrf-token': await thief.csrf() },
+    });
+    expect(replant.statusCode).toBe(401);
+    // The owner's session, which removed it, goes on; the version moved (device cookies end with it).
+    expect((await app.inject({ method: 'GET', url: '/users/me', headers: bearer(token) })).statusCode).toBe(
+      200,
+    );
+    expect((await core().users.findUserById(user.id))?.credentialsVersion).toBeGreaterThan(versionBefore);
+    // A removal that finds nothing ends nothing: the transaction rolled back.
+    const other = new Browser(app);
+    await other.login(user.email);
+    expect(
+      (
+        await app.inject({
+          method: 'DELETE',
+          url: `/users/me/passkeys/${passkey.id}`,
+          headers: bearer(token),
+        })
+      ).statusCode,
+    ).toBe(404);
+    expect((await other.request('GET', '/users/me')).statusCode).toBe(200);
+  });
+
   it(`caps an account at ${MAX_PASSKEYS_PER_ACCOUNT} passkeys and refuses a credential registered twice`, async () => {
     const { token, authenticator } = await withPasskey();
     await stepUpWithPasskey(token, authenticator);

@@ -403,6 +403,7 @@ describe.each(engines)('MFA_MAX_CONSECUTIVE_FAILURES ($name)', ({ name }) => {
             mfa: createMfaStore(trx),
             spent: createSpentChallengeStore(trx),
             audit: { record: async () => {} },
+            notices: { add: async () => {} },
           },
           {},
         ),

@@ -140,7 +140,8 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
           'Needs a current authenticator or recovery code in `code`: a stolen password or token alone cannot ' +
           'remove the second factor. Wrong codes are limited per session (429 with Retry-After), and count toward ' +
           "the account's MFA_MAX_CONSECUTIVE_FAILURES, at which authenticator-app codes are refused unchecked (403 " +
-          '`SECOND_FACTOR_LOCKED`; a recovery code is still checked). Removes the recovery codes too.',
+          '`SECOND_FACTOR_LOCKED`; a recovery code is still checked). Removes the recovery codes too, and ends every ' +
+          "other session of the account and its devices' trust (device cookies); this one stays.",
         body: CodeBody,
         response: { 204: NoBody(), ...errorResponses, 409: problemRef, 429: problemRef },
       },

@@ -227,7 +227,9 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
         tags: ['second factors'],
         summary: 'Remove a passkey',
         description:
-          'Needs a recent sign-in (STEP_UP_MAX_AGE). 404 `PASSKEY_NOT_FOUND` when it is not yours.' +
+          'Needs a recent sign-in (STEP_UP_MAX_AGE). 404 `PASSKEY_NOT_FOUND` when it is not yours. Ends every ' +
+          "other session of the account (whoever signed in with a copy of the passkey is out) and its devices' " +
+          'trust (device cookies); this one stays.' +
           FACTOR_CHANGE_NOTE,
         // The credential id's own form: a free string let a NUL byte through, which PostgreSQL
         // refuses (22021, a 500) where SQLite answered 404.
