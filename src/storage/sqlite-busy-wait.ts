@@ -145,6 +145,12 @@ class BusyWaitingDriver implements Driver {
   }
 
   rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    // SQLite ends a transaction by itself on some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM:
+    // "the transaction might be rolled back automatically", sqlite.org/lang_transaction.html). A
+    // ROLLBACK then fails with "cannot rollback - no transaction is active", and that error replaced
+    // the one that ended it: on a full disk every sign-in answered 500 instead of 503 (ops review
+    // 2026-12s O2).
+    if (!this.#wait.inTransaction()) return Promise.resolve();
     return this.#inner.rollbackTransaction(connection);
   }
 

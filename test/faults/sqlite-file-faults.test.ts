@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
+import { postToken } from '../support/accounts.js';
 import { run } from '../support/run-cli.js';
 import { type ServerProcess, startServerProcess } from '../support/server-process.js';
 import { useTempDirs } from '../support/temp-dirs.js';
@@ -219,6 +220,31 @@ describe('the SQLite disk full (SQLITE_FULL)', () => {
       await sql.raw('pragma max_page_count = 1073741823').execute(db());
     }
     expect((await register('after.full@example.com')).statusCode).toBe(201);
+  });
+
+  // Ops review 2026-12s O2: a sign-in's transaction (session, refresh token, audit row) met the full
+  // file, SQLite rolled it back by itself, and our ROLLBACK then failed with "cannot rollback - no
+  // transaction is active", which replaced SQLITE_FULL: every sign-in answered 500.
+  it('answers a sign-in 503 too: the transaction SQLite rolled back itself is not rolled back again', async () => {
+    await register('signs.in.full@example.com');
+    const signIn = () =>
+      postToken(app, { grant_type: 'password', username: 'signs.in.full@example.com', password: PASSWORD });
+    expect((await signIn()).statusCode).toBe(200);
+    const { rows } = await sql<{ page_count: number }>`pragma page_count`.execute(db());
+    await sql.raw(`pragma max_page_count = ${Number(rows[0]?.page_count)}`).execute(db());
+    let refused: Awaited<ReturnType<typeof signIn>> | undefined;
+    try {
+      for (let i = 0; i < 50 && refused === undefined; i += 1) {
+        const answer = await signIn();
+        if (answer.statusCode !== 200) refused = answer;
+      }
+    } finally {
+      await sql.raw('pragma max_page_count = 1073741823').execute(db());
+    }
+    if (refused === undefined) throw new Error('the file never filled');
+    expect(refused.statusCode).toBe(503);
+    expect(refused.json()).toMatchObject({ error: 'temporarily_unavailable', code: 'DATABASE_UNAVAILABLE' });
+    expect((await signIn()).statusCode).toBe(200);
   });
 });
 
