@@ -8,6 +8,8 @@ import type { GatehouseConfig } from './config/config.js';
 import { loadConfig, readEnvironment } from './config/load-config.js';
 import { type ConfigNotice, resolveConfig } from './config/resolve-config.js';
 import { ConfigError, type ErrorCode, GatehouseError } from './errors.js';
+import { createLogDestination } from './lib/log-destination.js';
+import { systemScheduler } from './lib/scheduler.js';
 import { pinTickObjectShape } from './lib/tick-object-shape.js';
 
 // The commands' heavy modules (Fastify, Kysely, the database drivers, jose) are imported by the
@@ -230,7 +232,11 @@ async function serve(args: string[]): Promise<void> {
   const { startServer } = await import('./start-server.js');
   // compactHeapWhenReady: the process is ours alone, so the start-up heap's free pages can be
   // released at once (idle RSS, issue 10) rather than ≈ 20 s later by V8's memory reducer.
-  const server = await startServer(config, { notices, compactHeapWhenReady: true }).catch(
+  // Our own stdout destination: with pino's, a log line the disk refused hung the process for good
+  // (lib/log-destination.ts). Its held lines are written at exit, once.
+  const logStream = createLogDestination(1, systemScheduler);
+  process.on('exit', () => logStream.flushSync());
+  const server = await startServer(config, { notices, compactHeapWhenReady: true, logStream }).catch(
     (error: unknown) => {
       throw listenFailure({ host: config.host, port: config.port, setting: '' }, error);
     },
