@@ -1,5 +1,5 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatehouseCore } from '../gatehouse-core.js';
 
@@ -316,7 +316,18 @@ export async function installMetrics(
     done();
   });
 
-  const server: Server = createServer((request, response) => {
+  // Sockets of the listener, each with whether a request of it is being answered.
+  const sockets = new Map<Socket, { busy: boolean }>();
+  // Headers are checked for their timeout every second (Node's default: every 30 s, so a socket
+  // that never finished its headers held its slot six times the 5-s bound).
+  const server: Server = createServer({ connectionsCheckingInterval: 1_000 }, (request, response) => {
+    const state = sockets.get(request.socket);
+    if (state !== undefined) {
+      state.busy = true;
+      response.once('finish', () => {
+        state.busy = false;
+      });
+    }
     if (!scraperHost(request.headers.host, allowedHosts)) {
       // At most one warning a minute, naming the setting: a scraper that uses a name the operator
       // did not list would otherwise only show as "target down".
@@ -347,7 +358,23 @@ export async function installMetrics(
   // listener often bound to 0.0.0.0 inside a cluster: without them any pod could hold thousands of
   // idle sockets (Node's defaults: 60 s for headers, 300 s per request), spending the file
   // descriptors the public port and the database pool share (operator red-team 2026-12-04).
-  server.maxConnections = METRICS_MAX_CONNECTIONS;
+  // At the cap a newcomer is not refused (Node's `maxConnections` did that, and a peer that kept
+  // re-opening 16 half-sent requests kept every scrape out: ops review 2026-12s O3): the oldest
+  // socket with no request being answered gives its slot up, and the newcomer is refused only
+  // when every slot is answering one.
+  server.on('connection', (socket: Socket) => {
+    if (sockets.size >= METRICS_MAX_CONNECTIONS) {
+      const idle = [...sockets].find(([, state]) => !state.busy)?.[0];
+      if (idle === undefined) {
+        socket.destroy();
+        return;
+      }
+      idle.destroy();
+      sockets.delete(idle);
+    }
+    sockets.set(socket, { busy: false });
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.headersTimeout = 5_000;
   server.requestTimeout = 10_000;
   server.keepAliveTimeout = 5_000;

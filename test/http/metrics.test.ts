@@ -69,6 +69,48 @@ describe('metrics', () => {
     expect(status).toBe(200);
   });
 
+  // Ops review 2026-12s O3: a peer that kept re-opening 16 half-sent requests (reconnecting as soon
+  // as one closed) held every slot, and each scrape was refused on accept: the target looked down.
+  it('a peer holding every slot with half-sent requests does not keep a scrape out', async () => {
+    const url = new URL(app.metricsUrl ?? '');
+    const held = new Set<Socket>();
+    let stop = false;
+    const holdOne = async (): Promise<void> => {
+      while (!stop) {
+        const socket = connect(Number(url.port), url.hostname);
+        socket.on('error', () => {});
+        const opened = await new Promise<boolean>((resolve) => {
+          socket.once('connect', () => resolve(true));
+          socket.once('close', () => resolve(false));
+        });
+        if (!opened) continue;
+        held.add(socket);
+        socket.write('GET /metrics HTTP/1.1\r\n'); // the headers never end
+        await new Promise((resolve) => socket.once('close', resolve));
+        held.delete(socket);
+      }
+    };
+    const holders = Array.from({ length: 16 }, () => holdOne());
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        statuses.push(
+          await fetch(`${url.origin}/metrics`, { signal: AbortSignal.timeout(2_000) }).then(
+            (response) => response.status,
+            () => 0,
+          ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(statuses).toEqual([200, 200, 200, 200, 200]);
+    } finally {
+      stop = true;
+      for (const socket of held) socket.destroy();
+      await Promise.all(holders);
+    }
+  });
+
   it('answer only a Host that is an IP address, localhost or in METRICS_ALLOWED_HOSTS (DNS rebinding)', async () => {
     // Red-team 2026-12h C1: any Host was answered, so a page whose name rebinds to 127.0.0.1 (or a
     // pod address) read the metrics from a visitor's browser.
