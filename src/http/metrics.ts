@@ -2,6 +2,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatehouseCore } from '../gatehouse-core.js';
+import { MFA_OTP_GRANT_TYPE } from '../sessions/token-grants.js';
 
 /** Connections the metrics listener accepts at once; more are closed on arrival. */
 const METRICS_MAX_CONNECTIONS = 16;
@@ -17,8 +18,12 @@ export interface MetricsListener {
 /** Label of requests that matched no route: the raw path would make the label set unbounded. */
 const UNMATCHED = 'unmatched';
 
-/** Routes where a password is checked; their answers count as logins by outcome. */
-const LOGIN_ROUTES = new Set(['/auth/login', '/token']);
+/**
+ * Routes where a credential is checked (a password, a second factor, a passkey); their answers
+ * count as logins by outcome. `/token` counts its password and second-factor grants only.
+ */
+const LOGIN_ROUTES = new Set(['/auth/login', '/auth/login/mfa', '/auth/passkey/login', '/token']);
+const TOKEN_LOGIN_GRANTS = new Set(['password', MFA_OTP_GRANT_TYPE]);
 
 /** Latency buckets in seconds: the hot GETs sit well below 1 ms, logins near 10–50 ms (argon2id). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -29,20 +34,75 @@ function isEventStream(raw: ServerResponse): boolean {
   return raw.headersSent && typeof type === 'string' && type.startsWith('text/event-stream');
 }
 
-/** `success`, `throttled` (429), `unavailable` (503), `rejected` (other 4xx) or `error`. */
-function loginOutcome(status: number): string {
+/** Error codes of a credential that was checked and refused, by outcome. */
+const REFUSED_CODES: Readonly<Record<string, string>> = {
+  INVALID_CREDENTIALS: 'rejected',
+  PASSKEY_INVALID: 'rejected',
+  INVALID_OTP: 'mfa_failed',
+  MFA_TOKEN_INVALID: 'mfa_failed',
+  SECOND_FACTOR_LOCKED: 'locked',
+};
+
+/**
+ * A login's outcome from its answer: `success`; `mfa_required` (the password was right, a second
+ * step follows); `rejected` (wrong password or passkey); `mfa_failed` (a wrong or spent code, or a
+ * dead `mfa_token`); `locked` (codes refused unchecked at the run's cap); `throttled` (429);
+ * `unavailable` (503); `error` (5xx). Undefined for a request refused before any credential was
+ * checked (CSRF, origin, a malformed body): no login was tried, so none is counted.
+ */
+function loginOutcome(
+  status: number,
+  body: { code?: unknown; error?: unknown; mfa_required?: unknown } | undefined,
+  secondStep: boolean,
+): string | undefined {
+  if (body?.mfa_required === true || body?.error === 'mfa_required') return 'mfa_required';
   if (status < 300) return 'success';
   if (status === 429) return 'throttled';
   if (status === 503) return 'unavailable';
-  if (status < 500) return 'rejected';
-  return 'error';
+  if (status >= 500) return 'error';
+  if (typeof body?.code === 'string' && Object.hasOwn(REFUSED_CODES, body.code))
+    return REFUSED_CODES[body.code];
+  // The token endpoint's RFC 6749 answer names no code for a refused credential: `invalid_grant`
+  // is the password, or the second step's code (or its dead mfa_token).
+  if (body?.error === 'invalid_grant') return secondStep ? 'mfa_failed' : 'rejected';
+  return undefined;
 }
 
-/** `/token` also serves refresh grants; only the password grant is a login. */
+/** Whether the login is a second step: its credential is a code, not a password. */
+function isSecondStep(route: string, request: FastifyRequest): boolean {
+  if (route === '/auth/login/mfa') return true;
+  const body = request.body;
+  return (
+    route === '/token' &&
+    typeof body === 'object' &&
+    body !== null &&
+    'grant_type' in body &&
+    body.grant_type === MFA_OTP_GRANT_TYPE
+  );
+}
+
+/** `/token` also serves refresh and client grants; only its password and second-factor grants are logins. */
 function isLogin(route: string, request: FastifyRequest): boolean {
   if (route !== '/token') return true;
   const body = request.body;
-  return typeof body === 'object' && body !== null && 'grant_type' in body && body.grant_type === 'password';
+  return (
+    typeof body === 'object' &&
+    body !== null &&
+    'grant_type' in body &&
+    typeof body.grant_type === 'string' &&
+    TOKEN_LOGIN_GRANTS.has(body.grant_type)
+  );
+}
+
+/** The members of a login's answer its outcome is read from; nothing else of it is kept. */
+function answerOf(payload: unknown): { code?: unknown; error?: unknown; mfa_required?: unknown } | undefined {
+  if (typeof payload !== 'string' || !payload.startsWith('{')) return undefined;
+  try {
+    const { code, error, mfa_required } = JSON.parse(payload) as Record<string, unknown>;
+    return { code, error, mfa_required };
+  } catch {
+    return undefined;
+  }
 }
 
 /** `Host` as a scraper sends it: an IPv4 address or a bracketed IPv6 one, then an optional port. */
@@ -108,7 +168,10 @@ export async function installMetrics(
   });
   const logins = new prom.Counter({
     name: 'gatehouse_logins_total',
-    help: 'Password logins (POST /auth/login, POST /token with the password grant) by route and outcome.',
+    help:
+      'Logins by route and outcome: passwords (POST /auth/login, the password grant of POST /token), second ' +
+      'factors (POST /auth/login/mfa, the mfa-otp grant) and passkeys (POST /auth/passkey/login). Requests ' +
+      'refused before any credential was checked (CSRF, origin, a malformed body) are not counted.',
     labelNames: ['route', 'outcome'] as const,
     registers,
   });
@@ -304,6 +367,19 @@ export async function installMetrics(
     done();
   });
 
+  // A login's answer, read for its outcome (an `mfa_required`, an error code), on those routes
+  // only: they run at the password hash's pace, so parsing their small answers costs nothing.
+  const loginAnswers = new WeakMap<FastifyRequest, ReturnType<typeof answerOf>>();
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && LOGIN_ROUTES.has(route) && request.method === 'POST') {
+      // A 204 (a browser signed in) and a 2xx token answer need no reading, bar /auth/login's 200.
+      if (reply.statusCode >= 300 || (route === '/auth/login' && reply.statusCode === 200))
+        loginAnswers.set(request, answerOf(payload));
+    }
+    done(null, payload);
+  });
+
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? UNMATCHED;
     const status = reply.statusCode;
@@ -311,7 +387,8 @@ export async function installMetrics(
     latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     if (status === 429) throttled.inc({ route });
     if (LOGIN_ROUTES.has(route) && request.method === 'POST' && isLogin(route, request)) {
-      logins.inc({ route, outcome: loginOutcome(status) });
+      const outcome = loginOutcome(status, loginAnswers.get(request), isSecondStep(route, request));
+      if (outcome !== undefined) logins.inc({ route, outcome });
     }
     done();
   });

@@ -212,6 +212,61 @@ describe('metrics', () => {
     }
   });
 
+  // Ops review 2026-12s O4: the outcome came from the status alone. A right password on an account
+  // with a second factor counted as `rejected` at /token (a 400 mfa_required) and as `success` at
+  // /auth/login (a 200 with no session yet); the second step and passkeys counted nowhere; and a
+  // cross-site request refused before any password check counted as a rejected login.
+  it('count logins by what happened: a second step required, a wrong code, none for a CSRF refusal', async () => {
+    const { enrolTotpSignedIn, requestMfaToken, postMfaGrant } = await import('../support/mfa.js');
+    const { Browser } = await import('../support/cookie-browser.js');
+    const scrape = async () => (await fetch(`${app.metricsUrl}/metrics`)).text();
+    const count = async (route: string, outcome: string) =>
+      sample(await scrape(), `gatehouse_logins_total{route="${route}",outcome="${outcome}"}`) ?? 0;
+    const before = {
+      tokenMfa: await count('/token', 'mfa_required'),
+      tokenRejected: await count('/token', 'rejected'),
+      tokenFailed: await count('/token', 'mfa_failed'),
+      loginMfa: await count('/auth/login', 'mfa_required'),
+      loginSuccess: await count('/auth/login', 'success'),
+      loginRejected: await count('/auth/login', 'rejected'),
+      stepFailed: await count('/auth/login/mfa', 'mfa_failed'),
+    };
+    const { user } = await enrolTotpSignedIn(app, Date.now());
+    const mfaToken = await requestMfaToken(app, user.email);
+    expect((await postMfaGrant(app, mfaToken, '000000')).statusCode).toBe(400);
+    const browser = new Browser(app);
+    const first = await browser.login(user.email);
+    expect(first.json()).toMatchObject({ mfa_required: true });
+    const step = await browser.request('POST', '/auth/login/mfa', {
+      headers: { 'x-csrf-token': await browser.csrf() },
+      payload: { mfa_token: first.json().mfa_token, otp: '000000' },
+    });
+    expect(step.statusCode).toBe(400);
+    // Cross-site: refused before the password is looked at.
+    const crossSite = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/json' },
+      payload: JSON.stringify({ email: user.email, password: PASSWORD }),
+    });
+    expect(crossSite.statusCode).toBe(403);
+    expect({
+      tokenMfa: await count('/token', 'mfa_required'),
+      tokenRejected: await count('/token', 'rejected'),
+      tokenFailed: await count('/token', 'mfa_failed'),
+      loginMfa: await count('/auth/login', 'mfa_required'),
+      loginSuccess: await count('/auth/login', 'success'),
+      loginRejected: await count('/auth/login', 'rejected'),
+      stepFailed: await count('/auth/login/mfa', 'mfa_failed'),
+    }).toEqual({
+      ...before,
+      tokenMfa: before.tokenMfa + 1,
+      tokenFailed: before.tokenFailed + 1,
+      loginMfa: before.loginMfa + 1,
+      stepFailed: before.stepFailed + 1,
+    });
+  });
+
   it('report security notices: queued, delivered, failed takes, expired', async () => {
     const own = await buildTestServer({ metricsPort: 0 }, { webUi: false });
     try {
