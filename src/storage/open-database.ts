@@ -189,7 +189,15 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
           }),
       transaction: createSqliteTransaction(db, dialect, { statements, onQuery }),
       close: () => db.destroy(),
-      poolStats: () => ({ max: 1, open: 1, idle: sqlite.inTransaction ? 0 : 1, waiting: 0 }),
+      // In use while anything holds the one connection (a transaction, a statement waiting out
+      // another process's lock), not only inside a transaction; waiting: who queues for it (ops
+      // review 2026-12s O5: requests queued behind a lock showed as an idle pool).
+      poolStats: () => ({
+        max: 1,
+        open: 1,
+        idle: dialect.connectionFree ? 1 : 0,
+        waiting: dialect.connectionsWaiting,
+      }),
     };
   }
   const pgModule = loadPg();

@@ -74,6 +74,11 @@ export class BusyWaitingSqliteDialect extends SqliteDialect {
     return this.#driver?.connectionFree === true;
   }
 
+  /** Holders waiting for the one connection (a transaction or statement holds it): the pool gauge's `waiting`. */
+  get connectionsWaiting(): number {
+    return this.#driver?.waiting ?? 0;
+  }
+
   override createDriver(): BusyWaitingDriver {
     this.#driver = new BusyWaitingDriver(super.createDriver(), this.#wait);
     return this.#driver;
@@ -111,6 +116,7 @@ class BusyWaitingDriver implements Driver {
   // the moment a holder has it until it gives it back.
   #held = false;
   #destroyed = false;
+  #waiting = 0;
 
   constructor(inner: Driver, wait: SqliteBusyWait) {
     this.#inner = inner;
@@ -126,8 +132,19 @@ class BusyWaitingDriver implements Driver {
     return !this.#held && !this.#destroyed;
   }
 
+  /** See {@link BusyWaitingSqliteDialect.connectionsWaiting}. */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
   async acquireConnection(): Promise<DatabaseConnection> {
-    const connection = await this.#inner.acquireConnection();
+    this.#waiting += 1;
+    let connection: DatabaseConnection;
+    try {
+      connection = await this.#inner.acquireConnection();
+    } finally {
+      this.#waiting -= 1;
+    }
     this.#held = true;
     // SQLite's driver hands out its one connection every time: wrap it once.
     if (this.#connection?.inner !== connection) {

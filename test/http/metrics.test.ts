@@ -267,6 +267,47 @@ describe('metrics', () => {
     });
   });
 
+  // Ops review 2026-12s O5: SQLite's gauge said idle (in_use 0, waiting 0) while five sign-ups
+  // queued behind another process's write lock: it looked at `inTransaction` only.
+  it('show the SQLite connection in use, and who waits for it, while writes queue behind a lock', async () => {
+    const { default: SQLite } = await import('better-sqlite3');
+    const { join } = await import('node:path');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'gh-pool-gauge-')), 'pool.db');
+    const own = await buildTestServer(
+      { databaseUrl: `sqlite:${file}`, metricsPort: 0, registrationsPerHour: 1000 },
+      { webUi: false },
+    );
+    const other = new SQLite(file);
+    try {
+      const gauge = async (state: string) =>
+        sample(
+          await (await fetch(`${own.metricsUrl}/metrics`)).text(),
+          `gatehouse_database_connections{state="${state}"}`,
+        );
+      expect(await gauge('in_use')).toBe(0);
+      other.exec('begin immediate');
+      const pending = Array.from({ length: 5 }, (_, i) =>
+        own.inject({
+          method: 'POST',
+          url: '/auth/register',
+          payload: { email: `q${i}@example.com`, password: PASSWORD },
+        }),
+      );
+      await expect.poll(() => gauge('waiting'), { timeout: 5_000, interval: 50 }).toBeGreaterThan(0);
+      expect(await gauge('in_use')).toBe(1);
+      other.exec('rollback');
+      expect((await Promise.all(pending)).map((r) => r.statusCode)).toEqual([201, 201, 201, 201, 201]);
+      await expect.poll(() => gauge('waiting'), { timeout: 5_000, interval: 50 }).toBe(0);
+      expect(await gauge('in_use')).toBe(0);
+    } finally {
+      if (other.inTransaction) other.exec('rollback');
+      other.close();
+      await own.close();
+    }
+  });
+
   it('report security notices: queued, delivered, failed takes, expired', async () => {
     const own = await buildTestServer({ metricsPort: 0 }, { webUi: false });
     try {
