@@ -320,7 +320,9 @@ export const gatehouseConfigSchema = Type.Object(
       env: 'LOG_LEVEL',
       values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
       default: 'info',
-      description: 'pino log level',
+      description:
+        'pino log level; `gatehouse serve` logs JSON lines to stdout, and a stdout that refuses writes (a full ' +
+        'disk) never stalls it: up to 4 MiB of lines wait and are retried every second, later ones are dropped',
     }),
     bodyLimit: integerSetting({
       env: 'BODY_LIMIT',

@@ -126,6 +126,27 @@ describe.each(engines)('security notices are stored with their change ($name)', 
     expect(removed.statusCode).toBe(204);
     await expectStored(user.email, ['second_factor_added', 'second_factor_locked', 'second_factor_removed']);
 
+    // A sign-in with a recovery code, and the codes replaced (red-team 2026-12s M2).
+    const other = await enrolTotpSignedIn(app, clock());
+    const recovered = await postMfaGrant(
+      app,
+      await requestMfaToken(app, other.user.email),
+      other.recoveryCodes[0] ?? '',
+    );
+    expect(recovered.statusCode).toBe(200);
+    const replaced = await app.inject({
+      method: 'POST',
+      url: '/users/me/mfa/recovery-codes',
+      headers: bearer(other.token),
+      payload: { code: other.recoveryCodes[1] },
+    });
+    expect(replaced.statusCode).toBe(200);
+    await expectStored(other.user.email, [
+      'second_factor_added',
+      'recovery_code_used',
+      'recovery_codes_replaced',
+    ]);
+
     const admin = await createUser(app, { role: 'super_admin', verified: true });
     const { access_token: adminToken } = await login(app, admin.email);
     const target = await enrolTotpSignedIn(app, clock());
@@ -202,7 +223,7 @@ describe.each(engines)('security notices are stored with their change ($name)', 
     await passkey();
     await accountDeletion();
     const isNotice = (subject: string) =>
-      /password was changed|about to change|address was changed|new way to sign in|second factor was removed|Too many wrong|was deleted/.test(
+      /password was changed|about to change|address was changed|new way to sign in|second factor was removed|Too many wrong|recovery code|was deleted/i.test(
         subject,
       );
     expect((await mails()).filter((mail) => isNotice(mail.subject))).toEqual([]);
