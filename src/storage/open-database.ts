@@ -1,4 +1,5 @@
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -51,7 +52,20 @@ export interface Database {
    * after, lives only in that open file, which the next start will not read. Absent otherwise.
    */
   fileMoved?(): boolean;
+  /**
+   * SQLite on a file: true while a write that needs a new page cannot succeed: the file system
+   * holding the file has less than {@link SQLITE_MIN_FREE_BYTES} left, or the file is at
+   * `max_page_count`. `select 1` never touches the file, so readiness could not see a full disk,
+   * where every sign-in fails (ops review 2026-12s O2). Absent otherwise.
+   */
+  diskFull?(): Promise<boolean>;
 }
+
+/**
+ * Free space under which an SQLite file counts as full for readiness: a write transaction appends
+ * a few pages to the WAL, and a checkpoint may need room for as many again.
+ */
+export const SQLITE_MIN_FREE_BYTES = 1024 * 1024;
 
 /**
  * Connection use of a {@link Database}. SQLite has one connection: it counts as in use while a
@@ -185,6 +199,15 @@ export function openDatabase(url: string, options: OpenDatabaseOptions = {}): Da
             fileMoved: () => {
               const now = statSync(path, { throwIfNoEntry: false });
               return now === undefined || now.ino !== opened.ino || now.dev !== opened.dev;
+            },
+            diskFull: async () => {
+              const pages = Number(sqlite.pragma('page_count', { simple: true }));
+              const maxPages = Number(sqlite.pragma('max_page_count', { simple: true }));
+              if (pages >= maxPages) return true;
+              const space = await statfs(dirname(path));
+              // What this process may use: root also has the blocks reserved for it.
+              const blocks = process.getuid?.() === 0 ? space.bfree : space.bavail;
+              return blocks * space.bsize < SQLITE_MIN_FREE_BYTES;
             },
           }),
       transaction: createSqliteTransaction(db, dialect, { statements, onQuery }),

@@ -4,9 +4,9 @@ import type { Database } from './open-database.js';
 
 /**
  * What {@link pingDatabase} found: answering, not answering, answering but refusing writes, or
- * (SQLite) answering from a file its path no longer names.
+ * (SQLite) answering from a file its path no longer names, or with no room left to write.
  */
-export type DatabaseState = 'up' | 'down' | 'read-only' | 'moved';
+export type DatabaseState = 'up' | 'down' | 'read-only' | 'moved' | 'full';
 
 /**
  * Asks the database one trivial question and says whether it answered within `timeoutMs`. Its own
@@ -29,7 +29,11 @@ export async function pingDatabase(database: Database, timeoutMs: number): Promi
         ? sql<{ ro: string }>`select current_setting('transaction_read_only') as ro`
             .execute(database.db)
             .then((result): DatabaseState => (result.rows[0]?.ro === 'on' ? 'read-only' : 'up'))
-        : sql`select 1`.execute(database.db).then((): DatabaseState => 'up');
+        : sql`select 1`
+            .execute(database.db)
+            .then(
+              async (): Promise<DatabaseState> => ((await database.diskFull?.()) === true ? 'full' : 'up'),
+            );
     return await withTimeout(question, timeoutMs, 'down' as const);
   } catch {
     return 'down';

@@ -216,9 +216,14 @@ describe('the SQLite disk full (SQLITE_FULL)', () => {
       expect(full.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(full.json()).toMatchObject({ code: 'DATABASE_UNAVAILABLE' });
       expect(Number(full.headers['retry-after'])).toBeGreaterThan(0);
+      // Ops review 2026-12s O2: readiness said ready throughout (`select 1` never touches the file).
+      const ready = await app.inject({ method: 'GET', url: '/readyz' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toMatchObject({ status: 'not ready', database: 'full' });
     } finally {
       await sql.raw('pragma max_page_count = 1073741823').execute(db());
     }
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).json()).toMatchObject({ database: 'up' });
     expect((await register('after.full@example.com')).statusCode).toBe(201);
   });
 

@@ -14,13 +14,20 @@ export const READINESS_CHECK_TIMEOUT_MS = 800;
 export const ReadinessSchema = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not ready'), Type.Literal('starting')]),
   database: Type.Union(
-    [Type.Literal('up'), Type.Literal('down'), Type.Literal('read-only'), Type.Literal('moved')],
+    [
+      Type.Literal('up'),
+      Type.Literal('down'),
+      Type.Literal('read-only'),
+      Type.Literal('moved'),
+      Type.Literal('full'),
+    ],
     {
       description:
         '`read-only`: the database answers but refuses writes (a PostgreSQL standby after a failover, or ' +
         '`default_transaction_read_only`); logins and sign-ups would all fail, so the instance is not ready. ' +
         '`moved`: the SQLite file was deleted, renamed or replaced while open; the server still writes to ' +
-        'the file it opened, which the next start will not read',
+        'the file it opened, which the next start will not read. `full`: the SQLite file is at `max_page_count`, or ' +
+        'its file system has less than 1 MiB left; every write (a sign-in) would fail with 503',
     },
   ),
   redis: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('disabled')]),
@@ -106,7 +113,9 @@ export function registerOpsRoutes(parent: FastifyInstance, gatehouse: GatehouseC
           request.log.warn(
             database === 'down'
               ? 'readiness check: the database did not answer'
-              : 'readiness check: the database is read-only (a standby, or default_transaction_read_only)',
+              : database === 'full'
+                ? 'readiness check: no room left to write the SQLite file (its disk, or max_page_count)'
+                : 'readiness check: the database is read-only (a standby, or default_transaction_read_only)',
           );
         }
         return reply.code(503).send({ status: 'not ready', database, redis });
