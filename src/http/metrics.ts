@@ -41,12 +41,15 @@ const REFUSED_CODES: Readonly<Record<string, string>> = {
   INVALID_OTP: 'mfa_failed',
   MFA_TOKEN_INVALID: 'mfa_failed',
   SECOND_FACTOR_LOCKED: 'locked',
+  ACCOUNT_DISABLED: 'disabled',
+  EMAIL_NOT_VERIFIED: 'unverified',
 };
 
 /**
  * A login's outcome from its answer: `success`; `mfa_required` (the password was right, a second
  * step follows); `rejected` (wrong password or passkey); `mfa_failed` (a wrong or spent code, or a
- * dead `mfa_token`); `locked` (codes refused unchecked at the run's cap); `throttled` (429);
+ * dead `mfa_token`); `locked` (codes refused unchecked at the run's cap); `disabled` and
+ * `unverified` (the account's state refused a right credential); `throttled` (429);
  * `unavailable` (503); `error` (5xx). Undefined for a request refused before any credential was
  * checked (CSRF, origin, a malformed body): no login was tried, so none is counted.
  */

@@ -12,11 +12,12 @@ export interface LogDestination {
   /** Queues `line`; never throws, never blocks. Answers true (pino's stream contract). */
   write(line: string): boolean;
   /**
-   * Writes what is held, synchronously, with one attempt per chunk: at exit, so the last lines
-   * ("stopped", a fatal error) are not lost. Gives up (the lines are dropped) at the first refusal.
+   * Writes what is held, synchronously: at exit, so the last lines ("stopped", a fatal error) are
+   * not lost. Gives up (the lines are dropped) at the first refusal, or when a write is still in
+   * flight (writing after it would tear its lines).
    */
   flushSync(): void;
-  /** Lines dropped because the buffer was full, plus one for each refused exit flush. */
+  /** Lines dropped because the buffer was full, plus one for each exit flush that could not write. */
   readonly dropped: number;
   /** Whether the last write the destination answered was refused. */
   readonly failing: boolean;
@@ -101,7 +102,15 @@ export function createLogDestination(
       return true;
     },
     flushSync() {
-      // A chunk already handed to the thread pool is not written again (it may yet land).
+      if (held.length === 0) return;
+      // A chunk still being written by the thread pool would be torn by a write after it (the
+      // review of 719acbb: a line landed inside a 512 KiB one): what is held then is dropped.
+      if (writing) {
+        held = [];
+        heldBytes = 0;
+        dropped += 1;
+        return;
+      }
       const chunk = Buffer.concat(held);
       held = [];
       heldBytes = 0;

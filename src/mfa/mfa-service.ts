@@ -9,7 +9,7 @@ import { addAccountNotice, type NoticeWriter, type SecurityNotices } from '../ma
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
-import type { UserRecord, UserStore } from '../storage/user-store.js';
+import type { UserLockMode, UserRecord, UserStore } from '../storage/user-store.js';
 import { createSealer, type TokenSealer } from '../tokens/token-sealer.js';
 import type { ChallengeFlow, MfaChallenge, MfaTokens } from './mfa-token.js';
 import { requireProvenAddress } from './proven-address.js';
@@ -629,6 +629,10 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     otp: string,
     apply: (stores: MfaTransactionStores, method: SecondFactorMethod) => Promise<T>,
     origin?: AttemptOrigin,
+    // `update` when `apply` ends the account's sessions: the account's gate and row are then taken
+    // exclusive first. Taken `key share` and raised after the code was spent, a sign-in holding
+    // the gate shared and waiting for that code's row deadlocked with it (40P01).
+    accountLock: UserLockMode = 'key share',
   ): Promise<SecondFactorCheck<T>> => {
     // A stolen access token alone must not turn MFA off by guessing codes: limited per session
     // (the signed-in client), never by the account's windowed lane, which others could aim at its
@@ -656,7 +660,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         // compare-and-set also stops two requests racing with one code).
         return await deps.transaction(async (stores) => {
           // The account's row first: `apply` may write recovery codes (a foreign key to it).
-          await stores.users.lockUser(userId, 'key share');
+          await stores.users.lockUser(userId, accountLock);
           if (!(await spendFactor(stores.mfa, userId, factor, cap))) throw new SpendRefused('invalid_otp');
           return { method: factor.method, value: await apply(stores, factor.method) };
         });
@@ -683,13 +687,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     otp: string,
     audit: Omit<AuditEntry, 'event'>,
     apply: (stores: MfaTransactionStores) => Promise<T>,
+    accountLock: UserLockMode = 'key share',
   ): Promise<T> => {
     const totp = await store.findTotp(userId);
     if (totp === undefined || totp.confirmedAt === null) {
       throw new GatehouseError('MFA_NOT_ENABLED', 'This account has no second factor.');
     }
     const origin = { ip: audit.ip, userAgent: audit.userAgent };
-    return valueOrRefusal(await verifyForSession(userId, sessionId, otp, apply, origin), 'code');
+    return valueOrRefusal(await verifyForSession(userId, sessionId, otp, apply, origin, accountLock), 'code');
   };
 
   const newRecoveryCodes = () => {
@@ -775,16 +780,23 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     verifyForSession,
 
     async disable(userId, sessionId, otp, audit) {
-      const ended = await requireSecondFactor(userId, sessionId, otp, audit, async (stores) => {
-        const deleted = await stores.mfa.deleteFactors(userId);
-        if (!deleted) return undefined;
-        await stores.audit.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
-        await noticeRemoved(stores, userId);
-        // The other sessions end with the factor, as with a passkey's removal (red-team 2026-12s
-        // M1): the owner turning it off may be taking the account back from whoever signed in with
-        // it. The account's row is already held (`verifyForSession` takes it first).
-        return stores.sessions.revokeUserSessions(userId, clock(), sessionId);
-      });
+      const ended = await requireSecondFactor(
+        userId,
+        sessionId,
+        otp,
+        audit,
+        async (stores) => {
+          const deleted = await stores.mfa.deleteFactors(userId);
+          if (!deleted) return undefined;
+          await stores.audit.record({ ...audit, event: 'mfa_disabled', details: { factor: 'totp' } });
+          await noticeRemoved(stores, userId);
+          // The other sessions end with the factor, as with a passkey's removal (red-team 2026-12s
+          // M1): the owner turning it off may be taking the account back from whoever signed in with
+          // it. The account's gate and row are held exclusive already (`update` below: the lock order).
+          return stores.sessions.revokeUserSessions(userId, clock(), sessionId);
+        },
+        'update',
+      );
       if (ended === undefined) return;
       deps.notices.flush();
       await publishRevokedSessions(deps.bus, ended);

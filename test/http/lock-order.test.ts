@@ -387,6 +387,35 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       expect(answer.json()).toMatchObject({ error: 'invalid_grant' });
     });
 
+    // Review of 7974bf5 (red-team 2026-12s M1's fix): turning the app off took the account KEY SHARE
+    // (and its gate shared), spent the code, and only then ended the sessions, which takes the gate
+    // exclusive and the row FOR UPDATE. A sign-in in progress (gate shared, account KEY SHARE) that
+    // then spent its TOTP step waited for the authenticator's row: 40P01, answered 503.
+    it('turning the authenticator off waits for a sign-in in progress, instead of deadlocking with it', async () => {
+      const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
+      const signIn = await rawTransaction();
+      // A sign-in's first statements: the account's gate (shared), the account KEY SHARE.
+      await signIn.query('select pg_advisory_xact_lock_shared(hashtextextended($1, 0))', [
+        accountGateLabel(user.id),
+      ]);
+      await signIn.query('select id from users where id = $1 for key share', [user.id]);
+      const disable = app.inject({
+        method: 'DELETE',
+        url: '/users/me/mfa/totp',
+        headers: bearer(token),
+        payload: { code: recoveryCodes[0] },
+      });
+      // It waits for the gate before it spends anything.
+      await waitsOnALock(disable);
+      // The sign-in spends its TOTP step, and commits.
+      await signIn.query('update mfa_totp set last_step = coalesce(last_step, 0) + 1 where user_id = $1', [
+        user.id,
+      ]);
+      await signIn.query('commit');
+      const answer = await disable;
+      expect(answer.statusCode, answer.body).toBe(204);
+    });
+
     it('an MFA change with a recovery code waits for an account deletion that holds the account row, instead of deadlocking with it', async () => {
       const { user, token, recoveryCodes } = await enrolTotpSignedIn(app, Date.now());
       // The deletion (`deleteOwnAccount`): the account FOR UPDATE first.

@@ -250,6 +250,12 @@ describe('metrics', () => {
       payload: JSON.stringify({ email: user.email, password: PASSWORD }),
     });
     expect(crossSite.statusCode).toBe(403);
+    // A right password on a disabled account: its own outcome (review of 27000c8: counted nowhere).
+    const disabled = await createUser(app);
+    await gatehouseCore(app.gatehouse).users.updateUser(disabled.id, { isActive: false }, Date.now());
+    const disabledBefore = await count('/auth/login', 'disabled');
+    expect((await new Browser(app).login(disabled.email)).json()).toMatchObject({ code: 'ACCOUNT_DISABLED' });
+    expect(await count('/auth/login', 'disabled')).toBe(disabledBefore + 1);
     expect({
       tokenMfa: await count('/token', 'mfa_required'),
       tokenRejected: await count('/token', 'rejected'),

@@ -21,17 +21,32 @@ afterEach(() => {
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
 describe('createLogDestination', () => {
-  it('writes lines in order, and what is held at exit with flushSync', async () => {
+  it('writes lines in order, batching those that arrive while a write is in flight', async () => {
     const file = join(tempDir('gh-log-'), 'out.log');
     const fd = open(file, constants.O_WRONLY | constants.O_CREAT);
     const destination = createLogDestination(fd, createTestClock());
     for (let i = 0; i < 100; i += 1) destination.write(`line ${i}\n`);
-    destination.flushSync();
     await settle();
+    destination.flushSync(); // nothing held: a no-op
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(new Set(lines).size).toBe(100);
     expect(lines.toSorted((a, b) => Number(a.slice(5)) - Number(b.slice(5)))).toEqual(lines);
     expect(destination.dropped).toBe(0);
+  });
+
+  // Review of 719acbb: flushSync wrote what was held while an earlier chunk was still being written
+  // by the thread pool, and the last line landed inside a 512 KiB one, tearing both.
+  it('at exit, drops what is held rather than write it into a chunk still being written', async () => {
+    const file = join(tempDir('gh-log-'), 'out.log');
+    const fd = open(file, constants.O_WRONLY | constants.O_CREAT);
+    const destination = createLogDestination(fd, createTestClock());
+    const big = `${'x'.repeat(512 * 1024)}\n`;
+    destination.write(big);
+    destination.write('LAST\n');
+    destination.flushSync();
+    await settle();
+    expect(readFileSync(file, 'utf8')).toBe(big);
+    expect(destination.dropped).toBe(1);
   });
 
   // Ops review 2026-12s O1: with pino's own stream, the first refused write was an uncaught
