@@ -71,30 +71,22 @@ function loginOutcome(
   return undefined;
 }
 
+/** The `grant_type` of a form posted to `/token`, if any. */
+function grantType(request: FastifyRequest): unknown {
+  const body = request.body;
+  return typeof body === 'object' && body !== null && 'grant_type' in body ? body.grant_type : undefined;
+}
+
 /** Whether the login is a second step: its credential is a code, not a password. */
 function isSecondStep(route: string, request: FastifyRequest): boolean {
-  if (route === '/auth/login/mfa') return true;
-  const body = request.body;
-  return (
-    route === '/token' &&
-    typeof body === 'object' &&
-    body !== null &&
-    'grant_type' in body &&
-    body.grant_type === MFA_OTP_GRANT_TYPE
-  );
+  return route === '/auth/login/mfa' || (route === '/token' && grantType(request) === MFA_OTP_GRANT_TYPE);
 }
 
 /** `/token` also serves refresh and client grants; only its password and second-factor grants are logins. */
 function isLogin(route: string, request: FastifyRequest): boolean {
   if (route !== '/token') return true;
-  const body = request.body;
-  return (
-    typeof body === 'object' &&
-    body !== null &&
-    'grant_type' in body &&
-    typeof body.grant_type === 'string' &&
-    TOKEN_LOGIN_GRANTS.has(body.grant_type)
-  );
+  const grant = grantType(request);
+  return typeof grant === 'string' && TOKEN_LOGIN_GRANTS.has(grant);
 }
 
 /** The members of a login's answer its outcome is read from; nothing else of it is kept. */

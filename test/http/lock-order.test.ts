@@ -96,6 +96,10 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       return { user, exchange };
     };
 
+    /** `DELETE /users/me/mfa/totp` as the holder of bearer `token`, paid with `code`. */
+    const turnAuthenticatorOff = (token: string, code: string) =>
+      app.inject({ method: 'DELETE', url: '/users/me/mfa/totp', headers: bearer(token), payload: { code } });
+
     const liveBearerSessions = async (userId: string) =>
       (await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(userId, Date.now())).filter(
         (session) => session.transport === 'bearer',
@@ -399,12 +403,7 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
         accountGateLabel(user.id),
       ]);
       await signIn.query('select id from users where id = $1 for key share', [user.id]);
-      const disable = app.inject({
-        method: 'DELETE',
-        url: '/users/me/mfa/totp',
-        headers: bearer(token),
-        payload: { code: recoveryCodes[0] },
-      });
+      const disable = turnAuthenticatorOff(token, String(recoveryCodes[0]));
       // It waits for the gate before it spends anything.
       await waitsOnALock(disable);
       // The sign-in spends its TOTP step, and commits.
@@ -421,12 +420,7 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       // The deletion (`deleteOwnAccount`): the account FOR UPDATE first.
       const deletion = await rawTransaction();
       await deletion.query('select id from users where id = $1 for update', [user.id]);
-      const disable = app.inject({
-        method: 'DELETE',
-        url: '/users/me/mfa/totp',
-        headers: bearer(token),
-        payload: { code: recoveryCodes[0] },
-      });
+      const disable = turnAuthenticatorOff(token, String(recoveryCodes[0]));
       // It waits for the account before it spends the code (the code row's lock).
       await waitsOnALock(disable);
       // The cascade deletes the recovery codes: had the change spent one first, this waited for

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, signIn } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
 import { listenOnLoopback } from '../support/listen.js';
+import { enrolTotpSignedIn, postMfaGrant, requestMfaToken } from '../support/mfa.js';
 import { createRoom, joinAsBot } from '../support/rooms.js';
 import { openSse } from '../support/sse-client.js';
 
@@ -217,12 +219,10 @@ describe('metrics', () => {
   // /auth/login (a 200 with no session yet); the second step and passkeys counted nowhere; and a
   // cross-site request refused before any password check counted as a rejected login.
   it('count logins by what happened: a second step required, a wrong code, none for a CSRF refusal', async () => {
-    const { enrolTotpSignedIn, requestMfaToken, postMfaGrant } = await import('../support/mfa.js');
-    const { Browser } = await import('../support/cookie-browser.js');
     const scrape = async () => (await fetch(`${app.metricsUrl}/metrics`)).text();
     const count = async (route: string, outcome: string) =>
       sample(await scrape(), `gatehouse_logins_total{route="${route}",outcome="${outcome}"}`) ?? 0;
-    const before = {
+    const counts = async () => ({
       tokenMfa: await count('/token', 'mfa_required'),
       tokenRejected: await count('/token', 'rejected'),
       tokenFailed: await count('/token', 'mfa_failed'),
@@ -230,7 +230,9 @@ describe('metrics', () => {
       loginSuccess: await count('/auth/login', 'success'),
       loginRejected: await count('/auth/login', 'rejected'),
       stepFailed: await count('/auth/login/mfa', 'mfa_failed'),
-    };
+      loginDisabled: await count('/auth/login', 'disabled'),
+    });
+    const before = await counts();
     const { user } = await enrolTotpSignedIn(app, Date.now());
     const mfaToken = await requestMfaToken(app, user.email);
     expect((await postMfaGrant(app, mfaToken, '000000')).statusCode).toBe(400);
@@ -253,19 +255,10 @@ describe('metrics', () => {
     // A right password on a disabled account: its own outcome (review of 27000c8: counted nowhere).
     const disabled = await createUser(app);
     await gatehouseCore(app.gatehouse).users.updateUser(disabled.id, { isActive: false }, Date.now());
-    const disabledBefore = await count('/auth/login', 'disabled');
     expect((await new Browser(app).login(disabled.email)).json()).toMatchObject({ code: 'ACCOUNT_DISABLED' });
-    expect(await count('/auth/login', 'disabled')).toBe(disabledBefore + 1);
-    expect({
-      tokenMfa: await count('/token', 'mfa_required'),
-      tokenRejected: await count('/token', 'rejected'),
-      tokenFailed: await count('/token', 'mfa_failed'),
-      loginMfa: await count('/auth/login', 'mfa_required'),
-      loginSuccess: await count('/auth/login', 'success'),
-      loginRejected: await count('/auth/login', 'rejected'),
-      stepFailed: await count('/auth/login/mfa', 'mfa_failed'),
-    }).toEqual({
+    expect(await counts()).toEqual({
       ...before,
+      loginDisabled: before.loginDisabled + 1,
       tokenMfa: before.tokenMfa + 1,
       tokenFailed: before.tokenFailed + 1,
       loginMfa: before.loginMfa + 1,
