@@ -221,6 +221,9 @@ function prepareDataDir(dataDir: string): void {
   }
 }
 
+/** How long a stopping server waits for its last log lines to be written. */
+const LOG_DRAIN_AT_EXIT_MS = 2_000;
+
 async function serve(args: string[]): Promise<void> {
   parseCommand('serve', args, {});
   // First, before start-up's collections can kill the maps nextTick's entries use: a long-running
@@ -248,19 +251,24 @@ async function serve(args: string[]): Promise<void> {
     server.log.info(`${signal} received: finishing in-flight requests, then stopping`);
     // close() forces the last connections shut after the grace period; this is only the backstop
     // for a close that cannot complete (e.g. a hung dependency in the core's own close).
+    // The last lines ("stopped") are written before exiting: process.exit does not wait for a
+    // log write still in the thread pool.
+    const exit = (code: number) => {
+      void logStream.drain(LOG_DRAIN_AT_EXIT_MS).then(() => process.exit(code));
+    };
     const force = setTimeout(() => {
       server.log.error('shutdown did not complete in time; exiting');
-      process.exit(1);
+      exit(1);
     }, config.shutdownGracePeriodMs + 5000);
     force.unref();
     server.close().then(
       () => {
         server.log.info('stopped');
-        process.exit(0);
+        exit(0);
       },
       (error: unknown) => {
         server.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -17,6 +17,12 @@ export interface LogDestination {
    * flight (writing after it would tear its lines).
    */
   flushSync(): void;
+  /**
+   * Resolves once every line so far is written (none held, none in flight), or after `timeoutMs`
+   * (never rejects): what a graceful shutdown awaits before `process.exit`, which does not wait
+   * for writes still in the thread pool.
+   */
+  drain(timeoutMs: number): Promise<void>;
   /** Lines dropped because the buffer was full, plus one for each exit flush that could not write. */
   readonly dropped: number;
   /** Whether the last write the destination answered was refused. */
@@ -125,6 +131,13 @@ export function createLogDestination(
         // Refused at exit: nothing can be done with the lines but count them.
       }
       if (offset < chunk.length) dropped += 1;
+    },
+    async drain(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while ((writing || held.length > 0) && Date.now() < deadline) {
+        pump(); // a refused destination is tried again now, not at its retry timer
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     },
     get dropped() {
       return dropped;
