@@ -443,7 +443,9 @@ describe('room event streams: replaying a room of big rolls', () => {
 
 describe('room event streams: token expiry and shutdown', () => {
   it('ends a stream with a final stream_end event when its room token expires', async () => {
-    const app = await buildTestServer({ roomTokenTtl: 1 });
+    // 3 s, not 1: on a loaded machine the join and the stream's opening took longer than a second,
+    // and the stream was refused (401) before it opened (fresh-clone CI, 2026-12-06).
+    const app = await buildTestServer({ roomTokenTtl: 3 });
     try {
       const base = await listenOnLoopback(app);
       const host = await signIn(app);
