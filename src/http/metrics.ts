@@ -362,15 +362,25 @@ export async function installMetrics(
     done();
   });
 
-  // A login's answer, read for its outcome (an `mfa_required`, an error code), on those routes
-  // only: they run at the password hash's pace, so parsing their small answers costs nothing.
-  const loginAnswers = new WeakMap<FastifyRequest, ReturnType<typeof answerOf>>();
+  // Logins are counted where their answer is at hand (its `mfa_required`, its error code), on
+  // those routes only: they run at the password hash's pace, so parsing their small answers costs
+  // nothing. A 204 (a browser signed in) and a 2xx token answer need no reading, bar /auth/login's 200.
   app.addHook('onSend', (request, reply, payload, done) => {
     const route = request.routeOptions.url;
-    if (route !== undefined && LOGIN_ROUTES.has(route) && request.method === 'POST') {
-      // A 204 (a browser signed in) and a 2xx token answer need no reading, bar /auth/login's 200.
-      if (reply.statusCode >= 300 || (route === '/auth/login' && reply.statusCode === 200))
-        loginAnswers.set(request, answerOf(payload));
+    if (
+      route !== undefined &&
+      LOGIN_ROUTES.has(route) &&
+      request.method === 'POST' &&
+      isLogin(route, request)
+    ) {
+      const status = reply.statusCode;
+      const read = status >= 300 || (route === '/auth/login' && status === 200);
+      const outcome = loginOutcome(
+        status,
+        read ? answerOf(payload) : undefined,
+        isSecondStep(route, request),
+      );
+      if (outcome !== undefined) logins.inc({ route, outcome });
     }
     done(null, payload);
   });
@@ -381,10 +391,6 @@ export async function installMetrics(
     requests.inc({ method: request.method, route, status: String(status) });
     latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     if (status === 429) throttled.inc({ route });
-    if (LOGIN_ROUTES.has(route) && request.method === 'POST' && isLogin(route, request)) {
-      const outcome = loginOutcome(status, loginAnswers.get(request), isSecondStep(route, request));
-      if (outcome !== undefined) logins.inc({ route, outcome });
-    }
     done();
   });
 
