@@ -232,18 +232,26 @@ async function serve(args: string[]): Promise<void> {
   const { config, notices } = await settings();
   // Listens at once and starts the core in the background (retrying while the database is down),
   // so a database outage at start-up is not a crash loop; see startServer.
-  const { startServer } = await import('./start-server.js');
+  const { MetricsListenError, startServer } = await import('./start-server.js');
   // compactHeapWhenReady: the process is ours alone, so the start-up heap's free pages can be
   // released at once (idle RSS, issue 10) rather than ≈ 20 s later by V8's memory reducer.
   // Our own stdout destination: with pino's, a log line the disk refused hung the process for good
   // (lib/log-destination.ts). Its held lines are written at exit, once.
   const logStream = createLogDestination(1, systemScheduler);
   process.on('exit', () => logStream.flushSync());
-  const server = await startServer(config, { notices, compactHeapWhenReady: true, logStream }).catch(
-    (error: unknown) => {
-      throw listenFailure({ host: config.host, port: config.port, setting: '' }, error);
-    },
-  );
+  const server = await startServer(config, {
+    notices,
+    compactHeapWhenReady: true,
+    logStream,
+    droppedLogLines: () => logStream.dropped,
+  }).catch((error: unknown) => {
+    throw error instanceof MetricsListenError
+      ? listenFailure(
+          { host: config.metricsHost, port: config.metricsPort ?? 0, setting: 'METRICS_' },
+          error.cause,
+        )
+      : listenFailure({ host: config.host, port: config.port, setting: '' }, error);
+  });
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
@@ -277,13 +285,7 @@ async function serve(args: string[]): Promise<void> {
   server.ready.catch((error: unknown) => {
     // Not a dependency outage (those are retried) but a bug or a bad setting: stop for good.
     server.log.fatal({ reason: describe(error) }, 'the server could not be built');
-    // The metrics listener is the one socket opened after start-up: its address said as its
-    // settings' (it was "internal error: getaddrinfo ENOTFOUND … report it", exit 70).
-    exitWith(
-      config.metricsPort === undefined
-        ? error
-        : listenFailure({ host: config.metricsHost, port: config.metricsPort, setting: 'METRICS_' }, error),
-    );
+    exitWith(error);
   });
 }
 

@@ -27,6 +27,7 @@ import {
   refuseExpectation,
 } from './http/log-options.js';
 import { installMetrics } from './http/metrics.js';
+import { type MetricsEndpoint, openMetricsListener } from './http/metrics-listener.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { OneLineRequestLog } from './http/request-log.js';
@@ -83,6 +84,12 @@ export interface BuildServerOptions extends GatehouseOptions {
   loggerInstance?: FastifyBaseLogger;
   /** Fastify's `serverFactory` (see {@link startServer}, which serves through its own server). */
   serverFactory?: FastifyServerFactory;
+  /**
+   * A metrics listener already open (`startServer`'s, open before the core so that a starting or
+   * draining server answers scrapes): the server adds its figures to it and does not close it.
+   * @default one opened at `METRICS_HOST`:`METRICS_PORT` when `METRICS_PORT` is set, closed with the server
+   */
+  metrics?: MetricsEndpoint;
 }
 
 declare module 'fastify' {
@@ -177,16 +184,22 @@ export async function buildServer(
       },
     });
     // Metrics only when asked for (issue 10): prom-client is not even loaded otherwise.
-    let metricsUrl: string | undefined;
-    if (config.metricsPort !== undefined) {
-      const metrics = await installMetrics(app, gatehouseCore(gatehouse), {
-        host: config.metricsHost,
-        port: config.metricsPort,
-        allowedHosts: config.metricsAllowedHosts,
+    let metrics = options.metrics;
+    if (metrics === undefined && config.metricsPort !== undefined) {
+      const own = await openMetricsListener(
+        { host: config.metricsHost, port: config.metricsPort, allowedHosts: config.metricsAllowedHosts },
+        { log: () => app.log },
+      );
+      own.setState('ready');
+      app.addHook('preClose', (done) => {
+        own.setState('draining');
+        done();
       });
-      app.addHook('onClose', () => metrics.close());
-      metricsUrl = metrics.url;
+      app.addHook('onClose', () => own.close());
+      metrics = own;
     }
+    if (metrics !== undefined) installMetrics(app, gatehouseCore(gatehouse), metrics);
+    const metricsUrl = metrics?.url;
     app.decorate('metricsUrl', metricsUrl);
     // Strict bodies, unknown fields rejected by name (see http/validation.ts) for every route here.
     installValidation(app);

@@ -11,6 +11,7 @@ import { gatehouseCore } from './gatehouse-core.js';
 import { sendProblem } from './http/error-handler.js';
 import { HTTP_SERVER_OPTIONS } from './http/host-header.js';
 import { createLoggerOptions, handleClientError, refuseExpectation } from './http/log-options.js';
+import { type MetricsEndpoint, openMetricsListener } from './http/metrics-listener.js';
 import { addressBucket } from './lib/address-bucket.js';
 import { compactHeap } from './lib/compact-heap.js';
 import { createConcurrencyCaps } from './lib/concurrency-caps.js';
@@ -26,7 +27,8 @@ import {
 import { SigningKeyError, type SigningKeyErrorCode } from './tokens/signing-key-error.js';
 
 /** Options of {@link startServer}. */
-export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse' | 'serverFactory'> {
+export interface StartServerOptions
+  extends Omit<BuildServerOptions, 'gatehouse' | 'serverFactory' | 'metrics'> {
   /** First wait after a failed start-up attempt, in ms; it doubles per attempt. @default 250 */
   initialRetryDelayMs?: number;
   /** Longest wait between two start-up attempts, in ms. @default 10000 */
@@ -55,6 +57,22 @@ export interface StartServerOptions extends Omit<BuildServerOptions, 'gatehouse'
    * keep their own, longer timeout (72 s). @default 60000
    */
   sendTimeoutMs?: number;
+  /**
+   * Log lines the log destination dropped so far (`gatehouse serve`'s, see `createLogDestination`),
+   * shown as `gatehouse_log_lines_dropped_total` when `METRICS_PORT` is set. @default not shown
+   */
+  droppedLogLines?: () => number;
+}
+
+/**
+ * The metrics listener (`METRICS_HOST`:`METRICS_PORT`) could not listen; `cause` is Node's error.
+ * Apart from the public listener's errors so the message can name the metrics settings.
+ */
+export class MetricsListenError extends Error {
+  constructor(cause: unknown) {
+    super('the metrics listener could not listen', { cause });
+    this.name = 'MetricsListenError';
+  }
 }
 
 /** The slow-client timeouts {@link startServer} sets on Node's HTTP server, in ms. */
@@ -91,6 +109,12 @@ export interface RunningServer {
   readonly log: FastifyBaseLogger;
   /** Base URL it listens on, e.g. `http://127.0.0.1:8000`. */
   readonly url: string;
+  /**
+   * Base URL of the metrics listener (scrape `/metrics` there), undefined without `METRICS_PORT`.
+   * It listens from before the core starts until after the core has closed, so a server waiting
+   * for its database, or draining, is still scraped (`gatehouse_server_state` says which).
+   */
+  readonly metricsUrl: string | undefined;
   /**
    * Resolves with the full application once the core has started (migrations ran, signing keys
    * and the revocation list loaded), or with `undefined` when closed before that. Rejects only on
@@ -198,8 +222,32 @@ export async function startServer(
       }),
     ),
   );
+  let metrics: MetricsEndpoint | undefined;
+  // Requests answered while starting (the 503s) count in the same series as the application's;
+  // the hook is added now because Fastify takes none once listening, and the listener opens after
+  // the public port (whose failure is the one to report when both fail).
+  if (config.metricsPort !== undefined) {
+    shell.addHook('onResponse', (request, reply, done) => {
+      metrics?.countResponse(request, reply);
+      done();
+    });
+  }
   for (const notice of options.notices ?? []) shell.log[notice.level](notice.message);
   await shell.listen({ host: config.host, port: config.port });
+  if (config.metricsPort !== undefined) {
+    try {
+      metrics = await openMetricsListener(
+        { host: config.metricsHost, port: config.metricsPort, allowedHosts: config.metricsAllowedHosts },
+        {
+          log: () => shell.log,
+          ...(options.droppedLogLines === undefined ? {} : { droppedLogLines: options.droppedLogLines }),
+        },
+      );
+    } catch (error) {
+      await shell.close();
+      throw new MetricsListenError(error);
+    }
+  }
   const address = shell.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -234,6 +282,7 @@ export async function startServer(
           throw new ConfigError([error.message]);
         // Capped exponential backoff: quick recovery from a blip, no hammering of a database
         // that is down for long (AWS Architecture Blog, "Exponential Backoff And Jitter").
+        metrics?.countFailedStart();
         const delay = Math.min(maxDelay, initialDelay * 2 ** (attempt - 1));
         retryAfterSeconds = Math.max(1, Math.ceil(delay / 1000));
         shell.log.warn(
@@ -255,6 +304,7 @@ export async function startServer(
       loggerInstance: shell.log,
       // The application never listens itself: its handler is plugged into the shell's server.
       serverFactory: () => createServer(),
+      ...(metrics === undefined ? {} : { metrics }),
     });
     await app.ready();
     // Before `current` is set: the pause falls inside start-up, never on a ready server's requests.
@@ -277,6 +327,7 @@ export async function startServer(
       }
     }
     current = app.routing;
+    metrics?.setState('ready');
     // Said once, by the server only (not by one-shot CLI commands): mail does not leave the machine.
     if (config.smtpUrl === undefined) {
       shell.log.warn(
@@ -314,6 +365,7 @@ export async function startServer(
   const close = (): Promise<void> => {
     closing ??= (async () => {
       abort.abort();
+      metrics?.setState('draining');
       const server = shell.server;
       // Idle keep-alive sockets would hold server.close() open until their clients hang up; a
       // socket whose request just finished becomes idle, so sweep until everything is closed.
@@ -329,14 +381,19 @@ export async function startServer(
       } finally {
         clearInterval(sweep);
         clearTimeout(force);
-        // Last, so in-flight requests still had their database and Redis connections.
-        await core?.close();
+        try {
+          // Last, so in-flight requests still had their database and Redis connections.
+          await core?.close();
+        } finally {
+          // After the core: the drain and the core's close are what an operator watches a shutdown by.
+          await metrics?.close();
+        }
       }
     })();
     return closing;
   };
 
-  return { log: shell.log, url: `http://${shownHost}:${port}`, ready, close };
+  return { log: shell.log, url: `http://${shownHost}:${port}`, metricsUrl: metrics?.url, ready, close };
 }
 
 /** Key errors that no retry can mend: the operator's setting or action is needed. */

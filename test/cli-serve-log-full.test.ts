@@ -14,11 +14,13 @@ const tempDir = useTempDirs();
 describe('gatehouse serve with stdout refusing every write (ENOSPC)', () => {
   it('goes on serving, logs nothing, and stops on SIGTERM', { timeout: 60_000 }, async () => {
     const port = await freePort();
+    const metricsPort = await freePort();
     const full = openSync('/dev/full', constants.O_WRONLY);
     const child = spawn(process.execPath, [CLI, 'serve'], {
       env: {
         PATH: process.env.PATH ?? '',
         PORT: String(port),
+        METRICS_PORT: String(metricsPort),
         DATA_DIR: tempDir('gh-log-full-'),
         LOG_LEVEL: 'info',
       },
@@ -50,6 +52,11 @@ describe('gatehouse serve with stdout refusing every write (ENOSPC)', () => {
         );
         expect(await answer('/healthz')).toBe(200);
       }
+      // The lines are held (4 MiB at most), none dropped yet: the series says so (ops review O6).
+      const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((response) =>
+        response.text(),
+      );
+      expect(metrics).toMatch(/^gatehouse_log_lines_dropped_total 0$/m);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(stderr).not.toMatch(/Error|ENOSPC/);

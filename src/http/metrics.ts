@@ -1,22 +1,8 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatehouseCore } from '../gatehouse-core.js';
 import { MFA_OTP_GRANT_TYPE } from '../sessions/token-grants.js';
-
-/** Connections the metrics listener accepts at once; more are closed on arrival. */
-const METRICS_MAX_CONNECTIONS = 16;
-
-/** Where the metrics listener answers, once it listens. */
-export interface MetricsListener {
-  /** Base URL of the listener, e.g. `http://127.0.0.1:9464`; scrape `${url}/metrics`. */
-  readonly url: string;
-  /** Stops the listener. */
-  close(): Promise<void>;
-}
-
-/** Label of requests that matched no route: the raw path would make the label set unbounded. */
-const UNMATCHED = 'unmatched';
+import type { MetricsEndpoint } from './metrics-listener.js';
 
 /**
  * Routes where a credential is checked (a password, a second factor, a passkey); their answers
@@ -24,9 +10,6 @@ const UNMATCHED = 'unmatched';
  */
 const LOGIN_ROUTES = new Set(['/auth/login', '/auth/login/mfa', '/auth/passkey/login', '/token']);
 const TOKEN_LOGIN_GRANTS = new Set(['password', MFA_OTP_GRANT_TYPE]);
-
-/** Latency buckets in seconds: the hot GETs sit well below 1 ms, logins near 10–50 ms (argon2id). */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Whether `raw` has started an event stream (a refused request answers problem+json instead). */
 function isEventStream(raw: ServerResponse): boolean {
@@ -100,67 +83,23 @@ function answerOf(payload: unknown): { code?: unknown; error?: unknown; mfa_requ
   }
 }
 
-/** `Host` as a scraper sends it: an IPv4 address or a bracketed IPv6 one, then an optional port. */
-const IP_HOST = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
-
 /**
- * Whether a request to the metrics listener names a host it answers for: an IP address (how
- * Prometheus scrapes a target it discovered), `localhost`, or a name in `allowed`
- * (`METRICS_ALLOWED_HOSTS` and `METRICS_HOST`, lower case, without a trailing dot), with any port
- * and an optional trailing dot. Any other name means the request came through a name the operator never gave
- * the listener: a web page that rebinds its own name to 127.0.0.1 or a private address could
- * otherwise read the metrics from a visitor's browser (DNS rebinding, red-team 2026-12h C1).
+ * Adds `app`'s figures to the metrics listener `metrics` (see `openMetricsListener`): requests by
+ * method, route template (never the raw path, so label sets stay bounded) and status; request
+ * latency by method and route; logins by outcome; throttled (429) requests by route; revoked
+ * sessions held in memory; password hashes running, queued (by lane) and their wait; cache lookups
+ * by cache and result; database connections by state; open event streams; security notices queued
+ * and by outcome; Redis state, reconnects and bus lag. Every label set is fixed in this file and
+ * `metrics-listener.ts`. Call it once per endpoint: the series are registered by name.
  */
-export function scraperHost(host: string | undefined, allowed: ReadonlySet<string>): boolean {
-  if (host === undefined) return false;
-  if (IP_HOST.test(host)) return true;
-  // The root's dot is the same name: `gatehouse.svc.cluster.local.` is `gatehouse.svc.cluster.local`.
-  const name = host
-    .replace(/:\d{1,5}$/, '')
-    .toLowerCase()
-    .replace(/\.$/, '');
-  return name === 'localhost' || allowed.has(name);
-}
-
-/**
- * Counts requests on `app` (by route template, never by raw path, so label sets stay bounded) and
- * serves them in Prometheus text format at `GET /metrics` on a listener of its own at
- * `host:port`, never on the public port: the figures reveal traffic and account activity.
- * prom-client is imported here, so a server without `METRICS_PORT` never loads it.
- *
- * Exposed: requests by method, route and status; request latency by method and route; logins by
- * outcome; throttled (429) requests by route; revoked sessions held in memory; password hashes
- * running, queued (by lane) and their wait; cache lookups by cache and result; database
- * connections by state; open event streams; security notices queued and by outcome; Redis state,
- * reconnects and bus lag; and prom-client's
- * process metrics (RSS, heap, event-loop lag, GC). Every label set is fixed in this file.
- */
-export async function installMetrics(
+export function installMetrics(
   app: FastifyInstance,
   gatehouse: GatehouseCore,
-  listen: { host: string; port: number; allowedHosts?: readonly string[] },
-): Promise<MetricsListener> {
-  const allowedHosts = new Set(
-    [...(listen.allowedHosts ?? []), listen.host].map((name) => name.toLowerCase().replace(/\.$/, '')),
-  );
-  let warnedAt = Number.NEGATIVE_INFINITY;
-  const prom = await import('prom-client');
-  const registry = new prom.Registry();
-  prom.collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
+  metrics: MetricsEndpoint,
+): void {
+  const { prom, registry } = metrics;
   const registers = [registry];
-  const requests = new prom.Counter({
-    name: 'gatehouse_http_requests_total',
-    help: 'HTTP requests by method, route template and status.',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers,
-  });
-  const latency = new prom.Histogram({
-    name: 'gatehouse_http_request_duration_seconds',
-    help: 'Time from request received to response sent, by method and route template.',
-    labelNames: ['method', 'route'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers,
-  });
+  metrics.countRequests(app);
   const logins = new prom.Counter({
     name: 'gatehouse_logins_total',
     help:
@@ -168,12 +107,6 @@ export async function installMetrics(
       'factors (POST /auth/login/mfa, the mfa-otp grant) and passkeys (POST /auth/passkey/login). Requests ' +
       'refused before any credential was checked (CSRF, origin, a malformed body) are not counted.',
     labelNames: ['route', 'outcome'] as const,
-    registers,
-  });
-  const throttled = new prom.Counter({
-    name: 'gatehouse_throttled_requests_total',
-    help: 'Requests answered 429 (login throttling, rate limits), by route template.',
-    labelNames: ['route'] as const,
     registers,
   });
   new prom.Gauge({
@@ -384,93 +317,4 @@ export async function installMetrics(
     }
     done(null, payload);
   });
-
-  app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? UNMATCHED;
-    const status = reply.statusCode;
-    requests.inc({ method: request.method, route, status: String(status) });
-    latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
-    if (status === 429) throttled.inc({ route });
-    done();
-  });
-
-  // Sockets of the listener, each with whether a request of it is being answered.
-  const sockets = new Map<Socket, { busy: boolean }>();
-  // Headers are checked for their timeout every second (Node's default: every 30 s, so a socket
-  // that never finished its headers held its slot six times the 5-s bound).
-  const server: Server = createServer({ connectionsCheckingInterval: 1_000 }, (request, response) => {
-    const state = sockets.get(request.socket);
-    if (state !== undefined) {
-      state.busy = true;
-      response.once('finish', () => {
-        state.busy = false;
-      });
-    }
-    if (!scraperHost(request.headers.host, allowedHosts)) {
-      // At most one warning a minute, naming the setting: a scraper that uses a name the operator
-      // did not list would otherwise only show as "target down".
-      if (Date.now() - warnedAt > 60_000) {
-        warnedAt = Date.now();
-        app.log.warn(
-          { host: request.headers.host?.slice(0, 255) },
-          'metrics listener refused a request for a host name it does not know (421); list the name a scraper uses in METRICS_ALLOWED_HOSTS',
-        );
-      }
-      // RFC 9110 §15.5.20: not a name this listener answers for.
-      response.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request\n');
-      return;
-    }
-    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    registry.metrics().then(
-      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      (error: unknown) => {
-        app.log.warn({ err: error }, 'metrics collection failed');
-        response.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
-      },
-    );
-  });
-  // A scraper needs one connection at a time and answers in well under a second. Bounds for a
-  // listener often bound to 0.0.0.0 inside a cluster: without them any pod could hold thousands of
-  // idle sockets (Node's defaults: 60 s for headers, 300 s per request), spending the file
-  // descriptors the public port and the database pool share (operator red-team 2026-12-04).
-  // At the cap a newcomer is not refused (Node's `maxConnections` did that, and a peer that kept
-  // re-opening 16 half-sent requests kept every scrape out: ops review 2026-12s O3): the oldest
-  // socket with no request being answered gives its slot up, and the newcomer is refused only
-  // when every slot is answering one.
-  server.on('connection', (socket: Socket) => {
-    if (sockets.size >= METRICS_MAX_CONNECTIONS) {
-      const idle = [...sockets].find(([, state]) => !state.busy)?.[0];
-      if (idle === undefined) {
-        socket.destroy();
-        return;
-      }
-      idle.destroy();
-      sockets.delete(idle);
-    }
-    sockets.set(socket, { busy: false });
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.headersTimeout = 5_000;
-  server.requestTimeout = 10_000;
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
-  return {
-    url: `http://${host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
