@@ -13,4 +13,4 @@ export {
   REFERENCE_APP_SETTINGS,
 } from './server.js';
 export type { RunningServer, StartServerOptions } from './start-server.js';
-export { startServer } from './start-server.js';
+export { MetricsListenError, startServer } from './start-server.js';

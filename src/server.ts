@@ -27,7 +27,7 @@ import {
   refuseExpectation,
 } from './http/log-options.js';
 import { installMetrics } from './http/metrics.js';
-import { type MetricsEndpoint, openMetricsListener } from './http/metrics-listener.js';
+import { createMetrics, type Metrics } from './http/metrics-listener.js';
 import { registerOpenApi } from './http/openapi.js';
 import { gatehousePlugin } from './http/plugin.js';
 import { OneLineRequestLog } from './http/request-log.js';
@@ -85,11 +85,11 @@ export interface BuildServerOptions extends GatehouseOptions {
   /** Fastify's `serverFactory` (see {@link startServer}, which serves through its own server). */
   serverFactory?: FastifyServerFactory;
   /**
-   * A metrics listener already open (`startServer`'s, open before the core so that a starting or
-   * draining server answers scrapes): the server adds its figures to it and does not close it.
-   * @default one opened at `METRICS_HOST`:`METRICS_PORT` when `METRICS_PORT` is set, closed with the server
+   * The server's metrics, made by `startServer` before its core (so that a starting or draining
+   * server is scraped too): the server adds its figures to them and leaves their listener open.
+   * @default made and listening at `METRICS_HOST`:`METRICS_PORT` when `METRICS_PORT` is set, closed with the server
    */
-  metrics?: MetricsEndpoint;
+  metrics?: Metrics;
 }
 
 declare module 'fastify' {
@@ -135,7 +135,8 @@ export async function buildServer(
         ? (_address: string, hop: number) => hop < (config.trustProxy as number)
         : config.trustProxy,
     bodyLimit: config.bodyLimit,
-    return503OnClosing: true,
+    // A closing server's 503 is ours (installResponseHeaders' `closing`): problem+json, counted.
+    return503OnClosing: false,
     // Response serializers compiled on first use (validators too, see http/validation.ts).
     schemaController: { compilersFactory: { buildSerializer: buildSerializerOnFirstUse } },
     // Requests Fastify refuses before routing (a malformed URL) get problem+json like the rest.
@@ -172,7 +173,13 @@ export async function buildServer(
     const cookies = createCookiePolicy(config.cookieSecure);
     // One onRequest hook for every request: the same headers @fastify/helmet sent, computed once at
     // start-up instead of per request, then CORS (http/response-headers.ts).
+    let closing = false;
+    app.addHook('preClose', (done) => {
+      closing = true;
+      done();
+    });
     installResponseHeaders(app, {
+      closing: () => closing,
       hsts: config.cookieSecure,
       cors: {
         // Exact string match only: no wildcards, suffixes or "null" (CORS_ORIGINS is an allowlist).
@@ -186,16 +193,19 @@ export async function buildServer(
     // Metrics only when asked for (issue 10): prom-client is not even loaded otherwise.
     let metrics = options.metrics;
     if (metrics === undefined && config.metricsPort !== undefined) {
-      const own = await openMetricsListener(
-        { host: config.metricsHost, port: config.metricsPort, allowedHosts: config.metricsAllowedHosts },
-        { log: () => app.log },
-      );
+      const own = await createMetrics({ log: () => app.log });
+      app.addHook('onClose', () => own.close());
+      await own.listen({
+        host: config.metricsHost,
+        port: config.metricsPort,
+        allowedHosts: config.metricsAllowedHosts,
+      });
+      // Ready as far as anyone scraping can tell: this server is built before anyone asks it anything.
       own.setState('ready');
       app.addHook('preClose', (done) => {
         own.setState('draining');
         done();
       });
-      app.addHook('onClose', () => own.close());
       metrics = own;
     }
     if (metrics !== undefined) installMetrics(app, gatehouseCore(gatehouse), metrics);

@@ -11,7 +11,7 @@ import { gatehouseCore } from './gatehouse-core.js';
 import { sendProblem } from './http/error-handler.js';
 import { HTTP_SERVER_OPTIONS } from './http/host-header.js';
 import { createLoggerOptions, handleClientError, refuseExpectation } from './http/log-options.js';
-import { type MetricsEndpoint, openMetricsListener } from './http/metrics-listener.js';
+import { createMetrics } from './http/metrics-listener.js';
 import { addressBucket } from './lib/address-bucket.js';
 import { compactHeap } from './lib/compact-heap.js';
 import { createConcurrencyCaps } from './lib/concurrency-caps.js';
@@ -163,7 +163,9 @@ export async function startServer(
     // that see raw requests: the same secret-free options as buildServer's (see log-options.ts).
     logger: options.logger ?? createLoggerOptions(config.logLevel, options.logStream),
     clientErrorHandler: handleClientError,
-    return503OnClosing: true,
+    // Its routes answer as they do while starting (503 problem+json but for /healthz) while it
+    // closes too, counted; Fastify's own closing 503 was bare JSON and skipped every hook.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     // One HTTP server for the whole life of the process: the start-up routes below answer until
     // the full application is ready, then every request goes to it.
@@ -222,27 +224,26 @@ export async function startServer(
       }),
     ),
   );
-  let metrics: MetricsEndpoint | undefined;
-  // Requests answered while starting (the 503s) count in the same series as the application's;
-  // the hook is added now because Fastify takes none once listening, and the listener opens after
-  // the public port (whose failure is the one to report when both fail).
-  if (config.metricsPort !== undefined) {
-    shell.addHook('onResponse', (request, reply, done) => {
-      metrics?.countResponse(request, reply);
-      done();
-    });
-  }
-  for (const notice of options.notices ?? []) shell.log[notice.level](notice.message);
-  await shell.listen({ host: config.host, port: config.port });
-  if (config.metricsPort !== undefined) {
-    try {
-      metrics = await openMetricsListener(
-        { host: config.metricsHost, port: config.metricsPort, allowedHosts: config.metricsAllowedHosts },
-        {
+  // Made before the public port listens: its hook must be added before (Fastify takes none after),
+  // and every request the shell answers is then counted, the first ones included.
+  const metrics =
+    config.metricsPort === undefined
+      ? undefined
+      : await createMetrics({
           log: () => shell.log,
           ...(options.droppedLogLines === undefined ? {} : { droppedLogLines: options.droppedLogLines }),
-        },
-      );
+        });
+  metrics?.countRequests(shell);
+  for (const notice of options.notices ?? []) shell.log[notice.level](notice.message);
+  await shell.listen({ host: config.host, port: config.port });
+  // After the public port: its failure is the one to report when both fail.
+  if (metrics !== undefined && config.metricsPort !== undefined) {
+    try {
+      await metrics.listen({
+        host: config.metricsHost,
+        port: config.metricsPort,
+        allowedHosts: config.metricsAllowedHosts,
+      });
     } catch (error) {
       await shell.close();
       throw new MetricsListenError(error);
@@ -383,6 +384,7 @@ export async function startServer(
         clearTimeout(force);
         try {
           // Last, so in-flight requests still had their database and Redis connections.
+          metrics?.coreClosing();
           await core?.close();
         } finally {
           // After the core: the drain and the core's close are what an operator watches a shutdown by.

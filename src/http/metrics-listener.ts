@@ -4,7 +4,10 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest }
 import type * as PromClient from 'prom-client';
 import type { Counter, Histogram, Registry } from 'prom-client';
 
-/** Connections the metrics listener accepts at once; more are closed on arrival. */
+/**
+ * Connections the metrics listener holds at once. At the cap a newcomer takes the slot of the
+ * oldest socket with no request being answered, and is refused only when every slot is answering.
+ */
 const METRICS_MAX_CONNECTIONS = 16;
 
 /** Label of requests that matched no route: the raw path would make the label set unbounded. */
@@ -17,28 +20,33 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 export type ServerState = 'starting' | 'ready' | 'draining';
 const SERVER_STATES: readonly ServerState[] = ['starting', 'ready', 'draining'];
 
-/** What the listener needs besides its address. */
-export interface MetricsListenerOptions {
-  /** Where its warnings go (a scrape through a host name it does not know). */
-  readonly log: () => FastifyBaseLogger;
-  /** Log lines the process's log destination dropped so far (`gatehouse serve`'s); absent: not shown. */
-  readonly droppedLogLines?: () => number;
+/** Where the metrics listener listens. */
+export interface MetricsAddress {
+  readonly host: string;
+  readonly port: number;
+  /** Host names a scraper may send besides IP addresses, `localhost` and `host` (see {@link scraperHost}). */
+  readonly allowedHosts?: readonly string[];
 }
 
 /**
- * A metrics listener and its registry: open before anything it reports on exists, so that a
- * server that is starting (waiting for its database) or draining still answers a scrape (ops
- * review 2026-12s O6). The application's own figures are added to {@link registry} once it exists
- * (`installMetrics`).
+ * The server's metrics: a registry with prom-client's process metrics (RSS, heap, event-loop lag,
+ * GC), the server's state, failed start-up attempts, the request series, and what is added to it
+ * (the application's figures, `installMetrics`), served by {@link listen}. Made before anything it
+ * reports on exists, so that a server still starting (waiting for its database) or draining is
+ * scraped like a running one (ops review 2026-12s O6).
  */
-export interface MetricsEndpoint {
-  /** Base URL of the listener, e.g. `http://127.0.0.1:9464`; scrape `${url}/metrics`. */
-  readonly url: string;
+export interface Metrics {
   /** The registry the listener serves. */
   readonly registry: Registry;
-  /** prom-client itself, loaded when the listener opened (never loaded without `METRICS_PORT`). */
+  /** prom-client itself, loaded by {@link createMetrics} (never loaded without `METRICS_PORT`). */
   readonly prom: typeof PromClient;
-  /** Sets `gatehouse_server_state`. */
+  /** Base URL of the listener once {@link listen} resolved, e.g. `http://127.0.0.1:9464`; scrape `${url}/metrics`. */
+  readonly url: string | undefined;
+  /** Opens the listener at `address` (never the public port: the figures reveal traffic and account activity). */
+  listen(address: MetricsAddress): Promise<void>;
+  /** Stops the listener, if it listens. */
+  close(): Promise<void>;
+  /** Sets `gatehouse_server_state`; `draining` is final (a start-up that completes after a close began stays draining). */
   setState(state: ServerState): void;
   /** Counts a failed start-up attempt (`gatehouse_startup_attempts_failed_total`). */
   countFailedStart(): void;
@@ -47,13 +55,24 @@ export interface MetricsEndpoint {
    * (an `onResponse` hook calling {@link countResponse}).
    */
   countRequests(instance: FastifyInstance): void;
-  /**
-   * Counts one answered request: what `startServer`'s start-up shell calls from a hook added
-   * before it listens (Fastify takes no hook after), so its 503s add to the application's series.
-   */
+  /** Counts one answered request. */
   countResponse(request: FastifyRequest, reply: FastifyReply): void;
-  /** Stops the listener. */
-  close(): Promise<void>;
+  /**
+   * Registers what to run when the core begins to close: the application's series read the core
+   * (`installMetrics`), and a closed core's figures (Redis "down", a pool with nothing idle) would
+   * read as an outage on every deploy, so they leave the registry instead.
+   */
+  onCoreClosing(action: () => void): void;
+  /** Runs the {@link onCoreClosing} actions, once: `startServer` calls it before closing its core. */
+  coreClosing(): void;
+}
+
+/** What {@link createMetrics} needs besides prom-client. */
+export interface MetricsOptions {
+  /** Where the listener's warnings go (a scrape through a host name it does not know). */
+  readonly log: () => FastifyBaseLogger;
+  /** Log lines the process's log destination dropped so far (`gatehouse serve`'s); absent: not shown. */
+  readonly droppedLogLines?: () => number;
 }
 
 /** `Host` as a scraper sends it: an IPv4 address or a bracketed IPv6 one, then an optional port. */
@@ -79,18 +98,11 @@ export function scraperHost(host: string | undefined, allowed: ReadonlySet<strin
 }
 
 /**
- * Opens the metrics listener at `host:port` (never the public port: the figures reveal traffic and
- * account activity) with a registry holding prom-client's process metrics (RSS, heap, event-loop
- * lag, GC), the server's state, failed start-up attempts, and, when given, the log lines dropped.
- * prom-client is imported here, so a server without `METRICS_PORT` never loads it.
+ * Loads prom-client and makes the server's {@link Metrics}; nothing listens until
+ * {@link Metrics.listen}. Called only when `METRICS_PORT` is set, so a server without it never
+ * loads prom-client.
  */
-export async function openMetricsListener(
-  listen: { host: string; port: number; allowedHosts?: readonly string[] },
-  options: MetricsListenerOptions,
-): Promise<MetricsEndpoint> {
-  const allowedHosts = new Set(
-    [...(listen.allowedHosts ?? []), listen.host].map((name) => name.toLowerCase().replace(/\.$/, '')),
-  );
+export async function createMetrics(options: MetricsOptions): Promise<Metrics> {
   let warnedAt = Number.NEGATIVE_INFINITY;
   const prom = await import('prom-client');
   const registry = new prom.Registry();
@@ -131,86 +143,109 @@ export async function openMetricsListener(
     requestCounters.latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     if (status === 429) requestCounters.throttled.inc({ route });
   };
+  let coreClosingActions: (() => void)[] = [];
+  let server: Server | undefined;
+  let url: string | undefined;
 
-  // Sockets of the listener, each with whether a request of it is being answered.
-  const sockets = new Map<Socket, { busy: boolean }>();
-  // Headers are checked for their timeout every second (Node's default: every 30 s, so a socket
-  // that never finished its headers held its slot six times the 5-s bound).
-  const server: Server = createServer({ connectionsCheckingInterval: 1_000 }, (request, response) => {
-    const socketState = sockets.get(request.socket);
-    if (socketState !== undefined) {
-      socketState.busy = true;
-      response.once('finish', () => {
-        socketState.busy = false;
-      });
-    }
-    if (!scraperHost(request.headers.host, allowedHosts)) {
-      // At most one warning a minute, naming the setting: a scraper that uses a name the operator
-      // did not list would otherwise only show as "target down".
-      if (Date.now() - warnedAt > 60_000) {
-        warnedAt = Date.now();
-        options
-          .log()
-          .warn(
-            { host: request.headers.host?.slice(0, 255) },
-            'metrics listener refused a request for a host name it does not know (421); list the name a scraper uses in METRICS_ALLOWED_HOSTS',
-          );
-      }
-      // RFC 9110 §15.5.20: not a name this listener answers for.
-      response.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request\n');
-      return;
-    }
-    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-      return;
-    }
-    registry.metrics().then(
-      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      (error: unknown) => {
-        options.log().warn({ err: error }, 'metrics collection failed');
-        response.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
-      },
+  const listen = async (address: MetricsAddress): Promise<void> => {
+    const allowedHosts = new Set(
+      [...(address.allowedHosts ?? []), address.host].map((name) => name.toLowerCase().replace(/\.$/, '')),
     );
-  });
-  // A scraper needs one connection at a time and answers in well under a second. Bounds for a
-  // listener often bound to 0.0.0.0 inside a cluster: without them any pod could hold thousands of
-  // idle sockets (Node's defaults: 60 s for headers, 300 s per request), spending the file
-  // descriptors the public port and the database pool share (operator red-team 2026-12-04).
-  // At the cap a newcomer is not refused (Node's `maxConnections` did that, and a peer that kept
-  // re-opening 16 half-sent requests kept every scrape out: ops review 2026-12s O3): the oldest
-  // socket with no request being answered gives its slot up, and the newcomer is refused only
-  // when every slot is answering one.
-  server.on('connection', (socket: Socket) => {
-    if (sockets.size >= METRICS_MAX_CONNECTIONS) {
-      const idle = [...sockets].find(([, each]) => !each.busy)?.[0];
-      if (idle === undefined) {
-        socket.destroy();
+    // Sockets of the listener, each with whether a request of it is being answered.
+    const sockets = new Map<Socket, { busy: boolean }>();
+    // Headers are checked for their timeout every second (Node's default: every 30 s, so a socket
+    // that never finished its headers held its slot six times the 5-s bound).
+    const listener: Server = createServer({ connectionsCheckingInterval: 1_000 }, (request, response) => {
+      const socketState = sockets.get(request.socket);
+      if (socketState !== undefined) {
+        socketState.busy = true;
+        response.once('finish', () => {
+          socketState.busy = false;
+        });
+      }
+      if (!scraperHost(request.headers.host, allowedHosts)) {
+        // At most one warning a minute, naming the setting: a scraper that uses a name the operator
+        // did not list would otherwise only show as "target down".
+        if (Date.now() - warnedAt > 60_000) {
+          warnedAt = Date.now();
+          options
+            .log()
+            .warn(
+              { host: request.headers.host?.slice(0, 255) },
+              'metrics listener refused a request for a host name it does not know (421); list the name a scraper uses in METRICS_ALLOWED_HOSTS',
+            );
+        }
+        // RFC 9110 §15.5.20: not a name this listener answers for.
+        response.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request\n');
         return;
       }
-      idle.destroy();
-      sockets.delete(idle);
-    }
-    sockets.set(socket, { busy: false });
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.headersTimeout = 5_000;
-  server.requestTimeout = 10_000;
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off('error', reject);
-      resolve();
+      if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+        response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+        return;
+      }
+      registry.metrics().then(
+        (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (error: unknown) => {
+          options.log().warn({ err: error }, 'metrics collection failed');
+          response.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed\n');
+        },
+      );
     });
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+    // A scraper needs one connection at a time and answers in well under a second. Bounds for a
+    // listener often bound to 0.0.0.0 inside a cluster: without them any pod could hold thousands of
+    // idle sockets (Node's defaults: 60 s for headers, 300 s per request), spending the file
+    // descriptors the public port and the database pool share (operator red-team 2026-12-04).
+    // At the cap a newcomer is not refused (Node's `maxConnections` did that, and a peer that kept
+    // re-opening 16 half-sent requests kept every scrape out: ops review 2026-12s O3): the oldest
+    // socket with no request being answered gives its slot up, and the newcomer is refused only
+    // when every slot is answering one.
+    listener.on('connection', (socket: Socket) => {
+      if (sockets.size >= METRICS_MAX_CONNECTIONS) {
+        const idle = [...sockets].find(([, each]) => !each.busy)?.[0];
+        if (idle === undefined) {
+          socket.destroy();
+          return;
+        }
+        idle.destroy();
+        sockets.delete(idle);
+      }
+      sockets.set(socket, { busy: false });
+      socket.once('close', () => sockets.delete(socket));
+    });
+    listener.headersTimeout = 5_000;
+    listener.requestTimeout = 10_000;
+    listener.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(address.port, address.host, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    const { port } = listener.address() as AddressInfo;
+    const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+    server = listener;
+    url = `http://${host}:${port}`;
+  };
+
   return {
-    url: `http://${host}:${port}`,
     registry,
     prom,
+    get url() {
+      return url;
+    },
+    listen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (server === undefined) {
+          resolve();
+          return;
+        }
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
     setState(next) {
-      state = next;
+      if (state !== 'draining') state = next;
     },
     countFailedStart() {
       failedStarts.inc();
@@ -222,11 +257,14 @@ export async function openMetricsListener(
         done();
       });
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    onCoreClosing(action) {
+      coreClosingActions.push(action);
+    },
+    coreClosing() {
+      const actions = coreClosingActions;
+      coreClosingActions = [];
+      for (const action of actions) action();
+    },
   };
 }
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { GatehouseCore } from '../gatehouse-core.js';
 import { MFA_OTP_GRANT_TYPE } from '../sessions/token-grants.js';
-import type { MetricsEndpoint } from './metrics-listener.js';
+import type { Metrics } from './metrics-listener.js';
 
 /**
  * Routes where a credential is checked (a password, a second factor, a passkey); their answers
@@ -84,19 +84,16 @@ function answerOf(payload: unknown): { code?: unknown; error?: unknown; mfa_requ
 }
 
 /**
- * Adds `app`'s figures to the metrics listener `metrics` (see `openMetricsListener`): requests by
+ * Adds `app`'s figures to the server's metrics (see `createMetrics`): requests by
  * method, route template (never the raw path, so label sets stay bounded) and status; request
  * latency by method and route; logins by outcome; throttled (429) requests by route; revoked
  * sessions held in memory; password hashes running, queued (by lane) and their wait; cache lookups
  * by cache and result; database connections by state; open event streams; security notices queued
  * and by outcome; Redis state, reconnects and bus lag. Every label set is fixed in this file and
- * `metrics-listener.ts`. Call it once per endpoint: the series are registered by name.
+ * `metrics-listener.ts`. Call it once per registry: the series are registered by name. The series
+ * read from the core leave the registry when the core begins to close (`Metrics.coreClosing`).
  */
-export function installMetrics(
-  app: FastifyInstance,
-  gatehouse: GatehouseCore,
-  metrics: MetricsEndpoint,
-): void {
+export function installMetrics(app: FastifyInstance, gatehouse: GatehouseCore, metrics: Metrics): void {
   const { prom, registry } = metrics;
   const registers = [registry];
   metrics.countRequests(app);
@@ -109,6 +106,21 @@ export function installMetrics(
     labelNames: ['route', 'outcome'] as const,
     registers,
   });
+  // Open event streams: bounded by the open connections (each entry leaves when its socket closes).
+  const streams = new Set<ServerResponse>();
+  new prom.Gauge({
+    name: 'gatehouse_event_streams_open',
+    help: 'Server-sent event streams open now (routes declared with config.eventStream).',
+    registers,
+    collect() {
+      let open = 0;
+      for (const raw of streams) if (isEventStream(raw)) open += 1;
+      this.set(open);
+    },
+  });
+
+  // Every series from here on reads the core: they leave the registry when it begins to close.
+  const appSeries = new Set(registry.getMetricsAsArray().map((metric) => metric.name));
   new prom.Gauge({
     name: 'gatehouse_revoked_sessions',
     help: 'Revoked sessions held in the in-memory revocation set.',
@@ -117,16 +129,17 @@ export function installMetrics(
       this.set(gatehouse.revocations.size);
     },
   });
-  new prom.Gauge({
-    name: 'gatehouse_redis_up',
-    help: 'Redis as readiness sees it: 1 up, 0 down; absent when Redis is not configured.',
-    registers,
-    collect() {
-      const state = gatehouse.redisState();
-      if (state === 'disabled') this.reset();
-      else this.set(state === 'up' ? 1 : 0);
-    },
-  });
+  // Absent without Redis (a 0 would read as Redis down); whether it is configured never changes.
+  if (gatehouse.redisState() !== 'disabled') {
+    new prom.Gauge({
+      name: 'gatehouse_redis_up',
+      help: 'Redis as readiness sees it: 1 up, 0 down; absent when Redis is not configured.',
+      registers,
+      collect() {
+        this.set(gatehouse.redisState() === 'up' ? 1 : 0);
+      },
+    });
+  }
 
   // The core keeps monotonic totals; each counter below is reset and set to them at every scrape.
   // Password hashing: slots in use and queued (gauges), time waited for a slot (sum and count).
@@ -242,18 +255,6 @@ export function installMetrics(
       this.inc({ outcome: 'expired' }, expired);
     },
   });
-  // Open event streams: bounded by the open connections (each entry leaves when its socket closes).
-  const streams = new Set<ServerResponse>();
-  new prom.Gauge({
-    name: 'gatehouse_event_streams_open',
-    help: 'Server-sent event streams open now (routes declared with config.eventStream).',
-    registers,
-    collect() {
-      let open = 0;
-      for (const raw of streams) if (isEventStream(raw)) open += 1;
-      this.set(open);
-    },
-  });
   new prom.Counter({
     name: 'gatehouse_redis_reconnects_total',
     help: 'Redis reconnections (either connection); 0 without Redis.',
@@ -283,6 +284,14 @@ export function installMetrics(
       this.reset();
       if (stats !== undefined) this.inc(stats.lagSecondsTotal);
     },
+  });
+
+  const coreSeries = registry
+    .getMetricsAsArray()
+    .map((metric) => metric.name)
+    .filter((name) => !appSeries.has(name));
+  metrics.onCoreClosing(() => {
+    for (const name of coreSeries) registry.removeSingleMetric(name);
   });
 
   app.addHook('onRequest', (request, reply, done) => {

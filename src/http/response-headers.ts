@@ -10,6 +10,13 @@ export interface ResponseHeaderOptions {
   hsts: boolean;
   /** The CORS allowlist and preflight answers (see `installCors`). */
   cors: CorsOptions;
+  /**
+   * Whether the server is closing: every request is then answered 503 problem+json with
+   * `Retry-After` (Fastify adds `Connection: close`), after the security headers. In place of
+   * Fastify's `return503OnClosing`, whose bare JSON skipped every hook, so the answers a drain
+   * refuses were neither problem+json nor counted (metrics review of 32fc7f6). @default never
+   */
+  closing?: () => boolean;
 }
 
 /**
@@ -22,8 +29,17 @@ export interface ResponseHeaderOptions {
 export function installResponseHeaders(app: FastifyInstance, options: ResponseHeaderOptions): void {
   const headers = precomputedSecurityHeaders(options.hsts);
   const cors = createCorsStep(options.cors);
+  const closing = options.closing ?? (() => false);
   app.addHook('onRequest', (request, reply, done) => {
     setSecurityHeaders(reply, headers);
+    if (closing()) {
+      done(
+        new GatehouseError('SERVICE_UNAVAILABLE', 'Gatehouse is shutting down: send the request again.', {
+          retryAfterSeconds: 1,
+        }),
+      );
+      return;
+    }
     // RFC 9112 §3.2: 400 for a missing, repeated or malformed Host (Node's own check is off,
     // HTTP_SERVER_OPTIONS, so the answer is problem+json). HTTP/1.0 may omit it. Here, in the hook
     // every request runs anyway, rather than a hook of its own (issue 10: each hook is a step of
