@@ -242,8 +242,8 @@ export interface AuthorizationServer {
   approve(
     request: AuthorizationRequest,
     user: AccountUser,
-    authentication: { authTime: number; amr: readonly string[] },
-    options: { remember: boolean },
+    authentication: { authTime: number; amr: readonly string[]; sessionId: string },
+    options: { remember: boolean; consentRemembered: boolean },
     caller: Caller,
   ): Promise<string>;
   /** The redirect URI with an error (e.g. `access_denied` when the person declined). */
@@ -578,8 +578,18 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
           expiresAt: now + AUTHORIZATION_CODE_TTL_MS,
         },
         { perClient: MAX_LIVE_CODES_PER_CLIENT, perAccount: MAX_LIVE_CODES_PER_ACCOUNT },
+        { sessionId: authentication.sessionId, consentRemembered: options.consentRemembered },
       );
-      if (!inserted) {
+      if (inserted === 'withdrawn') {
+        // The session was ended, the app disconnected or disabled, while this approval ran
+        // (race review 2026-12-06 P1): nothing was written, nothing can be exchanged.
+        return errorRedirect(
+          request,
+          'access_denied',
+          'The sign-in or the app was withdrawn while approving.',
+        );
+      }
+      if (inserted === 'capped') {
         return errorRedirect(
           request,
           'temporarily_unavailable',

@@ -29,6 +29,22 @@ export interface LiveCodeCaps {
   perAccount: number;
 }
 
+/**
+ * What an approval rested on, re-checked where its code is written ({@link OAuthGrantStore.insertCodeWithinCap}).
+ * Between the guard that saw it and that write, the owner may have ended the session ("log out
+ * everywhere", a password change or reset) or disconnected the app; each of those takes the
+ * account's row lock and deletes the unexchanged codes, so a code written after it must see it.
+ */
+export interface CodeApproval {
+  /** The browser session that approved: it must still be live (not revoked, not expired). */
+  sessionId: string;
+  /** Whether the approval was the person's remembered consent, which must still be there. */
+  consentRemembered: boolean;
+}
+
+/** The outcome of {@link OAuthGrantStore.insertCodeWithinCap}. */
+export type CodeInsertOutcome = 'inserted' | 'capped' | 'withdrawn';
+
 /** A remembered consent, with the client's display name. */
 export interface ConsentRecord {
   clientId: string;
@@ -46,15 +62,18 @@ export interface OAuthGrantStore {
    * Adds a code within `caps` of codes unexpired at `code.createdAt`: at most `perClient` of
    * `code.clientId` for `code.userId`, and `perAccount` for the account in all. At the client's cap
    * the code displaces that client's oldest unexchanged code; at the account's, the oldest
-   * unexchanged code of the client holding the most. False when the cap reached holds only spent
-   * codes (kept for replay detection): at the client's cap that refuses the client alone. Exact
-   * under concurrency: the counts, the displacement and the insert run in one transaction holding
-   * the account's row lock (see `lockUserRow`), and a code spent meanwhile is never displaced.
+   * unexchanged code of the client holding the most. `capped` when the cap reached holds only spent
+   * codes (kept for replay detection): at the client's cap that refuses the client alone;
+   * `withdrawn` (nothing written) when the client is disabled or gone, or what `approval` rested on
+   * is no longer there. Exact under concurrency: the checks, the counts, the displacement and the
+   * insert run in one transaction holding the account's row lock (see `lockUserRow`), and a code
+   * spent meanwhile is never displaced.
    */
   insertCodeWithinCap(
     code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>,
     caps: LiveCodeCaps,
-  ): Promise<boolean>;
+    approval?: CodeApproval,
+  ): Promise<CodeInsertOutcome>;
   /** Codes of `userId` not yet expired at `now`. */
   countLiveCodes(userId: string, now: number): Promise<number>;
   /** One code by hash, spent or not. */
@@ -200,6 +219,32 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
    * re-checks `used_at` and deletes nothing, and the next round picks another. Each lost round
    * is a code spent, so the rounds are bounded by the live codes.
    */
+  /** Whether the session that approved is live and, for a remembered consent, the consent is there. */
+  const approvalStands = async (
+    trx: Kysely<Schema>,
+    userId: string,
+    clientId: string,
+    approval: CodeApproval,
+    now: number,
+  ): Promise<boolean> => {
+    const session = await trx
+      .selectFrom('sessions')
+      .select('id')
+      .where('id', '=', approval.sessionId)
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    if (session === undefined) return false;
+    if (!approval.consentRemembered) return true;
+    const consent = await trx
+      .selectFrom('oauth_consents')
+      .select('client_id')
+      .where('user_id', '=', userId)
+      .where('client_id', '=', clientId)
+      .executeTakeFirst();
+    return consent !== undefined;
+  };
   const displaceUnexchanged = async (
     trx: Kysely<Schema>,
     pick: () => Promise<string | undefined>,
@@ -219,13 +264,18 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
   };
   return {
     insertCode: (code) => insertCode(db, code),
-    insertCodeWithinCap: (code, caps) =>
-      lockUserRow(db, code.userId, async (trx) => {
+    insertCodeWithinCap: (code, caps, approval) =>
+      lockUserRow(db, code.userId, async (trx): Promise<CodeInsertOutcome> => {
         const { userId, clientId, createdAt: now } = code;
         // The client's row next (the exchange's order: account, then client): a disable running now
-        // either waits for this code and then deletes it, or is seen here and the code is refused
-        // (as a capped one: the next /authorize shows the disabled client's error).
-        if ((await holdClientRow(trx, clientId)) !== 'enabled') return false;
+        // either waits for this code and then deletes it, or is seen here and the code is refused.
+        if ((await holdClientRow(trx, clientId)) !== 'enabled') return 'withdrawn';
+        // Race review 2026-12-06 P1: the session and the consent the approval rested on, read
+        // under the account's lock. "Log out everywhere", a password change or reset, and a
+        // disconnect take it too and delete the unexchanged codes: one that committed first is
+        // seen here; one that comes later finds this code and deletes it.
+        if (approval !== undefined && !(await approvalStands(trx, userId, clientId, approval, now)))
+          return 'withdrawn';
         // Red-team 2026-12f K2: with one account-wide cap, an app that bounced the browser through
         // silent /authorize visits and exchanged every code filled it with spent codes, which
         // cannot be displaced (above), and refused the person's sign-ins to every other app. Its
@@ -235,7 +285,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
           ownCodes >= caps.perClient &&
           !(await displaceUnexchanged(trx, () => oldestCodeOf(trx, userId, now, clientId), ownCodes))
         ) {
-          return false;
+          return 'capped';
         }
         // Red-team 2026-12e J2: refusing the newest code let any page that steers the person's
         // browser through silent /authorize visits (codes it never exchanges) refuse their real
@@ -247,10 +297,10 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
           allCodes >= caps.perAccount &&
           !(await displaceUnexchanged(trx, () => oldestCodeOfBusiestClient(trx, userId, now), allCodes))
         ) {
-          return false;
+          return 'capped';
         }
         await insertCode(trx, code);
-        return true;
+        return 'inserted';
       }),
     countLiveCodes: (userId, now) => countLiveCodes(db, userId, now),
     async findCode(codeHash) {

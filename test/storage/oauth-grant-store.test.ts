@@ -85,9 +85,9 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     );
     // Red-team 2026-12e J2: the newest code is never the one refused (a flood of codes nobody
     // exchanges refused the person's real sign-in); the oldest unexchanged one makes room.
-    expect(added.filter(Boolean)).toHaveLength(25);
+    expect(added.filter((outcome) => outcome === 'inserted')).toHaveLength(25);
     expect(await store.countLiveCodes(userId, 1_000)).toBe(20);
-    expect(await store.insertCodeWithinCap(code(other), caps(20))).toBe(true);
+    expect(await store.insertCodeWithinCap(code(other), caps(20))).toBe('inserted');
     expect(await store.countLiveCodes(other, 1_000)).toBe(2);
   });
 
@@ -103,20 +103,20 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     const busyOld = at(1_001);
     const busyNew = at(1_002);
     for (const record of [quiet, busyOld, busyNew])
-      expect(await store.insertCodeWithinCap(record, caps(3))).toBe(true);
+      expect(await store.insertCodeWithinCap(record, caps(3))).toBe('inserted');
     // The quiet client's code is the oldest, but the busy client holds more: its oldest goes.
     const next = at(1_003, secondClientId);
-    expect(await store.insertCodeWithinCap(next, caps(3))).toBe(true);
+    expect(await store.insertCodeWithinCap(next, caps(3))).toBe('inserted');
     expect(await store.findCode(busyOld.codeHash)).toBeUndefined();
     expect(await store.findCode(quiet.codeHash)).toBeDefined();
     expect(await store.findCode(next.codeHash)).toBeDefined();
     // Spent codes are kept for replay detection, never displaced: with all three spent, refused.
     for (const record of [quiet, busyNew, next])
       expect(await store.spendCode(record.codeHash, 1_004)).toBe(true);
-    expect(await store.insertCodeWithinCap(at(1_005), caps(3))).toBe(false);
+    expect(await store.insertCodeWithinCap(at(1_005), caps(3))).toBe('capped');
     expect(await store.countLiveCodes(userId, 1_005)).toBe(3);
     // Once the live codes expire, the account may start sign-ins again.
-    expect(await store.insertCodeWithinCap(at(70_000), caps(3))).toBe(true);
+    expect(await store.insertCodeWithinCap(at(70_000), caps(3))).toBe('inserted');
   });
 
   it('between equally busy clients, displaces the code that waited longest, whichever client holds it', async () => {
@@ -129,9 +129,9 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
       const waited = at(1_000, older);
       const fresh = at(1_001, newer);
       for (const record of [waited, fresh])
-        expect(await store.insertCodeWithinCap(record, caps(2))).toBe(true);
+        expect(await store.insertCodeWithinCap(record, caps(2))).toBe('inserted');
       // One code each: a tie, so the code that waited longest makes room.
-      expect(await store.insertCodeWithinCap(at(1_002, newer), caps(2))).toBe(true);
+      expect(await store.insertCodeWithinCap(at(1_002, newer), caps(2))).toBe('inserted');
       expect(await store.findCode(waited.codeHash)).toBeUndefined();
       expect(await store.findCode(fresh.codeHash)).toBeDefined();
     }
@@ -145,16 +145,16 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     const theirs = at(1_000, secondClientId);
     const [first, second] = [at(1_001), at(1_002)];
     for (const record of [theirs, first, second])
-      expect(await store.insertCodeWithinCap(record, within)).toBe(true);
+      expect(await store.insertCodeWithinCap(record, within)).toBe('inserted');
     // The other client's code is older, yet only the client's own oldest makes room.
     const third = at(1_003);
-    expect(await store.insertCodeWithinCap(third, within)).toBe(true);
+    expect(await store.insertCodeWithinCap(third, within)).toBe('inserted');
     expect(await store.findCode(first.codeHash)).toBeUndefined();
     expect(await store.findCode(theirs.codeHash)).toBeDefined();
     // Every live code of the client exchanged: its next is refused, another client's is not.
     for (const record of [second, third]) expect(await store.spendCode(record.codeHash, 1_004)).toBe(true);
-    expect(await store.insertCodeWithinCap(at(1_005), within)).toBe(false);
-    expect(await store.insertCodeWithinCap(at(1_005, secondClientId), within)).toBe(true);
+    expect(await store.insertCodeWithinCap(at(1_005), within)).toBe('capped');
+    expect(await store.insertCodeWithinCap(at(1_005, secondClientId), within)).toBe('inserted');
     // The spent codes stay for replay detection.
     expect((await store.findCode(second.codeHash))?.usedAt).toBe(1_004);
     expect((await store.findCode(third.codeHash))?.usedAt).toBe(1_004);
@@ -167,7 +167,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
       { ...code(userId), createdAt: 1_000 },
       { ...code(userId), createdAt: 1_001 },
     ];
-    for (const record of [older, newer]) expect(await store.insertCodeWithinCap(record, caps(2))).toBe(true);
+    for (const record of [older, newer]) expect(await store.insertCodeWithinCap(record, caps(2))).toBe('inserted');
     // An exchange spends the oldest code and holds its transaction open.
     const hold = gate();
     const spent = gate();
@@ -184,7 +184,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     await someoneWaitsOnALock(test.database, inserted);
     hold.open();
     await exchange;
-    expect(await inserted).toBe(true);
+    expect(await inserted).toBe('inserted');
     expect((await store.findCode(older.codeHash))?.usedAt).toBe(1_002);
     expect(await store.findCode(newer.codeHash)).toBeUndefined();
     expect(await store.countLiveCodes(userId, 1_003)).toBe(2);
@@ -194,7 +194,7 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     const userId = await addUser();
     await expect(
       test.database.transaction(async (trx) => {
-        expect(await createOAuthGrantStore(trx).insertCodeWithinCap(code(userId), caps(1))).toBe(true);
+        expect(await createOAuthGrantStore(trx).insertCodeWithinCap(code(userId), caps(1))).toBe('inserted');
         throw new Error('roll back');
       }),
     ).rejects.toThrow('roll back');

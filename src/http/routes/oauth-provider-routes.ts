@@ -383,6 +383,7 @@ export function registerOAuthProviderRoutes(
     request: AuthorizationRequest,
     auth: UserAuthContext,
     remember: boolean,
+    consentRemembered: boolean,
   ) => {
     const session = await sessionStore.findSession(auth.sessionId);
     let to: string;
@@ -390,8 +391,12 @@ export function registerOAuthProviderRoutes(
       to = await server.approve(
         request,
         auth.user,
-        { authTime: session?.authTime ?? session?.createdAt ?? Date.now(), amr: session?.amr ?? ['pwd'] },
-        { remember },
+        {
+          authTime: session?.authTime ?? session?.createdAt ?? Date.now(),
+          amr: session?.amr ?? ['pwd'],
+          sessionId: auth.sessionId,
+        },
+        { remember, consentRemembered },
         callerOf(fastifyRequest),
       );
     } catch (error) {
@@ -482,7 +487,7 @@ export function registerOAuthProviderRoutes(
       }
       const scopes = server.grantableScopes(authorization, auth.user, session?.amr ?? ['pwd']);
       if (!authorization.promptConsent && (await server.hasConsent(auth.user.id, authorization, scopes))) {
-        return approveAndRedirect(reply, request, authorization, auth, false);
+        return approveAndRedirect(reply, request, authorization, auth, false, true);
       }
       if (authorization.promptNone) {
         return reply.redirect(
@@ -569,7 +574,7 @@ export function registerOAuthProviderRoutes(
           303,
         );
       }
-      return approveAndRedirect(reply, request, authorization, auth, body.remember === 'on');
+      return approveAndRedirect(reply, request, authorization, auth, body.remember === 'on', false);
     },
   );
 
