@@ -167,7 +167,8 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
       { ...code(userId), createdAt: 1_000 },
       { ...code(userId), createdAt: 1_001 },
     ];
-    for (const record of [older, newer]) expect(await store.insertCodeWithinCap(record, caps(2))).toBe('inserted');
+    for (const record of [older, newer])
+      expect(await store.insertCodeWithinCap(record, caps(2))).toBe('inserted');
     // An exchange spends the oldest code and holds its transaction open.
     const hold = gate();
     const spent = gate();
