@@ -400,6 +400,12 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       }
       if (!verification.verified || !(await claim(challenge))) return refused;
       const info = verification.authenticationInfo;
+      // The account before the use is recorded (race review 2026-12-06 P2): its credentials
+      // version then predates the compare-and-set below, so a removal of this passkey that commits
+      // after this read either deletes the row first (the compare-and-set finds none) or moves the
+      // version, which the sign-in's session check refuses. Read after the use, it already held the
+      // removal's new version and a thief's sign-in in flight got its session.
+      const user = await deps.users.findUserById(passkey.userId);
       const recorded = await store.recordPasskeyUse(passkey.id, passkey.counter, {
         counter: info.newCounter,
         backedUp: info.credentialBackedUp,
@@ -412,7 +418,6 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
       // as a right code does: the owner proved possession. No transaction to join (the ceremony
       // writes its use on its own), so its own statement, after the use is recorded.
       await deps.codes.clearConsecutiveFailures(passkey.userId);
-      const user = await deps.users.findUserById(passkey.userId);
       if (user === undefined) return { ok: false, reason: 'invalid' };
       if (!user.isActive) return { ok: false, reason: 'disabled' };
       if (deps.requireVerifiedEmail && !user.emailVerified) return { ok: false, reason: 'unverified' };
