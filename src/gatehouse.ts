@@ -828,6 +828,7 @@ export async function createGatehouseCore(
       }),
       stepUp,
       requireMfaForRoles: config.requireMfaForRoles,
+      deviceTokens,
     });
     const reauthentication = createReauthentication({
       accounts,

@@ -106,9 +106,17 @@ export interface AccountLifecycle {
    * Sets a new password with a reset token: ends every session of the account, clears its login
    * lockout, confirms its address, and mails a notice. Second factors are left as they are: a
    * reset never removes or bypasses one. Throws INVALID_LINK_TOKEN or WEAK_PASSWORD (the token
-   * then stays usable).
+   * then stays usable). Answers a device token for the account under its new password (undefined
+   * without device tokens, or when the account changed again meanwhile): the client that followed
+   * the link proved the mailbox and chose the password, and the reset ended every device token it
+   * had, so without one a stranger's failed logins re-locked the account the moment the reset
+   * cleared it (red-team 2026-12-06 RTL1).
    */
-  resetPassword(token: string, password: string, caller: Caller): Promise<void>;
+  resetPassword(
+    token: string,
+    password: string,
+    caller: Caller,
+  ): Promise<{ deviceToken: string | undefined }>;
   /** Mails a verification link to the signed-in user's address (dropped beyond the per-address cap). */
   requestVerification(userId: string, caller: Caller): Promise<void>;
   /**
@@ -183,7 +191,7 @@ export interface AccountLifecycleDeps {
   throttle: Pick<LoginThrottle, 'clearAccount'>;
   counters: Pick<CounterStore, 'increment'>;
   /** Checks a forgot-password requester's device token (see {@link ResetRequestProof}); absent in unit tests. */
-  deviceTokens?: Pick<DeviceTokens, 'verify'> | undefined;
+  deviceTokens?: Pick<DeviceTokens, 'verify' | 'issue'> | undefined;
   /**
    * The account's live sessions, whose addresses count as the owner's (see {@link MailLane}), and
    * the session that asked for an email change (checked before a password is asked for); absent
@@ -720,7 +728,10 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     },
 
     async resetPassword(token, rawPassword, caller) {
-      await setPasswordByLink(token, 'reset_password', rawPassword, caller);
+      const { id } = await setPasswordByLink(token, 'reset_password', rawPassword, caller);
+      // Read again: ending the sessions moved the credentials version the token is bound to.
+      const account = await users.findUserById(id);
+      return { deviceToken: account === undefined ? undefined : deps.deviceTokens?.issue(account) };
     },
 
     async requestVerification(userId, caller) {

@@ -8,6 +8,7 @@ import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionRecord, SessionStore } from '../storage/session-store.js';
 import type { UserRecord, UserStore } from '../storage/user-store.js';
 import type { AccountService, ProfileChange, Registration } from './account-service.js';
+import type { DeviceTokens } from './device-token.js';
 import type { PasskeyAdmission, PasskeyThrottle } from './passkey-throttle.js';
 import { effectiveRole, type Role } from './roles.js';
 import { createScopePolicy, type ScopePolicy } from './scopes.js';
@@ -132,6 +133,14 @@ export interface SelfService {
   /** The user's live sessions, `current` marking `currentSessionId`. */
   listSessions(userId: string, currentSessionId: string): Promise<OwnSession[]>;
   /**
+   * A device token for the account as it stands now (its password and credentials version), or
+   * undefined when it is gone or there are no device tokens. For the client that just ended every
+   * session or changed a credential: that ended every device token of the account, its own
+   * included, and a client without one is the first a stranger's failed logins lock out
+   * (red-team 2026-12-06 RTL1).
+   */
+  deviceTokenFor(userId: string): Promise<string | undefined>;
+  /**
    * Ends one of the user's sessions. Throws SESSION_NOT_FOUND for a missing, already ended or
    * someone else's session, alike, so the answer reveals nothing about other accounts.
    */
@@ -140,6 +149,8 @@ export interface SelfService {
 
 /** Dependencies of {@link createSelfService}, wired in `createGatehouse`. */
 export interface SelfServiceDeps {
+  /** Issues device tokens ({@link SelfService.deviceTokenFor}); absent in unit tests. */
+  deviceTokens?: Pick<DeviceTokens, 'issue'> | undefined;
   /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
   scopes?: ScopePolicy;
   accounts: Pick<AccountService, 'register' | 'loginWithPassword' | 'updateProfile'>;
@@ -355,6 +366,11 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         ...caller.client,
         details: { session: sessionId },
       }));
+    },
+
+    async deviceTokenFor(userId) {
+      const account = await users.findUserById(userId);
+      return account === undefined ? undefined : deps.deviceTokens?.issue(account);
     },
 
     async signOutEverywhere(userId, caller) {

@@ -19,6 +19,12 @@ export interface CookiePolicy {
   httpOnly: CookieSerializeOptions;
   /** Attributes of the readable CSRF token cookie. */
   readable: CookieSerializeOptions;
+  /**
+   * Attributes of the device cookie, living `maxAgeSeconds` (`DEVICE_TOKEN_TTL`): HttpOnly and
+   * SameSite=Strict, so no cross-site request ever carries it. It outlives logout on purpose: it
+   * proves a past sign-in (or a reset by mail) and grants nothing by itself (OWASP device cookies).
+   */
+  device(maxAgeSeconds: number): CookieSerializeOptions;
 }
 
 /**
@@ -54,6 +60,7 @@ export function createCookiePolicy(secure: boolean): CookiePolicy {
     appCookieName: (name, options) => appCookieName(name, { ...options, secure }),
     httpOnly: { ...base, httpOnly: true },
     readable: { ...base, httpOnly: false },
+    device: (maxAgeSeconds) => ({ ...base, httpOnly: true, sameSite: 'strict', maxAge: maxAgeSeconds }),
   };
 }
 

@@ -11,6 +11,7 @@ import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
+import { renewDeviceCookie } from '../device-cookie.js';
 import { enforceAddressRateLimit } from '../rate-limit.js';
 import { declareLocation, errorResponses, NoBody, problemRef, publicUserRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
@@ -311,13 +312,8 @@ export function registerAuthRoutes(
       maxAge: config.sessionAbsoluteTtl,
     });
     // OWASP device cookie: this browser has now signed in to this account, so later failures from
-    // elsewhere cannot lock it out. Strict: no cross-site request ever carries it. It outlives
-    // logout on purpose; it proves only a past login and grants nothing by itself.
-    reply.setCookie(cookies.deviceName, login.deviceToken, {
-      ...cookies.httpOnly,
-      sameSite: 'strict',
-      maxAge: config.deviceTokenTtl,
-    });
+    // elsewhere cannot lock it out.
+    reply.setCookie(cookies.deviceName, login.deviceToken, cookies.device(config.deviceTokenTtl));
     csrf.issue(request, reply, login.session.id);
     return reply.code(204).send();
   }
@@ -403,8 +399,15 @@ export function registerAuthRoutes(
       },
     },
     async (request, reply) => {
-      await selfService.signOutEverywhere(authOf(request).user.id, callerOf(request));
+      const auth = authOf(request);
+      await selfService.signOutEverywhere(auth.user.id, callerOf(request));
       clearSessionCookies(reply);
+      await renewDeviceCookie(request, reply, {
+        cookies,
+        ttlSeconds: config.deviceTokenTtl,
+        transport: auth.transport,
+        issue: () => selfService.deviceTokenFor(auth.user.id),
+      });
       return reply.code(204).send();
     },
   );

@@ -110,7 +110,8 @@ export function registerLifecycleRoutes(
         description:
           'The link’s `token` (single use, expires after `PASSWORD_RESET_TTL`, at most 30 minutes) and the new ' +
           '`password` (same policy as sign-up). Success ends every session of the account, clears its login ' +
-          'lockout and confirms its address; second factors stay in force. A used, expired or unknown token is ' +
+          'lockout, confirms its address and sets the device cookie (`__Host-gatehouse_device`: failed logins from ' +
+          'elsewhere never lock this browser out of the account); second factors stay in force. A used, expired or unknown token is ' +
           '400 `INVALID_LINK_TOKEN`; a weak password is 400 `WEAK_PASSWORD` and leaves the link usable.',
         body: Type.Object(
           { token: LinkToken, password: Type.String({ maxLength: 4096 }) },
@@ -120,7 +121,15 @@ export function registerLifecycleRoutes(
       },
     },
     async (request, reply) => {
-      await lifecycle.resetPassword(request.body.token, request.body.password, callerOf(request));
+      const { deviceToken } = await lifecycle.resetPassword(
+        request.body.token,
+        request.body.password,
+        callerOf(request),
+      );
+      // The device cookie of a browser that signs in: failed logins from elsewhere cannot lock it
+      // out, so a stranger who re-locks the account right after the reset does not keep its owner out.
+      if (deviceToken !== undefined)
+        reply.setCookie(cookies.deviceName, deviceToken, cookies.device(config.deviceTokenTtl));
       return reply.code(204).send();
     },
   );

@@ -6,6 +6,7 @@ import { GatehouseError } from '../../errors.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { type AuthContext, type UserAuthContext, userAuthOf } from '../auth.js';
 import { callerOf } from '../caller.js';
+import { renewDeviceCookie } from '../device-cookie.js';
 import { errorResponses, IdParam, NoBody, problemRef, publicUserRef } from '../schemas.js';
 
 const SessionView = Type.Object({
@@ -133,6 +134,15 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
         auth.sessionId,
         callerOf(request),
       );
+      // A new password ends every device token of the account, this browser's included.
+      if (body.password !== undefined) {
+        await renewDeviceCookie(request, reply, {
+          cookies: app.cookiePolicy,
+          ttlSeconds: gatehouse.config.deviceTokenTtl,
+          transport: auth.transport,
+          issue: () => selfService.deviceTokenFor(auth.user.id),
+        });
+      }
       return toPublicUser(updated);
     },
   );

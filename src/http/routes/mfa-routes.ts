@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import type { AuditEntry } from '../../audit/audit-log.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { callerOf } from '../caller.js';
+import { renewDeviceCookie } from '../device-cookie.js';
 import { errorResponses, FACTOR_CHANGE_NOTE, NoBody, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
 
@@ -141,7 +142,8 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
           'remove the second factor. Wrong codes are limited per session (429 with Retry-After), and count toward ' +
           "the account's MFA_MAX_CONSECUTIVE_FAILURES, at which authenticator-app codes are refused unchecked (403 " +
           '`SECOND_FACTOR_LOCKED`; a recovery code is still checked). Removes the recovery codes too, and ends every ' +
-          "other session of the account and its devices' trust (device cookies); this one stays.",
+          "other session of the account and its devices' trust (device cookies); this session stays, and a browser " +
+          'gets a new device cookie.',
         body: CodeBody,
         response: { 204: NoBody(), ...errorResponses, 409: problemRef, 429: problemRef },
       },
@@ -149,6 +151,12 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
     async (request, reply) => {
       const auth = authOf(request);
       await mfa.disable(auth.user.id, auth.sessionId, request.body.code, selfAudit(request));
+      await renewDeviceCookie(request, reply, {
+        cookies: app.cookiePolicy,
+        ttlSeconds: gatehouse.config.deviceTokenTtl,
+        transport: auth.transport,
+        issue: () => gatehouse.selfService.deviceTokenFor(auth.user.id),
+      });
       return reply.code(204).send();
     },
   );

@@ -11,6 +11,7 @@ import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
+import { renewDeviceCookie } from '../device-cookie.js';
 import { enforceAddressRateLimit, refundAddressRateLimit } from '../rate-limit.js';
 import { errorResponses, FACTOR_CHANGE_NOTE, NoBody, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
@@ -229,7 +230,7 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
         description:
           'Needs a recent sign-in (STEP_UP_MAX_AGE). 404 `PASSKEY_NOT_FOUND` when it is not yours. Ends every ' +
           "other session of the account (whoever signed in with a copy of the passkey is out) and its devices' " +
-          'trust (device cookies); this one stays.' +
+          'trust (device cookies); this session stays, and a browser gets a new device cookie.' +
           FACTOR_CHANGE_NOTE,
         // The credential id's own form: a free string let a NUL byte through, which PostgreSQL
         // refuses (22021, a 500) where SQLite answered 404.
@@ -238,8 +239,14 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
       },
     },
     async (request, reply) => {
-      const { user, sessionId } = authOf(request);
+      const { user, sessionId, transport } = authOf(request);
       await passkeys.remove({ userId: user.id, sessionId }, request.params.id, selfAudit(request));
+      await renewDeviceCookie(request, reply, {
+        cookies: app.cookiePolicy,
+        ttlSeconds: gatehouse.config.deviceTokenTtl,
+        transport,
+        issue: () => gatehouse.selfService.deviceTokenFor(user.id),
+      });
       return reply.code(204).send();
     },
   );

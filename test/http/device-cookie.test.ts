@@ -1,0 +1,104 @@
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatehouseCore } from '../../src/gatehouse-core.js';
+import { outboxDirectory, readOutbox } from '../../src/mail/outbox.js';
+import { buildTestServer } from '../../src/testing.js';
+import { bearer, createUser, form, login, PASSWORD, uniqueEmail } from '../support/accounts.js';
+import { Browser } from '../support/cookie-browser.js';
+import { linkToken } from '../support/smtp-sink.js';
+
+const NEW_PASSWORD = 'a brand new passphrase';
+
+/**
+ * Red-team 2026-12-06 RTL1: a stranger who knows an address locks its password sign-in for every
+ * client without a device cookie (accepted, README "Login throttling"), and the owner's remedies
+ * made it total: a reset (which clears the lockout) and "log out everywhere" end every device
+ * token of the account and gave none back, so the stranger re-locked the account at once and the
+ * owner's own browser was locked out with everyone else's.
+ */
+describe('the device cookie after the owner ends every session or changes a credential', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer();
+  });
+  afterAll(async () => app.close());
+
+  /** Five wrong passwords from five addresses: the account's lockout for untrusted clients. */
+  const lockOut = async (email: string, network: string) => {
+    for (let i = 1; i <= 5; i += 1) {
+      const refused = await app.inject({
+        method: 'POST',
+        url: '/token',
+        remoteAddress: `${network}.${i}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: form({ grant_type: 'password', username: email, password: 'not the password' }),
+      });
+      expect(refused.statusCode).toBe(400);
+    }
+    // A client without a device cookie is locked out now.
+    expect((await new Browser(app).login(email)).statusCode).toBe(429);
+  };
+
+  const resetLink = async (to: string) => {
+    await gatehouseCore(app.gatehouse).lifecycle.idle();
+    const mails = await readOutbox(outboxDirectory(app.gatehouse.config.dataDir), 1000);
+    const mail = mails.filter((each) => each.to === to && /reset/i.test(each.subject)).at(-1);
+    if (mail === undefined) throw new Error(`no reset mail to ${to}`);
+    return linkToken(mail.text);
+  };
+
+  it('a reset gives the browser that made it a device cookie: the stranger re-locking at once does not keep its owner out', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('relock') });
+    await lockOut(owner.email, '198.51.100');
+    // A browser that never signed in here: the owner's new laptop.
+    const browser = new Browser(app);
+    expect((await browser.login(owner.email)).statusCode).toBe(429);
+    expect(
+      (await browser.request('POST', '/auth/forgot-password', { payload: { email: owner.email } }))
+        .statusCode,
+    ).toBe(202);
+    const reset = await browser.request('POST', '/auth/reset-password', {
+      payload: { token: await resetLink(owner.email), password: NEW_PASSWORD },
+    });
+    expect(reset.statusCode, reset.body).toBe(204);
+    const cookie = String(reset.headers['set-cookie']);
+    expect(cookie).toMatch(/gatehouse_device=[^;]+;.*HttpOnly/);
+    expect(cookie).toMatch(/gatehouse_device=[^;]+;.*SameSite=Strict/);
+    await lockOut(owner.email, '203.0.113');
+    const signedIn = await browser.login(owner.email, NEW_PASSWORD);
+    expect(signedIn.statusCode, signedIn.body).toBe(204);
+  });
+
+  it('"log out everywhere" renews the device cookie of the browser that asked', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('logoutall') });
+    const laptop = new Browser(app);
+    expect((await laptop.login(owner.email)).statusCode).toBe(204);
+    const out = await laptop.request('POST', '/auth/logout-all', {
+      headers: { 'x-csrf-token': await laptop.csrf() },
+    });
+    expect(out.statusCode, out.body).toBe(204);
+    expect(String(out.headers['set-cookie'])).toMatch(/gatehouse_device=[^;]+;.*Max-Age=\d+/);
+    await lockOut(owner.email, '198.51.100');
+    const again = await laptop.login(owner.email);
+    expect(again.statusCode, again.body).toBe(204);
+  });
+
+  it('a password change renews it too; a bearer client gets no cookie', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('change') });
+    const browser = new Browser(app);
+    expect((await browser.login(owner.email)).statusCode).toBe(204);
+    const changed = await browser.request('PATCH', '/users/me', {
+      headers: { 'x-csrf-token': await browser.csrf() },
+      payload: { password: NEW_PASSWORD, current_password: PASSWORD },
+    });
+    expect(changed.statusCode, changed.body).toBe(200);
+    await lockOut(owner.email, '192.0.2');
+    expect((await browser.login(owner.email, NEW_PASSWORD)).statusCode).toBe(204);
+
+    const api = await createUser(app, { email: uniqueEmail('api') });
+    const { access_token } = await login(app, api.email);
+    const out = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(access_token) });
+    expect(out.statusCode).toBe(204);
+    expect(String(out.headers['set-cookie'] ?? '')).not.toMatch(/gatehouse_device=/);
+  });
+});
