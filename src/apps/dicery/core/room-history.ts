@@ -7,6 +7,7 @@
  */
 import type { RollView } from '../shared/wire.js';
 import type { RoomStore } from '../storage/room-store.js';
+import { roomNotFound } from './errors.js';
 import { ROOM_PAGE_MAX_BYTES } from './page-budget.js';
 import type { LoggedRoomEvent, RoomEvent } from './room-bus.js';
 import { hideRoll, maySeeRoll, type RoomEventViewer } from './room-event-view.js';
@@ -87,7 +88,11 @@ export function createRoomHistory(rooms: RoomStore): RoomHistory {
       let after = 0;
       while (after < end) {
         const events = await rooms.listEventsAfter(code, after, ROOM_EVENTS_MAX_PAGE);
-        if (events.length === 0) return;
+        // Events up to `end` were there when the export began: none left means the room was emptied
+        // meanwhile (its host deleted, the retention sweep). Ended quietly, the answer was a
+        // well-formed file missing rolls (race review 2026-12-06 P4); thrown, the download is cut
+        // short, visibly incomplete, as when the database fails.
+        if (events.length === 0) throw roomNotFound();
         const rolls = events
           .filter((event) => event.id <= end)
           .map(toRoomEvent)
