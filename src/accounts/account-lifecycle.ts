@@ -388,15 +388,24 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
    * spend the ceiling either. Ten stranger addresses could still fill that ceiling, so shares and
    * ceiling are kept per {@link MailLane}: strangers never reach the owner's.
    */
-  const mayMail = async (emailKey: string, caller: Caller, lane: MailLane = 'stranger') => {
+  const mayMail = async (
+    emailKey: string,
+    caller: Caller,
+    lane: MailLane = 'stranger',
+    /** Whose share: a device token's id when the requester holds one; else the client's network. */
+    deviceId?: string,
+  ) => {
     // The stranger lane keeps its original keys, so counts made before an upgrade still hold.
     const address = lane === 'stranger' ? digest(emailKey) : `${digest(emailKey)}:owner`;
     // A share per IPv6 /48, not /64 (red-team G3): one host with a routed /56 or /48 is many /64s,
     // and ten of them filled the ceiling. A site weighs as one client, as for the login breaker.
-    const share = await deps.counters.increment(
-      `mail:address:${address}:${digest(`ip:${addressBucket(caller.client.ip, 48)}`)}`,
-      3600_000,
-    );
+    // A requester holding a device token of the account has a share of its own (red-team
+    // 2026-12-06 RTL4): a neighbour behind the owner's NAT, promoted to the owner's lane by the
+    // owner's session from that address, spent the network's share and the owner's own request,
+    // device cookie and all, sent nothing.
+    const client =
+      deviceId === undefined ? `ip:${addressBucket(caller.client.ip, 48)}` : `device:${deviceId}`;
+    const share = await deps.counters.increment(`mail:address:${address}:${digest(client)}`, 3600_000);
     if (share.count > settings.accountMailsPerHour) return false;
     const total = await deps.counters.increment(`mail:address:${address}`, 3600_000);
     return total.count <= settings.accountMailsPerHour * ACCOUNT_MAIL_CEILING_FACTOR;
@@ -418,20 +427,27 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
    * has a live session from. A session list that cannot be read counts as a stranger's request:
    * the fallback is the budget every request had before.
    */
-  const resetLane = async (user: UserRecord, caller: Caller, proof: ResetRequestProof | undefined) => {
-    if (deps.deviceTokens?.verify(proof?.deviceToken, user) !== undefined) return 'owner';
-    if (deps.sessions === undefined) return 'stranger';
+  const resetLane = async (
+    user: UserRecord,
+    caller: Caller,
+    proof: ResetRequestProof | undefined,
+  ): Promise<{ lane: MailLane; deviceId?: string }> => {
+    const device = deps.deviceTokens?.verify(proof?.deviceToken, user);
+    if (device !== undefined) return { lane: 'owner', deviceId: device.deviceId };
+    if (deps.sessions === undefined) return { lane: 'stranger' };
     const bucket = addressBucket(caller.client.ip);
     try {
       const live = await deps.sessions.listLiveSessions(user.id, clock());
-      return live.some((session) => session.ip !== null && addressBucket(session.ip) === bucket)
-        ? 'owner'
-        : 'stranger';
+      return {
+        lane: live.some((session) => session.ip !== null && addressBucket(session.ip) === bucket)
+          ? 'owner'
+          : 'stranger',
+      };
     } catch (error) {
       warn('Sessions not read for a reset request; counted as a stranger', {
         error: error instanceof Error ? error.message : String(error),
       });
-      return 'stranger';
+      return { lane: 'stranger' };
     }
   };
 
@@ -507,8 +523,14 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
     );
   };
 
-  const sendReset = async (user: UserRecord, caller: Caller, actorId: string, lane: MailLane) => {
-    if (!(await mayMail(user.emailKey, caller, lane))) return;
+  const sendReset = async (
+    user: UserRecord,
+    caller: Caller,
+    actorId: string,
+    lane: MailLane,
+    deviceId?: string,
+  ) => {
+    if (!(await mayMail(user.emailKey, caller, lane, deviceId))) return;
     const token = await deps.transaction(async (tx, stores) => {
       const value = await issue(stores, user.id, 'reset_password', {
         display: user.email,
@@ -723,7 +745,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         if (email === undefined) return;
         const user = await users.findUserByEmailKey(email.key);
         if (user === undefined || !user.isActive) return;
-        await sendReset(user, caller, user.id, await resetLane(user, caller, proof));
+        const { lane, deviceId } = await resetLane(user, caller, proof);
+        await sendReset(user, caller, user.id, lane, deviceId);
       });
     },
 
