@@ -1193,6 +1193,11 @@ export async function createGatehouseCore(
               { signal },
             ),
         },
+        // Rows a request in flight wrote, with its IP, after an account's deletion had stripped them.
+        {
+          name: 'personal data of deleted accounts',
+          run: (now) => auditRetention.forgetPersonalDataOfDeletedSince(now - 2 * SWEEP_INTERVAL_MS),
+        },
         // AUDIT_RETENTION: the audit trail is bounded in time, so no flood can grow it for ever.
         {
           name: 'audit retention',

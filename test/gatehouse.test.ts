@@ -431,6 +431,27 @@ describe('the hourly sweep', () => {
     expect(await rowAfter(86_400, 24)).toBe(true);
     expect(await rowAfter(86_400, 26)).toBe(false);
   });
+
+  // Race review 2026-12-06 P3: a request in flight when an account was deleted (a logout on another
+  // device) wrote its audit row, with its IP and user agent, after the deletion had stripped them.
+  it('P3: strips the IP a request in flight wrote after an account was deleted', async () => {
+    const clock = createTestClock();
+    const gatehouse = await createGatehouse(testConfig(), { clock, scheduler: clock });
+    try {
+      const core = gatehouseCore(gatehouse);
+      const user = await gatehouse.users.register({ email: 'straggler@example.com', password: PASSWORD });
+      await core.accountDeletion.deleteAccount(user.id, { by: 'self' });
+      // The straggler: written after the deletion's own pass.
+      await core.audit.record({ event: 'logout', actorId: user.id, targetId: user.id, ip: '198.51.100.9' });
+      const ipsOf = async () =>
+        (await core.audit.list({ limit: 10, offset: 0, actorId: user.id })).items.map((item) => item.ip);
+      expect(await ipsOf()).toContain('198.51.100.9');
+      clock.advance(3600_000);
+      await vi.waitFor(async () => expect(await ipsOf()).not.toContain('198.51.100.9'));
+    } finally {
+      await gatehouse.close();
+    }
+  });
 });
 
 describe('a failed start-up', () => {

@@ -37,10 +37,26 @@ export interface AuditRetentionStore {
    * deleted their account: the rows keep the id, so the trail stays complete.
    */
   forgetPersonalData(userId: string): Promise<void>;
+  /**
+   * {@link forgetPersonalData} again for every account deleted at or after `since` (its
+   * `user_deleted` entry), returning how many: a request already past its checks when the account
+   * went (a logout on another device, a wrong password being hashed) writes its row, with its IP,
+   * after the deletion's own pass (race review 2026-12-06 P3). The hourly sweep runs it over the
+   * last two hours, so each deletion is passed over again at least an hour after it.
+   */
+  forgetPersonalDataOfDeletedSince(since: number): Promise<number>;
 }
 
 /** Creates the {@link AuditRetentionStore} over the `login_failures` and `audit_events` tables. */
 export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionStore {
+  const forgetPersonalData = async (userId: string): Promise<void> => {
+    await db
+      .updateTable('audit_events')
+      .set({ ip: null, user_agent: null })
+      .where((eb) => eb.or([eb('actor_id', '=', userId), eb('target_id', '=', userId)]))
+      .execute();
+    await db.updateTable('login_failures').set({ last_ip: null }).where('subject_id', '=', userId).execute();
+  };
   return {
     async recordLoginFailure(subjectId, ip, at) {
       const windowStart = at - (at % LOGIN_FAILURE_WINDOW_MS);
@@ -77,17 +93,19 @@ export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionSto
         lastIp: row.last_ip,
       }));
     },
-    async forgetPersonalData(userId) {
-      await db
-        .updateTable('audit_events')
-        .set({ ip: null, user_agent: null })
-        .where((eb) => eb.or([eb('actor_id', '=', userId), eb('target_id', '=', userId)]))
+    forgetPersonalData,
+    async forgetPersonalDataOfDeletedSince(since) {
+      // Through the created_at index: only the last hours' entries are read.
+      const deleted = await db
+        .selectFrom('audit_events')
+        .select('target_id')
+        .where('created_at', '>=', since)
+        .where('event', '=', 'user_deleted')
+        .where('target_id', 'is not', null)
         .execute();
-      await db
-        .updateTable('login_failures')
-        .set({ last_ip: null })
-        .where('subject_id', '=', userId)
-        .execute();
+      const ids = new Set(deleted.map((row) => row.target_id).filter((id): id is string => id !== null));
+      for (const id of ids) await forgetPersonalData(id);
+      return ids.size;
     },
     async deleteBefore(cutoff, options) {
       const events = await deleteInBatches(db, 'audit_events', ['id'], sql`created_at < ${cutoff}`, options);

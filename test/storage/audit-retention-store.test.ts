@@ -86,4 +86,41 @@ describe.each(engines)('AuditRetentionStore on $name', ({ name }) => {
       (await audit.list({ limit: 10, offset: 0, targetId: account })).items.map((item) => item.details),
     ).toEqual([{ reason: 'disabled' }]);
   });
+
+  // Race review 2026-12-06 P3: a logout on another device, or a wrong password being hashed, when
+  // the account was deleted wrote its row with its IP after the deletion had stripped the rest.
+  it('strips again the rows of accounts deleted since a time: what requests in flight wrote after the deletion', async () => {
+    const gone = randomUUID();
+    const earlier = randomUUID();
+    const kept = randomUUID();
+    let now = T0 + 40 * HOUR;
+    const audit = createAuditLog(createAuditStore(test.database.db), () => now, store);
+    await audit.record({ event: 'user_deleted', actorId: earlier, targetId: earlier });
+    now = T0 + 43 * HOUR;
+    await audit.record({ event: 'user_deleted', actorId: gone, targetId: gone });
+    await store.forgetPersonalData(gone);
+    // The stragglers, after the deletion's own pass.
+    await audit.record({
+      event: 'logout',
+      actorId: gone,
+      targetId: gone,
+      ip: '10.0.4.1',
+      userAgent: 'Phone/1.0',
+    });
+    await store.recordLoginFailure(gone, '10.0.4.2', now);
+    await audit.record({ event: 'logout', actorId: earlier, ip: '10.0.4.3' });
+    await audit.record({ event: 'logout', actorId: kept, ip: '10.0.4.4' });
+
+    expect(await store.forgetPersonalDataOfDeletedSince(T0 + 42 * HOUR)).toBe(1);
+    const rowsOf = async (actorId: string) =>
+      (await audit.list({ limit: 10, offset: 0, actorId })).items.map((item) => [item.ip, item.userAgent]);
+    expect(await rowsOf(gone)).toEqual([
+      [null, null],
+      [null, null],
+    ]);
+    expect((await store.listLoginFailures({ subjectId: gone, limit: 10 }))[0]?.lastIp).toBeNull();
+    // Deleted before `since`: left for an earlier pass; never deleted: untouched.
+    expect(await rowsOf(earlier)).toContainEqual(['10.0.4.3', null]);
+    expect(await rowsOf(kept)).toEqual([['10.0.4.4', null]]);
+  });
 });
