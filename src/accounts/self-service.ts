@@ -140,6 +140,8 @@ export interface SelfService {
    * (red-team 2026-12-06 RTL1).
    */
   deviceTokenFor(userId: string): Promise<string | undefined>;
+  /** Whether `token` is a device token of the account as it stands now (see `DeviceTokens.verify`). */
+  holdsDeviceToken(userId: string, token: string | undefined): Promise<boolean>;
   /**
    * Ends one of the user's sessions. Throws SESSION_NOT_FOUND for a missing, already ended or
    * someone else's session, alike, so the answer reveals nothing about other accounts.
@@ -150,7 +152,7 @@ export interface SelfService {
 /** Dependencies of {@link createSelfService}, wired in `createGatehouse`. */
 export interface SelfServiceDeps {
   /** Issues device tokens ({@link SelfService.deviceTokenFor}); absent in unit tests. */
-  deviceTokens?: Pick<DeviceTokens, 'issue'> | undefined;
+  deviceTokens?: Pick<DeviceTokens, 'issue' | 'verify'> | undefined;
   /** The server's scopes, its apps' included. @default createScopePolicy() (the core's alone) */
   scopes?: ScopePolicy;
   accounts: Pick<AccountService, 'register' | 'loginWithPassword' | 'updateProfile'>;
@@ -366,6 +368,12 @@ export function createSelfService(deps: SelfServiceDeps): SelfService {
         ...caller.client,
         details: { session: sessionId },
       }));
+    },
+
+    async holdsDeviceToken(userId, token) {
+      if (token === undefined || deps.deviceTokens === undefined) return false;
+      const account = await users.findUserById(userId);
+      return account !== undefined && deps.deviceTokens.verify(token, account) !== undefined;
     },
 
     async deviceTokenFor(userId) {

@@ -83,6 +83,21 @@ describe('the device cookie after the owner ends every session or changes a cred
     expect(again.statusCode, again.body).toBe(204);
   });
 
+  it('"log out everywhere" gives no device cookie to a session that held none (a stolen session cookie alone)', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('stolen') });
+    const browser = new Browser(app);
+    expect((await browser.login(owner.email)).statusCode).toBe(204);
+    // The thief copied the session and CSRF cookies, not the device cookie.
+    const thief = new Browser(app);
+    for (const [name, value] of browser.jar)
+      if (!name.endsWith('gatehouse_device')) thief.jar.set(name, value);
+    const out = await thief.request('POST', '/auth/logout-all', {
+      headers: { 'x-csrf-token': await thief.csrf() },
+    });
+    expect(out.statusCode, out.body).toBe(204);
+    expect(String(out.headers['set-cookie'] ?? '')).not.toMatch(/gatehouse_device=[^;]/);
+  });
+
   it('a password change renews it too; a bearer client gets no cookie', async () => {
     const owner = await createUser(app, { email: uniqueEmail('change') });
     const browser = new Browser(app);

@@ -400,14 +400,19 @@ export function registerAuthRoutes(
     },
     async (request, reply) => {
       const auth = authOf(request);
+      // Renewed only for a browser that held a device token of the account already: a session
+      // alone (perhaps a stolen one) must not turn into 90 days of device trust.
+      const trusted = await selfService.holdsDeviceToken(auth.user.id, request.cookies[cookies.deviceName]);
       await selfService.signOutEverywhere(auth.user.id, callerOf(request));
       clearSessionCookies(reply);
-      await renewDeviceCookie(request, reply, {
-        cookies,
-        ttlSeconds: config.deviceTokenTtl,
-        transport: auth.transport,
-        issue: () => selfService.deviceTokenFor(auth.user.id),
-      });
+      if (trusted) {
+        await renewDeviceCookie(request, reply, {
+          cookies,
+          ttlSeconds: config.deviceTokenTtl,
+          transport: auth.transport,
+          issue: () => selfService.deviceTokenFor(auth.user.id),
+        });
+      }
       return reply.code(204).send();
     },
   );
