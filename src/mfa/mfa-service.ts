@@ -6,6 +6,7 @@ import { GatehouseError } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import type { Mailer } from '../mail/mailer.js';
 import { addAccountNotice, type NoticeWriter, type SecurityNotices } from '../mail/security-notices.js';
+import { assertSessionLive } from '../sessions/live-session.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
@@ -162,7 +163,7 @@ export interface MfaTransactionStores {
    * A re-authentication's session (`auth_time`), moved in the transaction that spends its code; the
    * other sessions a factor's removal ends.
    */
-  sessions: Pick<SessionStore, 'recordAuthentication' | 'revokeUserSessions'>;
+  sessions: Pick<SessionStore, 'recordAuthentication' | 'revokeUserSessions' | 'isSessionLive'>;
 }
 
 /** TOTP enrolment, recovery codes, and the second step of a login (issue 13). */
@@ -661,6 +662,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         return await deps.transaction(async (stores) => {
           // The account's row first: `apply` may write recovery codes (a foreign key to it).
           await stores.users.lockUser(userId, accountLock);
+          await assertSessionLive(stores.sessions, sessionId, userId, clock());
           if (!(await spendFactor(stores.mfa, userId, factor, cap))) throw new SpendRefused('invalid_otp');
           return { method: factor.method, value: await apply(stores, factor.method) };
         });
@@ -761,6 +763,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         const { users, mfa, audit: log } = stores;
         // The account's row before the authenticator's (lock order): the codes' insert needs it.
         await users.lockUser(userId, 'key share');
+        await assertSessionLive(stores.sessions, sessionId, userId, now);
         if (!(await mfa.confirmTotp(userId, totp.sealedSecret, step, now))) return false;
         await mfa.replaceRecoveryCodes(userId, hashes, now);
         await log.record({ ...audit, event: 'mfa_enabled', details: { factor: 'totp' } });

@@ -9,6 +9,7 @@ import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import { GatehouseError } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
 import { addAccountNotice, type NoticeWriter, type SecurityNotices } from '../mail/security-notices.js';
+import { assertSessionLive } from '../sessions/live-session.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { SessionStore } from '../storage/session-store.js';
 import type { SpentChallengeStore } from '../storage/spent-challenge-store.js';
@@ -128,8 +129,8 @@ export interface PasskeyTransactionStores {
   users: Pick<UserStore, 'findUserById'>;
   /** `second_factor_added` / `second_factor_removed`, committed with the change. */
   notices: NoticeWriter;
-  /** A removal ends the account's other sessions, in its own transaction. */
-  sessions: Pick<SessionStore, 'revokeUserSessions'>;
+  /** A removal ends the account's other sessions, in its own transaction; a registration re-reads its own. */
+  sessions: Pick<SessionStore, 'revokeUserSessions' | 'isSessionLive'>;
 }
 
 /** Dependencies of {@link createPasskeyService}, wired in `createGatehouseCore`. */
@@ -292,6 +293,8 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         if (outcome === 'duplicate') {
           throw new GatehouseError('PASSKEY_ALREADY_REGISTERED', 'This passkey is already registered.');
         }
+        // Under the account's row lock (taken by the insert): the session that asked is still live.
+        await assertSessionLive(stores.sessions, account.sessionId, account.userId, clock());
         await log.record({ ...audit, event: 'passkey_added', details: { passkey: passkey.id.slice(0, 16) } });
         // OWASP MFA: the owner learns of a factor a thief of the password or a session would plant.
         await addAccountNotice(stores, account.userId, 'second_factor_added', {

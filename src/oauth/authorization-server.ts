@@ -7,6 +7,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Caller } from '../audit/record-committed.js';
 import { oauthErrorText } from '../errors.js';
 import { type EventBus, publishRevokedSessions } from '../events/event-bus.js';
+import { assertSessionLive } from '../sessions/live-session.js';
 import type { BearerTokens, SessionManager } from '../sessions/session-manager.js';
 import type { SweepBatchOptions } from '../storage/batched-sweep.js';
 import type {
@@ -274,7 +275,7 @@ export interface AuthorizationServer {
 export interface ConsentStores {
   users: Pick<UserStore, 'lockUser'>;
   grants: OAuthGrantStore;
-  sessions: Pick<SessionStore, 'revokeSessions'>;
+  sessions: Pick<SessionStore, 'revokeSessions' | 'isSessionLive'>;
   audit: Pick<AuditLog, 'record'>;
 }
 
@@ -537,6 +538,8 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
         // turn, where both could read the same `before` and the second drop the first's scopes.
         await deps.transaction(async (stores) => {
           await stores.users.lockUser(user.id, 'no key update');
+          // A consent form posted by a session the owner has just ended writes nothing.
+          await assertSessionLive(stores.sessions, authentication.sessionId, user.id, now);
           const before = (await stores.grants.findConsent(user.id, request.client.clientId)) ?? [];
           const union = [...new Set([...before, ...scopes])];
           await stores.grants.saveConsent(user.id, request.client.clientId, union, now);

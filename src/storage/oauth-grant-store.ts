@@ -2,6 +2,7 @@ import { type Kysely, PostgresAdapter, sql } from 'kysely';
 import { deleteInBatches, type SweepBatchOptions } from './batched-sweep.js';
 import { lockUserRow } from './lock-user-row.js';
 import type { Schema } from './schema.js';
+import { createSessionStore } from './session-store.js';
 
 /** A stored authorization code (its hash, never the code). */
 export interface AuthorizationCodeRecord {
@@ -227,15 +228,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
     approval: CodeApproval,
     now: number,
   ): Promise<boolean> => {
-    const session = await trx
-      .selectFrom('sessions')
-      .select('id')
-      .where('id', '=', approval.sessionId)
-      .where('user_id', '=', userId)
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', now)
-      .executeTakeFirst();
-    if (session === undefined) return false;
+    if (!(await createSessionStore(trx).isSessionLive(approval.sessionId, userId, now))) return false;
     if (!approval.consentRemembered) return true;
     const consent = await trx
       .selectFrom('oauth_consents')

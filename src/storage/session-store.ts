@@ -111,6 +111,13 @@ export interface SessionStore {
   ): Promise<SessionAdmission>;
   /** The session with this id. */
   findSession(id: string): Promise<SessionRecord | undefined>;
+  /**
+   * Whether session `id` of `userId` is live at `now` (neither revoked nor expired). For a write
+   * a session authorized, read again in the write's transaction after the account's row lock,
+   * which "log out everywhere" and every other remedy that ends sessions take: a remedy that
+   * committed since the session was checked is then seen (red-team 2026-12t P1, and its review).
+   */
+  isSessionLive(id: string, userId: string, now: number): Promise<boolean>;
   /** The session whose cookie token hashes to `hash`. */
   findSessionByCookieHash(hash: string): Promise<SessionRecord | undefined>;
   /** Sessions of a user that are neither revoked nor expired, newest first. */
@@ -506,6 +513,17 @@ export function createSessionStore(db: Kysely<Schema>): SessionStore {
     async findSession(id) {
       const row = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
       return row && toRecord(row);
+    },
+    async isSessionLive(id, userId, now) {
+      const row = await db
+        .selectFrom('sessions')
+        .select('id')
+        .where('id', '=', id)
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .executeTakeFirst();
+      return row !== undefined;
     },
     async findSessionByCookieHash(hash) {
       const row = await db

@@ -3,13 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
-import { bearer, createUser, login } from '../support/accounts.js';
+import { bearer, createUser, form, login } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { gate } from '../support/lock-waits.js';
 import {
   authorizationResponse,
   authorizeUrl,
   exchangeCode,
+  FORM,
+  hiddenField,
   locationOf,
   PUBLIC_URL,
   pkce,
@@ -113,4 +116,74 @@ describe.each(engines)("an approval straddling the owner's remedy ($name)", ({ n
       }
     });
   }
+
+  // The review of P1: the consent form's "remember" wrote the consent in its own transaction without
+  // looking at the session, so a form posted before "disconnect" and "log out everywhere" listed the
+  // app again, and later silent visits from the owner's browser were approved without a prompt.
+  it('a consent form held past "disconnect" and "log out everywhere" remembers nothing', async () => {
+    const user = await createUser(app);
+    const { access_token: ownerToken } = await login(app, user.email);
+    const thief = new Browser(app);
+    expect((await thief.login(user.email)).statusCode).toBe(204);
+    const page = await thief.request(
+      'GET',
+      authorizeUrl({
+        response_type: 'code',
+        client_id: client.clientId,
+        redirect_uri: REDIRECT,
+        scope: 'openid profile email',
+        state: 'st',
+        code_challenge: pkce().challenge,
+        code_challenge_method: 'S256',
+      }),
+    );
+    expect(page.statusCode).toBe(200);
+    const body: Record<string, string> = { decision: 'allow', remember: 'on' };
+    for (const field of [
+      'response_type',
+      'client_id',
+      'redirect_uri',
+      'scope',
+      'state',
+      'code_challenge',
+      'code_challenge_method',
+      'csrf_token',
+    ])
+      body[field] = hiddenField(page.body, field);
+    const server = gatehouseCore(app.gatehouse).authorizationServer;
+    const approve = server.approve;
+    const reached = gate();
+    const held = gate();
+    server.approve = async (...args) => {
+      reached.open();
+      await held.opened;
+      return approve.apply(server, args);
+    };
+    try {
+      const posting = app.inject({
+        method: 'POST',
+        url: '/authorize',
+        headers: { ...FORM, cookie: thief.cookieHeader() },
+        payload: form(body),
+      });
+      await reached.opened;
+      server.approve = approve;
+      await remedies['disconnect the app'](ownerToken);
+      expect((await remedies['log out everywhere'](ownerToken)).statusCode).toBe(204);
+      held.open();
+      const answer = await posting;
+      expect(String(answer.headers.location ?? '')).not.toMatch(/[?&]code=/);
+    } finally {
+      server.approve = approve;
+      held.open();
+    }
+    const { access_token: fresh } = await login(app, user.email);
+    const listed = await app.inject({
+      method: 'GET',
+      url: '/users/me/connected-apps',
+      headers: bearer(fresh),
+    });
+    expect(listed.statusCode, listed.body).toBe(200);
+    expect(listed.body).not.toContain(client.clientId);
+  });
 });
