@@ -38,8 +38,9 @@ export interface AuditRetentionStore {
    */
   forgetPersonalData(userId: string): Promise<void>;
   /**
-   * {@link forgetPersonalData} again for every account deleted at or after `since` (its
-   * `user_deleted` entry), returning how many: a request already past its checks when the account
+   * {@link forgetPersonalData} again, for what was written at or after each deletion, for every
+   * account deleted at or after `since` (its `user_deleted` entry, which itself keeps the deleting
+   * administrator's IP and user agent), returning how many: a request already past its checks when the account
    * went (a logout on another device, a wrong password being hashed) writes its row, with its IP,
    * after the deletion's own pass (race review 2026-12-06 P3). The hourly sweep runs it over the
    * last two hours, so each deletion is passed over again at least an hour after it.
@@ -96,16 +97,33 @@ export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionSto
     forgetPersonalData,
     async forgetPersonalDataOfDeletedSince(since) {
       // Through the created_at index: only the last hours' entries are read.
-      const deleted = await db
+      const deletions = await db
         .selectFrom('audit_events')
-        .select('target_id')
+        .select(['target_id', 'created_at'])
         .where('created_at', '>=', since)
         .where('event', '=', 'user_deleted')
         .where('target_id', 'is not', null)
         .execute();
-      const ids = new Set(deleted.map((row) => row.target_id).filter((id): id is string => id !== null));
-      for (const id of ids) await forgetPersonalData(id);
-      return ids.size;
+      for (const { target_id: userId, created_at: deletedAt } of deletions) {
+        if (userId === null) continue;
+        // Only what was written at or after the deletion, and never its own entry, which keeps the
+        // deleting administrator's IP and user agent (the deletion's accountability, ARCHITECTURE
+        // "Retention decision"); the created_at index bounds the rows read.
+        await db
+          .updateTable('audit_events')
+          .set({ ip: null, user_agent: null })
+          .where('created_at', '>=', Number(deletedAt))
+          .where('event', '!=', 'user_deleted')
+          .where((eb) => eb.or([eb('actor_id', '=', userId), eb('target_id', '=', userId)]))
+          .execute();
+        await db
+          .updateTable('login_failures')
+          .set({ last_ip: null })
+          .where('subject_id', '=', userId)
+          .where('last_at', '>=', Number(deletedAt))
+          .execute();
+      }
+      return deletions.length;
     },
     async deleteBefore(cutoff, options) {
       const events = await deleteInBatches(db, 'audit_events', ['id'], sql`created_at < ${cutoff}`, options);

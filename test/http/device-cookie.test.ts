@@ -6,6 +6,7 @@ import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, uniqueEmail } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { linkToken } from '../support/smtp-sink.js';
+import { createSoftAuthenticator } from '../support/soft-authenticator.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
@@ -115,5 +116,55 @@ describe('the device cookie after the owner ends every session or changes a cred
     const out = await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(access_token) });
     expect(out.statusCode).toBe(204);
     expect(String(out.headers['set-cookie'] ?? '')).not.toMatch(/gatehouse_device=/);
+  });
+});
+
+// The review of RTL1: a stolen session alone (no device cookie) could add a passkey of its own,
+// step up with it, remove it, and leave with 90 days of device trust.
+describe('the device cookie after a passkey removal by a session that held none', () => {
+  const ORIGIN = 'https://auth.example.org';
+  interface Options {
+    options: { challenge: string; rp: { id: string }; user: { id: string }; rpId: string };
+    passkey_token: string;
+  }
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestServer({ publicUrl: ORIGIN });
+  });
+  afterAll(async () => app.close());
+
+  it('is not given', async () => {
+    const owner = await createUser(app, { verified: true });
+    const browser = new Browser(app);
+    expect((await browser.login(owner.email)).statusCode).toBe(204);
+    const thief = new Browser(app);
+    for (const [name, value] of browser.jar)
+      if (!name.endsWith('gatehouse_device')) thief.jar.set(name, value);
+    const csrf = { 'x-csrf-token': await thief.csrf() };
+    const authenticator = createSoftAuthenticator(ORIGIN);
+    const started = (
+      await thief.request('POST', '/users/me/passkeys/options', { headers: csrf })
+    ).json<Options>();
+    const added = await thief.request('POST', '/users/me/passkeys', {
+      headers: csrf,
+      payload: { passkey_token: started.passkey_token, credential: authenticator.register(started.options) },
+    });
+    expect(added.statusCode, added.body).toBe(201);
+    const reauth = (
+      await thief.request('POST', '/auth/reauthenticate/passkey/options', { headers: csrf })
+    ).json<Options>();
+    const steppedUp = await thief.request('POST', '/auth/reauthenticate/passkey', {
+      headers: csrf,
+      payload: {
+        passkey_token: reauth.passkey_token,
+        credential: authenticator.authenticate(reauth.options),
+      },
+    });
+    expect(steppedUp.statusCode, steppedUp.body).toBe(200);
+    const removed = await thief.request('DELETE', `/users/me/passkeys/${added.json<{ id: string }>().id}`, {
+      headers: csrf,
+    });
+    expect(removed.statusCode, removed.body).toBe(204);
+    expect(String(removed.headers['set-cookie'] ?? '')).not.toMatch(/gatehouse_device=[^;]/);
   });
 });

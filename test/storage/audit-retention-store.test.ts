@@ -123,4 +123,27 @@ describe.each(engines)('AuditRetentionStore on $name', ({ name }) => {
     expect(await rowsOf(earlier)).toContainEqual(['10.0.4.3', null]);
     expect(await rowsOf(kept)).toEqual([['10.0.4.4', null]]);
   });
+
+  // The review of P3: the pass matched the `user_deleted` entry too (its target is the account),
+  // which keeps the deleting administrator's IP and user agent for accountability.
+  it("keeps the administrator's IP and user agent on the user_deleted entry, and rows from before the deletion", async () => {
+    const admin = randomUUID();
+    const gone = randomUUID();
+    let now = T0 + 50 * HOUR;
+    const audit = createAuditLog(createAuditStore(test.database.db), () => now, store);
+    await audit.record({ event: 'logout', actorId: gone, ip: '10.0.5.1' });
+    now = T0 + 51 * HOUR;
+    await audit.record({
+      event: 'user_deleted',
+      actorId: admin,
+      targetId: gone,
+      ip: '203.0.113.7',
+      userAgent: 'admin-console',
+    });
+    expect(await store.forgetPersonalDataOfDeletedSince(T0 + 50 * HOUR)).toBe(1);
+    const deletion = (await audit.list({ limit: 10, offset: 0, actorId: admin })).items[0];
+    expect([deletion?.ip, deletion?.userAgent]).toEqual(['203.0.113.7', 'admin-console']);
+    // Before the deletion: the deletion's own pass handles it (forgetPersonalData), not this one.
+    expect((await audit.list({ limit: 10, offset: 0, actorId: gone })).items[0]?.ip).toBe('10.0.5.1');
+  });
 });

@@ -143,20 +143,27 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
           "the account's MFA_MAX_CONSECUTIVE_FAILURES, at which authenticator-app codes are refused unchecked (403 " +
           '`SECOND_FACTOR_LOCKED`; a recovery code is still checked). Removes the recovery codes too, and ends every ' +
           "other session of the account and its devices' trust (device cookies); this session stays, and a browser " +
-          'gets a new device cookie.',
+          'that held a device cookie gets a new one.',
         body: CodeBody,
         response: { 204: NoBody(), ...errorResponses, 409: problemRef, 429: problemRef },
       },
     },
     async (request, reply) => {
       const auth = authOf(request);
+      // Renewed only for a browser that held a device token already (see the passkey removal).
+      const held = await gatehouse.selfService.holdsDeviceToken(
+        auth.user.id,
+        request.cookies[app.cookiePolicy.deviceName],
+      );
       await mfa.disable(auth.user.id, auth.sessionId, request.body.code, selfAudit(request));
-      await renewDeviceCookie(request, reply, {
-        cookies: app.cookiePolicy,
-        ttlSeconds: gatehouse.config.deviceTokenTtl,
-        transport: auth.transport,
-        issue: () => gatehouse.selfService.deviceTokenFor(auth.user.id),
-      });
+      if (held) {
+        await renewDeviceCookie(request, reply, {
+          cookies: app.cookiePolicy,
+          ttlSeconds: gatehouse.config.deviceTokenTtl,
+          transport: auth.transport,
+          issue: () => gatehouse.selfService.deviceTokenFor(auth.user.id),
+        });
+      }
       return reply.code(204).send();
     },
   );

@@ -230,7 +230,7 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
         description:
           'Needs a recent sign-in (STEP_UP_MAX_AGE). 404 `PASSKEY_NOT_FOUND` when it is not yours. Ends every ' +
           "other session of the account (whoever signed in with a copy of the passkey is out) and its devices' " +
-          'trust (device cookies); this session stays, and a browser gets a new device cookie.' +
+          'trust (device cookies); this session stays, and a browser that held a device cookie gets a new one.' +
           FACTOR_CHANGE_NOTE,
         // The credential id's own form: a free string let a NUL byte through, which PostgreSQL
         // refuses (22021, a 500) where SQLite answered 404.
@@ -240,13 +240,21 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
     },
     async (request, reply) => {
       const { user, sessionId, transport } = authOf(request);
+      // Renewed only for a browser that held a device token already: a step-up a stolen session
+      // can earn (by adding a passkey of its own) must not become device trust.
+      const held = await gatehouse.selfService.holdsDeviceToken(
+        user.id,
+        request.cookies[app.cookiePolicy.deviceName],
+      );
       await passkeys.remove({ userId: user.id, sessionId }, request.params.id, selfAudit(request));
-      await renewDeviceCookie(request, reply, {
-        cookies: app.cookiePolicy,
-        ttlSeconds: gatehouse.config.deviceTokenTtl,
-        transport,
-        issue: () => gatehouse.selfService.deviceTokenFor(user.id),
-      });
+      if (held) {
+        await renewDeviceCookie(request, reply, {
+          cookies: app.cookiePolicy,
+          ttlSeconds: gatehouse.config.deviceTokenTtl,
+          transport,
+          issue: () => gatehouse.selfService.deviceTokenFor(user.id),
+        });
+      }
       return reply.code(204).send();
     },
   );

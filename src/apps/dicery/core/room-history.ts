@@ -92,7 +92,10 @@ export function createRoomHistory(rooms: RoomStore): RoomHistory {
         // meanwhile (its host deleted, the retention sweep). Ended quietly, the answer was a
         // well-formed file missing rolls (race review 2026-12-06 P4); thrown, the download is cut
         // short, visibly incomplete, as when the database fails.
-        if (events.length === 0) throw roomNotFound();
+        // A room's sequence has no gaps (appendEvent moves it in the event's own transaction), so a
+        // page that does not begin right after the last event read found a purge (which deletes
+        // the oldest first) partway: the same cut, read from the other side (review of P4).
+        if (events.length === 0 || events[0]?.id !== after + 1) throw roomNotFound();
         const rolls = events
           .filter((event) => event.id <= end)
           .map(toRoomEvent)

@@ -23,6 +23,40 @@ describe('RoomHistory.all', () => {
     expect(exported).toEqual([]);
   });
 
+  // The review of P4: the purges delete a room's events oldest first, 2 000 at a time, so an
+  // export behind the purge found the events after the deleted chunk, not an empty page.
+  it('throws when a page does not begin right after the last event read', async () => {
+    const event = (seq: number) => ({
+      id: seq,
+      roomCode: 'ABCDEF',
+      type: 'player_joined',
+      data: '{}',
+      createdAt: 0,
+    });
+    const range = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => event(from + i));
+    let pages = 0;
+    // 460 events; once the first page is read, the purge has deleted 1..400.
+    const purging: Pick<RoomStore, 'lastEventId' | 'listEventsAfter'> & {
+      log: Pick<RoomStore['log'], 'findEntries'>;
+    } = {
+      log: { findEntries: async () => [] },
+      lastEventId: async () => 460,
+      listEventsAfter: async (_code, after, limit) => {
+        pages += 1;
+        const left = pages === 1 ? range(1, 460) : range(401, 460);
+        return left.filter((each) => each.id > after).slice(0, limit);
+      },
+    };
+    const history = createRoomHistory(purging as unknown as RoomStore);
+    const all = async () => {
+      for await (const _roll of history.all('ABCDEF', { playerId: null, host: true })) {
+        // every roll read
+      }
+    };
+    await expect(all()).rejects.toMatchObject({ code: 'ROOM_NOT_FOUND' });
+  });
+
   it('ends quietly on a room with no events at all', async () => {
     const empty: Pick<RoomStore, 'lastEventId' | 'listEventsAfter'> = {
       lastEventId: async () => 0,
