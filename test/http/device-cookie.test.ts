@@ -6,7 +6,7 @@ import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, form, login, PASSWORD, uniqueEmail } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { linkToken } from '../support/smtp-sink.js';
-import { createSoftAuthenticator } from '../support/soft-authenticator.js';
+import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
@@ -123,10 +123,6 @@ describe('the device cookie after the owner ends every session or changes a cred
 // step up with it, remove it, and leave with 90 days of device trust.
 describe('the device cookie after a passkey removal by a session that held none', () => {
   const ORIGIN = 'https://auth.example.org';
-  interface Options {
-    options: { challenge: string; rp: { id: string }; user: { id: string }; rpId: string };
-    passkey_token: string;
-  }
   let app: FastifyInstance;
   beforeAll(async () => {
     app = await buildTestServer({ publicUrl: ORIGIN });
@@ -144,7 +140,7 @@ describe('the device cookie after a passkey removal by a session that held none'
     const authenticator = createSoftAuthenticator(ORIGIN);
     const started = (
       await thief.request('POST', '/users/me/passkeys/options', { headers: csrf })
-    ).json<Options>();
+    ).json<PasskeyOptions>();
     const added = await thief.request('POST', '/users/me/passkeys', {
       headers: csrf,
       payload: { passkey_token: started.passkey_token, credential: authenticator.register(started.options) },
@@ -152,7 +148,7 @@ describe('the device cookie after a passkey removal by a session that held none'
     expect(added.statusCode, added.body).toBe(201);
     const reauth = (
       await thief.request('POST', '/auth/reauthenticate/passkey/options', { headers: csrf })
-    ).json<Options>();
+    ).json<PasskeyOptions>();
     const steppedUp = await thief.request('POST', '/auth/reauthenticate/passkey', {
       headers: csrf,
       payload: {

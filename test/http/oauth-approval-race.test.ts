@@ -57,6 +57,46 @@ describe.each(engines)("an approval straddling the owner's remedy ($name)", ({ n
       }),
   } as const;
 
+  /** `/authorize` for the test's client with PKCE `challenge`, plus `extra` parameters. */
+  const authorizeFor = (challenge: string, extra: Record<string, string> = {}) =>
+    authorizeUrl({
+      response_type: 'code',
+      client_id: client.clientId,
+      redirect_uri: REDIRECT,
+      scope: 'openid profile email',
+      state: 'st',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      ...extra,
+    });
+
+  /**
+   * Runs `request` held where the approval begins (its guard passed, nothing written yet) while
+   * `remedy` runs, then lets it finish; answers what it answered.
+   */
+  const heldPast = async <T>(request: () => Promise<T>, remedy: () => Promise<void>): Promise<T> => {
+    const server = gatehouseCore(app.gatehouse).authorizationServer;
+    const approve = server.approve;
+    const reached = gate();
+    const held = gate();
+    server.approve = async (...args) => {
+      reached.open();
+      await held.opened;
+      return approve.apply(server, args);
+    };
+    try {
+      const pending = request();
+      await reached.opened;
+      server.approve = approve;
+      await remedy();
+      held.open();
+      return await pending;
+    } finally {
+      server.approve = approve;
+      held.open();
+    }
+  };
+
   for (const [remedy, run] of Object.entries(remedies)) {
     it(`a silent approval held past "${remedy}" writes no code`, async () => {
       const user = await createUser(app);
@@ -65,48 +105,16 @@ describe.each(engines)("an approval straddling the owner's remedy ($name)", ({ n
       expect((await thief.login(user.email)).statusCode).toBe(204);
       // Consent remembered: later visits are approved without a page.
       await authorizationResponse(app, thief, client, pkce().challenge);
-      const server = gatehouseCore(app.gatehouse).authorizationServer;
-      const approve = server.approve;
-      let entered: () => void = () => {};
-      const inApprove = new Promise<void>((resolve) => {
-        entered = resolve;
-      });
-      let release: () => void = () => {};
-      const held = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      server.approve = async (...args) => {
-        entered();
-        await held;
-        return approve.apply(server, args);
-      };
       const { verifier, challenge } = pkce();
-      let answer: URL;
-      try {
-        const visiting = thief.request(
-          'GET',
-          authorizeUrl({
-            response_type: 'code',
-            client_id: client.clientId,
-            redirect_uri: REDIRECT,
-            scope: 'openid profile email',
-            state: 'st',
-            code_challenge: challenge,
-            code_challenge_method: 'S256',
-            prompt: 'none',
-          }),
-        );
-        // The guard has passed; the code is not written yet.
-        await inApprove;
-        server.approve = approve;
-        const out = await run(ownerToken);
-        expect(out.statusCode, out.body).toBe(204);
-        release();
-        answer = locationOf(await visiting);
-      } finally {
-        server.approve = approve;
-        release();
-      }
+      const answer = locationOf(
+        await heldPast(
+          () => thief.request('GET', authorizeFor(challenge, { prompt: 'none' })),
+          async () => {
+            const out = await run(ownerToken);
+            expect(out.statusCode, out.body).toBe(204);
+          },
+        ),
+      );
       expect(answer.searchParams.get('error')).toBe('access_denied');
       const code = answer.searchParams.get('code');
       expect(code).toBeNull();
@@ -125,18 +133,7 @@ describe.each(engines)("an approval straddling the owner's remedy ($name)", ({ n
     const { access_token: ownerToken } = await login(app, user.email);
     const thief = new Browser(app);
     expect((await thief.login(user.email)).statusCode).toBe(204);
-    const page = await thief.request(
-      'GET',
-      authorizeUrl({
-        response_type: 'code',
-        client_id: client.clientId,
-        redirect_uri: REDIRECT,
-        scope: 'openid profile email',
-        state: 'st',
-        code_challenge: pkce().challenge,
-        code_challenge_method: 'S256',
-      }),
-    );
+    const page = await thief.request('GET', authorizeFor(pkce().challenge));
     expect(page.statusCode).toBe(200);
     const body: Record<string, string> = { decision: 'allow', remember: 'on' };
     for (const field of [
@@ -150,33 +147,20 @@ describe.each(engines)("an approval straddling the owner's remedy ($name)", ({ n
       'csrf_token',
     ])
       body[field] = hiddenField(page.body, field);
-    const server = gatehouseCore(app.gatehouse).authorizationServer;
-    const approve = server.approve;
-    const reached = gate();
-    const held = gate();
-    server.approve = async (...args) => {
-      reached.open();
-      await held.opened;
-      return approve.apply(server, args);
-    };
-    try {
-      const posting = app.inject({
-        method: 'POST',
-        url: '/authorize',
-        headers: { ...FORM, cookie: thief.cookieHeader() },
-        payload: form(body),
-      });
-      await reached.opened;
-      server.approve = approve;
-      await remedies['disconnect the app'](ownerToken);
-      expect((await remedies['log out everywhere'](ownerToken)).statusCode).toBe(204);
-      held.open();
-      const answer = await posting;
-      expect(String(answer.headers.location ?? '')).not.toMatch(/[?&]code=/);
-    } finally {
-      server.approve = approve;
-      held.open();
-    }
+    const answer = await heldPast(
+      () =>
+        app.inject({
+          method: 'POST',
+          url: '/authorize',
+          headers: { ...FORM, cookie: thief.cookieHeader() },
+          payload: form(body),
+        }),
+      async () => {
+        await remedies['disconnect the app'](ownerToken);
+        expect((await remedies['log out everywhere'](ownerToken)).statusCode).toBe(204);
+      },
+    );
+    expect(String(answer.headers.location ?? '')).not.toMatch(/[?&]code=/);
     const { access_token: fresh } = await login(app, user.email);
     const listed = await app.inject({
       method: 'GET',

@@ -6,14 +6,9 @@ import { bearer, createUser, login } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { gate } from '../support/lock-waits.js';
-import { createSoftAuthenticator } from '../support/soft-authenticator.js';
+import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
 
 const ORIGIN = 'https://auth.example.org';
-
-interface Options {
-  options: { challenge: string; rp: { id: string }; user: { id: string }; rpId: string };
-  passkey_token: string;
-}
 
 /**
  * Race review 2026-12-06 P2: a passkey sign-in recorded the passkey's use (a compare-and-set on its
@@ -41,7 +36,7 @@ describe.each(engines)('passkey removal against a passkey sign-in in flight ($na
     const authenticator = createSoftAuthenticator(ORIGIN);
     const started = (
       await app.inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(token) })
-    ).json<Options>();
+    ).json<PasskeyOptions>();
     const registered = await app.inject({
       method: 'POST',
       url: '/users/me/passkeys',
@@ -57,7 +52,7 @@ describe.each(engines)('passkey removal against a passkey sign-in in flight ($na
         url: '/auth/reauthenticate/passkey/options',
         headers: bearer(token),
       })
-    ).json<Options>();
+    ).json<PasskeyOptions>();
     const steppedUp = await app.inject({
       method: 'POST',
       url: '/auth/reauthenticate/passkey',
@@ -86,7 +81,7 @@ describe.each(engines)('passkey removal against a passkey sign-in in flight ($na
     };
     const thief = new Browser(app);
     try {
-      const options = (await thief.request('POST', '/auth/passkey/options')).json<Options>();
+      const options = (await thief.request('POST', '/auth/passkey/options')).json<PasskeyOptions>();
       const signingIn = thief.request('POST', '/auth/passkey/login', {
         headers: { 'x-csrf-token': await thief.csrf() },
         payload: {

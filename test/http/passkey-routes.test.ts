@@ -6,14 +6,9 @@ import { MAX_PASSKEYS_PER_ACCOUNT } from '../../src/mfa/passkeys.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../src/testing.js';
 import { bearer, cookiesOf, createUser, login, PASSWORD } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
-import { createSoftAuthenticator, FLAGS } from '../support/soft-authenticator.js';
+import { createSoftAuthenticator, FLAGS, type PasskeyOptions } from '../support/soft-authenticator.js';
 
 const ORIGIN = 'https://auth.example.org';
-
-interface Options {
-  options: { challenge: string; rp: { id: string }; user: { id: string }; rpId: string };
-  passkey_token: string;
-}
 
 describe('passkeys over HTTP (software authenticator)', () => {
   let app: FastifyInstance;
@@ -38,7 +33,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
       headers: bearer(token),
     });
     expect(started.statusCode).toBe(200);
-    const { options, passkey_token } = started.json<Options>();
+    const { options, passkey_token } = started.json<PasskeyOptions>();
     const registered = await server.inject({
       method: 'POST',
       url: '/users/me/passkeys',
@@ -59,7 +54,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
       url: '/auth/reauthenticate/passkey/options',
       headers: bearer(token),
     });
-    const { options, passkey_token } = started.json<Options>();
+    const { options, passkey_token } = started.json<PasskeyOptions>();
     const done = await app.inject({
       method: 'POST',
       url: '/auth/reauthenticate/passkey',
@@ -72,7 +67,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
   const signInOptions = async (browser: Browser) => {
     const response = await browser.request('POST', '/auth/passkey/options');
     expect(response.statusCode).toBe(200);
-    return response.json<Options>();
+    return response.json<PasskeyOptions>();
   };
 
   const passkeyLogin = async (browser: Browser, passkeyToken: string, credential: object) =>
@@ -195,7 +190,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
       url: '/auth/reauthenticate/passkey/options',
       headers: bearer(other.token),
     });
-    const { options, passkey_token } = theirs.json<Options>();
+    const { options, passkey_token } = theirs.json<PasskeyOptions>();
     const crossed = await app.inject({
       method: 'POST',
       url: '/auth/reauthenticate/passkey',
@@ -215,7 +210,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
         url: '/users/me/passkeys/options',
         headers: bearer(token),
       });
-      const { options, passkey_token } = started.json<Options>();
+      const { options, passkey_token } = started.json<PasskeyOptions>();
       return app.inject({
         method: 'POST',
         url: '/users/me/passkeys',
@@ -338,7 +333,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
       headers: bearer(token),
     });
     const { options, passkey_token } = started.json<
-      Options & { options: { allowCredentials: { id: string }[] } }
+      PasskeyOptions & { options: { allowCredentials: { id: string }[] } }
     >();
     expect(options.allowCredentials.map((c) => c.id)).toEqual([passkey.id]);
     const reauthenticated = await app.inject({
@@ -441,7 +436,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
         url: '/users/me/passkeys/options',
         headers: bearer(token),
       });
-      const { options, passkey_token } = started.json<Options>();
+      const { options, passkey_token } = started.json<PasskeyOptions>();
       const added = await app.inject({
         method: 'POST',
         url: '/users/me/passkeys',
@@ -466,7 +461,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
       url: '/users/me/passkeys/options',
       headers: bearer(otherToken),
     });
-    const { options, passkey_token } = started.json<Options>();
+    const { options, passkey_token } = started.json<PasskeyOptions>();
     const again = authenticator.register(options, { again: authenticator.credentials[0] });
     const twice = await app.inject({
       method: 'POST',
@@ -548,7 +543,7 @@ describe('passkeys over HTTP (software authenticator)', () => {
         remoteAddress,
         headers: { cookie },
       });
-      const { options, passkey_token } = started.json<Options>();
+      const { options, passkey_token } = started.json<PasskeyOptions>();
       const assertion = authenticator.authenticate(options);
       const { userHandle: _omitted, ...withoutHandle } = assertion.response;
       const credential = withoutUserHandle ? { ...assertion, response: withoutHandle } : assertion;

@@ -7,14 +7,9 @@ import { bearer, createUser, login } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { gate } from '../support/lock-waits.js';
-import { createSoftAuthenticator } from '../support/soft-authenticator.js';
+import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
 
 const ORIGIN = 'https://auth.example.org';
-
-interface Options {
-  options: { challenge: string; rp: { id: string }; user: { id: string }; rpId: string };
-  passkey_token: string;
-}
 
 /**
  * The review of red-team 2026-12t P1 found its flaw in second factors too: a passkey registration
@@ -82,7 +77,7 @@ describe.each(engines)(
       const authenticator = createSoftAuthenticator(ORIGIN);
       const started = (
         await app.inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(thiefToken) })
-      ).json<Options>();
+      ).json<PasskeyOptions>();
       const answer = await straddling(ownerToken, () =>
         app.inject({
           method: 'POST',
@@ -96,7 +91,7 @@ describe.each(engines)(
       );
       expect(answer.statusCode, answer.body).toBe(401);
       const thief = new Browser(app);
-      const options = (await thief.request('POST', '/auth/passkey/options')).json<Options>();
+      const options = (await thief.request('POST', '/auth/passkey/options')).json<PasskeyOptions>();
       const signedIn = await thief.request('POST', '/auth/passkey/login', {
         headers: { 'x-csrf-token': await thief.csrf() },
         payload: {

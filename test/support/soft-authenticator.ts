@@ -64,6 +64,12 @@ interface RequestOptions {
   rpId: string;
 }
 
+/** The answer of a passkey ceremony's options route: the options for the authenticator, and the token to send back. */
+export interface PasskeyOptions {
+  options: { challenge: string; rp: { id: string }; user: { id: string }; rpId: string };
+  passkey_token: string;
+}
+
 /** Creates a software authenticator for `origin` (the server's PUBLIC_URL). */
 export function createSoftAuthenticator(origin: string) {
   const credentials: SoftCredential[] = [];
