@@ -1,20 +1,20 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SelfService } from '../accounts/self-service.js';
 import type { CookiePolicy } from './cookies.js';
 
-/** What {@link renewDeviceCookie} needs. */
+/** What {@link renewDeviceCookie} and {@link keepingDeviceCookie} need. */
 export interface DeviceCookieRenewal {
   readonly cookies: CookiePolicy;
   /** `DEVICE_TOKEN_TTL`, in seconds. */
   readonly ttlSeconds: number;
-  /** How the request was signed in (`UserAuthContext.transport`). */
-  readonly transport: 'bearer' | 'cookie';
-  /** A device token for the account as it now stands (`SelfService.deviceTokenFor`). */
-  readonly issue: () => Promise<string | undefined>;
+  /** The account the request acts on. */
+  readonly userId: string;
+  readonly selfService: Pick<SelfService, 'deviceTokenFor' | 'holdsDeviceToken'>;
 }
 
 /**
- * Sets a new device cookie on a browser that just ended every session of its account or changed a
- * credential: that ended every device token of the account, this browser's included, and a browser
+ * Sets a new device cookie on a browser that just changed a credential it proved it knows (its
+ * password): that ended every device token of the account, this browser's included, and a browser
  * without one is the first that a stranger's failed logins lock out (red-team 2026-12-06 RTL1: the
  * owner's own remedy handed the stranger the owner's devices). Only for a browser, one signed in
  * by its session cookie or carrying a device cookie: a bearer client gets its `device_token` from
@@ -23,10 +23,29 @@ export interface DeviceCookieRenewal {
 export async function renewDeviceCookie(
   request: FastifyRequest,
   reply: FastifyReply,
-  renewal: DeviceCookieRenewal,
+  renewal: DeviceCookieRenewal & { readonly transport: 'bearer' | 'cookie' },
 ): Promise<void> {
   const { cookies } = renewal;
   if (renewal.transport !== 'cookie' && request.cookies[cookies.deviceName] === undefined) return;
-  const token = await renewal.issue();
+  const token = await renewal.selfService.deviceTokenFor(renewal.userId);
+  if (token !== undefined) reply.setCookie(cookies.deviceName, token, cookies.device(renewal.ttlSeconds));
+}
+
+/**
+ * Runs `change` (one that ends every device token of the account: "log out everywhere", a factor's
+ * removal) and gives the browser a new device cookie when it held a valid one before: a session
+ * alone, perhaps a stolen one, must not become 90 days of device trust (the review of RTL1).
+ */
+export async function keepingDeviceCookie(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  renewal: DeviceCookieRenewal,
+  change: () => Promise<unknown>,
+): Promise<void> {
+  const { cookies, selfService, userId } = renewal;
+  const held = await selfService.holdsDeviceToken(userId, request.cookies[cookies.deviceName]);
+  await change();
+  if (!held) return;
+  const token = await selfService.deviceTokenFor(userId);
   if (token !== undefined) reply.setCookie(cookies.deviceName, token, cookies.device(renewal.ttlSeconds));
 }

@@ -50,13 +50,8 @@ export interface Metrics {
   setState(state: ServerState): void;
   /** Counts a failed start-up attempt (`gatehouse_startup_attempts_failed_total`). */
   countFailedStart(): void;
-  /**
-   * Counts `instance`'s requests by method, route template and status, their latency, and its 429s
-   * (an `onResponse` hook calling {@link countResponse}).
-   */
+  /** Counts `instance`'s requests by method, route template and status, their latency, and its 429s. */
   countRequests(instance: FastifyInstance): void;
-  /** Counts one answered request. */
-  countResponse(request: FastifyRequest, reply: FastifyReply): void;
   /**
    * Registers what to run when the core begins to close: the application's series read the core
    * (`installMetrics`), and a closed core's figures (Redis "down", a pool with nothing idle) would
@@ -250,7 +245,6 @@ export async function createMetrics(options: MetricsOptions): Promise<Metrics> {
     countFailedStart() {
       failedStarts.inc();
     },
-    countResponse,
     countRequests(instance) {
       instance.addHook('onResponse', (request, reply, done) => {
         countResponse(request, reply);

@@ -11,7 +11,7 @@ import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
-import { renewDeviceCookie } from '../device-cookie.js';
+import { keepingDeviceCookie } from '../device-cookie.js';
 import { enforceAddressRateLimit } from '../rate-limit.js';
 import { declareLocation, errorResponses, NoBody, problemRef, publicUserRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
@@ -400,19 +400,15 @@ export function registerAuthRoutes(
     },
     async (request, reply) => {
       const auth = authOf(request);
-      // Renewed only for a browser that held a device token of the account already: a session
-      // alone (perhaps a stolen one) must not turn into 90 days of device trust.
-      const trusted = await selfService.holdsDeviceToken(auth.user.id, request.cookies[cookies.deviceName]);
-      await selfService.signOutEverywhere(auth.user.id, callerOf(request));
-      clearSessionCookies(reply);
-      if (trusted) {
-        await renewDeviceCookie(request, reply, {
-          cookies,
-          ttlSeconds: config.deviceTokenTtl,
-          transport: auth.transport,
-          issue: () => selfService.deviceTokenFor(auth.user.id),
-        });
-      }
+      await keepingDeviceCookie(
+        request,
+        reply,
+        { cookies, ttlSeconds: config.deviceTokenTtl, userId: auth.user.id, selfService },
+        async () => {
+          await selfService.signOutEverywhere(auth.user.id, callerOf(request));
+          clearSessionCookies(reply);
+        },
+      );
       return reply.code(204).send();
     },
   );

@@ -140,7 +140,8 @@ export function registerMeRoutes(parent: FastifyInstance, gatehouse: GatehouseCo
           cookies: app.cookiePolicy,
           ttlSeconds: gatehouse.config.deviceTokenTtl,
           transport: auth.transport,
-          issue: () => selfService.deviceTokenFor(auth.user.id),
+          userId: auth.user.id,
+          selfService,
         });
       }
       return toPublicUser(updated);

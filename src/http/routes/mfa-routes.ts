@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import type { AuditEntry } from '../../audit/audit-log.js';
 import type { GatehouseCore } from '../../gatehouse-core.js';
 import { callerOf } from '../caller.js';
-import { renewDeviceCookie } from '../device-cookie.js';
+import { keepingDeviceCookie } from '../device-cookie.js';
 import { errorResponses, FACTOR_CHANGE_NOTE, NoBody, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
 
@@ -150,20 +150,17 @@ export function registerMfaRoutes(parent: FastifyInstance, gatehouse: GatehouseC
     },
     async (request, reply) => {
       const auth = authOf(request);
-      // Renewed only for a browser that held a device token already (see the passkey removal).
-      const held = await gatehouse.selfService.holdsDeviceToken(
-        auth.user.id,
-        request.cookies[app.cookiePolicy.deviceName],
-      );
-      await mfa.disable(auth.user.id, auth.sessionId, request.body.code, selfAudit(request));
-      if (held) {
-        await renewDeviceCookie(request, reply, {
+      await keepingDeviceCookie(
+        request,
+        reply,
+        {
           cookies: app.cookiePolicy,
           ttlSeconds: gatehouse.config.deviceTokenTtl,
-          transport: auth.transport,
-          issue: () => gatehouse.selfService.deviceTokenFor(auth.user.id),
-        });
-      }
+          userId: auth.user.id,
+          selfService: gatehouse.selfService,
+        },
+        () => mfa.disable(auth.user.id, auth.sessionId, request.body.code, selfAudit(request)),
+      );
       return reply.code(204).send();
     },
   );

@@ -11,7 +11,7 @@ import { callerOf } from '../caller.js';
 import type { CookiePolicy } from '../cookies.js';
 import { ANONYMOUS, type CsrfGuard } from '../csrf.js';
 import { currentCsrfBinding } from '../csrf-binding.js';
-import { renewDeviceCookie } from '../device-cookie.js';
+import { keepingDeviceCookie } from '../device-cookie.js';
 import { enforceAddressRateLimit, refundAddressRateLimit } from '../rate-limit.js';
 import { errorResponses, FACTOR_CHANGE_NOTE, NoBody, problemRef } from '../schemas.js';
 import { authOf } from './me-routes.js';
@@ -239,22 +239,20 @@ export function registerPasskeyRoutes(parent: FastifyInstance, gatehouse: Gateho
       },
     },
     async (request, reply) => {
-      const { user, sessionId, transport } = authOf(request);
-      // Renewed only for a browser that held a device token already: a step-up a stolen session
-      // can earn (by adding a passkey of its own) must not become device trust.
-      const held = await gatehouse.selfService.holdsDeviceToken(
-        user.id,
-        request.cookies[app.cookiePolicy.deviceName],
-      );
-      await passkeys.remove({ userId: user.id, sessionId }, request.params.id, selfAudit(request));
-      if (held) {
-        await renewDeviceCookie(request, reply, {
+      const { user, sessionId } = authOf(request);
+      // A step-up a stolen session can earn (by adding a passkey of its own) must not become
+      // device trust: only a device cookie held before is renewed.
+      await keepingDeviceCookie(
+        request,
+        reply,
+        {
           cookies: app.cookiePolicy,
           ttlSeconds: gatehouse.config.deviceTokenTtl,
-          transport,
-          issue: () => gatehouse.selfService.deviceTokenFor(user.id),
-        });
-      }
+          userId: user.id,
+          selfService: gatehouse.selfService,
+        },
+        () => passkeys.remove({ userId: user.id, sessionId }, request.params.id, selfAudit(request)),
+      );
       return reply.code(204).send();
     },
   );
