@@ -752,9 +752,18 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
 
     async resetPassword(token, rawPassword, caller) {
       const { id } = await setPasswordByLink(token, 'reset_password', rawPassword, caller);
-      // Read again: ending the sessions moved the credentials version the token is bound to.
-      const account = await users.findUserById(id);
-      return { deviceToken: account === undefined ? undefined : deps.deviceTokens?.issue(account) };
+      // Read again: ending the sessions moved the credentials version the token is bound to. The
+      // reset has committed and its link is spent, so a failed read must not fail the request (a
+      // retry would only say the link is used): no device token then.
+      try {
+        const account = await users.findUserById(id);
+        return { deviceToken: account === undefined ? undefined : deps.deviceTokens?.issue(account) };
+      } catch (error) {
+        warn('no device token after a reset: the account could not be read', {
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return { deviceToken: undefined };
+      }
     },
 
     async requestVerification(userId, caller) {

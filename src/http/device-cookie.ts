@@ -27,8 +27,7 @@ export async function renewDeviceCookie(
 ): Promise<void> {
   const { cookies } = renewal;
   if (renewal.transport !== 'cookie' && request.cookies[cookies.deviceName] === undefined) return;
-  const token = await renewal.selfService.deviceTokenFor(renewal.userId);
-  if (token !== undefined) reply.setCookie(cookies.deviceName, token, cookies.device(renewal.ttlSeconds));
+  await setRenewedCookie(request, reply, renewal);
 }
 
 /**
@@ -45,7 +44,25 @@ export async function keepingDeviceCookie(
   const { cookies, selfService, userId } = renewal;
   const held = await selfService.holdsDeviceToken(userId, request.cookies[cookies.deviceName]);
   await change();
-  if (!held) return;
-  const token = await selfService.deviceTokenFor(userId);
-  if (token !== undefined) reply.setCookie(cookies.deviceName, token, cookies.device(renewal.ttlSeconds));
+  if (held) await setRenewedCookie(request, reply, renewal);
+}
+
+/**
+ * Sets the account's new device cookie. The change it follows has committed, so a failure to read
+ * the account (the database gone meanwhile) must not turn its answer into a 5xx (a retried removal
+ * would then answer 404): the cookie is left out and the failure logged.
+ */
+async function setRenewedCookie(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  { cookies, selfService, userId, ttlSeconds }: DeviceCookieRenewal,
+): Promise<void> {
+  let token: string | undefined;
+  try {
+    token = await selfService.deviceTokenFor(userId);
+  } catch (error) {
+    request.log.warn({ err: error }, 'device cookie not renewed after a credential change');
+    return;
+  }
+  if (token !== undefined) reply.setCookie(cookies.deviceName, token, cookies.device(ttlSeconds));
 }

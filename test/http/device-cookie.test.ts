@@ -70,6 +70,35 @@ describe('the device cookie after the owner ends every session or changes a cred
     expect(signedIn.statusCode, signedIn.body).toBe(204);
   });
 
+  it('a reset still answers 204 when the account cannot be read after it (its link is spent)', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('resetread') });
+    const browser = new Browser(app);
+    expect(
+      (await browser.request('POST', '/auth/forgot-password', { payload: { email: owner.email } }))
+        .statusCode,
+    ).toBe(202);
+    const token = await resetLink(owner.email);
+    // The link's own look-up reads the account first; the read after the commit fails.
+    const users = gatehouseCore(app.gatehouse).users;
+    const findUserById = users.findUserById;
+    let reads = 0;
+    users.findUserById = async (id) => {
+      if (id === owner.id && ++reads === 2) throw new Error('the database went away');
+      return findUserById.call(users, id);
+    };
+    try {
+      const reset = await browser.request('POST', '/auth/reset-password', {
+        payload: { token, password: NEW_PASSWORD },
+      });
+      expect(reset.statusCode, reset.body).toBe(204);
+      expect(String(reset.headers['set-cookie'] ?? '')).not.toMatch(/gatehouse_device=[^;]/);
+    } finally {
+      users.findUserById = findUserById;
+    }
+    expect(reads).toBe(2);
+    expect((await browser.login(owner.email, NEW_PASSWORD)).statusCode).toBe(204);
+  });
+
   it('"log out everywhere" renews the device cookie of the browser that asked', async () => {
     const owner = await createUser(app, { email: uniqueEmail('logoutall') });
     const laptop = new Browser(app);
@@ -97,6 +126,26 @@ describe('the device cookie after the owner ends every session or changes a cred
     });
     expect(out.statusCode, out.body).toBe(204);
     expect(String(out.headers['set-cookie'] ?? '')).not.toMatch(/gatehouse_device=[^;]/);
+  });
+
+  it('"log out everywhere" still answers 204 when the renewed cookie cannot be issued (the change committed)', async () => {
+    const owner = await createUser(app, { email: uniqueEmail('renewfails') });
+    const laptop = new Browser(app);
+    expect((await laptop.login(owner.email)).statusCode).toBe(204);
+    const selfService = gatehouseCore(app.gatehouse).selfService;
+    const deviceTokenFor = selfService.deviceTokenFor;
+    selfService.deviceTokenFor = async () => {
+      throw new Error('the database went away');
+    };
+    try {
+      const out = await laptop.request('POST', '/auth/logout-all', {
+        headers: { 'x-csrf-token': await laptop.csrf() },
+      });
+      expect(out.statusCode, out.body).toBe(204);
+    } finally {
+      selfService.deviceTokenFor = deviceTokenFor;
+    }
+    expect((await laptop.request('GET', '/users/me')).statusCode).toBe(401);
   });
 
   it('a password change renews it too; a bearer client gets no cookie', async () => {
