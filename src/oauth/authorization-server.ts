@@ -82,6 +82,17 @@ class ClientWithdrawn extends Error {
   }
 }
 
+/**
+ * Thrown inside the exchange's transaction when the browser session that approved the code has
+ * ended since (red-team 2026-12t V2); caught by `exchangeCode`, never beyond.
+ */
+class ApprovalEnded extends Error {
+  constructor() {
+    super('approving session ended');
+    this.name = 'ApprovalEnded';
+  }
+}
+
 /** How long an ID token is valid: it is consumed at sign-in, not presented later. */
 export const ID_TOKEN_TTL_SECONDS = 300;
 
@@ -684,6 +695,16 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
               // Compare-and-set: of two concurrent exchanges exactly one spends the code.
               if (!(await stores.grants.spendCode(codeHash, now))) throw new CodeSpent();
               if (await stores.grants.attachSession(codeHash, session.id)) throw new CodeSpent();
+              // Red-team 2026-12t V2: ending one session (a logout, "end this session") deletes no
+              // codes, so a thief looping silent visits with a stolen cookie held one the owner's
+              // logout left exchangeable. After the spend, so that a replay is still a replay (and
+              // revokes); the refusal rolls the spend back. A logout committing after this read is a
+              // logout after the exchange, which leaves the app's session, as a logout always does.
+              if (
+                record.approvedBySession !== null &&
+                !(await stores.sessions.isSessionLive(record.approvedBySession, record.userId, now))
+              )
+                throw new ApprovalEnded();
             },
             audit: (session) => ({
               event: 'login_succeeded',
@@ -703,6 +724,7 @@ export function createAuthorizationServer(deps: AuthorizationServerDeps): Author
             description: 'The client is disabled or no longer registered.',
           };
         }
+        if (error instanceof ApprovalEnded) return invalid('The sign-in that approved this code has ended.');
         if (!(error instanceof CodeSpent)) throw error;
         // RFC 6749 §4.1.2: spent by a concurrent exchange: a replay; what it produced is revoked.
         await revokeReplayed(record, caller);

@@ -22,7 +22,15 @@ export interface AuthorizationCodeRecord {
   expiresAt: number;
   usedAt: number | null;
   sessionId: string | null;
+  /** The browser session whose approval issued the code, if recorded: it must be live at the exchange. */
+  approvedBySession: string | null;
 }
+
+/** What a new code is written with: the record less what its exchange and its approval fill in. */
+export type NewAuthorizationCode = Omit<
+  AuthorizationCodeRecord,
+  'usedAt' | 'sessionId' | 'approvedBySession'
+>;
 
 /** The bounds of {@link OAuthGrantStore.insertCodeWithinCap}: live codes per account and client, and per account. */
 export interface LiveCodeCaps {
@@ -57,8 +65,8 @@ export interface ConsentRecord {
 
 /** Persistence of authorization codes and consent (rules live in `src/oauth`). */
 export interface OAuthGrantStore {
-  /** Adds a code. */
-  insertCode(code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>): Promise<void>;
+  /** Adds a code (with no approving session recorded). */
+  insertCode(code: NewAuthorizationCode): Promise<void>;
   /**
    * Adds a code within `caps` of codes unexpired at `code.createdAt`: at most `perClient` of
    * `code.clientId` for `code.userId`, and `perAccount` for the account in all. At the client's cap
@@ -68,10 +76,11 @@ export interface OAuthGrantStore {
    * `withdrawn` (nothing written) when the client is disabled or gone, or what `approval` rested on
    * is no longer there. Exact under concurrency: the checks, the counts, the displacement and the
    * insert run in one transaction holding the account's row lock (see `lockUserRow`), and a code
-   * spent meanwhile is never displaced.
+   * spent meanwhile is never displaced. `approval.sessionId` is recorded with the code, for the
+   * exchange to check again.
    */
   insertCodeWithinCap(
-    code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>,
+    code: NewAuthorizationCode,
     caps: LiveCodeCaps,
     approval?: CodeApproval,
   ): Promise<CodeInsertOutcome>;
@@ -146,7 +155,8 @@ async function holdClientRow(db: Kysely<Schema>, clientId: string): Promise<'ena
 export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
   const insertCode = async (
     trx: Kysely<Schema>,
-    code: Omit<AuthorizationCodeRecord, 'usedAt' | 'sessionId'>,
+    code: NewAuthorizationCode,
+    approvedBySession: string | null,
   ) => {
     await trx
       .insertInto('oauth_codes')
@@ -166,6 +176,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         used_at: null,
         replayed_at: null,
         session_id: null,
+        approved_by_session: approvedBySession,
       })
       .execute();
   };
@@ -256,7 +267,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
     return false;
   };
   return {
-    insertCode: (code) => insertCode(db, code),
+    insertCode: (code) => insertCode(db, code, null),
     insertCodeWithinCap: (code, caps, approval) =>
       lockUserRow(db, code.userId, async (trx): Promise<CodeInsertOutcome> => {
         const { userId, clientId, createdAt: now } = code;
@@ -292,7 +303,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         ) {
           return 'capped';
         }
-        await insertCode(trx, code);
+        await insertCode(trx, code, approval?.sessionId ?? null);
         return 'inserted';
       }),
     countLiveCodes: (userId, now) => countLiveCodes(db, userId, now),
@@ -318,6 +329,7 @@ export function createOAuthGrantStore(db: Kysely<Schema>): OAuthGrantStore {
         expiresAt: Number(row.expires_at),
         usedAt: row.used_at === null ? null : Number(row.used_at),
         sessionId: row.session_id,
+        approvedBySession: row.approved_by_session,
       };
     },
     holdClient: (clientId) => holdClientRow(db, clientId),

@@ -315,6 +315,8 @@ export interface OAuthCodesTable {
   replayed_at: number | null;
   /** The session the exchange started. */
   session_id: string | null;
+  /** The browser session whose approval issued the code (migration 037a): it must be live at the exchange. */
+  approved_by_session: string | null;
 }
 
 /** Remembered consent (migration 016a): the scopes an account allowed a client. */

@@ -125,6 +125,52 @@ describe.each(engines)("an approval straddling the owner's remedy ($name)", ({ n
     });
   }
 
+  // Red-team 2026-12t V2: ending one session deleted no codes, so a code the thief's browser had
+  // been given just before the owner ended that session (or the thief logged out) was still
+  // exchanged within its 60 s, for a new session with a refresh token.
+  const endOne = {
+    'the owner ends that session': async (_thief: Browser, userId: string, ownerToken: string) => {
+      const sessions = await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(userId, Date.now());
+      const browserSession = sessions.find((session) => session.transport === 'cookie');
+      return app.inject({
+        method: 'DELETE',
+        url: `/users/me/sessions/${browserSession?.id}`,
+        headers: bearer(ownerToken),
+      });
+    },
+    'the browser logs out': async (thief: Browser) =>
+      thief.request('POST', '/auth/logout', { headers: { 'x-csrf-token': await thief.csrf() } }),
+  } as const;
+  for (const [ending, run] of Object.entries(endOne)) {
+    it(`a code approved before ${ending} is not exchanged`, async () => {
+      const user = await createUser(app);
+      const { access_token: ownerToken } = await login(app, user.email);
+      const thief = new Browser(app);
+      expect((await thief.login(user.email)).statusCode).toBe(204);
+      const kept = pkce();
+      const keptCode = (await authorizationResponse(app, thief, client, kept.challenge)).searchParams.get(
+        'code',
+      );
+      const { verifier, challenge } = pkce();
+      const code = (await authorizationResponse(app, thief, client, challenge)).searchParams.get('code');
+      expect(code).not.toBeNull();
+      // Exchanged while its session is live, a code still works (the control).
+      const before = await exchangeCode(app, client, String(keptCode), kept.verifier);
+      expect(before.statusCode, before.body).toBe(200);
+      const ended = await run(thief, user.id, ownerToken);
+      expect(ended.statusCode, ended.body).toBe(204);
+      const exchanged = await exchangeCode(app, client, String(code), verifier);
+      expect(exchanged.statusCode, exchanged.body).toBe(400);
+      expect(exchanged.json()).toMatchObject({ error: 'invalid_grant' });
+      // Refused, not spent: the answer stays the same, and nothing was started.
+      expect((await exchangeCode(app, client, String(code), verifier)).json()).toMatchObject({
+        error: 'invalid_grant',
+      });
+      const live = await gatehouseCore(app.gatehouse).sessionStore.listLiveSessions(user.id, Date.now());
+      expect(live.filter((session) => session.clientId === client.clientId)).toHaveLength(1);
+    });
+  }
+
   // The review of P1: the consent form's "remember" wrote the consent in its own transaction without
   // looking at the session, so a form posted before "disconnect" and "log out everywhere" listed the
   // app again, and later silent visits from the owner's browser were approved without a prompt.

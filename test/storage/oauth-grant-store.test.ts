@@ -57,7 +57,12 @@ describe.each(engines)('OAuthGrantStore on $name', ({ name }) => {
     const userId = await addUser();
     const record = code(userId);
     await store.insertCode(record);
-    expect(await store.findCode(record.codeHash)).toEqual({ ...record, usedAt: null, sessionId: null });
+    expect(await store.findCode(record.codeHash)).toEqual({
+      ...record,
+      usedAt: null,
+      sessionId: null,
+      approvedBySession: null,
+    });
     expect(await store.countLiveCodes(userId, 2_000)).toBe(1);
     expect(await store.countLiveCodes(userId, 61_000)).toBe(0);
     const spent = await Promise.all([
