@@ -519,7 +519,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
       'verify_email',
       user.email,
       { link: mailer.link('verify-email', token), hours },
-      { source: callerSource(caller) },
+      { source: callerSource(caller), fromStranger: lane === 'stranger' },
     );
   };
 
@@ -551,7 +551,7 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
         link: mailer.link('reset-password', token),
         minutes: String(Math.round(settings.passwordResetTtl / 60)),
       },
-      { source: callerSource(caller) },
+      { source: callerSource(caller), fromStranger: lane === 'stranger' },
     );
   };
 
@@ -732,7 +732,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
             'account_exists',
             owner.email,
             { link: mailer.link('forgot-password') },
-            { source: callerSource(caller) },
+            // Anyone can name a taken address.
+            { source: callerSource(caller), fromStranger: true },
           );
         }
       }
@@ -887,7 +888,8 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
             'account_exists',
             taken.email,
             { link: mailer.link('forgot-password') },
-            { source: callerSource(caller) },
+            // Anyone can name a taken address.
+            { source: callerSource(caller), fromStranger: true },
           );
           deps.notices.flush();
         }
@@ -919,8 +921,9 @@ export function createAccountLifecycle(deps: AccountLifecycleDeps): AccountLifec
           hours,
           account_email: maskEmail(user.email),
         },
-        // Counted under the requester's network in the mail queue's fair share, as reset mail is.
-        { source: callerSource(caller) },
+        // Counted under the requester's network in the mail queue's fair share, as reset mail is;
+        // any account holder can name this address, so it never pushes out the address's own mail.
+        { source: callerSource(caller), fromStranger: true },
       );
       deps.notices.flush();
       return user;

@@ -25,9 +25,12 @@ export const MAIL_RETRY_DELAYS_MS = [2_000, 15_000, 60_000, 240_000] as const;
 export const MAIL_DRAIN_MAX_MS = 3_000;
 
 /**
- * Messages to one address waiting or retrying at once; beyond it new ones to that address are
- * dropped. The per-address hourly cap (`ACCOUNT_MAILS_PER_HOUR`) already limits what requests can
- * ask for; this bound keeps any one address from holding a large part of the queue whatever asks.
+ * Messages to one address waiting or retrying at once. The per-address hourly cap
+ * (`ACCOUNT_MAILS_PER_HOUR`) already limits what requests can ask for; this bound keeps any one
+ * address from holding a large part of the queue whatever asks. At the bound a newcomer takes the
+ * place of a waiting message a stranger caused ({@link SendOptions.fromStranger}) when it is the
+ * owner's, or when another stranger's source holds more of them than its own; otherwise the
+ * newcomer is dropped.
  */
 export const MAIL_MAX_QUEUED_PER_ADDRESS = 5;
 
@@ -49,6 +52,15 @@ export interface SendOptions {
   onSettled?: (outcome: MailOutcome) => void;
   /** Whose message it is, for {@link Mailer.withdraw}: any object its sender keeps. */
   owner?: object;
+  /**
+   * Whether anyone who knows the address could have caused the message (an anonymous
+   * forgot-password, a sign-up or an email change naming a taken address), rather than the
+   * address's owner, an administrator or the account's own activity. At
+   * {@link MAIL_MAX_QUEUED_PER_ADDRESS} such a message never pushes out one that is not, and one
+   * that is not pushes out the oldest such: with a slow or failing relay, strangers' queued mail
+   * must not crowd out the owner's reset (red-team 2026-12t, noticed). @default false
+   */
+  fromStranger?: boolean;
 }
 
 /** How a queued message left the queue (see {@link SendOptions.onSettled}). */
@@ -127,6 +139,7 @@ interface Job {
   recipient: string;
   onSettled: ((outcome: MailOutcome) => void) | undefined;
   owner: object | undefined;
+  fromStranger: boolean;
 }
 
 /** A job waiting for its retry time, with the timer that will make it ready. */
@@ -189,28 +202,51 @@ export function createMailer(options: MailerOptions): Mailer {
     notify(job, outcome);
   };
 
-  /** Drops the oldest ready (else retrying) message of `source`; false when only one in flight is left. */
-  const evictOldest = (source: string): boolean => {
-    const index = ready.findIndex((job) => job.source === source);
+  /**
+   * Drops the oldest ready (else retrying) message `which` picks, with warning `why`; false when
+   * there is none (the one in flight is never dropped).
+   */
+  const evictFirst = (which: (job: Job) => boolean, why: string): boolean => {
+    const index = ready.findIndex(which);
     const evicted = index === -1 ? undefined : ready.splice(index, 1)[0];
     if (evicted !== undefined) {
       forget(evicted, 'evicted');
-      warn('mail queue full; the oldest message of the source holding the most dropped', {
-        kind: evicted.kind,
-      });
+      warn(why, { kind: evicted.kind });
       return true;
     }
     for (const entry of waiting) {
-      if (entry.job.source !== source) continue;
+      if (!which(entry.job)) continue;
       entry.cancel();
       waiting.delete(entry);
       forget(entry.job, 'evicted');
-      warn('mail queue full; a retrying message of the source holding the most dropped', {
-        kind: entry.job.kind,
-      });
+      warn(why, { kind: entry.job.kind, retrying: true });
       return true;
     }
     return false;
+  };
+
+  /** Drops the oldest droppable message of `source`, to admit another source's into a full queue. */
+  const evictOldest = (source: string): boolean =>
+    evictFirst(
+      (job) => job.source === source,
+      'mail queue full; the oldest message of the source holding the most dropped',
+    );
+
+  /**
+   * Makes room at {@link MAIL_MAX_QUEUED_PER_ADDRESS} for a message to `recipient` from `source`:
+   * drops a waiting message to it that a stranger caused, the oldest of them for an owner's
+   * newcomer, the oldest of the source holding the most of them for a stranger's newcomer when
+   * that source holds more than the newcomer's own. Scans the queue only when an address is full.
+   */
+  const makeRoomAtAddress = (recipient: string, source: string, fromStranger: boolean): boolean => {
+    const strangers = (job: Job) => job.recipient === recipient && job.fromStranger;
+    const why = "mail queue holds enough for this address; a stranger's message to it dropped";
+    if (!fromStranger) return evictFirst(strangers, why);
+    const held = createSourceTally();
+    for (const job of ready) if (strangers(job)) held.add(job.source);
+    for (const { job } of waiting) if (strangers(job)) held.add(job.source);
+    const heaviest = held.evictionCandidate(source);
+    return heaviest !== undefined && evictFirst((job) => strangers(job) && job.source === heaviest, why);
   };
 
   const pump = async () => {
@@ -294,7 +330,11 @@ export function createMailer(options: MailerOptions): Mailer {
       }
       const recipient = `to:${to.toLowerCase()}`;
       const source = sendOptions?.source ?? recipient;
-      if (byRecipient.count(recipient) >= MAIL_MAX_QUEUED_PER_ADDRESS) {
+      const fromStranger = sendOptions?.fromStranger ?? false;
+      if (
+        byRecipient.count(recipient) >= MAIL_MAX_QUEUED_PER_ADDRESS &&
+        !makeRoomAtAddress(recipient, source, fromStranger)
+      ) {
         warn('mail queue holds enough for this address; message dropped', { kind });
         return false;
       }
@@ -315,6 +355,7 @@ export function createMailer(options: MailerOptions): Mailer {
         recipient,
         onSettled: sendOptions?.onSettled,
         owner: sendOptions?.owner,
+        fromStranger,
       });
       // Started on the next turn: the caller's response goes out first.
       setImmediate(() => void pump());

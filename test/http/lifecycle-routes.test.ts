@@ -1026,6 +1026,69 @@ describe('a forgot-password flood from one address cannot drop a victim’s rese
   });
 });
 
+describe("strangers' mail queued to one address cannot crowd out its owner's", () => {
+  // Noticed in red-team 2026-12t: the mailer dropped the sixth message queued to one address
+  // (MAIL_MAX_QUEUED_PER_ADDRESS), whoever caused it, so with a slow or failing relay anyone who
+  // knows the address (a sign-up naming it, an anonymous forgot-password) could keep the owner's
+  // own reset mail out of the queue.
+  let sink: SmtpSink;
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    sink = await startSmtpSink();
+    app = await buildTestServer({
+      smtpUrl: sink.url,
+      // The held delivery must not time out while the test fills the address's share.
+      mailSendTimeoutMs: 60_000,
+      accountMailsPerHour: 3,
+      // Sign-up then answers a taken address with a mail to it, not a 409.
+      requireVerifiedEmail: true,
+    });
+  });
+  afterAll(async () => {
+    await app.close();
+    await sink.close();
+  });
+
+  it("the owner's reset takes a stranger's place, and more strangers cannot push it out", async () => {
+    const core = gatehouseCore(app.gatehouse);
+    const owner = await createUser(app, { email: uniqueEmail('crowded'), verified: true });
+    const browser = new Browser(app);
+    expect((await browser.login(owner.email)).statusCode).toBe(204);
+    const mailsTo = () =>
+      sink.messages.filter((mail) => mail.to && 'text' in mail.to && mail.to.text === owner.email);
+    // Whatever the sign-in mailed has gone: the queue starts empty.
+    await core.lifecycle.idle();
+    await core.mailer.idle();
+    const release = sink.hold();
+    const signUp = (remoteAddress: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        remoteAddress,
+        payload: { email: owner.email, password: 'another long passphrase 9' },
+      });
+    // Strangers on different networks: the first message goes in flight (held), four wait.
+    for (let i = 0; i < 5; i += 1) {
+      expect((await signUp(`203.0.113.${10 + i}`)).statusCode).toBe(202);
+      // Queued before the answer (sent after it).
+      expect(core.mailer.pending()).toBe(i + 1);
+    }
+    const own = await browser.request('POST', '/auth/forgot-password', { payload: { email: owner.email } });
+    expect(own.statusCode).toBe(202);
+    // The request is answered before its look-up runs and queues the mail.
+    await core.lifecycle.backgroundIdle();
+    // More strangers, from networks that hold nothing yet: they take each other's places only.
+    for (let i = 0; i < 3; i += 1) expect((await signUp(`198.51.100.${10 + i}`)).statusCode).toBe(202);
+    await core.lifecycle.backgroundIdle();
+    expect(core.mailer.pending()).toBe(5);
+    release();
+    await core.mailer.idle();
+    const subjects = mailsTo().map((mail) => mail.subject);
+    expect(subjects).toContain('Reset your password');
+    expect(subjects).toHaveLength(5);
+  });
+});
+
 describe('red team 2026-12b: reset mail ceiling', () => {
   // G3: the per-address ceiling (ten shares an hour) counts clients by IPv6 /64, so one host with
   // a routed /56 or /48 (a common VPS or tunnel-broker allocation) is ten clients: thirty requests

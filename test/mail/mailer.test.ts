@@ -450,6 +450,54 @@ describe('the queue', () => {
     mailer.close();
   });
 
+  it("at an address's bound, a stranger's message never pushes out one that is not; the reverse does", async () => {
+    const never: MailTransport = {
+      kind: 'outbox',
+      check: async () => {},
+      send: () => new Promise(() => {}),
+      close() {},
+    };
+    const { mailer } = mailerOver(never, { maxQueued: 100 });
+    const outcomes: string[] = [];
+    const send = (label: string, source: string, fromStranger: boolean) =>
+      mailer.send(
+        'reset_password',
+        'owner@example.com',
+        { link: mailer.link('reset-password', label), minutes: '30' },
+        { source, fromStranger, onSettled: (outcome) => outcomes.push(`${label} ${outcome}`) },
+      );
+    // One in flight (never dropped) and four waiting, all a flooding stranger's.
+    expect(send('flood0', 'ip:a', true)).toBe(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 1; i < MAIL_MAX_QUEUED_PER_ADDRESS; i += 1)
+      expect(send(`flood${i}`, 'ip:a', true)).toBe(true);
+    // The same source again, at the bound: its own newcomer is the one dropped.
+    expect(send('flood-more', 'ip:a', true)).toBe(false);
+    // The owner's takes the oldest waiting stranger's place (flood0 is in flight).
+    expect(send('owner', 'ip:owner', false)).toBe(true);
+    expect(outcomes).toEqual(['flood1 evicted']);
+    // Another stranger's source, holding none, takes the heaviest stranger source's oldest place.
+    expect(send('other', 'ip:b', true)).toBe(true);
+    expect(outcomes).toEqual(['flood1 evicted', 'flood2 evicted']);
+    // ip:a still holds the most waiting strangers' messages: its newcomer is dropped; sources
+    // holding fewer take the places of the heaviest's, then change places among themselves.
+    expect(send('flood-again', 'ip:a', true)).toBe(false);
+    expect(send('third', 'ip:c', true)).toBe(true);
+    expect(send('fourth', 'ip:d', true)).toBe(true);
+    expect(outcomes).toEqual(['flood1 evicted', 'flood2 evicted', 'flood3 evicted', 'flood4 evicted']);
+    expect(mailer.pending()).toBe(MAIL_MAX_QUEUED_PER_ADDRESS);
+    // Each further message of the owner's takes a stranger's place, oldest first.
+    for (let i = 0; i < 3; i += 1) expect(send(`owner${i}`, 'ip:owner', false)).toBe(true);
+    expect(outcomes.slice(4)).toEqual(['other evicted', 'third evicted', 'fourth evicted']);
+    // Only the owner's wait now (and the stranger's in flight): a stranger's newcomer is refused,
+    // and so is the owner's own sixth, which pushes out nothing of its own.
+    expect(send('stranger', 'ip:e', true)).toBe(false);
+    expect(send('owner3', 'ip:owner', false)).toBe(false);
+    expect(outcomes.filter((outcome) => outcome.startsWith('owner'))).toEqual([]);
+    expect(mailer.pending()).toBe(MAIL_MAX_QUEUED_PER_ADDRESS);
+    mailer.close();
+  });
+
   it('when full, drops the oldest message of the flooding source, and the victim’s mail goes out', async () => {
     const delivered: string[] = [];
     const gates: (() => void)[] = [];
