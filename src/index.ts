@@ -85,6 +85,8 @@ export { BoundedMap } from './lib/bounded-map.js';
 export type { ConcurrencyCap, ConcurrencyCaps, SlotResult } from './lib/concurrency-caps.js';
 export { createConcurrencyCaps } from './lib/concurrency-caps.js';
 export type { ScheduledTimer, Scheduler } from './lib/scheduler.js';
+export type { SourceTally } from './lib/source-tally.js';
+export { createSourceTally } from './lib/source-tally.js';
 export type {
   AuthorizationErrorCode,
   ConnectedApp,

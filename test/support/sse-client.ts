@@ -36,11 +36,20 @@ interface Waiter {
 
 /**
  * Opens `url` as an event stream with node:http (no EventSource, so tests see exactly what the
- * server sends: ids, comments, `retry:` and when the connection ends).
+ * server sends: ids, comments, `retry:` and when the connection ends). `localAddress` (another
+ * loopback address, such as 127.0.0.2) makes the stream come from another client address.
  */
-export function openSse(url: string, headers: Record<string, string> = {}): Promise<SseStream> {
+export function openSse(
+  url: string,
+  headers: Record<string, string> = {},
+  options: { localAddress?: string } = {},
+): Promise<SseStream> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false });
+    const req = request(url, {
+      headers: { accept: 'text/event-stream', ...headers },
+      agent: false,
+      localAddress: options.localAddress,
+    });
     req.on('error', reject);
     req.on('response', (response: IncomingMessage) => {
       const messages: SseMessage[] = [];

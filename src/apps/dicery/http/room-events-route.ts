@@ -7,7 +7,13 @@ import {
   errorResponses,
   problemRef,
 } from '../../../http/index.js';
-import { addressBucket, createConcurrencyCaps, GatehouseError, type ScheduledTimer } from '../../../index.js';
+import {
+  addressBucket,
+  createConcurrencyCaps,
+  createSourceTally,
+  GatehouseError,
+  type ScheduledTimer,
+} from '../../../index.js';
 import {
   type DiceryError,
   type DiceryErrorCode,
@@ -80,6 +86,8 @@ interface Stream {
    * `host_changed` event never reaches it (the stream started after it, or the bus lost it).
    */
   hostUserId: string | null;
+  /** The client's network (IPv4 address, IPv6 /48): a full watch link's streams are shared by it. */
+  network: string;
   /** Frees what the stream caps count this stream under (player or account, client IP); idempotent. */
   releaseSlot: () => void;
   /** The credential that opened it; the stream ends with it. */
@@ -301,6 +309,37 @@ export function registerRoomEventsRoute(
       const note = comment === undefined ? '' : `: ${comment}\n\n`;
       stream.raw.end(final + note === '' ? undefined : final + note);
     }
+  };
+
+  /**
+   * Makes room in watch link `linkId`'s full stream share for a spectator from `network`, when
+   * its other `caps` have room: ends the oldest stream of the network holding the most of the
+   * link's streams, if it holds at least two more than `network` does. Red-team 2026-12t RTL2: the
+   * share was first come, first served, so four IPv4 addresses (or one IPv6 /48) held all of a
+   * shared link's streams and every other viewer was refused; a class behind one NAT may still
+   * fill the link while nobody else watches. The margin of two keeps it stable: the displaced
+   * network still holds at least as many as the newcomer then, so its client's reconnect (the
+   * ended stream gets no `stream_end`: its credential still holds) is refused, not displacing in
+   * turn; networks holding one stream each are never rotated out by newcomers. Scans the open
+   * streams only when a link is full, which the open limits bound.
+   */
+  const displaceFromLink = (
+    linkId: string,
+    network: string,
+    caps: readonly { key: string; max: number }[],
+  ): boolean => {
+    const linkKey = `watch:${linkId}`;
+    if (caps.some((cap) => cap.key !== linkKey && streamSlots.held(cap.key) >= cap.max)) return false;
+    const held = createSourceTally();
+    for (const stream of streams) if (stream.spectatorLinkId === linkId) held.add(stream.network);
+    const heaviest = held.evictionCandidate(network);
+    if (heaviest === undefined || held.count(heaviest) < held.count(network) + 2) return false;
+    for (const stream of streams) {
+      if (stream.spectatorLinkId !== linkId || stream.network !== heaviest) continue;
+      end(stream, "displaced: this watch link's streams are shared between networks");
+      return true;
+    }
+    return false;
   };
 
   /** Schedules {@link expire} for when the stream's credential expires. */
@@ -709,7 +748,9 @@ and with its credential (after \`stream_end\`, within one heartbeat interval at 
 server instance: \`MAX_STREAMS_PER_PLAYER\` per player, \`MAX_STREAMS_PER_ACCOUNT\` per host account across all of its
 rooms, \`MAX_STREAMS_PER_IP\` per client address (IPv6: per /64, and four times that per /48) across all rooms;
 beyond a cap, 429 \`TOO_MANY_STREAMS\` with \`Retry-After\`. A spectator counts on \`MAX_STREAMS_PER_PLAYER\` on their
-own and, with the other spectators of the same watch link, on \`MAX_SPECTATOR_STREAMS_PER_LINK\`. Beyond
+own and, with the other spectators of the same watch link, on \`MAX_SPECTATOR_STREAMS_PER_LINK\`; when that is full, a
+spectator from a client network (IPv4 address, IPv6 /48) holding at least two fewer of the link's streams than the
+network holding the most ends that network's oldest stream (which gets a \`: displaced\` comment, no \`stream_end\`). Beyond
 \`MAX_STREAMS_TOTAL\` streams on the instance, 503 \`SERVICE_UNAVAILABLE\` with \`Retry-After\`. Opening is also rate
 limited: \`ROOM_STREAM_OPENS_PER_MINUTE\` per player, spectator or host account and
 \`ROOM_STREAM_OPENS_PER_MINUTE_PER_IP\` per client address, beyond which 429 \`TOO_MANY_REQUESTS\` with \`Retry-After\`
@@ -843,7 +884,10 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
               },
             ]),
       ];
-      const slot = streamSlots.tryAcquire(caps);
+      let slot = streamSlots.tryAcquire(caps);
+      if (!slot.ok && spectator !== null && slot.cap.key === `watch:${spectator.linkId}`) {
+        if (displaceFromLink(spectator.linkId, network, caps)) slot = streamSlots.tryAcquire(caps);
+      }
       if (!slot.ok) {
         throw new GatehouseError<DiceryErrorCode>(
           'TOO_MANY_STREAMS',
@@ -860,6 +904,7 @@ Swagger UI waits for the response to end before showing it; use \`curl -N\` or E
         spectatorSessionId: spectator?.sessionId ?? null,
         hostSessionId: caller.player === null ? (caller.host?.sessionId ?? null) : null,
         hostUserId: caller.player === null && caller.host !== null ? caller.host.userId : null,
+        network,
         releaseSlot: slot.release,
         tokenIssuedAt: caller.player?.tokenIssuedAt ?? null,
         // The cut-off known when the guard checked the host's credential, not now: one learned

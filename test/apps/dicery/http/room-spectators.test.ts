@@ -769,3 +769,86 @@ describe('red team 2026-12b: one holder of a shared watch link', () => {
     }
   });
 });
+
+describe("red team 2026-12t RTL2: a full watch link's streams are shared between networks", () => {
+  // MAX_SPECTATOR_STREAMS_PER_LINK was first come, first served: four IPv4 addresses (or one IPv6
+  // /48) took every stream of a shared link, and every other viewer got 429 for as long as they
+  // held them. Now a viewer from a network holding at least two fewer of the link's streams takes
+  // the place of the oldest stream of the network holding the most; one network alone may still
+  // fill the link, and networks of one stream each are not rotated out.
+  const LINK_STREAMS = 4;
+  let app: FastifyInstance;
+  let base: string;
+  const open: SseStream[] = [];
+  beforeAll(async () => {
+    app = await buildTestServer({
+      ...NO_ROOM_LIMITS,
+      maxSpectatorStreamsPerLink: LINK_STREAMS,
+      maxStreamsPerPlayer: 3,
+      roomStreamOpensPerMinute: 10_000,
+      roomStreamOpensPerMinutePerIp: 10_000,
+    });
+    base = await listenOnLoopback(app);
+  });
+  afterAll(async () => {
+    for (const stream of open) stream.close();
+    await app?.close();
+  });
+
+  it('a viewer from another network displaces the heaviest network; the displaced one cannot push back', async () => {
+    const host = await signIn(app);
+    const room = await createRoom(app, host);
+    const created = await app.inject({
+      method: 'POST',
+      url: `/rooms/${room.code}/spectator-links`,
+      headers: host.headers,
+    });
+    const { token } = created.json() as { token: string };
+    /** A spectator's watch cookie (each exchange is a spectator of its own). */
+    const spectator = async () => {
+      const browser = new Browser(app);
+      const exchanged = await browser.request('POST', `/rooms/${room.code}/watch`, { payload: { token } });
+      expect(exchanged.statusCode, exchanged.body).toBe(200);
+      return browser.cookieHeader(`/rooms/${room.code}/events`);
+    };
+    const watch = async (cookie: string, localAddress: string) => {
+      const stream = await openSse(`${base}/rooms/${room.code}/events`, { cookie }, { localAddress });
+      open.push(stream);
+      return stream;
+    };
+    // One network fills the link: nobody else watches, so nothing is refused.
+    const [first, second] = [await spectator(), await spectator()];
+    const crowd: SseStream[] = [];
+    for (const cookie of [first, first, first, second]) {
+      const stream = await watch(cookie, '127.0.0.2');
+      expect(stream.status, JSON.stringify(stream.problem)).toBe(200);
+      crowd.push(stream);
+    }
+    // Another network's viewer gets in; the crowd's oldest stream ends, with no stream_end (its
+    // credential still holds).
+    const viewer = await watch(await spectator(), '127.0.0.3');
+    expect(viewer.status, JSON.stringify(viewer.problem)).toBe(200);
+    await crowd[0]?.ended;
+    expect(crowd[0]?.comments.some((comment) => comment.startsWith('displaced'))).toBe(true);
+    expect(crowd[0]?.messages.some((message) => message.event === 'stream_end')).toBe(false);
+    // The crowd's network still holds the most: it cannot take the place back.
+    const back = await watch(second, '127.0.0.2');
+    expect(back.status).toBe(429);
+    expect(back.problem?.code).toBe('TOO_MANY_STREAMS');
+    // A third network displaces the crowd again, never the single viewer.
+    const third = await watch(await spectator(), '127.0.0.4');
+    expect(third.status, JSON.stringify(third.problem)).toBe(200);
+    await crowd[1]?.ended;
+    // Two networks of one stream each and the crowd's two: a fourth network takes a crowd stream
+    // too (it holds the most), and the single viewers stay.
+    const fourth = await watch(await spectator(), '127.0.0.5');
+    expect(fourth.status, JSON.stringify(fourth.problem)).toBe(200);
+    await crowd[2]?.ended;
+    // All hold one now: a fifth network is refused rather than take a viewer's place.
+    const fifth = await watch(await spectator(), '127.0.0.6');
+    expect(fifth.status).toBe(429);
+    for (const stream of [viewer, third, fourth, crowd[3]]) {
+      expect(stream?.comments.some((comment) => comment.startsWith('displaced'))).toBe(false);
+    }
+  });
+});
