@@ -29,6 +29,7 @@ import * as legacyHashCosts from './034a-legacy-hash-costs.js';
 import * as revocationCutoff from './035a-revocation-cutoff.js';
 import * as secretKeyCheck from './036a-secret-key-check.js';
 import * as codeApprovingSession from './037a-code-approving-session.js';
+import * as auditPartyIndexes from './038a-audit-party-indexes.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -75,4 +76,5 @@ export const migrations: Record<string, Migration> = {
   '035a-revocation-cutoff': revocationCutoff,
   '036a-secret-key-check': secretKeyCheck,
   '037a-code-approving-session': codeApprovingSession,
+  '038a-audit-party-indexes': auditPartyIndexes,
 };
