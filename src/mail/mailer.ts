@@ -29,8 +29,8 @@ export const MAIL_DRAIN_MAX_MS = 3_000;
  * (`ACCOUNT_MAILS_PER_HOUR`) already limits what requests can ask for; this bound keeps any one
  * address from holding a large part of the queue whatever asks. At the bound a newcomer takes the
  * place of a waiting message a stranger caused ({@link SendOptions.fromStranger}) when it is the
- * owner's, or when another stranger's source holds more of them than its own; otherwise the
- * newcomer is dropped.
+ * owner's, or when another stranger's source holds at least two more of them than its own;
+ * otherwise the newcomer is dropped.
  */
 export const MAIL_MAX_QUEUED_PER_ADDRESS = 5;
 
@@ -236,7 +236,11 @@ export function createMailer(options: MailerOptions): Mailer {
    * Makes room at {@link MAIL_MAX_QUEUED_PER_ADDRESS} for a message to `recipient` from `source`:
    * drops a waiting message to it that a stranger caused, the oldest of them for an owner's
    * newcomer, the oldest of the source holding the most of them for a stranger's newcomer when
-   * that source holds more than the newcomer's own. Scans the queue only when an address is full.
+   * that source holds at least two more than the newcomer's own. The margin matters: the owner on
+   * a new device asks for a reset in the strangers' lane (nothing tells it from a stranger's), and
+   * with a margin of one any later message from a fresh network pushed out that one queued reset
+   * (a review's finding); now only a source that asked more than once gives way. Scans the queue
+   * only when an address is full.
    */
   const makeRoomAtAddress = (recipient: string, source: string, fromStranger: boolean): boolean => {
     const strangers = (job: Job) => job.recipient === recipient && job.fromStranger;
@@ -246,7 +250,8 @@ export function createMailer(options: MailerOptions): Mailer {
     for (const job of ready) if (strangers(job)) held.add(job.source);
     for (const { job } of waiting) if (strangers(job)) held.add(job.source);
     const heaviest = held.evictionCandidate(source);
-    return heaviest !== undefined && evictFirst((job) => strangers(job) && job.source === heaviest, why);
+    if (heaviest === undefined || held.count(heaviest) < held.count(source) + 2) return false;
+    return evictFirst((job) => strangers(job) && job.source === heaviest, why);
   };
 
   const pump = async () => {

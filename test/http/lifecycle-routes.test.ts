@@ -1087,6 +1087,41 @@ describe("strangers' mail queued to one address cannot crowd out its owner's", (
     expect(subjects).toContain('Reset your password');
     expect(subjects).toHaveLength(5);
   });
+
+  // A review of the first version: among strangers' messages a source holding one gave way to a
+  // fresh one, so the owner's reset asked from a new device (the strangers' lane: nothing tells it
+  // from a stranger's) was pushed out by one later sign-up naming the address.
+  it("the owner's reset from a new device is not pushed out by a stranger from a fresh network", async () => {
+    const core = gatehouseCore(app.gatehouse);
+    const owner = await createUser(app, { email: uniqueEmail('newdevice'), verified: true });
+    await core.lifecycle.idle();
+    await core.mailer.idle();
+    const release = sink.hold();
+    const signUp = (remoteAddress: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        remoteAddress,
+        payload: { email: owner.email, password: 'another long passphrase 9' },
+      });
+    expect((await signUp('203.0.113.30')).statusCode).toBe(202);
+    const own = await app.inject({
+      method: 'POST',
+      url: '/auth/forgot-password',
+      remoteAddress: '192.0.2.77',
+      payload: { email: owner.email },
+    });
+    expect(own.statusCode).toBe(202);
+    await core.lifecycle.backgroundIdle();
+    for (let i = 31; i <= 34; i += 1) expect((await signUp(`203.0.113.${i}`)).statusCode).toBe(202);
+    expect(core.mailer.pending()).toBe(5);
+    release();
+    await core.mailer.idle();
+    const subjects = sink.messages
+      .filter((mail) => mail.to && 'text' in mail.to && mail.to.text === owner.email)
+      .map((mail) => mail.subject);
+    expect(subjects).toContain('Reset your password');
+  });
 });
 
 describe('red team 2026-12b: reset mail ceiling', () => {

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRESENCE_COALESCE_MS } from '../../../../src/apps/dicery/core/presence.js';
 import { SPECTATOR_TOKEN_PREFIX } from '../../../../src/apps/dicery/core/spectator-links.js';
+import { LINK_DISPLACEMENT_INTERVAL_MS } from '../../../../src/apps/dicery/http/room-events-route.js';
 import type { DiceryTables } from '../../../../src/apps/dicery/storage/tables.js';
 import { buildTestServer, createTestClock, type TestClock } from '../../../../src/testing.js';
 import { type SignedIn, signIn } from '../../../support/accounts.js';
@@ -774,20 +775,26 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
   // MAX_SPECTATOR_STREAMS_PER_LINK was first come, first served: four IPv4 addresses (or one IPv6
   // /48) took every stream of a shared link, and every other viewer got 429 for as long as they
   // held them. Now a viewer from a network holding at least two fewer of the link's streams takes
-  // the place of the oldest stream of the network holding the most; one network alone may still
-  // fill the link, and networks of one stream each are not rotated out.
+  // the place of the oldest stream of the network holding the most, one place per link every
+  // LINK_DISPLACEMENT_INTERVAL_MS; one network alone may still fill the link, and networks of one
+  // stream each are not rotated out.
   const LINK_STREAMS = 4;
   let app: FastifyInstance;
+  let clock: TestClock;
   let base: string;
   const open: SseStream[] = [];
   beforeAll(async () => {
-    app = await buildTestServer({
-      ...NO_ROOM_LIMITS,
-      maxSpectatorStreamsPerLink: LINK_STREAMS,
-      maxStreamsPerPlayer: 3,
-      roomStreamOpensPerMinute: 10_000,
-      roomStreamOpensPerMinutePerIp: 10_000,
-    });
+    clock = createTestClock();
+    app = await buildTestServer(
+      {
+        ...NO_ROOM_LIMITS,
+        maxSpectatorStreamsPerLink: LINK_STREAMS,
+        maxStreamsPerPlayer: 3,
+        roomStreamOpensPerMinute: 10_000,
+        roomStreamOpensPerMinutePerIp: 10_000,
+      },
+      { clock, scheduler: clock },
+    );
     base = await listenOnLoopback(app);
   });
   afterAll(async () => {
@@ -795,7 +802,8 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
     await app?.close();
   });
 
-  it('a viewer from another network displaces the heaviest network; the displaced one cannot push back', async () => {
+  /** A room with a watch link: each `spectator()` exchanges it, and `watch` opens a stream. */
+  const watchedRoom = async () => {
     const host = await signIn(app);
     const room = await createRoom(app, host);
     const created = await app.inject({
@@ -804,7 +812,6 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
       headers: host.headers,
     });
     const { token } = created.json() as { token: string };
-    /** A spectator's watch cookie (each exchange is a spectator of its own). */
     const spectator = async () => {
       const browser = new Browser(app);
       const exchanged = await browser.request('POST', `/rooms/${room.code}/watch`, { payload: { token } });
@@ -816,6 +823,13 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
       open.push(stream);
       return stream;
     };
+    return { spectator, watch };
+  };
+  const displaced = (stream: SseStream | undefined) =>
+    stream?.comments.some((comment) => comment.startsWith('displaced')) === true;
+
+  it('a viewer from another network displaces the heaviest network; the displaced one cannot push back', async () => {
+    const { spectator, watch } = await watchedRoom();
     // One network fills the link: nobody else watches, so nothing is refused.
     const [first, second] = [await spectator(), await spectator()];
     const crowd: SseStream[] = [];
@@ -829,9 +843,10 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
     const viewer = await watch(await spectator(), '127.0.0.3');
     expect(viewer.status, JSON.stringify(viewer.problem)).toBe(200);
     await crowd[0]?.ended;
-    expect(crowd[0]?.comments.some((comment) => comment.startsWith('displaced'))).toBe(true);
+    expect(displaced(crowd[0])).toBe(true);
     expect(crowd[0]?.messages.some((message) => message.event === 'stream_end')).toBe(false);
     // The crowd's network still holds the most: it cannot take the place back.
+    clock.advance(LINK_DISPLACEMENT_INTERVAL_MS);
     const back = await watch(second, '127.0.0.2');
     expect(back.status).toBe(429);
     expect(back.problem?.code).toBe('TOO_MANY_STREAMS');
@@ -839,16 +854,46 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
     const third = await watch(await spectator(), '127.0.0.4');
     expect(third.status, JSON.stringify(third.problem)).toBe(200);
     await crowd[1]?.ended;
-    // Two networks of one stream each and the crowd's two: a fourth network takes a crowd stream
-    // too (it holds the most), and the single viewers stay.
+    // The crowd's two against single streams: a fourth network takes a crowd stream too (it holds
+    // the most), once the link's interval has passed.
+    const early = await watch(await spectator(), '127.0.0.5');
+    expect(early.status).toBe(429);
+    clock.advance(LINK_DISPLACEMENT_INTERVAL_MS);
     const fourth = await watch(await spectator(), '127.0.0.5');
     expect(fourth.status, JSON.stringify(fourth.problem)).toBe(200);
     await crowd[2]?.ended;
     // All hold one now: a fifth network is refused rather than take a viewer's place.
+    clock.advance(LINK_DISPLACEMENT_INTERVAL_MS);
     const fifth = await watch(await spectator(), '127.0.0.6');
     expect(fifth.status).toBe(429);
-    for (const stream of [viewer, third, fourth, crowd[3]]) {
-      expect(stream?.comments.some((comment) => comment.startsWith('displaced'))).toBe(false);
+    for (const stream of [viewer, third, fourth, crowd[3]]) expect(displaced(stream)).toBe(false);
+  });
+
+  // A review of the first version: a newcomer that opened, displaced and left at once could do it
+  // again straight away, so the audience's reconnects spent their own open limits until a 429
+  // ended their EventSource for good.
+  it('a newcomer that opens, displaces and leaves gets one place per interval, not a churn', async () => {
+    const { spectator, watch } = await watchedRoom();
+    const viewers: SseStream[] = [];
+    for (let i = 0; i < LINK_STREAMS; i += 1) viewers.push(await watch(await spectator(), '127.0.0.7'));
+    expect(viewers.map((stream) => stream.status)).toEqual([200, 200, 200, 200]);
+    const rounds: number[] = [];
+    for (let round = 0; round < 5; round += 1) {
+      const attack = await watch(await spectator(), '127.0.0.8');
+      rounds.push(attack.status);
+      attack.close();
+      await attack.ended;
+      // The displaced viewer reconnects, as EventSource does, into the place the newcomer left.
+      for (const [index, stream] of viewers.entries()) {
+        if (!displaced(stream)) continue;
+        await stream.ended;
+        const again = await watch(await spectator(), '127.0.0.7');
+        expect(again.status, JSON.stringify(again.problem)).toBe(200);
+        viewers[index] = again;
+      }
     }
+    expect(rounds).toEqual([200, 429, 429, 429, 429]);
+    clock.advance(LINK_DISPLACEMENT_INTERVAL_MS);
+    expect((await watch(await spectator(), '127.0.0.8')).status).toBe(200);
   });
 });
