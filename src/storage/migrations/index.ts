@@ -30,6 +30,7 @@ import * as revocationCutoff from './035a-revocation-cutoff.js';
 import * as secretKeyCheck from './036a-secret-key-check.js';
 import * as codeApprovingSession from './037a-code-approving-session.js';
 import * as auditPartyIndexes from './038a-audit-party-indexes.js';
+import * as adminPathIndexes from './039a-admin-path-indexes.js';
 
 /**
  * Every core migration, in order. `002-clothes`, `005-rooms` and `006-room-event-sequence` were
@@ -77,4 +78,5 @@ export const migrations: Record<string, Migration> = {
   '036a-secret-key-check': secretKeyCheck,
   '037a-code-approving-session': codeApprovingSession,
   '038a-audit-party-indexes': auditPartyIndexes,
+  '039a-admin-path-indexes': adminPathIndexes,
 };
