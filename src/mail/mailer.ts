@@ -203,15 +203,15 @@ export function createMailer(options: MailerOptions): Mailer {
   };
 
   /**
-   * Drops the oldest ready (else retrying) message `which` picks, with warning `why`; false when
-   * there is none (the one in flight is never dropped).
+   * Drops the oldest ready (else retrying) message `which` picks, with warning `why.ready` or
+   * `why.retrying`; false when there is none (the one in flight is never dropped).
    */
-  const evictFirst = (which: (job: Job) => boolean, why: string): boolean => {
+  const evictFirst = (which: (job: Job) => boolean, why: { ready: string; retrying: string }): boolean => {
     const index = ready.findIndex(which);
     const evicted = index === -1 ? undefined : ready.splice(index, 1)[0];
     if (evicted !== undefined) {
       forget(evicted, 'evicted');
-      warn(why, { kind: evicted.kind });
+      warn(why.ready, { kind: evicted.kind });
       return true;
     }
     for (const entry of waiting) {
@@ -219,7 +219,7 @@ export function createMailer(options: MailerOptions): Mailer {
       entry.cancel();
       waiting.delete(entry);
       forget(entry.job, 'evicted');
-      warn(why, { kind: entry.job.kind, retrying: true });
+      warn(why.retrying, { kind: entry.job.kind });
       return true;
     }
     return false;
@@ -227,10 +227,10 @@ export function createMailer(options: MailerOptions): Mailer {
 
   /** Drops the oldest droppable message of `source`, to admit another source's into a full queue. */
   const evictOldest = (source: string): boolean =>
-    evictFirst(
-      (job) => job.source === source,
-      'mail queue full; the oldest message of the source holding the most dropped',
-    );
+    evictFirst((job) => job.source === source, {
+      ready: 'mail queue full; the oldest message of the source holding the most dropped',
+      retrying: 'mail queue full; a retrying message of the source holding the most dropped',
+    });
 
   /**
    * Makes room at {@link MAIL_MAX_QUEUED_PER_ADDRESS} for a message to `recipient` from `source`:
@@ -244,7 +244,10 @@ export function createMailer(options: MailerOptions): Mailer {
    */
   const makeRoomAtAddress = (recipient: string, source: string, fromStranger: boolean): boolean => {
     const strangers = (job: Job) => job.recipient === recipient && job.fromStranger;
-    const why = "mail queue holds enough for this address; a stranger's message to it dropped";
+    const why = {
+      ready: "mail queue holds enough for this address; a stranger's message to it dropped",
+      retrying: "mail queue holds enough for this address; a stranger's retrying message to it dropped",
+    };
     if (!fromStranger) return evictFirst(strangers, why);
     const held = createSourceTally();
     for (const job of ready) if (strangers(job)) held.add(job.source);
