@@ -1,6 +1,6 @@
 import type { CoreWarn } from '../events/redis-connections.js';
 import type { Scheduler } from '../lib/scheduler.js';
-import { createSourceTally } from '../lib/source-tally.js';
+import { createSourceTally, type SourceTally } from '../lib/source-tally.js';
 import { withTimeout } from '../lib/with-timeout.js';
 import type { MailKind, MailKinds, MailTemplates } from './mail-templates.js';
 import { isPermanentRejection, type MailMessage, type MailTransport } from './mail-transport.js';
@@ -81,7 +81,8 @@ export interface Mailer {
    * messages to `to` already wait, or when the queue is full (`MAIL_QUEUE_MAX`) and the sender's
    * source already holds as many messages as any other (otherwise the oldest waiting message of
    * the source holding the most is dropped to make room: a flood cannot crowd out a victim's
-   * reset mail). Links in `values` must come from {@link Mailer.link}.
+   * reset mail). At either bound a message a stranger could cause ({@link SendOptions.fromStranger})
+   * only ever displaces another such message. Links in `values` must come from {@link Mailer.link}.
    */
   send<K extends MailKind>(kind: K, to: string, values: MailKinds[K], options?: SendOptions): boolean;
   /**
@@ -225,12 +226,24 @@ export function createMailer(options: MailerOptions): Mailer {
     return false;
   };
 
-  /** Drops the oldest droppable message of `source`, to admit another source's into a full queue. */
-  const evictOldest = (source: string): boolean =>
-    evictFirst((job) => job.source === source, {
+  /**
+   * Drops the oldest droppable message of `source`, to admit another source's into a full queue;
+   * for a newcomer a stranger could cause, only one of that source's such messages (a review: at
+   * `MAIL_QUEUE_MAX` a stranger's message from a fresh network pushed out the owner's reset).
+   */
+  const evictOldest = (source: string, fromStranger: boolean): boolean =>
+    evictFirst((job) => job.source === source && (job.fromStranger || !fromStranger), {
       ready: 'mail queue full; the oldest message of the source holding the most dropped',
       retrying: 'mail queue full; a retrying message of the source holding the most dropped',
     });
+
+  /** The droppable messages `which` picks (ready or retrying), per source: O(queue), when full only. */
+  const tallyOf = (which: (job: Job) => boolean): SourceTally => {
+    const held = createSourceTally();
+    for (const job of ready) if (which(job)) held.add(job.source);
+    for (const { job } of waiting) if (which(job)) held.add(job.source);
+    return held;
+  };
 
   /**
    * Makes room at {@link MAIL_MAX_QUEUED_PER_ADDRESS} for a message to `recipient` from `source`:
@@ -249,9 +262,7 @@ export function createMailer(options: MailerOptions): Mailer {
       retrying: "mail queue holds enough for this address; a stranger's retrying message to it dropped",
     };
     if (!fromStranger) return evictFirst(strangers, why);
-    const held = createSourceTally();
-    for (const job of ready) if (strangers(job)) held.add(job.source);
-    for (const { job } of waiting) if (strangers(job)) held.add(job.source);
+    const held = tallyOf(strangers);
     const heaviest = held.evictionCandidate(source);
     if (heaviest === undefined || held.count(heaviest) < held.count(source) + 2) return false;
     return evictFirst((job) => strangers(job) && job.source === heaviest, why);
@@ -347,8 +358,11 @@ export function createMailer(options: MailerOptions): Mailer {
         return false;
       }
       if (count() >= options.maxQueued) {
-        const heaviest = bySource.evictionCandidate(source);
-        if (heaviest === undefined || !evictOldest(heaviest)) {
+        // A stranger's newcomer weighs the sources by their strangers' messages only: it may push
+        // out only such a message (see evictOldest).
+        const tally = fromStranger ? tallyOf((job) => job.fromStranger) : bySource;
+        const heaviest = tally.evictionCandidate(source);
+        if (heaviest === undefined || !evictOldest(heaviest, fromStranger)) {
           warn('mail queue full (MAIL_QUEUE_MAX); message dropped', { kind });
           return false;
         }

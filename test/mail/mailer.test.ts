@@ -500,6 +500,34 @@ describe('the queue', () => {
     mailer.close();
   });
 
+  it("at MAIL_QUEUE_MAX too, a stranger's message never pushes out one that is not", async () => {
+    const never: MailTransport = {
+      kind: 'outbox',
+      check: async () => {},
+      send: () => new Promise(() => {}),
+      close() {},
+    };
+    const { mailer } = mailerOver(never, { maxQueued: 4 });
+    const outcomes: string[] = [];
+    const send = (label: string, to: string, source: string, fromStranger: boolean) =>
+      mailer.send(
+        'reset_password',
+        to,
+        { link: mailer.link('reset-password', label), minutes: '30' },
+        { source, fromStranger, onSettled: (outcome) => outcomes.push(`${label} ${outcome}`) },
+      );
+    expect(send('busy', 'someone@example.com', 'ip:x', true)).toBe(true);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The queue full of one-message sources, the owner's the oldest waiting.
+    expect(send('owner', 'owner@example.com', 'ip:owner', false)).toBe(true);
+    expect(send('s1', 'a@example.com', 'ip:s1', true)).toBe(true);
+    expect(send('s2', 'b@example.com', 'ip:s2', true)).toBe(true);
+    // A stranger from a fresh network takes a stranger's place, not the owner's.
+    expect(send('s3', 'owner@example.com', 'ip:s3', true)).toBe(true);
+    expect(outcomes).toEqual(['s1 evicted']);
+    mailer.close();
+  });
+
   it('when full, drops the oldest message of the flooding source, and the victim’s mail goes out', async () => {
     const delivered: string[] = [];
     const gates: (() => void)[] = [];

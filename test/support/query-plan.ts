@@ -24,5 +24,10 @@ export async function planOf(database: Database, statement: RawBuilder<unknown>)
   });
 }
 
-/** Whether `plan` ({@link planOf}) reads a table whole: SQLite's bare SCAN, PostgreSQL's Seq Scan. */
-export const readsWhole = (plan: string): boolean => /SCAN \w+(?! USING)(;|$)|Seq Scan/.test(plan);
+/**
+ * Whether `plan` ({@link planOf}) reads a table's rows whole, without an index: SQLite's bare
+ * `SCAN table`, PostgreSQL's Seq Scan. A pass over a whole index (SQLite's `SCAN table USING
+ * [COVERING] INDEX`, PostgreSQL's index scan without a condition) is not caught: check for the
+ * index and its order instead.
+ */
+export const readsWhole = (plan: string): boolean => /SCAN \w+(;|$)|Seq Scan/.test(plan);

@@ -336,7 +336,7 @@ export const dicerySettings = defineAppSettings({
         'concurrent event streams of all the spectators of one watch link, per instance (each spectator also has ' +
         '`MAX_STREAMS_PER_PLAYER`). When full, a spectator from a client network (IPv4 address, IPv6 /48) holding at ' +
         'least two fewer of its streams than the network holding the most ends that network’s oldest stream (at most ' +
-        'one per link every 5 s); otherwise 429 `TOO_MANY_STREAMS`',
+        'one per network and link every 5 s); otherwise 429 `TOO_MANY_STREAMS`',
     }),
     roomHeartbeatInterval: secondsSetting({
       env: 'ROOM_HEARTBEAT_INTERVAL',

@@ -9,7 +9,8 @@ import type { Kysely } from 'kysely';
  *   was a scan of the table inside the change's write transaction (≈ 257 ms with 500 000 consents
  *   and 100 000 codes on SQLite, holding its one writer's lock, so every login waited).
  * - `users(created_at, id)`: `GET /users` pages in that order, and sorted every account for each
- *   page (≈ 150 ms per million accounts on SQLite, on the event loop).
+ *   page (≈ 150 ms per million accounts on SQLite, on the event loop). The page's total is still a
+ *   count of every account (or of those a filter keeps), read from the smallest index.
  *
  * Built in the migration's transaction, like 038a.
  */

@@ -139,15 +139,17 @@ export const STREAMS_PER_NETWORK_FACTOR = 4;
 const MINUTE_MS = 60_000;
 
 /**
- * Least time between two displacements from one watch link's full stream share, per instance
- * (see `displaceFromLink`). Without it a newcomer could open, displace and leave at once, again and
- * again: each displaced viewer's reconnect is charged to its own open limits, which a class behind
- * one NAT shares, until their 429 ended its EventSource for good (a review's finding on RTL2's first
- * version). At one per 5 s, such churn costs a network at most 12 opens a minute.
+ * Least time between two displacements one client network makes in one watch link's full stream
+ * share, per instance (see `displaceFromLink`). Without it a newcomer could open, displace and
+ * leave at once, again and again: each displaced viewer's reconnect is charged to its own open
+ * limits, which a class behind one NAT shares, until their 429 ended its EventSource for good (a
+ * review's finding on RTL2's first version); at one per 5 s, such churn costs the audience at most
+ * 12 opens a minute per attacking network. Per network, not per link: one interval for the whole
+ * link was a slot an attacker spent every 5 s to keep every honest newcomer out (the next review).
  */
 export const LINK_DISPLACEMENT_INTERVAL_MS = 5_000;
 
-/** Watch links with a recent displacement kept per instance (oldest forgotten first). */
+/** (watch link, network) pairs with a recent displacement kept per instance (oldest forgotten first). */
 const DISPLACEMENT_MEMORY = 10_000;
 
 /** Refetch rounds a stream tries before it gives up on a gap and lets the client resume. */
@@ -303,7 +305,7 @@ export function registerRoomEventsRoute(
 
   const streams = new Set<Stream>();
   const streamSlots = createConcurrencyCaps();
-  /** When each watch link last had a stream displaced (bounded; see LINK_DISPLACEMENT_INTERVAL_MS). */
+  /** When each network last displaced a stream of each watch link (bounded; see LINK_DISPLACEMENT_INTERVAL_MS). */
   const displacedAt = new BoundedMap<string, number>(DISPLACEMENT_MEMORY);
 
   /**
@@ -336,8 +338,8 @@ export function registerRoomEventsRoute(
    * network still holds at least as many as the newcomer then, so its client's reconnect (the
    * ended stream gets no `stream_end`: its credential still holds) is refused, not displacing in
    * turn; networks holding one stream each are never rotated out by newcomers. At most one
-   * displacement per link every {@link LINK_DISPLACEMENT_INTERVAL_MS}. Scans the open streams only
-   * when a link is full, which the open limits bound.
+   * displacement per newcomer network and link every {@link LINK_DISPLACEMENT_INTERVAL_MS}. Scans the
+   * open streams only when a link is full, which the open limits bound.
    */
   const displaceFromLink = (
     linkId: string,
@@ -351,14 +353,15 @@ export function registerRoomEventsRoute(
     const heaviest = held.evictionCandidate(network);
     if (heaviest === undefined || held.count(heaviest) < held.count(network) + 2) return false;
     const now = clock();
-    const last = displacedAt.get(linkId);
+    const displacer = `${linkId} ${network}`;
+    const last = displacedAt.get(displacer);
     if (last !== undefined && now - last < LINK_DISPLACEMENT_INTERVAL_MS) return false;
     for (const stream of streams) {
       if (stream.spectatorLinkId !== linkId || stream.network !== heaviest) continue;
       end(stream, "displaced: this watch link's streams are shared between networks");
-      // Deleted first: a set moves the link to the newest end of the bounded map.
-      displacedAt.delete(linkId);
-      displacedAt.set(linkId, now);
+      // Deleted first: a set moves the pair to the newest end of the bounded map.
+      displacedAt.delete(displacer);
+      displacedAt.set(displacer, now);
       return true;
     }
     return false;
@@ -773,7 +776,7 @@ beyond a cap, 429 \`TOO_MANY_STREAMS\` with \`Retry-After\`. A spectator counts 
 own and, with the other spectators of the same watch link, on \`MAX_SPECTATOR_STREAMS_PER_LINK\`; when that is full, a
 spectator from a client network (IPv4 address, IPv6 /48) holding at least two fewer of the link's streams than the
 network holding the most ends that network's oldest stream (which gets a \`: displaced\` comment, no \`stream_end\`; at
-most one per link every 5 s). Beyond
+most one per network and link every 5 s). Beyond
 \`MAX_STREAMS_TOTAL\` streams on the instance, 503 \`SERVICE_UNAVAILABLE\` with \`Retry-After\`. Opening is also rate
 limited: \`ROOM_STREAM_OPENS_PER_MINUTE\` per player, spectator or host account and
 \`ROOM_STREAM_OPENS_PER_MINUTE_PER_IP\` per client address, beyond which 429 \`TOO_MANY_REQUESTS\` with \`Retry-After\`

@@ -855,10 +855,7 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
     expect(third.status, JSON.stringify(third.problem)).toBe(200);
     await crowd[1]?.ended;
     // The crowd's two against single streams: a fourth network takes a crowd stream too (it holds
-    // the most), once the link's interval has passed.
-    const early = await watch(await spectator(), '127.0.0.5');
-    expect(early.status).toBe(429);
-    clock.advance(LINK_DISPLACEMENT_INTERVAL_MS);
+    // the most); each network has an interval of its own.
     const fourth = await watch(await spectator(), '127.0.0.5');
     expect(fourth.status, JSON.stringify(fourth.problem)).toBe(200);
     await crowd[2]?.ended;
@@ -895,5 +892,33 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
     expect(rounds).toEqual([200, 429, 429, 429, 429]);
     clock.advance(LINK_DISPLACEMENT_INTERVAL_MS);
     expect((await watch(await spectator(), '127.0.0.8')).status).toBe(200);
+  });
+
+  // The next review: one interval per link was a slot anyone could spend. An address holding no
+  // stream took it every 5 s (open, displace, leave), and every honest newcomer meanwhile got 429.
+  it("spending one network's interval does not keep other networks' newcomers out", async () => {
+    const { spectator, watch } = await watchedRoom();
+    const viewers: SseStream[] = [];
+    for (let i = 0; i < LINK_STREAMS; i += 1) viewers.push(await watch(await spectator(), '127.0.0.20'));
+    const attacker: number[] = [];
+    const honest: number[] = [];
+    for (let round = 0; round < 3; round += 1) {
+      clock.advance(LINK_DISPLACEMENT_INTERVAL_MS);
+      const attack = await watch(await spectator(), '127.0.0.21');
+      attacker.push(attack.status);
+      attack.close();
+      await attack.ended;
+      for (const [index, stream] of viewers.entries()) {
+        if (!displaced(stream)) continue;
+        await stream.ended;
+        viewers[index] = await watch(await spectator(), '127.0.0.20');
+      }
+      clock.advance(1_000);
+      const newcomer = await watch(await spectator(), `127.0.0.${30 + round}`);
+      honest.push(newcomer.status);
+      newcomer.close();
+      await newcomer.ended;
+    }
+    expect({ attacker, honest }).toEqual({ attacker: [200, 200, 200], honest: [200, 200, 200] });
   });
 });
