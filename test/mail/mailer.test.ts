@@ -19,6 +19,28 @@ import { useTempDirs } from '../support/temp-dirs.js';
 const tempDir = useTempDirs();
 const templates = loadMailTemplates(undefined);
 
+/** A relay that takes every message and never answers: what it is given stays in flight. */
+const NEVER_ANSWERS: MailTransport = {
+  kind: 'outbox',
+  check: async () => {},
+  send: () => new Promise(() => {}),
+  close() {},
+};
+
+/**
+ * `send` for the fairness tests: a reset to `to` from `source`, labelled so its outcome lands in
+ * `outcomes` as "<label> <outcome>".
+ */
+function labelledSender(mailer: ReturnType<typeof createMailer>, outcomes: string[]) {
+  return (label: string, to: string, source: string, fromStranger: boolean) =>
+    mailer.send(
+      'reset_password',
+      to,
+      { link: mailer.link('reset-password', label), minutes: '30' },
+      { source, fromStranger, onSettled: (outcome) => outcomes.push(`${label} ${outcome}`) },
+    );
+}
+
 function mailerOver(transport: MailTransport, overrides: { maxQueued?: number; warnings?: string[] } = {}) {
   const clock = createTestClock();
   const warnings = overrides.warnings ?? [];
@@ -418,13 +440,7 @@ describe('the queue', () => {
   });
 
   it('is bounded: beyond MAIL_QUEUE_MAX a message is dropped with a warning', async () => {
-    const never: MailTransport = {
-      kind: 'outbox',
-      check: async () => {},
-      send: () => new Promise(() => {}),
-      close() {},
-    };
-    const { mailer, warnings } = mailerOver(never, { maxQueued: 2 });
+    const { mailer, warnings } = mailerOver(NEVER_ANSWERS, { maxQueued: 2 });
     expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(true);
     expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(true);
     expect(mailer.send('password_changed', 'f@example.com', { when: 'x' })).toBe(false);
@@ -433,13 +449,7 @@ describe('the queue', () => {
   });
 
   it('holds at most MAIL_MAX_QUEUED_PER_ADDRESS messages for one address', () => {
-    const never: MailTransport = {
-      kind: 'outbox',
-      check: async () => {},
-      send: () => new Promise(() => {}),
-      close() {},
-    };
-    const { mailer, warnings } = mailerOver(never, { maxQueued: 100 });
+    const { mailer, warnings } = mailerOver(NEVER_ANSWERS, { maxQueued: 100 });
     const sent = Array.from({ length: MAIL_MAX_QUEUED_PER_ADDRESS + 2 }, (_, i) =>
       // Case does not make a second address.
       mailer.send('password_changed', i % 2 === 0 ? 'k@example.com' : 'K@Example.com', { when: 'x' }),
@@ -451,21 +461,11 @@ describe('the queue', () => {
   });
 
   it("at an address's bound, a stranger's message never pushes out one that is not; the reverse does", async () => {
-    const never: MailTransport = {
-      kind: 'outbox',
-      check: async () => {},
-      send: () => new Promise(() => {}),
-      close() {},
-    };
-    const { mailer } = mailerOver(never, { maxQueued: 100 });
+    const { mailer } = mailerOver(NEVER_ANSWERS, { maxQueued: 100 });
     const outcomes: string[] = [];
+    const toOwner = labelledSender(mailer, outcomes);
     const send = (label: string, source: string, fromStranger: boolean) =>
-      mailer.send(
-        'reset_password',
-        'owner@example.com',
-        { link: mailer.link('reset-password', label), minutes: '30' },
-        { source, fromStranger, onSettled: (outcome) => outcomes.push(`${label} ${outcome}`) },
-      );
+      toOwner(label, 'owner@example.com', source, fromStranger);
     // One in flight (never dropped) and four waiting, all a flooding stranger's.
     expect(send('flood0', 'ip:a', true)).toBe(true);
     await new Promise((resolve) => setImmediate(resolve));
@@ -501,21 +501,9 @@ describe('the queue', () => {
   });
 
   it("at MAIL_QUEUE_MAX too, a stranger's message never pushes out one that is not", async () => {
-    const never: MailTransport = {
-      kind: 'outbox',
-      check: async () => {},
-      send: () => new Promise(() => {}),
-      close() {},
-    };
-    const { mailer } = mailerOver(never, { maxQueued: 4 });
+    const { mailer } = mailerOver(NEVER_ANSWERS, { maxQueued: 4 });
     const outcomes: string[] = [];
-    const send = (label: string, to: string, source: string, fromStranger: boolean) =>
-      mailer.send(
-        'reset_password',
-        to,
-        { link: mailer.link('reset-password', label), minutes: '30' },
-        { source, fromStranger, onSettled: (outcome) => outcomes.push(`${label} ${outcome}`) },
-      );
+    const send = labelledSender(mailer, outcomes);
     expect(send('busy', 'someone@example.com', 'ip:x', true)).toBe(true);
     await new Promise((resolve) => setImmediate(resolve));
     // The queue full of one-message sources, the owner's the oldest waiting.

@@ -827,6 +827,19 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
   };
   const displaced = (stream: SseStream | undefined) =>
     stream?.comments.some((comment) => comment.startsWith('displaced')) === true;
+  /** Replaces each displaced stream of `viewers` with `reconnect()`'s, as EventSource would. */
+  const reconnectDisplaced = async (
+    viewers: SseStream[],
+    reconnect: () => Promise<SseStream>,
+  ): Promise<void> => {
+    for (const [index, stream] of viewers.entries()) {
+      if (!displaced(stream)) continue;
+      await stream.ended;
+      const again = await reconnect();
+      expect(again.status, JSON.stringify(again.problem)).toBe(200);
+      viewers[index] = again;
+    }
+  };
 
   it('a viewer from another network displaces the heaviest network; the displaced one cannot push back', async () => {
     const { spectator, watch } = await watchedRoom();
@@ -881,13 +894,7 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
       attack.close();
       await attack.ended;
       // The displaced viewer reconnects, as EventSource does, into the place the newcomer left.
-      for (const [index, stream] of viewers.entries()) {
-        if (!displaced(stream)) continue;
-        await stream.ended;
-        const again = await watch(await spectator(), '127.0.0.7');
-        expect(again.status, JSON.stringify(again.problem)).toBe(200);
-        viewers[index] = again;
-      }
+      await reconnectDisplaced(viewers, async () => watch(await spectator(), '127.0.0.7'));
     }
     expect(rounds).toEqual([200, 429, 429, 429, 429]);
     clock.advance(LINK_DISPLACEMENT_INTERVAL_MS);
@@ -908,11 +915,7 @@ describe("red team 2026-12t RTL2: a full watch link's streams are shared between
       attacker.push(attack.status);
       attack.close();
       await attack.ended;
-      for (const [index, stream] of viewers.entries()) {
-        if (!displaced(stream)) continue;
-        await stream.ended;
-        viewers[index] = await watch(await spectator(), '127.0.0.20');
-      }
+      await reconnectDisplaced(viewers, async () => watch(await spectator(), '127.0.0.20'));
       clock.advance(1_000);
       const newcomer = await watch(await spectator(), `127.0.0.${30 + round}`);
       honest.push(newcomer.status);
