@@ -1049,6 +1049,15 @@ describe("strangers' mail queued to one address cannot crowd out its owner's", (
     await sink.close();
   });
 
+  /** A stranger's sign-up naming `email` (taken) from `remoteAddress`: a mail to the address. */
+  const signUpAs = (email: string, remoteAddress: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      remoteAddress,
+      payload: { email, password: 'another long passphrase 9' },
+    });
+
   it("the owner's reset takes a stranger's place, and more strangers cannot push it out", async () => {
     const core = gatehouseCore(app.gatehouse);
     const owner = await createUser(app, { email: uniqueEmail('crowded'), verified: true });
@@ -1060,13 +1069,7 @@ describe("strangers' mail queued to one address cannot crowd out its owner's", (
     await core.lifecycle.idle();
     await core.mailer.idle();
     const release = sink.hold();
-    const signUp = (remoteAddress: string) =>
-      app.inject({
-        method: 'POST',
-        url: '/auth/register',
-        remoteAddress,
-        payload: { email: owner.email, password: 'another long passphrase 9' },
-      });
+    const signUp = (remoteAddress: string) => signUpAs(owner.email, remoteAddress);
     // Strangers on different networks: the first message goes in flight (held), four wait.
     for (let i = 0; i < 5; i += 1) {
       expect((await signUp(`203.0.113.${10 + i}`)).statusCode).toBe(202);
@@ -1097,13 +1100,7 @@ describe("strangers' mail queued to one address cannot crowd out its owner's", (
     await core.lifecycle.idle();
     await core.mailer.idle();
     const release = sink.hold();
-    const signUp = (remoteAddress: string) =>
-      app.inject({
-        method: 'POST',
-        url: '/auth/register',
-        remoteAddress,
-        payload: { email: owner.email, password: 'another long passphrase 9' },
-      });
+    const signUp = (remoteAddress: string) => signUpAs(owner.email, remoteAddress);
     expect((await signUp('203.0.113.30')).statusCode).toBe(202);
     const own = await app.inject({
       method: 'POST',
