@@ -159,7 +159,21 @@ export function sendProblem(
     ...error.extra,
   };
   if (error.errors !== undefined) body.errors = error.errors;
+  // A route whose pages are HTML declares its error statuses as strings (`GET`/`POST /authorize`,
+  // the logout pages); the problem sent there by the error handler was serialized by that string
+  // schema, and the body was "[object Object]" (a stress run's finding). Serialized as JSON there.
+  if (declaresStringBody(reply, status)) reply.serializer((payload: unknown) => JSON.stringify(payload));
   return reply.code(status).headers(headersOf(error)).type(PROBLEM_JSON).send(body);
+}
+
+/** Whether the route answering `reply` declares its `status` response as a string (an HTML page). */
+function declaresStringBody(reply: FastifyReply, status: number): boolean {
+  const responses: unknown = reply.request.routeOptions.schema?.response;
+  if (typeof responses !== 'object' || responses === null) return false;
+  const declared: unknown = (responses as Record<string, unknown>)[String(status)];
+  return (
+    typeof declared === 'object' && declared !== null && (declared as { type?: unknown }).type === 'string'
+  );
 }
 
 /** RFC 5789 §3.1 `Accept-Patch`: the one patch format the PATCH routes read (JSON, merge semantics). */

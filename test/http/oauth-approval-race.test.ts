@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GatehouseError } from '../../src/errors.js';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import type { OAuthClient } from '../../src/oauth/oauth-clients.js';
 import { buildTestServer } from '../../src/testing.js';
@@ -8,6 +9,7 @@ import { Browser } from '../support/cookie-browser.js';
 import { createTestDatabaseUrl, engines } from '../support/databases.js';
 import { gate } from '../support/lock-waits.js';
 import {
+  authorizationAnswer,
   authorizationResponse,
   authorizeUrl,
   exchangeCode,
@@ -171,6 +173,27 @@ describe.each(engines)("an approval straddling the owner's remedy ($name)", ({ n
     });
   }
 
+  // The stress run's finding, in general: an error the approval throws through the error handler
+  // met the route's HTML (string) schema for its status, and the body was "[object Object]".
+  it('an error thrown by the approval answers problem+json, not "[object Object]"', async () => {
+    const user = await createUser(app);
+    const browser = new Browser(app);
+    expect((await browser.login(user.email)).statusCode).toBe(204);
+    const server = gatehouseCore(app.gatehouse).authorizationServer;
+    const approve = server.approve;
+    server.approve = async () => {
+      throw new GatehouseError('VALIDATION_FAILED', 'Refused by the test.');
+    };
+    try {
+      const answer = await authorizationAnswer(app, browser, client, pkce().challenge);
+      expect(answer.statusCode).toBe(400);
+      expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(answer.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: 'Refused by the test.' });
+    } finally {
+      server.approve = approve;
+    }
+  });
+
   // The review of P1: the consent form's "remember" wrote the consent in its own transaction without
   // looking at the session, so a form posted before "disconnect" and "log out everywhere" listed the
   // app again, and later silent visits from the owner's browser were approved without a prompt.
@@ -207,6 +230,11 @@ describe.each(engines)("an approval straddling the owner's remedy ($name)", ({ n
       },
     );
     expect(String(answer.headers.location ?? '')).not.toMatch(/[?&]code=/);
+    // The route's own page for an ended session. A stress run found the body "[object Object]"
+    // (the error handler's problem against this route's HTML schema for 401).
+    expect(answer.statusCode).toBe(401);
+    expect(answer.headers['content-type']).toMatch(/^text\/html/);
+    expect(answer.body).toContain('data-code="UNAUTHENTICATED"');
     const { access_token: fresh } = await login(app, user.email);
     const listed = await app.inject({
       method: 'GET',

@@ -400,6 +400,13 @@ export function registerOAuthProviderRoutes(
         callerOf(fastifyRequest),
       );
     } catch (error) {
+      // The browser session ended while the approval waited for the account's lock ("log out
+      // everywhere" committing first: `assertSessionLive`). Shown as the route's own page for an
+      // ended session: thrown on, the error handler's problem object met this route's HTML (string)
+      // schema for 401 and went out as the body "[object Object]" (a stress run's finding).
+      if (error instanceof GatehouseError && error.code === 'INVALID_TOKEN') {
+        return sendErrorPage(reply, 401, 'UNAUTHENTICATED', 'Your session ended; start again from the app.');
+      }
       // The app was removed (or the account deleted) after the request was checked: its code or
       // consent named a row gone (23503). Shown, never redirected: the redirect URI belonged to an
       // app that no longer exists (RFC 6749 §4.1.2.1), and nothing was granted.
