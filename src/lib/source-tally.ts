@@ -11,11 +11,13 @@ export interface SourceTally {
   remove(source: string): void;
   /**
    * The source a full queue should drop from to admit one item of `newcomer`: the one holding the
-   * most, when it holds more than `newcomer` does (so a flood from one source, or from many,
-   * never crowds out a source with nothing queued). Undefined when the newcomer is itself among
-   * the heaviest: then the newcomer's item is the one dropped.
+   * most, when it holds at least `margin` more than `newcomer` does (so a flood from one source,
+   * or from many, never crowds out a source with nothing queued). Undefined when none does: then
+   * the newcomer's item is the one dropped. A margin of 2 keeps places from changing hands between
+   * sources of one item each, and keeps the source that gave way from taking the place back at
+   * once (it then holds as many as the newcomer). @default margin 1
    */
-  evictionCandidate(newcomer: string): string | undefined;
+  evictionCandidate(newcomer: string, margin?: number): string | undefined;
 }
 
 /** Creates an empty {@link SourceTally}. */
@@ -31,10 +33,10 @@ export function createSourceTally(): SourceTally {
       if (next > 0) counts.set(source, next);
       else counts.delete(source);
     },
-    evictionCandidate(newcomer) {
+    evictionCandidate(newcomer, margin = 1) {
       // O(sources) ≤ O(queue bound), and only when the queue is full.
       let heaviest: string | undefined;
-      let most = counts.get(newcomer) ?? 0;
+      let most = (counts.get(newcomer) ?? 0) + margin - 1;
       for (const [source, count] of counts) {
         if (count > most) {
           heaviest = source;

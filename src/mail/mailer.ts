@@ -55,10 +55,11 @@ export interface SendOptions {
   /**
    * Whether anyone who knows the address could have caused the message (an anonymous
    * forgot-password, a sign-up or an email change naming a taken address), rather than the
-   * address's owner, an administrator or the account's own activity. At
-   * {@link MAIL_MAX_QUEUED_PER_ADDRESS} such a message never pushes out one that is not, and one
-   * that is not pushes out the oldest such: with a slow or failing relay, strangers' queued mail
-   * must not crowd out the owner's reset (red-team 2026-12t, noticed). @default false
+   * address's owner, an administrator or the account's own activity. At either bound
+   * ({@link MAIL_MAX_QUEUED_PER_ADDRESS}, `MAIL_QUEUE_MAX`) such a message never pushes out one that
+   * is not, and at the address's bound one that is not pushes out the oldest such: with a slow or
+   * failing relay, strangers' queued mail must not crowd out the owner's reset (red-team 2026-12t,
+   * noticed). @default false
    */
   fromStranger?: boolean;
 }
@@ -263,8 +264,8 @@ export function createMailer(options: MailerOptions): Mailer {
     };
     if (!fromStranger) return evictFirst(strangers, why);
     const held = tallyOf(strangers);
-    const heaviest = held.evictionCandidate(source);
-    if (heaviest === undefined || held.count(heaviest) < held.count(source) + 2) return false;
+    const heaviest = held.evictionCandidate(source, 2);
+    if (heaviest === undefined) return false;
     return evictFirst((job) => strangers(job) && job.source === heaviest, why);
   };
 

@@ -50,13 +50,23 @@ export interface AuditRetentionStore {
 
 /** Creates the {@link AuditRetentionStore} over the `login_failures` and `audit_events` tables. */
 export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionStore {
-  const forgetPersonalData = async (userId: string): Promise<void> => {
-    await db
+  /**
+   * Strips the IP and user agent of `userId`'s audit entries and tallies; with `from`, only of those
+   * written at or after it, and never the `user_deleted` entry (it keeps the deleting
+   * administrator's, for the deletion's accountability: ARCHITECTURE "Retention decision").
+   */
+  const forget = async (userId: string, from?: number): Promise<void> => {
+    let entries = db
       .updateTable('audit_events')
       .set({ ip: null, user_agent: null })
-      .where((eb) => eb.or([eb('actor_id', '=', userId), eb('target_id', '=', userId)]))
-      .execute();
-    await db.updateTable('login_failures').set({ last_ip: null }).where('subject_id', '=', userId).execute();
+      .where((eb) => eb.or([eb('actor_id', '=', userId), eb('target_id', '=', userId)]));
+    let tallies = db.updateTable('login_failures').set({ last_ip: null }).where('subject_id', '=', userId);
+    if (from !== undefined) {
+      entries = entries.where('created_at', '>=', from).where('event', '!=', 'user_deleted');
+      tallies = tallies.where('last_at', '>=', from);
+    }
+    await entries.execute();
+    await tallies.execute();
   };
   return {
     async recordLoginFailure(subjectId, ip, at) {
@@ -94,7 +104,7 @@ export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionSto
         lastIp: row.last_ip,
       }));
     },
-    forgetPersonalData,
+    forgetPersonalData: (userId) => forget(userId),
     async forgetPersonalDataOfDeletedSince(since) {
       // Through the created_at index: only the last hours' entries are read.
       const deletions = await db
@@ -104,24 +114,9 @@ export function createAuditRetentionStore(db: Kysely<Schema>): AuditRetentionSto
         .where('event', '=', 'user_deleted')
         .where('target_id', 'is not', null)
         .execute();
+      // What was written at or after each deletion (the party indexes, 038a, bound the rows read).
       for (const { target_id: userId, created_at: deletedAt } of deletions) {
-        if (userId === null) continue;
-        // Only what was written at or after the deletion, and never its own entry, which keeps the
-        // deleting administrator's IP and user agent (the deletion's accountability, ARCHITECTURE
-        // "Retention decision"); the created_at index bounds the rows read.
-        await db
-          .updateTable('audit_events')
-          .set({ ip: null, user_agent: null })
-          .where('created_at', '>=', Number(deletedAt))
-          .where('event', '!=', 'user_deleted')
-          .where((eb) => eb.or([eb('actor_id', '=', userId), eb('target_id', '=', userId)]))
-          .execute();
-        await db
-          .updateTable('login_failures')
-          .set({ last_ip: null })
-          .where('subject_id', '=', userId)
-          .where('last_at', '>=', Number(deletedAt))
-          .execute();
+        if (userId !== null) await forget(userId, Number(deletedAt));
       }
       return deletions.length;
     },

@@ -28,4 +28,15 @@ describe('source tally', () => {
     expect(spread.evictionCandidate('victim')).toBe('ip0');
     expect(spread.evictionCandidate('ip3')).toBeUndefined();
   });
+
+  it('with a margin of 2, a source gives way only to one holding at least two fewer', () => {
+    const tally = createSourceTally();
+    for (const source of ['a', 'a', 'b', 'c']) tally.add(source);
+    expect(tally.evictionCandidate('new', 2)).toBe('a');
+    expect(tally.evictionCandidate('b', 2)).toBeUndefined();
+    tally.remove('a');
+    // Every source holds one: a fresh one changes places with none of them.
+    expect(tally.evictionCandidate('new', 2)).toBeUndefined();
+    expect(tally.evictionCandidate('new')).toBe('a');
+  });
 });

@@ -350,8 +350,8 @@ export function registerRoomEventsRoute(
     if (caps.some((cap) => cap.key !== linkKey && streamSlots.held(cap.key) >= cap.max)) return false;
     const held = createSourceTally();
     for (const stream of streams) if (stream.spectatorLinkId === linkId) held.add(stream.network);
-    const heaviest = held.evictionCandidate(network);
-    if (heaviest === undefined || held.count(heaviest) < held.count(network) + 2) return false;
+    const heaviest = held.evictionCandidate(network, 2);
+    if (heaviest === undefined) return false;
     const now = clock();
     const displacer = `${linkId} ${network}`;
     const last = displacedAt.get(displacer);
