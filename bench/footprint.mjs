@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
+import { startNodeFlags, startScript } from './start-flags.mjs';
 
 const REQUESTS = Number(process.env.BENCH_FOOTPRINT_REQUESTS ?? 10_000);
 const SETTLE_MS = Number(process.env.BENCH_FOOTPRINT_SETTLE_MS ?? 5_000);
@@ -25,19 +26,7 @@ const cpu = process.env.BENCH_SERVER_CPU;
 // The same command as `npm start` (read from package.json, so the two never drift apart), pinned
 // like the other servers when taskset is there. BENCH_FOOTPRINT_NODE_FLAGS replaces its Node flags
 // (e.g. "--max-semi-space-size=4") to compare settings.
-const start = JSON.parse(readFileSync('package.json', 'utf8'))
-  .scripts.start.replace(/^exec\s+/, '')
-  .split(/\s+/);
-if (start[0] !== 'node') throw new Error(`npm start does not run node: ${start.join(' ')}`);
-const flags = process.env.BENCH_FOOTPRINT_NODE_FLAGS;
-const script = start.slice(1).filter((arg) => !arg.startsWith('--'));
-const node = [
-  process.execPath,
-  ...(flags === undefined
-    ? start.slice(1).filter((arg) => arg.startsWith('--'))
-    : flags.split(/\s+/).filter(Boolean)),
-  ...script,
-];
+const node = [process.execPath, ...startNodeFlags(process.env.BENCH_FOOTPRINT_NODE_FLAGS), ...startScript()];
 const child = spawn(
   cpu === undefined ? node[0] : 'taskset',
   cpu === undefined ? node.slice(1) : ['-c', cpu, ...node],

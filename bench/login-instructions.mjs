@@ -16,7 +16,7 @@
 // Needs valgrind. Slow: ≈ 50× native, about a minute per run. V8's compiler and GC threads are
 // counted too (the "others"), and what they do depends on timing, so read the main thread first.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,21 +24,14 @@ import autocannon from 'autocannon';
 import { callgrindArgs, callgrindControl, firstDumpInstructions } from './callgrind.mjs';
 import { printTop } from './callgrind-top.mjs';
 import { loginRequests } from './login-requests.mjs';
+import { startNodeFlags } from './start-flags.mjs';
 
 const WARMUP = Number(process.env.BENCH_IR_WARMUP ?? 300);
 const LOGINS = Number(process.env.BENCH_IR_LOGINS ?? 300);
 const RUNS = Number(process.env.BENCH_IR_RUNS ?? 1);
 const KEEP = process.env.BENCH_IR_KEEP === '1';
 const TOP = Number(process.env.BENCH_IR_TOP ?? 0);
-const flagsOverride = process.env.BENCH_LOGIN_NODE_FLAGS;
-const nodeFlags =
-  flagsOverride !== undefined
-    ? flagsOverride.split(/\s+/).filter(Boolean)
-    : JSON.parse(readFileSync('package.json', 'utf8'))
-        .scripts.start.replace(/^exec\s+/, '')
-        .split(/\s+/)
-        .slice(1)
-        .filter((arg) => arg.startsWith('--'));
+const nodeFlags = startNodeFlags(process.env.BENCH_LOGIN_NODE_FLAGS);
 
 async function run() {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ir-'));

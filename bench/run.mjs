@@ -4,12 +4,13 @@
 // this load generator on cpu 1 (taskset), so they do not compete for a core. Prints each round's
 // ratio to that round's ceiling and the medians. Then the SSE fan-out benchmark.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { get } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { loginRequests } from './login-requests.mjs';
+import { startNodeFlags } from './start-flags.mjs';
 import { threadCpu } from './thread-cpu.mjs';
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
@@ -19,10 +20,15 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 // ±0.15 between runs of the same code; the median of 20 two-second ones is the steadier estimate
 // of the same ratio, and the printed 95 % interval (order statistics) says how steady it was.
 const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 2);
-// Logins before the counted flood: V8 compiles the login's code over its first few hundred
-// logins (its compiler threads cost ≈ 0.45 ms a login in the first 5 s, ≈ 0.2 ms once warm):
-// start-up cost, not a login's (bench/README.md, "Issue 10, eighth round").
-const LOGIN_WARMUP_SECONDS = Number(process.env.BENCH_LOGIN_WARMUP_SECONDS ?? 15);
+// Logins before the counted flood: V8 keeps tiering the login's code up over its first few
+// thousand logins (a login runs each of its functions once, so at 50-90 logins/s tier-up takes
+// tens of seconds): in 5-s windows of one server, V8's compiler threads cost 0.3-0.4 ms a login at
+// 15 s and 0.04-0.08 ms from about 45 s on, and hashing's share rose from 0.83 to a plateau of
+// 0.86 (bench/README.md, "Issue 10: the login's warm-up"). Start-up cost, not a login's: a
+// 15-s warm-up measured the server while it was still compiling.
+const LOGIN_WARMUP_SECONDS = Number(process.env.BENCH_LOGIN_WARMUP_SECONDS ?? 60);
+// Counted login floods (BENCH_SECONDS each), each between two lone verifications.
+const LOGIN_ROUNDS = Number(process.env.BENCH_LOGIN_ROUNDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 /** Headers Node or the ceiling set themselves on every answer: not Gatehouse's additions. */
@@ -44,18 +50,12 @@ if (pinned && process.env.BENCH_PINNED !== '1') {
 }
 
 /**
- * Node's flags in `npm start` (package.json), so the login measurement runs the server as it is
- * deployed: `--max-semi-space-size=2` makes V8 scavenge more often, and that GC work is part of
- * a login's non-hash CPU in production. `BENCH_LOGIN_NODE_FLAGS` replaces them (e.g. "" for
- * Node's defaults, as the GET variants run) to compare.
+ * The login server's Node flags: `npm start`'s, so the login measurement runs the server as it is
+ * deployed. `BENCH_LOGIN_NODE_FLAGS` replaces them (e.g. "" for Node's defaults, as the GET
+ * variants run) to compare.
  */
 function loginNodeFlags() {
-  const override = process.env.BENCH_LOGIN_NODE_FLAGS;
-  if (override !== undefined) return override.split(/\s+/).filter(Boolean);
-  const start = JSON.parse(readFileSync('package.json', 'utf8'))
-    .scripts.start.replace(/^exec\s+/, '')
-    .split(/\s+/);
-  return start.slice(1).filter((arg) => arg.startsWith('--'));
+  return startNodeFlags(process.env.BENCH_LOGIN_NODE_FLAGS);
 }
 
 /** Starts `script` (pinned to the server core) and resolves with the JSON line it prints. */
@@ -204,7 +204,7 @@ async function verifyAlone() {
 async function measureLogins() {
   const gatehouse = await startServer(
     'bench/server.mjs',
-    { BENCH_LOGIN_ACCOUNTS: process.env.BENCH_LOGIN_ACCOUNTS ?? '100' },
+    { BENCH_LOGIN_ACCOUNTS: process.env.BENCH_LOGIN_ACCOUNTS ?? '500' },
     loginNodeFlags(),
   );
   try {
@@ -214,7 +214,7 @@ async function measureLogins() {
     const formulaBefore = formulaFor(verifiedBefore.verify_ms);
     const emails = gatehouse.loginEmails;
     const capacity = emails.length * gatehouse.loginMaxSuccessesPerAccount;
-    if (capacity < 2 * formulaBefore * (2 * DURATION + LOGIN_WARMUP_SECONDS))
+    if (capacity < 2 * formulaBefore * ((LOGIN_ROUNDS + 1) * DURATION + LOGIN_WARMUP_SECONDS))
       console.warn(
         `warning: ${emails.length} login accounts allow ${capacity} logins; raise BENCH_LOGIN_ACCOUNTS`,
       );
@@ -225,22 +225,44 @@ async function measureLogins() {
 
     // A warm-up, as the GET variants get (LOGIN_WARMUP_SECONDS): it does not count.
     await loginFlood({}, LOGIN_WARMUP_SECONDS);
+    // Then LOGIN_ROUNDS counted floods, each bracketed by lone verifications: this machine's
+    // speed wanders by up to 25 % within a minute (a verification 14.9 ms before one flood and
+    // 12.0 ms after it), so each round's ratio takes the formula from the verifications on either
+    // side of that round, and the medians over rounds are what is reported.
     const statuses = {};
     const pool = gatehouse.poolThreads;
-    const before = threadCpu(gatehouse.child.pid, pool);
-    const logins = await loginFlood(statuses);
-    const after = threadCpu(gatehouse.child.pid, pool);
-    const verifiedAfter = await verifyAlone();
-    const n = logins['2xx'];
-    const perLoginMs = (us) => us / 1000 / n;
-    const loginsPerSecond = n / DURATION;
-    const loginCpuMs = perLoginMs(after.main + after.others - before.main - before.others);
-    const hashCpuMs = perLoginMs(after.pool - before.pool);
-    const verifyCpuMs = (verifiedBefore.verify_cpu_ms + verifiedAfter.verify_cpu_ms) / 2;
-    // The machine's speed wanders between runs (one verification 9.7–15.6 ms within minutes on an
-    // idle bench machine): the formula takes the mean of the verifications before and after the flood.
-    const verifyMs = (verifiedBefore.verify_ms + verifiedAfter.verify_ms) / 2;
-    const formula = formulaFor(verifyMs);
+    const verified = [verifiedBefore];
+    const rounds = [];
+    for (let round = 0; round < LOGIN_ROUNDS; round += 1) {
+      if (round > 0) verified.push(await verifyAlone());
+      const before = threadCpu(gatehouse.child.pid, pool);
+      const logins = await loginFlood(statuses);
+      const after = threadCpu(gatehouse.child.pid, pool);
+      const n = logins['2xx'];
+      const perLoginMs = (us) => us / 1000 / n;
+      rounds.push({
+        loginsPerSecond: n / DURATION,
+        loginCpuMs: perLoginMs(after.main + after.others - before.main - before.others),
+        mainMs: perLoginMs(after.main - before.main),
+        mainSystemMs: perLoginMs(after.mainSystem - before.mainSystem),
+        hashCpuMs: perLoginMs(after.pool - before.pool),
+        hashSystemMs: perLoginMs(after.poolSystem - before.poolSystem),
+        otherMs: perLoginMs(after.others - after.pool - before.others + before.pool),
+      });
+    }
+    verified.push(await verifyAlone());
+    rounds.forEach((round, i) => {
+      // The machine's speed wanders between runs (one verification 9.7–15.6 ms within minutes on
+      // an idle bench machine): each round's formula takes the mean of the verifications on
+      // either side of it.
+      round.verifyMs = (verified[i].verify_ms + verified[i + 1].verify_ms) / 2;
+      round.verifyCpuMs = (verified[i].verify_cpu_ms + verified[i + 1].verify_cpu_ms) / 2;
+      round.ratio = round.loginsPerSecond / formulaFor(round.verifyMs);
+      round.shareInSitu = round.hashCpuMs / round.loginCpuMs;
+      round.shareVsLoneVerify = round.verifyCpuMs / round.loginCpuMs;
+    });
+    const medianOf = (key, digits) => +median(rounds.map((round) => round[key])).toFixed(digits);
+    const perRound = (key, digits) => rounds.map((round) => +round[key].toFixed(digits));
 
     const mixedStatuses = {};
     const [mixed, reads] = await Promise.all([
@@ -254,30 +276,32 @@ async function measureLogins() {
     ]);
     console.log(
       JSON.stringify({
-        logins_per_s: +loginsPerSecond.toFixed(1),
+        logins_per_s: medianOf('loginsPerSecond', 1),
         login_statuses: statuses,
         login_accounts: emails.length,
         login_server_node_flags: gatehouse.nodeFlags.join(' '),
         login_warmup_s: LOGIN_WARMUP_SECONDS,
-        verify_ms: +verifyMs.toFixed(2),
-        verify_ms_before_after: [verifiedBefore.verify_ms, verifiedAfter.verify_ms],
+        login_rounds: LOGIN_ROUNDS,
+        verify_ms: medianOf('verifyMs', 2),
+        verify_ms_each: verified.map((v) => v.verify_ms),
         hash_concurrency: gatehouse.hashConcurrency,
         server_cores: cores,
-        formula_logins_per_s: +formula.toFixed(1),
-        login_ratio_to_formula: +(loginsPerSecond / formula).toFixed(3),
-        login_cpu_ms: +loginCpuMs.toFixed(2),
-        login_main_thread_cpu_ms: +perLoginMs(after.main - before.main).toFixed(2),
-        login_main_thread_system_cpu_ms: +perLoginMs(after.mainSystem - before.mainSystem).toFixed(2),
-        login_hash_threads_cpu_ms: +hashCpuMs.toFixed(2),
-        login_hash_threads_system_cpu_ms: +perLoginMs(after.poolSystem - before.poolSystem).toFixed(2),
-        login_other_threads_cpu_ms: +perLoginMs(
-          after.others - after.pool - before.others + before.pool,
-        ).toFixed(2),
+        formula_logins_per_s: +formulaFor(median(rounds.map((round) => round.verifyMs))).toFixed(1),
+        // Medians over the rounds, each round's ratio against its own formula.
+        login_ratio_to_formula: medianOf('ratio', 3),
+        login_ratio_each_round: perRound('ratio', 3),
+        login_cpu_ms: medianOf('loginCpuMs', 2),
+        login_main_thread_cpu_ms: medianOf('mainMs', 2),
+        login_main_thread_system_cpu_ms: medianOf('mainSystemMs', 2),
+        login_hash_threads_cpu_ms: medianOf('hashCpuMs', 2),
+        login_hash_threads_system_cpu_ms: medianOf('hashSystemMs', 2),
+        login_other_threads_cpu_ms: medianOf('otherMs', 2),
         // The issue's wording: the CPU the logins spent hashing (libuv pool) over all they spent.
-        hashing_share_in_situ: +(hashCpuMs / loginCpuMs).toFixed(3),
-        verify_cpu_ms_alone: [verifiedBefore.verify_cpu_ms, verifiedAfter.verify_cpu_ms],
+        hashing_share_in_situ: medianOf('shareInSitu', 3),
+        hashing_share_in_situ_each_round: perRound('shareInSitu', 3),
+        verify_cpu_ms_alone: verified.map((v) => v.verify_cpu_ms),
         // Stricter: one verification measured alone over a login's CPU (the figure of earlier runs).
-        hashing_share_vs_lone_verify: +(verifyCpuMs / loginCpuMs).toFixed(3),
+        hashing_share_vs_lone_verify: medianOf('shareVsLoneVerify', 3),
         get_p99_ms_during_login_flood: reads.latency.p99,
         get_non2xx_during_login_flood: reads.non2xx,
         logins_per_s_during_get_flood: +(mixed['2xx'] / DURATION).toFixed(1),
