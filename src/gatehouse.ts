@@ -748,6 +748,7 @@ export async function createGatehouseCore(
         database.transaction((trx) =>
           work({
             passkeys: createPasskeyStore(trx),
+            mfa: createMfaStore(trx),
             audit: auditIn(trx),
             users: createUserStore(trx),
             notices: securityNotices.writer(trx),
@@ -881,7 +882,9 @@ export async function createGatehouseCore(
       // proved the factor.
       secondFactor: {
         isEnrolled: hasSecondFactor,
-        requireRecentAuthentication: (sessionId) => stepUp.requireFactorChangeAuthentication(sessionId),
+        requireRecentAuthentication: async (sessionId) => {
+          await stepUp.requireFactorChangeAuthentication(sessionId);
+        },
       },
       transaction: lifecycleTransaction,
       accounts,

@@ -155,7 +155,7 @@ export interface MfaTransactionStores {
    */
   users: Pick<UserStore, 'lockUser' | 'findUserById'>;
   mfa: MfaStore;
-  passkeys: Pick<PasskeyStore, 'deletePasskeys'>;
+  passkeys: Pick<PasskeyStore, 'deletePasskeys' | 'countPasskeys'>;
   audit: Pick<AuditLog, 'record'>;
   /** The owner's notices (a factor added, removed, or its codes locked), committed with the change. */
   notices: NoticeWriter;
@@ -302,7 +302,7 @@ export interface MfaServiceDeps {
    * Step-up for enrolment. Turning the factor off or renewing recovery codes needs a current code
    * instead: a fresh proof of the strongest factor the account has, which is a step-up in itself.
    */
-  stepUp: Pick<StepUpPolicy, 'requireFactorChangeAuthentication'>;
+  stepUp: Pick<StepUpPolicy, 'requireFactorChangeAuthentication' | 'recheckFactorAddition'>;
   /** `JWT_ISSUER`: the issuer the authenticator app shows. */
   issuer: string;
   limits: MfaLimits;
@@ -743,7 +743,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
       }
       requireProvenAddress(user);
-      await deps.stepUp.requireFactorChangeAuthentication(sessionId);
+      const checked = await deps.stepUp.requireFactorChangeAuthentication(sessionId);
       const totp = await store.findTotp(userId);
       if (totp === undefined || totp.confirmedAt !== null) {
         throw new GatehouseError('MFA_ENROLMENT_NOT_STARTED', 'Start an authenticator enrolment first.');
@@ -762,8 +762,15 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const confirmed = await deps.transaction(async (stores) => {
         const { users, mfa, audit: log } = stores;
         // The account's row before the authenticator's (lock order): the codes' insert needs it.
-        await users.lockUser(userId, 'key share');
+        // `no key update`, as a passkey's insert takes it: the two additions wait for each other,
+        // so the second sees the first's factor below.
+        await users.lockUser(userId, 'no key update');
         await assertSessionLive(stores.sessions, sessionId, userId, now);
+        // The authenticator is still pending here, so the account's second factor can only be a passkey.
+        await deps.stepUp.recheckFactorAddition(
+          checked,
+          async () => (await stores.passkeys.countPasskeys(userId)) > 0,
+        );
         if (!(await mfa.confirmTotp(userId, totp.sealedSecret, step, now))) return false;
         await mfa.replaceRecoveryCodes(userId, hashes, now);
         await log.record({ ...audit, event: 'mfa_enabled', details: { factor: 'totp' } });

@@ -124,6 +124,8 @@ export interface PasskeyService {
 /** The stores a passkey change runs on in one transaction. */
 export interface PasskeyTransactionStores {
   passkeys: PasskeyStore;
+  /** Whether the account's authenticator is on, for the registration's factor check. */
+  mfa: Pick<MfaStore, 'findTotp'>;
   audit: Pick<AuditLog, 'record'>;
   /** The owner's address, read for the notice. */
   users: Pick<UserStore, 'findUserById'>;
@@ -148,7 +150,7 @@ export interface PasskeyServiceDeps {
   /** Single use of challenges: a table, never the evictable counter store. */
   spent: Pick<SpentChallengeStore, 'claimChallenge'>;
   deviceTokens: Pick<DeviceTokens, 'issue'>;
-  stepUp: Pick<StepUpPolicy, 'requireFactorChangeAuthentication'>;
+  stepUp: Pick<StepUpPolicy, 'requireFactorChangeAuthentication' | 'recheckFactorAddition'>;
   /** `PUBLIC_URL`: its origin is the expected WebAuthn origin, its host name the rp id. */
   publicUrl: string;
   /** REQUIRE_VERIFIED_EMAIL: a passkey sign-in obeys it as a password sign-in does. */
@@ -248,7 +250,7 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
     },
 
     async register(account, token, response, name, audit) {
-      await deps.stepUp.requireFactorChangeAuthentication(account.sessionId);
+      const checked = await deps.stepUp.requireFactorChangeAuthentication(account.sessionId);
       const challenge = open(token, 'register', account);
       if (challenge === undefined) throw invalid();
       const { verifyRegistrationResponse } = await webAuthn();
@@ -293,8 +295,16 @@ export function createPasskeyService(deps: PasskeyServiceDeps): PasskeyService {
         if (outcome === 'duplicate') {
           throw new GatehouseError('PASSKEY_ALREADY_REGISTERED', 'This passkey is already registered.');
         }
-        // Under the account's row lock (taken by the insert): the session that asked is still live.
+        // Under the account's row lock (taken by the insert): the session that asked is still live,
+        // and a factor added meanwhile (an authenticator, another passkey: the count includes this
+        // one) still needs a session that proved one.
         await assertSessionLive(stores.sessions, account.sessionId, account.userId, clock());
+        await deps.stepUp.recheckFactorAddition(
+          checked,
+          async () =>
+            (await stores.mfa.findTotp(account.userId))?.confirmedAt != null ||
+            (await passkeys.countPasskeys(account.userId)) > 1,
+        );
         await log.record({ ...audit, event: 'passkey_added', details: { passkey: passkey.id.slice(0, 16) } });
         // OWASP MFA: the owner learns of a factor a thief of the password or a session would plant.
         await addAccountNotice(stores, account.userId, 'second_factor_added', {

@@ -26,7 +26,20 @@ export interface StepUpPolicy {
    * STEP_UP_REQUIRED either way (the remedy is `POST /auth/reauthenticate`, with the second
    * factor: a code or a passkey, which records `mfa` on the session).
    */
-  requireFactorChangeAuthentication(sessionId: string): Promise<void>;
+  requireFactorChangeAuthentication(sessionId: string): Promise<FactorChangeAuthentication>;
+  /**
+   * {@link requireFactorChangeAuthentication}'s factor rule again, in the transaction that adds a
+   * factor, once it holds the account's row lock (`FOR NO KEY UPDATE` on PostgreSQL, which two
+   * such transactions cannot hold at once; SQLite runs one transaction at a time): throws
+   * STEP_UP_REQUIRED when the session did not prove a second factor and the account now holds
+   * one (`holdsSecondFactor`, read in that transaction). Without it, two additions racing from a
+   * password-only session each passed the first check and each added a factor (red team
+   * 2026-12t S2).
+   */
+  recheckFactorAddition(
+    checked: FactorChangeAuthentication,
+    holdsSecondFactor: () => Promise<boolean>,
+  ): Promise<void>;
   /**
    * For a sensitive change that a password alone proves on an account without a second factor (a
    * new password): resolves at once for such an account; for one holding a second factor (an
@@ -38,6 +51,12 @@ export interface StepUpPolicy {
   requireSecondFactorAuthentication(sessionId: string): Promise<void>;
   /** `STEP_UP_MAX_AGE` in seconds. */
   readonly maxAgeSeconds: number;
+}
+
+/** What {@link StepUpPolicy.requireFactorChangeAuthentication} found, to check again in the write. */
+export interface FactorChangeAuthentication {
+  /** The session proved a second factor (its `amr` holds `mfa`): no factor the account holds stops the change. */
+  readonly provedSecondFactor: boolean;
 }
 
 /** Dependencies of {@link createStepUpPolicy}. */
@@ -86,9 +105,12 @@ export function createStepUpPolicy(deps: StepUpPolicyDeps): StepUpPolicy {
     },
     async requireFactorChangeAuthentication(sessionId) {
       const session = await recentSession(sessionId);
-      if (session.amr?.includes('mfa') === true) return;
-      if (!(await deps.hasSecondFactor(session.userId))) return;
+      if (session.amr?.includes('mfa') === true) return { provedSecondFactor: true };
+      if (!(await deps.hasSecondFactor(session.userId))) return { provedSecondFactor: false };
       throw factorRequired();
+    },
+    async recheckFactorAddition(checked, holdsSecondFactor) {
+      if (!checked.provedSecondFactor && (await holdsSecondFactor())) throw factorRequired();
     },
     async requireSecondFactorAuthentication(sessionId) {
       const session = await deps.sessions.findSession(sessionId);

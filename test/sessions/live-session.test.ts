@@ -45,12 +45,13 @@ describe.each(engines)(
       const held = gate();
       let armed = true;
       stepUp.requireFactorChangeAuthentication = async (sessionId) => {
-        await original.call(stepUp, sessionId);
+        const checked = await original.call(stepUp, sessionId);
         if (armed) {
           armed = false;
           reached.open();
           await held.opened;
         }
+        return checked;
       };
       try {
         const pending = request();
