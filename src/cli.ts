@@ -100,7 +100,7 @@ Exit codes (sysexits.h):
 Settings come from the environment and .env; see README.md.`;
 
 const USAGE_LINE =
-  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|revoke-all|import-users|clients|verify-room-log|help> [options] (see gatehouse --help)';
+  'usage: gatehouse <serve|migrate|create-user|rotate-keys|backup|revoke-all|reset-mfa|import-users|clients|verify-room-log|help> [options] (see gatehouse help)';
 
 /**
  * A failure the operator can act on: one line naming the cause and the fix, and its exit code.
@@ -129,6 +129,18 @@ class CliFailure extends Error {
 const COMMAND_CORE = { sendNotices: false } as const;
 
 const usage = (message: string) => new CliFailure(EXIT.usage, `${message}; ${USAGE_LINE}`);
+
+/**
+ * A refused change in one line: the error's sentence, then each field's problem not already said
+ * by it ("The client registration is invalid. redirect_uris/0: must use https; scope: …").
+ */
+function refusalText(error: GatehouseError): string {
+  const details = (error.errors ?? [])
+    .filter((field) => field.message !== error.message)
+    .map((field) => `${field.field}: ${field.message}`);
+  if (details.length === 0) return error.message;
+  return `${error.message}${/[.!?]$/.test(error.message) ? ' ' : ': '}${details.join('; ')}`;
+}
 
 /**
  * Parses a command's options strictly: an unknown option or a missing value is a usage error
@@ -480,12 +492,7 @@ async function createUser(args: string[]): Promise<void> {
     console.log(`Created ${user.role} ${user.email} (id ${user.id})`);
   } catch (error) {
     if (error instanceof GatehouseError && REFUSED.has(error.code)) {
-      const details = (error.errors ?? [])
-        .filter((field) => field.message !== error.message)
-        .map((field) => `${field.field}: ${field.message}`);
-      throw new CliFailure(EXIT.dataError, `account not created: ${[error.message, ...details].join('; ')}`, {
-        cause: error,
-      });
+      throw new CliFailure(EXIT.dataError, `account not created: ${refusalText(error)}`, { cause: error });
     }
     throw await databaseFailure(config, error);
   } finally {
@@ -747,10 +754,7 @@ async function withClients(
     await work(gatehouse.oauthClients, clientView, config);
   } catch (error) {
     if (error instanceof GatehouseError && CLIENT_REFUSED.has(error.code)) {
-      const details = (error.errors ?? []).map((field) => `${field.field}: ${field.message}`);
-      throw new CliFailure(EXIT.dataError, `client not ${verb}: ${[error.message, ...details].join('; ')}`, {
-        cause: error,
-      });
+      throw new CliFailure(EXIT.dataError, `client not ${verb}: ${refusalText(error)}`, { cause: error });
     }
     throw await databaseFailure(config, error);
   } finally {

@@ -114,7 +114,9 @@ describe('gatehouse clients (compiled CLI)', { timeout: 120_000 }, () => {
       env,
     );
     expect(bad.code).toBe(65);
-    expect(bad.stderr).toMatch(/^gatehouse: client not created: .*redirect_uris\/0: must use https[^\n]*\n$/);
+    expect(bad.stderr).toMatch(
+      /^gatehouse: client not created: The client registration is invalid\. redirect_uris\/0: must use https[^\n]*\n$/,
+    );
     const implicit = await run(
       ['clients', 'create', '--name', 'X', '--grant', 'implicit', '--redirect-uri', 'https://a.example/'],
       env,

@@ -524,6 +524,17 @@ describe('gatehouse CLI failures: one line naming cause and fix, a sysexits code
     expect((await run(['help'], {})).stdout).toBe(asked.stdout);
   });
 
+  it('names every command of the help in the usage line', async () => {
+    const help = await run(['help'], { DATA_DIR: tempDir() });
+    expect(help.code).toBe(0);
+    const commands = new Set([...help.stdout.matchAll(/^ {2}([a-z][a-z-]*)/gm)].map((match) => match[1]));
+    expect(commands.size).toBeGreaterThan(8);
+    const usage = (await run(['frob'], { DATA_DIR: tempDir() })).stderr.match(
+      /usage: gatehouse <([^>]*)>/,
+    )?.[1];
+    expect(new Set(usage?.split('|'))).toEqual(new Set([...commands, 'help']));
+  });
+
   it('refuses unknown commands and options with the usage line (64), the stack only with --debug', async () => {
     const env = { DATA_DIR: tempDir() };
     expectOneLine(
