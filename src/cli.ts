@@ -11,6 +11,7 @@ import { ConfigError, type ErrorCode, GatehouseError } from './errors.js';
 import { createLogDestination } from './lib/log-destination.js';
 import { systemScheduler } from './lib/scheduler.js';
 import { pinTickObjectShape } from './lib/tick-object-shape.js';
+import { databaseRefusal } from './storage/database-refusal.js';
 
 // The commands' heavy modules (Fastify, Kysely, the database drivers, jose) are imported by the
 // command that needs them, so help and usage errors answer at once and `backup` loads no server.
@@ -294,10 +295,11 @@ async function serve(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  server.ready.catch((error: unknown) => {
-    // Not a dependency outage (those are retried) but a bug or a bad setting: stop for good.
+  server.ready.catch(async (error: unknown) => {
+    // Not a dependency outage (those are retried) but a bug or a bad setting (a database that
+    // refused DATABASE_URL among them): stop for good.
     server.log.fatal({ reason: describe(error) }, 'the server could not be built');
-    exitWith(error);
+    exitWith(await databaseFailure(config, error));
   });
 }
 
@@ -1097,7 +1099,8 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
   // A TLS handshake that DATABASE_URL asked for and the server cannot give (no TLS there, an
   // untrusted or mismatched certificate) is a setting to fix, not a bug to report (red-team
   // 2026-12q Q1: `sslmode=require` exited 70 "internal error").
-  if (isTlsFailure(error)) {
+  const refusal = databaseRefusal(error);
+  if (refusal === 'tls') {
     return new CliFailure(
       EXIT.config,
       `TLS to the database at ${where} failed (${describe(error)}): fix DATABASE_URL (its host must match ` +
@@ -1106,8 +1109,7 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
       { cause: error },
     );
   }
-  // SQLSTATE class 28 (invalid authorization) and 3D000 (invalid catalog name: no such database).
-  if (code !== undefined && (code.startsWith('28') || code === '3D000')) {
+  if (refusal === 'refused') {
     return new CliFailure(
       EXIT.config,
       `the database at ${where} refused: ${describe(error)}; fix DATABASE_URL`,
@@ -1117,25 +1119,6 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
     );
   }
   return error;
-}
-
-/**
- * node-postgres's refusal when the server answers the SSLRequest with "no", and OpenSSL's
- * certificate-verification codes (`DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`,
- * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`…), which Node sets as the code of a failed handshake.
- */
-const NO_SERVER_TLS = 'The server does not support SSL connections';
-const TLS_CODE = /^(ERR_TLS_|ERR_SSL_)|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT)/;
-
-/** True when `error` (or a cause) is a failed TLS set-up with the database. */
-function isTlsFailure(error: unknown): boolean {
-  let current: unknown = error;
-  for (let depth = 0; depth < 8 && current instanceof Error; depth += 1) {
-    const code = systemCode(current);
-    if (current.message === NO_SERVER_TLS || (code !== undefined && TLS_CODE.test(code))) return true;
-    current = current.cause;
-  }
-  return false;
 }
 
 /** `DATABASE_URL` without its password, for messages. */

@@ -24,6 +24,7 @@ import {
   REFERENCE_APP_SETTINGS,
   type ReferenceServerConfig,
 } from './server.js';
+import { databaseRefusal } from './storage/database-refusal.js';
 import { SigningKeyError, type SigningKeyErrorCode } from './tokens/signing-key-error.js';
 
 /** Options of {@link startServer}. */
@@ -118,7 +119,8 @@ export interface RunningServer {
   /**
    * Resolves with the full application once the core has started (migrations ran, signing keys
    * and the revocation list loaded), or with `undefined` when closed before that. Rejects only on
-   * a programming or configuration error, never because a dependency is down (that is retried).
+   * a programming or configuration error (a database that refuses `DATABASE_URL`: no such
+   * database, credentials, TLS), never because a dependency is down (that is retried).
    */
   readonly ready: Promise<FastifyInstance | undefined>;
   /**
@@ -281,6 +283,11 @@ export async function startServer(
         // was retried for ever, the server never ready and never gone).
         if (error instanceof SigningKeyError && FATAL_KEY_ERRORS.has(error.code))
           throw new ConfigError([error.message]);
+        // A database that answered and turned DATABASE_URL down (no such database, credentials,
+        // TLS that cannot work) will do so on every retry: stop, as the other commands do (exit 78
+        // from `gatehouse serve`). It was retried for ever, the server never ready. A database that
+        // is down or still starting is waited for, below.
+        if (databaseRefusal(error) !== undefined) throw error;
         // Capped exponential backoff: quick recovery from a blip, no hammering of a database
         // that is down for long (AWS Architecture Blog, "Exponential Backoff And Jitter").
         metrics?.countFailedStart();

@@ -100,3 +100,87 @@ describe('CLI commands on a PostgreSQL whose TLS does not fit DATABASE_URL', { t
     );
   });
 });
+
+/**
+ * PostgreSQL's ErrorResponse (protocol 3.0, §55.7): severity, SQLSTATE and message fields, as a
+ * server sends it to a startup message it turns down, before closing the connection.
+ */
+function errorResponse(sqlstate: string, message: string): Buffer {
+  const fields = Buffer.concat(
+    [`SFATAL`, `VFATAL`, `C${sqlstate}`, `M${message}`].map((field) => Buffer.from(`${field}\0`)),
+  );
+  const body = Buffer.concat([fields, Buffer.from([0])]);
+  const header = Buffer.alloc(5);
+  header.write('E', 0);
+  header.writeUInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}
+
+describe('gatehouse serve on a PostgreSQL that turns DATABASE_URL down', { timeout: 60_000 }, () => {
+  const servers: Server[] = [];
+  afterEach(() => {
+    for (const server of servers.splice(0)) server.close();
+  });
+
+  // Newcomer review 2026-12-06: a misspelt database name was retried for ever ("start-up attempt
+  // failed; retrying", the server never ready), though the README lists a refused DATABASE_URL
+  // under exit 78; the other commands stopped with it.
+  it.each([
+    ['no such database', '3D000', 'database "nosuchdb" does not exist'],
+    ['a wrong password', '28P01', 'password authentication failed for user "gatehouse"'],
+  ])('stops with the refusal and exit 78 (%s), without retrying', async (_case, sqlstate, message) => {
+    const { server, port } = await startFakePostgres((socket) =>
+      socket.end(errorResponse(sqlstate, message)),
+    );
+    servers.push(server);
+    const result = await run(
+      ['serve'],
+      {
+        DATA_DIR: tempDir('gh-refused-'),
+        PORT: '0',
+        DATABASE_URL: `postgres://gatehouse:hunter2@127.0.0.1:${port}/nosuchdb`,
+      },
+      undefined,
+      { killAfterMs: 20_000 },
+    );
+    expect(result.code, result.stdout).toBe(78);
+    const lines = result.stderr.split('\n').filter((line) => line.startsWith('gatehouse:'));
+    expect(lines).toEqual([
+      `gatehouse: the database at postgres://gatehouse:***@127.0.0.1:${port}/nosuchdb refused: ${message}; fix DATABASE_URL`,
+    ]);
+    expect(result.stdout).not.toContain('retrying');
+    expect(result.stdout + result.stderr).not.toContain('hunter2');
+  });
+
+  it('stops with exit 78 when the TLS DATABASE_URL asks for cannot work', async () => {
+    const { server, port } = await startFakePostgres((socket) => socket.write('N'));
+    servers.push(server);
+    const result = await run(
+      ['serve'],
+      {
+        DATA_DIR: tempDir('gh-refused-'),
+        PORT: '0',
+        DATABASE_URL: `postgres://gatehouse@127.0.0.1:${port}/gatehouse?sslmode=require`,
+      },
+      undefined,
+      { killAfterMs: 20_000 },
+    );
+    expect(result.code, result.stdout).toBe(78);
+    expect(result.stderr).toMatch(/^gatehouse: TLS to the database at .* failed .*: fix DATABASE_URL/m);
+  });
+
+  it('still waits for a database that does not answer (an outage, not a setting)', async () => {
+    const result = await run(
+      ['serve'],
+      {
+        DATA_DIR: tempDir('gh-refused-'),
+        PORT: '0',
+        DATABASE_URL: 'postgres://gatehouse@127.0.0.1:1/gatehouse',
+      },
+      undefined,
+      { killAfterMs: 3_000 },
+    );
+    expect(result.code).toBeNull();
+    expect(result.stdout).toContain('start-up attempt failed; retrying');
+  });
+});

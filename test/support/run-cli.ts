@@ -11,10 +11,23 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs the compiled CLI with `args`, only `env` (and PATH) set, and `input` on stdin. */
-export function run(args: string[], env: Record<string, string>, input?: string): Promise<Run> {
+/**
+ * Runs the compiled CLI with `args`, only `env` (and PATH) set, and `input` on stdin. With
+ * `killAfterMs`, a run still going then is killed (SIGKILL; `code` null): for a command that must
+ * stop by itself, so that the bug (it never stops) fails the test instead of hanging it.
+ */
+export function run(
+  args: string[],
+  env: Record<string, string>,
+  input?: string,
+  options: { killAfterMs?: number } = {},
+): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    if (options.killAfterMs !== undefined) {
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+      child.on('close', () => clearTimeout(timer));
+    }
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {

@@ -1,0 +1,31 @@
+/**
+ * node-postgres's refusal when the server answers the SSLRequest with "no", and OpenSSL's
+ * certificate-verification codes (`DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`,
+ * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`…), which Node sets as the code of a failed handshake.
+ */
+const NO_SERVER_TLS = 'The server does not support SSL connections';
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_)|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY|DECRYPT)/;
+
+/**
+ * SQLSTATE class 28 (invalid authorization: a wrong password, a user pg_hba.conf refuses) and
+ * 3D000 (invalid catalog name: no such database).
+ */
+const REFUSED_SQLSTATE = /^(28|3D000$)/;
+
+/**
+ * How a database that answered turned the connection down, when the same `DATABASE_URL` would be
+ * turned down again on every retry: `tls` (a TLS handshake the URL asks for and the server cannot
+ * give: no TLS there, an untrusted or mismatched certificate) or `refused` (credentials, no such
+ * database). Undefined for anything else, an outage included: a server that is down or starting
+ * is waited for, a setting to fix is reported (README, "Exit codes": 78). Looks through `cause`.
+ */
+export function databaseRefusal(error: unknown): 'tls' | 'refused' | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current instanceof Error; depth += 1) {
+    const code = 'code' in current && typeof current.code === 'string' ? current.code : undefined;
+    if (current.message === NO_SERVER_TLS || (code !== undefined && TLS_CODE.test(code))) return 'tls';
+    if (code !== undefined && REFUSED_SQLSTATE.test(code)) return 'refused';
+    current = current.cause;
+  }
+  return undefined;
+}
