@@ -78,11 +78,34 @@ export function resolveConfig(
     });
   }
   if (env.PUBLIC_URL === undefined || env.PUBLIC_URL === '') {
+    // Listening beyond this machine with the default origin (newcomer review 2026-12-06): a browser
+    // elsewhere opens another address, where the Secure cookies of plain HTTP are dropped and the
+    // web UI answered every sign-in with "The CSRF token is invalid", naming no cause.
+    notices.push(
+      isLoopbackHost(loaded.host)
+        ? {
+            level: 'info',
+            message:
+              `PUBLIC_URL is not set: using ${loaded.publicUrl} as the external origin (issuer, OpenAPI servers, ` +
+              'metadata links); set it to the URL clients use',
+          }
+        : {
+            level: 'warn',
+            message:
+              `HOST=${loaded.host} listens beyond this machine, but PUBLIC_URL is not set (${loaded.publicUrl}): ` +
+              'browsers elsewhere open another address, where the web UI cannot keep its session or CSRF cookies ' +
+              'and tokens name the wrong issuer; set PUBLIC_URL to the https:// address they use',
+          },
+    );
+  } else if (loaded.cookieSecure && plainHttpElsewhere(loaded.publicUrl)) {
+    // Browsers keep Secure cookies only from secure contexts, and plain http counts as one only
+    // on this machine (localhost, loopback): the web UI's session and CSRF cookies never stick.
     notices.push({
-      level: 'info',
+      level: 'warn',
       message:
-        `PUBLIC_URL is not set: using ${loaded.publicUrl} as the external origin (issuer, OpenAPI servers, ` +
-        'metadata links); set it to the URL clients use',
+        `PUBLIC_URL=${loaded.publicUrl} is plain http away from this machine, and cookies are Secure: browsers ` +
+        'drop them, so the web UI cannot sign in (its CSRF check fails). Serve it over https (e.g. a ' +
+        'TLS-terminating proxy, with TRUST_PROXY), or set COOKIE_SECURE=false on a network you trust',
     });
   }
   if (loaded.corsOrigins.length > 0) {
@@ -99,4 +122,24 @@ export function resolveConfig(
     notices.push({ level: 'warn', message: describeLooseFileMode(loose) });
   }
   return { config: { ...loaded, secretKey }, notices };
+}
+
+/** True for an address only this machine reaches (`HOST`): loopback, or `localhost`. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * True when `origin` is plain `http:` on a host other than localhost or a loopback address: not a
+ * secure context (W3C Secure Contexts §3.1), so browsers refuse its `Secure` cookies.
+ */
+function plainHttpElsewhere(origin: string): boolean {
+  const { protocol, hostname } = new URL(origin);
+  if (protocol !== 'http:') return false;
+  return !(
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    hostname === '[::1]' ||
+    isLoopbackHost(hostname)
+  );
 }

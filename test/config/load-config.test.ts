@@ -214,6 +214,30 @@ describe('secret bootstrap', () => {
     expect(Buffer.from(second.key).equals(Buffer.from(first.key))).toBe(true);
   });
 
+  // Newcomer review 2026-12-06: HOST=0.0.0.0 without PUBLIC_URL, opened from another machine over
+  // plain http, answered every sign-in of the web UI with "The CSRF token is invalid": the
+  // browser had dropped the Secure cookies, and nothing at start-up said so.
+  it('warns when browsers elsewhere would drop the web UI cookies: HOST beyond this machine, or plain http', () => {
+    const dir = join(tempDir('gh-secret-'), 'data');
+    const warnings = (env: Record<string, string>) =>
+      resolveConfig({ DATA_DIR: dir, ...env })
+        .notices.filter((notice) => notice.level === 'warn')
+        .map((notice) => notice.message);
+    expect(warnings({ HOST: '0.0.0.0' })).toEqual([
+      expect.stringMatching(/^HOST=0\.0\.0\.0 listens beyond this machine, but PUBLIC_URL is not set/),
+    ]);
+    expect(warnings({ PUBLIC_URL: 'http://192.0.2.2:8000' })).toEqual([
+      expect.stringMatching(/^PUBLIC_URL=http:\/\/192\.0\.2\.2:8000 is plain http .*COOKIE_SECURE=false/),
+    ]);
+    expect(warnings({ HOST: '0.0.0.0', PUBLIC_URL: 'https://auth.example.com' })).toEqual([]);
+    expect(warnings({ HOST: '127.0.0.1' })).toEqual([]);
+    expect(warnings({ PUBLIC_URL: 'http://localhost:8000' })).toEqual([]);
+    expect(warnings({ PUBLIC_URL: 'http://127.0.0.1:8000' })).toEqual([]);
+    expect(warnings({ PUBLIC_URL: 'http://192.0.2.2:8000', COOKIE_SECURE: 'false' })).toEqual([
+      expect.stringMatching(/^COOKIE_SECURE=false/),
+    ]);
+  });
+
   it('says what it did', () => {
     const dir = join(tempDir('gh-secret-'), 'data');
     const { config, notices } = resolveConfig({ DATA_DIR: dir, COOKIE_SECURE: 'false' });
