@@ -204,6 +204,8 @@ describe('Dicery room routes', () => {
       });
       expect(malformed.statusCode).toBe(400);
       expect(malformed.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ field: 'code' }] });
+      // Newcomer review 2026-12-06: the detail quoted the code's regular expression.
+      expect(malformed.json().detail).toBe('code is not in the expected form (see its description at /docs)');
     });
 
     it('refuses a name already present in the room, ignoring case and compatibility forms', async () => {
