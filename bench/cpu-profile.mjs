@@ -17,29 +17,28 @@
 // .cpuprofile files and print their directory), BENCH_PROFILE_TOP=N (print the N functions with
 // the most self time), BENCH_PROFILE_CPUPROF=0 (CPU times only, without the profiler's overhead),
 // BENCH_HASH_CONCURRENCY (PASSWORD_HASH_CONCURRENCY of the server).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { loginRequests } from './login-requests.mjs';
+import { asLoadGenerator, onServerCore } from './pinning.mjs';
 import { threadCpu } from './thread-cpu.mjs';
 import { usersMeRequest } from './users-me-request.mjs';
 
 const REQUESTS = Number(process.env.BENCH_PROFILE_REQUESTS ?? 20_000);
 const LOGINS = Number(process.env.BENCH_PROFILE_LOGINS ?? 200);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '0';
-const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
-const pinned = spawnSync('taskset', ['-V']).status === 0;
 
 function startServer(script, env, profileDir) {
   // BENCH_PROFILE_CPUPROF=0 leaves the profiler out: CPU times without its sampling overhead.
   const profiler =
     process.env.BENCH_PROFILE_CPUPROF === '0' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
   const node = [process.execPath, ...profiler, script];
-  const child = spawn(pinned ? 'taskset' : node[0], pinned ? ['-c', SERVER_CPU, ...node] : node.slice(1), {
+  const [command, args] = onServerCore(node);
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
   });
@@ -265,14 +264,8 @@ function stepsOf(profile, startNs, endNs) {
 }
 
 // Last, so that the rules above are initialised before the first profile is read.
-if (pinned && process.env.BENCH_PINNED !== '1') {
-  const child = spawn('taskset', ['-c', LOAD_CPU, process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_PINNED: '1' },
-  });
-  child.on('exit', (code) => process.exit(code ?? 1));
-} else {
+await asLoadGenerator(async () => {
   const targets = process.argv.slice(2);
   for (const target of targets.length > 0 ? targets : ['ceiling', 'twin', 'jwt', 'cookie', 'login'])
     await profile(target);
-}
+});

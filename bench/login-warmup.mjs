@@ -11,29 +11,20 @@
 // production's per-account success limit, 60 per 15 minutes, must never be what is measured; the
 // script stops at the first window with a non-2xx answer), BENCH_LOGIN_NODE_FLAGS,
 // BENCH_SERVER_CPU (0) / BENCH_LOAD_CPU (1) with taskset.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { loginRequests } from './login-requests.mjs';
+import { asLoadGenerator, onServerCore } from './pinning.mjs';
 import { startNodeFlags } from './start-flags.mjs';
 import { threadCpu } from './thread-cpu.mjs';
 
 const WINDOWS = Number(process.env.BENCH_WARMUP_WINDOWS ?? 24);
 const WINDOW_SECONDS = Number(process.env.BENCH_WARMUP_WINDOW_SECONDS ?? 5);
-const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '0';
-const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
-const pinned = spawnSync('taskset', ['-V']).status === 0;
-
-if (pinned && process.env.BENCH_PINNED !== '1') {
-  // Re-run this script as the load generator, pinned to its own core.
-  const child = spawn('taskset', ['-c', LOAD_CPU, process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_PINNED: '1' },
-  });
-  child.on('exit', (code) => process.exit(code ?? 1));
-} else {
+await asLoadGenerator(async () => {
   const node = [process.execPath, ...startNodeFlags(process.env.BENCH_LOGIN_NODE_FLAGS), 'bench/server.mjs'];
-  const child = spawn(pinned ? 'taskset' : node[0], pinned ? ['-c', SERVER_CPU, ...node] : node.slice(1), {
+  const [command, args] = onServerCore(node);
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, BENCH_LOGIN_ACCOUNTS: process.env.BENCH_LOGIN_ACCOUNTS ?? '500' },
   });
@@ -73,4 +64,4 @@ if (pinned && process.env.BENCH_PINNED !== '1') {
   } finally {
     child.kill('SIGTERM');
   }
-}
+});

@@ -3,13 +3,14 @@
 // interleaved rounds so drifting machine load hits every variant alike. Servers run on cpu 0 and
 // this load generator on cpu 1 (taskset), so they do not compete for a core. Prints each round's
 // ratio to that round's ceiling and the medians. Then the SSE fan-out benchmark.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { get } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { loginRequests } from './login-requests.mjs';
+import { asLoadGenerator, onServerCore, pinned, SERVER_CPU } from './pinning.mjs';
 import { startNodeFlags } from './start-flags.mjs';
 import { threadCpu } from './thread-cpu.mjs';
 
@@ -34,20 +35,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 /** Headers Node or the ceiling set themselves on every answer: not Gatehouse's additions. */
 const OWN_HEADERS = new Set(['content-type', 'content-length', 'date', 'connection', 'keep-alive']);
 
-const SERVER_CPU = process.env.BENCH_SERVER_CPU ?? '0';
-const LOAD_CPU = process.env.BENCH_LOAD_CPU ?? '1';
-const pinned = spawnSync('taskset', ['-V']).status === 0;
-
-// Re-run this script pinned to the load core once; the servers get the other core below.
-if (pinned && process.env.BENCH_PINNED !== '1') {
-  const child = spawn('taskset', ['-c', LOAD_CPU, process.execPath, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_PINNED: '1' },
-  });
-  child.on('exit', (code) => process.exit(code ?? 1));
-} else {
-  await main();
-}
+// This script runs pinned to the load core; the servers get the other core below.
+await asLoadGenerator(main);
 
 /**
  * The login server's Node flags: `npm start`'s, so the login measurement runs the server as it is
@@ -61,8 +50,7 @@ function loginNodeFlags() {
 /** Starts `script` (pinned to the server core) and resolves with the JSON line it prints. */
 async function startServer(script, env = {}, nodeFlags = []) {
   const node = [process.execPath, ...nodeFlags, script];
-  const command = pinned ? 'taskset' : node[0];
-  const args = pinned ? ['-c', SERVER_CPU, ...node] : node.slice(1);
+  const [command, args] = onServerCore(node);
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },
@@ -174,9 +162,8 @@ function stopServer(child) {
 /** One argon2id verification alone on the server core (`verify-ms.mjs`): its time and CPU. */
 async function verifyAlone() {
   const node = [process.execPath, 'bench/verify-ms.mjs'];
-  const verifier = pinned
-    ? spawn('taskset', ['-c', SERVER_CPU, ...node], { stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(node[0], node.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [command, args] = onServerCore(node);
+  const verifier = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve) =>
     createInterface({ input: verifier.stdout }).once('line', (line) => resolve(JSON.parse(line))),
   );

@@ -74,33 +74,49 @@ describe.each(engines)('factor additions racing from a password-only session ($n
     return { totp: await core.mfa.isEnrolled(userId), passkeys: (await core.passkeys.list(userId)).length };
   };
 
-  it('an authenticator confirmed while a passkey registration is past its check: the registration is refused', async () => {
-    const { user, confirm, register } = await account();
+  it.each([
+    {
+      held: 'register',
+      meanwhile: 'confirm',
+      meanwhileStatus: 200,
+      left: { totp: true, passkeys: 0 },
+      title:
+        'an authenticator confirmed while a passkey registration is past its check: the registration is refused',
+    },
+    {
+      held: 'confirm',
+      meanwhile: 'register',
+      meanwhileStatus: 201,
+      left: { totp: false, passkeys: 1 },
+      title: 'a passkey registered while the confirmation is past its check: the confirmation is refused',
+    },
+  ] as const)('$title', async ({ held, meanwhile, meanwhileStatus, left }) => {
+    const requests = await account();
     const stepUp = gatehouseCore(app.gatehouse).stepUp;
     const original = stepUp.requireFactorChangeAuthentication;
     const reached = gate();
-    const held = gate();
+    const paused = gate();
     stepUp.requireFactorChangeAuthentication = async (sessionId) => {
       const checked = await original.call(stepUp, sessionId);
       stepUp.requireFactorChangeAuthentication = original;
       reached.open();
-      await held.opened;
+      await paused.opened;
       return checked;
     };
     try {
-      const registering = register();
+      const pending = requests[held]();
       await reached.opened;
-      const confirmed = await confirm();
-      expect(confirmed.statusCode, confirmed.body).toBe(200);
-      held.open();
-      const registered = await registering;
-      expect(registered.statusCode, registered.body).toBe(401);
-      expect(registered.json()).toMatchObject({ code: 'STEP_UP_REQUIRED' });
+      const done = await requests[meanwhile]();
+      expect(done.statusCode, done.body).toBe(meanwhileStatus);
+      paused.open();
+      const refused = await pending;
+      expect(refused.statusCode, refused.body).toBe(401);
+      expect(refused.json()).toMatchObject({ code: 'STEP_UP_REQUIRED' });
     } finally {
       stepUp.requireFactorChangeAuthentication = original;
-      held.open();
+      paused.open();
     }
-    expect(await factors(user.id)).toEqual({ totp: true, passkeys: 0 });
+    expect(await factors(requests.user.id)).toEqual(left);
   });
 
   it("a passkey registered while the authenticator's confirmation holds the account waits for it, and is refused", async () => {
@@ -135,34 +151,5 @@ describe.each(engines)('factor additions racing from a password-only session ($n
       held.open();
     }
     expect(await factors(user.id)).toEqual({ totp: true, passkeys: 0 });
-  });
-
-  it('a passkey registered while the confirmation is past its check: the confirmation is refused', async () => {
-    const { user, confirm, register } = await account();
-    const stepUp = gatehouseCore(app.gatehouse).stepUp;
-    const original = stepUp.requireFactorChangeAuthentication;
-    const reached = gate();
-    const held = gate();
-    stepUp.requireFactorChangeAuthentication = async (sessionId) => {
-      const checked = await original.call(stepUp, sessionId);
-      stepUp.requireFactorChangeAuthentication = original;
-      reached.open();
-      await held.opened;
-      return checked;
-    };
-    try {
-      const confirming = confirm();
-      await reached.opened;
-      const registered = await register();
-      expect(registered.statusCode, registered.body).toBe(201);
-      held.open();
-      const confirmed = await confirming;
-      expect(confirmed.statusCode, confirmed.body).toBe(401);
-      expect(confirmed.json()).toMatchObject({ code: 'STEP_UP_REQUIRED' });
-    } finally {
-      stepUp.requireFactorChangeAuthentication = original;
-      held.open();
-    }
-    expect(await factors(user.id)).toEqual({ totp: false, passkeys: 1 });
   });
 });
