@@ -1,5 +1,4 @@
-// Gatehouse inside an app of your own. Installed from its tarball (README, "Embedding the plugin"), these imports are
-// 'gatehouse' and 'gatehouse/fastify'.
+// Gatehouse inside an app of your own. Installed (README, "Embedding the plugin"): 'gatehouse', 'gatehouse/fastify'.
 import { pathToFileURL } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { gatehousePlugin, userAuthOf } from '../src/http/index.js';
