@@ -271,17 +271,14 @@ function fieldErrors(
         const missing = String(issue.params.missingProperty);
         return { field: path === '' ? missing : `${path}.${missing}`, message: 'is required' };
       }
-      // Ajv's "must match pattern" quotes the regular expression (a room code's ran to 40
-      // characters of character classes): say what is wrong, and where the form is described.
-      if (issue.keyword === 'pattern') {
-        return {
-          field: path === '' ? (error.validationContext ?? 'body') : path,
-          message: 'is not in the expected form (see its description at /docs)',
-        };
-      }
       return {
         field: path === '' ? (error.validationContext ?? 'body') : path,
-        message: issue.message ?? 'is invalid',
+        // Ajv's "must match pattern" quotes the regular expression (a room code's ran to 40
+        // characters of character classes): say what is wrong, and where the form is described.
+        message:
+          issue.keyword === 'pattern'
+            ? 'is not in the expected form (see its description at /docs)'
+            : (issue.message ?? 'is invalid'),
       };
     })
     .filter((item) => !seen.has(item.field) && Boolean(seen.add(item.field)));
