@@ -1,6 +1,7 @@
 import { DEFAULT_MIGRATION_TABLE, type Kysely, type Migration, Migrator, sql } from 'kysely';
 import { ConfigError } from '../errors.js';
 import { migrations } from './migrations/index.js';
+import { buildOnlineIndexes } from './online-indexes.js';
 import { type Database, type OpenDatabaseOptions, openDatabase } from './open-database.js';
 
 /** Result of {@link migrateToLatest}: the names applied by this call. */
@@ -182,6 +183,8 @@ export function openMigrationDatabase(
  * Brings the schema to the latest migration: the core's first, then each app's (so an app's
  * tables may reference the core's, e.g. `users.id`). Safe to call on every start-up: applied
  * migrations are skipped, and Kysely takes a lock so two instances starting together do not race.
+ * On PostgreSQL it then builds the online indexes ({@link buildOnlineIndexes}) the history calls
+ * for, without blocking writes: on a large table, start-up waits for the build.
  */
 export async function migrateToLatest(
   database: Database,
@@ -207,5 +210,8 @@ export async function migrateToLatest(
     report.applied.push(...own.applied);
     report.newer.push(...own.newer);
   }
+  // Outside the migrations' transaction, where a plain CREATE INDEX would block every write to its
+  // table until the last migration committed (online-indexes.ts).
+  if (database.dialect === 'postgres') await buildOnlineIndexes(database.db);
   return report;
 }

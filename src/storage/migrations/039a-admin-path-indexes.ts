@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { isPostgres } from './dialect.js';
 
 /**
  * Indexes for three administrator paths that read a whole growing table (an audit of every
@@ -12,17 +13,19 @@ import type { Kysely } from 'kysely';
  *   page (≈ 150 ms per million accounts on SQLite, on the event loop). The page's total is still a
  *   count of every account (or of those a filter keeps), read from the smallest index.
  *
- * Built in the migration's transaction, like 038a.
+ * Online indexes on PostgreSQL, built concurrently after the migrations' transaction, like 038a's;
+ * this migration builds them on SQLite only.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
+  if (isPostgres(db)) return;
   await db.schema.createIndex('oauth_codes_client_idx').on('oauth_codes').column('client_id').execute();
   await db.schema.createIndex('oauth_consents_client_idx').on('oauth_consents').column('client_id').execute();
   await db.schema.createIndex('users_created_idx').on('users').columns(['created_at', 'id']).execute();
 }
 
-/** Drops the indexes: those paths read their whole tables again. */
+/** Drops the indexes: those paths read their whole tables again (`if exists`: as 038a's). */
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await db.schema.dropIndex('users_created_idx').execute();
-  await db.schema.dropIndex('oauth_consents_client_idx').execute();
-  await db.schema.dropIndex('oauth_codes_client_idx').execute();
+  await db.schema.dropIndex('users_created_idx').ifExists().execute();
+  await db.schema.dropIndex('oauth_consents_client_idx').ifExists().execute();
+  await db.schema.dropIndex('oauth_codes_client_idx').ifExists().execute();
 }
