@@ -214,6 +214,33 @@ describe('account lifecycle in a browser', () => {
     expect(pageFailures).toEqual([]);
   });
 
+  it('a tab whose session was signed out in another asks for a login that returns to it (web review W1)', async () => {
+    const user = await createUser(app as FastifyInstance, { email: uniqueEmail('browser-tabs') });
+    const first = await openPerson('#/login');
+    await logIn(first, user.email, PASSWORD);
+    const second = await first.context().newPage();
+    second.setDefaultTimeout(UI_TIMEOUT);
+    await second.goto(`${baseUrl}/#/account`);
+    await second.getByTestId('profile-save').waitFor();
+
+    await first.getByTestId('logout-button').click();
+    await first.getByTestId('nav-login').waitFor();
+    // The second tab still shows the account; its next action finds the session gone.
+    await second.getByTestId('profile-save').click();
+    await expect
+      .poll(() => second.getByTestId('notice').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/signed out/);
+    expect(second.url()).toBe(`${baseUrl}/#/login?next=${encodeURIComponent('/account')}`);
+    await second.getByTestId('nav-login').waitFor();
+    expect(await second.getByTestId('nav-user').count()).toBe(0);
+    // Logging in there returns to the page it was on.
+    await second.getByTestId('email-input').fill(user.email);
+    await second.getByTestId('password-input').fill(PASSWORD);
+    await second.getByTestId('login-button').click();
+    await expect.poll(() => second.url(), { timeout: UI_TIMEOUT }).toBe(`${baseUrl}/#/account`);
+    expect(pageFailures).toEqual([]);
+  });
+
   it('an admin disables a user from the console, and the user’s session stops working', async () => {
     const admin = await createUser(app as FastifyInstance, {
       email: uniqueEmail('browser-admin'),

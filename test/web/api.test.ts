@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { api, forgetCsrfToken } from '../../web/src/api.js';
+import { api, forgetCsrfToken, whenUnauthenticated } from '../../web/src/api.js';
 
 type Reply = { status: number; body: unknown };
 /** Answers for each `METHOD path`, used in order; a request with none left fails the test. */
@@ -51,5 +51,21 @@ describe('api after a planted room cookie (red-team G2)', () => {
     const refused = await api('POST', '/rooms/ABC234/join', { player: '' });
     expect(refused).toMatchObject({ ok: false, problem: { code: 'VALIDATION_FAILED' } });
     expect(requests.filter((request) => request === 'POST /rooms/ABC234/join')).toHaveLength(1);
+  });
+});
+
+describe('api when the session is gone (web review W1)', () => {
+  it('tells the shell of a 401 UNAUTHENTICATED, and of no other refusal', async () => {
+    const calls: string[] = [];
+    whenUnauthenticated(() => calls.push('unauthenticated'));
+    const refusal = (status: number, code: string) => ({ status, body: { status, code, title: 'Refused' } });
+    replies.set('GET /users/me', [refusal(401, 'UNAUTHENTICATED')]);
+    replies.set('GET /admin/users', [refusal(403, 'FORBIDDEN')]);
+    replies.set('POST /auth/step-up', [refusal(401, 'INVALID_CREDENTIALS')]);
+    await api('GET', '/users/me');
+    expect(calls).toEqual(['unauthenticated']);
+    await api('GET', '/admin/users');
+    await api('POST', '/auth/step-up', { password: 'x' });
+    expect(calls).toEqual(['unauthenticated']);
   });
 });

@@ -23,6 +23,18 @@ const CSRF_RETRY_CODES = new Set(['CSRF_TOKEN_MISSING', 'CSRF_TOKEN_INVALID']);
 const AMBIGUOUS_COOKIE = 'AMBIGUOUS_COOKIE';
 
 let csrfToken: string | undefined;
+let onUnauthenticated: (() => void) | undefined;
+
+/**
+ * Registers what runs when a call is refused for want of a session (401 `UNAUTHENTICATED`): the
+ * session ended elsewhere (signed out in another tab, expired, revoked) while this page still
+ * showed someone signed in, and every action there failed with the API's advice to send a bearer
+ * token (web review 2026-12-06 W1). A room's routes answer the same code to someone without a
+ * seat, so the listener checks the account session before it acts.
+ */
+export function whenUnauthenticated(listener: () => void): void {
+  onUnauthenticated = listener;
+}
 
 /**
  * Fetches a CSRF token (`GET /auth/csrf`) and remembers it. The token is bound to the browser's
@@ -122,7 +134,9 @@ async function send<T>(method: Method, path: string, body?: unknown, csrf?: stri
   }
   const parsed = await readJson(response);
   if (response.ok) return { ok: true, status: response.status, data: parsed as T };
-  return { ok: false, problem: toProblem(response.status, parsed, response.headers.get('Retry-After')) };
+  const problem = toProblem(response.status, parsed, response.headers.get('Retry-After'));
+  if (problem.status === 401 && problem.code === 'UNAUTHENTICATED') onUnauthenticated?.();
+  return { ok: false, problem };
 }
 
 async function readJson(response: Response): Promise<unknown> {

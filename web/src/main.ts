@@ -3,6 +3,7 @@
  * fresh {@link PageContext}; leaving a page aborts its signal, which closes its event stream.
  */
 import { accountActions } from './account-actions.js';
+import { forgetCsrfToken, whenUnauthenticated } from './api.js';
 import { siteNav } from './components/site-nav.js';
 import { h } from './dom.js';
 import { type PageContext, pageHeading, setTitle } from './page.js';
@@ -20,7 +21,7 @@ import { renderVerifyRoom } from './page-verify-room.js';
 import { renderWatch } from './page-watch.js';
 import { problemMessage } from './problem.js';
 import { roomActions } from './room-actions.js';
-import { parseRoute } from './routes.js';
+import { loginHash, parseRoute } from './routes.js';
 import { loadCurrentUser } from './session.js';
 import { createAppStore } from './store.js';
 
@@ -150,8 +151,34 @@ function wireSkipLink(): void {
   });
 }
 
+/** The notice of a page whose session ended elsewhere. */
+const SIGNED_OUT = 'You were signed out (in another tab, or your session ended). Log in again to go on.';
+let checkingSession = false;
+
+/**
+ * A call was refused for want of a session while the page showed someone signed in. When the
+ * account session is indeed gone (signed out in another tab, expired, revoked), the page signs out
+ * and asks for a login that returns here, instead of failing every action with the API's advice to
+ * send a bearer token (web review 2026-12-06 W1). A room's routes refuse a visitor without a seat
+ * with the same code, hence the check; anonymous pages get 401s by design, so nothing happens when
+ * no one was signed in.
+ */
+async function signOutIfSessionEnded(): Promise<void> {
+  if (store.user.peek() === null || checkingSession) return;
+  checkingSession = true;
+  const me = await loadCurrentUser().finally(() => {
+    checkingSession = false;
+  });
+  if (!me.ok || me.data !== null || store.user.peek() === null) return;
+  store.user.value = null;
+  forgetCsrfToken();
+  const here = location.hash.replace(/^#/, '') || '/';
+  navigate(parseRoute(location.hash).name === 'login' ? location.hash : loginHash(here), SIGNED_OUT);
+}
+
 async function start(): Promise<void> {
   wireSkipLink();
+  whenUnauthenticated(() => void signOutIfSessionEnded());
   const me = await loadCurrentUser();
   store.user.value = me.ok ? me.data : null;
   siteNav(nav, store, { logOut: logOutAndGoHome }, forever);
