@@ -532,14 +532,13 @@ async function resetMfa(args: string[]): Promise<void> {
     if (user === undefined)
       throw new CliFailure(EXIT.dataError, `no account has the address ${values.email}`);
     try {
-      const removed = await core.mfa.reset(user.id, {
+      // The factors and every session of the account, in one transaction; the sessions end even
+      // with nothing left to remove (a retry after a failure here).
+      const { removed, endedSessions: ended } = await core.mfa.reset(user.id, {
         actorId: null,
         targetId: user.id,
         details: { via: 'cli' },
       });
-      // Even with nothing left to remove (a retry after a failure here): whoever held the factor,
-      // or a session opened with it, is out everywhere.
-      const ended = await core.sessions.revokeUserSessions(user.id);
       console.log(
         `${removed ? 'Removed the second factors of' : 'No second factor to remove for'} ${user.email}; ` +
           `ended ${ended} session${ended === 1 ? '' : 's'}` +

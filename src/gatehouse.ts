@@ -808,7 +808,7 @@ export async function createGatehouseCore(
       clock,
       mailer,
     });
-    const mfaAdministration = createMfaAdministration({ users, mfa, sessions, stepUp });
+    const mfaAdministration = createMfaAdministration({ users, mfa, stepUp });
     const selfService = createSelfService({
       scopes: scopePolicy,
       accounts,

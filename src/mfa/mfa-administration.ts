@@ -1,6 +1,6 @@
 import { type AdminActor, assertMayManageUser } from '../accounts/user-admin-service.js';
 import { GatehouseError } from '../errors.js';
-import type { ClientInfo, SessionManager } from '../sessions/session-manager.js';
+import type { ClientInfo } from '../sessions/session-manager.js';
 import type { StepUpPolicy } from '../sessions/step-up.js';
 import type { UserStore } from '../storage/user-store.js';
 import type { MfaService, MfaStatus } from './mfa-service.js';
@@ -14,11 +14,11 @@ export interface MfaAdministration {
   status(actor: AdminActor | undefined, userId: string): Promise<MfaStatus>;
   /**
    * Removes every second factor of the account (authenticator, recovery codes, passkeys) for
-   * someone who lost them; audited (`mfa_reset`, in the same transaction), then every session of
-   * the account ends and its owner is mailed (`second_factor_removed`, by `MfaService.reset`). Only who may manage the
-   * account may (admins manage plain users; super admins everyone): FORBIDDEN otherwise,
-   * USER_NOT_FOUND. False when it had nothing to remove (the sessions still end, so a retry after
-   * a failure between the steps completes the reset). The actor must have signed in within
+   * someone who lost them, and ends every session of the account, in one transaction under the
+   * account's row lock (audited there, `mfa_reset`); its owner is mailed (`second_factor_removed`,
+   * by `MfaService.reset`). Only who may manage the account may (admins manage plain users; super
+   * admins everyone): FORBIDDEN otherwise, USER_NOT_FOUND. False when it had nothing to remove (the
+   * sessions still end). The actor must have signed in within
    * `STEP_UP_MAX_AGE` on `actorSessionId`, with its second factor when its own account holds one
    * (STEP_UP_REQUIRED otherwise, `StepUpPolicy.requireFactorChangeAuthentication`): a password
    * alone never removes a factor, not even someone else's, so a passkey-only admin's stolen
@@ -37,7 +37,6 @@ export interface MfaAdministration {
 export interface MfaAdministrationDeps {
   users: Pick<UserStore, 'findUserById'>;
   mfa: Pick<MfaService, 'status' | 'reset'>;
-  sessions: Pick<SessionManager, 'revokeUserSessions'>;
   stepUp: Pick<StepUpPolicy, 'requireFactorChangeAuthentication'>;
 }
 
@@ -72,17 +71,15 @@ export function createMfaAdministration(deps: MfaAdministrationDeps): MfaAdminis
       // password-only admin's stale token, refused at its own enrolment, removed anyone's factors),
       // with the actor's second factor when it holds one.
       await deps.stepUp.requireFactorChangeAuthentication(actorSessionId);
-      const removed = await deps.mfa.reset(user.id, {
+      // The factors and every session of the account go in one transaction (whoever held the lost
+      // factor, or a session opened with it, is out at once, everywhere); the owner's
+      // `second_factor_removed` notice is sent by `MfaService.reset` itself.
+      const { removed } = await deps.mfa.reset(user.id, {
         actorId: actor?.id ?? null,
         targetId: user.id,
         ip: client.ip,
         userAgent: client.userAgent,
       });
-      // After the commit, and even when there was nothing left to remove: whoever held the lost
-      // factor (or a session opened with it) is out at once, everywhere, and a retry after a
-      // failure here (the database down between the two steps) still ends the sessions.
-      await deps.sessions.revokeUserSessions(user.id);
-      // The owner's `second_factor_removed` notice is sent by `MfaService.reset` itself.
       return removed;
     },
   };

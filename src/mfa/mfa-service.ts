@@ -166,6 +166,14 @@ export interface MfaTransactionStores {
   sessions: Pick<SessionStore, 'recordAuthentication' | 'revokeUserSessions' | 'isSessionLive'>;
 }
 
+/** What {@link MfaService.reset} did. */
+export interface MfaReset {
+  /** True when the account had a second factor to remove. */
+  removed: boolean;
+  /** The account's sessions it ended. */
+  endedSessions: number;
+}
+
 /** TOTP enrolment, recovery codes, and the second step of a login (issue 13). */
 export interface MfaService {
   /** The account's second factors. */
@@ -232,11 +240,11 @@ export interface MfaService {
   ): Promise<string[]>;
   /**
    * Removes every second factor of an account (authenticator, recovery codes and passkeys) on an
-   * administrator's word (a lost phone), audited in the same transaction; the caller ends the
-   * account's sessions. The run of wrong codes goes with the authenticator's row. True when there
-   * was something to remove.
+   * administrator's word (a lost phone), and ends every session of the account, even when there
+   * was nothing to remove (a retry after a failure), all in one transaction under the account's
+   * row lock, audited there. The run of wrong codes goes with the authenticator's row.
    */
-  reset(userId: string, audit: Omit<AuditEntry, 'event'>): Promise<boolean>;
+  reset(userId: string, audit: Omit<AuditEntry, 'event'>): Promise<MfaReset>;
   /** An `mfa_token` for a login whose password was right, valid for `MFA_TOKEN_TTL`. */
   issueChallenge(challenge: Omit<MfaChallenge, 'nonce' | 'expiresAt'>): string;
   /**
@@ -813,7 +821,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     },
 
     async reset(userId, audit) {
-      const removed = await deps.transaction(async (stores) => {
+      const { removed, ended } = await deps.transaction(async (stores) => {
+        // The account's row first, exclusive (the lock order of every factor change). Without it,
+        // and with the sessions ended only after the commit, a session opened with the lost factor
+        // kept a passkey of its own: one registered between the commit and the revocation, or (on
+        // PostgreSQL) one inserted before the reset and committed after its DELETE had looked
+        // (red-team 2026-12u F1). A registration in flight now either commits before the factors
+        // are read, or waits and then finds its session ended.
+        await stores.users.lockUser(userId, 'update');
         // The authenticator's row takes the account's run of wrong codes with it (migration
         // `029a`): a new authenticator starts with none, in this very transaction.
         const totp = await stores.mfa.deleteFactors(userId);
@@ -827,10 +842,11 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           });
           await noticeRemoved(stores, userId);
         }
-        return deleted;
+        return { removed: deleted, ended: await stores.sessions.revokeUserSessions(userId, clock()) };
       });
       if (removed) deps.notices.flush();
-      return removed;
+      await publishRevokedSessions(deps.bus, ended);
+      return { removed, endedSessions: ended.length };
     },
 
     async regenerateRecoveryCodes(userId, sessionId, otp, audit) {

@@ -340,7 +340,9 @@ describe.each(engines)('MFA_MAX_CONSECUTIVE_FAILURES ($name)', ({ name }) => {
     const { user, secret } = await enrolTotp(app, clock());
     await wrongCodes(user.email, CAP);
     expectLockedGrant(await postMfaGrant(app, await requestMfaToken(app, user.email), nextCode(secret)));
-    expect(await core().mfa.reset(user.id, { actorId: null, targetId: user.id, ip: '127.0.0.1' })).toBe(true);
+    expect(
+      (await core().mfa.reset(user.id, { actorId: null, targetId: user.id, ip: '127.0.0.1' })).removed,
+    ).toBe(true);
     const { access_token: token } = await login(app, user.email);
     const renewed = await enrolTotpAs(app, token, clock());
     expect(await runOf(user.id)).toBe(0);
