@@ -1108,6 +1108,15 @@ async function databaseFailure(config: GatehouseConfig, error: unknown): Promise
       { cause: error },
     );
   }
+  if (refusal === 'privilege') {
+    return new CliFailure(
+      EXIT.config,
+      `the database at ${where} refused: ${describe(error)}; connect as a role that may create tables ` +
+        "there (the database's owner, or one granted CREATE on its schema: PostgreSQL 15 no longer " +
+        'grants it on public to everyone)',
+      { cause: error },
+    );
+  }
   if (refusal === 'refused') {
     return new CliFailure(
       EXIT.config,

@@ -223,7 +223,7 @@ export function finishOpenApiDocument<T extends object>(
       for (const [status, response] of Object.entries(operation.responses ?? {})) {
         if (response.$ref !== undefined) continue;
         if (response.description !== undefined && response.description !== DEFAULT_RESPONSE) continue;
-        response.description = describeResponse(doc, Number(status), response, OAUTH_ROUTES.has(path));
+        response.description = describeResponse(doc, status, response, OAUTH_ROUTES.has(path));
       }
     }
   }
@@ -261,7 +261,7 @@ const DEFAULT_RESPONSE = 'Default Response';
  */
 function describeResponse(
   doc: OpenApiDocument,
-  status: number,
+  status: string,
   response: OpenApiResponse,
   oauth: boolean,
 ): string {
@@ -269,8 +269,15 @@ function describeResponse(
   const ref = typeof schema?.$ref === 'string' ? schema.$ref.replace('#/components/schemas/', '') : undefined;
   const own = ref === undefined ? schema?.description : doc.components?.schemas?.[ref]?.description;
   if (typeof own === 'string' && own !== '') return own;
-  const name = STATUS_CODES[status] ?? `HTTP ${status}`;
-  if (oauth && status >= 400)
+  // A response key is a status, a range (`4XX`) or `default` (OpenAPI 3.1 §4.8.16): red-team
+  // 2026-12u F4 found "HTTP NaN" for the last two.
+  const name =
+    status === 'default'
+      ? 'Any other status'
+      : /^[1-5]XX$/i.test(status)
+        ? `Any ${status[0]}xx status`
+        : (STATUS_CODES[status] ?? `HTTP ${status}`);
+  if (oauth && !/^[123]/.test(status))
     return `${name}: an OAuth error, \`error\` and \`error_description\` (RFC 6749 §5.2)`;
   return name;
 }

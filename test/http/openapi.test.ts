@@ -3,6 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finishOpenApiDocument } from '../../src/http/openapi.js';
 import { buildTestServer } from '../../src/testing.js';
 import { form, PASSWORD, postToken, signIn } from '../support/accounts.js';
 import { createRoom, joinAsBot } from '../support/rooms.js';
@@ -389,5 +390,30 @@ describe('the OpenAPI document', () => {
     expectDocumented('/rooms/{code}/rolls', 'post', await roll('2d'));
     const join = await app.inject({ method: 'POST', url: '/rooms/ZZZZZZ/join', payload: { player: 'X' } });
     expectDocumented('/rooms/{code}/join', 'post', join);
+  });
+});
+
+describe('finishOpenApiDocument on status ranges and default (red-team 2026-12u F4)', () => {
+  it('names them as ranges, never "HTTP NaN"', () => {
+    const object = { content: { 'application/json': { schema: { type: 'object' } } } };
+    const doc = finishOpenApiDocument(
+      {
+        openapi: '3.1.0',
+        paths: {
+          '/reports': {
+            get: {
+              responses: {
+                '2XX': { description: 'Default Response', ...object },
+                default: { description: 'Default Response', ...object },
+              },
+            },
+          },
+        },
+      },
+      'https://auth.example.org',
+    ) as { paths: Record<string, Record<string, { responses: Record<string, { description?: string }> }>> };
+    const responses = doc.paths['/reports']?.get?.responses ?? {};
+    expect(responses['2XX']?.description).toBe('Any 2xx status');
+    expect(responses.default?.description).toBe('Any other status');
   });
 });
