@@ -216,6 +216,15 @@ describe.runIf(runBrowserTests)('second factors in a real browser', () => {
     const [file] = await Promise.all([page.waitForEvent('download'), download.click()]);
     expect(file.suggestedFilename()).toBe('recovery-codes.txt');
 
+    // With the codes still shown, adding a passkey asks to confirm with the app's code too: the
+    // prompt reads the factors now, not the page's copy from before (web review W3, where it asked
+    // for the password alone, which the server refused). No passkey button: the account has none.
+    await page.getByTestId('passkey-add-button').click();
+    await page.getByTestId('step-up-otp').waitFor();
+    expect(await page.getByTestId('step-up-password').count()).toBe(1);
+    expect(await page.getByTestId('step-up-passkey-button').count()).toBe(0);
+    await page.getByTestId('step-up-cancel').click();
+
     // Sign out and in again: the right password brings the second-factor prompt.
     await page.getByTestId('logout-button').click();
     await page.getByTestId('nav-login').waitFor();

@@ -41,11 +41,12 @@ export function renderSecurity(ctx: PageContext): void {
     return;
   }
   const alert = buildAlert('security-error');
-  let status: MfaStatus | undefined;
   const stepUp = createStepUp({
     actions: { reauthenticate, reauthenticateWithPasskey },
-    // The status the sections were drawn from (their buttons exist only once it is loaded).
-    factors: async () => (status === undefined ? loadMfaStatus() : { ok: true, status: 200, data: status }),
+    // Read afresh at each prompt: the sections' copy lags behind a change made on this very page
+    // (the authenticator app just confirmed, its recovery codes still shown), and the prompt then
+    // asked for the password alone, which the server refused for want of a code (web review W3).
+    factors: loadMfaStatus,
     until: ctx.signal,
   });
   const totp = h('section', { 'data-testid': 'totp-section', 'aria-labelledby': 'totp-heading' });
@@ -66,7 +67,6 @@ export function renderSecurity(ctx: PageContext): void {
       alert.show(problemMessage(keys.problem));
       return;
     }
-    status = loaded.data;
     renderTotp(totp, loaded.data, { ctx, sensitive, refresh });
     renderPasskeys(passkeys, keys.data, { ctx, sensitive, refresh });
   };

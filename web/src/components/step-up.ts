@@ -68,6 +68,8 @@ export interface StepUpPrompt {
    * re-authentication would be recent but prove no factor, which the server then refuses again.
    */
   readonly passkeyOnly: boolean;
+  /** The passkey button: the account holds a passkey (web review 2026-12-06: it was offered to all). */
+  readonly withPasskey: boolean;
 }
 
 /** Picks the prompt for an account's factors. */
@@ -75,6 +77,7 @@ export function promptFor(status: MfaStatus): StepUpPrompt {
   return {
     withCode: status.totp === 'on',
     passkeyOnly: status.totp !== 'on' && status.passkeys > 0,
+    withPasskey: status.passkeys > 0,
   };
 }
 
@@ -92,7 +95,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
   /** Shows the prompt; resolves true once re-authenticated, false on Cancel. */
   const ask = (prompt: StepUpPrompt): Promise<boolean> =>
     new Promise<boolean>((resolve) => {
-      const { withCode, passkeyOnly } = prompt;
+      const { withCode, passkeyOnly, withPasskey: offerPasskey } = prompt;
       const alert = buildAlert('step-up-error');
       const password = buildField({
         name: 'current_password',
@@ -131,7 +134,7 @@ export function createStepUp(options: StepUpOptions): StepUp {
         alert.element,
         ...fields.map((f) => f.element),
         ...(passkeyOnly ? [] : [submit]),
-        withPasskey,
+        ...(offerPasskey ? [withPasskey] : []),
         cancel,
       );
       const close = (ok: boolean) => {
