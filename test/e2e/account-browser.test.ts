@@ -12,7 +12,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestServer } from '../../src/testing.js';
 import { createUser, PASSWORD, uniqueEmail } from '../support/accounts.js';
@@ -238,6 +238,35 @@ describe('account lifecycle in a browser', () => {
     await second.getByTestId('password-input').fill(PASSWORD);
     await second.getByTestId('login-button').click();
     await expect.poll(() => second.url(), { timeout: UI_TIMEOUT }).toBe(`${baseUrl}/#/account`);
+    expect(pageFailures).toEqual([]);
+  });
+
+  it('an account page whose sign-in check fails says so and tries again, rather than ask to log in (web review W5)', async () => {
+    const user = await createUser(app as FastifyInstance, { email: uniqueEmail('browser-outage') });
+    const page = await openPerson('#/login');
+    await logIn(page, user.email, PASSWORD);
+    const outage = (route: Route) =>
+      route.fulfill({
+        status: 503,
+        contentType: 'application/problem+json',
+        body: JSON.stringify({
+          status: 503,
+          code: 'DATABASE_UNAVAILABLE',
+          title: 'Service Unavailable',
+          detail: 'The database is unavailable.',
+        }),
+      });
+    await page.route('**/users/me', outage);
+    await page.goto(`${baseUrl}/#/account`);
+    await page.reload();
+    await expect
+      .poll(() => page.getByTestId('session-unknown').textContent(), { timeout: UI_TIMEOUT })
+      .toMatch(/Could not check whether you are logged in/);
+    expect(await page.getByText('Please log in first').count()).toBe(0);
+    await page.unroute('**/users/me', outage);
+    await page.getByTestId('session-retry').click();
+    await page.getByTestId('profile-save').waitFor();
+    expect(await page.getByTestId('nav-user').textContent()).toBe(user.email);
     expect(pageFailures).toEqual([]);
   });
 

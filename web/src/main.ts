@@ -76,6 +76,10 @@ function render(): void {
     navigate,
   };
   const route = parseRoute(location.hash);
+  if (!sessionKnown && ACCOUNT_PAGES.has(route.name)) {
+    renderSessionUnknown();
+    return;
+  }
   switch (route.name) {
     case 'home':
       renderHome(ctx);
@@ -135,6 +139,55 @@ function render(): void {
   main.querySelector<HTMLElement>('h1')?.focus();
 }
 
+/**
+ * A page that is only about one's account, which says "log in" to someone signed out. While the
+ * sign-in check itself failed (the server down or busy) it says so instead, with a way to try again:
+ * telling a signed-in user to log in during an outage sent them to a login that could not work
+ * either (web review 2026-12-06 W5).
+ */
+const ACCOUNT_PAGES: ReadonlySet<string> = new Set(['account', 'security', 'my-rooms', 'admin']);
+/** False while the start-up's sign-in check has not had an answer (see {@link ACCOUNT_PAGES}). */
+let sessionKnown = true;
+let sessionProblem = '';
+
+function renderSessionUnknown(): void {
+  setTitle('Cannot reach the server');
+  const retry = h(
+    'button',
+    { type: 'button', class: 'button button--primary', 'data-testid': 'session-retry' },
+    'Try again',
+  );
+  retry.addEventListener('click', () => void checkSession());
+  main.append(
+    pageHeading('Cannot reach the server'),
+    h(
+      'p',
+      { role: 'alert', 'data-testid': 'session-unknown' },
+      `Could not check whether you are logged in: ${sessionProblem}`,
+    ),
+    retry,
+  );
+  main.querySelector<HTMLElement>('h1')?.focus();
+}
+
+/** Asks who is signed in; on an answer (signed in or not) the page is drawn for it. */
+async function checkSession(): Promise<boolean> {
+  const me = await loadCurrentUser();
+  if (!me.ok) {
+    sessionKnown = false;
+    sessionProblem = problemMessage(me.problem);
+    return false;
+  }
+  const wasKnown = sessionKnown;
+  sessionKnown = true;
+  store.user.value = me.data;
+  if (!wasKnown) {
+    document.getElementById('app-error')?.remove();
+    render();
+  }
+  return true;
+}
+
 function showFatal(message: string): void {
   const existing = document.getElementById('app-error');
   const box =
@@ -179,12 +232,13 @@ async function signOutIfSessionEnded(): Promise<void> {
 async function start(): Promise<void> {
   wireSkipLink();
   whenUnauthenticated(() => void signOutIfSessionEnded());
-  const me = await loadCurrentUser();
-  store.user.value = me.ok ? me.data : null;
+  const known = await checkSession();
   siteNav(nav, store, { logOut: logOutAndGoHome }, forever);
   window.addEventListener('hashchange', render);
   render();
-  if (!me.ok) showFatal(`Could not check whether you are logged in: ${problemMessage(me.problem)}`);
+  // Other pages work for anyone (joining a room needs no account): they say what failed above.
+  if (!known && !ACCOUNT_PAGES.has(parseRoute(location.hash).name))
+    showFatal(`Could not check whether you are logged in: ${sessionProblem}`);
 }
 
 void start();
