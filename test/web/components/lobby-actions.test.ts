@@ -72,6 +72,14 @@ describe('lobbyActions', () => {
     document.body.replaceChildren(area);
     byTestId<HTMLButtonElement>(area, 'close-room-button')?.click();
     expect(area.textContent).toContain('Close this room for everyone?');
+    // Its history cannot be opened once closed: the confirmation says so and offers it (W6).
+    expect(area.textContent).toContain('download it first');
+    expect(byTestId<HTMLAnchorElement>(area, 'close-export-json')?.getAttribute('href')).toBe(
+      `/rooms/${lobby.code}/rolls/export?format=json`,
+    );
+    expect(byTestId<HTMLAnchorElement>(area, 'close-export-csv')?.getAttribute('href')).toBe(
+      `/rooms/${lobby.code}/rolls/export?format=csv`,
+    );
     expect(document.activeElement).toBe(byTestId(area, 'confirm-close-button'));
     byTestId<HTMLButtonElement>(area, 'cancel-close-button')?.click();
     expect(all.close).not.toHaveBeenCalled();

@@ -8,6 +8,7 @@ import { buildAlert } from '../forms.js';
 import type { LobbyActions } from '../lobby-controller.js';
 import { problemMessage } from '../problem.js';
 import type { LobbyStore } from '../store.js';
+import { exportPath } from './roll-history.js';
 import { watch } from './watch.js';
 
 /**
@@ -88,8 +89,12 @@ export function claimCodeControl(actions: Pick<LobbyActions, 'claimCode'>): HTML
   return h('div', { class: 'claim-code-control' }, alert.element, button, output);
 }
 
-/** Close room, asking first; focus moves to the confirmation and back on Cancel. */
-export function hostControls(actions: Pick<LobbyActions, 'close'>): HTMLElement {
+/**
+ * Close room, asking first; focus moves to the confirmation and back on Cancel. The confirmation
+ * offers the history's downloads: once closed, the room's history, exports and signed log answer
+ * 404 to everyone, the host included (web review 2026-12-06 W6).
+ */
+export function hostControls(actions: Pick<LobbyActions, 'close'>, code: string): HTMLElement {
   const element = h('div', { class: 'host-controls' });
   const alert = buildAlert('close-room-error');
   const closeButton = h(
@@ -131,7 +136,32 @@ export function hostControls(actions: Pick<LobbyActions, 'close'>): HTMLElement 
         h(
           'p',
           { id: 'confirm-close-text' },
-          'Close this room for everyone? Players can no longer roll or join, and the code stops working.',
+          'Close this room for everyone? Players can no longer roll or join, and the code stops working. ' +
+            'Its roll history cannot be opened afterwards, not even by you: download it first.',
+        ),
+        h(
+          'p',
+          { class: 'button-row' },
+          h(
+            'a',
+            {
+              class: 'button button--secondary',
+              href: exportPath(code, 'json'),
+              download: '',
+              'data-testid': 'close-export-json',
+            },
+            'History (JSON)',
+          ),
+          h(
+            'a',
+            {
+              class: 'button button--secondary',
+              href: exportPath(code, 'csv'),
+              download: '',
+              'data-testid': 'close-export-csv',
+            },
+            'History (CSV)',
+          ),
         ),
         h('div', { class: 'button-row' }, confirm, cancel),
       ),
@@ -149,7 +179,7 @@ export function lobbyActions(lobby: LobbyStore, actions: LobbyActions, until: Ab
     lobby.you.player_id === null ? null : leaveButton(actions),
     lobby.you.player_id === null ? null : claimCodeControl(actions),
     lobby.you.spectator === true ? stopWatchingButton(actions) : null,
-    lobby.you.host ? hostControls(actions) : null,
+    lobby.you.host ? hostControls(actions, lobby.code) : null,
   ];
   watch(until, () => {
     if (lobby.ended.value === null) {
