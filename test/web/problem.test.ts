@@ -34,6 +34,21 @@ describe('toProblem', () => {
 });
 
 describe('problemMessage', () => {
+  it('spells a leading wire field name as words and drops the pointer to /docs (web review W4)', () => {
+    const message = (detail: string) => problemMessage(toProblem(400, { detail }));
+    expect(message('full_name must be at most 200 characters')).toBe(
+      'Full name must be at most 200 characters.',
+    );
+    expect(message('current_password is missing or wrong.')).toBe('Current password is missing or wrong.');
+    expect(message('code is not in the expected form (see its description at /docs)')).toBe(
+      'Code is not in the expected form.',
+    );
+    // A sentence that does not start with a field name is left as it is.
+    expect(message('This account has a second factor: send otp too.')).toBe(
+      'This account has a second factor: send otp too.',
+    );
+  });
+
   it('adds the wait from Retry-After to a 429', () => {
     const problem = toProblem(
       429,

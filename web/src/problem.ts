@@ -87,7 +87,18 @@ export function problemMessage(problem: Problem): string {
     const detail = problem.detail.replace(/[\s;,.]*(please\s+)?try again later[.!]?$/i, '');
     return `${asSentence(detail === '' ? 'Too many attempts' : detail)} Try again in ${formatWait(wait)}.`;
   }
-  return asSentence(problem.detail);
+  return asSentence(forPeople(problem.detail));
+}
+
+/**
+ * A message the API words for programs, as a person reads it: a leading wire field name
+ * (`full_name must be…`) spelled as words, and the pointer to the API's documentation dropped
+ * (web review 2026-12-06 W4: "Full_name must be at most 200 characters.").
+ */
+function forPeople(text: string): string {
+  return text
+    .replace(/^[a-z]+(?:_[a-z0-9]+)+\b/, (name) => name.replaceAll('_', ' '))
+    .replace(/\s*\(see its description at \/docs\)/, '');
 }
 
 /**
