@@ -124,9 +124,14 @@ export function resolveConfig(
   return { config: { ...loaded, secretKey }, notices };
 }
 
-/** True for an address only this machine reaches (`HOST`): loopback, or `localhost`. */
+/**
+ * True for an address only this machine reaches (`HOST`): loopback, or `localhost`, in any case
+ * (host names are), and an IPv4 loopback mapped into IPv6 (`::ffff:127.0.0.1`): red-team 2026-12u
+ * found both warned about as listening beyond this machine.
+ */
 function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  const name = host.toLowerCase();
+  return name === 'localhost' || name === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(name);
 }
 
 /**

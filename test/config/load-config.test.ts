@@ -231,6 +231,8 @@ describe('secret bootstrap', () => {
     ]);
     expect(warnings({ HOST: '0.0.0.0', PUBLIC_URL: 'https://auth.example.com' })).toEqual([]);
     expect(warnings({ HOST: '127.0.0.1' })).toEqual([]);
+    expect(warnings({ HOST: 'LOCALHOST' })).toEqual([]);
+    expect(warnings({ HOST: '::ffff:127.0.0.1' })).toEqual([]);
     expect(warnings({ PUBLIC_URL: 'http://localhost:8000' })).toEqual([]);
     expect(warnings({ PUBLIC_URL: 'http://127.0.0.1:8000' })).toEqual([]);
     expect(warnings({ PUBLIC_URL: 'http://192.0.2.2:8000', COOKIE_SECURE: 'false' })).toEqual([
