@@ -61,9 +61,19 @@ describe('admin console', () => {
     // No "Disable" on one's own row; no "Resend verification" for a confirmed address.
     expect(byTestId(rowOf(section, base.email), 'user-toggle-active').hidden).toBe(true);
     expect(byTestId(rowOf(section, base.email), 'user-resend-verification').hidden).toBe(true);
+    // Each row's buttons are named with its account, for a screen reader's list of buttons.
+    expect(byTestId(rowOf(section, bob.email), 'user-toggle-active').getAttribute('aria-label')).toBe(
+      `Disable ${bob.email}`,
+    );
+    expect(byTestId(rowOf(section, bob.email), 'user-send-reset').getAttribute('aria-label')).toBe(
+      `Send a password reset link to ${bob.email}`,
+    );
     byTestId<HTMLButtonElement>(rowOf(section, bob.email), 'user-toggle-active').click();
     await settle();
     expect(actions.updateUser).toHaveBeenCalledWith('bob', { is_active: false });
+    expect(byTestId(rowOf(section, bob.email), 'user-toggle-active').getAttribute('aria-label')).toBe(
+      `Enable ${bob.email}`,
+    );
     expect(byTestId(rowOf(section, bob.email), 'user-state').textContent).toBe('disabled');
     expect(byTestId(section, 'admin-users-status').textContent).toMatch(/disabled; their sessions ended/);
     const role = byTestId<HTMLSelectElement>(rowOf(section, bob.email), 'user-role');

@@ -114,7 +114,14 @@ export function adminUsers(actions: AdminUserActions, you: User, until: AbortSig
     });
     const toggle = h(
       'button',
-      { type: 'button', class: 'button button--link', 'data-testid': 'user-toggle-active' },
+      {
+        type: 'button',
+        class: 'button button--link',
+        'data-testid': 'user-toggle-active',
+        // Named with the account, like the role menu: a screen reader's list of buttons otherwise
+        // reads "Disable, Disable, Disable" (web review 2026-12-06).
+        'aria-label': `${user.is_active ? 'Disable' : 'Enable'} ${user.email}`,
+      },
       user.is_active ? 'Disable' : 'Enable',
     );
     toggle.hidden = user.id === you.id;
@@ -133,7 +140,12 @@ export function adminUsers(actions: AdminUserActions, you: User, until: AbortSig
     );
     const verify = h(
       'button',
-      { type: 'button', class: 'button button--link', 'data-testid': 'user-resend-verification' },
+      {
+        type: 'button',
+        class: 'button button--link',
+        'data-testid': 'user-resend-verification',
+        'aria-label': `Resend verification to ${user.email}`,
+      },
       'Resend verification',
     );
     verify.hidden = user.email_verified;
@@ -147,7 +159,12 @@ export function adminUsers(actions: AdminUserActions, you: User, until: AbortSig
     );
     const reset = h(
       'button',
-      { type: 'button', class: 'button button--link', 'data-testid': 'user-send-reset' },
+      {
+        type: 'button',
+        class: 'button button--link',
+        'data-testid': 'user-send-reset',
+        'aria-label': `Send a password reset link to ${user.email}`,
+      },
       'Send reset link',
     );
     reset.addEventListener('click', () =>
