@@ -343,9 +343,17 @@ async function migrate(args: string[]): Promise<void> {
   const { config } = await settings();
   const { database, migrateToLatest } = await openToMigrate(config);
   try {
-    const { applied, newer } = await migrateToLatest();
+    const { applied, newer, indexes } = await migrateToLatest();
     console.log(applied.length === 0 ? 'Schema is up to date.' : `Applied: ${applied.join(', ')}`);
     if (newer.length > 0) console.log(`Migrated by a newer release as well: ${newer.join(', ')}`);
+    if (indexes !== undefined && indexes.built.length > 0) console.log(`Built: ${indexes.built.join(', ')}`);
+    if (indexes?.busy === true) console.log('Indexes: another session is building them.');
+    // Not a failure of the command: queries work without the index, and every start-up tries again.
+    if (indexes?.failed !== undefined)
+      console.error(
+        `warning: index ${indexes.failed.index} was not built (${indexes.failed.reason}); queries that use it ` +
+          'read more until it is; the next start-up or `gatehouse migrate` tries again',
+      );
   } catch (error) {
     throw await databaseFailure(config, error);
   } finally {

@@ -474,10 +474,17 @@ export async function createGatehouseCore(
         ...(options.onQuery === undefined ? {} : { onQuery: options.onQuery }),
       });
       try {
-        const { newer } = await migrateToLatest(migrating.database, options.migrations);
+        const { newer, indexes } = await migrateToLatest(migrating.database, options.migrations);
         if (newer.length > 0) {
           warn('the database was migrated by a newer release; running on its schema', {
             newerMigrations: newer,
+          });
+        }
+        // Starting without it is the point: queries work without the index (online-indexes.ts).
+        if (indexes?.failed !== undefined) {
+          warn('an index was not built; queries that use it read more until the next start-up builds it', {
+            index: indexes.failed.index,
+            reason: indexes.failed.reason,
           });
         }
       } finally {

@@ -33,7 +33,10 @@ export function databaseRefusal(error: unknown): 'tls' | 'refused' | 'privilege'
     const code = 'code' in current && typeof current.code === 'string' ? current.code : undefined;
     if (current.message === NO_SERVER_TLS || (code !== undefined && TLS_CODE.test(code))) return 'tls';
     if (code !== undefined && REFUSED_SQLSTATE.test(code)) return 'refused';
-    if (code === PRIVILEGE_SQLSTATE) return 'privilege';
+    // Not "permission denied for database": that is CONNECT revoked, how an administrator drains a
+    // database for a restore or an upgrade, and it ends (review 2026-12-06 D1).
+    if (code === PRIVILEGE_SQLSTATE && !/permission denied for database/i.test(current.message))
+      return 'privilege';
     current = current.cause;
   }
   return undefined;

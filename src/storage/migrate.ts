@@ -1,7 +1,7 @@
 import { DEFAULT_MIGRATION_TABLE, type Kysely, type Migration, Migrator, sql } from 'kysely';
 import { ConfigError } from '../errors.js';
 import { migrations } from './migrations/index.js';
-import { buildOnlineIndexes } from './online-indexes.js';
+import { buildOnlineIndexes, type OnlineIndexReport } from './online-indexes.js';
 import { type Database, type OpenDatabaseOptions, openDatabase } from './open-database.js';
 
 /** Result of {@link migrateToLatest}: the names applied by this call. */
@@ -14,6 +14,8 @@ export interface MigrationReport {
    * normally; the caller says so in a warning.
    */
   newer: string[];
+  /** PostgreSQL's online index builds after the migrations (`online-indexes.ts`); absent on SQLite. */
+  indexes?: OnlineIndexReport;
 }
 
 /**
@@ -184,7 +186,8 @@ export function openMigrationDatabase(
  * tables may reference the core's, e.g. `users.id`). Safe to call on every start-up: applied
  * migrations are skipped, and Kysely takes a lock so two instances starting together do not race.
  * On PostgreSQL it then builds the online indexes ({@link buildOnlineIndexes}) the history calls
- * for, without blocking writes: on a large table, start-up waits for the build.
+ * for, without blocking writes: on a large table, start-up waits for the build itself, but at
+ * most 10 s for older transactions; a build that fails is in the report (`indexes.failed`).
  */
 export async function migrateToLatest(
   database: Database,
@@ -211,7 +214,8 @@ export async function migrateToLatest(
     report.newer.push(...own.newer);
   }
   // Outside the migrations' transaction, where a plain CREATE INDEX would block every write to its
-  // table until the last migration committed (online-indexes.ts).
-  if (database.dialect === 'postgres') await buildOnlineIndexes(database.db);
+  // table until the last migration committed (online-indexes.ts). A build that fails or waits too
+  // long is reported, not thrown: queries work without the index.
+  if (database.dialect === 'postgres') report.indexes = await buildOnlineIndexes(database.db);
   return report;
 }

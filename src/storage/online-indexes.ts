@@ -65,52 +65,79 @@ export const ONLINE_INDEXES: readonly OnlineIndex[] = [
 const BUILD_LOCK = 0x67_61_74_65_69_64;
 
 /**
- * How long a build may wait for the transactions it must outlast. Waiting blocks no one: a
- * concurrent build takes only a SHARE UPDATE EXCLUSIVE lock, which reads and writes do not conflict
- * with. The migration connection's own 10-s lock timeout is for DDL that does block them.
+ * How long a build waits for the transactions it must outlast (a concurrent build waits for every
+ * snapshot older than its own, read-only ones included: a `pg_dump`, a report, a forgotten `BEGIN`).
+ * Bounded, and a build that gives up is no failure of the start-up: queries work without the index,
+ * only slower, and the next start-up tries again (review 2026-12-06 O1: with 30 minutes, a nightly
+ * backup held an upgraded server unready, and `revoke-all`, for the length of the dump).
  */
-const BUILD_WAIT = '30min';
+const BUILD_WAIT = '10s';
+
+/** What {@link buildOnlineIndexes} did. */
+export interface OnlineIndexReport {
+  /** Indexes built now. */
+  built: string[];
+  /** True when another session held the build lock: it builds them, this one did not look. */
+  busy: boolean;
+  /**
+   * The index whose build failed, and why (a long transaction, a role that does not own the table,
+   * a read-only server): the rest were not tried; the next start-up tries again.
+   */
+  failed?: { index: string; reason: string };
+}
 
 /**
  * Builds every {@link ONLINE_INDEXES} entry whose migration has run and that does not exist yet, or
  * exists invalid (a build interrupted by a crash, a cancel or a lost connection leaves its index
  * in the catalog, marked invalid: unused by queries, yet written by every insert, and skipped by
  * `IF NOT EXISTS`), on PostgreSQL, one at a time, on one connection. Idempotent: with every index
- * valid it only reads the catalog. While another instance builds, returns at once (that one
- * finishes them; until then queries run as they did before the index). Returns the names built now.
+ * valid it only reads the catalog. While another session builds, returns at once (that one
+ * finishes them; until then queries run as they did before the index). Never throws for a build
+ * that fails: it reports it (see {@link OnlineIndexReport.failed}).
  */
-export async function buildOnlineIndexes<DB>(db: Kysely<DB>, indexes = ONLINE_INDEXES): Promise<string[]> {
+export async function buildOnlineIndexes<DB>(
+  db: Kysely<DB>,
+  indexes = ONLINE_INDEXES,
+): Promise<OnlineIndexReport> {
   return db.connection().execute(async (connection) => {
     const { rows: history } = await sql<{
       name: string;
     }>`select name from ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(connection);
     const applied = new Set(history.map((row) => row.name));
     const wanted = indexes.filter((index) => applied.has(index.migration));
-    if (wanted.length === 0) return [];
+    if (wanted.length === 0) return { built: [], busy: false };
     const { rows: lock } = await sql<{
       locked: boolean;
     }>`select pg_try_advisory_lock(${sql.lit(BUILD_LOCK)}) as locked`.execute(connection);
-    if (lock[0]?.locked !== true) return [];
-    await sql`set lock_timeout = ${sql.lit(BUILD_WAIT)}`.execute(connection);
-    const built: string[] = [];
+    if (lock[0]?.locked !== true) return { built: [], busy: true };
+    const report: OnlineIndexReport = { built: [], busy: false };
     try {
+      await sql`set lock_timeout = ${sql.lit(BUILD_WAIT)}`.execute(connection);
       for (const index of wanted) {
-        // `to_regclass` resolves the name through the search path, as the migrations' DDL does.
-        const { rows } = await sql<{ valid: boolean }>`select i.indisvalid as valid from pg_index i
-          where i.indexrelid = to_regclass(${index.name})`.execute(connection);
-        if (rows[0]?.valid === true) continue;
-        if (rows[0] !== undefined)
-          await sql`drop index concurrently if exists ${sql.id(index.name)}`.execute(connection);
-        await sql`create index concurrently if not exists ${sql.id(index.name)} on ${sql.table(index.table)}
-          (${sql.join(index.columns.map((column) => sql.id(column)))})`.execute(connection);
-        built.push(index.name);
+        try {
+          // `to_regclass` resolves the name through the search path, as the migrations' DDL does.
+          const { rows } = await sql<{ valid: boolean }>`select i.indisvalid as valid from pg_index i
+            where i.indexrelid = to_regclass(${index.name})`.execute(connection);
+          if (rows[0]?.valid === true) continue;
+          if (rows[0] !== undefined)
+            await sql`drop index concurrently if exists ${sql.id(index.name)}`.execute(connection);
+          await sql`create index concurrently if not exists ${sql.id(index.name)} on ${sql.table(index.table)}
+            (${sql.join(index.columns.map((column) => sql.id(column)))})`.execute(connection);
+          report.built.push(index.name);
+        } catch (error) {
+          // The others would most likely fail alike (the same long transaction, the same role).
+          report.failed = {
+            index: index.name,
+            reason: error instanceof Error ? error.message : String(error),
+          };
+          break;
+        }
       }
     } finally {
-      // Best effort, so a failed build's own error is the one thrown: a connection that broke has
-      // lost its session, and with it the lock.
+      // Best effort: a connection that broke has lost its session, and with it the lock.
       await sql`select pg_advisory_unlock(${sql.lit(BUILD_LOCK)})`.execute(connection).catch(() => {});
       await sql`reset lock_timeout`.execute(connection).catch(() => {});
     }
-    return built;
+    return report;
   });
 }

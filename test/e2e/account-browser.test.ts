@@ -270,6 +270,32 @@ describe('account lifecycle in a browser', () => {
     expect(pageFailures).toEqual([]);
   });
 
+  it('a sign-in check that failed once does not keep account pages on "cannot reach" after a login (review W-a)', async () => {
+    const user = await createUser(app as FastifyInstance, { email: uniqueEmail('browser-blip') });
+    const page = await openPerson('');
+    let answered = 0;
+    // One blip: the start-up's GET /users/me answers 503, every later one goes through.
+    await page.route('**/users/me', (route) =>
+      answered++ === 0
+        ? route.fulfill({
+            status: 503,
+            contentType: 'application/problem+json',
+            body: JSON.stringify({ status: 503, code: 'DATABASE_UNAVAILABLE', title: 'Service Unavailable' }),
+          })
+        : route.continue(),
+    );
+    await page.goto(`${baseUrl}/#/login?next=${encodeURIComponent('/account')}`);
+    await page.reload();
+    await page.getByTestId('email-input').fill(user.email);
+    await page.getByTestId('password-input').fill(PASSWORD);
+    await page.getByTestId('login-button').click();
+    await expect.poll(() => page.url(), { timeout: UI_TIMEOUT }).toBe(`${baseUrl}/#/account`);
+    await page.getByTestId('profile-save').waitFor();
+    expect(await page.getByTestId('session-unknown').count()).toBe(0);
+    expect(await page.locator('#app-error').count()).toBe(0);
+    expect(pageFailures).toEqual([]);
+  });
+
   it('an admin disables a user from the console, and the user’s session stops working', async () => {
     const admin = await createUser(app as FastifyInstance, {
       email: uniqueEmail('browser-admin'),

@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrateToLatest } from '../../src/storage/migrate.js';
+import { migrateToLatest, openMigrationDatabase } from '../../src/storage/migrate.js';
+import { migrations } from '../../src/storage/migrations/index.js';
 import { buildOnlineIndexes, ONLINE_INDEXES } from '../../src/storage/online-indexes.js';
 import { type Database, openDatabase } from '../../src/storage/open-database.js';
 import { engines } from '../support/databases.js';
@@ -127,9 +128,66 @@ describe.runIf(engines.some((engine) => engine.name === 'postgres'))(
       );
     });
 
+    // Review 2026-12-06 O1: a concurrent build waits for every older snapshot, read-only ones too
+    // (what pg_dump holds for a whole backup). With a 30-minute wait, an upgraded server stayed
+    // unready for the length of the dump; a plain CREATE INDEX never waited for readers.
+    it('starts after at most 10 s behind a long read-only snapshot, reports the index, and builds it next time', async () => {
+      const database = await databaseMigratedTo('postgres', previous, cleanups);
+      const dump = await ownConnection(database, cleanups);
+      await dump.query('begin isolation level repeatable read read only');
+      await dump.query('select count(*) from audit_events');
+      const migration = openMigrationDatabase(await urlOf(database), database, {});
+      cleanups.push(() => migration.close());
+      const started = Date.now();
+      const report = await migrateToLatest(migration.database);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      expect(report.applied).toContain('038a-audit-party-indexes');
+      expect(report.indexes?.failed).toMatchObject({
+        index: 'audit_events_actor_idx',
+        reason: /lock timeout/,
+      });
+      await dump.query('commit');
+      // The next start-up drops the interrupted build's invalid leftover and builds them all.
+      expect((await migrateToLatest(migration.database)).indexes).toEqual({
+        built: ONLINE_INDEXES.map((index) => index.name),
+        busy: false,
+      });
+      expect(await validity(database)).toEqual(
+        Object.fromEntries(ONLINE_INDEXES.map((index) => [index.name, true])),
+      );
+    }, 40_000);
+
+    // Review 2026-12-06 O2: only a table's owner may index it. A serving role with DML grants
+    // started on a migrated database before; a build left to do must not stop it (exit 78).
+    it('starts a role that does not own the tables, reporting the index it could not build', async () => {
+      const database = await databaseMigratedTo('postgres', previous, cleanups);
+      const url = await urlOf(database);
+      const owner = await ownConnection(database, cleanups);
+      const role = `gh_app_${Math.random().toString(16).slice(2, 8)}`;
+      await owner.query(`create role ${role} login`);
+      cleanups.push(async () => {
+        const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+        await admin.connect();
+        await admin.query(`drop role if exists ${role}`).catch(() => {});
+        await admin.end();
+      });
+      cleanups.push(() => owner.query(`drop owned by ${role}`).then(() => {}));
+      // The owner migrates; its index build never ran (skipped while another session built, or killed).
+      const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
+      expect((await migrator.migrateToLatest()).error).toBeUndefined();
+      await owner.query(`grant create, usage on schema public to ${role}`);
+      await owner.query(`grant select, insert, update, delete on all tables in schema public to ${role}`);
+      const asApp = new URL(url);
+      asApp.username = role;
+      const serving = openDatabase(asApp.toString());
+      cleanups.push(() => serving.close());
+      const report = await migrateToLatest(serving);
+      expect(report.indexes?.failed).toMatchObject({ reason: /must be owner/ });
+    });
+
     it('builds nothing a migration in the history does not call for', async () => {
       const database = await databaseMigratedTo('postgres', previous, cleanups);
-      expect(await buildOnlineIndexes(database.db)).toEqual([]);
+      expect(await buildOnlineIndexes(database.db)).toEqual({ built: [], busy: false });
       expect(await validity(database)).toEqual({});
     });
   },

@@ -5,6 +5,7 @@
 import { accountActions } from './account-actions.js';
 import { forgetCsrfToken, whenUnauthenticated } from './api.js';
 import { siteNav } from './components/site-nav.js';
+import { watch } from './components/watch.js';
 import { h } from './dom.js';
 import { type PageContext, pageHeading, setTitle } from './page.js';
 import { renderAccount } from './page-account.js';
@@ -174,8 +175,11 @@ function renderSessionUnknown(): void {
 async function checkSession(): Promise<boolean> {
   const me = await loadCurrentUser();
   if (!me.ok) {
+    const wasKnown = sessionKnown;
     sessionKnown = false;
     sessionProblem = problemMessage(me.problem);
+    // "Try again" that failed again says so afresh (its problem may have changed).
+    if (!wasKnown && ACCOUNT_PAGES.has(parseRoute(location.hash).name)) render();
     return false;
   }
   const wasKnown = sessionKnown;
@@ -233,6 +237,13 @@ async function start(): Promise<void> {
   wireSkipLink();
   whenUnauthenticated(() => void signOutIfSessionEnded());
   const known = await checkSession();
+  // A login answers who is signed in as surely as the check: after one, the account pages are
+  // drawn for that user, not the failed check's notice (review 2026-12-06 W-a).
+  watch(forever, () => {
+    if (store.user.value === null || sessionKnown) return;
+    sessionKnown = true;
+    document.getElementById('app-error')?.remove();
+  });
   siteNav(nav, store, { logOut: logOutAndGoHome }, forever);
   window.addEventListener('hashchange', render);
   render();
