@@ -1,12 +1,11 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
-import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
-import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { engines } from '../support/databases.js';
 import { gate } from '../support/lock-waits.js';
 import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
+import { useTestServer } from '../support/test-server.js';
 
 const ORIGIN = 'https://auth.example.org';
 
@@ -18,26 +17,16 @@ const ORIGIN = 'https://auth.example.org';
  * removed it (what red-team 2026-12s M1 meant to end).
  */
 describe.each(engines)('passkey removal against a passkey sign-in in flight ($name)', ({ name }) => {
-  let app: FastifyInstance;
-  let drop: () => Promise<void> = async () => {};
-  beforeAll(async () => {
-    const database = await createTestDatabaseUrl(name);
-    drop = database.drop;
-    app = await buildTestServer({ publicUrl: ORIGIN, databaseUrl: database.url });
-  });
-  afterAll(async () => {
-    await app?.close();
-    await drop();
-  });
+  const app = useTestServer(name, { publicUrl: ORIGIN });
 
   it('a sign-in whose signature was checked before the removal opens no session after it', async () => {
-    const user = await createUser(app, { verified: true });
-    const { access_token: token } = await login(app, user.email);
+    const user = await createUser(app(), { verified: true });
+    const { access_token: token } = await login(app(), user.email);
     const authenticator = createSoftAuthenticator(ORIGIN);
     const started = (
-      await app.inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(token) })
+      await app().inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(token) })
     ).json<PasskeyOptions>();
-    const registered = await app.inject({
+    const registered = await app().inject({
       method: 'POST',
       url: '/users/me/passkeys',
       headers: bearer(token),
@@ -47,13 +36,13 @@ describe.each(engines)('passkey removal against a passkey sign-in in flight ($na
     const passkey = registered.json<{ id: string }>();
     // The owner's step-up, which removing a passkey asks for.
     const reauth = (
-      await app.inject({
+      await app().inject({
         method: 'POST',
         url: '/auth/reauthenticate/passkey/options',
         headers: bearer(token),
       })
     ).json<PasskeyOptions>();
-    const steppedUp = await app.inject({
+    const steppedUp = await app().inject({
       method: 'POST',
       url: '/auth/reauthenticate/passkey',
       headers: bearer(token),
@@ -66,7 +55,7 @@ describe.each(engines)('passkey removal against a passkey sign-in in flight ($na
 
     // The thief's sign-in is held where it reads the account: before the use is recorded now,
     // after it before the fix. Either way the removal commits while it waits.
-    const users = gatehouseCore(app.gatehouse).users;
+    const users = gatehouseCore(app().gatehouse).users;
     const findUserById = users.findUserById;
     const reached = gate();
     const held = gate();
@@ -79,7 +68,7 @@ describe.each(engines)('passkey removal against a passkey sign-in in flight ($na
       }
       return findUserById.call(users, id);
     };
-    const thief = new Browser(app);
+    const thief = new Browser(app());
     try {
       const options = (await thief.request('POST', '/auth/passkey/options')).json<PasskeyOptions>();
       const signingIn = thief.request('POST', '/auth/passkey/login', {
@@ -91,7 +80,7 @@ describe.each(engines)('passkey removal against a passkey sign-in in flight ($na
       });
       await reached.opened;
       users.findUserById = findUserById;
-      const removed = await app.inject({
+      const removed = await app().inject({
         method: 'DELETE',
         url: `/users/me/passkeys/${passkey.id}`,
         headers: bearer(token),

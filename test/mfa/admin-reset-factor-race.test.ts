@@ -1,12 +1,11 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
-import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
-import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { engines } from '../support/databases.js';
 import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
 import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
+import { useTestServer } from '../support/test-server.js';
 
 const ORIGIN = 'https://auth.example.org';
 
@@ -19,32 +18,22 @@ const ORIGIN = 'https://auth.example.org';
  * The reset now locks the account's row first and ends the sessions in its own transaction.
  */
 describe.each(engines)('admin MFA reset against a passkey registration ($name)', ({ name }) => {
-  let app: FastifyInstance;
-  let drop: () => Promise<void> = async () => {};
-  beforeAll(async () => {
-    const database = await createTestDatabaseUrl(name);
-    drop = database.drop;
-    app = await buildTestServer({ publicUrl: ORIGIN, databaseUrl: database.url });
-  });
-  afterAll(async () => {
-    await app?.close();
-    await drop();
-  });
+  const app = useTestServer(name, { publicUrl: ORIGIN });
 
-  const core = () => gatehouseCore(app.gatehouse);
+  const core = () => gatehouseCore(app().gatehouse);
 
   /**
    * An owner with one passkey; a thief signed in with a copy of it (passwordless, so its session
    * proved `mfa`) holding registration options for a passkey of its own; an admin who may reset.
    */
   const scene = async () => {
-    const owner = await createUser(app, { verified: true });
-    const { access_token: ownerToken } = await login(app, owner.email);
+    const owner = await createUser(app(), { verified: true });
+    const { access_token: ownerToken } = await login(app(), owner.email);
     const ownerKey = createSoftAuthenticator(ORIGIN);
     const options = (
-      await app.inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(ownerToken) })
+      await app().inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(ownerToken) })
     ).json<PasskeyOptions>();
-    const registered = await app.inject({
+    const registered = await app().inject({
       method: 'POST',
       url: '/users/me/passkeys',
       headers: bearer(ownerToken),
@@ -52,7 +41,7 @@ describe.each(engines)('admin MFA reset against a passkey registration ($name)',
     });
     expect(registered.statusCode, registered.body).toBe(201);
 
-    const thief = new Browser(app);
+    const thief = new Browser(app());
     const signIn = (await thief.request('POST', '/auth/passkey/options')).json<PasskeyOptions>();
     const signedIn = await thief.request('POST', '/auth/passkey/login', {
       headers: { 'x-csrf-token': await thief.csrf() },
@@ -74,14 +63,14 @@ describe.each(engines)('admin MFA reset against a passkey registration ($name)',
         },
       });
 
-    const admin = await createUser(app, { role: 'admin' });
-    const { access_token: adminToken } = await login(app, admin.email);
+    const admin = await createUser(app(), { role: 'admin' });
+    const { access_token: adminToken } = await login(app(), admin.email);
     const reset = () =>
-      app.inject({ method: 'DELETE', url: `/users/${owner.id}/mfa`, headers: bearer(adminToken) });
+      app().inject({ method: 'DELETE', url: `/users/${owner.id}/mfa`, headers: bearer(adminToken) });
 
     /** Whether the thief's own passkey signs in after the reset. */
     const thiefSignsIn = async () => {
-      const later = new Browser(app);
+      const later = new Browser(app());
       const again = (await later.request('POST', '/auth/passkey/options')).json<PasskeyOptions>();
       const answer = await later.request('POST', '/auth/passkey/login', {
         headers: { 'x-csrf-token': await later.csrf() },

@@ -1,12 +1,11 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
-import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login } from '../support/accounts.js';
-import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { engines } from '../support/databases.js';
 import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
 import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
+import { useTestServer } from '../support/test-server.js';
 
 const ORIGIN = 'https://auth.example.org';
 
@@ -20,26 +19,16 @@ const ORIGIN = 'https://auth.example.org';
  * conflicts with itself.
  */
 describe.each(engines)('factor additions racing from a password-only session ($name)', ({ name }) => {
-  let app: FastifyInstance;
-  let drop: () => Promise<void> = async () => {};
-  beforeAll(async () => {
-    const database = await createTestDatabaseUrl(name);
-    drop = database.drop;
-    app = await buildTestServer({ publicUrl: ORIGIN, databaseUrl: database.url });
-  });
-  afterAll(async () => {
-    await app?.close();
-    await drop();
-  });
+  const app = useTestServer(name, { publicUrl: ORIGIN });
 
   /** A verified account with one password-only session, and an authenticator enrolment started. */
   const account = async () => {
-    const user = await createUser(app, { verified: true });
-    const { access_token: token } = await login(app, user.email);
-    const started = await app.inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
+    const user = await createUser(app(), { verified: true });
+    const { access_token: token } = await login(app(), user.email);
+    const started = await app().inject({ method: 'POST', url: '/users/me/mfa/totp', headers: bearer(token) });
     expect(started.statusCode, started.body).toBe(201);
     const { secret } = started.json<{ secret: string }>();
-    const passkeyOptions = await app.inject({
+    const passkeyOptions = await app().inject({
       method: 'POST',
       url: '/users/me/passkeys/options',
       headers: bearer(token),
@@ -50,14 +39,14 @@ describe.each(engines)('factor additions racing from a password-only session ($n
     return {
       user,
       confirm: () =>
-        app.inject({
+        app().inject({
           method: 'POST',
           url: '/users/me/mfa/totp/confirm',
           headers: bearer(token),
           payload: { code: generateTotpCode(secret, Date.now()) },
         }),
       register: () =>
-        app.inject({
+        app().inject({
           method: 'POST',
           url: '/users/me/passkeys',
           headers: bearer(token),
@@ -70,7 +59,7 @@ describe.each(engines)('factor additions racing from a password-only session ($n
   };
 
   const factors = async (userId: string) => {
-    const core = gatehouseCore(app.gatehouse);
+    const core = gatehouseCore(app().gatehouse);
     return { totp: await core.mfa.isEnrolled(userId), passkeys: (await core.passkeys.list(userId)).length };
   };
 
@@ -92,7 +81,7 @@ describe.each(engines)('factor additions racing from a password-only session ($n
     },
   ] as const)('$title', async ({ held, meanwhile, meanwhileStatus, left }) => {
     const requests = await account();
-    const stepUp = gatehouseCore(app.gatehouse).stepUp;
+    const stepUp = gatehouseCore(app().gatehouse).stepUp;
     const original = stepUp.requireFactorChangeAuthentication;
     const reached = gate();
     const paused = gate();
@@ -121,7 +110,7 @@ describe.each(engines)('factor additions racing from a password-only session ($n
 
   it("a passkey registered while the authenticator's confirmation holds the account waits for it, and is refused", async () => {
     const { user, confirm, register } = await account();
-    const stepUp = gatehouseCore(app.gatehouse).stepUp;
+    const stepUp = gatehouseCore(app().gatehouse).stepUp;
     const original = stepUp.recheckFactorAddition;
     const reached = gate();
     const held = gate();
@@ -139,7 +128,7 @@ describe.each(engines)('factor additions racing from a password-only session ($n
       // PostgreSQL: the registration's insert waits on the account's row lock. (Without the
       // confirmation taking it FOR NO KEY UPDATE, the registration did not wait, saw no
       // authenticator yet, and both committed.) SQLite: it queues behind the open transaction.
-      await someoneWaitsOnALock(gatehouseCore(app.gatehouse).database, registering);
+      await someoneWaitsOnALock(gatehouseCore(app().gatehouse).database, registering);
       held.open();
       const confirmed = await confirming;
       expect(confirmed.statusCode, confirmed.body).toBe(200);

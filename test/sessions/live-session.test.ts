@@ -1,13 +1,12 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
-import { buildTestServer } from '../../src/testing.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
-import { createTestDatabaseUrl, engines } from '../support/databases.js';
+import { engines } from '../support/databases.js';
 import { gate } from '../support/lock-waits.js';
 import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
+import { useTestServer } from '../support/test-server.js';
 
 const ORIGIN = 'https://auth.example.org';
 
@@ -22,24 +21,14 @@ const ORIGIN = 'https://auth.example.org';
 describe.each(engines)(
   'a session-authorized factor change straddling "log out everywhere" ($name)',
   ({ name }) => {
-    let app: FastifyInstance;
-    let drop: () => Promise<void> = async () => {};
-    beforeAll(async () => {
-      const database = await createTestDatabaseUrl(name);
-      drop = database.drop;
-      app = await buildTestServer({ publicUrl: ORIGIN, databaseUrl: database.url });
-    });
-    afterAll(async () => {
-      await app?.close();
-      await drop();
-    });
+    const app = useTestServer(name, { publicUrl: ORIGIN });
 
     /** Runs `request` held just after its step-up check while the owner logs out everywhere. */
     const straddling = async (
       ownerToken: string,
       request: () => Promise<{ statusCode: number; body: string }>,
     ) => {
-      const stepUp = gatehouseCore(app.gatehouse).stepUp;
+      const stepUp = gatehouseCore(app().gatehouse).stepUp;
       const original = stepUp.requireFactorChangeAuthentication;
       const reached = gate();
       const held = gate();
@@ -57,7 +46,7 @@ describe.each(engines)(
         const pending = request();
         await reached.opened;
         stepUp.requireFactorChangeAuthentication = original;
-        const out = await app.inject({
+        const out = await app().inject({
           method: 'POST',
           url: '/auth/logout-all',
           headers: bearer(ownerToken),
@@ -72,15 +61,15 @@ describe.each(engines)(
     };
 
     it('a passkey registration writes no passkey; the thief cannot sign in with it', async () => {
-      const user = await createUser(app, { verified: true });
-      const { access_token: ownerToken } = await login(app, user.email);
-      const { access_token: thiefToken } = await login(app, user.email);
+      const user = await createUser(app(), { verified: true });
+      const { access_token: ownerToken } = await login(app(), user.email);
+      const { access_token: thiefToken } = await login(app(), user.email);
       const authenticator = createSoftAuthenticator(ORIGIN);
       const started = (
-        await app.inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(thiefToken) })
+        await app().inject({ method: 'POST', url: '/users/me/passkeys/options', headers: bearer(thiefToken) })
       ).json<PasskeyOptions>();
       const answer = await straddling(ownerToken, () =>
-        app.inject({
+        app().inject({
           method: 'POST',
           url: '/users/me/passkeys',
           headers: bearer(thiefToken),
@@ -91,7 +80,7 @@ describe.each(engines)(
         }),
       );
       expect(answer.statusCode, answer.body).toBe(401);
-      const thief = new Browser(app);
+      const thief = new Browser(app());
       const options = (await thief.request('POST', '/auth/passkey/options')).json<PasskeyOptions>();
       const signedIn = await thief.request('POST', '/auth/passkey/login', {
         headers: { 'x-csrf-token': await thief.csrf() },
@@ -104,10 +93,10 @@ describe.each(engines)(
     });
 
     it("an authenticator's confirmation turns nothing on", async () => {
-      const user = await createUser(app, { verified: true });
-      const { access_token: ownerToken } = await login(app, user.email);
-      const { access_token: thiefToken } = await login(app, user.email);
-      const setUp = await app.inject({
+      const user = await createUser(app(), { verified: true });
+      const { access_token: ownerToken } = await login(app(), user.email);
+      const { access_token: thiefToken } = await login(app(), user.email);
+      const setUp = await app().inject({
         method: 'POST',
         url: '/users/me/mfa/totp',
         headers: bearer(thiefToken),
@@ -115,7 +104,7 @@ describe.each(engines)(
       expect(setUp.statusCode).toBe(201);
       const { secret } = setUp.json<{ secret: string }>();
       const answer = await straddling(ownerToken, () =>
-        app.inject({
+        app().inject({
           method: 'POST',
           url: '/users/me/mfa/totp/confirm',
           headers: bearer(thiefToken),
@@ -123,7 +112,7 @@ describe.each(engines)(
         }),
       );
       expect(answer.statusCode, answer.body).toBe(401);
-      expect(await gatehouseCore(app.gatehouse).mfa.isEnrolled(user.id)).toBe(false);
+      expect(await gatehouseCore(app().gatehouse).mfa.isEnrolled(user.id)).toBe(false);
     });
   },
 );
