@@ -3,7 +3,7 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 import { Browser } from '../support/cookie-browser.js';
 import { engines } from '../support/databases.js';
-import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
+import { holdNextCall, someoneWaitsOnALock } from '../support/lock-waits.js';
 import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
 import { useTestServer } from '../support/test-server.js';
 
@@ -83,29 +83,18 @@ describe.each(engines)('admin MFA reset against a passkey registration ($name)',
 
   it('a passkey registered between the reset’s commit and the end of the sessions does not survive the reset', async () => {
     const { owner, plant, reset, thiefSignsIn } = await scene();
-    const mfa = core().mfa;
-    const original = mfa.reset;
-    const reached = gate();
-    const held = gate();
     // Held after the reset's transaction committed (where MfaAdministration ended the sessions before).
-    mfa.reset = async (...args) => {
-      const removed = await original.apply(mfa, args);
-      mfa.reset = original;
-      reached.open();
-      await held.opened;
-      return removed;
-    };
+    const resetCall = holdNextCall(core().mfa, 'reset');
     let planted: Awaited<ReturnType<typeof plant>> | undefined;
     try {
       const resetting = reset();
-      await reached.opened;
+      await resetCall.reached;
       planted = await plant();
-      held.open();
+      resetCall.release();
       const done = await resetting;
       expect(done.statusCode, done.body).toBe(200);
     } finally {
-      mfa.reset = original;
-      held.open();
+      resetCall.restore();
     }
     // The reset answered 200 and says it ended every session: the account must hold no factor.
     expect
@@ -119,32 +108,22 @@ describe.each(engines)('admin MFA reset against a passkey registration ($name)',
 
   it('a passkey registration in its transaction while the reset runs does not survive the reset', async () => {
     const { owner, plant, reset, thiefSignsIn } = await scene();
-    const stepUp = core().stepUp;
-    const original = stepUp.recheckFactorAddition;
-    const reached = gate();
-    const held = gate();
     // Held inside the registration's transaction: its passkey inserted, not yet committed.
-    stepUp.recheckFactorAddition = async (checked, holdsSecondFactor) => {
-      await original.call(stepUp, checked, holdsSecondFactor);
-      stepUp.recheckFactorAddition = original;
-      reached.open();
-      await held.opened;
-    };
+    const recheck = holdNextCall(core().stepUp, 'recheckFactorAddition');
     let planted: Awaited<ReturnType<typeof plant>> | undefined;
     try {
       const planting = plant();
-      await reached.opened;
+      await recheck.reached;
       const resetting = reset();
       // The reset waits for the account's row (SQLite: for the one writer). Before, on PostgreSQL,
       // its deletes did not see the uncommitted passkey and did not wait.
       await someoneWaitsOnALock(core().database, resetting);
-      held.open();
+      recheck.release();
       planted = await planting;
       const done = await resetting;
       expect(done.statusCode, done.body).toBe(200);
     } finally {
-      stepUp.recheckFactorAddition = original;
-      held.open();
+      recheck.restore();
     }
     expect
       .soft(

@@ -3,7 +3,7 @@ import { gatehouseCore } from '../../src/gatehouse-core.js';
 import { generateTotpCode } from '../../src/mfa/totp.js';
 import { bearer, createUser, login } from '../support/accounts.js';
 import { engines } from '../support/databases.js';
-import { gate, someoneWaitsOnALock } from '../support/lock-waits.js';
+import { holdNextCall, someoneWaitsOnALock } from '../support/lock-waits.js';
 import { createSoftAuthenticator, type PasskeyOptions } from '../support/soft-authenticator.js';
 import { useTestServer } from '../support/test-server.js';
 
@@ -81,63 +81,42 @@ describe.each(engines)('factor additions racing from a password-only session ($n
     },
   ] as const)('$title', async ({ held, meanwhile, meanwhileStatus, left }) => {
     const requests = await account();
-    const stepUp = gatehouseCore(app().gatehouse).stepUp;
-    const original = stepUp.requireFactorChangeAuthentication;
-    const reached = gate();
-    const paused = gate();
-    stepUp.requireFactorChangeAuthentication = async (sessionId) => {
-      const checked = await original.call(stepUp, sessionId);
-      stepUp.requireFactorChangeAuthentication = original;
-      reached.open();
-      await paused.opened;
-      return checked;
-    };
+    const check = holdNextCall(gatehouseCore(app().gatehouse).stepUp, 'requireFactorChangeAuthentication');
     try {
       const pending = requests[held]();
-      await reached.opened;
+      await check.reached;
       const done = await requests[meanwhile]();
       expect(done.statusCode, done.body).toBe(meanwhileStatus);
-      paused.open();
+      check.release();
       const refused = await pending;
       expect(refused.statusCode, refused.body).toBe(401);
       expect(refused.json()).toMatchObject({ code: 'STEP_UP_REQUIRED' });
     } finally {
-      stepUp.requireFactorChangeAuthentication = original;
-      paused.open();
+      check.restore();
     }
     expect(await factors(requests.user.id)).toEqual(left);
   });
 
   it("a passkey registered while the authenticator's confirmation holds the account waits for it, and is refused", async () => {
     const { user, confirm, register } = await account();
-    const stepUp = gatehouseCore(app().gatehouse).stepUp;
-    const original = stepUp.recheckFactorAddition;
-    const reached = gate();
-    const held = gate();
     // Held inside the confirmation's transaction, after its own check, holding the account's lock.
-    stepUp.recheckFactorAddition = async (checked, holdsSecondFactor) => {
-      await original.call(stepUp, checked, holdsSecondFactor);
-      stepUp.recheckFactorAddition = original;
-      reached.open();
-      await held.opened;
-    };
+    const recheck = holdNextCall(gatehouseCore(app().gatehouse).stepUp, 'recheckFactorAddition');
     try {
       const confirming = confirm();
-      await reached.opened;
+      await recheck.reached;
       const registering = register();
       // PostgreSQL: the registration's insert waits on the account's row lock. (Without the
       // confirmation taking it FOR NO KEY UPDATE, the registration did not wait, saw no
       // authenticator yet, and both committed.) SQLite: it queues behind the open transaction.
       await someoneWaitsOnALock(gatehouseCore(app().gatehouse).database, registering);
-      held.open();
+      recheck.release();
       const confirmed = await confirming;
       expect(confirmed.statusCode, confirmed.body).toBe(200);
       const registered = await registering;
       expect(registered.statusCode, registered.body).toBe(401);
       expect(registered.json()).toMatchObject({ code: 'STEP_UP_REQUIRED' });
     } finally {
-      stepUp.recheckFactorAddition = original;
-      held.open();
+      recheck.restore();
     }
     expect(await factors(user.id)).toEqual({ totp: true, passkeys: 0 });
   });

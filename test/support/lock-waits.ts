@@ -10,6 +10,45 @@ export function gate(): { opened: Promise<void>; open(): void } {
   return { opened, open };
 }
 
+/** A call held by {@link holdNextCall}. */
+export interface HeldCall {
+  /** Resolves once the held call has run (it has not returned yet). */
+  reached: Promise<void>;
+  /** Lets the held call return. */
+  release(): void;
+  /** Puts the method back and lets a held call return: call it in `finally`. */
+  restore(): void;
+}
+
+/**
+ * Holds the next call of `target[method]` after it has run, before it returns: the transaction
+ * that called it stays open (its locks held) until `release()`. Later calls run as before.
+ */
+export function holdNextCall<T extends object, K extends keyof T>(target: T, method: K): HeldCall {
+  const original = target[method];
+  if (typeof original !== 'function') throw new Error(`holdNextCall: ${String(method)} is not a method`);
+  const reached = gate();
+  const held = gate();
+  const restore = () => {
+    target[method] = original;
+  };
+  target[method] = (async (...args: unknown[]) => {
+    const result = await original.apply(target, args);
+    restore();
+    reached.open();
+    await held.opened;
+    return result;
+  }) as T[K];
+  return {
+    reached: reached.opened,
+    release: held.open,
+    restore: () => {
+      restore();
+      held.open();
+    },
+  };
+}
+
 /**
  * Resolves once `waiters` other connections of `database` (one by default) wait on a lock
  * (PostgreSQL), or at once
