@@ -174,16 +174,14 @@ function renderSessionUnknown(): void {
 /** Asks who is signed in; on an answer (signed in or not) the page is drawn for it. */
 async function checkSession(): Promise<boolean> {
   const me = await loadCurrentUser();
+  const wasKnown = sessionKnown;
+  sessionKnown = me.ok;
   if (!me.ok) {
-    const wasKnown = sessionKnown;
-    sessionKnown = false;
     sessionProblem = problemMessage(me.problem);
     // "Try again" that failed again says so afresh (its problem may have changed).
     if (!wasKnown && ACCOUNT_PAGES.has(parseRoute(location.hash).name)) render();
     return false;
   }
-  const wasKnown = sessionKnown;
-  sessionKnown = true;
   store.user.value = me.data;
   if (!wasKnown) {
     document.getElementById('app-error')?.remove();
